@@ -1,0 +1,31 @@
+# Two commands: `make run` (the platform on embedded defaults) and `make test`.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+export HALO_HOME ?= $(CURDIR)/.halo
+export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+
+.PHONY: install run test lint clean
+
+$(BIN)/halo: setup.py
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(BIN)/halo
+
+install: $(BIN)/halo
+
+run: install
+	mkdir -p $(DAGSTER_HOME) && cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/halo demo
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+test: install
+	$(BIN)/ruff check halo_platform halo_platform_tests
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check halo_platform halo_platform_tests
+
+clean:
+	rm -rf $(VENV) .halo .dagster_home *.egg-info

@@ -1,0 +1,1 @@
+"""halo_platform: a Dagster data platform for healthcare operations."""

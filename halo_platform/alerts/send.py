@@ -1,0 +1,74 @@
+"""Format an alert (pure) and send it to the `HALO_ALERTS` sinks.
+
+Alerting never recurses: a failure here is logged and swallowed, never re-alerted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from halo_platform.core.settings import get_settings
+
+log = logging.getLogger("halo.alerts")
+
+
+@dataclass(frozen=True)
+class Alert:
+    title: str  # e.g. "run failed: payment_reconciliation_job"
+    severity: str  # ERROR | WARN
+    error: str  # first line of the error
+    run_id: str | None = None
+    job: str | None = None
+    details: dict = field(default_factory=dict)
+
+
+def first_line(text: str | None) -> str:
+    for line in (text or "").splitlines():
+        if line.strip():
+            return line.strip()[:500]
+    return ""
+
+
+def format_alert(alert: Alert, ui_url: str) -> tuple[str, str]:
+    """(subject, text) of an alert; the text links to the run in the Dagster UI."""
+    subject = f"[halo {alert.severity}] {alert.title}"
+    lines = [subject]
+    if alert.job:
+        lines.append(f"job: {alert.job}")
+    if alert.run_id:
+        lines.append(f"run: {alert.run_id}")
+    for key, value in alert.details.items():
+        lines.append(f"{key}: {value}")
+    lines.append(f"error: {first_line(alert.error)}")
+    if alert.run_id:
+        lines.append(f"link: {ui_url}/runs/{alert.run_id}")
+    return subject, "\n".join(lines)
+
+
+def send_alert(alert: Alert, sinks=None) -> list:  # noqa: ANN001
+    """Send to every `HALO_ALERTS` sink; returns the delivery outcomes. Never raises."""
+    from halo_platform.sinks import Delivery, SinksResource, deliver_with_retries
+
+    settings = get_settings()
+    sinks = sinks or SinksResource()
+    subject, text = format_alert(alert, settings.dagster_ui_url)
+    outcomes = []
+    with tempfile.TemporaryDirectory() as tmp:
+        name = f"alert_{alert.run_id or alert.title}".replace(" ", "_")[:120] + ".json"
+        path = Path(tmp) / name
+        path.write_text(json.dumps({**asdict(alert), "subject": subject, "text": text}, indent=2, default=str))
+        delivery = Delivery(subject=subject, text=text, files=[path])
+        for name in settings.alerts:
+            try:
+                outcome = deliver_with_retries(name, sinks.get(name), delivery, attempts=2, backoff_seconds=(1.0,))
+            except Exception as exc:  # noqa: BLE001 - alerting must not recurse
+                log.error("alert sink %s unusable: %s", name, first_line(str(exc)))
+                continue
+            if outcome.status != "DELIVERED":
+                log.error("alert to %s failed: %s", name, outcome.detail)
+            outcomes.append(outcome)
+    return outcomes

@@ -1,0 +1,3 @@
+"""`halo bench warehouses`: fetch rate from PostgreSQL into DuckDB, per driver."""
+COMMANDS = ()
+BENCH = ()

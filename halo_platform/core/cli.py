@@ -1,0 +1,84 @@
+"""The `halo` command. Each domain contributes its groups from `<domain>/cli.py`
+(`COMMANDS`: top-level groups, `BENCH`: `halo bench` subcommands); this root only
+assembles them and turns user errors into one line and a non-zero exit."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from halo_platform.core.errors import HaloError
+from halo_platform.core.models import DOMAINS
+
+
+class HaloGroup(click.Group):
+    def main(self, *args, **kwargs):  # noqa: ANN002, ANN003
+        kwargs["standalone_mode"] = False
+        try:
+            rv = super().main(*args, **kwargs)
+        except click.exceptions.Abort:
+            click.echo("error: aborted", err=True)
+            sys.exit(130)
+        except click.exceptions.NoArgsIsHelpError as exc:  # `halo emr`: show the group's help
+            click.echo(exc.ctx.get_help() if exc.ctx else str(exc))
+            sys.exit(0)
+        except click.ClickException as exc:
+            click.echo(f"error: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code if exc.exit_code else 2)
+        except HaloError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+@click.group(cls=HaloGroup, context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """halo: report tasks, EMR availability and message delivery on Dagster."""
+
+
+@cli.group()
+def bench() -> None:
+    """Benchmarks: each prints our figure beside a baseline measured in the same run."""
+
+
+@cli.command()
+def demo() -> None:
+    """Seed demo warehouses, feeds, schedules and providers under $HALO_HOME (idempotent)."""
+    from halo_platform.core.demo import seed_all
+
+    for line in seed_all():
+        click.echo(line)
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int)
+def serve(host: str, port: int) -> None:
+    """Start the HTTP service (delivery API, callbacks, availability REST + GraphQL)."""
+    import uvicorn
+
+    from halo_platform.core.http import create_app
+
+    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+
+
+def _register(group: click.Group, commands) -> None:  # noqa: ANN001
+    for command in commands:
+        group.add_command(command)
+
+
+for _domain in ("core", *DOMAINS):
+    try:
+        _module = importlib.import_module(f"halo_platform.{_domain}.cli" if _domain != "core" else "halo_platform.core.bench")
+    except ModuleNotFoundError as _exc:
+        if _exc.name and _exc.name.startswith("halo_platform."):
+            continue
+        raise
+    _register(cli, getattr(_module, "COMMANDS", ()))
+    _register(bench, getattr(_module, "BENCH", ()))
+
+
+def main() -> None:
+    cli()

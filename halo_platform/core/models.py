@@ -1,0 +1,60 @@
+"""The declarative base shared by every domain's tables.
+
+Each domain keeps its tables in its own `models.py` and its migrations on its own
+Alembic branch (`core/migrations/versions/<domain>_NNNN_*.py`, `branch_labels`
+the domain name), so domains evolve their schema independently.
+`all_metadata()` imports every domain's models for migrations and checks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.types import TypeDecorator
+
+DOMAINS = ("reports", "availability", "delivery")
+
+
+class UtcDateTime(TypeDecorator):
+    """A timestamp stored as naive UTC and always returned timezone-aware (UTC)."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect):  # noqa: ANN001
+        if dialect.name in ("mysql", "mariadb"):
+            from sqlalchemy.dialects.mysql import DATETIME
+
+            return dialect.type_descriptor(DATETIME(fsp=6))
+        return dialect.type_descriptor(sa.DateTime())
+
+    def process_bind_param(self, value, dialect):  # noqa: ANN001
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value, dialect):  # noqa: ANN001
+        if value is None:
+            return None
+        if isinstance(value, str):  # sqlite via raw SQL
+            value = dt.datetime.fromisoformat(value)
+        return value.replace(tzinfo=dt.UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dt.datetime: UtcDateTime(), dict: sa.JSON, list: sa.JSON}
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def all_metadata() -> sa.MetaData:
+    for domain in DOMAINS:
+        importlib.import_module(f"halo_platform.{domain}.models")
+    return Base.metadata

@@ -1,0 +1,114 @@
+"""Settings: the spec's environment variables, their defaults, read in one place.
+
+Values are read from the environment at call time (a `.env` file in the working
+directory is loaded once, never overriding real variables), so tests and the CLI
+can point the platform elsewhere by setting variables.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from halo_platform.core.errors import HaloError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+@functools.cache
+def _load_dotenv() -> None:
+    from dotenv import load_dotenv
+
+    load_dotenv(Path.cwd() / ".env", override=False)
+
+
+def _config_path(value: str | None, default_name: str) -> Path:
+    if value:
+        return Path(value).expanduser()
+    local = Path("config") / default_name
+    return local if local.exists() else PROJECT_ROOT / "config" / default_name
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    db_url: str
+    warehouses_file: Path
+    providers_file: Path
+    sinks_file: Path
+    feeds_file: Path
+    alerts: tuple[str, ...]
+    dagster_home: Path
+    dagster_ui_url: str
+
+    @property
+    def landing_dir(self) -> Path:
+        return self.home / "landing"
+
+
+def get_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Resolve every setting from `env` (default: the process environment)."""
+    if env is None:
+        _load_dotenv()
+        env = os.environ
+    home = Path(env.get("HALO_HOME") or "./.halo").expanduser().absolute()
+    alerts = tuple(a.strip() for a in (env.get("HALO_ALERTS") or "alerts").split(",") if a.strip())
+    return Settings(
+        home=home,
+        db_url=env.get("HALO_DB_URL") or f"sqlite:///{home / 'halo.db'}",
+        warehouses_file=_config_path(env.get("HALO_WAREHOUSES_FILE"), "warehouses.yaml"),
+        providers_file=_config_path(env.get("HALO_PROVIDERS_FILE"), "providers.yaml"),
+        sinks_file=_config_path(env.get("HALO_SINKS_FILE"), "sinks.yaml"),
+        feeds_file=_config_path(env.get("HALO_FEEDS_FILE"), "emr_feeds.yaml"),
+        alerts=alerts,
+        dagster_home=Path(env.get("DAGSTER_HOME") or "./.dagster_home").expanduser().absolute(),
+        dagster_ui_url=(env.get("DAGSTER_UI_URL") or "http://127.0.0.1:3000").rstrip("/"),
+    )
+
+
+def expand_env(value: Any, settings: Settings | None = None, env: Mapping[str, str] | None = None) -> Any:
+    """Replace `${NAME}` references in a YAML value, recursively.
+
+    `${HALO_HOME}` falls back to the resolved home folder. A missing variable is a
+    configuration error naming the variable (never a value). Call this at run
+    time only: the result may hold secrets and must not reach run config or logs.
+    """
+    env = os.environ if env is None else env
+    settings = settings or get_settings()
+
+    def lookup(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name in env:
+            return env[name]
+        if name == "HALO_HOME":
+            return str(settings.home)
+        raise HaloError(f"environment variable {name} is referenced in configuration but not set")
+
+    if isinstance(value, str):
+        return _ENV_REF.sub(lookup, value)
+    if isinstance(value, list):
+        return [expand_env(v, settings, env) for v in value]
+    if isinstance(value, dict):
+        return {k: expand_env(v, settings, env) for k, v in value.items()}
+    return value
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """Read a YAML mapping; a missing or malformed file is one clear error."""
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except FileNotFoundError:
+        raise HaloError(f"configuration file not found: {path}") from None
+    except yaml.YAMLError as exc:
+        raise HaloError(f"{path}: invalid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise HaloError(f"{path}: expected a mapping at the top level")
+    return data

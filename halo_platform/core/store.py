@@ -1,0 +1,171 @@
+"""The operational store: one SQLAlchemy engine per URL, migrated on first use.
+
+Several processes write at once (run workers, the sensor daemon, the HTTP
+service). On SQLite that means WAL, a busy timeout, and write transactions that
+take the write lock up front (`BEGIN IMMEDIATE`), so a reader never has to
+upgrade its lock mid-transaction and fail with SQLITE_BUSY. On PostgreSQL and
+MariaDB the server does the work; migrations are serialized with an advisory lock.
+
+Use `write()` for transactions that change rows and `read()` for queries.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+
+from halo_platform.core.settings import get_settings
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+_engines: dict[str, Engine] = {}
+_engines_lock = threading.Lock()
+
+
+def _make_engine(url: str) -> Engine:
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn, _record):  # noqa: ANN001
+            dbapi_conn.isolation_level = None  # we emit BEGIN ourselves
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=60000")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Connection) -> None:
+            mode = "IMMEDIATE" if conn.get_execution_options().get("halo_write") else "DEFERRED"
+            conn.exec_driver_sql(f"BEGIN {mode}")
+
+        return engine
+    kwargs: dict = {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20}
+    if parsed.get_backend_name() in ("mysql", "mariadb"):
+        kwargs["isolation_level"] = "READ COMMITTED"
+    return sa.create_engine(url, **kwargs)
+
+
+@contextlib.contextmanager
+def _migration_lock(engine: Engine) -> Iterator[None]:
+    backend = engine.dialect.name
+    if backend == "sqlite":
+        db = engine.url.database
+        lock_path = Path(db + ".migrate.lock") if db and db != ":memory:" else None
+        if lock_path is None:
+            yield
+            return
+        with open(lock_path, "w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+        return
+    with engine.connect() as conn:
+        if backend == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_lock(741852)"))
+        else:
+            conn.execute(sa.text("SELECT GET_LOCK('halo_migrate', 300)"))
+        conn.commit()
+        try:
+            yield
+        finally:
+            if backend == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_unlock(741852)"))
+            else:
+                conn.execute(sa.text("SELECT RELEASE_LOCK('halo_migrate')"))
+            conn.commit()
+
+
+def _alembic_config(engine: Engine):
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest revision of every domain branch."""
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    cfg = _alembic_config(engine)
+    heads = set(ScriptDirectory.from_config(cfg).get_heads())
+    with engine.connect() as conn:
+        if set(MigrationContext.configure(conn).get_current_heads()) == heads:
+            return
+    with _migration_lock(engine):
+        command.upgrade(cfg, "heads")
+
+
+def get_engine(url: str | None = None) -> Engine:
+    """The process-wide engine for `url` (default `HALO_DB_URL`), migrated once."""
+    url = url or get_settings().db_url
+    with _engines_lock:
+        engine = _engines.get(url)
+        if engine is None:
+            engine = _make_engine(url)
+            migrate(engine)
+            _engines[url] = engine
+        return engine
+
+
+def dispose_engines() -> None:
+    """Forget every engine (tests and forked workers call this)."""
+    with _engines_lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()
+
+
+@contextlib.contextmanager
+def write(url: str | None = None) -> Iterator[Connection]:
+    """A transaction that changes rows; commits on success, rolls back on error."""
+    with get_engine(url).connect().execution_options(halo_write=True) as conn:
+        with conn.begin():
+            yield conn
+
+
+@contextlib.contextmanager
+def read(url: str | None = None) -> Iterator[Connection]:
+    """A read-only transaction."""
+    with get_engine(url).connect() as conn:
+        with conn.begin():
+            yield conn
+
+
+class StoreResource(dg.ConfigurableResource):
+    """The operational store. `db_url` defaults to `HALO_DB_URL` at run time, so a
+    URL holding a password never lands in run config."""
+
+    db_url: str | None = None
+
+    @property
+    def url(self) -> str:
+        return self.db_url or get_settings().db_url
+
+    @property
+    def engine(self) -> Engine:
+        return get_engine(self.url)
+
+    def write(self):
+        return write(self.url)
+
+    def read(self):
+        return read(self.url)

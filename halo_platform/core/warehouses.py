@@ -1,0 +1,178 @@
+"""Warehouses: named databases that report tasks query, loaded into an in-process DuckDB.
+
+Queries are written once in SQLAlchemy's named-parameter style (`WHERE created_at >= :start`)
+and always sent with bound parameters. Results stream as Arrow record batches into
+DuckDB, so memory is bounded by the batch size, not the table:
+
+- PostgreSQL: ADBC (libpq, columnar in C), falling back to SQLAlchemy if ADBC is missing;
+- DuckDB files: DuckDB itself, read-only;
+- everything else SQLAlchemy speaks (MySQL/MariaDB, SQLite, ...): a server-side cursor
+  fetched in batches and turned into Arrow column by column.
+"""
+
+from __future__ import annotations
+
+import decimal
+import re
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import dagster as dg
+import duckdb
+import pyarrow as pa
+import sqlalchemy as sa
+
+from halo_platform.core.errors import HaloError
+from halo_platform.core.settings import expand_env, get_settings, read_yaml
+
+BATCH_ROWS = 100_000
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    table: str
+    rows: int
+    seconds: float
+    driver: str
+
+
+def _compile(sql: str, params: Mapping[str, Any], dialect) -> tuple[str, list[Any]]:  # noqa: ANN001
+    """Named `:param` SQL -> (dialect SQL, positional params) without inlining values."""
+    compiled = sa.text(sql).bindparams(**params).compile(dialect=dialect)
+    names = compiled.positiontup or []
+    return str(compiled), [compiled.params[n] for n in names]
+
+
+def _numeric_dollar_dialect():  # noqa: ANN202
+    from sqlalchemy.dialects import postgresql
+
+    return postgresql.dialect(paramstyle="numeric_dollar")
+
+
+def _rows_to_batch(rows: list[tuple], names: list[str]) -> pa.RecordBatch:
+    columns = list(zip(*rows, strict=True)) if rows else [[] for _ in names]
+    arrays = []
+    for col in columns:
+        sample = next((v for v in col if v is not None), None)
+        if isinstance(sample, decimal.Decimal):
+            # keep exact money: a decimal128 wide enough for every value in the batch
+            arrays.append(pa.array(col, type=pa.decimal128(38, max(-v.as_tuple().exponent for v in col if v is not None))))
+        else:
+            arrays.append(pa.array(col))
+    return pa.RecordBatch.from_arrays(arrays, names=names)
+
+
+class WarehousesResource(dg.ConfigurableResource):
+    """The warehouses of `HALO_WAREHOUSES_FILE`. Only the file path is configuration;
+    URLs (which may hold secrets) are read and expanded at run time."""
+
+    warehouses_file: str | None = None
+    batch_rows: int = BATCH_ROWS
+
+    def urls(self) -> dict[str, str]:
+        path = self.warehouses_file or get_settings().warehouses_file
+        entries = read_yaml(path).get("warehouses") or {}
+        return {name: expand_env(cfg["url"]) for name, cfg in entries.items()}
+
+    def url(self, warehouse: str) -> str:
+        urls = self.urls()
+        if warehouse not in urls:
+            raise HaloError(f"unknown warehouse {warehouse!r}; known: {', '.join(sorted(urls))}")
+        return urls[warehouse]
+
+    def batches(self, warehouse: str, sql: str, params: Mapping[str, Any] | None = None) -> tuple[pa.RecordBatchReader, str]:
+        """Stream a parameterized query's result as Arrow batches; returns (reader, driver)."""
+        return stream_query(self.url(warehouse), sql, params or {}, self.batch_rows)
+
+    def load(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        table: str,
+        warehouse: str,
+        sql: str,
+        params: Mapping[str, Any] | None = None,
+    ) -> LoadResult:
+        """Run the query on `warehouse` and stream its rows into DuckDB table `table`."""
+        if not _IDENT.match(table):
+            raise HaloError(f"invalid table name {table!r}")
+        started = time.perf_counter()
+        reader, driver = self.batches(warehouse, sql, params)
+        con.register("_halo_incoming", reader)
+        try:
+            con.execute(f'CREATE OR REPLACE TABLE "{table}" AS SELECT * FROM _halo_incoming')  # noqa: S608 - table matched _IDENT
+        finally:
+            con.unregister("_halo_incoming")
+        rows = con.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]  # noqa: S608 - table matched _IDENT
+        return LoadResult(table, rows, time.perf_counter() - started, driver)
+
+
+def stream_query(url: str, sql: str, params: Mapping[str, Any], batch_rows: int = BATCH_ROWS) -> tuple[pa.RecordBatchReader, str]:
+    backend = sa.make_url(url).get_backend_name() if "://" in url else ""
+    if backend == "duckdb":
+        return _duckdb_batches(url, sql, params, batch_rows), "duckdb"
+    if backend == "postgresql":
+        try:
+            return _adbc_postgres_batches(url, sql, params), "adbc-postgresql"
+        except ImportError:
+            pass
+    return _sqlalchemy_batches(url, sql, params, batch_rows), "sqlalchemy"
+
+
+def _duckdb_batches(url: str, sql: str, params: Mapping[str, Any], batch_rows: int) -> pa.RecordBatchReader:
+    path = url.split("duckdb:///", 1)[1] if "duckdb:///" in url else ":memory:"
+    query, args = _compile(sql, params, _numeric_dollar_dialect())
+    con = duckdb.connect(path, read_only=path != ":memory:")
+    reader = con.execute(query, args).fetch_record_batch(batch_rows)
+    return _closing_reader(reader, con.close)
+
+
+def _adbc_postgres_batches(url: str, sql: str, params: Mapping[str, Any]) -> pa.RecordBatchReader:
+    import adbc_driver_postgresql.dbapi as adbc
+
+    u = sa.make_url(url).set(drivername="postgresql")
+    uri = u.render_as_string(hide_password=False)
+    query, args = _compile(sql, params, _numeric_dollar_dialect())
+    conn = adbc.connect(uri)
+    cur = conn.cursor()
+    cur.execute(query, args if args else None)
+    reader = cur.fetch_record_batch()
+
+    def close() -> None:
+        cur.close()
+        conn.close()
+
+    return _closing_reader(reader, close)
+
+
+def _sqlalchemy_batches(url: str, sql: str, params: Mapping[str, Any], batch_rows: int) -> pa.RecordBatchReader:
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    conn = engine.connect().execution_options(stream_results=True, yield_per=batch_rows)
+    result = conn.execute(sa.text(sql), dict(params))
+    names = list(result.keys())
+    first = result.fetchmany(batch_rows)
+    schema = _rows_to_batch(first, names).schema if first else pa.schema([(n, pa.null()) for n in names])
+
+    def gen() -> Iterator[pa.RecordBatch]:
+        try:
+            rows = first
+            while rows:
+                yield _rows_to_batch(rows, names).cast(schema) if rows is not first else _rows_to_batch(rows, names)
+                rows = result.fetchmany(batch_rows)
+        finally:
+            conn.close()
+            engine.dispose()
+
+    return pa.RecordBatchReader.from_batches(schema, gen())
+
+
+def _closing_reader(reader: pa.RecordBatchReader, close) -> pa.RecordBatchReader:  # noqa: ANN001
+    def gen() -> Iterator[pa.RecordBatch]:
+        try:
+            yield from reader
+        finally:
+            close()
+
+    return pa.RecordBatchReader.from_batches(reader.schema, gen())

@@ -1,0 +1,96 @@
+"""Message delivery tables: the queue, lifecycle events, routing weights, provider state."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from halo_platform.core.models import Base, utcnow
+
+
+class Message(Base):
+    __tablename__ = "messages"
+    __table_args__ = (sa.Index("ix_messages_due", "channel", "status", "priority_rank", "next_attempt_at"),)
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    channel: Mapped[str] = mapped_column(sa.String(8))
+    recipient: Mapped[str] = mapped_column(sa.String(512))
+    country: Mapped[str | None] = mapped_column(sa.String(2))
+    capability: Mapped[str] = mapped_column(sa.String(32))
+    priority: Mapped[str] = mapped_column(sa.String(8))
+    priority_rank: Mapped[int]
+    content: Mapped[dict]
+    idempotency_key: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
+    payload_hash: Mapped[str] = mapped_column(sa.String(64))
+    expires_at: Mapped[dt.datetime | None]
+    number_of_retries: Mapped[int] = mapped_column(default=0)
+    status: Mapped[str] = mapped_column(sa.String(24))
+    provider: Mapped[str | None] = mapped_column(sa.String(128))
+    provider_message_id: Mapped[str | None] = mapped_column(sa.String(255), index=True)
+    next_attempt_at: Mapped[dt.datetime]
+    lease_owner: Mapped[str | None] = mapped_column(sa.String(64))
+    lease_until: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class MessageEvent(Base):
+    __tablename__ = "message_events"
+    __table_args__ = (sa.Index("ix_message_events_provider_at", "provider", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    message_id: Mapped[str] = mapped_column(sa.String(36), index=True)
+    event: Mapped[str] = mapped_column(sa.String(24))
+    provider: Mapped[str | None] = mapped_column(sa.String(128))
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    detail: Mapped[str | None] = mapped_column(sa.Text)
+    dedupe_key: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
+
+
+class RoutingWeight(Base):
+    __tablename__ = "routing_weights"
+
+    rule: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
+    provider: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
+    weight: Mapped[float]
+    updated_by: Mapped[str | None] = mapped_column(sa.String(255))
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class RoutingWeightAudit(Base):
+    __tablename__ = "routing_weight_audit"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    rule: Mapped[str] = mapped_column(sa.String(128))
+    provider: Mapped[str] = mapped_column(sa.String(128))
+    old_weight: Mapped[float | None]
+    new_weight: Mapped[float]
+    changed_by: Mapped[str | None] = mapped_column(sa.String(255))
+    reason: Mapped[str | None] = mapped_column(sa.Text)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ProviderState(Base):
+    __tablename__ = "provider_state"
+
+    provider: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
+    active: Mapped[bool] = mapped_column(default=True)
+    factor: Mapped[float] = mapped_column(default=1.0)
+    ramp_step: Mapped[int | None]
+    reason: Mapped[str | None] = mapped_column(sa.Text)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ProviderStateChange(Base):
+    __tablename__ = "provider_state_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    provider: Mapped[str] = mapped_column(sa.String(128), index=True)
+    active: Mapped[bool]
+    factor: Mapped[float]
+    reason: Mapped[str] = mapped_column(sa.Text)
+    error_rate: Mapped[float | None]
+    attempts: Mapped[int | None]
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)

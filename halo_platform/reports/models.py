@@ -1,0 +1,55 @@
+"""Report task tables: the audit trail of requests, per-sink deliveries, schedules."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from halo_platform.core.models import Base, utcnow
+
+
+class TaskRequest(Base):
+    __tablename__ = "task_requests"
+
+    request_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    task: Mapped[str] = mapped_column(sa.String(128), index=True)
+    payload: Mapped[dict]
+    trigger: Mapped[str] = mapped_column(sa.String(16))
+    requested_by: Mapped[str | None] = mapped_column(sa.String(255))
+    status: Mapped[str] = mapped_column(sa.String(16), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[dt.datetime | None]
+    finished_at: Mapped[dt.datetime | None]
+    outputs: Mapped[list] = mapped_column(default=list)
+    row_count: Mapped[int | None]
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    stats: Mapped[dict] = mapped_column(default=dict)
+
+
+class TaskDelivery(Base):
+    __tablename__ = "task_deliveries"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    request_id: Mapped[str] = mapped_column(sa.String(64), index=True)
+    sink: Mapped[str] = mapped_column(sa.String(128))
+    target: Mapped[str | None] = mapped_column(sa.Text)
+    status: Mapped[str] = mapped_column(sa.String(16))
+    attempts: Mapped[int]
+    delivered_at: Mapped[dt.datetime | None]
+    detail: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class TaskSchedule(Base):
+    __tablename__ = "task_schedules"
+
+    schedule_id: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
+    task: Mapped[str] = mapped_column(sa.String(128))
+    cron: Mapped[str] = mapped_column(sa.String(128))
+    timezone: Mapped[str] = mapped_column(sa.String(64))
+    payload: Mapped[dict]
+    sinks: Mapped[list]
+    enabled: Mapped[bool] = mapped_column(default=True)
+    updated_by: Mapped[str | None] = mapped_column(sa.String(255))
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

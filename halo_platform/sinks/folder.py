@@ -1,0 +1,49 @@
+"""`folder` sink: copies files into a local folder atomically (temp name, then rename)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from halo_platform.sinks.base import Delivery, PermanentSinkError, Sink, safe_name
+
+
+class FolderSink(Sink):
+    """Writes into `path`; a delivery with no file writes its text as `<subject>.txt`."""
+
+    kind = "folder"
+    path: str
+
+    def deliver(self, delivery: Delivery) -> list[str]:
+        folder = Path(self.path)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise PermanentSinkError(f"cannot create folder {folder}: {exc.strerror}") from None
+        written = []
+        if delivery.files:
+            for src in delivery.files:
+                written.append(self._write(folder, safe_name(Path(src).name), lambda fh, s=src: _copy(s, fh)))
+        else:
+            data = (delivery.text or delivery.subject).encode()
+            written.append(self._write(folder, safe_name(delivery.subject) + ".txt", lambda fh: fh.write(data)))
+        return written
+
+    @staticmethod
+    def _write(folder: Path, name: str, fill) -> str:  # noqa: ANN001
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fill(fh)
+            os.replace(tmp, folder / name)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return (folder / name).resolve().as_uri()
+
+
+def _copy(src: Path, fh) -> None:  # noqa: ANN001
+    with open(src, "rb") as sfh:
+        shutil.copyfileobj(sfh, fh, 1 << 20)
