@@ -3,6 +3,8 @@ clients, and their failure switches produce the failures a real server would."""
 
 from __future__ import annotations
 
+import ftplib
+import io
 import smtplib
 import ssl
 from email.message import EmailMessage
@@ -87,3 +89,50 @@ def test_smtp_rejects_auth_and_drops_connections_when_told(smtp_server):
     smtp_server.switches.drop_on_connect = True
     with pytest.raises(smtplib.SMTPServerDisconnected):
         smtplib.SMTP(smtp_server.host, smtp_server.port, timeout=5)
+
+
+def test_ftp_stores_uploads_in_home_over_plain_ftp_and_explicit_ftps(ftp_server):
+    """ftplib uploads land as real files under `home` and are recorded, with TLS noted for FTPS."""
+    with ftplib.FTP() as client:
+        client.connect(ftp_server.host, ftp_server.port, timeout=5)
+        client.login(ftp_server.username, ftp_server.password)
+        client.mkd("outbox")
+        client.storbinary("STOR outbox/report.csv", io.BytesIO(b"a,b\n1,2\n"))
+    with ftplib.FTP_TLS(context=ftp_server.tls.client_context()) as client:
+        client.connect(ftp_server.host, ftp_server.tls_port, timeout=5)
+        client.login(ftp_server.username, ftp_server.password)
+        client.prot_p()
+        client.storbinary("STOR secret.csv.part", io.BytesIO(b"x" * 5000))
+        client.rename("secret.csv.part", "secret.csv")
+        assert sorted(client.nlst()) == ["outbox", "secret.csv"]
+
+    assert (ftp_server.home / "outbox" / "report.csv").read_bytes() == b"a,b\n1,2\n"
+    assert (ftp_server.home / "secret.csv").stat().st_size == 5000
+    assert [(u.path, u.size, u.tls) for u in ftp_server.uploads] == [
+        ("outbox/report.csv", 8, False),
+        ("secret.csv.part", 5000, True),
+    ]
+
+
+def test_ftp_switches_refuse_login_and_break_or_refuse_uploads(ftp_server):
+    """refuse_login gives 530; close_on_stor drops the connection; stor_reply answers the chosen code."""
+    ftp_server.switches.refuse_login = True
+    with ftplib.FTP() as client:
+        client.connect(ftp_server.host, ftp_server.port, timeout=5)
+        with pytest.raises(ftplib.error_perm, match="^530"):
+            client.login(ftp_server.username, ftp_server.password)
+    ftp_server.reset()
+    ftp_server.switches.close_on_stor = True
+    with ftplib.FTP() as client:
+        client.connect(ftp_server.host, ftp_server.port, timeout=5)
+        client.login(ftp_server.username, ftp_server.password)
+        with pytest.raises((EOFError, ConnectionError)):
+            client.storbinary("STOR report.csv", io.BytesIO(b"data"))
+    ftp_server.reset()
+    ftp_server.switches.stor_reply = "452 Insufficient storage space"
+    with ftplib.FTP() as client:
+        client.connect(ftp_server.host, ftp_server.port, timeout=5)
+        client.login(ftp_server.username, ftp_server.password)
+        with pytest.raises(ftplib.error_temp, match="^452"):
+            client.storbinary("STOR report.csv", io.BytesIO(b"data"))
+    assert len(ftp_server.uploads) == 0 and list(ftp_server.home.iterdir()) == []
