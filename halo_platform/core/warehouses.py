@@ -6,8 +6,12 @@ DuckDB, so memory is bounded by the batch size, not the table:
 
 - PostgreSQL: ADBC (libpq, columnar in C), falling back to SQLAlchemy if ADBC is missing;
 - DuckDB files: DuckDB itself, read-only;
-- everything else SQLAlchemy speaks (MySQL/MariaDB, SQLite, ...): a server-side cursor
-  fetched in batches and turned into Arrow column by column.
+- MySQL/MariaDB: connectorx (Rust, columnar). MySQL's text protocol has no server-side
+  binding: drivers such as pymysql escape each parameter client-side and splice it into the
+  statement. We do exactly that, with pymysql's own escaping, then let connectorx stream it
+  (10x the rows/s of pymysql's row-by-row fetch; see `halo bench warehouses`);
+- everything else SQLAlchemy speaks (SQLite, ...): a server-side cursor fetched in batches
+  and turned into Arrow column by column.
 """
 
 from __future__ import annotations
@@ -114,11 +118,30 @@ def stream_query(url: str, sql: str, params: Mapping[str, Any], batch_rows: int 
     if backend == "duckdb":
         return _duckdb_batches(url, sql, params, batch_rows), "duckdb"
     if backend == "postgresql":
-        try:
-            return _adbc_postgres_batches(url, sql, params), "adbc-postgresql"
-        except ImportError:
-            pass
+        return _adbc_postgres_batches(url, sql, params), "adbc-postgresql"
+    if backend in ("mysql", "mariadb"):
+        return _mysql_connectorx_batches(url, sql, params, batch_rows), "connectorx-mysql"
     return _sqlalchemy_batches(url, sql, params, batch_rows), "sqlalchemy"
+
+
+def mysql_bound_sql(sql: str, params: Mapping[str, Any]) -> str:
+    """`:name` SQL with each parameter escaped exactly as pymysql's `cursor.execute` does."""
+    from pymysql.converters import escape_item
+    from sqlalchemy.dialects import mysql
+
+    compiled = sa.text(sql).bindparams(**params).compile(dialect=mysql.dialect(paramstyle="pyformat"))
+    return str(compiled) % {k: escape_item(v, "utf8mb4") for k, v in compiled.params.items()}
+
+
+def _mysql_connectorx_batches(url: str, sql: str, params: Mapping[str, Any], batch_rows: int) -> pa.RecordBatchReader:
+    import connectorx as cx
+
+    u = sa.make_url(url)
+    cx_url = u.set(drivername="mysql").render_as_string(hide_password=False)
+    if u.port is None:
+        cx_url = u.set(drivername="mysql", port=3306).render_as_string(hide_password=False)
+    reader = cx.read_sql(cx_url, mysql_bound_sql(sql, params), return_type="arrow_stream", batch_size=batch_rows)
+    return _closing_reader(reader, lambda: None)
 
 
 def _duckdb_batches(url: str, sql: str, params: Mapping[str, Any], batch_rows: int) -> pa.RecordBatchReader:
@@ -168,11 +191,40 @@ def _sqlalchemy_batches(url: str, sql: str, params: Mapping[str, Any], batch_row
     return pa.RecordBatchReader.from_batches(schema, gen())
 
 
+def _plain_type(field: pa.Field) -> pa.DataType | None:
+    """The Arrow type to turn a driver's opaque column into (PostgreSQL NUMERIC arrives as
+    text in an `arrow.opaque` extension; its typmod tells precision and scale)."""
+    if not isinstance(field.type, pa.BaseExtensionType):
+        return None
+    meta = field.metadata or {}
+    if meta.get(b"POSTGRESQL:type") == b"numeric":
+        typmod = int(meta.get(b"POSTGRESQL:typmod", b"-1"))
+        if typmod >= 4:
+            return pa.decimal128(((typmod - 4) >> 16) & 0xFFFF, (typmod - 4) & 0xFFFF)
+        return pa.float64()
+    return pa.string()
+
+
 def _closing_reader(reader: pa.RecordBatchReader, close) -> pa.RecordBatchReader:  # noqa: ANN001
+    targets = [_plain_type(f) for f in reader.schema]
+    schema = pa.schema(
+        [pa.field(f.name, t or f.type) for f, t in zip(reader.schema, targets, strict=True)]
+    )
+
+    def convert(batch: pa.RecordBatch) -> pa.RecordBatch:
+        if not any(targets):
+            return batch
+        columns = [
+            col if t is None else col.storage.cast(t)
+            for col, t in zip(batch.columns, targets, strict=True)
+        ]
+        return pa.RecordBatch.from_arrays(columns, schema=schema)
+
     def gen() -> Iterator[pa.RecordBatch]:
         try:
-            yield from reader
+            for batch in reader:
+                yield convert(batch)
         finally:
             close()
 
-    return pa.RecordBatchReader.from_batches(reader.schema, gen())
+    return pa.RecordBatchReader.from_batches(schema, gen())
