@@ -9,6 +9,7 @@ import smtplib
 import ssl
 from email.message import EmailMessage
 
+import paramiko
 import pytest
 
 
@@ -136,3 +137,52 @@ def test_ftp_switches_refuse_login_and_break_or_refuse_uploads(ftp_server):
         with pytest.raises(ftplib.error_temp, match="^452"):
             client.storbinary("STOR report.csv", io.BytesIO(b"data"))
     assert len(ftp_server.uploads) == 0 and list(ftp_server.home.iterdir()) == []
+
+
+def _ssh(sftp_server, **auth) -> paramiko.SSHClient:
+    client = paramiko.SSHClient()
+    client.load_host_keys(str(sftp_server.known_hosts_path))
+    client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    client.connect(
+        sftp_server.host, sftp_server.port, username=sftp_server.username,
+        allow_agent=False, look_for_keys=False, timeout=5, **auth,
+    )
+    return client
+
+
+def test_sftp_put_then_rename_lands_in_root_and_is_recorded(sftp_server):
+    """paramiko's SFTPClient writes a temporary name then posix-renames it, as an atomic sink would;
+    the server host key verifies against the exposed known_hosts; key login works too."""
+    with _ssh(sftp_server, password=sftp_server.password) as ssh, ssh.open_sftp() as sftp:
+        sftp.mkdir("outbox")
+        sftp.putfo(io.BytesIO(b"a,b\n1,2\n"), "/outbox/report.csv.part")
+        sftp.posix_rename("/outbox/report.csv.part", "/outbox/report.csv")
+        sftp.putfo(io.BytesIO(b"old"), "/outbox/other.csv")
+        with pytest.raises(OSError):
+            sftp.rename("/outbox/other.csv", "/outbox/report.csv")  # plain SFTP rename never overwrites
+        assert sftp.listdir("/outbox") == ["other.csv", "report.csv"]
+        assert sftp.stat("/outbox/report.csv").st_size == 8
+    with _ssh(sftp_server, key_filename=str(sftp_server.client_key_path)) as ssh, ssh.open_sftp() as sftp:
+        sftp.remove("/outbox/other.csv")
+
+    assert (sftp_server.root / "outbox" / "report.csv").read_bytes() == b"a,b\n1,2\n"
+    assert [(e.op, e.path, e.target) for e in sftp_server.events] == [
+        ("mkdir", "outbox", None),
+        ("write", "outbox/report.csv.part", None),
+        ("posix_rename", "outbox/report.csv.part", "outbox/report.csv"),
+        ("write", "outbox/other.csv", None),
+        ("remove", "outbox/other.csv", None),
+    ]
+
+
+def test_sftp_switches_refuse_auth_and_drop_the_connection_after_auth(sftp_server):
+    """refuse_auth fails a correct login; drop_after_auth lets the login pass and cuts the SFTP channel."""
+    sftp_server.switches.refuse_auth = True
+    with pytest.raises(paramiko.AuthenticationException):
+        _ssh(sftp_server, password=sftp_server.password)
+    sftp_server.reset()
+    sftp_server.switches.drop_after_auth = True
+    with _ssh(sftp_server, password=sftp_server.password) as ssh:
+        with pytest.raises((EOFError, paramiko.SSHException, OSError)):
+            ssh.open_sftp()
+    assert sftp_server.auth_attempts.snapshot() == [("halo", True)]
