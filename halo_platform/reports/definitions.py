@@ -1,3 +1,23 @@
+"""Report tasks: one asset + job per task module, the schedule sensor, the audit sensors,
+the schedule editing job. Core resources (`store`, `warehouses`, `sinks`) are bound by core."""
+
 import dagster as dg
 
-defs = dg.Definitions()
+from halo_platform.reports.factory import build_task
+from halo_platform.reports.manage import manage_task_schedule
+from halo_platform.reports.sensors import build_sensors
+from halo_platform.reports.task import load_tasks
+
+
+def build_defs() -> dg.Definitions:
+    """Definitions for every task module found now (tests call this after adding one)."""
+    built = [build_task(task) for task in load_tasks().values()]
+    jobs = [job for _, job in built]
+    return dg.Definitions(
+        assets=[asset for asset, _ in built],
+        jobs=[*jobs, manage_task_schedule],
+        sensors=build_sensors(jobs),
+    )
+
+
+defs = build_defs()

@@ -1,0 +1,111 @@
+"""The audit trail: `task_requests` (one row per run) and `task_deliveries` (one per sink).
+
+Status only moves forward (QUEUED -> RUNNING -> SUCCEEDED | FAILED | CANCELED): every
+writer (the API/CLI, the asset, the run-status sensors) may report in any order and
+the row ends in the furthest state reported.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from halo_platform.core import store
+from halo_platform.core.errors import NotFoundError
+from halo_platform.core.models import utcnow
+from halo_platform.reports.models import TaskDelivery, TaskRequest
+from halo_platform.sinks import DeliveryOutcome
+
+STATUSES = ("QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELED")
+TERMINAL = ("SUCCEEDED", "FAILED", "CANCELED")
+TRIGGERS = ("manual", "schedule", "api", "retry")
+_RANK = {"QUEUED": 0, "RUNNING": 1, "SUCCEEDED": 2, "FAILED": 2, "CANCELED": 2}
+
+requests_t = TaskRequest.__table__
+deliveries_t = TaskDelivery.__table__
+
+
+def record_status(
+    request_id: str,
+    status: str,
+    *,
+    task: str,
+    payload: Mapping[str, Any] | None = None,
+    trigger: str = "manual",
+    requested_by: str | None = None,
+    at: dt.datetime | None = None,
+    db_url: str | None = None,
+    **fields: Any,
+) -> None:
+    """Create or advance the request row to `status`, with optional `outputs`, `row_count`,
+    `error`, `stats`. A status never moves backwards; a terminal status is kept once set."""
+    at = at or utcnow()
+    with store.write(db_url) as conn:
+        row = conn.execute(sa.select(requests_t).where(requests_t.c.request_id == request_id)).mappings().first()
+        if row is None:
+            values = {
+                "request_id": request_id, "task": task, "payload": dict(payload or {}), "trigger": trigger,
+                "requested_by": requested_by, "status": status, "created_at": at, "outputs": [], "stats": {},
+            }
+            if status != "QUEUED":
+                values["started_at"] = at
+            if status in TERMINAL:
+                values["finished_at"] = at
+            conn.execute(requests_t.insert().values(**values, **fields))
+            return
+        if row["status"] in TERMINAL or _RANK[status] < _RANK[row["status"]]:
+            return
+        values = dict(fields, status=status)
+        if status == "RUNNING" and row["started_at"] is None:
+            values["started_at"] = at
+        if status in TERMINAL:
+            values["finished_at"] = at
+            values.setdefault("started_at", row["started_at"] or at)
+        conn.execute(requests_t.update().where(requests_t.c.request_id == request_id).values(**values))
+
+
+def record_deliveries(request_id: str, outcomes: Sequence[DeliveryOutcome], db_url: str | None = None) -> None:
+    """One row per sink outcome (and per target when a sink wrote several)."""
+    rows = []
+    for o in outcomes:
+        for target in o.targets or [None]:
+            rows.append({
+                "request_id": request_id, "sink": o.sink, "target": target, "status": o.status,
+                "attempts": o.attempts, "delivered_at": o.delivered_at, "detail": o.detail or None,
+            })
+    if rows:
+        with store.write(db_url) as conn:
+            conn.execute(deliveries_t.insert(), rows)
+
+
+def _jsonable(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in row.items()}
+
+
+def get_request(request_id: str, db_url: str | None = None) -> dict[str, Any]:
+    """A request with its deliveries, JSON-ready."""
+    with store.read(db_url) as conn:
+        row = conn.execute(sa.select(requests_t).where(requests_t.c.request_id == request_id)).mappings().first()
+        if row is None:
+            raise NotFoundError(f"no task request {request_id!r}")
+        deliveries = conn.execute(
+            sa.select(deliveries_t).where(deliveries_t.c.request_id == request_id).order_by(deliveries_t.c.id)
+        ).mappings().all()
+    result = _jsonable(row)
+    result["deliveries"] = [_jsonable({k: v for k, v in d.items() if k not in ("id", "request_id")}) for d in deliveries]
+    return result
+
+
+def list_requests(task: str | None = None, status: str | None = None, limit: int = 50,
+                  db_url: str | None = None) -> list[dict[str, Any]]:
+    """The newest requests first, optionally of one task and/or status."""
+    query = sa.select(requests_t).order_by(requests_t.c.created_at.desc()).limit(limit)
+    if task:
+        query = query.where(requests_t.c.task == task)
+    if status:
+        query = query.where(requests_t.c.status == status.upper())
+    with store.read(db_url) as conn:
+        return [_jsonable(r) for r in conn.execute(query).mappings().all()]

@@ -1,0 +1,205 @@
+"""The one factory: a `Task` declaration -> a Dagster asset (with its checks) and a job.
+
+(No `from __future__ import annotations` here: the asset's `config` parameter is
+annotated with the task's own Config class, which Dagster reads at definition time.)
+"""
+
+import datetime as dt
+import json
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from halo_platform.core.settings import get_settings
+from halo_platform.core.store import StoreResource
+from halo_platform.core.warehouses import WarehousesResource
+from halo_platform.reports import audit
+from halo_platform.reports.task import RunContext, Task
+from halo_platform.sinks import Delivery, DeliveryOutcome, SinksResource, deliver_with_retries
+
+DEFAULT_TIMEZONE = "Asia/Jakarta"
+GROUP = "reports"
+_PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def job_name(task_name: str) -> str:
+    return f"{task_name}_job"
+
+
+def run_tags(task: Task, trigger: str, requested_by: str | None, payload: Mapping[str, Any]) -> dict[str, str]:
+    """Tags of a task request's run (the job's own tags come on top)."""
+    tags = {"halo/task": task.name, "halo/trigger": trigger, "halo/payload": json.dumps(payload, sort_keys=True)[:1000]}
+    if requested_by:
+        tags["halo/requested_by"] = requested_by
+    return tags
+
+
+def run_config(task: Task, payload: Mapping[str, Any]) -> dict[str, Any]:
+    return {"ops": {task.name: {"config": dict(payload)}}}
+
+
+def retry_settings() -> tuple[int, tuple[float, ...]]:
+    """Per-sink attempts and backoff (`HALO_SINK_ATTEMPTS`, `HALO_SINK_BACKOFF` e.g. "2,8")."""
+    attempts = int(os.environ.get("HALO_SINK_ATTEMPTS") or 3)
+    backoff = tuple(float(x) for x in (os.environ.get("HALO_SINK_BACKOFF") or "2,8").split(","))
+    return attempts, backoff
+
+
+def deliver_all(sinks: SinksResource, names: list[str], delivery: Delivery) -> list[DeliveryOutcome]:
+    """Deliver to every sink independently: one failing (even unusable) never stops the others."""
+    attempts, backoff = retry_settings()
+    outcomes = []
+    for name in names:
+        try:
+            sink = sinks.get(name)
+        except Exception as exc:  # noqa: BLE001 - a misconfigured sink is that sink's failure
+            outcomes.append(DeliveryOutcome(name, "FAILED", 0, [], f"unusable: {exc}"))
+            continue
+        outcomes.append(deliver_with_retries(name, sink, delivery, attempts=attempts, backoff_seconds=backoff))
+    return outcomes
+
+
+def write_output(con, path: Path, fmt: str) -> None:  # noqa: ANN001
+    """Write DuckDB table `result` to `path` (csv and parquet streamed by DuckDB)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    quoted = str(path).replace("'", "''")
+    if fmt == "csv":
+        con.execute(f"COPY result TO '{quoted}' (FORMAT CSV, HEADER)")
+    elif fmt == "parquet":
+        con.execute(f"COPY result TO '{quoted}' (FORMAT PARQUET)")
+    else:
+        con.execute("SELECT * FROM result").df().to_excel(path, index=False, sheet_name="report")
+
+
+def _transform(con, task: Task, payload: Mapping[str, Any]) -> None:  # noqa: ANN001
+    if isinstance(task.transform, str):
+        params = {name: payload[name] for name in set(_PARAM.findall(task.transform))}
+        con.execute(f"CREATE TABLE result AS {task.transform}", params)  # noqa: S608 - task code, not input
+        return
+    produced = task.transform(con, payload)
+    con.register("_halo_result", produced)
+    con.execute("CREATE TABLE result AS SELECT * FROM _halo_result")
+    con.unregister("_halo_result")
+
+
+def _run_context(tags: Mapping[str, str]) -> RunContext:
+    now = dt.datetime.fromisoformat(tags["halo/tick"]) if tags.get("halo/tick") else dt.datetime.now(dt.UTC)
+    return RunContext(now=now, timezone=tags.get("halo/timezone") or DEFAULT_TIMEZONE)
+
+
+def _trigger(run: dg.DagsterRun) -> str:
+    if run.parent_run_id:
+        return "retry"
+    return run.tags.get("halo/trigger") or "manual"
+
+
+def run_task(
+    context: dg.AssetExecutionContext,
+    task: Task,
+    payload: dict[str, Any],
+    store: StoreResource,
+    warehouses: WarehousesResource,
+    sinks: SinksResource,
+) -> dg.MaterializeResult:
+    """Queries -> DuckDB -> transform -> file(s) -> sinks, recording every state change."""
+    import duckdb
+
+    run = context.run
+    request_id = run.run_id
+    audit_kwargs = {"task": task.name, "payload": payload, "trigger": _trigger(run),
+                    "requested_by": run.tags.get("halo/requested_by") or run.tags.get("user"), "db_url": store.url}
+    audit.record_status(request_id, "RUNNING", **audit_kwargs)
+    try:
+        resolved = dict(task.resolve(payload, _run_context(run.tags)))
+        sink_names = list(payload.get("sinks") or task.default_sinks)
+        sinks.validate_names(sink_names)
+        con = duckdb.connect()
+        metadata: dict[str, Any] = {}
+        for table, query in task.queries.items():
+            # a cursor per load: DuckDB 2 refuses new work on a connection holding an unfinished result
+            loaded = warehouses.load(con.cursor(), table, query.warehouse, query.sql, query.params(resolved))
+            context.log.info(f"{table}: {loaded.rows} rows from {query.warehouse} in {loaded.seconds:.2f}s ({loaded.driver})")
+            metadata[f"rows_{table}"] = loaded.rows
+        _transform(con, task, resolved)
+        row_count = con.execute("SELECT count(*) FROM result").fetchall()[0][0]
+        counts: dict[str, int] = {}
+        if task.count_by:
+            counts = {str(k): int(v) for k, v in con.execute(f'SELECT "{task.count_by}", count(*) FROM result GROUP BY 1 ORDER BY 1').fetchall()}  # noqa: S608
+        fmt = task.format_of(resolved)
+        stem = task.file_stem(resolved)
+        path = get_settings().home / "outputs" / request_id / f"{stem}.{fmt}"
+        write_output(con, path, fmt)
+        rows = [dict(zip([d[0] for d in con.description], r, strict=True)) for r in
+                con.execute("SELECT * FROM result LIMIT 1000").fetchall()] if task.message else []
+        con.close()
+        outcomes: list[DeliveryOutcome] = []
+        if row_count or task.deliver_when_empty:
+            text = task.message(rows, resolved) if task.message else f"{task.name}: {row_count} row(s) {counts or ''}"
+            outcomes = deliver_all(sinks, sink_names, Delivery(subject=f"{task.name}: {stem}", text=text, files=[path]))
+            audit.record_deliveries(request_id, outcomes, db_url=store.url)
+        else:
+            context.log.info("nothing to report: no delivery")
+        outputs = [t for o in outcomes for t in o.targets]
+        failed = [o for o in outcomes if o.status != "DELIVERED"]
+        stats = {"counts": counts, "resolved_payload": resolved, "file": path.name}
+        for o in outcomes:
+            context.log.info(f"sink {o.sink}: {o.status} after {o.attempts} attempt(s) {o.detail}".rstrip())
+        if failed:
+            error = "delivery failed: " + "; ".join(f"{o.sink}: {o.detail}" for o in failed)
+            audit.record_status(request_id, "FAILED", **audit_kwargs, outputs=outputs, row_count=row_count,
+                                stats=stats, error=error[:2000])
+            raise dg.Failure(description=error, metadata={"outputs": outputs, "row_count": row_count})
+        audit.record_status(request_id, "SUCCEEDED", **audit_kwargs, outputs=outputs, row_count=row_count, stats=stats)
+    except dg.Failure:
+        raise
+    except Exception as exc:
+        audit.record_status(request_id, "FAILED", **audit_kwargs, error=f"{type(exc).__name__}: {exc}"[:2000])
+        raise
+    checks = [
+        dg.AssetCheckResult(
+            check_name=check.name, passed=bool(check.passed(counts)), asset_key=dg.AssetKey(task.name),
+            severity=dg.AssetCheckSeverity(check.severity), metadata={"counts": dg.MetadataValue.json(counts)},
+        )
+        for check in task.checks
+    ]
+    return dg.MaterializeResult(
+        metadata={**metadata, "row_count": row_count, "counts": dg.MetadataValue.json(counts),
+                  "payload": dg.MetadataValue.json(resolved), "outputs": dg.MetadataValue.json(outputs),
+                  "file": path.name},
+        check_results=checks,
+    )
+
+
+def build_task(task: Task) -> tuple[dg.AssetsDefinition, Any]:
+    """The asset (named after the task, with its checks) and its job `<task>_job`."""
+    config_cls = task.config
+
+    @dg.asset(
+        name=task.name,
+        description=task.description,
+        group_name=GROUP,
+        owners=[task.owner],
+        kinds={"duckdb", "python"},
+        tags=dict(task.tags),
+        check_specs=[dg.AssetCheckSpec(c.name, asset=task.name, description=c.description) for c in task.checks],
+    )
+    def _asset(
+        context: dg.AssetExecutionContext,
+        config: config_cls,
+        store: StoreResource,
+        warehouses: WarehousesResource,
+        sinks: SinksResource,
+    ) -> dg.MaterializeResult:
+        return run_task(context, task, config.model_dump(), store, warehouses, sinks)
+
+    job = dg.define_asset_job(
+        job_name(task.name),
+        selection=dg.AssetSelection.assets(_asset),
+        description=task.description,
+        tags={"owner": task.owner, "domain": "reports", "halo/task": task.name, **task.tags},
+    )
+    return _asset, job

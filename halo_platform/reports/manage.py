@@ -1,0 +1,53 @@
+"""`manage_task_schedule`: edit a task schedule from the Dagster UI launchpad."""
+
+
+import json
+
+import dagster as dg
+
+from halo_platform.core.errors import HaloError
+from halo_platform.reports.schedules import set_schedule
+
+
+class ManageTaskScheduleConfig(dg.Config):
+    """The edit; unset fields keep their current value. `payload_json` is a JSON object."""
+
+    schedule_id: str
+    task: str | None = None
+    cron: str | None = None
+    timezone: str | None = None
+    payload_json: str | None = None
+    sinks: list[str] | None = None
+    enabled: bool | None = None
+    updated_by: str = "dagster-ui"
+
+
+def apply_schedule_edit(config: ManageTaskScheduleConfig) -> dict:
+    """Validate and store the edit; a bad edit is a HaloError naming the problem."""
+    payload = None
+    if config.payload_json is not None:
+        try:
+            payload = json.loads(config.payload_json)
+        except json.JSONDecodeError as exc:
+            raise HaloError(f"payload_json is not valid JSON: {exc.msg}") from None
+    return set_schedule(config.schedule_id, task=config.task, cron=config.cron, timezone=config.timezone,
+                        payload=payload, sinks=config.sinks, enabled=config.enabled, updated_by=config.updated_by)
+
+
+@dg.op(description="Validates and applies one task schedule edit; it takes effect at the next sensor tick.")
+def edit_task_schedule(context: dg.OpExecutionContext, config: ManageTaskScheduleConfig) -> dict:
+    try:
+        schedule = apply_schedule_edit(config)
+    except HaloError as exc:
+        raise dg.Failure(description=str(exc), allow_retries=False) from None
+    context.log.info(f"schedule {schedule['schedule_id']} is now: {json.dumps(schedule, default=str)}")
+    return schedule
+
+
+@dg.job(
+    name="manage_task_schedule",
+    description="Edit a task schedule (cron, timezone, payload, sinks, enabled) without a deploy.",
+    tags={"owner": "team:data-platform", "domain": "reports"},
+)
+def manage_task_schedule() -> None:
+    edit_task_schedule()

@@ -1,0 +1,141 @@
+"""Task schedules: rows of `task_schedules` (cron + timezone + payload + sinks) that a
+sensor turns into runs. Edits are validated here, whatever the entry point (CLI, the
+`manage_task_schedule` job, admin pages), and take effect at the next sensor tick.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import sqlalchemy as sa
+from croniter import croniter
+
+from halo_platform.core import store
+from halo_platform.core.errors import HaloError, NotFoundError
+from halo_platform.core.models import utcnow
+from halo_platform.reports.models import TaskSchedule
+from halo_platform.reports.task import get_task
+
+schedules_t = TaskSchedule.__table__
+
+DEFAULT_SCHEDULES = (
+    {"schedule_id": "payment_reconciliation_weekly", "task": "payment_reconciliation", "cron": "0 6 * * 1",
+     "timezone": "Asia/Jakarta", "payload": {}, "sinks": ["outbox"]},
+    {"schedule_id": "campaign_alerts_daily", "task": "campaign_alerts", "cron": "0 7 * * *",
+     "timezone": "Asia/Jakarta", "payload": {}, "sinks": ["outbox"]},
+)
+
+
+@dataclass(frozen=True)
+class Due:
+    schedule_id: str
+    task: str
+    tick: dt.datetime  # aware, in the schedule's timezone
+    timezone: str
+    payload: Mapping[str, Any]
+    sinks: Sequence[str]
+
+    @property
+    def run_key(self) -> str:
+        return f"{self.schedule_id}:{self.tick.astimezone(dt.UTC).isoformat()}"
+
+
+def due_ticks(cron: str, timezone: str, after: dt.datetime, until: dt.datetime, limit: int = 100) -> list[dt.datetime]:
+    """Cron ticks t with after < t <= until, computed in `timezone` (DST-aware); pure."""
+    tz = ZoneInfo(timezone)
+    it = croniter(cron, after.astimezone(tz))
+    ticks = []
+    while len(ticks) < limit:
+        tick = it.get_next(dt.datetime)
+        if tick > until:
+            break
+        ticks.append(tick)
+    return ticks
+
+
+def due_runs(schedules: Sequence[Mapping[str, Any]], after: dt.datetime, until: dt.datetime) -> list[Due]:
+    """Every tick of every enabled schedule in (after, until]; pure."""
+    return [
+        Due(s["schedule_id"], s["task"], tick, s["timezone"], s["payload"], s["sinks"])
+        for s in schedules
+        if s["enabled"]
+        for tick in due_ticks(s["cron"], s["timezone"], after, until)
+    ]
+
+
+def validate_schedule(task: str, cron: str, timezone: str, payload: Mapping[str, Any], sinks: Sequence[str]) -> None:
+    """Refuse a bad cron, timezone, payload (against the task's Config) or sink name."""
+    from halo_platform.sinks import SinksResource
+
+    definition = get_task(task)
+    if not croniter.is_valid(cron):
+        raise HaloError(f"invalid cron expression {cron!r} (5 fields: minute hour day month weekday)")
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise HaloError(f"unknown timezone {timezone!r} (an IANA name such as Asia/Jakarta)") from None
+    definition.validate_payload({**payload, "sinks": list(sinks)})
+    SinksResource().validate_names(list(sinks))
+
+
+def _row(r: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in r.items()}
+
+
+def list_schedules(db_url: str | None = None) -> list[dict[str, Any]]:
+    with store.read(db_url) as conn:
+        return [_row(r) for r in conn.execute(sa.select(schedules_t).order_by(schedules_t.c.schedule_id)).mappings()]
+
+
+def set_schedule(
+    schedule_id: str,
+    *,
+    task: str | None = None,
+    cron: str | None = None,
+    timezone: str | None = None,
+    payload: Mapping[str, Any] | None = None,
+    sinks: Sequence[str] | None = None,
+    enabled: bool | None = None,
+    updated_by: str | None = None,
+    db_url: str | None = None,
+) -> dict[str, Any]:
+    """Create or change a schedule (unset fields keep their value); validated as a whole."""
+    with store.write(db_url) as conn:
+        row = conn.execute(sa.select(schedules_t).where(schedules_t.c.schedule_id == schedule_id)).mappings().first()
+        if row is None and (task is None or cron is None):
+            raise NotFoundError(f"no schedule {schedule_id!r}; a new one needs --task and --cron")
+        current = dict(row) if row else {"timezone": "Asia/Jakarta", "payload": {}, "sinks": [], "enabled": True}
+        new = {
+            "task": task or current.get("task"),
+            "cron": cron or current.get("cron"),
+            "timezone": timezone or current["timezone"],
+            "payload": dict(payload) if payload is not None else current["payload"],
+            "sinks": list(sinks) if sinks is not None else current["sinks"],
+            "enabled": current["enabled"] if enabled is None else bool(enabled),
+            "updated_by": updated_by,
+            "updated_at": utcnow(),
+        }
+        if not new["sinks"]:
+            new["sinks"] = list(get_task(new["task"]).default_sinks)
+        validate_schedule(new["task"], new["cron"], new["timezone"], new["payload"], new["sinks"])
+        if row is None:
+            conn.execute(schedules_t.insert().values(schedule_id=schedule_id, **new))
+        else:
+            conn.execute(schedules_t.update().where(schedules_t.c.schedule_id == schedule_id).values(**new))
+    return next(s for s in list_schedules(db_url) if s["schedule_id"] == schedule_id)
+
+
+def seed_default_schedules(db_url: str | None = None) -> list[str]:
+    """Insert the default schedules that do not exist yet (never overwrites an edit)."""
+    existing = {s["schedule_id"] for s in list_schedules(db_url)}
+    created = []
+    for default in DEFAULT_SCHEDULES:
+        if default["schedule_id"] not in existing:
+            fields = {k: v for k, v in default.items() if k != "schedule_id"}
+            set_schedule(default["schedule_id"], **fields, updated_by="seed", db_url=db_url)
+            created.append(default["schedule_id"])
+    return created

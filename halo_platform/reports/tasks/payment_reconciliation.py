@@ -1,0 +1,147 @@
+"""Payment reconciliation: orders (payments warehouse) against payments and gateway settlements."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from halo_platform.reports.task import Query, RunContext, Task, TaskCheck, TaskConfig, check_date, check_format
+from halo_platform.reports.task import field_validator as _validator
+
+ISSUES = ("MISSING_PAYMENT", "UNEXPECTED_PAYMENT", "MISSING_SETTLEMENT", "AMOUNT_MISMATCH", "CURRENCY_MISMATCH")
+
+
+class PaymentReconciliationConfig(TaskConfig):
+    """Orders created in [period_start, period_end) (default: the previous ISO week)."""
+
+    period_start: str | None = None
+    period_end: str | None = None
+    tolerance: float = 0.0
+    format: str = "csv"
+
+    @_validator("period_start", "period_end")
+    @classmethod
+    def _dates(cls, value: str | None) -> str | None:
+        return check_date(value)
+
+    @_validator("format")
+    @classmethod
+    def _format(cls, value: str) -> str:
+        return check_format(value)
+
+    @_validator("tolerance")
+    @classmethod
+    def _tolerance(cls, value: float) -> float:
+        if value < 0:
+            raise ValueError("tolerance must be >= 0")
+        return value
+
+
+def previous_iso_week(today: dt.date) -> tuple[dt.date, dt.date]:
+    """[Monday, next Monday) of the ISO week before the one holding `today`."""
+    monday = today - dt.timedelta(days=today.weekday())
+    return monday - dt.timedelta(days=7), monday
+
+
+def resolve(payload: Mapping[str, Any], ctx: RunContext) -> dict[str, Any]:
+    start, end = previous_iso_week(ctx.today)
+    resolved = dict(payload)
+    resolved["period_start"] = payload.get("period_start") or start.isoformat()
+    resolved["period_end"] = payload.get("period_end") or end.isoformat()
+    if resolved["period_end"] <= resolved["period_start"]:
+        from halo_platform.core.errors import HaloError
+
+        raise HaloError("period_end must be after period_start")
+    return resolved
+
+
+def _period(payload: Mapping[str, Any]) -> dict[str, dt.datetime]:
+    return {
+        "start": dt.datetime.fromisoformat(payload["period_start"]),
+        "end": dt.datetime.fromisoformat(payload["period_end"]),
+    }
+
+
+# Orders and their payments come from the same warehouse, so payments are filtered by the
+# order's period there. Settlements live elsewhere: a settlement of an order created in the
+# period is settled on or after the period start, which bounds what is fetched.
+QUERIES = {
+    "orders": Query(
+        "payments",
+        "SELECT order_id, amount, currency, status FROM orders WHERE created_at >= :start AND created_at < :end",
+        _period,
+    ),
+    "payments": Query(
+        "payments",
+        "SELECT p.payment_id, p.order_id, p.amount, p.currency FROM payments p JOIN orders o ON o.order_id = p.order_id"
+        " WHERE o.created_at >= :start AND o.created_at < :end",
+        _period,
+    ),
+    "settlements": Query(
+        "gateway",
+        "SELECT settlement_id, payment_id, amount, currency FROM settlements WHERE settled_at >= :start",
+        lambda payload: {"start": _period(payload)["start"]},
+    ),
+}
+
+# One row per (order, issue). Amounts are summed along the chain (an order may have several
+# payments, a payment several settlements); ids shown are the smallest involved.
+TRANSFORM = """
+WITH o AS (
+    SELECT order_id, CAST(amount AS DECIMAL(14,2)) AS amount, currency, status FROM orders
+), s AS (
+    SELECT payment_id, min(settlement_id) AS settlement_id, sum(CAST(amount AS DECIMAL(14,2))) AS settled,
+           count(DISTINCT currency) AS n_cur, min(currency) AS currency
+    FROM settlements GROUP BY payment_id
+), p AS (
+    SELECT p.payment_id, p.order_id, CAST(p.amount AS DECIMAL(14,2)) AS paid, p.currency,
+           s.settlement_id, s.settled, s.n_cur AS s_n_cur, s.currency AS s_currency
+    FROM payments p JOIN o USING (order_id) LEFT JOIN s USING (payment_id)
+), per_order AS (
+    SELECT o.order_id, o.amount AS order_amount, o.currency, o.status,
+           min(p.payment_id) AS payment_id, min(p.settlement_id) AS settlement_id,
+           min(p.payment_id) FILTER (WHERE p.settlement_id IS NULL) AS unsettled_payment_id,
+           count(p.payment_id) AS n_payments,
+           sum(p.paid) AS paid_amount, sum(p.settled) AS settled_amount,
+           bool_or(abs(p.settled - p.paid) > CAST($tolerance AS DECIMAL(14,2))) AS settled_off,
+           bool_or(p.currency <> o.currency OR p.s_currency <> p.currency OR p.s_n_cur > 1) AS currency_off
+    FROM o LEFT JOIN p USING (order_id)
+    GROUP BY ALL
+), issues AS (
+    SELECT *, 'MISSING_PAYMENT' AS issue FROM per_order WHERE status = 'PAID' AND n_payments = 0
+    UNION ALL
+    SELECT *, 'UNEXPECTED_PAYMENT' FROM per_order WHERE status <> 'PAID' AND n_payments > 0
+    UNION ALL
+    SELECT * REPLACE (unsettled_payment_id AS payment_id), 'MISSING_SETTLEMENT' FROM per_order
+    WHERE unsettled_payment_id IS NOT NULL
+    UNION ALL
+    SELECT *, 'AMOUNT_MISMATCH' FROM per_order
+    WHERE n_payments > 0 AND (abs(paid_amount - order_amount) > CAST($tolerance AS DECIMAL(14,2)) OR settled_off)
+    UNION ALL
+    SELECT *, 'CURRENCY_MISMATCH' FROM per_order WHERE currency_off
+)
+SELECT order_id, payment_id, settlement_id, issue, order_amount, paid_amount, settled_amount, currency
+FROM issues ORDER BY order_id, issue
+"""
+
+TASK = Task(
+    name="payment_reconciliation",
+    description="Orders of a period reconciled against payments and gateway settlements: one row per (order, issue).",
+    owner="team:finance",
+    config=PaymentReconciliationConfig,
+    queries=QUERIES,
+    transform=TRANSFORM,
+    file_stem=lambda p: f"payment_reconciliation_{p['period_start']}_{p['period_end']}",
+    default_sinks=("outbox",),
+    resolve=resolve,
+    count_by="issue",
+    checks=(
+        TaskCheck(
+            "orders_all_paid_for",
+            "WARN when a PAID order of the period has no payment at all (MISSING_PAYMENT).",
+            lambda counts: counts.get("MISSING_PAYMENT", 0) == 0,
+        ),
+    ),
+    tags={"halo/area": "finance"},
+)

@@ -1,0 +1,39 @@
+"""Report-task fixtures: the payments warehouse in PostgreSQL, the gateway in MariaDB, the
+marketing warehouse in a DuckDB file, all named in a warehouses YAML written in tmp."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+import yaml
+
+
+@pytest.fixture
+def warehouses(halo_env, pg_url, mysql_url, tmp_path, monkeypatch) -> dict:  # noqa: ANN001
+    """Warehouse URLs by name; HALO_WAREHOUSES_FILE points at them."""
+    urls = {"payments": pg_url, "gateway": mysql_url, "marketing": f"duckdb:///{tmp_path / 'marketing.duckdb'}"}
+    path = tmp_path / "warehouses.yaml"
+    path.write_text(yaml.safe_dump({"warehouses": {k: {"url": v} for k, v in urls.items()}}))
+    monkeypatch.setenv("HALO_WAREHOUSES_FILE", str(path))
+    return urls
+
+
+@pytest.fixture
+def sinks_file(halo_env, tmp_path, monkeypatch):  # noqa: ANN001
+    """Write a sinks YAML (name -> settings) in tmp and point HALO_SINKS_FILE at it."""
+
+    def write(sinks: dict) -> Path:
+        path = tmp_path / "sinks.yaml"
+        path.write_text(yaml.safe_dump({"sinks": sinks}))
+        monkeypatch.setenv("HALO_SINKS_FILE", str(path))
+        return path
+
+    monkeypatch.setenv("HALO_SINK_BACKOFF", "0.05")
+    return write
+
+
+def read_csv(path: Path) -> list[dict]:
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))

@@ -1,0 +1,118 @@
+"""Payment reconciliation across two servers: orders and payments in PostgreSQL, settlements
+in MariaDB, joined in DuckDB. Expectations are computed by hand from the rows below."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from halo_platform.reports.audit import get_request
+from halo_platform.reports.demo import order, payment, settlement, write_payments, write_settlements
+from halo_platform.reports.requests import create_request
+from halo_platform.reports.tasks.payment_reconciliation import previous_iso_week
+from halo_platform_tests.reports.conftest import read_csv
+
+START = dt.datetime(2024, 3, 4)  # Monday; the period is [2024-03-04, 2024-03-11)
+LATER = dt.datetime(2024, 3, 12)
+
+
+def seed_two_servers(urls: dict) -> None:
+    orders = [
+        order("O01", "100.00", "PAID", START),  # exactly at the start: included, clean
+        order("O02", "50.00", "PAID", dt.datetime(2024, 3, 10, 23, 59, 59)),  # MISSING_PAYMENT
+        order("O03", "70.00", "PAID", dt.datetime(2024, 3, 11)),  # exactly at the end: excluded
+        order("O04", "60.00", "CANCELLED", START),  # UNEXPECTED_PAYMENT
+        order("O05", "30.00", "PENDING", START),  # UNEXPECTED_PAYMENT + MISSING_SETTLEMENT
+        order("O06", "80.00", "PAID", START),  # paid 0.04 more: within tolerance 0.05
+        order("O07", "80.00", "PAID", START),  # paid 0.06 more: AMOUNT_MISMATCH
+        order("O08", "90.00", "PAID", START),  # settled 0.10 less (fee apart): AMOUNT_MISMATCH
+        order("O09", "40.00", "PAID", START),  # paid in USD: CURRENCY_MISMATCH
+        order("O10", "45.00", "PAID", START),  # settled in SGD: CURRENCY_MISMATCH
+        order("O11", "20.00", "REFUNDED", START),  # no payment, not PAID: fine
+        order("O12", "25.00", "PAID", dt.datetime(2024, 3, 3, 23, 59, 59)),  # before the period: excluded
+        order("O13", "100.00", "PAID", START),  # two payments summing to the order: clean
+    ]
+    payments = [
+        payment("P01", "O01", "100.00", START), payment("P04", "O04", "60.00", START),
+        payment("P05", "O05", "30.00", START), payment("P06", "O06", "80.04", START),
+        payment("P07", "O07", "80.06", START), payment("P08", "O08", "90.00", START),
+        payment("P09", "O09", "40.00", START, currency="USD"), payment("P10", "O10", "45.00", START),
+        payment("P13a", "O13", "50.00", START), payment("P13b", "O13", "50.00", START),
+    ]
+    settlements = [
+        settlement("S01", "P01", "100.00", LATER), settlement("S04", "P04", "60.00", LATER),
+        settlement("S06", "P06", "80.04", LATER), settlement("S07", "P07", "80.06", LATER),
+        settlement("S08", "P08", "89.90", LATER, fee="0.10"), settlement("S09", "P09", "40.00", LATER, currency="USD"),
+        settlement("S10", "P10", "45.00", LATER, currency="SGD"),
+        settlement("S13a", "P13a", "50.00", LATER), settlement("S13b", "P13b", "50.00", LATER),
+    ]
+    write_payments(urls["payments"], orders, payments)
+    write_settlements(urls["gateway"], settlements)
+
+
+EXPECTED = [
+    ("O02", "", "", "MISSING_PAYMENT", "50.00", "", ""),
+    ("O04", "P04", "S04", "UNEXPECTED_PAYMENT", "60.00", "60.00", "60.00"),
+    ("O05", "P05", "", "MISSING_SETTLEMENT", "30.00", "30.00", ""),
+    ("O05", "P05", "", "UNEXPECTED_PAYMENT", "30.00", "30.00", ""),
+    ("O07", "P07", "S07", "AMOUNT_MISMATCH", "80.00", "80.06", "80.06"),
+    ("O08", "P08", "S08", "AMOUNT_MISMATCH", "90.00", "90.00", "89.90"),
+    ("O09", "P09", "S09", "CURRENCY_MISMATCH", "40.00", "40.00", "40.00"),
+    ("O10", "P10", "S10", "CURRENCY_MISMATCH", "45.00", "45.00", "45.00"),
+]
+COLUMNS = ["order_id", "payment_id", "settlement_id", "issue", "order_amount", "paid_amount", "settled_amount", "currency"]
+
+
+def _rows(path: Path) -> list[tuple]:
+    rows = read_csv(path)
+    assert list(rows[0]) == COLUMNS
+    assert {r["currency"] for r in rows} == {"IDR"}
+    return [tuple(r[c] for c in COLUMNS[:-1]) for r in rows]
+
+
+def test_reconciliation_lists_every_issue_once_per_order_across_postgresql_and_mariadb(warehouses, halo_env):
+    seed_two_servers(warehouses)
+    request = create_request(
+        "payment_reconciliation",
+        {"period_start": "2024-03-04", "period_end": "2024-03-11", "tolerance": 0.05},
+        requested_by="analyst@example.com", wait=True,
+    )
+    assert request["status"] == "SUCCEEDED", request["error"]
+    out = Path(halo_env["HALO_HOME"]) / "outbox" / "payment_reconciliation_2024-03-04_2024-03-11.csv"
+    assert _rows(out) == EXPECTED
+    audit = get_request(request["request_id"])
+    assert audit["row_count"] == 8
+    assert audit["stats"]["counts"] == {"AMOUNT_MISMATCH": 2, "CURRENCY_MISMATCH": 2, "MISSING_PAYMENT": 1,
+                                        "MISSING_SETTLEMENT": 1, "UNEXPECTED_PAYMENT": 2}
+    assert audit["outputs"] == [out.resolve().as_uri()]
+    assert audit["trigger"] == "manual" and audit["requested_by"] == "analyst@example.com"
+    assert [(d["sink"], d["status"], d["attempts"]) for d in audit["deliveries"]] == [("outbox", "DELIVERED", 1)]
+
+
+def test_a_zero_tolerance_flags_the_four_cent_difference_and_parquet_is_written(warehouses, halo_env):
+    seed_two_servers(warehouses)
+    request = create_request(
+        "payment_reconciliation",
+        {"period_start": "2024-03-04", "period_end": "2024-03-11", "format": "parquet"}, wait=True,
+    )
+    assert request["status"] == "SUCCEEDED", request["error"]
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(Path(halo_env["HALO_HOME"]) / "outbox" / "payment_reconciliation_2024-03-04_2024-03-11.parquet")
+    issues = sorted(zip(table.column("order_id").to_pylist(), table.column("issue").to_pylist(), strict=True))
+    assert ("O06", "AMOUNT_MISMATCH") in issues
+    assert len(issues) == len(EXPECTED) + 1
+
+
+@pytest.mark.parametrize(
+    ("today", "expected"),
+    [
+        (dt.date(2024, 3, 11), (dt.date(2024, 3, 4), dt.date(2024, 3, 11))),  # Monday
+        (dt.date(2024, 3, 17), (dt.date(2024, 3, 4), dt.date(2024, 3, 11))),  # Sunday
+        (dt.date(2024, 1, 3), (dt.date(2023, 12, 25), dt.date(2024, 1, 1))),  # across a year
+    ],
+)
+def test_the_default_period_is_the_previous_iso_week(today, expected):
+    assert previous_iso_week(today) == expected
