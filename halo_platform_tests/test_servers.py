@@ -9,6 +9,9 @@ import smtplib
 import ssl
 from email.message import EmailMessage
 
+import boto3
+import botocore.config
+import botocore.exceptions
 import paramiko
 import pytest
 
@@ -186,3 +189,41 @@ def test_sftp_switches_refuse_auth_and_drop_the_connection_after_auth(sftp_serve
         with pytest.raises((EOFError, paramiko.SSHException, OSError)):
             ssh.open_sftp()
     assert sftp_server.auth_attempts.snapshot() == [("halo", True)]
+
+
+def test_s3_put_and_list_with_boto3_using_only_the_environment(s3_server):
+    """A default boto3 client finds the fake through the environment the fixture sets; the
+    server records each request with its headers."""
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="halo-reports")
+    s3.put_object(Bucket="halo-reports", Key="daily/2026-11-21.csv", Body=b"a,b\n", ContentType="text/csv")
+    listed = s3.list_objects_v2(Bucket="halo-reports", Prefix="daily/")
+    assert [o["Key"] for o in listed["Contents"]] == ["daily/2026-11-21.csv"]
+    put = [r for r in s3_server.requests if r.method == "PUT" and r.path.endswith(".csv")]
+    assert len(put) == 1 and put[0].header("content-type") == "text/csv" and put[0].body_size == 4
+
+
+def test_s3_switches_fail_requests_and_down_refuses_connections(s3_server):
+    """error_status answers an S3 XML error (retried by boto3 while error_count lasts); down()
+    refuses connections and keeps the buckets for afterwards."""
+    s3 = s3_server.client(config=botocore.config.Config(retries={"mode": "standard", "max_attempts": 3}))
+    s3.create_bucket(Bucket="halo-reports")
+    s3_server.switches.error_status, s3_server.switches.error_count = 503, 2
+    assert s3.head_bucket(Bucket="halo-reports")["ResponseMetadata"]["RetryAttempts"] == 2
+    s3_server.switches.error_status, s3_server.switches.error_count = 403, None
+    s3_server.switches.error_code = "AccessDenied"
+    with pytest.raises(botocore.exceptions.ClientError, match="AccessDenied"):
+        s3.put_object(Bucket="halo-reports", Key="k", Body=b"1")
+    s3_server.switches.error_status = None
+    with s3_server.down():
+        with pytest.raises(botocore.exceptions.EndpointConnectionError):
+            s3.list_buckets()
+    assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == ["halo-reports"]
+    dead = boto3.client(
+        "s3",
+        endpoint_url=s3_server.unreachable_endpoint_url,
+        config=botocore.config.Config(retries={"mode": "standard", "max_attempts": 1}),
+        **s3_server.credentials,
+    )
+    with pytest.raises(botocore.exceptions.EndpointConnectionError):
+        dead.list_buckets()
