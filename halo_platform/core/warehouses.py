@@ -148,7 +148,7 @@ def _duckdb_batches(url: str, sql: str, params: Mapping[str, Any], batch_rows: i
     path = url.split("duckdb:///", 1)[1] if "duckdb:///" in url else ":memory:"
     query, args = _compile(sql, params, _numeric_dollar_dialect())
     con = duckdb.connect(path, read_only=path != ":memory:")
-    reader = con.execute(query, args).fetch_record_batch(batch_rows)
+    reader = con.sql(query, params=args).to_arrow_reader(batch_rows)
     return _closing_reader(reader, con.close)
 
 

@@ -85,7 +85,8 @@ def _execute(task_name: str, request_id: str, config: dict, tags: dict[str, str]
 
     instance = dagster_instance()
     job = defs.resolve_job_def(job_name(task_name))
-    result = job.execute_in_process(run_config=config, instance=instance, run_id=request_id, tags=tags,
+    quiet = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}  # the event log keeps everything
+    result = job.execute_in_process(run_config={**config, **quiet}, instance=instance, run_id=request_id, tags=tags,
                                     raise_on_error=False)
     if not result.success:
         errors = [e.event_specific_data.error for e in result.all_events

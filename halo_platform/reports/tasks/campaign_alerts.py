@@ -82,7 +82,7 @@ WITH j AS (
     SELECT *, 'OVER_BUDGET' FROM j WHERE spend >= budget
 )
 SELECT campaign_id, name, owner_email, alert, end_date, budget, spend,
-       CASE WHEN budget > 0 THEN round(spend * 100 / budget, 2) END AS spend_pct
+       CASE WHEN budget > 0 THEN CAST(round(spend * 100 / budget, 2) AS DECIMAL(9,2)) END AS spend_pct
 FROM a ORDER BY campaign_id, alert
 """
 

@@ -1,0 +1,49 @@
+"""HTTP API of task requests: `POST /v1/tasks/{task}/requests`, `GET /v1/task-requests/{id}`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field
+
+router = APIRouter(tags=["report tasks"])
+
+
+class TaskRequestIn(BaseModel):
+    payload: dict[str, Any] = Field(default_factory=dict)
+    sinks: list[str] | None = None
+    requested_by: str | None = None
+
+
+@router.get("/v1/tasks")
+def list_tasks() -> list[dict[str, Any]]:
+    """The tasks, their owners, default sinks and payload JSON schema."""
+    from halo_platform.reports.task import load_tasks
+
+    return [
+        {"task": t.name, "description": t.description, "owner": t.owner, "default_sinks": list(t.default_sinks),
+         "payload_schema": t.config.model_json_schema()}
+        for t in load_tasks().values()
+    ]
+
+
+@router.post("/v1/tasks/{task}/requests", status_code=202)
+async def request_task(task: str, body: TaskRequestIn) -> dict[str, str]:
+    """Validate the payload (422 with the reason, nothing queued) and submit the run."""
+    from halo_platform.reports.requests import create_request
+
+    request = await run_in_threadpool(create_request, task, body.payload, body.sinks, body.requested_by, "api")
+    return {"request_id": request["request_id"], "status": request["status"]}
+
+
+@router.get("/v1/task-requests/{request_id}")
+def get_task_request(request_id: str) -> dict[str, Any]:
+    """Status, outputs and deliveries of one request."""
+    from halo_platform.reports.audit import get_request
+
+    return get_request(request_id)
+
+
+ROUTERS = (router,)

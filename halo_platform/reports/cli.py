@@ -1,0 +1,153 @@
+"""`halo tasks ...`, `halo schedules ...` and `halo bench reports`."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from halo_platform.core.errors import HaloError
+
+
+def _json_object(text: str | None, what: str) -> dict | None:
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise HaloError(f"{what} is not valid JSON: {exc.msg} (column {exc.colno})") from None
+    if not isinstance(value, dict):
+        raise HaloError(f"{what} must be a JSON object")
+    return value
+
+
+@click.group()
+def tasks() -> None:
+    """Report tasks: list them, request a run, read the audit trail."""
+
+
+@tasks.command("list")
+def list_tasks() -> None:
+    """List the tasks with their owner, default sinks and payload fields."""
+    from halo_platform.reports.task import load_tasks
+
+    for task in load_tasks().values():
+        fields = ", ".join(task.config.model_fields)
+        click.echo(f"{task.name}\t{task.owner}\tsinks: {','.join(task.default_sinks)}\tpayload: {fields}")
+        click.echo(f"    {task.description}")
+
+
+@tasks.command("run")
+@click.argument("task")
+@click.option("--payload", default="{}", help="The payload as a JSON object.")
+@click.option("--sink", "sinks", multiple=True, help="Deliver to this sink (repeatable; default: the task's).")
+@click.option("--requested-by", default=None, help="Who asks (default: $USER).")
+@click.option("--wait", is_flag=True, help="Run in this process and print the final status and outputs.")
+def run_task(task: str, payload: str, sinks: tuple[str, ...], requested_by: str | None, wait: bool) -> int:
+    """Request a run of TASK; prints the request id (exit 0 with --wait only if SUCCEEDED)."""
+    import getpass
+
+    from halo_platform.reports.requests import create_request
+
+    request = create_request(task, _json_object(payload, "--payload"), list(sinks) or None,
+                             requested_by or getpass.getuser(), trigger="manual", wait=wait)
+    click.echo(request["request_id"])
+    if not wait:
+        return 0
+    click.echo(f"status: {request['status']}")
+    for uri in request["outputs"] or []:
+        click.echo(f"output: {uri}")
+    for d in request["deliveries"]:
+        click.echo(f"delivery: {d['sink']} {d['status']} attempts={d['attempts']} {d['target'] or d['detail'] or ''}".rstrip())
+    if request["error"]:
+        click.echo(f"error: {request['error'].splitlines()[0]}")
+    return 0 if request["status"] == "SUCCEEDED" else 1
+
+
+@tasks.command("log")
+@click.option("--task", default=None, help="Only this task.")
+@click.option("--status", default=None, type=click.Choice(["QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELED"],
+                                                          case_sensitive=False))
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10_000))
+def log(task: str | None, status: str | None, limit: int) -> None:
+    """Print the audit trail of task requests, newest first."""
+    from halo_platform.reports.audit import list_requests
+
+    rows = list_requests(task, status, limit)
+    if not rows:
+        click.echo("no task requests")
+    for r in rows:
+        extra = f"rows={r['row_count']}" if r["row_count"] is not None else ""
+        if r["error"]:
+            extra += f" error={r['error'].splitlines()[0][:120]}"
+        click.echo(f"{r['created_at']}  {r['request_id']}  {r['task']}  {r['status']}  {r['trigger']}"
+                   f"  by={r['requested_by'] or '-'}  {extra}".rstrip())
+
+
+@click.group()
+def schedules() -> None:
+    """Task schedules: list, set, enable, disable (effective at the next sensor tick)."""
+
+
+@schedules.command("list")
+def list_schedules_cmd() -> None:
+    """List every schedule."""
+    from halo_platform.reports.schedules import list_schedules
+
+    rows = list_schedules()
+    if not rows:
+        click.echo("no schedules")
+    for s in rows:
+        state = "enabled" if s["enabled"] else "disabled"
+        click.echo(f"{s['schedule_id']}\t{s['task']}\t{s['cron']}\t{s['timezone']}\t{state}\t"
+                   f"sinks={','.join(s['sinks'])}\tpayload={json.dumps(s['payload'], sort_keys=True)}")
+
+
+@schedules.command("set")
+@click.argument("schedule_id")
+@click.option("--task", default=None, help="The task (required for a new schedule).")
+@click.option("--cron", default=None, help='Cron expression, e.g. "0 6 * * 1".')
+@click.option("--timezone", default=None, help="IANA timezone, e.g. Asia/Jakarta.")
+@click.option("--payload", default=None, help="The fixed payload as a JSON object.")
+@click.option("--sink", "sinks", multiple=True, help="Sink name (repeatable; replaces the list).")
+@click.option("--by", "updated_by", default=None, help="Who edits (default: $USER).")
+def set_schedule_cmd(schedule_id: str, task: str | None, cron: str | None, timezone: str | None,
+                     payload: str | None, sinks: tuple[str, ...], updated_by: str | None) -> None:
+    """Create or change a schedule; unset options keep their value."""
+    import getpass
+
+    from halo_platform.reports.schedules import set_schedule
+
+    s = set_schedule(schedule_id, task=task, cron=cron, timezone=timezone, payload=_json_object(payload, "--payload"),
+                     sinks=list(sinks) or None, updated_by=updated_by or getpass.getuser())
+    click.echo(f"{s['schedule_id']}: {s['task']} {s['cron']} {s['timezone']} "
+               f"{'enabled' if s['enabled'] else 'disabled'} payload={json.dumps(s['payload'], sort_keys=True)}")
+
+
+def _toggle(schedule_id: str, enabled: bool, updated_by: str | None) -> None:
+    import getpass
+
+    from halo_platform.reports.schedules import set_schedule
+
+    s = set_schedule(schedule_id, enabled=enabled, updated_by=updated_by or getpass.getuser())
+    click.echo(f"{s['schedule_id']}: {'enabled' if s['enabled'] else 'disabled'}")
+
+
+@schedules.command("enable")
+@click.argument("schedule_id")
+@click.option("--by", "updated_by", default=None)
+def enable(schedule_id: str, updated_by: str | None) -> None:
+    """Enable a schedule."""
+    _toggle(schedule_id, True, updated_by)
+
+
+@schedules.command("disable")
+@click.argument("schedule_id")
+@click.option("--by", "updated_by", default=None)
+def disable(schedule_id: str, updated_by: str | None) -> None:
+    """Disable a schedule."""
+    _toggle(schedule_id, False, updated_by)
+
+
+COMMANDS = (tasks, schedules)
+BENCH = ()
