@@ -7,13 +7,17 @@ import ftplib
 import io
 import smtplib
 import ssl
+import time
 from email.message import EmailMessage
 
 import boto3
 import botocore.config
 import botocore.exceptions
+import httpx
 import paramiko
 import pytest
+
+from halo_platform.core.fakehttp import FakeHTTPServer, measure_capacity, run_in_process
 
 
 def _mail(subject: str = "Daily report") -> EmailMessage:
@@ -227,3 +231,82 @@ def test_s3_switches_fail_requests_and_down_refuses_connections(s3_server):
     )
     with pytest.raises(botocore.exceptions.EndpointConnectionError):
         dead.list_buckets()
+
+
+def test_http_fake_routes_by_method_and_regex_and_records_requests(http_fake):
+    """A route's named groups reach the handler; dict bodies go out as JSON with Content-Length;
+    the request is recorded with headers, query and raw body; unknown paths answer 404."""
+
+    @http_fake.route("POST", r"/2010-04-01/Accounts/(?P<sid>AC\w+)/Messages\.json")
+    def send(request):
+        return 201, {"X-Request-Id": "r1"}, {"sid": "SM1", "to": request.form()["To"], "account": request.params["sid"]}
+
+    with httpx.Client(base_url=http_fake.url) as client:
+        sent = client.post("/2010-04-01/Accounts/AC42/Messages.json?x=1", data={"To": "+15550100"}, auth=("AC42", "t"))
+        missing = client.get("/2010-04-01/Accounts/AC42/Messages.json")
+    assert sent.status_code == 201 and sent.json() == {"sid": "SM1", "to": "+15550100", "account": "AC42"}
+    assert sent.headers["content-length"] == str(len(sent.content)) and sent.headers["x-request-id"] == "r1"
+    assert missing.status_code == 404
+    first, second = http_fake.requests
+    assert (first.method, first.path, first.query, first.status) == (
+        "POST", "/2010-04-01/Accounts/AC42/Messages.json", {"x": ["1"]}, 201,
+    )
+    assert first.headers["Authorization"].startswith("Basic ") and first.body == b"To=%2B15550100"
+    assert (second.method, second.status) == ("GET", 404)
+    assert http_fake.status_counts == {201: 1, 404: 1} and not http_fake.handler_errors
+
+
+def test_http_fake_failure_switches_fail_delay_drop_and_answer_html(http_fake):
+    """failure_rate fails about that share (seeded), latency delays, hard_down closes without an
+    answer, html_502 answers an HTML 502; a handler that raises answers 500 and is kept."""
+    http_fake.add_route("GET", r"/ok", lambda request: (200, {"ok": True}))
+    http_fake.add_route("GET", r"/boom", lambda request: 1 / 0)
+    with httpx.Client(base_url=http_fake.url) as client:
+        http_fake.failure_rate = 0.3
+        statuses = [client.get("/ok").status_code for _ in range(200)]
+        assert set(statuses) == {200, 503} and 40 <= statuses.count(503) <= 80
+        assert client.get("/__fake__/ping").status_code == 200  # control paths never fail
+        http_fake.reset()
+        http_fake.latency_seconds = 0.2
+        started = time.perf_counter()
+        assert client.get("/ok").status_code == 200 and time.perf_counter() - started >= 0.2
+        http_fake.reset()
+        http_fake.html_502 = True
+        answer = client.get("/ok")
+        assert answer.status_code == 502 and answer.headers["content-type"] == "text/html"
+        assert answer.text.startswith("<html>")
+        http_fake.reset()
+        http_fake.hard_down = True
+        with pytest.raises(httpx.TransportError):
+            client.get("/ok")
+        http_fake.hard_down = False
+        assert client.get("/ok").status_code == 200
+        assert client.get("/boom").status_code == 500 and "ZeroDivisionError" in http_fake.handler_errors[0]
+
+
+def test_http_fake_in_its_own_process_is_steered_through_control_paths():
+    """run_in_process serves a factory's fake in a child process; switches, stats and the request
+    log work across the process boundary; the child stops with the handle."""
+    with run_in_process("halo_platform.core.fakehttp:echo_server") as fake:
+        assert httpx.post(fake.url + "/v3/mail/send", json={"a": 1}).json()["path"] == "/v3/mail/send"
+        fake.set_switches(failure_rate=1.0, failure_response=[429, {"Retry-After": "1"}, {"error": "slow down"}])
+        limited = httpx.get(fake.url + "/x")
+        assert limited.status_code == 429 and limited.headers["retry-after"] == "1"
+        assert fake.stats()["statuses"] == {"200": 1, "429": 1}
+        fake.reset()
+        assert fake.stats()["requests"] == 0
+        assert measure_capacity(fake.url, requests=300) > 300
+    assert fake.process.poll() is not None
+
+
+def test_http_fake_stop_and_start_serve_again_at_the_same_url():
+    """Stopping refuses connections (a provider that is really gone); starting again keeps the URL."""
+    fake = FakeHTTPServer()
+    fake.add_route("GET", r"/health", lambda request: (200, "up"))
+    with fake:
+        url = fake.url
+        assert httpx.get(url + "/health").text == "up"
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(url + "/health")
+    with fake:
+        assert fake.url == url and httpx.get(url + "/health").text == "up"
