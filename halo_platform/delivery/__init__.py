@@ -1,1 +1,39 @@
-"""delivery"""
+"""Message delivery: `send_sms`, `send_email`, `send_push` for feature code (the same
+validation and rules as `POST /v1/messages/*` and `halo delivery send`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _send(channel: str, fields: dict[str, Any]) -> dict[str, Any]:
+    from halo_platform.delivery.service import submit
+
+    view, _created = submit(channel, {k: v for k, v in fields.items() if v is not None})
+    return view
+
+
+def send_sms(to: str, body: str, *, country: str | None = None, capability: str = "TEXT", priority: str = "NORMAL",
+             expires_at: Any = None, idempotency_key: str | None = None) -> dict[str, Any]:
+    """Send (HIGH) or queue an SMS; returns {id, status, provider, ...}. Raises HaloError on bad input."""
+    return _send("sms", dict(to=to, body=body, country=country, capability=capability, priority=priority,
+                             expires_at=expires_at, idempotency_key=idempotency_key))
+
+
+def send_email(to: str, subject: str, body: str, *, html: str | None = None, country: str | None = None,
+               capability: str = "TRANSACTIONAL", priority: str = "NORMAL", expires_at: Any = None,
+               idempotency_key: str | None = None) -> dict[str, Any]:
+    """Send (HIGH) or queue an email."""
+    return _send("email", dict(to=to, subject=subject, body=body, html=html, country=country, capability=capability,
+                               priority=priority, expires_at=expires_at, idempotency_key=idempotency_key))
+
+
+def send_push(to: str, title: str, body: str, *, data: dict[str, str] | None = None, country: str | None = None,
+              capability: str = "ALERT", priority: str = "NORMAL", expires_at: Any = None,
+              idempotency_key: str | None = None) -> dict[str, Any]:
+    """Send (HIGH) or queue a push notification to a device token."""
+    return _send("push", dict(to=to, title=title, body=body, data=data, country=country, capability=capability,
+                              priority=priority, expires_at=expires_at, idempotency_key=idempotency_key))
+
+
+__all__ = ["send_email", "send_push", "send_sms"]

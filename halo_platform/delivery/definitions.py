@@ -1,3 +1,25 @@
+"""Message delivery: dispatch job + queue sensor, autopilot (provider_health + checks, job,
+schedule), the routing weights job. Binds only its own resource key, `providers`."""
+
 import dagster as dg
 
-defs = dg.Definitions()
+from halo_platform.delivery.jobs import (
+    autopilot_job,
+    autopilot_schedule,
+    message_dispatch_job,
+    message_queue_sensor,
+    provider_error_rates_under_threshold,
+    provider_health,
+    provider_shares_near_configured,
+    routing_weights_job,
+)
+from halo_platform.delivery.resources import ProvidersResource
+
+defs = dg.Definitions(
+    assets=[provider_health],
+    asset_checks=[provider_error_rates_under_threshold, provider_shares_near_configured],
+    jobs=[message_dispatch_job, autopilot_job, routing_weights_job],
+    schedules=[autopilot_schedule],
+    sensors=[message_queue_sensor],
+    resources={"providers": ProvidersResource()},
+)

@@ -1,4 +1,4 @@
-"""Message delivery tables: the queue, lifecycle events, routing weights, provider state."""
+"""Message delivery tables: the queue, lifecycle events, attempts, routing weights, provider state."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ from halo_platform.core.models import Base, utcnow
 
 
 class Message(Base):
+    """One message; the queue is the rows whose status is `queued` or `retry_scheduled`."""
+
     __tablename__ = "messages"
-    __table_args__ = (sa.Index("ix_messages_due", "channel", "status", "priority_rank", "next_attempt_at"),)
+    __table_args__ = (sa.Index("ix_messages_due", "channel", "status", "priority_rank", "created_at"),)
 
     id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
     channel: Mapped[str] = mapped_column(sa.String(8))
@@ -37,6 +39,8 @@ class Message(Base):
 
 
 class MessageEvent(Base):
+    """The lifecycle of a message, one row per event (queued, sent, delivered, ...)."""
+
     __tablename__ = "message_events"
     __table_args__ = (sa.Index("ix_message_events_provider_at", "provider", "at"),)
 
@@ -47,6 +51,34 @@ class MessageEvent(Base):
     at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     detail: Mapped[str | None] = mapped_column(sa.Text)
     dedupe_key: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
+
+
+class DeliveryAttempt(Base):
+    """One request to a provider for one message and how it was classified; autopilot reads these."""
+
+    __tablename__ = "delivery_attempts"
+    __table_args__ = (sa.Index("ix_delivery_attempts_at_provider", "at", "provider"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    message_id: Mapped[str] = mapped_column(sa.String(36), index=True)
+    provider: Mapped[str] = mapped_column(sa.String(128))
+    outcome: Mapped[str] = mapped_column(sa.String(16))  # acknowledged | retryable | permanent | unknown
+    http_status: Mapped[int | None]
+    latency_ms: Mapped[float | None]
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class SandboxMessage(Base):
+    """What `sandbox` providers "sent": the local stand-in for a provider's outbox."""
+
+    __tablename__ = "sandbox_messages"
+
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    provider: Mapped[str] = mapped_column(sa.String(128), index=True)
+    message_id: Mapped[str | None] = mapped_column(sa.String(36))
+    recipient: Mapped[str] = mapped_column(sa.String(512))
+    content: Mapped[dict]
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 class RoutingWeight(Base):
@@ -73,6 +105,8 @@ class RoutingWeightAudit(Base):
 
 
 class ProviderState(Base):
+    """Autopilot's current view of one provider: its traffic factor and ramp step."""
+
     __tablename__ = "provider_state"
 
     provider: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
@@ -81,6 +115,8 @@ class ProviderState(Base):
     ramp_step: Mapped[int | None]
     reason: Mapped[str | None] = mapped_column(sa.Text)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_ping_at: Mapped[dt.datetime | None]
+    last_ping_ok: Mapped[bool | None]
 
 
 class ProviderStateChange(Base):

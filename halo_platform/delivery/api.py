@@ -1,0 +1,83 @@
+"""HTTP: `POST /v1/messages/{sms,email,push}`, `GET /v1/messages/{id}`, `POST /v1/callbacks/{provider}`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from halo_platform.core.errors import HaloError
+
+router = APIRouter(tags=["delivery"])
+
+
+async def _json_object(request: Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError:
+        raise HaloError("body: must be a JSON object") from None
+    if not isinstance(body, dict):
+        raise HaloError("body: must be a JSON object")
+    return body
+
+
+def _send(channel: str, body: dict[str, Any]) -> JSONResponse:
+    from halo_platform.delivery.service import submit
+
+    view, _created = submit(channel, body)
+    if view["priority"] == "HIGH":
+        return JSONResponse({"id": view["id"], "status": view["status"], "provider": view["provider"]}, status_code=201)
+    return JSONResponse({"id": view["id"], "status": view["status"]}, status_code=202)
+
+
+@router.post("/v1/messages/sms", status_code=202, summary="Send an SMS: {to, body, country, capability, priority, expires_at?, idempotency_key?}")
+async def post_sms(request: Request) -> JSONResponse:
+    from starlette.concurrency import run_in_threadpool
+
+    return await run_in_threadpool(_send, "sms", await _json_object(request))
+
+
+@router.post("/v1/messages/email", status_code=202, summary="Send an email: {to, subject, body, html?, ...}")
+async def post_email(request: Request) -> JSONResponse:
+    from starlette.concurrency import run_in_threadpool
+
+    return await run_in_threadpool(_send, "email", await _json_object(request))
+
+
+@router.post("/v1/messages/push", status_code=202, summary="Send a push notification: {to, title, body, data?, ...}")
+async def post_push(request: Request) -> JSONResponse:
+    from starlette.concurrency import run_in_threadpool
+
+    return await run_in_threadpool(_send, "push", await _json_object(request))
+
+
+@router.get("/v1/messages/{message_id}", summary="A message's status, provider, retries and lifecycle events")
+def get_message(message_id: str) -> dict[str, Any]:
+    from halo_platform.delivery.service import message_view
+
+    return message_view(message_id)
+
+
+@router.api_route("/v1/callbacks/{provider}", methods=["POST", "GET"], summary="Provider status callbacks (signature verified)")
+async def callback(provider: str, request: Request) -> JSONResponse:
+    from starlette.concurrency import run_in_threadpool
+
+    from halo_platform.delivery.callbacks import handle_callback
+    from halo_platform.delivery.providers import CallbackRejected, CallbackRequest
+
+    incoming = CallbackRequest(
+        url=str(request.url),
+        method=request.method,
+        headers={k.lower(): v for k, v in request.headers.items()},
+        body=await request.body(),
+        query=dict(request.query_params),
+    )
+    try:
+        counts = await run_in_threadpool(handle_callback, provider, incoming)
+    except CallbackRejected as exc:
+        return JSONResponse({"error": str(exc), "detail": None}, status_code=exc.status)
+    return JSONResponse(counts, status_code=200)
+
+
+ROUTERS = (router,)

@@ -1,0 +1,199 @@
+"""Autopilot: shift traffic away from failing providers and bring it back in steps.
+
+`decide` is the pure rule book for one provider per cycle; `run_cycle` reads the attempts
+of the window, pings deactivated providers with their real health call, stores every
+change with its reason and alerts the `HALO_ALERTS` sinks.
+
+- fully active: error rate >= threshold with >= min_attempts attempts -> factor 0 (ERROR alert)
+- deactivated: pinged every cycle; once it answers -> first ramp step (WARN alert)
+- ramping: one step per healthy cycle up to 100 %; errors at the threshold again -> back to 0
+The window starts at the provider's last change, so errors from before a change are not
+held against the new state.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+
+from halo_platform.core.models import utcnow
+from halo_platform.core.store import read, write
+from halo_platform.delivery.config import AutopilotConfig, DeliveryConfig
+from halo_platform.delivery.models import DeliveryAttempt, ProviderState, ProviderStateChange
+from halo_platform.delivery.providers import ACKNOWLEDGED, build_provider
+
+log = logging.getLogger("halo.delivery")
+attempts_t = DeliveryAttempt.__table__
+state_t = ProviderState.__table__
+changes_t = ProviderStateChange.__table__
+
+
+@dataclass(frozen=True)
+class Stats:
+    attempts: int = 0
+    errors: int = 0
+
+    @property
+    def error_rate(self) -> float:
+        return self.errors / self.attempts if self.attempts else 0.0
+
+
+@dataclass(frozen=True)
+class State:
+    active: bool = True
+    factor: float = 1.0
+    ramp_step: int | None = None
+    since: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    state: State
+    changed: bool
+    reason: str
+    severity: str | None = None  # alert severity when changed
+
+
+def decide(state: State, stats: Stats, ping_ok: bool | None, cfg: AutopilotConfig, now: dt.datetime) -> Decision:
+    """The next state of one provider."""
+    rate = stats.error_rate
+    failing = rate >= cfg.error_rate_threshold
+    if not state.active:
+        if ping_ok:
+            pct = cfg.ramp_percent[0]
+            if pct >= 100:
+                return Decision(State(True, 1.0, None, now), True, "answers its health call again: back to 100%", "WARN")
+            return Decision(State(True, pct / 100, 0, now), True, f"answers its health call again: ramp to {pct:g}%", "WARN")
+        return Decision(state, False, "deactivated; health call failed" if ping_ok is False else "deactivated")
+    if state.ramp_step is None:
+        if failing and stats.attempts >= cfg.min_attempts:
+            reason = f"error rate {rate:.0%} over {stats.attempts} attempts >= {cfg.error_rate_threshold:.0%}: deactivated"
+            return Decision(State(False, 0.0, None, now), True, reason, "ERROR")
+        return Decision(state, False, f"healthy ({rate:.0%} errors over {stats.attempts} attempts)")
+    if failing and stats.attempts >= max(1, cfg.min_attempts // 4):
+        reason = f"errors returned during the ramp ({rate:.0%} over {stats.attempts} attempts): back to 0%"
+        return Decision(State(False, 0.0, None, now), True, reason, "ERROR")
+    step = state.ramp_step + 1
+    if step >= len(cfg.ramp_percent) or cfg.ramp_percent[step] >= 100:
+        return Decision(State(True, 1.0, None, now), True, f"healthy ramp cycle ({stats.attempts} attempts, {rate:.0%} errors): back to 100%", "WARN")
+    pct = cfg.ramp_percent[step]
+    return Decision(State(True, pct / 100, step, now), True, f"healthy ramp cycle ({stats.attempts} attempts, {rate:.0%} errors): ramp to {pct:g}%")
+
+
+@dataclass
+class CycleReport:
+    at: dt.datetime
+    providers: dict[str, dict] = field(default_factory=dict)
+    changes: list[dict] = field(default_factory=list)
+    rules_down: list[str] = field(default_factory=list)
+
+
+def window_stats(conn, since: dt.datetime, until: dt.datetime) -> dict[str, tuple[int, int]]:  # noqa: ANN001
+    """(attempts, errors) per provider between `since` and `until`."""
+    errors = sa.func.sum(sa.case((attempts_t.c.outcome != ACKNOWLEDGED, 1), else_=0))
+    query = (
+        sa.select(attempts_t.c.provider, sa.func.count(), errors)
+        .where(attempts_t.c.at >= since, attempts_t.c.at <= until)
+        .group_by(attempts_t.c.provider)
+    )
+    return {p: (int(n), int(e or 0)) for p, n, e in conn.execute(query)}
+
+
+def stored_states(conn) -> dict[str, State]:  # noqa: ANN001
+    return {r.provider: State(r.active, r.factor, r.ramp_step, r.updated_at) for r in conn.execute(sa.select(state_t))}
+
+
+def run_cycle(
+    config: DeliveryConfig,
+    now: dt.datetime | None = None,
+    db_url: str | None = None,
+    alert: Callable | None = None,
+) -> CycleReport:
+    """One autopilot cycle over every configured provider."""
+    from halo_platform.alerts import Alert, send_alert
+
+    alert = alert or send_alert
+    now = now or utcnow()
+    cfg = config.autopilot
+    window_start = now - dt.timedelta(minutes=cfg.window_minutes)
+    report = CycleReport(at=now)
+    with read(db_url) as conn:
+        states = stored_states(conn)
+        per_since: dict[dt.datetime, dict[str, tuple[int, int]]] = {}
+        stats: dict[str, Stats] = {}
+        for name in config.providers:
+            state = states.get(name, State())
+            since = max(window_start, state.since) if state.since else window_start
+            if since not in per_since:
+                per_since[since] = window_stats(conn, since, now)
+            stats[name] = Stats(*per_since[since].get(name, (0, 0)))
+    for name, entry in config.providers.items():
+        state = states.get(name, State())
+        ping_ok = None
+        if not state.active:
+            try:
+                ping_ok = bool(build_provider(entry).health())
+            except Exception as exc:  # noqa: BLE001 - a broken ping is a failed ping
+                log.warning("health call of %s raised %s", name, type(exc).__name__)
+                ping_ok = False
+        decision = decide(state, stats[name], ping_ok, cfg, now)
+        new = decision.state
+        report.providers[name] = {
+            "active": new.active, "factor": new.factor, "ramp_step": new.ramp_step,
+            "attempts": stats[name].attempts, "errors": stats[name].errors, "error_rate": round(stats[name].error_rate, 4),
+            "ping_ok": ping_ok, "reason": decision.reason,
+        }
+        with write(db_url) as conn:
+            values = {"active": new.active, "factor": new.factor, "ramp_step": new.ramp_step, "reason": decision.reason}
+            if decision.changed or name not in states:
+                values["updated_at"] = new.since or now
+            if ping_ok is not None:
+                values.update(last_ping_at=now, last_ping_ok=ping_ok)
+            if name in states:
+                conn.execute(state_t.update().where(state_t.c.provider == name).values(**values))
+            else:
+                conn.execute(state_t.insert().values(provider=name, **{"updated_at": now, **values}))
+            if decision.changed:
+                change = {"provider": name, "active": new.active, "factor": new.factor, "reason": decision.reason,
+                          "error_rate": stats[name].error_rate, "attempts": stats[name].attempts, "at": now}
+                conn.execute(changes_t.insert().values(**change))
+                report.changes.append(change)
+        if decision.changed:
+            log.warning("autopilot: %s %s", name, decision.reason)
+            alert(Alert(title=f"provider {name}: {decision.reason}", severity=decision.severity or "WARN", error=decision.reason,
+                        job="autopilot_job", details={"provider": name, "factor": new.factor, "error_rate": f"{stats[name].error_rate:.1%}"}))
+    factors = {n: report.providers[n]["factor"] for n in config.providers}
+    for rule in config.rules:
+        if sum(w * factors.get(p, 1.0) for p, w in rule.weights.items()) <= 0:
+            report.rules_down.append(rule.key)
+    if report.rules_down:
+        alert(Alert(title=f"every provider is down for {', '.join(report.rules_down)}", severity="ERROR",
+                    error="messages of these rules stay queued until a provider recovers", job="autopilot_job",
+                    details={"rules": ", ".join(report.rules_down)}))
+    return report
+
+
+def provider_table(config: DeliveryConfig, now: dt.datetime | None = None, db_url: str | None = None) -> list[dict]:
+    """Per provider: state, factor, reason, attempts/error rate and share of traffic in the window."""
+    now = now or utcnow()
+    since = now - dt.timedelta(minutes=config.autopilot.window_minutes)
+    with read(db_url) as conn:
+        states = stored_states(conn)
+        stats = window_stats(conn, since, now)
+        reasons = {r.provider: r.reason for r in conn.execute(sa.select(state_t.c.provider, state_t.c.reason))}
+    rows = []
+    for name, entry in config.providers.items():
+        state = states.get(name, State())
+        attempts, errors = stats.get(name, (0, 0))
+        channel_total = sum(stats.get(n, (0, 0))[0] for n, e in config.providers.items() if e.channel == entry.channel)
+        rows.append({
+            "provider": name, "kind": entry.kind, "channel": entry.channel,
+            "state": "active" if state.active and state.ramp_step is None else ("ramping" if state.active else "deactivated"),
+            "factor": state.factor, "attempts": attempts, "error_rate": round(errors / attempts, 4) if attempts else 0.0,
+            "share": round(attempts / channel_total, 4) if channel_total else 0.0, "reason": reasons.get(name) or "",
+        })
+    return rows

@@ -1,0 +1,190 @@
+"""The delivery configuration (`HALO_PROVIDERS_FILE`): providers, routing rules, retry and
+autopilot settings. Parsing is pure; `${ENV}` secrets stay unexpanded here and are only
+resolved when a provider is built (`providers.build_provider`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from halo_platform.core.errors import HaloError
+from halo_platform.core.settings import get_settings, read_yaml
+
+CHANNELS = ("sms", "email", "push")
+PRIORITIES = {"HIGH": 0, "NORMAL": 1, "LOW": 2}
+DEFAULT_CAPABILITIES = {
+    "sms": ("TEXT", "SECURE", "VOICE"),
+    "email": ("TRANSACTIONAL", "SECURE", "MARKETING"),
+    "push": ("ALERT", "TRANSACTIONAL", "SILENT"),
+}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A routing rule: the weights for messages of `channel` to `country` needing `capability`."""
+
+    channel: str
+    country: str
+    capability: str
+    weights: dict[str, float]
+
+    @property
+    def key(self) -> str:
+        return f"{self.channel}/{self.country}/{self.capability}"
+
+    @property
+    def specificity(self) -> int:
+        return (2 if self.country != "*" else 0) + (1 if self.capability != "*" else 0)
+
+
+@dataclass(frozen=True)
+class RetryConfig:
+    max_retries: int = 5
+    backoff_seconds: tuple[float, ...] = (30, 120, 600, 1800, 3600)
+
+    def backoff(self, retry_number: int) -> float:
+        """Seconds to wait before retry number `retry_number` (1-based)."""
+        return float(self.backoff_seconds[min(retry_number - 1, len(self.backoff_seconds) - 1)])
+
+
+@dataclass(frozen=True)
+class AutopilotConfig:
+    window_minutes: float = 10
+    min_attempts: int = 20
+    error_rate_threshold: float = 0.25
+    ramp_percent: tuple[float, ...] = (10, 25, 50, 100)
+    share_tolerance: float = 0.15  # |actual - configured| share above this warns
+
+
+@dataclass(frozen=True)
+class ProviderEntry:
+    """A provider as written in the file (secrets still `${ENV}` references)."""
+
+    name: str
+    kind: str
+    channel: str
+    countries: tuple[str, ...]
+    capabilities: tuple[str, ...]
+    raw: dict[str, Any] = field(repr=False)
+
+    def covers(self, country: str | None, capability: str) -> bool:
+        country_ok = "*" in self.countries or (country is not None and country in self.countries)
+        return country_ok and ("*" in self.capabilities or capability in self.capabilities)
+
+
+@dataclass(frozen=True)
+class DeliveryConfig:
+    providers: dict[str, ProviderEntry]
+    rules: tuple[Rule, ...]
+    retry: RetryConfig = RetryConfig()
+    autopilot: AutopilotConfig = AutopilotConfig()
+    capabilities: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_CAPABILITIES))
+    high_deadline_seconds: float = 5.0
+    lease_seconds: float = 120.0
+    source: str = ""
+
+    def rule(self, key: str) -> Rule:
+        for rule in self.rules:
+            if rule.key == key:
+                return rule
+        raise HaloError(f"unknown routing rule {key!r}; known: {', '.join(r.key for r in self.rules)}")
+
+
+def _tuple_of_str(value: Any, where: str) -> tuple[str, ...]:
+    if value is None:
+        return ("*",)
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise HaloError(f"{where}: expected a list of strings")
+    return tuple(v.upper() if v != "*" else v for v in value)
+
+
+def parse_config(data: dict[str, Any], source: str = "") -> DeliveryConfig:
+    """Validate and parse the providers file's mapping."""
+    where = source or "providers file"
+    providers_raw = data.get("providers") or {}
+    if not isinstance(providers_raw, dict):
+        raise HaloError(f"{where}: 'providers' must be a mapping of name -> settings")
+    providers: dict[str, ProviderEntry] = {}
+    for name, raw in providers_raw.items():
+        if not isinstance(raw, dict) or not raw.get("kind") or raw.get("channel") not in CHANNELS:
+            raise HaloError(f"{where}: provider {name!r} needs 'kind' and 'channel' (one of {', '.join(CHANNELS)})")
+        providers[name] = ProviderEntry(
+            name=name,
+            kind=str(raw["kind"]),
+            channel=raw["channel"],
+            countries=_tuple_of_str(raw.get("countries"), f"{where}: provider {name}.countries"),
+            capabilities=_tuple_of_str(raw.get("capabilities"), f"{where}: provider {name}.capabilities"),
+            raw=dict(raw),
+        )
+    rules = []
+    for i, raw in enumerate(data.get("routing") or []):
+        if not isinstance(raw, dict) or raw.get("channel") not in CHANNELS or not isinstance(raw.get("weights"), dict):
+            raise HaloError(f"{where}: routing[{i}] needs 'channel' and 'weights'")
+        rule = Rule(
+            channel=raw["channel"],
+            country=str(raw.get("country", "*")).upper(),
+            capability=str(raw.get("capability", "*")).upper(),
+            weights={str(k): float(v) for k, v in raw["weights"].items()},
+        )
+        problems = validate_weights(rule, rule.weights, providers)
+        if problems:
+            raise HaloError(f"{where}: routing rule {rule.key}: {problems}")
+        rules.append(rule)
+    retry_raw = data.get("retry") or {}
+    retry = RetryConfig(
+        max_retries=int(retry_raw.get("max_retries", 5)),
+        backoff_seconds=tuple(float(s) for s in retry_raw.get("backoff_seconds", RetryConfig.backoff_seconds)),
+    )
+    if retry.max_retries < 0 or not retry.backoff_seconds:
+        raise HaloError(f"{where}: retry needs max_retries >= 0 and at least one backoff")
+    ap = data.get("autopilot") or {}
+    autopilot = AutopilotConfig(
+        window_minutes=float(ap.get("window_minutes", 10)),
+        min_attempts=int(ap.get("min_attempts", 20)),
+        error_rate_threshold=float(ap.get("error_rate_threshold", 0.25)),
+        ramp_percent=tuple(float(p) for p in ap.get("ramp_percent", (10, 25, 50, 100))),
+        share_tolerance=float(ap.get("share_tolerance", 0.15)),
+    )
+    caps = dict(DEFAULT_CAPABILITIES)
+    for channel, values in (data.get("capabilities") or {}).items():
+        if channel not in CHANNELS:
+            raise HaloError(f"{where}: capabilities: unknown channel {channel!r}")
+        caps[channel] = _tuple_of_str(values, f"{where}: capabilities.{channel}")
+    return DeliveryConfig(
+        providers=providers,
+        rules=tuple(rules),
+        retry=retry,
+        autopilot=autopilot,
+        capabilities=caps,
+        high_deadline_seconds=float(data.get("high_deadline_seconds", 5.0)),
+        lease_seconds=float(data.get("lease_seconds", 120.0)),
+        source=source,
+    )
+
+
+def validate_weights(rule: Rule, weights: dict[str, float], providers: dict[str, ProviderEntry]) -> str:
+    """Why `weights` cannot serve `rule` ('' when they can): known providers, eligible, sum > 0."""
+    unknown = sorted(set(weights) - set(providers))
+    if unknown:
+        return f"unknown provider(s): {', '.join(unknown)}"
+    for name, weight in weights.items():
+        entry = providers[name]
+        if weight < 0:
+            return f"weight of {name} is negative"
+        if entry.channel != rule.channel:
+            return f"{name} is a {entry.channel} provider, not {rule.channel}"
+        if rule.country != "*" and "*" not in entry.countries and rule.country not in entry.countries:
+            return f"{name} does not serve {rule.country}"
+        if rule.capability != "*" and "*" not in entry.capabilities and rule.capability not in entry.capabilities:
+            return f"{name} does not offer {rule.capability}"
+    if sum(weights.values()) <= 0:
+        return "weights must sum to more than 0"
+    return ""
+
+
+def load_config(path: str | Path | None = None) -> DeliveryConfig:
+    path = Path(path) if path else get_settings().providers_file
+    return parse_config(read_yaml(path), str(path))

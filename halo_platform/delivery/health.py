@@ -1,0 +1,51 @@
+"""What the `provider_health` checks test, pure over the store: error rates and traffic shares."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from halo_platform.core.models import utcnow
+from halo_platform.core.store import read
+from halo_platform.delivery.autopilot import window_stats
+from halo_platform.delivery.config import DeliveryConfig
+
+
+def error_rate_problems(config: DeliveryConfig, now: dt.datetime | None = None, db_url: str | None = None) -> list[str]:
+    now = now or utcnow()
+    cfg = config.autopilot
+    with read(db_url) as conn:
+        stats = window_stats(conn, now - dt.timedelta(minutes=cfg.window_minutes), now)
+    return [
+        f"{name} {errors / attempts:.0%} of {attempts}"
+        for name, (attempts, errors) in sorted(stats.items())
+        if attempts >= cfg.min_attempts and errors / attempts >= cfg.error_rate_threshold
+    ]
+
+
+def share_gaps(configured: dict[str, float], attempts: dict[str, int], tolerance: float, min_attempts: int) -> list[str]:
+    """Providers whose share of the rule's attempts is further than `tolerance` from their configured share."""
+    total_weight = sum(configured.values())
+    total = sum(attempts.get(p, 0) for p in configured)
+    if total_weight <= 0 or total < min_attempts:
+        return []
+    out = []
+    for name, weight in sorted(configured.items()):
+        want, got = weight / total_weight, attempts.get(name, 0) / total
+        if abs(got - want) > tolerance:
+            out.append(f"{name} {got:.0%} instead of {want:.0%}")
+    return out
+
+
+def share_problems(config: DeliveryConfig, now: dt.datetime | None = None, db_url: str | None = None) -> list[str]:
+    from halo_platform.delivery.state import load_router
+
+    now = now or utcnow()
+    cfg = config.autopilot
+    with read(db_url) as conn:
+        stats = window_stats(conn, now - dt.timedelta(minutes=cfg.window_minutes), now)
+    router = load_router(config, db_url)
+    problems = []
+    for rule in config.rules:
+        gaps = share_gaps(router.configured_weights(rule), {p: a for p, (a, _) in stats.items()}, cfg.share_tolerance, cfg.min_attempts)
+        problems += [f"{rule.key}: {g}" for g in gaps]
+    return problems

@@ -1,0 +1,151 @@
+"""Dagster shells around the delivery logic: the dispatch job and its queue sensor, the
+autopilot asset (`provider_health`) with its checks, job and schedule, and the weights job."""
+
+
+import time
+
+import dagster as dg
+
+from halo_platform.core.store import StoreResource
+from halo_platform.delivery.config import CHANNELS
+from halo_platform.delivery.resources import ProvidersResource
+
+OWNER = "team:messaging"
+JOB_TAGS = {"owner": OWNER, "domain": "delivery"}
+ACTIVE = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
+
+
+class DispatchConfig(dg.Config):
+    channels: list[str] = list(CHANNELS)
+    max_seconds: float = 50.0
+    batch_size: int = 1000
+
+
+@dg.op(description="Claims due messages of the channels in leased batches and sends them until none is due or max_seconds pass.")
+def dispatch_messages(context: dg.OpExecutionContext, config: DispatchConfig, store: StoreResource, providers: ProvidersResource) -> dg.Output:
+    from halo_platform.delivery.dispatch import Dispatcher
+
+    unknown = sorted(set(config.channels) - set(CHANNELS))
+    if unknown:
+        raise dg.Failure(f"unknown channel(s): {', '.join(unknown)}", allow_retries=False)
+    dispatcher = Dispatcher(providers.config(), db_url=store.url, batch_size=config.batch_size, owner=f"run:{context.run_id[:18]}")
+    try:
+        stats = dispatcher.drain(config.channels, timeout=config.max_seconds)
+    finally:
+        dispatcher.close()
+    context.log.info(f"dispatched: {stats.as_dict()}")
+    return dg.Output(
+        stats.as_dict(),
+        metadata={"claimed": stats.claimed, "sent": stats.by_status.get("sent", 0), "retry_scheduled": stats.by_status.get("retry_scheduled", 0),
+                  "lost": stats.by_status.get("lost", 0), "seconds": stats.seconds},
+    )
+
+
+@dg.job(tags=JOB_TAGS, description="Sends queued messages (NORMAL before LOW, oldest first); retries, expiry, leases.")
+def message_dispatch_job() -> None:
+    dispatch_messages()
+
+
+def channels_to_launch(due: dict[str, int], active: set[str]) -> list[str]:
+    """Channels with due messages and no dispatch run already queued or running."""
+    return [c for c in CHANNELS if due.get(c, 0) > 0 and c not in active]
+
+
+@dg.sensor(job=message_dispatch_job, minimum_interval_seconds=5, default_status=dg.DefaultSensorStatus.RUNNING,
+           description="Launches one dispatch run per channel with due messages (tag halo/channel; one run per channel at a time).")
+def message_queue_sensor(context: dg.SensorEvaluationContext, store: StoreResource):  # noqa: ANN201
+    from halo_platform.core.models import utcnow
+    from halo_platform.delivery.queue import due_counts
+
+    with store.read() as conn:
+        due = due_counts(conn, utcnow())
+    active = set()
+    for run in context.instance.get_runs(dg.RunsFilter(job_name="message_dispatch_job", statuses=ACTIVE)):
+        if run.tags.get("halo/channel"):
+            active.add(run.tags["halo/channel"])
+    launch = channels_to_launch(due, active)
+    if not launch:
+        waiting = {c: n for c, n in due.items() if n}
+        return dg.SkipReason(f"dispatch runs already active for {sorted(active)}; due {waiting}" if waiting else "no message is due")
+    bucket = int(time.time() // 5)
+    return [
+        dg.RunRequest(
+            run_key=f"{channel}:{bucket}",
+            run_config={"ops": {"dispatch_messages": {"config": {"channels": [channel]}}}},
+            tags={"halo/channel": channel, **JOB_TAGS},
+        )
+        for channel in launch
+    ]
+
+
+@dg.asset(
+    group_name="delivery",
+    owners=[OWNER],
+    kinds={"python"},
+    tags={"halo/domain": "delivery"},
+    description=(
+        "Autopilot's view of every message provider, one row per provider per cycle: attempts and transmission "
+        "errors in the window, error rate, traffic factor (0 = deactivated, ramp steps, 1 = full) and the reason. "
+        "Materializing it runs one autopilot cycle (deactivate, ping, ramp back, alert)."
+    ),
+)
+def provider_health(context: dg.AssetExecutionContext, store: StoreResource, providers: ProvidersResource) -> dg.MaterializeResult:
+    from halo_platform.delivery.autopilot import run_cycle
+
+    report = run_cycle(providers.config(), db_url=store.url)
+    for change in report.changes:
+        context.log.warning(f"{change['provider']}: {change['reason']}")
+    table = "\n".join(
+        ["| provider | factor | attempts | error rate | reason |", "|---|---|---|---|---|"]
+        + [f"| {n} | {p['factor']:g} | {p['attempts']} | {p['error_rate']:.1%} | {p['reason']} |" for n, p in report.providers.items()]
+    )
+    return dg.MaterializeResult(metadata={"providers": dg.MetadataValue.md(table), "changes": len(report.changes), "rules_down": ", ".join(report.rules_down) or "none"})
+
+
+@dg.asset_check(asset=provider_health, description="Every provider's error rate in the window is under the autopilot threshold (min_attempts applies).")
+def provider_error_rates_under_threshold(store: StoreResource, providers: ProvidersResource) -> dg.AssetCheckResult:
+    from halo_platform.delivery.health import error_rate_problems
+
+    problems = error_rate_problems(providers.config(), db_url=store.url)
+    return dg.AssetCheckResult(passed=not problems, severity=dg.AssetCheckSeverity.ERROR, metadata={"failing": ", ".join(problems) or "none"})
+
+
+@dg.asset_check(asset=provider_health, description="Each provider's actual share of its rule's traffic is near its configured share (else it is not sending what it should).")
+def provider_shares_near_configured(store: StoreResource, providers: ProvidersResource) -> dg.AssetCheckResult:
+    from halo_platform.delivery.health import share_problems
+
+    problems = share_problems(providers.config(), db_url=store.url)
+    return dg.AssetCheckResult(passed=not problems, severity=dg.AssetCheckSeverity.WARN, metadata={"off_share": "; ".join(problems) or "none"})
+
+
+autopilot_job = dg.define_asset_job(
+    "autopilot_job",
+    selection=dg.AssetSelection.assets(provider_health),
+    tags=JOB_TAGS,
+    description="One autopilot cycle: provider_health and its checks.",
+)
+autopilot_schedule = dg.ScheduleDefinition(
+    name="autopilot_schedule", job=autopilot_job, cron_schedule="* * * * *", default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Runs autopilot every minute.",
+)
+
+
+class WeightsConfig(dg.Config):
+    rule: str
+    weights: dict[str, float]
+    changed_by: str = "dagster-ui"
+    reason: str = ""
+
+
+@dg.op(description="Validates and stores new weights for one routing rule (audited).")
+def set_routing_weights(context: dg.OpExecutionContext, config: WeightsConfig, store: StoreResource, providers: ProvidersResource) -> dict:
+    from halo_platform.delivery.state import set_weights
+
+    stored = set_weights(providers.config(), config.rule, config.weights, config.changed_by, config.reason or None, db_url=store.url)
+    context.log.info(f"{config.rule}: {stored}")
+    return stored
+
+
+@dg.job(tags=JOB_TAGS, description="Edit the weights of a routing rule from the UI (validated and audited).")
+def routing_weights_job() -> None:
+    set_routing_weights()

@@ -1,0 +1,240 @@
+"""The provider interface: one abstract resource, one subclass per provider kind.
+
+A provider formats a message for its API, sends it over a pooled keep-alive
+connection, and classifies the answer as one `SendResult` per message:
+
+- `acknowledged` (with the provider's message id): the provider took it; never send it again;
+- `retryable`: the provider certainly did not take it (refused connection, 429, 5xx, a
+  retryable error code); safe to try again, elsewhere too;
+- `unknown`: the request may have reached the provider (read timeout, dropped
+  connection); a HIGH message is not re-sent, a queued one is retried per the spec;
+- `permanent`: the provider refused it for good (invalid number, bad credentials).
+
+Dispatch code only knows this base. A kind registers itself by setting `kind`.
+"""
+
+from __future__ import annotations
+
+import abc
+import datetime as dt
+import json
+import logging
+import re
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import dagster as dg
+import httpx
+from pydantic import PrivateAttr
+
+log = logging.getLogger("halo.delivery")
+
+ACKNOWLEDGED = "acknowledged"
+RETRYABLE = "retryable"
+PERMANENT = "permanent"
+UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A message as a provider sees it."""
+
+    id: str
+    channel: str
+    recipient: str
+    body: str
+    country: str | None = None
+    capability: str = "TEXT"
+    subject: str | None = None
+    html: str | None = None
+    title: str | None = None
+    data: Mapping[str, str] | None = None
+    expires_at: dt.datetime | None = None
+
+    @classmethod
+    def from_row(cls, row: Any) -> Outgoing:
+        content = row.content or {}
+        return cls(
+            id=row.id,
+            channel=row.channel,
+            recipient=row.recipient,
+            body=content.get("body", ""),
+            country=row.country,
+            capability=row.capability,
+            subject=content.get("subject"),
+            html=content.get("html"),
+            title=content.get("title"),
+            data=content.get("data"),
+            expires_at=row.expires_at,
+        )
+
+
+@dataclass(frozen=True)
+class SendResult:
+    message_id: str
+    outcome: str
+    provider_message_id: str | None = None
+    detail: str = ""
+    http_status: int | None = None
+    latency_ms: float | None = None
+
+
+@dataclass(frozen=True)
+class CallbackEvent:
+    """One status a provider reported; `message_id` is ours when the provider echoes it."""
+
+    event: str
+    dedupe_key: str
+    message_id: str | None = None
+    provider_message_id: str | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class CallbackRequest:
+    url: str
+    method: str
+    headers: Mapping[str, str]  # lower-case names
+    body: bytes
+    query: Mapping[str, str] = field(default_factory=dict)
+
+    def form(self) -> dict[str, str]:
+        from urllib.parse import parse_qsl
+
+        return dict(parse_qsl(self.body.decode("utf-8", "replace"), keep_blank_values=True))
+
+    def json(self) -> Any:
+        return json.loads(self.body or b"null")
+
+
+class CallbackRejected(Exception):
+    """The callback is not authentic (401) or unreadable (400)."""
+
+    def __init__(self, message: str, status: int = 401) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+_DIGITS = re.compile(r"\d")
+
+
+def mask_recipient(recipient: str | None) -> str:
+    """A recipient fit for logs: +3361****678, j***@example.com, abcd…(token)."""
+    if not recipient:
+        return ""
+    if "@" in recipient:
+        local, _, domain = recipient.partition("@")
+        return f"{local[:1]}***@{domain}"
+    if recipient.startswith("+") or recipient.isdigit():
+        if len(recipient) <= 6:
+            return "*" * len(recipient)
+        return recipient[:4] + _DIGITS.sub("*", recipient[4:-3]) + recipient[-3:]
+    return recipient[:4] + "…"
+
+
+def http_outcome(status: int) -> str:
+    """The usual HTTP classification: 2xx ok, 408/429/5xx retry, other 4xx permanent."""
+    if 200 <= status < 300:
+        return ACKNOWLEDGED
+    if status in (408, 425, 429) or status >= 500:
+        return RETRYABLE
+    return PERMANENT
+
+
+def short_body(response: httpx.Response, limit: int = 200) -> str:
+    """The error text of a response: JSON message fields or the first bytes (HTML 502 pages)."""
+    text = response.text[:limit].replace("\n", " ").strip()
+    return text
+
+
+class Provider(dg.ConfigurableResource, abc.ABC):
+    """A third-party provider of one channel. Subclasses set `kind` and implement
+    `send_batch` (or `send`), `health`, and, when the provider calls back, `parse_callback`."""
+
+    kind: ClassVar[str]
+    registry: ClassVar[dict[str, type[Provider]]] = {}
+    #: how many messages one request may carry (batch send APIs)
+    max_batch: ClassVar[int] = 1
+    #: the provider deduplicates retries by a request key (we reuse the message id)
+    request_idempotency: ClassVar[bool] = False
+
+    name: str = ""
+    channel: str = "sms"
+    countries: list[str] = ["*"]
+    capabilities: list[str] = ["*"]
+    base_url: str = ""
+    timeout_seconds: float = 10.0
+    max_concurrency: int = 8
+
+    _client: httpx.Client | None = PrivateAttr(default=None)
+    _client_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "kind" in cls.__dict__:
+            Provider.registry[cls.kind] = cls
+
+    # -- HTTP plumbing -------------------------------------------------------------------
+    def client(self) -> httpx.Client:
+        """One pooled keep-alive client per provider instance (thread-safe)."""
+        if self._client is None:
+            with self._client_lock:
+                if self._client is None:
+                    self._client = httpx.Client(
+                        base_url=self.base_url.rstrip("/"),
+                        timeout=httpx.Timeout(self.timeout_seconds, connect=min(self.timeout_seconds, 3.0)),
+                        limits=httpx.Limits(
+                            max_connections=max(self.max_concurrency, 1),
+                            max_keepalive_connections=max(self.max_concurrency, 1),
+                            keepalive_expiry=30,
+                        ),
+                        headers={"User-Agent": "halo-platform/0.1"},
+                    )
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def request(self, method: str, path: str, timeout: float | None = None, **kwargs: Any) -> httpx.Response | tuple[str, str]:
+        """Send one request; a transport failure comes back as (outcome, detail) instead of raising.
+
+        Connection refused / connect timeout / no pooled connection free means the
+        provider never saw the request (retryable); any later failure may have
+        reached it (unknown)."""
+        if timeout is not None:
+            kwargs["timeout"] = httpx.Timeout(max(timeout, 0.05), connect=min(max(timeout, 0.05), 3.0))
+        try:
+            return self.client().request(method, path, **kwargs)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            return RETRYABLE, f"not sent: {type(exc).__name__}"
+        except httpx.TransportError as exc:
+            return UNKNOWN, f"no answer: {type(exc).__name__}"
+
+    @staticmethod
+    def transport_failed(response: httpx.Response | tuple[str, str]) -> bool:
+        return isinstance(response, tuple)
+
+    # -- what each kind implements -------------------------------------------------------
+    def send(self, message: Outgoing, timeout: float | None = None) -> SendResult:
+        """Send one message."""
+        return self.send_batch([message], timeout)[0]
+
+    def send_batch(self, messages: Sequence[Outgoing], timeout: float | None = None) -> list[SendResult]:
+        """Send up to `max_batch` messages; one result per message, in order. Kinds with a
+        batch API override this; the others implement `send_one`."""
+        return [self.send_one(m, timeout) for m in messages]
+
+    def send_one(self, message: Outgoing, timeout: float | None = None) -> SendResult:
+        raise NotImplementedError(f"{type(self).__name__} implements neither send_one nor send_batch")
+
+    @abc.abstractmethod
+    def health(self) -> bool:
+        """The provider's cheap read-only call answered (the provider is reachable and takes our credentials)."""
+
+    def parse_callback(self, request: CallbackRequest) -> list[CallbackEvent]:
+        """Verify (raise CallbackRejected) and read a status callback."""
+        raise CallbackRejected(f"provider kind {self.kind} sends no callbacks", 404)

@@ -1,0 +1,113 @@
+"""`mailjet`: Mailjet Send API v3.1 (a `Messages` list per request, one status per message);
+its event webhook carries no signature, so the URL is protected with Basic credentials."""
+
+from __future__ import annotations
+
+import base64
+import hmac
+from collections.abc import Sequence
+
+from halo_platform.delivery.providers.base import (
+    ACKNOWLEDGED,
+    PERMANENT,
+    RETRYABLE,
+    CallbackEvent,
+    CallbackRejected,
+    CallbackRequest,
+    Outgoing,
+    Provider,
+    SendResult,
+    http_outcome,
+    short_body,
+)
+
+CALLBACK_EVENTS = {"blocked": "provider_error", "sent": "received", "bounce": "delivery_failed", "spam": "delivery_failed"}
+
+
+class MailjetProvider(Provider):
+    """Sends email with `POST /v3.1/send`, up to 50 messages per request."""
+
+    kind = "mailjet"
+    max_batch = 50
+    api_key: str
+    secret_key: str
+    sender: str
+    sender_name: str | None = None
+    webhook_user: str | None = None
+    webhook_password: str | None = None
+
+    def send_batch(self, messages: Sequence[Outgoing], timeout: float | None = None) -> list[SendResult]:
+        sender = {"Email": self.sender, **({"Name": self.sender_name} if self.sender_name else {})}
+        payload = {
+            "Messages": [
+                {
+                    "From": sender,
+                    "To": [{"Email": m.recipient}],
+                    "Subject": m.subject or "",
+                    "TextPart": m.body,
+                    **({"HTMLPart": m.html} if m.html else {}),
+                    "CustomID": m.id,
+                }
+                for m in messages
+            ]
+        }
+        resp = self.request("POST", "/v3.1/send", timeout, json=payload, auth=(self.api_key, self.secret_key))
+        if self.transport_failed(resp):
+            return [SendResult(m.id, resp[0], detail=resp[1]) for m in messages]
+        outcome = http_outcome(resp.status_code)
+        try:
+            answers = resp.json().get("Messages") if resp.status_code in (200, 400) else None
+        except (ValueError, AttributeError):
+            answers = None
+        if not isinstance(answers, list) or len(answers) != len(messages):
+            if outcome == ACKNOWLEDGED:
+                outcome = RETRYABLE  # a 2xx we cannot read acknowledges nothing we can prove
+            detail = f"{resp.status_code} {short_body(resp)}"
+            return [SendResult(m.id, outcome, detail=detail, http_status=resp.status_code) for m in messages]
+        return [self._one(m, a, resp.status_code) for m, a in zip(messages, answers, strict=True)]
+
+    @staticmethod
+    def _one(message: Outgoing, answer: dict, http_status: int) -> SendResult:
+        if answer.get("Status") == "success":
+            to = (answer.get("To") or [{}])[0]
+            return SendResult(message.id, ACKNOWLEDGED, str(to.get("MessageID") or to.get("MessageUUID") or ""), http_status=http_status)
+        errors = answer.get("Errors") or [{}]
+        codes = [int(e.get("StatusCode") or 400) for e in errors]
+        outcome = RETRYABLE if any(c == 429 or c >= 500 for c in codes) else PERMANENT
+        detail = "; ".join(f"{e.get('ErrorCode')} {e.get('ErrorMessage')}" for e in errors)
+        return SendResult(message.id, outcome, detail=detail, http_status=http_status)
+
+    def health(self) -> bool:
+        resp = self.request("GET", "/v3/REST/user", auth=(self.api_key, self.secret_key))
+        return not self.transport_failed(resp) and resp.status_code == 200
+
+    def parse_callback(self, request: CallbackRequest) -> list[CallbackEvent]:
+        header = request.headers.get("authorization", "")
+        if not self.webhook_user or not self.webhook_password or not header.startswith("Basic "):
+            raise CallbackRejected("missing Basic credentials")
+        expected = base64.b64encode(f"{self.webhook_user}:{self.webhook_password}".encode()).decode()
+        if not hmac.compare_digest(header[6:].strip(), expected):
+            raise CallbackRejected("bad Basic credentials")
+        try:
+            body = request.json()
+        except ValueError:
+            raise CallbackRejected("body is not JSON", 400) from None
+        events = []
+        for item in body if isinstance(body, list) else [body]:
+            if not isinstance(item, dict):
+                continue
+            kind = str(item.get("event"))
+            event = CALLBACK_EVENTS.get(kind)
+            if event is None:
+                continue
+            mid = str(item.get("MessageID") or "")
+            events.append(
+                CallbackEvent(
+                    event,
+                    f"mailjet:{mid or item.get('CustomID')}:{kind}:{item.get('time')}",
+                    message_id=item.get("CustomID") or None,
+                    provider_message_id=mid or None,
+                    detail=f"{kind} {item.get('error') or ''}".strip(),
+                )
+            )
+        return events

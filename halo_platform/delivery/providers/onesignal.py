@@ -1,0 +1,98 @@
+"""`onesignal`: OneSignal notifications API. Retries reuse the request's `idempotency_key`
+(the message id), so OneSignal itself drops a second copy. Event-stream callbacks carry a
+shared secret (`Authorization: Bearer <webhook_secret>`)."""
+
+from __future__ import annotations
+
+import hmac
+
+from halo_platform.delivery.providers.base import (
+    ACKNOWLEDGED,
+    PERMANENT,
+    RETRYABLE,
+    CallbackEvent,
+    CallbackRejected,
+    CallbackRequest,
+    Outgoing,
+    Provider,
+    SendResult,
+    http_outcome,
+    short_body,
+)
+
+CALLBACK_EVENTS = {"message.push.sent": "delivered", "message.push.received": "received", "message.push.failed": "delivery_failed"}
+
+
+class OnesignalProvider(Provider):
+    """Sends push notifications with `POST /notifications` to the user with external id = recipient."""
+
+    kind = "onesignal"
+    request_idempotency = True
+    app_id: str
+    api_key: str
+    webhook_secret: str | None = None
+
+    def send_one(self, message: Outgoing, timeout: float | None = None) -> SendResult:
+        payload = {
+            "app_id": self.app_id,
+            "target_channel": "push",
+            "include_aliases": {"external_id": [message.recipient]},
+            "contents": {"en": message.body},
+            "headings": {"en": message.title or ""},
+            "idempotency_key": message.id,
+            "external_id": message.id,
+        }
+        if message.data:
+            payload["data"] = dict(message.data)
+        resp = self.request("POST", "/notifications", timeout, json=payload, headers={"Authorization": f"Key {self.api_key}"})
+        if self.transport_failed(resp):
+            return SendResult(message.id, resp[0], detail=resp[1])
+        outcome = http_outcome(resp.status_code)
+        try:
+            body = resp.json()
+        except ValueError:
+            body = None
+        if outcome == ACKNOWLEDGED:
+            if not isinstance(body, dict):
+                return SendResult(message.id, RETRYABLE, detail="unreadable 200 answer", http_status=resp.status_code)
+            if not body.get("id"):
+                return SendResult(message.id, PERMANENT, detail=f"nothing sent: {body.get('errors')}", http_status=resp.status_code)
+            return SendResult(message.id, ACKNOWLEDGED, str(body["id"]), http_status=resp.status_code)
+        detail = f"{resp.status_code} {body.get('errors') if isinstance(body, dict) else short_body(resp)}"
+        return SendResult(message.id, outcome, detail=detail, http_status=resp.status_code)
+
+    def health(self) -> bool:
+        resp = self.request("GET", f"/apps/{self.app_id}", headers={"Authorization": f"Key {self.api_key}"})
+        return not self.transport_failed(resp) and resp.status_code == 200
+
+    def parse_callback(self, request: CallbackRequest) -> list[CallbackEvent]:
+        header = request.headers.get("authorization", "")
+        if not self.webhook_secret or not header.startswith("Bearer "):
+            raise CallbackRejected("missing shared secret")
+        if not hmac.compare_digest(header[7:].strip(), self.webhook_secret):
+            raise CallbackRejected("bad shared secret")
+        try:
+            body = request.json()
+        except ValueError:
+            raise CallbackRejected("body is not JSON", 400) from None
+        events = []
+        for item in body if isinstance(body, list) else [body]:
+            if not isinstance(item, dict):
+                continue
+            ev = item.get("event") or {}
+            kind = str(ev.get("kind"))
+            event = CALLBACK_EVENTS.get(kind)
+            message = item.get("message") or {}
+            mid = str(message.get("id") or "")
+            if event is None or not (mid or item.get("external_id")):
+                continue
+            events.append(
+                CallbackEvent(
+                    event,
+                    f"onesignal:{ev.get('id') or mid + ':' + kind}",
+                    message_id=item.get("external_id") or None,
+                    provider_message_id=mid or None,
+                    detail=kind,
+                )
+            )
+        return events

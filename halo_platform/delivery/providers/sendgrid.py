@@ -1,0 +1,125 @@
+"""`sendgrid`: SendGrid v3 Mail Send (up to 1000 personalizations per request) and its
+ECDSA-signed event webhook."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from itertools import groupby
+
+from halo_platform.delivery.providers.base import (
+    ACKNOWLEDGED,
+    PERMANENT,
+    CallbackEvent,
+    CallbackRejected,
+    CallbackRequest,
+    Outgoing,
+    Provider,
+    SendResult,
+    http_outcome,
+    short_body,
+)
+
+CALLBACK_EVENTS = {
+    "processed": "delivered",
+    "deferred": "delivered",
+    "dropped": "provider_error",
+    "delivered": "received",
+    "bounce": "delivery_failed",
+}
+CUSTOM_ARG = "halo_message_id"
+
+
+def verify_sendgrid_signature(public_key_b64: str, signature_b64: str, timestamp: str, body: bytes) -> bool:
+    """ECDSA P-256 / SHA-256 over timestamp + raw body, with the webhook's public key (base64 DER)."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    try:
+        key = serialization.load_der_public_key(base64.b64decode(public_key_b64))
+        if not isinstance(key, ec.EllipticCurvePublicKey):
+            return False
+        key.verify(base64.b64decode(signature_b64), timestamp.encode() + body, ec.ECDSA(hashes.SHA256()))
+    except (InvalidSignature, ValueError, TypeError):
+        return False
+    return True
+
+
+class SendgridProvider(Provider):
+    """Sends email with `POST /v3/mail/send`. Messages with the same subject and content go
+    out together as personalizations of one request; a 202 acknowledges each of them."""
+
+    kind = "sendgrid"
+    max_batch = 1000
+    api_key: str
+    sender: str
+    sender_name: str | None = None
+    webhook_public_key: str | None = None
+
+    def send_batch(self, messages: Sequence[Outgoing], timeout: float | None = None) -> list[SendResult]:
+        results: dict[str, SendResult] = {}
+        def content_of(m: Outgoing) -> tuple:
+            return (m.subject or "", m.body, m.html or "")
+        for _, group in groupby(sorted(messages, key=content_of), key=content_of):
+            for r in self._send_group(list(group), timeout):
+                results[r.message_id] = r
+        return [results[m.id] for m in messages]
+
+    def _send_group(self, group: list[Outgoing], timeout: float | None) -> list[SendResult]:
+        first = group[0]
+        content = [{"type": "text/plain", "value": first.body}]
+        if first.html:
+            content.append({"type": "text/html", "value": first.html})
+        sender = {"email": self.sender, **({"name": self.sender_name} if self.sender_name else {})}
+        payload = {
+            "personalizations": [{"to": [{"email": m.recipient}], "custom_args": {CUSTOM_ARG: m.id}} for m in group],
+            "from": sender,
+            "subject": first.subject or "",
+            "content": content,
+        }
+        resp = self.request("POST", "/v3/mail/send", timeout, json=payload, headers={"Authorization": f"Bearer {self.api_key}"})
+        if self.transport_failed(resp):
+            return [SendResult(m.id, resp[0], detail=resp[1]) for m in group]
+        outcome = http_outcome(resp.status_code)
+        if outcome == ACKNOWLEDGED:
+            mid = resp.headers.get("x-message-id")
+            return [SendResult(m.id, ACKNOWLEDGED, mid, http_status=resp.status_code) for m in group]
+        if outcome == PERMANENT and len(group) > 1 and resp.status_code == 400:
+            # one bad personalization fails the whole request: send one by one to find it
+            return [r for m in group for r in self._send_group([m], timeout)]
+        detail = f"{resp.status_code} {short_body(resp)}"
+        return [SendResult(m.id, outcome, detail=detail, http_status=resp.status_code) for m in group]
+
+    def health(self) -> bool:
+        resp = self.request("GET", "/v3/scopes", headers={"Authorization": f"Bearer {self.api_key}"})
+        return not self.transport_failed(resp) and resp.status_code == 200
+
+    def parse_callback(self, request: CallbackRequest) -> list[CallbackEvent]:
+        signature = request.headers.get("x-twilio-email-event-webhook-signature", "")
+        timestamp = request.headers.get("x-twilio-email-event-webhook-timestamp", "")
+        if not self.webhook_public_key or not signature or not timestamp:
+            raise CallbackRejected("missing SendGrid webhook signature")
+        if not verify_sendgrid_signature(self.webhook_public_key, signature, timestamp, request.body):
+            raise CallbackRejected("bad SendGrid webhook signature")
+        try:
+            items = request.json()
+        except ValueError:
+            raise CallbackRejected("body is not JSON", 400) from None
+        events = []
+        for item in items if isinstance(items, list) else []:
+            event = CALLBACK_EVENTS.get(str(item.get("event")))
+            if event is None:
+                continue
+            sg_id = str(item.get("sg_message_id") or "")
+            dedupe = f"sendgrid:{item.get('sg_event_id') or sg_id + ':' + str(item.get('event'))}"
+            events.append(
+                CallbackEvent(
+                    event,
+                    dedupe,
+                    message_id=item.get(CUSTOM_ARG),
+                    provider_message_id=sg_id.split(".")[0] or None,
+                    detail=f"{item.get('event')} {item.get('reason') or ''}".strip(),
+                )
+            )
+        return events

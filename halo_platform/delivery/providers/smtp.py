@@ -1,0 +1,151 @@
+"""`smtp`: any SMTP relay. `250` after DATA acknowledges; 4yz retries; 5yz is permanent
+(535, bad credentials, is a configuration error: permanent too, and loud)."""
+
+from __future__ import annotations
+
+import queue
+import smtplib
+import ssl
+from email.message import EmailMessage
+from email.utils import make_msgid
+
+from pydantic import PrivateAttr
+
+from halo_platform.delivery.providers.base import (
+    ACKNOWLEDGED,
+    PERMANENT,
+    RETRYABLE,
+    UNKNOWN,
+    Outgoing,
+    Provider,
+    SendResult,
+)
+
+
+def smtp_outcome(code: int) -> str:
+    return RETRYABLE if 400 <= code < 500 else PERMANENT
+
+
+class SmtpProvider(Provider):
+    """Sends email through an SMTP relay over a small pool of kept-open connections."""
+
+    kind = "smtp"
+    host: str = "127.0.0.1"
+    port: int = 25
+    starttls: bool = False
+    ssl: bool = False
+    username: str | None = None
+    password: str | None = None
+    sender: str = "noreply@example.com"
+    max_concurrency: int = 4
+
+    _pool: queue.LifoQueue = PrivateAttr(default_factory=queue.LifoQueue)
+
+    def _connect(self, timeout: float) -> smtplib.SMTP:
+        if self.ssl:
+            conn: smtplib.SMTP = smtplib.SMTP_SSL(self.host, self.port, timeout=timeout, context=ssl.create_default_context())
+        else:
+            conn = smtplib.SMTP(self.host, self.port, timeout=timeout)
+        if self.starttls:
+            conn.starttls(context=ssl.create_default_context())
+        if self.username:
+            conn.login(self.username, self.password or "")
+        return conn
+
+    def _checkout(self, timeout: float, fresh: bool) -> tuple[smtplib.SMTP, bool]:
+        """A connection and whether it was reused from the pool."""
+        if not fresh:
+            try:
+                conn = self._pool.get_nowait()
+            except queue.Empty:
+                pass
+            else:
+                if conn.sock is not None:
+                    conn.sock.settimeout(timeout)
+                return conn, True
+        return self._connect(timeout), False
+
+    def _checkin(self, conn: smtplib.SMTP) -> None:
+        if self._pool.qsize() < self.max_concurrency:
+            self._pool.put(conn)
+        else:
+            _quit(conn)
+
+    def close(self) -> None:
+        while not self._pool.empty():
+            _quit(self._pool.get_nowait())
+
+    def _email(self, message: Outgoing) -> EmailMessage:
+        email = EmailMessage()
+        email["From"] = self.sender
+        email["To"] = message.recipient
+        email["Subject"] = message.subject or ""
+        email["Message-ID"] = make_msgid(idstring=message.id.replace("-", ""), domain=self.sender.rpartition("@")[2] or None)
+        email["X-Halo-Message-Id"] = message.id
+        email.set_content(message.body)
+        if message.html:
+            email.add_alternative(message.html, subtype="html")
+        return email
+
+    def send_one(self, message: Outgoing, timeout: float | None = None) -> SendResult:
+        timeout = min(timeout or self.timeout_seconds, self.timeout_seconds)
+        return self._send(message, self._email(message), timeout, fresh=False)
+
+    def _send(self, message: Outgoing, email: EmailMessage, timeout: float, fresh: bool) -> SendResult:
+        try:
+            conn, reused = self._checkout(timeout, fresh)
+        except smtplib.SMTPAuthenticationError as exc:
+            return SendResult(message.id, PERMANENT, detail=f"configuration error: SMTP login refused ({exc.smtp_code})")
+        except smtplib.SMTPResponseException as exc:
+            return SendResult(message.id, smtp_outcome(exc.smtp_code), detail=f"{exc.smtp_code} on connect")
+        except (OSError, smtplib.SMTPException) as exc:
+            return SendResult(message.id, RETRYABLE, detail=f"not sent: {type(exc).__name__}")
+        try:
+            refused = conn.send_message(email)
+        except smtplib.SMTPRecipientsRefused as exc:
+            code = next(iter(exc.recipients.values()))[0]
+            _reset(conn)
+            self._checkin(conn)
+            return SendResult(message.id, smtp_outcome(code), detail=f"{code} recipient refused")
+        except smtplib.SMTPServerDisconnected:
+            _quit(conn)
+            if reused:  # the server closed an idle pooled connection before MAIL FROM: nothing sent
+                return self._send(message, email, timeout, fresh=True)
+            return SendResult(message.id, UNKNOWN, detail="connection dropped")
+        except smtplib.SMTPResponseException as exc:
+            _reset(conn)
+            self._checkin(conn)
+            return SendResult(message.id, smtp_outcome(exc.smtp_code), detail=f"{exc.smtp_code} {exc.smtp_error[:100]!r}")
+        except (OSError, smtplib.SMTPException) as exc:
+            _quit(conn)
+            return SendResult(message.id, UNKNOWN, detail=f"no answer: {type(exc).__name__}")
+        self._checkin(conn)
+        if refused:
+            code = next(iter(refused.values()))[0]
+            return SendResult(message.id, smtp_outcome(code), detail=f"{code} recipient refused")
+        return SendResult(message.id, ACKNOWLEDGED, email["Message-ID"].strip("<>"))
+
+    def health(self) -> bool:
+        try:
+            conn = self._connect(min(self.timeout_seconds, 5.0))
+            code, _ = conn.noop()
+            _quit(conn)
+        except (OSError, smtplib.SMTPException):
+            return False
+        return code == 250
+
+
+def _reset(conn: smtplib.SMTP) -> None:
+    try:
+        conn.rset()
+    except (OSError, smtplib.SMTPException):
+        pass
+
+
+def _quit(conn: smtplib.SMTP) -> None:
+    try:
+        conn.quit()
+    except (OSError, smtplib.SMTPException):
+        conn.close()
+
+

@@ -1,0 +1,135 @@
+"""The queue (the `messages` table): claiming due messages with leases, and recording what
+happened to them (status, lifecycle events, attempts) in one transaction per batch.
+
+`transition` is the pure rule book: given a message and a provider's answer, what is its
+next state (sent, provider_error, retry_scheduled with backoff, lost, expired).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from halo_platform.delivery.config import RetryConfig
+from halo_platform.delivery.models import DeliveryAttempt, Message, MessageEvent
+from halo_platform.delivery.providers import ACKNOWLEDGED, PERMANENT, UNKNOWN, SendResult
+
+messages_t = Message.__table__
+events_t = MessageEvent.__table__
+attempts_t = DeliveryAttempt.__table__
+DUE = ("queued", "retry_scheduled")
+#: lifecycle order: a status only moves forward (a late callback never rewinds it)
+# literal, not bound: executemany cannot expand an IN list
+_STILL_QUEUED = sa.or_(*(messages_t.c.status == sa.literal_column(f"'{s}'") for s in DUE))
+RANK = {"queued": 0, "retry_scheduled": 0, "sent": 1, "lost": 1, "expired": 1, "delivered": 2, "provider_error": 2, "received": 3, "delivery_failed": 3}
+
+
+@dataclass(frozen=True)
+class Transition:
+    message_id: str
+    status: str  # the new status; `held` keeps the message queued untouched
+    provider: str | None
+    provider_message_id: str | None = None
+    number_of_retries: int = 0
+    next_attempt_at: dt.datetime | None = None
+    detail: str = ""
+
+
+def transition(row, result: SendResult | None, provider: str | None, retry: RetryConfig, now: dt.datetime, high: bool = False) -> Transition:  # noqa: ANN001
+    """The next state of message `row` after `result` from `provider` (None: no provider could take it)."""
+    if result is None:
+        return Transition(row.id, "held", row.provider, None, row.number_of_retries, now + dt.timedelta(seconds=retry.backoff(1)), "no provider available")
+    if result.outcome == ACKNOWLEDGED:
+        return Transition(row.id, "sent", provider, result.provider_message_id, row.number_of_retries, row.next_attempt_at)
+    if result.outcome == PERMANENT:
+        return Transition(row.id, "provider_error", provider, None, row.number_of_retries, row.next_attempt_at, result.detail)
+    if high and result.outcome == UNKNOWN:
+        return Transition(row.id, "lost", provider, None, row.number_of_retries, row.next_attempt_at, f"outcome unknown, not re-sent: {result.detail}")
+    retries = row.number_of_retries + 1
+    if retries > retry.max_retries:
+        return Transition(row.id, "lost", provider, None, row.number_of_retries, row.next_attempt_at, f"gave up after {row.number_of_retries} retries: {result.detail}")
+    return Transition(row.id, "retry_scheduled", provider, None, retries, now + dt.timedelta(seconds=retry.backoff(retries)), result.detail)
+
+
+def expired(row, now: dt.datetime) -> Transition:  # noqa: ANN001
+    return Transition(row.id, "expired", row.provider, None, row.number_of_retries, row.next_attempt_at, "expired before it could be sent")
+
+
+def claim(conn: Connection, channel: str, owner: str, limit: int, now: dt.datetime, lease_seconds: float) -> list:
+    """Lease up to `limit` due messages of `channel` (NORMAL before LOW, oldest first).
+    The lease is taken by a conditional UPDATE, so two runs never hold the same message;
+    an expired lease (crashed run) makes the message due again."""
+    due = sa.and_(
+        messages_t.c.channel == channel,
+        messages_t.c.status.in_(DUE),
+        messages_t.c.next_attempt_at <= now,
+        sa.or_(messages_t.c.lease_until.is_(None), messages_t.c.lease_until < now),
+    )
+    query = sa.select(messages_t.c.id).where(due).order_by(messages_t.c.priority_rank, messages_t.c.created_at).limit(limit)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    ids = list(conn.execute(query).scalars())
+    if not ids:
+        return []
+    until = now + dt.timedelta(seconds=lease_seconds)
+    conn.execute(messages_t.update().where(messages_t.c.id.in_(ids), due).values(lease_owner=owner, lease_until=until))
+    rows = conn.execute(sa.select(messages_t).where(messages_t.c.id.in_(ids), messages_t.c.lease_owner == owner))
+    return sorted(rows, key=lambda r: (r.priority_rank, r.created_at))
+
+
+def persist(conn: Connection, owner: str, transitions: Sequence[Transition], attempts: Iterable[dict], now: dt.datetime) -> None:
+    """Write the new states, their lifecycle events and the attempts; release the leases."""
+    moved = [t for t in transitions if t.status != "held"]
+    if moved:
+        conn.execute(
+            messages_t.update()
+            .where(messages_t.c.id == sa.bindparam("b_id"), messages_t.c.lease_owner == owner)
+            .values(
+                status=sa.case((_STILL_QUEUED, sa.bindparam("b_status")), else_=messages_t.c.status),
+                provider=sa.bindparam("b_provider"),
+                provider_message_id=sa.bindparam("b_pmid"),
+                number_of_retries=sa.bindparam("b_retries"),
+                next_attempt_at=sa.bindparam("b_next"),
+                lease_owner=None,
+                lease_until=None,
+                updated_at=now,
+            ),
+            [
+                {"b_id": t.message_id, "b_status": t.status, "b_provider": t.provider, "b_pmid": t.provider_message_id,
+                 "b_retries": t.number_of_retries, "b_next": t.next_attempt_at}
+                for t in moved
+            ],
+        )
+        conn.execute(
+            events_t.insert(),
+            [{"message_id": t.message_id, "event": t.status, "provider": t.provider, "at": now, "detail": t.detail or None, "dedupe_key": None} for t in moved],
+        )
+    held = [t for t in transitions if t.status == "held"]
+    if held:
+        conn.execute(
+            messages_t.update()
+            .where(messages_t.c.id == sa.bindparam("b_id"), messages_t.c.lease_owner == owner)
+            .values(next_attempt_at=sa.bindparam("b_next"), lease_owner=None, lease_until=None, updated_at=now),
+            [{"b_id": t.message_id, "b_next": t.next_attempt_at} for t in held],
+        )
+    attempts = list(attempts)
+    if attempts:
+        conn.execute(attempts_t.insert(), attempts)
+
+
+def attempt_row(result: SendResult, provider: str, now: dt.datetime) -> dict:
+    return {"message_id": result.message_id, "provider": provider, "outcome": result.outcome, "http_status": result.http_status, "latency_ms": result.latency_ms, "at": now}
+
+
+def due_counts(conn: Connection, now: dt.datetime) -> dict[str, int]:
+    """Due messages per channel (what the sensor looks at)."""
+    query = (
+        sa.select(messages_t.c.channel, sa.func.count())
+        .where(messages_t.c.status.in_(DUE), messages_t.c.next_attempt_at <= now, sa.or_(messages_t.c.lease_until.is_(None), messages_t.c.lease_until < now))
+        .group_by(messages_t.c.channel)
+    )
+    return {channel: count for channel, count in conn.execute(query)}

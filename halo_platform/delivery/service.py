@@ -1,0 +1,194 @@
+"""Sending a message: the one code path behind HTTP, Python and CLI.
+
+`submit` validates, applies the idempotency key, stores the message with its `queued`
+event, and for HIGH priority sends it inside the call (within the deadline, failing over
+to the next eligible provider, never re-sending after an unknown outcome).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import random
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from halo_platform.core.errors import ConflictError, NotFoundError
+from halo_platform.core.models import utcnow
+from halo_platform.core.store import read, write
+from halo_platform.delivery.config import PRIORITIES, DeliveryConfig, load_config
+from halo_platform.delivery.providers import RETRYABLE, Outgoing, SendResult, build_provider, mask_recipient
+from halo_platform.delivery.queue import attempt_row, events_t, messages_t, persist, transition
+from halo_platform.delivery.routing import failover_order
+from halo_platform.delivery.state import load_router
+from halo_platform.delivery.validation import NewMessage, validate
+
+log = logging.getLogger("halo.delivery")
+_rng = random.SystemRandom()
+
+
+def _row_values(new: NewMessage, now: dt.datetime, message_id: str | None = None) -> dict[str, Any]:
+    return {
+        "id": message_id or str(uuid.uuid4()),
+        "channel": new.channel,
+        "recipient": new.recipient,
+        "country": new.country,
+        "capability": new.capability,
+        "priority": new.priority,
+        "priority_rank": PRIORITIES[new.priority],
+        "content": new.content,
+        "idempotency_key": new.idempotency_key,
+        "payload_hash": new.payload_hash,
+        "expires_at": new.expires_at,
+        "number_of_retries": 0,
+        "status": "queued",
+        "provider": None,
+        "provider_message_id": None,
+        "next_attempt_at": now,
+        "lease_owner": None,
+        "lease_until": None,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _insert(conn, rows: list[dict], now: dt.datetime) -> None:  # noqa: ANN001
+    conn.execute(messages_t.insert(), rows)
+    conn.execute(events_t.insert(), [{"message_id": r["id"], "event": "queued", "provider": None, "at": now, "detail": r["priority"], "dedupe_key": None} for r in rows])
+    gone = [r for r in rows if r["expires_at"] is not None and r["expires_at"] <= now]
+    if gone:
+        conn.execute(messages_t.update().where(messages_t.c.id.in_([r["id"] for r in gone])).values(status="expired", lease_owner=None, lease_until=None))
+        conn.execute(events_t.insert(), [{"message_id": r["id"], "event": "expired", "provider": None, "at": now, "detail": "expired on arrival", "dedupe_key": None} for r in gone])
+
+
+def submit(
+    channel: str,
+    payload: Mapping[str, Any],
+    *,
+    config: DeliveryConfig | None = None,
+    db_url: str | None = None,
+    rng: random.Random | None = None,
+) -> tuple[dict[str, Any], bool]:
+    """Accept one message; returns (view, created). A known idempotency key with the same
+    payload returns the first message (created False); with another payload, 409."""
+    config = config or load_config()
+    new = validate(channel, payload, config)
+    now = utcnow()
+    values = _row_values(new, now)
+    high = new.priority == "HIGH"
+    if high:  # the API call owns it until its deadline; dispatch runs leave it alone
+        values["lease_owner"] = f"api:{values['id']}"
+        values["lease_until"] = now + dt.timedelta(seconds=config.high_deadline_seconds + config.lease_seconds)
+    try:
+        with write(db_url) as conn:
+            existing = _by_key(conn, new.idempotency_key) if new.idempotency_key else None
+            if existing is None:
+                _insert(conn, [values], now)
+    except IntegrityError:  # a concurrent request with the same key won the race
+        with read(db_url) as conn:
+            existing = _by_key(conn, new.idempotency_key)
+        if existing is None:
+            raise
+    if existing is not None:
+        if existing.payload_hash != new.payload_hash:
+            raise ConflictError(f"idempotency_key {new.idempotency_key!r} was used for a different message ({existing.id})")
+        return message_view(existing.id, db_url, with_events=False), False
+    if high and not (new.expires_at and new.expires_at <= now):
+        send_high(values["id"], config, db_url, rng or _rng)
+    return message_view(values["id"], db_url, with_events=False), True
+
+
+def enqueue_many(channel: str, payloads: Iterable[Mapping[str, Any]], *, config: DeliveryConfig | None = None, db_url: str | None = None, chunk: int = 5000) -> int:
+    """Queue many NORMAL/LOW messages at once (same validation; no idempotency keys). Returns the count."""
+    config = config or load_config()
+    count = 0
+    batch: list[dict] = []
+
+    def flush() -> None:
+        now = utcnow()
+        for r in batch:
+            r["next_attempt_at"] = r["created_at"] = r["updated_at"] = now
+        with write(db_url) as conn:
+            _insert(conn, batch, now)
+        batch.clear()
+
+    for payload in payloads:
+        new = validate(channel, payload, config)
+        if new.priority == "HIGH" or new.idempotency_key:
+            raise ConflictError("enqueue_many takes NORMAL/LOW messages without idempotency keys; use submit")
+        batch.append(_row_values(new, utcnow()))
+        count += 1
+        if len(batch) >= chunk:
+            flush()
+    if batch:
+        flush()
+    return count
+
+
+def _by_key(conn, key: str | None):  # noqa: ANN001, ANN202
+    return conn.execute(sa.select(messages_t.c.id, messages_t.c.payload_hash).where(messages_t.c.idempotency_key == key)).first()
+
+
+def send_high(message_id: str, config: DeliveryConfig, db_url: str | None, rng: random.Random) -> None:
+    """Send a HIGH message now: providers in weighted order until one takes it, the
+    deadline passes, or an answer is unknown (then it is `lost`, never sent twice)."""
+    owner = f"api:{message_id}"
+    started = time.monotonic()
+    with read(db_url) as conn:
+        row = conn.execute(sa.select(messages_t).where(messages_t.c.id == message_id)).one()
+    router = load_router(config, db_url)
+    _, weights = router.weights_for(row.channel, row.country, row.capability)
+    outgoing = Outgoing.from_row(row)
+    attempts, final, last_provider = [], None, None
+    now = utcnow()
+    for name in failover_order(weights, rng):
+        remaining = config.high_deadline_seconds - (time.monotonic() - started)
+        if remaining <= 0.05:
+            break
+        provider = build_provider(config.providers[name])
+        t0 = time.perf_counter()
+        result = provider.send(outgoing, timeout=remaining)
+        result = SendResult(result.message_id, result.outcome, result.provider_message_id, result.detail, result.http_status, (time.perf_counter() - t0) * 1000)
+        now = utcnow()
+        attempts.append(attempt_row(result, name, now))
+        last_provider = name
+        log.info("HIGH %s to %s via %s: %s %s", message_id, mask_recipient(row.recipient), name, result.outcome, result.detail)
+        if result.outcome != RETRYABLE:
+            final = transition(row, result, name, config.retry, now, high=True)
+            break
+    if final is None:
+        if last_provider is None:
+            final = transition(row, None, None, config.retry, now)
+        else:
+            final = transition(row, SendResult(message_id, RETRYABLE, detail="every provider failed within the deadline"), last_provider, config.retry, now, high=True)
+    with write(db_url) as conn:
+        persist(conn, owner, [final], attempts, now)
+
+
+def message_view(message_id: str, db_url: str | None = None, with_events: bool = True) -> dict[str, Any]:
+    with read(db_url) as conn:
+        row = conn.execute(sa.select(messages_t).where(messages_t.c.id == message_id)).first()
+        if row is None:
+            raise NotFoundError(f"no message {message_id}")
+        view = {
+            "id": row.id,
+            "channel": row.channel,
+            "status": row.status,
+            "provider": row.provider,
+            "priority": row.priority,
+            "number_of_retries": row.number_of_retries,
+        }
+        if with_events:
+            events = conn.execute(sa.select(events_t).where(events_t.c.message_id == message_id).order_by(events_t.c.id))
+            view["recipient"] = mask_recipient(row.recipient)
+            view["provider_message_id"] = row.provider_message_id
+            view["created_at"] = row.created_at.isoformat()
+            view["events"] = [{"event": e.event, "provider": e.provider, "at": e.at.isoformat(), "detail": e.detail} for e in events]
+    return view
+
+
