@@ -170,8 +170,19 @@ def _adbc_postgres_batches(url: str, sql: str, params: Mapping[str, Any]) -> pa.
     return _closing_reader(reader, close)
 
 
+def _sqlite_typed_connect_args() -> dict:
+    """SQLite keeps no types; honour the declared ones so TIMESTAMP/DATE columns arrive as
+    datetimes and NUMERIC/DECIMAL columns as exact decimals rather than text and floats."""
+    import sqlite3
+
+    for decl in ("NUMERIC", "DECIMAL"):
+        sqlite3.register_converter(decl, lambda b: decimal.Decimal(b.decode()))
+    return {"detect_types": sqlite3.PARSE_DECLTYPES}
+
+
 def _sqlalchemy_batches(url: str, sql: str, params: Mapping[str, Any], batch_rows: int) -> pa.RecordBatchReader:
-    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    sqlite = sa.make_url(url).get_backend_name() == "sqlite"
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args=_sqlite_typed_connect_args() if sqlite else {})
     conn = engine.connect().execution_options(stream_results=True, yield_per=batch_rows)
     result = conn.execute(sa.text(sql), dict(params))
     names = list(result.keys())

@@ -28,7 +28,7 @@ class FolderSink(Sink):
                 written.append(self._write(folder, safe_name(Path(src).name), lambda fh, s=src: _copy(s, fh)))
         else:
             data = (delivery.text or delivery.subject).encode()
-            written.append(self._write(folder, safe_name(delivery.subject) + ".txt", lambda fh: fh.write(data)))
+            written.append(self._write(folder, safe_name(delivery.subject.replace("/", "_")) + ".txt", lambda fh: fh.write(data)))
         return written
 
     @staticmethod
