@@ -82,8 +82,9 @@ def test_smtp_refusal_switches_answer_the_chosen_code_and_record_nothing(smtp_se
     assert len(smtp_server.messages) == 0
 
 
-def test_smtp_rejects_auth_and_drops_connections_when_told(smtp_server):
-    """Wrong credentials and the reject_auth switch give 535; drop_on_connect closes before the greeting."""
+def test_smtp_rejects_auth_requires_auth_and_drops_connections_when_told(smtp_server):
+    """Wrong credentials and the reject_auth switch give 535; require_auth refuses MAIL FROM with
+    530 until login; drop_on_connect closes before the greeting."""
     with smtplib.SMTP(smtp_server.host, smtp_server.port, timeout=5) as client:
         with pytest.raises(smtplib.SMTPAuthenticationError):
             client.login(smtp_server.username, "wrong")
@@ -94,6 +95,15 @@ def test_smtp_rejects_auth_and_drops_connections_when_told(smtp_server):
     assert raised.value.smtp_code == 535
     # smtplib tries PLAIN then LOGIN, so each refused login is two attempts.
     assert smtp_server.auth_attempts.snapshot() == [("halo", False)] * 4
+    smtp_server.reset()
+    smtp_server.switches.require_auth = True
+    with smtplib.SMTP(smtp_server.host, smtp_server.port, timeout=5) as client:
+        with pytest.raises(smtplib.SMTPSenderRefused) as refused:
+            client.send_message(_mail())
+        assert refused.value.smtp_code == 530
+        client.login(smtp_server.username, smtp_server.password)
+        client.send_message(_mail("after login"))
+    assert [m.subject for m in smtp_server.messages] == ["after login"]
     smtp_server.switches.drop_on_connect = True
     with pytest.raises(smtplib.SMTPServerDisconnected):
         smtplib.SMTP(smtp_server.host, smtp_server.port, timeout=5)
@@ -180,6 +190,20 @@ def test_sftp_put_then_rename_lands_in_root_and_is_recorded(sftp_server):
         ("write", "outbox/other.csv", None),
         ("remove", "outbox/other.csv", None),
     ]
+
+
+def test_sftp_serves_several_clients_at_once(sftp_server):
+    """Concurrent sessions each get their own transport thread and all uploads land."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def upload(index: int) -> None:
+        with _ssh(sftp_server, password=sftp_server.password) as ssh, ssh.open_sftp() as sftp:
+            sftp.putfo(io.BytesIO(b"x" * (1000 + index)), f"/file-{index}.bin")
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(upload, range(4)))
+    assert sorted(p.stat().st_size for p in sftp_server.root.iterdir()) == [1000, 1001, 1002, 1003]
+    assert len(sftp_server.events.wait_for(4)) == 4
 
 
 def test_sftp_switches_refuse_auth_and_drop_the_connection_after_auth(sftp_server):

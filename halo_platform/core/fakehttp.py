@@ -585,31 +585,85 @@ def _child_main(argv: list[str] | None = None) -> None:
 # -- capacity
 
 
-def measure_capacity(url: str, *, requests: int = 2000, client: str = "http.client", path: str = "/__fake__/ping",
-                     method: str = "GET", body: bytes | None = None) -> float:
-    """Requests per second one keep-alive client gets from the server at `url` (sequential
-    requests over one connection: `client` "http.client" or "httpx")."""
+def measure_capacity(
+    url: str,
+    *,
+    requests: int = 2000,
+    client: str = "http.client",
+    concurrency: int = 1,
+    path: str = "/__fake__/ping",
+    method: str = "GET",
+    body: bytes | None = None,
+) -> float:
+    """Requests per second the server at `url` answers to keep-alive clients: `concurrency`
+    threads share `requests` sequential calls, each thread over its own `http.client`
+    connection, or all through one pooled `httpx.Client` (`client="httpx"`)."""
     parts = urlsplit(url)
+    per_thread = max(1, requests // concurrency)
+    barrier = threading.Barrier(concurrency + 1)
+    errors: list[BaseException] = []
+    connections: list[http.client.HTTPConnection] = []
+
     if client == "httpx":
         import httpx
 
-        with httpx.Client(base_url=url, timeout=10) as session:
-            session.request(method, path, content=body)
-            start = time.perf_counter()
-            for _ in range(requests):
-                session.request(method, path, content=body).read()
-            return requests / (time.perf_counter() - start)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+        pool = httpx.Client(
+            base_url=url, timeout=10, limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        )
+
+        def call() -> Callable[[], None]:
+            return lambda: pool.request(method, path, content=body).raise_for_status()
+
+    elif client == "http.client":
+        pool = None
+
+        def call() -> Callable[[], None]:
+            conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+            connections.append(conn)
+
+            def once() -> None:
+                conn.request(method, path, body=body)
+                response = conn.getresponse()
+                response.read()
+                if response.status >= 400:
+                    raise RuntimeError(f"{method} {path} answered {response.status}")
+
+            return once
+
+    else:
+        raise ValueError(f"client must be 'http.client' or 'httpx', not {client!r}")
+
+    def worker() -> None:
+        once = call()
+        try:
+            once()  # connect before the clock starts
+            barrier.wait()
+            for _ in range(per_thread):
+                once()
+        except BaseException as error:  # noqa: BLE001 - reported to the caller below
+            errors.append(error)
+            barrier.abort()
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(concurrency)]
+    for thread in threads:
+        thread.start()
     try:
-        conn.request(method, path, body=body)
-        conn.getresponse().read()
+        barrier.wait()
         start = time.perf_counter()
-        for _ in range(requests):
-            conn.request(method, path, body=body)
-            conn.getresponse().read()
-        return requests / (time.perf_counter() - start)
+        for thread in threads:
+            thread.join()
+        elapsed = time.perf_counter() - start
+    except threading.BrokenBarrierError:
+        for thread in threads:
+            thread.join()
     finally:
-        conn.close()
+        if pool is not None:
+            pool.close()
+        for conn in connections:
+            conn.close()
+    if errors:
+        raise RuntimeError(f"capacity measurement against {url}{path} failed: {errors[0]!r}") from errors[0]
+    return per_thread * concurrency / elapsed
 
 
 def echo_server(seed: int = 0) -> FakeHTTPServer:

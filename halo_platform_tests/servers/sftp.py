@@ -263,16 +263,20 @@ class SFTPServer:
             if not self._running:
                 client.close()
                 return
-            transport = paramiko.Transport(client)
-            transport.add_server_key(self.host_key)
-            transport.set_subsystem_handler("sftp", paramiko.SFTPServer, _SFTPInterface)
-            with self._lock:
-                self._transports = [t for t in self._transports if t.is_active()]
-                self._transports.append(transport)
-            try:
-                transport.start_server(server=_ServerInterface(self, client))
-            except (paramiko.SSHException, EOFError, OSError):
-                transport.close()
+            # The SSH handshake blocks; do it off the accept loop so a slow client never holds up others.
+            threading.Thread(target=self._serve, args=(client,), name=f"sftpd-{self.port}-conn", daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        transport = paramiko.Transport(client)
+        transport.add_server_key(self.host_key)
+        transport.set_subsystem_handler("sftp", paramiko.SFTPServer, _SFTPInterface)
+        with self._lock:
+            self._transports = [t for t in self._transports if t.is_active()]
+            self._transports.append(transport)
+        try:
+            transport.start_server(server=_ServerInterface(self, client))
+        except (paramiko.SSHException, EOFError, OSError):
+            transport.close()
 
     def start(self) -> SFTPServer:
         self._running = True

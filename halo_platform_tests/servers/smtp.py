@@ -66,6 +66,7 @@ class SMTPSwitches:
     - drop_on_connect: close every new connection before the greeting.
     - reject_auth: answer every AUTH with 535 5.7.8 even with the right credentials.
     - offer_starttls: advertise STARTTLS on the plain port (True by default).
+    - require_auth: refuse MAIL FROM with 530 5.7.0 until the client has authenticated.
     """
 
     rcpt_reply: str | None = None
@@ -74,11 +75,19 @@ class SMTPSwitches:
     drop_on_connect: bool = False
     reject_auth: bool = False
     offer_starttls: bool = True
+    require_auth: bool = False
 
 
 class _Handler:
     def __init__(self, server: SMTPServer) -> None:
         self.server = server
+
+    async def handle_MAIL(self, smtp, session: Session, envelope: Envelope, address: str, mail_options) -> str:  # noqa: ANN001
+        if self.server.switches.require_auth and not session.authenticated:
+            return "530 5.7.0 Authentication required"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(self, smtp, session, envelope: Envelope, address: str, rcpt_options) -> str:  # noqa: ANN001
         switches = self.server.switches
@@ -150,8 +159,8 @@ class _Controller(Controller):
 class SMTPServer:
     """SMTP on 127.0.0.1. `port`: plain, STARTTLS offered (switch `offer_starttls`); `ssl_port`:
     implicit TLS (SMTPS). Both accept AUTH PLAIN/LOGIN with `username`/`password`, also without
-    TLS, and also accept unauthenticated mail (a sink that must authenticate is checked through
-    `messages[i].auth_user`). The certificate is `tls.cert_path` (trust it, or do not verify)."""
+    TLS, and accept unauthenticated mail unless the `require_auth` switch is on (who logged in
+    is `messages[i].auth_user`). The certificate is `tls.cert_path` (trust it, or do not verify)."""
 
     username = "halo"
     password = "smtp-secret"
