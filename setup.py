@@ -47,6 +47,7 @@ setup(
             "ruff==0.17.5",
             "moto[server,s3]==5.2.5",
             "pyftpdlib==2.2.0",
+            "pyopenssl==26.4.0",  # pyftpdlib TLS_FTPHandler (FTPS test server)
             "aiosmtpd==1.4.6",
             "polars==2.1.0",
         ],
