@@ -33,21 +33,25 @@ class SmtpProvider(Provider):
     host: str = "127.0.0.1"
     port: int = 25
     starttls: bool = False
-    ssl: bool = False
+    use_ssl: bool = False  # implicit TLS (SMTPS, port 465)
     username: str | None = None
     password: str | None = None
     sender: str = "noreply@example.com"
+    ca_file: str | None = None  # trust this CA (a private relay's certificate) besides the system's
     max_concurrency: int = 4
 
     _pool: queue.LifoQueue = PrivateAttr(default_factory=queue.LifoQueue)
 
+    def _tls(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=self.ca_file)
+
     def _connect(self, timeout: float) -> smtplib.SMTP:
-        if self.ssl:
-            conn: smtplib.SMTP = smtplib.SMTP_SSL(self.host, self.port, timeout=timeout, context=ssl.create_default_context())
+        if self.use_ssl:
+            conn: smtplib.SMTP = smtplib.SMTP_SSL(self.host, self.port, timeout=timeout, context=self._tls())
         else:
             conn = smtplib.SMTP(self.host, self.port, timeout=timeout)
         if self.starttls:
-            conn.starttls(context=ssl.create_default_context())
+            conn.starttls(context=self._tls())
         if self.username:
             conn.login(self.username, self.password or "")
         return conn

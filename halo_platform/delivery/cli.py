@@ -1,0 +1,204 @@
+"""`halo delivery ...` and `halo bench delivery`."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from halo_platform.core.errors import HaloError
+
+
+@click.group()
+def delivery() -> None:
+    """Message delivery: send, drain the queue, status, providers, weights, autopilot."""
+
+
+@delivery.group()
+def send() -> None:
+    """Send (HIGH) or queue (NORMAL/LOW) one message; prints {id, status, provider} as JSON."""
+
+
+_common = [
+    click.option("--country", default=None, help="ISO 3166-1 alpha-2 country of the recipient."),
+    click.option("--priority", default="NORMAL", show_default=True, type=click.Choice(["HIGH", "NORMAL", "LOW"], case_sensitive=False)),
+    click.option("--expires-at", default=None, help="ISO 8601 timestamp with time zone; never sent after it."),
+    click.option("--idempotency-key", default=None, help="The same key and payload returns the first message."),
+]
+
+
+def common_options(fn):  # noqa: ANN001, ANN201
+    for option in reversed(_common):
+        fn = option(fn)
+    return fn
+
+
+def _submit(channel: str, fields: dict) -> None:
+    from halo_platform.delivery.service import submit
+
+    view, created = submit(channel, {k: v for k, v in fields.items() if v is not None})
+    click.echo(json.dumps({**view, "created": created}))
+
+
+@send.command("sms")
+@click.option("--to", required=True, help="Phone number (E.164, or national with --country).")
+@click.option("--body", required=True)
+@click.option("--capability", default="TEXT", show_default=True)
+@common_options
+def send_sms(to: str, body: str, capability: str, country: str | None, priority: str, expires_at: str | None, idempotency_key: str | None) -> None:
+    """Send an SMS."""
+    _submit("sms", dict(to=to, body=body, capability=capability, country=country, priority=priority.upper(), expires_at=expires_at, idempotency_key=idempotency_key))
+
+
+@send.command("email")
+@click.option("--to", required=True)
+@click.option("--subject", required=True)
+@click.option("--body", required=True)
+@click.option("--html", default=None)
+@click.option("--capability", default="TRANSACTIONAL", show_default=True)
+@common_options
+def send_email(to: str, subject: str, body: str, html: str | None, capability: str, country: str | None, priority: str,
+               expires_at: str | None, idempotency_key: str | None) -> None:
+    """Send an email."""
+    _submit("email", dict(to=to, subject=subject, body=body, html=html, capability=capability, country=country,
+                          priority=priority.upper(), expires_at=expires_at, idempotency_key=idempotency_key))
+
+
+@send.command("push")
+@click.option("--to", required=True, help="Device token.")
+@click.option("--title", required=True)
+@click.option("--body", required=True)
+@click.option("--data", default=None, help="A JSON object of strings.")
+@click.option("--capability", default="ALERT", show_default=True)
+@common_options
+def send_push(to: str, title: str, body: str, data: str | None, capability: str, country: str | None, priority: str,
+              expires_at: str | None, idempotency_key: str | None) -> None:
+    """Send a push notification."""
+    parsed = None
+    if data is not None:
+        try:
+            parsed = json.loads(data)
+        except json.JSONDecodeError as exc:
+            raise HaloError(f"--data is not valid JSON: {exc.msg}") from None
+    _submit("push", dict(to=to, title=title, body=body, data=parsed, capability=capability, country=country,
+                         priority=priority.upper(), expires_at=expires_at, idempotency_key=idempotency_key))
+
+
+@delivery.command()
+@click.option("--timeout", type=float, default=None, help="Stop after this many seconds even if messages are still due.")
+@click.option("--channel", "channels", multiple=True, type=click.Choice(["sms", "email", "push"]), help="Only these channels (repeatable).")
+def drain(timeout: float | None, channels: tuple[str, ...]) -> None:
+    """Run the dispatch job in this process until nothing is due."""
+    import dagster as dg
+
+    from halo_platform.core.store import StoreResource
+    from halo_platform.delivery.jobs import message_dispatch_job
+    from halo_platform.delivery.resources import ProvidersResource
+
+    config = {"channels": list(channels) or ["sms", "email", "push"], "max_seconds": timeout if timeout is not None else 1e9}
+    result = message_dispatch_job.execute_in_process(
+        run_config={"ops": {"dispatch_messages": {"config": config}}, "loggers": {"console": {"config": {"log_level": "ERROR"}}}},
+        resources={"store": StoreResource(), "providers": ProvidersResource()},
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+    if not result.success:
+        errors = [e.event_specific_data.error for e in result.all_events if e.is_step_failure and e.event_specific_data]
+        raise HaloError(f"dispatch failed: {errors[0].message.strip().splitlines()[0] if errors and errors[0] else 'see logs'}")
+    click.echo(json.dumps(result.output_for_node("dispatch_messages")))
+
+
+@delivery.command()
+@click.argument("message_id")
+def status(message_id: str) -> None:
+    """A message's status, provider, retries and lifecycle events."""
+    from halo_platform.delivery.service import message_view
+
+    view = message_view(message_id)
+    click.echo(f"{view['id']}  {view['channel']}  {view['status']}  provider={view['provider'] or '-'}  retries={view['number_of_retries']}")
+    for e in view["events"]:
+        click.echo(f"  {e['at']}  {e['event']:<16} {e['provider'] or '-':<16} {e['detail'] or ''}")
+
+
+@delivery.command()
+def providers() -> None:
+    """Providers with their autopilot state, traffic factor, error rate and share in the window."""
+    from halo_platform.delivery.autopilot import provider_table
+    from halo_platform.delivery.config import load_config
+
+    rows = provider_table(load_config())
+    click.echo(f"{'provider':<18}{'kind':<10}{'channel':<8}{'state':<12}{'factor':>7}{'attempts':>10}{'errors':>8}{'share':>7}  reason")
+    for r in rows:
+        click.echo(f"{r['provider']:<18}{r['kind']:<10}{r['channel']:<8}{r['state']:<12}{r['factor']:>7.2f}{r['attempts']:>10}"
+                   f"{r['error_rate']:>8.1%}{r['share']:>7.1%}  {r['reason']}")
+
+
+@delivery.group()
+def weights() -> None:
+    """Routing weights per rule (runtime edits are validated and audited)."""
+
+
+@weights.command("show")
+def weights_show() -> None:
+    """Configured weight, autopilot factor and effective weight per rule and provider."""
+    from halo_platform.delivery.config import load_config
+    from halo_platform.delivery.state import weights_table
+
+    click.echo(f"{'rule':<28}{'provider':<18}{'weight':>8}{'factor':>8}{'effective':>10}")
+    for r in weights_table(load_config()):
+        click.echo(f"{r['rule']:<28}{r['provider']:<18}{r['weight']:>8g}{r['factor']:>8.2f}{r['effective']:>10g}")
+
+
+@weights.command("set")
+@click.argument("rule")
+@click.argument("assignments", nargs=-1, required=True)
+@click.option("--reason", default=None, help="Why (kept in the audit trail).")
+@click.option("--by", "changed_by", default=None, help="Who (default: $USER).")
+def weights_set(rule: str, assignments: tuple[str, ...], reason: str | None, changed_by: str | None) -> None:
+    """Set RULE's weights: `halo delivery weights set sms/*/TEXT sandbox_sms_a=50 sandbox_sms_b=50`."""
+    import getpass
+
+    from halo_platform.delivery.config import load_config
+    from halo_platform.delivery.state import set_weights
+
+    parsed = {}
+    for item in assignments:
+        name, sep, value = item.partition("=")
+        try:
+            parsed[name] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep:
+            raise HaloError(f"expected provider=weight, got {item!r}")
+    stored = set_weights(load_config(), rule, parsed, changed_by or getpass.getuser(), reason)
+    click.echo(f"{rule}: " + ", ".join(f"{k}={v:g}" for k, v in stored.items()))
+
+
+@delivery.command()
+def autopilot() -> None:
+    """Run one autopilot cycle now (deactivate, ping, ramp) and print the changes."""
+    from halo_platform.delivery.autopilot import run_cycle
+    from halo_platform.delivery.config import load_config
+
+    report = run_cycle(load_config())
+    for name, p in report.providers.items():
+        click.echo(f"{name:<18} factor={p['factor']:<5g} attempts={p['attempts']:<6} errors={p['error_rate']:.1%}  {p['reason']}")
+    for change in report.changes:
+        click.echo(f"changed: {change['provider']}: {change['reason']}")
+    for rule in report.rules_down:
+        click.echo(f"ERROR: every provider is down for {rule}; its messages stay queued")
+
+
+@click.command("delivery")
+@click.option("--messages", "count", default=100_000, show_default=True, help="LOW messages to queue and drain (SMS + email).")
+@click.option("--high", "high_count", default=300, show_default=True, help="HIGH API requests measured during the drain.")
+def bench_delivery(count: int, high_count: int) -> None:
+    """Drain throughput over 4 fake providers on loopback vs the naive loop and the fakes' raw capacity; HIGH latency under load."""
+    from halo_platform.delivery.bench import run_bench
+
+    for line in run_bench(count, high_count):
+        click.echo(line)
+
+
+COMMANDS = (delivery,)
+BENCH = (bench_delivery,)

@@ -1,0 +1,30 @@
+"""`halo demo` for delivery: store the routing weights of the providers file, reset autopilot
+state to fully active, and queue a few sandbox messages to drain (idempotent)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+
+def seed(settings) -> Iterator[str]:  # noqa: ANN001
+    from halo_platform.core.errors import ConflictError
+    from halo_platform.delivery.config import load_config
+    from halo_platform.delivery.service import submit
+    from halo_platform.delivery.state import seed_weights
+
+    config = load_config(settings.providers_file)
+    seeded = seed_weights(config, settings.db_url)
+    yield f"delivery: {len(config.providers)} providers, {len(config.rules)} routing rules ({seeded} newly stored)"
+    demo = [
+        ("sms", {"to": "+33612345678", "body": "Your appointment is tomorrow at 10:00", "capability": "TEXT", "priority": "LOW"}),
+        ("email", {"to": "patient@example.com", "subject": "Appointment reminder", "body": "See you tomorrow at 10:00", "priority": "NORMAL"}),
+        ("push", {"to": "demo_device_token_0001", "title": "Reminder", "body": "Appointment tomorrow", "priority": "LOW"}),
+    ]
+    queued = 0
+    for i, (channel, payload) in enumerate(demo):
+        try:
+            _, created = submit(channel, {**payload, "idempotency_key": f"demo-{i}"}, config=config, db_url=settings.db_url)
+        except ConflictError:
+            created = False
+        queued += int(created)
+    yield f"delivery: {queued} demo messages queued (run `halo delivery drain`)"
