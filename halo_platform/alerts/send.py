@@ -52,14 +52,15 @@ def format_alert(alert: Alert, ui_url: str) -> tuple[str, str]:
 def send_alert(alert: Alert, sinks=None) -> list:  # noqa: ANN001
     """Send to every `HALO_ALERTS` sink; returns the delivery outcomes. Never raises."""
     from halo_platform.sinks import Delivery, SinksResource, deliver_with_retries
+    from halo_platform.sinks.base import safe_name
 
     settings = get_settings()
     sinks = sinks or SinksResource()
     subject, text = format_alert(alert, settings.dagster_ui_url)
     outcomes = []
     with tempfile.TemporaryDirectory() as tmp:
-        name = f"alert_{alert.run_id or alert.title}".replace(" ", "_")[:120] + ".json"
-        path = Path(tmp) / name
+        # one file per alert: a run may carry several failed checks
+        path = Path(tmp) / (safe_name(f"alert_{alert.run_id or 'norun'}_{alert.title}")[:150] + ".json")
         path.write_text(json.dumps({**asdict(alert), "subject": subject, "text": text}, indent=2, default=str))
         delivery = Delivery(subject=subject, text=text, files=[path])
         for name in settings.alerts:

@@ -35,5 +35,56 @@ def run_failure_alert_sensor(context: dg.RunFailureSensorContext, sinks: SinksRe
     message = context.failure_event.message if context.failure_event else None
     step_errors = [e.event_specific_data.error for e in context.get_step_failure_events() if e.event_specific_data]
     if step_errors and step_errors[0] is not None:
-        message = step_errors[0].message
+        error = step_errors[0]
+        while error.cause is not None:  # Dagster wraps the user's exception: report the root
+            error = error.cause
+        message = error.message
     send_alert(alert_for_failed_run(context.dagster_run, message), sinks)
+
+
+ALERT_ON_WARN = "halo/alert"
+
+
+def alert_for_failed_check(evaluation, run_id: str | None) -> Alert | None:  # noqa: ANN001
+    """The alert for a failed check evaluation: always for ERROR severity; for WARN only
+    where the check marked its result with metadata `halo/alert`. None when no alert is due."""
+    if evaluation.passed:
+        return None
+    severity = evaluation.severity.value
+    if severity != "ERROR" and ALERT_ON_WARN not in (evaluation.metadata or {}):
+        return None
+    asset = evaluation.asset_key.to_user_string()
+    details = {"asset": asset, "check": evaluation.check_name}
+    if evaluation.partition:
+        details["partition"] = evaluation.partition
+    return Alert(
+        title=f"check failed: {asset} {evaluation.check_name}",
+        severity=severity,
+        error=evaluation.description or f"asset check {evaluation.check_name} failed",
+        run_id=run_id,
+        details=details,
+    )
+
+
+@dg.sensor(
+    name="asset_check_alert_sensor",
+    minimum_interval_seconds=15,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Alerts the HALO_ALERTS sinks on every failed ERROR asset check (and WARN checks that ask for it).",
+)
+def asset_check_alert_sensor(context: dg.SensorEvaluationContext, sinks: SinksResource) -> dg.SkipReason:
+    after = int(context.cursor or 0)
+    records = context.instance.get_event_records(
+        dg.EventRecordsFilter(event_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION, after_cursor=after),
+        limit=500,
+        ascending=True,
+    )
+    sent = 0
+    for record in records:
+        evaluation = record.event_log_entry.dagster_event.event_specific_data
+        alert = alert_for_failed_check(evaluation, record.event_log_entry.run_id)
+        if alert is not None:
+            send_alert(alert, sinks)
+            sent += 1
+        context.update_cursor(str(record.storage_id))
+    return dg.SkipReason(f"{len(records)} check evaluations read, {sent} alerts sent")

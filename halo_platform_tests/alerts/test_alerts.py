@@ -1,0 +1,94 @@
+"""Alerts: one per failed run and per failed ERROR check, to the HALO_ALERTS sinks, with a link."""
+
+import json
+
+import dagster as dg
+
+from halo_platform.alerts import Alert, format_alert, send_alert
+from halo_platform.alerts.sensors import asset_check_alert_sensor, run_failure_alert_sensor
+from halo_platform.sinks import SinksResource
+
+
+def test_alert_text_names_the_job_run_first_error_line_and_links_to_the_run():
+    alert = Alert(title="run failed: nightly_job", severity="ERROR", error="\n  ValueError: bad row 7\n  Traceback...",
+                  run_id="abc-123", job="nightly_job", details={"task": "payment_reconciliation"})
+    subject, text = format_alert(alert, "http://dagster.internal:3000")
+    assert subject == "[halo ERROR] run failed: nightly_job"
+    assert text.splitlines() == [
+        subject, "job: nightly_job", "run: abc-123", "task: payment_reconciliation",
+        "error: ValueError: bad row 7", "link: http://dagster.internal:3000/runs/abc-123",
+    ]
+
+
+def test_an_unusable_alert_sink_is_logged_and_never_raises(halo_env, monkeypatch, caplog):
+    monkeypatch.setenv("HALO_ALERTS", "no_such_sink,alerts")
+    outcomes = send_alert(Alert(title="t", severity="ERROR", error="e", run_id="r1"))
+    assert [o.sink for o in outcomes] == ["alerts"] and outcomes[0].status == "DELIVERED"
+    assert "no_such_sink" in caplog.text
+
+
+@dg.op
+def explode():
+    raise ValueError("warehouse refused the query\nmore detail")
+
+
+@dg.job(tags={"halo/task": "demo_task"})
+def exploding_job():
+    explode()
+
+
+def test_a_failed_run_produces_one_alert_file_with_a_link_to_the_run(halo_env):
+    instance = dg.DagsterInstance.ephemeral()
+    result = exploding_job.execute_in_process(instance=instance, raise_on_error=False)
+    assert not result.success
+    run = instance.get_run_by_id(result.run_id)
+    failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_FAILURE)
+    context = dg.build_run_status_sensor_context(
+        sensor_name="run_failure_alert_sensor", dagster_instance=instance, dagster_run=run, dagster_event=failure,
+        resources={"sinks": SinksResource()},
+    ).for_run_failure()
+    run_failure_alert_sensor(context)
+    files = list((halo_env and __import__("pathlib").Path(halo_env["HALO_HOME"]) / "alerts").iterdir())
+    assert [f.name for f in files] == [f"alert_{result.run_id}_run_failed_exploding_job.json"]
+    body = json.loads(files[0].read_text())
+    assert body["job"] == "exploding_job" and body["details"]["task"] == "demo_task"
+    assert "ValueError: warehouse refused the query" in body["text"]
+    assert f"link: http://127.0.0.1:3000/runs/{result.run_id}" in body["text"]
+
+
+@dg.asset
+def ledger():
+    return 1
+
+
+@dg.asset_check(asset=ledger)
+def ledger_balances():
+    return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.ERROR, description="ledger off by 12.00")
+
+
+@dg.asset_check(asset=ledger)
+def ledger_is_fresh_quietly():
+    return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.WARN, description="stale")
+
+
+@dg.asset_check(asset=ledger)
+def ledger_is_fresh_loudly():
+    return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.WARN, description="stale, loud",
+                               metadata={"halo/alert": True})
+
+
+def test_failed_error_checks_and_marked_warn_checks_alert_once_each(halo_env):
+    from pathlib import Path
+
+    instance = dg.DagsterInstance.ephemeral()
+    dg.materialize([ledger, ledger_balances, ledger_is_fresh_quietly, ledger_is_fresh_loudly], instance=instance)
+    context = dg.build_sensor_context(instance=instance, resources={"sinks": SinksResource()})
+    result = asset_check_alert_sensor(context)
+    assert "3 check evaluations read, 2 alerts sent" in result.skip_message
+    texts = sorted(json.loads(f.read_text())["text"] for f in (Path(halo_env["HALO_HOME"]) / "alerts").iterdir())
+    assert len(texts) == 2
+    assert any("ledger_balances" in t and "error: ledger off by 12.00" in t for t in texts)
+    assert any("ledger_is_fresh_loudly" in t for t in texts)
+    again = asset_check_alert_sensor(dg.build_sensor_context(instance=instance, cursor=context.cursor,
+                                                             resources={"sinks": SinksResource()}))
+    assert "0 check evaluations read, 0 alerts sent" in again.skip_message
