@@ -104,6 +104,10 @@ class Task:
         """The payload as the task's Config; a bad payload is one clear HaloError."""
         if not isinstance(payload, Mapping):
             raise HaloError(f"{self.name}: payload must be a JSON object")
+        unknown = sorted(set(payload) - set(self.config.model_fields))
+        if unknown:
+            raise HaloError(f"{self.name}: invalid payload: unknown field(s) {', '.join(unknown)};"
+                            f" known: {', '.join(self.config.model_fields)}")
         try:
             return self.config(**payload)
         except Exception as exc:  # pydantic.ValidationError or a Dagster config error

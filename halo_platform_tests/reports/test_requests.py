@@ -1,0 +1,97 @@
+"""Task requests through the CLI and the HTTP API: validated up front, recorded in
+`task_requests` / `task_deliveries` at every state change, whatever started the run."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import dagster as dg
+import sqlalchemy as sa
+from click.testing import CliRunner
+from fastapi.testclient import TestClient
+
+from halo_platform.core import store
+from halo_platform.core.cli import cli
+from halo_platform.core.http import create_app
+from halo_platform.definitions import defs
+from halo_platform.reports.audit import get_request, list_requests
+from halo_platform.reports.demo import campaign, write_marketing
+from halo_platform.reports.requests import dagster_instance
+
+
+def _seed_marketing(urls: dict) -> None:
+    write_marketing(Path(urls["marketing"].split("duckdb:///", 1)[1]),
+                    [campaign("C1", dt.date(2024, 5, 11), "100.00")], [])
+
+
+def _request_count() -> int:
+    with store.read() as conn:
+        return conn.execute(sa.text("SELECT count(*) FROM task_requests")).scalar_one()
+
+
+def test_cli_run_with_wait_prints_the_id_status_and_outputs_and_the_log_shows_it(warehouses, halo_env):
+    _seed_marketing(warehouses)
+    runner = CliRunner()
+    result = runner.invoke(cli, ["tasks", "run", "campaign_alerts", "--payload", '{"as_of": "2024-05-10"}', "--wait",
+                                 "--requested-by", "ana"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    request = get_request(lines[0])
+    assert request["status"] == "SUCCEEDED" and request["requested_by"] == "ana"
+    assert lines[1] == "status: SUCCEEDED"
+    assert lines[2] == f"output: {(Path(halo_env['HALO_HOME']) / 'outbox' / 'campaign_alerts_2024-05-10.csv').as_uri()}"
+    log = runner.invoke(cli, ["tasks", "log", "--task", "campaign_alerts", "--status", "succeeded", "--limit", "5"])
+    assert log.exit_code == 0 and request["request_id"] in log.stdout and "SUCCEEDED  manual  by=ana  rows=1" in log.stdout
+    assert "no task requests" in runner.invoke(cli, ["tasks", "log", "--status", "FAILED"]).stdout
+    listed = runner.invoke(cli, ["tasks", "list"]).stdout
+    assert "payment_reconciliation\tteam:finance" in listed and "campaign_alerts\tteam:marketing" in listed
+
+
+def test_an_invalid_payload_is_one_line_and_nothing_is_queued(warehouses, halo_env):
+    runner = CliRunner()
+    for args, message in [
+        (["--payload", '{"tolerance": -1}'], "error: payment_reconciliation: invalid payload: tolerance: Value error, tolerance must be >= 0"),
+        (["--payload", '{"period_start": "2024-03-11", "period_end": "2024-03-04"}'], "error: period_end must be after period_start"),
+        (["--payload", '{"colour": "red"}'], "error: payment_reconciliation: invalid payload: unknown field(s) colour;"
+         " known: sinks, period_start, period_end, tolerance, format"),
+        (["--payload", "[1]"], "error: --payload must be a JSON object"),
+        (["--sink", "nowhere"], "error: unknown sink(s): nowhere; known: alerts, outbox"),
+    ]:
+        result = runner.invoke(cli, ["tasks", "run", "payment_reconciliation", *args, "--wait"])
+        assert result.exit_code == 2, result.output
+        assert result.output.strip().splitlines() == [message]
+    assert _request_count() == 0
+
+
+def test_the_api_refuses_a_bad_payload_with_422_and_queues_a_good_one_in_dagster(warehouses, halo_env):
+    client = TestClient(create_app())
+    bad = client.post("/v1/tasks/campaign_alerts/requests", json={"payload": {"expiring_within_days": "soon"}})
+    assert bad.status_code == 422
+    assert "expiring_within_days" in bad.json()["error"]
+    assert client.post("/v1/tasks/nope/requests", json={}).status_code == 404
+    assert _request_count() == 0
+
+    ok = client.post("/v1/tasks/campaign_alerts/requests",
+                     json={"payload": {"as_of": "2024-05-10"}, "sinks": ["outbox"], "requested_by": "ops@example.com"})
+    assert ok.status_code == 202, ok.text
+    request_id = ok.json()["request_id"]
+    body = client.get(f"/v1/task-requests/{request_id}").json()
+    assert (body["status"], body["trigger"], body["requested_by"]) == ("QUEUED", "api", "ops@example.com")
+    assert body["payload"] == {"as_of": "2024-05-10", "sinks": ["outbox"]} and body["deliveries"] == []
+    run = dagster_instance().get_run_by_id(request_id)  # submitted through the instance: the daemon's queue
+    assert run.status == dg.DagsterRunStatus.QUEUED and run.job_name == "campaign_alerts_job"
+    assert run.run_config["ops"]["campaign_alerts"]["config"] == {"as_of": "2024-05-10", "sinks": ["outbox"]}
+    assert run.tags["halo/trigger"] == "api" and run.tags["owner"] == "team:marketing"
+    assert client.get("/v1/task-requests/nope").status_code == 404
+
+    # canceled in the UI before it started: the run-status sensor records it
+    instance = dagster_instance()
+    instance.report_run_canceled(run)
+    canceled = instance.get_run_by_id(request_id)
+    event = instance.all_logs(request_id, of_type=dg.DagsterEventType.RUN_CANCELED)[-1].dagster_event
+    sensor = defs.resolve_sensor_def("task_request_canceled_sensor")
+    sensor(dg.build_run_status_sensor_context(sensor_name=sensor.name, dagster_event=event, dagster_instance=instance,
+                                              dagster_run=canceled))
+    assert get_request(request_id)["status"] == "CANCELED"
+    assert [r["status"] for r in list_requests(task="campaign_alerts")] == ["CANCELED"]
