@@ -179,6 +179,10 @@ def test_sftp_put_then_rename_lands_in_root_and_is_recorded(sftp_server):
             sftp.rename("/outbox/other.csv", "/outbox/report.csv")  # plain SFTP rename never overwrites
         assert sftp.listdir("/outbox") == ["other.csv", "report.csv"]
         assert sftp.stat("/outbox/report.csv").st_size == 8
+        sftp.utime("/outbox/report.csv", (1_700_000_000, 1_700_000_000))
+        assert sftp.lstat("/outbox/report.csv").st_mtime == 1_700_000_000
+        with pytest.raises(FileNotFoundError):
+            sftp.stat("/outbox/missing.csv")
     with _ssh(sftp_server, key_filename=str(sftp_server.client_key_path)) as ssh, ssh.open_sftp() as sftp:
         sftp.remove("/outbox/other.csv")
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import paramiko
-from paramiko.sftp import SFTP_FAILURE, SFTP_NO_SUCH_FILE, SFTP_OK, SFTP_OP_UNSUPPORTED, SFTP_PERMISSION_DENIED
+from paramiko.sftp import SFTP_FAILURE, SFTP_OK, SFTP_OP_UNSUPPORTED, SFTP_PERMISSION_DENIED
 
 from halo_platform_tests.servers.common import HOST, Recorder, listening_socket
 
@@ -63,6 +63,10 @@ class _Handle(paramiko.SFTPHandle):
             return _status(error)
 
     def chattr(self, attr):  # noqa: ANN001, ANN201
+        try:
+            paramiko.SFTPServer.set_file_attr(self.filename, attr)
+        except OSError as error:
+            return _status(error)
         return SFTP_OK
 
     def close(self) -> None:
@@ -179,7 +183,11 @@ class _SFTPInterface(paramiko.SFTPServerInterface):
         return SFTP_OK
 
     def chattr(self, path: str, attr) -> int:  # noqa: ANN001
-        return SFTP_OK if self._local(path).exists() else SFTP_NO_SUCH_FILE
+        try:
+            paramiko.SFTPServer.set_file_attr(str(self._local(path)), attr)
+        except OSError as error:
+            return _status(error)
+        return SFTP_OK
 
     def symlink(self, target_path: str, path: str) -> int:
         return SFTP_OP_UNSUPPORTED
