@@ -32,6 +32,10 @@ class S3Switches:
     - error_code: the S3 error code in that XML body.
     - error_count: how many requests fail before serving resumes (None: all of them).
     - latency_seconds: delay before each S3 request is served.
+
+    botocore retries 5xx, SlowDown and throttling codes by itself (legacy mode: 4 retries,
+    standard: 2), so a client under test sees a failure only when error_count exceeds its
+    retries, or when it is built with Config(retries={"max_attempts": 1}).
     """
 
     error_status: int | None = None
