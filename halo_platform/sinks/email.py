@@ -1,0 +1,106 @@
+"""`email` sink: smtplib with STARTTLS, implicit TLS (`ssl`) or plain; files attached up to
+`max_attachment_bytes`, larger ones sent as a link. Addresses are masked in logs and targets."""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import ssl
+from email.message import EmailMessage
+from pathlib import Path
+
+from halo_platform.sinks.base import Delivery, PermanentSinkError, Sink, TransientSinkError, safe_name
+
+log = logging.getLogger("halo.sinks.email")
+
+
+def mask_email(address: str) -> str:
+    """`finance@example.com` -> `f*****e@example.com` (enough to recognise, not to harvest)."""
+    local, _, domain = address.partition("@")
+    if len(local) <= 2:
+        return f"{local[:1]}*@{domain}"
+    return f"{local[0]}{'*' * (len(local) - 2)}{local[-1]}@{domain}"
+
+
+def tls_context(verify: bool, ca_file: str | None) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=ca_file)
+    if not verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+class EmailSink(Sink):
+    """Sends one message to `to` (+ `cc`) from `sender` through `host:port`."""
+
+    kind = "email"
+    host: str
+    port: int = 587
+    starttls: bool = False
+    ssl: bool = False
+    username: str | None = None
+    password: str | None = None
+    sender: str
+    to: list[str]
+    cc: list[str] = []
+    max_attachment_bytes: int = 10 * 1024 * 1024
+    link_base_url: str | None = None
+    verify_tls: bool = True
+    ca_file: str | None = None
+    timeout: float = 30.0
+
+    def build_message(self, delivery: Delivery) -> EmailMessage:
+        message = EmailMessage()
+        message["Subject"] = delivery.subject
+        message["From"] = self.sender
+        message["To"] = ", ".join(self.to)
+        if self.cc:
+            message["Cc"] = ", ".join(self.cc)
+        body = [delivery.text or delivery.subject]
+        attachments = []
+        for src in delivery.files:
+            path = Path(src)
+            size = path.stat().st_size
+            if size <= self.max_attachment_bytes:
+                attachments.append(path)
+            else:
+                link = f"{self.link_base_url.rstrip('/')}/{safe_name(path.name)}" if self.link_base_url else path.resolve().as_uri()
+                body.append(f"{path.name} ({size} bytes) is too large to attach: {link}")
+        message.set_content("\n\n".join(body))
+        for path in attachments:
+            message.add_attachment(path.read_bytes(), maintype="application", subtype="octet-stream",
+                                   filename=safe_name(path.name))
+        return message
+
+    def deliver(self, delivery: Delivery) -> list[str]:
+        message = self.build_message(delivery)
+        recipients = [*self.to, *self.cc]
+        masked = ", ".join(mask_email(a) for a in recipients)
+        context = tls_context(self.verify_tls, self.ca_file)
+        try:
+            if self.ssl:
+                client = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
+            else:
+                client = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            with client:
+                if self.starttls and not self.ssl:
+                    client.starttls(context=context)
+                if self.username:
+                    client.login(self.username, self.password or "")
+                refused = client.send_message(message, from_addr=self.sender, to_addrs=recipients)
+        except smtplib.SMTPAuthenticationError as exc:
+            raise PermanentSinkError(f"SMTP login refused ({exc.smtp_code})") from None
+        except smtplib.SMTPRecipientsRefused as exc:
+            codes = [code for code, _ in exc.recipients.values()]
+            error = TransientSinkError if any(400 <= c < 500 for c in codes) else PermanentSinkError
+            raise error(f"every recipient refused: {', '.join(f'{mask_email(a)} {c}' for a, (c, _) in exc.recipients.items())}") from None
+        except smtplib.SMTPResponseException as exc:
+            error = TransientSinkError if 400 <= exc.smtp_code < 500 else PermanentSinkError
+            raise error(f"SMTP {exc.smtp_code} {exc.smtp_error.decode(errors='replace')[:200]}") from None
+        except ssl.SSLCertVerificationError as exc:
+            raise PermanentSinkError(f"TLS certificate of {self.host} not trusted: {exc.verify_message}") from None
+        except (smtplib.SMTPException, OSError) as exc:
+            raise TransientSinkError(f"{type(exc).__name__}: {exc}") from None
+        delivered = [a for a in recipients if a not in refused]
+        log.info("email %r sent to %s", delivery.subject, masked)
+        return [f"mailto:{mask_email(a)}" for a in delivered]

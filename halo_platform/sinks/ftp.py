@@ -1,0 +1,80 @@
+"""`ftp` sink (ftplib), optionally explicit FTPS (`tls: true`): STOR under a temporary
+name, then RNFR/RNTO into place."""
+
+from __future__ import annotations
+
+import ftplib
+import ssl
+import uuid
+from pathlib import Path
+
+from halo_platform.sinks.base import Delivery, PermanentSinkError, Sink, TransientSinkError, safe_name
+from halo_platform.sinks.email import tls_context
+
+
+class FTPSink(Sink):
+    """Writes into `remote_dir` (created if missing) on `host:port`."""
+
+    kind = "ftp"
+    host: str
+    port: int = 21
+    username: str = "anonymous"
+    password: str = ""
+    remote_dir: str = "/"
+    tls: bool = False
+    verify_tls: bool = True
+    ca_file: str | None = None
+    passive: bool = True
+    timeout: float = 30.0
+
+    def deliver(self, delivery: Delivery) -> list[str]:
+        ftp = ftplib.FTP_TLS(context=tls_context(self.verify_tls, self.ca_file)) if self.tls else ftplib.FTP()
+        try:
+            ftp.connect(self.host, self.port, timeout=self.timeout)
+            if self.tls:
+                ftp.auth()
+            ftp.login(self.username, self.password)
+            if self.tls:
+                ftp.prot_p()
+            ftp.set_pasv(self.passive)
+            self._cwd(ftp, self.remote_dir)
+            if delivery.files:
+                return [self._put(ftp, Path(f).name, Path(f).read_bytes) for f in delivery.files]
+            data = (delivery.text or delivery.subject).encode()
+            return [self._put(ftp, f"{safe_name(delivery.subject)}.txt", lambda: data)]
+        except ftplib.error_perm as exc:
+            raise PermanentSinkError(f"FTP {self.host}: {str(exc)[:200]}") from None
+        except ssl.SSLCertVerificationError as exc:
+            raise PermanentSinkError(f"FTP {self.host}: TLS certificate not trusted: {exc.verify_message}") from None
+        except (ftplib.Error, EOFError, OSError) as exc:
+            raise TransientSinkError(f"FTP {self.host}: {type(exc).__name__}: {str(exc)[:200]}") from None
+        finally:
+            try:
+                ftp.quit()
+            except (ftplib.Error, EOFError, OSError, AttributeError):
+                ftp.close()
+
+    def _put(self, ftp: ftplib.FTP, name: str, read) -> str:  # noqa: ANN001
+        import io
+
+        final = safe_name(name)
+        temp = f".{final}.{uuid.uuid4().hex[:8]}.part"
+        ftp.storbinary(f"STOR {temp}", io.BytesIO(read()))
+        try:
+            ftp.delete(final)
+        except ftplib.error_perm:
+            pass  # not there yet
+        ftp.rename(temp, final)
+        scheme = "ftps" if self.tls else "ftp"
+        return f"{scheme}://{self.host}:{self.port}{ftp.pwd().rstrip('/')}/{final}"
+
+    @staticmethod
+    def _cwd(ftp: ftplib.FTP, remote_dir: str) -> None:
+        if remote_dir.startswith("/"):
+            ftp.cwd("/")
+        for part in [p for p in remote_dir.split("/") if p and p != "."]:
+            try:
+                ftp.cwd(part)
+            except ftplib.error_perm:
+                ftp.mkd(part)
+                ftp.cwd(part)

@@ -1,0 +1,61 @@
+"""`s3` sink (boto3, any S3-compatible `endpoint_url`). A PUT is atomic: the object appears
+whole or not at all, so no temporary name is needed."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from halo_platform.sinks.base import Delivery, PermanentSinkError, Sink, TransientSinkError, safe_name
+
+_TRANSIENT_CODES = {"SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout", "RequestTimeTooSkewed", "503", "500"}
+
+
+class S3Sink(Sink):
+    """Uploads to `s3://bucket/prefix<name>`. Credentials: `access_key_id`/`secret_access_key`
+    (as `${ENV}` references) or the standard AWS environment / instance role."""
+
+    kind = "s3"
+    bucket: str
+    prefix: str = ""
+    endpoint_url: str | None = None
+    region: str | None = None
+    access_key_id: str | None = None
+    secret_access_key: str | None = None
+    timeout: float = 30.0
+
+    def _client(self):  # noqa: ANN202
+        import boto3
+        from botocore.config import Config
+
+        config = Config(retries={"total_max_attempts": 1, "mode": "standard"}, connect_timeout=self.timeout,
+                        read_timeout=self.timeout)
+        return boto3.client("s3", endpoint_url=self.endpoint_url, region_name=self.region, config=config,
+                            aws_access_key_id=self.access_key_id, aws_secret_access_key=self.secret_access_key)
+
+    def deliver(self, delivery: Delivery) -> list[str]:
+        from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+        files = [Path(f) for f in delivery.files]
+        if not files:
+            tmp = Path(tempfile.mkdtemp()) / f"{safe_name(delivery.subject)}.txt"
+            tmp.write_text(delivery.text or delivery.subject)
+            files = [tmp]
+        client = self._client()
+        targets = []
+        try:
+            for path in files:
+                key = f"{self.prefix}{safe_name(path.name)}"
+                with open(path, "rb") as body:  # one PUT (up to 5 GB): our retries, not s3transfer's
+                    client.put_object(Bucket=self.bucket, Key=key, Body=body)
+                targets.append(f"s3://{self.bucket}/{key}")
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+            error = TransientSinkError if code in _TRANSIENT_CODES or status >= 500 or status == 429 else PermanentSinkError
+            raise error(f"S3 {self.bucket}: {code or status}") from None
+        except NoCredentialsError:
+            raise PermanentSinkError("S3: no credentials") from None
+        except BotoCoreError as exc:  # endpoint unreachable, connection dropped, timeouts
+            raise TransientSinkError(f"S3 {self.bucket}: {type(exc).__name__}") from None
+        return targets

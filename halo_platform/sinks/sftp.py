@@ -1,0 +1,89 @@
+"""`sftp` sink (paramiko): uploads under a temporary name, then renames into place."""
+
+from __future__ import annotations
+
+import posixpath
+import stat
+import tempfile
+import uuid
+from pathlib import Path
+
+from halo_platform.sinks.base import Delivery, PermanentSinkError, Sink, TransientSinkError, safe_name
+
+
+class SFTPSink(Sink):
+    """Writes into `remote_dir` (created if missing). The host key is checked against
+    `known_hosts_path` (or ~/.ssh/known_hosts); an unknown host is refused."""
+
+    kind = "sftp"
+    host: str
+    port: int = 22
+    username: str
+    password: str | None = None
+    private_key_path: str | None = None
+    remote_dir: str = "."
+    known_hosts_path: str | None = None
+    timeout: float = 30.0
+
+    def deliver(self, delivery: Delivery) -> list[str]:
+        import paramiko
+
+        client = paramiko.SSHClient()
+        if self.known_hosts_path:
+            client.load_host_keys(self.known_hosts_path)
+        else:
+            client.load_system_host_keys()
+        client.set_missing_host_key_policy(paramiko.RejectPolicy())
+        try:
+            client.connect(self.host, self.port, username=self.username, password=self.password,
+                           key_filename=self.private_key_path, timeout=self.timeout, banner_timeout=self.timeout,
+                           auth_timeout=self.timeout, allow_agent=False, look_for_keys=False)
+            with client.open_sftp() as sftp:
+                sftp.get_channel().settimeout(self.timeout)
+                self._makedirs(sftp, self.remote_dir)
+                return [self._put(sftp, path) for path in self._files(delivery)]
+        except (paramiko.AuthenticationException, paramiko.BadHostKeyException) as exc:
+            raise PermanentSinkError(f"SFTP {self.host}: {type(exc).__name__}") from None
+        except paramiko.SSHException as exc:
+            if "not found in known_hosts" in str(exc):
+                raise PermanentSinkError(f"SFTP {self.host}: host key unknown") from None
+            raise TransientSinkError(f"SFTP {self.host}: {exc}") from None
+        except PermissionError as exc:
+            raise PermanentSinkError(f"SFTP {self.host}: permission denied: {exc.filename or ''}") from None
+        except (EOFError, OSError) as exc:
+            raise TransientSinkError(f"SFTP {self.host}: {type(exc).__name__}: {exc}") from None
+        finally:
+            client.close()
+
+    @staticmethod
+    def _files(delivery: Delivery) -> list[Path]:
+        if delivery.files:
+            return [Path(f) for f in delivery.files]
+        tmp = Path(tempfile.mkdtemp()) / f"{safe_name(delivery.subject)}.txt"
+        tmp.write_text(delivery.text or delivery.subject)
+        return [tmp]
+
+    def _put(self, sftp, path: Path) -> str:  # noqa: ANN001
+        final = posixpath.join(self.remote_dir, safe_name(path.name))
+        temp = posixpath.join(self.remote_dir, f".{safe_name(path.name)}.{uuid.uuid4().hex[:8]}.part")
+        sftp.put(str(path), temp, confirm=True)
+        try:
+            sftp.posix_rename(temp, final)
+        except OSError:  # no posix-rename extension: plain rename refuses to overwrite
+            try:
+                sftp.remove(final)
+            except OSError:
+                pass
+            sftp.rename(temp, final)
+        return f"sftp://{self.host}:{self.port}{final if final.startswith('/') else '/' + final}"
+
+    @staticmethod
+    def _makedirs(sftp, remote_dir: str) -> None:  # noqa: ANN001
+        current = "/" if remote_dir.startswith("/") else ""
+        for part in [p for p in remote_dir.split("/") if p and p != "."]:
+            current = posixpath.join(current, part)
+            try:
+                if not stat.S_ISDIR(sftp.stat(current).st_mode):
+                    raise PermanentSinkError(f"SFTP {current} is not a directory")
+            except FileNotFoundError:
+                sftp.mkdir(current)

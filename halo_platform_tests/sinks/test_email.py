@@ -1,0 +1,66 @@
+"""The email sink against aiosmtpd: STARTTLS, implicit TLS and plain; an attachment under the
+size limit, a link over it; refusals classified so retries only happen when they can help."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from halo_platform.sinks import Delivery, deliver_with_retries
+from halo_platform.sinks.base import PermanentSinkError, TransientSinkError
+from halo_platform.sinks.email import EmailSink, mask_email
+
+
+def sink(server, **kwargs) -> EmailSink:  # noqa: ANN001
+    settings = dict(host=server.host, port=server.port, sender="reports@example.com", to=["finance@example.com"],
+                    ca_file=str(server.tls.cert_path), **server.credentials)
+    return EmailSink(**{**settings, **kwargs})
+
+
+@pytest.mark.parametrize(("mode", "tls"), [({"starttls": True}, True), ({"ssl": True}, True), ({}, False)])
+def test_a_report_is_attached_over_starttls_ssl_or_plain(smtp_server, report_file, mode, tls, caplog):
+    kwargs = dict(mode)
+    if kwargs.get("ssl"):
+        kwargs["port"] = smtp_server.ssl_port
+    with caplog.at_level(logging.INFO, logger="halo.sinks.email"):
+        targets = sink(smtp_server, **kwargs).deliver(Delivery("weekly report", "3 issues", [report_file]))
+    (mail,) = smtp_server.messages.wait_for(1)
+    assert mail.tls is tls and mail.auth_user == "halo"
+    assert mail.rcpt_tos == ["finance@example.com"] and mail.subject == "weekly report"
+    assert mail.attachments == {report_file.name: report_file.read_bytes()}
+    assert "3 issues" in mail.text()
+    assert targets == ["mailto:f*****e@example.com"]
+    assert "finance@example.com" not in caplog.text and "f*****e@example.com" in caplog.text
+
+
+def test_a_file_over_the_size_limit_is_sent_as_a_link(smtp_server, report_file):
+    sink(smtp_server, starttls=True, max_attachment_bytes=10, link_base_url="https://files.example.com/reports/").deliver(
+        Delivery("big report", "see link", [report_file]))
+    (mail,) = smtp_server.messages.wait_for(1)
+    assert mail.attachments == {}
+    assert f"https://files.example.com/reports/{report_file.name}" in mail.text()
+
+
+def test_a_temporary_refusal_is_retried_and_a_wrong_password_is_not(smtp_server, report_file):
+    smtp_server.switches.rcpt_reply = "451 4.3.0 Try again later"
+    outcome = deliver_with_retries("mail", sink(smtp_server), Delivery("r", "t", [report_file]), attempts=3,
+                                   backoff_seconds=(0.01,))
+    assert (outcome.status, outcome.attempts) == ("FAILED", 3)
+    assert "451" in outcome.detail and "finance@example.com" not in outcome.detail
+    smtp_server.reset()
+    with pytest.raises(PermanentSinkError, match="login refused"):
+        sink(smtp_server, password="wrong").deliver(Delivery("r", "t", [report_file]))
+    assert smtp_server.messages.snapshot() == []
+
+
+def test_a_dropped_connection_is_transient(smtp_server, report_file):
+    smtp_server.switches.drop_on_connect = True
+    with pytest.raises(TransientSinkError):
+        sink(smtp_server).deliver(Delivery("r", "t", [report_file]))
+
+
+@pytest.mark.parametrize(("address", "masked"), [("finance@example.com", "f*****e@example.com"),
+                                                 ("ab@x.io", "a*@x.io"), ("a@x.io", "a*@x.io")])
+def test_addresses_are_masked(address, masked):
+    assert mask_email(address) == masked

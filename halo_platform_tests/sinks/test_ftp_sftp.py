@@ -1,0 +1,81 @@
+"""FTP (plain and FTPS) and SFTP sinks against real servers: the file lands under its sanitized
+name through a temporary name and a rename; refused logins are permanent, drops are transient."""
+
+from __future__ import annotations
+
+import pytest
+
+from halo_platform.sinks import Delivery
+from halo_platform.sinks.base import PermanentSinkError, TransientSinkError
+from halo_platform.sinks.ftp import FTPSink
+from halo_platform.sinks.sftp import SFTPSink
+
+
+@pytest.mark.parametrize("tls", [False, True])
+def test_ftp_uploads_atomically_into_the_remote_dir(ftp_server, report_file, tls):
+    port = ftp_server.tls_port if tls else ftp_server.port
+    sink = FTPSink(host=ftp_server.host, port=port, remote_dir="/inbound/finance", tls=tls,
+                   ca_file=str(ftp_server.tls.cert_path), **ftp_server.credentials)
+    targets = sink.deliver(Delivery("r", "t", [report_file]))
+    scheme = "ftps" if tls else "ftp"
+    assert targets == [f"{scheme}://127.0.0.1:{port}/inbound/finance/{report_file.name}"]
+    assert (ftp_server.home / "inbound" / "finance" / report_file.name).read_bytes() == report_file.read_bytes()
+    (upload,) = ftp_server.uploads.snapshot()
+    assert upload.path.startswith("inbound/finance/.") and upload.path.endswith(".part")  # then renamed
+    assert upload.tls is tls
+    assert sorted(p.name for p in (ftp_server.home / "inbound" / "finance").iterdir()) == [report_file.name]
+
+
+def test_ftp_target_names_cannot_escape_the_remote_dir(ftp_server, tmp_path):
+    evil = tmp_path / "..evil name;rm.csv"
+    evil.write_text("x")
+    sink = FTPSink(host=ftp_server.host, port=ftp_server.port, remote_dir="inbound", **ftp_server.credentials)
+    sink.deliver(Delivery("r", "t", [evil]))
+    assert [p.name for p in (ftp_server.home / "inbound").iterdir()] == ["evil_name_rm.csv"]
+
+
+def test_ftp_refused_login_is_permanent_and_a_drop_on_upload_transient(ftp_server, report_file):
+    sink = FTPSink(host=ftp_server.host, port=ftp_server.port, **ftp_server.credentials)
+    ftp_server.switches.refuse_login = True
+    with pytest.raises(PermanentSinkError, match="530"):
+        sink.deliver(Delivery("r", "t", [report_file]))
+    ftp_server.reset()
+    ftp_server.switches.close_on_stor = True
+    with pytest.raises(TransientSinkError):
+        sink.deliver(Delivery("r", "t", [report_file]))
+
+
+def sftp_sink(server, **kwargs) -> SFTPSink:  # noqa: ANN001
+    return SFTPSink(**{**dict(host=server.host, port=server.port, remote_dir="/inbound",
+                              known_hosts_path=str(server.known_hosts_path), **server.credentials), **kwargs})
+
+
+def test_sftp_uploads_under_a_temporary_name_then_renames(sftp_server, report_file):
+    targets = sftp_sink(sftp_server).deliver(Delivery("r", "t", [report_file]))
+    assert targets == [f"sftp://127.0.0.1:{sftp_server.port}/inbound/{report_file.name}"]
+    assert (sftp_server.root / "inbound" / report_file.name).read_bytes() == report_file.read_bytes()
+    ops = [(e.op, e.target) for e in sftp_server.events.snapshot()]
+    assert ops[0] == ("mkdir", None) and ops[1][0] == "write"
+    assert ops[2] in (("posix_rename", f"inbound/{report_file.name}"), ("rename", f"inbound/{report_file.name}"))
+
+
+def test_sftp_logs_in_with_a_key_and_overwrites_atomically(sftp_server, report_file):
+    sink = sftp_sink(sftp_server, password=None, private_key_path=str(sftp_server.client_key_path))
+    sink.deliver(Delivery("r", "t", [report_file]))
+    report_file.write_text("order_id,issue\n")
+    sink.deliver(Delivery("r", "t", [report_file]))
+    assert (sftp_server.root / "inbound" / report_file.name).read_text() == "order_id,issue\n"
+    assert [p.name for p in (sftp_server.root / "inbound").iterdir()] == [report_file.name]
+
+
+def test_sftp_refused_auth_and_unknown_host_are_permanent_and_a_drop_transient(sftp_server, report_file, tmp_path):
+    sftp_server.switches.refuse_auth = True
+    with pytest.raises(PermanentSinkError, match="AuthenticationException"):
+        sftp_sink(sftp_server).deliver(Delivery("r", "t", [report_file]))
+    sftp_server.reset()
+    (tmp_path / "empty_known_hosts").write_text("")
+    with pytest.raises(PermanentSinkError, match="host key unknown"):
+        sftp_sink(sftp_server, known_hosts_path=str(tmp_path / "empty_known_hosts")).deliver(Delivery("r", "t", [report_file]))
+    sftp_server.switches.drop_after_auth = True
+    with pytest.raises(TransientSinkError):
+        sftp_sink(sftp_server).deliver(Delivery("r", "t", [report_file]))

@@ -1,0 +1,60 @@
+"""S3 (moto) and Slack webhook (a loopback HTTP server) sinks: delivered, and their failures
+classified: throttling, 5xx and unreachable endpoints are transient, a missing bucket or 4xx not."""
+
+from __future__ import annotations
+
+import pytest
+
+from halo_platform.core.fakehttp import FakeHTTPServer
+from halo_platform.sinks import Delivery, deliver_with_retries
+from halo_platform.sinks.base import PermanentSinkError, TransientSinkError
+from halo_platform.sinks.s3 import S3Sink
+from halo_platform.sinks.slack import SlackSink
+
+
+def test_s3_uploads_under_the_prefix_with_a_sanitized_key(s3_server, report_file):
+    s3_server.client().create_bucket(Bucket="reports")
+    sink = S3Sink(bucket="reports", prefix="halo/finance/", endpoint_url=s3_server.endpoint_url, region=s3_server.region)
+    assert sink.deliver(Delivery("r", "t", [report_file])) == [f"s3://reports/halo/finance/{report_file.name}"]
+    body = s3_server.client().get_object(Bucket="reports", Key=f"halo/finance/{report_file.name}")["Body"].read()
+    assert body == report_file.read_bytes()
+
+
+def test_s3_throttling_is_retried_until_it_passes_and_a_missing_bucket_is_permanent(s3_server, report_file):
+    s3_server.client().create_bucket(Bucket="reports")
+    sink = S3Sink(bucket="reports", endpoint_url=s3_server.endpoint_url, region=s3_server.region)
+    s3_server.switches.error_status, s3_server.switches.error_count = 503, 1
+    outcome = deliver_with_retries("s3", sink, Delivery("r", "t", [report_file]), attempts=3, backoff_seconds=(0.01,))
+    assert (outcome.status, outcome.attempts) == ("DELIVERED", 2)
+    with pytest.raises(PermanentSinkError, match="NoSuchBucket"):
+        S3Sink(bucket="nope", endpoint_url=s3_server.endpoint_url, region=s3_server.region).deliver(
+            Delivery("r", "t", [report_file]))
+
+
+def test_s3_unreachable_endpoint_is_transient(s3_server, report_file):
+    with pytest.raises(TransientSinkError):
+        S3Sink(bucket="reports", endpoint_url=s3_server.unreachable_endpoint_url, region=s3_server.region,
+               timeout=2).deliver(Delivery("r", "t", [report_file]))
+
+
+def test_slack_posts_the_message_and_names_the_files(http_fake: FakeHTTPServer, report_file):
+    http_fake.add_route("POST", "/services/T0/B0/secret", lambda request: (200, "ok"))
+    sink = SlackSink(webhook_url=f"{http_fake.url}/services/T0/B0/secret")
+    assert sink.deliver(Delivery("3 campaign alerts", "- OVER_BUDGET: Spring", [report_file])) == ["slack://127.0.0.1"]
+    (request,) = http_fake.requests.snapshot()
+    assert request.json() == {"text": f"*3 campaign alerts*\n- OVER_BUDGET: Spring\nfile: {report_file.name}"}
+
+
+def test_slack_5xx_and_a_dropped_connection_are_transient_and_404_permanent(http_fake: FakeHTTPServer, report_file):
+    http_fake.add_route("POST", "/hook", lambda request: (200, "ok"))
+    sink = SlackSink(webhook_url=f"{http_fake.url}/hook", timeout=5)
+    http_fake.set_switches(html_502=True)
+    with pytest.raises(TransientSinkError, match="502"):
+        sink.deliver(Delivery("r", "t"))
+    http_fake.reset()
+    http_fake.set_switches(hard_down=True)
+    with pytest.raises(TransientSinkError, match="unreachable"):
+        sink.deliver(Delivery("r", "t"))
+    http_fake.reset()
+    with pytest.raises(PermanentSinkError, match="404"):
+        SlackSink(webhook_url=f"{http_fake.url}/gone").deliver(Delivery("r", "t"))
