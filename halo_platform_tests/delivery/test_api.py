@@ -1,0 +1,143 @@
+"""The public API, one code path for HTTP, Python and CLI: validation with 422 reasons and
+nothing stored, HIGH sent inside the call (201), NORMAL/LOW queued (202), idempotency keys."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+from fastapi.testclient import TestClient
+
+from halo_platform.core.cli import cli
+from halo_platform.core.errors import ConflictError, HaloError
+from halo_platform.core.http import create_app
+from halo_platform.core.store import read
+from halo_platform.delivery import send_email, send_push, send_sms
+from halo_platform.delivery.models import Message, MessageEvent
+
+
+@pytest.fixture
+def client(providers_file):  # noqa: ANN001, ANN201
+    providers_file({
+        "sms": {"kind": "sandbox", "channel": "sms"},
+        "mail": {"kind": "sandbox", "channel": "email"},
+        "push": {"kind": "sandbox", "channel": "push"},
+    })
+    return TestClient(create_app())
+
+
+def stored() -> tuple[int, int]:
+    with read() as conn:
+        return (conn.execute(sa.select(sa.func.count()).select_from(Message)).scalar_one(),
+                conn.execute(sa.select(sa.func.count()).select_from(MessageEvent)).scalar_one())
+
+
+PAST = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)).isoformat()
+
+
+@pytest.mark.parametrize(
+    ("channel", "payload", "reason"),
+    [
+        ("sms", {"to": "+33612", "body": "x"}, "to: not a valid phone number"),
+        ("sms", {"to": "hello", "body": "x"}, "to: not a phone number"),
+        ("sms", {"to": "0612345678", "body": "x", "country": "ZZ"}, "country: 'ZZ' is not an ISO"),
+        ("sms", {"to": "+33612345678", "body": "x", "country": "DE"}, "belongs to FR"),
+        ("sms", {"to": "+33612345678", "body": "   "}, "body: must not be empty"),
+        ("sms", {"to": "+33612345678"}, "body: must not be empty"),
+        ("sms", {"to": "+33612345678", "body": "x" * 1601}, "body: too long"),
+        ("sms", {"to": "+33612345678", "body": "x", "capability": "TRANSACTIONAL"}, "not known for sms"),
+        ("sms", {"to": "+33612345678", "body": "x", "capability": "lower"}, "upper-case word"),
+        ("sms", {"to": "+33612345678", "body": "x", "priority": "URGENT"}, "priority"),
+        ("sms", {"to": "+33612345678", "body": "x", "expires_at": "tomorrow"}, "expires_at"),
+        ("sms", {"to": "+33612345678", "body": "x", "expires_at": "2030-01-01T00:00:00"}, "time zone"),
+        ("sms", {"to": "+33612345678", "body": "x", "colour": "red"}, "unknown field"),
+        ("email", {"to": "not-an-email", "subject": "s", "body": "b"}, "to: not a valid email"),
+        ("email", {"to": "a@example.com", "subject": "", "body": "b"}, "subject: must not be empty"),
+        ("email", {"to": "a@example.com", "subject": "s", "body": "b", "capability": "TEXT"}, "not known for email"),
+        ("push", {"to": "x y", "title": "t", "body": "b"}, "device token"),
+        ("push", {"to": "device_token_1", "title": "t", "body": "b", "data": ["a"]}, "data: must be an object"),
+        ("push", {"to": "device_token_1", "title": "t", "body": ""}, "body: must not be empty"),
+    ],
+)
+def test_invalid_input_is_422_with_the_reason_and_nothing_is_stored(client, channel, payload, reason):
+    response = client.post(f"/v1/messages/{channel}", json=payload)
+    assert response.status_code == 422
+    assert reason in response.json()["error"]
+    assert stored() == (0, 0)
+
+
+def test_a_body_that_is_not_a_json_object_is_422(client):
+    assert client.post("/v1/messages/sms", content=b"[1]", headers={"Content-Type": "application/json"}).status_code == 422
+    assert client.post("/v1/messages/sms", content=b"{", headers={"Content-Type": "application/json"}).status_code == 422
+    assert stored() == (0, 0)
+
+
+def test_high_priority_is_sent_inside_the_call_and_answers_201(client):
+    response = client.post("/v1/messages/sms", json={"to": "0612345678", "country": "fr", "body": "code 1", "priority": "HIGH"})
+    assert response.status_code == 201
+    body = response.json()
+    assert body["status"] == "sent" and body["provider"] == "sms"
+    view = client.get(f"/v1/messages/{body['id']}").json()
+    assert [e["event"] for e in view["events"]] == ["queued", "sent"]
+    assert view["number_of_retries"] == 0 and view["recipient"] == "+336*****678"
+
+
+@pytest.mark.parametrize("priority", ["NORMAL", "LOW", None])
+def test_normal_and_low_are_queued_and_answer_202(client, priority):
+    payload = {"to": "ada@example.com", "subject": "s", "body": "b", **({"priority": priority} if priority else {})}
+    response = client.post("/v1/messages/email", json=payload)
+    assert response.status_code == 202
+    assert response.json()["status"] == "queued"
+    assert set(response.json()) == {"id", "status"}
+
+
+def test_an_expired_message_is_never_sent(client):
+    response = client.post("/v1/messages/push", json={"to": "device_token_1", "title": "t", "body": "b", "priority": "HIGH", "expires_at": PAST})
+    view = client.get(f"/v1/messages/{response.json()['id']}").json()
+    assert view["status"] == "expired"
+    assert [e["event"] for e in view["events"]] == ["queued", "expired"]
+
+
+def test_an_unknown_message_is_404(client):
+    response = client.get("/v1/messages/does-not-exist")
+    assert response.status_code == 404 and response.json()["error"]
+
+
+def test_the_same_idempotency_key_and_payload_returns_the_first_message(client):
+    payload = {"to": "+33612345678", "body": "hi", "idempotency_key": "order-42"}
+    first, again = client.post("/v1/messages/sms", json=payload), client.post("/v1/messages/sms", json=payload)
+    assert first.json()["id"] == again.json()["id"]
+    assert stored() == (1, 1)
+    conflict = client.post("/v1/messages/sms", json={**payload, "body": "different"})
+    assert conflict.status_code == 409 and "order-42" in conflict.json()["error"]
+    assert stored() == (1, 1)
+
+
+def test_python_functions_share_validation_idempotency_and_sending(client):
+    view = send_sms("+33612345678", "hi", priority="HIGH", idempotency_key="k1")
+    assert view["status"] == "sent"
+    assert send_sms("+33612345678", "hi", priority="HIGH", idempotency_key="k1")["id"] == view["id"]
+    with pytest.raises(ConflictError):
+        send_sms("+33612345678", "changed", priority="HIGH", idempotency_key="k1")
+    with pytest.raises(HaloError, match="to: not a valid email"):
+        send_email("nope", "s", "b")
+    assert send_push("device_token_9", "t", "b", data={"a": "1"})["status"] == "queued"
+    assert stored()[0] == 2
+
+
+def test_cli_send_uses_the_same_path_and_prints_one_line_errors(client):
+    runner = CliRunner()
+    ok = runner.invoke(cli, ["delivery", "send", "sms", "--to", "0612345678", "--country", "FR", "--body", "x", "--priority", "high"])
+    assert ok.exit_code == 0, ok.output
+    view = json.loads(ok.output)
+    assert view["status"] == "sent" and view["created"] is True
+    bad = runner.invoke(cli, ["delivery", "send", "email", "--to", "x", "--subject", "s", "--body", "b"])
+    assert bad.exit_code == 2
+    assert bad.output.strip().startswith("error: to: not a valid email")
+    status = runner.invoke(cli, ["delivery", "status", view["id"]])
+    assert status.exit_code == 0 and "sent" in status.output and "queued" in status.output
+    missing = runner.invoke(cli, ["delivery", "status", "nope"])
+    assert missing.exit_code == 2 and "error: no message nope" in missing.output

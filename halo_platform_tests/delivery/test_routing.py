@@ -1,0 +1,144 @@
+"""Routing, pure: eligibility, the most specific rule, effective weights, weighted draws
+(observed shares converge to the weights), and validated, audited runtime weight edits."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import sqlalchemy as sa
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from halo_platform.core.errors import HaloError
+from halo_platform.core.store import read
+from halo_platform.delivery.config import ProviderEntry, Rule, parse_config
+from halo_platform.delivery.models import RoutingWeightAudit
+from halo_platform.delivery.routing import draw, effective_weights, eligible, failover_order, most_specific_rule
+from halo_platform.delivery.state import load_router, set_weights
+
+PROVIDERS = [
+    ProviderEntry("tw_fr", "twilio", "sms", ("FR", "DE"), ("TEXT", "SECURE"), {}),
+    ProviderEntry("vo", "vonage", "sms", ("FR",), ("TEXT",), {}),
+    ProviderEntry("any_sms", "sandbox", "sms", ("*",), ("*",), {}),
+    ProviderEntry("sg", "sendgrid", "email", ("*",), ("TRANSACTIONAL",), {}),
+]
+RULES = (
+    Rule("sms", "*", "*", {"any_sms": 1}),
+    Rule("sms", "FR", "*", {"tw_fr": 1, "vo": 1}),
+    Rule("sms", "*", "TEXT", {"any_sms": 1, "tw_fr": 1}),
+    Rule("sms", "FR", "TEXT", {"tw_fr": 70, "vo": 30}),
+)
+
+
+@pytest.mark.parametrize(
+    ("channel", "country", "capability", "expected"),
+    [
+        ("sms", "FR", "TEXT", ["tw_fr", "vo", "any_sms"]),
+        ("sms", "FR", "SECURE", ["tw_fr", "any_sms"]),
+        ("sms", "DE", "TEXT", ["tw_fr", "any_sms"]),
+        ("sms", "US", "VOICE", ["any_sms"]),
+        ("sms", None, "TEXT", ["any_sms"]),
+        ("email", "FR", "TRANSACTIONAL", ["sg"]),
+        ("email", "FR", "MARKETING", []),
+        ("push", "FR", "ALERT", []),
+    ],
+)
+def test_eligible_providers_match_channel_country_and_capability(channel, country, capability, expected):
+    assert eligible(PROVIDERS, channel, country, capability) == expected
+
+
+@pytest.mark.parametrize(
+    ("country", "capability", "rule"),
+    [
+        ("FR", "TEXT", "sms/FR/TEXT"),
+        ("FR", "SECURE", "sms/FR/*"),
+        ("DE", "TEXT", "sms/*/TEXT"),
+        ("DE", "VOICE", "sms/*/*"),
+        (None, "TEXT", "sms/*/TEXT"),
+    ],
+)
+def test_the_most_specific_rule_wins_country_before_capability(country, capability, rule):
+    assert most_specific_rule(RULES, "sms", country, capability).key == rule
+
+
+def test_no_rule_for_a_channel_gives_none():
+    assert most_specific_rule(RULES, "push", "FR", "ALERT") is None
+
+
+def test_effective_weight_is_configured_weight_times_autopilot_factor():
+    weights = effective_weights(["tw_fr", "vo", "any_sms"], {"tw_fr": 70, "vo": 30}, {"tw_fr": 0.1, "vo": 0.0})
+    assert weights == {"tw_fr": pytest.approx(7.0), "vo": 0.0, "any_sms": 0.0}
+    assert effective_weights(["a", "b"], None, {}) == {"a": 1.0, "b": 1.0}
+
+
+def test_a_draw_avoids_an_excluded_provider_only_when_another_has_weight():
+    rng = random.Random(1)
+    assert {draw({"a": 1, "b": 1}, rng, exclude=["a"]) for _ in range(50)} == {"b"}
+    assert draw({"a": 1, "b": 0}, rng, exclude=["a"]) == "a"
+    assert draw({"a": 0, "b": 0}, rng) is None
+
+
+def test_failover_order_lists_every_provider_with_weight_once():
+    order = failover_order({"a": 5, "b": 1, "c": 0, "d": 2}, random.Random(3))
+    assert sorted(order) == ["a", "b", "d"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    weights=st.dictionaries(st.sampled_from(list("abcdef")), st.floats(min_value=0.5, max_value=100), min_size=1, max_size=6),
+    seed=st.integers(min_value=0, max_value=2**32 - 1),
+)
+def test_observed_shares_converge_to_the_weights(weights, seed):
+    rng = random.Random(seed)
+    n = 20_000
+    counts = dict.fromkeys(weights, 0)
+    for _ in range(n):
+        counts[draw(weights, rng)] += 1
+    total = sum(weights.values())
+    for name, weight in weights.items():
+        p = weight / total
+        tolerance = 5 * (p * (1 - p) / n) ** 0.5 + 1e-9  # five standard deviations
+        assert abs(counts[name] / n - p) <= tolerance, (name, counts[name] / n, p)
+
+
+CONFIG = {
+    "providers": {
+        "tw_fr": {"kind": "sandbox", "channel": "sms", "countries": ["FR"], "capabilities": ["TEXT"]},
+        "vo": {"kind": "sandbox", "channel": "sms", "countries": ["FR", "DE"], "capabilities": ["TEXT"]},
+        "de_only": {"kind": "sandbox", "channel": "sms", "countries": ["DE"], "capabilities": ["TEXT"]},
+        "mail": {"kind": "sandbox", "channel": "email"},
+    },
+    "routing": [{"channel": "sms", "country": "FR", "capability": "TEXT", "weights": {"tw_fr": 70, "vo": 30}}],
+}
+
+
+@pytest.mark.parametrize(
+    ("weights", "problem"),
+    [
+        ({"tw_fr": 50, "nope": 50}, "unknown provider"),
+        ({"tw_fr": 50, "mail": 50}, "email provider"),
+        ({"tw_fr": 50, "de_only": 50}, "does not serve FR"),
+        ({"tw_fr": 0, "vo": 0}, "sum to more than 0"),
+        ({"tw_fr": -1, "vo": 5}, "negative"),
+    ],
+)
+def test_runtime_weight_edits_are_validated_and_nothing_is_stored_when_invalid(halo_env, weights, problem):
+    config = parse_config(CONFIG)
+    with pytest.raises(HaloError, match=problem):
+        set_weights(config, "sms/FR/TEXT", weights, "ops")
+    assert load_router(config).configured_weights(config.rules[0]) == {"tw_fr": 70, "vo": 30}
+
+
+def test_runtime_weight_edits_are_stored_used_by_routing_and_audited(halo_env):
+    config = parse_config(CONFIG)
+    set_weights(config, "sms/FR/TEXT", {"tw_fr": 10, "vo": 90}, "ops@example.com", "vonage is cheaper this month")
+    router = load_router(config)
+    assert router.weights_for("sms", "FR", "TEXT") == ("sms/FR/TEXT", {"tw_fr": 10.0, "vo": 90.0})
+    with read() as conn:
+        audit = conn.execute(sa.select(RoutingWeightAudit).order_by(RoutingWeightAudit.provider)).all()
+    assert [(a.provider, a.old_weight, a.new_weight, a.changed_by) for a in audit] == [
+        ("tw_fr", 70, 10, "ops@example.com"), ("vo", 30, 90, "ops@example.com")]
+    assert audit[0].reason == "vonage is cheaper this month"
+    with pytest.raises(HaloError, match="unknown routing rule"):
+        set_weights(config, "sms/US/TEXT", {"vo": 1}, "ops")
