@@ -1,11 +1,14 @@
-"""The code location: only merges the domains' definitions."""
+"""The code location: only merges the domains' definitions.
+
+Domain modules are imported as modules (not their `defs` names): Dagster refuses a module
+with more than one Definitions object at module scope."""
 
 import dagster as dg
 
-from halo_platform.alerts.definitions import defs as alerts_defs
-from halo_platform.availability.definitions import defs as availability_defs
-from halo_platform.core.definitions import defs as core_defs
-from halo_platform.delivery.definitions import defs as delivery_defs
-from halo_platform.reports.definitions import defs as reports_defs
+from halo_platform.alerts import definitions as alerts
+from halo_platform.availability import definitions as availability
+from halo_platform.core import definitions as core
+from halo_platform.delivery import definitions as delivery
+from halo_platform.reports import definitions as reports
 
-defs = dg.Definitions.merge(core_defs, alerts_defs, reports_defs, availability_defs, delivery_defs)
+defs = dg.Definitions.merge(core.defs, alerts.defs, reports.defs, availability.defs, delivery.defs)
