@@ -1,0 +1,61 @@
+"""The HTTP service: /health, /openapi.json, JSON error bodies; `halo serve` really serves."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from fastapi.testclient import TestClient
+
+from halo_platform.core.errors import ConflictError
+from halo_platform.core.http import create_app
+
+
+def test_health_checks_the_operational_store(halo_env):
+    client = TestClient(create_app())
+    assert client.get("/health").json() == {"status": "ok"}
+
+
+def test_openapi_is_published():
+    spec = TestClient(create_app()).get("/openapi.json").json()
+    assert spec["info"]["title"] == "halo_platform" and "/health" in spec["paths"]
+
+
+def test_unknown_paths_and_halo_errors_answer_json_error_bodies(halo_env):
+    app = create_app()
+
+    @app.get("/boom")
+    def boom():
+        raise ConflictError("idempotency key reused with another payload")
+
+    client = TestClient(app)
+    missing = client.get("/nope")
+    assert missing.status_code == 404 and missing.json()["error"] == "not found"
+    conflict = client.get("/boom")
+    assert conflict.status_code == 409
+    assert conflict.json() == {"error": "idempotency key reused with another payload", "detail": None}
+
+
+def test_halo_serve_answers_health_on_loopback(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "HALO_HOME": str(tmp_path), "HALO_DB_URL": f"sqlite:///{tmp_path / 'halo.db'}"}
+    proc = subprocess.Popen([str(Path(sys.executable).with_name("halo")), "serve", "--port", str(port)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/health", timeout=5)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None and time.monotonic() < deadline
+                time.sleep(0.3)
+        assert response.json() == {"status": "ok"}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
