@@ -1,0 +1,79 @@
+"""One run, many sinks: each is delivered independently with its own retries; a sink that
+refuses the connection is recorded FAILED with its attempts while the others succeed; the
+run then ends FAILED, and the run-failure sensor sends an alert to the `alerts` folder."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import dagster as dg
+
+from halo_platform.definitions import defs
+from halo_platform.reports.demo import campaign, write_marketing
+from halo_platform.reports.requests import create_request, dagster_instance
+from halo_platform.sinks import SinksResource
+from halo_platform_tests.servers.common import closed_port
+
+FTP_SECRET_ENV = "HALO_TEST_FTP_PASSWORD"
+
+
+def test_a_refused_sink_fails_alone_the_run_fails_and_an_alert_is_sent(
+    warehouses, halo_env, sinks_file, ftp_server, s3_server, smtp_server, http_fake, monkeypatch
+):
+    write_marketing(Path(warehouses["marketing"].split("duckdb:///", 1)[1]),
+                    [campaign("C1", dt.date(2024, 5, 11), "100.00")], [])
+    home = Path(halo_env["HALO_HOME"])
+    s3_server.client().create_bucket(Bucket="reports")
+    http_fake.add_route("POST", "/hook", lambda request: (200, "ok"))
+    monkeypatch.setenv(FTP_SECRET_ENV, ftp_server.password)
+    sinks_file({
+        "outbox": {"kind": "folder", "path": str(home / "outbox")},
+        "alerts": {"kind": "folder", "path": str(home / "alerts")},
+        "partner_ftp": {"kind": "ftp", "host": "127.0.0.1", "port": ftp_server.port, "username": ftp_server.username,
+                        "password": "${" + FTP_SECRET_ENV + "}", "remote_dir": "/inbound"},
+        "archive_s3": {"kind": "s3", "bucket": "reports", "prefix": "halo/", "endpoint_url": s3_server.endpoint_url,
+                       "region": s3_server.region},
+        "ops_slack": {"kind": "slack", "webhook_url": f"{http_fake.url}/hook"},
+        "owners_email": {"kind": "email", "host": "127.0.0.1", "port": smtp_server.port, "sender": "r@example.com",
+                         "to": ["marketing@example.com"]},
+        "partner_sftp": {"kind": "sftp", "host": "127.0.0.1", "port": closed_port(), "username": "x", "password": "y"},
+    })
+    names = ["partner_sftp", "outbox", "partner_ftp", "archive_s3", "ops_slack", "owners_email"]
+    request = create_request("campaign_alerts", {"as_of": "2024-05-10"}, sinks=names, wait=True)
+
+    assert request["status"] == "FAILED"
+    assert request["error"].startswith("delivery failed: partner_sftp: gave up after 3 attempts")
+    by_sink = {d["sink"]: d for d in request["deliveries"]}
+    assert set(by_sink) == set(names)
+    assert (by_sink["partner_sftp"]["status"], by_sink["partner_sftp"]["attempts"]) == ("FAILED", 3)
+    for name in names[1:]:
+        assert (by_sink[name]["status"], by_sink[name]["attempts"]) == ("DELIVERED", 1), by_sink[name]
+    assert by_sink["partner_ftp"]["target"].endswith("/inbound/campaign_alerts_2024-05-10.csv")
+    assert by_sink["archive_s3"]["target"] == "s3://reports/halo/campaign_alerts_2024-05-10.csv"
+    assert (ftp_server.home / "inbound" / "campaign_alerts_2024-05-10.csv").exists()
+    (mail,) = smtp_server.messages.wait_for(1)
+    assert "EXPIRING: Campaign C1 (C1)" in mail.text()
+    assert "EXPIRING: Campaign C1" in http_fake.requests.snapshot()[0].json()["text"]
+    assert len(request["outputs"]) == 5
+
+    instance = dagster_instance()
+    run = instance.get_run_by_id(request["request_id"])
+    assert run.status == dg.DagsterRunStatus.FAILURE
+    logs = json.dumps([e.message for e in instance.all_logs(run.run_id)]) + json.dumps(run.run_config)
+    assert ftp_server.password not in logs and ftp_server.password not in json.dumps(request)
+
+    # the run-failure sensor turns the failed run into one alert in the `alerts` folder sink
+    event = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)[-1].dagster_event
+    context = dg.build_run_status_sensor_context(
+        sensor_name="run_failure_alert_sensor", dagster_event=event, dagster_instance=instance, dagster_run=run,
+        resources={"sinks": SinksResource()},
+    ).for_run_failure()
+    defs.resolve_sensor_def("run_failure_alert_sensor")(context)
+    (alert_file,) = (home / "alerts").iterdir()
+    alert = json.loads(alert_file.read_text())
+    assert alert["run_id"] == run.run_id and alert["job"] == "campaign_alerts_job"
+    assert alert["details"]["task"] == "campaign_alerts"
+    assert "delivery failed: partner_sftp" in alert["error"]
+    assert f"/runs/{run.run_id}" in alert["text"]
