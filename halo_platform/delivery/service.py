@@ -111,8 +111,8 @@ def enqueue_many(channel: str, payloads: Iterable[Mapping[str, Any]], *, config:
 
     def flush() -> None:
         now = utcnow()
-        for r in batch:
-            r["next_attempt_at"] = r["created_at"] = r["updated_at"] = now
+        for i, r in enumerate(batch):  # distinct times keep "oldest first" exact within a batch
+            r["next_attempt_at"] = r["created_at"] = r["updated_at"] = now + dt.timedelta(microseconds=i)
         with write(db_url) as conn:
             _insert(conn, batch, now)
         batch.clear()

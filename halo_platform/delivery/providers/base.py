@@ -170,6 +170,7 @@ class Provider(dg.ConfigurableResource, abc.ABC):
 
     _client: httpx.Client | None = PrivateAttr(default=None)
     _client_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    _slots: threading.BoundedSemaphore | None = PrivateAttr(default=None)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -185,6 +186,8 @@ class Provider(dg.ConfigurableResource, abc.ABC):
                     self._client = httpx.Client(
                         base_url=self.base_url.rstrip("/"),
                         timeout=httpx.Timeout(self.timeout_seconds, connect=min(self.timeout_seconds, 3.0)),
+                        # never more callers than connections: httpcore's pool is not safe for
+                        # threads that queue for a connection (sockets get closed under them)
                         limits=httpx.Limits(
                             max_connections=max(self.max_concurrency, 1),
                             max_keepalive_connections=max(self.max_concurrency, 1),
@@ -192,6 +195,7 @@ class Provider(dg.ConfigurableResource, abc.ABC):
                         ),
                         headers={"User-Agent": "halo-platform/0.1"},
                     )
+                    self._slots = threading.BoundedSemaphore(max(self.max_concurrency, 1))
         return self._client
 
     def close(self) -> None:
@@ -207,12 +211,18 @@ class Provider(dg.ConfigurableResource, abc.ABC):
         reached it (unknown)."""
         if timeout is not None:
             kwargs["timeout"] = httpx.Timeout(max(timeout, 0.05), connect=min(max(timeout, 0.05), 3.0))
+        client = self.client()
+        assert self._slots is not None
+        if not self._slots.acquire(timeout=timeout if timeout is not None else self.timeout_seconds):
+            return RETRYABLE, "not sent: every connection to the provider is busy"
         try:
-            return self.client().request(method, path, **kwargs)
+            return client.request(method, path, **kwargs)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             return RETRYABLE, f"not sent: {type(exc).__name__}"
         except httpx.TransportError as exc:
             return UNKNOWN, f"no answer: {type(exc).__name__}"
+        finally:
+            self._slots.release()
 
     @staticmethod
     def transport_failed(response: httpx.Response | tuple[str, str]) -> bool:
