@@ -1,4 +1,14 @@
-"""EMR availability tables: scheduling items, spans, quarantine, processed files."""
+"""EMR availability tables.
+
+- `scheduling_items`: the winning version of each (feed, item id), tombstones included;
+  its facts live in `scheduling_item_blocks` (unavailable intervals, Schedule
+  memberships, Slots pointing at a Schedule) and `scheduling_item_hours` (weekly template rows).
+- `available_spans`: the standardized output (spec table).
+- `emr_dirty_dates`: provider-date ranges whose spans must be recomputed (written with
+  the item changes in one transaction, consumed by the span step).
+- `emr_windows`: the horizon each feed's spans were last computed for.
+- `emr_quarantine`, `emr_processed_files`, `next_available_slots`.
+"""
 
 from __future__ import annotations
 
@@ -17,14 +27,52 @@ class SchedulingItem(Base):
 
     feed: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     item_id: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
-    kind: Mapped[str] = mapped_column(sa.String(32))
+    kind: Mapped[str] = mapped_column(sa.String(16))
     version: Mapped[dt.datetime]
     deleted: Mapped[bool] = mapped_column(default=False)
-    body: Mapped[dict]
+    fingerprint: Mapped[int] = mapped_column(sa.BigInteger)
+    status: Mapped[str | None] = mapped_column(sa.String(32))
+    tz: Mapped[str | None] = mapped_column(sa.String(64))
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+class SchedulingItemBlock(Base):
+    """An unavailable interval of an item for one provider. `is_local`: start/end are
+    provider-local wall times, else naive UTC. Schedule memberships have no interval;
+    Slots have no provider but a `ref` to their Schedule."""
+
+    __tablename__ = "scheduling_item_blocks"
+    __table_args__ = (sa.Index("ix_scheduling_item_blocks_provider", "feed", "provider_id"),
+                      sa.Index("ix_scheduling_item_blocks_ref", "feed", "ref"))
+
+    feed: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    item_id: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+    n: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    provider_id: Mapped[str | None] = mapped_column(sa.String(255))
+    ref: Mapped[str | None] = mapped_column(sa.String(255))
+    start_ts: Mapped[dt.datetime | None] = mapped_column(sa.DateTime())
+    end_ts: Mapped[dt.datetime | None] = mapped_column(sa.DateTime())
+    is_local: Mapped[bool] = mapped_column(default=False)
+
+
+class SchedulingItemHours(Base):
+    """One weekly working interval of a provider (minutes from local midnight)."""
+
+    __tablename__ = "scheduling_item_hours"
+    __table_args__ = (sa.Index("ix_scheduling_item_hours_provider", "feed", "provider_id"),)
+
+    feed: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    item_id: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+    n: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    provider_id: Mapped[str] = mapped_column(sa.String(255))
+    weekday: Mapped[int] = mapped_column(sa.SmallInteger)
+    start_minute: Mapped[int] = mapped_column(sa.SmallInteger)
+    end_minute: Mapped[int] = mapped_column(sa.SmallInteger)
+
+
 class AvailableSpan(Base):
+    """Free time of a provider on a local date; unique, sorted, non-overlapping per (feed, provider)."""
+
     __tablename__ = "available_spans"
     __table_args__ = (sa.UniqueConstraint("feed", "provider_id", "start_at", name="uq_available_spans"),
                       sa.Index("ix_available_spans_lookup", "feed", "provider_id", "span_date"))
@@ -36,6 +84,24 @@ class AvailableSpan(Base):
     start_at: Mapped[dt.datetime]
     end_at: Mapped[dt.datetime]
     computed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class EmrDirtyDates(Base):
+    __tablename__ = "emr_dirty_dates"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    feed: Mapped[str] = mapped_column(sa.String(64), index=True)
+    provider_id: Mapped[str] = mapped_column(sa.String(255))
+    from_date: Mapped[dt.date]
+    to_date: Mapped[dt.date]
+
+
+class EmrWindow(Base):
+    __tablename__ = "emr_windows"
+
+    feed: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    as_of: Mapped[dt.date]
+    horizon_days: Mapped[int]
 
 
 class EmrQuarantine(Base):
@@ -55,7 +121,20 @@ class ProcessedFile(Base):
 
     feed: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     path: Mapped[str] = mapped_column(sa.String(512), primary_key=True)
-    sha256: Mapped[str] = mapped_column(sa.String(64))
+    sha256: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     events: Mapped[int]
     quarantined: Mapped[int]
     processed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class NextAvailableSlot(Base):
+    """Earliest free slot per provider and duration, as of the last processing run."""
+
+    __tablename__ = "next_available_slots"
+
+    feed: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    provider_id: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+    duration_minutes: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    start_at: Mapped[dt.datetime]
+    end_at: Mapped[dt.datetime]
+    computed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

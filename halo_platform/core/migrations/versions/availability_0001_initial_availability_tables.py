@@ -31,6 +31,17 @@ def upgrade() -> None:
     with op.batch_alter_table('available_spans', schema=None) as batch_op:
         batch_op.create_index('ix_available_spans_lookup', ['feed', 'provider_id', 'span_date'], unique=False)
 
+    op.create_table('emr_dirty_dates',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('feed', sa.String(length=64), nullable=False),
+    sa.Column('provider_id', sa.String(length=255), nullable=False),
+    sa.Column('from_date', sa.Date(), nullable=False),
+    sa.Column('to_date', sa.Date(), nullable=False),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('emr_dirty_dates', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_emr_dirty_dates_feed'), ['feed'], unique=False)
+
     op.create_table('emr_processed_files',
     sa.Column('feed', sa.String(length=64), nullable=False),
     sa.Column('path', sa.String(length=512), nullable=False),
@@ -38,7 +49,7 @@ def upgrade() -> None:
     sa.Column('events', sa.Integer(), nullable=False),
     sa.Column('quarantined', sa.Integer(), nullable=False),
     sa.Column('processed_at', halo_platform.core.models.UtcDateTime(), nullable=False),
-    sa.PrimaryKeyConstraint('feed', 'path')
+    sa.PrimaryKeyConstraint('feed', 'path', 'sha256')
     )
     op.create_table('emr_quarantine',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
@@ -53,13 +64,58 @@ def upgrade() -> None:
     with op.batch_alter_table('emr_quarantine', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_emr_quarantine_feed'), ['feed'], unique=False)
 
+    op.create_table('emr_windows',
+    sa.Column('feed', sa.String(length=64), nullable=False),
+    sa.Column('as_of', sa.Date(), nullable=False),
+    sa.Column('horizon_days', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('feed')
+    )
+    op.create_table('next_available_slots',
+    sa.Column('feed', sa.String(length=64), nullable=False),
+    sa.Column('provider_id', sa.String(length=255), nullable=False),
+    sa.Column('duration_minutes', sa.Integer(), autoincrement=False, nullable=False),
+    sa.Column('start_at', halo_platform.core.models.UtcDateTime(), nullable=False),
+    sa.Column('end_at', halo_platform.core.models.UtcDateTime(), nullable=False),
+    sa.Column('computed_at', halo_platform.core.models.UtcDateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('feed', 'provider_id', 'duration_minutes')
+    )
+    op.create_table('scheduling_item_blocks',
+    sa.Column('feed', sa.String(length=64), nullable=False),
+    sa.Column('item_id', sa.String(length=255), nullable=False),
+    sa.Column('n', sa.Integer(), autoincrement=False, nullable=False),
+    sa.Column('provider_id', sa.String(length=255), nullable=True),
+    sa.Column('ref', sa.String(length=255), nullable=True),
+    sa.Column('start_ts', sa.DateTime(), nullable=True),
+    sa.Column('end_ts', sa.DateTime(), nullable=True),
+    sa.Column('is_local', sa.Boolean(), nullable=False),
+    sa.PrimaryKeyConstraint('feed', 'item_id', 'n')
+    )
+    with op.batch_alter_table('scheduling_item_blocks', schema=None) as batch_op:
+        batch_op.create_index('ix_scheduling_item_blocks_provider', ['feed', 'provider_id'], unique=False)
+        batch_op.create_index('ix_scheduling_item_blocks_ref', ['feed', 'ref'], unique=False)
+
+    op.create_table('scheduling_item_hours',
+    sa.Column('feed', sa.String(length=64), nullable=False),
+    sa.Column('item_id', sa.String(length=255), nullable=False),
+    sa.Column('n', sa.Integer(), autoincrement=False, nullable=False),
+    sa.Column('provider_id', sa.String(length=255), nullable=False),
+    sa.Column('weekday', sa.SmallInteger(), nullable=False),
+    sa.Column('start_minute', sa.SmallInteger(), nullable=False),
+    sa.Column('end_minute', sa.SmallInteger(), nullable=False),
+    sa.PrimaryKeyConstraint('feed', 'item_id', 'n')
+    )
+    with op.batch_alter_table('scheduling_item_hours', schema=None) as batch_op:
+        batch_op.create_index('ix_scheduling_item_hours_provider', ['feed', 'provider_id'], unique=False)
+
     op.create_table('scheduling_items',
     sa.Column('feed', sa.String(length=64), nullable=False),
     sa.Column('item_id', sa.String(length=255), nullable=False),
-    sa.Column('kind', sa.String(length=32), nullable=False),
+    sa.Column('kind', sa.String(length=16), nullable=False),
     sa.Column('version', halo_platform.core.models.UtcDateTime(), nullable=False),
     sa.Column('deleted', sa.Boolean(), nullable=False),
-    sa.Column('body', sa.JSON(), nullable=False),
+    sa.Column('fingerprint', sa.BigInteger(), nullable=False),
+    sa.Column('status', sa.String(length=32), nullable=True),
+    sa.Column('tz', sa.String(length=64), nullable=True),
     sa.Column('updated_at', halo_platform.core.models.UtcDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('feed', 'item_id')
     )
@@ -69,11 +125,26 @@ def upgrade() -> None:
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
     op.drop_table('scheduling_items')
+    with op.batch_alter_table('scheduling_item_hours', schema=None) as batch_op:
+        batch_op.drop_index('ix_scheduling_item_hours_provider')
+
+    op.drop_table('scheduling_item_hours')
+    with op.batch_alter_table('scheduling_item_blocks', schema=None) as batch_op:
+        batch_op.drop_index('ix_scheduling_item_blocks_ref')
+        batch_op.drop_index('ix_scheduling_item_blocks_provider')
+
+    op.drop_table('scheduling_item_blocks')
+    op.drop_table('next_available_slots')
+    op.drop_table('emr_windows')
     with op.batch_alter_table('emr_quarantine', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_emr_quarantine_feed'))
 
     op.drop_table('emr_quarantine')
     op.drop_table('emr_processed_files')
+    with op.batch_alter_table('emr_dirty_dates', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_emr_dirty_dates_feed'))
+
+    op.drop_table('emr_dirty_dates')
     with op.batch_alter_table('available_spans', schema=None) as batch_op:
         batch_op.drop_index('ix_available_spans_lookup')
 

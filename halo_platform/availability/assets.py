@@ -1,0 +1,133 @@
+"""Dagster shells around `pipeline`: the feeds' scheduling items, the standardized
+`available_spans` and `next_available_slots`, partitioned by (local date, feed).
+
+A run covers a rectangle of partitions (a date range x one or more feeds, via the
+partition-range tags); it ingests the run's files (or every pending file of its feeds),
+then recomputes exactly the dirty provider-dates of those feeds. The partitions are the
+bookkeeping of which dates a run touched; the work is set-based, never per partition.
+"""
+
+
+import datetime as dt
+import functools
+
+import dagster as dg
+
+from halo_platform.availability import pipeline
+from halo_platform.availability.feeds import load_feeds
+from halo_platform.core.errors import HaloError
+from halo_platform.core.settings import PROJECT_ROOT
+from halo_platform.core.store import StoreResource
+
+GROUP = "availability"
+OWNERS = ["team:availability"]
+DATE_START = "2026-11-01"
+DATE_END_OFFSET = 180  # partitions exist up to today + 180 days: the horizon plus room for an --as-of ahead
+TAGS = {"owner": "availability", "domain": "availability", "halo/emr-processing": "true"}
+
+
+@functools.cache
+def feed_names() -> tuple[str, ...]:
+    """Feed partitions come from the shipped YAML (a small local file); a new feed is a
+    new entry there and a reload of the code location."""
+    try:
+        return tuple(sorted(load_feeds()))
+    except HaloError:
+        return tuple(sorted(load_feeds(PROJECT_ROOT / "config" / "emr_feeds.yaml")))
+
+
+DATES = dg.DailyPartitionsDefinition(start_date=DATE_START, end_offset=DATE_END_OFFSET)
+PARTITIONS = dg.MultiPartitionsDefinition({"date": DATES, "feed": dg.StaticPartitionsDefinition(list(feed_names()))})
+
+
+class EmrProcessingConfig(dg.Config):
+    """`as_of` (YYYY-MM-DD, default today UTC) and `horizon_days` bound the spans' local dates;
+    `files` (landing paths `feed/name`) limits ingestion to those files, default every pending one."""
+
+    as_of: str | None = None
+    horizon_days: int = pipeline.DEFAULT_HORIZON_DAYS
+    files: list[str] | None = None
+
+    def window(self) -> tuple[dt.date, int]:
+        try:
+            as_of = dt.date.fromisoformat(self.as_of) if self.as_of else pipeline.today()
+        except ValueError:
+            raise dg.Failure(f"invalid as_of {self.as_of!r}", allow_retries=False) from None
+        if not 1 <= self.horizon_days <= 366:
+            raise dg.Failure(f"horizon_days must be 1..366, got {self.horizon_days}", allow_retries=False)
+        return as_of, self.horizon_days
+
+
+def run_feeds(context: dg.AssetExecutionContext) -> list[str]:
+    keys = context.partition_keys if context.has_partition_key_range or context.has_partition_key else []
+    return sorted({PARTITIONS.get_partition_key_from_str(k).keys_by_dimension["feed"] for k in keys}) if keys else list(feed_names())
+
+
+def run_range(feeds: list[str], first: dt.date, last: dt.date) -> dict[str, str]:
+    """Tags selecting the partition rectangle [first, last] x feeds (clipped to existing dates)."""
+    keys = DATES.get_partition_keys()
+    lo, hi = max(first.isoformat(), keys[0]), min(last.isoformat(), keys[-1])
+    if lo > hi:
+        lo = hi = keys[-1] if first.isoformat() > keys[-1] else keys[0]
+    start = dg.MultiPartitionKey({"date": lo, "feed": min(feeds)})
+    end = dg.MultiPartitionKey({"date": hi, "feed": max(feeds)})
+    return {"dagster/asset_partition_range_start": str(start), "dagster/asset_partition_range_end": str(end)}
+
+
+@dg.asset(
+    partitions_def=PARTITIONS,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    group_name=GROUP,
+    owners=OWNERS,
+    kinds={"python", "duckdb", "sql"},
+    tags={"halo/layer": "silver"},
+)
+def scheduling_items(context: dg.AssetExecutionContext, config: EmrProcessingConfig, store: StoreResource) -> dg.MaterializeResult:
+    """The newest version of every scheduling item (appointments, time off, working hours,
+    schedules, slots) per (feed, item id), tombstones included; grain: one row per item.
+    Ingests the run's landed files (each processed once), quarantines bad records, and
+    records the provider-dates the changes dirty."""
+    feeds = load_feeds()
+    totals = pipeline.ProcessSummary()
+    per_feed = {}
+    for name in run_feeds(context):
+        feed = feeds[name]
+        files = pipeline.pending_files(store.url, feed, config.files)
+        result = pipeline.ingest(store.url, feed, files)
+        per_feed[name] = f"{result.files} files, {result.events} events, {result.quarantined} quarantined, {result.items_changed} changed"
+        totals.add(pipeline.ProcessSummary(result.files, result.events, result.quarantined, result.items_changed, 0))
+        context.log.info(f"{name}: {per_feed[name]}")
+    return dg.MaterializeResult(metadata={
+        "files": totals.files, "events": totals.events, "quarantined": totals.quarantined,
+        "items_changed": totals.items_changed, "feeds": dg.MetadataValue.json(per_feed)})
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec("available_spans", deps=[scheduling_items], group_name=GROUP, owners=OWNERS,
+                     kinds={"python", "sql"}, tags={"halo/layer": "gold"}, partitions_def=PARTITIONS,
+                     description="Free time per provider and local date: unique, sorted, non-overlapping "
+                                 "[start_at, end_at) UTC instants per (feed, provider); grain: one row per span. "
+                                 "Only the dirty provider-dates are recomputed."),
+        dg.AssetSpec("next_available_slots", deps=["available_spans"], group_name=GROUP, owners=OWNERS,
+                     kinds={"python", "sql"}, partitions_def=PARTITIONS,
+                     description="Earliest free 15/30/60-minute slot per (feed, provider) after the run; "
+                                 "grain: one row per provider and duration."),
+    ],
+    partitions_def=PARTITIONS,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+)
+def available_spans(context: dg.AssetExecutionContext, config: EmrProcessingConfig, store: StoreResource):
+    """Recompute the dirty provider-dates of the run's feeds, then their next available slots."""
+    as_of, horizon = config.window()
+    provider_dates = spans = slots = 0
+    for name in run_feeds(context):
+        result = pipeline.recompute_spans(store.url, name, as_of, horizon)
+        provider_dates += result.provider_dates
+        spans += result.spans
+        after = max(pipeline.utcnow(), dt.datetime.combine(as_of, dt.time(), tzinfo=dt.UTC))
+        slots += pipeline.refresh_next_slots(store.url, name, after)
+    yield dg.MaterializeResult(asset_key="available_spans", metadata={
+        "provider_dates_recomputed": provider_dates, "spans_written": spans,
+        "as_of": as_of.isoformat(), "horizon_days": horizon})
+    yield dg.MaterializeResult(asset_key="next_available_slots", metadata={"slots": slots})

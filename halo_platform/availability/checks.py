@@ -1,0 +1,97 @@
+"""Asset checks on `available_spans`: pure-ish queries over the store, thin Dagster shells."""
+
+
+from collections import defaultdict
+
+import dagster as dg
+
+from halo_platform.availability.db import Codec
+from halo_platform.availability.feeds import load_feeds
+from halo_platform.availability.spans import merge, utc_instant, working_intervals
+from halo_platform.core import store as core_store
+from halo_platform.core.store import StoreResource
+
+SAMPLE_PROVIDERS = 300  # providers per feed whose every span is checked against their working hours
+
+
+def overlapping_spans(url: str | None) -> list[tuple]:
+    """(feed, provider, span_date, start_at) of every span starting before the previous one ends."""
+    with core_store.read(url) as conn:
+        return Codec(conn).select("""
+            SELECT feed, provider_id, span_date, start_at FROM (
+                SELECT feed, provider_id, span_date, start_at,
+                       LAG(end_at) OVER (PARTITION BY feed, provider_id ORDER BY start_at) AS prev_end
+                FROM available_spans) s
+            WHERE prev_end > start_at""")
+
+
+def spans_outside_hours(url: str | None, sample: int = SAMPLE_PROVIDERS) -> tuple[int, list[tuple]]:
+    """(spans checked, spans not inside a working interval of their provider-date) over the
+    first `sample` providers of each feed."""
+    checked, bad = 0, []
+    with core_store.read(url) as conn:
+        codec = Codec(conn)
+        for (feed,) in codec.select("SELECT DISTINCT feed FROM available_spans"):
+            providers = [p for (p,) in codec.select(
+                "SELECT DISTINCT provider_id FROM available_spans WHERE feed = ? ORDER BY provider_id LIMIT ?", (feed, sample))]
+            hours: dict[str, dict[int, list]] = defaultdict(lambda: defaultdict(list))
+            tz_of: dict[str, tuple] = {}
+            for provider, tz, version, weekday, start, end in codec.select_in("""
+                    SELECT h.provider_id, i.tz, i.version, h.weekday, h.start_minute, h.end_minute
+                    FROM scheduling_item_hours h JOIN scheduling_items i ON i.feed = h.feed AND i.item_id = h.item_id
+                    WHERE h.feed = ? AND h.provider_id IN ({keys})""", (feed,), providers):
+                hours[provider][weekday].append((start, end))
+                if tz and (provider not in tz_of or str(version) > str(tz_of[provider][1])):
+                    tz_of[provider] = (tz, version)
+            for provider, day, start, end in codec.select_in(
+                    "SELECT provider_id, span_date, start_at, end_at FROM available_spans WHERE feed = ? AND provider_id IN ({keys})",
+                    (feed,), providers):
+                checked += 1
+                tz = tz_of.get(provider, (None,))[0]
+                day = codec.read_date(day)
+                work = merge(working_intervals(tz, hours[provider], day)) if tz else []
+                s, e = utc_instant(codec.read_ts(start)), utc_instant(codec.read_ts(end))
+                if not any(ws <= s and e <= we for ws, we in work):
+                    bad.append((feed, provider, day.isoformat(), codec.read_ts(start).isoformat()))
+    return checked, bad
+
+
+def quarantine_rates(url: str | None) -> dict[str, tuple[float, float]]:
+    """feed -> (share of bad records over every processed file, the feed's threshold)."""
+    feeds = load_feeds()
+    with core_store.read(url) as conn:
+        rows = Codec(conn).select("SELECT feed, SUM(events), SUM(quarantined) FROM emr_processed_files GROUP BY feed")
+    out = {}
+    for feed, events, quarantined in rows:
+        total = int(events or 0) + int(quarantined or 0)
+        threshold = feeds[feed].quarantine_threshold if feed in feeds else 0.1
+        out[feed] = ((int(quarantined or 0) / total) if total else 0.0, threshold)
+    return out
+
+
+@dg.asset_check(asset="available_spans", name="spans_do_not_overlap", blocking=True)
+def spans_do_not_overlap(store: StoreResource) -> dg.AssetCheckResult:
+    """No span of a (feed, provider) starts before the previous one ends."""
+    bad = overlapping_spans(store.url)
+    return dg.AssetCheckResult(passed=not bad, metadata={"overlaps": len(bad), "examples": dg.MetadataValue.json([list(map(str, b)) for b in bad[:10]])})
+
+
+@dg.asset_check(asset="available_spans", name="spans_inside_working_hours")
+def spans_inside_working_hours(store: StoreResource) -> dg.AssetCheckResult:
+    """Every span of a sample of providers per feed lies inside a working interval of its local date."""
+    checked, bad = spans_outside_hours(store.url)
+    return dg.AssetCheckResult(passed=not bad, metadata={"spans_checked": checked, "outside": len(bad),
+                                                         "examples": dg.MetadataValue.json([list(b) for b in bad[:10]])})
+
+
+@dg.asset_check(asset="scheduling_items", name="quarantine_rate_below_threshold")
+def quarantine_rate_below_threshold(store: StoreResource) -> dg.AssetCheckResult:
+    """The share of quarantined records of each feed stays under its `quarantine_threshold`."""
+    rates = quarantine_rates(store.url)
+    over = {f: r for f, (r, t) in rates.items() if r >= t}
+    return dg.AssetCheckResult(passed=not over, severity=dg.AssetCheckSeverity.WARN,
+                               metadata={"rates": dg.MetadataValue.json({f: round(r, 4) for f, (r, _) in rates.items()}),
+                                         "over_threshold": dg.MetadataValue.json(sorted(over))})
+
+
+CHECKS = [spans_do_not_overlap, spans_inside_working_hours, quarantine_rate_below_threshold]

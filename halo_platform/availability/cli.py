@@ -1,0 +1,111 @@
+"""`halo emr ...` (ingest, process, export, spans, quarantine) and `halo bench emr`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from halo_platform.core.errors import HaloError
+
+
+@click.group()
+def emr() -> None:
+    """EMR scheduling feeds: land files, process them, query available spans."""
+
+
+@emr.command()
+@click.option("--feed", "feed_name", required=True, help="Feed name from config/emr_feeds.yaml.")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+def ingest(feed_name: str, files: tuple[Path, ...]) -> None:
+    """Copy FILES into $HALO_HOME/landing/<feed>/ atomically."""
+    from halo_platform.availability.feeds import get_feed
+    from halo_platform.availability.landing import ingest as land
+
+    feed = get_feed(feed_name)
+    for file in files:
+        click.echo(f"landed {land(feed, file)}")
+
+
+@emr.command()
+@click.option("--as-of", default=None, help="First local date of the horizon (YYYY-MM-DD, default today).")
+@click.option("--horizon-days", default=60, show_default=True, type=int)
+def process(as_of: str | None, horizon_days: int) -> None:
+    """Process everything landed and not yet processed through the Dagster assets, in-process."""
+    from halo_platform.availability.service import parse_date, run_processing
+
+    summary = run_processing(parse_date(as_of, "--as-of"), horizon_days)
+    click.echo(f"files: {summary.files}")
+    click.echo(f"events: {summary.events}")
+    click.echo(f"quarantined: {summary.quarantined}")
+    click.echo(f"items changed: {summary.items_changed}")
+    click.echo(f"provider-dates recomputed: {summary.provider_dates}")
+
+
+@emr.command()
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="CSV file to write.")
+def export(out: Path) -> None:
+    """Write every span to a CSV sorted by feed, provider_id, span_date, start_at, end_at."""
+    from halo_platform.availability.service import export_csv
+
+    click.echo(f"wrote {export_csv(out)} spans to {out}")
+
+
+@emr.command()
+@click.option("--feed", required=True)
+@click.option("--provider", required=True)
+@click.option("--from", "first", default=None, help="First local date (YYYY-MM-DD).")
+@click.option("--to", "last", default=None, help="Last local date (YYYY-MM-DD), inclusive.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def spans(feed: str, provider: str, first: str | None, last: str | None, fmt: str) -> None:
+    """Show a provider's available spans."""
+    from halo_platform.availability.service import parse_date
+    from halo_platform.availability.service import spans as query
+
+    found = query(feed, provider, parse_date(first, "--from"), parse_date(last, "--to"))
+    if fmt == "json":
+        click.echo(json.dumps([s.as_json() for s in found], indent=2))
+        return
+    click.echo(f"{'span_date':<12}{'start_at':<22}{'end_at':<22}")
+    for s in found:
+        row = s.as_json()
+        click.echo(f"{row['span_date']:<12}{row['start_at']:<22}{row['end_at']:<22}")
+    click.echo(f"{len(found)} spans")
+
+
+@emr.command()
+@click.option("--feed", default=None, help="Only this feed.")
+@click.option("--limit", default=100, show_default=True, type=int)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def quarantine(feed: str | None, limit: int, fmt: str) -> None:
+    """List quarantined records (feed, file, position, reason, raw text)."""
+    from halo_platform.availability.service import quarantined
+
+    rows = quarantined(feed, limit)
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        raw = r["raw"].replace("\n", "\\n")
+        click.echo(f"{r['feed']}\t{r['file']}:{r['position']}\t{r['reason']}\t{raw[:120]}")
+    click.echo(f"{len(rows)} quarantined records")
+
+
+@click.command(name="emr")
+@click.option("--events", default=1_000_000, show_default=True, type=int, help="Events, mixed across hl7, fhir, acme.")
+@click.option("--providers", default=5000, show_default=True, type=int)
+@click.option("--naive-sample", default=3000, show_default=True, type=int, help="Events applied one by one for the baseline.")
+@click.option("--workdir", default=None, type=click.Path(path_type=Path), help="Scratch folder (default a temp dir).")
+def bench_emr(events: int, providers: int, naive_sample: int, workdir: Path | None) -> None:
+    """Landed files -> current spans for N events, against the naive per-event baseline; REST p99."""
+    from halo_platform.availability.bench import run
+
+    if events < 1000:
+        raise HaloError("--events must be at least 1000")
+    for line in run(events, providers, naive_sample, workdir):
+        click.echo(line)
+
+
+COMMANDS = (emr,)
+BENCH = (bench_emr,)

@@ -1,0 +1,84 @@
+"""Bulk access to the operational store, below the ORM: one `executemany` per batch with
+values already in the driver's native shape (the per-value ORM type machinery costs
+microseconds per cell, which is seconds per million rows)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+_EPOCH = dt.datetime(1970, 1, 1)
+CHUNK = 2000
+
+
+class Codec:
+    """Turns Python values into what the connection's driver stores for our column types,
+    matching SQLAlchemy's own encoding so ORM and Core queries read them back."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.sqlite = conn.dialect.name == "sqlite"
+        style = conn.dialect.paramstyle
+        self.mark = "?" if style == "qmark" else "%s"
+
+    def ts(self, value: dt.datetime | None) -> Any:
+        """A naive UTC (or naive local) datetime."""
+        if value is None or not self.sqlite:
+            return value
+        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+    def epoch(self, seconds: int) -> Any:
+        return _epoch_sqlite(seconds) if self.sqlite else _EPOCH + dt.timedelta(seconds=seconds)
+
+    def date(self, value: dt.date) -> Any:
+        return value.isoformat() if self.sqlite else value
+
+    def insert(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([self.mark] * len(columns))})"  # noqa: S608 - fixed names
+        total = 0
+        for chunk in chunks(rows, 50_000):
+            self.conn.exec_driver_sql(sql, chunk)
+            total += len(chunk)
+        return total
+
+    def execute_many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        sql = sql.replace("?", self.mark)
+        for chunk in chunks(rows, 50_000):
+            self.conn.exec_driver_sql(sql, chunk)
+
+    def select_in(self, sql: str, params: Sequence[Any], keys: Sequence[Any]) -> Iterator[tuple]:
+        """Run `sql` (with `?` placeholders and one `{keys}` slot) over `keys` in chunks."""
+        for chunk in chunks(keys, CHUNK):
+            text = sql.replace("?", self.mark).format(keys=", ".join([self.mark] * len(chunk)))
+            yield from self.conn.exec_driver_sql(text, (*params, *chunk)).fetchall()
+
+    def select(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        return self.conn.exec_driver_sql(sql.replace("?", self.mark), tuple(params)).fetchall()
+
+    def read_ts(self, value: Any) -> dt.datetime | None:
+        if value is None or isinstance(value, dt.datetime):
+            return value
+        return dt.datetime.fromisoformat(value)
+
+    def read_date(self, value: Any) -> dt.date:
+        return value if isinstance(value, dt.date) else dt.date.fromisoformat(value)
+
+
+@functools.lru_cache(maxsize=500_000)
+def _epoch_sqlite(seconds: int) -> str:
+    return (_EPOCH + dt.timedelta(seconds=seconds)).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def chunks(rows: Iterable[Any], size: int) -> Iterator[list]:
+    batch: list = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

@@ -1,0 +1,66 @@
+"""Feed adapters, one module per format, and the feeds of `config/emr_feeds.yaml`.
+
+A format is a module here exposing `PATTERNS` (landing-file globs) and
+`parse(data: bytes, file: str) -> Parsed`; a feed names its format in the YAML.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+from halo_platform.core.errors import HaloError
+from halo_platform.core.settings import get_settings, read_yaml
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+DEFAULT_QUARANTINE_THRESHOLD = 0.1
+
+
+@dataclass(frozen=True)
+class Feed:
+    name: str
+    format: str
+    quarantine_threshold: float = DEFAULT_QUARANTINE_THRESHOLD
+
+    @property
+    def adapter(self) -> ModuleType:
+        return adapter(self.format)
+
+    def matches(self, path: Path) -> bool:
+        return any(path.match(p) for p in self.adapter.PATTERNS)
+
+
+@functools.cache
+def adapter(fmt: str) -> ModuleType:
+    if not _NAME.match(fmt or ""):
+        raise HaloError(f"invalid feed format {fmt!r}")
+    try:
+        return importlib.import_module(f"halo_platform.availability.feeds.{fmt}")
+    except ModuleNotFoundError:
+        raise HaloError(f"unknown feed format {fmt!r}") from None
+
+
+def load_feeds(path: Path | None = None) -> dict[str, Feed]:
+    """The feeds of `HALO_FEEDS_FILE` (default config/emr_feeds.yaml)."""
+    path = path or get_settings().feeds_file
+    entries = read_yaml(path).get("feeds") or {}
+    feeds = {}
+    for name, cfg in entries.items():
+        if not _NAME.match(str(name)):
+            raise HaloError(f"{path}: invalid feed name {name!r}")
+        cfg = cfg or {}
+        feed = Feed(str(name), str(cfg.get("format", name)), float(cfg.get("quarantine_threshold", DEFAULT_QUARANTINE_THRESHOLD)))
+        feed.adapter  # noqa: B018 - fail on an unknown format when the file is read
+        feeds[feed.name] = feed
+    return feeds
+
+
+def get_feed(name: str) -> Feed:
+    feeds = load_feeds()
+    if name not in feeds:
+        raise HaloError(f"unknown feed {name!r}; known: {', '.join(sorted(feeds))}")
+    return feeds[name]

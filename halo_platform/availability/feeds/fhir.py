@@ -1,0 +1,155 @@
+"""fhir: FHIR R4 resources, one JSON resource per line (PractitionerRole, Appointment, Schedule, Slot)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from halo_platform.availability.feeds.base import (
+    APPOINTMENT,
+    ROLE,
+    SCHEDULE,
+    SLOT,
+    WEEKDAYS,
+    Block,
+    Event,
+    Hours,
+    Invalid,
+    Parsed,
+    check_interval,
+    check_tz,
+    parse_hhmm,
+    parse_json_lines,
+    parse_version,
+    utc_naive,
+)
+
+PATTERNS = ("*.ndjson",)
+TIMEZONE_EXTENSION = "http://hl7.org/fhir/StructureDefinition/timezone"
+APPOINTMENT_STATUSES = frozenset({"proposed", "pending", "booked", "arrived", "fulfilled", "cancelled", "noshow",
+                                  "entered-in-error", "checked-in", "waitlist"})
+SLOT_STATUSES = frozenset({"busy", "free", "busy-unavailable", "busy-tentative", "entered-in-error"})
+_BLOCKING_APPOINTMENT = APPOINTMENT_STATUSES - {"cancelled", "noshow", "entered-in-error", "waitlist", "proposed"}
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _practitioner(reference: object) -> str | None:
+    if isinstance(reference, str) and reference.startswith("Practitioner/") and len(reference) > 13:
+        return reference[13:]
+    return None
+
+
+def _when(value: object, what: str, *, local_ok: bool) -> tuple[dt.datetime, bool]:
+    """(naive instant or wall time, is_local). FHIR instants carry an offset; a `dateTime`
+    without one (or a bare date, midnight) is provider-local where `local_ok`."""
+    if not isinstance(value, str) or not value:
+        raise Invalid(f"missing {what}")
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise Invalid(f"invalid {what} {value!r}") from None
+    if parsed.tzinfo is not None:
+        return utc_naive(parsed), False
+    if not local_ok:
+        raise Invalid(f"{what} {value!r} has no timezone offset")
+    return parsed, True
+
+
+def _interval(period: dict, who: str | None, *, local_ok: bool) -> Block:
+    start, start_local = _when(period.get("start"), "start", local_ok=local_ok)
+    end_value = period.get("end")
+    end, end_local = _when(end_value, "end", local_ok=local_ok)
+    if isinstance(end_value, str) and _DATE.match(end_value):
+        end += dt.timedelta(days=1)  # a date-only end covers that whole day
+    if start_local != end_local:
+        raise Invalid("start and end must both carry an offset or neither")
+    check_interval(start, end)
+    return Block(who, start, end, local=start_local)
+
+
+def _role(res: dict, event: Event) -> Event:
+    provider = _practitioner((res.get("practitioner") or {}).get("reference"))
+    if provider is None:
+        raise Invalid("missing practitioner.reference Practitioner/<id>")
+    tz = next((e.get("valueCode") for e in res.get("extension") or [] if isinstance(e, dict) and e.get("url") == TIMEZONE_EXTENSION), None)
+    available = res.get("availableTime") or []
+    if tz is None and available:
+        raise Invalid("missing timezone extension")
+    event.tz = check_tz(tz) if tz is not None else None
+    if res.get("active") is False:
+        return event
+    for slot in available:
+        days = slot.get("daysOfWeek") or []
+        if slot.get("allDay"):
+            start = end = 0
+        else:
+            start, end = parse_hhmm(str(slot.get("availableStartTime", ""))[:5]), parse_hhmm(str(slot.get("availableEndTime", ""))[:5])
+        for day in days:
+            if day not in WEEKDAYS:
+                raise Invalid(f"invalid daysOfWeek {day!r}")
+            event.hours.append(Hours(provider, WEEKDAYS.index(day), start, end))
+    for absence in res.get("notAvailable") or []:
+        during = absence.get("during") if isinstance(absence, dict) else None
+        if not isinstance(during, dict):
+            raise Invalid("notAvailable without during")
+        event.blocks.append(_interval(during, provider, local_ok=True))
+    return event
+
+
+def _appointment(res: dict, event: Event) -> Event:
+    status = str(res.get("status", "")).lower()
+    if status not in APPOINTMENT_STATUSES:
+        raise Invalid(f"unknown status {res.get('status')!r}")
+    event.status = status
+    providers = [p for p in (_practitioner((part.get("actor") or {}).get("reference")) for part in res.get("participant") or []) if p]
+    if status not in _BLOCKING_APPOINTMENT:
+        return event
+    if not providers:
+        raise Invalid("no Practitioner participant")
+    block = _interval(res, None, local_ok=False)
+    event.blocks.extend(Block(p, block.start, block.end) for p in dict.fromkeys(providers))
+    return event
+
+
+def _schedule(res: dict, event: Event) -> Event:
+    actors = [p for p in (_practitioner(a.get("reference")) for a in res.get("actor") or [] if isinstance(a, dict)) if p]
+    event.blocks.extend(Block(p, None, None) for p in dict.fromkeys(actors))
+    return event
+
+
+def _slot(res: dict, event: Event) -> Event:
+    status = str(res.get("status", "")).lower()
+    if status not in SLOT_STATUSES:
+        raise Invalid(f"unknown status {res.get('status')!r}")
+    event.status = status
+    ref = (res.get("schedule") or {}).get("reference")
+    if not isinstance(ref, str) or not ref.startswith("Schedule/"):
+        raise Invalid("missing schedule.reference Schedule/<id>")
+    block = _interval(res, None, local_ok=False)
+    if status == "busy-unavailable":
+        event.blocks.append(Block(None, block.start, block.end, ref=ref))
+    return event
+
+
+KINDS = {"PractitionerRole": (ROLE, _role), "Appointment": (APPOINTMENT, _appointment),
+         "Schedule": (SCHEDULE, _schedule), "Slot": (SLOT, _slot)}
+
+
+def _record(res: object, position: int, raw: str) -> Event:
+    if not isinstance(res, dict):
+        raise Invalid("not a JSON object")
+    kind = KINDS.get(res.get("resourceType"))
+    if kind is None:
+        raise Invalid(f"unsupported resourceType {res.get('resourceType')!r}")
+    rid = res.get("id")
+    if not isinstance(rid, str) or not rid:
+        raise Invalid("missing id")
+    version = parse_version((res.get("meta") or {}).get("lastUpdated"), "meta.lastUpdated")
+    try:
+        return kind[1](res, Event(f"{res['resourceType']}/{rid}", version, kind[0], position, raw))
+    except (AttributeError, TypeError):
+        raise Invalid(f"malformed {res['resourceType']}") from None
+
+
+def parse(data: bytes, file: str = "") -> Parsed:
+    return parse_json_lines(data, _record)

@@ -1,0 +1,136 @@
+"""The processing steps the Dagster assets, the CLI and the benchmark share:
+parse pending files, apply them, recompute spans, refresh next available slots."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass
+
+from halo_platform.availability.db import Codec
+from halo_platform.availability.feeds import Feed
+from halo_platform.availability.feeds.base import HOURS, ROLE, SCHEDULE, Parsed
+from halo_platform.availability.items import ApplyResult, LandedFile, apply_files
+from halo_platform.availability.landing import PendingFile, pending
+from halo_platform.availability.span_store import SpansResult, recompute
+from halo_platform.core import store
+from halo_platform.core.models import utcnow
+
+DEFAULT_HORIZON_DAYS = 60
+SLOT_MINUTES = (15, 30, 60)
+
+
+def today() -> dt.date:
+    return utcnow().date()
+
+
+def processed_paths(url: str | None, feed: str) -> set[str]:
+    with store.read(url) as conn:
+        return {f"{feed}/{p.rsplit('/', 1)[-1]}" for (p,) in Codec(conn).select(
+            "SELECT path FROM emr_processed_files WHERE feed = ?", (feed,))}
+
+
+def pending_files(url: str | None, feed: Feed, only: list[str] | None = None) -> list[PendingFile]:
+    files = pending(feed, processed_paths(url, feed.name))
+    return [f for f in files if only is None or f.relpath in only]
+
+
+def parse_file(feed: Feed, file: PendingFile) -> LandedFile:
+    return LandedFile(file.relpath, file.sha256, feed.adapter.parse(file.path.read_bytes(), file.path.name))
+
+
+def ingest(url: str | None, feed: Feed, files: list[PendingFile]) -> ApplyResult:
+    """Parse and apply `files` of `feed`; files another run processed meanwhile are skipped."""
+    parsed = [parse_file(feed, f) for f in files]
+    with store.write(url) as conn:
+        done = {(p, s) for p, s in Codec(conn).select("SELECT path, sha256 FROM emr_processed_files WHERE feed = ?", (feed.name,))}
+        todo = [f for f in parsed if (f.path, f.sha256) not in done]
+        return apply_files(conn, feed.name, todo)
+
+
+def recompute_spans(url: str | None, feed: str, as_of: dt.date, horizon_days: int) -> SpansResult:
+    with store.write(url) as conn:
+        return recompute(conn, feed, as_of, horizon_days)
+
+
+def earliest_slots(spans: list[tuple[dt.datetime, dt.datetime]], after: dt.datetime, minutes: int) -> tuple[dt.datetime, dt.datetime] | None:
+    """The first `minutes`-long free slot starting at or after `after` in sorted `spans`."""
+    need = dt.timedelta(minutes=minutes)
+    for start, end in spans:
+        begin = max(start, after)
+        if end - begin >= need:
+            return begin, begin + need
+    return None
+
+
+def refresh_next_slots(url: str | None, feed: str, after: dt.datetime) -> int:
+    """Recompute `next_available_slots` of every provider of `feed` from its spans."""
+    with store.write(url) as conn:
+        codec = Codec(conn)
+        by_provider: dict[str, list] = defaultdict(list)
+        for provider, start, end in codec.select(
+                "SELECT provider_id, start_at, end_at FROM available_spans WHERE feed = ? AND end_at > ? ORDER BY provider_id, start_at",
+                (feed, codec.ts(after.astimezone(dt.UTC).replace(tzinfo=None)))):
+            by_provider[provider].append((codec.read_ts(start).replace(tzinfo=dt.UTC), codec.read_ts(end).replace(tzinfo=dt.UTC)))
+        rows = []
+        now = codec.ts(utcnow().replace(tzinfo=None))
+        for provider, spans in by_provider.items():
+            for minutes in SLOT_MINUTES:
+                slot = earliest_slots(spans, after, minutes)
+                if slot:
+                    rows.append((feed, provider, minutes, codec.ts(slot[0].replace(tzinfo=None)), codec.ts(slot[1].replace(tzinfo=None)), now))
+        codec.execute_many("DELETE FROM next_available_slots WHERE feed = ?", [(feed,)])
+        return codec.insert("next_available_slots", ("feed", "provider_id", "duration_minutes", "start_at", "end_at", "computed_at"), rows)
+
+
+def impacted_dates(url: str | None, feed: str, parsed: Parsed, as_of: dt.date, horizon_days: int) -> list[dt.date]:
+    """Local dates of `feed` a parsed file can change (new facts and the stored facts of the
+    same items), within the window; a working-hours change impacts the whole window."""
+    window = [as_of + dt.timedelta(days=i) for i in range(horizon_days)]
+    if any(e.kind in (HOURS, ROLE, SCHEDULE) for e in parsed.events):
+        return window
+    spans_of: list[tuple[dt.datetime, dt.datetime]] = [(b.start, b.end) for e in parsed.events for b in e.blocks if b.start]
+    ids = [e.item_id for e in parsed.events]
+    with store.read(url) as conn:
+        codec = Codec(conn)
+        spans_of.extend((codec.read_ts(s), codec.read_ts(e)) for s, e in codec.select_in(
+            "SELECT start_ts, end_ts FROM scheduling_item_blocks WHERE feed = ? AND start_ts IS NOT NULL AND item_id IN ({keys})",
+            (feed,), ids))
+    dates = set()
+    for start, end in spans_of:
+        d, last = start.date() - dt.timedelta(days=2), end.date() + dt.timedelta(days=1)
+        while d <= last:
+            dates.add(d)
+            d += dt.timedelta(days=1)
+    return sorted(dates.intersection(window))
+
+
+@dataclass
+class ProcessSummary:
+    files: int = 0
+    events: int = 0
+    quarantined: int = 0
+    items_changed: int = 0
+    provider_dates: int = 0
+
+    def add(self, other: ProcessSummary) -> None:
+        for name in ("files", "events", "quarantined", "items_changed", "provider_dates"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+def feeds_with_work(url: str | None, feeds: list[Feed], as_of: dt.date, horizon_days: int) -> list[str]:
+    """Feeds with unprocessed files, dirty provider-dates, or a window that moved."""
+    out = []
+    for feed in feeds:
+        if pending_files(url, feed):
+            out.append(feed.name)
+            continue
+        with store.read(url) as conn:
+            codec = Codec(conn)
+            dirty = codec.select("SELECT 1 FROM emr_dirty_dates WHERE feed = ? LIMIT 1", (feed.name,))
+            window = codec.select("SELECT as_of, horizon_days FROM emr_windows WHERE feed = ?", (feed.name,))
+            has_hours = codec.select("SELECT 1 FROM scheduling_item_hours WHERE feed = ? LIMIT 1", (feed.name,))
+        moved = bool(has_hours) and (not window or (codec.read_date(window[0][0]), int(window[0][1])) != (as_of, horizon_days))
+        if dirty or moved:
+            out.append(feed.name)
+    return out

@@ -1,0 +1,174 @@
+"""Running the Dagster processing in-process (CLI, benchmark, tests) and querying spans
+(CLI, REST, GraphQL) — the same definitions and queries everywhere."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+from halo_platform.availability import pipeline
+from halo_platform.availability.db import Codec
+from halo_platform.core import store
+from halo_platform.core.errors import HaloError, NotFoundError
+
+MAX_QUERY_DAYS = 366
+
+
+def run_processing(as_of: dt.date | None = None, horizon_days: int = pipeline.DEFAULT_HORIZON_DAYS,
+                   files: list[str] | None = None, instance=None) -> pipeline.ProcessSummary:  # noqa: ANN001
+    """Execute `emr_processing_job` in-process over [as_of, as_of + horizon) x the feeds that
+    have work (unprocessed files, dirty provider-dates, a moved window)."""
+    import dagster as dg
+
+    from halo_platform.availability.assets import run_range
+    from halo_platform.availability.feeds import load_feeds
+    from halo_platform.definitions import defs
+
+    as_of = as_of or pipeline.today()
+    if not 1 <= horizon_days <= 366:
+        raise HaloError(f"--horizon-days must be between 1 and 366, got {horizon_days}")
+    feeds = pipeline.feeds_with_work(None, list(load_feeds().values()), as_of, horizon_days)
+    if not feeds:
+        return pipeline.ProcessSummary()
+    config = {"as_of": as_of.isoformat(), "horizon_days": horizon_days}
+    job = defs.resolve_job_def("emr_processing_job")
+    if instance is None:
+        instance = dg.DagsterInstance.get() if _has_instance() else dg.DagsterInstance.ephemeral()
+    with instance:
+        result = job.execute_in_process(
+            run_config={"ops": {"scheduling_items": {"config": {**config, "files": files}},
+                                "available_spans": {"config": config}}},
+            instance=instance,
+            tags=run_range(feeds, as_of, as_of + dt.timedelta(days=horizon_days - 1)),
+            raise_on_error=True,
+        )
+    summary = pipeline.ProcessSummary()
+    seen = set()
+    for event in result.get_asset_materialization_events():
+        mat = event.event_specific_data.materialization
+        if mat.asset_key in seen:  # one materialization per partition, the same metadata on each
+            continue
+        seen.add(mat.asset_key)
+        meta = {k: v.value for k, v in mat.metadata.items()}
+        if mat.asset_key.to_user_string() == "scheduling_items":
+            summary.add(pipeline.ProcessSummary(meta["files"], meta["events"], meta["quarantined"], meta["items_changed"], 0))
+        elif mat.asset_key.to_user_string() == "available_spans":
+            summary.provider_dates += meta["provider_dates_recomputed"]
+    return summary
+
+
+def _has_instance() -> bool:
+    import os
+
+    return bool(os.environ.get("DAGSTER_HOME"))
+
+
+def parse_date(value: str | None, what: str) -> dt.date | None:
+    if value in (None, ""):
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise HaloError(f"{what}: expected a date YYYY-MM-DD, got {value!r}") from None
+
+
+def parse_instant(value: str | None, what: str) -> dt.datetime | None:
+    if value in (None, ""):
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace(" ", "+") if value.count(":") and " " in value else value)
+    except ValueError:
+        raise HaloError(f"{what}: expected an ISO-8601 instant, got {value!r}") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+@dataclass(frozen=True)
+class Span:
+    span_date: dt.date
+    start_at: dt.datetime
+    end_at: dt.datetime
+
+    def as_json(self) -> dict:
+        return {"span_date": self.span_date.isoformat(), "start_at": iso_z(self.start_at), "end_at": iso_z(self.end_at)}
+
+
+def iso_z(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _known_feed(feed: str) -> None:
+    from halo_platform.availability.feeds import get_feed
+
+    get_feed(feed)
+
+
+def spans(feed: str, provider_id: str, first: dt.date | None = None, last: dt.date | None = None, url: str | None = None) -> list[Span]:
+    """Spans of one provider with span_date in [first, last] (inclusive, either open)."""
+    _known_feed(feed)
+    if not provider_id:
+        raise HaloError("provider_id is required")
+    if first and last:
+        if last < first:
+            raise HaloError(f"to {last} is before from {first}")
+        if (last - first).days > MAX_QUERY_DAYS:
+            raise HaloError(f"at most {MAX_QUERY_DAYS} days per query")
+    sql = "SELECT span_date, start_at, end_at FROM available_spans WHERE feed = ? AND provider_id = ?"
+    params: list = [feed, provider_id]
+    with store.read(url) as conn:
+        codec = Codec(conn)
+        if first:
+            sql += " AND span_date >= ?"
+            params.append(codec.date(first))
+        if last:
+            sql += " AND span_date <= ?"
+            params.append(codec.date(last))
+        rows = codec.select(sql + " ORDER BY start_at", params)
+        return [Span(codec.read_date(d), codec.read_ts(s).replace(tzinfo=dt.UTC), codec.read_ts(e).replace(tzinfo=dt.UTC)) for d, s, e in rows]
+
+
+def next_available(feed: str, provider_id: str, minutes: int, after: dt.datetime | None = None, url: str | None = None) -> tuple[dt.datetime, dt.datetime]:
+    """The earliest free slot of `minutes` starting at or after `after` (default now)."""
+    if not 1 <= minutes <= 24 * 60:
+        raise HaloError(f"durationMinutes must be 1..1440, got {minutes}")
+    after = after or pipeline.utcnow()
+    _known_feed(feed)
+    with store.read(url) as conn:
+        codec = Codec(conn)
+        rows = codec.select("SELECT start_at, end_at FROM available_spans WHERE feed = ? AND provider_id = ? AND end_at > ? ORDER BY start_at",
+                            (feed, provider_id, codec.ts(after.astimezone(dt.UTC).replace(tzinfo=None))))
+    found = pipeline.earliest_slots([(codec.read_ts(s).replace(tzinfo=dt.UTC), codec.read_ts(e).replace(tzinfo=dt.UTC)) for s, e in rows],
+                                    after.astimezone(dt.UTC), minutes)
+    if found is None:
+        raise NotFoundError(f"no free {minutes}-minute slot for {feed}/{provider_id} after {iso_z(after)}")
+    return found
+
+
+def export_csv(out: Path, url: str | None = None) -> int:
+    """Every span, header `feed,provider_id,span_date,start_at,end_at`, sorted by those columns."""
+    import csv
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with store.read(url) as conn:
+        codec = Codec(conn)
+        rows = codec.select("SELECT feed, provider_id, span_date, start_at, end_at FROM available_spans "
+                            "ORDER BY feed, provider_id, span_date, start_at, end_at")
+        with open(out, "w", newline="") as fh:
+            writer = csv.writer(fh, lineterminator="\n")
+            writer.writerow(["feed", "provider_id", "span_date", "start_at", "end_at"])
+            for feed, provider, day, start, end in rows:
+                writer.writerow([feed, provider, codec.read_date(day).isoformat(),
+                                 iso_z(codec.read_ts(start).replace(tzinfo=dt.UTC)), iso_z(codec.read_ts(end).replace(tzinfo=dt.UTC))])
+    return len(rows)
+
+
+def quarantined(feed: str | None = None, limit: int = 100, url: str | None = None) -> list[dict]:
+    sql = "SELECT feed, file, position, reason, raw FROM emr_quarantine"
+    params: list = []
+    if feed:
+        _known_feed(feed)
+        sql += " WHERE feed = ?"
+        params.append(feed)
+    with store.read(url) as conn:
+        rows = Codec(conn).select(sql + " ORDER BY id LIMIT ?", [*params, int(limit)])
+    return [{"feed": f, "file": p, "position": n, "reason": r, "raw": raw} for f, p, n, r, raw in rows]

@@ -1,0 +1,122 @@
+"""Recompute stored spans for the dirty provider-dates of a feed (and for dates that
+entered the horizon), with the pure engine of `spans.py`, written back in bulk."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Connection
+
+from halo_platform.availability.db import Codec
+from halo_platform.availability.spans import calendar_from_rows, date_runs
+from halo_platform.core.models import utcnow
+
+_MARGIN = dt.timedelta(days=3)
+_FEW_PROVIDERS = 500  # below this, fetch rows per provider; above, scan the feed once
+
+
+@dataclass
+class SpansResult:
+    provider_dates: int = 0
+    spans: int = 0
+    providers: int = 0
+
+
+def _window_change(codec: Codec, feed: str, as_of: dt.date, days: int) -> tuple[list[tuple[dt.date, dt.date]], bool]:
+    """Date ranges that entered the window since the last computation; whether it moved."""
+    end = as_of + dt.timedelta(days=days - 1)
+    row = codec.select("SELECT as_of, horizon_days FROM emr_windows WHERE feed = ?", (feed,))
+    if not row:
+        return [(as_of, end)], True
+    old_start = codec.read_date(row[0][0])
+    old_end = old_start + dt.timedelta(days=int(row[0][1]) - 1)
+    if (old_start, old_end) == (as_of, end):
+        return [], False
+    fresh = [(as_of, min(end, old_start - dt.timedelta(days=1))), (max(as_of, old_end + dt.timedelta(days=1)), end)]
+    return [(a, b) for a, b in fresh if a <= b], True
+
+
+def _rows_for(codec: Codec, sql: str, feed: str, providers: list[str], extra: tuple = (), column: str = "provider_id") -> list[tuple]:
+    if len(providers) > _FEW_PROVIDERS:
+        return codec.select(sql.replace("{only}", ""), (*extra, feed))
+    return list(codec.select_in(sql.replace("{only}", f"AND {column} IN ({{keys}})"), (*extra, feed), providers))
+
+
+def recompute(conn: Connection, feed: str, as_of: dt.date, horizon_days: int) -> SpansResult:
+    """Recompute spans of every dirty provider-date of `feed` inside [as_of, as_of + horizon_days)."""
+    codec = Codec(conn)
+    result = SpansResult()
+    window_end = as_of + dt.timedelta(days=horizon_days - 1)
+    fresh, moved = _window_change(codec, feed, as_of, horizon_days)
+    dirty_rows = codec.select("SELECT id, provider_id, from_date, to_date FROM emr_dirty_dates WHERE feed = ?", (feed,))
+    max_id = max((r[0] for r in dirty_rows), default=0)
+    dirty: dict[str, set[dt.date]] = defaultdict(set)
+    for _, provider, f, t in dirty_rows:
+        lo, hi = max(codec.read_date(f), as_of), min(codec.read_date(t), window_end)
+        while lo <= hi:
+            dirty[provider].add(lo)
+            lo += dt.timedelta(days=1)
+    if fresh:
+        for (provider,) in codec.select("SELECT DISTINCT provider_id FROM scheduling_item_hours WHERE feed = ?", (feed,)):
+            for a, b in fresh:
+                d = a
+                while d <= b:
+                    dirty[provider].add(d)
+                    d += dt.timedelta(days=1)
+    providers = sorted(dirty)
+    result.providers = len(providers)
+
+    # working hours: the union of the provider's hours items; its timezone from the newest one
+    hours: dict[str, list[tuple[int, int, int]]] = defaultdict(list)
+    tz_of: dict[str, tuple] = {}
+    if providers:
+        for provider, tz, version, weekday, start, end in _rows_for(codec, """
+                SELECT h.provider_id, i.tz, i.version, h.weekday, h.start_minute, h.end_minute
+                FROM scheduling_item_hours h JOIN scheduling_items i ON i.feed = h.feed AND i.item_id = h.item_id
+                WHERE h.feed = ? {only}""", feed, providers, column="h.provider_id"):
+            if provider in dirty:
+                hours[provider].append((weekday, start, end))
+                if tz and (provider not in tz_of or str(version) > str(tz_of[provider][1])):
+                    tz_of[provider] = (tz, version)
+    blocks: dict[str, list[tuple[dt.datetime, dt.datetime, bool]]] = defaultdict(list)
+    lo_ts = codec.ts(dt.datetime.combine(as_of, dt.time()) - _MARGIN)
+    hi_ts = codec.ts(dt.datetime.combine(window_end, dt.time()) + _MARGIN)
+    with_hours = [p for p in providers if p in hours]
+    if with_hours:
+        for provider, start, end, local in _rows_for(codec, """
+                SELECT provider_id, start_ts, end_ts, is_local FROM scheduling_item_blocks
+                WHERE start_ts IS NOT NULL AND end_ts > ? AND start_ts < ? AND feed = ? {only}""",
+                                                     feed, with_hours, (lo_ts, hi_ts)):
+            if provider in hours:
+                blocks[provider].append((codec.read_ts(start), codec.read_ts(end), bool(local)))
+        for provider, start, end, local in _rows_for(codec, """
+                SELECT m.provider_id, s.start_ts, s.end_ts, s.is_local FROM scheduling_item_blocks s
+                JOIN scheduling_item_blocks m ON m.feed = s.feed AND m.item_id = s.ref AND m.start_ts IS NULL
+                WHERE s.ref IS NOT NULL AND s.end_ts > ? AND s.start_ts < ? AND s.feed = ? {only}""",
+                feed, with_hours, (lo_ts, hi_ts), column="m.provider_id"):
+            if provider in hours:
+                blocks[provider].append((codec.read_ts(start), codec.read_ts(end), bool(local)))
+
+    now = codec.ts(utcnow().replace(tzinfo=None))
+    out = []
+    for provider in providers:
+        dates = sorted(dirty[provider])
+        result.provider_dates += len(dates)
+        if provider not in hours:
+            continue
+        cal = calendar_from_rows(tz_of.get(provider, (None,))[0], hours[provider], blocks.get(provider, ()))
+        for day in dates:
+            day_value = codec.date(day)
+            out.extend((feed, provider, day_value, codec.epoch(s), codec.epoch(e), now) for s, e in cal.spans(day))
+    codec.execute_many("DELETE FROM available_spans WHERE feed = ? AND provider_id = ? AND span_date BETWEEN ? AND ?",
+                       ((feed, p, codec.date(a), codec.date(b)) for p in providers for a, b in date_runs(dirty[p])))
+    if moved:
+        codec.execute_many("DELETE FROM available_spans WHERE feed = ? AND (span_date < ? OR span_date > ?)",
+                           [(feed, codec.date(as_of), codec.date(window_end))])
+        codec.execute_many("DELETE FROM emr_windows WHERE feed = ?", [(feed,)])
+        codec.insert("emr_windows", ("feed", "as_of", "horizon_days"), [(feed, codec.date(as_of), horizon_days)])
+    result.spans = codec.insert("available_spans", ("feed", "provider_id", "span_date", "start_at", "end_at", "computed_at"), out)
+    codec.execute_many("DELETE FROM emr_dirty_dates WHERE feed = ? AND id <= ?", [(feed, max_id)])
+    return result

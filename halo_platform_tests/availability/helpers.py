@@ -1,0 +1,37 @@
+"""Shared test helpers: land text into a feed's landing folder, run processing, read spans."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from halo_platform.availability.service import run_processing, spans
+from halo_platform.core.settings import get_settings
+
+
+def land(feed: str, name: str, text: str | bytes) -> Path:
+    folder = get_settings().landing_dir / feed
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_bytes(text.encode() if isinstance(text, str) else text)
+    return path
+
+
+def process(as_of: str, horizon_days: int = 10):
+    """Run the Dagster processing in-process (an ephemeral instance keeps tests quick)."""
+    import dagster as dg
+
+    return run_processing(dt.date.fromisoformat(as_of), horizon_days, instance=dg.DagsterInstance.ephemeral())
+
+
+def spans_on(feed: str, provider: str, day: str) -> list[tuple[str, str]]:
+    """[(start 'YYYY-MM-DDTHH:MMZ', end ...)] of one provider-date, UTC."""
+    d = dt.date.fromisoformat(day)
+    return [(s.start_at.strftime("%Y-%m-%dT%H:%MZ"), s.end_at.strftime("%Y-%m-%dT%H:%MZ")) for s in spans(feed, provider, d, d)]
+
+
+def utc(local: str, offset_hours: float) -> str:
+    """Hand conversion used to write expectations: local wall time 'YYYY-MM-DDTHH:MM' at a
+    UTC offset -> 'YYYY-MM-DDTHH:MMZ'."""
+    value = dt.datetime.fromisoformat(local) - dt.timedelta(hours=offset_hours)
+    return value.strftime("%Y-%m-%dT%H:%MZ")
