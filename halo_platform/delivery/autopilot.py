@@ -6,7 +6,8 @@ change with its reason and alerts the `HALO_ALERTS` sinks.
 
 - fully active: error rate >= threshold with >= min_attempts attempts -> factor 0 (ERROR alert)
 - deactivated: pinged every cycle; once it answers -> first ramp step (WARN alert)
-- ramping: one step per healthy cycle up to 100 %; errors at the threshold again -> back to 0
+- ramping: one step per healthy cycle up to 100 % (a cycle without traffic counts only if the
+  health call answers); errors at the threshold again -> back to 0
 The window starts at the provider's last change, so errors from before a change are not
 held against the new state.
 """
@@ -77,6 +78,8 @@ def decide(state: State, stats: Stats, ping_ok: bool | None, cfg: AutopilotConfi
     if failing and stats.attempts >= max(1, cfg.min_attempts // 4):
         reason = f"errors returned during the ramp ({rate:.0%} over {stats.attempts} attempts): back to 0%"
         return Decision(State(False, 0.0, None, now), True, reason, "ERROR")
+    if stats.attempts == 0 and not ping_ok:
+        return Decision(state, False, "ramping; no traffic this cycle and the health call did not answer")
     step = state.ramp_step + 1
     if step >= len(cfg.ramp_percent) or cfg.ramp_percent[step] >= 100:
         return Decision(State(True, 1.0, None, now), True, f"healthy ramp cycle ({stats.attempts} attempts, {rate:.0%} errors): back to 100%", "WARN")
@@ -134,7 +137,7 @@ def run_cycle(
     for name, entry in config.providers.items():
         state = states.get(name, State())
         ping_ok = None
-        if not state.active:
+        if not state.active or (state.ramp_step is not None and stats[name].attempts == 0):
             try:
                 ping_ok = bool(build_provider(entry).health())
             except Exception as exc:  # noqa: BLE001 - a broken ping is a failed ping

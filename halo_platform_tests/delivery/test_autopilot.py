@@ -1,0 +1,117 @@
+"""Autopilot: the pure decision table, and cycles against the store, the fakes' health
+calls and the alert sinks (every change stored with its reason and alerted)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+import sqlalchemy as sa
+
+from halo_platform.core.models import utcnow
+from halo_platform.core.store import read, write
+from halo_platform.delivery.autopilot import Decision, State, Stats, decide, run_cycle
+from halo_platform.delivery.config import AutopilotConfig
+from halo_platform.delivery.fakes import SECRETS
+from halo_platform.delivery.health import share_gaps
+from halo_platform.delivery.models import DeliveryAttempt, ProviderStateChange
+from halo_platform.delivery.service import enqueue_many
+
+CFG = AutopilotConfig(window_minutes=10, min_attempts=20, error_rate_threshold=0.25, ramp_percent=(10, 25, 50, 100))
+NOW = dt.datetime(2026, 11, 21, 12, 0, tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize(
+    ("state", "stats", "ping", "factor", "active", "step", "changed", "severity"),
+    [
+        (State(), Stats(100, 25), None, 0.0, False, None, True, "ERROR"),  # at the threshold
+        (State(), Stats(100, 24), None, 1.0, True, None, False, None),
+        (State(), Stats(19, 19), None, 1.0, True, None, False, None),  # under min_attempts
+        (State(False, 0.0), Stats(), False, 0.0, False, None, False, None),  # still dead
+        (State(False, 0.0), Stats(), True, 0.10, True, 0, True, "WARN"),  # answers: first step
+        (State(True, 0.10, 0), Stats(40, 2), None, 0.25, True, 1, True, None),
+        (State(True, 0.25, 1), Stats(40, 2), None, 0.50, True, 2, True, None),
+        (State(True, 0.50, 2), Stats(40, 2), None, 1.00, True, None, True, "WARN"),
+        (State(True, 0.25, 1), Stats(8, 4), None, 0.0, False, None, True, "ERROR"),  # relapse
+        (State(True, 0.10, 0), Stats(0, 0), True, 0.25, True, 1, True, None),  # no traffic, health call answers
+        (State(True, 0.10, 0), Stats(0, 0), False, 0.10, True, 0, False, None),  # no traffic, no answer: hold
+    ],
+)
+def test_autopilot_decisions(state, stats, ping, factor, active, step, changed, severity):
+    decision = decide(state, stats, ping, CFG, NOW)
+    assert isinstance(decision, Decision)
+    assert (decision.state.factor, decision.state.active, decision.state.ramp_step) == (pytest.approx(factor), active, step)
+    assert (decision.changed, decision.severity if decision.changed else None) == (changed, severity)
+    assert decision.reason
+
+
+@pytest.mark.parametrize(
+    ("configured", "attempts", "gaps"),
+    [
+        ({"a": 70, "b": 30}, {"a": 700, "b": 300}, []),
+        ({"a": 70, "b": 30}, {"a": 1000, "b": 0}, ["a 100% instead of 70%", "b 0% instead of 30%"]),
+        ({"a": 70, "b": 30}, {"a": 10, "b": 0}, []),  # too few attempts to judge
+    ],
+)
+def test_share_gaps_flag_providers_not_sending_what_they_should(configured, attempts, gaps):
+    assert share_gaps(configured, attempts, 0.15, 20) == gaps
+
+
+def attempts(provider: str, ok: int, failed: int, at: dt.datetime) -> None:
+    rows = [{"message_id": f"m{i}", "provider": provider, "outcome": "acknowledged" if i < ok else "retryable", "http_status": 200, "latency_ms": 1.0, "at": at}
+            for i in range(ok + failed)]
+    with write() as conn:
+        conn.execute(sa.insert(DeliveryAttempt), rows)
+
+
+@pytest.fixture
+def two_sms(fakes, providers_file):  # noqa: ANN001, ANN201
+    return providers_file(
+        {"tw": {"kind": "twilio", "channel": "sms", "base_url": fakes["twilio"].url, **SECRETS["twilio"], "sender": "+3370000000"},
+         "vo": {"kind": "vonage", "channel": "sms", "base_url": fakes["vonage"].url, **SECRETS["vonage"]}},
+        [{"channel": "sms", "country": "*", "capability": "*", "weights": {"tw": 70, "vo": 30}}],
+        autopilot={"window_minutes": 10, "min_attempts": 20, "error_rate_threshold": 0.25, "ramp_percent": [10, 25, 50, 100]},
+    )
+
+
+def test_a_failing_provider_is_deactivated_pinged_and_ramped_back_with_every_change_stored_and_alerted(fakes, two_sms, halo_env):
+    from pathlib import Path
+
+    t0 = utcnow()
+    attempts("tw", 60, 40, t0 - dt.timedelta(minutes=1))
+    attempts("vo", 100, 0, t0 - dt.timedelta(minutes=1))
+    fakes["twilio"].set_switches(hard_down=True)
+    report = run_cycle(two_sms, now=t0)
+    assert report.providers["tw"]["factor"] == 0.0 and report.providers["vo"]["factor"] == 1.0
+    run_cycle(two_sms, now=t0 + dt.timedelta(minutes=1))  # ping fails: stays at 0
+    health_path = f"/2010-04-01/Accounts/{SECRETS['twilio']['account_sid']}.json"
+    assert [r.status for r in fakes["twilio"].requests if r.path == health_path] == [0]
+    fakes["twilio"].set_switches(hard_down=False)
+    factors = [run_cycle(two_sms, now=t0 + dt.timedelta(minutes=k)).providers["tw"]["factor"] for k in range(2, 6)]
+    assert factors == [0.10, 0.25, 0.50, 1.0]
+    with read() as conn:
+        changes = conn.execute(sa.select(ProviderStateChange).order_by(ProviderStateChange.id)).all()
+    assert [(c.provider, c.factor) for c in changes] == [("tw", 0.0), ("tw", 0.10), ("tw", 0.25), ("tw", 0.50), ("tw", 1.0)]
+    assert "error rate 40% over 100 attempts" in changes[0].reason
+    alerts = [json.loads(p.read_text()) for p in Path(halo_env["HALO_HOME"], "alerts").glob("*.json")]
+    assert len(alerts) == 5
+    assert {a["severity"] for a in alerts if "deactivated" in a["title"]} == {"ERROR"}
+
+
+def test_when_every_provider_of_a_rule_is_down_an_error_alert_goes_out_and_messages_stay_queued(fakes, two_sms):
+    from halo_platform.delivery.dispatch import Dispatcher
+
+    t0 = utcnow()
+    attempts("tw", 0, 30, t0 - dt.timedelta(minutes=1))
+    attempts("vo", 0, 30, t0 - dt.timedelta(minutes=1))
+    fakes["twilio"].set_switches(hard_down=True)
+    fakes["vonage"].set_switches(hard_down=True)
+    sent_alerts = []
+    report = run_cycle(two_sms, now=t0, alert=sent_alerts.append)
+    assert report.rules_down == ["sms/*/*"]
+    assert any(a.severity == "ERROR" and "every provider is down" in a.title for a in sent_alerts)
+    enqueue_many("sms", [{"to": "+33612345678", "body": "x", "priority": "LOW"}])
+    stats = Dispatcher(two_sms).drain(["sms"])
+    assert stats.by_status == {"held": 1}
+    assert fakes["twilio"].request_count == 0
