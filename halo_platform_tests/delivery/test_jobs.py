@@ -1,0 +1,146 @@
+"""The Dagster shells: definitions, the queue sensor (one run per channel with due messages,
+none while a run of that channel is active), the dispatch job, provider_health with its checks
+(the autopilot job), the weights job, and the CLI commands that run them in-process."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import dagster as dg
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+
+from halo_platform.core.cli import cli
+from halo_platform.core.models import utcnow
+from halo_platform.core.store import StoreResource, read, write
+from halo_platform.delivery.jobs import (
+    autopilot_job,
+    channels_to_launch,
+    message_dispatch_job,
+    message_queue_sensor,
+    provider_health,
+    routing_weights_job,
+)
+from halo_platform.delivery.models import DeliveryAttempt, Message, ProviderState, RoutingWeightAudit
+from halo_platform.delivery.resources import ProvidersResource
+from halo_platform.delivery.service import enqueue_many
+
+RESOURCES = {"store": StoreResource(), "providers": ProvidersResource()}
+
+
+@pytest.fixture
+def sandbox(providers_file):  # noqa: ANN001, ANN201
+    return providers_file(
+        {"sms_a": {"kind": "sandbox", "channel": "sms"}, "sms_b": {"kind": "sandbox", "channel": "sms", "failure_rate": 1.0},
+         "mail": {"kind": "sandbox", "channel": "email"}},
+        [{"channel": "sms", "country": "*", "capability": "*", "weights": {"sms_a": 50, "sms_b": 50}}],
+        autopilot={"min_attempts": 10},
+    )
+
+
+def test_the_delivery_definitions_are_complete_and_described():
+    from halo_platform.definitions import defs
+
+    for job in ("message_dispatch_job", "autopilot_job", "routing_weights_job"):
+        tags = defs.resolve_job_def(job).tags
+        assert tags["owner"] and tags["domain"] == "delivery"
+    assert defs.resolve_sensor_def("message_queue_sensor").minimum_interval_seconds <= 10
+    assert defs.resolve_schedule_def("autopilot_schedule").cron_schedule == "* * * * *"
+    spec = defs.resolve_assets_def("provider_health").specs_by_key[dg.AssetKey("provider_health")]
+    assert spec.group_name == "delivery" and spec.owners and spec.description and spec.kinds
+    checks = {key.name for key in defs.resolve_asset_graph().asset_check_keys}
+    assert {"provider_error_rates_under_threshold", "provider_shares_near_configured"} <= checks
+
+
+@pytest.mark.parametrize(
+    ("due", "active", "launch"),
+    [({"sms": 3, "email": 0}, set(), ["sms"]), ({"sms": 3, "push": 1}, {"sms"}, ["push"]), ({}, set(), [])],
+)
+def test_channels_to_launch(due, active, launch):
+    assert channels_to_launch(due, active) == launch
+
+
+def test_the_queue_sensor_launches_one_run_per_channel_with_due_messages(sandbox):
+    instance = dg.DagsterInstance.ephemeral()
+    context = dg.build_sensor_context(instance=instance, resources={"store": StoreResource()})
+    skip = message_queue_sensor(context)
+    assert isinstance(skip, dg.SkipReason) and "no message is due" in skip.skip_message
+    enqueue_many("sms", [{"to": "+33612345678", "body": "x", "priority": "LOW"}])
+    enqueue_many("email", [{"to": "a@example.com", "subject": "s", "body": "b", "priority": "NORMAL"}])
+    requests = message_queue_sensor(dg.build_sensor_context(instance=instance, resources={"store": StoreResource()}))
+    assert sorted(r.tags["halo/channel"] for r in requests) == ["email", "sms"]
+    assert all(r.run_config["ops"]["dispatch_messages"]["config"]["channels"] == [r.tags["halo/channel"]] for r in requests)
+    assert all(r.run_key.startswith(r.tags["halo/channel"] + ":") for r in requests)
+    instance.create_run_for_job(message_dispatch_job, run_config=requests[0].run_config, tags=requests[0].tags,
+                                status=dg.DagsterRunStatus.STARTED)
+    again = message_queue_sensor(dg.build_sensor_context(instance=instance, resources={"store": StoreResource()}))
+    assert [r.tags["halo/channel"] for r in again] == [c for c in ["sms", "email"] if c != requests[0].tags["halo/channel"]]
+
+
+def test_the_dispatch_job_sends_the_due_messages_of_its_channel(sandbox):
+    enqueue_many("email", [{"to": f"u{i}@example.com", "subject": "s", "body": "b", "priority": "LOW"} for i in range(5)])
+    enqueue_many("sms", [{"to": "+33612345678", "body": "x", "priority": "LOW"}])
+    result = message_dispatch_job.execute_in_process(
+        run_config={"ops": {"dispatch_messages": {"config": {"channels": ["email"]}}}}, resources=RESOURCES,
+        instance=dg.DagsterInstance.ephemeral(), tags={"halo/channel": "email"})
+    assert result.success
+    assert result.output_for_node("dispatch_messages")["by_status"] == {"sent": 5}
+    with read() as conn:
+        assert dict(conn.execute(sa.select(Message.channel, Message.status)).all()) == {"email": "sent", "sms": "queued"}
+
+
+def test_the_autopilot_job_materializes_provider_health_and_runs_its_checks(sandbox):
+    now = utcnow()
+    rows = [{"message_id": f"m{i}", "provider": p, "outcome": "acknowledged" if p == "sms_a" else "retryable", "http_status": 200, "latency_ms": 1.0, "at": now - dt.timedelta(seconds=30)}
+            for p in ("sms_a", "sms_b") for i in range(20)]
+    with write() as conn:
+        conn.execute(sa.insert(DeliveryAttempt), rows)
+    from halo_platform.definitions import defs
+
+    result = defs.resolve_job_def(autopilot_job.name).execute_in_process(instance=dg.DagsterInstance.ephemeral())
+    assert result.success
+    materialization = result.asset_materializations_for_node("provider_health")[0]
+    assert materialization.metadata["changes"].value == 1
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert checks["provider_error_rates_under_threshold"].passed is False
+    assert checks["provider_error_rates_under_threshold"].severity == dg.AssetCheckSeverity.ERROR
+    assert "sms_b" in checks["provider_error_rates_under_threshold"].metadata["failing"].value
+    assert checks["provider_shares_near_configured"].passed is True  # 20/20 is the configured 50/50
+    with read() as conn:
+        assert conn.execute(sa.select(ProviderState.factor).where(ProviderState.provider == "sms_b")).scalar_one() == 0.0
+    assert provider_health.key.path == ["provider_health"]
+
+
+def test_the_weights_job_validates_and_audits_ui_edits(sandbox):
+    ok = routing_weights_job.execute_in_process(
+        run_config={"ops": {"set_routing_weights": {"config": {"rule": "sms/*/*", "weights": {"sms_a": 90, "sms_b": 10}, "reason": "ui"}}}},
+        resources=RESOURCES, instance=dg.DagsterInstance.ephemeral())
+    assert ok.success
+    bad = routing_weights_job.execute_in_process(
+        run_config={"ops": {"set_routing_weights": {"config": {"rule": "sms/*/*", "weights": {"mail": 1}}}}},
+        resources=RESOURCES, instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+    assert not bad.success
+    with read() as conn:
+        audit = conn.execute(sa.select(RoutingWeightAudit.provider, RoutingWeightAudit.new_weight, RoutingWeightAudit.changed_by)).all()
+    assert sorted(tuple(a) for a in audit) == [("sms_a", 90.0, "dagster-ui"), ("sms_b", 10.0, "dagster-ui")]
+
+
+def test_cli_drain_providers_weights_and_autopilot(sandbox):
+    runner = CliRunner()
+    enqueue_many("sms", [{"to": "+33612345678", "body": f"x{i}", "priority": "LOW"} for i in range(40)])
+    drained = runner.invoke(cli, ["delivery", "drain", "--timeout", "30"])
+    assert drained.exit_code == 0, drained.output
+    assert json.loads(drained.output)["claimed"] >= 40
+    with read() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(Message).where(Message.status.in_(["queued"]))).scalar_one() == 0
+    cycle = runner.invoke(cli, ["delivery", "autopilot"])
+    assert cycle.exit_code == 0 and "changed: sms_b" in cycle.output
+    listing = runner.invoke(cli, ["delivery", "providers"])
+    assert listing.exit_code == 0 and "deactivated" in listing.output
+    assert runner.invoke(cli, ["delivery", "weights", "set", "sms/*/*", "sms_a=3", "sms_b=1", "--reason", "test"]).exit_code == 0
+    shown = runner.invoke(cli, ["delivery", "weights", "show"])
+    assert "sms/*/*" in shown.output and " 3 " in shown.output
+    bad = runner.invoke(cli, ["delivery", "weights", "set", "sms/*/*", "sms_a"])
+    assert bad.exit_code == 2 and "provider=weight" in bad.output
