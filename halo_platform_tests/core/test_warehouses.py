@@ -27,8 +27,9 @@ def _seed_sqlalchemy(url: str) -> None:
     engine.dispose()
 
 
-@pytest.fixture
-def warehouses(tmp_path, pg_url, mysql_url):
+@pytest.fixture(scope="module")
+def warehouses(tmp_path_factory, pg_url, mysql_url):
+    tmp_path = tmp_path_factory.mktemp("warehouses")
     _seed_sqlalchemy(pg_url)
     _seed_sqlalchemy(mysql_url)
     _seed_sqlalchemy(f"sqlite:///{tmp_path / 'wh.db'}")
