@@ -8,6 +8,8 @@ import datetime as dt
 import json
 import os
 import re
+import tempfile
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -63,6 +65,20 @@ def deliver_all(sinks: SinksResource, names: list[str], delivery: Delivery) -> l
     return outcomes
 
 
+def duckdb_connection(workdir: Path):  # noqa: ANN201
+    """A DuckDB database file in the run's work folder, so tables and operators can spill to disk
+    and memory stays under `HALO_DUCKDB_MEMORY_LIMIT` (default 512MB) whatever the row counts."""
+    import duckdb
+
+    config = {
+        "memory_limit": os.environ.get("HALO_DUCKDB_MEMORY_LIMIT") or "512MB",
+        "threads": min(4, os.cpu_count() or 1),
+        "preserve_insertion_order": False,  # outputs are ORDERed explicitly
+        "temp_directory": str(workdir / "spill"),
+    }
+    return duckdb.connect(str(workdir / "task.duckdb"), config=config)
+
+
 def write_output(con, path: Path, fmt: str) -> None:  # noqa: ANN001
     """Write DuckDB table `result` to `path` (csv and parquet streamed by DuckDB)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -106,8 +122,6 @@ def run_task(
     sinks: SinksResource,
 ) -> dg.MaterializeResult:
     """Queries -> DuckDB -> transform -> file(s) -> sinks, recording every state change."""
-    import duckdb
-
     run = context.run
     request_id = run.run_id
     audit_kwargs = {"task": task.name, "payload": payload, "trigger": _trigger(run),
@@ -117,14 +131,19 @@ def run_task(
         resolved = dict(task.resolve(payload, _run_context(run.tags)))
         sink_names = list(payload.get("sinks") or task.default_sinks)
         sinks.validate_names(sink_names)
-        con = duckdb.connect()
+        workdir = tempfile.TemporaryDirectory(prefix=f"halo_{task.name}_")
+        con = duckdb_connection(Path(workdir.name))
         metadata: dict[str, Any] = {}
+        timings: dict[str, float] = {}
         for table, query in task.queries.items():
             # a cursor per load: DuckDB 2 refuses new work on a connection holding an unfinished result
             loaded = warehouses.load(con.cursor(), table, query.warehouse, query.sql, query.params(resolved))
             context.log.info(f"{table}: {loaded.rows} rows from {query.warehouse} in {loaded.seconds:.2f}s ({loaded.driver})")
             metadata[f"rows_{table}"] = loaded.rows
+            timings[f"load_{table}"] = round(loaded.seconds, 3)
+        mark = time.perf_counter()
         _transform(con, task, resolved)
+        timings["transform"] = round(time.perf_counter() - mark, 3)
         row_count = con.execute("SELECT count(*) FROM result").fetchall()[0][0]
         counts: dict[str, int] = {}
         if task.count_by:
@@ -132,20 +151,25 @@ def run_task(
         fmt = task.format_of(resolved)
         stem = task.file_stem(resolved)
         path = get_settings().home / "outputs" / request_id / f"{stem}.{fmt}"
+        mark = time.perf_counter()
         write_output(con, path, fmt)
+        timings["write"] = round(time.perf_counter() - mark, 3)
         rows = [dict(zip([d[0] for d in con.description], r, strict=True)) for r in
                 con.execute("SELECT * FROM result LIMIT 1000").fetchall()] if task.message else []
         con.close()
+        workdir.cleanup()
         outcomes: list[DeliveryOutcome] = []
         if row_count or task.deliver_when_empty:
             text = task.message(rows, resolved) if task.message else f"{task.name}: {row_count} row(s) {counts or ''}"
+            mark = time.perf_counter()
             outcomes = deliver_all(sinks, sink_names, Delivery(subject=f"{task.name}: {stem}", text=text, files=[path]))
+            timings["deliver"] = round(time.perf_counter() - mark, 3)
             audit.record_deliveries(request_id, outcomes, db_url=store.url)
         else:
             context.log.info("nothing to report: no delivery")
         outputs = [t for o in outcomes for t in o.targets]
         failed = [o for o in outcomes if o.status != "DELIVERED"]
-        stats = {"counts": counts, "resolved_payload": resolved, "file": path.name}
+        stats = {"counts": counts, "resolved_payload": resolved, "file": path.name, "seconds": timings}
         for o in outcomes:
             context.log.info(f"sink {o.sink}: {o.status} after {o.attempts} attempt(s) {o.detail}".rstrip())
         if failed:
@@ -169,7 +193,7 @@ def run_task(
     return dg.MaterializeResult(
         metadata={**metadata, "row_count": row_count, "counts": dg.MetadataValue.json(counts),
                   "payload": dg.MetadataValue.json(resolved), "outputs": dg.MetadataValue.json(outputs),
-                  "file": path.name},
+                  "file": path.name, "seconds": dg.MetadataValue.json(timings)},
         check_results=checks,
     )
 

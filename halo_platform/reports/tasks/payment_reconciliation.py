@@ -85,43 +85,41 @@ QUERIES = {
     ),
 }
 
-# One row per (order, issue). Amounts are summed along the chain (an order may have several
-# payments, a payment several settlements); ids shown are the smallest involved.
+# One row per (order, issue), in one pass: payments are aggregated per order (an order may have
+# several payments, a payment several settlements; amounts are summed, the smallest ids shown),
+# each order gets its list of issues, and the list is unnested. Aggregates only (no DISTINCT),
+# so DuckDB can spill them to disk under its memory limit.
 TRANSFORM = """
-WITH o AS (
-    SELECT order_id, CAST(amount AS DECIMAL(14,2)) AS amount, currency, status FROM orders
-), s AS (
+WITH s AS (
     SELECT payment_id, min(settlement_id) AS settlement_id, sum(CAST(amount AS DECIMAL(14,2))) AS settled,
-           count(DISTINCT currency) AS n_cur, min(currency) AS currency
+           min(currency) AS s_cur_min, max(currency) AS s_cur_max
     FROM settlements GROUP BY payment_id
 ), p AS (
-    SELECT p.payment_id, p.order_id, CAST(p.amount AS DECIMAL(14,2)) AS paid, p.currency,
-           s.settlement_id, s.settled, s.n_cur AS s_n_cur, s.currency AS s_currency
-    FROM payments p JOIN o USING (order_id) LEFT JOIN s USING (payment_id)
-), per_order AS (
-    SELECT o.order_id, o.amount AS order_amount, o.currency, o.status,
-           min(p.payment_id) AS payment_id, min(p.settlement_id) AS settlement_id,
-           min(p.payment_id) FILTER (WHERE p.settlement_id IS NULL) AS unsettled_payment_id,
-           count(p.payment_id) AS n_payments,
-           sum(p.paid) AS paid_amount, sum(p.settled) AS settled_amount,
-           bool_or(abs(p.settled - p.paid) > CAST($tolerance AS DECIMAL(14,2))) AS settled_off,
-           bool_or(p.currency <> o.currency OR p.s_currency <> p.currency OR p.s_n_cur > 1) AS currency_off
-    FROM o LEFT JOIN p USING (order_id)
-    GROUP BY ALL
+    SELECT p.order_id, p.payment_id, CAST(p.amount AS DECIMAL(14,2)) AS paid, p.currency, s.*  EXCLUDE (payment_id)
+    FROM payments p LEFT JOIN s USING (payment_id)
+), po AS (
+    SELECT order_id, min(payment_id) AS payment_id, min(settlement_id) AS settlement_id,
+           min(payment_id) FILTER (WHERE settlement_id IS NULL) AS unsettled_payment_id,
+           sum(paid) AS paid_amount, sum(settled) AS settled_amount,
+           bool_or(abs(settled - paid) > CAST($tolerance AS DECIMAL(14,2))) AS settled_off,
+           min(currency) AS p_cur_min, max(currency) AS p_cur_max,
+           bool_or(s_cur_min <> currency OR s_cur_max <> currency) AS s_cur_off
+    FROM p GROUP BY order_id
+), flagged AS (
+    SELECT o.order_id, CAST(o.amount AS DECIMAL(14,2)) AS order_amount, o.currency, po.* EXCLUDE (order_id), [
+        CASE WHEN o.status = 'PAID' AND po.payment_id IS NULL THEN 'MISSING_PAYMENT' END,
+        CASE WHEN o.status <> 'PAID' AND po.payment_id IS NOT NULL THEN 'UNEXPECTED_PAYMENT' END,
+        CASE WHEN po.unsettled_payment_id IS NOT NULL THEN 'MISSING_SETTLEMENT' END,
+        CASE WHEN po.payment_id IS NOT NULL AND (abs(po.paid_amount - CAST(o.amount AS DECIMAL(14,2)))
+             > CAST($tolerance AS DECIMAL(14,2)) OR po.settled_off) THEN 'AMOUNT_MISMATCH' END,
+        CASE WHEN po.p_cur_min <> o.currency OR po.p_cur_max <> o.currency OR po.s_cur_off THEN 'CURRENCY_MISMATCH' END
+    ] AS issues
+    FROM orders o LEFT JOIN po USING (order_id)
 ), issues AS (
-    SELECT *, 'MISSING_PAYMENT' AS issue FROM per_order WHERE status = 'PAID' AND n_payments = 0
-    UNION ALL
-    SELECT *, 'UNEXPECTED_PAYMENT' FROM per_order WHERE status <> 'PAID' AND n_payments > 0
-    UNION ALL
-    SELECT * REPLACE (unsettled_payment_id AS payment_id), 'MISSING_SETTLEMENT' FROM per_order
-    WHERE unsettled_payment_id IS NOT NULL
-    UNION ALL
-    SELECT *, 'AMOUNT_MISMATCH' FROM per_order
-    WHERE n_payments > 0 AND (abs(paid_amount - order_amount) > CAST($tolerance AS DECIMAL(14,2)) OR settled_off)
-    UNION ALL
-    SELECT *, 'CURRENCY_MISMATCH' FROM per_order WHERE currency_off
+    SELECT * EXCLUDE (issues), unnest(list_filter(issues, lambda x: x IS NOT NULL)) AS issue FROM flagged
 )
-SELECT order_id, payment_id, settlement_id, issue, order_amount, paid_amount, settled_amount, currency
+SELECT order_id, CASE WHEN issue = 'MISSING_SETTLEMENT' THEN unsettled_payment_id ELSE payment_id END AS payment_id,
+       settlement_id, issue, order_amount, paid_amount, settled_amount, currency
 FROM issues ORDER BY order_id, issue
 """
 
