@@ -33,6 +33,7 @@ class DispatchStats:
     by_status: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     by_provider: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     seconds: float = 0.0
+    phases: dict[str, float] = field(default_factory=lambda: defaultdict(float))  # claim, route, send, persist
 
     def add(self, other: DispatchStats) -> None:
         self.claimed += other.claimed
@@ -41,9 +42,12 @@ class DispatchStats:
             self.by_status[k] += v
         for k, v in other.by_provider.items():
             self.by_provider[k] += v
+        for k, v in other.phases.items():
+            self.phases[k] += v
 
     def as_dict(self) -> dict:
-        return {"claimed": self.claimed, "by_status": dict(self.by_status), "by_provider": dict(self.by_provider), "seconds": round(self.seconds, 3)}
+        return {"claimed": self.claimed, "by_status": dict(self.by_status), "by_provider": dict(self.by_provider), "seconds": round(self.seconds, 3),
+                "phases": {k: round(v, 3) for k, v in self.phases.items()}}
 
 
 class Dispatcher:
@@ -90,6 +94,8 @@ class Dispatcher:
         with write(self.db_url) as conn:
             rows = claim(conn, channel, self.owner, self.batch_size, now, self.config.lease_seconds)
         stats.claimed = len(rows)
+        t_claimed = time.perf_counter()
+        stats.phases["claim"] = t_claimed - started
         if not rows:
             return stats
         router = load_router(self.config, self.db_url)
@@ -114,6 +120,12 @@ class Dispatcher:
                 chunk = group[i : i + step]
                 futures.append((name, chunk, self._pool(provider).submit(_send_chunk, provider, [Outgoing.from_row(r) for r in chunk])))
         attempts = []
+        t_routed = time.perf_counter()
+        stats.phases["route"] = t_routed - t_claimed
+        for _, _, future in futures:
+            future.result()
+        t_sent = time.perf_counter()
+        stats.phases["send"] = t_sent - t_routed
         done_at = self.clock()
         for name, chunk, future in futures:
             results = future.result()
@@ -125,6 +137,7 @@ class Dispatcher:
                 stats.by_provider[name] += 1
         with write(self.db_url) as conn:
             persist(conn, self.owner, transitions, attempts, done_at)
+        stats.phases["persist"] = time.perf_counter() - t_sent
         for t in transitions:
             stats.by_status[t.status] += 1
         stats.seconds = time.perf_counter() - started

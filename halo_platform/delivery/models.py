@@ -14,7 +14,15 @@ class Message(Base):
     """One message; the queue is the rows whose status is `queued` or `retry_scheduled`."""
 
     __tablename__ = "messages"
-    __table_args__ = (sa.Index("ix_messages_due", "channel", "status", "priority_rank", "created_at"),)
+    # the queue's index holds only due rows (partial on SQLite/PostgreSQL), so claiming stays
+    # an ordered index walk however many sent messages the table keeps
+    __table_args__ = (
+        sa.Index(
+            "ix_messages_due", "channel", "priority_rank", "created_at",
+            sqlite_where=sa.text("status IN ('queued', 'retry_scheduled')"),
+            postgresql_where=sa.text("status IN ('queued', 'retry_scheduled')"),
+        ),
+    )
 
     id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
     channel: Mapped[str] = mapped_column(sa.String(8))

@@ -23,8 +23,10 @@ events_t = MessageEvent.__table__
 attempts_t = DeliveryAttempt.__table__
 DUE = ("queued", "retry_scheduled")
 #: lifecycle order: a status only moves forward (a late callback never rewinds it)
-# literal, not bound: executemany cannot expand an IN list
+# literal, not bound: executemany cannot expand an IN list, and the partial index
+# `ix_messages_due` is only used when the query's condition is this very literal
 _STILL_QUEUED = sa.or_(*(messages_t.c.status == sa.literal_column(f"'{s}'") for s in DUE))
+_DUE_LITERAL = sa.text("messages.status IN ('queued', 'retry_scheduled')")
 RANK = {"queued": 0, "retry_scheduled": 0, "sent": 1, "lost": 1, "expired": 1, "delivered": 2, "provider_error": 2, "received": 3, "delivery_failed": 3}
 
 
@@ -65,7 +67,7 @@ def claim(conn: Connection, channel: str, owner: str, limit: int, now: dt.dateti
     an expired lease (crashed run) makes the message due again."""
     due = sa.and_(
         messages_t.c.channel == channel,
-        messages_t.c.status.in_(DUE),
+        _DUE_LITERAL,
         messages_t.c.next_attempt_at <= now,
         sa.or_(messages_t.c.lease_until.is_(None), messages_t.c.lease_until < now),
     )

@@ -86,8 +86,9 @@ class SendgridProvider(Provider):
             mid = resp.headers.get("x-message-id")
             return [SendResult(m.id, ACKNOWLEDGED, mid, http_status=resp.status_code) for m in group]
         if outcome == PERMANENT and len(group) > 1 and resp.status_code == 400:
-            # one bad personalization fails the whole request: send one by one to find it
-            return [r for m in group for r in self._send_group([m], timeout)]
+            # one bad personalization fails the whole request: bisect to isolate it
+            half = len(group) // 2
+            return self._send_group(group[:half], timeout) + self._send_group(group[half:], timeout)
         detail = f"{resp.status_code} {short_body(resp)}"
         return [SendResult(m.id, outcome, detail=detail, http_status=resp.status_code) for m in group]
 

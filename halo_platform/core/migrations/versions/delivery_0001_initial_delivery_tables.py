@@ -71,7 +71,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('idempotency_key')
     )
     with op.batch_alter_table('messages', schema=None) as batch_op:
-        batch_op.create_index('ix_messages_due', ['channel', 'status', 'priority_rank', 'created_at'], unique=False)
+        batch_op.create_index('ix_messages_due', ['channel', 'priority_rank', 'created_at'], unique=False, sqlite_where=sa.text("status IN ('queued', 'retry_scheduled')"), postgresql_where=sa.text("status IN ('queued', 'retry_scheduled')"))
         batch_op.create_index(batch_op.f('ix_messages_provider_message_id'), ['provider_message_id'], unique=False)
 
     op.create_table('provider_state',
@@ -148,7 +148,7 @@ def downgrade() -> None:
     op.drop_table('provider_state')
     with op.batch_alter_table('messages', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_messages_provider_message_id'))
-        batch_op.drop_index('ix_messages_due')
+        batch_op.drop_index('ix_messages_due', sqlite_where=sa.text("status IN ('queued', 'retry_scheduled')"), postgresql_where=sa.text("status IN ('queued', 'retry_scheduled')"))
 
     op.drop_table('messages')
     with op.batch_alter_table('message_events', schema=None) as batch_op:
