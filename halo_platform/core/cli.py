@@ -4,13 +4,13 @@ assembles them and turns user errors into one line and a non-zero exit."""
 
 from __future__ import annotations
 
-import importlib
 import sys
 
 import click
 
+from halo_platform.core import bench as core_bench
+from halo_platform.core.domains import domain_modules
 from halo_platform.core.errors import HaloError
-from halo_platform.core.models import DOMAINS
 
 
 class HaloGroup(click.Group):
@@ -69,13 +69,7 @@ def _register(group: click.Group, commands) -> None:  # noqa: ANN001
         group.add_command(command)
 
 
-for _domain in ("core", *DOMAINS):
-    try:
-        _module = importlib.import_module(f"halo_platform.{_domain}.cli" if _domain != "core" else "halo_platform.core.bench")
-    except ModuleNotFoundError as _exc:
-        if _exc.name and _exc.name.startswith("halo_platform."):
-            continue
-        raise
+for _module in (core_bench, *domain_modules("cli")):
     _register(cli, getattr(_module, "COMMANDS", ()))
     _register(bench, getattr(_module, "BENCH", ()))
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterator
 
-from halo_platform.core.models import DOMAINS
+from halo_platform.core.domains import domain_modules
 from halo_platform.core.settings import get_settings
 from halo_platform.core.store import get_engine
 
@@ -15,11 +14,5 @@ def seed_all() -> Iterator[str]:
     settings.home.mkdir(parents=True, exist_ok=True)
     get_engine(settings.db_url)
     yield f"operational store ready: {settings.db_url}"
-    for domain in DOMAINS:
-        try:
-            module = importlib.import_module(f"halo_platform.{domain}.demo")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"halo_platform.{domain}.demo":
-                continue
-            raise
+    for module in domain_modules("demo"):
         yield from module.seed(settings)

@@ -4,14 +4,12 @@ Every 4xx body is JSON `{"error": "...", "detail": ...}`."""
 
 from __future__ import annotations
 
-import importlib
-
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from halo_platform.core.domains import domain_modules
 from halo_platform.core.errors import HaloError
-from halo_platform.core.models import DOMAINS
 
 
 def _error(status: int, error: str, detail=None) -> JSONResponse:  # noqa: ANN001
@@ -51,13 +49,7 @@ def create_app() -> FastAPI:
             conn.execute(sa.text("SELECT 1"))
         return {"status": "ok"}
 
-    for domain in DOMAINS:
-        try:
-            module = importlib.import_module(f"halo_platform.{domain}.api")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"halo_platform.{domain}.api":
-                continue
-            raise
+    for module in domain_modules("api"):
         for router in getattr(module, "ROUTERS", ()):
             app.include_router(router)
     return app

@@ -9,13 +9,12 @@ the domain name), so domains evolve their schema independently.
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
-DOMAINS = ("reports", "availability", "delivery")
+from halo_platform.core.domains import DOMAINS, domain_modules
 
 
 class UtcDateTime(TypeDecorator):
@@ -55,6 +54,6 @@ def utcnow() -> dt.datetime:
 
 
 def all_metadata() -> sa.MetaData:
-    for domain in DOMAINS:
-        importlib.import_module(f"halo_platform.{domain}.models")
+    for _ in domain_modules("models", DOMAINS):
+        pass
     return Base.metadata
