@@ -67,12 +67,12 @@ def deliver_all(sinks: SinksResource, names: list[str], delivery: Delivery) -> l
 
 def duckdb_connection(workdir: Path):  # noqa: ANN201
     """A DuckDB database file in the run's work folder, so tables and operators can spill to disk
-    and memory stays under `HALO_DUCKDB_MEMORY_LIMIT` (default 512MB) whatever the row counts."""
+    and memory stays under `HALO_DUCKDB_MEMORY_LIMIT` (default 384MB, with 2 threads) whatever the row counts."""
     import duckdb
 
     config = {
-        "memory_limit": os.environ.get("HALO_DUCKDB_MEMORY_LIMIT") or "512MB",
-        "threads": min(4, os.cpu_count() or 1),
+        "memory_limit": os.environ.get("HALO_DUCKDB_MEMORY_LIMIT") or "384MB",
+        "threads": min(2, os.cpu_count() or 1),
         "preserve_insertion_order": False,  # outputs are ORDERed explicitly
         "temp_directory": str(workdir / "spill"),
     }
@@ -209,7 +209,11 @@ def build_task(task: Task) -> tuple[dg.AssetsDefinition, Any]:
         owners=[task.owner],
         kinds={"duckdb", "python"},
         tags=dict(task.tags),
-        check_specs=[dg.AssetCheckSpec(c.name, asset=task.name, description=c.description) for c in task.checks],
+        check_specs=[
+            dg.AssetCheckSpec(c.name, asset=task.name, description=c.description,
+                              metadata={"halo/alert": c.alert or c.severity == "ERROR"})
+            for c in task.checks
+        ],
     )
     def _asset(
         context: dg.AssetExecutionContext,

@@ -63,6 +63,7 @@ class TaskCheck:
     description: str
     passed: Callable[[Mapping[str, int]], bool]
     severity: str = "WARN"
+    alert: bool = False  # a failed WARN check alerts too (metadata `halo/alert` on the check)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ def test_every_task_has_an_asset_and_a_tagged_job_and_the_sensors_exist():
         key = dg.AssetKey(task)
         assert asset.group_names_by_key[key] == "reports" and asset.owners_by_key[key] == [owner]
         assert asset.descriptions_by_key[key]
-    assert {c.name for c in defs.resolve_assets_def("campaign_alerts").check_specs} == {"no_campaign_over_budget"}
+    (check,) = defs.resolve_assets_def("campaign_alerts").check_specs
+    assert check.name == "no_campaign_over_budget" and check.metadata["halo/alert"] is True
     manage = defs.resolve_job_def("manage_task_schedule")
     assert manage.tags["domain"] == "reports" and manage.tags["owner"]
     for name in ("task_schedule_sensor", "task_request_failure_sensor", "task_request_canceled_sensor"):

@@ -105,6 +105,7 @@ TASK = Task(
             "no_campaign_over_budget",
             "WARN when any ACTIVE campaign has spent its whole budget or more (OVER_BUDGET).",
             lambda counts: counts.get("OVER_BUDGET", 0) == 0,
+            alert=True,
         ),
     ),
     tags={"halo/area": "marketing"},
