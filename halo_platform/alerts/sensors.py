@@ -40,6 +40,7 @@ def run_failure_alert_sensor(context: dg.RunFailureSensorContext, sinks: SinksRe
             error = error.cause
         message = error.message
     send_alert(alert_for_failed_run(context.dagster_run, message), sinks)
+    alert_failed_checks_of_run(context.instance, context.dagster_run.run_id, sinks)
 
 
 ALERT_ON_WARN = "halo/alert"
@@ -66,25 +67,27 @@ def alert_for_failed_check(evaluation, run_id: str | None) -> Alert | None:  # n
     )
 
 
-@dg.sensor(
-    name="asset_check_alert_sensor",
-    minimum_interval_seconds=15,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Alerts the HALO_ALERTS sinks on every failed ERROR asset check (and WARN checks that ask for it).",
-)
-def asset_check_alert_sensor(context: dg.SensorEvaluationContext, sinks: SinksResource) -> dg.SkipReason:
-    after = int(context.cursor or 0)
-    records = context.instance.get_event_records(
-        dg.EventRecordsFilter(event_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION, after_cursor=after),
-        limit=500,
-        ascending=True,
-    )
+def alert_failed_checks_of_run(instance: dg.DagsterInstance, run_id: str, sinks: SinksResource) -> int:
+    """Send one alert per failed check evaluation of one run; returns how many were sent.
+    Reading per run works on every event storage, the run-sharded SQLite of `dagster dev` included."""
+    records = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION).records
     sent = 0
     for record in records:
-        evaluation = record.event_log_entry.dagster_event.event_specific_data
-        alert = alert_for_failed_check(evaluation, record.event_log_entry.run_id)
+        alert = alert_for_failed_check(record.event_log_entry.dagster_event.event_specific_data, run_id)
         if alert is not None:
             send_alert(alert, sinks)
             sent += 1
-        context.update_cursor(str(record.storage_id))
-    return dg.SkipReason(f"{len(records)} check evaluations read, {sent} alerts sent")
+    return sent
+
+
+@dg.run_status_sensor(
+    run_status=dg.DagsterRunStatus.SUCCESS,
+    name="asset_check_alert_sensor",
+    minimum_interval_seconds=15,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="After each successful run, alerts the HALO_ALERTS sinks on its failed ERROR asset checks "
+    "(and WARN checks that ask for it). Failed runs' checks are alerted by run_failure_alert_sensor.",
+)
+def asset_check_alert_sensor(context: dg.RunStatusSensorContext, sinks: SinksResource) -> dg.SkipReason:
+    sent = alert_failed_checks_of_run(context.instance, context.dagster_run.run_id, sinks)
+    return dg.SkipReason(f"run {context.dagster_run.run_id}: {sent} check alerts sent")

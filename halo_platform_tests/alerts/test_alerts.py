@@ -1,6 +1,7 @@
 """Alerts: one per failed run and per failed ERROR check, to the HALO_ALERTS sinks, with a link."""
 
 import json
+import os
 
 import dagster as dg
 
@@ -38,7 +39,14 @@ def exploding_job():
 
 
 def test_a_failed_run_produces_one_alert_file_with_a_link_to_the_run(halo_env):
-    instance = dg.DagsterInstance.ephemeral()
+    with dg.instance_for_test() as instance:
+        _failed_run_alerts(instance)
+
+
+def _failed_run_alerts(instance):
+    import pathlib
+
+    halo_home = pathlib.Path(os.environ["HALO_HOME"])
     result = exploding_job.execute_in_process(instance=instance, raise_on_error=False)
     assert not result.success
     run = instance.get_run_by_id(result.run_id)
@@ -48,7 +56,7 @@ def test_a_failed_run_produces_one_alert_file_with_a_link_to_the_run(halo_env):
         resources={"sinks": SinksResource()},
     ).for_run_failure()
     run_failure_alert_sensor(context)
-    files = list((halo_env and __import__("pathlib").Path(halo_env["HALO_HOME"]) / "alerts").iterdir())
+    files = list((halo_home / "alerts").iterdir())
     assert [f.name for f in files] == [f"alert_{result.run_id}_run_failed_exploding_job.json"]
     body = json.loads(files[0].read_text())
     assert body["job"] == "exploding_job" and body["details"]["task"] == "demo_task"
@@ -80,15 +88,18 @@ def ledger_is_fresh_loudly():
 def test_failed_error_checks_and_marked_warn_checks_alert_once_each(halo_env):
     from pathlib import Path
 
-    instance = dg.DagsterInstance.ephemeral()
-    dg.materialize([ledger, ledger_balances, ledger_is_fresh_quietly, ledger_is_fresh_loudly], instance=instance)
-    context = dg.build_sensor_context(instance=instance, resources={"sinks": SinksResource()})
-    result = asset_check_alert_sensor(context)
-    assert "3 check evaluations read, 2 alerts sent" in result.skip_message
+    with dg.instance_for_test() as instance:  # run-sharded SQLite event log, as under `dagster dev`
+        result = dg.materialize([ledger, ledger_balances, ledger_is_fresh_quietly, ledger_is_fresh_loudly],
+                                instance=instance)
+        run = instance.get_run_by_id(result.run_id)
+        success = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_SUCCESS)
+        context = dg.build_run_status_sensor_context(
+            sensor_name="asset_check_alert_sensor", dagster_instance=instance, dagster_run=run,
+            dagster_event=success, resources={"sinks": SinksResource()},
+        )
+        outcome = asset_check_alert_sensor(context)
+    assert outcome.skip_message == f"run {result.run_id}: 2 check alerts sent"
     texts = sorted(json.loads(f.read_text())["text"] for f in (Path(halo_env["HALO_HOME"]) / "alerts").iterdir())
     assert len(texts) == 2
     assert any("ledger_balances" in t and "error: ledger off by 12.00" in t for t in texts)
     assert any("ledger_is_fresh_loudly" in t for t in texts)
-    again = asset_check_alert_sensor(dg.build_sensor_context(instance=instance, cursor=context.cursor,
-                                                             resources={"sinks": SinksResource()}))
-    assert "0 check evaluations read, 0 alerts sent" in again.skip_message
