@@ -125,7 +125,7 @@ def run_task(
     run = context.run
     request_id = run.run_id
     audit_kwargs = {"task": task.name, "payload": payload, "trigger": _trigger(run),
-                    "requested_by": run.tags.get("halo/requested_by") or run.tags.get("user"), "db_url": store.url}
+                    "requested_by": run.tags.get("halo/requested_by") or run.tags.get("dagster/user"), "db_url": store.url}
     audit.record_status(request_id, "RUNNING", **audit_kwargs)
     try:
         resolved = dict(task.resolve(payload, _run_context(run.tags)))
