@@ -18,7 +18,7 @@ import pyarrow as pa
 from sqlalchemy.engine import Connection
 
 from halo_platform.availability.db import Codec
-from halo_platform.availability.feeds.base import HOURS, ROLE, SCHEDULE, Parsed
+from halo_platform.availability.feeds.base import HOURS, ROLE, SCHEDULE, Event, Parsed, Rejected
 from halo_platform.core.models import utcnow
 
 # A block can change the spans of local dates from the day before its UTC date (overnight
@@ -30,9 +30,18 @@ _WHOLE_HORIZON_KINDS = (HOURS, ROLE, SCHEDULE)  # their change moves every date 
 
 @dataclass
 class LandedFile:
+    """One parsed file as columns: events (seq from 1), their blocks and hours rows, the rejects."""
+
     path: str
     sha256: str
-    parsed: Parsed
+    events: pa.Table
+    blocks: pa.Table
+    hours: pa.Table
+    rejected: list[Rejected]
+
+    @classmethod
+    def from_parsed(cls, path: str, sha256: str, parsed: Parsed) -> LandedFile:
+        return cls(path, sha256, *to_arrow(parsed.events), parsed.rejected)
 
 
 @dataclass
@@ -45,37 +54,36 @@ class ApplyResult:
     by_kind: dict[str, int] = field(default_factory=dict)
 
 
-def _arrow(files: list[LandedFile]) -> tuple[pa.Table, pa.Table, pa.Table]:
+def to_arrow(parsed_events: list[Event]) -> tuple[pa.Table, pa.Table, pa.Table]:
     ev = {k: [] for k in ("seq", "item_id", "version", "deleted", "fp", "kind", "status", "tz")}
     bl = {k: [] for k in ("seq", "n", "provider_id", "ref", "start_ts", "end_ts", "is_local")}
     hr = {k: [] for k in ("seq", "n", "provider_id", "weekday", "start_minute", "end_minute")}
     seq = 0
-    for landed in files:
-        for e in landed.parsed.events:
-            seq += 1
-            ev["seq"].append(seq)
-            ev["item_id"].append(e.item_id)
-            ev["version"].append(e.version)
-            ev["deleted"].append(e.deleted)
-            ev["fp"].append(e.fingerprint)
-            ev["kind"].append(e.kind)
-            ev["status"].append(e.status)
-            ev["tz"].append(e.tz)
-            for n, b in enumerate(e.blocks):
-                bl["seq"].append(seq)
-                bl["n"].append(n)
-                bl["provider_id"].append(b.provider_id)
-                bl["ref"].append(b.ref)
-                bl["start_ts"].append(b.start)
-                bl["end_ts"].append(b.end)
-                bl["is_local"].append(b.local)
-            for n, h in enumerate(e.hours):
-                hr["seq"].append(seq)
-                hr["n"].append(n)
-                hr["provider_id"].append(h.provider_id)
-                hr["weekday"].append(h.weekday)
-                hr["start_minute"].append(h.start_minute)
-                hr["end_minute"].append(h.end_minute)
+    for e in parsed_events:
+        seq += 1
+        ev["seq"].append(seq)
+        ev["item_id"].append(e.item_id)
+        ev["version"].append(e.version)
+        ev["deleted"].append(e.deleted)
+        ev["fp"].append(e.fingerprint)
+        ev["kind"].append(e.kind)
+        ev["status"].append(e.status)
+        ev["tz"].append(e.tz)
+        for n, b in enumerate(e.blocks):
+            bl["seq"].append(seq)
+            bl["n"].append(n)
+            bl["provider_id"].append(b.provider_id)
+            bl["ref"].append(b.ref)
+            bl["start_ts"].append(b.start)
+            bl["end_ts"].append(b.end)
+            bl["is_local"].append(b.local)
+        for n, h in enumerate(e.hours):
+            hr["seq"].append(seq)
+            hr["n"].append(n)
+            hr["provider_id"].append(h.provider_id)
+            hr["weekday"].append(h.weekday)
+            hr["start_minute"].append(h.start_minute)
+            hr["end_minute"].append(h.end_minute)
     events = pa.table({
         "seq": pa.array(ev["seq"], pa.int64()), "item_id": pa.array(ev["item_id"], pa.string()),
         "version": pa.array(ev["version"], pa.timestamp("us")), "deleted": pa.array(ev["deleted"], pa.bool_()),
@@ -125,13 +133,29 @@ def _old_facts(codec: Codec, feed: str, item_ids: list[str]) -> pa.Table:
                      pa.array([codec.read_ts(v) for v in cols[4]], pa.timestamp("us"))], schema=_OLD_BLOCKS_SCHEMA)
 
 
+def _concat(files: list[LandedFile]) -> tuple[pa.Table, pa.Table, pa.Table]:
+    """One table of each kind over all files, `seq` made unique across files."""
+    import pyarrow.compute as pc
+
+    if not files:
+        return to_arrow([])
+    parts: tuple[list, list, list] = ([], [], [])
+    offset = 0
+    for f in files:
+        for i, table in enumerate((f.events, f.blocks, f.hours)):
+            seq = pc.add(table.column("seq"), pa.scalar(offset, pa.int64()))
+            parts[i].append(table.set_column(table.schema.get_field_index("seq"), "seq", seq))
+        offset += f.events.num_rows
+    return tuple(pa.concat_tables(p) for p in parts)  # type: ignore[return-value]
+
+
 def apply_files(conn: Connection, feed: str, files: list[LandedFile]) -> ApplyResult:
     """Apply every event of `files` (one feed) to the store in one set-based pass."""
     codec = Codec(conn)
     result = ApplyResult(files=len(files))
-    events, blocks, hours = _arrow(files)
+    events, blocks, hours = _concat(files)
     result.events = events.num_rows
-    result.quarantined = sum(len(f.parsed.rejected) for f in files)
+    result.quarantined = sum(len(f.rejected) for f in files)
     db = duckdb.connect()
     try:
         db.register("events", events)
@@ -161,9 +185,10 @@ def apply_files(conn: Connection, feed: str, files: list[LandedFile]) -> ApplyRe
             SELECT w.item_id, w.kind, h.provider_id, NULL, NULL, NULL FROM winners w JOIN new_hours h USING (seq)
             UNION ALL
             SELECT o.item_id, w.old_kind, o.provider_id, o.ref, o.start_ts, o.end_ts FROM old_facts o JOIN winners w USING (item_id)""")
-        item_rows = db.execute("SELECT item_id, kind, version, deleted, fp, status, tz FROM winners").fetchall()
-        block_rows = db.execute("""SELECT w.item_id, b.n, b.provider_id, b.ref, b.start_ts, b.end_ts, b.is_local
-                                   FROM winners w JOIN new_blocks b USING (seq) WHERE NOT w.deleted""").fetchall()
+        ts = (lambda c: f"strftime({c}, '%Y-%m-%d %H:%M:%S.%f')") if codec.sqlite else (lambda c: c)
+        item_rows = db.execute(f"SELECT item_id, kind, {ts('version')}, deleted, fp, status, tz FROM winners").fetchall()  # noqa: S608
+        block_rows = db.execute(f"""SELECT w.item_id, b.n, b.provider_id, b.ref, {ts('b.start_ts')}, {ts('b.end_ts')}, b.is_local
+                                   FROM winners w JOIN new_blocks b USING (seq) WHERE NOT w.deleted""").fetchall()  # noqa: S608
         hour_rows = db.execute("""SELECT w.item_id, h.n, h.provider_id, h.weekday, h.start_minute, h.end_minute
                                   FROM winners w JOIN new_hours h USING (seq) WHERE NOT w.deleted""").fetchall()
 
@@ -173,9 +198,9 @@ def apply_files(conn: Connection, feed: str, files: list[LandedFile]) -> ApplyRe
             for table in ("scheduling_item_blocks", "scheduling_item_hours", "scheduling_items"):
                 codec.execute_many(f"DELETE FROM {table} WHERE feed = ? AND item_id = ?", keys)  # noqa: S608 - fixed names
         codec.insert("scheduling_items", ("feed", "item_id", "kind", "version", "deleted", "fingerprint", "status", "tz", "updated_at"),
-                     ((feed, i, k, codec.ts(v), d, fp, s, tz, now) for i, k, v, d, fp, s, tz in item_rows))
+                     ((feed, *row, now) for row in item_rows))
         codec.insert("scheduling_item_blocks", ("feed", "item_id", "n", "provider_id", "ref", "start_ts", "end_ts", "is_local"),
-                     ((feed, i, n, p, r, codec.ts(s), codec.ts(e), loc) for i, n, p, r, s, e, loc in block_rows))
+                     ((feed, *row) for row in block_rows))
         codec.insert("scheduling_item_hours", ("feed", "item_id", "n", "provider_id", "weekday", "start_minute", "end_minute"),
                      ((feed, *row) for row in hour_rows))
 
@@ -210,7 +235,7 @@ def apply_files(conn: Connection, feed: str, files: list[LandedFile]) -> ApplyRe
     finally:
         db.close()
     codec.insert("emr_quarantine", ("feed", "file", "position", "reason", "raw", "created_at"),
-                 ((feed, f.path, r.position, r.reason, r.raw, now) for f in files for r in f.parsed.rejected))
+                 ((feed, f.path, r.position, r.reason, r.raw, now) for f in files for r in f.rejected))
     codec.insert("emr_processed_files", ("feed", "path", "sha256", "events", "quarantined", "processed_at"),
-                 ((feed, f.path, f.sha256, len(f.parsed.events), len(f.parsed.rejected), now) for f in files))
+                 ((feed, f.path, f.sha256, f.events.num_rows, len(f.rejected), now) for f in files))
     return result

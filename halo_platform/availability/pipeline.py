@@ -4,8 +4,11 @@ parse pending files, apply them, recompute spans, refresh next available slots."
 from __future__ import annotations
 
 import datetime as dt
+import os
+import time
 from collections import defaultdict
 from dataclasses import dataclass
+from pathlib import Path
 
 from halo_platform.availability.db import Codec
 from halo_platform.availability.feeds import Feed
@@ -17,6 +20,7 @@ from halo_platform.core import store
 from halo_platform.core.models import utcnow
 
 DEFAULT_HORIZON_DAYS = 60
+TIMINGS: dict[str, float] = defaultdict(float)  # "<feed>.<step>" -> seconds, for the benchmark's breakdown
 SLOT_MINUTES = (15, 30, 60)
 
 
@@ -35,22 +39,52 @@ def pending_files(url: str | None, feed: Feed, only: list[str] | None = None) ->
     return [f for f in files if only is None or f.relpath in only]
 
 
-def parse_file(feed: Feed, file: PendingFile) -> LandedFile:
-    return LandedFile(file.relpath, file.sha256, feed.adapter.parse(file.path.read_bytes(), file.path.name))
+PARALLEL_PARSE_BYTES = 16 << 20  # below this, worker start-up costs more than it saves
+
+
+def parse_file(feed: Feed, file: PendingFile) -> Parsed:
+    return feed.adapter.parse(file.path.read_bytes(), file.path.name)
+
+
+def load_file(fmt: str, path: str, relpath: str, sha256: str) -> LandedFile:
+    """Parse one landed file into columns (runs in a worker process for big batches)."""
+    from halo_platform.availability.feeds import adapter
+
+    return LandedFile.from_parsed(relpath, sha256, adapter(fmt).parse(Path(path).read_bytes(), Path(path).name))
+
+
+def load_files(feed: Feed, files: list[PendingFile]) -> list[LandedFile]:
+    args = [(feed.format, str(f.path), f.relpath, f.sha256) for f in files]
+    workers = min(len(files), os.cpu_count() or 1)
+    if workers < 2 or sum(f.path.stat().st_size for f in files) < PARALLEL_PARSE_BYTES:
+        return [load_file(*a) for a in args]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver")) as pool:
+        return list(pool.map(load_file, *zip(*args, strict=True)))
 
 
 def ingest(url: str | None, feed: Feed, files: list[PendingFile]) -> ApplyResult:
     """Parse and apply `files` of `feed`; files another run processed meanwhile are skipped."""
-    parsed = [parse_file(feed, f) for f in files]
+    started = time.perf_counter()
+    parsed = load_files(feed, files)
+    TIMINGS[f"{feed.name}.parse"] += time.perf_counter() - started
+    started = time.perf_counter()
     with store.write(url) as conn:
         done = {(p, s) for p, s in Codec(conn).select("SELECT path, sha256 FROM emr_processed_files WHERE feed = ?", (feed.name,))}
         todo = [f for f in parsed if (f.path, f.sha256) not in done]
-        return apply_files(conn, feed.name, todo)
+        result = apply_files(conn, feed.name, todo)
+    TIMINGS[f"{feed.name}.apply"] += time.perf_counter() - started
+    return result
 
 
 def recompute_spans(url: str | None, feed: str, as_of: dt.date, horizon_days: int) -> SpansResult:
+    started = time.perf_counter()
     with store.write(url) as conn:
-        return recompute(conn, feed, as_of, horizon_days)
+        result = recompute(conn, feed, as_of, horizon_days)
+    TIMINGS[f"{feed}.spans"] += time.perf_counter() - started
+    return result
 
 
 def earliest_slots(spans: list[tuple[dt.datetime, dt.datetime]], after: dt.datetime, minutes: int) -> tuple[dt.datetime, dt.datetime] | None:
@@ -63,22 +97,27 @@ def earliest_slots(spans: list[tuple[dt.datetime, dt.datetime]], after: dt.datet
     return None
 
 
+NEXT_SLOTS_LOOKAHEAD = dt.timedelta(days=14)
+
+
 def refresh_next_slots(url: str | None, feed: str, after: dt.datetime) -> int:
-    """Recompute `next_available_slots` of every provider of `feed` from its spans."""
+    """Recompute `next_available_slots` of every provider of `feed`: the earliest slot of each
+    duration within the next two weeks (the API's `nextAvailable` searches the whole horizon)."""
     with store.write(url) as conn:
         codec = Codec(conn)
+        naive_after = after.astimezone(dt.UTC).replace(tzinfo=None)
         by_provider: dict[str, list] = defaultdict(list)
         for provider, start, end in codec.select(
-                "SELECT provider_id, start_at, end_at FROM available_spans WHERE feed = ? AND end_at > ? ORDER BY provider_id, start_at",
-                (feed, codec.ts(after.astimezone(dt.UTC).replace(tzinfo=None)))):
-            by_provider[provider].append((codec.read_ts(start).replace(tzinfo=dt.UTC), codec.read_ts(end).replace(tzinfo=dt.UTC)))
+                "SELECT provider_id, start_at, end_at FROM available_spans WHERE feed = ? AND end_at > ? AND start_at < ? "
+                "ORDER BY provider_id, start_at", (feed, codec.ts(naive_after), codec.ts(naive_after + NEXT_SLOTS_LOOKAHEAD))):
+            by_provider[provider].append((codec.read_ts(start), codec.read_ts(end)))
         rows = []
         now = codec.ts(utcnow().replace(tzinfo=None))
         for provider, spans in by_provider.items():
             for minutes in SLOT_MINUTES:
-                slot = earliest_slots(spans, after, minutes)
+                slot = earliest_slots(spans, naive_after, minutes)
                 if slot:
-                    rows.append((feed, provider, minutes, codec.ts(slot[0].replace(tzinfo=None)), codec.ts(slot[1].replace(tzinfo=None)), now))
+                    rows.append((feed, provider, minutes, codec.ts(slot[0]), codec.ts(slot[1]), now))
         codec.execute_many("DELETE FROM next_available_slots WHERE feed = ?", [(feed,)])
         return codec.insert("next_available_slots", ("feed", "provider_id", "duration_minutes", "start_at", "end_at", "computed_at"), rows)
 

@@ -60,7 +60,7 @@ def emr_landing_sensor(context: dg.SensorEvaluationContext, store: StoreResource
     found = []
     for feed in load_feeds().values():
         for file in pipeline.pending_files(store.url, feed):
-            parsed = pipeline.parse_file(feed, file).parsed
+            parsed = pipeline.parse_file(feed, file)
             found.append((feed.name, file.relpath, file.sha256, pipeline.impacted_dates(store.url, feed.name, parsed, as_of, horizon)))
     if not found:
         return dg.SkipReason("no unprocessed files in the landing zone")

@@ -82,6 +82,16 @@ def working_intervals(tz: str, weekly: dict[int, list[tuple[int, int]]], day: dt
     return out
 
 
+@functools.lru_cache(maxsize=100_000)
+def _day_work(tz: str, weekly_key: tuple, day: dt.date) -> tuple[tuple[Interval, ...], tuple[Interval, ...]]:
+    """(D's merged working intervals, D-1's intervals that reach into D); many providers share a
+    template and a timezone, so this is computed once per (timezone, template, date)."""
+    weekly = {d: list(v) for d, v in weekly_key}
+    work = tuple(merge(working_intervals(tz, weekly, day)))
+    previous = tuple(iv for iv in working_intervals(tz, weekly, day - _ONE_DAY) if work and iv[1] > work[0][0])
+    return work, previous
+
+
 @dataclass
 class ProviderCalendar:
     """Everything that decides one provider's spans: timezone, weekly template, and
@@ -94,11 +104,12 @@ class ProviderCalendar:
     def __post_init__(self) -> None:
         self.blocked = merge(self.blocked)
         self._ends = [e for _, e in self.blocked]
+        self._key = tuple(sorted((d, tuple(sorted(v))) for d, v in self.weekly.items()))
 
     def spans(self, day: dt.date) -> list[Interval]:
         if not self.tz or not self.weekly:
             return []
-        work = merge(working_intervals(self.tz, self.weekly, day))
+        work, previous = _day_work(self.tz, self._key, day)
         if not work:
             return []
         lo, hi = work[0][0], work[-1][1]
@@ -107,7 +118,9 @@ class ProviderCalendar:
         while i < len(self.blocked) and self.blocked[i][0] < hi:
             cuts.append(self.blocked[i])
             i += 1
-        cuts.extend(working_intervals(self.tz, self.weekly, day - _ONE_DAY))
+        if not cuts and not previous:
+            return list(work)
+        cuts.extend(previous)
         return subtract(work, merge(cuts))
 
 

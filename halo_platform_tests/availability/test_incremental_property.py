@@ -83,7 +83,7 @@ def spans_table(feed: str) -> list[tuple]:
 def apply(feed: str, name: str, lines: list[str]) -> None:
     data = ("\n".join(lines) + "\n").encode()
     with store.write() as conn:
-        apply_files(conn, feed, [LandedFile(name, name, acme.parse(data, name))])
+        apply_files(conn, feed, [LandedFile.from_parsed(name, name, acme.parse(data, name))])
 
 
 def oracle(lines: list[str], as_of: dt.date, days: int) -> list[tuple]:

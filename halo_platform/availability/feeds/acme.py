@@ -15,11 +15,10 @@ from halo_platform.availability.feeds.base import (
     Invalid,
     Parsed,
     check_tz,
+    local_to_utc,
     parse_hhmm,
     parse_json_lines,
     parse_version,
-    utc_naive,
-    zone,
 )
 
 PATTERNS = ("*.jsonl",)
@@ -38,15 +37,11 @@ def _appointment(obj: dict, item_id: str, version: dt.datetime, position: int, r
     if status is None:
         raise Invalid(f"unknown status {obj.get('status')!r}")
     provider = _text(obj, "provider")
-    tz = zone(obj.get("tz"))
-    try:
-        start = dt.datetime.fromisoformat(_text(obj, "start"))
-    except ValueError:
-        raise Invalid(f"invalid start {obj.get('start')!r}") from None
+    tz = check_tz(obj.get("tz"))
     duration = obj.get("duration_min")
     if not isinstance(duration, int) or isinstance(duration, bool) or duration < 0:
         raise Invalid(f"invalid duration_min {duration!r}")
-    start_utc = utc_naive(start if start.tzinfo else start.replace(tzinfo=tz))
+    start_utc = local_to_utc(_text(obj, "start"), tz)
     event = Event(item_id, version, APPOINTMENT, position, raw, status=status, tz=obj["tz"])
     if status == "booked":
         event.blocks.append(Block(provider, start_utc, start_utc + dt.timedelta(minutes=duration)))

@@ -116,9 +116,22 @@ def parse_version(value: object, what: str = "version") -> dt.datetime:
     if not isinstance(value, str) or not value:
         raise Invalid(f"missing {what}")
     try:
+        if value[-1] == "Z" and "+" not in value:  # the common case, without the tz round trip
+            return dt.datetime.fromisoformat(value[:-1])
         return utc_naive(dt.datetime.fromisoformat(value))
     except ValueError:
         raise Invalid(f"invalid {what} {value!r}") from None
+
+
+@functools.lru_cache(maxsize=200_000)
+def local_to_utc(value: str, tz: str) -> dt.datetime:
+    """An ISO-8601 wall time in `tz` (fold=0) -> naive UTC; an explicit offset wins.
+    Cached: appointment starts repeat (clinic grids), the conversion is the costly part."""
+    try:
+        start = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise Invalid(f"invalid start {value!r}") from None
+    return utc_naive(start if start.tzinfo else start.replace(tzinfo=zone(tz)))
 
 
 _HHMM = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import io
 import re
 
@@ -42,14 +43,22 @@ _UNITS = {"MIN": 1, "MINUTE": 1, "MINUTES": 1, "HOUR": 60, "HOURS": 60, "HR": 60
 
 def parse_ts(value: str, what: str) -> tuple[dt.datetime, bool]:
     """`YYYYMMDDHHMM[SS][+/-ZZZZ]` -> (naive UTC instant, False) or (naive local time, True)."""
+    parsed = _parse_ts(value)
+    if parsed is None:
+        raise Invalid(f"invalid {what} {value!r}")
+    return parsed
+
+
+@functools.lru_cache(maxsize=200_000)
+def _parse_ts(value: str) -> tuple[dt.datetime, bool] | None:
     m = _TS.match(value)
     if not m:
-        raise Invalid(f"invalid {what} {value!r}")
+        return None
     y, mo, d, h, mi, s, off = m.groups()
     try:
         when = dt.datetime(int(y), int(mo), int(d), int(h), int(mi), int(s or 0))
     except ValueError:
-        raise Invalid(f"invalid {what} {value!r}") from None
+        return None
     if off is None:
         return when, True
     sign = 1 if off[0] == "+" else -1
