@@ -38,7 +38,8 @@ def run_processing(as_of: dt.date | None = None, horizon_days: int = pipeline.DE
     with instance:
         result = job.execute_in_process(
             run_config={"ops": {"scheduling_items": {"config": {**config, "files": files}},
-                                "available_spans": {"config": config}}},
+                                "available_spans": {"config": config}},
+                        "loggers": {"console": {"config": {"log_level": "WARNING"}}}},
             instance=instance,
             tags=run_range(feeds, as_of, as_of + dt.timedelta(days=horizon_days - 1)),
             raise_on_error=True,

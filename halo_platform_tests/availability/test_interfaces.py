@@ -1,0 +1,99 @@
+"""The `halo emr` commands, GET /v1/availability and GraphQL, over one processed acme feed.
+
+Asia/Jakarta (+07:00, no DST): Monday 2027-01-04 09:00-17:00 WIB = 02:00-10:00Z, one booking
+10:00-11:00 WIB = 03:00-04:00Z."""
+
+import csv
+import json
+
+import pytest
+from click.testing import CliRunner
+from fastapi.testclient import TestClient
+
+from halo_platform.core.cli import cli
+from halo_platform.core.http import create_app
+
+HOURS = ('{"type":"hours","provider":"J1","tz":"Asia/Jakarta","week":{"mon":[["09:00","17:00"]],"tue":[["09:00","17:00"]]},'
+         '"updated_at":"2026-11-01T00:00:00Z"}\n')
+BOOKING = ('{"type":"appointment","action":"upsert","id":"B1","provider":"J1","start":"2027-01-04T10:00:00","duration_min":60,'
+           '"tz":"Asia/Jakarta","status":"booked","updated_at":"2026-11-20T10:00:00Z"}\nnot json\n')
+MONDAY = [("2027-01-04", "2027-01-04T02:00:00Z", "2027-01-04T03:00:00Z"), ("2027-01-04", "2027-01-04T04:00:00Z", "2027-01-04T10:00:00Z")]
+TUESDAY = [("2027-01-05", "2027-01-05T02:00:00Z", "2027-01-05T10:00:00Z")]
+
+
+@pytest.fixture
+def processed(halo_env, tmp_path):
+    runner = CliRunner()
+    (tmp_path / "hours.jsonl").write_text(HOURS)
+    (tmp_path / "booking.jsonl").write_text(BOOKING)
+    landed = runner.invoke(cli, ["emr", "ingest", "--feed", "acme", str(tmp_path / "hours.jsonl"), str(tmp_path / "booking.jsonl")])
+    assert landed.exit_code == 0, landed.output
+    result = runner.invoke(cli, ["emr", "process", "--as-of", "2027-01-04", "--horizon-days", "3"])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_process_prints_the_summary_of_the_spec(processed):
+    lines = [line for line in processed.splitlines() if ":" in line and not line.startswith("20")]
+    assert lines[-5:] == ["files: 2", "events: 2", "quarantined: 1", "items changed: 2", "provider-dates recomputed: 3"]
+
+
+def test_export_writes_every_span_sorted_with_z_instants(processed, tmp_path):
+    out = tmp_path / "spans.csv"
+    assert CliRunner().invoke(cli, ["emr", "export", "--out", str(out)]).exit_code == 0
+    rows = list(csv.reader(out.open()))
+    assert rows[0] == ["feed", "provider_id", "span_date", "start_at", "end_at"]
+    assert rows[1:] == [["acme", "J1", *r] for r in MONDAY + TUESDAY]
+
+
+def test_spans_and_quarantine_commands(processed):
+    out = CliRunner().invoke(cli, ["emr", "spans", "--feed", "acme", "--provider", "J1", "--from", "2027-01-04", "--to", "2027-01-04",
+                                   "--format", "json"])
+    assert [tuple(s.values()) for s in json.loads(out.output)] == MONDAY
+    listed = CliRunner().invoke(cli, ["emr", "quarantine", "--format", "json"])
+    (bad,) = json.loads(listed.output)
+    assert (bad["file"], bad["position"], bad["raw"]) == ("acme/booking.jsonl", 2, "not json")
+    assert bad["reason"].startswith("unparsable JSON")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["emr", "ingest", "--feed", "nope", "x.jsonl"], "unknown feed 'nope'"),
+    (["emr", "spans", "--feed", "acme", "--provider", "J1", "--from", "04/01/2027"], "--from: expected a date"),
+    (["emr", "process", "--horizon-days", "0"], "--horizon-days must be between 1 and 366"),
+])
+def test_bad_input_is_one_line_and_exit_2(halo_env, args, message):
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines()[-1].startswith("error: ") and message in result.output
+
+
+def test_rest_returns_a_provider_range(processed):
+    body = TestClient(create_app()).get("/v1/availability", params={"feed": "acme", "provider_id": "J1", "from": "2027-01-04",
+                                                                    "to": "2027-01-05"}).json()
+    assert [(s["span_date"], s["start_at"], s["end_at"]) for s in body["spans"]] == MONDAY + TUESDAY
+
+
+@pytest.mark.parametrize("params, reason", [
+    ({"feed": "acme", "provider_id": "J1", "from": "2027-13-01"}, "from: expected a date"),
+    ({"feed": "acme", "provider_id": "J1", "from": "2027-01-05", "to": "2027-01-04"}, "before from"),
+    ({"feed": "nope", "provider_id": "J1"}, "unknown feed"),
+    ({"feed": "acme"}, "provider_id"),
+])
+def test_rest_bad_parameters_are_422_json_with_the_reason(halo_env, params, reason):
+    response = TestClient(create_app()).get("/v1/availability", params=params)
+    assert response.status_code == 422
+    assert reason in response.json()["error"]
+
+
+def test_graphql_available_spans_and_next_available(processed):
+    client = TestClient(create_app())
+    query = """{ availableSpans(feed: "acme", providerId: "J1", from: "2027-01-04", to: "2027-01-04") { spanDate startAt endAt }
+                 nextAvailable(feed: "acme", providerId: "J1", durationMinutes: 90, after: "2027-01-04T02:30:00Z") { startAt endAt } }"""
+    data = client.post("/graphql", json={"query": query}).json()["data"]
+    assert [s["spanDate"] for s in data["availableSpans"]] == ["2027-01-04", "2027-01-04"]
+    assert data["availableSpans"][0]["startAt"].startswith("2027-01-04T02:00:00")
+    # 02:30-03:00 is too short for 90 minutes; the next span starts at 04:00Z
+    assert data["nextAvailable"]["startAt"].startswith("2027-01-04T04:00:00")
+    assert data["nextAvailable"]["endAt"].startswith("2027-01-04T05:30:00")
+    errors = client.post("/graphql", json={"query": '{ nextAvailable(feed: "acme", providerId: "J1", durationMinutes: 0) { startAt } }'}).json()
+    assert "durationMinutes must be 1..1440" in errors["errors"][0]["message"]
