@@ -90,10 +90,8 @@ def scheduling_items(context: dg.AssetExecutionContext, config: EmrProcessingCon
     feeds = load_feeds()
     totals = pipeline.ProcessSummary()
     per_feed = {}
-    for name in run_feeds(context):
-        feed = feeds[name]
-        files = pipeline.pending_files(store.url, feed, config.files)
-        result = pipeline.ingest(store.url, feed, files)
+    batches = [(feeds[name], pipeline.pending_files(store.url, feeds[name], config.files)) for name in run_feeds(context)]
+    for name, result in pipeline.ingest_feeds(store.url, batches).items():
         per_feed[name] = f"{result.files} files, {result.events} events, {result.quarantined} quarantined, {result.items_changed} changed"
         totals.add(pipeline.ProcessSummary(result.files, result.events, result.quarantined, result.items_changed, 0))
         context.log.info(f"{name}: {per_feed[name]}")

@@ -53,30 +53,35 @@ def load_file(fmt: str, path: str, relpath: str, sha256: str) -> LandedFile:
     return LandedFile.from_parsed(relpath, sha256, adapter(fmt).parse(Path(path).read_bytes(), Path(path).name))
 
 
-def load_files(feed: Feed, files: list[PendingFile]) -> list[LandedFile]:
-    args = [(feed.format, str(f.path), f.relpath, f.sha256) for f in files]
-    workers = min(len(files), os.cpu_count() or 1)
-    if workers < 2 or sum(f.path.stat().st_size for f in files) < PARALLEL_PARSE_BYTES:
-        return [load_file(*a) for a in args]
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+def ingest_feeds(url: str | None, batches: list[tuple[Feed, list[PendingFile]]]) -> dict[str, ApplyResult]:
+    """Parse and apply the pending files of several feeds. A big batch is parsed by a pool of
+    worker processes while the main process applies each feed as soon as its files are ready
+    (parsing is CPU-bound Python; applying is one transaction per feed)."""
+    args = {feed.name: [(feed.format, str(f.path), f.relpath, f.sha256) for f in files] for feed, files in batches}
+    size = sum(f.path.stat().st_size for _, files in batches for f in files)
+    workers = min(sum(len(a) for a in args.values()), os.cpu_count() or 1)
+    pool = None
+    if workers >= 2 and size >= PARALLEL_PARSE_BYTES:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
 
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver")) as pool:
-        return list(pool.map(load_file, *zip(*args, strict=True)))
-
-
-def ingest(url: str | None, feed: Feed, files: list[PendingFile]) -> ApplyResult:
-    """Parse and apply `files` of `feed`; files another run processed meanwhile are skipped."""
-    started = time.perf_counter()
-    parsed = load_files(feed, files)
-    TIMINGS[f"{feed.name}.parse"] += time.perf_counter() - started
-    started = time.perf_counter()
-    with store.write(url) as conn:
-        done = {(p, s) for p, s in Codec(conn).select("SELECT path, sha256 FROM emr_processed_files WHERE feed = ?", (feed.name,))}
-        todo = [f for f in parsed if (f.path, f.sha256) not in done]
-        result = apply_files(conn, feed.name, todo)
-    TIMINGS[f"{feed.name}.apply"] += time.perf_counter() - started
-    return result
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver"))
+    results = {}
+    try:
+        futures = {name: [pool.submit(load_file, *a) for a in todo] for name, todo in args.items()} if pool else {}
+        for feed, _ in batches:
+            started = time.perf_counter()
+            parsed = [f.result() for f in futures[feed.name]] if pool else [load_file(*a) for a in args[feed.name]]
+            TIMINGS[f"{feed.name}.parse"] += time.perf_counter() - started
+            started = time.perf_counter()
+            with store.write(url) as conn:
+                done = set(Codec(conn).select("SELECT path, sha256 FROM emr_processed_files WHERE feed = ?", (feed.name,)))
+                results[feed.name] = apply_files(conn, feed.name, [f for f in parsed if (f.path, f.sha256) not in done])
+            TIMINGS[f"{feed.name}.apply"] += time.perf_counter() - started
+    finally:
+        if pool:
+            pool.shutdown(cancel_futures=True)
+    return results
 
 
 def recompute_spans(url: str | None, feed: str, as_of: dt.date, horizon_days: int) -> SpansResult:
