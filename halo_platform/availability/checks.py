@@ -7,6 +7,7 @@ import dagster as dg
 
 from halo_platform.availability.db import Codec
 from halo_platform.availability.feeds import load_feeds
+from halo_platform.availability.span_store import load_hours
 from halo_platform.availability.spans import merge, utc_instant, working_intervals
 from halo_platform.core import store as core_store
 from halo_platform.core.store import StoreResource
@@ -34,20 +35,16 @@ def spans_outside_hours(url: str | None, sample: int = SAMPLE_PROVIDERS) -> tupl
         for (feed,) in codec.select("SELECT DISTINCT feed FROM available_spans"):
             providers = [p for (p,) in codec.select(
                 "SELECT DISTINCT provider_id FROM available_spans WHERE feed = ? ORDER BY provider_id LIMIT ?", (feed, sample))]
+            rows, tz_of = load_hours(codec, feed, providers)
             hours: dict[str, dict[int, list]] = defaultdict(lambda: defaultdict(list))
-            tz_of: dict[str, tuple] = {}
-            for provider, tz, version, weekday, start, end in codec.select_in("""
-                    SELECT h.provider_id, i.tz, i.version, h.weekday, h.start_minute, h.end_minute
-                    FROM scheduling_item_hours h JOIN scheduling_items i ON i.feed = h.feed AND i.item_id = h.item_id
-                    WHERE h.feed = ? AND h.provider_id IN ({keys})""", (feed,), providers):
-                hours[provider][weekday].append((start, end))
-                if tz and (provider not in tz_of or str(version) > str(tz_of[provider][1])):
-                    tz_of[provider] = (tz, version)
+            for provider, provider_rows in rows.items():
+                for weekday, start, end in provider_rows:
+                    hours[provider][weekday].append((start, end))
             for provider, day, start, end in codec.select_in(
                     "SELECT provider_id, span_date, start_at, end_at FROM available_spans WHERE feed = ? AND provider_id IN ({keys})",
                     (feed,), providers):
                 checked += 1
-                tz = tz_of.get(provider, (None,))[0]
+                tz = tz_of.get(provider)
                 day = codec.read_date(day)
                 work = merge(working_intervals(tz, hours[provider], day)) if tz else []
                 s, e = utc_instant(codec.read_ts(start)), utc_instant(codec.read_ts(end))

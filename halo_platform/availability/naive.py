@@ -10,6 +10,7 @@ import time
 from halo_platform.availability.db import Codec
 from halo_platform.availability.feeds import adapter, load_feeds
 from halo_platform.availability.feeds.base import HOURS, ROLE, SCHEDULE, Event
+from halo_platform.availability.span_store import load_hours
 from halo_platform.availability.spans import calendar_from_rows
 from halo_platform.core import store
 
@@ -25,8 +26,7 @@ def _days_of(codec: Codec, feed: str, provider: str, start: dt.datetime, end: dt
 
 
 def _recompute_day(codec: Codec, feed: str, provider: str, day: dt.date) -> None:
-    hours = codec.select("SELECT i.tz, h.weekday, h.start_minute, h.end_minute FROM scheduling_item_hours h JOIN scheduling_items i "
-                         "ON i.feed = h.feed AND i.item_id = h.item_id WHERE h.feed = ? AND h.provider_id = ?", (feed, provider))
+    hours, tz_of = load_hours(codec, feed, [provider])
     lo = codec.ts(dt.datetime.combine(day - dt.timedelta(days=2), dt.time()))
     hi = codec.ts(dt.datetime.combine(day + dt.timedelta(days=3), dt.time()))
     blocks = codec.select("SELECT start_ts, end_ts, is_local FROM scheduling_item_blocks WHERE feed = ? AND provider_id = ? "
@@ -34,8 +34,7 @@ def _recompute_day(codec: Codec, feed: str, provider: str, day: dt.date) -> None
     blocks += codec.select("SELECT s.start_ts, s.end_ts, s.is_local FROM scheduling_item_blocks s JOIN scheduling_item_blocks m "
                            "ON m.feed = s.feed AND m.item_id = s.ref AND m.start_ts IS NULL WHERE s.feed = ? AND m.provider_id = ? "
                            "AND s.end_ts > ? AND s.start_ts < ?", (feed, provider, lo, hi))
-    tz = hours[0][0] if hours else None
-    cal = calendar_from_rows(tz, [(w, s, e) for _, w, s, e in hours],
+    cal = calendar_from_rows(tz_of.get(provider), hours[provider],
                              [(codec.read_ts(s), codec.read_ts(e), bool(loc)) for s, e, loc in blocks])
     codec.execute_many("DELETE FROM available_spans WHERE feed = ? AND provider_id = ? AND span_date = ?", [(feed, provider, codec.date(day))])
     for s, e in cal.spans(day):

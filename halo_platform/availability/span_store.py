@@ -44,6 +44,24 @@ def _rows_for(codec: Codec, sql: str, feed: str, providers: list[str], extra: tu
     return list(codec.select_in(sql.replace("{only}", f"AND {column} IN ({{keys}})"), (*extra, feed), providers))
 
 
+def load_hours(codec: Codec, feed: str, providers: list[str]) -> tuple[dict[str, list[tuple[int, int, int]]], dict[str, str]]:
+    """Working hours of `providers`: the union of their hours items' rows (weekday, start, end
+    minutes), and each provider's timezone, taken from its newest hours item."""
+    hours: dict[str, list[tuple[int, int, int]]] = defaultdict(list)
+    newest: dict[str, tuple] = {}
+    wanted = set(providers)
+    if providers:
+        for provider, tz, version, weekday, start, end in _rows_for(codec, """
+                SELECT h.provider_id, i.tz, i.version, h.weekday, h.start_minute, h.end_minute
+                FROM scheduling_item_hours h JOIN scheduling_items i ON i.feed = h.feed AND i.item_id = h.item_id
+                WHERE h.feed = ? {only}""", feed, providers, column="h.provider_id"):
+            if provider in wanted:
+                hours[provider].append((weekday, start, end))
+                if tz and (provider not in newest or str(version) > str(newest[provider][1])):
+                    newest[provider] = (tz, version)
+    return hours, {p: tz for p, (tz, _) in newest.items()}
+
+
 def recompute(conn: Connection, feed: str, as_of: dt.date, horizon_days: int) -> SpansResult:
     """Recompute spans of every dirty provider-date of `feed` inside [as_of, as_of + horizon_days)."""
     codec = Codec(conn)
@@ -68,18 +86,7 @@ def recompute(conn: Connection, feed: str, as_of: dt.date, horizon_days: int) ->
     providers = sorted(dirty)
     result.providers = len(providers)
 
-    # working hours: the union of the provider's hours items; its timezone from the newest one
-    hours: dict[str, list[tuple[int, int, int]]] = defaultdict(list)
-    tz_of: dict[str, tuple] = {}
-    if providers:
-        for provider, tz, version, weekday, start, end in _rows_for(codec, """
-                SELECT h.provider_id, i.tz, i.version, h.weekday, h.start_minute, h.end_minute
-                FROM scheduling_item_hours h JOIN scheduling_items i ON i.feed = h.feed AND i.item_id = h.item_id
-                WHERE h.feed = ? {only}""", feed, providers, column="h.provider_id"):
-            if provider in dirty:
-                hours[provider].append((weekday, start, end))
-                if tz and (provider not in tz_of or str(version) > str(tz_of[provider][1])):
-                    tz_of[provider] = (tz, version)
+    hours, tz_of = load_hours(codec, feed, providers)
     blocks: dict[str, list[tuple[dt.datetime, dt.datetime, bool]]] = defaultdict(list)
     lo_ts = codec.ts(dt.datetime.combine(as_of, dt.time()) - _MARGIN)
     hi_ts = codec.ts(dt.datetime.combine(window_end, dt.time()) + _MARGIN)
@@ -106,7 +113,7 @@ def recompute(conn: Connection, feed: str, as_of: dt.date, horizon_days: int) ->
         result.provider_dates += len(dates)
         if provider not in hours:
             continue
-        cal = calendar_from_rows(tz_of.get(provider, (None,))[0], hours[provider], blocks.get(provider, ()))
+        cal = calendar_from_rows(tz_of.get(provider), hours[provider], blocks.get(provider, ()))
         for day in dates:
             day_value = codec.date(day)
             out.extend((feed, provider, day_value, codec.epoch(s), codec.epoch(e), now) for s, e in cal.spans(day))
