@@ -91,19 +91,30 @@ def test_reconciliation_lists_every_issue_once_per_order_across_postgresql_and_m
     assert [(d["sink"], d["status"], d["attempts"]) for d in audit["deliveries"]] == [("outbox", "DELIVERED", 1)]
 
 
-def test_a_zero_tolerance_flags_the_four_cent_difference_and_parquet_is_written(warehouses, halo_env):
-    seed_two_servers(warehouses)
-    request = create_request(
-        "payment_reconciliation",
-        {"period_start": "2024-03-04", "period_end": "2024-03-11", "format": "parquet"}, wait=True,
-    )
-    assert request["status"] == "SUCCEEDED", request["error"]
+def _read_parquet(path: Path) -> list[tuple]:
     import pyarrow.parquet as pq
 
-    table = pq.read_table(Path(halo_env["HALO_HOME"]) / "outbox" / "payment_reconciliation_2024-03-04_2024-03-11.parquet")
-    issues = sorted(zip(table.column("order_id").to_pylist(), table.column("issue").to_pylist(), strict=True))
-    assert ("O06", "AMOUNT_MISMATCH") in issues
-    assert len(issues) == len(EXPECTED) + 1
+    table = pq.read_table(path)
+    return list(zip(table.column("order_id").to_pylist(), table.column("issue").to_pylist(), strict=True))
+
+
+def _read_xlsx(path: Path) -> list[tuple]:
+    import openpyxl
+
+    rows = list(openpyxl.load_workbook(path, read_only=True)["report"].iter_rows(values_only=True))
+    assert list(rows[0]) == COLUMNS
+    return [(r[0], r[3]) for r in rows[1:]]
+
+
+@pytest.mark.parametrize(("fmt", "read"), [("parquet", _read_parquet), ("xlsx", _read_xlsx)])
+def test_a_zero_tolerance_flags_the_four_cent_difference_in_every_format(warehouses, halo_env, fmt, read):
+    seed_two_servers(warehouses)
+    request = create_request(
+        "payment_reconciliation", {"period_start": "2024-03-04", "period_end": "2024-03-11", "format": fmt}, wait=True,
+    )
+    assert request["status"] == "SUCCEEDED", request["error"]
+    issues = read(Path(halo_env["HALO_HOME"]) / "outbox" / f"payment_reconciliation_2024-03-04_2024-03-11.{fmt}")
+    assert sorted(issues) == sorted([(e[0], e[3]) for e in EXPECTED] + [("O06", "AMOUNT_MISMATCH")])
 
 
 @pytest.mark.parametrize(
