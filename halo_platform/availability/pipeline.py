@@ -15,7 +15,7 @@ from halo_platform.availability.feeds import Feed
 from halo_platform.availability.feeds.base import HOURS, ROLE, SCHEDULE, Parsed
 from halo_platform.availability.items import ApplyResult, LandedFile, apply_files
 from halo_platform.availability.landing import PendingFile, pending
-from halo_platform.availability.span_store import SpansResult, recompute
+from halo_platform.availability.span_store import SpansResult, recompute, window_change
 from halo_platform.core import store
 from halo_platform.core.models import utcnow
 
@@ -149,6 +149,34 @@ def impacted_dates(url: str | None, feed: str, parsed: Parsed, as_of: dt.date, h
     return sorted(dates.intersection(window))
 
 
+PARSE_FOR_DATES_LIMIT_BYTES = 8 << 20  # a bigger file (a bulk load) is taken to impact the whole window unparsed
+
+
+def file_dates(url: str | None, feed: Feed, file: PendingFile, as_of: dt.date, horizon_days: int) -> list[dt.date]:
+    if file.path.stat().st_size > PARSE_FOR_DATES_LIMIT_BYTES:
+        return [as_of + dt.timedelta(days=i) for i in range(horizon_days)]
+    return impacted_dates(url, feed.name, parse_file(feed, file), as_of, horizon_days)
+
+
+def planned_dates(url: str | None, feed: Feed, as_of: dt.date, horizon_days: int) -> set[dt.date]:
+    """Dates of the window a processing run of `feed` will recompute: those its pending files
+    impact, those already dirty, and those newly inside a moved window."""
+    last = as_of + dt.timedelta(days=horizon_days - 1)
+    dates = {d for f in pending_files(url, feed) for d in file_dates(url, feed, f, as_of, horizon_days)}
+    with store.read(url) as conn:
+        codec = Codec(conn)
+        ranges = [(codec.read_date(a), codec.read_date(b)) for a, b in codec.select(
+            "SELECT from_date, to_date FROM emr_dirty_dates WHERE feed = ?", (feed.name,))]
+        if codec.select("SELECT 1 FROM scheduling_item_hours WHERE feed = ? LIMIT 1", (feed.name,)):
+            ranges += window_change(codec, feed.name, as_of, horizon_days)[0]
+    for a, b in ranges:
+        d = max(a, as_of)
+        while d <= min(b, last):
+            dates.add(d)
+            d += dt.timedelta(days=1)
+    return dates
+
+
 @dataclass
 class ProcessSummary:
     files: int = 0
@@ -160,21 +188,3 @@ class ProcessSummary:
     def add(self, other: ProcessSummary) -> None:
         for name in ("files", "events", "quarantined", "items_changed", "provider_dates"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
-
-
-def feeds_with_work(url: str | None, feeds: list[Feed], as_of: dt.date, horizon_days: int) -> list[str]:
-    """Feeds with unprocessed files, dirty provider-dates, or a window that moved."""
-    out = []
-    for feed in feeds:
-        if pending_files(url, feed):
-            out.append(feed.name)
-            continue
-        with store.read(url) as conn:
-            codec = Codec(conn)
-            dirty = codec.select("SELECT 1 FROM emr_dirty_dates WHERE feed = ? LIMIT 1", (feed.name,))
-            window = codec.select("SELECT as_of, horizon_days FROM emr_windows WHERE feed = ?", (feed.name,))
-            has_hours = codec.select("SELECT 1 FROM scheduling_item_hours WHERE feed = ? LIMIT 1", (feed.name,))
-        moved = bool(has_hours) and (not window or (codec.read_date(window[0][0]), int(window[0][1])) != (as_of, horizon_days))
-        if dirty or moved:
-            out.append(feed.name)
-    return out

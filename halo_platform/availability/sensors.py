@@ -52,9 +52,6 @@ def run_request(run: PlannedRun, as_of: dt.date, horizon_days: int) -> dg.RunReq
     )
 
 
-SENSOR_PARSE_LIMIT_BYTES = 8 << 20  # a bigger file (a bulk load) impacts the whole window: not parsed in the tick
-
-
 @dg.sensor(job_name="emr_processing_job", minimum_interval_seconds=10, default_status=dg.DefaultSensorStatus.RUNNING)
 def emr_landing_sensor(context: dg.SensorEvaluationContext, store: StoreResource):
     """Watches $HALO_HOME/landing/<feed>/ for files not yet processed; requests one run per
@@ -63,11 +60,7 @@ def emr_landing_sensor(context: dg.SensorEvaluationContext, store: StoreResource
     found = []
     for feed in load_feeds().values():
         for file in pipeline.pending_files(store.url, feed):
-            if file.path.stat().st_size > SENSOR_PARSE_LIMIT_BYTES:
-                dates = [as_of + dt.timedelta(days=i) for i in range(horizon)]
-            else:
-                dates = pipeline.impacted_dates(store.url, feed.name, pipeline.parse_file(feed, file), as_of, horizon)
-            found.append((feed.name, file.relpath, file.sha256, dates))
+            found.append((feed.name, file.relpath, file.sha256, pipeline.file_dates(store.url, feed, file, as_of, horizon)))
     if not found:
         return dg.SkipReason("no unprocessed files in the landing zone")
     return [run_request(run, as_of, horizon) for run in plan_runs(found)]

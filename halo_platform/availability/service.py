@@ -17,8 +17,8 @@ MAX_QUERY_DAYS = 366
 
 def run_processing(as_of: dt.date | None = None, horizon_days: int = pipeline.DEFAULT_HORIZON_DAYS,
                    files: list[str] | None = None, instance=None) -> pipeline.ProcessSummary:  # noqa: ANN001
-    """Execute `emr_processing_job` in-process over [as_of, as_of + horizon) x the feeds that
-    have work (unprocessed files, dirty provider-dates, a moved window)."""
+    """Execute `emr_processing_job` in-process for the feeds with work (unprocessed files, dirty
+    provider-dates, a moved window), over the range of dates that work impacts."""
     import dagster as dg
 
     from halo_platform.availability.assets import run_range
@@ -28,9 +28,11 @@ def run_processing(as_of: dt.date | None = None, horizon_days: int = pipeline.DE
     as_of = as_of or pipeline.today()
     if not 1 <= horizon_days <= 366:
         raise HaloError(f"--horizon-days must be between 1 and 366, got {horizon_days}")
-    feeds = pipeline.feeds_with_work(None, list(load_feeds().values()), as_of, horizon_days)
+    planned = {feed.name: pipeline.planned_dates(None, feed, as_of, horizon_days) for feed in load_feeds().values()}
+    feeds = sorted(name for name, dates in planned.items() if dates or pipeline.pending_files(None, load_feeds()[name]))
     if not feeds:
         return pipeline.ProcessSummary()
+    dates = set().union(*(planned[f] for f in feeds)) or {as_of}
     config = {"as_of": as_of.isoformat(), "horizon_days": horizon_days}
     job = defs.resolve_job_def("emr_processing_job")
     if instance is None:
@@ -41,7 +43,7 @@ def run_processing(as_of: dt.date | None = None, horizon_days: int = pipeline.DE
                                 "available_spans": {"config": config}},
                         "loggers": {"console": {"config": {"log_level": "WARNING"}}}},
             instance=instance,
-            tags=run_range(feeds, as_of, as_of + dt.timedelta(days=horizon_days - 1)),
+            tags=run_range(feeds, min(dates), max(dates)),
             raise_on_error=True,
         )
     summary = pipeline.ProcessSummary()

@@ -24,7 +24,7 @@ class SpansResult:
     providers: int = 0
 
 
-def _window_change(codec: Codec, feed: str, as_of: dt.date, days: int) -> tuple[list[tuple[dt.date, dt.date]], bool]:
+def window_change(codec: Codec, feed: str, as_of: dt.date, days: int) -> tuple[list[tuple[dt.date, dt.date]], bool]:
     """Date ranges that entered the window since the last computation; whether it moved."""
     end = as_of + dt.timedelta(days=days - 1)
     row = codec.select("SELECT as_of, horizon_days FROM emr_windows WHERE feed = ?", (feed,))
@@ -67,7 +67,7 @@ def recompute(conn: Connection, feed: str, as_of: dt.date, horizon_days: int) ->
     codec = Codec(conn)
     result = SpansResult()
     window_end = as_of + dt.timedelta(days=horizon_days - 1)
-    fresh, moved = _window_change(codec, feed, as_of, horizon_days)
+    fresh, moved = window_change(codec, feed, as_of, horizon_days)
     dirty_rows = codec.select("SELECT id, provider_id, from_date, to_date FROM emr_dirty_dates WHERE feed = ?", (feed,))
     max_id = max((r[0] for r in dirty_rows), default=0)
     dirty: dict[str, set[dt.date]] = defaultdict(set)
