@@ -25,6 +25,15 @@ class Codec:
         style = conn.dialect.paramstyle
         self.mark = "?" if style == "qmark" else "%s"
 
+    def epoch_sql(self, column: str) -> str:
+        """SQL turning a naive timestamp column into integer seconds since 1970-01-01 (read as UTC)."""
+        dialect = self.conn.dialect.name
+        if dialect == "sqlite":
+            return f"CAST(strftime('%s', {column}) AS INTEGER)"
+        if dialect == "postgresql":
+            return f"CAST(EXTRACT(EPOCH FROM {column}) AS BIGINT)"
+        return f"TIMESTAMPDIFF(SECOND, '1970-01-01 00:00:00', {column})"
+
     def ts(self, value: dt.datetime | None) -> Any:
         """A naive UTC (or naive local) datetime."""
         if value is None or not self.sqlite:

@@ -29,13 +29,14 @@ def _recompute_day(codec: Codec, feed: str, provider: str, day: dt.date) -> None
     hours, tz_of = load_hours(codec, feed, [provider])
     lo = codec.ts(dt.datetime.combine(day - dt.timedelta(days=2), dt.time()))
     hi = codec.ts(dt.datetime.combine(day + dt.timedelta(days=3), dt.time()))
-    blocks = codec.select("SELECT start_ts, end_ts, is_local FROM scheduling_item_blocks WHERE feed = ? AND provider_id = ? "
+    epoch = codec.epoch_sql
+    blocks = codec.select(f"SELECT {epoch('start_ts')}, {epoch('end_ts')}, is_local FROM scheduling_item_blocks WHERE feed = ? AND provider_id = ? "  # noqa: S608
                           "AND start_ts IS NOT NULL AND end_ts > ? AND start_ts < ?", (feed, provider, lo, hi))
-    blocks += codec.select("SELECT s.start_ts, s.end_ts, s.is_local FROM scheduling_item_blocks s JOIN scheduling_item_blocks m "
+    blocks += codec.select(f"SELECT {epoch('s.start_ts')}, {epoch('s.end_ts')}, s.is_local FROM scheduling_item_blocks s JOIN scheduling_item_blocks m "  # noqa: S608
                            "ON m.feed = s.feed AND m.item_id = s.ref AND m.start_ts IS NULL WHERE s.feed = ? AND m.provider_id = ? "
                            "AND s.end_ts > ? AND s.start_ts < ?", (feed, provider, lo, hi))
     cal = calendar_from_rows(tz_of.get(provider), hours[provider],
-                             [(codec.read_ts(s), codec.read_ts(e), bool(loc)) for s, e, loc in blocks])
+                             [(s, e, bool(loc)) for s, e, loc in blocks])
     codec.execute_many("DELETE FROM available_spans WHERE feed = ? AND provider_id = ? AND span_date = ?", [(feed, provider, codec.date(day))])
     for s, e in cal.spans(day):
         codec.execute_many("INSERT INTO available_spans (feed, provider_id, span_date, start_at, end_at, computed_at) VALUES (?, ?, ?, ?, ?, ?)",

@@ -87,24 +87,25 @@ def recompute(conn: Connection, feed: str, as_of: dt.date, horizon_days: int) ->
     result.providers = len(providers)
 
     hours, tz_of = load_hours(codec, feed, providers)
-    blocks: dict[str, list[tuple[dt.datetime, dt.datetime, bool]]] = defaultdict(list)
+    blocks: dict[str, list[tuple[int, int, bool]]] = defaultdict(list)
     lo_ts = codec.ts(dt.datetime.combine(as_of, dt.time()) - _MARGIN)
     hi_ts = codec.ts(dt.datetime.combine(window_end, dt.time()) + _MARGIN)
     with_hours = [p for p in providers if p in hours]
+    epoch = codec.epoch_sql  # instants as integers straight from the database: no per-value datetime work
     if with_hours:
-        for provider, start, end, local in _rows_for(codec, """
-                SELECT provider_id, start_ts, end_ts, is_local FROM scheduling_item_blocks
-                WHERE start_ts IS NOT NULL AND end_ts > ? AND start_ts < ? AND feed = ? {only}""",
+        for provider, start, end, local in _rows_for(codec, f"""
+                SELECT provider_id, {epoch('start_ts')}, {epoch('end_ts')}, is_local FROM scheduling_item_blocks
+                WHERE start_ts IS NOT NULL AND end_ts > ? AND start_ts < ? AND feed = ? {{only}}""",  # noqa: S608 - codec SQL
                                                      feed, with_hours, (lo_ts, hi_ts)):
             if provider in hours:
-                blocks[provider].append((codec.read_ts(start), codec.read_ts(end), bool(local)))
-        for provider, start, end, local in _rows_for(codec, """
-                SELECT m.provider_id, s.start_ts, s.end_ts, s.is_local FROM scheduling_item_blocks s
+                blocks[provider].append((start, end, bool(local)))
+        for provider, start, end, local in _rows_for(codec, f"""
+                SELECT m.provider_id, {epoch('s.start_ts')}, {epoch('s.end_ts')}, s.is_local FROM scheduling_item_blocks s
                 JOIN scheduling_item_blocks m ON m.feed = s.feed AND m.item_id = s.ref AND m.start_ts IS NULL
-                WHERE s.ref IS NOT NULL AND s.end_ts > ? AND s.start_ts < ? AND s.feed = ? {only}""",
+                WHERE s.ref IS NOT NULL AND s.end_ts > ? AND s.start_ts < ? AND s.feed = ? {{only}}""",  # noqa: S608 - codec SQL
                 feed, with_hours, (lo_ts, hi_ts), column="m.provider_id"):
             if provider in hours:
-                blocks[provider].append((codec.read_ts(start), codec.read_ts(end), bool(local)))
+                blocks[provider].append((start, end, bool(local)))
 
     now = codec.ts(utcnow().replace(tzinfo=None))
     out = []

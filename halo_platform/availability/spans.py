@@ -124,19 +124,22 @@ class ProviderCalendar:
         return subtract(work, merge(cuts))
 
 
-def calendar_from_rows(tz: str | None, hours: Iterable[tuple[int, int, int]], blocks: Iterable[tuple[dt.datetime, dt.datetime, bool]]) -> ProviderCalendar:
-    """Build a calendar from stored rows: hours (weekday, start_minute, end_minute) and
-    blocks (start, end, is_local) where local blocks need the provider's timezone."""
+_EPOCH = dt.datetime(1970, 1, 1)
+
+
+def calendar_from_rows(tz: str | None, hours: Iterable[tuple[int, int, int]], blocks: Iterable[tuple[int, int, bool]]) -> ProviderCalendar:
+    """Build a calendar from stored rows: hours (weekday, start_minute, end_minute) and blocks
+    (start, end, is_local) as seconds since 1970 read as UTC; a local block is a wall time in
+    the provider's timezone, resolved here."""
     weekly: dict[int, list[tuple[int, int]]] = {}
     for weekday, start, end in hours:
         weekly.setdefault(weekday, []).append((start, end))
     intervals = []
     for start, end, local in blocks:
-        if local:
-            if tz:
-                intervals.append((wall_instant(tz, start), wall_instant(tz, end)))
-        else:
-            intervals.append((utc_instant(start), utc_instant(end)))
+        if not local:
+            intervals.append((start, end))
+        elif tz:
+            intervals.append((wall_instant(tz, _EPOCH + dt.timedelta(seconds=start)), wall_instant(tz, _EPOCH + dt.timedelta(seconds=end))))
     return ProviderCalendar(tz, weekly, intervals)
 
 

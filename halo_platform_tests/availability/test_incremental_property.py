@@ -86,6 +86,10 @@ def apply(feed: str, name: str, lines: list[str]) -> None:
         apply_files(conn, feed, [LandedFile.from_parsed(name, name, acme.parse(data, name))])
 
 
+def seconds(naive: dt.datetime) -> int:
+    return int((naive - dt.datetime(1970, 1, 1)).total_seconds())
+
+
 def oracle(lines: list[str], as_of: dt.date, days: int) -> list[tuple]:
     """Spans straight from each item's winning event, without the store."""
     best = {}
@@ -103,7 +107,7 @@ def oracle(lines: list[str], as_of: dt.date, days: int) -> list[tuple]:
         if e.kind == "hours" and not e.hours:
             tz.setdefault(e.item_id.split(":", 1)[1], e.tz)
         for b in e.blocks:
-            blocks[b.provider_id].append((b.start, b.end, b.local))
+            blocks[b.provider_id].append((seconds(b.start), seconds(b.end), b.local))
     out = []
     epoch = dt.datetime(1970, 1, 1)
     for provider in sorted(hours):
