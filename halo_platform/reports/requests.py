@@ -100,7 +100,7 @@ def _submit(task_name: str, request_id: str, config: dict, tags: dict[str, str])
     dagster_instance()
     cmd = [
         os.path.join(os.path.dirname(sys.executable), "dagster"), "job", "launch",
-        "-m", "halo_platform.definitions", "-a", "defs", "-j", job_name(task_name),
+        "-m", "halo_platform.definitions", "-j", job_name(task_name),  # location name as in workspace.yaml
         "--config-json", json.dumps(config), "--tags", json.dumps(tags), "--run-id", request_id,
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env={**os.environ, "DAGSTER_HOME": str(home)})

@@ -4,6 +4,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -14,6 +19,7 @@ from fastapi.testclient import TestClient
 from halo_platform.core import store
 from halo_platform.core.cli import cli
 from halo_platform.core.http import create_app
+from halo_platform.core.settings import PROJECT_ROOT
 from halo_platform.definitions import defs
 from halo_platform.reports.audit import get_request, list_requests
 from halo_platform.reports.demo import campaign, write_marketing
@@ -83,6 +89,7 @@ def test_the_api_refuses_a_bad_payload_with_422_and_queues_a_good_one_in_dagster
     assert run.status == dg.DagsterRunStatus.QUEUED and run.job_name == "campaign_alerts_job"
     assert run.run_config["ops"]["campaign_alerts"]["config"] == {"as_of": "2024-05-10", "sinks": ["outbox"]}
     assert run.tags["halo/trigger"] == "api" and run.tags["owner"] == "team:marketing"
+    assert run.remote_job_origin.location_name == "halo_platform.definitions"  # as named by workspace.yaml
     assert client.get("/v1/task-requests/nope").status_code == 404
 
     # canceled in the UI before it started: the run-status sensor records it
@@ -116,3 +123,27 @@ def test_a_ui_launched_run_that_fails_before_its_step_is_recorded_failed_by_the_
     assert request["payload"] == {"tolerance": 0.1}
     assert request["error"] == "run worker lost: out of memory"
     assert request["finished_at"] is not None and request["requested_by"] == "ana"
+
+
+def test_a_queued_request_is_run_by_the_dagster_daemon_and_its_audit_row_completes(warehouses, halo_env):
+    """End to end as with `dagster dev`: the API queues the run, the daemon dequeues and runs it."""
+    _seed_marketing(warehouses)
+    client = TestClient(create_app())
+    request_id = client.post("/v1/tasks/campaign_alerts/requests", json={"payload": {"as_of": "2024-05-10"}}).json()[
+        "request_id"]
+    daemon = subprocess.Popen(
+        [str(Path(sys.executable).with_name("dagster-daemon")), "run", "-w", str(PROJECT_ROOT / "workspace.yaml")],
+        cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and get_request(request_id)["status"] in ("QUEUED", "RUNNING"):
+            time.sleep(1)
+    finally:
+        os.killpg(daemon.pid, signal.SIGTERM)
+        daemon.wait(30)
+    body = client.get(f"/v1/task-requests/{request_id}").json()
+    assert body["status"] == "SUCCEEDED", body
+    assert body["started_at"] and body["finished_at"] and body["row_count"] == 1
+    assert [(d["sink"], d["status"]) for d in body["deliveries"]] == [("outbox", "DELIVERED")]
+    assert (Path(halo_env["HALO_HOME"]) / "outbox" / "campaign_alerts_2024-05-10.csv").exists()
