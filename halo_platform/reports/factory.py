@@ -11,6 +11,7 @@ import re
 import tempfile
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -134,6 +135,55 @@ def _trigger(run: dg.DagsterRun) -> str:
     return run.tags.get("halo/trigger") or "manual"
 
 
+@dataclass
+class Report:
+    """What a run produced before delivery."""
+
+    path: Path
+    row_count: int
+    counts: dict[str, int]
+    rows: list[dict]  # the first rows, for the task's message
+    metadata: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def build_report(context, task: Task, resolved: Mapping[str, Any], warehouses: WarehousesResource,  # noqa: ANN001
+                 out_dir: Path) -> Report:
+    """Queries into DuckDB, the transform, the output file; nothing is delivered yet."""
+    with tempfile.TemporaryDirectory(prefix=f"halo_{task.name}_") as workdir:
+        con = duckdb_connection(Path(workdir))
+        try:
+            metadata: dict[str, Any] = {}
+            timings: dict[str, float] = {}
+            mark = time.perf_counter()
+            for table, loaded in load_queries(con, warehouses, task, resolved).items():
+                context.log.info(f"{table}: {loaded.rows} rows from {task.queries[table].warehouse}"
+                                 f" in {loaded.seconds:.2f}s ({loaded.driver})")
+                metadata[f"rows_{table}"] = loaded.rows
+                timings[f"load_{table}"] = round(loaded.seconds, 3)
+            timings["load_all"] = round(time.perf_counter() - mark, 3)
+            mark = time.perf_counter()
+            _transform(con, task, resolved)
+            timings["transform"] = round(time.perf_counter() - mark, 3)
+            row_count = con.execute("SELECT count(*) FROM result").fetchall()[0][0]
+            counts = {}
+            if task.count_by:
+                grouped = con.execute(f'SELECT "{task.count_by}", count(*) FROM result GROUP BY 1 ORDER BY 1')  # noqa: S608
+                counts = {str(k): int(v) for k, v in grouped.fetchall()}
+            path = out_dir / f"{task.file_stem(resolved)}.{task.format_of(resolved)}"
+            mark = time.perf_counter()
+            write_output(con, path, task.format_of(resolved))
+            timings["write"] = round(time.perf_counter() - mark, 3)
+            rows = []
+            if task.message:
+                first = con.execute("SELECT * FROM result LIMIT 1000")
+                names = [d[0] for d in first.description]
+                rows = [dict(zip(names, r, strict=True)) for r in first.fetchall()]
+        finally:
+            con.close()
+    return Report(path, row_count, counts, rows, metadata, timings)
+
+
 def run_task(
     context: dg.AssetExecutionContext,
     task: Task,
@@ -142,7 +192,7 @@ def run_task(
     warehouses: WarehousesResource,
     sinks: SinksResource,
 ) -> dg.MaterializeResult:
-    """Queries -> DuckDB -> transform -> file(s) -> sinks, recording every state change."""
+    """Queries -> DuckDB -> transform -> file -> sinks, recording every state change."""
     run = context.run
     request_id = run.run_id
     audit_kwargs = {"task": task.name, "payload": payload, "trigger": _trigger(run),
@@ -152,58 +202,36 @@ def run_task(
         resolved = dict(task.resolve(payload, _run_context(run.tags)))
         sink_names = list(payload.get("sinks") or task.default_sinks)
         sinks.validate_names(sink_names)
-        workdir = tempfile.TemporaryDirectory(prefix=f"halo_{task.name}_")
-        con = duckdb_connection(Path(workdir.name))
-        metadata: dict[str, Any] = {}
-        timings: dict[str, float] = {}
-        mark = time.perf_counter()
-        for table, loaded in load_queries(con, warehouses, task, resolved).items():
-            context.log.info(f"{table}: {loaded.rows} rows from {task.queries[table].warehouse} in {loaded.seconds:.2f}s ({loaded.driver})")
-            metadata[f"rows_{table}"] = loaded.rows
-            timings[f"load_{table}"] = round(loaded.seconds, 3)
-        timings["load_all"] = round(time.perf_counter() - mark, 3)
-        mark = time.perf_counter()
-        _transform(con, task, resolved)
-        timings["transform"] = round(time.perf_counter() - mark, 3)
-        row_count = con.execute("SELECT count(*) FROM result").fetchall()[0][0]
-        counts: dict[str, int] = {}
-        if task.count_by:
-            counts = {str(k): int(v) for k, v in con.execute(f'SELECT "{task.count_by}", count(*) FROM result GROUP BY 1 ORDER BY 1').fetchall()}  # noqa: S608
-        fmt = task.format_of(resolved)
-        stem = task.file_stem(resolved)
-        path = get_settings().home / "outputs" / request_id / f"{stem}.{fmt}"
-        mark = time.perf_counter()
-        write_output(con, path, fmt)
-        timings["write"] = round(time.perf_counter() - mark, 3)
-        rows = [dict(zip([d[0] for d in con.description], r, strict=True)) for r in
-                con.execute("SELECT * FROM result LIMIT 1000").fetchall()] if task.message else []
-        con.close()
-        workdir.cleanup()
+        report = build_report(context, task, resolved, warehouses, get_settings().home / "outputs" / request_id)
         outcomes: list[DeliveryOutcome] = []
-        if row_count or task.deliver_when_empty:
-            text = task.message(rows, resolved) if task.message else f"{task.name}: {row_count} row(s) {counts or ''}"
+        if report.row_count or task.deliver_when_empty:
+            text = (task.message(report.rows, resolved) if task.message
+                    else f"{task.name}: {report.row_count} row(s) {report.counts or ''}")
             mark = time.perf_counter()
-            outcomes = deliver_all(sinks, sink_names, Delivery(subject=f"{task.name}: {stem}", text=text, files=[path]))
-            timings["deliver"] = round(time.perf_counter() - mark, 3)
+            delivery = Delivery(subject=f"{task.name}: {report.path.stem}", text=text, files=[report.path])
+            outcomes = deliver_all(sinks, sink_names, delivery)
+            report.timings["deliver"] = round(time.perf_counter() - mark, 3)
             audit.record_deliveries(request_id, outcomes, db_url=store.url)
         else:
             context.log.info("nothing to report: no delivery")
-        outputs = [t for o in outcomes for t in o.targets]
-        failed = [o for o in outcomes if o.status != "DELIVERED"]
-        stats = {"counts": counts, "resolved_payload": resolved, "file": path.name, "seconds": timings}
         for o in outcomes:
             context.log.info(f"sink {o.sink}: {o.status} after {o.attempts} attempt(s) {o.detail}".rstrip())
+        outputs = [t for o in outcomes for t in o.targets]
+        failed = [o for o in outcomes if o.status != "DELIVERED"]
+        done = {"outputs": outputs, "row_count": report.row_count,
+                "stats": {"counts": report.counts, "resolved_payload": resolved, "file": report.path.name,
+                          "seconds": report.timings}}
         if failed:
             error = "delivery failed: " + "; ".join(f"{o.sink}: {o.detail}" for o in failed)
-            audit.record_status(request_id, "FAILED", **audit_kwargs, outputs=outputs, row_count=row_count,
-                                stats=stats, error=error[:2000])
-            raise dg.Failure(description=error, metadata={"outputs": outputs, "row_count": row_count})
-        audit.record_status(request_id, "SUCCEEDED", **audit_kwargs, outputs=outputs, row_count=row_count, stats=stats)
+            audit.record_status(request_id, "FAILED", **audit_kwargs, **done, error=error[:2000])
+            raise dg.Failure(description=error, metadata={"outputs": outputs, "row_count": report.row_count})
+        audit.record_status(request_id, "SUCCEEDED", **audit_kwargs, **done)
     except dg.Failure:
         raise
     except Exception as exc:
         audit.record_status(request_id, "FAILED", **audit_kwargs, error=f"{type(exc).__name__}: {exc}"[:2000])
         raise
+    counts = report.counts
     checks = [
         dg.AssetCheckResult(
             check_name=check.name, passed=bool(check.passed(counts)), asset_key=dg.AssetKey(task.name),
@@ -212,9 +240,9 @@ def run_task(
         for check in task.checks
     ]
     return dg.MaterializeResult(
-        metadata={**metadata, "row_count": row_count, "counts": dg.MetadataValue.json(counts),
+        metadata={**report.metadata, "row_count": report.row_count, "counts": dg.MetadataValue.json(counts),
                   "payload": dg.MetadataValue.json(resolved), "outputs": dg.MetadataValue.json(outputs),
-                  "file": path.name, "seconds": dg.MetadataValue.json(timings)},
+                  "file": report.path.name, "seconds": dg.MetadataValue.json(report.timings)},
         check_results=checks,
     )
 
