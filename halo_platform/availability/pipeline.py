@@ -50,7 +50,10 @@ def load_file(fmt: str, path: str, relpath: str, sha256: str) -> LandedFile:
     """Parse one landed file into columns (runs in a worker process for big batches)."""
     from halo_platform.availability.feeds import adapter
 
-    return LandedFile.from_parsed(relpath, sha256, adapter(fmt).parse(Path(path).read_bytes(), Path(path).name))
+    started = time.perf_counter()
+    landed = LandedFile.from_parsed(relpath, sha256, adapter(fmt).parse(Path(path).read_bytes(), Path(path).name))
+    landed.parse_seconds = time.perf_counter() - started
+    return landed
 
 
 def ingest_feeds(url: str | None, batches: list[tuple[Feed, list[PendingFile]]]) -> dict[str, ApplyResult]:
@@ -72,7 +75,8 @@ def ingest_feeds(url: str | None, batches: list[tuple[Feed, list[PendingFile]]])
         for feed, _ in batches:
             started = time.perf_counter()
             parsed = [f.result() for f in futures[feed.name]] if pool else [load_file(*a) for a in args[feed.name]]
-            TIMINGS[f"{feed.name}.parse"] += time.perf_counter() - started
+            TIMINGS[f"{feed.name}.parse_wait"] += time.perf_counter() - started
+            TIMINGS[f"{feed.name}.parse"] += sum(f.parse_seconds for f in parsed)
             started = time.perf_counter()
             with store.write(url) as conn:
                 done = set(Codec(conn).select("SELECT path, sha256 FROM emr_processed_files WHERE feed = ?", (feed.name,)))

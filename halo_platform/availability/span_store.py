@@ -65,6 +65,8 @@ def load_hours(codec: Codec, feed: str, providers: list[str]) -> tuple[dict[str,
 def recompute(conn: Connection, feed: str, as_of: dt.date, horizon_days: int) -> SpansResult:
     """Recompute spans of every dirty provider-date of `feed` inside [as_of, as_of + horizon_days)."""
     codec = Codec(conn)
+    if conn.dialect.name == "postgresql":  # SQLite's BEGIN IMMEDIATE already serializes; on PostgreSQL one span step per feed at a time
+        codec.select("SELECT pg_advisory_xact_lock(hashtext(?))", (f"halo-emr-spans-{feed}",))
     result = SpansResult()
     window_end = as_of + dt.timedelta(days=horizon_days - 1)
     fresh, moved = window_change(codec, feed, as_of, horizon_days)
