@@ -42,7 +42,8 @@ class SchedulingItemBlock(Base):
     Slots have no provider but a `ref` to their Schedule."""
 
     __tablename__ = "scheduling_item_blocks"
-    __table_args__ = (sa.Index("ix_scheduling_item_blocks_provider", "feed", "provider_id"),)
+    __table_args__ = (sa.Index("ix_scheduling_item_blocks_provider", "feed", "provider_id"),
+                      sa.Index("ix_scheduling_item_blocks_ref", "feed", "ref"))  # Slots of a Schedule
 
     feed: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     item_id: Mapped[str] = mapped_column(sa.String(255), primary_key=True)

@@ -92,6 +92,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('scheduling_item_blocks', schema=None) as batch_op:
         batch_op.create_index('ix_scheduling_item_blocks_provider', ['feed', 'provider_id'], unique=False)
+        batch_op.create_index('ix_scheduling_item_blocks_ref', ['feed', 'ref'], unique=False)
 
     op.create_table('scheduling_item_hours',
     sa.Column('feed', sa.String(length=64), nullable=False),
@@ -129,6 +130,7 @@ def downgrade() -> None:
 
     op.drop_table('scheduling_item_hours')
     with op.batch_alter_table('scheduling_item_blocks', schema=None) as batch_op:
+        batch_op.drop_index('ix_scheduling_item_blocks_ref')
         batch_op.drop_index('ix_scheduling_item_blocks_provider')
 
     op.drop_table('scheduling_item_blocks')
