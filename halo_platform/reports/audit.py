@@ -43,8 +43,17 @@ def record_status(
     """Create or advance the request row to `status`, with optional `outputs`, `row_count`,
     `error`, `stats`. A status never moves backwards; a terminal status is kept once set."""
     at = at or utcnow()
+    try:
+        _record_status(request_id, status, task, payload, trigger, requested_by, at, db_url, fields)
+    except sa.exc.IntegrityError:  # another writer created the row first: advance it instead
+        _record_status(request_id, status, task, payload, trigger, requested_by, at, db_url, fields)
+
+
+def _record_status(request_id: str, status: str, task: str, payload: Mapping[str, Any] | None, trigger: str,
+                   requested_by: str | None, at: dt.datetime, db_url: str | None, fields: dict[str, Any]) -> None:
     with store.write(db_url) as conn:
-        row = conn.execute(sa.select(requests_t).where(requests_t.c.request_id == request_id)).mappings().first()
+        query = sa.select(requests_t).where(requests_t.c.request_id == request_id).with_for_update()
+        row = conn.execute(query).mappings().first()
         if row is None:
             values = {
                 "request_id": request_id, "task": task, "payload": dict(payload or {}), "trigger": trigger,

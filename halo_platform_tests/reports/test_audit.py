@@ -1,0 +1,52 @@
+"""The audit row only moves forward, whoever reports and in whatever order, also when several
+writers race on a request that has no row yet (SQLite and PostgreSQL operational stores)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from halo_platform.reports.audit import get_request, list_requests, record_status
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, halo_env, monkeypatch):  # noqa: ANN001
+    if request.param == "postgresql":
+        url = request.getfixturevalue("fresh_pg_url")
+        monkeypatch.setenv("HALO_DB_URL", url)
+        return url
+    return halo_env["HALO_DB_URL"]
+
+
+def test_status_never_moves_backwards_and_a_terminal_status_is_kept(store_url):
+    record_status("r1", "QUEUED", task="t", payload={"a": 1}, trigger="api", requested_by="ana")
+    record_status("r1", "RUNNING", task="t")
+    record_status("r1", "SUCCEEDED", task="t", outputs=["file:///x.csv"], row_count=3)
+    record_status("r1", "RUNNING", task="t")  # a late report
+    record_status("r1", "FAILED", task="t", error="late sensor")
+    row = get_request("r1")
+    assert (row["status"], row["outputs"], row["row_count"], row["error"]) == ("SUCCEEDED", ["file:///x.csv"], 3, None)
+    assert (row["payload"], row["trigger"], row["requested_by"]) == ({"a": 1}, "api", "ana")
+    assert row["created_at"] <= row["started_at"] <= row["finished_at"]
+
+
+def test_racing_writers_on_a_new_request_leave_one_row_in_the_furthest_state(store_url):
+    statuses = ["RUNNING", "SUCCEEDED", "RUNNING", "QUEUED"] * 3
+    barrier = threading.Barrier(len(statuses))
+    errors = []
+
+    def report(status: str) -> None:
+        barrier.wait()
+        try:
+            record_status("race", status, task="t")
+        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=report, args=(s,)) for s in statuses]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert [r["status"] for r in list_requests(task="t")] == ["SUCCEEDED"]
