@@ -175,7 +175,7 @@ def bench_reports(orders: int, pg_url: str | None, mysql_url: str | None, skip_g
         ours = bench.measure("ours", pg_url, mysql_url, Path(tmp))
         base = bench.measure("pandas", pg_url, mysql_url, Path(tmp))
     for name, r in (("ours (Dagster job: ADBC/connectorx -> DuckDB -> CSV)", ours), ("pandas read_sql+merge+to_csv", base)):
-        click.echo(f"{name}: {r['seconds']:.2f}s work ({r['process_seconds']:.2f}s process), "
+        click.echo(f"{name}: {r['seconds']:.2f}s work ({r['process_seconds']:.2f}s process, {r['cpu_seconds']:.2f}s CPU), "
                    f"peak RSS {r['peak_rss_mb']:.0f} MB, {r['rows']:,} issue rows")
     click.echo("ours by step (s): " + ", ".join(f"{k} {v:.2f}" for k, v in ours["steps"].items())
                + f"; Dagster run overhead {ours['seconds'] - sum(v for k, v in ours['steps'].items() if not k.startswith('load_') or k == 'load_all'):.2f}")
