@@ -147,3 +147,15 @@ def test_a_queued_request_is_run_by_the_dagster_daemon_and_its_audit_row_complet
     assert body["started_at"] and body["finished_at"] and body["row_count"] == 1
     assert [(d["sink"], d["status"]) for d in body["deliveries"]] == [("outbox", "DELIVERED")]
     assert (Path(halo_env["HALO_HOME"]) / "outbox" / "campaign_alerts_2024-05-10.csv").exists()
+
+
+def test_cli_run_with_wait_exits_1_when_the_request_fails(warehouses, halo_env, sinks_file, tmp_path):
+    _seed_marketing(warehouses)
+    (tmp_path / "a_file").write_text("")
+    sinks_file({"outbox": {"kind": "folder", "path": str(tmp_path / "a_file" / "outbox")}})
+    result = CliRunner().invoke(cli, ["tasks", "run", "campaign_alerts", "--payload", '{"as_of": "2024-05-10"}', "--wait"])
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert lines[1] == "status: FAILED"
+    assert lines[2].startswith("delivery: outbox FAILED attempts=1 permanent: cannot create folder")
+    assert lines[3].startswith("error: delivery failed: outbox: permanent")
