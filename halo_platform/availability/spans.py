@@ -139,8 +139,15 @@ def calendar_from_rows(tz: str | None, hours: Iterable[tuple[int, int, int]], bl
         if not local:
             intervals.append((start, end))
         elif tz:
-            intervals.append((wall_instant(tz, _EPOCH + dt.timedelta(seconds=start)), wall_instant(tz, _EPOCH + dt.timedelta(seconds=end))))
+            intervals.append((_wall_seconds_instant(tz, start), _wall_seconds_instant(tz, end)))
     return ProviderCalendar(tz, weekly, intervals)
+
+
+@functools.lru_cache(maxsize=500_000)
+def _wall_seconds_instant(tz: str, wall_seconds: int) -> int:
+    """A wall time given as seconds since 1970 (read as UTC) -> the instant in `tz` (fold=0).
+    Cached: booked times sit on a grid and repeat across providers."""
+    return wall_instant(tz, _EPOCH + dt.timedelta(seconds=wall_seconds))
 
 
 def horizon(as_of: dt.date, days: int) -> list[dt.date]:

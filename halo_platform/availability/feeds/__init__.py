@@ -45,8 +45,17 @@ def adapter(fmt: str) -> ModuleType:
 
 
 def load_feeds(path: Path | None = None) -> dict[str, Feed]:
-    """The feeds of `HALO_FEEDS_FILE` (default config/emr_feeds.yaml)."""
-    path = path or get_settings().feeds_file
+    """The feeds of `HALO_FEEDS_FILE` (default config/emr_feeds.yaml), re-read when the file changes."""
+    path = Path(path or get_settings().feeds_file)
+    try:
+        stamp = path.stat().st_mtime_ns
+    except OSError:
+        stamp = None
+    return dict(_load_feeds(path, stamp))
+
+
+@functools.lru_cache(maxsize=16)
+def _load_feeds(path: Path, _stamp: int | None) -> dict[str, Feed]:
     entries = read_yaml(path).get("feeds") or {}
     feeds = {}
     for name, cfg in entries.items():
