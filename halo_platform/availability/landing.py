@@ -3,6 +3,7 @@ never modified; what was processed is recorded in `emr_processed_files` (path + 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
@@ -31,6 +32,13 @@ def feed_dir(feed: str) -> Path:
 
 
 def sha256_of(path: Path) -> str:
+    stat = path.stat()
+    return _sha256(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=4096)
+def _sha256(path: str, _mtime_ns: int, _size: int) -> str:
+    """Landed files never change, but a path could be replaced: keyed by mtime and size too."""
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
