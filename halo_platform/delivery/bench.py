@@ -168,7 +168,10 @@ def _start_api(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
     raise RuntimeError("the API server did not start")
 
 
-def _high_latency(url: str, count: int, stop: threading.Event, out: list[float], errors: list[str]) -> None:
+def _high_latency(url: str, count: int, stop, out) -> None:  # noqa: ANN001
+    """HIGH requests paced every 20 ms, timed by a client in a process of its own (so the
+    drain's threads do not hold its GIL); results go to `out` (a multiprocessing queue)."""
+    latencies, errors = [], []
     with httpx.Client(base_url=url, timeout=10) as client:
         for i in range(count):
             if stop.is_set():
@@ -177,10 +180,17 @@ def _high_latency(url: str, count: int, stop: threading.Event, out: list[float],
             response = client.post("/v1/messages/sms", json={"to": "+33612345678", "body": f"otp {i}", "priority": "HIGH"})
             elapsed = (time.perf_counter() - t0) * 1000
             if response.status_code == 201 and response.json()["status"] == "sent":
-                out.append(elapsed)
+                latencies.append(elapsed)
             else:
                 errors.append(f"{response.status_code} {response.text[:100]}")
             time.sleep(0.02)
+    out.put((latencies, errors))
+
+
+def sa_backend(url: str) -> str:
+    import sqlalchemy as sa
+
+    return sa.make_url(url).get_backend_name()
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -190,7 +200,7 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-def run_bench(count: int = 100_000, high_count: int = 300) -> Iterator[str]:
+def run_bench(count: int = 100_000, high_count: int = 300, db_url: str | None = None) -> Iterator[str]:
     from halo_platform.core.store import dispose_engines, read
     from halo_platform.delivery.config import load_config
     from halo_platform.delivery.dispatch import Dispatcher, DispatchStats
@@ -205,10 +215,10 @@ def run_bench(count: int = 100_000, high_count: int = 300) -> Iterator[str]:
         home = Path(tmp)
         providers_file = home / "providers.yaml"
         providers_file.write_text(yaml.safe_dump(_providers_yaml(fakes)))
-        env = {"HALO_HOME": str(home), "HALO_DB_URL": f"sqlite:///{home / 'halo.db'}", "HALO_PROVIDERS_FILE": str(providers_file), "HALO_ALERTS": ""}
+        env = {"HALO_HOME": str(home), "HALO_DB_URL": db_url or f"sqlite:///{home / 'halo.db'}", "HALO_PROVIDERS_FILE": str(providers_file), "HALO_ALERTS": ""}
         stack.enter_context(_environment(env))
         dispose_engines()
-        yield f"delivery bench: {count:,} LOW messages (half SMS over twilio+vonage, half email over sendgrid+mailjet), fakes in 4 processes, SQLite store"
+        yield f"delivery bench: {count:,} LOW messages (half SMS over twilio+vonage, half email over sendgrid+mailjet), fakes in 4 processes, {'SQLite' if not db_url else sa_backend(db_url)} store"
 
         raw = raw_capacity(fakes, min(count, 40_000))
         for fake in fakes.values():
@@ -232,18 +242,21 @@ def run_bench(count: int = 100_000, high_count: int = 300) -> Iterator[str]:
         api, api_url = _start_api(env)
         latencies: list[float] = []
         high_errors: list[str] = []
-        stop = threading.Event()
         try:
             for i in range(20):  # warm the API process (imports, pools) before measuring
                 httpx.post(api_url + "/v1/messages/sms", json={"to": "+33612345678", "body": f"warm {i}", "priority": "HIGH"}, timeout=10)
             results: dict[str, DispatchStats] = {}
 
             def drain(channel: str) -> None:
-                dispatcher = Dispatcher(config, batch_size=1000)
+                dispatcher = Dispatcher(config, batch_size=500)
                 results[channel] = dispatcher.drain([channel])
                 dispatcher.close()
 
-            high = threading.Thread(target=_high_latency, args=(api_url, high_count, stop, latencies, high_errors))
+            import multiprocessing
+
+            mp = multiprocessing.get_context("spawn")
+            stop, results_q = mp.Event(), mp.Queue()
+            high = mp.Process(target=_high_latency, args=(api_url, high_count, stop, results_q))
             drains = [threading.Thread(target=drain, args=(c,)) for c in ("sms", "email")]
             started = time.perf_counter()
             for t in drains:
@@ -253,6 +266,7 @@ def run_bench(count: int = 100_000, high_count: int = 300) -> Iterator[str]:
                 t.join()
             elapsed = time.perf_counter() - started
             stop.set()
+            latencies, high_errors = results_q.get(timeout=60)
             high.join()
         finally:
             api.terminate()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import queue
 import random
 import threading
 import time
@@ -17,8 +18,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from halo_platform.core.models import utcnow
-from halo_platform.core.store import write
 from halo_platform.delivery.config import CHANNELS, DeliveryConfig
+from halo_platform.delivery.db import writing
 from halo_platform.delivery.providers import RETRYABLE, Outgoing, Provider, SendResult, build_provider
 from halo_platform.delivery.queue import Transition, attempt_row, claim, expired, persist, transition
 from halo_platform.delivery.routing import draw
@@ -87,74 +88,174 @@ class Dispatcher:
         self._pools.clear()
 
     def run_once(self, channel: str) -> DispatchStats:
-        """Claim and send one batch of `channel`; returns what happened (claimed 0: nothing due)."""
+        """Claim, send and record one batch of `channel` (claimed 0: nothing due)."""
+        batch = self._claim(channel)
+        if batch.stats.claimed:
+            self._send(batch)
+            self._persist(batch)
+        return batch.stats
+
+    def _claim(self, channel: str) -> _Batch:
+        """Lease a batch, expire what is past its time and draw a provider for the rest."""
         started = time.perf_counter()
         stats = DispatchStats()
         now = self.clock()
-        with write(self.db_url) as conn:
+        with writing(self.db_url) as conn:
             rows = claim(conn, channel, self.owner, self.batch_size, now, self.config.lease_seconds)
         stats.claimed = len(rows)
         t_claimed = time.perf_counter()
         stats.phases["claim"] = t_claimed - started
+        batch = _Batch(stats, [], [], now, started)
         if not rows:
-            return stats
+            return batch
         router = load_router(self.config, self.db_url)
-        transitions: list[Transition] = []
-        assigned: dict[str, list] = defaultdict(list)
         for row in rows:
             if row.expires_at is not None and row.expires_at <= now:
-                transitions.append(expired(row, now))
+                batch.transitions.append(expired(row, now))
                 continue
             _, weights = router.weights_for(row.channel, row.country, row.capability)
             exclude = [row.provider] if row.number_of_retries and row.provider else []
             name = draw(weights, self.rng, exclude)
             if name is None:
-                transitions.append(transition(row, None, None, self.config.retry, now))
+                batch.transitions.append(transition(row, None, None, self.config.retry, now))
             else:
-                assigned[name].append(row)
+                batch.assigned[name].append(row)
+        stats.phases["route"] = time.perf_counter() - t_claimed
+        return batch
+
+    def _send(self, batch: _Batch) -> None:
+        """Send the batch with bounded concurrency per provider; fill its transitions and attempts."""
+        t0 = time.perf_counter()
         futures: list[tuple[str, list, Future]] = []
-        for name, group in assigned.items():
+        for name, group in batch.assigned.items():
             provider = build_provider(self.config.providers[name])
             step = max(provider.max_batch, 1)
             for i in range(0, len(group), step):
                 chunk = group[i : i + step]
                 futures.append((name, chunk, self._pool(provider).submit(_send_chunk, provider, [Outgoing.from_row(r) for r in chunk])))
-        attempts = []
-        t_routed = time.perf_counter()
-        stats.phases["route"] = t_routed - t_claimed
         for _, _, future in futures:
             future.result()
-        t_sent = time.perf_counter()
-        stats.phases["send"] = t_sent - t_routed
-        done_at = self.clock()
+        batch.done_at = done_at = self.clock()
+        stats = batch.stats
         for name, chunk, future in futures:
-            results = future.result()
-            by_id = {r.message_id: r for r in results}
+            by_id = {r.message_id: r for r in future.result()}
             for row in chunk:
                 result = by_id.get(row.id) or SendResult(row.id, RETRYABLE, detail="no result from provider")
-                attempts.append(attempt_row(result, name, done_at))
-                transitions.append(transition(row, result, name, self.config.retry, done_at))
+                batch.attempts.append(attempt_row(result, name, done_at))
+                batch.transitions.append(transition(row, result, name, self.config.retry, done_at))
                 stats.by_provider[name] += 1
-        with write(self.db_url) as conn:
-            persist(conn, self.owner, transitions, attempts, done_at)
-        stats.phases["persist"] = time.perf_counter() - t_sent
-        for t in transitions:
+        for t in batch.transitions:
             stats.by_status[t.status] += 1
-        stats.seconds = time.perf_counter() - started
-        return stats
+        stats.phases["send"] = time.perf_counter() - t0
+
+    def _persist(self, batch: _Batch) -> None:
+        t0 = time.perf_counter()
+        with writing(self.db_url) as conn:
+            persist(conn, self.owner, batch.transitions, batch.attempts, batch.done_at)
+        batch.stats.phases["persist"] = time.perf_counter() - t0
+        batch.stats.seconds = time.perf_counter() - batch.started
 
     def drain(self, channels: Sequence[str] = CHANNELS, timeout: float | None = None) -> DispatchStats:
-        """Dispatch until nothing is due on `channels` (or `timeout` seconds pass)."""
-        total = DispatchStats()
+        """Dispatch until nothing is due on `channels` (or `timeout` seconds pass); channels in parallel."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        pending = list(channels)
-        while pending and (deadline is None or time.monotonic() < deadline):
-            for channel in list(pending):
-                stats = self.run_once(channel)
-                total.add(stats)
-                if stats.claimed == 0 or stats.claimed == stats.by_status.get("held", 0):
-                    pending.remove(channel)
+        results: dict[str, DispatchStats] = {}
+        failures: list[BaseException] = []
+
+        def run(channel: str) -> None:
+            try:
+                results[channel] = self._drain_channel(channel, deadline)
+            except BaseException as exc:  # noqa: BLE001 - re-raised below
+                failures.append(exc)
+
+        threads = [threading.Thread(target=run, args=(c,), name=f"drain-{c}") for c in channels]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if failures:
+            raise failures[0]
+        total = DispatchStats()
+        for stats in results.values():
+            total.add(stats)
         return total
+
+    def _drain_channel(self, channel: str, deadline: float | None) -> DispatchStats:
+        """A three-stage pipeline: a claimer leases and routes batch N+1 and a writer records
+        batch N-1 while batch N is being sent. Leases keep a batch out of later claims until it
+        is recorded; when the claimer finds nothing, what the last batches rescheduled is
+        checked once more after they are recorded."""
+        claimed: queue.Queue[_Batch | None] = queue.Queue(maxsize=1)
+        writes: queue.Queue[_Batch | None] = queue.Queue(maxsize=1)
+        failures: list[BaseException] = []
+        done: list[DispatchStats] = []
+        stop = threading.Event()
+
+        def claimer() -> None:
+            try:
+                while not stop.is_set() and not failures and (deadline is None or time.monotonic() < deadline):
+                    batch = self._claim(channel)
+                    if batch.stats.claimed == 0:
+                        break
+                    claimed.put(batch)
+                    if batch.stats.claimed == batch.stats.by_status.get("held", 0) and not batch.assigned:
+                        break
+            except BaseException as exc:  # noqa: BLE001
+                failures.append(exc)
+            finally:
+                claimed.put(None)
+
+        def writer() -> None:
+            while (batch := writes.get()) is not None:
+                try:
+                    if not failures:
+                        self._persist(batch)
+                        done.append(batch.stats)
+                except BaseException as exc:  # noqa: BLE001
+                    failures.append(exc)
+
+        stages = [threading.Thread(target=claimer, daemon=True), threading.Thread(target=writer, daemon=True)]
+        for t in stages:
+            t.start()
+        finished = False
+        try:
+            while (batch := claimed.get()) is not None:
+                if failures:
+                    break
+                self._send(batch)
+                writes.put(batch)
+            else:
+                finished = True
+        finally:
+            stop.set()
+            while not finished and claimed.get() is not None:  # let the claimer finish; its leases simply expire
+                pass
+            writes.put(None)
+            for t in stages:
+                t.join()
+        if failures:
+            raise failures[0]
+        while deadline is None or time.monotonic() < deadline:  # what the last batches made due again
+            stats = self.run_once(channel)
+            if stats.claimed == 0:
+                break
+            done.append(stats)
+            if stats.claimed == stats.by_status.get("held", 0):
+                break
+        total = DispatchStats()
+        for stats in done:
+            total.add(stats)
+        return total
+
+
+@dataclass
+class _Batch:
+    stats: DispatchStats
+    transitions: list[Transition]
+    attempts: list[dict]
+    done_at: dt.datetime
+    started: float
+    assigned: dict[str, list] = field(default_factory=lambda: defaultdict(list))
+
 
 
 def _send_chunk(provider: Provider, messages: list[Outgoing]) -> list[SendResult]:

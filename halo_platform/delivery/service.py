@@ -20,8 +20,9 @@ from sqlalchemy.exc import IntegrityError
 
 from halo_platform.core.errors import ConflictError, NotFoundError
 from halo_platform.core.models import utcnow
-from halo_platform.core.store import read, write
+from halo_platform.core.store import read
 from halo_platform.delivery.config import PRIORITIES, DeliveryConfig, load_config
+from halo_platform.delivery.db import writing
 from halo_platform.delivery.providers import RETRYABLE, Outgoing, SendResult, build_provider, mask_recipient
 from halo_platform.delivery.queue import attempt_row, events_t, messages_t, persist, transition
 from halo_platform.delivery.routing import failover_order
@@ -85,7 +86,7 @@ def submit(
         values["lease_owner"] = f"api:{values['id']}"
         values["lease_until"] = now + dt.timedelta(seconds=config.high_deadline_seconds + config.lease_seconds)
     try:
-        with write(db_url) as conn:
+        with writing(db_url, priority=high) as conn:
             existing = _by_key(conn, new.idempotency_key) if new.idempotency_key else None
             if existing is None:
                 _insert(conn, [values], now)
@@ -113,7 +114,7 @@ def enqueue_many(channel: str, payloads: Iterable[Mapping[str, Any]], *, config:
         now = utcnow()
         for i, r in enumerate(batch):  # distinct times keep "oldest first" exact within a batch
             r["next_attempt_at"] = r["created_at"] = r["updated_at"] = now + dt.timedelta(microseconds=i)
-        with write(db_url) as conn:
+        with writing(db_url) as conn:
             _insert(conn, batch, now)
         batch.clear()
 
@@ -166,7 +167,7 @@ def send_high(message_id: str, config: DeliveryConfig, db_url: str | None, rng: 
             final = transition(row, None, None, config.retry, now)
         else:
             final = transition(row, SendResult(message_id, RETRYABLE, detail="every provider failed within the deadline"), last_provider, config.retry, now, high=True)
-    with write(db_url) as conn:
+    with writing(db_url, priority=True) as conn:
         persist(conn, owner, [final], attempts, now)
 
 

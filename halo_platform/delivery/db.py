@@ -1,0 +1,59 @@
+"""Write transactions of the delivery code. On a SQLite file every delivery writer (dispatch
+threads, the API, in any process) first takes a lock file: a blocked writer then wakes the
+moment the lock is free, instead of polling in SQLite's busy handler, which sleeps in growing
+steps (up to 100 ms). A HIGH message's writer also holds a priority lock while it waits;
+dispatch writers let it pass, so an OTP waits for at most one dispatch transaction."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import threading
+from collections.abc import Iterator
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from halo_platform.core.settings import get_settings
+from halo_platform.core.store import write
+
+_locks: dict[str, tuple[threading.Lock, int, int]] = {}
+_guard = threading.Lock()
+
+
+def _lock_for(path: str) -> tuple[threading.Lock, int, int]:
+    with _guard:
+        entry = _locks.get(path)
+        if entry is None:
+            writers = os.open(path + ".writers.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            priority = os.open(path + ".priority.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            entry = (threading.Lock(), writers, priority)
+            _locks[path] = entry
+        return entry
+
+
+@contextlib.contextmanager
+def writing(db_url: str | None = None, priority: bool = False) -> Iterator[Connection]:
+    """`core.store.write`, queued on lock files first when the store is a SQLite file."""
+    url = db_url or get_settings().db_url
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        with write(url) as conn:
+            yield conn
+        return
+    thread_lock, writers, gate = _lock_for(os.path.abspath(parsed.database))
+    with thread_lock:
+        if priority:
+            fcntl.flock(gate, fcntl.LOCK_EX)
+        else:  # wait while a HIGH writer is waiting or writing
+            fcntl.flock(gate, fcntl.LOCK_SH)
+            fcntl.flock(gate, fcntl.LOCK_UN)
+        fcntl.flock(writers, fcntl.LOCK_EX)
+        try:
+            with write(url) as conn:
+                yield conn
+        finally:
+            fcntl.flock(writers, fcntl.LOCK_UN)
+            if priority:
+                fcntl.flock(gate, fcntl.LOCK_UN)
