@@ -119,11 +119,12 @@ def available_spans(context: dg.AssetExecutionContext, config: EmrProcessingConf
     """Recompute the dirty provider-dates of the run's feeds, then their next available slots."""
     as_of, horizon = config.window()
     provider_dates = spans = slots = 0
-    for name in run_feeds(context):
-        result = pipeline.recompute_spans(store.url, name, as_of, horizon)
+    feeds = run_feeds(context)
+    for result in pipeline.recompute_spans(store.url, feeds, as_of, horizon).values():
         provider_dates += result.provider_dates
         spans += result.spans
-        after = max(pipeline.utcnow(), dt.datetime.combine(as_of, dt.time(), tzinfo=dt.UTC))
+    after = max(pipeline.utcnow(), dt.datetime.combine(as_of, dt.time(), tzinfo=dt.UTC))
+    for name in feeds:
         slots += pipeline.refresh_next_slots(store.url, name, after)
     yield dg.MaterializeResult(asset_key="available_spans", metadata={
         "provider_dates_recomputed": provider_dates, "spans_written": spans,

@@ -15,9 +15,18 @@ from halo_platform.availability.feeds import Feed
 from halo_platform.availability.feeds.base import HOURS, ROLE, SCHEDULE, Parsed
 from halo_platform.availability.items import ApplyResult, LandedFile, apply_files
 from halo_platform.availability.landing import PendingFile, pending
-from halo_platform.availability.span_store import SpansResult, recompute, window_change
+from halo_platform.availability.span_store import (
+    SpanPlan,
+    SpansResult,
+    lock_feed,
+    plan,
+    recompute,
+    window_change,
+    write,
+)
 from halo_platform.core import store
 from halo_platform.core.models import utcnow
+from halo_platform.core.settings import get_settings
 
 DEFAULT_HORIZON_DAYS = 60
 TIMINGS: dict[str, float] = defaultdict(float)  # "<feed>.<step>" -> seconds, for the benchmark's breakdown
@@ -88,12 +97,46 @@ def ingest_feeds(url: str | None, batches: list[tuple[Feed, list[PendingFile]]])
     return results
 
 
-def recompute_spans(url: str | None, feed: str, as_of: dt.date, horizon_days: int) -> SpansResult:
+PARALLEL_SPANS_DIRTY_ROWS = 2000  # below this many dirty ranges, one transaction per feed is quicker than workers
+
+
+def plan_spans(url: str | None, feed: str, as_of: dt.date, horizon_days: int) -> SpanPlan:
+    """Read and compute one feed's dirty spans (runs in a worker process for big batches)."""
     started = time.perf_counter()
-    with store.write(url) as conn:
-        result = recompute(conn, feed, as_of, horizon_days)
-    TIMINGS[f"{feed}.spans"] += time.perf_counter() - started
+    with store.read(url) as conn:
+        result = plan(conn, feed, as_of, horizon_days)
+    result.seconds = time.perf_counter() - started
     return result
+
+
+def recompute_spans(url: str | None, feeds: list[str], as_of: dt.date, horizon_days: int) -> dict[str, SpansResult]:
+    """Recompute the dirty provider-dates of `feeds`. A big batch computes the feeds in parallel
+    worker processes (reads only), then writes each feed's spans in its own transaction; a small
+    one reads, computes and writes each feed in one transaction."""
+    with store.read(url) as conn:
+        codec = Codec(conn)
+        pending = sum(codec.select("SELECT COUNT(*) FROM emr_dirty_dates WHERE feed = ?", (f,))[0][0] for f in feeds)
+    results = {}
+    if len(feeds) < 2 or pending < PARALLEL_SPANS_DIRTY_ROWS or (os.cpu_count() or 1) < 2:
+        for feed in feeds:
+            started = time.perf_counter()
+            with store.write(url) as conn:
+                results[feed] = recompute(conn, feed, as_of, horizon_days)
+            TIMINGS[f"{feed}.spans"] += time.perf_counter() - started
+        return results
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(min(len(feeds), os.cpu_count() or 1), mp_context=multiprocessing.get_context("forkserver")) as pool:
+        futures = {feed: pool.submit(plan_spans, url or get_settings().db_url, feed, as_of, horizon_days) for feed in feeds}
+        for feed, future in futures.items():
+            computed = future.result()
+            started = time.perf_counter()
+            with store.write(url) as conn:
+                lock_feed(conn, feed)
+                results[feed] = write(conn, computed)
+            TIMINGS[f"{feed}.spans"] += computed.seconds + time.perf_counter() - started
+    return results
 
 
 def earliest_slots(spans: list[tuple[dt.datetime, dt.datetime]], after: dt.datetime, minutes: int) -> tuple[dt.datetime, dt.datetime] | None:

@@ -62,12 +62,24 @@ def load_hours(codec: Codec, feed: str, providers: list[str]) -> tuple[dict[str,
     return hours, {p: tz for p, (tz, _) in newest.items()}
 
 
-def recompute(conn: Connection, feed: str, as_of: dt.date, horizon_days: int) -> SpansResult:
-    """Recompute spans of every dirty provider-date of `feed` inside [as_of, as_of + horizon_days)."""
+@dataclass
+class SpanPlan:
+    """Spans computed for the dirty provider-dates of a feed, ready to be written."""
+
+    feed: str
+    as_of: dt.date
+    horizon_days: int
+    moved: bool
+    max_dirty_id: int
+    dirty: dict[str, set[dt.date]]
+    spans: list[tuple[str, dt.date, int, int]]  # provider, span_date, start, end (epoch seconds)
+    provider_dates: int
+    seconds: float = 0.0
+
+
+def plan(conn: Connection, feed: str, as_of: dt.date, horizon_days: int) -> SpanPlan:
+    """Read what the dirty provider-dates of `feed` need and compute their spans (no writes)."""
     codec = Codec(conn)
-    if conn.dialect.name == "postgresql":  # SQLite's BEGIN IMMEDIATE already serializes; on PostgreSQL one span step per feed at a time
-        codec.select("SELECT pg_advisory_xact_lock(hashtext(?))", (f"halo-emr-spans-{feed}",))
-    result = SpansResult()
     window_end = as_of + dt.timedelta(days=horizon_days - 1)
     fresh, moved = window_change(codec, feed, as_of, horizon_days)
     dirty_rows = codec.select("SELECT id, provider_id, from_date, to_date FROM emr_dirty_dates WHERE feed = ?", (feed,))
@@ -86,7 +98,6 @@ def recompute(conn: Connection, feed: str, as_of: dt.date, horizon_days: int) ->
                     dirty[provider].add(d)
                     d += dt.timedelta(days=1)
     providers = sorted(dirty)
-    result.providers = len(providers)
 
     hours, tz_of = load_hours(codec, feed, providers)
     blocks: dict[str, list[tuple[int, int, bool]]] = defaultdict(list)
@@ -109,24 +120,47 @@ def recompute(conn: Connection, feed: str, as_of: dt.date, horizon_days: int) ->
             if provider in hours:
                 blocks[provider].append((start, end, bool(local)))
 
-    now = codec.ts(utcnow().replace(tzinfo=None))
     out = []
+    provider_dates = 0
     for provider in providers:
         dates = sorted(dirty[provider])
-        result.provider_dates += len(dates)
+        provider_dates += len(dates)
         if provider not in hours:
             continue
         cal = calendar_from_rows(tz_of.get(provider), hours[provider], blocks.get(provider, ()))
         for day in dates:
-            day_value = codec.date(day)
-            out.extend((feed, provider, day_value, codec.epoch(s), codec.epoch(e), now) for s, e in cal.spans(day))
+            out.extend((provider, day, s, e) for s, e in cal.spans(day))
+    return SpanPlan(feed, as_of, horizon_days, moved, max_id, dirty, out, provider_dates)
+
+
+def write(conn: Connection, computed: SpanPlan) -> SpansResult:
+    """Replace the spans of the plan's provider-dates and consume the dirty rows it covered
+    (rows added since stay for the next run)."""
+    codec = Codec(conn)
+    feed = computed.feed
+    window_end = computed.as_of + dt.timedelta(days=computed.horizon_days - 1)
     codec.execute_many("DELETE FROM available_spans WHERE feed = ? AND provider_id = ? AND span_date BETWEEN ? AND ?",
-                       ((feed, p, codec.date(a), codec.date(b)) for p in providers for a, b in date_runs(dirty[p])))
-    if moved:
+                       ((feed, p, codec.date(a), codec.date(b)) for p, days in computed.dirty.items() for a, b in date_runs(days)))
+    if computed.moved:
         codec.execute_many("DELETE FROM available_spans WHERE feed = ? AND (span_date < ? OR span_date > ?)",
-                           [(feed, codec.date(as_of), codec.date(window_end))])
+                           [(feed, codec.date(computed.as_of), codec.date(window_end))])
         codec.execute_many("DELETE FROM emr_windows WHERE feed = ?", [(feed,)])
-        codec.insert("emr_windows", ("feed", "as_of", "horizon_days"), [(feed, codec.date(as_of), horizon_days)])
-    result.spans = codec.insert("available_spans", ("feed", "provider_id", "span_date", "start_at", "end_at", "computed_at"), out)
-    codec.execute_many("DELETE FROM emr_dirty_dates WHERE feed = ? AND id <= ?", [(feed, max_id)])
-    return result
+        codec.insert("emr_windows", ("feed", "as_of", "horizon_days"), [(feed, codec.date(computed.as_of), computed.horizon_days)])
+    now = codec.ts(utcnow().replace(tzinfo=None))
+    spans = codec.insert("available_spans", ("feed", "provider_id", "span_date", "start_at", "end_at", "computed_at"),
+                         ((feed, p, codec.date(d), codec.epoch(s), codec.epoch(e), now) for p, d, s, e in computed.spans))
+    codec.execute_many("DELETE FROM emr_dirty_dates WHERE feed = ? AND id <= ?", [(feed, computed.max_dirty_id)])
+    return SpansResult(provider_dates=computed.provider_dates, spans=spans, providers=len(computed.dirty))
+
+
+def lock_feed(conn: Connection, feed: str) -> None:
+    """One span writer per feed at a time (SQLite's BEGIN IMMEDIATE already serializes writers)."""
+    if conn.dialect.name == "postgresql":
+        Codec(conn).select("SELECT pg_advisory_xact_lock(hashtext(?))", (f"halo-emr-spans-{feed}",))
+
+
+def recompute(conn: Connection, feed: str, as_of: dt.date, horizon_days: int) -> SpansResult:
+    """Recompute spans of every dirty provider-date of `feed` inside [as_of, as_of + horizon_days),
+    read, computed and written in the caller's (write) transaction."""
+    lock_feed(conn, feed)
+    return write(conn, plan(conn, feed, as_of, horizon_days))

@@ -79,3 +79,22 @@ def test_a_later_cancellation_frees_the_time_and_only_its_dates_are_recomputed(p
     assert again.items_changed == 1
     assert 0 < again.provider_dates <= 4  # P1 around 2027-03-28 only, not its whole horizon
     assert spans_on("acme", "P1", "2027-03-28") == [("2027-03-28T07:00Z", "2027-03-28T12:00Z"), ("2027-03-28T12:30Z", "2027-03-28T15:00Z")]
+
+
+def test_parallel_parsing_and_span_workers_give_the_same_spans(halo_env, monkeypatch):
+    from halo_platform.availability import pipeline
+
+    monkeypatch.setattr(pipeline, "PARALLEL_PARSE_BYTES", 0)
+    monkeypatch.setattr(pipeline, "PARALLEL_SPANS_DIRTY_ROWS", 0)
+    from halo_platform_tests.availability.test_golden_fhir import RESOURCES
+
+    land("acme", "hours.jsonl", HOURS)
+    land("acme", "appointments.jsonl", APPOINTMENTS)
+    land("fhir", "resources.ndjson", RESOURCES)
+    summary = process("2027-03-26", 14)
+    assert (summary.files, summary.events, summary.provider_dates) == (3, 11 + 10, 3 * 14 + 2 * 14)
+    assert pipeline.TIMINGS["acme.parse"] > 0 and pipeline.TIMINGS["fhir.spans"] > 0
+    assert spans_on("fhir", "F1", "2027-03-29") == [("2027-03-29T07:00Z", "2027-03-29T15:00Z")]
+    assert spans_on("acme", "P1", "2027-03-28") == [
+        ("2027-03-28T07:00Z", "2027-03-28T08:00Z"), ("2027-03-28T08:30Z", "2027-03-28T12:00Z"), ("2027-03-28T12:30Z", "2027-03-28T15:00Z")]
+    assert spans_on("acme", "P2", "2027-03-27") == [("2027-03-27T21:00Z", "2027-03-28T00:00Z"), ("2027-03-28T00:30Z", "2027-03-28T04:00Z")]
