@@ -185,6 +185,22 @@ def validate_weights(rule: Rule, weights: dict[str, float], providers: dict[str,
     return ""
 
 
+_cache: dict[str, tuple[tuple[int, int], DeliveryConfig]] = {}
+
+
 def load_config(path: str | Path | None = None) -> DeliveryConfig:
+    """The parsed providers file, re-read only when the file changes (the HIGH path reads it
+    on every call)."""
     path = Path(path) if path else get_settings().providers_file
-    return parse_config(read_yaml(path), str(path))
+    try:
+        st = path.stat()
+        stamp = (st.st_mtime_ns, st.st_size)
+    except OSError:
+        stamp = None
+    cached = _cache.get(str(path))
+    if stamp is not None and cached is not None and cached[0] == stamp:
+        return cached[1]
+    config = parse_config(read_yaml(path), str(path))
+    if stamp is not None:
+        _cache[str(path)] = (stamp, config)
+    return config
