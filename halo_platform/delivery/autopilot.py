@@ -169,9 +169,11 @@ def run_cycle(
             log.warning("autopilot: %s %s", name, decision.reason)
             alert(Alert(title=f"provider {name}: {decision.reason}", severity=decision.severity or "WARN", error=decision.reason,
                         job="autopilot_job", details={"provider": name, "factor": new.factor, "error_rate": f"{stats[name].error_rate:.1%}"}))
-    factors = {n: report.providers[n]["factor"] for n in config.providers}
+    from halo_platform.delivery.state import load_router
+
+    router = load_router(config, db_url)  # stored weights and the factors just decided
     for rule in config.rules:
-        if sum(w * factors.get(p, 1.0) for p, w in rule.weights.items()) <= 0:
+        if sum(w * router.factors.get(p, 1.0) for p, w in router.configured_weights(rule).items()) <= 0:
             report.rules_down.append(rule.key)
     if report.rules_down:
         alert(Alert(title=f"every provider is down for {', '.join(report.rules_down)}", severity="ERROR",

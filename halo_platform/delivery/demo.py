@@ -1,5 +1,6 @@
-"""`halo demo` for delivery: store the routing weights of the providers file, reset autopilot
-state to fully active, and queue a few sandbox messages to drain (idempotent)."""
+"""`halo demo` for delivery: store the routing weights of the providers file, give every
+provider an autopilot state (fully active) if it has none, and queue a few sandbox messages
+to drain (idempotent)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,12 @@ def seed(settings) -> Iterator[str]:  # noqa: ANN001
     from halo_platform.core.errors import ConflictError
     from halo_platform.delivery.config import load_config
     from halo_platform.delivery.service import submit
-    from halo_platform.delivery.state import seed_weights
+    from halo_platform.delivery.state import seed_states, seed_weights
 
     config = load_config(settings.providers_file)
     seeded = seed_weights(config, settings.db_url)
-    yield f"delivery: {len(config.providers)} providers, {len(config.rules)} routing rules ({seeded} newly stored)"
+    states = seed_states(config, settings.db_url)
+    yield f"delivery: {len(config.providers)} providers ({states} new autopilot states), {len(config.rules)} routing rules ({seeded} newly stored)"
     demo = [
         ("sms", {"to": "+33612345678", "body": "Your appointment is tomorrow at 10:00", "capability": "TEXT", "priority": "LOW"}),
         ("email", {"to": "patient@example.com", "subject": "Appointment reminder", "body": "See you tomorrow at 10:00", "priority": "NORMAL"}),

@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from halo_platform.core.errors import ConflictError, NotFoundError
+from halo_platform.core.errors import ConflictError, HaloError, NotFoundError
 from halo_platform.core.models import utcnow
 from halo_platform.core.store import read
 from halo_platform.delivery.config import PRIORITIES, DeliveryConfig, load_config
@@ -121,7 +121,7 @@ def enqueue_many(channel: str, payloads: Iterable[Mapping[str, Any]], *, config:
     for payload in payloads:
         new = validate(channel, payload, config)
         if new.priority == "HIGH" or new.idempotency_key:
-            raise ConflictError("enqueue_many takes NORMAL/LOW messages without idempotency keys; use submit")
+            raise HaloError("enqueue_many takes NORMAL/LOW messages without idempotency keys; use submit")
         batch.append(_row_values(new, utcnow()))
         count += 1
         if len(batch) >= chunk:

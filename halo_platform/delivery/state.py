@@ -83,6 +83,17 @@ def seed_weights(config: DeliveryConfig, db_url: str | None = None) -> int:
     return seeded
 
 
+def seed_states(config: DeliveryConfig, db_url: str | None = None) -> int:
+    """A fully active autopilot state for every provider that has none (idempotent); returns how many."""
+    with write(db_url) as conn:
+        known = set(conn.execute(sa.select(state_t.c.provider)).scalars())
+        new = [{"provider": p, "active": True, "factor": 1.0, "ramp_step": None, "reason": "seeded: active", "updated_at": utcnow()}
+               for p in config.providers if p not in known]
+        if new:
+            conn.execute(state_t.insert(), new)
+    return len(new)
+
+
 def weights_table(config: DeliveryConfig, db_url: str | None = None) -> list[dict]:
     """Per rule and provider: configured weight, autopilot factor, effective weight."""
     router = load_router(config, db_url)

@@ -80,9 +80,10 @@ def test_normal_goes_strictly_before_low_and_oldest_first(fakes, providers_file)
     assert statuses() == {"sent": 7}
 
 
-@pytest.mark.parametrize("store", ["sqlite", "postgresql"])
+@pytest.mark.parametrize("store", ["sqlite", "postgresql", "mariadb"])
 def test_two_concurrent_dispatch_runs_never_take_the_same_message(fakes, providers_file, store, request):
-    db_url = request.getfixturevalue("fresh_pg_url") if store == "postgresql" else None
+    db_url = {"sqlite": None, "postgresql": "fresh_pg_url", "mariadb": "mysql_url"}[store]
+    db_url = db_url and request.getfixturevalue(db_url)
     providers, routing, settings = sms_providers(fakes)
     for p in providers.values():
         p["max_concurrency"] = 4

@@ -144,3 +144,14 @@ def test_cli_drain_providers_weights_and_autopilot(sandbox):
     assert "sms/*/*" in shown.output and " 3 " in shown.output
     bad = runner.invoke(cli, ["delivery", "weights", "set", "sms/*/*", "sms_a"])
     assert bad.exit_code == 2 and "provider=weight" in bad.output
+
+
+def test_the_demo_seeds_weights_states_and_messages_once(sandbox):
+    from halo_platform.core.settings import get_settings
+    from halo_platform.delivery.demo import seed
+
+    first, again = list(seed(get_settings())), list(seed(get_settings()))
+    assert "3 new autopilot states" in first[0] and "1 newly stored" in first[0] and "3 demo messages queued" in first[1]
+    assert "0 new autopilot states" in again[0] and "0 newly stored" in again[0] and "0 demo messages queued" in again[1]
+    with read() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(Message)).scalar_one() == 3
