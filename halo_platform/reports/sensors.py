@@ -38,7 +38,7 @@ def evaluate_schedules(cursor: str | None, now: dt.datetime) -> tuple[list[dg.Ru
 
 
 def record_run_outcome(run: dg.DagsterRun, status: str, error: str | None = None) -> None:
-    """Advance the audit row of a task run to a terminal status (no-op for other jobs)."""
+    """Create or advance the audit row of a task run (no-op for other jobs)."""
     task = run.tags.get("halo/task")
     if not task:
         return
@@ -77,6 +77,16 @@ def build_sensors(jobs: Sequence) -> list[dg.SensorDefinition]:
         record_run_outcome(context.dagster_run, "FAILED", (message or "run failed").strip().splitlines()[0])
 
     @dg.run_status_sensor(
+        name="task_request_queued_sensor",
+        run_status=dg.DagsterRunStatus.QUEUED,
+        minimum_interval_seconds=15,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Records task runs queued outside the API/CLI (launchpad, schedules) as QUEUED in task_requests.",
+    )
+    def task_request_queued_sensor(context: dg.RunStatusSensorContext) -> None:
+        record_run_outcome(context.dagster_run, "QUEUED")
+
+    @dg.run_status_sensor(
         name="task_request_canceled_sensor",
         run_status=dg.DagsterRunStatus.CANCELED,
         minimum_interval_seconds=15,
@@ -86,4 +96,4 @@ def build_sensors(jobs: Sequence) -> list[dg.SensorDefinition]:
     def task_request_canceled_sensor(context: dg.RunStatusSensorContext) -> None:
         record_run_outcome(context.dagster_run, "CANCELED", "canceled")
 
-    return [task_schedule_sensor, task_request_failure_sensor, task_request_canceled_sensor]
+    return [task_schedule_sensor, task_request_queued_sensor, task_request_failure_sensor, task_request_canceled_sensor]
