@@ -30,7 +30,8 @@ from halo_platform.delivery.fakes import SECRETS
 SMS_KINDS = ("twilio", "vonage")
 EMAIL_KINDS = ("sendgrid", "mailjet")
 TEMPLATES = [f"Your appointment reminder, template {i}: see you soon." for i in range(10)]
-CONCURRENCY = 4
+CONCURRENCY = 2  # connections per SMS provider in the platform (more threads only add GIL contention)
+RAW_CONCURRENCY = 4  # connections per SMS fake for the raw-capacity reference
 
 
 @contextlib.contextmanager
@@ -60,7 +61,7 @@ def _providers_yaml(fakes: dict[str, FakeProcess]) -> dict:
             "twilio": {"kind": "twilio", "channel": "sms", "base_url": fakes["twilio"].url, **SECRETS["twilio"], "sender": "+33700000000", **base},
             "vonage": {"kind": "vonage", "channel": "sms", "base_url": fakes["vonage"].url, **SECRETS["vonage"], **base},
             "sendgrid": {"kind": "sendgrid", "channel": "email", "base_url": fakes["sendgrid"].url, **SECRETS["sendgrid"], "sender": "noreply@example.com", **base, "max_concurrency": 2},
-            "mailjet": {"kind": "mailjet", "channel": "email", "base_url": fakes["mailjet"].url, **SECRETS["mailjet"], "sender": "noreply@example.com", **base, "max_concurrency": 4},
+            "mailjet": {"kind": "mailjet", "channel": "email", "base_url": fakes["mailjet"].url, **SECRETS["mailjet"], "sender": "noreply@example.com", **base, "max_concurrency": 2},
         },
         "routing": [
             {"channel": "sms", "country": "*", "capability": "*", "weights": {"twilio": 50, "vonage": 50}},
@@ -98,13 +99,13 @@ def _email_request(kind: str, start: int, size: int) -> tuple[str, bytes, dict]:
 
 
 def raw_capacity(fakes: dict[str, FakeProcess], messages: int) -> float:
-    """Messages/s the fakes take from plain keep-alive http.client connections (CONCURRENCY per
+    """Messages/s the fakes take from plain keep-alive http.client connections (RAW_CONCURRENCY per
     SMS fake, batches of 1000 / 50 for SendGrid / Mailjet), the same SMS/email mix as the drain."""
     jobs: list[tuple[str, list[tuple[str, bytes, dict, int]]]] = []
     sms_each = messages // 4
     for kind in SMS_KINDS:
-        per_thread = sms_each // CONCURRENCY
-        for t in range(CONCURRENCY):
+        per_thread = sms_each // RAW_CONCURRENCY
+        for t in range(RAW_CONCURRENCY):
             jobs.append((kind, [(*_sms_request(kind, t * per_thread + i), 1) for i in range(per_thread)]))
     for kind, size, threads in (("sendgrid", 1000, 2), ("mailjet", 50, 4)):
         requests = [(*_email_request(kind, s, size), size) for s in range(0, sms_each, size)]
