@@ -4,7 +4,10 @@ Queries are written once in SQLAlchemy's named-parameter style (`WHERE created_a
 and always sent with bound parameters. Results stream as Arrow record batches into
 DuckDB, so memory is bounded by the batch size, not the table:
 
-- PostgreSQL: ADBC (libpq, columnar in C), falling back to SQLAlchemy if ADBC is missing;
+- PostgreSQL: ADBC (libpq, columnar in C) over COPY, which streams in batches. ADBC can only
+  COPY a statement without bind parameters (with them it buffers the whole result), so the
+  parameters are bound client-side with psycopg's own literal adaptation (what psycopg's
+  `ClientCursor` does): typed, quoted literals, never string formatting of user input;
 - DuckDB files: DuckDB itself, read-only;
 - MySQL/MariaDB: connectorx (Rust, columnar). MySQL's text protocol has no server-side
   binding: drivers such as pymysql escape each parameter client-side and splice it into the
@@ -109,7 +112,8 @@ class WarehousesResource(dg.ConfigurableResource):
             con.execute(f'CREATE OR REPLACE TABLE "{table}" AS SELECT * FROM _halo_incoming')  # noqa: S608 - table matched _IDENT
         finally:
             con.unregister("_halo_incoming")
-        rows = con.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]  # noqa: S608 - table matched _IDENT
+        # fetchall: DuckDB 2 refuses the next statement while a partly fetched result is open
+        rows = con.execute(f'SELECT count(*) FROM "{table}"').fetchall()[0][0]  # noqa: S608 - table matched _IDENT
         return LoadResult(table, rows, time.perf_counter() - started, driver)
 
 
@@ -127,10 +131,16 @@ def stream_query(url: str, sql: str, params: Mapping[str, Any], batch_rows: int 
 def mysql_bound_sql(sql: str, params: Mapping[str, Any]) -> str:
     """`:name` SQL with each parameter escaped exactly as pymysql's `cursor.execute` does."""
     from pymysql.converters import escape_item
-    from sqlalchemy.dialects import mysql
 
-    compiled = sa.text(sql).bindparams(**params).compile(dialect=mysql.dialect(paramstyle="pyformat"))
-    return str(compiled) % {k: escape_item(v, "utf8mb4") for k, v in compiled.params.items()}
+    return _client_bound_sql(sql, params, lambda v: escape_item(v, "utf8mb4"))
+
+
+def _client_bound_sql(sql: str, params: Mapping[str, Any], literal) -> str:  # noqa: ANN001
+    """Compile `:name` SQL to `%(name)s` (literal `%` doubled) and fill in each driver-made literal."""
+    from sqlalchemy.engine.default import DefaultDialect
+
+    compiled = sa.text(sql).bindparams(**params).compile(dialect=DefaultDialect(paramstyle="pyformat"))
+    return str(compiled) % {k: literal(v) for k, v in compiled.params.items()}
 
 
 def _mysql_connectorx_batches(url: str, sql: str, params: Mapping[str, Any], batch_rows: int) -> pa.RecordBatchReader:
@@ -152,15 +162,21 @@ def _duckdb_batches(url: str, sql: str, params: Mapping[str, Any], batch_rows: i
     return _closing_reader(reader, con.close)
 
 
+def postgres_bound_sql(sql: str, params: Mapping[str, Any]) -> str:
+    """`:name` SQL with each parameter as a typed psycopg literal (`'2026-01-01'::date`, `'it''s'`)."""
+    from psycopg.sql import Literal
+
+    return _client_bound_sql(sql, params, lambda v: Literal(v).as_string(None))
+
+
 def _adbc_postgres_batches(url: str, sql: str, params: Mapping[str, Any]) -> pa.RecordBatchReader:
     import adbc_driver_postgresql.dbapi as adbc
 
     u = sa.make_url(url).set(drivername="postgresql")
     uri = u.render_as_string(hide_password=False)
-    query, args = _compile(sql, params, _numeric_dollar_dialect())
     conn = adbc.connect(uri)
     cur = conn.cursor()
-    cur.execute(query, args if args else None)
+    cur.execute(postgres_bound_sql(sql, params))
     reader = cur.fetch_record_batch()
 
     def close() -> None:

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from halo_platform.core.errors import HaloError
-from halo_platform.core.warehouses import WarehousesResource, mysql_bound_sql
+from halo_platform.core.warehouses import WarehousesResource, mysql_bound_sql, postgres_bound_sql
 
 ROWS = [(f"O{i}", decimal.Decimal(f"{i}.{i % 100:02d}"), dt.datetime(2026, 1, 1) + dt.timedelta(hours=i)) for i in range(1, 2501)]
 QUERY = "SELECT order_id, amount, created_at FROM orders WHERE created_at >= :since AND created_at < :until AND order_id <> :skip"
@@ -83,3 +83,14 @@ def test_unknown_warehouse_and_bad_table_names_are_user_errors(warehouses):
 def test_mysql_binding_escapes_like_pymysql_and_keeps_literal_percent_signs():
     sql = mysql_bound_sql("SELECT * FROM t WHERE a = :a AND b LIKE 'x%' AND d >= :d", {"a": "it's", "d": dt.date(2026, 1, 1)})
     assert sql == "SELECT * FROM t WHERE a = 'it\\'s' AND b LIKE 'x%' AND d >= '2026-01-01'"
+
+
+def test_postgres_binding_uses_typed_psycopg_literals():
+    sql = postgres_bound_sql("SELECT * FROM t WHERE a = :a AND b LIKE 'x%' AND d >= :d AND s = :s",
+                             {"a": "it's", "d": dt.date(2026, 1, 1), "s": "back\\slash"})
+    assert sql == "SELECT * FROM t WHERE a = 'it''s' AND b LIKE 'x%' AND d >= '2026-01-01'::date AND s =  E'back\\\\slash'"
+
+
+def test_one_duckdb_connection_takes_several_loads_in_a_row(warehouses):
+    con = duckdb.connect()
+    assert [warehouses.load(con, f"t{i}", "duck", "SELECT * FROM orders", {}).rows for i in range(3)] == [len(ROWS)] * 3
