@@ -187,9 +187,9 @@ def apply_files(conn: Connection, feed: str, files: list[LandedFile]) -> ApplyRe
             UNION ALL
             SELECT o.item_id, w.old_kind, o.provider_id, o.ref, o.start_ts, o.end_ts FROM old_facts o JOIN winners w USING (item_id)""")
         ts = (lambda c: f"strftime({c}, '%Y-%m-%d %H:%M:%S.%f')") if codec.sqlite else (lambda c: c)
-        item_rows = db.execute(f"SELECT item_id, kind, {ts('version')}, deleted, fp, status, tz FROM winners").fetchall()  # noqa: S608
+        item_rows = db.execute(f"SELECT item_id, kind, {ts('version')}, deleted, fp, status, tz FROM winners ORDER BY item_id").fetchall()  # noqa: S608
         block_rows = db.execute(f"""SELECT w.item_id, b.n, b.provider_id, b.ref, {ts('b.start_ts')}, {ts('b.end_ts')}, b.is_local
-                                   FROM winners w JOIN new_blocks b USING (seq) WHERE NOT w.deleted""").fetchall()  # noqa: S608
+                                   FROM winners w JOIN new_blocks b USING (seq) WHERE NOT w.deleted ORDER BY w.item_id, b.n""").fetchall()  # noqa: S608
         hour_rows = db.execute("""SELECT w.item_id, h.n, h.provider_id, h.weekday, h.start_minute, h.end_minute
                                   FROM winners w JOIN new_hours h USING (seq) WHERE NOT w.deleted""").fetchall()
 
