@@ -187,23 +187,25 @@ def apply_files(conn: Connection, feed: str, files: list[LandedFile]) -> ApplyRe
             UNION ALL
             SELECT o.item_id, w.old_kind, o.provider_id, o.ref, o.start_ts, o.end_ts FROM old_facts o JOIN winners w USING (item_id)""")
         ts = (lambda c: f"strftime({c}, '%Y-%m-%d %H:%M:%S.%f')") if codec.sqlite else (lambda c: c)
-        item_rows = db.execute(f"SELECT item_id, kind, {ts('version')}, deleted, fp, status, tz FROM winners ORDER BY item_id").fetchall()  # noqa: S608
-        block_rows = db.execute(f"""SELECT w.item_id, b.n, b.provider_id, b.ref, {ts('b.start_ts')}, {ts('b.end_ts')}, b.is_local
-                                   FROM winners w JOIN new_blocks b USING (seq) WHERE NOT w.deleted ORDER BY w.item_id, b.n""").fetchall()  # noqa: S608
-        hour_rows = db.execute("""SELECT w.item_id, h.n, h.provider_id, h.weekday, h.start_minute, h.end_minute
-                                  FROM winners w JOIN new_hours h USING (seq) WHERE NOT w.deleted""").fetchall()
-
         now = codec.ts(utcnow().replace(tzinfo=None))
+        # rows come out of DuckDB in the shape the driver takes, in primary-key order
+        item_rows = db.execute(f"SELECT ? AS feed, item_id, kind, {ts('version')}, deleted, fp, status, tz, ? AS updated_at "  # noqa: S608
+                               "FROM winners ORDER BY item_id", [feed, now]).fetchall()
+        block_rows = db.execute(f"""SELECT ? AS feed, w.item_id, b.n, b.provider_id, b.ref, {ts('b.start_ts')}, {ts('b.end_ts')}, b.is_local
+                                   FROM winners w JOIN new_blocks b USING (seq) WHERE NOT w.deleted ORDER BY w.item_id, b.n""", [feed]).fetchall()  # noqa: S608
+        hour_rows = db.execute("""SELECT ? AS feed, w.item_id, h.n, h.provider_id, h.weekday, h.start_minute, h.end_minute
+                                  FROM winners w JOIN new_hours h USING (seq) WHERE NOT w.deleted""", [feed]).fetchall()
+
         if replaced:
             keys = [(feed, item_id) for item_id in replaced]
             for table in ("scheduling_item_blocks", "scheduling_item_hours", "scheduling_items"):
                 codec.execute_many(f"DELETE FROM {table} WHERE feed = ? AND item_id = ?", keys)  # noqa: S608 - fixed names
         codec.insert("scheduling_items", ("feed", "item_id", "kind", "version", "deleted", "fingerprint", "status", "tz", "updated_at"),
-                     ((feed, *row, now) for row in item_rows))
+                     item_rows)
         codec.insert("scheduling_item_blocks", ("feed", "item_id", "n", "provider_id", "ref", "start_ts", "end_ts", "is_local"),
-                     ((feed, *row) for row in block_rows))
+                     block_rows)
         codec.insert("scheduling_item_hours", ("feed", "item_id", "n", "provider_id", "weekday", "start_minute", "end_minute"),
-                     ((feed, *row) for row in hour_rows))
+                     hour_rows)
 
         # Slots reach their providers through the Schedule's members, as stored now.
         refs = [r[0] for r in db.execute("SELECT DISTINCT ref FROM touched WHERE ref IS NOT NULL").fetchall()]
