@@ -89,8 +89,8 @@ def send_push(to: str, title: str, body: str, data: str | None, capability: str,
 @click.option("--channel", "channels", multiple=True, type=click.Choice(["sms", "email", "push"]), help="Only these channels (repeatable).")
 def drain(timeout: float | None, channels: tuple[str, ...]) -> None:
     """Run the dispatch job in this process until nothing is due."""
-    import dagster as dg
 
+    from halo_platform.core.instance import dagster_instance
     from halo_platform.core.store import StoreResource
     from halo_platform.delivery.jobs import message_dispatch_job
     from halo_platform.delivery.resources import ProvidersResource
@@ -99,7 +99,7 @@ def drain(timeout: float | None, channels: tuple[str, ...]) -> None:
     result = message_dispatch_job.execute_in_process(
         run_config={"ops": {"dispatch_messages": {"config": config}}, "loggers": {"console": {"config": {"log_level": "ERROR"}}}},
         resources={"store": StoreResource(), "providers": ProvidersResource()},
-        instance=dg.DagsterInstance.ephemeral(),
+        instance=dagster_instance(),
         raise_on_error=False,
     )
     if not result.success:

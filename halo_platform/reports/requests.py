@@ -23,22 +23,13 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import dagster as dg
-
 from halo_platform.core.errors import HaloError
+from halo_platform.core.instance import dagster_instance
 from halo_platform.core.models import utcnow
 from halo_platform.core.settings import get_settings
 from halo_platform.reports import audit
 from halo_platform.reports.factory import DEFAULT_TIMEZONE, job_name, run_config, run_tags
 from halo_platform.reports.task import RunContext, get_task
-
-
-def dagster_instance() -> dg.DagsterInstance:
-    """The instance of DAGSTER_HOME (created if missing: Dagster requires the folder)."""
-    home = get_settings().dagster_home
-    home.mkdir(parents=True, exist_ok=True)
-    os.environ["DAGSTER_HOME"] = str(home)
-    return dg.DagsterInstance.get()
 
 
 def prepare_request(task_name: str, payload: Mapping[str, Any] | None, sinks: Sequence[str] | None) -> tuple[Any, dict]:
