@@ -54,6 +54,12 @@ class ApplyResult:
     dirty_ranges: int = 0
     by_kind: dict[str, int] = field(default_factory=dict)
 
+    def add(self, other: ApplyResult) -> None:
+        for name in ("files", "events", "quarantined", "items_changed", "dirty_ranges"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for kind, count in other.by_kind.items():
+            self.by_kind[kind] = self.by_kind.get(kind, 0) + count
+
 
 def to_arrow(parsed_events: list[Event]) -> tuple[pa.Table, pa.Table, pa.Table]:
     ev = {k: [] for k in ("seq", "item_id", "version", "deleted", "fp", "kind", "status", "tz")}

@@ -66,9 +66,9 @@ def load_file(fmt: str, path: str, relpath: str, sha256: str) -> LandedFile:
 
 
 def ingest_feeds(url: str | None, batches: list[tuple[Feed, list[PendingFile]]]) -> dict[str, ApplyResult]:
-    """Parse and apply the pending files of several feeds. A big batch is parsed by a pool of
-    worker processes while the main process applies each feed as soon as its files are ready
-    (parsing is CPU-bound Python; applying is one transaction per feed)."""
+    """Parse and apply the pending files of several feeds. A small batch is one transaction per
+    feed. A big batch is parsed by a pool of worker processes while the main process applies
+    each file, in its own transaction, as soon as it is parsed (parsing is CPU-bound Python)."""
     args = {feed.name: [(feed.format, str(f.path), f.relpath, f.sha256) for f in files] for feed, files in batches}
     size = sum(f.path.stat().st_size for _, files in batches for f in files)
     workers = min(sum(len(a) for a in args.values()), os.cpu_count() or 1)
@@ -82,15 +82,18 @@ def ingest_feeds(url: str | None, batches: list[tuple[Feed, list[PendingFile]]])
     try:
         futures = {name: [pool.submit(load_file, *a) for a in todo] for name, todo in args.items()} if pool else {}
         for feed, _ in batches:
-            started = time.perf_counter()
-            parsed = [f.result() for f in futures[feed.name]] if pool else [load_file(*a) for a in args[feed.name]]
-            TIMINGS[f"{feed.name}.parse_wait"] += time.perf_counter() - started
-            TIMINGS[f"{feed.name}.parse"] += sum(f.parse_seconds for f in parsed)
-            started = time.perf_counter()
-            with store.write(url) as conn:
-                done = set(Codec(conn).select("SELECT path, sha256 FROM emr_processed_files WHERE feed = ?", (feed.name,)))
-                results[feed.name] = apply_files(conn, feed.name, [f for f in parsed if (f.path, f.sha256) not in done])
-            TIMINGS[f"{feed.name}.apply"] += time.perf_counter() - started
+            results[feed.name] = ApplyResult()
+            groups = [[future] for future in futures[feed.name]] if pool else [[None]]
+            for group in groups:
+                started = time.perf_counter()
+                parsed = [f.result() for f in group] if pool else [load_file(*a) for a in args[feed.name]]
+                TIMINGS[f"{feed.name}.parse_wait"] += time.perf_counter() - started
+                TIMINGS[f"{feed.name}.parse"] += sum(f.parse_seconds for f in parsed)
+                started = time.perf_counter()
+                with store.write(url) as conn:
+                    done = set(Codec(conn).select("SELECT path, sha256 FROM emr_processed_files WHERE feed = ?", (feed.name,)))
+                    results[feed.name].add(apply_files(conn, feed.name, [f for f in parsed if (f.path, f.sha256) not in done]))
+                TIMINGS[f"{feed.name}.apply"] += time.perf_counter() - started
     finally:
         if pool:
             pool.shutdown(cancel_futures=True)
