@@ -11,6 +11,7 @@ from halo_platform.availability import pipeline
 from halo_platform.availability.db import Codec
 from halo_platform.core import store
 from halo_platform.core.errors import HaloError, NotFoundError
+from halo_platform.core.instance import dagster_instance
 
 MAX_QUERY_DAYS = 366
 
@@ -19,7 +20,6 @@ def run_processing(as_of: dt.date | None = None, horizon_days: int = pipeline.DE
                    files: list[str] | None = None, instance=None) -> pipeline.ProcessSummary:  # noqa: ANN001
     """Execute `emr_processing_job` in-process for the feeds with work (unprocessed files, dirty
     provider-dates, a moved window), over the range of dates that work impacts."""
-    import dagster as dg
 
     from halo_platform.availability.assets import run_range
     from halo_platform.availability.feeds import load_feeds
@@ -36,7 +36,7 @@ def run_processing(as_of: dt.date | None = None, horizon_days: int = pipeline.DE
     config = {"as_of": as_of.isoformat(), "horizon_days": horizon_days}
     job = defs.resolve_job_def("emr_processing_job")
     if instance is None:
-        instance = dg.DagsterInstance.get() if _has_instance() else dg.DagsterInstance.ephemeral()
+        instance = dagster_instance()
     with instance:
         result = job.execute_in_process(
             run_config={"ops": {"scheduling_items": {"config": {**config, "files": files}},
@@ -59,12 +59,6 @@ def run_processing(as_of: dt.date | None = None, horizon_days: int = pipeline.DE
         elif mat.asset_key.to_user_string() == "available_spans":
             summary.provider_dates += meta["provider_dates_recomputed"]
     return summary
-
-
-def _has_instance() -> bool:
-    import os
-
-    return bool(os.environ.get("DAGSTER_HOME"))
 
 
 def parse_date(value: str | None, what: str) -> dt.date | None:
