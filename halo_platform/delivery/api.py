@@ -59,7 +59,6 @@ def get_message(message_id: str) -> dict[str, Any]:
     return message_view(message_id)
 
 
-@router.api_route("/v1/callbacks/{provider}", methods=["POST", "GET"], summary="Provider status callbacks (signature verified)")
 async def callback(provider: str, request: Request) -> JSONResponse:
     from starlette.concurrency import run_in_threadpool
 
@@ -81,3 +80,9 @@ async def callback(provider: str, request: Request) -> JSONResponse:
 
 
 ROUTERS = (router,)
+
+
+# one handler, two methods (Vonage may send receipts by GET); distinct operation ids keep OpenAPI valid
+for _method in ("POST", "GET"):
+    router.add_api_route("/v1/callbacks/{provider}", callback, methods=[_method], operation_id=f"provider_callback_{_method.lower()}",
+                         summary="Provider status callbacks (signature verified)")
