@@ -46,17 +46,12 @@ class LoadResult:
     driver: str
 
 
-def _compile(sql: str, params: Mapping[str, Any], dialect) -> tuple[str, list[Any]]:  # noqa: ANN001
-    """Named `:param` SQL -> (dialect SQL, positional params) without inlining values."""
-    compiled = sa.text(sql).bindparams(**params).compile(dialect=dialect)
-    names = compiled.positiontup or []
-    return str(compiled), [compiled.params[n] for n in names]
-
-
-def _numeric_dollar_dialect():  # noqa: ANN202
+def _positional(sql: str, params: Mapping[str, Any]) -> tuple[str, list[Any]]:
+    """Named `:param` SQL -> (`$1, $2` SQL, positional params), for drivers that bind server-side."""
     from sqlalchemy.dialects import postgresql
 
-    return postgresql.dialect(paramstyle="numeric_dollar")
+    compiled = sa.text(sql).bindparams(**params).compile(dialect=postgresql.dialect(paramstyle="numeric_dollar"))
+    return str(compiled), [compiled.params[n] for n in compiled.positiontup or []]
 
 
 def _rows_to_batch(rows: list[tuple], names: list[str]) -> pa.RecordBatch:
@@ -156,7 +151,7 @@ def _mysql_connectorx_batches(url: str, sql: str, params: Mapping[str, Any], bat
 
 def _duckdb_batches(url: str, sql: str, params: Mapping[str, Any], batch_rows: int) -> pa.RecordBatchReader:
     path = url.split("duckdb:///", 1)[1] if "duckdb:///" in url else ":memory:"
-    query, args = _compile(sql, params, _numeric_dollar_dialect())
+    query, args = _positional(sql, params)
     con = duckdb.connect(path, read_only=path != ":memory:")
     reader = con.sql(query, params=args).to_arrow_reader(batch_rows)
     return _closing_reader(reader, con.close)
@@ -202,15 +197,17 @@ def _sqlalchemy_batches(url: str, sql: str, params: Mapping[str, Any], batch_row
     conn = engine.connect().execution_options(stream_results=True, yield_per=batch_rows)
     result = conn.execute(sa.text(sql), dict(params))
     names = list(result.keys())
-    first = result.fetchmany(batch_rows)
-    schema = _rows_to_batch(first, names).schema if first else pa.schema([(n, pa.null()) for n in names])
+    rows = result.fetchmany(batch_rows)
+    first = _rows_to_batch(rows, names) if rows else None
+    schema = first.schema if first is not None else pa.schema([(n, pa.null()) for n in names])
 
     def gen() -> Iterator[pa.RecordBatch]:
         try:
-            rows = first
-            while rows:
-                yield _rows_to_batch(rows, names).cast(schema) if rows is not first else _rows_to_batch(rows, names)
-                rows = result.fetchmany(batch_rows)
+            if first is not None:
+                yield first
+            # later batches take the first one's types (e.g. a decimal scale seen first)
+            while rows := result.fetchmany(batch_rows):
+                yield _rows_to_batch(rows, names).cast(schema)
         finally:
             conn.close()
             engine.dispose()

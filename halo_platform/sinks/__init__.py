@@ -4,6 +4,7 @@ subclass with a `kind` is a sink kind; `SinksResource` builds named sinks from
 
 from __future__ import annotations
 
+import functools
 import importlib
 import pkgutil
 
@@ -16,6 +17,7 @@ from halo_platform.sinks.base import Delivery, DeliveryOutcome, Sink, deliver_wi
 __all__ = ["Delivery", "DeliveryOutcome", "Sink", "SinksResource", "deliver_with_retries", "load_sink_kinds"]
 
 
+@functools.cache
 def load_sink_kinds() -> dict[str, type[Sink]]:
     for mod in pkgutil.iter_modules(__path__):
         if mod.name != "base":

@@ -27,7 +27,7 @@ def main(domain: str, message: str) -> None:
         cfg = _alembic_config(engine)
         command.upgrade(cfg, "heads")
         script = ScriptDirectory.from_config(cfg)
-        existing = [r for r in script.walk_revisions() if r.branch_labels and domain in r.branch_labels or r.revision.startswith(domain + "_")]
+        existing = [r for r in script.walk_revisions() if r.revision.startswith(domain + "_")]
         number = len(existing) + 1
         rev_id = f"{domain}_{number:04d}"
         head = f"{domain}@head" if existing else "base"
