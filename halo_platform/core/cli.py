@@ -11,10 +11,12 @@ import click
 from halo_platform.core import bench as core_bench
 from halo_platform.core.domains import domain_modules
 from halo_platform.core.errors import HaloError
+from halo_platform.core.redact import install_redaction
 
 
 class HaloGroup(click.Group):
     def main(self, *args, **kwargs):  # noqa: ANN002, ANN003
+        install_redaction()
         kwargs["standalone_mode"] = False
         try:
             rv = super().main(*args, **kwargs)

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from halo_platform.core.domains import domain_modules
 from halo_platform.core.errors import HaloError
+from halo_platform.core.redact import install_redaction
 
 
 def _error(status: int, error: str, detail=None) -> JSONResponse:  # noqa: ANN001
@@ -17,6 +18,7 @@ def _error(status: int, error: str, detail=None) -> JSONResponse:  # noqa: ANN00
 
 
 def create_app() -> FastAPI:
+    install_redaction()
     app = FastAPI(title="halo_platform", version="0.1.0")
 
     @app.exception_handler(HaloError)

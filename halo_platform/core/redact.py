@@ -1,0 +1,132 @@
+"""Masking of personal data and secrets in text, and the one logging filter that applies it.
+
+Phone numbers (E.164, and the bare digits Vonage sends as `msisdn`/`to`), email addresses,
+the query strings of callback URLs (a Vonage receipt by GET carries the number there) and
+credential-like query parameters are masked before a record reaches any handler.
+
+`install_redaction()` is called where a process starts (the `halo` CLI root, the HTTP app,
+the Dagster code location). It applies `RedactingFilter` through the log record factory
+rather than to chosen loggers: a logger's filters only see records logged on that very
+logger (not its children), and uvicorn and Dagster create their loggers and handlers after
+we start, so the factory is the one place every record of every logger passes through.
+"""
+
+from __future__ import annotations
+
+import logging
+import numbers
+import re
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+_DIGIT = re.compile(r"\d")
+EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+(?:@|%40)[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+")
+# `+` or its URL encoding, then an E.164 number (at most 15 digits, not part of a longer run)
+PHONE = re.compile(r"(?<![\w%])(?:\+|%2B)\d{7,15}(?!\d)", re.IGNORECASE)
+# bare digits where a key says they are a number: `msisdn=4915...`, `"to": "4915..."`
+KEYED_PHONE = re.compile(r"""(\b(?:msisdn|to|from|recipient|phone)["']?\s*[:=]\s*["']?)(\d{7,15})(?!\d)""", re.IGNORECASE)
+# a callback URL's query string can hold anything the provider sends (numbers, addresses)
+CALLBACK_QUERY = re.compile(r"(/callbacks/[^\s?#\"']*)\?[^\s#\"']*")
+SECRET_PARAM = re.compile(r"([?&](?:api_secret|api_key|secret|password|token|auth_token|access_token|sig|signature)=)[^&\s#\"']*", re.IGNORECASE)
+
+
+def mask_recipient(recipient: str | None) -> str:
+    """A recipient fit for logs: +3361****678, j***@example.com, abcd…(token)."""
+    if not recipient:
+        return ""
+    if "@" in recipient:
+        local, _, domain = recipient.partition("@")
+        return f"{local[:1]}***@{domain}"
+    if recipient.startswith("+") or recipient.isdigit():
+        if len(recipient) <= 6:
+            return "*" * len(recipient)
+        return recipient[:4] + _DIGIT.sub("*", recipient[4:-3]) + recipient[-3:]
+    return recipient[:4] + "…"
+
+
+def _mask_email(match: re.Match) -> str:
+    local, at, domain = re.split(r"(@|%40)", match.group(0), maxsplit=1)
+    return f"{local[:1]}***{at}{domain}"
+
+
+def _mask_phone(match: re.Match) -> str:
+    text = match.group(0)
+    prefix = "%2B" if text[:3].upper() == "%2B" else "+"
+    return prefix + mask_recipient("+" + text[len(prefix):])[1:]
+
+
+def mask_text(text: str) -> str:
+    """`text` with phone numbers, email addresses, callback query strings and secret
+    query parameters masked; idempotent (masking masked text changes nothing)."""
+    if not text:
+        return text
+    text = CALLBACK_QUERY.sub(r"\1?[redacted]", text)
+    text = SECRET_PARAM.sub(r"\1***", text)
+    text = EMAIL.sub(_mask_email, text)
+    text = PHONE.sub(_mask_phone, text)
+    return KEYED_PHONE.sub(lambda m: m.group(1) + mask_recipient(m.group(2)), text)
+
+
+class _Masked:
+    """An argument whose text is masked however the format string shows it (%s or %r)."""
+
+    __slots__ = ("_repr", "_str")
+
+    def __init__(self, value: Any) -> None:
+        self._str = mask_text(str(value))
+        self._repr = mask_text(repr(value))
+
+    def __str__(self) -> str:
+        return self._str
+
+    def __repr__(self) -> str:
+        return self._repr
+
+
+def _mask_arg(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, numbers.Number)):
+        return value  # %d / %f need the number itself
+    if isinstance(value, str):
+        return mask_text(value)
+    return _Masked(value)
+
+
+class RedactingFilter(logging.Filter):
+    """Masks a record's message, arguments and traceback in place; never drops a record.
+
+    Arguments are masked one by one, keeping their number and types where formats need
+    them: uvicorn's access formatter unpacks its five arguments itself."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "halo_redacted", False):
+            return True
+        record.msg = mask_text(record.msg) if isinstance(record.msg, str) else _mask_arg(record.msg)
+        if isinstance(record.args, Mapping):
+            record.args = {k: _mask_arg(v) for k, v in record.args.items()}
+        elif isinstance(record.args, tuple):
+            record.args = tuple(_mask_arg(a) for a in record.args)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = mask_text(logging.Formatter().formatException(record.exc_info))
+        record.halo_redacted = True
+        return True
+
+
+FILTER = RedactingFilter()
+_lock = threading.Lock()
+
+
+def install_redaction() -> None:
+    """Make every log record of this process pass `FILTER` when it is created (idempotent)."""
+    with _lock:
+        current = logging.getLogRecordFactory()
+        if getattr(current, "halo_redacting", False):
+            return
+
+        def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+            record = current(*args, **kwargs)
+            FILTER.filter(record)
+            return record
+
+        factory.halo_redacting = True  # type: ignore[attr-defined]
+        logging.setLogRecordFactory(factory)

@@ -1,0 +1,124 @@
+"""Masking of phone numbers, email addresses, callback query strings and secrets in logs:
+the pure masking, the one filter on every record of every logger (uvicorn's access log
+and Dagster's code location included), installed where each process starts."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from halo_platform.core.redact import RedactingFilter, mask_text
+
+
+@pytest.mark.parametrize(
+    ("text", "hidden", "shown"),
+    [
+        ("400 21211 The 'To' number +33612345678 is not a valid phone number.", "33612345678", "+336*****678"),
+        ('GET /v1/callbacks/vo?msisdn=4915123456789&to=Halo&status=delivered HTTP/1.1', "4915123456789", "/v1/callbacks/vo?[redacted]"),
+        ("status 3: Invalid to number msisdn=4915123456789", "4915123456789", "msisdn=4915******789"),
+        ('{"to": "4915123456789"}', "4915123456789", '"to": "4915******789"'),
+        ('"ada.lovelace@example.com" is an invalid email address.', "ada.lovelace@", "a***@example.com"),
+        ("to=ada%40example.com&x=%2B33612345678", "33612345678", "a***%40example.com"),
+        ("GET /account/get-balance?api_key=vkey&api_secret=vsecret", "vsecret", "api_secret=***"),
+    ],
+)
+def test_mask_text_hides_numbers_addresses_callback_queries_and_secrets(text, hidden, shown):
+    masked = mask_text(text)
+    assert hidden not in masked
+    assert shown in masked
+
+
+@pytest.mark.parametrize("text", ["sent 3 of 12 messages in 1763719200 ms", "SM0123456789abcdef", "weights sms/FR/TEXT tw=70"])
+def test_mask_text_leaves_ordinary_figures_and_ids_alone(text):
+    assert mask_text(text) == text
+
+
+@given(st.text())
+def test_masking_is_idempotent_and_never_raises(text):
+    once = mask_text(text)
+    assert mask_text(once) == once
+
+
+def record(msg, args, name="halo.delivery"):  # noqa: ANN001, ANN201
+    return logging.LogRecord(name, logging.INFO, __file__, 1, msg, args, None)
+
+
+def test_the_filter_masks_arguments_one_by_one_so_uvicorns_access_formatter_still_unpacks_them():
+    from uvicorn.logging import AccessFormatter
+
+    rec = record('%s - "%s %s HTTP/%s" %d', ("127.0.0.1:5000", "GET", "/v1/callbacks/vo?msisdn=4915123456789", "1.1", 401), "uvicorn.access")
+    assert RedactingFilter().filter(rec) is True
+    line = AccessFormatter('%(client_addr)s - "%(request_line)s" %(status_code)s', use_colors=False).format(rec)
+    assert "4915123456789" not in line and "/v1/callbacks/vo?[redacted]" in line and "401" in line
+
+
+def test_the_filter_masks_objects_mappings_and_tracebacks_and_keeps_number_formats():
+    rec = record("%(who)s got %(n)d", ({"who": "ada@example.com", "n": 3},))
+    RedactingFilter().filter(rec)
+    assert rec.getMessage() == "a***@example.com got 3"
+    try:
+        raise ValueError("The 'To' number +33612345678 is not valid")
+    except ValueError as exc:
+        rec = logging.LogRecord("halo", logging.ERROR, __file__, 1, "failed: %s", (exc,), sys.exc_info())
+    RedactingFilter().filter(rec)
+    formatted = logging.Formatter().format(rec)
+    assert "33612345678" not in formatted and "+336*****678" in formatted
+
+
+LOG_LINE = "import logging; logging.basicConfig(level=logging.INFO); logging.getLogger('halo.x.y').info('to +33612345678 ada@example.com')"
+
+
+@pytest.mark.parametrize(
+    "start",
+    [
+        "import halo_platform.definitions",  # the Dagster code location
+        "from halo_platform.core.http import create_app; create_app()",
+        "from halo_platform.core.cli import cli\ntry:\n    cli(['--help'])\nexcept SystemExit:\n    pass",
+    ],
+)
+def test_every_process_entry_point_installs_the_filter_for_every_logger(start, tmp_path):
+    env = {**os.environ, "HALO_HOME": str(tmp_path), "HALO_DB_URL": f"sqlite:///{tmp_path / 'halo.db'}"}
+    done = subprocess.run([sys.executable, "-c", f"{start}\n{LOG_LINE}"], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "33612345678" not in done.stderr and "ada@" not in done.stderr
+    assert "+336*****678" in done.stderr and "a***@example.com" in done.stderr
+
+
+def test_halo_serve_keeps_the_number_of_a_vonage_receipt_by_get_out_of_the_access_log(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    providers = tmp_path / "providers.yaml"
+    providers.write_text("providers:\n  vo: {kind: vonage, channel: sms, api_key: k, api_secret: s, signature_secret: sig}\n")
+    env = {**os.environ, "HALO_HOME": str(tmp_path), "HALO_DB_URL": f"sqlite:///{tmp_path / 'halo.db'}", "HALO_PROVIDERS_FILE": str(providers)}
+    log = tmp_path / "serve.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen([str(Path(sys.executable).with_name("halo")), "serve", "--port", str(port)], env=env, stdout=out, stderr=out)
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    response = httpx.get(f"http://127.0.0.1:{port}/v1/callbacks/vo",
+                                         params={"msisdn": "4915123456789", "to": "+4915123456780", "messageId": "x", "status": "delivered"}, timeout=5)
+                    break
+                except httpx.TransportError:
+                    assert proc.poll() is None and time.monotonic() < deadline
+                    time.sleep(0.3)
+            assert response.status_code == 401
+            time.sleep(0.5)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=20)
+    text = log.read_text()
+    assert "/v1/callbacks/vo?[redacted]" in text, text
+    assert "4915123456789" not in text and "4915123456780" not in text
