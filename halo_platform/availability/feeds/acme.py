@@ -14,11 +14,13 @@ from halo_platform.availability.feeds.base import (
     Hours,
     Invalid,
     Parsed,
+    after,
     check_tz,
     local_to_utc,
     parse_hhmm,
     parse_json_lines,
     parse_version,
+    sane_time,
 )
 
 PATTERNS = ("*.jsonl",)
@@ -44,7 +46,7 @@ def _appointment(obj: dict, item_id: str, version: dt.datetime, position: int, r
     start_utc = local_to_utc(_text(obj, "start"), tz)
     event = Event(item_id, version, APPOINTMENT, position, raw, status=status, tz=obj["tz"])
     if status == "booked":
-        event.blocks.append(Block(provider, start_utc, start_utc + dt.timedelta(minutes=duration)))
+        event.blocks.append(Block(provider, start_utc, after(start_utc, duration, "duration_min")))
     return event
 
 
@@ -57,8 +59,8 @@ def _vacation(obj: dict, item_id: str, version: dt.datetime, position: int, raw:
         raise Invalid("invalid from_date/to_date") from None
     if last < first:
         raise Invalid(f"to_date {last} before from_date {first}")
-    start = dt.datetime.combine(first, dt.time())
-    end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time())
+    start = sane_time(dt.datetime.combine(first, dt.time()), "from_date")
+    end = sane_time(dt.datetime.combine(last, dt.time()), "to_date") + dt.timedelta(days=1)
     return Event(item_id, version, TIMEOFF, position, raw, blocks=[Block(provider, start, end, local=True)])
 
 

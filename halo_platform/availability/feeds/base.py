@@ -1,7 +1,16 @@
 """The normalized event every adapter produces, and the helpers adapters share.
 
 An adapter is a pure function `parse(data: bytes, file: str) -> Parsed`: no store,
-no Dagster, no clock. Bad records become `Rejected(position, reason, raw)`; nothing raises.
+no Dagster, no clock. Bad records become `Rejected(position, reason, raw)`; nothing raises,
+whatever the bytes. Every event leaves through `record()`, which quarantines what the store
+could not hold or what would overflow downstream date arithmetic:
+- instants and wall times outside years 1900..2200 (after offset conversion): far enough
+  from `datetime.min`/`max` that planning dates, resolving timezones and the store's
+  DATETIME columns can never overflow, wide enough for any real calendar;
+- ids, statuses and timezones longer than their store columns, or carrying NUL (which
+  PostgreSQL text cannot hold).
+A UTF-8 byte order mark is ignored; a line or message that is not UTF-8 is quarantined
+with its bytes escaped (`\\xe9`), never stored mangled.
 
 Intervals are either instants (`local=False`, naive UTC) or provider-local wall
 times (`local=True`, resolved later with the provider's timezone, which may only be
@@ -14,6 +23,7 @@ import datetime as dt
 import functools
 import re
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
@@ -27,6 +37,14 @@ SLOT = "slot"
 # An appointment blocks time unless its status is one of these (spec, case-insensitive).
 NON_BLOCKING = frozenset({"cancelled", "deleted", "entered-in-error", "noshow", "waitlist", "proposed", "dc"})
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+EARLIEST, LATEST = dt.datetime(1900, 1, 1), dt.datetime(2201, 1, 1)
+SANE_YEARS = "1900..2200"
+# Longest duration worth reading: any longer one ends past LATEST whatever its start.
+MAX_MINUTES = (LATEST - EARLIEST) // dt.timedelta(minutes=1)
+# String column sizes of availability/models.py (a test pins them): a longer value cannot be stored.
+ID_MAX, TZ_MAX, STATUS_MAX = 255, 64, 32
+BOM = b"\xef\xbb\xbf"
 
 
 class Invalid(ValueError):
@@ -81,6 +99,10 @@ class Rejected:
     reason: str
     raw: str
 
+    def __post_init__(self) -> None:
+        # The quarantine table must be able to hold whatever was rejected.
+        self.reason, self.raw = storable_text(self.reason), storable_text(self.raw)
+
 
 @dataclass(slots=True)
 class Parsed:
@@ -107,8 +129,27 @@ def check_tz(name: object) -> str:
     return name  # type: ignore[return-value]
 
 
-def utc_naive(value: dt.datetime) -> dt.datetime:
-    return value.astimezone(dt.UTC).replace(tzinfo=None) if value.tzinfo else value
+def utc_naive(value: dt.datetime, what: str = "time") -> dt.datetime:
+    """Naive UTC; an aware time at the edge of the calendar (year 1 east of UTC) is Invalid."""
+    if value.tzinfo is None:
+        return value
+    try:
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+    except OverflowError:
+        raise Invalid(f"{what} {value.isoformat()} outside years {SANE_YEARS}") from None
+
+
+def sane_time(value: dt.datetime, what: str) -> dt.datetime:
+    if not EARLIEST <= value <= LATEST:
+        raise Invalid(f"{what} {value.isoformat()} outside years {SANE_YEARS}")
+    return value
+
+
+def after(start: dt.datetime, minutes: float, what: str = "duration") -> dt.datetime:
+    """`start` plus a duration in minutes; one that cannot end inside the sane range is Invalid."""
+    if not -MAX_MINUTES <= minutes <= MAX_MINUTES:  # also false for NaN
+        raise Invalid(f"invalid {what} {minutes!r}")
+    return start + dt.timedelta(minutes=minutes)
 
 
 def parse_version(value: object, what: str = "version") -> dt.datetime:
@@ -116,9 +157,12 @@ def parse_version(value: object, what: str = "version") -> dt.datetime:
     if not isinstance(value, str) or not value:
         raise Invalid(f"missing {what}")
     try:
-        if value[-1] == "Z" and "+" not in value:  # the common case, without the tz round trip
-            return dt.datetime.fromisoformat(value[:-1])
-        return utc_naive(dt.datetime.fromisoformat(value))
+        if value[-1] == "Z":  # the common case, without the tz round trip
+            parsed = dt.datetime.fromisoformat(value[:-1])
+            if parsed.tzinfo is not None:  # an offset followed by Z
+                raise ValueError
+            return parsed
+        return utc_naive(dt.datetime.fromisoformat(value), what)
     except ValueError:
         raise Invalid(f"invalid {what} {value!r}") from None
 
@@ -131,7 +175,7 @@ def local_to_utc(value: str, tz: str) -> dt.datetime:
         start = dt.datetime.fromisoformat(value)
     except ValueError:
         raise Invalid(f"invalid start {value!r}") from None
-    return utc_naive(start if start.tzinfo else start.replace(tzinfo=zone(tz)))
+    return utc_naive(start if start.tzinfo else start.replace(tzinfo=zone(tz)), "start")
 
 
 _HHMM = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
@@ -161,19 +205,92 @@ _LONG_DAYS = {"mon": ("monday",), "tue": ("tuesday",), "wed": ("wednesday",), "t
               "fri": ("friday",), "sat": ("saturday",), "sun": ("sunday",)}
 
 
-def parse_json_lines(data: bytes, record) -> Parsed:  # noqa: ANN001 - record(obj, position, raw) -> Event
+_LONGEST = {"item id": ID_MAX, "provider id": ID_MAX, "reference": ID_MAX, "status": STATUS_MAX, "timezone": TZ_MAX}
+
+
+def _storable(value: str | None, what: str) -> None:
+    if value is None:
+        return
+    if len(value) > _LONGEST[what]:
+        raise Invalid(f"{what} longer than {_LONGEST[what]} characters")
+    if "\x00" in value:
+        raise Invalid(f"{what} {value!r} contains NUL")
+
+
+def sane(event: Event) -> Event:
+    """The event itself when the store can hold it and its times are in the sane range."""
+    _storable(event.item_id, "item id")
+    _storable(event.status, "status")
+    _storable(event.tz, "timezone")
+    sane_time(event.version, "version")
+    for block in event.blocks:
+        _storable(block.provider_id, "provider id")
+        _storable(block.ref, "reference")
+        if block.start is not None:
+            sane_time(block.start, "start")
+        if block.end is not None:
+            sane_time(block.end, "end")
+    return event
+
+
+def record(out: Parsed, position: int, raw: str, build: Callable[[], Event]) -> None:
+    """Add the event `build()` makes, or quarantine the record with the reason it is unusable."""
+    try:
+        out.events.append(sane(build()))
+    except Invalid as exc:
+        out.rejected.append(Rejected(position, str(exc), raw))
+    except Exception as exc:  # noqa: BLE001 - a parser bug must cost one record, never the batch; tests assert none happen
+        out.rejected.append(Rejected(position, f"{UNEXPECTED} {type(exc).__name__}: {exc}", raw))
+
+
+UNEXPECTED = "unreadable record:"
+_NOT_STORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable_text(text: str) -> str:
+    """`text` with what a text column cannot hold escaped: NUL, and the bytes that were not
+    UTF-8 (decoded as lone surrogates by `decode`) as `\\xNN`."""
+    if not _NOT_STORABLE.search(text):
+        return text
+    try:
+        data = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate that never was a byte (from a JSON escape)
+        data = text.encode("utf-8", "backslashreplace")
+    return data.decode("utf-8", "backslashreplace").replace("\x00", "\\x00")
+
+
+def decode(data: bytes) -> str:
+    """Text of a landed file: a leading BOM dropped; bytes that are not UTF-8 kept as lone
+    surrogates, so the record holding them can be found (`not_utf8`) and quarantined."""
+    return data.removeprefix(BOM).decode("utf-8", "surrogateescape")
+
+
+_UNDECODED = re.compile("[\udc80-\udcff]")
+NOT_UTF8 = "not valid UTF-8 text"
+
+
+def not_utf8(text: str) -> bool:
+    """Whether `decode` met bytes that are not UTF-8 in `text`."""
+    return _UNDECODED.search(text) is not None
+
+
+def parse_json_lines(data: bytes, build: Callable[[object, int, str], Event]) -> Parsed:
     """One JSON value per line; blank lines skipped; position = 1-based line number."""
     import orjson
 
     out = Parsed()
-    for position, line in enumerate(data.split(b"\n"), start=1):
+    for position, line in enumerate(data.removeprefix(BOM).split(b"\n"), start=1):
         if not line.strip():
             continue
-        raw = line.decode("utf-8", "replace").rstrip("\r")
         try:
-            out.events.append(record(orjson.loads(line), position, raw))
+            raw = line.decode("utf-8").rstrip("\r")
+        except UnicodeDecodeError:
+            out.rejected.append(Rejected(position, NOT_UTF8, line.decode("utf-8", "surrogateescape").rstrip("\r")))
+            continue
+        try:
+            obj = orjson.loads(line)
         except orjson.JSONDecodeError as exc:
             out.rejected.append(Rejected(position, f"unparsable JSON: {exc}", raw))
-        except Invalid as exc:
-            out.rejected.append(Rejected(position, str(exc), raw))
+            continue
+        record(out, position, raw, lambda: build(obj, position, raw))  # noqa: B023 - called before the next line
     return out

@@ -21,6 +21,7 @@ from halo_platform.availability.feeds.base import (
     parse_hhmm,
     parse_json_lines,
     parse_version,
+    sane_time,
     utc_naive,
 )
 
@@ -49,10 +50,10 @@ def _when(value: object, what: str, *, local_ok: bool) -> tuple[dt.datetime, boo
     except ValueError:
         raise Invalid(f"invalid {what} {value!r}") from None
     if parsed.tzinfo is not None:
-        return utc_naive(parsed), False
+        return sane_time(utc_naive(parsed, what), what), False
     if not local_ok:
         raise Invalid(f"{what} {value!r} has no timezone offset")
-    return parsed, True
+    return sane_time(parsed, what), True
 
 
 def _interval(period: dict, who: str | None, *, local_ok: bool) -> Block:
@@ -138,13 +139,15 @@ KINDS = {"PractitionerRole": (ROLE, _role), "Appointment": (APPOINTMENT, _appoin
 def _record(res: object, position: int, raw: str) -> Event:
     if not isinstance(res, dict):
         raise Invalid("not a JSON object")
-    kind = KINDS.get(res.get("resourceType"))
+    resource_type = res.get("resourceType")
+    kind = KINDS.get(resource_type) if isinstance(resource_type, str) else None
     if kind is None:
-        raise Invalid(f"unsupported resourceType {res.get('resourceType')!r}")
+        raise Invalid(f"unsupported resourceType {resource_type!r}")
     rid = res.get("id")
     if not isinstance(rid, str) or not rid:
         raise Invalid("missing id")
-    version = parse_version((res.get("meta") or {}).get("lastUpdated"), "meta.lastUpdated")
+    meta = res.get("meta")
+    version = parse_version(meta.get("lastUpdated") if isinstance(meta, dict) else None, "meta.lastUpdated")
     try:
         return kind[1](res, Event(f"{res['resourceType']}/{rid}", version, kind[0], position, raw))
     except (AttributeError, TypeError):

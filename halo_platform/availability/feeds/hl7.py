@@ -2,7 +2,9 @@
 
 Messages are framed by MLLP (`\\x0b ... \\x1c\\r`) or simply follow one another, each
 starting at its MSH segment (newlines, blank lines); segments are separated by `\\r`
-(a newline between segments is accepted too).
+(a newline between segments is accepted too). Each message is read with its own delimiters
+(MSH-1 field separator, MSH-2 component, repetition, escape and subcomponent characters),
+and the escapes `\\F\\ \\S\\ \\T\\ \\R\\ \\E\\` in the values read are decoded with them.
 """
 
 from __future__ import annotations
@@ -10,13 +12,17 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import functools
-import io
 import re
+from dataclasses import dataclass
 
 from halo_platform.availability.feeds.base import (
     APPOINTMENT,
+    EARLIEST,
     HOURS,
+    LATEST,
     NON_BLOCKING,
+    NOT_UTF8,
+    SANE_YEARS,
     TIMEOFF,
     Block,
     Event,
@@ -24,10 +30,14 @@ from halo_platform.availability.feeds.base import (
     Invalid,
     Parsed,
     Rejected,
+    after,
     check_interval,
     check_tz,
+    decode,
+    not_utf8,
     parse_hhmm,
     parse_version,
+    record,
     weekday_index,
 )
 
@@ -46,6 +56,8 @@ def parse_ts(value: str, what: str) -> tuple[dt.datetime, bool]:
     parsed = _parse_ts(value)
     if parsed is None:
         raise Invalid(f"invalid {what} {value!r}")
+    if not EARLIEST <= parsed[0] <= LATEST:
+        raise Invalid(f"{what} {value!r} outside years {SANE_YEARS}")
     return parsed
 
 
@@ -61,25 +73,70 @@ def _parse_ts(value: str) -> tuple[dt.datetime, bool] | None:
         return None
     if off is None:
         return when, True
+    hours, minutes = int(off[1:3]), int(off[3:5])
+    if hours > 23 or minutes > 59:
+        return None
+    if not EARLIEST.year - 1 <= when.year <= LATEST.year:
+        return when, False  # out of range either way; shifting it could overflow
     sign = 1 if off[0] == "+" else -1
-    return when - sign * dt.timedelta(hours=int(off[1:3]), minutes=int(off[3:5])), False
+    return when - sign * dt.timedelta(hours=hours, minutes=minutes), False
+
+
+@dataclass(frozen=True)
+class Delimiters:
+    field: str = "|"
+    component: str = "^"
+    repetition: str | None = "~"
+    escape: str | None = "\\"
+    subcomponent: str | None = "&"
+
+    @functools.cached_property
+    def escapes(self) -> tuple[re.Pattern, dict[str, str]] | None:
+        """HL7 v2 escape sequences for data characters, e.g. `\\F\\` -> the field separator."""
+        if self.escape is None:
+            return None
+        meaning = {"F": self.field, "S": self.component, "T": self.subcomponent, "R": self.repetition, "E": self.escape}
+        decoded = {k: v for k, v in meaning.items() if v is not None}
+        esc = re.escape(self.escape)
+        return re.compile(f"{esc}([{''.join(decoded)}]){esc}"), decoded
+
+
+DEFAULT_DELIMITERS = Delimiters()
+
+
+@functools.lru_cache(maxsize=64)
+def delimiters(msh: str) -> Delimiters:
+    """MSH-1 is the character after `MSH`; MSH-2 (up to the next one) lists the component,
+    repetition, escape and subcomponent characters (a fifth, v2.7 truncation, is allowed)."""
+    if msh.startswith("MSH|^~\\&|"):
+        return DEFAULT_DELIMITERS
+    sep = msh[3:4]
+    encoding = msh[4:].split(sep, 1)[0] if sep else ""
+    chars = sep + encoding
+    if not sep or not 1 <= len(encoding) <= 5 or len(set(chars)) != len(chars) or any(c.isalnum() or c.isspace() for c in chars):
+        raise Invalid(f"invalid MSH-1/MSH-2 delimiters {msh[3:9]!r}")
+    return Delimiters(sep, *(encoding[i] if i < len(encoding) else None for i in range(4)))
 
 
 class _Message:
     def __init__(self, text: str) -> None:
         self.segments: dict[str, list[list[str]]] = {}
-        for seg in filter(None, text.split("\r")):
-            fields = seg.split("|")
-            if fields[0] == "MSH":
-                fields.insert(1, "|")  # MSH-1 is the separator itself
-            self.segments.setdefault(fields[0], []).append(fields)
-        if "MSH" not in self.segments:
+        lines = [seg for seg in text.split("\r") if seg]
+        msh = next((seg for seg in lines if seg.startswith("MSH")), None)
+        if msh is None:
             raise Invalid("no MSH segment")
+        self.delimiters = d = delimiters(msh)
+        for seg in lines:
+            fields = seg.split(d.field)
+            if fields[0] == "MSH":
+                fields.insert(1, d.field)  # MSH-1 is the separator itself
+            self.segments.setdefault(fields[0], []).append(fields)
 
     def all(self, seg: str) -> list[list[str]]:
         return self.segments.get(seg, [])
 
     def field(self, seg: str, n: int, component: int = 1, fields: list[str] | None = None) -> str:
+        """Component `component` of the first repetition of field `n`, escapes decoded."""
         if fields is None:
             found = self.segments.get(seg)
             if not found:
@@ -87,16 +144,31 @@ class _Message:
             fields = found[0]
         if n >= len(fields):
             return ""
-        comps = fields[n].split("~")[0].split("^")
-        return comps[component - 1].strip() if component <= len(comps) else ""
+        return self.repetitions(fields[n], component)[0]
+
+    def repetitions(self, value: str, component: int = 1) -> list[str]:
+        """Component `component` of each repetition of a field's `value`, escapes decoded."""
+        d = self.delimiters
+        found = []
+        for repetition in value.split(d.repetition) if d.repetition else [value]:
+            comps = repetition.split(d.component)
+            found.append(self.unescape(comps[component - 1].strip()) if component <= len(comps) else "")
+        return found
+
+    def unescape(self, value: str) -> str:
+        d = self.delimiters
+        if d.escape is None or d.escape not in value:
+            return value
+        pattern, decoded = d.escapes
+        return pattern.sub(lambda m: decoded[m.group(1)], value)
 
 
-def _duration(msg: _Message, fields: list[str], seg: str, n: int) -> dt.timedelta:
+def _minutes(msg: _Message, fields: list[str], seg: str, n: int) -> float:
     amount, unit = msg.field(seg, n, fields=fields), msg.field(seg, n + 1, fields=fields).upper() or "MIN"
     if unit not in _UNITS:
         raise Invalid(f"unknown duration unit {unit!r}")
     try:
-        return dt.timedelta(minutes=float(amount) * _UNITS[unit])
+        return float(amount) * _UNITS[unit]
     except ValueError:
         raise Invalid(f"invalid duration {amount!r}") from None
 
@@ -115,7 +187,7 @@ def _interval(msg: _Message) -> tuple[dt.datetime, dt.datetime, bool] | None:
         for fields in msg.all(seg):
             if msg.field(seg, at, fields=fields):
                 s, local = parse_ts(msg.field(seg, at, fields=fields), "start")
-                e = s + _duration(msg, fields, seg, dur)
+                e = after(s, _minutes(msg, fields, seg, dur))
                 check_interval(s, e)
                 return s, e, local
     return None
@@ -125,7 +197,7 @@ def _providers(msg: _Message) -> list[str]:
     found: list[str] = []
     for fields in msg.all("AIP"):
         if len(fields) > 3:
-            found.extend(rep.split("^")[0].strip() for rep in fields[3].split("~"))
+            found.extend(msg.repetitions(fields[3]))
     return list(dict.fromkeys(p for p in found if p))
 
 
@@ -171,6 +243,9 @@ def _block(msg: _Message, event: Event) -> None:
     event.blocks.extend(Block(p, start, end, local=local) for p in providers)
 
 
+_NEXT_MESSAGE = re.compile(r"\r+(?=MSH[^\w\s])")  # whatever field separator the next message picks
+
+
 def split_messages(text: str) -> list[tuple[int, str]]:
     """(1-based message number, message text with `\\r` segment separators)."""
     if "\x0b" in text:
@@ -178,59 +253,79 @@ def split_messages(text: str) -> list[tuple[int, str]]:
         chunks = [c.replace("\r\n", "\r").replace("\n", "\r").strip("\r") for c in chunks]
     else:
         normal = text.replace("\r\n", "\r").replace("\n", "\r")
-        chunks = re.split(r"\r+(?=MSH\|)", normal)
+        chunks = _NEXT_MESSAGE.split(normal)
     return list(enumerate((c.strip("\r") for c in chunks if c.strip()), start=1))
 
 
 def parse_messages(text: str) -> Parsed:
     out = Parsed()
+    undecoded = not_utf8(text)
     for position, message in split_messages(text):
-        try:
-            out.events.append(_message(message, position))
-        except Invalid as exc:
-            out.rejected.append(Rejected(position, str(exc), message.replace("\r", "\n")))
+        raw = message.replace("\r", "\n")
+        if undecoded and not_utf8(message):
+            out.rejected.append(Rejected(position, NOT_UTF8, raw))
+            continue
+        record(out, position, raw, lambda: _message(message, position))  # noqa: B023 - called before the next message
     return out
 
 
 TEMPLATE_HEADER = ["provider_id", "timezone", "weekday", "start", "end", "version"]
 
 
+def _csv_row(line: str) -> list[str]:
+    try:
+        return next(csv.reader([line]), [])
+    except csv.Error as exc:  # e.g. a field over csv.field_size_limit()
+        raise Invalid(f"unreadable CSV row: {exc}") from None
+
+
+def _template_row(row: list[str], position: int, raw: str) -> Event:
+    """One template row as the one-row template of its provider."""
+    if len(row) != 6:
+        raise Invalid(f"expected 6 columns, got {len(row)}")
+    provider, tz, weekday, start, end, version = (c.strip() for c in row)
+    if not provider:
+        raise Invalid("missing provider_id")
+    hours = Hours(provider, weekday_index(weekday), parse_hhmm(start), parse_hhmm(end))
+    return Event(f"hours:{provider}", parse_version(version), HOURS, position, raw, tz=check_tz(tz), hours=[hours])
+
+
 def parse_templates(text: str) -> Parsed:
     """Working-hours CSV: each provider's template is its rows carrying its highest version."""
     out = Parsed()
     lines = text.splitlines()
-    header = [h.strip().lower() for h in next(csv.reader(lines[:1]), [])]
+    try:
+        header = [h.strip().lower() for h in _csv_row(lines[0])] if lines else []
+    except Invalid:
+        header = []
     if header != TEMPLATE_HEADER:
         out.rejected.append(Rejected(1, f"expected header {','.join(TEMPLATE_HEADER)}", lines[0] if lines else ""))
         return out
-    best: dict[str, tuple[dt.datetime, str, list[tuple[int, Hours]], list[str]]] = {}
-    for position, row in enumerate(csv.reader(io.StringIO("\n".join(lines[1:]))), start=2):
-        raw = lines[position - 1] if position - 1 < len(lines) else ""
-        if not row or not "".join(row).strip():
+    rows = Parsed(rejected=out.rejected)
+    undecoded = not_utf8(text)
+    for position, raw in enumerate(lines[1:], start=2):
+        if undecoded and not_utf8(raw):
+            out.rejected.append(Rejected(position, NOT_UTF8, raw))
             continue
         try:
-            if len(row) != 6:
-                raise Invalid(f"expected 6 columns, got {len(row)}")
-            provider, tz, weekday, start, end, version = (c.strip() for c in row)
-            if not provider:
-                raise Invalid("missing provider_id")
-            hours = Hours(provider, weekday_index(weekday), parse_hhmm(start), parse_hhmm(end))
-            check_tz(tz)
-            stamp = parse_version(version)
+            row = _csv_row(raw)
         except Invalid as exc:
             out.rejected.append(Rejected(position, str(exc), raw))
             continue
-        current = best.get(provider)
-        if current is None or stamp > current[0]:
-            best[provider] = (stamp, tz, [(position, hours)], [raw])
-        elif stamp == current[0]:
-            current[2].append((position, hours))
-            current[3].append(raw)
-    for provider, (stamp, tz, rows, raws) in best.items():
-        out.events.append(Event(f"hours:{provider}", stamp, HOURS, rows[0][0], "\n".join(raws), tz=tz, hours=[h for _, h in rows]))
+        if row and "".join(row).strip():
+            record(rows, position, raw, lambda: _template_row(row, position, raw))  # noqa: B023 - called before the next row
+    best: dict[str, Event] = {}
+    for row_event in rows.events:
+        current = best.get(row_event.item_id)
+        if current is None or row_event.version > current.version:
+            best[row_event.item_id] = row_event
+        elif row_event.version == current.version:
+            current.hours.extend(row_event.hours)
+            current.raw += "\n" + row_event.raw
+    out.events.extend(best.values())
     return out
 
 
 def parse(data: bytes, file: str = "") -> Parsed:
-    text = data.decode("utf-8", "replace")
+    text = decode(data)
     return parse_templates(text) if file.lower().endswith(".csv") else parse_messages(text)
