@@ -50,6 +50,7 @@ setup(
             "pyopenssl==26.4.0",  # pyftpdlib TLS_FTPHandler (FTPS test server)
             "aiosmtpd==1.4.6",
             "polars==2.1.0",
+            "schemathesis==4.32.5",  # property-based tests of the HTTP service against /openapi.json
         ],
     },
     entry_points={"console_scripts": ["halo=halo_platform.core.cli:main"]},

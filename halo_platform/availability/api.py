@@ -1,15 +1,50 @@
-"""Availability over HTTP: `GET /v1/availability` (REST) and `/graphql` (strawberry)."""
+"""Availability over HTTP: `GET /v1/availability` (REST) and `/graphql` (strawberry).
+
+GraphQL lets one request ask for arbitrary work, so the document is bounded before it runs:
+size and bracket nesting (before parsing), tokens (while parsing), then depth, aliases and
+selections with fragments expanded (at validation). A refused document gets a GraphQL error
+naming the limit; strawberry's own HTTP refusals get the service's JSON error body."""
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from collections.abc import Iterator
+from typing import Annotated, Any
 
 import strawberry
+from cross_web import HTTPException as StrawberryHTTPException
 from fastapi import APIRouter, Query
+from graphql import (
+    DocumentNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    OperationDefinitionNode,
+    ValidationContext,
+    ValidationRule,
+)
+from starlette.exceptions import HTTPException
+from strawberry.extensions import (
+    AddValidationRules,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    QueryDepthLimiter,
+    SchemaExtension,
+)
 from strawberry.fastapi import GraphQLRouter
 
 from halo_platform.availability import service
+from halo_platform.core.http import nesting_depth
+
+# The schema is two levels deep; introspection (GraphiQL's query: 12 levels written out, 163
+# tokens) is what needs the headroom. QueryDepthLimiter skips introspection fields, so today it
+# only guards the schema's own types for when they nest; fragment-built introspection is bounded
+# by the selection count (and graphql-core's limit on repeated `fields`).
+MAX_QUERY_CHARS = 20_000
+MAX_QUERY_DEPTH = 15
+MAX_QUERY_TOKENS = 2_000
+MAX_ALIASES = 20
+MAX_SELECTIONS = 1_000
 
 router = APIRouter(tags=["availability"])
 
@@ -57,7 +92,64 @@ class AvailabilityQuery:
         return Slot(start_at=start, end_at=end)
 
 
-schema = strawberry.Schema(query=AvailabilityQuery, config=strawberry.schema.config.StrawberryConfig(auto_camel_case=True))
-graphql_router = GraphQLRouter(schema, path="/graphql")
+def selection_count(document: DocumentNode, limit: int) -> int:
+    """Selections (fields, fragment spreads, inline fragments) the operations make, each fragment
+    counted every time it is spread; stops past `limit`, so spread cycles end too."""
+    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+    pending = [d.selection_set for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    count = 0
+    while pending and count <= limit:
+        for selection in pending.pop().selections:
+            count += 1
+            if isinstance(selection, FragmentSpreadNode):
+                if (fragment := fragments.get(selection.name.value)) is not None:
+                    pending.append(fragment.selection_set)
+            elif selection.selection_set is not None:
+                pending.append(selection.selection_set)
+    return count
+
+
+class _SelectionLimit(ValidationRule):
+    def __init__(self, context: ValidationContext) -> None:
+        super().__init__(context)
+        if selection_count(context.document, MAX_SELECTIONS) > MAX_SELECTIONS:
+            context.report_error(GraphQLError(f"query selects more than {MAX_SELECTIONS} fields (fragments expanded)"))
+
+
+class _DocumentSizeLimit(SchemaExtension):
+    """Refuses a document before graphql-core's recursive parser sees it."""
+
+    def on_operation(self) -> Iterator[None]:
+        query = self.execution_context.query or ""
+        if len(query) > MAX_QUERY_CHARS:
+            raise GraphQLError(f"query too large: {len(query)} characters, the limit is {MAX_QUERY_CHARS}")
+        if nesting_depth(query.encode(), MAX_QUERY_DEPTH) > MAX_QUERY_DEPTH:
+            raise GraphQLError(f"query nested deeper than {MAX_QUERY_DEPTH} levels")
+        yield
+
+
+class _JSONErrorsGraphQLRouter(GraphQLRouter):
+    """Strawberry answers its HTTP-level refusals (bad content type, unparsable body, no query) in
+    text/plain; raised as Starlette's exception they get the service's JSON error body."""
+
+    async def run(self, *args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
+        try:
+            return await super().run(*args, **kwargs)
+        except StrawberryHTTPException as exc:
+            raise HTTPException(exc.status_code, exc.reason) from None
+
+
+schema = strawberry.Schema(
+    query=AvailabilityQuery,
+    config=strawberry.schema.config.StrawberryConfig(auto_camel_case=True),
+    extensions=[
+        _DocumentSizeLimit,
+        MaxTokensLimiter(max_token_count=MAX_QUERY_TOKENS),
+        QueryDepthLimiter(max_depth=MAX_QUERY_DEPTH),
+        MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+        AddValidationRules([_SelectionLimit]),
+    ],
+)
+graphql_router = _JSONErrorsGraphQLRouter(schema, path="/graphql")
 
 ROUTERS = (router, graphql_router)

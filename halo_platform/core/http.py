@@ -1,20 +1,155 @@
 """The HTTP service root: one FastAPI app; each domain adds `router` from `<domain>/api.py`.
 
-Every 4xx body is JSON `{"error": "...", "detail": ...}`."""
+Every 4xx body is JSON `{"error": "...", "detail": ...}` (405 and 413 included), and no input
+yields a 500: bodies are bounded in size and nesting before any parser sees them, and a
+last-resort handler answers whatever still escapes with a bare JSON 500."""
 
 from __future__ import annotations
 
-from fastapi import FastAPI, HTTPException, Request
+import re
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import unquote_to_bytes
+
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from halo_platform.core.domains import domain_modules
 from halo_platform.core.errors import HaloError
 from halo_platform.core.redact import install_redaction
 
+MAX_BODY_BYTES = 1 << 20
+# Python's json and graphql-core parse recursively and raise RecursionError around a
+# thousand levels; no request of ours needs more than a few.
+MAX_JSON_DEPTH = 64
 
-def _error(status: int, error: str, detail=None) -> JSONResponse:  # noqa: ANN001
-    return JSONResponse(status_code=status, content={"error": error, "detail": detail})
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error", "detail"],
+    "properties": {"error": {"type": "string"}, "detail": {"description": "Structured detail, or null"}},
+}
+
+_ESCAPED = re.compile(rb"\\.", re.DOTALL)
+# once escapes are gone a string runs to the next quote; an unterminated one runs to the end
+_STRING = re.compile(rb'"[^"]*(?:"|\Z)')
+_NOT_A_BRACKET = bytes(sorted(set(range(256)) - set(b"[]{}")))
+
+
+def _error(status: int, error: str, detail: Any = None, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"error": error, "detail": detail}, headers=headers)
+
+
+def nesting_depth(data: bytes, limit: int) -> int:
+    """How deep `[` and `{` nest in `data` outside JSON strings; stops counting at `limit + 1`.
+
+    Linear in `len(data)` whatever the bytes (no regex backtracking), so it can run on every body
+    before a recursive parser does; unbalanced input gives an approximate but bounded answer."""
+    brackets = _STRING.sub(b"", _ESCAPED.sub(b"", data)).translate(None, _NOT_A_BRACKET)
+    depth = deepest = 0
+    for byte in brackets:
+        if byte in b"[{":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > limit:
+                    break
+        elif depth:
+            depth -= 1
+    return deepest
+
+
+def _declared_length(scope: Scope) -> int:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return 0  # the server rejects a malformed length; the streamed count still applies
+    return 0
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A `receive` that hands the buffered body over once, then defers to the server (disconnects)."""
+    pending = True
+
+    async def replayed() -> Message:
+        nonlocal pending
+        if pending:
+            pending = False
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replayed
+
+
+class RequestGuard:
+    """Bounds every HTTP request before a route (and its parser) sees it: 413 past `max_body_bytes`,
+    counted from Content-Length or, without one, while the chunks stream in; 400 when the body or
+    the query string nests deeper than `max_depth`.
+
+    A pure ASGI middleware, not BaseHTTPMiddleware: it must see the body as it streams and stop
+    reading, which a request-level middleware cannot do."""
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int = MAX_BODY_BYTES, max_depth: int = MAX_JSON_DEPTH) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.max_depth = max_depth
+
+    def _too_large(self) -> JSONResponse:
+        # closing spares the server from swallowing the rest of a body nobody will read
+        return _error(413, f"request body larger than {self.max_body_bytes} bytes", {"limit_bytes": self.max_body_bytes},
+                      headers={"connection": "close"})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if _declared_length(scope) > self.max_body_bytes:
+            await self._too_large()(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size, more = 0, True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return  # the client left: nobody to answer
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                await self._too_large()(scope, receive, send)
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        query = unquote_to_bytes(scope.get("query_string", b""))
+        if max(nesting_depth(body, self.max_depth), nesting_depth(query, self.max_depth)) > self.max_depth:
+            refusal = _error(400, f"request nested deeper than {self.max_depth} levels", {"max_depth": self.max_depth})
+            await refusal(scope, receive, send)
+            return
+        await self.app(scope, _replay(body, receive), send)
+
+
+def document_errors(spec: dict[str, Any]) -> dict[str, Any]:
+    """Make the OpenAPI document say what the service answers: every operation may answer 4XX with
+    the error body. FastAPI's own 422 schema (`{"detail": [...]}`) is not what we send, so it goes."""
+    schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+    schemas["Error"] = ERROR_SCHEMA
+    schemas.pop("HTTPValidationError", None)
+    schemas.pop("ValidationError", None)
+    error = {"description": "Refused: `error` says why", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    for path_item in spec.get("paths", {}).values():
+        for operation in path_item.values():
+            responses = operation.setdefault("responses", {})
+            responses.pop("422", None)
+            responses["4XX"] = error
+    return spec
+
+
+def _with_documented_errors(openapi: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]]:
+    return lambda: document_errors(openapi())
 
 
 def create_app() -> FastAPI:
@@ -25,11 +160,12 @@ def create_app() -> FastAPI:
     async def _halo_error(_req: Request, exc: HaloError) -> JSONResponse:
         return _error(exc.http_status, str(exc))
 
+    # Starlette's class, not FastAPI's subclass: routing's 404/405 and FastAPI's body-parsing 400 are raised as it
     @app.exception_handler(HTTPException)
     async def _http_error(_req: Request, exc: HTTPException) -> JSONResponse:
         if isinstance(exc.detail, dict) and "error" in exc.detail:
-            return _error(exc.status_code, exc.detail["error"], exc.detail.get("detail"))
-        return _error(exc.status_code, str(exc.detail))
+            return _error(exc.status_code, exc.detail["error"], exc.detail.get("detail"), exc.headers)
+        return _error(exc.status_code, str(exc.detail), headers=exc.headers)
 
     @app.exception_handler(404)
     async def _not_found(_req: Request, exc: Exception) -> JSONResponse:
@@ -40,6 +176,12 @@ def create_app() -> FastAPI:
         detail = [{"loc": list(e.get("loc", ())), "msg": e.get("msg")} for e in exc.errors()]
         first = detail[0] if detail else {"loc": [], "msg": "invalid request"}
         return _error(422, f"{'.'.join(map(str, first['loc'][1:] or first['loc']))}: {first['msg']}", detail)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_req: Request, _exc: Exception) -> JSONResponse:
+        # the last resort: Starlette re-raises after this answer, so the traceback reaches the
+        # server log (redacted) and never the client
+        return _error(500, "internal error")
 
     @app.get("/health")
     def health() -> dict:
@@ -54,4 +196,6 @@ def create_app() -> FastAPI:
     for module in domain_modules("api"):
         for router in getattr(module, "ROUTERS", ()):
             app.include_router(router)
+    app.add_middleware(RequestGuard)
+    app.openapi = _with_documented_errors(app.openapi)
     return app
