@@ -1,7 +1,9 @@
-"""Dispatching queued messages: claim a leased batch, expire what is past its time, draw a
-provider per message (a retry avoids the provider that just failed), send with bounded
-concurrency per provider (batch APIs where the provider has one), and record every
-attempt and the new states in one transaction."""
+"""Dispatching queued messages: claim a leased batch, settle what a dead sender left in flight,
+expire what is past its time, draw a provider per message (a retry avoids the provider that
+just failed), and send with bounded concurrency per provider (batch APIs where the provider
+has one). Crash safety: each request's messages are marked in flight (committed) before it
+leaves, and its answer is recorded as soon as it arrives, so a crash leaves at most one
+uncertain request per sending slot, never a batch."""
 
 from __future__ import annotations
 
@@ -14,14 +16,32 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from halo_platform.core.models import utcnow
 from halo_platform.delivery.config import CHANNELS, DeliveryConfig
 from halo_platform.delivery.db import writing
-from halo_platform.delivery.providers import RETRYABLE, Outgoing, Provider, SendResult, build_provider
-from halo_platform.delivery.queue import Transition, attempt_row, claim, expired, persist, transition
+from halo_platform.delivery.providers import (
+    PERMANENT,
+    RETRYABLE,
+    Outgoing,
+    Provider,
+    SendResult,
+    build_provider,
+    load_provider_kinds,
+)
+from halo_platform.delivery.queue import (
+    Transition,
+    attempt_row,
+    claim,
+    expired,
+    mark_in_flight,
+    persist,
+    resolve_uncertain,
+    transition,
+    uncertain_resolution,
+)
 from halo_platform.delivery.routing import draw
 from halo_platform.delivery.state import load_router
 
@@ -34,7 +54,7 @@ class DispatchStats:
     by_status: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     by_provider: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     seconds: float = 0.0
-    phases: dict[str, float] = field(default_factory=lambda: defaultdict(float))  # claim, route, send, persist
+    phases: dict[str, float] = field(default_factory=lambda: defaultdict(float))  # claim, route, send
 
     def add(self, other: DispatchStats) -> None:
         self.claimed += other.claimed
@@ -52,8 +72,9 @@ class DispatchStats:
 
 
 class Dispatcher:
-    """Sends due messages. One instance keeps its provider pools and thread pools across batches.
-    `clock` is injectable so tests can drive time (backoff, expiry, autopilot windows)."""
+    """Sends due messages. One instance keeps its provider pools, thread pools and recorder
+    across batches. `clock` is injectable so tests can drive time (backoff, expiry, autopilot
+    windows, leases)."""
 
     def __init__(
         self,
@@ -73,6 +94,7 @@ class Dispatcher:
         self.owner = owner or f"run:{uuid.uuid4().hex[:12]}"
         self._pools: dict[str, ThreadPoolExecutor] = {}
         self._lock = threading.Lock()
+        self._recorder = _Recorder(db_url, self.owner, clock)
 
     def _pool(self, provider: Provider) -> ThreadPoolExecutor:
         with self._lock:
@@ -86,32 +108,40 @@ class Dispatcher:
         for pool in self._pools.values():
             pool.shutdown(wait=True)
         self._pools.clear()
+        self._recorder.close()
 
     def run_once(self, channel: str) -> DispatchStats:
         """Claim, send and record one batch of `channel` (claimed 0: nothing due)."""
         batch = self._claim(channel)
         if batch.stats.claimed:
             self._send(batch)
-            self._persist(batch)
+        self._recorder.flush()
         return batch.stats
 
     def _claim(self, channel: str) -> _Batch:
-        """Lease a batch, expire what is past its time and draw a provider for the rest."""
+        """Lease a batch, settle what a dead sender left in flight, expire what is past its time
+        and draw a provider for the rest."""
         started = time.perf_counter()
         stats = DispatchStats()
         now = self.clock()
         with writing(self.db_url) as conn:
             rows = claim(conn, channel, self.owner, self.batch_size, now, self.config.lease_seconds)
+            to_send, pinned = resolve_uncertain(conn, self.owner, rows, self._uncertain_resolution, now)
         stats.claimed = len(rows)
+        if len(to_send) < len(rows):
+            stats.by_status["lost"] += len(rows) - len(to_send)
         t_claimed = time.perf_counter()
         stats.phases["claim"] = t_claimed - started
-        batch = _Batch(stats, [], [], now, started)
+        batch = _Batch(stats, [], started)
         if not rows:
             return batch
         router = load_router(self.config, self.db_url)
-        for row in rows:
+        for row in to_send:
             if row.expires_at is not None and row.expires_at <= now:
                 batch.transitions.append(expired(row, now))
+                continue
+            if row.id in pinned:
+                batch.assigned[pinned[row.id]].append(row)
                 continue
             _, weights = router.weights_for(row.channel, row.country, row.capability)
             exclude = [row.provider] if row.number_of_retries and row.provider else []
@@ -123,37 +153,61 @@ class Dispatcher:
         stats.phases["route"] = time.perf_counter() - t_claimed
         return batch
 
+    def _uncertain_resolution(self, row, unknowns: int) -> str:  # noqa: ANN001
+        entry = self.config.providers.get(row.provider or "")
+        kind = load_provider_kinds().get(entry.kind) if entry is not None else None
+        idempotent = kind is not None and kind.request_idempotency
+        return uncertain_resolution(row.priority, self.config.on_unknown_for(row.channel, row.priority), idempotent, unknowns)
+
     def _send(self, batch: _Batch) -> None:
-        """Send the batch with bounded concurrency per provider; fill its transitions and attempts."""
+        """Send the batch with bounded concurrency per provider; each request is marked in
+        flight before it leaves and its answer recorded when it arrives."""
         t0 = time.perf_counter()
-        futures: list[tuple[str, list, Future]] = []
+        self._recorder.record(batch.transitions, [])
+        futures = []
         for name, group in batch.assigned.items():
             provider = build_provider(self.config.providers[name])
             step = max(provider.max_batch, 1)
             for i in range(0, len(group), step):
-                chunk = group[i : i + step]
-                futures.append((name, chunk, self._pool(provider).submit(_send_chunk, provider, [Outgoing.from_row(r) for r in chunk])))
-        for _, _, future in futures:
-            future.result()
-        batch.done_at = done_at = self.clock()
+                futures.append((name, self._pool(provider).submit(self._send_chunk, provider, group[i : i + step])))
         stats = batch.stats
-        for name, chunk, future in futures:
-            by_id = {r.message_id: r for r in future.result()}
-            for row in chunk:
-                result = by_id.get(row.id) or SendResult(row.id, RETRYABLE, detail="no result from provider")
-                batch.attempts.append(attempt_row(result, name, done_at))
-                batch.transitions.append(transition(row, result, name, self.config.retry, done_at))
-                stats.by_provider[name] += 1
+        for name, future in futures:
+            moved = future.result()
+            batch.transitions.extend(moved)
+            stats.by_provider[name] += len(moved)
         for t in batch.transitions:
             stats.by_status[t.status] += 1
         stats.phases["send"] = time.perf_counter() - t0
+        stats.seconds = time.perf_counter() - batch.started
 
-    def _persist(self, batch: _Batch) -> None:
-        t0 = time.perf_counter()
-        with writing(self.db_url) as conn:
-            persist(conn, self.owner, batch.transitions, batch.attempts, batch.done_at)
-        batch.stats.phases["persist"] = time.perf_counter() - t0
-        batch.stats.seconds = time.perf_counter() - batch.started
+    def _send_chunk(self, provider: Provider, rows: list) -> list[Transition]:
+        """One request's worth of messages: those that cannot be put on the wire end
+        `provider_error` without a request; the others are marked in flight, sent, and their
+        answers handed to the recorder (this slot's next marker commits with or after them)."""
+        answered: list[tuple[object, SendResult, str | None]] = []
+        ready: list[tuple[object, Outgoing]] = []
+        for row in rows:
+            try:
+                message = Outgoing.from_row(row)
+                problem = unsendable(message)
+            except Exception as exc:  # noqa: BLE001 - a malformed stored row must not stop the batch
+                message, problem = None, f"the stored message cannot be read ({type(exc).__name__})"
+            if problem:
+                answered.append((row, SendResult(row.id, PERMANENT, detail=f"not sent: {problem}"), None))
+            else:
+                ready.append((row, message))
+        if ready:
+            ours = self._recorder.mark(provider.name, [(row.id, row.lease_until) for row, _ in ready])
+            ready = [(row, m) for row, m in ready if row.id in ours]
+        if ready:
+            by_id = {r.message_id: r for r in call_provider(provider, [m for _, m in ready])}
+            for row, _ in ready:
+                answered.append((row, by_id.get(row.id) or SendResult(row.id, RETRYABLE, detail="no result from provider"), provider.name))
+        now = self.clock()
+        moved = [transition(row, result, name, self.config.retry, now) for row, result, name in answered]
+        attempts = [attempt_row(result, name, now) for _, result, name in answered if name is not None]
+        self._recorder.record(moved, attempts)
+        return moved
 
     def drain(self, channels: Sequence[str] = CHANNELS, timeout: float | None = None) -> DispatchStats:
         """Dispatch until nothing is due on `channels` (or `timeout` seconds pass); channels in parallel."""
@@ -180,12 +234,11 @@ class Dispatcher:
         return total
 
     def _drain_channel(self, channel: str, deadline: float | None) -> DispatchStats:
-        """A three-stage pipeline: a claimer leases and routes batch N+1 and a writer records
-        batch N-1 while batch N is being sent. Leases keep a batch out of later claims until it
-        is recorded; when the claimer finds nothing, what the last batches rescheduled is
-        checked once more after they are recorded."""
+        """A two-stage pipeline: a claimer leases and routes batch N+1 while batch N is being
+        sent (answers are recorded as they arrive). Leases keep a batch out of later claims;
+        when the claimer finds nothing, what the last batches rescheduled is checked once more
+        after every answer is recorded."""
         claimed: queue.Queue[_Batch | None] = queue.Queue(maxsize=1)
-        writes: queue.Queue[_Batch | None] = queue.Queue(maxsize=1)
         failures: list[BaseException] = []
         done: list[DispatchStats] = []
         stop = threading.Event()
@@ -197,41 +250,28 @@ class Dispatcher:
                     if batch.stats.claimed == 0:
                         break
                     claimed.put(batch)
-                    if batch.stats.claimed == batch.stats.by_status.get("held", 0) and not batch.assigned:
+                    if not batch.assigned and all(t.status == "held" for t in batch.transitions):
                         break
             except BaseException as exc:  # noqa: BLE001
                 failures.append(exc)
             finally:
                 claimed.put(None)
 
-        def writer() -> None:
-            while (batch := writes.get()) is not None:
-                try:
-                    if not failures:
-                        self._persist(batch)
-                        done.append(batch.stats)
-                except BaseException as exc:  # noqa: BLE001
-                    failures.append(exc)
-
-        stages = [threading.Thread(target=claimer, daemon=True), threading.Thread(target=writer, daemon=True)]
-        for t in stages:
-            t.start()
+        stage = threading.Thread(target=claimer, daemon=True)
+        stage.start()
         finished = False
         try:
             while (batch := claimed.get()) is not None:
-                if failures:
-                    break
                 self._send(batch)
-                writes.put(batch)
+                done.append(batch.stats)
             else:
                 finished = True
         finally:
             stop.set()
             while not finished and claimed.get() is not None:  # let the claimer finish; its leases simply expire
                 pass
-            writes.put(None)
-            for t in stages:
-                t.join()
+            stage.join()
+        self._recorder.flush()
         if failures:
             raise failures[0]
         while deadline is None or time.monotonic() < deadline:  # what the last batches made due again
@@ -251,19 +291,141 @@ class Dispatcher:
 class _Batch:
     stats: DispatchStats
     transitions: list[Transition]
-    attempts: list[dict]
-    done_at: dt.datetime
     started: float
     assigned: dict[str, list] = field(default_factory=lambda: defaultdict(list))
 
 
+@dataclass
+class _Mark:
+    provider: str
+    leases: list[tuple[str, dt.datetime]]
+    done: threading.Event = field(default_factory=threading.Event)
+    ours: set[str] = field(default_factory=set)
+    error: BaseException | None = None
 
-def _send_chunk(provider: Provider, messages: list[Outgoing]) -> list[SendResult]:
+
+class _Recorder:
+    """Commits what the senders hand it from one thread, in small groups (one transaction for
+    whatever arrived meanwhile): in-flight markers, which a sender waits for before its
+    request leaves, and answers, which it does not wait for. A sender hands in its answer
+    before its next marker, so that marker commits with or after the answer: each sending
+    slot has at most one request whose outcome the store does not know."""
+
+    def __init__(self, db_url: str | None, owner: str, clock: Callable[[], dt.datetime]) -> None:
+        self._db_url, self._owner, self._clock = db_url, owner, clock
+        self._cond = threading.Condition()
+        self._marks: list[_Mark] = []
+        self._transitions: list[Transition] = []
+        self._attempts: list[dict] = []
+        self._submitted = self._committed = 0
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def _submit(self, mark: _Mark | None, transitions: Sequence[Transition], attempts: Sequence[dict]) -> None:
+        with self._cond:
+            if self._error is not None:
+                raise self._error
+            if self._thread is None:
+                self._closed = False
+                self._thread = threading.Thread(target=self._run, name=f"record-{self._owner}", daemon=True)
+                self._thread.start()
+            if mark is not None:
+                self._marks.append(mark)
+            self._transitions.extend(transitions)
+            self._attempts.extend(attempts)
+            self._submitted += 1
+            self._cond.notify_all()
+
+    def mark(self, provider: str, leases: list[tuple[str, dt.datetime]]) -> set[str]:
+        """Commit that these messages are in flight to `provider`; returns the ids still ours to send."""
+        mark = _Mark(provider, leases)
+        self._submit(mark, (), ())
+        mark.done.wait()
+        if mark.error is not None:
+            raise mark.error
+        return mark.ours
+
+    def record(self, transitions: Sequence[Transition], attempts: Sequence[dict]) -> None:
+        if transitions or attempts:
+            self._submit(None, transitions, attempts)
+
+    def flush(self) -> None:
+        """Wait until everything handed in so far is committed."""
+        with self._cond:
+            target = self._submitted
+            while self._committed < target and self._error is None:
+                self._cond.wait()
+            if self._error is not None:
+                raise self._error
+
+    def close(self) -> None:
+        with self._cond:
+            thread, self._thread = self._thread, None
+            self._closed = True
+            self._cond.notify_all()
+        if thread is not None:
+            thread.join()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not (self._marks or self._transitions or self._attempts) and not self._closed:
+                    self._cond.wait()
+                if self._closed and not (self._marks or self._transitions or self._attempts):
+                    return
+                marks, transitions, attempts = self._marks, self._transitions, self._attempts
+                self._marks, self._transitions, self._attempts = [], [], []
+                taken = self._submitted
+            error = None
+            try:
+                now = self._clock()
+                with writing(self._db_url) as conn:
+                    if transitions or attempts:
+                        persist(conn, self._owner, transitions, attempts, now)
+                    for mark in marks:
+                        mark.ours = mark_in_flight(conn, self._owner, mark.provider, mark.leases, now)
+            except BaseException as exc:  # noqa: BLE001 - handed to every waiting sender
+                error = exc
+            for mark in marks:
+                mark.error = error
+                mark.done.set()
+            with self._cond:
+                self._committed = taken
+                if error is not None:
+                    self._error = error
+                self._cond.notify_all()
+            if error is not None:
+                return
+
+
+def unsendable(message: Outgoing) -> str:
+    """Why a stored message cannot be put on the wire ('' when it can): text a request cannot
+    encode (a lone surrogate) or a line break in an email subject (header injection).
+    Validation refuses these at submission; this keeps a row that got in anyway from making
+    the provider call raise."""
+    fields = {"recipient": message.recipient, "body": message.body, "subject": message.subject, "html": message.html, "title": message.title,
+              **{f"data.{k}": v for k, v in (message.data or {}).items()}}
+    for name, value in fields.items():
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return f"{name} holds text that cannot be encoded"
+    if message.subject and ("\r" in message.subject or "\n" in message.subject):
+        return "the subject holds a line break"
+    return ""
+
+
+def call_provider(provider: Provider, messages: list[Outgoing], timeout: float | None = None) -> list[SendResult]:
+    """The provider's answers, timed; a provider that raises ends the messages `provider_error`
+    (the request may have left, so retrying could send them twice)."""
     t0 = time.perf_counter()
     try:
-        results = provider.send_batch(messages)
-    except Exception as exc:  # noqa: BLE001 - a provider bug must not lose the batch: retry it
-        log.exception("provider %s raised", provider.name)
-        return [SendResult(m.id, RETRYABLE, detail=f"provider error: {type(exc).__name__}") for m in messages]
+        results = provider.send_batch(messages, timeout)
+    except Exception as exc:  # noqa: BLE001
+        # the type only: an exception's text can carry the recipient or the content
+        log.error("provider %s raised %s for %d message(s); recorded as provider_error, not re-sent", provider.name, type(exc).__name__, len(messages))
+        return [SendResult(m.id, PERMANENT, detail=f"the provider call raised {type(exc).__name__}; not re-sent") for m in messages]
     ms = (time.perf_counter() - t0) * 1000
     return [SendResult(r.message_id, r.outcome, r.provider_message_id, r.detail, r.http_status, r.latency_ms or ms) for r in results]

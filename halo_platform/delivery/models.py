@@ -42,6 +42,9 @@ class Message(Base):
     next_attempt_at: Mapped[dt.datetime]
     lease_owner: Mapped[str | None] = mapped_column(sa.String(64))
     lease_until: Mapped[dt.datetime | None]
+    # set (and committed) before a request carrying the message leaves, cleared with the answer:
+    # after a crash, only these messages may or may not have reached their provider (`provider`)
+    in_flight_at: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 

@@ -1,5 +1,6 @@
-"""The queue (the `messages` table): claiming due messages with leases, and recording what
-happened to them (status, lifecycle events, attempts) in one transaction per batch.
+"""The queue (the `messages` table): claiming due messages with leases, marking them in flight
+before a request leaves, and recording what happened to them (status, lifecycle events,
+attempts) as the answers arrive.
 
 `transition` is the pure rule book: given a message and a provider's answer, what is its
 next state (sent, provider_error, retry_scheduled with backoff, lost, expired).
@@ -61,6 +62,65 @@ def expired(row, now: dt.datetime) -> Transition:  # noqa: ANN001
     return Transition(row.id, "expired", row.provider, None, row.number_of_retries, row.next_attempt_at, "expired before it could be sent")
 
 
+def uncertain_resolution(priority: str, policy: str, idempotent: bool, unknowns: int) -> str:
+    """What to do with a message whose request was in flight when its sender died:
+    `same_provider` (send it again to that provider under the same idempotency key, which
+    drops a second copy), `resend` (send it once more) or `lost`. `unknowns` counts the
+    earlier uncertain outcomes of the message: a resend happens at most once."""
+    if idempotent:
+        return "same_provider"
+    if priority == "HIGH" or policy != "resend" or unknowns > 0:
+        return "lost"
+    return "resend"
+
+
+def mark_in_flight(conn: Connection, owner: str, provider: str, leases: Sequence[tuple[str, dt.datetime]], now: dt.datetime) -> set[str]:
+    """Record that requests to `provider` carrying these messages are about to leave; returns
+    the ids that may be sent. A message counts only while this very claim still holds it (same
+    owner and lease end, so neither another run nor a later claim of ours took it) and it is
+    still due (not answered meanwhile)."""
+    ours = set()
+    for message_id, lease_until in leases:
+        result = conn.execute(
+            messages_t.update()
+            .where(messages_t.c.id == message_id, messages_t.c.lease_owner == owner, messages_t.c.lease_until == lease_until, _DUE_LITERAL)
+            .values(in_flight_at=now, provider=provider)
+        )
+        if result.rowcount:
+            ours.add(message_id)
+    return ours
+
+
+def resolve_uncertain(conn: Connection, owner: str, rows: Sequence, decide, now: dt.datetime) -> tuple[list, dict[str, str]]:  # noqa: ANN001
+    """Settle the claimed `rows` a dead sender left in flight, in the claim's transaction (so a
+    second crash cannot forget the decision). `decide(row, unknowns)` gives the resolution
+    (`uncertain_resolution`). Returns the rows still to send and, for those that must go to
+    the provider holding their idempotency key, that provider; `lost` ones are recorded and
+    released here, `resend` ones get an `unknown` event and lose their marker."""
+    uncertain = [r for r in rows if r.in_flight_at is not None]
+    if not uncertain:
+        return list(rows), {}
+    counted = conn.execute(
+        sa.select(events_t.c.message_id, sa.func.count())
+        .where(events_t.c.message_id.in_([r.id for r in uncertain]), events_t.c.event == "unknown")
+        .group_by(events_t.c.message_id)
+    )
+    unknowns = dict(counted.all())
+    settled = {r.id: decide(r, unknowns.get(r.id, 0)) for r in uncertain}
+    noted = [r for r in uncertain if settled[r.id] != "same_provider"]
+    if noted:
+        conn.execute(events_t.insert(), [
+            {"message_id": r.id, "event": "unknown", "provider": r.provider, "at": now, "dedupe_key": None,
+             "detail": "the sender stopped while the request was in flight"} for r in noted])
+        conn.execute(messages_t.update().where(messages_t.c.id.in_([r.id for r in noted])).values(in_flight_at=None))
+    lost = [r for r in noted if settled[r.id] == "lost"]
+    if lost:
+        persist(conn, owner, [Transition(r.id, "lost", r.provider, None, r.number_of_retries, r.next_attempt_at,
+                                         "outcome unknown, not re-sent") for r in lost], [], now)
+    pinned = {r.id: r.provider for r in uncertain if settled[r.id] == "same_provider"}
+    return [r for r in rows if settled.get(r.id) != "lost"], pinned
+
+
 def claim(conn: Connection, channel: str, owner: str, limit: int, now: dt.datetime, lease_seconds: float) -> list:
     """Lease up to `limit` due messages of `channel` (NORMAL before LOW, oldest first).
     The lease is taken by a conditional UPDATE, so two runs never hold the same message;
@@ -98,6 +158,7 @@ def persist(conn: Connection, owner: str, transitions: Sequence[Transition], att
                 next_attempt_at=sa.bindparam("b_next"),
                 lease_owner=None,
                 lease_until=None,
+                in_flight_at=None,
                 updated_at=now,
             ),
             [
@@ -115,7 +176,7 @@ def persist(conn: Connection, owner: str, transitions: Sequence[Transition], att
         conn.execute(
             messages_t.update()
             .where(messages_t.c.id == sa.bindparam("b_id"), messages_t.c.lease_owner == owner)
-            .values(next_attempt_at=sa.bindparam("b_next"), lease_owner=None, lease_until=None, updated_at=now),
+            .values(next_attempt_at=sa.bindparam("b_next"), lease_owner=None, lease_until=None, in_flight_at=None, updated_at=now),
             [{"b_id": t.message_id, "b_next": t.next_attempt_at} for t in held],
         )
     attempts = list(attempts)

@@ -23,8 +23,9 @@ from halo_platform.core.models import utcnow
 from halo_platform.core.store import read
 from halo_platform.delivery.config import PRIORITIES, DeliveryConfig, load_config
 from halo_platform.delivery.db import writing
-from halo_platform.delivery.providers import RETRYABLE, Outgoing, SendResult, build_provider, mask_recipient
-from halo_platform.delivery.queue import attempt_row, events_t, messages_t, persist, transition
+from halo_platform.delivery.dispatch import call_provider, unsendable
+from halo_platform.delivery.providers import PERMANENT, RETRYABLE, Outgoing, SendResult, build_provider, mask_recipient
+from halo_platform.delivery.queue import attempt_row, events_t, mark_in_flight, messages_t, persist, transition
 from halo_platform.delivery.routing import failover_order
 from halo_platform.delivery.state import load_router
 from halo_platform.delivery.validation import NewMessage, validate
@@ -137,24 +138,36 @@ def _by_key(conn, key: str | None):  # noqa: ANN001, ANN202
 
 def send_high(message_id: str, config: DeliveryConfig, db_url: str | None, rng: random.Random) -> None:
     """Send a HIGH message now: providers in weighted order until one takes it, the
-    deadline passes, or an answer is unknown (then it is `lost`, never sent twice)."""
+    deadline passes, or an answer is unknown (then it is `lost`, never sent twice). Each
+    request is marked in flight first, so a crash of this process leaves it `lost`, not
+    re-sent by a dispatch run; a message that cannot be sent ends `provider_error`."""
     owner = f"api:{message_id}"
     started = time.monotonic()
     with read(db_url) as conn:
         row = conn.execute(sa.select(messages_t).where(messages_t.c.id == message_id)).one()
-    router = load_router(config, db_url)
-    _, weights = router.weights_for(row.channel, row.country, row.capability)
-    outgoing = Outgoing.from_row(row)
     attempts, final, last_provider = [], None, None
     now = utcnow()
-    for name in failover_order(weights, rng):
+    try:
+        outgoing = Outgoing.from_row(row)
+        problem = unsendable(outgoing)
+    except Exception as exc:  # noqa: BLE001 - a malformed stored row ends recorded, not leased
+        problem = f"the stored message cannot be read ({type(exc).__name__})"
+    if problem:
+        final = transition(row, SendResult(message_id, PERMANENT, detail=f"not sent: {problem}"), None, config.retry, now, high=True)
+        names = []
+    else:
+        router = load_router(config, db_url)
+        _, weights = router.weights_for(row.channel, row.country, row.capability)
+        names = failover_order(weights, rng)
+    for name in names:
         remaining = config.high_deadline_seconds - (time.monotonic() - started)
         if remaining <= 0.05:
             break
+        with writing(db_url, priority=True) as conn:
+            if not mark_in_flight(conn, owner, name, [(row.id, row.lease_until)], utcnow()):
+                return  # no longer ours (its lease ended): whoever holds it now records it
         provider = build_provider(config.providers[name])
-        t0 = time.perf_counter()
-        result = provider.send(outgoing, timeout=remaining)
-        result = SendResult(result.message_id, result.outcome, result.provider_message_id, result.detail, result.http_status, (time.perf_counter() - t0) * 1000)
+        result = call_provider(provider, [outgoing], remaining)[0]
         now = utcnow()
         attempts.append(attempt_row(result, name, now))
         last_provider = name

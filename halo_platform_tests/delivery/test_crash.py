@@ -1,0 +1,241 @@
+"""Crash safety of delivery: a dispatcher killed with SIGKILL mid-run leaves only the requests
+that were in flight uncertain (at most the provider's concurrency), never a whole batch; an
+uncertain message ends `lost` or is sent once more by the channel's `on_unknown` setting, or is
+re-sent under the provider's own idempotency key. A message whose send raises ends in a
+definite recorded state instead of staying leased to be sent again."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+
+import pytest
+import sqlalchemy as sa
+
+from halo_platform.core.errors import HaloError
+from halo_platform.core.models import utcnow
+from halo_platform.core.store import read, write
+from halo_platform.delivery.config import parse_config
+from halo_platform.delivery.dispatch import Dispatcher
+from halo_platform.delivery.fakes import SECRETS
+from halo_platform.delivery.models import Message, MessageEvent
+from halo_platform.delivery.queue import claim, mark_in_flight, uncertain_resolution
+from halo_platform.delivery.service import enqueue_many, send_high
+
+CONCURRENCY = 3
+LEASE = 30
+
+
+def twilio_only(fakes, providers_file, on_unknown=None, concurrency=CONCURRENCY):  # noqa: ANN001, ANN201
+    settings = {"lease_seconds": LEASE, "retry": {"max_retries": 2, "backoff_seconds": [30]}}
+    if on_unknown is not None:
+        settings["on_unknown"] = on_unknown
+    return providers_file(
+        {"tw": {"kind": "twilio", "channel": "sms", "base_url": fakes["twilio"].url, **SECRETS["twilio"], "sender": "+33700000000",
+                "max_concurrency": concurrency, "timeout_seconds": 5}},
+        [{"channel": "sms", "country": "*", "capability": "*", "weights": {"tw": 1}}],
+        **settings,
+    )
+
+
+def later(seconds: float):  # noqa: ANN201
+    """A clock `seconds` ahead of the wall clock (the leases of a killed run have ended)."""
+    return lambda: utcnow() + dt.timedelta(seconds=seconds)
+
+
+def statuses(db_url: str | None = None) -> Counter:
+    with read(db_url) as conn:
+        return Counter(dict(conn.execute(sa.select(Message.status, sa.func.count()).group_by(Message.status)).all()))
+
+
+def crafted_row(message_id: str, channel: str, recipient: str, content: dict, priority: str = "LOW", **extra) -> dict:  # noqa: ANN003
+    """A message row written straight into the store (what validation would refuse today)."""
+    now = utcnow()
+    return {"id": message_id, "channel": channel, "recipient": recipient, "country": "FR", "capability": "TEXT" if channel == "sms" else "TRANSACTIONAL",
+            "priority": priority, "priority_rank": {"HIGH": 0, "NORMAL": 1, "LOW": 2}[priority], "content": content, "idempotency_key": None,
+            "payload_hash": "x", "expires_at": None, "number_of_retries": 0, "status": "queued", "provider": None, "provider_message_id": None,
+            "next_attempt_at": now, "lease_owner": None, "lease_until": None, "created_at": now, "updated_at": now, **extra}
+
+
+# -- the kill -9 test ------------------------------------------------------------------------
+
+
+def kill_drain_midway(fakes, db_url: str, count: int, kill_after: int) -> None:  # noqa: ANN001
+    """Run `halo delivery drain` as a real process and SIGKILL it once the fake accepted `kill_after`."""
+    env = {**os.environ, "HALO_DB_URL": db_url}
+    drain = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "halo"), "delivery", "drain", "--channel", "sms"], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while len(fakes["twilio"].accepted) < kill_after:
+            assert drain.poll() is None, f"drain ended before the kill: {drain.communicate()}"
+            assert time.monotonic() < deadline, "the drain does not progress"
+            time.sleep(0.005)
+        os.kill(drain.pid, signal.SIGKILL)
+    finally:
+        drain.wait(30)
+    assert drain.returncode == -signal.SIGKILL
+    assert kill_after <= len(fakes["twilio"].accepted) < count
+
+
+@pytest.mark.parametrize("policy", ["resend", "lost"])
+@pytest.mark.parametrize("store", ["sqlite", "postgresql"])
+def test_a_drain_killed_mid_run_resends_at_most_the_requests_in_flight(fakes, providers_file, request, store, policy):
+    """The acceptance test of issue 8: kill -9 of `halo delivery drain` after a part of the queue
+    went out, then a drain after the leases ended. Before, every message of the batches whose
+    acknowledgements were not yet written was sent again (1,702 of 1,705)."""
+    db_url = request.getfixturevalue("fresh_pg_url") if store == "postgresql" else os.environ["HALO_DB_URL"]
+    config = twilio_only(fakes, providers_file, on_unknown={"sms": {"LOW": policy}})
+    count = 1500
+    enqueue_many("sms", ({"to": "+33612345678", "body": f"crash {i}", "priority": "LOW"} for i in range(count)), config=config, db_url=db_url)
+    fakes["twilio"].set_switches(latency_seconds=0.002)
+    kill_drain_midway(fakes, db_url, count, kill_after=400)
+    fakes["twilio"].set_switches(latency_seconds=0)
+    with read(db_url) as conn:
+        in_flight = conn.execute(sa.select(sa.func.count()).select_from(Message).where(Message.in_flight_at.is_not(None))).scalar_one()
+    assert in_flight <= CONCURRENCY
+
+    dispatcher = Dispatcher(config, db_url=db_url, clock=later(LEASE + 1))
+    dispatcher.drain(["sms"])
+    dispatcher.close()
+
+    accepted = [a["ref"] for a in fakes["twilio"].accepted]
+    twice = [ref for ref, n in Counter(accepted).items() if n > 1]
+    final = statuses(db_url)
+    print(f"\n{store}/{policy}: in flight at the kill {in_flight}, accepted {len(accepted)}, twice {len(twice)}, statuses {dict(final)}")
+    assert len(twice) <= CONCURRENCY
+    assert set(final) <= {"sent", "lost"} and sum(final.values()) == count
+    with read(db_url) as conn:
+        unknown = conn.execute(sa.select(sa.func.count()).select_from(MessageEvent).where(MessageEvent.event == "unknown")).scalar_one()
+        left = conn.execute(sa.select(sa.func.count()).select_from(Message).where(Message.in_flight_at.is_not(None))).scalar_one()
+    assert unknown == in_flight and left == 0
+    if policy == "lost":
+        assert twice == [] and final["lost"] == in_flight and len(set(accepted)) >= count - in_flight
+    else:
+        assert final == Counter({"sent": count}) and set(accepted) == {f"crash {i}" for i in range(count)}
+
+
+# -- resolving one uncertain message ------------------------------------------------------------
+
+
+def uncertain_message(config, db_url: str | None, channel: str, recipient: str, content: dict, priority: str, provider: str) -> str:  # noqa: ANN001
+    """A message a killed run had marked in flight to `provider` (its lease then ended)."""
+    mid = str(uuid.uuid4())
+    with write(db_url) as conn:
+        conn.execute(Message.__table__.insert(), [crafted_row(mid, channel, recipient, content, priority)])
+        rows = claim(conn, channel, "run:dead", 10, utcnow(), 1)
+        assert mark_in_flight(conn, "run:dead", provider, [(r.id, r.lease_until) for r in rows], utcnow()) == {mid}
+    return mid
+
+
+def events_of(message_id: str) -> list[str]:
+    with read() as conn:
+        return list(conn.execute(sa.select(MessageEvent.event).where(MessageEvent.message_id == message_id).order_by(MessageEvent.id)).scalars())
+
+
+def test_an_uncertain_message_at_an_idempotent_provider_is_sent_again_under_the_same_key(fakes, providers_file):
+    config = providers_file(
+        {"os": {"kind": "onesignal", "channel": "push", "base_url": fakes["onesignal"].url, **SECRETS["onesignal"]}},
+        [{"channel": "push", "country": "*", "capability": "*", "weights": {"os": 1}}],
+    )
+    mid = uncertain_message(config, None, "push", "user-1", {"body": "hello", "title": "t"}, "NORMAL", "os")
+    Dispatcher(config, clock=later(5)).drain(["push"])
+    Dispatcher(config, clock=later(5)).run_once("push")  # nothing more is due
+    assert [a["ref"] for a in fakes["onesignal"].accepted] == [mid]
+    assert events_of(mid) == ["sent"]
+
+
+def test_a_high_message_in_flight_when_its_api_process_died_ends_lost_and_is_never_sent_again(fakes, providers_file):
+    config = twilio_only(fakes, providers_file, on_unknown={"sms": "resend"})
+    mid = uncertain_message(config, None, "sms", "+33612345678", {"body": "otp 1"}, "HIGH", "tw")
+    Dispatcher(config, clock=later(5)).drain(["sms"])
+    assert fakes["twilio"].accepted.snapshot() == []
+    assert events_of(mid) == ["unknown", "lost"]
+
+
+def test_a_resend_after_an_unknown_outcome_happens_once(fakes, providers_file):
+    config = twilio_only(fakes, providers_file, on_unknown={"sms": {"LOW": "resend"}})
+    mid = uncertain_message(config, None, "sms", "+33612345678", {"body": "low 1"}, "LOW", "tw")
+    with write() as conn:  # the resend was in flight too when a second run died
+        conn.execute(MessageEvent.__table__.insert(), [{"message_id": mid, "event": "unknown", "provider": "tw", "at": utcnow()}])
+    Dispatcher(config, clock=later(5)).drain(["sms"])
+    assert fakes["twilio"].accepted.snapshot() == []
+    assert events_of(mid) == ["unknown", "unknown", "lost"]
+
+
+@pytest.mark.parametrize(
+    ("priority", "policy", "idempotent", "unknowns", "expected"),
+    [
+        ("HIGH", "lost", False, 0, "lost"),
+        ("HIGH", "lost", True, 0, "same_provider"),
+        ("NORMAL", "lost", False, 0, "lost"),
+        ("NORMAL", "resend", False, 0, "resend"),
+        ("LOW", "resend", False, 0, "resend"),
+        ("LOW", "resend", False, 1, "lost"),
+        ("LOW", "lost", True, 3, "same_provider"),
+    ],
+)
+def test_uncertain_resolution_rules(priority, policy, idempotent, unknowns, expected):
+    assert uncertain_resolution(priority, policy, idempotent, unknowns) == expected
+
+
+def test_on_unknown_defaults_to_lost_and_refuses_resend_for_high():
+    config = parse_config({"on_unknown": {"email": "resend", "sms": {"LOW": "resend"}}})
+    assert config.on_unknown_for("email", "NORMAL") == "resend"
+    assert config.on_unknown_for("email", "HIGH") == "lost"
+    assert config.on_unknown_for("sms", "LOW") == "resend"
+    assert config.on_unknown_for("sms", "NORMAL") == "lost"
+    assert config.on_unknown_for("push", "LOW") == "lost"
+    with pytest.raises(HaloError, match="HIGH"):
+        parse_config({"on_unknown": {"sms": {"HIGH": "resend"}}})
+    with pytest.raises(HaloError, match="on_unknown"):
+        parse_config({"on_unknown": {"sms": "maybe"}})
+
+
+# -- a send that raises -----------------------------------------------------------------------
+
+
+def test_a_message_whose_send_raises_ends_provider_error_and_the_rest_of_the_batch_is_sent(fakes, providers_file):
+    """A lone surrogate makes the Twilio form encoding raise; a row whose content is not a mapping
+    makes building the request raise. Before, the first was retried until `lost` and the second
+    stopped the drain with the whole batch leased (sent again after the lease)."""
+    config = twilio_only(fakes, providers_file)
+    enqueue_many("sms", ({"to": "+33612345678", "body": f"fine {i}", "priority": "LOW"} for i in range(5)), config=config)
+    with write() as conn:
+        conn.execute(Message.__table__.insert(), [crafted_row("bad-surrogate", "sms", "+33612345678", {"body": "code \ud800"}),
+                                                  crafted_row("bad-content", "sms", "+33612345678", ["not", "a", "mapping"])])
+    stats = Dispatcher(config).drain(["sms"])
+    assert stats.claimed == 7
+    with read() as conn:
+        rows = {r.id: r for r in conn.execute(sa.select(Message).where(Message.id.in_(["bad-surrogate", "bad-content"])))}
+    assert {k: (r.status, r.lease_owner) for k, r in rows.items()} == {"bad-surrogate": ("provider_error", None), "bad-content": ("provider_error", None)}
+    assert statuses() == Counter({"sent": 5, "provider_error": 2})
+    details = events_of_detail("bad-surrogate")
+    assert details and all("+33612345678" not in d and "\ud800" not in d for d in details)
+    assert Dispatcher(config, clock=later(LEASE + 1)).run_once("sms").claimed == 0
+
+
+def events_of_detail(message_id: str) -> list[str]:
+    with read() as conn:
+        return [d or "" for d in conn.execute(sa.select(MessageEvent.detail).where(MessageEvent.message_id == message_id, MessageEvent.event != "queued")).scalars()]
+
+
+def test_a_high_message_whose_send_raises_is_recorded_provider_error_not_left_leased(fakes, providers_file):
+    config = twilio_only(fakes, providers_file)
+    now = utcnow()
+    with write() as conn:
+        conn.execute(Message.__table__.insert(), [crafted_row("otp-bad", "sms", "+33612345678", {"body": "otp \udfff"}, "HIGH",
+                                                              lease_owner="api:otp-bad", lease_until=now + dt.timedelta(seconds=60))])
+    send_high("otp-bad", config, None, random.Random(1))
+    with read() as conn:
+        row = conn.execute(sa.select(Message).where(Message.id == "otp-bad")).one()
+    assert (row.status, row.lease_owner, row.in_flight_at) == ("provider_error", None, None)
+    assert Dispatcher(config, clock=later(LEASE + 120)).run_once("sms").claimed == 0
+    assert fakes["twilio"].accepted.snapshot() == []
