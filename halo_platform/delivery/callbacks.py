@@ -1,8 +1,15 @@
 """Provider status callbacks: verify the provider's own signature scheme, map its statuses
 to lifecycle events, store each event once (a repeated callback changes nothing) and move
-the message's status forward only."""
+the message's status forward only.
+
+A callback only touches messages its provider sent: an event naming a message that another
+provider sent (or none) is counted as `unmatched` and changes nothing, so one provider's
+credentials can never move another provider's messages."""
 
 from __future__ import annotations
+
+import hashlib
+import logging
 
 import sqlalchemy as sa
 
@@ -10,38 +17,63 @@ from halo_platform.core.errors import NotFoundError
 from halo_platform.core.models import utcnow
 from halo_platform.core.store import write
 from halo_platform.delivery.config import DeliveryConfig, load_config
-from halo_platform.delivery.providers import CallbackRequest, build_provider
+from halo_platform.delivery.models import MessageEvent
+from halo_platform.delivery.providers import CallbackEvent, CallbackRejected, CallbackRequest, build_provider
 from halo_platform.delivery.queue import RANK, events_t, messages_t
+
+log = logging.getLogger("halo.delivery")
+_DEDUPE_LENGTH = MessageEvent.__table__.c.dedupe_key.type.length
+
+
+def stored_dedupe_key(key: str) -> str:
+    """`key` as it fits its column: a long one (a provider id of any length) becomes its
+    provider prefix and a SHA-256, still one per distinct key."""
+    if len(key) <= _DEDUPE_LENGTH:
+        return key
+    prefix = key.split(":", 1)[0][:64]
+    return f"{prefix}:sha256:{hashlib.sha256(key.encode('utf-8', 'surrogatepass')).hexdigest()}"
+
+
+def _parse(provider_name: str, config: DeliveryConfig, request: CallbackRequest) -> list[CallbackEvent]:
+    try:
+        return build_provider(config.providers[provider_name]).parse_callback(request)
+    except CallbackRejected:
+        raise
+    except (ValueError, TypeError, AttributeError, KeyError) as exc:
+        # a body shape no parser foresaw is the caller's error (400), not ours (500)
+        log.warning("callback for %s: unreadable body (%s)", provider_name, type(exc).__name__)
+        raise CallbackRejected(f"unreadable callback body ({type(exc).__name__})", 400) from None
+
+
+def _own_message(conn: sa.Connection, provider_name: str, ev: CallbackEvent):  # noqa: ANN202
+    """The message this event is about, if this provider sent it."""
+    ours = sa.select(messages_t.c.id, messages_t.c.status).where(messages_t.c.provider == provider_name)
+    row = conn.execute(ours.where(messages_t.c.id == ev.message_id)).first() if ev.message_id else None
+    if row is None and ev.provider_message_id:
+        row = conn.execute(ours.where(messages_t.c.provider_message_id == ev.provider_message_id)).first()
+    return row
 
 
 def handle_callback(provider_name: str, request: CallbackRequest, config: DeliveryConfig | None = None, db_url: str | None = None) -> dict[str, int]:
     """Apply one callback request; raises `CallbackRejected` (401/400) before touching anything."""
     config = config or load_config()
-    entry = config.providers.get(provider_name)
-    if entry is None:
+    if provider_name not in config.providers:
         raise NotFoundError(f"unknown provider {provider_name!r}")
-    events = build_provider(entry).parse_callback(request)
-    counts = {"applied": 0, "duplicates": 0, "unknown_message": 0}
+    events = _parse(provider_name, config, request)
+    counts = {"applied": 0, "duplicates": 0, "unmatched": 0}
     now = utcnow()
     with write(db_url) as conn:
         for ev in events:
-            row = None
-            if ev.message_id:
-                row = conn.execute(sa.select(messages_t.c.id, messages_t.c.status).where(messages_t.c.id == ev.message_id)).first()
-            if row is None and ev.provider_message_id:
-                row = conn.execute(
-                    sa.select(messages_t.c.id, messages_t.c.status).where(
-                        messages_t.c.provider_message_id == ev.provider_message_id, messages_t.c.provider == provider_name
-                    )
-                ).first()
+            row = _own_message(conn, provider_name, ev)
             if row is None:
-                counts["unknown_message"] += 1
+                counts["unmatched"] += 1
                 continue
-            seen = conn.execute(sa.select(events_t.c.id).where(events_t.c.dedupe_key == ev.dedupe_key)).first()
+            dedupe_key = stored_dedupe_key(ev.dedupe_key)
+            seen = conn.execute(sa.select(events_t.c.id).where(events_t.c.dedupe_key == dedupe_key)).first()
             if seen is not None:
                 counts["duplicates"] += 1
                 continue
-            conn.execute(events_t.insert().values(message_id=row.id, event=ev.event, provider=provider_name, at=now, detail=ev.detail or None, dedupe_key=ev.dedupe_key))
+            conn.execute(events_t.insert().values(message_id=row.id, event=ev.event, provider=provider_name, at=now, detail=ev.detail or None, dedupe_key=dedupe_key))
             if RANK.get(ev.event, 0) >= RANK.get(row.status, 0):
                 conn.execute(messages_t.update().where(messages_t.c.id == row.id).values(status=ev.event, updated_at=now))
             counts["applied"] += 1

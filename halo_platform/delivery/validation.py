@@ -1,5 +1,12 @@
 """Input validation of a message request, pure: the same rules for HTTP, Python and CLI.
-Every problem is a `HaloError` (HTTP 422) naming the field; nothing is stored."""
+Every problem is a `HaloError` (HTTP 422) naming the field; nothing is stored.
+
+What passes here must go through every later step without an error of its own: text is
+valid Unicode (no lone surrogates) without NUL, an email subject is one line (CR/LF would
+inject headers), each value fits its column in `delivery.models` (PostgreSQL and MariaDB
+enforce the sizes SQLite ignores), `expires_at` converts to UTC, and an SMS body fits the
+channel's `max_segments` as carriers count them (`sms_segments`). `priority` is one of
+HIGH, NORMAL, LOW in any letter case (absent: NORMAL)."""
 
 from __future__ import annotations
 
@@ -14,10 +21,11 @@ from typing import Any
 import phonenumbers
 
 from halo_platform.core.errors import HaloError
-from halo_platform.delivery.config import CHANNELS, PRIORITIES, DeliveryConfig
+from halo_platform.delivery.config import CHANNELS, DEFAULT_MAX_SEGMENTS, PRIORITIES, DeliveryConfig
+from halo_platform.delivery.models import Message
 
 LIMITS = {"sms_body": 1600, "email_body": 200_000, "html": 500_000, "subject": 998, "push_body": 2000, "title": 200, "data": 3000}
-_TOKEN = re.compile(r"^[A-Za-z0-9_:\-.]{8,4096}$")
+_TOKEN = re.compile(r"^[A-Za-z0-9_:\-.]{8,}$")
 _CAPABILITY = re.compile(r"^[A-Z][A-Z0-9_]*$")
 FIELDS = {
     "sms": {"to", "body", "country", "capability", "priority", "expires_at", "idempotency_key"},
@@ -25,6 +33,16 @@ FIELDS = {
     "push": {"to", "title", "body", "data", "country", "capability", "priority", "expires_at", "idempotency_key"},
 }
 DEFAULT_CAPABILITY = {"sms": "TEXT", "email": "TRANSACTIONAL", "push": "ALERT"}
+# the GSM 03.38 default alphabet; a character of its extension table is sent as ESC + char
+GSM7_BASIC = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+GSM7_EXTENSION = frozenset("\f^{}\\[~]|€")
+# characters per segment: alone, and when split (the rest carries the concatenation header)
+SEGMENT_SIZES = {"GSM-7": (160, 153), "UCS-2": (70, 67)}
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_LINE_BREAK = re.compile(r"[\r\n\x85\u2028\u2029]")
 
 
 @dataclass(frozen=True)
@@ -38,9 +56,58 @@ class NewMessage:
     idempotency_key: str | None
     expires_at: dt.datetime | None
     payload_hash: str
+    segments: int | None = None  # SMS only
 
 
-def _text(payload: Mapping[str, Any], name: str, limit: int, required: bool = True) -> str | None:
+def column_limit(column: str) -> int:
+    """The size of a `messages` column: what PostgreSQL and MariaDB will store."""
+    return Message.__table__.c[column].type.length
+
+
+def sms_segments(body: str) -> tuple[str, int]:
+    """(encoding, segments) of an SMS body the way carriers count it: GSM-7 when every
+    character is in the GSM 03.38 alphabet (extension characters take 2 septets), else UCS-2
+    (UTF-16 code units: an emoji takes 2); 160/70 fit in one segment, 153/67 per segment
+    when split, and an escape sequence or surrogate pair is never split across two."""
+    if all(c in GSM7_BASIC or c in GSM7_EXTENSION for c in body):
+        encoding, sizes = "GSM-7", [2 if c in GSM7_EXTENSION else 1 for c in body]
+    else:
+        encoding, sizes = "UCS-2", [2 if ord(c) > 0xFFFF else 1 for c in body]
+    single, split = SEGMENT_SIZES[encoding]
+    if sum(sizes) <= single:
+        return encoding, 1
+    segments, used = 1, 0
+    for size in sizes:
+        if used + size > split:
+            segments, used = segments + 1, 0
+        used += size
+    return encoding, segments
+
+
+def _printable(text: str) -> str:
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _check_strings(field: str, value: Any) -> None:
+    """Every string in `value` (keys too) is valid Unicode without NUL: the store, JSON
+    and every provider API can carry it."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise HaloError(f"{field}: not valid Unicode (a lone surrogate at character {exc.start})") from None
+        if "\x00" in value:
+            raise HaloError(f"{field}: control character U+0000 is not allowed")
+    elif isinstance(value, Mapping):
+        for k, v in value.items():
+            _check_strings(field, k)
+            _check_strings(field, v)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            _check_strings(field, v)
+
+
+def _text(payload: Mapping[str, Any], name: str, limit: int, required: bool = True, one_line: bool = False) -> str | None:
     value = payload.get(name)
     if value is None or (isinstance(value, str) and not value.strip()):
         if required:
@@ -50,7 +117,22 @@ def _text(payload: Mapping[str, Any], name: str, limit: int, required: bool = Tr
         raise HaloError(f"{name}: must be a string")
     if len(value) > limit:
         raise HaloError(f"{name}: too long ({len(value)} characters, at most {limit})")
+    if one_line and _LINE_BREAK.search(value):
+        raise HaloError(f"{name}: must be one line (no CR or LF)")
+    control = _CONTROL.search(value)
+    if control:
+        raise HaloError(f"{name}: control character U+{ord(control.group()):04X} is not allowed")
     return value
+
+
+def _choice(payload: Mapping[str, Any], name: str, default: str) -> str:
+    """An optional word field: absent or null means `default`; anything else must be a string."""
+    value = payload.get(name)
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise HaloError(f"{name}: must be a string, not {type(value).__name__}")
+    return value.strip()
 
 
 def _country(value: Any) -> str | None:
@@ -99,40 +181,64 @@ def _expires(value: Any) -> dt.datetime | None:
         raise HaloError("expires_at: not a timestamp")
     if value.tzinfo is None:
         raise HaloError("expires_at: needs a time zone (e.g. ...Z)")
-    return value.astimezone(dt.UTC)
+    try:
+        utc = value.astimezone(dt.UTC)
+    except (OverflowError, ValueError):
+        utc = None
+    if utc is None or not EXPIRES_RANGE[0] <= utc <= EXPIRES_RANGE[1]:
+        raise HaloError(f"expires_at: out of range ({EXPIRES_RANGE[0]:%Y} to {EXPIRES_RANGE[1]:%Y})")
+    return utc
+
+
+# what every store's timestamp column holds (MariaDB's DATETIME starts at 1000)
+EXPIRES_RANGE = (dt.datetime(1970, 1, 1, tzinfo=dt.UTC), dt.datetime(9998, 12, 31, tzinfo=dt.UTC))
 
 
 def validate(channel: str, payload: Mapping[str, Any], config: DeliveryConfig) -> NewMessage:
     """Check and normalize one request for `channel`."""
     if channel not in CHANNELS:
         raise HaloError(f"channel: must be one of {', '.join(CHANNELS)}")
-    unknown = sorted(set(payload) - FIELDS[channel])
+    for name, value in payload.items():
+        _check_strings(_printable(str(name)), value)
+    unknown = sorted(_printable(str(k)) for k in set(payload) - FIELDS[channel])
     if unknown:
         raise HaloError(f"unknown field(s) for {channel}: {', '.join(unknown)}")
     country = _country(payload.get("country"))
-    capability = str(payload.get("capability") or DEFAULT_CAPABILITY[channel]).strip()
+    capability = _choice(payload, "capability", DEFAULT_CAPABILITY[channel])
+    if len(capability) > column_limit("capability"):
+        raise HaloError(f"capability: too long (at most {column_limit('capability')} characters)")
     if not _CAPABILITY.match(capability):
         raise HaloError("capability: must be an upper-case word such as TEXT")
     if capability not in config.capabilities[channel]:
         raise HaloError(f"capability: {capability} is not known for {channel} (known: {', '.join(config.capabilities[channel])})")
-    priority = str(payload.get("priority") or "NORMAL").upper()
+    priority = _choice(payload, "priority", "NORMAL").upper()
     if priority not in PRIORITIES:
-        raise HaloError("priority: must be HIGH, NORMAL or LOW")
+        raise HaloError("priority: must be HIGH, NORMAL or LOW (any letter case)")
     content: dict[str, Any]
+    segments = None
     if channel == "sms":
         recipient, region = _phone(payload.get("to"), country)
         country = country or region
-        content = {"body": _text(payload, "body", LIMITS["sms_body"])}
+        body = _text(payload, "body", LIMITS["sms_body"])
+        encoding, segments = sms_segments(body)
+        most = config.max_segments.get("sms", DEFAULT_MAX_SEGMENTS)
+        if segments > most:
+            single, split = SEGMENT_SIZES[encoding]
+            raise HaloError(f"body: too long ({segments} segments, at most {most}); {encoding} carries {single} characters "
+                            f"in one segment, {split} per segment when split")
+        content = {"body": body}
     elif channel == "email":
         recipient = _email(payload.get("to"))
-        content = {"subject": _text(payload, "subject", LIMITS["subject"]), "body": _text(payload, "body", LIMITS["email_body"])}
+        content = {"subject": _text(payload, "subject", LIMITS["subject"], one_line=True), "body": _text(payload, "body", LIMITS["email_body"])}
         html = _text(payload, "html", LIMITS["html"], required=False)
         if html:
             content["html"] = html
     else:
         recipient = payload.get("to")
         if not isinstance(recipient, str) or not _TOKEN.match(recipient):
-            raise HaloError("to: must be a device token (8-4096 letters, digits, _ : - .)")
+            raise HaloError("to: must be a device token (8 or more letters, digits, _ : - .)")
+        if len(recipient) > column_limit("recipient"):
+            raise HaloError(f"to: too long ({len(recipient)} characters, at most {column_limit('recipient')})")
         content = {"title": _text(payload, "title", LIMITS["title"]), "body": _text(payload, "body", LIMITS["push_body"])}
         data = payload.get("data")
         if data is not None:
@@ -143,8 +249,9 @@ def validate(channel: str, payload: Mapping[str, Any], config: DeliveryConfig) -
                 raise HaloError(f"data: too large (at most {LIMITS['data']} bytes as JSON)")
             content["data"] = data
     key = payload.get("idempotency_key")
-    if key is not None and (not isinstance(key, str) or not key.strip() or len(key) > 255):
-        raise HaloError("idempotency_key: must be a non-empty string of at most 255 characters")
+    if key is not None and (not isinstance(key, str) or not key.strip() or len(key) > column_limit("idempotency_key")
+                            or _CONTROL.search(key) or _LINE_BREAK.search(key)):
+        raise HaloError(f"idempotency_key: must be a non-empty line of at most {column_limit('idempotency_key')} characters")
     expires_at = _expires(payload.get("expires_at"))
     canonical = json.dumps(
         [channel, recipient, country, capability, priority, content, expires_at.isoformat() if expires_at else None],
@@ -161,4 +268,5 @@ def validate(channel: str, payload: Mapping[str, Any], config: DeliveryConfig) -
         idempotency_key=key,
         expires_at=expires_at,
         payload_hash=hashlib.sha256(canonical.encode()).hexdigest(),
+        segments=segments,
     )

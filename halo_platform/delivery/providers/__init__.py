@@ -11,6 +11,7 @@ import pkgutil
 import threading
 
 from halo_platform.core.errors import HaloError
+from halo_platform.core.redact import mask_recipient
 from halo_platform.core.settings import expand_env
 from halo_platform.delivery.config import ProviderEntry
 from halo_platform.delivery.providers.base import (
@@ -24,7 +25,6 @@ from halo_platform.delivery.providers.base import (
     Outgoing,
     Provider,
     SendResult,
-    mask_recipient,
 )
 
 __all__ = [

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import abc
 import datetime as dt
+import hmac
 import json
 import logging
-import re
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -28,6 +29,8 @@ from typing import Any, ClassVar
 import dagster as dg
 import httpx
 from pydantic import PrivateAttr
+
+from halo_platform.core.redact import mask_text
 
 log = logging.getLogger("halo.delivery")
 
@@ -80,6 +83,11 @@ class SendResult:
     http_status: int | None = None
     latency_ms: float | None = None
 
+    def __post_init__(self) -> None:
+        # provider error texts quote the recipient; mask them where they are made, before
+        # anything logs or stores them
+        object.__setattr__(self, "detail", mask_text(self.detail))
+
 
 @dataclass(frozen=True)
 class CallbackEvent:
@@ -90,6 +98,9 @@ class CallbackEvent:
     message_id: str | None = None
     provider_message_id: str | None = None
     detail: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "detail", mask_text(self.detail))
 
 
 @dataclass(frozen=True)
@@ -106,7 +117,11 @@ class CallbackRequest:
         return dict(parse_qsl(self.body.decode("utf-8", "replace"), keep_blank_values=True))
 
     def json(self) -> Any:
-        return json.loads(self.body or b"null")
+        """The body as JSON; an unreadable body is a `CallbackRejected` (400)."""
+        try:
+            return json.loads(self.body or b"null")
+        except ValueError:  # UnicodeDecodeError included
+            raise CallbackRejected("body is not JSON", 400) from None
 
 
 class CallbackRejected(Exception):
@@ -117,21 +132,45 @@ class CallbackRejected(Exception):
         self.status = status
 
 
-_DIGITS = re.compile(r"\d")
+#: a signed timestamp further than this from now is refused (replayed or forged later)
+MAX_SIGNED_AGE_SECONDS = 600
 
 
-def mask_recipient(recipient: str | None) -> str:
-    """A recipient fit for logs: +3361****678, j***@example.com, abcd…(token)."""
-    if not recipient:
-        return ""
-    if "@" in recipient:
-        local, _, domain = recipient.partition("@")
-        return f"{local[:1]}***@{domain}"
-    if recipient.startswith("+") or recipient.isdigit():
-        if len(recipient) <= 6:
-            return "*" * len(recipient)
-        return recipient[:4] + _DIGITS.sub("*", recipient[4:-3]) + recipient[-3:]
-    return recipient[:4] + "…"
+def secrets_match(given: str, expected: str) -> bool:
+    """Constant-time comparison of a credential as received (any characters: HTTP headers
+    arrive as Latin-1 text) with the expected one."""
+    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass"))
+
+
+def check_signed_time(timestamp: str, now: float | None = None) -> None:
+    """Refuse (401) a signed Unix timestamp that is unreadable or more than 10 minutes from now."""
+    if not timestamp.isascii() or not timestamp.isdigit():
+        raise CallbackRejected("missing or unreadable signed timestamp")
+    age = (time.time() if now is None else now) - int(timestamp)
+    if abs(age) > MAX_SIGNED_AGE_SECONDS:
+        raise CallbackRejected(f"signed timestamp is {abs(age) / 60:.0f} minutes {'old' if age > 0 else 'ahead'}; at most 10 accepted")
+
+
+def json_objects(body: Any, single_allowed: bool = True) -> list[dict]:
+    """The event objects of a webhook body: a list of objects (or, where the provider sends
+    one alone, a single object); any other shape is a `CallbackRejected` (400)."""
+    items = [body] if single_allowed and isinstance(body, dict) else body
+    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+        raise CallbackRejected("expected " + ("a JSON object or a list of objects" if single_allowed else "a JSON list of objects"), 400)
+    return items
+
+
+def id_field(item: dict, key: str) -> str | None:
+    """An identifier of a webhook event (a string, or a whole number as Mailjet sends);
+    absent or empty is None, another type a `CallbackRejected` (400)."""
+    value = item.get(key)
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    raise CallbackRejected(f"{key}: expected a string, not {type(value).__name__}", 400)
 
 
 def http_outcome(status: int) -> str:

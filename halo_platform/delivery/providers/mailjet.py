@@ -4,7 +4,6 @@ its event webhook carries no signature, so the URL is protected with Basic crede
 from __future__ import annotations
 
 import base64
-import hmac
 from collections.abc import Sequence
 
 from halo_platform.delivery.providers.base import (
@@ -18,6 +17,9 @@ from halo_platform.delivery.providers.base import (
     Provider,
     SendResult,
     http_outcome,
+    id_field,
+    json_objects,
+    secrets_match,
     short_body,
 )
 
@@ -86,26 +88,20 @@ class MailjetProvider(Provider):
         if not self.webhook_user or not self.webhook_password or not header.startswith("Basic "):
             raise CallbackRejected("missing Basic credentials")
         expected = base64.b64encode(f"{self.webhook_user}:{self.webhook_password}".encode()).decode()
-        if not hmac.compare_digest(header[6:].strip(), expected):
+        if not secrets_match(header[6:].strip(), expected):
             raise CallbackRejected("bad Basic credentials")
-        try:
-            body = request.json()
-        except ValueError:
-            raise CallbackRejected("body is not JSON", 400) from None
         events = []
-        for item in body if isinstance(body, list) else [body]:
-            if not isinstance(item, dict):
-                continue
-            kind = str(item.get("event"))
-            event = CALLBACK_EVENTS.get(kind)
+        for item in json_objects(request.json()):
+            kind = id_field(item, "event")
+            event = CALLBACK_EVENTS.get(kind or "")
+            mid, custom_id = id_field(item, "MessageID") or "", id_field(item, "CustomID")
             if event is None:
                 continue
-            mid = str(item.get("MessageID") or "")
             events.append(
                 CallbackEvent(
                     event,
-                    f"mailjet:{mid or item.get('CustomID')}:{kind}:{item.get('time')}",
-                    message_id=item.get("CustomID") or None,
+                    f"mailjet:{mid or custom_id}:{kind}:{item.get('time')}",
+                    message_id=custom_id,
                     provider_message_id=mid or None,
                     detail=f"{kind} {item.get('error') or ''}".strip(),
                 )

@@ -4,8 +4,6 @@ shared secret (`Authorization: Bearer <webhook_secret>`)."""
 
 from __future__ import annotations
 
-import hmac
-
 from halo_platform.delivery.providers.base import (
     ACKNOWLEDGED,
     PERMANENT,
@@ -17,6 +15,9 @@ from halo_platform.delivery.providers.base import (
     Provider,
     SendResult,
     http_outcome,
+    id_field,
+    json_objects,
+    secrets_match,
     short_body,
 )
 
@@ -69,28 +70,23 @@ class OnesignalProvider(Provider):
         header = request.headers.get("authorization", "")
         if not self.webhook_secret or not header.startswith("Bearer "):
             raise CallbackRejected("missing shared secret")
-        if not hmac.compare_digest(header[7:].strip(), self.webhook_secret):
+        if not secrets_match(header[7:].strip(), self.webhook_secret):
             raise CallbackRejected("bad shared secret")
-        try:
-            body = request.json()
-        except ValueError:
-            raise CallbackRejected("body is not JSON", 400) from None
         events = []
-        for item in body if isinstance(body, list) else [body]:
-            if not isinstance(item, dict):
-                continue
-            ev = item.get("event") or {}
-            kind = str(ev.get("kind"))
+        for item in json_objects(request.json()):
+            ev, message = item.get("event"), item.get("message") or {}
+            if not isinstance(ev, dict) or not isinstance(message, dict):
+                raise CallbackRejected("event and message: expected JSON objects", 400)
+            kind = id_field(ev, "kind") or ""
             event = CALLBACK_EVENTS.get(kind)
-            message = item.get("message") or {}
-            mid = str(message.get("id") or "")
-            if event is None or not (mid or item.get("external_id")):
+            mid, external_id = id_field(message, "id") or "", id_field(item, "external_id")
+            if event is None or not (mid or external_id):
                 continue
             events.append(
                 CallbackEvent(
                     event,
-                    f"onesignal:{ev.get('id') or mid + ':' + kind}",
-                    message_id=item.get("external_id") or None,
+                    f"onesignal:{id_field(ev, 'id') or mid + ':' + kind}",
+                    message_id=external_id,
                     provider_message_id=mid or None,
                     detail=kind,
                 )

@@ -16,7 +16,10 @@ from halo_platform.delivery.providers.base import (
     Outgoing,
     Provider,
     SendResult,
+    check_signed_time,
     http_outcome,
+    id_field,
+    json_objects,
     short_body,
 )
 
@@ -103,22 +106,21 @@ class SendgridProvider(Provider):
             raise CallbackRejected("missing SendGrid webhook signature")
         if not verify_sendgrid_signature(self.webhook_public_key, signature, timestamp, request.body):
             raise CallbackRejected("bad SendGrid webhook signature")
-        try:
-            items = request.json()
-        except ValueError:
-            raise CallbackRejected("body is not JSON", 400) from None
+        check_signed_time(timestamp)
         events = []
-        for item in items if isinstance(items, list) else []:
-            event = CALLBACK_EVENTS.get(str(item.get("event")))
+        for item in json_objects(request.json(), single_allowed=False):
+            kind = id_field(item, "event")
+            event = CALLBACK_EVENTS.get(kind or "")
+            sg_id = id_field(item, "sg_message_id") or ""
+            message_id = id_field(item, CUSTOM_ARG)
             if event is None:
                 continue
-            sg_id = str(item.get("sg_message_id") or "")
-            dedupe = f"sendgrid:{item.get('sg_event_id') or sg_id + ':' + str(item.get('event'))}"
+            dedupe = f"sendgrid:{id_field(item, 'sg_event_id') or sg_id + ':' + str(kind)}"
             events.append(
                 CallbackEvent(
                     event,
                     dedupe,
-                    message_id=item.get(CUSTOM_ARG),
+                    message_id=message_id,
                     provider_message_id=sg_id.split(".")[0] or None,
                     detail=f"{item.get('event')} {item.get('reason') or ''}".strip(),
                 )

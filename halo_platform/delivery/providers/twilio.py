@@ -18,6 +18,7 @@ from halo_platform.delivery.providers.base import (
     Provider,
     SendResult,
     http_outcome,
+    secrets_match,
     short_body,
 )
 
@@ -86,7 +87,7 @@ class TwilioProvider(Provider):
         params = request.form()
         given = request.headers.get("x-twilio-signature", "")
         expected = twilio_signature(self.auth_token, request.url, params)
-        if not given or not hmac.compare_digest(given, expected):
+        if not given or not secrets_match(given, expected):
             raise CallbackRejected("bad or missing X-Twilio-Signature")
         sid, status = params.get("MessageSid", ""), params.get("MessageStatus", "")
         event = CALLBACK_EVENTS.get(status)

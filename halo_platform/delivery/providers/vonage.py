@@ -17,7 +17,9 @@ from halo_platform.delivery.providers.base import (
     Outgoing,
     Provider,
     SendResult,
+    check_signed_time,
     http_outcome,
+    secrets_match,
     short_body,
 )
 
@@ -43,9 +45,10 @@ def vonage_signature(secret: str, params: Mapping[str, str], method: str = "md5h
         f"&{k}={str(params[k]).replace('&', '_').replace('=', '_')}" for k in sorted(params) if k != "sig"
     )
     digest = SIGNATURE_METHODS[method]
+    # a JSON receipt may hold any string, lone surrogates too: hash them, never fail on them
     if digest is None:
-        return hashlib.md5((query + secret).encode()).hexdigest()
-    return hmac.new(secret.encode(), query.encode(), digest).hexdigest().upper()
+        return hashlib.md5((query + secret).encode("utf-8", "surrogatepass")).hexdigest()
+    return hmac.new(secret.encode(), query.encode("utf-8", "surrogatepass"), digest).hexdigest().upper()
 
 
 class VonageProvider(Provider):
@@ -107,8 +110,9 @@ class VonageProvider(Provider):
         if not self.signature_secret or not given:
             raise CallbackRejected("unsigned delivery receipt")
         expected = vonage_signature(self.signature_secret, params, self.signature_method)
-        if not hmac.compare_digest(given.lower(), expected.lower()):
+        if not secrets_match(given.lower(), expected.lower()):
             raise CallbackRejected("bad Vonage signature")
+        check_signed_time(params.get("timestamp", ""))
         status, mid = params.get("status", ""), params.get("messageId", "")
         event = CALLBACK_EVENTS.get(status)
         if event is None or not mid:
