@@ -132,6 +132,13 @@ class _JSONErrorsGraphQLRouter(GraphQLRouter):
     """Strawberry answers its HTTP-level refusals (bad content type, unparsable body, no query) in
     text/plain; raised as Starlette's exception they get the service's JSON error body."""
 
+    def parse_json(self, data: str | bytes) -> Any:  # noqa: ANN401
+        decoded = super().parse_json(data)
+        # a JSON scalar made strawberry call `.get` on it (a 500); lists are its batches, refused by it
+        if not isinstance(decoded, dict | list):
+            raise StrawberryHTTPException(400, "the body must be a JSON object: {query, variables?, operationName?}")
+        return decoded
+
     async def run(self, *args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
         try:
             return await super().run(*args, **kwargs)
@@ -151,5 +158,28 @@ schema = strawberry.Schema(
     ],
 )
 graphql_router = _JSONErrorsGraphQLRouter(schema, path="/graphql")
+
+# strawberry's routes read the request themselves, so FastAPI documents neither the body nor the
+# query parameters; without them a client (or schemathesis) cannot know what a request looks like
+_GRAPHQL_REQUEST = {
+    "type": "object",
+    "required": ["query"],
+    "properties": {
+        "query": {"type": "string", "description": "The GraphQL document"},
+        "variables": {"type": ["object", "null"]},
+        "operationName": {"type": ["string", "null"]},
+    },
+}
+_GRAPHQL_OPENAPI = {
+    "POST": {"requestBody": {"required": True, "content": {"application/json": {"schema": _GRAPHQL_REQUEST}}}},
+    "GET": {"parameters": [
+        {"name": "query", "in": "query", "required": True, "schema": {"type": "string"}, "description": "The GraphQL document (queries only)"},
+        {"name": "variables", "in": "query", "required": False, "content": {"application/json": {"schema": {"type": "object"}}}},
+        {"name": "operationName", "in": "query", "required": False, "schema": {"type": "string"}},
+    ]},
+}
+for _route in graphql_router.routes:
+    for _method in getattr(_route, "methods", None) or ():
+        _route.openapi_extra = _GRAPHQL_OPENAPI.get(_method)
 
 ROUTERS = (router, graphql_router)

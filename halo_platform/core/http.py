@@ -132,6 +132,16 @@ class RequestGuard:
         await self.app(scope, _replay(body, receive), send)
 
 
+def _allowed_methods(request: Request) -> str | None:
+    """The methods of the resource the request named, as the OpenAPI document lists them. FastAPI
+    registers one route per method (GraphQL, callbacks) and Starlette's 405 names only the first
+    route's; probing the router instead would also list `GET /v1/messages/sms`, which is really
+    `GET /v1/messages/{message_id}`."""
+    route = request.scope.get("route")
+    path_item = request.app.openapi().get("paths", {}).get(getattr(route, "path", None))
+    return ", ".join(sorted(method.upper() for method in path_item if method != "parameters")) if path_item else None
+
+
 def document_errors(spec: dict[str, Any]) -> dict[str, Any]:
     """Make the OpenAPI document say what the service answers: every operation may answer 4XX with
     the error body. FastAPI's own 422 schema (`{"detail": [...]}`) is not what we send, so it goes."""
@@ -162,10 +172,13 @@ def create_app() -> FastAPI:
 
     # Starlette's class, not FastAPI's subclass: routing's 404/405 and FastAPI's body-parsing 400 are raised as it
     @app.exception_handler(HTTPException)
-    async def _http_error(_req: Request, exc: HTTPException) -> JSONResponse:
+    async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405 and (allowed := _allowed_methods(request)):
+            headers["Allow"] = allowed
         if isinstance(exc.detail, dict) and "error" in exc.detail:
-            return _error(exc.status_code, exc.detail["error"], exc.detail.get("detail"), exc.headers)
-        return _error(exc.status_code, str(exc.detail), headers=exc.headers)
+            return _error(exc.status_code, exc.detail["error"], exc.detail.get("detail"), headers)
+        return _error(exc.status_code, str(exc.detail), headers=headers)
 
     @app.exception_handler(404)
     async def _not_found(_req: Request, exc: Exception) -> JSONResponse:

@@ -61,11 +61,24 @@ def test_a_method_a_route_does_not_allow_is_a_json_405_that_lists_the_allowed_on
     assert response.headers["allow"] == "GET"
 
 
+@pytest.mark.parametrize("path, allowed", [
+    ("/graphql", "GET, POST"), ("/v1/callbacks/twilio", "GET, POST"), ("/v1/messages/sms", "POST"), ("/v1/messages/m1", "GET"),
+])
+def test_a_405_lists_the_methods_of_the_resource_named(client, path, allowed):
+    """/graphql and the callbacks are one route per method; Starlette's 405 named only the first one's.
+    `/v1/messages/sms` is its own resource even though `GET /v1/messages/{id}` would match its path."""
+    response = client.request("OPTIONS", path)
+    assert_error_body(response, 405)
+    assert response.headers["allow"] == allowed
+
+
 @pytest.mark.parametrize("method, path, kwargs, status", [
     ("POST", "/graphql", {"content": b"{ __typename }", "headers": {"content-type": "text/plain"}}, 400),
     ("POST", "/graphql", {"content": b"{not json", "headers": {"content-type": "application/json"}}, 400),
     ("GET", "/graphql", {"headers": {"accept": "application/json"}}, 400),
     ("PUT", "/graphql", {}, 405),
+    ("POST", "/graphql", {"json": "AAA"}, 400),
+    ("POST", "/graphql", {"json": 1}, 400),
     ("POST", "/v1/tasks/payment_reconciliation/requests", {"content": b"{not json", "headers": {"content-type": "application/json"}}, 422),
 ])
 def test_graphql_and_framework_rejections_are_json_error_bodies(client, method, path, kwargs, status):
