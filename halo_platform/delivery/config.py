@@ -15,6 +15,9 @@ CHANNELS = ("sms", "email", "push")
 PRIORITIES = {"HIGH": 0, "NORMAL": 1, "LOW": 2}
 #: SMS segments a body may take unless `max_segments: {sms: N}` says otherwise
 DEFAULT_MAX_SEGMENTS = 6
+#: what happens to a message whose request was in flight when its dispatcher died (and whose
+#: provider has no request idempotency): it ends `lost`, or it is sent once more
+ON_UNKNOWN = ("lost", "resend")
 DEFAULT_CAPABILITIES = {
     "sms": ("TEXT", "SECURE", "VOICE"),
     "email": ("TRANSACTIONAL", "SECURE", "MARKETING"),
@@ -87,6 +90,14 @@ class DeliveryConfig:
     source: str = ""
     #: channel -> most segments of a body (only SMS bodies have segments)
     max_segments: dict[str, int] = field(default_factory=lambda: {"sms": DEFAULT_MAX_SEGMENTS})
+    #: channel -> priority -> ON_UNKNOWN; absent means `lost`
+    on_unknown: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def on_unknown_for(self, channel: str, priority: str) -> str:
+        """`lost` unless the channel opted into `resend` for this priority. `lost` is the default
+        for every priority: an uncertain request may have been accepted, and the spec promises
+        never twice; a channel that prefers a rare duplicate to a loss opts in per priority."""
+        return self.on_unknown.get(channel, {}).get(priority, "lost")
 
     def rule(self, key: str) -> Rule:
         for rule in self.rules:
@@ -158,6 +169,7 @@ def parse_config(data: dict[str, Any], source: str = "") -> DeliveryConfig:
             raise HaloError(f"{where}: capabilities: unknown channel {channel!r}")
         caps[channel] = _tuple_of_str(values, f"{where}: capabilities.{channel}")
     return DeliveryConfig(
+        on_unknown=_parse_on_unknown(data.get("on_unknown") or {}, where),
         providers=providers,
         rules=tuple(rules),
         retry=retry,
@@ -177,6 +189,28 @@ def _parse_max_segments(raw: Any, where: str) -> dict[str, int]:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise HaloError(f"{where}: max_segments.sms must be a whole number of at least 1, not {value!r}")
     return {"sms": value}
+
+
+def _parse_on_unknown(raw: Any, where: str) -> dict[str, dict[str, str]]:
+    """`{channel: policy}` (NORMAL and LOW) or `{channel: {priority: policy}}`. HIGH (OTPs) is
+    never re-sent after an unknown outcome, so `resend` is refused for it."""
+    if not isinstance(raw, dict):
+        raise HaloError(f"{where}: on_unknown must map a channel to {' or '.join(ON_UNKNOWN)} (or to a mapping per priority)")
+    out: dict[str, dict[str, str]] = {}
+    for channel, value in raw.items():
+        if channel not in CHANNELS:
+            raise HaloError(f"{where}: on_unknown: unknown channel {channel!r}")
+        per_priority = {"NORMAL": value, "LOW": value} if isinstance(value, str) else value
+        if not isinstance(per_priority, dict):
+            raise HaloError(f"{where}: on_unknown.{channel}: expected {' or '.join(ON_UNKNOWN)} or a mapping per priority")
+        for priority, policy in per_priority.items():
+            if priority not in PRIORITIES or policy not in ON_UNKNOWN:
+                raise HaloError(f"{where}: on_unknown.{channel}.{priority}: expected a priority ({', '.join(PRIORITIES)}) "
+                                f"set to {' or '.join(ON_UNKNOWN)}")
+            if priority == "HIGH" and policy != "lost":
+                raise HaloError(f"{where}: on_unknown.{channel}.HIGH: a HIGH message is never re-sent after an unknown outcome")
+        out[channel] = dict(per_priority)
+    return out
 
 
 def validate_weights(rule: Rule, weights: dict[str, float], providers: dict[str, ProviderEntry]) -> str:
