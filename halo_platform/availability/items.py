@@ -6,6 +6,11 @@ winners are written back in bulk together with the provider-date ranges they dir
 (old and new facts alike), the quarantine and the processed-file records, in one
 transaction. Order and duplication of events never matter: the winner is the
 highest (version, tombstone, fingerprint), so a replay or an older upsert is a no-op.
+Working-hours templates of a format that spreads them over files (hl7 CSV) are the
+exception: rows of the same version add up, a higher version replaces, a lower one is ignored.
+
+Before any of it, an event the store cannot hold (an id longer than its column, an instant
+outside the store's range) is quarantined with its reason, whatever the parser let through.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from sqlalchemy.engine import Connection
 
 from halo_platform.availability.db import Codec
 from halo_platform.availability.feeds.base import HOURS, ROLE, SCHEDULE, Event, Parsed, Rejected
+from halo_platform.availability.models import SchedulingItem, SchedulingItemBlock, SchedulingItemHours
 from halo_platform.core.models import utcnow
 
 # A block can change the spans of local dates from the day before its UTC date (overnight
@@ -26,6 +32,64 @@ from halo_platform.core.models import utcnow
 DIRTY_BEFORE_DAYS, DIRTY_AFTER_DAYS = 2, 1
 ALL_FROM, ALL_TO = dt.date(1900, 1, 1), dt.date(2999, 12, 31)
 _WHOLE_HORIZON_KINDS = (HOURS, ROLE, SCHEDULE)  # their change moves every date of their providers
+
+
+# The instants the store and the planning can take, whatever a parser let through: MariaDB's
+# DATETIME (years 1000..9999) is the narrowest store, and a year of margin keeps the dirty-range
+# and timezone arithmetic (days either side of an instant) inside Python's calendar.
+STORABLE_FROM, STORABLE_TO = dt.datetime(1000, 1, 1), dt.datetime(9999, 1, 1)
+_COLUMNS = {"item id": SchedulingItem.item_id, "kind": SchedulingItem.kind, "status": SchedulingItem.status,
+            "timezone": SchedulingItem.tz, "provider id": SchedulingItemBlock.provider_id, "reference": SchedulingItemBlock.ref,
+            "hours provider id": SchedulingItemHours.provider_id}
+WHOLE_FILE = 0  # quarantine position of a file that could not be processed at all
+
+
+def _text_problem(value: str | None, what: str) -> str | None:
+    if value is None:
+        return None
+    longest = _COLUMNS[what].type.length
+    if len(value) > longest:
+        return f"{what} longer than {longest} characters"
+    if "\x00" in value:
+        return f"{what} contains NUL"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return f"{what} is not valid UTF-8"
+    return None
+
+
+def _instant_problem(value: dt.datetime | None, what: str) -> str | None:
+    if value is None or STORABLE_FROM <= value < STORABLE_TO:
+        return None
+    return f"{what} {value.isoformat()} outside the store's range {STORABLE_FROM.year}..{STORABLE_TO.year - 1}"
+
+
+def unstorable(event: Event) -> str | None:
+    """Why the store (or the date planning) cannot take `event`; None when it can."""
+    problems = (_text_problem(event.item_id, "item id"), _text_problem(event.kind, "kind"), _text_problem(event.status, "status"),
+                _text_problem(event.tz, "timezone"), _instant_problem(event.version, "version"),
+                *(p for b in event.blocks for p in (_text_problem(b.provider_id, "provider id"), _text_problem(b.ref, "reference"),
+                                                    _instant_problem(b.start, "start"), _instant_problem(b.end, "end"))),
+                *(_text_problem(h.provider_id, "hours provider id") for h in event.hours))
+    return next((p for p in problems if p), None)
+
+
+def storable(parsed: Parsed) -> Parsed:
+    """`parsed` with every event the store cannot hold moved to its rejects, with the reason."""
+    out = Parsed(rejected=list(parsed.rejected))
+    for event in parsed.events:
+        problem = unstorable(event)
+        if problem:
+            out.rejected.append(Rejected(event.position, problem, event.raw))
+        else:
+            out.events.append(event)
+    return out
+
+
+def escaped(text: str) -> str:
+    """`text` as a text column of every store takes it (no NUL, no lone surrogate)."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
 
 
 @dataclass
@@ -41,8 +105,20 @@ class LandedFile:
     parse_seconds: float = 0.0
 
     @classmethod
-    def from_parsed(cls, path: str, sha256: str, parsed: Parsed) -> LandedFile:
-        return cls(path, sha256, *to_arrow(parsed.events), parsed.rejected)
+    def from_parsed(cls, path: str, sha256: str, parsed: Parsed, templates: bool = False) -> LandedFile:
+        """`templates`: the file's working-hours rows add up with the rows of the same version
+        from other files (see `apply_files`) instead of replacing them."""
+        checked = storable(parsed)
+        return cls(path, sha256, *to_arrow(checked.events, templates), checked.rejected)
+
+    @classmethod
+    def unprocessable(cls, path: str, sha256: str, error: BaseException, head: bytes) -> LandedFile:
+        """A file whose processing failed: no events, one quarantine record for the whole file
+        (the error as its reason, the beginning of the file as its raw text)."""
+        message = (str(error).strip().splitlines() or [""])[0][:500]  # a database error's next lines carry the SQL and values
+        reason = f"file not processed: {type(error).__name__}: {message}"
+        raw = head.decode("utf-8", "backslashreplace") or "(empty file)"
+        return cls(path, sha256, *to_arrow([]), [Rejected(WHOLE_FILE, reason, raw)])
 
 
 @dataclass
@@ -61,8 +137,8 @@ class ApplyResult:
             self.by_kind[kind] = self.by_kind.get(kind, 0) + count
 
 
-def to_arrow(parsed_events: list[Event]) -> tuple[pa.Table, pa.Table, pa.Table]:
-    ev = {k: [] for k in ("seq", "item_id", "version", "deleted", "fp", "kind", "status", "tz")}
+def to_arrow(parsed_events: list[Event], templates: bool = False) -> tuple[pa.Table, pa.Table, pa.Table]:
+    ev = {k: [] for k in ("seq", "item_id", "version", "deleted", "fp", "kind", "status", "tz", "adds_up")}
     bl = {k: [] for k in ("seq", "n", "provider_id", "ref", "start_ts", "end_ts", "is_local")}
     hr = {k: [] for k in ("seq", "n", "provider_id", "weekday", "start_minute", "end_minute")}
     seq = 0
@@ -76,6 +152,7 @@ def to_arrow(parsed_events: list[Event]) -> tuple[pa.Table, pa.Table, pa.Table]:
         ev["kind"].append(e.kind)
         ev["status"].append(e.status)
         ev["tz"].append(e.tz)
+        ev["adds_up"].append(templates and e.kind == HOURS)
         for n, b in enumerate(e.blocks):
             bl["seq"].append(seq)
             bl["n"].append(n)
@@ -96,6 +173,7 @@ def to_arrow(parsed_events: list[Event]) -> tuple[pa.Table, pa.Table, pa.Table]:
         "version": pa.array(ev["version"], pa.timestamp("us")), "deleted": pa.array(ev["deleted"], pa.bool_()),
         "fp": pa.array(ev["fp"], pa.int64()), "kind": pa.array(ev["kind"], pa.string()),
         "status": pa.array(ev["status"], pa.string()), "tz": pa.array(ev["tz"], pa.string()),
+        "adds_up": pa.array(ev["adds_up"], pa.bool_()),
     })
     blocks = pa.table({
         "seq": pa.array(bl["seq"], pa.int64()), "n": pa.array(bl["n"], pa.int32()),
@@ -112,19 +190,29 @@ def to_arrow(parsed_events: list[Event]) -> tuple[pa.Table, pa.Table, pa.Table]:
 
 
 _STORED_SCHEMA = pa.schema([("item_id", pa.string()), ("version", pa.timestamp("us")), ("deleted", pa.bool_()),
-                            ("fp", pa.int64()), ("kind", pa.string())])
+                            ("fp", pa.int64()), ("kind", pa.string()), ("tz", pa.string())])
+_HOURS_SCHEMA = pa.schema([("item_id", pa.string()), ("provider_id", pa.string()), ("weekday", pa.int16()),
+                           ("start_minute", pa.int16()), ("end_minute", pa.int16())])
 _OLD_BLOCKS_SCHEMA = pa.schema([("item_id", pa.string()), ("provider_id", pa.string()), ("ref", pa.string()),
                                 ("start_ts", pa.timestamp("us")), ("end_ts", pa.timestamp("us"))])
 
 
 def _stored(codec: Codec, feed: str, item_ids: list[str]) -> pa.Table:
     rows = list(codec.select_in(
-        "SELECT item_id, version, deleted, fingerprint, kind FROM scheduling_items WHERE feed = ? AND item_id IN ({keys})",
+        "SELECT item_id, version, deleted, fingerprint, kind, tz FROM scheduling_items WHERE feed = ? AND item_id IN ({keys})",
         (feed,), item_ids)) if codec.select("SELECT 1 FROM scheduling_items WHERE feed = ? LIMIT 1", (feed,)) else []
-    cols = list(zip(*rows, strict=True)) if rows else [[] for _ in range(5)]
+    cols = list(zip(*rows, strict=True)) if rows else [[] for _ in range(6)]
     return pa.table([pa.array(cols[0], pa.string()), pa.array([codec.read_ts(v) for v in cols[1]], pa.timestamp("us")),
                      pa.array([bool(v) for v in cols[2]], pa.bool_()), pa.array(cols[3], pa.int64()),
-                     pa.array(cols[4], pa.string())], schema=_STORED_SCHEMA)
+                     pa.array(cols[4], pa.string()), pa.array(cols[5], pa.string())], schema=_STORED_SCHEMA)
+
+
+def _stored_hours(codec: Codec, feed: str, item_ids: list[str]) -> pa.Table:
+    rows = list(codec.select_in(
+        "SELECT item_id, provider_id, weekday, start_minute, end_minute FROM scheduling_item_hours WHERE feed = ? AND item_id IN ({keys})",
+        (feed,), item_ids))
+    cols = list(zip(*rows, strict=True)) if rows else [[] for _ in range(5)]
+    return pa.table(cols, schema=_HOURS_SCHEMA)
 
 
 def _old_facts(codec: Codec, feed: str, item_ids: list[str]) -> pa.Table:
@@ -173,12 +261,44 @@ def apply_files(conn: Connection, feed: str, files: list[LandedFile]) -> ApplyRe
             QUALIFY row_number() OVER (PARTITION BY item_id ORDER BY version DESC, deleted DESC, fp DESC, seq) = 1""")
         candidates = [r[0] for r in db.execute("SELECT item_id FROM latest").fetchall()]
         db.register("stored", _stored(codec, feed, candidates))
+        templates = [r[0] for r in db.execute("SELECT item_id FROM latest WHERE adds_up").fetchall()]
+        db.register("stored_hours", _stored_hours(codec, feed, templates))
+        # A template is every row of its newest version, whichever files they came in: the
+        # batch's rows of that version, plus the stored ones when the store holds that version.
+        db.execute("""
+            CREATE TEMP TABLE template_rows AS
+            SELECT DISTINCT l.item_id, h.provider_id, h.weekday, h.start_minute, h.end_minute
+            FROM latest l JOIN events e ON e.item_id = l.item_id AND e.version = l.version AND NOT e.deleted
+            JOIN new_hours h ON h.seq = e.seq WHERE l.adds_up""")
+        db.execute("""
+            CREATE TEMP TABLE compared AS
+            SELECT l.*, s.item_id IS NOT NULL AS existed, s.kind AS old_kind, s.version AS old_version, s.deleted AS old_deleted,
+                   s.fp AS old_fp, s.tz AS old_tz, coalesce(l.adds_up AND l.version = s.version AND NOT s.deleted, false) AS adds
+            FROM latest l LEFT JOIN stored s USING (item_id)""")
+        # An added template keeps the fingerprint and timezone of its highest-fingerprint part, so
+        # the outcome never depends on which file came first.
         db.execute("""
             CREATE TEMP TABLE winners AS
-            SELECT l.*, s.item_id IS NOT NULL AS existed, s.kind AS old_kind FROM latest l LEFT JOIN stored s USING (item_id)
-            WHERE s.item_id IS NULL OR l.version > s.version
-               OR (l.version = s.version AND (l.deleted::INT > s.deleted::INT
-                   OR (l.deleted = s.deleted AND l.fp > s.fp)))""")
+            SELECT * REPLACE (CASE WHEN adds AND old_fp > fp THEN old_fp ELSE fp END AS fp,
+                              CASE WHEN adds AND old_fp > fp THEN old_tz ELSE tz END AS tz)
+            FROM compared c
+            WHERE NOT existed OR version > old_version
+               OR (adds AND (fp > old_fp OR EXISTS (
+                   SELECT 1 FROM template_rows t WHERE t.item_id = c.item_id AND NOT EXISTS (
+                       SELECT 1 FROM stored_hours o WHERE o.item_id = t.item_id AND o.provider_id = t.provider_id
+                       AND o.weekday = t.weekday AND o.start_minute = t.start_minute AND o.end_minute = t.end_minute))))
+               OR (NOT adds AND version = old_version AND (deleted::INT > old_deleted::INT
+                   OR (deleted = old_deleted AND fp > old_fp)))""")
+        db.execute("""
+            CREATE TEMP TABLE winner_hours AS
+            SELECT w.item_id, h.n, h.provider_id, h.weekday, h.start_minute, h.end_minute
+            FROM winners w JOIN new_hours h USING (seq) WHERE NOT w.adds_up AND NOT w.deleted
+            UNION ALL
+            SELECT item_id, (row_number() OVER (PARTITION BY item_id ORDER BY weekday, start_minute, end_minute, provider_id) - 1)::INT,
+                   provider_id, weekday, start_minute, end_minute FROM (
+                SELECT t.* FROM template_rows t JOIN winners w USING (item_id)
+                UNION
+                SELECT o.* FROM stored_hours o JOIN winners w USING (item_id) WHERE w.adds)""")
         replaced = [r[0] for r in db.execute("SELECT item_id FROM winners WHERE existed").fetchall()]
         db.register("old_facts", _old_facts(codec, feed, replaced))
         result.items_changed = db.execute("SELECT count(*) FROM winners").fetchone()[0]
@@ -189,7 +309,7 @@ def apply_files(conn: Connection, feed: str, files: list[LandedFile]) -> ApplyRe
             CREATE TEMP TABLE touched AS
             SELECT w.item_id, w.kind, b.provider_id, b.ref, b.start_ts, b.end_ts FROM winners w JOIN new_blocks b USING (seq)
             UNION ALL
-            SELECT w.item_id, w.kind, h.provider_id, NULL, NULL, NULL FROM winners w JOIN new_hours h USING (seq)
+            SELECT w.item_id, w.kind, h.provider_id, NULL, NULL, NULL FROM winners w JOIN winner_hours h USING (item_id)
             UNION ALL
             SELECT o.item_id, w.old_kind, o.provider_id, o.ref, o.start_ts, o.end_ts FROM old_facts o JOIN winners w USING (item_id)""")
         ts = (lambda c: f"strftime({c}, '%Y-%m-%d %H:%M:%S.%f')") if codec.sqlite else (lambda c: c)
@@ -199,8 +319,8 @@ def apply_files(conn: Connection, feed: str, files: list[LandedFile]) -> ApplyRe
                                "FROM winners ORDER BY item_id", [feed, now]).fetchall()
         block_rows = db.execute(f"""SELECT ? AS feed, w.item_id, b.n, b.provider_id, b.ref, {ts('b.start_ts')}, {ts('b.end_ts')}, b.is_local
                                    FROM winners w JOIN new_blocks b USING (seq) WHERE NOT w.deleted ORDER BY w.item_id, b.n""", [feed]).fetchall()  # noqa: S608
-        hour_rows = db.execute("""SELECT ? AS feed, w.item_id, h.n, h.provider_id, h.weekday, h.start_minute, h.end_minute
-                                  FROM winners w JOIN new_hours h USING (seq) WHERE NOT w.deleted""", [feed]).fetchall()
+        hour_rows = db.execute("""SELECT ? AS feed, item_id, n, provider_id, weekday, start_minute, end_minute
+                                  FROM winner_hours ORDER BY item_id, n""", [feed]).fetchall()
 
         if replaced:
             keys = [(feed, item_id) for item_id in replaced]
@@ -244,7 +364,7 @@ def apply_files(conn: Connection, feed: str, files: list[LandedFile]) -> ApplyRe
     finally:
         db.close()
     codec.insert("emr_quarantine", ("feed", "file", "position", "reason", "raw", "created_at"),
-                 ((feed, f.path, r.position, r.reason, r.raw, now) for f in files for r in f.rejected))
+                 ((feed, f.path, r.position, escaped(r.reason), escaped(r.raw), now) for f in files for r in f.rejected))
     codec.insert("emr_processed_files", ("feed", "path", "sha256", "events", "quarantined", "processed_at"),
                  ((feed, f.path, f.sha256, f.events.num_rows, len(f.rejected), now) for f in files))
     return result

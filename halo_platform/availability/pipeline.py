@@ -4,16 +4,19 @@ parse pending files, apply them, recompute spans, refresh next available slots."
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import time
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy import exc as sa_exc
+
 from halo_platform.availability.db import Codec
 from halo_platform.availability.feeds import Feed
 from halo_platform.availability.feeds.base import HOURS, ROLE, SCHEDULE, Parsed
-from halo_platform.availability.items import ApplyResult, LandedFile, apply_files
+from halo_platform.availability.items import ApplyResult, LandedFile, apply_files, storable
 from halo_platform.availability.landing import PendingFile, pending
 from halo_platform.availability.span_store import (
     SpanPlan,
@@ -28,6 +31,7 @@ from halo_platform.core import store
 from halo_platform.core.models import utcnow
 from halo_platform.core.settings import get_settings
 
+log = logging.getLogger(__name__)
 DEFAULT_HORIZON_DAYS = 60
 TIMINGS: dict[str, float] = defaultdict(float)  # "<feed>.<step>" -> seconds, for the benchmark's breakdown
 SLOT_MINUTES = (15, 30, 60)
@@ -55,14 +59,70 @@ def parse_file(feed: Feed, file: PendingFile) -> Parsed:
     return feed.adapter.parse(file.path.read_bytes(), file.path.name)
 
 
+QUARANTINED_HEAD_BYTES = 4096  # of a file quarantined whole: enough to recognise it, the file itself stays landed
+
+
+def file_head(path: str) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(QUARANTINED_HEAD_BYTES)
+    except OSError:
+        return b""
+
+
 def load_file(fmt: str, path: str, relpath: str, sha256: str) -> LandedFile:
-    """Parse one landed file into columns (runs in a worker process for big batches)."""
+    """Parse one landed file into columns (runs in a worker process for big batches). A file that
+    cannot be parsed at all becomes one quarantine record instead of stopping the batch."""
     from halo_platform.availability.feeds import adapter
 
     started = time.perf_counter()
-    landed = LandedFile.from_parsed(relpath, sha256, adapter(fmt).parse(Path(path).read_bytes(), Path(path).name))
+    module = adapter(fmt)
+    try:
+        templates = any(Path(path).match(p) for p in getattr(module, "TEMPLATE_PATTERNS", ()))
+        landed = LandedFile.from_parsed(relpath, sha256, module.parse(Path(path).read_bytes(), Path(path).name), templates)
+    except Exception as exc:  # noqa: BLE001 - whatever a parser does with a file, the other files still go through
+        log.warning("emr: %s not parsed, quarantined whole: %s", relpath, type(exc).__name__)
+        landed = LandedFile.unprocessable(relpath, sha256, exc, file_head(path))
     landed.parse_seconds = time.perf_counter() - started
     return landed
+
+
+# Errors of the store itself (connection lost, lock timeout, serialization failure): retrying
+# later can succeed, so they fail the run; quarantining the file would drop good data.
+TRANSIENT_STORE_ERRORS = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
+
+
+def apply_batch(url: str | None, feed: str, parsed: list[LandedFile], paths: dict[str, str]) -> ApplyResult:
+    """Apply the parsed files of one feed in one transaction. When that fails on their data,
+    each file is applied in its own, and a file that fails alone is quarantined whole and
+    recorded as processed: one bad file never holds back the others."""
+
+    def apply(files: list[LandedFile]) -> ApplyResult:
+        with store.write(url) as conn:
+            done = set(Codec(conn).select("SELECT path, sha256 FROM emr_processed_files WHERE feed = ?", (feed,)))
+            return apply_files(conn, feed, [f for f in files if (f.path, f.sha256) not in done])
+
+    def apply_or_quarantine(file: LandedFile) -> ApplyResult:
+        try:
+            return apply([file])
+        except TRANSIENT_STORE_ERRORS:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the file is quarantined with the error as its reason
+            log.warning("emr: %s not applied, quarantined whole: %s", file.path, type(exc).__name__)
+            return apply([LandedFile.unprocessable(file.path, file.sha256, exc, file_head(paths[file.path]))])
+
+    if len(parsed) == 1:
+        return apply_or_quarantine(parsed[0])
+    try:
+        return apply(parsed)
+    except TRANSIENT_STORE_ERRORS:
+        raise
+    except Exception:  # noqa: BLE001 - which file is at fault is found below
+        log.warning("emr %s: applying %d files together failed; applying them one by one", feed, len(parsed))
+    result = ApplyResult()
+    for file in parsed:
+        result.add(apply_or_quarantine(file))
+    return result
 
 
 def ingest_feeds(url: str | None, batches: list[tuple[Feed, list[PendingFile]]]) -> dict[str, ApplyResult]:
@@ -86,13 +146,11 @@ def ingest_feeds(url: str | None, batches: list[tuple[Feed, list[PendingFile]]])
             groups = [[future] for future in futures[feed.name]] if pool else [[None]]
             for group in groups:
                 started = time.perf_counter()
-                parsed = [f.result() for f in group] if pool else [load_file(*a) for a in args[feed.name]]
+                parsed = [f.result() for f in group] if pool else [load_file(*a) for a in args[feed.name]]  # load_file never raises
                 TIMINGS[f"{feed.name}.parse_wait"] += time.perf_counter() - started
                 TIMINGS[f"{feed.name}.parse"] += sum(f.parse_seconds for f in parsed)
                 started = time.perf_counter()
-                with store.write(url) as conn:
-                    done = set(Codec(conn).select("SELECT path, sha256 FROM emr_processed_files WHERE feed = ?", (feed.name,)))
-                    results[feed.name].add(apply_files(conn, feed.name, [f for f in parsed if (f.path, f.sha256) not in done]))
+                results[feed.name].add(apply_batch(url, feed.name, parsed, {a[2]: a[1] for a in args[feed.name]}))
                 TIMINGS[f"{feed.name}.apply"] += time.perf_counter() - started
     finally:
         if pool:
@@ -181,10 +239,11 @@ def impacted_dates(url: str | None, feed: str, parsed: Parsed, as_of: dt.date, h
     """Local dates of `feed` a parsed file can change (new facts and the stored facts of the
     same items), within the window; a working-hours change impacts the whole window."""
     window = [as_of + dt.timedelta(days=i) for i in range(horizon_days)]
-    if any(e.kind in (HOURS, ROLE, SCHEDULE) for e in parsed.events):
+    events = storable(parsed).events  # what the store will not take dirties nothing (and may not be steppable)
+    if any(e.kind in (HOURS, ROLE, SCHEDULE) for e in events):
         return window
-    spans_of: list[tuple[dt.datetime, dt.datetime]] = [(b.start, b.end) for e in parsed.events for b in e.blocks if b.start]
-    ids = [e.item_id for e in parsed.events]
+    spans_of: list[tuple[dt.datetime, dt.datetime]] = [(b.start, b.end) for e in events for b in e.blocks if b.start]
+    ids = [e.item_id for e in events]
     with store.read(url) as conn:
         codec = Codec(conn)
         spans_of.extend((codec.read_ts(s), codec.read_ts(e)) for s, e in codec.select_in(
@@ -205,7 +264,12 @@ PARSE_FOR_DATES_LIMIT_BYTES = 8 << 20  # a bigger file (a bulk load) is taken to
 def file_dates(url: str | None, feed: Feed, file: PendingFile, as_of: dt.date, horizon_days: int) -> list[dt.date]:
     if file.path.stat().st_size > PARSE_FOR_DATES_LIMIT_BYTES:
         return [as_of + dt.timedelta(days=i) for i in range(horizon_days)]
-    return impacted_dates(url, feed.name, parse_file(feed, file), as_of, horizon_days)
+    try:
+        parsed = parse_file(feed, file)
+    except Exception as exc:  # noqa: BLE001 - planning must not stop on a file that processing will quarantine whole
+        log.warning("emr: %s not parsed while planning: %s", file.relpath, type(exc).__name__)
+        return []
+    return impacted_dates(url, feed.name, parsed, as_of, horizon_days)
 
 
 def planned_dates(url: str | None, feed: Feed, as_of: dt.date, horizon_days: int) -> set[dt.date]:

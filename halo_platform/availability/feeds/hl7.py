@@ -42,6 +42,7 @@ from halo_platform.availability.feeds.base import (
 )
 
 PATTERNS = ("*.hl7", "*.csv")
+TEMPLATE_PATTERNS = ("*.csv",)  # working-hours rows of one version may come in several files: they add up
 TRIGGERS = {"S12": "booked", "S13": "booked", "S14": "booked", "S15": "cancelled", "S17": "deleted", "S26": "noshow"}
 BLOCK_TRIGGERS = {"S23": False, "S24": True}  # trigger -> removes the block
 # HL7 table 0278 (filler status codes)
