@@ -13,6 +13,7 @@ import csv
 import datetime as dt
 import functools
 import re
+import string
 from dataclasses import dataclass
 
 from halo_platform.availability.feeds.base import (
@@ -114,7 +115,7 @@ def delimiters(msh: str) -> Delimiters:
     sep = msh[3:4]
     encoding = msh[4:].split(sep, 1)[0] if sep else ""
     chars = sep + encoding
-    if not sep or not 1 <= len(encoding) <= 5 or len(set(chars)) != len(chars) or any(c.isalnum() or c.isspace() for c in chars):
+    if not sep or not 1 <= len(encoding) <= 5 or len(set(chars)) != len(chars) or any(c not in string.punctuation for c in chars):
         raise Invalid(f"invalid MSH-1/MSH-2 delimiters {msh[3:9]!r}")
     return Delimiters(sep, *(encoding[i] if i < len(encoding) else None for i in range(4)))
 
@@ -244,7 +245,7 @@ def _block(msg: _Message, event: Event) -> None:
     event.blocks.extend(Block(p, start, end, local=local) for p in providers)
 
 
-_NEXT_MESSAGE = re.compile(r"\r+(?=MSH[^\w\s])")  # whatever field separator the next message picks
+_NEXT_MESSAGE = re.compile(rf"\r+(?=MSH[{re.escape(string.punctuation)}])")  # whatever field separator the next message picks
 
 
 def split_messages(text: str) -> list[tuple[int, str]]:
@@ -291,10 +292,13 @@ def _template_row(row: list[str], position: int, raw: str) -> Event:
     return Event(f"hours:{provider}", parse_version(version), HOURS, position, raw, tz=check_tz(tz), hours=[hours])
 
 
+_LINE_BREAK = re.compile(r"\r\n?|\n")  # CSV line breaks only: str.splitlines() also breaks at U+2028, \x1c...
+
+
 def parse_templates(text: str) -> Parsed:
     """Working-hours CSV: each provider's template is its rows carrying its highest version."""
     out = Parsed()
-    lines = text.splitlines()
+    lines = _LINE_BREAK.split(text)
     try:
         header = [h.strip().lower() for h in _csv_row(lines[0])] if lines else []
     except Invalid:
