@@ -219,3 +219,11 @@ def test_fuzzed_submissions_over_http_on_postgresql_never_answer_500(providers_f
     monkeypatch.setenv("HALO_DB_URL", pg_url)
     response = post(TestClient(create_app(), raise_server_exceptions=False), channel, payload)
     assert response.status_code in (201, 202, 409, 422), response.text
+
+
+@pytest.mark.parametrize(("body", "kind"), [("Café à 5€ {ok}", "text"), ("plain", "text"), ("ça va 😀", "unicode"), ("Привет", "unicode")])
+def test_vonage_sends_gsm7_bodies_as_text_and_only_the_others_as_unicode(fakes, make_provider, body, kind):
+    from halo_platform_tests.delivery.conftest import outgoing
+
+    make_provider("vonage", fakes["vonage"]).send(outgoing("sms", body=body))
+    assert fakes["vonage"].requests[0].form()["type"] == kind

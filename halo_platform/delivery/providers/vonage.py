@@ -22,6 +22,7 @@ from halo_platform.delivery.providers.base import (
     secrets_match,
     short_body,
 )
+from halo_platform.delivery.validation import sms_segments
 
 RETRYABLE_STATUSES = {"1", "5", "10"}
 CALLBACK_EVENTS = {
@@ -69,7 +70,9 @@ class VonageProvider(Provider):
             "from": self.sender,
             "to": message.recipient.lstrip("+"),
             "text": message.body,
-            "type": "text" if message.body.isascii() else "unicode",
+            # GSM-7 ("text") also carries é, ü, € ...: "unicode" only when GSM-7 cannot, as it
+            # costs 70 characters per segment instead of 160
+            "type": "text" if sms_segments(message.body)[0] == "GSM-7" else "unicode",
             "client-ref": message.id,
         }
         if self.callback_url:
