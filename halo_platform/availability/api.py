@@ -133,11 +133,23 @@ class _JSONErrorsGraphQLRouter(GraphQLRouter):
     text/plain; raised as Starlette's exception they get the service's JSON error body."""
 
     def parse_json(self, data: str | bytes) -> Any:  # noqa: ANN401
-        decoded = super().parse_json(data)
-        # a JSON scalar made strawberry call `.get` on it (a 500); lists are its batches, refused by it
+        # strawberry turns only JSONDecodeError into a 400; bytes that are not UTF-8 and a JSON
+        # scalar (it calls `.get` on it) were 500s. Lists are its batches, which it refuses itself.
+        try:
+            decoded = super().parse_json(data)
+        except UnicodeDecodeError:
+            raise StrawberryHTTPException(400, "Unable to parse request body as JSON") from None
         if not isinstance(decoded, dict | list):
             raise StrawberryHTTPException(400, "the body must be a JSON object: {query, variables?, operationName?}")
         return decoded
+
+    async def parse_http_body(self, request: Any) -> Any:  # noqa: ANN401
+        data = await super().parse_http_body(request)
+        # strawberry checks the type of query, variables and extensions but not this one; a syntax
+        # error in the query would otherwise answer 200 for a malformed request
+        if not isinstance(getattr(data, "operation_name", None), str | None):
+            raise StrawberryHTTPException(400, "The GraphQL operation's `operationName` must be a string or null, if provided.")
+        return data
 
     async def run(self, *args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
         try:
@@ -165,18 +177,24 @@ _GRAPHQL_REQUEST = {
     "type": "object",
     "required": ["query"],
     "properties": {
-        "query": {"type": "string", "description": "The GraphQL document"},
+        "query": {"type": "string", "minLength": 1, "description": "The GraphQL document"},
         "variables": {"type": ["object", "null"]},
         "operationName": {"type": ["string", "null"]},
     },
 }
+_GRAPHQL_PAGE_OR_RESULT = {
+    "description": "The GraphQL result, or the GraphiQL page for a browser that sends no query",
+    "content": {"application/json": {"schema": {}}, "text/html": {"schema": {"type": "string"}}},
+}
+_GRAPHQL_QUERY_PARAMETERS = [
+    {"name": "query", "in": "query", "required": False, "schema": {"type": "string", "minLength": 1},
+     "description": "The GraphQL document (queries only)"},
+    {"name": "variables", "in": "query", "required": False, "content": {"application/json": {"schema": {"type": "object"}}}},
+    {"name": "operationName", "in": "query", "required": False, "schema": {"type": "string"}},
+]
 _GRAPHQL_OPENAPI = {
     "POST": {"requestBody": {"required": True, "content": {"application/json": {"schema": _GRAPHQL_REQUEST}}}},
-    "GET": {"parameters": [
-        {"name": "query", "in": "query", "required": True, "schema": {"type": "string"}, "description": "The GraphQL document (queries only)"},
-        {"name": "variables", "in": "query", "required": False, "content": {"application/json": {"schema": {"type": "object"}}}},
-        {"name": "operationName", "in": "query", "required": False, "schema": {"type": "string"}},
-    ]},
+    "GET": {"parameters": _GRAPHQL_QUERY_PARAMETERS, "responses": {"200": _GRAPHQL_PAGE_OR_RESULT}},
 }
 for _route in graphql_router.routes:
     for _method in getattr(_route, "methods", None) or ():

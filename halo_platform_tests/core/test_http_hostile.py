@@ -79,6 +79,8 @@ def test_a_405_lists_the_methods_of_the_resource_named(client, path, allowed):
     ("PUT", "/graphql", {}, 405),
     ("POST", "/graphql", {"json": "AAA"}, 400),
     ("POST", "/graphql", {"json": 1}, 400),
+    ("POST", "/graphql", {"content": b"\xff\r\x12\xc8\xa0z", "headers": {"content-type": "application/json"}}, 400),
+    ("POST", "/graphql", {"json": {"query": "0", "operationName": {}}}, 400),
     ("POST", "/v1/tasks/payment_reconciliation/requests", {"content": b"{not json", "headers": {"content-type": "application/json"}}, 422),
 ])
 def test_graphql_and_framework_rejections_are_json_error_bodies(client, method, path, kwargs, status):
