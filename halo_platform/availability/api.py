@@ -51,8 +51,8 @@ router = APIRouter(tags=["availability"])
 
 @router.get("/v1/availability")
 def availability(
-    feed: str = Query(..., description="Feed name"),
-    provider_id: str = Query(..., description="Provider id in that feed"),
+    feed: str = Query(..., description="Feed name", examples=["hl7"]),
+    provider_id: str = Query(..., description="Provider id in that feed", examples=["DR001"]),
     from_: str | None = Query(None, alias="from", description="First local date, YYYY-MM-DD"),
     to: str | None = Query(None, description="Last local date (inclusive), YYYY-MM-DD"),
 ) -> dict:
