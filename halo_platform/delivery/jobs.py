@@ -139,9 +139,13 @@ class WeightsConfig(dg.Config):
 
 @dg.op(description="Validates and stores new weights for one routing rule (audited).")
 def set_routing_weights(context: dg.OpExecutionContext, config: WeightsConfig, store: StoreResource, providers: ProvidersResource) -> dict:
+    from halo_platform.core.errors import HaloError, fail_once
     from halo_platform.delivery.state import set_weights
 
-    stored = set_weights(providers.config(), config.rule, config.weights, config.changed_by, config.reason or None, db_url=store.url)
+    try:
+        stored = set_weights(providers.config(), config.rule, config.weights, config.changed_by, config.reason or None, db_url=store.url)
+    except HaloError as exc:  # a typo in the launchpad: one failed run with the message, no run retries
+        fail_once(context, exc)
     context.log.info(f"{config.rule}: {stored}")
     return stored
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, HTTPException
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
@@ -24,17 +24,21 @@ def list_tasks() -> list[dict[str, Any]]:
 
     return [
         {"task": t.name, "description": t.description, "owner": t.owner, "default_sinks": list(t.default_sinks),
-         "payload_schema": t.config.model_json_schema()}
+         "payload_schema": t.config.model_json_schema(), "payload_form": t.form_schema()}
         for t in load_tasks().values()
     ]
 
 
 @router.post("/v1/tasks/{task}/requests", status_code=202)
 async def request_task(task: str, body: TaskRequestIn) -> dict[str, str]:
-    """Validate the payload (422 with the reason, nothing queued) and submit the run."""
+    """Validate the payload (422 naming the field and the reason, nothing queued) and submit the run."""
     from halo_platform.reports.requests import create_request
+    from halo_platform.reports.task import PayloadError
 
-    request = await run_in_threadpool(create_request, task, body.payload, body.sinks, body.requested_by, "api")
+    try:
+        request = await run_in_threadpool(create_request, task, body.payload, body.sinks, body.requested_by, "api")
+    except PayloadError as exc:
+        raise HTTPException(422, detail={"error": str(exc), "detail": exc.detail}) from None
     return {"request_id": request["request_id"], "status": request["status"]}
 
 

@@ -16,12 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from pydantic_core import to_jsonable_python
 
+from halo_platform.core.errors import HaloError, fail_once
 from halo_platform.core.settings import get_settings
 from halo_platform.core.store import StoreResource
 from halo_platform.core.warehouses import WarehousesResource
 from halo_platform.reports import audit
-from halo_platform.reports.task import RunContext, Task
+from halo_platform.reports.task import RunContext, Task, launchpad_config
 from halo_platform.sinks import Delivery, DeliveryOutcome, SinksResource, deliver_with_retries
 
 DEFAULT_TIMEZONE = "Asia/Jakarta"
@@ -42,7 +44,8 @@ def run_tags(task: Task, trigger: str, requested_by: str | None, payload: Mappin
 
 
 def run_config(task: Task, payload: Mapping[str, Any]) -> dict[str, Any]:
-    return {"ops": {task.name: {"config": dict(payload)}}}
+    """The run config of a request: the payload validated, in its wire form (dates and money as text)."""
+    return {"ops": {task.name: {"config": task.wire_payload(payload)}}}
 
 
 def retry_settings() -> tuple[int, tuple[float, ...]]:
@@ -192,14 +195,17 @@ def run_task(
     warehouses: WarehousesResource,
     sinks: SinksResource,
 ) -> dg.MaterializeResult:
-    """Queries -> DuckDB -> transform -> file -> sinks, recording every state change."""
+    """Queries -> DuckDB -> transform -> file -> sinks, recording every state change.
+
+    `payload` is the wire form (JSON: the audit row keeps it); the task works on typed values."""
     run = context.run
     request_id = run.run_id
     audit_kwargs = {"task": task.name, "payload": payload, "trigger": _trigger(run),
                     "requested_by": run.tags.get("halo/requested_by") or run.tags.get("dagster/user"), "db_url": store.url}
     audit.record_status(request_id, "RUNNING", **audit_kwargs)
     try:
-        resolved = dict(task.resolve(payload, _run_context(run.tags)))
+        typed = task.validate_payload(payload).model_dump()
+        resolved = dict(task.resolve(typed, _run_context(run.tags)))
         sink_names = list(payload.get("sinks") or task.default_sinks)
         sinks.validate_names(sink_names)
         report = build_report(context, task, resolved, warehouses, get_settings().home / "outputs" / request_id)
@@ -219,7 +225,7 @@ def run_task(
         outputs = [t for o in outcomes for t in o.targets]
         failed = [o for o in outcomes if o.status != "DELIVERED"]
         done = {"outputs": outputs, "row_count": report.row_count,
-                "stats": {"counts": report.counts, "resolved_payload": resolved, "file": report.path.name,
+                "stats": {"counts": report.counts, "resolved_payload": to_jsonable_python(resolved), "file": report.path.name,
                           "seconds": report.timings}}
         if failed:
             error = "delivery failed: " + "; ".join(f"{o.sink}: {o.detail}" for o in failed)
@@ -228,6 +234,9 @@ def run_task(
         audit.record_status(request_id, "SUCCEEDED", **audit_kwargs, **done)
     except dg.Failure:
         raise
+    except HaloError as exc:  # e.g. a launchpad payload or sink name that does not fit: failed once, not retried
+        audit.record_status(request_id, "FAILED", **audit_kwargs, error=str(exc)[:2000])
+        fail_once(context, exc)
     except Exception as exc:
         audit.record_status(request_id, "FAILED", **audit_kwargs, error=f"{type(exc).__name__}: {exc}"[:2000])
         raise
@@ -241,7 +250,7 @@ def run_task(
     ]
     return dg.MaterializeResult(
         metadata={**report.metadata, "row_count": report.row_count, "counts": dg.MetadataValue.json(counts),
-                  "payload": dg.MetadataValue.json(resolved), "outputs": dg.MetadataValue.json(outputs),
+                  "payload": dg.MetadataValue.json(to_jsonable_python(resolved)), "outputs": dg.MetadataValue.json(outputs),
                   "file": report.path.name, "seconds": dg.MetadataValue.json(report.timings)},
         check_results=checks,
     )
@@ -249,7 +258,7 @@ def run_task(
 
 def build_task(task: Task) -> tuple[dg.AssetsDefinition, Any]:
     """The asset (named after the task, with its checks) and its job `<task>_job`."""
-    config_cls = task.config
+    config_cls = launchpad_config(task.config)
 
     @dg.asset(
         name=task.name,
@@ -271,7 +280,7 @@ def build_task(task: Task) -> tuple[dg.AssetsDefinition, Any]:
         warehouses: WarehousesResource,
         sinks: SinksResource,
     ) -> dg.MaterializeResult:
-        return run_task(context, task, config.model_dump(), store, warehouses, sinks)
+        return run_task(context, task, config.model_dump(mode="json"), store, warehouses, sinks)
 
     job = dg.define_asset_job(
         job_name(task.name),

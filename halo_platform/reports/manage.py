@@ -5,7 +5,7 @@ import json
 
 import dagster as dg
 
-from halo_platform.core.errors import HaloError
+from halo_platform.core.errors import HaloError, fail_once
 from halo_platform.reports.schedules import set_schedule
 
 
@@ -39,7 +39,7 @@ def edit_task_schedule(context: dg.OpExecutionContext, config: ManageTaskSchedul
     try:
         schedule = apply_schedule_edit(config)
     except HaloError as exc:
-        raise dg.Failure(description=str(exc), allow_retries=False) from None
+        fail_once(context, exc)
     context.log.info(f"schedule {schedule['schedule_id']} is now: {json.dumps(schedule, default=str)}")
     return schedule
 

@@ -33,7 +33,7 @@ from halo_platform.reports.task import RunContext, get_task
 
 
 def prepare_request(task_name: str, payload: Mapping[str, Any] | None, sinks: Sequence[str] | None) -> tuple[Any, dict]:
-    """(task, payload) after validation; raises HaloError (HTTP 422) with the reason."""
+    """(task, payload in its wire form) after validation; raises HaloError (HTTP 422) with the reason."""
     from halo_platform.sinks import SinksResource
 
     task = get_task(task_name)
@@ -43,7 +43,7 @@ def prepare_request(task_name: str, payload: Mapping[str, Any] | None, sinks: Se
     config = task.validate_payload(payload)
     SinksResource().validate_names(list(config.sinks or task.default_sinks))
     task.resolve(config.model_dump(), RunContext(utcnow(), DEFAULT_TIMEZONE))  # e.g. an empty period
-    return task, payload
+    return task, task.wire_payload(payload)
 
 
 def create_request(
@@ -71,12 +71,25 @@ def create_request(
 
 
 def _execute(task_name: str, request_id: str, config: dict, tags: dict[str, str]) -> None:
+    import warnings
+
+    import dagster as dg
+
+    with warnings.catch_warnings():  # beta/preview notes about definitions: not the requester's concern
+        for category in (dg.BetaWarning, dg.PreviewWarning, dg.SupersessionWarning):
+            warnings.simplefilter("ignore", category)
+        _execute_quietly(task_name, request_id, config, tags)
+
+
+def _execute_quietly(task_name: str, request_id: str, config: dict, tags: dict[str, str]) -> None:
     from halo_platform.definitions import defs
     from halo_platform.reports.sensors import record_run_outcome
 
     instance = dagster_instance()
     job = defs.resolve_job_def(job_name(task_name))
-    quiet = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}  # the event log keeps everything
+    # The terminal gets one `error:` line; the run's event log (UI, `halo tasks log`) keeps everything,
+    # stack traces included. CRITICAL: a step failure is logged at ERROR with its whole traceback.
+    quiet = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
     result = job.execute_in_process(run_config={**config, **quiet}, instance=instance, run_id=request_id, tags=tags,
                                     raise_on_error=False)
     if not result.success:

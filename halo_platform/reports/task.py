@@ -9,33 +9,99 @@ turns each task into a Dagster asset + job.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import importlib
 import pkgutil
+import re
+import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from decimal import Decimal
+from typing import Annotated, Any, Union, get_args, get_origin
 
+import annotated_types
 import dagster as dg
-from pydantic import field_validator
+import pydantic
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo, field_validator
+from pydantic_core import to_jsonable_python
 
 from halo_platform.core.errors import HaloError
 
-FORMATS = ("csv", "xlsx", "parquet")
+
+class ReportFormat(enum.StrEnum):
+    """Output file formats (a select in every form)."""
+
+    csv = "csv"
+    xlsx = "xlsx"
+    parquet = "parquet"
+
+
+FORMATS = tuple(f.value for f in ReportFormat)
+
+
+@dataclass(frozen=True)
+class FormType:
+    """What a form shows for a field when the Python type alone does not say it (money)."""
+
+    name: str
+
+
+def _not_a_boolean(value: Any) -> Any:
+    # JSON `true` is a number to Python (bool subclasses int): refused before the number parse.
+    if isinstance(value, bool):
+        raise ValueError("a number is expected, not a boolean")
+    return value
+
+
+_ISO_DATE = re.compile(r"\d{4}-?\d{2}-?\d{2}")
+
+
+def _iso_date(value: Any) -> Any:
+    """Dates arrive as ISO strings (YYYY-MM-DD, or the basic YYYYMMDD); pydantic alone would
+    also take a number (a Unix timestamp) or a datetime string, which nobody means here."""
+    if isinstance(value, dt.datetime):
+        raise ValueError("a date is expected (YYYY-MM-DD), not a date and time")
+    if isinstance(value, dt.date):
+        return value
+    try:
+        if isinstance(value, str) and _ISO_DATE.fullmatch(value):
+            return dt.date.fromisoformat(value)
+    except ValueError:
+        pass
+    raise ValueError(f"not an ISO date (YYYY-MM-DD): {value!r}")
+
+
+def _cents(value: Decimal) -> Decimal:
+    # One canonical text per amount: "1e2" and "100" are both carried as "100.00".
+    return value.quantize(Decimal("0.01"))
+
+
+Date = Annotated[dt.date, BeforeValidator(_iso_date), FormType("date")]
+"""A calendar date; ISO text on the wire."""
+
+Money = Annotated[Decimal, BeforeValidator(_not_a_boolean),
+                  Field(max_digits=14, decimal_places=2, allow_inf_nan=False), AfterValidator(_cents), FormType("money")]
+"""An exact amount, DECIMAL(14,2) like the warehouses: a JSON number or a decimal string on the
+way in, a decimal string (e.g. "0.01") on the wire; NaN, Infinity and booleans are refused."""
+
+Integer = Annotated[int, BeforeValidator(_not_a_boolean)]
+Number = Annotated[float, BeforeValidator(_not_a_boolean), Field(allow_inf_nan=False)]
 
 
 class TaskConfig(dg.Config):
-    """Base payload of every task: the sinks to deliver to (empty: the task's default sinks)."""
+    """Base payload of every task: the sinks to deliver to (empty: the task's default sinks).
 
-    sinks: list[str] = []
+    Fields are typed (`Date`, `Money`, `Integer`, `Number`, enums, str, bool, lists); this one
+    schema generates the launchpad config (`launchpad_config`), the form description
+    (`form_schema`) and validates API and CLI payloads (`Task.validate_payload`)."""
+
+    sinks: list[str] = Field(default=[], description="Sink names to deliver to (empty: the task's default sinks).")
 
 
 def check_date(value: str | None) -> str | None:
-    """Validator for ISO date strings (`dg.Config` has no date type)."""
+    """Validator for ISO date strings, for tasks that keep a date as text."""
     if value is not None:
-        try:
-            dt.date.fromisoformat(value)
-        except ValueError:
-            raise ValueError(f"not an ISO date (YYYY-MM-DD): {value!r}") from None
+        _iso_date(value)
     return value
 
 
@@ -43,6 +109,108 @@ def check_format(value: str) -> str:
     if value not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}")
     return value
+
+
+def after_field(earlier: str) -> Callable[[Any, ValidationInfo], Any]:
+    """A validator refusing a value not strictly after field `earlier` (compared as values,
+    so dates as dates); the error names the later field. `earlier` must be declared first."""
+
+    def check(value: Any, info: ValidationInfo) -> Any:
+        start = info.data.get(earlier)
+        if value is not None and start is not None and value <= start:
+            raise ValueError(f"must be after {earlier} ({start})")
+        return value
+
+    return check
+
+
+# --- one schema, three shapes: the launchpad config, a form description, errors by field ---
+
+_WIRE = {dt.date: str, Decimal: str}  # what Dagster config (and JSON) carries for each type
+_UNIONS = (Union, types.UnionType)
+
+
+def _wire_type(annotation: Any) -> Any:
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _wire_type(get_args(annotation)[0])
+    if origin in _UNIONS:
+        inner = [a for a in get_args(annotation) if a is not type(None)]
+        return _wire_type(inner[0]) | None
+    if origin is list:
+        return list[_wire_type(get_args(annotation)[0])]
+    return _WIRE.get(annotation, annotation)
+
+
+def _form_type(info: pydantic.fields.FieldInfo) -> tuple[str, Any]:
+    """(form type name, the bare Python type) of a field."""
+    marked = next((m.name for m in info.metadata if isinstance(m, FormType)), None)
+    bare = info.annotation
+    if get_origin(bare) in _UNIONS:
+        bare = next(a for a in get_args(bare) if a is not type(None))
+    bare = get_args(bare)[0] if get_origin(bare) is Annotated else bare
+    if marked:
+        return marked, bare
+    if get_origin(bare) is list:
+        return f"list[{_form_type(pydantic.fields.FieldInfo(annotation=get_args(bare)[0]))[0]}]", bare
+    if isinstance(bare, type) and issubclass(bare, enum.Enum):
+        return "choice", bare
+    names = {bool: "boolean", int: "integer", float: "number", Decimal: "decimal", dt.date: "date", str: "string"}
+    return names.get(bare, "string"), bare
+
+
+def _bounds(info: pydantic.fields.FieldInfo) -> dict[str, Any]:
+    keys = {annotated_types.Ge: ("minimum", "ge"), annotated_types.Gt: ("exclusive_minimum", "gt"),
+            annotated_types.Le: ("maximum", "le"), annotated_types.Lt: ("exclusive_maximum", "lt")}
+    found = {}
+    for m in info.metadata:
+        if type(m) in keys:
+            name, attr = keys[type(m)]
+            found[name] = to_jsonable_python(getattr(m, attr))
+    return found
+
+
+def form_schema(config: type[TaskConfig]) -> list[dict[str, Any]]:
+    """Each field as a form needs it: name, type (date, money, decimal, integer, number, boolean,
+    string, choice, list[...]), required, default (wire form), description, choices, bounds."""
+    fields = []
+    for name, info in config.model_fields.items():
+        kind, bare = _form_type(info)
+        default = None if info.is_required() else info.get_default(call_default_factory=True)
+        entry = {"name": name, "type": kind, "required": info.is_required(),
+                 "default": to_jsonable_python(default), "description": info.description or "", **_bounds(info)}
+        if kind == "choice":
+            entry["choices"] = [m.value for m in bare]
+        fields.append(entry)
+    return fields
+
+
+def launchpad_config(config: type[TaskConfig]) -> type[dg.Config]:
+    """The task's Config as Dagster config types can express it: dates and money become strings
+    (exact, ISO / decimal text), enums stay enums (a select), defaults and descriptions kept.
+    Values read from it are validated again by `config` before the run uses them."""
+    fields = {}
+    for name, info in config.model_fields.items():
+        kind, _ = _form_type(info)
+        default = info.get_default(call_default_factory=True)
+        wire_default = default if isinstance(default, enum.Enum) else to_jsonable_python(default)
+        hint = {"date": " (a date: YYYY-MM-DD)", "money": ' (an amount as a decimal string, e.g. "0.01")'}.get(kind, "")
+        fields[name] = (_wire_type(info.annotation), Field(default=wire_default, description=(info.description or name) + hint))
+    return pydantic.create_model(f"{config.__name__}Launchpad", __base__=dg.Config, __doc__=config.__doc__, **fields)
+
+
+class PayloadError(HaloError):
+    """A payload that does not fit the task's schema; `detail` lists `{field, reason}`."""
+
+    def __init__(self, task: str, detail: list[dict[str, str]], message: str | None = None) -> None:
+        self.detail = detail
+        why = message or "; ".join(f"{d['field']}: {d['reason']}" for d in detail)
+        super().__init__(f"{task}: invalid payload: {why}")
+
+
+def _reason(error: Mapping[str, Any]) -> str:
+    msg = str(error.get("msg", "invalid"))
+    return msg.removeprefix("Value error, ")
 
 
 @dataclass(frozen=True)
@@ -102,19 +270,26 @@ class Task:
     tags: Mapping[str, str] = field(default_factory=dict)
 
     def validate_payload(self, payload: Mapping[str, Any]) -> TaskConfig:
-        """The payload as the task's Config; a bad payload is one clear HaloError."""
+        """The payload as the task's typed Config; a bad payload is one PayloadError naming the field."""
         if not isinstance(payload, Mapping):
-            raise HaloError(f"{self.name}: payload must be a JSON object")
+            raise PayloadError(self.name, [{"field": "payload", "reason": "must be a JSON object"}])
         unknown = sorted(set(payload) - set(self.config.model_fields))
         if unknown:
-            raise HaloError(f"{self.name}: invalid payload: unknown field(s) {', '.join(unknown)};"
-                            f" known: {', '.join(self.config.model_fields)}")
+            raise PayloadError(self.name, [{"field": name, "reason": "unknown field"} for name in unknown],
+                               f"unknown field(s) {', '.join(unknown)}; known: {', '.join(self.config.model_fields)}")
         try:
             return self.config(**payload)
-        except Exception as exc:  # pydantic.ValidationError or a Dagster config error
-            errors = exc.errors() if hasattr(exc, "errors") else []
-            why = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'payload'}: {e['msg']}" for e in errors) or str(exc)
-            raise HaloError(f"{self.name}: invalid payload: {why}") from None
+        except pydantic.ValidationError as exc:
+            detail = [{"field": ".".join(map(str, e["loc"])) or "payload", "reason": _reason(e)} for e in exc.errors()]
+            raise PayloadError(self.name, detail) from None
+
+    def wire_payload(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        """The validated payload in its JSON / Dagster-config form (dates ISO text, money decimal
+        text, enums their value), with only the fields given: defaults stay the run's to resolve."""
+        return self.validate_payload(payload).model_dump(mode="json", exclude_unset=True)
+
+    def form_schema(self) -> list[dict[str, Any]]:
+        return form_schema(self.config)
 
 
 TASK_PACKAGE = "halo_platform.reports.tasks"
@@ -143,5 +318,6 @@ def get_task(name: str) -> Task:
     return tasks[name]
 
 
-__all__ = ["FORMATS", "Query", "RunContext", "Task", "TaskCheck", "TaskConfig", "check_date", "check_format",
-           "field_validator", "get_task", "load_tasks"]
+__all__ = ["FORMATS", "Date", "Field", "FormType", "Integer", "Money", "Number", "PayloadError", "Query", "ReportFormat",
+           "RunContext", "Task", "TaskCheck", "TaskConfig", "after_field", "check_date", "check_format", "field_validator",
+           "form_schema", "get_task", "launchpad_config", "load_tasks"]

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
-from halo_platform.reports.task import Query, RunContext, Task, TaskCheck, TaskConfig, check_date
-from halo_platform.reports.task import field_validator as _validator
+from halo_platform.reports.task import Date, Field, Integer, Number, Query, RunContext, Task, TaskCheck, TaskConfig
 
 ALERTS = ("EXPIRING", "NEAR_BUDGET", "OVER_BUDGET")
 
@@ -15,32 +13,13 @@ ALERTS = ("EXPIRING", "NEAR_BUDGET", "OVER_BUDGET")
 class CampaignAlertsConfig(TaskConfig):
     """Alerts as of `as_of` (default: today in the schedule's timezone)."""
 
-    as_of: str | None = None
-    expiring_within_days: int = 3
-    budget_threshold_pct: float = 90.0
-
-    @_validator("as_of")
-    @classmethod
-    def _as_of(cls, value: str | None) -> str | None:
-        return check_date(value)
-
-    @_validator("expiring_within_days")
-    @classmethod
-    def _days(cls, value: int) -> int:
-        if value < 0:
-            raise ValueError("expiring_within_days must be >= 0")
-        return value
-
-    @_validator("budget_threshold_pct")
-    @classmethod
-    def _pct(cls, value: float) -> float:
-        if not 0 < value <= 100:
-            raise ValueError("budget_threshold_pct must be in (0, 100]")
-        return value
+    as_of: Date | None = Field(default=None, description="Day of the alerts (default: today in the schedule's timezone).")
+    expiring_within_days: Integer = Field(default=3, ge=0, le=366, description="EXPIRING when the campaign ends within this many days.")
+    budget_threshold_pct: Number = Field(default=90.0, gt=0, le=100, description="NEAR_BUDGET from this % of the budget spent.")
 
 
 def resolve(payload: Mapping[str, Any], ctx: RunContext) -> dict[str, Any]:
-    return {**payload, "as_of": payload.get("as_of") or ctx.today.isoformat()}
+    return {**payload, "as_of": payload.get("as_of") or ctx.today}
 
 
 def message(rows: list[dict], payload: Mapping[str, Any]) -> str:
@@ -62,7 +41,7 @@ QUERIES = {
     "spend": Query(
         "marketing",
         "SELECT campaign_id, sum(amount) AS spend FROM campaign_spend WHERE spend_date <= :as_of GROUP BY campaign_id",
-        lambda payload: {"as_of": dt.date.fromisoformat(payload["as_of"])},
+        lambda payload: {"as_of": payload["as_of"]},
     ),
 }
 

@@ -4,10 +4,23 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
-from halo_platform.reports.task import Query, RunContext, Task, TaskCheck, TaskConfig, check_date, check_format
-from halo_platform.reports.task import field_validator as _validator
+from halo_platform.core.errors import HaloError
+from halo_platform.reports.task import (
+    Date,
+    Field,
+    Money,
+    Query,
+    ReportFormat,
+    RunContext,
+    Task,
+    TaskCheck,
+    TaskConfig,
+    after_field,
+    field_validator,
+)
 
 ISSUES = ("MISSING_PAYMENT", "UNEXPECTED_PAYMENT", "MISSING_SETTLEMENT", "AMOUNT_MISMATCH", "CURRENCY_MISMATCH")
 
@@ -15,27 +28,12 @@ ISSUES = ("MISSING_PAYMENT", "UNEXPECTED_PAYMENT", "MISSING_SETTLEMENT", "AMOUNT
 class PaymentReconciliationConfig(TaskConfig):
     """Orders created in [period_start, period_end) (default: the previous ISO week)."""
 
-    period_start: str | None = None
-    period_end: str | None = None
-    tolerance: float = 0.0
-    format: str = "csv"
+    period_start: Date | None = Field(default=None, description="First day of the period (default: the previous ISO week's Monday).")
+    period_end: Date | None = Field(default=None, description="Day after the period, excluded; after period_start.")
+    tolerance: Money = Field(default=Decimal("0.00"), ge=0, description="Largest amount difference that is not a mismatch.")
+    format: ReportFormat = Field(default=ReportFormat.csv, description="Output file format.")
 
-    @_validator("period_start", "period_end")
-    @classmethod
-    def _dates(cls, value: str | None) -> str | None:
-        return check_date(value)
-
-    @_validator("format")
-    @classmethod
-    def _format(cls, value: str) -> str:
-        return check_format(value)
-
-    @_validator("tolerance")
-    @classmethod
-    def _tolerance(cls, value: float) -> float:
-        if value < 0:
-            raise ValueError("tolerance must be >= 0")
-        return value
+    _end_after_start = field_validator("period_end")(after_field("period_start"))
 
 
 def previous_iso_week(today: dt.date) -> tuple[dt.date, dt.date]:
@@ -47,19 +45,17 @@ def previous_iso_week(today: dt.date) -> tuple[dt.date, dt.date]:
 def resolve(payload: Mapping[str, Any], ctx: RunContext) -> dict[str, Any]:
     start, end = previous_iso_week(ctx.today)
     resolved = dict(payload)
-    resolved["period_start"] = payload.get("period_start") or start.isoformat()
-    resolved["period_end"] = payload.get("period_end") or end.isoformat()
-    if resolved["period_end"] <= resolved["period_start"]:
-        from halo_platform.core.errors import HaloError
-
-        raise HaloError("period_end must be after period_start")
+    resolved["period_start"] = payload.get("period_start") or start
+    resolved["period_end"] = payload.get("period_end") or end
+    if resolved["period_end"] <= resolved["period_start"]:  # one of them defaulted: checked as dates here
+        raise HaloError(f"period_end ({resolved['period_end']}) must be after period_start ({resolved['period_start']})")
     return resolved
 
 
 def _period(payload: Mapping[str, Any]) -> dict[str, dt.datetime]:
     return {
-        "start": dt.datetime.fromisoformat(payload["period_start"]),
-        "end": dt.datetime.fromisoformat(payload["period_end"]),
+        "start": dt.datetime.combine(payload["period_start"], dt.time()),
+        "end": dt.datetime.combine(payload["period_end"], dt.time()),
     }
 
 
