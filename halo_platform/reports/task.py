@@ -98,19 +98,6 @@ class TaskConfig(dg.Config):
     sinks: list[str] = Field(default=[], description="Sink names to deliver to (empty: the task's default sinks).")
 
 
-def check_date(value: str | None) -> str | None:
-    """Validator for ISO date strings, for tasks that keep a date as text."""
-    if value is not None:
-        _iso_date(value)
-    return value
-
-
-def check_format(value: str) -> str:
-    if value not in FORMATS:
-        raise ValueError(f"format must be one of {', '.join(FORMATS)}")
-    return value
-
-
 def after_field(earlier: str) -> Callable[[Any, ValidationInfo], Any]:
     """A validator refusing a value not strictly after field `earlier` (compared as values,
     so dates as dates); the error names the later field. `earlier` must be declared first."""
@@ -319,5 +306,5 @@ def get_task(name: str) -> Task:
 
 
 __all__ = ["FORMATS", "Date", "Field", "FormType", "Integer", "Money", "Number", "PayloadError", "Query", "ReportFormat",
-           "RunContext", "Task", "TaskCheck", "TaskConfig", "after_field", "check_date", "check_format", "field_validator",
+           "RunContext", "Task", "TaskCheck", "TaskConfig", "after_field", "field_validator",
            "form_schema", "get_task", "launchpad_config", "load_tasks"]
