@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from halo_platform.core.models import utcnow
+from halo_platform.core.settings import get_settings
 from halo_platform.delivery.config import CHANNELS, DeliveryConfig
 from halo_platform.delivery.db import writing
 from halo_platform.delivery.providers import (
@@ -87,14 +88,15 @@ class Dispatcher:
         owner: str | None = None,
     ) -> None:
         self.config = config
-        self.db_url = db_url
+        # resolved once: the recorder commits before every request, and settings touch the disk
+        self.db_url = db_url or get_settings().db_url
         self.clock = clock
         self.rng = rng or random.Random()
         self.batch_size = batch_size
         self.owner = owner or f"run:{uuid.uuid4().hex[:12]}"
         self._pools: dict[str, ThreadPoolExecutor] = {}
         self._lock = threading.Lock()
-        self._recorder = _Recorder(db_url, self.owner, clock)
+        self._recorder = _Recorder(self.db_url, self.owner, clock, config.lease_seconds)
 
     def _pool(self, provider: Provider) -> ThreadPoolExecutor:
         with self._lock:
@@ -305,59 +307,74 @@ class _Mark:
 
 
 class _Recorder:
-    """Commits what the senders hand it from one thread, in small groups (one transaction for
-    whatever arrived meanwhile): in-flight markers, which a sender waits for before its
-    request leaves, and answers, which it does not wait for. A sender hands in its answer
-    before its next marker, so that marker commits with or after the answer: each sending
-    slot has at most one request whose outcome the store does not know."""
+    """Commits what the senders hand it in small groups (one transaction for whatever arrived
+    meanwhile): in-flight markers, which a sender waits for before its request leaves, and
+    answers, which it does not wait for. A sender hands in its answer before its next marker,
+    so that marker commits with or after the answer: each sending slot has at most one request
+    whose outcome the store does not know. A sender whose marker is pending commits the group
+    itself when no commit is running (no hop through another thread before each request); a
+    background thread commits answers no marker carried along."""
 
-    def __init__(self, db_url: str | None, owner: str, clock: Callable[[], dt.datetime]) -> None:
-        self._db_url, self._owner, self._clock = db_url, owner, clock
+    def __init__(self, db_url: str | None, owner: str, clock: Callable[[], dt.datetime], lease_seconds: float) -> None:
+        self._db_url, self._owner, self._clock, self._lease_seconds = db_url, owner, clock, lease_seconds
         self._cond = threading.Condition()
         self._marks: list[_Mark] = []
         self._transitions: list[Transition] = []
         self._attempts: list[dict] = []
         self._submitted = self._committed = 0
+        self._leading = False
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
         self._closed = False
 
+    def _pending(self) -> bool:
+        return bool(self._marks or self._transitions or self._attempts)
+
     def _submit(self, mark: _Mark | None, transitions: Sequence[Transition], attempts: Sequence[dict]) -> None:
-        with self._cond:
-            if self._error is not None:
-                raise self._error
-            if self._thread is None:
-                self._closed = False
-                self._thread = threading.Thread(target=self._run, name=f"record-{self._owner}", daemon=True)
-                self._thread.start()
-            if mark is not None:
-                self._marks.append(mark)
-            self._transitions.extend(transitions)
-            self._attempts.extend(attempts)
-            self._submitted += 1
-            self._cond.notify_all()
+        """Queue work (the condition is held by the caller)."""
+        if self._error is not None:
+            raise self._error
+        if self._thread is None:
+            self._closed = False
+            self._thread = threading.Thread(target=self._run, name=f"record-{self._owner}", daemon=True)
+            self._thread.start()
+        if mark is not None:
+            self._marks.append(mark)
+        self._transitions.extend(transitions)
+        self._attempts.extend(attempts)
+        self._submitted += 1
+        self._cond.notify_all()
+
+    def _wait_for(self, done: Callable[[], bool]) -> None:
+        """Until `done()`: commit the pending group when nobody is, else wait (condition held)."""
+        while not done() and self._error is None:
+            if not self._leading and self._pending():
+                self._commit_group()
+            else:
+                self._cond.wait()
+        if self._error is not None:
+            raise self._error
 
     def mark(self, provider: str, leases: list[tuple[str, dt.datetime]]) -> set[str]:
         """Commit that these messages are in flight to `provider`; returns the ids still ours to send."""
         mark = _Mark(provider, leases)
-        self._submit(mark, (), ())
-        mark.done.wait()
+        with self._cond:
+            self._submit(mark, (), ())
+            self._wait_for(mark.done.is_set)
         if mark.error is not None:
             raise mark.error
         return mark.ours
 
     def record(self, transitions: Sequence[Transition], attempts: Sequence[dict]) -> None:
         if transitions or attempts:
-            self._submit(None, transitions, attempts)
+            with self._cond:
+                self._submit(None, transitions, attempts)
 
     def flush(self) -> None:
         """Wait until everything handed in so far is committed."""
         with self._cond:
             target = self._submitted
-            while self._committed < target and self._error is None:
-                self._cond.wait()
-            if self._error is not None:
-                raise self._error
+            self._wait_for(lambda: self._committed >= target)
 
     def close(self) -> None:
         with self._cond:
@@ -368,35 +385,44 @@ class _Recorder:
             thread.join()
 
     def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not (self._marks or self._transitions or self._attempts) and not self._closed:
-                    self._cond.wait()
-                if self._closed and not (self._marks or self._transitions or self._attempts):
+        with self._cond:
+            while self._error is None:
+                if not self._leading and self._pending():
+                    self._commit_group()
+                elif self._closed:
                     return
-                marks, transitions, attempts = self._marks, self._transitions, self._attempts
-                self._marks, self._transitions, self._attempts = [], [], []
-                taken = self._submitted
-            error = None
-            try:
-                now = self._clock()
-                with writing(self._db_url) as conn:
-                    if transitions or attempts:
-                        persist(conn, self._owner, transitions, attempts, now)
-                    for mark in marks:
-                        mark.ours = mark_in_flight(conn, self._owner, mark.provider, mark.leases, now)
-            except BaseException as exc:  # noqa: BLE001 - handed to every waiting sender
-                error = exc
+                else:
+                    self._cond.wait()
+
+    def _commit_group(self) -> None:
+        """Write everything pending in one transaction (called with the condition held; it is
+        released while writing)."""
+        self._leading = True
+        marks, transitions, attempts = self._marks, self._transitions, self._attempts
+        self._marks, self._transitions, self._attempts = [], [], []
+        taken = self._submitted
+        self._cond.release()
+        error = None
+        try:
+            now = self._clock()
+            hold_until = now + dt.timedelta(seconds=self._lease_seconds)
+            with writing(self._db_url) as conn:
+                if transitions or attempts:
+                    persist(conn, self._owner, transitions, attempts, now)
+                for mark in marks:
+                    mark.ours = mark_in_flight(conn, self._owner, mark.provider, mark.leases, now, hold_until)
+        except BaseException as exc:  # noqa: BLE001 - handed to every waiting sender
+            error = exc
+        finally:
             for mark in marks:
                 mark.error = error
                 mark.done.set()
-            with self._cond:
-                self._committed = taken
-                if error is not None:
-                    self._error = error
-                self._cond.notify_all()
+            self._cond.acquire()
+            self._leading = False
+            self._committed = max(self._committed, taken)
             if error is not None:
-                return
+                self._error = error
+            self._cond.notify_all()
 
 
 def unsendable(message: Outgoing) -> str:

@@ -74,21 +74,37 @@ def uncertain_resolution(priority: str, policy: str, idempotent: bool, unknowns:
     return "resend"
 
 
-def mark_in_flight(conn: Connection, owner: str, provider: str, leases: Sequence[tuple[str, dt.datetime]], now: dt.datetime) -> set[str]:
+def mark_in_flight(conn: Connection, owner: str, provider: str, leases: Sequence[tuple[str, dt.datetime]], now: dt.datetime,
+                   hold_until: dt.datetime | None = None) -> set[str]:
     """Record that requests to `provider` carrying these messages are about to leave; returns
     the ids that may be sent. A message counts only while this very claim still holds it (same
     owner and lease end, so neither another run nor a later claim of ours took it) and it is
-    still due (not answered meanwhile)."""
-    ours = set()
+    still due (not answered meanwhile). `hold_until` renews its lease: a request that starts
+    late in a long batch is not taken for a dead sender's while it runs."""
+    by_lease: dict[dt.datetime, list[str]] = {}
     for message_id, lease_until in leases:
-        result = conn.execute(
-            messages_t.update()
-            .where(messages_t.c.id == message_id, messages_t.c.lease_owner == owner, messages_t.c.lease_until == lease_until, _DUE_LITERAL)
-            .values(in_flight_at=now, provider=provider)
-        )
-        if result.rowcount:
-            ours.add(message_id)
+        by_lease.setdefault(lease_until, []).append(message_id)
+    ours: set[str] = set()
+    for lease_until, ids in by_lease.items():  # one claim's messages share their lease end
+        params = {"m_owner": owner, "m_lease": lease_until, "m_now": now, "m_provider": provider, "m_hold": max(lease_until, hold_until or lease_until)}
+        if conn.dialect.update_returning:  # one statement per request, which ids matched comes back
+            ours.update(conn.execute(_MARK_RETURNING, {**params, "m_ids": ids}).scalars())
+            continue
+        for message_id in ids:  # MariaDB has no UPDATE ... RETURNING
+            if conn.execute(_MARK_ONE, {**params, "m_id": message_id}).rowcount:
+                ours.add(message_id)
     return ours
+
+
+def _mark_statement(which):  # noqa: ANN001, ANN202
+    held = sa.and_(which, messages_t.c.lease_owner == sa.bindparam("m_owner"), messages_t.c.lease_until == sa.bindparam("m_lease"), _DUE_LITERAL)
+    return messages_t.update().where(held).values(in_flight_at=sa.bindparam("m_now"), provider=sa.bindparam("m_provider"),
+                                                  lease_until=sa.bindparam("m_hold"))
+
+
+# built once: marking runs before every request, so statement construction would show
+_MARK_RETURNING = _mark_statement(messages_t.c.id.in_(sa.bindparam("m_ids", expanding=True))).returning(messages_t.c.id)
+_MARK_ONE = _mark_statement(messages_t.c.id == sa.bindparam("m_id"))
 
 
 def resolve_uncertain(conn: Connection, owner: str, rows: Sequence, decide, now: dt.datetime) -> tuple[list, dict[str, str]]:  # noqa: ANN001
@@ -147,41 +163,40 @@ def persist(conn: Connection, owner: str, transitions: Sequence[Transition], att
     """Write the new states, their lifecycle events and the attempts; release the leases."""
     moved = [t for t in transitions if t.status != "held"]
     if moved:
-        conn.execute(
-            messages_t.update()
-            .where(messages_t.c.id == sa.bindparam("b_id"), messages_t.c.lease_owner == owner)
-            .values(
-                status=sa.case((_STILL_QUEUED, sa.bindparam("b_status")), else_=messages_t.c.status),
-                provider=sa.bindparam("b_provider"),
-                provider_message_id=sa.bindparam("b_pmid"),
-                number_of_retries=sa.bindparam("b_retries"),
-                next_attempt_at=sa.bindparam("b_next"),
-                lease_owner=None,
-                lease_until=None,
-                in_flight_at=None,
-                updated_at=now,
-            ),
-            [
-                {"b_id": t.message_id, "b_status": t.status, "b_provider": t.provider, "b_pmid": t.provider_message_id,
-                 "b_retries": t.number_of_retries, "b_next": t.next_attempt_at}
-                for t in moved
-            ],
-        )
-        conn.execute(
-            events_t.insert(),
-            [{"message_id": t.message_id, "event": t.status, "provider": t.provider, "at": now, "detail": t.detail or None, "dedupe_key": None} for t in moved],
-        )
+        conn.execute(_MOVE, [
+            {"b_id": t.message_id, "b_owner": owner, "b_status": t.status, "b_provider": t.provider, "b_pmid": t.provider_message_id,
+             "b_retries": t.number_of_retries, "b_next": t.next_attempt_at, "b_now": now}
+            for t in moved
+        ])
+        conn.execute(_EVENT, [
+            {"message_id": t.message_id, "event": t.status, "provider": t.provider, "at": now, "detail": t.detail or None, "dedupe_key": None}
+            for t in moved
+        ])
     held = [t for t in transitions if t.status == "held"]
     if held:
-        conn.execute(
-            messages_t.update()
-            .where(messages_t.c.id == sa.bindparam("b_id"), messages_t.c.lease_owner == owner)
-            .values(next_attempt_at=sa.bindparam("b_next"), lease_owner=None, lease_until=None, in_flight_at=None, updated_at=now),
-            [{"b_id": t.message_id, "b_next": t.next_attempt_at} for t in held],
-        )
+        conn.execute(_HOLD, [{"b_id": t.message_id, "b_owner": owner, "b_next": t.next_attempt_at, "b_now": now} for t in held])
     attempts = list(attempts)
     if attempts:
-        conn.execute(attempts_t.insert(), attempts)
+        conn.execute(_ATTEMPT, attempts)
+
+
+# built once: the dispatcher records answers in many small transactions
+_HELD_BY = sa.and_(messages_t.c.id == sa.bindparam("b_id"), messages_t.c.lease_owner == sa.bindparam("b_owner"))
+_MOVE = messages_t.update().where(_HELD_BY).values(
+    status=sa.case((_STILL_QUEUED, sa.bindparam("b_status")), else_=messages_t.c.status),
+    provider=sa.bindparam("b_provider"),
+    provider_message_id=sa.bindparam("b_pmid"),
+    number_of_retries=sa.bindparam("b_retries"),
+    next_attempt_at=sa.bindparam("b_next"),
+    lease_owner=None,
+    lease_until=None,
+    in_flight_at=None,
+    updated_at=sa.bindparam("b_now"),
+)
+_HOLD = messages_t.update().where(_HELD_BY).values(
+    next_attempt_at=sa.bindparam("b_next"), lease_owner=None, lease_until=None, in_flight_at=None, updated_at=sa.bindparam("b_now"))
+_EVENT = events_t.insert()
+_ATTEMPT = attempts_t.insert()
 
 
 def attempt_row(result: SendResult, provider: str, now: dt.datetime) -> dict:

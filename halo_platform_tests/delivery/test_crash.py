@@ -239,3 +239,20 @@ def test_a_high_message_whose_send_raises_is_recorded_provider_error_not_left_le
     assert (row.status, row.lease_owner, row.in_flight_at) == ("provider_error", None, None)
     assert Dispatcher(config, clock=later(LEASE + 120)).run_once("sms").claimed == 0
     assert fakes["twilio"].accepted.snapshot() == []
+
+
+def test_a_message_is_sent_only_under_the_claim_that_holds_it_and_its_marker_renews_the_lease(fakes, providers_file):
+    """A batch slower than its lease: a message already in flight keeps its lease (a later
+    claim does not take it for a dead sender's), and a message claimed again meanwhile is no
+    longer marked (so sent) under the old claim."""
+    config = twilio_only(fakes, providers_file)
+    enqueue_many("sms", ({"to": "+33612345678", "body": f"slow {i}", "priority": "LOW"} for i in range(2)), config=config)
+    t0 = utcnow()
+    with write() as conn:
+        first, second = claim(conn, "sms", "run:slow", 10, t0, 1)
+        assert mark_in_flight(conn, "run:slow", "tw", [(first.id, first.lease_until)], t0, t0 + dt.timedelta(seconds=60)) == {first.id}
+    with write() as conn:
+        again = claim(conn, "sms", "run:slow", 10, t0 + dt.timedelta(seconds=2), 1)
+        assert [r.id for r in again] == [second.id]
+        assert mark_in_flight(conn, "run:slow", "tw", [(second.id, second.lease_until)], t0 + dt.timedelta(seconds=2)) == set()
+        assert mark_in_flight(conn, "run:slow", "tw", [(second.id, again[0].lease_until)], t0 + dt.timedelta(seconds=2)) == {second.id}
