@@ -205,27 +205,24 @@ _LONG_DAYS = {"mon": ("monday",), "tue": ("tuesday",), "wed": ("wednesday",), "t
               "fri": ("friday",), "sat": ("saturday",), "sun": ("sunday",)}
 
 
-_LONGEST = {"item id": ID_MAX, "provider id": ID_MAX, "reference": ID_MAX, "status": STATUS_MAX, "timezone": TZ_MAX}
-
-
-def _storable(value: str | None, what: str) -> None:
+def _storable(value: str | None, what: str, longest: int) -> None:
     if value is None:
         return
-    if len(value) > _LONGEST[what]:
-        raise Invalid(f"{what} longer than {_LONGEST[what]} characters")
+    if len(value) > longest:
+        raise Invalid(f"{what} longer than {longest} characters")
     if "\x00" in value:
         raise Invalid(f"{what} {value!r} contains NUL")
 
 
 def sane(event: Event) -> Event:
     """The event itself when the store can hold it and its times are in the sane range."""
-    _storable(event.item_id, "item id")
-    _storable(event.status, "status")
-    _storable(event.tz, "timezone")
+    _storable(event.item_id, "item id", ID_MAX)
+    _storable(event.status, "status", STATUS_MAX)
+    _storable(event.tz, "timezone", TZ_MAX)
     sane_time(event.version, "version")
     for block in event.blocks:
-        _storable(block.provider_id, "provider id")
-        _storable(block.ref, "reference")
+        _storable(block.provider_id, "provider id", ID_MAX)
+        _storable(block.ref, "reference", ID_MAX)
         if block.start is not None:
             sane_time(block.start, "start")
         if block.end is not None:

@@ -106,17 +106,19 @@ class Delimiters:
 DEFAULT_DELIMITERS = Delimiters()
 
 
-@functools.lru_cache(maxsize=64)
 def delimiters(msh: str) -> Delimiters:
     """MSH-1 is the character after `MSH`; MSH-2 (up to the next one) lists the component,
     repetition, escape and subcomponent characters (a fifth, v2.7 truncation, is allowed)."""
-    if msh.startswith("MSH|^~\\&|"):
-        return DEFAULT_DELIMITERS
-    sep = msh[3:4]
-    encoding = msh[4:].split(sep, 1)[0] if sep else ""
+    return DEFAULT_DELIMITERS if msh.startswith("MSH|^~\\&|") else _delimiters(msh[3:10])
+
+
+@functools.lru_cache(maxsize=64)
+def _delimiters(head: str) -> Delimiters:
+    sep = head[:1]
+    encoding = head[1:].split(sep, 1)[0] if sep else ""
     chars = sep + encoding
     if not sep or not 1 <= len(encoding) <= 5 or len(set(chars)) != len(chars) or any(c not in string.punctuation for c in chars):
-        raise Invalid(f"invalid MSH-1/MSH-2 delimiters {msh[3:9]!r}")
+        raise Invalid(f"invalid MSH-1/MSH-2 delimiters {head!r}")
     return Delimiters(sep, *(encoding[i] if i < len(encoding) else None for i in range(4)))
 
 
@@ -146,22 +148,20 @@ class _Message:
             fields = found[0]
         if n >= len(fields):
             return ""
-        return self.repetitions(fields[n], component)[0]
-
-    def repetitions(self, value: str, component: int = 1) -> list[str]:
-        """Component `component` of each repetition of a field's `value`, escapes decoded."""
         d = self.delimiters
-        found = []
-        for repetition in value.split(d.repetition) if d.repetition else [value]:
-            comps = repetition.split(d.component)
-            found.append(self.unescape(comps[component - 1].strip()) if component <= len(comps) else "")
-        return found
+        comps = (fields[n].partition(d.repetition)[0] if d.repetition else fields[n]).split(d.component, component)
+        if component > len(comps):
+            return ""
+        found = comps[component - 1].strip()
+        return found if d.escape is None or d.escape not in found else self.unescape(found)
+
+    def repetitions(self, value: str) -> list[str]:
+        """Component 1 of each repetition of a field's `value`, escapes decoded."""
+        d = self.delimiters
+        return [self.field("", 0, fields=[r]) for r in (value.split(d.repetition) if d.repetition else [value])]
 
     def unescape(self, value: str) -> str:
-        d = self.delimiters
-        if d.escape is None or d.escape not in value:
-            return value
-        pattern, decoded = d.escapes
+        pattern, decoded = self.delimiters.escapes
         return pattern.sub(lambda m: decoded[m.group(1)], value)
 
 
