@@ -16,6 +16,7 @@ outside the store's range) is quarantined with its reason, whatever the parser l
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 
 import duckdb
@@ -38,24 +39,23 @@ _WHOLE_HORIZON_KINDS = (HOURS, ROLE, SCHEDULE)  # their change moves every date 
 # DATETIME (years 1000..9999) is the narrowest store, and a year of margin keeps the dirty-range
 # and timezone arithmetic (days either side of an instant) inside Python's calendar.
 STORABLE_FROM, STORABLE_TO = dt.datetime(1000, 1, 1), dt.datetime(9999, 1, 1)
-_COLUMNS = {"item id": SchedulingItem.item_id, "kind": SchedulingItem.kind, "status": SchedulingItem.status,
-            "timezone": SchedulingItem.tz, "provider id": SchedulingItemBlock.provider_id, "reference": SchedulingItemBlock.ref,
-            "hours provider id": SchedulingItemHours.provider_id}
+# String column sizes of models.py, read once (an attribute lookup per value would cost more than the rest of the check)
+_LONGEST = {what: column.type.length for what, column in (
+    ("item id", SchedulingItem.item_id), ("kind", SchedulingItem.kind), ("status", SchedulingItem.status),
+    ("timezone", SchedulingItem.tz), ("provider id", SchedulingItemBlock.provider_id), ("reference", SchedulingItemBlock.ref),
+    ("hours provider id", SchedulingItemHours.provider_id))}
+_NOT_TEXT = re.compile("[\x00\ud800-\udfff]")  # NUL (PostgreSQL text cannot hold it), lone surrogates (not UTF-8)
 WHOLE_FILE = 0  # quarantine position of a file that could not be processed at all
 
 
 def _text_problem(value: str | None, what: str) -> str | None:
     if value is None:
         return None
-    longest = _COLUMNS[what].type.length
-    if len(value) > longest:
-        return f"{what} longer than {longest} characters"
-    if "\x00" in value:
-        return f"{what} contains NUL"
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return f"{what} is not valid UTF-8"
+    if len(value) > _LONGEST[what]:
+        return f"{what} longer than {_LONGEST[what]} characters"
+    bad = _NOT_TEXT.search(value)
+    if bad:
+        return f"{what} contains NUL" if bad.group() == "\x00" else f"{what} is not valid UTF-8"
     return None
 
 
@@ -67,12 +67,35 @@ def _instant_problem(value: dt.datetime | None, what: str) -> str | None:
 
 def unstorable(event: Event) -> str | None:
     """Why the store (or the date planning) cannot take `event`; None when it can."""
-    problems = (_text_problem(event.item_id, "item id"), _text_problem(event.kind, "kind"), _text_problem(event.status, "status"),
-                _text_problem(event.tz, "timezone"), _instant_problem(event.version, "version"),
-                *(p for b in event.blocks for p in (_text_problem(b.provider_id, "provider id"), _text_problem(b.ref, "reference"),
-                                                    _instant_problem(b.start, "start"), _instant_problem(b.end, "end"))),
-                *(_text_problem(h.provider_id, "hours provider id") for h in event.hours))
-    return next((p for p in problems if p), None)
+    problem = (_text_problem(event.item_id, "item id") or _text_problem(event.kind, "kind") or _text_problem(event.status, "status")
+               or _text_problem(event.tz, "timezone") or _instant_problem(event.version, "version"))
+    for b in event.blocks:
+        problem = (problem or _text_problem(b.provider_id, "provider id") or _text_problem(b.ref, "reference")
+                   or _instant_problem(b.start, "start") or _instant_problem(b.end, "end"))
+    for h in event.hours:
+        problem = problem or _text_problem(h.provider_id, "hours provider id")
+    return problem
+
+
+def _all_storable(events: pa.Table, blocks: pa.Table, hours: pa.Table) -> bool:
+    """The columnar twin of `unstorable` over a whole file, as a fast path: only a file with
+    a suspect value goes through the per-event check that names the reason."""
+    import pyarrow.compute as pc
+
+    def strings_ok(table: pa.Table, column: str, what: str) -> bool:
+        values = table.column(column)
+        return not (pc.any(pc.greater(pc.utf8_length(values), _LONGEST[what])).as_py()
+                    or pc.any(pc.match_substring(values, "\x00")).as_py())
+
+    def instants_ok(table: pa.Table, column: str) -> bool:
+        values = table.column(column)
+        return not (pc.any(pc.less(values, pa.scalar(STORABLE_FROM, pa.timestamp("us")))).as_py()
+                    or pc.any(pc.greater_equal(values, pa.scalar(STORABLE_TO, pa.timestamp("us")))).as_py())
+
+    return (all(strings_ok(events, c, w) for c, w in (("item_id", "item id"), ("kind", "kind"), ("status", "status"), ("tz", "timezone")))
+            and all(strings_ok(blocks, c, w) for c, w in (("provider_id", "provider id"), ("ref", "reference")))
+            and strings_ok(hours, "provider_id", "hours provider id")
+            and instants_ok(events, "version") and instants_ok(blocks, "start_ts") and instants_ok(blocks, "end_ts"))
 
 
 def storable(parsed: Parsed) -> Parsed:
@@ -108,6 +131,12 @@ class LandedFile:
     def from_parsed(cls, path: str, sha256: str, parsed: Parsed, templates: bool = False) -> LandedFile:
         """`templates`: the file's working-hours rows add up with the rows of the same version
         from other files (see `apply_files`) instead of replacing them."""
+        try:
+            tables = to_arrow(parsed.events, templates)
+        except (pa.ArrowException, UnicodeError):  # a lone surrogate: the per-event check names it
+            tables = None
+        if tables is not None and _all_storable(*tables):
+            return cls(path, sha256, *tables, parsed.rejected)
         checked = storable(parsed)
         return cls(path, sha256, *to_arrow(checked.events, templates), checked.rejected)
 
