@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 _DIGIT = re.compile(r"\d")
-EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+(?:@|%40)[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+")
+EMAIL = re.compile(r"[A-Za-z0-9._%+*\-]+(?:@|%40)[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+")
 # `+` or its URL encoding, then an E.164 number (at most 15 digits, not part of a longer run)
 PHONE = re.compile(r"(?<![\w%])(?:\+|%2B)\d{7,15}(?!\d)", re.IGNORECASE)
 # bare digits where a key says they are a number: `msisdn=4915...`, `"to": "4915..."`
@@ -47,6 +47,8 @@ def mask_recipient(recipient: str | None) -> str:
 
 def _mask_email(match: re.Match) -> str:
     local, at, domain = re.split(r"(@|%40)", match.group(0), maxsplit=1)
+    if "*" in local:  # masked already (here or by a sink's own masking)
+        return match.group(0)
     return f"{local[:1]}***{at}{domain}"
 
 
