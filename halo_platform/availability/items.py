@@ -16,7 +16,6 @@ outside the store's range) is quarantined with its reason, whatever the parser l
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass, field
 
 import duckdb
@@ -24,7 +23,7 @@ import pyarrow as pa
 from sqlalchemy.engine import Connection
 
 from halo_platform.availability.db import Codec
-from halo_platform.availability.feeds.base import HOURS, ROLE, SCHEDULE, Event, Parsed, Rejected
+from halo_platform.availability.feeds.base import HOURS, NOT_STORABLE, ROLE, SCHEDULE, Event, Parsed, Rejected
 from halo_platform.availability.models import SchedulingItem, SchedulingItemBlock, SchedulingItemHours
 from halo_platform.core.models import utcnow
 
@@ -44,7 +43,6 @@ _LONGEST = {what: column.type.length for what, column in (
     ("item id", SchedulingItem.item_id), ("kind", SchedulingItem.kind), ("status", SchedulingItem.status),
     ("timezone", SchedulingItem.tz), ("provider id", SchedulingItemBlock.provider_id), ("reference", SchedulingItemBlock.ref),
     ("hours provider id", SchedulingItemHours.provider_id))}
-_NOT_TEXT = re.compile("[\x00\ud800-\udfff]")  # NUL (PostgreSQL text cannot hold it), lone surrogates (not UTF-8)
 WHOLE_FILE = 0  # quarantine position of a file that could not be processed at all
 
 
@@ -53,7 +51,7 @@ def _text_problem(value: str | None, what: str) -> str | None:
         return None
     if len(value) > _LONGEST[what]:
         return f"{what} longer than {_LONGEST[what]} characters"
-    bad = _NOT_TEXT.search(value)
+    bad = NOT_STORABLE.search(value)
     if bad:
         return f"{what} contains NUL" if bad.group() == "\x00" else f"{what} is not valid UTF-8"
     return None
@@ -108,11 +106,6 @@ def storable(parsed: Parsed) -> Parsed:
         else:
             out.events.append(event)
     return out
-
-
-def escaped(text: str) -> str:
-    """`text` as a text column of every store takes it (no NUL, no lone surrogate)."""
-    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
 
 
 @dataclass
@@ -393,7 +386,7 @@ def apply_files(conn: Connection, feed: str, files: list[LandedFile]) -> ApplyRe
     finally:
         db.close()
     codec.insert("emr_quarantine", ("feed", "file", "position", "reason", "raw", "created_at"),
-                 ((feed, f.path, r.position, escaped(r.reason), escaped(r.raw), now) for f in files for r in f.rejected))
+                 ((feed, f.path, r.position, r.reason, r.raw, now) for f in files for r in f.rejected))  # Rejected keeps them storable
     codec.insert("emr_processed_files", ("feed", "path", "sha256", "events", "quarantined", "processed_at"),
                  ((feed, f.path, f.sha256, f.events.num_rows, len(f.rejected), now) for f in files))
     return result

@@ -241,13 +241,13 @@ def record(out: Parsed, position: int, raw: str, build: Callable[[], Event]) -> 
 
 
 UNEXPECTED = "unreadable record:"
-_NOT_STORABLE = re.compile("[\x00\ud800-\udfff]")
+NOT_STORABLE = re.compile("[\x00\ud800-\udfff]")  # NUL (PostgreSQL text cannot hold it), lone surrogates (not UTF-8)
 
 
 def storable_text(text: str) -> str:
     """`text` with what a text column cannot hold escaped: NUL, and the bytes that were not
     UTF-8 (decoded as lone surrogates by `decode`) as `\\xNN`."""
-    if not _NOT_STORABLE.search(text):
+    if not NOT_STORABLE.search(text):
         return text
     try:
         data = text.encode("utf-8", "surrogateescape")
