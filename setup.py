@@ -50,8 +50,12 @@ setup(
             "pyopenssl==26.4.0",  # pyftpdlib TLS_FTPHandler (FTPS test server)
             "aiosmtpd==1.4.6",
             "polars==2.1.0",
+            "import-linter==2.17",  # the layering contracts of .importlinter, checked by make test
             "schemathesis==4.32.5",  # property-based tests of the HTTP service against /openapi.json
         ],
     },
-    entry_points={"console_scripts": ["halo=halo_platform.core.cli:main"]},
+    entry_points={
+        "console_scripts": ["halo=halo_platform.core.cli:main"],
+        "halo_platform.commands": ["bench=halo_platform.lab.bench:bench"],  # the lab's benchmarks
+    },
 )

@@ -17,7 +17,7 @@ import httpx
 import paramiko
 import pytest
 
-from halo_platform.core.fakehttp import FakeHTTPServer, measure_capacity, run_in_process
+from halo_platform.lab.fakehttp import FakeHTTPServer, measure_capacity, run_in_process
 
 
 def _mail(subject: str = "Daily report") -> EmailMessage:
@@ -315,7 +315,7 @@ def test_http_fake_failure_switches_fail_delay_drop_and_answer_html(http_fake):
 def test_http_fake_in_its_own_process_is_steered_through_control_paths():
     """run_in_process serves a factory's fake in a child process; switches, stats and the request
     log work across the process boundary; the child stops with the handle."""
-    with run_in_process("halo_platform.core.fakehttp:echo_server") as fake:
+    with run_in_process("halo_platform.lab.fakehttp:echo_server") as fake:
         assert httpx.post(fake.url + "/v3/mail/send", json={"a": 1}).json()["path"] == "/v3/mail/send"
         fake.set_switches(failure_rate=1.0, failure_response=[429, {"Retry-After": "1"}, {"error": "slow down"}])
         limited = httpx.get(fake.url + "/x")

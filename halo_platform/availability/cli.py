@@ -7,8 +7,6 @@ from pathlib import Path
 
 import click
 
-from halo_platform.core.errors import HaloError
-
 
 @click.group()
 def emr() -> None:
@@ -95,20 +93,4 @@ def quarantine(feed: str | None, limit: int, fmt: str) -> None:
     click.echo(f"{len(rows)} quarantined records")
 
 
-@click.command(name="emr")
-@click.option("--events", default=1_000_000, show_default=True, type=int, help="Events, mixed across hl7, fhir, acme.")
-@click.option("--providers", default=5000, show_default=True, type=int)
-@click.option("--naive-sample", default=3000, show_default=True, type=int, help="Events applied one by one for the baseline.")
-@click.option("--workdir", default=None, type=click.Path(path_type=Path), help="Scratch folder (default a temp dir).")
-def bench_emr(events: int, providers: int, naive_sample: int, workdir: Path | None) -> None:
-    """Landed files -> current spans for N events, against the naive per-event baseline; REST p99."""
-    from halo_platform.availability.bench import run
-
-    if events < 1000:
-        raise HaloError("--events must be at least 1000")
-    for line in run(events, providers, naive_sample, workdir):
-        click.echo(line)
-
-
 COMMANDS = (emr,)
-BENCH = (bench_emr,)

@@ -1,14 +1,15 @@
 """The `halo` command. Each domain contributes its groups from `<domain>/cli.py`
-(`COMMANDS`: top-level groups, `BENCH`: `halo bench` subcommands); this root only
+(`COMMANDS`: its top-level groups) and installed packages add theirs through the
+`halo_platform.commands` entry point (the lab's `halo bench`); this root only
 assembles them and turns user errors into one line and a non-zero exit."""
 
 from __future__ import annotations
 
 import sys
+from importlib.metadata import entry_points
 
 import click
 
-from halo_platform.core import bench as core_bench
 from halo_platform.core.domains import domain_modules
 from halo_platform.core.errors import HaloError
 from halo_platform.core.redact import install_redaction
@@ -40,11 +41,6 @@ def cli() -> None:
     """halo: report tasks, EMR availability and message delivery on Dagster."""
 
 
-@cli.group()
-def bench() -> None:
-    """Benchmarks: each prints our figure beside a baseline measured in the same run."""
-
-
 @cli.command()
 def demo() -> None:
     """Seed demo warehouses, feeds, schedules and providers under $HALO_HOME (idempotent)."""
@@ -71,9 +67,10 @@ def _register(group: click.Group, commands) -> None:  # noqa: ANN001
         group.add_command(command)
 
 
-for _module in (core_bench, *domain_modules("cli")):
+for _module in domain_modules("cli"):
     _register(cli, getattr(_module, "COMMANDS", ()))
-    _register(bench, getattr(_module, "BENCH", ()))
+# groups installed beside the product (the lab's `halo bench`), by entry point: never imported here
+_register(cli, (ep.load() for ep in entry_points(group="halo_platform.commands")))
 
 
 def main() -> None:

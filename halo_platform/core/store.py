@@ -1,4 +1,4 @@
-"""The operational store: one SQLAlchemy engine per URL, migrated on first use.
+"""The operational store: a resource owning one SQLAlchemy engine, migrated on first use.
 
 Several processes write at once (run workers, the sensor daemon, the HTTP
 service). On SQLite that means WAL, a busy timeout, and write transactions that
@@ -6,7 +6,7 @@ take the write lock up front (`BEGIN IMMEDIATE`), so a reader never has to
 upgrade its lock mid-transaction and fail with SQLITE_BUSY. On PostgreSQL and
 MariaDB the server does the work; migrations are serialized with an advisory lock.
 
-Use `write()` for transactions that change rows and `read()` for queries.
+Use `store.write()` for transactions that change rows and `store.read()` for queries.
 """
 
 from __future__ import annotations
@@ -19,14 +19,13 @@ from pathlib import Path
 
 import dagster as dg
 import sqlalchemy as sa
+from pydantic import PrivateAttr
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
 from halo_platform.core.settings import get_settings
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
-_engines: dict[str, Engine] = {}
-_engines_lock = threading.Lock()
 
 
 def _make_engine(url: str) -> Engine:
@@ -114,47 +113,16 @@ def migrate(engine: Engine) -> None:
         command.upgrade(cfg, "heads")
 
 
-def get_engine(url: str | None = None) -> Engine:
-    """The process-wide engine for `url` (default `HALO_DB_URL`), migrated once."""
-    url = url or get_settings().db_url
-    with _engines_lock:
-        engine = _engines.get(url)
-        if engine is None:
-            engine = _make_engine(url)
-            migrate(engine)
-            _engines[url] = engine
-        return engine
-
-
-def dispose_engines() -> None:
-    """Forget every engine (tests and forked workers call this)."""
-    with _engines_lock:
-        for engine in _engines.values():
-            engine.dispose()
-        _engines.clear()
-
-
-@contextlib.contextmanager
-def write(url: str | None = None) -> Iterator[Connection]:
-    """A transaction that changes rows; commits on success, rolls back on error."""
-    with get_engine(url).connect().execution_options(halo_write=True) as conn:
-        with conn.begin():
-            yield conn
-
-
-@contextlib.contextmanager
-def read(url: str | None = None) -> Iterator[Connection]:
-    """A read-only transaction."""
-    with get_engine(url).connect() as conn:
-        with conn.begin():
-            yield conn
-
-
 class StoreResource(dg.ConfigurableResource):
-    """The operational store. `db_url` defaults to `HALO_DB_URL` at run time, so a
-    URL holding a password never lands in run config."""
+    """The operational store. It owns its engine: made on first use (and the schema
+    migrated then), disposed after each Dagster execution or by `dispose()`.
+
+    `db_url` defaults to `HALO_DB_URL` at run time, so a URL holding a password never
+    lands in run config. Domain functions take this resource, never a URL."""
 
     db_url: str | None = None
+    _engine: Engine | None = PrivateAttr(default=None)
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     @property
     def url(self) -> str:
@@ -162,10 +130,59 @@ class StoreResource(dg.ConfigurableResource):
 
     @property
     def engine(self) -> Engine:
-        return get_engine(self.url)
+        with self._lock:
+            if self._engine is None:
+                engine = _make_engine(self.url)
+                migrate(engine)
+                self._engine = engine
+            return self._engine
 
-    def write(self):
-        return write(self.url)
+    @contextlib.contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A transaction that changes rows; commits on success, rolls back on error."""
+        with self.engine.connect().execution_options(halo_write=True) as conn:
+            with conn.begin():
+                yield conn
 
-    def read(self):
-        return read(self.url)
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only transaction."""
+        with self.engine.connect() as conn:
+            with conn.begin():
+                yield conn
+
+    def dispose(self) -> None:
+        """Close the engine's connections; the next use opens new ones."""
+        with self._lock:
+            if self._engine is not None:
+                self._engine.dispose()
+                self._engine = None
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:  # noqa: ARG002
+        self.dispose()
+
+
+# --- TEMPORARY (issue 9 migration): module-level access kept until every caller takes a
+# StoreResource; deleted at the end of the migration. Do not add new callers.
+_stores: dict[str, StoreResource] = {}
+
+
+def get_engine(url: str | None = None) -> Engine:
+    url = url or get_settings().db_url
+    return _stores.setdefault(url, StoreResource(db_url=url)).engine
+
+
+def dispose_engines() -> None:
+    for s in _stores.values():
+        s.dispose()
+    _stores.clear()
+
+
+def write(url: str | None = None):
+    url = url or get_settings().db_url
+    return _stores.setdefault(url, StoreResource(db_url=url)).write()
+
+
+def read(url: str | None = None):
+    url = url or get_settings().db_url
+    return _stores.setdefault(url, StoreResource(db_url=url)).read()

@@ -189,17 +189,4 @@ def autopilot() -> None:
         click.echo(f"ERROR: every provider is down for {rule}; its messages stay queued")
 
 
-@click.command("delivery")
-@click.option("--messages", "count", default=100_000, show_default=True, help="LOW messages to queue and drain (SMS + email).")
-@click.option("--high", "high_count", default=300, show_default=True, help="HIGH API requests measured during the drain.")
-@click.option("--db-url", default=None, help="An empty operational store to use (default: a SQLite file in a temp folder).")
-def bench_delivery(count: int, high_count: int, db_url: str | None) -> None:
-    """Drain throughput over 4 fake providers on loopback vs the naive loop and the fakes' raw capacity; HIGH latency under load."""
-    from halo_platform.delivery.bench import run_bench
-
-    for line in run_bench(count, high_count, db_url):
-        click.echo(line)
-
-
 COMMANDS = (delivery,)
-BENCH = (bench_delivery,)

@@ -150,35 +150,3 @@ def disable(schedule_id: str, updated_by: str | None) -> None:
 
 
 COMMANDS = (tasks, schedules)
-
-
-
-
-@click.command("reports")
-@click.option("--orders", default=1_000_000, show_default=True, type=click.IntRange(1, 100_000_000))
-@click.option("--pg-url", envvar="HALO_BENCH_PG_URL", default=None, help="PostgreSQL for orders/payments.")
-@click.option("--mysql-url", envvar="HALO_BENCH_MYSQL_URL", default=None, help="MariaDB for settlements.")
-@click.option("--skip-generate", is_flag=True, help="Reuse the tables of a previous run.")
-def bench_reports(orders: int, pg_url: str | None, mysql_url: str | None, skip_generate: bool) -> None:
-    """Payment reconciliation over N orders (PostgreSQL + MariaDB): ours vs pandas."""
-    import tempfile
-    from pathlib import Path
-
-    from halo_platform.reports import bench
-
-    pg_url = pg_url or bench.DEFAULT_PG
-    mysql_url = mysql_url or bench.DEFAULT_MYSQL
-    if not skip_generate:
-        seconds = bench.generate(pg_url, mysql_url, orders)
-        click.echo(f"generated {orders:,} orders (+ payments in PostgreSQL, settlements in MariaDB) in {seconds:.1f}s")
-    with tempfile.TemporaryDirectory(prefix="halo_bench_") as tmp:
-        ours = bench.measure("ours", pg_url, mysql_url, Path(tmp))
-        base = bench.measure("pandas", pg_url, mysql_url, Path(tmp))
-    for name, r in (("ours (Dagster job: ADBC/connectorx -> DuckDB -> CSV)", ours), ("pandas read_sql+merge+to_csv", base)):
-        click.echo(f"{name}: {r['seconds']:.2f}s work ({r['process_seconds']:.2f}s process, {r['cpu_seconds']:.2f}s CPU), "
-                   f"peak RSS {r['peak_rss_mb']:.0f} MB, {r['rows']:,} issue rows")
-    click.echo("ours by step (s): " + ", ".join(f"{k} {v:.2f}" for k, v in ours["steps"].items())
-               + f"; Dagster run overhead {ours['seconds'] - sum(v for k, v in ours['steps'].items() if not k.startswith('load_') or k == 'load_all'):.2f}")
-    click.echo(f"speed-up: {base['seconds'] / ours['seconds']:.1f}x; memory: {ours['peak_rss_mb'] / base['peak_rss_mb']:.2f}"
-               f" of the baseline's peak RSS; counts agree: {ours['counts'] == base['counts']}")
-BENCH = (bench_reports,)

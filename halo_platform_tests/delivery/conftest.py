@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from halo_platform.delivery.config import DeliveryConfig, ProviderEntry, load_config
-from halo_platform.delivery.fakes import FAKES, SECRETS, ProviderFake
 from halo_platform.delivery.providers import Outgoing, Provider, build_provider, close_providers
+from halo_platform.lab.provider_fakes import FAKES, SECRETS, ProviderFake
 
 
 @pytest.fixture

@@ -13,10 +13,10 @@ from halo_platform.core.models import utcnow
 from halo_platform.core.store import read, write
 from halo_platform.delivery.autopilot import Decision, State, Stats, decide, run_cycle
 from halo_platform.delivery.config import AutopilotConfig
-from halo_platform.delivery.fakes import SECRETS
 from halo_platform.delivery.health import share_gaps
 from halo_platform.delivery.models import DeliveryAttempt, ProviderStateChange
 from halo_platform.delivery.service import enqueue_many
+from halo_platform.lab.provider_fakes import SECRETS
 
 CFG = AutopilotConfig(window_minutes=10, min_attempts=20, error_rate_threshold=0.25, ramp_percent=(10, 25, 50, 100))
 NOW = dt.datetime(2026, 11, 21, 12, 0, tzinfo=dt.UTC)

@@ -19,8 +19,8 @@ from fastapi.testclient import TestClient
 
 from halo_platform.core.http import create_app
 from halo_platform.core.store import read
-from halo_platform.delivery.fakes import SECRETS
 from halo_platform.delivery.models import MessageEvent
+from halo_platform.lab.provider_fakes import SECRETS
 
 BASE = "http://testserver"
 SG_KEY = ec.generate_private_key(ec.SECP256R1())

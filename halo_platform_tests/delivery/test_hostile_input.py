@@ -20,10 +20,10 @@ from halo_platform.core.errors import HaloError
 from halo_platform.core.http import create_app
 from halo_platform.core.store import read
 from halo_platform.delivery.config import parse_config
-from halo_platform.delivery.fakes import SECRETS
 from halo_platform.delivery.models import Message, MessageEvent
 from halo_platform.delivery.service import submit
 from halo_platform.delivery.validation import FIELDS, column_limit, sms_segments, validate
+from halo_platform.lab.provider_fakes import SECRETS
 
 
 @pytest.fixture

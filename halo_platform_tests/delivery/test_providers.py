@@ -237,7 +237,7 @@ def test_phone_numbers_never_reach_the_log_in_full(fakes, providers_file, caplog
     from halo_platform.delivery.service import submit
 
     providers_file({"tw": {"kind": "twilio", "channel": "sms", "base_url": fakes["twilio"].url, **{k: v for k, v in
-                   __import__("halo_platform.delivery.fakes", fromlist=["SECRETS"]).SECRETS["twilio"].items()}, "sender": "+33700000000"}})
+                   __import__("halo_platform.lab.provider_fakes", fromlist=["SECRETS"]).SECRETS["twilio"].items()}, "sender": "+33700000000"}})
     with caplog.at_level(logging.DEBUG, logger="halo.delivery"):
         view, _ = submit("sms", {"to": "+33612345678", "body": "otp 1", "priority": "HIGH"})
     assert view["status"] == "sent"

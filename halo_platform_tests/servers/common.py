@@ -1,11 +1,11 @@
 """Pieces every loopback server shares: a free port, a thread-safe record of what arrived
-(`Recorder`, shared with halo_platform.core.fakehttp)."""
+(`Recorder`, shared with halo_platform.lab.fakehttp)."""
 
 from __future__ import annotations
 
 import socket
 
-from halo_platform.core.fakehttp import HOST, Recorder
+from halo_platform.lab.fakehttp import HOST, Recorder
 
 __all__ = ["HOST", "Recorder", "closed_port", "listening_socket"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from halo_platform.core.fakehttp import FakeHTTPServer
+from halo_platform.lab.fakehttp import FakeHTTPServer
 from halo_platform.sinks import Delivery, deliver_with_retries
 from halo_platform.sinks.base import PermanentSinkError, TransientSinkError
 from halo_platform.sinks.s3 import S3Sink

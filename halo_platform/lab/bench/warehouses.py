@@ -106,5 +106,3 @@ def warehouses_bench(rows: int, pg_admin_url: str, mysql_admin_url: str, skip_na
             click.echo(f"{name:<11}{method:<34}{secs:>9.2f}{n / secs:>14,.0f}")
 
 
-COMMANDS = ()
-BENCH = (warehouses_bench,)

@@ -541,7 +541,7 @@ def run_in_process(
     returns an unstarted FakeHTTPServer; arguments must be JSON-serializable) in a new Python
     process and return once it listens. The child exits when stopped or when this process
     goes away (its stdin closes)."""
-    command = [sys.executable, "-m", "halo_platform.core.fakehttp", _factory_ref(factory), json.dumps([args, kwargs])]
+    command = [sys.executable, "-m", "halo_platform.lab.fakehttp", _factory_ref(factory), json.dumps([args, kwargs])]
     process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     ready = threading.Event()
     line: list[str] = []

@@ -17,7 +17,7 @@ import threading
 import uuid
 from typing import Any
 
-from halo_platform.core.fakehttp import FakeHTTPServer, Recorder, Request
+from halo_platform.lab.fakehttp import FakeHTTPServer, Recorder, Request
 
 SECRETS = {
     "twilio": {"account_sid": "AC" + "1" * 32, "auth_token": "twilio-token"},

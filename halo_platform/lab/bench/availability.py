@@ -14,6 +14,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import click
+
+from halo_platform.core.errors import HaloError
+
 FEEDS = ("hl7", "fhir", "acme")
 TZS = ("Europe/Paris", "America/New_York", "Asia/Jakarta", "America/Chicago", "Europe/London")
 _FIXED = {"Europe/Paris": 1, "America/New_York": -5, "Asia/Jakarta": 7, "America/Chicago": -6, "Europe/London": 0}
@@ -137,9 +141,9 @@ def write_feeds(gen: Generator, landing: Path, events: int) -> dict[str, int]:
 
 
 def run(events: int, providers: int, naive_sample: int, workdir: Path | None) -> Iterator[str]:
-    from halo_platform.availability import naive
     from halo_platform.availability.service import run_processing
     from halo_platform.core.store import dispose_engines, get_engine
+    from halo_platform.lab.bench import naive_spans as naive
 
     scratch = Path(workdir or tempfile.mkdtemp(prefix="halo-bench-emr-"))
     home = scratch / "halo"
@@ -200,3 +204,18 @@ def run(events: int, providers: int, naive_sample: int, workdir: Path | None) ->
     yield (f"REST GET /v1/availability one provider-week, {len(all_providers):,} providers loaded (in-process ASGI client): "
            f"p50 {statistics.median(latencies) * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms over {len(latencies)} requests")
     yield f"targets: 1M events <= 20 s end to end; >= 50x naive; REST provider-week p99 <= 20 ms. Scratch: {scratch}"
+
+
+@click.command(name="emr")
+@click.option("--events", default=1_000_000, show_default=True, type=int, help="Events, mixed across hl7, fhir, acme.")
+@click.option("--providers", default=5000, show_default=True, type=int)
+@click.option("--naive-sample", default=3000, show_default=True, type=int, help="Events applied one by one for the baseline.")
+@click.option("--workdir", default=None, type=click.Path(path_type=Path), help="Scratch folder (default a temp dir).")
+def bench_emr(events: int, providers: int, naive_sample: int, workdir: Path | None) -> None:
+    """Landed files -> current spans for N events, against the naive per-event baseline; REST p99."""
+    from halo_platform.lab.bench.availability import run
+
+    if events < 1000:
+        raise HaloError("--events must be at least 1000")
+    for line in run(events, providers, naive_sample, workdir):
+        click.echo(line)
