@@ -48,6 +48,9 @@ class Settings:
     alerts: tuple[str, ...]
     dagster_home: Path
     dagster_ui_url: str
+    sink_attempts: int
+    sink_backoff: tuple[float, ...]
+    duckdb_memory_limit: str
 
     @property
     def landing_dir(self) -> Path:
@@ -71,7 +74,21 @@ def get_settings(env: Mapping[str, str] | None = None) -> Settings:
         alerts=alerts,
         dagster_home=Path(env.get("DAGSTER_HOME") or "./.dagster_home").expanduser().absolute(),
         dagster_ui_url=(env.get("DAGSTER_UI_URL") or "http://127.0.0.1:3000").rstrip("/"),
+        sink_attempts=_number(env, "HALO_SINK_ATTEMPTS", "3", int),
+        sink_backoff=tuple(_number({"HALO_SINK_BACKOFF": x}, "HALO_SINK_BACKOFF", "", float) for x in (env.get("HALO_SINK_BACKOFF") or "2,8").split(",")),
+        duckdb_memory_limit=env.get("HALO_DUCKDB_MEMORY_LIMIT") or "512MB",
     )
+
+
+def _number(env: Mapping[str, str], name: str, default: str, kind: type) -> Any:
+    raw = env.get(name) or default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise HaloError(f"{name} must be a {kind.__name__}, got {raw!r}") from None
+    if value < 0:
+        raise HaloError(f"{name} must not be negative, got {raw!r}")
+    return value
 
 
 def expand_env(value: Any, settings: Settings | None = None, env: Mapping[str, str] | None = None) -> Any:
