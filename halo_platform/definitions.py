@@ -11,6 +11,7 @@ from halo_platform.core import definitions as core
 from halo_platform.core.redact import install_redaction
 from halo_platform.delivery import definitions as delivery
 from halo_platform.reports import definitions as reports
+from halo_platform.sinks import definitions as sinks
 
 install_redaction()  # this module starts every code-location process: mask personal data in its logs
-defs = dg.Definitions.merge(core.defs, alerts.defs, reports.defs, availability.defs, delivery.defs)
+defs = dg.Definitions.merge(core.defs, sinks.defs, alerts.defs, reports.defs, availability.defs, delivery.defs)

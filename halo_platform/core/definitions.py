@@ -1,15 +1,12 @@
-"""Core resources, bound once for the whole code location."""
+"""Core resources. Every domain binds the same instances for the keys it uses, so each
+domain's `defs` resolves and runs its own jobs, and the code location merges them."""
 
 import dagster as dg
 
 from halo_platform.core.store import StoreResource
 from halo_platform.core.warehouses import WarehousesResource
-from halo_platform.sinks import SinksResource
 
-defs = dg.Definitions(
-    resources={
-        "store": StoreResource(),
-        "warehouses": WarehousesResource(),
-        "sinks": SinksResource(),
-    }
-)
+STORE = StoreResource()
+WAREHOUSES = WarehousesResource()
+
+defs = dg.Definitions(resources={"store": STORE, "warehouses": WAREHOUSES})

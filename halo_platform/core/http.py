@@ -7,7 +7,7 @@ last-resort handler answers whatever still escapes with a bare JSON 500."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
@@ -162,9 +162,25 @@ def _with_documented_errors(openapi: Callable[[], dict[str, Any]]) -> Callable[[
     return lambda: document_errors(openapi())
 
 
-def create_app() -> FastAPI:
+def resource(name: str) -> Callable[[Request], Any]:
+    """A FastAPI dependency giving the app's resource `name` (the ones the code location
+    binds, or those a test injected into `create_app`): `Depends(resource("store"))`."""
+
+    def get(request: Request) -> Any:
+        return request.app.state.resources[name]
+
+    return get
+
+
+def create_app(resources: Mapping[str, Any] | None = None) -> FastAPI:
+    """The app over `resources` (default: the resources bound by the code location)."""
     install_redaction()
+    if resources is None:  # TEMPORARY (issue 9): the top-level app factory will pass them
+        from halo_platform.definitions import defs
+
+        resources = defs.resources
     app = FastAPI(title="halo_platform", version="0.1.0")
+    app.state.resources = dict(resources)
 
     @app.exception_handler(HaloError)
     async def _halo_error(_req: Request, exc: HaloError) -> JSONResponse:
@@ -200,9 +216,7 @@ def create_app() -> FastAPI:
     def health() -> dict:
         import sqlalchemy as sa
 
-        from halo_platform.core.store import read
-
-        with read() as conn:
+        with app.state.resources["store"].read() as conn:
             conn.execute(sa.text("SELECT 1"))
         return {"status": "ok"}
 
