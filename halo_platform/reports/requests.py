@@ -82,7 +82,7 @@ def _execute(task_name: str, request_id: str, config: dict, tags: dict[str, str]
 
 
 def _execute_quietly(task_name: str, request_id: str, config: dict, tags: dict[str, str]) -> None:
-    from halo_platform.definitions import defs
+    from halo_platform.reports.definitions import defs
     from halo_platform.reports.sensors import record_run_outcome
 
     instance = dagster_instance()

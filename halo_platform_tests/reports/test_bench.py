@@ -7,7 +7,7 @@ import re
 
 from click.testing import CliRunner
 
-from halo_platform.core.cli import cli
+from halo_platform.cli import cli
 
 
 def test_the_benchmark_generates_runs_both_sides_and_they_agree(pg_url, mysql_url):

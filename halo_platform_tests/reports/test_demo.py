@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from click.testing import CliRunner
 
-from halo_platform.core.cli import cli
+from halo_platform.cli import cli
 from halo_platform.reports.requests import create_request
 from halo_platform.reports.schedules import list_schedules
 from halo_platform.reports.tasks.campaign_alerts import ALERTS

@@ -13,7 +13,7 @@ import dagster as dg
 import pytest
 from click.testing import CliRunner
 
-from halo_platform.core.cli import cli
+from halo_platform.cli import cli
 from halo_platform.core.definitions import defs as core_defs
 from halo_platform.reports.definitions import build_defs
 from halo_platform.reports.demo import order, write_payments

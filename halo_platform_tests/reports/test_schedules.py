@@ -11,7 +11,7 @@ import dagster as dg
 import pytest
 from click.testing import CliRunner
 
-from halo_platform.core.cli import cli
+from halo_platform.cli import cli
 from halo_platform.core.errors import HaloError
 from halo_platform.definitions import defs
 from halo_platform.reports.schedules import due_ticks, list_schedules, seed_default_schedules, set_schedule

@@ -19,9 +19,9 @@ from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
 from halo_platform.core import store
-from halo_platform.core.cli import cli
+from halo_platform.cli import cli
 from halo_platform.core.errors import HaloError
-from halo_platform.core.http import create_app
+from halo_platform.http import create_app
 from halo_platform.definitions import defs
 from halo_platform.reports.audit import get_request
 from halo_platform.reports.demo import (

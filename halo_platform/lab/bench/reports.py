@@ -122,7 +122,7 @@ def run_ours(pg_url: str, mysql_url: str, out: Path) -> dict:
                        "DAGSTER_HOME": str(out / "dagster_home"), "HALO_WAREHOUSES_FILE": str(out / "warehouses.yaml"),
                        "HALO_SINKS_FILE": str(out / "sinks.yaml")})
     from halo_platform.core.store import get_engine
-    from halo_platform.definitions import defs
+    from halo_platform.reports.definitions import defs
     from halo_platform.reports.requests import create_request, dagster_instance
 
     # setup, not report work: the operational store's migrations, Dagster's storage, the job
