@@ -55,7 +55,7 @@ setup(
         ],
     },
     entry_points={
-        "console_scripts": ["halo=halo_platform.core.cli:main"],
+        "console_scripts": ["halo=halo_platform.cli:main"],
         "halo_platform.commands": ["bench=halo_platform.lab.bench:bench"],  # the lab's benchmarks
     },
 )

@@ -19,7 +19,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from halo_platform.core.http import create_app
+from halo_platform.http import create_app
 
 HALO = str(Path(sys.executable).with_name("halo"))
 

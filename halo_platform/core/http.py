@@ -1,4 +1,5 @@
-"""The HTTP service root: one FastAPI app; each domain adds `router` from `<domain>/api.py`.
+"""The generic parts of the HTTP service: `make_app(routers, resources)` builds one FastAPI app
+over the routers it is given (the top-level `halo_platform.http` hands over every domain's).
 
 Every 4xx body is JSON `{"error": "...", "detail": ...}` (405 and 413 included), and no input
 yields a 500: bodies are bounded in size and nesting before any parser sees them, and a
@@ -7,17 +8,16 @@ last-resort handler answers whatever still escapes with a bare JSON 500."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from halo_platform.core.domains import domain_modules
 from halo_platform.core.errors import HaloError
 from halo_platform.core.redact import install_redaction
 
@@ -164,7 +164,7 @@ def _with_documented_errors(openapi: Callable[[], dict[str, Any]]) -> Callable[[
 
 def resource(name: str) -> Callable[[Request], Any]:
     """A FastAPI dependency giving the app's resource `name` (the ones the code location
-    binds, or those a test injected into `create_app`): `Depends(resource("store"))`."""
+    binds, or those a test injected into the app): `Depends(resource("store"))`."""
 
     def get(request: Request) -> Any:
         return request.app.state.resources[name]
@@ -172,13 +172,9 @@ def resource(name: str) -> Callable[[Request], Any]:
     return get
 
 
-def create_app(resources: Mapping[str, Any] | None = None) -> FastAPI:
-    """The app over `resources` (default: the resources bound by the code location)."""
+def make_app(routers: Iterable[APIRouter], resources: Mapping[str, Any]) -> FastAPI:
+    """The app serving `routers` over `resources` (`resource(name)` hands them to routes)."""
     install_redaction()
-    if resources is None:  # TEMPORARY (issue 9): the top-level app factory will pass them
-        from halo_platform.definitions import defs
-
-        resources = defs.resources
     app = FastAPI(title="halo_platform", version="0.1.0")
     app.state.resources = dict(resources)
 
@@ -220,9 +216,8 @@ def create_app(resources: Mapping[str, Any] | None = None) -> FastAPI:
             conn.execute(sa.text("SELECT 1"))
         return {"status": "ok"}
 
-    for module in domain_modules("api"):
-        for router in getattr(module, "ROUTERS", ()):
-            app.include_router(router)
+    for router in routers:
+        app.include_router(router)
     app.add_middleware(RequestGuard)
     app.openapi = _with_documented_errors(app.openapi)
     return app

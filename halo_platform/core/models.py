@@ -1,9 +1,8 @@
 """The declarative base shared by every domain's tables.
 
-Each domain keeps its tables in its own `models.py` and its migrations on its own
-Alembic branch (`core/migrations/versions/<domain>_NNNN_*.py`, `branch_labels`
-the domain name), so domains evolve their schema independently.
-`all_metadata()` imports every domain's models for migrations and checks.
+Each domain keeps its tables in its own module and its migrations on its own
+Alembic branch, so domains evolve their schema independently;
+`halo_platform.schema` assembles them for migrations and checks.
 """
 
 from __future__ import annotations
@@ -13,8 +12,6 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
-
-from halo_platform.core.domains import DOMAINS, domain_modules
 
 
 class UtcDateTime(TypeDecorator):
@@ -52,8 +49,3 @@ class Base(DeclarativeBase):
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
-
-def all_metadata() -> sa.MetaData:
-    for _ in domain_modules("models", DOMAINS):
-        pass
-    return Base.metadata

@@ -42,7 +42,7 @@ def test_user_errors_print_one_line_and_exit_non_zero(args, message):
 
 PROBE = """
 import sys
-from halo_platform.core.cli import cli
+from halo_platform.cli import cli
 
 @cli.command("probe-sinks")
 def probe():

@@ -11,7 +11,7 @@ import httpx
 from fastapi.testclient import TestClient
 
 from halo_platform.core.errors import ConflictError
-from halo_platform.core.http import create_app
+from halo_platform.http import create_app
 
 
 def test_health_checks_the_operational_store(halo_env):

@@ -19,7 +19,8 @@ import uvicorn
 from fastapi.testclient import TestClient
 from graphql import get_introspection_query
 
-from halo_platform.core.http import MAX_BODY_BYTES, MAX_JSON_DEPTH, create_app, nesting_depth
+from halo_platform.core.http import MAX_BODY_BYTES, MAX_JSON_DEPTH, nesting_depth
+from halo_platform.http import create_app
 
 
 @contextmanager

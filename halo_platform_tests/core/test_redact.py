@@ -83,8 +83,8 @@ LOG_LINE = "import logging; logging.basicConfig(level=logging.INFO); logging.get
     "start",
     [
         "import halo_platform.definitions",  # the Dagster code location
-        "from halo_platform.core.http import create_app; create_app()",
-        "from halo_platform.core.cli import cli\ntry:\n    cli(['--help'])\nexcept SystemExit:\n    pass",
+        "from halo_platform.http import create_app; create_app()",
+        "from halo_platform.cli import cli\ntry:\n    cli(['--help'])\nexcept SystemExit:\n    pass",
     ],
 )
 def test_every_process_entry_point_installs_the_filter_for_every_logger(start, tmp_path):

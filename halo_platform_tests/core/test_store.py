@@ -9,7 +9,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from halo_platform.core import store
-from halo_platform.core.models import all_metadata
+from halo_platform.schema import all_metadata
 
 EVENTS = sa.table("message_events", sa.column("message_id"), sa.column("event"), sa.column("at"), sa.column("detail"))
 

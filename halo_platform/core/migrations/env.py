@@ -1,9 +1,8 @@
 """Alembic environment: runs against the engine handed over by `core.store.migrate`
-(or by `core/migrations/make.py`, which limits autogenerate to one domain's tables)."""
+(or by `halo_platform.schema.make_migration`, which hands over the whole schema's metadata
+and limits autogenerate to one domain's tables). Upgrades need no metadata."""
 
 from alembic import context
-
-from halo_platform.core.models import all_metadata
 
 config = context.config
 engine = config.attributes["engine"]
@@ -20,7 +19,7 @@ def include_object(obj, name, type_, reflected, compare_to):  # noqa: ANN001, AN
 with engine.connect() as connection:
     context.configure(
         connection=connection,
-        target_metadata=all_metadata(),
+        target_metadata=config.attributes.get("target_metadata"),
         render_as_batch=True,
         include_object=include_object,
     )

@@ -1,6 +1,6 @@
 """The `halo` command. Each domain contributes its groups from `<domain>/cli.py`
-(`COMMANDS`: its top-level groups) and installed packages add theirs through the
-`halo_platform.commands` entry point (the lab's `halo bench`); this root only
+(`COMMANDS`: its top-level groups), listed here, and installed packages add theirs through
+the `halo_platform.commands` entry point (the lab's `halo bench`); this root only
 assembles them and turns user errors into one line and a non-zero exit."""
 
 from __future__ import annotations
@@ -10,9 +10,11 @@ from importlib.metadata import entry_points
 
 import click
 
-from halo_platform.core.domains import domain_modules
+from halo_platform.availability import cli as availability_cli
 from halo_platform.core.errors import HaloError
 from halo_platform.core.redact import install_redaction
+from halo_platform.delivery import cli as delivery_cli
+from halo_platform.reports import cli as reports_cli
 
 
 class HaloGroup(click.Group):
@@ -44,7 +46,7 @@ def cli() -> None:
 @cli.command()
 def demo() -> None:
     """Seed demo warehouses, feeds, schedules and providers under $HALO_HOME (idempotent)."""
-    from halo_platform.core.demo import seed_all
+    from halo_platform.demo import seed_all
 
     for line in seed_all():
         click.echo(line)
@@ -57,7 +59,7 @@ def serve(host: str, port: int) -> None:
     """Start the HTTP service (delivery API, callbacks, availability REST + GraphQL)."""
     import uvicorn
 
-    from halo_platform.core.http import create_app
+    from halo_platform.http import create_app
 
     uvicorn.run(create_app(), host=host, port=port, log_level="info")
 
@@ -67,8 +69,8 @@ def _register(group: click.Group, commands) -> None:  # noqa: ANN001
         group.add_command(command)
 
 
-for _module in domain_modules("cli"):
-    _register(cli, getattr(_module, "COMMANDS", ()))
+for _domain in (reports_cli, availability_cli, delivery_cli):
+    _register(cli, _domain.COMMANDS)
 # groups installed beside the product (the lab's `halo bench`), by entry point: never imported here
 _register(cli, (ep.load() for ep in entry_points(group="halo_platform.commands")))
 
