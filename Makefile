@@ -22,10 +22,12 @@ run: install
 
 test: install
 	$(BIN)/ruff check halo_platform halo_platform_tests
+	$(BIN)/lint-imports
 	$(BIN)/pytest
 
 lint: install
 	$(BIN)/ruff check halo_platform halo_platform_tests
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) .halo .dagster_home *.egg-info
