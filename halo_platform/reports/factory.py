@@ -48,16 +48,10 @@ def run_config(task: Task, payload: Mapping[str, Any]) -> dict[str, Any]:
     return {"ops": {task.name: {"config": task.wire_payload(payload)}}}
 
 
-def retry_settings() -> tuple[int, tuple[float, ...]]:
-    """Per-sink attempts and backoff (`HALO_SINK_ATTEMPTS`, `HALO_SINK_BACKOFF` e.g. "2,8")."""
-    attempts = int(os.environ.get("HALO_SINK_ATTEMPTS") or 3)
-    backoff = tuple(float(x) for x in (os.environ.get("HALO_SINK_BACKOFF") or "2,8").split(","))
-    return attempts, backoff
-
-
 def deliver_all(sinks: SinksResource, names: list[str], delivery: Delivery) -> list[DeliveryOutcome]:
-    """Deliver to every sink independently: one failing (even unusable) never stops the others."""
-    attempts, backoff = retry_settings()
+    """Deliver to every sink independently: one failing (even unusable) never stops the others.
+    Per-sink attempts and backoff are the settings `HALO_SINK_ATTEMPTS`, `HALO_SINK_BACKOFF`."""
+    settings = get_settings()
     outcomes = []
     for name in names:
         try:
@@ -65,7 +59,8 @@ def deliver_all(sinks: SinksResource, names: list[str], delivery: Delivery) -> l
         except Exception as exc:  # noqa: BLE001 - a misconfigured sink is that sink's failure
             outcomes.append(DeliveryOutcome(name, "FAILED", 0, [], f"unusable: {exc}"))
             continue
-        outcomes.append(deliver_with_retries(name, sink, delivery, attempts=attempts, backoff_seconds=backoff))
+        outcomes.append(deliver_with_retries(name, sink, delivery, attempts=settings.sink_attempts,
+                                             backoff_seconds=settings.sink_backoff))
     return outcomes
 
 
@@ -76,7 +71,7 @@ def duckdb_connection(workdir: Path):  # noqa: ANN201
     import duckdb
 
     config = {
-        "memory_limit": os.environ.get("HALO_DUCKDB_MEMORY_LIMIT") or "512MB",
+        "memory_limit": get_settings().duckdb_memory_limit,
         "threads": min(2, os.cpu_count() or 1),
         "preserve_insertion_order": False,  # outputs are ORDERed explicitly
         "temp_directory": str(workdir / "spill"),

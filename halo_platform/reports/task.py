@@ -2,7 +2,7 @@
 and the discovery of task modules in `halo_platform/reports/tasks/`.
 
 A task module defines one module-level `TASK = Task(...)`. Nothing else has to be
-edited: `load_tasks()` finds every module of the package (pkgutil), and the factory
+edited: `load_tasks()` finds every module of the package (`core.plugins.discover`), and the factory
 turns each task into a Dagster asset + job.
 """
 
@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-import importlib
-import pkgutil
 import re
 import types
 from collections.abc import Callable, Mapping
@@ -283,17 +281,10 @@ TASK_PACKAGE = "halo_platform.reports.tasks"
 
 
 def load_tasks() -> dict[str, Task]:
-    """Every `TASK` declared by a module of `halo_platform.reports.tasks`, by name."""
-    package = importlib.import_module(TASK_PACKAGE)
-    tasks: dict[str, Task] = {}
-    for mod in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"{TASK_PACKAGE}.{mod.name}")
-        task = getattr(module, "TASK", None)
-        if isinstance(task, Task):
-            if task.name in tasks:
-                raise HaloError(f"task {task.name!r} is declared twice")
-            tasks[task.name] = task
-    return tasks
+    """Every `Task` declared by a module of `halo_platform.reports.tasks`, by name."""
+    from halo_platform.core.plugins import discover, instances_of
+
+    return discover(TASK_PACKAGE, instances_of(Task), key=lambda t: t.name)
 
 
 def get_task(name: str) -> Task:
