@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import strawberry
 from cross_web import HTTPException as StrawberryHTTPException
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from graphql import (
     DocumentNode,
     FragmentDefinitionNode,
@@ -34,7 +34,8 @@ from strawberry.extensions import (
 from strawberry.fastapi import GraphQLRouter
 
 from halo_platform.availability import service
-from halo_platform.core.http import nesting_depth
+from halo_platform.core.http import nesting_depth, resource
+from halo_platform.core.store import StoreResource
 
 # The schema is two levels deep; introspection (GraphiQL's query: 12 levels written out, 163
 # tokens) is what needs the headroom. QueryDepthLimiter skips introspection fields, so today it
@@ -55,10 +56,11 @@ def availability(
     provider_id: str = Query(..., description="Provider id in that feed", examples=["DR001"]),
     from_: str | None = Query(None, alias="from", description="First local date, YYYY-MM-DD"),
     to: str | None = Query(None, description="Last local date (inclusive), YYYY-MM-DD"),
+    store: StoreResource = Depends(resource("store")),
 ) -> dict:
     """Available spans of one provider, by local date; instants in UTC."""
     first, last = service.parse_date(from_, "from"), service.parse_date(to, "to")
-    found = service.spans(feed, provider_id, first, last)
+    found = service.spans(store, feed, provider_id, first, last)
     return {"feed": feed, "provider_id": provider_id, "from": from_, "to": to, "spans": [s.as_json() for s in found]}
 
 
@@ -78,17 +80,18 @@ class Slot:
 @strawberry.type(name="Query")
 class AvailabilityQuery:
     @strawberry.field(description="Available spans of a provider with local dates in [from, to].")
-    def available_spans(self, feed: str, provider_id: str,
+    def available_spans(self, info: strawberry.Info, feed: str, provider_id: str,
                         from_: Annotated[dt.date | None, strawberry.argument(name="from")] = None,
                         to: dt.date | None = None) -> list[AvailableSpan]:
         return [AvailableSpan(span_date=s.span_date, start_at=s.start_at, end_at=s.end_at)
-                for s in service.spans(feed, provider_id, from_, to)]
+                for s in service.spans(info.context["store"], feed, provider_id, from_, to)]
 
     @strawberry.field(description="The earliest free slot of durationMinutes starting at or after `after` (default now).")
-    def next_available(self, feed: str, provider_id: str, duration_minutes: int, after: dt.datetime | None = None) -> Slot:
+    def next_available(self, info: strawberry.Info, feed: str, provider_id: str, duration_minutes: int,
+                       after: dt.datetime | None = None) -> Slot:
         if after is not None and after.tzinfo is None:
             after = after.replace(tzinfo=dt.UTC)
-        start, end = service.next_available(feed, provider_id, duration_minutes, after)
+        start, end = service.next_available(info.context["store"], feed, provider_id, duration_minutes, after)
         return Slot(start_at=start, end_at=end)
 
 
@@ -169,7 +172,14 @@ schema = strawberry.Schema(
         AddValidationRules([_SelectionLimit]),
     ],
 )
-graphql_router = _JSONErrorsGraphQLRouter(schema, path="/graphql")
+
+
+def _graphql_context(store: StoreResource = Depends(resource("store"))) -> dict:
+    """The resolvers' context: the app's store (strawberry adds request and response)."""
+    return {"store": store}
+
+
+graphql_router = _JSONErrorsGraphQLRouter(schema, path="/graphql", context_getter=_graphql_context)
 
 # strawberry's routes read the request themselves, so FastAPI documents neither the body nor the
 # query parameters; without them a client (or schemathesis) cannot know what a request looks like

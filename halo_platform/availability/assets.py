@@ -90,8 +90,8 @@ def scheduling_items(context: dg.AssetExecutionContext, config: EmrProcessingCon
     feeds = load_feeds()
     totals = pipeline.ProcessSummary()
     per_feed = {}
-    batches = [(feeds[name], pipeline.pending_files(store.url, feeds[name], config.files)) for name in run_feeds(context)]
-    for name, result in pipeline.ingest_feeds(store.url, batches).items():
+    batches = [(feeds[name], pipeline.pending_files(store, feeds[name], config.files)) for name in run_feeds(context)]
+    for name, result in pipeline.ingest_feeds(store, batches).items():
         per_feed[name] = f"{result.files} files, {result.events} events, {result.quarantined} quarantined, {result.items_changed} changed"
         totals.add(pipeline.ProcessSummary(result.files, result.events, result.quarantined, result.items_changed, 0))
         context.log.info(f"{name}: {per_feed[name]}")
@@ -120,12 +120,12 @@ def available_spans(context: dg.AssetExecutionContext, config: EmrProcessingConf
     as_of, horizon = config.window()
     provider_dates = spans = slots = 0
     feeds = run_feeds(context)
-    for result in pipeline.recompute_spans(store.url, feeds, as_of, horizon).values():
+    for result in pipeline.recompute_spans(store, feeds, as_of, horizon).values():
         provider_dates += result.provider_dates
         spans += result.spans
     after = max(pipeline.utcnow(), dt.datetime.combine(as_of, dt.time(), tzinfo=dt.UTC))
     for name in feeds:
-        slots += pipeline.refresh_next_slots(store.url, name, after)
+        slots += pipeline.refresh_next_slots(store, name, after)
     yield dg.MaterializeResult(asset_key="available_spans", metadata={
         "provider_dates_recomputed": provider_dates, "spans_written": spans,
         "as_of": as_of.isoformat(), "horizon_days": horizon})

@@ -9,15 +9,14 @@ from halo_platform.availability.db import Codec
 from halo_platform.availability.feeds import load_feeds
 from halo_platform.availability.span_store import load_hours
 from halo_platform.availability.spans import merge, utc_instant, working_intervals
-from halo_platform.core import store as core_store
 from halo_platform.core.store import StoreResource
 
 SAMPLE_PROVIDERS = 300  # providers per feed whose every span is checked against their working hours
 
 
-def overlapping_spans(url: str | None) -> list[tuple]:
+def overlapping_spans(store: StoreResource) -> list[tuple]:
     """(feed, provider, span_date, start_at) of every span starting before the previous one ends."""
-    with core_store.read(url) as conn:
+    with store.read() as conn:
         return Codec(conn).select("""
             SELECT feed, provider_id, span_date, start_at FROM (
                 SELECT feed, provider_id, span_date, start_at,
@@ -26,11 +25,11 @@ def overlapping_spans(url: str | None) -> list[tuple]:
             WHERE prev_end > start_at""")
 
 
-def spans_outside_hours(url: str | None, sample: int = SAMPLE_PROVIDERS) -> tuple[int, list[tuple]]:
+def spans_outside_hours(store: StoreResource, sample: int = SAMPLE_PROVIDERS) -> tuple[int, list[tuple]]:
     """(spans checked, spans not inside a working interval of their provider-date) over the
     first `sample` providers of each feed."""
     checked, bad = 0, []
-    with core_store.read(url) as conn:
+    with store.read() as conn:
         codec = Codec(conn)
         for (feed,) in codec.select("SELECT DISTINCT feed FROM available_spans"):
             providers = [p for (p,) in codec.select(
@@ -53,10 +52,10 @@ def spans_outside_hours(url: str | None, sample: int = SAMPLE_PROVIDERS) -> tupl
     return checked, bad
 
 
-def quarantine_rates(url: str | None) -> dict[str, tuple[float, float]]:
+def quarantine_rates(store: StoreResource) -> dict[str, tuple[float, float]]:
     """feed -> (share of bad records over every processed file, the feed's threshold)."""
     feeds = load_feeds()
-    with core_store.read(url) as conn:
+    with store.read() as conn:
         rows = Codec(conn).select("SELECT feed, SUM(events), SUM(quarantined) FROM emr_processed_files GROUP BY feed")
     out = {}
     for feed, events, quarantined in rows:
@@ -69,14 +68,14 @@ def quarantine_rates(url: str | None) -> dict[str, tuple[float, float]]:
 @dg.asset_check(asset="available_spans", name="spans_do_not_overlap", blocking=True)
 def spans_do_not_overlap(store: StoreResource) -> dg.AssetCheckResult:
     """No span of a (feed, provider) starts before the previous one ends."""
-    bad = overlapping_spans(store.url)
+    bad = overlapping_spans(store)
     return dg.AssetCheckResult(passed=not bad, metadata={"overlaps": len(bad), "examples": dg.MetadataValue.json([list(map(str, b)) for b in bad[:10]])})
 
 
 @dg.asset_check(asset="available_spans", name="spans_inside_working_hours")
 def spans_inside_working_hours(store: StoreResource) -> dg.AssetCheckResult:
     """Every span of a sample of providers per feed lies inside a working interval of its local date."""
-    checked, bad = spans_outside_hours(store.url)
+    checked, bad = spans_outside_hours(store)
     return dg.AssetCheckResult(passed=not bad, metadata={"spans_checked": checked, "outside": len(bad),
                                                          "examples": dg.MetadataValue.json([list(b) for b in bad[:10]])})
 
@@ -84,7 +83,7 @@ def spans_inside_working_hours(store: StoreResource) -> dg.AssetCheckResult:
 @dg.asset_check(asset="scheduling_items", name="quarantine_rate_below_threshold")
 def quarantine_rate_below_threshold(store: StoreResource) -> dg.AssetCheckResult:
     """The share of quarantined records of each feed stays under its `quarantine_threshold`."""
-    rates = quarantine_rates(store.url)
+    rates = quarantine_rates(store)
     over = {f: r for f, (r, t) in rates.items() if r >= t}
     return dg.AssetCheckResult(passed=not over, severity=dg.AssetCheckSeverity.WARN,
                                metadata={"rates": dg.MetadataValue.json({f: round(r, 4) for f, (r, _) in rates.items()}),

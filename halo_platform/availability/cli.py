@@ -8,6 +8,13 @@ from pathlib import Path
 import click
 
 
+def _store():  # noqa: ANN202
+    """The store this domain's definitions bind."""
+    from halo_platform.availability.definitions import defs
+
+    return defs.resources["store"]
+
+
 @click.group()
 def emr() -> None:
     """EMR scheduling feeds: land files, process them, query available spans."""
@@ -36,7 +43,7 @@ def process(as_of: str | None, horizon_days: int) -> None:
     warnings.filterwarnings("ignore", module="dagster")  # beta/preview notices are for developers, not this summary
     from halo_platform.availability.service import parse_date, run_processing
 
-    summary = run_processing(parse_date(as_of, "--as-of"), horizon_days)
+    summary = run_processing(_store(), parse_date(as_of, "--as-of"), horizon_days)
     click.echo(f"files: {summary.files}")
     click.echo(f"events: {summary.events}")
     click.echo(f"quarantined: {summary.quarantined}")
@@ -50,7 +57,7 @@ def export(out: Path) -> None:
     """Write every span to a CSV sorted by feed, provider_id, span_date, start_at, end_at."""
     from halo_platform.availability.service import export_csv
 
-    click.echo(f"wrote {export_csv(out)} spans to {out}")
+    click.echo(f"wrote {export_csv(_store(), out)} spans to {out}")
 
 
 @emr.command()
@@ -64,7 +71,7 @@ def spans(feed: str, provider: str, first: str | None, last: str | None, fmt: st
     from halo_platform.availability.service import parse_date
     from halo_platform.availability.service import spans as query
 
-    found = query(feed, provider, parse_date(first, "--from"), parse_date(last, "--to"))
+    found = query(_store(), feed, provider, parse_date(first, "--from"), parse_date(last, "--to"))
     if fmt == "json":
         click.echo(json.dumps([s.as_json() for s in found], indent=2))
         return
@@ -83,7 +90,7 @@ def quarantine(feed: str | None, limit: int, fmt: str) -> None:
     """List quarantined records (feed, file, position, reason, raw text)."""
     from halo_platform.availability.service import quarantined
 
-    rows = quarantined(feed, limit)
+    rows = quarantined(_store(), feed, limit)
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2))
         return

@@ -5,6 +5,7 @@ import dagster as dg
 from halo_platform.availability.assets import PARTITIONS, TAGS, available_spans, scheduling_items
 from halo_platform.availability.checks import CHECKS
 from halo_platform.availability.sensors import emr_landing_sensor
+from halo_platform.core.definitions import STORE
 
 emr_processing_job = dg.define_asset_job(
     "emr_processing_job",
@@ -19,4 +20,5 @@ defs = dg.Definitions(
     asset_checks=CHECKS,
     jobs=[emr_processing_job],
     sensors=[emr_landing_sensor],
+    resources={"store": STORE},
 )

@@ -118,7 +118,6 @@ class LandedFile:
     blocks: pa.Table
     hours: pa.Table
     rejected: list[Rejected]
-    parse_seconds: float = 0.0
 
     @classmethod
     def from_parsed(cls, path: str, sha256: str, parsed: Parsed, templates: bool = False) -> LandedFile:

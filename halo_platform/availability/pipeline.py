@@ -4,9 +4,9 @@ parse pending files, apply them, recompute spans, refresh next available slots."
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import os
-import time
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,13 +27,11 @@ from halo_platform.availability.span_store import (
     window_change,
     write,
 )
-from halo_platform.core import store
 from halo_platform.core.models import utcnow
-from halo_platform.core.settings import get_settings
+from halo_platform.core.store import StoreResource
 
 log = logging.getLogger(__name__)
 DEFAULT_HORIZON_DAYS = 60
-TIMINGS: dict[str, float] = defaultdict(float)  # "<feed>.<step>" -> seconds, for the benchmark's breakdown
 SLOT_MINUTES = (15, 30, 60)
 
 
@@ -41,14 +39,14 @@ def today() -> dt.date:
     return utcnow().date()
 
 
-def processed_paths(url: str | None, feed: str) -> set[str]:
-    with store.read(url) as conn:
+def processed_paths(store: StoreResource, feed: str) -> set[str]:
+    with store.read() as conn:
         return {f"{feed}/{p.rsplit('/', 1)[-1]}" for (p,) in Codec(conn).select(
             "SELECT path FROM emr_processed_files WHERE feed = ?", (feed,))}
 
 
-def pending_files(url: str | None, feed: Feed, only: list[str] | None = None) -> list[PendingFile]:
-    files = pending(feed, processed_paths(url, feed.name))
+def pending_files(store: StoreResource, feed: Feed, only: list[str] | None = None) -> list[PendingFile]:
+    files = pending(feed, processed_paths(store, feed.name))
     return [f for f in files if only is None or f.relpath in only]
 
 
@@ -75,7 +73,6 @@ def load_file(fmt: str, path: str, relpath: str, sha256: str) -> LandedFile:
     cannot be parsed at all becomes one quarantine record instead of stopping the batch."""
     from halo_platform.availability.feeds import adapter
 
-    started = time.perf_counter()
     module = adapter(fmt)
     try:
         templates = any(Path(path).match(p) for p in getattr(module, "TEMPLATE_PATTERNS", ()))
@@ -83,7 +80,6 @@ def load_file(fmt: str, path: str, relpath: str, sha256: str) -> LandedFile:
     except Exception as exc:  # noqa: BLE001 - whatever a parser does with a file, the other files still go through
         log.warning("emr: %s not parsed, quarantined whole: %s", relpath, type(exc).__name__)
         landed = LandedFile.unprocessable(relpath, sha256, exc, file_head(path))
-    landed.parse_seconds = time.perf_counter() - started
     return landed
 
 
@@ -92,13 +88,13 @@ def load_file(fmt: str, path: str, relpath: str, sha256: str) -> LandedFile:
 TRANSIENT_STORE_ERRORS = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
 
 
-def apply_batch(url: str | None, feed: str, parsed: list[LandedFile], paths: dict[str, str]) -> ApplyResult:
+def apply_batch(store: StoreResource, feed: str, parsed: list[LandedFile], paths: dict[str, str]) -> ApplyResult:
     """Apply the parsed files of one feed in one transaction. When that fails on their data,
     each file is applied in its own, and a file that fails alone is quarantined whole and
     recorded as processed: one bad file never holds back the others."""
 
     def apply(files: list[LandedFile]) -> ApplyResult:
-        with store.write(url) as conn:
+        with store.write() as conn:
             done = set(Codec(conn).select("SELECT path, sha256 FROM emr_processed_files WHERE feed = ?", (feed,)))
             return apply_files(conn, feed, [f for f in files if (f.path, f.sha256) not in done])
 
@@ -125,7 +121,7 @@ def apply_batch(url: str | None, feed: str, parsed: list[LandedFile], paths: dic
     return result
 
 
-def ingest_feeds(url: str | None, batches: list[tuple[Feed, list[PendingFile]]]) -> dict[str, ApplyResult]:
+def ingest_feeds(store: StoreResource, batches: list[tuple[Feed, list[PendingFile]]]) -> dict[str, ApplyResult]:
     """Parse and apply the pending files of several feeds. A small batch is one transaction per
     feed. A big batch is parsed by a pool of worker processes while the main process applies
     each file, in its own transaction, as soon as it is parsed (parsing is CPU-bound Python)."""
@@ -145,13 +141,8 @@ def ingest_feeds(url: str | None, batches: list[tuple[Feed, list[PendingFile]]])
             results[feed.name] = ApplyResult()
             groups = [[future] for future in futures[feed.name]] if pool else [[None]]
             for group in groups:
-                started = time.perf_counter()
                 parsed = [f.result() for f in group] if pool else [load_file(*a) for a in args[feed.name]]  # load_file never raises
-                TIMINGS[f"{feed.name}.parse_wait"] += time.perf_counter() - started
-                TIMINGS[f"{feed.name}.parse"] += sum(f.parse_seconds for f in parsed)
-                started = time.perf_counter()
-                results[feed.name].add(apply_batch(url, feed.name, parsed, {a[2]: a[1] for a in args[feed.name]}))
-                TIMINGS[f"{feed.name}.apply"] += time.perf_counter() - started
+                results[feed.name].add(apply_batch(store, feed.name, parsed, {a[2]: a[1] for a in args[feed.name]}))
     finally:
         if pool:
             pool.shutdown(cancel_futures=True)
@@ -161,42 +152,42 @@ def ingest_feeds(url: str | None, batches: list[tuple[Feed, list[PendingFile]]])
 PARALLEL_SPANS_DIRTY_ROWS = 2000  # below this many dirty ranges, one transaction per feed is quicker than workers
 
 
-def plan_spans(url: str | None, feed: str, as_of: dt.date, horizon_days: int) -> SpanPlan:
-    """Read and compute one feed's dirty spans (runs in a worker process for big batches)."""
-    started = time.perf_counter()
-    with store.read(url) as conn:
-        result = plan(conn, feed, as_of, horizon_days)
-    result.seconds = time.perf_counter() - started
-    return result
+def plan_spans(db_url: str, feed: str, as_of: dt.date, horizon_days: int) -> SpanPlan:
+    """Read and compute one feed's dirty spans in a worker process (big batches): the worker
+    gets the store's URL (a resource does not cross processes) and opens its own engine."""
+    with _worker_store(db_url).read() as conn:
+        return plan(conn, feed, as_of, horizon_days)
 
 
-def recompute_spans(url: str | None, feeds: list[str], as_of: dt.date, horizon_days: int) -> dict[str, SpansResult]:
+@functools.lru_cache(maxsize=1)
+def _worker_store(db_url: str) -> StoreResource:
+    """One store per worker process, reused by the feeds it computes."""
+    return StoreResource(db_url=db_url)
+
+
+def recompute_spans(store: StoreResource, feeds: list[str], as_of: dt.date, horizon_days: int) -> dict[str, SpansResult]:
     """Recompute the dirty provider-dates of `feeds`. A big batch computes the feeds in parallel
     worker processes (reads only), then writes each feed's spans in its own transaction; a small
     one reads, computes and writes each feed in one transaction."""
-    with store.read(url) as conn:
+    with store.read() as conn:
         codec = Codec(conn)
         pending = sum(codec.select("SELECT COUNT(*) FROM emr_dirty_dates WHERE feed = ?", (f,))[0][0] for f in feeds)
     results = {}
     if len(feeds) < 2 or pending < PARALLEL_SPANS_DIRTY_ROWS or (os.cpu_count() or 1) < 2:
         for feed in feeds:
-            started = time.perf_counter()
-            with store.write(url) as conn:
+            with store.write() as conn:
                 results[feed] = recompute(conn, feed, as_of, horizon_days)
-            TIMINGS[f"{feed}.spans"] += time.perf_counter() - started
         return results
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     with ProcessPoolExecutor(min(len(feeds), os.cpu_count() or 1), mp_context=multiprocessing.get_context("forkserver")) as pool:
-        futures = {feed: pool.submit(plan_spans, url or get_settings().db_url, feed, as_of, horizon_days) for feed in feeds}
+        futures = {feed: pool.submit(plan_spans, store.url, feed, as_of, horizon_days) for feed in feeds}
         for feed, future in futures.items():
             computed = future.result()
-            started = time.perf_counter()
-            with store.write(url) as conn:
+            with store.write() as conn:
                 lock_feed(conn, feed)
                 results[feed] = write(conn, computed)
-            TIMINGS[f"{feed}.spans"] += computed.seconds + time.perf_counter() - started
     return results
 
 
@@ -213,10 +204,10 @@ def earliest_slots(spans: list[tuple[dt.datetime, dt.datetime]], after: dt.datet
 NEXT_SLOTS_LOOKAHEAD = dt.timedelta(days=14)
 
 
-def refresh_next_slots(url: str | None, feed: str, after: dt.datetime) -> int:
+def refresh_next_slots(store: StoreResource, feed: str, after: dt.datetime) -> int:
     """Recompute `next_available_slots` of every provider of `feed`: the earliest slot of each
     duration within the next two weeks (the API's `nextAvailable` searches the whole horizon)."""
-    with store.write(url) as conn:
+    with store.write() as conn:
         codec = Codec(conn)
         naive_after = after.astimezone(dt.UTC).replace(tzinfo=None)
         by_provider: dict[str, list] = defaultdict(list)
@@ -235,7 +226,7 @@ def refresh_next_slots(url: str | None, feed: str, after: dt.datetime) -> int:
         return codec.insert("next_available_slots", ("feed", "provider_id", "duration_minutes", "start_at", "end_at", "computed_at"), rows)
 
 
-def impacted_dates(url: str | None, feed: str, parsed: Parsed, as_of: dt.date, horizon_days: int) -> list[dt.date]:
+def impacted_dates(store: StoreResource, feed: str, parsed: Parsed, as_of: dt.date, horizon_days: int) -> list[dt.date]:
     """Local dates of `feed` a parsed file can change (new facts and the stored facts of the
     same items), within the window; a working-hours change impacts the whole window."""
     window = [as_of + dt.timedelta(days=i) for i in range(horizon_days)]
@@ -244,7 +235,7 @@ def impacted_dates(url: str | None, feed: str, parsed: Parsed, as_of: dt.date, h
         return window
     spans_of: list[tuple[dt.datetime, dt.datetime]] = [(b.start, b.end) for e in events for b in e.blocks if b.start]
     ids = [e.item_id for e in events]
-    with store.read(url) as conn:
+    with store.read() as conn:
         codec = Codec(conn)
         spans_of.extend((codec.read_ts(s), codec.read_ts(e)) for s, e in codec.select_in(
             "SELECT start_ts, end_ts FROM scheduling_item_blocks WHERE feed = ? AND start_ts IS NOT NULL AND item_id IN ({keys})",
@@ -261,7 +252,7 @@ def impacted_dates(url: str | None, feed: str, parsed: Parsed, as_of: dt.date, h
 PARSE_FOR_DATES_LIMIT_BYTES = 8 << 20  # a bigger file (a bulk load) is taken to impact the whole window unparsed
 
 
-def file_dates(url: str | None, feed: Feed, file: PendingFile, as_of: dt.date, horizon_days: int) -> list[dt.date]:
+def file_dates(store: StoreResource, feed: Feed, file: PendingFile, as_of: dt.date, horizon_days: int) -> list[dt.date]:
     if file.path.stat().st_size > PARSE_FOR_DATES_LIMIT_BYTES:
         return [as_of + dt.timedelta(days=i) for i in range(horizon_days)]
     try:
@@ -269,15 +260,15 @@ def file_dates(url: str | None, feed: Feed, file: PendingFile, as_of: dt.date, h
     except Exception as exc:  # noqa: BLE001 - planning must not stop on a file that processing will quarantine whole
         log.warning("emr: %s not parsed while planning: %s", file.relpath, type(exc).__name__)
         return []
-    return impacted_dates(url, feed.name, parsed, as_of, horizon_days)
+    return impacted_dates(store, feed.name, parsed, as_of, horizon_days)
 
 
-def planned_dates(url: str | None, feed: Feed, as_of: dt.date, horizon_days: int) -> set[dt.date]:
+def planned_dates(store: StoreResource, feed: Feed, as_of: dt.date, horizon_days: int) -> set[dt.date]:
     """Dates of the window a processing run of `feed` will recompute: those its pending files
     impact, those already dirty, and those newly inside a moved window."""
     last = as_of + dt.timedelta(days=horizon_days - 1)
-    dates = {d for f in pending_files(url, feed) for d in file_dates(url, feed, f, as_of, horizon_days)}
-    with store.read(url) as conn:
+    dates = {d for f in pending_files(store, feed) for d in file_dates(store, feed, f, as_of, horizon_days)}
+    with store.read() as conn:
         codec = Codec(conn)
         ranges = [(codec.read_date(a), codec.read_date(b)) for a, b in codec.select(
             "SELECT from_date, to_date FROM emr_dirty_dates WHERE feed = ?", (feed.name,))]

@@ -59,8 +59,8 @@ def emr_landing_sensor(context: dg.SensorEvaluationContext, store: StoreResource
     as_of, horizon = pipeline.today(), pipeline.DEFAULT_HORIZON_DAYS
     found = []
     for feed in load_feeds().values():
-        for file in pipeline.pending_files(store.url, feed):
-            found.append((feed.name, file.relpath, file.sha256, pipeline.file_dates(store.url, feed, file, as_of, horizon)))
+        for file in pipeline.pending_files(store, feed):
+            found.append((feed.name, file.relpath, file.sha256, pipeline.file_dates(store, feed, file, as_of, horizon)))
     if not found:
         return dg.SkipReason("no unprocessed files in the landing zone")
     return [run_request(run, as_of, horizon) for run in plan_runs(found)]

@@ -9,27 +9,27 @@ from pathlib import Path
 
 from halo_platform.availability import pipeline
 from halo_platform.availability.db import Codec
-from halo_platform.core import store
 from halo_platform.core.errors import HaloError, NotFoundError
 from halo_platform.core.instance import dagster_instance
+from halo_platform.core.store import StoreResource
 
 MAX_QUERY_DAYS = 366
 
 
-def run_processing(as_of: dt.date | None = None, horizon_days: int = pipeline.DEFAULT_HORIZON_DAYS,
+def run_processing(store: StoreResource, as_of: dt.date | None = None, horizon_days: int = pipeline.DEFAULT_HORIZON_DAYS,
                    files: list[str] | None = None, instance=None) -> pipeline.ProcessSummary:  # noqa: ANN001
     """Execute `emr_processing_job` in-process for the feeds with work (unprocessed files, dirty
-    provider-dates, a moved window), over the range of dates that work impacts."""
+    provider-dates, a moved window), over the range of dates that work impacts, on `store`."""
 
     from halo_platform.availability.assets import run_range
+    from halo_platform.availability.definitions import defs
     from halo_platform.availability.feeds import load_feeds
-    from halo_platform.definitions import defs
 
     as_of = as_of or pipeline.today()
     if not 1 <= horizon_days <= 366:
         raise HaloError(f"--horizon-days must be between 1 and 366, got {horizon_days}")
-    planned = {feed.name: pipeline.planned_dates(None, feed, as_of, horizon_days) for feed in load_feeds().values()}
-    feeds = sorted(name for name, dates in planned.items() if dates or pipeline.pending_files(None, load_feeds()[name]))
+    planned = {feed.name: pipeline.planned_dates(store, feed, as_of, horizon_days) for feed in load_feeds().values()}
+    feeds = sorted(name for name, dates in planned.items() if dates or pipeline.pending_files(store, load_feeds()[name]))
     if not feeds:
         return pipeline.ProcessSummary()
     dates = set().union(*(planned[f] for f in feeds)) or {as_of}
@@ -43,6 +43,7 @@ def run_processing(as_of: dt.date | None = None, horizon_days: int = pipeline.DE
                                 "available_spans": {"config": config}},
                         "loggers": {"console": {"config": {"log_level": "WARNING"}}}},
             instance=instance,
+            resources={"store": store},
             tags=run_range(feeds, min(dates), max(dates)),
             raise_on_error=True,
         )
@@ -100,7 +101,7 @@ def _known_feed(feed: str) -> None:
     get_feed(feed)
 
 
-def spans(feed: str, provider_id: str, first: dt.date | None = None, last: dt.date | None = None, url: str | None = None) -> list[Span]:
+def spans(store: StoreResource, feed: str, provider_id: str, first: dt.date | None = None, last: dt.date | None = None) -> list[Span]:
     """Spans of one provider with span_date in [first, last] (inclusive, either open)."""
     _known_feed(feed)
     if not provider_id:
@@ -112,7 +113,7 @@ def spans(feed: str, provider_id: str, first: dt.date | None = None, last: dt.da
             raise HaloError(f"at most {MAX_QUERY_DAYS} days per query")
     sql = "SELECT span_date, start_at, end_at FROM available_spans WHERE feed = ? AND provider_id = ?"
     params: list = [feed, provider_id]
-    with store.read(url) as conn:
+    with store.read() as conn:
         codec = Codec(conn)
         if first:
             sql += " AND span_date >= ?"
@@ -124,13 +125,13 @@ def spans(feed: str, provider_id: str, first: dt.date | None = None, last: dt.da
         return [Span(codec.read_date(d), codec.read_ts(s).replace(tzinfo=dt.UTC), codec.read_ts(e).replace(tzinfo=dt.UTC)) for d, s, e in rows]
 
 
-def next_available(feed: str, provider_id: str, minutes: int, after: dt.datetime | None = None, url: str | None = None) -> tuple[dt.datetime, dt.datetime]:
+def next_available(store: StoreResource, feed: str, provider_id: str, minutes: int, after: dt.datetime | None = None) -> tuple[dt.datetime, dt.datetime]:
     """The earliest free slot of `minutes` starting at or after `after` (default now)."""
     if not 1 <= minutes <= 24 * 60:
         raise HaloError(f"durationMinutes must be 1..1440, got {minutes}")
     after = after or pipeline.utcnow()
     _known_feed(feed)
-    with store.read(url) as conn:
+    with store.read() as conn:
         codec = Codec(conn)
         rows = codec.select("SELECT start_at, end_at FROM available_spans WHERE feed = ? AND provider_id = ? AND end_at > ? ORDER BY start_at",
                             (feed, provider_id, codec.ts(after.astimezone(dt.UTC).replace(tzinfo=None))))
@@ -141,12 +142,12 @@ def next_available(feed: str, provider_id: str, minutes: int, after: dt.datetime
     return found
 
 
-def export_csv(out: Path, url: str | None = None) -> int:
+def export_csv(store: StoreResource, out: Path) -> int:
     """Every span, header `feed,provider_id,span_date,start_at,end_at`, sorted by those columns."""
     import csv
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    with store.read(url) as conn:
+    with store.read() as conn:
         codec = Codec(conn)
         rows = codec.select("SELECT feed, provider_id, span_date, start_at, end_at FROM available_spans "
                             "ORDER BY feed, provider_id, span_date, start_at, end_at")
@@ -159,13 +160,13 @@ def export_csv(out: Path, url: str | None = None) -> int:
     return len(rows)
 
 
-def quarantined(feed: str | None = None, limit: int = 100, url: str | None = None) -> list[dict]:
+def quarantined(store: StoreResource, feed: str | None = None, limit: int = 100) -> list[dict]:
     sql = "SELECT feed, file, position, reason, raw FROM emr_quarantine"
     params: list = []
     if feed:
         _known_feed(feed)
         sql += " WHERE feed = ?"
         params.append(feed)
-    with store.read(url) as conn:
+    with store.read() as conn:
         rows = Codec(conn).select(sql + " ORDER BY id LIMIT ?", [*params, int(limit)])
     return [{"feed": f, "file": p, "position": n, "reason": r, "raw": raw} for f, p, n, r, raw in rows]

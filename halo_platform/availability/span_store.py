@@ -74,7 +74,6 @@ class SpanPlan:
     dirty: dict[str, set[dt.date]]
     spans: list[tuple[str, dt.date, int, int]]  # provider, span_date, start, end (epoch seconds)
     provider_dates: int
-    seconds: float = 0.0
 
 
 def plan(conn: Connection, feed: str, as_of: dt.date, horizon_days: int) -> SpanPlan:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from halo_platform.availability.service import run_processing, spans
 from halo_platform.core.settings import get_settings
+from halo_platform.core.store import StoreResource
 
 
 def land(feed: str, name: str, text: str | bytes) -> Path:
@@ -17,17 +18,17 @@ def land(feed: str, name: str, text: str | bytes) -> Path:
     return path
 
 
-def process(as_of: str, horizon_days: int = 10):
+def process(store: StoreResource, as_of: str, horizon_days: int = 10):
     """Run the Dagster processing in-process (an ephemeral instance keeps tests quick)."""
     import dagster as dg
 
-    return run_processing(dt.date.fromisoformat(as_of), horizon_days, instance=dg.DagsterInstance.ephemeral())
+    return run_processing(store, dt.date.fromisoformat(as_of), horizon_days, instance=dg.DagsterInstance.ephemeral())
 
 
-def spans_on(feed: str, provider: str, day: str) -> list[tuple[str, str]]:
+def spans_on(store: StoreResource, feed: str, provider: str, day: str) -> list[tuple[str, str]]:
     """[(start 'YYYY-MM-DDTHH:MMZ', end ...)] of one provider-date, UTC."""
     d = dt.date.fromisoformat(day)
-    return [(s.start_at.strftime("%Y-%m-%dT%H:%MZ"), s.end_at.strftime("%Y-%m-%dT%H:%MZ")) for s in spans(feed, provider, d, d)]
+    return [(s.start_at.strftime("%Y-%m-%dT%H:%MZ"), s.end_at.strftime("%Y-%m-%dT%H:%MZ")) for s in spans(store, feed, provider, d, d)]
 
 
 def utc(local: str, offset_hours: float) -> str:

@@ -28,33 +28,33 @@ APPOINTMENTS = """\
 
 
 @pytest.fixture
-def processed(halo_env):
+def processed(halo_env, store):
     land("acme", "hours.jsonl", HOURS)
     land("acme", "appointments.jsonl", APPOINTMENTS)
-    return process("2027-03-26", 14)
+    return process(store, "2027-03-26", 14)
 
 
-def test_a_booked_appointment_on_the_paris_dst_sunday_splits_the_day_in_cest(processed):
+def test_a_booked_appointment_on_the_paris_dst_sunday_splits_the_day_in_cest(processed, store):
     # work 09:00-17:00 CEST; A1 10:00-10:30; A2 cancelled at 12:00 then rebooked at 14:00; A4 deleted
-    assert spans_on("acme", "P1", "2027-03-28") == [
+    assert spans_on(store, "acme", "P1", "2027-03-28") == [
         ("2027-03-28T07:00Z", "2027-03-28T08:00Z"),
         ("2027-03-28T08:30Z", "2027-03-28T12:00Z"),
         ("2027-03-28T12:30Z", "2027-03-28T15:00Z"),
     ]
 
 
-def test_the_overnight_shift_into_the_dst_night_is_seven_real_hours_minus_its_appointment(processed):
+def test_the_overnight_shift_into_the_dst_night_is_seven_real_hours_minus_its_appointment(processed, store):
     # Sat 22:00 CET (21:00Z) -> Sun 06:00 CEST (04:00Z); A5 at 01:00 CET = 00:00Z for 30 min
-    assert spans_on("acme", "P2", "2027-03-27") == [
+    assert spans_on(store, "acme", "P2", "2027-03-27") == [
         ("2027-03-27T21:00Z", "2027-03-28T00:00Z"),
         ("2027-03-28T00:30Z", "2027-03-28T04:00Z"),
     ]
-    assert spans_on("acme", "P2", "2027-03-28") == []
+    assert spans_on(store, "acme", "P2", "2027-03-28") == []
 
 
-def test_a_vacation_day_removes_the_whole_working_day(processed):
-    assert spans_on("acme", "P3", "2027-03-29") == []
-    assert spans_on("acme", "P3", "2027-04-05") == [("2027-04-05T07:00Z", "2027-04-05T15:00Z")]
+def test_a_vacation_day_removes_the_whole_working_day(processed, store):
+    assert spans_on(store, "acme", "P3", "2027-03-29") == []
+    assert spans_on(store, "acme", "P3", "2027-04-05") == [("2027-04-05T07:00Z", "2027-04-05T15:00Z")]
 
 
 def test_the_summary_counts_what_was_processed(processed):
@@ -63,25 +63,25 @@ def test_the_summary_counts_what_was_processed(processed):
     assert processed.provider_dates == 3 * 14
 
 
-def test_a_duplicated_file_and_a_replay_change_nothing(processed):
-    before = spans_on("acme", "P1", "2027-03-28")
+def test_a_duplicated_file_and_a_replay_change_nothing(processed, store):
+    before = spans_on(store, "acme", "P1", "2027-03-28")
     land("acme", "appointments-copy.jsonl", APPOINTMENTS)
-    again = process("2027-03-26", 14)
+    again = process(store, "2027-03-26", 14)
     assert (again.files, again.events, again.items_changed, again.provider_dates) == (1, 8, 0, 0)
-    assert spans_on("acme", "P1", "2027-03-28") == before
-    assert quarantined("acme") == []
+    assert spans_on(store, "acme", "P1", "2027-03-28") == before
+    assert quarantined(store, "acme") == []
 
 
-def test_a_later_cancellation_frees_the_time_and_only_its_dates_are_recomputed(processed):
+def test_a_later_cancellation_frees_the_time_and_only_its_dates_are_recomputed(processed, store):
     land("acme", "cancel.jsonl", '{"type":"appointment","action":"upsert","id":"A1","provider":"P1","start":"2027-03-28T10:00:00",'
          '"duration_min":30,"tz":"Europe/Paris","status":"cancelled","updated_at":"2026-11-22T10:00:00Z"}\n')
-    again = process("2027-03-26", 14)
+    again = process(store, "2027-03-26", 14)
     assert again.items_changed == 1
     assert 0 < again.provider_dates <= 4  # P1 around 2027-03-28 only, not its whole horizon
-    assert spans_on("acme", "P1", "2027-03-28") == [("2027-03-28T07:00Z", "2027-03-28T12:00Z"), ("2027-03-28T12:30Z", "2027-03-28T15:00Z")]
+    assert spans_on(store, "acme", "P1", "2027-03-28") == [("2027-03-28T07:00Z", "2027-03-28T12:00Z"), ("2027-03-28T12:30Z", "2027-03-28T15:00Z")]
 
 
-def test_parallel_parsing_and_span_workers_give_the_same_spans(halo_env, monkeypatch):
+def test_parallel_parsing_and_span_workers_give_the_same_spans(halo_env, monkeypatch, store):
     from halo_platform.availability import pipeline
 
     monkeypatch.setattr(pipeline, "PARALLEL_PARSE_BYTES", 0)
@@ -91,10 +91,9 @@ def test_parallel_parsing_and_span_workers_give_the_same_spans(halo_env, monkeyp
     land("acme", "hours.jsonl", HOURS)
     land("acme", "appointments.jsonl", APPOINTMENTS)
     land("fhir", "resources.ndjson", RESOURCES)
-    summary = process("2027-03-26", 14)
+    summary = process(store, "2027-03-26", 14)
     assert (summary.files, summary.events, summary.provider_dates) == (3, 11 + 10, 3 * 14 + 2 * 14)
-    assert pipeline.TIMINGS["acme.parse"] > 0 and pipeline.TIMINGS["fhir.spans"] > 0
-    assert spans_on("fhir", "F1", "2027-03-29") == [("2027-03-29T07:00Z", "2027-03-29T15:00Z")]
-    assert spans_on("acme", "P1", "2027-03-28") == [
+    assert spans_on(store, "fhir", "F1", "2027-03-29") == [("2027-03-29T07:00Z", "2027-03-29T15:00Z")]
+    assert spans_on(store, "acme", "P1", "2027-03-28") == [
         ("2027-03-28T07:00Z", "2027-03-28T08:00Z"), ("2027-03-28T08:30Z", "2027-03-28T12:00Z"), ("2027-03-28T12:30Z", "2027-03-28T15:00Z")]
-    assert spans_on("acme", "P2", "2027-03-27") == [("2027-03-27T21:00Z", "2027-03-28T00:00Z"), ("2027-03-28T00:30Z", "2027-03-28T04:00Z")]
+    assert spans_on(store, "acme", "P2", "2027-03-27") == [("2027-03-27T21:00Z", "2027-03-28T00:00Z"), ("2027-03-28T00:30Z", "2027-03-28T04:00Z")]

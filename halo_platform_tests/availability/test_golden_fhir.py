@@ -39,14 +39,14 @@ RESOURCES = "\n".join([
 
 
 @pytest.fixture
-def processed(halo_env):
+def processed(halo_env, store):
     land("fhir", "resources.ndjson", RESOURCES)
-    return process("2027-03-26", 5)
+    return process(store, "2027-03-26", 5)
 
 
-def test_role_hours_on_the_dst_sunday_minus_not_available_appointment_and_busy_unavailable_slot(processed):
+def test_role_hours_on_the_dst_sunday_minus_not_available_appointment_and_busy_unavailable_slot(processed, store):
     # 08:00-18:00 CEST = 06:00-16:00Z; AP1 07:00-07:30Z; notAvailable 10:00-11:00Z; AP2 cancelled; SL1 14:30-15:00Z
-    assert spans_on("fhir", "F1", "2027-03-28") == [
+    assert spans_on(store, "fhir", "F1", "2027-03-28") == [
         ("2027-03-28T06:00Z", "2027-03-28T07:00Z"),
         ("2027-03-28T07:30Z", "2027-03-28T10:00Z"),
         ("2027-03-28T11:00Z", "2027-03-28T14:30Z"),
@@ -54,26 +54,26 @@ def test_role_hours_on_the_dst_sunday_minus_not_available_appointment_and_busy_u
     ]
 
 
-def test_a_free_slot_and_an_entered_in_error_appointment_block_nothing(processed):
-    assert spans_on("fhir", "F1", "2027-03-29") == [("2027-03-29T07:00Z", "2027-03-29T15:00Z")]
+def test_a_free_slot_and_an_entered_in_error_appointment_block_nothing(processed, store):
+    assert spans_on(store, "fhir", "F1", "2027-03-29") == [("2027-03-29T07:00Z", "2027-03-29T15:00Z")]
 
 
-def test_a_night_role_across_the_gap_is_blocked_by_an_appointment_listing_several_practitioners(processed):
+def test_a_night_role_across_the_gap_is_blocked_by_an_appointment_listing_several_practitioners(processed, store):
     # Sat 23:00 CET = 22:00Z -> Sun 07:00 CEST = 05:00Z; AP1 (07:00Z) is after it ends: nothing to cut
-    assert spans_on("fhir", "F2", "2027-03-27") == [("2027-03-27T22:00Z", "2027-03-28T05:00Z")]
+    assert spans_on(store, "fhir", "F2", "2027-03-27") == [("2027-03-27T22:00Z", "2027-03-28T05:00Z")]
 
 
-def test_everything_was_applied_and_nothing_quarantined(processed):
-    assert quarantined("fhir") == []
+def test_everything_was_applied_and_nothing_quarantined(processed, store):
+    assert quarantined(store, "fhir") == []
     assert (processed.events, processed.items_changed) == (10, 8)
 
 
-def test_a_newer_role_version_replaces_hours_and_not_available(processed):
+def test_a_newer_role_version_replaces_hours_and_not_available(processed, store):
     land("fhir", "role-v3.ndjson", '{"resourceType":"PractitionerRole","id":"R1","meta":{"lastUpdated":"2026-11-22T12:00:00Z"},'
          + TZ + ',"practitioner":{"reference":"Practitioner/F1"},"availableTime":[{"daysOfWeek":["sun"],'
          '"availableStartTime":"09:00","availableEndTime":"12:00"}]}\n')
-    again = process("2027-03-26", 5)
+    again = process(store, "2027-03-26", 5)
     assert again.items_changed == 1 and again.provider_dates == 5
     # Sunday 09:00-12:00 CEST = 07:00-10:00Z minus AP1 07:00-07:30Z; the old notAvailable and Monday are gone
-    assert spans_on("fhir", "F1", "2027-03-28") == [("2027-03-28T07:30Z", "2027-03-28T10:00Z")]
-    assert spans_on("fhir", "F1", "2027-03-29") == []
+    assert spans_on(store, "fhir", "F1", "2027-03-28") == [("2027-03-28T07:30Z", "2027-03-28T10:00Z")]
+    assert spans_on(store, "fhir", "F1", "2027-03-29") == []

@@ -64,47 +64,47 @@ NEWLINES = "\n\n".join([
 
 
 @pytest.fixture
-def processed(halo_env):
+def processed(halo_env, store):
     land("hl7", "templates.csv", TEMPLATES)
     land("hl7", "batch-mllp.hl7", MLLP)
     land("hl7", "batch-lines.hl7", NEWLINES)
-    return process("2027-03-12", 5)
+    return process(store, "2027-03-12", 5)
 
 
-def test_the_dst_sunday_template_runs_three_real_hours_minus_appointments_from_every_interval_rule(processed):
+def test_the_dst_sunday_template_runs_three_real_hours_minus_appointments_from_every_interval_rule(processed, store):
     # work 01:00 EST (06:00Z) -> 05:00 EDT (09:00Z); APT1 06:30-06:45 (local TQ1), APT2 07:30-08:00 (SCH-11 offsets),
     # APT6 07:30-07:45 (AIS start + 15 MIN), APT3 rescheduled to 04:30-05:00 EDT = 08:30-09:00Z
-    assert spans_on("hl7", "DR1", "2027-03-14") == [
+    assert spans_on(store, "hl7", "DR1", "2027-03-14") == [
         ("2027-03-14T06:00Z", "2027-03-14T06:30Z"),
         ("2027-03-14T06:45Z", "2027-03-14T07:30Z"),
         ("2027-03-14T08:00Z", "2027-03-14T08:30Z"),
     ]
 
 
-def test_the_monday_after_is_free_after_a_reschedule_a_cancel_a_delete_and_a_waitlist(processed):
+def test_the_monday_after_is_free_after_a_reschedule_a_cancel_a_delete_and_a_waitlist(processed, store):
     # 09:00-17:00 EDT; APT3 moved away, APT4 cancelled (S15), APT5 deleted before an older S12 arrived, APT7 waitlist
-    assert spans_on("hl7", "DR1", "2027-03-15") == [("2027-03-15T13:00Z", "2027-03-15T21:00Z")]
+    assert spans_on(store, "hl7", "DR1", "2027-03-15") == [("2027-03-15T13:00Z", "2027-03-15T21:00Z")]
 
 
-def test_a_template_start_inside_the_dst_gap_moves_forward_and_a_repeated_aip_blocks_each_provider(processed):
+def test_a_template_start_inside_the_dst_gap_moves_forward_and_a_repeated_aip_blocks_each_provider(processed, store):
     # 02:30 (non-existent) -> 07:30Z, 04:00 EDT -> 08:00Z; APT6 07:30-07:45 listed DR2 in a second AIP
-    assert spans_on("hl7", "DR2", "2027-03-14") == [("2027-03-14T07:45Z", "2027-03-14T08:00Z")]
+    assert spans_on(store, "hl7", "DR2", "2027-03-14") == [("2027-03-14T07:45Z", "2027-03-14T08:00Z")]
 
 
-def test_an_overnight_shift_into_the_dst_night_keeps_its_block_and_drops_the_unblocked_one(processed):
+def test_an_overnight_shift_into_the_dst_night_keeps_its_block_and_drops_the_unblocked_one(processed, store):
     # Sat 20:00 EST (01:00Z) -> Sun 04:00 EDT (08:00Z); BLK1 22:00-23:00 EST = 03:00-04:00Z; BLK2 removed by S24
-    assert spans_on("hl7", "DR3", "2027-03-13") == [
+    assert spans_on(store, "hl7", "DR3", "2027-03-13") == [
         ("2027-03-14T01:00Z", "2027-03-14T03:00Z"),
         ("2027-03-14T04:00Z", "2027-03-14T08:00Z"),
     ]
 
 
-def test_nothing_was_quarantined_and_every_message_counted(processed):
-    assert quarantined("hl7") == []
+def test_nothing_was_quarantined_and_every_message_counted(processed, store):
+    assert quarantined(store, "hl7") == []
     assert (processed.files, processed.events) == (3, 3 + 3 + 10)
 
 
-def test_a_duplicated_mllp_file_changes_nothing(processed):
+def test_a_duplicated_mllp_file_changes_nothing(processed, store):
     land("hl7", "batch-mllp-again.hl7", MLLP)
-    again = process("2027-03-12", 5)
+    again = process(store, "2027-03-12", 5)
     assert (again.files, again.events, again.items_changed, again.provider_dates) == (1, 3, 0, 0)

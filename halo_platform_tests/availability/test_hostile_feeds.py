@@ -81,17 +81,17 @@ def test_instants_outside_1900_to_2200_are_quarantined_and_the_bounds_themselves
     assert "start 1899-12-31T23:00:00 outside years 1900..2200" in shifted.rejected[0].reason
 
 
-def test_an_hl7_file_whose_dates_used_to_overflow_the_date_planning_is_processed_with_the_bad_messages_quarantined(halo_env):
+def test_an_hl7_file_whose_dates_used_to_overflow_the_date_planning_is_processed_with_the_bad_messages_quarantined(halo_env, store):
     land("hl7", "hours.csv", TEMPLATE_HEADER + TEMPLATE_ROW)
     land("hl7", "mixed.hl7", "\n".join([
         hl7_message(*GOOD_BODY),
         hl7_message("SCH|P2|APT2", "TQ1|1||||||202701041100|999912312300", "AIP|1||DR1"),
         hl7_message("SCH|P3|APT3", "AIS|1||X|202701041200|||30|MIN", "AIP|1||DR1", version="00010101000000+9959"),
     ]))
-    summary = process("2027-01-04", 3)
+    summary = process(store, "2027-01-04", 3)
     assert summary.quarantined == 2
-    assert [(r["position"], "outside years" in r["reason"] or "MSH-7" in r["reason"]) for r in quarantined("hl7")] == [(2, True), (3, True)]
-    assert spans_on("hl7", "DR1", "2027-01-04") == [("2027-01-04T13:00Z", "2027-01-04T15:00Z"), ("2027-01-04T15:30Z", "2027-01-04T23:00Z")]
+    assert [(r["position"], "outside years" in r["reason"] or "MSH-7" in r["reason"]) for r in quarantined(store, "hl7")] == [(2, True), (3, True)]
+    assert spans_on(store, "hl7", "DR1", "2027-01-04") == [("2027-01-04T13:00Z", "2027-01-04T15:00Z"), ("2027-01-04T15:30Z", "2027-01-04T23:00Z")]
 
 
 BOM = b"\xef\xbb\xbf"
@@ -177,21 +177,15 @@ def test_a_record_the_store_cannot_hold_is_quarantined():
     assert "provider id longer than 255" in long_provider.rejected[0].reason
 
 
-@pytest.fixture
-def pg_env(halo_env, fresh_pg_url, monkeypatch):
-    monkeypatch.setenv("HALO_DB_URL", fresh_pg_url)
-    return fresh_pg_url
-
-
-def test_nul_and_latin1_bytes_are_quarantined_on_postgresql_and_the_good_lines_applied(pg_env):
+def test_nul_and_latin1_bytes_are_quarantined_on_postgresql_and_the_good_lines_applied(pg_store):
     """PostgreSQL text holds neither NUL nor invalid UTF-8: a raw line carrying them used to
     fail the quarantine insert, and with it the whole batch."""
     good = APPOINTMENT % ("2027-01-04T10:00:00", 30)
     land("acme", "hours.jsonl", '{"type":"hours","provider":"P1","tz":"Asia/Tokyo","week":{"mon":[["09:00","17:00"]]},'
          '"updated_at":"2026-11-20T10:00:00Z"}\n')
     land("acme", "hostile.jsonl", b"\n".join([good.encode(), b'{"type":"appointment"\x00,"id":"A2"}', good.replace("A1", "A\xe93").encode("latin-1")]))
-    summary = process("2027-01-04", 3)
-    rows = quarantined("acme")
+    summary = process(pg_store, "2027-01-04", 3)
+    rows = quarantined(pg_store, "acme")
     assert summary.quarantined == 2 and [r["position"] for r in rows] == [2, 3]
     assert "\\x00" in rows[0]["raw"] and "\\xe9" in rows[1]["raw"] and "not valid UTF-8" in rows[1]["reason"]
-    assert spans_on("acme", "P1", "2027-01-04") == [("2027-01-04T00:00Z", "2027-01-04T01:00Z"), ("2027-01-04T01:30Z", "2027-01-04T08:00Z")]
+    assert spans_on(pg_store, "acme", "P1", "2027-01-04") == [("2027-01-04T00:00Z", "2027-01-04T01:00Z"), ("2027-01-04T01:30Z", "2027-01-04T08:00Z")]

@@ -17,7 +17,7 @@ from halo_platform.availability.feeds import acme
 from halo_platform.availability.items import LandedFile, apply_files
 from halo_platform.availability.span_store import recompute
 from halo_platform.availability.spans import calendar_from_rows, horizon
-from halo_platform.core import store
+from halo_platform.core.store import StoreResource
 
 TZS = ["Europe/Paris", "America/New_York", "Asia/Jakarta"]
 PROVIDERS = ["P1", "P2", "P3"]
@@ -73,14 +73,14 @@ def scenario(draw):
     return start, days, base + lines, [*arrival, *replays], recompute_after
 
 
-def spans_table(feed: str) -> list[tuple]:
+def spans_table(store: StoreResource, feed: str) -> list[tuple]:
     with store.read() as conn:
         return [tuple(map(str, r)) for r in conn.execute(sa.text(
             "SELECT provider_id, span_date, start_at, end_at FROM available_spans WHERE feed = :f "
             "ORDER BY provider_id, span_date, start_at"), {"f": feed}).fetchall()]
 
 
-def apply(feed: str, name: str, lines: list[str]) -> None:
+def apply(store: StoreResource, feed: str, name: str, lines: list[str]) -> None:
     data = ("\n".join(lines) + "\n").encode()
     with store.write() as conn:
         apply_files(conn, feed, [LandedFile.from_parsed(name, name, acme.parse(data, name))])
@@ -120,21 +120,21 @@ def oracle(lines: list[str], as_of: dt.date, days: int) -> list[tuple]:
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(case=scenario())
-def test_incremental_spans_equal_a_full_recomputation_and_the_oracle_for_any_arrival_order(halo_env, case):
+def test_incremental_spans_equal_a_full_recomputation_and_the_oracle_for_any_arrival_order(store, case):
     as_of, days, lines, arrivals, recompute_after = case
     n = next(_counter)
     inc, full = f"inc{n}", f"full{n}"
     for i, batch in enumerate(arrivals):
-        apply(inc, f"batch{i}.jsonl", batch)
+        apply(store, inc, f"batch{i}.jsonl", batch)
         if recompute_after[i]:
             with store.write() as conn:
                 recompute(conn, inc, as_of, days)
     with store.write() as conn:
         recompute(conn, inc, as_of, days)
-    apply(full, "all.jsonl", lines)
+    apply(store, full, "all.jsonl", lines)
     with store.write() as conn:
         recompute(conn, full, as_of, days)
-    incremental, complete = spans_table(inc), spans_table(full)
+    incremental, complete = spans_table(store, inc), spans_table(store, full)
     assert incremental == complete
     assert [(p, d, s[:19], e[:19]) for p, d, s, e in complete] == [(p, d, s[:19], e[:19]) for p, d, s, e in oracle(lines, as_of, days)]
     for (p1, _, _, e1), (p2, _, s2, _) in itertools.pairwise(sorted(complete, key=lambda r: (r[0], r[2]))):

@@ -19,8 +19,8 @@ from halo_platform.availability.feeds import get_feed
 from halo_platform.availability.feeds.base import APPOINTMENT, Block, Event, Parsed
 from halo_platform.availability.items import LandedFile, apply_files
 from halo_platform.availability.service import quarantined
-from halo_platform.core import store
-from halo_platform.core.cli import cli
+from halo_platform.cli import cli
+from halo_platform.core.store import StoreResource
 from halo_platform_tests.availability.helpers import land, process, spans_on
 
 LONG = "X" * 300
@@ -78,13 +78,6 @@ def land_good_and_poisoned_files() -> dict[str, int]:
             "acme/events.jsonl": 2}
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def any_store(request, halo_env, monkeypatch):
-    if request.param == "postgresql":
-        monkeypatch.setenv("HALO_DB_URL", request.getfixturevalue("fresh_pg_url"))
-    return request.param
-
-
 def test_poisoned_files_next_to_good_files_of_every_feed_exit_0_apply_every_good_record_and_list_every_bad_one(any_store):
     bad = land_good_and_poisoned_files()
     runner = CliRunner()
@@ -92,13 +85,13 @@ def test_poisoned_files_next_to_good_files_of_every_feed_exit_0_apply_every_good
     assert run.exit_code == 0, run.output + repr(run.exception)
     assert "files: 7" in run.output
 
-    assert spans_on("hl7", "DR1", "2027-01-04") == [
+    assert spans_on(any_store, "hl7", "DR1", "2027-01-04") == [
         ("2027-01-04T09:00Z", "2027-01-04T10:00Z"), ("2027-01-04T11:00Z", "2027-01-04T13:00Z"), ("2027-01-04T14:00Z", "2027-01-04T17:00Z")]
-    assert spans_on("hl7", "DR2", "2027-01-04") == [("2027-01-04T08:00Z", "2027-01-04T12:00Z")]
-    assert spans_on("fhir", "F1", "2027-01-04") == [("2027-01-04T09:00Z", "2027-01-04T10:00Z"), ("2027-01-04T11:00Z", "2027-01-04T17:00Z")]
-    assert spans_on("acme", "P1", "2027-01-04") == [("2027-01-04T09:00Z", "2027-01-04T10:00Z"), ("2027-01-04T10:30Z", "2027-01-04T17:00Z")]
+    assert spans_on(any_store, "hl7", "DR2", "2027-01-04") == [("2027-01-04T08:00Z", "2027-01-04T12:00Z")]
+    assert spans_on(any_store, "fhir", "F1", "2027-01-04") == [("2027-01-04T09:00Z", "2027-01-04T10:00Z"), ("2027-01-04T11:00Z", "2027-01-04T17:00Z")]
+    assert spans_on(any_store, "acme", "P1", "2027-01-04") == [("2027-01-04T09:00Z", "2027-01-04T10:00Z"), ("2027-01-04T10:30Z", "2027-01-04T17:00Z")]
 
-    rows = quarantined()
+    rows = quarantined(any_store)
     per_file: dict[str, int] = {}
     for row in rows:
         per_file[row["file"]] = per_file.get(row["file"], 0) + 1
@@ -135,22 +128,23 @@ def appointment(item_id: str, start: dt.datetime, provider: str = "P1", version:
 def test_a_record_the_store_cannot_hold_is_quarantined_by_the_store_step_whatever_the_parser_let_through(pg_url, bad, reason):
     """Defence in depth: events built by hand (no parser involved) reach `apply_files` on PostgreSQL."""
     feed = f"hand{abs(hash(reason)) % 10**8}"
-    with store.write(pg_url) as conn:
+    pg = StoreResource(db_url=pg_url)
+    with pg.write() as conn:
         result = apply_files(conn, feed, [hand_made([appointment("A1", dt.datetime(2027, 1, 4, 9)), bad])])
     assert (result.events, result.quarantined, result.items_changed) == (1, 1, 1)
-    with store.read(pg_url) as conn:
+    with pg.read() as conn:
         items = conn.execute(sa.text("SELECT item_id FROM scheduling_items WHERE feed = :f"), {"f": feed}).scalars().all()
         reasons = conn.execute(sa.text("SELECT reason FROM emr_quarantine WHERE feed = :f"), {"f": feed}).scalars().all()
     assert items == ["A1"]
     assert len(reasons) == 1 and reasons[0].startswith(reason), reasons
 
 
-def test_impacted_dates_skip_events_planning_cannot_step_back_from(halo_env):
+def test_impacted_dates_skip_events_planning_cannot_step_back_from(halo_env, store):
     parsed = Parsed(events=[appointment("A1", dt.datetime(2027, 1, 4, 9)), appointment("A3", dt.datetime(1, 1, 1))])
-    assert pipeline.impacted_dates(None, "acme", parsed, dt.date(2027, 1, 4), 3) == [dt.date(2027, 1, 4), dt.date(2027, 1, 5)]
+    assert pipeline.impacted_dates(store, "acme", parsed, dt.date(2027, 1, 4), 3) == [dt.date(2027, 1, 4), dt.date(2027, 1, 5)]
 
 
-def test_a_file_whose_processing_fails_unexpectedly_is_quarantined_whole_marked_processed_and_blocks_nothing(halo_env, monkeypatch):
+def test_a_file_whose_processing_fails_unexpectedly_is_quarantined_whole_marked_processed_and_blocks_nothing(halo_env, monkeypatch, store):
     """A parser bug is simulated (real parsers are meant never to raise): the file is quarantined
     as a whole with the error as its reason, the other files of its feed and the other feeds apply,
     and the next run does not retry it."""
@@ -168,11 +162,11 @@ def test_a_file_whose_processing_fails_unexpectedly_is_quarantined_whole_marked_
     land("hl7", "broken.hl7", siu("APT2", "202701041300", "202701041400"))
     land("acme", "events.jsonl", json.dumps({"type": "hours", "provider": "P1", "tz": "Europe/London",
                                              "week": {"mon": [["09:00", "17:00"]]}, "updated_at": "2026-11-20T10:00:00Z"}) + "\n")
-    summary = process("2027-01-04", 3)
+    summary = process(store, "2027-01-04", 3)
     assert (summary.files, summary.quarantined) == (4, 1)
-    assert spans_on("hl7", "DR1", "2027-01-04") == [("2027-01-04T09:00Z", "2027-01-04T10:00Z"), ("2027-01-04T11:00Z", "2027-01-04T17:00Z")]
-    assert spans_on("acme", "P1", "2027-01-04") == [("2027-01-04T09:00Z", "2027-01-04T17:00Z")]
-    [row] = quarantined("hl7")
+    assert spans_on(store, "hl7", "DR1", "2027-01-04") == [("2027-01-04T09:00Z", "2027-01-04T10:00Z"), ("2027-01-04T11:00Z", "2027-01-04T17:00Z")]
+    assert spans_on(store, "acme", "P1", "2027-01-04") == [("2027-01-04T09:00Z", "2027-01-04T17:00Z")]
+    [row] = quarantined(store, "hl7")
     assert row["file"] == "hl7/broken.hl7" and row["position"] == 0
     assert "RuntimeError: parser bug" in row["reason"] and "APT2" in row["raw"]
-    assert process("2027-01-04", 3).files == 0
+    assert process(store, "2027-01-04", 3).files == 0

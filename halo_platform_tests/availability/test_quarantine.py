@@ -4,25 +4,25 @@ good record of the same file is applied."""
 import sqlalchemy as sa
 
 from halo_platform.availability.service import quarantined
-from halo_platform.core import store
+from halo_platform.core.store import StoreResource
 from halo_platform_tests.availability.helpers import land, process, spans_on
 
 GOOD = 95
 
 
-def items(feed: str) -> int:
+def items(store: StoreResource, feed: str) -> int:
     with store.read() as conn:
         return conn.execute(sa.text("SELECT count(*) FROM scheduling_items WHERE feed = :f"), {"f": feed}).scalar()
 
 
-def _check(feed: str, expected: dict[int, str], applied: int, summary) -> None:
-    rows = quarantined(feed)
+def _check(store: StoreResource, feed: str, expected: dict[int, str], applied: int, summary) -> None:
+    rows = quarantined(store, feed)
     assert {r["position"]: r["reason"] for r in rows}.keys() == expected.keys()
     for r in rows:
         assert expected[r["position"]] in r["reason"], r
         assert r["raw"] and r["file"].startswith(f"{feed}/")
     assert summary.quarantined == len(expected) == 5
-    assert items(feed) == applied
+    assert items(store, feed) == applied
 
 
 def slot(i: int) -> tuple[int, int, int]:
@@ -37,7 +37,7 @@ def acme_line(i: int) -> str:
             '"duration_min":30,"tz":"Europe/Paris","status":"booked","updated_at":"2026-11-20T10:00:00Z"}')
 
 
-def test_acme_bad_lines_are_quarantined_and_every_good_line_applied(halo_env):
+def test_acme_bad_lines_are_quarantined_and_every_good_line_applied(halo_env, store):
     bad = {
         10: ('{"type":"appointment","action":"upsert","id":"B1",', "unparsable JSON"),
         20: ('{"type":"appointment","action":"upsert","id":"B2","provider":"P1","start":"2027-01-04T09:00:00","duration_min":30,'
@@ -56,10 +56,10 @@ def test_acme_bad_lines_are_quarantined_and_every_good_line_applied(halo_env):
          '"tue":[["08:00","18:00"]],"wed":[["08:00","18:00"]],"thu":[["08:00","18:00"]],"fri":[["08:00","18:00"]]},'
          '"updated_at":"2026-11-20T10:00:00Z"}\n')
     land("acme", "mixed.jsonl", "\n".join(lines) + "\n")
-    summary = process("2027-01-04", 5)
-    _check("acme", {p: reason for p, (_, reason) in bad.items()}, GOOD + 1, summary)
+    summary = process(store, "2027-01-04", 5)
+    _check(store, "acme", {p: reason for p, (_, reason) in bad.items()}, GOOD + 1, summary)
     # every good appointment blocks its hour: 95 appointments over 5 days x 10 hours, 30 min each
-    free = sum((dt_end_minus(s)) for day in range(4, 9) for s in spans_on("acme", "P1", f"2027-01-{day:02d}"))
+    free = sum((dt_end_minus(s)) for day in range(4, 9) for s in spans_on(store, "acme", "P1", f"2027-01-{day:02d}"))
     assert free == 5 * 10 * 60 - GOOD * 30
 
 
@@ -76,7 +76,7 @@ def hl7_message(i: int) -> str:
             f"SCH|P{i}|APT{i}\rAIS|1||X|202701{day:02d}{hour:02d}{minute:02d}|||30|MIN\rAIP|1||DR1")
 
 
-def test_hl7_bad_messages_are_quarantined_and_every_good_message_applied(halo_env):
+def test_hl7_bad_messages_are_quarantined_and_every_good_message_applied(halo_env, store):
     bad = {
         7: ("MSH|^~\\&|EMR|C|HALO|H|20261120100000||SIU^S12|x|P|2.5\rSCH|P||||||||||^^^202701041000^202701041030\rAIP|1||DR1",
             "missing SCH-2"),
@@ -94,9 +94,9 @@ def test_hl7_bad_messages_are_quarantined_and_every_good_message_applied(halo_en
     land("hl7", "hours.csv", "provider_id,timezone,weekday,start,end,version\n"
          + "".join(f"DR1,America/New_York,{d},08:00,18:00,2026-11-20T10:00:00Z\n" for d in ("mon", "tue", "wed", "thu", "fri")))
     land("hl7", "mixed.hl7", "".join(f"\x0b{m}\x1c\r" for m in messages))
-    summary = process("2027-01-04", 5)
-    _check("hl7", {p: reason for p, (_, reason) in bad.items()}, GOOD + 1, summary)
-    free = sum(dt_end_minus(s) for day in range(4, 9) for s in spans_on("hl7", "DR1", f"2027-01-{day:02d}"))
+    summary = process(store, "2027-01-04", 5)
+    _check(store, "hl7", {p: reason for p, (_, reason) in bad.items()}, GOOD + 1, summary)
+    free = sum(dt_end_minus(s) for day in range(4, 9) for s in spans_on(store, "hl7", "DR1", f"2027-01-{day:02d}"))
     assert free == 5 * 10 * 60 - GOOD * 30
 
 
@@ -108,7 +108,7 @@ def fhir_line(i: int) -> str:
             '"participant":[{"actor":{"reference":"Practitioner/F1"}}]}')
 
 
-def test_fhir_bad_resources_are_quarantined_and_every_good_resource_applied(halo_env):
+def test_fhir_bad_resources_are_quarantined_and_every_good_resource_applied(halo_env, store):
     bad = {
         3: ('{"resourceType":"Appointment","id":"X1","meta":{"lastUpdated":"2026-11-20T10:00:00Z"},"status":"booked"', "unparsable JSON"),
         33: ('{"resourceType":"Appointment","id":"X2","status":"booked","start":"2027-01-04T10:00:00Z","end":"2027-01-04T11:00:00Z",'
@@ -130,7 +130,7 @@ def test_fhir_bad_resources_are_quarantined_and_every_good_resource_applied(halo
          '"Practitioner/F1"},"availableTime":[{"daysOfWeek":["mon","tue","wed","thu","fri"],"availableStartTime":"08:00:00",'
          '"availableEndTime":"18:00:00"}]}\n')
     land("fhir", "mixed.ndjson", "\n".join(lines) + "\n")
-    summary = process("2027-01-04", 5)
-    _check("fhir", {p: reason for p, (_, reason) in bad.items()}, GOOD + 1, summary)
-    free = sum(dt_end_minus(s) for day in range(4, 9) for s in spans_on("fhir", "F1", f"2027-01-{day:02d}"))
+    summary = process(store, "2027-01-04", 5)
+    _check(store, "fhir", {p: reason for p, (_, reason) in bad.items()}, GOOD + 1, summary)
+    free = sum(dt_end_minus(s) for day in range(4, 9) for s in spans_on(store, "fhir", "F1", f"2027-01-{day:02d}"))
     assert free == 5 * 10 * 60 - GOOD * 30

@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 
 from halo_platform.availability.pipeline import today
 from halo_platform.availability.sensors import emr_landing_sensor
-from halo_platform.core.http import create_app
 from halo_platform.core.store import StoreResource
+from halo_platform.http import create_app
 from halo_platform_tests.availability.helpers import land, process
 
 HOURS = ('{"type":"hours","provider":"J1","tz":"Asia/Jakarta","week":{' + ",".join(
@@ -24,10 +24,10 @@ def appointment(item: str, day: dt.date, hour: int) -> str:
             '"tz":"Asia/Jakarta","status":"booked","updated_at":"2026-11-20T10:00:00Z"}\n')
 
 
-def evaluate(instance: dg.DagsterInstance) -> list[dg.RunRequest] | dg.SkipReason:
-    context = dg.build_sensor_context(instance=instance, resources={"store": StoreResource()})
-    result = emr_landing_sensor(context)
-    return result if isinstance(result, dg.SkipReason) else list(result)
+def evaluate(instance: dg.DagsterInstance, store: StoreResource) -> list[dg.RunRequest] | dg.SkipReason:
+    with dg.build_sensor_context(instance=instance, resources={"store": store}) as context:
+        result = emr_landing_sensor(context)
+        return result if isinstance(result, dg.SkipReason) else list(result)
 
 
 @pytest.fixture
@@ -37,16 +37,16 @@ def instance(halo_env):
 
 
 @pytest.fixture
-def hours_processed(instance):
+def hours_processed(instance, store):
     land("acme", "hours.jsonl", HOURS)
-    process(today().isoformat(), 60)
+    process(store, today().isoformat(), 60)
 
 
-def test_a_new_file_is_requested_once_for_its_impacted_dates_and_the_run_shows_in_the_rest_api(hours_processed, instance):
+def test_a_new_file_is_requested_once_for_its_impacted_dates_and_the_run_shows_in_the_rest_api(hours_processed, instance, store):
     day = today() + dt.timedelta(days=5)
     text = appointment("S1", day, 10)
     land("acme", "booking.jsonl", text)
-    requests = evaluate(instance)
+    requests = evaluate(instance, store)
     sha = hashlib.sha256(text.encode()).hexdigest()
     assert [r.run_key for r in requests] == [f"acme/booking.jsonl@{sha}"]
     tags = requests[0].tags
@@ -57,35 +57,36 @@ def test_a_new_file_is_requested_once_for_its_impacted_dates_and_the_run_shows_i
     from halo_platform.definitions import defs
 
     job = defs.resolve_job_def("emr_processing_job")
-    result = job.execute_in_process(run_config=requests[0].run_config, tags=requests[0].tags, instance=instance)
+    result = job.execute_in_process(run_config=requests[0].run_config, tags=requests[0].tags, instance=instance,
+                                 resources={"store": store})
     assert result.success
     materialized = {str(e.partition) for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey("available_spans")}
     assert materialized == {f"{(day + dt.timedelta(days=i)).isoformat()}|acme" for i in (-2, -1, 0, 1)}
 
-    body = TestClient(create_app()).get("/v1/availability", params={"feed": "acme", "provider_id": "J1",
+    body = TestClient(create_app({"store": store})).get("/v1/availability", params={"feed": "acme", "provider_id": "J1",
                                                                     "from": day.isoformat(), "to": day.isoformat()}).json()
     # 09:00-17:00 WIB (+07:00) = 02:00-10:00Z minus 10:00-11:00 WIB = 03:00-04:00Z
     assert [(s["start_at"], s["end_at"]) for s in body["spans"]] == [
         (f"{day}T02:00:00Z", f"{day}T03:00:00Z"), (f"{day}T04:00:00Z", f"{day}T10:00:00Z")]
-    assert isinstance(evaluate(instance), dg.SkipReason)  # processed: nothing more to request
+    assert isinstance(evaluate(instance, store), dg.SkipReason)  # processed: nothing more to request
 
 
-def test_a_file_touching_two_distant_dates_asks_for_two_ranges_with_distinct_keys(hours_processed, instance):
+def test_a_file_touching_two_distant_dates_asks_for_two_ranges_with_distinct_keys(hours_processed, instance, store):
     near, far = today() + dt.timedelta(days=3), today() + dt.timedelta(days=20)
     text = appointment("N1", near, 9) + appointment("F1", far, 9)
     land("acme", "two.jsonl", text)
     sha = hashlib.sha256(text.encode()).hexdigest()
-    requests = evaluate(instance)
+    requests = evaluate(instance, store)
     assert [r.run_key for r in requests] == [
         f"acme/two.jsonl@{sha}#{near - dt.timedelta(days=2)}..{near + dt.timedelta(days=1)}",
         f"acme/two.jsonl@{sha}#{far - dt.timedelta(days=2)}..{far + dt.timedelta(days=1)}",
     ]
-    assert evaluate(instance)[0].run_key == requests[0].run_key  # stable across ticks: the daemon dedupes
+    assert evaluate(instance, store)[0].run_key == requests[0].run_key  # stable across ticks: the daemon dedupes
 
 
-def test_a_working_hours_file_impacts_the_whole_horizon_and_an_empty_landing_zone_is_skipped(instance):
-    assert "no unprocessed files" in evaluate(instance).skip_message
+def test_a_working_hours_file_impacts_the_whole_horizon_and_an_empty_landing_zone_is_skipped(instance, store):
+    assert "no unprocessed files" in evaluate(instance, store).skip_message
     land("acme", "hours.jsonl", HOURS)
-    (request,) = evaluate(instance)
+    (request,) = evaluate(instance, store)
     assert request.tags["dagster/asset_partition_range_start"] == f"{today()}|acme"
     assert request.tags["dagster/asset_partition_range_end"] == f"{today() + dt.timedelta(days=59)}|acme"

@@ -13,8 +13,8 @@ import pytest
 from halo_platform.availability import pipeline
 from halo_platform.availability.feeds import get_feed
 from halo_platform.availability.landing import pending
+from halo_platform.core.store import StoreResource
 from halo_platform_tests.availability.helpers import land, process, spans_on
-from halo_platform_tests.availability.test_poisoned_files import any_store  # noqa: F401 - the fixture: SQLite, then PostgreSQL
 
 HEADER = "provider_id,timezone,weekday,start,end,version\n"
 V1, V2 = "2026-11-20T10:00:00Z", "2026-11-21T10:00:00Z"
@@ -40,39 +40,40 @@ EXPECTED = {
 }
 
 
-def apply_in_order(names: tuple[str, ...]) -> None:
+def apply_in_order(store: StoreResource, names: tuple[str, ...]) -> None:
     """Land and apply each file in its own batch (as a file arriving alone would be), recomputing after each."""
     feed = get_feed("hl7")
     for name in names:
         land("hl7", name, FILES[name])
-        files = pending(feed, pipeline.processed_paths(None, "hl7"))
-        pipeline.ingest_feeds(None, [(feed, files)])
-        pipeline.recompute_spans(None, ["hl7"], dt.date.fromisoformat(MONDAY), 3)
+        files = pending(feed, pipeline.processed_paths(store, "hl7"))
+        pipeline.ingest_feeds(store, [(feed, files)])
+        pipeline.recompute_spans(store, ["hl7"], dt.date.fromisoformat(MONDAY), 3)
 
 
 @pytest.mark.parametrize("order", list(itertools.permutations(FILES)))
-def test_template_rows_of_one_version_add_up_across_files_whatever_the_order_of_arrival(halo_env, order):
-    apply_in_order(order)
-    assert {p: spans_on("hl7", p, MONDAY) for p in EXPECTED} == EXPECTED
+def test_template_rows_of_one_version_add_up_across_files_whatever_the_order_of_arrival(halo_env, order, store):
+    apply_in_order(store, order)
+    assert {p: spans_on(store, "hl7", p, MONDAY) for p in EXPECTED} == EXPECTED
 
 
-@pytest.mark.usefixtures("any_store")
-def test_templates_landed_together_add_up_and_a_replayed_template_changes_nothing():
+def test_templates_landed_together_add_up_and_a_replayed_template_changes_nothing(any_store):
+    """SQLite, then PostgreSQL."""
+    store = any_store
     for name, text in FILES.items():
         land("hl7", name, text)
-    first = process(MONDAY, 3)
+    first = process(store, MONDAY, 3)
     assert (first.files, first.quarantined) == (4, 0)
-    assert {p: spans_on("hl7", p, MONDAY) for p in EXPECTED} == EXPECTED
+    assert {p: spans_on(store, "hl7", p, MONDAY) for p in EXPECTED} == EXPECTED
     land("hl7", "afternoon-again.csv", FILES["afternoon.csv"])
     land("hl7", "morning-reordered.csv", template(("DR2", "08:00", "09:00", V1), ("DR1", "08:00", "10:00", V1)))
-    again = process(MONDAY, 3)
+    again = process(store, MONDAY, 3)
     assert (again.files, again.items_changed) == (2, 0)
-    assert {p: spans_on("hl7", p, MONDAY) for p in EXPECTED} == EXPECTED
+    assert {p: spans_on(store, "hl7", p, MONDAY) for p in EXPECTED} == EXPECTED
 
 
-def test_a_higher_version_in_a_later_file_replaces_every_earlier_file_of_the_template(halo_env):
-    apply_in_order(("morning.csv", "afternoon.csv"))
-    assert spans_on("hl7", "DR1", MONDAY) == [(f"{MONDAY}T08:00Z", f"{MONDAY}T10:00Z"), (f"{MONDAY}T14:00Z", f"{MONDAY}T16:00Z")]
+def test_a_higher_version_in_a_later_file_replaces_every_earlier_file_of_the_template(halo_env, store):
+    apply_in_order(store, ("morning.csv", "afternoon.csv"))
+    assert spans_on(store, "hl7", "DR1", MONDAY) == [(f"{MONDAY}T08:00Z", f"{MONDAY}T10:00Z"), (f"{MONDAY}T14:00Z", f"{MONDAY}T16:00Z")]
     land("hl7", "newer.csv", template(("DR1", "11:00", "12:00", V2)))
-    process(MONDAY, 3)
-    assert spans_on("hl7", "DR1", MONDAY) == [(f"{MONDAY}T11:00Z", f"{MONDAY}T12:00Z")]
+    process(store, MONDAY, 3)
+    assert spans_on(store, "hl7", "DR1", MONDAY) == [(f"{MONDAY}T11:00Z", f"{MONDAY}T12:00Z")]

@@ -12,7 +12,7 @@ from halo_platform.availability.feeds import adapter, load_feeds
 from halo_platform.availability.feeds.base import HOURS, ROLE, SCHEDULE, Event
 from halo_platform.availability.span_store import load_hours
 from halo_platform.availability.spans import calendar_from_rows
-from halo_platform.core import store
+from halo_platform.core.store import StoreResource
 
 
 def _days_of(codec: Codec, feed: str, provider: str, start: dt.datetime, end: dt.datetime, as_of: dt.date, days: int) -> list[dt.date]:
@@ -76,7 +76,7 @@ def apply_event(codec: Codec, feed: str, e: Event, as_of: dt.date, days: int) ->
         _recompute_day(codec, feed, provider, day)
 
 
-def apply_one_by_one(events: list[tuple[str, str]], as_of: dt.date, days: int) -> float:
+def apply_one_by_one(store: StoreResource, events: list[tuple[str, str]], as_of: dt.date, days: int) -> float:
     """Apply (feed, raw record) pairs one at a time; seconds per event."""
     feeds = load_feeds()
     started = time.perf_counter()
