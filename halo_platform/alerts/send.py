@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from halo_platform.core.settings import get_settings
+from halo_platform.sinks import Delivery, SinksResource
+from halo_platform.sinks.base import safe_name
 
 log = logging.getLogger("halo.alerts")
 
@@ -49,13 +51,10 @@ def format_alert(alert: Alert, ui_url: str) -> tuple[str, str]:
     return subject, "\n".join(lines)
 
 
-def send_alert(alert: Alert, sinks=None) -> list:  # noqa: ANN001
-    """Send to every `HALO_ALERTS` sink; returns the delivery outcomes. Never raises."""
-    from halo_platform.sinks import Delivery, SinksResource, deliver_with_retries
-    from halo_platform.sinks.base import safe_name
-
+def send_alert(alert: Alert, sinks: SinksResource, to: list[str] | None = None) -> list:
+    """Send to the sinks named `to` (default: `HALO_ALERTS`) of `sinks`; returns the delivery
+    outcomes. Never raises."""
     settings = get_settings()
-    sinks = sinks or SinksResource()
     subject, text = format_alert(alert, settings.dagster_ui_url)
     outcomes = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -63,9 +62,9 @@ def send_alert(alert: Alert, sinks=None) -> list:  # noqa: ANN001
         path = Path(tmp) / (safe_name(f"alert_{alert.run_id or 'norun'}_{alert.title}")[:150] + ".json")
         path.write_text(json.dumps({**asdict(alert), "subject": subject, "text": text}, indent=2, default=str))
         delivery = Delivery(subject=subject, text=text, files=[path])
-        for name in settings.alerts:
+        for name in settings.alerts if to is None else to:
             try:
-                outcome = deliver_with_retries(name, sinks.get(name), delivery, attempts=2, backoff_seconds=(1.0,))
+                outcome = sinks.deliver(name, delivery, attempts=2, backoff=[1.0])
             except Exception as exc:  # noqa: BLE001 - alerting must not recurse
                 log.error("alert sink %s unusable: %s", name, first_line(str(exc)))
                 continue

@@ -1,37 +1,41 @@
 """Report and alert destinations. Every module in this package defining a `Sink`
-subclass with a `kind` is a sink kind; `SinksResource` builds named sinks from
-`HALO_SINKS_FILE`."""
+subclass with a `kind` is a sink kind (found by `core.plugins.discover`); `SinksResource`
+builds named sinks from `HALO_SINKS_FILE` and delivers through them with retries."""
 
 from __future__ import annotations
 
 import functools
-import importlib
-import pkgutil
+import json
 
 import dagster as dg
+from pydantic import PrivateAttr
 
 from halo_platform.core.errors import HaloError
+from halo_platform.core.plugins import discover, subclasses_of
 from halo_platform.core.settings import expand_env, get_settings, read_yaml
 from halo_platform.sinks.base import Delivery, DeliveryOutcome, Sink, deliver_with_retries
 
-__all__ = ["Delivery", "DeliveryOutcome", "Sink", "SinksResource", "deliver_with_retries", "load_sink_kinds"]
+__all__ = ["Delivery", "DeliveryOutcome", "Sink", "SinksResource", "deliver_with_retries", "sink_kinds"]
 
 
 @functools.cache
-def load_sink_kinds() -> dict[str, type[Sink]]:
-    for mod in pkgutil.iter_modules(__path__):
-        if mod.name != "base":
-            importlib.import_module(f"{__name__}.{mod.name}")
-    return dict(Sink.registry)
+def sink_kinds() -> dict[str, type[Sink]]:
+    """`{kind: Sink subclass}` over the modules of this package."""
+    return discover(__name__, subclasses_of(Sink), key=lambda cls: cls.kind)
 
 
 class SinksResource(dg.ConfigurableResource):
     """The named destinations of `HALO_SINKS_FILE` (default `config/sinks.yaml`).
 
-    Only the file path is configuration; the YAML (and the secrets it references as
-    `${ENV}`) is read when a sink is used, so secrets never reach run config."""
+    Only the file path and the retry policy are configuration; the YAML (and the secrets it
+    references as `${ENV}`) is read when a sink is used, so secrets never reach run config.
+    Built sinks are kept, and built again when their settings change.
+    `attempts` and `backoff` default to `HALO_SINK_ATTEMPTS` / `HALO_SINK_BACKOFF` at run time."""
 
     sinks_file: str | None = None
+    attempts: int | None = None
+    backoff: list[float] | None = None
+    _built: dict[tuple[str, str], Sink] = PrivateAttr(default_factory=dict)
 
     def _entries(self) -> dict[str, dict]:
         settings = get_settings()
@@ -55,14 +59,37 @@ class SinksResource(dg.ConfigurableResource):
             raise HaloError(f"unknown sink {name!r}; known: {', '.join(sorted(entries))}")
         raw = dict(entries[name])
         kind = raw.pop("kind", None)
-        kinds = load_sink_kinds()
+        kinds = sink_kinds()
         if kind not in kinds:
             raise HaloError(f"sink {name!r}: unknown kind {kind!r}; known: {', '.join(sorted(kinds))}")
+        settings = expand_env(raw)
+        key = (name, json.dumps([kind, settings], sort_keys=True, default=str))
+        if key not in self._built:
+            for stale in [k for k in self._built if k[0] == name]:  # its settings changed
+                del self._built[stale]
+            self._built[key] = self._build(name, kind, kinds[kind], settings)
+        return self._built[key]
+
+    @staticmethod
+    def _build(name: str, kind: str, cls: type[Sink], settings: dict) -> Sink:
         try:
-            return kinds[kind](**expand_env(raw))
+            return cls(**settings)
         except HaloError:
             raise
         except Exception as exc:  # validation: name the fields, never echo values (secrets)
             errors = exc.errors() if hasattr(exc, "errors") else []
             why = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors) or type(exc).__name__
             raise HaloError(f"sink {name!r} ({kind}): invalid settings: {why}") from None
+
+    def deliver(self, name: str, delivery: Delivery, attempts: int | None = None,
+                backoff: list[float] | None = None) -> DeliveryOutcome:
+        """Deliver through sink `name` with this resource's retry policy (or the one given).
+        An unknown or misconfigured sink raises HaloError; a failed delivery is an outcome."""
+        settings = get_settings()
+        return deliver_with_retries(
+            name,
+            self.get(name),
+            delivery,
+            attempts=attempts or self.attempts or settings.sink_attempts,
+            backoff_seconds=tuple(backoff or self.backoff or settings.sink_backoff),
+        )

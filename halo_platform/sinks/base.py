@@ -66,12 +66,6 @@ class Sink(dg.ConfigurableResource, abc.ABC):
     """A named destination. Subclasses set `kind` and implement `deliver`."""
 
     kind: ClassVar[str]
-    registry: ClassVar[dict[str, type[Sink]]] = {}
-
-    def __init_subclass__(cls, **kwargs):  # noqa: ANN003
-        super().__init_subclass__(**kwargs)
-        if "kind" in cls.__dict__:
-            Sink.registry[cls.kind] = cls
 
     @abc.abstractmethod
     def deliver(self, delivery: Delivery) -> list[str]:

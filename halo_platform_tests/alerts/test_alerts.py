@@ -21,9 +21,9 @@ def test_alert_text_names_the_job_run_first_error_line_and_links_to_the_run():
     ]
 
 
-def test_an_unusable_alert_sink_is_logged_and_never_raises(halo_env, monkeypatch, caplog):
-    monkeypatch.setenv("HALO_ALERTS", "no_such_sink,alerts")
-    outcomes = send_alert(Alert(title="t", severity="ERROR", error="e", run_id="r1"))
+def test_an_unusable_alert_sink_is_logged_and_never_raises(halo_env, caplog):
+    outcomes = send_alert(Alert(title="t", severity="ERROR", error="e", run_id="r1"), SinksResource(),
+                          to=["no_such_sink", "alerts"])
     assert [o.sink for o in outcomes] == ["alerts"] and outcomes[0].status == "DELIVERED"
     assert "no_such_sink" in caplog.text
 
