@@ -1,5 +1,6 @@
 """Message delivery: `send_sms`, `send_email`, `send_push` for feature code (the same
-validation and rules as `POST /v1/messages/*` and `halo delivery send`)."""
+validation and rules as `POST /v1/messages/*` and `halo delivery send`), over the store and
+providers resources the delivery code location binds."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ from typing import Any
 
 
 def _send(channel: str, fields: dict[str, Any]) -> dict[str, Any]:
+    from halo_platform.delivery.definitions import defs
     from halo_platform.delivery.service import submit
 
-    view, _created = submit(channel, {k: v for k, v in fields.items() if v is not None})
+    payload = {k: v for k, v in fields.items() if v is not None}
+    view, _created = submit(channel, payload, store=defs.resources["store"], providers=defs.resources["providers"])
     return view
 
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from halo_platform.core.errors import HaloError
+from halo_platform.core.http import resource
+from halo_platform.core.store import StoreResource
+from halo_platform.delivery.resources import ProvidersResource
 
 router = APIRouter(tags=["delivery"])
 
@@ -22,44 +25,48 @@ async def _json_object(request: Request) -> dict[str, Any]:
     return body
 
 
-def _send(channel: str, body: dict[str, Any]) -> JSONResponse:
+def _send(channel: str, body: dict[str, Any], store: StoreResource, providers: ProvidersResource) -> JSONResponse:
     from halo_platform.delivery.service import submit
 
-    view, _created = submit(channel, body)
+    view, _created = submit(channel, body, store=store, providers=providers)
     if view["priority"] == "HIGH":
         return JSONResponse({"id": view["id"], "status": view["status"], "provider": view["provider"]}, status_code=201)
     return JSONResponse({"id": view["id"], "status": view["status"]}, status_code=202)
 
 
 @router.post("/v1/messages/sms", status_code=202, summary="Send an SMS: {to, body, country, capability, priority, expires_at?, idempotency_key?}")
-async def post_sms(request: Request) -> JSONResponse:
+async def post_sms(request: Request, store: StoreResource = Depends(resource("store")),
+                    providers: ProvidersResource = Depends(resource("providers"))) -> JSONResponse:
     from starlette.concurrency import run_in_threadpool
 
-    return await run_in_threadpool(_send, "sms", await _json_object(request))
+    return await run_in_threadpool(_send, "sms", await _json_object(request), store, providers)
 
 
 @router.post("/v1/messages/email", status_code=202, summary="Send an email: {to, subject, body, html?, ...}")
-async def post_email(request: Request) -> JSONResponse:
+async def post_email(request: Request, store: StoreResource = Depends(resource("store")),
+                    providers: ProvidersResource = Depends(resource("providers"))) -> JSONResponse:
     from starlette.concurrency import run_in_threadpool
 
-    return await run_in_threadpool(_send, "email", await _json_object(request))
+    return await run_in_threadpool(_send, "email", await _json_object(request), store, providers)
 
 
 @router.post("/v1/messages/push", status_code=202, summary="Send a push notification: {to, title, body, data?, ...}")
-async def post_push(request: Request) -> JSONResponse:
+async def post_push(request: Request, store: StoreResource = Depends(resource("store")),
+                    providers: ProvidersResource = Depends(resource("providers"))) -> JSONResponse:
     from starlette.concurrency import run_in_threadpool
 
-    return await run_in_threadpool(_send, "push", await _json_object(request))
+    return await run_in_threadpool(_send, "push", await _json_object(request), store, providers)
 
 
 @router.get("/v1/messages/{message_id}", summary="A message's status, provider, retries and lifecycle events")
-def get_message(message_id: str) -> dict[str, Any]:
+def get_message(message_id: str, store: StoreResource = Depends(resource("store"))) -> dict[str, Any]:
     from halo_platform.delivery.service import message_view
 
-    return message_view(message_id)
+    return message_view(message_id, store)
 
 
-async def callback(provider: str, request: Request) -> JSONResponse:
+async def callback(provider: str, request: Request, store: StoreResource = Depends(resource("store")),
+                   providers: ProvidersResource = Depends(resource("providers"))) -> JSONResponse:
     from starlette.concurrency import run_in_threadpool
 
     from halo_platform.delivery.callbacks import handle_callback
@@ -73,7 +80,7 @@ async def callback(provider: str, request: Request) -> JSONResponse:
         query=dict(request.query_params),
     )
     try:
-        counts = await run_in_threadpool(handle_callback, provider, incoming)
+        counts = await run_in_threadpool(handle_callback, provider, incoming, store, providers)
     except CallbackRejected as exc:
         return JSONResponse({"error": str(exc), "detail": None}, status_code=exc.status)
     return JSONResponse(counts, status_code=200)

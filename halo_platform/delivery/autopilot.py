@@ -15,6 +15,7 @@ held against the new state.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,10 +23,12 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from halo_platform.core.models import utcnow
-from halo_platform.core.store import read, write
+from halo_platform.core.store import StoreResource
 from halo_platform.delivery.config import AutopilotConfig, DeliveryConfig
 from halo_platform.delivery.models import DeliveryAttempt, ProviderState, ProviderStateChange
-from halo_platform.delivery.providers import ACKNOWLEDGED, build_provider
+from halo_platform.delivery.providers import ACKNOWLEDGED
+from halo_platform.delivery.resources import ProvidersResource
+from halo_platform.sinks import SinksResource
 
 log = logging.getLogger("halo.delivery")
 attempts_t = DeliveryAttempt.__table__
@@ -111,20 +114,26 @@ def stored_states(conn) -> dict[str, State]:  # noqa: ANN001
 
 
 def run_cycle(
-    config: DeliveryConfig,
+    store: StoreResource,
+    providers: ProvidersResource,
     now: dt.datetime | None = None,
-    db_url: str | None = None,
     alert: Callable | None = None,
+    sinks: SinksResource | None = None,
 ) -> CycleReport:
-    """One autopilot cycle over every configured provider."""
+    """One autopilot cycle over every configured provider; changes are alerted with `alert`
+    (default: `send_alert` to the `HALO_ALERTS` sinks of `sinks`)."""
     from halo_platform.alerts import Alert, send_alert
 
-    alert = alert or send_alert
+    if alert is None:
+        if sinks is None:
+            raise TypeError("run_cycle needs `alert` or `sinks`")
+        alert = functools.partial(_alert_to, sinks, send_alert)
+    config = providers.config()
     now = now or utcnow()
     cfg = config.autopilot
     window_start = now - dt.timedelta(minutes=cfg.window_minutes)
     report = CycleReport(at=now)
-    with read(db_url) as conn:
+    with store.read() as conn:
         states = stored_states(conn)
         per_since: dict[dt.datetime, dict[str, tuple[int, int]]] = {}
         stats: dict[str, Stats] = {}
@@ -139,7 +148,7 @@ def run_cycle(
         ping_ok = None
         if not state.active or (state.ramp_step is not None and stats[name].attempts == 0):
             try:
-                ping_ok = bool(build_provider(entry).health())
+                ping_ok = bool(providers.build(entry).health())
             except Exception as exc:  # noqa: BLE001 - a broken ping is a failed ping
                 log.warning("health call of %s raised %s", name, type(exc).__name__)
                 ping_ok = False
@@ -150,7 +159,7 @@ def run_cycle(
             "attempts": stats[name].attempts, "errors": stats[name].errors, "error_rate": round(stats[name].error_rate, 4),
             "ping_ok": ping_ok, "reason": decision.reason,
         }
-        with write(db_url) as conn:
+        with store.write() as conn:
             values = {"active": new.active, "factor": new.factor, "ramp_step": new.ramp_step, "reason": decision.reason}
             if decision.changed or name not in states:
                 values["updated_at"] = new.since or now
@@ -171,7 +180,7 @@ def run_cycle(
                         job="autopilot_job", details={"provider": name, "factor": new.factor, "error_rate": f"{stats[name].error_rate:.1%}"}))
     from halo_platform.delivery.state import load_router
 
-    router = load_router(config, db_url)  # stored weights and the factors just decided
+    router = load_router(config, store)  # stored weights and the factors just decided
     for rule in config.rules:
         if sum(w * router.factors.get(p, 1.0) for p, w in router.configured_weights(rule).items()) <= 0:
             report.rules_down.append(rule.key)
@@ -182,11 +191,15 @@ def run_cycle(
     return report
 
 
-def provider_table(config: DeliveryConfig, now: dt.datetime | None = None, db_url: str | None = None) -> list[dict]:
+def _alert_to(sinks: SinksResource, send: Callable, alert: object) -> None:
+    send(alert, sinks)
+
+
+def provider_table(config: DeliveryConfig, store: StoreResource, now: dt.datetime | None = None) -> list[dict]:
     """Per provider: state, factor, reason, attempts/error rate and share of traffic in the window."""
     now = now or utcnow()
     since = now - dt.timedelta(minutes=config.autopilot.window_minutes)
-    with read(db_url) as conn:
+    with store.read() as conn:
         states = stored_states(conn)
         stats = window_stats(conn, since, now)
         reasons = {r.provider: r.reason for r in conn.execute(sa.select(state_t.c.provider, state_t.c.reason))}

@@ -15,11 +15,11 @@ import sqlalchemy as sa
 
 from halo_platform.core.errors import NotFoundError
 from halo_platform.core.models import utcnow
-from halo_platform.core.store import write
-from halo_platform.delivery.config import DeliveryConfig, load_config
+from halo_platform.core.store import StoreResource
 from halo_platform.delivery.models import MessageEvent
-from halo_platform.delivery.providers import CallbackEvent, CallbackRejected, CallbackRequest, build_provider
+from halo_platform.delivery.providers import CallbackEvent, CallbackRejected, CallbackRequest
 from halo_platform.delivery.queue import RANK, events_t, messages_t
+from halo_platform.delivery.resources import ProvidersResource
 
 log = logging.getLogger("halo.delivery")
 _DEDUPE_LENGTH = MessageEvent.__table__.c.dedupe_key.type.length
@@ -34,9 +34,9 @@ def stored_dedupe_key(key: str) -> str:
     return f"{prefix}:sha256:{hashlib.sha256(key.encode('utf-8', 'surrogatepass')).hexdigest()}"
 
 
-def _parse(provider_name: str, config: DeliveryConfig, request: CallbackRequest) -> list[CallbackEvent]:
+def _parse(provider_name: str, providers: ProvidersResource, request: CallbackRequest) -> list[CallbackEvent]:
     try:
-        return build_provider(config.providers[provider_name]).parse_callback(request)
+        return providers.get(provider_name).parse_callback(request)
     except CallbackRejected:
         raise
     except (ValueError, TypeError, AttributeError, KeyError) as exc:
@@ -54,15 +54,14 @@ def _own_message(conn: sa.Connection, provider_name: str, ev: CallbackEvent):  #
     return row
 
 
-def handle_callback(provider_name: str, request: CallbackRequest, config: DeliveryConfig | None = None, db_url: str | None = None) -> dict[str, int]:
+def handle_callback(provider_name: str, request: CallbackRequest, store: StoreResource, providers: ProvidersResource) -> dict[str, int]:
     """Apply one callback request; raises `CallbackRejected` (401/400) before touching anything."""
-    config = config or load_config()
-    if provider_name not in config.providers:
+    if provider_name not in providers.config().providers:
         raise NotFoundError(f"unknown provider {provider_name!r}")
-    events = _parse(provider_name, config, request)
+    events = _parse(provider_name, providers, request)
     counts = {"applied": 0, "duplicates": 0, "unmatched": 0}
     now = utcnow()
-    with write(db_url) as conn:
+    with store.write() as conn:
         for ev in events:
             row = _own_message(conn, provider_name, ev)
             if row is None:

@@ -33,10 +33,18 @@ def common_options(fn):  # noqa: ANN001, ANN201
     return fn
 
 
+def _resources():  # noqa: ANN202
+    """The store and providers resources the delivery code location binds."""
+    from halo_platform.delivery.definitions import defs
+
+    return defs.resources["store"], defs.resources["providers"]
+
+
 def _submit(channel: str, fields: dict) -> None:
     from halo_platform.delivery.service import submit
 
-    view, created = submit(channel, {k: v for k, v in fields.items() if v is not None})
+    store, providers = _resources()
+    view, created = submit(channel, {k: v for k, v in fields.items() if v is not None}, store=store, providers=providers)
     click.echo(json.dumps({**view, "created": created}))
 
 
@@ -91,14 +99,13 @@ def drain(timeout: float | None, channels: tuple[str, ...]) -> None:
     """Run the dispatch job in this process until nothing is due."""
 
     from halo_platform.core.instance import dagster_instance
-    from halo_platform.core.store import StoreResource
     from halo_platform.delivery.jobs import message_dispatch_job
-    from halo_platform.delivery.resources import ProvidersResource
 
+    store, providers = _resources()
     config = {"channels": list(channels) or ["sms", "email", "push"], "max_seconds": timeout if timeout is not None else 1e9}
     result = message_dispatch_job.execute_in_process(
         run_config={"ops": {"dispatch_messages": {"config": config}}, "loggers": {"console": {"config": {"log_level": "ERROR"}}}},
-        resources={"store": StoreResource(), "providers": ProvidersResource()},
+        resources={"store": store, "providers": providers},
         instance=dagster_instance(),
         raise_on_error=False,
     )
@@ -114,7 +121,7 @@ def status(message_id: str) -> None:
     """A message's status, provider, retries and lifecycle events."""
     from halo_platform.delivery.service import message_view
 
-    view = message_view(message_id)
+    view = message_view(message_id, _resources()[0])
     click.echo(f"{view['id']}  {view['channel']}  {view['status']}  provider={view['provider'] or '-'}  retries={view['number_of_retries']}")
     for e in view["events"]:
         click.echo(f"  {e['at']}  {e['event']:<16} {e['provider'] or '-':<16} {e['detail'] or ''}")
@@ -124,9 +131,9 @@ def status(message_id: str) -> None:
 def providers() -> None:
     """Providers with their autopilot state, traffic factor, error rate and share in the window."""
     from halo_platform.delivery.autopilot import provider_table
-    from halo_platform.delivery.config import load_config
 
-    rows = provider_table(load_config())
+    store, providers = _resources()
+    rows = provider_table(providers.config(), store)
     click.echo(f"{'provider':<18}{'kind':<10}{'channel':<8}{'state':<12}{'factor':>7}{'attempts':>10}{'errors':>8}{'share':>7}  reason")
     for r in rows:
         click.echo(f"{r['provider']:<18}{r['kind']:<10}{r['channel']:<8}{r['state']:<12}{r['factor']:>7.2f}{r['attempts']:>10}"
@@ -141,11 +148,11 @@ def weights() -> None:
 @weights.command("show")
 def weights_show() -> None:
     """Configured weight, autopilot factor and effective weight per rule and provider."""
-    from halo_platform.delivery.config import load_config
     from halo_platform.delivery.state import weights_table
 
+    store, providers = _resources()
     click.echo(f"{'rule':<28}{'provider':<18}{'weight':>8}{'factor':>8}{'effective':>10}")
-    for r in weights_table(load_config()):
+    for r in weights_table(providers.config(), store):
         click.echo(f"{r['rule']:<28}{r['provider']:<18}{r['weight']:>8g}{r['factor']:>8.2f}{r['effective']:>10g}")
 
 
@@ -158,7 +165,6 @@ def weights_set(rule: str, assignments: tuple[str, ...], reason: str | None, cha
     """Set RULE's weights: `halo delivery weights set sms/*/TEXT sandbox_sms_a=50 sandbox_sms_b=50`."""
     import getpass
 
-    from halo_platform.delivery.config import load_config
     from halo_platform.delivery.state import set_weights
 
     parsed = {}
@@ -170,7 +176,8 @@ def weights_set(rule: str, assignments: tuple[str, ...], reason: str | None, cha
             sep = ""
         if not sep:
             raise HaloError(f"expected provider=weight, got {item!r}")
-    stored = set_weights(load_config(), rule, parsed, changed_by or getpass.getuser(), reason)
+    store, providers = _resources()
+    stored = set_weights(providers.config(), rule, parsed, changed_by or getpass.getuser(), store, reason)
     click.echo(f"{rule}: " + ", ".join(f"{k}={v:g}" for k, v in stored.items()))
 
 
@@ -178,9 +185,9 @@ def weights_set(rule: str, assignments: tuple[str, ...], reason: str | None, cha
 def autopilot() -> None:
     """Run one autopilot cycle now (deactivate, ping, ramp) and print the changes."""
     from halo_platform.delivery.autopilot import run_cycle
-    from halo_platform.delivery.config import load_config
+    from halo_platform.delivery.definitions import defs
 
-    report = run_cycle(load_config())
+    report = run_cycle(*_resources(), sinks=defs.resources["sinks"])
     for name, p in report.providers.items():
         click.echo(f"{name:<18} factor={p['factor']:<5g} attempts={p['attempts']:<6} errors={p['error_rate']:.1%}  {p['reason']}")
     for change in report.changes:

@@ -15,8 +15,7 @@ from collections.abc import Iterator
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from halo_platform.core.settings import get_settings
-from halo_platform.core.store import write
+from halo_platform.core.store import StoreResource
 
 _locks: dict[str, tuple[threading.Lock, int, int]] = {}
 _guard = threading.Lock()
@@ -34,12 +33,11 @@ def _lock_for(path: str) -> tuple[threading.Lock, int, int]:
 
 
 @contextlib.contextmanager
-def writing(db_url: str | None = None, priority: bool = False) -> Iterator[Connection]:
-    """`core.store.write`, queued on lock files first when the store is a SQLite file."""
-    url = db_url or get_settings().db_url
-    parsed = sa.make_url(url)
+def writing(store: StoreResource, priority: bool = False) -> Iterator[Connection]:
+    """`store.write()`, queued on lock files first when the store is a SQLite file."""
+    parsed = sa.make_url(store.url)
     if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
-        with write(url) as conn:
+        with store.write() as conn:
             yield conn
         return
     thread_lock, writers, gate = _lock_for(os.path.abspath(parsed.database))
@@ -51,7 +49,7 @@ def writing(db_url: str | None = None, priority: bool = False) -> Iterator[Conne
             fcntl.flock(gate, fcntl.LOCK_UN)
         fcntl.flock(writers, fcntl.LOCK_EX)
         try:
-            with write(url) as conn:
+            with store.write() as conn:
                 yield conn
         finally:
             fcntl.flock(writers, fcntl.LOCK_UN)

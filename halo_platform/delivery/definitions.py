@@ -1,8 +1,9 @@
 """Message delivery: dispatch job + queue sensor, autopilot (provider_health + checks, job,
-schedule), the routing weights job. Binds only its own resource key, `providers`."""
+schedule), the routing weights job. Binds the shared `store` and `sinks` (autopilot alerts) and its own `providers`."""
 
 import dagster as dg
 
+from halo_platform.core.definitions import STORE
 from halo_platform.delivery.jobs import (
     autopilot_job,
     autopilot_schedule,
@@ -14,6 +15,9 @@ from halo_platform.delivery.jobs import (
     routing_weights_job,
 )
 from halo_platform.delivery.resources import ProvidersResource
+from halo_platform.sinks.definitions import SINKS
+
+PROVIDERS = ProvidersResource()
 
 defs = dg.Definitions(
     assets=[provider_health],
@@ -21,5 +25,5 @@ defs = dg.Definitions(
     jobs=[message_dispatch_job, autopilot_job, routing_weights_job],
     schedules=[autopilot_schedule],
     sensors=[message_queue_sensor],
-    resources={"providers": ProvidersResource()},
+    resources={"store": STORE, "sinks": SINKS, "providers": PROVIDERS},
 )

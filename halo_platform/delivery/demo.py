@@ -8,14 +8,25 @@ from collections.abc import Iterator
 
 
 def seed(settings) -> Iterator[str]:  # noqa: ANN001
+    from halo_platform.core.store import StoreResource
+    from halo_platform.delivery.resources import ProvidersResource
+
+    store, providers = StoreResource(db_url=settings.db_url), ProvidersResource(providers_file=str(settings.providers_file))
+    try:
+        yield from _seed(store, providers)
+    finally:
+        providers.close()
+        store.dispose()
+
+
+def _seed(store, providers) -> Iterator[str]:  # noqa: ANN001
     from halo_platform.core.errors import ConflictError
-    from halo_platform.delivery.config import load_config
     from halo_platform.delivery.service import submit
     from halo_platform.delivery.state import seed_states, seed_weights
 
-    config = load_config(settings.providers_file)
-    seeded = seed_weights(config, settings.db_url)
-    states = seed_states(config, settings.db_url)
+    config = providers.config()
+    seeded = seed_weights(config, store)
+    states = seed_states(config, store)
     yield f"delivery: {len(config.providers)} providers ({states} new autopilot states), {len(config.rules)} routing rules ({seeded} newly stored)"
     demo = [
         ("sms", {"to": "+33612345678", "body": "Your appointment is tomorrow at 10:00", "capability": "TEXT", "priority": "LOW"}),
@@ -25,7 +36,7 @@ def seed(settings) -> Iterator[str]:  # noqa: ANN001
     queued = 0
     for i, (channel, payload) in enumerate(demo):
         try:
-            _, created = submit(channel, {**payload, "idempotency_key": f"demo-{i}"}, config=config, db_url=settings.db_url)
+            _, created = submit(channel, {**payload, "idempotency_key": f"demo-{i}"}, store=store, providers=providers)
         except ConflictError:
             created = False
         queued += int(created)

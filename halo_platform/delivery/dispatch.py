@@ -20,8 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from halo_platform.core.models import utcnow
-from halo_platform.core.settings import get_settings
-from halo_platform.delivery.config import CHANNELS, DeliveryConfig
+from halo_platform.core.store import StoreResource
+from halo_platform.delivery.config import CHANNELS
 from halo_platform.delivery.db import writing
 from halo_platform.delivery.providers import (
     PERMANENT,
@@ -29,8 +29,6 @@ from halo_platform.delivery.providers import (
     Outgoing,
     Provider,
     SendResult,
-    build_provider,
-    load_provider_kinds,
 )
 from halo_platform.delivery.queue import (
     Transition,
@@ -43,6 +41,7 @@ from halo_platform.delivery.queue import (
     transition,
     uncertain_resolution,
 )
+from halo_platform.delivery.resources import ProvidersResource, provider_kinds
 from halo_platform.delivery.routing import draw
 from halo_platform.delivery.state import load_router
 
@@ -79,24 +78,24 @@ class Dispatcher:
 
     def __init__(
         self,
-        config: DeliveryConfig,
+        providers: ProvidersResource,
+        store: StoreResource,
         *,
-        db_url: str | None = None,
         clock: Callable[[], dt.datetime] = utcnow,
         rng: random.Random | None = None,
         batch_size: int = 2000,
         owner: str | None = None,
     ) -> None:
-        self.config = config
-        # resolved once: the recorder commits before every request, and settings touch the disk
-        self.db_url = db_url or get_settings().db_url
+        self.providers = providers
+        self.config = config = providers.config()
+        self.store = store
         self.clock = clock
         self.rng = rng or random.Random()
         self.batch_size = batch_size
         self.owner = owner or f"run:{uuid.uuid4().hex[:12]}"
         self._pools: dict[str, ThreadPoolExecutor] = {}
         self._lock = threading.Lock()
-        self._recorder = _Recorder(self.db_url, self.owner, clock, config.lease_seconds)
+        self._recorder = _Recorder(store, self.owner, clock, config.lease_seconds)
 
     def _pool(self, provider: Provider) -> ThreadPoolExecutor:
         with self._lock:
@@ -126,7 +125,7 @@ class Dispatcher:
         started = time.perf_counter()
         stats = DispatchStats()
         now = self.clock()
-        with writing(self.db_url) as conn:
+        with writing(self.store) as conn:
             rows = claim(conn, channel, self.owner, self.batch_size, now, self.config.lease_seconds)
             to_send, pinned = resolve_uncertain(conn, self.owner, rows, self._uncertain_resolution, now)
         stats.claimed = len(rows)
@@ -137,7 +136,7 @@ class Dispatcher:
         batch = _Batch(stats, [], started)
         if not rows:
             return batch
-        router = load_router(self.config, self.db_url)
+        router = load_router(self.config, self.store)
         for row in to_send:
             if row.expires_at is not None and row.expires_at <= now:
                 batch.transitions.append(expired(row, now))
@@ -157,7 +156,7 @@ class Dispatcher:
 
     def _uncertain_resolution(self, row, unknowns: int) -> str:  # noqa: ANN001
         entry = self.config.providers.get(row.provider or "")
-        kind = load_provider_kinds().get(entry.kind) if entry is not None else None
+        kind = provider_kinds().get(entry.kind) if entry is not None else None
         idempotent = kind is not None and kind.request_idempotency
         return uncertain_resolution(row.priority, self.config.on_unknown_for(row.channel, row.priority), idempotent, unknowns)
 
@@ -168,7 +167,7 @@ class Dispatcher:
         self._recorder.record(batch.transitions, [])
         futures = []
         for name, group in batch.assigned.items():
-            provider = build_provider(self.config.providers[name])
+            provider = self.providers.build(self.config.providers[name])
             step = max(provider.max_batch, 1)
             for i in range(0, len(group), step):
                 futures.append((name, self._pool(provider).submit(self._send_chunk, provider, group[i : i + step])))
@@ -315,8 +314,8 @@ class _Recorder:
     itself when no commit is running (no hop through another thread before each request); a
     background thread commits answers no marker carried along."""
 
-    def __init__(self, db_url: str | None, owner: str, clock: Callable[[], dt.datetime], lease_seconds: float) -> None:
-        self._db_url, self._owner, self._clock, self._lease_seconds = db_url, owner, clock, lease_seconds
+    def __init__(self, store: StoreResource, owner: str, clock: Callable[[], dt.datetime], lease_seconds: float) -> None:
+        self._store, self._owner, self._clock, self._lease_seconds = store, owner, clock, lease_seconds
         self._cond = threading.Condition()
         self._marks: list[_Mark] = []
         self._transitions: list[Transition] = []
@@ -406,7 +405,7 @@ class _Recorder:
         try:
             now = self._clock()
             hold_until = now + dt.timedelta(seconds=self._lease_seconds)
-            with writing(self._db_url) as conn:
+            with writing(self._store) as conn:
                 if transitions or attempts:
                     persist(conn, self._owner, transitions, attempts, now)
                 for mark in marks:

@@ -5,15 +5,15 @@ from __future__ import annotations
 import datetime as dt
 
 from halo_platform.core.models import utcnow
-from halo_platform.core.store import read
+from halo_platform.core.store import StoreResource
 from halo_platform.delivery.autopilot import window_stats
 from halo_platform.delivery.config import DeliveryConfig
 
 
-def error_rate_problems(config: DeliveryConfig, now: dt.datetime | None = None, db_url: str | None = None) -> list[str]:
+def error_rate_problems(config: DeliveryConfig, store: StoreResource, now: dt.datetime | None = None) -> list[str]:
     now = now or utcnow()
     cfg = config.autopilot
-    with read(db_url) as conn:
+    with store.read() as conn:
         stats = window_stats(conn, now - dt.timedelta(minutes=cfg.window_minutes), now)
     return [
         f"{name} {errors / attempts:.0%} of {attempts}"
@@ -36,14 +36,14 @@ def share_gaps(configured: dict[str, float], attempts: dict[str, int], tolerance
     return out
 
 
-def share_problems(config: DeliveryConfig, now: dt.datetime | None = None, db_url: str | None = None) -> list[str]:
+def share_problems(config: DeliveryConfig, store: StoreResource, now: dt.datetime | None = None) -> list[str]:
     from halo_platform.delivery.state import load_router
 
     now = now or utcnow()
     cfg = config.autopilot
-    with read(db_url) as conn:
+    with store.read() as conn:
         stats = window_stats(conn, now - dt.timedelta(minutes=cfg.window_minutes), now)
-    router = load_router(config, db_url)
+    router = load_router(config, store)
     problems = []
     for rule in config.rules:
         gaps = share_gaps(router.configured_weights(rule), {p: a for p, (a, _) in stats.items()}, cfg.share_tolerance, cfg.min_attempts)

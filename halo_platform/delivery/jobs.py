@@ -9,6 +9,7 @@ import dagster as dg
 from halo_platform.core.store import StoreResource
 from halo_platform.delivery.config import CHANNELS
 from halo_platform.delivery.resources import ProvidersResource
+from halo_platform.sinks import SinksResource
 
 OWNER = "team:messaging"
 JOB_TAGS = {"owner": OWNER, "domain": "delivery"}
@@ -28,7 +29,7 @@ def dispatch_messages(context: dg.OpExecutionContext, config: DispatchConfig, st
     unknown = sorted(set(config.channels) - set(CHANNELS))
     if unknown:
         raise dg.Failure(f"unknown channel(s): {', '.join(unknown)}", allow_retries=False)
-    dispatcher = Dispatcher(providers.config(), db_url=store.url, batch_size=config.batch_size, owner=f"run:{context.run_id[:18]}")
+    dispatcher = Dispatcher(providers, store, batch_size=config.batch_size, owner=f"run:{context.run_id[:18]}")
     try:
         stats = dispatcher.drain(config.channels, timeout=config.max_seconds)
     finally:
@@ -89,10 +90,10 @@ def message_queue_sensor(context: dg.SensorEvaluationContext, store: StoreResour
         "Materializing it runs one autopilot cycle (deactivate, ping, ramp back, alert)."
     ),
 )
-def provider_health(context: dg.AssetExecutionContext, store: StoreResource, providers: ProvidersResource) -> dg.MaterializeResult:
+def provider_health(context: dg.AssetExecutionContext, store: StoreResource, providers: ProvidersResource, sinks: SinksResource) -> dg.MaterializeResult:
     from halo_platform.delivery.autopilot import run_cycle
 
-    report = run_cycle(providers.config(), db_url=store.url)
+    report = run_cycle(store, providers, sinks=sinks)
     for change in report.changes:
         context.log.warning(f"{change['provider']}: {change['reason']}")
     table = "\n".join(
@@ -106,7 +107,7 @@ def provider_health(context: dg.AssetExecutionContext, store: StoreResource, pro
 def provider_error_rates_under_threshold(store: StoreResource, providers: ProvidersResource) -> dg.AssetCheckResult:
     from halo_platform.delivery.health import error_rate_problems
 
-    problems = error_rate_problems(providers.config(), db_url=store.url)
+    problems = error_rate_problems(providers.config(), store)
     return dg.AssetCheckResult(passed=not problems, severity=dg.AssetCheckSeverity.ERROR, metadata={"failing": ", ".join(problems) or "none"})
 
 
@@ -114,7 +115,7 @@ def provider_error_rates_under_threshold(store: StoreResource, providers: Provid
 def provider_shares_near_configured(store: StoreResource, providers: ProvidersResource) -> dg.AssetCheckResult:
     from halo_platform.delivery.health import share_problems
 
-    problems = share_problems(providers.config(), db_url=store.url)
+    problems = share_problems(providers.config(), store)
     return dg.AssetCheckResult(passed=not problems, severity=dg.AssetCheckSeverity.WARN, metadata={"off_share": "; ".join(problems) or "none"})
 
 
@@ -143,7 +144,7 @@ def set_routing_weights(context: dg.OpExecutionContext, config: WeightsConfig, s
     from halo_platform.delivery.state import set_weights
 
     try:
-        stored = set_weights(providers.config(), config.rule, config.weights, config.changed_by, config.reason or None, db_url=store.url)
+        stored = set_weights(providers.config(), config.rule, config.weights, config.changed_by, store, config.reason or None)
     except HaloError as exc:  # a typo in the launchpad: one failed run with the message, no run retries
         fail_once(context, exc)
     context.log.info(f"{config.rule}: {stored}")

@@ -1,17 +1,75 @@
-"""The `providers` resource: the delivery configuration read from `HALO_PROVIDERS_FILE` at run time."""
+"""The `providers` resource: the delivery configuration (`HALO_PROVIDERS_FILE` at run time)
+and the provider clients built from it, which it owns: made on first use, reused while their
+resolved settings do not change (so connection pools live across calls), closed after each
+Dagster execution or by `close()`."""
 
 from __future__ import annotations
 
-import dagster as dg
+import functools
+import json
+import threading
 
-from halo_platform.delivery.config import DeliveryConfig, load_config
+import dagster as dg
+from pydantic import PrivateAttr
+
+from halo_platform.core.errors import HaloError
+from halo_platform.core.plugins import discover, subclasses_of
+from halo_platform.core.settings import expand_env
+from halo_platform.delivery.config import DeliveryConfig, ProviderEntry, load_config
+from halo_platform.delivery.providers.base import Provider
+
+
+@functools.cache
+def provider_kinds() -> dict[str, type[Provider]]:
+    """Every provider kind: the `Provider` subclasses declared in `delivery.providers`."""
+    return discover("halo_platform.delivery.providers", subclasses_of(Provider), key=lambda c: c.kind)
 
 
 class ProvidersResource(dg.ConfigurableResource):
-    """Providers, routing rules, retry and autopilot settings. Only the file path is
-    configuration; secrets (`${ENV}`) are resolved when a provider is used."""
+    """Providers, routing rules, retry and autopilot settings, and the provider clients. Only
+    the file path is configuration; secrets (`${ENV}`) are resolved when a provider is built."""
 
     providers_file: str | None = None
+    _clients: dict[str, tuple[str, Provider]] = PrivateAttr(default_factory=dict)
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     def config(self) -> DeliveryConfig:
         return load_config(self.providers_file)
+
+    def get(self, name: str) -> Provider:
+        """The client of the configured provider `name`."""
+        return self.build(self.config().providers[name])
+
+    def build(self, entry: ProviderEntry) -> Provider:
+        """The client for `entry`, reused while its resolved settings do not change."""
+        kinds = provider_kinds()
+        if entry.kind not in kinds:
+            raise HaloError(f"provider {entry.name!r}: unknown kind {entry.kind!r}; known: {', '.join(sorted(kinds))}")
+        settings = expand_env(entry.raw)
+        settings.pop("kind", None)
+        settings["name"] = entry.name
+        fingerprint = json.dumps(settings, sort_keys=True, default=str)
+        with self._lock:
+            cached = self._clients.get(entry.name)
+            if cached is not None and cached[0] == fingerprint:
+                return cached[1]
+            try:
+                provider = kinds[entry.kind](**settings)
+            except Exception as exc:  # validation: name the fields, never echo values (secrets)
+                errors = exc.errors() if hasattr(exc, "errors") else []
+                why = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors) or type(exc).__name__
+                raise HaloError(f"provider {entry.name!r} ({entry.kind}): invalid settings: {why}") from None
+            if cached is not None:
+                cached[1].close()
+            self._clients[entry.name] = (fingerprint, provider)
+            return provider
+
+    def close(self) -> None:
+        """Close every client; the next use builds new ones."""
+        with self._lock:
+            for _, provider in self._clients.values():
+                provider.close()
+            self._clients.clear()
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:  # noqa: ARG002
+        self.close()

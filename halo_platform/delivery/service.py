@@ -20,12 +20,13 @@ from sqlalchemy.exc import IntegrityError
 
 from halo_platform.core.errors import ConflictError, HaloError, NotFoundError
 from halo_platform.core.models import utcnow
-from halo_platform.core.store import read
-from halo_platform.delivery.config import PRIORITIES, DeliveryConfig, load_config
+from halo_platform.core.store import StoreResource
+from halo_platform.delivery.config import PRIORITIES
 from halo_platform.delivery.db import writing
 from halo_platform.delivery.dispatch import call_provider, unsendable
-from halo_platform.delivery.providers import PERMANENT, RETRYABLE, Outgoing, SendResult, build_provider, mask_recipient
+from halo_platform.delivery.providers import PERMANENT, RETRYABLE, Outgoing, SendResult, mask_recipient
 from halo_platform.delivery.queue import attempt_row, events_t, mark_in_flight, messages_t, persist, transition
+from halo_platform.delivery.resources import ProvidersResource
 from halo_platform.delivery.routing import failover_order
 from halo_platform.delivery.state import load_router
 from halo_platform.delivery.validation import NewMessage, validate
@@ -72,13 +73,13 @@ def submit(
     channel: str,
     payload: Mapping[str, Any],
     *,
-    config: DeliveryConfig | None = None,
-    db_url: str | None = None,
+    store: StoreResource,
+    providers: ProvidersResource,
     rng: random.Random | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """Accept one message; returns (view, created). A known idempotency key with the same
     payload returns the first message (created False); with another payload, 409."""
-    config = config or load_config()
+    config = providers.config()
     new = validate(channel, payload, config)
     now = utcnow()
     values = _row_values(new, now)
@@ -87,27 +88,27 @@ def submit(
         values["lease_owner"] = f"api:{values['id']}"
         values["lease_until"] = now + dt.timedelta(seconds=config.high_deadline_seconds + config.lease_seconds)
     try:
-        with writing(db_url, priority=high) as conn:
+        with writing(store, priority=high) as conn:
             existing = _by_key(conn, new.idempotency_key) if new.idempotency_key else None
             if existing is None:
                 _insert(conn, [values], now)
     except IntegrityError:  # a concurrent request with the same key won the race
-        with read(db_url) as conn:
+        with store.read() as conn:
             existing = _by_key(conn, new.idempotency_key)
         if existing is None:
             raise
     if existing is not None:
         if existing.payload_hash != new.payload_hash:
             raise ConflictError(f"idempotency_key {new.idempotency_key!r} was used for a different message ({existing.id})")
-        return message_view(existing.id, db_url, with_events=False), False
+        return message_view(existing.id, store, with_events=False), False
     if high and not (new.expires_at and new.expires_at <= now):
-        send_high(values["id"], config, db_url, rng or _rng)
-    return message_view(values["id"], db_url, with_events=False), True
+        send_high(values["id"], store, providers, rng or _rng)
+    return message_view(values["id"], store, with_events=False), True
 
 
-def enqueue_many(channel: str, payloads: Iterable[Mapping[str, Any]], *, config: DeliveryConfig | None = None, db_url: str | None = None, chunk: int = 5000) -> int:
+def enqueue_many(channel: str, payloads: Iterable[Mapping[str, Any]], *, store: StoreResource, providers: ProvidersResource, chunk: int = 5000) -> int:
     """Queue many NORMAL/LOW messages at once (same validation; no idempotency keys). Returns the count."""
-    config = config or load_config()
+    config = providers.config()
     count = 0
     batch: list[dict] = []
 
@@ -115,7 +116,7 @@ def enqueue_many(channel: str, payloads: Iterable[Mapping[str, Any]], *, config:
         now = utcnow()
         for i, r in enumerate(batch):  # distinct times keep "oldest first" exact within a batch
             r["next_attempt_at"] = r["created_at"] = r["updated_at"] = now + dt.timedelta(microseconds=i)
-        with writing(db_url) as conn:
+        with writing(store) as conn:
             _insert(conn, batch, now)
         batch.clear()
 
@@ -136,14 +137,15 @@ def _by_key(conn, key: str | None):  # noqa: ANN001, ANN202
     return conn.execute(sa.select(messages_t.c.id, messages_t.c.payload_hash).where(messages_t.c.idempotency_key == key)).first()
 
 
-def send_high(message_id: str, config: DeliveryConfig, db_url: str | None, rng: random.Random) -> None:
+def send_high(message_id: str, store: StoreResource, providers: ProvidersResource, rng: random.Random) -> None:
     """Send a HIGH message now: providers in weighted order until one takes it, the
     deadline passes, or an answer is unknown (then it is `lost`, never sent twice). Each
     request is marked in flight first, so a crash of this process leaves it `lost`, not
     re-sent by a dispatch run; a message that cannot be sent ends `provider_error`."""
     owner = f"api:{message_id}"
+    config = providers.config()
     started = time.monotonic()
-    with read(db_url) as conn:
+    with store.read() as conn:
         row = conn.execute(sa.select(messages_t).where(messages_t.c.id == message_id)).one()
     attempts, final, last_provider = [], None, None
     now = utcnow()
@@ -156,17 +158,17 @@ def send_high(message_id: str, config: DeliveryConfig, db_url: str | None, rng: 
         final = transition(row, SendResult(message_id, PERMANENT, detail=f"not sent: {problem}"), None, config.retry, now, high=True)
         names = []
     else:
-        router = load_router(config, db_url)
+        router = load_router(config, store)
         _, weights = router.weights_for(row.channel, row.country, row.capability)
         names = failover_order(weights, rng)
     for name in names:
         remaining = config.high_deadline_seconds - (time.monotonic() - started)
         if remaining <= 0.05:
             break
-        with writing(db_url, priority=True) as conn:
+        with writing(store, priority=True) as conn:
             if not mark_in_flight(conn, owner, name, [(row.id, row.lease_until)], utcnow()):
                 return  # no longer ours (its lease ended): whoever holds it now records it
-        provider = build_provider(config.providers[name])
+        provider = providers.build(config.providers[name])
         result = call_provider(provider, [outgoing], remaining)[0]
         now = utcnow()
         attempts.append(attempt_row(result, name, now))
@@ -180,12 +182,12 @@ def send_high(message_id: str, config: DeliveryConfig, db_url: str | None, rng: 
             final = transition(row, None, None, config.retry, now)
         else:
             final = transition(row, SendResult(message_id, RETRYABLE, detail="every provider failed within the deadline"), last_provider, config.retry, now, high=True)
-    with writing(db_url, priority=True) as conn:
+    with writing(store, priority=True) as conn:
         persist(conn, owner, [final], attempts, now)
 
 
-def message_view(message_id: str, db_url: str | None = None, with_events: bool = True) -> dict[str, Any]:
-    with read(db_url) as conn:
+def message_view(message_id: str, store: StoreResource, with_events: bool = True) -> dict[str, Any]:
+    with store.read() as conn:
         row = conn.execute(sa.select(messages_t).where(messages_t.c.id == message_id)).first()
         if row is None:
             raise NotFoundError(f"no message {message_id}")

@@ -9,7 +9,7 @@ from sqlalchemy.engine import Connection
 
 from halo_platform.core.errors import HaloError
 from halo_platform.core.models import utcnow
-from halo_platform.core.store import read, write
+from halo_platform.core.store import StoreResource
 from halo_platform.delivery.config import DeliveryConfig, validate_weights
 from halo_platform.delivery.models import ProviderState, RoutingWeight, RoutingWeightAudit
 from halo_platform.delivery.routing import Router
@@ -30,8 +30,8 @@ def factors(conn: Connection) -> dict[str, float]:
     return {row.provider: row.factor for row in conn.execute(sa.select(state_t.c.provider, state_t.c.factor))}
 
 
-def load_router(config: DeliveryConfig, db_url: str | None = None) -> Router:
-    with read(db_url) as conn:
+def load_router(config: DeliveryConfig, store: StoreResource) -> Router:
+    with store.read() as conn:
         return Router(config, stored_weights(conn), factors(conn))
 
 
@@ -40,8 +40,8 @@ def set_weights(
     rule_key: str,
     weights: Mapping[str, float],
     changed_by: str,
+    store: StoreResource,
     reason: str | None = None,
-    db_url: str | None = None,
 ) -> dict[str, float]:
     """Replace the weights of one rule after validation; every changed provider is audited."""
     rule = config.rule(rule_key)
@@ -50,7 +50,7 @@ def set_weights(
     if problem:
         raise HaloError(f"weights for {rule_key}: {problem}")
     now = utcnow()
-    with write(db_url) as conn:
+    with store.write() as conn:
         current = stored_weights(conn).get(rule_key) or dict(rule.weights)
         conn.execute(weights_t.delete().where(weights_t.c.rule == rule_key))
         conn.execute(
@@ -68,10 +68,10 @@ def set_weights(
     return weights
 
 
-def seed_weights(config: DeliveryConfig, db_url: str | None = None) -> int:
+def seed_weights(config: DeliveryConfig, store: StoreResource) -> int:
     """Store the YAML weights of rules that have none stored yet (idempotent); returns rules seeded."""
     seeded = 0
-    with write(db_url) as conn:
+    with store.write() as conn:
         stored = stored_weights(conn)
         for rule in config.rules:
             if rule.key in stored:
@@ -83,9 +83,9 @@ def seed_weights(config: DeliveryConfig, db_url: str | None = None) -> int:
     return seeded
 
 
-def seed_states(config: DeliveryConfig, db_url: str | None = None) -> int:
+def seed_states(config: DeliveryConfig, store: StoreResource) -> int:
     """A fully active autopilot state for every provider that has none (idempotent); returns how many."""
-    with write(db_url) as conn:
+    with store.write() as conn:
         known = set(conn.execute(sa.select(state_t.c.provider)).scalars())
         new = [{"provider": p, "active": True, "factor": 1.0, "ramp_step": None, "reason": "seeded: active", "updated_at": utcnow()}
                for p in config.providers if p not in known]
@@ -94,9 +94,9 @@ def seed_states(config: DeliveryConfig, db_url: str | None = None) -> int:
     return len(new)
 
 
-def weights_table(config: DeliveryConfig, db_url: str | None = None) -> list[dict]:
+def weights_table(config: DeliveryConfig, store: StoreResource) -> list[dict]:
     """Per rule and provider: configured weight, autopilot factor, effective weight."""
-    router = load_router(config, db_url)
+    router = load_router(config, store)
     rows = []
     for rule in config.rules:
         configured = router.configured_weights(rule)

@@ -1,5 +1,6 @@
-"""Delivery fixtures: the provider fakes (real HTTP servers on 127.0.0.1) and a providers
-file written in tmp (HALO_PROVIDERS_FILE), secrets passed as ${ENV} references."""
+"""Delivery fixtures: the provider fakes (real HTTP servers on 127.0.0.1), the store of the
+isolated platform, and the providers resource over a providers file written in tmp, secrets
+passed as ${ENV} references."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from collections.abc import Iterator
 import pytest
 import yaml
 
-from halo_platform.delivery.config import DeliveryConfig, ProviderEntry, load_config
-from halo_platform.delivery.providers import Outgoing, Provider, build_provider, close_providers
+from halo_platform.core.store import StoreResource
+from halo_platform.delivery.config import ProviderEntry
+from halo_platform.delivery.providers import Outgoing, Provider
+from halo_platform.delivery.resources import ProvidersResource
 from halo_platform.lab.provider_fakes import FAKES, SECRETS, ProviderFake
 
 
@@ -19,7 +22,6 @@ def fakes() -> Iterator[dict[str, ProviderFake]]:
     """One started fake per HTTP provider kind."""
     started = {kind: factory().start() for kind, factory in FAKES.items()}
     yield started
-    close_providers()
     for fake in started.values():
         fake.stop()
 
@@ -52,28 +54,55 @@ CHANNEL_OF = {"twilio": "sms", "vonage": "sms", "sendgrid": "email", "mailjet": 
 @pytest.fixture
 def make_provider(monkeypatch):  # noqa: ANN001, ANN201
     """make_provider(kind, fake, **extra) -> a Provider pointed at the fake."""
+    providers = ProvidersResource()
 
     def make(kind: str, fake: ProviderFake, name: str | None = None, **extra) -> Provider:  # noqa: ANN003
         raw = provider_settings(kind, fake, monkeypatch, CHANNEL_OF[kind], **extra)
         entry = ProviderEntry(name or f"{kind}_test", kind, raw["channel"], ("*",), ("*",), raw)
-        return build_provider(entry)
+        return providers.build(entry)
 
     yield make
-    close_providers()
+    providers.close()
+
+
+@pytest.fixture
+def halo_store(halo_env) -> Iterator[StoreResource]:  # noqa: ANN001
+    """The store of the isolated platform."""
+    store = StoreResource(db_url=halo_env["HALO_DB_URL"])
+    yield store
+    store.dispose()
 
 
 @pytest.fixture
 def providers_file(halo_env, tmp_path, monkeypatch):  # noqa: ANN001, ANN201
-    """write(providers, routing, **settings) -> DeliveryConfig; HALO_PROVIDERS_FILE points at it."""
+    """write(providers, routing, **settings) -> the ProvidersResource over that file (its
+    configuration checked); HALO_PROVIDERS_FILE points at it for the code location's resources."""
+    made: list[ProvidersResource] = []
 
-    def write(providers: dict, routing: list | None = None, **settings) -> DeliveryConfig:  # noqa: ANN003
+    def write(providers: dict, routing: list | None = None, **settings) -> ProvidersResource:  # noqa: ANN003
         path = tmp_path / "providers.yaml"
         path.write_text(yaml.safe_dump({"providers": providers, "routing": routing or [], **settings}))
         monkeypatch.setenv("HALO_PROVIDERS_FILE", str(path))
-        return load_config(path)
+        resource = ProvidersResource(providers_file=str(path))
+        resource.config()
+        made.append(resource)
+        return resource
 
     yield write
-    close_providers()
+    for resource in made:
+        resource.close()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_code_location_resources() -> Iterator[None]:
+    """The code location's shared store and providers resources (used by the CLI and the app)
+    hold an engine and clients made for one test's environment: drop them after it."""
+    yield
+    from halo_platform.core.definitions import STORE
+    from halo_platform.delivery.definitions import PROVIDERS
+
+    STORE.dispose()
+    PROVIDERS.close()
 
 
 def outgoing(channel: str, recipient: str | None = None, **fields) -> Outgoing:  # noqa: ANN003

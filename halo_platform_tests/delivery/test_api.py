@@ -11,22 +11,22 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
-from halo_platform.core.cli import cli
+from halo_platform.cli import cli
 from halo_platform.core.errors import ConflictError, HaloError
-from halo_platform.core.http import create_app
 from halo_platform.core.store import read
 from halo_platform.delivery import send_email, send_push, send_sms
 from halo_platform.delivery.models import Message, MessageEvent
+from halo_platform.http import create_app
 
 
 @pytest.fixture
-def client(providers_file):  # noqa: ANN001, ANN201
-    providers_file({
+def client(providers_file, halo_store):  # noqa: ANN001, ANN201
+    providers = providers_file({
         "sms": {"kind": "sandbox", "channel": "sms"},
         "mail": {"kind": "sandbox", "channel": "email"},
         "push": {"kind": "sandbox", "channel": "push"},
     })
-    return TestClient(create_app())
+    return TestClient(create_app({"store": halo_store, "providers": providers}))
 
 
 def stored() -> tuple[int, int]:

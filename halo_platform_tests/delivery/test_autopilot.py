@@ -17,6 +17,7 @@ from halo_platform.delivery.health import share_gaps
 from halo_platform.delivery.models import DeliveryAttempt, ProviderStateChange
 from halo_platform.delivery.service import enqueue_many
 from halo_platform.lab.provider_fakes import SECRETS
+from halo_platform.sinks import SinksResource
 
 CFG = AutopilotConfig(window_minutes=10, min_attempts=20, error_rate_threshold=0.25, ramp_percent=(10, 25, 50, 100))
 NOW = dt.datetime(2026, 11, 21, 12, 0, tzinfo=dt.UTC)
@@ -75,20 +76,21 @@ def two_sms(fakes, providers_file):  # noqa: ANN001, ANN201
     )
 
 
-def test_a_failing_provider_is_deactivated_pinged_and_ramped_back_with_every_change_stored_and_alerted(fakes, two_sms, halo_env):
+def test_a_failing_provider_is_deactivated_pinged_and_ramped_back_with_every_change_stored_and_alerted(fakes, two_sms, halo_env, halo_store):
     from pathlib import Path
 
+    sinks = SinksResource()
     t0 = utcnow()
     attempts("tw", 60, 40, t0 - dt.timedelta(minutes=1))
     attempts("vo", 100, 0, t0 - dt.timedelta(minutes=1))
     fakes["twilio"].set_switches(hard_down=True)
-    report = run_cycle(two_sms, now=t0)
+    report = run_cycle(halo_store, two_sms, now=t0, sinks=sinks)
     assert report.providers["tw"]["factor"] == 0.0 and report.providers["vo"]["factor"] == 1.0
-    run_cycle(two_sms, now=t0 + dt.timedelta(minutes=1))  # ping fails: stays at 0
+    run_cycle(halo_store, two_sms, now=t0 + dt.timedelta(minutes=1), sinks=sinks)  # ping fails: stays at 0
     health_path = f"/2010-04-01/Accounts/{SECRETS['twilio']['account_sid']}.json"
     assert [r.status for r in fakes["twilio"].requests if r.path == health_path] == [0]
     fakes["twilio"].set_switches(hard_down=False)
-    factors = [run_cycle(two_sms, now=t0 + dt.timedelta(minutes=k)).providers["tw"]["factor"] for k in range(2, 6)]
+    factors = [run_cycle(halo_store, two_sms, now=t0 + dt.timedelta(minutes=k), sinks=sinks).providers["tw"]["factor"] for k in range(2, 6)]
     assert factors == [0.10, 0.25, 0.50, 1.0]
     with read() as conn:
         changes = conn.execute(sa.select(ProviderStateChange).order_by(ProviderStateChange.id)).all()
@@ -99,7 +101,7 @@ def test_a_failing_provider_is_deactivated_pinged_and_ramped_back_with_every_cha
     assert {a["severity"] for a in alerts if "deactivated" in a["title"]} == {"ERROR"}
 
 
-def test_when_every_provider_of_a_rule_is_down_an_error_alert_goes_out_and_messages_stay_queued(fakes, two_sms):
+def test_when_every_provider_of_a_rule_is_down_an_error_alert_goes_out_and_messages_stay_queued(fakes, two_sms, halo_store):
     from halo_platform.delivery.dispatch import Dispatcher
 
     t0 = utcnow()
@@ -108,10 +110,10 @@ def test_when_every_provider_of_a_rule_is_down_an_error_alert_goes_out_and_messa
     fakes["twilio"].set_switches(hard_down=True)
     fakes["vonage"].set_switches(hard_down=True)
     sent_alerts = []
-    report = run_cycle(two_sms, now=t0, alert=sent_alerts.append)
+    report = run_cycle(halo_store, two_sms, now=t0, alert=sent_alerts.append)
     assert report.rules_down == ["sms/*/*"]
     assert any(a.severity == "ERROR" and "every provider is down" in a.title for a in sent_alerts)
-    enqueue_many("sms", [{"to": "+33612345678", "body": "x", "priority": "LOW"}])
-    stats = Dispatcher(two_sms).drain(["sms"])
+    enqueue_many("sms", [{"to": "+33612345678", "body": "x", "priority": "LOW"}], store=halo_store, providers=two_sms)
+    stats = Dispatcher(two_sms, halo_store).drain(["sms"])
     assert stats.by_status == {"held": 1}
     assert fakes["twilio"].request_count == 0

@@ -17,9 +17,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi.testclient import TestClient
 
-from halo_platform.core.http import create_app
 from halo_platform.core.store import read
 from halo_platform.delivery.models import MessageEvent
+from halo_platform.http import create_app
 from halo_platform.lab.provider_fakes import SECRETS
 
 BASE = "http://testserver"
@@ -28,8 +28,8 @@ SG_PUBLIC = base64.b64encode(SG_KEY.public_key().public_bytes(serialization.Enco
 
 
 @pytest.fixture
-def setup(fakes, providers_file):  # noqa: ANN001, ANN201
-    providers_file({
+def setup(fakes, providers_file, halo_store):  # noqa: ANN001, ANN201
+    providers = providers_file({
         "tw": {"kind": "twilio", "channel": "sms", "countries": ["FR"], "base_url": fakes["twilio"].url, **SECRETS["twilio"], "sender": "+33700000000"},
         "vo": {"kind": "vonage", "channel": "sms", "countries": ["DE"], "base_url": fakes["vonage"].url, **SECRETS["vonage"], "signature_secret": "sigsecret", "signature_method": "md5hash"},
         "vo256": {"kind": "vonage", "channel": "sms", "countries": ["IT"], "base_url": fakes["vonage"].url, **SECRETS["vonage"], "signature_secret": "sigsecret", "signature_method": "sha256"},
@@ -38,7 +38,7 @@ def setup(fakes, providers_file):  # noqa: ANN001, ANN201
         "os": {"kind": "onesignal", "channel": "push", "capabilities": ["ALERT"], "base_url": fakes["onesignal"].url, **SECRETS["onesignal"], "webhook_secret": "os-shared"},
         "fcm": {"kind": "fcm", "channel": "push", "capabilities": ["SILENT"], "base_url": fakes["fcm"].url, **SECRETS["fcm"]},
     })
-    return TestClient(create_app())
+    return TestClient(create_app({"store": halo_store, "providers": providers}))
 
 
 @pytest.fixture(autouse=True)

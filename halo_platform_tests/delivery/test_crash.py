@@ -21,7 +21,7 @@ import sqlalchemy as sa
 
 from halo_platform.core.errors import HaloError
 from halo_platform.core.models import utcnow
-from halo_platform.core.store import read, write
+from halo_platform.core.store import StoreResource, read, write
 from halo_platform.delivery.config import parse_config
 from halo_platform.delivery.dispatch import Dispatcher
 from halo_platform.delivery.models import Message, MessageEvent
@@ -92,9 +92,10 @@ def test_a_drain_killed_mid_run_resends_at_most_the_requests_in_flight(fakes, pr
     went out, then a drain after the leases ended. Before, every message of the batches whose
     acknowledgements were not yet written was sent again (1,702 of 1,705)."""
     db_url = request.getfixturevalue("fresh_pg_url") if store == "postgresql" else os.environ["HALO_DB_URL"]
+    store = StoreResource(db_url=db_url)
     config = twilio_only(fakes, providers_file, on_unknown={"sms": {"LOW": policy}})
     count = 1500
-    enqueue_many("sms", ({"to": "+33612345678", "body": f"crash {i}", "priority": "LOW"} for i in range(count)), config=config, db_url=db_url)
+    enqueue_many("sms", ({"to": "+33612345678", "body": f"crash {i}", "priority": "LOW"} for i in range(count)), store=store, providers=config)
     fakes["twilio"].set_switches(latency_seconds=0.002)
     kill_drain_midway(fakes, db_url, count, kill_after=400)
     fakes["twilio"].set_switches(latency_seconds=0)
@@ -102,9 +103,10 @@ def test_a_drain_killed_mid_run_resends_at_most_the_requests_in_flight(fakes, pr
         in_flight = conn.execute(sa.select(sa.func.count()).select_from(Message).where(Message.in_flight_at.is_not(None))).scalar_one()
     assert in_flight <= CONCURRENCY
 
-    dispatcher = Dispatcher(config, db_url=db_url, clock=later(LEASE + 1))
+    dispatcher = Dispatcher(config, store, clock=later(LEASE + 1))
     dispatcher.drain(["sms"])
     dispatcher.close()
+    store.dispose()
 
     accepted = [a["ref"] for a in fakes["twilio"].accepted]
     twice = [ref for ref, n in Counter(accepted).items() if n > 1]
@@ -140,32 +142,32 @@ def events_of(message_id: str) -> list[str]:
         return list(conn.execute(sa.select(MessageEvent.event).where(MessageEvent.message_id == message_id).order_by(MessageEvent.id)).scalars())
 
 
-def test_an_uncertain_message_at_an_idempotent_provider_is_sent_again_under_the_same_key(fakes, providers_file):
+def test_an_uncertain_message_at_an_idempotent_provider_is_sent_again_under_the_same_key(fakes, providers_file, halo_store):
     config = providers_file(
         {"os": {"kind": "onesignal", "channel": "push", "base_url": fakes["onesignal"].url, **SECRETS["onesignal"]}},
         [{"channel": "push", "country": "*", "capability": "*", "weights": {"os": 1}}],
     )
     mid = uncertain_message(config, None, "push", "user-1", {"body": "hello", "title": "t"}, "NORMAL", "os")
-    Dispatcher(config, clock=later(5)).drain(["push"])
-    Dispatcher(config, clock=later(5)).run_once("push")  # nothing more is due
+    Dispatcher(config, halo_store, clock=later(5)).drain(["push"])
+    Dispatcher(config, halo_store, clock=later(5)).run_once("push")  # nothing more is due
     assert [a["ref"] for a in fakes["onesignal"].accepted] == [mid]
     assert events_of(mid) == ["sent"]
 
 
-def test_a_high_message_in_flight_when_its_api_process_died_ends_lost_and_is_never_sent_again(fakes, providers_file):
+def test_a_high_message_in_flight_when_its_api_process_died_ends_lost_and_is_never_sent_again(fakes, providers_file, halo_store):
     config = twilio_only(fakes, providers_file, on_unknown={"sms": "resend"})
     mid = uncertain_message(config, None, "sms", "+33612345678", {"body": "otp 1"}, "HIGH", "tw")
-    Dispatcher(config, clock=later(5)).drain(["sms"])
+    Dispatcher(config, halo_store, clock=later(5)).drain(["sms"])
     assert fakes["twilio"].accepted.snapshot() == []
     assert events_of(mid) == ["unknown", "lost"]
 
 
-def test_a_resend_after_an_unknown_outcome_happens_once(fakes, providers_file):
+def test_a_resend_after_an_unknown_outcome_happens_once(fakes, providers_file, halo_store):
     config = twilio_only(fakes, providers_file, on_unknown={"sms": {"LOW": "resend"}})
     mid = uncertain_message(config, None, "sms", "+33612345678", {"body": "low 1"}, "LOW", "tw")
     with write() as conn:  # the resend was in flight too when a second run died
         conn.execute(MessageEvent.__table__.insert(), [{"message_id": mid, "event": "unknown", "provider": "tw", "at": utcnow()}])
-    Dispatcher(config, clock=later(5)).drain(["sms"])
+    Dispatcher(config, halo_store, clock=later(5)).drain(["sms"])
     assert fakes["twilio"].accepted.snapshot() == []
     assert events_of(mid) == ["unknown", "unknown", "lost"]
 
@@ -202,16 +204,16 @@ def test_on_unknown_defaults_to_lost_and_refuses_resend_for_high():
 # -- a send that raises -----------------------------------------------------------------------
 
 
-def test_a_message_whose_send_raises_ends_provider_error_and_the_rest_of_the_batch_is_sent(fakes, providers_file):
+def test_a_message_whose_send_raises_ends_provider_error_and_the_rest_of_the_batch_is_sent(fakes, providers_file, halo_store):
     """A lone surrogate makes the Twilio form encoding raise; a row whose content is not a mapping
     makes building the request raise. Before, the first was retried until `lost` and the second
     stopped the drain with the whole batch leased (sent again after the lease)."""
     config = twilio_only(fakes, providers_file)
-    enqueue_many("sms", ({"to": "+33612345678", "body": f"fine {i}", "priority": "LOW"} for i in range(5)), config=config)
+    enqueue_many("sms", ({"to": "+33612345678", "body": f"fine {i}", "priority": "LOW"} for i in range(5)), store=halo_store, providers=config)
     with write() as conn:
         conn.execute(Message.__table__.insert(), [crafted_row("bad-surrogate", "sms", "+33612345678", {"body": "code \ud800"}),
                                                   crafted_row("bad-content", "sms", "+33612345678", ["not", "a", "mapping"])])
-    stats = Dispatcher(config).drain(["sms"])
+    stats = Dispatcher(config, halo_store).drain(["sms"])
     assert stats.claimed == 7
     with read() as conn:
         rows = {r.id: r for r in conn.execute(sa.select(Message).where(Message.id.in_(["bad-surrogate", "bad-content"])))}
@@ -219,7 +221,7 @@ def test_a_message_whose_send_raises_ends_provider_error_and_the_rest_of_the_bat
     assert statuses() == Counter({"sent": 5, "provider_error": 2})
     details = events_of_detail("bad-surrogate")
     assert details and all("+33612345678" not in d and "\ud800" not in d for d in details)
-    assert Dispatcher(config, clock=later(LEASE + 1)).run_once("sms").claimed == 0
+    assert Dispatcher(config, halo_store, clock=later(LEASE + 1)).run_once("sms").claimed == 0
 
 
 def events_of_detail(message_id: str) -> list[str]:
@@ -227,26 +229,26 @@ def events_of_detail(message_id: str) -> list[str]:
         return [d or "" for d in conn.execute(sa.select(MessageEvent.detail).where(MessageEvent.message_id == message_id, MessageEvent.event != "queued")).scalars()]
 
 
-def test_a_high_message_whose_send_raises_is_recorded_provider_error_not_left_leased(fakes, providers_file):
+def test_a_high_message_whose_send_raises_is_recorded_provider_error_not_left_leased(fakes, providers_file, halo_store):
     config = twilio_only(fakes, providers_file)
     now = utcnow()
     with write() as conn:
         conn.execute(Message.__table__.insert(), [crafted_row("otp-bad", "sms", "+33612345678", {"body": "otp \udfff"}, "HIGH",
                                                               lease_owner="api:otp-bad", lease_until=now + dt.timedelta(seconds=60))])
-    send_high("otp-bad", config, None, random.Random(1))
+    send_high("otp-bad", halo_store, config, random.Random(1))
     with read() as conn:
         row = conn.execute(sa.select(Message).where(Message.id == "otp-bad")).one()
     assert (row.status, row.lease_owner, row.in_flight_at) == ("provider_error", None, None)
-    assert Dispatcher(config, clock=later(LEASE + 120)).run_once("sms").claimed == 0
+    assert Dispatcher(config, halo_store, clock=later(LEASE + 120)).run_once("sms").claimed == 0
     assert fakes["twilio"].accepted.snapshot() == []
 
 
-def test_a_message_is_sent_only_under_the_claim_that_holds_it_and_its_marker_renews_the_lease(fakes, providers_file):
+def test_a_message_is_sent_only_under_the_claim_that_holds_it_and_its_marker_renews_the_lease(fakes, providers_file, halo_store):
     """A batch slower than its lease: a message already in flight keeps its lease (a later
     claim does not take it for a dead sender's), and a message claimed again meanwhile is no
     longer marked (so sent) under the old claim."""
     config = twilio_only(fakes, providers_file)
-    enqueue_many("sms", ({"to": "+33612345678", "body": f"slow {i}", "priority": "LOW"} for i in range(2)), config=config)
+    enqueue_many("sms", ({"to": "+33612345678", "body": f"slow {i}", "priority": "LOW"} for i in range(2)), store=halo_store, providers=config)
     t0 = utcnow()
     with write() as conn:
         first, second = claim(conn, "sms", "run:slow", 10, t0, 1)

@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from halo_platform.core.models import utcnow
-from halo_platform.core.store import read, write
+from halo_platform.core.store import StoreResource, read, write
 from halo_platform.delivery.dispatch import Dispatcher
 from halo_platform.delivery.models import DeliveryAttempt, Message, MessageEvent, ProviderState
 from halo_platform.delivery.queue import claim
@@ -66,11 +66,11 @@ def all_ids() -> list[str]:
         return list(conn.execute(sa.select(Message.id)).scalars())
 
 
-def test_normal_goes_strictly_before_low_and_oldest_first(fakes, providers_file):
+def test_normal_goes_strictly_before_low_and_oldest_first(fakes, providers_file, halo_store):
     config = sms_config(providers_file, fakes, {"tw": 1})
-    enqueue_many("sms", sms(4, "LOW", "low"))
-    enqueue_many("sms", sms(3, "NORMAL", "normal"))
-    dispatcher = Dispatcher(config, batch_size=4)
+    enqueue_many("sms", sms(4, "LOW", "low"), store=halo_store, providers=config)
+    enqueue_many("sms", sms(3, "NORMAL", "normal"), store=halo_store, providers=config)
+    dispatcher = Dispatcher(config, halo_store, batch_size=4)
     first = dispatcher.run_once("sms")
     assert first.claimed == 4
     bodies = [a["ref"] for a in fakes["twilio"].accepted]
@@ -81,15 +81,16 @@ def test_normal_goes_strictly_before_low_and_oldest_first(fakes, providers_file)
 
 
 @pytest.mark.parametrize("store", ["sqlite", "postgresql", "mariadb"])
-def test_two_concurrent_dispatch_runs_never_take_the_same_message(fakes, providers_file, store, request):
+def test_two_concurrent_dispatch_runs_never_take_the_same_message(fakes, providers_file, halo_store, store, request):
     db_url = {"sqlite": None, "postgresql": "fresh_pg_url", "mariadb": "mysql_url"}[store]
     db_url = db_url and request.getfixturevalue(db_url)
+    store = StoreResource(db_url=db_url) if db_url else halo_store
     providers, routing, settings = sms_providers(fakes)
     for p in providers.values():
         p["max_concurrency"] = 4
     config = providers_file(providers, routing, **settings)
-    enqueue_many("sms", sms(600), db_url=db_url)
-    runs = [Dispatcher(config, db_url=db_url, batch_size=50, owner=f"run-{i}") for i in range(3)]
+    enqueue_many("sms", sms(600), store=store, providers=config)
+    runs = [Dispatcher(config, store, batch_size=50, owner=f"run-{i}") for i in range(3)]
     threads = [threading.Thread(target=d.drain, args=(["sms"],)) for d in runs]
     for t in threads:
         t.start()
@@ -102,55 +103,57 @@ def test_two_concurrent_dispatch_runs_never_take_the_same_message(fakes, provide
     assert statuses(db_url) == {"sent": 600}
     with read(db_url) as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(DeliveryAttempt)).scalar_one() == 600
+    if store is not halo_store:
+        store.dispose()
 
 
-def test_a_crashed_runs_leased_messages_return_to_the_queue_when_the_lease_ends(fakes, providers_file):
+def test_a_crashed_runs_leased_messages_return_to_the_queue_when_the_lease_ends(fakes, providers_file, halo_store):
     config = sms_config(providers_file, fakes, lease_seconds=60)
-    enqueue_many("sms", sms(5))
+    enqueue_many("sms", sms(5), store=halo_store, providers=config)
     clock = Clock()
     with write() as conn:
         assert len(claim(conn, "sms", "crashed-run", 100, clock(), 60)) == 5  # and then it dies
-    dispatcher = Dispatcher(config, clock=clock)
+    dispatcher = Dispatcher(config, halo_store, clock=clock)
     assert dispatcher.run_once("sms").claimed == 0
     clock.advance(61)
     assert dispatcher.drain(["sms"]).by_status["sent"] == 5
     assert statuses() == {"sent": 5}
 
 
-def test_a_retryable_failure_is_retried_after_the_backoff_on_another_provider(fakes, providers_file):
+def test_a_retryable_failure_is_retried_after_the_backoff_on_another_provider(fakes, providers_file, halo_store):
     fakes["twilio"].set_switches(failure_rate=1.0)
     config = sms_config(providers_file, fakes, {"tw": 1000, "vo": 1})
-    (message_id,) = [submit("sms", sms(1)[0], config=config)[0]["id"]]
+    (message_id,) = [submit("sms", sms(1)[0], store=halo_store, providers=config)[0]["id"]]
     clock = Clock()
-    dispatcher = Dispatcher(config, clock=clock, rng=random.Random(0))
+    dispatcher = Dispatcher(config, halo_store, clock=clock, rng=random.Random(0))
     assert dispatcher.run_once("sms").by_status == {"retry_scheduled": 1}
     assert dispatcher.run_once("sms").claimed == 0  # backoff: not due yet
     clock.advance(31)
     assert dispatcher.run_once("sms").by_status == {"sent": 1}
     assert event_names(message_id) == [("queued", None), ("retry_scheduled", "tw"), ("sent", "vo")]
-    view = message_view(message_id)
+    view = message_view(message_id, halo_store)
     assert view["number_of_retries"] == 1 and view["provider"] == "vo"
 
 
-def test_past_max_retries_a_message_is_lost(fakes, providers_file):
+def test_past_max_retries_a_message_is_lost(fakes, providers_file, halo_store):
     fakes["twilio"].set_switches(failure_rate=1.0)
     config = sms_config(providers_file, fakes, {"tw": 1})
-    message_id = submit("sms", sms(1)[0], config=config)[0]["id"]
+    message_id = submit("sms", sms(1)[0], store=halo_store, providers=config)[0]["id"]
     clock = Clock()
-    dispatcher = Dispatcher(config, clock=clock)
+    dispatcher = Dispatcher(config, halo_store, clock=clock)
     for _ in range(6):
         dispatcher.run_once("sms")
         clock.advance(61)
     assert [e for e, _ in event_names(message_id)] == ["queued", "retry_scheduled", "retry_scheduled", "retry_scheduled", "lost"]
-    assert message_view(message_id)["number_of_retries"] == 3
+    assert message_view(message_id, halo_store)["number_of_retries"] == 3
     assert fakes["twilio"].request_count == 4
 
 
-def test_a_permanent_failure_ends_as_provider_error_without_retry(fakes, providers_file):
+def test_a_permanent_failure_ends_as_provider_error_without_retry(fakes, providers_file, halo_store):
     config = sms_config(providers_file, fakes, {"tw": 1})
-    message_id = submit("sms", {"to": "+33612340000", "body": "x", "priority": "LOW"}, config=config)[0]["id"]
+    message_id = submit("sms", {"to": "+33612340000", "body": "x", "priority": "LOW"}, store=halo_store, providers=config)[0]["id"]
     clock = Clock()
-    dispatcher = Dispatcher(config, clock=clock)
+    dispatcher = Dispatcher(config, halo_store, clock=clock)
     dispatcher.run_once("sms")
     clock.advance(3600)
     assert dispatcher.run_once("sms").claimed == 0
@@ -158,24 +161,24 @@ def test_a_permanent_failure_ends_as_provider_error_without_retry(fakes, provide
     assert fakes["twilio"].request_count == 1
 
 
-def test_a_message_that_expires_in_the_queue_is_never_sent(fakes, providers_file):
+def test_a_message_that_expires_in_the_queue_is_never_sent(fakes, providers_file, halo_store):
     config = sms_config(providers_file, fakes)
     expires = (utcnow() + dt.timedelta(seconds=20)).isoformat()
-    message_id = submit("sms", sms(1, expires_at=expires)[0], config=config)[0]["id"]
+    message_id = submit("sms", sms(1, expires_at=expires)[0], store=halo_store, providers=config)[0]["id"]
     clock = Clock()
     clock.advance(21)
-    assert Dispatcher(config, clock=clock).run_once("sms").by_status == {"expired": 1}
+    assert Dispatcher(config, halo_store, clock=clock).run_once("sms").by_status == {"expired": 1}
     assert [e for e, _ in event_names(message_id)] == ["queued", "expired"]
     assert fakes["twilio"].request_count == fakes["vonage"].request_count == 0
 
 
-def test_when_every_provider_of_a_rule_is_down_messages_stay_queued(fakes, providers_file):
+def test_when_every_provider_of_a_rule_is_down_messages_stay_queued(fakes, providers_file, halo_store):
     config = sms_config(providers_file, fakes)
-    enqueue_many("sms", sms(3))
+    enqueue_many("sms", sms(3), store=halo_store, providers=config)
     with write() as conn:
         conn.execute(sa.insert(ProviderState), [{"provider": p, "active": False, "factor": 0.0, "reason": "test", "updated_at": utcnow()} for p in ("tw", "vo")])
     clock = Clock()
-    dispatcher = Dispatcher(config, clock=clock)
+    dispatcher = Dispatcher(config, halo_store, clock=clock)
     assert dispatcher.drain(["sms"]).by_status == {"held": 3}
     assert statuses() == {"queued": 3}
     with write() as conn:
@@ -185,10 +188,10 @@ def test_when_every_provider_of_a_rule_is_down_messages_stay_queued(fakes, provi
     assert all(event_names(i)[0] == ("queued", None) and len(event_names(i)) == 2 for i in all_ids())
 
 
-def test_high_fails_over_to_the_next_provider_inside_the_call(fakes, providers_file):
+def test_high_fails_over_to_the_next_provider_inside_the_call(fakes, providers_file, halo_store):
     fakes["twilio"].set_switches(failure_rate=1.0)
     config = sms_config(providers_file, fakes, {"tw": 1_000_000, "vo": 1})
-    view, _ = submit("sms", sms(1, "HIGH")[0], config=config)
+    view, _ = submit("sms", sms(1, "HIGH")[0], store=halo_store, providers=config)
     assert view["status"] == "sent" and view["provider"] == "vo"
     assert fakes["twilio"].request_count == 1 and len(fakes["vonage"].accepted) == 1
     with read() as conn:
@@ -196,51 +199,51 @@ def test_high_fails_over_to_the_next_provider_inside_the_call(fakes, providers_f
     assert [tuple(o) for o in outcomes] == [("tw", "retryable"), ("vo", "acknowledged")]
 
 
-def test_high_is_never_resent_after_an_unknown_outcome(fakes, providers_file):
+def test_high_is_never_resent_after_an_unknown_outcome(fakes, providers_file, halo_store):
     fakes["twilio"].set_switches(hard_down=True)
     config = sms_config(providers_file, fakes, {"tw": 1_000_000, "vo": 1})
-    view, _ = submit("sms", sms(1, "HIGH")[0], config=config)
+    view, _ = submit("sms", sms(1, "HIGH")[0], store=halo_store, providers=config)
     assert view["status"] == "lost"
     assert fakes["vonage"].request_count == 0
-    assert Dispatcher(config).drain(["sms"]).claimed == 0
+    assert Dispatcher(config, halo_store).drain(["sms"]).claimed == 0
 
 
-def test_high_respects_its_deadline(fakes, providers_file):
+def test_high_respects_its_deadline(fakes, providers_file, halo_store):
     fakes["twilio"].set_switches(latency_seconds=1.5)
     config = sms_config(providers_file, fakes, {"tw": 1}, high_deadline_seconds=0.4)
     started = time.monotonic()
-    view, _ = submit("sms", sms(1, "HIGH")[0], config=config)
+    view, _ = submit("sms", sms(1, "HIGH")[0], store=halo_store, providers=config)
     assert time.monotonic() - started < 1.2
     assert view["status"] == "lost"
-    assert "not re-sent" in message_view(view["id"])["events"][-1]["detail"]
+    assert "not re-sent" in message_view(view["id"], halo_store)["events"][-1]["detail"]
 
 
-def test_high_that_no_provider_took_is_retried_by_the_queue_first(fakes, providers_file):
+def test_high_that_no_provider_took_is_retried_by_the_queue_first(fakes, providers_file, halo_store):
     fakes["twilio"].set_switches(failure_rate=1.0)
     fakes["vonage"].set_switches(failure_rate=1.0)
     config = sms_config(providers_file, fakes)
-    enqueue_many("sms", sms(2, "NORMAL"))
-    view, _ = submit("sms", sms(1, "HIGH", "otp")[0], config=config)
+    enqueue_many("sms", sms(2, "NORMAL"), store=halo_store, providers=config)
+    view, _ = submit("sms", sms(1, "HIGH", "otp")[0], store=halo_store, providers=config)
     assert view["status"] == "retry_scheduled"
     fakes["twilio"].reset()
     fakes["vonage"].reset()
     clock = Clock()
     clock.advance(31)
-    dispatcher = Dispatcher(config, clock=clock, batch_size=1)
+    dispatcher = Dispatcher(config, halo_store, clock=clock, batch_size=1)
     dispatcher.run_once("sms")
-    assert message_view(view["id"])["status"] == "sent"
+    assert message_view(view["id"], halo_store)["status"] == "sent"
 
 
-def test_onesignal_retries_after_a_lost_answer_reuse_the_request_key_so_nothing_is_accepted_twice(fakes, providers_file):
+def test_onesignal_retries_after_a_lost_answer_reuse_the_request_key_so_nothing_is_accepted_twice(fakes, providers_file, halo_store):
     fakes["onesignal"].set_switches(latency_seconds=0.6)
     config = providers_file(
         {"os": {"kind": "onesignal", "channel": "push", "base_url": fakes["onesignal"].url, **SECRETS["onesignal"], "timeout_seconds": 0.3}},
         [{"channel": "push", "country": "*", "capability": "*", "weights": {"os": 1}}],
         retry={"max_retries": 3, "backoff_seconds": [1]},
     )
-    message_id = submit("push", {"to": "user_1234567", "title": "t", "body": "b", "priority": "LOW"}, config=config)[0]["id"]
+    message_id = submit("push", {"to": "user_1234567", "title": "t", "body": "b", "priority": "LOW"}, store=halo_store, providers=config)[0]["id"]
     clock = Clock()
-    dispatcher = Dispatcher(config, clock=clock)
+    dispatcher = Dispatcher(config, halo_store, clock=clock)
     assert dispatcher.run_once("push").by_status == {"retry_scheduled": 1}
     fakes["onesignal"].accepted.wait_for(1, timeout=3)
     fakes["onesignal"].set_switches(latency_seconds=0)
@@ -250,15 +253,15 @@ def test_onesignal_retries_after_a_lost_answer_reuse_the_request_key_so_nothing_
     assert [r.json()["idempotency_key"] for r in fakes["onesignal"].requests] == [message_id, message_id]
 
 
-def test_email_dispatch_uses_the_batch_apis_with_per_message_acknowledgement(fakes, providers_file):
+def test_email_dispatch_uses_the_batch_apis_with_per_message_acknowledgement(fakes, providers_file, halo_store):
     config = providers_file(
         {"sg": {"kind": "sendgrid", "channel": "email", "base_url": fakes["sendgrid"].url, **SECRETS["sendgrid"], "sender": "n@example.com"},
          "mj": {"kind": "mailjet", "channel": "email", "base_url": fakes["mailjet"].url, **SECRETS["mailjet"], "sender": "n@example.com"}},
         [{"channel": "email", "country": "*", "capability": "*", "weights": {"sg": 1, "mj": 1}}],
     )
-    enqueue_many("email", ({"to": f"u{i}@example.com", "subject": "Reminder", "body": "See you soon", "priority": "LOW"} for i in range(1500)))
-    enqueue_many("email", [{"to": "bounce@example.com", "subject": "Reminder", "body": "See you soon", "priority": "LOW"}])
-    stats = Dispatcher(config, batch_size=2000).drain(["email"])
+    enqueue_many("email", ({"to": f"u{i}@example.com", "subject": "Reminder", "body": "See you soon", "priority": "LOW"} for i in range(1500)), store=halo_store, providers=config)
+    enqueue_many("email", [{"to": "bounce@example.com", "subject": "Reminder", "body": "See you soon", "priority": "LOW"}], store=halo_store, providers=config)
+    stats = Dispatcher(config, halo_store, batch_size=2000).drain(["email"])
     assert stats.by_status == {"sent": 1500, "provider_error": 1}
     assert len(fakes["sendgrid"].accepted) + len(fakes["mailjet"].accepted) == 1500
     assert fakes["sendgrid"].request_count <= 2 + 2 * 11 and fakes["mailjet"].request_count <= 1500 // 50 + 2

@@ -24,16 +24,16 @@ MESSAGES = int(os.environ.get("HALO_FAULT_MESSAGES", "20000"))
 MAX_RETRIES = 5
 
 
-def test_faulty_providers_lose_nothing_send_nothing_twice_and_autopilot_shifts_traffic(fakes, providers_file):
+def test_faulty_providers_lose_nothing_send_nothing_twice_and_autopilot_shifts_traffic(fakes, providers_file, halo_store):
     healthy, flaky = fakes["twilio"], fakes["vonage"]
     dead = twilio_fake(seed=7).start()
     try:
-        run_fault_scenario(providers_file, healthy, flaky, dead)
+        run_fault_scenario(providers_file, halo_store, healthy, flaky, dead)
     finally:
         dead.stop()
 
 
-def run_fault_scenario(providers_file, healthy, flaky, dead) -> None:  # noqa: ANN001, PLR0915
+def run_fault_scenario(providers_file, halo_store, healthy, flaky, dead) -> None:  # noqa: ANN001, PLR0915
     config = providers_file(
         {
             "healthy": {"kind": "twilio", "channel": "sms", "base_url": healthy.url, **SECRETS["twilio"], "sender": "+33700000000", "max_concurrency": 4},
@@ -46,10 +46,10 @@ def run_fault_scenario(providers_file, healthy, flaky, dead) -> None:  # noqa: A
     )
     flaky.set_switches(failure_rate=0.4)
     dead.set_switches(hard_down=True)
-    enqueue_many("sms", ({"to": "+33612345678", "body": f"fault {i}", "priority": "LOW"} for i in range(MESSAGES)))
+    enqueue_many("sms", ({"to": "+33612345678", "body": f"fault {i}", "priority": "LOW"} for i in range(MESSAGES)), store=halo_store, providers=config)
 
     clock_now = [utcnow()]
-    dispatcher = Dispatcher(config, clock=lambda: clock_now[0], rng=random.Random(11), batch_size=250)
+    dispatcher = Dispatcher(config, halo_store, clock=lambda: clock_now[0], rng=random.Random(11), batch_size=250)
     alerts: list = []
     cycle_at: list[dt.datetime] = []
     recovered_at_cycle = None
@@ -60,7 +60,7 @@ def run_fault_scenario(providers_file, healthy, flaky, dead) -> None:  # noqa: A
         clock_now[0] += dt.timedelta(seconds=15)
         if rounds % 4 == 0:
             cycle_at.append(clock_now[0])
-            run_cycle(config, now=clock_now[0], alert=alerts.append)
+            run_cycle(halo_store, config, now=clock_now[0], alert=alerts.append)
         with read() as conn:
             sent = conn.execute(sa.select(sa.func.count()).select_from(Message).where(Message.status == "sent")).scalar_one()
             open_ = conn.execute(sa.select(sa.func.count()).select_from(Message).where(Message.status.in_(["queued", "retry_scheduled"]))).scalar_one()
@@ -73,7 +73,7 @@ def run_fault_scenario(providers_file, healthy, flaky, dead) -> None:  # noqa: A
     for _ in range(6):  # let the ramp finish if the queue emptied first
         clock_now[0] += dt.timedelta(minutes=1)
         cycle_at.append(clock_now[0])
-        run_cycle(config, now=clock_now[0], alert=alerts.append)
+        run_cycle(halo_store, config, now=clock_now[0], alert=alerts.append)
     dispatcher.close()
 
     with read() as conn:

@@ -17,24 +17,24 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from halo_platform.core.errors import HaloError
-from halo_platform.core.http import create_app
-from halo_platform.core.store import read
+from halo_platform.core.store import StoreResource, read
 from halo_platform.delivery.config import parse_config
 from halo_platform.delivery.models import Message, MessageEvent
 from halo_platform.delivery.service import submit
 from halo_platform.delivery.validation import FIELDS, column_limit, sms_segments, validate
+from halo_platform.http import create_app
 from halo_platform.lab.provider_fakes import SECRETS
 
 
 @pytest.fixture
-def client(providers_file, fakes, smtp_server):  # noqa: ANN001, ANN201
-    providers_file({
+def client(providers_file, halo_store, fakes, smtp_server):  # noqa: ANN001, ANN201
+    providers = providers_file({
         "tw": {"kind": "twilio", "channel": "sms", "base_url": fakes["twilio"].url, **SECRETS["twilio"], "sender": "+33700000000"},
         "relay": {"kind": "smtp", "channel": "email", "host": "127.0.0.1", "port": smtp_server.port,
                   "username": smtp_server.username, "password": smtp_server.password},
         "push": {"kind": "sandbox", "channel": "push"},
     })
-    return TestClient(create_app(), raise_server_exceptions=False)
+    return TestClient(create_app({"store": halo_store, "providers": providers}), raise_server_exceptions=False)
 
 
 def post(client: TestClient, channel: str, payload: dict):  # noqa: ANN201
@@ -90,9 +90,9 @@ def test_the_longest_bodies_max_segments_allows_are_sent(client):
 
 def test_max_segments_is_set_per_channel_in_the_providers_file(providers_file):
     config = providers_file({"sms": {"kind": "sandbox", "channel": "sms"}}, max_segments={"sms": 2})
-    assert validate("sms", {"to": "+33612345678", "body": "x" * 306}, config).content["body"]
+    assert validate("sms", {"to": "+33612345678", "body": "x" * 306}, config.config()).content["body"]
     with pytest.raises(HaloError, match=r"body: too long \(3 segments, at most 2\)"):
-        validate("sms", {"to": "+33612345678", "body": "x" * 307}, config)
+        validate("sms", {"to": "+33612345678", "body": "x" * 307}, config.config())
 
 
 @pytest.mark.parametrize("bad", [0, -1, "six", [6]])
@@ -141,12 +141,14 @@ def test_sms_segments_never_shrink_when_the_body_grows(body):
 
 
 def test_a_push_token_over_the_recipient_column_is_422_on_postgresql(providers_file, pg_url):
-    config = providers_file({"push": {"kind": "sandbox", "channel": "push"}})
+    providers = providers_file({"push": {"kind": "sandbox", "channel": "push"}})
+    store = StoreResource(db_url=pg_url)
     token = "t" * (column_limit("recipient") + 1)
     with pytest.raises(HaloError, match="to: too long"):
-        submit("push", {"to": token, "title": "t", "body": "b"}, config=config, db_url=pg_url)
-    with read(pg_url) as conn:
+        submit("push", {"to": token, "title": "t", "body": "b"}, store=store, providers=providers)
+    with store.read() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(Message).where(Message.recipient == token)).scalar_one() == 0
+    store.dispose()
 
 
 def test_a_provider_error_quoting_the_number_is_masked_in_logs_and_stored_events(client, caplog):
@@ -211,13 +213,20 @@ def test_fuzzed_submissions_are_valid_messages_that_fit_the_store_or_a_422(case)
     assert fits_the_columns(new)
 
 
+@pytest.fixture
+def pg_store(pg_url):  # noqa: ANN001, ANN201
+    store = StoreResource(db_url=pg_url)
+    yield store
+    store.dispose()
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(payloads())
-def test_fuzzed_submissions_over_http_on_postgresql_never_answer_500(providers_file, pg_url, monkeypatch, case):
+def test_fuzzed_submissions_over_http_on_postgresql_never_answer_500(providers_file, pg_store, case):
     channel, payload = case
-    providers_file({c: {"kind": "sandbox", "channel": c} for c in ("sms", "email", "push")})
-    monkeypatch.setenv("HALO_DB_URL", pg_url)
-    response = post(TestClient(create_app(), raise_server_exceptions=False), channel, payload)
+    providers = providers_file({c: {"kind": "sandbox", "channel": c, "db_url": pg_store.url} for c in ("sms", "email", "push")})
+    app = create_app({"store": pg_store, "providers": providers})
+    response = post(TestClient(app, raise_server_exceptions=False), channel, payload)
     assert response.status_code in (201, 202, 409, 422), response.text
 
 

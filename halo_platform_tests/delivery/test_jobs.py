@@ -12,9 +12,9 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from halo_platform.core.cli import cli
+from halo_platform.cli import cli
 from halo_platform.core.models import utcnow
-from halo_platform.core.store import StoreResource, read, write
+from halo_platform.core.store import read, write
 from halo_platform.delivery.jobs import (
     autopilot_job,
     channels_to_launch,
@@ -24,10 +24,7 @@ from halo_platform.delivery.jobs import (
     routing_weights_job,
 )
 from halo_platform.delivery.models import DeliveryAttempt, Message, ProviderState, RoutingWeightAudit
-from halo_platform.delivery.resources import ProvidersResource
 from halo_platform.delivery.service import enqueue_many
-
-RESOURCES = {"store": StoreResource(), "providers": ProvidersResource()}
 
 
 @pytest.fixture
@@ -62,28 +59,32 @@ def test_channels_to_launch(due, active, launch):
     assert channels_to_launch(due, active) == launch
 
 
-def test_the_queue_sensor_launches_one_run_per_channel_with_due_messages(sandbox):
+def test_the_queue_sensor_launches_one_run_per_channel_with_due_messages(sandbox, halo_store):
     instance = dg.DagsterInstance.ephemeral()
-    context = dg.build_sensor_context(instance=instance, resources={"store": StoreResource()})
-    skip = message_queue_sensor(context)
+
+    def evaluate():  # noqa: ANN202
+        with dg.build_sensor_context(instance=instance, resources={"store": halo_store}) as context:
+            return message_queue_sensor(context)
+
+    skip = evaluate()
     assert isinstance(skip, dg.SkipReason) and "no message is due" in skip.skip_message
-    enqueue_many("sms", [{"to": "+33612345678", "body": "x", "priority": "LOW"}])
-    enqueue_many("email", [{"to": "a@example.com", "subject": "s", "body": "b", "priority": "NORMAL"}])
-    requests = message_queue_sensor(dg.build_sensor_context(instance=instance, resources={"store": StoreResource()}))
+    enqueue_many("sms", [{"to": "+33612345678", "body": "x", "priority": "LOW"}], store=halo_store, providers=sandbox)
+    enqueue_many("email", [{"to": "a@example.com", "subject": "s", "body": "b", "priority": "NORMAL"}], store=halo_store, providers=sandbox)
+    requests = evaluate()
     assert sorted(r.tags["halo/channel"] for r in requests) == ["email", "sms"]
     assert all(r.run_config["ops"]["dispatch_messages"]["config"]["channels"] == [r.tags["halo/channel"]] for r in requests)
     assert all(r.run_key.startswith(r.tags["halo/channel"] + ":") for r in requests)
     instance.create_run_for_job(message_dispatch_job, run_config=requests[0].run_config, tags=requests[0].tags,
                                 status=dg.DagsterRunStatus.STARTED)
-    again = message_queue_sensor(dg.build_sensor_context(instance=instance, resources={"store": StoreResource()}))
+    again = evaluate()
     assert [r.tags["halo/channel"] for r in again] == [c for c in ["sms", "email"] if c != requests[0].tags["halo/channel"]]
 
 
-def test_the_dispatch_job_sends_the_due_messages_of_its_channel(sandbox):
-    enqueue_many("email", [{"to": f"u{i}@example.com", "subject": "s", "body": "b", "priority": "LOW"} for i in range(5)])
-    enqueue_many("sms", [{"to": "+33612345678", "body": "x", "priority": "LOW"}])
+def test_the_dispatch_job_sends_the_due_messages_of_its_channel(sandbox, halo_store):
+    enqueue_many("email", [{"to": f"u{i}@example.com", "subject": "s", "body": "b", "priority": "LOW"} for i in range(5)], store=halo_store, providers=sandbox)
+    enqueue_many("sms", [{"to": "+33612345678", "body": "x", "priority": "LOW"}], store=halo_store, providers=sandbox)
     result = message_dispatch_job.execute_in_process(
-        run_config={"ops": {"dispatch_messages": {"config": {"channels": ["email"]}}}}, resources=RESOURCES,
+        run_config={"ops": {"dispatch_messages": {"config": {"channels": ["email"]}}}}, resources={"store": halo_store, "providers": sandbox},
         instance=dg.DagsterInstance.ephemeral(), tags={"halo/channel": "email"})
     assert result.success
     assert result.output_for_node("dispatch_messages")["by_status"] == {"sent": 5}
@@ -91,7 +92,7 @@ def test_the_dispatch_job_sends_the_due_messages_of_its_channel(sandbox):
         assert dict(conn.execute(sa.select(Message.channel, Message.status)).all()) == {"email": "sent", "sms": "queued"}
 
 
-def test_the_autopilot_job_materializes_provider_health_and_runs_its_checks(sandbox):
+def test_the_autopilot_job_materializes_provider_health_and_runs_its_checks(sandbox, halo_store):
     now = utcnow()
     rows = [{"message_id": f"m{i}", "provider": p, "outcome": "acknowledged" if p == "sms_a" else "retryable", "http_status": 200, "latency_ms": 1.0, "at": now - dt.timedelta(seconds=30)}
             for p in ("sms_a", "sms_b") for i in range(20)]
@@ -113,23 +114,23 @@ def test_the_autopilot_job_materializes_provider_health_and_runs_its_checks(sand
     assert provider_health.key.path == ["provider_health"]
 
 
-def test_the_weights_job_validates_and_audits_ui_edits(sandbox):
+def test_the_weights_job_validates_and_audits_ui_edits(sandbox, halo_store):
     ok = routing_weights_job.execute_in_process(
         run_config={"ops": {"set_routing_weights": {"config": {"rule": "sms/*/*", "weights": {"sms_a": 90, "sms_b": 10}, "reason": "ui"}}}},
-        resources=RESOURCES, instance=dg.DagsterInstance.ephemeral())
+        resources={"store": halo_store, "providers": sandbox}, instance=dg.DagsterInstance.ephemeral())
     assert ok.success
     bad = routing_weights_job.execute_in_process(
         run_config={"ops": {"set_routing_weights": {"config": {"rule": "sms/*/*", "weights": {"mail": 1}}}}},
-        resources=RESOURCES, instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+        resources={"store": halo_store, "providers": sandbox}, instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
     assert not bad.success
     with read() as conn:
         audit = conn.execute(sa.select(RoutingWeightAudit.provider, RoutingWeightAudit.new_weight, RoutingWeightAudit.changed_by)).all()
     assert sorted(tuple(a) for a in audit) == [("sms_a", 90.0, "dagster-ui"), ("sms_b", 10.0, "dagster-ui")]
 
 
-def test_cli_drain_providers_weights_and_autopilot(sandbox):
+def test_cli_drain_providers_weights_and_autopilot(sandbox, halo_store):
     runner = CliRunner()
-    enqueue_many("sms", [{"to": "+33612345678", "body": f"x{i}", "priority": "LOW"} for i in range(40)])
+    enqueue_many("sms", [{"to": "+33612345678", "body": f"x{i}", "priority": "LOW"} for i in range(40)], store=halo_store, providers=sandbox)
     drained = runner.invoke(cli, ["delivery", "drain", "--timeout", "30"])
     assert drained.exit_code == 0, drained.output
     assert json.loads(drained.output)["claimed"] >= 40
@@ -146,7 +147,7 @@ def test_cli_drain_providers_weights_and_autopilot(sandbox):
     assert bad.exit_code == 2 and "provider=weight" in bad.output
 
 
-def test_the_demo_seeds_weights_states_and_messages_once(sandbox):
+def test_the_demo_seeds_weights_states_and_messages_once(sandbox, halo_store):
     from halo_platform.core.settings import get_settings
     from halo_platform.delivery.demo import seed
 

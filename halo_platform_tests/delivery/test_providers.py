@@ -11,7 +11,8 @@ import pytest
 
 from halo_platform.core.errors import HaloError
 from halo_platform.delivery.config import ProviderEntry
-from halo_platform.delivery.providers import ACKNOWLEDGED, PERMANENT, RETRYABLE, UNKNOWN, build_provider, mask_recipient
+from halo_platform.delivery.providers import ACKNOWLEDGED, PERMANENT, RETRYABLE, UNKNOWN, mask_recipient
+from halo_platform.delivery.resources import ProvidersResource
 from halo_platform_tests.delivery.conftest import CHANNEL_OF, outgoing
 
 HTTP_KINDS = ["twilio", "vonage", "sendgrid", "mailjet", "fcm", "onesignal"]
@@ -181,15 +182,17 @@ def test_mailjet_acknowledges_each_message_of_a_batch_on_its_own(fakes, make_pro
 
 
 def test_secrets_are_resolved_only_when_the_provider_is_built(fakes, monkeypatch):
+    providers = ProvidersResource()
     entry = ProviderEntry("tw", "twilio", "sms", ("*",), ("*",), {"kind": "twilio", "channel": "sms", "base_url": fakes["twilio"].url,
                           "account_sid": "AC1", "auth_token": "${HALO_TEST_MISSING_TOKEN}"})
     monkeypatch.delenv("HALO_TEST_MISSING_TOKEN", raising=False)
     with pytest.raises(HaloError, match="HALO_TEST_MISSING_TOKEN"):
-        build_provider(entry)
+        providers.build(entry)
     monkeypatch.setenv("HALO_TEST_MISSING_TOKEN", "s3cret-value")
-    provider = build_provider(entry)
+    provider = providers.build(entry)
     assert provider.auth_token == "s3cret-value"
     assert "s3cret-value" not in json.dumps(entry.raw)
+    providers.close()
 
 
 @pytest.mark.parametrize(
@@ -233,13 +236,13 @@ def test_smtp_replies_are_classified_4yz_retry_5yz_permanent(switch, outcome, sm
     assert len(smtp_server.messages) == 0
 
 
-def test_phone_numbers_never_reach_the_log_in_full(fakes, providers_file, caplog):
+def test_phone_numbers_never_reach_the_log_in_full(fakes, providers_file, halo_store, caplog):
     from halo_platform.delivery.service import submit
 
-    providers_file({"tw": {"kind": "twilio", "channel": "sms", "base_url": fakes["twilio"].url, **{k: v for k, v in
+    providers = providers_file({"tw": {"kind": "twilio", "channel": "sms", "base_url": fakes["twilio"].url, **{k: v for k, v in
                    __import__("halo_platform.lab.provider_fakes", fromlist=["SECRETS"]).SECRETS["twilio"].items()}, "sender": "+33700000000"}})
     with caplog.at_level(logging.DEBUG, logger="halo.delivery"):
-        view, _ = submit("sms", {"to": "+33612345678", "body": "otp 1", "priority": "HIGH"})
+        view, _ = submit("sms", {"to": "+33612345678", "body": "otp 1", "priority": "HIGH"}, store=halo_store, providers=providers)
     assert view["status"] == "sent"
     assert "+33612345678" not in caplog.text
     assert "+336*****678" in caplog.text

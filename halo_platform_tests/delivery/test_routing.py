@@ -11,7 +11,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from halo_platform.core.errors import HaloError
-from halo_platform.core.store import read
 from halo_platform.delivery.config import ProviderEntry, Rule, parse_config
 from halo_platform.delivery.models import RoutingWeightAudit
 from halo_platform.delivery.routing import draw, effective_weights, eligible, failover_order, most_specific_rule
@@ -123,22 +122,22 @@ CONFIG = {
         ({"tw_fr": -1, "vo": 5}, "negative"),
     ],
 )
-def test_runtime_weight_edits_are_validated_and_nothing_is_stored_when_invalid(halo_env, weights, problem):
+def test_runtime_weight_edits_are_validated_and_nothing_is_stored_when_invalid(halo_store, weights, problem):
     config = parse_config(CONFIG)
     with pytest.raises(HaloError, match=problem):
-        set_weights(config, "sms/FR/TEXT", weights, "ops")
-    assert load_router(config).configured_weights(config.rules[0]) == {"tw_fr": 70, "vo": 30}
+        set_weights(config, "sms/FR/TEXT", weights, "ops", halo_store)
+    assert load_router(config, halo_store).configured_weights(config.rules[0]) == {"tw_fr": 70, "vo": 30}
 
 
-def test_runtime_weight_edits_are_stored_used_by_routing_and_audited(halo_env):
+def test_runtime_weight_edits_are_stored_used_by_routing_and_audited(halo_store):
     config = parse_config(CONFIG)
-    set_weights(config, "sms/FR/TEXT", {"tw_fr": 10, "vo": 90}, "ops@example.com", "vonage is cheaper this month")
-    router = load_router(config)
+    set_weights(config, "sms/FR/TEXT", {"tw_fr": 10, "vo": 90}, "ops@example.com", halo_store, "vonage is cheaper this month")
+    router = load_router(config, halo_store)
     assert router.weights_for("sms", "FR", "TEXT") == ("sms/FR/TEXT", {"tw_fr": 10.0, "vo": 90.0})
-    with read() as conn:
+    with halo_store.read() as conn:
         audit = conn.execute(sa.select(RoutingWeightAudit).order_by(RoutingWeightAudit.provider)).all()
     assert [(a.provider, a.old_weight, a.new_weight, a.changed_by) for a in audit] == [
         ("tw_fr", 70, 10, "ops@example.com"), ("vo", 30, 90, "ops@example.com")]
     assert audit[0].reason == "vonage is cheaper this month"
     with pytest.raises(HaloError, match="unknown routing rule"):
-        set_weights(config, "sms/US/TEXT", {"vo": 1}, "ops")
+        set_weights(config, "sms/US/TEXT", {"vo": 1}, "ops", halo_store)

@@ -193,7 +193,6 @@ class Provider(dg.ConfigurableResource, abc.ABC):
     `send_batch` (or `send`), `health`, and, when the provider calls back, `parse_callback`."""
 
     kind: ClassVar[str]
-    registry: ClassVar[dict[str, type[Provider]]] = {}
     #: how many messages one request may carry (batch send APIs)
     max_batch: ClassVar[int] = 1
     #: the provider deduplicates retries by a request key (we reuse the message id)
@@ -210,11 +209,6 @@ class Provider(dg.ConfigurableResource, abc.ABC):
     _client: httpx.Client | None = PrivateAttr(default=None)
     _client_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
     _slots: threading.BoundedSemaphore | None = PrivateAttr(default=None)
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if "kind" in cls.__dict__:
-            Provider.registry[cls.kind] = cls
 
     # -- HTTP plumbing -------------------------------------------------------------------
     def client(self) -> httpx.Client:

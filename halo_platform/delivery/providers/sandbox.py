@@ -8,7 +8,10 @@ import random
 import uuid
 from collections.abc import Sequence
 
+from pydantic import PrivateAttr
+
 from halo_platform.core.models import utcnow
+from halo_platform.core.store import StoreResource
 from halo_platform.delivery.providers.base import ACKNOWLEDGED, RETRYABLE, Outgoing, Provider, SendResult
 
 
@@ -18,9 +21,16 @@ class SandboxProvider(Provider):
     failure_rate: float = 0.0
     down: bool = False
     db_url: str | None = None
+    _store: StoreResource | None = PrivateAttr(default=None)
+
+    @property
+    def store(self) -> StoreResource:
+        """The store the messages are recorded in (`db_url`, default `HALO_DB_URL`); its own."""
+        if self._store is None:
+            self._store = StoreResource(db_url=self.db_url)
+        return self._store
 
     def send_batch(self, messages: Sequence[Outgoing], timeout: float | None = None) -> list[SendResult]:
-        from halo_platform.core.store import write
         from halo_platform.delivery.models import SandboxMessage
 
         if self.down:
@@ -35,9 +45,14 @@ class SandboxProvider(Provider):
             rows.append({"id": sid, "provider": self.name, "message_id": m.id, "recipient": m.recipient, "content": content, "at": utcnow()})
             results.append(SendResult(m.id, ACKNOWLEDGED, sid, http_status=201))
         if rows:
-            with write(self.db_url) as conn:
+            with self.store.write() as conn:
                 conn.execute(SandboxMessage.__table__.insert(), rows)
         return results
 
     def health(self) -> bool:
         return not self.down
+
+    def close(self) -> None:
+        super().close()
+        if self._store is not None:
+            self._store.dispose()

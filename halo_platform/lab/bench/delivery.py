@@ -35,20 +35,6 @@ CONCURRENCY = 2  # connections per SMS provider in the platform (more threads on
 RAW_CONCURRENCY = 4  # connections per SMS fake for the raw-capacity reference
 
 
-@contextlib.contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    old = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -156,7 +142,7 @@ def naive_loop(fakes: dict[str, FakeProcess], messages: int) -> float:
 def _start_api(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
     port = _free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "halo_platform.core.http:create_app", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+        [sys.executable, "-m", "uvicorn", "--factory", "halo_platform.http:create_app", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
         env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     url = f"http://127.0.0.1:{port}"
@@ -203,10 +189,9 @@ def _pct(values: list[float], q: float) -> float:
 
 
 def run_bench(count: int = 100_000, high_count: int = 300, db_url: str | None = None) -> Iterator[str]:
-    from halo_platform.core.store import dispose_engines, read
-    from halo_platform.delivery.config import load_config
+    from halo_platform.core.store import StoreResource
     from halo_platform.delivery.dispatch import Dispatcher, DispatchStats
-    from halo_platform.delivery.providers import close_providers
+    from halo_platform.delivery.resources import ProvidersResource
     from halo_platform.delivery.service import enqueue_many
 
     if count < 100:
@@ -218,8 +203,10 @@ def run_bench(count: int = 100_000, high_count: int = 300, db_url: str | None = 
         providers_file = home / "providers.yaml"
         providers_file.write_text(yaml.safe_dump(_providers_yaml(fakes)))
         env = {"HALO_HOME": str(home), "HALO_DB_URL": db_url or f"sqlite:///{home / 'halo.db'}", "HALO_PROVIDERS_FILE": str(providers_file), "HALO_ALERTS": ""}
-        stack.enter_context(_environment(env))
-        dispose_engines()
+        store = StoreResource(db_url=env["HALO_DB_URL"])
+        providers = ProvidersResource(providers_file=str(providers_file))
+        stack.callback(store.dispose)
+        stack.callback(providers.close)
         yield f"delivery bench: {count:,} LOW messages (half SMS over twilio+vonage, half email over sendgrid+mailjet), fakes in 4 processes, {'SQLite' if not db_url else sa_backend(db_url)} store"
 
         raw = raw_capacity(fakes, min(count, 40_000))
@@ -232,12 +219,11 @@ def run_bench(count: int = 100_000, high_count: int = 300, db_url: str | None = 
             fake.reset()
         yield f"  naive loop (one blocking request per message, new connection each, {naive_n} msgs): {naive:,.0f} msg/s"
 
-        config = load_config(providers_file)
         t0 = time.perf_counter()
         half = count // 2
-        enqueue_many("sms", ({"to": "+33612345678", "body": f"bench {i}", "priority": "LOW"} for i in range(half)), config=config)
+        enqueue_many("sms", ({"to": "+33612345678", "body": f"bench {i}", "priority": "LOW"} for i in range(half)), store=store, providers=providers)
         enqueue_many("email", ({"to": f"user{i}@example.com", "subject": "Reminder", "body": TEMPLATES[i % len(TEMPLATES)], "priority": "LOW"}
-                               for i in range(count - half)), config=config)
+                               for i in range(count - half)), store=store, providers=providers)
         enqueue_s = time.perf_counter() - t0
         yield f"  queued {count:,} messages through the validation path in {enqueue_s:.1f} s ({count / enqueue_s:,.0f} msg/s)"
 
@@ -250,7 +236,7 @@ def run_bench(count: int = 100_000, high_count: int = 300, db_url: str | None = 
             results: dict[str, DispatchStats] = {}
 
             def drain(channel: str) -> None:
-                dispatcher = Dispatcher(config, batch_size=500)
+                dispatcher = Dispatcher(providers, store, batch_size=500)
                 results[channel] = dispatcher.drain([channel])
                 dispatcher.close()
 
@@ -273,8 +259,8 @@ def run_bench(count: int = 100_000, high_count: int = 300, db_url: str | None = 
         finally:
             api.terminate()
             api.wait(10)
-        close_providers()
-        with read() as conn:
+        providers.close()
+        with store.read() as conn:
             import sqlalchemy as sa
 
             from halo_platform.delivery.models import Message, MessageEvent
@@ -282,7 +268,7 @@ def run_bench(count: int = 100_000, high_count: int = 300, db_url: str | None = 
             sent = conn.execute(sa.select(sa.func.count()).select_from(Message).where(Message.status == "sent", Message.priority == "LOW")).scalar_one()
             events = conn.execute(sa.select(sa.func.count()).select_from(MessageEvent).where(MessageEvent.event == "sent")).scalar_one()
         accepted = {k: httpx.get(f.url + "/__halo__/accepted", timeout=10).json() for k, f in fakes.items()}
-        dispose_engines()
+        store.dispose()
         rate = sent / elapsed
         yield f"  platform drain: {sent:,} sent ({events:,} `sent` events stored) in {elapsed:.1f} s = {rate:,.0f} msg/s"
         yield f"    = {rate / raw:.0%} of the fakes' raw capacity, {rate / naive:.1f}x the naive loop"
