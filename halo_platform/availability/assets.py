@@ -9,14 +9,11 @@ bookkeeping of which dates a run touched; the work is set-based, never per parti
 
 
 import datetime as dt
-import functools
 
 import dagster as dg
 
 from halo_platform.availability import pipeline
 from halo_platform.availability.feeds import load_feeds
-from halo_platform.core.errors import HaloError
-from halo_platform.core.settings import PROJECT_ROOT
 from halo_platform.core.store import StoreResource
 
 GROUP = "availability"
@@ -26,18 +23,22 @@ DATE_END_OFFSET = 180  # partitions exist up to today + 180 days: the horizon pl
 TAGS = {"owner": "availability", "domain": "availability", "halo/emr-processing": "true"}
 
 
-@functools.cache
 def feed_names() -> tuple[str, ...]:
-    """Feed partitions come from the shipped YAML (a small local file); a new feed is a
-    new entry there and a reload of the code location."""
-    try:
-        return tuple(sorted(load_feeds()))
-    except HaloError:
-        return tuple(sorted(load_feeds(PROJECT_ROOT / "config" / "emr_feeds.yaml")))
+    """The feeds of the feeds file (HALO_FEEDS_FILE), read when asked: a new feed is a new
+    entry there, its partitions added by the next run or sensor tick."""
+    return tuple(sorted(load_feeds()))
 
 
 DATES = dg.DailyPartitionsDefinition(start_date=DATE_START, end_offset=DATE_END_OFFSET)
-PARTITIONS = dg.MultiPartitionsDefinition({"date": DATES, "feed": dg.StaticPartitionsDefinition(list(feed_names()))})
+# Feed partitions are dynamic: the definitions do not read the environment when imported.
+FEEDS = dg.DynamicPartitionsDefinition(name="emr_feed")
+PARTITIONS = dg.MultiPartitionsDefinition({"date": DATES, "feed": FEEDS})
+
+
+def missing_feeds(instance: dg.DagsterInstance, feeds: list[str]) -> list[str]:
+    """The feeds among `feeds` the instance has no partition for yet."""
+    known = set(instance.get_dynamic_partitions(FEEDS.name))
+    return sorted(set(feeds) - known)
 
 
 class EmrProcessingConfig(dg.Config):

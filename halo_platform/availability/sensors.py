@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import dagster as dg
 
 from halo_platform.availability import pipeline
-from halo_platform.availability.assets import run_range
+from halo_platform.availability.assets import FEEDS, missing_feeds, run_range
 from halo_platform.availability.feeds import load_feeds
 from halo_platform.availability.spans import date_runs
 from halo_platform.core.store import StoreResource
@@ -55,7 +55,8 @@ def run_request(run: PlannedRun, as_of: dt.date, horizon_days: int) -> dg.RunReq
 @dg.sensor(job_name="emr_processing_job", minimum_interval_seconds=10, default_status=dg.DefaultSensorStatus.RUNNING)
 def emr_landing_sensor(context: dg.SensorEvaluationContext, store: StoreResource):
     """Watches $HALO_HOME/landing/<feed>/ for files not yet processed; requests one run per
-    file (per disjoint impacted date range) for the impacted (date, feed) partitions."""
+    file (per disjoint impacted date range) for the impacted (date, feed) partitions, adding
+    the partitions of a feed the instance does not know yet."""
     as_of, horizon = pipeline.today(), pipeline.DEFAULT_HORIZON_DAYS
     found = []
     for feed in load_feeds().values():
@@ -63,4 +64,7 @@ def emr_landing_sensor(context: dg.SensorEvaluationContext, store: StoreResource
             found.append((feed.name, file.relpath, file.sha256, pipeline.file_dates(store, feed, file, as_of, horizon)))
     if not found:
         return dg.SkipReason("no unprocessed files in the landing zone")
-    return [run_request(run, as_of, horizon) for run in plan_runs(found)]
+    runs = plan_runs(found)
+    new = missing_feeds(context.instance, [run.feed for run in runs])
+    return dg.SensorResult(run_requests=[run_request(run, as_of, horizon) for run in runs],
+                           dynamic_partitions_requests=[FEEDS.build_add_request(new)] if new else None)

@@ -21,7 +21,7 @@ def run_processing(store: StoreResource, as_of: dt.date | None = None, horizon_d
     """Execute `emr_processing_job` in-process for the feeds with work (unprocessed files, dirty
     provider-dates, a moved window), over the range of dates that work impacts, on `store`."""
 
-    from halo_platform.availability.assets import run_range
+    from halo_platform.availability.assets import FEEDS, missing_feeds, run_range
     from halo_platform.availability.definitions import defs
     from halo_platform.availability.feeds import load_feeds
 
@@ -38,6 +38,8 @@ def run_processing(store: StoreResource, as_of: dt.date | None = None, horizon_d
     if instance is None:
         instance = dagster_instance()
     with instance:
+        if new := missing_feeds(instance, feeds):
+            instance.add_dynamic_partitions(FEEDS.name, new)
         result = job.execute_in_process(
             run_config={"ops": {"scheduling_items": {"config": {**config, "files": files}},
                                 "available_spans": {"config": config}},

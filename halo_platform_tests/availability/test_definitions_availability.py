@@ -3,7 +3,7 @@ the checks, and assets carrying group, owners, kinds and descriptions."""
 
 import dagster as dg
 
-from halo_platform.availability.assets import PARTITIONS, feed_names
+from halo_platform.availability.assets import FEEDS, PARTITIONS, feed_names, missing_feeds
 from halo_platform.definitions import defs
 
 
@@ -14,11 +14,16 @@ def test_the_processing_job_is_tagged_for_the_instance_concurrency_limit():
     assert job.partitions_def == PARTITIONS
 
 
-def test_partitions_are_date_by_feed_and_stay_small():
+def test_partitions_are_date_by_feed_and_stay_small(halo_env):
     dims = {d.name: d.partitions_def for d in PARTITIONS.partitions_defs}
     assert set(dims) == {"date", "feed"}
-    assert dims["feed"].get_partition_keys() == list(feed_names()) == ["acme", "fhir", "hl7"]
-    assert len(PARTITIONS.get_partition_keys()) < 1500  # never per provider
+    assert isinstance(dims["feed"], dg.DynamicPartitionsDefinition)  # not read from the environment at import
+    with dg.DagsterInstance.ephemeral() as instance:
+        assert missing_feeds(instance, list(feed_names())) == ["acme", "fhir", "hl7"]
+        instance.add_dynamic_partitions(FEEDS.name, list(feed_names()))
+        assert missing_feeds(instance, list(feed_names())) == []
+        assert dims["feed"].get_partition_keys(dynamic_partitions_store=instance) == list(feed_names()) == ["acme", "fhir", "hl7"]
+        assert len(PARTITIONS.get_partition_keys(dynamic_partitions_store=instance)) < 1500  # never per provider
 
 
 def test_sensor_checks_and_assets_are_declared_with_metadata():
