@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, Depends, HTTPException
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
+
+from halo_platform.core.http import resource
+from halo_platform.core.store import StoreResource
 
 router = APIRouter(tags=["report tasks"])
 
@@ -30,24 +33,24 @@ def list_tasks() -> list[dict[str, Any]]:
 
 
 @router.post("/v1/tasks/{task}/requests", status_code=202)
-async def request_task(task: str, body: TaskRequestIn) -> dict[str, str]:
+async def request_task(task: str, body: TaskRequestIn, store: StoreResource = Depends(resource("store"))) -> dict[str, str]:
     """Validate the payload (422 naming the field and the reason, nothing queued) and submit the run."""
     from halo_platform.reports.requests import create_request
     from halo_platform.reports.task import PayloadError
 
     try:
-        request = await run_in_threadpool(create_request, task, body.payload, body.sinks, body.requested_by, "api")
+        request = await run_in_threadpool(create_request, store, task, body.payload, body.sinks, body.requested_by, "api")
     except PayloadError as exc:
         raise HTTPException(422, detail={"error": str(exc), "detail": exc.detail}) from None
     return {"request_id": request["request_id"], "status": request["status"]}
 
 
 @router.get("/v1/task-requests/{request_id}")
-def get_task_request(request_id: str) -> dict[str, Any]:
+def get_task_request(request_id: str, store: StoreResource = Depends(resource("store"))) -> dict[str, Any]:
     """Status, outputs and deliveries of one request."""
     from halo_platform.reports.audit import get_request
 
-    return get_request(request_id)
+    return get_request(store, request_id)
 
 
 ROUTERS = (router,)

@@ -13,9 +13,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from halo_platform.core import store
 from halo_platform.core.errors import NotFoundError
 from halo_platform.core.models import utcnow
+from halo_platform.core.store import StoreResource
 from halo_platform.reports.models import TaskDelivery, TaskRequest
 from halo_platform.sinks import DeliveryOutcome
 
@@ -29,6 +29,7 @@ deliveries_t = TaskDelivery.__table__
 
 
 def record_status(
+    store: StoreResource,
     request_id: str,
     status: str,
     *,
@@ -37,21 +38,20 @@ def record_status(
     trigger: str = "manual",
     requested_by: str | None = None,
     at: dt.datetime | None = None,
-    db_url: str | None = None,
     **fields: Any,
 ) -> None:
     """Create or advance the request row to `status`, with optional `outputs`, `row_count`,
     `error`, `stats`. A status never moves backwards; a terminal status is kept once set."""
     at = at or utcnow()
     try:
-        _record_status(request_id, status, task, payload, trigger, requested_by, at, db_url, fields)
+        _record_status(store, request_id, status, task, payload, trigger, requested_by, at, fields)
     except sa.exc.IntegrityError:  # another writer created the row first: advance it instead
-        _record_status(request_id, status, task, payload, trigger, requested_by, at, db_url, fields)
+        _record_status(store, request_id, status, task, payload, trigger, requested_by, at, fields)
 
 
-def _record_status(request_id: str, status: str, task: str, payload: Mapping[str, Any] | None, trigger: str,
-                   requested_by: str | None, at: dt.datetime, db_url: str | None, fields: dict[str, Any]) -> None:
-    with store.write(db_url) as conn:
+def _record_status(store: StoreResource, request_id: str, status: str, task: str, payload: Mapping[str, Any] | None,
+                   trigger: str, requested_by: str | None, at: dt.datetime, fields: dict[str, Any]) -> None:
+    with store.write() as conn:
         query = sa.select(requests_t).where(requests_t.c.request_id == request_id).with_for_update()
         row = conn.execute(query).mappings().first()
         if row is None:
@@ -76,7 +76,7 @@ def _record_status(request_id: str, status: str, task: str, payload: Mapping[str
         conn.execute(requests_t.update().where(requests_t.c.request_id == request_id).values(**values))
 
 
-def record_deliveries(request_id: str, outcomes: Sequence[DeliveryOutcome], db_url: str | None = None) -> None:
+def record_deliveries(store: StoreResource, request_id: str, outcomes: Sequence[DeliveryOutcome]) -> None:
     """One row per sink outcome (and per target when a sink wrote several)."""
     rows = []
     for o in outcomes:
@@ -86,7 +86,7 @@ def record_deliveries(request_id: str, outcomes: Sequence[DeliveryOutcome], db_u
                 "attempts": o.attempts, "delivered_at": o.delivered_at, "detail": o.detail or None,
             })
     if rows:
-        with store.write(db_url) as conn:
+        with store.write() as conn:
             conn.execute(deliveries_t.insert(), rows)
 
 
@@ -94,9 +94,9 @@ def _jsonable(row: Mapping[str, Any]) -> dict[str, Any]:
     return {k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in row.items()}
 
 
-def get_request(request_id: str, db_url: str | None = None) -> dict[str, Any]:
+def get_request(store: StoreResource, request_id: str) -> dict[str, Any]:
     """A request with its deliveries, JSON-ready."""
-    with store.read(db_url) as conn:
+    with store.read() as conn:
         row = conn.execute(sa.select(requests_t).where(requests_t.c.request_id == request_id)).mappings().first()
         if row is None:
             raise NotFoundError(f"no task request {request_id!r}")
@@ -108,13 +108,13 @@ def get_request(request_id: str, db_url: str | None = None) -> dict[str, Any]:
     return result
 
 
-def list_requests(task: str | None = None, status: str | None = None, limit: int = 50,
-                  db_url: str | None = None) -> list[dict[str, Any]]:
+def list_requests(store: StoreResource, task: str | None = None, status: str | None = None,
+                  limit: int = 50) -> list[dict[str, Any]]:
     """The newest requests first, optionally of one task and/or status."""
     query = sa.select(requests_t).order_by(requests_t.c.created_at.desc()).limit(limit)
     if task:
         query = query.where(requests_t.c.task == task)
     if status:
         query = query.where(requests_t.c.status == status.upper())
-    with store.read(db_url) as conn:
+    with store.read() as conn:
         return [_jsonable(r) for r in conn.execute(query).mappings().all()]

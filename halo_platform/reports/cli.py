@@ -7,6 +7,14 @@ import json
 import click
 
 from halo_platform.core.errors import HaloError
+from halo_platform.core.store import StoreResource
+
+
+def _store() -> StoreResource:
+    """The store bound by this domain's definitions."""
+    from halo_platform.reports.definitions import defs
+
+    return defs.resources["store"]
 
 
 def _json_object(text: str | None, what: str) -> dict | None:
@@ -49,7 +57,7 @@ def run_task(task: str, payload: str, sinks: tuple[str, ...], requested_by: str 
 
     from halo_platform.reports.requests import create_request
 
-    request = create_request(task, _json_object(payload, "--payload"), list(sinks) or None,
+    request = create_request(_store(), task, _json_object(payload, "--payload"), list(sinks) or None,
                              requested_by or getpass.getuser(), trigger="manual", wait=wait)
     click.echo(request["request_id"])
     if not wait:
@@ -73,7 +81,7 @@ def log(task: str | None, status: str | None, limit: int) -> None:
     """Print the audit trail of task requests, newest first."""
     from halo_platform.reports.audit import list_requests
 
-    rows = list_requests(task, status, limit)
+    rows = list_requests(_store(), task, status, limit)
     if not rows:
         click.echo("no task requests")
     for r in rows:
@@ -94,7 +102,7 @@ def list_schedules_cmd() -> None:
     """List every schedule."""
     from halo_platform.reports.schedules import list_schedules
 
-    rows = list_schedules()
+    rows = list_schedules(_store())
     if not rows:
         click.echo("no schedules")
     for s in rows:
@@ -118,7 +126,7 @@ def set_schedule_cmd(schedule_id: str, task: str | None, cron: str | None, timez
 
     from halo_platform.reports.schedules import set_schedule
 
-    s = set_schedule(schedule_id, task=task, cron=cron, timezone=timezone, payload=_json_object(payload, "--payload"),
+    s = set_schedule(_store(), schedule_id, task=task, cron=cron, timezone=timezone, payload=_json_object(payload, "--payload"),
                      sinks=list(sinks) or None, updated_by=updated_by or getpass.getuser())
     click.echo(f"{s['schedule_id']}: {s['task']} {s['cron']} {s['timezone']} "
                f"{'enabled' if s['enabled'] else 'disabled'} payload={json.dumps(s['payload'], sort_keys=True)}")
@@ -129,7 +137,7 @@ def _toggle(schedule_id: str, enabled: bool, updated_by: str | None) -> None:
 
     from halo_platform.reports.schedules import set_schedule
 
-    s = set_schedule(schedule_id, enabled=enabled, updated_by=updated_by or getpass.getuser())
+    s = set_schedule(_store(), schedule_id, enabled=enabled, updated_by=updated_by or getpass.getuser())
     click.echo(f"{s['schedule_id']}: {'enabled' if s['enabled'] else 'disabled'}")
 
 

@@ -170,5 +170,7 @@ def seed(settings: Settings) -> Iterator[str]:
     campaigns, spend = demo_campaigns(today)
     write_marketing(Path(marketing), campaigns, spend)
     yield f"reports: marketing warehouse: {len(campaigns)} campaigns as of {today}"
-    created = seed_default_schedules()
+    from halo_platform.reports.definitions import defs
+
+    created = seed_default_schedules(defs.resources["store"])
     yield f"reports: schedules seeded: {', '.join(created) or 'already present'}"

@@ -196,8 +196,8 @@ def run_task(
     run = context.run
     request_id = run.run_id
     audit_kwargs = {"task": task.name, "payload": payload, "trigger": _trigger(run),
-                    "requested_by": run.tags.get("halo/requested_by") or run.tags.get("dagster/user"), "db_url": store.url}
-    audit.record_status(request_id, "RUNNING", **audit_kwargs)
+                    "requested_by": run.tags.get("halo/requested_by") or run.tags.get("dagster/user")}
+    audit.record_status(store, request_id, "RUNNING", **audit_kwargs)
     try:
         typed = task.validate_payload(payload).model_dump()
         resolved = dict(task.resolve(typed, _run_context(run.tags)))
@@ -212,7 +212,7 @@ def run_task(
             delivery = Delivery(subject=f"{task.name}: {report.path.stem}", text=text, files=[report.path])
             outcomes = deliver_all(sinks, sink_names, delivery)
             report.timings["deliver"] = round(time.perf_counter() - mark, 3)
-            audit.record_deliveries(request_id, outcomes, db_url=store.url)
+            audit.record_deliveries(store, request_id, outcomes)
         else:
             context.log.info("nothing to report: no delivery")
         for o in outcomes:
@@ -224,16 +224,16 @@ def run_task(
                           "seconds": report.timings}}
         if failed:
             error = "delivery failed: " + "; ".join(f"{o.sink}: {o.detail}" for o in failed)
-            audit.record_status(request_id, "FAILED", **audit_kwargs, **done, error=error[:2000])
+            audit.record_status(store, request_id, "FAILED", **audit_kwargs, **done, error=error[:2000])
             raise dg.Failure(description=error, metadata={"outputs": outputs, "row_count": report.row_count})
-        audit.record_status(request_id, "SUCCEEDED", **audit_kwargs, **done)
+        audit.record_status(store, request_id, "SUCCEEDED", **audit_kwargs, **done)
     except dg.Failure:
         raise
     except HaloError as exc:  # e.g. a launchpad payload or sink name that does not fit: failed once, not retried
-        audit.record_status(request_id, "FAILED", **audit_kwargs, error=str(exc)[:2000])
+        audit.record_status(store, request_id, "FAILED", **audit_kwargs, error=str(exc)[:2000])
         fail_once(context, exc)
     except Exception as exc:
-        audit.record_status(request_id, "FAILED", **audit_kwargs, error=f"{type(exc).__name__}: {exc}"[:2000])
+        audit.record_status(store, request_id, "FAILED", **audit_kwargs, error=f"{type(exc).__name__}: {exc}"[:2000])
         raise
     counts = report.counts
     checks = [

@@ -6,6 +6,7 @@ import json
 import dagster as dg
 
 from halo_platform.core.errors import HaloError, fail_once
+from halo_platform.core.store import StoreResource
 from halo_platform.reports.schedules import set_schedule
 
 
@@ -22,7 +23,7 @@ class ManageTaskScheduleConfig(dg.Config):
     updated_by: str = "dagster-ui"
 
 
-def apply_schedule_edit(config: ManageTaskScheduleConfig) -> dict:
+def apply_schedule_edit(store: StoreResource, config: ManageTaskScheduleConfig) -> dict:
     """Validate and store the edit; a bad edit is a HaloError naming the problem."""
     payload = None
     if config.payload_json is not None:
@@ -30,14 +31,14 @@ def apply_schedule_edit(config: ManageTaskScheduleConfig) -> dict:
             payload = json.loads(config.payload_json)
         except json.JSONDecodeError as exc:
             raise HaloError(f"payload_json is not valid JSON: {exc.msg}") from None
-    return set_schedule(config.schedule_id, task=config.task, cron=config.cron, timezone=config.timezone,
+    return set_schedule(store, config.schedule_id, task=config.task, cron=config.cron, timezone=config.timezone,
                         payload=payload, sinks=config.sinks, enabled=config.enabled, updated_by=config.updated_by)
 
 
 @dg.op(description="Validates and applies one task schedule edit; it takes effect at the next sensor tick.")
-def edit_task_schedule(context: dg.OpExecutionContext, config: ManageTaskScheduleConfig) -> dict:
+def edit_task_schedule(context: dg.OpExecutionContext, config: ManageTaskScheduleConfig, store: StoreResource) -> dict:
     try:
-        schedule = apply_schedule_edit(config)
+        schedule = apply_schedule_edit(store, config)
     except HaloError as exc:
         fail_once(context, exc)
     context.log.info(f"schedule {schedule['schedule_id']} is now: {json.dumps(schedule, default=str)}")

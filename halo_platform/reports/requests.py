@@ -27,6 +27,7 @@ from halo_platform.core.errors import HaloError
 from halo_platform.core.instance import dagster_instance
 from halo_platform.core.models import utcnow
 from halo_platform.core.settings import get_settings
+from halo_platform.core.store import StoreResource
 from halo_platform.reports import audit
 from halo_platform.reports.factory import DEFAULT_TIMEZONE, job_name, run_config, run_tags
 from halo_platform.reports.task import RunContext, get_task
@@ -47,6 +48,7 @@ def prepare_request(task_name: str, payload: Mapping[str, Any] | None, sinks: Se
 
 
 def create_request(
+    store: StoreResource,
     task_name: str,
     payload: Mapping[str, Any] | None = None,
     sinks: Sequence[str] | None = None,
@@ -58,19 +60,19 @@ def create_request(
     task, payload = prepare_request(task_name, payload, sinks)
     request_id = str(uuid.uuid4())
     tags = run_tags(task, trigger, requested_by, payload)
-    audit.record_status(request_id, "QUEUED", task=task.name, payload=payload, trigger=trigger, requested_by=requested_by)
+    audit.record_status(store, request_id, "QUEUED", task=task.name, payload=payload, trigger=trigger, requested_by=requested_by)
     try:
         if wait:
-            _execute(task.name, request_id, run_config(task, payload), tags)
+            _execute(store, task.name, request_id, run_config(task, payload), tags)
         else:
             _submit(task.name, request_id, run_config(task, payload), tags)
     except Exception as exc:
-        audit.record_status(request_id, "FAILED", task=task.name, error=f"could not start the run: {exc}"[:2000])
+        audit.record_status(store, request_id, "FAILED", task=task.name, error=f"could not start the run: {exc}"[:2000])
         raise
-    return audit.get_request(request_id)
+    return audit.get_request(store, request_id)
 
 
-def _execute(task_name: str, request_id: str, config: dict, tags: dict[str, str]) -> None:
+def _execute(store: StoreResource, task_name: str, request_id: str, config: dict, tags: dict[str, str]) -> None:
     import warnings
 
     import dagster as dg
@@ -78,10 +80,10 @@ def _execute(task_name: str, request_id: str, config: dict, tags: dict[str, str]
     with warnings.catch_warnings():  # beta/preview notes about definitions: not the requester's concern
         for category in (dg.BetaWarning, dg.PreviewWarning, dg.SupersessionWarning):
             warnings.simplefilter("ignore", category)
-        _execute_quietly(task_name, request_id, config, tags)
+        _execute_quietly(store, task_name, request_id, config, tags)
 
 
-def _execute_quietly(task_name: str, request_id: str, config: dict, tags: dict[str, str]) -> None:
+def _execute_quietly(store: StoreResource, task_name: str, request_id: str, config: dict, tags: dict[str, str]) -> None:
     from halo_platform.reports.definitions import defs
     from halo_platform.reports.sensors import record_run_outcome
 
@@ -96,7 +98,7 @@ def _execute_quietly(task_name: str, request_id: str, config: dict, tags: dict[s
         errors = [e.event_specific_data.error for e in result.all_events
                   if e.is_step_failure and e.event_specific_data and e.event_specific_data.error]
         message = errors[0].message.strip().splitlines()[0] if errors else "run failed"
-        record_run_outcome(instance.get_run_by_id(request_id), "FAILED", message)
+        record_run_outcome(store, instance.get_run_by_id(request_id), "FAILED", message)
 
 
 def _submit(task_name: str, request_id: str, config: dict, tags: dict[str, str]) -> None:

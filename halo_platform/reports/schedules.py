@@ -14,9 +14,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import sqlalchemy as sa
 from croniter import croniter
 
-from halo_platform.core import store
 from halo_platform.core.errors import HaloError, NotFoundError
 from halo_platform.core.models import utcnow
+from halo_platform.core.store import StoreResource
 from halo_platform.reports.models import TaskSchedule
 from halo_platform.reports.task import get_task
 
@@ -86,12 +86,13 @@ def _row(r: Mapping[str, Any]) -> dict[str, Any]:
     return {k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in r.items()}
 
 
-def list_schedules(db_url: str | None = None) -> list[dict[str, Any]]:
-    with store.read(db_url) as conn:
+def list_schedules(store: StoreResource) -> list[dict[str, Any]]:
+    with store.read() as conn:
         return [_row(r) for r in conn.execute(sa.select(schedules_t).order_by(schedules_t.c.schedule_id)).mappings()]
 
 
 def set_schedule(
+    store: StoreResource,
     schedule_id: str,
     *,
     task: str | None = None,
@@ -101,10 +102,9 @@ def set_schedule(
     sinks: Sequence[str] | None = None,
     enabled: bool | None = None,
     updated_by: str | None = None,
-    db_url: str | None = None,
 ) -> dict[str, Any]:
     """Create or change a schedule (unset fields keep their value); validated as a whole."""
-    with store.write(db_url) as conn:
+    with store.write() as conn:
         row = conn.execute(sa.select(schedules_t).where(schedules_t.c.schedule_id == schedule_id)).mappings().first()
         if row is None and (task is None or cron is None):
             raise NotFoundError(f"no schedule {schedule_id!r}; a new one needs --task and --cron")
@@ -126,16 +126,16 @@ def set_schedule(
             conn.execute(schedules_t.insert().values(schedule_id=schedule_id, **new))
         else:
             conn.execute(schedules_t.update().where(schedules_t.c.schedule_id == schedule_id).values(**new))
-    return next(s for s in list_schedules(db_url) if s["schedule_id"] == schedule_id)
+    return next(s for s in list_schedules(store) if s["schedule_id"] == schedule_id)
 
 
-def seed_default_schedules(db_url: str | None = None) -> list[str]:
+def seed_default_schedules(store: StoreResource) -> list[str]:
     """Insert the default schedules that do not exist yet (never overwrites an edit)."""
-    existing = {s["schedule_id"] for s in list_schedules(db_url)}
+    existing = {s["schedule_id"] for s in list_schedules(store)}
     created = []
     for default in DEFAULT_SCHEDULES:
         if default["schedule_id"] not in existing:
             fields = {k: v for k, v in default.items() if k != "schedule_id"}
-            set_schedule(default["schedule_id"], **fields, updated_by="seed", db_url=db_url)
+            set_schedule(store, default["schedule_id"], **fields, updated_by="seed")
             created.append(default["schedule_id"])
     return created

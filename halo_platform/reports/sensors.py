@@ -2,14 +2,13 @@
 keep `task_requests` in step with Dagster for runs that fail or are canceled outside the
 asset body (resource errors, a canceled queue entry, a killed worker)."""
 
-from __future__ import annotations
-
 import datetime as dt
 from collections.abc import Sequence
 
 import dagster as dg
 
 from halo_platform.core.models import utcnow
+from halo_platform.core.store import StoreResource
 from halo_platform.reports import audit
 from halo_platform.reports.factory import job_name, run_config, run_tags
 from halo_platform.reports.schedules import Due, due_runs, list_schedules
@@ -26,7 +25,7 @@ def run_request_for(due: Due) -> dg.RunRequest:
     return dg.RunRequest(run_key=due.run_key, job_name=job_name(due.task), run_config=run_config(task, payload), tags=tags)
 
 
-def evaluate_schedules(cursor: str | None, now: dt.datetime) -> tuple[list[dg.RunRequest], str]:
+def evaluate_schedules(store: StoreResource, cursor: str | None, now: dt.datetime) -> tuple[list[dg.RunRequest], str]:
     """Run requests for the ticks in (cursor, now] of the schedules as stored right now.
 
     The cursor is the end of the last evaluated window, so each tick falls in exactly one
@@ -34,10 +33,10 @@ def evaluate_schedules(cursor: str | None, now: dt.datetime) -> tuple[list[dg.Ru
     Without a cursor the window starts one interval back (no backfill on first start)."""
     after = dt.datetime.fromisoformat(cursor) if cursor else now - dt.timedelta(seconds=SCHEDULE_SENSOR_INTERVAL)
     after = min(after, now)
-    return [run_request_for(d) for d in due_runs(list_schedules(), after, now)], now.isoformat()
+    return [run_request_for(d) for d in due_runs(list_schedules(store), after, now)], now.isoformat()
 
 
-def record_run_outcome(run: dg.DagsterRun, status: str, error: str | None = None) -> None:
+def record_run_outcome(store: StoreResource, run: dg.DagsterRun, status: str, error: str | None = None) -> None:
     """Create or advance the audit row of a task run (no-op for other jobs)."""
     task = run.tags.get("halo/task")
     if not task:
@@ -45,7 +44,7 @@ def record_run_outcome(run: dg.DagsterRun, status: str, error: str | None = None
     config = ((run.run_config or {}).get("ops") or {}).get(task, {}).get("config") or {}
     trigger = "retry" if run.parent_run_id else run.tags.get("halo/trigger") or "manual"
     fields = {"error": error[:2000]} if error else {}
-    audit.record_status(run.run_id, status, task=task, payload=config, trigger=trigger,
+    audit.record_status(store, run.run_id, status, task=task, payload=config, trigger=trigger,
                         requested_by=run.tags.get("halo/requested_by") or run.tags.get("dagster/user"), **fields)
 
 
@@ -57,8 +56,8 @@ def build_sensors(jobs: Sequence) -> list[dg.SensorDefinition]:
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Launches every due tick of the enabled rows of task_schedules once, with the stored payload.",
     )
-    def task_schedule_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
-        requests, cursor = evaluate_schedules(context.cursor, utcnow())
+    def task_schedule_sensor(context: dg.SensorEvaluationContext, store: StoreResource) -> dg.SensorResult:
+        requests, cursor = evaluate_schedules(store, context.cursor, utcnow())
         if not requests:
             return dg.SensorResult(skip_reason=dg.SkipReason("no schedule tick is due"), cursor=cursor)
         return dg.SensorResult(run_requests=requests, cursor=cursor)
@@ -69,12 +68,12 @@ def build_sensors(jobs: Sequence) -> list[dg.SensorDefinition]:
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Marks the task_requests row of a failed task run FAILED with the error's first line.",
     )
-    def task_request_failure_sensor(context: dg.RunFailureSensorContext) -> None:
+    def task_request_failure_sensor(context: dg.RunFailureSensorContext, store: StoreResource) -> None:
         message = context.failure_event.message if context.failure_event else None
         errors = [e.event_specific_data.error for e in context.get_step_failure_events() if e.event_specific_data]
         if errors and errors[0] is not None:
             message = errors[0].message
-        record_run_outcome(context.dagster_run, "FAILED", (message or "run failed").strip().splitlines()[0])
+        record_run_outcome(store, context.dagster_run, "FAILED", (message or "run failed").strip().splitlines()[0])
 
     @dg.run_status_sensor(
         name="task_request_queued_sensor",
@@ -83,8 +82,8 @@ def build_sensors(jobs: Sequence) -> list[dg.SensorDefinition]:
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Records task runs queued outside the API/CLI (launchpad, schedules) as QUEUED in task_requests.",
     )
-    def task_request_queued_sensor(context: dg.RunStatusSensorContext) -> None:
-        record_run_outcome(context.dagster_run, "QUEUED")
+    def task_request_queued_sensor(context: dg.RunStatusSensorContext, store: StoreResource) -> None:
+        record_run_outcome(store, context.dagster_run, "QUEUED")
 
     @dg.run_status_sensor(
         name="task_request_canceled_sensor",
@@ -93,7 +92,7 @@ def build_sensors(jobs: Sequence) -> list[dg.SensorDefinition]:
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Marks the task_requests row of a canceled task run CANCELED.",
     )
-    def task_request_canceled_sensor(context: dg.RunStatusSensorContext) -> None:
-        record_run_outcome(context.dagster_run, "CANCELED", "canceled")
+    def task_request_canceled_sensor(context: dg.RunStatusSensorContext, store: StoreResource) -> None:
+        record_run_outcome(store, context.dagster_run, "CANCELED", "canceled")
 
     return [task_schedule_sensor, task_request_queued_sensor, task_request_failure_sensor, task_request_canceled_sensor]

@@ -9,6 +9,24 @@ from pathlib import Path
 import pytest
 import yaml
 
+from halo_platform.core.definitions import STORE
+from halo_platform.core.store import StoreResource
+
+
+@pytest.fixture(autouse=True)
+def _fresh_shared_store():  # noqa: ANN202
+    """The shared store instance (bound by the domain, used by the CLI and the API) opens its
+    engine on this test's database, not on one an earlier test left."""
+    STORE.dispose()
+    yield
+    STORE.dispose()
+
+
+@pytest.fixture
+def store(halo_env) -> StoreResource:  # noqa: ANN001, ARG001
+    """The store the domain binds, on this test's database."""
+    return STORE
+
 
 @pytest.fixture
 def warehouses(halo_env, pg_url, mysql_url, tmp_path, monkeypatch) -> dict:  # noqa: ANN001

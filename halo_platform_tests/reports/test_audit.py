@@ -4,34 +4,35 @@ writers race on a request that has no row yet (SQLite and PostgreSQL operational
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 
 import pytest
 
+from halo_platform.core.store import StoreResource
 from halo_platform.reports.audit import get_request, list_requests, record_status
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request, halo_env, monkeypatch):  # noqa: ANN001
-    if request.param == "postgresql":
-        url = request.getfixturevalue("fresh_pg_url")
-        monkeypatch.setenv("HALO_DB_URL", url)
-        return url
-    return halo_env["HALO_DB_URL"]
+def store(request, halo_env) -> Iterator[StoreResource]:  # noqa: ANN001
+    url = request.getfixturevalue("fresh_pg_url") if request.param == "postgresql" else halo_env["HALO_DB_URL"]
+    resource = StoreResource(db_url=url)
+    yield resource
+    resource.dispose()
 
 
-def test_status_never_moves_backwards_and_a_terminal_status_is_kept(store_url):
-    record_status("r1", "QUEUED", task="t", payload={"a": 1}, trigger="api", requested_by="ana")
-    record_status("r1", "RUNNING", task="t")
-    record_status("r1", "SUCCEEDED", task="t", outputs=["file:///x.csv"], row_count=3)
-    record_status("r1", "RUNNING", task="t")  # a late report
-    record_status("r1", "FAILED", task="t", error="late sensor")
-    row = get_request("r1")
+def test_status_never_moves_backwards_and_a_terminal_status_is_kept(store):
+    record_status(store, "r1", "QUEUED", task="t", payload={"a": 1}, trigger="api", requested_by="ana")
+    record_status(store, "r1", "RUNNING", task="t")
+    record_status(store, "r1", "SUCCEEDED", task="t", outputs=["file:///x.csv"], row_count=3)
+    record_status(store, "r1", "RUNNING", task="t")  # a late report
+    record_status(store, "r1", "FAILED", task="t", error="late sensor")
+    row = get_request(store, "r1")
     assert (row["status"], row["outputs"], row["row_count"], row["error"]) == ("SUCCEEDED", ["file:///x.csv"], 3, None)
     assert (row["payload"], row["trigger"], row["requested_by"]) == ({"a": 1}, "api", "ana")
     assert row["created_at"] <= row["started_at"] <= row["finished_at"]
 
 
-def test_racing_writers_on_a_new_request_leave_one_row_in_the_furthest_state(store_url):
+def test_racing_writers_on_a_new_request_leave_one_row_in_the_furthest_state(store):
     statuses = ["RUNNING", "SUCCEEDED", "RUNNING", "QUEUED"] * 3
     barrier = threading.Barrier(len(statuses))
     errors = []
@@ -39,7 +40,7 @@ def test_racing_writers_on_a_new_request_leave_one_row_in_the_furthest_state(sto
     def report(status: str) -> None:
         barrier.wait()
         try:
-            record_status("race", status, task="t")
+            record_status(store, "race", status, task="t")
         except Exception as exc:  # noqa: BLE001 - collected and asserted below
             errors.append(exc)
 
@@ -49,4 +50,4 @@ def test_racing_writers_on_a_new_request_leave_one_row_in_the_furthest_state(sto
     for t in threads:
         t.join()
     assert errors == []
-    assert [r["status"] for r in list_requests(task="t")] == ["SUCCEEDED"]
+    assert [r["status"] for r in list_requests(store, task="t")] == ["SUCCEEDED"]

@@ -45,9 +45,9 @@ def seed(urls: dict) -> None:
     write_marketing(Path(urls["marketing"].split("duckdb:///", 1)[1]), campaigns, spends)
 
 
-def test_alerts_respect_every_boundary_and_the_over_budget_check_warns(warehouses, halo_env):
+def test_alerts_respect_every_boundary_and_the_over_budget_check_warns(warehouses, halo_env, store):
     seed(warehouses)
-    request = create_request("campaign_alerts", {"as_of": "2024-05-10"}, wait=True)
+    request = create_request(store, "campaign_alerts", {"as_of": "2024-05-10"}, wait=True)
     assert request["status"] == "SUCCEEDED", request["error"]
     rows = read_csv(Path(halo_env["HALO_HOME"]) / "outbox" / "campaign_alerts_2024-05-10.csv")
     assert list(rows[0]) == ["campaign_id", "name", "owner_email", "alert", "end_date", "budget", "spend", "spend_pct"]
@@ -71,9 +71,9 @@ def test_alerts_respect_every_boundary_and_the_over_budget_check_warns(warehouse
     assert evaluation.passed is False and evaluation.severity == dg.AssetCheckSeverity.WARN
 
 
-def test_a_lower_threshold_and_a_longer_window_widen_the_alerts(warehouses, halo_env):
+def test_a_lower_threshold_and_a_longer_window_widen_the_alerts(warehouses, halo_env, store):
     seed(warehouses)
-    request = create_request(
+    request = create_request(store,
         "campaign_alerts", {"as_of": "2024-05-10", "expiring_within_days": 4, "budget_threshold_pct": 50}, wait=True
     )
     rows = read_csv(Path(halo_env["HALO_HOME"]) / "outbox" / "campaign_alerts_2024-05-10.csv")
@@ -82,10 +82,10 @@ def test_a_lower_threshold_and_a_longer_window_widen_the_alerts(warehouses, halo
     assert request["stats"]["counts"]["NEAR_BUDGET"] == 4
 
 
-def test_nothing_is_sent_when_there_is_nothing_to_report(warehouses, halo_env):
+def test_nothing_is_sent_when_there_is_nothing_to_report(warehouses, halo_env, store):
     write_marketing(Path(warehouses["marketing"].split("duckdb:///", 1)[1]),
                     [campaign("Q", AS_OF + dt.timedelta(days=30), "1000.00")], [spend("Q", "10.00")])
-    request = create_request("campaign_alerts", {"as_of": "2024-05-10"}, wait=True)
+    request = create_request(store, "campaign_alerts", {"as_of": "2024-05-10"}, wait=True)
     assert request["status"] == "SUCCEEDED"
     assert request["row_count"] == 0 and request["deliveries"] == [] and request["outputs"] == []
     assert not (Path(halo_env["HALO_HOME"]) / "outbox").exists()

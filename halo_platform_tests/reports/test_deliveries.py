@@ -21,7 +21,7 @@ FTP_SECRET_ENV = "HALO_TEST_FTP_PASSWORD"
 
 def test_a_refused_sink_fails_alone_the_run_fails_and_an_alert_is_sent(
     warehouses, halo_env, sinks_file, ftp_server, s3_server, smtp_server, http_fake, monkeypatch
-):
+, store):
     write_marketing(Path(warehouses["marketing"].split("duckdb:///", 1)[1]),
                     [campaign("C1", dt.date(2024, 5, 11), "100.00")], [])
     home = Path(halo_env["HALO_HOME"])
@@ -41,7 +41,7 @@ def test_a_refused_sink_fails_alone_the_run_fails_and_an_alert_is_sent(
         "partner_sftp": {"kind": "sftp", "host": "127.0.0.1", "port": closed_port(), "username": "x", "password": "y"},
     })
     names = ["partner_sftp", "outbox", "partner_ftp", "archive_s3", "ops_slack", "owners_email"]
-    request = create_request("campaign_alerts", {"as_of": "2024-05-10"}, sinks=names, wait=True)
+    request = create_request(store, "campaign_alerts", {"as_of": "2024-05-10"}, sinks=names, wait=True)
 
     assert request["status"] == "FAILED"
     assert request["error"].startswith("delivery failed: partner_sftp: gave up after 3 attempts")

@@ -12,19 +12,19 @@ from halo_platform.reports.tasks.campaign_alerts import ALERTS
 from halo_platform.reports.tasks.payment_reconciliation import ISSUES
 
 
-def test_the_demo_is_idempotent_and_exercises_every_issue_and_alert_type(halo_env):
+def test_the_demo_is_idempotent_and_exercises_every_issue_and_alert_type(halo_env, store):
     runner = CliRunner()
     for _ in range(2):
         result = runner.invoke(cli, ["demo"])
         assert result.exit_code == 0, result.output
     assert "reports: schedules seeded: already present" in result.output
-    assert {(s["schedule_id"], s["cron"], s["timezone"]) for s in list_schedules()} == {
+    assert {(s["schedule_id"], s["cron"], s["timezone"]) for s in list_schedules(store)} == {
         ("payment_reconciliation_weekly", "0 6 * * 1", "Asia/Jakarta"),
         ("campaign_alerts_daily", "0 7 * * *", "Asia/Jakarta"),
     }
-    reconciliation = create_request("payment_reconciliation", {}, wait=True)  # default: the previous ISO week
+    reconciliation = create_request(store, "payment_reconciliation", {}, wait=True)  # default: the previous ISO week
     assert reconciliation["status"] == "SUCCEEDED", reconciliation["error"]
     assert set(reconciliation["stats"]["counts"]) == set(ISSUES)
-    alerts = create_request("campaign_alerts", {}, wait=True)  # default: today in Asia/Jakarta
+    alerts = create_request(store, "campaign_alerts", {}, wait=True)  # default: today in Asia/Jakarta
     assert alerts["status"] == "SUCCEEDED", alerts["error"]
     assert set(alerts["stats"]["counts"]) == set(ALERTS)

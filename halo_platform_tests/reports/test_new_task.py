@@ -61,7 +61,7 @@ def third_task(tmp_path, monkeypatch):  # noqa: ANN001
     sys.modules.pop("halo_platform.reports.tasks.order_counts", None)
 
 
-def test_a_third_task_module_appears_and_runs_with_no_other_edit(third_task, warehouses, halo_env):
+def test_a_third_task_module_appears_and_runs_with_no_other_edit(third_task, warehouses, halo_env, store):
     assert set(load_tasks()) == {"payment_reconciliation", "campaign_alerts", "order_counts"}
     merged = dg.Definitions.merge(core_defs, build_defs())
     dg.Definitions.validate_loadable(merged)
@@ -70,7 +70,7 @@ def test_a_third_task_module_appears_and_runs_with_no_other_edit(third_task, war
         "owner": "team:finance", "domain": "reports", "halo/task": "order_counts"}
     assert merged.resolve_assets_def("order_counts").owners_by_key[dg.AssetKey("order_counts")] == ["team:finance"]
     assert "order_counts\tteam:finance" in CliRunner().invoke(cli, ["tasks", "list"]).stdout
-    set_schedule("order_counts_daily", task="order_counts", cron="0 5 * * *", payload={"status": "PENDING"})
+    set_schedule(store, "order_counts_daily", task="order_counts", cron="0 5 * * *", payload={"status": "PENDING"})
 
     t = dt.datetime(2024, 3, 4)
     write_payments(warehouses["payments"], [

@@ -72,9 +72,9 @@ def _rows(path: Path) -> list[tuple]:
     return [tuple(r[c] for c in COLUMNS[:-1]) for r in rows]
 
 
-def test_reconciliation_lists_every_issue_once_per_order_across_postgresql_and_mariadb(warehouses, halo_env):
+def test_reconciliation_lists_every_issue_once_per_order_across_postgresql_and_mariadb(warehouses, halo_env, store):
     seed_two_servers(warehouses)
-    request = create_request(
+    request = create_request(store,
         "payment_reconciliation",
         {"period_start": "2024-03-04", "period_end": "2024-03-11", "tolerance": 0.05},
         requested_by="analyst@example.com", wait=True,
@@ -82,7 +82,7 @@ def test_reconciliation_lists_every_issue_once_per_order_across_postgresql_and_m
     assert request["status"] == "SUCCEEDED", request["error"]
     out = Path(halo_env["HALO_HOME"]) / "outbox" / "payment_reconciliation_2024-03-04_2024-03-11.csv"
     assert _rows(out) == EXPECTED
-    audit = get_request(request["request_id"])
+    audit = get_request(store, request["request_id"])
     assert audit["row_count"] == 8
     assert audit["stats"]["counts"] == {"AMOUNT_MISMATCH": 2, "CURRENCY_MISMATCH": 2, "MISSING_PAYMENT": 1,
                                         "MISSING_SETTLEMENT": 1, "UNEXPECTED_PAYMENT": 2}
@@ -107,9 +107,9 @@ def _read_xlsx(path: Path) -> list[tuple]:
 
 
 @pytest.mark.parametrize(("fmt", "read"), [("parquet", _read_parquet), ("xlsx", _read_xlsx)])
-def test_a_zero_tolerance_flags_the_four_cent_difference_in_every_format(warehouses, halo_env, fmt, read):
+def test_a_zero_tolerance_flags_the_four_cent_difference_in_every_format(warehouses, halo_env, fmt, read, store):
     seed_two_servers(warehouses)
-    request = create_request(
+    request = create_request(store,
         "payment_reconciliation", {"period_start": "2024-03-04", "period_end": "2024-03-11", "format": fmt}, wait=True,
     )
     assert request["status"] == "SUCCEEDED", request["error"]

@@ -20,13 +20,13 @@ def campaign_alerts_job() -> dg.JobDefinition:
     return defs.resolve_job_def("campaign_alerts_job")
 
 
-def test_a_re_execution_of_a_failed_request_is_recorded_as_a_retry(warehouses, halo_env, sinks_file, tmp_path):
+def test_a_re_execution_of_a_failed_request_is_recorded_as_a_retry(warehouses, halo_env, sinks_file, tmp_path, store):
     write_marketing(Path(warehouses["marketing"].split("duckdb:///", 1)[1]),
                     [campaign("C1", dt.date(2024, 5, 11), "100.00")], [])
     blocker = tmp_path / "not_a_folder"
     blocker.write_text("")
     sinks_file({"outbox": {"kind": "folder", "path": str(blocker / "outbox")}})
-    failed = create_request("campaign_alerts", {"as_of": "2024-05-10"}, wait=True)
+    failed = create_request(store, "campaign_alerts", {"as_of": "2024-05-10"}, wait=True)
     assert failed["status"] == "FAILED"
     assert [(d["sink"], d["status"], d["attempts"]) for d in failed["deliveries"]] == [("outbox", "FAILED", 1)]
 
@@ -37,8 +37,8 @@ def test_a_re_execution_of_a_failed_request_is_recorded_as_a_retry(warehouses, h
         reexecution_options=dg.ReexecutionOptions.from_failure(failed["request_id"], instance),
     )
     assert result.success
-    retry = get_request(result.run_id)
+    retry = get_request(store, result.run_id)
     assert (retry["status"], retry["trigger"], retry["task"]) == ("SUCCEEDED", "retry", "campaign_alerts")
     assert retry["payload"] == {"as_of": "2024-05-10", "sinks": [], "expiring_within_days": 3, "budget_threshold_pct": 90.0}
     assert (tmp_path / "outbox" / "campaign_alerts_2024-05-10.csv").exists()
-    assert get_request(failed["request_id"])["status"] == "FAILED"
+    assert get_request(store, failed["request_id"])["status"] == "FAILED"

@@ -16,11 +16,10 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
-from halo_platform.core import store
 from halo_platform.cli import cli
-from halo_platform.http import create_app
 from halo_platform.core.settings import PROJECT_ROOT
 from halo_platform.definitions import defs
+from halo_platform.http import create_app
 from halo_platform.reports.audit import get_request, list_requests
 from halo_platform.reports.demo import campaign, write_marketing
 from halo_platform.reports.requests import dagster_instance
@@ -31,19 +30,19 @@ def _seed_marketing(urls: dict) -> None:
                     [campaign("C1", dt.date(2024, 5, 11), "100.00")], [])
 
 
-def _request_count() -> int:
+def _request_count(store) -> int:  # noqa: ANN001
     with store.read() as conn:
         return conn.execute(sa.text("SELECT count(*) FROM task_requests")).scalar_one()
 
 
-def test_cli_run_with_wait_prints_the_id_status_and_outputs_and_the_log_shows_it(warehouses, halo_env):
+def test_cli_run_with_wait_prints_the_id_status_and_outputs_and_the_log_shows_it(warehouses, halo_env, store):
     _seed_marketing(warehouses)
     runner = CliRunner()
     result = runner.invoke(cli, ["tasks", "run", "campaign_alerts", "--payload", '{"as_of": "2024-05-10"}', "--wait",
                                  "--requested-by", "ana"])
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    request = get_request(lines[0])
+    request = get_request(store, lines[0])
     assert request["status"] == "SUCCEEDED" and request["requested_by"] == "ana"
     assert lines[1] == "status: SUCCEEDED"
     assert lines[2] == f"output: {(Path(halo_env['HALO_HOME']) / 'outbox' / 'campaign_alerts_2024-05-10.csv').as_uri()}"
@@ -54,7 +53,7 @@ def test_cli_run_with_wait_prints_the_id_status_and_outputs_and_the_log_shows_it
     assert "payment_reconciliation\tteam:finance" in listed and "campaign_alerts\tteam:marketing" in listed
 
 
-def test_an_invalid_payload_is_one_line_and_nothing_is_queued(warehouses, halo_env):
+def test_an_invalid_payload_is_one_line_and_nothing_is_queued(warehouses, halo_env, store):
     runner = CliRunner()
     for args, message in [
         (["--payload", '{"tolerance": -1}'], "error: payment_reconciliation: invalid payload: tolerance: Input should be greater than or equal to 0"),
@@ -67,16 +66,16 @@ def test_an_invalid_payload_is_one_line_and_nothing_is_queued(warehouses, halo_e
         result = runner.invoke(cli, ["tasks", "run", "payment_reconciliation", *args, "--wait"])
         assert result.exit_code == 2, result.output
         assert result.output.strip().splitlines() == [message]
-    assert _request_count() == 0
+    assert _request_count(store) == 0
 
 
-def test_the_api_refuses_a_bad_payload_with_422_and_queues_a_good_one_in_dagster(warehouses, halo_env):
+def test_the_api_refuses_a_bad_payload_with_422_and_queues_a_good_one_in_dagster(warehouses, halo_env, store):
     client = TestClient(create_app())
     bad = client.post("/v1/tasks/campaign_alerts/requests", json={"payload": {"expiring_within_days": "soon"}})
     assert bad.status_code == 422
     assert "expiring_within_days" in bad.json()["error"]
     assert client.post("/v1/tasks/nope/requests", json={}).status_code == 404
-    assert _request_count() == 0
+    assert _request_count(store) == 0
 
     ok = client.post("/v1/tasks/campaign_alerts/requests",
                      json={"payload": {"as_of": "2024-05-10"}, "sinks": ["outbox"], "requested_by": "ops@example.com"})
@@ -98,13 +97,14 @@ def test_the_api_refuses_a_bad_payload_with_422_and_queues_a_good_one_in_dagster
     canceled = instance.get_run_by_id(request_id)
     event = instance.all_logs(request_id, of_type=dg.DagsterEventType.RUN_CANCELED)[-1].dagster_event
     sensor = defs.resolve_sensor_def("task_request_canceled_sensor")
-    sensor(dg.build_run_status_sensor_context(sensor_name=sensor.name, dagster_event=event, dagster_instance=instance,
-                                              dagster_run=canceled))
-    assert get_request(request_id)["status"] == "CANCELED"
-    assert [r["status"] for r in list_requests(task="campaign_alerts")] == ["CANCELED"]
+    with dg.build_run_status_sensor_context(sensor_name=sensor.name, dagster_event=event, dagster_instance=instance,
+                                            dagster_run=canceled, resources={"store": store}) as context:
+        sensor(context)
+    assert get_request(store, request_id)["status"] == "CANCELED"
+    assert [r["status"] for r in list_requests(store, task="campaign_alerts")] == ["CANCELED"]
 
 
-def test_a_ui_launched_run_is_recorded_queued_then_failed_by_the_sensors(halo_env):
+def test_a_ui_launched_run_is_recorded_queued_then_failed_by_the_sensors(halo_env, store):
     """The launchpad queues the run (no audit row yet); it dies before the asset body runs."""
     instance = dagster_instance()
     job = defs.resolve_job_def("payment_reconciliation_job")
@@ -114,9 +114,10 @@ def test_a_ui_launched_run_is_recorded_queued_then_failed_by_the_sensors(halo_en
     )
     queued = defs.resolve_sensor_def("task_request_queued_sensor")
     enqueued = dg.DagsterEvent(event_type_value=dg.DagsterEventType.RUN_ENQUEUED.value, job_name=job.name)
-    queued(dg.build_run_status_sensor_context(sensor_name=queued.name, dagster_event=enqueued,
-                                              dagster_instance=instance, dagster_run=run))
-    request = get_request(run.run_id)
+    with dg.build_run_status_sensor_context(sensor_name=queued.name, dagster_event=enqueued,
+                                            dagster_instance=instance, dagster_run=run, resources={"store": store}) as context:
+        queued(context)
+    request = get_request(store, run.run_id)
     assert (request["status"], request["task"], request["trigger"], request["requested_by"]) == (
         "QUEUED", "payment_reconciliation", "manual", "ana")
     assert request["payload"] == {"tolerance": "0.1"} and request["started_at"] is None
@@ -125,14 +126,15 @@ def test_a_ui_launched_run_is_recorded_queued_then_failed_by_the_sensors(halo_en
     failed = instance.get_run_by_id(run.run_id)
     event = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)[-1].dagster_event
     sensor = defs.resolve_sensor_def("task_request_failure_sensor")
-    sensor(dg.build_run_status_sensor_context(sensor_name=sensor.name, dagster_event=event, dagster_instance=instance,
-                                              dagster_run=failed).for_run_failure())
-    request = get_request(run.run_id)
+    with dg.build_run_status_sensor_context(sensor_name=sensor.name, dagster_event=event, dagster_instance=instance,
+                                            dagster_run=failed, resources={"store": store}) as context:
+        sensor(context.for_run_failure())
+    request = get_request(store, run.run_id)
     assert (request["status"], request["error"]) == ("FAILED", "run worker lost: out of memory")
     assert request["started_at"] is not None and request["finished_at"] is not None
 
 
-def test_a_queued_request_is_run_by_the_dagster_daemon_and_its_audit_row_completes(warehouses, halo_env):
+def test_a_queued_request_is_run_by_the_dagster_daemon_and_its_audit_row_completes(warehouses, halo_env, store):
     """End to end as with `dagster dev`: the API queues the run, the daemon dequeues and runs it."""
     _seed_marketing(warehouses)
     client = TestClient(create_app())
@@ -144,7 +146,7 @@ def test_a_queued_request_is_run_by_the_dagster_daemon_and_its_audit_row_complet
     )
     try:
         deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and get_request(request_id)["status"] in ("QUEUED", "RUNNING"):
+        while time.monotonic() < deadline and get_request(store, request_id)["status"] in ("QUEUED", "RUNNING"):
             time.sleep(1)
     finally:
         os.killpg(daemon.pid, signal.SIGTERM)

@@ -41,45 +41,47 @@ def test_due_ticks_are_the_cron_times_in_the_half_open_window_in_local_time(cron
     assert [t.astimezone(UTC) for t in due_ticks(cron, tz, after, until)] == expected_utc
 
 
-def test_default_schedules_are_seeded_once_and_never_overwrite_an_edit(halo_env):
-    assert seed_default_schedules() == ["payment_reconciliation_weekly", "campaign_alerts_daily"]
-    set_schedule("campaign_alerts_daily", cron="30 8 * * *")
-    assert seed_default_schedules() == []
-    rows = {s["schedule_id"]: s for s in list_schedules()}
+def test_default_schedules_are_seeded_once_and_never_overwrite_an_edit(halo_env, store):
+    assert seed_default_schedules(store) == ["payment_reconciliation_weekly", "campaign_alerts_daily"]
+    set_schedule(store, "campaign_alerts_daily", cron="30 8 * * *")
+    assert seed_default_schedules(store) == []
+    rows = {s["schedule_id"]: s for s in list_schedules(store)}
     assert (rows["payment_reconciliation_weekly"]["cron"], rows["payment_reconciliation_weekly"]["timezone"]) == (
         "0 6 * * 1", "Asia/Jakarta")
     assert rows["campaign_alerts_daily"]["cron"] == "30 8 * * *"
 
 
-def test_edits_to_payload_cron_and_enabled_apply_at_the_next_evaluation(halo_env):
-    set_schedule("alerts", task="campaign_alerts", cron="* * * * *", timezone="UTC", payload={"budget_threshold_pct": 80})
+def test_edits_to_payload_cron_and_enabled_apply_at_the_next_evaluation(halo_env, store):
+    set_schedule(store, "alerts", task="campaign_alerts", cron="* * * * *", timezone="UTC", payload={"budget_threshold_pct": 80})
     t0 = at(2024, 5, 10, 0, 0, 30)
-    first, cursor = evaluate_schedules((t0 - dt.timedelta(seconds=60)).isoformat(), t0)
+    first, cursor = evaluate_schedules(store, (t0 - dt.timedelta(seconds=60)).isoformat(), t0)
     assert [r.run_key for r in first] == ["alerts:2024-05-10T00:00:00+00:00"]
     assert first[0].run_config["ops"]["campaign_alerts"]["config"] == {"budget_threshold_pct": 80, "sinks": ["outbox"]}
     assert first[0].tags["halo/trigger"] == "schedule" and first[0].job_name == "campaign_alerts_job"
 
-    set_schedule("alerts", payload={"budget_threshold_pct": 50})
-    second, cursor = evaluate_schedules(cursor, t0 + dt.timedelta(seconds=60))
+    set_schedule(store, "alerts", payload={"budget_threshold_pct": 50})
+    second, cursor = evaluate_schedules(store, cursor, t0 + dt.timedelta(seconds=60))
     assert [r.run_key for r in second] == ["alerts:2024-05-10T00:01:00+00:00"]
     assert second[0].run_config["ops"]["campaign_alerts"]["config"]["budget_threshold_pct"] == 50
 
-    set_schedule("alerts", cron="0 * * * *")  # hourly now: nothing due until 01:00
-    assert evaluate_schedules(cursor, t0 + dt.timedelta(seconds=120))[0] == []
-    set_schedule("alerts", enabled=False)
-    assert evaluate_schedules(cursor, t0 + dt.timedelta(hours=1))[0] == []
+    set_schedule(store, "alerts", cron="0 * * * *")  # hourly now: nothing due until 01:00
+    assert evaluate_schedules(store, cursor, t0 + dt.timedelta(seconds=120))[0] == []
+    set_schedule(store, "alerts", enabled=False)
+    assert evaluate_schedules(store, cursor, t0 + dt.timedelta(hours=1))[0] == []
 
 
-def test_a_due_tick_is_never_launched_twice_by_the_sensor(halo_env):
-    set_schedule("every_minute", task="campaign_alerts", cron="* * * * *", timezone="Asia/Jakarta", payload={})
+def test_a_due_tick_is_never_launched_twice_by_the_sensor(halo_env, store):
+    set_schedule(store, "every_minute", task="campaign_alerts", cron="* * * * *", timezone="Asia/Jakarta", payload={})
     sensor = defs.resolve_sensor_def("task_schedule_sensor")
     instance = dg.DagsterInstance.ephemeral()
     start = (dt.datetime.now(UTC) - dt.timedelta(minutes=3)).isoformat()
-    first = sensor(dg.build_sensor_context(instance=instance, cursor=start))
+    with dg.build_sensor_context(instance=instance, cursor=start, resources={"store": store}) as context:
+        first = sensor(context)
     keys = [r.run_key for r in first.run_requests]
     assert len(keys) in (3, 4) and len(set(keys)) == len(keys)
     assert all(k.startswith("every_minute:") for k in keys)
-    second = sensor(dg.build_sensor_context(instance=instance, cursor=first.cursor))
+    with dg.build_sensor_context(instance=instance, cursor=first.cursor, resources={"store": store}) as context:
+        second = sensor(context)
     assert not set(keys) & {r.run_key for r in second.run_requests}
     if not second.run_requests:  # unless a minute boundary passed between the two evaluations
         assert "no schedule tick is due" in second.skip_reason.skip_message
@@ -96,12 +98,12 @@ def test_a_due_tick_is_never_launched_twice_by_the_sensor(halo_env):
         ({"task": "no_such_task"}, "unknown task"),
     ],
 )
-def test_invalid_edits_are_refused_with_a_clear_message_and_change_nothing(halo_env, edit, message):
-    set_schedule("s", task="campaign_alerts", cron="0 7 * * *", timezone="Asia/Jakarta", payload={})
-    before = list_schedules()
+def test_invalid_edits_are_refused_with_a_clear_message_and_change_nothing(halo_env, edit, message, store):
+    set_schedule(store, "s", task="campaign_alerts", cron="0 7 * * *", timezone="Asia/Jakarta", payload={})
+    before = list_schedules(store)
     with pytest.raises(HaloError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        set_schedule("s", **edit)
-    assert list_schedules() == before
+        set_schedule(store, "s", **edit)
+    assert list_schedules(store) == before
 
 
 def test_the_cli_lists_sets_disables_and_refuses_in_one_line(halo_env):
@@ -118,14 +120,14 @@ def test_the_cli_lists_sets_disables_and_refuses_in_one_line(halo_env):
     assert bad.output.strip().splitlines() == ["error: invalid cron expression 'every monday' (5 fields: minute hour day month weekday)"]
 
 
-def test_the_manage_task_schedule_job_applies_a_valid_edit_and_fails_on_a_bad_one(halo_env):
-    set_schedule("daily", task="campaign_alerts", cron="0 7 * * *", timezone="Asia/Jakarta", payload={})
+def test_the_manage_task_schedule_job_applies_a_valid_edit_and_fails_on_a_bad_one(halo_env, store):
+    set_schedule(store, "daily", task="campaign_alerts", cron="0 7 * * *", timezone="Asia/Jakarta", payload={})
     job = defs.resolve_job_def("manage_task_schedule")
     edit = {"schedule_id": "daily", "payload_json": json.dumps({"expiring_within_days": 5}), "updated_by": "ui-user"}
     result = job.execute_in_process(run_config={"ops": {"edit_task_schedule": {"config": edit}}},
                                     instance=dg.DagsterInstance.ephemeral())
     assert result.success
-    (row,) = list_schedules()
+    (row,) = list_schedules(store)
     assert row["payload"] == {"expiring_within_days": 5} and row["updated_by"] == "ui-user"
 
     bad = {"schedule_id": "daily", "timezone": "Nowhere/Land"}
@@ -133,4 +135,4 @@ def test_the_manage_task_schedule_job_applies_a_valid_edit_and_fails_on_a_bad_on
                                     instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
     assert not result.success
     assert "unknown timezone 'Nowhere/Land'" in result.failure_data_for_node("edit_task_schedule").error.message
-    assert list_schedules()[0]["timezone"] == "Asia/Jakarta"
+    assert list_schedules(store)[0]["timezone"] == "Asia/Jakarta"

@@ -18,11 +18,10 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
-from halo_platform.core import store
 from halo_platform.cli import cli
 from halo_platform.core.errors import HaloError
-from halo_platform.http import create_app
 from halo_platform.definitions import defs
+from halo_platform.http import create_app
 from halo_platform.reports.audit import get_request
 from halo_platform.reports.demo import (
     campaign,
@@ -40,7 +39,7 @@ from halo_platform_tests.reports.conftest import read_csv
 START = dt.datetime(2024, 3, 4)
 
 
-def _request_count() -> int:
+def _request_count(store) -> int:  # noqa: ANN001
     with store.read() as conn:
         return conn.execute(sa.text("SELECT count(*) FROM task_requests")).scalar_one()
 
@@ -51,13 +50,13 @@ def _seed_one_cent_off(urls: dict) -> None:
     write_settlements(urls["gateway"], [settlement("S1", "P1", "100.01", START + dt.timedelta(days=1))])
 
 
-def test_a_decimal_string_tolerance_is_exact_money_and_the_run_uses_it(warehouses, halo_env):
+def test_a_decimal_string_tolerance_is_exact_money_and_the_run_uses_it(warehouses, halo_env, store):
     """`"0.01"` is how money travels in JSON: it is accepted, carried as "0.01" and compared exactly."""
     _seed_one_cent_off(warehouses)
     result = CliRunner().invoke(cli, ["tasks", "run", "payment_reconciliation", "--wait", "--payload",
                                       '{"period_start": "2024-03-04", "period_end": "2024-03-11", "tolerance": "0.01"}'])
     assert result.exit_code == 0, result.output
-    request = get_request(result.stdout.splitlines()[0])
+    request = get_request(store, result.stdout.splitlines()[0])
     assert request["status"] == "SUCCEEDED" and request["row_count"] == 0
     assert request["payload"]["tolerance"] == "0.01"
     run = dagster_instance().get_run_by_id(request["request_id"])
@@ -70,14 +69,14 @@ def test_a_decimal_string_tolerance_is_exact_money_and_the_run_uses_it(warehouse
     assert [r["issue"] for r in read_csv(out)] == ["AMOUNT_MISMATCH"]
 
 
-def test_the_api_takes_money_as_a_json_number_or_a_decimal_string_alike(warehouses, halo_env):
+def test_the_api_takes_money_as_a_json_number_or_a_decimal_string_alike(warehouses, halo_env, store):
     client = TestClient(create_app())
     for tolerance in (0.01, "0.01", "0.010", 1e-2):
         ok = client.post("/v1/tasks/payment_reconciliation/requests", json={"payload": {"tolerance": tolerance}})
         assert ok.status_code == 202, ok.text
         run = dagster_instance().get_run_by_id(ok.json()["request_id"])
         assert run.run_config["ops"]["payment_reconciliation"]["config"] == {"tolerance": "0.01"}
-        assert get_request(ok.json()["request_id"])["status"] == "QUEUED"
+        assert get_request(store, ok.json()["request_id"])["status"] == "QUEUED"
 
 
 @pytest.mark.parametrize(
@@ -139,7 +138,7 @@ def test_valid_payloads_become_dates_decimals_and_enums():
 
 
 def test_an_invalid_payload_is_one_error_line_on_the_cli_a_422_naming_the_field_and_nothing_is_recorded(warehouses,
-                                                                                                        halo_env):
+                                                                                                        halo_env, store):
     payload = '{"period_start": "2026-11-30", "period_end": "20261123"}'
     result = CliRunner().invoke(cli, ["tasks", "run", "payment_reconciliation", "--payload", payload, "--wait"])
     assert result.exit_code == 2
@@ -151,7 +150,7 @@ def test_an_invalid_payload_is_one_error_line_on_the_cli_a_422_naming_the_field_
     assert bad.status_code == 422
     assert bad.json() == {"error": "payment_reconciliation: invalid payload: tolerance: Input should be a finite number",
                           "detail": [{"field": "tolerance", "reason": "Input should be a finite number"}]}
-    assert _request_count() == 0
+    assert _request_count(store) == 0
     assert dagster_instance().get_runs() == []
 
 

@@ -121,16 +121,16 @@ def run_ours(pg_url: str, mysql_url: str, out: Path) -> dict:
     os.environ.update({"HALO_HOME": str(home), "HALO_DB_URL": f"sqlite:///{home / 'halo.db'}",
                        "DAGSTER_HOME": str(out / "dagster_home"), "HALO_WAREHOUSES_FILE": str(out / "warehouses.yaml"),
                        "HALO_SINKS_FILE": str(out / "sinks.yaml")})
-    from halo_platform.core.store import get_engine
     from halo_platform.reports.definitions import defs
     from halo_platform.reports.requests import create_request, dagster_instance
 
     # setup, not report work: the operational store's migrations, Dagster's storage, the job
-    get_engine()
+    store = defs.resources["store"]
+    store.engine  # noqa: B018 - made and migrated on first use
     dagster_instance().get_runs(limit=1)
     defs.resolve_job_def("payment_reconciliation_job")
     started, cpu = time.perf_counter(), _cpu_seconds()
-    request = create_request("payment_reconciliation", {"period_start": PERIOD[0], "period_end": PERIOD[1]},
+    request = create_request(store, "payment_reconciliation", {"period_start": PERIOD[0], "period_end": PERIOD[1]},
                              requested_by="bench", wait=True)
     seconds = time.perf_counter() - started
     if request["status"] != "SUCCEEDED":
