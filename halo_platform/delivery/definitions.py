@@ -1,12 +1,12 @@
 """Message delivery: dispatch job + queue sensor, autopilot (provider_health + checks, job,
-schedule), the routing weights job. Binds the shared `store` and `sinks` (autopilot alerts) and its own `providers`."""
+sensor), the routing weights job. Binds the shared `store` and `sinks` (autopilot alerts) and its own `providers`."""
 
 import dagster as dg
 
 from halo_platform.core.definitions import STORE
 from halo_platform.delivery.jobs import (
     autopilot_job,
-    autopilot_schedule,
+    autopilot_sensor,
     message_dispatch_job,
     message_queue_sensor,
     provider_error_rates_under_threshold,
@@ -23,7 +23,6 @@ defs = dg.Definitions(
     assets=[provider_health],
     asset_checks=[provider_error_rates_under_threshold, provider_shares_near_configured],
     jobs=[message_dispatch_job, autopilot_job, routing_weights_job],
-    schedules=[autopilot_schedule],
-    sensors=[message_queue_sensor],
+    sensors=[message_queue_sensor, autopilot_sensor],
     resources={"store": STORE, "sinks": SINKS, "providers": PROVIDERS},
 )

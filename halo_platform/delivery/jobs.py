@@ -1,5 +1,5 @@
 """Dagster shells around the delivery logic: the dispatch job and its queue sensor, the
-autopilot asset (`provider_health`) with its checks, job and schedule, and the weights job."""
+autopilot asset (`provider_health`) with its checks, job and sensor, and the weights job."""
 
 
 import time
@@ -125,10 +125,35 @@ autopilot_job = dg.define_asset_job(
     tags=JOB_TAGS,
     description="One autopilot cycle: provider_health and its checks.",
 )
-autopilot_schedule = dg.ScheduleDefinition(
-    name="autopilot_schedule", job=autopilot_job, cron_schedule="* * * * *", default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Runs autopilot every minute.",
-)
+def autopilot_work(conn, since, now) -> str:  # noqa: ANN001
+    """Why an autopilot cycle is due ('' when none is): attempts recorded since `since` (traffic
+    to judge), or a provider deactivated or ramping (a health call to make)."""
+    import sqlalchemy as sa
+
+    from halo_platform.delivery.autopilot import attempts_t, state_t
+
+    attempts = conn.execute(sa.select(sa.func.count()).select_from(attempts_t).where(attempts_t.c.at > since, attempts_t.c.at <= now)).scalar_one()
+    if attempts:
+        return f"{attempts} attempts since {since:%H:%M:%S}"
+    recovering = conn.execute(sa.select(state_t.c.provider).where(sa.or_(state_t.c.active.is_(False), state_t.c.ramp_step.is_not(None)))).scalars().all()
+    return f"to ping: {', '.join(sorted(recovering))}" if recovering else ""
+
+
+@dg.sensor(job=autopilot_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
+           description="Runs autopilot at most once a minute, only when there is traffic to judge or a deactivated or ramping provider to ping.")
+def autopilot_sensor(context: dg.SensorEvaluationContext, store: StoreResource):  # noqa: ANN201
+    import datetime as dt
+
+    from halo_platform.core.models import utcnow
+
+    now = utcnow()
+    since = dt.datetime.fromisoformat(context.cursor) if context.cursor else now - dt.timedelta(minutes=1)
+    with store.read() as conn:
+        why = autopilot_work(conn, since, now)
+    if not why:
+        return dg.SkipReason("no traffic since the last cycle and no provider to ping")
+    context.update_cursor(now.isoformat())
+    return dg.RunRequest(run_key=f"autopilot:{now:%Y%m%dT%H%M}", tags={**JOB_TAGS, "halo/autopilot": why[:200]})
 
 
 class WeightsConfig(dg.Config):

@@ -17,6 +17,7 @@ from halo_platform.core.models import utcnow
 from halo_platform.core.store import read, write
 from halo_platform.delivery.jobs import (
     autopilot_job,
+    autopilot_sensor,
     channels_to_launch,
     message_dispatch_job,
     message_queue_sensor,
@@ -44,7 +45,7 @@ def test_the_delivery_definitions_are_complete_and_described():
         tags = defs.resolve_job_def(job).tags
         assert tags["owner"] and tags["domain"] == "delivery"
     assert defs.resolve_sensor_def("message_queue_sensor").minimum_interval_seconds <= 10
-    assert defs.resolve_schedule_def("autopilot_schedule").cron_schedule == "* * * * *"
+    assert defs.resolve_sensor_def("autopilot_sensor").minimum_interval_seconds == 60
     spec = defs.resolve_assets_def("provider_health").specs_by_key[dg.AssetKey("provider_health")]
     assert spec.group_name == "delivery" and spec.owners and spec.description and spec.kinds
     checks = {key.name for key in defs.resolve_asset_graph().asset_check_keys}
@@ -78,6 +79,29 @@ def test_the_queue_sensor_launches_one_run_per_channel_with_due_messages(sandbox
                                 status=dg.DagsterRunStatus.STARTED)
     again = evaluate()
     assert [r.tags["halo/channel"] for r in again] == [c for c in ["sms", "email"] if c != requests[0].tags["halo/channel"]]
+
+
+def test_the_autopilot_sensor_runs_a_cycle_only_for_traffic_to_judge_or_a_provider_to_ping(sandbox, halo_store):
+    instance = dg.DagsterInstance.ephemeral()
+    cursor = [None]
+
+    def evaluate():  # noqa: ANN202
+        with dg.build_sensor_context(instance=instance, resources={"store": halo_store}, cursor=cursor[0]) as context:
+            result = autopilot_sensor(context)
+            cursor[0] = context.cursor
+            return result
+
+    assert isinstance(evaluate(), dg.SkipReason)
+    with halo_store.write() as conn:
+        conn.execute(sa.insert(DeliveryAttempt), [{"message_id": "m1", "provider": "sms_a", "outcome": "acknowledged", "http_status": 200,
+                                                   "latency_ms": 1.0, "at": utcnow() - dt.timedelta(seconds=5)}])
+    ran = evaluate()
+    assert isinstance(ran, dg.RunRequest) and "1 attempts" in ran.tags["halo/autopilot"]
+    assert isinstance(evaluate(), dg.SkipReason)  # judged: nothing new since
+    with halo_store.write() as conn:
+        conn.execute(sa.insert(ProviderState), [{"provider": "sms_b", "active": False, "factor": 0.0, "reason": "test", "updated_at": utcnow()}])
+    ping = evaluate()
+    assert isinstance(ping, dg.RunRequest) and "sms_b" in ping.tags["halo/autopilot"]
 
 
 def test_the_dispatch_job_sends_the_due_messages_of_its_channel(sandbox, halo_store):
