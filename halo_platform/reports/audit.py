@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from halo_platform.core.errors import NotFoundError
 from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
-from halo_platform.reports.models import TaskDelivery, TaskRequest
+from halo_platform.reports.tables import TaskDelivery, TaskRequest
 from halo_platform.sinks import DeliveryOutcome
 
 STATUSES = ("QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELED")

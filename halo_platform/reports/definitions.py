@@ -5,8 +5,8 @@ so this `defs` resolves and runs its own jobs (the code location merges the same
 import dagster as dg
 
 from halo_platform.core.definitions import STORE, WAREHOUSES
-from halo_platform.reports.factory import build_task
-from halo_platform.reports.manage import manage_task_schedule
+from halo_platform.reports.assets import build_task
+from halo_platform.reports.jobs import manage_task_schedule
 from halo_platform.reports.sensors import build_sensors
 from halo_platform.reports.task import load_tasks
 from halo_platform.sinks.definitions import SINKS

@@ -29,7 +29,7 @@ from halo_platform.core.models import utcnow
 from halo_platform.core.settings import get_settings
 from halo_platform.core.store import StoreResource
 from halo_platform.reports import audit
-from halo_platform.reports.factory import DEFAULT_TIMEZONE, job_name, run_config, run_tags
+from halo_platform.reports.assets import DEFAULT_TIMEZONE, job_name, run_config, run_tags
 from halo_platform.reports.task import RunContext, get_task
 
 

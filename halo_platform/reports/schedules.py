@@ -17,7 +17,7 @@ from croniter import croniter
 from halo_platform.core.errors import HaloError, NotFoundError
 from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
-from halo_platform.reports.models import TaskSchedule
+from halo_platform.reports.tables import TaskSchedule
 from halo_platform.reports.task import get_task
 
 schedules_t = TaskSchedule.__table__

@@ -10,7 +10,7 @@ import dagster as dg
 from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
 from halo_platform.reports import audit
-from halo_platform.reports.factory import job_name, run_config, run_tags
+from halo_platform.reports.assets import job_name, run_config, run_tags
 from halo_platform.reports.schedules import Due, due_runs, list_schedules
 from halo_platform.reports.task import get_task
 

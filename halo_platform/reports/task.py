@@ -2,7 +2,7 @@
 and the discovery of task modules in `halo_platform/reports/tasks/`.
 
 A task module defines one module-level `TASK = Task(...)`. Nothing else has to be
-edited: `load_tasks()` finds every module of the package (`core.plugins.discover`), and the factory
+edited: `load_tasks()` finds every module of the package (`core.plugins.discover`), and `assets.py`
 turns each task into a Dagster asset + job.
 """
 

@@ -15,9 +15,9 @@ from click.testing import CliRunner
 
 from halo_platform.cli import cli
 from halo_platform.core.definitions import defs as core_defs
+from halo_platform.reports.assets import run_config, run_tags
 from halo_platform.reports.definitions import build_defs
 from halo_platform.reports.demo import order, write_payments
-from halo_platform.reports.factory import run_config, run_tags
 from halo_platform.reports.requests import dagster_instance
 from halo_platform.reports.schedules import set_schedule
 from halo_platform.reports.task import get_task, load_tasks
