@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export HALO_HOME ?= $(CURDIR)/.halo
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+DAGSTER_PORT ?= 3000
 
 .PHONY: install run test lint clean
 
@@ -18,7 +19,9 @@ install: $(BIN)/halo
 run: install
 	mkdir -p $(DAGSTER_HOME) && cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/halo demo
-	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	# from DAGSTER_HOME, where the instance's dagster.yaml is (dagster dev warns about any other);
+	# exec: Ctrl-C reaches dagster dev itself, which stops the webserver, daemon and code server
+	cd $(DAGSTER_HOME) && exec $(CURDIR)/$(BIN)/dagster dev -w $(CURDIR)/workspace.yaml -h 127.0.0.1 -p $(DAGSTER_PORT)
 
 test: install
 	$(BIN)/ruff check halo_platform halo_platform_tests

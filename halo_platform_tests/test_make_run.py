@@ -1,0 +1,68 @@
+"""`make run`: dagster dev starts without the dagster.yaml double-location warning, and Ctrl-C
+(SIGINT to the terminal's process group) stops everything within 10 seconds."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.timeout(300)
+def test_make_run_serves_the_ui_without_the_dagster_yaml_warning_and_stops_on_ctrl_c(tmp_path):
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HALO_", "DAGSTER_"))}
+    env.update(HALO_HOME=str(tmp_path / "halo"), DAGSTER_HOME=str(tmp_path / "dagster_home"))
+    log = tmp_path / "make_run.log"
+    with log.open("wb") as out:
+        make = subprocess.Popen(["make", "-s", "run", f"DAGSTER_PORT={port}"], cwd=REPO, env=env,
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            deadline = time.monotonic() + 240
+            while True:
+                assert make.poll() is None, log.read_text()
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2) as response:
+                        if response.status == 200:
+                            break
+                except OSError:
+                    pass
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(1)
+            os.killpg(make.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
+            stopped_by = time.monotonic() + 10
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                make.wait(timeout=10)  # reaps make: only its orphans could keep the group alive
+            while _group_alive(make.pid) and time.monotonic() < stopped_by:
+                time.sleep(0.2)
+            assert make.returncode is not None, "make still running 10 s after Ctrl-C"
+            left = subprocess.run(["ps", "-o", "pid,etime,args", "-g", str(make.pid)], capture_output=True, text=True).stdout
+            assert not _group_alive(make.pid), f"left 10 s after Ctrl-C:\n{left[:3000]}\n{log.read_text()[-3000:]}"
+        finally:
+            if _group_alive(make.pid):
+                os.killpg(make.pid, signal.SIGKILL)
+            make.wait(timeout=10)
+    assert "dagster.yaml" not in log.read_text()
