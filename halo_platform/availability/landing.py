@@ -52,7 +52,7 @@ def ingest(feed: Feed, source: Path) -> Path:
     if not source.is_file():
         raise HaloError(f"no such file: {source}")
     if not feed.matches(Path(source.name)):
-        raise HaloError(f"{source.name}: feed {feed.name} ({feed.format}) takes {', '.join(feed.adapter.PATTERNS)}")
+        raise HaloError(f"{source.name}: feed {feed.name} ({feed.format}) takes {', '.join(feed.adapter.patterns)}")
     target_dir = feed_dir(feed.name)
     target_dir.mkdir(parents=True, exist_ok=True)
     sha = sha256_of(source)

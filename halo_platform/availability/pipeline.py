@@ -73,10 +73,10 @@ def load_file(fmt: str, path: str, relpath: str, sha256: str) -> LandedFile:
     cannot be parsed at all becomes one quarantine record instead of stopping the batch."""
     from halo_platform.availability.feeds import adapter
 
-    module = adapter(fmt)
+    feed_format = adapter(fmt)
     try:
-        templates = any(Path(path).match(p) for p in getattr(module, "TEMPLATE_PATTERNS", ()))
-        landed = LandedFile.from_parsed(relpath, sha256, module.parse(Path(path).read_bytes(), Path(path).name), templates)
+        templates = any(Path(path).match(p) for p in feed_format.template_patterns)
+        landed = LandedFile.from_parsed(relpath, sha256, feed_format.parse(Path(path).read_bytes(), Path(path).name), templates)
     except Exception as exc:  # noqa: BLE001 - whatever a parser does with a file, the other files still go through
         log.warning("emr: %s not parsed, quarantined whole: %s", relpath, type(exc).__name__)
         landed = LandedFile.unprocessable(relpath, sha256, exc, file_head(path))

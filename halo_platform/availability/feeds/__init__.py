@@ -1,19 +1,20 @@
 """Feed adapters, one module per format, and the feeds of `config/emr_feeds.yaml`.
 
-A format is a module here exposing `PATTERNS` (landing-file globs) and
-`parse(data: bytes, file: str) -> Parsed`; a feed names its format in the YAML.
+A format is a module here declaring one `FeedFormat` (its `kind`, landing-file globs and
+`parse(data: bytes, file: str) -> Parsed`), found by `core.plugins.discover`; a feed names
+its format's kind in the YAML.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 
+from halo_platform.availability.feeds.base import FeedFormat
 from halo_platform.core.errors import HaloError
+from halo_platform.core.plugins import discover, instances_of
 from halo_platform.core.settings import get_settings, read_yaml
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -27,21 +28,25 @@ class Feed:
     quarantine_threshold: float = DEFAULT_QUARANTINE_THRESHOLD
 
     @property
-    def adapter(self) -> ModuleType:
+    def adapter(self) -> FeedFormat:
         return adapter(self.format)
 
     def matches(self, path: Path) -> bool:
-        return any(path.match(p) for p in self.adapter.PATTERNS)
+        return any(path.match(p) for p in self.adapter.patterns)
 
 
 @functools.cache
-def adapter(fmt: str) -> ModuleType:
+def formats() -> dict[str, FeedFormat]:
+    """Every format declared by a module of this package, by kind."""
+    return discover(__name__, instances_of(FeedFormat), lambda f: f.kind)
+
+
+def adapter(fmt: str) -> FeedFormat:
     if not _NAME.match(fmt or ""):
         raise HaloError(f"invalid feed format {fmt!r}")
-    try:
-        return importlib.import_module(f"halo_platform.availability.feeds.{fmt}")
-    except ModuleNotFoundError:
-        raise HaloError(f"unknown feed format {fmt!r}") from None
+    if fmt not in formats():
+        raise HaloError(f"unknown feed format {fmt!r}")
+    return formats()[fmt]
 
 
 def load_feeds(path: Path | None = None) -> dict[str, Feed]:

@@ -11,6 +11,7 @@ from halo_platform.availability.feeds.base import (
     WEEKDAYS,
     Block,
     Event,
+    FeedFormat,
     Hours,
     Invalid,
     Parsed,
@@ -103,3 +104,6 @@ def _record(obj: object, position: int, raw: str) -> Event:
 
 def parse(data: bytes, file: str = "") -> Parsed:
     return parse_json_lines(data, _record)
+
+
+FORMAT = FeedFormat("acme", PATTERNS, parse)

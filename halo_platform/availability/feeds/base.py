@@ -110,6 +110,18 @@ class Parsed:
     rejected: list[Rejected] = field(default_factory=list)
 
 
+@dataclass(eq=False)
+class FeedFormat:
+    """A feed format, declared once by its module: the name feeds give it (`kind`), the
+    landing-file globs it takes, its parser, and the globs of files whose working-hours rows
+    of one version add up across files instead of replacing each other."""
+
+    kind: str
+    patterns: tuple[str, ...]
+    parse: Callable[[bytes, str], Parsed]
+    template_patterns: tuple[str, ...] = ()
+
+
 @functools.lru_cache(maxsize=1024)
 def _zone(name: str) -> ZoneInfo | None:
     try:

@@ -13,6 +13,7 @@ from halo_platform.availability.feeds.base import (
     WEEKDAYS,
     Block,
     Event,
+    FeedFormat,
     Hours,
     Invalid,
     Parsed,
@@ -156,3 +157,6 @@ def _record(res: object, position: int, raw: str) -> Event:
 
 def parse(data: bytes, file: str = "") -> Parsed:
     return parse_json_lines(data, _record)
+
+
+FORMAT = FeedFormat("fhir", PATTERNS, parse)

@@ -27,6 +27,7 @@ from halo_platform.availability.feeds.base import (
     TIMEOFF,
     Block,
     Event,
+    FeedFormat,
     Hours,
     Invalid,
     Parsed,
@@ -334,3 +335,6 @@ def parse_templates(text: str) -> Parsed:
 def parse(data: bytes, file: str = "") -> Parsed:
     text = decode(data)
     return parse_templates(text) if file.lower().endswith(".csv") else parse_messages(text)
+
+
+FORMAT = FeedFormat("hl7", PATTERNS, parse, TEMPLATE_PATTERNS)
