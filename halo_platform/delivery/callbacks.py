@@ -16,9 +16,10 @@ import sqlalchemy as sa
 from halo_platform.core.errors import NotFoundError
 from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
+from halo_platform.delivery.lifecycle import moves_forward
 from halo_platform.delivery.models import MessageEvent
 from halo_platform.delivery.providers import CallbackEvent, CallbackRejected, CallbackRequest
-from halo_platform.delivery.queue import RANK, events_t, messages_t
+from halo_platform.delivery.queue import events_t, messages_t
 from halo_platform.delivery.resources import ProvidersResource
 
 log = logging.getLogger("halo.delivery")
@@ -73,7 +74,7 @@ def handle_callback(provider_name: str, request: CallbackRequest, store: StoreRe
                 counts["duplicates"] += 1
                 continue
             conn.execute(events_t.insert().values(message_id=row.id, event=ev.event, provider=provider_name, at=now, detail=ev.detail or None, dedupe_key=dedupe_key))
-            if RANK.get(ev.event, 0) >= RANK.get(row.status, 0):
+            if moves_forward(row.status, ev.event):
                 conn.execute(messages_t.update().where(messages_t.c.id == row.id).values(status=ev.event, updated_at=now))
             counts["applied"] += 1
     return counts

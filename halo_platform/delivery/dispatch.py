@@ -23,6 +23,7 @@ from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
 from halo_platform.delivery.config import CHANNELS
 from halo_platform.delivery.db import writing
+from halo_platform.delivery.lifecycle import Transition, attempt_row, expired, transition, uncertain_resolution
 from halo_platform.delivery.providers import (
     PERMANENT,
     RETRYABLE,
@@ -30,17 +31,7 @@ from halo_platform.delivery.providers import (
     Provider,
     SendResult,
 )
-from halo_platform.delivery.queue import (
-    Transition,
-    attempt_row,
-    claim,
-    expired,
-    mark_in_flight,
-    persist,
-    resolve_uncertain,
-    transition,
-    uncertain_resolution,
-)
+from halo_platform.delivery.queue import claim, mark_in_flight, persist, resolve_uncertain
 from halo_platform.delivery.resources import ProvidersResource, provider_kinds
 from halo_platform.delivery.routing import draw
 from halo_platform.delivery.state import load_router
@@ -188,22 +179,12 @@ class Dispatcher:
         answered: list[tuple[object, SendResult, str | None]] = []
         ready: list[tuple[object, Outgoing]] = []
         for row in rows:
-            try:
-                message = Outgoing.from_row(row)
-                problem = unsendable(message)
-            except Exception as exc:  # noqa: BLE001 - a malformed stored row must not stop the batch
-                message, problem = None, f"the stored message cannot be read ({type(exc).__name__})"
+            message, problem = readable(row)
             if problem:
-                answered.append((row, SendResult(row.id, PERMANENT, detail=f"not sent: {problem}"), None))
+                answered.append((row, not_sent(row, problem), None))
             else:
                 ready.append((row, message))
-        if ready:
-            ours = self._recorder.mark(provider.name, [(row.id, row.lease_until) for row, _ in ready])
-            ready = [(row, m) for row, m in ready if row.id in ours]
-        if ready:
-            by_id = {r.message_id: r for r in call_provider(provider, [m for _, m in ready])}
-            for row, _ in ready:
-                answered.append((row, by_id.get(row.id) or SendResult(row.id, RETRYABLE, detail="no result from provider"), provider.name))
+        answered += [(row, result, provider.name) for row, result in send_request(provider, ready, self._recorder.mark)]
         now = self.clock()
         moved = [transition(row, result, name, self.config.retry, now) for row, result, name in answered]
         attempts = [attempt_row(result, name, now) for _, result, name in answered if name is not None]
@@ -440,6 +421,36 @@ def unsendable(message: Outgoing) -> str:
     if message.subject and ("\r" in message.subject or "\n" in message.subject):
         return "the subject holds a line break"
     return ""
+
+
+def readable(row) -> tuple[Outgoing | None, str]:  # noqa: ANN001
+    """The message a stored row holds, and why it cannot be put on the wire ('' when it can)."""
+    try:
+        message = Outgoing.from_row(row)
+    except Exception as exc:  # noqa: BLE001 - a malformed stored row ends recorded, never stops a send
+        return None, f"the stored message cannot be read ({type(exc).__name__})"
+    return message, unsendable(message)
+
+
+def not_sent(row, problem: str) -> SendResult:  # noqa: ANN001
+    """The answer for a message that cannot be put on the wire: no request, `provider_error`."""
+    return SendResult(row.id, PERMANENT, detail=f"not sent: {problem}")
+
+
+def send_request(provider: Provider, ready: Sequence[tuple], mark: Callable[[str, list], set[str]],
+                 timeout: float | None = None) -> list[tuple[object, SendResult]]:
+    """One request to `provider`, the one send step of queued dispatch and HIGH sends: `mark`
+    (`mark(provider_name, [(id, lease_until)])` -> the ids still ours) commits the messages of
+    `ready` ((row, message) pairs) in flight first, only those still ours leave, and each gets
+    its answer (retryable when the provider gave none)."""
+    if not ready:
+        return []
+    ours = mark(provider.name, [(row.id, row.lease_until) for row, _ in ready])
+    ready = [(row, m) for row, m in ready if row.id in ours]
+    if not ready:
+        return []
+    by_id = {r.message_id: r for r in call_provider(provider, [m for _, m in ready], timeout)}
+    return [(row, by_id.get(row.id) or SendResult(row.id, RETRYABLE, detail="no result from provider")) for row, _ in ready]
 
 
 def call_provider(provider: Provider, messages: list[Outgoing], timeout: float | None = None) -> list[SendResult]:

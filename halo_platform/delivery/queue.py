@@ -1,77 +1,25 @@
 """The queue (the `messages` table): claiming due messages with leases, marking them in flight
 before a request leaves, and recording what happened to them (status, lifecycle events,
-attempts) as the answers arrive.
-
-`transition` is the pure rule book: given a message and a provider's answer, what is its
-next state (sent, provider_error, retry_scheduled with backoff, lost, expired).
-"""
+attempts) as the answers arrive. The rules it applies (`lifecycle`) are pure."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from halo_platform.delivery.config import RetryConfig
+from halo_platform.delivery.lifecycle import DUE, Transition
 from halo_platform.delivery.models import DeliveryAttempt, Message, MessageEvent
-from halo_platform.delivery.providers import ACKNOWLEDGED, PERMANENT, UNKNOWN, SendResult
 
 messages_t = Message.__table__
 events_t = MessageEvent.__table__
 attempts_t = DeliveryAttempt.__table__
-DUE = ("queued", "retry_scheduled")
-#: lifecycle order: a status only moves forward (a late callback never rewinds it)
 # literal, not bound: executemany cannot expand an IN list, and the partial index
 # `ix_messages_due` is only used when the query's condition is this very literal
 _STILL_QUEUED = sa.or_(*(messages_t.c.status == sa.literal_column(f"'{s}'") for s in DUE))
 _DUE_LITERAL = sa.text("messages.status IN ('queued', 'retry_scheduled')")
-RANK = {"queued": 0, "retry_scheduled": 0, "sent": 1, "lost": 1, "expired": 1, "delivered": 2, "provider_error": 2, "received": 3, "delivery_failed": 3}
-
-
-@dataclass(frozen=True)
-class Transition:
-    message_id: str
-    status: str  # the new status; `held` keeps the message queued untouched
-    provider: str | None
-    provider_message_id: str | None = None
-    number_of_retries: int = 0
-    next_attempt_at: dt.datetime | None = None
-    detail: str = ""
-
-
-def transition(row, result: SendResult | None, provider: str | None, retry: RetryConfig, now: dt.datetime, high: bool = False) -> Transition:  # noqa: ANN001
-    """The next state of message `row` after `result` from `provider` (None: no provider could take it)."""
-    if result is None:
-        return Transition(row.id, "held", row.provider, None, row.number_of_retries, now + dt.timedelta(seconds=retry.backoff(1)), "no provider available")
-    if result.outcome == ACKNOWLEDGED:
-        return Transition(row.id, "sent", provider, result.provider_message_id, row.number_of_retries, row.next_attempt_at)
-    if result.outcome == PERMANENT:
-        return Transition(row.id, "provider_error", provider, None, row.number_of_retries, row.next_attempt_at, result.detail)
-    if high and result.outcome == UNKNOWN:
-        return Transition(row.id, "lost", provider, None, row.number_of_retries, row.next_attempt_at, f"outcome unknown, not re-sent: {result.detail}")
-    retries = row.number_of_retries + 1
-    if retries > retry.max_retries:
-        return Transition(row.id, "lost", provider, None, row.number_of_retries, row.next_attempt_at, f"gave up after {row.number_of_retries} retries: {result.detail}")
-    return Transition(row.id, "retry_scheduled", provider, None, retries, now + dt.timedelta(seconds=retry.backoff(retries)), result.detail)
-
-
-def expired(row, now: dt.datetime) -> Transition:  # noqa: ANN001
-    return Transition(row.id, "expired", row.provider, None, row.number_of_retries, row.next_attempt_at, "expired before it could be sent")
-
-
-def uncertain_resolution(priority: str, policy: str, idempotent: bool, unknowns: int) -> str:
-    """What to do with a message whose request was in flight when its sender died:
-    `same_provider` (send it again to that provider under the same idempotency key, which
-    drops a second copy), `resend` (send it once more) or `lost`. `unknowns` counts the
-    earlier uncertain outcomes of the message: a resend happens at most once."""
-    if idempotent:
-        return "same_provider"
-    if priority == "HIGH" or policy != "resend" or unknowns > 0:
-        return "lost"
-    return "resend"
 
 
 def mark_in_flight(conn: Connection, owner: str, provider: str, leases: Sequence[tuple[str, dt.datetime]], now: dt.datetime,
@@ -197,10 +145,6 @@ _HOLD = messages_t.update().where(_HELD_BY).values(
     next_attempt_at=sa.bindparam("b_next"), lease_owner=None, lease_until=None, in_flight_at=None, updated_at=sa.bindparam("b_now"))
 _EVENT = events_t.insert()
 _ATTEMPT = attempts_t.insert()
-
-
-def attempt_row(result: SendResult, provider: str, now: dt.datetime) -> dict:
-    return {"message_id": result.message_id, "provider": provider, "outcome": result.outcome, "http_status": result.http_status, "latency_ms": result.latency_ms, "at": now}
 
 
 def due_counts(conn: Connection, now: dt.datetime) -> dict[str, int]:

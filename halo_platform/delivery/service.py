@@ -23,9 +23,10 @@ from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
 from halo_platform.delivery.config import PRIORITIES
 from halo_platform.delivery.db import writing
-from halo_platform.delivery.dispatch import call_provider, unsendable
-from halo_platform.delivery.providers import PERMANENT, RETRYABLE, Outgoing, SendResult, mask_recipient
-from halo_platform.delivery.queue import attempt_row, events_t, mark_in_flight, messages_t, persist, transition
+from halo_platform.delivery.dispatch import not_sent, readable, send_request
+from halo_platform.delivery.lifecycle import attempt_row, transition
+from halo_platform.delivery.providers import RETRYABLE, SendResult, mask_recipient
+from halo_platform.delivery.queue import events_t, mark_in_flight, messages_t, persist
 from halo_platform.delivery.resources import ProvidersResource
 from halo_platform.delivery.routing import failover_order
 from halo_platform.delivery.state import load_router
@@ -149,27 +150,27 @@ def send_high(message_id: str, store: StoreResource, providers: ProvidersResourc
         row = conn.execute(sa.select(messages_t).where(messages_t.c.id == message_id)).one()
     attempts, final, last_provider = [], None, None
     now = utcnow()
-    try:
-        outgoing = Outgoing.from_row(row)
-        problem = unsendable(outgoing)
-    except Exception as exc:  # noqa: BLE001 - a malformed stored row ends recorded, not leased
-        problem = f"the stored message cannot be read ({type(exc).__name__})"
+    outgoing, problem = readable(row)
     if problem:
-        final = transition(row, SendResult(message_id, PERMANENT, detail=f"not sent: {problem}"), None, config.retry, now, high=True)
+        final = transition(row, not_sent(row, problem), None, config.retry, now, high=True)
         names = []
     else:
         router = load_router(config, store)
         _, weights = router.weights_for(row.channel, row.country, row.capability)
         names = failover_order(weights, rng)
+
+    def mark(name: str, leases: list) -> set[str]:
+        with writing(store, priority=True) as conn:
+            return mark_in_flight(conn, owner, name, leases, utcnow())
+
     for name in names:
         remaining = config.high_deadline_seconds - (time.monotonic() - started)
         if remaining <= 0.05:
             break
-        with writing(store, priority=True) as conn:
-            if not mark_in_flight(conn, owner, name, [(row.id, row.lease_until)], utcnow()):
-                return  # no longer ours (its lease ended): whoever holds it now records it
-        provider = providers.build(config.providers[name])
-        result = call_provider(provider, [outgoing], remaining)[0]
+        answered = send_request(providers.build(config.providers[name]), [(row, outgoing)], mark, remaining)
+        if not answered:
+            return  # no longer ours (its lease ended): whoever holds it now records it
+        result = answered[0][1]
         now = utcnow()
         attempts.append(attempt_row(result, name, now))
         last_provider = name

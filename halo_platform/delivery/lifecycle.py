@@ -1,0 +1,68 @@
+"""A message's lifecycle, the pure rules: which status may follow which (a status only moves
+forward), what a provider's answer makes of a message (sent, provider_error, retry_scheduled
+with backoff, lost, expired), and what becomes of one whose sender died mid-request. The SQL
+that applies them is in `queue`."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from halo_platform.delivery.config import RetryConfig
+from halo_platform.delivery.providers import ACKNOWLEDGED, PERMANENT, UNKNOWN, SendResult
+
+DUE = ("queued", "retry_scheduled")
+#: lifecycle order: a status only moves forward (a late callback never rewinds it)
+RANK = {"queued": 0, "retry_scheduled": 0, "sent": 1, "lost": 1, "expired": 1, "delivered": 2, "provider_error": 2, "received": 3, "delivery_failed": 3}
+
+
+def moves_forward(current: str, new: str) -> bool:
+    """Whether a message in status `current` may take status `new` (a callback's event)."""
+    return RANK.get(new, 0) >= RANK.get(current, 0)
+
+
+@dataclass(frozen=True)
+class Transition:
+    message_id: str
+    status: str  # the new status; `held` keeps the message queued untouched
+    provider: str | None
+    provider_message_id: str | None = None
+    number_of_retries: int = 0
+    next_attempt_at: dt.datetime | None = None
+    detail: str = ""
+
+
+def transition(row, result: SendResult | None, provider: str | None, retry: RetryConfig, now: dt.datetime, high: bool = False) -> Transition:  # noqa: ANN001
+    """The next state of message `row` after `result` from `provider` (None: no provider could take it)."""
+    if result is None:
+        return Transition(row.id, "held", row.provider, None, row.number_of_retries, now + dt.timedelta(seconds=retry.backoff(1)), "no provider available")
+    if result.outcome == ACKNOWLEDGED:
+        return Transition(row.id, "sent", provider, result.provider_message_id, row.number_of_retries, row.next_attempt_at)
+    if result.outcome == PERMANENT:
+        return Transition(row.id, "provider_error", provider, None, row.number_of_retries, row.next_attempt_at, result.detail)
+    if high and result.outcome == UNKNOWN:
+        return Transition(row.id, "lost", provider, None, row.number_of_retries, row.next_attempt_at, f"outcome unknown, not re-sent: {result.detail}")
+    retries = row.number_of_retries + 1
+    if retries > retry.max_retries:
+        return Transition(row.id, "lost", provider, None, row.number_of_retries, row.next_attempt_at, f"gave up after {row.number_of_retries} retries: {result.detail}")
+    return Transition(row.id, "retry_scheduled", provider, None, retries, now + dt.timedelta(seconds=retry.backoff(retries)), result.detail)
+
+
+def expired(row, now: dt.datetime) -> Transition:  # noqa: ANN001
+    return Transition(row.id, "expired", row.provider, None, row.number_of_retries, row.next_attempt_at, "expired before it could be sent")
+
+
+def uncertain_resolution(priority: str, policy: str, idempotent: bool, unknowns: int) -> str:
+    """What to do with a message whose request was in flight when its sender died:
+    `same_provider` (send it again to that provider under the same idempotency key, which
+    drops a second copy), `resend` (send it once more) or `lost`. `unknowns` counts the
+    earlier uncertain outcomes of the message: a resend happens at most once."""
+    if idempotent:
+        return "same_provider"
+    if priority == "HIGH" or policy != "resend" or unknowns > 0:
+        return "lost"
+    return "resend"
+
+
+def attempt_row(result: SendResult, provider: str, now: dt.datetime) -> dict:
+    return {"message_id": result.message_id, "provider": provider, "outcome": result.outcome, "http_status": result.http_status, "latency_ms": result.latency_ms, "at": now}
