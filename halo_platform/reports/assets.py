@@ -24,7 +24,7 @@ from halo_platform.core.store import StoreResource
 from halo_platform.core.warehouses import WarehousesResource
 from halo_platform.reports import audit
 from halo_platform.reports.task import RunContext, Task, launchpad_config
-from halo_platform.sinks import Delivery, DeliveryOutcome, SinksResource, deliver_with_retries
+from halo_platform.sinks import Delivery, DeliveryOutcome, SinksResource
 
 DEFAULT_TIMEZONE = "Asia/Jakarta"
 GROUP = "reports"
@@ -50,17 +50,16 @@ def run_config(task: Task, payload: Mapping[str, Any]) -> dict[str, Any]:
 
 def deliver_all(sinks: SinksResource, names: list[str], delivery: Delivery) -> list[DeliveryOutcome]:
     """Deliver to every sink independently: one failing (even unusable) never stops the others.
-    Per-sink attempts and backoff are the settings `HALO_SINK_ATTEMPTS`, `HALO_SINK_BACKOFF`."""
-    settings = get_settings()
+    Each sink is tried with the sinks resource's retry policy (default: the settings
+    `HALO_SINK_ATTEMPTS`, `HALO_SINK_BACKOFF`)."""
     outcomes = []
     for name in names:
         try:
-            sink = sinks.get(name)
+            sinks.get(name)
         except Exception as exc:  # noqa: BLE001 - a misconfigured sink is that sink's failure
             outcomes.append(DeliveryOutcome(name, "FAILED", 0, [], f"unusable: {exc}"))
             continue
-        outcomes.append(deliver_with_retries(name, sink, delivery, attempts=settings.sink_attempts,
-                                             backoff_seconds=settings.sink_backoff))
+        outcomes.append(sinks.deliver(name, delivery))
     return outcomes
 
 
