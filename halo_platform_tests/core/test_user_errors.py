@@ -41,16 +41,15 @@ def test_a_schedule_edit_with_a_typo_fails_once_with_its_message(instance):
     assert _failed_once(instance, result).startswith("invalid cron expression '0 6 * * mon-fry'")
 
 
-def test_a_routing_weights_edit_with_a_typo_fails_once_with_its_message(instance, halo_env, tmp_path, monkeypatch):
+def test_a_routing_weights_edit_with_a_typo_fails_once_with_its_message(instance, halo_env, tmp_path):
     path = tmp_path / "providers.yaml"
     path.write_text(yaml.safe_dump({
         "providers": {"sms_a": {"kind": "sandbox", "channel": "sms"}, "sms_b": {"kind": "sandbox", "channel": "sms"}},
         "routing": [{"channel": "sms", "country": "*", "capability": "*", "weights": {"sms_a": 50, "sms_b": 50}}]}))
-    monkeypatch.setenv("HALO_PROVIDERS_FILE", str(path))
     job = defs.resolve_job_def("routing_weights_job")
     config = {"rule": "sms/*/*", "weights": {"sms_a": 90, "smsb": 10}}
     result = job.execute_in_process(run_config={"ops": {"set_routing_weights": {"config": config}}}, instance=instance,
-                                    resources={"store": StoreResource(), "providers": ProvidersResource()},
+                                    resources={"store": StoreResource(), "providers": ProvidersResource(providers_file=str(path))},
                                     raise_on_error=False)
     message = _failed_once(instance, result)
     assert message.startswith("weights for sms/*/*:") and "smsb" in message and "Traceback" not in message
@@ -65,12 +64,12 @@ def test_a_launchpad_payload_the_schema_refuses_at_run_time_fails_once(instance,
     assert "must be after period_start (2999-01-01)" in _failed_once(instance, result)
 
 
-def test_an_infrastructure_failure_is_still_retried(instance, halo_env, monkeypatch):
+def test_an_infrastructure_failure_is_still_retried(instance, halo_env):
     """The operational store is unreachable: not the user's doing, so the run retries apply."""
-    monkeypatch.setenv("HALO_DB_URL", "postgresql+psycopg://nobody@127.0.0.1:1/none")
+    unreachable = StoreResource(db_url="postgresql+psycopg://nobody@127.0.0.1:1/none")
     job = defs.resolve_job_def("manage_task_schedule")
     config = {"schedule_id": "weekly", "task": "payment_reconciliation", "cron": "0 6 * * 1"}
     result = job.execute_in_process(run_config={"ops": {"edit_task_schedule": {"config": config}}}, instance=instance,
-                                    raise_on_error=False)
+                                    resources={"store": unreachable}, raise_on_error=False)
     assert not result.success
     assert instance.get_run_by_id(result.run_id).tags.get("dagster/will_retry") == "true"
