@@ -5,7 +5,7 @@ from collections import defaultdict
 
 import dagster as dg
 
-from halo_platform.availability.db import Codec
+from halo_platform.availability.bulk_sql import Codec
 from halo_platform.availability.feeds import load_feeds
 from halo_platform.availability.span_store import load_hours
 from halo_platform.availability.spans import merge, utc_instant, working_intervals

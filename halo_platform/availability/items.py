@@ -22,9 +22,9 @@ import duckdb
 import pyarrow as pa
 from sqlalchemy.engine import Connection
 
-from halo_platform.availability.db import Codec
+from halo_platform.availability.bulk_sql import Codec
 from halo_platform.availability.feeds.base import HOURS, NOT_STORABLE, ROLE, SCHEDULE, Event, Parsed, Rejected
-from halo_platform.availability.models import SchedulingItem, SchedulingItemBlock, SchedulingItemHours
+from halo_platform.availability.tables import SchedulingItem, SchedulingItemBlock, SchedulingItemHours
 from halo_platform.core.models import utcnow
 
 # A block can change the spans of local dates from the day before its UTC date (overnight
@@ -38,7 +38,7 @@ _WHOLE_HORIZON_KINDS = (HOURS, ROLE, SCHEDULE)  # their change moves every date 
 # DATETIME (years 1000..9999) is the narrowest store, and a year of margin keeps the dirty-range
 # and timezone arithmetic (days either side of an instant) inside Python's calendar.
 STORABLE_FROM, STORABLE_TO = dt.datetime(1000, 1, 1), dt.datetime(9999, 1, 1)
-# String column sizes of models.py, read once (an attribute lookup per value would cost more than the rest of the check)
+# String column sizes of tables.py, read once (an attribute lookup per value would cost more than the rest of the check)
 _LONGEST = {what: column.type.length for what, column in (
     ("item id", SchedulingItem.item_id), ("kind", SchedulingItem.kind), ("status", SchedulingItem.status),
     ("timezone", SchedulingItem.tz), ("provider id", SchedulingItemBlock.provider_id), ("reference", SchedulingItemBlock.ref),

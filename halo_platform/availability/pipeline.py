@@ -13,7 +13,7 @@ from pathlib import Path
 
 from sqlalchemy import exc as sa_exc
 
-from halo_platform.availability.db import Codec
+from halo_platform.availability.bulk_sql import Codec
 from halo_platform.availability.feeds import Feed
 from halo_platform.availability.feeds.base import HOURS, ROLE, SCHEDULE, Parsed
 from halo_platform.availability.items import ApplyResult, LandedFile, apply_files, storable

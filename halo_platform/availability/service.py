@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from halo_platform.availability import pipeline
-from halo_platform.availability.db import Codec
+from halo_platform.availability.bulk_sql import Codec
 from halo_platform.core.errors import HaloError, NotFoundError
 from halo_platform.core.instance import dagster_instance
 from halo_platform.core.store import StoreResource

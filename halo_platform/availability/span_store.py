@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Connection
 
-from halo_platform.availability.db import Codec
+from halo_platform.availability.bulk_sql import Codec
 from halo_platform.availability.spans import calendar_from_rows, date_runs
 from halo_platform.core.models import utcnow
 

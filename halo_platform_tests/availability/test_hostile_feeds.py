@@ -4,7 +4,7 @@ quarantined record with its reason, and the good records around it are unchanged
 
 import pytest
 
-from halo_platform.availability import models
+from halo_platform.availability import tables
 from halo_platform.availability.feeds import acme, base, fhir, hl7
 from halo_platform.availability.service import quarantined
 from halo_platform_tests.availability.helpers import land, process, spans_on
@@ -162,8 +162,8 @@ def test_hl7_escapes_are_decoded_with_the_messages_own_delimiters():
 
 
 def test_the_store_column_sizes_the_parsers_check_are_the_models():
-    columns = models.SchedulingItem.__table__.c
-    blocks = models.SchedulingItemBlock.__table__.c
+    columns = tables.SchedulingItem.__table__.c
+    blocks = tables.SchedulingItemBlock.__table__.c
     assert (base.ID_MAX, base.TZ_MAX, base.STATUS_MAX) == (columns.item_id.type.length, columns.tz.type.length, columns.status.type.length)
     assert base.ID_MAX == blocks.provider_id.type.length == blocks.ref.type.length
 

@@ -42,7 +42,7 @@ EARLIEST, LATEST = dt.datetime(1900, 1, 1), dt.datetime(2201, 1, 1)
 SANE_YEARS = "1900..2200"
 # Longest duration worth reading: any longer one ends past LATEST whatever its start.
 MAX_MINUTES = (LATEST - EARLIEST) // dt.timedelta(minutes=1)
-# String column sizes of availability/models.py (a test pins them): a longer value cannot be stored.
+# String column sizes of availability/tables.py (a test pins them): a longer value cannot be stored.
 ID_MAX, TZ_MAX, STATUS_MAX = 255, 64, 32
 BOM = b"\xef\xbb\xbf"
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 
-from halo_platform.availability.db import Codec
+from halo_platform.availability.bulk_sql import Codec
 from halo_platform.availability.feeds import adapter, load_feeds
 from halo_platform.availability.feeds.base import HOURS, ROLE, SCHEDULE, Event
 from halo_platform.availability.span_store import load_hours
