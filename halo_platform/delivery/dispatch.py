@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
 from halo_platform.delivery.config import CHANNELS
-from halo_platform.delivery.db import writing
 from halo_platform.delivery.lifecycle import Transition, attempt_row, expired, transition, uncertain_resolution
 from halo_platform.delivery.providers import (
     PERMANENT,
@@ -35,6 +34,7 @@ from halo_platform.delivery.queue import claim, mark_in_flight, persist, resolve
 from halo_platform.delivery.resources import ProvidersResource, provider_kinds
 from halo_platform.delivery.routing import draw
 from halo_platform.delivery.state import load_router
+from halo_platform.delivery.write_lock import writing
 
 log = logging.getLogger("halo.delivery")
 

@@ -22,7 +22,6 @@ from halo_platform.core.errors import ConflictError, HaloError, NotFoundError
 from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
 from halo_platform.delivery.config import PRIORITIES
-from halo_platform.delivery.db import writing
 from halo_platform.delivery.dispatch import not_sent, readable, send_request
 from halo_platform.delivery.lifecycle import attempt_row, transition
 from halo_platform.delivery.providers import RETRYABLE, SendResult, mask_recipient
@@ -31,6 +30,7 @@ from halo_platform.delivery.resources import ProvidersResource
 from halo_platform.delivery.routing import failover_order
 from halo_platform.delivery.state import load_router
 from halo_platform.delivery.validation import NewMessage, validate
+from halo_platform.delivery.write_lock import writing
 
 log = logging.getLogger("halo.delivery")
 _rng = random.SystemRandom()
