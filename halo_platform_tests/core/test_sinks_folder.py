@@ -77,14 +77,13 @@ def test_named_sinks_come_from_the_yaml_with_env_references_resolved_at_use(tmp_
         sinks.validate_names(["out", "nowhere"])
 
 
-def test_the_resource_keeps_its_built_sinks_until_their_settings_change(tmp_path, monkeypatch):
+def test_the_resource_keeps_its_built_sinks_until_their_settings_change(tmp_path):
     path = tmp_path / "sinks.yaml"
-    path.write_text("sinks:\n  out: {kind: folder, path: '${OUT_DIR}'}\n")
-    monkeypatch.setenv("OUT_DIR", str(tmp_path / "a"))
+    path.write_text(f"sinks:\n  out: {{kind: folder, path: '{tmp_path / 'a'}'}}\n")
     sinks = SinksResource(sinks_file=str(path), attempts=1, backoff=[0.0])
     first = sinks.get("out")
     assert sinks.get("out") is first
     outcome = sinks.deliver("out", Delivery("s", "hello"))
     assert (outcome.status, outcome.attempts) == ("DELIVERED", 1)
-    monkeypatch.setenv("OUT_DIR", str(tmp_path / "b"))
+    path.write_text(f"sinks:\n  out: {{kind: folder, path: '{tmp_path / 'b'}'}}\n")
     assert sinks.get("out") is not first and sinks.get("out").path == str(tmp_path / "b")
