@@ -7,8 +7,11 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
+import sqlalchemy as sa
+
 from halo_platform.availability import pipeline
 from halo_platform.availability.bulk_sql import Codec
+from halo_platform.availability.tables import EmrQuarantine
 from halo_platform.core.errors import HaloError, NotFoundError
 from halo_platform.core.instance import dagster_instance
 from halo_platform.core.store import StoreResource
@@ -113,6 +116,9 @@ def spans(store: StoreResource, feed: str, provider_id: str, first: dt.date | No
             raise HaloError(f"to {last} is before from {first}")
         if (last - first).days > MAX_QUERY_DAYS:
             raise HaloError(f"at most {MAX_QUERY_DAYS} days per query")
+    # Raw SQL through the codec, not a Core select on the table: this is the REST hot path, and
+    # SQLAlchemy's result type processing made it about 2x slower (~1.3 ms vs ~0.5 ms per call
+    # on SQLite, one provider-week).
     sql = "SELECT span_date, start_at, end_at FROM available_spans WHERE feed = ? AND provider_id = ?"
     params: list = [feed, provider_id]
     with store.read() as conn:
@@ -163,12 +169,11 @@ def export_csv(store: StoreResource, out: Path) -> int:
 
 
 def quarantined(store: StoreResource, feed: str | None = None, limit: int = 100) -> list[dict]:
-    sql = "SELECT feed, file, position, reason, raw FROM emr_quarantine"
-    params: list = []
+    t = EmrQuarantine.__table__
+    query = sa.select(t.c.feed, t.c.file, t.c.position, t.c.reason, t.c.raw)
     if feed:
         _known_feed(feed)
-        sql += " WHERE feed = ?"
-        params.append(feed)
+        query = query.where(t.c.feed == feed)
     with store.read() as conn:
-        rows = Codec(conn).select(sql + " ORDER BY id LIMIT ?", [*params, int(limit)])
+        rows = conn.execute(query.order_by(t.c.id).limit(int(limit))).all()
     return [{"feed": f, "file": p, "position": n, "reason": r, "raw": raw} for f, p, n, r, raw in rows]
