@@ -25,9 +25,9 @@ import sqlalchemy as sa
 from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
 from halo_platform.delivery.config import AutopilotConfig, DeliveryConfig
-from halo_platform.delivery.models import DeliveryAttempt, ProviderState, ProviderStateChange
 from halo_platform.delivery.providers import ACKNOWLEDGED
 from halo_platform.delivery.resources import ProvidersResource
+from halo_platform.delivery.tables import DeliveryAttempt, ProviderState, ProviderStateChange
 from halo_platform.sinks import SinksResource
 
 log = logging.getLogger("halo.delivery")

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from halo_platform.delivery.lifecycle import DUE, Transition
-from halo_platform.delivery.models import DeliveryAttempt, Message, MessageEvent
+from halo_platform.delivery.tables import DeliveryAttempt, Message, MessageEvent
 
 messages_t = Message.__table__
 events_t = MessageEvent.__table__

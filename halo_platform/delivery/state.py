@@ -11,8 +11,8 @@ from halo_platform.core.errors import HaloError
 from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
 from halo_platform.delivery.config import DeliveryConfig, validate_weights
-from halo_platform.delivery.models import ProviderState, RoutingWeight, RoutingWeightAudit
 from halo_platform.delivery.routing import Router
+from halo_platform.delivery.tables import ProviderState, RoutingWeight, RoutingWeightAudit
 
 weights_t = RoutingWeight.__table__
 audit_t = RoutingWeightAudit.__table__

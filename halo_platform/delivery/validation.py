@@ -3,7 +3,7 @@ Every problem is a `HaloError` (HTTP 422) naming the field; nothing is stored.
 
 What passes here must go through every later step without an error of its own: text is
 valid Unicode (no lone surrogates) without NUL, an email subject is one line (CR/LF would
-inject headers), each value fits its column in `delivery.models` (PostgreSQL and MariaDB
+inject headers), each value fits its column in `delivery.tables` (PostgreSQL and MariaDB
 enforce the sizes SQLite ignores), `expires_at` converts to UTC, and an SMS body fits the
 channel's `max_segments` as carriers count them (`sms_segments`). `priority` is one of
 HIGH, NORMAL, LOW in any letter case (absent: NORMAL)."""
@@ -22,7 +22,7 @@ import phonenumbers
 
 from halo_platform.core.errors import HaloError
 from halo_platform.delivery.config import CHANNELS, DEFAULT_MAX_SEGMENTS, PRIORITIES, DeliveryConfig
-from halo_platform.delivery.models import Message
+from halo_platform.delivery.tables import Message
 
 LIMITS = {"sms_body": 1600, "email_body": 200_000, "html": 500_000, "subject": 998, "push_body": 2000, "title": 200, "data": 3000}
 _TOKEN = re.compile(r"^[A-Za-z0-9_:\-.]{8,}$")

@@ -15,7 +15,7 @@ from halo_platform.cli import cli
 from halo_platform.core.errors import ConflictError, HaloError
 from halo_platform.core.store import read
 from halo_platform.delivery import send_email, send_push, send_sms
-from halo_platform.delivery.models import Message, MessageEvent
+from halo_platform.delivery.tables import Message, MessageEvent
 from halo_platform.http import create_app
 
 

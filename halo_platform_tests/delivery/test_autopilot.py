@@ -14,8 +14,8 @@ from halo_platform.core.store import read, write
 from halo_platform.delivery.autopilot import Decision, State, Stats, decide, run_cycle
 from halo_platform.delivery.config import AutopilotConfig
 from halo_platform.delivery.health import share_gaps
-from halo_platform.delivery.models import DeliveryAttempt, ProviderStateChange
 from halo_platform.delivery.service import enqueue_many
+from halo_platform.delivery.tables import DeliveryAttempt, ProviderStateChange
 from halo_platform.lab.provider_fakes import SECRETS
 from halo_platform.sinks import SinksResource
 

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi.testclient import TestClient
 
 from halo_platform.core.store import read
-from halo_platform.delivery.models import MessageEvent
+from halo_platform.delivery.tables import MessageEvent
 from halo_platform.http import create_app
 from halo_platform.lab.provider_fakes import SECRETS
 

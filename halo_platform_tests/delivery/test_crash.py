@@ -25,9 +25,9 @@ from halo_platform.core.store import StoreResource, read, write
 from halo_platform.delivery.config import parse_config
 from halo_platform.delivery.dispatch import Dispatcher
 from halo_platform.delivery.lifecycle import uncertain_resolution
-from halo_platform.delivery.models import Message, MessageEvent
 from halo_platform.delivery.queue import claim, mark_in_flight
 from halo_platform.delivery.service import enqueue_many, send_high
+from halo_platform.delivery.tables import Message, MessageEvent
 from halo_platform.lab.provider_fakes import SECRETS
 
 CONCURRENCY = 3

@@ -15,9 +15,9 @@ import sqlalchemy as sa
 from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource, read, write
 from halo_platform.delivery.dispatch import Dispatcher
-from halo_platform.delivery.models import DeliveryAttempt, Message, MessageEvent, ProviderState
 from halo_platform.delivery.queue import claim
 from halo_platform.delivery.service import enqueue_many, message_view, submit
+from halo_platform.delivery.tables import DeliveryAttempt, Message, MessageEvent, ProviderState
 from halo_platform.lab.provider_fakes import SECRETS
 
 

@@ -16,8 +16,8 @@ from halo_platform.core.models import utcnow
 from halo_platform.core.store import read
 from halo_platform.delivery.autopilot import run_cycle
 from halo_platform.delivery.dispatch import Dispatcher
-from halo_platform.delivery.models import DeliveryAttempt, Message, MessageEvent, ProviderStateChange
 from halo_platform.delivery.service import enqueue_many
+from halo_platform.delivery.tables import DeliveryAttempt, Message, MessageEvent, ProviderStateChange
 from halo_platform.lab.provider_fakes import SECRETS, twilio_fake
 
 MESSAGES = int(os.environ.get("HALO_FAULT_MESSAGES", "20000"))

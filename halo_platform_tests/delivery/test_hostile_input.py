@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 from halo_platform.core.errors import HaloError
 from halo_platform.core.store import StoreResource, read
 from halo_platform.delivery.config import parse_config
-from halo_platform.delivery.models import Message, MessageEvent
 from halo_platform.delivery.service import submit
+from halo_platform.delivery.tables import Message, MessageEvent
 from halo_platform.delivery.validation import FIELDS, column_limit, sms_segments, validate
 from halo_platform.http import create_app
 from halo_platform.lab.provider_fakes import SECRETS

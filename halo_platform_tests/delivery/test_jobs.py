@@ -24,8 +24,8 @@ from halo_platform.delivery.jobs import (
     provider_health,
     routing_weights_job,
 )
-from halo_platform.delivery.models import DeliveryAttempt, Message, ProviderState, RoutingWeightAudit
 from halo_platform.delivery.service import enqueue_many
+from halo_platform.delivery.tables import DeliveryAttempt, Message, ProviderState, RoutingWeightAudit
 
 
 @pytest.fixture

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 
 from halo_platform.core.errors import HaloError
 from halo_platform.delivery.config import ProviderEntry, Rule, parse_config
-from halo_platform.delivery.models import RoutingWeightAudit
 from halo_platform.delivery.routing import draw, effective_weights, eligible, failover_order, most_specific_rule
 from halo_platform.delivery.state import load_router, set_weights
+from halo_platform.delivery.tables import RoutingWeightAudit
 
 PROVIDERS = [
     ProviderEntry("tw_fr", "twilio", "sms", ("FR", "DE"), ("TEXT", "SECURE"), {}),

@@ -31,7 +31,7 @@ class SandboxProvider(Provider):
         return self._store
 
     def send_batch(self, messages: Sequence[Outgoing], timeout: float | None = None) -> list[SendResult]:
-        from halo_platform.delivery.models import SandboxMessage
+        from halo_platform.delivery.tables import SandboxMessage
 
         if self.down:
             return [SendResult(m.id, RETRYABLE, detail="sandbox provider is down") for m in messages]

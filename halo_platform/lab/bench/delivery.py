@@ -263,7 +263,7 @@ def run_bench(count: int = 100_000, high_count: int = 300, db_url: str | None = 
         with store.read() as conn:
             import sqlalchemy as sa
 
-            from halo_platform.delivery.models import Message, MessageEvent
+            from halo_platform.delivery.tables import Message, MessageEvent
 
             sent = conn.execute(sa.select(sa.func.count()).select_from(Message).where(Message.status == "sent", Message.priority == "LOW")).scalar_one()
             events = conn.execute(sa.select(sa.func.count()).select_from(MessageEvent).where(MessageEvent.event == "sent")).scalar_one()
