@@ -1,7 +1,7 @@
 """Settings: the spec's environment variables, their defaults, read in one place.
 
 Values are read from the environment at call time (a `.env` file in the working
-directory is loaded once, never overriding real variables), so tests and the CLI
+directory, then the project's, is loaded once, never overriding real variables), so tests and the CLI
 can point the platform elsewhere by setting variables.
 """
 
@@ -28,6 +28,7 @@ def _load_dotenv() -> None:
     from dotenv import load_dotenv
 
     load_dotenv(Path.cwd() / ".env", override=False)
+    load_dotenv(PROJECT_ROOT / ".env", override=False)  # `make run` starts dagster from $DAGSTER_HOME
 
 
 def _config_path(value: str | None, default_name: str) -> Path:
