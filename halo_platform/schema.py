@@ -14,20 +14,10 @@ from types import ModuleType
 
 import sqlalchemy as sa
 
+from halo_platform.availability import tables as availability
 from halo_platform.core.models import Base
-
-try:  # the domains' tables modules (named models.py until each domain renames it tables.py)
-    from halo_platform.reports import tables as reports
-except ImportError:
-    from halo_platform.reports import models as reports
-try:
-    from halo_platform.availability import tables as availability
-except ImportError:
-    from halo_platform.availability import models as availability
-try:
-    from halo_platform.delivery import tables as delivery
-except ImportError:
-    from halo_platform.delivery import models as delivery
+from halo_platform.delivery import tables as delivery
+from halo_platform.reports import tables as reports
 
 TABLES: dict[str, ModuleType] = {"reports": reports, "availability": availability, "delivery": delivery}
 VERSIONS = Path(__file__).with_name("core") / "migrations" / "versions"

@@ -122,6 +122,7 @@ class StoreResource(dg.ConfigurableResource):
 
     db_url: str | None = None
     _engine: Engine | None = PrivateAttr(default=None)
+    _engine_url: str | None = PrivateAttr(default=None)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     @property
@@ -130,11 +131,14 @@ class StoreResource(dg.ConfigurableResource):
 
     @property
     def engine(self) -> Engine:
+        url = self.url  # a default URL follows HALO_DB_URL: a store re-pointed gets a new engine
         with self._lock:
-            if self._engine is None:
-                engine = _make_engine(self.url)
+            if self._engine is None or self._engine_url != url:
+                if self._engine is not None:
+                    self._engine.dispose()
+                engine = _make_engine(url)
                 migrate(engine)
-                self._engine = engine
+                self._engine, self._engine_url = engine, url
             return self._engine
 
     @contextlib.contextmanager
@@ -161,28 +165,3 @@ class StoreResource(dg.ConfigurableResource):
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:  # noqa: ARG002
         self.dispose()
 
-
-# --- TEMPORARY (issue 9 migration): module-level access kept until every caller takes a
-# StoreResource; deleted at the end of the migration. Do not add new callers.
-_stores: dict[str, StoreResource] = {}
-
-
-def get_engine(url: str | None = None) -> Engine:
-    url = url or get_settings().db_url
-    return _stores.setdefault(url, StoreResource(db_url=url)).engine
-
-
-def dispose_engines() -> None:
-    for s in _stores.values():
-        s.dispose()
-    _stores.clear()
-
-
-def write(url: str | None = None):
-    url = url or get_settings().db_url
-    return _stores.setdefault(url, StoreResource(db_url=url)).write()
-
-
-def read(url: str | None = None):
-    url = url or get_settings().db_url
-    return _stores.setdefault(url, StoreResource(db_url=url)).read()

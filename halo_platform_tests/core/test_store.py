@@ -1,4 +1,4 @@
-"""The operational store: migrated on first use, schema == models, safe under concurrent writers."""
+"""The operational store: migrated on first use, schema == tables, safe under concurrent writers."""
 
 import datetime as dt
 import multiprocessing as mp
@@ -8,21 +8,21 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from halo_platform.core import store
+from halo_platform.core.store import StoreResource
 from halo_platform.schema import all_metadata
 
 EVENTS = sa.table("message_events", sa.column("message_id"), sa.column("event"), sa.column("at"), sa.column("detail"))
 
 
 def _schema_diff(url: str) -> list:
-    engine = store.get_engine(url)
+    engine = StoreResource(db_url=url).engine
     with engine.connect() as conn:
         return compare_metadata(MigrationContext.configure(conn), all_metadata())
 
 
 def test_first_use_migrates_sqlite_to_every_domain_head_and_enables_wal(tmp_path):
     url = f"sqlite:///{tmp_path / 'ops.db'}"
-    engine = store.get_engine(url)
+    engine = StoreResource(db_url=url).engine
     tables = set(sa.inspect(engine).get_table_names())
     assert {"task_requests", "task_deliveries", "task_schedules", "available_spans", "emr_quarantine",
             "messages", "message_events"} <= tables
@@ -39,17 +39,17 @@ def test_migrations_match_the_models_on_postgresql_and_mariadb(fresh_pg_url, mys
 def test_a_failed_write_transaction_leaves_nothing_behind(tmp_path):
     url = f"sqlite:///{tmp_path / 'ops.db'}"
     with pytest.raises(RuntimeError):
-        with store.write(url) as conn:
+        with StoreResource(db_url=url).write() as conn:
             conn.execute(sa.insert(EVENTS).values(message_id="m1", event="queued", at=dt.datetime(2026, 1, 1)))
             raise RuntimeError("boom")
-    with store.read(url) as conn:
+    with StoreResource(db_url=url).read() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(EVENTS)).scalar() == 0
 
 
 def _writer(url: str, worker: int, rows: int) -> None:
-    store.dispose_engines()
+    store = StoreResource(db_url=url)
     for i in range(rows):
-        with store.write(url) as conn:
+        with store.write() as conn:
             conn.execute(sa.insert(EVENTS).values(message_id=f"w{worker}-{i}", event="queued",
                                                   at=dt.datetime(2026, 1, 1), detail=str(worker)))
 
@@ -57,8 +57,7 @@ def _writer(url: str, worker: int, rows: int) -> None:
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_four_processes_writing_2000_rows_each_lose_and_duplicate_nothing(backend, tmp_path, fresh_pg_url):
     url = f"sqlite:///{tmp_path / 'ops.db'}" if backend == "sqlite" else fresh_pg_url
-    store.get_engine(url)  # migrate once before the race, as `halo demo`/the first process would
-    store.dispose_engines()
+    StoreResource(db_url=url).engine.dispose()  # migrate once before the race, as `halo demo`/the first process would
     ctx = mp.get_context("spawn")
     procs = [ctx.Process(target=_writer, args=(url, w, 2000)) for w in range(4)]
     for p in procs:
@@ -66,7 +65,7 @@ def test_four_processes_writing_2000_rows_each_lose_and_duplicate_nothing(backen
     for p in procs:
         p.join(timeout=300)
     assert [p.exitcode for p in procs] == [0, 0, 0, 0]
-    with store.read(url) as conn:
+    with StoreResource(db_url=url).read() as conn:
         total, distinct = conn.execute(
             sa.select(sa.func.count(), sa.func.count(sa.distinct(EVENTS.c.message_id))).select_from(EVENTS)
         ).one()

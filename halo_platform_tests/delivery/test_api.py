@@ -12,8 +12,8 @@ from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
 from halo_platform.cli import cli
+from halo_platform.core.definitions import STORE
 from halo_platform.core.errors import ConflictError, HaloError
-from halo_platform.core.store import read
 from halo_platform.delivery import send_email, send_push, send_sms
 from halo_platform.delivery.tables import Message, MessageEvent
 from halo_platform.http import create_app
@@ -30,7 +30,7 @@ def client(providers_file, halo_store):  # noqa: ANN001, ANN201
 
 
 def stored() -> tuple[int, int]:
-    with read() as conn:
+    with STORE.read() as conn:
         return (conn.execute(sa.select(sa.func.count()).select_from(Message)).scalar_one(),
                 conn.execute(sa.select(sa.func.count()).select_from(MessageEvent)).scalar_one())
 

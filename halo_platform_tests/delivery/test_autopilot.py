@@ -9,8 +9,8 @@ import json
 import pytest
 import sqlalchemy as sa
 
+from halo_platform.core.definitions import STORE
 from halo_platform.core.models import utcnow
-from halo_platform.core.store import read, write
 from halo_platform.delivery.autopilot import Decision, State, Stats, decide, run_cycle
 from halo_platform.delivery.config import AutopilotConfig
 from halo_platform.delivery.health import share_gaps
@@ -62,7 +62,7 @@ def test_share_gaps_flag_providers_not_sending_what_they_should(configured, atte
 def attempts(provider: str, ok: int, failed: int, at: dt.datetime) -> None:
     rows = [{"message_id": f"m{i}", "provider": provider, "outcome": "acknowledged" if i < ok else "retryable", "http_status": 200, "latency_ms": 1.0, "at": at}
             for i in range(ok + failed)]
-    with write() as conn:
+    with STORE.write() as conn:
         conn.execute(sa.insert(DeliveryAttempt), rows)
 
 
@@ -92,7 +92,7 @@ def test_a_failing_provider_is_deactivated_pinged_and_ramped_back_with_every_cha
     fakes["twilio"].set_switches(hard_down=False)
     factors = [run_cycle(halo_store, two_sms, now=t0 + dt.timedelta(minutes=k), sinks=sinks).providers["tw"]["factor"] for k in range(2, 6)]
     assert factors == [0.10, 0.25, 0.50, 1.0]
-    with read() as conn:
+    with STORE.read() as conn:
         changes = conn.execute(sa.select(ProviderStateChange).order_by(ProviderStateChange.id)).all()
     assert [(c.provider, c.factor) for c in changes] == [("tw", 0.0), ("tw", 0.10), ("tw", 0.25), ("tw", 0.50), ("tw", 1.0)]
     assert "error rate 40% over 100 attempts" in changes[0].reason

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi.testclient import TestClient
 
-from halo_platform.core.store import read
+from halo_platform.core.definitions import STORE
 from halo_platform.delivery.tables import MessageEvent
 from halo_platform.http import create_app
 from halo_platform.lab.provider_fakes import SECRETS
@@ -55,7 +55,7 @@ def sent(client: TestClient, channel: str, payload: dict) -> dict:
 
 
 def events(message_id: str) -> list[str]:
-    with read() as conn:
+    with STORE.read() as conn:
         return [e for (e,) in conn.execute(sa.select(MessageEvent.event).where(MessageEvent.message_id == message_id).order_by(MessageEvent.id))]
 
 

@@ -19,9 +19,10 @@ from collections import Counter
 import pytest
 import sqlalchemy as sa
 
+from halo_platform.core.definitions import STORE
 from halo_platform.core.errors import HaloError
 from halo_platform.core.models import utcnow
-from halo_platform.core.store import StoreResource, read, write
+from halo_platform.core.store import StoreResource
 from halo_platform.delivery.config import parse_config
 from halo_platform.delivery.dispatch import Dispatcher
 from halo_platform.delivery.lifecycle import uncertain_resolution
@@ -52,7 +53,7 @@ def later(seconds: float):  # noqa: ANN201
 
 
 def statuses(db_url: str | None = None) -> Counter:
-    with read(db_url) as conn:
+    with StoreResource(db_url=db_url).read() as conn:
         return Counter(dict(conn.execute(sa.select(Message.status, sa.func.count()).group_by(Message.status)).all()))
 
 
@@ -100,7 +101,7 @@ def test_a_drain_killed_mid_run_resends_at_most_the_requests_in_flight(fakes, pr
     fakes["twilio"].set_switches(latency_seconds=0.002)
     kill_drain_midway(fakes, db_url, count, kill_after=400)
     fakes["twilio"].set_switches(latency_seconds=0)
-    with read(db_url) as conn:
+    with StoreResource(db_url=db_url).read() as conn:
         in_flight = conn.execute(sa.select(sa.func.count()).select_from(Message).where(Message.in_flight_at.is_not(None))).scalar_one()
     assert in_flight <= CONCURRENCY
 
@@ -115,7 +116,7 @@ def test_a_drain_killed_mid_run_resends_at_most_the_requests_in_flight(fakes, pr
     print(f"\n{store}/{policy}: in flight at the kill {in_flight}, accepted {len(accepted)}, twice {len(twice)}, statuses {dict(final)}")
     assert len(twice) <= CONCURRENCY
     assert set(final) <= {"sent", "lost"} and sum(final.values()) == count
-    with read(db_url) as conn:
+    with StoreResource(db_url=db_url).read() as conn:
         unknown = conn.execute(sa.select(sa.func.count()).select_from(MessageEvent).where(MessageEvent.event == "unknown")).scalar_one()
         left = conn.execute(sa.select(sa.func.count()).select_from(Message).where(Message.in_flight_at.is_not(None))).scalar_one()
     assert unknown == in_flight and left == 0
@@ -131,7 +132,7 @@ def test_a_drain_killed_mid_run_resends_at_most_the_requests_in_flight(fakes, pr
 def uncertain_message(config, db_url: str | None, channel: str, recipient: str, content: dict, priority: str, provider: str) -> str:  # noqa: ANN001
     """A message a killed run had marked in flight to `provider` (its lease then ended)."""
     mid = str(uuid.uuid4())
-    with write(db_url) as conn:
+    with StoreResource(db_url=db_url).write() as conn:
         conn.execute(Message.__table__.insert(), [crafted_row(mid, channel, recipient, content, priority)])
         rows = claim(conn, channel, "run:dead", 10, utcnow(), 1)
         assert mark_in_flight(conn, "run:dead", provider, [(r.id, r.lease_until) for r in rows], utcnow()) == {mid}
@@ -139,7 +140,7 @@ def uncertain_message(config, db_url: str | None, channel: str, recipient: str, 
 
 
 def events_of(message_id: str) -> list[str]:
-    with read() as conn:
+    with STORE.read() as conn:
         return list(conn.execute(sa.select(MessageEvent.event).where(MessageEvent.message_id == message_id).order_by(MessageEvent.id)).scalars())
 
 
@@ -166,7 +167,7 @@ def test_a_high_message_in_flight_when_its_api_process_died_ends_lost_and_is_nev
 def test_a_resend_after_an_unknown_outcome_happens_once(fakes, providers_file, halo_store):
     config = twilio_only(fakes, providers_file, on_unknown={"sms": {"LOW": "resend"}})
     mid = uncertain_message(config, None, "sms", "+33612345678", {"body": "low 1"}, "LOW", "tw")
-    with write() as conn:  # the resend was in flight too when a second run died
+    with STORE.write() as conn:  # the resend was in flight too when a second run died
         conn.execute(MessageEvent.__table__.insert(), [{"message_id": mid, "event": "unknown", "provider": "tw", "at": utcnow()}])
     Dispatcher(config, halo_store, clock=later(5)).drain(["sms"])
     assert fakes["twilio"].accepted.snapshot() == []
@@ -211,12 +212,12 @@ def test_a_message_whose_send_raises_ends_provider_error_and_the_rest_of_the_bat
     stopped the drain with the whole batch leased (sent again after the lease)."""
     config = twilio_only(fakes, providers_file)
     enqueue_many("sms", ({"to": "+33612345678", "body": f"fine {i}", "priority": "LOW"} for i in range(5)), store=halo_store, providers=config)
-    with write() as conn:
+    with STORE.write() as conn:
         conn.execute(Message.__table__.insert(), [crafted_row("bad-surrogate", "sms", "+33612345678", {"body": "code \ud800"}),
                                                   crafted_row("bad-content", "sms", "+33612345678", ["not", "a", "mapping"])])
     stats = Dispatcher(config, halo_store).drain(["sms"])
     assert stats.claimed == 7
-    with read() as conn:
+    with STORE.read() as conn:
         rows = {r.id: r for r in conn.execute(sa.select(Message).where(Message.id.in_(["bad-surrogate", "bad-content"])))}
     assert {k: (r.status, r.lease_owner) for k, r in rows.items()} == {"bad-surrogate": ("provider_error", None), "bad-content": ("provider_error", None)}
     assert statuses() == Counter({"sent": 5, "provider_error": 2})
@@ -226,18 +227,18 @@ def test_a_message_whose_send_raises_ends_provider_error_and_the_rest_of_the_bat
 
 
 def events_of_detail(message_id: str) -> list[str]:
-    with read() as conn:
+    with STORE.read() as conn:
         return [d or "" for d in conn.execute(sa.select(MessageEvent.detail).where(MessageEvent.message_id == message_id, MessageEvent.event != "queued")).scalars()]
 
 
 def test_a_high_message_whose_send_raises_is_recorded_provider_error_not_left_leased(fakes, providers_file, halo_store):
     config = twilio_only(fakes, providers_file)
     now = utcnow()
-    with write() as conn:
+    with STORE.write() as conn:
         conn.execute(Message.__table__.insert(), [crafted_row("otp-bad", "sms", "+33612345678", {"body": "otp \udfff"}, "HIGH",
                                                               lease_owner="api:otp-bad", lease_until=now + dt.timedelta(seconds=60))])
     send_high("otp-bad", halo_store, config, random.Random(1))
-    with read() as conn:
+    with STORE.read() as conn:
         row = conn.execute(sa.select(Message).where(Message.id == "otp-bad")).one()
     assert (row.status, row.lease_owner, row.in_flight_at) == ("provider_error", None, None)
     assert Dispatcher(config, halo_store, clock=later(LEASE + 120)).run_once("sms").claimed == 0
@@ -251,10 +252,10 @@ def test_a_message_is_sent_only_under_the_claim_that_holds_it_and_its_marker_ren
     config = twilio_only(fakes, providers_file)
     enqueue_many("sms", ({"to": "+33612345678", "body": f"slow {i}", "priority": "LOW"} for i in range(2)), store=halo_store, providers=config)
     t0 = utcnow()
-    with write() as conn:
+    with STORE.write() as conn:
         first, second = claim(conn, "sms", "run:slow", 10, t0, 1)
         assert mark_in_flight(conn, "run:slow", "tw", [(first.id, first.lease_until)], t0, t0 + dt.timedelta(seconds=60)) == {first.id}
-    with write() as conn:
+    with STORE.write() as conn:
         again = claim(conn, "sms", "run:slow", 10, t0 + dt.timedelta(seconds=2), 1)
         assert [r.id for r in again] == [second.id]
         assert mark_in_flight(conn, "run:slow", "tw", [(second.id, second.lease_until)], t0 + dt.timedelta(seconds=2)) == set()

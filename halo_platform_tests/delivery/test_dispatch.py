@@ -12,8 +12,9 @@ import time
 import pytest
 import sqlalchemy as sa
 
+from halo_platform.core.definitions import STORE
 from halo_platform.core.models import utcnow
-from halo_platform.core.store import StoreResource, read, write
+from halo_platform.core.store import StoreResource
 from halo_platform.delivery.dispatch import Dispatcher
 from halo_platform.delivery.queue import claim
 from halo_platform.delivery.service import enqueue_many, message_view, submit
@@ -51,18 +52,18 @@ def sms(n: int, priority: str = "LOW", prefix: str = "m", **extra) -> list[dict]
 
 
 def statuses(db_url: str | None = None) -> dict[str, int]:
-    with read(db_url) as conn:
+    with StoreResource(db_url=db_url).read() as conn:
         return dict(conn.execute(sa.select(Message.status, sa.func.count()).group_by(Message.status)).all())
 
 
 def event_names(message_id: str) -> list[tuple[str, str | None]]:
-    with read() as conn:
+    with STORE.read() as conn:
         rows = conn.execute(sa.select(MessageEvent.event, MessageEvent.provider).where(MessageEvent.message_id == message_id).order_by(MessageEvent.id))
         return [tuple(r) for r in rows]
 
 
 def all_ids() -> list[str]:
-    with read() as conn:
+    with STORE.read() as conn:
         return list(conn.execute(sa.select(Message.id)).scalars())
 
 
@@ -101,7 +102,7 @@ def test_two_concurrent_dispatch_runs_never_take_the_same_message(fakes, provide
     assert fakes["twilio"].duplicates() == [] and fakes["vonage"].duplicates() == []
     assert len({a["ref"] for a in accepted}) == 600
     assert statuses(db_url) == {"sent": 600}
-    with read(db_url) as conn:
+    with StoreResource(db_url=db_url).read() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(DeliveryAttempt)).scalar_one() == 600
     if store is not halo_store:
         store.dispose()
@@ -111,7 +112,7 @@ def test_a_crashed_runs_leased_messages_return_to_the_queue_when_the_lease_ends(
     config = sms_config(providers_file, fakes, lease_seconds=60)
     enqueue_many("sms", sms(5), store=halo_store, providers=config)
     clock = Clock()
-    with write() as conn:
+    with STORE.write() as conn:
         assert len(claim(conn, "sms", "crashed-run", 100, clock(), 60)) == 5  # and then it dies
     dispatcher = Dispatcher(config, halo_store, clock=clock)
     assert dispatcher.run_once("sms").claimed == 0
@@ -175,13 +176,13 @@ def test_a_message_that_expires_in_the_queue_is_never_sent(fakes, providers_file
 def test_when_every_provider_of_a_rule_is_down_messages_stay_queued(fakes, providers_file, halo_store):
     config = sms_config(providers_file, fakes)
     enqueue_many("sms", sms(3), store=halo_store, providers=config)
-    with write() as conn:
+    with STORE.write() as conn:
         conn.execute(sa.insert(ProviderState), [{"provider": p, "active": False, "factor": 0.0, "reason": "test", "updated_at": utcnow()} for p in ("tw", "vo")])
     clock = Clock()
     dispatcher = Dispatcher(config, halo_store, clock=clock)
     assert dispatcher.drain(["sms"]).by_status == {"held": 3}
     assert statuses() == {"queued": 3}
-    with write() as conn:
+    with STORE.write() as conn:
         conn.execute(sa.update(ProviderState).where(ProviderState.provider == "vo").values(active=True, factor=1.0))
     clock.advance(31)
     assert dispatcher.drain(["sms"]).by_status == {"sent": 3}
@@ -194,7 +195,7 @@ def test_high_fails_over_to_the_next_provider_inside_the_call(fakes, providers_f
     view, _ = submit("sms", sms(1, "HIGH")[0], store=halo_store, providers=config)
     assert view["status"] == "sent" and view["provider"] == "vo"
     assert fakes["twilio"].request_count == 1 and len(fakes["vonage"].accepted) == 1
-    with read() as conn:
+    with STORE.read() as conn:
         outcomes = conn.execute(sa.select(DeliveryAttempt.provider, DeliveryAttempt.outcome).order_by(DeliveryAttempt.id)).all()
     assert [tuple(o) for o in outcomes] == [("tw", "retryable"), ("vo", "acknowledged")]
 

@@ -12,8 +12,8 @@ from collections import Counter
 
 import sqlalchemy as sa
 
+from halo_platform.core.definitions import STORE
 from halo_platform.core.models import utcnow
-from halo_platform.core.store import read
 from halo_platform.delivery.autopilot import run_cycle
 from halo_platform.delivery.dispatch import Dispatcher
 from halo_platform.delivery.service import enqueue_many
@@ -61,7 +61,7 @@ def run_fault_scenario(providers_file, halo_store, healthy, flaky, dead) -> None
         if rounds % 4 == 0:
             cycle_at.append(clock_now[0])
             run_cycle(halo_store, config, now=clock_now[0], alert=alerts.append)
-        with read() as conn:
+        with STORE.read() as conn:
             sent = conn.execute(sa.select(sa.func.count()).select_from(Message).where(Message.status == "sent")).scalar_one()
             open_ = conn.execute(sa.select(sa.func.count()).select_from(Message).where(Message.status.in_(["queued", "retry_scheduled"]))).scalar_one()
         if recovered_at_cycle is None and sent >= MESSAGES // 2:
@@ -76,7 +76,7 @@ def run_fault_scenario(providers_file, halo_store, healthy, flaky, dead) -> None
         run_cycle(halo_store, config, now=clock_now[0], alert=alerts.append)
     dispatcher.close()
 
-    with read() as conn:
+    with STORE.read() as conn:
         statuses = Counter(dict(conn.execute(sa.select(Message.status, sa.func.count()).group_by(Message.status)).all()))
         lost_retries = set(conn.execute(sa.select(Message.number_of_retries).where(Message.status == "lost")).scalars())
         sent_events = Counter(conn.execute(sa.select(MessageEvent.message_id).where(MessageEvent.event == "sent")).scalars())

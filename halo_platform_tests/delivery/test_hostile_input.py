@@ -16,8 +16,9 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from halo_platform.core.definitions import STORE
 from halo_platform.core.errors import HaloError
-from halo_platform.core.store import StoreResource, read
+from halo_platform.core.store import StoreResource
 from halo_platform.delivery.config import parse_config
 from halo_platform.delivery.service import submit
 from halo_platform.delivery.tables import Message, MessageEvent
@@ -43,7 +44,7 @@ def post(client: TestClient, channel: str, payload: dict):  # noqa: ANN201
 
 
 def stored() -> int:
-    with read() as conn:
+    with STORE.read() as conn:
         return conn.execute(sa.select(sa.func.count()).select_from(Message)).scalar_one()
 
 
@@ -158,7 +159,7 @@ def test_a_provider_error_quoting_the_number_is_masked_in_logs_and_stored_events
     view = client.get(f"/v1/messages/{response.json()['id']}").json()
     details = " ".join(e["detail"] or "" for e in view["events"])
     assert "21211" in details and "+336*****000" in details
-    with read() as conn:
+    with STORE.read() as conn:
         stored_details = " ".join(d or "" for (d,) in conn.execute(sa.select(MessageEvent.detail)))
     assert "33612340000" not in stored_details
     assert "21211" in caplog.text and "33612340000" not in caplog.text

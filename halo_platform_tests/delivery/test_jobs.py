@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from halo_platform.cli import cli
+from halo_platform.core.definitions import STORE
 from halo_platform.core.models import utcnow
-from halo_platform.core.store import read, write
 from halo_platform.delivery.jobs import (
     autopilot_job,
     autopilot_sensor,
@@ -112,7 +112,7 @@ def test_the_dispatch_job_sends_the_due_messages_of_its_channel(sandbox, halo_st
         instance=dg.DagsterInstance.ephemeral(), tags={"halo/channel": "email"})
     assert result.success
     assert result.output_for_node("dispatch_messages")["by_status"] == {"sent": 5}
-    with read() as conn:
+    with STORE.read() as conn:
         assert dict(conn.execute(sa.select(Message.channel, Message.status)).all()) == {"email": "sent", "sms": "queued"}
 
 
@@ -120,7 +120,7 @@ def test_the_autopilot_job_materializes_provider_health_and_runs_its_checks(sand
     now = utcnow()
     rows = [{"message_id": f"m{i}", "provider": p, "outcome": "acknowledged" if p == "sms_a" else "retryable", "http_status": 200, "latency_ms": 1.0, "at": now - dt.timedelta(seconds=30)}
             for p in ("sms_a", "sms_b") for i in range(20)]
-    with write() as conn:
+    with STORE.write() as conn:
         conn.execute(sa.insert(DeliveryAttempt), rows)
     from halo_platform.definitions import defs
 
@@ -133,7 +133,7 @@ def test_the_autopilot_job_materializes_provider_health_and_runs_its_checks(sand
     assert checks["provider_error_rates_under_threshold"].severity == dg.AssetCheckSeverity.ERROR
     assert "sms_b" in checks["provider_error_rates_under_threshold"].metadata["failing"].value
     assert checks["provider_shares_near_configured"].passed is True  # 20/20 is the configured 50/50
-    with read() as conn:
+    with STORE.read() as conn:
         assert conn.execute(sa.select(ProviderState.factor).where(ProviderState.provider == "sms_b")).scalar_one() == 0.0
     assert provider_health.key.path == ["provider_health"]
 
@@ -147,7 +147,7 @@ def test_the_weights_job_validates_and_audits_ui_edits(sandbox, halo_store):
         run_config={"ops": {"set_routing_weights": {"config": {"rule": "sms/*/*", "weights": {"mail": 1}}}}},
         resources={"store": halo_store, "providers": sandbox}, instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
     assert not bad.success
-    with read() as conn:
+    with STORE.read() as conn:
         audit = conn.execute(sa.select(RoutingWeightAudit.provider, RoutingWeightAudit.new_weight, RoutingWeightAudit.changed_by)).all()
     assert sorted(tuple(a) for a in audit) == [("sms_a", 90.0, "dagster-ui"), ("sms_b", 10.0, "dagster-ui")]
 
@@ -158,7 +158,7 @@ def test_cli_drain_providers_weights_and_autopilot(sandbox, halo_store):
     drained = runner.invoke(cli, ["delivery", "drain", "--timeout", "30"])
     assert drained.exit_code == 0, drained.output
     assert json.loads(drained.output)["claimed"] >= 40
-    with read() as conn:
+    with STORE.read() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(Message).where(Message.status.in_(["queued"]))).scalar_one() == 0
     cycle = runner.invoke(cli, ["delivery", "autopilot"])
     assert cycle.exit_code == 0 and "changed: sms_b" in cycle.output
@@ -178,5 +178,5 @@ def test_the_demo_seeds_weights_states_and_messages_once(sandbox, halo_store):
     first, again = list(seed(get_settings())), list(seed(get_settings()))
     assert "3 new autopilot states" in first[0] and "1 newly stored" in first[0] and "3 demo messages queued" in first[1]
     assert "0 new autopilot states" in again[0] and "0 newly stored" in again[0] and "0 demo messages queued" in again[1]
-    with read() as conn:
+    with STORE.read() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(Message)).scalar_one() == 3
