@@ -70,7 +70,7 @@ async def callback(provider: str, request: Request, store: StoreResource = Depen
     from starlette.concurrency import run_in_threadpool
 
     from halo_platform.delivery.callbacks import handle_callback
-    from halo_platform.delivery.providers import CallbackRejected, CallbackRequest
+    from halo_platform.delivery.providers.base import CallbackRejected, CallbackRequest
 
     incoming = CallbackRequest(
         url=str(request.url),

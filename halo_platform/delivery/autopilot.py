@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
 from halo_platform.delivery.config import AutopilotConfig, DeliveryConfig
-from halo_platform.delivery.providers import ACKNOWLEDGED
+from halo_platform.delivery.providers.base import ACKNOWLEDGED
 from halo_platform.delivery.resources import ProvidersResource
 from halo_platform.delivery.tables import DeliveryAttempt, ProviderState, ProviderStateChange
 from halo_platform.sinks import SinksResource

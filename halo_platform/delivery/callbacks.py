@@ -17,7 +17,7 @@ from halo_platform.core.errors import NotFoundError
 from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
 from halo_platform.delivery.lifecycle import moves_forward
-from halo_platform.delivery.providers import CallbackEvent, CallbackRejected, CallbackRequest
+from halo_platform.delivery.providers.base import CallbackEvent, CallbackRejected, CallbackRequest
 from halo_platform.delivery.queue import events_t, messages_t
 from halo_platform.delivery.resources import ProvidersResource
 from halo_platform.delivery.tables import MessageEvent

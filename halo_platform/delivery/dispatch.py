@@ -23,7 +23,7 @@ from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
 from halo_platform.delivery.config import CHANNELS
 from halo_platform.delivery.lifecycle import Transition, attempt_row, expired, transition, uncertain_resolution
-from halo_platform.delivery.providers import (
+from halo_platform.delivery.providers.base import (
     PERMANENT,
     RETRYABLE,
     Outgoing,

@@ -9,7 +9,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from halo_platform.delivery.config import RetryConfig
-from halo_platform.delivery.providers import ACKNOWLEDGED, PERMANENT, UNKNOWN, SendResult
+from halo_platform.delivery.providers.base import ACKNOWLEDGED, PERMANENT, UNKNOWN, SendResult
 
 DUE = ("queued", "retry_scheduled")
 #: lifecycle order: a status only moves forward (a late callback never rewinds it)

@@ -20,11 +20,12 @@ from sqlalchemy.exc import IntegrityError
 
 from halo_platform.core.errors import ConflictError, HaloError, NotFoundError
 from halo_platform.core.models import utcnow
+from halo_platform.core.redact import mask_recipient
 from halo_platform.core.store import StoreResource
 from halo_platform.delivery.config import PRIORITIES
 from halo_platform.delivery.dispatch import not_sent, readable, send_request
 from halo_platform.delivery.lifecycle import attempt_row, transition
-from halo_platform.delivery.providers import RETRYABLE, SendResult, mask_recipient
+from halo_platform.delivery.providers.base import RETRYABLE, SendResult
 from halo_platform.delivery.queue import events_t, mark_in_flight, messages_t, persist
 from halo_platform.delivery.resources import ProvidersResource
 from halo_platform.delivery.routing import failover_order

@@ -12,7 +12,7 @@ import yaml
 
 from halo_platform.core.store import StoreResource
 from halo_platform.delivery.config import ProviderEntry
-from halo_platform.delivery.providers import Outgoing, Provider
+from halo_platform.delivery.providers.base import Outgoing, Provider
 from halo_platform.delivery.resources import ProvidersResource
 from halo_platform.lab.provider_fakes import FAKES, SECRETS, ProviderFake
 

@@ -10,8 +10,9 @@ import logging
 import pytest
 
 from halo_platform.core.errors import HaloError
+from halo_platform.core.redact import mask_recipient
 from halo_platform.delivery.config import ProviderEntry
-from halo_platform.delivery.providers import ACKNOWLEDGED, PERMANENT, RETRYABLE, UNKNOWN, mask_recipient
+from halo_platform.delivery.providers.base import ACKNOWLEDGED, PERMANENT, RETRYABLE, UNKNOWN
 from halo_platform.delivery.resources import ProvidersResource
 from halo_platform_tests.delivery.conftest import CHANNEL_OF, outgoing
 
