@@ -27,6 +27,14 @@ class ConflictError(HaloError):
     http_status = 409
 
 
+
+def invalid_settings(what: str, exc: Exception) -> HaloError:
+    """The error for configuration `what` (e.g. "sink 'outbox' (ftp)") that its class refused:
+    the fields and why, never their values (they may be secrets)."""
+    errors = exc.errors() if hasattr(exc, "errors") else []
+    why = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors) or type(exc).__name__
+    return HaloError(f"{what}: invalid settings: {why}")
+
 def fail_once(context: Any, error: Exception | str) -> NoReturn:  # noqa: ANN401 - any Dagster op/asset context
     """Fail the current Dagster run for a user error: message first, no stack trace, and not
     retried, neither by the op's retry policy nor by the instance's run retries (dagster.yaml

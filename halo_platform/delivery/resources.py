@@ -12,7 +12,7 @@ import threading
 import dagster as dg
 from pydantic import PrivateAttr
 
-from halo_platform.core.errors import HaloError
+from halo_platform.core.errors import HaloError, invalid_settings
 from halo_platform.core.plugins import discover, subclasses_of
 from halo_platform.core.settings import expand_env
 from halo_platform.delivery.config import DeliveryConfig, ProviderEntry, load_config
@@ -56,9 +56,7 @@ class ProvidersResource(dg.ConfigurableResource):
             try:
                 provider = kinds[entry.kind](**settings)
             except Exception as exc:  # validation: name the fields, never echo values (secrets)
-                errors = exc.errors() if hasattr(exc, "errors") else []
-                why = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors) or type(exc).__name__
-                raise HaloError(f"provider {entry.name!r} ({entry.kind}): invalid settings: {why}") from None
+                raise invalid_settings(f"provider {entry.name!r} ({entry.kind})", exc) from None
             if cached is not None:
                 cached[1].close()
             self._clients[entry.name] = (fingerprint, provider)

@@ -10,7 +10,7 @@ import json
 import dagster as dg
 from pydantic import PrivateAttr
 
-from halo_platform.core.errors import HaloError
+from halo_platform.core.errors import HaloError, invalid_settings
 from halo_platform.core.plugins import discover, subclasses_of
 from halo_platform.core.settings import expand_env, get_settings, read_yaml
 from halo_platform.sinks.base import Delivery, DeliveryOutcome, Sink, deliver_with_retries
@@ -77,9 +77,7 @@ class SinksResource(dg.ConfigurableResource):
         except HaloError:
             raise
         except Exception as exc:  # validation: name the fields, never echo values (secrets)
-            errors = exc.errors() if hasattr(exc, "errors") else []
-            why = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors) or type(exc).__name__
-            raise HaloError(f"sink {name!r} ({kind}): invalid settings: {why}") from None
+            raise invalid_settings(f"sink {name!r} ({kind})", exc) from None
 
     def deliver(self, name: str, delivery: Delivery, attempts: int | None = None,
                 backoff: list[float] | None = None) -> DeliveryOutcome:
