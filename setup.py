@@ -6,7 +6,8 @@ setup(
     description="A Dagster data platform for healthcare operations: report tasks, EMR availability, message delivery.",
     packages=find_packages(exclude=["halo_platform_tests*"]),
     include_package_data=True,
-    package_data={"halo_platform": ["core/migrations/*.py", "core/migrations/*.mako", "core/migrations/versions/*.py"]},
+    package_data={"halo_platform": ["core/migrations/*.py", "core/migrations/*.mako", "core/migrations/versions/*.py",
+                                   "core/static/*/*", "core/static/*/*/*", "access/templates/*"]},
     python_requires=">=3.11,<3.12",
     install_requires=[
         "dagster==1.13.27",
@@ -38,6 +39,9 @@ setup(
         "paramiko==5.1.0",
         "boto3==1.44.5",
         "orjson==3.13.0",
+        "argon2-cffi==25.1.0",
+        "python-multipart==0.0.34",
+        "jinja2==3.1.6",
     ],
     extras_require={
         "dev": [
@@ -51,7 +55,8 @@ setup(
             "aiosmtpd==1.4.6",
             "polars==2.1.0",
             "import-linter==2.17",  # the layering contracts of .importlinter, checked by make test
-            "schemathesis==4.32.5",  # property-based tests of the HTTP service against /openapi.json
+            "schemathesis==4.32.5",
+            "playwright==1.65.2",  # browser tests, driving Debian's /usr/bin/chromium (never a browser download)  # property-based tests of the HTTP service against /openapi.json
         ],
     },
     entry_points={

@@ -10,6 +10,7 @@ from importlib.metadata import entry_points
 
 import click
 
+from halo_platform.access import cli as access_cli
 from halo_platform.availability import cli as availability_cli
 from halo_platform.core.errors import HaloError
 from halo_platform.core.redact import install_redaction
@@ -69,7 +70,7 @@ def _register(group: click.Group, commands) -> None:  # noqa: ANN001
         group.add_command(command)
 
 
-for _domain in (reports_cli, availability_cli, delivery_cli):
+for _domain in (reports_cli, availability_cli, delivery_cli, access_cli):
     _register(cli, _domain.COMMANDS)
 # groups installed beside the product (the lab's `halo bench`), by entry point: never imported here
 _register(cli, (ep.load() for ep in entry_points(group="halo_platform.commands")))

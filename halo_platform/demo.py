@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from halo_platform.access import demo as access
 from halo_platform.availability import demo as availability
 from halo_platform.core.settings import get_settings
 from halo_platform.core.store import StoreResource
 from halo_platform.delivery import demo as delivery
 from halo_platform.reports import demo as reports
 
-DOMAINS = (reports, availability, delivery)
+DOMAINS = (reports, availability, delivery, access)
 
 
 def seed_all() -> Iterator[str]:

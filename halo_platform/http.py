@@ -1,4 +1,6 @@
-"""The HTTP service root: one FastAPI app; each domain adds its `ROUTERS` from `<domain>/api.py`."""
+"""The HTTP service root: one FastAPI app; each domain adds its `ROUTERS` from `<domain>/api.py`,
+access its sign-in pages. Every route but `/health`, sign-in and the provider callbacks needs an
+identity (`access.guard.requires`)."""
 
 from __future__ import annotations
 
@@ -7,12 +9,15 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from halo_platform.access import ui as access
+from halo_platform.access.guard import requires
 from halo_platform.availability import api as availability
 from halo_platform.core.http import make_app
+from halo_platform.core.settings import get_settings
 from halo_platform.delivery import api as delivery
 from halo_platform.reports import api as reports
 
-ROUTERS = (*reports.ROUTERS, *availability.ROUTERS, *delivery.ROUTERS)
+ROUTERS = (*access.ROUTERS, *reports.ROUTERS, *availability.ROUTERS, *delivery.ROUTERS)
 
 
 def create_app(resources: Mapping[str, Any] | None = None) -> FastAPI:
@@ -21,4 +26,6 @@ def create_app(resources: Mapping[str, Any] | None = None) -> FastAPI:
         from halo_platform.definitions import defs
 
         resources = defs.resources
-    return make_app(ROUTERS, resources)
+    app = make_app(ROUTERS, resources, requires(None))
+    app.state.rate_per_second = get_settings().api_rate_per_second
+    return app

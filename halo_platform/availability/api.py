@@ -33,6 +33,7 @@ from strawberry.extensions import (
 )
 from strawberry.fastapi import GraphQLRouter
 
+from halo_platform.access.guard import requires
 from halo_platform.availability import service
 from halo_platform.core.http import nesting_depth, resource
 from halo_platform.core.store import StoreResource
@@ -47,7 +48,8 @@ MAX_QUERY_TOKENS = 2_000
 MAX_ALIASES = 20
 MAX_SELECTIONS = 1_000
 
-router = APIRouter(tags=["availability"])
+_READ = [Depends(requires("availability:read"))]
+router = APIRouter(tags=["availability"], dependencies=_READ)
 
 
 @router.get("/v1/availability")
@@ -179,7 +181,7 @@ def _graphql_context(store: StoreResource = Depends(resource("store"))) -> dict:
     return {"store": store}
 
 
-graphql_router = _JSONErrorsGraphQLRouter(schema, path="/graphql", context_getter=_graphql_context)
+graphql_router = _JSONErrorsGraphQLRouter(schema, path="/graphql", context_getter=_graphql_context, dependencies=_READ)
 
 # strawberry's routes read the request themselves, so FastAPI documents neither the body nor the
 # query parameters; without them a client (or schemathesis) cannot know what a request looks like

@@ -12,12 +12,13 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from halo_platform.core.docs import mount_static, swagger_html
 from halo_platform.core.errors import HaloError
 from halo_platform.core.redact import install_redaction
 
@@ -142,22 +143,54 @@ def _allowed_methods(request: Request) -> str | None:
     return ", ".join(sorted(method.upper() for method in path_item if method != "parameters")) if path_item else None
 
 
+# what each refusal means, for the OpenAPI document; an operation lists those it can answer
+_REFUSALS = {
+    400: "Malformed: the body is not JSON, or nests too deep",
+    401: "No valid identity: no API key, or an unknown, revoked or expired one",
+    403: "The caller lacks the route's scope (or, by session, the CSRF token)",
+    404: "Not found",
+    409: "Conflicts with what exists (an idempotency key reused for another message)",
+    413: "Body larger than 1 MiB",
+    422: "Invalid: `error` names the field and why",
+    429: "Rate limited: retry after the `Retry-After` header's seconds",
+}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a route answering these refusals beyond the ones every route of its kind
+    answers (documented by `document_errors`)."""
+    return {code: {"description": _REFUSALS[code]} for code in codes}
+
+
 def document_errors(spec: dict[str, Any]) -> dict[str, Any]:
-    """Make the OpenAPI document say what the service answers: every operation may answer 4XX with
-    the error body. FastAPI's own 422 schema (`{"detail": [...]}`) is not what we send, so it goes."""
+    """Make the OpenAPI document say what the service answers, with the error body: 401, 403 and
+    429 where the operation needs an identity, 400, 413 and 422 where it takes a body, 422 where
+    it takes parameters, 404 where the path names something; any other 4xx is covered by `4XX`.
+    FastAPI's own 422 schema (`{"detail": [...]}`) is not what we send, so it goes."""
     schemas = spec.setdefault("components", {}).setdefault("schemas", {})
     schemas["Error"] = ERROR_SCHEMA
     schemas.pop("HTTPValidationError", None)
     schemas.pop("ValidationError", None)
-    error = {"description": "Refused: `error` says why", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
-    for path_item in spec.get("paths", {}).values():
+
+    def error(code: int | str) -> dict[str, Any]:
+        return {"description": _REFUSALS.get(int(code), "Refused: `error` says why") if code != "4XX" else "Refused: `error` says why",
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+
+    for path, path_item in spec.get("paths", {}).items():
         for operation in path_item.values():
             responses = operation.setdefault("responses", {})
-            responses.pop("422", None)
-            responses["4XX"] = error
+            codes = {c for c in responses if c.startswith("4")}
+            if operation.get("security"):
+                codes |= {"401", "403", "429"}
+            if "requestBody" in operation:
+                codes |= {"400", "413", "422"}
+            if operation.get("parameters"):
+                codes.add("422")
+            if "{" in path:
+                codes.add("404")
+            for code in sorted(codes) + ["4XX"]:
+                responses[code] = error(code)
     return spec
-
-
 def _with_documented_errors(openapi: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]]:
     return lambda: document_errors(openapi())
 
@@ -172,10 +205,12 @@ def resource(name: str) -> Callable[[Request], Any]:
     return get
 
 
-def make_app(routers: Iterable[APIRouter], resources: Mapping[str, Any]) -> FastAPI:
-    """The app serving `routers` over `resources` (`resource(name)` hands them to routes)."""
+def make_app(routers: Iterable[APIRouter], resources: Mapping[str, Any], authenticated: Callable[..., Any]) -> FastAPI:
+    """The app serving `routers` over `resources` (`resource(name)` hands them to routes).
+    `authenticated` is the dependency that lets a caller read the API's description
+    (`/openapi.json`, `/docs`); `/health` alone answers anyone."""
     install_redaction()
-    app = FastAPI(title="halo_platform", version="0.1.0")
+    app = FastAPI(title="halo_platform", version="0.1.0", openapi_url=None, docs_url=None, redoc_url=None)
     app.state.resources = dict(resources)
 
     @app.exception_handler(HaloError)
@@ -218,6 +253,16 @@ def make_app(routers: Iterable[APIRouter], resources: Mapping[str, Any]) -> Fast
 
     for router in routers:
         app.include_router(router)
-    app.add_middleware(RequestGuard)
     app.openapi = _with_documented_errors(app.openapi)
+
+    @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(authenticated)])
+    def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False, dependencies=[Depends(authenticated)])
+    def docs() -> HTMLResponse:
+        return swagger_html("/openapi.json", app.title)
+
+    mount_static(app)
+    app.add_middleware(RequestGuard)
     return app

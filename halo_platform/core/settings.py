@@ -52,6 +52,7 @@ class Settings:
     sink_attempts: int
     sink_backoff: tuple[float, ...]
     duckdb_memory_limit: str
+    api_rate_per_second: float
 
     @property
     def landing_dir(self) -> Path:
@@ -78,6 +79,7 @@ def get_settings(env: Mapping[str, str] | None = None) -> Settings:
         sink_attempts=_number(env, "HALO_SINK_ATTEMPTS", "3", int),
         sink_backoff=tuple(_number({"HALO_SINK_BACKOFF": x}, "HALO_SINK_BACKOFF", "", float) for x in (env.get("HALO_SINK_BACKOFF") or "2,8").split(",")),
         duckdb_memory_limit=env.get("HALO_DUCKDB_MEMORY_LIMIT") or "512MB",
+        api_rate_per_second=_number(env, "HALO_API_RATE", "50", float) or 50.0,
     )
 
 

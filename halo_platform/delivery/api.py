@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
+from halo_platform.access.guard import Caller, requires
 from halo_platform.core.errors import HaloError
 from halo_platform.core.http import resource
 from halo_platform.core.store import StoreResource
@@ -25,10 +26,10 @@ async def _json_object(request: Request) -> dict[str, Any]:
     return body
 
 
-def _send(channel: str, body: dict[str, Any], store: StoreResource, providers: ProvidersResource) -> JSONResponse:
+def _send(channel: str, body: dict[str, Any], store: StoreResource, providers: ProvidersResource, caller: Caller) -> JSONResponse:
     from halo_platform.delivery.service import submit
 
-    view, _created = submit(channel, body, store=store, providers=providers)
+    view, _created = submit(channel, body, store=store, providers=providers, created_by=caller.name)
     if view["priority"] == "HIGH":
         return JSONResponse({"id": view["id"], "status": view["status"], "provider": view["provider"]}, status_code=201)
     return JSONResponse({"id": view["id"], "status": view["status"]}, status_code=202)
@@ -36,29 +37,32 @@ def _send(channel: str, body: dict[str, Any], store: StoreResource, providers: P
 
 @router.post("/v1/messages/sms", status_code=202, summary="Send an SMS: {to, body, country, capability, priority, expires_at?, idempotency_key?}")
 async def post_sms(request: Request, store: StoreResource = Depends(resource("store")),
-                    providers: ProvidersResource = Depends(resource("providers"))) -> JSONResponse:
+                    providers: ProvidersResource = Depends(resource("providers")),
+                    caller: Caller = Depends(requires("messages:send"))) -> JSONResponse:
     from starlette.concurrency import run_in_threadpool
 
-    return await run_in_threadpool(_send, "sms", await _json_object(request), store, providers)
+    return await run_in_threadpool(_send, "sms", await _json_object(request), store, providers, caller)
 
 
 @router.post("/v1/messages/email", status_code=202, summary="Send an email: {to, subject, body, html?, ...}")
 async def post_email(request: Request, store: StoreResource = Depends(resource("store")),
-                    providers: ProvidersResource = Depends(resource("providers"))) -> JSONResponse:
+                    providers: ProvidersResource = Depends(resource("providers")),
+                    caller: Caller = Depends(requires("messages:send"))) -> JSONResponse:
     from starlette.concurrency import run_in_threadpool
 
-    return await run_in_threadpool(_send, "email", await _json_object(request), store, providers)
+    return await run_in_threadpool(_send, "email", await _json_object(request), store, providers, caller)
 
 
 @router.post("/v1/messages/push", status_code=202, summary="Send a push notification: {to, title, body, data?, ...}")
 async def post_push(request: Request, store: StoreResource = Depends(resource("store")),
-                    providers: ProvidersResource = Depends(resource("providers"))) -> JSONResponse:
+                    providers: ProvidersResource = Depends(resource("providers")),
+                    caller: Caller = Depends(requires("messages:send"))) -> JSONResponse:
     from starlette.concurrency import run_in_threadpool
 
-    return await run_in_threadpool(_send, "push", await _json_object(request), store, providers)
+    return await run_in_threadpool(_send, "push", await _json_object(request), store, providers, caller)
 
 
-@router.get("/v1/messages/{message_id}", summary="A message's status, provider, retries and lifecycle events")
+@router.get("/v1/messages/{message_id}", dependencies=[Depends(requires("messages:read"))], summary="A message's status, provider, retries and lifecycle events")
 def get_message(message_id: str, store: StoreResource = Depends(resource("store"))) -> dict[str, Any]:
     from halo_platform.delivery.service import message_view
 

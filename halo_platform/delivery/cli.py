@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 
 import click
@@ -44,7 +45,8 @@ def _submit(channel: str, fields: dict) -> None:
     from halo_platform.delivery.service import submit
 
     store, providers = _resources()
-    view, created = submit(channel, {k: v for k, v in fields.items() if v is not None}, store=store, providers=providers)
+    view, created = submit(channel, {k: v for k, v in fields.items() if v is not None}, store=store, providers=providers,
+                           created_by=f"cli:{getpass.getuser()}")
     click.echo(json.dumps({**view, "created": created}))
 
 

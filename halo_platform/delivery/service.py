@@ -37,9 +37,9 @@ log = logging.getLogger("halo.delivery")
 _rng = random.SystemRandom()
 
 
-def _row_values(new: NewMessage, now: dt.datetime, message_id: str | None = None) -> dict[str, Any]:
+def _row_values(new: NewMessage, now: dt.datetime, created_by: str | None = None) -> dict[str, Any]:
     return {
-        "id": message_id or str(uuid.uuid4()),
+        "id": str(uuid.uuid4()),
         "channel": new.channel,
         "recipient": new.recipient,
         "country": new.country,
@@ -57,6 +57,7 @@ def _row_values(new: NewMessage, now: dt.datetime, message_id: str | None = None
         "next_attempt_at": now,
         "lease_owner": None,
         "lease_until": None,
+        "created_by": created_by,
         "created_at": now,
         "updated_at": now,
     }
@@ -78,13 +79,14 @@ def submit(
     store: StoreResource,
     providers: ProvidersResource,
     rng: random.Random | None = None,
+    created_by: str | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """Accept one message; returns (view, created). A known idempotency key with the same
     payload returns the first message (created False); with another payload, 409."""
     config = providers.config()
     new = validate(channel, payload, config)
     now = utcnow()
-    values = _row_values(new, now)
+    values = _row_values(new, now, created_by=created_by)
     high = new.priority == "HIGH"
     if high:  # the API call owns it until its deadline; dispatch runs leave it alone
         values["lease_owner"] = f"api:{values['id']}"
@@ -108,7 +110,8 @@ def submit(
     return message_view(values["id"], store, with_events=False), True
 
 
-def enqueue_many(channel: str, payloads: Iterable[Mapping[str, Any]], *, store: StoreResource, providers: ProvidersResource, chunk: int = 5000) -> int:
+def enqueue_many(channel: str, payloads: Iterable[Mapping[str, Any]], *, store: StoreResource, providers: ProvidersResource, chunk: int = 5000,
+                 created_by: str | None = None) -> int:
     """Queue many NORMAL/LOW messages at once (same validation; no idempotency keys). Returns the count."""
     config = providers.config()
     count = 0
@@ -126,7 +129,7 @@ def enqueue_many(channel: str, payloads: Iterable[Mapping[str, Any]], *, store: 
         new = validate(channel, payload, config)
         if new.priority == "HIGH" or new.idempotency_key:
             raise HaloError("enqueue_many takes NORMAL/LOW messages without idempotency keys; use submit")
-        batch.append(_row_values(new, utcnow()))
+        batch.append(_row_values(new, utcnow(), created_by=created_by))
         count += 1
         if len(batch) >= chunk:
             flush()
@@ -205,6 +208,7 @@ def message_view(message_id: str, store: StoreResource, with_events: bool = True
             events = conn.execute(sa.select(events_t).where(events_t.c.message_id == message_id).order_by(events_t.c.id))
             view["recipient"] = mask_recipient(row.recipient)
             view["provider_message_id"] = row.provider_message_id
+            view["created_by"] = row.created_by
             view["created_at"] = row.created_at.isoformat()
             view["events"] = [{"event": e.event, "provider": e.provider, "at": e.at.isoformat(), "detail": e.detail} for e in events]
     return view

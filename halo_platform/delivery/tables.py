@@ -45,6 +45,9 @@ class Message(Base):
     # set (and committed) before a request carrying the message leaves, cleared with the answer:
     # after a crash, only these messages may or may not have reached their provider (`provider`)
     in_flight_at: Mapped[dt.datetime | None]
+    # who asked: the API key's or the user's name (the HTTP service), `cli:<user>`, or what the
+    # calling code names (in-process `send_sms`); never taken from the message's own fields
+    created_by: Mapped[str | None] = mapped_column(sa.String(255))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 

@@ -6,8 +6,9 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from halo_platform.access.guard import Caller, requires
 from halo_platform.core.http import resource
 from halo_platform.core.store import StoreResource
 
@@ -15,12 +16,14 @@ router = APIRouter(tags=["report tasks"])
 
 
 class TaskRequestIn(BaseModel):
-    payload: dict[str, Any] = Field(default_factory=dict)
-    sinks: list[str] | None = None
-    requested_by: str | None = None
+    """A request of a task; who asks is the caller (API key or user), never a field."""
+
+    model_config = ConfigDict(extra="forbid")
+    payload: dict[str, Any] = Field(default_factory=dict, description="The task's payload (see `payload_schema` in GET /v1/tasks)")
+    sinks: list[str] | None = Field(None, description="Sink names; default: the task's default sinks")
 
 
-@router.get("/v1/tasks")
+@router.get("/v1/tasks", dependencies=[Depends(requires("tasks:read"))])
 def list_tasks() -> list[dict[str, Any]]:
     """The tasks, their owners, default sinks and payload JSON schema."""
     from halo_platform.reports.task import load_tasks
@@ -33,19 +36,20 @@ def list_tasks() -> list[dict[str, Any]]:
 
 
 @router.post("/v1/tasks/{task}/requests", status_code=202)
-async def request_task(task: str, body: TaskRequestIn, store: StoreResource = Depends(resource("store"))) -> dict[str, str]:
+async def request_task(task: str, body: TaskRequestIn, store: StoreResource = Depends(resource("store")),
+                       caller: Caller = Depends(requires("tasks:request"))) -> dict[str, str]:
     """Validate the payload (422 naming the field and the reason, nothing queued) and submit the run."""
     from halo_platform.reports.requests import create_request
     from halo_platform.reports.task import PayloadError
 
     try:
-        request = await run_in_threadpool(create_request, store, task, body.payload, body.sinks, body.requested_by, "api")
+        request = await run_in_threadpool(create_request, store, task, body.payload, body.sinks, caller.name, "api")
     except PayloadError as exc:
         raise HTTPException(422, detail={"error": str(exc), "detail": exc.detail}) from None
     return {"request_id": request["request_id"], "status": request["status"]}
 
 
-@router.get("/v1/task-requests/{request_id}")
+@router.get("/v1/task-requests/{request_id}", dependencies=[Depends(requires("tasks:read"))])
 def get_task_request(request_id: str, store: StoreResource = Depends(resource("store"))) -> dict[str, Any]:
     """Status, outputs and deliveries of one request."""
     from halo_platform.reports.audit import get_request

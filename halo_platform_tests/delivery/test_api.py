@@ -9,7 +9,6 @@ import json
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
-from fastapi.testclient import TestClient
 
 from halo_platform.cli import cli
 from halo_platform.core.definitions import STORE
@@ -17,6 +16,7 @@ from halo_platform.core.errors import ConflictError, HaloError
 from halo_platform.delivery import send_email, send_push, send_sms
 from halo_platform.delivery.tables import Message, MessageEvent
 from halo_platform.http import create_app
+from halo_platform_tests.fixtures.access import authorized_client
 
 
 @pytest.fixture
@@ -26,7 +26,7 @@ def client(providers_file, halo_store):  # noqa: ANN001, ANN201
         "mail": {"kind": "sandbox", "channel": "email"},
         "push": {"kind": "sandbox", "channel": "push"},
     })
-    return TestClient(create_app({"store": halo_store, "providers": providers}))
+    return authorized_client(create_app({"store": halo_store, "providers": providers}))
 
 
 def stored() -> tuple[int, int]:

@@ -1,0 +1,110 @@
+"""`halo keys ...` and `halo users ...`: API keys for machines, users for people (access.md)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import sys
+
+import click
+
+from halo_platform.core.definitions import STORE
+from halo_platform.core.errors import HaloError
+
+
+def _when(value: dt.datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value else "-"
+
+
+@click.group()
+def keys() -> None:
+    """API keys: create (shown once), list (never shows secrets), revoke."""
+
+
+@keys.command("create")
+@click.argument("name")
+@click.option("--scope", "scopes", multiple=True, required=True, help="messages:send, messages:read, tasks:request, tasks:read, "
+              "availability:read or admin (implies all); repeat for several.")
+@click.option("--expires", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Last valid day is the day before (UTC), YYYY-MM-DD.")
+@click.option("--rate", type=float, default=None, help="Requests per second allowed (default: HALO_API_RATE, 50).")
+def create_key_cmd(name: str, scopes: tuple[str, ...], expires: dt.datetime | None, rate: float | None) -> None:
+    """Create a key and print it once: store it now, it cannot be shown again."""
+    from halo_platform.access.keys import create_key
+
+    key = create_key(STORE, name, scopes, expires=expires.date() if expires else None, rate_per_second=rate,
+                     created_by=f"cli:{getpass.getuser()}")
+    click.echo(key)
+    if sys.stdout.isatty():
+        click.echo("store this key now: it is not kept and cannot be shown again", err=True)
+
+
+@keys.command("list")
+def list_keys_cmd() -> None:
+    """Every key: name, prefix, scopes, dates; never a secret or a hash."""
+    from halo_platform.access.keys import list_keys
+
+    rows = list_keys(STORE)
+    if not rows:
+        click.echo("no keys; create one with `halo keys create NAME --scope SCOPE`")
+    for r in rows:
+        state = "revoked" if r["revoked_at"] else "expired" if r["expires_at"] and r["expires_at"] <= dt.datetime.now(dt.UTC) else "active"
+        click.echo(f"{r['name']:<20} halo_{r['prefix']}_…  {state:<8} {','.join(r['scopes']):<40} "
+                   f"expires={_when(r['expires_at'])}  last_used={_when(r['last_used_at'])}  created={_when(r['created_at'])}")
+
+
+@keys.command("revoke")
+@click.argument("name")
+def revoke_key_cmd(name: str) -> None:
+    """Revoke the active key NAME: its next request is 401."""
+    from halo_platform.access.keys import revoke_key
+
+    revoke_key(STORE, name)
+    click.echo(f"revoked {name}")
+
+
+@click.group()
+def users() -> None:
+    """Users of the Control Center: create, list, disable."""
+
+
+def _read_password() -> str:
+    """The password from stdin when piped (one line), else prompted twice without echo."""
+    if sys.stdin.isatty():
+        return click.prompt("password", hide_input=True, confirmation_prompt=True)
+    line = sys.stdin.readline().rstrip("\r\n")
+    if not line:
+        raise HaloError("password: give it on stdin (one line) or at the prompt")
+    return line
+
+
+@users.command("create")
+@click.argument("name")
+@click.option("--role", required=True, type=click.Choice(["viewer", "operator", "admin"]))
+def create_user_cmd(name: str, role: str) -> None:
+    """Create a user; the password is read from stdin or prompted (at least 12 characters)."""
+    from halo_platform.access.users import create_user
+
+    create_user(STORE, name, role, _read_password())
+    click.echo(f"created {name} ({role})")
+
+
+@users.command("list")
+def list_users_cmd() -> None:
+    """Every user: name, role, state."""
+    from halo_platform.access.users import list_users
+
+    for u in list_users(STORE):
+        click.echo(f"{u['name']:<20} {u['role']:<9} {'disabled' if u['disabled_at'] else 'active':<9} created={_when(u['created_at'])}")
+
+
+@users.command("disable")
+@click.argument("name")
+def disable_user_cmd(name: str) -> None:
+    """Refuse NAME's logins from now on and end their sessions."""
+    from halo_platform.access.users import disable_user
+
+    disable_user(STORE, name)
+    click.echo(f"disabled {name}")
+
+
+COMMANDS = (keys, users)

@@ -1,0 +1,33 @@
+"""Demo credentials for `make run`: a key named `demo` with every scope and a user `admin`,
+both new on every run and printed (a key is shown only once, so the previous demo key is
+revoked and the admin gets a new password)."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+
+from halo_platform.access import keys, users
+from halo_platform.core.errors import NotFoundError
+from halo_platform.core.store import StoreResource
+
+DEMO_KEY, DEMO_ADMIN = "demo", "admin"
+
+
+def seed(settings) -> Iterator[str]:  # noqa: ANN001
+    store = StoreResource(db_url=settings.db_url)
+    try:
+        try:
+            keys.revoke_key(store, DEMO_KEY)
+        except NotFoundError:
+            pass
+        key = keys.create_key(store, DEMO_KEY, ["admin"], created_by="halo demo")
+        password = secrets.token_urlsafe(12)
+        try:
+            users.set_password(store, DEMO_ADMIN, password)
+        except NotFoundError:
+            users.create_user(store, DEMO_ADMIN, "admin", password)
+    finally:
+        store.dispose()
+    yield f"demo API key (every scope; shown once, replaced by the next `halo demo`): {key}"
+    yield f"demo Control Center user: {DEMO_ADMIN} / {password}  (role admin)"

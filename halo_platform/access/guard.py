@@ -1,0 +1,102 @@
+"""The HTTP service's gate: `Depends(requires(scope))` on a route authenticates the caller (a
+bearer API key, or a signed-in user's session cookie) and checks the scope, before the route
+runs. 401 without a valid identity, 403 without the scope, 429 past the key's rate limit; all
+in the service's JSON error body. A session that changes something also needs its CSRF token.
+
+The route receives the `Caller`; what it records as `requested_by`/`created_by` is its name."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.exceptions import HTTPException
+
+from halo_platform.access import keys, users
+from halo_platform.core.store import StoreResource
+
+SESSION_COOKIE = "halo_session"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+# documented in OpenAPI as the two ways in; neither refuses by itself (auto_error=False)
+_bearer = HTTPBearer(auto_error=False, scheme_name="apiKey", description="`Authorization: Bearer halo_<prefix>_<secret>` (`halo keys create`)")
+_cookie = APIKeyCookie(name=SESSION_COOKIE, auto_error=False, scheme_name="session",
+                       description="A Control Center session (sign in at /ui/login); changes also need the X-CSRF-Token header")
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is asking: an API key or a user, by name, and what they may do."""
+
+    name: str
+    kind: str  # "key" | "user"
+    scopes: frozenset[str]
+    csrf_token: str | None = None
+    role: str | None = None  # a user's
+
+    def allows(self, scope: str | None) -> bool:
+        return scope is None or "admin" in self.scopes or scope in self.scopes
+
+
+def _refuse(status: int, error: str, detail: object = None, headers: dict[str, str] | None = None) -> HTTPException:
+    return HTTPException(status, detail={"error": error, "detail": detail}, headers=headers)
+
+
+def _unauthenticated(why: str) -> HTTPException:
+    return _refuse(401, why, None, {"WWW-Authenticate": "Bearer"})
+
+
+def store_of(request: Request) -> StoreResource:
+    return request.app.state.resources["store"]
+
+
+async def _caller(request: Request, bearer: HTTPAuthorizationCredentials | None, cookie: str | None) -> Caller:
+    store = store_of(request)
+    if bearer is not None:
+        checked = await run_in_threadpool(keys.check_key, store, bearer.credentials, request.app.state.rate_per_second)
+        if checked.refused:
+            raise _unauthenticated(checked.refused)
+        if checked.retry_after is not None:
+            raise _refuse(429, "rate limit exceeded", {"limit_per_second": checked.rate_per_second},
+                          {"Retry-After": str(checked.retry_after)})
+        return Caller(checked.name, "key", checked.scopes)
+    if request.headers.get("authorization"):
+        raise _unauthenticated("the Authorization header must be `Bearer <API key>`")
+    if cookie:
+        found = await run_in_threadpool(users.session, store, cookie)
+        if found is None:
+            raise _unauthenticated("session expired or signed out; sign in again")
+        return Caller(found.user, "user", found.scopes, found.csrf_token, found.role)
+    raise _unauthenticated("authentication required: `Authorization: Bearer <API key>`")
+
+
+async def _check_csrf(request: Request, caller: Caller) -> None:
+    """A cookie rides along with any request the browser makes, a form posted from another site
+    included; a change made by session must also show the session's CSRF token."""
+    if caller.kind != "user" or request.method in SAFE_METHODS:
+        return
+    presented = request.headers.get(CSRF_HEADER)
+    if presented is None and request.headers.get("content-type", "").startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+        presented = (await request.form()).get("csrf_token")
+    if not isinstance(presented, str) or not hmac.compare_digest(presented.encode(), (caller.csrf_token or "").encode()):
+        raise _refuse(403, "missing or wrong CSRF token")
+
+
+def requires(scope: str | None) -> Callable[..., Awaitable[Caller]]:
+    """The dependency of a route needing `scope` (None: any authenticated caller)."""
+
+    async def guard(request: Request, bearer: HTTPAuthorizationCredentials | None = Depends(_bearer),
+                    cookie: str | None = Depends(_cookie)) -> Caller:
+        caller = await _caller(request, bearer, cookie)
+        if not caller.allows(scope):
+            raise _refuse(403, f"this needs the {scope!r} scope", {"required_scope": scope})
+        await _check_csrf(request, caller)
+        return caller
+
+    guard.scope = scope  # read by the OpenAPI document
+    return guard

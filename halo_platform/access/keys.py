@@ -1,0 +1,125 @@
+"""API keys: created and shown once, stored as a SHA-256, checked on every request together with
+the key's token bucket in one transaction, so the rate limit holds across worker processes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import math
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from halo_platform.access.tables import ApiKey
+from halo_platform.core.errors import ConflictError, HaloError, NotFoundError
+from halo_platform.core.models import utcnow
+from halo_platform.core.store import StoreResource
+
+SCOPES = ("messages:send", "messages:read", "tasks:request", "tasks:read", "availability:read", "admin")
+DEFAULT_RATE_PER_SECOND = 50.0
+_KEY = re.compile(r"halo_([0-9a-f]{12})_([A-Za-z0-9_-]{43})")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+keys_t = ApiKey.__table__
+
+
+def key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def check_name(name: str, what: str = "name") -> str:
+    if not _NAME.fullmatch(name or ""):
+        raise HaloError(f"{what}: 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit")
+    return name
+
+
+def check_scopes(scopes: list[str] | tuple[str, ...]) -> list[str]:
+    if not scopes:
+        raise HaloError(f"scope: give at least one of {', '.join(SCOPES)}")
+    unknown = sorted(set(scopes) - set(SCOPES))
+    if unknown:
+        raise HaloError(f"scope: unknown {', '.join(map(repr, unknown))}; known: {', '.join(SCOPES)}")
+    return sorted(set(scopes))
+
+
+def create_key(store: StoreResource, name: str, scopes: list[str] | tuple[str, ...], *, expires: dt.date | None = None,
+               rate_per_second: float | None = None, created_by: str | None = None) -> str:
+    """Store a new key named `name` and return it; this is the only time it exists in clear.
+    A name is taken while a key of that name is active (a revoked key's name may be reused)."""
+    check_name(name)
+    scopes = check_scopes(scopes)
+    if rate_per_second is not None and not (0 < rate_per_second <= 100_000):
+        raise HaloError("rate: must be a number of requests per second in (0, 100000]")
+    now = utcnow()
+    expires_at = dt.datetime.combine(expires, dt.time(), tzinfo=dt.UTC) if expires else None
+    if expires_at is not None and expires_at <= now:
+        raise HaloError(f"expires: {expires.isoformat()} is not in the future")
+    prefix, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
+    key = f"halo_{prefix}_{secret}"
+    with store.write() as conn:
+        if conn.execute(sa.select(keys_t.c.id).where(keys_t.c.name == name, keys_t.c.revoked_at.is_(None))).first():
+            raise ConflictError(f"an active key named {name!r} exists; revoke it first")
+        conn.execute(keys_t.insert().values(
+            name=name, prefix=prefix, hash=key_hash(key), scopes=scopes, rate_per_second=rate_per_second,
+            created_at=now, created_by=created_by, expires_at=expires_at))
+    return key
+
+
+def list_keys(store: StoreResource) -> list[dict[str, Any]]:
+    """Every key, newest first: never the hash, never the secret."""
+    columns = [keys_t.c[c] for c in ("name", "prefix", "scopes", "rate_per_second", "created_at", "created_by",
+                                      "expires_at", "revoked_at", "last_used_at")]
+    with store.read() as conn:
+        return [dict(r._mapping) for r in conn.execute(sa.select(*columns).order_by(keys_t.c.id.desc()))]
+
+
+def revoke_key(store: StoreResource, name: str) -> None:
+    with store.write() as conn:
+        done = conn.execute(keys_t.update().where(keys_t.c.name == name, keys_t.c.revoked_at.is_(None)).values(revoked_at=utcnow()))
+    if not done.rowcount:
+        raise NotFoundError(f"no active key named {name!r}")
+
+
+@dataclass(frozen=True)
+class KeyCheck:
+    """What checking a presented key found: the key's name and scopes, or why it is refused
+    (`refused` for 401, `retry_after` seconds for 429)."""
+
+    name: str | None = None
+    scopes: frozenset[str] = frozenset()
+    refused: str | None = None
+    retry_after: int | None = None
+    rate_per_second: float | None = None
+
+
+def check_key(store: StoreResource, key: str, default_rate: float = DEFAULT_RATE_PER_SECOND) -> KeyCheck:
+    """Authenticate `key` and take one token from its bucket, in one write transaction: the row is
+    locked, so concurrent requests of every worker draw from the same bucket. A refused key
+    changes nothing; a rate-limited one keeps its bucket as it was."""
+    match = _KEY.fullmatch(key)
+    if match is None:
+        return KeyCheck(refused="invalid API key")
+    presented = key_hash(key)
+    with store.write() as conn:
+        row = conn.execute(sa.select(keys_t).where(keys_t.c.prefix == match.group(1)).with_for_update()).first()
+        # compared even when the prefix is unknown, so timing tells nothing about which prefixes exist
+        if not hmac.compare_digest(row.hash if row else "0" * 64, presented) or row is None:
+            return KeyCheck(refused="invalid API key")
+        now = utcnow()
+        if row.revoked_at is not None:
+            return KeyCheck(refused="API key revoked")
+        if row.expires_at is not None and row.expires_at <= now:
+            return KeyCheck(refused="API key expired")
+        rate = row.rate_per_second or default_rate
+        capacity = max(rate, 1.0)
+        clock = time.time()
+        tokens = capacity if row.bucket_at is None else min(capacity, row.bucket_tokens + (clock - row.bucket_at) * rate)
+        if tokens < 1.0:
+            return KeyCheck(name=row.name, retry_after=max(1, math.ceil((1.0 - tokens) / rate)), rate_per_second=rate)
+        conn.execute(keys_t.update().where(keys_t.c.id == row.id).values(bucket_tokens=tokens - 1.0, bucket_at=clock, last_used_at=now))
+    return KeyCheck(name=row.name, scopes=frozenset(row.scopes), rate_per_second=rate)

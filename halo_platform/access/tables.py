@@ -1,0 +1,67 @@
+"""The access tables: API keys, users, their sessions and failed logins."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from halo_platform.core.models import Base
+
+
+class ApiKey(Base):
+    """A key is `halo_<prefix>_<secret>`; only the SHA-256 of the whole key is kept (a key is 256
+    random bits, so a fast hash is as safe as a slow one and costs microseconds per request).
+    The token bucket of its rate limit lives on the row, so every worker process shares it."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(sa.String(100), index=True)
+    prefix: Mapped[str] = mapped_column(sa.String(16), unique=True)
+    hash: Mapped[str] = mapped_column(sa.String(64))
+    scopes: Mapped[list] = mapped_column()
+    rate_per_second: Mapped[float | None] = mapped_column(sa.Double)
+    created_at: Mapped[dt.datetime] = mapped_column()
+    created_by: Mapped[str | None] = mapped_column(sa.String(255))
+    expires_at: Mapped[dt.datetime | None] = mapped_column()
+    revoked_at: Mapped[dt.datetime | None] = mapped_column()
+    last_used_at: Mapped[dt.datetime | None] = mapped_column()
+    bucket_tokens: Mapped[float | None] = mapped_column(sa.Double)
+    bucket_at: Mapped[float | None] = mapped_column(sa.Double)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(sa.String(100), unique=True)
+    password_hash: Mapped[str] = mapped_column(sa.String(255))
+    role: Mapped[str] = mapped_column(sa.String(16))
+    created_at: Mapped[dt.datetime] = mapped_column()
+    disabled_at: Mapped[dt.datetime | None] = mapped_column()
+
+
+class UserSession(Base):
+    """A signed-in browser: the cookie holds a random token, the row its SHA-256, so a copy of the
+    table signs nobody in. Deleting the row (sign out, user disabled) ends the session."""
+
+    __tablename__ = "user_sessions"
+
+    token_hash: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[dt.datetime] = mapped_column()
+    expires_at: Mapped[dt.datetime] = mapped_column()
+
+
+class LoginFailure(Base):
+    """One refused login, counted per name and per client address by the login rate limit."""
+
+    __tablename__ = "login_failures"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(sa.String(100), index=True)
+    client: Mapped[str] = mapped_column(sa.String(64), index=True)
+    at: Mapped[dt.datetime] = mapped_column(index=True)

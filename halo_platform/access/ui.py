@@ -1,0 +1,86 @@
+"""Signing in to the Control Center: `/ui/login` (a form with a CSRF token, the generic failure
+message, the login rate limit), `/ui/logout`, and `/ui`. The session cookie is HTTP-only and
+SameSite=Lax, Secure when the service is reached over HTTPS, and lives `SESSION_HOURS`."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from pathlib import Path
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from halo_platform.access import users
+from halo_platform.access.guard import SESSION_COOKIE, Caller, requires, store_of
+from halo_platform.core.errors import HaloError
+
+LOGIN_CSRF_COOKIE = "halo_login_csrf"
+templates = Jinja2Templates(directory=Path(__file__).with_name("templates"))
+router = APIRouter(include_in_schema=False)
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path of this service: never `//elsewhere` or `https://elsewhere` (an open redirect)."""
+    if target and target.startswith("/") and not target.startswith(("//", "/\\")):
+        return target
+    return "/ui"
+
+
+def _login_page(request: Request, status: int = 200, error: str | None = None, name: str = "", next_: str = "/ui",
+                headers: dict[str, str] | None = None) -> HTMLResponse:
+    token = secrets.token_urlsafe(32)
+    page = templates.TemplateResponse(request, "login.html", {"csrf_token": token, "error": error, "name": name, "next": next_},
+                                      status_code=status, headers=headers)
+    page.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=request.url.scheme == "https", path="/ui/login")
+    return page
+
+
+@router.get("/ui/login")
+def login_form(request: Request, next: str | None = None) -> HTMLResponse:  # noqa: A002 - the query parameter's name
+    return _login_page(request, next_=_safe_next(next))
+
+
+@router.post("/ui/login")
+async def login(request: Request, name: str = Form(""), password: str = Form(""), csrf_token: str = Form(""),
+                next: str = Form("/ui")) -> Response:  # noqa: A002
+    target = _safe_next(next)
+    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not expected or not hmac.compare_digest(csrf_token.encode(), expected.encode()):
+        return _login_page(request, 403, "the form expired; sign in again", name, target)
+    client = request.client.host if request.client else "unknown"
+    try:
+        token = await run_in_threadpool(users.login, store_of(request), name, password, client)
+    except users.LoginThrottled as exc:
+        return _login_page(request, 429, str(exc), name, target, {"Retry-After": str(exc.retry_after)})
+    except HaloError as exc:
+        return _login_page(request, 401, str(exc), name, target)
+    done = RedirectResponse(target, status_code=303)
+    done.set_cookie(SESSION_COOKIE, token, max_age=users.SESSION_HOURS * 3600, httponly=True, samesite="lax",
+                    secure=request.url.scheme == "https", path="/")
+    done.delete_cookie(LOGIN_CSRF_COOKIE, path="/ui/login")
+    return done
+
+
+@router.post("/ui/logout")
+async def logout(request: Request, caller: Caller = Depends(requires(None))) -> Response:  # noqa: ARG001 - checks session and CSRF
+    await run_in_threadpool(users.logout, store_of(request), request.cookies.get(SESSION_COOKIE, ""))
+    done = RedirectResponse("/ui/login", status_code=303)
+    done.delete_cookie(SESSION_COOKIE, path="/")
+    return done
+
+
+@router.get("/ui")
+async def home(request: Request) -> Response:
+    """The Control Center's front page; without a session, the sign-in form."""
+    token = request.cookies.get(SESSION_COOKIE)
+    found = await run_in_threadpool(users.session, store_of(request), token) if token else None
+    if found is None:
+        return RedirectResponse("/ui/login?next=/ui", status_code=303)
+    caller = Caller(found.user, "user", found.scopes, found.csrf_token, found.role)
+    return templates.TemplateResponse(request, "home.html", {"caller": caller, "role": found.role})
+
+
+ROUTERS = (router,)

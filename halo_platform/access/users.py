@@ -1,0 +1,166 @@
+"""Users (people signing in to the Control Center): argon2 password hashes, roles, server-side
+sessions with a CSRF token each, and a login rate limit per name and per client address."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from halo_platform.access.keys import check_name
+from halo_platform.access.tables import LoginFailure, User, UserSession
+from halo_platform.core.errors import ConflictError, HaloError, NotFoundError
+from halo_platform.core.models import utcnow
+from halo_platform.core.store import StoreResource
+
+# what each role may do, in API scopes: viewer reads everything; operator also requests tasks
+# (and edits schedules); admin everything (routing, providers, keys, users)
+ROLE_SCOPES: dict[str, frozenset[str]] = {
+    "viewer": frozenset({"messages:read", "tasks:read", "availability:read"}),
+    "operator": frozenset({"messages:read", "tasks:read", "availability:read", "tasks:request"}),
+    "admin": frozenset({"admin"}),
+}
+SESSION_HOURS = 12
+LOGIN_WINDOW = dt.timedelta(minutes=15)
+MAX_FAILURES_PER_NAME = 5
+MAX_FAILURES_PER_CLIENT = 20
+MIN_PASSWORD_LENGTH = 12
+WRONG_LOGIN = "wrong name or password"
+
+users_t, sessions_t, failures_t = User.__table__, UserSession.__table__, LoginFailure.__table__
+_hasher = PasswordHasher()
+# verified against when the name is unknown, so an unknown name costs the same time as a known one
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+def _check_role(role: str) -> str:
+    if role not in ROLE_SCOPES:
+        raise HaloError(f"role: one of {', '.join(ROLE_SCOPES)}")
+    return role
+
+
+def _check_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise HaloError(f"password: at least {MIN_PASSWORD_LENGTH} characters")
+    if len(password) > 1024:
+        raise HaloError("password: at most 1024 characters")
+    return password
+
+
+def create_user(store: StoreResource, name: str, role: str, password: str) -> None:
+    check_name(name)
+    _check_role(role)
+    password_hash = _hasher.hash(_check_password(password))
+    with store.write() as conn:
+        if conn.execute(sa.select(users_t.c.id).where(users_t.c.name == name)).first():
+            raise ConflictError(f"a user named {name!r} exists")
+        conn.execute(users_t.insert().values(name=name, role=role, password_hash=password_hash, created_at=utcnow()))
+
+
+def set_password(store: StoreResource, name: str, password: str) -> None:
+    """A new password for `name` (re-enabled if disabled); every session of the user ends."""
+    password_hash = _hasher.hash(_check_password(password))
+    with store.write() as conn:
+        row = conn.execute(sa.select(users_t.c.id).where(users_t.c.name == name)).first()
+        if row is None:
+            raise NotFoundError(f"no user named {name!r}")
+        conn.execute(users_t.update().where(users_t.c.id == row.id).values(password_hash=password_hash, disabled_at=None))
+        conn.execute(sessions_t.delete().where(sessions_t.c.user_id == row.id))
+
+
+def list_users(store: StoreResource) -> list[dict[str, Any]]:
+    with store.read() as conn:
+        rows = conn.execute(sa.select(users_t.c.name, users_t.c.role, users_t.c.created_at, users_t.c.disabled_at).order_by(users_t.c.name))
+        return [dict(r._mapping) for r in rows]
+
+
+def disable_user(store: StoreResource, name: str) -> None:
+    """Refuse the user's logins from now on and end their sessions."""
+    with store.write() as conn:
+        row = conn.execute(sa.select(users_t.c.id).where(users_t.c.name == name)).first()
+        if row is None:
+            raise NotFoundError(f"no user named {name!r}")
+        conn.execute(users_t.update().where(users_t.c.id == row.id, users_t.c.disabled_at.is_(None)).values(disabled_at=utcnow()))
+        conn.execute(sessions_t.delete().where(sessions_t.c.user_id == row.id))
+
+
+@dataclass(frozen=True)
+class Session:
+    user: str
+    role: str
+    csrf_token: str
+    expires_at: dt.datetime
+
+    @property
+    def scopes(self) -> frozenset[str]:
+        return ROLE_SCOPES[self.role]
+
+
+class LoginThrottled(HaloError):
+    http_status = 429
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("too many failed logins; try again later")
+        self.retry_after = retry_after
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _throttle(conn: sa.Connection, name: str, client: str, now: dt.datetime) -> None:
+    since = now - LOGIN_WINDOW
+    for column, value, limit in ((failures_t.c.name, name, MAX_FAILURES_PER_NAME), (failures_t.c.client, client, MAX_FAILURES_PER_CLIENT)):
+        found = conn.execute(sa.select(sa.func.count(), sa.func.min(failures_t.c.at))
+                             .where(column == value, failures_t.c.at > since)).first()
+        if found[0] >= limit:
+            raise LoginThrottled(max(1, int((found[1] + LOGIN_WINDOW - now).total_seconds()) + 1))
+
+
+def login(store: StoreResource, name: str, password: str, client: str) -> str:
+    """Sign `name` in; returns the session token for the cookie. Any failure is `WRONG_LOGIN`
+    (unknown name, wrong password, disabled user alike) and counts towards the rate limit;
+    past it, `LoginThrottled` even with the right password."""
+    name, client, now = name[:100], client[:64], utcnow()
+    with store.read() as conn:
+        _throttle(conn, name, client, now)
+        user = conn.execute(sa.select(users_t).where(users_t.c.name == name)).first()
+    try:
+        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password[:1024])
+        ok = user is not None and user.disabled_at is None
+    except (VerificationError, InvalidHashError):
+        ok = False
+    with store.write() as conn:
+        if not ok:
+            conn.execute(failures_t.delete().where(failures_t.c.at <= now - LOGIN_WINDOW))
+            conn.execute(failures_t.insert().values(name=name, client=client, at=now))
+        else:
+            token = secrets.token_urlsafe(32)
+            conn.execute(sessions_t.delete().where(sessions_t.c.expires_at <= now))
+            conn.execute(sessions_t.insert().values(token_hash=_token_hash(token), user_id=user.id, csrf_token=secrets.token_urlsafe(32),
+                                                    created_at=now, expires_at=now + dt.timedelta(hours=SESSION_HOURS)))
+    if not ok:
+        raise HaloError(WRONG_LOGIN)
+    return token
+
+
+def session(store: StoreResource, token: str) -> Session | None:
+    """The live session the cookie `token` names, or None (unknown, expired, user disabled)."""
+    with store.read() as conn:
+        row = conn.execute(
+            sa.select(users_t.c.name, users_t.c.role, sessions_t.c.csrf_token, sessions_t.c.expires_at)
+            .join(users_t, users_t.c.id == sessions_t.c.user_id)
+            .where(sessions_t.c.token_hash == _token_hash(token), sessions_t.c.expires_at > utcnow(), users_t.c.disabled_at.is_(None))
+        ).first()
+    return Session(row.name, row.role, row.csrf_token, row.expires_at) if row else None
+
+
+def logout(store: StoreResource, token: str) -> None:
+    with store.write() as conn:
+        conn.execute(sessions_t.delete().where(sessions_t.c.token_hash == _token_hash(token)))
