@@ -1,0 +1,94 @@
+"""The service's browser pages, Swagger UI at `/docs` and GraphiQL at `/graphql`, served entirely
+from this package: their scripts and stylesheets are vendored under `static/` (VENDORED.md names
+the npm packages, versions and checksums), so the pages work where the service runs without
+internet access and no request leaves for a CDN."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from starlette.staticfiles import StaticFiles
+
+STATIC_DIR = Path(__file__).parent / "static"
+STATIC_URL = "/static"
+
+# GraphiQL 5 ships ES modules only; 3.x is the last line with a build that runs from plain
+# <script> tags (React 18's UMD builds as globals), so no bundler is needed.
+_GRAPHIQL_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>halo_platform GraphQL</title>
+<link rel="icon" href="data:,">
+<link rel="stylesheet" href="{static}/graphiql/graphiql.min.css">
+<style>body {{ margin: 0; }} #graphiql {{ height: 100vh; }}</style>
+</head>
+<body>
+<div id="graphiql">Loading…</div>
+<script src="{static}/react/react.production.min.js"></script>
+<script src="{static}/react/react-dom.production.min.js"></script>
+<script src="{static}/graphiql/graphiql.min.js"></script>
+<script>
+const endpoint = {endpoint};
+
+// Our own fetcher rather than GraphiQL.createFetcher: it sends the session cookie explicitly and
+// merges the headers typed into the headers editor (an `Authorization: Bearer ...` key) as they are.
+async function fetcher(params, options) {{
+  const response = await fetch(endpoint, {{
+    method: "POST",
+    credentials: "same-origin",
+    headers: {{"Content-Type": "application/json", "Accept": "application/json", ...(options && options.headers)}},
+    body: JSON.stringify(params),
+  }});
+  const text = await response.text();
+  try {{
+    return JSON.parse(text);
+  }} catch (error) {{
+    return {{errors: [{{message: `HTTP ${{response.status}}: ${{text}}`}}]}};
+  }}
+}}
+
+ReactDOM.createRoot(document.getElementById("graphiql")).render(
+  React.createElement(GraphiQL, {{
+    fetcher: fetcher,
+    isHeadersEditorEnabled: true,
+    defaultEditorToolsVisibility: "headers",
+  }}),
+);
+</script>
+</body>
+</html>
+"""
+
+
+def mount_static(app: FastAPI) -> None:
+    """Serve the vendored assets at `/static` (route name "static")."""
+    app.mount(STATIC_URL, StaticFiles(directory=STATIC_DIR), name="static")
+
+
+def swagger_html(openapi_url: str = "/openapi.json", title: str = "halo_platform API") -> HTMLResponse:
+    """Swagger UI over `openapi_url`, loading only the vendored assets.
+
+    `persistAuthorization` keeps a bearer key pasted into "Authorize" across reloads (Swagger UI
+    stores it in the browser's localStorage). `validatorUrl: None` turns off the badge that would
+    send the document's URL to validator.swagger.io."""
+    return get_swagger_ui_html(
+        openapi_url=openapi_url,
+        title=title,
+        swagger_js_url=f"{STATIC_URL}/swagger-ui/swagger-ui-bundle.js",
+        swagger_css_url=f"{STATIC_URL}/swagger-ui/swagger-ui.css",
+        swagger_favicon_url=f"{STATIC_URL}/swagger-ui/favicon-32x32.png",
+        swagger_ui_parameters={"persistAuthorization": True, "validatorUrl": None},
+    )
+
+
+def graphiql_html(endpoint: str = "/graphql") -> str:
+    """GraphiQL querying `endpoint` (POST, same-origin credentials), loading only the vendored
+    assets, with the headers editor open so a bearer key can be pasted into it."""
+    # json.dumps makes a JS string literal; escaping "<" keeps "</script>" in it from closing the tag
+    return _GRAPHIQL_PAGE.format(static=STATIC_URL, endpoint=json.dumps(endpoint).replace("<", "\\u003c"))
