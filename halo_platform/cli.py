@@ -56,13 +56,17 @@ def demo() -> None:
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=int)
-def serve(host: str, port: int) -> None:
-    """Start the HTTP service (delivery API, callbacks, availability REST + GraphQL)."""
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Worker processes (they share rate limits through the store).")
+@click.option("--proxy-headers/--no-proxy-headers", default=False, show_default=True,
+              help="Behind a TLS proxy: take the client address and scheme from X-Forwarded-For/-Proto, so callback signatures (made over the public https URL) verify.")
+@click.option("--forwarded-allow-ips", default="127.0.0.1", show_default=True,
+              help="Comma-separated proxy addresses (or '*') whose X-Forwarded-* headers are trusted, with --proxy-headers.")
+def serve(host: str, port: int, workers: int, proxy_headers: bool, forwarded_allow_ips: str) -> None:
+    """Start the HTTP service (delivery API, callbacks, availability REST + GraphQL, Control Center)."""
     import uvicorn
 
-    from halo_platform.http import create_app
-
-    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+    uvicorn.run("halo_platform.http:create_app", factory=True, host=host, port=port, workers=workers, log_level="info",
+                proxy_headers=proxy_headers, forwarded_allow_ips=forwarded_allow_ips if proxy_headers else None)
 
 
 def _register(group: click.Group, commands) -> None:  # noqa: ANN001

@@ -87,15 +87,17 @@ async def _check_csrf(request: Request, caller: Caller) -> None:
         raise _refuse(403, "missing or wrong CSRF token")
 
 
-def requires(scope: str | None) -> Callable[..., Awaitable[Caller]]:
-    """The dependency of a route needing `scope` (None: any authenticated caller)."""
+def requires(scope: str | None, read_only: bool = False) -> Callable[..., Awaitable[Caller]]:
+    """The dependency of a route needing `scope` (None: any authenticated caller). `read_only`: a
+    POST that changes nothing (GraphQL queries), so a session needs no CSRF token for it."""
 
     async def guard(request: Request, bearer: HTTPAuthorizationCredentials | None = Depends(_bearer),
                     cookie: str | None = Depends(_cookie)) -> Caller:
         caller = await _caller(request, bearer, cookie)
         if not caller.allows(scope):
             raise _refuse(403, f"this needs the {scope!r} scope", {"required_scope": scope})
-        await _check_csrf(request, caller)
+        if not read_only:
+            await _check_csrf(request, caller)
         return caller
 
     guard.scope = scope  # read by the OpenAPI document

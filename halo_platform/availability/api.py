@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import strawberry
 from cross_web import HTTPException as StrawberryHTTPException
 from fastapi import APIRouter, Depends, Query
+from fastapi.responses import HTMLResponse
 from graphql import (
     DocumentNode,
     FragmentDefinitionNode,
@@ -35,6 +36,7 @@ from strawberry.fastapi import GraphQLRouter
 
 from halo_platform.access.guard import requires
 from halo_platform.availability import service
+from halo_platform.core.docs import graphiql_html
 from halo_platform.core.http import nesting_depth, resource
 from halo_platform.core.store import StoreResource
 
@@ -48,8 +50,7 @@ MAX_QUERY_TOKENS = 2_000
 MAX_ALIASES = 20
 MAX_SELECTIONS = 1_000
 
-_READ = [Depends(requires("availability:read"))]
-router = APIRouter(tags=["availability"], dependencies=_READ)
+router = APIRouter(tags=["availability"], dependencies=[Depends(requires("availability:read"))])
 
 
 @router.get("/v1/availability")
@@ -156,6 +157,10 @@ class _JSONErrorsGraphQLRouter(GraphQLRouter):
             raise StrawberryHTTPException(400, "The GraphQL operation's `operationName` must be a string or null, if provided.")
         return data
 
+    async def render_graphql_ide(self, request: Any) -> HTMLResponse:  # noqa: ANN401
+        """GraphiQL from the service's own files (strawberry's page loads it from a CDN)."""
+        return HTMLResponse(graphiql_html(request.url.path))
+
     async def run(self, *args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
         try:
             return await super().run(*args, **kwargs)
@@ -181,7 +186,9 @@ def _graphql_context(store: StoreResource = Depends(resource("store"))) -> dict:
     return {"store": store}
 
 
-graphql_router = _JSONErrorsGraphQLRouter(schema, path="/graphql", context_getter=_graphql_context, dependencies=_READ)
+graphql_router = _JSONErrorsGraphQLRouter(schema, path="/graphql", context_getter=_graphql_context,
+                                           # the schema has queries only: a session needs no CSRF token
+                                           dependencies=[Depends(requires("availability:read", read_only=True))])
 
 # strawberry's routes read the request themselves, so FastAPI documents neither the body nor the
 # query parameters; without them a client (or schemathesis) cannot know what a request looks like

@@ -1,0 +1,111 @@
+"""`halo serve` as deployed: the rate limit holds across its worker processes (the bucket is in the
+store), and behind a TLS proxy `--proxy-headers` lets callback signatures over the public https
+URL verify."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import hmac
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlencode
+
+import httpx
+import yaml
+
+from halo_platform.access.keys import create_key
+from halo_platform.core.store import StoreResource
+
+HALO = str(Path(sys.executable).with_name("halo"))
+TWILIO_TOKEN = "proxy-test-auth-token"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def halo_serve(tmp_path: Path, *args: str) -> Iterator[str]:
+    """`halo serve ARGS` on a free port over the test's HALO_* environment; yields its URL."""
+    port = _free_port()
+    log = (tmp_path / f"serve-{port}.log").open("w")
+    proc = subprocess.Popen([HALO, "serve", "--port", str(port), *args], env=dict(os.environ), stdout=log, stderr=log)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"{url}/health", timeout=5).raise_for_status()
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / f"serve-{port}.log").read_text()[-2000:]
+                time.sleep(0.3)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        log.close()
+
+
+def test_the_rate_limit_holds_across_worker_processes(halo_env, tmp_path) -> None:  # noqa: ANN001
+    store = StoreResource(db_url=halo_env["HALO_DB_URL"])
+    key = create_key(store, "partner", ["tasks:read"], rate_per_second=5)
+    store.dispose()
+    answered: list[int] = []
+    lock = threading.Lock()
+    with halo_serve(tmp_path, "--workers", "2") as url:
+        stop = time.monotonic() + 3.0
+
+        def client() -> None:
+            while time.monotonic() < stop:
+                # a new connection each time, so the kernel spreads them over both workers
+                code = httpx.get(f"{url}/v1/tasks", headers={"Authorization": f"Bearer {key}", "Connection": "close"}, timeout=30).status_code
+                with lock:
+                    answered.append(code)
+
+        started = time.monotonic()
+        threads = [threading.Thread(target=client) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        elapsed = time.monotonic() - started
+    admitted = answered.count(200)
+    # one bucket: a burst of 5, then 5 per second; two per-process buckets would admit about twice that
+    assert set(answered) <= {200, 429} and answered.count(429) > 0, answered
+    assert admitted <= 5 + 5 * elapsed + 1, (admitted, elapsed, len(answered))
+    assert admitted >= 5 + 5 * (elapsed - 1.5), (admitted, elapsed)
+
+
+def _twilio_signature(url: str, params: dict[str, str]) -> str:
+    data = url + "".join(k + params[k] for k in sorted(params))
+    return base64.b64encode(hmac.new(TWILIO_TOKEN.encode(), data.encode(), hashlib.sha1).digest()).decode()
+
+
+def test_behind_a_tls_proxy_callback_signatures_over_the_public_url_verify(halo_env, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    providers = tmp_path / "providers.yaml"
+    providers.write_text(yaml.safe_dump({"providers": {"tw": {
+        "kind": "twilio", "channel": "sms", "base_url": "http://127.0.0.1:9", "account_sid": "AC1", "auth_token": TWILIO_TOKEN,
+        "sender": "+33700000000"}}, "routing": []}))
+    monkeypatch.setenv("HALO_PROVIDERS_FILE", str(providers))
+    params = {"MessageSid": "SM1", "MessageStatus": "delivered"}
+    public = "https://halo.example.org/v1/callbacks/tw"
+    # what the proxy forwards: the public Host, the scheme it terminated, the client's address
+    headers = {"Host": "halo.example.org", "X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.7",
+               "Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": _twilio_signature(public, params)}
+    with halo_serve(tmp_path, "--proxy-headers", "--forwarded-allow-ips", "127.0.0.1") as url:
+        behind = httpx.post(f"{url}/v1/callbacks/tw", content=urlencode(params), headers=headers, timeout=30)
+    assert behind.status_code == 200 and behind.json()["unmatched"] == 1, behind.text
+    with halo_serve(tmp_path) as url:  # without the flag the service sees http:// and the signature cannot match
+        direct = httpx.post(f"{url}/v1/callbacks/tw", content=urlencode(params), headers=headers, timeout=30)
+    assert direct.status_code == 401 and direct.json()["error"] == "bad or missing X-Twilio-Signature", direct.text
