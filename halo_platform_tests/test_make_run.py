@@ -1,10 +1,12 @@
-"""`make run`: dagster dev starts without the dagster.yaml double-location warning, and Ctrl-C
-(SIGINT to the terminal's process group) stops everything within 10 seconds."""
+"""`make run`: dagster dev starts without the dagster.yaml double-location warning, Ctrl-C
+(SIGINT to the terminal's process group) stops everything within 10 seconds, and the demo
+credentials it prints work."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -13,6 +15,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+from halo_platform.access import users
+from halo_platform.access.keys import check_key
+from halo_platform.core.store import StoreResource
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -65,4 +71,14 @@ def test_make_run_serves_the_ui_without_the_dagster_yaml_warning_and_stops_on_ct
             if _group_alive(make.pid):
                 os.killpg(make.pid, signal.SIGKILL)
             make.wait(timeout=10)
-    assert "dagster.yaml" not in log.read_text()
+    text = log.read_text()
+    assert "dagster.yaml" not in text
+    # the demo credentials it printed work: the key (every scope) and the admin's password
+    key = re.search(r"^demo API key [^:]*: (halo_\S+)$", text, re.M).group(1)
+    password = re.search(r"^demo Control Center user: admin / (\S+)", text, re.M).group(1)
+    store = StoreResource(db_url=f"sqlite:///{tmp_path / 'halo' / 'halo.db'}")
+    try:
+        assert check_key(store, key).scopes == {"admin"}
+        assert users.login(store, "admin", password, "make-run-test")
+    finally:
+        store.dispose()

@@ -37,6 +37,8 @@ def test_the_readme_has_runnable_blocks_covering_every_group_of_the_halo_command
     for group in ("demo", "tasks", "schedules", "emr", "delivery"):
         assert any(c.startswith(f"halo {group}") for c in commands), group
     assert any(c.startswith("curl") for c in commands)
+    # every call but /health needs a key (access.md): the README's curls carry the one it creates
+    assert all("Authorization: Bearer $HALO_KEY" in c for c in commands if c.startswith("curl") and "/health" not in c)
 
 
 def test_every_readme_command_runs_as_written_against_a_fresh_home(tmp_path) -> None:  # noqa: ANN001
@@ -54,13 +56,16 @@ def test_every_readme_command_runs_as_written_against_a_fresh_home(tmp_path) -> 
                     break
             except httpx.TransportError:
                 time.sleep(0.1)
+        state = tmp_path / "exported.sh"  # what a line exports (HALO_KEY) reaches the lines after it, as in one terminal
+        state.write_text("")
         for command in readme_commands():
             if command.startswith("export PATH="):
                 continue  # done above, for this checkout's interpreter
             line = command.replace("localhost:8080", f"127.0.0.1:{port}")
             if line.startswith("curl"):
                 line = line.replace("curl ", "curl --fail-with-body ", 1)
-            proc = subprocess.run(["bash", "-c", line], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+            script = f"source {shlex.quote(str(state))}\n{line}\nstatus=$?\nexport -p > {shlex.quote(str(state))}\nexit $status"
+            proc = subprocess.run(["bash", "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
             assert proc.returncode == 0, f"{command}\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
             assert "Traceback" not in proc.stderr, command
     finally:
