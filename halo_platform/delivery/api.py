@@ -11,6 +11,7 @@ from halo_platform.access.guard import Caller, requires
 from halo_platform.core.errors import HaloError
 from halo_platform.core.http import resource
 from halo_platform.core.store import StoreResource
+from halo_platform.delivery import schemas
 from halo_platform.delivery.resources import ProvidersResource
 
 router = APIRouter(tags=["delivery"])
@@ -35,7 +36,7 @@ def _send(channel: str, body: dict[str, Any], store: StoreResource, providers: P
     return JSONResponse({"id": view["id"], "status": view["status"]}, status_code=202)
 
 
-@router.post("/v1/messages/sms", status_code=202, summary="Send an SMS: {to, body, country, capability, priority, expires_at?, idempotency_key?}")
+@router.post("/v1/messages/sms", status_code=202, summary="Send an SMS", openapi_extra=schemas.openapi_extra("sms"), responses=schemas.RESPONSES)
 async def post_sms(request: Request, store: StoreResource = Depends(resource("store")),
                     providers: ProvidersResource = Depends(resource("providers")),
                     caller: Caller = Depends(requires("messages:send"))) -> JSONResponse:
@@ -44,7 +45,7 @@ async def post_sms(request: Request, store: StoreResource = Depends(resource("st
     return await run_in_threadpool(_send, "sms", await _json_object(request), store, providers, caller)
 
 
-@router.post("/v1/messages/email", status_code=202, summary="Send an email: {to, subject, body, html?, ...}")
+@router.post("/v1/messages/email", status_code=202, summary="Send an email", openapi_extra=schemas.openapi_extra("email"), responses=schemas.RESPONSES)
 async def post_email(request: Request, store: StoreResource = Depends(resource("store")),
                     providers: ProvidersResource = Depends(resource("providers")),
                     caller: Caller = Depends(requires("messages:send"))) -> JSONResponse:
@@ -53,7 +54,7 @@ async def post_email(request: Request, store: StoreResource = Depends(resource("
     return await run_in_threadpool(_send, "email", await _json_object(request), store, providers, caller)
 
 
-@router.post("/v1/messages/push", status_code=202, summary="Send a push notification: {to, title, body, data?, ...}")
+@router.post("/v1/messages/push", status_code=202, summary="Send a push notification", openapi_extra=schemas.openapi_extra("push"), responses=schemas.RESPONSES)
 async def post_push(request: Request, store: StoreResource = Depends(resource("store")),
                     providers: ProvidersResource = Depends(resource("providers")),
                     caller: Caller = Depends(requires("messages:send"))) -> JSONResponse:

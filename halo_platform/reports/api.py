@@ -35,7 +35,12 @@ def list_tasks() -> list[dict[str, Any]]:
     ]
 
 
-@router.post("/v1/tasks/{task}/requests", status_code=202)
+class TaskRequestAccepted(BaseModel):
+    request_id: str
+    status: str = Field(description="QUEUED: the Dagster run is submitted")
+
+
+@router.post("/v1/tasks/{task}/requests", status_code=202, response_model=TaskRequestAccepted)
 async def request_task(task: str, body: TaskRequestIn, store: StoreResource = Depends(resource("store")),
                        caller: Caller = Depends(requires("tasks:request"))) -> dict[str, str]:
     """Validate the payload (422 naming the field and the reason, nothing queued) and submit the run."""

@@ -1,0 +1,85 @@
+"""The message requests and answers of `POST /v1/messages/{sms,email,push}` as pydantic models,
+for the OpenAPI document. The rules live in `validation.py` (one path for HTTP, Python and CLI):
+these models state them, from its constants, so a client sees the real body; the route still
+hands the raw JSON to `validate`, whose messages name the field."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from halo_platform.delivery.validation import EXPIRES_RANGE, LIMITS, column_limit
+
+_PRIORITY = Field("NORMAL", description="HIGH is sent within the request (201); NORMAL and LOW are queued (202). Any letter case.")
+_COUNTRY = Field(None, min_length=2, max_length=2, description="ISO 3166-1 alpha-2 country of the recipient; routes the message")
+_EXPIRES = Field(None, description=f"ISO 8601 timestamp with a time zone, {EXPIRES_RANGE[0]:%Y} to {EXPIRES_RANGE[1]:%Y}; "
+                                   "never sent after it", json_schema_extra={"format": "date-time"})
+_KEY = Field(None, min_length=1, max_length=column_limit("idempotency_key"),
+             description="The same key with the same message returns the first message; with another message, 409")
+_CAPABILITY = {"pattern": "^[A-Z][A-Z0-9_]*$", "max_length": column_limit("capability")}
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    country: str | None = _COUNTRY
+    priority: Literal["HIGH", "NORMAL", "LOW", "high", "normal", "low"] | None = _PRIORITY
+    expires_at: str | None = _EXPIRES
+    idempotency_key: str | None = _KEY
+
+
+class SmsIn(_Message):
+    """An SMS; the body is counted in segments as carriers count them (at most `max_segments`)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"to": "+6281234567890", "body": "Your appointment is at 10:00", "priority": "HIGH"}]})
+    to: str = Field(description="Phone number, E.164, or national with `country`")
+    body: str = Field(min_length=1, max_length=LIMITS["sms_body"])
+    capability: str = Field("TEXT", description="A capability the providers file lists for sms", **_CAPABILITY)
+
+
+class EmailIn(_Message):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"to": "patient@example.com", "subject": "Your results", "body": "They are ready."}]})
+    to: str = Field(description="Email address", json_schema_extra={"format": "email"})
+    subject: str = Field(min_length=1, max_length=LIMITS["subject"], description="One line (no CR or LF)")
+    body: str = Field(min_length=1, max_length=LIMITS["email_body"], description="Plain text")
+    html: str | None = Field(None, max_length=LIMITS["html"])
+    capability: str = Field("TRANSACTIONAL", description="A capability the providers file lists for email", **_CAPABILITY)
+
+
+class PushIn(_Message):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"to": "device-token-0001", "title": "Reminder", "body": "Tomorrow 10:00"}]})
+    to: str = Field(pattern=r"^[A-Za-z0-9_:\-.]{8,}$", max_length=column_limit("recipient"), description="Device token")
+    title: str = Field(min_length=1, max_length=LIMITS["title"])
+    body: str = Field(min_length=1, max_length=LIMITS["push_body"])
+    data: dict[str, str] | None = Field(None, description=f"String values, at most {LIMITS['data']} bytes as JSON")
+    capability: str = Field("ALERT", description="A capability the providers file lists for push", **_CAPABILITY)
+
+
+class MessageSent(BaseModel):
+    """A HIGH message, sent within the request."""
+
+    id: str
+    status: str = Field(description="sent, or failed/provider_error/expired when no provider took it")
+    provider: str | None
+
+
+class MessageQueued(BaseModel):
+    """A NORMAL or LOW message, queued for the dispatch runs."""
+
+    id: str
+    status: str
+
+
+REQUESTS: dict[str, type[_Message]] = {"sms": SmsIn, "email": EmailIn, "push": PushIn}
+
+
+def openapi_extra(channel: str) -> dict[str, Any]:
+    """The request body of `POST /v1/messages/<channel>` for the OpenAPI document."""
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": REQUESTS[channel].model_json_schema()}}}}
+
+
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    201: {"model": MessageSent, "description": "HIGH: sent (or refused by every provider) within the request"},
+    202: {"model": MessageQueued, "description": "NORMAL/LOW: queued"},
+    409: {"description": "The idempotency key was used for a different message"},
+}
