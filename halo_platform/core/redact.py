@@ -2,7 +2,7 @@
 
 Phone numbers (E.164, and the bare digits Vonage sends as `msisdn`/`to`), email addresses,
 the query strings of callback URLs (a Vonage receipt by GET carries the number there) and
-credential-like query parameters are masked before a record reaches any handler.
+credential-like query parameters and API keys are masked before a record reaches any handler.
 
 `install_redaction()` is called where a process starts (the `halo` CLI root, the HTTP app,
 the Dagster code location). It applies `RedactingFilter` through the log record factory
@@ -28,6 +28,8 @@ PHONE = re.compile(r"(?<![\w%])(?:\+|%2B)\d{7,15}(?!\d)", re.IGNORECASE)
 KEYED_PHONE = re.compile(r"""(\b(?:msisdn|to|from|recipient|phone)["']?\s*[:=]\s*["']?)(\d{7,15})(?!\d)""", re.IGNORECASE)
 # a callback URL's query string can hold anything the provider sends (numbers, addresses)
 CALLBACK_QUERY = re.compile(r"(/callbacks/[^\s?#\"']*)\?[^\s#\"']*")
+# an API key (`halo_<prefix>_<secret>`) wherever it is quoted: its prefix names it, the rest is gone
+API_KEY = re.compile(r"\b(halo_[0-9a-f]{12}_)[A-Za-z0-9_-]{20,}")
 SECRET_PARAM = re.compile(r"([?&](?:api_secret|api_key|secret|password|token|auth_token|access_token|sig|signature)=)[^&\s#\"']*", re.IGNORECASE)
 
 
@@ -65,6 +67,7 @@ def mask_text(text: str) -> str:
         return text
     text = CALLBACK_QUERY.sub(r"\1?[redacted]", text)
     text = SECRET_PARAM.sub(r"\1***", text)
+    text = API_KEY.sub(r"\1***", text)
     text = EMAIL.sub(_mask_email, text)
     text = PHONE.sub(_mask_phone, text)
     return KEYED_PHONE.sub(lambda m: m.group(1) + mask_recipient(m.group(2)), text)

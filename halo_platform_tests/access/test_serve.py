@@ -110,3 +110,27 @@ def test_behind_a_tls_proxy_callback_signatures_over_the_public_url_verify(halo_
     with halo_serve(tmp_path) as url:  # without the flag the service sees http:// and the signature cannot match
         direct = httpx.post(f"{url}/v1/callbacks/tw", content=urlencode(params), headers=headers, timeout=30)
     assert direct.status_code == 401 and direct.json()["error"] == "bad or missing X-Twilio-Signature", direct.text
+
+
+def test_no_key_hash_or_password_reaches_the_service_log(halo_env, tmp_path) -> None:  # noqa: ANN001
+    from halo_platform.access import users
+    from halo_platform.access.keys import key_hash
+
+    store = StoreResource(db_url=halo_env["HALO_DB_URL"])
+    key = create_key(store, "logged", ["admin"])
+    password = "the very secret password"
+    users.create_user(store, "rina", "admin", password)
+    store.dispose()
+    wrong = key[:-4] + "AAAA"
+    with halo_serve(tmp_path) as url, httpx.Client(base_url=url, timeout=30) as http:
+        for presented in (key, wrong):
+            http.get("/v1/tasks", headers={"Authorization": f"Bearer {presented}"})
+            http.get(f"/v1/messages/unknown?api_key={presented}&note={presented}", headers={"Authorization": f"Bearer {presented}"})
+        login = http.get("/ui/login")
+        token = login.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+        for attempt in ("wrong " + password, password):
+            http.post("/ui/login", data={"name": "rina", "password": attempt, "csrf_token": token}, cookies=login.cookies)
+    log = "".join(p.read_text() for p in tmp_path.glob("serve-*.log"))
+    assert "/v1/messages/unknown" in log and "halo_" in log  # the access log was written, the keys' prefixes in it
+    for secret in (key, wrong, key.split("_", 2)[2], wrong.split("_", 2)[2], key_hash(key), password):
+        assert secret not in log
