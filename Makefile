@@ -16,6 +16,10 @@ $(BIN)/halo: setup.py
 
 install: $(BIN)/halo
 
+# the browser tests drive Debian's chromium (Playwright never downloads a browser here)
+/usr/bin/chromium:
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
 run: install
 	mkdir -p $(DAGSTER_HOME) && cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/halo demo
@@ -23,7 +27,7 @@ run: install
 	# exec: Ctrl-C reaches dagster dev itself, which stops the webserver, daemon and code server
 	cd $(DAGSTER_HOME) && exec $(CURDIR)/$(BIN)/dagster dev -w $(CURDIR)/workspace.yaml -h 127.0.0.1 -p $(DAGSTER_PORT)
 
-test: install
+test: install /usr/bin/chromium
 	$(BIN)/ruff check halo_platform halo_platform_tests
 	$(BIN)/lint-imports
 	$(BIN)/pytest
