@@ -145,3 +145,11 @@ def test_no_key_or_hash_reaches_a_log_or_an_error_body(app, store, caplog) -> No
     seen = caplog.text + "".join(bodies)
     for secret in (key, wrong, key.split("_", 2)[2], key_hash(key), key_hash(wrong)):
         assert secret not in seen
+
+
+def test_feature_code_sends_in_process_without_a_key_and_names_itself(app, store) -> None:  # noqa: ANN001, ARG001
+    from halo_platform.delivery import send_sms
+    from halo_platform.delivery.service import message_view
+
+    sent = send_sms("+6281234567890", "Your appointment is at 10:00", created_by="reminders-job")
+    assert message_view(sent["id"], store)["created_by"] == "reminders-job"

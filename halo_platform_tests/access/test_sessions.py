@@ -102,3 +102,10 @@ def test_signing_out_ends_the_session(app, people) -> None:  # noqa: ANN001, ARG
 @pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/x", "/\\evil.example"])
 def test_the_next_page_after_sign_in_is_never_another_site(app, people, target: str) -> None:  # noqa: ANN001, ARG001
     assert sign_in(TestClient(app), "ada", next_=target).headers["location"] == "/ui"
+
+
+def test_failed_logins_are_rate_limited_per_address_across_names(app, people) -> None:  # noqa: ANN001, ARG001
+    client = TestClient(app)
+    for i in range(users.MAX_FAILURES_PER_CLIENT):
+        assert sign_in(client, f"guess{i}", "not the password").status_code == 401
+    assert sign_in(client, "ada").status_code == 429  # the right password of another name, from that address
