@@ -7,7 +7,8 @@ setup(
     packages=find_packages(exclude=["halo_platform_tests*"]),
     include_package_data=True,
     package_data={"halo_platform": ["core/migrations/*.py", "core/migrations/*.mako", "core/migrations/versions/*.py",
-                                   "core/static/*/*", "core/static/*/*/*", "access/templates/*"]},
+                                   "core/static/*/*", "core/static/*/*/*", "access/templates/*",
+                                   "ui/templates/*", "ui/static/*"]},
     python_requires=">=3.11,<3.12",
     install_requires=[
         "dagster==1.13.27",
@@ -42,6 +43,7 @@ setup(
         "argon2-cffi==25.1.0",
         "python-multipart==0.0.34",
         "jinja2==3.1.6",
+        "cron-descriptor==2.2.1",
     ],
     extras_require={
         "dev": [

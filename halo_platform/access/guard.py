@@ -75,7 +75,7 @@ async def _caller(request: Request, bearer: HTTPAuthorizationCredentials | None,
     raise _unauthenticated("authentication required: `Authorization: Bearer <API key>`")
 
 
-async def _check_csrf(request: Request, caller: Caller) -> None:
+async def check_csrf(request: Request, caller: Caller) -> None:
     """A cookie rides along with any request the browser makes, a form posted from another site
     included; a change made by session must also show the session's CSRF token."""
     if caller.kind != "user" or request.method in SAFE_METHODS:
@@ -97,7 +97,7 @@ def requires(scope: str | None, read_only: bool = False) -> Callable[..., Awaita
         if not caller.allows(scope):
             raise _refuse(403, f"this needs the {scope!r} scope", {"required_scope": scope})
         if not read_only:
-            await _check_csrf(request, caller)
+            await check_csrf(request, caller)
         return caller
 
     guard.scope = scope  # read by the OpenAPI document

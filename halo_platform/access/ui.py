@@ -1,5 +1,5 @@
 """Signing in to the Control Center: `/ui/login` (a form with a CSRF token, the generic failure
-message, the login rate limit), `/ui/logout`, and `/ui`. The session cookie is HTTP-only and
+message, the login rate limit) and `/ui/logout`; the pages themselves are `halo_platform.ui`. The session cookie is HTTP-only and
 SameSite=Lax, Secure when the service is reached over HTTPS, and lives `SESSION_HOURS`."""
 
 from __future__ import annotations
@@ -70,17 +70,6 @@ async def logout(request: Request, caller: Caller = Depends(requires(None))) -> 
     done = RedirectResponse("/ui/login", status_code=303)
     done.delete_cookie(SESSION_COOKIE, path="/")
     return done
-
-
-@router.get("/ui")
-async def home(request: Request) -> Response:
-    """The Control Center's front page; without a session, the sign-in form."""
-    token = request.cookies.get(SESSION_COOKIE)
-    found = await run_in_threadpool(users.session, store_of(request), token) if token else None
-    if found is None:
-        return RedirectResponse("/ui/login?next=/ui", status_code=303)
-    caller = Caller(found.user, "user", found.scopes, found.csrf_token, found.role)
-    return templates.TemplateResponse(request, "home.html", {"caller": caller, "role": found.role})
 
 
 ROUTERS = (router,)

@@ -1,0 +1,98 @@
+"""What every Control Center page shares: the templates, `signed_in(role)` (a page for a person:
+no session -> the sign-in page; a role too low -> a 403 page; a POST -> its CSRF token checked),
+`render`, and `install(app)` for the refusals and the stylesheet.
+
+Roles, lowest first: viewer reads everything; operator also requests tasks and edits schedules;
+admin also edits routing weights, providers' state, keys and users."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from halo_platform.access import users
+from halo_platform.access.guard import SESSION_COOKIE, Caller, check_csrf, store_of
+
+ROLES = ("viewer", "operator", "admin")
+PAGES = (  # (path, title): the navigation, in order
+    ("/ui/tasks", "Tasks"), ("/ui/requests", "Requests"), ("/ui/schedules", "Schedules"), ("/ui/routing", "Routing"),
+    ("/ui/providers", "Providers"), ("/ui/messages", "Messages"), ("/ui/availability", "Availability"),
+)
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=HERE / "templates")
+
+
+class SignInFirst(Exception):  # noqa: N818 - a refusal, answered by a redirect
+    def __init__(self, target: str) -> None:
+        self.target = target
+
+
+class NotAllowed(Exception):  # noqa: N818 - a refusal, answered by a 403 page
+    def __init__(self, caller: Caller, needed: str) -> None:
+        self.caller, self.needed = caller, needed
+
+
+def role_at_least(caller: Caller, role: str) -> bool:
+    return caller.role is not None and ROLES.index(caller.role) >= ROLES.index(role)
+
+
+def signed_in(role: str = "viewer") -> Callable[[Request], Awaitable[Caller]]:
+    """The dependency of a page (or a form's POST) that a person of at least `role` may use."""
+
+    async def person(request: Request) -> Caller:
+        token = request.cookies.get(SESSION_COOKIE)
+        found = await run_in_threadpool(users.session, store_of(request), token) if token else None
+        if found is None:
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            raise SignInFirst(target if request.method == "GET" else request.url.path)
+        caller = Caller(found.user, "user", found.scopes, found.csrf_token, found.role)
+        if not role_at_least(caller, role):
+            raise NotAllowed(caller, role)
+        await check_csrf(request, caller)
+        return caller
+
+    return person
+
+
+def _when(value: dt.datetime | str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    return value.strftime(fmt) + (" UTC" if value.utcoffset() == dt.timedelta(0) else "")
+
+
+templates.env.filters["when"] = _when
+
+
+def render(request: Request, template: str, caller: Caller, status: int = 200, **context: Any) -> HTMLResponse:  # noqa: ANN401
+    """`template` with what every page needs: the person, their CSRF token, the navigation."""
+    return templates.TemplateResponse(request, template, {
+        "caller": caller, "csrf_token": caller.csrf_token, "pages": PAGES, "path": request.url.path,
+        "can": lambda role: role_at_least(caller, role), **context}, status_code=status)
+
+
+def install(app: FastAPI) -> None:
+    """The page refusals (a redirect to sign in, a 403 page) and the Control Center's stylesheet."""
+
+    @app.exception_handler(SignInFirst)
+    async def _sign_in(_request: Request, exc: SignInFirst) -> RedirectResponse:
+        return RedirectResponse(f"/ui/login?next={quote(exc.target, safe='/')}", status_code=303)
+
+    @app.exception_handler(NotAllowed)
+    async def _not_allowed(request: Request, exc: NotAllowed) -> HTMLResponse:
+        return render(request, "refused.html", exc.caller, status=403, needed=exc.needed)
+
+    app.mount("/ui/static", StaticFiles(directory=HERE / "static"), name="ui-static")

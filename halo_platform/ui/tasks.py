@@ -1,0 +1,120 @@
+"""The Control Center's Tasks page: every task, and a request form generated from the task's
+payload schema (`Task.form_schema()`), submitted through `reports.requests.create_request`,
+the same function as the API and the CLI."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from halo_platform.access.guard import Caller
+from halo_platform.core.errors import HaloError, NotFoundError
+from halo_platform.core.http import resource
+from halo_platform.core.store import StoreResource
+from halo_platform.reports.requests import create_request
+from halo_platform.reports.task import PayloadError, Task, get_task, load_tasks
+from halo_platform.sinks import SinksResource
+from halo_platform.ui.app import render, role_at_least, signed_in
+
+router = APIRouter(include_in_schema=False)
+
+# What an <input> looks like for each form type; money is exact text with two decimals.
+INPUTS = {
+    "date": {"type": "date"},
+    "money": {"type": "text", "inputmode": "decimal", "step": "0.01", "pattern": r"-?\d+(\.\d{1,2})?"},
+    "decimal": {"type": "text", "inputmode": "decimal"},
+    "integer": {"type": "number", "step": "1", "inputmode": "numeric"},
+    "number": {"type": "number", "step": "any", "inputmode": "decimal"},
+}
+
+
+@router.get("/ui/tasks", response_class=HTMLResponse)
+def tasks_page(request: Request, caller: Caller = Depends(signed_in())) -> HTMLResponse:
+    return render(request, "tasks.html", caller, tasks=sorted(load_tasks().values(), key=lambda t: t.name))
+
+
+def _task_or_404(request: Request, caller: Caller, name: str) -> Task | HTMLResponse:
+    try:
+        return get_task(name)
+    except NotFoundError as exc:
+        return render(request, "tasks_missing.html", caller, status=404, message=str(exc))
+
+
+def _fields(task: Task) -> list[dict[str, Any]]:
+    """The payload fields a form shows (sinks are checkboxes of their own), with their input attributes."""
+    fields = []
+    for field in task.form_schema():
+        if field["name"] == "sinks":
+            continue
+        attrs = dict(INPUTS.get(field["type"], {"type": "text"}))
+        if field["type"] in ("integer", "number", "money", "decimal"):
+            for bound, attr in (("minimum", "min"), ("maximum", "max")):
+                if bound in field:
+                    attrs[attr] = field[bound]
+        fields.append({**field, "attrs": attrs})
+    return fields
+
+
+def _form(request: Request, caller: Caller, task: Task, sinks: SinksResource, values: dict[str, Any],
+          chosen: list[str], errors: dict[str, str] | None = None, status: int = 200) -> HTMLResponse:
+    return render(request, "tasks_form.html", caller, status=status, task=task, fields=_fields(task),
+                  sink_names=sinks.names(), values=values, chosen=chosen, errors=errors or {},
+                  may_request=role_at_least(caller, "operator"))
+
+
+@router.get("/ui/tasks/{name}", response_class=HTMLResponse)
+def task_form(name: str, request: Request, caller: Caller = Depends(signed_in()),
+              sinks: SinksResource = Depends(resource("sinks"))) -> HTMLResponse:
+    task = _task_or_404(request, caller, name)
+    if isinstance(task, HTMLResponse):
+        return task
+    defaults = {f["name"]: f["default"] for f in task.form_schema() if f["default"] is not None}
+    return _form(request, caller, task, sinks, defaults, list(task.default_sinks))
+
+
+def payload_from_form(task: Task, form: dict[str, Any]) -> dict[str, Any]:
+    """The form's values as a payload: an empty optional field is left out (the task's default
+    applies, as on the API); a checkbox is a boolean; everything else stays text for the task's
+    own validation to parse (dates, money) and to refuse with its reason."""
+    payload: dict[str, Any] = {}
+    for field in task.form_schema():
+        name = field["name"]
+        if name == "sinks":
+            continue
+        if field["type"] == "boolean":
+            payload[name] = name in form
+            continue
+        raw = str(form.get(name, "")).strip()
+        if raw == "" and not field["required"]:
+            continue
+        if field["type"].startswith("list["):
+            payload[name] = [part.strip() for part in raw.split(",") if part.strip()]
+        else:
+            payload[name] = raw
+    return payload
+
+
+@router.post("/ui/tasks/{name}", response_class=HTMLResponse)
+async def request_task(name: str, request: Request, caller: Caller = Depends(signed_in("operator")),
+                       store: StoreResource = Depends(resource("store")),
+                       sinks: SinksResource = Depends(resource("sinks"))) -> HTMLResponse | RedirectResponse:
+    task = _task_or_404(request, caller, name)
+    if isinstance(task, HTMLResponse):
+        return task
+    form = await request.form()
+    values = {k: v for k, v in form.items() if k not in ("csrf_token", "sinks")}
+    chosen = [str(s) for s in form.getlist("sinks")]
+    payload = payload_from_form(task, dict(form))
+    try:
+        created = await run_in_threadpool(create_request, store, task.name, payload, chosen or None,
+                                          requested_by=caller.name, trigger="ui")
+    except PayloadError as exc:
+        errors = {d["field"]: d["reason"] for d in exc.detail}
+        return _form(request, caller, task, sinks, values, chosen, errors, status=422)
+    except HaloError as exc:  # unknown sinks, a period that is empty once defaulted, a run that could not start
+        field = "sinks" if "sink" in str(exc) else "form"
+        return _form(request, caller, task, sinks, values, chosen, {field: str(exc)}, status=422)
+    return RedirectResponse(f"/ui/requests/{created['request_id']}", status_code=303)

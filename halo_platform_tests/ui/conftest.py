@@ -1,0 +1,100 @@
+"""The Control Center as a person meets it: `halo demo` seeds a fresh HALO_HOME (printing the
+demo admin's password), `halo users create` adds a viewer and an operator, `halo serve` runs the
+service; tests drive it in Debian's chromium (the `page` fixture, network cut off) and time
+every page they open (`open_page`), writing the timings to $HALO_SCREENSHOTS/page-timings.json."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect
+
+HALO = str(Path(sys.executable).with_name("halo"))
+ROOT = Path(__file__).resolve().parents[2]
+PASSWORDS = {"viewer": "viewer password 1", "operator": "operator password 1"}
+TIMINGS = Path(os.environ.get("HALO_SCREENSHOTS", "/tmp/halo-screenshots")) / "page-timings.json"
+
+
+@dataclass
+class ControlCenter:
+    url: str
+    env: dict[str, str]
+    home: Path
+    logins: dict[str, tuple[str, str]] = field(default_factory=dict)  # role -> (name, password)
+
+    def halo(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+        """`halo ARGS` in the Control Center's environment (its store, its DAGSTER_HOME)."""
+        return subprocess.run([HALO, *args], env=self.env, input=stdin, capture_output=True, text=True, timeout=300, cwd=ROOT)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def control_center(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlCenter]:
+    root = tmp_path_factory.mktemp("control-center")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HALO_", "DAGSTER_"))}
+    env.update(HALO_HOME=str(root / "halo"), DAGSTER_HOME=str(root / "dagster_home"))
+    port = _free_port()
+    center = ControlCenter(f"http://127.0.0.1:{port}", env, root)
+    seeded = center.halo("demo")
+    assert seeded.returncode == 0, seeded.stderr[-2000:]
+    center.logins["admin"] = ("admin", re.search(r"^demo Control Center user: admin / (\S+)", seeded.stdout, re.M).group(1))
+    for role, password in PASSWORDS.items():
+        made = center.halo("users", "create", role, "--role", role, stdin=password + "\n")
+        assert made.returncode == 0, made.stderr
+        center.logins[role] = (role, password)
+    log = (root / "serve.log").open("w")
+    server = subprocess.Popen([HALO, "serve", "--port", str(port)], env=env, cwd=ROOT, stdout=log, stderr=log)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"{center.url}/health", timeout=5).raise_for_status()
+                break
+            except httpx.TransportError:
+                assert server.poll() is None and time.monotonic() < deadline, (root / "serve.log").read_text()[-2000:]
+                time.sleep(0.3)
+        yield center
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+        log.close()
+
+
+def sign_in(page: Page, center: ControlCenter, role: str) -> None:
+    """Sign in through the form as the user of `role` (viewer, operator, admin)."""
+    name, password = center.logins[role]
+    page.context.clear_cookies()
+    page.goto(f"{center.url}/ui/login")
+    page.get_by_label("Name").fill(name)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_text(f"{name} ({role})")).to_be_visible()
+
+
+def open_page(page: Page, url: str) -> float:
+    """Open `url` and return the server's time to the last byte of the HTML (ms), from the
+    browser's Navigation Timing; recorded in $HALO_SCREENSHOTS/page-timings.json."""
+    page.goto(url)
+    ms = page.evaluate("() => { const n = performance.getEntriesByType('navigation')[0]; return n.responseEnd - n.requestStart; }")
+    timings = json.loads(TIMINGS.read_text()) if TIMINGS.exists() else {}
+    path = url.split("://", 1)[-1].split("/", 1)[-1]
+    timings.setdefault("/" + path, []).append(round(ms, 1))
+    TIMINGS.parent.mkdir(parents=True, exist_ok=True)
+    TIMINGS.write_text(json.dumps(timings, indent=1, sort_keys=True))
+    return ms
