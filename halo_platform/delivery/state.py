@@ -1,7 +1,10 @@
-"""Stored routing state: runtime weight edits (validated, audited) and autopilot factors."""
+"""Stored routing state: runtime weight edits and added rules (validated, audited) and autopilot
+factors. The rules in force are the providers file's plus those added at run time
+(`with_added_rules`); a rule of the file wins over an added one of the same key."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 
 import sqlalchemy as sa
@@ -10,13 +13,14 @@ from sqlalchemy.engine import Connection
 from halo_platform.core.errors import HaloError
 from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
-from halo_platform.delivery.config import DeliveryConfig, validate_weights
+from halo_platform.delivery.config import CHANNELS, DeliveryConfig, Rule, validate_weights
 from halo_platform.delivery.routing import Router
-from halo_platform.delivery.tables import ProviderState, RoutingWeight, RoutingWeightAudit
+from halo_platform.delivery.tables import ProviderState, RoutingRuleAdded, RoutingWeight, RoutingWeightAudit
 
 weights_t = RoutingWeight.__table__
 audit_t = RoutingWeightAudit.__table__
 state_t = ProviderState.__table__
+rules_t = RoutingRuleAdded.__table__
 
 
 def stored_weights(conn: Connection) -> dict[str, dict[str, float]]:
@@ -30,9 +34,21 @@ def factors(conn: Connection) -> dict[str, float]:
     return {row.provider: row.factor for row in conn.execute(sa.select(state_t.c.provider, state_t.c.factor))}
 
 
+def with_added_rules(config: DeliveryConfig, conn: Connection) -> DeliveryConfig:
+    """`config` with the rules added at run time appended (their stored weights as weights)."""
+    known = {rule.key for rule in config.rules}
+    weights = stored_weights(conn)
+    added = tuple(
+        Rule(r.channel, r.country, r.capability, dict(weights.get(r.rule, {})))
+        for r in conn.execute(sa.select(rules_t).order_by(rules_t.c.created_at))
+        if r.rule not in known
+    )
+    return dataclasses.replace(config, rules=config.rules + added) if added else config
+
+
 def load_router(config: DeliveryConfig, store: StoreResource) -> Router:
     with store.read() as conn:
-        return Router(config, stored_weights(conn), factors(conn))
+        return Router(with_added_rules(config, conn), stored_weights(conn), factors(conn))
 
 
 def set_weights(
@@ -43,8 +59,10 @@ def set_weights(
     store: StoreResource,
     reason: str | None = None,
 ) -> dict[str, float]:
-    """Replace the weights of one rule after validation; every changed provider is audited."""
-    rule = config.rule(rule_key)
+    """Replace the weights of one rule (of the file or added) after validation; every changed
+    provider is audited with `reason`."""
+    with store.read() as conn:
+        rule = with_added_rules(config, conn).rule(rule_key)
     weights = {k: float(v) for k, v in weights.items()}
     problem = validate_weights(rule, weights, config.providers)
     if problem:
@@ -66,6 +84,63 @@ def set_weights(
         if audits:
             conn.execute(audit_t.insert(), audits)
     return weights
+
+
+def add_rule(
+    config: DeliveryConfig,
+    channel: str,
+    country: str,
+    capability: str,
+    weights: Mapping[str, float],
+    changed_by: str,
+    store: StoreResource,
+    reason: str | None = None,
+) -> Rule:
+    """Add a routing rule at run time with its weights; the rule, its weights and their audit
+    rows are written in one transaction. Refused: an unknown channel or capability, a country
+    that is not two letters or `*`, a rule that exists, weights `validate_weights` refuses."""
+    country, capability = country.strip().upper() or "*", capability.strip().upper() or "*"
+    if channel not in CHANNELS:
+        raise HaloError(f"unknown channel {channel!r} (one of {', '.join(CHANNELS)})")
+    if country != "*" and not (len(country) == 2 and country.isalpha()):
+        raise HaloError(f"country {country!r}: a two-letter code such as FR, or *")
+    if capability != "*" and capability not in config.capabilities.get(channel, ()):
+        raise HaloError(f"capability {capability!r}: one of {', '.join(config.capabilities.get(channel, ()))} or *")
+    rule = Rule(channel, country, capability, {k: float(v) for k, v in weights.items()})
+    problem = validate_weights(rule, rule.weights, config.providers)
+    if problem:
+        raise HaloError(f"weights for {rule.key}: {problem}")
+    now = utcnow()
+    with store.write() as conn:
+        if any(r.key == rule.key for r in with_added_rules(config, conn).rules):
+            raise HaloError(f"routing rule {rule.key} exists already: edit its weights")
+        conn.execute(rules_t.insert().values(rule=rule.key, channel=channel, country=country, capability=capability,
+                                             created_by=changed_by, reason=reason, created_at=now))
+        conn.execute(weights_t.delete().where(weights_t.c.rule == rule.key))
+        conn.execute(weights_t.insert(), [{"rule": rule.key, "provider": p, "weight": w, "updated_by": changed_by, "updated_at": now}
+                                          for p, w in rule.weights.items()])
+        conn.execute(audit_t.insert(), [{"rule": rule.key, "provider": p, "old_weight": None, "new_weight": w,
+                                         "changed_by": changed_by, "reason": reason, "at": now} for p, w in rule.weights.items()])
+    return rule
+
+
+def weight_history(store: StoreResource, rule_key: str | None = None, limit: int = 50) -> list[dict]:
+    """Weight changes (of one rule, or all), newest first, one entry per edit: who, when, why, and
+    each changed provider's weight before -> after (None before: the rule was new)."""
+    query = sa.select(audit_t).order_by(audit_t.c.at.desc(), audit_t.c.id.desc())
+    if rule_key is not None:
+        query = query.where(audit_t.c.rule == rule_key)
+    edits: list[dict] = []
+    with store.read() as conn:
+        for r in conn.execute(query.limit(limit * 8)):
+            last = edits[-1] if edits else None
+            if last is None or (last["rule"], last["at"], last["changed_by"]) != (r.rule, r.at, r.changed_by):
+                if len(edits) == limit:
+                    break
+                last = {"rule": r.rule, "at": r.at, "changed_by": r.changed_by, "reason": r.reason, "changes": {}}
+                edits.append(last)
+            last["changes"][r.provider] = (r.old_weight, r.new_weight)
+    return edits
 
 
 def seed_weights(config: DeliveryConfig, store: StoreResource) -> int:
@@ -95,12 +170,15 @@ def seed_states(config: DeliveryConfig, store: StoreResource) -> int:
 
 
 def weights_table(config: DeliveryConfig, store: StoreResource) -> list[dict]:
-    """Per rule and provider: configured weight, autopilot factor, effective weight."""
+    """Per rule (of the file, then added) and provider: configured weight, autopilot factor,
+    effective weight, and the effective share of the rule's traffic (0 when nothing can flow)."""
     router = load_router(config, store)
     rows = []
-    for rule in config.rules:
+    for rule in router.config.rules:
         configured = router.configured_weights(rule)
+        effective = {p: w * router.factors.get(p, 1.0) for p, w in configured.items()}
+        total = sum(effective.values())
         for provider, weight in configured.items():
-            factor = router.factors.get(provider, 1.0)
-            rows.append({"rule": rule.key, "provider": provider, "weight": weight, "factor": factor, "effective": weight * factor})
+            rows.append({"rule": rule.key, "provider": provider, "weight": weight, "factor": router.factors.get(provider, 1.0),
+                         "effective": effective[provider], "share": effective[provider] / total if total > 0 else 0.0})
     return rows

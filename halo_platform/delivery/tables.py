@@ -118,6 +118,22 @@ class RoutingWeightAudit(Base):
     at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+class RoutingRuleAdded(Base):
+    """A routing rule added at run time (the Control Center): it routes
+    like a rule of the providers file, which wins if it later names the same key. Its weights
+    live in `routing_weights` and its history in `routing_weight_audit` like any rule's."""
+
+    __tablename__ = "routing_rules"
+
+    rule: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
+    channel: Mapped[str] = mapped_column(sa.String(8))
+    country: Mapped[str] = mapped_column(sa.String(2))
+    capability: Mapped[str] = mapped_column(sa.String(32))
+    created_by: Mapped[str | None] = mapped_column(sa.String(255))
+    reason: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 class ProviderState(Base):
     """Autopilot's current view of one provider: its traffic factor and ramp step."""
 

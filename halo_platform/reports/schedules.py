@@ -12,15 +12,19 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
+from cron_descriptor import ExpressionDescriptor, FormatError, MissingFieldError, Options, WrongArgumentError
 from croniter import croniter
 
 from halo_platform.core.errors import HaloError, NotFoundError
 from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
-from halo_platform.reports.tables import TaskSchedule
+from halo_platform.reports.tables import TaskSchedule, TaskScheduleEdit
 from halo_platform.reports.task import get_task
 
 schedules_t = TaskSchedule.__table__
+edits_t = TaskScheduleEdit.__table__
+#: the fields of a schedule an edit can change, as its history records them
+EDITED = ("task", "cron", "timezone", "payload", "sinks", "enabled")
 
 DEFAULT_SCHEDULES = (
     {"schedule_id": "payment_reconciliation_weekly", "task": "payment_reconciliation", "cron": "0 6 * * 1",
@@ -67,17 +71,45 @@ def due_runs(schedules: Sequence[Mapping[str, Any]], after: dt.datetime, until: 
     ]
 
 
+def cron_in_words(cron: str, timezone: str) -> str:
+    """"At 06:00, only on Monday, Asia/Jakarta": how the pages say a schedule (24-hour clock)."""
+    options = Options()
+    options.use_24hour_time_format = True
+    try:
+        words = ExpressionDescriptor(cron, options).get_description()
+    except (FormatError, MissingFieldError, WrongArgumentError) as exc:
+        raise HaloError(f"invalid cron expression {cron!r}: {exc}") from None
+    return f"{words}, {timezone}"
+
+
+def next_runs(cron: str, timezone: str, count: int = 5, after: dt.datetime | None = None) -> list[dt.datetime]:
+    """The next `count` ticks after `after` (now), aware in `timezone`; a bad cron or timezone
+    raises HaloError with the message the edit form shows beside the field."""
+    check_cron(cron)
+    tz = check_timezone(timezone)
+    it = croniter(cron, (after or utcnow()).astimezone(tz))
+    return [it.get_next(dt.datetime) for _ in range(count)]
+
+
+def check_cron(cron: str) -> None:
+    if not croniter.is_valid(cron) or len(cron.split()) != 5:
+        raise HaloError(f"invalid cron expression {cron!r} (5 fields: minute hour day month weekday)")
+
+
+def check_timezone(timezone: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise HaloError(f"unknown timezone {timezone!r} (an IANA name such as Asia/Jakarta)") from None
+
+
 def validate_schedule(task: str, cron: str, timezone: str, payload: Mapping[str, Any], sinks: Sequence[str]) -> None:
     """Refuse a bad cron, timezone, payload (against the task's Config) or sink name."""
     from halo_platform.sinks import SinksResource
 
     definition = get_task(task)
-    if not croniter.is_valid(cron):
-        raise HaloError(f"invalid cron expression {cron!r} (5 fields: minute hour day month weekday)")
-    try:
-        ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise HaloError(f"unknown timezone {timezone!r} (an IANA name such as Asia/Jakarta)") from None
+    check_cron(cron)
+    check_timezone(timezone)
     definition.validate_payload({**payload, "sinks": list(sinks)})
     SinksResource().validate_names(list(sinks))
 
@@ -103,7 +135,9 @@ def set_schedule(
     enabled: bool | None = None,
     updated_by: str | None = None,
 ) -> dict[str, Any]:
-    """Create or change a schedule (unset fields keep their value); validated as a whole."""
+    """Create or change a schedule (unset fields keep their value); validated as a whole. A change
+    is recorded in `task_schedule_edits` (who, before, after) in the same transaction, so every
+    entry point (CLI, launchpad job, Control Center) leaves the same history."""
     with store.write() as conn:
         row = conn.execute(sa.select(schedules_t).where(schedules_t.c.schedule_id == schedule_id)).mappings().first()
         if row is None and (task is None or cron is None):
@@ -122,11 +156,29 @@ def set_schedule(
         if not new["sinks"]:
             new["sinks"] = list(get_task(new["task"]).default_sinks)
         validate_schedule(new["task"], new["cron"], new["timezone"], new["payload"], new["sinks"])
+        before = {k: row[k] for k in EDITED} if row else None
+        after = {k: new[k] for k in EDITED}
         if row is None:
             conn.execute(schedules_t.insert().values(schedule_id=schedule_id, **new))
         else:
             conn.execute(schedules_t.update().where(schedules_t.c.schedule_id == schedule_id).values(**new))
+        if before != after:
+            conn.execute(edits_t.insert().values(schedule_id=schedule_id, before=before, after=after,
+                                                 changed_by=updated_by, at=new["updated_at"]))
     return next(s for s in list_schedules(store) if s["schedule_id"] == schedule_id)
+
+
+def schedule_edits(store: StoreResource, schedule_id: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    """The latest edits (of one schedule, or all), newest first, each with the fields that changed."""
+    query = sa.select(edits_t).order_by(edits_t.c.id.desc()).limit(limit)
+    if schedule_id is not None:
+        query = query.where(edits_t.c.schedule_id == schedule_id)
+    with store.read() as conn:
+        rows = [dict(r) for r in conn.execute(query).mappings()]
+    for r in rows:
+        before = r["before"] or {}
+        r["changed"] = [k for k in EDITED if before.get(k) != r["after"].get(k)]
+    return rows
 
 
 def seed_default_schedules(store: StoreResource) -> list[str]:

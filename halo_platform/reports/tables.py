@@ -53,3 +53,17 @@ class TaskSchedule(Base):
     enabled: Mapped[bool] = mapped_column(default=True)
     updated_by: Mapped[str | None] = mapped_column(sa.String(255))
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class TaskScheduleEdit(Base):
+    """One change to a schedule, whatever made it (CLI, launchpad job, Control Center): who,
+    when, and the schedule's fields before (None for a new schedule) and after."""
+
+    __tablename__ = "task_schedule_edits"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    schedule_id: Mapped[str] = mapped_column(sa.String(128), index=True)
+    before: Mapped[dict | None]
+    after: Mapped[dict]
+    changed_by: Mapped[str | None] = mapped_column(sa.String(255))
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
