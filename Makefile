@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 export HALO_HOME ?= $(CURDIR)/.halo
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 DAGSTER_PORT ?= 3000
+HALO_PORT ?= 8080
 
 .PHONY: install run test lint clean
 
@@ -24,8 +25,8 @@ run: install
 	mkdir -p $(DAGSTER_HOME) && cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/halo demo
 	# from DAGSTER_HOME, where the instance's dagster.yaml is (dagster dev warns about any other);
-	# exec: Ctrl-C reaches dagster dev itself, which stops the webserver, daemon and code server
-	cd $(DAGSTER_HOME) && exec $(CURDIR)/$(BIN)/dagster dev -w $(CURDIR)/workspace.yaml -h 127.0.0.1 -p $(DAGSTER_PORT)
+	# `halo up` runs halo serve (Control Center) and dagster dev; exec: Ctrl-C reaches them all
+	cd $(DAGSTER_HOME) && exec $(CURDIR)/$(BIN)/halo up --port $(HALO_PORT) --dagster-port $(DAGSTER_PORT) -w $(CURDIR)/workspace.yaml
 
 test: install /usr/bin/chromium
 	$(BIN)/ruff check halo_platform halo_platform_tests

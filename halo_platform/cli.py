@@ -69,6 +69,47 @@ def serve(host: str, port: int, workers: int, proxy_headers: bool, forwarded_all
                 proxy_headers=proxy_headers, forwarded_allow_ips=forwarded_allow_ips if proxy_headers else None)
 
 
+@cli.command()
+@click.option("--port", default=8080, show_default=True, type=int, help="The HTTP service and the Control Center.")
+@click.option("--dagster-port", default=3000, show_default=True, type=int, help="The Dagster UI.")
+@click.option("--workspace", "-w", default="workspace.yaml", show_default=True, type=click.Path(exists=True, dir_okay=False))
+def up(port: int, dagster_port: int, workspace: str) -> None:
+    """Run the platform: the HTTP service with the Control Center (`halo serve`) and the Dagster UI
+    with its daemon (`dagster dev`). Ctrl-C stops both; so does either one stopping."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    bin_dir = os.path.dirname(sys.executable)
+    children = [
+        subprocess.Popen([os.path.join(bin_dir, "halo"), "serve", "--port", str(port)]),
+        subprocess.Popen([os.path.join(bin_dir, "dagster"), "dev", "-w", os.path.abspath(workspace), "-h", "127.0.0.1", "-p", str(dagster_port)]),
+    ]
+    click.echo(f"Control Center: http://127.0.0.1:{port}/ui  (API docs: /docs)   Dagster UI: http://127.0.0.1:{dagster_port}")
+    interrupted = False
+    try:
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        interrupted = True  # the terminal's Ctrl-C reached the children too (one process group)
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGINT)
+        deadline = time.monotonic() + 8
+        for child in children:
+            try:
+                child.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+    failed = [f"{name} stopped (exit {child.returncode})" for name, child in zip(("halo serve", "dagster dev"), children, strict=True)
+              if child.returncode not in (0, -signal.SIGINT)]
+    if failed and not interrupted:
+        raise click.ClickException("; ".join(failed))
+
+
 def _register(group: click.Group, commands) -> None:  # noqa: ANN001
     for command in commands:
         group.add_command(command)

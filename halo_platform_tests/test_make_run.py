@@ -1,4 +1,4 @@
-"""`make run`: dagster dev starts without the dagster.yaml double-location warning, Ctrl-C
+"""`make run`: the Control Center (halo serve) comes up, dagster dev starts without the dagster.yaml double-location warning, Ctrl-C
 (SIGINT to the terminal's process group) stops everything within 10 seconds, and the demo
 credentials it prints work."""
 
@@ -39,20 +39,21 @@ def _group_alive(pgid: int) -> bool:
 
 @pytest.mark.timeout(300)
 def test_make_run_serves_the_ui_without_the_dagster_yaml_warning_and_stops_on_ctrl_c(tmp_path):
-    port = _free_port()
+    port, halo_port = _free_port(), _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HALO_", "DAGSTER_"))}
     env.update(HALO_HOME=str(tmp_path / "halo"), DAGSTER_HOME=str(tmp_path / "dagster_home"))
     log = tmp_path / "make_run.log"
     with log.open("wb") as out:
-        make = subprocess.Popen(["make", "-s", "run", f"DAGSTER_PORT={port}"], cwd=REPO, env=env,
+        make = subprocess.Popen(["make", "-s", "run", f"DAGSTER_PORT={port}", f"HALO_PORT={halo_port}"], cwd=REPO, env=env,
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             deadline = time.monotonic() + 240
             while True:
                 assert make.poll() is None, log.read_text()
-                try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2) as response:
-                        if response.status == 200:
+                try:  # the Dagster UI and the Control Center's sign-in page
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2) as dagster, \
+                         urllib.request.urlopen(f"http://127.0.0.1:{halo_port}/ui/login", timeout=2) as control_center:
+                        if dagster.status == 200 and control_center.status == 200:
                             break
                 except OSError:
                     pass
