@@ -31,9 +31,10 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def served_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
     """The service as `halo serve` runs it, on a store seeded with the demo data (the variables of
-    `halo_env`). The server boots while `halo demo` and `halo emr process` seed the store."""
+    `halo_env`), and the header of a key with every scope made by `halo keys create` in the same
+    store (a rate generated requests never reach). The server boots while the store is seeded."""
     root = tmp_path_factory.mktemp("schemathesis")
     (root / "halo").mkdir()
     (root / "dagster_home").mkdir()
@@ -46,6 +47,10 @@ def served_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         for args in (["demo"], ["emr", "process", "--horizon-days", "2"]):
             seeded = subprocess.run([HALO, *args], env=env, capture_output=True, text=True, timeout=180)
             assert seeded.returncode == 0, seeded.stderr[-2000:]
+        created = subprocess.run([HALO, "keys", "create", "schemathesis", "--scope", "admin", "--rate", "100000"],
+                                 env=env, capture_output=True, text=True, timeout=60)
+        assert created.returncode == 0, created.stderr[-2000:]
+        headers = {"Authorization": f"Bearer {created.stdout.strip()}"}
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -54,10 +59,10 @@ def served_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             except httpx.TransportError:
                 assert proc.poll() is None and time.monotonic() < deadline, (root / "serve.log").read_text()[-2000:]
                 time.sleep(0.3)
-        assert httpx.get(f"{url}/openapi.json", timeout=5).json() == SPEC
-        seeded_spans = httpx.get(f"{url}/v1/availability", params={"feed": "hl7", "provider_id": "DR001"}, timeout=5).json()
+        assert httpx.get(f"{url}/openapi.json", headers=headers, timeout=5).json() == SPEC
+        seeded_spans = httpx.get(f"{url}/v1/availability", params={"feed": "hl7", "provider_id": "DR001"}, headers=headers, timeout=5).json()
         assert seeded_spans["spans"], "the demo store has no spans for the OpenAPI examples (hl7, DR001)"
-        yield url
+        yield url, headers
     finally:
         proc.terminate()
         proc.wait(timeout=20)
@@ -65,7 +70,7 @@ def served_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 # The document is generated here at collection time: schemathesis' lazy `from_fixture` loader does not
-# run under pytest 9 (it sets `node._nodeid`, gone from pytest). `served_url` checks that the server
+# run under pytest 9 (it sets `node._nodeid`, gone from pytest). `served` checks that the server
 # serves this very document at /openapi.json, and every case is sent to that server.
 SPEC = create_app().openapi()
 CONFIG = {
@@ -74,7 +79,10 @@ CONFIG = {
     # 422 is this service's answer to input that is well-formed but refused on its meaning (an unknown
     # feed, a phone number of no country, a payload outside the task's schema), which OpenAPI cannot
     # express; every other refusal of schema-valid data still fails the check
-    "checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", "3xx", "401", "403", "404", "409", "422", "429"]}},
+    "checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", "3xx", "401", "403", "404", "409", "422", "429"]},
+               # a body over 1 MiB (long strings that also break `maxLength`) is refused 413 before it is parsed
+               "negative_data_rejection": {"expected-statuses": ["400", "401", "403", "404", "405", "406", "409", "413", "415", "422", "428",
+                                                                  "429", "5xx"]}},
 }
 schema = schemathesis.openapi.from_dict(SPEC, config=schemathesis.Config.from_dict(CONFIG))
 
@@ -91,5 +99,6 @@ def error_body_has_the_contract_shape(ctx, response, case) -> bool | None:  # no
 
 @schema.parametrize()
 @settings(deadline=None, suppress_health_check=list(HealthCheck))
-def test_every_generated_request_gets_no_5xx_and_json_4xx_bodies(case, served_url):
-    case.call_and_validate(base_url=served_url, additional_checks=[error_body_has_the_contract_shape])
+def test_every_generated_request_gets_no_5xx_and_json_4xx_bodies(case, served):
+    url, headers = served
+    case.call_and_validate(base_url=url, headers=headers, additional_checks=[error_body_has_the_contract_shape])

@@ -8,10 +8,10 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from fastapi.testclient import TestClient
 
 from halo_platform.cli import cli
 from halo_platform.http import create_app
+from halo_platform_tests.fixtures.access import authorized_client
 
 HOURS = ('{"type":"hours","provider":"J1","tz":"Asia/Jakarta","week":{"mon":[["09:00","17:00"]],"tue":[["09:00","17:00"]]},'
          '"updated_at":"2026-11-01T00:00:00Z"}\n')
@@ -68,7 +68,7 @@ def test_bad_input_is_one_line_and_exit_2(halo_env, args, message):
 
 
 def test_rest_returns_a_provider_range(processed, store):
-    body = TestClient(create_app({"store": store})).get("/v1/availability", params={"feed": "acme", "provider_id": "J1", "from": "2027-01-04",
+    body = authorized_client(create_app({"store": store}), "availability:read").get("/v1/availability", params={"feed": "acme", "provider_id": "J1", "from": "2027-01-04",
                                                                     "to": "2027-01-05"}).json()
     assert [(s["span_date"], s["start_at"], s["end_at"]) for s in body["spans"]] == MONDAY + TUESDAY
 
@@ -80,13 +80,13 @@ def test_rest_returns_a_provider_range(processed, store):
     ({"feed": "acme"}, "provider_id"),
 ])
 def test_rest_bad_parameters_are_422_json_with_the_reason(halo_env, params, reason, store):
-    response = TestClient(create_app({"store": store})).get("/v1/availability", params=params)
+    response = authorized_client(create_app({"store": store}), "availability:read").get("/v1/availability", params=params)
     assert response.status_code == 422
     assert reason in response.json()["error"]
 
 
 def test_graphql_available_spans_and_next_available(processed, store):
-    client = TestClient(create_app({"store": store}))
+    client = authorized_client(create_app({"store": store}), "availability:read")
     query = """{ availableSpans(feed: "acme", providerId: "J1", from: "2027-01-04", to: "2027-01-04") { spanDate startAt endAt }
                  nextAvailable(feed: "acme", providerId: "J1", durationMinutes: 90, after: "2027-01-04T02:30:00Z") { startAt endAt } }"""
     data = client.post("/graphql", json={"query": query}).json()["data"]

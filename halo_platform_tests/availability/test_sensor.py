@@ -7,13 +7,13 @@ import hashlib
 
 import dagster as dg
 import pytest
-from fastapi.testclient import TestClient
 
 from halo_platform.availability.pipeline import today
 from halo_platform.availability.sensors import emr_landing_sensor
 from halo_platform.core.store import StoreResource
 from halo_platform.http import create_app
 from halo_platform_tests.availability.helpers import land, process
+from halo_platform_tests.fixtures.access import authorized_client
 
 HOURS = ('{"type":"hours","provider":"J1","tz":"Asia/Jakarta","week":{' + ",".join(
     f'"{d}":[["09:00","17:00"]]' for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")) + '},"updated_at":"2026-11-01T00:00:00Z"}\n')
@@ -68,7 +68,7 @@ def test_a_new_file_is_requested_once_for_its_impacted_dates_and_the_run_shows_i
     materialized = {str(e.partition) for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey("available_spans")}
     assert materialized == {f"{(day + dt.timedelta(days=i)).isoformat()}|acme" for i in (-2, -1, 0, 1)}
 
-    body = TestClient(create_app({"store": store})).get("/v1/availability", params={"feed": "acme", "provider_id": "J1",
+    body = authorized_client(create_app({"store": store}), "availability:read").get("/v1/availability", params={"feed": "acme", "provider_id": "J1",
                                                                     "from": day.isoformat(), "to": day.isoformat()}).json()
     # 09:00-17:00 WIB (+07:00) = 02:00-10:00Z minus 10:00-11:00 WIB = 03:00-04:00Z
     assert [(s["start_at"], s["end_at"]) for s in body["spans"]] == [

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from halo_platform.core.errors import ConflictError
 from halo_platform.http import create_app
+from halo_platform_tests.fixtures.access import authorized_client
 
 
 def test_health_checks_the_operational_store(halo_env):
@@ -19,8 +20,8 @@ def test_health_checks_the_operational_store(halo_env):
     assert client.get("/health").json() == {"status": "ok"}
 
 
-def test_openapi_is_published():
-    spec = TestClient(create_app()).get("/openapi.json").json()
+def test_openapi_is_published(halo_env):
+    spec = authorized_client(create_app()).get("/openapi.json").json()
     assert spec["info"]["title"] == "halo_platform" and "/health" in spec["paths"]
 
 

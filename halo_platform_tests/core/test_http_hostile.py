@@ -16,11 +16,13 @@ from urllib.parse import quote
 
 import pytest
 import uvicorn
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from graphql import get_introspection_query
 
 from halo_platform.core.http import MAX_BODY_BYTES, MAX_JSON_DEPTH, nesting_depth
 from halo_platform.http import create_app
+from halo_platform_tests.fixtures.access import authorized_client, make_key
 
 
 @contextmanager
@@ -53,7 +55,7 @@ def assert_error_body(response, status: int) -> dict:  # noqa: ANN001
 
 @pytest.fixture
 def client(halo_env) -> TestClient:  # noqa: ANN001
-    return TestClient(create_app(), raise_server_exceptions=False)
+    return authorized_client(create_app(), raise_server_exceptions=False)
 
 
 def test_a_method_a_route_does_not_allow_is_a_json_405_that_lists_the_allowed_ones(client):
@@ -144,11 +146,17 @@ def _read_response(sock: socket.socket) -> tuple[int, dict, dict]:
     return int(lines[0].split()[1]), headers, json.loads(rest[:length])
 
 
+def _authorization(app: FastAPI) -> bytes:
+    """The header line of a new key: without one the request is refused 401 before its body matters."""
+    return f"Authorization: Bearer {make_key(app)}\r\n".encode()
+
+
 def test_a_declared_100_mb_body_is_refused_413_before_a_byte_of_it_is_read(halo_env):
     """The client announces 100 MB and sends 1 KiB: the answer comes at once (nothing waits for, buffers or parses the rest)."""
-    with serving(create_app()) as address, socket.create_connection(address) as sock:
-        sock.sendall(b"POST /v1/messages/sms HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                     b"Content-Length: 104857600\r\n\r\n" + b'{"to": "' + b"1" * 1024)
+    app = create_app()
+    with serving(app) as address, socket.create_connection(address) as sock:
+        sock.sendall(b"POST /v1/messages/sms HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" + _authorization(app)
+                     + b"Content-Length: 104857600\r\n\r\n" + b'{"to": "' + b"1" * 1024)
         started = time.monotonic()
         status, headers, body = _read_response(sock)
         assert time.monotonic() - started < 5
@@ -161,9 +169,10 @@ def test_a_chunked_body_without_content_length_is_cut_off_413_once_it_passes_1_m
     as the running total passes 1 MiB, while the client still has megabytes to send."""
     chunk = b"9" * 65536
     sent = 0
-    with serving(create_app()) as address, socket.create_connection(address) as sock:
-        sock.sendall(b"POST /v1/messages/sms HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                     b"Transfer-Encoding: chunked\r\n\r\n" + b'7\r\n{"to": \r\n')
+    app = create_app()
+    with serving(app) as address, socket.create_connection(address) as sock:
+        sock.sendall(b"POST /v1/messages/sms HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" + _authorization(app)
+                     + b"Transfer-Encoding: chunked\r\n\r\n" + b'7\r\n{"to": \r\n')
         while sent < 16 * MAX_BODY_BYTES and not select.select([sock], [], [], 0)[0]:
             sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
             sent += len(chunk)

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from halo_platform.delivery.callbacks import stored_dedupe_key
-from halo_platform_tests.delivery.test_callbacks import SG_KEY, _mj_password, events, sent, setup, vonage_sig  # noqa: F401
+from halo_platform_tests.delivery.test_callbacks import SG_KEY, _mj_password, events, sent, setup, status_of, vonage_sig  # noqa: F401
 
 YEAR = 365 * 24 * 3600
 MJ_AUTH = ("mjhook", "mj-hook-pw")
@@ -60,7 +60,7 @@ def test_other_providers_credentials_never_change_a_message_they_did_not_send(cl
         assert response.status_code == 200, response.text
         assert response.json() == {"applied": 0, "duplicates": 0, "unmatched": 1}
     assert events(mid) == ["queued", "sent"]
-    assert client.get(f"/v1/messages/{mid}").json()["status"] == "sent"
+    assert status_of(client, mid) == "sent"
 
 
 @pytest.mark.parametrize("age", [YEAR, 11 * 60, -11 * 60])

@@ -25,6 +25,7 @@ from halo_platform.delivery.tables import Message, MessageEvent
 from halo_platform.delivery.validation import FIELDS, column_limit, sms_segments, validate
 from halo_platform.http import create_app
 from halo_platform.lab.provider_fakes import SECRETS
+from halo_platform_tests.fixtures.access import authorized_client
 
 
 @pytest.fixture
@@ -35,7 +36,7 @@ def client(providers_file, halo_store, fakes, smtp_server):  # noqa: ANN001, ANN
                   "username": smtp_server.username, "password": smtp_server.password},
         "push": {"kind": "sandbox", "channel": "push"},
     })
-    return TestClient(create_app({"store": halo_store, "providers": providers}), raise_server_exceptions=False)
+    return authorized_client(create_app({"store": halo_store, "providers": providers}), raise_server_exceptions=False)
 
 
 def post(client: TestClient, channel: str, payload: dict):  # noqa: ANN201
@@ -227,7 +228,7 @@ def test_fuzzed_submissions_over_http_on_postgresql_never_answer_500(providers_f
     channel, payload = case
     providers = providers_file({c: {"kind": "sandbox", "channel": c, "db_url": pg_store.url} for c in ("sms", "email", "push")})
     app = create_app({"store": pg_store, "providers": providers})
-    response = post(TestClient(app, raise_server_exceptions=False), channel, payload)
+    response = post(authorized_client(app, raise_server_exceptions=False), channel, payload)
     assert response.status_code in (201, 202, 409, 422), response.text
 
 

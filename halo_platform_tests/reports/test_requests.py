@@ -23,6 +23,7 @@ from halo_platform.http import create_app
 from halo_platform.reports.audit import get_request, list_requests
 from halo_platform.reports.demo import campaign, write_marketing
 from halo_platform.reports.requests import dagster_instance
+from halo_platform_tests.fixtures.access import authorized_client, bearer, make_key
 
 
 def _seed_marketing(urls: dict) -> None:
@@ -70,19 +71,23 @@ def test_an_invalid_payload_is_one_line_and_nothing_is_queued(warehouses, halo_e
 
 
 def test_the_api_refuses_a_bad_payload_with_422_and_queues_a_good_one_in_dagster(warehouses, halo_env, store):
-    client = TestClient(create_app())
+    """Who asked is the caller's key, never a field of the body."""
+    app = create_app()
+    client = TestClient(app)
+    client.headers.update(bearer(make_key(app, "tasks:request", "tasks:read", name="ops-dashboard")))
     bad = client.post("/v1/tasks/campaign_alerts/requests", json={"payload": {"expiring_within_days": "soon"}})
     assert bad.status_code == 422
     assert "expiring_within_days" in bad.json()["error"]
     assert client.post("/v1/tasks/nope/requests", json={}).status_code == 404
+    claimed = client.post("/v1/tasks/campaign_alerts/requests", json={"payload": {"as_of": "2024-05-10"}, "requested_by": "ops@example.com"})
+    assert claimed.status_code == 422 and "requested_by" in claimed.text
     assert _request_count(store) == 0
 
-    ok = client.post("/v1/tasks/campaign_alerts/requests",
-                     json={"payload": {"as_of": "2024-05-10"}, "sinks": ["outbox"], "requested_by": "ops@example.com"})
+    ok = client.post("/v1/tasks/campaign_alerts/requests", json={"payload": {"as_of": "2024-05-10"}, "sinks": ["outbox"]})
     assert ok.status_code == 202, ok.text
     request_id = ok.json()["request_id"]
     body = client.get(f"/v1/task-requests/{request_id}").json()
-    assert (body["status"], body["trigger"], body["requested_by"]) == ("QUEUED", "api", "ops@example.com")
+    assert (body["status"], body["trigger"], body["requested_by"]) == ("QUEUED", "api", "ops-dashboard")
     assert body["payload"] == {"as_of": "2024-05-10", "sinks": ["outbox"]} and body["deliveries"] == []
     run = dagster_instance().get_run_by_id(request_id)  # submitted through the instance: the daemon's queue
     assert run.status == dg.DagsterRunStatus.QUEUED and run.job_name == "campaign_alerts_job"
@@ -137,7 +142,7 @@ def test_a_ui_launched_run_is_recorded_queued_then_failed_by_the_sensors(halo_en
 def test_a_queued_request_is_run_by_the_dagster_daemon_and_its_audit_row_completes(warehouses, halo_env, store):
     """End to end as with `dagster dev`: the API queues the run, the daemon dequeues and runs it."""
     _seed_marketing(warehouses)
-    client = TestClient(create_app())
+    client = authorized_client(create_app())
     request_id = client.post("/v1/tasks/campaign_alerts/requests", json={"payload": {"as_of": "2024-05-10"}}).json()[
         "request_id"]
     daemon = subprocess.Popen(

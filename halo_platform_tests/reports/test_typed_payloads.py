@@ -16,7 +16,6 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
-from fastapi.testclient import TestClient
 
 from halo_platform.cli import cli
 from halo_platform.core.errors import HaloError
@@ -34,6 +33,7 @@ from halo_platform.reports.demo import (
 )
 from halo_platform.reports.requests import dagster_instance
 from halo_platform.reports.task import get_task
+from halo_platform_tests.fixtures.access import authorized_client
 from halo_platform_tests.reports.conftest import read_csv
 
 START = dt.datetime(2024, 3, 4)
@@ -70,7 +70,7 @@ def test_a_decimal_string_tolerance_is_exact_money_and_the_run_uses_it(warehouse
 
 
 def test_the_api_takes_money_as_a_json_number_or_a_decimal_string_alike(warehouses, halo_env, store):
-    client = TestClient(create_app())
+    client = authorized_client(create_app())
     for tolerance in (0.01, "0.01", "0.010", 1e-2):
         ok = client.post("/v1/tasks/payment_reconciliation/requests", json={"payload": {"tolerance": tolerance}})
         assert ok.status_code == 202, ok.text
@@ -145,7 +145,7 @@ def test_an_invalid_payload_is_one_error_line_on_the_cli_a_422_naming_the_field_
     assert result.output.strip().splitlines() == [
         "error: payment_reconciliation: invalid payload: period_end: must be after period_start (2026-11-30)"]
 
-    client = TestClient(create_app())
+    client = authorized_client(create_app())
     bad = client.post("/v1/tasks/payment_reconciliation/requests", json={"payload": {"tolerance": "NaN"}})
     assert bad.status_code == 422
     assert bad.json() == {"error": "payment_reconciliation: invalid payload: tolerance: Input should be a finite number",
@@ -167,7 +167,7 @@ def test_the_launchpad_config_is_generated_from_the_same_schema():
     assert fields["period_start"].description and "YYYY-MM-DD" in fields["period_start"].description
 
 
-def test_the_payload_form_schema_lists_types_choices_defaults_and_descriptions():
+def test_the_payload_form_schema_lists_types_choices_defaults_and_descriptions(halo_env):
     """What a Control Center needs to generate a form; also served by GET /v1/tasks."""
     form = {f["name"]: f for f in get_task("payment_reconciliation").form_schema()}
     assert form["period_start"]["type"] == "date" and form["period_start"]["required"] is False
@@ -176,7 +176,7 @@ def test_the_payload_form_schema_lists_types_choices_defaults_and_descriptions()
     assert form["format"] == {**form["format"], "type": "choice", "choices": ["csv", "xlsx", "parquet"], "default": "csv"}
     assert form["sinks"]["type"] == "list[string]"
     assert all(f["description"] for f in form.values())
-    listed = TestClient(create_app()).get("/v1/tasks").json()
+    listed = authorized_client(create_app()).get("/v1/tasks").json()
     served = next(t for t in listed if t["task"] == "campaign_alerts")["payload_form"]
     assert {f["name"]: f["type"] for f in served} == {
         "sinks": "list[string]", "as_of": "date", "expiring_within_days": "integer", "budget_threshold_pct": "number"}
