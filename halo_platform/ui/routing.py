@@ -1,7 +1,168 @@
-"""The Control Center's Routing page."""
+"""The Control Center's Routing page: every routing rule with its configured weights, each
+provider's autopilot factor and the effective shares; adding a rule and editing weights (admin,
+with a required reason) through `delivery.state`, the functions of `halo delivery weights set`;
+the history of changes.
+
+The page checks the form first only to put each error beside its field; the domain functions
+validate again and write the weights and their audit rows in one transaction."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from halo_platform.access.guard import Caller
+from halo_platform.core.errors import HaloError
+from halo_platform.core.http import resource
+from halo_platform.core.store import StoreResource
+from halo_platform.delivery.config import CHANNELS, DeliveryConfig, Rule, validate_weights
+from halo_platform.delivery.state import add_rule, load_router, set_weights, weight_history, weights_table
+from halo_platform.ui.app import render, signed_in
 
 router = APIRouter(include_in_schema=False)
+REASON_MISSING = "say why: the reason is kept in the history"
+
+
+def _rules(config: DeliveryConfig, store: StoreResource) -> list[dict[str, Any]]:
+    """Each rule in force with its providers' weight, factor, effective weight and share."""
+    from_file = {rule.key for rule in config.rules}
+    rules: dict[str, dict[str, Any]] = {}
+    for row in weights_table(config, store):
+        rule = rules.setdefault(row["rule"], {"key": row["rule"], "added": row["rule"] not in from_file, "providers": []})
+        rule["providers"].append(row)
+    for rule in rules.values():
+        rule["down"] = all(p["effective"] <= 0 for p in rule["providers"])
+    return list(rules.values())
+
+
+def _serving(config: DeliveryConfig, rule: Rule) -> list[str]:
+    """The providers that may carry `rule`'s messages (the ones a weight may name)."""
+    return [name for name in config.providers if not validate_weights(rule, {name: 1.0}, config.providers)]
+
+
+def _weights(data: Any, names: list[str], keep_zero: set[str], errors: dict[str, str]) -> dict[str, float]:  # noqa: ANN401 - a form
+    """The weights typed in `weight.<provider>` fields: empty ones skipped, zeros kept only for
+    providers the rule had (so the history does not list providers that never had a weight)."""
+    weights: dict[str, float] = {}
+    for name in names:
+        text = str(data.get(f"weight.{name}", "")).strip()
+        if not text:
+            continue
+        try:
+            value = float(text)
+        except ValueError:
+            errors[f"weight.{name}"] = "a number, 0 or more"
+            continue
+        if value < 0 or value != value or value == float("inf"):
+            errors[f"weight.{name}"] = "a number, 0 or more"
+        elif value > 0 or name in keep_zero:
+            weights[name] = value
+    if not errors and sum(weights.values()) <= 0:
+        errors["weights"] = "give at least one provider a weight above 0"
+    return weights
+
+
+@router.get("/ui/routing", response_class=HTMLResponse)
+def routing_page(request: Request, caller: Caller = Depends(signed_in("viewer")),
+                 store: StoreResource = Depends(resource("store")), providers: Any = Depends(resource("providers"))) -> HTMLResponse:  # noqa: ANN401
+    return render(request, "routing.html", caller, rules=_rules(providers.config(), store),
+                  recent=weight_history(store, limit=5))
+
+
+@router.get("/ui/routing/history", response_class=HTMLResponse)
+def history_page(request: Request, rule: str = "", caller: Caller = Depends(signed_in("viewer")),
+                 store: StoreResource = Depends(resource("store"))) -> HTMLResponse:
+    return render(request, "routing_history.html", caller, rule=rule, edits=weight_history(store, rule or None, limit=200))
+
+
+def _edit_page(request: Request, caller: Caller, config: DeliveryConfig, store: StoreResource, rule_key: str,
+               form: dict[str, Any], errors: dict[str, str], status: int = 200) -> HTMLResponse:
+    router_ = load_router(config, store)
+    try:
+        rule = router_.config.rule(rule_key)
+    except HaloError as exc:
+        return render(request, "routing_missing.html", caller, status=404, message=str(exc))
+    configured = router_.configured_weights(rule)
+    names = _serving(config, rule)
+    rows = [{"name": n, "weight": configured.get(n), "factor": router_.factors.get(n, 1.0)} for n in names]
+    return render(request, "routing_edit.html", caller, status=status, rule=rule, rows=rows, form=form, errors=errors,
+                  edits=weight_history(store, rule.key, limit=20))
+
+
+@router.get("/ui/routing/edit", response_class=HTMLResponse)
+def edit_page(request: Request, rule: str = "", caller: Caller = Depends(signed_in("viewer")),
+              store: StoreResource = Depends(resource("store")), providers: Any = Depends(resource("providers"))) -> HTMLResponse:  # noqa: ANN401
+    return _edit_page(request, caller, providers.config(), store, rule, {"weights": None, "reason": ""}, {})
+
+
+@router.post("/ui/routing/edit", response_class=HTMLResponse)
+async def save_weights(request: Request, caller: Caller = Depends(signed_in("admin")),
+                       store: StoreResource = Depends(resource("store")), providers: Any = Depends(resource("providers"))) -> HTMLResponse:  # noqa: ANN401
+    data = await request.form()
+    config: DeliveryConfig = await run_in_threadpool(providers.config)
+    rule_key, reason = str(data.get("rule", "")), str(data.get("reason", "")).strip()
+    errors: dict[str, str] = {}
+    try:
+        router_ = await run_in_threadpool(load_router, config, store)
+        rule = router_.config.rule(rule_key)
+    except HaloError as exc:
+        return render(request, "routing_missing.html", caller, status=404, message=str(exc))
+    names = _serving(config, rule)
+    weights = _weights(data, names, set(router_.configured_weights(rule)), errors)
+    if not reason:
+        errors["reason"] = REASON_MISSING
+    if not errors:
+        try:
+            await run_in_threadpool(set_weights, config, rule_key, weights, caller.name, store, reason)
+        except HaloError as exc:
+            errors["weights"] = str(exc)
+    if errors:
+        form = {"weights": {n: str(data.get(f"weight.{n}", "")) for n in names}, "reason": reason}
+        return await run_in_threadpool(_edit_page, request, caller, config, store, rule_key, form, errors, 422)
+    return RedirectResponse(f"/ui/routing?saved={quote(rule_key)}", status_code=303)
+
+
+def _new_page(request: Request, caller: Caller, config: DeliveryConfig, form: dict[str, Any], errors: dict[str, str],
+              status: int = 200) -> HTMLResponse:
+    return render(request, "routing_new.html", caller, status=status, form=form, errors=errors, channels=CHANNELS,
+                  capabilities=config.capabilities, providers=list(config.providers.values()))
+
+
+@router.get("/ui/routing/new", response_class=HTMLResponse)
+def new_page(request: Request, caller: Caller = Depends(signed_in("viewer")),
+             providers: Any = Depends(resource("providers"))) -> HTMLResponse:  # noqa: ANN401
+    form = {"channel": "sms", "country": "", "capability": "*", "weights": {}, "reason": ""}
+    return _new_page(request, caller, providers.config(), form, {})
+
+
+@router.post("/ui/routing/new", response_class=HTMLResponse)
+async def create_rule(request: Request, caller: Caller = Depends(signed_in("admin")),
+                      store: StoreResource = Depends(resource("store")), providers: Any = Depends(resource("providers"))) -> HTMLResponse:  # noqa: ANN401
+    data = await request.form()
+    config: DeliveryConfig = await run_in_threadpool(providers.config)
+    form = {k: str(data.get(k, "")).strip() for k in ("channel", "country", "capability", "reason")}
+    form["weights"] = {n: str(data.get(f"weight.{n}", "")) for n in config.providers}
+    errors: dict[str, str] = {}
+    if form["channel"] not in CHANNELS:
+        errors["channel"] = f"one of {', '.join(CHANNELS)}"
+    country, capability = form["country"].upper() or "*", form["capability"].upper() or "*"
+    if country != "*" and not (len(country) == 2 and country.isalpha()):
+        errors["country"] = "a two-letter code such as FR, or * for every country"
+    if capability != "*" and capability not in config.capabilities.get(form["channel"], ()):
+        errors["capability"] = f"one of {', '.join(config.capabilities.get(form['channel'], ()))} or *"
+    weights = _weights(data, list(config.providers), set(), errors)
+    if not form["reason"]:
+        errors["reason"] = REASON_MISSING
+    if not errors:
+        try:
+            rule = await run_in_threadpool(add_rule, config, form["channel"], country, capability, weights, caller.name, store,
+                                           form["reason"])
+        except HaloError as exc:
+            errors["weights" if str(exc).startswith("weights for") else "rule"] = str(exc)
+    if errors:
+        return _new_page(request, caller, config, form, errors, 422)
+    return RedirectResponse(f"/ui/routing?saved={quote(rule.key)}", status_code=303)

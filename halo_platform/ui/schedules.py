@@ -1,7 +1,160 @@
-"""The Control Center's Schedules page."""
+"""The Control Center's Schedules page: every task schedule in words with its next runs, an edit
+form (operator) with a live preview of the next runs, and the history of edits.
+
+Saving goes through `reports.schedules.set_schedule`, the function the CLI and the launchpad
+job call, so validation and the edit history are the same whatever the entry point. The page
+checks each field first only to put each error beside its field."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import json
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from halo_platform.access.guard import Caller
+from halo_platform.core.errors import HaloError, NotFoundError
+from halo_platform.core.http import resource
+from halo_platform.core.store import StoreResource
+from halo_platform.reports.schedules import (
+    check_cron,
+    check_timezone,
+    cron_in_words,
+    list_schedules,
+    next_runs,
+    schedule_edits,
+    set_schedule,
+)
+from halo_platform.reports.task import PayloadError, get_task
+from halo_platform.sinks import SinksResource
+from halo_platform.ui.app import render, signed_in
 
 router = APIRouter(include_in_schema=False)
+RUN_FORMAT = "%a %Y-%m-%d %H:%M %Z"
+
+
+def describe(cron: str, timezone: str) -> dict[str, Any]:
+    """The words and next 5 runs of a cron in a timezone, or the error to show beside the field."""
+    try:
+        check_cron(cron)
+    except HaloError as exc:
+        return {"field": "cron", "error": str(exc)}
+    try:
+        check_timezone(timezone)
+    except HaloError as exc:
+        return {"field": "timezone", "error": str(exc)}
+    try:
+        words = cron_in_words(cron, timezone)
+    except HaloError as exc:
+        return {"field": "cron", "error": str(exc)}
+    return {"words": words, "runs": [t.strftime(RUN_FORMAT) for t in next_runs(cron, timezone)]}
+
+
+def _shown(value: Any) -> str:  # noqa: ANN401 - any field of a schedule
+    if isinstance(value, bool):
+        return "enabled" if value else "disabled"
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+
+
+def _history(edits: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each edit as rows of field: before -> after (a new schedule: its fields, before '–')."""
+    for edit in edits:
+        before = edit["before"] or {}
+        edit["rows"] = [(k, _shown(before[k]) if k in before else "–", _shown(edit["after"].get(k))) for k in edit["changed"]]
+    return edits
+
+
+def _schedule(store: StoreResource, schedule_id: str) -> dict[str, Any]:
+    found = next((s for s in list_schedules(store) if s["schedule_id"] == schedule_id), None)
+    if found is None:
+        raise NotFoundError(f"no schedule {schedule_id!r}")
+    return found
+
+
+def _fields(task: str) -> list[dict[str, Any]]:
+    """The task's payload fields a schedule sets (its sinks have their own checkboxes)."""
+    return [f for f in get_task(task).form_schema() if f["name"] != "sinks"]
+
+
+@router.get("/ui/schedules", response_class=HTMLResponse)
+def schedules_page(request: Request, caller: Caller = Depends(signed_in("viewer")),
+                   store: StoreResource = Depends(resource("store"))) -> HTMLResponse:
+    rows = [{**s, **describe(s["cron"], s["timezone"])} for s in list_schedules(store)]
+    return render(request, "schedules.html", caller, schedules=rows, edits=_history(schedule_edits(store, limit=10)))
+
+
+@router.get("/ui/schedules/preview", response_class=HTMLResponse)
+def preview(request: Request, cron: str = "", timezone: str = "", caller: Caller = Depends(signed_in("viewer"))) -> HTMLResponse:
+    """The fragment the edit form fetches as its cron or timezone changes."""
+    return render(request, "schedules_preview.html", caller, preview=describe(cron.strip(), timezone.strip()))
+
+
+def _edit_page(request: Request, caller: Caller, store: StoreResource, schedule: dict[str, Any],
+               form: dict[str, Any], errors: dict[str, str], status: int = 200) -> HTMLResponse:
+    return render(request, "schedules_edit.html", caller, status=status, schedule=schedule, form=form, errors=errors,
+                  fields=_fields(schedule["task"]), sink_names=SinksResource().names(),
+                  preview=describe(form["cron"], form["timezone"]),
+                  edits=_history(schedule_edits(store, schedule["schedule_id"], limit=20)))
+
+
+@router.get("/ui/schedules/{schedule_id}", response_class=HTMLResponse)
+def edit_page(request: Request, schedule_id: str, caller: Caller = Depends(signed_in("viewer")),
+              store: StoreResource = Depends(resource("store"))) -> HTMLResponse:
+    try:
+        schedule = _schedule(store, schedule_id)
+    except NotFoundError as exc:
+        return render(request, "schedules_missing.html", caller, status=404, message=str(exc))
+    form = {"cron": schedule["cron"], "timezone": schedule["timezone"], "sinks": schedule["sinks"], "enabled": schedule["enabled"],
+            "payload": {k: "" if v is None else str(v) for k, v in schedule["payload"].items()}}
+    return _edit_page(request, caller, store, schedule, form, {})
+
+
+def _check(schedule: dict[str, Any], form: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """(the payload in its stored form, errors by field) of a submitted edit."""
+    errors: dict[str, str] = {}
+    for name, check in (("cron", check_cron), ("timezone", check_timezone)):
+        try:
+            check(form[name])
+        except HaloError as exc:
+            errors[name] = str(exc)
+    given = {k: v for k, v in form["payload"].items() if v != ""}
+    payload: dict[str, Any] = {}
+    try:
+        payload = get_task(schedule["task"]).wire_payload(given)
+    except PayloadError as exc:
+        for d in exc.detail:
+            errors[f"payload.{d['field'].split('.')[0]}" if d["field"] in given else "payload"] = d["reason"]
+    if not form["sinks"]:
+        errors["sinks"] = "pick at least one sink"
+    else:
+        try:
+            SinksResource().validate_names(form["sinks"])
+        except HaloError as exc:
+            errors["sinks"] = str(exc)
+    return payload, errors
+
+
+@router.post("/ui/schedules/{schedule_id}", response_class=HTMLResponse)
+async def save(request: Request, schedule_id: str, caller: Caller = Depends(signed_in("operator")),
+               store: StoreResource = Depends(resource("store"))) -> HTMLResponse:
+    try:
+        schedule = await run_in_threadpool(_schedule, store, schedule_id)
+    except NotFoundError as exc:
+        return render(request, "schedules_missing.html", caller, status=404, message=str(exc))
+    data = await request.form()
+    form = {"cron": str(data.get("cron", "")).strip(), "timezone": str(data.get("timezone", "")).strip(),
+            "sinks": [str(s) for s in data.getlist("sinks")], "enabled": data.get("enabled") == "on",
+            "payload": {f["name"]: str(data.get(f"payload.{f['name']}", "")).strip() for f in _fields(schedule["task"])}}
+    payload, errors = await run_in_threadpool(_check, schedule, form)
+    if not errors:
+        try:
+            await run_in_threadpool(lambda: set_schedule(
+                store, schedule_id, cron=form["cron"], timezone=form["timezone"], payload=payload, sinks=form["sinks"],
+                enabled=form["enabled"], updated_by=caller.name))
+        except HaloError as exc:
+            errors["form"] = str(exc)
+    if errors:
+        return await run_in_threadpool(_edit_page, request, caller, store, schedule, form, errors, 422)
+    return RedirectResponse(f"/ui/schedules/{schedule_id}?saved=1", status_code=303)
