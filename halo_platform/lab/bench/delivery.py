@@ -156,11 +156,11 @@ def _start_api(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
     raise RuntimeError("the API server did not start")
 
 
-def _high_latency(url: str, count: int, stop, out) -> None:  # noqa: ANN001
+def _high_latency(url: str, key: str, count: int, stop, out) -> None:  # noqa: ANN001
     """HIGH requests paced every 20 ms, timed by a client in a process of its own (so the
     drain's threads do not hold its GIL); results go to `out` (a multiprocessing queue)."""
     latencies, errors = [], []
-    with httpx.Client(base_url=url, timeout=10) as client:
+    with httpx.Client(base_url=url, timeout=10, headers={"Authorization": f"Bearer {key}"}) as client:
         for i in range(count):
             if stop.is_set():
                 break
@@ -189,6 +189,7 @@ def _pct(values: list[float], q: float) -> float:
 
 
 def run_bench(count: int = 100_000, high_count: int = 300, db_url: str | None = None) -> Iterator[str]:
+    from halo_platform.access.keys import create_key
     from halo_platform.core.store import StoreResource
     from halo_platform.delivery.dispatch import Dispatcher, DispatchStats
     from halo_platform.delivery.resources import ProvidersResource
@@ -228,11 +229,13 @@ def run_bench(count: int = 100_000, high_count: int = 300, db_url: str | None = 
         yield f"  queued {count:,} messages through the validation path in {enqueue_s:.1f} s ({count / enqueue_s:,.0f} msg/s)"
 
         api, api_url = _start_api(env)
+        key = create_key(store, "bench", ["messages:send"], rate_per_second=100_000)  # the API asks every caller for one
         latencies: list[float] = []
         high_errors: list[str] = []
         try:
             for i in range(20):  # warm the API process (imports, pools) before measuring
-                httpx.post(api_url + "/v1/messages/sms", json={"to": "+33612345678", "body": f"warm {i}", "priority": "HIGH"}, timeout=10)
+                httpx.post(api_url + "/v1/messages/sms", json={"to": "+33612345678", "body": f"warm {i}", "priority": "HIGH"}, timeout=10,
+                           headers={"Authorization": f"Bearer {key}"})
             results: dict[str, DispatchStats] = {}
 
             def drain(channel: str) -> None:
@@ -244,7 +247,7 @@ def run_bench(count: int = 100_000, high_count: int = 300, db_url: str | None = 
 
             mp = multiprocessing.get_context("spawn")
             stop, results_q = mp.Event(), mp.Queue()
-            high = mp.Process(target=_high_latency, args=(api_url, high_count, stop, results_q))
+            high = mp.Process(target=_high_latency, args=(api_url, key, high_count, stop, results_q))
             drains = [threading.Thread(target=drain, args=(c,)) for c in ("sms", "email")]
             started = time.perf_counter()
             for t in drains:
