@@ -21,7 +21,7 @@ from halo_platform.sinks import DeliveryOutcome
 
 STATUSES = ("QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELED")
 TERMINAL = ("SUCCEEDED", "FAILED", "CANCELED")
-TRIGGERS = ("manual", "schedule", "api", "retry")
+TRIGGERS = ("manual", "schedule", "api", "ui", "retry")
 _RANK = {"QUEUED": 0, "RUNNING": 1, "SUCCEEDED": 2, "FAILED": 2, "CANCELED": 2}
 
 requests_t = TaskRequest.__table__
@@ -108,13 +108,21 @@ def get_request(store: StoreResource, request_id: str) -> dict[str, Any]:
     return result
 
 
-def list_requests(store: StoreResource, task: str | None = None, status: str | None = None,
-                  limit: int = 50) -> list[dict[str, Any]]:
-    """The newest requests first, optionally of one task and/or status."""
+def list_requests(store: StoreResource, task: str | None = None, status: str | None = None, limit: int = 50, *,
+                  requested_by: str | None = None, created_from: dt.datetime | None = None,
+                  created_before: dt.datetime | None = None) -> list[dict[str, Any]]:
+    """The newest requests first, optionally of one task, status and/or requester, created in
+    [created_from, created_before) (the Control Center's audit log filters)."""
     query = sa.select(requests_t).order_by(requests_t.c.created_at.desc()).limit(limit)
     if task:
         query = query.where(requests_t.c.task == task)
     if status:
         query = query.where(requests_t.c.status == status.upper())
+    if requested_by:
+        query = query.where(requests_t.c.requested_by == requested_by)
+    if created_from:
+        query = query.where(requests_t.c.created_at >= created_from)
+    if created_before:
+        query = query.where(requests_t.c.created_at < created_before)
     with store.read() as conn:
         return [_jsonable(r) for r in conn.execute(query).mappings().all()]

@@ -1,7 +1,141 @@
-"""The Control Center's Requests page."""
+"""The Control Center's Requests page: the audit log of task requests (`reports.audit`), filtered
+by task, status, requester and creation date; a request's page with its live status, outputs
+(downloadable), deliveries and the link to its Dagster run."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import datetime as dt
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, HTMLResponse
+
+from halo_platform.access.guard import Caller
+from halo_platform.core.errors import HaloError, NotFoundError
+from halo_platform.core.http import resource
+from halo_platform.core.settings import get_settings
+from halo_platform.core.store import StoreResource
+from halo_platform.reports.audit import STATUSES, TERMINAL, get_request, list_requests
+from halo_platform.reports.task import load_tasks
+from halo_platform.sinks import SinksResource
+from halo_platform.sinks.folder import FolderSink
+from halo_platform.ui.app import render, signed_in
 
 router = APIRouter(include_in_schema=False)
+LIMIT = 200  # rows of the audit log on one page; filters narrow it
+
+
+def _day(raw: str, name: str, errors: dict[str, str]) -> dt.datetime | None:
+    """Midnight UTC of an ISO date from the filter form; a bad one is an error beside its field."""
+    if not raw:
+        return None
+    try:
+        return dt.datetime.combine(dt.date.fromisoformat(raw), dt.time(), dt.UTC)
+    except ValueError:
+        errors[name] = f"not a date (YYYY-MM-DD): {raw}"
+        return None
+
+
+@router.get("/ui/requests", response_class=HTMLResponse)
+def requests_page(request: Request, caller: Caller = Depends(signed_in()),
+                  store: StoreResource = Depends(resource("store")),
+                  task: str = "", status: str = "", who: str = "", since: str = "", before: str = "") -> HTMLResponse:
+    filters = {"task": task.strip(), "status": status.strip().upper(), "who": who.strip(), "since": since.strip(),
+               "before": before.strip()}
+    tasks = sorted(load_tasks())
+    errors: dict[str, str] = {}
+    if filters["task"] and filters["task"] not in tasks:
+        errors["task"] = f"unknown task; known: {', '.join(tasks)}"
+    if filters["status"] and filters["status"] not in STATUSES:
+        errors["status"] = f"unknown status; one of {', '.join(STATUSES)}"
+    created_from = _day(filters["since"], "since", errors)
+    created_before = _day(filters["before"], "before", errors)
+    if created_from and created_before and created_before <= created_from:
+        errors["before"] = "must be after the 'created on or after' date"
+    rows: list[dict[str, Any]] = []
+    if not errors:
+        rows = list_requests(store, filters["task"] or None, filters["status"] or None, LIMIT,
+                             requested_by=filters["who"] or None, created_from=created_from,
+                             created_before=created_before)
+    return render(request, "requests.html", caller, status=422 if errors else 200, rows=rows, filters=filters,
+                  errors=errors, tasks=tasks, statuses=STATUSES, limit=LIMIT)
+
+
+def _request_or_404(request: Request, caller: Caller, store: StoreResource,
+                    request_id: str) -> dict[str, Any] | HTMLResponse:
+    try:
+        return get_request(store, request_id)
+    except NotFoundError:
+        return render(request, "requests_missing.html", caller, status=404, request_id=request_id)
+
+
+def _context(found: dict[str, Any]) -> dict[str, Any]:
+    return {"req": found, "terminal": found["status"] in TERMINAL,
+            "outputs": [(i, Path(unquote(urlsplit(o).path)).name) for i, o in enumerate(found["outputs"] or [])],
+            "dagster_url": f"{get_settings().dagster_ui_url}/runs/{found['request_id']}"}
+
+
+@router.get("/ui/requests/{request_id}", response_class=HTMLResponse)
+def request_page(request_id: str, request: Request, caller: Caller = Depends(signed_in()),
+                 store: StoreResource = Depends(resource("store"))) -> HTMLResponse:
+    found = _request_or_404(request, caller, store, request_id)
+    if isinstance(found, HTMLResponse):
+        return found
+    return render(request, "requests_detail.html", caller, **_context(found))
+
+
+@router.get("/ui/requests/{request_id}/live", response_class=HTMLResponse)
+def request_live(request_id: str, request: Request, caller: Caller = Depends(signed_in()),
+                 store: StoreResource = Depends(resource("store"))) -> HTMLResponse:
+    """The part of a request's page that changes while it runs; htmx polls it until a terminal
+    status (the fragment served then has no polling trigger, so polling stops)."""
+    found = _request_or_404(request, caller, store, request_id)
+    if isinstance(found, HTMLResponse):
+        return found
+    return render(request, "requests_live.html", caller, **_context(found))
+
+
+def folder_sink_dirs(sinks: SinksResource) -> list[Path]:
+    """The directories of the folder sinks: the only places a download may come from."""
+    folders = []
+    for name in sinks.names():
+        try:
+            sink = sinks.get(name)
+        except HaloError:  # a misconfigured sink serves nothing
+            continue
+        if isinstance(sink, FolderSink):
+            folders.append(Path(sink.path).resolve())
+    return folders
+
+
+def output_file(found: dict[str, Any], index: str, folders: list[Path]) -> Path | None:
+    """Output number `index` of the request as a local file, only if it is a `file:` output inside
+    one of `folders` (resolved, so `..` and symlinks cannot lead out) and exists; otherwise None.
+    The URL names an output by its position, never by a path the browser could choose."""
+    outputs = found["outputs"] or []
+    if not (index.isascii() and index.isdigit()) or int(index) >= len(outputs):
+        return None
+    url = urlsplit(outputs[int(index)])
+    if url.scheme != "file" or url.netloc not in ("", "localhost"):
+        return None
+    path = Path(unquote(url.path)).resolve()
+    if not path.is_file() or not any(path.is_relative_to(folder) for folder in folders):
+        return None
+    return path
+
+
+@router.get("/ui/requests/{request_id}/outputs/{index}", response_model=None)
+async def download_output(request_id: str, index: str, request: Request, caller: Caller = Depends(signed_in()),
+                          store: StoreResource = Depends(resource("store")),
+                          sinks: SinksResource = Depends(resource("sinks"))) -> FileResponse | HTMLResponse:
+    found = await run_in_threadpool(_request_or_404, request, caller, store, request_id)
+    if isinstance(found, HTMLResponse):
+        return found
+    path = await run_in_threadpool(output_file, found, index, folder_sink_dirs(sinks))
+    if path is None:
+        return render(request, "requests_missing.html", caller, status=404, request_id=request_id,
+                      output=index)
+    return FileResponse(path, filename=path.name)

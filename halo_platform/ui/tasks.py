@@ -97,7 +97,7 @@ def payload_from_form(task: Task, form: dict[str, Any]) -> dict[str, Any]:
     return payload
 
 
-@router.post("/ui/tasks/{name}", response_class=HTMLResponse)
+@router.post("/ui/tasks/{name}", response_model=None)
 async def request_task(name: str, request: Request, caller: Caller = Depends(signed_in("operator")),
                        store: StoreResource = Depends(resource("store")),
                        sinks: SinksResource = Depends(resource("sinks"))) -> HTMLResponse | RedirectResponse:

@@ -1,0 +1,301 @@
+"""The Tasks and Requests pages as an operator meets them in chromium: a task's form generated from
+its payload schema, a request submitted through it and run for real (the Dagster daemon dequeues
+it, as under `make run`'s `dagster dev`), its page following the status live to SUCCEEDED and its
+report downloaded; form errors beside their fields; a viewer who cannot request; the audit log's
+filters; downloads that never leave the folder sinks. Every page opened is timed (< 300 ms)."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+import sqlalchemy as sa
+from playwright.sync_api import Page, expect
+
+from halo_platform.core.settings import get_settings
+from halo_platform.core.store import StoreResource
+from halo_platform.reports.audit import list_requests, record_status
+from halo_platform.reports.task import load_tasks
+from halo_platform.reports.tasks.payment_reconciliation import previous_iso_week
+from halo_platform.ui.requests import output_file
+from halo_platform_tests.fixtures.browser import screenshot
+from halo_platform_tests.ui.conftest import ROOT, ControlCenter, open_page, sign_in
+
+FAST_MS = 300
+ISSUES = ["AMOUNT_MISMATCH", "CURRENCY_MISMATCH", "MISSING_PAYMENT", "MISSING_SETTLEMENT", "UNEXPECTED_PAYMENT"]
+
+
+def _demo_week() -> tuple[dt.date, dt.date]:
+    """The week `halo demo` seeded payments for (the ISO week before today, in Jakarta)."""
+    return previous_iso_week(dt.datetime.now(ZoneInfo("Asia/Jakarta")).date())
+
+
+@pytest.fixture(scope="module")
+def center_store(control_center: ControlCenter) -> Iterator[StoreResource]:
+    """The Control Center's own operational store, for seeding audit rows and counting them."""
+    store = StoreResource(db_url=get_settings(control_center.env).db_url)
+    yield store
+    store.dispose()
+
+
+@pytest.fixture(scope="module")
+def dagster_daemon(control_center: ControlCenter) -> Iterator[subprocess.Popen]:
+    """`dagster-daemon run` on the Control Center's instance, from its DAGSTER_HOME as `make run`
+    starts `dagster dev`: the daemon dequeues the runs the service submits and launches them."""
+    home = Path(control_center.env["DAGSTER_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "dagster.yaml").exists():
+        shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    log = (control_center.home / "daemon.log").open("w")
+    daemon = subprocess.Popen([str(Path(sys.executable).with_name("dagster-daemon")), "run", "-w", str(ROOT / "workspace.yaml")],
+                              cwd=home, env=control_center.env, stdout=log, stderr=log, start_new_session=True)
+    yield daemon
+    os.killpg(daemon.pid, signal.SIGTERM)
+    try:
+        daemon.wait(timeout=30)
+    finally:
+        log.close()
+
+
+def _timed(page: Page, url: str) -> float:
+    ms = open_page(page, url)
+    assert ms < FAST_MS, f"{url} took {ms:.0f} ms"
+    return ms
+
+
+def _clean(page: Page) -> None:
+    assert page.external_requests == [] and page.script_errors == []
+
+
+def _request_count(store: StoreResource) -> int:
+    with store.read() as conn:
+        return conn.execute(sa.text("SELECT count(*) FROM task_requests")).scalar_one()
+
+
+def test_the_tasks_page_lists_every_task_with_its_description_and_owner(page, control_center):
+    sign_in(page, control_center, "operator")
+    _timed(page, f"{control_center.url}/ui/tasks")
+    for task in load_tasks().values():
+        row = page.get_by_role("row").filter(has=page.get_by_role("link", name=task.name, exact=True))
+        expect(row).to_contain_text(task.description)
+        expect(row).to_contain_text(task.owner)
+    screenshot(page, "tasks")
+    _clean(page)
+
+
+def test_an_operator_requests_payment_reconciliation_through_the_form_sees_it_succeed_live_and_downloads_it(
+        page, control_center, dagster_daemon, center_store):
+    """Two clicks from the Tasks page (the task, then Request) with the demo week typed in; the
+    request's page follows QUEUED -> SUCCEEDED without a reload, and its report downloads."""
+    start, end = _demo_week()
+    sign_in(page, control_center, "operator")
+    _timed(page, f"{control_center.url}/ui/tasks")
+    page.get_by_role("link", name="payment_reconciliation", exact=True).click()
+    expect(page).to_have_url(f"{control_center.url}/ui/tasks/payment_reconciliation")
+    _timed(page, page.url)
+
+    # the form the schema describes: date pickers, a select, a decimal input, defaults, help, sinks
+    for name in ("period start", "period end"):
+        expect(page.get_by_label(name)).to_have_attribute("type", "date")
+    expect(page.get_by_text("First day of the period (default: the previous ISO week's Monday).")).to_be_visible()
+    tolerance = page.get_by_label("tolerance")
+    expect(tolerance).to_have_attribute("inputmode", "decimal")
+    expect(tolerance).to_have_attribute("step", "0.01")
+    expect(tolerance).to_have_value("0.00")
+    assert page.get_by_label("format").evaluate("e => e.tagName") == "SELECT"
+    expect(page.get_by_label("format")).to_have_value("csv")
+    expect(page.locator("#f-format option")).to_have_text(["csv", "xlsx", "parquet"])
+    expect(page.get_by_role("checkbox", name="outbox")).to_be_checked()
+    expect(page.get_by_role("checkbox", name="alerts")).not_to_be_checked()
+    screenshot(page, "task-form")
+
+    page.get_by_label("period start").fill(start.isoformat())
+    page.get_by_label("period end").fill(end.isoformat())
+    page.get_by_label("tolerance").fill("0.01")
+    page.get_by_role("button", name="Request payment_reconciliation").click()
+    expect(page).to_have_url(re.compile(re.escape(f"{control_center.url}/ui/requests/") + "[0-9a-f-]{36}$"))
+    request_id = page.url.rsplit("/", 1)[1]
+    expect(page.locator("#payload")).to_contain_text('"tolerance": "0.01"')
+    expect(page.locator("#status")).to_have_text("SUCCEEDED", timeout=300_000)  # htmx polling, no reload (a loaded machine launches slowly)
+    expect(page.locator("#row-count")).to_have_text(str(len(ISSUES)))
+    expect(page.locator("#live")).not_to_have_attribute("hx-trigger", "every 2s")  # polling stopped
+    expect(page.locator("#deliveries")).to_contain_text("outbox")
+    expect(page.locator("#deliveries")).to_contain_text("DELIVERED")
+    expect(page.locator("#dagster-run")).to_have_attribute(
+        "href", f"{get_settings(control_center.env).dagster_ui_url}/runs/{request_id}")
+
+    request = list_requests(center_store, requested_by="operator")[0]
+    assert (request["request_id"], request["trigger"], request["status"]) == (request_id, "ui", "SUCCEEDED")
+
+    name = f"payment_reconciliation_{start}_{end}.csv"
+    with page.expect_download() as caught:
+        page.get_by_role("link", name=name).click()
+    downloaded = Path(caught.value.path()).read_text()
+    assert downloaded == (Path(control_center.env["HALO_HOME"]) / "outbox" / name).read_text()
+    rows = list(csv.DictReader(io.StringIO(downloaded)))
+    assert sorted(r["issue"] for r in rows) == ISSUES
+
+    _timed(page, f"{control_center.url}/ui/requests/{request_id}")
+    expect(page.locator("#status")).to_have_text("SUCCEEDED")
+    screenshot(page, "request-succeeded")
+    _clean(page)
+
+
+def test_form_errors_are_shown_beside_their_fields_with_the_values_kept_and_nothing_is_requested(
+        page, control_center, center_store):
+    before = _request_count(center_store)
+    sign_in(page, control_center, "operator")
+    _timed(page, f"{control_center.url}/ui/tasks/payment_reconciliation")
+    page.get_by_label("period start").fill("2026-11-30")
+    page.get_by_label("period end").fill("2026-11-23")
+    page.get_by_label("tolerance").fill("12abc")
+    page.get_by_label("format").select_option("xlsx")
+    page.get_by_role("checkbox", name="alerts").check()
+    page.get_by_role("checkbox", name="outbox").uncheck()
+    with page.expect_response(lambda r: r.request.method == "POST") as answered:
+        page.get_by_role("button", name="Request payment_reconciliation").click()
+    assert answered.value.status == 422
+
+    end = page.get_by_label("period end")
+    expect(end).to_have_attribute("aria-invalid", "true")
+    expect(end).to_have_attribute("aria-describedby", "period_end-error")
+    expect(page.locator("#f-period_end + #period_end-error")).to_have_text("must be after period_start (2026-11-30)")
+    expect(page.locator("#f-tolerance + #tolerance-error")).to_contain_text("decimal")
+    expect(page.get_by_label("period start")).to_have_value("2026-11-30")
+    expect(end).to_have_value("2026-11-23")
+    expect(page.get_by_label("tolerance")).to_have_value("12abc")
+    expect(page.get_by_label("format")).to_have_value("xlsx")
+    expect(page.get_by_role("checkbox", name="alerts")).to_be_checked()
+    expect(page.get_by_role("checkbox", name="outbox")).not_to_be_checked()
+    screenshot(page, "task-form-error")
+    assert _request_count(center_store) == before
+    _clean(page)
+
+
+def test_a_viewer_sees_the_form_disabled_and_a_forged_post_gets_the_403_page(page, control_center, center_store):
+    before = _request_count(center_store)
+    sign_in(page, control_center, "viewer")
+    _timed(page, f"{control_center.url}/ui/tasks/payment_reconciliation")
+    expect(page.get_by_text("requesting a task needs the operator role")).to_be_visible()
+    expect(page.get_by_role("button", name="Request payment_reconciliation")).to_be_disabled()
+    expect(page.get_by_label("tolerance")).to_be_disabled()
+
+    token = page.locator("input[name=csrf_token]").first.input_value()
+    forged = page.request.post(f"{control_center.url}/ui/tasks/payment_reconciliation",
+                               form={"csrf_token": token, "tolerance": "0.01", "sinks": "outbox"}, max_redirects=0)
+    assert forged.status == 403
+    assert "Not allowed" in forged.text() and "operator" in forged.text()
+    assert _request_count(center_store) == before
+    _clean(page)
+
+
+def test_the_requests_page_filters_by_task_status_who_and_date_and_refuses_a_bad_filter(page, control_center,
+                                                                                         center_store):
+    seeded = {
+        "old-campaign": ("campaign_alerts", "FAILED", "carol", dt.datetime(2024, 1, 10, 8, tzinfo=dt.UTC)),
+        "mid-payments": ("payment_reconciliation", "SUCCEEDED", "dave", dt.datetime(2024, 2, 10, 8, tzinfo=dt.UTC)),
+        "new-payments": ("payment_reconciliation", "QUEUED", "carol", dt.datetime(2024, 3, 10, 8, tzinfo=dt.UTC)),
+    }
+    ids = {}
+    for label, (task, status, who, at) in seeded.items():
+        ids[label] = f"{label}-{uuid.uuid4()}"
+        record_status(center_store, ids[label], status, task=task, payload={}, trigger="api", requested_by=who, at=at)
+
+    def shown() -> set[str]:
+        links = page.locator("tbody a").evaluate_all("links => links.map(a => a.getAttribute('href'))")
+        return {label for label, rid in ids.items() if f"/ui/requests/{rid}" in links}
+
+    sign_in(page, control_center, "viewer")
+    _timed(page, f"{control_center.url}/ui/requests")
+    assert shown() == set(seeded)
+    screenshot(page, "requests")
+
+    page.get_by_label("Task").select_option("payment_reconciliation")
+    page.get_by_label("Requested by").fill("carol")
+    page.get_by_role("button", name="Filter").click()
+    assert shown() == {"new-payments"}
+    expect(page.get_by_label("Requested by")).to_have_value("carol")
+
+    _timed(page, f"{control_center.url}/ui/requests?status=failed")
+    assert shown() == {"old-campaign"}
+    _timed(page, f"{control_center.url}/ui/requests?since=2024-02-01&before=2024-03-01")
+    assert shown() == {"mid-payments"}
+    _timed(page, f"{control_center.url}/ui/requests?who=nobody")
+    expect(page.locator("#no-requests")).to_be_visible()
+
+    answer = page.goto(f"{control_center.url}/ui/requests?since=yesterday&status=LOST")
+    assert answer.status == 422
+    expect(page.locator("#filter-since + #since-error")).to_contain_text("not a date")
+    expect(page.locator("#filter-status + #status-error")).to_contain_text("unknown status")
+    _clean(page)
+
+
+def test_an_unknown_request_is_a_404_page_and_no_download_leaves_the_folder_sinks(page, control_center, center_store):
+    home = Path(control_center.env["HALO_HOME"])
+    (home / "outbox").mkdir(exist_ok=True)
+    inside = home / "outbox" / "fine.csv"
+    inside.write_text("a,b\n1,2\n")
+    outputs = [inside.as_uri(), (home / "halo.db").as_uri(), f"file://{home}/outbox/../halo.db",
+               Path("/etc/passwd").as_uri(), "s3://bucket/report.csv", (home / "outbox" / "gone.csv").as_uri()]
+    request_id = f"crafted-{uuid.uuid4()}"
+    record_status(center_store, request_id, "QUEUED", task="payment_reconciliation", payload={}, requested_by="someone")
+    record_status(center_store, request_id, "SUCCEEDED", task="payment_reconciliation", outputs=outputs)
+
+    sign_in(page, control_center, "viewer")
+    answer = page.goto(f"{control_center.url}/ui/requests/no-such-request")
+    assert answer.status == 404 and "text/html" in answer.headers["content-type"]
+    expect(page.get_by_role("alert")).to_contain_text("There is no task request")
+
+    base = f"{control_center.url}/ui/requests/{request_id}/outputs"
+    assert page.request.get(f"{base}/0").text() == "a,b\n1,2\n"
+    for index in ("1", "2", "3", "4", "5", "6", "-1", "1.0", "0x0", "%C2%B2"):
+        refused = page.request.get(f"{base}/{index}")
+        assert refused.status == 404, index
+        assert "text/html" in refused.headers["content-type"] and "no downloadable output" in refused.text(), index
+    for path in ("%2E%2E%2F%2E%2E%2Fhalo.db", "../../../halo.db", "0/../../../../etc/passwd"):  # no route of ours takes a path
+        refused = page.request.get(f"{base}/{path}")
+        assert refused.status == 404 and "SQLite" not in refused.text() and "root:" not in refused.text(), path
+    assert page.request.get(f"{control_center.url}/ui/requests/no-such-request/outputs/0").status == 404
+    _clean(page)
+
+
+def test_an_output_is_served_only_from_inside_a_folder_sink(tmp_path):
+    """The download rule alone: a recorded `file:` output inside a folder, resolved (no `..`, no
+    symlink out), existing; picked by its position among the request's outputs."""
+    folder, elsewhere = tmp_path / "outbox", tmp_path / "private"
+    folder.mkdir()
+    elsewhere.mkdir()
+    (folder / "r.csv").write_text("x")
+    (elsewhere / "secret").write_text("s")
+    (folder / "link").symlink_to(elsewhere / "secret")
+    request = {"outputs": [(folder / "r.csv").as_uri(), f"file://{folder}/../private/secret", (folder / "link").as_uri(),
+                           "file://otherhost" + str(folder / "r.csv"), str(folder / "r.csv")]}
+    assert output_file(request, "0", [folder]) == (folder / "r.csv").resolve()
+    assert [output_file(request, str(i), [folder]) for i in range(1, 6)] == [None] * 5
+    assert output_file(request, "0", [elsewhere]) is None
+    assert output_file({"outputs": []}, "0", [folder]) is None
+
+
+def test_list_requests_filters_by_requester_and_creation_dates(halo_env):  # noqa: ARG001 - an isolated store
+    store = StoreResource()
+    at = dt.datetime(2024, 5, 1, 12, tzinfo=dt.UTC)
+    for i, who in enumerate(("ann", "bob", "ann")):
+        record_status(store, f"r{i}", "QUEUED", task="campaign_alerts", requested_by=who, at=at + dt.timedelta(days=i))
+    assert [r["request_id"] for r in list_requests(store, requested_by="ann")] == ["r2", "r0"]
+    day = dt.datetime(2024, 5, 2, tzinfo=dt.UTC)
+    assert [r["request_id"] for r in list_requests(store, created_from=day)] == ["r2", "r1"]
+    assert [r["request_id"] for r in list_requests(store, created_before=day)] == ["r0"]
+    assert [r["request_id"] for r in list_requests(store, created_from=day, created_before=day + dt.timedelta(days=1))] == [
+        "r1"]
