@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from halo_platform.availability import pipeline
 from halo_platform.availability.bulk_sql import Codec
-from halo_platform.availability.tables import EmrQuarantine
+from halo_platform.availability.tables import AvailableSpan, EmrQuarantine, EmrWindow, ProcessedFile
 from halo_platform.core.errors import HaloError, NotFoundError
 from halo_platform.core.instance import dagster_instance
 from halo_platform.core.store import StoreResource
@@ -177,3 +177,45 @@ def quarantined(store: StoreResource, feed: str | None = None, limit: int = 100)
     with store.read() as conn:
         rows = conn.execute(query.order_by(t.c.id).limit(int(limit))).all()
     return [{"feed": f, "file": p, "position": n, "reason": r, "raw": raw} for f, p, n, r, raw in rows]
+
+
+def feed_names() -> list[str]:
+    from halo_platform.availability.feeds import load_feeds
+
+    return sorted(load_feeds())
+
+
+def providers_of(store: StoreResource, feed: str) -> list[str]:
+    """The provider ids that have spans in `feed` (what a person can pick to see a calendar of)."""
+    _known_feed(feed)
+    t = AvailableSpan.__table__
+    with store.read() as conn:
+        return list(conn.execute(sa.select(t.c.provider_id).where(t.c.feed == feed).distinct().order_by(t.c.provider_id)).scalars())
+
+
+def provider_timezone(store: StoreResource, feed: str, provider_id: str) -> str | None:
+    """The timezone of the provider's newest working hours: the one its spans' local dates are in."""
+    from halo_platform.availability.span_store import load_hours
+
+    with store.read() as conn:
+        return load_hours(Codec(conn), feed, [provider_id])[1].get(provider_id)
+
+
+def freshness(store: StoreResource, feed: str) -> dict:
+    """How current a feed's spans are: its last processed file (when, events, quarantined), how
+    many files were processed, when spans were last computed, and the window they cover."""
+    _known_feed(feed)
+    files, spans_t, windows = ProcessedFile.__table__, AvailableSpan.__table__, EmrWindow.__table__
+    with store.read() as conn:
+        last = conn.execute(sa.select(files.c.path, files.c.processed_at, files.c.events, files.c.quarantined)
+                            .where(files.c.feed == feed).order_by(files.c.processed_at.desc()).limit(1)).first()
+        count = conn.execute(sa.select(sa.func.count()).select_from(files).where(files.c.feed == feed)).scalar_one()
+        computed = conn.execute(sa.select(sa.func.max(spans_t.c.computed_at)).where(spans_t.c.feed == feed)).scalar()
+        window = conn.execute(sa.select(windows.c.as_of, windows.c.horizon_days).where(windows.c.feed == feed)).first()
+    return {
+        "files": count,
+        "last_file": last.path if last else None, "last_processed_at": last.processed_at if last else None,
+        "last_events": last.events if last else None, "last_quarantined": last.quarantined if last else None,
+        "spans_computed_at": computed,
+        "window_as_of": window.as_of if window else None, "horizon_days": window.horizon_days if window else None,
+    }

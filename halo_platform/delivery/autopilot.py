@@ -213,5 +213,45 @@ def provider_table(config: DeliveryConfig, store: StoreResource, now: dt.datetim
             "state": "active" if state.active and state.ramp_step is None else ("ramping" if state.active else "deactivated"),
             "factor": state.factor, "attempts": attempts, "error_rate": round(errors / attempts, 4) if attempts else 0.0,
             "share": round(attempts / channel_total, 4) if channel_total else 0.0, "reason": reasons.get(name) or "",
+            "since": state.since,
         })
     return rows
+
+
+def hourly_traffic(config: DeliveryConfig, store: StoreResource, hours: int = 24, now: dt.datetime | None = None) -> dict:
+    """Per provider and clock hour of the last `hours` (the current, partial hour last):
+    attempts, error rate, and share of its channel's attempts that hour. One grouped query:
+    the hour is a CASE over the bucket edges, which every store dialect evaluates alike."""
+    now = now or utcnow()
+    end = now.replace(minute=0, second=0, microsecond=0) + dt.timedelta(hours=1)
+    starts = [end - dt.timedelta(hours=hours - i) for i in range(hours)]
+    bucket = sa.case(*((attempts_t.c.at >= start, i) for i, start in reversed(list(enumerate(starts)))), else_=-1)
+    errors = sa.func.sum(sa.case((attempts_t.c.outcome != ACKNOWLEDGED, 1), else_=0))
+    query = (sa.select(attempts_t.c.provider, bucket.label("bucket"), sa.func.count(), errors)
+             .where(attempts_t.c.at >= starts[0], attempts_t.c.at < end)
+             .group_by(attempts_t.c.provider, bucket))
+    counts: dict[str, list[tuple[int, int]]] = {name: [(0, 0)] * hours for name in config.providers}
+    with store.read() as conn:
+        for provider, i, n, e in conn.execute(query):
+            if provider in counts and 0 <= i < hours:
+                counts[provider][i] = (int(n), int(e or 0))
+    per_channel = {entry.channel: [sum(counts[p][i][0] for p, other in config.providers.items() if other.channel == entry.channel)
+                                   for i in range(hours)] for entry in config.providers.values()}
+    providers = {}
+    for name, entry in config.providers.items():
+        total = per_channel[entry.channel]
+        providers[name] = {
+            "channel": entry.channel,
+            "attempts": [n for n, _ in counts[name]],
+            "error_rate": [round(e / n, 4) if n else None for n, e in counts[name]],
+            "share": [round(n / total[i], 4) if total[i] else None for i, (n, _) in enumerate(counts[name])],
+        }
+    return {"hours": starts, "providers": providers}
+
+
+def state_changes(store: StoreResource, limit: int = 50) -> list[dict]:
+    """The latest autopilot decisions that changed a provider's state, newest first, with their reasons."""
+    query = sa.select(changes_t).order_by(changes_t.c.at.desc(), changes_t.c.id.desc()).limit(limit)
+    with store.read() as conn:
+        return [{"provider": r.provider, "active": r.active, "factor": r.factor, "reason": r.reason,
+                 "error_rate": r.error_rate, "attempts": r.attempts, "at": r.at} for r in conn.execute(query)]

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from halo_platform.core.errors import ConflictError, HaloError, NotFoundError
 from halo_platform.core.models import utcnow
-from halo_platform.core.redact import mask_recipient
+from halo_platform.core.redact import mask_recipient, mask_text
 from halo_platform.core.store import StoreResource
 from halo_platform.delivery.config import PRIORITIES
 from halo_platform.delivery.dispatch import not_sent, readable, send_request
@@ -214,3 +214,25 @@ def message_view(message_id: str, store: StoreResource, with_events: bool = True
     return view
 
 
+
+
+def find_message(reference: str, store: StoreResource) -> dict[str, Any]:
+    """The message whose id or idempotency key is `reference`, with its events, for a person
+    looking one up (the Control Center): one field takes either, since people hold whichever
+    the sending team logged. Event details pass through `mask_text` too, as a provider's error
+    text can quote the number."""
+    reference = reference.strip()
+    if not reference:
+        raise NotFoundError("no message id or idempotency key given")
+    with store.read() as conn:
+        found = conn.execute(sa.select(messages_t.c.id, messages_t.c.idempotency_key).where(
+            sa.or_(messages_t.c.id == reference, messages_t.c.idempotency_key == reference))).all()
+    if not found:
+        raise NotFoundError(f"no message with id or idempotency key {reference!r}")
+    # an id beats a key that happens to spell another message's id
+    message_id, key = next(((i, k) for i, k in found if i == reference), found[0])
+    view = message_view(message_id, store)
+    view["idempotency_key"] = key
+    for event in view["events"]:
+        event["detail"] = mask_text(event["detail"]) if event["detail"] else event["detail"]
+    return view

@@ -1,7 +1,79 @@
-"""The Control Center's Availability page."""
+"""The Control Center's Availability page: a provider's available spans as a week calendar in
+the provider's local dates and times, the feed's freshness, and its quarantined records.
+
+Every figure comes from `availability.service`, the functions behind `halo emr spans`,
+`halo emr quarantine` and `GET /v1/availability`."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import datetime as dt
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse
+
+from halo_platform.access.guard import Caller
+from halo_platform.availability import service
+from halo_platform.availability.pipeline import today
+from halo_platform.core.http import resource
+from halo_platform.core.redact import mask_text
+from halo_platform.core.store import StoreResource
+from halo_platform.ui.app import render, signed_in
 
 router = APIRouter(include_in_schema=False)
+RAW_CHARS = 160  # of a quarantined record: enough to recognise it
+
+
+def _zone(name: str | None) -> dt.tzinfo:
+    try:
+        return ZoneInfo(name) if name else dt.UTC
+    except (ZoneInfoNotFoundError, ValueError):
+        return dt.UTC
+
+
+def _page_data(store: StoreResource, feed: str, provider: str, week: str) -> tuple[int, dict]:
+    """(status, context): 422 with `errors` beside the field that names nothing known."""
+    errors: dict[str, str] = {}
+    feeds = service.feed_names()
+    feed = feed or (feeds[0] if feeds else "")
+    if feed not in feeds:
+        errors["feed"] = f"Unknown feed; pick one of {', '.join(feeds)}."
+    providers = service.providers_of(store, feed) if feed in feeds else []
+    if not provider and providers:
+        provider = providers[0]
+    elif provider and feed in feeds and provider not in providers:
+        errors["provider"] = f"Feed {feed} has no spans for provider {provider}."
+    try:
+        day = dt.date.fromisoformat(week) if week else today()
+    except ValueError:
+        errors["week"] = "Expected a date YYYY-MM-DD."
+        day = today()
+    monday = day - dt.timedelta(days=day.weekday())
+    context: dict = {"feeds": feeds, "feed": feed, "providers": providers, "provider": provider, "week": week or monday.isoformat(),
+                     "monday": monday, "days": [], "tz": None, "freshness": None, "quarantine": [], "errors": errors}
+    if "feed" in errors:
+        return 422, context
+    context["freshness"] = service.freshness(store, feed)
+    context["quarantine"] = [{**q, "raw": mask_text(q["raw"][:RAW_CHARS]), "cut": len(q["raw"]) > RAW_CHARS}
+                             for q in service.quarantined(store, feed, limit=50)]
+    if provider and not errors:
+        tz_name = service.provider_timezone(store, feed, provider)
+        zone = _zone(tz_name)
+        found = service.spans(store, feed, provider, monday, monday + dt.timedelta(days=6))
+        by_day: dict[dt.date, list] = {monday + dt.timedelta(days=i): [] for i in range(7)}
+        for span in found:
+            by_day.setdefault(span.span_date, []).append((span.start_at.astimezone(zone), span.end_at.astimezone(zone)))
+        context.update(days=sorted(by_day.items()), tz=tz_name or "UTC", span_count=len(found))
+        links = {"feed": feed, "provider": provider}
+        context["previous"] = "/ui/availability?" + urlencode({**links, "week": (monday - dt.timedelta(days=7)).isoformat()})
+        context["next"] = "/ui/availability?" + urlencode({**links, "week": (monday + dt.timedelta(days=7)).isoformat()})
+    return (422 if errors else 200), context
+
+
+@router.get("/ui/availability")
+async def availability_page(request: Request, feed: str = "", provider: str = "", week: str = "",
+                            caller: Caller = Depends(signed_in()), store: StoreResource = Depends(resource("store"))) -> HTMLResponse:
+    status, context = await run_in_threadpool(_page_data, store, feed.strip(), provider.strip(), week.strip())
+    return render(request, "availability.html", caller, status=status, **context)
