@@ -95,7 +95,7 @@ def up(port: int, dagster_port: int, workspace: str) -> None:
         interrupted = True  # the terminal's Ctrl-C reached the children too (one process group)
     finally:
         for child in children:
-            if child.poll() is None:
+            if child.poll() is None and not interrupted:  # Ctrl-C reached them already; a second one cuts dagster's shutdown short
                 child.send_signal(signal.SIGINT)
         deadline = time.monotonic() + 8
         for child in children:
