@@ -10,17 +10,22 @@ the weight history) are pinned on an isolated store first."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from collections.abc import Callable, Iterator
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import dagster as dg
 import pytest
+from click.testing import CliRunner
 from playwright.sync_api import Page, expect
 
+from halo_platform.cli import cli
 from halo_platform.core.errors import HaloError
 from halo_platform.core.settings import get_settings
 from halo_platform.core.store import StoreResource
+from halo_platform.definitions import defs
 from halo_platform.delivery.config import parse_config
 from halo_platform.delivery.state import (
     add_rule,
@@ -102,6 +107,19 @@ def test_every_schedule_change_is_recorded_with_who_before_and_after_and_a_no_op
     assert (edits[1]["before"]["cron"], edits[1]["after"]["cron"]) == ("0 6 * * 1", "0 7 * * 1")
     assert edits[2]["before"] is None
     assert list_schedules(store)[0]["cron"] == "0 7 * * 1"
+
+
+def test_the_launchpad_job_and_the_cli_leave_the_same_history_as_the_page(halo_env: dict, store: StoreResource) -> None:
+    set_schedule(store, "daily", task="campaign_alerts", cron="0 7 * * *", sinks=["outbox"], updated_by="seed")
+    job = defs.resolve_job_def("manage_task_schedule")
+    edit = {"schedule_id": "daily", "payload_json": json.dumps({"expiring_within_days": 5}), "updated_by": "launchpad:ana"}
+    assert job.execute_in_process(run_config={"ops": {"edit_task_schedule": {"config": edit}}},
+                                  instance=dg.DagsterInstance.ephemeral()).success
+    ran = CliRunner().invoke(cli, ["schedules", "set", "daily", "--cron", "0 8 * * *", "--by", "cli:bo"])
+    assert ran.exit_code == 0, ran.output
+    edits = schedule_edits(store, "daily")
+    assert [(e["changed_by"], e["changed"]) for e in edits[:2]] == [("cli:bo", ["cron"]), ("launchpad:ana", ["payload"])]
+    assert (edits[1]["before"]["payload"], edits[1]["after"]["payload"]) == ({}, {"expiring_within_days": 5})
 
 
 def test_a_rule_added_at_run_time_routes_its_messages_and_its_weights_are_edited_like_a_files_rule(halo_env: dict, store: StoreResource) -> None:
@@ -277,6 +295,7 @@ def test_an_admin_adds_france_sms_weights_edits_them_with_a_reason_and_the_histo
     assert answer.value.status == 422
     expect(page.locator("[id='reason-error']")).to_contain_text("say why")
     expect(page.get_by_label("sandbox_sms_a")).to_have_value("60")
+    screenshot(page, "routing-edit-refused")
     page.get_by_label("Reason (required: kept in the history)").fill("sandbox_sms_b is dearer in France")
     page.get_by_role("button", name="Save weights").click()  # click 2
     expect(page.locator("#saved")).to_contain_text(FR_RULE)
