@@ -20,6 +20,7 @@ from halo_platform.core.errors import HaloError, NotFoundError
 from halo_platform.core.redact import mask_recipient
 from halo_platform.core.store import StoreResource
 from halo_platform.delivery.autopilot import attempts_t, changes_t, hourly_traffic, state_changes
+from halo_platform.delivery.queue import events_t
 from halo_platform.delivery.resources import ProvidersResource
 from halo_platform.delivery.service import find_message, submit
 from halo_platform_tests.fixtures.browser import screenshot
@@ -32,7 +33,13 @@ PAGE_BUDGET_MS = 300
 
 @pytest.fixture(scope="module")
 def sent(control_center: ControlCenter) -> dict:
-    """One HIGH SMS sent through the CLI (so it has attempts and a lifecycle), and the demo feeds processed."""
+    """One HIGH SMS sent through the CLI (so it has attempts and a lifecycle), and the demo feeds
+    processed with one more acme file holding a record that must be quarantined."""
+    bad = control_center.home / "late-extra.jsonl"
+    bad.write_text('{"type":"appointment","action":"upsert","id":"acme-bad","provider":"AC001","start":"not a time",'
+                   '"duration_min":30,"tz":"Europe/Paris","status":"booked","updated_at":"2026-11-01T00:00:00Z"}\n')
+    landed = control_center.halo("emr", "ingest", "--feed", "acme", str(bad))
+    assert landed.returncode == 0, landed.stderr[-2000:]
     processed = control_center.halo("emr", "process")
     assert processed.returncode == 0, processed.stderr[-2000:]
     key = f"ui-test-{uuid.uuid4().hex[:8]}"
@@ -127,6 +134,10 @@ def test_the_availability_calendar_shows_a_demo_providers_week_and_moves_between
     page.get_by_role("link", name="Next week").click()
     expect(page.locator("#calendar-title")).to_have_text(shown)
     expect(page.locator("#freshness")).to_contain_text("acme/")
+    quarantine = page.locator("#quarantine tbody tr")
+    expect(quarantine).to_have_count(1)
+    expect(quarantine).to_contain_text("late-extra.jsonl")
+    expect(quarantine).to_contain_text("acme-bad")
     ms = timed(page, f"{control_center.url}/ui/availability?feed=acme&provider=AC001&week={next_week}")
     assert ms < PAGE_BUDGET_MS
     screenshot(page, "availability")
@@ -168,7 +179,12 @@ def test_find_message_takes_an_id_or_an_idempotency_key_and_masks_the_recipient(
     assert by_id == by_key
     assert by_id["recipient"] == MASKED and by_id["idempotency_key"] == "order-42"
     assert [e["event"] for e in by_id["events"]] == ["queued"]
-    assert NUMBER not in json.dumps(by_id)
+    with store.write() as conn:  # a provider's error text quoting the number
+        conn.execute(events_t.insert().values(message_id=view["id"], event="provider_error", provider="sandbox_sms_a",
+                                              at=dt.datetime.now(dt.UTC), detail=f"invalid destination {NUMBER}"))
+    detail = find_message(view["id"], store)["events"][-1]["detail"]
+    assert detail == f"invalid destination {MASKED}"
+    assert NUMBER not in json.dumps(find_message("order-42", store))
     for missing in ("order-43", "", "   "):
         with pytest.raises(NotFoundError):
             find_message(missing, store)
