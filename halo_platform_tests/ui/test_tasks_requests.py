@@ -58,6 +58,11 @@ def dagster_daemon(control_center: ControlCenter) -> Iterator[subprocess.Popen]:
     home.mkdir(parents=True, exist_ok=True)
     if not (home / "dagster.yaml").exists():
         shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    # the instance's storages made first: the daemon and a submission creating them at once race
+    # (two alembic heads in a SQLite storage); `dagster dev` has them made before anything submits
+    made = subprocess.run([str(Path(sys.executable).with_name("dagster")), "instance", "migrate"], cwd=home,
+                          env=control_center.env, capture_output=True, text=True, timeout=120)
+    assert made.returncode == 0, made.stderr[-2000:]
     log = (control_center.home / "daemon.log").open("w")
     daemon = subprocess.Popen([str(Path(sys.executable).with_name("dagster-daemon")), "run", "-w", str(ROOT / "workspace.yaml")],
                               cwd=home, env=control_center.env, stdout=log, stderr=log, start_new_session=True)
@@ -125,7 +130,8 @@ def test_an_operator_requests_payment_reconciliation_through_the_form_sees_it_su
     page.get_by_label("period end").fill(end.isoformat())
     page.get_by_label("tolerance").fill("0.01")
     page.get_by_role("button", name="Request payment_reconciliation").click()
-    expect(page).to_have_url(re.compile(re.escape(f"{control_center.url}/ui/requests/") + "[0-9a-f-]{36}$"))
+    expect(page).to_have_url(re.compile(re.escape(f"{control_center.url}/ui/requests/") + "[0-9a-f-]{36}$"),
+                             timeout=120_000)  # the submission runs `dagster job launch`: seconds
     request_id = page.url.rsplit("/", 1)[1]
     expect(page.locator("#payload")).to_contain_text('"tolerance": "0.01"')
     expect(page.locator("#status")).to_have_text("SUCCEEDED", timeout=300_000)  # htmx polling, no reload (a loaded machine launches slowly)
