@@ -94,11 +94,11 @@ def test_an_unknown_reference_is_answered_beside_the_field_with_a_404(page: Page
     _clean(page)
 
 
-def test_the_providers_page_lists_states_and_draws_the_24_hour_chart(page: Page, control_center, sent):  # noqa: ARG001
+def test_the_providers_page_lists_states_and_draws_the_24_hour_chart(page: Page, control_center, sent):
     sign_in(page, control_center, "viewer")
     ms = timed(page, f"{control_center.url}/ui/providers")
     assert ms < PAGE_BUDGET_MS
-    table = page.locator("table").first
+    table = page.locator("#provider-states")
     for name in ("sandbox_sms_a", "sandbox_sms_b", "sandbox_email_a", "sandbox_push"):
         expect(table.get_by_text(name)).to_be_visible()
     expect(table.locator(".badge.active").first).to_be_visible()
@@ -109,6 +109,31 @@ def test_the_providers_page_lists_states_and_draws_the_24_hour_chart(page: Page,
     assert sum(sum(s["attempts"]) for s in data["series"] if s["name"] == sent["provider"]) >= 1
     assert not page.get_by_role("button", name=re.compile("deactivate|activate", re.I)).count()  # read-only
     screenshot(page, "providers")
+    _clean(page)
+
+
+def test_an_autopilot_decision_shows_with_its_reason_and_the_providers_new_state(page: Page, control_center, sent):  # noqa: ARG001
+    """Failed attempts of sandbox_push (as a failing provider leaves them) and a real autopilot
+    cycle (`halo delivery autopilot`): the page shows it deactivated, the decision's reason,
+    and the error rate in the chart's data."""
+    store = StoreResource(db_url=f"sqlite:///{control_center.env['HALO_HOME']}/halo.db")
+    now = dt.datetime.now(dt.UTC)
+    with store.write() as conn:
+        conn.execute(attempts_t.insert(), [{"message_id": str(uuid.uuid4()), "provider": "sandbox_push", "outcome": "retryable",
+                                            "http_status": 503, "at": now - dt.timedelta(seconds=i)} for i in range(30)])
+    store.dispose()
+    cycle = control_center.halo("delivery", "autopilot")
+    assert cycle.returncode == 0 and "changed: sandbox_push" in cycle.stdout, cycle.stdout + cycle.stderr[-2000:]
+    sign_in(page, control_center, "viewer")
+    assert timed(page, f"{control_center.url}/ui/providers") < PAGE_BUDGET_MS
+    push = page.locator("#provider-states").get_by_role("row").filter(has_text="sandbox_push")
+    expect(push.locator(".badge")).to_have_text("deactivated")
+    decisions = page.locator("#decisions")
+    expect(decisions.get_by_role("row").filter(has_text="sandbox_push")).to_contain_text("error rate 100% over 30 attempts")
+    data = json.loads(page.locator("#traffic-data").text_content())
+    push_series = next(s for s in data["series"] if s["name"] == "sandbox_push")
+    assert push_series["error_rate"][-1] == 1.0 or push_series["error_rate"][-2] == 1.0  # the hour may have just turned
+    screenshot(page, "providers-decision")
     _clean(page)
 
 
