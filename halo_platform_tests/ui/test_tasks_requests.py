@@ -129,9 +129,10 @@ def test_an_operator_requests_payment_reconciliation_through_the_form_sees_it_su
     page.get_by_label("period start").fill(start.isoformat())
     page.get_by_label("period end").fill(end.isoformat())
     page.get_by_label("tolerance").fill("0.01")
-    page.get_by_role("button", name="Request payment_reconciliation").click()
+    # the submission runs `dagster job launch` (a process loading the definitions): seconds, more on a busy machine
+    page.get_by_role("button", name="Request payment_reconciliation").click(timeout=120_000)
     expect(page).to_have_url(re.compile(re.escape(f"{control_center.url}/ui/requests/") + "[0-9a-f-]{36}$"),
-                             timeout=120_000)  # the submission runs `dagster job launch`: seconds
+                             timeout=120_000)
     request_id = page.url.rsplit("/", 1)[1]
     expect(page.locator("#payload")).to_contain_text('"tolerance": "0.01"')
     expect(page.locator("#status")).to_have_text("SUCCEEDED", timeout=300_000)  # htmx polling, no reload (a loaded machine launches slowly)
@@ -248,7 +249,7 @@ def test_the_requests_page_filters_by_task_status_who_and_date_and_refuses_a_bad
     _clean(page)
 
 
-def test_an_unknown_request_is_a_404_page_and_no_download_leaves_the_folder_sinks(page, control_center, center_store):
+def test_an_unknown_request_or_task_is_a_404_page_and_no_download_leaves_the_folder_sinks(page, control_center, center_store):
     home = Path(control_center.env["HALO_HOME"])
     (home / "outbox").mkdir(exist_ok=True)
     inside = home / "outbox" / "fine.csv"
@@ -263,6 +264,9 @@ def test_an_unknown_request_is_a_404_page_and_no_download_leaves_the_folder_sink
     answer = page.goto(f"{control_center.url}/ui/requests/no-such-request")
     assert answer.status == 404 and "text/html" in answer.headers["content-type"]
     expect(page.get_by_role("alert")).to_contain_text("There is no task request")
+    answer = page.goto(f"{control_center.url}/ui/tasks/no_such_task")
+    assert answer.status == 404 and "text/html" in answer.headers["content-type"]
+    expect(page.get_by_role("alert")).to_contain_text("unknown task 'no_such_task'")
 
     base = f"{control_center.url}/ui/requests/{request_id}/outputs"
     assert page.request.get(f"{base}/0").text() == "a,b\n1,2\n"
