@@ -141,9 +141,13 @@ def test_the_availability_calendar_shows_a_demo_providers_week_and_moves_between
     sign_in(page, control_center, "viewer")
     ms = timed(page, f"{control_center.url}/ui/availability")
     assert ms < PAGE_BUDGET_MS
-    page.get_by_label("Feed", exact=True).select_option("acme")
-    page.get_by_role("button", name="Show").click()
-    page.get_by_label("Provider", exact=True).select_option("AC001")
+    feed, provider = page.get_by_label("Feed", exact=True), page.get_by_label("Provider", exact=True)
+    feed.select_option("hl7")  # picking a feed reloads the page with that feed's providers
+    expect(provider.locator("option[value=DR001]")).to_have_count(1)
+    expect(provider.locator("option[value=AC001]")).to_have_count(0)
+    feed.select_option("acme")
+    expect(provider.locator("option[value=AC001]")).to_have_count(1)
+    provider.select_option("AC001")
     next_week = (dt.date.today() + dt.timedelta(days=7)).isoformat()
     page.get_by_label("Week of", exact=True).fill(next_week)
     page.get_by_role("button", name="Show").click()
