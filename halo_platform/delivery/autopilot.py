@@ -181,7 +181,7 @@ def run_cycle(
     from halo_platform.delivery.state import load_router
 
     router = load_router(config, store)  # stored weights and the factors just decided
-    for rule in config.rules:
+    for rule in router.config.rules:  # the file's rules and those added at run time
         if sum(w * router.factors.get(p, 1.0) for p, w in router.configured_weights(rule).items()) <= 0:
             report.rules_down.append(rule.key)
     if report.rules_down:

@@ -45,7 +45,7 @@ def share_problems(config: DeliveryConfig, store: StoreResource, now: dt.datetim
         stats = window_stats(conn, now - dt.timedelta(minutes=cfg.window_minutes), now)
     router = load_router(config, store)
     problems = []
-    for rule in config.rules:
+    for rule in router.config.rules:  # the file's rules and those added at run time
         gaps = share_gaps(router.configured_weights(rule), {p: a for p, (a, _) in stats.items()}, cfg.share_tolerance, cfg.min_attempts)
         problems += [f"{rule.key}: {g}" for g in gaps]
     return problems
