@@ -105,7 +105,7 @@ def test_a_rule_added_at_run_time_is_reported_down_like_the_files_rules(fakes, t
     from halo_platform.delivery.health import share_problems
     from halo_platform.delivery.state import add_rule
 
-    add_rule(two_sms.config(), "sms", "FR", "*", {"tw": 50, "vo": 50}, "admin", halo_store, reason="France")
+    add_rule(two_sms.config(), "sms", "FR", "*", {"tw": 90, "vo": 10}, "admin", halo_store, reason="France")
     t0 = utcnow()
     attempts("tw", 0, 30, t0 - dt.timedelta(minutes=1))
     attempts("vo", 0, 30, t0 - dt.timedelta(minutes=1))
@@ -113,8 +113,8 @@ def test_a_rule_added_at_run_time_is_reported_down_like_the_files_rules(fakes, t
     fakes["vonage"].set_switches(hard_down=True)
     report = run_cycle(halo_store, two_sms, now=t0, alert=lambda _alert: None)
     assert report.rules_down == ["sms/*/*", "sms/FR/*"]
-    assert any(p.startswith("sms/FR/*: ") for p in share_problems(two_sms.config(), halo_store, now=t0)) == \
-        any(p.startswith("sms/*/*: ") for p in share_problems(two_sms.config(), halo_store, now=t0))
+    # 30 attempts each against the rule's 90/10: the share check names the added rule too
+    assert any(p.startswith("sms/FR/*: tw 50% instead of 90%") for p in share_problems(two_sms.config(), halo_store, now=t0))
 
 
 def test_when_every_provider_of_a_rule_is_down_an_error_alert_goes_out_and_messages_stay_queued(fakes, two_sms, halo_store):
