@@ -71,7 +71,8 @@ class DeliveryAttempt(Base):
     """One request to a provider for one message and how it was classified; autopilot reads these."""
 
     __tablename__ = "delivery_attempts"
-    __table_args__ = (sa.Index("ix_delivery_attempts_at_provider", "at", "provider"),)
+    # covering: the autopilot's window and the Providers page's hourly error rates read only these
+    __table_args__ = (sa.Index("ix_delivery_attempts_at_provider_outcome", "at", "provider", "outcome"),)
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     message_id: Mapped[str] = mapped_column(sa.String(36), index=True)
