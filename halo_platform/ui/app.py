@@ -11,11 +11,11 @@ import datetime as dt
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
@@ -88,7 +88,11 @@ def install(app: FastAPI) -> None:
     """The page refusals (a redirect to sign in, a 403 page) and the Control Center's stylesheet."""
 
     @app.exception_handler(SignInFirst)
-    async def _sign_in(_request: Request, exc: SignInFirst) -> RedirectResponse:
+    async def _sign_in(request: Request, exc: SignInFirst) -> Response:
+        if request.headers.get("hx-request"):  # a live fragment: the whole page goes to sign-in, then back to the page
+            page = urlsplit(request.headers.get("hx-current-url", ""))
+            back = page.path + (f"?{page.query}" if page.query else "") if page.path.startswith("/ui") else "/ui"
+            return Response(status_code=204, headers={"HX-Redirect": f"/ui/login?next={quote(back, safe='/')}"})
         return RedirectResponse(f"/ui/login?next={quote(exc.target, safe='/')}", status_code=303)
 
     @app.exception_handler(NotAllowed)
