@@ -100,3 +100,6 @@ def install(app: FastAPI) -> None:
         return render(request, "refused.html", exc.caller, status=403, needed=exc.needed)
 
     app.mount("/ui/static", StaticFiles(directory=HERE / "static"), name="ui-static")
+    # compiled once per process (about 0.3 s for all), so nobody's first visit of a page pays it
+    for name in templates.env.list_templates(extensions=["html"]):
+        templates.env.get_template(name)
