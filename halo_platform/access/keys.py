@@ -1,5 +1,5 @@
-"""API keys: created and shown once, stored as a SHA-256, checked on every request together with
-the key's token bucket in one transaction, so the rate limit holds across worker processes."""
+"""API keys: created and shown once, stored as a SHA-256, checked on every request; each key's
+token bucket lives on its row, so the rate limit holds across worker processes."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import hmac
 import math
 import re
 import secrets
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -97,29 +98,70 @@ class KeyCheck:
     rate_per_second: float | None = None
 
 
+# A worker takes up to this many seconds of a key's rate from the shared bucket in one write and
+# spends it locally, so a busy key costs one write per batch of requests, not one per request; the
+# limit stays shared (at most one batch per worker process is held at a time, and a batch not spent
+# within HELD_SECONDS is dropped, never returned, so it can only make the limit stricter).
+BATCH_SECONDS = 0.1
+HELD_SECONDS = 1.0
+
+
+class _Held:
+    """The tokens this process took from the shared buckets and has not spent, per key prefix
+    (random and unique, where an id repeats across stores)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._tokens: dict[str, tuple[int, float]] = {}
+
+    def spend(self, prefix: str, clock: float) -> bool:
+        with self._lock:
+            left, taken_at = self._tokens.get(prefix, (0, 0.0))
+            if left <= 0 or clock - taken_at > HELD_SECONDS:
+                return False
+            self._tokens[prefix] = (left - 1, taken_at)
+            return True
+
+    def keep(self, prefix: str, tokens: int, clock: float) -> None:
+        with self._lock:
+            self._tokens[prefix] = (tokens, clock)
+
+
+_held = _Held()
+
+
 def check_key(store: StoreResource, key: str, default_rate: float = DEFAULT_RATE_PER_SECOND) -> KeyCheck:
-    """Authenticate `key` and take one token from its bucket, in one write transaction: the row is
-    locked, so concurrent requests of every worker draw from the same bucket. A refused key
-    changes nothing; a rate-limited one keeps its bucket as it was."""
+    """Authenticate `key` (a read: revocation and expiry count at once) and take one token from its
+    rate limit: from this process's batch if it holds one, else a batch from the key's shared
+    bucket in one write transaction, the row locked so every worker draws from the same bucket.
+    A refused key changes nothing; a rate-limited one keeps its bucket as it was."""
     match = _KEY.fullmatch(key)
     if match is None:
         return KeyCheck(refused="invalid API key")
     presented = key_hash(key)
+    with store.read() as conn:
+        row = conn.execute(sa.select(keys_t.c.id, keys_t.c.name, keys_t.c.hash, keys_t.c.scopes, keys_t.c.rate_per_second,
+                                     keys_t.c.revoked_at, keys_t.c.expires_at).where(keys_t.c.prefix == match.group(1))).first()
+    # compared even when the prefix is unknown, so timing tells nothing about which prefixes exist
+    if not hmac.compare_digest(row.hash if row else "0" * 64, presented) or row is None:
+        return KeyCheck(refused="invalid API key")
+    now = utcnow()
+    if row.revoked_at is not None:
+        return KeyCheck(refused="API key revoked")
+    if row.expires_at is not None and row.expires_at <= now:
+        return KeyCheck(refused="API key expired")
+    rate = row.rate_per_second or default_rate
+    passed = KeyCheck(name=row.name, scopes=frozenset(row.scopes), rate_per_second=rate)
+    clock = time.time()
+    if _held.spend(match.group(1), clock):
+        return passed
+    capacity = max(rate, 1.0)
     with store.write() as conn:
-        row = conn.execute(sa.select(keys_t).where(keys_t.c.prefix == match.group(1)).with_for_update()).first()
-        # compared even when the prefix is unknown, so timing tells nothing about which prefixes exist
-        if not hmac.compare_digest(row.hash if row else "0" * 64, presented) or row is None:
-            return KeyCheck(refused="invalid API key")
-        now = utcnow()
-        if row.revoked_at is not None:
-            return KeyCheck(refused="API key revoked")
-        if row.expires_at is not None and row.expires_at <= now:
-            return KeyCheck(refused="API key expired")
-        rate = row.rate_per_second or default_rate
-        capacity = max(rate, 1.0)
-        clock = time.time()
-        tokens = capacity if row.bucket_at is None else min(capacity, row.bucket_tokens + (clock - row.bucket_at) * rate)
+        bucket = conn.execute(sa.select(keys_t.c.bucket_tokens, keys_t.c.bucket_at).where(keys_t.c.id == row.id).with_for_update()).first()
+        tokens = capacity if bucket.bucket_at is None else min(capacity, bucket.bucket_tokens + (clock - bucket.bucket_at) * rate)
         if tokens < 1.0:
             return KeyCheck(name=row.name, retry_after=max(1, math.ceil((1.0 - tokens) / rate)), rate_per_second=rate)
-        conn.execute(keys_t.update().where(keys_t.c.id == row.id).values(bucket_tokens=tokens - 1.0, bucket_at=clock, last_used_at=now))
-    return KeyCheck(name=row.name, scopes=frozenset(row.scopes), rate_per_second=rate)
+        batch = max(1, min(int(tokens), int(rate * BATCH_SECONDS)))
+        conn.execute(keys_t.update().where(keys_t.c.id == row.id).values(bucket_tokens=tokens - batch, bucket_at=clock, last_used_at=now))
+    _held.keep(match.group(1), batch - 1, clock)
+    return passed
