@@ -44,3 +44,29 @@ def test_a_role_too_low_gets_the_403_page_not_json(client) -> None:  # noqa: ANN
     answer = client.post("/ui/routing/edit", data={"csrf_token": token, "rule": "sms/*/TEXT", "reason": "x"})
     assert answer.status_code == 403 and answer.headers["content-type"].startswith("text/html")
     assert "needs the <strong>admin</strong> role" in answer.text and "vera" in answer.text
+
+
+def _ui_routes(app) -> list[tuple[str, str]]:  # noqa: ANN001
+    """(method, path) of every Control Center page and form (FastAPI keeps an included router as one entry)."""
+    found = []
+
+    def walk(routes) -> None:  # noqa: ANN001
+        for route in routes:
+            if hasattr(route, "original_router"):
+                walk(route.original_router.routes)
+            elif getattr(route, "path", "").startswith("/ui") and hasattr(route, "methods"):
+                found.extend((m, route.path) for m in route.methods if m != "HEAD")
+
+    walk(app.routes)
+    return found
+
+
+def test_no_page_or_form_of_the_control_center_answers_without_a_session(client) -> None:  # noqa: ANN001
+    client.cookies.clear()
+    routes = [(m, p) for m, p in _ui_routes(client.app) if p not in ("/ui/login", "/ui/logout")]
+    assert len(routes) >= 15, routes
+    for method, path in routes:
+        url = path.replace("{request_id}", "r1").replace("{index}", "0").replace("{name}", "payment_reconciliation") \
+                  .replace("{schedule_id}", "weekly")
+        answer = client.request(method, url)
+        assert answer.status_code == 303 and answer.headers["location"].startswith("/ui/login?next="), (method, url, answer.status_code)
