@@ -41,7 +41,8 @@ def test_every_field_of_every_page_has_a_label_and_every_button_a_name(control_c
 def test_a_person_signs_in_and_opens_a_task_form_with_the_keyboard_alone(control_center, page) -> None:  # noqa: ANN001
     name, password = control_center.logins["operator"]
     page.goto(f"{control_center.url}/ui/login")
-    page.keyboard.type(name)  # the name field has the focus
+    expect(page.get_by_label("Name")).to_be_focused()  # autofocus: the keyboard starts there
+    page.keyboard.type(name)
     page.keyboard.press("Tab")
     page.keyboard.type(password)
     page.keyboard.press("Enter")
