@@ -3,9 +3,9 @@
 The payload is validated against the task's Config (and its sinks against the sinks
 file) before anything is queued. Then:
 
-- `wait=False` creates the run on the Dagster instance and queues it from this process (the
-  code location loaded here, named as in workspace.yaml): with `dagster dev` or the daemon the
-  run is QUEUED and the daemon starts it; this returns at once;
+- `wait=False` submits the run through the Dagster instance (`dagster job launch`,
+  i.e. `DagsterInstance.get()` and its run coordinator: with `dagster dev` the run is
+  QUEUED and the daemon starts it) and returns at once;
 - `wait=True` executes the same job in this process (`execute_in_process` with the
   request's run id) and returns the final state.
 
@@ -15,7 +15,9 @@ before the run starts; the asset and the run-status sensors move it forward.
 
 from __future__ import annotations
 
-import functools
+import json
+import os
+import subprocess
 import sys
 import uuid
 from collections.abc import Mapping, Sequence
@@ -24,14 +26,11 @@ from typing import Any
 from halo_platform.core.errors import HaloError
 from halo_platform.core.instance import dagster_instance
 from halo_platform.core.models import utcnow
-from halo_platform.core.settings import PROJECT_ROOT, get_settings
+from halo_platform.core.settings import get_settings
 from halo_platform.core.store import StoreResource
 from halo_platform.reports import audit
 from halo_platform.reports.assets import DEFAULT_TIMEZONE, job_name, run_config, run_tags
 from halo_platform.reports.task import RunContext, get_task
-
-CODE_LOCATION = "halo_platform.definitions"  # the location's name in workspace.yaml, which the daemon loads
-REPOSITORY = "__repository__"  # the one repository of a Definitions object
 
 
 def prepare_request(task_name: str, payload: Mapping[str, Any] | None, sinks: Sequence[str] | None) -> tuple[Any, dict]:
@@ -102,42 +101,15 @@ def _execute_quietly(store: StoreResource, task_name: str, request_id: str, conf
         record_run_outcome(store, instance.get_run_by_id(request_id), "FAILED", message)
 
 
-@functools.cache
-def _code_location(dagster_home: str) -> Any:  # noqa: ANN401 - dagster's InProcessCodeLocation
-    """The code location loaded in this process, as the daemon's workspace names it: its jobs' snapshots
-    and origins, so a run can be created and queued here. Made once per process and instance (about
-    1 s); the code it holds cannot change while the process runs."""
-    from dagster._core.remote_origin import InProcessCodeLocationOrigin
-    from dagster._core.remote_representation.code_location import InProcessCodeLocation
-    from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
-
-    origin = InProcessCodeLocationOrigin(
-        LoadableTargetOrigin(executable_path=sys.executable, module_name=CODE_LOCATION, working_directory=str(PROJECT_ROOT)),
-        location_name=CODE_LOCATION,
-    )
-    return InProcessCodeLocation(origin, instance=dagster_instance())
-
-
 def _submit(task_name: str, request_id: str, config: dict, tags: dict[str, str]) -> None:
-    """Create the run on the instance and queue it, in this process (what `dagster job launch` does in
-    a new one, 6-30 s): the daemon's run queue starts it through the workspace's code location of the
-    same name, like any run queued from the Dagster UI."""
-    from dagster._core.definitions.selector import JobSubsetSelector
-    from dagster._core.run_coordinator import QueuedRunCoordinator
-
-    instance = dagster_instance()
-    if not isinstance(instance.run_coordinator, QueuedRunCoordinator):
-        raise HaloError("the Dagster instance must queue runs (run_coordinator: QueuedRunCoordinator, as dagster.yaml has)")
-    location = _code_location(str(get_settings().dagster_home))
-    repository = location.get_repository(REPOSITORY)
-    job = location.get_job(JobSubsetSelector(location_name=location.name, repository_name=REPOSITORY,
-                                             job_name=job_name(task_name), op_selection=None))
-    plan = location.get_execution_plan(job, config, step_keys_to_execute=None, known_state=None, instance=instance).execution_plan_snapshot
-    instance.create_run(
-        job_name=job.name, run_id=request_id, run_config=config, resolved_op_selection=job.resolved_op_selection,
-        step_keys_to_execute=plan.step_keys_to_execute, op_selection=None, status=None, root_run_id=None, parent_run_id=None,
-        tags={**job.tags, **tags}, job_snapshot=job.job_snapshot, execution_plan_snapshot=plan, parent_job_snapshot=job.parent_job_snapshot,
-        remote_job_origin=job.get_remote_origin(), job_code_origin=job.get_python_origin(), asset_selection=None,
-        asset_check_selection=None, asset_graph=repository.asset_graph,
-    )
-    instance.submit_run(request_id, None)  # the queued coordinator only marks it QUEUED; the daemon launches it
+    home = get_settings().dagster_home
+    dagster_instance()
+    cmd = [
+        os.path.join(os.path.dirname(sys.executable), "dagster"), "job", "launch",
+        "-m", "halo_platform.definitions", "-j", job_name(task_name),  # location name as in workspace.yaml
+        "--config-json", json.dumps(config), "--tags", json.dumps(tags), "--run-id", request_id,
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env={**os.environ, "DAGSTER_HOME": str(home)})
+    if proc.returncode != 0:
+        lines = [line for line in (proc.stderr or proc.stdout).splitlines() if line.strip()]
+        raise HaloError(f"could not submit the run to Dagster: {lines[-1] if lines else proc.returncode}")
