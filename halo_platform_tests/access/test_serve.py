@@ -5,17 +5,10 @@ URL verify."""
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import hmac
-import os
-import socket
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import urlencode
 
 import httpx
@@ -23,38 +16,9 @@ import yaml
 
 from halo_platform.access.keys import create_key
 from halo_platform.core.store import StoreResource
+from halo_platform_tests.fixtures.halo_serve import halo_serve
 
-HALO = str(Path(sys.executable).with_name("halo"))
 TWILIO_TOKEN = "proxy-test-auth-token"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def halo_serve(tmp_path: Path, *args: str) -> Iterator[str]:
-    """`halo serve ARGS` on a free port over the test's HALO_* environment; yields its URL."""
-    port = _free_port()
-    log = (tmp_path / f"serve-{port}.log").open("w")
-    proc = subprocess.Popen([HALO, "serve", "--port", str(port), *args], env=dict(os.environ), stdout=log, stderr=log)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(f"{url}/health", timeout=5).raise_for_status()
-                break
-            except httpx.TransportError:
-                assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / f"serve-{port}.log").read_text()[-2000:]
-                time.sleep(0.3)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        log.close()
 
 
 def test_the_rate_limit_holds_across_worker_processes(halo_env, tmp_path) -> None:  # noqa: ANN001

@@ -8,20 +8,16 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-HALO = str(Path(sys.executable).with_name("halo"))
-ROOT = Path(__file__).resolve().parents[2]
+from halo_platform_tests.fixtures.halo_serve import HALO, ROOT, free_port, halo_serve
+
 PASSWORDS = {"viewer": "viewer password 1", "operator": "operator password 1"}
 TIMINGS = Path(os.environ.get("HALO_SCREENSHOTS", "/tmp/halo-screenshots")) / "page-timings.json"
 
@@ -38,18 +34,12 @@ class ControlCenter:
         return subprocess.run([HALO, *args], env=self.env, input=stdin, capture_output=True, text=True, timeout=300, cwd=ROOT)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def control_center(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlCenter]:
     root = tmp_path_factory.mktemp("control-center")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HALO_", "DAGSTER_"))}
     env.update(HALO_HOME=str(root / "halo"), DAGSTER_HOME=str(root / "dagster_home"))
-    port = _free_port()
+    port = free_port()
     center = ControlCenter(f"http://127.0.0.1:{port}", env, root)
     seeded = center.halo("demo")
     assert seeded.returncode == 0, seeded.stderr[-2000:]
@@ -58,22 +48,8 @@ def control_center(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Control
         made = center.halo("users", "create", role, "--role", role, stdin=password + "\n")
         assert made.returncode == 0, made.stderr
         center.logins[role] = (role, password)
-    log = (root / "serve.log").open("w")
-    server = subprocess.Popen([HALO, "serve", "--port", str(port)], env=env, cwd=ROOT, stdout=log, stderr=log)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(f"{center.url}/health", timeout=5).raise_for_status()
-                break
-            except httpx.TransportError:
-                assert server.poll() is None and time.monotonic() < deadline, (root / "serve.log").read_text()[-2000:]
-                time.sleep(0.3)
+    with halo_serve(root, env=env, port=port):
         yield center
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
-        log.close()
 
 
 def sign_in(page: Page, center: ControlCenter, role: str) -> None:
