@@ -55,6 +55,12 @@ def store_of(request: Request) -> StoreResource:
     return request.app.state.resources["store"]
 
 
+async def session_caller(request: Request, token: str | None) -> Caller | None:
+    """The person whose live session the cookie `token` names, or None."""
+    found = await run_in_threadpool(users.session, store_of(request), token) if token else None
+    return Caller(found.user, "user", found.scopes, found.csrf_token, found.role) if found else None
+
+
 async def _caller(request: Request, bearer: HTTPAuthorizationCredentials | None, cookie: str | None) -> Caller:
     store = store_of(request)
     if bearer is not None:
@@ -68,10 +74,10 @@ async def _caller(request: Request, bearer: HTTPAuthorizationCredentials | None,
     if request.headers.get("authorization"):
         raise _unauthenticated("the Authorization header must be `Bearer <API key>`")
     if cookie:
-        found = await run_in_threadpool(users.session, store, cookie)
-        if found is None:
+        person = await session_caller(request, cookie)
+        if person is None:
             raise _unauthenticated("session expired or signed out; sign in again")
-        return Caller(found.user, "user", found.scopes, found.csrf_token, found.role)
+        return person
     raise _unauthenticated("authentication required: `Authorization: Bearer <API key>`")
 
 

@@ -172,8 +172,8 @@ def document_errors(spec: dict[str, Any]) -> dict[str, Any]:
     schemas.pop("HTTPValidationError", None)
     schemas.pop("ValidationError", None)
 
-    def error(code: int | str) -> dict[str, Any]:
-        return {"description": _REFUSALS.get(int(code), "Refused: `error` says why") if code != "4XX" else "Refused: `error` says why",
+    def error(code: str) -> dict[str, Any]:
+        return {"description": _REFUSALS.get(int(code) if code.isdigit() else 0, "Refused: `error` says why"),
                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 
     for path, path_item in spec.get("paths", {}).items():

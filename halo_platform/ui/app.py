@@ -14,13 +14,11 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from fastapi import FastAPI, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from halo_platform.access import users
-from halo_platform.access.guard import SESSION_COOKIE, Caller, check_csrf, store_of
+from halo_platform.access.guard import SESSION_COOKIE, Caller, check_csrf, session_caller
 
 ROLES = ("viewer", "operator", "admin")
 PAGES = (  # (path, title): the navigation, in order
@@ -49,12 +47,10 @@ def signed_in(role: str = "viewer") -> Callable[[Request], Awaitable[Caller]]:
     """The dependency of a page (or a form's POST) that a person of at least `role` may use."""
 
     async def person(request: Request) -> Caller:
-        token = request.cookies.get(SESSION_COOKIE)
-        found = await run_in_threadpool(users.session, store_of(request), token) if token else None
-        if found is None:
+        caller = await session_caller(request, request.cookies.get(SESSION_COOKIE))
+        if caller is None:
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             raise SignInFirst(target if request.method == "GET" else request.url.path)
-        caller = Caller(found.user, "user", found.scopes, found.csrf_token, found.role)
         if not role_at_least(caller, role):
             raise NotAllowed(caller, role)
         await check_csrf(request, caller)
