@@ -13,6 +13,7 @@ setup(
     install_requires=[
         "dagster==1.13.27",
         "dagster-webserver==1.13.27",
+        "dagster-graphql==1.13.27",  # task requests are submitted to the webserver through its client
         "dagster-postgres==0.29.27",
         "dagster-aws==0.29.27",
         "sqlalchemy==2.1.9",
