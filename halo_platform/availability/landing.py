@@ -3,6 +3,7 @@ never modified; what was processed is recorded in `emr_processed_files` (path + 
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import hashlib
 import os
@@ -11,6 +12,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from halo_platform.availability.bulk_sql import Codec
 from halo_platform.availability.feeds import Feed
 from halo_platform.core.errors import HaloError
 from halo_platform.core.settings import get_settings
@@ -44,6 +46,18 @@ def _sha256(path: str, _mtime_ns: int, _size: int) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def received_at(path: str) -> dt.datetime:
+    """When a file landed, naive UTC: its modification time, which the copy into the landing
+    zone sets and nothing changes afterwards."""
+    return dt.datetime.fromtimestamp(os.stat(path).st_mtime, dt.UTC).replace(tzinfo=None)
+
+
+def record_received(codec: Codec, feed: str, files: list[tuple[str, str, str]]) -> None:
+    """Stamp the processed-file rows of `files` (relpath, sha256, landed path) with when they landed."""
+    codec.execute_many("UPDATE emr_processed_files SET received_at = ? WHERE feed = ? AND path = ? AND sha256 = ?",
+                       [(codec.ts(received_at(path)), feed, rel, sha) for rel, sha, path in files])
 
 
 def ingest(feed: Feed, source: Path) -> Path:

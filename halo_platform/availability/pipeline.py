@@ -17,7 +17,7 @@ from halo_platform.availability.bulk_sql import Codec
 from halo_platform.availability.feeds import Feed
 from halo_platform.availability.feeds.base import HOURS, ROLE, SCHEDULE, Parsed
 from halo_platform.availability.items import ApplyResult, LandedFile, apply_files, storable
-from halo_platform.availability.landing import PendingFile, pending
+from halo_platform.availability.landing import PendingFile, pending, record_received
 from halo_platform.availability.span_store import (
     SpanPlan,
     SpansResult,
@@ -96,7 +96,10 @@ def apply_batch(store: StoreResource, feed: str, parsed: list[LandedFile], paths
     def apply(files: list[LandedFile]) -> ApplyResult:
         with store.write() as conn:
             done = set(Codec(conn).select("SELECT path, sha256 FROM emr_processed_files WHERE feed = ?", (feed,)))
-            return apply_files(conn, feed, [f for f in files if (f.path, f.sha256) not in done])
+            todo = [f for f in files if (f.path, f.sha256) not in done]
+            result = apply_files(conn, feed, todo)
+            record_received(Codec(conn), feed, [(f.path, f.sha256, paths[f.path]) for f in todo])
+            return result
 
     def apply_or_quarantine(file: LandedFile) -> ApplyResult:
         try:

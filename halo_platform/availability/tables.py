@@ -124,7 +124,8 @@ class ProcessedFile(Base):
     sha256: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     events: Mapped[int]
     quarantined: Mapped[int]
-    processed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    processed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)  # when its events were applied
+    received_at: Mapped[dt.datetime | None]  # when it landed (unknown for files processed before this column)
 
 
 class NextAvailableSlot(Base):
