@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from halo_platform.availability.feeds.base import FeedFormat
@@ -26,6 +26,8 @@ class Feed:
     name: str
     format: str
     quarantine_threshold: float = DEFAULT_QUARANTINE_THRESHOLD
+    # the entry's other settings (max_lag_minutes, slot_rules, landing), read and checked by the modules using them
+    options: dict = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def adapter(self) -> FeedFormat:
@@ -67,7 +69,8 @@ def _load_feeds(path: Path, _stamp: int | None) -> dict[str, Feed]:
         if not _NAME.match(str(name)):
             raise HaloError(f"{path}: invalid feed name {name!r}")
         cfg = cfg or {}
-        feed = Feed(str(name), str(cfg.get("format", name)), float(cfg.get("quarantine_threshold", DEFAULT_QUARANTINE_THRESHOLD)))
+        feed = Feed(str(name), str(cfg.get("format", name)), float(cfg.get("quarantine_threshold", DEFAULT_QUARANTINE_THRESHOLD)),
+                    dict(cfg))
         feed.adapter  # noqa: B018 - fail on an unknown format when the file is read
         feeds[feed.name] = feed
     return feeds
