@@ -30,6 +30,8 @@ class ApiKey(Base):
     last_used_at: Mapped[dt.datetime | None] = mapped_column()
     bucket_tokens: Mapped[float | None] = mapped_column(sa.Double)
     bucket_at: Mapped[float | None] = mapped_column(sa.Double)
+    # signs the status webhooks of the messages this key sends (`keys.webhook_secret`)
+    webhook_secret: Mapped[str | None] = mapped_column(sa.String(64))
 
 
 class User(Base):

@@ -22,6 +22,11 @@ class Message(Base):
             sqlite_where=sa.text("status IN ('queued', 'retry_scheduled')"),
             postgresql_where=sa.text("status IN ('queued', 'retry_scheduled')"),
         ),
+        # the status webhooks' worker reads only the messages that asked for them
+        sa.Index(
+            "ix_messages_webhooks", "webhook_key", "updated_at",
+            sqlite_where=sa.text("webhook_key IS NOT NULL"), postgresql_where=sa.text("webhook_key IS NOT NULL"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
@@ -50,6 +55,16 @@ class Message(Base):
     created_by: Mapped[str | None] = mapped_column(sa.String(255))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # SMS: segments as carriers count them (`validation.sms_segments`)
+    segments: Mapped[int | None]
+    # status webhooks: where every lifecycle event is POSTed, signed with the webhook secret of
+    # the API key (its prefix) that submitted the message
+    callback_url: Mapped[str | None] = mapped_column(sa.String(2048))
+    webhook_key: Mapped[str | None] = mapped_column(sa.String(16))
+    # channel fallback: the message to send if this SMS fails, and on that message the SMS it
+    # replaces (unique: a fallback is made once, however many runs race to make it)
+    fallback: Mapped[dict | None]
+    fallback_of: Mapped[str | None] = mapped_column(sa.String(36), unique=True, index=True)
 
 
 class MessageEvent(Base):
@@ -160,4 +175,38 @@ class ProviderStateChange(Base):
     reason: Mapped[str] = mapped_column(sa.Text)
     error_rate: Mapped[float | None]
     attempts: Mapped[int | None]
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Suppression(Base):
+    """A recipient who opted out of a channel (STOP, the API, the CLI). The recipient is kept
+    only as a keyed hash (`suppressions.recipient_hash`), so the list is not a contact list.
+    Scope `normal` stops NORMAL/LOW messages; `all` stops HIGH (OTPs) too."""
+
+    __tablename__ = "suppressions"
+    __table_args__ = (sa.UniqueConstraint("channel", "recipient_hash", name="uq_suppressions_channel_recipient"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(sa.String(8))
+    recipient_hash: Mapped[str] = mapped_column(sa.String(64))
+    scope: Mapped[str] = mapped_column(sa.String(8))
+    reason: Mapped[str | None] = mapped_column(sa.String(255))
+    created_by: Mapped[str | None] = mapped_column(sa.String(255))
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class WebhookAttempt(Base):
+    """One POST of a lifecycle event (`message_events.id`) to its message's `callback_url`. An
+    event is delivered once one attempt is `ok`; until then (for 24 h) it is the backlog."""
+
+    __tablename__ = "webhook_attempts"
+    __table_args__ = (sa.Index("ix_webhook_attempts_event_ok", "event_id", "ok"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    event_id: Mapped[int]
+    message_id: Mapped[str] = mapped_column(sa.String(36))
+    ok: Mapped[bool]
+    http_status: Mapped[int | None]
+    latency_ms: Mapped[float | None]
+    detail: Mapped[str | None] = mapped_column(sa.String(255))
     at: Mapped[dt.datetime] = mapped_column(default=utcnow)
