@@ -36,6 +36,8 @@ setup(
         "python-dotenv==1.2.4",
         "croniter==7.0.0",
         "phonenumbers==9.0.43",
+        "tzdata==2026.6",  # zone.tab: a country's time zones (quiet hours); zones where the OS has none
+        "google-auth==2.63.0",  # FCM: OAuth2 access tokens from a service account
         "email-validator==2.4.0",
         "cryptography==50.0.2",
         "paramiko==5.1.0",
