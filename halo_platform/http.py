@@ -16,6 +16,7 @@ from halo_platform.core.http import make_app
 from halo_platform.core.settings import get_settings
 from halo_platform.delivery import api as delivery
 from halo_platform.reports import api as reports
+from halo_platform.ui import access as ui_access
 from halo_platform.ui import app as ui
 from halo_platform.ui import availability as ui_availability
 from halo_platform.ui import home as ui_home
@@ -28,7 +29,7 @@ from halo_platform.ui import tasks as ui_tasks
 
 ROUTERS = (*access.ROUTERS, *reports.ROUTERS, *availability.ROUTERS, *delivery.ROUTERS)
 # the Control Center's pages, in its navigation order
-PAGES = (ui_home, ui_tasks, ui_requests, ui_schedules, ui_routing, ui_providers, ui_messages, ui_availability)
+PAGES = (ui_home, ui_tasks, ui_requests, ui_schedules, ui_routing, ui_providers, ui_messages, ui_availability, ui_access)
 
 
 def create_app(resources: Mapping[str, Any] | None = None) -> FastAPI:

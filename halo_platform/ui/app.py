@@ -21,9 +21,10 @@ from fastapi.templating import Jinja2Templates
 from halo_platform.access.guard import SESSION_COOKIE, Caller, check_csrf, session_caller
 
 ROLES = ("viewer", "operator", "admin")
-PAGES = (  # (path, title): the navigation, in order
-    ("/ui/tasks", "Tasks"), ("/ui/requests", "Requests"), ("/ui/schedules", "Schedules"), ("/ui/routing", "Routing"),
-    ("/ui/providers", "Providers"), ("/ui/messages", "Messages"), ("/ui/availability", "Availability"),
+PAGES = (  # (path, title, the role that may open it): the navigation, in order
+    ("/ui/tasks", "Tasks", "viewer"), ("/ui/requests", "Requests", "viewer"), ("/ui/schedules", "Schedules", "viewer"),
+    ("/ui/routing", "Routing", "viewer"), ("/ui/providers", "Providers", "viewer"), ("/ui/messages", "Messages", "viewer"),
+    ("/ui/availability", "Availability", "viewer"), ("/ui/access", "Access", "admin"),
 )
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")

@@ -16,14 +16,14 @@ UNLABELLED = """() => [...document.querySelectorAll('input:not([type=hidden]), s
     .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !e.getAttribute('aria-labelledby'))
     .map(e => e.outerHTML.slice(0, 120))"""
 SILENT_BUTTONS = """() => [...document.querySelectorAll('button, input[type=submit]')]
-    .filter(b => !(b.innerText || b.value || b.getAttribute('aria-label') || '').trim()).map(b => b.outerHTML.slice(0, 120))"""
+    .filter(b => !(b.innerText || b.textContent || b.value || b.getAttribute('aria-label') || '').trim()).map(b => b.outerHTML.slice(0, 120))"""
 
 
 def _pages(center) -> list[str]:  # noqa: ANN001
     schedule = center.halo("schedules", "list").stdout.split()[0]
     return ["/ui/tasks", "/ui/tasks/payment_reconciliation", "/ui/requests", "/ui/schedules", f"/ui/schedules/{schedule}",
             "/ui/routing", "/ui/routing/new", f"/ui/routing/edit?rule={quote('sms/*/TEXT')}", "/ui/routing/history",
-            "/ui/providers", "/ui/messages", "/ui/availability", "/ui/availability?feed=acme&provider=AC001"]
+            "/ui/providers", "/ui/messages", "/ui/availability", "/ui/availability?feed=acme&provider=AC001", "/ui/access"]
 
 
 def test_every_field_of_every_page_has_a_label_and_every_button_a_name(control_center, page) -> None:  # noqa: ANN001

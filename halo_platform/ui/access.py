@@ -1,0 +1,162 @@
+"""The Control Center's Access page (admin): API keys and users. An admin creates a key (shown
+once, on the answer to the form, never stored in clear or sent again), revokes one, creates a
+user, gives a user a new password (which also re-enables them) and disables one.
+
+Every change goes through `access.keys` / `access.users`, the functions of `halo keys` and
+`halo users`; their errors name the field they are about (`name: ...`), so the page shows each
+beside its field."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from halo_platform.access.guard import Caller
+from halo_platform.access.keys import SCOPES, create_key, list_keys, revoke_key
+from halo_platform.access.users import ROLE_SCOPES, create_user, disable_user, list_users, set_password
+from halo_platform.core.errors import ConflictError, HaloError, NotFoundError
+from halo_platform.core.http import resource
+from halo_platform.core.store import StoreResource
+from halo_platform.ui.app import render, signed_in
+
+router = APIRouter(include_in_schema=False)
+KEY_FIELDS = ("name", "scope", "expires", "rate")
+USER_FIELDS = ("name", "role", "password")
+PASSWORDS_DIFFER = "the two passwords differ"
+
+
+def _field_error(exc: HaloError, fields: tuple[str, ...], prefix: str) -> dict[str, str]:
+    """The error beside its field: the domain's messages start with the field's name."""
+    field, _, rest = str(exc).partition(": ")
+    if field in fields and rest:
+        return {f"{prefix}.{field}": rest}
+    if isinstance(exc, ConflictError):  # a name in use
+        return {f"{prefix}.name": str(exc)}
+    return {f"{prefix}.form": str(exc)}
+
+
+def _state(key: dict[str, Any]) -> str:
+    if key["revoked_at"]:
+        return "revoked"
+    expires = key["expires_at"]
+    if expires is not None and (expires if expires.tzinfo else expires.replace(tzinfo=dt.UTC)) <= dt.datetime.now(dt.UTC):
+        return "expired"
+    return "active"
+
+
+def _page(request: Request, caller: Caller, store: StoreResource, status: int = 200, **context: Any) -> HTMLResponse:  # noqa: ANN401
+    context.setdefault("errors", {})
+    context.setdefault("key_form", {"name": "", "scopes": [], "expires": "", "rate": ""})
+    context.setdefault("user_form", {"name": "", "role": "viewer"})
+    errors = context["errors"]
+    answer = render(request, "access.html", caller, status=status, keys=[{**k, "state": _state(k)} for k in list_keys(store)],
+                    users=list_users(store), scopes=SCOPES, roles=list(ROLE_SCOPES),
+                    key_open=any(f.startswith("key.") for f in errors), user_open=any(f.startswith("user.") for f in errors), **context)
+    answer.headers["Cache-Control"] = "no-store"  # the answer to a created key holds the key
+    return answer
+
+
+@router.get("/ui/access", response_class=HTMLResponse)
+def access_page(request: Request, caller: Caller = Depends(signed_in("admin")),
+                store: StoreResource = Depends(resource("store"))) -> HTMLResponse:
+    return _page(request, caller, store)
+
+
+def _key_fields(data: Any, errors: dict[str, str]) -> tuple[dict[str, Any], dt.date | None, float | None]:  # noqa: ANN401 - a form
+    form = {"name": str(data.get("name", "")).strip(), "scopes": [str(s) for s in data.getlist("scope")],
+            "expires": str(data.get("expires", "")).strip(), "rate": str(data.get("rate", "")).strip()}
+    expires = rate = None
+    if form["expires"]:
+        try:
+            expires = dt.date.fromisoformat(form["expires"])
+        except ValueError:
+            errors["key.expires"] = "a date, YYYY-MM-DD"
+    if form["rate"]:
+        try:
+            rate = float(form["rate"])
+        except ValueError:
+            errors["key.rate"] = "a number of requests per second"
+    return form, expires, rate
+
+
+@router.post("/ui/access/keys", response_class=HTMLResponse)
+async def new_key(request: Request, caller: Caller = Depends(signed_in("admin")),
+                  store: StoreResource = Depends(resource("store"))) -> HTMLResponse:
+    errors: dict[str, str] = {}
+    form, expires, rate = _key_fields(await request.form(), errors)
+    key = None
+    if not errors:
+        try:
+            key = await run_in_threadpool(lambda: create_key(store, form["name"], form["scopes"], expires=expires,
+                                                             rate_per_second=rate, created_by=caller.name))
+        except HaloError as exc:
+            errors = _field_error(exc, KEY_FIELDS, "key")
+    if errors:
+        return await run_in_threadpool(_page, request, caller, store, 422, errors=errors, key_form=form)
+    return await run_in_threadpool(_page, request, caller, store, 201, created_key={"name": form["name"], "key": key})
+
+
+async def _change(request: Request, caller: Caller, store: StoreResource, change: Callable[[], None], done: str) -> Response:
+    """Make a change of a row's button; back to the page saying what was done, or with the
+    error at the top (a second click on the same button: the key is revoked already)."""
+    try:
+        await run_in_threadpool(change)
+    except HaloError as exc:
+        return await run_in_threadpool(_page, request, caller, store, 404 if isinstance(exc, NotFoundError) else 422,
+                                       errors={"form": str(exc)})
+    return RedirectResponse(f"/ui/access?done={quote(done)}", status_code=303)
+
+
+@router.post("/ui/access/keys/{name}/revoke", response_class=HTMLResponse)
+async def revoke(request: Request, name: str, caller: Caller = Depends(signed_in("admin")),
+                 store: StoreResource = Depends(resource("store"))) -> Response:
+    return await _change(request, caller, store, lambda: revoke_key(store, name), f"key {name} revoked")
+
+
+@router.post("/ui/access/users", response_class=HTMLResponse)
+async def new_user(request: Request, caller: Caller = Depends(signed_in("admin")),
+                   store: StoreResource = Depends(resource("store"))) -> HTMLResponse:
+    data = await request.form()
+    form = {"name": str(data.get("name", "")).strip(), "role": str(data.get("role", ""))}
+    password = str(data.get("password", ""))
+    errors = {} if password == data.get("password_again") else {"user.password": PASSWORDS_DIFFER}
+    if not errors:
+        try:
+            await run_in_threadpool(create_user, store, form["name"], form["role"], password)
+        except HaloError as exc:
+            errors = _field_error(exc, USER_FIELDS, "user")
+    if errors:
+        return await run_in_threadpool(_page, request, caller, store, 422, errors=errors, user_form=form)
+    done = f"user {form['name']} created"
+    return RedirectResponse(f"/ui/access?done={quote(done)}", status_code=303)
+
+
+@router.post("/ui/access/users/{name}/password", response_class=HTMLResponse)
+async def new_password(request: Request, name: str, caller: Caller = Depends(signed_in("admin")),
+                       store: StoreResource = Depends(resource("store"))) -> HTMLResponse:
+    data = await request.form()
+    password = str(data.get("password", ""))
+    errors = {} if password == data.get("password_again") else {f"password.{name}": PASSWORDS_DIFFER}
+    if not errors:
+        try:
+            await run_in_threadpool(set_password, store, name, password)
+        except HaloError as exc:
+            errors = {f"password.{name}": str(exc).removeprefix("password: ")}
+    if errors:
+        return await run_in_threadpool(_page, request, caller, store, 422, errors=errors)
+    return RedirectResponse(f"/ui/access?done={quote(f'new password for {name}; their sessions ended')}", status_code=303)
+
+
+@router.post("/ui/access/users/{name}/disable", response_class=HTMLResponse)
+async def disable(request: Request, name: str, caller: Caller = Depends(signed_in("admin")),
+                  store: StoreResource = Depends(resource("store"))) -> Response:
+    if name == caller.name:  # an admin never locks the Control Center's door behind themselves
+        return await run_in_threadpool(_page, request, caller, store, 422,
+                                       errors={f"disable.{name}": "you cannot disable the user you are signed in as"})
+    return await _change(request, caller, store, lambda: disable_user(store, name), f"user {name} disabled; their sessions ended")
