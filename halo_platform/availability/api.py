@@ -35,7 +35,7 @@ from strawberry.extensions import (
 from strawberry.fastapi import GraphQLRouter
 
 from halo_platform.access.guard import requires
-from halo_platform.availability import service
+from halo_platform.availability import freshness, service
 from halo_platform.core.docs import graphiql_html
 from halo_platform.core.http import nesting_depth, resource
 from halo_platform.core.store import StoreResource
@@ -61,10 +61,11 @@ def availability(
     to: str | None = Query(None, description="Last local date (inclusive), YYYY-MM-DD"),
     store: StoreResource = Depends(resource("store")),
 ) -> dict:
-    """Available spans of one provider, by local date; instants in UTC."""
+    """Available spans of one provider, by local date; instants in UTC; and how current the feed is."""
     first, last = service.parse_date(from_, "from"), service.parse_date(to, "to")
     found = service.spans(store, feed, provider_id, first, last)
-    return {"feed": feed, "provider_id": provider_id, "from": from_, "to": to, "spans": [s.as_json() for s in found]}
+    return {"feed": feed, "provider_id": provider_id, "from": from_, "to": to, "spans": [s.as_json() for s in found],
+            "freshness": freshness.freshness(store, feed).as_json()}
 
 
 @strawberry.type
@@ -80,6 +81,14 @@ class Slot:
     end_at: dt.datetime
 
 
+@strawberry.type
+class Freshness:
+    feed: str
+    applied_at: dt.datetime | None = strawberry.field(description="When the newest file of the feed was processed")
+    received_at: dt.datetime | None = strawberry.field(description="When the newest processed file landed")
+    lag_seconds: int | None = strawberry.field(description="Seconds from receivedAt to now")
+
+
 @strawberry.type(name="Query")
 class AvailabilityQuery:
     @strawberry.field(description="Available spans of a provider with local dates in [from, to].")
@@ -88,6 +97,11 @@ class AvailabilityQuery:
                         to: dt.date | None = None) -> list[AvailableSpan]:
         return [AvailableSpan(span_date=s.span_date, start_at=s.start_at, end_at=s.end_at)
                 for s in service.spans(info.context["store"], feed, provider_id, from_, to)]
+
+    @strawberry.field(description="How current the feed's spans are: its newest event received and applied.")
+    def freshness(self, info: strawberry.Info, feed: str) -> Freshness:
+        found = freshness.freshness(info.context["store"], feed)
+        return Freshness(feed=found.feed, applied_at=found.applied_at, received_at=found.received_at, lag_seconds=found.lag_seconds)
 
     @strawberry.field(description="The earliest free slot of durationMinutes starting at or after `after` (default now).")
     def next_available(self, info: strawberry.Info, feed: str, provider_id: str, duration_minutes: int,

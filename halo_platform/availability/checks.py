@@ -7,6 +7,7 @@ import dagster as dg
 
 from halo_platform.availability.bulk_sql import Codec
 from halo_platform.availability.feeds import load_feeds
+from halo_platform.availability.freshness import lag_verdicts
 from halo_platform.availability.span_store import load_hours
 from halo_platform.availability.spans import merge, utc_instant, working_intervals
 from halo_platform.core.store import StoreResource
@@ -90,4 +91,16 @@ def quarantine_rate_below_threshold(store: StoreResource) -> dg.AssetCheckResult
                                          "over_threshold": dg.MetadataValue.json(sorted(over))})
 
 
-CHECKS = [spans_do_not_overlap, spans_inside_working_hours, quarantine_rate_below_threshold]
+@dg.asset_check(asset="scheduling_items", name="feeds_within_max_lag")
+def feeds_within_max_lag(store: StoreResource) -> dg.AssetCheckResult:
+    """Each feed setting `max_lag_minutes` has applied an event received at most that many
+    minutes ago (lag: now minus the landing time of its newest processed file)."""
+    verdicts = lag_verdicts(store, list(load_feeds().values()))
+    return dg.AssetCheckResult(
+        passed=not any(v.stale for v in verdicts),
+        metadata={"lag_seconds": dg.MetadataValue.json({v.freshness.feed: v.freshness.lag_seconds for v in verdicts}),
+                  "max_lag_minutes": dg.MetadataValue.json({v.freshness.feed: v.limit_minutes for v in verdicts}),
+                  "stale": dg.MetadataValue.json(sorted(v.freshness.feed for v in verdicts if v.stale))})
+
+
+CHECKS = [spans_do_not_overlap, spans_inside_working_hours, quarantine_rate_below_threshold, feeds_within_max_lag]

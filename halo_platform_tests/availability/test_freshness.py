@@ -1,0 +1,91 @@
+"""Freshness: a feed's newest event received (its file's landing time) and applied (processed),
+in the REST and GraphQL answers, and the check holding each feed to its `max_lag_minutes`."""
+
+import datetime as dt
+import os
+
+import dagster as dg
+import pytest
+
+from halo_platform.availability.freshness import freshness
+from halo_platform.core.errors import HaloError
+from halo_platform.definitions import defs
+from halo_platform.http import create_app
+from halo_platform_tests.availability.helpers import land, process
+from halo_platform_tests.fixtures.access import authorized_client
+
+HOURS = ('{"type":"hours","provider":"P1","tz":"UTC","week":{"mon":[["09:00","17:00"]]},'
+         '"updated_at":"2026-11-01T00:00:00Z"}\n')
+LANDED_AT = dt.datetime(2027, 1, 4, 8, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def feeds_file(halo_env, tmp_path, monkeypatch):
+    path = tmp_path / "feeds.yaml"
+    path.write_text("feeds:\n  acme: {format: acme, max_lag_minutes: 30}\n  fhir: {format: fhir}\n")
+    monkeypatch.setenv("HALO_FEEDS_FILE", str(path))
+    return path
+
+
+def land_at(when: dt.datetime) -> None:
+    path = land("acme", f"hours-{when:%H%M}.jsonl", HOURS)
+    os.utime(path, (when.timestamp(), when.timestamp()))
+
+
+def test_a_feed_records_when_its_newest_file_landed_and_was_applied(store, feeds_file):
+    assert freshness(store, "acme") == freshness(store, "acme").__class__("acme", None, None, None)
+    land_at(LANDED_AT - dt.timedelta(hours=1))
+    land_at(LANDED_AT)
+    before = dt.datetime.now(dt.UTC)
+    process(store, "2027-01-04", 2)
+    found = freshness(store, "acme", now=LANDED_AT + dt.timedelta(minutes=7))
+    assert found.received_at == LANDED_AT
+    assert before - dt.timedelta(seconds=1) <= found.applied_at <= dt.datetime.now(dt.UTC)
+    assert found.lag_seconds == 7 * 60
+
+
+def test_rest_and_graphql_answer_the_feeds_freshness(store, feeds_file):
+    land_at(LANDED_AT)
+    process(store, "2027-01-04", 2)
+    client = authorized_client(create_app({"store": store}), "availability:read")
+    body = client.get("/v1/availability", params={"feed": "acme", "provider_id": "P1"}).json()
+    assert body["freshness"]["feed"] == "acme" and body["freshness"]["received_at"] == "2027-01-04T08:00:00Z"
+    assert body["freshness"]["lag_seconds"] >= (dt.datetime.now(dt.UTC) - LANDED_AT).total_seconds() - 5
+    data = client.post("/graphql", json={"query": '{ freshness(feed: "acme") { feed appliedAt receivedAt lagSeconds } }'}).json()
+    assert data["data"]["freshness"]["receivedAt"] == "2027-01-04T08:00:00+00:00"
+    assert data["data"]["freshness"]["lagSeconds"] == pytest.approx(body["freshness"]["lag_seconds"], abs=5)
+    refused = client.post("/graphql", json={"query": '{ freshness(feed: "nope") { feed } }'}).json()
+    assert "unknown feed" in refused["errors"][0]["message"]
+
+
+def run_freshness_check(store) -> dg.AssetCheckEvaluation:
+    """Run the job the schedule runs every 5 minutes (a feed goes stale when nothing lands)."""
+    assert defs.resolve_schedule_def("emr_freshness_schedule").job_name == "emr_freshness_job"
+    result = defs.resolve_job_def("emr_freshness_job").execute_in_process(
+        instance=dg.DagsterInstance.ephemeral(), resources={"store": store})
+    (evaluation,) = result.get_asset_check_evaluations()
+    return evaluation
+
+
+def test_the_freshness_check_fails_when_a_feed_passes_its_max_lag(store, feeds_file):
+    """acme (30 minutes) fails before anything is applied and when its newest file landed an hour
+    ago; fhir sets no limit and is never stale."""
+    assert not run_freshness_check(store).passed
+    now = dt.datetime.now(dt.UTC)
+    land_at(now - dt.timedelta(hours=1))
+    process(store, "2027-01-04", 2)
+    stale = run_freshness_check(store)
+    assert not stale.passed and stale.metadata["stale"].value == ["acme"]
+    assert stale.metadata["lag_seconds"].value["acme"] >= 3600 and stale.metadata["max_lag_minutes"].value == {"acme": 30, "fhir": None}
+    land_at(now - dt.timedelta(minutes=5))
+    process(store, "2027-01-04", 2)
+    assert run_freshness_check(store).passed
+
+
+def test_a_bad_max_lag_is_refused_by_name(store, feeds_file):
+    feeds_file.write_text("feeds:\n  acme: {format: acme, max_lag_minutes: soon}\n")
+    client = authorized_client(create_app({"store": store}), "availability:read")
+    answer = client.get("/v1/availability", params={"feed": "acme", "provider_id": "P1"})
+    assert answer.status_code == 200  # the spans answer does not depend on the limit
+    with pytest.raises(HaloError, match="feed acme: max_lag_minutes must be a positive number, got 'soon'"):
+        run_freshness_check(store)
