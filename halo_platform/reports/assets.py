@@ -98,16 +98,29 @@ def load_queries(con, warehouses: WarehousesResource, task: Task, payload: Mappi
     return loaded
 
 
-def write_output(con, path: Path, fmt: str) -> None:  # noqa: ANN001
-    """Write DuckDB table `result` to `path` (csv and parquet streamed by DuckDB)."""
+OUTPUT_BATCH_ROWS = 100_000
+
+
+def write_output(con, path: Path, fmt: str) -> dict[str, Any]:  # noqa: ANN001
+    """Write DuckDB table `result` to `path`, streamed: csv and parquet by DuckDB's `COPY`, xlsx
+    as Arrow batches into `reports.xlsx` (a sheet per 1,048,576 rows, Excel's limit); no format
+    holds the rows in Python. Returns what the run's metadata should say about the file.
+
+    Rows come out in the table's order (the transform's ORDER BY): the connection may reorder
+    scans for the loads' sake (`preserve_insertion_order` off), never for the output."""
+    from halo_platform.reports.xlsx import write_xlsx
+
     path.parent.mkdir(parents=True, exist_ok=True)
+    con.execute("SET preserve_insertion_order = true")
     quoted = str(path).replace("'", "''")
     if fmt == "csv":
         con.execute(f"COPY result TO '{quoted}' (FORMAT CSV, HEADER)")
     elif fmt == "parquet":
         con.execute(f"COPY result TO '{quoted}' (FORMAT PARQUET)")
     else:
-        con.execute("SELECT * FROM result").df().to_excel(path, index=False, sheet_name="report")
+        reader = con.sql("SELECT * FROM result").to_arrow_reader(OUTPUT_BATCH_ROWS)
+        return {"xlsx_sheets": write_xlsx(reader, reader.schema, path)}
+    return {}
 
 
 def _transform(con, task: Task, payload: Mapping[str, Any]) -> None:  # noqa: ANN001
@@ -169,7 +182,7 @@ def build_report(context, task: Task, resolved: Mapping[str, Any], warehouses: W
                 counts = {str(k): int(v) for k, v in grouped.fetchall()}
             path = out_dir / f"{task.file_stem(resolved)}.{task.format_of(resolved)}"
             mark = time.perf_counter()
-            write_output(con, path, task.format_of(resolved))
+            metadata.update(write_output(con, path, task.format_of(resolved)))
             timings["write"] = round(time.perf_counter() - mark, 3)
             rows = []
             if task.message:

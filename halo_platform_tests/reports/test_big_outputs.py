@@ -1,0 +1,117 @@
+"""Big outputs are streamed: csv and parquet by DuckDB's COPY, xlsx as Arrow batches into the
+zip. A million rows come out whole and in the transform's order; past Excel's 1,048,576 rows
+per sheet the workbook continues on a second sheet (header repeated) instead of truncating."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import zipfile
+from decimal import Decimal
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import openpyxl
+import pytest
+
+from halo_platform.core.warehouses import WarehousesResource
+from halo_platform.reports.assets import build_report, duckdb_connection, write_output
+from halo_platform.reports.task import Query, Task, TaskConfig
+from halo_platform.reports.xlsx import XLSX_MAX_ROWS
+
+MILLION = 1_000_000
+
+
+def sheet_rows(path: Path) -> dict[str, tuple[int, bytes, bytes]]:
+    """Per sheet part: (row count, first 300 bytes of rows, last 300 bytes), read as a stream."""
+    found = {}
+    with zipfile.ZipFile(path) as zf:
+        for name in sorted(n for n in zf.namelist() if n.startswith("xl/worksheets/")):
+            count, head, tail = 0, b"", b""
+            with zf.open(name) as fh:
+                carry = b""
+                while chunk := fh.read(1 << 22):
+                    data = carry + chunk
+                    count += data.count(b"<row>") - carry.count(b"<row>")
+                    head = head or data[data.find(b"<row>"):][:300]
+                    carry = data[-8:]
+                    tail = (tail + data)[-300:]
+            found[name] = (count, head, tail)
+    return found
+
+
+def million_rows(tmp_path: Path) -> duckdb.DuckDBPyConnection:
+    con = duckdb_connection(tmp_path)
+    con.execute("""CREATE TABLE result AS
+        SELECT 'O' || lpad(CAST(i AS VARCHAR), 9, '0') AS order_id, CAST(i / 100 AS DECIMAL(14,2)) AS amount,
+               CASE WHEN i % 2 = 0 THEN 'PAID' ELSE 'REFUNDED' END AS status
+        FROM range($rows) r(i) ORDER BY order_id""", {"rows": MILLION})
+    return con
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_a_million_rows_come_out_whole_and_in_order_through_duckdb_copy(tmp_path, fmt):
+    con = million_rows(tmp_path)
+    path = tmp_path / f"out.{fmt}"
+    assert write_output(con, path, fmt) == {}
+    reader = f"read_{fmt}('{path}')"
+    count, unordered = duckdb.sql(f"""SELECT count(*), count(*) FILTER (WHERE order_id < prev) FROM
+        (SELECT order_id, lag(order_id) OVER (ORDER BY rownum) AS prev FROM (SELECT *, row_number() OVER () AS rownum
+         FROM {reader}))""").fetchall()[0]  # noqa: S608 - test paths
+    assert (count, unordered) == (MILLION, 0)
+    assert duckdb.sql(f"SELECT max(order_id), sum(CAST(amount AS DECIMAL(14,2))) FROM {reader}").fetchall()[0] == (  # noqa: S608
+        "O000999999", Decimal("4999995000.00"))
+
+
+def test_xlsx_cells_keep_their_types_and_odd_text_is_escaped(tmp_path):
+    con = duckdb_connection(tmp_path)
+    con.execute("""CREATE TABLE result AS SELECT * FROM (VALUES
+        ('O1', CAST(12.34 AS DECIMAL(14,2)), 3, 0.5, DATE '2024-03-04', TIMESTAMP '2024-03-04 10:11:12', true,
+         'a<b & c>' || chr(1) || ' ', NULL),
+        ('O2', NULL, NULL, CAST('nan' AS DOUBLE), NULL, NULL, false, '', 'x')
+    ) t(order_id, amount, n, ratio, day, "at", ok, note, extra)""")
+    assert write_output(con, tmp_path / "out.xlsx", "xlsx") == {"xlsx_sheets": ["report"]}
+    sheet = openpyxl.load_workbook(tmp_path / "out.xlsx")["report"]
+    assert list(sheet.iter_rows(values_only=True)) == [
+        ("order_id", "amount", "n", "ratio", "day", "at", "ok", "note", "extra"),
+        ("O1", 12.34, 3, 0.5, dt.datetime(2024, 3, 4), dt.datetime(2024, 3, 4, 10, 11, 12), True, "a<b & c> ", None),
+        ("O2", None, None, None, None, None, False, "", "x"),
+    ]
+    assert sheet["E2"].number_format == "yyyy-mm-dd"
+
+
+def test_an_empty_result_is_a_workbook_with_its_header(tmp_path):
+    con = duckdb_connection(tmp_path)
+    con.execute("CREATE TABLE result (order_id VARCHAR, amount DECIMAL(14,2))")
+    assert write_output(con, tmp_path / "empty.xlsx", "xlsx") == {"xlsx_sheets": ["report"]}
+    assert list(openpyxl.load_workbook(tmp_path / "empty.xlsx")["report"].values) == [("order_id", "amount")]
+
+
+def test_a_report_from_postgresql_past_excels_row_limit_continues_on_a_second_sheet(halo_env, warehouses, tmp_path):
+    """1,048,600 rows streamed from PostgreSQL into DuckDB and out as xlsx: the first sheet is
+    full (header + 1,048,575 rows), the other 25 rows are on `report_2` under the header again."""
+
+    class BigConfig(TaskConfig):
+        rows: int = 1
+
+    total = XLSX_MAX_ROWS + 24
+    task = Task(
+        name="big_rows", description="Many rows.", owner="team:test", config=BigConfig,
+        queries={"numbers": Query("payments", "SELECT g AS n, 'row ' || g AS label FROM generate_series(1, :rows) g",
+                                  lambda payload: {"rows": payload["rows"]})},
+        transform="SELECT n, label FROM numbers ORDER BY n", file_stem=lambda payload: "big_rows",
+        format_of=lambda payload: "xlsx",
+    )
+    report = build_report(dg.build_asset_context(), task, {"rows": total, "sinks": []}, WarehousesResource(),
+                          tmp_path / "outputs")
+    assert report.row_count == total and report.metadata["xlsx_sheets"] == ["report", "report_2"]
+    sheets = sheet_rows(report.path)
+    first, second = sheets["xl/worksheets/sheet1.xml"], sheets["xl/worksheets/sheet2.xml"]
+    assert (first[0], second[0]) == (XLSX_MAX_ROWS, 1 + 25)  # rows counted with their header
+    assert first[1].startswith(b'<row><c t="inlineStr"><is><t xml:space="preserve">n</t>')
+    assert re.search(rb"<v>1048575</v>.*row 1048575</t></is></c></row></sheetData>", first[2])
+    assert second[1].startswith(b'<row><c t="inlineStr"><is><t xml:space="preserve">n</t>')
+    assert re.search(rb"<row><c><v>1048576</v>", second[1] + second[2])
+    assert second[2].endswith(b"row 1048600</t></is></c></row></sheetData></worksheet>")
+    assert openpyxl.load_workbook(report.path, read_only=True).sheetnames == ["report", "report_2"]
