@@ -22,7 +22,7 @@ emr_freshness_job = dg.define_asset_job(
     tags={"owner": "availability", "domain": "availability"},
     description="Check every feed's lag against its max_lag_minutes.",
 )
-emr_freshness_schedule = dg.ScheduleDefinition(job=emr_freshness_job, cron_schedule="*/5 * * * *",
+emr_freshness_schedule = dg.ScheduleDefinition(name="emr_freshness_schedule", job=emr_freshness_job, cron_schedule="*/5 * * * *",
                                                default_status=dg.DefaultScheduleStatus.RUNNING)
 
 defs = dg.Definitions(
