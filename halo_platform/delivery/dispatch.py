@@ -7,6 +7,7 @@ uncertain request per sending slot, never a batch."""
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import logging
 import queue
@@ -156,14 +157,16 @@ class Dispatcher:
         flight before it leaves and its answer recorded when it arrives."""
         t0 = time.perf_counter()
         self._recorder.record(batch.transitions, [])
-        futures = []
+        slots = []
         for name, group in batch.assigned.items():
             provider = self.providers.build(self.config.providers[name])
             step = max(provider.max_batch, 1)
-            for i in range(0, len(group), step):
-                futures.append((name, self._pool(provider).submit(self._send_chunk, provider, group[i : i + step])))
+            chunks = collections.deque(group[i : i + step] for i in range(0, len(group), step))
+            # one task per sending slot, each taking the provider's next request until none is left
+            for _ in range(min(max(provider.max_concurrency, 1), len(chunks))):
+                slots.append((name, self._pool(provider).submit(self._send_chunks, provider, chunks)))
         stats = batch.stats
-        for name, future in futures:
+        for name, future in slots:
             moved = future.result()
             batch.transitions.extend(moved)
             stats.by_provider[name] += len(moved)
@@ -171,6 +174,15 @@ class Dispatcher:
             stats.by_status[t.status] += 1
         stats.phases["send"] = time.perf_counter() - t0
         stats.seconds = time.perf_counter() - batch.started
+
+    def _send_chunks(self, provider: Provider, chunks: collections.deque) -> list[Transition]:
+        moved: list[Transition] = []
+        while True:
+            try:
+                rows = chunks.popleft()
+            except IndexError:
+                return moved
+            moved += self._send_chunk(provider, rows)
 
     def _send_chunk(self, provider: Provider, rows: list) -> list[Transition]:
         """One request's worth of messages: those that cannot be put on the wire end
@@ -389,8 +401,13 @@ class _Recorder:
             with writing(self._store) as conn:
                 if transitions or attempts:
                     persist(conn, self._owner, transitions, attempts, now)
+                by_provider: dict[str, list[_Mark]] = defaultdict(list)
                 for mark in marks:
-                    mark.ours = mark_in_flight(conn, self._owner, mark.provider, mark.leases, now, hold_until)
+                    by_provider[mark.provider].append(mark)
+                for provider, group in by_provider.items():  # one statement per provider, whatever the senders
+                    ours = mark_in_flight(conn, self._owner, provider, [lease for mark in group for lease in mark.leases], now, hold_until)
+                    for mark in group:
+                        mark.ours = {message_id for message_id, _ in mark.leases if message_id in ours}
         except BaseException as exc:  # noqa: BLE001 - handed to every waiting sender
             error = exc
         finally:

@@ -1,7 +1,7 @@
 """The provider interface: one abstract resource, one subclass per provider kind.
 
 A provider formats a message for its API, sends it over a pooled keep-alive
-connection, and classifies the answer as one `SendResult` per message:
+connection (`wire`), and classifies the answer as one `SendResult` per message:
 
 - `acknowledged` (with the provider's message id): the provider took it; never send it again;
 - `retryable`: the provider certainly did not take it (refused connection, 429, 5xx, a
@@ -25,12 +25,13 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
+from urllib.parse import urlencode
 
 import dagster as dg
-import httpx
 from pydantic import PrivateAttr
 
 from halo_platform.core.redact import mask_text
+from halo_platform.delivery.providers.wire import NoAnswer, NotSent, Reply, WirePool, basic_auth, encode_body
 
 log = logging.getLogger("halo.delivery")
 
@@ -182,7 +183,7 @@ def http_outcome(status: int) -> str:
     return PERMANENT
 
 
-def short_body(response: httpx.Response, limit: int = 200) -> str:
+def short_body(response: Reply, limit: int = 200) -> str:
     """The error text of a response: JSON message fields or the first bytes (HTML 502 pages)."""
     text = response.text[:limit].replace("\n", " ").strip()
     return text
@@ -206,59 +207,49 @@ class Provider(dg.ConfigurableResource, abc.ABC):
     timeout_seconds: float = 10.0
     max_concurrency: int = 8
 
-    _client: httpx.Client | None = PrivateAttr(default=None)
-    _client_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
-    _slots: threading.BoundedSemaphore | None = PrivateAttr(default=None)
+    _pool: WirePool | None = PrivateAttr(default=None)
+    _pool_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     # -- HTTP plumbing -------------------------------------------------------------------
-    def client(self) -> httpx.Client:
-        """One pooled keep-alive client per provider instance (thread-safe)."""
-        if self._client is None:
-            with self._client_lock:
-                if self._client is None:
-                    self._client = httpx.Client(
-                        base_url=self.base_url.rstrip("/"),
-                        timeout=httpx.Timeout(self.timeout_seconds, connect=min(self.timeout_seconds, 3.0)),
-                        # never more callers than connections: httpcore's pool is not safe for
-                        # threads that queue for a connection (sockets get closed under them)
-                        limits=httpx.Limits(
-                            max_connections=max(self.max_concurrency, 1),
-                            max_keepalive_connections=max(self.max_concurrency, 1),
-                            keepalive_expiry=30,
-                        ),
-                        headers={"User-Agent": "halo-platform/0.1"},
-                    )
-                    self._slots = threading.BoundedSemaphore(max(self.max_concurrency, 1))
-        return self._client
+    def pool(self) -> WirePool:
+        """One pool of keep-alive connections per provider instance (thread-safe), at most
+        `max_concurrency` in use at once."""
+        if self._pool is None:
+            with self._pool_lock:
+                if self._pool is None:
+                    self._pool = WirePool(self.base_url, max(self.max_concurrency, 1), self.timeout_seconds, min(self.timeout_seconds, 3.0))
+        return self._pool
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
 
-    def request(self, method: str, path: str, timeout: float | None = None, **kwargs: Any) -> httpx.Response | tuple[str, str]:
-        """Send one request; a transport failure comes back as (outcome, detail) instead of raising.
+    def request(self, method: str, path: str, timeout: float | None = None, *, data: Mapping[str, Any] | None = None, json: Any = None,
+                headers: Mapping[str, str] | None = None, auth: tuple[str, str] | None = None,
+                params: Mapping[str, str] | None = None) -> Reply | tuple[str, str]:
+        """Send one request (`json` or form `data`, Basic `auth`, query `params`); a transport
+        failure comes back as (outcome, detail) instead of raising.
 
-        Connection refused / connect timeout / no pooled connection free means the
-        provider never saw the request (retryable); any later failure may have
-        reached it (unknown)."""
-        if timeout is not None:
-            kwargs["timeout"] = httpx.Timeout(max(timeout, 0.05), connect=min(max(timeout, 0.05), 3.0))
-        client = self.client()
-        assert self._slots is not None
-        if not self._slots.acquire(timeout=timeout if timeout is not None else self.timeout_seconds):
-            return RETRYABLE, "not sent: every connection to the provider is busy"
+        Connection refused / connect timeout / no connection free means the provider never
+        saw the request (retryable); any later failure may have reached it (unknown)."""
+        body, content_type = encode_body(data, json)
+        extra = dict(headers or {})
+        if content_type:
+            extra["Content-Type"] = content_type
+        if auth is not None:
+            extra["Authorization"] = basic_auth(*auth)
+        if params:
+            path = f"{path}?{urlencode(params)}"
         try:
-            return client.request(method, path, **kwargs)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            return RETRYABLE, f"not sent: {type(exc).__name__}"
-        except httpx.TransportError as exc:
-            return UNKNOWN, f"no answer: {type(exc).__name__}"
-        finally:
-            self._slots.release()
+            return self.pool().request(method, path, body, extra, timeout)
+        except NotSent as exc:
+            return RETRYABLE, f"not sent: {exc}"
+        except NoAnswer as exc:
+            return UNKNOWN, f"no answer: {exc}"
 
     @staticmethod
-    def transport_failed(response: httpx.Response | tuple[str, str]) -> bool:
+    def transport_failed(response: Reply | tuple[str, str]) -> bool:
         return isinstance(response, tuple)
 
     # -- what each kind implements -------------------------------------------------------
