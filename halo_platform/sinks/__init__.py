@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import functools
 import json
+from dataclasses import replace
+from pathlib import Path
 
 import dagster as dg
 from pydantic import PrivateAttr
@@ -13,9 +15,9 @@ from pydantic import PrivateAttr
 from halo_platform.core.errors import HaloError, invalid_settings
 from halo_platform.core.plugins import discover, subclasses_of
 from halo_platform.core.settings import expand_env, get_settings, read_yaml
-from halo_platform.sinks.base import Delivery, DeliveryOutcome, Sink, deliver_with_retries
+from halo_platform.sinks.base import Delivery, DeliveryOutcome, Link, Sink, SinkError, deliver_with_retries
 
-__all__ = ["Delivery", "DeliveryOutcome", "Sink", "SinksResource", "deliver_with_retries", "sink_kinds"]
+__all__ = ["Delivery", "DeliveryOutcome", "Link", "Sink", "SinksResource", "deliver_with_retries", "sink_kinds"]
 
 
 @functools.cache
@@ -82,12 +84,30 @@ class SinksResource(dg.ConfigurableResource):
     def deliver(self, name: str, delivery: Delivery, attempts: int | None = None,
                 backoff: list[float] | None = None) -> DeliveryOutcome:
         """Deliver through sink `name` with this resource's retry policy (or the one given).
-        An unknown or misconfigured sink raises HaloError; a failed delivery is an outcome."""
+        An unknown or misconfigured sink raises HaloError; a failed delivery is an outcome.
+
+        Files over the sink's `max_file_bytes` go first to its `link_store` (same retry policy);
+        the sink then gets links to them, and the outcome's targets name the stored files too."""
         settings = get_settings()
-        return deliver_with_retries(
-            name,
-            self.get(name),
-            delivery,
-            attempts=attempts or self.attempts or settings.sink_attempts,
-            backoff_seconds=tuple(backoff or self.backoff or settings.sink_backoff),
-        )
+        policy = {"attempts": attempts or self.attempts or settings.sink_attempts,
+                  "backoff_seconds": tuple(backoff or self.backoff or settings.sink_backoff)}
+        sink = self.get(name)
+        over = sink.too_large(delivery.files) if sink.link_store else []
+        if not over:
+            return deliver_with_retries(name, sink, delivery, **policy)
+        store_name = sink.link_store
+        stored = deliver_with_retries(store_name, self.get(store_name), Delivery(delivery.subject, files=over), **policy)
+        if stored.status != "DELIVERED":
+            return DeliveryOutcome(name, "FAILED", stored.attempts, [], f"link store {store_name}: {stored.detail}")
+        try:
+            links = [Link(p.name, p.stat().st_size, self.get(store_name).link(target))
+                     for p, target in zip(over, stored.targets, strict=True)]
+        except SinkError as exc:
+            return DeliveryOutcome(name, "FAILED", 1, [], f"link store {store_name}: {exc}")
+        linked = replace(delivery, files=[f for f in delivery.files if Path(f) not in over], links=[*delivery.links, *links])
+        outcome = deliver_with_retries(name, sink, linked, **policy)
+        if outcome.status == "DELIVERED":
+            outcome.targets += stored.targets
+            outcome.detail = f"over {sink.max_file_bytes} bytes, sent as a link via {store_name}: " + ", ".join(
+                f"{link.name} ({link.size} bytes)" for link in links)
+        return outcome

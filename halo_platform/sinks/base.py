@@ -35,12 +35,24 @@ class PermanentSinkError(SinkError):
 
 
 @dataclass(frozen=True)
+class Link:
+    """A file delivered as a link: it was over the sink's size limit and went to the sink's
+    `link_store`, which serves it at `url`."""
+
+    name: str
+    size: int
+    url: str
+
+
+@dataclass(frozen=True)
 class Delivery:
-    """What to deliver: files (reports) and a subject + text (alerts, email bodies, Slack)."""
+    """What to deliver: files (reports), links to files stored elsewhere, and a subject + text
+    (alerts, email bodies, Slack)."""
 
     subject: str
     text: str = ""
     files: Sequence[Path] = ()
+    links: Sequence[Link] = ()
 
 
 @dataclass
@@ -63,13 +75,40 @@ def safe_name(name: str) -> str:
 
 
 class Sink(dg.ConfigurableResource, abc.ABC):
-    """A named destination. Subclasses set `kind` and implement `deliver`."""
+    """A named destination. Subclasses set `kind` and implement `deliver`.
+
+    `max_file_bytes` is the largest file the destination takes (None: no limit; email and chat
+    kinds set their own). A larger file goes to the sink named `link_store` (a kind that can
+    serve links: folder with a `url`, s3) and this sink is given the link instead (`Delivery.links`)."""
 
     kind: ClassVar[str]
+    carries_files: ClassVar[bool] = True  # False: every file is sent as a link (chat, webhooks)
+    max_file_bytes: int | None = None
+    link_store: str | None = None
 
     @abc.abstractmethod
     def deliver(self, delivery: Delivery) -> list[str]:
         """Deliver; return the URIs written. Raise Transient/PermanentSinkError."""
+
+    def link(self, target: str) -> str:
+        """A URL at which a recipient can fetch `target` (a URI this sink's `deliver` returned)."""
+        raise PermanentSinkError(f"a {self.kind} sink cannot serve links")
+
+    def too_large(self, paths: Sequence[Path]) -> list[Path]:
+        """The files this sink cannot carry: over its size limit, or all if it carries none."""
+        if not self.carries_files:
+            return [Path(p) for p in paths]
+        if self.max_file_bytes is None:
+            return []
+        return [Path(p) for p in paths if Path(p).stat().st_size > self.max_file_bytes]
+
+    def unlinked(self, delivery: Delivery) -> None:
+        """Refuse a delivery holding a file over the size limit (no `link_store` took it): the
+        recipient would not get it, so the delivery fails rather than report a success."""
+        for path in self.too_large(delivery.files):
+            limit = f"over the sink's max_file_bytes ({self.max_file_bytes})" if self.carries_files else "not carried"
+            raise PermanentSinkError(f"{path.name} ({path.stat().st_size} bytes) is {limit},"
+                                     " and the sink has no link_store to send a link")
 
 
 def deliver_with_retries(
@@ -93,3 +132,18 @@ def deliver_with_retries(
             if attempt < attempts:
                 sleep(backoff_seconds[min(attempt - 1, len(backoff_seconds) - 1)])
     return DeliveryOutcome(name, "FAILED", attempts, [], f"gave up after {attempts} attempts: {detail}")
+
+
+def post(url: str, what: str, timeout: float, **request) -> None:  # noqa: ANN003 - httpx.post's arguments
+    """POST to an HTTP endpoint: unreachable, 429 and 5xx are transient, other 4xx permanent.
+    `what` names the endpoint in errors (never its URL, which may hold a secret)."""
+    import httpx
+
+    try:
+        response = httpx.post(url, timeout=timeout, **request)
+    except httpx.TransportError as exc:
+        raise TransientSinkError(f"{what} unreachable: {type(exc).__name__}") from None
+    if response.status_code == 429 or response.status_code >= 500:
+        raise TransientSinkError(f"{what} answered {response.status_code}")
+    if response.status_code >= 400:
+        raise PermanentSinkError(f"{what} answered {response.status_code}: {response.text[:100]}")

@@ -1,5 +1,6 @@
 """`email` sink: smtplib with STARTTLS, implicit TLS (`ssl`) or plain; files attached up to
-`max_attachment_bytes`, larger ones sent as a link. Addresses are masked in logs and targets."""
+`max_file_bytes` (10 MiB), larger ones sent as a link through the sink's `link_store` (a larger
+file with no link store fails the delivery). Addresses are masked in logs and targets."""
 
 from __future__ import annotations
 
@@ -43,8 +44,7 @@ class EmailSink(Sink):
     sender: str
     to: list[str]
     cc: list[str] = []
-    max_attachment_bytes: int = 10 * 1024 * 1024
-    link_base_url: str | None = None
+    max_file_bytes: int | None = 10 * 1024 * 1024
     verify_tls: bool = True
     ca_file: str | None = None
     timeout: float = 30.0
@@ -56,18 +56,11 @@ class EmailSink(Sink):
         message["To"] = ", ".join(self.to)
         if self.cc:
             message["Cc"] = ", ".join(self.cc)
+        self.unlinked(delivery)
         body = [delivery.text or delivery.subject]
-        attachments = []
-        for src in delivery.files:
-            path = Path(src)
-            size = path.stat().st_size
-            if size <= self.max_attachment_bytes:
-                attachments.append(path)
-            else:
-                link = f"{self.link_base_url.rstrip('/')}/{safe_name(path.name)}" if self.link_base_url else path.resolve().as_uri()
-                body.append(f"{path.name} ({size} bytes) is too large to attach: {link}")
+        body += [f"{link.name} ({link.size} bytes) is too large to attach: {link.url}" for link in delivery.links]
         message.set_content("\n\n".join(body))
-        for path in attachments:
+        for path in map(Path, delivery.files):
             message.add_attachment(path.read_bytes(), maintype="application", subtype="octet-stream",
                                    filename=safe_name(path.name))
         return message

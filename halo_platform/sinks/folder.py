@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from urllib.parse import quote, unquote, urlsplit
 
 from halo_platform.sinks.base import Delivery, PermanentSinkError, Sink, safe_name
 
@@ -15,6 +16,12 @@ class FolderSink(Sink):
 
     kind = "folder"
     path: str
+    url: str | None = None  # where the folder is served (e.g. https://files.example.com/reports/): links
+
+    def link(self, target: str) -> str:
+        if not self.url:
+            raise PermanentSinkError("folder sink has no url: it cannot serve links")
+        return f"{self.url.rstrip('/')}/{quote(unquote(PurePosixPath(urlsplit(target).path).name))}"
 
     def deliver(self, delivery: Delivery) -> list[str]:
         folder = Path(self.path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from halo_platform.sinks.base import Delivery, PermanentSinkError, Sink, TransientSinkError, safe_name
 
@@ -23,13 +24,26 @@ class S3Sink(Sink):
     access_key_id: str | None = None
     secret_access_key: str | None = None
     timeout: float = 30.0
+    link_expiry_hours: float = 168.0  # the longest a SigV4 presigned URL lives
+
+    def link(self, target: str) -> str:
+        """A presigned GET URL of an object this sink wrote (`s3://bucket/key`)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        parts = urlsplit(target)
+        try:
+            return self._client().generate_presigned_url(
+                "get_object", Params={"Bucket": parts.netloc, "Key": parts.path.lstrip("/")},
+                ExpiresIn=int(self.link_expiry_hours * 3600))
+        except (BotoCoreError, ClientError) as exc:
+            raise PermanentSinkError(f"S3 {self.bucket}: cannot sign a link ({type(exc).__name__})") from None
 
     def _client(self):  # noqa: ANN202
         import boto3
         from botocore.config import Config
 
         config = Config(retries={"total_max_attempts": 1, "mode": "standard"}, connect_timeout=self.timeout,
-                        read_timeout=self.timeout)
+                        read_timeout=self.timeout, signature_version="s3v4")  # SigV4: presigned links too
         return boto3.client("s3", endpoint_url=self.endpoint_url, region_name=self.region, config=config,
                             aws_access_key_id=self.access_key_id, aws_secret_access_key=self.secret_access_key)
 

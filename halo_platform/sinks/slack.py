@@ -1,32 +1,26 @@
 """`slack` sink: posts the delivery's text to an incoming webhook (files are named, not uploaded:
-webhooks cannot carry files). The webhook URL is a secret: it never appears in targets or logs."""
+webhooks cannot carry files; with a `link_store` every file is sent as a link). The webhook URL
+is a secret: it never appears in targets or logs."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from halo_platform.sinks.base import Delivery, PermanentSinkError, Sink, TransientSinkError
+from halo_platform.sinks.base import Delivery, Sink, post
 
 
 class SlackSink(Sink):
     kind = "slack"
     webhook_url: str
     timeout: float = 15.0
+    carries_files = False
 
     def deliver(self, delivery: Delivery) -> list[str]:
-        import httpx
-
         lines = [f"*{delivery.subject}*"]
         if delivery.text and delivery.text != delivery.subject:
             lines.append(delivery.text)
         lines += [f"file: {Path(f).name}" for f in delivery.files]
-        try:
-            response = httpx.post(self.webhook_url, json={"text": "\n".join(lines)}, timeout=self.timeout)
-        except httpx.TransportError as exc:
-            raise TransientSinkError(f"Slack webhook unreachable: {type(exc).__name__}") from None
-        if response.status_code == 429 or response.status_code >= 500:
-            raise TransientSinkError(f"Slack webhook answered {response.status_code}")
-        if response.status_code >= 400:
-            raise PermanentSinkError(f"Slack webhook answered {response.status_code}: {response.text[:100]}")
+        lines += [f"file: <{link.url}|{link.name}> ({link.size} bytes)" for link in delivery.links]
+        post(self.webhook_url, "Slack webhook", self.timeout, json={"text": "\n".join(lines)})
         return [f"slack://{urlsplit(self.webhook_url).hostname}"]

@@ -1,5 +1,5 @@
-"""The email sink against aiosmtpd: STARTTLS, implicit TLS and plain; an attachment under the
-size limit, a link over it; refusals classified so retries only happen when they can help."""
+"""The email sink against aiosmtpd: STARTTLS, implicit TLS and plain; refusals classified so
+retries only happen when they can help (files over the size limit: test_links.py)."""
 
 from __future__ import annotations
 
@@ -32,14 +32,6 @@ def test_a_report_is_attached_over_starttls_ssl_or_plain(smtp_server, report_fil
     assert "3 issues" in mail.text()
     assert targets == ["mailto:f*****e@example.com"]
     assert "finance@example.com" not in caplog.text and "f*****e@example.com" in caplog.text
-
-
-def test_a_file_over_the_size_limit_is_sent_as_a_link(smtp_server, report_file):
-    sink(smtp_server, starttls=True, max_attachment_bytes=10, link_base_url="https://files.example.com/reports/").deliver(
-        Delivery("big report", "see link", [report_file]))
-    (mail,) = smtp_server.messages.wait_for(1)
-    assert mail.attachments == {}
-    assert f"https://files.example.com/reports/{report_file.name}" in mail.text()
 
 
 def test_a_temporary_refusal_is_retried_and_a_wrong_password_is_not(smtp_server, report_file):

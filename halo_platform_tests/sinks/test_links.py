@@ -1,0 +1,85 @@
+"""Sinks with a size limit get a link: a file over an email's `max_file_bytes` (and every file
+for Slack) goes to the sink's `link_store` (S3 on moto, or a served folder) and the recipient
+gets a link that really fetches the file; the outcome's targets name the stored file. With no
+link store an oversized file fails the delivery instead of pretending it arrived."""
+
+from __future__ import annotations
+
+import httpx
+import yaml
+
+from halo_platform.lab.fakehttp import FakeHTTPServer
+from halo_platform.sinks import Delivery, SinksResource
+
+
+def resource(tmp_path, sinks: dict) -> SinksResource:  # noqa: ANN001
+    path = tmp_path / "sinks.yaml"
+    path.write_text(yaml.safe_dump({"sinks": sinks}))
+    return SinksResource(sinks_file=str(path), attempts=2, backoff=[0.01])
+
+
+def email(server, **kwargs) -> dict:  # noqa: ANN001
+    return {"kind": "email", "host": server.host, "port": server.port, "starttls": True, "sender": "reports@example.com",
+            "to": ["finance@example.com"], "ca_file": str(server.tls.cert_path), **server.credentials, **kwargs}
+
+
+def test_an_email_over_its_size_limit_gets_a_presigned_s3_link_that_fetches_the_file(smtp_server, s3_server, report_file,
+                                                                                     tmp_path):
+    s3_server.client().create_bucket(Bucket="reports")
+    sinks = resource(tmp_path, {
+        "finance_email": email(smtp_server, max_file_bytes=10, link_store="archive"),
+        "archive": {"kind": "s3", "bucket": "reports", "prefix": "big/", "endpoint_url": s3_server.endpoint_url,
+                    "region": s3_server.region},
+    })
+    outcome = sinks.deliver("finance_email", Delivery("weekly report", "3 issues", [report_file]))
+    assert outcome.status == "DELIVERED", outcome.detail
+    assert outcome.targets == ["mailto:f*****e@example.com", f"s3://reports/big/{report_file.name}"]
+    assert f"{report_file.name} ({report_file.stat().st_size} bytes)" in outcome.detail
+    (mail,) = smtp_server.messages.wait_for(1)
+    assert mail.attachments == {}
+    link = next(word for word in mail.text().split() if word.startswith(s3_server.endpoint_url))
+    assert "X-Amz-Signature=" in link
+    assert httpx.get(link).content == report_file.read_bytes()
+
+
+def test_a_file_under_the_limit_is_still_attached_and_nothing_is_stored(smtp_server, report_file, tmp_path):
+    sinks = resource(tmp_path, {"finance_email": email(smtp_server, link_store="links"),
+                                "links": {"kind": "folder", "path": str(tmp_path / "served"), "url": "https://f.example/r/"}})
+    outcome = sinks.deliver("finance_email", Delivery("weekly report", "3 issues", [report_file]))
+    assert outcome.targets == ["mailto:f*****e@example.com"]
+    (mail,) = smtp_server.messages.wait_for(1)
+    assert mail.attachments == {report_file.name: report_file.read_bytes()}
+    assert not (tmp_path / "served").exists()
+
+
+def test_an_oversized_file_with_no_link_store_fails_and_sends_nothing(smtp_server, report_file, tmp_path):
+    sinks = resource(tmp_path, {"finance_email": email(smtp_server, max_file_bytes=10)})
+    outcome = sinks.deliver("finance_email", Delivery("weekly report", "3 issues", [report_file]))
+    assert (outcome.status, outcome.attempts) == ("FAILED", 1)
+    assert "over the sink's max_file_bytes (10)" in outcome.detail and "link_store" in outcome.detail
+    assert smtp_server.messages.snapshot() == []
+
+
+def test_a_failing_link_store_fails_the_sink_that_needed_it(smtp_server, s3_server, report_file, tmp_path):
+    sinks = resource(tmp_path, {
+        "finance_email": email(smtp_server, max_file_bytes=10, link_store="archive"),
+        "archive": {"kind": "s3", "bucket": "missing", "endpoint_url": s3_server.endpoint_url, "region": s3_server.region},
+    })
+    outcome = sinks.deliver("finance_email", Delivery("weekly report", "3 issues", [report_file]))
+    assert outcome.status == "FAILED" and outcome.detail.startswith("link store archive: permanent: S3 missing")
+    assert smtp_server.messages.snapshot() == []
+
+
+def test_slack_gets_every_file_as_a_link_to_the_served_folder(http_fake: FakeHTTPServer, report_file, tmp_path):
+    http_fake.add_route("POST", "/hook", lambda request: (200, "ok"))
+    sinks = resource(tmp_path, {
+        "ops_slack": {"kind": "slack", "webhook_url": f"{http_fake.url}/hook", "link_store": "links"},
+        "links": {"kind": "folder", "path": str(tmp_path / "served"), "url": "https://files.example.com/reports"},
+    })
+    outcome = sinks.deliver("ops_slack", Delivery("report", "done", [report_file]))
+    assert outcome.targets == ["slack://127.0.0.1", (tmp_path / "served" / report_file.name).resolve().as_uri()]
+    (request,) = http_fake.requests.snapshot()
+    size = report_file.stat().st_size
+    assert request.json()["text"] == (f"*report*\ndone\nfile: <https://files.example.com/reports/{report_file.name}"
+                                      f"|{report_file.name}> ({size} bytes)")
+    assert (tmp_path / "served" / report_file.name).read_bytes() == report_file.read_bytes()
