@@ -1,0 +1,46 @@
+"""`webhook` sink: POSTs a JSON summary of the delivery to `url`, signed with HMAC-SHA256 of the
+exact body bytes under `secret` (hex digest in `X-Halo-Signature`), so the receiver can check it
+came from us. A webhook carries no file: each file goes to the sink's `link_store` and the
+summary links to it. Unreachable, 429 and 5xx are retried; other 4xx are not."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from urllib.parse import urlsplit
+
+from halo_platform.core.models import utcnow
+from halo_platform.sinks.base import Delivery, Sink, post
+
+SIGNATURE_HEADER = "X-Halo-Signature"
+
+
+def sign(body: bytes, secret: str) -> str:
+    """The `X-Halo-Signature` value of `body`: HMAC-SHA256 under `secret`, hex."""
+    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+class WebhookSink(Sink):
+    """`{kind: webhook, url: ..., secret: "${WEBHOOK_SECRET}", link_store: ...}`. The body:
+    `{"subject", "text", "files": [{"name", "bytes", "url"}], "sent_at"}`."""
+
+    kind = "webhook"
+    url: str
+    secret: str
+    timeout: float = 15.0
+    carries_files = False
+
+    def deliver(self, delivery: Delivery) -> list[str]:
+        self.unlinked(delivery)
+        summary = {
+            "subject": delivery.subject,
+            "text": delivery.text,
+            "files": [{"name": link.name, "bytes": link.size, "url": link.url} for link in delivery.links],
+            "sent_at": utcnow().isoformat(),
+        }
+        body = json.dumps(summary, separators=(",", ":")).encode()
+        headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(body, self.secret)}
+        post(self.url, f"webhook {urlsplit(self.url).hostname}", self.timeout, content=body, headers=headers)
+        parts = urlsplit(self.url)
+        return [f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"]
