@@ -67,3 +67,19 @@ class TaskScheduleEdit(Base):
     after: Mapped[dict]
     changed_by: Mapped[str | None] = mapped_column(sa.String(255))
     at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class TaskAlertMark(Base):
+    """A condition alert a request was about to send: task, the alert's key (its subject and
+    kind, e.g. campaign + OVER_BUDGET), when. Within the task's `rearm_hours` an alert whose
+    key a delivered request already sent is left out (`reports.rearm`)."""
+
+    __tablename__ = "task_alert_marks"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    task: Mapped[str] = mapped_column(sa.String(128))
+    alert_key: Mapped[str] = mapped_column(sa.String(512))
+    request_id: Mapped[str] = mapped_column(sa.String(64))
+    at: Mapped[dt.datetime]
+
+    __table_args__ = (sa.Index("ix_task_alert_marks_task_at", "task", "at"),)
