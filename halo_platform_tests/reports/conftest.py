@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import dagster as dg
 import pytest
 import yaml
 
@@ -55,3 +56,16 @@ def sinks_file(halo_env, tmp_path, monkeypatch):  # noqa: ANN001
 def read_csv(path: Path) -> list[dict]:
     with open(path, newline="") as fh:
         return list(csv.DictReader(fh))
+
+
+@pytest.fixture
+def submitting(dagster_webserver, halo_env, monkeypatch):  # noqa: ANN001, ANN201
+    """This test's platform submitting runs to the session's Dagster webserver (its instance is
+    the DAGSTER_HOME here too); runs left queued are deleted after the test, so that no later
+    daemon on that instance runs them."""
+    for key, value in dagster_webserver.env({}).items():
+        monkeypatch.setenv(key, value)
+    yield dagster_webserver
+    with dagster_webserver.instance() as instance:
+        for run in instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.QUEUED])):
+            instance.delete_run(run.run_id)

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,13 +14,13 @@ from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
 from halo_platform.cli import cli
-from halo_platform.core.settings import PROJECT_ROOT
 from halo_platform.definitions import defs
 from halo_platform.http import create_app
 from halo_platform.reports.audit import get_request, list_requests
 from halo_platform.reports.demo import campaign, write_marketing
 from halo_platform.reports.requests import dagster_instance
 from halo_platform_tests.fixtures.access import authorized_client, bearer, make_key
+from halo_platform_tests.fixtures.dagster_webserver import dagster_daemon
 
 
 def _seed_marketing(urls: dict) -> None:
@@ -70,7 +67,7 @@ def test_an_invalid_payload_is_one_line_and_nothing_is_queued(warehouses, halo_e
     assert _request_count(store) == 0
 
 
-def test_the_api_refuses_a_bad_payload_with_422_and_queues_a_good_one_in_dagster(warehouses, halo_env, store):
+def test_the_api_refuses_a_bad_payload_with_422_and_queues_a_good_one_in_dagster(warehouses, halo_env, store, submitting):
     """Who asked is the caller's key, never a field of the body."""
     app = create_app()
     client = TestClient(app)
@@ -139,23 +136,17 @@ def test_a_ui_launched_run_is_recorded_queued_then_failed_by_the_sensors(halo_en
     assert request["started_at"] is not None and request["finished_at"] is not None
 
 
-def test_a_queued_request_is_run_by_the_dagster_daemon_and_its_audit_row_completes(warehouses, halo_env, store):
-    """End to end as with `dagster dev`: the API queues the run, the daemon dequeues and runs it."""
+def test_a_queued_request_is_run_by_the_dagster_daemon_and_its_audit_row_completes(warehouses, halo_env, store, submitting,
+                                                                                   tmp_path):
+    """End to end as under `halo up`: the API queues the run on the webserver, the daemon dequeues and runs it."""
     _seed_marketing(warehouses)
     client = authorized_client(create_app())
     request_id = client.post("/v1/tasks/campaign_alerts/requests", json={"payload": {"as_of": "2024-05-10"}}).json()[
         "request_id"]
-    daemon = subprocess.Popen(
-        [str(Path(sys.executable).with_name("dagster-daemon")), "run", "-w", str(PROJECT_ROOT / "workspace.yaml")],
-        cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )
-    try:
+    with dagster_daemon(dict(os.environ), tmp_path / "daemon.log"):
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline and get_request(store, request_id)["status"] in ("QUEUED", "RUNNING"):
             time.sleep(1)
-    finally:
-        os.killpg(daemon.pid, signal.SIGTERM)
-        daemon.wait(30)
     body = client.get(f"/v1/task-requests/{request_id}").json()
     assert body["status"] == "SUCCEEDED", body
     assert body["started_at"] and body["finished_at"] and body["row_count"] == 1

@@ -35,10 +35,11 @@ class ControlCenter:
 
 
 @pytest.fixture(scope="module")
-def control_center(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlCenter]:
+def control_center(tmp_path_factory: pytest.TempPathFactory, dagster_webserver) -> Iterator[ControlCenter]:  # noqa: ANN001
+    """Its requests are submitted to the session's Dagster webserver, as under `halo up`."""
     root = tmp_path_factory.mktemp("control-center")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HALO_", "DAGSTER_"))}
-    env.update(HALO_HOME=str(root / "halo"), DAGSTER_HOME=str(root / "dagster_home"))
+    env = dagster_webserver.env({k: v for k, v in os.environ.items() if not k.startswith(("HALO_", "DAGSTER_"))})
+    env.update(HALO_HOME=str(root / "halo"))
     port = free_port()
     center = ControlCenter(f"http://127.0.0.1:{port}", env, root)
     seeded = center.halo("demo")

@@ -9,12 +9,8 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import os
 import re
-import shutil
-import signal
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,7 +27,8 @@ from halo_platform.reports.task import load_tasks
 from halo_platform.reports.tasks.payment_reconciliation import previous_iso_week
 from halo_platform.ui.requests import output_file
 from halo_platform_tests.fixtures.browser import screenshot
-from halo_platform_tests.ui.conftest import ROOT, ControlCenter, open_page, sign_in
+from halo_platform_tests.fixtures.dagster_webserver import dagster_daemon as run_daemon
+from halo_platform_tests.ui.conftest import ControlCenter, open_page, sign_in
 
 FAST_MS = 300
 ISSUES = ["AMOUNT_MISMATCH", "CURRENCY_MISMATCH", "MISSING_PAYMENT", "MISSING_SETTLEMENT", "UNEXPECTED_PAYMENT"]
@@ -52,26 +49,10 @@ def center_store(control_center: ControlCenter) -> Iterator[StoreResource]:
 
 @pytest.fixture(scope="module")
 def dagster_daemon(control_center: ControlCenter) -> Iterator[subprocess.Popen]:
-    """`dagster-daemon run` on the Control Center's instance, from its DAGSTER_HOME as `make run`
-    starts `dagster dev`: the daemon dequeues the runs the service submits and launches them."""
-    home = Path(control_center.env["DAGSTER_HOME"])
-    home.mkdir(parents=True, exist_ok=True)
-    if not (home / "dagster.yaml").exists():
-        shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
-    # the instance's storages made first: the daemon and a submission creating them at once race
-    # (two alembic heads in a SQLite storage); `dagster dev` has them made before anything submits
-    made = subprocess.run([str(Path(sys.executable).with_name("dagster")), "instance", "migrate"], cwd=home,
-                          env=control_center.env, capture_output=True, text=True, timeout=120)
-    assert made.returncode == 0, made.stderr[-2000:]
-    log = (control_center.home / "daemon.log").open("w")
-    daemon = subprocess.Popen([str(Path(sys.executable).with_name("dagster-daemon")), "run", "-w", str(ROOT / "workspace.yaml")],
-                              cwd=home, env=control_center.env, stdout=log, stderr=log, start_new_session=True)
-    yield daemon
-    os.killpg(daemon.pid, signal.SIGTERM)
-    try:
-        daemon.wait(timeout=30)
-    finally:
-        log.close()
+    """`dagster-daemon run` on the instance the Control Center submits to, in its environment (as
+    `make run` starts `dagster dev`): the daemon dequeues the runs the service submits and runs them."""
+    with run_daemon(control_center.env, control_center.home / "daemon.log") as daemon:
+        yield daemon
 
 
 def _timed(page: Page, url: str) -> float:

@@ -1,0 +1,74 @@
+"""Quick requests: `POST /v1/tasks/{task}/requests` submits the run to the Dagster webserver
+(the one `halo up` starts) and answers within 200 ms; the request id is the Dagster run id, queued
+on the webserver's instance for its daemon. The CLI and the Control Center take the same path."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+
+import dagster as dg
+import httpx
+from click.testing import CliRunner
+
+from halo_platform.access.keys import create_key
+from halo_platform.cli import cli
+from halo_platform.reports.audit import get_request
+from halo_platform_tests.fixtures.halo_serve import free_port, halo_serve
+
+REQUESTS = 50
+P99_MS = 200
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def test_fifty_api_requests_are_queued_on_the_webserver_each_answered_within_200_ms(submitting, store, tmp_path):
+    key = create_key(store, "ops-dashboard", ["tasks:request", "tasks:read"], rate_per_second=1000)
+    body = {"payload": {"as_of": "2024-05-10"}, "sinks": ["outbox"]}
+    with halo_serve(tmp_path, env=dict(os.environ)) as url, httpx.Client(base_url=url, timeout=30,
+                                                                          headers={"Authorization": f"Bearer {key}"}) as client:
+        ms, ids = [], []
+        for _ in range(REQUESTS):
+            start = time.perf_counter()
+            answer = client.post("/v1/tasks/campaign_alerts/requests", json=body)
+            ms.append((time.perf_counter() - start) * 1000)
+            assert answer.status_code == 202, answer.text
+            assert answer.json()["status"] == "QUEUED"
+            ids.append(answer.json()["request_id"])
+        p50, p99 = statistics.median(ms), statistics.quantiles(ms, n=100, method="inclusive")[98]
+        print(f"\nPOST /v1/tasks/campaign_alerts/requests x{REQUESTS}: p50 {p50:.0f} ms, p99 {p99:.0f} ms,"
+              f" max {max(ms):.0f} ms (load average {_load()})")
+        shown = client.get(f"/v1/task-requests/{ids[0]}").json()
+    assert len(set(ids)) == REQUESTS
+    assert (shown["status"], shown["trigger"], shown["requested_by"]) == ("QUEUED", "api", "ops-dashboard")
+    with submitting.instance() as instance:
+        runs = {r.run_id: r for r in instance.get_runs(filters=dg.RunsFilter(run_ids=ids))}
+    assert set(runs) == set(ids)  # the request id is the run id, on the webserver's instance
+    run = runs[ids[0]]
+    assert run.status == dg.DagsterRunStatus.QUEUED and run.job_name == "campaign_alerts_job"
+    assert run.run_config["ops"]["campaign_alerts"]["config"] == {"as_of": "2024-05-10", "sinks": ["outbox"]}
+    assert (run.tags["halo/trigger"], run.tags["halo/requested_by"], run.tags["owner"]) == ("api", "ops-dashboard", "team:marketing")
+    assert run.remote_job_origin.location_name == "halo_platform.definitions"  # as named by workspace.yaml
+    assert p99 <= P99_MS, f"p99 {p99:.0f} ms over {REQUESTS} requests (load average {_load()})"
+
+
+def test_the_cli_submits_the_same_way_and_says_in_one_line_when_the_webserver_is_down(submitting, store, monkeypatch):
+    runner = CliRunner()
+    queued = runner.invoke(cli, ["tasks", "run", "campaign_alerts", "--payload", '{"as_of": "2024-05-10"}', "--requested-by", "ana"])
+    assert queued.exit_code == 0, queued.output
+    request_id = queued.stdout.strip()
+    assert (get_request(store, request_id)["status"], get_request(store, request_id)["requested_by"]) == ("QUEUED", "ana")
+    with submitting.instance() as instance:
+        assert instance.get_run_by_id(request_id).tags["halo/trigger"] == "manual"
+
+    down = f"http://127.0.0.1:{free_port()}"
+    monkeypatch.setenv("DAGSTER_UI_URL", down)
+    refused = runner.invoke(cli, ["tasks", "run", "campaign_alerts", "--payload", '{"as_of": "2024-05-10"}'])
+    assert refused.exit_code == 2
+    lines = refused.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: could not submit the run to the Dagster webserver at {down}")
+    with store.read() as conn:
+        assert [r[0] for r in conn.exec_driver_sql("SELECT request_id FROM task_requests")] == [request_id]
