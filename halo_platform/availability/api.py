@@ -68,6 +68,21 @@ def availability(
             "freshness": freshness.freshness(store, feed).as_json()}
 
 
+@router.get("/v1/slots")
+def slots(
+    feed: str = Query(..., description="Feed name", examples=["hl7"]),
+    provider_id: str = Query(..., description="Provider id in that feed", examples=["DR001"]),
+    type_: str | None = Query(None, alias="type", description="Appointment type of the feed's slot_rules (default: default)"),
+    from_: str | None = Query(None, alias="from", description="First local date, YYYY-MM-DD (default: the provider's today)"),
+    to: str | None = Query(None, description="Last local date (inclusive), YYYY-MM-DD (default: 6 days after from)"),
+    store: StoreResource = Depends(resource("store")),
+) -> dict:
+    """Bookable slots of one provider and appointment type under the feed's slot rules (duration,
+    buffers, minimum notice, alignment, max days ahead); instants in UTC."""
+    first, last = service.parse_date(from_, "from"), service.parse_date(to, "to")
+    return service.bookable_slots(store, feed, provider_id, type_, first, last).as_json()
+
+
 @strawberry.type
 class AvailableSpan:
     span_date: dt.date
@@ -97,6 +112,12 @@ class AvailabilityQuery:
                         to: dt.date | None = None) -> list[AvailableSpan]:
         return [AvailableSpan(span_date=s.span_date, start_at=s.start_at, end_at=s.end_at)
                 for s in service.spans(info.context["store"], feed, provider_id, from_, to)]
+
+    @strawberry.field(description="Bookable slots of a provider and appointment type with local start dates in [from, to].")
+    def slots(self, info: strawberry.Info, feed: str, provider_id: str, type: str | None = None,  # noqa: A002 - the API's name
+              from_: Annotated[dt.date | None, strawberry.argument(name="from")] = None, to: dt.date | None = None) -> list[Slot]:
+        found = service.bookable_slots(info.context["store"], feed, provider_id, type, from_, to)
+        return [Slot(start_at=s, end_at=e) for s, e in found.slots]
 
     @strawberry.field(description="How current the feed's spans are: its newest event received and applied.")
     def freshness(self, info: strawberry.Info, feed: str) -> Freshness:

@@ -12,7 +12,7 @@ import datetime as dt
 
 import dagster as dg
 
-from halo_platform.availability import pipeline
+from halo_platform.availability import pipeline, service
 from halo_platform.availability.feeds import load_feeds
 from halo_platform.core.store import StoreResource
 
@@ -110,8 +110,9 @@ def scheduling_items(context: dg.AssetExecutionContext, config: EmrProcessingCon
                                  "Only the dirty provider-dates are recomputed."),
         dg.AssetSpec("next_available_slots", deps=["available_spans"], group_name=GROUP, owners=OWNERS,
                      kinds={"python", "sql"}, partitions_def=PARTITIONS,
-                     description="Earliest free 15/30/60-minute slot per (feed, provider) after the run; "
-                                 "grain: one row per provider and duration."),
+                     description="Earliest bookable slot per (feed, provider, appointment type) under the feed's "
+                                 "slot rules (duration, buffers, notice, alignment, max days ahead), within two weeks "
+                                 "of the run; grain: one row per provider and appointment type."),
     ],
     partitions_def=PARTITIONS,
     backfill_policy=dg.BackfillPolicy.single_run(),
@@ -126,7 +127,7 @@ def available_spans(context: dg.AssetExecutionContext, config: EmrProcessingConf
         spans += result.spans
     after = max(pipeline.utcnow(), dt.datetime.combine(as_of, dt.time(), tzinfo=dt.UTC))
     for name in feeds:
-        slots += pipeline.refresh_next_slots(store, name, after)
+        slots += service.refresh_next_slots(store, name, after)
     yield dg.MaterializeResult(asset_key="available_spans", metadata={
         "provider_dates_recomputed": provider_dates, "spans_written": spans,
         "as_of": as_of.isoformat(), "horizon_days": horizon})

@@ -7,7 +7,6 @@ import datetime as dt
 import functools
 import logging
 import os
-from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +31,6 @@ from halo_platform.core.store import StoreResource
 
 log = logging.getLogger(__name__)
 DEFAULT_HORIZON_DAYS = 60
-SLOT_MINUTES = (15, 30, 60)
 
 
 def today() -> dt.date:
@@ -202,31 +200,6 @@ def earliest_slots(spans: list[tuple[dt.datetime, dt.datetime]], after: dt.datet
         if end - begin >= need:
             return begin, begin + need
     return None
-
-
-NEXT_SLOTS_LOOKAHEAD = dt.timedelta(days=14)
-
-
-def refresh_next_slots(store: StoreResource, feed: str, after: dt.datetime) -> int:
-    """Recompute `next_available_slots` of every provider of `feed`: the earliest slot of each
-    duration within the next two weeks (the API's `nextAvailable` searches the whole horizon)."""
-    with store.write() as conn:
-        codec = Codec(conn)
-        naive_after = after.astimezone(dt.UTC).replace(tzinfo=None)
-        by_provider: dict[str, list] = defaultdict(list)
-        for provider, start, end in codec.select(
-                "SELECT provider_id, start_at, end_at FROM available_spans WHERE feed = ? AND end_at > ? AND start_at < ? "
-                "ORDER BY provider_id, start_at", (feed, codec.ts(naive_after), codec.ts(naive_after + NEXT_SLOTS_LOOKAHEAD))):
-            by_provider[provider].append((codec.read_ts(start), codec.read_ts(end)))
-        rows = []
-        now = codec.ts(utcnow().replace(tzinfo=None))
-        for provider, spans in by_provider.items():
-            for minutes in SLOT_MINUTES:
-                slot = earliest_slots(spans, naive_after, minutes)
-                if slot:
-                    rows.append((feed, provider, minutes, codec.ts(slot[0]), codec.ts(slot[1]), now))
-        codec.execute_many("DELETE FROM next_available_slots WHERE feed = ?", [(feed,)])
-        return codec.insert("next_available_slots", ("feed", "provider_id", "duration_minutes", "start_at", "end_at", "computed_at"), rows)
 
 
 def impacted_dates(store: StoreResource, feed: str, parsed: Parsed, as_of: dt.date, horizon_days: int) -> list[dt.date]:

@@ -129,13 +129,15 @@ class ProcessedFile(Base):
 
 
 class NextAvailableSlot(Base):
-    """Earliest free slot per provider and duration, as of the last processing run."""
+    """Earliest bookable slot per provider and appointment type under the feed's slot rules,
+    as of the last processing run."""
 
     __tablename__ = "next_available_slots"
 
     feed: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     provider_id: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
-    duration_minutes: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    slot_type: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    duration_minutes: Mapped[int]
     start_at: Mapped[dt.datetime]
     end_at: Mapped[dt.datetime]
     computed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

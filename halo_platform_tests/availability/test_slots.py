@@ -1,0 +1,170 @@
+"""Slot rules: the bookable slots equal a brute-force search minute by minute (inside the spans
+with their buffers, aligned on the provider's local clock, after the notice, before the horizon),
+DST days included; rules resolve feed -> type -> provider; GET /v1/slots, GraphQL `slots` and
+the `next_available_slots` asset answer under them."""
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import pytest
+import sqlalchemy as sa
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from halo_platform.availability.slots import SlotRules, align_up, bookable, resolve_rules, slot_types
+from halo_platform.availability.tables import NextAvailableSlot
+from halo_platform.core.errors import HaloError
+from halo_platform.http import create_app
+from halo_platform_tests.availability.helpers import land, process
+from halo_platform_tests.fixtures.access import authorized_client
+
+# spring forward, fall back, a 30-minute DST shift, a +05:30 zone, no DST
+ZONES_AND_DAYS = [("America/New_York", "2027-03-14"), ("America/New_York", "2027-11-07"), ("Europe/Paris", "2027-03-28"),
+                  ("Australia/Lord_Howe", "2027-04-04"), ("Asia/Kolkata", "2027-06-01"), ("UTC", "2027-06-01")]
+WINDOW_MINUTES = 3 * 1440
+
+
+def oracle(spans, rules: SlotRules, tz: ZoneInfo, now: dt.datetime, base: dt.datetime) -> list[tuple[dt.datetime, dt.datetime]]:
+    """Every whole minute of the window tried as a start: free minutes counted with prefix sums."""
+    free = [0] * (WINDOW_MINUTES + 1)
+    for start, end in spans:
+        for m in range(int((start - base).total_seconds() // 60), int((end - base).total_seconds() // 60)):
+            free[m] = 1
+    prefix = [0]
+    for f in free:
+        prefix.append(prefix[-1] + f)
+    out = []
+    for m in range(WINDOW_MINUTES):
+        start = base + dt.timedelta(minutes=m)
+        lo, hi = m - rules.buffer_before, m + rules.duration_minutes + rules.buffer_after
+        local = start.astimezone(tz)
+        if (lo >= 0 and hi <= WINDOW_MINUTES and prefix[hi] - prefix[lo] == hi - lo
+                and start >= now + dt.timedelta(minutes=rules.min_notice_minutes)
+                and start < now + dt.timedelta(days=rules.max_days_ahead)
+                and (local.hour * 60 + local.minute) % rules.alignment_minutes == 0):
+            out.append((start, start + dt.timedelta(minutes=rules.duration_minutes)))
+    return out
+
+
+rules_strategy = st.builds(SlotRules, duration_minutes=st.integers(5, 240), buffer_before=st.integers(0, 45),
+                           buffer_after=st.integers(0, 45), min_notice_minutes=st.integers(0, 2000),
+                           alignment_minutes=st.sampled_from([1, 5, 10, 15, 20, 30, 45, 50, 60, 90]),
+                           max_days_ahead=st.integers(1, 3))
+
+
+@settings(max_examples=150, deadline=None)
+@given(zone_day=st.sampled_from(ZONES_AND_DAYS), rules=rules_strategy,
+       raw=st.lists(st.tuples(st.integers(0, WINDOW_MINUTES - 1), st.integers(1, 600)), max_size=8),
+       now_seconds=st.integers(-1440 * 60, 2 * 1440 * 60))
+def test_bookable_slots_are_exactly_the_brute_force_ones(zone_day, rules, raw, now_seconds):
+    tz, day = ZoneInfo(zone_day[0]), dt.date.fromisoformat(zone_day[1])
+    base = dt.datetime.combine(day - dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+    spans = [(base + dt.timedelta(minutes=s), base + dt.timedelta(minutes=min(s + n, WINDOW_MINUTES))) for s, n in raw]
+    now = base + dt.timedelta(seconds=now_seconds)
+    assert list(bookable(spans, rules, tz, now)) == oracle(spans, rules, tz, now, base)
+
+
+@pytest.mark.parametrize("zone, at, minutes, expected", [
+    ("America/New_York", "2027-03-14T06:50:00+00:00", 15, "2027-03-14T07:00:00+00:00"),  # 01:50 EST -> 03:00 EDT
+    ("America/New_York", "2027-11-07T05:50:00+00:00", 15, "2027-11-07T06:00:00+00:00"),  # 01:50 EDT -> 01:00 EST
+    ("Asia/Kolkata", "2027-06-01T03:31:00+00:00", 60, "2027-06-01T04:30:00+00:00"),  # 09:01 IST -> 10:00 IST
+    ("UTC", "2027-06-01T23:21:00+00:00", 50, "2027-06-02T00:00:00+00:00"),  # the day's last step ends at midnight
+    ("UTC", "2027-06-01T10:00:00+00:00", 30, "2027-06-01T10:00:00+00:00"),
+])
+def test_alignment_follows_the_local_clock(zone, at, minutes, expected):
+    assert align_up(dt.datetime.fromisoformat(at), ZoneInfo(zone), minutes) == dt.datetime.fromisoformat(expected)
+
+
+RULES = {"default": {"duration_minutes": 30, "alignment_minutes": 30},
+         "types": {"new_patient": {"duration_minutes": 60, "buffer_after": 15}},
+         "providers": {"P1": {"default": {"min_notice_minutes": 60}, "types": {"new_patient": {"duration_minutes": 45}, "video": {}}}}}
+
+
+@pytest.mark.parametrize("provider, slot_type, expected", [
+    ("P2", None, SlotRules(duration_minutes=30, alignment_minutes=30)),
+    ("P2", "new_patient", SlotRules(duration_minutes=60, buffer_after=15, alignment_minutes=30)),
+    ("P1", "default", SlotRules(duration_minutes=30, alignment_minutes=30, min_notice_minutes=60)),
+    ("P1", "new_patient", SlotRules(duration_minutes=45, buffer_after=15, alignment_minutes=30, min_notice_minutes=60)),
+    ("P1", "video", SlotRules(duration_minutes=30, alignment_minutes=30, min_notice_minutes=60)),
+])
+def test_rules_resolve_from_feed_to_type_to_provider(provider, slot_type, expected):
+    assert resolve_rules("acme", RULES, provider, slot_type) == expected
+    assert resolve_rules("acme", None, provider, None) == SlotRules()
+
+
+@pytest.mark.parametrize("config, provider, slot_type, message", [
+    (RULES, "P2", "video", "unknown appointment type 'video' for acme/P2; known: default, new_patient"),
+    ({"default": {"duration_minutes": 0}}, "P1", None, "slot_rules.default: duration_minutes must be a whole number in 1..1440, got 0"),
+    ({"types": {"x": {"lenght": 5}}}, "P1", "x", "slot_rules.types.x: unknown slot rule 'lenght'"),
+    ({"types": ["x"]}, "P1", None, "slot_rules.types: expected a mapping"),
+    ("thirty", "P1", None, "slot_rules: expected a mapping"),
+    ({"providers": {"P1": {"default": {"max_days_ahead": True}}}}, "P1", None, "max_days_ahead must be a whole number"),
+])
+def test_bad_rules_and_unknown_types_are_refused_by_name(config, provider, slot_type, message):
+    with pytest.raises(HaloError, match=message.replace(".", r"\.").replace("(", r"\(")):
+        resolve_rules("acme", config, provider, slot_type)
+
+
+def test_slot_types_list_the_default_first():
+    assert slot_types(RULES, "P1") == ["default", "new_patient", "video"]
+    assert slot_types(RULES, "P2") == ["default", "new_patient"]
+
+
+WEEK = ",".join(f'"{d}":[["09:00","12:00"]]' for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun"))
+
+
+@pytest.fixture
+def booked(halo_env, tmp_path, monkeypatch, store):
+    """P1 works 09:00-12:00 UTC every day; on a day a week ahead it is booked 10:00-10:30."""
+    day = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=7)
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text("feeds:\n  acme:\n    format: acme\n    slot_rules:\n"
+                     "      default: {duration_minutes: 30, alignment_minutes: 30}\n"
+                     "      types: {new_patient: {duration_minutes: 60, buffer_after: 15}}\n"
+                     "      providers: {P1: {types: {new_patient: {duration_minutes: 45}}}}\n")
+    monkeypatch.setenv("HALO_FEEDS_FILE", str(feeds))
+    land("acme", "hours.jsonl", f'{{"type":"hours","provider":"P1","tz":"UTC","week":{{{WEEK}}},"updated_at":"2026-11-01T00:00:00Z"}}\n')
+    land("acme", "booking.jsonl", f'{{"type":"appointment","action":"upsert","id":"B1","provider":"P1","start":"{day}T10:00:00",'
+                                  f'"duration_min":30,"tz":"UTC","status":"booked","updated_at":"2026-11-20T10:00:00Z"}}\n')
+    process(store, day.isoformat(), 3)
+    return day
+
+
+def starts(slots: list[dict], key: str = "start_at") -> list[str]:
+    return [s[key][11:16] for s in slots]
+
+
+def test_rest_slots_follow_the_type_and_provider_rules(store, booked):
+    client = authorized_client(create_app({"store": store}), "availability:read")
+    day = booked.isoformat()
+    body = client.get("/v1/slots", params={"feed": "acme", "provider_id": "P1", "type": "new_patient", "from": day, "to": day}).json()
+    assert body["rules"]["duration_minutes"] == 45 and body["type"] == "new_patient"
+    assert starts(body["slots"]) == ["09:00", "10:30", "11:00"]  # 45 minutes + 15 after, on the half hour
+    assert starts(body["slots"], "end_at") == ["09:45", "11:15", "11:45"]
+    default = client.get("/v1/slots", params={"feed": "acme", "provider_id": "P1", "from": day, "to": day}).json()
+    assert starts(default["slots"]) == ["09:00", "09:30", "10:30", "11:00", "11:30"]
+    data = client.post("/graphql", json={"query": f'{{ slots(feed: "acme", providerId: "P1", type: "new_patient", from: "{day}", to: "{day}") '
+                                                  "{ startAt endAt } }"}).json()
+    assert [s["startAt"][11:16] for s in data["data"]["slots"]] == ["09:00", "10:30", "11:00"]
+
+
+@pytest.mark.parametrize("params, status, reason", [
+    ({"type": "surgery"}, 422, "unknown appointment type 'surgery' for acme/P1; known: default, new_patient"),
+    ({"from": "tomorrow"}, 422, "from: expected a date"),
+    ({"from": "2027-02-02", "to": "2027-02-01"}, 422, "before from"),
+    ({"feed": "nope"}, 422, "unknown feed"),
+    ({"provider_id": None}, 422, "provider_id"),
+])
+def test_bad_slot_queries_are_4xx_json(store, booked, params, status, reason):
+    client = authorized_client(create_app({"store": store}), "availability:read")
+    query = {k: v for k, v in {"feed": "acme", "provider_id": "P1", **params}.items() if v is not None}
+    answer = client.get("/v1/slots", params=query)
+    assert answer.status_code == status and reason in answer.json()["error"]
+
+
+def test_next_available_slots_hold_the_first_slot_of_each_type(store, booked):
+    with store.read() as conn:
+        rows = conn.execute(sa.select(NextAvailableSlot.slot_type, NextAvailableSlot.duration_minutes, NextAvailableSlot.start_at)
+                            .order_by(NextAvailableSlot.slot_type)).all()
+    first = dt.datetime.combine(booked, dt.time(9), tzinfo=dt.UTC)
+    assert rows == [("default", 30, first), ("new_patient", 45, first)]
