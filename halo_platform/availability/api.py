@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from enum import Enum
 from typing import Annotated, Any
 
 import strawberry
@@ -68,6 +69,24 @@ def availability(
             "freshness": freshness.freshness(store, feed).as_json()}
 
 
+@router.get("/v1/availability/group")
+def group_availability(
+    feed: str = Query(..., description="Feed name", examples=["hl7"]),
+    provider_ids: str = Query(..., description=f"Comma-separated provider ids, at most {service.MAX_GROUP_PROVIDERS}",
+                              examples=["DR001,DR002"]),
+    mode: str = Query("any", description="any: at least one is free (each span lists which); all: every one is free"),
+    from_: str | None = Query(None, alias="from", description="First local date, YYYY-MM-DD (default: today UTC)"),
+    to: str | None = Query(None, description="Last local date (inclusive), YYYY-MM-DD (default: 6 days after from)"),
+    store: StoreResource = Depends(resource("store")),
+) -> dict:
+    """When any or all of several providers are free; instants in UTC; and how current the feed is."""
+    first, last = service.parse_date(from_, "from"), service.parse_date(to, "to")
+    ids = [p.strip() for p in provider_ids.split(",")]
+    found = service.group_availability(store, feed, ids, mode, first, last)
+    return {"feed": feed, "provider_ids": ids, "mode": mode, "from": from_, "to": to, "spans": [s.as_json() for s in found],
+            "freshness": freshness.freshness(store, feed).as_json()}
+
+
 @router.get("/v1/slots")
 def slots(
     feed: str = Query(..., description="Feed name", examples=["hl7"]),
@@ -104,6 +123,17 @@ class Freshness:
     lag_seconds: int | None = strawberry.field(description="Seconds from receivedAt to now")
 
 
+@strawberry.type
+class GroupSpan:
+    start_at: dt.datetime
+    end_at: dt.datetime
+    provider_ids: list[str] = strawberry.field(description="Who is free throughout")
+
+
+GroupMode = strawberry.enum(Enum("GroupMode", {"ANY": "any", "ALL": "all"}),
+                            description="ANY: at least one provider is free; ALL: every one is")
+
+
 @strawberry.type(name="Query")
 class AvailabilityQuery:
     @strawberry.field(description="Available spans of a provider with local dates in [from, to].")
@@ -118,6 +148,13 @@ class AvailabilityQuery:
               from_: Annotated[dt.date | None, strawberry.argument(name="from")] = None, to: dt.date | None = None) -> list[Slot]:
         found = service.bookable_slots(info.context["store"], feed, provider_id, type, from_, to)
         return [Slot(start_at=s, end_at=e) for s, e in found.slots]
+
+    @strawberry.field(description="When any (or all) of providerIds are free, over local dates [from, to].")
+    def group_availability(self, info: strawberry.Info, feed: str, provider_ids: list[str], mode: GroupMode = GroupMode.ANY,
+                           from_: Annotated[dt.date | None, strawberry.argument(name="from")] = None,
+                           to: dt.date | None = None) -> list[GroupSpan]:
+        found = service.group_availability(info.context["store"], feed, provider_ids, mode.value, from_, to)
+        return [GroupSpan(start_at=s.start_at, end_at=s.end_at, provider_ids=list(s.provider_ids)) for s in found]
 
     @strawberry.field(description="How current the feed's spans are: its newest event received and applied.")
     def freshness(self, info: strawberry.Info, feed: str) -> Freshness:

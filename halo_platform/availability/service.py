@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from halo_platform.availability import pipeline
 from halo_platform.availability.bulk_sql import Codec
+from halo_platform.availability.group import MODES, GroupSpan, group_spans
 from halo_platform.availability.slots import DEFAULT_TYPE, SlotRules, bookable, resolve_rules, slot_types
 from halo_platform.availability.tables import AvailableSpan, EmrQuarantine, EmrWindow, ProcessedFile
 from halo_platform.core.errors import HaloError, NotFoundError
@@ -20,6 +21,7 @@ from halo_platform.core.instance import dagster_instance
 from halo_platform.core.store import StoreResource
 
 MAX_QUERY_DAYS = 366
+DEFAULT_SLOT_DAYS = 7  # of a slots or group query without dates
 
 
 def run_processing(store: StoreResource, as_of: dt.date | None = None, horizon_days: int = pipeline.DEFAULT_HORIZON_DAYS,
@@ -140,6 +142,33 @@ def spans(store: StoreResource, feed: str, provider_id: str, first: dt.date | No
         return [Span(codec.read_date(d), codec.read_ts(s).replace(tzinfo=dt.UTC), codec.read_ts(e).replace(tzinfo=dt.UTC)) for d, s, e in rows]
 
 
+MAX_GROUP_PROVIDERS = 20
+
+
+def group_availability(store: StoreResource, feed: str, provider_ids: list[str], mode: str = "any",
+                       first: dt.date | None = None, last: dt.date | None = None) -> list[GroupSpan]:
+    """When any (or all) of `provider_ids` are free, over their spans with local dates in
+    [first, last] (default: today UTC and the 6 days after)."""
+    _known_feed(feed)
+    if mode not in MODES:
+        raise HaloError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if not provider_ids or any(not p for p in provider_ids):
+        raise HaloError("provider_ids: expected a comma-separated list of provider ids")
+    if len(set(provider_ids)) > MAX_GROUP_PROVIDERS:
+        raise HaloError(f"provider_ids: at most {MAX_GROUP_PROVIDERS} providers, got {len(set(provider_ids))}")
+    first = first or pipeline.today()
+    last = last or first + dt.timedelta(days=DEFAULT_SLOT_DAYS - 1)
+    check_range(first, last)
+    found: dict[str, list] = {p: [] for p in provider_ids}
+    with store.read() as conn:
+        codec = Codec(conn)
+        for provider, start, end in codec.select_in(
+                "SELECT provider_id, start_at, end_at FROM available_spans WHERE feed = ? AND span_date >= ? AND span_date <= ? "
+                "AND provider_id IN ({keys})", (feed, codec.date(first), codec.date(last)), sorted(found)):
+            found[provider].append((codec.read_ts(start).replace(tzinfo=dt.UTC), codec.read_ts(end).replace(tzinfo=dt.UTC)))
+    return group_spans(found, mode)
+
+
 def next_available(store: StoreResource, feed: str, provider_id: str, minutes: int, after: dt.datetime | None = None) -> tuple[dt.datetime, dt.datetime]:
     """The earliest free slot of `minutes` starting at or after `after` (default now)."""
     if not 1 <= minutes <= 24 * 60:
@@ -155,9 +184,6 @@ def next_available(store: StoreResource, feed: str, provider_id: str, minutes: i
     if found is None:
         raise NotFoundError(f"no free {minutes}-minute slot for {feed}/{provider_id} after {iso_z(after)}")
     return found
-
-
-DEFAULT_SLOT_DAYS = 7
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,91 @@
+"""Group availability: `any` and `all` equal a minute-by-minute count of who is free; the
+REST and GraphQL answers over processed spans; bad parameters are 4xx JSON."""
+
+import datetime as dt
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from halo_platform.availability.group import group_spans
+from halo_platform.http import create_app
+from halo_platform_tests.availability.helpers import land, process
+from halo_platform_tests.fixtures.access import authorized_client
+
+BASE = dt.datetime(2027, 3, 1, tzinfo=dt.UTC)
+
+
+def by_minute(spans: dict, mode: str) -> list[tuple[int, int, tuple]]:
+    """(first minute, end minute, who) pieces built one minute at a time."""
+    pieces: list[list] = []
+    for m in range(24 * 60):
+        at = BASE + dt.timedelta(minutes=m)
+        who = tuple(sorted(p for p, pieces_of in spans.items() if any(s <= at < e for s, e in pieces_of)))
+        if not who or (mode == "all" and len(who) < len(spans)):
+            continue
+        if pieces and pieces[-1][1] == m and pieces[-1][2] == who:
+            pieces[-1][1] = m + 1
+        else:
+            pieces.append([m, m + 1, who])
+    return [tuple(p) for p in pieces]
+
+
+@settings(max_examples=150, deadline=None)
+@given(mode=st.sampled_from(["any", "all"]),
+       raw=st.dictionaries(st.sampled_from(["A", "B", "C", "D"]),
+                           st.lists(st.tuples(st.integers(0, 1400), st.integers(0, 300)), max_size=5), min_size=1))
+def test_group_spans_equal_a_minute_by_minute_count(mode, raw):
+    spans = {p: [(BASE + dt.timedelta(minutes=s), BASE + dt.timedelta(minutes=min(s + n, 1440))) for s, n in pieces]
+             for p, pieces in raw.items()}
+    found = [(int((g.start_at - BASE).total_seconds() // 60), int((g.end_at - BASE).total_seconds() // 60), g.provider_ids)
+             for g in group_spans(spans, mode)]
+    assert found == by_minute(spans, mode)
+
+
+@pytest.fixture
+def three(halo_env, store):
+    """D1 09:00-12:00, D2 10:00-14:00, D3 11:00-11:30 UTC on one day a week ahead."""
+    day = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=7)
+    weekday = day.strftime("%a").lower()
+    land("acme", "hours.jsonl", "".join(
+        f'{{"type":"hours","provider":"{p}","tz":"UTC","week":{{"{weekday}":[["{s}","{e}"]]}},"updated_at":"2026-11-01T00:00:00Z"}}\n'
+        for p, s, e in (("D1", "09:00", "12:00"), ("D2", "10:00", "14:00"), ("D3", "11:00", "11:30"))))
+    process(store, day.isoformat(), 2)
+    return day
+
+
+def test_rest_group_any_lists_who_is_free_and_all_when_everyone_is(store, three):
+    client = authorized_client(create_app({"store": store}), "availability:read")
+    day = three.isoformat()
+    params = {"feed": "acme", "provider_ids": "D1,D2,D3", "from": day, "to": day}
+    body = client.get("/v1/availability/group", params=params).json()
+    assert [(s["start_at"][11:16], s["end_at"][11:16], s["provider_ids"]) for s in body["spans"]] == [
+        ("09:00", "10:00", ["D1"]), ("10:00", "11:00", ["D1", "D2"]), ("11:00", "11:30", ["D1", "D2", "D3"]),
+        ("11:30", "12:00", ["D1", "D2"]), ("12:00", "14:00", ["D2"])]
+    assert body["mode"] == "any" and body["freshness"]["feed"] == "acme"
+    both = client.get("/v1/availability/group", params={**params, "provider_ids": "D1,D2", "mode": "all"}).json()
+    assert [(s["start_at"][11:16], s["end_at"][11:16]) for s in both["spans"]] == [("10:00", "12:00")]
+    data = client.post("/graphql", json={"query": f'{{ groupAvailability(feed: "acme", providerIds: ["D1", "D3"], mode: ALL, '
+                                                  f'from: "{day}", to: "{day}") {{ startAt endAt providerIds }} }}'}).json()
+    assert [(g["startAt"][11:16], g["endAt"][11:16], g["providerIds"]) for g in data["data"]["groupAvailability"]] == [
+        ("11:00", "11:30", ["D1", "D3"])]
+
+
+@pytest.mark.parametrize("params, reason", [
+    ({"mode": "some"}, "mode must be one of any, all, got 'some'"),
+    ({"provider_ids": "D1,,D2"}, "provider_ids: expected a comma-separated list"),
+    ({"provider_ids": ",".join(f"P{i}" for i in range(21))}, "at most 20 providers, got 21"),
+    ({"from": "2027-02-02", "to": "2027-02-01"}, "before from"),
+    ({"feed": "nope"}, "unknown feed"),
+    ({"provider_ids": None}, "provider_ids"),
+])
+def test_bad_group_queries_are_422_json(store, halo_env, params, reason):
+    client = authorized_client(create_app({"store": store}), "availability:read")
+    query = {k: v for k, v in {"feed": "acme", "provider_ids": "D1,D2", **params}.items() if v is not None}
+    answer = client.get("/v1/availability/group", params=query)
+    assert answer.status_code == 422 and reason in answer.json()["error"]
+
+
+def test_group_needs_the_read_scope(store, halo_env):
+    client = authorized_client(create_app({"store": store}), "messages:send")
+    assert client.get("/v1/availability/group", params={"feed": "acme", "provider_ids": "D1"}).status_code == 403
