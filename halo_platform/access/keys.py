@@ -33,6 +33,32 @@ def key_hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+def webhook_secret_of(key: str) -> str:
+    """The webhook secret of an API key: hex HMAC-SHA256 of the text `halo webhook secret` under
+    the key. Its holder computes it from the key alone; the store keeps it (not the key) to sign
+    the status webhooks of the messages the key sends (`X-Halo-Signature`)."""
+    return hmac.new(key.encode(), b"halo webhook secret", hashlib.sha256).hexdigest()
+
+
+def signing_key_prefix(store: StoreResource, name: str | None) -> str:
+    """The prefix of the active key `name` whose webhook secret will sign a message's status
+    webhooks; refused (422) without an API key or for a key that has no secret."""
+    if not name:
+        raise HaloError("callback_url: status webhooks are signed with an API key's webhook secret; send the message with an API key")
+    with store.read() as conn:
+        prefix = conn.execute(sa.select(keys_t.c.prefix).where(keys_t.c.name == name, keys_t.c.revoked_at.is_(None),
+                                                                keys_t.c.webhook_secret.is_not(None))).scalar()
+    if prefix is None:
+        raise HaloError(f"callback_url: the API key {name!r} has no webhook secret (it predates status webhooks); create a new key")
+    return prefix
+
+
+def webhook_secret(store: StoreResource, prefix: str) -> str | None:
+    """The webhook secret of the key with `prefix` (None if it has none)."""
+    with store.read() as conn:
+        return conn.execute(sa.select(keys_t.c.webhook_secret).where(keys_t.c.prefix == prefix)).scalar()
+
+
 def check_name(name: str, what: str = "name") -> str:
     if not _NAME.fullmatch(name or ""):
         raise HaloError(f"{what}: 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit")
@@ -67,7 +93,7 @@ def create_key(store: StoreResource, name: str, scopes: list[str] | tuple[str, .
             raise ConflictError(f"an active key named {name!r} exists; revoke it first")
         conn.execute(keys_t.insert().values(
             name=name, prefix=prefix, hash=key_hash(key), scopes=scopes, rate_per_second=rate_per_second,
-            created_at=now, created_by=created_by, expires_at=expires_at))
+            created_at=now, created_by=created_by, expires_at=expires_at, webhook_secret=webhook_secret_of(key)))
     return key
 
 

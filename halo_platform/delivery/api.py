@@ -1,11 +1,13 @@
-"""HTTP: `POST /v1/messages/{sms,email,push}`, `GET /v1/messages/{id}`, `POST /v1/callbacks/{provider}`."""
+"""HTTP: `POST /v1/messages/{sms,email,push}`, `GET /v1/messages/{id}`, `POST /v1/callbacks/{provider}`,
+`POST /v1/inbound/{provider}` (opt-out keywords), `POST /v1/suppressions`."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 
 from halo_platform.access.guard import Caller, requires
 from halo_platform.core.errors import HaloError
@@ -30,7 +32,8 @@ async def _json_object(request: Request) -> dict[str, Any]:
 def _send(channel: str, body: dict[str, Any], store: StoreResource, providers: ProvidersResource, caller: Caller) -> JSONResponse:
     from halo_platform.delivery.service import submit
 
-    view, _created = submit(channel, body, store=store, providers=providers, created_by=caller.name)
+    view, _created = submit(channel, body, store=store, providers=providers, created_by=caller.name,
+                            sender_key=caller.name if caller.kind == "key" else None)
     if view["priority"] == "HIGH":
         return JSONResponse({"id": view["id"], "status": view["status"], "provider": view["provider"]}, status_code=201)
     return JSONResponse({"id": view["id"], "status": view["status"]}, status_code=202)
@@ -70,25 +73,53 @@ def get_message(message_id: str, store: StoreResource = Depends(resource("store"
     return message_view(message_id, store)
 
 
-async def callback(provider: str, request: Request, store: StoreResource = Depends(resource("store")),
-                   providers: ProvidersResource = Depends(resource("providers"))) -> JSONResponse:
+async def _from_provider(handle, provider: str, request: Request, store: StoreResource, providers: ProvidersResource) -> JSONResponse:  # noqa: ANN001
+    """Hand a provider's request, as its signature checks read it, to `handle` (callbacks or
+    inbound messages); a refused one is 401/400 with the reason."""
     from starlette.concurrency import run_in_threadpool
 
-    from halo_platform.delivery.callbacks import handle_callback
     from halo_platform.delivery.providers.base import CallbackRejected, CallbackRequest
 
-    incoming = CallbackRequest(
-        url=str(request.url),
-        method=request.method,
-        headers={k.lower(): v for k, v in request.headers.items()},
-        body=await request.body(),
-        query=dict(request.query_params),
-    )
+    incoming = CallbackRequest(url=str(request.url), method=request.method, headers={k.lower(): v for k, v in request.headers.items()},
+                               body=await request.body(), query=dict(request.query_params))
     try:
-        counts = await run_in_threadpool(handle_callback, provider, incoming, store, providers)
+        answer = await run_in_threadpool(handle, provider, incoming, store, providers)
     except CallbackRejected as exc:
         return JSONResponse({"error": str(exc), "detail": None}, status_code=exc.status)
-    return JSONResponse(counts, status_code=200)
+    return JSONResponse(answer, status_code=200)
+
+
+async def callback(provider: str, request: Request, store: StoreResource = Depends(resource("store")),
+                   providers: ProvidersResource = Depends(resource("providers"))) -> JSONResponse:
+    from halo_platform.delivery.callbacks import handle_callback
+
+    return await _from_provider(handle_callback, provider, request, store, providers)
+
+
+async def inbound(provider: str, request: Request, store: StoreResource = Depends(resource("store")),
+                  providers: ProvidersResource = Depends(resource("providers"))) -> JSONResponse:
+    from halo_platform.delivery.inbound import handle_inbound
+
+    return await _from_provider(handle_inbound, provider, request, store, providers)
+
+
+class SuppressionIn(BaseModel):
+    """A recipient who wants no more NORMAL/LOW messages on a channel (`all`: no HIGH either)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"channel": "sms", "to": "+33612345678", "reason": "asked by phone"}]})
+    channel: Literal["sms", "email", "push"]
+    to: str = Field(description="Phone number (E.164, or national with `country`), email address or device token")
+    country: str | None = Field(None, min_length=2, max_length=2)
+    scope: Literal["normal", "all"] = "normal"
+    reason: str | None = Field(None, max_length=255)
+
+
+@router.post("/v1/suppressions", summary="Opt a recipient out of a channel", status_code=201)
+def post_suppression(body: SuppressionIn, store: StoreResource = Depends(resource("store")),
+                     caller: Caller = Depends(requires("messages:send"))) -> dict[str, Any]:
+    from halo_platform.delivery.suppressions import suppress
+
+    return suppress(store, body.channel, body.to, scope=body.scope, reason=body.reason, created_by=caller.name, country=body.country)
 
 
 ROUTERS = (router,)
@@ -98,3 +129,5 @@ ROUTERS = (router,)
 for _method in ("POST", "GET"):
     router.add_api_route("/v1/callbacks/{provider}", callback, methods=[_method], operation_id=f"provider_callback_{_method.lower()}",
                          summary="Provider status callbacks (signature verified)")
+    router.add_api_route("/v1/inbound/{provider}", inbound, methods=[_method], operation_id=f"provider_inbound_{_method.lower()}",
+                         summary="Inbound SMS from Twilio or Vonage (signature verified): STOP opts the sender out, START back in")

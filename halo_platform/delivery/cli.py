@@ -124,7 +124,9 @@ def status(message_id: str) -> None:
     from halo_platform.delivery.service import message_view
 
     view = message_view(message_id, _resources()[0])
-    click.echo(f"{view['id']}  {view['channel']}  {view['status']}  provider={view['provider'] or '-'}  retries={view['number_of_retries']}")
+    links = "".join(f"  {name}={view[key]}" for name, key in (("segments", "segments"), ("fallback", "fallback"), ("fallback_of", "fallback_of"))
+                    if view[key] is not None)
+    click.echo(f"{view['id']}  {view['channel']}  {view['status']}  provider={view['provider'] or '-'}  retries={view['number_of_retries']}{links}")
     for e in view["events"]:
         click.echo(f"  {e['at']}  {e['event']:<16} {e['provider'] or '-':<16} {e['detail'] or ''}")
 
@@ -196,6 +198,54 @@ def autopilot() -> None:
         click.echo(f"changed: {change['provider']}: {change['reason']}")
     for rule in report.rules_down:
         click.echo(f"ERROR: every provider is down for {rule}; its messages stay queued")
+
+
+_recipient = [
+    click.argument("channel", type=click.Choice(["sms", "email", "push"])),
+    click.argument("to"),
+    click.option("--country", default=None, help="Country of a national phone number."),
+]
+
+
+def recipient_arguments(fn):  # noqa: ANN001, ANN201
+    for option in reversed(_recipient):
+        fn = option(fn)
+    return fn
+
+
+@delivery.command()
+@recipient_arguments
+@click.option("--scope", type=click.Choice(["normal", "all"]), default="normal", show_default=True,
+              help="normal: no NORMAL/LOW messages; all: no HIGH (OTP) either.")
+@click.option("--reason", default=None, help="Why (kept with the suppression).")
+def suppress(channel: str, to: str, country: str | None, scope: str, reason: str | None) -> None:
+    """Opt TO out of CHANNEL; its queued NORMAL/LOW messages end `suppressed`."""
+    from halo_platform.delivery.suppressions import suppress as add
+
+    done = add(_resources()[0], channel, to, scope=scope, reason=reason, created_by=f"cli:{getpass.getuser()}", country=country)
+    click.echo(f"suppressed on {channel} (scope {scope}); {done['ended']} queued message(s) ended")
+
+
+@delivery.command()
+@recipient_arguments
+def unsuppress(channel: str, to: str, country: str | None) -> None:
+    """Lift the suppression of TO on CHANNEL."""
+    from halo_platform.delivery.suppressions import unsuppress as lift
+
+    if not lift(_resources()[0], channel, to, country=country):
+        raise HaloError(f"no suppression of that recipient on {channel}")
+    click.echo(f"lifted on {channel}")
+
+
+@delivery.command()
+@click.option("--limit", type=click.IntRange(1, 10_000), default=100, show_default=True)
+def suppressions(limit: int) -> None:
+    """The newest suppressions (a hash of the recipient, never the recipient)."""
+    from halo_platform.delivery.suppressions import list_suppressions
+
+    click.echo(f"{'at':<26}{'channel':<8}{'hash':<14}{'scope':<8}{'by':<22}reason")
+    for r in list_suppressions(_resources()[0], limit):
+        click.echo(f"{r['at']:%Y-%m-%d %H:%M:%S%z}  {r['channel']:<8}{r['recipient_hash']:<14}{r['scope']:<8}{r['created_by'] or '-':<22}{r['reason'] or ''}")
 
 
 COMMANDS = (delivery,)

@@ -4,12 +4,14 @@ resolved when a provider is built (`providers.build_provider`)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from halo_platform.core.errors import HaloError
 from halo_platform.core.settings import get_settings, read_yaml
+from halo_platform.delivery.quiet_hours import QuietHours
 
 CHANNELS = ("sms", "email", "push")
 PRIORITIES = {"HIGH": 0, "NORMAL": 1, "LOW": 2}
@@ -92,6 +94,13 @@ class DeliveryConfig:
     max_segments: dict[str, int] = field(default_factory=lambda: {"sms": DEFAULT_MAX_SEGMENTS})
     #: channel -> priority -> ON_UNKNOWN; absent means `lost`
     on_unknown: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: channel -> country (or "*") -> the window NORMAL/LOW messages wait out (None: none there)
+    quiet_hours: dict[str, dict[str, QuietHours | None]] = field(default_factory=dict)
+
+    def quiet_hours_for(self, channel: str, country: str | None) -> QuietHours | None:
+        """The channel's quiet hours for `country`: its override if it has one, else the channel's."""
+        windows = self.quiet_hours.get(channel, {})
+        return windows[country] if country in windows else windows.get("*")
 
     def on_unknown_for(self, channel: str, priority: str) -> str:
         """`lost` unless the channel opted into `resend` for this priority. `lost` is the default
@@ -179,7 +188,38 @@ def parse_config(data: dict[str, Any], source: str = "") -> DeliveryConfig:
         lease_seconds=float(data.get("lease_seconds", 120.0)),
         source=source,
         max_segments=_parse_max_segments(data.get("max_segments") or {}, where),
+        quiet_hours=_parse_quiet_hours(data.get("quiet_hours") or {}, where),
     )
+
+
+def _parse_quiet_hours(raw: Any, where: str) -> dict[str, dict[str, QuietHours | None]]:
+    """`{channel: {start: "21:00", end: "08:00", countries: {DE: {start, end}, US: null}}}`;
+    a country set to null has no quiet hours."""
+    if not isinstance(raw, dict):
+        raise HaloError(f"{where}: quiet_hours must map a channel to {{start, end, countries}}")
+
+    def window(value: Any, at: str) -> QuietHours | None:
+        if value is None:
+            return None
+        try:
+            start, end = (dt.time.fromisoformat(str(value[k])) for k in ("start", "end"))
+        except (KeyError, TypeError, ValueError):
+            raise HaloError(f"{where}: {at} needs start and end as HH:MM local times") from None
+        if start == end:
+            raise HaloError(f"{where}: {at}: start and end are the same time")
+        return QuietHours(start, end)
+
+    out: dict[str, dict[str, QuietHours | None]] = {}
+    for channel, value in raw.items():
+        if channel not in CHANNELS or not isinstance(value, dict):
+            raise HaloError(f"{where}: quiet_hours.{channel}: expected a channel ({', '.join(CHANNELS)}) set to {{start, end, countries}}")
+        countries = value.get("countries") or {}
+        if not isinstance(countries, dict):
+            raise HaloError(f"{where}: quiet_hours.{channel}.countries must map a country code to {{start, end}} or null")
+        out[channel] = {str(c).upper(): window(w, f"quiet_hours.{channel}.countries.{c}") for c, w in countries.items()}
+        if "start" in value or "end" in value:
+            out[channel]["*"] = window(value, f"quiet_hours.{channel}")
+    return out
 
 
 def _parse_max_segments(raw: Any, where: str) -> dict[str, int]:

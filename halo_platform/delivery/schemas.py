@@ -26,6 +26,20 @@ class _Message(BaseModel):
     priority: Literal["HIGH", "NORMAL", "LOW", "high", "normal", "low"] | None = _PRIORITY
     expires_at: str | None = _EXPIRES
     idempotency_key: str | None = _KEY
+    callback_url: str | None = Field(None, max_length=column_limit("callback_url"), json_schema_extra={"format": "uri"},
+                                     description="Every lifecycle event is POSTed here as JSON, signed with HMAC-SHA256 of the body "
+                                                 "under the API key's webhook secret (`X-Halo-Signature: sha256=<hex>`); retried for 24 h")
+    timezone: str | None = Field(None, description="IANA time zone of the recipient for quiet hours (default: from the number or country)",
+                                 examples=["Europe/Paris"])
+
+
+class Fallback(BaseModel):
+    """The email sent, once, if the SMS ends lost, provider_error or delivery_failed; its body is the SMS's."""
+
+    model_config = ConfigDict(extra="forbid")
+    channel: Literal["email"]
+    to: str = Field(json_schema_extra={"format": "email"})
+    subject: str = Field(min_length=1, max_length=LIMITS["subject"])
 
 
 class SmsIn(_Message):
@@ -35,6 +49,7 @@ class SmsIn(_Message):
     to: str = Field(description="Phone number, E.164, or national with `country`")
     body: str = Field(min_length=1, max_length=LIMITS["sms_body"])
     capability: str = Field("TEXT", description="A capability the providers file lists for sms", **_CAPABILITY)
+    fallback: Fallback | None = None
 
 
 class EmailIn(_Message):

@@ -12,24 +12,27 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from halo_platform.access.keys import signing_key_prefix
 from halo_platform.core.errors import ConflictError, HaloError, NotFoundError
 from halo_platform.core.models import utcnow
 from halo_platform.core.redact import mask_recipient, mask_text
 from halo_platform.core.store import StoreResource
-from halo_platform.delivery.config import PRIORITIES
+from halo_platform.delivery.config import PRIORITIES, DeliveryConfig
 from halo_platform.delivery.dispatch import not_sent, readable, send_request
 from halo_platform.delivery.lifecycle import attempt_row, transition
 from halo_platform.delivery.providers.base import RETRYABLE, SendResult
 from halo_platform.delivery.queue import events_t, mark_in_flight, messages_t, persist
+from halo_platform.delivery.quiet_hours import quiet_until, recipient_zone
 from halo_platform.delivery.resources import ProvidersResource
 from halo_platform.delivery.routing import failover_order
 from halo_platform.delivery.state import load_router
+from halo_platform.delivery.suppressions import recipient_hash, suppressed_hashes
 from halo_platform.delivery.validation import NewMessage, validate
 from halo_platform.delivery.write_lock import writing
 
@@ -37,7 +40,20 @@ log = logging.getLogger("halo.delivery")
 _rng = random.SystemRandom()
 
 
-def _row_values(new: NewMessage, now: dt.datetime, created_by: str | None = None) -> dict[str, Any]:
+def due_at(new: NewMessage, now: dt.datetime, config: DeliveryConfig) -> dt.datetime:
+    """When `new` may first be sent: now, or for NORMAL/LOW the end of the recipient's local
+    quiet hours (deferred, not dropped); never after `expires_at`, so it expires on time."""
+    if new.priority == "HIGH":
+        return now
+    zone = recipient_zone(new.channel, new.recipient, new.country, new.timezone)
+    end = quiet_until(now, config.quiet_hours_for(new.channel, new.country), zone)
+    if end is None:
+        return now
+    return min(end, new.expires_at) if new.expires_at else end
+
+
+def _row_values(new: NewMessage, now: dt.datetime, created_by: str | None = None, due: dt.datetime | None = None,
+                webhook_key: str | None = None) -> dict[str, Any]:
     return {
         "id": str(uuid.uuid4()),
         "channel": new.channel,
@@ -54,19 +70,43 @@ def _row_values(new: NewMessage, now: dt.datetime, created_by: str | None = None
         "status": "queued",
         "provider": None,
         "provider_message_id": None,
-        "next_attempt_at": now,
+        "next_attempt_at": due or now,
         "lease_owner": None,
         "lease_until": None,
         "created_by": created_by,
         "created_at": now,
         "updated_at": now,
+        "segments": new.segments,
+        "callback_url": new.callback_url,
+        "webhook_key": webhook_key,
+        "fallback": new.fallback,
+        "fallback_of": None,
     }
 
 
+def _queued_detail(row: dict) -> str:
+    if row["next_attempt_at"] > row["created_at"]:
+        return f"{row['priority']}; quiet hours until {row['next_attempt_at']:%Y-%m-%dT%H:%M:%SZ}"
+    return row["priority"]
+
+
 def _insert(conn, rows: list[dict], now: dt.datetime) -> None:  # noqa: ANN001
+    """Store new messages with their `queued` event; those whose recipient opted out end
+    `suppressed` at once (`suppressions`), those already past `expires_at` end `expired`."""
+    hashes = {r["id"]: recipient_hash(r["channel"], r["recipient"]) for r in rows}
+    for priority in {r["priority"] for r in rows}:
+        stopped = suppressed_hashes(conn, rows[0]["channel"], [hashes[r["id"]] for r in rows if r["priority"] == priority], priority)
+        for r in rows:
+            if r["priority"] == priority and hashes[r["id"]] in stopped:
+                r.update(status="suppressed", lease_owner=None, lease_until=None)
     conn.execute(messages_t.insert(), rows)
-    conn.execute(events_t.insert(), [{"message_id": r["id"], "event": "queued", "provider": None, "at": now, "detail": r["priority"], "dedupe_key": None} for r in rows])
-    gone = [r for r in rows if r["expires_at"] is not None and r["expires_at"] <= now]
+    conn.execute(events_t.insert(), [{"message_id": r["id"], "event": "queued", "provider": None, "at": now, "detail": _queued_detail(r),
+                                      "dedupe_key": None} for r in rows])
+    stopped_rows = [r for r in rows if r["status"] == "suppressed"]
+    if stopped_rows:
+        conn.execute(events_t.insert(), [{"message_id": r["id"], "event": "suppressed", "provider": None, "at": now,
+                                          "detail": "the recipient opted out", "dedupe_key": None} for r in stopped_rows])
+    gone = [r for r in rows if r["expires_at"] is not None and r["expires_at"] <= now and r["status"] != "suppressed"]
     if gone:
         conn.execute(messages_t.update().where(messages_t.c.id.in_([r["id"] for r in gone])).values(status="expired", lease_owner=None, lease_until=None))
         conn.execute(events_t.insert(), [{"message_id": r["id"], "event": "expired", "provider": None, "at": now, "detail": "expired on arrival", "dedupe_key": None} for r in gone])
@@ -80,13 +120,18 @@ def submit(
     providers: ProvidersResource,
     rng: random.Random | None = None,
     created_by: str | None = None,
+    sender_key: str | None = None,
+    clock: Callable[[], dt.datetime] = utcnow,
 ) -> tuple[dict[str, Any], bool]:
     """Accept one message; returns (view, created). A known idempotency key with the same
-    payload returns the first message (created False); with another payload, 409."""
+    payload returns the first message (created False); with another payload, 409.
+    `sender_key` names the API key that asks (its webhook secret signs the message's status
+    webhooks: a `callback_url` needs one); `clock` is injectable for tests (quiet hours)."""
     config = providers.config()
     new = validate(channel, payload, config)
-    now = utcnow()
-    values = _row_values(new, now, created_by=created_by)
+    webhook_key = signing_key_prefix(store, sender_key) if new.callback_url else None
+    now = clock()
+    values = _row_values(new, now, created_by=created_by, due=due_at(new, now, config), webhook_key=webhook_key)
     high = new.priority == "HIGH"
     if high:  # the API call owns it until its deadline; dispatch runs leave it alone
         values["lease_owner"] = f"api:{values['id']}"
@@ -105,7 +150,7 @@ def submit(
         if existing.payload_hash != new.payload_hash:
             raise ConflictError(f"idempotency_key {new.idempotency_key!r} was used for a different message ({existing.id})")
         return message_view(existing.id, store, with_events=False), False
-    if high and not (new.expires_at and new.expires_at <= now):
+    if high and values["status"] == "queued" and not (new.expires_at and new.expires_at <= now):
         send_high(values["id"], store, providers, rng or _rng)
     return message_view(values["id"], store, with_events=False), True
 
@@ -120,7 +165,8 @@ def enqueue_many(channel: str, payloads: Iterable[Mapping[str, Any]], *, store: 
     def flush() -> None:
         now = utcnow()
         for i, r in enumerate(batch):  # distinct times keep "oldest first" exact within a batch
-            r["next_attempt_at"] = r["created_at"] = r["updated_at"] = now + dt.timedelta(microseconds=i)
+            r["created_at"] = r["updated_at"] = now + dt.timedelta(microseconds=i)
+            r["next_attempt_at"] = max(r["next_attempt_at"], r["created_at"])
         with writing(store) as conn:
             _insert(conn, batch, now)
         batch.clear()
@@ -129,7 +175,8 @@ def enqueue_many(channel: str, payloads: Iterable[Mapping[str, Any]], *, store: 
         new = validate(channel, payload, config)
         if new.priority == "HIGH" or new.idempotency_key:
             raise HaloError("enqueue_many takes NORMAL/LOW messages without idempotency keys; use submit")
-        batch.append(_row_values(new, utcnow(), created_by=created_by))
+        now = utcnow()
+        batch.append(_row_values(new, now, created_by=created_by, due=due_at(new, now, config)))
         count += 1
         if len(batch) >= chunk:
             flush()
@@ -210,6 +257,10 @@ def message_view(message_id: str, store: StoreResource, with_events: bool = True
             view["provider_message_id"] = row.provider_message_id
             view["created_by"] = row.created_by
             view["created_at"] = row.created_at.isoformat()
+            view["segments"] = row.segments
+            view["callback_url"] = row.callback_url
+            view["fallback_of"] = row.fallback_of
+            view["fallback"] = conn.execute(sa.select(messages_t.c.id).where(messages_t.c.fallback_of == row.id)).scalar()
             view["events"] = [{"event": e.event, "provider": e.provider, "at": e.at.isoformat(), "detail": e.detail} for e in events]
     return view
 

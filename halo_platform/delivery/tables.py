@@ -63,7 +63,7 @@ class Message(Base):
     webhook_key: Mapped[str | None] = mapped_column(sa.String(16))
     # channel fallback: the message to send if this SMS fails, and on that message the SMS it
     # replaces (unique: a fallback is made once, however many runs race to make it)
-    fallback: Mapped[dict | None]
+    fallback: Mapped[dict | None] = mapped_column(sa.JSON(none_as_null=True))
     fallback_of: Mapped[str | None] = mapped_column(sa.String(36), unique=True, index=True)
 
 

@@ -17,6 +17,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 
@@ -27,11 +29,14 @@ from halo_platform.delivery.tables import Message
 LIMITS = {"sms_body": 1600, "email_body": 200_000, "html": 500_000, "subject": 998, "push_body": 2000, "title": 200, "data": 3000}
 _TOKEN = re.compile(r"^[A-Za-z0-9_:\-.]{8,}$")
 _CAPABILITY = re.compile(r"^[A-Z][A-Z0-9_]*$")
+_ANY = {"country", "capability", "priority", "expires_at", "idempotency_key", "callback_url", "timezone"}
 FIELDS = {
-    "sms": {"to", "body", "country", "capability", "priority", "expires_at", "idempotency_key"},
-    "email": {"to", "subject", "body", "html", "country", "capability", "priority", "expires_at", "idempotency_key"},
-    "push": {"to", "title", "body", "data", "country", "capability", "priority", "expires_at", "idempotency_key"},
+    "sms": {"to", "body", "fallback"} | _ANY,
+    "email": {"to", "subject", "body", "html"} | _ANY,
+    "push": {"to", "title", "body", "data"} | _ANY,
 }
+#: what `fallback` on an SMS may hold: the email sent instead if the SMS fails (its body is the SMS's)
+FALLBACK_FIELDS = {"channel", "to", "subject"}
 DEFAULT_CAPABILITY = {"sms": "TEXT", "email": "TRANSACTIONAL", "push": "ALERT"}
 # the GSM 03.38 default alphabet; a character of its extension table is sent as ESC + char
 GSM7_BASIC = frozenset(
@@ -57,6 +62,9 @@ class NewMessage:
     expires_at: dt.datetime | None
     payload_hash: str
     segments: int | None = None  # SMS only
+    callback_url: str | None = None
+    timezone: str | None = None
+    fallback: dict[str, str] | None = None  # SMS only: {channel: email, to, subject}
 
 
 def column_limit(column: str) -> int:
@@ -143,6 +151,58 @@ def _country(value: Any) -> str | None:
     return value.upper()
 
 
+def recipient_of(channel: str, value: Any, country: str | None = None) -> tuple[str, str | None]:
+    """(the normalized recipient, the phone number's country) of `value` for `channel`:
+    E.164 for SMS, the normalized address for email, the device token for push."""
+    if channel == "sms":
+        return _phone(value, country)
+    if channel == "email":
+        return _email(value), None
+    if not isinstance(value, str) or not _TOKEN.match(value):
+        raise HaloError("to: must be a device token (8 or more letters, digits, _ : - .)")
+    if len(value) > column_limit("recipient"):
+        raise HaloError(f"to: too long ({len(value)} characters, at most {column_limit('recipient')})")
+    return value, None
+
+
+def _callback_url(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    limit = column_limit("callback_url")
+    if not isinstance(value, str) or len(value) > limit or _CONTROL.search(value) or _LINE_BREAK.search(value) or " " in value:
+        raise HaloError(f"callback_url: must be an http(s) URL of at most {limit} characters")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise HaloError("callback_url: must be an http(s) URL with a host")
+    return value
+
+
+def _timezone(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        raise HaloError(f"timezone: {_printable(str(value))[:64]!r} is not an IANA time zone such as Europe/Paris") from None
+    return value
+
+
+def _fallback(value: Any, body: str, priority: str, config: DeliveryConfig) -> dict[str, str] | None:
+    """The email to send if this SMS fails, checked now as its own submission will be."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping) or value.get("channel") != "email":
+        raise HaloError("fallback: must be an object {channel: email, to, subject}")
+    unknown = sorted(_printable(str(k)) for k in set(value) - FALLBACK_FIELDS)
+    if unknown:
+        raise HaloError(f"fallback: unknown field(s) {', '.join(unknown)}")
+    try:
+        email = validate("email", {"to": value.get("to"), "subject": value.get("subject"), "body": body, "priority": priority}, config)
+    except HaloError as exc:
+        raise HaloError(f"fallback.{exc}") from None
+    return {"channel": "email", "to": email.recipient, "subject": email.content["subject"]}
+
+
 def _phone(value: Any, country: str | None) -> tuple[str, str | None]:
     if not isinstance(value, str) or not value.strip():
         raise HaloError("to: must be a phone number")
@@ -215,9 +275,9 @@ def validate(channel: str, payload: Mapping[str, Any], config: DeliveryConfig) -
     if priority not in PRIORITIES:
         raise HaloError("priority: must be HIGH, NORMAL or LOW (any letter case)")
     content: dict[str, Any]
-    segments = None
+    segments = fallback = None
+    recipient, region = recipient_of(channel, payload.get("to"), country)
     if channel == "sms":
-        recipient, region = _phone(payload.get("to"), country)
         country = country or region
         body = _text(payload, "body", LIMITS["sms_body"])
         encoding, segments = sms_segments(body)
@@ -227,18 +287,13 @@ def validate(channel: str, payload: Mapping[str, Any], config: DeliveryConfig) -
             raise HaloError(f"body: too long ({segments} segments, at most {most}); {encoding} carries {single} characters "
                             f"in one segment, {split} per segment when split")
         content = {"body": body}
+        fallback = _fallback(payload.get("fallback"), body, priority, config)
     elif channel == "email":
-        recipient = _email(payload.get("to"))
         content = {"subject": _text(payload, "subject", LIMITS["subject"], one_line=True), "body": _text(payload, "body", LIMITS["email_body"])}
         html = _text(payload, "html", LIMITS["html"], required=False)
         if html:
             content["html"] = html
     else:
-        recipient = payload.get("to")
-        if not isinstance(recipient, str) or not _TOKEN.match(recipient):
-            raise HaloError("to: must be a device token (8 or more letters, digits, _ : - .)")
-        if len(recipient) > column_limit("recipient"):
-            raise HaloError(f"to: too long ({len(recipient)} characters, at most {column_limit('recipient')})")
         content = {"title": _text(payload, "title", LIMITS["title"]), "body": _text(payload, "body", LIMITS["push_body"])}
         data = payload.get("data")
         if data is not None:
@@ -253,8 +308,10 @@ def validate(channel: str, payload: Mapping[str, Any], config: DeliveryConfig) -
                             or _CONTROL.search(key) or _LINE_BREAK.search(key)):
         raise HaloError(f"idempotency_key: must be a non-empty line of at most {column_limit('idempotency_key')} characters")
     expires_at = _expires(payload.get("expires_at"))
+    callback_url, timezone = _callback_url(payload.get("callback_url")), _timezone(payload.get("timezone"))
     canonical = json.dumps(
-        [channel, recipient, country, capability, priority, content, expires_at.isoformat() if expires_at else None],
+        [channel, recipient, country, capability, priority, content, expires_at.isoformat() if expires_at else None]
+        + ([callback_url, timezone, fallback] if callback_url or timezone or fallback else []),
         sort_keys=True,
         separators=(",", ":"),
     )
@@ -269,4 +326,7 @@ def validate(channel: str, payload: Mapping[str, Any], config: DeliveryConfig) -
         expires_at=expires_at,
         payload_hash=hashlib.sha256(canonical.encode()).hexdigest(),
         segments=segments,
+        callback_url=callback_url,
+        timezone=timezone,
+        fallback=fallback,
     )

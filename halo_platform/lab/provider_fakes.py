@@ -316,6 +316,35 @@ def onesignal_fake(port: int = 0, seed: int = 0, record: bool = True) -> Provide
     return fake
 
 
+# -- Inbound messages: what the providers POST to us when someone replies to our number -----
+
+
+def twilio_inbound(url: str, sender: str, text: str, auth_token: str = SECRETS["twilio"]["auth_token"]) -> tuple[dict[str, str], dict[str, str]]:
+    """(form, headers) of Twilio's incoming-message webhook to `url`, signed as Twilio signs:
+    base64 HMAC-SHA1 under the auth token of the URL and each parameter sorted by name."""
+    import hashlib
+    import hmac
+
+    form = {"MessageSid": f"SM{uuid.uuid4().hex}", "AccountSid": SECRETS["twilio"]["account_sid"], "From": sender,
+            "To": "+33700000000", "Body": text, "NumMedia": "0"}
+    signed = url + "".join(k + form[k] for k in sorted(form))
+    signature = base64.b64encode(hmac.new(auth_token.encode(), signed.encode(), hashlib.sha1).digest()).decode()
+    return form, {"X-Twilio-Signature": signature, "Content-Type": "application/x-www-form-urlencoded"}
+
+
+def vonage_inbound(sender: str, text: str, signature_secret: str, timestamp: int | None = None) -> dict[str, str]:
+    """The parameters of Vonage's inbound-SMS webhook, signed with `md5hash`: the MD5 of
+    `&key=value` for each parameter sorted by key, then the signature secret."""
+    import hashlib
+    import time
+
+    params = {"msisdn": sender.lstrip("+"), "to": "33700000000", "messageId": uuid.uuid4().hex[:16], "text": text, "type": "text",
+              "keyword": text.strip().split(" ")[0].upper() if text.strip() else "", "message-timestamp": "2026-12-01 10:00:00",
+              "timestamp": str(int(time.time() if timestamp is None else timestamp)), "nonce": uuid.uuid4().hex}
+    signed = "".join(f"&{k}={params[k].replace('&', '_').replace('=', '_')}" for k in sorted(params))
+    return {**params, "sig": hashlib.md5((signed + signature_secret).encode()).hexdigest()}
+
+
 FAKES = {
     "twilio": twilio_fake,
     "vonage": vonage_fake,

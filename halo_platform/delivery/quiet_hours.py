@@ -1,0 +1,67 @@
+"""Quiet hours, pure: when a NORMAL/LOW message due at `now` may go out in the recipient's local
+time. The window is per channel, with per-country overrides (`quiet_hours` in the providers
+file); the recipient's time zone is the message's `timezone`, else the phone number's zone
+(phonenumbers' data, which tells apart the zones of a country that spans several), else the
+country's first zone in the tz database's `zone.tab`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from dataclasses import dataclass
+from importlib import resources
+from zoneinfo import ZoneInfo
+
+import phonenumbers
+from phonenumbers import timezone as phone_zones
+
+
+@dataclass(frozen=True)
+class QuietHours:
+    """Local times: messages wait from `start` until `end` (crossing midnight when end <= start)."""
+
+    start: dt.time
+    end: dt.time
+
+    def contains(self, local: dt.time) -> bool:
+        if self.start < self.end:
+            return self.start <= local < self.end
+        return local >= self.start or local < self.end
+
+
+@functools.cache
+def country_zones() -> dict[str, tuple[str, ...]]:
+    """ISO country -> its IANA zones, in `zone.tab` order (the most populous region first)."""
+    zones: dict[str, list[str]] = {}
+    text = resources.files("tzdata").joinpath("zoneinfo", "zone.tab").read_text(encoding="utf-8")
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            country, _coordinates, zone = line.split("\t")[:3]
+            zones.setdefault(country, []).append(zone)
+    return {c: tuple(z) for c, z in zones.items()}
+
+
+def recipient_zone(channel: str, recipient: str, country: str | None, timezone: str | None) -> ZoneInfo | None:
+    """The recipient's time zone, or None when nothing tells it (no quiet hours then)."""
+    if timezone:
+        return ZoneInfo(timezone)
+    if channel == "sms":
+        zones = [z for z in phone_zones.time_zones_for_number(phonenumbers.parse(recipient)) if z != phone_zones.UNKNOWN_TIMEZONE]
+        if zones:
+            return ZoneInfo(zones[0])
+    zones = country_zones().get(country or "", ())
+    return ZoneInfo(zones[0]) if zones else None
+
+
+def quiet_until(now: dt.datetime, window: QuietHours | None, zone: ZoneInfo | None) -> dt.datetime | None:
+    """When the quiet hours around `now` end (UTC), or None if `now` is outside them. The end is
+    the first instant at or after `now` whose local time is `end`, DST gaps included."""
+    if window is None or zone is None:
+        return None
+    local = now.astimezone(zone)
+    if not window.contains(local.time()):
+        return None
+    day = local.date() if local.time() < window.end else local.date() + dt.timedelta(days=1)
+    end = dt.datetime.combine(day, window.end, tzinfo=zone)
+    # a wall time inside a spring-forward gap does not exist: fold it onto the UTC timeline
+    return end.astimezone(dt.UTC).astimezone(zone).astimezone(dt.UTC)

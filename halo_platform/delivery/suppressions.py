@@ -1,0 +1,152 @@
+"""Opt-out: recipients who asked for no more messages on a channel (STOP by SMS, the API, the
+CLI). A suppressed recipient's NORMAL/LOW messages end `suppressed` without a send: checked at
+submission, and when a suppression is added its recipient's queued messages end `suppressed`
+in the same transaction (a dispatcher only sends messages still due when it marks them in
+flight, so none of them leaves). HIGH messages (OTPs) are exempt unless the scope is `all`.
+
+The list stores no recipient: only an HMAC-SHA256 of it under the suppression key
+(`HALO_SUPPRESSION_KEY`, else a random key kept in `$HALO_HOME/suppression.key`), so a copy of
+the table cannot be turned back into phone numbers by hashing every number of a country."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hashlib
+import hmac
+import os
+import secrets
+from collections.abc import Iterable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from halo_platform.core.errors import HaloError
+from halo_platform.core.models import utcnow
+from halo_platform.core.settings import get_settings
+from halo_platform.core.store import StoreResource
+from halo_platform.delivery.config import CHANNELS, PRIORITIES
+from halo_platform.delivery.queue import events_t, messages_t
+from halo_platform.delivery.tables import Suppression
+from halo_platform.delivery.validation import recipient_of
+
+suppressions_t = Suppression.__table__
+SCOPES = ("normal", "all")
+#: keywords of an inbound SMS (the whole text, trimmed, any letter case)
+STOP_WORDS = frozenset({"STOP", "ARRET", "ARRÊT", "STOPP", "BERHENTI"})
+START_WORDS = frozenset({"START"})
+
+
+def suppression_key() -> bytes:
+    """The key of the recipient hashes: `HALO_SUPPRESSION_KEY`, else a random key made once and
+    kept in the home folder (every host of one store must share it: set the variable there)."""
+    return _key(os.environ.get("HALO_SUPPRESSION_KEY"), os.environ.get("HALO_HOME"))
+
+
+@functools.cache
+def _key(configured: str | None, home: str | None) -> bytes:  # noqa: ARG001 (`home` keys the cache)
+    if configured:
+        return configured.encode()
+    path = get_settings().home / "suppression.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process made it first
+            pass
+        else:
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_hex(32))
+    return path.read_text().strip().encode()
+
+
+def recipient_hash(channel: str, recipient: str) -> str:
+    """The keyed hash a suppression keeps of a normalized recipient (an email address in any
+    letter case: people opt out as Ada@... and are written to as ada@...)."""
+    recipient = recipient.lower() if channel == "email" else recipient
+    return hmac.new(suppression_key(), f"{channel}:{recipient}".encode(), hashlib.sha256).hexdigest()
+
+
+def _applies(priority: str):  # noqa: ANN202
+    """The suppressions that stop a message of `priority` (HIGH: only scope `all`)."""
+    return suppressions_t.c.scope == "all" if priority == "HIGH" else sa.true()
+
+
+def suppressed_hashes(conn: Connection, channel: str, hashes: Iterable[str], priority: str) -> set[str]:
+    """Which of `hashes` are suppressed for a message of `channel` and `priority`."""
+    wanted = sorted(set(hashes))
+    found: set[str] = set()
+    for i in range(0, len(wanted), 500):
+        found.update(conn.execute(sa.select(suppressions_t.c.recipient_hash).where(
+            suppressions_t.c.channel == channel, suppressions_t.c.recipient_hash.in_(wanted[i:i + 500]), _applies(priority))).scalars())
+    return found
+
+
+def _check(channel: str, to: str, scope: str, country: str | None) -> str:
+    if channel not in CHANNELS:
+        raise HaloError(f"channel: must be one of {', '.join(CHANNELS)}")
+    if scope not in SCOPES:
+        raise HaloError(f"scope: must be {' or '.join(SCOPES)}")
+    return recipient_of(channel, to, country)[0]
+
+
+def suppress(store: StoreResource, channel: str, to: str, *, scope: str = "normal", reason: str | None = None,
+             created_by: str | None = None, country: str | None = None) -> dict[str, Any]:
+    """Add (or re-scope) the suppression of `to` on `channel` and end its queued messages that it
+    stops (not those already in flight); returns {channel, scope, ended}."""
+    recipient = _check(channel, to, scope, country)
+    digest, now = recipient_hash(channel, recipient), utcnow()
+    reason = (reason or "")[: suppressions_t.c.reason.type.length] or None
+    with store.write() as conn:
+        updated = conn.execute(suppressions_t.update().where(suppressions_t.c.channel == channel, suppressions_t.c.recipient_hash == digest)
+                               .values(scope=scope, reason=reason, created_by=created_by, at=now))
+        if not updated.rowcount:
+            conn.execute(suppressions_t.insert().values(channel=channel, recipient_hash=digest, scope=scope, reason=reason,
+                                                        created_by=created_by, at=now))
+        ended = _end_queued(conn, channel, recipient, scope, now)
+    return {"channel": channel, "scope": scope, "ended": ended}
+
+
+def _end_queued(conn: Connection, channel: str, recipient: str, scope: str, now: dt.datetime) -> int:
+    stoppable = sa.and_(
+        messages_t.c.channel == channel,
+        sa.func.lower(messages_t.c.recipient) == recipient.lower() if channel == "email" else messages_t.c.recipient == recipient,
+        messages_t.c.status.in_(("queued", "retry_scheduled")), messages_t.c.in_flight_at.is_(None),
+        messages_t.c.priority_rank >= (0 if scope == "all" else PRIORITIES["NORMAL"]),
+    )
+    ids = list(conn.execute(sa.select(messages_t.c.id).where(stoppable).with_for_update()).scalars())
+    if not ids:
+        return 0
+    conn.execute(messages_t.update().where(messages_t.c.id.in_(ids), stoppable)
+                 .values(status="suppressed", lease_owner=None, lease_until=None, updated_at=now))
+    conn.execute(events_t.insert(), [{"message_id": i, "event": "suppressed", "provider": None, "at": now,
+                                      "detail": "the recipient opted out", "dedupe_key": None} for i in ids])
+    return len(ids)
+
+
+def unsuppress(store: StoreResource, channel: str, to: str, *, country: str | None = None) -> bool:
+    """Lift the suppression of `to` on `channel`; False if there was none."""
+    recipient = _check(channel, to, "normal", country)
+    with store.write() as conn:
+        gone = conn.execute(suppressions_t.delete().where(suppressions_t.c.channel == channel,
+                                                          suppressions_t.c.recipient_hash == recipient_hash(channel, recipient)))
+    return bool(gone.rowcount)
+
+
+def list_suppressions(store: StoreResource, limit: int = 100) -> list[dict[str, Any]]:
+    """The newest suppressions (a hash prefix, never a recipient)."""
+    query = sa.select(suppressions_t).order_by(suppressions_t.c.at.desc(), suppressions_t.c.id.desc()).limit(limit)
+    with store.read() as conn:
+        return [{"channel": r.channel, "recipient_hash": r.recipient_hash[:12], "scope": r.scope, "reason": r.reason,
+                 "created_by": r.created_by, "at": r.at} for r in conn.execute(query)]
+
+
+def keyword_action(text: str) -> str | None:
+    """`suppress`, `lift` or None for the text of an inbound SMS."""
+    word = text.strip().upper()
+    if word in STOP_WORDS:
+        return "suppress"
+    if word in START_WORDS:
+        return "lift"
+    return None

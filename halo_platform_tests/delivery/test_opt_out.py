@@ -1,0 +1,168 @@
+"""Opt-out against the real Twilio and Vonage fakes: a signed inbound STOP (or ARRET, STOPP,
+BERHENTI, any case, trimmed) suppresses the sender, whose next NORMAL/LOW message ends
+`suppressed` and never reaches the provider; queued messages end `suppressed` when the
+suppression is added; HIGH is exempt unless the scope is `all`; START lifts it; a bad
+signature changes nothing; the list keeps a keyed hash, never the number."""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import urlencode
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+from fastapi.testclient import TestClient
+
+from halo_platform.cli import cli
+from halo_platform.core.definitions import STORE
+from halo_platform.delivery.dispatch import Dispatcher
+from halo_platform.delivery.tables import Suppression
+from halo_platform.http import create_app
+from halo_platform.lab.provider_fakes import SECRETS, twilio_inbound, vonage_inbound
+from halo_platform_tests.fixtures.access import authorized_client
+
+NUMBER, OTHER, GERMAN = "+33612345678", "+33698765432", "+4915112345678"
+BASE = "http://testserver"
+
+
+@pytest.fixture
+def setup(fakes, providers_file, halo_store):  # noqa: ANN001, ANN201
+    providers = providers_file({
+        "tw": {"kind": "twilio", "channel": "sms", "countries": ["FR"], "base_url": fakes["twilio"].url, **SECRETS["twilio"], "sender": "+33700000000"},
+        "vo": {"kind": "vonage", "channel": "sms", "countries": ["DE"], "base_url": fakes["vonage"].url, **SECRETS["vonage"],
+               "signature_secret": "sigsecret", "signature_method": "md5hash"},
+    }, routing=[{"channel": "sms", "country": "FR", "weights": {"tw": 1}}, {"channel": "sms", "country": "DE", "weights": {"vo": 1}}])
+    client = authorized_client(create_app({"store": halo_store, "providers": providers}))
+    return client, providers, halo_store
+
+
+def stop_by_twilio(client: TestClient, sender: str, text: str = "STOP"):  # noqa: ANN201
+    form, headers = twilio_inbound(f"{BASE}/v1/inbound/tw", sender, text)
+    return client.post("/v1/inbound/tw", content=urlencode(form), headers={**headers, "Authorization": ""})
+
+
+def sms(client: TestClient, to: str, priority: str = "LOW") -> dict:
+    response = client.post("/v1/messages/sms", json={"to": to, "body": f"reminder {time.time_ns()}", "priority": priority})
+    assert response.status_code in (201, 202), response.text
+    return response.json()
+
+
+def drain(providers, store) -> None:  # noqa: ANN001
+    dispatcher = Dispatcher(providers, store)
+    try:
+        dispatcher.drain(["sms"], timeout=20)
+    finally:
+        dispatcher.close()
+
+
+def events(client: TestClient, message_id: str) -> list[str]:
+    return [e["event"] for e in client.get(f"/v1/messages/{message_id}").json()["events"]]
+
+
+def test_stop_by_signed_inbound_webhook_ends_the_next_low_suppressed_and_the_fake_receives_nothing(setup, fakes):
+    client, providers, store = setup
+    answer = stop_by_twilio(client, NUMBER, "  stop \n")
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"action": "suppressed"}
+    low = sms(client, NUMBER)
+    assert low["status"] == "suppressed"
+    drain(providers, store)
+    assert list(fakes["twilio"].accepted) == []
+    assert events(client, low["id"]) == ["queued", "suppressed"]
+
+
+def test_a_bad_or_missing_inbound_signature_is_401_and_suppresses_nobody(setup, fakes):
+    client, providers, store = setup
+    form, headers = twilio_inbound(f"{BASE}/v1/inbound/tw", NUMBER, "STOP", auth_token="not-the-token")
+    assert client.post("/v1/inbound/tw", content=urlencode(form), headers=headers).status_code == 401
+    del headers["X-Twilio-Signature"]
+    assert client.post("/v1/inbound/tw", content=urlencode(form), headers=headers).status_code == 401
+    sms(client, NUMBER)
+    drain(providers, store)
+    assert [a["to"] for a in fakes["twilio"].accepted] == [NUMBER]
+
+
+@pytest.mark.parametrize("word", ["ARRET", "stopp", " Berhenti "])
+def test_vonage_inbound_locale_keywords_suppress_and_start_lifts(setup, fakes, word):
+    client, providers, store = setup
+    assert client.post("/v1/inbound/vo", data=vonage_inbound(GERMAN, word, "sigsecret")).json() == {"action": "suppressed"}
+    assert sms(client, GERMAN)["status"] == "suppressed"
+    assert client.get("/v1/inbound/vo", params=vonage_inbound(GERMAN, "start", "sigsecret")).json() == {"action": "lifted"}
+    assert sms(client, GERMAN)["status"] == "queued"
+    drain(providers, store)
+    assert len(fakes["vonage"].accepted) == 1
+
+
+def test_vonage_inbound_with_a_stale_timestamp_or_wrong_secret_is_refused(setup):
+    client, _providers, _store = setup
+    stale = vonage_inbound(GERMAN, "STOP", "sigsecret", timestamp=int(time.time()) - 3600)
+    assert client.post("/v1/inbound/vo", data=stale).status_code == 401
+    assert client.post("/v1/inbound/vo", data=vonage_inbound(GERMAN, "STOP", "other")).status_code == 401
+    assert sms(client, GERMAN)["status"] == "queued"
+
+
+def test_other_inbound_text_is_ignored_and_an_unknown_provider_is_404(setup):
+    client, _providers, _store = setup
+    assert stop_by_twilio(client, NUMBER, "please stop calling me at night").json() == {"action": "ignored"}
+    assert sms(client, NUMBER)["status"] == "queued"
+    assert client.post("/v1/inbound/nobody", data={"text": "STOP"}).status_code == 404
+
+
+def test_a_suppression_added_by_the_api_ends_that_recipients_queued_messages_in_the_same_transaction(setup, fakes):
+    client, providers, store = setup
+    mine = [sms(client, NUMBER, "NORMAL"), sms(client, NUMBER, "LOW")]
+    theirs = sms(client, OTHER, "LOW")
+    added = client.post("/v1/suppressions", json={"channel": "sms", "to": "06 12 34 56 78", "country": "FR", "reason": "asked by phone"})
+    assert added.status_code == 201, added.text
+    assert added.json() == {"channel": "sms", "scope": "normal", "ended": 2}
+    drain(providers, store)
+    assert [a["to"] for a in fakes["twilio"].accepted] == [OTHER]
+    assert [events(client, m["id"]) for m in mine] == [["queued", "suppressed"]] * 2
+    assert client.get(f"/v1/messages/{theirs['id']}").json()["status"] == "sent"
+
+
+def test_high_is_exempt_unless_the_scope_is_all(setup, fakes):
+    client, _providers, _store = setup
+    assert client.post("/v1/suppressions", json={"channel": "sms", "to": NUMBER}).status_code == 201
+    assert sms(client, NUMBER, "HIGH")["status"] == "sent"
+    assert client.post("/v1/suppressions", json={"channel": "sms", "to": NUMBER, "scope": "all"}).json()["scope"] == "all"
+    assert sms(client, NUMBER, "HIGH")["status"] == "suppressed"
+    assert len(fakes["twilio"].accepted) == 1
+
+
+@pytest.mark.parametrize(("body", "reason"), [
+    ({"channel": "sms", "to": "not a number"}, "to: not a phone number"),
+    ({"channel": "fax", "to": NUMBER}, "channel"),
+    ({"channel": "sms", "to": NUMBER, "scope": "everything"}, "scope"),
+])
+def test_a_bad_suppression_request_is_422(setup, body, reason):
+    client, _providers, _store = setup
+    response = client.post("/v1/suppressions", json=body)
+    assert response.status_code == 422
+    assert reason in response.text
+
+
+def test_the_suppressions_table_keeps_a_keyed_hash_never_the_recipient(setup, monkeypatch):
+    client, _providers, _store = setup
+    stop_by_twilio(client, NUMBER)
+    with STORE.read() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(sa.select(Suppression.__table__))]
+    assert len(rows) == 1
+    assert not any(NUMBER.lstrip("+")[-9:] in str(v) for row in rows for v in row.values())
+    monkeypatch.setenv("HALO_SUPPRESSION_KEY", "another key")  # another key: another hash, so not suppressed
+    assert sms(client, NUMBER)["status"] == "queued"
+
+
+def test_cli_suppress_list_and_unsuppress(setup):
+    client, _providers, _store = setup
+    runner = CliRunner()
+    added = runner.invoke(cli, ["delivery", "suppress", "email", "Ada@Example.com", "--reason", "unsubscribed"])
+    assert added.exit_code == 0, added.output
+    listed = runner.invoke(cli, ["delivery", "suppressions"])
+    assert "email" in listed.output and "unsubscribed" in listed.output and "example.com" not in listed.output.lower()
+    email = client.post("/v1/messages/email", json={"to": "ada@example.com", "subject": "s", "body": "b", "priority": "LOW"})
+    assert email.json()["status"] == "suppressed"
+    assert runner.invoke(cli, ["delivery", "unsuppress", "email", "ada@example.com"]).exit_code == 0
+    again = runner.invoke(cli, ["delivery", "unsuppress", "email", "ada@example.com"])
+    assert again.exit_code != 0 and again.output.startswith("error:")
