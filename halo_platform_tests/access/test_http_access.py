@@ -15,7 +15,8 @@ from fastapi.testclient import TestClient
 from halo_platform.access.keys import SCOPES, key_hash, keys_t
 from halo_platform_tests.fixtures.access import authorized_client, bearer, make_key
 
-OPEN = {("GET", "/health"), ("POST", "/v1/callbacks/{provider}"), ("GET", "/v1/callbacks/{provider}")}
+OPEN = {("GET", "/health"), ("POST", "/v1/callbacks/{provider}"), ("GET", "/v1/callbacks/{provider}"),
+        ("POST", "/v1/inbound/{provider}"), ("GET", "/v1/inbound/{provider}")}
 # the scope each operation needs (admin implies all)
 NEEDS = {
     ("GET", "/v1/tasks"): "tasks:read",
@@ -28,6 +29,7 @@ NEEDS = {
     ("POST", "/v1/messages/email"): "messages:send",
     ("POST", "/v1/messages/push"): "messages:send",
     ("GET", "/v1/messages/{message_id}"): "messages:read",
+    ("POST", "/v1/suppressions"): "messages:send",
 }
 SMS = {"to": "+6281234567890", "body": "Your appointment is at 10:00", "priority": "NORMAL"}
 
