@@ -14,6 +14,8 @@ class TaskRequest(Base):
     __tablename__ = "task_requests"
 
     request_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    # the request a retry or re-execution repeats (its own id otherwise): deliveries are once per root
+    root_request_id: Mapped[str | None] = mapped_column(sa.String(64), index=True)
     task: Mapped[str] = mapped_column(sa.String(128), index=True)
     payload: Mapped[dict]
     trigger: Mapped[str] = mapped_column(sa.String(16))
@@ -51,6 +53,10 @@ class TaskSchedule(Base):
     payload: Mapped[dict]
     sinks: Mapped[list]
     enabled: Mapped[bool] = mapped_column(default=True)
+    # ticks missed while the sensor was not running: none, latest (the last one) or all of them
+    catch_up: Mapped[str] = mapped_column(sa.String(8), default="latest", server_default="latest")
+    # the latest tick the sensor has decided on (run or, by the catch-up policy, dropped)
+    last_tick_at: Mapped[dt.datetime | None]
     updated_by: Mapped[str | None] = mapped_column(sa.String(255))
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
