@@ -61,6 +61,8 @@ setup(
             "polars==2.1.0",
             "import-linter==2.17",  # the layering contracts of .importlinter, checked by make test
             "schemathesis==4.32.5",
+            "fhir.resources==8.3.0",  # validates the FHIR Slot API's Bundles against the R4B models
+            "fhir-core==1.1.12",
             "playwright==1.65.2",  # browser tests, driving Debian's /usr/bin/chromium (never a browser download)  # property-based tests of the HTTP service against /openapi.json
         ],
     },
