@@ -36,7 +36,7 @@ from strawberry.extensions import (
 from strawberry.fastapi import GraphQLRouter
 
 from halo_platform.access.guard import requires
-from halo_platform.availability import freshness, service
+from halo_platform.availability import fhir_api, freshness, service
 from halo_platform.core.docs import graphiql_html
 from halo_platform.core.http import nesting_depth, resource
 from halo_platform.core.store import StoreResource
@@ -291,4 +291,4 @@ for _route in graphql_router.routes:
     for _method in getattr(_route, "methods", None) or ():
         _route.openapi_extra = _GRAPHQL_OPENAPI.get(_method)
 
-ROUTERS = (router, graphql_router)
+ROUTERS = (router, fhir_api.router, graphql_router)

@@ -205,22 +205,54 @@ def slot_rules(feed: str, provider_id: str, slot_type: str | None) -> SlotRules:
     return resolve_rules(feed, get_feed(feed).options.get("slot_rules"), provider_id, slot_type)
 
 
+def provider_zone(store: StoreResource, feed: str, provider_id: str) -> dt.tzinfo:
+    """The provider's timezone (UTC for a provider without working hours, who has no spans)."""
+    tz_name = provider_timezone(store, feed, provider_id)
+    return ZoneInfo(tz_name) if tz_name else dt.UTC
+
+
 def bookable_slots(store: StoreResource, feed: str, provider_id: str, slot_type: str | None = None,
-                   first: dt.date | None = None, last: dt.date | None = None, now: dt.datetime | None = None) -> Slots:
+                   first: dt.date | None = None, last: dt.date | None = None, now: dt.datetime | None = None,
+                   together_with: tuple[str, ...] = ()) -> Slots:
     """The slots of `slot_type` bookable now with the provider's local start date in [first, last]
-    (default: the provider's today and the 6 days after)."""
+    (default: the provider's today and the 6 days after). With `together_with`, the slots when
+    the provider and those all are free (a FHIR Schedule of several actors), under the provider's
+    rules and timezone."""
     rules = slot_rules(feed, provider_id, slot_type)
     check_range(first, last)
     now = now or pipeline.utcnow()
-    tz_name = provider_timezone(store, feed, provider_id)
-    tz = ZoneInfo(tz_name) if tz_name else dt.UTC
+    tz = provider_zone(store, feed, provider_id)
     first = first or now.astimezone(tz).date()
     last = last or first + dt.timedelta(days=DEFAULT_SLOT_DAYS - 1)
     # a day's first slot may sit in a span continuing the previous day's, whose buffer reaches back
-    found = spans(store, feed, provider_id, first - dt.timedelta(days=1), last + dt.timedelta(days=1))
-    chosen = [(s, e) for s, e in bookable([(x.start_at, x.end_at) for x in found], rules, tz, now)
-              if first <= s.astimezone(tz).date() <= last]
+    window = (first - dt.timedelta(days=1), last + dt.timedelta(days=1))
+    if together_with:
+        free = [(g.start_at, g.end_at) for g in group_availability(store, feed, [provider_id, *together_with], "all", *window)]
+    else:
+        free = [(x.start_at, x.end_at) for x in spans(store, feed, provider_id, *window)]
+    chosen = [(s, e) for s, e in bookable(free, rules, tz, now) if first <= s.astimezone(tz).date() <= last]
     return Slots(feed, provider_id, slot_type or DEFAULT_TYPE, rules, chosen)
+
+
+def schedule_actors(store: StoreResource, schedule_id: str) -> tuple[str, list[str]] | None:
+    """The feed and providers of FHIR `Schedule/<schedule_id>`: a Schedule a feed received (its
+    Practitioner actors), else `<feed>.<provider id>`, one provider's schedule; None when unknown."""
+    from halo_platform.availability.feeds import load_feeds
+
+    with store.read() as conn:
+        rows = Codec(conn).select(
+            "SELECT b.feed, b.provider_id FROM scheduling_item_blocks b JOIN scheduling_items i "
+            "ON i.feed = b.feed AND i.item_id = b.item_id WHERE b.item_id = ? AND b.start_ts IS NULL "
+            "AND b.provider_id IS NOT NULL AND i.deleted = ? ORDER BY b.feed, b.n", (f"Schedule/{schedule_id}", False))
+    feeds = sorted({f for f, _ in rows})
+    if len(feeds) > 1:
+        raise HaloError(f"Schedule/{schedule_id} is in several feeds ({', '.join(feeds)}); ask for <feed>.<provider id>")
+    if feeds:
+        return feeds[0], [p for _, p in rows]
+    feed, _, provider = schedule_id.partition(".")
+    if provider and feed in load_feeds():
+        return feed, [provider]
+    return None
 
 
 NEXT_SLOTS_LOOKAHEAD = dt.timedelta(days=14)

@@ -1,0 +1,160 @@
+"""FHIR R4 read API: `GET /fhir/Slot?schedule=Schedule/<id>&start=ge<date>&start=lt<date>&status=free`
+answers a `searchset` Bundle of the free Slots of that schedule, built from the spans and the
+feed's slot rules (`service-type` names the appointment type, default `default`).
+
+A schedule is one a feed received (its Practitioner actors, free together) or `<feed>.<provider
+id>`. Dates without a time are the schedule's local days; a search matching no schedule is an
+empty Bundle, as FHIR searches are; a malformed one is a 400 OperationOutcome."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from dataclasses import dataclass
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+
+from halo_platform.access.guard import requires
+from halo_platform.availability import service
+from halo_platform.core.errors import HaloError
+from halo_platform.core.http import resource
+from halo_platform.core.models import utcnow
+from halo_platform.core.store import StoreResource
+
+FHIR_JSON = "application/fhir+json"
+SLOT_STATUSES = ("busy", "free", "busy-unavailable", "busy-tentative", "entered-in-error")
+_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+_PREFIXED = re.compile(r"^(eq|ge|gt|le|lt)?(\d{4}-\d{2}-\d{2})(T[0-9:.]+(Z|[+-]\d{2}:\d{2})?)?$")
+DEFAULT_DAYS = 7
+
+router = APIRouter(tags=["fhir"], dependencies=[Depends(requires("availability:read"))])
+
+
+class SearchError(HaloError):
+    http_status = 400
+
+
+@dataclass(frozen=True)
+class Bound:
+    prefix: str
+    value: dt.date | dt.datetime  # a date is a whole local day; a datetime an instant (local when naive)
+
+
+def parse_start(values: list[str]) -> list[Bound]:
+    bounds = []
+    for value in values:
+        match = _PREFIXED.match(value)
+        try:
+            if not match:
+                raise ValueError
+            text = value[len(match.group(1) or ""):]
+            parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00")) if match.group(3) else dt.date.fromisoformat(text)
+        except ValueError:
+            raise SearchError(f"start: expected [eq|ge|gt|le|lt]YYYY-MM-DD[Thh:mm[:ss][Z|+hh:mm]], got {value!r}") from None
+        bounds.append(Bound(match.group(1) or "eq", parsed))
+    return bounds
+
+
+def instant_range(bounds: list[Bound], tz: dt.tzinfo, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+    """[lo, hi) of slot starts the bounds allow, in `tz` for dates and naive times; from now and
+    for a week when open."""
+    lo: dt.datetime | None = None
+    hi: dt.datetime | None = None
+    for bound in bounds:
+        if isinstance(bound.value, dt.datetime):
+            start = bound.value if bound.value.tzinfo else bound.value.replace(tzinfo=tz)
+            end = start + dt.timedelta(microseconds=1)  # an instant is the smallest day there is
+        else:
+            start = dt.datetime.combine(bound.value, dt.time(), tzinfo=tz)
+            end = dt.datetime.combine(bound.value + dt.timedelta(days=1), dt.time(), tzinfo=tz)
+        low, high = {"eq": (start, end), "ge": (start, None), "gt": (end, None), "lt": (None, start), "le": (None, end)}[bound.prefix]
+        lo = max(lo, low) if lo and low else lo or low
+        hi = min(hi, high) if hi and high else hi or high
+    lo = lo or now
+    return lo, hi or lo + dt.timedelta(days=DEFAULT_DAYS)
+
+
+def slot_id(schedule: str, slot_type: str, start: dt.datetime) -> str:
+    return hashlib.sha256(f"{schedule}|{slot_type}|{start.isoformat()}".encode()).hexdigest()[:32]
+
+
+def z(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def bundle(self_url: str, base: str, schedule: str, slot_type: str, slots: list[tuple[dt.datetime, dt.datetime]]) -> dict:
+    entries = []
+    for start, end in slots:
+        ident = slot_id(schedule, slot_type, start)
+        entries.append({"fullUrl": f"{base}/fhir/Slot/{ident}", "search": {"mode": "match"}, "resource": {
+            "resourceType": "Slot", "id": ident, "schedule": {"reference": f"Schedule/{schedule}"},
+            "serviceType": [{"text": slot_type}], "status": "free", "start": z(start), "end": z(end)}})
+    return {"resourceType": "Bundle", "type": "searchset", "total": len(entries),
+            "link": [{"relation": "self", "url": self_url}], "entry": entries}
+
+
+def outcome(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"resourceType": "OperationOutcome", "issue": [
+        {"severity": "error", "code": "invalid" if status == 400 else "processing", "diagnostics": message}]},
+        status_code=status, media_type=FHIR_JSON)
+
+
+def search_slots(store: StoreResource, params: list[tuple[str, str]], self_url: str, base: str,
+                 now: dt.datetime | None = None) -> dict:
+    """The searchset Bundle answering a Slot search's parameters (others are ignored, as FHIR allows)."""
+    def values(name: str) -> list[str]:
+        return [v for k, v in params if k == name]
+
+    schedules = values("schedule")
+    if len(schedules) != 1:
+        raise SearchError("schedule: give exactly one Schedule/<id>")
+    schedule = schedules[0].removeprefix("Schedule/")
+    if not _ID.match(schedule):
+        raise SearchError(f"schedule: expected Schedule/<id>, got {schedules[0]!r}")
+    statuses = {s for v in values("status") for s in v.split(",")}
+    if unknown := sorted(statuses - set(SLOT_STATUSES)):
+        raise SearchError(f"status: unknown {', '.join(unknown)}; known: {', '.join(SLOT_STATUSES)}")
+    types = [v.rpartition("|")[2] for v in values("service-type")]
+    if len(types) > 1:
+        raise SearchError("service-type: give at most one")
+    bounds = parse_start(values("start"))
+    actors = service.schedule_actors(store, schedule)
+    if actors is None or (statuses and "free" not in statuses):  # only free slots are known
+        return bundle(self_url, base, schedule, types[0] if types else service.DEFAULT_TYPE, [])
+    feed, (provider, *others) = actors
+    tz = service.provider_zone(store, feed, provider)
+    now = now or utcnow()
+    lo, hi = instant_range(bounds, tz, now)
+    if hi <= lo:
+        return bundle(self_url, base, schedule, types[0] if types else service.DEFAULT_TYPE, [])
+    found = service.bookable_slots(store, feed, provider, types[0] if types else None, lo.astimezone(tz).date(),
+                                   (hi - dt.timedelta(microseconds=1)).astimezone(tz).date(), now, tuple(others))
+    return bundle(self_url, base, schedule, found.slot_type, [(s, e) for s, e in found.slots if lo <= s < hi])
+
+
+_SEARCH_PARAMETERS = [
+    {"name": "schedule", "in": "query", "required": True, "schema": {"type": "string"}, "example": "Schedule/hl7.DR001",
+     "description": "Schedule/<id>: a Schedule a feed received, or <feed>.<provider id>"},
+    {"name": "start", "in": "query", "required": False, "style": "form", "explode": True,
+     "schema": {"type": "array", "items": {"type": "string"}}, "example": ["ge2027-01-04", "lt2027-01-11"],
+     "description": "[eq|ge|gt|le|lt]YYYY-MM-DD[Thh:mm:ssZ], repeatable; dates are the schedule's local days"},
+    {"name": "status", "in": "query", "required": False, "schema": {"type": "string"}, "example": "free",
+     "description": "Slot status codes, comma-separated; only free slots exist here"},
+    {"name": "service-type", "in": "query", "required": False, "schema": {"type": "string"},
+     "description": "The appointment type of the feed's slot rules (default: default)"},
+]
+
+
+@router.get("/fhir/Slot", response_class=JSONResponse, openapi_extra={"parameters": _SEARCH_PARAMETERS}, responses={
+    200: {"description": "A FHIR R4 searchset Bundle of Slot resources", "content": {FHIR_JSON: {}}},
+    400: {"description": "A FHIR OperationOutcome naming the bad parameter", "content": {FHIR_JSON: {}}}})
+def fhir_slots(request: Request, store: StoreResource = Depends(resource("store"))) -> JSONResponse:
+    """Free Slots of a Schedule (`schedule=Schedule/<id>`, required), starting in the `start`
+    range (`ge`/`gt`/`le`/`lt`/`eq` dates or instants), of the appointment type `service-type`."""
+    try:
+        found = search_slots(store, list(request.query_params.multi_items()), str(request.url), str(request.base_url).rstrip("/"))
+    except HaloError as exc:
+        return outcome(400 if exc.http_status == 422 else exc.http_status, str(exc))  # FHIR's status for a bad search
+    return JSONResponse(found, media_type=FHIR_JSON)

@@ -1,0 +1,109 @@
+"""GET /fhir/Slot: a searchset Bundle of free Slots built from the spans and the slot rules, valid
+against fhir.resources' R4B models; schedules a feed received (several actors: free together) or
+`<feed>.<provider>`; local days in the schedule's timezone; bad searches are 400 OperationOutcomes.
+
+Asia/Kolkata is +05:30 all year: F1 works 09:00-12:00 and is booked 10:00-10:30, F2 works
+10:00-13:00 (local), on a day a week ahead."""
+
+import datetime as dt
+
+import pytest
+from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.operationoutcome import OperationOutcome
+from fhir.resources.R4B.slot import Slot
+
+from halo_platform.http import create_app
+from halo_platform_tests.availability.helpers import land, process
+from halo_platform_tests.fixtures.access import authorized_client
+
+TZ = '"extension":[{"url":"http://hl7.org/fhir/StructureDefinition/timezone","valueCode":"Asia/Kolkata"}]'
+DAYS = '["mon","tue","wed","thu","fri","sat","sun"]'
+META = '"meta":{"lastUpdated":"2026-11-20T12:00:00Z"}'
+
+
+def role(rid: str, practitioner: str, start: str, end: str) -> str:
+    return (f'{{"resourceType":"PractitionerRole","id":"{rid}",{META},{TZ},"practitioner":{{"reference":"Practitioner/{practitioner}"}},'
+            f'"availableTime":[{{"daysOfWeek":{DAYS},"availableStartTime":"{start}:00","availableEndTime":"{end}:00"}}]}}')
+
+
+@pytest.fixture
+def day(halo_env, tmp_path, monkeypatch, store) -> dt.date:
+    day = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=7)
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text("feeds:\n  fhir:\n    format: fhir\n    slot_rules: {default: {duration_minutes: 30, alignment_minutes: 30}}\n"
+                     "  acme: {format: acme}\n")
+    monkeypatch.setenv("HALO_FEEDS_FILE", str(feeds))
+    land("fhir", "resources.ndjson", "\n".join([
+        role("R1", "F1", "09:00", "12:00"), role("R2", "F2", "10:00", "13:00"),
+        f'{{"resourceType":"Appointment","id":"A1",{META},"status":"booked","start":"{day}T10:00:00+05:30","end":"{day}T10:30:00+05:30",'
+        '"participant":[{"actor":{"reference":"Practitioner/F1"}}]}',
+        f'{{"resourceType":"Schedule","id":"S1",{META},"actor":[{{"reference":"Practitioner/F1"}}]}}',
+        f'{{"resourceType":"Schedule","id":"S2",{META},"actor":[{{"reference":"Practitioner/F1"}},{{"reference":"Practitioner/F2"}}]}}',
+    ]) + "\n")
+    process(store, day.isoformat(), 3)
+    return day
+
+
+def search(store, **params) -> tuple[int, dict]:
+    client = authorized_client(create_app({"store": store}), "availability:read")
+    answer = client.get("/fhir/Slot", params={k.replace("_", "-"): v for k, v in params.items()})
+    assert answer.headers["content-type"].startswith("application/fhir+json")
+    return answer.status_code, answer.json()
+
+
+def starts(body: dict) -> list[str]:
+    """The Slots' UTC start times, after validating the Bundle and each Slot against R4B."""
+    bundle = Bundle.model_validate(body)
+    assert bundle.type == "searchset" and bundle.total == len(body["entry"])
+    for entry in body["entry"]:
+        slot = Slot.model_validate(entry["resource"])
+        assert slot.status == "free" and entry["fullUrl"].endswith(f"/fhir/Slot/{slot.id}")
+    return [e["resource"]["start"][11:16] for e in body["entry"]]
+
+
+def test_a_received_schedule_answers_its_free_slots_on_its_local_day(store, day):
+    status, body = search(store, schedule="Schedule/S1", start=[f"ge{day}", f"lt{day + dt.timedelta(days=1)}"], status="free")
+    assert status == 200
+    assert starts(body) == ["03:30", "04:00", "05:00", "05:30", "06:00"]  # 09:00, 09:30, 10:30, 11:00, 11:30 IST
+    assert {e["resource"]["schedule"]["reference"] for e in body["entry"]} == {"Schedule/S1"}
+    assert body["entry"][0]["resource"]["end"][11:16] == "04:00"
+
+
+def test_a_schedule_of_two_actors_has_the_slots_when_both_are_free(store, day):
+    status, body = search(store, schedule="Schedule/S2", start=f"eq{day}")
+    assert starts(body) == ["05:00", "05:30", "06:00"]  # 10:30-12:00 IST
+
+
+def test_a_feeds_provider_is_a_schedule_and_instants_bound_the_starts(store, day):
+    status, body = search(store, schedule="Schedule/fhir.F1", start=[f"ge{day}T04:00:00Z", f"lt{day}T05:30:00Z"])
+    assert starts(body) == ["04:00", "05:00"]
+
+
+@pytest.mark.parametrize("params", [
+    {"schedule": "Schedule/nope"},
+    {"schedule": "Schedule/S1", "status": "busy"},
+    {"schedule": "Schedule/S1", "start": ["ge2027-02-02", "lt2027-02-01"]},
+])
+def test_searches_matching_nothing_are_empty_bundles(store, day, params):
+    status, body = search(store, **params)
+    assert status == 200 and starts(body) == [] and body["total"] == 0
+
+
+@pytest.mark.parametrize("params, reason", [
+    ({}, "schedule: give exactly one"),
+    ({"schedule": "Schedule/S 1"}, "schedule: expected Schedule/<id>"),
+    ({"schedule": "Schedule/S1", "start": "yesterday"}, "start: expected"),
+    ({"schedule": "Schedule/S1", "start": "ge2027-13-01"}, "start: expected"),
+    ({"schedule": "Schedule/S1", "status": "open"}, "status: unknown open"),
+    ({"schedule": "Schedule/S1", "service_type": "surgery"}, "unknown appointment type 'surgery'"),
+    ({"schedule": "Schedule/S1", "start": ["ge2027-01-01", "lt2029-01-01"]}, "at most 366 days"),
+])
+def test_bad_searches_are_400_operation_outcomes(store, day, params, reason):
+    status, body = search(store, **params)
+    outcome = OperationOutcome.model_validate(body)
+    assert status == 400 and reason in outcome.issue[0].diagnostics
+
+
+def test_the_fhir_api_needs_the_read_scope(store, halo_env):
+    client = authorized_client(create_app({"store": store}), "tasks:read")
+    assert client.get("/fhir/Slot", params={"schedule": "Schedule/S1"}).status_code == 403
