@@ -18,7 +18,7 @@ from typing import Any
 import dagster as dg
 from pydantic_core import to_jsonable_python
 
-from halo_platform.core.errors import HaloError, fail_once
+from halo_platform.core.errors import MAX_RETRIES_TAG, HaloError, fail_once
 from halo_platform.core.settings import get_settings
 from halo_platform.core.store import StoreResource
 from halo_platform.core.warehouses import WarehousesResource
@@ -61,6 +61,21 @@ def deliver_all(sinks: SinksResource, names: list[str], delivery: Delivery) -> l
             continue
         outcomes.append(sinks.deliver(name, delivery))
     return outcomes
+
+
+def deliver_once(store: StoreResource, sinks: SinksResource, names: list[str], delivery: Delivery, request_id: str,
+                 root_request_id: str) -> tuple[list[DeliveryOutcome], dict[str, list[str]]]:
+    """Deliver to the sinks that do not have the request's output yet: a retry or re-execution
+    (same root request, `audit.delivered_sinks`) never sends a sink the file twice. Each outcome
+    is recorded as soon as it is known. Returns (outcomes now, {sink: targets} delivered before)."""
+    before = audit.delivered_sinks(store, root_request_id)
+    outcomes = []
+    for name in names:
+        if name not in before:
+            (outcome,) = deliver_all(sinks, [name], delivery)
+            audit.record_deliveries(store, request_id, [outcome])
+            outcomes.append(outcome)
+    return outcomes, {name: before[name] for name in names if name in before}
 
 
 def duckdb_connection(workdir: Path):  # noqa: ANN201
@@ -202,12 +217,15 @@ def run_task(
     warehouses: WarehousesResource,
     sinks: SinksResource,
 ) -> dg.MaterializeResult:
-    """Queries -> DuckDB -> transform -> file -> sinks, recording every state change.
+    """Queries -> DuckDB -> transform -> checks -> file -> sinks, recording every state change:
+    BLOCKED when a blocking check fails (nothing delivered), SKIPPED_NO_DATA when the task sends
+    nothing for an empty result, SUCCEEDED when every sink has the file, FAILED otherwise.
 
     `payload` is the wire form (JSON: the audit row keeps it); the task works on typed values."""
     run = context.run
     request_id = run.run_id
-    audit_kwargs = {"task": task.name, "payload": payload, "trigger": _trigger(run),
+    root = run.root_run_id or request_id
+    audit_kwargs = {"task": task.name, "payload": payload, "trigger": _trigger(run), "root_request_id": root,
                     "requested_by": run.tags.get("halo/requested_by") or run.tags.get("dagster/user")}
     audit.record_status(store, request_id, "RUNNING", **audit_kwargs)
     try:
@@ -216,20 +234,29 @@ def run_task(
         sink_names = list(payload.get("sinks") or task.default_sinks)
         sinks.validate_names(sink_names)
         report = build_report(context, task, resolved, warehouses, get_settings().home / "outputs" / request_id)
+        counts = report.counts
+        blocked_by = [c.name for c in task.checks if c.blocking and not c.passed(counts)]
         outcomes: list[DeliveryOutcome] = []
-        if report.row_count or task.deliver_when_empty:
+        earlier: dict[str, list[str]] = {}
+        if blocked_by:
+            status = "BLOCKED"
+            context.log.warning(f"blocked by failed check(s) {', '.join(blocked_by)}: nothing delivered")
+        elif report.row_count or task.deliver_when_empty:
+            status = "SUCCEEDED"
             text = (task.message(report.rows, resolved) if task.message
                     else f"{task.name}: {report.row_count} row(s) {report.counts or ''}")
             mark = time.perf_counter()
             delivery = Delivery(subject=f"{task.name}: {report.path.stem}", text=text, files=[report.path])
-            outcomes = deliver_all(sinks, sink_names, delivery)
+            outcomes, earlier = deliver_once(store, sinks, sink_names, delivery, request_id, root)
             report.timings["deliver"] = round(time.perf_counter() - mark, 3)
-            audit.record_deliveries(store, request_id, outcomes)
         else:
+            status = "SKIPPED_NO_DATA"
             context.log.info("nothing to report: no delivery")
+        for name, targets in earlier.items():
+            context.log.info(f"sink {name}: already has request {root}'s output {' '.join(targets)}".rstrip())
         for o in outcomes:
             context.log.info(f"sink {o.sink}: {o.status} after {o.attempts} attempt(s) {o.detail}".rstrip())
-        outputs = [t for o in outcomes for t in o.targets]
+        outputs = [t for targets in earlier.values() for t in targets] + [t for o in outcomes for t in o.targets]
         failed = [o for o in outcomes if o.status != "DELIVERED"]
         done = {"outputs": outputs, "row_count": report.row_count,
                 "stats": {"counts": report.counts, "resolved_payload": to_jsonable_python(resolved), "file": report.path.name,
@@ -238,7 +265,10 @@ def run_task(
             error = "delivery failed: " + "; ".join(f"{o.sink}: {o.detail}" for o in failed)
             audit.record_status(store, request_id, "FAILED", **audit_kwargs, **done, error=error[:2000])
             raise dg.Failure(description=error, metadata={"outputs": outputs, "row_count": report.row_count})
-        audit.record_status(store, request_id, "SUCCEEDED", **audit_kwargs, **done)
+        if blocked_by:  # the same data would block again: the run is not retried
+            context.instance.add_run_tags(context.run_id, {MAX_RETRIES_TAG: "0"})
+            done["error"] = f"blocked by failed check(s): {', '.join(blocked_by)}"
+        audit.record_status(store, request_id, status, **audit_kwargs, **done)
     except dg.Failure:
         raise
     except HaloError as exc:  # e.g. a launchpad payload or sink name that does not fit: failed once, not retried
@@ -247,7 +277,6 @@ def run_task(
     except Exception as exc:
         audit.record_status(store, request_id, "FAILED", **audit_kwargs, error=f"{type(exc).__name__}: {exc}"[:2000])
         raise
-    counts = report.counts
     checks = [
         dg.AssetCheckResult(
             check_name=check.name, passed=bool(check.passed(counts)), asset_key=dg.AssetKey(task.name),
@@ -275,7 +304,7 @@ def build_task(task: Task) -> tuple[dg.AssetsDefinition, Any]:
         kinds={"duckdb", "python"},
         tags=dict(task.tags),
         check_specs=[
-            dg.AssetCheckSpec(c.name, asset=task.name, description=c.description,
+            dg.AssetCheckSpec(c.name, asset=task.name, description=c.description, blocking=c.blocking,
                               metadata={"halo/alert": c.alert or c.severity == "ERROR"})
             for c in task.checks
         ],

@@ -1,8 +1,17 @@
 """The audit trail: `task_requests` (one row per run) and `task_deliveries` (one per sink).
 
-Status only moves forward (QUEUED -> RUNNING -> SUCCEEDED | FAILED | CANCELED): every
-writer (the API/CLI, the asset, the run-status sensors) may report in any order and
-the row ends in the furthest state reported.
+Status only moves forward (QUEUED -> RUNNING -> a terminal state): every writer (the API/CLI,
+the asset, the run-status sensors) may report in any order and the row ends in the first
+terminal state reported. The terminal states:
+
+- SUCCEEDED: every sink has the output (delivered by this run or by the request it repeats);
+- SKIPPED_NO_DATA: the task sends nothing for an empty result, the result was empty, nothing was sent;
+- BLOCKED: a blocking check failed: nothing was delivered (the failed check alerts);
+- FAILED: an error, or a sink that did not get the output;
+- CANCELED: canceled before it finished.
+
+A retry or re-execution is a request of its own whose `root_request_id` is the request it
+repeats: a sink gets a request's output once per root (`delivered_sinks`).
 """
 
 from __future__ import annotations
@@ -19,10 +28,18 @@ from halo_platform.core.store import StoreResource
 from halo_platform.reports.tables import TaskDelivery, TaskRequest
 from halo_platform.sinks import DeliveryOutcome
 
-STATUSES = ("QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELED")
-TERMINAL = ("SUCCEEDED", "FAILED", "CANCELED")
+TERMINAL = ("SUCCEEDED", "SKIPPED_NO_DATA", "BLOCKED", "FAILED", "CANCELED")
+#: what each terminal state says, as the pages show it beside the state
+MEANING = {
+    "SUCCEEDED": "every sink has the output",
+    "SKIPPED_NO_DATA": "the result was empty and this task sends nothing then: nothing was sent",
+    "BLOCKED": "a blocking check failed: nothing was delivered and an alert went out",
+    "FAILED": "an error, or a sink did not get the output",
+    "CANCELED": "canceled before it finished",
+}
+STATUSES = ("QUEUED", "RUNNING", *TERMINAL)
 TRIGGERS = ("manual", "schedule", "api", "ui", "retry")
-_RANK = {"QUEUED": 0, "RUNNING": 1, "SUCCEEDED": 2, "FAILED": 2, "CANCELED": 2}
+_RANK = {"QUEUED": 0, "RUNNING": 1, **dict.fromkeys(TERMINAL, 2)}
 
 requests_t = TaskRequest.__table__
 deliveries_t = TaskDelivery.__table__
@@ -37,28 +54,29 @@ def record_status(
     payload: Mapping[str, Any] | None = None,
     trigger: str = "manual",
     requested_by: str | None = None,
+    root_request_id: str | None = None,
     at: dt.datetime | None = None,
     **fields: Any,
 ) -> None:
     """Create or advance the request row to `status`, with optional `outputs`, `row_count`,
-    `error`, `stats`. A status never moves backwards; a terminal status is kept once set."""
+    `error`, `stats`. A status never moves backwards; a terminal status is kept once set.
+    `root_request_id` (default: the request itself) is recorded when the row is created."""
     at = at or utcnow()
+    created = {"task": task, "payload": dict(payload or {}), "trigger": trigger, "requested_by": requested_by,
+               "root_request_id": root_request_id or request_id}
     try:
-        _record_status(store, request_id, status, task, payload, trigger, requested_by, at, fields)
+        _record_status(store, request_id, status, created, at, fields)
     except sa.exc.IntegrityError:  # another writer created the row first: advance it instead
-        _record_status(store, request_id, status, task, payload, trigger, requested_by, at, fields)
+        _record_status(store, request_id, status, created, at, fields)
 
 
-def _record_status(store: StoreResource, request_id: str, status: str, task: str, payload: Mapping[str, Any] | None,
-                   trigger: str, requested_by: str | None, at: dt.datetime, fields: dict[str, Any]) -> None:
+def _record_status(store: StoreResource, request_id: str, status: str, created: dict[str, Any], at: dt.datetime,
+                   fields: dict[str, Any]) -> None:
     with store.write() as conn:
         query = sa.select(requests_t).where(requests_t.c.request_id == request_id).with_for_update()
         row = conn.execute(query).mappings().first()
         if row is None:
-            values = {
-                "request_id": request_id, "task": task, "payload": dict(payload or {}), "trigger": trigger,
-                "requested_by": requested_by, "status": status, "created_at": at, "outputs": [], "stats": {},
-            }
+            values = {"request_id": request_id, **created, "status": status, "created_at": at, "outputs": [], "stats": {}}
             if status != "QUEUED":
                 values["started_at"] = at
             if status in TERMINAL:
@@ -88,6 +106,22 @@ def record_deliveries(store: StoreResource, request_id: str, outcomes: Sequence[
     if rows:
         with store.write() as conn:
             conn.execute(deliveries_t.insert(), rows)
+
+
+def delivered_sinks(store: StoreResource, root_request_id: str) -> dict[str, list[str]]:
+    """The sinks that already have the output of a request or of any retry of it (same root),
+    with their targets: the sinks a retry must not send to again."""
+    query = (sa.select(deliveries_t.c.sink, deliveries_t.c.target)
+             .join(requests_t, requests_t.c.request_id == deliveries_t.c.request_id)
+             .where(requests_t.c.root_request_id == root_request_id, deliveries_t.c.status == "DELIVERED")
+             .order_by(deliveries_t.c.id))
+    delivered: dict[str, list[str]] = {}
+    with store.read() as conn:
+        for sink, target in conn.execute(query):
+            delivered.setdefault(sink, [])
+            if target:
+                delivered[sink].append(target)
+    return delivered
 
 
 def _jsonable(row: Mapping[str, Any]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import click
 
 from halo_platform.core.errors import HaloError
 from halo_platform.core.store import StoreResource
+from halo_platform.reports.audit import STATUSES
 
 
 def _store() -> StoreResource:
@@ -50,7 +51,8 @@ def list_tasks() -> None:
 @click.option("--payload", default="{}", help="The payload as a JSON object.")
 @click.option("--sink", "sinks", multiple=True, help="Deliver to this sink (repeatable; default: the task's).")
 @click.option("--requested-by", default=None, help="Who asks (default: $USER).")
-@click.option("--wait", is_flag=True, help="Run in this process and print the final status and outputs.")
+@click.option("--wait", is_flag=True, help="Run in this process and print the final status (SUCCEEDED, SKIPPED_NO_DATA, "
+              "BLOCKED, FAILED or CANCELED) and outputs.")
 def run_task(task: str, payload: str, sinks: tuple[str, ...], requested_by: str | None, wait: bool) -> int:
     """Request a run of TASK; prints the request id (exit 0 with --wait only if SUCCEEDED)."""
     import getpass
@@ -74,8 +76,7 @@ def run_task(task: str, payload: str, sinks: tuple[str, ...], requested_by: str 
 
 @tasks.command("log")
 @click.option("--task", default=None, help="Only this task.")
-@click.option("--status", default=None, type=click.Choice(["QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELED"],
-                                                          case_sensitive=False))
+@click.option("--status", default=None, type=click.Choice(STATUSES, case_sensitive=False))
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10_000))
 def log(task: str | None, status: str | None, limit: int) -> None:
     """Print the audit trail of task requests, newest first."""

@@ -45,7 +45,7 @@ def record_run_outcome(store: StoreResource, run: dg.DagsterRun, status: str, er
     trigger = "retry" if run.parent_run_id else run.tags.get("halo/trigger") or "manual"
     fields = {"error": error[:2000]} if error else {}
     audit.record_status(store, run.run_id, status, task=task, payload=config, trigger=trigger,
-                        requested_by=run.tags.get("halo/requested_by") or run.tags.get("dagster/user"), **fields)
+                        root_request_id=run.root_run_id, requested_by=run.tags.get("halo/requested_by") or run.tags.get("dagster/user"), **fields)
 
 
 def build_sensors(jobs: Sequence) -> list[dg.SensorDefinition]:

@@ -217,6 +217,12 @@ class TaskCheck:
     passed: Callable[[Mapping[str, int]], bool]
     severity: str = "WARN"
     alert: bool = False  # a failed WARN check alerts too (metadata `halo/alert` on the check)
+    # a failed blocking check stops delivery (the request ends BLOCKED, the run fails and alerts)
+    blocking: bool = False
+
+    def __post_init__(self) -> None:
+        if self.blocking and self.severity != "ERROR":
+            raise ValueError(f"check {self.name}: a blocking check has severity ERROR")
 
 
 @dataclass(frozen=True)

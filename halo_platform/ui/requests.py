@@ -18,7 +18,7 @@ from halo_platform.core.errors import HaloError, NotFoundError
 from halo_platform.core.http import resource
 from halo_platform.core.settings import get_settings
 from halo_platform.core.store import StoreResource
-from halo_platform.reports.audit import STATUSES, TERMINAL, get_request, list_requests
+from halo_platform.reports.audit import MEANING, STATUSES, TERMINAL, get_request, list_requests
 from halo_platform.reports.task import load_tasks
 from halo_platform.sinks import SinksResource
 from halo_platform.sinks.folder import FolderSink
@@ -73,7 +73,7 @@ def _request_or_404(request: Request, caller: Caller, store: StoreResource,
 
 
 def _context(found: dict[str, Any]) -> dict[str, Any]:
-    return {"req": found, "terminal": found["status"] in TERMINAL,
+    return {"req": found, "terminal": found["status"] in TERMINAL, "meaning": MEANING.get(found["status"], ""),
             "outputs": [(i, Path(unquote(urlsplit(o).path)).name) for i, o in enumerate(found["outputs"] or [])],
             "dagster_url": f"{get_settings().dagster_ui_url}/runs/{found['request_id']}"}
 
