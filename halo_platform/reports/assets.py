@@ -22,7 +22,7 @@ from halo_platform.core.errors import MAX_RETRIES_TAG, HaloError, fail_once
 from halo_platform.core.settings import get_settings
 from halo_platform.core.store import StoreResource
 from halo_platform.core.warehouses import WarehousesResource
-from halo_platform.reports import audit
+from halo_platform.reports import audit, rearm
 from halo_platform.reports.task import RunContext, Task, launchpad_config
 from halo_platform.sinks import Delivery, DeliveryOutcome, SinksResource
 
@@ -173,8 +173,9 @@ class Report:
 
 
 def build_report(context, task: Task, resolved: Mapping[str, Any], warehouses: WarehousesResource,  # noqa: ANN001
-                 out_dir: Path) -> Report:
-    """Queries into DuckDB, the transform, the output file; nothing is delivered yet."""
+                 out_dir: Path, marks: rearm.AlertMarks | None = None) -> Report:
+    """Queries into DuckDB, the transform, the output file; nothing is delivered yet.
+    With `marks`, a task with a `rearm_key` leaves out the alerts sent within `rearm_hours`."""
     with tempfile.TemporaryDirectory(prefix=f"halo_{task.name}_") as workdir:
         con = duckdb_connection(Path(workdir))
         try:
@@ -189,6 +190,9 @@ def build_report(context, task: Task, resolved: Mapping[str, Any], warehouses: W
             timings["load_all"] = round(time.perf_counter() - mark, 3)
             mark = time.perf_counter()
             _transform(con, task, resolved)
+            if task.rearm_key and marks is not None:
+                metadata["rearm_left_out"] = rearm.apply(con, marks, task.name, task.rearm_key,
+                                                         float(resolved.get("rearm_hours") or 0))
             timings["transform"] = round(time.perf_counter() - mark, 3)
             row_count = con.execute("SELECT count(*) FROM result").fetchall()[0][0]
             counts = {}
@@ -233,7 +237,8 @@ def run_task(
         resolved = dict(task.resolve(typed, _run_context(run.tags)))
         sink_names = list(payload.get("sinks") or task.default_sinks)
         sinks.validate_names(sink_names)
-        report = build_report(context, task, resolved, warehouses, get_settings().home / "outputs" / request_id)
+        report = build_report(context, task, resolved, warehouses, get_settings().home / "outputs" / request_id,
+                              rearm.AlertMarks(store, run.root_run_id or request_id, _run_context(run.tags).now))
         counts = report.counts
         blocked_by = [c.name for c in task.checks if c.blocking and not c.passed(counts)]
         outcomes: list[DeliveryOutcome] = []

@@ -257,6 +257,9 @@ class Task:
     count_by: str | None = None
     message: Callable[[list[dict], Mapping[str, Any]], str] | None = None
     deliver_when_empty: bool = True
+    # A condition alert task: the result columns naming an alert (subject, kind); with the
+    # payload's `rearm_hours`, an alert sent within that many hours is not sent again.
+    rearm_key: tuple[str, ...] = ()
     checks: tuple[TaskCheck, ...] = ()
     tags: Mapping[str, str] = field(default_factory=dict)
 

@@ -179,7 +179,8 @@ def test_the_payload_form_schema_lists_types_choices_defaults_and_descriptions(h
     listed = authorized_client(create_app()).get("/v1/tasks").json()
     served = next(t for t in listed if t["task"] == "campaign_alerts")["payload_form"]
     assert {f["name"]: f["type"] for f in served} == {
-        "sinks": "list[string]", "as_of": "date", "expiring_within_days": "integer", "budget_threshold_pct": "number"}
+        "sinks": "list[string]", "as_of": "date", "expiring_within_days": "integer", "budget_threshold_pct": "number",
+        "rearm_hours": "number"}
 
 
 def _halo(args: list[str], env: dict) -> subprocess.CompletedProcess:

@@ -16,6 +16,8 @@ class CampaignAlertsConfig(TaskConfig):
     as_of: Date | None = Field(default=None, description="Day of the alerts (default: today in the schedule's timezone).")
     expiring_within_days: Integer = Field(default=3, ge=0, le=366, description="EXPIRING when the campaign ends within this many days.")
     budget_threshold_pct: Number = Field(default=90.0, gt=0, le=100, description="NEAR_BUDGET from this % of the budget spent.")
+    rearm_hours: Number = Field(default=24.0, ge=0, le=8760, description=(
+        "An alert (campaign + kind) already sent within this many hours is not sent again (0: every run)."))
 
 
 def resolve(payload: Mapping[str, Any], ctx: RunContext) -> dict[str, Any]:
@@ -79,6 +81,7 @@ TASK = Task(
     count_by="alert",
     message=message,
     deliver_when_empty=False,
+    rearm_key=("campaign_id", "alert"),
     checks=(
         TaskCheck(
             "no_campaign_over_budget",

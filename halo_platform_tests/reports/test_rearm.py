@@ -1,0 +1,91 @@
+"""Condition alerts re-arm after `rearm_hours`: an alert (campaign + kind) that a delivered
+request sent is not sent again inside the window, by this process or another one (the marks
+are in the operational store); a new alert is sent at once; an alert whose delivery failed is
+not held back; past the window, or with `rearm_hours: 0`, everything is sent again."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from halo_platform.core.models import utcnow
+from halo_platform.reports.demo import campaign, write_marketing
+from halo_platform.reports.requests import create_request
+from halo_platform.reports.tables import TaskAlertMark
+from halo_platform_tests.reports.conftest import read_csv
+
+AS_OF = dt.date(2024, 5, 10)
+PAYLOAD = {"as_of": AS_OF.isoformat(), "rearm_hours": 24}
+
+
+def seed(urls: dict, *ids: str) -> None:
+    """EXPIRING campaigns: each ends on AS_OF."""
+    write_marketing(Path(urls["marketing"].split("duckdb:///", 1)[1]), [campaign(cid, AS_OF, "1000.00") for cid in ids], [])
+
+
+def alerts_file(env: dict) -> Path:
+    return Path(env["HALO_HOME"]) / "outbox" / f"campaign_alerts_{AS_OF}.csv"
+
+
+def sent(env: dict) -> list[str]:
+    rows = read_csv(alerts_file(env))
+    alerts_file(env).unlink()
+    return [r["campaign_id"] for r in rows]
+
+
+def test_an_alert_is_not_sent_again_inside_the_window_even_from_another_process(warehouses, halo_env, store, sinks_file):
+    sinks_file({"outbox": {"kind": "folder", "path": str(Path(halo_env["HALO_HOME"]) / "outbox")}})
+    seed(warehouses, "C1", "C2")
+    first = create_request(store, "campaign_alerts", PAYLOAD, wait=True)
+    assert first["status"] == "SUCCEEDED", first["error"]
+    assert sent(halo_env) == ["C1", "C2"]
+
+    seed(warehouses, "C1", "C2", "C3")  # a new subject; the others are still expiring
+    store.dispose()
+    halo = Path(sys.executable).with_name("halo")
+    proc = subprocess.run([str(halo), "tasks", "run", "campaign_alerts", "--payload",
+                           f'{{"as_of": "{AS_OF}", "rearm_hours": 24}}', "--wait"],
+                          capture_output=True, text=True, env=dict(os.environ), timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert sent(halo_env) == ["C3"]
+
+    again = create_request(store, "campaign_alerts", PAYLOAD, wait=True)
+    assert again["row_count"] == 0 and again["deliveries"] == []
+    assert not alerts_file(halo_env).exists()
+
+    everything = create_request(store, "campaign_alerts", {**PAYLOAD, "rearm_hours": 0}, wait=True)
+    assert everything["row_count"] == 3 and sent(halo_env) == ["C1", "C2", "C3"]
+
+
+def passed(store, ago: dt.timedelta) -> None:  # noqa: ANN001
+    """As if every alert so far had been sent `ago`."""
+    with store.write() as conn:
+        conn.execute(sa.update(TaskAlertMark.__table__).values(at=utcnow() - ago))
+
+
+def test_past_the_window_the_alert_is_sent_again(warehouses, halo_env, store):
+    seed(warehouses, "C1")
+    create_request(store, "campaign_alerts", PAYLOAD, wait=True)
+    assert sent(halo_env) == ["C1"]
+    passed(store, dt.timedelta(hours=24, minutes=1))
+    create_request(store, "campaign_alerts", PAYLOAD, wait=True)
+    assert sent(halo_env) == ["C1"]
+    passed(store, dt.timedelta(hours=23))
+    assert create_request(store, "campaign_alerts", PAYLOAD, wait=True)["row_count"] == 0
+
+
+def test_an_alert_whose_delivery_failed_is_not_held_back(warehouses, halo_env, store, sinks_file, tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    sinks_file({"outbox": {"kind": "folder", "path": str(Path(halo_env["HALO_HOME"]) / "outbox")},
+                "broken": {"kind": "folder", "path": str(blocker / "inbox")}})
+    seed(warehouses, "C1")
+    failed = create_request(store, "campaign_alerts", {**PAYLOAD, "sinks": ["broken"]}, wait=True)
+    assert failed["status"] == "FAILED" and [d["status"] for d in failed["deliveries"]] == ["FAILED"]
+    retried = create_request(store, "campaign_alerts", PAYLOAD, wait=True)
+    assert retried["status"] == "SUCCEEDED" and sent(halo_env) == ["C1"]
