@@ -248,4 +248,19 @@ def suppressions(limit: int) -> None:
         click.echo(f"{r['at']:%Y-%m-%d %H:%M:%S%z}  {r['channel']:<8}{r['recipient_hash']:<14}{r['scope']:<8}{r['created_by'] or '-':<22}{r['reason'] or ''}")
 
 
+@delivery.command()
+@click.option("--deliver", is_flag=True, help="Deliver the due webhooks now, in this process, then show the backlog.")
+def webhooks(deliver: bool) -> None:
+    """The status webhook backlog: events not delivered yet (retried with backoff for 24 h)."""
+    from halo_platform.delivery import webhooks as hooks
+
+    store = _resources()[0]
+    if deliver:
+        click.echo("delivered {delivered}, failed {failed}".format(**hooks.deliver(store)))
+    waiting = hooks.backlog(store)
+    oldest = f"{waiting['oldest_age_seconds'] / 60:.1f} min" if waiting["oldest_at"] else "-"
+    click.echo(f"pending events: {waiting['events']}  messages: {waiting['messages']}  due now: {waiting['due_messages']}  "
+               f"failed attempts: {waiting['failed_attempts']}  oldest: {oldest}")
+
+
 COMMANDS = (delivery,)

@@ -27,7 +27,7 @@ from halo_platform.core.models import utcnow
 from halo_platform.core.settings import get_settings
 from halo_platform.core.store import StoreResource
 from halo_platform.delivery.config import CHANNELS, PRIORITIES
-from halo_platform.delivery.queue import events_t, messages_t
+from halo_platform.delivery.queue import attempts_t, events_t, messages_t
 from halo_platform.delivery.tables import Suppression
 from halo_platform.delivery.validation import recipient_of
 
@@ -150,3 +150,25 @@ def keyword_action(text: str) -> str | None:
     if word in START_WORDS:
         return "lift"
     return None
+
+
+def sent_despite_suppression(store: StoreResource, now: dt.datetime | None = None, limit: int = 100_000) -> list[str]:
+    """Ids of NORMAL/LOW messages a provider acknowledged in the last day although their
+    recipient had opted out before (scope `all`: HIGH too). Read from the attempts (indexed by
+    time), at most `limit` of them."""
+    since = (now or utcnow()) - dt.timedelta(days=1)
+    with store.read() as conn:
+        stops = {(r.channel, r.recipient_hash): r for r in conn.execute(sa.select(suppressions_t))}
+        if not stops:
+            return []
+        sent = conn.execute(
+            sa.select(messages_t.c.id, messages_t.c.channel, messages_t.c.recipient, messages_t.c.priority, attempts_t.c.at)
+            .join(messages_t, messages_t.c.id == attempts_t.c.message_id)
+            .where(attempts_t.c.at >= since, attempts_t.c.outcome == "acknowledged").limit(limit)
+        ).all()
+    found = []
+    for m in sent:
+        stop = stops.get((m.channel, recipient_hash(m.channel, m.recipient)))
+        if stop is not None and stop.at < m.at and (m.priority != "HIGH" or stop.scope == "all"):
+            found.append(m.id)
+    return found

@@ -16,10 +16,10 @@ from fastapi.testclient import TestClient
 
 from halo_platform.cli import cli
 from halo_platform.core.definitions import STORE
-from halo_platform.delivery.dispatch import Dispatcher
 from halo_platform.delivery.tables import Suppression
 from halo_platform.http import create_app
 from halo_platform.lab.provider_fakes import SECRETS, twilio_inbound, vonage_inbound
+from halo_platform_tests.delivery.draining import drain
 from halo_platform_tests.fixtures.access import authorized_client
 
 NUMBER, OTHER, GERMAN = "+33612345678", "+33698765432", "+4915112345678"
@@ -47,13 +47,6 @@ def sms(client: TestClient, to: str, priority: str = "LOW") -> dict:
     assert response.status_code in (201, 202), response.text
     return response.json()
 
-
-def drain(providers, store) -> None:  # noqa: ANN001
-    dispatcher = Dispatcher(providers, store)
-    try:
-        dispatcher.drain(["sms"], timeout=20)
-    finally:
-        dispatcher.close()
 
 
 def events(client: TestClient, message_id: str) -> list[str]:

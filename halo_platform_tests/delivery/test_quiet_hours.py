@@ -12,11 +12,11 @@ import pytest
 
 from halo_platform.core.errors import HaloError
 from halo_platform.delivery.config import parse_config
-from halo_platform.delivery.dispatch import Dispatcher
 from halo_platform.delivery.quiet_hours import QuietHours, quiet_until, recipient_zone
 from halo_platform.delivery.service import due_at, message_view, submit
 from halo_platform.delivery.validation import validate
 from halo_platform.lab.provider_fakes import SECRETS
+from halo_platform_tests.delivery.draining import drain
 
 UTC = dt.UTC
 NIGHT_IN_PARIS = dt.datetime(2026, 12, 1, 22, 0, tzinfo=UTC)  # 23:00 in Paris
@@ -36,13 +36,6 @@ def at(moment: dt.datetime):  # noqa: ANN201
     return lambda: moment
 
 
-def drain_at(providers, store, moment: dt.datetime) -> None:  # noqa: ANN001
-    dispatcher = Dispatcher(providers, store, clock=at(moment))
-    try:
-        dispatcher.drain(["sms"], timeout=20)
-    finally:
-        dispatcher.close()
-
 
 def send(providers, store, moment: dt.datetime, **fields) -> dict:  # noqa: ANN001, ANN003
     payload = {"to": "+33612345678", "body": "your appointment is tomorrow", "priority": "LOW", **fields}
@@ -53,9 +46,9 @@ def test_a_low_due_inside_quiet_hours_is_sent_when_they_end_and_not_before(setup
     providers, store = setup
     low = send(providers, store, NIGHT_IN_PARIS)
     assert low["status"] == "queued"
-    drain_at(providers, store, QUIET_ENDS - dt.timedelta(seconds=1))
+    drain(providers, store, clock=at(QUIET_ENDS - dt.timedelta(seconds=1)))
     assert list(fakes["twilio"].accepted) == []
-    drain_at(providers, store, QUIET_ENDS)
+    drain(providers, store, clock=at(QUIET_ENDS))
     assert [a["to"] for a in fakes["twilio"].accepted] == ["+33612345678"]
     view = message_view(low["id"], store)
     assert view["status"] == "sent"
@@ -72,7 +65,7 @@ def test_expires_at_wins_over_the_wait(setup, fakes):
     providers, store = setup
     expires = QUIET_ENDS - dt.timedelta(hours=1)
     low = send(providers, store, NIGHT_IN_PARIS, expires_at=expires.isoformat())
-    drain_at(providers, store, expires + dt.timedelta(seconds=1))
+    drain(providers, store, clock=at(expires + dt.timedelta(seconds=1)))
     assert message_view(low["id"], store)["status"] == "expired"
     assert list(fakes["twilio"].accepted) == []
 

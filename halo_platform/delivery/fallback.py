@@ -1,0 +1,48 @@
+"""Channel fallback: an SMS that carries `fallback: {channel: email, to, subject}` and ends
+`lost`, `provider_error` or `delivery_failed` is followed by that email (the SMS's body, its
+priority, its sender), once: the email's `fallback_of` is unique and its idempotency key is
+`fallback:<sms id>`, so two runs that race make one message. Both show the link."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from halo_platform.core.store import StoreResource
+from halo_platform.delivery.queue import events_t, messages_t
+from halo_platform.delivery.resources import ProvidersResource
+
+FAILED = ("lost", "provider_error", "delivery_failed")
+
+
+def _failed(after_event_id: int):  # noqa: ANN202
+    return sa.and_(events_t.c.id > after_event_id, events_t.c.event.in_(FAILED), messages_t.c.fallback.is_not(None))
+
+
+def last_failure_event(conn: sa.Connection, after_event_id: int) -> int | None:
+    """The newest failure event after `after_event_id` of an SMS with a fallback (None: none)."""
+    query = sa.select(sa.func.max(events_t.c.id)).join(messages_t, messages_t.c.id == events_t.c.message_id).where(_failed(after_event_id))
+    return conn.execute(query).scalar()
+
+
+def send_fallbacks(store: StoreResource, providers: ProvidersResource, after_event_id: int = 0, up_to_event_id: int | None = None) -> dict[str, Any]:
+    """Submit the fallback of every SMS whose failure event lies in (after, up_to]; returns the
+    fallback messages made now and those that existed already."""
+    from halo_platform.delivery.service import submit
+
+    failed = _failed(after_event_id)
+    if up_to_event_id is not None:
+        failed = sa.and_(failed, events_t.c.id <= up_to_event_id)
+    with store.read() as conn:
+        rows = conn.execute(
+            sa.select(messages_t.c.id, messages_t.c.fallback, messages_t.c.content, messages_t.c.priority, messages_t.c.created_by)
+            .join(events_t, events_t.c.message_id == messages_t.c.id).where(failed).order_by(events_t.c.id)
+        ).all()
+    made, existing = [], []
+    for row in {r.id: r for r in rows}.values():  # a message that failed twice (lost, then delivery_failed) falls back once
+        payload = {"to": row.fallback["to"], "subject": row.fallback["subject"], "body": row.content["body"], "priority": row.priority,
+                   "idempotency_key": f"fallback:{row.id}"}
+        view, created = submit("email", payload, store=store, providers=providers, created_by=row.created_by, fallback_of=row.id)
+        (made if created else existing).append(view["id"])
+    return {"made": made, "existing": existing}

@@ -1,0 +1,144 @@
+"""Dagster shells of what follows a message's lifecycle, apart from the dispatch runs so that
+none of it can slow sending: status webhooks to the sender (job + sensor), channel fallback
+(job + sensor), and the assets and checks that watch the webhook backlog and the suppressions."""
+
+
+import time
+
+import dagster as dg
+
+from halo_platform.core.store import StoreResource
+from halo_platform.delivery.resources import ProvidersResource
+
+OWNER = "team:messaging"
+JOB_TAGS = {"owner": OWNER, "domain": "delivery"}
+ACTIVE = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
+#: the webhook backlog check warns when an event has waited longer than this
+BACKLOG_WARN_SECONDS = 3600
+
+
+class WebhooksConfig(dg.Config):
+    max_seconds: float = 50.0
+    workers: int = 8
+    timeout_seconds: float = 5.0
+
+
+@dg.op(description="POSTs the due status webhooks (each message's events in order), records every attempt, until none is due.")
+def deliver_status_webhooks(context: dg.OpExecutionContext, config: WebhooksConfig, store: StoreResource) -> dict:
+    from halo_platform.delivery.webhooks import deliver
+
+    totals = deliver(store, timeout=config.timeout_seconds, workers=config.workers, max_seconds=config.max_seconds)
+    context.log.info(f"status webhooks: {totals}")
+    return totals
+
+
+@dg.job(tags=JOB_TAGS, description="Delivers the status webhooks of messages that asked for them (retries with backoff for 24 h).")
+def status_webhooks_job() -> None:
+    deliver_status_webhooks()
+
+
+def _active(context: dg.SensorEvaluationContext, job_name: str) -> bool:
+    return bool(context.instance.get_runs(dg.RunsFilter(job_name=job_name, statuses=ACTIVE), limit=1))
+
+
+@dg.sensor(job=status_webhooks_job, minimum_interval_seconds=10, default_status=dg.DefaultSensorStatus.RUNNING,
+           description="Launches a webhook delivery run when a status webhook is due and no such run is active.")
+def status_webhooks_sensor(context: dg.SensorEvaluationContext, store: StoreResource):  # noqa: ANN201
+    from halo_platform.delivery.webhooks import backlog
+
+    waiting = backlog(store)
+    if not waiting["due_messages"]:
+        return dg.SkipReason(f"no webhook due ({waiting['events']} event(s) waiting for a retry)" if waiting["events"] else "no webhook pending")
+    if _active(context, "status_webhooks_job"):
+        return dg.SkipReason("a webhook delivery run is active")
+    return dg.RunRequest(run_key=f"webhooks:{int(time.time() // 10)}", tags=JOB_TAGS)
+
+
+class FallbackConfig(dg.Config):
+    after_event_id: int = 0
+    up_to_event_id: int | None = None
+
+
+@dg.op(description="Submits the fallback email of each SMS with a fallback that failed in the event range (once per SMS).")
+def send_channel_fallbacks(context: dg.OpExecutionContext, config: FallbackConfig, store: StoreResource, providers: ProvidersResource) -> dict:
+    from halo_platform.delivery.fallback import send_fallbacks
+
+    done = send_fallbacks(store, providers, config.after_event_id, config.up_to_event_id)
+    context.log.info(f"fallbacks made: {len(done['made'])}, existing: {len(done['existing'])}")
+    return done
+
+
+@dg.job(tags=JOB_TAGS, description="Sends the channel fallback of failed SMS (exactly once each).")
+def channel_fallback_job() -> None:
+    send_channel_fallbacks()
+
+
+@dg.sensor(job=channel_fallback_job, minimum_interval_seconds=10, default_status=dg.DefaultSensorStatus.RUNNING,
+           description="Launches a fallback run for SMS with a fallback that failed since the cursor (an event id).")
+def channel_fallback_sensor(context: dg.SensorEvaluationContext, store: StoreResource):  # noqa: ANN201
+    from halo_platform.delivery.fallback import last_failure_event
+
+    after = int(context.cursor or 0)
+    with store.read() as conn:
+        newest = last_failure_event(conn, after)
+    if newest is None:
+        return dg.SkipReason(f"no failed SMS with a fallback after event {after}")
+    context.update_cursor(str(newest))
+    return dg.RunRequest(run_key=f"fallback:{after}:{newest}", tags=JOB_TAGS,
+                         run_config={"ops": {"send_channel_fallbacks": {"config": {"after_event_id": after, "up_to_event_id": newest}}}})
+
+
+_ASSET = {"group_name": "delivery", "owners": [OWNER], "kinds": {"python"}, "tags": {"halo/domain": "delivery"}}
+
+
+@dg.asset(**_ASSET, description="The opt-out list, one row per channel and scope: how many recipients are suppressed "
+                                "(stored as keyed hashes) and the newest suppression.")
+def message_suppressions(store: StoreResource) -> dg.MaterializeResult:
+    import sqlalchemy as sa
+
+    from halo_platform.delivery.suppressions import suppressions_t
+
+    with store.read() as conn:
+        rows = conn.execute(sa.select(suppressions_t.c.channel, suppressions_t.c.scope, sa.func.count(), sa.func.max(suppressions_t.c.at))
+                            .group_by(suppressions_t.c.channel, suppressions_t.c.scope)).all()
+    table = "\n".join(["| channel | scope | recipients | newest |", "|---|---|---|---|"] + [f"| {c} | {s} | {n} | {at:%Y-%m-%d %H:%M} |" for c, s, n, at in rows])
+    return dg.MaterializeResult(metadata={"suppressed": sum(r[2] for r in rows), "by_channel": dg.MetadataValue.md(table)})
+
+
+@dg.asset_check(asset=message_suppressions, description="No NORMAL/LOW message was sent in the last day to a recipient who had opted out before it was sent.")
+def no_message_sent_to_a_suppressed_recipient(store: StoreResource) -> dg.AssetCheckResult:
+    from halo_platform.delivery.suppressions import sent_despite_suppression
+
+    ids = sent_despite_suppression(store)
+    return dg.AssetCheckResult(passed=not ids, severity=dg.AssetCheckSeverity.ERROR, metadata={"messages": len(ids), "first": ", ".join(ids[:5]) or "none"})
+
+
+@dg.asset(**_ASSET, description="The status webhooks waiting for delivery (events of the last 24 h no attempt delivered): "
+                                "how many, for how many messages, failed attempts so far, and the oldest one's age.")
+def status_webhook_backlog(store: StoreResource) -> dg.MaterializeResult:
+    from halo_platform.delivery.webhooks import backlog
+
+    waiting = backlog(store)
+    return dg.MaterializeResult(metadata={k: v for k, v in waiting.items() if k != "oldest_at"})
+
+
+def backlog_result(waiting: dict, warn_seconds: float = BACKLOG_WARN_SECONDS) -> dg.AssetCheckResult:
+    """WARN when the oldest undelivered webhook has waited past `warn_seconds`."""
+    age = waiting["oldest_age_seconds"]
+    return dg.AssetCheckResult(passed=age <= warn_seconds, severity=dg.AssetCheckSeverity.WARN,
+                               metadata={"oldest_age_minutes": round(age / 60, 1), "events": waiting["events"], "messages": waiting["messages"]})
+
+
+@dg.asset_check(asset=status_webhook_backlog, description="No status webhook has been waiting for more than an hour (WARN).")
+def status_webhooks_younger_than_an_hour(store: StoreResource) -> dg.AssetCheckResult:
+    from halo_platform.delivery.webhooks import backlog
+
+    return backlog_result(backlog(store))
+
+
+follow_up_checks_job = dg.define_asset_job(
+    "follow_up_checks_job", selection=dg.AssetSelection.assets(message_suppressions, status_webhook_backlog), tags=JOB_TAGS,
+    description="The suppressions and the webhook backlog with their checks.")
+follow_up_checks_schedule = dg.ScheduleDefinition(job=follow_up_checks_job, cron_schedule="*/15 * * * *", default_status=dg.DefaultScheduleStatus.RUNNING,
+                                                  description="Every 15 minutes: the suppressions and webhook backlog checks.")
+

@@ -1,0 +1,184 @@
+"""Status webhooks to the sender: every lifecycle event of a message that carries a
+`callback_url` is POSTed there as JSON, signed `X-Halo-Signature: sha256=<hex HMAC-SHA256 of
+the body under the webhook secret of the API key that sent the message>`.
+
+The work is derived from `message_events` (the dispatch path writes nothing for it): an event
+is pending while no attempt at it in `webhook_attempts` succeeded and it is younger than 24 h.
+The events of one message go out in order, one at a time: a later event waits until the one
+before it is delivered (or given up after 24 h). A failed attempt is retried with backoff; every
+attempt is recorded. This runs in its own Dagster job, so a failing or slow receiver never
+slows sending."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+
+from halo_platform.access.keys import webhook_secret
+from halo_platform.core.models import utcnow
+from halo_platform.core.redact import mask_text
+from halo_platform.core.store import StoreResource
+from halo_platform.delivery.queue import events_t, messages_t
+from halo_platform.delivery.tables import WebhookAttempt
+
+log = logging.getLogger("halo.delivery")
+attempts_t = WebhookAttempt.__table__
+#: seconds before retry n (1-based) of one event; the last repeats until the event is 24 h old
+BACKOFF_SECONDS = (10, 30, 60, 300, 900, 1800, 3600)
+GIVE_UP_AFTER = dt.timedelta(hours=24)
+SIGNATURE_HEADER = "X-Halo-Signature"
+
+
+@dataclass(frozen=True)
+class PendingEvent:
+    event_id: int
+    message_id: str
+    event: str
+    provider: str | None
+    at: dt.datetime
+    detail: str | None
+    callback_url: str
+    webhook_key: str
+    attempts: int = 0
+    last_attempt_at: dt.datetime | None = None
+
+
+def sign(secret: str, body: bytes) -> str:
+    """The `X-Halo-Signature` value of `body`."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def body_of(event: PendingEvent) -> bytes:
+    """What the sender receives: the event, its message and when (details masked: a provider's
+    error text may quote the number)."""
+    return json.dumps({"event_id": event.event_id, "message_id": event.message_id, "event": event.event, "provider": event.provider,
+                       "at": event.at.isoformat(), "detail": mask_text(event.detail) if event.detail else None},
+                      separators=(",", ":")).encode()
+
+
+def next_try_at(attempts: int, last_attempt_at: dt.datetime | None, backoff: Sequence[float] = BACKOFF_SECONDS) -> dt.datetime | None:
+    """When an event that failed `attempts` times may be tried again (None: now)."""
+    if not attempts or last_attempt_at is None:
+        return None
+    return last_attempt_at + dt.timedelta(seconds=backoff[min(attempts, len(backoff)) - 1])
+
+
+def due_chains(pending: Sequence[PendingEvent], now: dt.datetime, backoff: Sequence[float] = BACKOFF_SECONDS) -> list[list[PendingEvent]]:
+    """Per message, its pending events in order, when the first of them is due (else the
+    message waits: its later events never overtake it)."""
+    chains: dict[str, list[PendingEvent]] = {}
+    for event in pending:
+        chains.setdefault(event.message_id, []).append(event)
+    due = []
+    for events in chains.values():
+        retry_at = next_try_at(events[0].attempts, events[0].last_attempt_at, backoff)
+        if retry_at is None or retry_at <= now:
+            due.append(events)
+    return due
+
+
+def pending_events(conn: sa.Connection, now: dt.datetime) -> list[PendingEvent]:
+    """Events of the last 24 h of messages with a `callback_url` that no attempt delivered yet,
+    per message in order, with their failed attempts so far."""
+    since = now - GIVE_UP_AFTER
+    delivered = sa.exists().where(attempts_t.c.event_id == events_t.c.id, attempts_t.c.ok.is_(True))
+    rows = conn.execute(
+        sa.select(events_t.c.id, events_t.c.message_id, events_t.c.event, events_t.c.provider, events_t.c.at, events_t.c.detail,
+                  messages_t.c.callback_url, messages_t.c.webhook_key)
+        .join(messages_t, messages_t.c.id == events_t.c.message_id)
+        # a message's row changes with each of its events: the two days before bound the scan
+        .where(messages_t.c.webhook_key.is_not(None), messages_t.c.updated_at >= since - GIVE_UP_AFTER, events_t.c.at >= since, ~delivered)
+        .order_by(events_t.c.message_id, events_t.c.id)
+    ).all()
+    tried: dict[int, tuple[int, dt.datetime]] = {}
+    ids = [r.id for r in rows]
+    for i in range(0, len(ids), 500):
+        query = (sa.select(attempts_t.c.event_id, sa.func.count(), sa.func.max(attempts_t.c.at))
+                 .where(attempts_t.c.event_id.in_(ids[i:i + 500])).group_by(attempts_t.c.event_id))
+        tried.update({event_id: (count, last) for event_id, count, last in conn.execute(query)})
+    return [PendingEvent(r.id, r.message_id, r.event, r.provider, r.at, r.detail, r.callback_url, r.webhook_key,
+                         *tried.get(r.id, (0, None))) for r in rows]
+
+
+def backlog(store: StoreResource, now: dt.datetime | None = None) -> dict[str, Any]:
+    """The events waiting for delivery: how many, for how many messages, the oldest one's age."""
+    now = now or utcnow()
+    with store.read() as conn:
+        pending = pending_events(conn, now)
+    oldest = min((e.at for e in pending), default=None)
+    return {"events": len(pending), "messages": len({e.message_id for e in pending}),
+            "failed_attempts": sum(e.attempts for e in pending), "due_messages": len(due_chains(pending, now)),
+            "oldest_at": oldest, "oldest_age_seconds": (now - oldest).total_seconds() if oldest else 0.0}
+
+
+class _Poster:
+    """POSTs chains of events with one HTTP client, recording each attempt as it ends."""
+
+    def __init__(self, store: StoreResource, client: httpx.Client, clock: Callable[[], dt.datetime]) -> None:
+        self.store, self.client, self.clock = store, client, clock
+        self.secrets: dict[str, str | None] = {}
+
+    def secret(self, prefix: str) -> str | None:
+        if prefix not in self.secrets:
+            self.secrets[prefix] = webhook_secret(self.store, prefix)
+        return self.secrets[prefix]
+
+    def post(self, event: PendingEvent) -> bool:
+        secret = self.secret(event.webhook_key)
+        body = body_of(event)
+        started = time.monotonic()
+        status, detail = None, None
+        if secret is None:
+            detail = "the API key that sent the message is gone"
+        else:
+            try:
+                resp = self.client.post(event.callback_url, content=body, headers={
+                    "Content-Type": "application/json", SIGNATURE_HEADER: sign(secret, body), "User-Agent": "halo-webhooks/1"})
+                status = resp.status_code
+                detail = None if 200 <= status < 300 else f"HTTP {status}"
+            except httpx.HTTPError as exc:
+                detail = f"{type(exc).__name__}"
+        ok = status is not None and 200 <= status < 300
+        with self.store.write() as conn:
+            conn.execute(attempts_t.insert().values(event_id=event.event_id, message_id=event.message_id, ok=ok, http_status=status,
+                                                    latency_ms=(time.monotonic() - started) * 1000, detail=detail, at=self.clock()))
+        return ok
+
+    def chain(self, events: list[PendingEvent]) -> tuple[int, int]:
+        """(delivered, failed): in order, stopping at the first failure."""
+        for i, event in enumerate(events):
+            if not self.post(event):
+                return i, 1
+        return len(events), 0
+
+
+def deliver(store: StoreResource, *, clock: Callable[[], dt.datetime] = utcnow, timeout: float = 5.0, workers: int = 8,
+            max_seconds: float = 50.0, backoff: Sequence[float] = BACKOFF_SECONDS) -> dict[str, int]:
+    """Deliver the due webhooks until none is due or `max_seconds` pass: messages in parallel
+    (`workers`), each message's events in order. Returns counts of delivered and failed attempts."""
+    started, totals = time.monotonic(), {"delivered": 0, "failed": 0, "messages": 0}
+    with httpx.Client(timeout=timeout, follow_redirects=False) as client, ThreadPoolExecutor(workers) as pool:
+        poster = _Poster(store, client, clock)
+        while time.monotonic() - started < max_seconds:
+            with store.read() as conn:
+                chains = due_chains(pending_events(conn, clock()), clock(), backoff)
+            if not chains:
+                break
+            for delivered, failed in pool.map(poster.chain, chains):
+                totals["delivered"] += delivered
+                totals["failed"] += failed
+            totals["messages"] += len(chains)
+    if totals["failed"]:
+        log.warning("status webhooks: %(delivered)s delivered, %(failed)s failed (retried with backoff)", totals)
+    return totals

@@ -1,0 +1,161 @@
+"""Status webhooks against a real HTTP receiver on 127.0.0.1 and the Twilio fake: every
+lifecycle event of a message with a `callback_url` reaches the receiver once, in order per
+message, signed with the sending key's webhook secret, although the receiver failed its first 3
+requests; every attempt is recorded; events older than 24 h are given up; the backlog shows in
+`halo delivery webhooks` and warns past an hour."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import hmac
+import json
+import threading
+from urllib.parse import urlencode
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+
+from halo_platform.access.keys import webhook_secret_of
+from halo_platform.cli import cli
+from halo_platform.core.definitions import STORE
+from halo_platform.core.models import utcnow
+from halo_platform.delivery.follow_up import backlog_result
+from halo_platform.delivery.tables import MessageEvent, WebhookAttempt
+from halo_platform.delivery.webhooks import backlog, deliver
+from halo_platform.http import create_app
+from halo_platform.lab.fakehttp import FakeHTTPServer
+from halo_platform.lab.provider_fakes import SECRETS
+from halo_platform_tests.delivery.draining import drain
+from halo_platform_tests.fixtures.access import bearer, make_key
+
+NO_WAIT = (0,)
+
+
+@pytest.fixture
+def receiver():  # noqa: ANN201
+    """A sender's webhook endpoint that answers 500 to its first `fail` requests, then 204."""
+    server = FakeHTTPServer()
+    server.fail, server.got, lock = 3, [], threading.Lock()
+
+    @server.route("POST", r"/hooks")
+    def hook(request):  # noqa: ANN001, ANN202
+        with lock:
+            if server.fail > 0:
+                server.fail -= 1
+                return 500, {"error": "down"}
+            server.got.append((request.headers.get("X-Halo-Signature"), request.body))
+        return 204, b""
+
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def setup(fakes, providers_file, halo_store):  # noqa: ANN001, ANN201
+    from fastapi.testclient import TestClient
+
+    providers = providers_file({"tw": {"kind": "twilio", "channel": "sms", "base_url": fakes["twilio"].url, **SECRETS["twilio"], "sender": "+33700000000"}})
+    client = TestClient(create_app({"store": halo_store, "providers": providers}))
+    key = make_key(client.app, "messages:send", "messages:read")
+    client.headers.update(bearer(key))
+    return client, providers, halo_store, key
+
+
+
+def events_of(message_ids: list[str]) -> dict[str, list[int]]:
+    with STORE.read() as conn:
+        rows = conn.execute(sa.select(MessageEvent.id, MessageEvent.message_id).where(MessageEvent.message_id.in_(message_ids)).order_by(MessageEvent.id))
+        out: dict[str, list[int]] = {}
+        for event_id, message_id in rows:
+            out.setdefault(message_id, []).append(event_id)
+    return out
+
+
+def test_a_receiver_that_fails_3_times_then_recovers_receives_every_event_once_in_order(setup, receiver):
+    client, providers, store, key = setup
+    hook = f"{receiver.url}/hooks"
+    ids = [client.post("/v1/messages/sms", json={"to": f"+3361234567{i}", "body": f"hello {i}", "priority": p, "callback_url": hook}).json()["id"]
+           for i, p in enumerate(["LOW", "NORMAL", "HIGH"])]
+    drain(providers, store)
+    sid = client.get(f"/v1/messages/{ids[0]}").json()["provider_message_id"]
+    params = {"MessageSid": sid, "MessageStatus": "delivered", "AccountSid": SECRETS["twilio"]["account_sid"], "From": "+33700000000", "To": "+33612345670"}
+    signature = twilio_signature("http://testserver/v1/callbacks/tw", params)
+    assert client.post("/v1/callbacks/tw", content=urlencode(params), headers={"X-Twilio-Signature": signature,
+                       "Content-Type": "application/x-www-form-urlencoded"}).json()["applied"] == 1
+    start = utcnow()
+    for minute in range(10):  # one delivery run per (simulated) minute until the backlog is empty
+        deliver(store, clock=lambda m=minute: start + dt.timedelta(minutes=m), backoff=(30,), max_seconds=10)
+    clock = start + dt.timedelta(minutes=10)
+    expected = events_of(ids)
+    assert [len(expected[i]) for i in ids] == [3, 2, 2]  # queued, sent (, received)
+    secret = webhook_secret_of(key)
+    received: dict[str, list[int]] = {}
+    for signature, body in receiver.got:
+        assert signature == "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        event = json.loads(body)
+        received.setdefault(event["message_id"], []).append(event["event_id"])
+    assert received == expected  # every event once, in order per message
+    with STORE.read() as conn:
+        attempts = conn.execute(sa.select(WebhookAttempt.ok, sa.func.count()).group_by(WebhookAttempt.ok)).all()
+    assert dict(attempts) == {False: 3, True: 7}
+    assert backlog(store, clock)["events"] == 0
+
+
+def twilio_signature(url: str, params: dict) -> str:
+    data = url + "".join(k + params[k] for k in sorted(params))
+    return base64.b64encode(hmac.new(SECRETS["twilio"]["auth_token"].encode(), data.encode(), hashlib.sha1).digest()).decode()
+
+
+def test_a_later_event_never_overtakes_an_earlier_one_that_failed(setup, receiver):
+    client, providers, store, _key = setup
+    receiver.fail = 1
+    client.post("/v1/messages/sms", json={"to": "+33612345678", "body": "b", "priority": "LOW", "callback_url": f"{receiver.url}/hooks"})
+    drain(providers, store)  # queued, sent
+    now = utcnow()
+    assert deliver(store, clock=lambda: now, max_seconds=10) == {"delivered": 0, "failed": 1, "messages": 1}
+    assert receiver.got == []  # `sent` waits behind the failed `queued`
+    waiting = backlog(store, now)
+    assert (waiting["events"], waiting["due_messages"], waiting["failed_attempts"]) == (2, 0, 1)
+    later = now + dt.timedelta(seconds=11)
+    assert deliver(store, clock=lambda: later, max_seconds=10)["delivered"] == 2
+    assert len(receiver.got) == 2
+
+
+def test_events_older_than_24_hours_are_given_up(setup, receiver):
+    client, _providers, store, _key = setup
+    receiver.fail = 10**6
+    client.post("/v1/messages/sms", json={"to": "+33612345678", "body": "b", "priority": "LOW", "callback_url": f"{receiver.url}/hooks"})
+    assert backlog(store)["events"] == 1
+    assert backlog(store, utcnow() + dt.timedelta(hours=24, seconds=1))["events"] == 0
+
+
+def test_the_backlog_shows_in_the_cli_and_its_check_warns_past_an_hour(setup, receiver):
+    client, _providers, store, _key = setup
+    receiver.fail = 10**6
+    client.post("/v1/messages/sms", json={"to": "+33612345678", "body": "b", "priority": "LOW", "callback_url": f"{receiver.url}/hooks"})
+    shown = CliRunner().invoke(cli, ["delivery", "webhooks", "--deliver"])
+    assert shown.exit_code == 0, shown.output
+    assert "delivered 0, failed 1" in shown.output and "pending events: 1  messages: 1  due now: 0  failed attempts: 1" in shown.output
+    assert backlog_result(backlog(store)).passed
+    late = backlog_result(backlog(store, utcnow() + dt.timedelta(minutes=61)))
+    assert not late.passed and late.severity.value == "WARN"
+
+
+@pytest.mark.parametrize(("url", "reason"), [("ftp://example.com/x", "http(s) URL"), ("https://", "with a host"), ("https://a.example/\nx", "http(s) URL")])
+def test_a_bad_callback_url_is_422(setup, url, reason):
+    client, _providers, _store, _key = setup
+    response = client.post("/v1/messages/sms", json={"to": "+33612345678", "body": "b", "callback_url": url})
+    assert response.status_code == 422 and reason in response.json()["error"]
+
+
+def test_a_callback_url_needs_an_api_key(setup):
+    _client, providers, store, _key = setup
+    from halo_platform.core.errors import HaloError
+    from halo_platform.delivery.service import submit
+
+    with pytest.raises(HaloError, match="callback_url: .*API key"):
+        submit("sms", {"to": "+33612345678", "body": "b", "callback_url": "https://example.com/h"}, store=store, providers=providers)
