@@ -1,6 +1,6 @@
-"""`webhook` sink: POSTs a JSON summary of the delivery to `url`, signed with HMAC-SHA256 of the
-exact body bytes under `secret` (hex digest in `X-Halo-Signature`), so the receiver can check it
-came from us. A webhook carries no file: each file goes to the sink's `link_store` and the
+"""`webhook` sink: POSTs a JSON summary of the delivery to `url`, signed like delivery's status
+webhooks: `X-Halo-Signature: sha256=<hex HMAC-SHA256 of the exact body bytes under secret>`, so
+the receiver can check it came from us. A webhook carries no file: each file goes to the sink's `link_store` and the
 summary links to it. Unreachable, 429 and 5xx are retried; other 4xx are not."""
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ SIGNATURE_HEADER = "X-Halo-Signature"
 
 
 def sign(body: bytes, secret: str) -> str:
-    """The `X-Halo-Signature` value of `body`: HMAC-SHA256 under `secret`, hex."""
-    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    """The `X-Halo-Signature` value of `body`: `sha256=` and the HMAC-SHA256 under `secret`, hex."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
 class WebhookSink(Sink):

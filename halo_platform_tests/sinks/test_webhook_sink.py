@@ -1,5 +1,5 @@
 """The webhook sink against a real HTTP server on 127.0.0.1 that checks `X-Halo-Signature`
-(HMAC-SHA256 of the raw body under the shared secret) and answers 401 when it does not match:
+(`sha256=` + HMAC-SHA256 hex of the raw body under the shared secret, as delivery's webhooks) and answers 401 when it does not match:
 the summary arrives signed, with links to the files in the link store; the secret comes from
 the environment and never shows in targets or details; 5xx is retried, a refusal is not."""
 
@@ -18,7 +18,7 @@ SECRET = "whsec-test-2f9c"
 
 def verifying(request: Request) -> tuple[int, dict]:
     """What a receiver does: recompute the signature over the bytes it got."""
-    expected = hmac.new(SECRET.encode(), request.body, hashlib.sha256).hexdigest()
+    expected = "sha256=" + hmac.new(SECRET.encode(), request.body, hashlib.sha256).hexdigest()
     if not hmac.compare_digest(request.headers.get("X-Halo-Signature", ""), expected):
         return 401, {"error": "bad signature"}
     return 200, {"ok": True}
