@@ -299,22 +299,21 @@ class _Mark:
 
 
 class _Recorder:
-    """Commits what the senders hand it in small groups (one transaction for whatever arrived
-    meanwhile): in-flight markers, which a sender waits for before its request leaves, and
-    answers, which it does not wait for. A sender hands in its answer before its next marker,
-    so that marker commits with or after the answer: each sending slot has at most one request
-    whose outcome the store does not know. A sender whose marker is pending commits the group
-    itself when no commit is running (no hop through another thread before each request); a
-    background thread commits answers no marker carried along."""
+    """Commits what the senders hand it in small groups, one transaction for whatever arrived
+    meanwhile, from a writer thread of its own: in-flight markers, which a sender waits for
+    before its request leaves, and answers, which it does not wait for. A sender hands in its
+    answer before its next marker, so that marker commits with or after the answer: each
+    sending slot has at most one request whose outcome the store does not know. Each sender
+    waits on its own marker's event (waking every sender at each commit cost more than the
+    commits: measured, the GIL went to wake-ups)."""
 
     def __init__(self, store: StoreResource, owner: str, clock: Callable[[], dt.datetime], lease_seconds: float) -> None:
         self._store, self._owner, self._clock, self._lease_seconds = store, owner, clock, lease_seconds
-        self._cond = threading.Condition()
+        self._cond = threading.Condition()  # the writer waits on it; `flush` callers too
         self._marks: list[_Mark] = []
         self._transitions: list[Transition] = []
         self._attempts: list[dict] = []
         self._submitted = self._committed = 0
-        self._leading = False
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
         self._closed = False
@@ -323,50 +322,41 @@ class _Recorder:
         return bool(self._marks or self._transitions or self._attempts)
 
     def _submit(self, mark: _Mark | None, transitions: Sequence[Transition], attempts: Sequence[dict]) -> None:
-        """Queue work (the condition is held by the caller)."""
-        if self._error is not None:
-            raise self._error
-        if self._thread is None:
-            self._closed = False
-            self._thread = threading.Thread(target=self._run, name=f"record-{self._owner}", daemon=True)
-            self._thread.start()
-        if mark is not None:
-            self._marks.append(mark)
-        self._transitions.extend(transitions)
-        self._attempts.extend(attempts)
-        self._submitted += 1
-        self._cond.notify_all()
-
-    def _wait_for(self, done: Callable[[], bool]) -> None:
-        """Until `done()`: commit the pending group when nobody is, else wait (condition held)."""
-        while not done() and self._error is None:
-            if not self._leading and self._pending():
-                self._commit_group()
-            else:
-                self._cond.wait()
-        if self._error is not None:
-            raise self._error
+        with self._cond:
+            if self._error is not None:
+                raise self._error
+            if self._thread is None:
+                self._closed = False
+                self._thread = threading.Thread(target=self._run, name=f"record-{self._owner}", daemon=True)
+                self._thread.start()
+            if mark is not None:
+                self._marks.append(mark)
+            self._transitions.extend(transitions)
+            self._attempts.extend(attempts)
+            self._submitted += 1
+            self._cond.notify_all()
 
     def mark(self, provider: str, leases: list[tuple[str, dt.datetime]]) -> set[str]:
         """Commit that these messages are in flight to `provider`; returns the ids still ours to send."""
         mark = _Mark(provider, leases)
-        with self._cond:
-            self._submit(mark, (), ())
-            self._wait_for(mark.done.is_set)
+        self._submit(mark, (), ())
+        mark.done.wait()
         if mark.error is not None:
             raise mark.error
         return mark.ours
 
     def record(self, transitions: Sequence[Transition], attempts: Sequence[dict]) -> None:
         if transitions or attempts:
-            with self._cond:
-                self._submit(None, transitions, attempts)
+            self._submit(None, transitions, attempts)
 
     def flush(self) -> None:
         """Wait until everything handed in so far is committed."""
         with self._cond:
             target = self._submitted
-            self._wait_for(lambda: self._committed >= target)
+            while self._committed < target and self._error is None:
+                self._cond.wait()
+            if self._error is not None:
+                raise self._error
 
     def close(self) -> None:
         with self._cond:
@@ -379,7 +369,7 @@ class _Recorder:
     def _run(self) -> None:
         with self._cond:
             while self._error is None:
-                if not self._leading and self._pending():
+                if self._pending():
                     self._commit_group()
                 elif self._closed:
                     return
@@ -389,7 +379,6 @@ class _Recorder:
     def _commit_group(self) -> None:
         """Write everything pending in one transaction (called with the condition held; it is
         released while writing)."""
-        self._leading = True
         marks, transitions, attempts = self._marks, self._transitions, self._attempts
         self._marks, self._transitions, self._attempts = [], [], []
         taken = self._submitted
@@ -415,7 +404,6 @@ class _Recorder:
                 mark.error = error
                 mark.done.set()
             self._cond.acquire()
-            self._leading = False
             self._committed = max(self._committed, taken)
             if error is not None:
                 self._error = error

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from halo_platform.core.models import UtcDateTime
 from halo_platform.delivery.lifecycle import DUE, Transition
 from halo_platform.delivery.tables import DeliveryAttempt, Message, MessageEvent
 
@@ -86,9 +87,11 @@ def resolve_uncertain(conn: Connection, owner: str, rows: Sequence, decide, now:
 
 
 def claim(conn: Connection, channel: str, owner: str, limit: int, now: dt.datetime, lease_seconds: float) -> list:
-    """Lease up to `limit` due messages of `channel` (NORMAL before LOW, oldest first).
-    The lease is taken by a conditional UPDATE, so two runs never hold the same message;
-    an expired lease (crashed run) makes the message due again."""
+    """Lease up to `limit` due messages of `channel` (NORMAL before LOW, oldest first), in one
+    statement where the database returns updated rows. The lease is taken by a conditional
+    UPDATE, so two runs never hold the same message (on PostgreSQL the pick locks its rows
+    and skips those another claim holds); an expired lease (crashed run) makes the message
+    due again."""
     due = sa.and_(
         messages_t.c.channel == channel,
         _DUE_LITERAL,
@@ -96,36 +99,74 @@ def claim(conn: Connection, channel: str, owner: str, limit: int, now: dt.dateti
         sa.or_(messages_t.c.lease_until.is_(None), messages_t.c.lease_until < now),
     )
     query = sa.select(messages_t.c.id).where(due).order_by(messages_t.c.priority_rank, messages_t.c.created_at).limit(limit)
-    if conn.dialect.name == "postgresql":
+    if conn.dialect.name == "postgresql":  # concurrent claims skip each other's rows instead of waiting
         query = query.with_for_update(skip_locked=True)
-    ids = list(conn.execute(query).scalars())
-    if not ids:
-        return []
-    until = now + dt.timedelta(seconds=lease_seconds)
-    conn.execute(messages_t.update().where(messages_t.c.id.in_(ids), due).values(lease_owner=owner, lease_until=until))
-    rows = conn.execute(sa.select(messages_t).where(messages_t.c.id.in_(ids), messages_t.c.lease_owner == owner))
+    lease = messages_t.update().values(lease_owner=owner, lease_until=now + dt.timedelta(seconds=lease_seconds))
+    if conn.dialect.update_returning:  # one statement: pick, lease and read the batch
+        # the pick is a materialized CTE: as an IN (subquery) PostgreSQL may run it again for
+        # every row it updates, leasing far more than `limit` (seen: 10,000 rows for 500). The
+        # pick locked its rows (PostgreSQL) or holds the only writer (SQLite), so the update
+        # joins on the primary key alone: repeating `due` there let a planner without fresh
+        # statistics scan the partial index once per picked row (0.9 s per claim of 500)
+        picked = query.cte("picked").prefix_with("MATERIALIZED")
+        rows = conn.execute(lease.where(messages_t.c.id == picked.c.id).returning(*messages_t.c)).all()
+    else:  # MariaDB has no UPDATE ... RETURNING
+        ids = list(conn.execute(query).scalars())
+        if not ids:
+            return []
+        conn.execute(lease.where(messages_t.c.id.in_(ids), due))
+        rows = conn.execute(sa.select(messages_t).where(messages_t.c.id.in_(ids), messages_t.c.lease_owner == owner)).all()
     return sorted(rows, key=lambda r: (r.priority_rank, r.created_at))
 
 
 def persist(conn: Connection, owner: str, transitions: Sequence[Transition], attempts: Iterable[dict], now: dt.datetime) -> None:
     """Write the new states, their lifecycle events and the attempts; release the leases."""
     moved = [t for t in transitions if t.status != "held"]
-    if moved:
+    postgresql = conn.dialect.name == "postgresql"
+    if moved and postgresql:  # one statement for the whole group
+        conn.execute(_MOVE_ARRAYS, {
+            "owner": owner, "now": _naive(now), "ids": [t.message_id for t in moved], "statuses": [t.status for t in moved],
+            "providers": [t.provider for t in moved], "pmids": [t.provider_message_id for t in moved],
+            "retries": [t.number_of_retries for t in moved], "nexts": [_naive(t.next_attempt_at) for t in moved]})
+    elif moved:
         conn.execute(_MOVE, [
             {"b_id": t.message_id, "b_owner": owner, "b_status": t.status, "b_provider": t.provider, "b_pmid": t.provider_message_id,
              "b_retries": t.number_of_retries, "b_next": t.next_attempt_at, "b_now": now}
             for t in moved
         ])
-        conn.execute(_EVENT, [
+    if moved:
+        append_rows(conn, events_t, [
             {"message_id": t.message_id, "event": t.status, "provider": t.provider, "at": now, "detail": t.detail or None, "dedupe_key": None}
             for t in moved
         ])
     held = [t for t in transitions if t.status == "held"]
     if held:
         conn.execute(_HOLD, [{"b_id": t.message_id, "b_owner": owner, "b_next": t.next_attempt_at, "b_now": now} for t in held])
-    attempts = list(attempts)
-    if attempts:
-        conn.execute(_ATTEMPT, attempts)
+    append_rows(conn, attempts_t, list(attempts))
+
+
+def _naive(value: dt.datetime | None) -> dt.datetime | None:
+    """A UTC time as the columns store it (what `UtcDateTime` binds), for statements that bypass it."""
+    return None if value is None else value.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+def append_rows(conn: Connection, table: sa.Table, rows: Sequence[dict]) -> None:
+    """Insert `rows` (dicts with the same keys): by COPY on PostgreSQL through psycopg (one
+    stream instead of a statement per row), else one executemany."""
+    if not rows:
+        return
+    if conn.dialect.name != "postgresql" or conn.dialect.driver != "psycopg":
+        conn.execute(table.insert(), rows)
+        return
+    columns = list(rows[0])
+    times = {c for c in columns if isinstance(table.c[c].type, UtcDateTime)}
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([_naive(row[c]) if c in times else row[c] for c in columns])
+    finally:
+        cursor.close()
 
 
 # built once: the dispatcher records answers in many small transactions
@@ -141,10 +182,17 @@ _MOVE = messages_t.update().where(_HELD_BY).values(
     in_flight_at=None,
     updated_at=sa.bindparam("b_now"),
 )
+# PostgreSQL: the group's answers as arrays, joined on the primary key
+_MOVE_ARRAYS = sa.text("""
+    UPDATE messages SET
+      status = CASE WHEN messages.status IN ('queued', 'retry_scheduled') THEN v.status ELSE messages.status END,
+      provider = v.provider, provider_message_id = v.pmid, number_of_retries = v.retries, next_attempt_at = v.next_at,
+      lease_owner = NULL, lease_until = NULL, in_flight_at = NULL, updated_at = :now
+    FROM unnest(CAST(:ids AS varchar[]), CAST(:statuses AS varchar[]), CAST(:providers AS varchar[]), CAST(:pmids AS varchar[]),
+                CAST(:retries AS integer[]), CAST(:nexts AS timestamp[])) AS v(id, status, provider, pmid, retries, next_at)
+    WHERE messages.id = v.id AND messages.lease_owner = :owner""")
 _HOLD = messages_t.update().where(_HELD_BY).values(
     next_attempt_at=sa.bindparam("b_next"), lease_owner=None, lease_until=None, in_flight_at=None, updated_at=sa.bindparam("b_now"))
-_EVENT = events_t.insert()
-_ATTEMPT = attempts_t.insert()
 
 
 def due_counts(conn: Connection, now: dt.datetime) -> dict[str, int]:
