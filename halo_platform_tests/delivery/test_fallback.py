@@ -1,0 +1,113 @@
+"""Channel fallback against the real Twilio and SendGrid fakes: an SMS with
+`fallback: {channel: email, to, subject}` that ends provider_error (lost and delivery_failed
+are the same event query) is followed by that email exactly once, even when two runs race; both messages show
+the link; the sensor's cursor makes one run per new failure; a bad fallback is 422."""
+
+from __future__ import annotations
+
+import threading
+
+import dagster as dg
+import pytest
+
+from halo_platform.delivery.fallback import send_fallbacks
+from halo_platform.delivery.follow_up import channel_fallback_job, channel_fallback_sensor
+from halo_platform.delivery.service import message_view, submit
+from halo_platform.lab.provider_fakes import SECRETS
+from halo_platform_tests.delivery.draining import drain
+
+INVALID = "+33612340000"  # the Twilio fake refuses numbers ending in 0000 (21211, permanent)
+FALLBACK = {"channel": "email", "to": "Ada@Example.com", "subject": "Your appointment"}
+
+
+@pytest.fixture
+def setup(fakes, providers_file, halo_store):  # noqa: ANN001, ANN201
+    providers = providers_file({
+        "tw": {"kind": "twilio", "channel": "sms", "base_url": fakes["twilio"].url, **SECRETS["twilio"], "sender": "+33700000000"},
+        "sg": {"kind": "sendgrid", "channel": "email", "base_url": fakes["sendgrid"].url, **SECRETS["sendgrid"], "sender": "noreply@example.com"},
+    })
+    return providers, halo_store
+
+
+def failed_sms(providers, store, priority: str = "LOW") -> str:  # noqa: ANN001
+    view, _ = submit("sms", {"to": INVALID, "body": "Tomorrow 10:00, room 4", "priority": priority, "fallback": FALLBACK},
+                     store=store, providers=providers, created_by="clinic-app")
+    drain(providers, store)
+    assert message_view(view["id"], store)["status"] == "provider_error"
+    return view["id"]
+
+
+def test_the_fallback_fires_exactly_once_even_when_two_runs_race(setup, fakes):
+    providers, store = setup
+    sms_id = failed_sms(providers, store)
+    results, start = [], threading.Barrier(2)
+
+    def run() -> None:
+        start.wait()
+        results.append(send_fallbacks(store, providers))
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(len(r["made"]) for r in results) == [0, 1]
+    assert send_fallbacks(store, providers)["made"] == []
+    drain(providers, store, "email")
+    assert [a["to"] for a in fakes["sendgrid"].accepted] == ["Ada@example.com"]
+    email = message_view(message_view(sms_id, store)["fallback"], store)
+    assert (email["fallback_of"], email["channel"], email["status"], email["created_by"]) == (sms_id, "email", "sent", "clinic-app")
+
+
+def test_a_high_sms_falls_back_to_a_high_email_sent_at_once(setup, fakes):
+    providers, store = setup
+    view, _ = submit("sms", {"to": INVALID, "body": "code 123456", "priority": "HIGH", "fallback": FALLBACK}, store=store, providers=providers)
+    assert view["status"] == "provider_error"
+    made = send_fallbacks(store, providers)["made"]
+    assert message_view(made[0], store)["status"] == "sent"
+    assert len(fakes["sendgrid"].accepted) == 1
+
+
+def test_the_sensor_launches_one_run_per_new_failure_and_the_job_makes_the_fallback_once(setup):
+    providers, store = setup
+    cursor: list[str | None] = [None]
+
+    def evaluate():  # noqa: ANN202
+        with dg.instance_for_test() as instance, dg.build_sensor_context(instance=instance, resources={"store": store}, cursor=cursor[0]) as context:
+            result = channel_fallback_sensor(context)
+            cursor[0] = context.cursor
+            return result
+
+    assert isinstance(evaluate(), dg.SkipReason)
+    sms_id = failed_sms(providers, store)
+    request = evaluate()
+    assert isinstance(request, dg.RunRequest)
+    assert isinstance(evaluate(), dg.SkipReason)  # the cursor moved past it
+    for expected in ("made", "existing"):  # a re-executed run makes nothing new
+        result = channel_fallback_job.execute_in_process(run_config=request.run_config, resources={"store": store, "providers": providers})
+        assert len(result.output_for_node("send_channel_fallbacks")[expected]) == 1
+    assert message_view(sms_id, store)["fallback"] is not None
+
+
+def test_an_sms_without_fallback_or_that_was_sent_makes_none(setup):
+    providers, store = setup
+    submit("sms", {"to": INVALID, "body": "b", "priority": "LOW"}, store=store, providers=providers)
+    submit("sms", {"to": "+33612345678", "body": "b", "priority": "LOW", "fallback": FALLBACK}, store=store, providers=providers)
+    drain(providers, store)
+    assert send_fallbacks(store, providers) == {"made": [], "existing": []}
+
+
+@pytest.mark.parametrize(("fallback", "reason"), [
+    ({"channel": "push", "to": "device_token_1", "subject": "s"}, "fallback: must be an object {channel: email"),
+    ({"channel": "email", "to": "not-an-address", "subject": "s"}, "fallback.to: not a valid email address"),
+    ({"channel": "email", "to": "a@example.com", "subject": "a\r\nBcc: x@example.com"}, "fallback.subject: must be one line"),
+    ({"channel": "email", "to": "a@example.com", "subject": "s", "html": "<b>"}, "fallback: unknown field(s) html"),
+    ("email", "fallback: must be an object"),
+])
+def test_a_bad_fallback_is_refused_at_submission(setup, fallback, reason):
+    from halo_platform.core.errors import HaloError
+
+    providers, store = setup
+    with pytest.raises(HaloError) as refused:
+        submit("sms", {"to": "+33612345678", "body": "b", "fallback": fallback}, store=store, providers=providers)
+    assert reason in str(refused.value)
