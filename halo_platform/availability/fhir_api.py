@@ -4,7 +4,8 @@ feed's slot rules (`service-type` names the appointment type, default `default`)
 
 A schedule is one a feed received (its Practitioner actors, free together) or `<feed>.<provider
 id>`. Dates without a time are the schedule's local days; a search matching no schedule is an
-empty Bundle, as FHIR searches are; a malformed one is a 400 OperationOutcome."""
+empty Bundle, as FHIR searches are; a malformed one is a 422 in the service's error shape,
+`{error, detail}` (as every route answers), whose detail is the FHIR OperationOutcome."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 
 from halo_platform.access.guard import requires
@@ -32,10 +33,6 @@ DEFAULT_DAYS = 7
 router = APIRouter(tags=["fhir"], dependencies=[Depends(requires("availability:read"))])
 
 
-class SearchError(HaloError):
-    http_status = 400
-
-
 @dataclass(frozen=True)
 class Bound:
     prefix: str
@@ -52,7 +49,7 @@ def parse_start(values: list[str]) -> list[Bound]:
             text = value[len(match.group(1) or ""):]
             parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00")) if match.group(3) else dt.date.fromisoformat(text)
         except ValueError:
-            raise SearchError(f"start: expected [eq|ge|gt|le|lt]YYYY-MM-DD[Thh:mm[:ss][Z|+hh:mm]], got {value!r}") from None
+            raise HaloError(f"start: expected [eq|ge|gt|le|lt]YYYY-MM-DD[Thh:mm[:ss][Z|+hh:mm]], got {value!r}") from None
         bounds.append(Bound(match.group(1) or "eq", parsed))
     return bounds
 
@@ -95,10 +92,8 @@ def bundle(self_url: str, base: str, schedule: str, slot_type: str, slots: list[
             "link": [{"relation": "self", "url": self_url}], "entry": entries}
 
 
-def outcome(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"resourceType": "OperationOutcome", "issue": [
-        {"severity": "error", "code": "invalid" if status == 400 else "processing", "diagnostics": message}]},
-        status_code=status, media_type=FHIR_JSON)
+def outcome(message: str) -> dict:
+    return {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "invalid", "diagnostics": message}]}
 
 
 def search_slots(store: StoreResource, params: list[tuple[str, str]], self_url: str, base: str,
@@ -109,16 +104,16 @@ def search_slots(store: StoreResource, params: list[tuple[str, str]], self_url: 
 
     schedules = values("schedule")
     if len(schedules) != 1:
-        raise SearchError("schedule: give exactly one Schedule/<id>")
+        raise HaloError("schedule: give exactly one Schedule/<id>")
     schedule = schedules[0].removeprefix("Schedule/")
     if not _ID.match(schedule):
-        raise SearchError(f"schedule: expected Schedule/<id>, got {schedules[0]!r}")
+        raise HaloError(f"schedule: expected Schedule/<id>, got {schedules[0]!r}")
     statuses = {s for v in values("status") for s in v.split(",")}
     if unknown := sorted(statuses - set(SLOT_STATUSES)):
-        raise SearchError(f"status: unknown {', '.join(unknown)}; known: {', '.join(SLOT_STATUSES)}")
+        raise HaloError(f"status: unknown {', '.join(unknown)}; known: {', '.join(SLOT_STATUSES)}")
     types = [v.rpartition("|")[2] for v in values("service-type")]
     if len(types) > 1:
-        raise SearchError("service-type: give at most one")
+        raise HaloError("service-type: give at most one")
     bounds = parse_start(values("start"))
     actors = service.schedule_actors(store, schedule)
     if actors is None or (statuses and "free" not in statuses):  # only free slots are known
@@ -149,12 +144,12 @@ _SEARCH_PARAMETERS = [
 
 @router.get("/fhir/Slot", response_class=JSONResponse, openapi_extra={"parameters": _SEARCH_PARAMETERS}, responses={
     200: {"description": "A FHIR R4 searchset Bundle of Slot resources", "content": {FHIR_JSON: {}}},
-    400: {"description": "A FHIR OperationOutcome naming the bad parameter", "content": {FHIR_JSON: {}}}})
+    422: {"description": "{error, detail}: the bad parameter, and the FHIR OperationOutcome saying so"}})
 def fhir_slots(request: Request, store: StoreResource = Depends(resource("store"))) -> JSONResponse:
     """Free Slots of a Schedule (`schedule=Schedule/<id>`, required), starting in the `start`
     range (`ge`/`gt`/`le`/`lt`/`eq` dates or instants), of the appointment type `service-type`."""
     try:
         found = search_slots(store, list(request.query_params.multi_items()), str(request.url), str(request.base_url).rstrip("/"))
     except HaloError as exc:
-        return outcome(400 if exc.http_status == 422 else exc.http_status, str(exc))  # FHIR's status for a bad search
+        raise HTTPException(exc.http_status, {"error": str(exc), "detail": outcome(str(exc))}) from None
     return JSONResponse(found, media_type=FHIR_JSON)
