@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import base64
 import itertools
+import json
 import threading
+import time
 import uuid
 from typing import Any
 
@@ -244,9 +246,32 @@ def mailjet_fake(port: int = 0, seed: int = 0, record: bool = True) -> ProviderF
 
 
 def fcm_fake(port: int = 0, seed: int = 0, record: bool = True) -> ProviderFake:
+    """Sends take the fixed test token or an access token the fake's OAuth2 token endpoint
+    (`POST /token`, Google's JWT-bearer grant) issued and that has not expired; a service account
+    made by `fcm_service_account` is trusted. `token_lifetime` sets `expires_in`; `issued` maps
+    each token to its expiry (epoch seconds)."""
     fake = ProviderFake(port, seed, record)
     fake.kind = "fcm"
     project = SECRETS["fcm"]["project_id"]
+    fake.trusted_keys, fake.issued, fake.token_lifetime = {}, {}, 3600
+
+    @fake.route("POST", r"/token")
+    def token(request: Request):  # noqa: ANN202
+        form = request.form()
+        claims = _verified_jwt(form.get("assertion", ""), fake.trusted_keys)
+        if (form.get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer" or claims is None
+                or claims.get("aud") not in ("https://oauth2.googleapis.com/token", f"{fake.url}/token")
+                or "https://www.googleapis.com/auth/firebase.messaging" not in str(claims.get("scope", "")).split()
+                or not claims.get("iat", 0) - 60 <= time.time() < claims.get("exp", 0)):
+            return 400, {"error": "invalid_grant", "error_description": "Invalid JWT Signature."}
+        issued = f"ya29.issued-{uuid.uuid4().hex}"
+        with fake._id_lock:
+            fake.issued[issued] = time.time() + fake.token_lifetime
+        return 200, {"access_token": issued, "expires_in": fake.token_lifetime, "token_type": "Bearer"}
+
+    def authorized(request: Request) -> bool:
+        bearer = _bearer(request)
+        return bearer == SECRETS["fcm"]["access_token"] or fake.issued.get(bearer or "", 0) > time.time()
 
     def error(status: int, state: str, code: str, message: str):  # noqa: ANN202
         return status, {"error": {"code": status, "message": message, "status": state, "details": [
@@ -254,7 +279,7 @@ def fcm_fake(port: int = 0, seed: int = 0, record: bool = True) -> ProviderFake:
 
     @fake.route("POST", r"/v1/projects/(?P<project>[^/]+)/messages:send")
     def send(request: Request):  # noqa: ANN202
-        if _bearer(request) != SECRETS["fcm"]["access_token"]:
+        if not authorized(request):
             return 401, {"error": {"code": 401, "message": "Request had invalid authentication credentials.", "status": "UNAUTHENTICATED"}}
         if request.params["project"] != project:
             return error(403, "PERMISSION_DENIED", "SENDER_ID_MISMATCH", "SenderId mismatch")
@@ -272,6 +297,45 @@ def fcm_fake(port: int = 0, seed: int = 0, record: bool = True) -> ProviderFake:
         return 200, {"name": f"projects/{project}/messages/{mid}"}
 
     return fake
+
+
+def _verified_jwt(assertion: str, keys: dict[str, Any]) -> dict[str, Any] | None:
+    """The claims of an RS256 JWT signed by one of `keys` (by issuer), or None."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    def decoded(part: str) -> bytes:
+        return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+    try:
+        header, payload, signature = assertion.split(".")
+        claims = json.loads(decoded(payload))
+        key = keys[claims["iss"]]
+        if json.loads(decoded(header)).get("alg") != "RS256":
+            return None
+        key.verify(decoded(signature), f"{header}.{payload}".encode(), padding.PKCS1v15(), hashes.SHA256())
+    except (ValueError, KeyError, TypeError, InvalidSignature):
+        return None
+    return claims
+
+
+def fcm_service_account(fake: ProviderFake, path: Any, trusted: bool = True) -> Any:
+    """Write a Google service-account file (a new RSA key) whose `token_uri` is the fake's token
+    endpoint; the fake trusts its key unless `trusted` is false. Returns `path`."""
+    from pathlib import Path
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    email = f"halo-sender-{uuid.uuid4().hex[:6]}@{SECRETS['fcm']['project_id']}.iam.gserviceaccount.com"
+    if trusted:
+        fake.trusted_keys[email] = key.public_key()
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+    Path(path).write_text(json.dumps({"type": "service_account", "project_id": SECRETS["fcm"]["project_id"], "private_key_id": uuid.uuid4().hex,
+                                      "private_key": pem, "client_email": email, "client_id": "1", "token_uri": f"{fake.url}/token"}))
+    return path
 
 
 def onesignal_fake(port: int = 0, seed: int = 0, record: bool = True) -> ProviderFake:

@@ -1,6 +1,16 @@
-"""`fcm`: Firebase Cloud Messaging HTTP v1 (one request per message, no delivery callback)."""
+"""`fcm`: Firebase Cloud Messaging HTTP v1 (one request per message, no delivery callback).
+
+Authentication: a Google service account (`service_account_file`): google-auth signs a JWT with
+its key and trades it at the file's `token_uri` for an OAuth2 access token, which is cached and
+minted anew before it expires (google-auth treats a token as expired 3 min 45 s early), one
+refresh at a time. A fixed `access_token` is accepted for tools and tests."""
 
 from __future__ import annotations
+
+import threading
+from typing import Any
+
+from pydantic import PrivateAttr, model_validator
 
 from halo_platform.delivery.providers.base import (
     ACKNOWLEDGED,
@@ -13,6 +23,8 @@ from halo_platform.delivery.providers.base import (
     short_body,
 )
 
+#: the OAuth2 scope of the FCM HTTP v1 API
+SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 RETRYABLE_ERRORS = {"QUOTA_EXCEEDED", "UNAVAILABLE", "INTERNAL"}
 PERMANENT_ERRORS = {"INVALID_ARGUMENT", "UNREGISTERED", "SENDER_ID_MISMATCH", "THIRD_PARTY_AUTH_ERROR"}
 #: a well-formed token no device holds; a validate-only send of it proves the API answers
@@ -24,8 +36,45 @@ class FcmProvider(Provider):
 
     kind = "fcm"
     project_id: str
-    access_token: str
+    service_account_file: str | None = None
+    access_token: str | None = None
     ttl_seconds: int = 3600
+
+    _credentials: Any = PrivateAttr(default=None)
+    _session: Any = PrivateAttr(default=None)
+    _token_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> FcmProvider:
+        if bool(self.service_account_file) == bool(self.access_token):
+            raise ValueError("give service_account_file (or, for tools and tests, access_token): exactly one")
+        return self
+
+    def bearer(self) -> str:
+        """The access token to send: the fixed one, or the service account's, minted or refreshed
+        when google-auth finds it missing or about to expire."""
+        if self.access_token:
+            return self.access_token
+        with self._token_lock:
+            if self._credentials is None:
+                import requests
+                from google.oauth2 import service_account
+
+                self._credentials = service_account.Credentials.from_service_account_file(self.service_account_file, scopes=[SCOPE])
+                self._session = requests.Session()
+            if not self._credentials.valid:
+                from google.auth.transport.requests import Request
+
+                transport = Request(self._session)
+                self._credentials.refresh(lambda **kw: transport(**{**kw, "timeout": self.timeout_seconds}))
+            return self._credentials.token
+
+    def close(self) -> None:
+        super().close()
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+            self._credentials = None
 
     def _payload(self, message: Outgoing, validate_only: bool = False) -> dict:
         body: dict = {
@@ -42,12 +91,19 @@ class FcmProvider(Provider):
         return body
 
     def _post(self, payload: dict, timeout: float | None = None):  # noqa: ANN202
+        """The reply, or (RETRYABLE, why) when no access token could be had (nothing was sent)."""
+        from google.auth.exceptions import GoogleAuthError
+
+        try:
+            token = self.bearer()
+        except (GoogleAuthError, OSError, ValueError) as exc:
+            return RETRYABLE, f"no FCM access token: {type(exc).__name__}: {str(exc)[:120]}"
         return self.request(
             "POST",
             f"/v1/projects/{self.project_id}/messages:send",
             timeout,
             json=payload,
-            headers={"Authorization": f"Bearer {self.access_token}"},
+            headers={"Authorization": f"Bearer {token}"},
         )
 
     def send_one(self, message: Outgoing, timeout: float | None = None) -> SendResult:
