@@ -342,8 +342,12 @@ def provider_timezone(store: StoreResource, feed: str, provider_id: str) -> str 
 
 def freshness(store: StoreResource, feed: str) -> dict:
     """How current a feed's spans are: its last processed file (when, events, quarantined), how
-    many files were processed, when spans were last computed, and the window they cover."""
-    _known_feed(feed)
+    many files were processed, when spans were last computed, the window they cover, and the lag
+    of its newest received event against the feed's `max_lag_minutes`."""
+    from halo_platform.availability.feeds import get_feed
+    from halo_platform.availability.freshness import lag_verdicts
+
+    (lag,) = lag_verdicts(store, [get_feed(feed)])
     files, spans_t, windows = ProcessedFile.__table__, AvailableSpan.__table__, EmrWindow.__table__
     with store.read() as conn:
         last = conn.execute(sa.select(files.c.path, files.c.processed_at, files.c.events, files.c.quarantined)
@@ -357,4 +361,6 @@ def freshness(store: StoreResource, feed: str) -> dict:
         "last_events": last.events if last else None, "last_quarantined": last.quarantined if last else None,
         "spans_computed_at": computed,
         "window_as_of": window.as_of if window else None, "horizon_days": window.horizon_days if window else None,
+        "received_at": lag.freshness.received_at, "lag_seconds": lag.freshness.lag_seconds,
+        "max_lag_minutes": lag.limit_minutes, "stale": lag.stale,
     }

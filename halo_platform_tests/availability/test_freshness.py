@@ -89,3 +89,17 @@ def test_a_bad_max_lag_is_refused_by_name(store, feeds_file):
     assert answer.status_code == 200  # the spans answer does not depend on the limit
     with pytest.raises(HaloError, match="feed acme: max_lag_minutes must be a positive number, got 'soon'"):
         run_freshness_check(store)
+
+
+def test_the_availability_page_shows_the_lag_and_whether_it_is_stale(store, feeds_file):
+    from fastapi.testclient import TestClient
+
+    from halo_platform.access import users
+
+    land_at(dt.datetime.now(dt.UTC) - dt.timedelta(hours=2))
+    process(store, "2027-01-04", 2)
+    users.create_user(store, "vera", "viewer", "a long enough password")
+    client = TestClient(create_app({"store": store}))
+    client.cookies.set("halo_session", users.login(store, "vera", "a long enough password", "test"))
+    page = client.get("/ui/availability", params={"feed": "acme"}).text
+    assert "Newest event received" in page and "120 min ago" in page and "limit 30 min: <strong>stale</strong>" in page
