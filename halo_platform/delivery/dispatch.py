@@ -46,11 +46,13 @@ class DispatchStats:
     by_status: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     by_provider: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     seconds: float = 0.0
-    phases: dict[str, float] = field(default_factory=lambda: defaultdict(float))  # claim, route, send
+    phases: dict[str, float] = field(default_factory=lambda: defaultdict(float))  # claim, route, send, record
+    commits: int = 0  # the recorder's transactions
 
     def add(self, other: DispatchStats) -> None:
         self.claimed += other.claimed
         self.seconds += other.seconds
+        self.commits += other.commits
         for k, v in other.by_status.items():
             self.by_status[k] += v
         for k, v in other.by_provider.items():
@@ -60,7 +62,7 @@ class DispatchStats:
 
     def as_dict(self) -> dict:
         return {"claimed": self.claimed, "by_status": dict(self.by_status), "by_provider": dict(self.by_provider), "seconds": round(self.seconds, 3),
-                "phases": {k: round(v, 3) for k, v in self.phases.items()}}
+                "phases": {k: round(v, 3) for k, v in self.phases.items()}, "commits": self.commits}
 
 
 class Dispatcher:
@@ -206,6 +208,7 @@ class Dispatcher:
     def drain(self, channels: Sequence[str] = CHANNELS, timeout: float | None = None) -> DispatchStats:
         """Dispatch until nothing is due on `channels` (or `timeout` seconds pass); channels in parallel."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        commits, commit_seconds = self._recorder.commits, self._recorder.seconds
         results: dict[str, DispatchStats] = {}
         failures: list[BaseException] = []
 
@@ -225,6 +228,8 @@ class Dispatcher:
         total = DispatchStats()
         for stats in results.values():
             total.add(stats)
+        total.commits = self._recorder.commits - commits
+        total.phases["record"] = self._recorder.seconds - commit_seconds
         return total
 
     def _drain_channel(self, channel: str, deadline: float | None) -> DispatchStats:
@@ -317,6 +322,7 @@ class _Recorder:
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
         self._closed = False
+        self.commits, self.seconds = 0, 0.0  # transactions written and the time they took
 
     def _pending(self) -> bool:
         return bool(self._marks or self._transitions or self._attempts)
@@ -384,6 +390,7 @@ class _Recorder:
         taken = self._submitted
         self._cond.release()
         error = None
+        started = time.perf_counter()
         try:
             now = self._clock()
             hold_until = now + dt.timedelta(seconds=self._lease_seconds)
@@ -404,6 +411,8 @@ class _Recorder:
                 mark.error = error
                 mark.done.set()
             self._cond.acquire()
+            self.commits += 1
+            self.seconds += time.perf_counter() - started
             self._committed = max(self._committed, taken)
             if error is not None:
                 self._error = error
