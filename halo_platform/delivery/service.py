@@ -43,10 +43,10 @@ _rng = random.SystemRandom()
 def due_at(new: NewMessage, now: dt.datetime, config: DeliveryConfig) -> dt.datetime:
     """When `new` may first be sent: now, or for NORMAL/LOW the end of the recipient's local
     quiet hours (deferred, not dropped); never after `expires_at`, so it expires on time."""
-    if new.priority == "HIGH":
+    window = None if new.priority == "HIGH" else config.quiet_hours_for(new.channel, new.country)
+    if window is None:
         return now
-    zone = recipient_zone(new.channel, new.recipient, new.country, new.timezone)
-    end = quiet_until(now, config.quiet_hours_for(new.channel, new.country), zone)
+    end = quiet_until(now, window, recipient_zone(new.channel, new.recipient, new.country, new.timezone))
     if end is None:
         return now
     return min(end, new.expires_at) if new.expires_at else end

@@ -14,7 +14,7 @@ from halo_platform.delivery.fallback import send_fallbacks
 from halo_platform.delivery.follow_up import channel_fallback_job, channel_fallback_sensor
 from halo_platform.delivery.service import message_view, submit
 from halo_platform.lab.provider_fakes import SECRETS
-from halo_platform_tests.delivery.draining import drain
+from halo_platform_tests.delivery.helpers import drain
 
 INVALID = "+33612340000"  # the Twilio fake refuses numbers ending in 0000 (21211, permanent)
 FALLBACK = {"channel": "email", "to": "Ada@Example.com", "subject": "Your appointment"}

@@ -19,7 +19,7 @@ from halo_platform.core.definitions import STORE
 from halo_platform.delivery.tables import Suppression
 from halo_platform.http import create_app
 from halo_platform.lab.provider_fakes import SECRETS, twilio_inbound, vonage_inbound
-from halo_platform_tests.delivery.draining import drain
+from halo_platform_tests.delivery.helpers import drain
 from halo_platform_tests.fixtures.access import authorized_client
 
 NUMBER, OTHER, GERMAN = "+33612345678", "+33698765432", "+4915112345678"

@@ -16,7 +16,7 @@ from halo_platform.delivery.quiet_hours import QuietHours, quiet_until, recipien
 from halo_platform.delivery.service import due_at, message_view, submit
 from halo_platform.delivery.validation import validate
 from halo_platform.lab.provider_fakes import SECRETS
-from halo_platform_tests.delivery.draining import drain
+from halo_platform_tests.delivery.helpers import drain
 
 UTC = dt.UTC
 NIGHT_IN_PARIS = dt.datetime(2026, 12, 1, 22, 0, tzinfo=UTC)  # 23:00 in Paris

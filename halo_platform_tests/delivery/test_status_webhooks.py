@@ -11,7 +11,6 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-import threading
 from urllib.parse import urlencode
 
 import pytest
@@ -26,9 +25,8 @@ from halo_platform.delivery.follow_up import backlog_result
 from halo_platform.delivery.tables import MessageEvent, WebhookAttempt
 from halo_platform.delivery.webhooks import backlog, deliver
 from halo_platform.http import create_app
-from halo_platform.lab.fakehttp import FakeHTTPServer
 from halo_platform.lab.provider_fakes import SECRETS
-from halo_platform_tests.delivery.draining import drain
+from halo_platform_tests.delivery.helpers import drain, webhook_receiver
 from halo_platform_tests.fixtures.access import bearer, make_key
 
 NO_WAIT = (0,)
@@ -36,22 +34,8 @@ NO_WAIT = (0,)
 
 @pytest.fixture
 def receiver():  # noqa: ANN201
-    """A sender's webhook endpoint that answers 500 to its first `fail` requests, then 204."""
-    server = FakeHTTPServer()
-    server.fail, server.got, lock = 3, [], threading.Lock()
-
-    @server.route("POST", r"/hooks")
-    def hook(request):  # noqa: ANN001, ANN202
-        with lock:
-            if server.fail > 0:
-                server.fail -= 1
-                return 500, {"error": "down"}
-            server.got.append((request.headers.get("X-Halo-Signature"), request.body))
-        return 204, b""
-
-    server.start()
-    yield server
-    server.stop()
+    with webhook_receiver(fail=3) as server:
+        yield server
 
 
 @pytest.fixture
