@@ -9,6 +9,7 @@ import click
 from halo_platform.core.errors import HaloError
 from halo_platform.core.store import StoreResource
 from halo_platform.reports.audit import STATUSES
+from halo_platform.reports.schedules import CATCH_UP
 
 
 def _store() -> StoreResource:
@@ -109,7 +110,7 @@ def list_schedules_cmd() -> None:
     for s in rows:
         state = "enabled" if s["enabled"] else "disabled"
         click.echo(f"{s['schedule_id']}\t{s['task']}\t{s['cron']}\t{s['timezone']}\t{state}\t"
-                   f"sinks={','.join(s['sinks'])}\tpayload={json.dumps(s['payload'], sort_keys=True)}")
+                   f"sinks={','.join(s['sinks'])}\tcatch_up={s['catch_up']}\tpayload={json.dumps(s['payload'], sort_keys=True)}")
 
 
 @schedules.command("set")
@@ -119,18 +120,20 @@ def list_schedules_cmd() -> None:
 @click.option("--timezone", default=None, help="IANA timezone, e.g. Asia/Jakarta.")
 @click.option("--payload", default=None, help="The fixed payload as a JSON object.")
 @click.option("--sink", "sinks", multiple=True, help="Sink name (repeatable; replaces the list).")
+@click.option("--catch-up", type=click.Choice(CATCH_UP), default=None,
+              help="Ticks missed while the sensor was stopped: run none, the latest (the default) or all.")
 @click.option("--by", "updated_by", default=None, help="Who edits (default: $USER).")
 def set_schedule_cmd(schedule_id: str, task: str | None, cron: str | None, timezone: str | None,
-                     payload: str | None, sinks: tuple[str, ...], updated_by: str | None) -> None:
+                     payload: str | None, sinks: tuple[str, ...], catch_up: str | None, updated_by: str | None) -> None:
     """Create or change a schedule; unset options keep their value."""
     import getpass
 
     from halo_platform.reports.schedules import set_schedule
 
     s = set_schedule(_store(), schedule_id, task=task, cron=cron, timezone=timezone, payload=_json_object(payload, "--payload"),
-                     sinks=list(sinks) or None, updated_by=updated_by or getpass.getuser())
+                     sinks=list(sinks) or None, catch_up=catch_up, updated_by=updated_by or getpass.getuser())
     click.echo(f"{s['schedule_id']}: {s['task']} {s['cron']} {s['timezone']} "
-               f"{'enabled' if s['enabled'] else 'disabled'} payload={json.dumps(s['payload'], sort_keys=True)}")
+               f"{'enabled' if s['enabled'] else 'disabled'} catch_up={s['catch_up']} payload={json.dumps(s['payload'], sort_keys=True)}")
 
 
 def _toggle(schedule_id: str, enabled: bool, updated_by: str | None) -> None:

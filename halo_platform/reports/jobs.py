@@ -1,13 +1,17 @@
 """`manage_task_schedule`: edit a task schedule from the Dagster UI launchpad."""
 
 
+import enum
 import json
 
 import dagster as dg
 
 from halo_platform.core.errors import HaloError, fail_once
 from halo_platform.core.store import StoreResource
-from halo_platform.reports.schedules import set_schedule
+from halo_platform.reports.schedules import CATCH_UP, set_schedule
+
+CatchUp = enum.StrEnum("CatchUp", {value: value for value in CATCH_UP})
+"""Ticks missed while the sensor was stopped: none, latest or all (a select in the launchpad)."""
 
 
 class ManageTaskScheduleConfig(dg.Config):
@@ -20,6 +24,7 @@ class ManageTaskScheduleConfig(dg.Config):
     payload_json: str | None = None
     sinks: list[str] | None = None
     enabled: bool | None = None
+    catch_up: CatchUp | None = None
     updated_by: str = "dagster-ui"
 
 
@@ -32,7 +37,8 @@ def apply_schedule_edit(store: StoreResource, config: ManageTaskScheduleConfig) 
         except json.JSONDecodeError as exc:
             raise HaloError(f"payload_json is not valid JSON: {exc.msg}") from None
     return set_schedule(store, config.schedule_id, task=config.task, cron=config.cron, timezone=config.timezone,
-                        payload=payload, sinks=config.sinks, enabled=config.enabled, updated_by=config.updated_by)
+                        payload=payload, sinks=config.sinks, enabled=config.enabled,
+                        catch_up=config.catch_up.value if config.catch_up else None, updated_by=config.updated_by)
 
 
 @dg.op(description="Validates and applies one task schedule edit; it takes effect at the next sensor tick.")
@@ -47,7 +53,7 @@ def edit_task_schedule(context: dg.OpExecutionContext, config: ManageTaskSchedul
 
 @dg.job(
     name="manage_task_schedule",
-    description="Edit a task schedule (cron, timezone, payload, sinks, enabled) without a deploy.",
+    description="Edit a task schedule (cron, timezone, payload, sinks, enabled, catch_up) without a deploy.",
     tags={"owner": "team:data-platform", "domain": "reports"},
 )
 def manage_task_schedule() -> None:

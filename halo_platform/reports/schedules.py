@@ -1,6 +1,10 @@
-"""Task schedules: rows of `task_schedules` (cron + timezone + payload + sinks) that a
-sensor turns into runs. Edits are validated here, whatever the entry point (CLI, the
-`manage_task_schedule` job, admin pages), and take effect at the next sensor tick.
+"""Task schedules: rows of `task_schedules` (cron + timezone + payload + sinks + catch-up
+policy) that a sensor turns into runs. Edits are validated here, whatever the entry point (CLI,
+the `manage_task_schedule` job, the Control Center), and take effect at the next sensor tick.
+
+Each schedule keeps the latest tick the sensor has decided on (`last_tick_at`); the sensor
+looks at the ticks after it (or after the last edit, whichever is later), so a tick is decided
+once however long the sensor was stopped, and ticks it missed are run by `catch_up`.
 """
 
 from __future__ import annotations
@@ -24,7 +28,13 @@ from halo_platform.reports.task import get_task
 schedules_t = TaskSchedule.__table__
 edits_t = TaskScheduleEdit.__table__
 #: the fields of a schedule an edit can change, as its history records them
-EDITED = ("task", "cron", "timezone", "payload", "sinks", "enabled")
+EDITED = ("task", "cron", "timezone", "payload", "sinks", "enabled", "catch_up")
+#: what the sensor does with ticks it missed (it was stopped): run none, only the latest, or all
+CATCH_UP = ("none", "latest", "all")
+#: a tick this recent is on time, not missed (the sensor evaluates every 30 s, later when busy)
+ON_TIME = dt.timedelta(minutes=2)
+#: under `all`, ticks run per schedule per evaluation (the rest at the next evaluations)
+CATCH_UP_LIMIT = 100
 
 DEFAULT_SCHEDULES = (
     {"schedule_id": "payment_reconciliation_weekly", "task": "payment_reconciliation", "cron": "0 6 * * 1",
@@ -61,14 +71,61 @@ def due_ticks(cron: str, timezone: str, after: dt.datetime, until: dt.datetime, 
     return ticks
 
 
-def due_runs(schedules: Sequence[Mapping[str, Any]], after: dt.datetime, until: dt.datetime) -> list[Due]:
-    """Every tick of every enabled schedule in (after, until]; pure."""
-    return [
-        Due(s["schedule_id"], s["task"], tick, s["timezone"], s["payload"], s["sinks"])
-        for s in schedules
-        if s["enabled"]
-        for tick in due_ticks(s["cron"], s["timezone"], after, until)
-    ]
+def ticks_to_run(cron: str, timezone: str, catch_up: str, after: dt.datetime,
+                 now: dt.datetime) -> tuple[list[dt.datetime], dt.datetime | None]:
+    """(the ticks to run, the latest tick decided) among the ticks in (after, now]; pure.
+    Ticks within ON_TIME of `now` are on time and always run; the ones missed before are run
+    by `catch_up`: none of them, only the latest tick, or all (CATCH_UP_LIMIT at a time)."""
+    tz = ZoneInfo(timezone)
+    latest = croniter(cron, now.astimezone(tz) + dt.timedelta(microseconds=1)).get_prev(dt.datetime)
+    if latest <= after:
+        return [], None
+    if catch_up == "all":
+        ticks = due_ticks(cron, timezone, after, now, limit=CATCH_UP_LIMIT)
+        return ticks, ticks[-1]
+    on_time = due_ticks(cron, timezone, max(after, now - ON_TIME), now)
+    if catch_up == "latest" and not on_time:
+        return [latest], latest
+    return on_time, latest
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The ticks of one schedule decided at one evaluation: `runs` to launch, the schedule's
+    position before (`after`, as stored) and after (`until`)."""
+
+    schedule_id: str
+    last_tick_at: str | None
+    until: dt.datetime
+    runs: list[Due]
+
+
+def due_runs(schedules: Sequence[Mapping[str, Any]], now: dt.datetime) -> list[Decision]:
+    """For every enabled schedule with ticks after its position (`last_tick_at`, or its last
+    edit when later: ticks of a disabled or older version of it are not owed), what to run; pure."""
+    decisions = []
+    for s in schedules:
+        if not s["enabled"]:
+            continue
+        after = max(dt.datetime.fromisoformat(v) for v in (s["last_tick_at"], s["updated_at"]) if v)
+        ticks, until = ticks_to_run(s["cron"], s["timezone"], s["catch_up"], after, now)
+        if until is not None:
+            runs = [Due(s["schedule_id"], s["task"], tick, s["timezone"], s["payload"], s["sinks"]) for tick in ticks]
+            decisions.append(Decision(s["schedule_id"], s["last_tick_at"], until, runs))
+    return decisions
+
+
+def advance(store: StoreResource, decision: Decision) -> bool:
+    """Move the schedule's position to `decision.until` if no other evaluation moved it first
+    (compare and set): True when this evaluation owns the decision and must launch its runs."""
+    position = schedules_t.c.last_tick_at
+    before = dt.datetime.fromisoformat(decision.last_tick_at) if decision.last_tick_at else None
+    with store.write() as conn:
+        moved = conn.execute(schedules_t.update()
+                             .where(schedules_t.c.schedule_id == decision.schedule_id,
+                                    position.is_(None) if before is None else position == before)
+                             .values(last_tick_at=decision.until))
+    return moved.rowcount == 1
 
 
 def cron_in_words(cron: str, timezone: str) -> str:
@@ -94,6 +151,11 @@ def next_runs(cron: str, timezone: str, count: int = 5, after: dt.datetime | Non
 def check_cron(cron: str) -> None:
     if not croniter.is_valid(cron) or len(cron.split()) != 5:
         raise HaloError(f"invalid cron expression {cron!r} (5 fields: minute hour day month weekday)")
+
+
+def check_catch_up(catch_up: str) -> None:
+    if catch_up not in CATCH_UP:
+        raise HaloError(f"invalid catch_up {catch_up!r}: one of {', '.join(CATCH_UP)}")
 
 
 def check_timezone(timezone: str) -> ZoneInfo:
@@ -133,6 +195,7 @@ def set_schedule(
     payload: Mapping[str, Any] | None = None,
     sinks: Sequence[str] | None = None,
     enabled: bool | None = None,
+    catch_up: str | None = None,
     updated_by: str | None = None,
 ) -> dict[str, Any]:
     """Create or change a schedule (unset fields keep their value); validated as a whole. A change
@@ -142,7 +205,8 @@ def set_schedule(
         row = conn.execute(sa.select(schedules_t).where(schedules_t.c.schedule_id == schedule_id)).mappings().first()
         if row is None and (task is None or cron is None):
             raise NotFoundError(f"no schedule {schedule_id!r}; a new one needs --task and --cron")
-        current = dict(row) if row else {"timezone": "Asia/Jakarta", "payload": {}, "sinks": [], "enabled": True}
+        current = dict(row) if row else {"timezone": "Asia/Jakarta", "payload": {}, "sinks": [], "enabled": True,
+                                         "catch_up": "latest"}
         new = {
             "task": task or current.get("task"),
             "cron": cron or current.get("cron"),
@@ -150,12 +214,14 @@ def set_schedule(
             "payload": dict(payload) if payload is not None else current["payload"],
             "sinks": list(sinks) if sinks is not None else current["sinks"],
             "enabled": current["enabled"] if enabled is None else bool(enabled),
+            "catch_up": catch_up or current["catch_up"],
             "updated_by": updated_by,
             "updated_at": utcnow(),
         }
         if not new["sinks"]:
             new["sinks"] = list(get_task(new["task"]).default_sinks)
         validate_schedule(new["task"], new["cron"], new["timezone"], new["payload"], new["sinks"])
+        check_catch_up(new["catch_up"])
         before = {k: row[k] for k in EDITED} if row else None
         after = {k: new[k] for k in EDITED}
         if row is None:

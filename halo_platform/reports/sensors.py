@@ -11,7 +11,7 @@ from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
 from halo_platform.reports import audit
 from halo_platform.reports.assets import job_name, run_config, run_tags
-from halo_platform.reports.schedules import Due, due_runs, list_schedules
+from halo_platform.reports.schedules import Due, advance, due_runs, list_schedules
 from halo_platform.reports.task import get_task
 
 SCHEDULE_SENSOR_INTERVAL = 30
@@ -25,15 +25,13 @@ def run_request_for(due: Due) -> dg.RunRequest:
     return dg.RunRequest(run_key=due.run_key, job_name=job_name(due.task), run_config=run_config(task, payload), tags=tags)
 
 
-def evaluate_schedules(store: StoreResource, cursor: str | None, now: dt.datetime) -> tuple[list[dg.RunRequest], str]:
-    """Run requests for the ticks in (cursor, now] of the schedules as stored right now.
-
-    The cursor is the end of the last evaluated window, so each tick falls in exactly one
-    window (launched once); the run key (schedule id + tick) makes a repeat a no-op anyway.
-    Without a cursor the window starts one interval back (no backfill on first start)."""
-    after = dt.datetime.fromisoformat(cursor) if cursor else now - dt.timedelta(seconds=SCHEDULE_SENSOR_INTERVAL)
-    after = min(after, now)
-    return [run_request_for(d) for d in due_runs(list_schedules(store), after, now)], now.isoformat()
+def evaluate_schedules(store: StoreResource, now: dt.datetime) -> list[dg.RunRequest]:
+    """Run requests for the ticks due by `now` of the schedules as stored right now, each
+    schedule's missed ticks by its `catch_up` policy. Each schedule's position moves past the
+    ticks decided here (`advance`), so a later evaluation, or one after a restart, never decides
+    them again; the run key (schedule id + tick) makes a repeated launch a no-op anyway."""
+    return [run_request_for(due) for decision in due_runs(list_schedules(store), now) if advance(store, decision)
+            for due in decision.runs]
 
 
 def record_run_outcome(store: StoreResource, run: dg.DagsterRun, status: str, error: str | None = None) -> None:
@@ -54,13 +52,14 @@ def build_sensors(jobs: Sequence) -> list[dg.SensorDefinition]:
         jobs=list(jobs),
         minimum_interval_seconds=SCHEDULE_SENSOR_INTERVAL,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description="Launches every due tick of the enabled rows of task_schedules once, with the stored payload.",
+        description="Launches every due tick of the enabled rows of task_schedules once, with the stored payload;"
+                    " ticks missed while it was stopped by each schedule's catch_up (none, latest, all).",
     )
-    def task_schedule_sensor(context: dg.SensorEvaluationContext, store: StoreResource) -> dg.SensorResult:
-        requests, cursor = evaluate_schedules(store, context.cursor, utcnow())
+    def task_schedule_sensor(store: StoreResource) -> dg.SensorResult:
+        requests = evaluate_schedules(store, utcnow())
         if not requests:
-            return dg.SensorResult(skip_reason=dg.SkipReason("no schedule tick is due"), cursor=cursor)
-        return dg.SensorResult(run_requests=requests, cursor=cursor)
+            return dg.SensorResult(skip_reason=dg.SkipReason("no schedule tick is due"))
+        return dg.SensorResult(run_requests=requests)
 
     @dg.run_failure_sensor(
         name="task_request_failure_sensor",

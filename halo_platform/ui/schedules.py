@@ -19,6 +19,8 @@ from halo_platform.core.errors import HaloError, NotFoundError
 from halo_platform.core.http import resource
 from halo_platform.core.store import StoreResource
 from halo_platform.reports.schedules import (
+    CATCH_UP,
+    check_catch_up,
     check_cron,
     check_timezone,
     cron_in_words,
@@ -94,6 +96,7 @@ def preview(request: Request, cron: str = "", timezone: str = "", caller: Caller
 def _edit_page(request: Request, caller: Caller, store: StoreResource, schedule: dict[str, Any],
                form: dict[str, Any], errors: dict[str, str], status: int = 200) -> HTMLResponse:
     return render(request, "schedules_edit.html", caller, status=status, schedule=schedule, form=form, errors=errors,
+                  catch_up_choices=CATCH_UP,
                   fields=_fields(schedule["task"]), sink_names=SinksResource().names(),
                   preview=describe(form["cron"], form["timezone"]),
                   edits=_history(schedule_edits(store, schedule["schedule_id"], limit=20)))
@@ -107,14 +110,14 @@ def edit_page(request: Request, schedule_id: str, caller: Caller = Depends(signe
     except NotFoundError as exc:
         return render(request, "schedules_missing.html", caller, status=404, message=str(exc))
     form = {"cron": schedule["cron"], "timezone": schedule["timezone"], "sinks": schedule["sinks"], "enabled": schedule["enabled"],
-            "payload": {k: "" if v is None else str(v) for k, v in schedule["payload"].items()}}
+            "catch_up": schedule["catch_up"], "payload": {k: "" if v is None else str(v) for k, v in schedule["payload"].items()}}
     return _edit_page(request, caller, store, schedule, form, {})
 
 
 def _check(schedule: dict[str, Any], form: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     """(the payload in its stored form, errors by field) of a submitted edit."""
     errors: dict[str, str] = {}
-    for name, check in (("cron", check_cron), ("timezone", check_timezone)):
+    for name, check in (("cron", check_cron), ("timezone", check_timezone), ("catch_up", check_catch_up)):
         try:
             check(form[name])
         except HaloError as exc:
@@ -146,13 +149,14 @@ async def save(request: Request, schedule_id: str, caller: Caller = Depends(sign
     data = await request.form()
     form = {"cron": str(data.get("cron", "")).strip(), "timezone": str(data.get("timezone", "")).strip(),
             "sinks": [str(s) for s in data.getlist("sinks")], "enabled": data.get("enabled") == "on",
+            "catch_up": str(data.get("catch_up", "")).strip(),
             "payload": {f["name"]: str(data.get(f"payload.{f['name']}", "")).strip() for f in _fields(schedule["task"])}}
     payload, errors = await run_in_threadpool(_check, schedule, form)
     if not errors:
         try:
             await run_in_threadpool(lambda: set_schedule(
                 store, schedule_id, cron=form["cron"], timezone=form["timezone"], payload=payload, sinks=form["sinks"],
-                enabled=form["enabled"], updated_by=caller.name))
+                enabled=form["enabled"], catch_up=form["catch_up"], updated_by=caller.name))
         except HaloError as exc:
             errors["form"] = str(exc)
     if errors:

@@ -14,7 +14,14 @@ from click.testing import CliRunner
 from halo_platform.cli import cli
 from halo_platform.core.errors import HaloError
 from halo_platform.definitions import defs
-from halo_platform.reports.schedules import due_ticks, list_schedules, seed_default_schedules, set_schedule
+from halo_platform.reports.schedules import (
+    due_ticks,
+    list_schedules,
+    schedule_edits,
+    seed_default_schedules,
+    set_schedule,
+    ticks_to_run,
+)
 from halo_platform.reports.sensors import evaluate_schedules
 
 UTC = dt.UTC
@@ -51,40 +58,108 @@ def test_default_schedules_are_seeded_once_and_never_overwrite_an_edit(halo_env,
     assert rows["campaign_alerts_daily"]["cron"] == "30 8 * * *"
 
 
+def next_hour() -> dt.datetime:
+    """A clock for the sensor: the next full hour, after every edit a test makes now."""
+    return dt.datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + dt.timedelta(hours=1)
+
+
 def test_edits_to_payload_cron_and_enabled_apply_at_the_next_evaluation(halo_env, store):
     set_schedule(store, "alerts", task="campaign_alerts", cron="* * * * *", timezone="UTC", payload={"budget_threshold_pct": 80})
-    t0 = at(2024, 5, 10, 0, 0, 30)
-    first, cursor = evaluate_schedules(store, (t0 - dt.timedelta(seconds=60)).isoformat(), t0)
-    assert [r.run_key for r in first] == ["alerts:2024-05-10T00:00:00+00:00"]
+    t0 = next_hour() + dt.timedelta(seconds=30)
+    first = evaluate_schedules(store, t0)  # the ticks of the last 2 minutes are on time, older ones missed
+    assert [r.run_key for r in first] == [f"alerts:{(t0 - dt.timedelta(seconds=s)).isoformat()}" for s in (90, 30)]
     assert first[0].run_config["ops"]["campaign_alerts"]["config"] == {"budget_threshold_pct": 80, "sinks": ["outbox"]}
     assert first[0].tags["halo/trigger"] == "schedule" and first[0].job_name == "campaign_alerts_job"
 
     set_schedule(store, "alerts", payload={"budget_threshold_pct": 50})
-    second, cursor = evaluate_schedules(store, cursor, t0 + dt.timedelta(seconds=60))
-    assert [r.run_key for r in second] == ["alerts:2024-05-10T00:01:00+00:00"]
+    second = evaluate_schedules(store, t0 + dt.timedelta(seconds=60))
+    assert [r.run_key for r in second] == [f"alerts:{(t0 + dt.timedelta(seconds=30)).isoformat()}"]
     assert second[0].run_config["ops"]["campaign_alerts"]["config"]["budget_threshold_pct"] == 50
 
-    set_schedule(store, "alerts", cron="0 * * * *")  # hourly now: nothing due until 01:00
-    assert evaluate_schedules(store, cursor, t0 + dt.timedelta(seconds=120))[0] == []
+    set_schedule(store, "alerts", cron="30 * * * *")  # hourly now: nothing due until half past
+    assert evaluate_schedules(store, t0 + dt.timedelta(seconds=120)) == []
     set_schedule(store, "alerts", enabled=False)
-    assert evaluate_schedules(store, cursor, t0 + dt.timedelta(hours=1))[0] == []
+    assert evaluate_schedules(store, t0 + dt.timedelta(hours=1)) == []
 
 
-def test_a_due_tick_is_never_launched_twice_by_the_sensor(halo_env, store):
-    set_schedule(store, "every_minute", task="campaign_alerts", cron="* * * * *", timezone="Asia/Jakarta", payload={})
+@pytest.mark.parametrize(
+    ("catch_up", "after", "now", "expected", "decided"),
+    [
+        # three ticks missed (01:00, 02:00, 03:00), now 03:20: none / latest / all
+        ("none", at(2024, 1, 1, 0, 0), at(2024, 1, 1, 3, 20), [], at(2024, 1, 1, 3)),
+        ("latest", at(2024, 1, 1, 0, 0), at(2024, 1, 1, 3, 20), [at(2024, 1, 1, 3)], at(2024, 1, 1, 3)),
+        ("all", at(2024, 1, 1, 0, 0), at(2024, 1, 1, 3, 20), [at(2024, 1, 1, h) for h in (1, 2, 3)], at(2024, 1, 1, 3)),
+        # on time (within 2 minutes) runs whatever the policy; missed ones before it by the policy
+        ("none", at(2024, 1, 1, 0, 0), at(2024, 1, 1, 3, 1), [at(2024, 1, 1, 3)], at(2024, 1, 1, 3)),
+        ("latest", at(2024, 1, 1, 0, 0), at(2024, 1, 1, 3, 1), [at(2024, 1, 1, 3)], at(2024, 1, 1, 3)),
+        ("all", at(2024, 1, 1, 1, 0), at(2024, 1, 1, 3, 1), [at(2024, 1, 1, 2), at(2024, 1, 1, 3)], at(2024, 1, 1, 3)),
+        # nothing after the position: nothing decided (a tick exactly at the position is not again)
+        ("all", at(2024, 1, 1, 3, 0), at(2024, 1, 1, 3, 59), [], None),
+        ("latest", at(2024, 1, 1, 2, 0), at(2024, 1, 1, 3, 0), [at(2024, 1, 1, 3)], at(2024, 1, 1, 3)),
+    ],
+)
+def test_ticks_to_run_follow_the_catch_up_policy(catch_up, after, now, expected, decided):
+    ticks, until = ticks_to_run("0 * * * *", "UTC", catch_up, after, now)
+    assert (ticks, until) == (expected, decided)
+
+
+def test_all_catches_up_a_long_stop_a_hundred_ticks_per_evaluation():
+    ticks, until = ticks_to_run("* * * * *", "UTC", "all", at(2024, 1, 1), at(2024, 1, 2))
+    assert len(ticks) == 100 and until == ticks[-1] == at(2024, 1, 1, 1, 40)
+
+
+@pytest.mark.parametrize(("catch_up", "missed_runs"), [("none", 0), ("latest", 1), ("all", 3)])
+def test_ticks_missed_while_the_sensor_was_stopped_run_by_catch_up_each_exactly_once(
+        halo_env, store, monkeypatch, catch_up, missed_runs):
+    """The sensor runs on a controllable clock: it launches the first tick on time, is stopped
+    over three due ticks, and on its return launches 0, 1 or 3 of them; evaluated again at once,
+    nothing; the next tick on time, once."""
+    from halo_platform.reports import sensors
+
+    set_schedule(store, "hourly", task="campaign_alerts", cron="0 * * * *", timezone="UTC", catch_up=catch_up)
     sensor = defs.resolve_sensor_def("task_schedule_sensor")
     instance = dg.DagsterInstance.ephemeral()
-    start = (dt.datetime.now(UTC) - dt.timedelta(minutes=3)).isoformat()
-    with dg.build_sensor_context(instance=instance, cursor=start, resources={"store": store}) as context:
-        first = sensor(context)
-    keys = [r.run_key for r in first.run_requests]
-    assert len(keys) in (3, 4) and len(set(keys)) == len(keys)
-    assert all(k.startswith("every_minute:") for k in keys)
-    with dg.build_sensor_context(instance=instance, cursor=first.cursor, resources={"store": store}) as context:
-        second = sensor(context)
-    assert not set(keys) & {r.run_key for r in second.run_requests}
-    if not second.run_requests:  # unless a minute boundary passed between the two evaluations
-        assert "no schedule tick is due" in second.skip_reason.skip_message
+    hour = next_hour()
+
+    def evaluate(now: dt.datetime) -> list[str]:
+        monkeypatch.setattr(sensors, "utcnow", lambda: now)
+        with dg.build_sensor_context(instance=instance, resources={"store": store}) as context:
+            result = sensor(context)
+        if not result.run_requests:
+            assert result.skip_reason.skip_message == "no schedule tick is due"
+        return [r.run_key for r in result.run_requests]
+
+    def key(hours: int) -> str:
+        return f"hourly:{(hour + dt.timedelta(hours=hours)).isoformat()}"
+
+    assert evaluate(hour + dt.timedelta(seconds=10)) == [key(0)]
+    missed = evaluate(hour + dt.timedelta(hours=3, minutes=20))  # stopped over the next three ticks
+    assert missed == {"none": [], "latest": [key(3)], "all": [key(1), key(2), key(3)]}[catch_up]
+    assert len(missed) == missed_runs
+    assert evaluate(hour + dt.timedelta(hours=3, minutes=20)) == []
+    assert evaluate(hour + dt.timedelta(hours=3, minutes=59)) == []
+    assert evaluate(hour + dt.timedelta(hours=4, seconds=30)) == [key(4)]
+    (row,) = list_schedules(store)
+    assert (row["catch_up"], row["last_tick_at"]) == (catch_up, (hour + dt.timedelta(hours=4)).isoformat())
+
+
+def test_catch_up_is_edited_like_any_field_and_a_bad_one_is_refused(halo_env, store):
+    set_schedule(store, "s", task="campaign_alerts", cron="0 7 * * *")
+    assert list_schedules(store)[0]["catch_up"] == "latest"  # the default
+    runner = CliRunner()
+    assert runner.invoke(cli, ["schedules", "set", "s", "--catch-up", "all", "--by", "ana"]).exit_code == 0
+    assert "catch_up=all" in runner.invoke(cli, ["schedules", "list"]).output
+    bad = runner.invoke(cli, ["schedules", "set", "s", "--catch-up", "some"])
+    assert bad.exit_code == 2 and "'some' is not one of 'none', 'latest', 'all'" in bad.output
+    with pytest.raises(HaloError, match="invalid catch_up 'some': one of none, latest, all"):
+        set_schedule(store, "s", catch_up="some")
+    job = defs.resolve_job_def("manage_task_schedule")
+    edit = {"schedule_id": "s", "catch_up": "none", "updated_by": "ui-user"}
+    assert job.execute_in_process(run_config={"ops": {"edit_task_schedule": {"config": edit}}},
+                                  instance=dg.DagsterInstance.ephemeral()).success
+    assert list_schedules(store)[0]["catch_up"] == "none"
+    assert [(e["changed"], e["changed_by"]) for e in schedule_edits(store, "s")][:2] == [
+        (["catch_up"], "ui-user"), (["catch_up"], "ana")]
 
 
 @pytest.mark.parametrize(

@@ -102,7 +102,7 @@ def test_every_schedule_change_is_recorded_with_who_before_and_after_and_a_no_op
     edits = schedule_edits(store, "weekly")
     assert [(e["changed_by"], e["changed"]) for e in edits] == [
         ("cli:ana", ["payload", "enabled"]), ("ops", ["cron"]),
-        ("seed", ["task", "cron", "timezone", "payload", "sinks", "enabled"]),
+        ("seed", ["task", "cron", "timezone", "payload", "sinks", "enabled", "catch_up"]),
     ]
     assert (edits[1]["before"]["cron"], edits[1]["after"]["cron"]) == ("0 6 * * 1", "0 7 * * 1")
     assert edits[2]["before"] is None
@@ -220,16 +220,20 @@ def test_an_operator_changes_a_cron_with_a_live_preview_and_the_cli_and_the_hist
     expect(page.locator("#preview-words")).to_have_text("At 07:00, only on Monday, Europe/Paris")
     page.get_by_label("Timezone (IANA name)").fill("Asia/Jakarta")
     expect(page.locator("#preview-words")).to_have_text("At 07:00, only on Monday, Asia/Jakarta")
+    expect(page.get_by_label("Missed ticks")).to_have_value("latest")  # the default
+    page.get_by_label("Missed ticks").select_option("all")
     screenshot(page, "schedule-edit")
     page.get_by_role("button", name="Save schedule").click()  # click 2
     expect(page.locator("#saved")).to_be_visible()
 
     listed = center.halo("schedules", "list")
     assert listed.returncode == 0, listed.stderr
-    assert re.search(rf"^{SCHEDULE}\tpayment_reconciliation\t0 7 \* \* 1\tAsia/Jakarta\tenabled", listed.stdout, re.M), listed.stdout
+    assert re.search(rf"^{SCHEDULE}\tpayment_reconciliation\t0 7 \* \* 1\tAsia/Jakarta\tenabled.*\tcatch_up=all\t",
+                     listed.stdout, re.M), listed.stdout
     latest = page.locator("table.history tbody tr").first
     expect(latest).to_contain_text("operator")
     expect(latest).to_contain_text("cron: 0 6 * * 1 → 0 7 * * 1")
+    expect(latest).to_contain_text("catch_up: latest → all")
     _timed(page, f"{center.url}/ui/schedules")
     expect(page.locator(f"#schedule-{SCHEDULE}")).to_contain_text("At 07:00, only on Monday, Asia/Jakarta")
     expect(page.locator("table.history tbody tr").first).to_contain_text("cron: 0 6 * * 1 → 0 7 * * 1")
