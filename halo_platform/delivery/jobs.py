@@ -3,6 +3,7 @@ autopilot asset (`provider_health`) with its checks, job and sensor, and the wei
 
 
 import time
+from collections import Counter
 
 import dagster as dg
 
@@ -47,35 +48,52 @@ def message_dispatch_job() -> None:
     dispatch_messages()
 
 
-def channels_to_launch(due: dict[str, int], active: set[str]) -> list[str]:
-    """Channels with due messages and no dispatch run already queued or running."""
-    return [c for c in CHANNELS if due.get(c, 0) > 0 and c not in active]
+def channels_to_launch(due: dict[str, int], active: Counter, per_channel: int = 1, batch: int = DispatchConfig().batch_size) -> list[str]:
+    """One entry per dispatch run to launch: for each channel with due messages, up to
+    `per_channel` runs at once (those `active` count), no more than a run per `batch` due."""
+    launch = []
+    for channel in CHANNELS:
+        wanted = min(per_channel, -(-due.get(channel, 0) // batch))
+        launch += [channel] * max(wanted - active.get(channel, 0), 0)
+    return launch
+
+
+def dispatchers_per_channel(instance: dg.DagsterInstance, store_url: str) -> int:
+    """How many dispatch runs a channel may have at once: the run queue's limit for the
+    `halo/channel` tag (deploy/dagster.yaml), which holds further runs queued anyway. A SQLite
+    store takes one writer at a time, so there it is one run per channel (more would only wait
+    for each other); so it is without a run queue."""
+    import sqlalchemy as sa
+
+    if sa.make_url(store_url).get_backend_name() == "sqlite" or not isinstance(instance.run_coordinator, dg.QueuedRunCoordinator):
+        return 1
+    limits = instance.run_coordinator.get_run_queue_config().tag_concurrency_limits
+    return max([int(limit.get("limit", 1)) for limit in limits if limit.get("key") == "halo/channel"] or [1])
 
 
 @dg.sensor(job=message_dispatch_job, minimum_interval_seconds=5, default_status=dg.DefaultSensorStatus.RUNNING,
-           description="Launches one dispatch run per channel with due messages (tag halo/channel; one run per channel at a time).")
+           description="Launches dispatch runs per channel with due messages (tag halo/channel): one at a time on SQLite, on "
+                       "PostgreSQL/MariaDB up to the run queue's halo/channel limit, claiming with FOR UPDATE SKIP LOCKED.")
 def message_queue_sensor(context: dg.SensorEvaluationContext, store: StoreResource):  # noqa: ANN201
     from halo_platform.core.models import utcnow
     from halo_platform.delivery.queue import due_counts
 
     with store.read() as conn:
         due = due_counts(conn, utcnow())
-    active = set()
-    for run in context.instance.get_runs(dg.RunsFilter(job_name="message_dispatch_job", statuses=ACTIVE)):
-        if run.tags.get("halo/channel"):
-            active.add(run.tags["halo/channel"])
-    launch = channels_to_launch(due, active)
+    runs = context.instance.get_runs(dg.RunsFilter(job_name="message_dispatch_job", statuses=ACTIVE))
+    active = Counter(run.tags["halo/channel"] for run in runs if run.tags.get("halo/channel"))
+    launch = channels_to_launch(due, active, dispatchers_per_channel(context.instance, store.url))
     if not launch:
         waiting = {c: n for c, n in due.items() if n}
-        return dg.SkipReason(f"dispatch runs already active for {sorted(active)}; due {waiting}" if waiting else "no message is due")
+        return dg.SkipReason(f"dispatch runs already active: {dict(active)}; due {waiting}" if waiting else "no message is due")
     bucket = int(time.time() // 5)
     return [
         dg.RunRequest(
-            run_key=f"{channel}:{bucket}",
+            run_key=f"{channel}:{bucket}:{launch[:i].count(channel)}",
             run_config={"ops": {"dispatch_messages": {"config": {"channels": [channel]}}}},
             tags={"halo/channel": channel, **JOB_TAGS},
         )
-        for channel in launch
+        for i, channel in enumerate(launch)
     ]
 
 

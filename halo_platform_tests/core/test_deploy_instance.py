@@ -31,7 +31,7 @@ def test_production_instance_stores_runs_in_postgresql_and_limits_by_tag(tmp_pat
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
         assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
         limits = {lim["key"]: lim for lim in instance.run_coordinator.get_run_queue_config().tag_concurrency_limits}
-        assert limits["halo/channel"]["limit"] == 1
+        assert limits["halo/channel"]["limit"] == 4  # the consumer pool: dispatch runs per channel
         assert instance.run_retries_enabled and instance.run_retries_max_retries == 2
 
         result = tiny_job.execute_in_process(instance=instance)

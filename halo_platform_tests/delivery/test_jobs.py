@@ -1,20 +1,24 @@
-"""The Dagster shells: definitions, the queue sensor (one run per channel with due messages,
-none while a run of that channel is active), the dispatch job, provider_health with its checks
+"""The Dagster shells: definitions, the queue sensor (dispatch runs per channel with due
+messages: one at a time on SQLite, up to the run queue's channel limit on PostgreSQL), the dispatch job, provider_health with its checks
 (the autopilot job), the weights job, and the CLI commands that run them in-process."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+from collections import Counter
+from pathlib import Path
 
 import dagster as dg
 import pytest
 import sqlalchemy as sa
+import yaml
 from click.testing import CliRunner
 
 from halo_platform.cli import cli
 from halo_platform.core.definitions import STORE
 from halo_platform.core.models import utcnow
+from halo_platform.core.store import StoreResource
 from halo_platform.delivery.jobs import (
     autopilot_job,
     autopilot_sensor,
@@ -26,6 +30,8 @@ from halo_platform.delivery.jobs import (
 )
 from halo_platform.delivery.service import enqueue_many
 from halo_platform.delivery.tables import DeliveryAttempt, Message, ProviderState, RoutingWeightAudit
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -53,11 +59,30 @@ def test_the_delivery_definitions_are_complete_and_described():
 
 
 @pytest.mark.parametrize(
-    ("due", "active", "launch"),
-    [({"sms": 3, "email": 0}, set(), ["sms"]), ({"sms": 3, "push": 1}, {"sms"}, ["push"]), ({}, set(), [])],
+    ("due", "active", "per_channel", "launch"),
+    [({"sms": 3, "email": 0}, {}, 1, ["sms"]), ({"sms": 3, "push": 1}, {"sms": 1}, 1, ["push"]), ({}, {}, 4, []),
+     ({"sms": 2500, "email": 10}, {}, 4, ["sms", "sms", "sms", "email"]), ({"sms": 9000}, {"sms": 1}, 4, ["sms"] * 3),
+     ({"sms": 9000}, {"sms": 4}, 4, [])],
 )
-def test_channels_to_launch(due, active, launch):
-    assert channels_to_launch(due, active) == launch
+def test_channels_to_launch(due, active, per_channel, launch):
+    assert channels_to_launch(due, Counter(active), per_channel, batch=1000) == launch
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_the_queue_sensor_launches_up_to_the_run_queues_channel_limit_on_postgresql_and_one_on_sqlite(sandbox, halo_store, backend, request):
+    """The consumer pool: on PostgreSQL the sensor fills the run queue's halo/channel limit
+    (deploy/dagster.yaml's 4) with runs that claim with FOR UPDATE SKIP LOCKED; on SQLite more
+    runs would only wait for the one writer."""
+    store = StoreResource(db_url=request.getfixturevalue("fresh_pg_url")) if backend == "postgresql" else halo_store
+    limits = yaml.safe_load((ROOT / "deploy" / "dagster.yaml").read_text())["run_queue"]
+    enqueue_many("sms", [{"to": "+33612345678", "body": f"x{i}", "priority": "LOW"} for i in range(3500)], store=store, providers=sandbox)
+    with dg.instance_for_test(overrides={"run_queue": limits}) as instance:
+        with dg.build_sensor_context(instance=instance, resources={"store": store}) as context:
+            requests = message_queue_sensor(context)
+    assert [r.tags["halo/channel"] for r in requests] == ["sms"] * (4 if backend == "postgresql" else 1)
+    assert len({r.run_key for r in requests}) == len(requests)
+    if store is not halo_store:
+        store.dispose()
 
 
 def test_the_queue_sensor_launches_one_run_per_channel_with_due_messages(sandbox, halo_store):
