@@ -32,7 +32,7 @@ from halo_platform.delivery.quiet_hours import quiet_until, recipient_zone
 from halo_platform.delivery.resources import ProvidersResource
 from halo_platform.delivery.routing import failover_order
 from halo_platform.delivery.state import load_router
-from halo_platform.delivery.suppressions import recipient_hash, suppressed_hashes
+from halo_platform.delivery.suppressions import mark_suppressed
 from halo_platform.delivery.validation import NewMessage, validate
 from halo_platform.delivery.write_lock import writing
 
@@ -93,12 +93,7 @@ def _queued_detail(row: dict) -> str:
 def _insert(conn, rows: list[dict], now: dt.datetime) -> None:  # noqa: ANN001
     """Store new messages with their `queued` event; those whose recipient opted out end
     `suppressed` at once (`suppressions`), those already past `expires_at` end `expired`."""
-    hashes = {r["id"]: recipient_hash(r["channel"], r["recipient"]) for r in rows}
-    for priority in {r["priority"] for r in rows}:
-        stopped = suppressed_hashes(conn, rows[0]["channel"], [hashes[r["id"]] for r in rows if r["priority"] == priority], priority)
-        for r in rows:
-            if r["priority"] == priority and hashes[r["id"]] in stopped:
-                r.update(status="suppressed", lease_owner=None, lease_until=None)
+    mark_suppressed(conn, rows)
     conn.execute(messages_t.insert(), rows)
     conn.execute(events_t.insert(), [{"message_id": r["id"], "event": "queued", "provider": None, "at": now, "detail": _queued_detail(r),
                                       "dedupe_key": None} for r in rows])

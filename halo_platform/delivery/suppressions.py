@@ -65,7 +65,14 @@ def recipient_hash(channel: str, recipient: str) -> str:
     """The keyed hash a suppression keeps of a normalized recipient (an email address in any
     letter case: people opt out as Ada@... and are written to as ada@...)."""
     recipient = recipient.lower() if channel == "email" else recipient
-    return hmac.new(suppression_key(), f"{channel}:{recipient}".encode(), hashlib.sha256).hexdigest()
+    keyed = _keyed(suppression_key()).copy()  # the key's pads computed once, not per recipient
+    keyed.update(f"{channel}:{recipient}".encode())
+    return keyed.hexdigest()
+
+
+@functools.cache
+def _keyed(key: bytes) -> hmac.HMAC:
+    return hmac.new(key, digestmod=hashlib.sha256)
 
 
 def _applies(priority: str):  # noqa: ANN202
@@ -81,6 +88,20 @@ def suppressed_hashes(conn: Connection, channel: str, hashes: Iterable[str], pri
         found.update(conn.execute(sa.select(suppressions_t.c.recipient_hash).where(
             suppressions_t.c.channel == channel, suppressions_t.c.recipient_hash.in_(wanted[i:i + 500]), _applies(priority))).scalars())
     return found
+
+
+def mark_suppressed(conn: Connection, rows: list[dict]) -> None:
+    """Set `status` to `suppressed` on the new message rows (of one channel) that a suppression
+    stops; nothing is hashed while the channel has no suppression at all."""
+    channel = rows[0]["channel"]
+    if conn.execute(sa.select(suppressions_t.c.id).where(suppressions_t.c.channel == channel).limit(1)).first() is None:
+        return
+    hashes = [recipient_hash(channel, r["recipient"]) for r in rows]
+    for priority in {r["priority"] for r in rows}:
+        stopped = suppressed_hashes(conn, channel, [h for h, r in zip(hashes, rows, strict=True) if r["priority"] == priority], priority)
+        for digest, r in zip(hashes, rows, strict=True):
+            if r["priority"] == priority and digest in stopped:
+                r.update(status="suppressed", lease_owner=None, lease_until=None)
 
 
 def _check(channel: str, to: str, scope: str, country: str | None) -> str:
