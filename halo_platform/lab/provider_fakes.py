@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+import math
 import threading
 import time
 import uuid
@@ -54,6 +55,16 @@ class ProviderFake(FakeHTTPServer):
 
     def accept(self, ref: str, provider_id: str, to: str) -> None:
         self.accepted.append({"ref": ref, "provider_id": provider_id, "to": to})
+
+    def throttle(self, seconds: float) -> None:
+        """Answer sends with 429 and `Retry-After` for the next `seconds` (the FCM and OneSignal
+        fakes, as their APIs do when a quota is exceeded)."""
+        self.throttled_until = time.time() + seconds
+
+    def retry_after(self) -> int | None:
+        """Whole seconds until the throttle ends (the `Retry-After` to send), None when not throttled."""
+        left = getattr(self, "throttled_until", 0.0) - time.time()
+        return max(1, math.ceil(left)) if left > 0 else None
 
     def duplicates(self) -> list[str]:
         """References accepted more than once (must stay empty)."""
@@ -281,6 +292,10 @@ def fcm_fake(port: int = 0, seed: int = 0, record: bool = True) -> ProviderFake:
     def send(request: Request):  # noqa: ANN202
         if not authorized(request):
             return 401, {"error": {"code": 401, "message": "Request had invalid authentication credentials.", "status": "UNAUTHENTICATED"}}
+        wait = fake.retry_after()
+        if wait is not None:
+            status, body = error(429, "RESOURCE_EXHAUSTED", "QUOTA_EXCEEDED", "Quota exceeded for quota metric 'Send requests'.")
+            return status, {"Retry-After": str(wait)}, body
         if request.params["project"] != project:
             return error(403, "PERMISSION_DENIED", "SENDER_ID_MISMATCH", "SenderId mismatch")
         body = request.json()
@@ -351,6 +366,9 @@ def onesignal_fake(port: int = 0, seed: int = 0, record: bool = True) -> Provide
     def send(request: Request):  # noqa: ANN202
         if _bearer(request, "Key") != SECRETS["onesignal"]["api_key"]:
             return 401, {"errors": ["Access denied.  Please include an 'Authorization: Key' header with a valid API key"]}
+        wait = fake.retry_after()
+        if wait is not None:
+            return 429, {"Retry-After": str(wait)}, {"errors": ["API rate limit exceeded"]}
         body = request.json()
         if body.get("app_id") != app_id:
             return 400, {"errors": ["app_id not found. You may be missing a Content-Type: application/json header."]}

@@ -73,3 +73,16 @@ def test_exactly_one_credential_is_required(credentials):
     entry = ProviderEntry("fcm", "fcm", "push", ("*",), ("*",), {"kind": "fcm", "channel": "push", "project_id": "p", **credentials})
     with pytest.raises(HaloError, match="fcm"):
         ProvidersResource().build(entry)
+
+
+@pytest.mark.parametrize("kind", ["fcm", "onesignal"])
+def test_a_throttled_push_fake_answers_429_with_retry_after_and_the_send_is_retryable(fakes, make_provider, kind):
+    fake = fakes[kind]
+    provider = make_provider(kind, fake)
+    fake.throttle(1.5)
+    assert provider.send(outgoing("push")).outcome == RETRYABLE
+    refused = fake.requests.snapshot()[-1]
+    assert refused.status == 429
+    time.sleep(1.6)
+    assert provider.send(outgoing("push")).outcome == ACKNOWLEDGED
+    assert fake.retry_after() is None
