@@ -164,20 +164,33 @@ def postgres_bound_sql(sql: str, params: Mapping[str, Any]) -> str:
     return _client_bound_sql(sql, params, lambda v: Literal(v).as_string(None))
 
 
+ADBC_BATCH_BYTES = 1 << 20  # the driver's default (16 MB) holds several such batches in flight
+
+
 def _adbc_postgres_batches(url: str, sql: str, params: Mapping[str, Any]) -> pa.RecordBatchReader:
-    import adbc_driver_postgresql.dbapi as adbc
+    # ADBC's low-level API: its DB-API module imports pandas and polars (+80 MB of RSS per process)
+    import adbc_driver_manager
+    import adbc_driver_postgresql
 
     u = sa.make_url(url).set(drivername="postgresql")
-    uri = u.render_as_string(hide_password=False)
-    conn = adbc.connect(uri)
-    cur = conn.cursor()
-    cur.execute(postgres_bound_sql(sql, params))
-    reader = cur.fetch_record_batch()
+    database = adbc_driver_postgresql.connect(u.render_as_string(hide_password=False))
+    conn = adbc_driver_manager.AdbcConnection(database)
+    stmt = adbc_driver_manager.AdbcStatement(conn)
+    handles = [stmt, conn, database]
 
     def close() -> None:
-        cur.close()
-        conn.close()
+        for handle in handles:
+            handle.close()
 
+    try:
+        stmt.set_options(**{"adbc.postgresql.batch_size_hint_bytes": str(ADBC_BATCH_BYTES)})
+        stmt.set_sql_query(postgres_bound_sql(sql, params))
+        stream, _ = stmt.execute_query()
+        reader = pa.RecordBatchReader._import_from_c(stream.address)
+    except BaseException:
+        close()
+        raise
+    handles.insert(0, reader)
     return _closing_reader(reader, close)
 
 
