@@ -24,7 +24,7 @@ def emr() -> None:
 @click.option("--feed", "feed_name", required=True, help="Feed name from config/emr_feeds.yaml.")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 def ingest(feed_name: str, files: tuple[Path, ...]) -> None:
-    """Copy FILES into $HALO_HOME/landing/<feed>/ atomically."""
+    """Copy FILES into the feed's landing zone atomically ($HALO_HOME/landing/<feed>/ or its S3 prefix)."""
     from halo_platform.availability.feeds import get_feed
     from halo_platform.availability.landing import ingest as land
 

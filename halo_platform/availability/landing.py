@@ -1,5 +1,11 @@
-"""The landing zone: `$HALO_HOME/landing/<feed>/`. Files are copied in atomically and
-never modified; what was processed is recorded in `emr_processed_files` (path + sha256)."""
+"""The landing zone: `$HALO_HOME/landing/<feed>/`, or an S3 prefix when the feed sets
+`landing: s3://bucket/prefix/` (and `endpoint_url` for an S3-compatible store; credentials
+from the standard AWS environment). Files are put there atomically and never modified; what
+was processed is recorded in `emr_processed_files` (path + sha256, an object's ETag on S3).
+
+An S3 object is read in place: `S3Object` stands where a landed file's `Path` does (name,
+`read_bytes`, `stat`, `match`), and `read_bytes`/`read_head`/`received_at` take either a
+local path or the object's `s3://bucket/key` URL."""
 
 from __future__ import annotations
 
@@ -10,19 +16,94 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from types import SimpleNamespace
+from typing import Any
+from urllib.parse import urlsplit
 
 from halo_platform.availability.bulk_sql import Codec
-from halo_platform.availability.feeds import Feed
+from halo_platform.availability.feeds import Feed, load_feeds
 from halo_platform.core.errors import HaloError
 from halo_platform.core.settings import get_settings
 
 
 @dataclass(frozen=True)
+class S3Landing:
+    bucket: str
+    prefix: str
+    endpoint_url: str | None
+
+    @property
+    def url(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}"
+
+
+def s3_landing(feed: Feed) -> S3Landing | None:
+    """The feed's S3 landing prefix, None for a feed landing under $HALO_HOME."""
+    landing = feed.options.get("landing")
+    if landing is None:
+        return None
+    parts = urlsplit(str(landing))
+    if parts.scheme != "s3" or not parts.netloc or parts.query or parts.fragment:
+        raise HaloError(f"feed {feed.name}: landing must be s3://bucket/prefix/, got {landing!r}")
+    prefix = parts.path.lstrip("/")
+    endpoint = feed.options.get("endpoint_url")
+    if endpoint is not None and urlsplit(str(endpoint)).scheme not in ("http", "https"):
+        raise HaloError(f"feed {feed.name}: endpoint_url must be an http(s) URL")
+    return S3Landing(parts.netloc, prefix if not prefix or prefix.endswith("/") else prefix + "/", endpoint and str(endpoint))
+
+
+@functools.lru_cache(maxsize=8)
+def _client(endpoint_url: str | None) -> Any:  # noqa: ANN401 - boto3's generated client type
+    import boto3
+
+    return boto3.client("s3", endpoint_url=endpoint_url)
+
+
+def _s3_call(what: str, call: Any, **kwargs: Any) -> Any:  # noqa: ANN401
+    """A failed S3 read is a failure (never "nothing landed"), named without credentials."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        return call(**kwargs)
+    except ClientError as exc:
+        raise HaloError(f"S3 landing {what}: {exc.response.get('Error', {}).get('Code', 'error')}") from None
+    except BotoCoreError as exc:
+        raise HaloError(f"S3 landing {what}: {type(exc).__name__}") from None
+
+
+@dataclass(frozen=True)
+class S3Object:
+    """A landed object, where a landed file's Path would be."""
+
+    landing: S3Landing
+    key: str
+    etag: str
+    size: int
+    last_modified: dt.datetime
+
+    @property
+    def name(self) -> str:
+        return PurePosixPath(self.key).name
+
+    def match(self, pattern: str) -> bool:
+        return PurePosixPath(self.key).match(pattern)
+
+    def stat(self) -> SimpleNamespace:
+        return SimpleNamespace(st_size=self.size, st_mtime=self.last_modified.timestamp())
+
+    def read_bytes(self) -> bytes:
+        return read_bytes(str(self))
+
+    def __str__(self) -> str:
+        return f"s3://{self.landing.bucket}/{self.key}"
+
+
+@dataclass(frozen=True)
 class PendingFile:
     feed: str
-    path: Path
-    sha256: str
+    path: Path | S3Object
+    sha256: str  # of the file; an S3 object's ETag
 
     @property
     def relpath(self) -> str:
@@ -48,10 +129,44 @@ def _sha256(path: str, _mtime_ns: int, _size: int) -> str:
     return digest.hexdigest()
 
 
-def received_at(path: str) -> dt.datetime:
+def _object_location(location: str) -> tuple[S3Landing, str]:
+    """The landing (of the feed whose prefix holds it) and key of an `s3://bucket/key` URL."""
+    for feed in load_feeds().values():
+        landing = s3_landing(feed)
+        if landing and location.startswith(landing.url):
+            return landing, location.removeprefix(f"s3://{landing.bucket}/")
+    raise HaloError(f"{location}: no feed lands there")
+
+
+def read_bytes(location: str) -> bytes:
+    if not location.startswith("s3://"):
+        return Path(location).read_bytes()
+    landing, key = _object_location(location)
+    client = _client(landing.endpoint_url)
+    return _s3_call(f"get {location}", client.get_object, Bucket=landing.bucket, Key=key)["Body"].read()
+
+
+def read_head(location: str, size: int) -> bytes:
+    """The first `size` bytes (b"" when unreadable: it only illustrates a quarantined file)."""
+    try:
+        if not location.startswith("s3://"):
+            with open(location, "rb") as fh:
+                return fh.read(size)
+        landing, key = _object_location(location)
+        client = _client(landing.endpoint_url)
+        return _s3_call(f"get {location}", client.get_object, Bucket=landing.bucket, Key=key, Range=f"bytes=0-{size - 1}")["Body"].read()
+    except (OSError, HaloError):
+        return b""
+
+
+def received_at(location: str) -> dt.datetime:
     """When a file landed, naive UTC: its modification time, which the copy into the landing
-    zone sets and nothing changes afterwards."""
-    return dt.datetime.fromtimestamp(os.stat(path).st_mtime, dt.UTC).replace(tzinfo=None)
+    zone sets and nothing changes afterwards; an S3 object's LastModified."""
+    if not location.startswith("s3://"):
+        return dt.datetime.fromtimestamp(os.stat(location).st_mtime, dt.UTC).replace(tzinfo=None)
+    landing, key = _object_location(location)
+    head = _s3_call(f"head {location}", _client(landing.endpoint_url).head_object, Bucket=landing.bucket, Key=key)
+    return head["LastModified"].astimezone(dt.UTC).replace(tzinfo=None)
 
 
 def record_received(codec: Codec, feed: str, files: list[tuple[str, str, str]]) -> None:
@@ -60,13 +175,34 @@ def record_received(codec: Codec, feed: str, files: list[tuple[str, str, str]]) 
                        [(codec.ts(received_at(path)), feed, rel, sha) for rel, sha, path in files])
 
 
-def ingest(feed: Feed, source: Path) -> Path:
-    """Copy `source` into the feed's landing folder atomically (temp file + rename). A file
-    of the same name but other content gets the content hash in its name; never overwritten."""
+def _ingest_s3(feed: Feed, landing: S3Landing, source: Path) -> str:
+    """One PUT (atomic: the object appears whole or not at all); an object of the same name but
+    other content gets the content hash in its name; never overwritten."""
+    client = _client(landing.endpoint_url)
+    data = source.read_bytes()
+    md5, sha = hashlib.md5(data).hexdigest(), hashlib.sha256(data).hexdigest()  # noqa: S324 - compared with the ETag
+    for name in (source.name, f"{source.stem}-{sha[:12]}{source.suffix}"):
+        key = landing.prefix + name
+        existing = [o for o in _s3_call(f"list {landing.url}", client.list_objects_v2, Bucket=landing.bucket,
+                                        Prefix=key).get("Contents", []) if o["Key"] == key]
+        if not existing:
+            _s3_call(f"put {key}", client.put_object, Bucket=landing.bucket, Key=key, Body=data)
+            return f"s3://{landing.bucket}/{key}"
+        if existing[0]["ETag"].strip('"') == md5:
+            return f"s3://{landing.bucket}/{key}"
+    return f"s3://{landing.bucket}/{key}"
+
+
+def ingest(feed: Feed, source: Path) -> Path | str:
+    """Copy `source` into the feed's landing folder atomically (temp file + rename), or put it
+    under its S3 prefix. A file of the same name but other content gets the content hash in its
+    name; never overwritten."""
     if not source.is_file():
         raise HaloError(f"no such file: {source}")
     if not feed.matches(Path(source.name)):
         raise HaloError(f"{source.name}: feed {feed.name} ({feed.format}) takes {', '.join(feed.adapter.patterns)}")
+    if landing := s3_landing(feed):
+        return _ingest_s3(feed, landing, source)
     target_dir = feed_dir(feed.name)
     target_dir.mkdir(parents=True, exist_ok=True)
     sha = sha256_of(source)
@@ -88,7 +224,22 @@ def ingest(feed: Feed, source: Path) -> Path:
     return target
 
 
-def landed(feed: Feed) -> list[Path]:
+def _landed_s3(feed: Feed, landing: S3Landing) -> list[S3Object]:
+    """The objects directly under the prefix that the feed's format takes, by key."""
+    pages = _client(landing.endpoint_url).get_paginator("list_objects_v2").paginate(
+        Bucket=landing.bucket, Prefix=landing.prefix, Delimiter="/")
+    found = []
+    for page in _s3_call(f"list {landing.url}", lambda: list(pages)):
+        for obj in page.get("Contents", []):
+            item = S3Object(landing, obj["Key"], obj["ETag"].strip('"'), obj["Size"], obj["LastModified"])
+            if item.name and not item.name.startswith(".") and feed.matches(Path(item.name)):
+                found.append(item)
+    return sorted(found, key=lambda o: o.key)
+
+
+def landed(feed: Feed) -> list[Path | S3Object]:
+    if landing := s3_landing(feed):
+        return list(_landed_s3(feed, landing))
     folder = feed_dir(feed.name)
     if not folder.is_dir():
         return []
@@ -97,4 +248,5 @@ def landed(feed: Feed) -> list[Path]:
 
 def pending(feed: Feed, processed: set[str]) -> list[PendingFile]:
     """Landed files of `feed` whose relative path is not in `processed` (feed/name)."""
-    return [PendingFile(feed.name, p, sha256_of(p)) for p in landed(feed) if f"{feed.name}/{p.name}" not in processed]
+    return [PendingFile(feed.name, p, p.etag if isinstance(p, S3Object) else sha256_of(p))
+            for p in landed(feed) if f"{feed.name}/{p.name}" not in processed]

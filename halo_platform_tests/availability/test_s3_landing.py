@@ -1,0 +1,97 @@
+"""S3 landing against moto's S3 server: `halo emr ingest` puts objects under the feed's prefix
+(never overwriting), the sensor lists new objects with run keys of key + ETag, processing reads
+them in place (nothing copied under $HALO_HOME) and records when each landed (LastModified);
+an unreachable store is a failure, never "nothing landed"."""
+
+import datetime as dt
+
+import dagster as dg
+import pytest
+from click.testing import CliRunner
+
+from halo_platform.availability.feeds import get_feed
+from halo_platform.availability.landing import s3_landing
+from halo_platform.availability.sensors import emr_landing_sensor
+from halo_platform.cli import cli
+from halo_platform.core.errors import HaloError
+from halo_platform.core.settings import get_settings
+
+WEEK = ",".join(f'"{d}":[["09:00","12:00"]]' for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun"))
+HOURS = f'{{"type":"hours","provider":"S1","tz":"UTC","week":{{{WEEK}}},"updated_at":"2026-11-01T00:00:00Z"}}\n'
+
+
+def booking(day: dt.date) -> str:
+    return (f'{{"type":"appointment","action":"upsert","id":"B1","provider":"S1","start":"{day}T10:00:00","duration_min":60,'
+            '"tz":"UTC","status":"booked","updated_at":"2026-11-20T10:00:00Z"}\n')
+
+
+@pytest.fixture
+def s3_feed(halo_env, s3_server, tmp_path, monkeypatch):
+    """Feed `cloud` (acme) lands in s3://emr-landing/clinic-a/ at the server's endpoint_url; the
+    environment's endpoint is removed, so only the feed's setting can reach the server."""
+    monkeypatch.delenv("AWS_ENDPOINT_URL_S3")
+    s3_server.client().create_bucket(Bucket="emr-landing")
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text(f"feeds:\n  cloud: {{format: acme, landing: 's3://emr-landing/clinic-a/', endpoint_url: '{s3_server.endpoint_url}'}}\n")
+    monkeypatch.setenv("HALO_FEEDS_FILE", str(feeds))
+    return s3_server
+
+
+def ingest(*paths) -> list[str]:
+    result = CliRunner().invoke(cli, ["emr", "ingest", "--feed", "cloud", *map(str, paths)])
+    assert result.exit_code == 0, result.output
+    return [line.removeprefix("landed ") for line in result.output.splitlines()]
+
+
+def test_ingest_puts_objects_under_the_prefix_and_never_overwrites(s3_feed, tmp_path):
+    (tmp_path / "hours.jsonl").write_text(HOURS)
+    assert ingest(tmp_path / "hours.jsonl") == ["s3://emr-landing/clinic-a/hours.jsonl"]
+    assert ingest(tmp_path / "hours.jsonl") == ["s3://emr-landing/clinic-a/hours.jsonl"]  # same content: already there
+    (tmp_path / "hours.jsonl").write_text(HOURS.replace("09:00", "08:00"))
+    (renamed,) = ingest(tmp_path / "hours.jsonl")
+    assert renamed.startswith("s3://emr-landing/clinic-a/hours-") and renamed.endswith(".jsonl")
+    keys = {o["Key"] for o in s3_feed.client().list_objects_v2(Bucket="emr-landing")["Contents"]}
+    assert keys == {"clinic-a/hours.jsonl", renamed.removeprefix("s3://emr-landing/")}
+    assert not (get_settings().landing_dir / "cloud").exists()
+
+
+def put_objects(s3_feed, day: dt.date) -> dict[str, str]:
+    """Two feed files, and objects the feed does not take; the feed files' ETags."""
+    client = s3_feed.client()
+    client.put_object(Bucket="emr-landing", Key="clinic-a/hours.jsonl", Body=HOURS.encode())
+    client.put_object(Bucket="emr-landing", Key="clinic-a/booking.jsonl", Body=booking(day).encode())
+    client.put_object(Bucket="emr-landing", Key="clinic-a/notes.txt", Body=b"not a feed file")
+    client.put_object(Bucket="emr-landing", Key="clinic-a/archive/old.jsonl", Body=HOURS.encode())  # not directly under the prefix
+    client.put_object(Bucket="emr-landing", Key="clinic-b/other.jsonl", Body=HOURS.encode())
+    return {k: client.head_object(Bucket="emr-landing", Key=f"clinic-a/{k}")["ETag"].strip('"') for k in ("hours.jsonl", "booking.jsonl")}
+
+
+def test_the_sensor_requests_new_objects_by_key_and_etag(s3_feed, store):
+    etags = put_objects(s3_feed, dt.datetime.now(dt.UTC).date() + dt.timedelta(days=2))
+    with dg.DagsterInstance.ephemeral() as instance:
+        with dg.build_sensor_context(instance=instance, resources={"store": store}) as context:
+            result = emr_landing_sensor(context)
+    keys = sorted(r.run_key.split("#")[0] for r in result.run_requests)
+    assert keys == [f"cloud/booking.jsonl@{etags['booking.jsonl']}", f"cloud/hours.jsonl@{etags['hours.jsonl']}"]
+
+
+
+def test_an_unreachable_store_fails_the_sensor_instead_of_finding_nothing(s3_feed, store, tmp_path, monkeypatch):
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text(f"feeds:\n  cloud: {{format: acme, landing: 's3://emr-landing/clinic-a/', endpoint_url: '{s3_feed.unreachable_endpoint_url}'}}\n")
+    with dg.DagsterInstance.ephemeral() as instance, dg.build_sensor_context(instance=instance, resources={"store": store}) as context:
+        with pytest.raises(HaloError, match="S3 landing list s3://emr-landing/clinic-a/"):
+            emr_landing_sensor(context)
+
+
+@pytest.mark.parametrize("landing, message", [
+    ("emr-landing/clinic-a/", "landing must be s3://bucket/prefix/"),
+    ("s3:///clinic-a/", "landing must be s3://bucket/prefix/"),
+])
+def test_a_bad_landing_is_refused_by_name(halo_env, tmp_path, monkeypatch, landing, message):
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text(f"feeds:\n  cloud: {{format: acme, landing: '{landing}'}}\n")
+    monkeypatch.setenv("HALO_FEEDS_FILE", str(feeds))
+    with pytest.raises(HaloError, match=message):
+        s3_landing(get_feed("cloud"))
+    assert s3_landing(get_feed("cloud").__class__("x", "acme")) is None
