@@ -25,6 +25,7 @@ _common = [
     click.option("--priority", default="NORMAL", show_default=True, type=click.Choice(["HIGH", "NORMAL", "LOW"], case_sensitive=False)),
     click.option("--expires-at", default=None, help="ISO 8601 timestamp with time zone; never sent after it."),
     click.option("--idempotency-key", default=None, help="The same key and payload returns the first message."),
+    click.option("--timezone", default=None, help="IANA time zone of the recipient for quiet hours (default: from the number or country)."),
 ]
 
 
@@ -54,10 +55,15 @@ def _submit(channel: str, fields: dict) -> None:
 @click.option("--to", required=True, help="Phone number (E.164, or national with --country).")
 @click.option("--body", required=True)
 @click.option("--capability", default="TEXT", show_default=True)
+@click.option("--fallback-email", default=None, help="If the SMS fails (lost, provider_error, delivery_failed), send its body to this address.")
+@click.option("--fallback-subject", default=None, help="The fallback email's subject.")
 @common_options
-def send_sms(to: str, body: str, capability: str, country: str | None, priority: str, expires_at: str | None, idempotency_key: str | None) -> None:
+def send_sms(to: str, body: str, capability: str, fallback_email: str | None, fallback_subject: str | None, country: str | None, priority: str,
+             expires_at: str | None, idempotency_key: str | None, timezone: str | None) -> None:
     """Send an SMS."""
-    _submit("sms", dict(to=to, body=body, capability=capability, country=country, priority=priority.upper(), expires_at=expires_at, idempotency_key=idempotency_key))
+    fallback = {"channel": "email", "to": fallback_email, "subject": fallback_subject} if fallback_email or fallback_subject else None
+    _submit("sms", dict(to=to, body=body, capability=capability, country=country, priority=priority.upper(), expires_at=expires_at,
+                        idempotency_key=idempotency_key, timezone=timezone, fallback=fallback))
 
 
 @send.command("email")
@@ -68,10 +74,10 @@ def send_sms(to: str, body: str, capability: str, country: str | None, priority:
 @click.option("--capability", default="TRANSACTIONAL", show_default=True)
 @common_options
 def send_email(to: str, subject: str, body: str, html: str | None, capability: str, country: str | None, priority: str,
-               expires_at: str | None, idempotency_key: str | None) -> None:
+               expires_at: str | None, idempotency_key: str | None, timezone: str | None) -> None:
     """Send an email."""
     _submit("email", dict(to=to, subject=subject, body=body, html=html, capability=capability, country=country,
-                          priority=priority.upper(), expires_at=expires_at, idempotency_key=idempotency_key))
+                          priority=priority.upper(), expires_at=expires_at, idempotency_key=idempotency_key, timezone=timezone))
 
 
 @send.command("push")
@@ -82,7 +88,7 @@ def send_email(to: str, subject: str, body: str, html: str | None, capability: s
 @click.option("--capability", default="ALERT", show_default=True)
 @common_options
 def send_push(to: str, title: str, body: str, data: str | None, capability: str, country: str | None, priority: str,
-              expires_at: str | None, idempotency_key: str | None) -> None:
+              expires_at: str | None, idempotency_key: str | None, timezone: str | None) -> None:
     """Send a push notification."""
     parsed = None
     if data is not None:
@@ -91,7 +97,7 @@ def send_push(to: str, title: str, body: str, data: str | None, capability: str,
         except json.JSONDecodeError as exc:
             raise HaloError(f"--data is not valid JSON: {exc.msg}") from None
     _submit("push", dict(to=to, title=title, body=body, data=parsed, capability=capability, country=country,
-                         priority=priority.upper(), expires_at=expires_at, idempotency_key=idempotency_key))
+                         priority=priority.upper(), expires_at=expires_at, idempotency_key=idempotency_key, timezone=timezone))
 
 
 @delivery.command()

@@ -111,3 +111,22 @@ def test_a_bad_fallback_is_refused_at_submission(setup, fallback, reason):
     with pytest.raises(HaloError) as refused:
         submit("sms", {"to": "+33612345678", "body": "b", "fallback": fallback}, store=store, providers=providers)
     assert reason in str(refused.value)
+
+
+def test_the_cli_sends_an_sms_with_a_fallback_and_shows_the_link(setup):
+    import json
+
+    from click.testing import CliRunner
+
+    from halo_platform.cli import cli
+
+    providers, store = setup
+    runner = CliRunner()
+    half = runner.invoke(cli, ["delivery", "send", "sms", "--to", INVALID, "--body", "b", "--fallback-email", "ada@example.com"])
+    assert half.exit_code != 0 and half.output.startswith("error: fallback.subject: must not be empty")
+    sent = runner.invoke(cli, ["delivery", "send", "sms", "--to", INVALID, "--body", "b", "--priority", "high",
+                               "--fallback-email", "ada@example.com", "--fallback-subject", "Your code"])
+    sms_id = json.loads(sent.output)["id"]
+    email_id = send_fallbacks(store, providers)["made"][0]
+    assert f"fallback={email_id}" in runner.invoke(cli, ["delivery", "status", sms_id]).output
+    assert f"fallback_of={sms_id}" in runner.invoke(cli, ["delivery", "status", email_id]).output

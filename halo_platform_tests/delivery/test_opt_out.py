@@ -6,9 +6,11 @@ signature changes nothing; the list keeps a keyed hash, never the number."""
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from urllib.parse import urlencode
 
+import dagster as dg
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
@@ -159,3 +161,26 @@ def test_cli_suppress_list_and_unsuppress(setup):
     assert runner.invoke(cli, ["delivery", "unsuppress", "email", "ada@example.com"]).exit_code == 0
     again = runner.invoke(cli, ["delivery", "unsuppress", "email", "ada@example.com"])
     assert again.exit_code != 0 and again.output.startswith("error:")
+
+
+def test_the_checks_job_finds_a_message_sent_after_its_recipient_opted_out(setup):
+    from halo_platform.definitions import defs
+
+    client, providers, store = setup
+    sent = sms(client, NUMBER)
+    drain(providers, store)
+    stop_by_twilio(client, NUMBER)
+
+    def checks() -> dict:
+        result = defs.resolve_job_def("follow_up_checks_job").execute_in_process(instance=dg.DagsterInstance.ephemeral())
+        assert result.success
+        assert result.asset_materializations_for_node("message_suppressions")[0].metadata["suppressed"].value == 1
+        return {e.check_name: e for e in result.get_asset_check_evaluations()}
+
+    assert checks()["no_message_sent_to_a_suppressed_recipient"].passed  # the opt-out came after the send
+    with STORE.write() as conn:  # as if it had come before and been missed
+        conn.execute(Suppression.__table__.update().values(at=dt.datetime(2020, 1, 1, tzinfo=dt.UTC)))
+    found = checks()
+    assert not found["no_message_sent_to_a_suppressed_recipient"].passed
+    assert found["no_message_sent_to_a_suppressed_recipient"].metadata["first"].value == sent["id"]
+    assert found["status_webhooks_younger_than_an_hour"].passed

@@ -143,3 +143,21 @@ def test_a_callback_url_needs_an_api_key(setup):
 
     with pytest.raises(HaloError, match="callback_url: .*API key"):
         submit("sms", {"to": "+33612345678", "body": "b", "callback_url": "https://example.com/h"}, store=store, providers=providers)
+
+
+def test_the_sensor_launches_a_run_only_when_a_webhook_is_due(setup, receiver):
+    import dagster as dg
+
+    from halo_platform.delivery.follow_up import status_webhooks_sensor
+
+    client, _providers, store, _key = setup
+
+    def evaluate():  # noqa: ANN202
+        with dg.instance_for_test() as instance, dg.build_sensor_context(instance=instance, resources={"store": store}) as context:
+            return status_webhooks_sensor(context)
+
+    assert evaluate().skip_message == "no webhook pending"
+    client.post("/v1/messages/sms", json={"to": "+33612345678", "body": "b", "priority": "LOW", "callback_url": f"{receiver.url}/hooks"})
+    assert isinstance(evaluate(), dg.RunRequest)
+    deliver(store, max_seconds=5)  # the receiver fails: the event waits for its retry
+    assert "waiting for a retry" in evaluate().skip_message
