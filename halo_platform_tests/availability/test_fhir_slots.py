@@ -28,12 +28,16 @@ def role(rid: str, practitioner: str, start: str, end: str) -> str:
 
 
 @pytest.fixture
-def day(halo_env, tmp_path, monkeypatch, store) -> dt.date:
-    day = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=7)
+def feeds_file(halo_env, tmp_path, monkeypatch):
     feeds = tmp_path / "feeds.yaml"
     feeds.write_text("feeds:\n  fhir:\n    format: fhir\n    slot_rules: {default: {duration_minutes: 30, alignment_minutes: 30}}\n"
                      "  acme: {format: acme}\n")
     monkeypatch.setenv("HALO_FEEDS_FILE", str(feeds))
+
+
+@pytest.fixture
+def day(feeds_file, store) -> dt.date:
+    day = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=7)
     land("fhir", "resources.ndjson", "\n".join([
         role("R1", "F1", "09:00", "12:00"), role("R2", "F2", "10:00", "13:00"),
         f'{{"resourceType":"Appointment","id":"A1",{META},"status":"booked","start":"{day}T10:00:00+05:30","end":"{day}T10:30:00+05:30",'
@@ -96,10 +100,10 @@ def test_searches_matching_nothing_are_empty_bundles(store, day, params):
     ({"schedule": "Schedule/S1", "start": "yesterday"}, "start: expected"),
     ({"schedule": "Schedule/S1", "start": "ge2027-13-01"}, "start: expected"),
     ({"schedule": "Schedule/S1", "status": "open"}, "status: unknown open"),
-    ({"schedule": "Schedule/S1", "service_type": "surgery"}, "unknown appointment type 'surgery'"),
-    ({"schedule": "Schedule/S1", "start": ["ge2027-01-01", "lt2029-01-01"]}, "at most 366 days"),
+    ({"schedule": "Schedule/fhir.F1", "service_type": "surgery"}, "unknown appointment type 'surgery'"),
+    ({"schedule": "Schedule/fhir.F1", "start": ["ge2027-01-01", "lt2029-01-01"]}, "at most 366 days"),
 ])
-def test_bad_searches_are_422_with_an_operation_outcome(store, day, params, reason):
+def test_bad_searches_are_422_with_an_operation_outcome(store, feeds_file, params, reason):
     status, body = search(store, **params)
     outcome = OperationOutcome.model_validate(body["detail"])
     assert status == 422 and reason in body["error"] and outcome.issue[0].diagnostics == body["error"]

@@ -114,15 +114,19 @@ WEEK = ",".join(f'"{d}":[["09:00","12:00"]]' for d in ("mon", "tue", "wed", "thu
 
 
 @pytest.fixture
-def booked(halo_env, tmp_path, monkeypatch, store):
-    """P1 works 09:00-12:00 UTC every day; on a day a week ahead it is booked 10:00-10:30."""
-    day = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=7)
+def rules_file(halo_env, tmp_path, monkeypatch):
     feeds = tmp_path / "feeds.yaml"
     feeds.write_text("feeds:\n  acme:\n    format: acme\n    slot_rules:\n"
                      "      default: {duration_minutes: 30, alignment_minutes: 30}\n"
                      "      types: {new_patient: {duration_minutes: 60, buffer_after: 15}}\n"
                      "      providers: {P1: {types: {new_patient: {duration_minutes: 45}}}}\n")
     monkeypatch.setenv("HALO_FEEDS_FILE", str(feeds))
+
+
+@pytest.fixture
+def booked(rules_file, store):
+    """P1 works 09:00-12:00 UTC every day; on a day a week ahead it is booked 10:00-10:30."""
+    day = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=7)
     land("acme", "hours.jsonl", f'{{"type":"hours","provider":"P1","tz":"UTC","week":{{{WEEK}}},"updated_at":"2026-11-01T00:00:00Z"}}\n')
     land("acme", "booking.jsonl", f'{{"type":"appointment","action":"upsert","id":"B1","provider":"P1","start":"{day}T10:00:00",'
                                   f'"duration_min":30,"tz":"UTC","status":"booked","updated_at":"2026-11-20T10:00:00Z"}}\n')
@@ -155,7 +159,7 @@ def test_rest_slots_follow_the_type_and_provider_rules(store, booked):
     ({"feed": "nope"}, 422, "unknown feed"),
     ({"provider_id": None}, 422, "provider_id"),
 ])
-def test_bad_slot_queries_are_4xx_json(store, booked, params, status, reason):
+def test_bad_slot_queries_are_4xx_json(store, rules_file, params, status, reason):
     client = authorized_client(create_app({"store": store}), "availability:read")
     query = {k: v for k, v in {"feed": "acme", "provider_id": "P1", **params}.items() if v is not None}
     answer = client.get("/v1/slots", params=query)
