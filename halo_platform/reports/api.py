@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from halo_platform.access.guard import Caller, requires
 from halo_platform.core.http import resource
 from halo_platform.core.store import StoreResource
+from halo_platform.reports.requests import create_request  # at start-up: the first request is not slower
+from halo_platform.reports.task import PayloadError
 
 router = APIRouter(tags=["report tasks"])
 
@@ -43,10 +45,8 @@ class TaskRequestAccepted(BaseModel):
 @router.post("/v1/tasks/{task}/requests", status_code=202, response_model=TaskRequestAccepted)
 async def request_task(task: str, body: TaskRequestIn, store: StoreResource = Depends(resource("store")),
                        caller: Caller = Depends(requires("tasks:request"))) -> dict[str, str]:
-    """Validate the payload (422 naming the field and the reason, nothing queued) and submit the run."""
-    from halo_platform.reports.requests import create_request
-    from halo_platform.reports.task import PayloadError
-
+    """Validate the payload (422 naming the field and the reason, nothing queued) and submit the run
+    to the Dagster webserver (503 when it does not answer)."""
     try:
         request = await run_in_threadpool(create_request, store, task, body.payload, body.sinks, caller.name, "api")
     except PayloadError as exc:

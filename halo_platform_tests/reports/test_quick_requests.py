@@ -14,7 +14,9 @@ from click.testing import CliRunner
 
 from halo_platform.access.keys import create_key
 from halo_platform.cli import cli
+from halo_platform.http import create_app
 from halo_platform.reports.audit import get_request
+from halo_platform_tests.fixtures.access import authorized_client
 from halo_platform_tests.fixtures.halo_serve import free_port, halo_serve
 
 REQUESTS = 50
@@ -55,7 +57,7 @@ def test_fifty_api_requests_are_queued_on_the_webserver_each_answered_within_200
     assert p99 <= P99_MS, f"p99 {p99:.0f} ms over {REQUESTS} requests (load average {_load()})"
 
 
-def test_the_cli_submits_the_same_way_and_says_in_one_line_when_the_webserver_is_down(submitting, store, monkeypatch):
+def test_the_cli_submits_the_same_way_and_both_say_in_one_line_when_the_webserver_is_down(submitting, store, monkeypatch):
     runner = CliRunner()
     queued = runner.invoke(cli, ["tasks", "run", "campaign_alerts", "--payload", '{"as_of": "2024-05-10"}', "--requested-by", "ana"])
     assert queued.exit_code == 0, queued.output
@@ -70,5 +72,7 @@ def test_the_cli_submits_the_same_way_and_says_in_one_line_when_the_webserver_is
     assert refused.exit_code == 2
     lines = refused.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: could not submit the run to the Dagster webserver at {down}")
+    answer = authorized_client(create_app()).post("/v1/tasks/campaign_alerts/requests", json={"payload": {"as_of": "2024-05-10"}})
+    assert answer.status_code == 503 and answer.json()["error"].startswith("could not submit the run to the Dagster webserver")
     with store.read() as conn:
         assert [r[0] for r in conn.exec_driver_sql("SELECT request_id FROM task_requests")] == [request_id]
