@@ -171,8 +171,8 @@ def enqueue_many(channel: str, payloads: Iterable[Mapping[str, Any]], *, store: 
 
     for payload in payloads:
         new = validate(channel, payload, config)
-        if new.priority == "HIGH" or new.idempotency_key:
-            raise HaloError("enqueue_many takes NORMAL/LOW messages without idempotency keys; use submit")
+        if new.priority == "HIGH" or new.idempotency_key or new.callback_url:
+            raise HaloError("enqueue_many takes NORMAL/LOW messages without idempotency keys or callback URLs; use submit")
         now = utcnow()
         batch.append(_row_values(new, now, created_by=created_by, due=due_at(new, now, config)))
         count += 1

@@ -143,6 +143,10 @@ def test_a_callback_url_needs_an_api_key(setup):
 
     with pytest.raises(HaloError, match="callback_url: .*API key"):
         submit("sms", {"to": "+33612345678", "body": "b", "callback_url": "https://example.com/h"}, store=store, providers=providers)
+    from halo_platform.delivery.service import enqueue_many
+
+    with pytest.raises(HaloError, match="callback URLs"):  # no key to sign with: refused, not queued unsigned
+        enqueue_many("sms", [{"to": "+33612345678", "body": "b", "callback_url": "https://example.com/h"}], store=store, providers=providers)
 
 
 def test_the_sensor_launches_a_run_only_when_a_webhook_is_due(setup, receiver):
