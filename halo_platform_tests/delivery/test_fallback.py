@@ -71,9 +71,10 @@ def test_a_high_sms_falls_back_to_a_high_email_sent_at_once(setup, fakes):
 def test_the_sensor_launches_one_run_per_new_failure_and_the_job_makes_the_fallback_once(setup):
     providers, store = setup
     cursor: list[str | None] = [None]
+    instance = dg.DagsterInstance.ephemeral()
 
     def evaluate():  # noqa: ANN202
-        with dg.instance_for_test() as instance, dg.build_sensor_context(instance=instance, resources={"store": store}, cursor=cursor[0]) as context:
+        with dg.build_sensor_context(instance=instance, resources={"store": store}, cursor=cursor[0]) as context:
             result = channel_fallback_sensor(context)
             cursor[0] = context.cursor
             return result
@@ -84,7 +85,8 @@ def test_the_sensor_launches_one_run_per_new_failure_and_the_job_makes_the_fallb
     assert isinstance(request, dg.RunRequest)
     assert isinstance(evaluate(), dg.SkipReason)  # the cursor moved past it
     for expected in ("made", "existing"):  # a re-executed run makes nothing new
-        result = channel_fallback_job.execute_in_process(run_config=request.run_config, resources={"store": store, "providers": providers})
+        result = channel_fallback_job.execute_in_process(run_config=request.run_config, resources={"store": store, "providers": providers},
+                                                         instance=instance)
         assert len(result.output_for_node("send_channel_fallbacks")[expected]) == 1
     assert message_view(sms_id, store)["fallback"] is not None
 

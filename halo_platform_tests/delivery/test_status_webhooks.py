@@ -156,8 +156,10 @@ def test_the_sensor_launches_a_run_only_when_a_webhook_is_due(setup, receiver):
 
     client, _providers, store, _key = setup
 
+    instance = dg.DagsterInstance.ephemeral()
+
     def evaluate():  # noqa: ANN202
-        with dg.instance_for_test() as instance, dg.build_sensor_context(instance=instance, resources={"store": store}) as context:
+        with dg.build_sensor_context(instance=instance, resources={"store": store}) as context:
             return status_webhooks_sensor(context)
 
     assert evaluate().skip_message == "no webhook pending"
