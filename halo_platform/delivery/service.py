@@ -256,7 +256,8 @@ def message_view(message_id: str, store: StoreResource, with_events: bool = True
             view["created_by"] = row.created_by
             view["created_at"] = row.created_at.isoformat()
             view["segments"] = row.segments
-            view["callback_url"] = row.callback_url
+            # a query string may carry the receiver's own token: shown without it
+            view["callback_url"] = row.callback_url.split("?", 1)[0] if row.callback_url else None
             view["fallback_of"] = row.fallback_of
             view["fallback"] = conn.execute(sa.select(messages_t.c.id).where(messages_t.c.fallback_of == row.id)).scalar()
             view["events"] = [{"event": e.event, "provider": e.provider, "at": e.at.isoformat(), "detail": e.detail} for e in events]

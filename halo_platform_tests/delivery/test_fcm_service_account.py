@@ -86,3 +86,14 @@ def test_a_throttled_push_fake_answers_429_with_retry_after_and_the_send_is_retr
     time.sleep(1.6)
     assert provider.send(outgoing("push")).outcome == ACKNOWLEDGED
     assert fake.retry_after() is None
+
+
+def test_a_token_refused_before_its_expiry_is_replaced_and_the_message_retried(fcm):
+    fake, make = fcm
+    provider = make()
+    assert provider.send(outgoing("push")).outcome == ACKNOWLEDGED
+    fake.issued.clear()  # revoked
+    refused = provider.send(outgoing("push"))
+    assert (refused.outcome, refused.http_status) == (RETRYABLE, 401)
+    assert provider.send(outgoing("push")).outcome == ACKNOWLEDGED
+    assert len(fake.issued) == 1 and len(fake.accepted) == 2

@@ -87,6 +87,13 @@ def test_a_receiver_that_fails_3_times_then_recovers_receives_every_event_once_i
         attempts = conn.execute(sa.select(WebhookAttempt.ok, sa.func.count()).group_by(WebhookAttempt.ok)).all()
     assert dict(attempts) == {False: 3, True: 7}
     assert backlog(store, clock)["events"] == 0
+    assert client.get(f"/v1/messages/{ids[0]}").json()["callback_url"] == hook
+
+
+def test_the_message_view_shows_the_callback_url_without_its_query(setup, receiver):
+    client, _providers, _store, _key = setup
+    sent = client.post("/v1/messages/sms", json={"to": "+33612345678", "body": "b", "callback_url": f"{receiver.url}/hooks?token=s3cret"}).json()
+    assert client.get(f"/v1/messages/{sent['id']}").json()["callback_url"] == f"{receiver.url}/hooks"
 
 
 def twilio_signature(url: str, params: dict) -> str:

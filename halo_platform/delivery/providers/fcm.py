@@ -98,13 +98,18 @@ class FcmProvider(Provider):
             token = self.bearer()
         except (GoogleAuthError, OSError, ValueError) as exc:
             return RETRYABLE, f"no FCM access token: {type(exc).__name__}: {str(exc)[:120]}"
-        return self.request(
+        resp = self.request(
             "POST",
             f"/v1/projects/{self.project_id}/messages:send",
             timeout,
             json=payload,
             headers={"Authorization": f"Bearer {token}"},
         )
+        if not self.transport_failed(resp) and resp.status_code == 401 and self._credentials is not None:
+            with self._token_lock:  # revoked before it expired: the next send mints another
+                if self._credentials.token == token:
+                    self._credentials.token = None
+        return resp
 
     def send_one(self, message: Outgoing, timeout: float | None = None) -> SendResult:
         resp = self._post(self._payload(message), timeout)
@@ -124,7 +129,8 @@ class FcmProvider(Provider):
             text = error.get("message", "")
         except (ValueError, KeyError, TypeError, AttributeError):
             text = short_body(resp)  # a 502 may come back as an HTML page
-        if code in RETRYABLE_ERRORS:
+        # a service account's token refused before its expiry (revoked) was dropped in `_post`: a new one may pass
+        if code in RETRYABLE_ERRORS or (code == "UNAUTHENTICATED" and self.service_account_file):
             outcome = RETRYABLE
         elif code in PERMANENT_ERRORS:
             outcome = PERMANENT
