@@ -242,14 +242,17 @@ class RunContext:
 @dataclass(frozen=True)
 class Task:
     """A report task. `transform` is DuckDB SQL over the query tables (payload values are
-    available as `$name` parameters) or a function `(duckdb connection, payload) -> relation`."""
+    available as `$name` parameters), stages of such SQL (`{table: SELECT}`, each made a table
+    in turn, the last one the result: DuckDB then holds one stage's hash tables at a time and
+    can spill finished stages under its memory limit), or a function
+    `(duckdb connection, payload) -> relation`."""
 
     name: str
     description: str
     owner: str
     config: type[TaskConfig]
     queries: Mapping[str, Query]
-    transform: str | Callable[..., Any]
+    transform: str | Mapping[str, str] | Callable[..., Any]
     file_stem: Callable[[Mapping[str, Any]], str]
     default_sinks: tuple[str, ...] = ("outbox",)
     resolve: Callable[[Mapping[str, Any], RunContext], Mapping[str, Any]] = lambda payload, ctx: payload

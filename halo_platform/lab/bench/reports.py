@@ -4,7 +4,10 @@ Data: orders + payments generated server-side in PostgreSQL (generate_series), s
 MariaDB (the Sequence engine), in a `halo_bench` database of each. Each side then runs in a
 subprocess of its own so that its peak RSS is its own:
 - ours: `payment_reconciliation` through the same Dagster job as every request (queries
-  streamed into DuckDB, the SQL transform, CSV written by DuckDB, delivered to a folder sink);
+  streamed as Arrow batches into a DuckDB database file capped at `--memory-limit`, which it
+  spills past; the staged SQL transform; CSV written by DuckDB; delivered to a folder sink).
+  Its figures include the code location's own footprint (Dagster, the definitions, the
+  operational store, the drivers), reported apart as measured before any report work;
 - baseline: `pandas.read_sql` of each table, `merge`, the same rules vectorised, `to_csv`.
 """
 
@@ -129,6 +132,9 @@ def run_ours(pg_url: str, mysql_url: str, out: Path) -> dict:
     store.engine  # noqa: B018 - made and migrated on first use
     dagster_instance().get_runs(limit=1)
     defs.resolve_job_def("payment_reconciliation_job")
+    import adbc_driver_postgresql  # noqa: F401 - the drivers, loaded by the first query otherwise
+    import connectorx  # noqa: F401
+    footprint = _peak_rss_mb()
     started, cpu = time.perf_counter(), _cpu_seconds()
     request = create_request(store, "payment_reconciliation", {"period_start": PERIOD[0], "period_end": PERIOD[1]},
                              requested_by="bench", wait=True)
@@ -136,7 +142,7 @@ def run_ours(pg_url: str, mysql_url: str, out: Path) -> dict:
     if request["status"] != "SUCCEEDED":
         raise SystemExit(f"ours failed: {request['error']}")
     return {"seconds": seconds, "cpu_seconds": _cpu_seconds() - cpu, "rows": request["row_count"], "peak_rss_mb": _peak_rss_mb(),
-            "counts": request["stats"]["counts"], "steps": request["stats"]["seconds"]}
+            "counts": request["stats"]["counts"], "steps": request["stats"]["seconds"], "footprint_mb": footprint}
 
 
 def run_pandas(pg_url: str, mysql_url: str, out: Path) -> dict:
@@ -175,16 +181,21 @@ def run_pandas(pg_url: str, mysql_url: str, out: Path) -> dict:
             "counts": {k: int(v.sum()) for k, v in sorted(masks.items())}}
 
 
-def measure(side: str, pg_url: str, mysql_url: str, out: Path) -> dict:
-    """Run one side in a fresh interpreter; its own wall time and peak RSS."""
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def measure(side: str, pg_url: str, mysql_url: str, out: Path, env: dict[str, str] | None = None) -> dict:
+    """Run one side in a fresh interpreter; its own wall time and peak RSS, and the load averages."""
     started = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "halo_platform.lab.bench.reports", side, pg_url, mysql_url, str(out)],
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, env={**os.environ, **(env or {})})
     if proc.returncode != 0:
         tail = [line for line in (proc.stderr or proc.stdout).splitlines() if line.strip()][-1:]
         raise RuntimeError(f"{side} failed: {tail[0] if tail else proc.returncode}")
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     result["process_seconds"] = time.perf_counter() - started
+    result["load"] = _load()
     return result
 
 
@@ -199,7 +210,9 @@ if __name__ == "__main__":
 @click.option("--pg-url", envvar="HALO_BENCH_PG_URL", default=None, help="PostgreSQL for orders/payments.")
 @click.option("--mysql-url", envvar="HALO_BENCH_MYSQL_URL", default=None, help="MariaDB for settlements.")
 @click.option("--skip-generate", is_flag=True, help="Reuse the tables of a previous run.")
-def bench_reports(orders: int, pg_url: str | None, mysql_url: str | None, skip_generate: bool) -> None:
+@click.option("--memory-limit", default="64MB", show_default=True,
+              help="Our DuckDB's memory limit (HALO_DUCKDB_MEMORY_LIMIT): past it, DuckDB spills to disk.")
+def bench_reports(orders: int, pg_url: str | None, mysql_url: str | None, skip_generate: bool, memory_limit: str) -> None:
     """Payment reconciliation over N orders (PostgreSQL + MariaDB): ours vs pandas."""
     import tempfile
     from pathlib import Path
@@ -210,11 +223,14 @@ def bench_reports(orders: int, pg_url: str | None, mysql_url: str | None, skip_g
         seconds = generate(pg_url, mysql_url, orders)
         click.echo(f"generated {orders:,} orders (+ payments in PostgreSQL, settlements in MariaDB) in {seconds:.1f}s")
     with tempfile.TemporaryDirectory(prefix="halo_bench_") as tmp:
-        ours = measure("ours", pg_url, mysql_url, Path(tmp))
+        ours = measure("ours", pg_url, mysql_url, Path(tmp), {"HALO_DUCKDB_MEMORY_LIMIT": memory_limit})
         base = measure("pandas", pg_url, mysql_url, Path(tmp))
-    for name, r in (("ours (Dagster job: ADBC/connectorx -> DuckDB -> CSV)", ours), ("pandas read_sql+merge+to_csv", base)):
+    for name, r in ((f"ours (Dagster job: ADBC/connectorx -> DuckDB file, memory_limit {memory_limit} -> CSV)", ours),
+                    ("pandas read_sql+merge+to_csv", base)):
         click.echo(f"{name}: {r['seconds']:.2f}s work ({r['process_seconds']:.2f}s process, {r['cpu_seconds']:.2f}s CPU), "
-                   f"peak RSS {r['peak_rss_mb']:.0f} MB, {r['rows']:,} issue rows")
+                   f"peak RSS {r['peak_rss_mb']:.0f} MB, {r['rows']:,} issue rows (load average {r['load']})")
+    click.echo(f"ours: the code location's own footprint (Dagster, definitions, store, drivers) {ours['footprint_mb']:.0f} MB"
+               " of that peak, before any report work")
     click.echo("ours by step (s): " + ", ".join(f"{k} {v:.2f}" for k, v in ours["steps"].items())
                + f"; Dagster run overhead {ours['seconds'] - sum(v for k, v in ours['steps'].items() if not k.startswith('load_') or k == 'load_all'):.2f}")
     click.echo(f"speed-up: {base['seconds'] / ours['seconds']:.1f}x; memory: {ours['peak_rss_mb'] / base['peak_rss_mb']:.2f}"

@@ -81,43 +81,47 @@ QUERIES = {
     ),
 }
 
-# One row per (order, issue), in one pass: payments are aggregated per order (an order may have
-# several payments, a payment several settlements; amounts are summed, the smallest ids shown),
-# each order gets its list of issues, and the list is unnested. Aggregates only (no DISTINCT),
-# so DuckDB can spill them to disk under its memory limit.
-TRANSFORM = """
-WITH s AS (
-    SELECT payment_id, min(settlement_id) AS settlement_id, sum(CAST(amount AS DECIMAL(14,2))) AS settled,
-           min(currency) AS s_cur_min, max(currency) AS s_cur_max
-    FROM settlements GROUP BY payment_id
-), p AS (
-    SELECT p.order_id, p.payment_id, CAST(p.amount AS DECIMAL(14,2)) AS paid, p.currency, s.*  EXCLUDE (payment_id)
-    FROM payments p LEFT JOIN s USING (payment_id)
-), po AS (
-    SELECT order_id, min(payment_id) AS payment_id, min(settlement_id) AS settlement_id,
-           min(payment_id) FILTER (WHERE settlement_id IS NULL) AS unsettled_payment_id,
-           sum(paid) AS paid_amount, sum(settled) AS settled_amount,
-           bool_or(abs(settled - paid) > CAST($tolerance AS DECIMAL(14,2))) AS settled_off,
-           min(currency) AS p_cur_min, max(currency) AS p_cur_max,
-           bool_or(s_cur_min <> currency OR s_cur_max <> currency) AS s_cur_off
-    FROM p GROUP BY order_id
-), flagged AS (
-    SELECT o.order_id, CAST(o.amount AS DECIMAL(14,2)) AS order_amount, o.currency, po.* EXCLUDE (order_id), [
-        CASE WHEN o.status = 'PAID' AND po.payment_id IS NULL THEN 'MISSING_PAYMENT' END,
-        CASE WHEN o.status <> 'PAID' AND po.payment_id IS NOT NULL THEN 'UNEXPECTED_PAYMENT' END,
-        CASE WHEN po.unsettled_payment_id IS NOT NULL THEN 'MISSING_SETTLEMENT' END,
-        CASE WHEN po.payment_id IS NOT NULL AND (abs(po.paid_amount - CAST(o.amount AS DECIMAL(14,2)))
-             > CAST($tolerance AS DECIMAL(14,2)) OR po.settled_off) THEN 'AMOUNT_MISMATCH' END,
-        CASE WHEN po.p_cur_min <> o.currency OR po.p_cur_max <> o.currency OR po.s_cur_off THEN 'CURRENCY_MISMATCH' END
-    ] AS issues
-    FROM orders o LEFT JOIN po USING (order_id)
-), issues AS (
-    SELECT * EXCLUDE (issues), unnest(list_filter(issues, lambda x: x IS NOT NULL)) AS issue FROM flagged
-)
-SELECT order_id, CASE WHEN issue = 'MISSING_SETTLEMENT' THEN unsettled_payment_id ELSE payment_id END AS payment_id,
-       settlement_id, issue, order_amount, paid_amount, settled_amount, currency
-FROM issues ORDER BY order_id, issue
-"""
+# One row per (order, issue), in stages that DuckDB runs one after the other (each a table the
+# next one reads: one stage's hash tables in memory at a time, finished stages spilled to the
+# database file under the memory limit). Payments are aggregated per order (an order may have
+# several payments, a payment several settlements; amounts are summed, the smallest ids
+# shown), each order gets its list of issues, and the list is unnested. Aggregates only (no
+# DISTINCT), so DuckDB can spill them to disk too.
+TRANSFORM = {
+    "settled": """
+        SELECT payment_id, min(settlement_id) AS settlement_id, sum(CAST(amount AS DECIMAL(14,2))) AS settled,
+               min(currency) AS s_cur_min, max(currency) AS s_cur_max
+        FROM settlements GROUP BY payment_id""",
+    "paid": """
+        SELECT p.order_id, p.payment_id, CAST(p.amount AS DECIMAL(14,2)) AS paid, p.currency, s.* EXCLUDE (payment_id)
+        FROM payments p LEFT JOIN settled s USING (payment_id)""",
+    "paid_orders": """
+        SELECT order_id, min(payment_id) AS payment_id, min(settlement_id) AS settlement_id,
+               min(payment_id) FILTER (WHERE settlement_id IS NULL) AS unsettled_payment_id,
+               sum(paid) AS paid_amount, sum(settled) AS settled_amount,
+               bool_or(abs(settled - paid) > CAST($tolerance AS DECIMAL(14,2))) AS settled_off,
+               min(currency) AS p_cur_min, max(currency) AS p_cur_max,
+               bool_or(s_cur_min <> currency OR s_cur_max <> currency) AS s_cur_off
+        FROM paid GROUP BY order_id""",
+    "result": """
+        WITH flagged AS (
+            SELECT o.order_id, CAST(o.amount AS DECIMAL(14,2)) AS order_amount, o.currency, po.* EXCLUDE (order_id), [
+                CASE WHEN o.status = 'PAID' AND po.payment_id IS NULL THEN 'MISSING_PAYMENT' END,
+                CASE WHEN o.status <> 'PAID' AND po.payment_id IS NOT NULL THEN 'UNEXPECTED_PAYMENT' END,
+                CASE WHEN po.unsettled_payment_id IS NOT NULL THEN 'MISSING_SETTLEMENT' END,
+                CASE WHEN po.payment_id IS NOT NULL AND (abs(po.paid_amount - CAST(o.amount AS DECIMAL(14,2)))
+                     > CAST($tolerance AS DECIMAL(14,2)) OR po.settled_off) THEN 'AMOUNT_MISMATCH' END,
+                CASE WHEN po.p_cur_min <> o.currency OR po.p_cur_max <> o.currency OR po.s_cur_off
+                     THEN 'CURRENCY_MISMATCH' END
+            ] AS issues
+            FROM orders o LEFT JOIN paid_orders po USING (order_id)
+        ), issues AS (
+            SELECT * EXCLUDE (issues), unnest(list_filter(issues, lambda x: x IS NOT NULL)) AS issue FROM flagged
+        )
+        SELECT order_id, CASE WHEN issue = 'MISSING_SETTLEMENT' THEN unsettled_payment_id ELSE payment_id END AS payment_id,
+               settlement_id, issue, order_amount, paid_amount, settled_amount, currency
+        FROM issues ORDER BY order_id, issue""",
+}
 
 TASK = Task(
     name="payment_reconciliation",
