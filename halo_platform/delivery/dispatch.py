@@ -77,7 +77,7 @@ class Dispatcher:
         *,
         clock: Callable[[], dt.datetime] = utcnow,
         rng: random.Random | None = None,
-        batch_size: int = 2000,
+        batch_size: int = 200,
         owner: str | None = None,
     ) -> None:
         self.providers = providers

@@ -17,10 +17,16 @@ JOB_TAGS = {"owner": OWNER, "domain": "delivery"}
 ACTIVE = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
 
 
+#: due messages that justify one more dispatch run of a channel (up to the run queue's limit)
+DUE_PER_RUN = 1000
+
+
 class DispatchConfig(dg.Config):
     channels: list[str] = list(CHANNELS)
     max_seconds: float = 50.0
-    batch_size: int = 1000
+    # a claim is a write transaction a HIGH message's write may wait for on SQLite: 200 rows
+    # hold the lock p99 16 ms vs 93 ms for 500 (load 16), for the same drain rate
+    batch_size: int = 200
 
 
 @dg.op(description="Claims due messages of the channels in leased batches and sends them until none is due or max_seconds pass.")
@@ -48,7 +54,7 @@ def message_dispatch_job() -> None:
     dispatch_messages()
 
 
-def channels_to_launch(due: dict[str, int], active: Counter, per_channel: int = 1, batch: int = DispatchConfig().batch_size) -> list[str]:
+def channels_to_launch(due: dict[str, int], active: Counter, per_channel: int = 1, batch: int = DUE_PER_RUN) -> list[str]:
     """One entry per dispatch run to launch: for each channel with due messages, up to
     `per_channel` runs at once (those `active` count), no more than a run per `batch` due."""
     launch = []

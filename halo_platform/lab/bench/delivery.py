@@ -34,10 +34,12 @@ EMAIL_KINDS = ("sendgrid", "mailjet")
 TEMPLATES = [f"Your appointment reminder, template {i}: see you soon." for i in range(10)]
 # connections per SMS provider per dispatcher: 10,000 SMS drained at 1,377 / 1,856 / 2,464 msg/s
 # with 2 / 4 / 16 (SQLite, load 13-20): a sending slot waits for its in-flight marker's commit,
-# so more slots share each commit
-CONCURRENCY = 16
+# so more slots share each commit; past 8 the drain gains little (20,000 messages: 2,722 msg/s
+# with 8, 2,986 with 16) while the recorder's transactions, which a HIGH write may wait for,
+# get longer under contention for the GIL (p99 9.9 ms with 8, 26.9 ms with 16, load 16-20)
+CONCURRENCY = 8
 RAW_CONCURRENCY = 4  # connections per SMS fake for the raw-capacity reference
-BATCH = 500  # messages per claim
+BATCH = 200  # messages per claim (as the dispatch job's default)
 PG_ADMIN_URL = os.environ.get("HALO_BENCH_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 
