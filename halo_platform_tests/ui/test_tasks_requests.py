@@ -195,6 +195,7 @@ def test_the_requests_page_filters_by_task_status_who_and_date_and_refuses_a_bad
         "old-campaign": ("campaign_alerts", "FAILED", "carol", dt.datetime(2024, 1, 10, 8, tzinfo=dt.UTC)),
         "mid-payments": ("payment_reconciliation", "SUCCEEDED", "dave", dt.datetime(2024, 2, 10, 8, tzinfo=dt.UTC)),
         "new-payments": ("payment_reconciliation", "QUEUED", "carol", dt.datetime(2024, 3, 10, 8, tzinfo=dt.UTC)),
+        "blocked-payments": ("payment_reconciliation", "BLOCKED", "erin", dt.datetime(2024, 1, 20, 8, tzinfo=dt.UTC)),
     }
     ids = {}
     for label, (task, status, who, at) in seeded.items():
@@ -218,6 +219,11 @@ def test_the_requests_page_filters_by_task_status_who_and_date_and_refuses_a_bad
 
     _timed(page, f"{control_center.url}/ui/requests?status=failed")
     assert shown() == {"old-campaign"}
+    _timed(page, f"{control_center.url}/ui/requests?status=blocked")
+    assert shown() == {"blocked-payments"}
+    _timed(page, f"{control_center.url}/ui/requests/{ids['blocked-payments']}")  # a terminal state says what it means
+    expect(page.locator("#status")).to_have_text("BLOCKED")
+    expect(page.locator("#status-meaning")).to_have_text("a blocking check failed: nothing was delivered and an alert went out")
     _timed(page, f"{control_center.url}/ui/requests?since=2024-02-01&before=2024-03-01")
     assert shown() == {"mid-payments"}
     _timed(page, f"{control_center.url}/ui/requests?who=nobody")
