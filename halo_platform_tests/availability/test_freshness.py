@@ -32,7 +32,9 @@ def land_at(when: dt.datetime) -> None:
     os.utime(path, (when.timestamp(), when.timestamp()))
 
 
-def test_a_feed_records_when_its_newest_file_landed_and_was_applied(store, feeds_file):
+def test_a_feed_records_when_its_newest_file_landed_and_was_applied(any_store, feeds_file):
+    """On SQLite and PostgreSQL."""
+    store = any_store
     assert freshness(store, "acme") == freshness(store, "acme").__class__("acme", None, None, None)
     land_at(LANDED_AT - dt.timedelta(hours=1))
     land_at(LANDED_AT)

@@ -43,19 +43,20 @@ def test_group_spans_equal_a_minute_by_minute_count(mode, raw):
 
 
 @pytest.fixture
-def three(halo_env, store):
+def three(halo_env, any_store):
     """D1 09:00-12:00, D2 10:00-14:00, D3 11:00-11:30 UTC on one day a week ahead."""
     day = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=7)
     weekday = day.strftime("%a").lower()
     land("acme", "hours.jsonl", "".join(
         f'{{"type":"hours","provider":"{p}","tz":"UTC","week":{{"{weekday}":[["{s}","{e}"]]}},"updated_at":"2026-11-01T00:00:00Z"}}\n'
         for p, s, e in (("D1", "09:00", "12:00"), ("D2", "10:00", "14:00"), ("D3", "11:00", "11:30"))))
-    process(store, day.isoformat(), 2)
+    process(any_store, day.isoformat(), 2)
     return day
 
 
-def test_rest_group_any_lists_who_is_free_and_all_when_everyone_is(store, three):
-    client = authorized_client(create_app({"store": store}), "availability:read")
+def test_rest_group_any_lists_who_is_free_and_all_when_everyone_is(any_store, three):
+    """On SQLite and PostgreSQL."""
+    client = authorized_client(create_app({"store": any_store}), "availability:read")
     day = three.isoformat()
     params = {"feed": "acme", "provider_ids": "D1,D2,D3", "from": day, "to": day}
     body = client.get("/v1/availability/group", params=params).json()

@@ -124,13 +124,13 @@ def rules_file(halo_env, tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def booked(rules_file, store):
+def booked(rules_file, any_store):
     """P1 works 09:00-12:00 UTC every day; on a day a week ahead it is booked 10:00-10:30."""
     day = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=7)
     land("acme", "hours.jsonl", f'{{"type":"hours","provider":"P1","tz":"UTC","week":{{{WEEK}}},"updated_at":"2026-11-01T00:00:00Z"}}\n')
     land("acme", "booking.jsonl", f'{{"type":"appointment","action":"upsert","id":"B1","provider":"P1","start":"{day}T10:00:00",'
                                   f'"duration_min":30,"tz":"UTC","status":"booked","updated_at":"2026-11-20T10:00:00Z"}}\n')
-    process(store, day.isoformat(), 3)
+    process(any_store, day.isoformat(), 3)
     return day
 
 
@@ -138,8 +138,9 @@ def starts(slots: list[dict], key: str = "start_at") -> list[str]:
     return [s[key][11:16] for s in slots]
 
 
-def test_rest_slots_follow_the_type_and_provider_rules(store, booked):
-    client = authorized_client(create_app({"store": store}), "availability:read")
+def test_rest_slots_follow_the_type_and_provider_rules(any_store, booked):
+    """On SQLite and PostgreSQL."""
+    client = authorized_client(create_app({"store": any_store}), "availability:read")
     day = booked.isoformat()
     body = client.get("/v1/slots", params={"feed": "acme", "provider_id": "P1", "type": "new_patient", "from": day, "to": day}).json()
     assert body["rules"]["duration_minutes"] == 45 and body["type"] == "new_patient"
@@ -166,8 +167,8 @@ def test_bad_slot_queries_are_4xx_json(store, rules_file, params, status, reason
     assert answer.status_code == status and reason in answer.json()["error"]
 
 
-def test_next_available_slots_hold_the_first_slot_of_each_type(store, booked):
-    with store.read() as conn:
+def test_next_available_slots_hold_the_first_slot_of_each_type(any_store, booked):
+    with any_store.read() as conn:
         rows = conn.execute(sa.select(NextAvailableSlot.slot_type, NextAvailableSlot.duration_minutes, NextAvailableSlot.start_at)
                             .order_by(NextAvailableSlot.slot_type)).all()
     first = dt.datetime.combine(booked, dt.time(9), tzinfo=dt.UTC)
