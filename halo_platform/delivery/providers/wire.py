@@ -1,8 +1,8 @@
 """The providers' HTTP transport: keep-alive `http.client` connections to one origin, at most
 `size` in use at once, each used by one caller at a time.
 
-Chosen by measurement (`halo bench delivery` notes, 2 cores, a provider fake in another
-process, 4,000 form POSTs): client CPU per request 67-77 us for `http.client` connections
+Chosen by measurement (2 cores, a provider fake in another process, 4,000 form POSTs over
+2-32 connections, load about 15): client CPU per request 67-77 us for `http.client` connections
 (one per thread), 87-122 us aiohttp (uvloop / asyncio), 128-149 us urllib3, 334 us httpx,
 705 us httpx async. The send path of a drain is CPU-bound in the dispatcher's process, so
 the cheapest client per request is the one that reaches the wire's capacity.

@@ -1,0 +1,87 @@
+"""What the drain's speed rests on, pinned where it could silently break: a claim leases exactly
+its batch in one statement on every database (PostgreSQL once leased the whole queue for a
+batch of 10), the grouped writes of PostgreSQL (arrays, COPY) store what the generic path
+stores, and a keep-alive connection the provider closed while idle is replaced, not taken for
+an unknown outcome."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import sqlalchemy as sa
+
+from halo_platform.core.models import utcnow
+from halo_platform.core.store import StoreResource
+from halo_platform.delivery.lifecycle import Transition
+from halo_platform.delivery.providers.base import ACKNOWLEDGED
+from halo_platform.delivery.queue import claim, persist
+from halo_platform.delivery.service import enqueue_many
+from halo_platform.delivery.tables import DeliveryAttempt, Message, MessageEvent
+from halo_platform_tests.delivery.conftest import outgoing
+
+
+def _store(backend: str, halo_store, request):  # noqa: ANN001, ANN202
+    urls = {"sqlite": None, "postgresql": "fresh_pg_url", "mariadb": "mysql_url"}
+    return StoreResource(db_url=request.getfixturevalue(urls[backend])) if urls[backend] else halo_store
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql", "mariadb"])
+def test_a_claim_leases_exactly_its_batch_oldest_first_and_a_second_claim_the_next(backend, providers_file, halo_store, request):
+    store = _store(backend, halo_store, request)
+    config = providers_file({"s": {"kind": "sandbox", "channel": "sms"}}, [])
+    enqueue_many("sms", [{"to": "+33612345678", "body": f"m{i}", "priority": "LOW"} for i in range(50)], store=store, providers=config)
+    now = utcnow() + dt.timedelta(seconds=1)
+    with store.write() as conn:
+        first = claim(conn, "sms", "run-a", 10, now, 60)
+    with store.write() as conn:
+        second = claim(conn, "sms", "run-b", 10, now, 60)
+    with store.read() as conn:
+        leased = dict(conn.execute(sa.select(Message.lease_owner, sa.func.count()).where(Message.lease_owner.is_not(None))
+                                   .group_by(Message.lease_owner)).all())
+    assert leased == {"run-a": 10, "run-b": 10}
+    assert [r.content["body"] for r in first] == [f"m{i}" for i in range(10)]
+    assert [r.content["body"] for r in second] == [f"m{i}" for i in range(10, 20)]
+    if store is not halo_store:
+        store.dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_recorded_answers_are_the_same_rows_whatever_the_database(backend, providers_file, halo_store, request):
+    """PostgreSQL records a group with one UPDATE over arrays and COPY; SQLite with executemany."""
+    store = _store(backend, halo_store, request)
+    config = providers_file({"s": {"kind": "sandbox", "channel": "sms"}}, [])
+    enqueue_many("sms", [{"to": "+33612345678", "body": f"m{i}", "priority": "LOW"} for i in range(3)], store=store, providers=config)
+    now = utcnow() + dt.timedelta(seconds=1)
+    later = now + dt.timedelta(seconds=30)
+    with store.write() as conn:
+        rows = claim(conn, "sms", "run", 3, now, 60)
+        moved = [Transition(rows[0].id, "sent", "s", "pm-0", 0, rows[0].next_attempt_at),
+                 Transition(rows[1].id, "retry_scheduled", "s", None, 1, later, "503 busy"),
+                 Transition(rows[2].id, "provider_error", "s", None, 0, rows[2].next_attempt_at, "400 bad number é")]
+        attempts = [{"message_id": r.id, "provider": "s", "outcome": ACKNOWLEDGED, "http_status": 201, "latency_ms": 1.5, "at": now} for r in rows]
+        persist(conn, "run", moved, attempts, now)
+    with store.read() as conn:
+        stored = {r.id: r for r in conn.execute(sa.select(Message))}
+        events = conn.execute(sa.select(MessageEvent.message_id, MessageEvent.event, MessageEvent.detail, MessageEvent.at)
+                              .where(MessageEvent.event != "queued")).all()
+        attempts_at = conn.execute(sa.select(DeliveryAttempt.at, DeliveryAttempt.latency_ms)).all()
+    assert [(stored[t.message_id].status, stored[t.message_id].provider_message_id, stored[t.message_id].number_of_retries,
+             stored[t.message_id].lease_owner) for t in moved] == [("sent", "pm-0", 0, None), ("retry_scheduled", None, 1, None),
+                                                                    ("provider_error", None, 0, None)]
+    assert stored[rows[1].id].next_attempt_at == later
+    assert sorted((e.message_id, e.event, e.detail) for e in events) == sorted((t.message_id, t.status, t.detail or None) for t in moved)
+    assert {e.at for e in events} == {now} and attempts_at == [(now, 1.5)] * 3
+    if store is not halo_store:
+        store.dispose()
+
+
+def test_a_keep_alive_connection_the_provider_closed_while_idle_is_replaced_not_an_unknown_outcome(fakes, make_provider):
+    fake = fakes["twilio"]
+    provider = make_provider("twilio", fake)
+    assert provider.send(outgoing("sms")).outcome == ACKNOWLEDGED
+    fake.stop()  # closes the pooled connection from the server's side
+    fake.start()
+    result = provider.send(outgoing("sms"))
+    assert result.outcome == ACKNOWLEDGED, result.detail
+    assert len(fake.accepted) == 2
