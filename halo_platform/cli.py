@@ -83,7 +83,9 @@ def up(port: int, dagster_port: int, workspace: str) -> None:
 
     bin_dir = os.path.dirname(sys.executable)
     children = [
-        subprocess.Popen([os.path.join(bin_dir, "halo"), "serve", "--port", str(port)]),
+        # the service submits task requests to this Dagster webserver (DAGSTER_UI_URL unless set)
+        subprocess.Popen([os.path.join(bin_dir, "halo"), "serve", "--port", str(port)],
+                         env={"DAGSTER_UI_URL": f"http://127.0.0.1:{dagster_port}", **os.environ}),
         subprocess.Popen([os.path.join(bin_dir, "dagster"), "dev", "-w", os.path.abspath(workspace), "-h", "127.0.0.1", "-p", str(dagster_port)]),
     ]
     click.echo(f"Control Center: http://127.0.0.1:{port}/ui  (API docs: /docs)   Dagster UI: http://127.0.0.1:{dagster_port}")
