@@ -104,6 +104,18 @@ def test_other_inbound_text_is_ignored_and_an_unknown_provider_is_404(setup):
     assert client.post("/v1/inbound/nobody", data={"text": "STOP"}).status_code == 404
 
 
+@pytest.mark.parametrize(("content", "content_type", "status"), [
+    (b"[1, 2]", "application/json", 400),
+    (b"{not json", "application/json", 400),
+    (b"msisdn=\xff\xfe&text=STOP", "application/x-www-form-urlencoded", 401),
+])
+def test_unreadable_or_unsigned_inbound_bodies_are_4xx_never_500(setup, content, content_type, status):
+    client, _providers, _store = setup
+    response = client.post("/v1/inbound/vo", content=content, headers={"Content-Type": content_type})
+    assert response.status_code == status, response.text
+    assert response.json()["error"]
+
+
 def test_a_suppression_added_by_the_api_ends_that_recipients_queued_messages_in_the_same_transaction(setup, fakes):
     client, providers, store = setup
     mine = [sms(client, NUMBER, "NORMAL"), sms(client, NUMBER, "LOW")]
