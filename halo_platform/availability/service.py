@@ -160,11 +160,14 @@ def group_availability(store: StoreResource, feed: str, provider_ids: list[str],
     last = last or first + dt.timedelta(days=DEFAULT_SLOT_DAYS - 1)
     check_range(first, last)
     found: dict[str, list] = {p: [] for p in provider_ids}
+    # One indexed lookup per provider: with `provider_id IN (...)` PostgreSQL, before its
+    # statistics catch up with a bulk load, scanned the feed's whole date range (200 ms for 20
+    # providers over 5,000, instead of 0.2 ms)
+    branch = "SELECT provider_id, start_at, end_at FROM available_spans WHERE feed = ? AND provider_id = ? AND span_date >= ? AND span_date <= ?"
     with store.read() as conn:
         codec = Codec(conn)
-        for provider, start, end in codec.select_in(
-                "SELECT provider_id, start_at, end_at FROM available_spans WHERE feed = ? AND span_date >= ? AND span_date <= ? "
-                "AND provider_id IN ({keys})", (feed, codec.date(first), codec.date(last)), sorted(found)):
+        params = [v for p in sorted(found) for v in (feed, p, codec.date(first), codec.date(last))]
+        for provider, start, end in codec.select(" UNION ALL ".join([branch] * len(found)), params):
             found[provider].append((codec.read_ts(start).replace(tzinfo=dt.UTC), codec.read_ts(end).replace(tzinfo=dt.UTC)))
     return group_spans(found, mode)
 
