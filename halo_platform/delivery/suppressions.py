@@ -49,15 +49,17 @@ def _key(configured: str | None, home: str | None) -> bytes:  # noqa: ARG001 (`h
     if configured:
         return configured.encode()
     path = get_settings().home / "suppression.key"
-    if not path.exists():
+    if not path.exists():  # written aside, then linked: a racing process never reads a half-written key
         path.parent.mkdir(parents=True, exist_ok=True)
+        aside = path.with_name(f".suppression.key.{secrets.token_hex(8)}")
+        with os.fdopen(os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
+            f.write(secrets.token_hex(32))
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another process made it first
+            os.link(aside, path)
+        except FileExistsError:  # another process made it first: use theirs
             pass
-        else:
-            with os.fdopen(fd, "w") as f:
-                f.write(secrets.token_hex(32))
+        finally:
+            aside.unlink()
     return path.read_text().strip().encode()
 
 

@@ -196,3 +196,19 @@ def test_the_checks_job_finds_a_message_sent_after_its_recipient_opted_out(setup
     assert not found["no_message_sent_to_a_suppressed_recipient"].passed
     assert found["no_message_sent_to_a_suppressed_recipient"].metadata["first"].value == sent["id"]
     assert found["status_webhooks_younger_than_an_hour"].passed
+
+
+def test_without_a_configured_key_one_private_key_file_is_made_and_shared(tmp_path, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from halo_platform.delivery import suppressions
+
+    monkeypatch.delenv("HALO_SUPPRESSION_KEY", raising=False)
+    monkeypatch.setenv("HALO_HOME", str(tmp_path / "home"))
+    suppressions._key.cache_clear()
+    with ThreadPoolExecutor(8) as pool:  # racing first uses agree on one key
+        keys = set(pool.map(lambda _: suppressions._key.__wrapped__(None, str(tmp_path / "home")), range(8)))
+    assert len(keys) == 1 and len(next(iter(keys))) == 64
+    made = list((tmp_path / "home").iterdir())
+    assert [f.name for f in made] == ["suppression.key"] and made[0].stat().st_mode & 0o777 == 0o600
+    assert suppressions.suppression_key() in keys
