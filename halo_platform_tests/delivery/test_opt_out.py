@@ -212,3 +212,20 @@ def test_without_a_configured_key_one_private_key_file_is_made_and_shared(tmp_pa
     made = list((tmp_path / "home").iterdir())
     assert [f.name for f in made] == ["suppression.key"] and made[0].stat().st_mode & 0o777 == 0o600
     assert suppressions.suppression_key() in keys
+
+
+def test_a_message_claimed_by_a_dispatcher_but_not_yet_in_flight_is_not_sent_once_suppressed(setup):
+    """The contract the opt-out relies on: a dispatcher marks a claimed message in flight only
+    while it is still due, so a suppression between the claim and the request stops it."""
+    from halo_platform.core.models import utcnow
+    from halo_platform.delivery.queue import claim, mark_in_flight
+
+    client, _providers, store = setup
+    queued = sms(client, NUMBER)
+    now = utcnow()
+    with store.write() as conn:
+        (row,) = claim(conn, "sms", "run-x", 10, now, 60)
+    assert client.post("/v1/suppressions", json={"channel": "sms", "to": NUMBER}).json()["ended"] == 1
+    with store.write() as conn:
+        assert mark_in_flight(conn, "run-x", "tw", [(row.id, row.lease_until)], utcnow()) == set()
+    assert client.get(f"/v1/messages/{queued['id']}").json()["status"] == "suppressed"
