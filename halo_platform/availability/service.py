@@ -242,11 +242,14 @@ def schedule_actors(store: StoreResource, schedule_id: str) -> tuple[str, list[s
     Practitioner actors), else `<feed>.<provider id>`, one provider's schedule; None when unknown."""
     from halo_platform.availability.feeds import load_feeds
 
+    rows = []
     with store.read() as conn:
-        rows = Codec(conn).select(
-            "SELECT b.feed, b.provider_id FROM scheduling_item_blocks b JOIN scheduling_items i "
-            "ON i.feed = b.feed AND i.item_id = b.item_id WHERE b.item_id = ? AND b.start_ts IS NULL "
-            "AND b.provider_id IS NOT NULL AND i.deleted = ? ORDER BY b.feed, b.n", (f"Schedule/{schedule_id}", False))
+        codec = Codec(conn)
+        for name in sorted(load_feeds()):  # (feed, item id) is the key: a lookup per feed, never a scan
+            rows += codec.select(
+                "SELECT b.feed, b.provider_id FROM scheduling_item_blocks b JOIN scheduling_items i "
+                "ON i.feed = b.feed AND i.item_id = b.item_id WHERE b.feed = ? AND b.item_id = ? AND b.start_ts IS NULL "
+                "AND b.provider_id IS NOT NULL AND i.deleted = ? ORDER BY b.n", (name, f"Schedule/{schedule_id}", False))
     feeds = sorted({f for f, _ in rows})
     if len(feeds) > 1:
         raise HaloError(f"Schedule/{schedule_id} is in several feeds ({', '.join(feeds)}); ask for <feed>.<provider id>")
