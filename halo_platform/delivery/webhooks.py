@@ -7,20 +7,28 @@ is pending while no attempt at it in `webhook_attempts` succeeded and it is youn
 The events of one message go out in order, one at a time: a later event waits until the one
 before it is delivered (or given up after 24 h). A failed attempt is retried with backoff; every
 attempt is recorded. This runs in its own Dagster job, so a failing or slow receiver never
-slows sending."""
+slows sending.
+
+A sender chooses the URL, so our server must not become its way into our network: a URL whose
+host resolves to a loopback, private, link-local or reserved address is refused (recorded as a
+failed attempt) unless `HALO_WEBHOOKS_ALLOW_PRIVATE=1` (tests, receivers inside the network)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
+import os
+import socket
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import sqlalchemy as sa
@@ -122,12 +130,36 @@ def backlog(store: StoreResource, now: dt.datetime | None = None) -> dict[str, A
             "oldest_at": oldest, "oldest_age_seconds": (now - oldest).total_seconds() if oldest else 0.0}
 
 
+def private_host(url: str) -> str | None:
+    """Why `url` must not be called ('' or None when it may): its host is, or resolves to, an
+    address that is not public."""
+    host = urlsplit(url).hostname or ""
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)}
+    except (OSError, UnicodeError):
+        return f"{host} does not resolve"
+    for address in addresses:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+        if not ip.is_global or ip.is_multicast:
+            return f"{host} is a non-public address ({ip})"
+    return None
+
+
 class _Poster:
     """POSTs chains of events with one HTTP client, recording each attempt as it ends."""
 
-    def __init__(self, store: StoreResource, client: httpx.Client, clock: Callable[[], dt.datetime]) -> None:
-        self.store, self.client, self.clock = store, client, clock
+    def __init__(self, store: StoreResource, client: httpx.Client, clock: Callable[[], dt.datetime], allow_private: bool) -> None:
+        self.store, self.client, self.clock, self.allow_private = store, client, clock, allow_private
         self.secrets: dict[str, str | None] = {}
+        self.refused: dict[str, str | None] = {}
+
+    def refusal(self, url: str) -> str | None:
+        if self.allow_private:
+            return None
+        host = urlsplit(url).hostname or ""
+        if host not in self.refused:  # once per host and run
+            self.refused[host] = private_host(url)
+        return self.refused[host]
 
     def secret(self, prefix: str) -> str | None:
         if prefix not in self.secrets:
@@ -138,10 +170,10 @@ class _Poster:
         secret = self.secret(event.webhook_key)
         body = body_of(event)
         started = time.monotonic()
-        status, detail = None, None
+        status, detail = None, self.refusal(event.callback_url)
         if secret is None:
             detail = "the API key that sent the message is gone"
-        else:
+        elif detail is None:
             try:
                 resp = self.client.post(event.callback_url, content=body, headers={
                     "Content-Type": "application/json", SIGNATURE_HEADER: sign(secret, body), "User-Agent": "halo-webhooks/1"})
@@ -164,12 +196,15 @@ class _Poster:
 
 
 def deliver(store: StoreResource, *, clock: Callable[[], dt.datetime] = utcnow, timeout: float = 5.0, workers: int = 8,
-            max_seconds: float = 50.0, backoff: Sequence[float] = BACKOFF_SECONDS) -> dict[str, int]:
+            max_seconds: float = 50.0, backoff: Sequence[float] = BACKOFF_SECONDS, allow_private: bool | None = None) -> dict[str, int]:
     """Deliver the due webhooks until none is due or `max_seconds` pass: messages in parallel
-    (`workers`), each message's events in order. Returns counts of delivered and failed attempts."""
+    (`workers`), each message's events in order. Returns counts of delivered and failed attempts.
+    `allow_private` defaults to `HALO_WEBHOOKS_ALLOW_PRIVATE=1`."""
+    if allow_private is None:
+        allow_private = os.environ.get("HALO_WEBHOOKS_ALLOW_PRIVATE") == "1"
     started, totals = time.monotonic(), {"delivered": 0, "failed": 0, "messages": 0}
     with httpx.Client(timeout=timeout, follow_redirects=False) as client, ThreadPoolExecutor(workers) as pool:
-        poster = _Poster(store, client, clock)
+        poster = _Poster(store, client, clock, allow_private)
         while time.monotonic() - started < max_seconds:
             with store.read() as conn:
                 chains = due_chains(pending_events(conn, clock()), clock(), backoff)

@@ -39,8 +39,10 @@ def receiver():  # noqa: ANN201
 
 
 @pytest.fixture
-def setup(fakes, providers_file, halo_store):  # noqa: ANN001, ANN201
+def setup(fakes, providers_file, halo_store, monkeypatch):  # noqa: ANN001, ANN201
     from fastapi.testclient import TestClient
+
+    monkeypatch.setenv("HALO_WEBHOOKS_ALLOW_PRIVATE", "1")  # the receiver listens on 127.0.0.1
 
     providers = providers_file({"tw": {"kind": "twilio", "channel": "sms", "base_url": fakes["twilio"].url, **SECRETS["twilio"], "sender": "+33700000000"}})
     client = TestClient(create_app({"store": halo_store, "providers": providers}))
@@ -174,3 +176,15 @@ def test_the_sensor_launches_a_run_only_when_a_webhook_is_due(setup, receiver):
     assert isinstance(evaluate(), dg.RunRequest)
     deliver(store, max_seconds=5)  # the receiver fails: the event waits for its retry
     assert "waiting for a retry" in evaluate().skip_message
+
+
+def test_a_callback_url_on_a_non_public_address_is_refused_unless_allowed(setup, receiver, monkeypatch):
+    client, _providers, store, _key = setup
+    receiver.fail = 0
+    monkeypatch.delenv("HALO_WEBHOOKS_ALLOW_PRIVATE")
+    client.post("/v1/messages/sms", json={"to": "+33612345678", "body": "b", "priority": "LOW", "callback_url": f"{receiver.url}/hooks"})
+    assert deliver(store, max_seconds=5)["failed"] == 1
+    assert receiver.got == [] and receiver.request_count == 0
+    with STORE.read() as conn:
+        assert conn.execute(sa.select(WebhookAttempt.detail)).scalar_one() == "127.0.0.1 is a non-public address (127.0.0.1)"
+    assert deliver(store, clock=lambda: utcnow() + dt.timedelta(seconds=11), max_seconds=5, allow_private=True)["delivered"] == 1
