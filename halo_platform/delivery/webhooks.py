@@ -46,6 +46,7 @@ attempts_t = WebhookAttempt.__table__
 BACKOFF_SECONDS = (10, 30, 60, 300, 900, 1800, 3600)
 GIVE_UP_AFTER = dt.timedelta(hours=24)
 SIGNATURE_HEADER = "X-Halo-Signature"
+_DETAIL = WebhookAttempt.__table__.c.detail.type.length
 
 
 @dataclass(frozen=True)
@@ -184,7 +185,7 @@ class _Poster:
         ok = status is not None and 200 <= status < 300
         with self.store.write() as conn:
             conn.execute(attempts_t.insert().values(event_id=event.event_id, message_id=event.message_id, ok=ok, http_status=status,
-                                                    latency_ms=(time.monotonic() - started) * 1000, detail=detail, at=self.clock()))
+                                                    latency_ms=(time.monotonic() - started) * 1000, detail=detail and detail[:_DETAIL], at=self.clock()))
         return ok
 
     def chain(self, events: list[PendingEvent]) -> tuple[int, int]:
