@@ -4,8 +4,8 @@ the window is left out of the next runs' results, so the owner is not told the s
 every run. The marks live in the operational store (`task_alert_marks`): restarts keep them.
 
 A run marks the alerts it is about to send under its request id (the first run's, for a retry
-or re-execution), and a mark counts only once that request has delivered to a sink
-(`task_deliveries`): an alert whose delivery failed is sent again by the next run, and a
+or re-execution), and a mark counts only once that request, or a retry of it, has delivered to
+a sink (`task_deliveries`): an alert whose delivery failed is sent again by the next run, and a
 re-execution of a request is not held back by its own first attempt.
 """
 
@@ -19,10 +19,11 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from halo_platform.core.store import StoreResource
-from halo_platform.reports.tables import TaskAlertMark, TaskDelivery
+from halo_platform.reports.tables import TaskAlertMark, TaskDelivery, TaskRequest
 
 marks_t = TaskAlertMark.__table__
 deliveries_t = TaskDelivery.__table__
+requests_t = TaskRequest.__table__
 
 
 def key_sql(columns: Sequence[str]) -> str:
@@ -41,9 +42,11 @@ class AlertMarks:
     now: dt.datetime
 
     def sent_since(self, task: str, since: dt.datetime) -> list[str]:
-        """Keys of the task's alerts that another request marked after `since` and delivered."""
-        delivered = sa.select(deliveries_t.c.request_id).where(
-            deliveries_t.c.request_id == marks_t.c.request_id, deliveries_t.c.status == "DELIVERED")
+        """Keys of the task's alerts that another request marked after `since` and delivered (the
+        request itself or one of its retries: same `root_request_id`)."""
+        delivered = (sa.select(deliveries_t.c.id)
+                     .join(requests_t, requests_t.c.request_id == deliveries_t.c.request_id)
+                     .where(requests_t.c.root_request_id == marks_t.c.request_id, deliveries_t.c.status == "DELIVERED"))
         query = (sa.select(marks_t.c.alert_key).distinct()
                  .where(marks_t.c.task == task, marks_t.c.at > since, marks_t.c.request_id != self.request_id,
                         delivered.exists()))

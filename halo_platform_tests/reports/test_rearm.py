@@ -11,11 +11,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import dagster as dg
 import sqlalchemy as sa
 
 from halo_platform.core.models import utcnow
 from halo_platform.reports.demo import campaign, write_marketing
-from halo_platform.reports.requests import create_request
+from halo_platform.reports.requests import create_request, dagster_instance
 from halo_platform.reports.tables import TaskAlertMark
 from halo_platform_tests.reports.conftest import read_csv
 
@@ -89,3 +90,27 @@ def test_an_alert_whose_delivery_failed_is_not_held_back(warehouses, halo_env, s
     assert failed["status"] == "FAILED" and [d["status"] for d in failed["deliveries"]] == ["FAILED"]
     retried = create_request(store, "campaign_alerts", PAYLOAD, wait=True)
     assert retried["status"] == "SUCCEEDED" and sent(halo_env) == ["C1"]
+
+
+def test_alerts_a_re_execution_delivered_are_not_sent_again(warehouses, halo_env, store, sinks_file, tmp_path):
+    """The first run failed on its only sink and a Dagster re-execution delivered: the alerts
+    count as sent (the mark is the first run's, the delivery the re-execution's)."""
+    outbox = Path(halo_env["HALO_HOME"]) / "outbox"
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    sinks_file({"outbox": {"kind": "folder", "path": str(blocker / "outbox")}})
+    seed(warehouses, "C1")
+    failed = create_request(store, "campaign_alerts", PAYLOAD, wait=True)
+    assert failed["status"] == "FAILED"
+    sinks_file({"outbox": {"kind": "folder", "path": str(outbox)}})
+    instance = dagster_instance()
+    result = dg.execute_job(dg.reconstructable(campaign_alerts_job), instance,
+                            reexecution_options=dg.ReexecutionOptions.from_failure(failed["request_id"], instance))
+    assert result.success and sent(halo_env) == ["C1"]
+    assert create_request(store, "campaign_alerts", PAYLOAD, wait=True)["row_count"] == 0
+
+
+def campaign_alerts_job() -> dg.JobDefinition:  # reconstructable by the re-execution
+    from halo_platform.definitions import defs
+
+    return defs.resolve_job_def("campaign_alerts_job")
