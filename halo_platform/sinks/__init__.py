@@ -96,12 +96,15 @@ class SinksResource(dg.ConfigurableResource):
         if not over:
             return deliver_with_retries(name, sink, delivery, **policy)
         store_name = sink.link_store
-        stored = deliver_with_retries(store_name, self.get(store_name), Delivery(delivery.subject, files=over), **policy)
+        try:  # a missing or misconfigured link store is this sink's failure, like the sink's own
+            store = self.get(store_name)
+        except HaloError as exc:
+            return DeliveryOutcome(name, "FAILED", 0, [], f"link store {store_name}: unusable: {exc}")
+        stored = deliver_with_retries(store_name, store, Delivery(delivery.subject, files=over), **policy)
         if stored.status != "DELIVERED":
             return DeliveryOutcome(name, "FAILED", stored.attempts, [], f"link store {store_name}: {stored.detail}")
         try:
-            links = [Link(p.name, p.stat().st_size, self.get(store_name).link(target))
-                     for p, target in zip(over, stored.targets, strict=True)]
+            links = [Link(p.name, p.stat().st_size, store.link(target)) for p, target in zip(over, stored.targets, strict=True)]
         except SinkError as exc:
             return DeliveryOutcome(name, "FAILED", 1, [], f"link store {store_name}: {exc}")
         linked = replace(delivery, files=[f for f in delivery.files if Path(f) not in over], links=[*delivery.links, *links])

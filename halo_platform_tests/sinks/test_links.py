@@ -83,3 +83,10 @@ def test_slack_gets_every_file_as_a_link_to_the_served_folder(http_fake: FakeHTT
     assert request.json()["text"] == (f"*report*\ndone\nfile: <https://files.example.com/reports/{report_file.name}"
                                       f"|{report_file.name}> ({size} bytes)")
     assert (tmp_path / "served" / report_file.name).read_bytes() == report_file.read_bytes()
+
+
+def test_an_unknown_link_store_fails_that_sink_only_and_names_the_store(smtp_server, report_file, tmp_path):
+    sinks = resource(tmp_path, {"finance_email": email(smtp_server, max_file_bytes=10, link_store="nowhere")})
+    outcome = sinks.deliver("finance_email", Delivery("weekly report", "3 issues", [report_file]))
+    assert outcome.status == "FAILED" and outcome.detail.startswith("link store nowhere: unusable: unknown sink 'nowhere'")
+    assert smtp_server.messages.snapshot() == []
