@@ -1,6 +1,7 @@
 """Big outputs are streamed: csv and parquet by DuckDB's COPY, xlsx as Arrow batches into the
 zip. A million rows come out whole and in the transform's order; past Excel's 1,048,576 rows
-per sheet the workbook continues on a second sheet (header repeated) instead of truncating."""
+per sheet the workbook continues on a second sheet (header repeated) instead of truncating.
+A sink that cannot take the file gets a link to it in its link store, and the audit says so."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ import pytest
 
 from halo_platform.core.warehouses import WarehousesResource
 from halo_platform.reports.assets import build_report, duckdb_connection, write_output
+from halo_platform.reports.demo import campaign, write_marketing
+from halo_platform.reports.requests import create_request
 from halo_platform.reports.task import Query, Task, TaskConfig
 from halo_platform.reports.xlsx import XLSX_MAX_ROWS
 
@@ -115,3 +118,21 @@ def test_a_report_from_postgresql_past_excels_row_limit_continues_on_a_second_sh
     assert re.search(rb"<row><c><v>1048576</v>", second[1] + second[2])
     assert second[2].endswith(b"row 1048600</t></is></c></row></sheetData></worksheet>")
     assert openpyxl.load_workbook(report.path, read_only=True).sheetnames == ["report", "report_2"]
+
+
+def test_a_report_reaches_a_sink_without_file_room_as_a_link_recorded_in_its_deliveries(warehouses, halo_env, store,
+                                                                                      sinks_file, http_fake, tmp_path):
+    http_fake.add_route("POST", "/hook", lambda request: (200, "ok"))
+    sinks_file({"ops_slack": {"kind": "slack", "webhook_url": f"{http_fake.url}/hook", "link_store": "served"},
+                "served": {"kind": "folder", "path": str(tmp_path / "served"), "url": "https://files.example.com/r/"}})
+    write_marketing(Path(warehouses["marketing"].split("duckdb:///", 1)[1]),
+                    [campaign("C1", dt.date(2024, 5, 10), "100.00")], [])
+    request = create_request(store, "campaign_alerts", {"as_of": "2024-05-10"}, sinks=["ops_slack"], wait=True)
+    assert request["status"] == "SUCCEEDED", request["error"]
+    stored = tmp_path / "served" / "campaign_alerts_2024-05-10.csv"
+    assert [(d["sink"], d["status"], d["target"]) for d in request["deliveries"]] == [
+        ("ops_slack", "DELIVERED", "slack://127.0.0.1"), ("ops_slack", "DELIVERED", stored.resolve().as_uri())]
+    assert "sent as a link via served: campaign_alerts_2024-05-10.csv" in request["deliveries"][0]["detail"]
+    (post,) = http_fake.requests.snapshot()
+    assert "<https://files.example.com/r/campaign_alerts_2024-05-10.csv|campaign_alerts_2024-05-10.csv>" in post.json()["text"]
+    assert stored.read_text().startswith("campaign_id,name,owner_email,alert")
