@@ -31,15 +31,15 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
+def served(tmp_path_factory: pytest.TempPathFactory, dagster_webserver) -> Iterator[tuple[str, dict[str, str]]]:  # noqa: ANN001
     """The service as `halo serve` runs it, on a store seeded with the demo data (the variables of
     `halo_env`), and the header of a key with every scope made by `halo keys create` in the same
-    store (a rate generated requests never reach). The server boots while the store is seeded."""
+    store (a rate generated requests never reach). The server boots while the store is seeded. Task
+    requests go to the session's Dagster webserver, as under `halo up` (queued runs deleted after)."""
     root = tmp_path_factory.mktemp("schemathesis")
     (root / "halo").mkdir()
-    (root / "dagster_home").mkdir()
-    env = {**os.environ, "HALO_HOME": str(root / "halo"), "HALO_DB_URL": f"sqlite:///{root / 'halo' / 'halo.db'}",
-           "DAGSTER_HOME": str(root / "dagster_home"), "HALO_ALERTS": "alerts"}
+    env = dagster_webserver.env({**os.environ, "HALO_HOME": str(root / "halo"), "HALO_DB_URL": f"sqlite:///{root / 'halo' / 'halo.db'}",
+                                 "HALO_ALERTS": "alerts"})
     url = f"http://127.0.0.1:{_free_port()}"
     log = (root / "serve.log").open("w")
     proc = subprocess.Popen([HALO, "serve", "--host", "127.0.0.1", "--port", url.rsplit(":", 1)[1]], env=env, stdout=log, stderr=log)
@@ -67,6 +67,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict
         proc.terminate()
         proc.wait(timeout=20)
         log.close()
+        dagster_webserver.clear_queue()
 
 
 # The document is generated here at collection time: schemathesis' lazy `from_fixture` loader does not

@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-import dagster as dg
 import pytest
 import yaml
 
@@ -66,6 +65,4 @@ def submitting(dagster_webserver, halo_env, monkeypatch):  # noqa: ANN001, ANN20
     for key, value in dagster_webserver.env({}).items():
         monkeypatch.setenv(key, value)
     yield dagster_webserver
-    with dagster_webserver.instance() as instance:
-        for run in instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.QUEUED])):
-            instance.delete_run(run.run_id)
+    dagster_webserver.clear_queue()

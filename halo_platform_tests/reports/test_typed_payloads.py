@@ -69,7 +69,7 @@ def test_a_decimal_string_tolerance_is_exact_money_and_the_run_uses_it(warehouse
     assert [r["issue"] for r in read_csv(out)] == ["AMOUNT_MISMATCH"]
 
 
-def test_the_api_takes_money_as_a_json_number_or_a_decimal_string_alike(warehouses, halo_env, store):
+def test_the_api_takes_money_as_a_json_number_or_a_decimal_string_alike(warehouses, halo_env, store, submitting):
     client = authorized_client(create_app())
     for tolerance in (0.01, "0.01", "0.010", 1e-2):
         ok = client.post("/v1/tasks/payment_reconciliation/requests", json={"payload": {"tolerance": tolerance}})
