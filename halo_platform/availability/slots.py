@@ -67,7 +67,7 @@ def _override(rules: SlotRules, values: object, where: str) -> SlotRules:
 
 
 def _section(config: object, key: str, where: str) -> Mapping:
-    value = (config or {}).get(key) if isinstance(config or {}, Mapping) else None
+    value = config.get(key) if isinstance(config, Mapping) else None
     if value is not None and not isinstance(value, Mapping):
         raise HaloError(f"{where}.{key}: expected a mapping")
     return value or {}
