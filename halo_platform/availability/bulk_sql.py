@@ -4,6 +4,7 @@ microseconds per cell, which is seconds per million rows)."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 from collections.abc import Iterable, Iterator, Sequence
@@ -75,6 +76,24 @@ class Codec:
 
     def read_date(self, value: Any) -> dt.date:
         return value if isinstance(value, dt.date) else dt.date.fromisoformat(value)
+
+
+BULK_CACHE_KIB = 256 << 10
+
+
+@contextlib.contextmanager
+def bulk_cache(conn: Connection) -> Iterator[None]:
+    """On SQLite, a page cache big enough for the indexes a bulk write touches while it runs
+    (the default 2 MB thrashes: a million-row load took twice the time), back to the default after."""
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    (default,) = conn.exec_driver_sql("PRAGMA cache_size").fetchone()
+    conn.exec_driver_sql(f"PRAGMA cache_size = -{BULK_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        conn.exec_driver_sql(f"PRAGMA cache_size = {int(default)}")
 
 
 @functools.lru_cache(maxsize=500_000)

@@ -24,6 +24,7 @@ from sqlalchemy.engine import Connection
 
 from halo_platform.availability.bulk_sql import Codec
 from halo_platform.availability.feeds.base import HOURS, NOT_STORABLE, ROLE, SCHEDULE, Event, Parsed, Rejected
+from halo_platform.availability.feeds.columns import Columns, to_arrow
 from halo_platform.availability.tables import SchedulingItem, SchedulingItemBlock, SchedulingItemHours
 from halo_platform.core.models import utcnow
 
@@ -133,6 +134,14 @@ class LandedFile:
         return cls(path, sha256, *to_arrow(checked.events, templates), checked.rejected)
 
     @classmethod
+    def from_columns(cls, path: str, sha256: str, columns: Columns) -> LandedFile | None:
+        """The file read column-wise; None when a value is one the store cannot hold (the file is
+        then parsed record by record, which names the reason)."""
+        if not _all_storable(columns.events, columns.blocks, columns.hours):
+            return None
+        return cls(path, sha256, columns.events, columns.blocks, columns.hours, columns.rejected)
+
+    @classmethod
     def unprocessable(cls, path: str, sha256: str, error: BaseException, head: bytes) -> LandedFile:
         """A file whose processing failed: no events, one quarantine record for the whole file
         (the error as its reason, the beginning of the file as its raw text)."""
@@ -156,58 +165,6 @@ class ApplyResult:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for kind, count in other.by_kind.items():
             self.by_kind[kind] = self.by_kind.get(kind, 0) + count
-
-
-def to_arrow(parsed_events: list[Event], templates: bool = False) -> tuple[pa.Table, pa.Table, pa.Table]:
-    ev = {k: [] for k in ("seq", "item_id", "version", "deleted", "fp", "kind", "status", "tz", "adds_up")}
-    bl = {k: [] for k in ("seq", "n", "provider_id", "ref", "start_ts", "end_ts", "is_local")}
-    hr = {k: [] for k in ("seq", "n", "provider_id", "weekday", "start_minute", "end_minute")}
-    seq = 0
-    for e in parsed_events:
-        seq += 1
-        ev["seq"].append(seq)
-        ev["item_id"].append(e.item_id)
-        ev["version"].append(e.version)
-        ev["deleted"].append(e.deleted)
-        ev["fp"].append(e.fingerprint)
-        ev["kind"].append(e.kind)
-        ev["status"].append(e.status)
-        ev["tz"].append(e.tz)
-        ev["adds_up"].append(templates and e.kind == HOURS)
-        for n, b in enumerate(e.blocks):
-            bl["seq"].append(seq)
-            bl["n"].append(n)
-            bl["provider_id"].append(b.provider_id)
-            bl["ref"].append(b.ref)
-            bl["start_ts"].append(b.start)
-            bl["end_ts"].append(b.end)
-            bl["is_local"].append(b.local)
-        for n, h in enumerate(e.hours):
-            hr["seq"].append(seq)
-            hr["n"].append(n)
-            hr["provider_id"].append(h.provider_id)
-            hr["weekday"].append(h.weekday)
-            hr["start_minute"].append(h.start_minute)
-            hr["end_minute"].append(h.end_minute)
-    events = pa.table({
-        "seq": pa.array(ev["seq"], pa.int64()), "item_id": pa.array(ev["item_id"], pa.string()),
-        "version": pa.array(ev["version"], pa.timestamp("us")), "deleted": pa.array(ev["deleted"], pa.bool_()),
-        "fp": pa.array(ev["fp"], pa.int64()), "kind": pa.array(ev["kind"], pa.string()),
-        "status": pa.array(ev["status"], pa.string()), "tz": pa.array(ev["tz"], pa.string()),
-        "adds_up": pa.array(ev["adds_up"], pa.bool_()),
-    })
-    blocks = pa.table({
-        "seq": pa.array(bl["seq"], pa.int64()), "n": pa.array(bl["n"], pa.int32()),
-        "provider_id": pa.array(bl["provider_id"], pa.string()), "ref": pa.array(bl["ref"], pa.string()),
-        "start_ts": pa.array(bl["start_ts"], pa.timestamp("us")), "end_ts": pa.array(bl["end_ts"], pa.timestamp("us")),
-        "is_local": pa.array(bl["is_local"], pa.bool_()),
-    })
-    hours = pa.table({
-        "seq": pa.array(hr["seq"], pa.int64()), "n": pa.array(hr["n"], pa.int32()),
-        "provider_id": pa.array(hr["provider_id"], pa.string()), "weekday": pa.array(hr["weekday"], pa.int16()),
-        "start_minute": pa.array(hr["start_minute"], pa.int16()), "end_minute": pa.array(hr["end_minute"], pa.int16()),
-    })
-    return events, blocks, hours
 
 
 _STORED_SCHEMA = pa.schema([("item_id", pa.string()), ("version", pa.timestamp("us")), ("deleted", pa.bool_()),

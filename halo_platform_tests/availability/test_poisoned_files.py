@@ -149,14 +149,16 @@ def test_a_file_whose_processing_fails_unexpectedly_is_quarantined_whole_marked_
     as a whole with the error as its reason, the other files of its feed and the other feeds apply,
     and the next run does not retry it."""
     hl7 = get_feed("hl7").adapter
-    real_parse = hl7.parse
 
-    def parse(data: bytes, file: str = "") -> Parsed:
-        if file == "broken.hl7":
-            raise RuntimeError("parser bug")
-        return real_parse(data, file)
+    def broken(read):  # noqa: ANN001, ANN202 - the reader, raising on one file
+        def reader(data: bytes, file: str = ""):  # noqa: ANN202
+            if file == "broken.hl7":
+                raise RuntimeError("parser bug")
+            return read(data, file)
+        return reader
 
-    monkeypatch.setattr(hl7, "parse", parse)
+    monkeypatch.setattr(hl7, "parse", broken(hl7.parse))
+    monkeypatch.setattr(hl7, "columns", broken(hl7.columns))  # the column-wise reader, tried first
     land("hl7", "templates.csv", "provider_id,timezone,weekday,start,end,version\nDR1,Europe/London,mon,09:00,17:00,2026-11-20T10:00:00Z\n")
     land("hl7", "good.hl7", siu("APT1", "202701041000", "202701041100"))
     land("hl7", "broken.hl7", siu("APT2", "202701041300", "202701041400"))

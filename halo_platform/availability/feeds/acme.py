@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 
+import duckdb
+import pyarrow as pa
+
 from halo_platform.availability.feeds.base import (
     APPOINTMENT,
     HOURS,
+    ID_MAX,
+    MAX_MINUTES,
     TIMEOFF,
+    TZ_MAX,
     WEEKDAYS,
     Block,
     Event,
@@ -22,7 +28,9 @@ from halo_platform.availability.feeds.base import (
     parse_json_lines,
     parse_version,
     sane_time,
+    zone,
 )
+from halo_platform.availability.feeds.columns import Columns, json_lines
 
 PATTERNS = ("*.jsonl",)
 STATUSES = {"booked": "booked", "cancelled": "cancelled"}
@@ -106,4 +114,62 @@ def parse(data: bytes, file: str = "") -> Parsed:
     return parse_json_lines(data, _record)
 
 
-FORMAT = FeedFormat("acme", PATTERNS, parse)
+_FIELDS = ("type", "action", "id", "provider", "start", "duration_min", "tz", "status", "updated_at", "from_date", "to_date")
+
+
+def _fast(db: duckdb.DuckDBPyConnection) -> None:
+    """Appointments, vacations and deletes in their plain shape (the checks of `_record`, as
+    expressions); hours and anything unusual are left to `_record`. Local starts become instants
+    through `local_to_utc` itself, once per distinct (start, timezone)."""
+    db.execute(f"""
+        CREATE TEMP TABLE c AS
+        SELECT pos, type, action, type || ':' || id AS item_id, iso_utc(updated_at) AS version,
+               CASE WHEN provider <> '' AND length(provider) <= {ID_MAX} THEN provider END AS provider,
+               CASE WHEN start <> '' THEN start END AS start, duration,
+               CASE WHEN length(tz) <= {TZ_MAX} THEN tz END AS tz, ascii_lower(status) AS status,
+               iso_date(from_date) AS first, iso_date(to_date) AS last
+        FROM (SELECT pos, text_of(type) AS type, text_of(action) AS action, text_of(id) AS id, text_of(updated_at) AS updated_at,
+                     text_of(provider) AS provider, text_of(start) AS start, int_of(duration_min) AS duration, text_of(tz) AS tz,
+                     text_of(status) AS status, text_of(from_date) AS from_date, text_of(to_date) AS to_date FROM records)
+        WHERE type IN ('appointment', 'vacation') AND id <> '' AND length(type || ':' || id) <= {ID_MAX}
+          AND action IN ('delete', 'upsert') AND sane(iso_utc(updated_at))""")  # noqa: S608 - constants only
+    pairs = db.execute("SELECT DISTINCT start, tz FROM c WHERE type = 'appointment' AND action = 'upsert' "
+                       "AND start IS NOT NULL AND tz IS NOT NULL").fetchall()
+    db.register("starts", pa.table({"start": pa.array([p[0] for p in pairs], pa.string()), "tz": pa.array([p[1] for p in pairs], pa.string()),
+                                    "utc": pa.array([_start_or_none(*p) for p in pairs], pa.timestamp("us"))}))
+    db.execute(f"""
+        CREATE TEMP TABLE fast_all AS
+        SELECT c.*, s.utc, s.utc + to_minutes(c.duration) AS finish FROM c LEFT JOIN starts s USING (start, tz)
+        WHERE action = 'delete'
+           OR (type = 'appointment' AND status IN ('booked', 'cancelled') AND provider IS NOT NULL AND duration BETWEEN 0 AND {MAX_MINUTES}
+               AND sane(s.utc) AND sane(s.utc + to_minutes(c.duration)))
+           OR (type = 'vacation' AND provider IS NOT NULL AND last >= first AND sane(first::TIMESTAMP) AND sane(last::TIMESTAMP + INTERVAL 1 DAY))""")  # noqa: S608
+    db.execute(f"""
+        CREATE TEMP TABLE fast_events AS
+        SELECT pos, item_id, version, action = 'delete' AS deleted,
+               CASE WHEN type = 'appointment' THEN '{APPOINTMENT}' ELSE '{TIMEOFF}' END AS kind,
+               CASE WHEN type = 'appointment' AND action = 'upsert' THEN status END AS status,
+               CASE WHEN type = 'appointment' AND action = 'upsert' THEN tz END AS tz
+        FROM fast_all""")  # noqa: S608 - constants only
+    db.execute("""
+        CREATE TEMP TABLE fast_blocks AS
+        SELECT pos, 0 AS n, provider AS provider_id, NULL AS ref, utc AS start_ts, finish AS end_ts, false AS is_local
+        FROM fast_all WHERE action = 'upsert' AND type = 'appointment' AND status = 'booked'
+        UNION ALL
+        SELECT pos, 0, provider, NULL, first::TIMESTAMP, last::TIMESTAMP + INTERVAL 1 DAY, true
+        FROM fast_all WHERE action = 'upsert' AND type = 'vacation'""")
+
+
+def _start_or_none(start: str, tz: str) -> dt.datetime | None:
+    try:
+        zone(tz)
+        return local_to_utc(start, tz)
+    except Invalid:
+        return None
+
+
+def columns(data: bytes, file: str = "") -> Columns | None:
+    return json_lines(data, _FIELDS, _fast, _record)
+
+
+FORMAT = FeedFormat("acme", PATTERNS, parse, columns=columns)

@@ -120,6 +120,7 @@ class FeedFormat:
     patterns: tuple[str, ...]
     parse: Callable[[bytes, str], Parsed]
     template_patterns: tuple[str, ...] = ()
+    columns: Callable[[bytes, str], object] | None = None  # the columnar reader of `feeds.columns`, when the format has one
 
 
 @functools.lru_cache(maxsize=1024)
@@ -285,21 +286,26 @@ def not_utf8(text: str) -> bool:
 
 def parse_json_lines(data: bytes, build: Callable[[object, int, str], Event]) -> Parsed:
     """One JSON value per line; blank lines skipped; position = 1-based line number."""
-    import orjson
-
     out = Parsed()
     for position, line in enumerate(data.removeprefix(BOM).split(b"\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            raw = line.decode("utf-8").rstrip("\r")
-        except UnicodeDecodeError:
-            out.rejected.append(Rejected(position, NOT_UTF8, line.decode("utf-8", "surrogateescape").rstrip("\r")))
-            continue
-        try:
-            obj = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            out.rejected.append(Rejected(position, f"unparsable JSON: {exc}", raw))
-            continue
-        record(out, position, raw, lambda: build(obj, position, raw))  # noqa: B023 - called before the next line
+        json_line(out, position, line, build)
     return out
+
+
+def json_line(out: Parsed, position: int, line: bytes, build: Callable[[object, int, str], Event]) -> None:
+    """Add the event of one line of a JSON-lines file to `out`, or its rejection."""
+    import orjson
+
+    if not line.strip():
+        return
+    try:
+        raw = line.decode("utf-8").rstrip("\r")
+    except UnicodeDecodeError:
+        out.rejected.append(Rejected(position, NOT_UTF8, line.decode("utf-8", "surrogateescape").rstrip("\r")))
+        return
+    try:
+        obj = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        out.rejected.append(Rejected(position, f"unparsable JSON: {exc}", raw))
+        return
+    record(out, position, raw, lambda: build(obj, position, raw))

@@ -14,12 +14,17 @@ import datetime as dt
 import functools
 import re
 import string
+import zlib
 from dataclasses import dataclass
+
+import duckdb
+import pyarrow as pa
 
 from halo_platform.availability.feeds.base import (
     APPOINTMENT,
     EARLIEST,
     HOURS,
+    ID_MAX,
     LATEST,
     NON_BLOCKING,
     NOT_UTF8,
@@ -42,6 +47,7 @@ from halo_platform.availability.feeds.base import (
     record,
     weekday_index,
 )
+from halo_platform.availability.feeds.columns import MACROS, Columns, merge_columns
 
 PATTERNS = ("*.hl7", "*.csv")
 TEMPLATE_PATTERNS = ("*.csv",)  # working-hours rows of one version may come in several files: they add up
@@ -337,4 +343,100 @@ def parse(data: bytes, file: str = "") -> Parsed:
     return parse_templates(text) if file.lower().endswith(".csv") else parse_messages(text)
 
 
-FORMAT = FeedFormat("hl7", PATTERNS, parse, TEMPLATE_PATTERNS)
+# HL7 timestamp `YYYYMMDDHHMM[SS][.f][+/-ZZZZ]` -> (naive instant or wall time), as `_parse_ts`;
+# NULL when it is not one (a calendar date that does not exist, an offset past 23:59).
+_TS_SQL = r"""
+CREATE OR REPLACE TEMP MACRO hl7_wall(v) AS CASE WHEN regexp_full_match(v, '\d{12}(\d{2})?(\.\d+)?([+-]\d{4})?') THEN
+    try_strptime(v[1:4] || '-' || v[5:6] || '-' || v[7:8] || ' ' || v[9:10] || ':' || v[11:12] || ':'
+                 || CASE WHEN regexp_matches(v, '^\d{14}') THEN v[13:14] ELSE '00' END, '%Y-%m-%d %H:%M:%S') END;
+CREATE OR REPLACE TEMP MACRO hl7_offset(v) AS regexp_extract(v, '([+-]\d{4})$', 1);
+CREATE OR REPLACE TEMP MACRO hl7_ts(v) AS CASE
+    WHEN hl7_offset(v) = '' THEN hl7_wall(v)
+    WHEN CAST(hl7_offset(v)[2:3] AS INT) > 23 OR CAST(hl7_offset(v)[4:5] AS INT) > 59 THEN NULL
+    ELSE hl7_wall(v) - (CASE WHEN hl7_offset(v)[1] = '+' THEN 1 ELSE -1 END)
+                       * to_minutes(CAST(hl7_offset(v)[2:3] AS INT) * 60 + CAST(hl7_offset(v)[4:5] AS INT)) END;
+CREATE OR REPLACE TEMP MACRO segment(segs, name) AS list_filter(segs, lambda x: split_part(x, '|', 1) = name)[1];
+CREATE OR REPLACE TEMP MACRO hl7_field(seg, n, c) AS trim(split_part(split_part(coalesce(string_split(seg, '|')[n + 1], ''), '~', 1), '^', c));
+"""
+
+
+def _fast(db: duckdb.DuckDBPyConnection) -> None:
+    """SIU messages in the plain shape (default delimiters, no escapes, printable ASCII, the
+    interval in TQ1-7/8 or SCH-11): the checks of `_message`, as expressions; every other message
+    is left to `_message`."""
+    db.execute(_TS_SQL)
+    db.execute(r"""
+        CREATE TEMP TABLE f AS
+        SELECT pos, upper(hl7_field(msh, 8, 2)) AS trigger, hl7_field(sch, 2, 1) AS appointment_id, hl7_field(msh, 6, 1) AS stamp,
+               lower(coalesce(nullif(hl7_field(sch, 25, 1), ''), '')) AS sch_status,
+               CASE WHEN hl7_field(tq1, 7, 1) <> '' THEN hl7_field(tq1, 7, 1) ELSE hl7_field(sch, 11, 4) END AS start_text,
+               CASE WHEN hl7_field(tq1, 7, 1) <> '' THEN hl7_field(tq1, 8, 1) ELSE hl7_field(sch, 11, 5) END AS end_text,
+               flatten(list_transform(list_filter(segs, lambda x: split_part(x, '|', 1) = 'AIP'),
+                       lambda x: list_transform(string_split(coalesce(string_split(x, '|')[4], ''), '~'), lambda r: trim(split_part(r, '^', 1))))) AS listed
+        FROM (SELECT pos, segs, segs[1] AS msh, segment(segs, 'SCH') AS sch, segment(segs, 'TQ1') AS tq1
+              FROM (SELECT pos, list_filter(string_split(message, chr(13)), lambda x: x <> '') AS segs FROM lines
+                    WHERE starts_with(message, 'MSH|^~\&|') AND NOT contains(message[10:], '\')
+                      AND regexp_full_match(message, '[ -~\r]*')))""")
+    triggers = ", ".join(f"('{t}', '{s}')" for t, s in TRIGGERS.items())
+    db.execute(f"""
+        CREATE TEMP TABLE g AS
+        SELECT f.*, CASE WHEN trigger IN ('S23', 'S24') THEN 'block:' || appointment_id ELSE appointment_id END AS item_id,
+               hl7_ts(stamp) AS version, hl7_ts(start_text) AS s, hl7_ts(end_text) AS e,
+               hl7_offset(start_text) = '' AS s_local, hl7_offset(end_text) = '' AS e_local,
+               coalesce(nullif(sch_status, ''), t.implied) AS status, list_filter(listed, lambda p: p <> '') AS providers
+        FROM f LEFT JOIN (VALUES {triggers}) t(code, implied) ON t.code = f.trigger
+        WHERE appointment_id <> '' AND stamp <> ''""")  # noqa: S608 - constants only
+    statuses = ", ".join(f"'{x}'" for x in sorted(STATUSES))
+    non_blocking = ", ".join(f"'{x}'" for x in sorted(NON_BLOCKING))
+    interval = "(start_text <> '' AND end_text <> '' AND sane(s) AND sane(e) AND s_local = e_local AND e >= s)"
+    blocks = (f"({interval} AND len(providers) > 0 AND len(providers) = len(list_distinct(providers)) "
+              f"AND list_bool_and(list_transform(providers, lambda p: length(p) <= {ID_MAX})))")
+    db.execute(f"""
+        CREATE TEMP TABLE fast_all AS
+        SELECT *, trigger = 'S23' OR (trigger NOT IN ('S17', 'S24') AND status NOT IN ({non_blocking})) AS blocks
+        FROM g WHERE sane(version) AND length(item_id) <= {ID_MAX} AND (
+            trigger IN ('S17', 'S24')
+            OR (trigger = 'S23' AND {blocks})
+            OR (trigger IN ('S12', 'S13', 'S14', 'S15', 'S26') AND status IN ({statuses})
+                AND CASE WHEN status IN ({non_blocking}) THEN {interval} ELSE {blocks} END))""")  # noqa: S608 - constants only
+    db.execute(f"""
+        CREATE TEMP TABLE fast_events AS
+        SELECT pos, item_id, version, trigger IN ('S17', 'S24') AS deleted,
+               CASE WHEN trigger IN ('S23', 'S24') THEN '{TIMEOFF}' ELSE '{APPOINTMENT}' END AS kind,
+               CASE WHEN trigger IN ('S23', 'S24') THEN NULL WHEN trigger = 'S17' THEN 'deleted' ELSE status END AS status, NULL AS tz
+        FROM fast_all""")  # noqa: S608 - constants only
+    db.execute("""
+        CREATE TEMP TABLE fast_blocks AS
+        SELECT pos, (generate_subscripts(providers, 1) - 1) AS n, unnest(providers) AS provider_id, NULL AS ref,
+               s AS start_ts, e AS end_ts, s_local AS is_local
+        FROM fast_all WHERE blocks""")
+
+
+def columns(data: bytes, file: str = "") -> Columns | None:
+    """Columns of an SIU file (templates are parsed row by row: they are small); None for a file
+    that is not UTF-8 as a whole."""
+    if file.lower().endswith(".csv"):
+        return None
+    text = decode(data)
+    if not_utf8(text):
+        return None
+    messages = split_messages(text)
+    raws = [m.replace("\r", "\n") for _, m in messages]
+    db = duckdb.connect()
+    try:
+        db.execute(MACROS)
+        db.register("landed", pa.table({"pos": pa.array([p for p, _ in messages], pa.int64()),
+                                        "message": pa.array([m for _, m in messages], pa.string()),
+                                        "fp": pa.array([zlib.crc32(r.strip().encode()) for r in raws], pa.int64())}))
+        db.execute("CREATE TEMP TABLE lines AS SELECT * FROM landed")
+        _fast(db)
+        slow = Parsed()
+        for (pos,) in db.execute("SELECT pos FROM lines ANTI JOIN fast_events USING (pos) ORDER BY pos").fetchall():
+            message = messages[pos - 1][1]
+            record(slow, pos, raws[pos - 1], lambda: _message(message, pos))  # noqa: B023 - called at once
+        return merge_columns(db, slow)
+    finally:
+        db.close()
+
+
+FORMAT = FeedFormat("hl7", PATTERNS, parse, TEMPLATE_PATTERNS, columns)

@@ -1,0 +1,159 @@
+"""Events as Arrow columns, and the columnar reading of a whole landed file.
+
+A format's `columns(data, file)` reads the records it can prove well formed in one DuckDB pass
+(JSON parsed and checked with vectorized expressions) and hands every other record to its
+per-record parser, which makes the event or names the quarantine reason exactly as it does
+alone: a record is either taken by the vectorized checks, whose conditions imply the
+per-record parser would make the very same event, or parsed one by one. So both paths give
+the same columns (a test pins it over the golden, generated and hostile files).
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import duckdb
+import pyarrow as pa
+
+from halo_platform.availability.feeds.base import BOM, EARLIEST, HOURS, LATEST, Event, Parsed, Rejected
+
+EVENTS = pa.schema([("seq", pa.int64()), ("item_id", pa.string()), ("version", pa.timestamp("us")), ("deleted", pa.bool_()),
+                    ("fp", pa.int64()), ("kind", pa.string()), ("status", pa.string()), ("tz", pa.string()), ("adds_up", pa.bool_())])
+BLOCKS = pa.schema([("seq", pa.int64()), ("n", pa.int32()), ("provider_id", pa.string()), ("ref", pa.string()),
+                    ("start_ts", pa.timestamp("us")), ("end_ts", pa.timestamp("us")), ("is_local", pa.bool_())])
+HOURS_ROWS = pa.schema([("seq", pa.int64()), ("n", pa.int32()), ("provider_id", pa.string()), ("weekday", pa.int16()),
+                        ("start_minute", pa.int16()), ("end_minute", pa.int16())])
+
+
+@dataclass
+class Columns:
+    """A parsed file: its events (seq from 1, in file order), their blocks and hours rows, its rejects."""
+
+    events: pa.Table
+    blocks: pa.Table
+    hours: pa.Table
+    rejected: list[Rejected]
+
+    @classmethod
+    def of(cls, parsed: Parsed, templates: bool = False) -> Columns:
+        return cls(*to_arrow(parsed.events, templates), list(parsed.rejected))
+
+
+def to_arrow(parsed_events: list[Event], templates: bool = False) -> tuple[pa.Table, pa.Table, pa.Table]:
+    """`templates`: the working-hours rows add up with rows of the same version from other files."""
+    ev: dict[str, list] = {k: [] for k in EVENTS.names}
+    bl: dict[str, list] = {k: [] for k in BLOCKS.names}
+    hr: dict[str, list] = {k: [] for k in HOURS_ROWS.names}
+    for seq, e in enumerate(parsed_events, start=1):
+        for k, v in zip(EVENTS.names, (seq, e.item_id, e.version, e.deleted, e.fingerprint, e.kind, e.status, e.tz,
+                                       templates and e.kind == HOURS), strict=True):
+            ev[k].append(v)
+        for n, b in enumerate(e.blocks):
+            for k, v in zip(BLOCKS.names, (seq, n, b.provider_id, b.ref, b.start, b.end, b.local), strict=True):
+                bl[k].append(v)
+        for n, h in enumerate(e.hours):
+            for k, v in zip(HOURS_ROWS.names, (seq, n, h.provider_id, h.weekday, h.start_minute, h.end_minute), strict=True):
+                hr[k].append(v)
+    return (pa.Table.from_pydict(ev, EVENTS), pa.Table.from_pydict(bl, BLOCKS), pa.Table.from_pydict(hr, HOURS_ROWS))
+
+
+# An ISO-8601 timestamp in the one shape the vectorized path takes (`YYYY-MM-DDTHH:MM:SS[.f{1,6}]`,
+# then `Z`, `+HH:MM`, `-HH:MM` or nothing) -> naive UTC; NULL for anything else (the per-record
+# parser then decides). Python's `datetime.fromisoformat` reads that shape the same way.
+_ISO = r"\d{4}-\d{2}-\d{2}T([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,6})?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)?"
+MACROS = f"""
+CREATE OR REPLACE TEMP MACRO iso_utc(s) AS CASE WHEN regexp_full_match(s, '{_ISO}') THEN
+    try_strptime(substr(s, 1, 19), '%Y-%m-%dT%H:%M:%S')
+    + to_microseconds(CASE WHEN substr(s, 20, 1) = '.' THEN CAST(rpad(regexp_extract(s, '\\.(\\d+)', 1), 6, '0') AS BIGINT) ELSE 0 END)
+    - CASE WHEN regexp_matches(s, '[+-]\\d\\d:\\d\\d$')
+           THEN to_minutes((CASE WHEN substr(s, -6, 1) = '+' THEN 1 ELSE -1 END)
+                           * (CAST(substr(s, -5, 2) AS BIGINT) * 60 + CAST(substr(s, -2, 2) AS BIGINT)))
+           ELSE INTERVAL 0 MINUTE END
+END;
+CREATE OR REPLACE TEMP MACRO iso_date(s) AS CASE WHEN regexp_full_match(s, '\\d{{4}}-\\d{{2}}-\\d{{2}}') THEN TRY_CAST(s AS DATE) END;
+CREATE OR REPLACE TEMP MACRO ascii_lower(s) AS CASE WHEN regexp_full_match(s, '[A-Za-z-]*') THEN lower(s) END;
+CREATE OR REPLACE TEMP MACRO has_offset(s) AS regexp_matches(s, '(Z|[+-]\\d\\d:\\d\\d)$');
+CREATE OR REPLACE TEMP MACRO sane(t) AS t BETWEEN TIMESTAMP '{EARLIEST}' AND TIMESTAMP '{LATEST}';
+CREATE OR REPLACE TEMP MACRO unique_keys(k) AS len(k) = len(list_distinct(k));
+CREATE OR REPLACE TEMP MACRO text_of(v) AS CASE WHEN starts_with(v, '"') AND NOT contains(v, '\\') THEN v[2:-2] END;
+CREATE OR REPLACE TEMP MACRO int_of(v) AS CASE WHEN regexp_full_match(v, '-?[0-9]+') THEN TRY_CAST(v AS BIGINT) END;
+"""
+
+
+# Lines DuckDB's JSON functions take but a strict parser (orjson, the per-record path) refuses:
+# NaN/Infinity literals, exponents that overflow, trailing commas. Escapes are left to the
+# per-record path too (a lone surrogate). A line matching this is parsed one by one.
+_NOT_PLAIN = r"\\|[:,\[]\s*-?(?i:nan|inf)|[0-9][eE]|,\s*[\]}]"
+
+
+def json_lines(data: bytes, fields: tuple[str, ...], fast: Callable[[duckdb.DuckDBPyConnection], None],
+               build: Callable[[object, int, str], Event]) -> Columns | None:
+    """Columns of a JSON-lines file. DuckDB parses each plain line (see `_NOT_PLAIN`) holding a
+    JSON object with no repeated key once, into table `records(pos, <fields>)`, the top-level
+    `fields` as JSON text; `fast` turns it into tables `fast_events(pos, item_id, version, deleted,
+    kind, status, tz)` and `fast_blocks(pos, n, provider_id, ref, start_ts, end_ts, is_local)` for
+    the records it takes; every other line goes through `build`, one by one, as in
+    `parse_json_lines`. None for a file that is not UTF-8 as a whole (parsed record by record)."""
+    import json
+
+    from halo_platform.availability.feeds.base import json_line
+
+    data = data.removeprefix(BOM)
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    raw = data.split(b"\n")
+    db = duckdb.connect()
+    try:
+        db.execute(MACROS)
+        db.register("landed", pa.table({"pos": pa.array(range(1, len(raw) + 1), pa.int64()),
+                                        "line": pa.array(raw, pa.binary()).cast(pa.string()),
+                                        "fp": pa.array([zlib.crc32(line.rstrip(b"\r")) for line in raw], pa.int64())}))
+        db.execute("CREATE TEMP TABLE lines AS SELECT * FROM landed")
+        shape = json.dumps(dict.fromkeys(fields, "JSON")).replace("'", "")
+        db.execute(f"""
+            CREATE TEMP TABLE records AS SELECT pos, unnest(json_transform(line, '{shape}')) FROM lines
+            WHERE CASE WHEN NOT regexp_matches(line, '{_NOT_PLAIN}') AND json_valid(line)
+                       THEN json_type(line) = 'OBJECT' AND unique_keys(json_keys(line)) ELSE false END""")  # noqa: S608 - constants
+        fast(db)
+        slow = Parsed()
+        for (pos,) in db.execute("SELECT pos FROM lines ANTI JOIN fast_events USING (pos) ORDER BY pos").fetchall():
+            json_line(slow, pos, raw[pos - 1], build)
+        return merge_columns(db, slow)
+    finally:
+        db.close()
+
+
+def merge_columns(db: duckdb.DuckDBPyConnection, slow: Parsed) -> Columns:
+    """The vectorized events (tables `fast_events`, `fast_blocks`; `lines(pos, fp)`) and the ones
+    parsed one by one, in file order, numbered from 1."""
+    events, blocks, hours = to_arrow(slow.events)
+    db.register("slow_pos", pa.table({"seq": pa.array(range(1, len(slow.events) + 1), pa.int64()),
+                                      "pos": pa.array([e.position for e in slow.events], pa.int64())}))
+    db.register("slow_events", events)
+    db.register("slow_blocks", blocks)
+    db.register("slow_hours", hours)
+    db.execute("""
+        CREATE TEMP TABLE numbered AS
+        SELECT pos, row_number() OVER (ORDER BY pos) AS seq FROM (SELECT pos FROM fast_events UNION ALL SELECT pos FROM slow_pos)""")
+    out_events = db.sql("""
+        SELECT n.seq, f.item_id, f.version, f.deleted, l.fp, f.kind, f.status, f.tz, false AS adds_up
+        FROM fast_events f JOIN numbered n USING (pos) JOIN lines l USING (pos)
+        UNION ALL
+        SELECT n.seq, s.item_id, s.version, s.deleted, s.fp, s.kind, s.status, s.tz, s.adds_up
+        FROM slow_events s JOIN slow_pos p USING (seq) JOIN numbered n ON n.pos = p.pos
+        ORDER BY 1""").to_arrow_table()
+    out_blocks = db.sql("""
+        SELECT n.seq, b.n, b.provider_id, b.ref, b.start_ts, b.end_ts, b.is_local
+        FROM fast_blocks b JOIN numbered n USING (pos)
+        UNION ALL
+        SELECT n.seq, b.n, b.provider_id, b.ref, b.start_ts, b.end_ts, b.is_local
+        FROM slow_blocks b JOIN slow_pos p USING (seq) JOIN numbered n ON n.pos = p.pos
+        ORDER BY 1, 2""").to_arrow_table()
+    out_hours = db.sql("""
+        SELECT n.seq, h.n, h.provider_id, h.weekday, h.start_minute, h.end_minute
+        FROM slow_hours h JOIN slow_pos p USING (seq) JOIN numbered n ON n.pos = p.pos ORDER BY 1, 2""").to_arrow_table()
+    return Columns(out_events.cast(EVENTS), out_blocks.cast(BLOCKS), out_hours.cast(HOURS_ROWS), slow.rejected)
