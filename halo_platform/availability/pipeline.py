@@ -16,7 +16,7 @@ from halo_platform.availability.bulk_sql import Codec, bulk_cache
 from halo_platform.availability.feeds import Feed
 from halo_platform.availability.feeds.base import HOURS, ROLE, SCHEDULE, Parsed
 from halo_platform.availability.items import ApplyResult, LandedFile, apply_files, storable
-from halo_platform.availability.landing import PendingFile, pending, record_received
+from halo_platform.availability.landing import PendingFile, pending, read_bytes, read_head, record_received
 from halo_platform.availability.span_store import (
     SpanPlan,
     SpansResult,
@@ -59,11 +59,7 @@ QUARANTINED_HEAD_BYTES = 4096  # of a file quarantined whole: enough to recognis
 
 
 def file_head(path: str) -> bytes:
-    try:
-        with open(path, "rb") as fh:
-            return fh.read(QUARANTINED_HEAD_BYTES)
-    except OSError:
-        return b""
+    return read_head(path, QUARANTINED_HEAD_BYTES)
 
 
 # Reading a file column-wise costs about 50 ms whatever its size (DuckDB set-up), and saves
@@ -80,7 +76,7 @@ def load_file(fmt: str, path: str, relpath: str, sha256: str) -> LandedFile:
     feed_format = adapter(fmt)
     try:
         templates = any(Path(path).match(p) for p in feed_format.template_patterns)
-        data, name = Path(path).read_bytes(), Path(path).name
+        data, name = read_bytes(path), Path(path).name  # a local file, or an S3 object read in place
         columns = feed_format.columns(data, name) if feed_format.columns and len(data) >= COLUMNAR_MIN_BYTES else None
         landed = ((LandedFile.from_columns(relpath, sha256, columns) if columns else None)
                   or LandedFile.from_parsed(relpath, sha256, feed_format.parse(data, name), templates))

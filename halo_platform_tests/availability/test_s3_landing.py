@@ -10,11 +10,13 @@ import pytest
 from click.testing import CliRunner
 
 from halo_platform.availability.feeds import get_feed
-from halo_platform.availability.landing import s3_landing
+from halo_platform.availability.freshness import freshness
+from halo_platform.availability.landing import pending, s3_landing
 from halo_platform.availability.sensors import emr_landing_sensor
 from halo_platform.cli import cli
 from halo_platform.core.errors import HaloError
 from halo_platform.core.settings import get_settings
+from halo_platform_tests.availability.helpers import process, spans_on
 
 WEEK = ",".join(f'"{d}":[["09:00","12:00"]]' for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun"))
 HOURS = f'{{"type":"hours","provider":"S1","tz":"UTC","week":{{{WEEK}}},"updated_at":"2026-11-01T00:00:00Z"}}\n'
@@ -74,6 +76,22 @@ def test_the_sensor_requests_new_objects_by_key_and_etag(s3_feed, store):
     keys = sorted(r.run_key.split("#")[0] for r in result.run_requests)
     assert keys == [f"cloud/booking.jsonl@{etags['booking.jsonl']}", f"cloud/hours.jsonl@{etags['hours.jsonl']}"]
 
+
+
+def test_processing_reads_the_objects_in_place_and_records_when_they_landed(s3_feed, store):
+    day = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=2)
+    put_objects(s3_feed, day)
+    client = s3_feed.client()
+    process(store, day.isoformat(), 2)
+    assert spans_on(store, "cloud", "S1", day.isoformat()) == [(f"{day}T09:00Z", f"{day}T10:00Z"), (f"{day}T11:00Z", f"{day}T12:00Z")]
+    assert pending(get_feed("cloud"), {"cloud/hours.jsonl", "cloud/booking.jsonl"}) == []
+    assert not (get_settings().landing_dir / "cloud").exists()  # read in place, never copied
+    landed = client.head_object(Bucket="emr-landing", Key="clinic-a/booking.jsonl")["LastModified"]
+    assert freshness(store, "cloud").received_at == landed.astimezone(dt.UTC).replace(microsecond=0)
+    seen = len(s3_feed.requests.snapshot())
+    process(store, day.isoformat(), 2)  # nothing new: listed, nothing read again
+    assert {(r.method, r.query.get("list-type") is not None) for r in s3_feed.requests.snapshot(seen)} == {("GET", True)}
+    assert spans_on(store, "cloud", "S1", day.isoformat())[0] == (f"{day}T09:00Z", f"{day}T10:00Z")
 
 
 def test_an_unreachable_store_fails_the_sensor_instead_of_finding_nothing(s3_feed, store, tmp_path, monkeypatch):
