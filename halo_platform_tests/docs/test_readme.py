@@ -41,10 +41,11 @@ def test_the_readme_has_runnable_blocks_covering_every_group_of_the_halo_command
     assert all("Authorization: Bearer $HALO_KEY" in c for c in commands if c.startswith("curl") and "/health" not in c)
 
 
-def test_every_readme_command_runs_as_written_against_a_fresh_home(tmp_path) -> None:  # noqa: ANN001
+def test_every_readme_command_runs_as_written_against_a_fresh_home(tmp_path, dagster_webserver) -> None:  # noqa: ANN001
+    """Task requests go to the session's Dagster webserver, as under `make run`."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HALO_", "DAGSTER_"))}
-    env.update(HALO_HOME=str(tmp_path / "halo"), DAGSTER_HOME=str(tmp_path / "dagster_home"))
+    env = dagster_webserver.env({k: v for k, v in os.environ.items() if not k.startswith(("HALO_", "DAGSTER_"))})
+    env.update(HALO_HOME=str(tmp_path / "halo"))
     # the README tells the reader to put .venv/bin on PATH; here it is this interpreter's bin
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     server = subprocess.Popen([str(BIN / "halo"), "serve", "--port", str(port)], cwd=ROOT, env=env,
@@ -71,6 +72,7 @@ def test_every_readme_command_runs_as_written_against_a_fresh_home(tmp_path) -> 
     finally:
         server.terminate()
         server.wait(timeout=20)
+        dagster_webserver.clear_queue()
 
 
 @pytest.mark.parametrize("command", ["halo tasks run payment_reconciliation --payload '{\"tolerance\":0.01}' --sink outbox --wait"])
