@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import os
 import threading
 from collections.abc import Iterator
@@ -32,15 +33,25 @@ def _lock_for(path: str) -> tuple[threading.Lock, int, int]:
         return entry
 
 
+@functools.lru_cache(maxsize=64)
+def _sqlite_file(url: str) -> str | None:
+    """The database file of a SQLite URL (None for other stores and in-memory SQLite); parsed
+    once per URL: a drain opens thousands of write transactions."""
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    return os.path.abspath(parsed.database)
+
+
 @contextlib.contextmanager
 def writing(store: StoreResource, priority: bool = False) -> Iterator[Connection]:
     """`store.write()`, queued on lock files first when the store is a SQLite file."""
-    parsed = sa.make_url(store.url)
-    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+    path = _sqlite_file(store.url)
+    if path is None:
         with store.write() as conn:
             yield conn
         return
-    thread_lock, writers, gate = _lock_for(os.path.abspath(parsed.database))
+    thread_lock, writers, gate = _lock_for(path)
     with thread_lock:
         if priority:
             fcntl.flock(gate, fcntl.LOCK_EX)
