@@ -141,3 +141,15 @@ def test_cli_send_uses_the_same_path_and_prints_one_line_errors(client):
     assert status.exit_code == 0 and "sent" in status.output and "queued" in status.output
     missing = runner.invoke(cli, ["delivery", "status", "nope"])
     assert missing.exit_code == 2 and "error: no message nope" in missing.output
+
+
+def test_python_send_sms_takes_a_timezone_and_a_fallback_like_the_api(client):
+    view = send_sms("+33612345678", "results ready", priority="LOW", timezone="Asia/Jakarta",
+                    fallback={"channel": "email", "to": "patient@example.com", "subject": "Your results"})
+    with STORE.read() as conn:
+        row = conn.execute(sa.select(Message.__table__).where(Message.__table__.c.id == view["id"])).one()
+    assert row.fallback == {"channel": "email", "to": "patient@example.com", "subject": "Your results"}
+    with pytest.raises(HaloError, match="timezone: 'Mars/Base' is not an IANA time zone"):
+        send_sms("+33612345678", "x", timezone="Mars/Base")
+    with pytest.raises(HaloError, match="fallback"):
+        send_sms("+33612345678", "x", fallback={"channel": "fax"})
