@@ -30,20 +30,28 @@ def _store(backend: str, halo_store, request):  # noqa: ANN001, ANN202
 def test_a_claim_leases_exactly_its_batch_oldest_first_and_a_second_claim_the_next(backend, providers_file, halo_store, request):
     store = _store(backend, halo_store, request)
     config = providers_file({"s": {"kind": "sandbox", "channel": "sms"}}, [])
-    enqueue_many("sms", [{"to": "+33612345678", "body": f"m{i}", "priority": "LOW"} for i in range(50)], store=store, providers=config)
-    now = utcnow() + dt.timedelta(seconds=1)
-    with store.write() as conn:
-        first = claim(conn, "sms", "run-a", 10, now, 60)
-    with store.write() as conn:
-        second = claim(conn, "sms", "run-b", 10, now, 60)
     with store.read() as conn:
-        leased = dict(conn.execute(sa.select(Message.lease_owner, sa.func.count()).where(Message.lease_owner.is_not(None))
-                                   .group_by(Message.lease_owner)).all())
-    assert leased == {"run-a": 10, "run-b": 10}
-    assert [r.content["body"] for r in first] == [f"m{i}" for i in range(10)]
-    assert [r.content["body"] for r in second] == [f"m{i}" for i in range(10, 20)]
-    if store is not halo_store:
-        store.dispose()
+        earlier = set(conn.execute(sa.select(Message.id)).scalars())
+    enqueue_many("sms", [{"to": "+33612345678", "body": f"claim{i}", "priority": "LOW"} for i in range(50)], store=store, providers=config)
+    try:
+        now = utcnow() + dt.timedelta(seconds=1)
+        with store.write() as conn:
+            first = claim(conn, "sms", "run-a", 10, now, 60)
+        with store.write() as conn:
+            second = claim(conn, "sms", "run-b", 10, now, 60)
+        with store.read() as conn:
+            leased = dict(conn.execute(sa.select(Message.lease_owner, sa.func.count()).where(Message.lease_owner.is_not(None))
+                                       .group_by(Message.lease_owner)).all())
+        assert leased == {"run-a": 10, "run-b": 10}
+        assert [r.content["body"] for r in first] == [f"claim{i}" for i in range(10)]
+        assert [r.content["body"] for r in second] == [f"claim{i}" for i in range(10, 20)]
+    finally:  # the MariaDB database is the session's: leave no message for the next test to send
+        with store.write() as conn:
+            ours = [i for i in conn.execute(sa.select(Message.id)).scalars() if i not in earlier]
+            conn.execute(sa.delete(MessageEvent).where(MessageEvent.message_id.in_(ours)))
+            conn.execute(sa.delete(Message).where(Message.id.in_(ours)))
+        if store is not halo_store:
+            store.dispose()
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
