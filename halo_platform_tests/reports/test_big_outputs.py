@@ -117,7 +117,8 @@ def test_a_report_from_postgresql_past_excels_row_limit_continues_on_a_second_sh
     assert second[1].startswith(b'<row><c t="inlineStr"><is><t xml:space="preserve">n</t>')
     assert re.search(rb"<row><c><v>1048576</v>", second[1] + second[2])
     assert second[2].endswith(b"row 1048600</t></is></c></row></sheetData></worksheet>")
-    assert openpyxl.load_workbook(report.path, read_only=True).sheetnames == ["report", "report_2"]
+    with zipfile.ZipFile(report.path) as zf:  # (openpyxl would take 20 s to open it)
+        assert re.findall(rb'<sheet name="([^"]+)"', zf.read("xl/workbook.xml")) == [b"report", b"report_2"]
 
 
 def test_a_report_reaches_a_sink_without_file_room_as_a_link_recorded_in_its_deliveries(warehouses, halo_env, store,
