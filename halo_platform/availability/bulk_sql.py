@@ -69,6 +69,16 @@ class Codec:
     def select(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
         return self.conn.exec_driver_sql(sql.replace("?", self.mark), tuple(params)).fetchall()
 
+    def select_plain(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        """`select` through the driver's own cursor, in the connection's transaction: plain tuples,
+        without a result row object per row (a second per million rows)."""
+        cursor = self.conn.connection.driver_connection.cursor()
+        try:
+            cursor.execute(sql.replace("?", self.mark), tuple(params))
+            return cursor.fetchall()
+        finally:
+            cursor.close()
+
     def read_ts(self, value: Any) -> dt.datetime | None:
         if value is None or isinstance(value, dt.datetime):
             return value

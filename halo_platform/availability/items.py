@@ -18,13 +18,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-import duckdb
 import pyarrow as pa
 from sqlalchemy.engine import Connection
 
 from halo_platform.availability.bulk_sql import Codec
 from halo_platform.availability.feeds.base import HOURS, NOT_STORABLE, ROLE, SCHEDULE, Event, Parsed, Rejected
-from halo_platform.availability.feeds.columns import Columns, to_arrow
+from halo_platform.availability.feeds.columns import Columns, connect, to_arrow
 from halo_platform.availability.tables import SchedulingItem, SchedulingItemBlock, SchedulingItemHours
 from halo_platform.core.models import utcnow
 
@@ -229,7 +228,7 @@ def apply_files(conn: Connection, feed: str, files: list[LandedFile]) -> ApplyRe
     events, blocks, hours = _concat(files)
     result.events = events.num_rows
     result.quarantined = sum(len(f.rejected) for f in files)
-    db = duckdb.connect()
+    db = connect()
     try:
         db.register("events", events)
         db.register("new_blocks", blocks)

@@ -40,7 +40,7 @@ def window_change(codec: Codec, feed: str, as_of: dt.date, days: int) -> tuple[l
 
 def _rows_for(codec: Codec, sql: str, feed: str, providers: list[str], extra: tuple = (), column: str = "provider_id") -> list[tuple]:
     if len(providers) > _FEW_PROVIDERS:
-        return codec.select(sql.replace("{only}", ""), (*extra, feed))
+        return codec.select_plain(sql.replace("{only}", ""), (*extra, feed))
     return list(codec.select_in(sql.replace("{only}", f"AND {column} IN ({{keys}})"), (*extra, feed), providers))
 
 

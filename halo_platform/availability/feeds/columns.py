@@ -88,6 +88,14 @@ CREATE OR REPLACE TEMP MACRO int_of(v) AS CASE WHEN regexp_full_match(v, '-?[0-9
 _NOT_PLAIN = r"\\|[:,\[]\s*-?(?i:nan|inf)|[0-9][eE]|,\s*[\]}]"
 
 
+def connect() -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB for one file or batch: no progress bar on the terminal, our macros."""
+    db = duckdb.connect()
+    db.execute("SET enable_progress_bar = false")
+    db.execute(MACROS)
+    return db
+
+
 def json_lines(data: bytes, fields: tuple[str, ...], fast: Callable[[duckdb.DuckDBPyConnection], None],
                build: Callable[[object, int, str], Event]) -> Columns | None:
     """Columns of a JSON-lines file. DuckDB parses each plain line (see `_NOT_PLAIN`) holding a
@@ -106,9 +114,8 @@ def json_lines(data: bytes, fields: tuple[str, ...], fast: Callable[[duckdb.Duck
     except UnicodeDecodeError:
         return None
     raw = data.split(b"\n")
-    db = duckdb.connect()
+    db = connect()
     try:
-        db.execute(MACROS)
         db.register("landed", pa.table({"pos": pa.array(range(1, len(raw) + 1), pa.int64()),
                                         "line": pa.array(raw, pa.binary()).cast(pa.string()),
                                         "fp": pa.array([zlib.crc32(line.rstrip(b"\r")) for line in raw], pa.int64())}))

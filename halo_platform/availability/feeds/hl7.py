@@ -47,7 +47,7 @@ from halo_platform.availability.feeds.base import (
     record,
     weekday_index,
 )
-from halo_platform.availability.feeds.columns import MACROS, Columns, merge_columns
+from halo_platform.availability.feeds.columns import Columns, connect, merge_columns
 
 PATTERNS = ("*.hl7", "*.csv")
 TEMPLATE_PATTERNS = ("*.csv",)  # working-hours rows of one version may come in several files: they add up
@@ -422,9 +422,8 @@ def columns(data: bytes, file: str = "") -> Columns | None:
         return None
     messages = split_messages(text)
     raws = [m.replace("\r", "\n") for _, m in messages]
-    db = duckdb.connect()
+    db = connect()
     try:
-        db.execute(MACROS)
         db.register("landed", pa.table({"pos": pa.array([p for p, _ in messages], pa.int64()),
                                         "message": pa.array([m for _, m in messages], pa.string()),
                                         "fp": pa.array([zlib.crc32(r.strip().encode()) for r in raws], pa.int64())}))
