@@ -16,8 +16,6 @@ failed attempt) unless `HALO_WEBHOOKS_ALLOW_PRIVATE=1` (tests, receivers inside 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
 import ipaddress
 import json
 import logging
@@ -37,6 +35,7 @@ from halo_platform.access.keys import webhook_secret
 from halo_platform.core.models import utcnow
 from halo_platform.core.redact import mask_text
 from halo_platform.core.store import StoreResource
+from halo_platform.core.webhook_signature import SIGNATURE_HEADER, sign
 from halo_platform.delivery.queue import events_t, messages_t
 from halo_platform.delivery.tables import WebhookAttempt
 
@@ -45,7 +44,6 @@ attempts_t = WebhookAttempt.__table__
 #: seconds before retry n (1-based) of one event; the last repeats until the event is 24 h old
 BACKOFF_SECONDS = (10, 30, 60, 300, 900, 1800, 3600)
 GIVE_UP_AFTER = dt.timedelta(hours=24)
-SIGNATURE_HEADER = "X-Halo-Signature"
 _DETAIL = WebhookAttempt.__table__.c.detail.type.length
 
 
@@ -61,11 +59,6 @@ class PendingEvent:
     webhook_key: str
     attempts: int = 0
     last_attempt_at: dt.datetime | None = None
-
-
-def sign(secret: str, body: bytes) -> str:
-    """The `X-Halo-Signature` value of `body`."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
 def body_of(event: PendingEvent) -> bytes:

@@ -5,20 +5,12 @@ summary links to it. Unreachable, 429 and 5xx are retried; other 4xx are not."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 from urllib.parse import urlsplit
 
 from halo_platform.core.models import utcnow
+from halo_platform.core.webhook_signature import SIGNATURE_HEADER, sign
 from halo_platform.sinks.base import Delivery, Sink, post
-
-SIGNATURE_HEADER = "X-Halo-Signature"
-
-
-def sign(body: bytes, secret: str) -> str:
-    """The `X-Halo-Signature` value of `body`: `sha256=` and the HMAC-SHA256 under `secret`, hex."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
 class WebhookSink(Sink):
@@ -40,7 +32,7 @@ class WebhookSink(Sink):
             "sent_at": utcnow().isoformat(),
         }
         body = json.dumps(summary, separators=(",", ":")).encode()
-        headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(body, self.secret)}
+        headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(self.secret, body)}
         post(self.url, f"webhook {urlsplit(self.url).hostname}", self.timeout, content=body, headers=headers)
         parts = urlsplit(self.url)
         return [f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"]
