@@ -266,6 +266,11 @@ def _platform_run(label: str, db_url: str, dispatchers: int, fakes: dict[str, Fa
         for i in range(20):  # warm the API process (imports, pools) before measuring
             httpx.post(api_url + "/v1/messages/sms", json={"to": "+33612345678", "body": f"warm {i}", "priority": "HIGH"}, timeout=10,
                        headers={"Authorization": f"Bearer {key}"})
+        # the same requests with no drain running: what the machine's load alone does to them
+        quiet = mp.Process(target=_high_latency, args=(api_url, key, min(100, high_count), stop, high_out))
+        quiet.start()
+        alone, _ = high_out.get(timeout=120)
+        quiet.join()
         for fake in fakes.values():
             fake.reset()
         readies = [mp.Event() for _ in range(dispatchers)]
@@ -307,7 +312,8 @@ def _platform_run(label: str, db_url: str, dispatchers: int, fakes: dict[str, Fa
             phases[k] = phases.get(k, 0.0) + v
     yield (f"  {label}: {sent:,} of {count:,} sent in {elapsed:.1f} s = {rate:,.0f} msg/s = {rate / raw:.0%} of raw; "
            f"HIGH p50 {_pct(latencies, 0.5):.1f} ms, p99 {_pct(latencies, 0.99):.1f} ms, max {max(latencies, default=float('nan')):.1f} ms "
-           f"({len(latencies)} requests{f', {len(high_errors)} failed: {high_errors[0]}' if high_errors else ''}); {_load()}")
+           f"({len(latencies)} requests{f', {len(high_errors)} failed: {high_errors[0]}' if high_errors else ''}; "
+           f"without the drain p50 {_pct(alone, 0.5):.1f} ms, p99 {_pct(alone, 0.99):.1f} ms); {_load()}")
     yield (f"    where the time goes (summed over {dispatchers} dispatcher(s) and their threads): "
            + ", ".join(f"{k} {v:.1f} s" for k, v in phases.items())
            + f"; {sum(st['commits'] for st in stats):,} recorder commits; dispatcher CPU {sum(st['cpu'] for st in stats):.1f} s")
