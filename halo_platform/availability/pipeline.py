@@ -48,7 +48,7 @@ def pending_files(store: StoreResource, feed: Feed, only: list[str] | None = Non
     return [f for f in files if only is None or f.relpath in only]
 
 
-PARALLEL_PARSE_BYTES = 16 << 20  # below this, worker start-up costs more than it saves
+PARALLEL_PARSE_BYTES = 16 << 20  # of files parsed record by record: below this, worker start-up costs more than it saves
 
 
 def parse_file(feed: Feed, file: PendingFile) -> Parsed:
@@ -129,26 +129,32 @@ def apply_batch(store: StoreResource, feed: str, parsed: list[LandedFile], paths
 
 def ingest_feeds(store: StoreResource, batches: list[tuple[Feed, list[PendingFile]]]) -> dict[str, ApplyResult]:
     """Parse and apply the pending files of several feeds, one transaction per feed (the newest
-    event of an item wins across all of a feed's files, so each item is written once). A big batch
-    is parsed by a pool of worker processes while the main process applies the feeds already parsed."""
+    event of an item wins across all of a feed's files, so each item is written once). Files are
+    parsed in the background while the main thread applies the feeds already parsed: by threads
+    (reading column-wise runs in DuckDB, outside the GIL: 1M events parsed in 8.7 s with two
+    threads, 12.3 s with one, load 4), or by worker processes when many small files are parsed
+    record by record (CPU-bound Python)."""
+    from concurrent.futures import Executor, ThreadPoolExecutor
+
     args = {feed.name: [(feed.format, str(f.path), f.relpath, f.sha256) for f in files] for feed, files in batches}
-    size = sum(f.path.stat().st_size for _, files in batches for f in files)
-    workers = min(sum(len(a) for a in args.values()), os.cpu_count() or 1)
-    pool = None
+    size = sum(size for _, files in batches for f in files if (size := f.path.stat().st_size) < COLUMNAR_MIN_BYTES)
+    workers = max(1, min(sum(len(a) for a in args.values()), os.cpu_count() or 1))
+    pool: Executor
     if workers >= 2 and size >= PARALLEL_PARSE_BYTES:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
         pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver"))
+    else:
+        pool = ThreadPoolExecutor(workers)
     results = {}
     try:
-        futures = {name: [pool.submit(load_file, *a) for a in todo] for name, todo in args.items()} if pool else {}
+        futures = {name: [pool.submit(load_file, *a) for a in todo] for name, todo in args.items()}
         for feed, _ in batches:
-            parsed = [f.result() for f in futures[feed.name]] if pool else [load_file(*a) for a in args[feed.name]]  # never raises
+            parsed = [f.result() for f in futures[feed.name]]  # load_file never raises
             results[feed.name] = apply_batch(store, feed.name, parsed, {a[2]: a[1] for a in args[feed.name]})
     finally:
-        if pool:
-            pool.shutdown(cancel_futures=True)
+        pool.shutdown(cancel_futures=True)
     return results
 
 
