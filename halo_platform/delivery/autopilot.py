@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
 from halo_platform.delivery.config import AutopilotConfig, DeliveryConfig
-from halo_platform.delivery.providers.base import ACKNOWLEDGED
+from halo_platform.delivery.providers.base import ACKNOWLEDGED, THROTTLED
 from halo_platform.delivery.resources import ProvidersResource
 from halo_platform.delivery.tables import DeliveryAttempt, ProviderState, ProviderStateChange
 from halo_platform.sinks import SinksResource
@@ -99,11 +99,12 @@ class CycleReport:
 
 
 def window_stats(conn, since: dt.datetime, until: dt.datetime) -> dict[str, tuple[int, int]]:  # noqa: ANN001
-    """(attempts, errors) per provider between `since` and `until`."""
+    """(attempts, errors) per provider between `since` and `until`; a throttled request (the
+    provider asked us to wait) is neither."""
     errors = sa.func.sum(sa.case((attempts_t.c.outcome != ACKNOWLEDGED, 1), else_=0))
     query = (
         sa.select(attempts_t.c.provider, sa.func.count(), errors)
-        .where(attempts_t.c.at >= since, attempts_t.c.at <= until)
+        .where(attempts_t.c.at >= since, attempts_t.c.at <= until, attempts_t.c.outcome != THROTTLED)
         .group_by(attempts_t.c.provider)
     )
     return {p: (int(n), int(e or 0)) for p, n, e in conn.execute(query)}
@@ -231,7 +232,7 @@ def hourly_traffic(config: DeliveryConfig, store: StoreResource, hours: int = 24
     with store.read() as conn:
         for i, start in enumerate(starts):
             query = (sa.select(attempts_t.c.provider, sa.func.count(), errors)
-                     .where(attempts_t.c.at >= start, attempts_t.c.at < start + dt.timedelta(hours=1))
+                     .where(attempts_t.c.at >= start, attempts_t.c.at < start + dt.timedelta(hours=1), attempts_t.c.outcome != THROTTLED)
                      .group_by(attempts_t.c.provider))
             for provider, n, e in conn.execute(query):
                 if provider in counts:

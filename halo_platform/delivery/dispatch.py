@@ -1,9 +1,10 @@
 """Dispatching queued messages: claim a leased batch, settle what a dead sender left in flight,
 expire what is past its time, draw a provider per message (a retry avoids the provider that
 just failed), and send with bounded concurrency per provider (batch APIs where the provider
-has one). Crash safety: each request's messages are marked in flight (committed) before it
-leaves, and its answer is recorded as soon as it arrives, so a crash leaves at most one
-uncertain request per sending slot, never a batch."""
+has one), within each provider's rate limit and never while it is paused (`throttle`).
+Crash safety: each request's messages are marked in flight (committed) before it leaves, and
+its answer is recorded as soon as it arrives, so a crash leaves at most one uncertain request
+per sending slot, never a batch."""
 
 from __future__ import annotations
 
@@ -23,10 +24,18 @@ from dataclasses import dataclass, field
 from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
 from halo_platform.delivery.config import CHANNELS
-from halo_platform.delivery.lifecycle import Transition, attempt_row, expired, transition, uncertain_resolution
+from halo_platform.delivery.lifecycle import (
+    Transition,
+    attempt_row,
+    expired,
+    requeued,
+    transition,
+    uncertain_resolution,
+)
 from halo_platform.delivery.providers.base import (
     PERMANENT,
     RETRYABLE,
+    THROTTLED,
     Outgoing,
     Provider,
     SendResult,
@@ -35,6 +44,7 @@ from halo_platform.delivery.queue import claim, mark_in_flight, persist, resolve
 from halo_platform.delivery.resources import ProvidersResource, provider_kinds
 from halo_platform.delivery.routing import draw
 from halo_platform.delivery.state import load_router
+from halo_platform.delivery.throttle import Tokens, pause, paused
 from halo_platform.delivery.write_lock import writing
 
 log = logging.getLogger("halo.delivery")
@@ -90,6 +100,8 @@ class Dispatcher:
         self._pools: dict[str, ThreadPoolExecutor] = {}
         self._lock = threading.Lock()
         self._recorder = _Recorder(store, self.owner, clock, config.lease_seconds)
+        self._tokens = Tokens(store)
+        self._paused: dict[str, dt.datetime] = {}  # provider -> end of its pause (real time), as last read or asked
 
     def _pool(self, provider: Provider) -> ThreadPoolExecutor:
         with self._lock:
@@ -131,6 +143,10 @@ class Dispatcher:
         if not rows:
             return batch
         router = load_router(self.config, self.store)
+        with self.store.read() as conn:
+            stopped = paused(conn, utcnow())
+        with self._lock:
+            self._paused = stopped
         for row in to_send:
             if row.expires_at is not None and row.expires_at <= now:
                 batch.transitions.append(expired(row, now))
@@ -139,9 +155,14 @@ class Dispatcher:
                 batch.assigned[pinned[row.id]].append(row)
                 continue
             _, weights = router.weights_for(row.channel, row.country, row.capability)
+            waiting = [stopped[k] for k, w in weights.items() if w > 0 and k in stopped]
+            if waiting:
+                weights = {k: w for k, w in weights.items() if k not in stopped}
             exclude = [row.provider] if row.number_of_retries and row.provider else []
             name = draw(weights, self.rng, exclude)
-            if name is None:
+            if name is None and waiting:
+                batch.transitions.append(requeued(row, now + (min(waiting) - utcnow()), "every provider paused"))
+            elif name is None:
                 batch.transitions.append(transition(row, None, None, self.config.retry, now))
             else:
                 batch.assigned[name].append(row)
@@ -198,12 +219,41 @@ class Dispatcher:
                 answered.append((row, not_sent(row, problem), None))
             else:
                 ready.append((row, message))
+        ready, waiting = self._admit(provider, ready)
         answered += [(row, result, provider.name) for row, result in send_request(provider, ready, self._recorder.mark)]
         now = self.clock()
-        moved = [transition(row, result, name, self.config.retry, now) for row, result, name in answered]
+        moved = [requeued(row, now, why) for row, why in waiting]
+        asked = [result.retry_after or 0.0 for _, result, _ in answered if result.outcome == THROTTLED]
+        if asked:
+            self._pause(provider.name, max(asked))
+        moved += [requeued(row, now, f"throttled: {result.detail}") if result.outcome == THROTTLED else transition(row, result, name, self.config.retry, now)
+                  for row, result, name in answered]
         attempts = [attempt_row(result, name, now) for _, result, name in answered if name is not None]
         self._recorder.record(moved, attempts)
         return moved
+
+    def _admit(self, provider: Provider, ready: list[tuple]) -> tuple[list[tuple], list[tuple]]:
+        """The messages of `ready` that may leave now, and (row, why) for those that go back to the
+        queue: all of them while the provider is paused; with a `rate_per_second`, those that got
+        no token before half their lease had run (the slot waits for the bucket to refill)."""
+        if not ready:
+            return ready, []
+        with self._lock:
+            until = self._paused.get(provider.name)
+        if until is not None and until > utcnow():
+            return [], [(row, "provider paused") for row, _ in ready]
+        if provider.rate_per_second is None:
+            return ready, []
+        left = (min(row.lease_until for row, _ in ready) - self.clock()).total_seconds() - self.config.lease_seconds / 2
+        got = self._tokens.wait(provider.name, provider.rate_per_second, len(ready), time.monotonic() + max(left, 0.0))
+        return ready[:got], [(row, "rate limit") for row, _ in ready[got:]]
+
+    def _pause(self, name: str, seconds: float) -> None:
+        """Pause provider `name` for every dispatcher of the store (it asked us to wait)."""
+        until = pause(self.store, name, seconds)
+        with self._lock:
+            self._paused[name] = max(until, self._paused.get(name, until))
+        log.warning("provider %s asked to wait %.1f s; paused until %s", name, seconds, until.isoformat())
 
     def drain(self, channels: Sequence[str] = CHANNELS, timeout: float | None = None) -> DispatchStats:
         """Dispatch until nothing is due on `channels` (or `timeout` seconds pass); channels in parallel."""
@@ -473,9 +523,12 @@ def call_provider(provider: Provider, messages: list[Outgoing], timeout: float |
     t0 = time.perf_counter()
     try:
         results = provider.send_batch(messages, timeout)
+        asked = provider.take_pause()
     except Exception as exc:  # noqa: BLE001
         # the type only: an exception's text can carry the recipient or the content
         log.error("provider %s raised %s for %d message(s); recorded as provider_error, not re-sent", provider.name, type(exc).__name__, len(messages))
         return [SendResult(m.id, PERMANENT, detail=f"the provider call raised {type(exc).__name__}; not re-sent") for m in messages]
     ms = (time.perf_counter() - t0) * 1000
-    return [SendResult(r.message_id, r.outcome, r.provider_message_id, r.detail, r.http_status, r.latency_ms or ms) for r in results]
+    # a retryable answer that asked us to wait (429, 503 with Retry-After) is a throttle, not an error
+    return [SendResult(r.message_id, THROTTLED if asked is not None and r.outcome == RETRYABLE else r.outcome, r.provider_message_id, r.detail,
+                       r.http_status, r.latency_ms or ms, asked) for r in results]

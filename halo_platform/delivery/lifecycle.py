@@ -48,6 +48,12 @@ def transition(row, result: SendResult | None, provider: str | None, retry: Retr
     return Transition(row.id, "retry_scheduled", provider, None, retries, now + dt.timedelta(seconds=retry.backoff(retries)), result.detail)
 
 
+def requeued(row, due: dt.datetime, detail: str) -> Transition:  # noqa: ANN001
+    """Back in the queue as it was, due at `due`: its provider paused or out of tokens, it was
+    not sent (no retry counted; a claim routes it again)."""
+    return Transition(row.id, "held", row.provider, None, row.number_of_retries, due, detail)
+
+
 def expired(row, now: dt.datetime) -> Transition:  # noqa: ANN001
     return Transition(row.id, "expired", row.provider, None, row.number_of_retries, row.next_attempt_at, "expired before it could be sent")
 

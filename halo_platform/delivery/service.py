@@ -26,13 +26,14 @@ from halo_platform.core.store import StoreResource
 from halo_platform.delivery.config import PRIORITIES, DeliveryConfig
 from halo_platform.delivery.dispatch import not_sent, readable, send_request
 from halo_platform.delivery.lifecycle import attempt_row, transition
-from halo_platform.delivery.providers.base import RETRYABLE, SendResult
+from halo_platform.delivery.providers.base import RETRYABLE, THROTTLED, SendResult
 from halo_platform.delivery.queue import events_t, mark_in_flight, messages_t, persist
 from halo_platform.delivery.quiet_hours import quiet_until, recipient_zone
 from halo_platform.delivery.resources import ProvidersResource
 from halo_platform.delivery.routing import failover_order
 from halo_platform.delivery.state import load_router
 from halo_platform.delivery.suppressions import mark_suppressed
+from halo_platform.delivery.throttle import Tokens, pause, paused
 from halo_platform.delivery.validation import NewMessage, validate
 from halo_platform.delivery.write_lock import writing
 
@@ -189,7 +190,9 @@ def _by_key(conn, key: str | None):  # noqa: ANN001, ANN202
 
 def send_high(message_id: str, store: StoreResource, providers: ProvidersResource, rng: random.Random) -> None:
     """Send a HIGH message now: providers in weighted order until one takes it, the
-    deadline passes, or an answer is unknown (then it is `lost`, never sent twice). Each
+    deadline passes, or an answer is unknown (then it is `lost`, never sent twice). A paused
+    provider, one whose rate limit has no token left, and one that asks us to wait (which
+    pauses it) are passed over for the next, never waited for. Each
     request is marked in flight first, so a crash of this process leaves it `lost`, not
     re-sent by a dispatch run; a message that cannot be sent ends `provider_error`."""
     owner = f"api:{message_id}"
@@ -206,7 +209,10 @@ def send_high(message_id: str, store: StoreResource, providers: ProvidersResourc
     else:
         router = load_router(config, store)
         _, weights = router.weights_for(row.channel, row.country, row.capability)
-        names = failover_order(weights, rng)
+        with store.read() as conn:
+            stopped = paused(conn, now)
+        names = [name for name in failover_order(weights, rng) if name not in stopped]
+    tokens = Tokens(store)
 
     def mark(name: str, leases: list) -> set[str]:
         with writing(store, priority=True) as conn:
@@ -216,7 +222,10 @@ def send_high(message_id: str, store: StoreResource, providers: ProvidersResourc
         remaining = config.high_deadline_seconds - (time.monotonic() - started)
         if remaining <= 0.05:
             break
-        answered = send_request(providers.build(config.providers[name]), [(row, outgoing)], mark, remaining)
+        provider = providers.build(config.providers[name])
+        if provider.rate_per_second is not None and not tokens.take(name, provider.rate_per_second, 1, batch=False, priority=True):
+            continue
+        answered = send_request(provider, [(row, outgoing)], mark, remaining)
         if not answered:
             return  # no longer ours (its lease ended): whoever holds it now records it
         result = answered[0][1]
@@ -224,7 +233,9 @@ def send_high(message_id: str, store: StoreResource, providers: ProvidersResourc
         attempts.append(attempt_row(result, name, now))
         last_provider = name
         log.info("HIGH %s to %s via %s: %s %s", message_id, mask_recipient(row.recipient), name, result.outcome, result.detail)
-        if result.outcome != RETRYABLE:
+        if result.outcome == THROTTLED:
+            pause(store, name, result.retry_after or 0.0, priority=True)
+        elif result.outcome != RETRYABLE:
             final = transition(row, result, name, config.retry, now, high=True)
             break
     if final is None:

@@ -8,7 +8,9 @@ connection (`wire`), and classifies the answer as one `SendResult` per message:
   retryable error code); safe to try again, elsewhere too;
 - `unknown`: the request may have reached the provider (read timeout, dropped
   connection); a HIGH message is not re-sent, a queued one is retried per the spec;
-- `permanent`: the provider refused it for good (invalid number, bad credentials).
+- `permanent`: the provider refused it for good (invalid number, bad credentials);
+- `throttled`: the provider asked us to wait (429, or 503 with `Retry-After`); it did not take
+  the message, and this is not a transmission error (the autopilot does not count it).
 
 Dispatch code only knows this base. A kind registers itself by setting `kind`.
 """
@@ -24,11 +26,12 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
 from urllib.parse import urlencode
 
 import dagster as dg
-from pydantic import PrivateAttr
+from pydantic import Field, PrivateAttr
 
 from halo_platform.core.redact import mask_text
 from halo_platform.delivery.providers.wire import NoAnswer, NotSent, Reply, WirePool, basic_auth, encode_body
@@ -39,6 +42,11 @@ ACKNOWLEDGED = "acknowledged"
 RETRYABLE = "retryable"
 PERMANENT = "permanent"
 UNKNOWN = "unknown"
+THROTTLED = "throttled"
+#: the pause taken when a 429 names no time
+DEFAULT_PAUSE_SECONDS = 1.0
+#: a longer Retry-After is taken as this (a malformed or hostile header cannot stop a provider for days)
+MAX_PAUSE_SECONDS = 3600.0
 
 
 @dataclass(frozen=True)
@@ -83,6 +91,8 @@ class SendResult:
     detail: str = ""
     http_status: int | None = None
     latency_ms: float | None = None
+    #: throttled: the seconds the provider asked us to wait
+    retry_after: float | None = None
 
     def __post_init__(self) -> None:
         # provider error texts quote the recipient; mask them where they are made, before
@@ -183,6 +193,26 @@ def http_outcome(status: int) -> str:
     return PERMANENT
 
 
+def asked_pause(response: Reply) -> float | None:
+    """The seconds a provider's answer asks us to wait: a 429 (`Retry-After` in seconds or as
+    an HTTP date, else DEFAULT_PAUSE_SECONDS) or a 503 with `Retry-After`; None otherwise."""
+    if response.status_code not in (429, 503):
+        return None
+    header = (response.headers.get("retry-after") or "").strip()
+    seconds = None
+    if header:
+        try:
+            seconds = float(header)
+        except ValueError:
+            try:
+                seconds = (parsedate_to_datetime(header) - dt.datetime.now(dt.UTC)).total_seconds()
+            except (TypeError, ValueError):
+                seconds = None
+    if seconds is None:
+        return DEFAULT_PAUSE_SECONDS if response.status_code == 429 else None
+    return min(max(seconds, 0.0), MAX_PAUSE_SECONDS)
+
+
 def short_body(response: Reply, limit: int = 200) -> str:
     """The error text of a response: JSON message fields or the first bytes (HTML 502 pages)."""
     text = response.text[:limit].replace("\n", " ").strip()
@@ -206,9 +236,13 @@ class Provider(dg.ConfigurableResource, abc.ABC):
     base_url: str = ""
     timeout_seconds: float = 10.0
     max_concurrency: int = 8
+    #: requests per second over every dispatcher of the store (a shared token bucket); None: no limit
+    rate_per_second: float | None = Field(default=None, gt=0)
 
     _pool: WirePool | None = PrivateAttr(default=None)
     _pool_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    # the pause the last answer on this thread asked for (`asked_pause`), read by `take_pause`
+    _asked: threading.local = PrivateAttr(default_factory=threading.local)
 
     # -- HTTP plumbing -------------------------------------------------------------------
     def pool(self) -> WirePool:
@@ -241,12 +275,20 @@ class Provider(dg.ConfigurableResource, abc.ABC):
             extra["Authorization"] = basic_auth(*auth)
         if params:
             path = f"{path}?{urlencode(params)}"
+        self._asked.seconds = None
         try:
-            return self.pool().request(method, path, body, extra, timeout)
+            reply = self.pool().request(method, path, body, extra, timeout)
         except NotSent as exc:
             return RETRYABLE, f"not sent: {exc}"
         except NoAnswer as exc:
             return UNKNOWN, f"no answer: {exc}"
+        self._asked.seconds = asked_pause(reply)
+        return reply
+
+    def take_pause(self) -> float | None:
+        """The pause the last request sent on this thread was asked for (once; None: none)."""
+        seconds, self._asked.seconds = getattr(self._asked, "seconds", None), None
+        return seconds
 
     @staticmethod
     def transport_failed(response: Reply | tuple[str, str]) -> bool:

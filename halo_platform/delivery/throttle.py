@@ -1,0 +1,109 @@
+"""Provider rate limits shared by every dispatcher of a store, both kept on the provider's
+`provider_state` row: its `rate_per_second` token bucket and the pause it asked for (a 429, or
+a 503 with `Retry-After`). A pause is not a transmission error: the autopilot does not count it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from halo_platform.core.models import utcnow
+from halo_platform.core.store import StoreResource
+from halo_platform.delivery.tables import ProviderState
+from halo_platform.delivery.write_lock import writing
+
+state_t = ProviderState.__table__
+
+# A dispatcher takes up to this many seconds of a provider's rate from the shared bucket in one
+# locked write and spends it locally; a batch not spent within HELD_SECONDS is dropped, never
+# returned, so holding tokens can only make the limit stricter. The bucket holds at most one
+# batch's worth (no burst above the rate after an idle spell).
+BATCH_SECONDS = 0.1
+HELD_SECONDS = 0.5
+
+
+def paused(conn, now: dt.datetime) -> dict[str, dt.datetime]:  # noqa: ANN001
+    """Providers paused at `now`, with the end of their pause."""
+    query = sa.select(state_t.c.provider, state_t.c.paused_until).where(state_t.c.paused_until > now)
+    return {name: until for name, until in conn.execute(query)}
+
+
+def _ensure_row(store: StoreResource, name: str) -> None:
+    """The provider's state row exists (the autopilot writes it on its first cycle; a pause or a
+    bucket may come first)."""
+    with store.read() as conn:
+        if conn.execute(sa.select(state_t.c.provider).where(state_t.c.provider == name)).first() is not None:
+            return
+    try:
+        with writing(store) as conn:
+            conn.execute(state_t.insert().values(provider=name, updated_at=utcnow()))
+    except IntegrityError:  # another dispatcher made it meanwhile
+        pass
+
+
+def pause(store: StoreResource, name: str, seconds: float, priority: bool = False) -> dt.datetime:
+    """Pause `name` for `seconds` from now for every dispatcher of `store` (a longer pause
+    already stored stays); returns its end."""
+    until = utcnow() + dt.timedelta(seconds=seconds)
+    _ensure_row(store, name)
+    with writing(store, priority=priority) as conn:
+        conn.execute(state_t.update().where(state_t.c.provider == name, sa.or_(state_t.c.paused_until.is_(None), state_t.c.paused_until < until))
+                     .values(paused_until=until))
+    return until
+
+
+class Tokens:
+    """The tokens one dispatcher took from providers' shared buckets and has not spent."""
+
+    def __init__(self, store: StoreResource) -> None:
+        self._store = store
+        self._lock = threading.Lock()
+        self._held: dict[str, tuple[int, float]] = {}
+        self._known: set[str] = set()
+
+    def take(self, name: str, rate: float, wanted: int, batch: bool = True, priority: bool = False) -> int:
+        """Up to `wanted` tokens of provider `name` (0 when its bucket is empty): from those held
+        here, else from the shared bucket in one locked write, taking a batch (`batch`) of which
+        the unspent rest is held here."""
+        clock = time.time()
+        with self._lock:
+            left, taken_at = self._held.get(name, (0, 0.0))
+            if clock - taken_at > HELD_SECONDS:
+                left = 0
+            used = min(left, wanted)
+            self._held[name] = (left - used, taken_at)
+        if used == wanted:
+            return used
+        need = wanted - used
+        if name not in self._known:
+            _ensure_row(self._store, name)
+            self._known.add(name)
+        capacity = max(1.0, rate * BATCH_SECONDS)
+        with writing(self._store, priority=priority) as conn:
+            row = conn.execute(sa.select(state_t.c.bucket_tokens, state_t.c.bucket_at).where(state_t.c.provider == name).with_for_update()).first()
+            if row.bucket_at is None:
+                tokens = capacity
+            else:
+                tokens = min(capacity, (row.bucket_tokens or 0.0) + max(0.0, clock - row.bucket_at) * rate)
+            got = min(int(tokens), max(need, int(capacity)) if batch else need)
+            if got <= 0:
+                return used
+            conn.execute(state_t.update().where(state_t.c.provider == name).values(bucket_tokens=tokens - got, bucket_at=clock))
+        spent = min(got, need)
+        if got > spent:
+            with self._lock:
+                self._held[name] = (got - spent, clock)
+        return used + spent
+
+    def wait(self, name: str, rate: float, wanted: int, give_up: float) -> int:
+        """Up to `wanted` tokens, waiting for the bucket to refill until `give_up`
+        (`time.monotonic()`); 0 if none came by then."""
+        while True:
+            got = self.take(name, rate, wanted)
+            if got or time.monotonic() >= give_up:
+                return got
+            time.sleep(min(max(1.0 / rate, 0.005), BATCH_SECONDS))

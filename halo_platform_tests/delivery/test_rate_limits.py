@@ -1,0 +1,140 @@
+"""Per-provider rate limits against the real HTTP fakes: a provider's 429 with `Retry-After`
+pauses it for every dispatcher (the messages go out afterwards, none lost or sent twice, the
+autopilot's error rate untouched), a `rate_per_second` bucket shared by two dispatchers holds,
+and a HIGH message passes a throttled provider over for the next."""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.message
+import email.utils
+import random
+import threading
+import time
+
+import pytest
+import sqlalchemy as sa
+
+from halo_platform.core.models import utcnow
+from halo_platform.delivery.autopilot import window_stats
+from halo_platform.delivery.dispatch import Dispatcher
+from halo_platform.delivery.providers.base import asked_pause
+from halo_platform.delivery.providers.wire import Reply
+from halo_platform.delivery.service import enqueue_many, submit
+from halo_platform.delivery.tables import DeliveryAttempt, Message, ProviderState
+from halo_platform.lab.provider_fakes import SECRETS
+
+
+def reply(status: int, retry_after: str | None = None) -> Reply:
+    headers = email.message.Message()
+    if retry_after is not None:
+        headers["Retry-After"] = retry_after
+    return Reply(status, headers, b"{}")
+
+
+IN_THREE_SECONDS = email.utils.format_datetime(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=3), usegmt=True)
+
+
+@pytest.mark.parametrize(("status", "header", "pause"), [
+    (429, "2", 2.0), (429, "0.5", 0.5), (429, None, 1.0), (429, "soon", 1.0), (429, "86400", 3600.0), (429, "-5", 0.0),
+    (503, "3", 3.0), (503, None, None), (500, "3", None), (200, "3", None), (429, IN_THREE_SECONDS, 3.0),
+])
+def test_the_pause_an_answer_asks_for(status, header, pause):  # noqa: ANN001
+    got = asked_pause(reply(status, header))
+    assert got == pytest.approx(pause, abs=1.0) if header == IN_THREE_SECONDS else got == pause
+
+
+def push_config(providers_file, fakes, weights=None, **onesignal):  # noqa: ANN001, ANN003, ANN201
+    providers = {
+        "os": {"kind": "onesignal", "channel": "push", "base_url": fakes["onesignal"].url, **SECRETS["onesignal"], "timeout_seconds": 2, **onesignal},
+        "fcm": {"kind": "fcm", "channel": "push", "base_url": fakes["fcm"].url, **SECRETS["fcm"], "timeout_seconds": 2},
+    }
+    routing = [{"channel": "push", "country": "*", "capability": "*", "weights": weights or {"os": 1}}]
+    return providers_file(providers, routing)
+
+
+def pushes(n: int, priority: str = "LOW") -> list[dict]:
+    return [{"to": f"device_user_{i:04d}", "title": "Reminder", "body": f"see you at {i}", "priority": priority} for i in range(n)]
+
+
+def statuses(store) -> dict[str, int]:  # noqa: ANN001
+    with store.read() as conn:
+        return dict(conn.execute(sa.select(Message.status, sa.func.count()).group_by(Message.status)).all())
+
+
+def drain_until_sent(config, store, n: int, timeout: float) -> None:  # noqa: ANN001
+    """Drain again while messages wait out a pause (a drain returns when nothing is due)."""
+    deadline = time.monotonic() + timeout
+    dispatcher = Dispatcher(config, store, batch_size=50)
+    try:
+        while statuses(store).get("sent", 0) < n and time.monotonic() < deadline:
+            dispatcher.drain(["push"], timeout=timeout)
+            time.sleep(0.1)
+    finally:
+        dispatcher.close()
+
+
+def test_a_429_with_retry_after_pauses_the_provider_and_the_messages_go_out_afterwards(fakes, providers_file, halo_store):
+    fake = fakes["onesignal"]
+    config = push_config(providers_file, fakes, max_concurrency=2)
+    enqueue_many("push", pushes(20), store=halo_store, providers=config)
+    started = utcnow()
+    fake.throttle(2)
+    drain_until_sent(config, halo_store, 20, timeout=15)
+
+    assert statuses(halo_store) == {"sent": 20}
+    assert len(fake.accepted) == 20 and fake.duplicates() == []
+    # only the requests already on their way when the first 429 came back were refused
+    assert 1 <= fake.status_counts[429] <= 2
+    with halo_store.read() as conn:
+        attempts = conn.execute(sa.select(DeliveryAttempt.outcome, DeliveryAttempt.at).order_by(DeliveryAttempt.at)).all()
+        paused_until = conn.execute(sa.select(ProviderState.paused_until).where(ProviderState.provider == "os")).scalar_one()
+        stats = window_stats(conn, started - dt.timedelta(seconds=1), utcnow())
+    throttled = [at for outcome, at in attempts if outcome == "throttled"]
+    sent = [at for outcome, at in attempts if outcome == "acknowledged"]
+    assert len(throttled) == fake.status_counts[429] and len(sent) == 20
+    assert 1.9 <= (paused_until - throttled[0]).total_seconds() <= 2.5
+    assert (min(sent) - throttled[0]).total_seconds() >= 1.9
+    # the autopilot sees 20 attempts and no error: a throttle is not a transmission error
+    assert stats["os"] == (20, 0)
+
+
+def test_a_high_message_passes_a_throttled_provider_over_for_the_next(fakes, providers_file, halo_store):
+    fakes["onesignal"].throttle(5)
+    config = push_config(providers_file, fakes, weights={"os": 1000, "fcm": 1})
+    view, _ = submit("push", {**pushes(1, "HIGH")[0]}, store=halo_store, providers=config, rng=random.Random(1))
+    assert view["status"] == "sent" and view["provider"] == "fcm"
+    assert fakes["onesignal"].status_counts[429] == 1 and len(fakes["fcm"].accepted) == 1
+    with halo_store.read() as conn:
+        assert conn.execute(sa.select(ProviderState.paused_until).where(ProviderState.provider == "os")).scalar_one() > utcnow()
+    # the next HIGH does not ask the paused provider at all
+    view, _ = submit("push", {**pushes(1, "HIGH")[0], "body": "again"}, store=halo_store, providers=config, rng=random.Random(1))
+    assert view["provider"] == "fcm" and fakes["onesignal"].status_counts[429] == 1
+
+
+def test_a_rate_limit_holds_within_5_percent_with_two_dispatchers(fakes, providers_file, halo_store):
+    """The issue asks for the limit to hold within 5% over 10 s with two dispatchers; the window
+    measured here is 4 s at 50/s (200 sends) to keep the test short, after the first 0.5 s."""
+    fake = fakes["onesignal"]
+    rate, window = 50, 4.0
+    config = push_config(providers_file, fakes, rate_per_second=rate, max_concurrency=4)
+    enqueue_many("push", pushes(int(rate * (window + 1.5))), store=halo_store, providers=config)
+    total = int(rate * (window + 1.5))
+    runs = [Dispatcher(config, halo_store, batch_size=50, owner=f"run-{i}") for i in range(2)]
+    threads = [threading.Thread(target=d.drain, args=(["push"],), kwargs={"timeout": 20}) for d in runs]
+    for t in threads:
+        t.start()
+    fake.accepted.wait_for(1, timeout=5)
+    time.sleep(0.5)
+    first, t0 = len(fake.accepted), time.monotonic()
+    time.sleep(window)
+    last, t1 = len(fake.accepted), time.monotonic()
+    for t in threads:
+        t.join(30)
+    for d in runs:
+        d.close()
+    measured = (last - first) / (t1 - t0)
+    print(f"rate limit {rate}/s, two dispatchers: {measured:.2f}/s over {t1 - t0:.2f} s")
+    assert abs(measured - rate) <= 0.05 * rate
+    assert len(fake.accepted) == total and fake.duplicates() == []
+    assert statuses(halo_store) == {"sent": total}
