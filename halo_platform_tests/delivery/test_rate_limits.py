@@ -16,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from halo_platform.core.models import utcnow
+from halo_platform.core.store import StoreResource
 from halo_platform.delivery.autopilot import window_stats
 from halo_platform.delivery.dispatch import Dispatcher
 from halo_platform.delivery.providers.base import asked_pause
@@ -112,9 +113,22 @@ def test_a_high_message_passes_a_throttled_provider_over_for_the_next(fakes, pro
     assert view["provider"] == "fcm" and fakes["onesignal"].status_counts[429] == 1
 
 
-def test_a_rate_limit_holds_within_5_percent_with_two_dispatchers(fakes, providers_file, halo_store):
+def test_a_high_message_that_finds_no_token_goes_to_the_next_provider(fakes, providers_file, halo_store):
+    config = push_config(providers_file, fakes, weights={"os": 1000, "fcm": 1}, rate_per_second=0.2)
+    first, _ = submit("push", pushes(1, "HIGH")[0], store=halo_store, providers=config, rng=random.Random(1))
+    second, _ = submit("push", {**pushes(1, "HIGH")[0], "body": "again"}, store=halo_store, providers=config, rng=random.Random(1))
+    assert (first["status"], first["provider"]) == ("sent", "os")
+    assert (second["status"], second["provider"]) == ("sent", "fcm")
+    assert len(fakes["onesignal"].accepted) == 1 and len(fakes["fcm"].accepted) == 1
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgresql"])
+def test_a_rate_limit_holds_within_5_percent_with_two_dispatchers(fakes, providers_file, halo_store, store, request):
     """The issue asks for the limit to hold within 5% over 10 s with two dispatchers; the window
     measured here is 4 s at 50/s (200 sends) to keep the test short, after the first 0.5 s."""
+    if store == "postgresql":
+        halo_store = StoreResource(db_url=request.getfixturevalue("fresh_pg_url"))
+        request.addfinalizer(halo_store.dispose)
     fake = fakes["onesignal"]
     rate, window = 50, 4.0
     config = push_config(providers_file, fakes, rate_per_second=rate, max_concurrency=4)
@@ -134,7 +148,7 @@ def test_a_rate_limit_holds_within_5_percent_with_two_dispatchers(fakes, provide
     for d in runs:
         d.close()
     measured = (last - first) / (t1 - t0)
-    print(f"rate limit {rate}/s, two dispatchers: {measured:.2f}/s over {t1 - t0:.2f} s")
+    print(f"rate limit {rate}/s, two dispatchers on {store}: {measured:.2f}/s over {t1 - t0:.2f} s")
     assert abs(measured - rate) <= 0.05 * rate
     assert len(fake.accepted) == total and fake.duplicates() == []
     assert statuses(halo_store) == {"sent": total}
