@@ -43,8 +43,8 @@ from halo_platform.delivery.providers.base import (
 from halo_platform.delivery.queue import claim, mark_in_flight, persist, resolve_uncertain
 from halo_platform.delivery.resources import ProvidersResource, provider_kinds
 from halo_platform.delivery.routing import draw
-from halo_platform.delivery.state import load_router
-from halo_platform.delivery.throttle import Tokens, pause, paused
+from halo_platform.delivery.state import routing_now
+from halo_platform.delivery.throttle import Tokens, pause
 from halo_platform.delivery.write_lock import writing
 
 log = logging.getLogger("halo.delivery")
@@ -142,9 +142,7 @@ class Dispatcher:
         batch = _Batch(stats, [], started)
         if not rows:
             return batch
-        router = load_router(self.config, self.store)
-        with self.store.read() as conn:
-            stopped = paused(conn, utcnow())
+        router, stopped = routing_now(self.config, self.store, utcnow())
         with self._lock:
             self._paused = stopped
         for row in to_send:

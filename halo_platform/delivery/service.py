@@ -31,9 +31,9 @@ from halo_platform.delivery.queue import events_t, mark_in_flight, messages_t, p
 from halo_platform.delivery.quiet_hours import quiet_until, recipient_zone
 from halo_platform.delivery.resources import ProvidersResource
 from halo_platform.delivery.routing import failover_order
-from halo_platform.delivery.state import load_router
+from halo_platform.delivery.state import routing_now
 from halo_platform.delivery.suppressions import mark_suppressed
-from halo_platform.delivery.throttle import Tokens, pause, paused
+from halo_platform.delivery.throttle import Tokens, pause
 from halo_platform.delivery.validation import NewMessage, validate
 from halo_platform.delivery.write_lock import writing
 
@@ -207,10 +207,8 @@ def send_high(message_id: str, store: StoreResource, providers: ProvidersResourc
         final = transition(row, not_sent(row, problem), None, config.retry, now, high=True)
         names = []
     else:
-        router = load_router(config, store)
+        router, stopped = routing_now(config, store, now)
         _, weights = router.weights_for(row.channel, row.country, row.capability)
-        with store.read() as conn:
-            stopped = paused(conn, now)
         names = [name for name in failover_order(weights, rng) if name not in stopped]
     tokens = Tokens(store)
 

@@ -5,6 +5,7 @@ factors. The rules in force are the providers file's plus those added at run tim
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections.abc import Mapping
 
 import sqlalchemy as sa
@@ -16,6 +17,7 @@ from halo_platform.core.store import StoreResource
 from halo_platform.delivery.config import CHANNELS, DeliveryConfig, Rule, validate_weights
 from halo_platform.delivery.routing import Router
 from halo_platform.delivery.tables import ProviderState, RoutingRuleAdded, RoutingWeight, RoutingWeightAudit
+from halo_platform.delivery.throttle import paused
 
 weights_t = RoutingWeight.__table__
 audit_t = RoutingWeightAudit.__table__
@@ -46,9 +48,20 @@ def with_added_rules(config: DeliveryConfig, conn: Connection) -> DeliveryConfig
     return dataclasses.replace(config, rules=config.rules + added) if added else config
 
 
+def _router(config: DeliveryConfig, conn: Connection) -> Router:
+    return Router(with_added_rules(config, conn), stored_weights(conn), factors(conn))
+
+
 def load_router(config: DeliveryConfig, store: StoreResource) -> Router:
     with store.read() as conn:
-        return Router(with_added_rules(config, conn), stored_weights(conn), factors(conn))
+        return _router(config, conn)
+
+
+def routing_now(config: DeliveryConfig, store: StoreResource, now: dt.datetime) -> tuple[Router, dict[str, dt.datetime]]:
+    """The router and the providers paused at `now` (`throttle.paused`), in one read: what a
+    send is routed by."""
+    with store.read() as conn:
+        return _router(config, conn), paused(conn, now)
 
 
 def set_weights(
