@@ -34,9 +34,9 @@ def reply(status: int, retry_after: str | None = None) -> Reply:
 
 
 @pytest.mark.parametrize(("status", "header", "pause"), [
-    (429, "2", 2.0), (429, "0.5", 0.5), (429, None, 1.0), (429, "soon", 1.0), (429, "86400", 3600.0), (429, "-5", 0.0),
+    (429, "2", 2.0), (429, "2.5", 2.5), (429, "0", 1.0), (429, None, 1.0), (429, "soon", 1.0), (429, "86400", 3600.0), (429, "-5", 1.0),
     (503, "3", 3.0), (503, None, None), (500, "3", None), (200, "3", None),
-    (429, "Wed, 21 Oct 2015 07:28:00 GMT", 0.0), (503, "Fri, 31 Dec 9999 23:59:59 GMT", 3600.0),
+    (429, "Wed, 21 Oct 2015 07:28:00 GMT", 1.0), (503, "Fri, 31 Dec 9999 23:59:59 GMT", 3600.0),
 ])
 def test_the_pause_an_answer_asks_for(status, header, pause):  # noqa: ANN001
     assert asked_pause(reply(status, header)) == pause

@@ -43,7 +43,8 @@ RETRYABLE = "retryable"
 PERMANENT = "permanent"
 UNKNOWN = "unknown"
 THROTTLED = "throttled"
-#: the pause taken when a 429 names no time
+#: the pause taken when a 429 names no time, and the shortest (a `Retry-After: 0` would have
+#: every dispatcher ask again at once, in a loop)
 DEFAULT_PAUSE_SECONDS = 1.0
 #: a longer Retry-After is taken as this (a malformed or hostile header cannot stop a provider for days)
 MAX_PAUSE_SECONDS = 3600.0
@@ -195,7 +196,8 @@ def http_outcome(status: int) -> str:
 
 def asked_pause(response: Reply) -> float | None:
     """The seconds a provider's answer asks us to wait: a 429 (`Retry-After` in seconds or as
-    an HTTP date, else DEFAULT_PAUSE_SECONDS) or a 503 with `Retry-After`; None otherwise."""
+    an HTTP date, else DEFAULT_PAUSE_SECONDS) or a 503 with `Retry-After`, between
+    DEFAULT_PAUSE_SECONDS and MAX_PAUSE_SECONDS; None otherwise."""
     if response.status_code not in (429, 503):
         return None
     header = (response.headers.get("retry-after") or "").strip()
@@ -210,7 +212,7 @@ def asked_pause(response: Reply) -> float | None:
                 seconds = None
     if seconds is None:
         return DEFAULT_PAUSE_SECONDS if response.status_code == 429 else None
-    return min(max(seconds, 0.0), MAX_PAUSE_SECONDS)
+    return min(max(seconds, DEFAULT_PAUSE_SECONDS), MAX_PAUSE_SECONDS)
 
 
 def short_body(response: Reply, limit: int = 200) -> str:
