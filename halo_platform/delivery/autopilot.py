@@ -166,9 +166,9 @@ def run_cycle(
                 values["updated_at"] = new.since or now
             if ping_ok is not None:
                 values.update(last_ping_at=now, last_ping_ok=ping_ok)
-            if name in states:
-                conn.execute(state_t.update().where(state_t.c.provider == name).values(**values))
-            else:
+            # a dispatcher's pause or rate bucket may have made the row since the states were read
+            updated = conn.execute(state_t.update().where(state_t.c.provider == name).values(**values)).rowcount
+            if not updated:
                 conn.execute(state_t.insert().values(provider=name, **{"updated_at": now, **values}))
             if decision.changed:
                 change = {"provider": name, "active": new.active, "factor": new.factor, "reason": decision.reason,

@@ -133,3 +133,24 @@ def test_when_every_provider_of_a_rule_is_down_an_error_alert_goes_out_and_messa
     stats = Dispatcher(two_sms, halo_store).drain(["sms"])
     assert stats.by_status == {"held": 1}
     assert fakes["twilio"].request_count == 0
+
+
+def test_a_provider_whose_state_row_a_pause_made_during_the_cycle_is_updated_not_inserted_twice(fakes, two_sms, halo_store, monkeypatch):
+    """A dispatcher's pause (or rate bucket) may make a provider's state row after the cycle read
+    the states and before it writes them: the cycle's first write of that provider must not fail
+    on the duplicate key."""
+    from halo_platform.delivery import autopilot, throttle
+
+    read_states = autopilot.stored_states
+
+    def read_then_a_dispatcher_pauses(conn):  # noqa: ANN001, ANN202 - the interleaving, made certain
+        states = read_states(conn)
+        throttle.pause(halo_store, "tw", 5)
+        return states
+
+    monkeypatch.setattr(autopilot, "stored_states", read_then_a_dispatcher_pauses)
+    report = run_cycle(halo_store, two_sms, now=utcnow(), alert=lambda _alert: None)
+    assert report.providers["tw"]["active"] is True
+    with STORE.read() as conn:
+        rows = conn.execute(sa.text("SELECT provider, active, paused_until FROM provider_state WHERE provider = 'tw'")).all()
+    assert len(rows) == 1 and rows[0].active and rows[0].paused_until is not None  # the pause is kept
