@@ -28,6 +28,7 @@ from halo_platform.delivery.config import AutopilotConfig, DeliveryConfig
 from halo_platform.delivery.providers.base import ACKNOWLEDGED, THROTTLED
 from halo_platform.delivery.resources import ProvidersResource
 from halo_platform.delivery.tables import DeliveryAttempt, ProviderState, ProviderStateChange
+from halo_platform.delivery.throttle import paused
 from halo_platform.sinks import SinksResource
 
 log = logging.getLogger("halo.delivery")
@@ -197,12 +198,14 @@ def _alert_to(sinks: SinksResource, send: Callable, alert: object) -> None:
 
 
 def provider_table(config: DeliveryConfig, store: StoreResource, now: dt.datetime | None = None) -> list[dict]:
-    """Per provider: state, factor, reason, attempts/error rate and share of traffic in the window."""
+    """Per provider: state, factor, reason, attempts/error rate and share of traffic in the window,
+    and until when it is paused (a 429 / Retry-After it answered), if it is."""
     now = now or utcnow()
     since = now - dt.timedelta(minutes=config.autopilot.window_minutes)
     with store.read() as conn:
         states = stored_states(conn)
         stats = window_stats(conn, since, now)
+        pauses = paused(conn, now)
         reasons = {r.provider: r.reason for r in conn.execute(sa.select(state_t.c.provider, state_t.c.reason))}
     rows = []
     for name, entry in config.providers.items():
@@ -214,7 +217,7 @@ def provider_table(config: DeliveryConfig, store: StoreResource, now: dt.datetim
             "state": "active" if state.active and state.ramp_step is None else ("ramping" if state.active else "deactivated"),
             "factor": state.factor, "attempts": attempts, "error_rate": round(errors / attempts, 4) if attempts else 0.0,
             "share": round(attempts / channel_total, 4) if channel_total else 0.0, "reason": reasons.get(name) or "",
-            "since": state.since,
+            "since": state.since, "paused_until": pauses.get(name),
         })
     return rows
 

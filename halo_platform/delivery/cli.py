@@ -146,8 +146,9 @@ def providers() -> None:
     rows = provider_table(providers.config(), store)
     click.echo(f"{'provider':<18}{'kind':<10}{'channel':<8}{'state':<12}{'factor':>7}{'attempts':>10}{'errors':>8}{'share':>7}  reason")
     for r in rows:
+        paused = f" (paused until {r['paused_until']:%H:%M:%S} UTC: it asked us to wait)" if r["paused_until"] else ""
         click.echo(f"{r['provider']:<18}{r['kind']:<10}{r['channel']:<8}{r['state']:<12}{r['factor']:>7.2f}{r['attempts']:>10}"
-                   f"{r['error_rate']:>8.1%}{r['share']:>7.1%}  {r['reason']}")
+                   f"{r['error_rate']:>8.1%}{r['share']:>7.1%}  {r['reason']}{paused}")
 
 
 @delivery.group()

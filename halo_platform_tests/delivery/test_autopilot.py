@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from halo_platform.core.definitions import STORE
 from halo_platform.core.models import utcnow
-from halo_platform.delivery.autopilot import Decision, State, Stats, decide, run_cycle
+from halo_platform.delivery.autopilot import Decision, State, Stats, decide, provider_table, run_cycle
 from halo_platform.delivery.config import AutopilotConfig
 from halo_platform.delivery.health import share_gaps
 from halo_platform.delivery.service import enqueue_many
@@ -154,3 +154,5 @@ def test_a_provider_whose_state_row_a_pause_made_during_the_cycle_is_updated_not
     with STORE.read() as conn:
         rows = conn.execute(sa.text("SELECT provider, active, paused_until FROM provider_state WHERE provider = 'tw'")).all()
     assert len(rows) == 1 and rows[0].active and rows[0].paused_until is not None  # the pause is kept
+    shown = {r["provider"]: r["paused_until"] for r in provider_table(two_sms.config(), halo_store)}
+    assert shown["tw"] is not None and shown["vo"] is None  # what `halo delivery providers` and the Providers page show
