@@ -9,7 +9,6 @@ import hmac
 import math
 import re
 import secrets
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +19,7 @@ from halo_platform.access.tables import ApiKey
 from halo_platform.core.errors import ConflictError, HaloError, NotFoundError
 from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
+from halo_platform.core.token_bucket import HeldTokens, refilled
 
 SCOPES = ("messages:send", "messages:read", "tasks:request", "tasks:read", "availability:read", "admin")
 DEFAULT_RATE_PER_SECOND = 50.0
@@ -132,28 +132,7 @@ BATCH_SECONDS = 0.1
 HELD_SECONDS = 1.0
 
 
-class _Held:
-    """The tokens this process took from the shared buckets and has not spent, per key prefix
-    (random and unique, where an id repeats across stores)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._tokens: dict[str, tuple[int, float]] = {}
-
-    def spend(self, prefix: str, clock: float) -> bool:
-        with self._lock:
-            left, taken_at = self._tokens.get(prefix, (0, 0.0))
-            if left <= 0 or clock - taken_at > HELD_SECONDS:
-                return False
-            self._tokens[prefix] = (left - 1, taken_at)
-            return True
-
-    def keep(self, prefix: str, tokens: int, clock: float) -> None:
-        with self._lock:
-            self._tokens[prefix] = (tokens, clock)
-
-
-_held = _Held()
+_held = HeldTokens(HELD_SECONDS)  # per key prefix (random and unique, where an id repeats across stores)
 
 
 def check_key(store: StoreResource, key: str, default_rate: float = DEFAULT_RATE_PER_SECOND) -> KeyCheck:
@@ -179,12 +158,12 @@ def check_key(store: StoreResource, key: str, default_rate: float = DEFAULT_RATE
     rate = row.rate_per_second or default_rate
     passed = KeyCheck(name=row.name, scopes=frozenset(row.scopes), rate_per_second=rate)
     clock = time.time()
-    if _held.spend(match.group(1), clock):
+    if _held.spend(match.group(1), 1, clock):
         return passed
     capacity = max(rate, 1.0)
     with store.write() as conn:
         bucket = conn.execute(sa.select(keys_t.c.bucket_tokens, keys_t.c.bucket_at).where(keys_t.c.id == row.id).with_for_update()).first()
-        tokens = capacity if bucket.bucket_at is None else min(capacity, bucket.bucket_tokens + (clock - bucket.bucket_at) * rate)
+        tokens = refilled(bucket.bucket_tokens, bucket.bucket_at, clock, rate, capacity)
         if tokens < 1.0:
             return KeyCheck(name=row.name, retry_after=max(1, math.ceil((1.0 - tokens) / rate)), rate_per_second=rate)
         batch = max(1, min(int(tokens), int(rate * BATCH_SECONDS)))

@@ -5,7 +5,6 @@ a 503 with `Retry-After`). A pause is not a transmission error: the autopilot do
 from __future__ import annotations
 
 import datetime as dt
-import threading
 import time
 
 import sqlalchemy as sa
@@ -13,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
+from halo_platform.core.token_bucket import HeldTokens, refilled
 from halo_platform.delivery.tables import ProviderState
 from halo_platform.delivery.write_lock import writing
 
@@ -61,8 +61,7 @@ class Tokens:
 
     def __init__(self, store: StoreResource) -> None:
         self._store = store
-        self._lock = threading.Lock()
-        self._held: dict[str, tuple[int, float]] = {}
+        self._held = HeldTokens(HELD_SECONDS)
         self._known: set[str] = set()
 
     def take(self, name: str, rate: float, wanted: int, batch: bool = True, priority: bool = False) -> int:
@@ -70,12 +69,7 @@ class Tokens:
         here, else from the shared bucket in one locked write, taking a batch (`batch`) of which
         the unspent rest is held here."""
         clock = time.time()
-        with self._lock:
-            left, taken_at = self._held.get(name, (0, 0.0))
-            if clock - taken_at > HELD_SECONDS:
-                left = 0
-            used = min(left, wanted)
-            self._held[name] = (left - used, taken_at)
+        used = self._held.spend(name, wanted, clock)
         if used == wanted:
             return used
         need = wanted - used
@@ -85,18 +79,14 @@ class Tokens:
         capacity = max(1.0, rate * BATCH_SECONDS)
         with writing(self._store, priority=priority) as conn:
             row = conn.execute(sa.select(state_t.c.bucket_tokens, state_t.c.bucket_at).where(state_t.c.provider == name).with_for_update()).first()
-            if row.bucket_at is None:
-                tokens = capacity
-            else:
-                tokens = min(capacity, (row.bucket_tokens or 0.0) + max(0.0, clock - row.bucket_at) * rate)
+            tokens = refilled(row.bucket_tokens, row.bucket_at, clock, rate, capacity)
             got = min(int(tokens), max(need, int(capacity)) if batch else need)
             if got <= 0:
                 return used
             conn.execute(state_t.update().where(state_t.c.provider == name).values(bucket_tokens=tokens - got, bucket_at=clock))
         spent = min(got, need)
         if got > spent:
-            with self._lock:
-                self._held[name] = (got - spent, clock)
+            self._held.keep(name, got - spent, clock)
         return used + spent
 
     def wait(self, name: str, rate: float, wanted: int, give_up: float) -> int:
