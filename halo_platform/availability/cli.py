@@ -1,4 +1,4 @@
-"""`halo emr ...` (ingest, process, export, spans, quarantine) and `halo bench emr`."""
+"""`halo emr ...` (ingest, process, export, spans, slots, quarantine) and `halo bench emr`."""
 
 from __future__ import annotations
 
@@ -80,6 +80,28 @@ def spans(feed: str, provider: str, first: str | None, last: str | None, fmt: st
         row = s.as_json()
         click.echo(f"{row['span_date']:<12}{row['start_at']:<22}{row['end_at']:<22}")
     click.echo(f"{len(found)} spans")
+
+
+@emr.command()
+@click.option("--feed", required=True)
+@click.option("--provider", required=True)
+@click.option("--type", "slot_type", default=None, help="Appointment type of the feed's slot_rules (default: default).")
+@click.option("--from", "first", default=None, help="First local date (YYYY-MM-DD, default the provider's today).")
+@click.option("--to", "last", default=None, help="Last local date (YYYY-MM-DD), inclusive (default 6 days after --from).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def slots(feed: str, provider: str, slot_type: str | None, first: str | None, last: str | None, fmt: str) -> None:
+    """Show a provider's bookable slots of one appointment type under the feed's slot rules."""
+    from halo_platform.availability.service import bookable_slots, parse_date
+
+    found = bookable_slots(_store(), feed, provider, slot_type, parse_date(first, "--from"), parse_date(last, "--to")).as_json()
+    if fmt == "json":
+        click.echo(json.dumps(found, indent=2))
+        return
+    click.echo(f"type {found['type']}: " + ", ".join(f"{k} {v}" for k, v in found["rules"].items()))
+    click.echo(f"{'start_at':<22}{'end_at':<22}")
+    for slot in found["slots"]:
+        click.echo(f"{slot['start_at']:<22}{slot['end_at']:<22}")
+    click.echo(f"{len(found['slots'])} slots")
 
 
 @emr.command()

@@ -4,15 +4,18 @@ DST days included; rules resolve feed -> type -> provider; GET /v1/slots, GraphQ
 the `next_available_slots` asset answer under them."""
 
 import datetime as dt
+import json
 from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
+from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from halo_platform.availability.slots import SlotRules, align_up, bookable, resolve_rules, slot_types
 from halo_platform.availability.tables import NextAvailableSlot
+from halo_platform.cli import cli
 from halo_platform.core.errors import HaloError
 from halo_platform.http import create_app
 from halo_platform_tests.availability.helpers import land, process
@@ -151,6 +154,32 @@ def test_rest_slots_follow_the_type_and_provider_rules(any_store, booked):
     data = client.post("/graphql", json={"query": f'{{ slots(feed: "acme", providerId: "P1", type: "new_patient", from: "{day}", to: "{day}") '
                                                   "{ startAt endAt } }"}).json()
     assert [s["startAt"][11:16] for s in data["data"]["slots"]] == ["09:00", "10:30", "11:00"]
+
+
+def test_cli_slots_answer_what_rest_answers(any_store, booked):
+    day = booked.isoformat()
+    args = ["emr", "slots", "--feed", "acme", "--provider", "P1", "--type", "new_patient", "--from", day, "--to", day]
+    table = CliRunner().invoke(cli, args)
+    assert table.exit_code == 0, table.output
+    lines = table.output.splitlines()
+    assert lines[0].startswith("type new_patient: duration_minutes 45,") and "buffer_after 15" in lines[0]
+    assert [line[11:16] for line in lines[2:-1]] == ["09:00", "10:30", "11:00"] and lines[-1] == "3 slots"
+    as_json = json.loads(CliRunner().invoke(cli, [*args, "--format", "json"]).output)
+    rest = authorized_client(create_app({"store": any_store}), "availability:read").get(
+        "/v1/slots", params={"feed": "acme", "provider_id": "P1", "type": "new_patient", "from": day, "to": day}).json()
+    assert as_json == rest
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--type", "surgery"], "unknown appointment type 'surgery' for acme/P1"),
+    (["--from", "01/02/2027"], "--from: expected a date"),
+    (["--feed", "nope"], "unknown feed"),
+])
+def test_cli_slots_bad_input_is_one_line(rules_file, args, message):
+    result = CliRunner().invoke(cli, ["emr", "slots", "--feed", "acme", "--provider", "P1", *args])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [result.output.strip()] and result.output.startswith("error: ")
+    assert message in result.output
 
 
 @pytest.mark.parametrize("params, status, reason", [
