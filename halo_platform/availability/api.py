@@ -161,12 +161,13 @@ class AvailabilityQuery:
         found = freshness.freshness(info.context["store"], feed)
         return Freshness(feed=found.feed, applied_at=found.applied_at, received_at=found.received_at, lag_seconds=found.lag_seconds)
 
-    @strawberry.field(description="The earliest free slot of durationMinutes starting at or after `after` (default now).")
+    @strawberry.field(description="The earliest free slot of durationMinutes starting at or after `after` (default now); "
+                                  "under a feed's slot rules, the earliest bookable one of `type` (default: default), durationMinutes long.")
     def next_available(self, info: strawberry.Info, feed: str, provider_id: str, duration_minutes: int,
-                       after: dt.datetime | None = None) -> Slot:
+                       after: dt.datetime | None = None, type: str | None = None) -> Slot:  # noqa: A002 - the API's name
         if after is not None and after.tzinfo is None:
             after = after.replace(tzinfo=dt.UTC)
-        start, end = service.next_available(info.context["store"], feed, provider_id, duration_minutes, after)
+        start, end = service.next_available(info.context["store"], feed, provider_id, duration_minutes, after, type)
         return Slot(start_at=start, end_at=end)
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
@@ -172,18 +173,28 @@ def group_availability(store: StoreResource, feed: str, provider_ids: list[str],
     return group_spans(found, mode)
 
 
-def next_available(store: StoreResource, feed: str, provider_id: str, minutes: int, after: dt.datetime | None = None) -> tuple[dt.datetime, dt.datetime]:
-    """The earliest free slot of `minutes` starting at or after `after` (default now)."""
+def next_available(store: StoreResource, feed: str, provider_id: str, minutes: int, after: dt.datetime | None = None,
+                   slot_type: str | None = None) -> tuple[dt.datetime, dt.datetime]:
+    """The earliest free slot of `minutes` starting at or after `after` (default now). A feed with
+    `slot_rules` (or a request naming `slot_type`) answers the earliest bookable slot of that type
+    (default: default) under its rules (buffers, notice, alignment, horizon), `minutes` long."""
     if not 1 <= minutes <= 24 * 60:
         raise HaloError(f"durationMinutes must be 1..1440, got {minutes}")
-    after = after or pipeline.utcnow()
-    _known_feed(feed)
+    from halo_platform.availability.feeds import get_feed
+
+    config = get_feed(feed).options.get("slot_rules")
+    now = pipeline.utcnow()
+    after = (after or now).astimezone(dt.UTC)
     with store.read() as conn:
         codec = Codec(conn)
         rows = codec.select("SELECT start_at, end_at FROM available_spans WHERE feed = ? AND provider_id = ? AND end_at > ? ORDER BY start_at",
-                            (feed, provider_id, codec.ts(after.astimezone(dt.UTC).replace(tzinfo=None))))
-    found = pipeline.earliest_slots([(codec.read_ts(s).replace(tzinfo=dt.UTC), codec.read_ts(e).replace(tzinfo=dt.UTC)) for s, e in rows],
-                                    after.astimezone(dt.UTC), minutes)
+                            (feed, provider_id, codec.ts(after.replace(tzinfo=None))))
+    free = [(codec.read_ts(s).replace(tzinfo=dt.UTC), codec.read_ts(e).replace(tzinfo=dt.UTC)) for s, e in rows]
+    if config is None and slot_type is None:
+        found = pipeline.earliest_slots(free, after, minutes)
+    else:
+        rules = dataclasses.replace(resolve_rules(feed, config, provider_id, slot_type), duration_minutes=minutes)
+        found = next((s for s in bookable(free, rules, provider_zone(store, feed, provider_id), now) if s[0] >= after), None)
     if found is None:
         raise NotFoundError(f"no free {minutes}-minute slot for {feed}/{provider_id} after {iso_z(after)}")
     return found

@@ -1,7 +1,7 @@
 """Slot rules: the bookable slots equal a brute-force search minute by minute (inside the spans
 with their buffers, aligned on the provider's local clock, after the notice, before the horizon),
 DST days included; rules resolve feed -> type -> provider; GET /v1/slots, GraphQL `slots` and
-the `next_available_slots` asset answer under them."""
+`nextAvailable`, `halo emr slots` and the `next_available_slots` asset answer under them."""
 
 import datetime as dt
 import json
@@ -154,6 +154,23 @@ def test_rest_slots_follow_the_type_and_provider_rules(any_store, booked):
     data = client.post("/graphql", json={"query": f'{{ slots(feed: "acme", providerId: "P1", type: "new_patient", from: "{day}", to: "{day}") '
                                                   "{ startAt endAt } }"}).json()
     assert [s["startAt"][11:16] for s in data["data"]["slots"]] == ["09:00", "10:30", "11:00"]
+
+
+def test_next_available_honours_the_slot_rules(any_store, booked):
+    """Booked 10:00-10:30 in 09:00-12:00: a plain search would answer 09:10; the default type is
+    on the half hour, and a 45-minute new_patient slot needs 15 free minutes after it."""
+    client = authorized_client(create_app({"store": any_store}), "availability:read")
+
+    def next_available(arguments: str) -> dict:
+        query = f'{{ nextAvailable(feed: "acme", providerId: "P1", after: "{booked}T09:10:00Z", {arguments}) {{ startAt endAt }} }}'
+        return client.post("/graphql", json={"query": query}).json()
+
+    assert next_available("durationMinutes: 30")["data"]["nextAvailable"] == {
+        "startAt": f"{booked}T09:30:00+00:00", "endAt": f"{booked}T10:00:00+00:00"}
+    assert next_available('durationMinutes: 45, type: "new_patient"')["data"]["nextAvailable"] == {
+        "startAt": f"{booked}T10:30:00+00:00", "endAt": f"{booked}T11:15:00+00:00"}
+    refused = next_available('durationMinutes: 30, type: "surgery"')
+    assert refused["data"] is None and "unknown appointment type 'surgery'" in refused["errors"][0]["message"]
 
 
 def test_cli_slots_answer_what_rest_answers(any_store, booked):
