@@ -11,7 +11,9 @@ slows sending.
 
 A sender chooses the URL, so our server must not become its way into our network: a URL whose
 host resolves to a loopback, private, link-local or reserved address is refused (recorded as a
-failed attempt) unless `HALO_WEBHOOKS_ALLOW_PRIVATE=1` (tests, receivers inside the network)."""
+failed attempt) unless `HALO_WEBHOOKS_ALLOW_PRIVATE=1` (tests, receivers inside the network).
+The request goes to the address that was checked (the name is resolved once per run), so a
+name that answers a private address the next time (DNS rebinding) is not reached."""
 
 from __future__ import annotations
 
@@ -124,19 +126,28 @@ def backlog(store: StoreResource, now: dt.datetime | None = None) -> dict[str, A
             "oldest_at": oldest, "oldest_age_seconds": (now - oldest).total_seconds() if oldest else 0.0}
 
 
-def private_host(url: str) -> str | None:
-    """Why `url` must not be called ('' or None when it may): its host is, or resolves to, an
-    address that is not public."""
-    host = urlsplit(url).hostname or ""
+def public_address(host: str) -> tuple[str | None, str | None]:
+    """(address, refusal): the address to connect to for `host` if every address it resolves to
+    is public, else why it may not be called. The caller connects to that address and never
+    resolves the name again, so a name that answers differently later cannot lead inside."""
     try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)}
+        addresses = [info[4][0] for info in socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)]
     except (OSError, UnicodeError):
-        return f"{host} does not resolve"
+        return None, f"{host} does not resolve"
     for address in addresses:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
         if not ip.is_global or ip.is_multicast:
-            return f"{host} is a non-public address ({ip})"
-    return None
+            return None, f"{host} is a non-public address ({ip})"
+    return addresses[0], None
+
+
+def pinned(url: str, address: str) -> tuple[str, dict[str, str], dict[str, str]]:
+    """(url, headers, extensions) that send a request for `url` to `address`: the Host header
+    and the TLS name (SNI, certificate check) stay the URL's host."""
+    parts = urlsplit(url)
+    host = f"[{address}]" if ":" in address else address
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return parts._replace(netloc=netloc).geturl(), {"Host": parts.netloc.rpartition("@")[2]}, {"sni_hostname": parts.hostname or ""}
 
 
 class _Poster:
@@ -145,15 +156,17 @@ class _Poster:
     def __init__(self, store: StoreResource, client: httpx.Client, clock: Callable[[], dt.datetime], allow_private: bool) -> None:
         self.store, self.client, self.clock, self.allow_private = store, client, clock, allow_private
         self.secrets: dict[str, str | None] = {}
-        self.refused: dict[str, str | None] = {}
+        self.resolved: dict[str, tuple[str | None, str | None]] = {}
 
-    def refusal(self, url: str) -> str | None:
+    def target(self, url: str) -> tuple[tuple[str, dict[str, str], dict[str, str]] | None, str | None]:
+        """((url, headers, extensions) to send with, None) or (None, why not)."""
         if self.allow_private:
-            return None
+            return (url, {}, {}), None
         host = urlsplit(url).hostname or ""
-        if host not in self.refused:  # once per host and run
-            self.refused[host] = private_host(url)
-        return self.refused[host]
+        if host not in self.resolved:  # once per host and run
+            self.resolved[host] = public_address(host)
+        address, refusal = self.resolved[host]
+        return (pinned(url, address), None) if address else (None, refusal)
 
     def secret(self, prefix: str) -> str | None:
         if prefix not in self.secrets:
@@ -164,13 +177,15 @@ class _Poster:
         secret = self.secret(event.webhook_key)
         body = body_of(event)
         started = time.monotonic()
-        status, detail = None, self.refusal(event.callback_url)
+        status = None
+        target, detail = self.target(event.callback_url)
         if secret is None:
             detail = "the API key that sent the message is gone"
-        elif detail is None:
+        elif target is not None:
+            url, headers, extensions = target
             try:
-                resp = self.client.post(event.callback_url, content=body, headers={
-                    "Content-Type": "application/json", SIGNATURE_HEADER: sign(secret, body), "User-Agent": "halo-webhooks/1"})
+                resp = self.client.post(url, content=body, extensions=extensions, headers={
+                    **headers, "Content-Type": "application/json", SIGNATURE_HEADER: sign(secret, body), "User-Agent": "halo-webhooks/1"})
                 status = resp.status_code
                 detail = None if 200 <= status < 300 else f"HTTP {status}"
             except httpx.HTTPError as exc:

@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import socket
 from urllib.parse import urlencode
 
 import pytest
@@ -23,7 +24,7 @@ from halo_platform.core.definitions import STORE
 from halo_platform.core.models import utcnow
 from halo_platform.delivery.follow_up import backlog_result
 from halo_platform.delivery.tables import MessageEvent, WebhookAttempt
-from halo_platform.delivery.webhooks import backlog, deliver
+from halo_platform.delivery.webhooks import backlog, deliver, pinned
 from halo_platform.http import create_app
 from halo_platform.lab.provider_fakes import SECRETS
 from halo_platform_tests.delivery.helpers import drain, webhook_receiver
@@ -188,3 +189,79 @@ def test_a_callback_url_on_a_non_public_address_is_refused_unless_allowed(setup,
     with STORE.read() as conn:
         assert conn.execute(sa.select(WebhookAttempt.detail)).scalar_one() == "127.0.0.1 is a non-public address (127.0.0.1)"
     assert deliver(store, clock=lambda: utcnow() + dt.timedelta(seconds=11), max_seconds=5, allow_private=True)["delivered"] == 1
+
+
+def test_a_host_that_resolves_again_to_a_private_address_is_not_reached(setup, receiver, monkeypatch):
+    """DNS rebinding: the host answers a public address when it is checked and 127.0.0.1 from
+    then on (a resolver we cannot run here, so socket.getaddrinfo answers for that one name). The
+    POST goes to the address that was checked, so the receiver on 127.0.0.1 gets nothing."""
+    client, _providers, store, _key = setup
+    receiver.fail = 0
+    monkeypatch.delenv("HALO_WEBHOOKS_ALLOW_PRIVATE")
+    real, asked = socket.getaddrinfo, []
+
+    def rebinding(host, port, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        if host != "rebind.example":
+            return real(host, port, *args, **kwargs)
+        asked.append(host)
+        address = "93.184.216.34" if len(asked) == 1 else "127.0.0.1"  # a global address first
+        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (address, port or 0))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    port = receiver.url.rsplit(":", 1)[1]
+    client.post("/v1/messages/sms", json={"to": "+33612345678", "body": "b", "priority": "LOW", "callback_url": f"http://rebind.example:{port}/hooks"})
+    assert deliver(store, max_seconds=5, timeout=1)["failed"] == 1
+    assert receiver.request_count == 0 and asked == ["rebind.example"]
+
+
+def test_a_pinned_https_request_keeps_the_name_for_tls_and_host(tmp_path):
+    """The request goes to the checked address; the certificate is checked against the URL's
+    name (SNI) and the Host header is the URL's: a real TLS server on 127.0.0.1 holding a
+    certificate for hooks.example only."""
+    import ssl
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    import httpx
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hooks.example")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(hours=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("hooks.example")]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True).sign(key, hashes.SHA256()))
+    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    hosts = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+            hosts.append(self.headers["Host"])
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args) -> None:  # noqa: ANN002
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    server.socket = tls.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        port = server.server_address[1]
+        trust = ssl.create_default_context(cafile=str(tmp_path / "cert.pem"))
+        with httpx.Client(verify=trust) as client:
+            url, headers, extensions = pinned(f"https://hooks.example:{port}/hooks", "127.0.0.1")
+            assert client.post(url, headers=headers, extensions=extensions, content=b"{}").status_code == 204
+            wrong_name = pinned(f"https://other.example:{port}/hooks", "127.0.0.1")
+            with pytest.raises(httpx.ConnectError):  # the certificate is for hooks.example only
+                client.post(wrong_name[0], headers=wrong_name[1], extensions=wrong_name[2], content=b"{}")
+    finally:
+        server.shutdown()
+    assert hosts == [f"hooks.example:{port}"]
