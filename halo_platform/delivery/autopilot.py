@@ -9,7 +9,8 @@ change with its reason and alerts the `HALO_ALERTS` sinks.
 - ramping: one step per healthy cycle up to 100 % (a cycle without traffic counts only if the
   health call answers); errors at the threshold again -> back to 0
 The window starts at the provider's last change, so errors from before a change are not
-held against the new state.
+held against the new state. A provider an admin switched off by hand (`set_manual`) is left
+alone, not even pinged, until it is handed back; then it starts as a deactivated one.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
+from halo_platform.core.errors import HaloError
 from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
 from halo_platform.delivery.config import AutopilotConfig, DeliveryConfig
@@ -53,6 +55,7 @@ class State:
     factor: float = 1.0
     ramp_step: int | None = None
     since: dt.datetime | None = None
+    manual_by: str | None = None  # switched off by hand, by whom
 
 
 @dataclass(frozen=True)
@@ -112,7 +115,7 @@ def window_stats(conn, since: dt.datetime, until: dt.datetime) -> dict[str, tupl
 
 
 def stored_states(conn) -> dict[str, State]:  # noqa: ANN001
-    return {r.provider: State(r.active, r.factor, r.ramp_step, r.updated_at) for r in conn.execute(sa.select(state_t))}
+    return {r.provider: State(r.active, r.factor, r.ramp_step, r.updated_at, r.manual_by) for r in conn.execute(sa.select(state_t))}
 
 
 def run_cycle(
@@ -147,6 +150,11 @@ def run_cycle(
             stats[name] = Stats(*per_since[since].get(name, (0, 0)))
     for name, entry in config.providers.items():
         state = states.get(name, State())
+        if state.manual_by:
+            report.providers[name] = {"active": False, "factor": 0.0, "ramp_step": None, "attempts": stats[name].attempts,
+                                      "errors": stats[name].errors, "error_rate": round(stats[name].error_rate, 4), "ping_ok": None,
+                                      "reason": f"switched off by {state.manual_by}"}
+            continue
         ping_ok = None
         if not state.active or (state.ramp_step is not None and stats[name].attempts == 0):
             try:
@@ -167,16 +175,20 @@ def run_cycle(
                 values["updated_at"] = new.since or now
             if ping_ok is not None:
                 values.update(last_ping_at=now, last_ping_ok=ping_ok)
-            # a dispatcher's pause or rate bucket may have made the row since the states were read
-            updated = conn.execute(state_t.update().where(state_t.c.provider == name).values(**values)).rowcount
-            if not updated:
+            # a dispatcher's pause or rate bucket may have made the row since the states were read,
+            # and an admin may have switched the provider off by hand since (which stands)
+            updated = conn.execute(state_t.update().where(state_t.c.provider == name, state_t.c.manual_by.is_(None)).values(**values)).rowcount
+            switched_off = not updated and conn.execute(sa.select(state_t.c.manual_by).where(state_t.c.provider == name)).scalar()
+            if not updated and not switched_off:
                 conn.execute(state_t.insert().values(provider=name, **{"updated_at": now, **values}))
-            if decision.changed:
+            if decision.changed and not switched_off:
                 change = {"provider": name, "active": new.active, "factor": new.factor, "reason": decision.reason,
                           "error_rate": stats[name].error_rate, "attempts": stats[name].attempts, "at": now}
                 conn.execute(changes_t.insert().values(**change))
                 report.changes.append(change)
-        if decision.changed:
+        if switched_off:
+            report.providers[name]["reason"] = f"switched off by {switched_off}"
+        elif decision.changed:
             log.warning("autopilot: %s %s", name, decision.reason)
             alert(Alert(title=f"provider {name}: {decision.reason}", severity=decision.severity or "WARN", error=decision.reason,
                         job="autopilot_job", details={"provider": name, "factor": new.factor, "error_rate": f"{stats[name].error_rate:.1%}"}))
@@ -191,6 +203,37 @@ def run_cycle(
                     error="messages of these rules stay queued until a provider recovers", job="autopilot_job",
                     details={"rules": ", ".join(report.rules_down)}))
     return report
+
+
+MAX_REASON = 500
+
+
+def set_manual(config: DeliveryConfig, provider: str, off: bool, changed_by: str, reason: str, store: StoreResource,
+               now: dt.datetime | None = None) -> str:
+    """Switch `provider` off by hand (`off`), or hand it back to the autopilot, which then pings
+    it and ramps it up again like a provider that recovered. Stored with who and why, in the
+    decisions' history; returns the stored reason."""
+    if provider not in config.providers:
+        raise HaloError(f"unknown provider {provider!r}; known: {', '.join(config.providers)}")
+    reason = reason.strip()
+    if not reason:
+        raise HaloError("say why: the reason is kept in the history")
+    if len(reason) > MAX_REASON:
+        raise HaloError(f"the reason is {len(reason)} characters; at most {MAX_REASON}")
+    now = now or utcnow()
+    text = f"switched off by {changed_by}: {reason}" if off else f"handed back to the autopilot by {changed_by}: {reason}"
+    values = {"active": False, "factor": 0.0, "ramp_step": None, "reason": text, "updated_at": now, "manual_by": changed_by if off else None}
+    with store.write() as conn:
+        manual_by = conn.execute(sa.select(state_t.c.manual_by).where(state_t.c.provider == provider)).scalar()
+        if off and manual_by:
+            raise HaloError(f"{provider} is already switched off by {manual_by}")
+        if not off and not manual_by:
+            raise HaloError(f"{provider} is not switched off by hand: the autopilot already decides")
+        if not conn.execute(state_t.update().where(state_t.c.provider == provider).values(**values)).rowcount:
+            conn.execute(state_t.insert().values(provider=provider, **values))
+        conn.execute(changes_t.insert().values(provider=provider, active=False, factor=0.0, reason=text, at=now, changed_by=changed_by))
+    log.warning("provider %s %s", provider, text)
+    return text
 
 
 def _alert_to(sinks: SinksResource, send: Callable, alert: object) -> None:
@@ -214,7 +257,8 @@ def provider_table(config: DeliveryConfig, store: StoreResource, now: dt.datetim
         channel_total = sum(stats.get(n, (0, 0))[0] for n, e in config.providers.items() if e.channel == entry.channel)
         rows.append({
             "provider": name, "kind": entry.kind, "channel": entry.channel,
-            "state": "active" if state.active and state.ramp_step is None else ("ramping" if state.active else "deactivated"),
+            "state": "off" if state.manual_by else ("active" if state.active and state.ramp_step is None
+                                                     else ("ramping" if state.active else "deactivated")),
             "factor": state.factor, "attempts": attempts, "error_rate": round(errors / attempts, 4) if attempts else 0.0,
             "share": round(attempts / channel_total, 4) if channel_total else 0.0, "reason": reasons.get(name) or "",
             "since": state.since, "paused_until": pauses.get(name),
@@ -255,8 +299,9 @@ def hourly_traffic(config: DeliveryConfig, store: StoreResource, hours: int = 24
 
 
 def state_changes(store: StoreResource, limit: int = 50) -> list[dict]:
-    """The latest autopilot decisions that changed a provider's state, newest first, with their reasons."""
+    """The latest changes of a provider's state (the autopilot's, and people's by hand: `changed_by`),
+    newest first, with their reasons."""
     query = sa.select(changes_t).order_by(changes_t.c.at.desc(), changes_t.c.id.desc()).limit(limit)
     with store.read() as conn:
-        return [{"provider": r.provider, "active": r.active, "factor": r.factor, "reason": r.reason,
+        return [{"provider": r.provider, "active": r.active, "factor": r.factor, "reason": r.reason, "changed_by": r.changed_by,
                  "error_rate": r.error_rate, "attempts": r.attempts, "at": r.at} for r in conn.execute(query)]

@@ -151,6 +151,22 @@ def providers() -> None:
                    f"{r['error_rate']:>8.1%}{r['share']:>7.1%}  {r['reason']}{paused}")
 
 
+@delivery.command()
+@click.argument("provider")
+@click.argument("state", type=click.Choice(["off", "auto"]))
+@click.option("--reason", required=True, help="Why (kept in the history).")
+@click.option("--by", "changed_by", default=None, help="Who (default: $USER).")
+def switch(provider: str, state: str, reason: str, changed_by: str | None) -> None:
+    """Switch PROVIDER off by hand (the autopilot leaves it off), or hand it back to the autopilot
+    (`auto`: pinged, then ramped up like a provider that recovered)."""
+    import getpass
+
+    from halo_platform.delivery.autopilot import set_manual
+
+    store, providers = _resources()
+    click.echo(f"{provider}: {set_manual(providers.config(), provider, state == 'off', changed_by or getpass.getuser(), reason, store)}")
+
+
 @delivery.group()
 def weights() -> None:
     """Routing weights per rule (runtime edits are validated and audited)."""

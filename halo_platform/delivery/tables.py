@@ -151,7 +151,8 @@ class RoutingRuleAdded(Base):
 
 
 class ProviderState(Base):
-    """Autopilot's current view of one provider: its traffic factor and ramp step."""
+    """Autopilot's current view of one provider: its traffic factor and ramp step (or an admin's
+    manual switch-off)."""
 
     __tablename__ = "provider_state"
 
@@ -169,6 +170,8 @@ class ProviderState(Base):
     # epoch seconds
     bucket_tokens: Mapped[float | None]
     bucket_at: Mapped[float | None]
+    # an admin switched the provider off by hand: the autopilot leaves it off until handed back
+    manual_by: Mapped[str | None] = mapped_column(sa.String(128))
 
 
 class ProviderStateChange(Base):
@@ -182,6 +185,7 @@ class ProviderStateChange(Base):
     error_rate: Mapped[float | None]
     attempts: Mapped[int | None]
     at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    changed_by: Mapped[str | None] = mapped_column(sa.String(128))  # a person's change; None: the autopilot's
 
 
 class Suppression(Base):

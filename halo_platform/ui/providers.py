@@ -1,9 +1,8 @@
 """The Control Center's Providers page: each provider's autopilot state, its error rate and
-traffic share per hour over the last day (a uPlot chart), and the autopilot's decisions.
-
-Read-only, for every role: no domain function changes a provider's state by hand (the
-autopilot alone writes `provider_state`; `halo delivery providers` only lists), so the page
-offers none rather than writing to the table itself."""
+traffic share per hour over the last day (a uPlot chart), and the state changes with their
+reasons. Every role reads it; an admin also switches a provider off by hand or hands it back to
+the autopilot (with a required reason), through `autopilot.set_manual`, the function of
+`halo delivery switch`."""
 
 from __future__ import annotations
 
@@ -11,12 +10,13 @@ import json
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 
 from halo_platform.access.guard import Caller
+from halo_platform.core.errors import HaloError
 from halo_platform.core.http import resource
 from halo_platform.core.store import StoreResource
-from halo_platform.delivery.autopilot import hourly_traffic, provider_table, state_changes
+from halo_platform.delivery.autopilot import hourly_traffic, provider_table, set_manual, state_changes
 from halo_platform.delivery.resources import ProvidersResource
 from halo_platform.ui.app import render, signed_in
 
@@ -38,4 +38,19 @@ def _page_data(providers: ProvidersResource, store: StoreResource) -> dict:
 @router.get("/ui/providers")
 async def providers_page(request: Request, caller: Caller = Depends(signed_in()), store: StoreResource = Depends(resource("store")),
                          providers: ProvidersResource = Depends(resource("providers"))) -> HTMLResponse:
-    return render(request, "providers.html", caller, **await run_in_threadpool(_page_data, providers, store))
+    return render(request, "providers.html", caller, errors={}, form={}, **await run_in_threadpool(_page_data, providers, store))
+
+
+@router.post("/ui/providers/switch")
+async def switch(request: Request, caller: Caller = Depends(signed_in("admin")), store: StoreResource = Depends(resource("store")),
+                 providers: ProvidersResource = Depends(resource("providers"))) -> HTMLResponse:
+    data = await request.form()
+    name, state, reason = str(data.get("provider", "")), str(data.get("state", "")), str(data.get("reason", ""))
+    try:
+        if state not in ("off", "auto"):
+            raise HaloError("choose off or auto")
+        await run_in_threadpool(set_manual, providers.config(), name, state == "off", caller.name, reason, store)
+    except HaloError as exc:
+        page = await run_in_threadpool(_page_data, providers, store)
+        return render(request, "providers.html", caller, status=422, errors={f"reason.{name}": str(exc)}, form={f"reason.{name}": reason}, **page)
+    return RedirectResponse("/ui/providers", status_code=303)

@@ -156,3 +156,64 @@ def test_a_provider_whose_state_row_a_pause_made_during_the_cycle_is_updated_not
     assert len(rows) == 1 and rows[0].active and rows[0].paused_until is not None  # the pause is kept
     shown = {r["provider"]: r["paused_until"] for r in provider_table(two_sms.config(), halo_store)}
     assert shown["tw"] is not None and shown["vo"] is None  # what `halo delivery providers` and the Providers page show
+
+
+def test_a_provider_switched_off_by_hand_stays_off_unpinged_until_handed_back_then_ramps(fakes, two_sms, halo_store):
+    from halo_platform.delivery.autopilot import set_manual
+    from halo_platform.delivery.dispatch import Dispatcher
+
+    t0 = utcnow()
+    assert set_manual(two_sms.config(), "tw", True, "alice", " contract ends ", halo_store, now=t0) == "switched off by alice: contract ends"
+    for k in range(1, 4):  # healthy traffic and a health call that would answer change nothing
+        attempts("tw", 50, 0, t0 + dt.timedelta(minutes=k, seconds=-1))
+        report = run_cycle(halo_store, two_sms, now=t0 + dt.timedelta(minutes=k), alert=lambda _alert: None)
+        assert report.providers["tw"]["factor"] == 0.0 and report.providers["tw"]["reason"] == "switched off by alice"
+    assert fakes["twilio"].request_count == 0  # not even pinged
+    assert {r["provider"]: r["state"] for r in provider_table(two_sms.config(), halo_store)} == {"tw": "off", "vo": "active"}
+    enqueue_many("sms", [{"to": f"+3361234567{i}", "body": "x", "priority": "LOW"} for i in range(10)], store=halo_store, providers=two_sms)
+    Dispatcher(two_sms, halo_store).drain(["sms"])
+    assert fakes["twilio"].request_count == 0 and fakes["vonage"].request_count == 10  # everything went to vo
+
+    set_manual(two_sms.config(), "tw", False, "bob", "renewed", halo_store, now=t0 + dt.timedelta(minutes=5))
+    factors = [run_cycle(halo_store, two_sms, now=t0 + dt.timedelta(minutes=k), alert=lambda _alert: None).providers["tw"]["factor"]
+               for k in range(6, 10)]
+    assert factors == [0.10, 0.25, 0.50, 1.0]  # pinged, then ramped like a provider that recovered
+    with STORE.read() as conn:
+        changes = conn.execute(sa.select(ProviderStateChange.reason, ProviderStateChange.changed_by).order_by(ProviderStateChange.id)).all()
+    assert changes[:2] == [("switched off by alice: contract ends", "alice"), ("handed back to the autopilot by bob: renewed", "bob")]
+    assert [c.changed_by for c in changes[2:]] == [None] * 4
+
+
+@pytest.mark.parametrize(("provider", "off", "reason", "message"), [
+    ("nope", True, "x", "unknown provider 'nope'; known: tw, vo"),
+    ("tw", True, "  ", "say why"),
+    ("tw", True, "x" * 501, "at most 500"),
+    ("tw", False, "x", "tw is not switched off by hand"),
+])
+def test_bad_manual_changes_are_refused_and_write_nothing(two_sms, halo_store, provider, off, reason, message):
+    from halo_platform.core.errors import HaloError
+    from halo_platform.delivery.autopilot import set_manual
+
+    with pytest.raises(HaloError, match=message):
+        set_manual(two_sms.config(), provider, off, "alice", reason, halo_store)
+    with STORE.read() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(ProviderStateChange)).scalar() == 0
+
+
+def test_a_switch_off_made_during_the_cycle_stands(fakes, two_sms, halo_store, monkeypatch):
+    """An admin switches tw off after the cycle read the states and before it writes them: the
+    cycle must not write tw back to active."""
+    from halo_platform.delivery import autopilot
+
+    read_states = autopilot.stored_states
+
+    def read_then_switched_off(conn):  # noqa: ANN001, ANN202 - the interleaving, made certain
+        states = read_states(conn)
+        autopilot.set_manual(two_sms.config(), "tw", True, "alice", "incident", halo_store)
+        return states
+
+    monkeypatch.setattr(autopilot, "stored_states", read_then_switched_off)
+    report = run_cycle(halo_store, two_sms, now=utcnow(), alert=lambda _alert: None)
+    monkeypatch.undo()
+    assert report.providers["tw"]["reason"] == "switched off by alice"
+    assert {r["provider"]: (r["state"], r["factor"]) for r in provider_table(two_sms.config(), halo_store)}["tw"] == ("off", 0.0)

@@ -194,6 +194,12 @@ def test_cli_drain_providers_weights_and_autopilot(sandbox, halo_store):
     assert "sms/*/*" in shown.output and " 3 " in shown.output
     bad = runner.invoke(cli, ["delivery", "weights", "set", "sms/*/*", "sms_a"])
     assert bad.exit_code == 2 and "provider=weight" in bad.output
+    switched = runner.invoke(cli, ["delivery", "switch", "sms_a", "off", "--reason", "maintenance", "--by", "alice"])
+    assert switched.exit_code == 0 and switched.output == "sms_a: switched off by alice: maintenance\n"
+    assert "switched off by alice: maintenance" in runner.invoke(cli, ["delivery", "providers"]).output
+    again = runner.invoke(cli, ["delivery", "switch", "sms_a", "off", "--reason", "again"])
+    assert again.exit_code == 2 and again.output == "error: sms_a is already switched off by alice\n"
+    assert runner.invoke(cli, ["delivery", "switch", "sms_a", "auto", "--reason", "done"]).exit_code == 0
 
 
 def test_the_demo_seeds_weights_states_and_messages_once(sandbox, halo_store):

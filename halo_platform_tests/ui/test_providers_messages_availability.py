@@ -264,3 +264,49 @@ def test_freshness_and_providers_of_an_unprocessed_feed_are_empty_and_an_unknown
     with pytest.raises(HaloError):
         availability.freshness(store, "nope")
     assert "acme" in availability.feed_names()
+
+
+def test_an_admin_switches_a_provider_off_by_hand_and_hands_it_back_a_viewer_cannot(page: Page, control_center, sent):  # noqa: ARG001
+    """The reason is required (the error beside the field, nothing stored); the provider shows
+    off with who and why, the autopilot leaves it so (`halo delivery autopilot`), and handing it
+    back makes it deactivated, for the autopilot to ping and ramp. A viewer's forged POST gets
+    the 403 page."""
+    sign_in(page, control_center, "admin")
+    page.goto(f"{control_center.url}/ui/providers")
+    row = page.locator("#provider-states").get_by_role("row").filter(has_text="sandbox_sms_b")
+    row.get_by_role("button", name="Switch off").click()
+    expect(page.locator("#provider-states").get_by_role("row").filter(has_text="sandbox_sms_b")
+           .locator(".field-error, .error")).to_contain_text("say why")
+    screenshot(page, "providers-switch-error")
+    row = page.locator("#provider-states").get_by_role("row").filter(has_text="sandbox_sms_b")
+    row.get_by_label("Reason").fill("carrier maintenance tonight")
+    row.get_by_role("button", name="Switch off").click()
+    row = page.locator("#provider-states").get_by_role("row").filter(has_text="sandbox_sms_b")
+    expect(row.locator(".badge").first).to_have_text("off")
+    name = control_center.logins["admin"][0]
+    expect(row).to_contain_text(f"switched off by {name}: carrier maintenance tonight")
+    expect(page.locator("#decisions").get_by_role("row").nth(1)).to_contain_text(name)
+    screenshot(page, "providers-switched-off")
+    cycle = control_center.halo("delivery", "autopilot")
+    assert cycle.returncode == 0 and "sandbox_sms_b" not in cycle.stdout.split("changed:", 1)[-1], cycle.stdout
+    page.reload()
+    row = page.locator("#provider-states").get_by_role("row").filter(has_text="sandbox_sms_b")
+    expect(row.locator(".badge").first).to_have_text("off")
+
+    sign_in(page, control_center, "viewer")
+    page.goto(f"{control_center.url}/ui/providers")
+    expect(page.get_by_role("button", name="Hand back to the autopilot")).to_have_count(0)
+    token = page.locator("input[name=csrf_token]").first.get_attribute("value")
+    forged = page.request.post(f"{control_center.url}/ui/providers/switch", form={
+        "csrf_token": token, "provider": "sandbox_sms_b", "state": "auto", "reason": "forged"})
+    assert forged.status == 403 and "Not allowed" in forged.text()
+
+    sign_in(page, control_center, "admin")
+    page.goto(f"{control_center.url}/ui/providers")
+    row = page.locator("#provider-states").get_by_role("row").filter(has_text="sandbox_sms_b")
+    row.get_by_label("Reason").fill("maintenance over")
+    row.get_by_role("button", name="Hand back to the autopilot").click()
+    row = page.locator("#provider-states").get_by_role("row").filter(has_text="sandbox_sms_b")
+    expect(row.locator(".badge").first).to_have_text("deactivated")
+    expect(row.get_by_role("button", name="Switch off")).to_be_visible()
+    _clean(page)
