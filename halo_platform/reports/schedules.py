@@ -2,9 +2,11 @@
 policy) that a sensor turns into runs. Edits are validated here, whatever the entry point (CLI,
 the `manage_task_schedule` job, the Control Center), and take effect at the next sensor tick.
 
-Each schedule keeps the latest tick the sensor has decided on (`last_tick_at`); the sensor
+Each schedule keeps the latest tick whose decision is committed (`last_tick_at`); the sensor
 looks at the ticks after it (or after the last edit, whichever is later), so a tick is decided
-once however long the sensor was stopped, and ticks it missed are run by `catch_up`.
+once however long the sensor was stopped, and ticks it missed are run by `catch_up`. A decision
+is committed with the sensor's cursor, which Dagster stores together with the decision's run
+requests (`sensors.evaluate_schedules`).
 """
 
 from __future__ import annotations
@@ -91,11 +93,10 @@ def ticks_to_run(cron: str, timezone: str, catch_up: str, after: dt.datetime,
 
 @dataclass(frozen=True)
 class Decision:
-    """The ticks of one schedule decided at one evaluation: `runs` to launch, the schedule's
-    position before (`after`, as stored) and after (`until`)."""
+    """The ticks of one schedule decided at one evaluation: `runs` to launch, and the schedule's
+    position once they are launched (`until`)."""
 
     schedule_id: str
-    last_tick_at: str | None
     until: dt.datetime
     runs: list[Due]
 
@@ -111,21 +112,18 @@ def due_runs(schedules: Sequence[Mapping[str, Any]], now: dt.datetime) -> list[D
         ticks, until = ticks_to_run(s["cron"], s["timezone"], s["catch_up"], after, now)
         if until is not None:
             runs = [Due(s["schedule_id"], s["task"], tick, s["timezone"], s["payload"], s["sinks"]) for tick in ticks]
-            decisions.append(Decision(s["schedule_id"], s["last_tick_at"], until, runs))
+            decisions.append(Decision(s["schedule_id"], until, runs))
     return decisions
 
 
-def advance(store: StoreResource, decision: Decision) -> bool:
-    """Move the schedule's position to `decision.until` if no other evaluation moved it first
-    (compare and set): True when this evaluation owns the decision and must launch its runs."""
+def commit_positions(store: StoreResource, positions: Mapping[str, dt.datetime]) -> None:
+    """Move each schedule's `last_tick_at` forward to its committed position (never back)."""
     position = schedules_t.c.last_tick_at
-    before = dt.datetime.fromisoformat(decision.last_tick_at) if decision.last_tick_at else None
     with store.write() as conn:
-        moved = conn.execute(schedules_t.update()
-                             .where(schedules_t.c.schedule_id == decision.schedule_id,
-                                    position.is_(None) if before is None else position == before)
-                             .values(last_tick_at=decision.until))
-    return moved.rowcount == 1
+        for schedule_id, tick in positions.items():
+            conn.execute(schedules_t.update()
+                         .where(schedules_t.c.schedule_id == schedule_id, sa.or_(position.is_(None), position < tick))
+                         .values(last_tick_at=tick))
 
 
 def cron_in_words(cron: str, timezone: str) -> str:

@@ -3,6 +3,7 @@ keep `task_requests` in step with Dagster for runs that fail or are canceled out
 asset body (resource errors, a canceled queue entry, a killed worker)."""
 
 import datetime as dt
+import json
 from collections.abc import Sequence
 
 import dagster as dg
@@ -11,7 +12,7 @@ from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
 from halo_platform.reports import audit
 from halo_platform.reports.assets import job_name, run_config, run_tags
-from halo_platform.reports.schedules import Due, advance, due_runs, list_schedules
+from halo_platform.reports.schedules import Due, commit_positions, due_runs, list_schedules
 from halo_platform.reports.task import get_task
 
 SCHEDULE_SENSOR_INTERVAL = 30
@@ -25,13 +26,23 @@ def run_request_for(due: Due) -> dg.RunRequest:
     return dg.RunRequest(run_key=due.run_key, job_name=job_name(due.task), run_config=run_config(task, payload), tags=tags)
 
 
-def evaluate_schedules(store: StoreResource, now: dt.datetime) -> list[dg.RunRequest]:
-    """Run requests for the ticks due by `now` of the schedules as stored right now, each
-    schedule's missed ticks by its `catch_up` policy. Each schedule's position moves past the
-    ticks decided here (`advance`), so a later evaluation, or one after a restart, never decides
-    them again; the run key (schedule id + tick) makes a repeated launch a no-op anyway."""
-    return [run_request_for(due) for decision in due_runs(list_schedules(store), now) if advance(store, decision)
-            for due in decision.runs]
+def evaluate_schedules(store: StoreResource, now: dt.datetime, cursor: str | None) -> tuple[list[dg.RunRequest], str]:
+    """(run requests, the sensor's next cursor) for the ticks due by `now` of the schedules as
+    stored right now, each schedule's missed ticks by its `catch_up` policy.
+
+    The cursor holds each schedule's position after the decisions of the evaluation that made
+    it. Dagster stores a cursor together with that evaluation's run requests (their run ids
+    reserved, submitted again if the daemon stops half way), so a position it brings back is
+    committed (`commit_positions` records it as `last_tick_at` first). If the daemon stopped
+    before storing them, the cursor it brings back is the one before: the same ticks are decided
+    again, and their run keys (schedule id + tick) make a launch that did happen a no-op. Each
+    due tick runs exactly once."""
+    committed = {k: dt.datetime.fromisoformat(v) for k, v in json.loads(cursor).items()} if cursor else {}
+    commit_positions(store, committed)
+    decisions = due_runs(list_schedules(store), now)
+    positions = {**committed, **{d.schedule_id: d.until for d in decisions}}
+    return ([run_request_for(due) for d in decisions for due in d.runs],
+            json.dumps({k: v.isoformat() for k, v in sorted(positions.items())}))
 
 
 def record_run_outcome(store: StoreResource, run: dg.DagsterRun, status: str, error: str | None = None) -> None:
@@ -55,11 +66,11 @@ def build_sensors(jobs: Sequence) -> list[dg.SensorDefinition]:
         description="Launches every due tick of the enabled rows of task_schedules once, with the stored payload;"
                     " ticks missed while it was stopped by each schedule's catch_up (none, latest, all).",
     )
-    def task_schedule_sensor(store: StoreResource) -> dg.SensorResult:
-        requests = evaluate_schedules(store, utcnow())
+    def task_schedule_sensor(context: dg.SensorEvaluationContext, store: StoreResource) -> dg.SensorResult:
+        requests, cursor = evaluate_schedules(store, utcnow(), context.cursor)
         if not requests:
-            return dg.SensorResult(skip_reason=dg.SkipReason("no schedule tick is due"))
-        return dg.SensorResult(run_requests=requests)
+            return dg.SensorResult(skip_reason=dg.SkipReason("no schedule tick is due"), cursor=cursor)
+        return dg.SensorResult(run_requests=requests, cursor=cursor)
 
     @dg.run_failure_sensor(
         name="task_request_failure_sensor",

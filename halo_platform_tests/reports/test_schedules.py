@@ -63,23 +63,36 @@ def next_hour() -> dt.datetime:
     return dt.datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + dt.timedelta(hours=1)
 
 
+class Sensor:
+    """The schedule evaluation as the daemon drives it: each evaluation gets the cursor the
+    previous one returned (Dagster stores it with that evaluation's run requests)."""
+
+    def __init__(self, store) -> None:  # noqa: ANN001
+        self.store, self.cursor = store, None
+
+    def __call__(self, now: dt.datetime) -> list:
+        requests, self.cursor = evaluate_schedules(self.store, now, self.cursor)
+        return requests
+
+
 def test_edits_to_payload_cron_and_enabled_apply_at_the_next_evaluation(halo_env, store):
     set_schedule(store, "alerts", task="campaign_alerts", cron="* * * * *", timezone="UTC", payload={"budget_threshold_pct": 80})
     t0 = next_hour() + dt.timedelta(seconds=30)
-    first = evaluate_schedules(store, t0)  # the ticks of the last 2 minutes are on time, older ones missed
+    evaluate_schedules = Sensor(store)
+    first = evaluate_schedules(t0)  # the ticks of the last 2 minutes are on time, older ones missed
     assert [r.run_key for r in first] == [f"alerts:{(t0 - dt.timedelta(seconds=s)).isoformat()}" for s in (90, 30)]
     assert first[0].run_config["ops"]["campaign_alerts"]["config"] == {"budget_threshold_pct": 80, "sinks": ["outbox"]}
     assert first[0].tags["halo/trigger"] == "schedule" and first[0].job_name == "campaign_alerts_job"
 
     set_schedule(store, "alerts", payload={"budget_threshold_pct": 50})
-    second = evaluate_schedules(store, t0 + dt.timedelta(seconds=60))
+    second = evaluate_schedules(t0 + dt.timedelta(seconds=60))
     assert [r.run_key for r in second] == [f"alerts:{(t0 + dt.timedelta(seconds=30)).isoformat()}"]
     assert second[0].run_config["ops"]["campaign_alerts"]["config"]["budget_threshold_pct"] == 50
 
     set_schedule(store, "alerts", cron="30 * * * *")  # hourly now: nothing due until half past
-    assert evaluate_schedules(store, t0 + dt.timedelta(seconds=120)) == []
+    assert evaluate_schedules(t0 + dt.timedelta(seconds=120)) == []
     set_schedule(store, "alerts", enabled=False)
-    assert evaluate_schedules(store, t0 + dt.timedelta(hours=1)) == []
+    assert evaluate_schedules(t0 + dt.timedelta(hours=1)) == []
 
 
 @pytest.mark.parametrize(
@@ -121,10 +134,14 @@ def test_ticks_missed_while_the_sensor_was_stopped_run_by_catch_up_each_exactly_
     instance = dg.DagsterInstance.ephemeral()
     hour = next_hour()
 
+    cursor = None
+
     def evaluate(now: dt.datetime) -> list[str]:
+        nonlocal cursor
         monkeypatch.setattr(sensors, "utcnow", lambda: now)
-        with dg.build_sensor_context(instance=instance, resources={"store": store}) as context:
+        with dg.build_sensor_context(instance=instance, resources={"store": store}, cursor=cursor) as context:
             result = sensor(context)
+        cursor = result.cursor
         if not result.run_requests:
             assert result.skip_reason.skip_message == "no schedule tick is due"
         return [r.run_key for r in result.run_requests]
@@ -139,8 +156,26 @@ def test_ticks_missed_while_the_sensor_was_stopped_run_by_catch_up_each_exactly_
     assert evaluate(hour + dt.timedelta(hours=3, minutes=20)) == []
     assert evaluate(hour + dt.timedelta(hours=3, minutes=59)) == []
     assert evaluate(hour + dt.timedelta(hours=4, seconds=30)) == [key(4)]
+    assert evaluate(hour + dt.timedelta(hours=4, seconds=50)) == []  # brings back the committed position
     (row,) = list_schedules(store)
     assert (row["catch_up"], row["last_tick_at"]) == (catch_up, (hour + dt.timedelta(hours=4)).isoformat())
+
+
+def test_ticks_decided_by_an_evaluation_whose_runs_were_never_submitted_are_decided_again(halo_env, store):
+    """The daemon stops after an evaluation, before storing its cursor and run requests: the
+    next evaluation gets the cursor before it and decides the same ticks again, with the same
+    run keys (a launch that did happen is a no-op); `last_tick_at` only moves once committed.
+    (Before, the evaluation moved `last_tick_at` itself, and the tick was lost.)"""
+    set_schedule(store, "hourly", task="campaign_alerts", cron="0 * * * *", timezone="UTC")
+    hour = next_hour()
+    requests, _never_stored = evaluate_schedules(store, hour + dt.timedelta(seconds=10), None)
+    assert [r.run_key for r in requests] == [f"hourly:{hour.isoformat()}"]
+    requests, stored = evaluate_schedules(store, hour + dt.timedelta(seconds=20), None)  # the cursor before it
+    assert [r.run_key for r in requests] == [f"hourly:{hour.isoformat()}"]
+    assert list_schedules(store)[0]["last_tick_at"] is None
+    again, stored = evaluate_schedules(store, hour + dt.timedelta(seconds=40), stored)
+    assert again == [] and list_schedules(store)[0]["last_tick_at"] == hour.isoformat()
+    assert evaluate_schedules(store, hour + dt.timedelta(seconds=50), stored)[0] == []
 
 
 def test_catch_up_is_edited_like_any_field_and_a_bad_one_is_refused(halo_env, store):
