@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import dagster_graphql  # noqa: F401 - the client `submit_run` imports, loaded at start-up: the first request is not slower
 from fastapi import APIRouter, Depends, HTTPException
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field

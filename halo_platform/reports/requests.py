@@ -22,8 +22,6 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from dagster_graphql import DagsterGraphQLClient, DagsterGraphQLClientError
-
 from halo_platform.core.errors import HaloError
 from halo_platform.core.instance import dagster_instance
 from halo_platform.core.models import utcnow
@@ -116,6 +114,9 @@ REPOSITORY = "__repository__"  # the name Dagster gives the repository of a `Def
 
 def submit_run(task_name: str, config: dict, tags: dict[str, str]) -> str:
     """Queue a run of the task's job on the webserver's instance; returns its run id."""
+    # imported here: the GraphQL client and its HTTP stack are 10 MB that a run never uses
+    from dagster_graphql import DagsterGraphQLClient, DagsterGraphQLClientError
+
     url = get_settings().dagster_ui_url
     parts = urllib.parse.urlsplit(url)
     # a client per call: the client's transport holds one session and refuses concurrent use
