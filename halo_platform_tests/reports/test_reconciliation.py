@@ -127,3 +127,29 @@ def test_a_zero_tolerance_flags_the_four_cent_difference_in_every_format(warehou
 )
 def test_the_default_period_is_the_previous_iso_week(today, expected):
     assert previous_iso_week(today) == expected
+
+
+def test_several_payments_and_settlements_per_order_are_summed_and_each_one_checked(warehouses, halo_env, store):
+    write_payments(warehouses["payments"], [
+        order("O20", "100.00", "PAID", START),  # one of two settlements in SGD: CURRENCY_MISMATCH
+        order("O21", "100.00", "PAID", START),  # second payment unsettled: MISSING_SETTLEMENT names it
+        order("O22", "100.00", "PAID", START),  # two payments summing to 120: AMOUNT_MISMATCH
+    ], [
+        payment("P20", "O20", "100.00", START),
+        payment("P21a", "O21", "50.00", START), payment("P21b", "O21", "50.00", START),
+        payment("P22a", "O22", "60.00", START), payment("P22b", "O22", "60.00", START),
+    ])
+    write_settlements(warehouses["gateway"], [
+        settlement("S20a", "P20", "50.00", LATER), settlement("S20b", "P20", "50.00", LATER, currency="SGD"),
+        settlement("S21", "P21a", "50.00", LATER),
+        settlement("S22a", "P22a", "60.00", LATER), settlement("S22b", "P22b", "60.00", LATER),
+    ])
+    request = create_request(store, "payment_reconciliation", {"period_start": "2024-03-04", "period_end": "2024-03-11"},
+                             wait=True)
+    assert request["status"] == "SUCCEEDED", request["error"]
+    out = Path(halo_env["HALO_HOME"]) / "outbox" / "payment_reconciliation_2024-03-04_2024-03-11.csv"
+    assert _rows(out) == [
+        ("O20", "P20", "S20a", "CURRENCY_MISMATCH", "100.00", "100.00", "100.00"),
+        ("O21", "P21b", "S21", "MISSING_SETTLEMENT", "100.00", "100.00", "50.00"),
+        ("O22", "P22a", "S22a", "AMOUNT_MISMATCH", "100.00", "120.00", "120.00"),
+    ]
