@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 from sqlalchemy.engine import Connection
 
-from halo_platform.availability.bulk_sql import Codec
+from halo_platform.availability.bulk_sql import Codec, indexes_rebuilt
 from halo_platform.availability.feeds.base import HOURS, NOT_STORABLE, ROLE, SCHEDULE, Event, Parsed, Rejected
 from halo_platform.availability.feeds.columns import Columns, connect, to_arrow
 from halo_platform.availability.tables import SchedulingItem, SchedulingItemBlock, SchedulingItemHours
@@ -305,8 +305,9 @@ def apply_files(conn: Connection, feed: str, files: list[LandedFile]) -> ApplyRe
                 codec.execute_many(f"DELETE FROM {table} WHERE feed = ? AND item_id = ?", keys)  # noqa: S608 - fixed names
         codec.insert("scheduling_items", ("feed", "item_id", "kind", "version", "deleted", "fingerprint", "status", "tz", "updated_at"),
                      item_rows)
-        codec.insert("scheduling_item_blocks", ("feed", "item_id", "n", "provider_id", "ref", "start_ts", "end_ts", "is_local"),
-                     block_rows)
+        with indexes_rebuilt(conn, SchedulingItemBlock.__table__, len(block_rows)):
+            codec.insert("scheduling_item_blocks", ("feed", "item_id", "n", "provider_id", "ref", "start_ts", "end_ts", "is_local"),
+                         block_rows)
         codec.insert("scheduling_item_hours", ("feed", "item_id", "n", "provider_id", "weekday", "start_minute", "end_minute"),
                      hour_rows)
 

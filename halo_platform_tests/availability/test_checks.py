@@ -1,0 +1,26 @@
+"""The asset checks on `available_spans` read the store as it is: a span that is not inside a
+working interval of its provider-date is reported (feed, provider, local date, UTC start), the
+spans computed from the hours are not; on SQLite and PostgreSQL (instants read as integers)."""
+
+import datetime as dt
+
+from halo_platform.availability.bulk_sql import Codec
+from halo_platform.availability.checks import spans_outside_hours
+from halo_platform_tests.availability.helpers import land, process
+
+HOURS = ('{"type":"hours","provider":"P1","tz":"Europe/Paris","week":{"mon":[["09:00","12:00"]],"sat":[["22:00","06:00"]]},'
+         '"updated_at":"2026-11-01T00:00:00Z"}\n')
+
+
+def test_a_span_outside_its_working_hours_is_reported_and_the_computed_ones_are_not(any_store):
+    land("acme", "hours.jsonl", HOURS)
+    process(any_store, "2027-01-04", 7)  # Monday 2027-01-04 .. Sunday 2027-01-10; an overnight Saturday
+    checked, bad = spans_outside_hours(any_store)
+    assert (checked, bad) == (2, [])  # Monday morning, and the Saturday night shift (on its own date)
+    with any_store.write() as conn:
+        codec = Codec(conn)
+        codec.insert("available_spans", ("feed", "provider_id", "span_date", "start_at", "end_at", "computed_at"), [
+            ("acme", "P1", codec.date(dt.date(2027, 1, 5)), codec.ts(dt.datetime(2027, 1, 5, 8)), codec.ts(dt.datetime(2027, 1, 5, 9)),
+             codec.ts(dt.datetime(2027, 1, 1)))])  # Tuesday 09:00-10:00 Paris: no hours on Tuesdays
+    checked, bad = spans_outside_hours(any_store)
+    assert (checked, bad) == (3, [("acme", "P1", "2027-01-05", "2027-01-05T08:00:00")])
