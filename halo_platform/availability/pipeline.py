@@ -253,7 +253,11 @@ def planned_dates(store: StoreResource, feed: Feed, as_of: dt.date, horizon_days
     """Dates of the window a processing run of `feed` will recompute: those its pending files
     impact, those already dirty, and those newly inside a moved window."""
     last = as_of + dt.timedelta(days=horizon_days - 1)
-    dates = {d for f in pending_files(store, feed) for d in file_dates(store, feed, f, as_of, horizon_days)}
+    dates: set[dt.date] = set()
+    for file in pending_files(store, feed):
+        if len(dates) == horizon_days:
+            break  # the whole window already: the other files cannot add a date, parsing them would cost seconds
+        dates.update(file_dates(store, feed, file, as_of, horizon_days))
     with store.read() as conn:
         codec = Codec(conn)
         ranges = [(codec.read_date(a), codec.read_date(b)) for a, b in codec.select(
