@@ -177,7 +177,7 @@ _OLD_BLOCKS_SCHEMA = pa.schema([("item_id", pa.string()), ("provider_id", pa.str
 def _stored(codec: Codec, feed: str, item_ids: list[str]) -> pa.Table:
     rows = list(codec.select_in(
         "SELECT item_id, version, deleted, fingerprint, kind, tz FROM scheduling_items WHERE feed = ? AND item_id IN ({keys})",
-        (feed,), item_ids)) if codec.select("SELECT 1 FROM scheduling_items WHERE feed = ? LIMIT 1", (feed,)) else []
+        (feed,), item_ids))
     cols = list(zip(*rows, strict=True)) if rows else [[] for _ in range(6)]
     return pa.table([pa.array(cols[0], pa.string()), pa.array([codec.read_ts(v) for v in cols[1]], pa.timestamp("us")),
                      pa.array([bool(v) for v in cols[2]], pa.bool_()), pa.array(cols[3], pa.int64()),
@@ -236,7 +236,9 @@ def apply_files(conn: Connection, feed: str, files: list[LandedFile]) -> ApplyRe
         db.execute("""
             CREATE TEMP TABLE latest AS SELECT * FROM events
             QUALIFY row_number() OVER (PARTITION BY item_id ORDER BY version DESC, deleted DESC, fp DESC, seq) = 1""")
-        candidates = [r[0] for r in db.execute("SELECT item_id FROM latest").fetchall()]
+        # a feed's first batch has nothing stored to compare with: its item ids are not even listed
+        stored_any = codec.select("SELECT 1 FROM scheduling_items WHERE feed = ? LIMIT 1", (feed,))
+        candidates = [r[0] for r in db.execute("SELECT item_id FROM latest").fetchall()] if stored_any else []
         db.register("stored", _stored(codec, feed, candidates))
         templates = [r[0] for r in db.execute("SELECT item_id FROM latest WHERE adds_up").fetchall()]
         db.register("stored_hours", _stored_hours(codec, feed, templates))
