@@ -16,8 +16,10 @@ outside the store's range) is quarantined with its reason, whatever the parser l
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+import duckdb
 import pyarrow as pa
 from sqlalchemy.engine import Connection
 
@@ -44,6 +46,7 @@ _LONGEST = {what: column.type.length for what, column in (
     ("timezone", SchedulingItem.tz), ("provider id", SchedulingItemBlock.provider_id), ("reference", SchedulingItemBlock.ref),
     ("hours provider id", SchedulingItemHours.provider_id))}
 WHOLE_FILE = 0  # quarantine position of a file that could not be processed at all
+STREAM_ROWS = 50_000  # rows fetched from DuckDB at a time to be written
 
 
 def _text_problem(value: str | None, what: str) -> str | None:
@@ -221,6 +224,14 @@ def _concat(files: list[LandedFile]) -> tuple[pa.Table, pa.Table, pa.Table]:
     return tuple(pa.concat_tables(p) for p in parts)  # type: ignore[return-value]
 
 
+def _streamed(db: duckdb.DuckDBPyConnection, sql: str, params: list) -> Iterator[tuple]:
+    """The rows of a query, fetched a slice at a time: a million-row load never holds all its rows
+    as Python tuples at once (they weighed about 0.5 kB each)."""
+    result = db.execute(sql, params)
+    while rows := result.fetchmany(STREAM_ROWS):
+        yield from rows
+
+
 def apply_files(conn: Connection, feed: str, files: list[LandedFile]) -> ApplyResult:
     """Apply every event of `files` (one feed) to the store in one set-based pass."""
     codec = Codec(conn)
@@ -293,25 +304,22 @@ def apply_files(conn: Connection, feed: str, files: list[LandedFile]) -> ApplyRe
             SELECT o.item_id, w.old_kind, o.provider_id, o.ref, o.start_ts, o.end_ts FROM old_facts o JOIN winners w USING (item_id)""")
         ts = (lambda c: f"strftime({c}, '%Y-%m-%d %H:%M:%S.%f')") if codec.sqlite else (lambda c: c)
         now = codec.ts(utcnow().replace(tzinfo=None))
-        # rows come out of DuckDB in the shape the driver takes, in primary-key order
-        item_rows = db.execute(f"SELECT ? AS feed, item_id, kind, {ts('version')}, deleted, fp, status, tz, ? AS updated_at "  # noqa: S608
-                               "FROM winners ORDER BY item_id", [feed, now]).fetchall()
-        block_rows = db.execute(f"""SELECT ? AS feed, w.item_id, b.n, b.provider_id, b.ref, {ts('b.start_ts')}, {ts('b.end_ts')}, b.is_local
-                                   FROM winners w JOIN new_blocks b USING (seq) WHERE NOT w.deleted ORDER BY w.item_id, b.n""", [feed]).fetchall()  # noqa: S608
-        hour_rows = db.execute("""SELECT ? AS feed, item_id, n, provider_id, weekday, start_minute, end_minute
-                                  FROM winner_hours ORDER BY item_id, n""", [feed]).fetchall()
-
         if replaced:
             keys = [(feed, item_id) for item_id in replaced]
             for table in ("scheduling_item_blocks", "scheduling_item_hours", "scheduling_items"):
                 codec.execute_many(f"DELETE FROM {table} WHERE feed = ? AND item_id = ?", keys)  # noqa: S608 - fixed names
+        # rows come out of DuckDB in the shape the driver takes, in primary-key order
         codec.insert("scheduling_items", ("feed", "item_id", "kind", "version", "deleted", "fingerprint", "status", "tz", "updated_at"),
-                     item_rows)
-        with indexes_rebuilt(conn, SchedulingItemBlock.__table__, len(block_rows)):
+                     _streamed(db, f"SELECT ? AS feed, item_id, kind, {ts('version')}, deleted, fp, status, tz, ? AS updated_at "  # noqa: S608
+                                   "FROM winners ORDER BY item_id", [feed, now]))
+        new_blocks = "FROM winners w JOIN new_blocks b USING (seq) WHERE NOT w.deleted"
+        with indexes_rebuilt(conn, SchedulingItemBlock.__table__, db.execute(f"SELECT count(*) {new_blocks}").fetchone()[0]):  # noqa: S608
             codec.insert("scheduling_item_blocks", ("feed", "item_id", "n", "provider_id", "ref", "start_ts", "end_ts", "is_local"),
-                         block_rows)
+                         _streamed(db, f"""SELECT ? AS feed, w.item_id, b.n, b.provider_id, b.ref, {ts('b.start_ts')}, {ts('b.end_ts')},
+                                           b.is_local {new_blocks} ORDER BY w.item_id, b.n""", [feed]))  # noqa: S608
         codec.insert("scheduling_item_hours", ("feed", "item_id", "n", "provider_id", "weekday", "start_minute", "end_minute"),
-                     hour_rows)
+                     _streamed(db, "SELECT ? AS feed, item_id, n, provider_id, weekday, start_minute, end_minute "
+                                   "FROM winner_hours ORDER BY item_id, n", [feed]))
 
         # Slots reach their providers through the Schedule's members, as stored now.
         refs = [r[0] for r in db.execute("SELECT DISTINCT ref FROM touched WHERE ref IS NOT NULL").fetchall()]

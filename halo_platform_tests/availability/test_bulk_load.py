@@ -5,6 +5,7 @@ answer; a small load, or a load on PostgreSQL, never drops them."""
 import pytest
 import sqlalchemy as sa
 
+from halo_platform.availability import items
 from halo_platform.availability.bulk_sql import indexes_rebuilt
 from halo_platform.availability.feeds import acme
 from halo_platform.availability.items import LandedFile, apply_files
@@ -47,3 +48,12 @@ def test_a_small_load_and_any_load_on_postgresql_keep_the_indexes_in_place(any_s
         assert indexes(conn) == INDEXES
     with any_store.write() as conn, indexes_rebuilt(conn, BLOCKS, 10_000):
         assert indexes(conn) == (set() if conn.dialect.name == "sqlite" else INDEXES)
+
+
+def test_rows_written_a_slice_at_a_time_are_all_written(store, monkeypatch):
+    monkeypatch.setattr(items, "STREAM_ROWS", 3)  # 50 items and their blocks: 17 slices each
+    with store.write() as conn:
+        apply_files(conn, "acme", [appointments(0, 50)])
+    with store.read() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM scheduling_items WHERE feed = 'acme'").scalar() == 50
+        assert conn.exec_driver_sql("SELECT count(DISTINCT item_id) FROM scheduling_item_blocks WHERE feed = 'acme'").scalar() == 50
