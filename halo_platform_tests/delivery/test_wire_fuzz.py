@@ -104,3 +104,18 @@ def test_any_answer_is_a_reply_or_no_answer_and_a_whole_one_is_read_exactly(serv
         assert body is None or reply.content == body
     finally:
         pool.close()
+
+
+@pytest.mark.parametrize("answer", [
+    b"HTTP/1.1 200 OK\r\nContent-Length: 9000000\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n900000\r\n",
+    b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + b"x" * (9 << 20),
+])
+def test_a_body_past_8_mib_is_no_answer_not_held_in_memory(server, answer):
+    url, current = server
+    current[0] = answer
+    pool = WirePool(url, size=1, timeout=2.0, connect_timeout=2.0)
+    with pytest.raises(NoAnswer, match="ValueError"):
+        pool.request("POST", "/send", b"To=%2B33612345678")
+    pool.close()

@@ -169,6 +169,7 @@ class WirePool:
 
 
 MAX_HEAD = 65536  # bytes of status line and headers an answer may have
+MAX_BODY = 8 << 20  # bytes of body: a provider's answer is a small JSON or XML document
 
 
 def _read_reply(sock: socket.socket, method: str) -> tuple[Reply, bool]:
@@ -205,24 +206,32 @@ def _read_reply(sock: socket.socket, method: str) -> tuple[Reply, bool]:
         content, buffer = _read_chunked(sock, buffer)
     elif "content-length" in headers:
         length = int(headers["content-length"])
+        if not 0 <= length <= MAX_BODY:
+            raise ValueError("answer body length out of range")
         while len(buffer) < length:
             buffer += _recv(sock)
         content, buffer = buffer[:length], buffer[length:]
     else:  # the body runs to the end of the connection
-        chunks = [buffer]
+        chunks, size = [buffer], len(buffer)
         while chunk := sock.recv(65536):
             chunks.append(chunk)
+            size += len(chunk)
+            if size > MAX_BODY:
+                raise ValueError("answer body too long")
         return Reply(status, headers, b"".join(chunks)), False
     return Reply(status, headers, content), reusable and not buffer
 
 
 def _read_chunked(sock: socket.socket, buffer: bytes) -> tuple[bytes, bytes]:
     """A chunked body read from `buffer` then `sock`; returns it and what follows it."""
-    parts = []
+    parts, total = [], 0
     while True:
         while (end := buffer.find(b"\r\n")) < 0:
             buffer += _recv(sock)
         size = int(buffer[:end].split(b";", 1)[0].strip(), 16)
+        total += size
+        if size < 0 or total > MAX_BODY:
+            raise ValueError("answer body too long")
         buffer = buffer[end + 2 :]
         if size == 0:  # trailers, then an empty line
             while (end := buffer.find(b"\r\n")) != 0:
