@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections.abc import AsyncIterator
 from typing import Any
 
 import dagster_graphql  # noqa: F401 - the client `submit_run` imports, loaded at start-up: the first request is not slower
@@ -12,10 +15,22 @@ from pydantic import BaseModel, ConfigDict, Field
 from halo_platform.access.guard import Caller, requires
 from halo_platform.core.http import resource
 from halo_platform.core.store import StoreResource
-from halo_platform.reports.requests import create_request  # at start-up: the first request is not slower
+from halo_platform.reports.requests import (  # at start-up: the first request is not slower
+    create_request,
+    warm_up_webserver,
+)
 from halo_platform.reports.task import PayloadError
 
-router = APIRouter(tags=["report tasks"])
+
+@contextlib.asynccontextmanager
+async def _warm_up(_app: Any) -> AsyncIterator[None]:
+    """The Dagster webserver warmed up for the first request, in the background: the API starts
+    without waiting for it."""
+    threading.Thread(target=warm_up_webserver, name="warm-up-dagster-webserver", daemon=True).start()
+    yield
+
+
+router = APIRouter(tags=["report tasks"], lifespan=_warm_up)
 
 
 class TaskRequestIn(BaseModel):

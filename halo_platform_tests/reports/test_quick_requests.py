@@ -11,16 +11,19 @@ from __future__ import annotations
 
 import os
 import statistics
+import threading
 import time
 
 import dagster as dg
 import httpx
 from click.testing import CliRunner
+from fastapi.testclient import TestClient
 
 from halo_platform.access.keys import create_key
 from halo_platform.cli import cli
 from halo_platform.http import create_app
 from halo_platform.reports.audit import get_request
+from halo_platform.reports.requests import warm_up_webserver
 from halo_platform_tests.fixtures.access import authorized_client
 from halo_platform_tests.fixtures.halo_serve import free_port, halo_serve
 
@@ -81,3 +84,12 @@ def test_the_cli_submits_the_same_way_and_both_say_in_one_line_when_the_webserve
     assert answer.status_code == 503 and answer.json()["error"].startswith("could not submit the run to the Dagster webserver")
     with store.read() as conn:
         assert [r[0] for r in conn.exec_driver_sql("SELECT request_id FROM task_requests")] == [request_id]
+
+
+def test_the_api_warms_the_webserver_up_in_the_background_and_starts_when_it_is_down(submitting, monkeypatch):
+    assert warm_up_webserver(wait_seconds=0)  # the webserver answered its query without errors
+    monkeypatch.setenv("DAGSTER_UI_URL", f"http://127.0.0.1:{free_port()}")
+    assert not warm_up_webserver(wait_seconds=0)
+    with TestClient(create_app()) as client:  # the API does not wait for the webserver
+        assert client.get("/health").status_code == 200
+        assert "warm-up-dagster-webserver" in [t.name for t in threading.enumerate()]
