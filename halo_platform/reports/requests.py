@@ -124,15 +124,15 @@ def warm_up_webserver(wait_seconds: float = 120) -> bool:
     (`halo up` starts it with the API); False when it did not answer or refused the query."""
     import time
 
-    import requests
+    import httpx
 
     url = f"{get_settings().dagster_ui_url}/graphql"
     deadline = time.monotonic() + wait_seconds
     while True:
         try:
-            answer = requests.post(url, json={"query": WARM_UP_QUERY}, timeout=30)
-            return answer.ok and not answer.json().get("errors")
-        except (requests.RequestException, ValueError):
+            answer = httpx.post(url, json={"query": WARM_UP_QUERY}, timeout=30)
+            return answer.is_success and not answer.json().get("errors")
+        except (httpx.HTTPError, ValueError):
             if time.monotonic() >= deadline:
                 return False
             time.sleep(1)
