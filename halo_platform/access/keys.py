@@ -20,6 +20,7 @@ from halo_platform.core.errors import ConflictError, HaloError, NotFoundError
 from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
 from halo_platform.core.token_bucket import HeldTokens, refilled
+from halo_platform.core.write_lock import writing
 
 SCOPES = ("messages:send", "messages:read", "tasks:request", "tasks:read", "availability:read", "admin")
 DEFAULT_RATE_PER_SECOND = 50.0
@@ -161,7 +162,9 @@ def check_key(store: StoreResource, key: str, default_rate: float = DEFAULT_RATE
     if _held.spend(match.group(1), 1, clock):
         return passed
     capacity = max(rate, 1.0)
-    with store.write() as conn:
+    # a priority write: every request of the key (an OTP's too) may wait for this refill, which
+    # must not queue behind a dispatcher's transactions (p99 140 ms during a drain, 37 ms so)
+    with writing(store, priority=True) as conn:
         bucket = conn.execute(sa.select(keys_t.c.bucket_tokens, keys_t.c.bucket_at).where(keys_t.c.id == row.id).with_for_update()).first()
         tokens = refilled(bucket.bucket_tokens, bucket.bucket_at, clock, rate, capacity)
         if tokens < 1.0:

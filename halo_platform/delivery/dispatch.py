@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
+from halo_platform.core.write_lock import writing
 from halo_platform.delivery.config import CHANNELS
 from halo_platform.delivery.lifecycle import (
     Transition,
@@ -45,7 +46,6 @@ from halo_platform.delivery.resources import ProvidersResource, provider_kinds
 from halo_platform.delivery.routing import draw
 from halo_platform.delivery.state import routing_now
 from halo_platform.delivery.throttle import Tokens, pause
-from halo_platform.delivery.write_lock import writing
 
 log = logging.getLogger("halo.delivery")
 

@@ -23,6 +23,7 @@ from halo_platform.core.errors import ConflictError, HaloError, NotFoundError
 from halo_platform.core.models import utcnow
 from halo_platform.core.redact import mask_recipient, mask_text
 from halo_platform.core.store import StoreResource
+from halo_platform.core.write_lock import writing
 from halo_platform.delivery.config import PRIORITIES, DeliveryConfig
 from halo_platform.delivery.dispatch import not_sent, readable, send_request
 from halo_platform.delivery.lifecycle import attempt_row, transition
@@ -35,7 +36,6 @@ from halo_platform.delivery.state import routing_now
 from halo_platform.delivery.suppressions import mark_suppressed
 from halo_platform.delivery.throttle import Tokens, pause
 from halo_platform.delivery.validation import NewMessage, validate
-from halo_platform.delivery.write_lock import writing
 
 log = logging.getLogger("halo.delivery")
 _rng = random.SystemRandom()

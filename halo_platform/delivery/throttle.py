@@ -13,8 +13,8 @@ from sqlalchemy.exc import IntegrityError
 from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
 from halo_platform.core.token_bucket import HeldTokens, refilled
+from halo_platform.core.write_lock import writing
 from halo_platform.delivery.tables import ProviderState
-from halo_platform.delivery.write_lock import writing
 
 state_t = ProviderState.__table__
 

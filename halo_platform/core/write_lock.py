@@ -1,8 +1,9 @@
-"""Write transactions of the delivery code. On a SQLite file every delivery writer (dispatch
-threads, the API, in any process) first takes a lock file: a blocked writer then wakes the
-moment the lock is free, instead of polling in SQLite's busy handler, which sleeps in growing
-steps (up to 100 ms). A HIGH message's writer also holds a priority lock while it waits;
-dispatch writers let it pass, so an OTP waits for at most one dispatch transaction."""
+"""Write transactions that must not queue behind bulk work. On a SQLite file every such writer
+(delivery's dispatch threads and API, an API key's rate bucket, in any process) first takes a
+lock file: a blocked writer then wakes the moment the lock is free, instead of polling in
+SQLite's busy handler, which sleeps in growing steps (up to 100 ms). A priority writer (a HIGH
+message, a key's bucket refill) also holds a priority lock while it waits; other writers let it
+pass, so it waits for at most one dispatch transaction."""
 
 from __future__ import annotations
 
