@@ -1,5 +1,5 @@
 """`make run`: the Control Center (halo serve) comes up, dagster dev starts without the dagster.yaml double-location warning, Ctrl-C
-(SIGINT to the terminal's process group) stops everything within 10 seconds, and the demo
+(SIGINT to the terminal's process group) stops everything within 20 seconds, and the demo
 credentials it prints work."""
 
 from __future__ import annotations
@@ -60,14 +60,16 @@ def test_make_run_serves_the_ui_without_the_dagster_yaml_warning_and_stops_on_ct
                 assert time.monotonic() < deadline, log.read_text()
                 time.sleep(1)
             os.killpg(make.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
-            stopped_by = time.monotonic() + 10
+            # `halo up` gives its children 8 s to stop, then kills them; the rest is slack for a busy
+            # machine (a clean-clone run at load ~3 once took over 10 s)
+            stopped_by = time.monotonic() + 20
             with contextlib.suppress(subprocess.TimeoutExpired):
-                make.wait(timeout=10)  # reaps make: only its orphans could keep the group alive
+                make.wait(timeout=20)  # reaps make: only its orphans could keep the group alive
             while _group_alive(make.pid) and time.monotonic() < stopped_by:
                 time.sleep(0.2)
-            assert make.returncode is not None, "make still running 10 s after Ctrl-C"
+            assert make.returncode is not None, f"make still running 20 s after Ctrl-C\n{log.read_text()[-3000:]}"
             left = subprocess.run(["ps", "-o", "pid,etime,args", "-g", str(make.pid)], capture_output=True, text=True).stdout
-            assert not _group_alive(make.pid), f"left 10 s after Ctrl-C:\n{left[:3000]}\n{log.read_text()[-3000:]}"
+            assert not _group_alive(make.pid), f"left 20 s after Ctrl-C:\n{left[:3000]}\n{log.read_text()[-3000:]}"
         finally:
             if _group_alive(make.pid):
                 os.killpg(make.pid, signal.SIGKILL)
