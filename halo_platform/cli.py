@@ -5,8 +5,10 @@ assembles them and turns user errors into one line and a non-zero exit."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from importlib.metadata import entry_points
+from pathlib import Path
 
 import click
 
@@ -99,17 +101,44 @@ def up(port: int, dagster_port: int, workspace: str) -> None:
         for child in children:
             if child.poll() is None and not interrupted:  # Ctrl-C reached them already; a second one cuts dagster's shutdown short
                 child.send_signal(signal.SIGINT)
-        deadline = time.monotonic() + 8
+        # 8 s for everything to stop: the children and every process under them, noted while they
+        # live (dagster dev's webserver, daemon and code servers; a code server it starts during its
+        # shutdown would outlive it), then the rest is killed
+        deadline, under = time.monotonic() + 8, set()
+        while time.monotonic() < deadline:
+            under.update(pid for child in children if child.poll() is None for pid in _descendants(child.pid))
+            under = {pid for pid in under if os.path.exists(f"/proc/{pid}")}
+            if not under and all(child.poll() is not None for child in children):
+                break
+            time.sleep(0.2)
+        for pid in under:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         for child in children:
-            try:
-                child.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
+            if child.poll() is None:
                 child.kill()
-                child.wait()
+            child.wait()
     failed = [f"{name} stopped (exit {child.returncode})" for name, child in zip(("halo serve", "dagster dev"), children, strict=True)
               if child.returncode not in (0, -signal.SIGINT)]
     if failed and not interrupted:
         raise click.ClickException("; ".join(failed))
+
+
+def _descendants(pid: int) -> list[int]:
+    """The processes under `pid`, from Linux's /proc (none elsewhere)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])  # after the command, which may hold spaces
+        except (OSError, IndexError, ValueError):
+            continue  # ended meanwhile
+        children.setdefault(parent, []).append(int(stat.parent.name))
+    found, pending = [], [pid]
+    while pending:
+        for child in children.get(pending.pop(), []):
+            found.append(child)
+            pending.append(child)
+    return found
 
 
 def _register(group: click.Group, commands) -> None:  # noqa: ANN001
