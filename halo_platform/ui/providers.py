@@ -49,7 +49,8 @@ async def switch(request: Request, caller: Caller = Depends(signed_in("admin")),
     try:
         if state not in ("off", "auto"):
             raise HaloError("choose off or auto")
-        await run_in_threadpool(set_manual, providers.config(), name, state == "off", caller.name, reason, store)
+        config = await run_in_threadpool(providers.config)  # reads the providers file: not on the event loop
+        await run_in_threadpool(set_manual, config, name, state == "off", caller.name, reason, store)
     except HaloError as exc:
         page = await run_in_threadpool(_page_data, providers, store)
         return render(request, "providers.html", caller, status=422, errors={f"reason.{name}": str(exc)}, form={f"reason.{name}": reason}, **page)
