@@ -288,7 +288,8 @@ def test_an_admin_switches_a_provider_off_by_hand_and_hands_it_back_a_viewer_can
     expect(page.locator("#decisions").get_by_role("row").nth(1)).to_contain_text(name)
     screenshot(page, "providers-switched-off")
     cycle = control_center.halo("delivery", "autopilot")
-    assert cycle.returncode == 0 and "sandbox_sms_b" not in cycle.stdout.split("changed:", 1)[-1], cycle.stdout
+    assert cycle.returncode == 0 and "changed: sandbox_sms_b" not in cycle.stdout, cycle.stdout
+    assert re.search(r"^sandbox_sms_b +factor=0 .* switched off by ", cycle.stdout, re.M), cycle.stdout
     page.reload()
     row = page.locator("#provider-states").get_by_role("row").filter(has_text="sandbox_sms_b")
     expect(row.locator(".badge").first).to_have_text("off")
