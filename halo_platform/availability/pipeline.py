@@ -4,7 +4,6 @@ parse pending files, apply them, recompute spans, refresh next available slots."
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import logging
 import os
 from dataclasses import dataclass
@@ -18,10 +17,9 @@ from halo_platform.availability.feeds.base import HOURS, ROLE, SCHEDULE, Parsed
 from halo_platform.availability.items import ApplyResult, LandedFile, apply_files, storable
 from halo_platform.availability.landing import PendingFile, pending, read_bytes, read_head, record_received
 from halo_platform.availability.span_store import (
-    SpanPlan,
     SpansResult,
     lock_feed,
-    plan,
+    plan_in_worker,
     recompute,
     window_change,
     write,
@@ -161,19 +159,6 @@ def ingest_feeds(store: StoreResource, batches: list[tuple[Feed, list[PendingFil
 PARALLEL_SPANS_DIRTY_ROWS = 2000  # below this many dirty ranges, one transaction per feed is quicker than workers
 
 
-def plan_spans(db_url: str, feed: str, as_of: dt.date, horizon_days: int) -> SpanPlan:
-    """Read and compute one feed's dirty spans in a worker process (big batches): the worker
-    gets the store's URL (a resource does not cross processes) and opens its own engine."""
-    with _worker_store(db_url).read() as conn:
-        return plan(conn, feed, as_of, horizon_days)
-
-
-@functools.lru_cache(maxsize=1)
-def _worker_store(db_url: str) -> StoreResource:
-    """One store per worker process, reused by the feeds it computes."""
-    return StoreResource(db_url=db_url)
-
-
 def recompute_spans(store: StoreResource, feeds: list[str], as_of: dt.date, horizon_days: int) -> dict[str, SpansResult]:
     """Recompute the dirty provider-dates of `feeds`. A big batch computes the feeds in parallel
     worker processes (reads only), then writes each feed's spans in its own transaction; a small
@@ -191,7 +176,7 @@ def recompute_spans(store: StoreResource, feeds: list[str], as_of: dt.date, hori
     from concurrent.futures import ProcessPoolExecutor
 
     with ProcessPoolExecutor(min(len(feeds), os.cpu_count() or 1), mp_context=multiprocessing.get_context("forkserver")) as pool:
-        futures = {feed: pool.submit(plan_spans, store.url, feed, as_of, horizon_days) for feed in feeds}
+        futures = {feed: pool.submit(plan_in_worker, store.url, feed, as_of, horizon_days) for feed in feeds}
         for feed, future in futures.items():
             computed = future.result()
             with store.write() as conn:

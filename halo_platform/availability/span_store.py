@@ -4,13 +4,15 @@ entered the horizon), with the pure engine of `spans.py`, written back in bulk."
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections import defaultdict
 from dataclasses import dataclass
 
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from halo_platform.availability.bulk_sql import Codec
 from halo_platform.availability.spans import calendar_from_rows, date_runs
+from halo_platform.core.engine import make_engine
 from halo_platform.core.models import utcnow
 
 _MARGIN = dt.timedelta(days=3)
@@ -130,6 +132,20 @@ def plan(conn: Connection, feed: str, as_of: dt.date, horizon_days: int) -> Span
         for day in dates:
             out.extend((provider, day, s, e) for s, e in cal.spans(day))
     return SpanPlan(feed, as_of, horizon_days, moved, max_id, dirty, out, provider_dates)
+
+
+def plan_in_worker(db_url: str, feed: str, as_of: dt.date, horizon_days: int) -> SpanPlan:
+    """`plan` in a worker process (big batches): the worker gets the store's URL (a resource
+    does not cross processes) and opens its own engine. This module imports no Dagster, so
+    neither does the worker."""
+    with _worker_engine(db_url).connect() as conn, conn.begin():
+        return plan(conn, feed, as_of, horizon_days)
+
+
+@functools.lru_cache(maxsize=1)
+def _worker_engine(db_url: str) -> Engine:
+    """One engine per worker process, reused by the feeds it computes (the parent migrated the store)."""
+    return make_engine(db_url)
 
 
 def write(conn: Connection, computed: SpanPlan) -> SpansResult:

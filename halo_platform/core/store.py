@@ -1,10 +1,8 @@
 """The operational store: a resource owning one SQLAlchemy engine, migrated on first use.
 
 Several processes write at once (run workers, the sensor daemon, the HTTP
-service). On SQLite that means WAL, a busy timeout, and write transactions that
-take the write lock up front (`BEGIN IMMEDIATE`), so a reader never has to
-upgrade its lock mid-transaction and fail with SQLITE_BUSY. On PostgreSQL and
-MariaDB the server does the work; migrations are serialized with an advisory lock.
+service): the engine is made by `core.engine` (WAL and `BEGIN IMMEDIATE` writes on
+SQLite); migrations are serialized with a file lock on SQLite, an advisory lock elsewhere.
 
 Use `store.write()` for transactions that change rows and `store.read()` for queries.
 """
@@ -20,41 +18,12 @@ from pathlib import Path
 import dagster as dg
 import sqlalchemy as sa
 from pydantic import PrivateAttr
-from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
+from halo_platform.core.engine import make_engine
 from halo_platform.core.settings import get_settings
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
-
-
-def _make_engine(url: str) -> Engine:
-    parsed = sa.make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
-
-        @event.listens_for(engine, "connect")
-        def _on_connect(dbapi_conn, _record):  # noqa: ANN001
-            dbapi_conn.isolation_level = None  # we emit BEGIN ourselves
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA busy_timeout=60000")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.close()
-
-        @event.listens_for(engine, "begin")
-        def _on_begin(conn: Connection) -> None:
-            mode = "IMMEDIATE" if conn.get_execution_options().get("halo_write") else "DEFERRED"
-            conn.exec_driver_sql(f"BEGIN {mode}")
-
-        return engine
-    kwargs: dict = {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20}
-    if parsed.get_backend_name() in ("mysql", "mariadb"):
-        kwargs["isolation_level"] = "READ COMMITTED"
-    return sa.create_engine(url, **kwargs)
 
 
 @contextlib.contextmanager
@@ -136,7 +105,7 @@ class StoreResource(dg.ConfigurableResource):
             if self._engine is None or self._engine_url != url:
                 if self._engine is not None:
                     self._engine.dispose()
-                engine = _make_engine(url)
+                engine = make_engine(url)
                 migrate(engine)
                 self._engine, self._engine_url = engine, url
             return self._engine
