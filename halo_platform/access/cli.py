@@ -8,8 +8,14 @@ import sys
 
 import click
 
-from halo_platform.core.definitions import STORE
 from halo_platform.core.errors import HaloError
+
+
+def _store():  # noqa: ANN202
+    """The store every domain binds (imported on use: `halo --help` loads no Dagster)."""
+    from halo_platform.core.definitions import STORE
+
+    return STORE
 
 
 def _when(value: dt.datetime | None) -> str:
@@ -31,7 +37,7 @@ def create_key_cmd(name: str, scopes: tuple[str, ...], expires: dt.datetime | No
     """Create a key and print it once: store it now, it cannot be shown again."""
     from halo_platform.access.keys import create_key
 
-    key = create_key(STORE, name, scopes, expires=expires.date() if expires else None, rate_per_second=rate,
+    key = create_key(_store(), name, scopes, expires=expires.date() if expires else None, rate_per_second=rate,
                      created_by=f"cli:{getpass.getuser()}")
     click.echo(key)
     if sys.stdout.isatty():
@@ -43,7 +49,7 @@ def list_keys_cmd() -> None:
     """Every key: name, prefix, scopes, dates; never a secret or a hash."""
     from halo_platform.access.keys import list_keys
 
-    rows = list_keys(STORE)
+    rows = list_keys(_store())
     if not rows:
         click.echo("no keys; create one with `halo keys create NAME --scope SCOPE`")
     for r in rows:
@@ -58,7 +64,7 @@ def revoke_key_cmd(name: str) -> None:
     """Revoke the active key NAME: its next request is 401."""
     from halo_platform.access.keys import revoke_key
 
-    revoke_key(STORE, name)
+    revoke_key(_store(), name)
     click.echo(f"revoked {name}")
 
 
@@ -84,7 +90,7 @@ def create_user_cmd(name: str, role: str) -> None:
     """Create a user; the password is read from stdin or prompted (at least 12 characters)."""
     from halo_platform.access.users import create_user
 
-    create_user(STORE, name, role, _read_password())
+    create_user(_store(), name, role, _read_password())
     click.echo(f"created {name} ({role})")
 
 
@@ -93,7 +99,7 @@ def list_users_cmd() -> None:
     """Every user: name, role, state."""
     from halo_platform.access.users import list_users
 
-    for u in list_users(STORE):
+    for u in list_users(_store()):
         click.echo(f"{u['name']:<20} {u['role']:<9} {'disabled' if u['disabled_at'] else 'active':<9} created={_when(u['created_at'])}")
 
 
@@ -103,7 +109,7 @@ def disable_user_cmd(name: str) -> None:
     """Refuse NAME's logins from now on and end their sessions."""
     from halo_platform.access.users import disable_user
 
-    disable_user(STORE, name)
+    disable_user(_store(), name)
     click.echo(f"disabled {name}")
 
 

@@ -18,15 +18,17 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from halo_platform.core.errors import NotFoundError
 from halo_platform.core.models import utcnow
-from halo_platform.core.store import StoreResource
 from halo_platform.reports.tables import TaskDelivery, TaskRequest
-from halo_platform.sinks import DeliveryOutcome
+
+if TYPE_CHECKING:
+    from halo_platform.core.store import StoreResource
+    from halo_platform.sinks import DeliveryOutcome
 
 TERMINAL = ("SUCCEEDED", "SKIPPED_NO_DATA", "BLOCKED", "FAILED", "CANCELED")
 #: what each terminal state says, as the pages show it beside the state

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import click
 
 from halo_platform.core.errors import HaloError
-from halo_platform.core.store import StoreResource
 from halo_platform.reports.audit import STATUSES
 from halo_platform.reports.schedules import CATCH_UP
+
+if TYPE_CHECKING:
+    from halo_platform.core.store import StoreResource
 
 
 def _store() -> StoreResource:

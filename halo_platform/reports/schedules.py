@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
@@ -23,9 +23,10 @@ from croniter import croniter
 
 from halo_platform.core.errors import HaloError, NotFoundError
 from halo_platform.core.models import utcnow
-from halo_platform.core.store import StoreResource
 from halo_platform.reports.tables import TaskSchedule, TaskScheduleEdit
-from halo_platform.reports.task import get_task
+
+if TYPE_CHECKING:
+    from halo_platform.core.store import StoreResource
 
 schedules_t = TaskSchedule.__table__
 edits_t = TaskScheduleEdit.__table__
@@ -165,6 +166,7 @@ def check_timezone(timezone: str) -> ZoneInfo:
 
 def validate_schedule(task: str, cron: str, timezone: str, payload: Mapping[str, Any], sinks: Sequence[str]) -> None:
     """Refuse a bad cron, timezone, payload (against the task's Config) or sink name."""
+    from halo_platform.reports.task import get_task  # Dagster's Config: imported on use (`halo --help`)
     from halo_platform.sinks import SinksResource
 
     definition = get_task(task)
@@ -217,6 +219,8 @@ def set_schedule(
             "updated_at": utcnow(),
         }
         if not new["sinks"]:
+            from halo_platform.reports.task import get_task
+
             new["sinks"] = list(get_task(new["task"]).default_sinks)
         validate_schedule(new["task"], new["cron"], new["timezone"], new["payload"], new["sinks"])
         check_catch_up(new["catch_up"])
