@@ -62,10 +62,9 @@ class Codec:
             self.conn.exec_driver_sql(sql, chunk)
 
     def select_in(self, sql: str, params: Sequence[Any], keys: Sequence[Any]) -> Iterator[tuple]:
-        """Run `sql` (with `?` placeholders and one `{keys}` slot) over `keys` in chunks."""
+        """Run `sql` (with `?` placeholders and one `{keys}` slot) over `keys` in chunks; plain tuples."""
         for chunk in chunks(keys, CHUNK):
-            text = sql.replace("?", self.mark).format(keys=", ".join([self.mark] * len(chunk)))
-            yield from self.conn.exec_driver_sql(text, (*params, *chunk)).fetchall()
+            yield from self.select_plain(sql.format(keys=", ".join(["?"] * len(chunk))), (*params, *chunk))
 
     def select(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
         return self.conn.exec_driver_sql(sql.replace("?", self.mark), tuple(params)).fetchall()

@@ -1,6 +1,7 @@
 """Asset checks on `available_spans`: pure-ish queries over the store, thin Dagster shells."""
 
 
+import datetime as dt
 from collections import defaultdict
 
 import dagster as dg
@@ -9,7 +10,7 @@ from halo_platform.availability.bulk_sql import Codec
 from halo_platform.availability.feeds import load_feeds
 from halo_platform.availability.freshness import lag_verdicts
 from halo_platform.availability.span_store import load_hours
-from halo_platform.availability.spans import merge, utc_instant, working_intervals
+from halo_platform.availability.spans import merge, working_intervals
 from halo_platform.core.store import StoreResource
 
 SAMPLE_PROVIDERS = 300  # providers per feed whose every span is checked against their working hours
@@ -28,28 +29,32 @@ def overlapping_spans(store: StoreResource) -> list[tuple]:
 
 def spans_outside_hours(store: StoreResource, sample: int = SAMPLE_PROVIDERS) -> tuple[int, list[tuple]]:
     """(spans checked, spans not inside a working interval of their provider-date) over the
-    first `sample` providers of each feed."""
+    first `sample` providers of each feed. Instants come out of the database as integers, and a
+    date's working intervals are computed once per (timezone, template), which providers share."""
     checked, bad = 0, []
     with store.read() as conn:
         codec = Codec(conn)
+        epoch = codec.epoch_sql
         for (feed,) in codec.select("SELECT DISTINCT feed FROM available_spans"):
             providers = [p for (p,) in codec.select(
                 "SELECT DISTINCT provider_id FROM available_spans WHERE feed = ? ORDER BY provider_id LIMIT ?", (feed, sample))]
             rows, tz_of = load_hours(codec, feed, providers)
-            hours: dict[str, dict[int, list]] = defaultdict(lambda: defaultdict(list))
-            for provider, provider_rows in rows.items():
-                for weekday, start, end in provider_rows:
-                    hours[provider][weekday].append((start, end))
+            template: dict[str, tuple] = {p: (tz_of.get(p), tuple(sorted(provider_rows))) for p, provider_rows in rows.items()}
+            work_of: dict[tuple, list[tuple[int, int]]] = {}
             for provider, day, start, end in codec.select_in(
-                    "SELECT provider_id, span_date, start_at, end_at FROM available_spans WHERE feed = ? AND provider_id IN ({keys})",
-                    (feed,), providers):
+                    f"SELECT provider_id, span_date, {epoch('start_at')}, {epoch('end_at')} FROM available_spans "  # noqa: S608 - codec SQL
+                    "WHERE feed = ? AND provider_id IN ({keys})", (feed,), providers):
                 checked += 1
-                tz = tz_of.get(provider)
-                day = codec.read_date(day)
-                work = merge(working_intervals(tz, hours[provider], day)) if tz else []
-                s, e = utc_instant(codec.read_ts(start)), utc_instant(codec.read_ts(end))
-                if not any(ws <= s and e <= we for ws, we in work):
-                    bad.append((feed, provider, day.isoformat(), codec.read_ts(start).isoformat()))
+                key = (template.get(provider, (None, ())), day)
+                if key not in work_of:
+                    (tz, weekly), date = key[0], codec.read_date(day)
+                    hours: dict[int, list] = defaultdict(list)
+                    for weekday, s, e in weekly:
+                        hours[weekday].append((s, e))
+                    work_of[key] = merge(working_intervals(tz, hours, date)) if tz else []
+                if not any(ws <= start and end <= we for ws, we in work_of[key]):
+                    bad.append((feed, provider, codec.read_date(day).isoformat(),
+                                dt.datetime.fromtimestamp(start, dt.UTC).replace(tzinfo=None).isoformat()))
     return checked, bad
 
 

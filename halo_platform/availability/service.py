@@ -287,7 +287,7 @@ def refresh_next_slots(store: StoreResource, feed: str, now: dt.datetime) -> int
         codec = Codec(conn)
         naive_now = now.astimezone(dt.UTC).replace(tzinfo=None)
         by_provider: dict[str, list] = defaultdict(list)
-        for provider, start, end in codec.select(
+        for provider, start, end in codec.select_plain(
                 "SELECT provider_id, start_at, end_at FROM available_spans WHERE feed = ? AND end_at > ? AND start_at < ? "
                 "ORDER BY provider_id, start_at", (feed, codec.ts(naive_now), codec.ts(naive_now + NEXT_SLOTS_LOOKAHEAD))):
             by_provider[provider].append((codec.read_ts(start).replace(tzinfo=dt.UTC), codec.read_ts(end).replace(tzinfo=dt.UTC)))
