@@ -119,15 +119,18 @@ def submit(
     sender_key: str | None = None,
     clock: Callable[[], dt.datetime] = utcnow,
     fallback_of: str | None = None,
+    webhook_key: str | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """Accept one message; returns (view, created). A known idempotency key with the same
     payload returns the first message (created False); with another payload, 409.
     `sender_key` names the API key that asks (its webhook secret signs the message's status
     webhooks: a `callback_url` needs one); `clock` is injectable for tests (quiet hours);
-    `fallback_of` links a channel fallback to the SMS it replaces (`fallback.py`)."""
+    `fallback_of` links a channel fallback to the SMS it replaces (`fallback.py`), whose signing
+    key (`webhook_key`, a key prefix) signs the fallback's webhooks too."""
     config = providers.config()
     new = validate(channel, payload, config)
-    webhook_key = signing_key_prefix(store, sender_key) if new.callback_url else None
+    if new.callback_url and not webhook_key:
+        webhook_key = signing_key_prefix(store, sender_key)
     now = clock()
     values = _row_values(new, now, created_by=created_by, due=due_at(new, now, config), webhook_key=webhook_key)
     values["fallback_of"] = fallback_of

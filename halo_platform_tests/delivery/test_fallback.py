@@ -5,16 +5,21 @@ the link; the sensor's cursor makes one run per new failure; a bad fallback is 4
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import threading
 
 import dagster as dg
 import pytest
 
+from halo_platform.access.keys import create_key, webhook_secret_of
 from halo_platform.delivery.fallback import send_fallbacks
 from halo_platform.delivery.follow_up import channel_fallback_job, channel_fallback_sensor
 from halo_platform.delivery.service import message_view, submit
+from halo_platform.delivery.webhooks import deliver
 from halo_platform.lab.provider_fakes import SECRETS
-from halo_platform_tests.delivery.helpers import drain
+from halo_platform_tests.delivery.helpers import drain, webhook_receiver
 
 INVALID = "+33612340000"  # the Twilio fake refuses numbers ending in 0000 (21211, permanent)
 FALLBACK = {"channel": "email", "to": "Ada@Example.com", "subject": "Your appointment"}
@@ -132,3 +137,25 @@ def test_the_cli_sends_an_sms_with_a_fallback_and_shows_the_link(setup):
     email_id = send_fallbacks(store, providers)["made"][0]
     assert f"fallback={email_id}" in runner.invoke(cli, ["delivery", "status", sms_id]).output
     assert f"fallback_of={sms_id}" in runner.invoke(cli, ["delivery", "status", email_id]).output
+
+
+def test_the_fallback_reports_to_the_sms_callback_url_signed_by_the_same_key(setup, monkeypatch):
+    providers, store = setup
+    monkeypatch.setenv("HALO_WEBHOOKS_ALLOW_PRIVATE", "1")  # the receiver listens on 127.0.0.1
+    key = create_key(store, "clinic-app", ["messages:send"])
+    with webhook_receiver() as receiver:
+        hook = f"{receiver.url}/hooks"
+        view, _ = submit("sms", {"to": INVALID, "body": "Tomorrow 10:00", "fallback": FALLBACK, "callback_url": hook},
+                         store=store, providers=providers, created_by="clinic-app", sender_key="clinic-app")
+        drain(providers, store)
+        email_id = send_fallbacks(store, providers)["made"][0]
+        drain(providers, store, "email")
+        deliver(store, backoff=(30,), max_seconds=10)
+        secret = webhook_secret_of(key)
+        events = {}
+        for signature, body in receiver.got:
+            assert signature == "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+            event = json.loads(body)
+            events.setdefault(event["message_id"], []).append(event["event"])
+    assert message_view(email_id, store)["callback_url"] == hook
+    assert events[view["id"]][-1] == "provider_error" and events[email_id] == ["queued", "sent"]
