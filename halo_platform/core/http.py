@@ -156,12 +156,6 @@ _REFUSALS = {
 }
 
 
-def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """`responses=` for a route answering these refusals beyond the ones every route of its kind
-    answers (documented by `document_errors`)."""
-    return {code: {"description": _REFUSALS[code]} for code in codes}
-
-
 def document_errors(spec: dict[str, Any]) -> dict[str, Any]:
     """Make the OpenAPI document say what the service answers, with the error body: 401, 403 and
     429 where the operation needs an identity, 400, 413 and 422 where it takes a body, 422 where
