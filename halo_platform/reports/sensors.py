@@ -38,8 +38,13 @@ def evaluate_schedules(store: StoreResource, now: dt.datetime, cursor: str | Non
     again, and their run keys (schedule id + tick) make a launch that did happen a no-op. Each
     due tick runs exactly once."""
     committed = {k: dt.datetime.fromisoformat(v) for k, v in json.loads(cursor).items()} if cursor else {}
-    commit_positions(store, committed)
-    decisions = due_runs(list_schedules(store), now)
+    schedules = list_schedules(store)
+    behind = {s["schedule_id"]: committed[s["schedule_id"]] for s in schedules if s["schedule_id"] in committed
+              and (s["last_tick_at"] is None or dt.datetime.fromisoformat(s["last_tick_at"]) < committed[s["schedule_id"]])}
+    if behind:  # an evaluation with nothing new to record writes nothing
+        commit_positions(store, behind)
+        schedules = list_schedules(store)
+    decisions = due_runs(schedules, now)
     positions = {**committed, **{d.schedule_id: d.until for d in decisions}}
     return ([run_request_for(due) for d in decisions for due in d.runs],
             json.dumps({k: v.isoformat() for k, v in sorted(positions.items())}))

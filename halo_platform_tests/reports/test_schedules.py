@@ -9,6 +9,7 @@ import json
 
 import dagster as dg
 import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner
 
 from halo_platform.cli import cli
@@ -175,7 +176,13 @@ def test_ticks_decided_by_an_evaluation_whose_runs_were_never_submitted_are_deci
     assert list_schedules(store)[0]["last_tick_at"] is None
     again, stored = evaluate_schedules(store, hour + dt.timedelta(seconds=40), stored)
     assert again == [] and list_schedules(store)[0]["last_tick_at"] == hour.isoformat()
-    assert evaluate_schedules(store, hour + dt.timedelta(seconds=50), stored)[0] == []
+    updates = []
+    sa.event.listen(store.engine, "before_cursor_execute", record := lambda _c, _cur, sql, *_a: updates.append(sql))
+    try:
+        assert evaluate_schedules(store, hour + dt.timedelta(seconds=50), stored)[0] == []
+    finally:
+        sa.event.remove(store.engine, "before_cursor_execute", record)
+    assert not [sql for sql in updates if sql.lstrip().upper().startswith("UPDATE")]  # nothing new: no write
 
 
 def test_catch_up_is_edited_like_any_field_and_a_bad_one_is_refused(halo_env, store):
