@@ -30,7 +30,6 @@ from halo_platform.delivery.config import AutopilotConfig, DeliveryConfig
 from halo_platform.delivery.providers.base import ACKNOWLEDGED, THROTTLED
 from halo_platform.delivery.resources import ProvidersResource
 from halo_platform.delivery.tables import DeliveryAttempt, ProviderState, ProviderStateChange
-from halo_platform.delivery.throttle import paused
 from halo_platform.sinks import SinksResource
 
 log = logging.getLogger("halo.delivery")
@@ -115,7 +114,11 @@ def window_stats(conn, since: dt.datetime, until: dt.datetime) -> dict[str, tupl
 
 
 def stored_states(conn) -> dict[str, State]:  # noqa: ANN001
-    return {r.provider: State(r.active, r.factor, r.ramp_step, r.updated_at, r.manual_by) for r in conn.execute(sa.select(state_t))}
+    return {r.provider: _state(r) for r in conn.execute(sa.select(state_t))}
+
+
+def _state(row: sa.Row) -> State:
+    return State(row.active, row.factor, row.ramp_step, row.updated_at, row.manual_by)
 
 
 def run_cycle(
@@ -246,13 +249,13 @@ def provider_table(config: DeliveryConfig, store: StoreResource, now: dt.datetim
     now = now or utcnow()
     since = now - dt.timedelta(minutes=config.autopilot.window_minutes)
     with store.read() as conn:
-        states = stored_states(conn)
+        stored = {r.provider: r for r in conn.execute(sa.select(state_t))}
         stats = window_stats(conn, since, now)
-        pauses = paused(conn, now)
-        reasons = {r.provider: r.reason for r in conn.execute(sa.select(state_t.c.provider, state_t.c.reason))}
     rows = []
     for name, entry in config.providers.items():
-        state = states.get(name, State())
+        row = stored.get(name)
+        state = _state(row) if row else State()
+        paused_until = row.paused_until if row and row.paused_until and row.paused_until > now else None
         attempts, errors = stats.get(name, (0, 0))
         channel_total = sum(stats.get(n, (0, 0))[0] for n, e in config.providers.items() if e.channel == entry.channel)
         rows.append({
@@ -260,8 +263,8 @@ def provider_table(config: DeliveryConfig, store: StoreResource, now: dt.datetim
             "state": "off" if state.manual_by else ("active" if state.active and state.ramp_step is None
                                                      else ("ramping" if state.active else "deactivated")),
             "factor": state.factor, "attempts": attempts, "error_rate": round(errors / attempts, 4) if attempts else 0.0,
-            "share": round(attempts / channel_total, 4) if channel_total else 0.0, "reason": reasons.get(name) or "",
-            "since": state.since, "paused_until": pauses.get(name),
+            "share": round(attempts / channel_total, 4) if channel_total else 0.0, "reason": (row.reason if row else None) or "",
+            "since": state.since, "paused_until": paused_until,
         })
     return rows
 
