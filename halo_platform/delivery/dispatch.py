@@ -4,21 +4,33 @@ just failed), and send with bounded concurrency per provider (batch APIs where t
 has one), within each provider's rate limit and never while it is paused (`throttle`).
 Crash safety: each request's messages are marked in flight (committed) before it leaves, and
 its answer is recorded as soon as it arrives, so a crash leaves at most one uncertain request
-per sending slot, never a batch."""
+per sending slot, never a batch.
+
+A batch is sent from the dispatching thread itself (`_Sending`): one loop drives every
+provider's keep-alive connections by waiting for their sockets, and writes the answers and the
+next in-flight markers of each round in one transaction. Measured against the previous design
+(a thread per sending slot handing markers and answers to a writer thread), 20,000 SMS over two
+providers, 8 connections each, one dispatcher, SQLite, load 6-7: 159,000 -> 4,800 voluntary
+context switches, 284 -> 184 us of dispatcher CPU per SMS, 2,881 -> 1,542 transactions, 2,075
+-> 2,855 msg/s. The cross-thread handoffs and the GIL among 16 threads were the cost."""
 
 from __future__ import annotations
 
 import collections
+import contextlib
+import dataclasses
 import datetime as dt
 import logging
 import queue
 import random
+import selectors
+import socket
 import threading
 import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from halo_platform.core.models import utcnow
@@ -37,10 +49,14 @@ from halo_platform.delivery.providers.base import (
     PERMANENT,
     RETRYABLE,
     THROTTLED,
+    UNKNOWN,
     Outgoing,
     Provider,
     SendResult,
+    asked_pause,
+    transport_failure,
 )
+from halo_platform.delivery.providers.wire import Exchange, NoAnswer, NotSent, Reply, WirePool
 from halo_platform.delivery.queue import claim, mark_in_flight, persist, resolve_uncertain
 from halo_platform.delivery.resources import ProvidersResource, provider_kinds
 from halo_platform.delivery.routing import draw
@@ -48,6 +64,8 @@ from halo_platform.delivery.state import routing_now
 from halo_platform.delivery.throttle import Tokens, pause
 
 log = logging.getLogger("halo.delivery")
+#: the longest a sending loop waits for more answers to share a transaction
+MAX_WINDOW_SECONDS = 0.01
 
 
 @dataclass
@@ -57,7 +75,7 @@ class DispatchStats:
     by_provider: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     seconds: float = 0.0
     phases: dict[str, float] = field(default_factory=lambda: defaultdict(float))  # claim, route, send, record
-    commits: int = 0  # the recorder's transactions
+    commits: int = 0  # the sending rounds' transactions
 
     def add(self, other: DispatchStats) -> None:
         self.claimed += other.claimed
@@ -76,8 +94,7 @@ class DispatchStats:
 
 
 class Dispatcher:
-    """Sends due messages. One instance keeps its provider pools, thread pools and recorder
-    across batches. `clock` is injectable so tests can drive time (backoff, expiry, autopilot
+    """Sends due messages. One instance keeps its connections and thread pools across batches. `clock` is injectable so tests can drive time (backoff, expiry, autopilot
     windows, leases)."""
 
     def __init__(
@@ -91,15 +108,15 @@ class Dispatcher:
         owner: str | None = None,
     ) -> None:
         self.providers = providers
-        self.config = config = providers.config()
+        self.config = providers.config()
         self.store = store
         self.clock = clock
         self.rng = rng or random.Random()
         self.batch_size = batch_size
         self.owner = owner or f"run:{uuid.uuid4().hex[:12]}"
         self._pools: dict[str, ThreadPoolExecutor] = {}
+        self._wires: dict[str, tuple[Provider, WirePool]] = {}  # the sending loops' own connections, per provider
         self._lock = threading.Lock()
-        self._recorder = _Recorder(store, self.owner, clock, config.lease_seconds)
         self._tokens = Tokens(store)
         self._paused: dict[str, dt.datetime] = {}  # provider -> end of its pause (real time), as last read or asked
 
@@ -111,18 +128,29 @@ class Dispatcher:
                 self._pools[provider.name] = pool
             return pool
 
+    def _wire(self, provider: Provider) -> WirePool:
+        """This dispatcher's connections to `provider` (new ones when its settings changed)."""
+        with self._lock:
+            held = self._wires.get(provider.name)
+            if held is None or held[0] is not provider:
+                if held is not None:
+                    held[1].close()
+                held = self._wires[provider.name] = (provider, provider.connections())
+            return held[1]
+
     def close(self) -> None:
         for pool in self._pools.values():
             pool.shutdown(wait=True)
         self._pools.clear()
-        self._recorder.close()
+        for _, wire in self._wires.values():
+            wire.close()
+        self._wires.clear()
 
     def run_once(self, channel: str) -> DispatchStats:
         """Claim, send and record one batch of `channel` (claimed 0: nothing due)."""
         batch = self._claim(channel)
         if batch.stats.claimed:
             self._send(batch)
-        self._recorder.flush()
         return batch.stats
 
     def _claim(self, channel: str) -> _Batch:
@@ -174,77 +202,43 @@ class Dispatcher:
         return uncertain_resolution(row.priority, self.config.on_unknown_for(row.channel, row.priority), idempotent, unknowns)
 
     def _send(self, batch: _Batch) -> None:
-        """Send the batch with bounded concurrency per provider; each request is marked in
-        flight before it leaves and its answer recorded when it arrives."""
+        """Send the batch from this thread with bounded concurrency per provider (`_Sending`);
+        each request is marked in flight before it leaves and its answer recorded when it arrives."""
         t0 = time.perf_counter()
-        self._recorder.record(batch.transitions, [])
-        slots = []
+        lanes = []
         for name, group in batch.assigned.items():
             provider = self.providers.build(self.config.providers[name])
             step = max(provider.max_batch, 1)
             chunks = collections.deque(group[i : i + step] for i in range(0, len(group), step))
-            # one task per sending slot, each taking the provider's next request until none is left
-            for _ in range(min(max(provider.max_concurrency, 1), len(chunks))):
-                slots.append((name, self._pool(provider).submit(self._send_chunks, provider, chunks)))
+            if provider.one_call_per_message:
+                lanes.append(_Lane(provider, chunks, max(provider.max_concurrency, 1), wire=self._wire(provider)))
+            else:
+                lanes.append(_Lane(provider, chunks, max(provider.max_concurrency, 1), pool=self._pool(provider)))
+        _Sending(self, batch, lanes).run()
         stats = batch.stats
-        for name, future in slots:
-            moved = future.result()
-            batch.transitions.extend(moved)
-            stats.by_provider[name] += len(moved)
         for t in batch.transitions:
             stats.by_status[t.status] += 1
-        stats.phases["send"] = time.perf_counter() - t0
+        stats.phases["send"] = time.perf_counter() - t0 - stats.phases["record"]
         stats.seconds = time.perf_counter() - batch.started
 
-    def _send_chunks(self, provider: Provider, chunks: collections.deque) -> list[Transition]:
-        moved: list[Transition] = []
-        while True:
-            try:
-                rows = chunks.popleft()
-            except IndexError:
-                return moved
-            moved += self._send_chunk(provider, rows)
-
-    def _send_chunk(self, provider: Provider, rows: list) -> list[Transition]:
-        """One request's worth of messages: those that cannot be put on the wire end
-        `provider_error` without a request; the others are marked in flight, sent, and their
-        answers handed to the recorder (this slot's next marker commits with or after them)."""
-        answered: list[tuple[object, SendResult, str | None]] = []
-        ready: list[tuple[object, Outgoing]] = []
-        for row in rows:
-            message, problem = readable(row)
-            if problem:
-                answered.append((row, not_sent(row, problem), None))
-            else:
-                ready.append((row, message))
-        ready, waiting = self._admit(provider, ready)
-        answered += [(row, result, provider.name) for row, result in send_request(provider, ready, self._recorder.mark)]
-        now = self.clock()
-        moved = [requeued(row, now, why) for row, why in waiting]
-        asked = [result.retry_after or 0.0 for _, result, _ in answered if result.outcome == THROTTLED]
-        if asked:
-            self._pause(provider.name, max(asked))
-        moved += [requeued(row, now, f"throttled: {result.detail}") if result.outcome == THROTTLED else transition(row, result, name, self.config.retry, now)
-                  for row, result, name in answered]
-        attempts = [attempt_row(result, name, now) for _, result, name in answered if name is not None]
-        self._recorder.record(moved, attempts)
-        return moved
-
-    def _admit(self, provider: Provider, ready: list[tuple]) -> tuple[list[tuple], list[tuple]]:
-        """The messages of `ready` that may leave now, and (row, why) for those that go back to the
-        queue: all of them while the provider is paused; with a `rate_per_second`, those that got
-        no token before half their lease had run (the slot waits for the bucket to refill)."""
+    def _admit(self, provider: Provider, ready: list[tuple]) -> tuple[list[tuple], list[tuple], list[tuple]]:
+        """The messages of `ready` that may leave now, (row, why) for those that go back to the
+        queue, and those that wait for the provider's rate: all go back while the provider is
+        paused; with a `rate_per_second`, those that got no token wait, until half their lease
+        has run (then they go back to the queue)."""
         if not ready:
-            return ready, []
+            return ready, [], []
         with self._lock:
             until = self._paused.get(provider.name)
         if until is not None and until > utcnow():
-            return [], [(row, "provider paused") for row, _ in ready]
+            return [], [(row, "provider paused") for row, _ in ready], []
         if provider.rate_per_second is None:
-            return ready, []
+            return ready, [], []
+        got = self._tokens.take(provider.name, provider.rate_per_second, len(ready))
         left = (min(row.lease_until for row, _ in ready) - self.clock()).total_seconds() - self.config.lease_seconds / 2
-        got = self._tokens.wait(provider.name, provider.rate_per_second, len(ready), time.monotonic() + max(left, 0.0))
-        return ready[:got], [(row, "rate limit") for row, _ in ready[got:]]
+        if got == len(ready) or left > 0:
+            return ready[:got], [], ready[got:]
+        return ready[:got], [(row, "rate limit") for row, _ in ready[got:]], []
 
     def _pause(self, name: str, seconds: float) -> None:
         """Pause provider `name` for every dispatcher of the store (it asked us to wait)."""
@@ -256,7 +250,6 @@ class Dispatcher:
     def drain(self, channels: Sequence[str] = CHANNELS, timeout: float | None = None) -> DispatchStats:
         """Dispatch until nothing is due on `channels` (or `timeout` seconds pass); channels in parallel."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        commits, commit_seconds = self._recorder.commits, self._recorder.seconds
         results: dict[str, DispatchStats] = {}
         failures: list[BaseException] = []
 
@@ -276,8 +269,6 @@ class Dispatcher:
         total = DispatchStats()
         for stats in results.values():
             total.add(stats)
-        total.commits = self._recorder.commits - commits
-        total.phases["record"] = self._recorder.seconds - commit_seconds
         return total
 
     def _drain_channel(self, channel: str, deadline: float | None) -> DispatchStats:
@@ -318,7 +309,6 @@ class Dispatcher:
             while not finished and claimed.get() is not None:  # let the claimer finish; its leases simply expire
                 pass
             stage.join()
-        self._recorder.flush()
         if failures:
             raise failures[0]
         while deadline is None or time.monotonic() < deadline:  # what the last batches made due again
@@ -343,128 +333,232 @@ class _Batch:
 
 
 @dataclass
-class _Mark:
-    provider: str
-    leases: list[tuple[str, dt.datetime]]
-    done: threading.Event = field(default_factory=threading.Event)
-    ours: set[str] = field(default_factory=set)
-    error: BaseException | None = None
+class _Lane:
+    """One provider's share of a batch: its requests still to send (lists of rows) and its free
+    sending slots. A kind that sends one HTTP request per message goes over `wire`, the
+    dispatcher's own connections; the others' requests (batch APIs, SMTP, the sandbox: their
+    own blocking clients) run in `pool`."""
+
+    provider: Provider
+    chunks: collections.deque
+    free: int
+    wire: WirePool | None = None
+    pool: ThreadPoolExecutor | None = None
+    not_before: float = 0.0  # waiting for the provider's rate (`time.monotonic()`)
 
 
-class _Recorder:
-    """Commits what the senders hand it in small groups, one transaction for whatever arrived
-    meanwhile, from a writer thread of its own: in-flight markers, which a sender waits for
-    before its request leaves, and answers, which it does not wait for. A sender hands in its
-    answer before its next marker, so that marker commits with or after the answer: each
-    sending slot has at most one request whose outcome the store does not know. Each sender
-    waits on its own marker's event (waking every sender at each commit cost more than the
-    commits: measured, the GIL went to wake-ups)."""
+@dataclass
+class _InFlight:
+    """A request on the wire: its lane, its (row, message) pairs, when it left, and its exchange
+    (a kind sending one HTTP request per message; the others' run in the lane's pool)."""
 
-    def __init__(self, store: StoreResource, owner: str, clock: Callable[[], dt.datetime], lease_seconds: float) -> None:
-        self._store, self._owner, self._clock, self._lease_seconds = store, owner, clock, lease_seconds
-        self._cond = threading.Condition()  # the writer waits on it; `flush` callers too
-        self._marks: list[_Mark] = []
-        self._transitions: list[Transition] = []
-        self._attempts: list[dict] = []
-        self._submitted = self._committed = 0
-        self._error: BaseException | None = None
-        self._thread: threading.Thread | None = None
-        self._closed = False
-        self.commits, self.seconds = 0, 0.0  # transactions written and the time they took
+    lane: _Lane
+    ready: list[tuple]
+    started: float
+    exchange: Exchange | None = None
 
-    def _pending(self) -> bool:
-        return bool(self._marks or self._transitions or self._attempts)
 
-    def _submit(self, mark: _Mark | None, transitions: Sequence[Transition], attempts: Sequence[dict]) -> None:
-        with self._cond:
-            if self._error is not None:
-                raise self._error
-            if self._thread is None:
-                self._closed = False
-                self._thread = threading.Thread(target=self._run, name=f"record-{self._owner}", daemon=True)
-                self._thread.start()
-            if mark is not None:
-                self._marks.append(mark)
-            self._transitions.extend(transitions)
-            self._attempts.extend(attempts)
-            self._submitted += 1
-            self._cond.notify_all()
+class _Sending:
+    """One batch sent from the dispatching thread: each lane's HTTP requests are driven over
+    the provider's keep-alive connections by waiting for their sockets (no thread per request);
+    other kinds' requests run in the lane's thread pool and signal their end on a socket.
+    Each round writes, in one transaction, the answers that arrived and the in-flight markers
+    of the requests about to fill the freed slots: a slot's next marker commits with its last
+    answer, so each slot has at most one request whose outcome the store does not know."""
 
-    def mark(self, provider: str, leases: list[tuple[str, dt.datetime]]) -> set[str]:
-        """Commit that these messages are in flight to `provider`; returns the ids still ours to send."""
-        mark = _Mark(provider, leases)
-        self._submit(mark, (), ())
-        mark.done.wait()
-        if mark.error is not None:
-            raise mark.error
-        return mark.ours
+    def __init__(self, dispatcher: Dispatcher, batch: _Batch, lanes: list[_Lane]) -> None:
+        self.d, self.batch, self.lanes = dispatcher, batch, lanes
+        self.transitions: list[Transition] = list(batch.transitions)  # to write in the next round
+        self.attempts: list[dict] = []
+        self.selector = selectors.DefaultSelector()
+        self.in_flight = 0
+        self.answered = 0  # requests that ended
+        self.window = 0.0  # how long the last transaction took
+        self.finished: queue.SimpleQueue = queue.SimpleQueue()  # threads' requests that ended
+        self.wake: tuple[socket.socket, socket.socket] | None = None
 
-    def record(self, transitions: Sequence[Transition], attempts: Sequence[dict]) -> None:
-        if transitions or attempts:
-            self._submit(None, transitions, attempts)
-
-    def flush(self) -> None:
-        """Wait until everything handed in so far is committed."""
-        with self._cond:
-            target = self._submitted
-            while self._committed < target and self._error is None:
-                self._cond.wait()
-            if self._error is not None:
-                raise self._error
-
-    def close(self) -> None:
-        with self._cond:
-            thread, self._thread = self._thread, None
-            self._closed = True
-            self._cond.notify_all()
-        if thread is not None:
-            thread.join()
-
-    def _run(self) -> None:
-        with self._cond:
-            while self._error is None:
-                if self._pending():
-                    self._commit_group()
-                elif self._closed:
-                    return
-                else:
-                    self._cond.wait()
-
-    def _commit_group(self) -> None:
-        """Write everything pending in one transaction (called with the condition held; it is
-        released while writing)."""
-        marks, transitions, attempts = self._marks, self._transitions, self._attempts
-        self._marks, self._transitions, self._attempts = [], [], []
-        taken = self._submitted
-        self._cond.release()
-        error = None
-        started = time.perf_counter()
+    def run(self) -> None:
         try:
-            now = self._clock()
-            hold_until = now + dt.timedelta(seconds=self._lease_seconds)
-            with writing(self._store) as conn:
-                if transitions or attempts:
-                    persist(conn, self._owner, transitions, attempts, now)
-                by_provider: dict[str, list[_Mark]] = defaultdict(list)
-                for mark in marks:
-                    by_provider[mark.provider].append(mark)
-                for provider, group in by_provider.items():  # one statement per provider, whatever the senders
-                    ours = mark_in_flight(conn, self._owner, provider, [lease for mark in group for lease in mark.leases], now, hold_until)
-                    for mark in group:
-                        mark.ours = {message_id for message_id, _ in mark.leases if message_id in ours}
-        except BaseException as exc:  # noqa: BLE001 - handed to every waiting sender
-            error = exc
+            while True:
+                starts = self._starts()
+                if starts or self.transitions or self.attempts:
+                    starts = self._write(starts)
+                for flight in starts:
+                    self._launch(flight)
+                if not self.in_flight and not any(lane.chunks for lane in self.lanes):
+                    return
+                self._wait()
         finally:
-            for mark in marks:
-                mark.error = error
-                mark.done.set()
-            self._cond.acquire()
-            self.commits += 1
-            self.seconds += time.perf_counter() - started
-            self._committed = max(self._committed, taken)
-            if error is not None:
-                self._error = error
-            self._cond.notify_all()
+            self.selector.close()
+            if self.wake is not None:
+                for sock in self.wake:
+                    sock.close()
+
+    def _starts(self) -> list[_InFlight]:
+        """Requests for the free slots: rows that cannot be put on the wire are answered at
+        once; the others wait for the provider's rate or go back to the queue (`_admit`)."""
+        starts, now = [], time.monotonic()
+        for lane in self.lanes:
+            while lane.free and lane.chunks and lane.not_before <= now:
+                rows = lane.chunks.popleft()
+                ready, answered = [], []
+                for row in rows:
+                    message, problem = readable(row)
+                    if problem:
+                        answered.append((row, not_sent(row, problem), None))
+                    else:
+                        ready.append((row, message))
+                ready, back, waiting = self.d._admit(lane.provider, ready)
+                if waiting:
+                    lane.chunks.appendleft([row for row, _ in waiting])
+                    lane.not_before = now + min(max(1.0 / (lane.provider.rate_per_second or 1.0), 0.005), 0.1)
+                clock = self.d.clock()
+                self._record(lane, answered, [requeued(row, clock, why) for row, why in back])
+                if ready:
+                    lane.free -= 1
+                    starts.append(_InFlight(lane, ready, 0.0))
+        return starts
+
+    def _write(self, starts: list[_InFlight]) -> list[_InFlight]:
+        """One transaction: the answers so far, and the markers of `starts`; returns the
+        requests with the messages still ours (a request left with none frees its slot)."""
+        d, t0 = self.d, time.perf_counter()
+        transitions, attempts, self.transitions, self.attempts = self.transitions, self.attempts, [], []
+        now = d.clock()
+        hold_until = now + dt.timedelta(seconds=d.config.lease_seconds)
+        with writing(d.store) as conn:
+            if transitions or attempts:
+                persist(conn, d.owner, transitions, attempts, now)
+            by_provider: dict[str, list[_InFlight]] = defaultdict(list)
+            for flight in starts:
+                by_provider[flight.lane.provider.name].append(flight)
+            ours: set[str] = set()
+            for name, group in by_provider.items():  # one statement per provider
+                ours |= mark_in_flight(conn, d.owner, name, [(row.id, row.lease_until) for f in group for row, _ in f.ready], now, hold_until)
+        took = time.perf_counter() - t0
+        self.window = min(took, MAX_WINDOW_SECONDS)
+        self.batch.stats.commits += 1
+        self.batch.stats.phases["record"] += took
+        kept = []
+        for flight in starts:
+            flight.ready = [(row, m) for row, m in flight.ready if row.id in ours]
+            if flight.ready:
+                kept.append(flight)
+            else:
+                flight.lane.free += 1
+        return kept
+
+    def _launch(self, flight: _InFlight) -> None:
+        lane = flight.lane
+        provider = lane.provider
+        flight.started = time.perf_counter()
+        self.in_flight += 1
+        if lane.pool is not None:
+            if self.wake is None:
+                self.wake = socket.socketpair()
+                self.wake[0].setblocking(False)
+                self.selector.register(self.wake[0], selectors.EVENT_READ, None)
+            writer = self.wake[1]
+
+            def ended(future: Future) -> None:
+                self.finished.put((flight, future))
+                with contextlib.suppress(OSError):  # the loop may have taken it and closed already
+                    writer.send(b"\0")
+
+            lane.pool.submit(call_provider, provider, [m for _, m in flight.ready]).add_done_callback(ended)
+            return
+        row, message = flight.ready[0]
+        try:
+            call = provider.prepare_one(message)
+            flight.exchange = lane.wire.start(call.method, call.path, call.body, call.headers)
+        except (NotSent, NoAnswer) as exc:
+            self._answer(flight, [provider_result(provider, message, transport_failure(exc))])
+            return
+        except Exception as exc:  # noqa: BLE001 - a message whose request cannot be built ends recorded
+            self._answer(flight, [raised(provider, [message], exc)[0]])
+            return
+        self.selector.register(flight.exchange.sock, selectors.EVENT_READ, flight)
+
+    def _wait(self) -> None:
+        """Wait for answers and take those that came. Once one came, the others in flight get up
+        to one transaction's time (`window`, the last one's) to come too: they then share the
+        next transaction instead of each paying for one (waiting costs at most what the
+        transaction it saves would). Returns early for a lane whose rate lets it send again."""
+        until = None
+        while True:
+            now = time.monotonic()
+            deadlines = [key.data.exchange.deadline for key in self.selector.get_map().values() if key.data is not None]
+            deadlines += [lane.not_before for lane in self.lanes if lane.chunks and lane.free]
+            if until is not None:
+                deadlines.append(until)
+            answered = self.answered
+            self._take(self.selector.select(max(min(deadlines) - now, 0.0) if deadlines else None))
+            now = time.monotonic()
+            if not self.in_flight or any(lane.chunks and lane.free and lane.not_before <= now for lane in self.lanes if lane.not_before):
+                return
+            if until is None and self.answered > answered:
+                until = now + self.window
+            elif until is not None and now >= until:
+                return
+
+    def _take(self, events: list) -> None:
+        """Read the answers of `events` (readable sockets); requests past their deadline end `unknown`."""
+        for key, _ in events:
+            flight = key.data
+            if flight is None:
+                self._finished_threads()
+                continue
+            self.selector.unregister(key.fileobj)
+            provider, (_, message) = flight.lane.provider, flight.ready[0]
+            try:
+                reply = flight.lane.wire.finish(flight.exchange)
+            except NoAnswer as exc:
+                reply = transport_failure(exc)
+            self._answer(flight, [provider_result(provider, message, reply)])
+        now = time.monotonic()
+        for key in list(self.selector.get_map().values()):
+            flight = key.data
+            if flight is not None and flight.exchange.deadline <= now:
+                self.selector.unregister(key.fileobj)
+                flight.lane.wire.abandon(flight.exchange)
+                self._answer(flight, [SendResult(flight.ready[0][0].id, UNKNOWN, detail="no answer: timeout")])
+
+    def _finished_threads(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            while self.wake[0].recv(4096):
+                pass
+        while True:
+            try:
+                flight, future = self.finished.get_nowait()
+            except queue.Empty:
+                return
+            self._answer(flight, future.result())
+
+    def _answer(self, flight: _InFlight, results: list[SendResult]) -> None:
+        """A request ended: its slot is free, its answers are written in the next round."""
+        self.in_flight -= 1
+        self.answered += 1
+        lane = flight.lane
+        lane.free += 1
+        ms = (time.perf_counter() - flight.started) * 1000
+        by_id = {r.message_id: r for r in results}
+        answered = [(row, by_id.get(row.id) or SendResult(row.id, RETRYABLE, detail="no result from provider"), lane.provider.name) for row, _ in flight.ready]
+        answered = [(row, r if r.latency_ms is not None else dataclasses.replace(r, latency_ms=ms), name) for row, r, name in answered]
+        asked = [result.retry_after or 0.0 for _, result, _ in answered if result.outcome == THROTTLED]
+        if asked:
+            self.d._pause(lane.provider.name, max(asked))
+        self._record(lane, answered, [])
+
+    def _record(self, lane: _Lane, answered: list[tuple], back: list[Transition]) -> None:
+        if not answered and not back:
+            return
+        d, now = self.d, self.d.clock()
+        moved = back + [requeued(row, now, f"throttled: {result.detail}") if result.outcome == THROTTLED else transition(row, result, name, d.config.retry, now)
+                        for row, result, name in answered]
+        self.transitions += moved
+        self.attempts += [attempt_row(result, name, now) for _, result, name in answered if name is not None]
+        self.batch.transitions.extend(moved)
+        self.batch.stats.by_provider[lane.provider.name] += len(moved)
 
 
 def unsendable(message: Outgoing) -> str:
@@ -501,10 +595,10 @@ def not_sent(row, problem: str) -> SendResult:  # noqa: ANN001
 
 def send_request(provider: Provider, ready: Sequence[tuple], mark: Callable[[str, list], set[str]],
                  timeout: float | None = None) -> list[tuple[object, SendResult]]:
-    """One request to `provider`, the one send step of queued dispatch and HIGH sends: `mark`
-    (`mark(provider_name, [(id, lease_until)])` -> the ids still ours) commits the messages of
-    `ready` ((row, message) pairs) in flight first, only those still ours leave, and each gets
-    its answer (retryable when the provider gave none)."""
+    """One request to `provider`, the send step of HIGH sends: `mark` (`mark(provider_name,
+    [(id, lease_until)])` -> the ids still ours) commits the messages of `ready` ((row, message)
+    pairs) in flight first, only those still ours leave, and each gets its answer (retryable
+    when the provider gave none)."""
     if not ready:
         return []
     ours = mark(provider.name, [(row.id, row.lease_until) for row, _ in ready])
@@ -523,10 +617,30 @@ def call_provider(provider: Provider, messages: list[Outgoing], timeout: float |
         results = provider.send_batch(messages, timeout)
         asked = provider.take_pause()
     except Exception as exc:  # noqa: BLE001
-        # the type only: an exception's text can carry the recipient or the content
-        log.error("provider %s raised %s for %d message(s); recorded as provider_error, not re-sent", provider.name, type(exc).__name__, len(messages))
-        return [SendResult(m.id, PERMANENT, detail=f"the provider call raised {type(exc).__name__}; not re-sent") for m in messages]
+        return raised(provider, messages, exc)
     ms = (time.perf_counter() - t0) * 1000
-    # a retryable answer that asked us to wait (429, 503 with Retry-After) is a throttle, not an error
-    return [SendResult(r.message_id, THROTTLED if asked is not None and r.outcome == RETRYABLE else r.outcome, r.provider_message_id, r.detail,
-                       r.http_status, r.latency_ms or ms, asked) for r in results]
+    return [throttled(r, asked, r.latency_ms or ms) for r in results]
+
+
+def provider_result(provider: Provider, message: Outgoing, reply: Reply | tuple[str, str]) -> SendResult:
+    """The result of `message` from the answer to its `prepare_one` request (or the transport
+    failure that came instead), read by the provider; as `call_provider` gives it."""
+    try:
+        result = provider.read_one(message, reply)
+    except Exception as exc:  # noqa: BLE001
+        return raised(provider, [message], exc)[0]
+    return throttled(result, asked_pause(reply) if isinstance(reply, Reply) else None, result.latency_ms)
+
+
+def throttled(result: SendResult, asked: float | None, latency_ms: float | None) -> SendResult:
+    """`result` timed; a retryable answer that asked us to wait (429, 503 with Retry-After) is a
+    throttle, not an error."""
+    return SendResult(result.message_id, THROTTLED if asked is not None and result.outcome == RETRYABLE else result.outcome,
+                      result.provider_message_id, result.detail, result.http_status, latency_ms, asked)
+
+
+def raised(provider: Provider, messages: Sequence[Outgoing], exc: Exception) -> list[SendResult]:
+    """The results of messages whose provider call raised: `provider_error`, not re-sent."""
+    # the type only: an exception's text can carry the recipient or the content
+    log.error("provider %s raised %s for %d message(s); recorded as provider_error, not re-sent", provider.name, type(exc).__name__, len(messages))
+    return [SendResult(m.id, PERMANENT, detail=f"the provider call raised {type(exc).__name__}; not re-sent") for m in messages]

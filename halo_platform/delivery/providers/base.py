@@ -221,6 +221,24 @@ def short_body(response: Reply, limit: int = 200) -> str:
     return text
 
 
+@dataclass(frozen=True)
+class HttpCall:
+    """One encoded HTTP request to a provider (its path under the provider's `base_url`)."""
+
+    method: str
+    path: str
+    body: bytes | None
+    headers: Mapping[str, str]
+
+
+def transport_failure(exc: NotSent | NoAnswer) -> tuple[str, str]:
+    """(outcome, detail) of a request that failed on the wire: never left (retryable), or may
+    have reached the provider (unknown)."""
+    if isinstance(exc, NotSent):
+        return RETRYABLE, f"not sent: {exc}"
+    return UNKNOWN, f"no answer: {exc}"
+
+
 class Provider(dg.ConfigurableResource, abc.ABC):
     """A third-party provider of one channel. Subclasses set `kind` and implement
     `send_batch` (or `send`), `health`, and, when the provider calls back, `parse_callback`."""
@@ -253,22 +271,23 @@ class Provider(dg.ConfigurableResource, abc.ABC):
         if self._pool is None:
             with self._pool_lock:
                 if self._pool is None:
-                    self._pool = WirePool(self.base_url, max(self.max_concurrency, 1), self.timeout_seconds, min(self.timeout_seconds, 3.0))
+                    self._pool = self.connections()
         return self._pool
+
+    def connections(self) -> WirePool:
+        """A new pool of keep-alive connections to the provider, at most `max_concurrency` in use
+        at once (a sending loop holds one of its own: it must never wait for a connection
+        another thread holds)."""
+        return WirePool(self.base_url, max(self.max_concurrency, 1), self.timeout_seconds, min(self.timeout_seconds, 3.0))
 
     def close(self) -> None:
         if self._pool is not None:
             self._pool.close()
             self._pool = None
 
-    def request(self, method: str, path: str, timeout: float | None = None, *, data: Mapping[str, Any] | None = None, json: Any = None,
-                headers: Mapping[str, str] | None = None, auth: tuple[str, str] | None = None,
-                params: Mapping[str, str] | None = None) -> Reply | tuple[str, str]:
-        """Send one request (`json` or form `data`, Basic `auth`, query `params`); a transport
-        failure comes back as (outcome, detail) instead of raising.
-
-        Connection refused / connect timeout / no connection free means the provider never
-        saw the request (retryable); any later failure may have reached it (unknown)."""
+    def call(self, method: str, path: str, *, data: Mapping[str, Any] | None = None, json: Any = None, headers: Mapping[str, str] | None = None,
+             auth: tuple[str, str] | None = None, params: Mapping[str, str] | None = None) -> HttpCall:
+        """One request, encoded (`json` or form `data`, Basic `auth`, query `params`)."""
         body, content_type = encode_body(data, json)
         extra = dict(headers or {})
         if content_type:
@@ -277,13 +296,25 @@ class Provider(dg.ConfigurableResource, abc.ABC):
             extra["Authorization"] = basic_auth(*auth)
         if params:
             path = f"{path}?{urlencode(params)}"
+        return HttpCall(method, path, body, extra)
+
+    def request(self, method: str, path: str, timeout: float | None = None, *, data: Mapping[str, Any] | None = None, json: Any = None,
+                headers: Mapping[str, str] | None = None, auth: tuple[str, str] | None = None,
+                params: Mapping[str, str] | None = None) -> Reply | tuple[str, str]:
+        """Send one request (`call`'s arguments); a transport failure comes back as (outcome,
+        detail) instead of raising (`perform`)."""
+        return self.perform(self.call(method, path, data=data, json=json, headers=headers, auth=auth, params=params), timeout)
+
+    def perform(self, call: HttpCall, timeout: float | None = None) -> Reply | tuple[str, str]:
+        """Send `call` and read its answer; a transport failure comes back as (outcome, detail).
+
+        Connection refused / connect timeout / no connection free means the provider never
+        saw the request (retryable); any later failure may have reached it (unknown)."""
         self._asked.seconds = None
         try:
-            reply = self.pool().request(method, path, body, extra, timeout)
-        except NotSent as exc:
-            return RETRYABLE, f"not sent: {exc}"
-        except NoAnswer as exc:
-            return UNKNOWN, f"no answer: {exc}"
+            reply = self.pool().request(call.method, call.path, call.body, call.headers, timeout)
+        except (NotSent, NoAnswer) as exc:
+            return transport_failure(exc)
         self._asked.seconds = asked_pause(reply)
         return reply
 
@@ -307,7 +338,23 @@ class Provider(dg.ConfigurableResource, abc.ABC):
         return [self.send_one(m, timeout) for m in messages]
 
     def send_one(self, message: Outgoing, timeout: float | None = None) -> SendResult:
-        raise NotImplementedError(f"{type(self).__name__} implements neither send_one nor send_batch")
+        """One request for `message` (`prepare_one`), its answer read by `read_one`."""
+        return self.read_one(message, self.perform(self.prepare_one(message), timeout))
+
+    @property
+    def one_call_per_message(self) -> bool:
+        """The kind sends each message as one HTTP request built by `prepare_one` and read by
+        `read_one`: a sending loop can then drive its connections without a thread per request."""
+        return self.max_batch == 1 and type(self).prepare_one is not Provider.prepare_one
+
+    def prepare_one(self, message: Outgoing) -> HttpCall:
+        """The request that sends `message` (kinds that send a message per request implement it with `read_one`)."""
+        raise NotImplementedError(f"{type(self).__name__} implements neither prepare_one nor send_one nor send_batch")
+
+    def read_one(self, message: Outgoing, response: Reply | tuple[str, str]) -> SendResult:
+        """The result of `message` from the answer to its `prepare_one` request, or from the
+        transport failure (outcome, detail) that came instead."""
+        raise NotImplementedError(f"{type(self).__name__} implements prepare_one without read_one")
 
     @abc.abstractmethod
     def health(self) -> bool:

@@ -11,6 +11,7 @@ from halo_platform.delivery.providers.base import (
     CallbackEvent,
     CallbackRejected,
     CallbackRequest,
+    HttpCall,
     Outgoing,
     Provider,
     SendResult,
@@ -20,6 +21,7 @@ from halo_platform.delivery.providers.base import (
     secrets_match,
     short_body,
 )
+from halo_platform.delivery.providers.wire import Reply
 
 CALLBACK_EVENTS = {"message.push.sent": "delivered", "message.push.received": "received", "message.push.failed": "delivery_failed"}
 
@@ -33,7 +35,7 @@ class OnesignalProvider(Provider):
     api_key: str
     webhook_secret: str | None = None
 
-    def send_one(self, message: Outgoing, timeout: float | None = None) -> SendResult:
+    def prepare_one(self, message: Outgoing) -> HttpCall:
         payload = {
             "app_id": self.app_id,
             "target_channel": "push",
@@ -45,7 +47,9 @@ class OnesignalProvider(Provider):
         }
         if message.data:
             payload["data"] = dict(message.data)
-        resp = self.request("POST", "/notifications", timeout, json=payload, headers={"Authorization": f"Key {self.api_key}"})
+        return self.call("POST", "/notifications", json=payload, headers={"Authorization": f"Key {self.api_key}"})
+
+    def read_one(self, message: Outgoing, resp: Reply | tuple[str, str]) -> SendResult:
         if self.transport_failed(resp):
             return SendResult(message.id, resp[0], detail=resp[1])
         outcome = http_outcome(resp.status_code)

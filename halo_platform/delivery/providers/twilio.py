@@ -14,6 +14,7 @@ from halo_platform.delivery.providers.base import (
     CallbackEvent,
     CallbackRejected,
     CallbackRequest,
+    HttpCall,
     Outgoing,
     Provider,
     SendResult,
@@ -21,6 +22,7 @@ from halo_platform.delivery.providers.base import (
     secrets_match,
     short_body,
 )
+from halo_platform.delivery.providers.wire import Reply
 
 # Twilio error codes that a retry may fix even though the HTTP status is 4xx.
 RETRYABLE_CODES = {20429, 30001, 30008}
@@ -43,7 +45,7 @@ class TwilioProvider(Provider):
     messaging_service_sid: str | None = None
     status_callback: str | None = None
 
-    def send_one(self, message: Outgoing, timeout: float | None = None) -> SendResult:
+    def prepare_one(self, message: Outgoing) -> HttpCall:
         form = {"To": message.recipient, "Body": message.body}
         if self.messaging_service_sid:
             form["MessagingServiceSid"] = self.messaging_service_sid
@@ -53,13 +55,9 @@ class TwilioProvider(Provider):
             form["StatusCallback"] = self.status_callback
         if message.expires_at is not None:
             form["ValidityPeriod"] = str(int(min(max((message.expires_at - utcnow()).total_seconds(), 1), 36000)))
-        resp = self.request(
-            "POST",
-            f"/2010-04-01/Accounts/{self.account_sid}/Messages.json",
-            timeout,
-            data=form,
-            auth=(self.account_sid, self.auth_token),
-        )
+        return self.call("POST", f"/2010-04-01/Accounts/{self.account_sid}/Messages.json", data=form, auth=(self.account_sid, self.auth_token))
+
+    def read_one(self, message: Outgoing, resp: Reply | tuple[str, str]) -> SendResult:
         if self.transport_failed(resp):
             return SendResult(message.id, resp[0], detail=resp[1])
         outcome = http_outcome(resp.status_code)

@@ -14,6 +14,7 @@ from halo_platform.delivery.providers.base import (
     CallbackEvent,
     CallbackRejected,
     CallbackRequest,
+    HttpCall,
     Outgoing,
     Provider,
     SendResult,
@@ -22,6 +23,7 @@ from halo_platform.delivery.providers.base import (
     secrets_match,
     short_body,
 )
+from halo_platform.delivery.providers.wire import Reply
 from halo_platform.delivery.validation import sms_segments
 
 RETRYABLE_STATUSES = {"1", "5", "10"}
@@ -63,7 +65,7 @@ class VonageProvider(Provider):
     signature_secret: str | None = None
     signature_method: str = "md5hash"
 
-    def send_one(self, message: Outgoing, timeout: float | None = None) -> SendResult:
+    def prepare_one(self, message: Outgoing) -> HttpCall:
         form = {
             "api_key": self.api_key,
             "api_secret": self.api_secret,
@@ -79,7 +81,9 @@ class VonageProvider(Provider):
             form["callback"] = self.callback_url
         if message.expires_at is not None:
             form["ttl"] = str(int(max((message.expires_at - utcnow()).total_seconds(), 20) * 1000))
-        resp = self.request("POST", "/sms/json", timeout, data=form)
+        return self.call("POST", "/sms/json", data=form)
+
+    def read_one(self, message: Outgoing, resp: Reply | tuple[str, str]) -> SendResult:
         if self.transport_failed(resp):
             return SendResult(message.id, resp[0], detail=resp[1])
         outcome = http_outcome(resp.status_code)

@@ -22,6 +22,7 @@ import select
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -89,6 +90,15 @@ def _closed_by_peer(sock: socket.socket) -> bool:
         return True
 
 
+@dataclass(frozen=True)
+class Exchange:
+    """A request sent on `sock` whose answer is still to be read, by `deadline` (`time.monotonic()`)."""
+
+    sock: socket.socket
+    method: str
+    deadline: float
+
+
 class WirePool:
     """Keep-alive connections to the origin of `base_url` (its path is a prefix of every
     request path). A request leaves in one write (head and body together) and its answer is
@@ -135,31 +145,60 @@ class WirePool:
     def request(self, method: str, path: str, body: bytes | None = None, headers: Mapping[str, str] | None = None,
                 timeout: float | None = None) -> Reply:
         """Send one request and read the whole answer; `NotSent` or `NoAnswer` when it fails."""
+        return self.finish(self.start(method, path, body, headers, timeout))
+
+    def start(self, method: str, path: str, body: bytes | None = None, headers: Mapping[str, str] | None = None,
+              timeout: float | None = None) -> Exchange:
+        """Send one request on a connection of the pool and return without its answer (`finish`
+        reads it, `abandon` gives up on it; one of them must follow); `NotSent` or `NoAnswer`
+        when it fails. The request leaves in one write: a sending loop can drive many
+        connections from one thread by waiting for their sockets to turn readable."""
         timeout = max(timeout, 0.05) if timeout is not None else self._timeout
         lines = [f"{method} {self._prefix + path} HTTP/1.1"]
         lines += [f"{name}: {value}" for name, value in {**self._headers, **(headers or {})}.items()]
         if body is not None or method in ("POST", "PUT", "PATCH"):
             lines.append(f"Content-Length: {len(body or b'')}")
         data = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b"")
+        deadline = time.monotonic() + timeout
         if not self._slots.acquire(timeout=timeout):
             raise NotSent("every connection to the provider is busy")
         try:
             sock = self._take(timeout)
-            try:
-                sock.settimeout(timeout)
-                sock.sendall(data)
-                reply, reusable = _read_reply(sock, method)
-            except (OSError, ValueError) as exc:
-                sock.close()
-                raise NoAnswer(type(exc).__name__) from None
-            if reusable:
-                with self._lock:
-                    self._idle.append(sock)
-            else:
-                sock.close()
-            return reply
+        except NotSent:
+            self._slots.release()
+            raise
+        try:
+            sock.settimeout(timeout)
+            sock.sendall(data)
+        except OSError as exc:
+            sock.close()
+            self._slots.release()
+            raise NoAnswer(type(exc).__name__) from None
+        return Exchange(sock, method, deadline)
+
+    def finish(self, exchange: Exchange) -> Reply:
+        """The answer to a request `start` sent (waiting for it until the request's deadline);
+        `NoAnswer` when none came complete. The connection goes back to the pool."""
+        sock = exchange.sock
+        try:
+            sock.settimeout(max(exchange.deadline - time.monotonic(), 0.001))
+            reply, reusable = _read_reply(sock, exchange.method)
+        except (OSError, ValueError) as exc:
+            sock.close()
+            raise NoAnswer(type(exc).__name__) from None
         finally:
             self._slots.release()
+        if reusable:
+            with self._lock:
+                self._idle.append(sock)
+        else:
+            sock.close()
+        return reply
+
+    def abandon(self, exchange: Exchange) -> None:
+        """Give up on the answer to a request `start` sent (its deadline passed): its connection is closed."""
+        exchange.sock.close()
+        self._slots.release()
 
     def close(self) -> None:
         with self._lock:

@@ -33,10 +33,10 @@ SMS_KINDS = ("twilio", "vonage")
 EMAIL_KINDS = ("sendgrid", "mailjet")
 TEMPLATES = [f"Your appointment reminder, template {i}: see you soon." for i in range(10)]
 # connections per SMS provider per dispatcher: 10,000 SMS drained at 1,377 / 1,856 / 2,464 msg/s
-# with 2 / 4 / 16 (SQLite, load 13-20): a sending slot waits for its in-flight marker's commit,
-# so more slots share each commit; past 8 the drain gains little (20,000 messages: 2,722 msg/s
-# with 8, 2,986 with 16) while the recorder's transactions, which a HIGH write may wait for,
-# get longer under contention for the GIL (p99 9.9 ms with 8, 26.9 ms with 16, load 16-20)
+# with 2 / 4 / 16 (SQLite, load 13-20, a thread per connection then): a request waits for its
+# in-flight marker's commit, so more connections share each commit; past 8 the drain gained
+# little (20,000 messages: 2,722 msg/s with 8, 2,986 with 16) while the dispatch transactions,
+# which a HIGH write may wait for, got longer (p99 9.9 ms with 8, 26.9 ms with 16, load 16-20)
 CONCURRENCY = 8
 RAW_CONCURRENCY = 4  # connections per SMS fake for the raw-capacity reference
 BATCH = 200  # messages per claim (as the dispatch job's default)
@@ -316,7 +316,7 @@ def _platform_run(label: str, db_url: str, dispatchers: int, fakes: dict[str, Fa
            f"without the drain p50 {_pct(alone, 0.5):.1f} ms, p99 {_pct(alone, 0.99):.1f} ms); {_load()}")
     yield (f"    where the time goes (summed over {dispatchers} dispatcher(s) and their threads): "
            + ", ".join(f"{k} {v:.1f} s" for k, v in phases.items())
-           + f"; {sum(st['commits'] for st in stats):,} recorder commits; dispatcher CPU {sum(st['cpu'] for st in stats):.1f} s")
+           + f"; {sum(st['commits'] for st in stats):,} sending transactions; dispatcher CPU {sum(st['cpu'] for st in stats):.1f} s")
     yield "    accepted by the fakes: " + ", ".join(f"{k} {a['accepted']:,}" for k, a in accepted.items()) + f"; accepted twice: {twice}"
     if twice:
         raise RuntimeError(f"{label}: {twice} message(s) accepted twice by a fake")
