@@ -34,11 +34,14 @@ router = APIRouter(tags=["report tasks"], lifespan=_warm_up)
 
 
 class TaskRequestIn(BaseModel):
-    """A request of a task; who asks is the caller (API key or user), never a field."""
+    """A request of a task; who asks is the caller (API key or user), never a field's value."""
 
     model_config = ConfigDict(extra="forbid")
     payload: dict[str, Any] = Field(default_factory=dict, description="The task's payload (see `payload_schema` in GET /v1/tasks)")
     sinks: list[str] | None = Field(None, description="Sink names; default: the task's default sinks")
+    # reports.md documents the field; access.md makes the caller the requester, so its value is dropped
+    requested_by: str | None = Field(None, description="Accepted and ignored: the request records the caller "
+                                     "(the API key's or the signed-in user's name) as requested_by")
 
 
 @router.get("/v1/tasks", dependencies=[Depends(requires("tasks:read"))])

@@ -132,8 +132,17 @@ def test_the_caller_is_recorded_never_the_body(app, store) -> None:  # noqa: ANN
     sent = client.post("/v1/messages/sms", json=SMS)
     assert sent.status_code == 202, sent.text
     assert client.get(f"/v1/messages/{sent.json()['id']}").json()["created_by"] == "crm-backend"
-    refused = client.post("/v1/tasks/payment_reconciliation/requests", json={"payload": {}, "requested_by": "someone-else"})
-    assert assert_refused(refused, 422)["error"].startswith("requested_by:")
+
+
+def test_a_requested_by_field_is_accepted_and_its_value_ignored(app) -> None:  # noqa: ANN001
+    """reports.md documents `requested_by` in the body; access.md makes the caller the requester.
+    The field passes validation (a payload error is what is refused) and the document says its
+    value is ignored; tests/reports pin that the caller's name is what is recorded."""
+    client = authorized_client(app, "tasks:request")
+    refused = client.post("/v1/tasks/payment_reconciliation/requests", json={"payload": {"tolerance": -1}, "requested_by": "someone-else"})
+    assert assert_refused(refused, 422)["error"].startswith("payment_reconciliation: invalid payload: tolerance:")
+    field = app.openapi()["components"]["schemas"]["TaskRequestIn"]["properties"]["requested_by"]
+    assert field["description"].startswith("Accepted and ignored: the request records the caller")
 
 
 def test_no_key_or_hash_reaches_a_log_or_an_error_body(app, store, caplog) -> None:  # noqa: ANN001
@@ -158,3 +167,4 @@ def test_feature_code_sends_in_process_without_a_key_and_names_itself(app, store
 
     sent = send_sms("+6281234567890", "Your appointment is at 10:00", created_by="reminders-job")
     assert message_view(sent["id"], store)["created_by"] == "reminders-job"
+
