@@ -3,23 +3,30 @@ policy) that a sensor turns into runs. Edits are validated here, whatever the en
 the `manage_task_schedule` job, the Control Center), and take effect at the next sensor tick.
 
 Each schedule keeps the latest tick whose decision is committed (`last_tick_at`); the sensor
-looks at the ticks after it (or after the last edit, whichever is later), so a tick is decided
-once however long the sensor was stopped, and ticks it missed are run by `catch_up`. A decision
-is committed with the sensor's cursor, which Dagster stores together with the decision's run
-requests (`sensors.evaluate_schedules`).
+looks at the ticks after it, so a tick is decided once however long the sensor was stopped, and
+ticks it missed are run by `catch_up`. A decision is committed with the sensor's cursor, which
+Dagster stores together with the decision's run requests (`sensors.evaluate_schedules`).
+Creating a schedule, enabling it, or changing its cron or timezone moves `last_tick_at` to the
+edit's time: earlier ticks (of a disabled or older version) are not owed. Other edits (payload,
+sinks, catch-up, an enable of an enabled schedule) leave it, so they never drop a due tick.
+
+In the fall-back hour of a DST change, a wall-clock time that happens twice runs once, unless
+the cron runs every hour (then each real hour runs).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, available_timezones
 
 import sqlalchemy as sa
 from cron_descriptor import ExpressionDescriptor, FormatError, MissingFieldError, Options, WrongArgumentError
-from croniter import croniter
+from croniter import CroniterError, croniter
 
 from halo_platform.core.errors import HaloError, NotFoundError
 from halo_platform.core.models import utcnow
@@ -28,6 +35,7 @@ from halo_platform.reports.tables import TaskSchedule, TaskScheduleEdit
 if TYPE_CHECKING:
     from halo_platform.core.store import StoreResource
 
+log = logging.getLogger(__name__)
 schedules_t = TaskSchedule.__table__
 edits_t = TaskScheduleEdit.__table__
 #: the fields of a schedule an edit can change, as its history records them
@@ -61,8 +69,20 @@ class Due:
         return f"{self.schedule_id}:{self.tick.astimezone(dt.UTC).isoformat()}"
 
 
+def repeated(cron: str, tick: dt.datetime) -> bool:
+    """Whether `tick` (aware, in its schedule's timezone) is the second time its wall-clock time
+    happens (the fall-back hour of a DST change) for a cron that names its hours: that time has
+    run already. A cron running every hour runs both real hours."""
+    if cron.split()[1] == "*":
+        return False
+    wall = tick.replace(tzinfo=None)
+    first, second = (wall.replace(tzinfo=tick.tzinfo, fold=f) for f in (0, 1))
+    return first.utcoffset() != second.utcoffset() and tick.utcoffset() == second.utcoffset()
+
+
 def due_ticks(cron: str, timezone: str, after: dt.datetime, until: dt.datetime, limit: int = 100) -> list[dt.datetime]:
-    """Cron ticks t with after < t <= until, computed in `timezone` (DST-aware); pure."""
+    """Cron ticks t with after < t <= until, computed in `timezone` (DST-aware, a repeated
+    wall-clock time once); pure."""
     tz = ZoneInfo(timezone)
     it = croniter(cron, after.astimezone(tz))
     ticks = []
@@ -70,7 +90,8 @@ def due_ticks(cron: str, timezone: str, after: dt.datetime, until: dt.datetime, 
         tick = it.get_next(dt.datetime)
         if tick > until:
             break
-        ticks.append(tick)
+        if not repeated(cron, tick):
+            ticks.append(tick)
     return ticks
 
 
@@ -80,7 +101,10 @@ def ticks_to_run(cron: str, timezone: str, catch_up: str, after: dt.datetime,
     Ticks within ON_TIME of `now` are on time and always run; the ones missed before are run
     by `catch_up`: none of them, only the latest tick, or all (CATCH_UP_LIMIT at a time)."""
     tz = ZoneInfo(timezone)
-    latest = croniter(cron, now.astimezone(tz) + dt.timedelta(microseconds=1)).get_prev(dt.datetime)
+    it = croniter(cron, now.astimezone(tz) + dt.timedelta(microseconds=1))
+    latest = it.get_prev(dt.datetime)
+    while repeated(cron, latest):
+        latest = it.get_prev(dt.datetime)
     if latest <= after:
         return [], None
     if catch_up == "all":
@@ -103,14 +127,21 @@ class Decision:
 
 
 def due_runs(schedules: Sequence[Mapping[str, Any]], now: dt.datetime) -> list[Decision]:
-    """For every enabled schedule with ticks after its position (`last_tick_at`, or its last
-    edit when later: ticks of a disabled or older version of it are not owed), what to run; pure."""
+    """For every enabled schedule with ticks after its position (`last_tick_at`; a row stored
+    before it was set at creation: its last edit), what to run. A schedule whose cron or
+    timezone no longer computes (stored before validation refused it) is skipped with a
+    warning; the others run."""
     decisions = []
     for s in schedules:
         if not s["enabled"]:
             continue
-        after = max(dt.datetime.fromisoformat(v) for v in (s["last_tick_at"], s["updated_at"]) if v)
-        ticks, until = ticks_to_run(s["cron"], s["timezone"], s["catch_up"], after, now)
+        after = dt.datetime.fromisoformat(s["last_tick_at"] or s["updated_at"])
+        try:
+            ticks, until = ticks_to_run(s["cron"], s["timezone"], s["catch_up"], after, now)
+        except (CroniterError, ValueError, KeyError) as exc:  # ZoneInfoNotFoundError is a KeyError
+            log.warning("schedule %s skipped: cron %r in %s does not compute (%s); fix it with `halo schedules set`",
+                        s["schedule_id"], s["cron"], s["timezone"], exc)
+            continue
         if until is not None:
             runs = [Due(s["schedule_id"], s["task"], tick, s["timezone"], s["payload"], s["sinks"]) for tick in ticks]
             decisions.append(Decision(s["schedule_id"], until, runs))
@@ -150,6 +181,10 @@ def next_runs(cron: str, timezone: str, count: int = 5, after: dt.datetime | Non
 def check_cron(cron: str) -> None:
     if not croniter.is_valid(cron) or len(cron.split()) != 5:
         raise HaloError(f"invalid cron expression {cron!r} (5 fields: minute hour day month weekday)")
+    try:
+        croniter(cron, dt.datetime(2000, 1, 1)).get_next(dt.datetime)
+    except CroniterError:  # e.g. 0 6 31 4 *: April has no 31st
+        raise HaloError(f"cron expression {cron!r} never fires (no such date)") from None
 
 
 def check_catch_up(catch_up: str) -> None:
@@ -157,11 +192,18 @@ def check_catch_up(catch_up: str) -> None:
         raise HaloError(f"invalid catch_up {catch_up!r}: one of {', '.join(CATCH_UP)}")
 
 
+@functools.cache
+def _timezones() -> frozenset[str]:
+    # `localtime` and `posixrules` are files of the system's zone folder (the host's zone), not IANA zones
+    return frozenset(available_timezones() - {"localtime", "posixrules"})
+
+
 def check_timezone(timezone: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise HaloError(f"unknown timezone {timezone!r} (an IANA name such as Asia/Jakarta)") from None
+    """The IANA zone named `timezone`; anything else (`localtime`, a path, 300 characters) is refused."""
+    if timezone not in _timezones():
+        shown = timezone if len(timezone) <= 64 else timezone[:64] + "…"
+        raise HaloError(f"unknown timezone {shown!r} (an IANA name such as Asia/Jakarta)")
+    return ZoneInfo(timezone)
 
 
 def validate_schedule(task: str, cron: str, timezone: str, payload: Mapping[str, Any], sinks: Sequence[str]) -> None:
@@ -172,6 +214,8 @@ def validate_schedule(task: str, cron: str, timezone: str, payload: Mapping[str,
     definition = get_task(task)
     check_cron(cron)
     check_timezone(timezone)
+    if "sinks" in payload:  # the run would take the schedule's sinks; a second list in the payload misleads
+        raise HaloError("payload: sinks are the schedule's own field (--sink, the form's Sinks), not part of the payload")
     definition.validate_payload({**payload, "sinks": list(sinks)})
     SinksResource().validate_names(list(sinks))
 
@@ -218,6 +262,8 @@ def set_schedule(
             "updated_by": updated_by,
             "updated_at": utcnow(),
         }
+        if new["enabled"] and (row is None or not current["enabled"] or (new["cron"], new["timezone"]) != (current["cron"], current["timezone"])):
+            new["last_tick_at"] = max(current.get("last_tick_at") or new["updated_at"], new["updated_at"])  # earlier ticks not owed
         if not new["sinks"]:
             from halo_platform.reports.task import get_task
 

@@ -43,6 +43,11 @@ def at(*args: int) -> dt.datetime:
         # New York springs forward on 2024-03-10: 09:00 local is 14:00 UTC before, 13:00 UTC after
         ("0 9 * * *", "America/New_York", at(2024, 3, 9, 0, 0), at(2024, 3, 11, 0, 0), [at(2024, 3, 9, 14, 0), at(2024, 3, 10, 13, 0)]),
         ("*/15 * * * *", "UTC", at(2024, 1, 1, 0, 0), at(2024, 1, 1, 0, 45), [at(2024, 1, 1, 0, 15), at(2024, 1, 1, 0, 30), at(2024, 1, 1, 0, 45)]),
+        # New York falls back on 2026-11-01: 01:30 happens twice (05:30 and 06:30 UTC); a daily job runs once
+        ("30 1 * * *", "America/New_York", at(2026, 10, 31, 12, 0), at(2026, 11, 2, 12, 0), [at(2026, 11, 1, 5, 30), at(2026, 11, 2, 6, 30)]),
+        ("30 1-2 * * *", "America/New_York", at(2026, 11, 1, 4, 0), at(2026, 11, 1, 8, 0), [at(2026, 11, 1, 5, 30), at(2026, 11, 1, 7, 30)]),
+        # an hourly job runs every real hour, the repeated one too
+        ("0 * * * *", "America/New_York", at(2026, 11, 1, 4, 30), at(2026, 11, 1, 7, 0), [at(2026, 11, 1, 5, 0), at(2026, 11, 1, 6, 0), at(2026, 11, 1, 7, 0)]),
     ],
 )
 def test_due_ticks_are_the_cron_times_in_the_half_open_window_in_local_time(cron, tz, after, until, expected_utc):
@@ -167,13 +172,13 @@ def test_ticks_decided_by_an_evaluation_whose_runs_were_never_submitted_are_deci
     next evaluation gets the cursor before it and decides the same ticks again, with the same
     run keys (a launch that did happen is a no-op); `last_tick_at` only moves once committed.
     (Before, the evaluation moved `last_tick_at` itself, and the tick was lost.)"""
-    set_schedule(store, "hourly", task="campaign_alerts", cron="0 * * * *", timezone="UTC")
+    created = set_schedule(store, "hourly", task="campaign_alerts", cron="0 * * * *", timezone="UTC")["last_tick_at"]
     hour = next_hour()
     requests, _never_stored = evaluate_schedules(store, hour + dt.timedelta(seconds=10), None)
     assert [r.run_key for r in requests] == [f"hourly:{hour.isoformat()}"]
     requests, stored = evaluate_schedules(store, hour + dt.timedelta(seconds=20), None)  # the cursor before it
     assert [r.run_key for r in requests] == [f"hourly:{hour.isoformat()}"]
-    assert list_schedules(store)[0]["last_tick_at"] is None
+    assert list_schedules(store)[0]["last_tick_at"] == created  # as the schedule's creation set it
     again, stored = evaluate_schedules(store, hour + dt.timedelta(seconds=40), stored)
     assert again == [] and list_schedules(store)[0]["last_tick_at"] == hour.isoformat()
     updates = []
@@ -209,6 +214,11 @@ def test_catch_up_is_edited_like_any_field_and_a_bad_one_is_refused(halo_env, st
     [
         ({"cron": "61 * * * *"}, "invalid cron expression"),
         ({"timezone": "Mars/Olympus"}, "unknown timezone"),
+        ({"timezone": "localtime"}, "unknown timezone 'localtime'"),  # the host's zone, not an IANA name
+        ({"timezone": "a" * 300}, "unknown timezone 'aaaa"),  # was an OSError (file name too long) and a traceback
+        ({"cron": "0 6 31 4 *"}, "never fires (no such date)"),  # April has no 31st
+        ({"cron": "0 7 30 2 *"}, "never fires"),
+        ({"payload": {"sinks": ["nope"]}}, "payload: sinks are the schedule's own field"),
         ({"payload": {"budget_threshold_pct": 150}}, "budget_threshold_pct"),
         ({"payload": {"as_of": "2024-02-30"}}, "not an ISO date"),
         ({"sinks": ["nowhere"]}, "unknown sink(s): nowhere"),
@@ -253,3 +263,47 @@ def test_the_manage_task_schedule_job_applies_a_valid_edit_and_fails_on_a_bad_on
     assert not result.success
     assert "unknown timezone 'Nowhere/Land'" in result.failure_data_for_node("edit_task_schedule").error.message
     assert list_schedules(store)[0]["timezone"] == "Asia/Jakarta"
+
+
+def test_the_catch_up_decision_on_a_fall_back_day_runs_a_repeated_time_once():
+    first = at(2026, 11, 1, 5, 30)  # 01:30 EDT, decided; 01:30 EST (06:30 UTC) is the same wall-clock time
+    assert ticks_to_run("30 1 * * *", "America/New_York", "latest", first, at(2026, 11, 1, 6, 31)) == ([], None)
+    ticks, _ = ticks_to_run("30 1 * * *", "America/New_York", "latest", at(2026, 10, 31, 6, 0), at(2026, 11, 1, 9, 0))
+    assert [t.astimezone(UTC) for t in ticks] == [first]
+
+
+def test_a_schedule_stored_with_a_cron_that_never_fires_is_skipped_and_the_others_run(halo_env, store, caplog):
+    """Stored before validation refused it: its evaluation must not stop every schedule."""
+    set_schedule(store, "ok", task="campaign_alerts", cron="0 * * * *", timezone="UTC")
+    set_schedule(store, "broken", task="campaign_alerts", cron="0 * * * *", timezone="UTC")
+    with store.write() as conn:
+        conn.execute(sa.text("UPDATE task_schedules SET cron = '0 6 31 4 *' WHERE schedule_id = 'broken'"))
+    hour = next_hour()
+    requests, _ = evaluate_schedules(store, hour + dt.timedelta(seconds=10), None)
+    assert [r.run_key for r in requests] == [f"ok:{hour.isoformat()}"]
+    assert "schedule broken skipped: cron '0 6 31 4 *'" in caplog.text
+
+
+def test_an_edit_right_after_a_tick_keeps_it_but_enabling_or_retiming_owes_no_earlier_tick(halo_env, store):
+    """Before, every edit moved the schedule's bound to its time: `halo schedules enable` on an
+    enabled schedule, in the seconds between a tick and the sensor's evaluation, dropped the tick."""
+    set_schedule(store, "hourly", task="campaign_alerts", cron="0 * * * *", timezone="UTC")
+    now = dt.datetime.now(UTC)
+    tick = now.replace(minute=0, second=0, microsecond=0)  # the latest tick: due, not decided yet
+
+    def decided_before_the_tick() -> None:
+        with store.write() as conn:
+            conn.execute(sa.text("UPDATE task_schedules SET last_tick_at = :t"), {"t": (tick - dt.timedelta(hours=1)).replace(tzinfo=None)})
+
+    decided_before_the_tick()
+    due = [f"hourly:{tick.isoformat()}"]
+    assert [r.run_key for r in evaluate_schedules(store, now, None)[0]] == due
+    for edit in ({"enabled": True}, {"payload": {"budget_threshold_pct": 70}}, {"catch_up": "all"}, {"sinks": ["outbox"]}):
+        set_schedule(store, "hourly", **edit)
+        assert [r.run_key for r in evaluate_schedules(store, now, None)[0]] == due, edit
+    set_schedule(store, "hourly", cron="0 */1 * * *")  # retimed: ticks before the edit are not owed
+    assert evaluate_schedules(store, dt.datetime.now(UTC), None)[0] == []
+    decided_before_the_tick()
+    set_schedule(store, "hourly", enabled=False)
+    set_schedule(store, "hourly", enabled=True)  # enabled again: what was due while disabled is not owed
+    assert evaluate_schedules(store, dt.datetime.now(UTC), None)[0] == []

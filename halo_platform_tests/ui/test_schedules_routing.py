@@ -38,6 +38,7 @@ from halo_platform.delivery.state import (
 )
 from halo_platform.delivery.tables import ProviderState
 from halo_platform.reports.schedules import cron_in_words, list_schedules, next_runs, schedule_edits, set_schedule
+from halo_platform.ui.schedules import describe
 from halo_platform_tests.fixtures.browser import screenshot
 from halo_platform_tests.ui.conftest import ControlCenter, open_page, sign_in
 
@@ -86,10 +87,13 @@ def test_the_next_runs_are_the_cron_times_in_the_schedules_timezone_across_a_dst
 @pytest.mark.parametrize(("cron", "timezone", "message"), [
     ("61 * * * *", "UTC", "invalid cron expression"), ("0 7 * *", "UTC", "invalid cron expression"),
     ("0 7 * * 1", "Mars/Olympus", "unknown timezone"),
+    ("0 6 30 2 *", "UTC", "never fires"), ("0 7 * * 1", "a" * 300, "unknown timezone"),  # were 500s on the pages
 ])
 def test_next_runs_refuse_a_bad_cron_or_timezone_with_the_message_the_form_shows(cron: str, timezone: str, message: str) -> None:
     with pytest.raises(HaloError, match=message):
         next_runs(cron, timezone)
+    shown = describe(cron, timezone)  # what the schedules list, the edit page and the live preview show
+    assert message in shown["error"] and shown["field"] == ("timezone" if "timezone" in message else "cron")
 
 
 def test_every_schedule_change_is_recorded_with_who_before_and_after_and_a_no_op_is_not(halo_env: dict, store: StoreResource) -> None:
