@@ -74,7 +74,9 @@ class SpanPlan:
     moved: bool
     max_dirty_id: int
     dirty: dict[str, set[dt.date]]
-    spans: list[tuple[str, dt.date, int, int]]  # provider, span_date, start, end (epoch seconds)
+    # (feed, provider, span_date, start_at, end_at, computed_at) as the driver stores them, encoded where the
+    # plan is computed (a worker, for big batches) rather than by the one process writing every feed
+    spans: list[tuple]
     provider_dates: int
 
 
@@ -122,6 +124,7 @@ def plan(conn: Connection, feed: str, as_of: dt.date, horizon_days: int) -> Span
                 blocks[provider].append((start, end, bool(local)))
 
     out = []
+    now, epoch = codec.ts(utcnow().replace(tzinfo=None)), codec.epoch
     provider_dates = 0
     for provider in providers:
         dates = sorted(dirty[provider])
@@ -130,7 +133,8 @@ def plan(conn: Connection, feed: str, as_of: dt.date, horizon_days: int) -> Span
             continue
         cal = calendar_from_rows(tz_of.get(provider), hours[provider], blocks.get(provider, ()))
         for day in dates:
-            out.extend((provider, day, s, e) for s, e in cal.spans(day))
+            stored_day = codec.date(day)
+            out.extend((feed, provider, stored_day, epoch(s), epoch(e), now) for s, e in cal.spans(day))
     return SpanPlan(feed, as_of, horizon_days, moved, max_id, dirty, out, provider_dates)
 
 
@@ -161,9 +165,7 @@ def write(conn: Connection, computed: SpanPlan) -> SpansResult:
                            [(feed, codec.date(computed.as_of), codec.date(window_end))])
         codec.execute_many("DELETE FROM emr_windows WHERE feed = ?", [(feed,)])
         codec.insert("emr_windows", ("feed", "as_of", "horizon_days"), [(feed, codec.date(computed.as_of), computed.horizon_days)])
-    now = codec.ts(utcnow().replace(tzinfo=None))
-    spans = codec.insert("available_spans", ("feed", "provider_id", "span_date", "start_at", "end_at", "computed_at"),
-                         ((feed, p, codec.date(d), codec.epoch(s), codec.epoch(e), now) for p, d, s, e in computed.spans))
+    spans = codec.insert("available_spans", ("feed", "provider_id", "span_date", "start_at", "end_at", "computed_at"), computed.spans)
     codec.execute_many("DELETE FROM emr_dirty_dates WHERE feed = ? AND id <= ?", [(feed, computed.max_dirty_id)])
     return SpansResult(provider_dates=computed.provider_dates, spans=spans, providers=len(computed.dirty))
 
