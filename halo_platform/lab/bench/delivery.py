@@ -32,12 +32,14 @@ from halo_platform.lab.provider_fakes import SECRETS
 SMS_KINDS = ("twilio", "vonage")
 EMAIL_KINDS = ("sendgrid", "mailjet")
 TEMPLATES = [f"Your appointment reminder, template {i}: see you soon." for i in range(10)]
-# connections per SMS provider per dispatcher: 10,000 SMS drained at 1,377 / 1,856 / 2,464 msg/s
-# with 2 / 4 / 16 (SQLite, load 13-20, a thread per connection then): a request waits for its
-# in-flight marker's commit, so more connections share each commit; past 8 the drain gained
-# little (20,000 messages: 2,722 msg/s with 8, 2,986 with 16) while the dispatch transactions,
-# which a HIGH write may wait for, got longer (p99 9.9 ms with 8, 26.9 ms with 16, load 16-20)
-CONCURRENCY = 8
+# connections per SMS provider per dispatcher: a request waits for its in-flight marker's
+# commit, so more connections share each transaction. With a thread per connection, past 8 the
+# drain gained little and the transactions, which a HIGH write may wait for, got longer (p99
+# 9.9 ms with 8, 26.9 ms with 16, load 16-20). One sending loop holds connections for no threads:
+# 20,000 messages, 16 vs 8 back to back (load 10-11): transactions 539 / 512 / 526 vs 872 / 828 /
+# 864 and dispatcher CPU 2.7 / 2.5 / 2.5 vs 3.0 / 3.2 / 3.8 s on SQLite / PostgreSQL x1 / x2;
+# 3,698 / 2,109 / 2,708 vs 3,595 / 1,951 / 1,857 msg/s; HIGH p99 87 vs 87 ms on SQLite
+CONCURRENCY = 16
 RAW_CONCURRENCY = 4  # connections per SMS fake for the raw-capacity reference
 BATCH = 200  # messages per claim (as the dispatch job's default)
 PG_ADMIN_URL = os.environ.get("HALO_BENCH_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
