@@ -253,16 +253,15 @@ def _block(msg: _Message, event: Event) -> None:
 
 
 _NEXT_MESSAGE = re.compile(rf"\r+(?=MSH[{re.escape(string.punctuation)}])")  # whatever field separator the next message picks
+_MLLP_BLOCK = re.compile("[\x0b\x1c]")  # start and end of an MLLP frame
 
 
 def split_messages(text: str) -> list[tuple[int, str]]:
-    """(1-based message number, message text with `\\r` segment separators)."""
-    if "\x0b" in text:
-        chunks = [c.replace("\x0b", "") for c in text.split("\x1c")]
-        chunks = [c.replace("\r\n", "\r").replace("\n", "\r").strip("\r") for c in chunks]
-    else:
-        normal = text.replace("\r\n", "\r").replace("\n", "\r")
-        chunks = _NEXT_MESSAGE.split(normal)
+    """(1-based message number, message text with `\\r` segment separators). An MLLP frame
+    ends a message, and so does the next MSH segment, whether a newline or blank line parts them
+    or a file mixes both (its newline-parted messages were one message, the rest lost)."""
+    normal = text.replace("\r\n", "\r").replace("\n", "\r")
+    chunks = (m for frame in _MLLP_BLOCK.split(normal) for m in _NEXT_MESSAGE.split(frame))
     return list(enumerate((c.strip("\r") for c in chunks if c.strip()), start=1))
 
 
