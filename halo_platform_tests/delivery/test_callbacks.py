@@ -186,3 +186,17 @@ def test_onesignal_events_need_the_shared_secret(setup):
 def test_providers_without_callbacks_and_unknown_providers_are_refused(setup):
     assert setup.post("/v1/callbacks/fcm", json={}).status_code == 404
     assert setup.post("/v1/callbacks/nope", json={}).status_code == 404
+
+
+@pytest.mark.parametrize(("provider", "body", "auth", "headers"), [
+    ("mj", '{"event": "sent", "CustomID": "\\ud800"}', ("mjhook", "mj-hook-pw"), {}),
+    ("mj", '[{"event": "bounce", "MessageID": 1, "CustomID": "MESSAGE", "error": "\\udfff"}]', ("mjhook", "mj-hook-pw"), {}),
+    ("os", '{"event": {"kind": "message.push.received", "id": "\\ud800"}, "message": {"id": "\\udfff"}}', None,
+     {"Authorization": "Bearer os-shared"}),
+])
+def test_a_signed_callback_with_a_lone_surrogate_is_400_and_changes_nothing(setup, provider, body, auth, headers):
+    """JSON may escape a lone surrogate, which no UTF-8 store takes: it was a 500 at the lookup."""
+    view = sent(setup, "email", {"to": "bob@example.com", "subject": "s", "body": "f", "capability": "MARKETING"})
+    answer = setup.post(f"/v1/callbacks/{provider}", content=body.replace("MESSAGE", view["id"]), auth=auth, headers={"Content-Type": "application/json", **headers})
+    assert answer.status_code == 400 and "not UTF-8" in answer.json()["error"]
+    assert events(view["id"]) == ["queued", "sent"]
