@@ -72,6 +72,14 @@ def _rows(path: Path) -> list[tuple]:
     return [tuple(r[c] for c in COLUMNS[:-1]) for r in rows]
 
 
+def _week_rows(store, halo_env) -> list[tuple]:  # noqa: ANN001
+    """The rows of the week's reconciliation, run with the default tolerance."""
+    request = create_request(store, "payment_reconciliation", {"period_start": "2024-03-04", "period_end": "2024-03-11"},
+                             wait=True)
+    assert request["status"] == "SUCCEEDED", request["error"]
+    return _rows(Path(halo_env["HALO_HOME"]) / "outbox" / "payment_reconciliation_2024-03-04_2024-03-11.csv")
+
+
 def test_reconciliation_lists_every_issue_once_per_order_across_postgresql_and_mariadb(warehouses, halo_env, store):
     seed_two_servers(warehouses)
     request = create_request(store,
@@ -144,12 +152,32 @@ def test_several_payments_and_settlements_per_order_are_summed_and_each_one_chec
         settlement("S21", "P21a", "50.00", LATER),
         settlement("S22a", "P22a", "60.00", LATER), settlement("S22b", "P22b", "60.00", LATER),
     ])
-    request = create_request(store, "payment_reconciliation", {"period_start": "2024-03-04", "period_end": "2024-03-11"},
-                             wait=True)
-    assert request["status"] == "SUCCEEDED", request["error"]
-    out = Path(halo_env["HALO_HOME"]) / "outbox" / "payment_reconciliation_2024-03-04_2024-03-11.csv"
-    assert _rows(out) == [
+    assert _week_rows(store, halo_env) == [
         ("O20", "P20", "S20a", "CURRENCY_MISMATCH", "100.00", "100.00", "100.00"),
         ("O21", "P21b", "S21", "MISSING_SETTLEMENT", "100.00", "100.00", "50.00"),
         ("O22", "P22a", "S22a", "AMOUNT_MISMATCH", "100.00", "120.00", "120.00"),
+    ]
+
+
+def test_a_settlement_stamped_before_the_period_in_utc_or_not_yet_counts(warehouses, halo_env, store):
+    """The gateway stores UTC and payments local time: an order paid at 00:30 on the period's
+    first day (Jakarta) is settled the evening before in UTC. That settlement, and one not yet
+    given a settled_at, are the payment's settlement: neither payment is MISSING_SETTLEMENT; only
+    the payment with no settlement at all is."""
+    created = dt.datetime(2024, 3, 4, 0, 30)
+    write_payments(warehouses["payments"], [
+        order("O30", "100.00", "PAID", created), order("O31", "100.00", "PAID", created),
+        order("O32", "100.00", "PAID", created), order("O33", "100.00", "PAID", created),
+    ], [
+        payment("P30", "O30", "100.00", created), payment("P31", "O31", "100.00", created),
+        payment("P32", "O32", "100.00", created), payment("P33", "O33", "100.00", created),
+    ])
+    write_settlements(warehouses["gateway"], [
+        settlement("S30", "P30", "100.00", dt.datetime(2024, 3, 3, 18, 0)),  # 2024-03-04 01:00 in Jakarta
+        settlement("S31", "P31", "100.00", None),  # not stamped yet
+        settlement("S33", "P33", "90.00", dt.datetime(2024, 3, 3, 18, 0)),  # found early: its amount checked
+    ])
+    assert _week_rows(store, halo_env) == [
+        ("O32", "P32", "", "MISSING_SETTLEMENT", "100.00", "100.00", ""),
+        ("O33", "P33", "S33", "AMOUNT_MISMATCH", "100.00", "100.00", "90.00"),
     ]

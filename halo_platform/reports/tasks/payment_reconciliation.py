@@ -52,6 +52,10 @@ def resolve(payload: Mapping[str, Any], ctx: RunContext) -> dict[str, Any]:
     return resolved
 
 
+# How long before the period start a settlement of its payments may be stamped (UTC vs local time).
+SETTLEMENT_LEAD = dt.timedelta(days=1)
+
+
 def _period(payload: Mapping[str, Any]) -> dict[str, dt.datetime]:
     return {
         "start": dt.datetime.combine(payload["period_start"], dt.time()),
@@ -61,8 +65,11 @@ def _period(payload: Mapping[str, Any]) -> dict[str, dt.datetime]:
 
 # Orders and their payments come from the same warehouse, so they are joined there: one row
 # per (order, payment), an order without payment once with an empty payment. Settlements live
-# elsewhere: a settlement of an order created in the period is settled on or after the period
-# start, which bounds what is fetched. Amounts travel as text (exact; the transform casts them
+# elsewhere and are joined to their payment by id whatever their settled_at; what is fetched is
+# bounded by time all the same. The gateway stamps settlements in UTC and the payments warehouse
+# keeps local time, so a payment made early on the period's first day is settled, in UTC, the
+# day before (up to 14 hours before, the widest UTC offset): the window opens a day before the
+# period start. A settlement not stamped yet (settled_at NULL) is fetched too. Amounts travel as text (exact; the transform casts them
 # to DECIMAL): for 1M orders, PostgreSQL writing NUMERIC as text halves the load's CPU (the
 # driver's decoding of binary NUMERIC took 0.4 s a column), and DuckDB casts text to
 # DECIMAL(14,2) in 0.03 s where it took 0.75 s from the DECIMAL(38,10) that MariaDB's driver gives.
@@ -77,8 +84,9 @@ QUERIES = {
     ),
     "settlements": Query(
         "gateway",
-        "SELECT settlement_id, payment_id, CAST(amount AS CHAR) AS amount, currency FROM settlements WHERE settled_at >= :start",
-        lambda payload: {"start": _period(payload)["start"]},
+        "SELECT settlement_id, payment_id, CAST(amount AS CHAR) AS amount, currency FROM settlements"
+        " WHERE settled_at >= :since OR settled_at IS NULL",
+        lambda payload: {"since": _period(payload)["start"] - SETTLEMENT_LEAD},
     ),
 }
 
