@@ -253,15 +253,24 @@ def _parse_on_unknown(raw: Any, where: str) -> dict[str, dict[str, str]]:
     return out
 
 
+MAX_WEIGHT = 1_000_000.0  # weights are relative: past this, sums and shares lose meaning (1e308 + 1e308 is inf)
+
+
+def weight_ok(weight: float) -> bool:
+    """A number from 0 to MAX_WEIGHT (NaN and infinity are not: `inf` took every message)."""
+    return 0 <= weight <= MAX_WEIGHT
+
+
 def validate_weights(rule: Rule, weights: dict[str, float], providers: dict[str, ProviderEntry]) -> str:
-    """Why `weights` cannot serve `rule` ('' when they can): known providers, eligible, sum > 0."""
+    """Why `weights` cannot serve `rule` ('' when they can): known providers, eligible, each a
+    number from 0 to MAX_WEIGHT, sum > 0."""
     unknown = sorted(set(weights) - set(providers))
     if unknown:
         return f"unknown provider(s): {', '.join(unknown)}"
     for name, weight in weights.items():
         entry = providers[name]
-        if weight < 0:
-            return f"weight of {name} is negative"
+        if not weight_ok(weight):
+            return f"weight of {name} must be a number from 0 to {MAX_WEIGHT:,.0f}, not {weight}"
         if entry.channel != rule.channel:
             return f"{name} is a {entry.channel} provider, not {rule.channel}"
         if rule.country != "*" and "*" not in entry.countries and rule.country not in entry.countries:

@@ -19,7 +19,7 @@ from halo_platform.access.guard import Caller
 from halo_platform.core.errors import HaloError
 from halo_platform.core.http import resource
 from halo_platform.core.store import StoreResource
-from halo_platform.delivery.config import CHANNELS, DeliveryConfig, Rule, validate_weights
+from halo_platform.delivery.config import CHANNELS, MAX_WEIGHT, DeliveryConfig, Rule, validate_weights, weight_ok
 from halo_platform.delivery.state import add_rule, load_router, set_weights, weight_history, weights_table
 from halo_platform.ui.app import render, signed_in
 
@@ -57,8 +57,8 @@ def _weights(data: Any, names: list[str], keep_zero: set[str], errors: dict[str,
         except ValueError:
             errors[f"weight.{name}"] = "a number, 0 or more"
             continue
-        if value < 0 or value != value or value == float("inf"):
-            errors[f"weight.{name}"] = "a number, 0 or more"
+        if not weight_ok(value):
+            errors[f"weight.{name}"] = f"a number from 0 to {MAX_WEIGHT:,.0f}"
         elif value > 0 or name in keep_zero:
             weights[name] = value
     if not errors and sum(weights.values()) <= 0:

@@ -194,6 +194,10 @@ def test_cli_drain_providers_weights_and_autopilot(sandbox, halo_store):
     assert "sms/*/*" in shown.output and " 3 " in shown.output
     bad = runner.invoke(cli, ["delivery", "weights", "set", "sms/*/*", "sms_a"])
     assert bad.exit_code == 2 and "provider=weight" in bad.output
+    for weight in ("nan", "inf", "1e308", "-1"):  # nan was a traceback, inf took every message, 1e308 twice summed to inf
+        refused = runner.invoke(cli, ["delivery", "weights", "set", "sms/*/*", f"sms_a={weight}", "sms_b=1", "--reason", "x"])
+        assert refused.exit_code == 2 and refused.output.startswith("error: weights for sms/*/*: weight of sms_a must be a number from 0 to 1,000,000"), weight
+    assert " 3 " in runner.invoke(cli, ["delivery", "weights", "show"]).output  # unchanged
     switched = runner.invoke(cli, ["delivery", "switch", "sms_a", "off", "--reason", "maintenance", "--by", "alice"])
     assert switched.exit_code == 0 and switched.output == "sms_a: switched off by alice: maintenance\n"
     assert "switched off by alice: maintenance" in runner.invoke(cli, ["delivery", "providers"]).output

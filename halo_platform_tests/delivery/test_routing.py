@@ -119,7 +119,10 @@ CONFIG = {
         ({"tw_fr": 50, "mail": 50}, "email provider"),
         ({"tw_fr": 50, "de_only": 50}, "does not serve FR"),
         ({"tw_fr": 0, "vo": 0}, "sum to more than 0"),
-        ({"tw_fr": -1, "vo": 5}, "negative"),
+        ({"tw_fr": -1, "vo": 5}, "weight of tw_fr must be a number from 0 to 1,000,000, not -1"),
+        ({"tw_fr": float("nan"), "vo": 5}, "not nan"),  # was a NOT NULL error at the insert
+        ({"tw_fr": float("inf"), "vo": 5}, "not inf"),  # was stored, and took every message
+        ({"tw_fr": 1e308, "vo": 1e308}, "not 1e\\+308"),  # summed to inf
     ],
 )
 def test_runtime_weight_edits_are_validated_and_nothing_is_stored_when_invalid(halo_store, weights, problem):
