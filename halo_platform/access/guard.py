@@ -1,7 +1,8 @@
 """The HTTP service's gate: `Depends(requires(scope))` on a route authenticates the caller (a
 bearer API key, or a signed-in user's session cookie) and checks the scope, before the route
-runs. 401 without a valid identity, 403 without the scope, 429 past the key's rate limit; all
-in the service's JSON error body. A session that changes something also needs its CSRF token.
+runs and before its body is parsed (`core.http.ChecksFirstRoute`). 401 without a valid
+identity, 403 without the scope, 429 past the key's rate limit; all in the service's JSON
+error body. A session that changes something also needs its CSRF token.
 
 The route receives the `Caller`; what it records as `requested_by`/`created_by` is its name."""
 
@@ -22,6 +23,7 @@ from halo_platform.core.store import StoreResource
 SESSION_COOKIE = "halo_session"
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_ADMITTED = "halo.admitted"  # the request scope's callers found so far, by check
 
 # documented in OpenAPI as the two ways in; neither refuses by itself (auto_error=False)
 _bearer = HTTPBearer(auto_error=False, scheme_name="apiKey", description="`Authorization: Bearer halo_<prefix>_<secret>` (`halo keys create`)")
@@ -95,16 +97,27 @@ async def check_csrf(request: Request, caller: Caller) -> None:
 
 def requires(scope: str | None, read_only: bool = False) -> Callable[..., Awaitable[Caller]]:
     """The dependency of a route needing `scope` (None: any authenticated caller). `read_only`: a
-    POST that changes nothing (GraphQL queries), so a session needs no CSRF token for it."""
+    POST that changes nothing (GraphQL queries), so a session needs no CSRF token for it.
 
+    Its `before_body` is the same check from the request alone, which `core.http.ChecksFirstRoute`
+    runs before the route's body is parsed; a request is checked once (one token of the key's
+    rate), the dependency then hands the route the caller found."""
+
+    async def admit(request: Request) -> Caller:
+        admitted = request.scope.setdefault(_ADMITTED, {})
+        if admit not in admitted:
+            caller = await _caller(request, await _bearer(request), await _cookie(request))
+            if not caller.allows(scope):
+                raise _refuse(403, f"this needs the {scope!r} scope", {"required_scope": scope})
+            if not read_only:
+                await check_csrf(request, caller)
+            admitted[admit] = caller
+        return admitted[admit]
+
+    # bearer and cookie are declared so that OpenAPI names both schemes; admit reads them itself
     async def guard(request: Request, bearer: HTTPAuthorizationCredentials | None = Depends(_bearer),
                     cookie: str | None = Depends(_cookie)) -> Caller:
-        caller = await _caller(request, bearer, cookie)
-        if not caller.allows(scope):
-            raise _refuse(403, f"this needs the {scope!r} scope", {"required_scope": scope})
-        if not read_only:
-            await check_csrf(request, caller)
-        return caller
+        return await admit(request)
 
-    guard.scope = scope  # read by the OpenAPI document
+    guard.before_body = admit
     return guard

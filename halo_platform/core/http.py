@@ -8,13 +8,14 @@ last-resort handler answers whatever still escapes with a bare JSON 500."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -133,6 +134,37 @@ class RequestGuard:
         await self.app(scope, _replay(body, receive), send)
 
 
+class ChecksFirstRoute(APIRoute):
+    """A route whose guarding dependencies run before its body is parsed: FastAPI reads the body
+    first, so broken JSON from a caller without a key would be answered 422 where the caller must
+    hear 401 (or 403 without the scope). A dependency opts in with a `before_body(request)`
+    attribute, the same check from the request alone; it keeps what it found for the dependency
+    itself, so a request is checked once. Routers set `route_class=ChecksFirstRoute`; `make_app`
+    refuses a guarded route with a body that is not one."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        checks = [d.call.before_body for d in self.dependant.dependencies if hasattr(d.call, "before_body")]
+        if not checks:
+            return handler
+
+        async def checked_first(request: Request) -> Response:
+            for check in checks:
+                await check(request)
+            return await handler(request)
+
+        return checked_first
+
+
+def _checks_first(routers: Iterable[APIRouter]) -> None:
+    """Refuse to build an app where a guarded route would parse its body before the guard runs."""
+    for router in routers:
+        for route in router.routes:
+            if (isinstance(route, APIRoute) and not isinstance(route, ChecksFirstRoute) and route.body_field is not None
+                    and any(hasattr(d.call, "before_body") for d in route.dependant.dependencies)):
+                raise TypeError(f"{route.path}: a guarded route with a body needs APIRouter(route_class=ChecksFirstRoute)")
+
+
 def _allowed_methods(request: Request) -> str | None:
     """The methods of the resource the request named, as the OpenAPI document lists them. FastAPI
     registers one route per method (GraphQL, callbacks) and Starlette's 405 names only the first
@@ -245,6 +277,8 @@ def make_app(routers: Iterable[APIRouter], resources: Mapping[str, Any], authent
             conn.execute(sa.text("SELECT 1"))
         return {"status": "ok"}
 
+    routers = tuple(routers)
+    _checks_first(routers)
     for router in routers:
         app.include_router(router)
     app.openapi = _with_documented_errors(app.openapi)

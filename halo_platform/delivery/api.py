@@ -11,12 +11,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from halo_platform.access.guard import Caller, requires
 from halo_platform.core.errors import HaloError
-from halo_platform.core.http import resource
+from halo_platform.core.http import ChecksFirstRoute, resource
 from halo_platform.core.store import StoreResource
 from halo_platform.delivery import schemas
 from halo_platform.delivery.resources import ProvidersResource
 
-router = APIRouter(tags=["delivery"])
+router = APIRouter(tags=["delivery"], route_class=ChecksFirstRoute)
 
 
 async def _json_object(request: Request) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
 from halo_platform.access.guard import Caller, requires
-from halo_platform.core.http import resource
+from halo_platform.core.http import ChecksFirstRoute, resource
 from halo_platform.core.store import StoreResource
 from halo_platform.reports.requests import (  # at start-up: the first request is not slower
     create_request,
@@ -30,7 +30,7 @@ async def _warm_up(_app: Any) -> AsyncIterator[None]:
     yield
 
 
-router = APIRouter(tags=["report tasks"], lifespan=_warm_up)
+router = APIRouter(tags=["report tasks"], lifespan=_warm_up, route_class=ChecksFirstRoute)
 
 
 class TaskRequestIn(BaseModel):

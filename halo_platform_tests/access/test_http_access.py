@@ -168,3 +168,23 @@ def test_feature_code_sends_in_process_without_a_key_and_names_itself(app, store
     sent = send_sms("+6281234567890", "Your appointment is at 10:00", created_by="reminders-job")
     assert message_view(sent["id"], store)["created_by"] == "reminders-job"
 
+
+def body_operations(app) -> list[tuple[str, str]]:  # noqa: ANN001
+    """Every secured operation that takes a body, as the document declares it."""
+    return [(method.upper(), path) for path, item in app.openapi()["paths"].items() for method, operation in item.items()
+            if method != "parameters" and "requestBody" in operation and operation.get("security")]
+
+
+def test_broken_json_is_refused_for_who_sends_it_before_it_is_parsed(app) -> None:  # noqa: ANN001
+    """access.md: no key -> 401, a key without the scope -> 403, and nothing happens; the body is
+    not even read, so a broken one cannot turn either answer into a 422."""
+    walked = body_operations(app)
+    assert {("POST", "/v1/tasks/{task}/requests"), ("POST", "/v1/suppressions"), ("POST", "/v1/messages/sms"),
+            ("POST", "/graphql")} <= set(walked)
+    broken = {"content": b"{", "json": None, "headers": {"content-type": "application/json"}}
+    anonymous = TestClient(app)
+    for method, path in walked:
+        assert_refused(call(anonymous, method, path, **broken), 401)
+        other = next(s for s in SCOPES if s not in ("admin", NEEDS[(method, path)]))
+        body = assert_refused(call(authorized_client(app, other), method, path, **broken), 403)
+        assert body["detail"] == {"required_scope": NEEDS[(method, path)]}, (method, path)
