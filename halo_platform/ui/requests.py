@@ -5,7 +5,7 @@ by task, status, requester and creation date; a request's page with its live sta
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -14,14 +14,12 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse
 
 from halo_platform.access.guard import Caller
-from halo_platform.core.errors import HaloError, NotFoundError
+from halo_platform.core.errors import NotFoundError
 from halo_platform.core.http import resource
 from halo_platform.core.settings import get_settings
 from halo_platform.core.store import StoreResource
 from halo_platform.reports.audit import MEANING, STATUSES, TERMINAL, get_request, list_requests
 from halo_platform.reports.task import load_tasks
-from halo_platform.sinks import SinksResource
-from halo_platform.sinks.folder import FolderSink
 from halo_platform.ui.app import render, signed_in
 
 router = APIRouter(include_in_schema=False)
@@ -98,43 +96,30 @@ def request_live(request_id: str, request: Request, caller: Caller = Depends(sig
     return render(request, "requests_live.html", caller, **_context(found))
 
 
-def folder_sink_dirs(sinks: SinksResource) -> list[Path]:
-    """The directories of the folder sinks: the only places a download may come from."""
-    folders = []
-    for name in sinks.names():
-        try:
-            sink = sinks.get(name)
-        except HaloError:  # a misconfigured sink serves nothing
-            continue
-        if isinstance(sink, FolderSink):
-            folders.append(Path(sink.path).resolve())
-    return folders
-
-
-def output_file(found: dict[str, Any], index: str, folders: list[Path]) -> Path | None:
-    """Output number `index` of the request as a local file, only if it is a `file:` output inside
-    one of `folders` (resolved, so `..` and symlinks cannot lead out) and exists; otherwise None.
-    The URL names an output by its position, never by a path the browser could choose."""
+def output_file(found: dict[str, Any], index: str, outputs_root: Path) -> Path | None:
+    """The file of output number `index` of the request: the one its run built and keeps under
+    `outputs_root/<request_id>/`, named as the output names it; None when the index names no output
+    or that file is gone. Never a sink's copy: a later request of the same period writes a file of
+    the same name there. The URL names an output by its position, never by a path the browser could
+    choose, and the file is looked up by its bare name in the request's own folder only."""
     outputs = found["outputs"] or []
     if not (index.isascii() and index.isdigit()) or int(index) >= len(outputs):
         return None
-    url = urlsplit(outputs[int(index)])
-    if url.scheme != "file" or url.netloc not in ("", "localhost"):
-        return None
-    path = Path(unquote(url.path)).resolve()
-    if not path.is_file() or not any(path.is_relative_to(folder) for folder in folders):
+    name = PurePosixPath(unquote(urlsplit(outputs[int(index)]).path)).name
+    own = (outputs_root / found["request_id"]).resolve()
+    path = own / name
+    if name in ("", ".", "..") or own.parent != outputs_root.resolve() or not path.is_file() or path.is_symlink():
         return None
     return path
 
 
 @router.get("/ui/requests/{request_id}/outputs/{index}", response_model=None)
 async def download_output(request_id: str, index: str, request: Request, caller: Caller = Depends(signed_in()),
-                          store: StoreResource = Depends(resource("store")),
-                          sinks: SinksResource = Depends(resource("sinks"))) -> FileResponse | HTMLResponse:
+                          store: StoreResource = Depends(resource("store"))) -> FileResponse | HTMLResponse:
     found = await run_in_threadpool(_request_or_404, request, caller, store, request_id)
     if isinstance(found, HTMLResponse):
         return found
-    path = await run_in_threadpool(output_file, found, index, folder_sink_dirs(sinks))
+    path = await run_in_threadpool(output_file, found, index, get_settings().home / "outputs")
     if path is None:
         return render(request, "requests_missing.html", caller, status=404, request_id=request_id,
                       output=index)

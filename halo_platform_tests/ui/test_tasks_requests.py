@@ -238,12 +238,11 @@ def test_the_requests_page_filters_by_task_status_who_and_date_and_refuses_a_bad
 
 def test_an_unknown_request_or_task_is_a_404_page_and_no_download_leaves_the_folder_sinks(page, control_center, center_store):
     home = Path(control_center.env["HALO_HOME"])
-    (home / "outbox").mkdir(exist_ok=True)
-    inside = home / "outbox" / "fine.csv"
-    inside.write_text("a,b\n1,2\n")
-    outputs = [inside.as_uri(), (home / "halo.db").as_uri(), f"file://{home}/outbox/../halo.db",
-               Path("/etc/passwd").as_uri(), "s3://bucket/report.csv", (home / "outbox" / "gone.csv").as_uri()]
     request_id = f"crafted-{uuid.uuid4()}"
+    (home / "outputs" / request_id).mkdir(parents=True)
+    (home / "outputs" / request_id / "fine.csv").write_text("a,b\n1,2\n")
+    outputs = [(home / "outbox" / "fine.csv").as_uri(), (home / "halo.db").as_uri(), f"file://{home}/outbox/../halo.db",
+               Path("/etc/passwd").as_uri(), "s3://bucket/report.csv", (home / "outbox" / "gone.csv").as_uri()]
     record_status(center_store, request_id, "QUEUED", task="payment_reconciliation", payload={}, requested_by="someone")
     record_status(center_store, request_id, "SUCCEEDED", task="payment_reconciliation", outputs=outputs)
 
@@ -268,21 +267,58 @@ def test_an_unknown_request_or_task_is_a_404_page_and_no_download_leaves_the_fol
     _clean(page)
 
 
-def test_an_output_is_served_only_from_inside_a_folder_sink(tmp_path):
-    """The download rule alone: a recorded `file:` output inside a folder, resolved (no `..`, no
-    symlink out), existing; picked by its position among the request's outputs."""
-    folder, elsewhere = tmp_path / "outbox", tmp_path / "private"
-    folder.mkdir()
+def test_an_output_is_served_only_from_the_requests_own_outputs_folder(tmp_path):
+    """The download rule alone: the output picked by its position names a file by its bare name,
+    looked up in the request's own folder of built outputs (no `..`, no symlink, no other
+    request's folder), whatever folder or server the recorded URI points at."""
+    root, elsewhere = tmp_path / "outputs", tmp_path / "private"
+    (root / "R1").mkdir(parents=True)
+    (root / "R2").mkdir()
     elsewhere.mkdir()
-    (folder / "r.csv").write_text("x")
+    (root / "R1" / "r.csv").write_text("mine")
+    (root / "R2" / "other.csv").write_text("another request's")
     (elsewhere / "secret").write_text("s")
-    (folder / "link").symlink_to(elsewhere / "secret")
-    request = {"outputs": [(folder / "r.csv").as_uri(), f"file://{folder}/../private/secret", (folder / "link").as_uri(),
-                           "file://otherhost" + str(folder / "r.csv"), str(folder / "r.csv")]}
-    assert output_file(request, "0", [folder]) == (folder / "r.csv").resolve()
-    assert [output_file(request, str(i), [folder]) for i in range(1, 6)] == [None] * 5
-    assert output_file(request, "0", [elsewhere]) is None
-    assert output_file({"outputs": []}, "0", [folder]) is None
+    (root / "R1" / "link").symlink_to(elsewhere / "secret")
+    request = {"request_id": "R1", "outputs": [
+        (tmp_path / "outbox" / "r.csv").as_uri(), "s3://bucket/halo/r.csv", f"file://{root}/R1/../R2/other.csv",
+        (root / "R1" / "link").as_uri(), (root / "R1").as_uri() + "/..", "slack://127.0.0.1", (root / "R1" / "gone.csv").as_uri()]}
+    assert output_file(request, "0", root) == (root / "R1" / "r.csv").resolve()
+    assert output_file(request, "1", root) == (root / "R1" / "r.csv").resolve()
+    assert [output_file(request, str(i), root) for i in range(2, 8)] == [None] * 6
+    assert output_file({"request_id": "..", "outputs": [(root / "R1" / "r.csv").as_uri()]}, "0", root / "R2") is None
+    assert output_file({"request_id": "R1", "outputs": []}, "0", root) is None
+
+
+def test_each_of_two_requests_of_the_same_period_downloads_its_own_report(page, control_center, center_store):
+    """Two requests of one week write the same file name to the outbox, where the later one
+    overwrites the earlier's: each request's download is still the file its own run built, and
+    once that file is gone, the download is a 404 page saying so, never the other request's."""
+    start, end = _demo_week()
+    name = f"payment_reconciliation_{start}_{end}.csv"
+    built = {}
+    for tolerance in ("0.00", "10.00"):  # 10.00 hides the demo's 5.00 AMOUNT_MISMATCH
+        ran = control_center.halo("tasks", "run", "payment_reconciliation", "--wait", "--payload",
+                                  f'{{"period_start": "{start}", "period_end": "{end}", "tolerance": "{tolerance}"}}')
+        assert ran.returncode == 0, ran.stdout + ran.stderr
+        built[tolerance] = ran.stdout.splitlines()[0]
+    first, second = built["0.00"], built["10.00"]
+    home = Path(control_center.env["HALO_HOME"])
+    assert "AMOUNT_MISMATCH" not in (home / "outbox" / name).read_text()  # the second request's copy
+
+    sign_in(page, control_center, "viewer")
+    downloads = {}
+    for request_id in (first, second):
+        answer = page.request.get(f"{control_center.url}/ui/requests/{request_id}/outputs/0")
+        assert answer.status == 200 and name in answer.headers["content-disposition"]
+        downloads[request_id] = answer.text()
+        assert downloads[request_id] == (home / "outputs" / request_id / name).read_text()
+    assert "AMOUNT_MISMATCH" in downloads[first] and "AMOUNT_MISMATCH" not in downloads[second]
+
+    (home / "outputs" / first / name).unlink()
+    gone = page.request.get(f"{control_center.url}/ui/requests/{first}/outputs/0")
+    assert gone.status == 404 and "text/html" in gone.headers["content-type"]
+    assert "no longer kept" in gone.text() and "AMOUNT_MISMATCH" not in gone.text()
+    _clean(page)
 
 
 def test_list_requests_filters_by_requester_and_creation_dates(halo_env):  # noqa: ARG001 - an isolated store
