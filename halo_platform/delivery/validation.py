@@ -297,9 +297,10 @@ def validate(channel: str, payload: Mapping[str, Any], config: DeliveryConfig) -
         content = {"title": _text(payload, "title", LIMITS["title"]), "body": _text(payload, "body", LIMITS["push_body"])}
         data = payload.get("data")
         if data is not None:
-            if not isinstance(data, Mapping) or not all(isinstance(k, str) for k in data):
-                raise HaloError("data: must be an object of strings")
-            data = {k: str(v) for k, v in data.items()}
+            if not isinstance(data, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
+                # FCM and OneSignal take string values: `str(v)` had sent Python reprs ("{'b': 1}", "None", "True")
+                raise HaloError("data: must be an object whose keys and values are strings")
+            data = dict(data)
             if len(json.dumps(data)) > LIMITS["data"]:
                 raise HaloError(f"data: too large (at most {LIMITS['data']} bytes as JSON)")
             content["data"] = data
