@@ -10,9 +10,11 @@ sink with bounded retries and backoff and never raises: it reports the outcome.
 from __future__ import annotations
 
 import abc
+import contextlib
 import re
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -53,6 +55,9 @@ class Delivery:
     text: str = ""
     files: Sequence[Path] = ()
     links: Sequence[Link] = ()
+    # The text says what the files hold (an alert and its JSON record): a sink that cannot carry
+    # a file sends the text alone. A report's file is what it delivers: it is never optional.
+    files_optional: bool = False
 
 
 @dataclass
@@ -102,13 +107,33 @@ class Sink(dg.ConfigurableResource, abc.ABC):
             return []
         return [Path(p) for p in paths if Path(p).stat().st_size > self.max_file_bytes]
 
-    def unlinked(self, delivery: Delivery) -> None:
-        """Refuse a delivery holding a file over the size limit (no `link_store` took it): the
-        recipient would not get it, so the delivery fails rather than report a success."""
-        for path in self.too_large(delivery.files):
+    def carried(self, delivery: Delivery) -> list[Path]:
+        """The delivery's files this sink sends itself. A file it cannot carry is left to its
+        `link_store` (`SinksResource.deliver` turns it into a link first); one still here had no
+        link store, so the recipient would not get it: the delivery fails rather than report a
+        success, unless the delivery's files are optional (its text says it all)."""
+        over = self.too_large(delivery.files)
+        if over and not delivery.files_optional:
             limit = f"over the sink's max_file_bytes ({self.max_file_bytes})" if self.carries_files else "not carried"
-            raise PermanentSinkError(f"{path.name} ({path.stat().st_size} bytes) is {limit},"
+            raise PermanentSinkError(f"{over[0].name} ({over[0].stat().st_size} bytes) is {limit},"
                                      " and the sink has no link_store to send a link")
+        return [Path(p) for p in delivery.files if Path(p) not in over]
+
+    @contextlib.contextmanager
+    def stored(self, delivery: Delivery) -> Iterator[list[Path]]:
+        """The files a sink that stores files stores: those it carries (`carried`), plus a note
+        `<subject>.txt` when there is no file to carry (a message) or some went as links: the
+        text, then each link, so that the recipient gets the file's link as an email reader does."""
+        files = self.carried(delivery)
+        if files and not delivery.links:
+            yield files
+            return
+        lines = [delivery.text or delivery.subject]
+        lines += [f"{link.name} ({link.size} bytes): {link.url}" for link in delivery.links]
+        with tempfile.TemporaryDirectory(prefix="halo-note-") as tmp:
+            note = Path(tmp) / (safe_name(delivery.subject.replace("/", "_")) + ".txt")
+            note.write_text("\n\n".join(lines))
+            yield [*files, note]
 
 
 def deliver_with_retries(

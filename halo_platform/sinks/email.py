@@ -8,7 +8,6 @@ import logging
 import smtplib
 import ssl
 from email.message import EmailMessage
-from pathlib import Path
 
 from halo_platform.sinks.base import Delivery, PermanentSinkError, Sink, TransientSinkError, safe_name
 
@@ -56,11 +55,11 @@ class EmailSink(Sink):
         message["To"] = ", ".join(self.to)
         if self.cc:
             message["Cc"] = ", ".join(self.cc)
-        self.unlinked(delivery)
+        attached = self.carried(delivery)
         body = [delivery.text or delivery.subject]
         body += [f"{link.name} ({link.size} bytes) is too large to attach: {link.url}" for link in delivery.links]
         message.set_content("\n\n".join(body))
-        for path in map(Path, delivery.files):
+        for path in attached:
             message.add_attachment(path.read_bytes(), maintype="application", subtype="octet-stream",
                                    filename=safe_name(path.name))
         return message

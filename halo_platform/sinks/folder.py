@@ -29,14 +29,8 @@ class FolderSink(Sink):
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise PermanentSinkError(f"cannot create folder {folder}: {exc.strerror}") from None
-        written = []
-        if delivery.files:
-            for src in delivery.files:
-                written.append(self._write(folder, safe_name(Path(src).name), lambda fh, s=src: _copy(s, fh)))
-        else:
-            data = (delivery.text or delivery.subject).encode()
-            written.append(self._write(folder, safe_name(delivery.subject.replace("/", "_")) + ".txt", lambda fh: fh.write(data)))
-        return written
+        with self.stored(delivery) as files:
+            return [self._write(folder, safe_name(src.name), lambda fh, s=src: _copy(s, fh)) for src in files]
 
     @staticmethod
     def _write(folder: Path, name: str, fill) -> str:  # noqa: ANN001

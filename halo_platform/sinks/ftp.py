@@ -6,7 +6,6 @@ from __future__ import annotations
 import ftplib
 import ssl
 import uuid
-from pathlib import Path
 
 from halo_platform.sinks.base import Delivery, PermanentSinkError, Sink, TransientSinkError, safe_name
 from halo_platform.sinks.email import tls_context
@@ -38,10 +37,8 @@ class FTPSink(Sink):
                 ftp.prot_p()
             ftp.set_pasv(self.passive)
             self._cwd(ftp, self.remote_dir)
-            if delivery.files:
-                return [self._put(ftp, Path(f).name, Path(f).read_bytes) for f in delivery.files]
-            data = (delivery.text or delivery.subject).encode()
-            return [self._put(ftp, f"{safe_name(delivery.subject)}.txt", lambda: data)]
+            with self.stored(delivery) as files:
+                return [self._put(ftp, f.name, f.read_bytes) for f in files]
         except ftplib.error_perm as exc:
             raise PermanentSinkError(f"FTP {self.host}: {str(exc)[:200]}") from None
         except ssl.SSLCertVerificationError as exc:

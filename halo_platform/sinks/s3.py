@@ -3,8 +3,6 @@ whole or not at all, so no temporary name is needed."""
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
 from urllib.parse import urlsplit
 
 from halo_platform.sinks.base import Delivery, PermanentSinkError, Sink, TransientSinkError, safe_name
@@ -50,19 +48,15 @@ class S3Sink(Sink):
     def deliver(self, delivery: Delivery) -> list[str]:
         from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
-        files = [Path(f) for f in delivery.files]
-        if not files:
-            tmp = Path(tempfile.mkdtemp()) / f"{safe_name(delivery.subject)}.txt"
-            tmp.write_text(delivery.text or delivery.subject)
-            files = [tmp]
         client = self._client()
         targets = []
         try:
-            for path in files:
-                key = f"{self.prefix}{safe_name(path.name)}"
-                with open(path, "rb") as body:  # one PUT (up to 5 GB): our retries, not s3transfer's
-                    client.put_object(Bucket=self.bucket, Key=key, Body=body)
-                targets.append(f"s3://{self.bucket}/{key}")
+            with self.stored(delivery) as files:
+                for path in files:
+                    key = f"{self.prefix}{safe_name(path.name)}"
+                    with open(path, "rb") as body:  # one PUT (up to 5 GB): our retries, not s3transfer's
+                        client.put_object(Bucket=self.bucket, Key=key, Body=body)
+                    targets.append(f"s3://{self.bucket}/{key}")
         except ClientError as exc:
             code = str(exc.response.get("Error", {}).get("Code", ""))
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import posixpath
 import stat
-import tempfile
 import uuid
 from pathlib import Path
 
@@ -41,7 +40,8 @@ class SFTPSink(Sink):
             with client.open_sftp() as sftp:
                 sftp.get_channel().settimeout(self.timeout)
                 self._makedirs(sftp, self.remote_dir)
-                return [self._put(sftp, path) for path in self._files(delivery)]
+                with self.stored(delivery) as files:
+                    return [self._put(sftp, path) for path in files]
         except (paramiko.AuthenticationException, paramiko.BadHostKeyException) as exc:
             raise PermanentSinkError(f"SFTP {self.host}: {type(exc).__name__}") from None
         except paramiko.SSHException as exc:
@@ -54,14 +54,6 @@ class SFTPSink(Sink):
             raise TransientSinkError(f"SFTP {self.host}: {type(exc).__name__}: {exc}") from None
         finally:
             client.close()
-
-    @staticmethod
-    def _files(delivery: Delivery) -> list[Path]:
-        if delivery.files:
-            return [Path(f) for f in delivery.files]
-        tmp = Path(tempfile.mkdtemp()) / f"{safe_name(delivery.subject)}.txt"
-        tmp.write_text(delivery.text or delivery.subject)
-        return [tmp]
 
     def _put(self, sftp, path: Path) -> str:  # noqa: ANN001
         final = posixpath.join(self.remote_dir, safe_name(path.name))

@@ -24,7 +24,7 @@ class WebhookSink(Sink):
     carries_files = False
 
     def deliver(self, delivery: Delivery) -> list[str]:
-        self.unlinked(delivery)
+        self.carried(delivery)  # no file of its own: refuses one that has no link
         summary = {
             "subject": delivery.subject,
             "text": delivery.text,

@@ -37,12 +37,35 @@ def test_s3_unreachable_endpoint_is_transient(s3_server, report_file):
                timeout=2).deliver(Delivery("r", "t", [report_file]))
 
 
-def test_slack_posts_the_message_and_names_the_files(http_fake: FakeHTTPServer, report_file):
+def test_slack_posts_a_text_message(http_fake: FakeHTTPServer):
     http_fake.add_route("POST", "/services/T0/B0/secret", lambda request: (200, "ok"))
     sink = SlackSink(webhook_url=f"{http_fake.url}/services/T0/B0/secret")
-    assert sink.deliver(Delivery("3 campaign alerts", "- OVER_BUDGET: Spring", [report_file])) == ["slack://127.0.0.1"]
+    assert sink.deliver(Delivery("3 campaign alerts", "- OVER_BUDGET: Spring")) == ["slack://127.0.0.1"]
     (request,) = http_fake.requests.snapshot()
-    assert request.json() == {"text": f"*3 campaign alerts*\n- OVER_BUDGET: Spring\nfile: {report_file.name}"}
+    assert request.json() == {"text": "*3 campaign alerts*\n- OVER_BUDGET: Spring"}
+
+
+def test_slack_with_no_link_store_fails_a_file_delivery_and_posts_nothing(http_fake: FakeHTTPServer, report_file):
+    """A webhook cannot carry the file: with no link store to link it, the channel would get
+    only its name, so the delivery is FAILED with the reason, not DELIVERED."""
+    http_fake.add_route("POST", "/hook", lambda request: (200, "ok"))
+    sink = SlackSink(webhook_url=f"{http_fake.url}/hook")
+    outcome = deliver_with_retries("ops_slack", sink, Delivery("report", "3 issues", [report_file]), attempts=3)
+    assert (outcome.status, outcome.attempts) == ("FAILED", 1)
+    assert f"{report_file.name} ({report_file.stat().st_size} bytes) is not carried" in outcome.detail
+    assert "no link_store" in outcome.detail
+    assert http_fake.requests.snapshot() == []
+
+
+def test_slack_sends_an_alert_text_alone_when_its_file_is_optional(http_fake: FakeHTTPServer, report_file):
+    """An alert's text says all its JSON record holds: with no link store it still goes out."""
+    http_fake.add_route("POST", "/hook", lambda request: (200, "ok"))
+    sink = SlackSink(webhook_url=f"{http_fake.url}/hook")
+    alert = Delivery("[halo ERROR] run failed", "error: boom", [report_file], files_optional=True)
+    outcome = deliver_with_retries("ops_slack", sink, alert)
+    assert outcome.status == "DELIVERED", outcome.detail
+    (request,) = http_fake.requests.snapshot()
+    assert request.json() == {"text": "*[halo ERROR] run failed*\nerror: boom"}
 
 
 def test_slack_5xx_and_a_dropped_connection_are_transient_and_404_permanent(http_fake: FakeHTTPServer, report_file):
