@@ -65,14 +65,15 @@ def _period(payload: Mapping[str, Any]) -> dict[str, dt.datetime]:
 
 # Orders and their payments come from the same warehouse, so they are joined there: one row
 # per (order, payment), an order without payment once with an empty payment. Settlements live
-# elsewhere and are joined to their payment by id whatever their settled_at; what is fetched is
-# bounded by time all the same. The gateway stamps settlements in UTC and the payments warehouse
-# keeps local time, so a payment made early on the period's first day is settled, in UTC, the
-# day before (up to 14 hours before, the widest UTC offset): the window opens a day before the
-# period start. A settlement not stamped yet (settled_at NULL) is fetched too. Amounts travel as text (exact; the transform casts them
-# to DECIMAL): for 1M orders, PostgreSQL writing NUMERIC as text halves the load's CPU (the
-# driver's decoding of binary NUMERIC took 0.4 s a column), and DuckDB casts text to
-# DECIMAL(14,2) in 0.03 s where it took 0.75 s from the DECIMAL(38,10) that MariaDB's driver gives.
+# elsewhere and are joined to their payment by id; what is fetched is bounded by time. The gateway
+# stamps settlements in UTC and the payments warehouse keeps local time, so a payment made early on
+# the period's first day is settled, in UTC, the day before (up to 14 hours before, the widest UTC
+# offset): the window opens a day before the period start, and takes the settlements not stamped
+# yet (settled_at NULL). (Fetching exactly the period's payments' settlements would need a query
+# bound to another query's rows, which tasks cannot declare.) Amounts travel as text (exact; the
+# transform casts them to DECIMAL): for 1M orders, PostgreSQL writing NUMERIC as text halves the
+# load's CPU (the driver's decoding of binary NUMERIC took 0.4 s a column), and DuckDB casts text
+# to DECIMAL(14,2) in 0.03 s where it took 0.75 s from the DECIMAL(38,10) that MariaDB's driver gives.
 QUERIES = {
     "order_payments": Query(
         "payments",
