@@ -188,10 +188,14 @@ _REFUSALS = {
 }
 
 
+FASTAPI_422 = "Validation Error"  # FastAPI's description of its own 422, replaced with its schema
+
+
 def document_errors(spec: dict[str, Any]) -> dict[str, Any]:
     """Make the OpenAPI document say what the service answers, with the error body: 401, 403 and
     429 where the operation needs an identity, 400, 413 and 422 where it takes a body, 422 where
     it takes parameters, 404 where the path names something; any other 4xx is covered by `4XX`.
+    A description the route gives for a refusal says more than the generic one, and is kept.
     FastAPI's own 422 schema (`{"detail": [...]}`) is not what we send, so it goes."""
     schemas = spec.setdefault("components", {}).setdefault("schemas", {})
     schemas["Error"] = ERROR_SCHEMA
@@ -215,7 +219,8 @@ def document_errors(spec: dict[str, Any]) -> dict[str, Any]:
             if "{" in path:
                 codes.add("404")
             for code in sorted(codes) + ["4XX"]:
-                responses[code] = error(code)
+                own = responses.get(code, {}).get("description")
+                responses[code] = error(code) | ({"description": own} if own and own != FASTAPI_422 else {})
     return spec
 def _with_documented_errors(openapi: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]]:
     return lambda: document_errors(openapi())

@@ -125,9 +125,20 @@ def post_suppression(body: SuppressionIn, store: StoreResource = Depends(resourc
 ROUTERS = (router,)
 
 
+# what a provider posts, as its own wire format has it (providers.md); read raw, since the signature
+# covers the bytes (or the form fields) as sent
+_PROVIDER_BODY = {"requestBody": {"required": True, "description": "The provider's own request as it sends it (providers.md): "
+                                  "form fields (Twilio, Vonage) or JSON (an event or a list of events)", "content": {
+    "application/x-www-form-urlencoded": {"schema": {"type": "object", "additionalProperties": {"type": "string"}}},
+    "application/json": {"schema": {"anyOf": [{"type": "object"}, {"type": "array", "items": {"type": "object"}}]}}}}}
+_PROVIDER_REFUSALS = {400: {"description": "The body is not what the provider sends"},
+                      401: {"description": "The provider's signature (or shared secret) is missing, wrong or too old"}}
+
 # one handler, two methods (Vonage may send receipts by GET); distinct operation ids keep OpenAPI valid
 for _method in ("POST", "GET"):
+    _body = _PROVIDER_BODY if _method == "POST" else None
     router.add_api_route("/v1/callbacks/{provider}", callback, methods=[_method], operation_id=f"provider_callback_{_method.lower()}",
-                         summary="Provider status callbacks (signature verified)")
+                         summary="Provider status callbacks (signature verified)", responses=_PROVIDER_REFUSALS, openapi_extra=_body)
     router.add_api_route("/v1/inbound/{provider}", inbound, methods=[_method], operation_id=f"provider_inbound_{_method.lower()}",
-                         summary="Inbound SMS from Twilio or Vonage (signature verified): STOP opts the sender out, START back in")
+                         summary="Inbound SMS from Twilio or Vonage (signature verified): STOP opts the sender out, START back in",
+                         responses=_PROVIDER_REFUSALS, openapi_extra=_body)

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from halo_platform.access.guard import Caller, requires
 from halo_platform.core.http import ChecksFirstRoute, resource
 from halo_platform.core.store import StoreResource
+from halo_platform.reports.audit import STATUSES, get_request
 from halo_platform.reports.requests import (  # at start-up: the first request is not slower
     create_request,
     warm_up_webserver,
@@ -61,7 +62,9 @@ class TaskRequestAccepted(BaseModel):
     status: str = Field(description="QUEUED: the Dagster run is submitted")
 
 
-@router.post("/v1/tasks/{task}/requests", status_code=202, response_model=TaskRequestAccepted)
+@router.post("/v1/tasks/{task}/requests", status_code=202, response_model=TaskRequestAccepted, responses={503: {
+    "description": "The Dagster webserver did not take the run (not running, or refused it); nothing is queued",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}})
 async def request_task(task: str, body: TaskRequestIn, store: StoreResource = Depends(resource("store")),
                        caller: Caller = Depends(requires("tasks:request"))) -> dict[str, str]:
     """Validate the payload (422 naming the field and the reason, nothing queued) and submit the run
@@ -73,11 +76,40 @@ async def request_task(task: str, body: TaskRequestIn, store: StoreResource = De
     return {"request_id": request["request_id"], "status": request["status"]}
 
 
-@router.get("/v1/task-requests/{request_id}", dependencies=[Depends(requires("tasks:read"))])
+class TaskDeliveryView(BaseModel):
+    """One sink's delivery of a request's outputs."""
+
+    sink: str
+    target: str | None = Field(description="Where it went (a path, a URL, an address)")
+    status: str
+    attempts: int
+    delivered_at: str | None = Field(json_schema_extra={"format": "date-time"})
+    detail: str | None
+
+
+class TaskRequestView(BaseModel):
+    """A task request as the audit log holds it."""
+
+    request_id: str = Field(description="The Dagster run's id")
+    root_request_id: str | None = Field(description="The request a retry or re-execution repeats (its own id otherwise)")
+    task: str
+    payload: dict[str, Any]
+    trigger: str = Field(description="manual | schedule | api | retry")
+    requested_by: str | None = Field(description="The API key's or the user's name")
+    status: str = Field(description=f"One of {', '.join(STATUSES)}")
+    created_at: str = Field(json_schema_extra={"format": "date-time"})
+    started_at: str | None = Field(json_schema_extra={"format": "date-time"})
+    finished_at: str | None = Field(json_schema_extra={"format": "date-time"})
+    outputs: list[Any]
+    row_count: int | None
+    error: str | None
+    stats: dict[str, Any]
+    deliveries: list[TaskDeliveryView]
+
+
+@router.get("/v1/task-requests/{request_id}", dependencies=[Depends(requires("tasks:read"))], response_model=TaskRequestView)
 def get_task_request(request_id: str, store: StoreResource = Depends(resource("store"))) -> dict[str, Any]:
     """Status, outputs and deliveries of one request."""
-    from halo_platform.reports.audit import get_request
-
     return get_request(store, request_id)
 
 

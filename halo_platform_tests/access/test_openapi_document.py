@@ -38,6 +38,29 @@ def test_every_secured_operation_documents_its_refusals_with_the_error_body(app)
     assert spec["paths"]["/v1/tasks/{task}/requests"]["post"]["responses"]["202"]
 
 
+def test_every_operation_declares_the_body_it_reads_and_the_answers_it_gives(app) -> None:  # noqa: ANN001
+    """access.md: for every route, its real request body and its responses. Every POST reads a
+    body; the provider callbacks refuse a bad signature (401) and a malformed body (400); a task
+    request answers 503 when Dagster does not take the run; a request's status has a typed body."""
+    spec = app.openapi()
+    error = {"$ref": "#/components/schemas/Error"}
+    for path, item in spec["paths"].items():
+        if "post" in item:
+            assert item["post"].get("requestBody", {}).get("content"), path
+    for path in ("/v1/callbacks/{provider}", "/v1/inbound/{provider}"):
+        body = spec["paths"][path]["post"]["requestBody"]["content"]
+        assert {"application/x-www-form-urlencoded", "application/json"} <= set(body), path
+        for method in ("post", "get"):
+            responses = spec["paths"][path][method]["responses"]
+            assert {"200", "400", "401", "404"} <= set(responses), (method, path)
+            assert responses["401"]["content"]["application/json"]["schema"] == error and "signature" in responses["401"]["description"]
+    unavailable = spec["paths"]["/v1/tasks/{task}/requests"]["post"]["responses"]["503"]
+    assert unavailable["content"]["application/json"]["schema"] == error and "Dagster" in unavailable["description"]
+    status = spec["paths"]["/v1/task-requests/{request_id}"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    model = spec["components"]["schemas"][status["$ref"].rsplit("/", 1)[1]]
+    assert {"request_id", "task", "status", "requested_by", "outputs", "deliveries"} <= set(model["properties"])
+
+
 @pytest.mark.parametrize("channel", ["sms", "email", "push"])
 def test_the_documented_message_body_is_what_the_validation_takes(app, channel: str) -> None:  # noqa: ANN001
     schema = app.openapi()["paths"][f"/v1/messages/{channel}"]["post"]["requestBody"]["content"]["application/json"]["schema"]
