@@ -371,6 +371,7 @@ class _Sending:
         self.transitions: list[Transition] = list(batch.transitions)  # to write in the next round
         self.attempts: list[dict] = []
         self.selector = selectors.DefaultSelector()
+        self.on_wire: dict[socket.socket, _InFlight] = {}  # HTTP requests awaiting their answer, by socket
         self.in_flight = 0
         self.answered = 0  # requests that ended
         self.window = 0.0  # how long the last transaction took
@@ -478,23 +479,27 @@ class _Sending:
             self._answer(flight, [raised(provider, [message], exc)[0]])
             return
         self.selector.register(flight.exchange.sock, selectors.EVENT_READ, flight)
+        self.on_wire[flight.exchange.sock] = flight
 
     def _wait(self) -> None:
         """Wait for answers and take those that came. Once one came, the others in flight get up
         to one transaction's time (`window`, the last one's) to come too: they then share the
         next transaction instead of each paying for one (waiting costs at most what the
         transaction it saves would). Returns early for a lane whose rate lets it send again."""
-        until = None
+        # the first deadline (a request's, or a lane's rate) as of now: waiting only makes it pass
+        deadlines = [lane.not_before for lane in self.lanes if lane.chunks and lane.free]
+        if self.on_wire:
+            deadlines.append(min(flight.exchange.deadline for flight in self.on_wire.values()))
+        first = min(deadlines, default=None)
+        answered, until = self.answered, None
         while True:
+            wake_at = min((t for t in (first, until) if t is not None), default=None)
+            self._take(self.selector.select(None if wake_at is None else max(wake_at - time.monotonic(), 0.0)))
             now = time.monotonic()
-            deadlines = [key.data.exchange.deadline for key in self.selector.get_map().values() if key.data is not None]
-            deadlines += [lane.not_before for lane in self.lanes if lane.chunks and lane.free]
-            if until is not None:
-                deadlines.append(until)
-            answered = self.answered
-            self._take(self.selector.select(max(min(deadlines) - now, 0.0) if deadlines else None))
-            now = time.monotonic()
-            if not self.in_flight or any(lane.chunks and lane.free and lane.not_before <= now for lane in self.lanes if lane.not_before):
+            if first is not None and now >= first:
+                self._expire(now)
+                return
+            if not self.in_flight:
                 return
             if until is None and self.answered > answered:
                 until = now + self.window
@@ -502,24 +507,27 @@ class _Sending:
                 return
 
     def _take(self, events: list) -> None:
-        """Read the answers of `events` (readable sockets); requests past their deadline end `unknown`."""
+        """Read the answers of `events` (readable sockets)."""
         for key, _ in events:
             flight = key.data
             if flight is None:
                 self._finished_threads()
                 continue
             self.selector.unregister(key.fileobj)
+            del self.on_wire[key.fileobj]
             provider, (_, message) = flight.lane.provider, flight.ready[0]
             try:
                 reply = flight.lane.wire.finish(flight.exchange)
             except NoAnswer as exc:
                 reply = transport_failure(exc)
             self._answer(flight, [provider_result(provider, message, reply)])
-        now = time.monotonic()
-        for key in list(self.selector.get_map().values()):
-            flight = key.data
-            if flight is not None and flight.exchange.deadline <= now:
-                self.selector.unregister(key.fileobj)
+
+    def _expire(self, now: float) -> None:
+        """Requests past their deadline end `unknown` (their connections are closed)."""
+        for sock, flight in list(self.on_wire.items()):
+            if flight.exchange.deadline <= now:
+                self.selector.unregister(sock)
+                del self.on_wire[sock]
                 flight.lane.wire.abandon(flight.exchange)
                 self._answer(flight, [SendResult(flight.ready[0][0].id, UNKNOWN, detail="no answer: timeout")])
 
