@@ -71,9 +71,13 @@ def _request_or_404(request: Request, caller: Caller, store: StoreResource,
 
 
 def _context(found: dict[str, Any]) -> dict[str, Any]:
+    """What a request's page shows; each output as (position, label, downloadable): a link only
+    where the request's own file is there to download (not for an email or a chat message)."""
+    root = get_settings().home / "outputs"
+    outputs = [(i, PurePosixPath(unquote(urlsplit(o).path)).name or o, output_file(found, str(i), root) is not None)
+               for i, o in enumerate(found["outputs"] or [])]
     return {"req": found, "terminal": found["status"] in TERMINAL, "meaning": MEANING.get(found["status"], ""),
-            "outputs": [(i, Path(unquote(urlsplit(o).path)).name) for i, o in enumerate(found["outputs"] or [])],
-            "dagster_url": f"{get_settings().dagster_ui_url}/runs/{found['request_id']}"}
+            "outputs": outputs, "dagster_url": f"{get_settings().dagster_ui_url}/runs/{found['request_id']}"}
 
 
 @router.get("/ui/requests/{request_id}", response_class=HTMLResponse)

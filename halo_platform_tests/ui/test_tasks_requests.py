@@ -254,6 +254,9 @@ def test_an_unknown_request_or_task_is_a_404_page_and_no_download_leaves_the_fol
     assert answer.status == 404 and "text/html" in answer.headers["content-type"]
     expect(page.get_by_role("alert")).to_contain_text("unknown task 'no_such_task'")
 
+    _timed(page, f"{control_center.url}/ui/requests/{request_id}")  # only the output with a file is a link
+    expect(page.locator("#outputs li")).to_have_count(len(outputs))
+    expect(page.locator("#outputs").get_by_role("link")).to_have_text(["fine.csv"])
     base = f"{control_center.url}/ui/requests/{request_id}/outputs"
     assert page.request.get(f"{base}/0").text() == "a,b\n1,2\n"
     for index in ("1", "2", "3", "4", "5", "6", "-1", "1.0", "0x0", "%C2%B2"):
@@ -318,6 +321,12 @@ def test_each_of_two_requests_of_the_same_period_downloads_its_own_report(page, 
     gone = page.request.get(f"{control_center.url}/ui/requests/{first}/outputs/0")
     assert gone.status == 404 and "text/html" in gone.headers["content-type"]
     assert "no longer kept" in gone.text() and "AMOUNT_MISMATCH" not in gone.text()
+    _timed(page, f"{control_center.url}/ui/requests/{first}")  # its output listed, no longer a link
+    expect(page.locator("#outputs li")).to_have_text([name])
+    expect(page.locator("#outputs").get_by_role("link")).to_have_count(0)
+    _timed(page, f"{control_center.url}/ui/requests/{second}")
+    expect(page.locator("#outputs").get_by_role("link", name=name)).to_have_attribute(
+        "href", f"/ui/requests/{second}/outputs/0")
     _clean(page)
 
 
