@@ -18,6 +18,7 @@ from typing import Any
 import dagster as dg
 from pydantic_core import to_jsonable_python
 
+from halo_platform.alerts.sensors import ALERT_ON_WARN
 from halo_platform.core.errors import MAX_RETRIES_TAG, HaloError, fail_once
 from halo_platform.core.settings import get_settings
 from halo_platform.core.store import StoreResource
@@ -175,7 +176,8 @@ class Report:
 
     path: Path
     row_count: int
-    counts: dict[str, int]
+    counts: dict[str, int]  # of the file's rows, by the task's count_by
+    found: dict[str, int]  # of the transform's rows, alerts sent within rearm_hours included: what checks judge
     rows: list[dict]  # the first rows, for the task's message
     metadata: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
@@ -199,15 +201,13 @@ def build_report(context, task: Task, resolved: Mapping[str, Any], warehouses: W
             timings["load_all"] = round(time.perf_counter() - mark, 3)
             mark = time.perf_counter()
             _transform(con, task, resolved)
+            found = _counts(con, task)
             if task.rearm_key and marks is not None:
                 metadata["rearm_left_out"] = rearm.apply(con, marks, task.name, task.rearm_key,
                                                          float(resolved.get("rearm_hours") or 0))
             timings["transform"] = round(time.perf_counter() - mark, 3)
             row_count = con.execute("SELECT count(*) FROM result").fetchall()[0][0]
-            counts = {}
-            if task.count_by:
-                grouped = con.execute(f'SELECT "{task.count_by}", count(*) FROM result GROUP BY 1 ORDER BY 1')  # noqa: S608
-                counts = {str(k): int(v) for k, v in grouped.fetchall()}
+            counts = _counts(con, task) if metadata.get("rearm_left_out") else found
             path = out_dir / f"{task.file_stem(resolved)}.{task.format_of(resolved)}"
             mark = time.perf_counter()
             metadata.update(write_output(con, path, task.format_of(resolved)))
@@ -219,7 +219,15 @@ def build_report(context, task: Task, resolved: Mapping[str, Any], warehouses: W
                 rows = [dict(zip(names, r, strict=True)) for r in first.fetchall()]
         finally:
             con.close()
-    return Report(path, row_count, counts, rows, metadata, timings)
+    return Report(path, row_count, counts, found, rows, metadata, timings)
+
+
+def _counts(con, task: Task) -> dict[str, int]:  # noqa: ANN001
+    """The result's rows by the task's `count_by` column (none without one)."""
+    if not task.count_by:
+        return {}
+    grouped = con.execute(f'SELECT "{task.count_by}", count(*) FROM result GROUP BY 1 ORDER BY 1')  # noqa: S608
+    return {str(k): int(v) for k, v in grouped.fetchall()}
 
 
 def run_task(
@@ -248,8 +256,8 @@ def run_task(
         sinks.validate_names(sink_names)
         report = build_report(context, task, resolved, warehouses, get_settings().home / "outputs" / request_id,
                               rearm.AlertMarks(store, run.root_run_id or request_id, _run_context(run.tags).now))
-        counts = report.counts
-        blocked_by = [c.name for c in task.checks if c.blocking and not c.passed(counts)]
+        found = report.found  # an over-budget campaign already alerted is still over budget
+        blocked_by = [c.name for c in task.checks if c.blocking and not c.passed(found)]
         outcomes: list[DeliveryOutcome] = []
         earlier: dict[str, list[str]] = {}
         if blocked_by:
@@ -293,13 +301,15 @@ def run_task(
         raise
     checks = [
         dg.AssetCheckResult(
-            check_name=check.name, passed=bool(check.passed(counts)), asset_key=dg.AssetKey(task.name),
-            severity=dg.AssetCheckSeverity(check.severity), metadata={"counts": dg.MetadataValue.json(counts)},
+            check_name=check.name, passed=bool(check.passed(found)), asset_key=dg.AssetKey(task.name),
+            severity=dg.AssetCheckSeverity(check.severity),
+            # the alerting sensor reads its marker on the result (the check spec's metadata does not reach it)
+            metadata={"counts": dg.MetadataValue.json(found), **({ALERT_ON_WARN: True} if check.alert else {})},
         )
         for check in task.checks
     ]
     return dg.MaterializeResult(
-        metadata={**report.metadata, "row_count": report.row_count, "counts": dg.MetadataValue.json(counts),
+        metadata={**report.metadata, "row_count": report.row_count, "counts": dg.MetadataValue.json(report.counts),
                   "payload": dg.MetadataValue.json(to_jsonable_python(resolved)), "outputs": dg.MetadataValue.json(outputs),
                   "file": report.path.name, "seconds": dg.MetadataValue.json(report.timings)},
         check_results=checks,
@@ -319,7 +329,7 @@ def build_task(task: Task) -> tuple[dg.AssetsDefinition, Any]:
         tags=dict(task.tags),
         check_specs=[
             dg.AssetCheckSpec(c.name, asset=task.name, description=c.description, blocking=c.blocking,
-                              metadata={"halo/alert": c.alert or c.severity == "ERROR"})
+                              metadata={ALERT_ON_WARN: c.alert or c.severity == "ERROR"})
             for c in task.checks
         ],
     )

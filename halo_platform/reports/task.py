@@ -86,6 +86,13 @@ Integer = Annotated[int, BeforeValidator(_not_a_boolean)]
 Number = Annotated[float, BeforeValidator(_not_a_boolean), Field(allow_inf_nan=False)]
 
 
+def _distinct(names: list[str]) -> list[str]:
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:  # a sink named twice would be sent the file twice
+        raise ValueError(f"named more than once: {', '.join(twice)}")
+    return names
+
+
 class TaskConfig(dg.Config):
     """Base payload of every task: the sinks to deliver to (empty: the task's default sinks).
 
@@ -93,7 +100,8 @@ class TaskConfig(dg.Config):
     schema generates the launchpad config (`launchpad_config`), the form description
     (`form_schema`) and validates API and CLI payloads (`Task.validate_payload`)."""
 
-    sinks: list[str] = Field(default=[], description="Sink names to deliver to (empty: the task's default sinks).")
+    sinks: Annotated[list[str], AfterValidator(_distinct)] = Field(
+        default=[], description="Sink names to deliver to, each once (empty: the task's default sinks).")
 
 
 def after_field(earlier: str) -> Callable[[Any, ValidationInfo], Any]:

@@ -9,6 +9,7 @@ import datetime as dt
 import os
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import dagster as dg
@@ -114,3 +115,27 @@ def campaign_alerts_job() -> dg.JobDefinition:  # reconstructable by the re-exec
     from halo_platform.definitions import defs
 
     return defs.resolve_job_def("campaign_alerts_job")
+
+
+def test_an_over_budget_campaign_fails_its_warn_check_and_alerts_on_every_run_even_when_its_alert_is_held_back(
+        warehouses, halo_env, store):
+    """The check judges the data, not what re-arming leaves to send: it had passed once the
+    alert was held back. And its result carries the mark that makes a WARN check alert: only the
+    check's definition had it, where the alerting sensor does not look, so it never alerted."""
+    from halo_platform.alerts.sensors import alert_failed_checks_of_run
+    from halo_platform.sinks import SinksResource
+
+    over = {**campaign("C9", AS_OF + dt.timedelta(days=30), "100.00"), "campaign_id": "C9"}
+    write_marketing(Path(warehouses["marketing"].split("duckdb:///", 1)[1]), [over],
+                    [{"campaign_id": "C9", "spend_date": AS_OF, "amount": Decimal("120.00")}])
+    alerts = Path(halo_env["HALO_HOME"]) / "alerts"
+    for expected_status in ("SUCCEEDED", "SKIPPED_NO_DATA"):  # the second run holds the campaign's alert back
+        request = create_request(store, "campaign_alerts", PAYLOAD, wait=True)
+        assert request["status"] == expected_status, request["error"]
+        with dagster_instance() as instance:
+            evaluation = instance.get_records_for_run(request["request_id"], of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
+            (record,) = evaluation.records
+            assert record.event_log_entry.dagster_event.event_specific_data.passed is False
+            before = len(list(alerts.iterdir())) if alerts.exists() else 0
+            assert alert_failed_checks_of_run(instance, request["request_id"], SinksResource()) == 1
+        assert len(list(alerts.iterdir())) == before + 1

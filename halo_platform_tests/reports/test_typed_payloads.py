@@ -97,6 +97,7 @@ def test_the_api_takes_money_as_a_json_number_or_a_decimal_string_alike(warehous
         ({"period_start": "2024-03-04T10:00"}, "period_start", "date"),
         ({"period_start": "2026-11-30", "period_end": "20261123"}, "period_end", "after period_start"),
         ({"period_start": "2026-11-30", "period_end": "2026-11-30"}, "period_end", "after period_start"),
+        ({"sinks": ["outbox", "ops", "outbox"]}, "sinks", "named more than once: outbox"),  # was delivered twice
     ],
 )
 def test_payment_reconciliation_refuses_what_is_not_typed_money_dates_or_a_choice(payload, field, reason):
