@@ -11,6 +11,7 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from halo_platform.core.models import utcnow
 from halo_platform.core.settings import get_settings
 from halo_platform.sinks import Delivery, SinksResource
 from halo_platform.sinks.base import safe_name
@@ -58,10 +59,13 @@ def send_alert(alert: Alert, sinks: SinksResource, to: list[str] | None = None) 
     subject, text = format_alert(alert, settings.dagster_ui_url)
     outcomes = []
     with tempfile.TemporaryDirectory() as tmp:
-        # one file per alert: a run may carry several failed checks
-        path = Path(tmp) / (safe_name(f"alert_{alert.run_id or 'norun'}_{alert.title}")[:150] + ".json")
+        # one file per alert, never overwriting another: a run may carry several failed checks, and the
+        # same title comes again (every provider down for sms/*/* had been `_.json`, the name after its last /)
+        stamp = utcnow().strftime("%Y%m%dT%H%M%S%fZ")
+        path = Path(tmp) / (safe_name(f"alert_{stamp}_{alert.run_id or 'norun'}_{alert.title.replace('/', '_')}")[:150] + ".json")
         path.write_text(json.dumps({**asdict(alert), "subject": subject, "text": text}, indent=2, default=str))
-        delivery = Delivery(subject=subject, text=text, files=[path])
+        # the text says what the JSON record holds: a chat sink with no link store sends the text alone
+        delivery = Delivery(subject=subject, text=text, files=[path], files_optional=True)
         for name in settings.alerts if to is None else to:
             try:
                 outcome = sinks.deliver(name, delivery, attempts=2, backoff=[1.0])

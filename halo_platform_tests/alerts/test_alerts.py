@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 
 import dagster as dg
 
@@ -19,6 +20,16 @@ def test_alert_text_names_the_job_run_first_error_line_and_links_to_the_run():
         subject, "job: nightly_job", "run: abc-123", "task: payment_reconciliation",
         "error: ValueError: bad row 7", "link: http://dagster.internal:3000/runs/abc-123",
     ]
+
+
+def test_alerts_with_the_same_title_or_a_slash_in_it_each_keep_their_own_file(halo_env):
+    """Every provider down for sms/*/* and then for push/*/* had both been `_.json`: the second overwrote the first."""
+    from pathlib import Path
+
+    for title in ("every provider is down for sms/*/*", "every provider is down for push/*/*", "every provider is down for push/*/*"):
+        send_alert(Alert(title=title, severity="ERROR", error="queued"), SinksResource())
+    texts = sorted(json.loads(f.read_text())["title"] for f in (Path(halo_env["HALO_HOME"]) / "alerts").iterdir())
+    assert texts == ["every provider is down for push/*/*"] * 2 + ["every provider is down for sms/*/*"]
 
 
 def test_an_unusable_alert_sink_is_logged_and_never_raises(halo_env, caplog):
@@ -57,7 +68,7 @@ def _failed_run_alerts(instance):
     ).for_run_failure()
     run_failure_alert_sensor(context)
     files = list((halo_home / "alerts").iterdir())
-    assert [f.name for f in files] == [f"alert_{result.run_id}_run_failed_exploding_job.json"]
+    assert len(files) == 1 and re.fullmatch(rf"alert_\d{{8}}T\d{{12}}Z_{result.run_id}_run_failed_exploding_job\.json", files[0].name)
     body = json.loads(files[0].read_text())
     assert body["job"] == "exploding_job" and body["details"]["task"] == "demo_task"
     assert "ValueError: warehouse refused the query" in body["text"]

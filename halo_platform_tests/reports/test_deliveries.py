@@ -35,7 +35,8 @@ def test_a_refused_sink_fails_alone_the_run_fails_and_an_alert_is_sent(
                         "password": "${" + FTP_SECRET_ENV + "}", "remote_dir": "/inbound"},
         "archive_s3": {"kind": "s3", "bucket": "reports", "prefix": "halo/", "endpoint_url": s3_server.endpoint_url,
                        "region": s3_server.region},
-        "ops_slack": {"kind": "slack", "webhook_url": f"{http_fake.url}/hook"},
+        "ops_slack": {"kind": "slack", "webhook_url": f"{http_fake.url}/hook", "link_store": "served"},
+        "served": {"kind": "folder", "path": str(home / "served"), "url": "https://files.example.com/halo/"},
         "owners_email": {"kind": "email", "host": "127.0.0.1", "port": smtp_server.port, "sender": "r@example.com",
                          "to": ["marketing@example.com"]},
         "partner_sftp": {"kind": "sftp", "host": "127.0.0.1", "port": closed_port(), "username": "x", "password": "y"},
@@ -56,7 +57,7 @@ def test_a_refused_sink_fails_alone_the_run_fails_and_an_alert_is_sent(
     (mail,) = smtp_server.messages.wait_for(1)
     assert "EXPIRING: Campaign C1 (C1)" in mail.text()
     assert "EXPIRING: Campaign C1" in http_fake.requests.snapshot()[0].json()["text"]
-    assert len(request["outputs"]) == 5
+    assert len(request["outputs"]) == 6  # the Slack message links to the file the served folder got
 
     instance = dagster_instance()
     run = instance.get_run_by_id(request["request_id"])
