@@ -8,9 +8,13 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
+from fastapi import APIRouter, Depends
 from fastapi.testclient import TestClient
 
+from halo_platform.access.guard import Caller, requires
 from halo_platform.core.errors import ConflictError
+from halo_platform.core.http import ChecksFirstRoute, make_app
 from halo_platform.http import create_app
 from halo_platform_tests.fixtures.access import authorized_client
 
@@ -60,3 +64,23 @@ def test_halo_serve_answers_health_on_loopback(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def _guarded_router(**kwargs) -> APIRouter:  # noqa: ANN003 - APIRouter's
+    router = APIRouter(**kwargs)
+
+    @router.post("/v1/things")
+    def post_thing(body: dict[str, int], caller: Caller = Depends(requires("admin"))) -> dict:  # noqa: ARG001
+        return body
+
+    return router
+
+
+def test_an_app_refuses_a_guarded_route_that_would_parse_its_body_before_the_guard(halo_env):
+    """A router that forgot `route_class=ChecksFirstRoute` would answer broken JSON 422 before the
+    caller hears 401/403 (access.md); the app is not built with one."""
+    with pytest.raises(TypeError, match=r"^/v1/things: a guarded route with a body needs APIRouter\(route_class=ChecksFirstRoute\)"):
+        make_app([_guarded_router()], {}, requires(None))
+    app = make_app([_guarded_router(route_class=ChecksFirstRoute)], {"store": None}, requires(None))
+    answer = TestClient(app).post("/v1/things", content=b"{", headers={"content-type": "application/json"})
+    assert answer.status_code == 401 and answer.json()["error"].startswith("authentication required")
