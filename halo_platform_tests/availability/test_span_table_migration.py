@@ -1,5 +1,6 @@
-"""The migration that keys `available_spans` by (feed, provider, start) keeps the stored spans:
-only dirty provider-dates are ever recomputed, so spans lost here would stay lost."""
+"""The migrations that change how availability tables are stored keep their rows: only dirty
+provider-dates are ever recomputed and items are never re-read from landed files, so rows lost
+here would stay lost."""
 
 import pytest
 import sqlalchemy as sa
@@ -24,4 +25,28 @@ def test_spans_stored_before_the_new_key_are_kept_and_the_key_refuses_a_duplicat
         assert "WITHOUT ROWID" in ddl
     with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
         conn.exec_driver_sql(INSERT, (*SPAN[:4], "2027-01-04 09:00:00.000000", SPAN[5]))
+    engine.dispose()
+
+
+ITEM = ("acme", "appointment:A1", "appointment", "2026-11-20 10:00:00.000000", 0, 42, "booked", "Europe/Paris", "2026-11-21 00:00:00.000000")
+BLOCK = ("acme", "appointment:A1", 0, "P1", None, "2027-01-04 08:00:00.000000", "2027-01-04 08:30:00.000000", 0)
+
+
+def test_items_and_blocks_stored_before_they_were_kept_in_key_order_are_kept(tmp_path):
+    """On SQLite, `scheduling_items` and `scheduling_item_blocks` become WITHOUT ROWID tables
+    (the blocks keep their provider and ref indexes); their rows are copied over."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'ops.db'}")
+    command.upgrade(_alembic_config(engine), "availability_0004")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO scheduling_items (feed, item_id, kind, version, deleted, fingerprint, status, tz, updated_at) "
+                             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", ITEM)
+        conn.exec_driver_sql("INSERT INTO scheduling_item_blocks (feed, item_id, n, provider_id, ref, start_ts, end_ts, is_local) "
+                             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", BLOCK)
+    migrate(engine)
+    with engine.begin() as conn:
+        assert conn.exec_driver_sql("SELECT * FROM scheduling_items").fetchall() == [ITEM]
+        assert conn.exec_driver_sql("SELECT * FROM scheduling_item_blocks").fetchall() == [BLOCK]
+        schema = dict(conn.exec_driver_sql("SELECT name, sql FROM sqlite_master WHERE tbl_name IN ('scheduling_items', 'scheduling_item_blocks')").fetchall())
+    assert schema["scheduling_items"].endswith("WITHOUT ROWID") and schema["scheduling_item_blocks"].endswith("WITHOUT ROWID")
+    assert {"ix_scheduling_item_blocks_provider", "ix_scheduling_item_blocks_ref"} <= set(schema)
     engine.dispose()
