@@ -40,7 +40,7 @@ MEANING = {
     "CANCELED": "canceled before it finished",
 }
 STATUSES = ("QUEUED", "RUNNING", *TERMINAL)
-TRIGGERS = ("manual", "schedule", "api", "ui", "retry")
+TRIGGERS = ("manual", "schedule", "api", "retry")  # what started a request (the spec's list); a person in the Control Center is manual
 _RANK = {"QUEUED": 0, "RUNNING": 1, **dict.fromkeys(TERMINAL, 2)}
 
 requests_t = TaskRequest.__table__

@@ -56,6 +56,8 @@ def create_request(
     wait: bool = False,
 ) -> dict[str, Any]:
     """Validate, start the run, record it QUEUED; returns the request (final state when `wait`)."""
+    if trigger not in audit.TRIGGERS:
+        raise ValueError(f"trigger {trigger!r}: one of {', '.join(audit.TRIGGERS)}")
     task, payload = prepare_request(task_name, payload, sinks)
     tags = run_tags(task, trigger, requested_by, payload)
     audit_fields = {"task": task.name, "payload": payload, "trigger": trigger, "requested_by": requested_by}

@@ -110,7 +110,7 @@ async def request_task(name: str, request: Request, caller: Caller = Depends(sig
     payload = payload_from_form(task, dict(form))
     try:
         created = await run_in_threadpool(create_request, store, task.name, payload, chosen or None,
-                                          requested_by=caller.name, trigger="ui")
+                                          requested_by=caller.name, trigger="manual")
     except PayloadError as exc:
         errors = {d["field"]: d["reason"] for d in exc.detail}
         return _form(request, caller, task, sinks, values, chosen, errors, status=422)
