@@ -19,7 +19,7 @@ from halo_platform.delivery.follow_up import (
 )
 from halo_platform.delivery.jobs import (
     autopilot_job,
-    autopilot_sensor,
+    autopilot_schedule,
     message_dispatch_job,
     message_queue_sensor,
     provider_error_rates_under_threshold,
@@ -37,7 +37,7 @@ defs = dg.Definitions(
     asset_checks=[provider_error_rates_under_threshold, provider_shares_near_configured, no_message_sent_to_a_suppressed_recipient,
                   status_webhooks_younger_than_an_hour],
     jobs=[message_dispatch_job, autopilot_job, routing_weights_job, status_webhooks_job, channel_fallback_job, follow_up_checks_job],
-    sensors=[message_queue_sensor, autopilot_sensor, status_webhooks_sensor, channel_fallback_sensor],
-    schedules=[follow_up_checks_schedule],
+    sensors=[message_queue_sensor, status_webhooks_sensor, channel_fallback_sensor],
+    schedules=[autopilot_schedule, follow_up_checks_schedule],
     resources={"store": STORE, "sinks": SINKS, "providers": PROVIDERS},
 )

@@ -163,20 +163,19 @@ def autopilot_work(conn, since, now) -> str:  # noqa: ANN001
     return f"to ping: {', '.join(sorted(recovering))}" if recovering else ""
 
 
-@dg.sensor(job=autopilot_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
-           description="Runs autopilot at most once a minute, only when there is traffic to judge or a deactivated or ramping provider to ping.")
-def autopilot_sensor(context: dg.SensorEvaluationContext, store: StoreResource):  # noqa: ANN201
+@dg.schedule(name="autopilot", cron_schedule="* * * * *", job=autopilot_job, default_status=dg.DefaultScheduleStatus.RUNNING,
+             description="Every minute, one autopilot cycle when there is traffic to judge (attempts since the previous "
+                         "tick) or a deactivated or ramping provider to ping; otherwise the tick is skipped.")
+def autopilot_schedule(context: dg.ScheduleEvaluationContext, store: StoreResource):  # noqa: ANN201
     import datetime as dt
 
     from halo_platform.core.models import utcnow
 
-    now = utcnow()
-    since = dt.datetime.fromisoformat(context.cursor) if context.cursor else now - dt.timedelta(minutes=1)
+    now = context.scheduled_execution_time or utcnow()
     with store.read() as conn:
-        why = autopilot_work(conn, since, now)
+        why = autopilot_work(conn, now - dt.timedelta(minutes=1), now)
     if not why:
-        return dg.SkipReason("no traffic since the last cycle and no provider to ping")
-    context.update_cursor(now.isoformat())
+        return dg.SkipReason("no traffic since the previous tick and no provider to ping")
     return dg.RunRequest(run_key=f"autopilot:{now:%Y%m%dT%H%M}", tags={**JOB_TAGS, "halo/autopilot": why[:200]})
 
 

@@ -21,7 +21,7 @@ from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
 from halo_platform.delivery.jobs import (
     autopilot_job,
-    autopilot_sensor,
+    autopilot_schedule,
     channels_to_launch,
     message_dispatch_job,
     message_queue_sensor,
@@ -51,7 +51,7 @@ def test_the_delivery_definitions_are_complete_and_described():
         tags = defs.resolve_job_def(job).tags
         assert tags["owner"] and tags["domain"] == "delivery"
     assert defs.resolve_sensor_def("message_queue_sensor").minimum_interval_seconds <= 10
-    assert defs.resolve_sensor_def("autopilot_sensor").minimum_interval_seconds == 60
+    assert defs.resolve_schedule_def("autopilot").cron_schedule == "* * * * *"  # delivery.md: the autopilot schedule
     spec = defs.resolve_assets_def("provider_health").specs_by_key[dg.AssetKey("provider_health")]
     assert spec.group_name == "delivery" and spec.owners and spec.description and spec.kinds
     checks = {key.name for key in defs.resolve_asset_graph().asset_check_keys}
@@ -106,26 +106,24 @@ def test_the_queue_sensor_launches_one_run_per_channel_with_due_messages(sandbox
     assert [r.tags["halo/channel"] for r in again] == [c for c in ["sms", "email"] if c != requests[0].tags["halo/channel"]]
 
 
-def test_the_autopilot_sensor_runs_a_cycle_only_for_traffic_to_judge_or_a_provider_to_ping(sandbox, halo_store):
+def test_the_autopilot_schedule_runs_a_cycle_only_for_traffic_to_judge_or_a_provider_to_ping(sandbox, halo_store):
     instance = dg.DagsterInstance.ephemeral()
-    cursor = [None]
+    minute = utcnow().replace(second=0, microsecond=0)
 
-    def evaluate():  # noqa: ANN202
-        with dg.build_sensor_context(instance=instance, resources={"store": halo_store}, cursor=cursor[0]) as context:
-            result = autopilot_sensor(context)
-            cursor[0] = context.cursor
-            return result
+    def evaluate(tick: dt.datetime):  # noqa: ANN202
+        with dg.build_schedule_context(instance=instance, resources={"store": halo_store}, scheduled_execution_time=tick) as context:
+            return autopilot_schedule(context)
 
-    assert isinstance(evaluate(), dg.SkipReason)
+    assert isinstance(evaluate(minute), dg.SkipReason)
     with halo_store.write() as conn:
         conn.execute(sa.insert(DeliveryAttempt), [{"message_id": "m1", "provider": "sms_a", "outcome": "acknowledged", "http_status": 200,
-                                                   "latency_ms": 1.0, "at": utcnow() - dt.timedelta(seconds=5)}])
-    ran = evaluate()
+                                                   "latency_ms": 1.0, "at": minute + dt.timedelta(seconds=30)}])
+    ran = evaluate(minute + dt.timedelta(minutes=1))
     assert isinstance(ran, dg.RunRequest) and "1 attempts" in ran.tags["halo/autopilot"]
-    assert isinstance(evaluate(), dg.SkipReason)  # judged: nothing new since
+    assert isinstance(evaluate(minute + dt.timedelta(minutes=2)), dg.SkipReason)  # judged: nothing new since the previous tick
     with halo_store.write() as conn:
         conn.execute(sa.insert(ProviderState), [{"provider": "sms_b", "active": False, "factor": 0.0, "reason": "test", "updated_at": utcnow()}])
-    ping = evaluate()
+    ping = evaluate(minute + dt.timedelta(minutes=3))
     assert isinstance(ping, dg.RunRequest) and "sms_b" in ping.tags["halo/autopilot"]
 
 
