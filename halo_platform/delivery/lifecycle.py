@@ -6,8 +6,9 @@ that applies them is in `queue`."""
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from halo_platform.core.redact import mask_recipient
 from halo_platform.delivery.config import RetryConfig
 from halo_platform.delivery.providers.base import ACKNOWLEDGED, PERMANENT, UNKNOWN, SendResult
 
@@ -34,6 +35,8 @@ class Transition:
 
 def transition(row, result: SendResult | None, provider: str | None, retry: RetryConfig, now: dt.datetime, high: bool = False) -> Transition:  # noqa: ANN001
     """The next state of message `row` after `result` from `provider` (None: no provider could take it)."""
+    if result is not None and result.detail:
+        result = replace(result, detail=masked_detail(result.detail, row.recipient))
     if result is None:
         return Transition(row.id, "held", row.provider, None, row.number_of_retries, now + dt.timedelta(seconds=retry.backoff(1)), "no provider available")
     if result.outcome == ACKNOWLEDGED:
@@ -46,6 +49,12 @@ def transition(row, result: SendResult | None, provider: str | None, retry: Retr
     if retries > retry.max_retries:
         return Transition(row.id, "lost", provider, None, row.number_of_retries, row.next_attempt_at, f"gave up after {row.number_of_retries} retries: {result.detail}")
     return Transition(row.id, "retry_scheduled", provider, None, retries, now + dt.timedelta(seconds=retry.backoff(retries)), result.detail)
+
+
+def masked_detail(detail: str, recipient: str | None) -> str:
+    """A provider's answer with the recipient masked wherever it quotes it: a push token or a
+    OneSignal external id is neither a phone nor an email, which `mask_text` finds by shape."""
+    return detail.replace(recipient, mask_recipient(recipient)) if recipient and recipient in detail else detail
 
 
 def requeued(row, due: dt.datetime, detail: str) -> Transition:  # noqa: ANN001

@@ -26,7 +26,7 @@ from halo_platform.core.store import StoreResource
 from halo_platform.core.write_lock import writing
 from halo_platform.delivery.config import PRIORITIES, DeliveryConfig
 from halo_platform.delivery.dispatch import not_sent, readable, send_request
-from halo_platform.delivery.lifecycle import attempt_row, transition
+from halo_platform.delivery.lifecycle import attempt_row, masked_detail, transition
 from halo_platform.delivery.providers.base import RETRYABLE, THROTTLED, SendResult
 from halo_platform.delivery.queue import events_t, mark_in_flight, messages_t, persist
 from halo_platform.delivery.quiet_hours import quiet_until, recipient_zone
@@ -233,7 +233,8 @@ def send_high(message_id: str, store: StoreResource, providers: ProvidersResourc
         now = utcnow()
         attempts.append(attempt_row(result, name, now))
         last_provider = name
-        log.info("HIGH %s to %s via %s: %s %s", message_id, mask_recipient(row.recipient), name, result.outcome, result.detail)
+        log.info("HIGH %s to %s via %s: %s %s", message_id, mask_recipient(row.recipient), name, result.outcome,
+                 masked_detail(result.detail, row.recipient))
         if result.outcome == THROTTLED:
             pause(store, name, result.retry_after or 0.0, priority=True)
         elif result.outcome != RETRYABLE:

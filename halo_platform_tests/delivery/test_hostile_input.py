@@ -241,3 +241,20 @@ def test_vonage_sends_gsm7_bodies_as_text_and_only_the_others_as_unicode(fakes, 
 
     make_provider("vonage", fakes["vonage"]).send(outgoing("sms", body=body))
     assert fakes["vonage"].requests[0].form()["type"] == kind
+
+
+@pytest.mark.parametrize("outcome", ["permanent", "retryable"])
+def test_a_provider_error_quoting_a_push_recipient_is_stored_with_it_masked(outcome):
+    """A push token or external id is neither a phone nor an email: `mask_text` does not see it,
+    but the provider's text may quote it (OneSignal: `external_id user-secret-77 is invalid`)."""
+    from types import SimpleNamespace
+
+    from halo_platform.core.models import utcnow
+    from halo_platform.delivery.config import RetryConfig
+    from halo_platform.delivery.lifecycle import transition
+    from halo_platform.delivery.providers.base import SendResult
+
+    row = SimpleNamespace(id="m1", recipient="user-secret-77", provider="os", number_of_retries=0, next_attempt_at=None)
+    result = SendResult("m1", outcome, detail="400 ['external_id user-secret-77 is invalid']", http_status=400)
+    moved = transition(row, result, "os", RetryConfig(), utcnow())
+    assert "user-secret-77" not in moved.detail and "is invalid" in moved.detail
