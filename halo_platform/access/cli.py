@@ -22,6 +22,16 @@ def _when(value: dt.datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M") if value else "-"
 
 
+def _change(at: dt.datetime, by: str | None) -> str:
+    """When a change was made and, if it was recorded (not before access_0003), by whom."""
+    return _when(at) + (f" by {by}" if by else "")
+
+
+def _actor() -> str:
+    """Who a change made here is recorded as made by: the login running `halo`."""
+    return f"cli:{getpass.getuser()}"
+
+
 @click.group()
 def keys() -> None:
     """API keys: create (shown once), list (never shows secrets), revoke."""
@@ -38,7 +48,7 @@ def create_key_cmd(name: str, scopes: tuple[str, ...], expires: dt.datetime | No
     from halo_platform.access.keys import create_key
 
     key = create_key(_store(), name, scopes, expires=expires.date() if expires else None, rate_per_second=rate,
-                     created_by=f"cli:{getpass.getuser()}")
+                     created_by=_actor())
     click.echo(key)
     if sys.stdout.isatty():
         click.echo("store this key now: it is not kept and cannot be shown again", err=True)
@@ -46,7 +56,7 @@ def create_key_cmd(name: str, scopes: tuple[str, ...], expires: dt.datetime | No
 
 @keys.command("list")
 def list_keys_cmd() -> None:
-    """Every key: name, prefix, scopes, dates; never a secret or a hash."""
+    """Every key: name, prefix, scopes, dates and who created or revoked it; never a secret or a hash."""
     from halo_platform.access.keys import list_keys
 
     rows = list_keys(_store())
@@ -54,8 +64,10 @@ def list_keys_cmd() -> None:
         click.echo("no keys; create one with `halo keys create NAME --scope SCOPE`")
     for r in rows:
         state = "revoked" if r["revoked_at"] else "expired" if r["expires_at"] and r["expires_at"] <= dt.datetime.now(dt.UTC) else "active"
+        revoked = f"  revoked={_change(r['revoked_at'], r['revoked_by'])}" if r["revoked_at"] else ""
         click.echo(f"{r['name']:<20} halo_{r['prefix']}_…  {state:<8} {','.join(r['scopes']):<40} "
-                   f"expires={_when(r['expires_at'])}  last_used={_when(r['last_used_at'])}  created={_when(r['created_at'])}")
+                   f"expires={_when(r['expires_at'])}  last_used={_when(r['last_used_at'])}  "
+                   f"created={_change(r['created_at'], r['created_by'])}{revoked}")
 
 
 @keys.command("revoke")
@@ -64,7 +76,7 @@ def revoke_key_cmd(name: str) -> None:
     """Revoke the active key NAME: its next request is 401."""
     from halo_platform.access.keys import revoke_key
 
-    revoke_key(_store(), name)
+    revoke_key(_store(), name, revoked_by=_actor())
     click.echo(f"revoked {name}")
 
 
@@ -90,17 +102,22 @@ def create_user_cmd(name: str, role: str) -> None:
     """Create a user; the password is read from stdin or prompted (at least 12 characters)."""
     from halo_platform.access.users import create_user
 
-    create_user(_store(), name, role, _read_password())
+    create_user(_store(), name, role, _read_password(), created_by=_actor())
     click.echo(f"created {name} ({role})")
 
 
 @users.command("list")
 def list_users_cmd() -> None:
-    """Every user: name, role, state."""
+    """Every user: name, role, state, and when and by whom each change was made."""
     from halo_platform.access.users import list_users
 
     for u in list_users(_store()):
-        click.echo(f"{u['name']:<20} {u['role']:<9} {'disabled' if u['disabled_at'] else 'active':<9} created={_when(u['created_at'])}")
+        changes = [f"created={_change(u['created_at'], u['created_by'])}"]
+        if u["password_changed_at"]:
+            changes.append(f"password_changed={_change(u['password_changed_at'], u['password_changed_by'])}")
+        if u["disabled_at"]:
+            changes.append(f"disabled={_change(u['disabled_at'], u['disabled_by'])}")
+        click.echo(f"{u['name']:<20} {u['role']:<9} {'disabled' if u['disabled_at'] else 'active':<9} {'  '.join(changes)}")
 
 
 @users.command("disable")
@@ -109,7 +126,7 @@ def disable_user_cmd(name: str) -> None:
     """Refuse NAME's logins from now on and end their sessions."""
     from halo_platform.access.users import disable_user
 
-    disable_user(_store(), name)
+    disable_user(_store(), name, disabled_by=_actor())
     click.echo(f"disabled {name}")
 
 

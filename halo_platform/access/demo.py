@@ -12,21 +12,22 @@ from halo_platform.core.errors import NotFoundError
 from halo_platform.core.store import StoreResource
 
 DEMO_KEY, DEMO_ADMIN = "demo", "admin"
+ACTOR = "halo demo"  # who the changes are recorded as made by
 
 
 def seed(settings) -> Iterator[str]:  # noqa: ANN001
     store = StoreResource(db_url=settings.db_url)
     try:
         try:
-            keys.revoke_key(store, DEMO_KEY)
+            keys.revoke_key(store, DEMO_KEY, revoked_by=ACTOR)
         except NotFoundError:
             pass
-        key = keys.create_key(store, DEMO_KEY, ["admin"], created_by="halo demo")
+        key = keys.create_key(store, DEMO_KEY, ["admin"], created_by=ACTOR)
         password = secrets.token_urlsafe(12)
         try:
-            users.set_password(store, DEMO_ADMIN, password)
+            users.set_password(store, DEMO_ADMIN, password, changed_by=ACTOR)
         except NotFoundError:
-            users.create_user(store, DEMO_ADMIN, "admin", password)
+            users.create_user(store, DEMO_ADMIN, "admin", password, created_by=ACTOR)
     finally:
         store.dispose()
     yield f"demo API key (every scope; shown once, replaced by the next `halo demo`): {key}"

@@ -101,14 +101,15 @@ def create_key(store: StoreResource, name: str, scopes: list[str] | tuple[str, .
 def list_keys(store: StoreResource) -> list[dict[str, Any]]:
     """Every key, newest first: never the hash, never the secret."""
     columns = [keys_t.c[c] for c in ("name", "prefix", "scopes", "rate_per_second", "created_at", "created_by",
-                                      "expires_at", "revoked_at", "last_used_at")]
+                                      "expires_at", "revoked_at", "revoked_by", "last_used_at")]
     with store.read() as conn:
         return [dict(r._mapping) for r in conn.execute(sa.select(*columns).order_by(keys_t.c.id.desc()))]
 
 
-def revoke_key(store: StoreResource, name: str) -> None:
+def revoke_key(store: StoreResource, name: str, *, revoked_by: str | None = None) -> None:
     with store.write() as conn:
-        done = conn.execute(keys_t.update().where(keys_t.c.name == name, keys_t.c.revoked_at.is_(None)).values(revoked_at=utcnow()))
+        done = conn.execute(keys_t.update().where(keys_t.c.name == name, keys_t.c.revoked_at.is_(None))
+                            .values(revoked_at=utcnow(), revoked_by=revoked_by))
     if not done.rowcount:
         raise NotFoundError(f"no active key named {name!r}")
 

@@ -27,6 +27,7 @@ class ApiKey(Base):
     created_by: Mapped[str | None] = mapped_column(sa.String(255))
     expires_at: Mapped[dt.datetime | None] = mapped_column()
     revoked_at: Mapped[dt.datetime | None] = mapped_column()
+    revoked_by: Mapped[str | None] = mapped_column(sa.String(255))
     last_used_at: Mapped[dt.datetime | None] = mapped_column()
     bucket_tokens: Mapped[float | None] = mapped_column(sa.Double)
     bucket_at: Mapped[float | None] = mapped_column(sa.Double)
@@ -35,6 +36,8 @@ class ApiKey(Base):
 
 
 class User(Base):
+    """A person; each change to the row keeps who made it (a user's name, `cli:<login>`, `halo demo`)."""
+
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
@@ -42,7 +45,11 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(sa.String(255))
     role: Mapped[str] = mapped_column(sa.String(16))
     created_at: Mapped[dt.datetime] = mapped_column()
+    created_by: Mapped[str | None] = mapped_column(sa.String(255))
+    password_changed_at: Mapped[dt.datetime | None] = mapped_column()
+    password_changed_by: Mapped[str | None] = mapped_column(sa.String(255))
     disabled_at: Mapped[dt.datetime | None] = mapped_column()
+    disabled_by: Mapped[str | None] = mapped_column(sa.String(255))
 
 
 class UserSession(Base):

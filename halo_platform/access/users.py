@@ -53,40 +53,45 @@ def _check_password(password: str) -> str:
     return password
 
 
-def create_user(store: StoreResource, name: str, role: str, password: str) -> None:
+def create_user(store: StoreResource, name: str, role: str, password: str, *, created_by: str | None = None) -> None:
     check_name(name)
     _check_role(role)
     password_hash = _hasher.hash(_check_password(password))
     with store.write() as conn:
         if conn.execute(sa.select(users_t.c.id).where(users_t.c.name == name)).first():
             raise ConflictError(f"a user named {name!r} exists")
-        conn.execute(users_t.insert().values(name=name, role=role, password_hash=password_hash, created_at=utcnow()))
+        conn.execute(users_t.insert().values(name=name, role=role, password_hash=password_hash, created_at=utcnow(), created_by=created_by))
 
 
-def set_password(store: StoreResource, name: str, password: str) -> None:
+def set_password(store: StoreResource, name: str, password: str, *, changed_by: str | None = None) -> None:
     """A new password for `name` (re-enabled if disabled); every session of the user ends."""
     password_hash = _hasher.hash(_check_password(password))
     with store.write() as conn:
         row = conn.execute(sa.select(users_t.c.id).where(users_t.c.name == name)).first()
         if row is None:
             raise NotFoundError(f"no user named {name!r}")
-        conn.execute(users_t.update().where(users_t.c.id == row.id).values(password_hash=password_hash, disabled_at=None))
+        conn.execute(users_t.update().where(users_t.c.id == row.id).values(
+            password_hash=password_hash, password_changed_at=utcnow(), password_changed_by=changed_by, disabled_at=None, disabled_by=None))
         conn.execute(sessions_t.delete().where(sessions_t.c.user_id == row.id))
 
 
 def list_users(store: StoreResource) -> list[dict[str, Any]]:
+    """Every user by name, with who made each change and when; never the password hash."""
+    columns = [users_t.c[c] for c in ("name", "role", "created_at", "created_by", "password_changed_at", "password_changed_by",
+                                       "disabled_at", "disabled_by")]
     with store.read() as conn:
-        rows = conn.execute(sa.select(users_t.c.name, users_t.c.role, users_t.c.created_at, users_t.c.disabled_at).order_by(users_t.c.name))
+        rows = conn.execute(sa.select(*columns).order_by(users_t.c.name))
         return [dict(r._mapping) for r in rows]
 
 
-def disable_user(store: StoreResource, name: str) -> None:
+def disable_user(store: StoreResource, name: str, *, disabled_by: str | None = None) -> None:
     """Refuse the user's logins from now on and end their sessions."""
     with store.write() as conn:
         row = conn.execute(sa.select(users_t.c.id).where(users_t.c.name == name)).first()
         if row is None:
             raise NotFoundError(f"no user named {name!r}")
-        conn.execute(users_t.update().where(users_t.c.id == row.id, users_t.c.disabled_at.is_(None)).values(disabled_at=utcnow()))
+        conn.execute(users_t.update().where(users_t.c.id == row.id, users_t.c.disabled_at.is_(None))
+                     .values(disabled_at=utcnow(), disabled_by=disabled_by))
         conn.execute(sessions_t.delete().where(sessions_t.c.user_id == row.id))
 
 

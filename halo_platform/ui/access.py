@@ -4,7 +4,8 @@ user, gives a user a new password (which also re-enables them) and disables one.
 
 Every change goes through `access.keys` / `access.users`, the functions of `halo keys` and
 `halo users`; their errors name the field they are about (`name: ...`), so the page shows each
-beside its field."""
+beside its field. Each change is recorded as made by the signed-in admin, and the tables show who
+made each change and when."""
 
 from __future__ import annotations
 
@@ -116,7 +117,8 @@ async def _change(request: Request, caller: Caller, store: StoreResource, change
 @router.post("/ui/access/keys/{name}/revoke", response_class=HTMLResponse)
 async def revoke(request: Request, name: str, caller: Caller = Depends(signed_in("admin")),
                  store: StoreResource = Depends(resource("store"))) -> Response:
-    return await _change(request, caller, store, lambda: revoke_key(store, name), f"key {name} revoked")
+    return await _change(request, caller, store, lambda: revoke_key(store, name, revoked_by=caller.name),
+                         f"key {name} revoked")
 
 
 @router.post("/ui/access/users", response_class=HTMLResponse)
@@ -128,7 +130,7 @@ async def new_user(request: Request, caller: Caller = Depends(signed_in("admin")
     errors = {} if password == data.get("password_again") else {"user.password": PASSWORDS_DIFFER}
     if not errors:
         try:
-            await run_in_threadpool(create_user, store, form["name"], form["role"], password)
+            await run_in_threadpool(lambda: create_user(store, form["name"], form["role"], password, created_by=caller.name))
         except HaloError as exc:
             errors = _field_error(exc, USER_FIELDS, "user")
     if errors:
@@ -145,7 +147,7 @@ async def new_password(request: Request, name: str, caller: Caller = Depends(sig
     errors = {} if password == data.get("password_again") else {f"password.{name}": PASSWORDS_DIFFER}
     if not errors:
         try:
-            await run_in_threadpool(set_password, store, name, password)
+            await run_in_threadpool(lambda: set_password(store, name, password, changed_by=caller.name))
         except HaloError as exc:
             errors = {f"password.{name}": str(exc).removeprefix("password: ")}
     if errors:
@@ -159,4 +161,5 @@ async def disable(request: Request, name: str, caller: Caller = Depends(signed_i
     if name == caller.name:  # an admin never locks the Control Center's door behind themselves
         return await run_in_threadpool(_page, request, caller, store, 422,
                                        errors={f"disable.{name}": "you cannot disable the user you are signed in as"})
-    return await _change(request, caller, store, lambda: disable_user(store, name), f"user {name} disabled; their sessions ended")
+    return await _change(request, caller, store, lambda: disable_user(store, name, disabled_by=caller.name),
+                         f"user {name} disabled; their sessions ended")

@@ -1,6 +1,8 @@
 """`halo keys` and `halo users` as a person types them: a key printed once, never listed,
-revoked; users with a password from stdin; one error line for bad input."""
+revoked; users with a password from stdin; one error line for bad input; each change stored
+and listed with who made it (`cli:<login>`) and when."""
 
+import getpass
 import hashlib
 import re
 import subprocess
@@ -15,6 +17,8 @@ from halo_platform.cli import cli
 
 HALO = str(Path(sys.executable).with_name("halo"))
 KEY = re.compile(r"halo_[0-9a-f]{12}_[A-Za-z0-9_-]{43}")
+ACTOR = f"cli:{getpass.getuser()}"
+WHEN = r"\d{4}-\d\d-\d\d \d\d:\d\d"
 
 
 def halo(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
@@ -38,9 +42,12 @@ def test_a_key_is_printed_once_stored_as_a_hash_and_never_listed(halo_env, store
     assert "active" in listed.stdout and "messages:read,messages:send" in listed.stdout
 
     assert check_key(store, key).name == "billing"
+    assert re.search(rf"created={WHEN} by {ACTOR}\b", listed.stdout) and "revoked=" not in listed.stdout
     assert halo("keys", "revoke", "billing").returncode == 0
     assert check_key(store, key).refused == "API key revoked"
-    assert "revoked" in halo("keys", "list").stdout
+    with store.read() as conn:
+        assert conn.execute(sa.select(keys_t.c.revoked_by)).scalar_one() == ACTOR
+    assert re.search(rf"billing .* revoked .* revoked={WHEN} by {ACTOR}$", halo("keys", "list").stdout, re.M)
 
 
 def test_bad_key_commands_are_one_error_line(halo_env, store) -> None:  # noqa: ANN001
@@ -69,9 +76,14 @@ def test_users_are_created_from_stdin_listed_and_disabled(halo_env, store) -> No
     assert done.returncode == 0 and done.stdout.strip() == "created rina (operator)", done.stderr
     assert halo("users", "create", "rina", "--role", "viewer", stdin=password + "\n").stderr.strip() == "error: a user named 'rina' exists"
     listed = halo("users", "list").stdout
-    assert re.search(r"rina\s+operator\s+active", listed) and password not in listed and "argon2" not in listed
+    assert re.search(rf"rina\s+operator\s+active\s+created={WHEN} by {ACTOR}$", listed, re.M), listed
+    assert password not in listed and "argon2" not in listed
     with store.read() as conn:
         stored = conn.execute(sa.text("SELECT password_hash FROM users WHERE name = 'rina'")).scalar_one()
     assert stored.startswith("$argon2id$") and password not in stored
     assert halo("users", "disable", "rina").stdout.strip() == "disabled rina"
-    assert re.search(r"rina\s+operator\s+disabled", halo("users", "list").stdout)
+    listed = halo("users", "list").stdout
+    assert re.search(rf"rina\s+operator\s+disabled\s+created={WHEN} by {ACTOR}  disabled={WHEN} by {ACTOR}$", listed, re.M), listed
+    with store.read() as conn:
+        row = conn.execute(sa.text("SELECT created_by, disabled_by FROM users WHERE name = 'rina'")).one()
+    assert tuple(row) == (ACTOR, ACTOR)

@@ -114,3 +114,32 @@ def test_failed_logins_are_rate_limited_per_address_across_names(app, people) ->
     for i in range(users.MAX_FAILURES_PER_CLIENT):
         assert sign_in(client, f"guess{i}", "not the password").status_code == 401
     assert sign_in(client, "ada").status_code == 429  # the right password of another name, from that address
+
+
+def test_each_change_made_on_the_access_page_records_the_signed_in_admin_and_shows_it(app, store, people) -> None:  # noqa: ANN001, ARG001
+    """access.md: every change records who made it. Revoking a key, creating a user, a new
+    password and disabling a user from /ui/access each store the admin's name and the time, and
+    the page lists them beside the key or user."""
+    from halo_platform.access.keys import create_key, list_keys
+
+    create_key(store, "partner", ["tasks:read"], created_by="ada")
+    client = TestClient(app)
+    assert sign_in(client, "ada").status_code == 303
+    csrf = {"csrf_token": session_csrf(store, client)}
+    for path, form in (("/ui/access/keys/partner/revoke", {}),
+                       ("/ui/access/users", {"name": "nina", "role": "viewer", "password": PASSWORD, "password_again": PASSWORD}),
+                       ("/ui/access/users/vera/disable", {}),
+                       ("/ui/access/users/otto/password", {"password": PASSWORD + "!", "password_again": PASSWORD + "!"})):
+        done = client.post(path, data={**csrf, **form}, follow_redirects=False)
+        assert done.status_code == 303, (path, done.text)
+    (key,) = list_keys(store)
+    listed = {u["name"]: u for u in users.list_users(store)}
+    assert key["revoked_by"] == "ada" and key["revoked_at"] is not None
+    assert listed["nina"]["created_by"] == "ada" and listed["vera"]["disabled_by"] == "ada" and listed["vera"]["disabled_at"]
+    assert listed["otto"]["password_changed_by"] == "ada" and listed["otto"]["password_changed_at"]
+    page = client.get("/ui/access").text
+    row = {name: re.search(rf'<tr data-{kind}="{name}">(.*?)</tr>', page, re.S).group(1)
+           for kind, name in (("key", "partner"), ("user", "nina"), ("user", "vera"), ("user", "otto"))}
+    assert re.search(r"revoked [\d-]+ [\d:]+(?: UTC)? by ada", row["partner"]), row["partner"]
+    assert "by ada" in row["nina"] and re.search(r"disabled [\d-]+ [\d:]+(?: UTC)? by ada", row["vera"]), row["vera"]
+    assert re.search(r"[\d-]+ [\d:]+(?: UTC)? by ada", row["otto"]), row["otto"]

@@ -1,9 +1,11 @@
 """The Access page as an admin meets it in chromium: a key created from the form is shown once and
 works with exactly its scopes, then stops working when revoked; a user created there signs in and
-loses their session when disabled; every mistake is shown beside its field; a viewer neither sees
-the page in the navigation nor opens it."""
+loses their session when disabled; each change shows who made it and when; every mistake is
+shown beside its field; a viewer neither sees the page in the navigation nor opens it."""
 
 from __future__ import annotations
+
+import re
 
 import httpx
 from playwright.sync_api import Page, expect
@@ -39,9 +41,9 @@ def test_a_key_made_on_the_page_is_shown_once_works_with_its_scopes_and_stops_wh
     page.once("dialog", lambda dialog: dialog.accept())
     row.get_by_role("button", name="Revoke key partner-lab").click()
     expect(page.locator("#done")).to_contain_text("key partner-lab revoked")
-    expect(row).to_contain_text("revoked")
+    expect(row.locator(".badge")).to_have_text(re.compile(r"^revoked \S+ \S+( UTC)? by admin$"))  # who revoked it, and when
     assert _call(control_center, key, "/v1/availability?feed=acme&provider_id=AC001") == 401
-    assert control_center.halo("keys", "list").stdout.count("partner-lab") == 1
+    assert re.search(r"partner-lab .* revoked=\S+ \S+ by admin$", control_center.halo("keys", "list").stdout, re.M)
     assert page.external_requests == [] and page.script_errors == []
 
 
@@ -97,6 +99,7 @@ def test_a_user_made_on_the_page_signs_in_and_is_shut_out_when_disabled(page: Pa
     page.locator("#user-password-again").fill("olga's long password")
     page.get_by_role("button", name="Create the user").click()
     expect(page.locator("#done")).to_contain_text("user olga created")
+    expect(page.locator("tr[data-user='olga'] td").nth(2)).to_contain_text("by admin")
 
     control_center.logins["olga"] = ("olga", "olga's long password")
     olga = page.context.browser.new_context()
@@ -110,6 +113,7 @@ def test_a_user_made_on_the_page_signs_in_and_is_shut_out_when_disabled(page: Pa
     page.once("dialog", lambda dialog: dialog.accept())
     page.locator("tr[data-user='olga']").get_by_role("button", name="Disable user olga").click()
     expect(page.locator("#done")).to_contain_text("user olga disabled")
+    expect(page.locator("tr[data-user='olga'] .badge")).to_have_text(re.compile(r"^disabled \S+ \S+( UTC)? by admin$"))
     olga_page.goto(control_center.url + "/ui/tasks")
     expect(olga_page).to_have_url(f"{control_center.url}/ui/login?next=/ui/tasks")  # the session ended
     olga.close()
