@@ -24,7 +24,6 @@ class SchedulingItem(Base):
     """Latest known version of one item of one feed (a tombstone when deleted)."""
 
     __tablename__ = "scheduling_items"
-    __table_args__ = {"sqlite_with_rowid": False}  # rows in key order: one B-tree written per item (migration availability_0005)
 
     feed: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     item_id: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
@@ -44,8 +43,7 @@ class SchedulingItemBlock(Base):
 
     __tablename__ = "scheduling_item_blocks"
     __table_args__ = (sa.Index("ix_scheduling_item_blocks_provider", "feed", "provider_id"),
-                      sa.Index("ix_scheduling_item_blocks_ref", "feed", "ref"),  # Slots of a Schedule
-                      {"sqlite_with_rowid": False})  # a feed's blocks are one range of the key (migration availability_0005)
+                      sa.Index("ix_scheduling_item_blocks_ref", "feed", "ref"))  # Slots of a Schedule
 
     feed: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     item_id: Mapped[str] = mapped_column(sa.String(255), primary_key=True)

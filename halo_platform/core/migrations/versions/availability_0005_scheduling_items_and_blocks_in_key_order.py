@@ -23,7 +23,8 @@ INDEXES = {"scheduling_items": [],
                                       ("ix_scheduling_item_blocks_ref", "feed, ref")]}
 
 
-def _rebuild(with_rowid: bool) -> None:
+def rebuild(with_rowid: bool) -> None:
+    """Copy both tables into new ones with or without rowid (SQLite only; also used by availability_0006)."""
     bind = op.get_bind()
     if bind.dialect.name != "sqlite":
         return
@@ -39,8 +40,8 @@ def _rebuild(with_rowid: bool) -> None:
 
 
 def upgrade() -> None:
-    _rebuild(with_rowid=False)
+    rebuild(with_rowid=False)
 
 
 def downgrade() -> None:
-    _rebuild(with_rowid=True)
+    rebuild(with_rowid=True)
