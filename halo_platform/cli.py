@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import warnings
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -23,6 +24,9 @@ from halo_platform.reports import cli as reports_cli
 class HaloGroup(click.Group):
     def main(self, *args, **kwargs):  # noqa: ANN002, ANN003
         install_redaction()
+        # Dagster's beta/preview notices about our definitions are for developers, not a command's output
+        # (two lines of them came before a bad input's one error line)
+        warnings.filterwarnings("ignore", module="dagster")
         kwargs["standalone_mode"] = False
         try:
             rv = super().main(*args, **kwargs)

@@ -8,6 +8,7 @@ naming the limit; strawberry's own HTTP refusals get the service's JSON error bo
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Iterator
 from enum import Enum
 from typing import Annotated, Any
@@ -38,8 +39,11 @@ from strawberry.fastapi import GraphQLRouter
 from halo_platform.access.guard import requires
 from halo_platform.availability import fhir_api, freshness, service
 from halo_platform.core.docs import graphiql_html
+from halo_platform.core.errors import HaloError
 from halo_platform.core.http import nesting_depth, resource
 from halo_platform.core.store import StoreResource
+
+log = logging.getLogger(__name__)
 
 # The schema is two levels deep; introspection (GraphiQL's query: 12 levels written out, 163
 # tokens) is what needs the headroom. QueryDepthLimiter skips introspection fields, so today it
@@ -241,7 +245,17 @@ class _JSONErrorsGraphQLRouter(GraphQLRouter):
             raise HTTPException(exc.status_code, exc.reason) from None
 
 
-schema = strawberry.Schema(
+class _Schema(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:  # noqa: ANN401
+        """A HaloError is the caller's mistake, answered with its message: one log line, not a
+        traceback. Anything else is logged as strawberry does (with its traceback)."""
+        ours = [e for e in errors if isinstance(e.original_error, HaloError)]
+        for error in ours:
+            log.info("graphql: refused: %s", error.message)
+        super().process_errors([e for e in errors if e not in ours], execution_context)
+
+
+schema = _Schema(
     query=AvailabilityQuery,
     config=strawberry.schema.config.StrawberryConfig(auto_camel_case=True),
     extensions=[

@@ -38,9 +38,6 @@ def ingest(feed_name: str, files: tuple[Path, ...]) -> None:
 @click.option("--horizon-days", default=60, show_default=True, type=int)
 def process(as_of: str | None, horizon_days: int) -> None:
     """Process everything landed and not yet processed through the Dagster assets, in-process."""
-    import warnings
-
-    warnings.filterwarnings("ignore", module="dagster")  # beta/preview notices are for developers, not this summary
     from halo_platform.availability.service import parse_date, run_processing
 
     summary = run_processing(_store(), parse_date(as_of, "--as-of"), horizon_days)

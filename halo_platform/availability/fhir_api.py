@@ -50,6 +50,7 @@ def parse_start(values: list[str]) -> list[Bound]:
             parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00")) if match.group(3) else dt.date.fromisoformat(text)
         except ValueError:
             raise HaloError(f"start: expected [eq|ge|gt|le|lt]YYYY-MM-DD[Thh:mm[:ss][Z|+hh:mm]], got {value!r}") from None
+        service.in_calendar(parsed.date() if isinstance(parsed, dt.datetime) else parsed, "start")
         bounds.append(Bound(match.group(1) or "eq", parsed))
     return bounds
 

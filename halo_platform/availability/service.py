@@ -73,23 +73,25 @@ def run_processing(store: StoreResource, as_of: dt.date | None = None, horizon_d
     return summary
 
 
+#: the dates a query or a run may name: past them, the day before or the week after leaves Python's calendar
+EARLIEST, LATEST = dt.date(1900, 1, 1), dt.date(2199, 12, 31)
+
+
+def in_calendar(day: dt.date, what: str) -> dt.date:
+    """`day`, or HaloError (4xx, one CLI line) when it is outside [EARLIEST, LATEST]."""
+    if not EARLIEST <= day <= LATEST:
+        raise HaloError(f"{what}: {day} is out of range ({EARLIEST} to {LATEST})")
+    return day
+
+
 def parse_date(value: str | None, what: str) -> dt.date | None:
     if value in (None, ""):
         return None
     try:
-        return dt.date.fromisoformat(value)
+        day = dt.date.fromisoformat(value)
     except ValueError:
         raise HaloError(f"{what}: expected a date YYYY-MM-DD, got {value!r}") from None
-
-
-def parse_instant(value: str | None, what: str) -> dt.datetime | None:
-    if value in (None, ""):
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(value.replace(" ", "+") if value.count(":") and " " in value else value)
-    except ValueError:
-        raise HaloError(f"{what}: expected an ISO-8601 instant, got {value!r}") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+    return in_calendar(day, what)
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,9 @@ def _known_feed(feed: str) -> None:
 
 
 def check_range(first: dt.date | None, last: dt.date | None) -> None:
+    for day, what in ((first, "from"), (last, "to")):
+        if day:
+            in_calendar(day, what)
     if first and last:
         if last < first:
             raise HaloError(f"to {last} is before from {first}")
@@ -157,6 +162,7 @@ def group_availability(store: StoreResource, feed: str, provider_ids: list[str],
         raise HaloError("provider_ids: expected a comma-separated list of provider ids")
     if len(set(provider_ids)) > MAX_GROUP_PROVIDERS:
         raise HaloError(f"provider_ids: at most {MAX_GROUP_PROVIDERS} providers, got {len(set(provider_ids))}")
+    check_range(first, last)  # the dates given, before a default is reckoned from them
     first = first or pipeline.today()
     last = last or first + dt.timedelta(days=DEFAULT_SLOT_DAYS - 1)
     check_range(first, last)

@@ -5,6 +5,7 @@ Asia/Jakarta (+07:00, no DST): Monday 2027-01-04 09:00-17:00 WIB = 02:00-10:00Z,
 
 import csv
 import json
+import logging
 
 import pytest
 from click.testing import CliRunner
@@ -60,6 +61,10 @@ def test_spans_and_quarantine_commands(processed):
     (["emr", "ingest", "--feed", "nope", "x.jsonl"], "unknown feed 'nope'"),
     (["emr", "spans", "--feed", "acme", "--provider", "J1", "--from", "04/01/2027"], "--from: expected a date"),
     (["emr", "process", "--horizon-days", "0"], "--horizon-days must be between 1 and 366"),
+    # these were tracebacks: the day before or the weeks after left Python's calendar
+    (["emr", "process", "--as-of", "9999-12-25", "--horizon-days", "30"], "--as-of: 9999-12-25 is out of range (1900-01-01 to 2199-12-31)"),
+    (["emr", "process", "--as-of", "0001-01-01", "--horizon-days", "2"], "--as-of: 0001-01-01 is out of range"),
+    (["emr", "slots", "--feed", "acme", "--provider", "J1", "--from", "9999-12-31"], "--from: 9999-12-31 is out of range"),
 ])
 def test_bad_input_is_one_line_and_exit_2(halo_env, args, message):
     result = CliRunner().invoke(cli, args)
@@ -83,6 +88,36 @@ def test_rest_bad_parameters_are_422_json_with_the_reason(halo_env, params, reas
     response = authorized_client(create_app({"store": store}), "availability:read").get("/v1/availability", params=params)
     assert response.status_code == 422
     assert reason in response.json()["error"]
+
+
+@pytest.mark.parametrize(("path", "params"), [
+    ("/v1/slots", {"feed": "acme", "provider_id": "J1", "from": "9999-12-31"}),
+    ("/v1/slots", {"feed": "acme", "provider_id": "J1", "from": "0001-01-01", "to": "0001-01-01"}),
+    ("/v1/availability/group", {"feed": "acme", "provider_ids": "J1,J2", "from": "9999-12-31"}),
+    ("/v1/availability", {"feed": "acme", "provider_id": "J1", "to": "9999-12-31"}),
+    ("/fhir/Slot", {"schedule": "Schedule/acme.J1", "start": "ge9999-12-31"}),
+    ("/fhir/Slot", {"schedule": "Schedule/acme.J1", "start": ["ge0001-01-01", "lt0001-01-02"]}),
+])
+def test_dates_at_the_ends_of_the_calendar_are_a_4xx_with_the_reason_not_a_500(halo_env, store, path, params):
+    response = authorized_client(create_app({"store": store}), "availability:read").get(path, params=params)
+    assert 400 <= response.status_code < 500 and "out of range (1900-01-01 to 2199-12-31)" in response.text, response.text
+
+
+@pytest.mark.parametrize("query", [
+    '{ slots(feed: "acme", providerId: "J1", from: "9999-12-31") { startAt } }',
+    '{ groupAvailability(feed: "acme", providerIds: ["J1", "J2"], from: "9999-12-31") { startAt } }',
+])
+def test_graphql_dates_at_the_ends_of_the_calendar_are_an_error_with_the_reason(halo_env, store, query):
+    errors = authorized_client(create_app({"store": store}), "availability:read").post("/graphql", json={"query": query}).json()
+    assert "out of range (1900-01-01 to 2199-12-31)" in errors["errors"][0]["message"]
+
+
+def test_a_refused_graphql_query_is_one_log_line_without_a_traceback(halo_env, store, caplog):
+    caplog.set_level(logging.INFO)
+    client = authorized_client(create_app({"store": store}), "availability:read")
+    errors = client.post("/graphql", json={"query": '{ nextAvailable(feed: "acme", providerId: "J1", durationMinutes: -5) { startAt } }'}).json()
+    assert "durationMinutes must be 1..1440" in errors["errors"][0]["message"]
+    assert "Traceback" not in caplog.text and "graphql: refused: durationMinutes must be 1..1440" in caplog.text
 
 
 def test_graphql_available_spans_and_next_available(processed, store):
