@@ -38,10 +38,6 @@ def wall_instant(tz: str, wall: dt.datetime) -> int:
     return int(wall.replace(tzinfo=zone(tz), fold=0).timestamp())
 
 
-def utc_instant(naive_utc: dt.datetime) -> int:
-    return int(naive_utc.replace(tzinfo=dt.UTC).timestamp())
-
-
 def merge(intervals: Iterable[Interval]) -> list[Interval]:
     """Sorted union; touching or overlapping intervals join, empty ones drop."""
     out: list[list[int]] = []
