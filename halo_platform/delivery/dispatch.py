@@ -58,6 +58,7 @@ from halo_platform.delivery.providers.base import (
 )
 from halo_platform.delivery.providers.wire import Exchange, NoAnswer, NotSent, Reply, WirePool
 from halo_platform.delivery.queue import claim, mark_in_flight, persist, resolve_uncertain
+from halo_platform.delivery.quiet_hours import quiet_until, recipient_zone
 from halo_platform.delivery.resources import ProvidersResource, provider_kinds
 from halo_platform.delivery.routing import draw
 from halo_platform.delivery.state import routing_now
@@ -177,6 +178,9 @@ class Dispatcher:
             if row.expires_at is not None and row.expires_at <= now:
                 batch.transitions.append(expired(row, now))
                 continue
+            if (quiet := self._quiet_until(row, now)) is not None:  # a retry or a backlog due inside them
+                batch.transitions.append(requeued(row, quiet, f"quiet hours until {quiet:%Y-%m-%dT%H:%M:%SZ}"))
+                continue
             if row.id in pinned:
                 batch.assigned[pinned[row.id]].append(row)
                 continue
@@ -194,6 +198,16 @@ class Dispatcher:
                 batch.assigned[name].append(row)
         stats.phases["route"] = time.perf_counter() - t_claimed
         return batch
+
+    def _quiet_until(self, row, now: dt.datetime) -> dt.datetime | None:  # noqa: ANN001
+        """When the recipient's quiet hours around `now` end (never after `expires_at`), for a
+        NORMAL/LOW message; None when it may go now. Submission defers a message due inside them;
+        this catches what becomes due inside them later: a retry, a backlog."""
+        window = None if row.priority == "HIGH" else self.config.quiet_hours_for(row.channel, row.country)
+        end = window and quiet_until(now, window, recipient_zone(row.channel, row.recipient, row.country, row.timezone))
+        if not end:
+            return None
+        return min(end, row.expires_at) if row.expires_at else end
 
     def _uncertain_resolution(self, row, unknowns: int) -> str:  # noqa: ANN001
         entry = self.config.providers.get(row.provider or "")

@@ -113,7 +113,7 @@ def resolve_uncertain(conn: Connection, owner: str, rows: Sequence, decide, now:
 # done while the claim holds the write lock
 _CLAIMED = [messages_t.c[name] for name in (
     "id", "channel", "recipient", "country", "capability", "priority", "priority_rank", "content", "expires_at", "number_of_retries",
-    "provider", "next_attempt_at", "lease_until", "in_flight_at", "created_at")]
+    "provider", "next_attempt_at", "lease_until", "in_flight_at", "created_at", "timezone")]
 
 
 def claim(conn: Connection, channel: str, owner: str, limit: int, now: dt.datetime, lease_seconds: float) -> list:

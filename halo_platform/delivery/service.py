@@ -80,6 +80,7 @@ def _row_values(new: NewMessage, now: dt.datetime, created_by: str | None = None
         "segments": new.segments,
         "callback_url": new.callback_url,
         "webhook_key": webhook_key,
+        "timezone": new.timezone,
         "fallback": new.fallback,
         "fallback_of": None,
     }

@@ -61,6 +61,7 @@ class Message(Base):
     # the API key (its prefix) that submitted the message
     callback_url: Mapped[str | None] = mapped_column(sa.String(2048))
     webhook_key: Mapped[str | None] = mapped_column(sa.String(16))
+    timezone: Mapped[str | None] = mapped_column(sa.String(64))  # the recipient's, when the sender gave it (quiet hours)
     # channel fallback: the message to send if this SMS fails, and on that message the SMS it
     # replaces (unique: a fallback is made once, however many runs race to make it)
     fallback: Mapped[dict | None] = mapped_column(sa.JSON(none_as_null=True))

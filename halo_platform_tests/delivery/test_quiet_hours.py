@@ -119,3 +119,28 @@ def test_quiet_until_in_local_time(local, start, end, until):
 def test_bad_quiet_hours_are_a_configuration_error(bad):
     with pytest.raises(HaloError, match="quiet_hours"):
         parse_config({"providers": {}, "quiet_hours": bad})
+
+
+def test_a_backlog_that_becomes_due_inside_quiet_hours_waits_for_their_end(setup, fakes):
+    """Submitted in the day, still queued at night (a backlog, or a retry due then): the
+    dispatcher holds it too, not only the submission."""
+    providers, store = setup
+    low = send(providers, store, NIGHT_IN_PARIS - dt.timedelta(hours=3))  # 20:00 in Paris: due at once
+    assert low["status"] == "queued"
+    drain(providers, store, clock=at(NIGHT_IN_PARIS))
+    assert list(fakes["twilio"].accepted) == []
+    assert message_view(low["id"], store)["status"] == "queued"
+    drain(providers, store, clock=at(QUIET_ENDS - dt.timedelta(seconds=1)))  # held until their end, not only skipped once
+    assert list(fakes["twilio"].accepted) == []
+    drain(providers, store, clock=at(QUIET_ENDS))
+    assert [a["to"] for a in fakes["twilio"].accepted] == ["+33612345678"]
+    assert message_view(low["id"], store)["status"] == "sent"
+
+
+def test_the_dispatcher_uses_the_time_zone_the_message_was_sent_with(setup, fakes):
+    providers, store = setup
+    evening = dt.datetime(2026, 12, 1, 21, 30, tzinfo=UTC)  # 22:30 in Paris (quiet), 16:30 in New York
+    low = send(providers, store, evening - dt.timedelta(hours=4), timezone="America/New_York")
+    drain(providers, store, clock=at(evening))
+    assert [a["to"] for a in fakes["twilio"].accepted] == ["+33612345678"]
+    assert message_view(low["id"], store)["status"] == "sent"
