@@ -18,11 +18,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 
 from halo_platform.core.errors import HaloError
+from halo_platform.core.timezones import iana_zone
 from halo_platform.delivery.config import CHANNELS, DEFAULT_MAX_SEGMENTS, PRIORITIES, DeliveryConfig
 from halo_platform.delivery.tables import Message
 
@@ -180,10 +180,8 @@ def _callback_url(value: Any) -> str | None:
 def _timezone(value: Any) -> str | None:
     if value is None or value == "":
         return None
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError, TypeError):
-        raise HaloError(f"timezone: {_printable(str(value))[:64]!r} is not an IANA time zone such as Europe/Paris") from None
+    if iana_zone(value) is None:
+        raise HaloError(f"timezone: {_printable(str(value))[:64]!r} is not an IANA time zone such as Europe/Paris")
     return value
 
 

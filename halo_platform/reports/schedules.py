@@ -17,12 +17,11 @@ the cron runs every hour (then each real hour runs).
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo, available_timezones
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from cron_descriptor import ExpressionDescriptor, FormatError, MissingFieldError, Options, WrongArgumentError
@@ -30,6 +29,7 @@ from croniter import CroniterError, croniter
 
 from halo_platform.core.errors import HaloError, NotFoundError
 from halo_platform.core.models import utcnow
+from halo_platform.core.timezones import iana_zone
 from halo_platform.reports.tables import TaskSchedule, TaskScheduleEdit
 
 if TYPE_CHECKING:
@@ -192,18 +192,13 @@ def check_catch_up(catch_up: str) -> None:
         raise HaloError(f"invalid catch_up {catch_up!r}: one of {', '.join(CATCH_UP)}")
 
 
-@functools.cache
-def _timezones() -> frozenset[str]:
-    # `localtime` and `posixrules` are files of the system's zone folder (the host's zone), not IANA zones
-    return frozenset(available_timezones() - {"localtime", "posixrules"})
-
-
 def check_timezone(timezone: str) -> ZoneInfo:
     """The IANA zone named `timezone`; anything else (`localtime`, a path, 300 characters) is refused."""
-    if timezone not in _timezones():
+    zone = iana_zone(timezone)
+    if zone is None:
         shown = timezone if len(timezone) <= 64 else timezone[:64] + "…"
         raise HaloError(f"unknown timezone {shown!r} (an IANA name such as Asia/Jakarta)")
-    return ZoneInfo(timezone)
+    return zone
 
 
 def validate_schedule(task: str, cron: str, timezone: str, payload: Mapping[str, Any], sinks: Sequence[str]) -> None:

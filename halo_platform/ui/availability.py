@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
@@ -20,6 +19,7 @@ from halo_platform.availability.pipeline import today
 from halo_platform.core.http import resource
 from halo_platform.core.redact import mask_text
 from halo_platform.core.store import StoreResource
+from halo_platform.core.timezones import iana_zone
 from halo_platform.ui.app import render, signed_in
 
 router = APIRouter(include_in_schema=False)
@@ -27,10 +27,7 @@ RAW_CHARS = 160  # of a quarantined record: enough to recognise it
 
 
 def _zone(name: str | None) -> dt.tzinfo:
-    try:
-        return ZoneInfo(name) if name else dt.UTC
-    except (ZoneInfoNotFoundError, ValueError):
-        return dt.UTC
+    return iana_zone(name) or dt.UTC
 
 
 def _page_data(store: StoreResource, feed: str, provider: str, week: str) -> tuple[int, dict]:

@@ -66,6 +66,8 @@ EMAIL = {"to": "ada@example.com", "subject": "Your code", "body": "123456", "pri
         ("push", {"to": "device_token_1", "title": "t", "body": "b", "data": {"a": {"b": 1}}}, "data: must be an object whose keys and values are strings"),
         ("push", {"to": "device_token_1", "title": "t", "body": "b", "data": {"n": None, "t": True}}, "values are strings"),
         ("push", {"to": "device_token_1", "title": "t", "body": "b", "data": ["a"]}, "values are strings"),
+        ("sms", {**SMS, "timezone": "a" * 300}, "timezone: 'aaaa"),  # was an OSError (file name too long): a 500
+        ("sms", {**SMS, "timezone": "localtime"}, "timezone: 'localtime' is not an IANA time zone"),  # the host's zone
         ("sms", {**SMS, "priority": 0}, "priority: must be"),
         ("sms", {**SMS, "priority": []}, "priority: must be"),
         ("sms", {**SMS, "priority": {}}, "priority: must be"),
