@@ -123,11 +123,9 @@ WARM_UP_QUERY = "{ runsOrError(limit: 1) { __typename } assetsOrError(limit: 1) 
 
 def warm_up_webserver(wait_seconds: float = 120) -> bool:
     """Send the Dagster webserver WARM_UP_QUERY, waiting up to `wait_seconds` for it to answer
-    (`halo up` starts it with the API); False when it did not answer or refused the query.
-    Imports submit_run's GraphQL client first: 90 ms that the first request would pay."""
+    (`halo up` starts it with the API); False when it did not answer or refused the query."""
     import time
 
-    import dagster_graphql  # noqa: F401
     import httpx
 
     url = f"{get_settings().dagster_ui_url}/graphql"
