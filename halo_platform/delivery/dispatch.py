@@ -95,8 +95,8 @@ class DispatchStats:
 
 
 class Dispatcher:
-    """Sends due messages. One instance keeps its connections and thread pools across batches. `clock` is injectable so tests can drive time (backoff, expiry, autopilot
-    windows, leases)."""
+    """Sends due messages. One instance keeps its connections and thread pools across batches.
+    `clock` is injectable so tests can drive time (backoff, expiry, autopilot windows, leases)."""
 
     def __init__(
         self,
@@ -563,9 +563,8 @@ class _Sending:
         lane = flight.lane
         lane.free += 1
         ms = (time.perf_counter() - flight.started) * 1000
-        by_id = {r.message_id: r for r in results}
-        answered = [(row, by_id.get(row.id) or SendResult(row.id, RETRYABLE, detail="no result from provider"), lane.provider.name) for row, _ in flight.ready]
-        answered = [(row, r if r.latency_ms is not None else dataclasses.replace(r, latency_ms=ms), name) for row, r, name in answered]
+        answered = [(row, r if r.latency_ms is not None else dataclasses.replace(r, latency_ms=ms), lane.provider.name)
+                    for row, r in results_by_row(flight.ready, results)]
         asked = [result.retry_after or 0.0 for _, result, _ in answered if result.outcome == THROTTLED]
         if asked:
             self.d._pause(lane.provider.name, max(asked))
@@ -627,7 +626,12 @@ def send_request(provider: Provider, ready: Sequence[tuple], mark: Callable[[str
     ready = [(row, m) for row, m in ready if row.id in ours]
     if not ready:
         return []
-    by_id = {r.message_id: r for r in call_provider(provider, [m for _, m in ready], timeout)}
+    return results_by_row(ready, call_provider(provider, [m for _, m in ready], timeout))
+
+
+def results_by_row(ready: Sequence[tuple], results: Sequence[SendResult]) -> list[tuple[object, SendResult]]:
+    """(row, its result) for each (row, message) of a request; retryable when the provider gave none."""
+    by_id = {r.message_id: r for r in results}
     return [(row, by_id.get(row.id) or SendResult(row.id, RETRYABLE, detail="no result from provider")) for row, _ in ready]
 
 
