@@ -14,7 +14,7 @@ from pathlib import Path
 from halo_platform.core.models import utcnow
 from halo_platform.core.settings import get_settings
 from halo_platform.sinks import Delivery, SinksResource
-from halo_platform.sinks.base import safe_name
+from halo_platform.sinks.base import name_of_title
 
 log = logging.getLogger("halo.alerts")
 
@@ -62,7 +62,7 @@ def send_alert(alert: Alert, sinks: SinksResource, to: list[str] | None = None) 
         # one file per alert, never overwriting another: a run may carry several failed checks, and the
         # same title comes again (every provider down for sms/*/* had been `_.json`, the name after its last /)
         stamp = utcnow().strftime("%Y%m%dT%H%M%S%fZ")
-        path = Path(tmp) / (safe_name(f"alert_{stamp}_{alert.run_id or 'norun'}_{alert.title.replace('/', '_')}")[:150] + ".json")
+        path = Path(tmp) / (name_of_title(f"alert_{stamp}_{alert.run_id or 'norun'}_{alert.title}")[:150] + ".json")
         path.write_text(json.dumps({**asdict(alert), "subject": subject, "text": text}, indent=2, default=str))
         # the text says what the JSON record holds: a chat sink with no link store sends the text alone
         delivery = Delivery(subject=subject, text=text, files=[path], files_optional=True)

@@ -79,6 +79,12 @@ def safe_name(name: str) -> str:
     return cleaned[:200] or "unnamed"
 
 
+def name_of_title(title: str) -> str:
+    """A file name made of a title (a subject, an alert's): its '/' become '_' rather than
+    folders `safe_name` would drop ("every provider is down for sms/*/*" is not `_`)."""
+    return safe_name(title.replace("/", "_"))
+
+
 class Sink(dg.ConfigurableResource, abc.ABC):
     """A named destination. Subclasses set `kind` and implement `deliver`.
 
@@ -131,7 +137,7 @@ class Sink(dg.ConfigurableResource, abc.ABC):
         lines = [delivery.text or delivery.subject]
         lines += [f"{link.name} ({link.size} bytes): {link.url}" for link in delivery.links]
         with tempfile.TemporaryDirectory(prefix="halo-note-") as tmp:
-            note = Path(tmp) / (safe_name(delivery.subject.replace("/", "_")) + ".txt")
+            note = Path(tmp) / (name_of_title(delivery.subject) + ".txt")
             note.write_text("\n\n".join(lines))
             yield [*files, note]
 
