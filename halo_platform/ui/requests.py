@@ -74,7 +74,7 @@ def _context(found: dict[str, Any]) -> dict[str, Any]:
     """What a request's page shows; each output as (position, label, downloadable): a link only
     where the request's own file is there to download (not for an email or a chat message)."""
     root = get_settings().home / "outputs"
-    outputs = [(i, PurePosixPath(unquote(urlsplit(o).path)).name or o, output_file(found, str(i), root) is not None)
+    outputs = [(i, output_name(o) or o, output_file(found, str(i), root) is not None)
                for i, o in enumerate(found["outputs"] or [])]
     return {"req": found, "terminal": found["status"] in TERMINAL, "meaning": MEANING.get(found["status"], ""),
             "outputs": outputs, "dagster_url": f"{get_settings().dagster_ui_url}/runs/{found['request_id']}"}
@@ -100,6 +100,11 @@ def request_live(request_id: str, request: Request, caller: Caller = Depends(sig
     return render(request, "requests_live.html", caller, **_context(found))
 
 
+def output_name(output: str) -> str:
+    """The file name an output (a URL or a path) ends with ('' for none)."""
+    return PurePosixPath(unquote(urlsplit(output).path)).name
+
+
 def output_file(found: dict[str, Any], index: str, outputs_root: Path) -> Path | None:
     """The file of output number `index` of the request: the one its run built and keeps under
     `outputs_root/<request_id>/`, named as the output names it; None when the index names no output
@@ -109,7 +114,7 @@ def output_file(found: dict[str, Any], index: str, outputs_root: Path) -> Path |
     outputs = found["outputs"] or []
     if not (index.isascii() and index.isdigit()) or int(index) >= len(outputs):
         return None
-    name = PurePosixPath(unquote(urlsplit(outputs[int(index)]).path)).name
+    name = output_name(outputs[int(index)])
     own = (outputs_root / found["request_id"]).resolve()
     path = own / name
     if name in ("", ".", "..") or own.parent != outputs_root.resolve() or not path.is_file() or path.is_symlink():
