@@ -27,8 +27,8 @@ def _change(at: dt.datetime, by: str | None) -> str:
     return _when(at) + (f" by {by}" if by else "")
 
 
-def _actor() -> str:
-    """Who a change made here is recorded as made by: the login running `halo`."""
+def cli_actor() -> str:
+    """Who a change made with a `halo` command is recorded as made by: the login running it."""
     return f"cli:{getpass.getuser()}"
 
 
@@ -48,7 +48,7 @@ def create_key_cmd(name: str, scopes: tuple[str, ...], expires: dt.datetime | No
     from halo_platform.access.keys import create_key
 
     key = create_key(_store(), name, scopes, expires=expires.date() if expires else None, rate_per_second=rate,
-                     created_by=_actor())
+                     created_by=cli_actor())
     click.echo(key)
     if sys.stdout.isatty():
         click.echo("store this key now: it is not kept and cannot be shown again", err=True)
@@ -76,7 +76,7 @@ def revoke_key_cmd(name: str) -> None:
     """Revoke the active key NAME: its next request is 401."""
     from halo_platform.access.keys import revoke_key
 
-    revoke_key(_store(), name, revoked_by=_actor())
+    revoke_key(_store(), name, revoked_by=cli_actor())
     click.echo(f"revoked {name}")
 
 
@@ -102,7 +102,7 @@ def create_user_cmd(name: str, role: str) -> None:
     """Create a user; the password is read from stdin or prompted (at least 12 characters)."""
     from halo_platform.access.users import create_user
 
-    create_user(_store(), name, role, _read_password(), created_by=_actor())
+    create_user(_store(), name, role, _read_password(), created_by=cli_actor())
     click.echo(f"created {name} ({role})")
 
 
@@ -126,7 +126,7 @@ def disable_user_cmd(name: str) -> None:
     """Refuse NAME's logins from now on and end their sessions."""
     from halo_platform.access.users import disable_user
 
-    disable_user(_store(), name, disabled_by=_actor())
+    disable_user(_store(), name, disabled_by=cli_actor())
     click.echo(f"disabled {name}")
 
 

@@ -7,6 +7,7 @@ import json
 
 import click
 
+from halo_platform.access.cli import cli_actor
 from halo_platform.core.errors import HaloError
 
 
@@ -47,7 +48,7 @@ def _submit(channel: str, fields: dict) -> None:
 
     store, providers = _resources()
     view, created = submit(channel, {k: v for k, v in fields.items() if v is not None}, store=store, providers=providers,
-                           created_by=f"cli:{getpass.getuser()}")
+                           created_by=cli_actor())
     click.echo(json.dumps({**view, "created": created}))
 
 
@@ -159,8 +160,6 @@ def providers() -> None:
 def switch(provider: str, state: str, reason: str, changed_by: str | None) -> None:
     """Switch PROVIDER off by hand (the autopilot leaves it off), or hand it back to the autopilot
     (`auto`: pinged, then ramped up like a provider that recovered)."""
-    import getpass
-
     from halo_platform.delivery.autopilot import set_manual
 
     store, providers = _resources()
@@ -190,8 +189,6 @@ def weights_show() -> None:
 @click.option("--by", "changed_by", default=None, help="Who (default: $USER).")
 def weights_set(rule: str, assignments: tuple[str, ...], reason: str | None, changed_by: str | None) -> None:
     """Set RULE's weights: `halo delivery weights set sms/*/TEXT sandbox_sms_a=50 sandbox_sms_b=50`."""
-    import getpass
-
     from halo_platform.delivery.state import set_weights
 
     parsed = {}
@@ -245,7 +242,7 @@ def suppress(channel: str, to: str, country: str | None, scope: str, reason: str
     """Opt TO out of CHANNEL; its queued NORMAL/LOW messages end `suppressed`."""
     from halo_platform.delivery.suppressions import suppress as add
 
-    done = add(_resources()[0], channel, to, scope=scope, reason=reason, created_by=f"cli:{getpass.getuser()}", country=country)
+    done = add(_resources()[0], channel, to, scope=scope, reason=reason, created_by=cli_actor(), country=country)
     click.echo(f"suppressed on {channel} (scope {scope}); {done['ended']} queued message(s) ended")
 
 
