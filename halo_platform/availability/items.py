@@ -339,9 +339,16 @@ def apply_files(conn: Connection, feed: str, files: list[LandedFile]) -> ApplyRe
                 UNION ALL
                 SELECT m.provider_id, CAST(t.start_ts AS DATE) - {DIRTY_BEFORE_DAYS}, CAST(t.end_ts AS DATE) + {DIRTY_AFTER_DAYS}
                 FROM touched t JOIN members m USING (ref) WHERE t.start_ts IS NOT NULL
+            ), whole AS (
+                SELECT DISTINCT provider_id FROM r WHERE f = DATE '{ALL_FROM}' AND t = DATE '{ALL_TO}'
+            ), kept AS (
+                -- a range inside its provider's whole range changes nothing the merge gives: dropped
+                -- before it (a first load dirties every provider whole: the merge sorted its 250k block ranges per feed)
+                SELECT * FROM r WHERE (f = DATE '{ALL_FROM}' AND t = DATE '{ALL_TO}') OR f < DATE '{ALL_FROM}' OR t > DATE '{ALL_TO}'
+                                   OR provider_id NOT IN (SELECT provider_id FROM whole)
             ), o AS (
                 SELECT *, max(t) OVER (PARTITION BY provider_id ORDER BY f, t ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev
-                FROM r
+                FROM kept
             ), g AS (
                 SELECT *, sum(CASE WHEN prev IS NULL OR f > prev + 1 THEN 1 ELSE 0 END)
                           OVER (PARTITION BY provider_id ORDER BY f, t ROWS UNBOUNDED PRECEDING) AS grp FROM o
