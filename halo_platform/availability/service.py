@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -293,10 +294,12 @@ def refresh_next_slots(store: StoreResource, feed: str, now: dt.datetime) -> int
         codec = Codec(conn)
         naive_now = now.astimezone(dt.UTC).replace(tzinfo=None)
         by_provider: dict[str, list] = defaultdict(list)
+        # spans start and end on a grid of times that providers share: each stored value is read once
+        instant = functools.cache(lambda value: codec.read_ts(value).replace(tzinfo=dt.UTC))
         for provider, start, end in codec.select_plain(
                 "SELECT provider_id, start_at, end_at FROM available_spans WHERE feed = ? AND end_at > ? AND start_at < ? "
                 "ORDER BY provider_id, start_at", (feed, codec.ts(naive_now), codec.ts(naive_now + NEXT_SLOTS_LOOKAHEAD))):
-            by_provider[provider].append((codec.read_ts(start).replace(tzinfo=dt.UTC), codec.read_ts(end).replace(tzinfo=dt.UTC)))
+            by_provider[provider].append((instant(start), instant(end)))
         tz_of = load_hours(codec, feed, list(by_provider))[1]
         rows = []
         stamp = codec.ts(pipeline.utcnow().replace(tzinfo=None))
