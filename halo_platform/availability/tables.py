@@ -42,8 +42,11 @@ class SchedulingItemBlock(Base):
     Slots have no provider but a `ref` to their Schedule."""
 
     __tablename__ = "scheduling_item_blocks"
+    # Slots of a Schedule are found by their ref, which no other block has: only theirs are indexed
+    # (MariaDB has no partial index and indexes every block)
     __table_args__ = (sa.Index("ix_scheduling_item_blocks_provider", "feed", "provider_id"),
-                      sa.Index("ix_scheduling_item_blocks_ref", "feed", "ref"))  # Slots of a Schedule
+                      sa.Index("ix_scheduling_item_blocks_ref", "feed", "ref",
+                               sqlite_where=sa.text("ref IS NOT NULL"), postgresql_where=sa.text("ref IS NOT NULL")))
 
     feed: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     item_id: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
