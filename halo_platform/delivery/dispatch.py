@@ -21,10 +21,12 @@ import contextlib
 import dataclasses
 import datetime as dt
 import logging
+import os
 import queue
 import random
 import selectors
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -67,6 +69,21 @@ from halo_platform.delivery.throttle import Tokens, pause
 log = logging.getLogger("halo.delivery")
 #: the longest a sending loop waits for more answers to share a transaction
 MAX_WINDOW_SECONDS = 0.01
+#: the nice value of a drain's threads: bulk sending yields the CPU to the API answering HIGH
+#: sends on the same host. `halo bench delivery`, 40,000 messages, two pairs back to back (load
+#: 2-5): HIGH p50 / p99 during the drain 60 / 160 ms at 0 vs 32 / 83 ms at 10 on PostgreSQL
+#: with 2 dispatchers, 20 vs 14 ms p50 on SQLite, the drain rate within the runs' spread
+DRAIN_NICENESS = 10
+
+
+def yield_cpu() -> None:
+    """Lower the calling thread's CPU priority to `DRAIN_NICENESS` (threads it starts inherit it).
+    Linux only, where a nice value is per thread: the process and its other threads keep theirs."""
+    if sys.platform != "linux":
+        return
+    tid = threading.get_native_id()
+    with contextlib.suppress(OSError):
+        os.setpriority(os.PRIO_PROCESS, tid, max(os.getpriority(os.PRIO_PROCESS, tid), DRAIN_NICENESS))
 
 
 @dataclass
@@ -262,12 +279,14 @@ class Dispatcher:
         log.warning("provider %s asked to wait %.1f s; paused until %s", name, seconds, until.isoformat())
 
     def drain(self, channels: Sequence[str] = CHANNELS, timeout: float | None = None) -> DispatchStats:
-        """Dispatch until nothing is due on `channels` (or `timeout` seconds pass); channels in parallel."""
+        """Dispatch until nothing is due on `channels` (or `timeout` seconds pass); channels in
+        parallel, on threads at a lower CPU priority (`yield_cpu`)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         results: dict[str, DispatchStats] = {}
         failures: list[BaseException] = []
 
         def run(channel: str) -> None:
+            yield_cpu()  # this thread, its claimer and its providers' pools
             try:
                 results[channel] = self._drain_channel(channel, deadline)
             except BaseException as exc:  # noqa: BLE001 - re-raised below

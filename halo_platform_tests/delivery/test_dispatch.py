@@ -5,7 +5,9 @@ down, HIGH failover within the deadline and never re-sent after an unknown outco
 from __future__ import annotations
 
 import datetime as dt
+import os
 import random
+import sys
 import threading
 import time
 
@@ -15,7 +17,8 @@ import sqlalchemy as sa
 from halo_platform.core.definitions import STORE
 from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
-from halo_platform.delivery.dispatch import Dispatcher
+from halo_platform.delivery import dispatch
+from halo_platform.delivery.dispatch import DRAIN_NICENESS, Dispatcher, provider_result
 from halo_platform.delivery.queue import claim
 from halo_platform.delivery.service import enqueue_many, message_view, submit
 from halo_platform.delivery.tables import DeliveryAttempt, Message, MessageEvent, ProviderState
@@ -267,3 +270,21 @@ def test_email_dispatch_uses_the_batch_apis_with_per_message_acknowledgement(fak
     assert len(fakes["sendgrid"].accepted) + len(fakes["mailjet"].accepted) == 1500
     assert fakes["sendgrid"].request_count <= 2 + 2 * 11 and fakes["mailjet"].request_count <= 1500 // 50 + 2
 
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="a nice value per thread is Linux's")
+def test_a_drain_sends_from_threads_at_a_lower_cpu_priority_and_leaves_the_callers_alone(fakes, providers_file, halo_store, monkeypatch):
+    config = sms_config(providers_file, fakes)
+    enqueue_many("sms", sms(6), store=halo_store, providers=config)
+    niceness: list[int] = []
+
+    def observed(*args):  # noqa: ANN002, ANN202 - the answer is read on the thread that sends
+        niceness.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        return provider_result(*args)
+
+    monkeypatch.setattr(dispatch, "provider_result", observed)
+    caller = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    Dispatcher(config, halo_store, batch_size=2).drain(["sms"])
+    assert statuses() == {"sent": 6}
+    assert len(niceness) == 6 and min(niceness) >= max(caller, DRAIN_NICENESS)
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == caller
