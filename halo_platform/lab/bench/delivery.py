@@ -38,8 +38,10 @@ TEMPLATES = [f"Your appointment reminder, template {i}: see you soon." for i in 
 # 9.9 ms with 8, 26.9 ms with 16, load 16-20). One sending loop holds connections for no threads:
 # 20,000 messages, 16 vs 8 back to back (load 10-11): transactions 539 / 512 / 526 vs 872 / 828 /
 # 864 and dispatcher CPU 2.7 / 2.5 / 2.5 vs 3.0 / 3.2 / 3.8 s on SQLite / PostgreSQL x1 / x2;
-# 3,698 / 2,109 / 2,708 vs 3,595 / 1,951 / 1,857 msg/s; HIGH p99 87 vs 87 ms on SQLite
-CONCURRENCY = 16
+# 3,698 / 2,109 / 2,708 vs 3,595 / 1,951 / 1,857 msg/s; HIGH p99 87 vs 87 ms on SQLite. 32 vs 16,
+# 40,000 messages, two pairs back to back (load 4-7): 37 / 38% vs 27 / 34% of raw on SQLite, 30 / 30% vs
+# 28 / 24% on PostgreSQL x1, 38% vs 33 / 27% x2, with a third fewer transactions; HIGH p99 within the spread
+CONCURRENCY = 32
 RAW_CONCURRENCY = 4  # connections per SMS fake for the raw-capacity reference
 BATCH = 200  # messages per claim (as the dispatch job's default)
 PG_ADMIN_URL = os.environ.get("HALO_BENCH_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
