@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from halo_platform.core.errors import NotFoundError
 from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
+from halo_platform.core.text import lone_surrogate
 from halo_platform.delivery.lifecycle import moves_forward
 from halo_platform.delivery.providers.base import CallbackEvent, CallbackRejected, CallbackRequest
 from halo_platform.delivery.queue import events_t, messages_t
@@ -44,18 +45,10 @@ def _parse(provider_name: str, providers: ProvidersResource, request: CallbackRe
         # a body shape no parser foresaw is the caller's error (400), not ours (500)
         log.warning("callback for %s: unreadable body (%s)", provider_name, type(exc).__name__)
         raise CallbackRejected(f"unreadable callback body ({type(exc).__name__})", 400) from None
-    if not all(_utf8(text) for ev in events for text in (ev.message_id, ev.provider_message_id, ev.dedupe_key, ev.detail)):
+    if any(text and lone_surrogate(text) is not None for ev in events for text in (ev.message_id, ev.provider_message_id, ev.dedupe_key, ev.detail)):
         # JSON may escape a lone surrogate (\ud800), which no UTF-8 store takes
         raise CallbackRejected("unreadable callback body (text that is not UTF-8)", 400)
     return events
-
-
-def _utf8(text: str | None) -> bool:
-    try:
-        (text or "").encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _own_message(conn: sa.Connection, provider_name: str, ev: CallbackEvent):  # noqa: ANN202

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 
 from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
+from halo_platform.core.text import lone_surrogate
 from halo_platform.core.write_lock import writing
 from halo_platform.delivery.config import CHANNELS
 from halo_platform.delivery.lifecycle import (
@@ -609,11 +610,8 @@ def unsendable(message: Outgoing) -> str:
     fields = {"recipient": message.recipient, "body": message.body, "subject": message.subject, "html": message.html, "title": message.title,
               **{f"data.{k}": v for k, v in (message.data or {}).items()}}
     for name, value in fields.items():
-        if isinstance(value, str):
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError:
-                return f"{name} holds text that cannot be encoded"
+        if isinstance(value, str) and lone_surrogate(value) is not None:
+            return f"{name} holds text that cannot be encoded"
     if message.subject and ("\r" in message.subject or "\n" in message.subject):
         return "the subject holds a line break"
     return ""

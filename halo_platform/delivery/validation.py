@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 import phonenumbers
 
 from halo_platform.core.errors import HaloError
+from halo_platform.core.text import lone_surrogate
 from halo_platform.core.timezones import iana_zone
 from halo_platform.delivery.config import CHANNELS, DEFAULT_MAX_SEGMENTS, PRIORITIES, DeliveryConfig
 from halo_platform.delivery.tables import Message
@@ -100,10 +101,8 @@ def _check_strings(field: str, value: Any) -> None:
     """Every string in `value` (keys too) is valid Unicode without NUL: the store, JSON
     and every provider API can carry it."""
     if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise HaloError(f"{field}: not valid Unicode (a lone surrogate at character {exc.start})") from None
+        if (at := lone_surrogate(value)) is not None:
+            raise HaloError(f"{field}: not valid Unicode (a lone surrogate at character {at})")
         if "\x00" in value:
             raise HaloError(f"{field}: control character U+0000 is not allowed")
     elif isinstance(value, Mapping):
