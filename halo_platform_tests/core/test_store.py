@@ -84,3 +84,15 @@ def test_processes_racing_to_migrate_a_new_database_all_succeed(tmp_path):
         p.join(timeout=120)
     assert [p.exitcode for p in procs] == [0, 0, 0, 0]
     assert _schema_diff(url) == []
+
+
+def test_a_store_without_a_url_follows_halo_db_url_and_halo_home_as_they_change(tmp_path, monkeypatch):
+    store = StoreResource()
+    monkeypatch.setenv("HALO_DB_URL", f"sqlite:///{tmp_path / 'a.db'}")
+    assert store.url == f"sqlite:///{tmp_path / 'a.db'}"
+    monkeypatch.setenv("HALO_DB_URL", f"sqlite:///{tmp_path / 'b.db'}")
+    assert store.url == f"sqlite:///{tmp_path / 'b.db'}"
+    monkeypatch.delenv("HALO_DB_URL")
+    monkeypatch.setenv("HALO_HOME", str(tmp_path / "home"))
+    assert store.url == f"sqlite:///{tmp_path / 'home' / 'halo.db'}"
+    assert StoreResource(db_url="sqlite:///elsewhere.db").url == "sqlite:///elsewhere.db"
