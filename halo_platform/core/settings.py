@@ -102,14 +102,13 @@ def expand_env(value: Any, settings: Settings | None = None, env: Mapping[str, s
     time only: the result may hold secrets and must not reach run config or logs.
     """
     env = os.environ if env is None else env
-    settings = settings or get_settings()
 
     def lookup(match: re.Match[str]) -> str:
         name = match.group(1)
         if name in env:
             return env[name]
-        if name == "HALO_HOME":
-            return str(settings.home)
+        if name == "HALO_HOME":  # the settings resolved only then: a provider's client is built per send
+            return str((settings or get_settings()).home)
         raise HaloError(f"environment variable {name} is referenced in configuration but not set")
 
     if isinstance(value, str):

@@ -56,3 +56,8 @@ def test_env_references_expand_recursively_and_halo_home_falls_back_to_settings(
 def test_a_missing_env_reference_names_the_variable_and_no_value():
     with pytest.raises(HaloError, match="SECRET_TOKEN is referenced"):
         expand_env("Bearer ${SECRET_TOKEN}", get_settings({}), {})
+
+
+def test_halo_home_falls_back_to_the_process_settings_when_none_are_given(tmp_path, monkeypatch):
+    monkeypatch.setenv("HALO_HOME", str(tmp_path / "home"))
+    assert expand_env(["${HALO_HOME}/in", "plain"], env={}) == [f"{tmp_path / 'home'}/in", "plain"]
