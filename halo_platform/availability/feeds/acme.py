@@ -168,8 +168,8 @@ def _start_or_none(start: str, tz: str) -> dt.datetime | None:
         return None
 
 
-def columns(data: bytes, file: str = "") -> Columns | None:
-    return json_lines(data, _FIELDS, _fast, _record)
+def columns(data: bytes, file: str = "", threads: int | None = None) -> Columns | None:
+    return json_lines(data, _FIELDS, _fast, _record, threads)
 
 
 FORMAT = FeedFormat("acme", PATTERNS, parse, columns=columns)

@@ -120,7 +120,7 @@ class FeedFormat:
     patterns: tuple[str, ...]
     parse: Callable[[bytes, str], Parsed]
     template_patterns: tuple[str, ...] = ()
-    columns: Callable[[bytes, str], object] | None = None  # the columnar reader of `feeds.columns`, when the format has one
+    columns: Callable[[bytes, str, int | None], object] | None = None  # the columnar reader of `feeds.columns` (data, file, DuckDB threads), when the format has one
 
 
 @functools.lru_cache(maxsize=1024)

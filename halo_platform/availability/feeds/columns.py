@@ -88,16 +88,17 @@ CREATE OR REPLACE TEMP MACRO int_of(v) AS CASE WHEN regexp_full_match(v, '-?[0-9
 _NOT_PLAIN = r"\\|[:,\[]\s*-?(?i:nan|inf)|[0-9][eE]|,\s*[\]}]"
 
 
-def connect() -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB for one file or batch: no progress bar on the terminal, our macros."""
-    db = duckdb.connect()
+def connect(threads: int | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB for one file or batch: no progress bar on the terminal, our macros;
+    `threads` caps its worker threads (default: one per core)."""
+    db = duckdb.connect(config={"threads": threads} if threads else {})
     db.execute("SET enable_progress_bar = false")
     db.execute(MACROS)
     return db
 
 
 def json_lines(data: bytes, fields: tuple[str, ...], fast: Callable[[duckdb.DuckDBPyConnection], None],
-               build: Callable[[object, int, str], Event]) -> Columns | None:
+               build: Callable[[object, int, str], Event], threads: int | None = None) -> Columns | None:
     """Columns of a JSON-lines file. DuckDB parses each plain line (see `_NOT_PLAIN`) holding a
     JSON object with no repeated key once, into table `records(pos, <fields>)`, the top-level
     `fields` as JSON text; `fast` turns it into tables `fast_events(pos, item_id, version, deleted,
@@ -114,7 +115,7 @@ def json_lines(data: bytes, fields: tuple[str, ...], fast: Callable[[duckdb.Duck
     except UnicodeDecodeError:
         return None
     raw = data.split(b"\n")
-    db = connect()
+    db = connect(threads)
     try:
         db.register("landed", pa.table({"pos": pa.array(range(1, len(raw) + 1), pa.int64()),
                                         "line": pa.array(raw, pa.binary()).cast(pa.string()),

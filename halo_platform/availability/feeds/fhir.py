@@ -213,8 +213,8 @@ def _fast(db: duckdb.DuckDBPyConnection) -> None:
         SELECT pos, 0, NULL, schedule_ref, s, e, false FROM fast_all WHERE resource_type = 'Slot' AND status = 'busy-unavailable'""")  # noqa: S608
 
 
-def columns(data: bytes, file: str = "") -> Columns | None:
-    return json_lines(data, _FIELDS, _fast, _record)
+def columns(data: bytes, file: str = "", threads: int | None = None) -> Columns | None:
+    return json_lines(data, _FIELDS, _fast, _record, threads)
 
 
 FORMAT = FeedFormat("fhir", PATTERNS, parse, columns=columns)

@@ -411,9 +411,9 @@ def _fast(db: duckdb.DuckDBPyConnection) -> None:
         FROM fast_all WHERE blocks""")
 
 
-def columns(data: bytes, file: str = "") -> Columns | None:
+def columns(data: bytes, file: str = "", threads: int | None = None) -> Columns | None:
     """Columns of an SIU file (templates are parsed row by row: they are small); None for a file
-    that is not UTF-8 as a whole."""
+    that is not UTF-8 as a whole. `threads`: DuckDB's worker threads, as `connect`."""
     if file.lower().endswith(".csv"):
         return None
     text = decode(data)
@@ -421,7 +421,7 @@ def columns(data: bytes, file: str = "") -> Columns | None:
         return None
     messages = split_messages(text)
     raws = [m.replace("\r", "\n") for _, m in messages]
-    db = connect()
+    db = connect(threads)
     try:
         db.register("landed", pa.table({"pos": pa.array([p for p, _ in messages], pa.int64()),
                                         "message": pa.array([m for _, m in messages], pa.string()),
