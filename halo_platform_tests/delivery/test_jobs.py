@@ -19,6 +19,7 @@ from halo_platform.cli import cli
 from halo_platform.core.definitions import STORE
 from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
+from halo_platform.delivery.dispatch import SERVER_BATCH, SQLITE_BATCH, Dispatcher, default_batch
 from halo_platform.delivery.jobs import (
     autopilot_job,
     autopilot_schedule,
@@ -213,3 +214,23 @@ def test_the_demo_seeds_weights_states_and_messages_once(sandbox, halo_store):
     assert "0 new autopilot states" in again[0] and "0 newly stored" in again[0] and "0 demo messages queued" in again[1]
     with STORE.read() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(Message)).scalar_one() == 3
+
+
+def test_a_claim_takes_200_messages_on_sqlite_and_1000_on_a_server_unless_told(sandbox, halo_store):
+    assert Dispatcher(sandbox, halo_store).batch_size == SQLITE_BATCH == 200
+    assert default_batch(StoreResource(db_url="postgresql+psycopg://halo@db/halo")) == SERVER_BATCH == 1000
+    assert default_batch(StoreResource(db_url="mysql+pymysql://halo@db/halo")) == SERVER_BATCH
+    assert Dispatcher(sandbox, halo_store, batch_size=7).batch_size == 7
+
+
+@pytest.mark.parametrize("size", [0, -1, 10_001])
+def test_the_dispatch_job_refuses_a_batch_size_out_of_range_before_claiming_anything(sandbox, halo_store, size):
+    enqueue_many("email", [{"to": "u@example.com", "subject": "s", "body": "b", "priority": "LOW"}], store=halo_store, providers=sandbox)
+    result = message_dispatch_job.execute_in_process(
+        run_config={"ops": {"dispatch_messages": {"config": {"channels": ["email"], "batch_size": size}}}},
+        resources={"store": halo_store, "providers": sandbox}, instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert f"batch_size must be between 1 and 10000, not {size}" in failure.event_specific_data.error.message
+    with STORE.read() as conn:
+        assert conn.execute(sa.select(Message.status)).scalars().all() == ["queued"]

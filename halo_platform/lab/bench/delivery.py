@@ -43,7 +43,6 @@ TEMPLATES = [f"Your appointment reminder, template {i}: see you soon." for i in 
 # 28 / 24% on PostgreSQL x1, 38% vs 33 / 27% x2, with a third fewer transactions; HIGH p99 within the spread
 CONCURRENCY = 32
 RAW_CONCURRENCY = 4  # connections per SMS fake for the raw-capacity reference
-BATCH = 200  # messages per claim (as the dispatch job's default)
 PG_ADMIN_URL = os.environ.get("HALO_BENCH_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 
@@ -205,7 +204,7 @@ def _dispatch_worker(env: dict[str, str], ready, go, out) -> None:  # noqa: ANN0
     store, providers = StoreResource(db_url=env["HALO_DB_URL"]), ProvidersResource(providers_file=env["HALO_PROVIDERS_FILE"])
     try:
         store.engine  # noqa: B018 - connect and check the schema before the clock starts
-        dispatcher = Dispatcher(providers, store, batch_size=BATCH)
+        dispatcher = Dispatcher(providers, store)  # the dispatch job's batch for this store
         ready.set()
         go.wait()
         cpu = time.process_time()
