@@ -112,6 +112,12 @@ class StoreResource(dg.ConfigurableResource):
         return _default_url(os.environ.get("HALO_DB_URL"), os.environ.get("HALO_HOME"), os.getcwd())
 
     @property
+    def sqlite(self) -> bool:
+        """Whether the store is a SQLite database: one writer at a time, so bulk writers keep their
+        transactions short and do not run side by side."""
+        return sa.make_url(self.url).get_backend_name() == "sqlite"
+
+    @property
     def engine(self) -> Engine:
         url = self.url  # a default URL follows HALO_DB_URL: a store re-pointed gets a new engine
         with self._lock:

@@ -87,7 +87,7 @@ SQLITE_BATCH, SERVER_BATCH = 200, 1000
 
 def default_batch(store: StoreResource) -> int:
     """Messages per claim on `store` (`SQLITE_BATCH` / `SERVER_BATCH`)."""
-    return SQLITE_BATCH if store.url.startswith("sqlite") else SERVER_BATCH
+    return SQLITE_BATCH if store.sqlite else SERVER_BATCH
 
 
 def yield_cpu() -> None:

@@ -66,14 +66,12 @@ def channels_to_launch(due: dict[str, int], active: Counter, per_channel: int = 
     return launch
 
 
-def dispatchers_per_channel(instance: dg.DagsterInstance, store_url: str) -> int:
+def dispatchers_per_channel(instance: dg.DagsterInstance, store: StoreResource) -> int:
     """How many dispatch runs a channel may have at once: the run queue's limit for the
     `halo/channel` tag (deploy/dagster.yaml), which holds further runs queued anyway. A SQLite
     store takes one writer at a time, so there it is one run per channel (more would only wait
     for each other); so it is without a run queue."""
-    import sqlalchemy as sa
-
-    if sa.make_url(store_url).get_backend_name() == "sqlite" or not isinstance(instance.run_coordinator, dg.QueuedRunCoordinator):
+    if store.sqlite or not isinstance(instance.run_coordinator, dg.QueuedRunCoordinator):
         return 1
     limits = instance.run_coordinator.get_run_queue_config().tag_concurrency_limits
     return max([int(limit.get("limit", 1)) for limit in limits if limit.get("key") == "halo/channel"] or [1])
@@ -90,7 +88,7 @@ def message_queue_sensor(context: dg.SensorEvaluationContext, store: StoreResour
         due = due_counts(conn, utcnow())
     runs = context.instance.get_runs(dg.RunsFilter(job_name="message_dispatch_job", statuses=ACTIVE))
     active = Counter(run.tags["halo/channel"] for run in runs if run.tags.get("halo/channel"))
-    launch = channels_to_launch(due, active, dispatchers_per_channel(context.instance, store.url))
+    launch = channels_to_launch(due, active, dispatchers_per_channel(context.instance, store))
     if not launch:
         waiting = {c: n for c, n in due.items() if n}
         return dg.SkipReason(f"dispatch runs already active: {dict(active)}; due {waiting}" if waiting else "no message is due")
