@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import random
-import sys
 import threading
 import time
 
@@ -272,7 +271,6 @@ def test_email_dispatch_uses_the_batch_apis_with_per_message_acknowledgement(fak
 
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="a nice value per thread is Linux's")
 def test_a_drain_sends_from_threads_at_a_lower_cpu_priority_and_leaves_the_callers_alone(fakes, providers_file, halo_store, monkeypatch):
     config = sms_config(providers_file, fakes)
     enqueue_many("sms", sms(6), store=halo_store, providers=config)
