@@ -6,10 +6,13 @@ Crash safety: each request's messages are marked in flight (committed) before it
 its answer is recorded as soon as it arrives, so a crash leaves at most one uncertain request
 per sending slot, never a batch.
 
-A batch is sent from the dispatching thread itself (`_Sending`): one loop drives every
-provider's keep-alive connections by waiting for their sockets, and writes the answers and the
-next in-flight markers of each round in one transaction. Measured against the previous design
-(a thread per sending slot handing markers and answers to a writer thread), 20,000 SMS over two
+Batches are sent from one thread (`_Sending`): one loop drives every provider's keep-alive
+connections by waiting for their sockets, and writes the answers and the next in-flight markers
+of each round in one transaction, on a recorder thread while the loop goes on reading answers.
+A drain feeds that loop from a claimer per channel (`_Feed`): a channel's next batch joins as
+soon as its requests still to send no longer fill its free slots, so the wire does not wait for
+a batch's last answers. The one loop, measured against the design before it (a thread per
+sending slot handing markers and answers to a writer thread), 20,000 SMS over two
 providers, 8 connections each, one dispatcher, SQLite, load 6-7: 159,000 -> 4,800 voluntary
 context switches, 284 -> 184 us of dispatcher CPU per SMS, 2,881 -> 1,542 transactions, 2,075
 -> 2,855 msg/s. The cross-thread handoffs and the GIL among 16 threads were the cost."""
@@ -181,9 +184,11 @@ class Dispatcher:
     def run_once(self, channel: str) -> DispatchStats:
         """Claim, send and record one batch of `channel` (claimed 0: nothing due)."""
         batch = self._claim(channel)
-        if batch.stats.claimed:
-            self._send(batch)
-        return batch.stats
+        if not batch.stats.claimed:
+            return batch.stats
+        sending = _Sending(self)
+        sending.add(batch)
+        return sending.run()
 
     def _claim(self, channel: str) -> _Batch:
         """Lease a batch, settle what a dead sender left in flight, expire what is past its time
@@ -199,7 +204,7 @@ class Dispatcher:
             stats.by_status["lost"] += len(rows) - len(to_send)
         t_claimed = time.perf_counter()
         stats.phases["claim"] = t_claimed - started
-        batch = _Batch(stats, [], started)
+        batch = _Batch(channel, stats, [])
         if not rows:
             return batch
         router, stopped = routing_now(self.config, self.store, utcnow())
@@ -246,26 +251,6 @@ class Dispatcher:
         idempotent = kind is not None and kind.request_idempotency
         return uncertain_resolution(row.priority, self.config.on_unknown_for(row.channel, row.priority), idempotent, unknowns)
 
-    def _send(self, batch: _Batch) -> None:
-        """Send the batch from this thread with bounded concurrency per provider (`_Sending`);
-        each request is marked in flight before it leaves and its answer recorded when it arrives."""
-        t0 = time.perf_counter()
-        lanes = []
-        for name, group in batch.assigned.items():
-            provider = self.providers.build(self.config.providers[name])
-            step = max(provider.max_batch, 1)
-            chunks = collections.deque(group[i : i + step] for i in range(0, len(group), step))
-            if provider.one_call_per_message:
-                lanes.append(_Lane(provider, chunks, max(provider.max_concurrency, 1), wire=self._wire(provider)))
-            else:
-                lanes.append(_Lane(provider, chunks, max(provider.max_concurrency, 1), pool=self._pool(provider)))
-        _Sending(self, batch, lanes).run()
-        stats = batch.stats
-        for t in batch.transitions:
-            stats.by_status[t.status] += 1
-        stats.phases["send"] = time.perf_counter() - t0 - stats.phases["record"]
-        stats.seconds = time.perf_counter() - batch.started
-
     def _admit(self, provider: Provider, ready: list[tuple]) -> tuple[list[tuple], list[tuple], list[tuple]]:
         """The messages of `ready` that may leave now, (row, why) for those that go back to the
         queue, and those that wait for the provider's rate: all go back while the provider is
@@ -293,100 +278,126 @@ class Dispatcher:
         log.warning("provider %s asked to wait %.1f s; paused until %s", name, seconds, until.isoformat())
 
     def drain(self, channels: Sequence[str] = CHANNELS, timeout: float | None = None) -> DispatchStats:
-        """Dispatch until nothing is due on `channels` (or `timeout` seconds pass); channels in
-        parallel, on threads at a lower CPU priority (`yield_cpu`)."""
+        """Dispatch until nothing is due on `channels` (or `timeout` seconds pass): a claimer per
+        channel leases and routes batches ahead (`_Feed`) and one sending loop sends them all,
+        on threads at a lower CPU priority (`yield_cpu`). What the last batches made due again
+        (a throttled message, a retry due at once) is checked once more after every answer is
+        recorded."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        results: dict[str, DispatchStats] = {}
-        failures: list[BaseException] = []
+        outcome: list[DispatchStats | BaseException] = []
 
-        def run(channel: str) -> None:
-            yield_cpu()  # this thread, its claimer and its providers' pools
+        def run() -> None:
+            yield_cpu()  # this thread, the claimers and the providers' pools it starts
             try:
-                results[channel] = self._drain_channel(channel, deadline)
-            except BaseException as exc:  # noqa: BLE001 - re-raised below
-                failures.append(exc)
+                outcome.append(self._drain(channels, deadline))
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+                outcome.append(exc)
 
-        threads = [threading.Thread(target=run, args=(c,), name=f"drain-{c}") for c in channels]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        if failures:
-            raise failures[0]
-        total = DispatchStats()
-        for stats in results.values():
-            total.add(stats)
-        return total
+        thread = threading.Thread(target=run, name="drain")
+        thread.start()
+        thread.join()
+        if isinstance(outcome[0], BaseException):
+            raise outcome[0]
+        return outcome[0]
 
-    def _drain_channel(self, channel: str, deadline: float | None) -> DispatchStats:
-        """A two-stage pipeline: a claimer leases and routes batch N+1 while batch N is being
-        sent (answers are recorded as they arrive). Leases keep a batch out of later claims;
-        when the claimer finds nothing, what the last batches rescheduled is checked once more
-        after every answer is recorded."""
-        claimed: queue.Queue[_Batch | None] = queue.Queue(maxsize=1)
-        failures: list[BaseException] = []
-        done: list[DispatchStats] = []
-        stop = threading.Event()
-
-        def claimer() -> None:
-            try:
-                while not stop.is_set() and not failures and (deadline is None or time.monotonic() < deadline):
-                    batch = self._claim(channel)
-                    if batch.stats.claimed == 0:
-                        break
-                    claimed.put(batch)
-                    if not batch.assigned and all(t.status == "held" for t in batch.transitions):
-                        break
-            except BaseException as exc:  # noqa: BLE001
-                failures.append(exc)
-            finally:
-                claimed.put(None)
-
-        stage = threading.Thread(target=claimer, daemon=True)
-        stage.start()
-        finished = False
-        try:
-            while (batch := claimed.get()) is not None:
-                self._send(batch)
-                done.append(batch.stats)
-            else:
-                finished = True
-        finally:
-            stop.set()
-            while not finished and claimed.get() is not None:  # let the claimer finish; its leases simply expire
-                pass
-            stage.join()
-        if failures:
-            raise failures[0]
-        while deadline is None or time.monotonic() < deadline:  # what the last batches made due again
-            stats = self.run_once(channel)
-            if stats.claimed == 0:
-                break
-            done.append(stats)
-            if stats.claimed == stats.by_status.get("held", 0):
-                break
-        total = DispatchStats()
-        for stats in done:
-            total.add(stats)
+    def _drain(self, channels: Sequence[str], deadline: float | None) -> DispatchStats:
+        sending = _Sending(self)
+        with _Feed(self, channels, deadline, sending.nudge) as feed:
+            total = sending.run(feed)
+        for channel in channels:
+            while deadline is None or time.monotonic() < deadline:
+                stats = self.run_once(channel)
+                total.add(stats)
+                if stats.claimed == stats.by_status.get("held", 0):  # nothing due, or only what waits for its providers
+                    break
         return total
 
 
 @dataclass
 class _Batch:
+    channel: str
     stats: DispatchStats
-    transitions: list[Transition]
-    started: float
+    transitions: list[Transition]  # settled by the claim: expired, requeued, no provider
     assigned: dict[str, list] = field(default_factory=lambda: defaultdict(list))
+
+
+class _Feed:
+    """Batches leased and routed ahead by a claimer thread per channel, for one sending loop
+    (`_Sending.run`), which takes a channel's next batch as soon as that channel's requests
+    still to send no longer fill its free slots: the wire does not idle while a batch's last
+    answers come in, nor while the next batch is claimed. At most one batch per channel waits
+    to be taken (its leases run meanwhile; those of a batch never taken simply expire)."""
+
+    def __init__(self, dispatcher: Dispatcher, channels: Sequence[str], deadline: float | None, nudge: Callable[[], None]) -> None:
+        self.d, self.deadline, self.nudge = dispatcher, deadline, nudge
+        self.ready: dict[str, queue.Queue[_Batch | None]] = {c: queue.Queue(maxsize=1) for c in channels}
+        self.open = set(channels)  # channels whose claimer may still deliver
+        self.failures: list[BaseException] = []
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self._claimer, args=(c,), name=f"claim-{c}", daemon=True) for c in channels]
+        for thread in self.threads:
+            thread.start()
+
+    def _claimer(self, channel: str) -> None:
+        try:
+            while not self.stop.is_set() and not self.failures and (self.deadline is None or time.monotonic() < self.deadline):
+                batch = self.d._claim(channel)
+                if batch.stats.claimed == 0:
+                    break
+                self._put(channel, batch)
+                if not batch.assigned and all(t.status == "held" for t in batch.transitions):
+                    break
+        except BaseException as exc:  # noqa: BLE001 - raised when the feed closes
+            self.failures.append(exc)
+        finally:
+            self._put(channel, None)
+
+    def _put(self, channel: str, batch: _Batch | None) -> None:
+        while not self.stop.is_set():
+            try:
+                self.ready[channel].put(batch, timeout=0.05)
+            except queue.Full:
+                continue
+            self.nudge()
+            return
+
+    def take(self, channel: str) -> _Batch | None:
+        """`channel`'s next batch if one is ready (none once a claimer failed)."""
+        if channel not in self.open or self.failures:
+            return None
+        try:
+            batch = self.ready[channel].get_nowait()
+        except queue.Empty:
+            return None
+        if batch is None:
+            self.open.discard(channel)
+        return batch
+
+    @property
+    def ended(self) -> bool:
+        """No batch will come any more."""
+        return not self.open or bool(self.failures)
+
+    def __enter__(self) -> _Feed:
+        return self
+
+    def __exit__(self, kind: type | None, *_: object) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join()
+        if self.failures and kind is None:
+            raise self.failures[0]
 
 
 @dataclass
 class _Lane:
-    """One provider's share of a batch: its requests still to send (lists of rows) and its free
-    sending slots. A kind that sends one HTTP request per message goes over `wire`, the
-    dispatcher's own connections; the others' requests (batch APIs, SMTP, the sandbox: their
-    own blocking clients) run in `pool`."""
+    """One provider's requests in a sending loop: those still to send (lists of rows, in claim
+    order) and its free sending slots. A kind that sends one HTTP request per message goes over
+    `wire`, the dispatcher's own connections; the others' requests (batch APIs, SMTP, the
+    sandbox: their own blocking clients) run in `pool`."""
 
     provider: Provider
+    channel: str
     chunks: collections.deque
     free: int
     wire: WirePool | None = None
@@ -405,48 +416,110 @@ class _InFlight:
     exchange: Exchange | None = None
 
 
-class _Sending:
-    """One batch sent from the dispatching thread: each lane's HTTP requests are driven over
-    the provider's keep-alive connections by waiting for their sockets (no thread per request);
-    other kinds' requests run in the lane's thread pool and signal their end on a socket.
-    Each round writes, in one transaction, the answers that arrived and the in-flight markers
-    of the requests about to fill the freed slots: a slot's next marker commits with its last
-    answer, so each slot has at most one request whose outcome the store does not know."""
+#: how long an idle sending loop waits for its next batch before looking again (a batch nudges it)
+IDLE_SECONDS = 0.1
 
-    def __init__(self, dispatcher: Dispatcher, batch: _Batch, lanes: list[_Lane]) -> None:
-        self.d, self.batch, self.lanes = dispatcher, batch, lanes
-        self.transitions: list[Transition] = list(batch.transitions)  # to write in the next round
+
+class _Sending:
+    """Batches sent from one thread: each lane's HTTP requests are driven over the provider's
+    keep-alive connections by waiting for their sockets (no thread per request); other kinds'
+    requests run in the lane's thread pool and signal their end on a socket, as does a claimer
+    with a new batch. Each round writes, in one transaction, the answers that arrived and the
+    in-flight markers of the requests about to fill the freed slots: a slot's next marker
+    commits with its last answer, so each slot has at most one request whose outcome the
+    store does not know. A lane keeps its provider's settings for the whole loop."""
+
+    def __init__(self, dispatcher: Dispatcher) -> None:
+        self.d = dispatcher
+        self.lanes: dict[str, _Lane] = {}  # by provider name
+        self.stats = DispatchStats()
+        self.transitions: list[Transition] = []  # to write in the next round
         self.attempts: list[dict] = []
         self.selector = selectors.DefaultSelector()
         self.on_wire: dict[socket.socket, _InFlight] = {}  # HTTP requests awaiting their answer, by socket
         self.in_flight = 0
         self.answered = 0  # requests that ended
+        self.nudges = self.seen = 0  # wake-ups from other threads (batches, transactions): sent, seen by the loop
         self.window = 0.0  # how long the last transaction took
         self.finished: queue.SimpleQueue = queue.SimpleQueue()  # threads' requests that ended
-        self.wake: tuple[socket.socket, socket.socket] | None = None
+        self.queued: list[_InFlight] = []  # requests whose markers wait for the next transaction
+        self.writing: Future | None = None  # the transaction under way, on the recorder thread
+        self.recorder = ThreadPoolExecutor(1, thread_name_prefix="record")
+        self.wake = socket.socketpair()  # a pool thread's request ended, a batch came, a transaction ended
+        self.wake[0].setblocking(False)
+        self.selector.register(self.wake[0], selectors.EVENT_READ, None)
 
-    def run(self) -> None:
+    def nudge(self) -> None:
+        """A batch came, or a transaction ended (called from their threads)."""
+        self.nudges += 1
+        with contextlib.suppress(OSError):  # the loop may have ended and closed already
+            self.wake[1].send(b"\0")
+
+    def add(self, batch: _Batch) -> None:
+        """Queue `batch`'s requests on its providers' lanes; what its claim settled (expired,
+        requeued) is written in the next round."""
+        self.stats.add(batch.stats)
+        self._count(batch.transitions)
+        self.transitions += batch.transitions
+        d = self.d
+        for name, group in batch.assigned.items():
+            lane = self.lanes.get(name)
+            if lane is None:
+                provider = d.providers.build(d.config.providers[name])
+                one_call = provider.one_call_per_message
+                lane = self.lanes[name] = _Lane(provider, batch.channel, collections.deque(), max(provider.max_concurrency, 1),
+                                                wire=d._wire(provider) if one_call else None, pool=None if one_call else d._pool(provider))
+            step = max(lane.provider.max_batch, 1)
+            lane.chunks.extend(group[i : i + step] for i in range(0, len(group), step))
+
+    def run(self, feed: _Feed | None = None) -> DispatchStats:
+        """Send until every request has ended and, with a `feed`, no batch will come any more.
+        Transactions run on the recorder thread, one at a time, while this loop reads answers
+        and prepares requests: each one writes what came during the one before."""
+        started = time.perf_counter()
         try:
             while True:
-                starts = self._starts()
-                if starts or self.transitions or self.attempts:
-                    starts = self._write(starts)
-                for flight in starts:
-                    self._launch(flight)
-                if not self.in_flight and not any(lane.chunks for lane in self.lanes):
-                    return
-                self._wait()
+                self.seen = self.nudges
+                if self.writing is not None and self.writing.done():
+                    self._written()
+                if feed is not None:
+                    self._refill(feed)
+                self.queued += self._starts()
+                if self.writing is None and (self.queued or self.transitions or self.attempts):
+                    self._write()
+                if self.in_flight or self.writing is not None or any(lane.chunks for lane in self.lanes.values()):
+                    self._wait()
+                elif feed is None or feed.ended:
+                    break
+                else:
+                    self._take(self.selector.select(IDLE_SECONDS))
         finally:
+            self.recorder.shutdown(wait=True)
             self.selector.close()
-            if self.wake is not None:
-                for sock in self.wake:
-                    sock.close()
+            for sock in self.wake:
+                sock.close()
+        took = time.perf_counter() - started
+        self.stats.seconds += took
+        self.stats.phases["send"] += took
+        return self.stats
+
+    def _refill(self, feed: _Feed) -> None:
+        """Take the next batch of each channel whose requests still to send no longer fill its
+        free slots (the slots' next requests are then ready when they free)."""
+        for channel in list(feed.open):
+            lanes = [lane for lane in self.lanes.values() if lane.channel == channel]
+            if sum(len(lane.chunks) for lane in lanes) <= sum(lane.free for lane in lanes) and (batch := feed.take(channel)):
+                self.add(batch)
+
+    def _count(self, transitions: list[Transition]) -> None:
+        for t in transitions:
+            self.stats.by_status[t.status] += 1
 
     def _starts(self) -> list[_InFlight]:
         """Requests for the free slots: rows that cannot be put on the wire are answered at
         once; the others wait for the provider's rate or go back to the queue (`_admit`)."""
         starts, now = [], time.monotonic()
-        for lane in self.lanes:
+        for lane in self.lanes.values():
             while lane.free and lane.chunks and lane.not_before <= now:
                 rows = lane.chunks.popleft()
                 ready, answered = [], []
@@ -467,13 +540,20 @@ class _Sending:
                     starts.append(_InFlight(lane, ready, 0.0))
         return starts
 
-    def _write(self, starts: list[_InFlight]) -> list[_InFlight]:
-        """One transaction: the answers so far, and the markers of `starts`; returns the
-        requests with the messages still ours (a request left with none frees its slot)."""
-        d, t0 = self.d, time.perf_counter()
-        transitions, attempts, self.transitions, self.attempts = self.transitions, self.attempts, [], []
+    def _write(self) -> None:
+        """Start the next transaction on the recorder thread: the answers so far, and the
+        markers of the queued requests (which leave when it has committed, `_written`)."""
+        d = self.d
+        transitions, attempts, starts = self.transitions, self.attempts, self.queued
+        self.transitions, self.attempts, self.queued = [], [], []
         now = d.clock()
-        hold_until = now + dt.timedelta(seconds=d.config.lease_seconds)
+        self.writing = self.recorder.submit(self._commit, transitions, attempts, starts, now, now + dt.timedelta(seconds=d.config.lease_seconds))
+        self.writing.add_done_callback(lambda _: self.nudge())
+
+    def _commit(self, transitions: list[Transition], attempts: list[dict], starts: list[_InFlight], now: dt.datetime,
+                hold_until: dt.datetime) -> tuple[list[_InFlight], set[str], float]:
+        """One transaction (on the recorder thread): `starts`, the ids still ours among theirs, its time."""
+        d, t0 = self.d, time.perf_counter()
         with writing(d.store) as conn:
             if transitions or attempts:
                 persist(conn, d.owner, transitions, attempts, now)
@@ -483,18 +563,22 @@ class _Sending:
             ours: set[str] = set()
             for name, group in by_provider.items():  # one statement per provider
                 ours |= mark_in_flight(conn, d.owner, name, [(row.id, row.lease_until) for f in group for row, _ in f.ready], now, hold_until)
-        took = time.perf_counter() - t0
+        return starts, ours, time.perf_counter() - t0
+
+    def _written(self) -> None:
+        """The transaction ended: the requests with messages still ours leave (a request left
+        with none frees its slot). A transaction that failed raises here."""
+        starts, ours, took = self.writing.result()
+        self.writing = None
         self.window = min(took, MAX_WINDOW_SECONDS)
-        self.batch.stats.commits += 1
-        self.batch.stats.phases["record"] += took
-        kept = []
+        self.stats.commits += 1
+        self.stats.phases["record"] += took
         for flight in starts:
             flight.ready = [(row, m) for row, m in flight.ready if row.id in ours]
             if flight.ready:
-                kept.append(flight)
+                self._launch(flight)
             else:
                 flight.lane.free += 1
-        return kept
 
     def _launch(self, flight: _InFlight) -> None:
         lane = flight.lane
@@ -502,10 +586,6 @@ class _Sending:
         flight.started = time.perf_counter()
         self.in_flight += 1
         if lane.pool is not None:
-            if self.wake is None:
-                self.wake = socket.socketpair()
-                self.wake[0].setblocking(False)
-                self.selector.register(self.wake[0], selectors.EVENT_READ, None)
             writer = self.wake[1]
 
             def ended(future: Future) -> None:
@@ -532,20 +612,24 @@ class _Sending:
         """Wait for answers and take those that came. Once one came, the others in flight get up
         to one transaction's time (`window`, the last one's) to come too: they then share the
         next transaction instead of each paying for one (waiting costs at most what the
-        transaction it saves would). Returns early for a lane whose rate lets it send again."""
+        transaction it saves would); while a transaction is under way, they gather for the next
+        one. Returns early for a lane whose rate lets it send again, and when a batch came or the
+        transaction ended."""
         # the first deadline (a request's, or a lane's rate) as of now: waiting only makes it pass
-        deadlines = [lane.not_before for lane in self.lanes if lane.chunks and lane.free]
+        deadlines = [lane.not_before for lane in self.lanes.values() if lane.chunks and lane.free]
         if self.on_wire:
             deadlines.append(min(flight.exchange.deadline for flight in self.on_wire.values()))
         first = min(deadlines, default=None)
         answered, until = self.answered, None
-        while True:
+        while self.nudges == self.seen:
             wake_at = min((t for t in (first, until) if t is not None), default=None)
             self._take(self.selector.select(None if wake_at is None else max(wake_at - time.monotonic(), 0.0)))
             now = time.monotonic()
             if first is not None and now >= first:
                 self._expire(now)
                 return
+            if self.writing is not None:
+                continue
             if not self.in_flight:
                 return
             if until is None and self.answered > answered:
@@ -611,8 +695,8 @@ class _Sending:
                         for row, result, name in answered]
         self.transitions += moved
         self.attempts += [attempt_row(result, name, now) for _, result, name in answered if name is not None]
-        self.batch.transitions.extend(moved)
-        self.batch.stats.by_provider[lane.provider.name] += len(moved)
+        self._count(moved)
+        self.stats.by_provider[lane.provider.name] += len(moved)
 
 
 def unsendable(message: Outgoing) -> str:

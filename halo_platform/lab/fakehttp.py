@@ -298,7 +298,7 @@ class FakeHTTPServer:
     `failure_response`, by default 503 JSON, drawn from a `seed`ed random generator).
 
     Records: `requests` (a Recorder of Request, when `record` is true), `request_count`,
-    `status_counts`.
+    `status_counts`, `peak_in_progress` (the most requests answered at once).
     """
 
     def __init__(self, host: str = HOST, port: int = 0, *, seed: int = 0, record: bool = True) -> None:
@@ -341,6 +341,7 @@ class FakeHTTPServer:
         with self._lock:
             self.request_count = 0
             self.status_counts: Counter[int] = Counter()
+            self.in_progress = self.peak_in_progress = 0
 
     def set_switches(self, **switches: Any) -> None:
         allowed = {"failure_rate", "failure_response", "latency_seconds", "hard_down", "html_502"}
@@ -365,6 +366,16 @@ class FakeHTTPServer:
             return self._random.random() < self.failure_rate
 
     def _respond(self, request: Request) -> tuple[int, dict[str, str], Body]:
+        with self._lock:
+            self.in_progress += 1
+            self.peak_in_progress = max(self.peak_in_progress, self.in_progress)
+        try:
+            return self._answer(request)
+        finally:
+            with self._lock:
+                self.in_progress -= 1
+
+    def _answer(self, request: Request) -> tuple[int, dict[str, str], Body]:
         if self.latency_seconds > 0:
             time.sleep(self.latency_seconds)
         if self.html_502:

@@ -286,3 +286,31 @@ def test_a_drain_sends_from_threads_at_a_lower_cpu_priority_and_leaves_the_calle
     assert statuses() == {"sent": 6}
     assert len(niceness) == 6 and min(niceness) >= max(caller, DRAIN_NICENESS)
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == caller
+
+
+def test_a_drain_fills_slots_from_the_next_batch_while_the_last_answers_of_a_batch_are_awaited(fakes, providers_file, halo_store):
+    """Claims of 2 messages, 4 connections: one batch at a time never had more than 2 requests on the
+    wire; the sending loop takes the next claimed batch as soon as the requests left no longer fill the
+    free slots, so all 4 are in use."""
+    providers, routing, extra = sms_providers(fakes, {"tw": 1})
+    providers["tw"]["max_concurrency"] = 4
+    config = providers_file(providers, routing, **extra)
+    fakes["twilio"].set_switches(latency_seconds=0.3)
+    enqueue_many("sms", sms(12), store=halo_store, providers=config)
+    stats = Dispatcher(config, halo_store, batch_size=2).drain(["sms"])
+    assert statuses() == {"sent": 12} and stats.by_status == {"sent": 12} and stats.claimed == 12
+    assert fakes["twilio"].peak_in_progress == 4
+
+
+def test_one_drain_sends_several_channels_through_one_sending_loop(fakes, providers_file, halo_store):
+    providers, routing, extra = sms_providers(fakes)
+    providers["sg"] = {"kind": "sendgrid", "channel": "email", "base_url": fakes["sendgrid"].url, **SECRETS["sendgrid"], "sender": "n@example.com"}
+    routing.append({"channel": "email", "country": "*", "capability": "*", "weights": {"sg": 1}})
+    config = providers_file(providers, routing, **extra)
+    enqueue_many("sms", sms(30), store=halo_store, providers=config)
+    enqueue_many("email", ({"to": f"u{i}@example.com", "subject": "Reminder", "body": "See you", "priority": "LOW"} for i in range(25)),
+                 store=halo_store, providers=config)
+    stats = Dispatcher(config, halo_store, batch_size=7).drain(["sms", "email"])
+    assert statuses() == {"sent": 55} and stats.by_status == {"sent": 55} and stats.claimed == 55
+    assert len(fakes["twilio"].accepted) + len(fakes["vonage"].accepted) == 30 and len(fakes["sendgrid"].accepted) == 25
+    assert fakes["twilio"].duplicates() == fakes["vonage"].duplicates() == fakes["sendgrid"].duplicates() == []
