@@ -1,17 +1,22 @@
 """Recompute stored spans for the dirty provider-dates of a feed (and for dates that
-entered the horizon), with the pure engine of `spans.py`, written back in bulk."""
+entered the horizon), computed all at once by `span_vector.py`, written back in bulk."""
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
+import itertools
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
 from sqlalchemy.engine import Connection, Engine
 
 from halo_platform.availability.bulk_sql import Codec
-from halo_platform.availability.spans import calendar_from_rows, date_runs
+from halo_platform.availability.span_vector import Calendars, day_spans
+from halo_platform.availability.spans import date_runs
 from halo_platform.core.engine import make_engine
 from halo_platform.core.models import utcnow
 
@@ -103,39 +108,57 @@ def plan(conn: Connection, feed: str, as_of: dt.date, horizon_days: int) -> Span
     providers = sorted(dirty)
 
     hours, tz_of = load_hours(codec, feed, providers)
-    blocks: dict[str, list[tuple[int, int, bool]]] = defaultdict(list)
+    with_hours = [p for p in providers if p in hours]
     lo_ts = codec.ts(dt.datetime.combine(as_of, dt.time()) - _MARGIN)
     hi_ts = codec.ts(dt.datetime.combine(window_end, dt.time()) + _MARGIN)
-    with_hours = [p for p in providers if p in hours]
     epoch = codec.epoch_sql  # instants as integers straight from the database: no per-value datetime work
+    block_rows = []
     if with_hours:
-        for provider, start, end, local in _rows_for(codec, f"""
+        block_rows = _rows_for(codec, f"""
                 SELECT provider_id, {epoch('start_ts')}, {epoch('end_ts')}, is_local FROM scheduling_item_blocks
                 WHERE start_ts IS NOT NULL AND end_ts > ? AND start_ts < ? AND feed = ? {{only}}""",  # noqa: S608 - codec SQL
-                                                     feed, with_hours, (lo_ts, hi_ts)):
-            if provider in hours:
-                blocks[provider].append((start, end, bool(local)))
-        for provider, start, end, local in _rows_for(codec, f"""
+                               feed, with_hours, (lo_ts, hi_ts))
+        block_rows += _rows_for(codec, f"""
                 SELECT m.provider_id, {epoch('s.start_ts')}, {epoch('s.end_ts')}, s.is_local FROM scheduling_item_blocks s
                 JOIN scheduling_item_blocks m ON m.feed = s.feed AND m.item_id = s.ref AND m.start_ts IS NULL
                 WHERE s.ref IS NOT NULL AND s.end_ts > ? AND s.start_ts < ? AND s.feed = ? {{only}}""",  # noqa: S608 - codec SQL
-                feed, with_hours, (lo_ts, hi_ts), column="m.provider_id"):
-            if provider in hours:
-                blocks[provider].append((start, end, bool(local)))
+                                feed, with_hours, (lo_ts, hi_ts), column="m.provider_id")
 
-    out = []
-    now, epoch = codec.ts(utcnow().replace(tzinfo=None)), codec.epoch
-    provider_dates = 0
-    for provider in providers:
-        dates = sorted(dirty[provider])
-        provider_dates += len(dates)
-        if provider not in hours:
-            continue
-        cal = calendar_from_rows(tz_of.get(provider), hours[provider], blocks.get(provider, ()))
-        for day in dates:
-            stored_day = codec.date(day)
-            out.extend((feed, provider, stored_day, epoch(s), epoch(e), now) for s, e in cal.spans(day))
+    provider_of, day_of = [], []
+    for i, provider in enumerate(with_hours):
+        days = sorted(d.toordinal() for d in dirty[provider])
+        provider_of.extend([i] * len(days))
+        day_of.extend(days)
+    provider_of, day_of = np.array(provider_of, np.int64), np.array(day_of, np.int64)
+    group, start, end = day_spans(calendars(with_hours, hours, tz_of, block_rows), provider_of, day_of)
+    now = codec.ts(utcnow().replace(tzinfo=None))
+    out = list(zip(itertools.repeat(feed), np.array(with_hours, dtype=object)[provider_of[group]].tolist(),
+                   _encoded(day_of[group], lambda o: codec.date(dt.date.fromordinal(o))), _encoded(start, codec.epoch),
+                   _encoded(end, codec.epoch), itertools.repeat(now)))
+    provider_dates = sum(len(days) for days in dirty.values())
     return SpanPlan(feed, as_of, horizon_days, moved, max_id, dirty, out, provider_dates)
+
+
+def calendars(providers: list[str], hours: dict[str, list[tuple[int, int, int]]], tz_of: dict[str, str],
+              block_rows: list[tuple]) -> Calendars:
+    """`providers`' calendars as columns, from `load_hours` and block rows (provider, start, end, is_local);
+    rows of other providers drop."""
+    index = {p: i for i, p in enumerate(providers)}
+    rows = [(index[p], *row) for p in providers for row in hours[p]]
+    hours_cols = np.array(rows, np.int64).reshape(-1, 4).T
+    owner, starts, ends, local = zip(*block_rows, strict=True) if block_rows else ((), (), (), ())
+    owner = np.array([index.get(p, -1) for p in owner], np.int64)
+    mine = owner >= 0
+    return Calendars([tz_of.get(p) for p in providers], *hours_cols, owner[mine], np.array(starts, np.int64)[mine],
+                     np.array(ends, np.int64)[mine], np.array(local, bool)[mine])
+
+
+def _encoded(values: np.ndarray, encode: Callable[[int], Any]) -> list:
+    """`values` as the driver stores them, each distinct value encoded once (spans sit on a grid)."""
+    distinct, where = np.unique(values, return_inverse=True)
+    encoded = np.empty(len(distinct), dtype=object)
+    encoded[:] = [encode(v) for v in distinct.tolist()]
+    return encoded[where].tolist()
 
 
 def plan_in_worker(db_url: str, feed: str, as_of: dt.date, horizon_days: int) -> SpanPlan:

@@ -1,4 +1,6 @@
-"""The span engine: pure functions, no store, no Dagster.
+"""The span engine: pure functions, no store, no Dagster. `ProviderCalendar.spans` is the
+reference, one provider-date at a time: the stored spans are computed in bulk by
+`span_vector.py`, which the property tests compare with it.
 
 For provider P and local date D: P's working intervals for D's weekday (an interval
 whose end is not after its start runs past midnight and belongs to D) become
@@ -135,12 +137,12 @@ def calendar_from_rows(tz: str | None, hours: Iterable[tuple[int, int, int]], bl
         if not local:
             intervals.append((start, end))
         elif tz:
-            intervals.append((_wall_seconds_instant(tz, start), _wall_seconds_instant(tz, end)))
+            intervals.append((wall_seconds_instant(tz, start), wall_seconds_instant(tz, end)))
     return ProviderCalendar(tz, weekly, intervals)
 
 
 @functools.lru_cache(maxsize=500_000)
-def _wall_seconds_instant(tz: str, wall_seconds: int) -> int:
+def wall_seconds_instant(tz: str, wall_seconds: int) -> int:
     """A wall time given as seconds since 1970 (read as UTC) -> the instant in `tz` (fold=0).
     Cached: booked times sit on a grid and repeat across providers."""
     return wall_instant(tz, _EPOCH + dt.timedelta(seconds=wall_seconds))
