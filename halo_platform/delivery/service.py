@@ -13,6 +13,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -136,14 +137,19 @@ def submit(
     values = _row_values(new, now, created_by=created_by, due=due_at(new, now, config), webhook_key=webhook_key)
     values["fallback_of"] = fallback_of
     high = new.priority == "HIGH"
+    route = None
     if high:  # the API call owns it until its deadline; dispatch runs leave it alone
         values["lease_owner"] = f"api:{values['id']}"
         values["lease_until"] = now + dt.timedelta(seconds=config.high_deadline_seconds + config.lease_seconds)
+        route = high_route(new.channel, new.country, new.capability, config, store, providers, rng or _rng)
     try:
         with writing(store, priority=high) as conn:
             existing = _by_key(conn, new.idempotency_key) if new.idempotency_key else None
             if existing is None:
                 _insert(conn, [values], now)
+                if route is not None and route.first_unmetered and values["status"] == "queued" and not (new.expires_at and new.expires_at <= now):
+                    first = route.names[0]
+                    route.marked = first if mark_in_flight(conn, values["lease_owner"], first, [(values["id"], values["lease_until"])], now) else None
     except IntegrityError:  # a concurrent request with the same key won the race
         with store.read() as conn:
             existing = _by_key(conn, new.idempotency_key)
@@ -153,8 +159,8 @@ def submit(
         if existing.payload_hash != new.payload_hash:
             raise ConflictError(f"idempotency_key {new.idempotency_key!r} was used for a different message ({existing.id})")
         return message_view(existing.id, store, with_events=False), False
-    if high and values["status"] == "queued" and not (new.expires_at and new.expires_at <= now):
-        send_high(values["id"], store, providers, rng or _rng)
+    if route is not None and values["status"] == "queued" and not (new.expires_at and new.expires_at <= now):
+        send_high(values["id"], route, store, providers)
     return message_view(values["id"], store, with_events=False), True
 
 
@@ -192,13 +198,33 @@ def _by_key(conn, key: str | None):  # noqa: ANN001, ANN202
     return conn.execute(sa.select(messages_t.c.id, messages_t.c.payload_hash).where(messages_t.c.idempotency_key == key)).first()
 
 
-def send_high(message_id: str, store: StoreResource, providers: ProvidersResource, rng: random.Random) -> None:
-    """Send a HIGH message now: providers in weighted order until one takes it, the
-    deadline passes, or an answer is unknown (then it is `lost`, never sent twice). A paused
-    provider, one whose rate limit has no token left, and one that asks us to wait (which
-    pauses it) are passed over for the next, never waited for. Each
-    request is marked in flight first, so a crash of this process leaves it `lost`, not
-    re-sent by a dispatch run; a message that cannot be sent ends `provider_error`."""
+@dataclass
+class HighRoute:
+    """Where a HIGH message goes, drawn before it is stored so that its insert can mark it in
+    flight for the first provider (when that one has no rate limit to take a token from): a
+    write transaction fewer per send, each of which may wait for a drain's. Providers in
+    failover order, paused ones left out."""
+
+    names: list[str]
+    first_unmetered: bool
+    marked: str | None = None  # the provider it was marked in flight for with its insert
+
+
+def high_route(channel: str, country: str, capability: str, config: DeliveryConfig, store: StoreResource, providers: ProvidersResource,
+               rng: random.Random) -> HighRoute:
+    router, stopped = routing_now(config, store, utcnow())
+    _, weights = router.weights_for(channel, country, capability)
+    names = [name for name in failover_order(weights, rng) if name not in stopped]
+    return HighRoute(names, bool(names) and providers.build(config.providers[names[0]]).rate_per_second is None)
+
+
+def send_high(message_id: str, route: HighRoute, store: StoreResource, providers: ProvidersResource) -> None:
+    """Send a HIGH message now: the providers of `route` in order until one takes it, the
+    deadline passes, or an answer is unknown (then it is `lost`, never sent twice). A
+    provider whose rate limit has no token left, and one that asks us to wait (which pauses
+    it) are passed over for the next, never waited for. Each request is marked in flight
+    first (the first one by the message's insert), so a crash of this process leaves it
+    `lost`, not re-sent by a dispatch run; a message that cannot be sent ends `provider_error`."""
     owner = f"api:{message_id}"
     config = providers.config()
     started = time.monotonic()
@@ -207,16 +233,18 @@ def send_high(message_id: str, store: StoreResource, providers: ProvidersResourc
     attempts, final, last_provider = [], None, None
     now = utcnow()
     outgoing, problem = readable(row)
-    if problem:
+    names = route.names
+    if problem:  # its marker, if any, goes with this transition
         final = transition(row, not_sent(row, problem), None, config.retry, now, high=True)
         names = []
-    else:
-        router, stopped = routing_now(config, store, now)
-        _, weights = router.weights_for(row.channel, row.country, row.capability)
-        names = [name for name in failover_order(weights, rng) if name not in stopped]
     tokens = Tokens(store)
+    premarked = route.marked
 
     def mark(name: str, leases: list) -> set[str]:
+        nonlocal premarked
+        if premarked == name:
+            premarked = None
+            return {message_id}
         with writing(store, priority=True) as conn:
             return mark_in_flight(conn, owner, name, leases, utcnow())
 

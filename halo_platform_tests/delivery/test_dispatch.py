@@ -314,3 +314,25 @@ def test_one_drain_sends_several_channels_through_one_sending_loop(fakes, provid
     assert statuses() == {"sent": 55} and stats.by_status == {"sent": 55} and stats.claimed == 55
     assert len(fakes["twilio"].accepted) + len(fakes["vonage"].accepted) == 30 and len(fakes["sendgrid"].accepted) == 25
     assert fakes["twilio"].duplicates() == fakes["vonage"].duplicates() == fakes["sendgrid"].duplicates() == []
+
+
+def test_a_high_send_marks_its_message_in_flight_in_the_transaction_that_stores_it(fakes, providers_file, halo_store):
+    """Two write transactions per HIGH send instead of three (each may wait for a drain's on SQLite):
+    the message with its first provider's marker, then its outcome."""
+    config = sms_config(providers_file, fakes, {"tw": 1})
+    writes: list[str] = []
+
+    def began(conn) -> None:  # noqa: ANN001
+        if conn.get_execution_options().get("halo_write"):
+            writes.append("write")
+
+    sa.event.listen(halo_store.engine, "begin", began)
+    try:
+        view, _ = submit("sms", sms(1, "HIGH", "otp")[0], store=halo_store, providers=config)
+    finally:
+        sa.event.remove(halo_store.engine, "begin", began)
+    assert view["status"] == "sent" and view["provider"] == "tw" and len(fakes["twilio"].accepted) == 1
+    assert len(writes) == 2
+    with STORE.read() as conn:
+        row = conn.execute(sa.select(Message).where(Message.id == view["id"])).one()
+    assert (row.lease_owner, row.in_flight_at) == (None, None)
