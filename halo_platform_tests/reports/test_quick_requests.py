@@ -93,3 +93,19 @@ def test_the_api_warms_the_webserver_up_in_the_background_and_starts_when_it_is_
     with TestClient(create_app()) as client:  # the API does not wait for the webserver
         assert client.get("/health").status_code == 200
         assert "warm-up-dagster-webserver" in [t.name for t in threading.enumerate()]
+
+
+def test_waiting_for_a_webserver_that_is_down_builds_one_http_client_not_one_per_try(monkeypatch):
+    """Each try built an httpx client, whose TLS context (the CA bundle) cost more CPU than the try:
+    about a tenth of the API process's CPU during its first two minutes when no webserver answered."""
+    built = []
+    build = httpx.Client.__init__
+
+    def counted(self, *args, **kwargs) -> None:  # noqa: ANN001, ANN002, ANN003
+        built.append(self)
+        build(self, *args, **kwargs)
+
+    monkeypatch.setattr(httpx.Client, "__init__", counted)
+    monkeypatch.setenv("DAGSTER_UI_URL", f"http://127.0.0.1:{free_port()}")
+    assert not warm_up_webserver(wait_seconds=2.5)
+    assert len(built) == 1
