@@ -92,19 +92,16 @@ def plan(conn: Connection, feed: str, as_of: dt.date, horizon_days: int) -> Span
     fresh, moved = window_change(codec, feed, as_of, horizon_days)
     dirty_rows = codec.select("SELECT id, provider_id, from_date, to_date FROM emr_dirty_dates WHERE feed = ?", (feed,))
     max_id = max((r[0] for r in dirty_rows), default=0)
+    window = [as_of + dt.timedelta(days=i) for i in range(horizon_days)]  # slices of it: no date arithmetic per provider-date
     dirty: dict[str, set[dt.date]] = defaultdict(set)
     for _, provider, f, t in dirty_rows:
-        lo, hi = max(codec.read_date(f), as_of), min(codec.read_date(t), window_end)
-        while lo <= hi:
-            dirty[provider].add(lo)
-            lo += dt.timedelta(days=1)
+        lo, hi = max((codec.read_date(f) - as_of).days, 0), min((codec.read_date(t) - as_of).days + 1, horizon_days)
+        if lo < hi:
+            dirty[provider].update(window[lo:hi])
     if fresh:
+        fresh_days = [d for a, b in fresh for d in window[(a - as_of).days:(b - as_of).days + 1]]
         for (provider,) in codec.select("SELECT DISTINCT provider_id FROM scheduling_item_hours WHERE feed = ?", (feed,)):
-            for a, b in fresh:
-                d = a
-                while d <= b:
-                    dirty[provider].add(d)
-                    d += dt.timedelta(days=1)
+            dirty[provider].update(fresh_days)
     providers = sorted(dirty)
 
     hours, tz_of = load_hours(codec, feed, providers)

@@ -26,6 +26,8 @@ from halo_platform.availability.spans import local_instant, wall_seconds_instant
 _WEEK = 7
 _MINUTES = 1440
 _SHIFT = np.int64(1 << 32)  # room for (instant - earliest instant) below a group or provider index
+_WALL_BITS = 40  # room for (wall time - earliest wall time) in seconds: 34,000 years
+_WALL_MASK = (1 << _WALL_BITS) - 1
 
 
 @dataclass(frozen=True)
@@ -128,14 +130,16 @@ def _blocks(cal: Calendars, tz_id: np.ndarray, zones: list[str], t0: int, t1: in
     working instant, so what a block cuts is unchanged); what is empty after that drops."""
     p = np.asarray(cal.block_provider, np.int64)
     s, e = np.asarray(cal.block_start, np.int64).copy(), np.asarray(cal.block_end, np.int64).copy()
-    local = np.asarray(cal.block_local, bool)
     zone = tz_id[p] if len(p) else np.zeros(0, np.int64)
+    local = np.asarray(cal.block_local, bool) & (zone >= 0)
     if local.any():
         walls = np.concatenate([s[local], e[local]])
-        zone_of = np.concatenate([zone[local], zone[local]])
-        pairs, where = np.unique(np.stack([zone_of, walls]), axis=1, return_inverse=True)
-        resolved = np.array([wall_seconds_instant(zones[z], w) if z >= 0 else 0 for z, w in pairs.T.tolist()], np.int64)[where.ravel()]
-        s[local], e[local] = resolved[:local.sum()], resolved[local.sum():]
+        base = int(walls.min())
+        # (timezone, wall) as one integer: a unique over pairs (axis=1) took 1.3 s for the 500k walls of a feed
+        key = (np.concatenate([zone[local], zone[local]]) << _WALL_BITS) + walls - base
+        distinct, where = np.unique(key, return_inverse=True)
+        resolved = np.array([wall_seconds_instant(zones[k >> _WALL_BITS], base + (k & _WALL_MASK)) for k in distinct.tolist()], np.int64)[where]
+        s[local], e[local] = resolved[:len(walls) // 2], resolved[len(walls) // 2:]
     s, e = np.clip(s, t0, t1), np.clip(e, t0, t1)
     keep = (zone >= 0) & (s < e)
     return p[keep], s[keep], e[keep]

@@ -24,6 +24,7 @@ _EPOCH = dt.datetime(1970, 1, 1)
 
 minute = st.one_of(st.integers(0, 95).map(lambda i: i * 15), st.integers(0, 1439))  # a grid (touching) or anywhere
 template_row = st.tuples(st.integers(0, 6), minute, minute)  # (weekday, start, end); end <= start runs past midnight
+every_day = st.lists(st.tuples(minute, minute), min_size=1, max_size=3).map(lambda ivs: [(d, s, e) for d in range(7) for s, e in ivs])
 
 
 @st.composite
@@ -46,7 +47,7 @@ def case(draw):
     providers = {}
     for p in range(draw(st.integers(1, 4))):
         tz = draw(st.one_of(st.sampled_from(TZS), st.none()))
-        hours = draw(st.lists(template_row, min_size=0 if p else 1, max_size=8))
+        hours = draw(st.one_of(every_day, st.lists(template_row, min_size=0 if p else 1, max_size=8)))  # every day: blocks hit work often
         asked = sorted(draw(st.sets(st.integers(0, days - 1), min_size=1)))
         providers[f"P{p}"] = (tz, hours, draw(blocks_near(first, days)), [first + dt.timedelta(days=d) for d in asked])
     return providers
@@ -91,6 +92,9 @@ SPRING_EU, FALL_US, LORD_HOWE_FORWARD = dt.date(2027, 3, 28), dt.date(2027, 11, 
                            [(wall(LORD_HOWE_FORWARD, 3), wall(LORD_HOWE_FORWARD, 4), True),
                             (wall(LORD_HOWE_FORWARD, 4) - 11 * 3600, wall(LORD_HOWE_FORWARD, 5) - 11 * 3600, False)],
                            [LORD_HOWE_FORWARD])})
+# two zones, a local block each: each wall time is resolved in its own provider's zone
+@example(providers={p: (tz, [(0, hm(9), hm(17))], [(wall(dt.date(2027, 3, 29), 12), wall(dt.date(2027, 3, 29), 13), True)],
+                        [dt.date(2027, 3, 29)]) for p, tz in (("P0", "Asia/Kolkata"), ("P1", "Europe/Paris"))})
 def test_vectorized_spans_equal_the_python_oracle_for_every_provider_date(providers):
     expected, vector = oracle_and_vector(providers)
     assert vector == expected
