@@ -226,10 +226,10 @@ def _concat(files: list[LandedFile]) -> tuple[pa.Table, pa.Table, pa.Table]:
 
 def _streamed(db: duckdb.DuckDBPyConnection, sql: str, params: list) -> Iterator[tuple]:
     """The rows of a query, fetched a slice at a time: a million-row load never holds all its rows
-    as Python tuples at once (they weighed about 0.5 kB each)."""
-    result = db.execute(sql, params)
-    while rows := result.fetchmany(STREAM_ROWS):
-        yield from rows
+    as Python tuples at once (they weighed about 0.5 kB each). The slices come as Arrow columns,
+    made Python values a column at a time: a third of the CPU of DuckDB's row by row fetch."""
+    for batch in db.sql(sql, params=params).to_arrow_reader(STREAM_ROWS):
+        yield from zip(*(column.to_pylist() for column in batch.columns), strict=True)
 
 
 def apply_files(conn: Connection, feed: str, files: list[LandedFile]) -> ApplyResult:
@@ -291,7 +291,7 @@ def apply_files(conn: Connection, feed: str, files: list[LandedFile]) -> ApplyRe
                 SELECT o.* FROM stored_hours o JOIN winners w USING (item_id) WHERE w.adds)""")
         replaced = [r[0] for r in db.execute("SELECT item_id FROM winners WHERE existed").fetchall()]
         db.register("old_facts", _old_facts(codec, feed, replaced))
-        result.items_changed = db.execute("SELECT count(*) FROM winners").fetchone()[0]
+        result.items_changed = db.execute("SELECT count(*) FROM winners").fetchall()[0][0]
         result.by_kind = dict(db.execute("SELECT kind, count(*) FROM winners GROUP BY kind").fetchall())
 
         # provider-date ranges to recompute: old facts and new facts alike
@@ -303,6 +303,8 @@ def apply_files(conn: Connection, feed: str, files: list[LandedFile]) -> ApplyRe
             UNION ALL
             SELECT o.item_id, w.old_kind, o.provider_id, o.ref, o.start_ts, o.end_ts FROM old_facts o JOIN winners w USING (item_id)""")
         ts = (lambda c: f"strftime({c}, '%Y-%m-%d %H:%M:%S.%f')") if codec.sqlite else (lambda c: c)
+        # SQLite stores a boolean as 0/1 (as SQLAlchemy does); the driver binds a bool through a slow adapter lookup
+        flag = (lambda c: f"{c}::INT") if codec.sqlite else (lambda c: c)
         now = codec.ts(utcnow().replace(tzinfo=None))
         if replaced:
             keys = [(feed, item_id) for item_id in replaced]
@@ -310,13 +312,13 @@ def apply_files(conn: Connection, feed: str, files: list[LandedFile]) -> ApplyRe
                 codec.execute_many(f"DELETE FROM {table} WHERE feed = ? AND item_id = ?", keys)  # noqa: S608 - fixed names
         # rows come out of DuckDB in the shape the driver takes, in primary-key order
         codec.insert("scheduling_items", ("feed", "item_id", "kind", "version", "deleted", "fingerprint", "status", "tz", "updated_at"),
-                     _streamed(db, f"SELECT ? AS feed, item_id, kind, {ts('version')}, deleted, fp, status, tz, ? AS updated_at "  # noqa: S608
+                     _streamed(db, f"SELECT ? AS feed, item_id, kind, {ts('version')}, {flag('deleted')}, fp, status, tz, ? AS updated_at "  # noqa: S608
                                    "FROM winners ORDER BY item_id", [feed, now]))
         new_blocks = "FROM winners w JOIN new_blocks b USING (seq) WHERE NOT w.deleted"
-        with indexes_rebuilt(conn, SchedulingItemBlock.__table__, db.execute(f"SELECT count(*) {new_blocks}").fetchone()[0]):  # noqa: S608
+        with indexes_rebuilt(conn, SchedulingItemBlock.__table__, db.execute(f"SELECT count(*) {new_blocks}").fetchall()[0][0]):  # noqa: S608
             codec.insert("scheduling_item_blocks", ("feed", "item_id", "n", "provider_id", "ref", "start_ts", "end_ts", "is_local"),
                          _streamed(db, f"""SELECT ? AS feed, w.item_id, b.n, b.provider_id, b.ref, {ts('b.start_ts')}, {ts('b.end_ts')},
-                                           b.is_local {new_blocks} ORDER BY w.item_id, b.n""", [feed]))  # noqa: S608
+                                           {flag('b.is_local')} {new_blocks} ORDER BY w.item_id, b.n""", [feed]))  # noqa: S608
         codec.insert("scheduling_item_hours", ("feed", "item_id", "n", "provider_id", "weekday", "start_minute", "end_minute"),
                      _streamed(db, "SELECT ? AS feed, item_id, n, provider_id, weekday, start_minute, end_minute "
                                    "FROM winner_hours ORDER BY item_id, n", [feed]))
