@@ -26,6 +26,7 @@ setup(
         "adbc-driver-postgresql==1.13.0",
         "connectorx==0.4.6",
         "pandas==3.1.1",
+        "numpy==2.4.6",
         "openpyxl==3.1.5",
         "fastapi==0.165.0",
         "uvicorn[standard]==0.54.0",
