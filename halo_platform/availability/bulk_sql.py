@@ -8,11 +8,16 @@ import contextlib
 import datetime as dt
 import functools
 import itertools
+import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
+
+# pysqlite looks up an adapter for each None it binds, and finding none costs two failed attribute
+# lookups (a microsecond; 4% of a million-row upsert's CPU); a registered one is a dict hit. NULL all the same.
+sqlite3.register_adapter(type(None), lambda value: value)
 
 _EPOCH = dt.datetime(1970, 1, 1)
 CHUNK = 2000
@@ -51,25 +56,51 @@ class Codec:
         return value.isoformat() if self.sqlite else value
 
     def insert(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
-        """On SQLite, `ROWS_PER_STATEMENT` rows go in each statement: SQLite runs a statement per
-        parameter set of an `executemany`, and its set-up, the driver's reset and the GIL handed
-        over around each cost about as much as writing the row (the servers' drivers batch by
-        themselves). OR FAIL spares such a statement the journal SQLite keeps to undo its rows
-        alone (it spilled to disk): a failed insert fails the caller's whole transaction anyway."""
-        sql = f"INTO {table} ({', '.join(columns)}) VALUES "  # noqa: S608 - fixed names
-        one = f"({', '.join([self.mark] * len(columns))})"
-        grouped = f"INSERT OR FAIL {sql}{', '.join([one] * ROWS_PER_STATEMENT)}"
-        step = ROWS_PER_STATEMENT * len(columns)
         total = 0
         for chunk in chunks(rows, 50_000):
+            if self.sqlite:
+                self._insert_flat(table, columns, list(itertools.chain.from_iterable(chunk)))
+            else:
+                self.conn.exec_driver_sql(self._insert_sql(table, columns, 1), chunk)
             total += len(chunk)
-            whole = len(chunk) - len(chunk) % ROWS_PER_STATEMENT if self.sqlite else 0
-            if whole:
-                flat = list(itertools.chain.from_iterable(chunk[:whole]))
-                self.conn.exec_driver_sql(grouped, [tuple(flat[i:i + step]) for i in range(0, len(flat), step)])
-            if whole < len(chunk):
-                self.conn.exec_driver_sql(f"INSERT {sql}{one}", chunk[whole:])
         return total
+
+    def insert_columns(self, table: str, columns: Sequence[str], batches: Iterable[Sequence[list]]) -> int:
+        """`insert` of batches of columns (lists of one length each): on SQLite the values are laid
+        out row after row by slice assignment, without a tuple per row."""
+        total = 0
+        width = len(columns)
+        for batch in batches:
+            count = len(batch[0])
+            if self.sqlite:
+                flat: list = [None] * (count * width)
+                for i, values in enumerate(batch):
+                    flat[i::width] = values
+                self._insert_flat(table, columns, flat)
+            elif count:
+                self.conn.exec_driver_sql(self._insert_sql(table, columns, 1), list(zip(*batch, strict=True)))
+            total += count
+        return total
+
+    def _insert_sql(self, table: str, columns: Sequence[str], rows: int) -> str:
+        """OR FAIL spares a statement of several rows the journal SQLite keeps to undo them alone
+        (it spilled to disk): a failed insert fails the caller's whole transaction anyway."""
+        one = f"({', '.join([self.mark] * len(columns))})"
+        return f"INSERT {'OR FAIL ' if rows > 1 else ''}INTO {table} ({', '.join(columns)}) VALUES {', '.join([one] * rows)}"  # noqa: S608 - fixed names
+
+    def _insert_flat(self, table: str, columns: Sequence[str], flat: list) -> None:
+        """The rows of `flat` (values row after row), `ROWS_PER_STATEMENT` rows per statement: SQLite
+        runs a statement per parameter set of an `executemany`, and its set-up, the driver's reset and
+        the GIL handed over around each cost about as much as writing the row (the servers' drivers
+        batch by themselves)."""
+        width = len(columns)
+        step = ROWS_PER_STATEMENT * width
+        whole = len(flat) - len(flat) % step
+        if whole:
+            self.conn.exec_driver_sql(self._insert_sql(table, columns, ROWS_PER_STATEMENT),
+                                      [tuple(flat[i:i + step]) for i in range(0, whole, step)])
+        if whole < len(flat):
+            self.conn.exec_driver_sql(self._insert_sql(table, columns, 1), [tuple(flat[i:i + width]) for i in range(whole, len(flat), width)])
 
     def execute_many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         sql = sql.replace("?", self.mark)

@@ -64,7 +64,8 @@ def test_a_duplicate_key_in_a_later_group_fails_the_write_and_leaves_nothing(sto
     assert stored_blocks(store, "bulk-rows") == []
 
 
-def test_applied_items_and_tombstones_hold_the_same_values_on_every_store(every_store):
+def test_applied_items_and_tombstones_hold_the_same_values_on_every_store(every_store, monkeypatch):
+    monkeypatch.setattr(bulk_sql, "ROWS_PER_STATEMENT", 4)  # 7 items and 6 blocks: a group each and what is left over
     lines = "".join(f'{{"type":"appointment","action":"upsert","id":"A{i}","provider":"P{i % 3}","start":"2027-01-04T09:{i:02d}:00",'
                     f'"duration_min":30,"tz":"Europe/Paris","status":"booked","updated_at":"2026-11-01T00:00:00Z"}}\n' for i in range(6))
     lines += ('{"type":"appointment","action":"delete","id":"A5","updated_at":"2026-11-02T00:00:00Z"}\n'
