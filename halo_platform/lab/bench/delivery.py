@@ -96,14 +96,14 @@ def _email_request(kind: str, start: int, size: int) -> tuple[str, bytes, dict]:
     return "/v3.1/send", json.dumps(body).encode(), {"Authorization": f"Basic {auth}", "Content-Type": "application/json"}
 
 
-def raw_capacity(fakes: dict[str, FakeProcess], messages: int) -> float:
-    """Messages/s the fakes take from plain keep-alive http.client connections (RAW_CONCURRENCY per
+def raw_capacity(fakes: dict[str, FakeProcess], messages: int, connections: int = RAW_CONCURRENCY) -> float:
+    """Messages/s the fakes take from plain keep-alive http.client connections (`connections` per
     SMS fake, batches of 1000 / 50 for SendGrid / Mailjet), the same SMS/email mix as the drain."""
     jobs: list[tuple[str, list[tuple[str, bytes, dict, int]]]] = []
     sms_each = messages // 4
     for kind in SMS_KINDS:
-        per_thread = sms_each // RAW_CONCURRENCY
-        for t in range(RAW_CONCURRENCY):
+        per_thread = max(sms_each // connections, 1)
+        for t in range(connections):
             jobs.append((kind, [(*_sms_request(kind, t * per_thread + i), 1) for i in range(per_thread)]))
     for kind, size, threads in (("sendgrid", 1000, 2), ("mailjet", 50, 4)):
         requests = [(*_email_request(kind, s, size), size) for s in range(0, sms_each, size)]
@@ -129,6 +129,14 @@ def raw_capacity(fakes: dict[str, FakeProcess], messages: int) -> float:
     for t in threads:
         t.join()
     return sum(done) / (time.perf_counter() - started)
+
+
+def _fresh(fakes: dict[str, FakeProcess], latency: float) -> None:
+    """The fakes' records cleared and switches off, then every answer delayed by `latency` seconds."""
+    for fake in fakes.values():
+        fake.reset()
+        if latency:
+            fake.set_switches(latency_seconds=latency)
 
 
 def naive_loop(fakes: dict[str, FakeProcess], messages: int) -> float:
@@ -239,7 +247,7 @@ def _postgresql_database(admin_url: str) -> Iterator[str]:
 
 
 def _platform_run(label: str, db_url: str, dispatchers: int, fakes: dict[str, FakeProcess], env: dict[str, str], count: int,
-                  high_count: int, raw: float) -> Iterator[str]:
+                  high_count: int, raw: float, latency: float = 0.0) -> Iterator[str]:
     """Queue `count` LOW messages in the store at `db_url`, drain them with `dispatchers`
     processes while HIGH requests go through the API; the figures, and a RuntimeError when a
     fake accepted a message twice."""
@@ -274,8 +282,7 @@ def _platform_run(label: str, db_url: str, dispatchers: int, fakes: dict[str, Fa
         quiet.start()
         alone, _ = high_out.get(timeout=120)
         quiet.join()
-        for fake in fakes.values():
-            fake.reset()
+        _fresh(fakes, latency)
         readies = [mp.Event() for _ in range(dispatchers)]
         workers = [mp.Process(target=_dispatch_worker, args=(env, ready, go, out)) for ready in readies]
         for w in workers:
@@ -332,9 +339,15 @@ def _load() -> str:
 
 
 def run_bench(count: int = 100_000, high_count: int = 300, pg_admin_url: str | None = PG_ADMIN_URL,
-              dispatchers: tuple[int, ...] = (1, 2, 4)) -> Iterator[str]:
+              dispatchers: tuple[int, ...] = (1, 2, 4), latency_ms: float = 0.0) -> Iterator[str]:
+    """The figures, a line at a time. `latency_ms`: every fake answers that much later, as real
+    providers do; the raw reference then drives as many connections as a dispatcher, so that it
+    measures what the wire can carry at that latency, and the references send fewer messages."""
     if count < 100:
         raise ValueError("--messages must be at least 100")
+    if not 0 <= latency_ms <= 5000:
+        raise ValueError("--latency-ms must be between 0 and 5000")
+    latency = latency_ms / 1000
     with tempfile.TemporaryDirectory(prefix="halo-bench-") as tmp, contextlib.ExitStack() as stack:
         fakes = {kind: stack.enter_context(run_in_process(f"halo_platform.lab.provider_fakes:{kind}_fake", record=False))
                  for kind in SMS_KINDS + EMAIL_KINDS}
@@ -343,22 +356,24 @@ def run_bench(count: int = 100_000, high_count: int = 300, pg_admin_url: str | N
         providers_file.write_text(yaml.safe_dump(_providers_yaml(fakes)))
         env = {"HALO_HOME": str(home), "HALO_PROVIDERS_FILE": str(providers_file), "HALO_ALERTS": ""}
         yield (f"delivery bench: {count:,} LOW messages per run (half SMS over twilio+vonage, half email over sendgrid+mailjet), "
-               f"fakes in 4 processes, {CONCURRENCY} connections per SMS provider per dispatcher; {_load()}")
-        raw = raw_capacity(fakes, min(count, 40_000))
-        for fake in fakes.values():
-            fake.reset()
-        yield f"  raw capacity of the fakes (pooled http.client, same shapes/batches, no platform): {raw:,.0f} msg/s; {_load()}"
-        naive_n = min(2000, count)
+               f"fakes in 4 processes answering after {latency_ms:g} ms, {CONCURRENCY} connections per SMS provider per dispatcher; {_load()}")
+        _fresh(fakes, latency)
+        connections = CONCURRENCY if latency else RAW_CONCURRENCY
+        # about 10 s of SMS at that latency: the wire's capacity, not the time it takes to send everything
+        raw = raw_capacity(fakes, min(count, 40_000, int(40 * connections / latency) if latency else 40_000), connections)
+        _fresh(fakes, latency)
+        yield (f"  raw capacity of the fakes (pooled http.client, {connections} connections per SMS fake, same shapes/batches, "
+               f"no platform): {raw:,.0f} msg/s; {_load()}")
+        naive_n = min(2000, count, max(20, int(20 / latency)) if latency else 2000)
         naive = naive_loop(fakes, naive_n)
-        for fake in fakes.values():
-            fake.reset()
+        _fresh(fakes, latency)
         yield f"  naive loop (one blocking request per message, new connection each, {naive_n} msgs): {naive:,.0f} msg/s"
-        yield from _platform_run("SQLite, 1 dispatcher", f"sqlite:///{home / 'halo.db'}", 1, fakes, env, count, high_count, raw)
+        yield from _platform_run("SQLite, 1 dispatcher", f"sqlite:///{home / 'halo.db'}", 1, fakes, env, count, high_count, raw, latency)
         if pg_admin_url is None:
             return
         for n in dispatchers:
             with _postgresql_database(pg_admin_url) as url:
-                yield from _platform_run(f"PostgreSQL, {n} dispatcher{'s' if n > 1 else ''}", url, n, fakes, env, count, high_count, raw)
+                yield from _platform_run(f"PostgreSQL, {n} dispatcher{'s' if n > 1 else ''}", url, n, fakes, env, count, high_count, raw, latency)
 
 
 @click.command("delivery")
@@ -367,7 +382,9 @@ def run_bench(count: int = 100_000, high_count: int = 300, pg_admin_url: str | N
 @click.option("--pg-admin-url", default=PG_ADMIN_URL, show_default=True,
               help="A PostgreSQL server where the bench may create (and drop) a database per run; 'none' skips PostgreSQL.")
 @click.option("--dispatchers", default="1,2,4", show_default=True, help="Dispatcher processes per PostgreSQL run, comma-separated.")
-def bench_delivery(count: int, high_count: int, pg_admin_url: str, dispatchers: str) -> None:
+@click.option("--latency-ms", default=0.0, show_default=True, type=click.FloatRange(0, 5000),
+              help="Every fake answers this much later, as real providers do (the raw reference then uses a dispatcher's connections).")
+def bench_delivery(count: int, high_count: int, pg_admin_url: str, dispatchers: str, latency_ms: float) -> None:
     """Drain throughput over 4 fake providers on loopback, on SQLite and on PostgreSQL with 1/2/4 dispatchers, vs the
     naive loop and the fakes' raw capacity; HIGH API latency during each drain; no message accepted twice."""
     try:
@@ -376,5 +393,5 @@ def bench_delivery(count: int, high_count: int, pg_admin_url: str, dispatchers: 
             raise ValueError
     except ValueError:
         raise click.UsageError("--dispatchers takes positive whole numbers separated by commas, e.g. 1,2,4") from None
-    for line in run_bench(count, high_count, None if pg_admin_url.lower() == "none" else pg_admin_url, counts):
+    for line in run_bench(count, high_count, None if pg_admin_url.lower() == "none" else pg_admin_url, counts, latency_ms):
         click.echo(line)
