@@ -137,7 +137,7 @@ def submit(
     values = _row_values(new, now, created_by=created_by, due=due_at(new, now, config), webhook_key=webhook_key)
     values["fallback_of"] = fallback_of
     high = new.priority == "HIGH"
-    route = None
+    route, sending = None, False
     if high:  # the API call owns it until its deadline; dispatch runs leave it alone
         values["lease_owner"] = f"api:{values['id']}"
         values["lease_until"] = now + dt.timedelta(seconds=config.high_deadline_seconds + config.lease_seconds)
@@ -147,7 +147,9 @@ def submit(
             existing = _by_key(conn, new.idempotency_key) if new.idempotency_key else None
             if existing is None:
                 _insert(conn, [values], now)
-                if route is not None and route.first_unmetered and values["status"] == "queued" and not (new.expires_at and new.expires_at <= now):
+                # neither suppressed nor expired on arrival (`_insert` settles both)
+                sending = route is not None and values["status"] == "queued" and not (new.expires_at and new.expires_at <= now)
+                if sending and route.first_unmetered:
                     first = route.names[0]
                     route.marked = first if mark_in_flight(conn, values["lease_owner"], first, [(values["id"], values["lease_until"])], now) else None
     except IntegrityError:  # a concurrent request with the same key won the race
@@ -159,7 +161,7 @@ def submit(
         if existing.payload_hash != new.payload_hash:
             raise ConflictError(f"idempotency_key {new.idempotency_key!r} was used for a different message ({existing.id})")
         return message_view(existing.id, store, with_events=False), False
-    if route is not None and values["status"] == "queued" and not (new.expires_at and new.expires_at <= now):
+    if sending:
         send_high(values["id"], route, store, providers)
     return message_view(values["id"], store, with_events=False), True
 
