@@ -63,7 +63,14 @@ from halo_platform.delivery.providers.base import (
     transport_failure,
 )
 from halo_platform.delivery.providers.wire import Exchange, NoAnswer, NotSent, Reply, WirePool
-from halo_platform.delivery.queue import claim, mark_in_flight, persist, resolve_uncertain
+from halo_platform.delivery.queue import (
+    decode_claimed,
+    lease_due,
+    mark_in_flight,
+    persist,
+    resolve_uncertain,
+    uncertain_rows,
+)
 from halo_platform.delivery.quiet_hours import quiet_until, recipient_zone
 from halo_platform.delivery.resources import ProvidersResource, provider_kinds
 from halo_platform.delivery.routing import draw
@@ -197,8 +204,14 @@ class Dispatcher:
         stats = DispatchStats()
         now = self.clock()
         with writing(self.store) as conn:
-            rows = claim(conn, channel, self.owner, self.batch_size, now, self.config.lease_seconds)
-            to_send, pinned = resolve_uncertain(conn, self.owner, rows, self._uncertain_resolution, now)
+            raw = lease_due(conn, channel, self.owner, self.batch_size, now, self.config.lease_seconds)
+            settle = uncertain_rows(raw)
+            if settle:  # what a dead sender left in flight is settled in the claim's transaction (rare)
+                rows = decode_claimed(conn.dialect, raw)
+                to_send, pinned = resolve_uncertain(conn, self.owner, rows, self._uncertain_resolution, now)
+        if not settle:  # decoded once the write lock is free
+            rows = to_send = decode_claimed(conn.dialect, raw)
+            pinned = {}
         stats.claimed = len(rows)
         if len(to_send) < len(rows):
             stats.by_status["lost"] += len(rows) - len(to_send)

@@ -4,6 +4,7 @@ attempts) as the answers arrive. The rules it applies (`lifecycle`) are pure."""
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import functools
 from collections.abc import Callable, Iterable, Sequence
@@ -109,44 +110,82 @@ def resolve_uncertain(conn: Connection, owner: str, rows: Sequence, decide, now:
 
 
 # what sending a claimed message reads (its content, routing, retry and lease state): the other
-# columns (audit, idempotency, callbacks, fallback JSON) were a third of a claim's row decoding,
-# done while the claim holds the write lock
+# columns (audit, idempotency, callbacks, fallback JSON) were a third of a claim's row decoding
 _CLAIMED = [messages_t.c[name] for name in (
     "id", "channel", "recipient", "country", "capability", "priority", "priority_rank", "content", "expires_at", "number_of_retries",
     "provider", "next_attempt_at", "lease_until", "in_flight_at", "created_at", "timezone")]
+Claimed = collections.namedtuple("Claimed", [c.name for c in _CLAIMED])  # type: ignore[misc]
+_RANK, _CREATED, _IN_FLIGHT_AT = (Claimed._fields.index(name) for name in ("priority_rank", "created_at", "in_flight_at"))
 
 
-def claim(conn: Connection, channel: str, owner: str, limit: int, now: dt.datetime, lease_seconds: float) -> list:
+def claim(conn: Connection, channel: str, owner: str, limit: int, now: dt.datetime, lease_seconds: float) -> list[Claimed]:
+    """`lease_due`, its rows decoded."""
+    return decode_claimed(conn.dialect, lease_due(conn, channel, owner, limit, now, lease_seconds))
+
+
+def lease_due(conn: Connection, channel: str, owner: str, limit: int, now: dt.datetime, lease_seconds: float) -> list[tuple]:
     """Lease up to `limit` due messages of `channel` (NORMAL before LOW, oldest first), in one
     statement where the database returns updated rows. The lease is taken by a conditional
     UPDATE, so two runs never hold the same message (on PostgreSQL the pick locks its rows
     and skips those another claim holds); an expired lease (crashed run) makes the message
-    due again."""
+    due again. The rows come as the driver gives them, for `decode_claimed` to decode after
+    the transaction: building the statement and decoding 200 rows took 4-6 ms of a 7-9 ms
+    claim on SQLite, under the store's only write lock."""
+    params = {"c_channel": channel, "c_now": now, "c_limit": limit, "c_owner": owner, "c_until": now + dt.timedelta(seconds=lease_seconds)}
+    lease, pick, read = _claim_statements(conn.dialect.name, conn.dialect.update_returning)
+    if read is None:  # one statement: pick, lease and read the batch
+        rows = conn.execute(lease, params).all()
+    else:  # MariaDB has no UPDATE ... RETURNING
+        ids = list(conn.execute(pick, params).scalars())
+        if not ids:
+            return []
+        conn.execute(lease, {**params, "c_ids": ids})
+        rows = conn.execute(read, {"c_ids": ids, "c_owner": owner}).all()
+    return sorted(rows, key=lambda r: (r[_RANK], r[_CREATED]))  # raw times order as decoded ones do
+
+
+def decode_claimed(dialect: sa.Dialect, rows: Sequence[tuple]) -> list[Claimed]:
+    """Rows of `claim` as `Claimed`, their values decoded with the columns' own result converters."""
+    columns = list(zip(*rows, strict=True)) if rows else []
+    decoded = [list(map(convert, values)) if convert else values for convert, values in zip(_result_converters(dialect), columns, strict=False)]
+    return [Claimed._make(row) for row in zip(*decoded, strict=True)]
+
+
+def uncertain_rows(rows: Sequence[tuple]) -> bool:
+    """Whether claimed `rows` (decoded or not) hold one a dead sender left in flight."""
+    return any(r[_IN_FLIGHT_AT] is not None for r in rows)
+
+
+@functools.cache
+def _result_converters(dialect: sa.Dialect) -> list[Callable | None]:
+    return [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in _CLAIMED]
+
+
+@functools.cache
+def _claim_statements(dialect_name: str, returning: bool) -> tuple[sa.Executable, sa.Executable | None, sa.Executable | None]:
+    """The claim's statements for a dialect, built once: (lease, pick, read); pick and read are
+    None where the lease returns its rows. The columns come back untyped (undecoded)."""
     due = sa.and_(
-        messages_t.c.channel == channel,
+        messages_t.c.channel == sa.bindparam("c_channel"),
         _DUE_LITERAL,
-        messages_t.c.next_attempt_at <= now,
-        sa.or_(messages_t.c.lease_until.is_(None), messages_t.c.lease_until < now),
+        messages_t.c.next_attempt_at <= sa.bindparam("c_now"),
+        sa.or_(messages_t.c.lease_until.is_(None), messages_t.c.lease_until < sa.bindparam("c_now")),
     )
-    query = sa.select(messages_t.c.id).where(due).order_by(messages_t.c.priority_rank, messages_t.c.created_at).limit(limit)
-    if conn.dialect.name == "postgresql":  # concurrent claims skip each other's rows instead of waiting
-        query = query.with_for_update(skip_locked=True)
-    lease = messages_t.update().values(lease_owner=owner, lease_until=now + dt.timedelta(seconds=lease_seconds))
-    if conn.dialect.update_returning:  # one statement: pick, lease and read the batch
+    raw = [sa.literal_column(f"messages.{c.name}").label(c.name) for c in _CLAIMED]
+    pick = sa.select(messages_t.c.id).where(due).order_by(messages_t.c.priority_rank, messages_t.c.created_at).limit(sa.bindparam("c_limit"))
+    if dialect_name == "postgresql":  # concurrent claims skip each other's rows instead of waiting
+        pick = pick.with_for_update(skip_locked=True)
+    lease = messages_t.update().values(lease_owner=sa.bindparam("c_owner"), lease_until=sa.bindparam("c_until"))
+    if returning:
         # the pick is a materialized CTE: as an IN (subquery) PostgreSQL may run it again for
         # every row it updates, leasing far more than `limit` (seen: 10,000 rows for 500). The
         # pick locked its rows (PostgreSQL) or holds the only writer (SQLite), so the update
         # joins on the primary key alone: repeating `due` there let a planner without fresh
         # statistics scan the partial index once per picked row (0.9 s per claim of 500)
-        picked = query.cte("picked").prefix_with("MATERIALIZED")
-        rows = conn.execute(lease.where(messages_t.c.id == picked.c.id).returning(*_CLAIMED)).all()
-    else:  # MariaDB has no UPDATE ... RETURNING
-        ids = list(conn.execute(query).scalars())
-        if not ids:
-            return []
-        conn.execute(lease.where(messages_t.c.id.in_(ids), due))
-        rows = conn.execute(sa.select(*_CLAIMED).where(messages_t.c.id.in_(ids), messages_t.c.lease_owner == owner)).all()
-    return sorted(rows, key=lambda r: (r.priority_rank, r.created_at))
+        picked = pick.cte("picked").prefix_with("MATERIALIZED")
+        return lease.where(messages_t.c.id == picked.c.id).returning(*raw), None, None
+    ids = messages_t.c.id.in_(sa.bindparam("c_ids", expanding=True))
+    return lease.where(ids, due), pick, sa.select(*raw).select_from(messages_t).where(ids, messages_t.c.lease_owner == sa.bindparam("c_owner"))
 
 
 def persist(conn: Connection, owner: str, transitions: Sequence[Transition], attempts: Iterable[dict], now: dt.datetime) -> None:

@@ -44,6 +44,10 @@ def test_a_claim_leases_exactly_its_batch_oldest_first_and_a_second_claim_the_ne
                                        .group_by(Message.lease_owner)).all())
         assert leased == {"run-a": 10, "run-b": 10}
         assert [r.content["body"] for r in first] == [f"claim{i}" for i in range(10)]
+        with store.read() as conn:  # read raw and decoded after the claim's transaction: what the ORM reads
+            orm = {m.id: m for m in conn.execute(sa.select(Message.__table__).where(Message.lease_owner == "run-a"))}
+        assert [r._asdict() for r in first] == [{name: getattr(orm[r.id], name) for name in r._fields} for r in first]
+        assert all(r.lease_until.tzinfo is dt.UTC and isinstance(r.content, dict) for r in first)
         assert [r.content["body"] for r in second] == [f"claim{i}" for i in range(10, 20)]
     finally:  # the MariaDB database is the session's: leave no message for the next test to send
         with store.write() as conn:
