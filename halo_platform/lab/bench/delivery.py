@@ -256,10 +256,11 @@ def _platform_run(label: str, db_url: str, dispatchers: int, fakes: dict[str, Fa
     import sqlalchemy as sa
 
     from halo_platform.access.keys import create_key
+    from halo_platform.core.models import utcnow
     from halo_platform.core.store import StoreResource
     from halo_platform.delivery.resources import ProvidersResource
     from halo_platform.delivery.service import enqueue_many
-    from halo_platform.delivery.tables import Message
+    from halo_platform.delivery.tables import DeliveryAttempt, Message
 
     env = {**env, "HALO_DB_URL": db_url}
     store = StoreResource(db_url=db_url)
@@ -292,10 +293,10 @@ def _platform_run(label: str, db_url: str, dispatchers: int, fakes: dict[str, Fa
         high = mp.Process(target=_high_latency, args=(api_url, key, high_count, stop, high_out))
         high.start()
         time.sleep(0.5)  # the HIGH client's first requests land before the drain starts
-        started = time.perf_counter()
+        started, drain_from = time.perf_counter(), utcnow()
         go.set()
         results = [out.get(timeout=1800) for _ in workers]
-        elapsed = time.perf_counter() - started
+        elapsed, drain_to = time.perf_counter() - started, utcnow()
         stop.set()
         latencies, high_errors = high_out.get(timeout=60)
         high.join()
@@ -310,6 +311,10 @@ def _platform_run(label: str, db_url: str, dispatchers: int, fakes: dict[str, Fa
         raise RuntimeError(f"{label}: a dispatcher failed: {failed[0]}")
     with store.read() as conn:
         sent = conn.execute(sa.select(sa.func.count()).select_from(Message).where(Message.status == "sent", Message.priority == "LOW")).scalar_one()
+        # the provider's part of each HIGH request during the drain, as the API recorded it
+        provider_ms = list(conn.execute(
+            sa.select(DeliveryAttempt.latency_ms).join(Message, Message.id == DeliveryAttempt.message_id)
+            .where(Message.priority == "HIGH", DeliveryAttempt.at.between(drain_from, drain_to), DeliveryAttempt.latency_ms.is_not(None))).scalars())
     store.dispose()
     providers.close()
     accepted = {k: httpx.get(f.url + "/__halo__/accepted", timeout=10).json() for k, f in fakes.items()}
@@ -323,7 +328,8 @@ def _platform_run(label: str, db_url: str, dispatchers: int, fakes: dict[str, Fa
     yield (f"  {label}: {sent:,} of {count:,} sent in {elapsed:.1f} s = {rate:,.0f} msg/s = {rate / raw:.0%} of raw; "
            f"HIGH p50 {_pct(latencies, 0.5):.1f} ms, p99 {_pct(latencies, 0.99):.1f} ms, max {max(latencies, default=float('nan')):.1f} ms "
            f"({len(latencies)} requests{f', {len(high_errors)} failed: {high_errors[0]}' if high_errors else ''}; "
-           f"without the drain p50 {_pct(alone, 0.5):.1f} ms, p99 {_pct(alone, 0.99):.1f} ms); {_load()}")
+           f"without the drain p50 {_pct(alone, 0.5):.1f} ms, p99 {_pct(alone, 0.99):.1f} ms; of it the provider fake's answer "
+           f"p50 {_pct(provider_ms, 0.5):.1f} ms, p99 {_pct(provider_ms, 0.99):.1f} ms); {_load()}")
     yield (f"    where the time goes (summed over {dispatchers} dispatcher(s) and their threads): "
            + ", ".join(f"{k} {v:.1f} s" for k, v in phases.items())
            + f"; {sum(st['commits'] for st in stats):,} sending transactions; dispatcher CPU {sum(st['cpu'] for st in stats):.1f} s")
