@@ -328,8 +328,8 @@ def _platform_run(label: str, db_url: str, dispatchers: int, fakes: dict[str, Fa
     yield (f"  {label}: {sent:,} of {count:,} sent in {elapsed:.1f} s = {rate:,.0f} msg/s = {rate / raw:.0%} of raw; "
            f"HIGH p50 {_pct(latencies, 0.5):.1f} ms, p99 {_pct(latencies, 0.99):.1f} ms, max {max(latencies, default=float('nan')):.1f} ms "
            f"({len(latencies)} requests{f', {len(high_errors)} failed: {high_errors[0]}' if high_errors else ''}; "
-           f"without the drain p50 {_pct(alone, 0.5):.1f} ms, p99 {_pct(alone, 0.99):.1f} ms; of it the provider fake's answer "
-           f"p50 {_pct(provider_ms, 0.5):.1f} ms, p99 {_pct(provider_ms, 0.99):.1f} ms); {_load()}")
+           f"without the drain p50 {_pct(alone, 0.5):.1f} ms, p99 {_pct(alone, 0.99):.1f} ms; the provider fake's answer within "
+           f"each during the drain p50 {_pct(provider_ms, 0.5):.1f} ms, p99 {_pct(provider_ms, 0.99):.1f} ms); {_load()}")
     yield (f"    where the time goes (summed over {dispatchers} dispatcher(s) and their threads): "
            + ", ".join(f"{k} {v:.1f} s" for k, v in phases.items())
            + f"; {sum(st['commits'] for st in stats):,} sending transactions; dispatcher CPU {sum(st['cpu'] for st in stats):.1f} s")
