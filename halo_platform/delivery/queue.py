@@ -52,8 +52,16 @@ def mark_in_flight(conn: Connection, owner: str, provider: str, leases: Sequence
     return ours
 
 
+# A statement finding its rows by primary key checks that they are still due in a form
+# PostgreSQL cannot match to the partial index `ix_messages_due`: right after a burst is queued
+# the planner has no statistics on it, took that index and filtered every due message (16-24 ms
+# per marker of 32 messages among 60,000 queued; by primary key 1.2 ms).
+_STILL_DUE_BY_KEY = sa.case((_DUE_LITERAL, sa.true()), else_=sa.false())
+
+
 def _mark_statement(which):  # noqa: ANN001, ANN202
-    held = sa.and_(which, messages_t.c.lease_owner == sa.bindparam("m_owner"), messages_t.c.lease_until == sa.bindparam("m_lease"), _DUE_LITERAL)
+    held = sa.and_(which, messages_t.c.lease_owner == sa.bindparam("m_owner"), messages_t.c.lease_until == sa.bindparam("m_lease"),
+                   _STILL_DUE_BY_KEY)
     return messages_t.update().where(held).values(in_flight_at=sa.bindparam("m_now"), provider=sa.bindparam("m_provider"),
                                                   lease_until=sa.bindparam("m_hold"))
 
