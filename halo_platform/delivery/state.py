@@ -17,7 +17,6 @@ from halo_platform.core.store import StoreResource
 from halo_platform.delivery.config import CHANNELS, DeliveryConfig, Rule, validate_weights
 from halo_platform.delivery.routing import Router
 from halo_platform.delivery.tables import ProviderState, RoutingRuleAdded, RoutingWeight, RoutingWeightAudit
-from halo_platform.delivery.throttle import paused
 
 weights_t = RoutingWeight.__table__
 audit_t = RoutingWeightAudit.__table__
@@ -25,43 +24,49 @@ state_t = ProviderState.__table__
 rules_t = RoutingRuleAdded.__table__
 
 
+# built once: a claim and a HIGH send read the routing state each time
+_WEIGHTS = sa.select(weights_t.c.rule, weights_t.c.provider, weights_t.c.weight)
+_ADDED_RULES = sa.select(rules_t.c.rule, rules_t.c.channel, rules_t.c.country, rules_t.c.capability).order_by(rules_t.c.created_at)
+_STATES = sa.select(state_t.c.provider, state_t.c.factor, state_t.c.paused_until)
+
+
 def stored_weights(conn: Connection) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {}
-    for row in conn.execute(sa.select(weights_t.c.rule, weights_t.c.provider, weights_t.c.weight)):
-        out.setdefault(row.rule, {})[row.provider] = row.weight
+    for rule, provider, weight in conn.execute(_WEIGHTS):
+        out.setdefault(rule, {})[provider] = weight
     return out
 
 
-def factors(conn: Connection) -> dict[str, float]:
-    return {row.provider: row.factor for row in conn.execute(sa.select(state_t.c.provider, state_t.c.factor))}
-
-
-def with_added_rules(config: DeliveryConfig, conn: Connection) -> DeliveryConfig:
-    """`config` with the rules added at run time appended (their stored weights as weights)."""
+def with_added_rules(config: DeliveryConfig, conn: Connection, weights: Mapping[str, Mapping[str, float]] | None = None) -> DeliveryConfig:
+    """`config` with the rules added at run time appended (their stored weights, `weights` when
+    the caller read them already, as weights)."""
     known = {rule.key for rule in config.rules}
-    weights = stored_weights(conn)
+    weights = stored_weights(conn) if weights is None else weights
     added = tuple(
         Rule(r.channel, r.country, r.capability, dict(weights.get(r.rule, {})))
-        for r in conn.execute(sa.select(rules_t).order_by(rules_t.c.created_at))
+        for r in conn.execute(_ADDED_RULES)
         if r.rule not in known
     )
     return dataclasses.replace(config, rules=config.rules + added) if added else config
 
 
-def _router(config: DeliveryConfig, conn: Connection) -> Router:
-    return Router(with_added_rules(config, conn), stored_weights(conn), factors(conn))
+def _routing(config: DeliveryConfig, conn: Connection) -> tuple[Router, list]:
+    """The router, and the providers' stored states (provider, factor, paused_until) it was made from."""
+    weights, states = stored_weights(conn), conn.execute(_STATES).all()
+    return Router(with_added_rules(config, conn, weights), weights, {provider: factor for provider, factor, _ in states}), states
 
 
 def load_router(config: DeliveryConfig, store: StoreResource) -> Router:
     with store.read() as conn:
-        return _router(config, conn)
+        return _routing(config, conn)[0]
 
 
 def routing_now(config: DeliveryConfig, store: StoreResource, now: dt.datetime) -> tuple[Router, dict[str, dt.datetime]]:
-    """The router and the providers paused at `now` (`throttle.paused`), in one read: what a
-    send is routed by."""
+    """The router and the providers paused at `now` (those whose `paused_until` is later), in
+    one read of three statements: what a send is routed by."""
     with store.read() as conn:
-        return _router(config, conn), paused(conn, now)
+        router, states = _routing(config, conn)
+    return router, {provider: until for provider, _, until in states if until is not None and until > now}
 
 
 def set_weights(

@@ -26,12 +26,6 @@ BATCH_SECONDS = 0.1
 HELD_SECONDS = 0.5
 
 
-def paused(conn, now: dt.datetime) -> dict[str, dt.datetime]:  # noqa: ANN001
-    """Providers paused at `now`, with the end of their pause."""
-    query = sa.select(state_t.c.provider, state_t.c.paused_until).where(state_t.c.paused_until > now)
-    return {name: until for name, until in conn.execute(query)}
-
-
 def _ensure_row(store: StoreResource, name: str) -> None:
     """The provider's state row exists (the autopilot writes it on its first cycle; a pause or a
     bucket may come first)."""
