@@ -154,8 +154,10 @@ def lease_due(conn: Connection, channel: str, owner: str, limit: int, now: dt.da
 
 def decode_claimed(dialect: sa.Dialect, rows: Sequence[tuple]) -> list[Claimed]:
     """Rows of `claim` as `Claimed`, their values decoded with the columns' own result converters."""
-    columns = list(zip(*rows, strict=True)) if rows else []
-    decoded = [list(map(convert, values)) if convert else values for convert, values in zip(_result_converters(dialect), columns, strict=False)]
+    if not rows:
+        return []
+    columns = zip(_result_converters(dialect), zip(*rows, strict=True), strict=True)
+    decoded = [list(map(convert, values)) if convert else values for convert, values in columns]
     return [Claimed._make(row) for row in zip(*decoded, strict=True)]
 
 
