@@ -87,6 +87,9 @@ def up(port: int, dagster_port: int, workspace: str) -> None:
     import subprocess
     import time
 
+    from halo_platform.core.instance import dagster_environment
+
+    dagster_environment()  # dagster dev's webserver and daemon create runs: they inherit the switches
     bin_dir = os.path.dirname(sys.executable)
     children = [
         # the service submits task requests to this Dagster webserver (DAGSTER_UI_URL unless set)
