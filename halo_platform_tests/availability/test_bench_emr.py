@@ -1,0 +1,25 @@
+"""`halo bench emr` runs end to end on a small burst and accounts for the run's time: every
+step it names, Dagster's event records among them, and the rest."""
+
+import re
+
+from click.testing import CliRunner
+
+from halo_platform.lab.bench.availability import bench_emr
+
+
+def test_the_emr_bench_runs_a_small_burst_through_an_on_disk_instance_and_names_where_the_time_went(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    for name in ("HALO_HOME", "DAGSTER_HOME"):  # the bench points both at its scratch folder; restored after the test
+        monkeypatch.setenv(name, str(tmp_path / "before"))
+    result = CliRunner().invoke(bench_emr, ["--events", "3000", "--providers", "60", "--naive-sample", "30", "--workdir", str(tmp_path / "scratch")])
+
+    assert result.exit_code == 0, result.output
+    out = result.output
+    total = float(re.search(r"ours: 15 files, 3,000 events, 0 quarantined, .* in ([0-9.]+)s", out).group(1))
+    steps = {name: float(seconds) for name, seconds in re.findall(r"^  (\S[^:]*): ([0-9.]+)s", out, re.M)}
+    assert set(steps) == {"parse + upsert (ingest_feeds)", "spans (recompute_spans)", "next slots (refresh_next_slots)",
+                          "asset checks on spans", "Dagster's event records (a materialization per partition)",
+                          "the rest (Dagster's run and steps, planning, hashing)"}
+    assert all(seconds > 0 for seconds in steps.values())
+    assert abs(sum(steps.values()) - total) < 0.02  # the steps and the rest add up to the run
+    assert (tmp_path / "scratch" / "dagster_home" / "history").is_dir()  # the run went to the scratch folder's instance
