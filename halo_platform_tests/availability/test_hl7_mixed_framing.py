@@ -4,6 +4,12 @@ at frame ends only: the newline-parted messages ahead of the first frame became 
 (the first one's appointment, blocked on every AIP of the others) and the rest vanished, with
 nothing quarantined."""
 
+import re
+import string
+
+import hypothesis.strategies as st
+from hypothesis import given, settings
+
 from halo_platform.availability.feeds import hl7
 from halo_platform_tests.availability.test_golden_hl7 import MLLP, NEWLINES
 
@@ -21,3 +27,28 @@ def test_newline_parted_messages_before_between_and_after_mllp_frames_are_each_r
     assert appointment_ids(parsed) == sorted(alone) and not parsed.rejected
     columnar = hl7.columns(mixed.encode(), "mixed.hl7")
     assert columnar is not None and columnar.events.num_rows == 13
+
+
+_NEXT_MESSAGE = re.compile(rf"\r+(?=MSH[{re.escape(string.punctuation)}])")
+_MLLP_BLOCK = re.compile("[\x0b\x1c]")
+
+
+def split_by_regex(text: str) -> list[tuple[int, str]]:
+    """The framing rule as two regex splits: at each MLLP byte, then at each run of `\\r` before
+    `MSH` and a field separator; the parts' `\\r` ends stripped, blank parts dropped."""
+    normal = text.replace("\r\n", "\r").replace("\n", "\r")
+    chunks = (m for frame in _MLLP_BLOCK.split(normal) for m in _NEXT_MESSAGE.split(frame))
+    return list(enumerate((c.strip("\r") for c in chunks if c.strip()), start=1))
+
+
+PIECES = ["\r", "\n", "\r\n", "\x0b", "\x1c", "MSH", "M", "SH", "|", "#", "x", " ", "\t", "\u2028", "\x85", "\rMSH", "MSH|", "\r\rMSH#",
+          "\rMSH\rMSH|", "MSHX"]
+
+
+@settings(max_examples=3000, deadline=None, database=None)
+@given(st.lists(st.sampled_from(PIECES), max_size=16))
+def test_messages_split_where_the_framing_rule_splits_them(pieces):
+    """Runs of `\\r` before an MSH, an MSH not followed by a field separator or at the very end,
+    blank and whitespace-only parts, MLLP bytes anywhere: the same messages as the rule's regexes."""
+    text = "".join(pieces)
+    assert hl7.split_messages(text) == split_by_regex(text)

@@ -132,7 +132,7 @@ def _fast(db: duckdb.DuckDBPyConnection) -> None:
                      text_of(provider) AS provider, text_of(start) AS start, int_of(duration_min) AS duration, text_of(tz) AS tz,
                      text_of(status) AS status, text_of(from_date) AS from_date, text_of(to_date) AS to_date FROM records)
         WHERE type IN ('appointment', 'vacation') AND id <> '' AND length(type || ':' || id) <= {ID_MAX}
-          AND action IN ('delete', 'upsert') AND sane(iso_utc(updated_at))""")  # noqa: S608 - constants only
+          AND action IN ('delete', 'upsert')""")  # noqa: S608 - constants only
     pairs = db.execute("SELECT DISTINCT start, tz FROM c WHERE type = 'appointment' AND action = 'upsert' "
                        "AND start IS NOT NULL AND tz IS NOT NULL").fetchall()
     db.register("starts", pa.table({"start": pa.array([p[0] for p in pairs], pa.string()), "tz": pa.array([p[1] for p in pairs], pa.string()),
@@ -140,10 +140,11 @@ def _fast(db: duckdb.DuckDBPyConnection) -> None:
     db.execute(f"""
         CREATE TEMP TABLE fast_all AS
         SELECT c.*, s.utc, s.utc + to_minutes(c.duration) AS finish FROM c LEFT JOIN starts s USING (start, tz)
-        WHERE action = 'delete'
-           OR (type = 'appointment' AND status IN ('booked', 'cancelled') AND provider IS NOT NULL AND duration BETWEEN 0 AND {MAX_MINUTES}
-               AND sane(s.utc) AND sane(s.utc + to_minutes(c.duration)))
-           OR (type = 'vacation' AND provider IS NOT NULL AND last >= first AND sane(first::TIMESTAMP) AND sane(last::TIMESTAMP + INTERVAL 1 DAY))""")  # noqa: S608
+        WHERE sane(version) AND (
+            action = 'delete'
+            OR (type = 'appointment' AND status IN ('booked', 'cancelled') AND provider IS NOT NULL AND duration BETWEEN 0 AND {MAX_MINUTES}
+                AND sane(s.utc) AND sane(s.utc + to_minutes(c.duration)))
+            OR (type = 'vacation' AND provider IS NOT NULL AND last >= first AND sane(first::TIMESTAMP) AND sane(last::TIMESTAMP + INTERVAL 1 DAY)))""")  # noqa: S608
     db.execute(f"""
         CREATE TEMP TABLE fast_events AS
         SELECT pos, item_id, version, action = 'delete' AS deleted,

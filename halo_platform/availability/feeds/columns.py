@@ -61,22 +61,31 @@ def to_arrow(parsed_events: list[Event], templates: bool = False) -> tuple[pa.Ta
 
 # An ISO-8601 timestamp in the one shape the vectorized path takes (`YYYY-MM-DDTHH:MM:SS[.f{1,6}]`,
 # then `Z`, `+HH:MM`, `-HH:MM` or nothing) -> naive UTC; NULL for anything else (the per-record
-# parser then decides). Python's `datetime.fromisoformat` reads that shape the same way.
+# parser then decides). Python's `datetime.fromisoformat` reads that shape the same way. Once the
+# shape matches, the fraction is the digits from character 21 up to the `Z` or offset, and an
+# offset is there exactly when the sixth character from the end is a sign (the date's dashes are
+# characters 5 and 8, and 19 characters come before any offset). `has_offset` (`Z` or an offset)
+# holds only for a value in that shape.
 _ISO = r"\d{4}-\d{2}-\d{2}T([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,6})?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)?"
 MACROS = f"""
+CREATE OR REPLACE TEMP MACRO iso_offset(s) AS substr(s, -6, 1) IN ('+', '-');
+CREATE OR REPLACE TEMP MACRO has_offset(s) AS ends_with(s, 'Z') OR iso_offset(s);
 CREATE OR REPLACE TEMP MACRO iso_utc(s) AS CASE WHEN regexp_full_match(s, '{_ISO}') THEN
     try_strptime(substr(s, 1, 19), '%Y-%m-%dT%H:%M:%S')
-    + to_microseconds(CASE WHEN substr(s, 20, 1) = '.' THEN CAST(rpad(regexp_extract(s, '\\.(\\d+)', 1), 6, '0') AS BIGINT) ELSE 0 END)
-    - CASE WHEN regexp_matches(s, '[+-]\\d\\d:\\d\\d$')
+    + to_microseconds(CASE WHEN substr(s, 20, 1) = '.'
+                           THEN CAST(rpad(substr(s, 21, length(s) - 20 - CASE WHEN iso_offset(s) THEN 6 WHEN ends_with(s, 'Z') THEN 1 ELSE 0 END),
+                                          6, '0') AS BIGINT)
+                           ELSE 0 END)
+    - CASE WHEN iso_offset(s)
            THEN to_minutes((CASE WHEN substr(s, -6, 1) = '+' THEN 1 ELSE -1 END)
                            * (CAST(substr(s, -5, 2) AS BIGINT) * 60 + CAST(substr(s, -2, 2) AS BIGINT)))
            ELSE INTERVAL 0 MINUTE END
 END;
 CREATE OR REPLACE TEMP MACRO iso_date(s) AS CASE WHEN regexp_full_match(s, '\\d{{4}}-\\d{{2}}-\\d{{2}}') THEN TRY_CAST(s AS DATE) END;
 CREATE OR REPLACE TEMP MACRO ascii_lower(s) AS CASE WHEN regexp_full_match(s, '[A-Za-z-]*') THEN lower(s) END;
-CREATE OR REPLACE TEMP MACRO has_offset(s) AS regexp_matches(s, '(Z|[+-]\\d\\d:\\d\\d)$');
 CREATE OR REPLACE TEMP MACRO sane(t) AS t BETWEEN TIMESTAMP '{EARLIEST}' AND TIMESTAMP '{LATEST}';
-CREATE OR REPLACE TEMP MACRO unique_keys(k) AS len(k) = len(list_distinct(k));
+-- each key found first at its own index: a quarter of list_distinct's time on the bench's records
+CREATE OR REPLACE TEMP MACRO unique_keys(k) AS coalesce(list_bool_and(list_transform(k, lambda x, i: list_position(k, x) = i)), true);
 CREATE OR REPLACE TEMP MACRO text_of(v) AS CASE WHEN starts_with(v, '"') AND NOT contains(v, '\\') THEN v[2:-2] END;
 CREATE OR REPLACE TEMP MACRO int_of(v) AS CASE WHEN regexp_full_match(v, '-?[0-9]+') THEN TRY_CAST(v AS BIGINT) END;
 """
@@ -117,15 +126,15 @@ def json_lines(data: bytes, fields: tuple[str, ...], fast: Callable[[duckdb.Duck
     raw = data.split(b"\n")
     db = connect(threads)
     try:
-        db.register("landed", pa.table({"pos": pa.array(range(1, len(raw) + 1), pa.int64()),
-                                        "line": pa.array(raw, pa.binary()).cast(pa.string()),
-                                        "fp": pa.array([zlib.crc32(line.rstrip(b"\r")) for line in raw], pa.int64())}))
-        db.execute("CREATE TEMP TABLE lines AS SELECT * FROM landed")
+        db.register("lines", pa.table({"pos": pa.array(range(1, len(raw) + 1), pa.int64()),
+                                       "line": pa.array(raw, pa.string()),  # UTF-8 as a whole, so each line is
+                                       "fp": pa.array([zlib.crc32(line.rstrip(b"\r")) for line in raw], pa.int64())}))
         shape = json.dumps(dict.fromkeys(fields, "JSON")).replace("'", "")
         db.execute(f"""
-            CREATE TEMP TABLE records AS SELECT pos, unnest(json_transform(line, '{shape}')) FROM lines
-            WHERE CASE WHEN NOT regexp_matches(line, '{_NOT_PLAIN}') AND json_valid(line)
-                       THEN json_type(line) = 'OBJECT' AND unique_keys(json_keys(line)) ELSE false END""")  # noqa: S608 - constants
+            CREATE TEMP TABLE records AS SELECT pos, unnest(json_transform(line, '{shape}'))
+            FROM (SELECT pos, line, json_keys(line) AS keys FROM lines
+                  WHERE CASE WHEN NOT regexp_matches(line, '{_NOT_PLAIN}') AND json_valid(line) THEN json_type(line) = 'OBJECT' ELSE false END)
+            WHERE unique_keys(keys)""")  # noqa: S608 - constants
         fast(db)
         slow = Parsed()
         for (pos,) in db.execute("SELECT pos FROM lines ANTI JOIN fast_events USING (pos) ORDER BY pos").fetchall():
