@@ -143,6 +143,17 @@ FHIR_EDGES = [
     fhir_appointment(participant='[{"actor":{"reference":"Practitioner/P1","display":"Dr"},"status":"accepted"}]'),
     fhir_appointment(participant='[{"actor":{"reference":"Practitioner/P1"}},{"actor":{"reference":"Practitioner/P2"}}]'),
     fhir_appointment(participant='[{"actor":[{"reference":"Practitioner/P1"}]}]'),
+    fhir_appointment(participant='[{"actor":{"reference":""}}]'),
+    fhir_appointment(participant='[{"actor":{"reference":"Practitioner/"}}]'),
+    fhir_appointment(participant='[{"actor":{"reference":"Practitioner/é😀"}}]'),
+    fhir_appointment(participant='[{"actor":{"reference":"Practitioner/P1"}}, {"actor":{"reference":"Practitioner/P1"}}]'),
+    fhir_appointment(participant='[{"actor":{"reference":"Practitioner/P1"}},{"actor":{"reference":"x"}}]'),
+    fhir_appointment(participant='[ {"actor": {"reference": "Practitioner/P1"} } ]'),
+    fhir_appointment(participant='[{"actor":{"reference":1}}]'),
+    fhir_appointment(meta='{"lastUpdated":""}'),
+    fhir_appointment(meta='{"lastUpdated":"2026-11-20T12:00:00Z","x":"2026-11-21T12:00:00Z"}'),
+    fhir_appointment(meta='{"lastUpdated":["2026-11-20T12:00:00Z"]}'),
+    fhir_appointment(meta='{ "lastUpdated" : "2026-11-20T12:00:00Z" }'),
     fhir_appointment(participant='{"0":{"actor":{"reference":"Practitioner/P1"}}}'),
     fhir_appointment(participant='[[{"actor":{"reference":"Practitioner/P1"}}]]'),
     fhir_appointment(start="2027-01-04T09:00:00", end="2027-01-04T09:30:00"),
@@ -210,7 +221,8 @@ def test_the_plain_edges_take_the_vectorized_path(monkeypatch):
     acme_lines = [ACME_APPOINTMENT.format(updated=ts) for ts in ISO_TAKEN]
     assert acme.columns("\n".join(acme_lines).encode(), "a.jsonl").events.num_rows == len(acme_lines)
     fhir_lines = [fhir_appointment(start=ts, end="2200-12-31T23:59:59.9Z") for ts in ISO_TAKEN if ts.endswith("Z") or ts[-6] in "+-"]
-    fhir_lines += [FHIR_EDGES[1], FHIR_EDGES[4], FHIR_EDGES[11], FHIR_EDGES[13]]
+    fhir_lines += [FHIR_EDGES[1], FHIR_EDGES[4], FHIR_EDGES[-3], FHIR_EDGES[-1], fhir_appointment(meta='{ "lastUpdated" : "2026-11-20T12:00:00Z" }'),
+                   fhir_appointment(participant='[ {"actor": {"reference": "Practitioner/P1"} } ]')]
     assert fhir.columns("\n".join(fhir_lines).encode(), "a.ndjson").events.num_rows == len(fhir_lines)
     hl7_messages = [hl7_message("SCH|P1|APT1^EMR", f"TQ1|1||||||{ts}|{ts}", "AIP|1||DR1", stamp=ts) for ts in HL7_TS[:8]]
     hl7_messages += HL7_EDGES[len(HL7_TS) * 3:len(HL7_TS) * 3 + 5]

@@ -87,6 +87,10 @@ CREATE OR REPLACE TEMP MACRO sane(t) AS t BETWEEN TIMESTAMP '{EARLIEST}' AND TIM
 -- each key found first at its own index: a quarter of list_distinct's time on the bench's records
 CREATE OR REPLACE TEMP MACRO unique_keys(k) AS coalesce(list_bool_and(list_transform(k, lambda x, i: list_position(k, x) = i)), true);
 CREATE OR REPLACE TEMP MACRO text_of(v) AS CASE WHEN starts_with(v, '"') AND NOT contains(v, '\\') THEN v[2:-2] END;
+-- the string X of JSON text that is exactly `prefix` "X" `suffix` (X with no quote or escape), as `text_of` would read it
+CREATE OR REPLACE TEMP MACRO text_between(v, prefix, suffix) AS CASE
+    WHEN starts_with(v, prefix) AND ends_with(v, suffix) AND length(v) >= length(prefix) + length(suffix) AND NOT contains(v, '\\')
+         AND NOT contains(v[length(prefix) + 1:-length(suffix) - 1], '"') THEN v[length(prefix) + 1:-length(suffix) - 1] END;
 CREATE OR REPLACE TEMP MACRO int_of(v) AS CASE WHEN regexp_full_match(v, '-?[0-9]+') THEN TRY_CAST(v AS BIGINT) END;
 """
 

@@ -182,15 +182,17 @@ def _fast(db: duckdb.DuckDBPyConnection) -> None:
                CASE WHEN has_offset(end_at) THEN iso_utc(end_at) END AS e,
                CASE WHEN starts_with(reference, 'Practitioner/') AND length(reference) > 13 THEN reference[14:] END AS provider
         FROM (SELECT pos, text_of(resourceType) AS resource_type, text_of(id) AS id, ascii_lower(text_of(status)) AS status,
-                     CASE WHEN json_type(meta) = 'OBJECT' AND unique_keys(json_keys(meta)) THEN text_of(meta -> '$.lastUpdated') END AS updated,
+                     coalesce(text_between(meta, '{{"lastUpdated":"', '"}}'),
+                              CASE WHEN json_type(meta) = 'OBJECT' AND unique_keys(json_keys(meta)) THEN text_of(meta -> '$.lastUpdated') END) AS updated,
                      text_of(start) AS start_at, text_of("end") AS end_at,
                      CASE WHEN json_type(schedule) = 'OBJECT' AND unique_keys(json_keys(schedule))
                           THEN text_of(schedule -> '$.reference') END AS schedule_ref,
                      participant IS NULL OR json_type(participant) = 'NULL' OR participant = '[]' AS no_participant,
-                     CASE WHEN json_type(participant, ['$', '$[0]', '$[0].actor']) = ['ARRAY', 'OBJECT', 'OBJECT']
-                           AND json_array_length(participant) = 1
-                           AND list_bool_and(list_transform(json_keys(participant, ['$[0]', '$[0].actor']), lambda k: unique_keys(k)))
-                          THEN text_of(participant -> '$[0].actor.reference') END AS reference
+                     coalesce(text_between(participant, '[{{"actor":{{"reference":"', '"}}}}]'),
+                              CASE WHEN json_type(participant, ['$', '$[0]', '$[0].actor']) = ['ARRAY', 'OBJECT', 'OBJECT']
+                                    AND json_array_length(participant) = 1
+                                    AND list_bool_and(list_transform(json_keys(participant, ['$[0]', '$[0].actor']), lambda k: unique_keys(k)))
+                                   THEN text_of(participant -> '$[0].actor.reference') END) AS reference
               FROM records)
         WHERE resource_type IN ('Appointment', 'Slot') AND id <> '' AND length(resource_type || '/' || id) <= {ID_MAX}""")  # noqa: S608
     interval_ok = "sane(s) AND sane(e) AND e >= s"
