@@ -32,6 +32,7 @@ def test_production_instance_stores_runs_in_postgresql_and_limits_by_tag(tmp_pat
         assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
         limits = {lim["key"]: lim for lim in instance.run_coordinator.get_run_queue_config().tag_concurrency_limits}
         assert limits["halo/channel"]["limit"] == 4  # the consumer pool: dispatch runs per channel
+        assert instance.run_coordinator.dequeue_interval_seconds == 1  # a queued run starts within a second of its turn
         assert instance.run_retries_enabled and instance.run_retries_max_retries == 2
 
         result = tiny_job.execute_in_process(instance=instance)
@@ -43,3 +44,9 @@ def test_production_instance_stores_runs_in_postgresql_and_limits_by_tag(tmp_pat
         stored = conn.execute(sa.text("SELECT count(*) FROM runs")).scalar()
     engine.dispose()
     assert stored == 1
+
+
+def test_the_local_instance_starts_a_queued_run_within_a_second_of_its_turn(tmp_path):
+    shutil.copy(ROOT / "dagster.yaml", tmp_path / "dagster.yaml")
+    with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
+        assert instance.run_coordinator.dequeue_interval_seconds == 1
