@@ -22,6 +22,10 @@ from halo_platform.core.models import utcnow
 
 _MARGIN = dt.timedelta(days=3)
 _FEW_PROVIDERS = 500  # below this, fetch rows per provider; above, scan the feed once
+# A whole feed's blocks are read along their key (feed, item_id), the order SQLite stores them in:
+# with `feed = ?` alone it took the provider index and looked each row up (the 1M-event bench's
+# 250k blocks of a feed: 0.70 CPU-s instead of 1.2-1.46). Every item id is >= ''.
+_ALONG_THE_KEY = "AND item_id >= ''"
 
 
 @dataclass
@@ -45,9 +49,12 @@ def window_change(codec: Codec, feed: str, as_of: dt.date, days: int) -> tuple[l
     return [(a, b) for a, b in fresh if a <= b], True
 
 
-def _rows_for(codec: Codec, sql: str, feed: str, providers: list[str], extra: tuple = (), column: str = "provider_id") -> list[tuple]:
+def _rows_for(codec: Codec, sql: str, feed: str, providers: list[str], extra: tuple = (), column: str = "provider_id",
+              whole_feed: str = "") -> list[tuple]:
+    """`sql`'s rows for `providers` of `feed`; past a few hundred providers, for the whole feed,
+    with `whole_feed` as the `{only}` condition."""
     if len(providers) > _FEW_PROVIDERS:
-        return codec.select_plain(sql.replace("{only}", ""), (*extra, feed))
+        return codec.select_plain(sql.replace("{only}", whole_feed), (*extra, feed))
     return list(codec.select_in(sql.replace("{only}", f"AND {column} IN ({{keys}})"), (*extra, feed), providers))
 
 
@@ -114,7 +121,7 @@ def plan(conn: Connection, feed: str, as_of: dt.date, horizon_days: int) -> Span
         block_rows = _rows_for(codec, f"""
                 SELECT provider_id, {epoch('start_ts')}, {epoch('end_ts')}, is_local FROM scheduling_item_blocks
                 WHERE start_ts IS NOT NULL AND end_ts > ? AND start_ts < ? AND feed = ? {{only}}""",  # noqa: S608 - codec SQL
-                               feed, with_hours, (lo_ts, hi_ts))
+                               feed, with_hours, (lo_ts, hi_ts), whole_feed=_ALONG_THE_KEY)
         block_rows += _rows_for(codec, f"""
                 SELECT m.provider_id, {epoch('s.start_ts')}, {epoch('s.end_ts')}, s.is_local FROM scheduling_item_blocks s
                 JOIN scheduling_item_blocks m ON m.feed = s.feed AND m.item_id = s.ref AND m.start_ts IS NULL

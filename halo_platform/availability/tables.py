@@ -44,12 +44,10 @@ class SchedulingItemBlock(Base):
 
     __tablename__ = "scheduling_item_blocks"
     # Slots of a Schedule are found by their ref, which no other block has: only theirs are indexed
-    # (MariaDB has no partial index and indexes every block). On SQLite the rows are stored in key
-    # order (availability_0008): a feed's blocks are read together, without a lookup per row.
+    # (MariaDB has no partial index and indexes every block)
     __table_args__ = (sa.Index("ix_scheduling_item_blocks_provider", "feed", "provider_id"),
                       sa.Index("ix_scheduling_item_blocks_ref", "feed", "ref",
-                               sqlite_where=sa.text("ref IS NOT NULL"), postgresql_where=sa.text("ref IS NOT NULL")),
-                      {"sqlite_with_rowid": False})
+                               sqlite_where=sa.text("ref IS NOT NULL"), postgresql_where=sa.text("ref IS NOT NULL")))
 
     feed: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     item_id: Mapped[str] = mapped_column(sa.String(255), primary_key=True)

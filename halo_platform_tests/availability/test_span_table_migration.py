@@ -28,32 +28,23 @@ def test_spans_stored_before_the_new_key_are_kept_and_the_key_refuses_a_duplicat
     engine.dispose()
 
 
+
 ITEM = ("acme", "appointment:A1", "appointment", "2026-11-01 00:00:00.000000", 0, 7, "booked", "UTC", "2026-11-02 00:00:00.000000")
-BLOCK = ("acme", "appointment:A1", 0, "P1", None, "2027-01-04 08:00:00.000000", "2027-01-04 09:00:00.000000", 0)
-FEED_BLOCKS = "SELECT provider_id, start_ts, end_ts, is_local FROM scheduling_item_blocks WHERE start_ts IS NOT NULL AND feed = ?"
 
 
-def test_items_and_blocks_stored_before_key_order_are_kept_and_a_feeds_blocks_are_read_by_their_key(tmp_path):
+def test_items_stored_before_key_order_are_kept_and_their_key_still_refuses_a_duplicate(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'ops.db'}")
     command.upgrade(_alembic_config(engine), "availability_0007")
     with engine.begin() as conn:
         conn.exec_driver_sql("INSERT INTO scheduling_items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", ITEM)
-        conn.exec_driver_sql("INSERT INTO scheduling_item_blocks VALUES (?, ?, ?, ?, ?, ?, ?, ?)", BLOCK)
     migrate(engine)
     with engine.begin() as conn:
         assert conn.exec_driver_sql("SELECT * FROM scheduling_items").fetchall() == [ITEM]
-        assert conn.exec_driver_sql("SELECT * FROM scheduling_item_blocks").fetchall() == [BLOCK]
-        for table in ("scheduling_items", "scheduling_item_blocks"):
-            assert conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE name = ?", (table,)).scalar_one().endswith("WITHOUT ROWID")
-        indexes = dict(conn.exec_driver_sql("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'scheduling_item_blocks'").fetchall())
-        assert indexes["ix_scheduling_item_blocks_ref"].endswith("WHERE ref IS NOT NULL")
-        assert "ix_scheduling_item_blocks_provider" in indexes
-        (plan,) = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {FEED_BLOCKS}", ("acme",)).fetchall()
-        assert "USING PRIMARY KEY (feed=?)" in plan[3]
+        assert conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE name = 'scheduling_items'").scalar_one().endswith("WITHOUT ROWID")
     with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
         conn.exec_driver_sql("INSERT INTO scheduling_items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", ITEM)
     command.downgrade(_alembic_config(engine), "availability_0007")
     with engine.begin() as conn:
-        assert conn.exec_driver_sql("SELECT * FROM scheduling_item_blocks").fetchall() == [BLOCK]
+        assert conn.exec_driver_sql("SELECT * FROM scheduling_items").fetchall() == [ITEM]
         assert "WITHOUT ROWID" not in conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE name = 'scheduling_items'").scalar_one()
     engine.dispose()
