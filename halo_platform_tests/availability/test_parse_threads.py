@@ -4,6 +4,7 @@ one thread gives the very columns it gives with the default."""
 
 import datetime as dt
 import os
+import threading
 
 import pytest
 
@@ -43,3 +44,17 @@ def test_files_parsed_side_by_side_share_two_cores(store, monkeypatch, files, th
     results = pipeline.ingest_feeds(store, [(feed, pipeline.pending_files(store, feed))])
     assert results["acme"].files == len(files)
     assert asked == [threads] * len(files)
+
+
+def test_files_are_parsed_at_a_lower_priority_than_the_thread_applying_them(store, monkeypatch):
+    land("acme", "hours.jsonl", HOURS)
+    land("acme", "appointments.jsonl", APPOINTMENTS)
+    applying = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    parsing = []
+    real = pipeline.load_file
+    monkeypatch.setattr(pipeline, "load_file", lambda *a: parsing.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id())) or real(*a))
+    feed = load_feeds()["acme"]
+
+    assert pipeline.ingest_feeds(store, [(feed, pipeline.pending_files(store, feed))])["acme"].files == 2
+    assert parsing == [min(applying + pipeline.PARSING_NICENESS, 19)] * 2
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == applying
