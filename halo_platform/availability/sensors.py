@@ -1,10 +1,11 @@
-"""The landing-zone sensor: requests runs of `emr_processing_job` for new files, only for
-the partitions (local dates x feed) they impact. Run keys are the file's landing path and
-sha256 (plus the date range when a file impacts several disjoint ranges), so a file is
-requested once however often the sensor ticks."""
+"""The landing-zone sensor: requests runs of `emr_processing_job` for new files, one per feed with
+pending files, only for the partitions (local dates x feed) they impact. Run keys are made of the
+files' landing paths and sha256s (plus the date range when they impact several disjoint ranges),
+so the same pending files are requested once however often the sensor ticks."""
 
 
 import datetime as dt
+import hashlib
 from dataclasses import dataclass
 
 import dagster as dg
@@ -20,23 +21,37 @@ from halo_platform.core.store import StoreResource
 class PlannedRun:
     run_key: str
     feed: str
-    file: str
+    files: tuple[str, ...]
     first: dt.date
     last: dt.date
 
 
 def plan_runs(files: list[tuple[str, str, str, list[dt.date]]]) -> list[PlannedRun]:
-    """(feed, landing path `feed/name`, sha256, impacted dates) -> runs. A file impacting no date
-    of the window still gets one run (on its first date key) so it is recorded as processed."""
-    runs = []
+    """(feed, landing path `feed/name`, sha256, impacted dates) -> runs. A feed's pending files go
+    in one run (per disjoint range of the dates they impact): a burst of files is read and applied
+    in one pass, and each of its dates recomputed once, where a run per file recomputed them per
+    file and wrote Dagster's records of every partition again. A run's key is its file's path and
+    sha256, or, for several files, the feed, their number and a digest of their paths and sha256s.
+    Files impacting no date of the window still get one run (on its first date key), so they are
+    recorded as processed."""
+    by_feed: dict[str, list[tuple[str, str, list[dt.date]]]] = {}
     for feed, path, sha, dates in files:
-        ranges = date_runs(dates)
+        by_feed.setdefault(feed, []).append((path, sha, dates))
+    runs = []
+    for feed, group in by_feed.items():
+        if len(group) == 1:
+            name = f"{group[0][0]}@{group[0][1]}"
+        else:
+            digest = hashlib.sha256("\n".join(sorted(f"{path}@{sha}" for path, sha, _ in group)).encode()).hexdigest()
+            name = f"{feed}/{len(group)} files@{digest}"
+        paths = tuple(path for path, _, _ in group)
+        ranges = date_runs({d for _, _, dates in group for d in dates})
         if not ranges:
-            runs.append(PlannedRun(f"{path}@{sha}", feed, path, dt.date.min, dt.date.min))
+            runs.append(PlannedRun(name, feed, paths, dt.date.min, dt.date.min))
             continue
         for first, last in ranges:
             suffix = "" if len(ranges) == 1 else f"#{first.isoformat()}..{last.isoformat()}"
-            runs.append(PlannedRun(f"{path}@{sha}{suffix}", feed, path, first, last))
+            runs.append(PlannedRun(f"{name}{suffix}", feed, paths, first, last))
     return runs
 
 
@@ -44,19 +59,20 @@ def run_request(run: PlannedRun, as_of: dt.date, horizon_days: int) -> dg.RunReq
     first = run.first if run.first != dt.date.min else as_of
     last = run.last if run.last != dt.date.min else as_of
     config = {"as_of": as_of.isoformat(), "horizon_days": horizon_days}
+    shown = run.files[0] if len(run.files) == 1 else f"{run.files[0]} and {len(run.files) - 1} more"
     return dg.RunRequest(
         run_key=run.run_key,
-        run_config={"ops": {"scheduling_items": {"config": {**config, "files": [run.file]}},
+        run_config={"ops": {"scheduling_items": {"config": {**config, "files": list(run.files)}},
                             "available_spans": {"config": config}}},
-        tags={**run_range([run.feed], first, last), "halo/emr-file": run.file},
+        tags={**run_range([run.feed], first, last), "halo/emr-file": shown},
     )
 
 
 @dg.sensor(job_name="emr_processing_job", minimum_interval_seconds=10, default_status=dg.DefaultSensorStatus.RUNNING)
 def emr_landing_sensor(context: dg.SensorEvaluationContext, store: StoreResource):
-    """Watches $HALO_HOME/landing/<feed>/ for files not yet processed; requests one run per
-    file (per disjoint impacted date range) for the impacted (date, feed) partitions, adding
-    the partitions of a feed the instance does not know yet."""
+    """Watches $HALO_HOME/landing/<feed>/ for files not yet processed; requests one run per feed
+    (per disjoint impacted date range) for the impacted (date, feed) partitions, adding the
+    partitions of a feed the instance does not know yet."""
     as_of, horizon = pipeline.today(), pipeline.DEFAULT_HORIZON_DAYS
     found = []
     for feed in load_feeds().values():

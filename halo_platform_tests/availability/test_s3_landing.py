@@ -4,6 +4,7 @@ them in place (nothing copied under $HALO_HOME) and records when each landed (La
 an unreachable store is a failure, never "nothing landed"."""
 
 import datetime as dt
+import hashlib
 
 import dagster as dg
 import pytest
@@ -73,8 +74,21 @@ def test_the_sensor_requests_new_objects_by_key_and_etag(s3_feed, store):
     with dg.DagsterInstance.ephemeral() as instance:
         with dg.build_sensor_context(instance=instance, resources={"store": store}) as context:
             result = emr_landing_sensor(context)
-    keys = sorted(r.run_key.split("#")[0] for r in result.run_requests)
-    assert keys == [f"cloud/booking.jsonl@{etags['booking.jsonl']}", f"cloud/hours.jsonl@{etags['hours.jsonl']}"]
+    # the feed's two new objects in one run, keyed by their keys and ETags
+    objects = "\n".join([f"cloud/booking.jsonl@{etags['booking.jsonl']}", f"cloud/hours.jsonl@{etags['hours.jsonl']}"])
+    assert {r.run_key.split("#")[0] for r in result.run_requests} == {f"cloud/2 files@{hashlib.sha256(objects.encode()).hexdigest()}"}
+    assert {tuple(r.run_config["ops"]["scheduling_items"]["config"]["files"]) for r in result.run_requests} == {
+        ("cloud/booking.jsonl", "cloud/hours.jsonl")}
+
+
+def test_a_single_new_object_is_requested_by_its_key_and_etag(s3_feed, store):
+    client = s3_feed.client()
+    client.put_object(Bucket="emr-landing", Key="clinic-a/hours.jsonl", Body=HOURS.encode())
+    etag = client.head_object(Bucket="emr-landing", Key="clinic-a/hours.jsonl")["ETag"].strip('"')
+    with dg.DagsterInstance.ephemeral() as instance:
+        with dg.build_sensor_context(instance=instance, resources={"store": store}) as context:
+            result = emr_landing_sensor(context)
+    assert [r.run_key for r in result.run_requests] == [f"cloud/hours.jsonl@{etag}"]
 
 
 

@@ -95,3 +95,33 @@ def test_a_working_hours_file_impacts_the_whole_horizon_and_an_empty_landing_zon
     (request,) = evaluate(instance, store)
     assert request.tags["dagster/asset_partition_range_start"] == f"{today()}|acme"
     assert request.tags["dagster/asset_partition_range_end"] == f"{today() + dt.timedelta(days=59)}|acme"
+
+
+def test_a_burst_of_files_is_one_run_per_feed_over_the_dates_they_impact(hours_processed, instance, store):
+    near, far = today() + dt.timedelta(days=3), today() + dt.timedelta(days=20)
+    first, second = appointment("B1", near, 9), appointment("B2", near + dt.timedelta(days=1), 9)
+    land("acme", "burst1.jsonl", first)
+    land("acme", "burst2.jsonl", second)
+    land("fhir", "roles.ndjson", '{"resourceType":"Schedule","id":"S1","meta":{"lastUpdated":"2026-11-01T00:00:00Z"},'
+                                 '"actor":[{"reference":"Practitioner/X1"}]}\n')
+    requests = evaluate(instance, store)
+    by_feed = {r.tags["dagster/asset_partition_range_start"].split("|")[1]: r for r in requests}
+    assert sorted(by_feed) == ["acme", "fhir"] and len(requests) == 2
+    acme = by_feed["acme"]
+    keys = sorted(f"acme/{name}@{hashlib.sha256(text.encode()).hexdigest()}" for name, text in (("burst1.jsonl", first), ("burst2.jsonl", second)))
+    assert acme.run_key == f"acme/2 files@{hashlib.sha256(chr(10).join(keys).encode()).hexdigest()}"
+    assert acme.run_config["ops"]["scheduling_items"]["config"]["files"] == ["acme/burst1.jsonl", "acme/burst2.jsonl"]
+    assert acme.tags["dagster/asset_partition_range_start"] == f"{near - dt.timedelta(days=2)}|acme"
+    assert acme.tags["dagster/asset_partition_range_end"] == f"{near + dt.timedelta(days=2)}|acme"
+    assert acme.tags["halo/emr-file"] == "acme/burst1.jsonl and 1 more"
+    assert [r.run_key for r in evaluate(instance, store)] == [r.run_key for r in requests]  # stable across ticks
+
+    from halo_platform.definitions import defs
+
+    result = defs.resolve_job_def("emr_processing_job").execute_in_process(
+        run_config=acme.run_config, tags=acme.tags, instance=instance, resources={"store": store})
+    assert result.success
+    assert [r.run_key for r in evaluate(instance, store)] == [by_feed["fhir"].run_key]  # both acme files applied by the one run
+    land("acme", "late.jsonl", appointment("B3", far, 9))
+    late = [r for r in evaluate(instance, store) if r.tags["dagster/asset_partition_range_start"].endswith("|acme")]
+    assert [r.run_config["ops"]["scheduling_items"]["config"]["files"] for r in late] == [["acme/late.jsonl"]]
