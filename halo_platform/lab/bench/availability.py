@@ -143,13 +143,12 @@ def write_feeds(gen: Generator, landing: Path, events: int) -> dict[str, int]:
 
 
 @contextlib.contextmanager
-def timed_steps() -> Iterator[dict[str, float]]:
+def timed_steps(storage: type) -> Iterator[dict[str, float]]:
     """Seconds spent in the pipeline's public steps while the block runs (the assets and checks call
-    them through their modules, so wrapping the modules' functions times them from here)."""
+    them through their modules, so wrapping the modules' functions times them from here), and in
+    `storage`, the class the run's instance writes its events with."""
     from halo_platform.availability import checks, pipeline, service
-    from halo_platform.core.instance import dagster_instance
 
-    storage = type(dagster_instance().event_log_storage)  # the class the run's instance writes its events with
     steps = {"parse + upsert (ingest_feeds)": [(pipeline, "ingest_feeds")],
              "  of which upsert (apply_batch)": [(pipeline, "apply_batch")],
              "spans (recompute_spans)": [(pipeline, "recompute_spans")],
@@ -232,9 +231,11 @@ def run(events: int, providers: int, naive_sample: int, workdir: Path | None) ->
     yield f"{load()} before the run"
     yield f"generated {sum(counts.values()):,} events for {providers:,} providers ({', '.join(f'{f} {n:,}' for f, n in counts.items())}) in {time.perf_counter() - t0:.1f}s"
     store.engine  # noqa: B018 - the schema is made before the clock starts, and the instance's (as under `make run`)
-    dagster_instance().get_runs(limit=1)
+    with dagster_instance() as instance:
+        instance.get_runs(limit=1)
+        storage = type(instance.event_log_storage)
     started = time.perf_counter()
-    with timed_steps() as steps:
+    with timed_steps(storage) as steps:
         summary = run_processing(store, as_of, days)
     ours = time.perf_counter() - started
     rate = summary.events / ours
