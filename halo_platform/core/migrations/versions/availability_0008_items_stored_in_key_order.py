@@ -17,7 +17,7 @@ down_revision = 'availability_0007'
 branch_labels = None
 depends_on = None
 
-TABLES = ('scheduling_items',)
+TABLE = 'scheduling_items'
 WITHOUT_ROWID = ' WITHOUT ROWID'
 
 
@@ -38,11 +38,9 @@ def _rebuild(table: str, without_rowid: bool) -> None:
 
 def upgrade() -> None:
     if op.get_bind().dialect.name == 'sqlite':
-        for table in TABLES:
-            _rebuild(table, without_rowid=True)
+        _rebuild(TABLE, without_rowid=True)
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == 'sqlite':
-        for table in TABLES:
-            _rebuild(table, without_rowid=False)
+        _rebuild(TABLE, without_rowid=False)
