@@ -120,7 +120,7 @@ def test_nesting_depth_stops_counting_past_the_limit_in_linear_time():
     assert nesting_depth(b'"' + b'\\"' * 400_000, limit=MAX_JSON_DEPTH) == 0
     assert nesting_depth(b"[" * 1_000_000, limit=MAX_JSON_DEPTH) == MAX_JSON_DEPTH + 1
     assert nesting_depth(b"[]," * 300_000, limit=MAX_JSON_DEPTH) == 1
-    assert time.perf_counter() - started < 2
+    assert time.perf_counter() - started < 10  # quadratic scanning would take hours; a busy CI machine gets room
 
 
 def test_json_nested_within_the_limit_still_reaches_the_route(client):
