@@ -11,12 +11,14 @@ import dagster as dg
 from halo_platform.alerts import definitions as alerts
 from halo_platform.availability import definitions as availability
 from halo_platform.core import definitions as core
+from halo_platform.core.instance import dagster_environment
 from halo_platform.core.redact import install_redaction
 from halo_platform.delivery import definitions as delivery
 from halo_platform.reports import definitions as reports
 from halo_platform.sinks import definitions as sinks
 
 install_redaction()  # this module starts every code-location process: mask personal data in its logs
+dagster_environment()  # ... and every run worker: it stores a ranged run's materializations in batches
 defs = dg.Definitions.merge(core.defs, sinks.defs, alerts.defs, reports.defs, availability.defs, delivery.defs)
 
 # Everything built so far lives as long as the process: moved out of the collector's sight, so that

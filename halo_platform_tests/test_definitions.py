@@ -6,15 +6,21 @@ import time
 
 import dagster as dg
 
+from halo_platform.core.instance import EVENT_BATCH_SIZE, EVENT_BATCH_SWITCH, PLANNED_EVENTS_SWITCH
 
-def test_definitions_module_imports_in_under_five_seconds_with_no_server():
+
+def test_definitions_module_imports_in_under_five_seconds_with_no_server_and_sets_the_dagster_switches():
+    """A process that loads the code location (a run worker launched by any launcher) gets the
+    platform's Dagster switches (core/instance.py) without anything in its environment."""
     started = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-c", "import halo_platform.definitions"],
-        check=True,
+    switches = subprocess.run(
+        [sys.executable, "-c", "import os, halo_platform.definitions; "
+                               f"print(*(os.environ[k] for k in {[PLANNED_EVENTS_SWITCH, EVENT_BATCH_SWITCH]}))"],
+        check=True, capture_output=True, text=True,
         env={"PATH": "/usr/bin:/bin", "HALO_DB_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none"},
     )
     assert time.perf_counter() - started < 5
+    assert switches.stdout.split() == ["true", str(EVENT_BATCH_SIZE)]
 
 
 def test_code_location_is_loadable_and_binds_core_resources():

@@ -18,11 +18,22 @@ from halo_platform.core.settings import PROJECT_ROOT, get_settings
 # alerts as any failed run).
 PLANNED_EVENTS_SWITCH = "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"
 
+# The materializations of a ranged run's partitions (one per partition and asset) are handed to
+# the event storage in batches of up to this many. Dagster reads the switch in the process that
+# executes the run, each time it stores an event. PostgreSQL's storage writes a batch in one
+# INSERT and one asset-table update: the 540 materializations of a first load (60 dates x 3 feeds
+# x 3 assets) took 16-18 s one by one on the local PostgreSQL, 1.7-1.8 s batched. SQLite's storage
+# has no batch write (it stores them one by one, as without the switch).
+EVENT_BATCH_SWITCH = "DAGSTER_EVENT_BATCH_SIZE"
+EVENT_BATCH_SIZE = 1000
+
 
 def dagster_environment() -> None:
     """Set the platform's Dagster switches (above) in this process's environment, unless they are
-    set already; the processes it starts (`halo up`'s dagster dev) inherit them."""
+    set already; the processes it starts (`halo up`'s dagster dev) inherit them, and a process
+    that loads the code location (a run worker) sets them as it imports `halo_platform.definitions`."""
     os.environ.setdefault(PLANNED_EVENTS_SWITCH, "true")
+    os.environ.setdefault(EVENT_BATCH_SWITCH, str(EVENT_BATCH_SIZE))
 
 
 def dagster_instance() -> dg.DagsterInstance:

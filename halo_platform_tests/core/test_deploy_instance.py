@@ -7,6 +7,8 @@ from pathlib import Path
 import dagster as dg
 import sqlalchemy as sa
 
+from halo_platform_tests.fixtures.databases import deploy_instance_env
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -21,10 +23,7 @@ def tiny_job():
 
 
 def test_production_instance_stores_runs_in_postgresql_and_limits_by_tag(tmp_path, fresh_pg_url, monkeypatch):
-    url = sa.make_url(fresh_pg_url)
-    for key, value in {"DAGSTER_PG_HOST": url.host, "DAGSTER_PG_PORT": str(url.port or 5432),
-                       "DAGSTER_PG_USER": url.username, "DAGSTER_PG_PASSWORD": url.password or "",
-                       "DAGSTER_PG_DB": url.database}.items():
+    for key, value in deploy_instance_env(fresh_pg_url).items():
         monkeypatch.setenv(key, value)
     shutil.copy(ROOT / "deploy" / "dagster.yaml", tmp_path / "dagster.yaml")
     with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
