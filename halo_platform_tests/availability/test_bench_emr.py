@@ -23,3 +23,23 @@ def test_the_emr_bench_runs_a_small_burst_through_an_on_disk_instance_and_names_
     assert all(seconds > 0 for seconds in steps.values())
     assert abs(sum(steps.values()) - total) < 0.02  # the steps and the rest add up to the run
     assert (tmp_path / "scratch" / "dagster_home" / "history").is_dir()  # the run went to the scratch folder's instance
+
+
+def test_a_batch_of_events_stored_one_by_one_is_timed_once(monkeypatch) -> None:  # noqa: ANN001
+    """On SQLite, Dagster's batch write calls `store_event` per event: the bench counts the batch's time once."""
+    from halo_platform.lab.bench import availability
+
+    class Storage:
+        def store_event(self, event: int) -> None:
+            pass
+
+        def store_event_batch(self, events: list[int]) -> None:
+            for event in events:
+                self.store_event(event)
+
+    ticks = iter(range(100))
+    monkeypatch.setattr(availability.time, "perf_counter", lambda: next(ticks))  # one tick per reading of the clock
+    with availability.timed_steps(Storage) as spent:
+        Storage().store_event_batch([1, 2, 3])
+        Storage().store_event(4)
+    assert spent["Dagster's event records (a materialization per partition)"] == 2  # one interval of one tick each
