@@ -15,13 +15,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from halo_platform.core.sqlite_rows import ROWS_PER_STATEMENT, insert_flat
+
 # pysqlite looks up an adapter for each None it binds, and finding none costs two failed attribute
 # lookups (a microsecond; 4% of a million-row upsert's CPU); a registered one is a dict hit. NULL all the same.
 sqlite3.register_adapter(type(None), lambda value: value)
 
 _EPOCH = dt.datetime(1970, 1, 1)
 CHUNK = 2000
-ROWS_PER_STATEMENT = 64  # of a bulk insert on SQLite: 576 values for 9 columns, far below its limit of 32,766
 
 
 class Codec:
@@ -61,7 +62,7 @@ class Codec:
             if self.sqlite:
                 self._insert_flat(table, columns, list(itertools.chain.from_iterable(chunk)))
             else:
-                self.conn.exec_driver_sql(self._insert_sql(table, columns, 1), chunk)
+                self.conn.exec_driver_sql(self._insert_sql(table, columns), chunk)
             total += len(chunk)
         return total
 
@@ -78,29 +79,16 @@ class Codec:
                     flat[i::width] = values
                 self._insert_flat(table, columns, flat)
             elif count:
-                self.conn.exec_driver_sql(self._insert_sql(table, columns, 1), list(zip(*batch, strict=True)))
+                self.conn.exec_driver_sql(self._insert_sql(table, columns), list(zip(*batch, strict=True)))
             total += count
         return total
 
-    def _insert_sql(self, table: str, columns: Sequence[str], rows: int) -> str:
-        """OR FAIL spares a statement of several rows the journal SQLite keeps to undo them alone
-        (it spilled to disk): a failed insert fails the caller's whole transaction anyway."""
-        one = f"({', '.join([self.mark] * len(columns))})"
-        return f"INSERT {'OR FAIL ' if rows > 1 else ''}INTO {table} ({', '.join(columns)}) VALUES {', '.join([one] * rows)}"  # noqa: S608 - fixed names
+    def _insert_sql(self, table: str, columns: Sequence[str]) -> str:
+        return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([self.mark] * len(columns))})"  # noqa: S608 - fixed names
 
     def _insert_flat(self, table: str, columns: Sequence[str], flat: list) -> None:
-        """The rows of `flat` (values row after row), `ROWS_PER_STATEMENT` rows per statement: SQLite
-        runs a statement per parameter set of an `executemany`, and its set-up, the driver's reset and
-        the GIL handed over around each cost about as much as writing the row (the servers' drivers
-        batch by themselves)."""
-        width = len(columns)
-        step = ROWS_PER_STATEMENT * width
-        whole = len(flat) - len(flat) % step
-        if whole:
-            self.conn.exec_driver_sql(self._insert_sql(table, columns, ROWS_PER_STATEMENT),
-                                      [tuple(flat[i:i + step]) for i in range(0, whole, step)])
-        if whole < len(flat):
-            self.conn.exec_driver_sql(self._insert_sql(table, columns, 1), [tuple(flat[i:i + width]) for i in range(whole, len(flat), width)])
+        """The rows of `flat` (values row after row), several to a statement (`core.sqlite_rows`)."""
+        insert_flat(self.conn, self._insert_sql(table, columns), len(columns), flat, ROWS_PER_STATEMENT)
 
     def execute_many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         sql = sql.replace("?", self.mark)

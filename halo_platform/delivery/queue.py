@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from halo_platform.core.models import UtcDateTime
+from halo_platform.core.sqlite_rows import ROWS_PER_STATEMENT, insert_flat
 from halo_platform.delivery.lifecycle import DUE, Transition
 from halo_platform.delivery.tables import DeliveryAttempt, Message, MessageEvent
 
@@ -207,6 +208,8 @@ def persist(conn: Connection, owner: str, transitions: Sequence[Transition], att
             "owner": owner, "now": _naive(now), "ids": [t.message_id for t in moved], "statuses": [t.status for t in moved],
             "providers": [t.provider for t in moved], "pmids": [t.provider_message_id for t in moved],
             "retries": [t.number_of_retries for t in moved], "nexts": [_naive(t.next_attempt_at) for t in moved]})
+    elif moved and conn.dialect.name == "sqlite":
+        _move_sqlite(conn, owner, moved, now)
     elif moved:
         executemany(conn, _MOVE, [
             {"b_id": t.message_id, "b_owner": owner, "b_status": t.status, "b_provider": t.provider, "b_pmid": t.provider_message_id,
@@ -222,6 +225,37 @@ def persist(conn: Connection, owner: str, transitions: Sequence[Transition], att
     if held:
         executemany(conn, _HOLD, [{"b_id": t.message_id, "b_owner": owner, "b_next": t.next_attempt_at, "b_now": now} for t in held])
     append_rows(conn, attempts_t, list(attempts))
+
+
+def _move_sqlite(conn: Connection, owner: str, moved: Sequence[Transition], now: dt.datetime) -> None:
+    """`_MOVE` of a group in statements of `ROWS_PER_STATEMENT` answers each (`_move_sql`)."""
+    time_of = _time_converter(conn.dialect)
+    flat: list = [None] * (len(moved) * _MOVED_WIDTH)
+    flat[0::_MOVED_WIDTH] = [t.message_id for t in moved]
+    flat[1::_MOVED_WIDTH] = [t.status for t in moved]
+    flat[2::_MOVED_WIDTH] = [t.provider for t in moved]
+    flat[3::_MOVED_WIDTH] = [t.provider_message_id for t in moved]
+    flat[4::_MOVED_WIDTH] = [t.number_of_retries for t in moved]
+    flat[5::_MOVED_WIDTH] = [time_of(t.next_attempt_at) for t in moved]
+    step = ROWS_PER_STATEMENT * _MOVED_WIDTH
+    for start in range(0, len(flat), step):
+        group = flat[start:start + step]
+        conn.exec_driver_sql(_move_sql(len(group) // _MOVED_WIDTH), (time_of(now), *group, owner))
+
+
+_MOVED_WIDTH = 6
+
+
+@functools.lru_cache(maxsize=ROWS_PER_STATEMENT)
+def _move_sql(rows: int) -> str:
+    """`_MOVE` (as PostgreSQL's `_MOVE_ARRAYS`) for `rows` answers in SQLite's parameter style: one
+    statement joining them as VALUES on the primary key, instead of a statement per answer."""
+    values = ", ".join(["(?, ?, ?, ?, ?, ?)"] * rows)
+    return f"""UPDATE messages SET
+      status = CASE WHEN {_DUE_LITERAL.text} THEN v.column2 ELSE messages.status END,
+      provider = v.column3, provider_message_id = v.column4, number_of_retries = v.column5, next_attempt_at = v.column6,
+      lease_owner = NULL, lease_until = NULL, in_flight_at = NULL, updated_at = ?
+    FROM (VALUES {values}) AS v WHERE messages.id = v.column1 AND messages.lease_owner = ?"""  # noqa: S608 - placeholders only
 
 
 def _naive(value: dt.datetime | None) -> dt.datetime | None:
@@ -266,6 +300,12 @@ def executemany(conn: Connection, statement: sa.Executable | sa.Table, rows: Seq
             converted: dict = {None: None}
             values = [converted[v] if v in converted else converted.setdefault(v, convert(v)) for v in values]
         columns.append(values)
+    if keys is not None and conn.dialect.name == "sqlite":  # an insert: several rows to a statement
+        flat: list = [None] * (len(rows) * len(columns))
+        for i, values in enumerate(columns):
+            flat[i::len(columns)] = values
+        insert_flat(conn, sql, len(columns), flat)
+        return
     conn.exec_driver_sql(sql, list(zip(*columns, strict=True)))
 
 

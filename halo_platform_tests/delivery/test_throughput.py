@@ -60,17 +60,21 @@ def test_a_claim_leases_exactly_its_batch_oldest_first_and_a_second_claim_the_ne
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_recorded_answers_are_the_same_rows_whatever_the_database(backend, providers_file, halo_store, request):
-    """PostgreSQL records a group with one UPDATE over arrays and COPY; SQLite with executemany."""
+    """PostgreSQL records a group with one UPDATE over arrays and COPY; SQLite with statements of
+    64 rows each (150 answers: two full statements and the rest). Only the messages the owner
+    still holds move; one cancelled meanwhile keeps its status."""
     store = _store(backend, halo_store, request)
     config = providers_file({"s": {"kind": "sandbox", "channel": "sms"}}, [])
-    enqueue_many("sms", [{"to": "+33612345678", "body": f"m{i}", "priority": "LOW"} for i in range(3)], store=store, providers=config)
+    enqueue_many("sms", [{"to": "+33612345678", "body": f"m{i}", "priority": "LOW"} for i in range(151)], store=store, providers=config)
     now = utcnow() + dt.timedelta(seconds=1)
     later = now + dt.timedelta(seconds=30)
     with store.write() as conn:
-        rows = claim(conn, "sms", "run", 3, now, 60)
-        moved = [Transition(rows[0].id, "sent", "s", "pm-0", 0, rows[0].next_attempt_at),
-                 Transition(rows[1].id, "retry_scheduled", "s", None, 1, later, "503 busy"),
-                 Transition(rows[2].id, "provider_error", "s", None, 0, rows[2].next_attempt_at, "400 bad number é")]
+        rows = claim(conn, "sms", "run", 150, now, 60)
+        (other,) = claim(conn, "sms", "other-run", 1, now, 60)
+        conn.execute(sa.update(Message).where(Message.id == rows[7].id).values(status="cancelled"))
+        kinds = [("sent", "pm-{}", 0, None, None), ("retry_scheduled", None, 1, later, "503 busy"), ("provider_error", None, 0, None, "400 bad number é")]
+        moved = [Transition(r.id, status, "s", pmid and pmid.format(i), retries, at or r.next_attempt_at, detail)
+                 for i, r in enumerate([*rows, other]) for status, pmid, retries, at, detail in [kinds[i % 3]]]
         attempts = [{"message_id": r.id, "provider": "s", "outcome": ACKNOWLEDGED, "http_status": 201, "latency_ms": 1.5, "at": now} for r in rows]
         persist(conn, "run", moved, attempts, now)
     with store.read() as conn:
@@ -78,12 +82,16 @@ def test_recorded_answers_are_the_same_rows_whatever_the_database(backend, provi
         events = conn.execute(sa.select(MessageEvent.message_id, MessageEvent.event, MessageEvent.detail, MessageEvent.at)
                               .where(MessageEvent.event != "queued")).all()
         attempts_at = conn.execute(sa.select(DeliveryAttempt.at, DeliveryAttempt.latency_ms)).all()
+    ours = moved[:-1]
+    expected = [("cancelled" if t.message_id == rows[7].id else t.status, t.provider_message_id, t.number_of_retries, None, t.next_attempt_at)
+                for t in ours]
     assert [(stored[t.message_id].status, stored[t.message_id].provider_message_id, stored[t.message_id].number_of_retries,
-             stored[t.message_id].lease_owner) for t in moved] == [("sent", "pm-0", 0, None), ("retry_scheduled", None, 1, None),
-                                                                    ("provider_error", None, 0, None)]
-    assert stored[rows[1].id].next_attempt_at == later
+             stored[t.message_id].lease_owner, stored[t.message_id].next_attempt_at) for t in ours] == expected
+    assert expected[1][:3] == ("retry_scheduled", None, 1) and expected[1][4] == later and expected[3][:2] == ("sent", "pm-3")
+    assert (stored[other.id].status, stored[other.id].lease_owner, stored[other.id].provider) == ("queued", "other-run", None)
+    # every answer is an event, as on every store (a request that left is history, whoever holds its message now)
     assert sorted((e.message_id, e.event, e.detail) for e in events) == sorted((t.message_id, t.status, t.detail or None) for t in moved)
-    assert {e.at for e in events} == {now} and attempts_at == [(now, 1.5)] * 3
+    assert {e.at for e in events} == {now} and attempts_at == [(now, 1.5)] * 150
     if store is not halo_store:
         store.dispose()
 
