@@ -227,6 +227,9 @@ def persist(conn: Connection, owner: str, transitions: Sequence[Transition], att
     append_rows(conn, attempts_t, list(attempts))
 
 
+_MOVED_WIDTH = 6  # values of an answer in `_move_sql`
+
+
 def _move_sqlite(conn: Connection, owner: str, moved: Sequence[Transition], now: dt.datetime) -> None:
     """`_MOVE` of a group in statements of `ROWS_PER_STATEMENT` answers each (`_move_sql`)."""
     time_of = _time_converter(conn.dialect)
@@ -241,9 +244,6 @@ def _move_sqlite(conn: Connection, owner: str, moved: Sequence[Transition], now:
     for start in range(0, len(flat), step):
         group = flat[start:start + step]
         conn.exec_driver_sql(_move_sql(len(group) // _MOVED_WIDTH), (time_of(now), *group, owner))
-
-
-_MOVED_WIDTH = 6
 
 
 @functools.lru_cache(maxsize=ROWS_PER_STATEMENT)
