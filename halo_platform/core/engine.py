@@ -10,17 +10,26 @@ MariaDB the server does the work.
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
+from halo_platform.core.errors import HaloError
+
+# UPDATE ... RETURNING (a claim, an in-flight marker) and UPDATE ... FROM (recording answers)
+SQLITE_AT_LEAST = (3, 35, 0)
+
 
 def make_engine(url: str) -> Engine:
     """An engine for the store at `url` (not migrated: `core.store.migrate` does that)."""
     parsed = sa.make_url(url)
     if parsed.get_backend_name() == "sqlite":
+        if sqlite3.sqlite_version_info < SQLITE_AT_LEAST:
+            raise HaloError(f"the SQLite library Python uses is {sqlite3.sqlite_version}; the store needs "
+                            f"{'.'.join(map(str, SQLITE_AT_LEAST))} or later (or a PostgreSQL or MariaDB HALO_DB_URL)")
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
