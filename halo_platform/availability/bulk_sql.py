@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from halo_platform.core.sqlite_rows import ROWS_PER_STATEMENT, insert_flat
+from halo_platform.core.sqlite_rows import ROWS_PER_STATEMENT, insert_flat, row_major
 
 # pysqlite looks up an adapter for each None it binds, and finding none costs two failed attribute
 # lookups (a microsecond; 4% of a million-row upsert's CPU); a registered one is a dict hit. NULL all the same.
@@ -70,14 +70,10 @@ class Codec:
         """`insert` of batches of columns (lists of one length each): on SQLite the values are laid
         out row after row by slice assignment, without a tuple per row."""
         total = 0
-        width = len(columns)
         for batch in batches:
             count = len(batch[0])
             if self.sqlite:
-                flat: list = [None] * (count * width)
-                for i, values in enumerate(batch):
-                    flat[i::width] = values
-                self._insert_flat(table, columns, flat)
+                self._insert_flat(table, columns, row_major(batch))
             elif count:
                 self.conn.exec_driver_sql(self._insert_sql(table, columns), list(zip(*batch, strict=True)))
             total += count

@@ -13,6 +13,16 @@ from sqlalchemy.engine import Connection
 ROWS_PER_STATEMENT = 64  # 576 values for 9 columns, far below SQLite's limit of 32,766
 
 
+def row_major(columns: Sequence[Sequence]) -> list:
+    """The values of `columns` (sequences of one length each) laid out row after row, as
+    `insert_flat` takes them: by slice assignment, without a tuple per row."""
+    width = len(columns)
+    flat: list = [None] * (len(columns[0]) * width if columns else 0)
+    for i, values in enumerate(columns):
+        flat[i::width] = values
+    return flat
+
+
 def insert_flat(conn: Connection, insert_one: str, width: int, flat: Sequence, per_statement: int = ROWS_PER_STATEMENT) -> None:
     """Insert the rows laid out in `flat` (`width` values each, row after row) with `insert_one`,
     an `INSERT ... VALUES (?, ...)` of one row: `per_statement` rows to a statement, the rows left

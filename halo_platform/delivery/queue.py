@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from halo_platform.core.models import UtcDateTime
-from halo_platform.core.sqlite_rows import ROWS_PER_STATEMENT, insert_flat
+from halo_platform.core.sqlite_rows import ROWS_PER_STATEMENT, insert_flat, row_major
 from halo_platform.delivery.lifecycle import DUE, Transition
 from halo_platform.delivery.tables import DeliveryAttempt, Message, MessageEvent
 
@@ -233,13 +233,9 @@ _MOVED_WIDTH = 6  # values of an answer in `_move_sql`
 def _move_sqlite(conn: Connection, owner: str, moved: Sequence[Transition], now: dt.datetime) -> None:
     """`_MOVE` of a group in statements of `ROWS_PER_STATEMENT` answers each (`_move_sql`)."""
     time_of = _time_converter(conn.dialect)
-    flat: list = [None] * (len(moved) * _MOVED_WIDTH)
-    flat[0::_MOVED_WIDTH] = [t.message_id for t in moved]
-    flat[1::_MOVED_WIDTH] = [t.status for t in moved]
-    flat[2::_MOVED_WIDTH] = [t.provider for t in moved]
-    flat[3::_MOVED_WIDTH] = [t.provider_message_id for t in moved]
-    flat[4::_MOVED_WIDTH] = [t.number_of_retries for t in moved]
-    flat[5::_MOVED_WIDTH] = [time_of(t.next_attempt_at) for t in moved]
+    flat = row_major([[t.message_id for t in moved], [t.status for t in moved], [t.provider for t in moved],
+                      [t.provider_message_id for t in moved], [t.number_of_retries for t in moved],
+                      [time_of(t.next_attempt_at) for t in moved]])
     step = ROWS_PER_STATEMENT * _MOVED_WIDTH
     for start in range(0, len(flat), step):
         group = flat[start:start + step]
@@ -301,10 +297,7 @@ def executemany(conn: Connection, statement: sa.Executable | sa.Table, rows: Seq
             values = [converted[v] if v in converted else converted.setdefault(v, convert(v)) for v in values]
         columns.append(values)
     if keys is not None and conn.dialect.name == "sqlite":  # an insert: several rows to a statement
-        flat: list = [None] * (len(rows) * len(columns))
-        for i, values in enumerate(columns):
-            flat[i::len(columns)] = values
-        insert_flat(conn, sql, len(columns), flat)
+        insert_flat(conn, sql, len(columns), row_major(columns))
         return
     conn.exec_driver_sql(sql, list(zip(*columns, strict=True)))
 
