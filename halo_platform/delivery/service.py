@@ -29,7 +29,7 @@ from halo_platform.delivery.config import PRIORITIES, DeliveryConfig
 from halo_platform.delivery.dispatch import not_sent, readable, send_request
 from halo_platform.delivery.lifecycle import attempt_row, masked_detail, transition
 from halo_platform.delivery.providers.base import RETRYABLE, THROTTLED, SendResult
-from halo_platform.delivery.queue import events_t, mark_in_flight, messages_t, persist
+from halo_platform.delivery.queue import Claimed, events_t, mark_in_flight, messages_t, persist
 from halo_platform.delivery.quiet_hours import quiet_until, recipient_zone
 from halo_platform.delivery.resources import ProvidersResource
 from halo_platform.delivery.routing import failover_order
@@ -137,7 +137,7 @@ def submit(
     values = _row_values(new, now, created_by=created_by, due=due_at(new, now, config), webhook_key=webhook_key)
     values["fallback_of"] = fallback_of
     high = new.priority == "HIGH"
-    route, sending = None, False
+    route, sending, view = None, False, None
     if high:  # the API call owns it until its deadline; dispatch runs leave it alone
         values["lease_owner"] = f"api:{values['id']}"
         values["lease_until"] = now + dt.timedelta(seconds=config.high_deadline_seconds + config.lease_seconds)
@@ -152,6 +152,8 @@ def submit(
                 if sending and route.first_unmetered:
                     first = route.names[0]
                     route.marked = first if mark_in_flight(conn, values["lease_owner"], first, [(values["id"], values["lease_until"])], now) else None
+                if not sending:
+                    view = brief_view(conn, values["id"])
     except IntegrityError:  # a concurrent request with the same key won the race
         with store.read() as conn:
             existing = _by_key(conn, new.idempotency_key)
@@ -162,8 +164,9 @@ def submit(
             raise ConflictError(f"idempotency_key {new.idempotency_key!r} was used for a different message ({existing.id})")
         return message_view(existing.id, store, with_events=False), False
     if sending:
-        send_high(values["id"], route, store, providers)
-    return message_view(values["id"], store, with_events=False), True
+        as_stored = Claimed(**{name: values.get(name) for name in Claimed._fields})
+        view = send_high(as_stored._replace(provider=route.marked, in_flight_at=now if route.marked else None), route, store, providers)
+    return view or message_view(values["id"], store, with_events=False), True
 
 
 def enqueue_many(channel: str, payloads: Iterable[Mapping[str, Any]], *, store: StoreResource, providers: ProvidersResource, chunk: int = 5000,
@@ -220,18 +223,20 @@ def high_route(channel: str, country: str, capability: str, config: DeliveryConf
     return HighRoute(names, bool(names) and providers.build(config.providers[names[0]]).rate_per_second is None)
 
 
-def send_high(message_id: str, route: HighRoute, store: StoreResource, providers: ProvidersResource) -> None:
-    """Send a HIGH message now: the providers of `route` in order until one takes it, the
-    deadline passes, or an answer is unknown (then it is `lost`, never sent twice). A
-    provider whose rate limit has no token left, and one that asks us to wait (which pauses
-    it) are passed over for the next, never waited for. Each request is marked in flight
-    first (the first one by the message's insert), so a crash of this process leaves it
-    `lost`, not re-sent by a dispatch run; a message that cannot be sent ends `provider_error`."""
+def send_high(row: Claimed, route: HighRoute, store: StoreResource, providers: ProvidersResource) -> dict[str, Any] | None:
+    """Send HIGH message `row` (as its insert stored it) now: the providers of `route` in order
+    until one takes it, the deadline passes, or an answer is unknown (then it is `lost`, never
+    sent twice). A provider whose rate limit has no token left, and one that asks us to wait
+    (which pauses it) are passed over for the next, never waited for. Each request is marked in
+    flight first (the first one by the message's insert), so a crash of this process leaves it
+    `lost`, not re-sent by a dispatch run; a message that cannot be sent ends `provider_error`.
+    Returns the message's `brief_view` as its final write left it (None: no longer ours). The
+    row is not read back, nor the view read apart: each read was a transaction of its own in a
+    call that a drain competes with for the CPU."""
+    message_id = row.id
     owner = f"api:{message_id}"
     config = providers.config()
     started = time.monotonic()
-    with store.read() as conn:
-        row = conn.execute(sa.select(messages_t).where(messages_t.c.id == message_id)).one()
     attempts, final, last_provider = [], None, None
     now = utcnow()
     outgoing, problem = readable(row)
@@ -259,7 +264,7 @@ def send_high(message_id: str, route: HighRoute, store: StoreResource, providers
             continue
         answered = send_request(provider, [(row, outgoing)], mark, remaining)
         if not answered:
-            return  # no longer ours (its lease ended): whoever holds it now records it
+            return None  # no longer ours (its lease ended): whoever holds it now records it
         result = answered[0][1]
         now = utcnow()
         attempts.append(attempt_row(result, name, now))
@@ -278,6 +283,16 @@ def send_high(message_id: str, route: HighRoute, store: StoreResource, providers
             final = transition(row, SendResult(message_id, RETRYABLE, detail="every provider failed within the deadline"), last_provider, config.retry, now, high=True)
     with writing(store, priority=True) as conn:
         persist(conn, owner, [final], attempts, now)
+        return brief_view(conn, message_id)
+
+
+_BRIEF = ("id", "channel", "status", "provider", "priority", "number_of_retries")
+
+
+def brief_view(conn, message_id: str) -> dict[str, Any]:  # noqa: ANN001
+    """A message's id, channel, status, provider, priority and retries (what `submit` answers)."""
+    row = conn.execute(sa.select(*(messages_t.c[name] for name in _BRIEF)).where(messages_t.c.id == message_id)).one()
+    return dict(zip(_BRIEF, row, strict=True))
 
 
 def message_view(message_id: str, store: StoreResource, with_events: bool = True) -> dict[str, Any]:
@@ -285,14 +300,7 @@ def message_view(message_id: str, store: StoreResource, with_events: bool = True
         row = conn.execute(sa.select(messages_t).where(messages_t.c.id == message_id)).first()
         if row is None:
             raise NotFoundError(f"no message {message_id}")
-        view = {
-            "id": row.id,
-            "channel": row.channel,
-            "status": row.status,
-            "provider": row.provider,
-            "priority": row.priority,
-            "number_of_retries": row.number_of_retries,
-        }
+        view = {name: getattr(row, name) for name in _BRIEF}
         if with_events:
             events = conn.execute(sa.select(events_t).where(events_t.c.message_id == message_id).order_by(events_t.c.id))
             view["recipient"] = mask_recipient(row.recipient)

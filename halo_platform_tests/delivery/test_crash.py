@@ -26,7 +26,7 @@ from halo_platform.core.store import StoreResource
 from halo_platform.delivery.config import parse_config
 from halo_platform.delivery.dispatch import Dispatcher
 from halo_platform.delivery.lifecycle import uncertain_resolution
-from halo_platform.delivery.queue import claim, mark_in_flight
+from halo_platform.delivery.queue import Claimed, claim, mark_in_flight
 from halo_platform.delivery.service import enqueue_many, high_route, send_high
 from halo_platform.delivery.tables import Message, MessageEvent
 from halo_platform.lab.provider_fakes import SECRETS
@@ -237,7 +237,10 @@ def test_a_high_message_whose_send_raises_is_recorded_provider_error_not_left_le
     with STORE.write() as conn:
         conn.execute(Message.__table__.insert(), [crafted_row("otp-bad", "sms", "+33612345678", {"body": "otp \udfff"}, "HIGH",
                                                               lease_owner="api:otp-bad", lease_until=now + dt.timedelta(seconds=60))])
-    send_high("otp-bad", high_route("sms", "FR", "TEXT", config.config(), halo_store, config, random.Random(1)), halo_store, config)
+    with STORE.read() as conn:
+        stored = Claimed._make(conn.execute(sa.select(*(Message.__table__.c[name] for name in Claimed._fields)).where(Message.id == "otp-bad")).one())
+    view = send_high(stored, high_route("sms", "FR", "TEXT", config.config(), halo_store, config, random.Random(1)), halo_store, config)
+    assert view is not None and (view["status"], view["provider"]) == ("provider_error", None)
     with STORE.read() as conn:
         row = conn.execute(sa.select(Message).where(Message.id == "otp-bad")).one()
     assert (row.status, row.lease_owner, row.in_flight_at) == ("provider_error", None, None)
