@@ -1,0 +1,46 @@
+"""The SQLite write queue across processes: a priority writer (a HIGH send) that comes while
+a bulk writer (a drain's transaction) is already queued behind the holder goes before it, so it
+waits for one transaction at most."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from halo_platform.core.store import StoreResource
+from halo_platform.core.write_lock import writing
+
+WRITER = """
+import sys
+from pathlib import Path
+from halo_platform.core.store import StoreResource
+from halo_platform.core.write_lock import writing
+url, name, priority, log = sys.argv[1], sys.argv[2], sys.argv[3] == "1", Path(sys.argv[4])
+store = StoreResource(db_url=url)
+store.engine
+print("ready", flush=True)
+with writing(store, priority=priority):
+    with log.open("a") as f:
+        f.write(name + "\\n")
+"""
+
+
+def _writer(url: str, name: str, priority: bool, log: Path) -> subprocess.Popen:
+    process = subprocess.Popen([sys.executable, "-c", WRITER, url, name, "1" if priority else "0", str(log)], stdout=subprocess.PIPE, text=True)
+    assert process.stdout.readline().strip() == "ready"
+    time.sleep(0.5)  # now queued for the lock
+    return process
+
+
+def test_a_priority_writer_passes_a_bulk_writer_already_queued(tmp_path):
+    url = f"sqlite:///{tmp_path / 'halo.db'}"
+    store = StoreResource(db_url=url)
+    log = tmp_path / "order"
+    with writing(store):  # the holder: a drain's transaction
+        bulk = _writer(url, "bulk", False, log)
+        high = _writer(url, "high", True, log)
+        assert not log.exists()
+    assert bulk.wait(30) == 0 and high.wait(30) == 0
+    assert log.read_text().split() == ["high", "bulk"]
