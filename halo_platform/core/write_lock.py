@@ -3,7 +3,7 @@
 lock file: a blocked writer then wakes the moment the lock is free, instead of polling in
 SQLite's busy handler, which sleeps in growing steps (up to 100 ms). A priority writer (a HIGH
 message, a key's bucket refill) also holds a priority lock while it waits; other writers let it
-pass, so it waits for at most one dispatch transaction."""
+pass, so it waits for at most one dispatch transaction, or one step of one (`writing_in_steps`)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import fcntl
 import functools
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -42,6 +42,37 @@ def _sqlite_file(url: str) -> str | None:
     if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
         return None
     return os.path.abspath(parsed.database)
+
+
+def priority_waiting(store: StoreResource) -> bool:
+    """Whether a priority writer waits for (or holds) the store's write lock: always False but
+    on a SQLite file, the only store where writers queue for one lock."""
+    path = _sqlite_file(store.url)
+    if path is None:
+        return False
+    gate = _lock_for(path)[2]
+    try:
+        fcntl.flock(gate, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    fcntl.flock(gate, fcntl.LOCK_UN)
+    return False
+
+
+def writing_in_steps(store: StoreResource, steps: Iterable[Callable[[Connection], None]]) -> None:
+    """Run `steps` in order in one transaction, unless a priority writer comes meanwhile: then
+    the transaction commits after the step under way, the priority writer goes, and the steps
+    left run in the next one. A HIGH write then waits for one step of a bulk transaction, not
+    for all of it. Each step must leave the store consistent on its own."""
+    pending = iter(steps)
+    step = next(pending, None)
+    while step is not None:
+        with writing(store) as conn:
+            while step is not None:
+                step(conn)
+                step = next(pending, None)
+                if step is not None and priority_waiting(store):
+                    break
 
 
 @contextlib.contextmanager

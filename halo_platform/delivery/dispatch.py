@@ -8,7 +8,8 @@ per sending slot, never a batch.
 
 Batches are sent from one thread (`_Sending`): one loop drives every provider's keep-alive
 connections by waiting for their sockets, and writes the answers and the next in-flight markers
-of each round in one transaction, on a recorder thread while the loop goes on reading answers.
+of each round in one transaction (on SQLite, in steps of 64 answers when a HIGH write waits for
+the lock), on a recorder thread while the loop goes on reading answers.
 A drain feeds that loop from a claimer per channel (`_Feed`): a channel's next batch joins as
 soon as its requests still to send no longer fill its free slots, so the wire does not wait for
 a batch's last answers. The one loop, measured against the design before it (a thread per
@@ -23,6 +24,7 @@ import collections
 import contextlib
 import dataclasses
 import datetime as dt
+import functools
 import logging
 import os
 import queue
@@ -38,10 +40,13 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from sqlalchemy.engine import Connection
+
 from halo_platform.core.models import utcnow
+from halo_platform.core.sqlite_rows import ROWS_PER_STATEMENT
 from halo_platform.core.store import StoreResource
 from halo_platform.core.text import lone_surrogate
-from halo_platform.core.write_lock import writing
+from halo_platform.core.write_lock import writing, writing_in_steps
 from halo_platform.delivery.config import CHANNELS
 from halo_platform.delivery.lifecycle import (
     Transition,
@@ -439,8 +444,9 @@ class _Sending:
     requests run in the lane's thread pool and signal their end on a socket, as does a claimer
     with a new batch. Each round writes, in one transaction, the answers that arrived and the
     in-flight markers of the requests about to fill the freed slots: a slot's next marker
-    commits with its last answer, so each slot has at most one request whose outcome the
-    store does not know. A lane keeps its provider's settings for the whole loop."""
+    commits with its last answer (or after it, when a HIGH write came in between two steps of
+    the transaction: the markers are its last step), so each slot has at most one request
+    whose outcome the store does not know. A lane keeps its provider's settings for the whole loop."""
 
     def __init__(self, dispatcher: Dispatcher) -> None:
         self.d = dispatcher
@@ -567,15 +573,17 @@ class _Sending:
                 hold_until: dt.datetime) -> tuple[list[_InFlight], set[str], float]:
         """One transaction (on the recorder thread): `starts`, the ids still ours among theirs, its time."""
         d, t0 = self.d, time.perf_counter()
-        with writing(d.store) as conn:
-            if transitions or attempts:
-                persist(conn, d.owner, transitions, attempts, now)
-            by_provider: dict[str, list[_InFlight]] = defaultdict(list)
-            for flight in starts:
-                by_provider[flight.lane.provider.name].append(flight)
-            ours: set[str] = set()
+        by_provider: dict[str, list[_InFlight]] = defaultdict(list)
+        for flight in starts:
+            by_provider[flight.lane.provider.name].append(flight)
+        ours: set[str] = set()
+
+        def mark(conn: Connection) -> None:
             for name, group in by_provider.items():  # one statement per provider
-                ours |= mark_in_flight(conn, d.owner, name, [(row.id, row.lease_until) for f in group for row, _ in f.ready], now, hold_until)
+                ours.update(mark_in_flight(conn, d.owner, name, [(row.id, row.lease_until) for f in group for row, _ in f.ready], now, hold_until))
+
+        steps = [functools.partial(persist, owner=d.owner, transitions=t, attempts=a, now=now) for t, a in _answer_steps(transitions, attempts, d.store)]
+        writing_in_steps(d.store, [*steps, mark])
         return starts, ours, time.perf_counter() - t0
 
     def _written(self) -> None:
@@ -710,6 +718,22 @@ class _Sending:
         self.attempts += [attempt_row(result, name, now) for _, result, name in answered if name is not None]
         self._count(moved)
         self.stats.by_provider[lane.provider.name] += len(moved)
+
+
+def _answer_steps(transitions: list[Transition], attempts: list[dict], store: StoreResource) -> list[tuple[list[Transition], list[dict]]]:
+    """A round's answers as the steps of its transaction (`writing_in_steps`): on SQLite, groups
+    of `ROWS_PER_STATEMENT` messages with their attempts (a HIGH write waits for one group at
+    most); elsewhere, where writers do not queue for one lock, all of them in one step."""
+    if not transitions and not attempts:
+        return []
+    if not store.sqlite or len(transitions) <= ROWS_PER_STATEMENT:
+        return [(transitions, attempts)]
+    groups = [transitions[i:i + ROWS_PER_STATEMENT] for i in range(0, len(transitions), ROWS_PER_STATEMENT)]
+    group_of = {t.message_id: n for n, group in enumerate(groups) for t in group}
+    by_group: list[list[dict]] = [[] for _ in groups]
+    for attempt in attempts:  # an attempt goes with its message's answer (the last group if none)
+        by_group[group_of.get(attempt["message_id"], len(groups) - 1)].append(attempt)
+    return list(zip(groups, by_group, strict=True))
 
 
 def unsendable(message: Outgoing) -> str:

@@ -1,6 +1,6 @@
 """The SQLite write queue across processes: a priority writer (a HIGH send) that comes while
 a bulk writer (a drain's transaction) is already queued behind the holder goes before it, so it
-waits for one transaction at most."""
+waits for one transaction at most; and a bulk transaction run in steps lets it in between two."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ import time
 from pathlib import Path
 
 from halo_platform.core.store import StoreResource
-from halo_platform.core.write_lock import writing
+from halo_platform.core.write_lock import priority_waiting, writing, writing_in_steps
 
 WRITER = """
 import sys
 from pathlib import Path
 from halo_platform.core.store import StoreResource
-from halo_platform.core.write_lock import writing
+from halo_platform.core.write_lock import priority_waiting, writing, writing_in_steps
 url, name, priority, log = sys.argv[1], sys.argv[2], sys.argv[3] == "1", Path(sys.argv[4])
 store = StoreResource(db_url=url)
 store.engine
@@ -44,3 +44,28 @@ def test_a_priority_writer_passes_a_bulk_writer_already_queued(tmp_path):
         assert not log.exists()
     assert bulk.wait(30) == 0 and high.wait(30) == 0
     assert log.read_text().split() == ["high", "bulk"]
+
+
+def test_a_bulk_transaction_in_steps_lets_a_priority_writer_in_between_two(tmp_path):
+    url = f"sqlite:///{tmp_path / 'halo.db'}"
+    store = StoreResource(db_url=url)
+    log = tmp_path / "order"
+    high = []
+
+    def step(name: str, then=None):  # noqa: ANN001, ANN202
+        def run(conn) -> None:  # noqa: ANN001
+            with log.open("a") as f:
+                f.write(name + "\n")
+            if then:
+                then()
+        return run
+
+    def start_high() -> None:
+        high.append(_writer(url, "high", True, log))
+        assert priority_waiting(store)
+
+    assert not priority_waiting(store)
+    writing_in_steps(store, [step("bulk-1"), step("bulk-2", start_high), step("bulk-3")])
+    assert high[0].wait(30) == 0
+    assert log.read_text().split() == ["bulk-1", "bulk-2", "high", "bulk-3"]
+    assert not priority_waiting(store)

@@ -340,3 +340,20 @@ def test_a_high_send_marks_its_message_in_flight_in_the_transaction_that_stores_
     with STORE.read() as conn:
         row = conn.execute(sa.select(Message).where(Message.id == view["id"])).one()
     assert (row.lease_owner, row.in_flight_at) == (None, None)
+
+
+def test_a_rounds_answers_are_written_in_steps_of_64_messages_with_their_attempts_on_sqlite():
+    from halo_platform.core.sqlite_rows import ROWS_PER_STATEMENT
+    from halo_platform.delivery.dispatch import _answer_steps
+    from halo_platform.delivery.lifecycle import Transition
+
+    transitions = [Transition(f"m{i}", "sent", "tw") for i in range(150)]
+    attempts = [{"message_id": f"m{i}", "provider": "tw"} for i in range(149, -1, -1)] + [{"message_id": "gone", "provider": "tw"}]
+    steps = _answer_steps(transitions, attempts, StoreResource(db_url="sqlite:////tmp/x.db"))
+    assert [len(t) for t, _ in steps] == [ROWS_PER_STATEMENT, ROWS_PER_STATEMENT, 150 - 2 * ROWS_PER_STATEMENT]
+    for group, group_attempts in steps[:-1]:
+        assert sorted(a["message_id"] for a in group_attempts) == sorted(t.message_id for t in group)
+    assert {a["message_id"] for a in steps[-1][1]} == {t.message_id for t in steps[-1][0]} | {"gone"}
+    assert sum((t for t, _ in steps), []) == transitions
+    assert _answer_steps(transitions, attempts, StoreResource(db_url="postgresql+psycopg://u@127.0.0.1/x")) == [(transitions, attempts)]
+    assert _answer_steps([], [], StoreResource(db_url="sqlite:////tmp/x.db")) == []
