@@ -28,9 +28,14 @@ with writing(store, priority=priority):
 
 
 def _writer(url: str, name: str, priority: bool, log: Path) -> subprocess.Popen:
+    """A writer in a process of its own, returned once it waits for the lock (Linux lists a
+    process blocked on a file lock in /proc/locks with an arrow)."""
     process = subprocess.Popen([sys.executable, "-c", WRITER, url, name, "1" if priority else "0", str(log)], stdout=subprocess.PIPE, text=True)
     assert process.stdout.readline().strip() == "ready"
-    time.sleep(0.5)  # now queued for the lock
+    deadline = time.monotonic() + 30
+    while not any(line.split()[1:3] == ["->", "FLOCK"] and str(process.pid) in line.split() for line in Path("/proc/locks").read_text().splitlines()):
+        assert time.monotonic() < deadline, f"{name} never waited for the lock"
+        time.sleep(0.01)
     return process
 
 
