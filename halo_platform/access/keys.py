@@ -137,6 +137,11 @@ HELD_SECONDS = 1.0
 _held = HeldTokens(HELD_SECONDS)  # per key prefix (random and unique, where an id repeats across stores)
 
 
+# built once: every request checks its key, and building the statement cost more than running it
+_BY_PREFIX = sa.select(keys_t.c.id, keys_t.c.name, keys_t.c.hash, keys_t.c.scopes, keys_t.c.rate_per_second,
+                       keys_t.c.revoked_at, keys_t.c.expires_at).where(keys_t.c.prefix == sa.bindparam("prefix"))
+
+
 def check_key(store: StoreResource, key: str, default_rate: float = DEFAULT_RATE_PER_SECOND) -> KeyCheck:
     """Authenticate `key` (a read: revocation and expiry count at once) and take one token from its
     rate limit: from this process's batch if it holds one, else a batch from the key's shared
@@ -147,8 +152,7 @@ def check_key(store: StoreResource, key: str, default_rate: float = DEFAULT_RATE
         return KeyCheck(refused="invalid API key")
     presented = key_hash(key)
     with store.read() as conn:
-        row = conn.execute(sa.select(keys_t.c.id, keys_t.c.name, keys_t.c.hash, keys_t.c.scopes, keys_t.c.rate_per_second,
-                                     keys_t.c.revoked_at, keys_t.c.expires_at).where(keys_t.c.prefix == match.group(1))).first()
+        row = conn.execute(_BY_PREFIX, {"prefix": match.group(1)}).first()
     # compared even when the prefix is unknown, so timing tells nothing about which prefixes exist
     if not hmac.compare_digest(row.hash if row else "0" * 64, presented) or row is None:
         return KeyCheck(refused="invalid API key")

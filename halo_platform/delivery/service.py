@@ -287,12 +287,12 @@ def send_high(row: Claimed, route: HighRoute, store: StoreResource, providers: P
 
 
 _BRIEF = ("id", "channel", "status", "provider", "priority", "number_of_retries")
+_BRIEF_OF = sa.select(*(messages_t.c[name] for name in _BRIEF)).where(messages_t.c.id == sa.bindparam("message_id"))
 
 
 def brief_view(conn, message_id: str) -> dict[str, Any]:  # noqa: ANN001
     """A message's id, channel, status, provider, priority and retries (what `submit` answers)."""
-    row = conn.execute(sa.select(*(messages_t.c[name] for name in _BRIEF)).where(messages_t.c.id == message_id)).one()
-    return dict(zip(_BRIEF, row, strict=True))
+    return dict(zip(_BRIEF, conn.execute(_BRIEF_OF, {"message_id": message_id}).one(), strict=True))
 
 
 def message_view(message_id: str, store: StoreResource, with_events: bool = True) -> dict[str, Any]:

@@ -92,11 +92,15 @@ def suppressed_hashes(conn: Connection, channel: str, hashes: Iterable[str], pri
     return found
 
 
+# built once: every message stored asks it (building the statement cost more than running it)
+_ANY_ON_CHANNEL = sa.select(suppressions_t.c.id).where(suppressions_t.c.channel == sa.bindparam("channel")).limit(1)
+
+
 def mark_suppressed(conn: Connection, rows: list[dict]) -> None:
     """Set `status` to `suppressed` on the new message rows (of one channel) that a suppression
     stops; nothing is hashed while the channel has no suppression at all."""
     channel = rows[0]["channel"]
-    if conn.execute(sa.select(suppressions_t.c.id).where(suppressions_t.c.channel == channel).limit(1)).first() is None:
+    if conn.execute(_ANY_ON_CHANNEL, {"channel": channel}).first() is None:
         return
     hashes = [recipient_hash(channel, r["recipient"]) for r in rows]
     for priority in {r["priority"] for r in rows}:
