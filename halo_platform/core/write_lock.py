@@ -48,9 +48,11 @@ def priority_waiting(store: StoreResource) -> bool:
     """Whether a priority writer waits for (or holds) the store's write lock: always False but
     on a SQLite file, the only store where writers queue for one lock."""
     path = _sqlite_file(store.url)
-    if path is None:
-        return False
-    gate = _lock_for(path)[2]
+    return path is not None and _gate_taken(_lock_for(path)[2])
+
+
+def _gate_taken(gate: int) -> bool:
+    """Whether a priority writer holds the gate (it does while it waits or writes), without waiting."""
     try:
         fcntl.flock(gate, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -109,10 +111,6 @@ def _after_priority_writers(writers: int, gate: int) -> None:
         fcntl.flock(gate, fcntl.LOCK_SH)  # blocks while a priority writer waits or writes
         fcntl.flock(gate, fcntl.LOCK_UN)
         fcntl.flock(writers, fcntl.LOCK_EX)
-        try:
-            fcntl.flock(gate, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:  # a priority writer came meanwhile
-            fcntl.flock(writers, fcntl.LOCK_UN)
-            continue
-        fcntl.flock(gate, fcntl.LOCK_UN)
-        return
+        if not _gate_taken(gate):
+            return
+        fcntl.flock(writers, fcntl.LOCK_UN)  # a priority writer came meanwhile
