@@ -11,7 +11,6 @@ import datetime as dt
 import logging
 import random
 import time
-import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from halo_platform.access.keys import signing_key_prefix
 from halo_platform.core.errors import ConflictError, HaloError, NotFoundError
+from halo_platform.core.ids import time_ordered_id
 from halo_platform.core.models import utcnow
 from halo_platform.core.redact import mask_recipient, mask_text
 from halo_platform.core.store import StoreResource
@@ -57,7 +57,7 @@ def due_at(new: NewMessage, now: dt.datetime, config: DeliveryConfig) -> dt.date
 def _row_values(new: NewMessage, now: dt.datetime, created_by: str | None = None, due: dt.datetime | None = None,
                 webhook_key: str | None = None) -> dict[str, Any]:
     return {
-        "id": str(uuid.uuid4()),
+        "id": time_ordered_id(),
         "channel": new.channel,
         "recipient": new.recipient,
         "country": new.country,

@@ -1,6 +1,6 @@
 """What the drain's speed rests on, pinned where it could silently break: a claim leases exactly
 its batch in one statement on every database (PostgreSQL once leased the whole queue for a
-batch of 10), the grouped writes of PostgreSQL (arrays, COPY) store what the generic path
+batch of 10) and its messages' ids grow in claim order, the grouped writes of PostgreSQL (arrays, COPY) store what the generic path
 stores, and a keep-alive connection the provider closed while idle is replaced, not taken for
 an unknown outcome."""
 
@@ -49,6 +49,9 @@ def test_a_claim_leases_exactly_its_batch_oldest_first_and_a_second_claim_the_ne
         assert [r._asdict() for r in first] == [{name: getattr(orm[r.id], name) for name in r._fields} for r in first]
         assert all(r.lease_until.tzinfo is dt.UTC and isinstance(r.content, dict) for r in first)
         assert [r.content["body"] for r in second] == [f"claim{i}" for i in range(10, 20)]
+        # time-ordered ids: a claim's messages, their events and attempts are neighbours in every index on the id
+        claimed = [r.id for r in first + second]
+        assert claimed == sorted(claimed)
     finally:  # the MariaDB database is the session's: leave no message for the next test to send
         with store.write() as conn:
             ours = [i for i in conn.execute(sa.select(Message.id)).scalars() if i not in earlier]
