@@ -2,15 +2,19 @@
 the store from its URL (span workers import this, never `core.store`, whose resource class
 pulls in Dagster: over a second per worker).
 
-On SQLite that means WAL, a busy timeout, and write transactions that take the write lock
-up front (`BEGIN IMMEDIATE`, asked for with the `halo_write` execution option), so a reader
-never has to upgrade its lock mid-transaction and fail with SQLITE_BUSY. On PostgreSQL and
-MariaDB the server does the work.
+On SQLite that means WAL, a busy timeout, write transactions that take the write lock up
+front (`BEGIN IMMEDIATE`, asked for with the `halo_write` execution option), so a reader never
+has to upgrade its lock mid-transaction and fail with SQLITE_BUSY, and checkpoints off the
+write lock (`_Checkpointer`). On PostgreSQL and MariaDB the server does the work.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
+import threading
+import time
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -21,6 +25,8 @@ from halo_platform.core.errors import HaloError
 
 # UPDATE ... RETURNING (a claim, an in-flight marker) and UPDATE ... FROM (recording answers)
 SQLITE_AT_LEAST = (3, 35, 0)
+#: how long a SQLite store's checkpointer lets commits gather before it copies them into the database
+CHECKPOINT_SECONDS = 0.2
 
 
 def make_engine(url: str) -> Engine:
@@ -33,6 +39,7 @@ def make_engine(url: str) -> Engine:
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
+        checkpointer = _checkpointer(parsed.database) if parsed.database and parsed.database != ":memory:" else None
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_conn, _record):  # noqa: ANN001
@@ -40,6 +47,8 @@ def make_engine(url: str) -> Engine:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
+            if checkpointer is not None:
+                cur.execute("PRAGMA wal_autocheckpoint=0")
             cur.execute("PRAGMA busy_timeout=60000")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
@@ -49,8 +58,51 @@ def make_engine(url: str) -> Engine:
             mode = "IMMEDIATE" if conn.get_execution_options().get("halo_write") else "DEFERRED"
             conn.exec_driver_sql(f"BEGIN {mode}")
 
+        if checkpointer is not None:
+            event.listen(engine, "commit", lambda _conn: checkpointer.wrote.set())
         return engine
     kwargs: dict = {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20}
     if parsed.get_backend_name() in ("mysql", "mariadb"):
         kwargs["isolation_level"] = "READ COMMITTED"
     return sa.create_engine(url, **kwargs)
+
+
+class _Checkpointer:
+    """Copies a SQLite file's write-ahead log into the database on a thread of its own: a PASSIVE
+    checkpoint, which waits for no reader or writer, at most every `CHECKPOINT_SECONDS` while
+    commits come. The store's connections never checkpoint (`wal_autocheckpoint=0`): SQLite's
+    automatic checkpoint runs inside the commit that takes the log past 1,000 pages, under the
+    write lock, where a HIGH message waits for it. Claiming, marking and recording 30,000 SMS on
+    a SQLite file, in-process, one thread: 139.5 -> 88.0 us per message."""
+
+    def __init__(self, path: str) -> None:
+        self.uri = Path(path).absolute().as_uri() + "?mode=rw"  # never creates the file
+        self.pid = os.getpid()
+        self.wrote = threading.Event()
+        threading.Thread(target=self._run, name="sqlite-checkpoint", daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            self.wrote.wait()
+            time.sleep(CHECKPOINT_SECONDS)
+            self.wrote.clear()
+            with contextlib.suppress(sqlite3.Error):  # gone or busy: the next commit asks again
+                conn = sqlite3.connect(self.uri, uri=True, timeout=1)
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                finally:
+                    conn.close()
+
+
+_checkpointers: dict[str, _Checkpointer] = {}
+_checkpointers_guard = threading.Lock()
+
+
+def _checkpointer(database: str) -> _Checkpointer:
+    """This process's checkpointer of the SQLite file `database` (a forked child starts its own)."""
+    path = os.path.abspath(database)
+    with _checkpointers_guard:
+        held = _checkpointers.get(path)
+        if held is None or held.pid != os.getpid():
+            held = _checkpointers[path] = _Checkpointer(path)
+        return held

@@ -1,4 +1,7 @@
-"""The store's engine refuses a SQLite library older than the SQL it runs, in one line."""
+"""The store's engine: it refuses a SQLite library older than the SQL it runs, in one line, and on
+SQLite leaves checkpoints to a thread of its own."""
+
+import time
 
 import pytest
 
@@ -13,3 +16,31 @@ def test_a_sqlite_library_too_old_for_the_store_is_refused_in_one_line(tmp_path,
         engine.make_engine(f"sqlite:///{tmp_path / 'ops.db'}")
     assert not (tmp_path / "ops.db").exists()
 
+
+
+def test_a_sqlite_store_commits_without_checkpointing_and_a_thread_of_its_own_checkpoints(tmp_path) -> None:  # noqa: ANN001
+    store = engine.make_engine(f"sqlite:///{tmp_path / 'ops.db'}")
+    try:
+        with store.begin() as conn:
+            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0  # a commit never copies the log itself
+            conn.exec_driver_sql("CREATE TABLE t (x BLOB)")
+        for _ in range(100):  # 1.6 MB in 100 commits, each far under SQLite's own 1,000-page checkpoint
+            with store.begin() as conn:
+                conn.exec_driver_sql("INSERT INTO t VALUES (randomblob(16000))")
+        deadline = time.monotonic() + 10
+        while (tmp_path / "ops.db").stat().st_size < 1_600_000 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert (tmp_path / "ops.db").stat().st_size >= 1_600_000  # the checkpointer copied the log into the database
+    finally:
+        store.dispose()
+
+
+def test_the_checkpointer_never_makes_a_database_file(tmp_path) -> None:  # noqa: ANN001
+    store = engine.make_engine(f"sqlite:///{tmp_path / 'gone.db'}")
+    with store.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (x)")
+    store.dispose()
+    for name in ("gone.db", "gone.db-wal", "gone.db-shm"):
+        (tmp_path / name).unlink(missing_ok=True)
+    time.sleep(engine.CHECKPOINT_SECONDS * 3)  # the commit above woke it
+    assert not (tmp_path / "gone.db").exists()
