@@ -44,8 +44,9 @@ def mark_in_flight(conn: Connection, owner: str, provider: str, leases: Sequence
             marked = conn.exec_driver_sql(_mark_sql(len(ids)), (time_of(now), provider, time_of(params["m_hold"]), *ids, owner, time_of(lease_until)))
             ours.update(message_id for message_id, in marked)
             continue
-        if conn.dialect.update_returning:  # one statement per request, which ids matched comes back
-            ours.update(conn.execute(_MARK_RETURNING, {**params, "m_ids": ids}).scalars())
+        if conn.dialect.name == "postgresql":  # one statement per request, its ids as one array; which matched comes back
+            ours.update(conn.execute(_MARK_ARRAY, {"now": _naive(now), "provider": provider, "hold": _naive(params["m_hold"]), "ids": ids,
+                                                   "owner": owner, "lease": _naive(lease_until)}).scalars())
             continue
         for message_id in ids:  # MariaDB has no UPDATE ... RETURNING
             if conn.execute(_MARK_ONE, {**params, "m_id": message_id}).rowcount:
@@ -69,7 +70,7 @@ def _mark_statement(which):  # noqa: ANN001, ANN202
 
 @functools.lru_cache(maxsize=256)
 def _mark_sql(count: int) -> str:
-    """`_MARK_RETURNING` for `count` ids in SQLite's parameter style: expanding SQLAlchemy's IN
+    """The marker (`_MARK_ONE`) for `count` ids at once in SQLite's parameter style: expanding SQLAlchemy's IN
     list and binding its parameters cost more CPU than the update itself (a marker is
     committed before every request)."""
     return (f"UPDATE messages SET in_flight_at = ?, provider = ?, lease_until = ? WHERE messages.id IN ({', '.join('?' * count)}) "  # noqa: S608 - placeholders only
@@ -83,8 +84,13 @@ def _time_converter(dialect: sa.Dialect) -> Callable[[dt.datetime | None], objec
     return lambda value: None if value is None or convert is None else convert(value)
 
 
-# built once: marking runs before every request, so statement construction would show
-_MARK_RETURNING = _mark_statement(messages_t.c.id.in_(sa.bindparam("m_ids", expanding=True))).returning(messages_t.c.id)
+# built once: marking runs before every request, so statement construction would show. On
+# PostgreSQL `_mark_sql`'s statement with the ids bound as one array: an expanded IN list cost more
+# CPU to build and bind than the update itself (20,000 SMS in-process, one thread, markers of 50 in
+# their own transactions, two pairs: 80 / 76 -> 70 / 65 us per message)
+_MARK_ARRAY = sa.text(f"""UPDATE messages SET in_flight_at = :now, provider = :provider, lease_until = :hold
+    WHERE messages.id = ANY(CAST(:ids AS varchar[])) AND messages.lease_owner = :owner AND messages.lease_until = :lease
+    AND CASE WHEN {_DUE_LITERAL.text} THEN true ELSE false END RETURNING messages.id""")  # noqa: S608 - no value in the text; the CASE as in `_STILL_DUE_BY_KEY`
 _MARK_ONE = _mark_statement(messages_t.c.id == sa.bindparam("m_id"))
 
 
