@@ -39,7 +39,7 @@ def make_engine(url: str) -> Engine:
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
-        checkpointer = _checkpointer(parsed.database) if parsed.database and parsed.database != ":memory:" else None
+        file = parsed.database if parsed.database and parsed.database != ":memory:" else None
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_conn, _record):  # noqa: ANN001
@@ -47,7 +47,7 @@ def make_engine(url: str) -> Engine:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
-            if checkpointer is not None:
+            if file is not None:
                 cur.execute("PRAGMA wal_autocheckpoint=0")
             cur.execute("PRAGMA busy_timeout=60000")
             cur.execute("PRAGMA foreign_keys=ON")
@@ -58,8 +58,8 @@ def make_engine(url: str) -> Engine:
             mode = "IMMEDIATE" if conn.get_execution_options().get("halo_write") else "DEFERRED"
             conn.exec_driver_sql(f"BEGIN {mode}")
 
-        if checkpointer is not None:
-            event.listen(engine, "commit", lambda _conn: checkpointer.wrote.set())
+        if file is not None:  # looked up at each commit: a forked child's commits wake its own checkpointer
+            event.listen(engine, "commit", lambda _conn: _checkpointer(file).wrote.set())
         return engine
     kwargs: dict = {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20}
     if parsed.get_backend_name() in ("mysql", "mariadb"):
@@ -100,9 +100,8 @@ _checkpointers_guard = threading.Lock()
 
 def _checkpointer(database: str) -> _Checkpointer:
     """This process's checkpointer of the SQLite file `database` (a forked child starts its own)."""
-    path = os.path.abspath(database)
     with _checkpointers_guard:
-        held = _checkpointers.get(path)
+        held = _checkpointers.get(database)
         if held is None or held.pid != os.getpid():
-            held = _checkpointers[path] = _Checkpointer(path)
+            held = _checkpointers[database] = _Checkpointer(database)
         return held

@@ -1,6 +1,8 @@
 """The store's engine: it refuses a SQLite library older than the SQL it runs, in one line, and on
 SQLite leaves checkpoints to a thread of its own."""
 
+import multiprocessing
+import os
 import time
 
 import pytest
@@ -44,3 +46,28 @@ def test_the_checkpointer_never_makes_a_database_file(tmp_path) -> None:  # noqa
         (tmp_path / name).unlink(missing_ok=True)
     time.sleep(engine.CHECKPOINT_SECONDS * 3)  # the commit above woke it
     assert not (tmp_path / "gone.db").exists()
+
+
+def _write_and_wait_for_the_checkpoint(store, path) -> None:  # noqa: ANN001
+    store.dispose(close=False)  # the parent's connections stay the parent's
+    for _ in range(100):
+        with store.begin() as conn:
+            conn.exec_driver_sql("INSERT INTO t VALUES (randomblob(16000))")
+    deadline = time.monotonic() + 10
+    while path.stat().st_size < 1_600_000 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os._exit(0 if path.stat().st_size >= 1_600_000 else 1)
+
+
+def test_a_forked_process_commits_wake_a_checkpointer_of_its_own(tmp_path) -> None:  # noqa: ANN001
+    store = engine.make_engine(f"sqlite:///{tmp_path / 'ops.db'}")
+    try:
+        with store.begin() as conn:  # the parent's checkpointer is started and has nothing more to do
+            conn.exec_driver_sql("CREATE TABLE t (x BLOB)")
+        time.sleep(engine.CHECKPOINT_SECONDS * 3)
+        child = multiprocessing.get_context("fork").Process(target=_write_and_wait_for_the_checkpoint, args=(store, tmp_path / "ops.db"))
+        child.start()
+        child.join(30)
+        assert child.exitcode == 0  # 1: the child's commits woke no checkpointer
+    finally:
+        store.dispose()
