@@ -36,10 +36,10 @@ def make_engine(url: str) -> Engine:
         if sqlite3.sqlite_version_info < SQLITE_AT_LEAST:
             raise HaloError(f"the SQLite library Python uses is {sqlite3.sqlite_version}; the store needs "
                             f"{'.'.join(map(str, SQLITE_AT_LEAST))} or later (or a PostgreSQL or MariaDB HALO_DB_URL)")
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
         file = parsed.database if parsed.database and parsed.database != ":memory:" else None
+        if file is not None:
+            Path(file).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_conn, _record):  # noqa: ANN001
