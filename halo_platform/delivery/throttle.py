@@ -18,12 +18,15 @@ from halo_platform.delivery.tables import ProviderState
 
 state_t = ProviderState.__table__
 
-# A dispatcher takes up to this many seconds of a provider's rate from the shared bucket in one
+# A dispatcher takes up to BATCH_SECONDS of a provider's rate from the shared bucket in one
 # locked write and spends it locally; a batch not spent within HELD_SECONDS is dropped, never
-# returned, so holding tokens can only make the limit stricter. The bucket holds at most one
-# batch's worth (no burst above the rate after an idle spell).
+# returned, so holding tokens can only make the limit stricter. The bucket holds up to
+# BURST_SECONDS of the rate: dispatchers held up for longer than a batch (a slow write, a busy
+# machine) catch up on what they missed instead of losing it, and from a full bucket the sends
+# of any 10 s stay within 5% of the rate.
 BATCH_SECONDS = 0.1
 HELD_SECONDS = 0.5
+BURST_SECONDS = 0.5
 
 
 def _ensure_row(store: StoreResource, name: str) -> None:
@@ -70,14 +73,16 @@ class Tokens:
         if name not in self._known:
             _ensure_row(self._store, name)
             self._known.add(name)
-        capacity = max(1.0, rate * BATCH_SECONDS)
         with writing(self._store, priority=priority) as conn:
             row = conn.execute(sa.select(state_t.c.bucket_tokens, state_t.c.bucket_at).where(state_t.c.provider == name).with_for_update()).first()
-            tokens = refilled(row.bucket_tokens, row.bucket_at, clock, rate, capacity)
-            got = min(int(tokens), max(need, int(capacity)) if batch else need)
+            # counted from when the row is ours, never before its last count: a clock read before
+            # waiting for the row would count the time another dispatcher counted meanwhile twice
+            now = max(time.time(), row.bucket_at or 0.0)
+            tokens = refilled(row.bucket_tokens, row.bucket_at, now, rate, max(1.0, rate * BURST_SECONDS))
+            got = min(int(tokens), max(need, int(rate * BATCH_SECONDS)) if batch else need)
             if got <= 0:
                 return used
-            conn.execute(state_t.update().where(state_t.c.provider == name).values(bucket_tokens=tokens - got, bucket_at=clock))
+            conn.execute(state_t.update().where(state_t.c.provider == name).values(bucket_tokens=tokens - got, bucket_at=now))
         spent = min(got, need)
         if got > spent:
             self._held.keep(name, got - spent, clock)

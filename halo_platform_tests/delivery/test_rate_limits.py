@@ -17,12 +17,14 @@ import sqlalchemy as sa
 
 from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
+from halo_platform.core.write_lock import writing
 from halo_platform.delivery.autopilot import window_stats
 from halo_platform.delivery.dispatch import Dispatcher
 from halo_platform.delivery.providers.base import asked_pause
 from halo_platform.delivery.providers.wire import Reply
 from halo_platform.delivery.service import enqueue_many, submit
 from halo_platform.delivery.tables import DeliveryAttempt, Message, ProviderState
+from halo_platform.delivery.throttle import BURST_SECONDS, Tokens
 from halo_platform.lab.provider_fakes import SECRETS
 
 
@@ -126,18 +128,19 @@ def test_a_high_message_that_finds_no_token_goes_to_the_next_provider(fakes, pro
 
 @pytest.mark.parametrize("store", ["sqlite", "postgresql"])
 def test_a_rate_limit_holds_within_5_percent_with_two_dispatchers(fakes, providers_file, halo_store, store, request):
-    """The issue asks for the limit to hold within 5% over 10 s with two dispatchers; the window
-    measured here is 4 s at 50/s (200 sends) to keep the test short, after the first 0.5 s."""
+    """The limit holds within 5% over 10 s with two dispatchers (50/s: 500 sends), measured from
+    0.5 s after the first send. A window of 4 s was too short: the bucket's burst (0.5 s of the
+    rate, dispatchers catching up after a stall) is up to 6% of it."""
     if store == "postgresql":
         halo_store = StoreResource(db_url=request.getfixturevalue("fresh_pg_url"))
         request.addfinalizer(halo_store.dispose)
     fake = fakes["onesignal"]
-    rate, window = 50, 4.0
+    rate, window = 50, 10.0
     config = push_config(providers_file, fakes, rate_per_second=rate, max_concurrency=4)
     enqueue_many("push", pushes(int(rate * (window + 1.5))), store=halo_store, providers=config)
     total = int(rate * (window + 1.5))
     runs = [Dispatcher(config, halo_store, batch_size=50, owner=f"run-{i}") for i in range(2)]
-    threads = [threading.Thread(target=d.drain, args=(["push"],), kwargs={"timeout": 20}) for d in runs]
+    threads = [threading.Thread(target=d.drain, args=(["push"],), kwargs={"timeout": 40}) for d in runs]
     for t in threads:
         t.start()
     fake.accepted.wait_for(1, timeout=5)
@@ -146,7 +149,7 @@ def test_a_rate_limit_holds_within_5_percent_with_two_dispatchers(fakes, provide
     time.sleep(window)
     last, t1 = len(fake.accepted), time.monotonic()
     for t in threads:
-        t.join(30)
+        t.join(60)
     for d in runs:
         d.close()
     measured = (last - first) / (t1 - t0)
@@ -154,3 +157,53 @@ def test_a_rate_limit_holds_within_5_percent_with_two_dispatchers(fakes, provide
     assert abs(measured - rate) <= 0.05 * rate
     assert len(fake.accepted) == total and fake.duplicates() == []
     assert statuses(halo_store) == {"sent": total}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_store(request, halo_store):  # noqa: ANN001, ANN201
+    if request.param == "sqlite":
+        return halo_store
+    store = StoreResource(db_url=request.getfixturevalue("fresh_pg_url"))
+    request.addfinalizer(store.dispose)
+    return store
+
+
+def drained(store, rate: float) -> Tokens:  # noqa: ANN001
+    tokens = Tokens(store)
+    while tokens.take("os", rate, 1000, batch=False):
+        pass
+    return tokens
+
+
+def test_dispatchers_held_up_longer_than_a_batch_catch_up_on_the_tokens_they_missed(any_store):
+    """A bucket that held only one batch (0.1 s) lost the rest of any longer pause between takes,
+    which a busy machine makes (the rate test on PostgreSQL measured 45/50 per second)."""
+    rate, started = 50.0, time.time()
+    tokens = drained(any_store, rate)
+    time.sleep(0.3)
+    got = tokens.take("os", rate, 1000, batch=False)
+    assert 14 <= got <= rate * (time.time() - started) + 1
+    time.sleep(1.0)  # an idle spell: no more than BURST_SECONDS of the rate at once
+    assert tokens.take("os", rate, 1000, batch=False) == int(rate * BURST_SECONDS)
+
+
+def test_time_another_dispatcher_counted_while_a_take_waited_for_the_row_is_not_counted_again(any_store):
+    rate = 50.0
+    tokens = drained(any_store, rate)
+    locked, done = threading.Event(), threading.Event()
+
+    def other_dispatcher() -> None:  # holds the row 0.3 s, then leaves 3 tokens counted at its end
+        with writing(any_store) as conn:
+            conn.execute(sa.select(ProviderState.bucket_at).where(ProviderState.provider == "os").with_for_update()).first()
+            locked.set()
+            time.sleep(0.3)
+            conn.execute(sa.update(ProviderState).where(ProviderState.provider == "os").values(bucket_tokens=3.0, bucket_at=time.time()))
+        done.set()
+
+    thread = threading.Thread(target=other_dispatcher)
+    thread.start()
+    locked.wait(5)
+    assert 3 <= tokens.take("os", rate, 1000, batch=False) <= 4  # waited for the row, took what the other left
+    thread.join(5)
+    assert done.is_set()
+    assert tokens.take("os", rate, 1000, batch=False) <= 3  # the 0.3 s the other counted are not counted again
