@@ -7,6 +7,14 @@ module is what they share: the refill and the tokens a process holds."""
 from __future__ import annotations
 
 import threading
+import time
+
+
+def counted_now(counted_at: float | None) -> float:
+    """The time to count a bucket at once its row is locked: now, never before its last count (a
+    time read before waiting for the row would hand out again what another process counted
+    meanwhile, and a clock may step back)."""
+    return max(time.time(), counted_at or 0.0)
 
 
 def refilled(tokens: float | None, counted_at: float | None, now: float, rate: float, capacity: float) -> float:

@@ -3,11 +3,13 @@ delays a revocation or lets a key past its rate."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 import sqlalchemy as sa
 
 from halo_platform.access.keys import BATCH_SECONDS, check_key, create_key, keys_t, revoke_key
+from halo_platform.core.write_lock import writing
 
 
 def bucket(store, name: str) -> float:  # noqa: ANN001
@@ -38,3 +40,27 @@ def test_batches_never_let_a_key_past_its_bucket(store) -> None:  # noqa: ANN001
     elapsed = time.monotonic() - started
     admitted = sum(a.retry_after is None for a in answers)
     assert 50 <= admitted <= 50 + 50 * elapsed + 1, (admitted, elapsed)  # the burst of 50 and what refilled meanwhile
+
+
+def test_a_refill_that_waited_for_the_row_never_counts_the_bucket_back_in_time(store) -> None:  # noqa: ANN001
+    """Another worker holds the key's row 0.3 s and counts its bucket at the end; a refill that read
+    the clock before waiting wrote that earlier time back, and the next refill counted the 0.3 s a
+    second time (up to a second of the rate let through twice)."""
+    key = create_key(store, "shared", ["admin"], rate_per_second=50)
+    locked, counted = threading.Event(), []
+
+    def other_worker() -> None:
+        with writing(store, priority=True) as conn:
+            conn.execute(sa.select(keys_t.c.id).where(keys_t.c.name == "shared").with_for_update()).first()
+            locked.set()
+            time.sleep(0.3)
+            counted.append(time.time())
+            conn.execute(keys_t.update().where(keys_t.c.name == "shared").values(bucket_tokens=3.0, bucket_at=counted[0]))
+
+    thread = threading.Thread(target=other_worker)
+    thread.start()
+    locked.wait(5)
+    assert check_key(store, key).name == "shared"  # waited for the row, then took what the other left
+    thread.join(5)
+    with store.read() as conn:
+        assert conn.execute(sa.select(keys_t.c.bucket_at).where(keys_t.c.name == "shared")).scalar_one() >= counted[0]
