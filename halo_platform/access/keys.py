@@ -19,7 +19,7 @@ from halo_platform.access.tables import ApiKey
 from halo_platform.core.errors import ConflictError, HaloError, NotFoundError
 from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
-from halo_platform.core.token_bucket import HeldTokens, counted_now, refilled
+from halo_platform.core.token_bucket import HeldTokens, refilled
 from halo_platform.core.write_lock import writing
 
 SCOPES = ("messages:send", "messages:read", "tasks:request", "tasks:read", "availability:read", "admin")
@@ -171,8 +171,7 @@ def check_key(store: StoreResource, key: str, default_rate: float = DEFAULT_RATE
     # must not queue behind a dispatcher's transactions (p99 140 ms during a drain, 37 ms so)
     with writing(store, priority=True) as conn:
         bucket = conn.execute(sa.select(keys_t.c.bucket_tokens, keys_t.c.bucket_at).where(keys_t.c.id == row.id).with_for_update()).first()
-        counted = counted_now(bucket.bucket_at)
-        tokens = refilled(bucket.bucket_tokens, bucket.bucket_at, counted, rate, capacity)
+        tokens, counted = refilled(bucket.bucket_tokens, bucket.bucket_at, rate, capacity)
         if tokens < 1.0:
             return KeyCheck(name=row.name, retry_after=max(1, math.ceil((1.0 - tokens) / rate)), rate_per_second=rate)
         batch = max(1, min(int(tokens), int(rate * BATCH_SECONDS)))

@@ -10,19 +10,16 @@ import threading
 import time
 
 
-def counted_now(counted_at: float | None) -> float:
-    """The time to count a bucket at once its row is locked: now, never before its last count (a
-    time read before waiting for the row would hand out again what another process counted
-    meanwhile, and a clock may step back)."""
-    return max(time.time(), counted_at or 0.0)
-
-
-def refilled(tokens: float | None, counted_at: float | None, now: float, rate: float, capacity: float) -> float:
-    """The bucket's tokens at `now` (seconds, `time.time()`): full when never drawn from, else what
-    it held plus what `rate` added since (never negative, whatever the clocks), up to `capacity`."""
+def refilled(tokens: float | None, counted_at: float | None, rate: float, capacity: float) -> tuple[float, float]:
+    """The bucket's tokens now, and the time they are counted at, to store beside them; called
+    once its row is locked. Full when never drawn from, else what it held plus what `rate` added
+    since, up to `capacity`. Counted now, never before its last count: a time read before
+    waiting for the row would hand out again what another process counted meanwhile, and a
+    clock may step back."""
+    now = max(time.time(), counted_at or 0.0)
     if counted_at is None:
-        return capacity
-    return min(capacity, (tokens or 0.0) + max(0.0, now - counted_at) * rate)
+        return capacity, now
+    return min(capacity, (tokens or 0.0) + (now - counted_at) * rate), now
 
 
 class HeldTokens:

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
-from halo_platform.core.token_bucket import HeldTokens, counted_now, refilled
+from halo_platform.core.token_bucket import HeldTokens, refilled
 from halo_platform.core.write_lock import writing
 from halo_platform.delivery.tables import ProviderState
 
@@ -75,8 +75,7 @@ class Tokens:
             self._known.add(name)
         with writing(self._store, priority=priority) as conn:
             row = conn.execute(sa.select(state_t.c.bucket_tokens, state_t.c.bucket_at).where(state_t.c.provider == name).with_for_update()).first()
-            now = counted_now(row.bucket_at)
-            tokens = refilled(row.bucket_tokens, row.bucket_at, now, rate, max(1.0, rate * BURST_SECONDS))
+            tokens, now = refilled(row.bucket_tokens, row.bucket_at, rate, max(1.0, rate * BURST_SECONDS))
             got = min(int(tokens), max(need, int(rate * BATCH_SECONDS)) if batch else need)
             if got <= 0:
                 return used
