@@ -1,5 +1,5 @@
 """`halo bench delivery` end to end on a small scale: real fakes in their own processes, the API and a
-dispatcher process, SQLite only."""
+dispatcher process per channel, SQLite only."""
 
 from click.testing import CliRunner
 
@@ -7,15 +7,19 @@ from halo_platform.cli import cli
 
 
 def test_the_delivery_bench_drains_against_fakes_that_answer_late_and_counts_what_they_accepted():
-    result = CliRunner().invoke(cli, ["bench", "delivery", "--messages", "200", "--high", "5", "--pg-admin-url", "none", "--latency-ms", "20"])
+    result = CliRunner().invoke(cli, ["bench", "delivery", "--messages", "200", "--high", "5", "--pg-admin-url", "none", "--latency-ms", "20",
+                                      "--dispatchers", "1,2"])
     assert result.exit_code == 0, result.output
     assert "fakes in 4 processes answering after 20 ms" in result.output
     assert "32 connections per SMS fake" in result.output  # the raw reference drives a dispatcher's connections
-    assert "SQLite, 1 dispatcher: 200 of 200 sent" in result.output and "accepted twice: 0" in result.output
-    # the wire measured again just before the drain it is compared with
+    # dispatch runs per channel, as the queue sensor launches them: an SMS one and an email one each
+    assert "SQLite, 1 dispatcher per channel: 200 of 200 sent" in result.output and "summed over 2 dispatchers" in result.output
+    assert "SQLite, 2 dispatchers per channel: 200 of 200 sent" in result.output and "summed over 4 dispatchers" in result.output
+    assert result.output.count("accepted twice: 0") == 2
+    # the wire measured again just before each drain it is compared with
     lines = result.output.splitlines()
     raw = [i for i, line in enumerate(lines) if "raw capacity of the fakes just before the next run" in line]
-    assert len(raw) == 1 and "SQLite, 1 dispatcher:" in lines[raw[0] + 1]
+    assert [lines[i + 1].split(":")[0].strip() for i in raw] == ["SQLite, 1 dispatcher per channel", "SQLite, 2 dispatchers per channel"]
 
 
 def test_the_delivery_bench_refuses_a_negative_latency_in_one_line():

@@ -1,6 +1,7 @@
 """`halo bench delivery`: drain throughput of queued LOW SMS + email over four provider fakes
 on loopback (each in its own process), on a SQLite store and on PostgreSQL with 1, 2 and 4
-dispatcher processes sharing the queue, with HIGH API latency during each drain, and in the
+dispatcher processes per channel sharing the queue (as the queue sensor launches dispatch
+runs: each drains one channel), with HIGH API latency during each drain, and in the
 same run the two references: the naive loop (one blocking request per message, a new
 connection each) and the raw capacity of the fakes (plain pooled HTTP requests with the same
 request shapes and batch sizes, no platform logic) as the limit. Every run checks that no
@@ -201,9 +202,10 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-def _dispatch_worker(env: dict[str, str], ready, go, out) -> None:  # noqa: ANN001
-    """One dispatcher in a process of its own (as a Dagster dispatch run is): connects and
-    loads its configuration, says ready, drains both channels once told to go."""
+def _dispatch_worker(env: dict[str, str], channel: str, ready, go, out) -> None:  # noqa: ANN001
+    """One dispatcher of `channel` in a process of its own, as the queue sensor launches a
+    Dagster dispatch run: connects and loads its configuration, says ready, drains its
+    channel once told to go."""
     os.environ.update(env)
     from halo_platform.core.store import StoreResource
     from halo_platform.delivery.dispatch import Dispatcher
@@ -216,7 +218,7 @@ def _dispatch_worker(env: dict[str, str], ready, go, out) -> None:  # noqa: ANN0
         ready.set()
         go.wait()
         cpu = time.process_time()
-        stats = dispatcher.drain(["sms", "email"])
+        stats = dispatcher.drain([channel])
         dispatcher.close()
         out.put(("ok", {**stats.as_dict(), "cpu": time.process_time() - cpu}))
     except BaseException as exc:  # noqa: BLE001 - reported to the bench
@@ -249,7 +251,7 @@ def _postgresql_database(admin_url: str) -> Iterator[str]:
 def _platform_run(label: str, db_url: str, dispatchers: int, fakes: dict[str, FakeProcess], env: dict[str, str], count: int,
                   high_count: int, raw: float, latency: float = 0.0) -> Iterator[str]:
     """Queue `count` LOW messages in the store at `db_url`, drain them with `dispatchers`
-    processes while HIGH requests go through the API; the figures, and a RuntimeError when a
+    processes per channel while HIGH requests go through the API; the figures, and a RuntimeError when a
     fake accepted a message twice."""
     import multiprocessing
 
@@ -284,8 +286,9 @@ def _platform_run(label: str, db_url: str, dispatchers: int, fakes: dict[str, Fa
         alone, _ = high_out.get(timeout=120)
         quiet.join()
         _fresh(fakes, latency)
-        readies = [mp.Event() for _ in range(dispatchers)]
-        workers = [mp.Process(target=_dispatch_worker, args=(env, ready, go, out)) for ready in readies]
+        channels = [channel for channel in ("sms", "email") for _ in range(dispatchers)]
+        readies = [mp.Event() for _ in channels]
+        workers = [mp.Process(target=_dispatch_worker, args=(env, channel, ready, go, out)) for channel, ready in zip(channels, readies, strict=True)]
         for w in workers:
             w.start()
         for ready in readies:
@@ -330,7 +333,7 @@ def _platform_run(label: str, db_url: str, dispatchers: int, fakes: dict[str, Fa
            f"({len(latencies)} requests{f', {len(high_errors)} failed: {high_errors[0]}' if high_errors else ''}; "
            f"without the drain p50 {_pct(alone, 0.5):.1f} ms, p99 {_pct(alone, 0.99):.1f} ms; the provider fake's answer within "
            f"each during the drain p50 {_pct(provider_ms, 0.5):.1f} ms, p99 {_pct(provider_ms, 0.99):.1f} ms); {_load()}")
-    yield (f"    where the time goes (summed over {dispatchers} dispatcher(s) and their threads): "
+    yield (f"    where the time goes (summed over {len(workers)} dispatchers and their threads): "
            + ", ".join(f"{k} {v:.1f} s" for k, v in phases.items())
            + f"; {sum(st['commits'] for st in stats):,} sending transactions; dispatcher CPU {sum(st['cpu'] for st in stats):.1f} s")
     yield "    accepted by the fakes: " + ", ".join(f"{k} {a['accepted']:,}" for k, a in accepted.items()) + f"; accepted twice: {twice}"
@@ -338,6 +341,10 @@ def _platform_run(label: str, db_url: str, dispatchers: int, fakes: dict[str, Fa
         raise RuntimeError(f"{label}: {twice} message(s) accepted twice by a fake")
     if sent != count:
         raise RuntimeError(f"{label}: {count - sent:,} message(s) not sent")
+
+
+def _per_channel(n: int) -> str:
+    return f"{n} dispatcher{'s' if n > 1 else ''} per channel"
 
 
 def _load() -> str:
@@ -370,9 +377,9 @@ def run_bench(count: int = 100_000, high_count: int = 300, pg_admin_url: str | N
         connections = CONCURRENCY if latency else RAW_CONCURRENCY
         # about 10 s of SMS at that latency: the wire's capacity, not the time it takes to send everything
         raw_count = min(count, 40_000, int(40 * connections / latency) if latency else 40_000)
-        runs = [("SQLite, 1 dispatcher", 1, contextlib.nullcontext(f"sqlite:///{home / 'halo.db'}"))]
+        runs = [(f"SQLite, {_per_channel(n)}", n, contextlib.nullcontext(f"sqlite:///{home / f'halo-{n}.db'}")) for n in dispatchers]
         if pg_admin_url is not None:
-            runs += [(f"PostgreSQL, {n} dispatcher{'s' if n > 1 else ''}", n, _postgresql_database(pg_admin_url)) for n in dispatchers]
+            runs += [(f"PostgreSQL, {_per_channel(n)}", n, _postgresql_database(pg_admin_url)) for n in dispatchers]
         for label, n, database in runs:
             # measured again before each drain: this shared machine's speed moves by a third within
             # minutes, so each drain is compared with the wire as it is at the time
@@ -390,11 +397,12 @@ def run_bench(count: int = 100_000, high_count: int = 300, pg_admin_url: str | N
 @click.option("--high", "high_count", default=300, show_default=True, help="HIGH API requests at most during each drain (one every 20 ms).")
 @click.option("--pg-admin-url", default=PG_ADMIN_URL, show_default=True,
               help="A PostgreSQL server where the bench may create (and drop) a database per run; 'none' skips PostgreSQL.")
-@click.option("--dispatchers", default="1,2,4", show_default=True, help="Dispatcher processes per PostgreSQL run, comma-separated.")
+@click.option("--dispatchers", default="1,2,4", show_default=True,
+              help="Dispatcher processes per channel in each run (on SQLite, then on PostgreSQL), comma-separated.")
 @click.option("--latency-ms", default=0.0, show_default=True, type=click.FloatRange(0, 5000),
               help="Every fake answers this much later, as real providers do (the raw reference then uses a dispatcher's connections).")
 def bench_delivery(count: int, high_count: int, pg_admin_url: str, dispatchers: str, latency_ms: float) -> None:
-    """Drain throughput over 4 fake providers on loopback, on SQLite and on PostgreSQL with 1/2/4 dispatchers, vs the
+    """Drain throughput over 4 fake providers on loopback, on SQLite and on PostgreSQL with 1/2/4 dispatchers per channel, vs the
     naive loop and the fakes' raw capacity; HIGH API latency during each drain; no message accepted twice."""
     try:
         counts = tuple(int(n) for n in dispatchers.split(","))
