@@ -1,5 +1,5 @@
 """The Dagster shells: definitions, the queue sensor (dispatch runs per channel with due
-messages: one at a time on SQLite, up to the run queue's channel limit on PostgreSQL), the dispatch job, provider_health with its checks
+messages: up to the run queue's channel limit, 2 at most on SQLite), the dispatch job, provider_health with its checks
 (the autopilot job), the weights job, and the CLI commands that run them in-process."""
 
 from __future__ import annotations
@@ -70,17 +70,17 @@ def test_channels_to_launch(due, active, per_channel, launch):
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_the_queue_sensor_launches_up_to_the_run_queues_channel_limit_on_postgresql_and_one_on_sqlite(sandbox, halo_store, backend, request):
+def test_the_queue_sensor_launches_up_to_the_run_queues_channel_limit_on_postgresql_and_two_on_sqlite(sandbox, halo_store, backend, request):
     """The consumer pool: on PostgreSQL the sensor fills the run queue's halo/channel limit
-    (deploy/dagster.yaml's 4) with runs that claim with FOR UPDATE SKIP LOCKED; on SQLite more
-    runs would only wait for the one writer."""
+    (deploy/dagster.yaml's 4) with runs that claim with FOR UPDATE SKIP LOCKED; on SQLite, whose
+    writers take turns on one lock, two."""
     store = StoreResource(db_url=request.getfixturevalue("fresh_pg_url")) if backend == "postgresql" else halo_store
     limits = yaml.safe_load((ROOT / "deploy" / "dagster.yaml").read_text())["run_queue"]
     enqueue_many("sms", [{"to": "+33612345678", "body": f"x{i}", "priority": "LOW"} for i in range(3500)], store=store, providers=sandbox)
     with dg.instance_for_test(overrides={"run_queue": limits}) as instance:
         with dg.build_sensor_context(instance=instance, resources={"store": store}) as context:
             requests = message_queue_sensor(context)
-    assert [r.tags["halo/channel"] for r in requests] == ["sms"] * (4 if backend == "postgresql" else 1)
+    assert [r.tags["halo/channel"] for r in requests] == ["sms"] * (4 if backend == "postgresql" else 2)
     assert len({r.run_key for r in requests}) == len(requests)
     if store is not halo_store:
         store.dispose()
