@@ -73,6 +73,16 @@ def halo_store(halo_env) -> Iterator[StoreResource]:  # noqa: ANN001
     store.dispose()
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_store(request, halo_store):  # noqa: ANN001, ANN201
+    """The isolated platform's SQLite store, then a PostgreSQL database of its own."""
+    if request.param == "sqlite":
+        return halo_store
+    store = StoreResource(db_url=request.getfixturevalue("fresh_pg_url"))
+    request.addfinalizer(store.dispose)
+    return store
+
+
 @pytest.fixture
 def providers_file(halo_env, tmp_path, monkeypatch):  # noqa: ANN001, ANN201
     """write(providers, routing, **settings) -> the ProvidersResource over that file (its

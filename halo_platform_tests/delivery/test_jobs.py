@@ -69,21 +69,18 @@ def test_channels_to_launch(due, active, per_channel, launch):
     assert channels_to_launch(due, Counter(active), per_channel, batch=1000) == launch
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_the_queue_sensor_launches_up_to_the_run_queues_channel_limit_on_postgresql_and_two_on_sqlite(sandbox, halo_store, backend, request):
+def test_the_queue_sensor_launches_up_to_the_run_queues_channel_limit_on_postgresql_and_two_on_sqlite(sandbox, any_store):
     """The consumer pool: on PostgreSQL the sensor fills the run queue's halo/channel limit
     (deploy/dagster.yaml's 4) with runs that claim with FOR UPDATE SKIP LOCKED; on SQLite, whose
     writers take turns on one lock, two."""
-    store = StoreResource(db_url=request.getfixturevalue("fresh_pg_url")) if backend == "postgresql" else halo_store
+    store = any_store
     limits = yaml.safe_load((ROOT / "deploy" / "dagster.yaml").read_text())["run_queue"]
     enqueue_many("sms", [{"to": "+33612345678", "body": f"x{i}", "priority": "LOW"} for i in range(3500)], store=store, providers=sandbox)
     with dg.instance_for_test(overrides={"run_queue": limits}) as instance:
         with dg.build_sensor_context(instance=instance, resources={"store": store}) as context:
             requests = message_queue_sensor(context)
-    assert [r.tags["halo/channel"] for r in requests] == ["sms"] * (4 if backend == "postgresql" else 2)
+    assert [r.tags["halo/channel"] for r in requests] == ["sms"] * (2 if store.sqlite else 4)
     assert len({r.run_key for r in requests}) == len(requests)
-    if store is not halo_store:
-        store.dispose()
 
 
 def test_the_queue_sensor_launches_one_run_per_channel_with_due_messages(sandbox, halo_store):

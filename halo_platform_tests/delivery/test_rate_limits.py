@@ -16,7 +16,6 @@ import pytest
 import sqlalchemy as sa
 
 from halo_platform.core.models import utcnow
-from halo_platform.core.store import StoreResource
 from halo_platform.core.write_lock import writing
 from halo_platform.delivery.autopilot import window_stats
 from halo_platform.delivery.dispatch import Dispatcher
@@ -124,16 +123,6 @@ def test_a_high_message_that_finds_no_token_goes_to_the_next_provider(fakes, pro
     assert (first["status"], first["provider"]) == ("sent", "os")
     assert (second["status"], second["provider"]) == ("sent", "fcm")
     assert len(fakes["onesignal"].accepted) == 1 and len(fakes["fcm"].accepted) == 1
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def any_store(request, halo_store):  # noqa: ANN001, ANN201
-    """The isolated platform's SQLite store, then a PostgreSQL database of its own."""
-    if request.param == "sqlite":
-        return halo_store
-    store = StoreResource(db_url=request.getfixturevalue("fresh_pg_url"))
-    request.addfinalizer(store.dispose)
-    return store
 
 
 def test_a_rate_limit_holds_within_5_percent_with_two_dispatchers(fakes, providers_file, any_store):
