@@ -82,7 +82,7 @@ def dispatchers_per_channel(instance: dg.DagsterInstance, store: StoreResource) 
     if not isinstance(instance.run_coordinator, dg.QueuedRunCoordinator):
         return 1
     limits = instance.run_coordinator.get_run_queue_config().tag_concurrency_limits
-    limit = max([int(limit.get("limit", 1)) for limit in limits if limit.get("key") == "halo/channel"] or [1])
+    limit = max([int(entry.get("limit", 1)) for entry in limits if entry.get("key") == "halo/channel"] or [1])
     return min(limit, SQLITE_DISPATCHERS) if store.sqlite else limit
 
 
