@@ -24,11 +24,15 @@ def emr() -> None:
 @click.option("--feed", "feed_name", required=True, help="Feed name from config/emr_feeds.yaml.")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 def ingest(feed_name: str, files: tuple[Path, ...]) -> None:
-    """Copy FILES into the feed's landing zone atomically ($HALO_HOME/landing/<feed>/ or its S3 prefix)."""
+    """Copy FILES into the feed's landing zone atomically ($HALO_HOME/landing/<feed>/ or its S3
+    prefix); none is landed unless the feed takes every one."""
     from halo_platform.availability.feeds import get_feed
+    from halo_platform.availability.landing import check_landable
     from halo_platform.availability.landing import ingest as land
 
     feed = get_feed(feed_name)
+    for file in files:
+        check_landable(feed, file)
     for file in files:
         click.echo(f"landed {land(feed, file)}")
 

@@ -14,7 +14,6 @@ import functools
 import hashlib
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from types import SimpleNamespace
@@ -24,6 +23,7 @@ from urllib.parse import urlsplit
 from halo_platform.availability.bulk_sql import Codec
 from halo_platform.availability.feeds import Feed, load_feeds
 from halo_platform.core.errors import HaloError
+from halo_platform.core.files import replaced_whole
 from halo_platform.core.settings import get_settings
 
 
@@ -193,14 +193,23 @@ def _ingest_s3(feed: Feed, landing: S3Landing, source: Path) -> str:
     return f"s3://{landing.bucket}/{key}"
 
 
+def check_landable(feed: Feed, source: Path) -> None:
+    """HaloError (one line) unless `source` is a file `feed` takes under a name its processing
+    sees: a name starting with "." is never processed (the landing zone's files in the making
+    have such names)."""
+    if not source.is_file():
+        raise HaloError(f"no such file: {source}")
+    if source.name.startswith("."):
+        raise HaloError(f"{source.name}: a landed file's name never starts with '.' (processing skips such names); rename it")
+    if not feed.matches(Path(source.name)):
+        raise HaloError(f"{source.name}: feed {feed.name} ({feed.format}) takes {', '.join(feed.adapter.patterns)}")
+
+
 def ingest(feed: Feed, source: Path) -> Path | str:
     """Copy `source` into the feed's landing folder atomically (temp file + rename), or put it
     under its S3 prefix. A file of the same name but other content gets the content hash in its
     name; never overwritten."""
-    if not source.is_file():
-        raise HaloError(f"no such file: {source}")
-    if not feed.matches(Path(source.name)):
-        raise HaloError(f"{source.name}: feed {feed.name} ({feed.format}) takes {', '.join(feed.adapter.patterns)}")
+    check_landable(feed, source)
     if landing := s3_landing(feed):
         return _ingest_s3(feed, landing, source)
     target_dir = feed_dir(feed.name)
@@ -213,14 +222,8 @@ def ingest(feed: Feed, source: Path) -> Path | str:
         target = target_dir / f"{source.stem}-{sha[:12]}{source.suffix}"
         if target.exists():
             return target
-    fd, tmp = tempfile.mkstemp(dir=target_dir, prefix=".incoming-")
-    os.close(fd)
-    try:
-        shutil.copyfile(source, tmp)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with replaced_whole(target, prefix=".incoming-") as fh, open(source, "rb") as src:
+        shutil.copyfileobj(src, fh, 1 << 20)
     return target
 
 

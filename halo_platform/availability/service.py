@@ -19,6 +19,7 @@ from halo_platform.availability.group import MODES, GroupSpan, group_spans
 from halo_platform.availability.slots import DEFAULT_TYPE, SlotRules, bookable, resolve_rules, slot_types
 from halo_platform.availability.tables import AvailableSpan, EmrQuarantine, EmrWindow, ProcessedFile
 from halo_platform.core.errors import HaloError, NotFoundError
+from halo_platform.core.files import replaced_whole
 from halo_platform.core.instance import dagster_instance
 from halo_platform.core.store import StoreResource
 
@@ -316,20 +317,28 @@ def refresh_next_slots(store: StoreResource, feed: str, now: dt.datetime) -> int
 
 
 def export_csv(store: StoreResource, out: Path) -> int:
-    """Every span, header `feed,provider_id,span_date,start_at,end_at`, sorted by those columns."""
+    """Every span, header `feed,provider_id,span_date,start_at,end_at`, sorted by those columns
+    (the text ones character by character, whatever the database's collation: MariaDB's default
+    ignores case). Written whole or not at all: a failure leaves `out` as it was."""
     import csv
 
-    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.is_dir():
+        raise HaloError(f"cannot write {out}: it is a directory")
     with store.read() as conn:
         codec = Codec(conn)
         rows = codec.select("SELECT feed, provider_id, span_date, start_at, end_at FROM available_spans "
                             "ORDER BY feed, provider_id, span_date, start_at, end_at")
-        with open(out, "w", newline="") as fh:
+    rows.sort(key=lambda row: (row[0], row[1]))  # stable: each provider's spans keep the database's date order
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with replaced_whole(out, mode="w", newline="") as fh:
             writer = csv.writer(fh, lineterminator="\n")
             writer.writerow(["feed", "provider_id", "span_date", "start_at", "end_at"])
             for feed, provider, day, start, end in rows:
                 writer.writerow([feed, provider, codec.read_date(day).isoformat(),
                                  iso_z(codec.read_ts(start).replace(tzinfo=dt.UTC)), iso_z(codec.read_ts(end).replace(tzinfo=dt.UTC))])
+    except OSError as exc:
+        raise HaloError(f"cannot write {out}: {exc.strerror or exc}") from None
     return len(rows)
 
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 from pathlib import Path, PurePosixPath
 from urllib.parse import quote, unquote, urlsplit
 
+from halo_platform.core.files import replaced_whole
 from halo_platform.sinks.base import Delivery, PermanentSinkError, Sink, safe_name
 
 
@@ -34,14 +33,8 @@ class FolderSink(Sink):
 
     @staticmethod
     def _write(folder: Path, name: str, fill) -> str:  # noqa: ANN001
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fill(fh)
-            os.replace(tmp, folder / name)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with replaced_whole(folder / name) as fh:
+            fill(fh)
         return (folder / name).resolve().as_uri()
 
 

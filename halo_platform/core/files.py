@@ -1,0 +1,26 @@
+"""Files that appear whole or not at all."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+
+@contextlib.contextmanager
+def replaced_whole(target: Path, mode: str = "wb", prefix: str = ".tmp-", **open_args: Any) -> Iterator[IO]:
+    """A file open for writing in `target`'s folder, under a temporary name starting with
+    `prefix` (a name starting with "." is one no reader of the folder takes for its own): when
+    the block ends without an error it replaces `target` at once, by a rename; on an error it is
+    removed and `target` stays as it was. Errors are the OSError of the open, write or rename."""
+    fd, tmp = tempfile.mkstemp(prefix=prefix, dir=target.parent)
+    try:
+        with os.fdopen(fd, mode, **open_args) as fh:
+            yield fh
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
