@@ -40,7 +40,7 @@ from halo_platform.access.guard import requires
 from halo_platform.availability import fhir_api, freshness, service
 from halo_platform.core.docs import graphiql_html
 from halo_platform.core.errors import HaloError
-from halo_platform.core.http import nesting_depth, resource
+from halo_platform.core.http import ChecksFirstRoute, nesting_depth, resource
 from halo_platform.core.store import StoreResource
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ MAX_QUERY_TOKENS = 2_000
 MAX_ALIASES = 20
 MAX_SELECTIONS = 1_000
 
-router = APIRouter(tags=["availability"], dependencies=[Depends(requires("availability:read"))])
+router = APIRouter(tags=["availability"], dependencies=[Depends(requires("availability:read"))], route_class=ChecksFirstRoute)
 
 
 @router.get("/v1/availability")

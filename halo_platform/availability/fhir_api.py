@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse
 from halo_platform.access.guard import requires
 from halo_platform.availability import service
 from halo_platform.core.errors import HaloError
-from halo_platform.core.http import resource
+from halo_platform.core.http import ChecksFirstRoute, resource
 from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
 
@@ -30,7 +30,7 @@ _ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 _PREFIXED = re.compile(r"^(eq|ge|gt|le|lt)?(\d{4}-\d{2}-\d{2})(T[0-9:.]+(Z|[+-]\d{2}:\d{2})?)?$")
 DEFAULT_DAYS = 7
 
-router = APIRouter(tags=["fhir"], dependencies=[Depends(requires("availability:read"))])
+router = APIRouter(tags=["fhir"], dependencies=[Depends(requires("availability:read"))], route_class=ChecksFirstRoute)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,8 @@ last-resort handler answers whatever still escapes with a bare JSON 500."""
 from __future__ import annotations
 
 import re
+import types
+import typing
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from typing import Any
 from urllib.parse import unquote_to_bytes
@@ -140,20 +142,37 @@ class ChecksFirstRoute(APIRoute):
     hear 401 (or 403 without the scope). A dependency opts in with a `before_body(request)`
     attribute, the same check from the request alone; it keeps what it found for the dependency
     itself, so a request is checked once. Routers set `route_class=ChecksFirstRoute`; `make_app`
-    refuses a guarded route with a body that is not one."""
+    refuses a guarded route with a body that is not one.
+
+    After the guard, a query parameter the route takes once but the request gives several times
+    is a 422 naming it: FastAPI would keep the last one silently (`provider_ids=A&provider_ids=B`
+    asked for B alone)."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
         checks = [d.call.before_body for d in self.dependant.dependencies if hasattr(d.call, "before_body")]
-        if not checks:
+        once = _taken_once(self.dependant.query_params)
+        if not checks and not once:
             return handler
 
         async def checked_first(request: Request) -> Response:
             for check in checks:
                 await check(request)
+            for name in once:
+                if (given := len(request.query_params.getlist(name))) > 1:
+                    return _error(422, f"{name}: given {given} times, the route takes one")
             return await handler(request)
 
         return checked_first
+
+
+def _taken_once(params: Iterable[Any]) -> tuple[str, ...]:
+    """The names of the query parameters (FastAPI's fields) that are not lists."""
+    def many(annotation: Any) -> bool:
+        return any(typing.get_origin(a) in (list, set, tuple, frozenset) or a in (list, set, tuple, frozenset)
+                   for a in (typing.get_args(annotation) if typing.get_origin(annotation) in (typing.Union, types.UnionType) else (annotation,)))
+
+    return tuple(field.alias for field in params if not many(field.field_info.annotation))
 
 
 def _checks_first(routers: Iterable[APIRouter]) -> None:

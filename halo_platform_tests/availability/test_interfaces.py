@@ -9,6 +9,7 @@ import logging
 
 import pytest
 from click.testing import CliRunner
+from fastapi.testclient import TestClient
 
 from halo_platform.cli import cli
 from halo_platform.http import create_app
@@ -132,3 +133,22 @@ def test_graphql_available_spans_and_next_available(processed, store):
     assert data["nextAvailable"]["endAt"].startswith("2027-01-04T05:30:00")
     errors = client.post("/graphql", json={"query": '{ nextAvailable(feed: "acme", providerId: "J1", durationMinutes: 0) { startAt } }'}).json()
     assert "durationMinutes must be 1..1440" in errors["errors"][0]["message"]
+
+
+@pytest.mark.parametrize(("path", "query", "name"), [
+    # FastAPI kept the last value: `all` over AC002 alone answered as if it were the group's
+    ("/v1/availability/group", "feed=acme&provider_ids=J1&provider_ids=J2&mode=all", "provider_ids"),
+    ("/v1/availability", "feed=acme&feed=hl7&provider_id=J1", "feed"),
+    ("/v1/slots", "feed=acme&provider_id=J1&from=2027-01-04&from=2027-01-05", "from"),
+])
+def test_a_parameter_given_twice_where_the_route_takes_one_is_a_422_naming_it(halo_env, store, path, query, name):
+    client = authorized_client(create_app({"store": store}), "availability:read")
+    response = client.get(f"{path}?{query}")
+    assert response.status_code == 422 and response.json()["error"] == f"{name}: given 2 times, the route takes one", response.text
+    assert TestClient(create_app({"store": store})).get(f"{path}?{query}").status_code == 401  # no key: the identity comes first
+
+
+def test_fhir_start_may_be_given_twice_for_its_two_bounds(processed, store):
+    response = authorized_client(create_app({"store": store}), "availability:read").get(
+        "/fhir/Slot?schedule=Schedule/acme.J1&start=ge2027-01-04&start=lt2027-01-05")
+    assert response.status_code == 200 and response.json()["resourceType"] == "Bundle"
