@@ -247,3 +247,18 @@ def test_phone_numbers_never_reach_the_log_in_full(fakes, providers_file, halo_s
     assert view["status"] == "sent"
     assert "+33612345678" not in caplog.text
     assert "+336*****678" in caplog.text
+
+
+@pytest.mark.parametrize(("kind", "status", "body"), [
+    ("twilio", 201, {"status": "queued"}),  # no sid
+    ("vonage", 200, {"message-count": "1"}),  # no messages
+    ("onesignal", 200, ["not", "an", "object"]),
+    ("fcm", 200, {"no": "name"}),
+    ("mailjet", 200, {"Messages": []}),  # not one answer per message
+])
+def test_a_2xx_whose_body_names_no_message_is_an_unknown_outcome_never_sent_elsewhere(kind, status, body, fakes, make_provider):
+    """The provider took the request and may send it: sending it through another provider too
+    would send it twice (an OTP went out through twilio and vonage)."""
+    fakes[kind].set_switches(failure_rate=1.0, failure_response=(status, {}, body))
+    result = make_provider(kind, fakes[kind]).send(outgoing(CHANNEL_OF[kind]))
+    assert result.outcome == UNKNOWN, result.detail

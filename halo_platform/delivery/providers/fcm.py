@@ -16,6 +16,7 @@ from halo_platform.delivery.providers.base import (
     ACKNOWLEDGED,
     PERMANENT,
     RETRYABLE,
+    UNKNOWN,
     Outgoing,
     Provider,
     SendResult,
@@ -120,7 +121,7 @@ class FcmProvider(Provider):
             try:
                 name = resp.json()["name"]
             except (ValueError, KeyError, TypeError):
-                return SendResult(message.id, RETRYABLE, detail="2xx without a name", http_status=resp.status_code)
+                return SendResult(message.id, UNKNOWN, detail="2xx without a name", http_status=resp.status_code)
             return SendResult(message.id, ACKNOWLEDGED, name.rsplit("/", 1)[-1], http_status=resp.status_code)
         code = None
         try:

@@ -10,6 +10,7 @@ from halo_platform.delivery.providers.base import (
     ACKNOWLEDGED,
     PERMANENT,
     RETRYABLE,
+    UNKNOWN,
     CallbackEvent,
     CallbackRejected,
     CallbackRequest,
@@ -63,7 +64,7 @@ class MailjetProvider(Provider):
             answers = None
         if not isinstance(answers, list) or len(answers) != len(messages):
             if outcome == ACKNOWLEDGED:
-                outcome = RETRYABLE  # a 2xx we cannot read acknowledges nothing we can prove
+                outcome = UNKNOWN  # a 2xx we cannot read: taken, maybe sent, acknowledged for none we can name
             detail = f"{resp.status_code} {short_body(resp)}"
             return [SendResult(m.id, outcome, detail=detail, http_status=resp.status_code) for m in messages]
         return [self._one(m, a, resp.status_code) for m, a in zip(messages, answers, strict=True)]

@@ -7,7 +7,7 @@ from __future__ import annotations
 from halo_platform.delivery.providers.base import (
     ACKNOWLEDGED,
     PERMANENT,
-    RETRYABLE,
+    UNKNOWN,
     CallbackEvent,
     CallbackRejected,
     CallbackRequest,
@@ -59,7 +59,7 @@ class OnesignalProvider(Provider):
             body = None
         if outcome == ACKNOWLEDGED:
             if not isinstance(body, dict):
-                return SendResult(message.id, RETRYABLE, detail="unreadable 200 answer", http_status=resp.status_code)
+                return SendResult(message.id, UNKNOWN, detail="unreadable 200 answer", http_status=resp.status_code)
             if not body.get("id"):
                 return SendResult(message.id, PERMANENT, detail=f"nothing sent: {body.get('errors')}", http_status=resp.status_code)
             return SendResult(message.id, ACKNOWLEDGED, str(body["id"]), http_status=resp.status_code)

@@ -11,6 +11,7 @@ from halo_platform.core.models import utcnow
 from halo_platform.delivery.providers.base import (
     ACKNOWLEDGED,
     RETRYABLE,
+    UNKNOWN,
     CallbackEvent,
     CallbackRejected,
     CallbackRequest,
@@ -65,7 +66,7 @@ class TwilioProvider(Provider):
             try:
                 sid = resp.json()["sid"]
             except (ValueError, KeyError, TypeError):
-                return SendResult(message.id, RETRYABLE, detail="2xx without a sid", http_status=resp.status_code)
+                return SendResult(message.id, UNKNOWN, detail="2xx without a sid", http_status=resp.status_code)
             return SendResult(message.id, ACKNOWLEDGED, sid, http_status=resp.status_code)
         code, text = None, short_body(resp)
         try:

@@ -11,6 +11,7 @@ from halo_platform.delivery.providers.base import (
     ACKNOWLEDGED,
     PERMANENT,
     RETRYABLE,
+    UNKNOWN,
     CallbackEvent,
     CallbackRejected,
     CallbackRequest,
@@ -93,7 +94,7 @@ class VonageProvider(Provider):
             first = resp.json()["messages"][0]
             status = str(first.get("status"))
         except (ValueError, KeyError, IndexError, TypeError):
-            return SendResult(message.id, RETRYABLE, detail="unreadable 200 answer", http_status=resp.status_code)
+            return SendResult(message.id, UNKNOWN, detail="unreadable 200 answer", http_status=resp.status_code)
         if status == "0":
             return SendResult(message.id, ACKNOWLEDGED, first.get("message-id"), http_status=resp.status_code)
         outcome = RETRYABLE if status in RETRYABLE_STATUSES else PERMANENT
