@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.routing import APIRoute
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -286,6 +287,12 @@ def make_app(routers: Iterable[APIRouter], resources: Mapping[str, Any], authent
         detail = [{"loc": list(e.get("loc", ())), "msg": e.get("msg")} for e in exc.errors()]
         first = detail[0] if detail else {"loc": [], "msg": "invalid request"}
         return _error(422, f"{'.'.join(map(str, first['loc'][1:] or first['loc']))}: {first['msg']}", detail)
+
+    @app.exception_handler(sa_exc.DataError)
+    async def _unstorable(_req: Request, _exc: sa_exc.DataError) -> JSONResponse:
+        # the database refused a value the caller sent (PostgreSQL's driver takes no NUL in text,
+        # SQLite stores it); the transaction rolled back. The statement and its values stay out of the answer.
+        return _error(422, "a value cannot be stored: text with a NUL character, or a number out of range")
 
     @app.exception_handler(Exception)
     async def _unexpected(_req: Request, _exc: Exception) -> JSONResponse:
