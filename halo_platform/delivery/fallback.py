@@ -6,15 +6,19 @@ reports to the SMS's `callback_url`, signed by the same API key."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import sqlalchemy as sa
 
+from halo_platform.core.errors import ConflictError
 from halo_platform.core.store import StoreResource
 from halo_platform.delivery.queue import events_t, messages_t
 from halo_platform.delivery.resources import ProvidersResource
 
+log = logging.getLogger("halo.delivery")
 FAILED = ("lost", "provider_error", "delivery_failed")
+FALLBACK_KEY_PREFIX = "fallback:"  # of the idempotency keys of fallbacks: callers may not use it
 
 
 def _failed(after_event_id: int):  # noqa: ANN202
@@ -44,8 +48,12 @@ def send_fallbacks(store: StoreResource, providers: ProvidersResource, after_eve
     made, existing = [], []
     for row in {r.id: r for r in rows}.values():  # a message that failed twice (lost, then delivery_failed) falls back once
         payload = {"to": row.fallback["to"], "subject": row.fallback["subject"], "body": row.content["body"], "priority": row.priority,
-                   "idempotency_key": f"fallback:{row.id}", "callback_url": row.callback_url}
-        view, created = submit("email", payload, store=store, providers=providers, created_by=row.created_by, fallback_of=row.id,
-                               webhook_key=row.webhook_key)
+                   "idempotency_key": f"{FALLBACK_KEY_PREFIX}{row.id}", "callback_url": row.callback_url}
+        try:
+            view, created = submit("email", payload, store=store, providers=providers, created_by=row.created_by, fallback_of=row.id,
+                                   webhook_key=row.webhook_key)
+        except ConflictError as exc:  # its key taken by another message (stored before callers were refused such keys)
+            log.warning("fallback of %s not made: %s", row.id, exc)
+            continue
         (made if created else existing).append(view["id"])
     return {"made": made, "existing": existing}

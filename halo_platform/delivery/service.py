@@ -27,6 +27,7 @@ from halo_platform.core.store import StoreResource
 from halo_platform.core.write_lock import writing
 from halo_platform.delivery.config import PRIORITIES, DeliveryConfig
 from halo_platform.delivery.dispatch import not_sent, readable, send_request
+from halo_platform.delivery.fallback import FALLBACK_KEY_PREFIX
 from halo_platform.delivery.lifecycle import attempt_row, masked_detail, transition
 from halo_platform.delivery.providers.base import RETRYABLE, THROTTLED, SendResult
 from halo_platform.delivery.queue import Claimed, events_t, mark_in_flight, messages_t, persist
@@ -131,6 +132,8 @@ def submit(
     key (`webhook_key`, a key prefix) signs the fallback's webhooks too."""
     config = providers.config()
     new = validate(channel, payload, config)
+    if fallback_of is None and (new.idempotency_key or "").startswith(FALLBACK_KEY_PREFIX):
+        raise HaloError(f"idempotency_key: keys starting with {FALLBACK_KEY_PREFIX!r} are the platform's, for channel fallbacks")
     if new.callback_url and not webhook_key:
         webhook_key = signing_key_prefix(store, sender_key)
     now = clock()

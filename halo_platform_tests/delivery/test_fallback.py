@@ -159,3 +159,24 @@ def test_the_fallback_reports_to_the_sms_callback_url_signed_by_the_same_key(set
             events.setdefault(event["message_id"], []).append(event["event"])
     assert message_view(email_id, store)["callback_url"] == hook
     assert events[view["id"]][-1] == "provider_error" and events[email_id] == ["queued", "sent"]
+
+
+def test_a_caller_cannot_take_the_idempotency_keys_of_channel_fallbacks(setup):
+    from halo_platform.core.errors import HaloError
+
+    providers, store = setup
+    with pytest.raises(HaloError) as refused:
+        submit("email", {"to": "a@example.com", "subject": "s", "body": "b", "idempotency_key": "fallback:m1"}, store=store, providers=providers)
+    assert refused.value.http_status == 422 and "idempotency_key: keys starting with 'fallback:'" in str(refused.value)
+
+
+def test_one_fallback_whose_key_is_taken_does_not_cancel_the_others(setup, caplog):
+    """A message stored under a fallback's key before such keys were refused (here made as the
+    platform would) took SMS A's key: its conflict stopped the run, and B got no fallback."""
+    providers, store = setup
+    first, second = failed_sms(providers, store), failed_sms(providers, store)
+    submit("email", {"to": "someone@example.com", "subject": "other", "body": "other", "idempotency_key": f"fallback:{first}"},
+           store=store, providers=providers, fallback_of="an-older-message")
+    result = send_fallbacks(store, providers)
+    assert len(result["made"]) == 1 and message_view(second, store)["fallback"] == result["made"][0]
+    assert message_view(first, store)["fallback"] is None and f"fallback of {first} not made" in caplog.text
