@@ -177,8 +177,9 @@ def weights_show() -> None:
     from halo_platform.delivery.state import weights_table
 
     store, providers = _resources()
+    rows = weights_table(providers.config(), store)  # a bad providers file is an error line before any output
     click.echo(f"{'rule':<28}{'provider':<18}{'weight':>8}{'factor':>8}{'effective':>10}")
-    for r in weights_table(providers.config(), store):
+    for r in rows:
         click.echo(f"{r['rule']:<28}{r['provider']:<18}{r['weight']:>8g}{r['factor']:>8.2f}{r['effective']:>10g}")
 
 

@@ -151,7 +151,7 @@ def parse_config(data: dict[str, Any], source: str = "") -> DeliveryConfig:
             channel=raw["channel"],
             country=str(raw.get("country", "*")).upper(),
             capability=str(raw.get("capability", "*")).upper(),
-            weights={str(k): float(v) for k, v in raw["weights"].items()},
+            weights={str(k): _number(v, f"{where}: routing[{i}].weights.{k}") for k, v in raw["weights"].items()},
         )
         problems = validate_weights(rule, rule.weights, providers)
         if problems:
@@ -159,18 +159,18 @@ def parse_config(data: dict[str, Any], source: str = "") -> DeliveryConfig:
         rules.append(rule)
     retry_raw = data.get("retry") or {}
     retry = RetryConfig(
-        max_retries=int(retry_raw.get("max_retries", 5)),
-        backoff_seconds=tuple(float(s) for s in retry_raw.get("backoff_seconds", RetryConfig.backoff_seconds)),
+        max_retries=_number(retry_raw.get("max_retries", 5), f"{where}: retry.max_retries", int),
+        backoff_seconds=tuple(_number(s, f"{where}: retry.backoff_seconds") for s in _items(retry_raw.get("backoff_seconds", RetryConfig.backoff_seconds), f"{where}: retry.backoff_seconds")),
     )
     if retry.max_retries < 0 or not retry.backoff_seconds:
         raise HaloError(f"{where}: retry needs max_retries >= 0 and at least one backoff")
     ap = data.get("autopilot") or {}
     autopilot = AutopilotConfig(
-        window_minutes=float(ap.get("window_minutes", 10)),
-        min_attempts=int(ap.get("min_attempts", 20)),
-        error_rate_threshold=float(ap.get("error_rate_threshold", 0.25)),
-        ramp_percent=tuple(float(p) for p in ap.get("ramp_percent", (10, 25, 50, 100))),
-        share_tolerance=float(ap.get("share_tolerance", 0.15)),
+        window_minutes=_number(ap.get("window_minutes", 10), f"{where}: autopilot.window_minutes"),
+        min_attempts=_number(ap.get("min_attempts", 20), f"{where}: autopilot.min_attempts", int),
+        error_rate_threshold=_number(ap.get("error_rate_threshold", 0.25), f"{where}: autopilot.error_rate_threshold"),
+        ramp_percent=tuple(_number(p, f"{where}: autopilot.ramp_percent") for p in _items(ap.get("ramp_percent", (10, 25, 50, 100)), f"{where}: autopilot.ramp_percent")),
+        share_tolerance=_number(ap.get("share_tolerance", 0.15), f"{where}: autopilot.share_tolerance"),
     )
     caps = dict(DEFAULT_CAPABILITIES)
     for channel, values in (data.get("capabilities") or {}).items():
@@ -184,12 +184,34 @@ def parse_config(data: dict[str, Any], source: str = "") -> DeliveryConfig:
         retry=retry,
         autopilot=autopilot,
         capabilities=caps,
-        high_deadline_seconds=float(data.get("high_deadline_seconds", 5.0)),
-        lease_seconds=float(data.get("lease_seconds", 120.0)),
+        high_deadline_seconds=_number(data.get("high_deadline_seconds", 5.0), f"{where}: high_deadline_seconds"),
+        lease_seconds=_number(data.get("lease_seconds", 120.0), f"{where}: lease_seconds"),
         source=source,
         max_segments=_parse_max_segments(data.get("max_segments") or {}, where),
         quiet_hours=_parse_quiet_hours(data.get("quiet_hours") or {}, where),
     )
+
+
+def _number(value: Any, what: str, cast: type = float) -> Any:
+    """`value` as a float (or `cast`), or HaloError naming the setting: YAML gives strings, lists
+    and booleans where a number belongs, and `float("ten")` was a traceback."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise HaloError(f"{what}: expected a number, got {value!r}")
+    try:
+        number = float(value)
+    except ValueError:
+        raise HaloError(f"{what}: expected a number, got {value!r}") from None
+    if cast is int:
+        if not number.is_integer():
+            raise HaloError(f"{what}: expected a whole number, got {value!r}")
+        return int(number)
+    return number
+
+
+def _items(value: Any, what: str) -> list | tuple:
+    if not isinstance(value, list | tuple):
+        raise HaloError(f"{what}: expected a list of numbers, got {value!r}")
+    return value
 
 
 def _parse_quiet_hours(raw: Any, where: str) -> dict[str, dict[str, QuietHours | None]]:

@@ -144,3 +144,27 @@ def test_runtime_weight_edits_are_stored_used_by_routing_and_audited(halo_store)
     assert audit[0].reason == "vonage is cheaper this month"
     with pytest.raises(HaloError, match="unknown routing rule"):
         set_weights(config, "sms/US/TEXT", {"vo": 1}, "ops", halo_store)
+
+
+@pytest.mark.parametrize(("setting", "message"), [
+    ({"routing": [{"channel": "sms", "weights": {"a": "ten"}}]}, "routing[0].weights.a: expected a number, got 'ten'"),
+    ({"retry": {"max_retries": "many"}}, "retry.max_retries: expected a number"),
+    ({"retry": {"backoff_seconds": 5}}, "retry.backoff_seconds: expected a list of numbers"),
+    ({"autopilot": {"ramp_percent": [10, "half"]}}, "autopilot.ramp_percent: expected a number"),
+    ({"autopilot": {"min_attempts": 2.5}}, "autopilot.min_attempts: expected a whole number"),
+    ({"high_deadline_seconds": [5]}, "high_deadline_seconds: expected a number"),
+])
+def test_a_setting_that_is_not_a_number_is_one_line_naming_it(tmp_path, monkeypatch, setting, message):
+    """`float("ten")` in the providers file was a traceback from every command that read it."""
+    import yaml
+    from click.testing import CliRunner
+
+    from halo_platform.cli import cli
+
+    providers = {"providers": {"a": {"kind": "sandbox", "channel": "sms"}}, **setting}
+    (tmp_path / "providers.yaml").write_text(yaml.safe_dump(providers))
+    monkeypatch.setenv("HALO_PROVIDERS_FILE", str(tmp_path / "providers.yaml"))
+    monkeypatch.setenv("HALO_HOME", str(tmp_path))
+    result = CliRunner().invoke(cli, ["delivery", "weights", "show"])
+    assert result.exit_code == 2 and result.output.startswith("error: ") and message in result.output, result.output
+    assert len(result.output.strip().splitlines()) == 1
