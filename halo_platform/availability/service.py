@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,7 @@ def run_processing(store: StoreResource, as_of: dt.date | None = None, horizon_d
     as_of = as_of or pipeline.today()
     if not 1 <= horizon_days <= 366:
         raise HaloError(f"--horizon-days must be between 1 and 366, got {horizon_days}")
+    in_calendar(as_of + dt.timedelta(days=horizon_days - 1), "the horizon's last day (--as-of + --horizon-days - 1)")
     planned = {feed.name: pipeline.planned_dates(store, feed, as_of, horizon_days) for feed in load_feeds().values()}
     feeds = sorted(name for name, dates in planned.items() if dates or pipeline.pending_files(store, load_feeds()[name]))
     if not feeds:
@@ -79,6 +81,9 @@ def run_processing(store: StoreResource, as_of: dt.date | None = None, horizon_d
 EARLIEST, LATEST = dt.date(1900, 1, 1), dt.date(2199, 12, 31)
 
 
+_YYYY_MM_DD = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
 def in_calendar(day: dt.date, what: str) -> dt.date:
     """`day`, or HaloError (4xx, one CLI line) when it is outside [EARLIEST, LATEST]."""
     if not EARLIEST <= day <= LATEST:
@@ -90,6 +95,8 @@ def parse_date(value: str | None, what: str) -> dt.date | None:
     if value in (None, ""):
         return None
     try:
+        if not _YYYY_MM_DD.fullmatch(value):  # fromisoformat also takes 20261203 and 2026-W49-4
+            raise ValueError
         day = dt.date.fromisoformat(value)
     except ValueError:
         raise HaloError(f"{what}: expected a date YYYY-MM-DD, got {value!r}") from None
@@ -192,7 +199,11 @@ def next_available(store: StoreResource, feed: str, provider_id: str, minutes: i
 
     config = get_feed(feed).options.get("slot_rules")
     now = pipeline.utcnow()
-    after = (after or now).astimezone(dt.UTC)
+    try:
+        after = (after or now).astimezone(dt.UTC)
+    except OverflowError:  # 0001-01-01T00:00+14:00 is before year 1 in UTC
+        raise HaloError(f"after: {after} is out of range ({EARLIEST} to {LATEST})") from None
+    in_calendar(after.date(), "after")
     with store.read() as conn:
         codec = Codec(conn)
         rows = codec.select("SELECT start_at, end_at FROM available_spans WHERE feed = ? AND provider_id = ? AND end_at > ? ORDER BY start_at",
@@ -245,9 +256,10 @@ def bookable_slots(store: StoreResource, feed: str, provider_id: str, slot_type:
     now = now or pipeline.utcnow()
     tz = provider_zone(store, feed, provider_id)
     first = first or now.astimezone(tz).date()
-    last = last or first + dt.timedelta(days=DEFAULT_SLOT_DAYS - 1)
-    # a day's first slot may sit in a span continuing the previous day's, whose buffer reaches back
-    window = (first - dt.timedelta(days=1), last + dt.timedelta(days=1))
+    last = last or min(first + dt.timedelta(days=DEFAULT_SLOT_DAYS - 1), LATEST)
+    # a day's first slot may sit in a span continuing the previous day's, whose buffer reaches
+    # back; within the calendar (no span is stored outside it)
+    window = (max(first - dt.timedelta(days=1), EARLIEST), min(last + dt.timedelta(days=1), LATEST))
     if together_with:
         free = [(g.start_at, g.end_at) for g in group_availability(store, feed, [provider_id, *together_with], "all", *window)]
     else:

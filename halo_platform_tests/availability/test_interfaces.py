@@ -66,6 +66,11 @@ def test_spans_and_quarantine_commands(processed):
     (["emr", "process", "--as-of", "9999-12-25", "--horizon-days", "30"], "--as-of: 9999-12-25 is out of range (1900-01-01 to 2199-12-31)"),
     (["emr", "process", "--as-of", "0001-01-01", "--horizon-days", "2"], "--as-of: 0001-01-01 is out of range"),
     (["emr", "slots", "--feed", "acme", "--provider", "J1", "--from", "9999-12-31"], "--from: 9999-12-31 is out of range"),
+    # stored spans no query could read: they ended in 2200
+    (["emr", "process", "--as-of", "2199-12-31", "--horizon-days", "366"], "the horizon's last day (--as-of + --horizon-days - 1): 2200-12-31 is out"),
+    # Python's fromisoformat takes these, the help says YYYY-MM-DD
+    (["emr", "spans", "--feed", "acme", "--provider", "J1", "--from", "20261203"], "--from: expected a date YYYY-MM-DD, got '20261203'"),
+    (["emr", "spans", "--feed", "acme", "--provider", "J1", "--from", "2026-W49-4"], "--from: expected a date YYYY-MM-DD"),
 ])
 def test_bad_input_is_one_line_and_exit_2(halo_env, args, message):
     result = CliRunner().invoke(cli, args)
@@ -152,3 +157,31 @@ def test_fhir_start_may_be_given_twice_for_its_two_bounds(processed, store):
     response = authorized_client(create_app({"store": store}), "availability:read").get(
         "/fhir/Slot?schedule=Schedule/acme.J1&start=ge2027-01-04&start=lt2027-01-05")
     assert response.status_code == 200 and response.json()["resourceType"] == "Bundle"
+
+
+@pytest.mark.parametrize(("path", "params"), [
+    ("/v1/slots", {"feed": "acme", "provider_id": "J1", "from": "1900-01-01", "to": "1900-01-01"}),
+    ("/v1/slots", {"feed": "acme", "provider_id": "J1", "from": "2199-12-30", "to": "2199-12-31"}),
+    ("/v1/slots", {"feed": "acme", "provider_id": "J1", "from": "2199-12-30"}),  # the default week would end in 2200
+    ("/fhir/Slot", {"schedule": "Schedule/acme.J1", "start": ["ge1900-01-01", "lt1900-01-02"]}),
+    ("/fhir/Slot", {"schedule": "Schedule/acme.J1", "start": "eq2199-12-31T12:00:00Z"}),
+])
+def test_slots_on_the_first_and_last_days_of_the_calendar_are_answered(processed, store, path, params):
+    """The slots' window reaches a day past the range asked (a buffer of the day before): at the
+    calendar's ends that day was refused with a date the caller never sent."""
+    response = authorized_client(create_app({"store": store}), "availability:read").get(path, params=params)
+    assert response.status_code == 200, response.text
+
+
+def test_slots_command_on_the_last_days_of_the_calendar(processed):
+    result = CliRunner().invoke(cli, ["emr", "slots", "--feed", "acme", "--provider", "J1", "--from", "2199-12-30", "--to", "2199-12-31"])
+    assert result.exit_code == 0 and result.output.strip().endswith("0 slots"), result.output
+
+
+@pytest.mark.parametrize("after", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:00:00-10:00", "2300-01-01T00:00:00Z"])
+def test_graphql_next_available_after_an_instant_outside_the_calendar_is_an_error_naming_it(halo_env, store, caplog, after):
+    """0001-01-01T00:00+14:00 is before year 1 in UTC: an OverflowError and a traceback in the log."""
+    query = f'{{ nextAvailable(feed: "acme", providerId: "J1", durationMinutes: 30, after: "{after}") {{ startAt }} }}'
+    errors = authorized_client(create_app({"store": store}), "availability:read").post("/graphql", json={"query": query}).json()
+    assert "after: " in errors["errors"][0]["message"] and "out of range (1900-01-01 to 2199-12-31)" in errors["errors"][0]["message"]
+    assert "Traceback" not in caplog.text
