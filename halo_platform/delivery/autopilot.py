@@ -29,11 +29,12 @@ from halo_platform.core.store import StoreResource
 from halo_platform.delivery.config import AutopilotConfig, DeliveryConfig
 from halo_platform.delivery.providers.base import ACKNOWLEDGED, THROTTLED
 from halo_platform.delivery.resources import ProvidersResource
-from halo_platform.delivery.tables import DeliveryAttempt, ProviderState, ProviderStateChange
+from halo_platform.delivery.tables import DeliveryAttempt, MessageEvent, ProviderState, ProviderStateChange
 from halo_platform.sinks import SinksResource
 
 log = logging.getLogger("halo.delivery")
 attempts_t = DeliveryAttempt.__table__
+events_t = MessageEvent.__table__
 state_t = ProviderState.__table__
 changes_t = ProviderStateChange.__table__
 
@@ -102,15 +103,28 @@ class CycleReport:
 
 
 def window_stats(conn, since: dt.datetime, until: dt.datetime) -> dict[str, tuple[int, int]]:  # noqa: ANN001
-    """(attempts, errors) per provider between `since` and `until`; a throttled request (the
-    provider asked us to wait) is neither."""
+    """(attempts, errors) per provider between `since` and `until`. Errors are the requests that
+    were not acknowledged (failed calls, unknown outcomes) and the sends the provider acknowledged
+    then reported failed by callback (`provider_error` events a callback applied: their dedupe
+    key), at most one per attempt. A throttled request (the provider asked us to wait) is neither."""
     errors = sa.func.sum(sa.case((attempts_t.c.outcome != ACKNOWLEDGED, 1), else_=0))
     query = (
         sa.select(attempts_t.c.provider, sa.func.count(), errors)
         .where(attempts_t.c.at >= since, attempts_t.c.at <= until, attempts_t.c.outcome != THROTTLED)
         .group_by(attempts_t.c.provider)
     )
-    return {p: (int(n), int(e or 0)) for p, n, e in conn.execute(query)}
+    stats = {p: (int(n), int(e or 0)) for p, n, e in conn.execute(query)}
+    if not stats:
+        return stats
+    reported = conn.execute(  # by provider, then time: along the events' (provider, at) index
+        sa.select(events_t.c.provider, sa.func.count())
+        .where(events_t.c.provider.in_(sorted(stats)), events_t.c.at >= since, events_t.c.at <= until,
+               events_t.c.event == "provider_error", events_t.c.dedupe_key.is_not(None))
+        .group_by(events_t.c.provider))
+    for provider, failed in reported:
+        n, e = stats.get(provider, (0, 0))
+        stats[provider] = (n, min(n, e + int(failed)))
+    return stats
 
 
 def stored_states(conn) -> dict[str, State]:  # noqa: ANN001

@@ -217,3 +217,25 @@ def test_a_switch_off_made_during_the_cycle_stands(fakes, two_sms, halo_store, m
     monkeypatch.undo()
     assert report.providers["tw"]["reason"] == "switched off by alice"
     assert {r["provider"]: (r["state"], r["factor"]) for r in provider_table(two_sms.config(), halo_store)}["tw"] == ("off", 0.0)
+
+
+def failed_by_callback(provider: str, count: int, at: dt.datetime) -> None:
+    """`count` provider_error events that callbacks applied (the dedupe key marks a callback's)."""
+    from halo_platform.delivery.tables import MessageEvent
+
+    with STORE.write() as conn:
+        conn.execute(sa.insert(MessageEvent), [{"message_id": f"m{i}", "event": "provider_error", "provider": provider, "at": at,
+                                                "detail": "failed", "dedupe_key": f"{provider}:SM{i}:failed"} for i in range(count)])
+
+
+def test_sends_a_provider_acknowledged_then_reported_failed_by_callback_are_errors(fakes, two_sms, halo_store):
+    """A provider that accepts every request and fails the messages afterwards (Twilio's
+    `failed`) is transmitting nothing: those provider_error events are its errors. The cycle
+    counted only the answers to our requests (8 attempts, 0 errors: healthy)."""
+    t0 = utcnow()
+    attempts("tw", 40, 0, t0 - dt.timedelta(minutes=2))
+    failed_by_callback("tw", 12, t0 - dt.timedelta(minutes=1))
+    attempts("vo", 40, 0, t0 - dt.timedelta(minutes=2))
+    report = run_cycle(halo_store, two_sms, now=t0, alert=lambda *a, **k: None)
+    assert (report.providers["tw"]["errors"], report.providers["tw"]["attempts"]) == (12, 40)
+    assert report.providers["tw"]["factor"] == 0.0 and report.providers["vo"]["factor"] == 1.0
