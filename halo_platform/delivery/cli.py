@@ -110,6 +110,8 @@ def drain(timeout: float | None, channels: tuple[str, ...]) -> None:
     from halo_platform.core.instance import dagster_instance
     from halo_platform.delivery.jobs import message_dispatch_job
 
+    if timeout is not None and not 0 < timeout < 1e9:  # NaN fails this too
+        raise HaloError(f"--timeout must be a number of seconds above 0, got {timeout}")
     store, providers = _resources()
     config = {"channels": list(channels) or ["sms", "email", "push"], "max_seconds": timeout if timeout is not None else 1e9}
     result = message_dispatch_job.execute_in_process(

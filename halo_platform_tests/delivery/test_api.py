@@ -153,3 +153,14 @@ def test_python_send_sms_takes_a_timezone_and_a_fallback_like_the_api(client):
         send_sms("+33612345678", "x", timezone="Mars/Base")
     with pytest.raises(HaloError, match="fallback"):
         send_sms("+33612345678", "x", fallback={"channel": "fax"})
+
+
+@pytest.mark.parametrize("timeout", ["-5", "nan", "0"])
+def test_drain_refuses_a_timeout_that_is_not_a_positive_number_of_seconds(halo_env, timeout):
+    """-5 and nan drained nothing and exited 0."""
+    from click.testing import CliRunner
+
+    from halo_platform.cli import cli
+
+    result = CliRunner().invoke(cli, ["delivery", "drain", "--timeout", timeout])
+    assert result.exit_code == 2 and result.output == f"error: --timeout must be a number of seconds above 0, got {float(timeout)}\n"
