@@ -52,6 +52,7 @@ def _not_a_boolean(value: Any) -> Any:
 
 
 _ISO_DATE = re.compile(r"\d{4}-?\d{2}-?\d{2}")
+EARLIEST_DATE, LATEST_DATE = dt.date(1900, 1, 1), dt.date(2199, 12, 31)
 
 
 def _iso_date(value: Any) -> Any:
@@ -62,11 +63,14 @@ def _iso_date(value: Any) -> Any:
     if isinstance(value, dt.date):
         return value
     try:
-        if isinstance(value, str) and _ISO_DATE.fullmatch(value):
-            return dt.date.fromisoformat(value)
+        day = dt.date.fromisoformat(value) if isinstance(value, str) and _ISO_DATE.fullmatch(value) else None
     except ValueError:
-        pass
-    raise ValueError(f"not an ISO date (YYYY-MM-DD): {value!r}")
+        day = None
+    if day is None:
+        raise ValueError(f"not an ISO date (YYYY-MM-DD): {value!r}")
+    if not EARLIEST_DATE <= day <= LATEST_DATE:  # a run steps days before and after: 0001-01-01 failed it, queued
+        raise ValueError(f"a date between {EARLIEST_DATE} and {LATEST_DATE} is expected, got {value!r}")
+    return day
 
 
 def _cents(value: Decimal) -> Decimal:
@@ -150,6 +154,17 @@ def _form_type(info: pydantic.fields.FieldInfo) -> tuple[str, Any]:
         return "choice", bare
     names = {bool: "boolean", int: "integer", float: "number", Decimal: "decimal", dt.date: "date", str: "string"}
     return names.get(bare, "string"), bare
+
+
+def _choice_of(info: pydantic.fields.FieldInfo) -> type[enum.Enum] | None:
+    kind, bare = _form_type(info)
+    return bare if kind == "choice" else None
+
+
+def _choices(choice: type[enum.Enum]) -> str:
+    """'a', 'b' or 'c', as pydantic words a choice."""
+    values = [repr(member.value) for member in choice]
+    return f"{', '.join(values[:-1])} or {values[-1]}" if len(values) > 1 else values[0]
 
 
 def _bounds(info: pydantic.fields.FieldInfo) -> dict[str, Any]:
@@ -282,6 +297,10 @@ class Task:
         if unknown:
             raise PayloadError(self.name, [{"field": name, "reason": "unknown field"} for name in unknown],
                                f"unknown field(s) {', '.join(unknown)}; known: {', '.join(self.config.model_fields)}")
+        not_a_choice = [{"field": name, "reason": f"Input should be {_choices(choice)}"} for name, value in payload.items()
+                        if (choice := _choice_of(self.config.model_fields[name])) and not isinstance(value, str)]
+        if not_a_choice:  # Dagster's Config looks a choice up by its hash: a list or an object was a TypeError
+            raise PayloadError(self.name, not_a_choice)
         try:
             return self.config(**payload)
         except pydantic.ValidationError as exc:

@@ -98,6 +98,12 @@ def test_the_api_takes_money_as_a_json_number_or_a_decimal_string_alike(warehous
         ({"period_start": "2026-11-30", "period_end": "20261123"}, "period_end", "after period_start"),
         ({"period_start": "2026-11-30", "period_end": "2026-11-30"}, "period_end", "after period_start"),
         ({"sinks": ["outbox", "ops", "outbox"]}, "sinks", "named more than once: outbox"),  # was delivered twice
+        # a list or an object for a choice was a TypeError from Dagster's Config: 500 on the API, a traceback on the CLI
+        ({"format": ["csv"]}, "format", "'csv', 'xlsx' or 'parquet'"),
+        ({"format": {"a": 1}}, "format", "'csv', 'xlsx' or 'parquet'"),
+        # queued, then the run failed: the settlement window starts the day before (OverflowError)
+        ({"period_start": "0001-01-01", "period_end": "0001-01-08"}, "period_start", "between 1900-01-01 and 2199-12-31"),
+        ({"period_start": "2026-01-01", "period_end": "9999-12-31"}, "period_end", "between 1900-01-01 and 2199-12-31"),
     ],
 )
 def test_payment_reconciliation_refuses_what_is_not_typed_money_dates_or_a_choice(payload, field, reason):
@@ -120,6 +126,7 @@ def test_payment_reconciliation_refuses_what_is_not_typed_money_dates_or_a_choic
         ({"expiring_within_days": 1e15}, "expiring_within_days"),
         ({"expiring_within_days": 2.5}, "expiring_within_days"),
         ({"as_of": "10/05/2024"}, "as_of"),
+        ({"as_of": "0001-01-01"}, "as_of"),
     ],
 )
 def test_campaign_alerts_refuses_nan_infinity_booleans_and_out_of_range_numbers(payload, field):
