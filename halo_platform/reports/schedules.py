@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -178,8 +179,36 @@ def next_runs(cron: str, timezone: str, count: int = 5, after: dt.datetime | Non
     return [it.get_next(dt.datetime) for _ in range(count)]
 
 
+# The five standard fields: (lowest, highest, names). croniter also takes its own extensions (R:
+# a random time at each evaluation, so a new tick and run key every pass; L, W, #, ?) and ranges
+# and steps no cron means (1-0 fired daily, */90 hourly): what is not standard is refused.
+_FIELDS = (("minute", 0, 59, ()), ("hour", 0, 23, ()), ("day", 1, 31, ()),
+           ("month", 1, 12, ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")),
+           ("weekday", 0, 7, ("sun", "mon", "tue", "wed", "thu", "fri", "sat")))
+_TERM = re.compile(r"(\*|(\w+)(?:-(\w+))?)(?:/(\d+))?")
+
+
+def _standard_field(text: str, low: int, high: int, names: tuple[str, ...]) -> bool:
+    def value(token: str) -> int | None:
+        number = names.index(token.lower()) + low if token.lower() in names else int(token) if token.isdigit() else None
+        return number if number is not None and low <= number <= high else None
+
+    for term in text.split(","):
+        match = _TERM.fullmatch(term)
+        if not match:
+            return False
+        star, first, last, step = match.group(1) == "*", match.group(2), match.group(3), match.group(4)
+        if not star and (value(first) is None or (last is not None and (value(last) is None or value(last) < value(first)))):
+            return False
+        if step is not None and not (1 <= int(step) <= high - low and (star or last is not None)):
+            return False
+    return True
+
+
 def check_cron(cron: str) -> None:
-    if not croniter.is_valid(cron) or len(cron.split()) != 5:
+    fields = cron.split()
+    if len(fields) != 5 or not croniter.is_valid(cron) or not all(
+            _standard_field(text, low, high, names) for text, (_, low, high, names) in zip(fields, _FIELDS, strict=True)):
         raise HaloError(f"invalid cron expression {cron!r} (5 fields: minute hour day month weekday)")
     try:
         croniter(cron, dt.datetime(2000, 1, 1)).get_next(dt.datetime)

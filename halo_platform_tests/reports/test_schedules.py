@@ -307,3 +307,25 @@ def test_an_edit_right_after_a_tick_keeps_it_but_enabling_or_retiming_owes_no_ea
     set_schedule(store, "hourly", enabled=False)
     set_schedule(store, "hourly", enabled=True)  # enabled again: what was due while disabled is not owed
     assert evaluate_schedules(store, dt.datetime.now(UTC), None)[0] == []
+
+
+@pytest.mark.parametrize("cron", [
+    "R R * * *", "0 6 R * *",  # croniter's random: a different tick, and run key, at each evaluation
+    "0 6 L * *", "0 6 * * 1#5", "0 6 ? * *", "0 6 15W * *", "H 6 * * *",  # other dialects' extensions
+    "0 6 1-0 * *",  # a reversed range (croniter: every day)
+    "*/90 * * * *", "0-59/61 * * * *",  # a step past the field's range: hourly, described as every 90 minutes
+    "0 24 * * *", "60 6 * * *", "0 6 0 * *", "0 6 * 13 *", "0 6 * * 8", "0 6 * foo *",
+])
+def test_a_cron_outside_the_five_standard_fields_is_refused(cron):
+    from halo_platform.reports.schedules import check_cron
+
+    with pytest.raises(HaloError, match="cron expression"):
+        check_cron(cron)
+
+
+@pytest.mark.parametrize("cron", ["0 6 * * mon-fri", "*/15 8-18 * * 1-5", "0 0 1,15 * *", "0 6 * jan,jul sun", "0 6 * * 7",
+                                  "30 2 * * 0", "0 */2 * * *", "5-55/10 * * * *", "0 6 28-31 * *"])
+def test_standard_crons_are_taken(cron):
+    from halo_platform.reports.schedules import check_cron
+
+    check_cron(cron)
