@@ -253,6 +253,9 @@ def list_schedules(store: StoreResource) -> list[dict[str, Any]]:
         return [_row(r) for r in conn.execute(sa.select(schedules_t).order_by(schedules_t.c.schedule_id)).mappings()]
 
 
+_SCHEDULE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")  # a URL path segment of its Control Center page
+
+
 def set_schedule(
     store: StoreResource,
     schedule_id: str,
@@ -269,20 +272,28 @@ def set_schedule(
     """Create or change a schedule (unset fields keep their value); validated as a whole. A change
     is recorded in `task_schedule_edits` (who, before, after) in the same transaction, so every
     entry point (CLI, launchpad job, Control Center) leaves the same history."""
+    if payload is not None and not isinstance(payload, Mapping):
+        raise HaloError(f"payload: must be a JSON object, got {type(payload).__name__}")
     with store.write() as conn:
         row = conn.execute(sa.select(schedules_t).where(schedules_t.c.schedule_id == schedule_id)).mappings().first()
         if row is None and (task is None or cron is None):
             raise NotFoundError(f"no schedule {schedule_id!r}; a new one needs --task and --cron")
+        if row is None and not _SCHEDULE_ID.fullmatch(schedule_id):
+            raise HaloError(f"schedule id {schedule_id[:64]!r}: 1 to 128 letters, digits, '_', '-' or '.', starting with a letter or digit")
         current = dict(row) if row else {"timezone": "Asia/Jakarta", "payload": {}, "sinks": [], "enabled": True,
                                          "catch_up": "latest"}
+
+        def given(value: Any, name: str) -> Any:  # a value given empty is validated (and refused), never ignored
+            return current.get(name) if value is None else value
+
         new = {
-            "task": task or current.get("task"),
-            "cron": cron or current.get("cron"),
-            "timezone": timezone or current["timezone"],
+            "task": given(task, "task"),
+            "cron": given(cron, "cron"),
+            "timezone": given(timezone, "timezone"),
             "payload": dict(payload) if payload is not None else current["payload"],
             "sinks": list(sinks) if sinks is not None else current["sinks"],
             "enabled": current["enabled"] if enabled is None else bool(enabled),
-            "catch_up": catch_up or current["catch_up"],
+            "catch_up": given(catch_up, "catch_up"),
             "updated_by": updated_by,
             "updated_at": utcnow(),
         }

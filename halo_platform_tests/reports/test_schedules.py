@@ -329,3 +329,30 @@ def test_standard_crons_are_taken(cron):
     from halo_platform.reports.schedules import check_cron
 
     check_cron(cron)
+
+
+@pytest.mark.parametrize(("schedule_id", "edit", "message"), [
+    ("", {"task": "campaign_alerts", "cron": "0 1 * * *"}, "schedule id"),  # made, launched, and no page could open it
+    ("x" * 129, {"task": "campaign_alerts", "cron": "0 1 * * *"}, "schedule id"),  # past the column (128)
+    ("a/b", {"task": "campaign_alerts", "cron": "0 1 * * *"}, "schedule id"),
+    ("alerts", {"cron": ""}, "invalid cron expression ''"),  # an empty value changed nothing and said nothing
+    ("alerts", {"timezone": ""}, "unknown timezone ''"),
+    ("alerts", {"task": ""}, "unknown task"),
+    ("alerts", {"catch_up": ""}, "invalid catch_up ''"),
+    ("alerts", {"payload": [1]}, "payload: must be a JSON object"),
+])
+def test_a_bad_schedule_edit_names_its_problem_and_changes_nothing(halo_env, store, schedule_id, edit, message):
+    set_schedule(store, "alerts", task="campaign_alerts", cron="0 7 * * *", timezone="UTC")
+    with pytest.raises(HaloError, match=message):
+        set_schedule(store, schedule_id, **edit)
+    assert [s["schedule_id"] for s in list_schedules(store)] == ["alerts"]
+    assert list_schedules(store)[0]["cron"] == "0 7 * * *" and list_schedules(store)[0]["timezone"] == "UTC"
+
+
+@pytest.mark.parametrize("payload_json", ["[1]", '"x"', "3"])
+def test_the_launchpad_edit_refuses_a_payload_that_is_not_an_object_in_one_message(halo_env, store, payload_json):
+    from halo_platform.reports.jobs import ManageTaskScheduleConfig, apply_schedule_edit
+
+    set_schedule(store, "alerts", task="campaign_alerts", cron="0 7 * * *", timezone="UTC")
+    with pytest.raises(HaloError, match="payload: must be a JSON object"):
+        apply_schedule_edit(store, ManageTaskScheduleConfig(schedule_id="alerts", payload_json=payload_json))
