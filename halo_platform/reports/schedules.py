@@ -163,8 +163,13 @@ def cron_in_words(cron: str, timezone: str) -> str:
     """"At 06:00, only on Monday, Asia/Jakarta": how the pages say a schedule (24-hour clock)."""
     options = Options()
     options.use_24hour_time_format = True
+    fields = cron.split()
+    for i, count in ((0, 60), (1, 24)):  # "*/45" fires at :00 and :45, which "every 45 minutes" is not: say the times
+        step = fields[i].removeprefix("*/") if i < len(fields) and fields[i].startswith("*/") else ""
+        if step.isdigit() and 0 < int(step) < count and count % int(step):
+            fields[i] = ",".join(map(str, range(0, count, int(step))))
     try:
-        words = ExpressionDescriptor(cron, options).get_description()
+        words = ExpressionDescriptor(" ".join(fields), options).get_description()
     except (FormatError, MissingFieldError, WrongArgumentError) as exc:
         raise HaloError(f"invalid cron expression {cron!r}: {exc}") from None
     return f"{words}, {timezone}"

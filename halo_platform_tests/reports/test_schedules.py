@@ -356,3 +356,22 @@ def test_the_launchpad_edit_refuses_a_payload_that_is_not_an_object_in_one_messa
     set_schedule(store, "alerts", task="campaign_alerts", cron="0 7 * * *", timezone="UTC")
     with pytest.raises(HaloError, match="payload: must be a JSON object"):
         apply_schedule_edit(store, ManageTaskScheduleConfig(schedule_id="alerts", payload_json=payload_json))
+
+
+@pytest.mark.parametrize(("cron", "words"), [
+    ("*/45 * * * *", "At 0 and 45 minutes past the hour"),  # was "Every 45 minutes": it fires at :00 and :45
+    ("0 */5 * * *", "00:00, 05:00, 10:00, 15:00 and 20:00"),  # was "Every 5 hours": 20:00 to 00:00 is 4
+    ("*/15 * * * *", "Every 15 minutes"),
+    ("0 */2 * * *", "Every 2 hours"),
+])
+def test_cron_in_words_says_the_times_a_step_that_does_not_divide_the_hour_or_day_gives(cron, words):
+    from halo_platform.reports.schedules import cron_in_words
+
+    assert words in cron_in_words(cron, "UTC")
+
+
+@pytest.mark.parametrize(("cron", "words"), [("0 7 * * *", "At 07:00, UTC"), ("30 5 * * 1-5", "At 05:30, Monday through Friday, UTC")])
+def test_cron_in_words_leaves_plain_times_as_they_are(cron, words):
+    from halo_platform.reports.schedules import cron_in_words
+
+    assert cron_in_words(cron, "UTC") == words
