@@ -122,7 +122,7 @@ def window_stats(conn, since: dt.datetime, until: dt.datetime) -> dict[str, tupl
                events_t.c.event == "provider_error", events_t.c.dedupe_key.is_not(None))
         .group_by(events_t.c.provider))
     for provider, failed in reported:
-        n, e = stats.get(provider, (0, 0))
+        n, e = stats[provider]  # only providers with attempts are asked for
         stats[provider] = (n, min(n, e + int(failed)))
     return stats
 
