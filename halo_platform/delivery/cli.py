@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 
 import click
@@ -158,14 +157,14 @@ def providers() -> None:
 @click.argument("provider")
 @click.argument("state", type=click.Choice(["off", "auto"]))
 @click.option("--reason", required=True, help="Why (kept in the history).")
-@click.option("--by", "changed_by", default=None, help="Who (default: $USER).")
+@click.option("--by", "changed_by", default=None, help="Who (default: cli:<login>, as halo keys and halo users record it).")
 def switch(provider: str, state: str, reason: str, changed_by: str | None) -> None:
     """Switch PROVIDER off by hand (the autopilot leaves it off), or hand it back to the autopilot
     (`auto`: pinged, then ramped up like a provider that recovered)."""
     from halo_platform.delivery.autopilot import set_manual
 
     store, providers = _resources()
-    click.echo(f"{provider}: {set_manual(providers.config(), provider, state == 'off', changed_by or getpass.getuser(), reason, store)}")
+    click.echo(f"{provider}: {set_manual(providers.config(), provider, state == 'off', changed_by or cli_actor(), reason, store)}")
 
 
 @delivery.group()
@@ -189,7 +188,7 @@ def weights_show() -> None:
 @click.argument("rule")
 @click.argument("assignments", nargs=-1, required=True)
 @click.option("--reason", default=None, help="Why (kept in the audit trail).")
-@click.option("--by", "changed_by", default=None, help="Who (default: $USER).")
+@click.option("--by", "changed_by", default=None, help="Who (default: cli:<login>, as halo keys and halo users record it).")
 def weights_set(rule: str, assignments: tuple[str, ...], reason: str | None, changed_by: str | None) -> None:
     """Set RULE's weights: `halo delivery weights set sms/*/TEXT sandbox_sms_a=50 sandbox_sms_b=50`."""
     from halo_platform.delivery.state import set_weights
@@ -204,7 +203,7 @@ def weights_set(rule: str, assignments: tuple[str, ...], reason: str | None, cha
         if not sep:
             raise HaloError(f"expected provider=weight, got {item!r}")
     store, providers = _resources()
-    stored = set_weights(providers.config(), rule, parsed, changed_by or getpass.getuser(), store, reason)
+    stored = set_weights(providers.config(), rule, parsed, changed_by or cli_actor(), store, reason)
     click.echo(f"{rule}: " + ", ".join(f"{k}={v:g}" for k, v in stored.items()))
 
 

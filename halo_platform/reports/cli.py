@@ -54,17 +54,16 @@ def list_tasks() -> None:
 @click.argument("task")
 @click.option("--payload", default="{}", help="The payload as a JSON object.")
 @click.option("--sink", "sinks", multiple=True, help="Deliver to this sink (repeatable; default: the task's).")
-@click.option("--requested-by", default=None, help="Who asks (default: $USER).")
+@click.option("--requested-by", default=None, help="Who asks (default: cli:<login>).")
 @click.option("--wait", is_flag=True, help="Run in this process and print the final status (SUCCEEDED, SKIPPED_NO_DATA, "
               "BLOCKED, FAILED or CANCELED) and outputs.")
 def run_task(task: str, payload: str, sinks: tuple[str, ...], requested_by: str | None, wait: bool) -> int:
     """Request a run of TASK; prints the request id (exit 0 with --wait only if SUCCEEDED)."""
-    import getpass
-
+    from halo_platform.access.cli import cli_actor
     from halo_platform.reports.requests import create_request
 
     request = create_request(_store(), task, _json_object(payload, "--payload"), list(sinks) or None,
-                             requested_by or getpass.getuser(), trigger="manual", wait=wait)
+                             requested_by or cli_actor(), trigger="manual", wait=wait)
     click.echo(request["request_id"])
     if not wait:
         return 0
@@ -125,26 +124,24 @@ def list_schedules_cmd() -> None:
 @click.option("--sink", "sinks", multiple=True, help="Sink name (repeatable; replaces the list).")
 @click.option("--catch-up", type=click.Choice(CATCH_UP), default=None,
               help="Ticks missed while the sensor was stopped: run none, the latest (the default) or all.")
-@click.option("--by", "updated_by", default=None, help="Who edits (default: $USER).")
+@click.option("--by", "updated_by", default=None, help="Who edits (default: cli:<login>).")
 def set_schedule_cmd(schedule_id: str, task: str | None, cron: str | None, timezone: str | None,
                      payload: str | None, sinks: tuple[str, ...], catch_up: str | None, updated_by: str | None) -> None:
     """Create or change a schedule; unset options keep their value."""
-    import getpass
-
+    from halo_platform.access.cli import cli_actor
     from halo_platform.reports.schedules import set_schedule
 
     s = set_schedule(_store(), schedule_id, task=task, cron=cron, timezone=timezone, payload=_json_object(payload, "--payload"),
-                     sinks=list(sinks) or None, catch_up=catch_up, updated_by=updated_by or getpass.getuser())
+                     sinks=list(sinks) or None, catch_up=catch_up, updated_by=updated_by or cli_actor())
     click.echo(f"{s['schedule_id']}: {s['task']} {s['cron']} {s['timezone']} "
                f"{'enabled' if s['enabled'] else 'disabled'} catch_up={s['catch_up']} payload={json.dumps(s['payload'], sort_keys=True)}")
 
 
 def _toggle(schedule_id: str, enabled: bool, updated_by: str | None) -> None:
-    import getpass
-
+    from halo_platform.access.cli import cli_actor
     from halo_platform.reports.schedules import set_schedule
 
-    s = set_schedule(_store(), schedule_id, enabled=enabled, updated_by=updated_by or getpass.getuser())
+    s = set_schedule(_store(), schedule_id, enabled=enabled, updated_by=updated_by or cli_actor())
     click.echo(f"{s['schedule_id']}: {'enabled' if s['enabled'] else 'disabled'}")
 
 

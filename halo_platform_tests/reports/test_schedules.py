@@ -375,3 +375,12 @@ def test_cron_in_words_leaves_plain_times_as_they_are(cron, words):
     from halo_platform.reports.schedules import cron_in_words
 
     assert cron_in_words(cron, "UTC") == words
+
+
+def test_a_schedule_edited_with_halo_records_cli_and_the_login_as_halo_keys_does(halo_env, store):
+    """It recorded the bare login (`root`), where keys, users and messages record `cli:<login>`."""
+    import getpass
+
+    result = CliRunner().invoke(cli, ["schedules", "set", "cli_made", "--task", "campaign_alerts", "--cron", "0 7 * * *"])
+    assert result.exit_code == 0, result.output
+    assert [e["changed_by"] for e in schedule_edits(store, "cli_made")] == [f"cli:{getpass.getuser()}"]
