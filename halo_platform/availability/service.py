@@ -22,6 +22,7 @@ from halo_platform.availability.tables import AvailableSpan, EmrQuarantine, EmrW
 from halo_platform.core.errors import HaloError, NotFoundError
 from halo_platform.core.files import replaced_whole
 from halo_platform.core.instance import dagster_instance
+from halo_platform.core.models import EARLIEST_DATE, LATEST_DATE
 from halo_platform.core.store import StoreResource
 
 MAX_QUERY_DAYS = 366
@@ -77,17 +78,13 @@ def run_processing(store: StoreResource, as_of: dt.date | None = None, horizon_d
     return summary
 
 
-#: the dates a query or a run may name: past them, the day before or the week after leaves Python's calendar
-EARLIEST, LATEST = dt.date(1900, 1, 1), dt.date(2199, 12, 31)
-
-
 _YYYY_MM_DD = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def in_calendar(day: dt.date, what: str) -> dt.date:
-    """`day`, or HaloError (4xx, one CLI line) when it is outside [EARLIEST, LATEST]."""
-    if not EARLIEST <= day <= LATEST:
-        raise HaloError(f"{what}: {day} is out of range ({EARLIEST} to {LATEST})")
+    """`day`, or HaloError (4xx, one CLI line) when it is outside [EARLIEST_DATE, LATEST_DATE]."""
+    if not EARLIEST_DATE <= day <= LATEST_DATE:
+        raise HaloError(f"{what}: {day} is out of range ({EARLIEST_DATE} to {LATEST_DATE})")
     return day
 
 
@@ -202,7 +199,7 @@ def next_available(store: StoreResource, feed: str, provider_id: str, minutes: i
     try:
         after = (after or now).astimezone(dt.UTC)
     except OverflowError:  # 0001-01-01T00:00+14:00 is before year 1 in UTC
-        raise HaloError(f"after: {after} is out of range ({EARLIEST} to {LATEST})") from None
+        raise HaloError(f"after: {after} is out of range ({EARLIEST_DATE} to {LATEST_DATE})") from None
     in_calendar(after.date(), "after")
     with store.read() as conn:
         codec = Codec(conn)
@@ -256,10 +253,10 @@ def bookable_slots(store: StoreResource, feed: str, provider_id: str, slot_type:
     now = now or pipeline.utcnow()
     tz = provider_zone(store, feed, provider_id)
     first = first or now.astimezone(tz).date()
-    last = last or min(first + dt.timedelta(days=DEFAULT_SLOT_DAYS - 1), LATEST)
+    last = last or min(first + dt.timedelta(days=DEFAULT_SLOT_DAYS - 1), LATEST_DATE)
     # a day's first slot may sit in a span continuing the previous day's, whose buffer reaches
     # back; within the calendar (no span is stored outside it)
-    window = (max(first - dt.timedelta(days=1), EARLIEST), min(last + dt.timedelta(days=1), LATEST))
+    window = (max(first - dt.timedelta(days=1), EARLIEST_DATE), min(last + dt.timedelta(days=1), LATEST_DATE))
     if together_with:
         free = [(g.start_at, g.end_at) for g in group_availability(store, feed, [provider_id, *together_with], "all", *window)]
     else:

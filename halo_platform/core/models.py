@@ -49,3 +49,8 @@ class Base(DeclarativeBase):
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
+
+#: the dates the platform takes from a caller (queries, runs, payloads): past them, the days a
+#: computation steps before or after leave Python's calendar (an OverflowError, not an answer)
+EARLIEST_DATE, LATEST_DATE = dt.date(1900, 1, 1), dt.date(2199, 12, 31)
+

@@ -24,6 +24,7 @@ from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo, fie
 from pydantic_core import to_jsonable_python
 
 from halo_platform.core.errors import HaloError
+from halo_platform.core.models import EARLIEST_DATE, LATEST_DATE
 
 
 class ReportFormat(enum.StrEnum):
@@ -52,7 +53,6 @@ def _not_a_boolean(value: Any) -> Any:
 
 
 _ISO_DATE = re.compile(r"\d{4}-?\d{2}-?\d{2}")
-EARLIEST_DATE, LATEST_DATE = dt.date(1900, 1, 1), dt.date(2199, 12, 31)
 
 
 def _iso_date(value: Any) -> Any:
