@@ -4,13 +4,15 @@ A sink takes a delivery (files and/or a short text message) and returns the URIs
 it wrote. It raises `TransientSinkError` for what a retry may fix (connection
 refused or dropped, timeouts, 4xx SMTP replies) and `PermanentSinkError` for what
 it cannot (bad credentials, a refused recipient). `deliver_with_retries` wraps any
-sink with bounded retries and backoff and never raises: it reports the outcome.
+sink with bounded retries and backoff and never raises: it reports the outcome,
+any other exception included (a sink's bug or an unusable setting is that sink's failure).
 """
 
 from __future__ import annotations
 
 import abc
 import contextlib
+import logging
 import re
 import tempfile
 import time
@@ -22,6 +24,9 @@ from typing import ClassVar
 import dagster as dg
 
 from halo_platform.core.models import utcnow
+from halo_platform.core.redact import mask_text
+
+log = logging.getLogger(__name__)
 
 
 class SinkError(Exception):
@@ -150,31 +155,43 @@ def deliver_with_retries(
     backoff_seconds: Sequence[float] = (1.0, 4.0),
     sleep=time.sleep,  # noqa: ANN001
 ) -> DeliveryOutcome:
-    """Deliver through one sink with bounded retries; transient errors back off and retry."""
+    """Deliver through one sink with bounded retries; transient errors back off and retry.
+    The outcome's detail has its emails and phone numbers masked (a server's reply may echo
+    them); an exception that is not a sink error is named by its type alone (its text may hold
+    a setting's value) and not retried."""
     detail = ""
     for attempt in range(1, attempts + 1):
         try:
             targets = sink.deliver(delivery)
             return DeliveryOutcome(name, "DELIVERED", attempt, list(targets), "", utcnow())
         except PermanentSinkError as exc:
-            return DeliveryOutcome(name, "FAILED", attempt, [], f"permanent: {exc}")
+            return DeliveryOutcome(name, "FAILED", attempt, [], mask_text(f"permanent: {exc}"))
         except (TransientSinkError, OSError, TimeoutError) as exc:
-            detail = f"{type(exc).__name__}: {exc}"
+            detail = mask_text(f"{type(exc).__name__}: {exc}")
             if attempt < attempts:
                 sleep(backoff_seconds[min(attempt - 1, len(backoff_seconds) - 1)])
+        except Exception as exc:  # noqa: BLE001 - one sink's failure never stops the others
+            log.error("sink %s failed unexpectedly: %s", name, type(exc).__name__)
+            return DeliveryOutcome(name, "FAILED", attempt, [], f"unexpected error: {type(exc).__name__}")
     return DeliveryOutcome(name, "FAILED", attempts, [], f"gave up after {attempts} attempts: {detail}")
 
 
 def post(url: str, what: str, timeout: float, **request) -> None:  # noqa: ANN003 - httpx.post's arguments
-    """POST to an HTTP endpoint: unreachable, 429 and 5xx are transient, other 4xx permanent.
-    `what` names the endpoint in errors (never its URL, which may hold a secret)."""
+    """POST to an HTTP endpoint: only a 2xx is delivered. Unreachable, 429 and 5xx are transient;
+    a URL that is not one, a redirect (not followed: the endpoint did not take the POST) and
+    other 4xx are permanent. `what` names the endpoint in errors (never its URL or a redirect's
+    Location, which may hold a secret)."""
     import httpx
 
     try:
         response = httpx.post(url, timeout=timeout, **request)
+    except (httpx.InvalidURL, httpx.UnsupportedProtocol):
+        raise PermanentSinkError(f"{what}: the URL is not a valid http(s) URL") from None
     except httpx.TransportError as exc:
         raise TransientSinkError(f"{what} unreachable: {type(exc).__name__}") from None
     if response.status_code == 429 or response.status_code >= 500:
         raise TransientSinkError(f"{what} answered {response.status_code}")
-    if response.status_code >= 400:
+    if 300 <= response.status_code < 400:
+        raise PermanentSinkError(f"{what} answered {response.status_code}, a redirect (not followed)")
+    if not 200 <= response.status_code < 300:
         raise PermanentSinkError(f"{what} answered {response.status_code}: {response.text[:100]}")

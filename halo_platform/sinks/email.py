@@ -94,5 +94,9 @@ class EmailSink(Sink):
         except (smtplib.SMTPException, OSError) as exc:
             raise TransientSinkError(f"{type(exc).__name__}: {exc}") from None
         delivered = [a for a in recipients if a not in refused]
+        if refused:  # the others have it: a retry would send it to them twice, so none is made
+            raise PermanentSinkError(
+                f"refused for {', '.join(f'{mask_email(a)} ({code})' for a, (code, _) in refused.items())}; "
+                f"sent to {', '.join(mask_email(a) for a in delivered)}")
         log.info("email %r sent to %s", delivery.subject, masked)
         return [f"mailto:{mask_email(a)}" for a in delivered]

@@ -1,11 +1,14 @@
 """`ftp` sink (ftplib), optionally explicit FTPS (`tls: true`): STOR under a temporary
-name, then RNFR/RNTO into place."""
+name, then RNFR/RNTO into place. A failed attempt removes its temporary file, and the file
+a previous delivery left stays whole until the new one is in place."""
 
 from __future__ import annotations
 
+import contextlib
 import ftplib
 import ssl
 import uuid
+from pathlib import Path
 
 from halo_platform.sinks.base import Delivery, PermanentSinkError, Sink, TransientSinkError, safe_name
 from halo_platform.sinks.email import tls_context
@@ -38,7 +41,7 @@ class FTPSink(Sink):
             ftp.set_pasv(self.passive)
             self._cwd(ftp, self.remote_dir)
             with self.stored(delivery) as files:
-                return [self._put(ftp, f.name, f.read_bytes) for f in files]
+                return [self._put(ftp, f) for f in files]
         except ftplib.error_perm as exc:
             raise PermanentSinkError(f"FTP {self.host}: {str(exc)[:200]}") from None
         except ssl.SSLCertVerificationError as exc:
@@ -51,19 +54,44 @@ class FTPSink(Sink):
             except (ftplib.Error, EOFError, OSError, AttributeError):
                 ftp.close()
 
-    def _put(self, ftp: ftplib.FTP, name: str, read) -> str:  # noqa: ANN001
-        import io
-
-        final = safe_name(name)
+    def _put(self, ftp: ftplib.FTP, path: Path) -> str:
+        final = safe_name(path.name)
         temp = f".{final}.{uuid.uuid4().hex[:8]}.part"
-        ftp.storbinary(f"STOR {temp}", io.BytesIO(read()))
         try:
-            ftp.delete(final)
-        except ftplib.error_perm:
-            pass  # not there yet
-        ftp.rename(temp, final)
+            with open(path, "rb") as body:  # streamed, a block at a time
+                ftp.storbinary(f"STOR {temp}", body)
+            self._replace(ftp, temp, final)
+        except BaseException:
+            with contextlib.suppress(ftplib.Error, EOFError, OSError):
+                ftp.delete(temp)
+            raise
         scheme = "ftps" if self.tls else "ftp"
         return f"{scheme}://{self.host}:{self.port}{ftp.pwd().rstrip('/')}/{final}"
+
+    @staticmethod
+    def _replace(ftp: ftplib.FTP, temp: str, final: str) -> None:
+        """Rename `temp` to `final`. A server that will not rename over a file gets the old one
+        moved aside first, put back if the new one cannot take its place, deleted once it has."""
+        try:
+            ftp.rename(temp, final)
+            return
+        except ftplib.error_perm:
+            pass
+        aside = f".{final}.{uuid.uuid4().hex[:8]}.old"
+        try:
+            ftp.rename(final, aside)
+        except ftplib.error_perm:
+            aside = None  # no file there: the refusal was not about overwriting
+        try:
+            ftp.rename(temp, final)
+        except BaseException:
+            if aside:
+                with contextlib.suppress(ftplib.Error, EOFError, OSError):
+                    ftp.rename(aside, final)
+            raise
+        if aside:
+            with contextlib.suppress(ftplib.Error, EOFError, OSError):
+                ftp.delete(aside)
 
     @staticmethod
     def _cwd(ftp: ftplib.FTP, remote_dir: str) -> None:

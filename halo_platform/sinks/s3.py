@@ -42,8 +42,11 @@ class S3Sink(Sink):
 
         config = Config(retries={"total_max_attempts": 1, "mode": "standard"}, connect_timeout=self.timeout,
                         read_timeout=self.timeout, signature_version="s3v4")  # SigV4: presigned links too
-        return boto3.client("s3", endpoint_url=self.endpoint_url, region_name=self.region, config=config,
-                            aws_access_key_id=self.access_key_id, aws_secret_access_key=self.secret_access_key)
+        try:
+            return boto3.client("s3", endpoint_url=self.endpoint_url, region_name=self.region, config=config,
+                                aws_access_key_id=self.access_key_id, aws_secret_access_key=self.secret_access_key)
+        except ValueError:  # boto's text repeats the setting's value
+            raise PermanentSinkError(f"S3 {self.bucket}: endpoint_url or region is not valid") from None
 
     def deliver(self, delivery: Delivery) -> list[str]:
         from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError

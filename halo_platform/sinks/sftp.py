@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import posixpath
 import stat
 import uuid
@@ -58,16 +59,39 @@ class SFTPSink(Sink):
     def _put(self, sftp, path: Path) -> str:  # noqa: ANN001
         final = posixpath.join(self.remote_dir, safe_name(path.name))
         temp = posixpath.join(self.remote_dir, f".{safe_name(path.name)}.{uuid.uuid4().hex[:8]}.part")
-        sftp.put(str(path), temp, confirm=True)
+        import paramiko
+
         try:
-            sftp.posix_rename(temp, final)
-        except OSError:  # no posix-rename extension: plain rename refuses to overwrite
+            sftp.put(str(path), temp, confirm=True)
             try:
-                sftp.remove(final)
-            except OSError:
-                pass
-            sftp.rename(temp, final)
+                sftp.posix_rename(temp, final)
+            except OSError:  # no posix-rename extension: plain rename refuses to overwrite
+                self._replace(sftp, temp, final)
+        except BaseException:  # a failed attempt leaves no half-written file behind
+            with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
+                sftp.remove(temp)
+            raise
         return f"sftp://{self.host}:{self.port}{final if final.startswith('/') else '/' + final}"
+
+    @staticmethod
+    def _replace(sftp, temp: str, final: str) -> None:  # noqa: ANN001
+        """Plain rename over a file: the old one is moved aside, put back if the new one cannot
+        take its place, removed once it has."""
+        aside = f"{temp[:-len('.part')]}.old"
+        try:
+            sftp.rename(final, aside)
+        except OSError:
+            aside = None  # no file there yet
+        try:
+            sftp.rename(temp, final)
+        except BaseException:
+            if aside:
+                with contextlib.suppress(OSError, EOFError):
+                    sftp.rename(aside, final)
+            raise
+        if aside:
+            with contextlib.suppress(OSError, EOFError):
+                sftp.remove(aside)
 
     @staticmethod
     def _makedirs(sftp, remote_dir: str) -> None:  # noqa: ANN001

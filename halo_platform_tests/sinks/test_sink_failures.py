@@ -1,0 +1,192 @@
+"""What a sink does when its destination half-works: an unusable setting or a sink's own bug
+fails that sink alone, a redirect is not a delivery, a recipient the mail server refuses is not
+reported delivered, a server's reply is masked, and an upload that breaks or cannot be renamed
+leaves no half-written file and never loses the file an earlier delivery left."""
+
+from __future__ import annotations
+
+import email.policy
+import ftplib
+import tracemalloc
+from email.parser import BytesParser
+from pathlib import Path
+
+import paramiko
+import pytest
+import yaml
+from aiosmtpd.controller import Controller
+
+from halo_platform.reports.assets import deliver_all
+from halo_platform.sinks import Delivery, SinksResource, deliver_with_retries
+from halo_platform.sinks.base import Sink
+from halo_platform.sinks.email import EmailSink
+from halo_platform.sinks.ftp import FTPSink
+from halo_platform.sinks.sftp import SFTPSink
+from halo_platform.sinks.slack import SlackSink
+from halo_platform.sinks.webhook import WebhookSink
+from halo_platform_tests.servers.common import listening_socket
+
+
+def _no_sleep(_seconds: float) -> None:
+    return None
+
+
+@pytest.fixture
+def big_report(tmp_path: Path) -> Path:
+    path = tmp_path / "payment_reconciliation_2024-03-04_2024-03-11.csv"
+    path.write_bytes(b"order_id,issue\n" + b"O1,MISSING_PAYMENT\n" * 20_000)
+    return path
+
+
+@pytest.mark.parametrize("settings", [
+    {"kind": "s3", "bucket": "reports", "endpoint_url": "not a url", "region": "us-east-1", "access_key_id": "a", "secret_access_key": "b"},
+    {"kind": "slack", "webhook_url": "https://hooks.slack.com/services/T0/B0/XXXX\n"},  # a secret read from a file, its newline kept
+], ids=["s3-endpoint", "slack-url-newline"])
+def test_a_sink_that_cannot_work_fails_alone(halo_env, tmp_path, monkeypatch, report_file, settings) -> None:
+    home = Path(halo_env["HALO_HOME"])
+    (tmp_path / "sinks.yaml").write_text(yaml.safe_dump({"sinks": {"broken": settings, "outbox": {"kind": "folder", "path": str(home / "outbox")}}}))
+    monkeypatch.setenv("HALO_SINKS_FILE", str(tmp_path / "sinks.yaml"))
+    broken, outbox = deliver_all(SinksResource(), ["broken", "outbox"], Delivery("r", "t", [report_file]))
+    assert (broken.status, outbox.status) == ("FAILED", "DELIVERED")
+    assert "XXXX" not in broken.detail and "not a url" not in broken.detail
+    assert (home / "outbox" / report_file.name).exists()
+
+
+def test_an_unexpected_error_in_a_sink_is_its_failure_named_by_type(report_file) -> None:
+    class Buggy(Sink):
+        kind = "buggy"
+
+        def deliver(self, delivery: Delivery) -> list[str]:
+            raise KeyError("secret-value")
+
+    outcome = deliver_with_retries("buggy", Buggy(), Delivery("r", "t", [report_file]), sleep=_no_sleep)
+    assert (outcome.status, outcome.attempts, outcome.detail) == ("FAILED", 1, "unexpected error: KeyError")
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_a_redirect_is_not_a_delivery(http_fake, status) -> None:
+    http_fake.add_route("POST", "/hooks/halo", lambda request: (status, {"Location": "https://elsewhere.example/?token=s3cr3t"}, ""))
+    http_fake.add_route("POST", "/services/T/B/X", lambda request: (status, {"Location": "https://elsewhere.example/?token=s3cr3t"}, ""))
+    for name, sink in (("hook", WebhookSink(url=f"{http_fake.url}/hooks/halo", secret="s3cr3t")),
+                       ("slack", SlackSink(webhook_url=f"{http_fake.url}/services/T/B/X"))):
+        outcome = deliver_with_retries(name, sink, Delivery("alert", "over budget"), attempts=1, sleep=_no_sleep)
+        assert outcome.status == "FAILED", name
+        assert f"answered {status}, a redirect" in outcome.detail and "s3cr3t" not in outcome.detail
+
+
+def test_a_recipient_the_mail_server_refuses_fails_the_sink_and_the_others_get_it_once(smtp_server, report_file) -> None:
+    smtp_server.switches.rcpt_replies = {"ops@example.com": "451 4.7.1 Greylisted, try again later"}
+    sink = EmailSink(host=smtp_server.host, port=smtp_server.port, sender="reports@example.com", to=["finance@example.com", "ops@example.com"])
+    outcome = deliver_with_retries("mail", sink, Delivery("r", "t", [report_file]), attempts=3, sleep=_no_sleep)
+    assert outcome.status == "FAILED"
+    assert "refused for o*s@example.com (451); sent to f*****e@example.com" in outcome.detail
+    assert [m.rcpt_tos for m in smtp_server.messages.snapshot()] == [["finance@example.com"]]  # once: not retried
+
+
+class _RejectsSender:
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):  # noqa: ANN001, ANN201
+        return "553 5.7.1 <reports@example.com>: Sender address rejected: not owned by user halo"  # Postfix's words
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: ANN001, ANN201
+        BytesParser(policy=email.policy.default).parsebytes(envelope.content)
+        return "250 OK"
+
+
+class _Controller(Controller):
+    def __init__(self, handler) -> None:  # noqa: ANN001
+        self._sock = listening_socket()
+        super().__init__(handler, hostname="127.0.0.1", port=self._sock.getsockname()[1], ready_timeout=10)
+
+    def _create_server(self):  # noqa: ANN202
+        return self.loop.create_server(self._factory_invoker, sock=self._sock)
+
+
+def test_an_address_the_mail_server_echoes_is_masked(report_file) -> None:
+    server = _Controller(_RejectsSender())
+    server.start()
+    try:
+        sink = EmailSink(host="127.0.0.1", port=server.port, sender="reports@example.com", to=["finance@example.com"])
+        outcome = deliver_with_retries("mail", sink, Delivery("r", "t", [report_file]), attempts=1, sleep=_no_sleep)
+    finally:
+        server.stop()
+    assert outcome.status == "FAILED" and "553" in outcome.detail
+    assert "reports@example.com" not in outcome.detail and "<r***@example.com>" in outcome.detail
+
+
+def _storbinary_dropping_mid_transfer(self, cmd, fp, blocksize=8192, callback=None, rest=None):  # noqa: ANN001, ANN202, ARG001
+    self.voidcmd("TYPE I")
+    with self.transfercmd(cmd, rest) as conn:
+        conn.sendall(fp.read(blocksize))
+    raise ConnectionResetError(104, "Connection reset by peer")
+
+
+def test_an_ftp_upload_that_breaks_leaves_no_half_written_file(ftp_server, big_report, monkeypatch) -> None:
+    monkeypatch.setattr(ftplib.FTP, "storbinary", _storbinary_dropping_mid_transfer)
+    sink = FTPSink(host=ftp_server.host, port=ftp_server.port, remote_dir="/inbound", **ftp_server.credentials)
+    outcome = deliver_with_retries("ftp", sink, Delivery("r", "t", [big_report]), attempts=3, sleep=_no_sleep)
+    assert (outcome.status, outcome.attempts) == ("FAILED", 3)
+    assert list((ftp_server.home / "inbound").iterdir()) == []
+
+
+def test_an_ftp_rename_that_fails_keeps_the_file_delivered_before(ftp_server, big_report, monkeypatch) -> None:
+    sink = FTPSink(host=ftp_server.host, port=ftp_server.port, remote_dir="/inbound", **ftp_server.credentials)
+    sink.deliver(Delivery("r", "t", [big_report]))  # the previous delivery of the same report
+    rename = ftplib.FTP.rename
+
+    def only_renames_aside(self, fromname: str, toname: str) -> str:
+        if fromname.endswith(".part"):
+            raise ftplib.error_perm("553 Rename refused")
+        return rename(self, fromname, toname)
+
+    monkeypatch.setattr(ftplib.FTP, "rename", only_renames_aside)
+    outcome = deliver_with_retries("ftp", sink, Delivery("r", "t", [big_report]), attempts=2, sleep=_no_sleep)
+    assert outcome.status == "FAILED"
+    assert [p.name for p in (ftp_server.home / "inbound").iterdir()] == [big_report.name]
+    assert (ftp_server.home / "inbound" / big_report.name).read_bytes() == big_report.read_bytes()
+
+
+def test_an_ftp_server_that_will_not_rename_over_a_file_gets_the_new_one(ftp_server, big_report, monkeypatch) -> None:
+    sink = FTPSink(host=ftp_server.host, port=ftp_server.port, remote_dir="/inbound", **ftp_server.credentials)
+    sink.deliver(Delivery("r", "t", [big_report]))
+    big_report.write_bytes(b"order_id,issue\nO2,NEW\n")
+    rename = ftplib.FTP.rename
+
+    def refuses_to_overwrite(self, fromname: str, toname: str) -> str:
+        if (ftp_server.home / "inbound" / toname).exists():
+            raise ftplib.error_perm("553 File exists")
+        return rename(self, fromname, toname)
+
+    monkeypatch.setattr(ftplib.FTP, "rename", refuses_to_overwrite)
+    sink.deliver(Delivery("r", "t", [big_report]))
+    assert [p.name for p in (ftp_server.home / "inbound").iterdir()] == [big_report.name]
+    assert (ftp_server.home / "inbound" / big_report.name).read_bytes() == b"order_id,issue\nO2,NEW\n"
+
+
+def test_an_ftp_upload_streams_the_file(ftp_server, tmp_path) -> None:
+    size = 64 << 20
+    big = tmp_path / "payment_reconciliation_2024-03-04_2024-03-11.csv"
+    with open(big, "wb") as fh:
+        fh.truncate(size)
+    sink = FTPSink(host=ftp_server.host, port=ftp_server.port, remote_dir="/inbound", **ftp_server.credentials)
+    tracemalloc.start()
+    try:
+        sink.deliver(Delivery("r", "t", [big]))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert (ftp_server.home / "inbound" / big.name).stat().st_size == size
+    assert peak < 16 << 20  # read whole, it was 64 MiB
+
+
+def test_an_sftp_upload_that_breaks_leaves_no_half_written_file(sftp_server, big_report, monkeypatch) -> None:
+    def put_dropping(self, localpath, remotepath, callback=None, confirm=True):  # noqa: ANN001, ANN202, ARG001
+        with open(localpath, "rb") as src, self.file(remotepath, "wb") as dst:
+            dst.write(src.read(32768))
+        raise EOFError
+
+    monkeypatch.setattr(paramiko.SFTPClient, "put", put_dropping)
+    sink = SFTPSink(host=sftp_server.host, port=sftp_server.port, remote_dir="/inbound",
+                    known_hosts_path=str(sftp_server.known_hosts_path), **sftp_server.credentials)
+    outcome = deliver_with_retries("sftp", sink, Delivery("r", "t", [big_report]), attempts=3, sleep=_no_sleep)
+    assert (outcome.status, outcome.attempts) == ("FAILED", 3)
+    assert list((sftp_server.root / "inbound").iterdir()) == []
