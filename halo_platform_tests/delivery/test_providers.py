@@ -262,3 +262,17 @@ def test_a_2xx_whose_body_names_no_message_is_an_unknown_outcome_never_sent_else
     fakes[kind].set_switches(failure_rate=1.0, failure_response=(status, {}, body))
     result = make_provider(kind, fakes[kind]).send(outgoing(CHANNEL_OF[kind]))
     assert result.outcome == UNKNOWN, result.detail
+
+
+
+def test_smtp_a_connection_dropped_after_data_is_an_unknown_outcome_never_sent_again(smtp_server, make_provider) -> None:
+    """The pooled connection's drop was taken for an idle close, and the message sent again on a new one."""
+    provider = make_provider("smtp", smtp_server, host="127.0.0.1", port=smtp_server.port, timeout_seconds=3.0)
+    assert provider.send(outgoing("email")).outcome == ACKNOWLEDGED  # its connection stays in the pool
+    smtp_server.switches.drop_after_data = True
+    second = outgoing("email")
+    result = provider.send(second)
+    third = provider.send(outgoing("email"))  # on a new connection
+    assert result.outcome == UNKNOWN
+    assert [m.message["X-Halo-Message-Id"] for m in smtp_server.messages.snapshot()].count(second.id) == 1
+    assert third.outcome == ACKNOWLEDGED and len(smtp_server.messages) == 3

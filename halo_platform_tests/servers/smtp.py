@@ -62,7 +62,9 @@ class SMTPSwitches:
     - rcpt_reply: reply every RCPT TO with this line instead of 250 (e.g. "451 4.3.0 Try again later",
       "550 5.1.1 No such user").
     - rcpt_replies: per-recipient reply lines (address -> line), for a partial refusal.
+    - mail_reply: reply MAIL FROM with this line instead of 250 (e.g. Postfix's "553 5.7.1 <a@b>: Sender address rejected").
     - data_reply: reply the end of DATA with this line instead of 250 (the message is then not recorded).
+    - drop_after_data: record the next message, then close its connection before the 250 (an unknown outcome).
     - drop_on_connect: close every new connection before the greeting.
     - reject_auth: answer every AUTH with 535 5.7.8 even with the right credentials.
     - offer_starttls: advertise STARTTLS on the plain port (True by default).
@@ -71,7 +73,9 @@ class SMTPSwitches:
 
     rcpt_reply: str | None = None
     rcpt_replies: dict[str, str] = field(default_factory=dict)
+    mail_reply: str | None = None
     data_reply: str | None = None
+    drop_after_data: bool = False
     drop_on_connect: bool = False
     reject_auth: bool = False
     offer_starttls: bool = True
@@ -85,6 +89,8 @@ class _Handler:
     async def handle_MAIL(self, smtp, session: Session, envelope: Envelope, address: str, mail_options) -> str:  # noqa: ANN001
         if self.server.switches.require_auth and not session.authenticated:
             return "530 5.7.0 Authentication required"
+        if self.server.switches.mail_reply:
+            return self.server.switches.mail_reply
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return "250 OK"
@@ -114,6 +120,9 @@ class _Handler:
                 port=smtp.transport.get_extra_info("sockname")[1] if smtp.transport else 0,
             )
         )
+        if self.server.switches.drop_after_data:
+            self.server.switches.drop_after_data = False
+            smtp.transport.close()
         return "250 2.0.0 Message accepted for delivery"
 
 

@@ -5,16 +5,13 @@ leaves no half-written file and never loses the file an earlier delivery left.""
 
 from __future__ import annotations
 
-import email.policy
 import ftplib
 import tracemalloc
-from email.parser import BytesParser
 from pathlib import Path
 
 import paramiko
 import pytest
 import yaml
-from aiosmtpd.controller import Controller
 
 from halo_platform.reports.assets import deliver_all
 from halo_platform.sinks import Delivery, SinksResource, deliver_with_retries
@@ -24,7 +21,6 @@ from halo_platform.sinks.ftp import FTPSink
 from halo_platform.sinks.sftp import SFTPSink
 from halo_platform.sinks.slack import SlackSink
 from halo_platform.sinks.webhook import WebhookSink
-from halo_platform_tests.servers.common import listening_socket
 
 
 def _no_sleep(_seconds: float) -> None:
@@ -83,32 +79,10 @@ def test_a_recipient_the_mail_server_refuses_fails_the_sink_and_the_others_get_i
     assert [m.rcpt_tos for m in smtp_server.messages.snapshot()] == [["finance@example.com"]]  # once: not retried
 
 
-class _RejectsSender:
-    async def handle_MAIL(self, server, session, envelope, address, mail_options):  # noqa: ANN001, ANN201
-        return "553 5.7.1 <reports@example.com>: Sender address rejected: not owned by user halo"  # Postfix's words
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: ANN001, ANN201
-        BytesParser(policy=email.policy.default).parsebytes(envelope.content)
-        return "250 OK"
-
-
-class _Controller(Controller):
-    def __init__(self, handler) -> None:  # noqa: ANN001
-        self._sock = listening_socket()
-        super().__init__(handler, hostname="127.0.0.1", port=self._sock.getsockname()[1], ready_timeout=10)
-
-    def _create_server(self):  # noqa: ANN202
-        return self.loop.create_server(self._factory_invoker, sock=self._sock)
-
-
-def test_an_address_the_mail_server_echoes_is_masked(report_file) -> None:
-    server = _Controller(_RejectsSender())
-    server.start()
-    try:
-        sink = EmailSink(host="127.0.0.1", port=server.port, sender="reports@example.com", to=["finance@example.com"])
-        outcome = deliver_with_retries("mail", sink, Delivery("r", "t", [report_file]), attempts=1, sleep=_no_sleep)
-    finally:
-        server.stop()
+def test_an_address_the_mail_server_echoes_is_masked(smtp_server, report_file) -> None:
+    smtp_server.switches.mail_reply = "553 5.7.1 <reports@example.com>: Sender address rejected: not owned by user halo"  # Postfix's words
+    sink = EmailSink(host=smtp_server.host, port=smtp_server.port, sender="reports@example.com", to=["finance@example.com"])
+    outcome = deliver_with_retries("mail", sink, Delivery("r", "t", [report_file]), attempts=1, sleep=_no_sleep)
     assert outcome.status == "FAILED" and "553" in outcome.detail
     assert "reports@example.com" not in outcome.detail and "<r***@example.com>" in outcome.detail
 

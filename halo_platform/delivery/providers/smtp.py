@@ -20,6 +20,7 @@ from halo_platform.delivery.providers.base import (
     Provider,
     SendResult,
 )
+from halo_platform.delivery.providers.wire import closed_by_peer
 
 
 def smtp_outcome(code: int) -> str:
@@ -56,18 +57,19 @@ class SmtpProvider(Provider):
             conn.login(self.username, self.password or "")
         return conn
 
-    def _checkout(self, timeout: float, fresh: bool) -> tuple[smtplib.SMTP, bool]:
-        """A connection and whether it was reused from the pool."""
-        if not fresh:
+    def _checkout(self, timeout: float) -> smtplib.SMTP:
+        """A kept-open connection the server has not closed meanwhile, else a new one: a
+        connection that fails once the message is on its way leaves its outcome unknown, so
+        none is sent on a connection known to be closed."""
+        while True:
             try:
                 conn = self._pool.get_nowait()
             except queue.Empty:
-                pass
-            else:
-                if conn.sock is not None:
-                    conn.sock.settimeout(timeout)
-                return conn, True
-        return self._connect(timeout), False
+                return self._connect(timeout)
+            if conn.sock is not None and not closed_by_peer(conn.sock):
+                conn.sock.settimeout(timeout)
+                return conn
+            conn.close()
 
     def _checkin(self, conn: smtplib.SMTP) -> None:
         if self._pool.qsize() < self.max_concurrency:
@@ -93,11 +95,11 @@ class SmtpProvider(Provider):
 
     def send_one(self, message: Outgoing, timeout: float | None = None) -> SendResult:
         timeout = min(timeout or self.timeout_seconds, self.timeout_seconds)
-        return self._send(message, self._email(message), timeout, fresh=False)
+        return self._send(message, self._email(message), timeout)
 
-    def _send(self, message: Outgoing, email: EmailMessage, timeout: float, fresh: bool) -> SendResult:
+    def _send(self, message: Outgoing, email: EmailMessage, timeout: float) -> SendResult:
         try:
-            conn, reused = self._checkout(timeout, fresh)
+            conn = self._checkout(timeout)
         except smtplib.SMTPAuthenticationError as exc:
             return SendResult(message.id, PERMANENT, detail=f"configuration error: SMTP login refused ({exc.smtp_code})")
         except smtplib.SMTPResponseException as exc:
@@ -111,10 +113,8 @@ class SmtpProvider(Provider):
             _reset(conn)
             self._checkin(conn)
             return SendResult(message.id, smtp_outcome(code), detail=f"{code} recipient refused")
-        except smtplib.SMTPServerDisconnected:
+        except smtplib.SMTPServerDisconnected:  # after DATA the relay may have the message: never sent again
             _quit(conn)
-            if reused:  # the server closed an idle pooled connection before MAIL FROM: nothing sent
-                return self._send(message, email, timeout, fresh=True)
             return SendResult(message.id, UNKNOWN, detail="connection dropped")
         except smtplib.SMTPResponseException as exc:
             _reset(conn)

@@ -81,7 +81,7 @@ def basic_auth(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
-def _closed_by_peer(sock: socket.socket) -> bool:
+def closed_by_peer(sock: socket.socket) -> bool:
     """An idle keep-alive connection the server has closed (or sent stray bytes on) reads as
     ready: it must not carry a request (its failure would look like an unknown outcome)."""
     try:
@@ -138,7 +138,7 @@ class WirePool:
                 sock = self._idle.pop() if self._idle else None
             if sock is None:
                 return self._connect(timeout)
-            if not _closed_by_peer(sock):
+            if not closed_by_peer(sock):
                 return sock
             sock.close()
 
