@@ -18,13 +18,15 @@ import sqlalchemy as sa
 from halo_platform.core.models import utcnow
 from halo_platform.core.write_lock import writing
 from halo_platform.delivery.autopilot import window_stats
-from halo_platform.delivery.dispatch import Dispatcher
-from halo_platform.delivery.providers.base import asked_pause
+from halo_platform.delivery.dispatch import Dispatcher, call_provider
+from halo_platform.delivery.providers.base import THROTTLED, asked_pause
 from halo_platform.delivery.providers.wire import Reply
 from halo_platform.delivery.service import enqueue_many, submit
 from halo_platform.delivery.tables import DeliveryAttempt, Message, ProviderState
 from halo_platform.delivery.throttle import BURST_SECONDS, Tokens
+from halo_platform.lab.fakehttp import FakeHTTPServer
 from halo_platform.lab.provider_fakes import SECRETS
+from halo_platform_tests.delivery.conftest import outgoing
 
 
 def reply(status: int, retry_after: str | None = None) -> Reply:
@@ -38,6 +40,7 @@ def reply(status: int, retry_after: str | None = None) -> Reply:
     (429, "2", 2.0), (429, "2.5", 2.5), (429, "0", 1.0), (429, None, 1.0), (429, "soon", 1.0), (429, "86400", 3600.0), (429, "-5", 1.0),
     (503, "3", 3.0), (503, None, None), (500, "3", None), (200, "3", None),
     (429, "Wed, 21 Oct 2015 07:28:00 GMT", 1.0), (503, "Fri, 31 Dec 9999 23:59:59 GMT", 3600.0),
+    (429, "nan", 1.0), (503, "nan", None), (429, "inf", 1.0),  # a pause of nan seconds was taken
 ])
 def test_the_pause_an_answer_asks_for(status, header, pause):  # noqa: ANN001
     assert asked_pause(reply(status, header)) == pause
@@ -46,6 +49,23 @@ def test_the_pause_an_answer_asks_for(status, header, pause):  # noqa: ANN001
 def test_a_retry_after_date_is_the_time_left_until_it():
     soon = email.utils.format_datetime(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=30), usegmt=True)
     assert 25 <= asked_pause(reply(429, soon)) <= 30
+
+
+def test_sendgrids_x_ratelimit_reset_is_the_time_left_until_it(make_provider) -> None:
+    """SendGrid says when its limit resets (a Unix time), not Retry-After: the provider was paused 1 s."""
+    server = FakeHTTPServer()
+    reset = int(time.time()) + 120
+
+    @server.route("POST", r"/v3/mail/send")
+    def limited(request) -> tuple:  # noqa: ANN001, ARG001
+        return 429, {"X-RateLimit-Limit": "600", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset)}, {"errors": [{"message": "too many requests"}]}
+
+    server.start()
+    try:
+        [result] = call_provider(make_provider("sendgrid", server), [outgoing("email")])
+    finally:
+        server.stop()
+    assert result.outcome == THROTTLED and 110 <= result.retry_after <= 120
 
 
 def push_config(providers_file, fakes, weights=None, **onesignal):  # noqa: ANN001, ANN003, ANN201

@@ -22,6 +22,7 @@ import datetime as dt
 import hmac
 import json
 import logging
+import math
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -196,11 +197,13 @@ def http_outcome(status: int) -> str:
 
 def asked_pause(response: Reply) -> float | None:
     """The seconds a provider's answer asks us to wait: a 429 (`Retry-After` in seconds or as
-    an HTTP date, else DEFAULT_PAUSE_SECONDS) or a 503 with `Retry-After`, between
-    DEFAULT_PAUSE_SECONDS and MAX_PAUSE_SECONDS; None otherwise."""
+    an HTTP date, else SendGrid's `X-RateLimit-Reset`, the Unix time the limit resets, else
+    DEFAULT_PAUSE_SECONDS) or a 503 with `Retry-After`, between DEFAULT_PAUSE_SECONDS and
+    MAX_PAUSE_SECONDS; None otherwise."""
     if response.status_code not in (429, 503):
         return None
     header = (response.headers.get("retry-after") or "").strip()
+    reset = (response.headers.get("x-ratelimit-reset") or "").strip()
     seconds = None
     if header:
         try:
@@ -210,6 +213,13 @@ def asked_pause(response: Reply) -> float | None:
                 seconds = (parsedate_to_datetime(header) - dt.datetime.now(dt.UTC)).total_seconds()
             except (TypeError, ValueError):
                 seconds = None
+    elif reset and response.status_code == 429:
+        try:
+            seconds = float(reset) - time.time()
+        except ValueError:
+            seconds = None
+    if seconds is not None and not math.isfinite(seconds):
+        seconds = None
     if seconds is None:
         return DEFAULT_PAUSE_SECONDS if response.status_code == 429 else None
     return min(max(seconds, DEFAULT_PAUSE_SECONDS), MAX_PAUSE_SECONDS)
