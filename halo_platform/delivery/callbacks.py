@@ -12,12 +12,13 @@ import hashlib
 import logging
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 
 from halo_platform.core.errors import NotFoundError
 from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
 from halo_platform.core.text import lone_surrogate
-from halo_platform.delivery.lifecycle import moves_forward
+from halo_platform.delivery.lifecycle import overtaken_by
 from halo_platform.delivery.providers.base import CallbackEvent, CallbackRejected, CallbackRequest
 from halo_platform.delivery.queue import events_t, messages_t
 from halo_platform.delivery.resources import ProvidersResource
@@ -53,7 +54,7 @@ def _parse(provider_name: str, providers: ProvidersResource, request: CallbackRe
 
 def _own_message(conn: sa.Connection, provider_name: str, ev: CallbackEvent):  # noqa: ANN202
     """The message this event is about, if this provider sent it."""
-    ours = sa.select(messages_t.c.id, messages_t.c.status).where(messages_t.c.provider == provider_name)
+    ours = sa.select(messages_t.c.id).where(messages_t.c.provider == provider_name)
     row = conn.execute(ours.where(messages_t.c.id == ev.message_id)).first() if ev.message_id else None
     if row is None and ev.provider_message_id:
         row = conn.execute(ours.where(messages_t.c.provider_message_id == ev.provider_message_id)).first()
@@ -65,6 +66,16 @@ def handle_callback(provider_name: str, request: CallbackRequest, store: StoreRe
     if provider_name not in providers.config().providers:
         raise NotFoundError(f"unknown provider {provider_name!r}")
     events = _parse(provider_name, providers, request)
+    try:
+        return _apply(provider_name, events, store)
+    except IntegrityError:  # the same callback, delivered twice at once, stored an event first: its duplicate now
+        return _apply(provider_name, events, store)
+
+
+def _apply(provider_name: str, events: list[CallbackEvent], store: StoreResource) -> dict[str, int]:
+    """Store each new event once and move its message's status forward, in one transaction.
+    The status moves in the UPDATE's condition, on the row as it is when the row is locked:
+    two callbacks of one message applied at once never rewind it."""
     counts = {"applied": 0, "duplicates": 0, "unmatched": 0}
     now = utcnow()
     with store.write() as conn:
@@ -79,7 +90,7 @@ def handle_callback(provider_name: str, request: CallbackRequest, store: StoreRe
                 counts["duplicates"] += 1
                 continue
             conn.execute(events_t.insert().values(message_id=row.id, event=ev.event, provider=provider_name, at=now, detail=ev.detail or None, dedupe_key=dedupe_key))
-            if moves_forward(row.status, ev.event):
-                conn.execute(messages_t.update().where(messages_t.c.id == row.id).values(status=ev.event, updated_at=now))
+            conn.execute(messages_t.update().where(messages_t.c.id == row.id, messages_t.c.status.in_(overtaken_by(ev.event)))
+                         .values(status=ev.event, updated_at=now))
             counts["applied"] += 1
     return counts

@@ -22,7 +22,10 @@ FALLBACK_KEY_PREFIX = "fallback:"  # of the idempotency keys of fallbacks: calle
 
 
 def _failed(after_event_id: int):  # noqa: ANN202
-    return sa.and_(events_t.c.id > after_event_id, events_t.c.event.in_(FAILED), messages_t.c.fallback.is_not(None))
+    """Failure events after `after_event_id` of SMS with a fallback that ended failed: a late
+    failure callback of one received meanwhile (stored, its status kept) is not its end."""
+    return sa.and_(events_t.c.id > after_event_id, events_t.c.event.in_(FAILED), messages_t.c.status.in_(FAILED),
+                   messages_t.c.fallback.is_not(None))
 
 
 def last_failure_event(conn: sa.Connection, after_event_id: int) -> int | None:

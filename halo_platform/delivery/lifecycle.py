@@ -17,9 +17,11 @@ DUE = ("queued", "retry_scheduled")
 RANK = {"queued": 0, "retry_scheduled": 0, "sent": 1, "lost": 1, "expired": 1, "delivered": 2, "provider_error": 2, "received": 3, "delivery_failed": 3}
 
 
-def moves_forward(current: str, new: str) -> bool:
-    """Whether a message in status `current` may take status `new` (a callback's event)."""
-    return RANK.get(new, 0) >= RANK.get(current, 0)
+def overtaken_by(new: str) -> tuple[str, ...]:
+    """The statuses a message leaves for `new` (a callback's event): those of a lower rank. A
+    status only moves forward, and of two outcomes of the same stage (delivered or
+    provider_error, received or delivery_failed) the first one stays."""
+    return tuple(status for status, rank in RANK.items() if rank < RANK.get(new, 0))
 
 
 @dataclass(frozen=True)

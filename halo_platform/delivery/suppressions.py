@@ -21,6 +21,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
 from halo_platform.core.errors import HaloError
 from halo_platform.core.models import utcnow
@@ -125,14 +126,21 @@ def suppress(store: StoreResource, channel: str, to: str, *, scope: str = "norma
     recipient = _check(channel, to, scope, country)
     digest, now = recipient_hash(channel, recipient), utcnow()
     reason = (reason or "")[: suppressions_t.c.reason.type.length] or None
+    values = {"scope": scope, "reason": reason, "created_by": created_by, "at": now}
+    try:
+        ended = _suppressed(store, channel, recipient, digest, values)
+    except IntegrityError:  # the same recipient suppressed at once by another request: update that row
+        ended = _suppressed(store, channel, recipient, digest, values)
+    return {"channel": channel, "scope": scope, "ended": ended}
+
+
+def _suppressed(store: StoreResource, channel: str, recipient: str, digest: str, values: dict[str, Any]) -> int:
     with store.write() as conn:
         updated = conn.execute(suppressions_t.update().where(suppressions_t.c.channel == channel, suppressions_t.c.recipient_hash == digest)
-                               .values(scope=scope, reason=reason, created_by=created_by, at=now))
+                               .values(**values))
         if not updated.rowcount:
-            conn.execute(suppressions_t.insert().values(channel=channel, recipient_hash=digest, scope=scope, reason=reason,
-                                                        created_by=created_by, at=now))
-        ended = _end_queued(conn, channel, recipient, scope, now)
-    return {"channel": channel, "scope": scope, "ended": ended}
+            conn.execute(suppressions_t.insert().values(channel=channel, recipient_hash=digest, **values))
+        return _end_queued(conn, channel, recipient, values["scope"], values["at"])
 
 
 def _end_queued(conn: Connection, channel: str, recipient: str, scope: str, now: dt.datetime) -> int:
