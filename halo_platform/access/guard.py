@@ -90,6 +90,7 @@ async def check_csrf(request: Request, caller: Caller) -> None:
         return
     presented = request.headers.get(CSRF_HEADER)
     if presented is None and request.headers.get("content-type", "").startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+        await request.body()  # kept for the route, which may read the body again (as JSON: a 422, not a 500)
         presented = (await request.form()).get("csrf_token")
     if not isinstance(presented, str) or not hmac.compare_digest(presented.encode(), (caller.csrf_token or "").encode()):
         raise _refuse(403, "missing or wrong CSRF token")

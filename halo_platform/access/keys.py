@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 
 from halo_platform.access.tables import ApiKey
 from halo_platform.core.errors import ConflictError, HaloError, NotFoundError
@@ -89,12 +90,16 @@ def create_key(store: StoreResource, name: str, scopes: list[str] | tuple[str, .
         raise HaloError(f"expires: {expires.isoformat()} is not in the future")
     prefix, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
     key = f"halo_{prefix}_{secret}"
-    with store.write() as conn:
-        if conn.execute(sa.select(keys_t.c.id).where(keys_t.c.name == name, keys_t.c.revoked_at.is_(None))).first():
-            raise ConflictError(f"an active key named {name!r} exists; revoke it first")
-        conn.execute(keys_t.insert().values(
-            name=name, prefix=prefix, hash=key_hash(key), scopes=scopes, rate_per_second=rate_per_second,
-            created_at=now, created_by=created_by, expires_at=expires_at, webhook_secret=webhook_secret_of(key)))
+    taken = ConflictError(f"an active key named {name!r} exists; revoke it first")
+    try:
+        with store.write() as conn:
+            if conn.execute(sa.select(keys_t.c.id).where(keys_t.c.active_name == name)).first():
+                raise taken
+            conn.execute(keys_t.insert().values(
+                name=name, active_name=name, prefix=prefix, hash=key_hash(key), scopes=scopes, rate_per_second=rate_per_second,
+                created_at=now, created_by=created_by, expires_at=expires_at, webhook_secret=webhook_secret_of(key)))
+    except IntegrityError:  # another key of that name made at once (active_name is unique)
+        raise taken from None
     return key
 
 
@@ -108,8 +113,8 @@ def list_keys(store: StoreResource) -> list[dict[str, Any]]:
 
 def revoke_key(store: StoreResource, name: str, *, revoked_by: str | None = None) -> None:
     with store.write() as conn:
-        done = conn.execute(keys_t.update().where(keys_t.c.name == name, keys_t.c.revoked_at.is_(None))
-                            .values(revoked_at=utcnow(), revoked_by=revoked_by))
+        done = conn.execute(keys_t.update().where(keys_t.c.active_name == name)
+                            .values(revoked_at=utcnow(), revoked_by=revoked_by, active_name=None))
     if not done.rowcount:
         raise NotFoundError(f"no active key named {name!r}")
 

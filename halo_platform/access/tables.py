@@ -16,6 +16,7 @@ class ApiKey(Base):
     The token bucket of its rate limit lives on the row, so every worker process shares it."""
 
     __tablename__ = "api_keys"
+    __table_args__ = (sa.UniqueConstraint("active_name", name="uq_api_keys_active_name"),)
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(sa.String(100), index=True)
@@ -33,6 +34,8 @@ class ApiKey(Base):
     bucket_at: Mapped[float | None] = mapped_column(sa.Double)
     # signs the status webhooks of the messages this key sends (`keys.webhook_secret`)
     webhook_secret: Mapped[str | None] = mapped_column(sa.String(64))
+    # the name while the key is active, None once revoked: one active key per name, held by the database
+    active_name: Mapped[str | None] = mapped_column(sa.String(100))
 
 
 class User(Base):

@@ -119,23 +119,36 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _throttle(conn: sa.Connection, name: str, client: str, now: dt.datetime) -> None:
+def _throttle(conn: sa.Connection, name: str, client: str, now: dt.datetime, over: int = 0) -> None:
     since = now - LOGIN_WINDOW
     for column, value, limit in ((failures_t.c.name, name, MAX_FAILURES_PER_NAME), (failures_t.c.client, client, MAX_FAILURES_PER_CLIENT)):
         found = conn.execute(sa.select(sa.func.count(), sa.func.min(failures_t.c.at))
                              .where(column == value, failures_t.c.at > since)).first()
-        if found[0] >= limit:
+        if found[0] >= limit + over:
             raise LoginThrottled(max(1, int((found[1] + LOGIN_WINDOW - now).total_seconds()) + 1))
 
 
 def login(store: StoreResource, name: str, password: str, client: str) -> str:
     """Sign `name` in; returns the session token for the cookie. Any failure is `WRONG_LOGIN`
     (unknown name, wrong password, disabled user alike) and counts towards the rate limit;
-    past it, `LoginThrottled` even with the right password."""
+    past it, `LoginThrottled` even with the right password.
+
+    An attempt is counted as a failure before its password is checked, and the count read
+    after, with every attempt made meanwhile: guesses sent at once are checked up to the limit,
+    not each against the count from before any of them (all 12 at once were checked). A
+    success takes its attempt back; a refused one (throttled) is not counted."""
     name, client, now = name[:100], client[:64], utcnow()
-    with store.read() as conn:
+    with store.write() as conn:
         _throttle(conn, name, client, now)
-        user = conn.execute(sa.select(users_t).where(users_t.c.name == name)).first()
+        attempt = conn.execute(failures_t.insert().values(name=name, client=client, at=now)).inserted_primary_key[0]
+    try:
+        with store.read() as conn:
+            _throttle(conn, name, client, now, over=1)  # this attempt is among those counted
+            user = conn.execute(sa.select(users_t).where(users_t.c.name == name)).first()
+    except LoginThrottled:
+        with store.write() as conn:
+            conn.execute(failures_t.delete().where(failures_t.c.id == attempt))
+        raise
     try:
         _hasher.verify(user.password_hash if user else _DUMMY_HASH, password[:1024])
         ok = user is not None and user.disabled_at is None
@@ -144,8 +157,8 @@ def login(store: StoreResource, name: str, password: str, client: str) -> str:
     with store.write() as conn:
         if not ok:
             conn.execute(failures_t.delete().where(failures_t.c.at <= now - LOGIN_WINDOW))
-            conn.execute(failures_t.insert().values(name=name, client=client, at=now))
         else:
+            conn.execute(failures_t.delete().where(failures_t.c.id == attempt))
             token = secrets.token_urlsafe(32)
             conn.execute(sessions_t.delete().where(sessions_t.c.expires_at <= now))
             conn.execute(sessions_t.insert().values(token_hash=_token_hash(token), user_id=user.id, csrf_token=secrets.token_urlsafe(32),
