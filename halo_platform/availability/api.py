@@ -17,6 +17,7 @@ import strawberry
 from cross_web import HTTPException as StrawberryHTTPException
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse
+from fastapi.routing import APIWebSocketRoute
 from graphql import (
     DocumentNode,
     FragmentDefinitionNode,
@@ -26,6 +27,7 @@ from graphql import (
     ValidationContext,
     ValidationRule,
 )
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException
 from strawberry.extensions import (
     AddValidationRules,
@@ -213,7 +215,15 @@ class _DocumentSizeLimit(SchemaExtension):
 
 class _JSONErrorsGraphQLRouter(GraphQLRouter):
     """Strawberry answers its HTTP-level refusals (bad content type, unparsable body, no query) in
-    text/plain; raised as Starlette's exception they get the service's JSON error body."""
+    text/plain; raised as Starlette's exception they get the service's JSON error body.
+
+    The schema has no subscriptions, so no WebSocket route: strawberry adds one whatever its
+    protocols, and the router's guard (which takes an HTTP request) crashed on an upgrade with a
+    500. Without the route, the server refuses an upgrade (403) before anything runs."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401
+        super().__init__(*args, subscription_protocols=(), **kwargs)
+        self.routes[:] = [route for route in self.routes if not isinstance(route, APIWebSocketRoute)]
 
     def parse_json(self, data: str | bytes) -> Any:  # noqa: ANN401
         # strawberry turns only JSONDecodeError into a 400; bytes that are not UTF-8 and a JSON
@@ -245,13 +255,55 @@ class _JSONErrorsGraphQLRouter(GraphQLRouter):
             raise HTTPException(exc.status_code, exc.reason) from None
 
 
+UNSTORABLE = "a value the database cannot take: text with a NUL character, or a number out of range"
+INTERNAL = "internal error"
+
+
+def _caller_error(error: GraphQLError) -> str | None:
+    """The message for the caller of a resolver's error that is the caller's mistake, else None."""
+    if isinstance(error.original_error, HaloError):
+        return error.message
+    if isinstance(error.original_error, sa_exc.DataError):
+        # the database refused a value the caller sent (PostgreSQL's driver takes no NUL in text)
+        return UNSTORABLE
+    return None
+
+
+def _internal(error: GraphQLError) -> bool:
+    """An exception a resolver raised that is not the caller's mistake: its text (SQL and its
+    parameters, paths, values) is for the log. Errors without a path (parsing, validation,
+    variables, the limits above) and GraphQL's own (a result a type cannot represent) are answers."""
+    return (error.path is not None and error.original_error is not None
+            and not isinstance(error.original_error, GraphQLError) and _caller_error(error) is None)
+
+
+class _ErrorsWithoutInternals(SchemaExtension):
+    """The caller reads a HaloError's message, a clear one for a value the database refused, and
+    "internal error" for anything else a resolver raised. It runs after `_Schema.process_errors`
+    logged the originals."""
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        if getattr(result, "errors", None):
+            result.errors = [self.answered(e) for e in result.errors]
+
+    @staticmethod
+    def answered(error: GraphQLError) -> GraphQLError:
+        message = INTERNAL if _internal(error) else _caller_error(error) or error.message
+        if message == error.message:
+            return error
+        return GraphQLError(message, nodes=error.nodes, source=error.source, positions=error.positions, path=error.path)
+
+
 class _Schema(strawberry.Schema):
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:  # noqa: ANN401
-        """A HaloError is the caller's mistake, answered with its message: one log line, not a
-        traceback. Anything else is logged as strawberry does (with its traceback)."""
-        ours = [e for e in errors if isinstance(e.original_error, HaloError)]
+        """A caller's mistake (a HaloError, a value the database refused) is answered with its
+        message: one log line, not a traceback. Anything else is logged as strawberry does (with
+        its traceback), and answered without its text (`_ErrorsWithoutInternals`)."""
+        ours = [e for e in errors if _caller_error(e) is not None]
         for error in ours:
-            log.info("graphql: refused: %s", error.message)
+            log.info("graphql: refused: %s", _caller_error(error))
         super().process_errors([e for e in errors if e not in ours], execution_context)
 
 
@@ -264,6 +316,7 @@ schema = _Schema(
         QueryDepthLimiter(max_depth=MAX_QUERY_DEPTH),
         MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
         AddValidationRules([_SelectionLimit]),
+        _ErrorsWithoutInternals,
     ],
 )
 

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection
 
 from halo_platform.core.sqlite_rows import ROWS_PER_STATEMENT, insert_flat, row_major
@@ -101,11 +102,17 @@ class Codec:
 
     def select_plain(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
         """`select` through the driver's own cursor, in the connection's transaction: plain tuples,
-        without a result row object per row (a second per million rows)."""
+        without a result row object per row (a second per million rows). The driver's errors are
+        raised as SQLAlchemy's, as `select` raises them: callers (the HTTP service's 422 for a value
+        the database refuses, the pipeline's transient store errors) know those alone."""
+        dialect = self.conn.dialect
+        statement, values = sql.replace("?", self.mark), tuple(params)
         cursor = self.conn.connection.driver_connection.cursor()
         try:
-            cursor.execute(sql.replace("?", self.mark), tuple(params))
+            cursor.execute(statement, values)
             return cursor.fetchall()
+        except dialect.loaded_dbapi.Error as exc:
+            raise sa_exc.DBAPIError.instance(statement, values, exc, dialect.loaded_dbapi.Error, dialect=dialect) from exc
         finally:
             cursor.close()
 

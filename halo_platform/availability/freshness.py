@@ -8,6 +8,7 @@ is the limit its freshness check holds it to."""
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from dataclasses import dataclass
 
 from halo_platform.availability.bulk_sql import Codec
@@ -36,7 +37,8 @@ def max_lag_minutes(feed: Feed) -> float | None:
     value = feed.options.get("max_lag_minutes")
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+    # no lag is ever over nan (which passed `value <= 0`) or inf: the check would never fail
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= sys.float_info.max:
         raise HaloError(f"feed {feed.name}: max_lag_minutes must be a positive number, got {value!r}")
     return float(value)
 

@@ -1,7 +1,8 @@
 """The landing zone: `$HALO_HOME/landing/<feed>/`, or an S3 prefix when the feed sets
 `landing: s3://bucket/prefix/` (and `endpoint_url` for an S3-compatible store; credentials
-from the standard AWS environment). Files are put there atomically and never modified; what
-was processed is recorded in `emr_processed_files` (path + sha256, an object's ETag on S3).
+from the standard AWS environment). Files are put there atomically and never modified by
+processing; what was processed is recorded in `emr_processed_files` (path + sha256, an object's
+ETag on S3), so a file is processed once per content: one replaced with new content is processed again.
 
 An S3 object is read in place: `S3Object` stands where a landed file's `Path` does (name,
 `read_bytes`, `stat`, `match`), and `read_bytes`/`read_head`/`received_at` take either a
@@ -14,6 +15,7 @@ import functools
 import hashlib
 import os
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from types import SimpleNamespace
@@ -60,6 +62,11 @@ def _client(endpoint_url: str | None) -> Any:  # noqa: ANN401 - boto3's generate
     return boto3.client("s3", endpoint_url=endpoint_url)
 
 
+class LandingReadError(HaloError):
+    """The landing zone could not be read (S3 throttling or unreachable). No fault of the files:
+    what was not read stays pending, and the run or tick fails so that it is retried."""
+
+
 def _s3_call(what: str, call: Any, **kwargs: Any) -> Any:  # noqa: ANN401
     """A failed S3 read is a failure (never "nothing landed"), named without credentials."""
     from botocore.exceptions import BotoCoreError, ClientError
@@ -67,9 +74,9 @@ def _s3_call(what: str, call: Any, **kwargs: Any) -> Any:  # noqa: ANN401
     try:
         return call(**kwargs)
     except ClientError as exc:
-        raise HaloError(f"S3 landing {what}: {exc.response.get('Error', {}).get('Code', 'error')}") from None
+        raise LandingReadError(f"S3 landing {what}: {exc.response.get('Error', {}).get('Code', 'error')}") from None
     except BotoCoreError as exc:
-        raise HaloError(f"S3 landing {what}: {type(exc).__name__}") from None
+        raise LandingReadError(f"S3 landing {what}: {type(exc).__name__}") from None
 
 
 @dataclass(frozen=True)
@@ -97,6 +104,16 @@ class S3Object:
 
     def __str__(self) -> str:
         return f"s3://{self.landing.bucket}/{self.key}"
+
+
+@dataclass(frozen=True)
+class Processed:
+    """What was processed of one landed path: the sha256 of each of its contents (an object's
+    ETags), and the landing time recorded for the content processed last (a local file's
+    modification time then)."""
+
+    sha256s: frozenset[str]
+    received_at: dt.datetime | None
 
 
 @dataclass(frozen=True)
@@ -143,7 +160,8 @@ def read_bytes(location: str) -> bytes:
         return Path(location).read_bytes()
     landing, key = _object_location(location)
     client = _client(landing.endpoint_url)
-    return _s3_call(f"get {location}", client.get_object, Bucket=landing.bucket, Key=key)["Body"].read()
+    # the body streams after the call answered: its read fails like the call (a timeout, a reset)
+    return _s3_call(f"get {location}", lambda: client.get_object(Bucket=landing.bucket, Key=key)["Body"].read())
 
 
 def read_head(location: str, size: int) -> bytes:
@@ -249,7 +267,30 @@ def landed(feed: Feed) -> list[Path | S3Object]:
     return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".") and feed.matches(p))
 
 
-def pending(feed: Feed, processed: set[str]) -> list[PendingFile]:
-    """Landed files of `feed` whose relative path is not in `processed` (feed/name)."""
-    return [PendingFile(feed.name, p, p.etag if isinstance(p, S3Object) else sha256_of(p))
-            for p in landed(feed) if f"{feed.name}/{p.name}" not in processed]
+def pending(feed: Feed, processed: Mapping[str, Processed]) -> list[PendingFile]:
+    """Landed files of `feed` whose content was not processed (`processed`: by path `feed/name`):
+    new paths, and paths whose content changed since (a file replaced in place, an object uploaded
+    again: a new sha256 or ETag). A file is processed once per content, and a changed one is
+    processed again like any new file (its events are versioned: what is older changes nothing)."""
+    found = []
+    for path in landed(feed):
+        done = processed.get(f"{feed.name}/{path.name}")
+        if isinstance(path, S3Object):
+            sha = path.etag
+        elif done is not None and _unchanged(path, done.received_at):
+            continue
+        else:
+            sha = sha256_of(path)
+        if done is None or sha not in done.sha256s:
+            found.append(PendingFile(feed.name, path, sha))
+    return found
+
+
+def _unchanged(path: Path, recorded: dt.datetime | None) -> bool:
+    """Whether a processed local file still holds what was processed: its modification time is
+    the one recorded then, to the store's precision (MariaDB's DATETIME keeps whole seconds).
+    Listing the zone then costs a stat per processed file instead of reading it whole again."""
+    if recorded is None:
+        return False
+    modified = received_at(str(path))
+    return modified == recorded or (recorded.microsecond == 0 and abs(modified - recorded) < dt.timedelta(seconds=1))

@@ -17,7 +17,15 @@ from halo_platform.availability.bulk_sql import Codec, bulk_cache
 from halo_platform.availability.feeds import Feed
 from halo_platform.availability.feeds.base import HOURS, ROLE, SCHEDULE, Parsed
 from halo_platform.availability.items import ApplyResult, LandedFile, apply_files, storable
-from halo_platform.availability.landing import PendingFile, pending, read_bytes, read_head, record_received
+from halo_platform.availability.landing import (
+    LandingReadError,
+    PendingFile,
+    Processed,
+    pending,
+    read_bytes,
+    read_head,
+    record_received,
+)
 from halo_platform.availability.span_store import (
     SpansResult,
     lock_feed,
@@ -37,14 +45,25 @@ def today() -> dt.date:
     return utcnow().date()
 
 
-def processed_paths(store: StoreResource, feed: str) -> set[str]:
+def processed_files(store: StoreResource, feed: str) -> dict[str, Processed]:
+    """What was processed of each landed path of `feed` (`feed/name`): its contents' sha256s and
+    the landing time of the content processed last."""
+    sha256s: dict[str, set[str]] = {}
+    last: dict[str, tuple[dt.datetime, dt.datetime | None]] = {}
     with store.read() as conn:
-        return {f"{feed}/{p.rsplit('/', 1)[-1]}" for (p,) in Codec(conn).select(
-            "SELECT path FROM emr_processed_files WHERE feed = ?", (feed,))}
+        codec = Codec(conn)
+        rows = codec.select("SELECT path, sha256, processed_at, received_at FROM emr_processed_files WHERE feed = ?", (feed,))
+        for path, sha, processed_at, received in rows:
+            key = f"{feed}/{path.rsplit('/', 1)[-1]}"
+            sha256s.setdefault(key, set()).add(sha)
+            processed_at = codec.read_ts(processed_at)
+            if key not in last or processed_at > last[key][0]:
+                last[key] = (processed_at, codec.read_ts(received))
+    return {key: Processed(frozenset(shas), last[key][1]) for key, shas in sha256s.items()}
 
 
 def pending_files(store: StoreResource, feed: Feed, only: list[str] | None = None) -> list[PendingFile]:
-    files = pending(feed, processed_paths(store, feed.name))
+    files = pending(feed, processed_files(store, feed.name))
     return [f for f in files if only is None or f.relpath in only]
 
 
@@ -71,13 +90,15 @@ COLUMNAR_MIN_BYTES = 1 << 20
 def load_file(fmt: str, path: str, relpath: str, sha256: str, threads: int | None = None) -> LandedFile:
     """Parse one landed file into columns (runs in a worker process for big batches): column-wise
     where the format can, with at most `threads` DuckDB threads, else record by record. A file
-    that cannot be parsed at all becomes one quarantine record instead of stopping the batch."""
+    that cannot be parsed at all becomes one quarantine record instead of stopping the batch.
+    A file that cannot be read raises: that is no fault of the file (S3 throttling, a share gone
+    away), which stays pending for the retried run; quarantined, it was recorded as processed."""
     from halo_platform.availability.feeds import adapter
 
     feed_format = adapter(fmt)
+    data, name = read_bytes(path), Path(path).name  # a local file, or an S3 object read in place
     try:
         templates = any(Path(path).match(p) for p in feed_format.template_patterns)
-        data, name = read_bytes(path), Path(path).name  # a local file, or an S3 object read in place
         columns = feed_format.columns(data, name, threads) if feed_format.columns and len(data) >= COLUMNAR_MIN_BYTES else None
         landed = ((LandedFile.from_columns(relpath, sha256, columns) if columns else None)
                   or LandedFile.from_parsed(relpath, sha256, feed_format.parse(data, name), templates))
@@ -87,9 +108,11 @@ def load_file(fmt: str, path: str, relpath: str, sha256: str, threads: int | Non
     return landed
 
 
-# Errors of the store itself (connection lost, lock timeout, serialization failure): retrying
-# later can succeed, so they fail the run; quarantining the file would drop good data.
+# Errors of the store itself (connection lost, lock timeout, serialization failure), and of the
+# landing zone while a file is read or stat'ed (S3 throttling, a local I/O error): retrying later can
+# succeed, so they fail the run; quarantining the file would record it as processed and drop good data.
 TRANSIENT_STORE_ERRORS = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
+TRANSIENT_ERRORS = (*TRANSIENT_STORE_ERRORS, LandingReadError, OSError)
 
 
 def apply_batch(store: StoreResource, feed: str, parsed: list[LandedFile], paths: dict[str, str]) -> ApplyResult:
@@ -108,7 +131,7 @@ def apply_batch(store: StoreResource, feed: str, parsed: list[LandedFile], paths
     def apply_or_quarantine(file: LandedFile) -> ApplyResult:
         try:
             return apply([file])
-        except TRANSIENT_STORE_ERRORS:
+        except TRANSIENT_ERRORS:
             raise
         except Exception as exc:  # noqa: BLE001 - the file is quarantined with the error as its reason
             log.warning("emr: %s not applied, quarantined whole: %s", file.path, type(exc).__name__)
@@ -118,7 +141,7 @@ def apply_batch(store: StoreResource, feed: str, parsed: list[LandedFile], paths
         return apply_or_quarantine(parsed[0])
     try:
         return apply(parsed)
-    except TRANSIENT_STORE_ERRORS:
+    except TRANSIENT_ERRORS:
         raise
     except Exception:  # noqa: BLE001 - which file is at fault is found below
         log.warning("emr %s: applying %d files together failed; applying them one by one", feed, len(parsed))
@@ -160,14 +183,29 @@ def ingest_feeds(store: StoreResource, batches: list[tuple[Feed, list[PendingFil
     else:
         pool = ThreadPoolExecutor(workers, initializer=yield_to_applying if sys.platform == "linux" else None)
     results = {}
+    unread: list[tuple[str, BaseException]] = []
     try:
         threads = max(1, (os.cpu_count() or 1) // workers)
         futures = {name: [pool.submit(load_file, *a, threads) for a in todo] for name, todo in args.items()}
         for feed, _ in batches:
-            parsed = [f.result() for f in futures[feed.name]]  # load_file never raises
-            results[feed.name] = apply_batch(store, feed.name, parsed, {a[2]: a[1] for a in args[feed.name]})
+            parsed = []
+            for (_, _, relpath, _), future in zip(args[feed.name], futures[feed.name], strict=True):
+                try:
+                    parsed.append(future.result())  # load_file raises only when the file could not be read
+                except Exception as exc:  # noqa: BLE001 - the file stays pending; the run fails below
+                    log.warning("emr: %s not read, left pending: %s", relpath, exc)
+                    unread.append((relpath, exc))
+            try:
+                results[feed.name] = apply_batch(store, feed.name, parsed, {a[2]: a[1] for a in args[feed.name]})
+            except (LandingReadError, OSError) as exc:  # stamping when they landed: the feed's files stay pending
+                log.warning("emr %s: files not applied, left pending: %s", feed.name, exc)
+                unread.extend((f.path, exc) for f in parsed)
     finally:
         pool.shutdown(cancel_futures=True)
+    if unread:
+        # the run fails, so that it is retried; every other file went through
+        raise LandingReadError(f"{len(unread)} landed file(s) not read, left pending: "
+                               + "; ".join(f"{relpath}: {exc}" for relpath, exc in unread)) from unread[0][1]
     return results
 
 

@@ -120,10 +120,10 @@ def expand_env(value: Any, settings: Settings | None = None, env: Mapping[str, s
     return value
 
 
-def read_yaml(path: Path) -> dict[str, Any]:
-    """Read a YAML mapping; a missing or malformed file is one clear error."""
+def read_yaml(path: Path, loader: type[yaml.SafeLoader] = yaml.SafeLoader) -> dict[str, Any]:
+    """Read a YAML mapping with `loader` (a safe loader); a missing or malformed file is one clear error."""
     try:
-        data = yaml.safe_load(Path(path).read_text())
+        data = yaml.load(Path(path).read_text(), Loader=loader)  # noqa: S506 - a SafeLoader
     except FileNotFoundError:
         raise HaloError(f"configuration file not found: {path}") from None
     except yaml.YAMLError as exc:

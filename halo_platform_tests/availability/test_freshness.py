@@ -93,6 +93,15 @@ def test_a_bad_max_lag_is_refused_by_name(store, feeds_file):
         run_freshness_check(store)
 
 
+@pytest.mark.parametrize("written", [".nan", ".inf", "-.inf", ".NaN", "1" + "0" * 400])
+def test_a_max_lag_that_is_not_a_finite_number_is_refused_by_name(store, feeds_file, written):
+    """`nan` passed the `value <= 0` check and no lag is ever over it (nor over inf): a check that
+    never fails. An integer past a float's range was an OverflowError."""
+    feeds_file.write_text(f"feeds:\n  acme: {{format: acme, max_lag_minutes: {written}}}\n")
+    with pytest.raises(HaloError, match="feed acme: max_lag_minutes must be a positive number, got "):
+        run_freshness_check(store)
+
+
 def test_the_availability_page_shows_the_lag_and_whether_it_is_stale(store, feeds_file):
     from fastapi.testclient import TestClient
 

@@ -5,15 +5,19 @@ an unreachable store is a failure, never "nothing landed"."""
 
 import datetime as dt
 import hashlib
+import threading
 
 import dagster as dg
 import pytest
 from click.testing import CliRunner
 
+from halo_platform.availability import pipeline
 from halo_platform.availability.feeds import get_feed
 from halo_platform.availability.freshness import freshness
 from halo_platform.availability.landing import pending, s3_landing
+from halo_platform.availability.pipeline import processed_files
 from halo_platform.availability.sensors import emr_landing_sensor
+from halo_platform.availability.service import quarantined
 from halo_platform.cli import cli
 from halo_platform.core.errors import HaloError
 from halo_platform.core.settings import get_settings
@@ -98,7 +102,7 @@ def test_processing_reads_the_objects_in_place_and_records_when_they_landed(s3_f
     client = s3_feed.client()
     process(store, day.isoformat(), 2)
     assert spans_on(store, "cloud", "S1", day.isoformat()) == [(f"{day}T09:00Z", f"{day}T10:00Z"), (f"{day}T11:00Z", f"{day}T12:00Z")]
-    assert pending(get_feed("cloud"), {"cloud/hours.jsonl", "cloud/booking.jsonl"}) == []
+    assert pending(get_feed("cloud"), processed_files(store, "cloud")) == []
     assert not (get_settings().landing_dir / "cloud").exists()  # read in place, never copied
     landed = client.head_object(Bucket="emr-landing", Key="clinic-a/booking.jsonl")["LastModified"]
     assert freshness(store, "cloud").received_at == landed.astimezone(dt.UTC).replace(microsecond=0)
@@ -127,3 +131,58 @@ def test_a_bad_landing_is_refused_by_name(halo_env, tmp_path, monkeypatch, landi
     with pytest.raises(HaloError, match=message):
         s3_landing(get_feed("cloud"))
     assert s3_landing(get_feed("cloud").__class__("x", "acme")) is None
+
+
+def test_a_transient_s3_error_while_an_object_is_read_fails_the_run_and_leaves_the_object_pending(s3_feed, store, monkeypatch):
+    """S3 answering 503 SlowDown (past botocore's retries) while one object is read quarantined
+    it whole and recorded it as processed: never read again. A read error is no fault of the
+    file: the run fails (to be retried), the object stays pending, the other objects go through."""
+    day = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=2)
+    client = s3_feed.client()
+    client.put_object(Bucket="emr-landing", Key="clinic-a/hours.jsonl", Body=HOURS.encode())
+    process(store, day.isoformat(), 2)
+    client.put_object(Bucket="emr-landing", Key="clinic-a/booking.jsonl", Body=booking(day).encode())
+    client.put_object(Bucket="emr-landing", Key="clinic-a/late.jsonl", Body=booking(day).replace("B1", "B2").replace("T10:", "T11:").encode())
+    real, one_at_a_time = pipeline.read_bytes, threading.Lock()  # the server's switches fail every request
+
+    def slow_down(location):
+        with one_at_a_time:
+            if location.endswith("/booking.jsonl"):
+                s3_feed.switches.error_status, s3_feed.switches.error_count = 503, 10
+            try:
+                return real(location)
+            finally:
+                s3_feed.switches.error_status, s3_feed.switches.error_count = None, None
+
+    monkeypatch.setattr(pipeline, "read_bytes", slow_down)
+    with pytest.raises(Exception, match=r"S3 landing get s3://emr-landing/clinic-a/booking\.jsonl: SlowDown"):
+        process(store, day.isoformat(), 2)
+    assert quarantined(store, "cloud") == []
+    assert [f.relpath for f in pipeline.pending_files(store, get_feed("cloud"))] == ["cloud/booking.jsonl"]  # late.jsonl went through
+
+    monkeypatch.setattr(pipeline, "read_bytes", real)
+    assert process(store, day.isoformat(), 2).files == 1  # S3 is fine again
+    assert spans_on(store, "cloud", "S1", day.isoformat()) == [(f"{day}T09:00Z", f"{day}T10:00Z")]
+    assert quarantined(store, "cloud") == []
+
+
+def test_an_object_replaced_with_new_content_is_processed_again(s3_feed, store):
+    """The sensor keys a run by key + ETag, but pending objects were found by key alone: an EMR
+    re-uploading a key with new content was silently ignored. A new ETag is a new file to
+    process (its events are versioned like any other: older ones change nothing)."""
+    day = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=2)
+    client = s3_feed.client()
+    client.put_object(Bucket="emr-landing", Key="clinic-a/hours.jsonl", Body=HOURS.encode())
+    process(store, day.isoformat(), 2)
+    assert pending(get_feed("cloud"), processed_files(store, "cloud")) == []
+    newer = HOURS.replace("09:00", "08:00").replace("2026-11-01T00:00:00Z", "2026-11-02T00:00:00Z")
+    client.put_object(Bucket="emr-landing", Key="clinic-a/hours.jsonl", Body=newer.encode())
+    etag = client.head_object(Bucket="emr-landing", Key="clinic-a/hours.jsonl")["ETag"].strip('"')
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        with dg.build_sensor_context(instance=instance, resources={"store": store}) as context:
+            assert [r.run_key.split("#")[0] for r in emr_landing_sensor(context).run_requests] == [f"cloud/hours.jsonl@{etag}"]
+    assert process(store, day.isoformat(), 2).files == 1
+    assert spans_on(store, "cloud", "S1", day.isoformat()) == [(f"{day}T08:00Z", f"{day}T12:00Z")]
+    assert process(store, day.isoformat(), 2).files == 0  # processed once
+    assert quarantined(store, "cloud") == []

@@ -113,6 +113,23 @@ def test_slot_types_list_the_default_first():
     assert slot_types(RULES, "P2") == ["default", "new_patient"]
 
 
+@pytest.mark.parametrize("written, provider", [("1001", "1001"), ("0123", "0123"), ("1_000", "1_000"), ("yes", "yes"),
+                                               ("12.50", "12.50"), ("2027-01-04", "2027-01-04"), ("'1001'", "1001")])
+def test_provider_and_type_keys_of_the_feeds_file_are_the_ids_as_written(halo_env, tmp_path, monkeypatch, written, provider):
+    """HL7 provider ids (AIP-3) are often digits; YAML read the key 1001 as an int (0123 as the
+    octal 83, yes as True), and the provider's rules were silently ignored."""
+    from halo_platform.availability.service import slot_rules
+
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text("feeds:\n  hl7:\n    format: hl7\n    slot_rules:\n      default: {duration_minutes: 30}\n"
+                     f"      types: {{{written}: {{duration_minutes: 20}}}}\n"
+                     f"      providers:\n        {written}: {{default: {{duration_minutes: 60}}, types: {{{written}: {{buffer_after: 5}}}}}}\n")
+    monkeypatch.setenv("HALO_FEEDS_FILE", str(feeds))
+    assert slot_rules("hl7", provider, None) == SlotRules(duration_minutes=60)
+    assert slot_rules("hl7", provider, provider) == SlotRules(duration_minutes=60, buffer_after=5)
+    assert slot_rules("hl7", "other", provider) == SlotRules(duration_minutes=20)
+
+
 WEEK = ",".join(f'"{d}":[["09:00","12:00"]]' for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun"))
 
 

@@ -45,7 +45,7 @@ def apply_in_order(store: StoreResource, names: tuple[str, ...]) -> None:
     feed = get_feed("hl7")
     for name in names:
         land("hl7", name, FILES[name])
-        files = pending(feed, pipeline.processed_paths(store, "hl7"))
+        files = pending(feed, pipeline.processed_files(store, "hl7"))
         pipeline.ingest_feeds(store, [(feed, files)])
         pipeline.recompute_spans(store, ["hl7"], dt.date.fromisoformat(MONDAY), 3)
 

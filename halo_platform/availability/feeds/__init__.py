@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
 from halo_platform.availability.feeds.base import FeedFormat
 from halo_platform.core.errors import HaloError
 from halo_platform.core.plugins import discover, instances_of
@@ -61,9 +63,23 @@ def load_feeds(path: Path | None = None) -> dict[str, Feed]:
     return dict(_load_feeds(path, stamp))
 
 
+class _TextKeysLoader(yaml.SafeLoader):
+    """Safe YAML keeping every scalar mapping key as the text it was written as. The feeds file's
+    keys are names and ids (feeds, settings, appointment types, provider ids like HL7's 1001),
+    never numbers: plain YAML reads 1001 as an int, 0123 as the octal 83 and yes as True, and
+    the slot rules of a provider keyed so were silently never found."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        self.flatten_mapping(node)  # merge keys (`<<: *defaults`) first: they keep their meaning
+        for key, _ in node.value:
+            if isinstance(key, yaml.ScalarNode):
+                key.tag = "tag:yaml.org,2002:str"
+        return super().construct_mapping(node, deep)
+
+
 @functools.lru_cache(maxsize=16)
 def _load_feeds(path: Path, _stamp: int | None) -> dict[str, Feed]:
-    entries = read_yaml(path).get("feeds") or {}
+    entries = read_yaml(path, _TextKeysLoader).get("feeds") or {}
     feeds = {}
     for name, cfg in entries.items():
         if not _NAME.match(str(name)):
