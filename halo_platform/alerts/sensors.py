@@ -1,11 +1,28 @@
-"""The run-failure sensor: one alert per failed run of any job in the code location."""
+"""The run-failure sensor: one alert per failed run of any job in the code location; and the
+asset-check sensor: one alert per failed ERROR check (and WARN check marked `halo/alert`).
+
+Dagster calls a run-status sensor once per run, one run after another, for up to 5 runs a tick
+(`DAGSTER_RUN_STATUS_SENSOR_PROCESS_LIMIT`), and saves the cursor past the runs it called it for when the tick ends. A run's alerts are sent
+together and wait for their sinks at most `send.ALERT_DEADLINE_SECONDS`; a run whose alerts took
+longer than `SLOW_RUN_SECONDS` ends the tick (the sensor returns a SkipReason, after which Dagster
+moves the cursor past that run and leaves the next ones to the next tick), so that a tick stays
+well under Dagster's sensor timeout (60 s) and is saved: no alert is lost or sent twice.
+"""
 
 from __future__ import annotations
 
+import time
+
 import dagster as dg
 
-from halo_platform.alerts.send import Alert, send_alert
-from halo_platform.sinks import SinksResource
+from halo_platform.alerts.send import Alert, send_alerts
+from halo_platform.core.redact import mask_text
+from halo_platform.sinks import DeliveryOutcome, SinksResource
+
+# A run whose alerts took longer than this ends the tick: at most 4 quick runs, then one that
+# waited up to the alert deadline (30 s), i.e. about 42 s a tick.
+SLOW_RUN_SECONDS = 3.0
+PAYLOAD_CHARS = 300
 
 
 def alert_for_failed_run(run: dg.DagsterRun, error_message: str | None) -> Alert:
@@ -13,8 +30,8 @@ def alert_for_failed_run(run: dg.DagsterRun, error_message: str | None) -> Alert
     details = {}
     if tags.get("halo/task"):
         details["task"] = tags["halo/task"]
-    if tags.get("halo/payload"):
-        details["payload"] = tags["halo/payload"][:300]
+    if tags.get("halo/payload"):  # masked before it is cut: a cut address would escape the mask
+        details["payload"] = mask_text(tags["halo/payload"])[:PAYLOAD_CHARS]
     return Alert(
         title=f"run failed: {run.job_name}",
         severity="ERROR",
@@ -25,13 +42,24 @@ def alert_for_failed_run(run: dg.DagsterRun, error_message: str | None) -> Alert
     )
 
 
+def end_of_tick(run_id: str, outcomes: list[DeliveryOutcome], seconds: float) -> dg.SkipReason | None:
+    """None (Dagster goes on with the next run of the tick) unless this run's alerts were slow:
+    then a SkipReason, which ends the tick once Dagster has moved the cursor past this run."""
+    if seconds <= SLOW_RUN_SECONDS:
+        return None
+    pending = sorted({o.sink for o in outcomes if o.status == "PENDING"})
+    waiting = f"; {', '.join(pending)} still to answer (see the log)" if pending else ""
+    return dg.SkipReason(f"run {run_id}: alerts sent in {seconds:.0f} s{waiting}; the next runs are left to the next tick")
+
+
 @dg.run_failure_sensor(
     name="run_failure_alert_sensor",
     minimum_interval_seconds=15,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Sends one alert per failed run of any job here to the HALO_ALERTS sinks, with a link to the run.",
 )
-def run_failure_alert_sensor(context: dg.RunFailureSensorContext, sinks: SinksResource) -> None:
+def run_failure_alert_sensor(context: dg.RunFailureSensorContext, sinks: SinksResource) -> dg.SkipReason | None:
+    started = time.monotonic()
     message = context.failure_event.message if context.failure_event else None
     step_errors = [e.event_specific_data.error for e in context.get_step_failure_events() if e.event_specific_data]
     if step_errors and step_errors[0] is not None:
@@ -39,8 +67,9 @@ def run_failure_alert_sensor(context: dg.RunFailureSensorContext, sinks: SinksRe
         while error.cause is not None:  # Dagster wraps the user's exception: report the root
             error = error.cause
         message = error.message
-    send_alert(alert_for_failed_run(context.dagster_run, message), sinks)
-    alert_failed_checks_of_run(context.instance, context.dagster_run.run_id, sinks)
+    run_id = context.dagster_run.run_id
+    alerts = [alert_for_failed_run(context.dagster_run, message), *failed_check_alerts(context.instance, run_id)]
+    return end_of_tick(run_id, send_alerts(alerts, sinks), time.monotonic() - started)
 
 
 ALERT_ON_WARN = "halo/alert"
@@ -67,17 +96,19 @@ def alert_for_failed_check(evaluation, run_id: str | None) -> Alert | None:  # n
     )
 
 
-def alert_failed_checks_of_run(instance: dg.DagsterInstance, run_id: str, sinks: SinksResource) -> int:
-    """Send one alert per failed check evaluation of one run; returns how many were sent.
-    Reading per run works on every event storage, the run-sharded SQLite of `dagster dev` included."""
+def failed_check_alerts(instance: dg.DagsterInstance, run_id: str) -> list[Alert]:
+    """One alert per failed check evaluation of one run that is due one. Reading per run works on
+    every event storage, the run-sharded SQLite of `dagster dev` included."""
     records = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION).records
-    sent = 0
-    for record in records:
-        alert = alert_for_failed_check(record.event_log_entry.dagster_event.event_specific_data, run_id)
-        if alert is not None:
-            send_alert(alert, sinks)
-            sent += 1
-    return sent
+    alerts = (alert_for_failed_check(r.event_log_entry.dagster_event.event_specific_data, run_id) for r in records)
+    return [alert for alert in alerts if alert is not None]
+
+
+def alert_failed_checks_of_run(instance: dg.DagsterInstance, run_id: str, sinks: SinksResource) -> int:
+    """Send one alert per failed check evaluation of one run, all at once; returns how many were sent."""
+    alerts = failed_check_alerts(instance, run_id)
+    send_alerts(alerts, sinks)
+    return len(alerts)
 
 
 @dg.run_status_sensor(
@@ -88,6 +119,7 @@ def alert_failed_checks_of_run(instance: dg.DagsterInstance, run_id: str, sinks:
     description="After each successful run, alerts the HALO_ALERTS sinks on its failed ERROR asset checks "
     "(and WARN checks that ask for it). Failed runs' checks are alerted by run_failure_alert_sensor.",
 )
-def asset_check_alert_sensor(context: dg.RunStatusSensorContext, sinks: SinksResource) -> dg.SkipReason:
-    sent = alert_failed_checks_of_run(context.instance, context.dagster_run.run_id, sinks)
-    return dg.SkipReason(f"run {context.dagster_run.run_id}: {sent} check alerts sent")
+def asset_check_alert_sensor(context: dg.RunStatusSensorContext, sinks: SinksResource) -> dg.SkipReason | None:
+    started = time.monotonic()
+    outcomes = send_alerts(failed_check_alerts(context.instance, context.dagster_run.run_id), sinks)
+    return end_of_tick(context.dagster_run.run_id, outcomes, time.monotonic() - started)

@@ -30,6 +30,9 @@ KEYED_PHONE = re.compile(r"""(\b(?:msisdn|to|from|recipient|phone)["']?\s*[:=]\s
 CALLBACK_QUERY = re.compile(r"(/callbacks/[^\s?#\"']*)\?[^\s#\"']*")
 # an API key (`halo_<prefix>_<secret>`) wherever it is quoted: its prefix names it, the rest is gone
 API_KEY = re.compile(r"\b(halo_[0-9a-f]{12}_)[A-Za-z0-9_-]{20,}")
+# the password of a URL (`scheme://user:password@host`), up to the last `@` before the path: the
+# email rule would half-hide `password@host.with.dots` and miss `password@db`
+URL_PASSWORD = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s/:@]*:)[^\s/]*@")
 SECRET_PARAM = re.compile(r"([?&](?:api_secret|api_key|secret|password|token|auth_token|access_token|sig|signature)=)[^&\s#\"']*", re.IGNORECASE)
 
 
@@ -61,10 +64,11 @@ def _mask_phone(match: re.Match) -> str:
 
 
 def mask_text(text: str) -> str:
-    """`text` with phone numbers, email addresses, callback query strings and secret
-    query parameters masked; idempotent (masking masked text changes nothing)."""
+    """`text` with phone numbers, email addresses, callback query strings, secret query
+    parameters and URL passwords masked; idempotent (masking masked text changes nothing)."""
     if not text:
         return text
+    text = URL_PASSWORD.sub(r"\1***@", text)
     text = CALLBACK_QUERY.sub(r"\1?[redacted]", text)
     text = SECRET_PARAM.sub(r"\1***", text)
     text = API_KEY.sub(r"\1***", text)

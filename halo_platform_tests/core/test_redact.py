@@ -30,6 +30,8 @@ from halo_platform.core.redact import RedactingFilter, mask_text
         ('"ada.lovelace@example.com" is an invalid email address.', "ada.lovelace@", "a***@example.com"),
         ("to=ada%40example.com&x=%2B33612345678", "33612345678", "a***%40example.com"),
         ("GET /account/get-balance?api_key=vkey&api_secret=vsecret", "vsecret", "api_secret=***"),
+        ("could not connect to postgresql://payments:hunter2secret@10.0.0.5/db", "hunter2", "postgresql://payments:***@10.0.0.5/db"),
+        ("mysql+pymysql://root:p@ss@db:3306/x refused", "p@ss", "mysql+pymysql://root:***@db:3306/x"),
     ],
 )
 def test_mask_text_hides_numbers_addresses_callback_queries_and_secrets(text, hidden, shown):
