@@ -18,6 +18,7 @@ from halo_platform.access.tables import LoginFailure, User, UserSession
 from halo_platform.core.errors import ConflictError, HaloError, NotFoundError
 from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
+from halo_platform.core.text import unstorable
 
 # what each role may do, in API scopes: viewer reads everything; operator also requests tasks
 # (and edits schedules); admin everything (routing, providers, keys, users)
@@ -138,6 +139,8 @@ def login(store: StoreResource, name: str, password: str, client: str) -> str:
     not each against the count from before any of them (all 12 at once were checked). A
     success takes its attempt back; a refused one (throttled) is not counted."""
     name, client, now = name[:100], client[:64], utcnow()
+    if unstorable(name):  # no user has such a name, and PostgreSQL takes no NUL in a query's text
+        raise HaloError(WRONG_LOGIN)
     with store.write() as conn:
         _throttle(conn, name, client, now)
         attempt = conn.execute(failures_t.insert().values(name=name, client=client, at=now)).inserted_primary_key[0]

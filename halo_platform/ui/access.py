@@ -24,7 +24,8 @@ from halo_platform.access.users import ROLE_SCOPES, create_user, disable_user, l
 from halo_platform.core.errors import ConflictError, HaloError, NotFoundError
 from halo_platform.core.http import resource
 from halo_platform.core.store import StoreResource
-from halo_platform.ui.app import render, signed_in
+from halo_platform.core.text import unstorable
+from halo_platform.ui.app import render, signed_in, text_errors
 
 router = APIRouter(include_in_schema=False)
 KEY_FIELDS = ("name", "scope", "expires", "rate")
@@ -40,6 +41,14 @@ def _field_error(exc: HaloError, fields: tuple[str, ...], prefix: str) -> dict[s
     if isinstance(exc, ConflictError):  # a name in use
         return {f"{prefix}.name": str(exc)}
     return {f"{prefix}.form": str(exc)}
+
+
+def _named(name: str, what: str) -> str:
+    """`name` from the path; a name no store can hold is no row's: NotFoundError, as the domain
+    words it, without looking (PostgreSQL would refuse the query)."""
+    if unstorable(name):
+        raise NotFoundError(f"no {what} named {name!r}")
+    return name
 
 
 def _state(key: dict[str, Any]) -> str:
@@ -72,13 +81,15 @@ def access_page(request: Request, caller: Caller = Depends(signed_in("admin")),
 def _key_fields(data: Any, errors: dict[str, str]) -> tuple[dict[str, Any], dt.date | None, float | None]:  # noqa: ANN401 - a form
     form = {"name": str(data.get("name", "")).strip(), "scopes": [str(s) for s in data.getlist("scope")],
             "expires": str(data.get("expires", "")).strip(), "rate": str(data.get("rate", "")).strip()}
+    errors.update(text_errors({"name": form["name"], "scope": form["scopes"], "expires": form["expires"], "rate": form["rate"]},
+                              "key.", what={"expires": "date"}))
     expires = rate = None
-    if form["expires"]:
+    if form["expires"] and "key.expires" not in errors:
         try:
             expires = dt.date.fromisoformat(form["expires"])
         except ValueError:
             errors["key.expires"] = "a date, YYYY-MM-DD"
-    if form["rate"]:
+    if form["rate"] and "key.rate" not in errors:
         try:
             rate = float(form["rate"])
         except ValueError:
@@ -117,7 +128,7 @@ async def _change(request: Request, caller: Caller, store: StoreResource, change
 @router.post("/ui/access/keys/{name}/revoke", response_class=HTMLResponse)
 async def revoke(request: Request, name: str, caller: Caller = Depends(signed_in("admin")),
                  store: StoreResource = Depends(resource("store"))) -> Response:
-    return await _change(request, caller, store, lambda: revoke_key(store, name, revoked_by=caller.name),
+    return await _change(request, caller, store, lambda: revoke_key(store, _named(name, "active key"), revoked_by=caller.name),
                          f"key {name} revoked")
 
 
@@ -127,7 +138,9 @@ async def new_user(request: Request, caller: Caller = Depends(signed_in("admin")
     data = await request.form()
     form = {"name": str(data.get("name", "")).strip(), "role": str(data.get("role", ""))}
     password = str(data.get("password", ""))
-    errors = {} if password == data.get("password_again") else {"user.password": PASSWORDS_DIFFER}
+    errors = text_errors({**form, "password": password}, "user.")
+    if password != data.get("password_again"):
+        errors["user.password"] = PASSWORDS_DIFFER
     if not errors:
         try:
             await run_in_threadpool(lambda: create_user(store, form["name"], form["role"], password, created_by=caller.name))
@@ -143,13 +156,18 @@ async def new_user(request: Request, caller: Caller = Depends(signed_in("admin")
 async def new_password(request: Request, name: str, caller: Caller = Depends(signed_in("admin")),
                        store: StoreResource = Depends(resource("store"))) -> HTMLResponse:
     data = await request.form()
-    password = str(data.get("password", ""))
-    errors = {} if password == data.get("password_again") else {f"password.{name}": PASSWORDS_DIFFER}
-    if not errors:
-        try:
+    password, field = str(data.get("password", "")), f"password.{name}"
+    errors = text_errors({field: password}, what={field: "password"})
+    if password != data.get("password_again"):
+        errors[field] = PASSWORDS_DIFFER
+    try:
+        _named(name, "user")  # first: the form's errors would go beside a row that is not there
+        if not errors:
             await run_in_threadpool(lambda: set_password(store, name, password, changed_by=caller.name))
-        except HaloError as exc:
-            errors = {f"password.{name}": str(exc).removeprefix("password: ")}
+    except NotFoundError as exc:
+        return await run_in_threadpool(_page, request, caller, store, 404, errors={"form": str(exc)})
+    except HaloError as exc:
+        errors = {field: str(exc).removeprefix("password: ")}
     if errors:
         return await run_in_threadpool(_page, request, caller, store, 422, errors=errors)
     return RedirectResponse(f"/ui/access?done={quote(f'new password for {name}; their sessions ended')}", status_code=303)
@@ -161,5 +179,5 @@ async def disable(request: Request, name: str, caller: Caller = Depends(signed_i
     if name == caller.name:  # an admin never locks the Control Center's door behind themselves
         return await run_in_threadpool(_page, request, caller, store, 422,
                                        errors={f"disable.{name}": "you cannot disable the user you are signed in as"})
-    return await _change(request, caller, store, lambda: disable_user(store, name, disabled_by=caller.name),
+    return await _change(request, caller, store, lambda: disable_user(store, _named(name, "user"), disabled_by=caller.name),
                          f"user {name} disabled; their sessions ended")

@@ -1,6 +1,7 @@
 """What every Control Center page shares: the templates, `signed_in(role)` (a page for a person:
 no session -> the sign-in page; a role too low -> a 403 page; a POST -> its CSRF token checked),
-`render`, and `install(app)` for the refusals and the stylesheet.
+`render`, `text_error(s)` (text no store can hold, refused before any query), and
+`install(app)` for the refusals and the stylesheet.
 
 Roles, lowest first: viewer reads everything; operator also requests tasks and edits schedules;
 admin also edits routing weights, providers' state, keys and users."""
@@ -8,7 +9,7 @@ admin also edits routing weights, providers' state, keys and users."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -19,6 +20,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from halo_platform.access.guard import SESSION_COOKIE, Caller, check_csrf, session_caller
+from halo_platform.core.text import unstorable
 
 ROLES = ("viewer", "operator", "admin")
 PAGES = (  # (path, title, the role that may open it): the navigation, in order
@@ -58,6 +60,29 @@ def signed_in(role: str = "viewer") -> Callable[[Request], Awaitable[Caller]]:
         return caller
 
     return person
+
+
+def text_error(value: Any, what: str = "value") -> str | None:  # noqa: ANN401 - a form's value
+    """The error "not a valid <what>: ..." when no store can hold `value` (text, or a list of
+    texts; anything else, an upload, holds no text); None when every one can."""
+    for text in value if isinstance(value, list | tuple) else (value,):
+        if isinstance(text, str) and (why := unstorable(text)):
+            return f"not a valid {what}: it holds {why}, which cannot be stored"
+    return None
+
+
+def text_errors(values: Mapping[str, Any] | Iterable[tuple[str, Any]], prefix: str = "",
+                what: Mapping[str, str] | None = None) -> dict[str, str]:
+    """`text_error` of each field, keyed `prefix + field` as the page shows its errors. `values` maps
+    a field to its value, or is a form's or a query's `multi_items()` (a field given twice is
+    checked twice); `what` names a field's value in the message (default: the field's name after
+    its last dot, `payload.period_start` -> "period start")."""
+    errors: dict[str, str] = {}
+    for field, value in values.items() if isinstance(values, Mapping) else values:
+        noun = (what or {}).get(field) or field.rpartition(".")[2].replace("_", " ")
+        if prefix + field not in errors and (error := text_error(value, noun)):
+            errors[prefix + field] = error
+    return errors
 
 
 def _when(value: dt.datetime | str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:

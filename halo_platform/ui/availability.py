@@ -16,11 +16,13 @@ from fastapi.responses import HTMLResponse
 from halo_platform.access.guard import Caller
 from halo_platform.availability import service
 from halo_platform.availability.pipeline import today
+from halo_platform.core.errors import HaloError
 from halo_platform.core.http import resource
+from halo_platform.core.models import EARLIEST_DATE, LATEST_DATE
 from halo_platform.core.redact import mask_text
 from halo_platform.core.store import StoreResource
 from halo_platform.core.timezones import iana_zone
-from halo_platform.ui.app import render, signed_in
+from halo_platform.ui.app import render, signed_in, text_errors
 
 router = APIRouter(include_in_schema=False)
 RAW_CHARS = 160  # of a quarantined record: enough to recognise it
@@ -30,23 +32,33 @@ def _zone(name: str | None) -> dt.tzinfo:
     return iana_zone(name) or dt.UTC
 
 
+def _day(week: str, errors: dict[str, str]) -> dt.date:
+    """The day the `week` field names (default today), in the calendar; else today, with the error beside the field."""
+    if "week" in errors or not week:
+        return today()
+    try:
+        return service.in_calendar(dt.date.fromisoformat(week), "week")
+    except ValueError:
+        errors["week"] = "Expected a date YYYY-MM-DD."
+    except HaloError as exc:  # a date the store cannot hold, whose neighbouring weeks may not even be dates
+        errors["week"] = str(exc).removeprefix("week: ") + "."
+    return today()
+
+
 def _page_data(store: StoreResource, feed: str, provider: str, week: str) -> tuple[int, dict]:
-    """(status, context): 422 with `errors` beside the field that names nothing known."""
-    errors: dict[str, str] = {}
+    """(status, context): 422 with `errors` beside the field that names nothing known, or a week
+    outside the calendar the store holds (EARLIEST_DATE to LATEST_DATE)."""
+    errors = text_errors({"feed": feed, "provider": provider, "week": week})
     feeds = service.feed_names()
     feed = feed or (feeds[0] if feeds else "")
     if feed not in feeds:
-        errors["feed"] = f"Unknown feed; pick one of {', '.join(feeds)}."
+        errors.setdefault("feed", f"Unknown feed; pick one of {', '.join(feeds)}.")
     providers = service.providers_of(store, feed) if feed in feeds else []
     if not provider and providers:
         provider = providers[0]
     elif provider and feed in feeds and provider not in providers:
-        errors["provider"] = f"Feed {feed} has no spans for provider {provider}."
-    try:
-        day = dt.date.fromisoformat(week) if week else today()
-    except ValueError:
-        errors["week"] = "Expected a date YYYY-MM-DD."
-        day = today()
+        errors.setdefault("provider", f"Feed {feed} has no spans for provider {provider}.")
+    day = _day(week, errors)
     monday = day - dt.timedelta(days=day.weekday())
     context: dict = {"feeds": feeds, "feed": feed, "providers": providers, "provider": provider, "week": week or monday.isoformat(),
                      "monday": monday, "days": [], "tz": None, "freshness": None, "quarantine": [], "errors": errors}
@@ -58,14 +70,17 @@ def _page_data(store: StoreResource, feed: str, provider: str, week: str) -> tup
     if provider and not errors:
         tz_name = service.provider_timezone(store, feed, provider)
         zone = _zone(tz_name)
-        found = service.spans(store, feed, provider, monday, monday + dt.timedelta(days=6))
+        # the calendar's last week runs past LATEST_DATE (a Tuesday): its days after it hold nothing
+        found = service.spans(store, feed, provider, monday, min(monday + dt.timedelta(days=6), LATEST_DATE))
         by_day: dict[dt.date, list] = {monday + dt.timedelta(days=i): [] for i in range(7)}
         for span in found:
             by_day.setdefault(span.span_date, []).append((span.start_at.astimezone(zone), span.end_at.astimezone(zone)))
         context.update(days=sorted(by_day.items()), tz=tz_name or "UTC", span_count=len(found))
         links = {"feed": feed, "provider": provider}
-        context["previous"] = "/ui/availability?" + urlencode({**links, "week": (monday - dt.timedelta(days=7)).isoformat()})
-        context["next"] = "/ui/availability?" + urlencode({**links, "week": (monday + dt.timedelta(days=7)).isoformat()})
+        if monday > EARLIEST_DATE:  # the week before ends on the Sunday before this Monday
+            context["previous"] = "/ui/availability?" + urlencode({**links, "week": (monday - dt.timedelta(days=7)).isoformat()})
+        if monday + dt.timedelta(days=7) <= LATEST_DATE:
+            context["next"] = "/ui/availability?" + urlencode({**links, "week": (monday + dt.timedelta(days=7)).isoformat()})
     return (422 if errors else 200), context
 
 

@@ -13,7 +13,7 @@ from halo_platform.core.errors import NotFoundError
 from halo_platform.core.http import resource
 from halo_platform.core.store import StoreResource
 from halo_platform.delivery.service import find_message
-from halo_platform.ui.app import render, signed_in
+from halo_platform.ui.app import render, signed_in, text_error
 
 router = APIRouter(include_in_schema=False)
 
@@ -24,6 +24,8 @@ async def messages(request: Request, q: str = "", caller: Caller = Depends(signe
     q = q.strip()
     if not q:
         return render(request, "messages.html", caller, q=q, message=None, errors={})
+    if error := text_error(q, "message id or idempotency key"):
+        return render(request, "messages.html", caller, status=422, q=q, message=None, errors={"q": error})
     try:
         message = await run_in_threadpool(find_message, q, store)
     except NotFoundError:

@@ -18,7 +18,7 @@ from halo_platform.core.http import resource
 from halo_platform.core.store import StoreResource
 from halo_platform.delivery.autopilot import hourly_traffic, provider_table, set_manual, state_changes
 from halo_platform.delivery.resources import ProvidersResource
-from halo_platform.ui.app import render, signed_in
+from halo_platform.ui.app import render, signed_in, text_error
 
 router = APIRouter(include_in_schema=False)
 
@@ -49,6 +49,8 @@ async def switch(request: Request, caller: Caller = Depends(signed_in("admin")),
     try:
         if state not in ("off", "auto"):
             raise HaloError("choose off or auto")
+        if error := text_error(reason, "reason"):  # the provider's name is one of the configured ones, or refused
+            raise HaloError(error)
         config = await run_in_threadpool(providers.config)  # reads the providers file: not on the event loop
         await run_in_threadpool(set_manual, config, name, state == "off", caller.name, reason, store)
     except HaloError as exc:

@@ -18,9 +18,10 @@ from halo_platform.core.errors import NotFoundError
 from halo_platform.core.http import resource
 from halo_platform.core.settings import get_settings
 from halo_platform.core.store import StoreResource
+from halo_platform.core.text import unstorable
 from halo_platform.reports.audit import MEANING, STATUSES, TERMINAL, get_request, list_requests
 from halo_platform.reports.task import load_tasks
-from halo_platform.ui.app import render, signed_in
+from halo_platform.ui.app import render, signed_in, text_errors
 
 router = APIRouter(include_in_schema=False)
 LIMIT = 200  # rows of the audit log on one page; filters narrow it
@@ -28,7 +29,7 @@ LIMIT = 200  # rows of the audit log on one page; filters narrow it
 
 def _day(raw: str, name: str, errors: dict[str, str]) -> dt.datetime | None:
     """Midnight UTC of an ISO date from the filter form; a bad one is an error beside its field."""
-    if not raw:
+    if not raw or name in errors:
         return None
     try:
         return dt.datetime.combine(dt.date.fromisoformat(raw), dt.time(), dt.UTC)
@@ -44,11 +45,11 @@ def requests_page(request: Request, caller: Caller = Depends(signed_in()),
     filters = {"task": task.strip(), "status": status.strip().upper(), "who": who.strip(), "since": since.strip(),
                "before": before.strip()}
     tasks = sorted(load_tasks())
-    errors: dict[str, str] = {}
+    errors = text_errors(filters, what={"who": "name", "since": "date", "before": "date"})
     if filters["task"] and filters["task"] not in tasks:
-        errors["task"] = f"unknown task; known: {', '.join(tasks)}"
+        errors.setdefault("task", f"unknown task; known: {', '.join(tasks)}")
     if filters["status"] and filters["status"] not in STATUSES:
-        errors["status"] = f"unknown status; one of {', '.join(STATUSES)}"
+        errors.setdefault("status", f"unknown status; one of {', '.join(STATUSES)}")
     created_from = _day(filters["since"], "since", errors)
     created_before = _day(filters["before"], "before", errors)
     if created_from and created_before and created_before <= created_from:
@@ -64,10 +65,12 @@ def requests_page(request: Request, caller: Caller = Depends(signed_in()),
 
 def _request_or_404(request: Request, caller: Caller, store: StoreResource,
                     request_id: str) -> dict[str, Any] | HTMLResponse:
-    try:
-        return get_request(store, request_id)
-    except NotFoundError:
-        return render(request, "requests_missing.html", caller, status=404, request_id=request_id)
+    if not unstorable(request_id):  # else no request has it: nothing to look up
+        try:
+            return get_request(store, request_id)
+        except NotFoundError:
+            pass
+    return render(request, "requests_missing.html", caller, status=404, request_id=request_id)
 
 
 def _context(found: dict[str, Any]) -> dict[str, Any]:

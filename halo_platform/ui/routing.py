@@ -21,7 +21,7 @@ from halo_platform.core.http import resource
 from halo_platform.core.store import StoreResource
 from halo_platform.delivery.config import CHANNELS, MAX_WEIGHT, DeliveryConfig, Rule, validate_weights, weight_ok
 from halo_platform.delivery.state import add_rule, load_router, set_weights, weight_history, weights_table
-from halo_platform.ui.app import render, signed_in
+from halo_platform.ui.app import render, signed_in, text_error, text_errors
 
 router = APIRouter(include_in_schema=False)
 REASON_MISSING = "say why: the reason is kept in the history"
@@ -76,6 +76,8 @@ def routing_page(request: Request, caller: Caller = Depends(signed_in("viewer"))
 @router.get("/ui/routing/history", response_class=HTMLResponse)
 def history_page(request: Request, rule: str = "", caller: Caller = Depends(signed_in("viewer")),
                  store: StoreResource = Depends(resource("store"))) -> HTMLResponse:
+    if message := text_error(rule, "routing rule"):  # no rule has such a key: nothing to look up
+        return render(request, "routing_missing.html", caller, status=404, message=message)
     return render(request, "routing_history.html", caller, rule=rule, edits=weight_history(store, rule or None, limit=200))
 
 
@@ -105,7 +107,7 @@ async def save_weights(request: Request, caller: Caller = Depends(signed_in("adm
     data = await request.form()
     config: DeliveryConfig = await run_in_threadpool(providers.config)
     rule_key, reason = str(data.get("rule", "")), str(data.get("reason", "")).strip()
-    errors: dict[str, str] = {}
+    errors = text_errors({"reason": reason})
     try:
         router_ = await run_in_threadpool(load_router, config, store)
         rule = router_.config.rule(rule_key)
@@ -146,7 +148,7 @@ async def create_rule(request: Request, caller: Caller = Depends(signed_in("admi
     config: DeliveryConfig = await run_in_threadpool(providers.config)
     form = {k: str(data.get(k, "")).strip() for k in ("channel", "country", "capability", "reason")}
     form["weights"] = {n: str(data.get(f"weight.{n}", "")) for n in config.providers}
-    errors: dict[str, str] = {}
+    errors = text_errors(form)
     if form["channel"] not in CHANNELS:
         errors["channel"] = f"one of {', '.join(CHANNELS)}"
     country, capability = form["country"].upper() or "*", form["capability"].upper() or "*"

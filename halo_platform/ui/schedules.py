@@ -31,7 +31,7 @@ from halo_platform.reports.schedules import (
 )
 from halo_platform.reports.task import PayloadError, get_task
 from halo_platform.sinks import SinksResource
-from halo_platform.ui.app import render, signed_in
+from halo_platform.ui.app import render, signed_in, text_errors
 
 router = APIRouter(include_in_schema=False)
 RUN_FORMAT = "%a %Y-%m-%d %H:%M %Z"
@@ -152,6 +152,9 @@ async def save(request: Request, schedule_id: str, caller: Caller = Depends(sign
             "catch_up": str(data.get("catch_up", "")).strip(),
             "payload": {f["name"]: str(data.get(f"payload.{f['name']}", "")).strip() for f in _fields(schedule["task"])}}
     payload, errors = await run_in_threadpool(_check, schedule, form)
+    # text no store can hold: said as such beside its field, rather than what a check made of it
+    errors |= text_errors({**{k: v for k, v in form.items() if k != "payload"}, **{f"payload.{k}": v for k, v in form["payload"].items()}},
+                          what={"sinks": "sink"})
     if not errors:
         try:
             await run_in_threadpool(lambda: set_schedule(

@@ -17,7 +17,7 @@ from halo_platform.core.store import StoreResource
 from halo_platform.reports.requests import create_request
 from halo_platform.reports.task import PayloadError, Task, get_task, load_tasks
 from halo_platform.sinks import SinksResource
-from halo_platform.ui.app import render, role_at_least, signed_in
+from halo_platform.ui.app import render, role_at_least, signed_in, text_errors
 
 router = APIRouter(include_in_schema=False)
 
@@ -108,6 +108,8 @@ async def request_task(name: str, request: Request, caller: Caller = Depends(sig
     values = {k: v for k, v in form.items() if k not in ("csrf_token", "sinks")}
     chosen = [str(s) for s in form.getlist("sinks")]
     payload = payload_from_form(task, dict(form))
+    if errors := text_errors({**payload, "sinks": chosen}, what={"sinks": "sink"}):
+        return _form(request, caller, task, sinks, values, chosen, errors, status=422)
     try:
         created = await run_in_threadpool(create_request, store, task.name, payload, chosen or None,
                                           requested_by=caller.name, trigger="manual")
