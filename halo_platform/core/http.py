@@ -7,6 +7,7 @@ last-resort handler answers whatever still escapes with a bare JSON 500."""
 
 from __future__ import annotations
 
+import json
 import re
 import types
 import typing
@@ -43,8 +44,16 @@ _STRING = re.compile(rb'"[^"]*(?:"|\Z)')
 _NOT_A_BRACKET = bytes(sorted(set(range(256)) - set(b"[]{}")))
 
 
+class _EscapedJSON(JSONResponse):
+    """An error body as ASCII JSON: it may repeat what the caller sent, and a lone surrogate (JSON's
+    `\\ud800`, decoded) has no UTF-8, so rendered as UTF-8 it raised and the 422 became a 500."""
+
+    def render(self, content: Any) -> bytes:  # noqa: ANN401 - any JSON value
+        return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
+
+
 def _error(status: int, error: str, detail: Any = None, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(status_code=status, content={"error": error, "detail": detail}, headers=headers)
+    return _EscapedJSON(status_code=status, content={"error": error, "detail": detail}, headers=headers)
 
 
 def nesting_depth(data: bytes, limit: int) -> int:

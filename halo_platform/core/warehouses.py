@@ -124,10 +124,23 @@ def stream_query(url: str, sql: str, params: Mapping[str, Any], batch_rows: int 
 
 
 def mysql_bound_sql(sql: str, params: Mapping[str, Any]) -> str:
-    """`:name` SQL with each parameter escaped exactly as pymysql's `cursor.execute` does."""
+    """`:name` SQL with each parameter a MySQL literal that means the same whatever the server's
+    sql_mode: text and bytes as hex literals (`_utf8mb4 X'...'`, `X'...'`), which no quote or
+    backslash can end (a backslash-escaped string is injectable on a server running
+    NO_BACKSLASH_ESCAPES: `' OR 1=1 -- ` returned every row), anything else as pymysql writes it."""
+    return _client_bound_sql(sql, params, _mysql_literal)
+
+
+def _mysql_literal(value: Any) -> str:  # noqa: ANN401 - any parameter
     from pymysql.converters import escape_item
 
-    return _client_bound_sql(sql, params, lambda v: escape_item(v, "utf8mb4"))
+    if isinstance(value, str):
+        return f"_utf8mb4 X'{value.encode('utf-8').hex()}'"
+    if isinstance(value, bytes | bytearray):
+        return f"X'{bytes(value).hex()}'"
+    if isinstance(value, list | tuple | set | frozenset):
+        return "(" + ",".join(_mysql_literal(v) for v in value) + ")"
+    return escape_item(value, "utf8mb4")
 
 
 def _client_bound_sql(sql: str, params: Mapping[str, Any], literal) -> str:  # noqa: ANN001

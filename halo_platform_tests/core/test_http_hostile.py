@@ -248,3 +248,12 @@ def test_a_graphql_selection_nested_thousands_deep_is_an_error_not_a_500(client)
 def test_graphiql_introspection_still_fits_within_the_limits(client):
     body = _graphql(client, get_introspection_query(descriptions=True))
     assert "errors" not in body and body["data"]["__schema"]["queryType"]["name"] == "Query"
+
+
+@pytest.mark.parametrize("body", [b'{"payload": {"sinks": ["\\ud800"]}}', b'{"sinks": ["\\ud800"]}', b'{"payload": {"\\ud800": 1}}'])
+def test_an_error_that_repeats_a_lone_surrogate_is_its_422_not_a_500(halo_env, body) -> None:
+    """JSON may escape a lone surrogate; the error naming it was rendered as UTF-8, which raised."""
+    app = create_app()
+    client = authorized_client(app, "tasks:request")
+    answer = client.post("/v1/tasks/campaign_alerts/requests", content=body, headers={"content-type": "application/json"})
+    assert "\ud800" in assert_error_body(answer, 422)["error"]  # as the caller wrote it: JSON escapes it

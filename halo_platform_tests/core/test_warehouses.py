@@ -80,9 +80,32 @@ def test_unknown_warehouse_and_bad_table_names_are_user_errors(warehouses):
         warehouses.load(duckdb.connect(), "t; DROP TABLE x", "pg", "SELECT 1", {})
 
 
-def test_mysql_binding_escapes_like_pymysql_and_keeps_literal_percent_signs():
+def test_mysql_binding_writes_text_as_hex_and_keeps_literal_percent_signs():
     sql = mysql_bound_sql("SELECT * FROM t WHERE a = :a AND b LIKE 'x%' AND d >= :d", {"a": "it's", "d": dt.date(2026, 1, 1)})
-    assert sql == "SELECT * FROM t WHERE a = 'it\\'s' AND b LIKE 'x%' AND d >= '2026-01-01'"
+    assert sql == "SELECT * FROM t WHERE a = _utf8mb4 X'69742773' AND b LIKE 'x%' AND d >= '2026-01-01'"
+
+
+@pytest.mark.parametrize("sql_mode", ["", "NO_BACKSLASH_ESCAPES"])
+def test_mysql_bound_text_means_itself_whatever_the_servers_sql_mode(mysql_url, sql_mode):
+    """With NO_BACKSLASH_ESCAPES a backslash-escaped string ends at `\\'`: `' OR 1=1 -- ` matched every row."""
+    import pymysql
+
+    url = sa.make_url(mysql_url)
+    conn = pymysql.connect(host=url.host, port=url.port or 3306, user=url.username, password=url.password or "", database=url.database,
+                           charset="utf8mb4", autocommit=True)
+    names = ["alice", "it's", "back\\slash", "\\' OR 1=1 -- ", "' OR 1=1 -- ", "ü 😀", ""]
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("CREATE TEMPORARY TABLE people (name VARCHAR(50)) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+            cursor.executemany("INSERT INTO people VALUES (%s)", names)
+            cursor.execute("SET SESSION sql_mode = %s", (sql_mode,))
+            for name in [*names, "nobody"]:
+                cursor.execute(mysql_bound_sql("SELECT name FROM people WHERE name = :name", {"name": name}))
+                assert [r[0] for r in cursor.fetchall()] == ([name] if name in names else []), name
+            cursor.execute(mysql_bound_sql("SELECT count(*) FROM people WHERE name IN :names", {"names": ("alice", "' OR 1=1 -- ")}))
+            assert cursor.fetchone()[0] == 2
+    finally:
+        conn.close()
 
 
 def test_postgres_binding_uses_typed_psycopg_literals():
