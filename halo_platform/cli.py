@@ -12,11 +12,13 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 import click
+from sqlalchemy import exc as sa_exc
 
 from halo_platform.access import cli as access_cli
 from halo_platform.availability import cli as availability_cli
 from halo_platform.core.errors import HaloError
-from halo_platform.core.redact import install_redaction
+from halo_platform.core.redact import install_redaction, mask_text
+from halo_platform.core.text import lone_surrogate
 from halo_platform.delivery import cli as delivery_cli
 from halo_platform.reports import cli as reports_cli
 
@@ -28,6 +30,11 @@ class HaloGroup(click.Group):
         # (two lines of them came before a bad input's one error line)
         warnings.filterwarnings("ignore", module="dagster")
         kwargs["standalone_mode"] = False
+        arguments = list(kwargs.get("args") or (args[0] if args else None) or sys.argv[1:])
+        for position, argument in enumerate(arguments, 1):
+            if lone_surrogate(argument) is not None:  # bytes that are not UTF-8, as Python decodes them
+                click.echo(f"error: argument {position} is not valid UTF-8", err=True)
+                sys.exit(2)
         try:
             rv = super().main(*args, **kwargs)
         except click.exceptions.Abort:
@@ -42,7 +49,17 @@ class HaloGroup(click.Group):
         except HaloError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(2)
+        except (sa_exc.SQLAlchemyError, OSError) as exc:  # the store or a file failed us (a server down, a folder that is a file)
+            click.echo(f"error: {first_line(exc)}", err=True)
+            sys.exit(1)
         sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def first_line(exc: BaseException) -> str:
+    """An error's first line, masked (a driver's message may quote a URL or a value): the
+    statement and parameters SQLAlchemy appends come on later lines."""
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return mask_text((text.splitlines() or [type(exc).__name__])[0][:300])
 
 
 @click.group(cls=HaloGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -61,7 +78,7 @@ def demo() -> None:
 
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Worker processes (they share rate limits through the store).")
 @click.option("--proxy-headers/--no-proxy-headers", default=False, show_default=True,
               help="Behind a TLS proxy: take the client address and scheme from X-Forwarded-For/-Proto, so callback signatures (made over the public https URL) verify.")
@@ -76,8 +93,8 @@ def serve(host: str, port: int, workers: int, proxy_headers: bool, forwarded_all
 
 
 @cli.command()
-@click.option("--port", default=8080, show_default=True, type=int, help="The HTTP service and the Control Center.")
-@click.option("--dagster-port", default=3000, show_default=True, type=int, help="The Dagster UI.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535), help="The HTTP service and the Control Center.")
+@click.option("--dagster-port", default=3000, show_default=True, type=click.IntRange(1, 65535), help="The Dagster UI.")
 @click.option("--workspace", "-w", default="workspace.yaml", show_default=True, type=click.Path(exists=True, dir_okay=False))
 def up(port: int, dagster_port: int, workspace: str) -> None:
     """Run the platform: the HTTP service with the Control Center (`halo serve`) and the Dagster UI

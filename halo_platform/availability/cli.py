@@ -107,7 +107,7 @@ def slots(feed: str, provider: str, slot_type: str | None, first: str | None, la
 
 @emr.command()
 @click.option("--feed", default=None, help="Only this feed.")
-@click.option("--limit", default=100, show_default=True, type=int)
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 10_000))
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def quarantine(feed: str | None, limit: int, fmt: str) -> None:
     """List quarantined records (feed, file, position, reason, raw text)."""

@@ -126,6 +126,10 @@ def read_yaml(path: Path, loader: type[yaml.SafeLoader] = yaml.SafeLoader) -> di
         data = yaml.load(Path(path).read_text(), Loader=loader)  # noqa: S506 - a SafeLoader
     except FileNotFoundError:
         raise HaloError(f"configuration file not found: {path}") from None
+    except UnicodeDecodeError:
+        raise HaloError(f"{path}: not UTF-8 text") from None
+    except OSError as exc:  # a folder, no permission
+        raise HaloError(f"{path}: cannot be read: {exc.strerror or type(exc).__name__}") from None
     except yaml.YAMLError as exc:
         raise HaloError(f"{path}: invalid YAML: {str(exc).splitlines()[0]}") from None
     if not isinstance(data, dict):

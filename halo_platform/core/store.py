@@ -23,6 +23,7 @@ from pydantic import PrivateAttr
 from sqlalchemy.engine import Connection, Engine
 
 from halo_platform.core.engine import make_engine
+from halo_platform.core.errors import HaloError
 from halo_platform.core.settings import get_settings
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -124,7 +125,10 @@ class StoreResource(dg.ConfigurableResource):
             if self._engine is None or self._engine_url != url:
                 if self._engine is not None:
                     self._engine.dispose()
-                engine = make_engine(url)
+                try:
+                    engine = make_engine(url)
+                except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as exc:  # its text repeats the URL
+                    raise HaloError(f"the operational store's URL (HALO_DB_URL) is not one SQLAlchemy can use ({type(exc).__name__})") from None
                 migrate(engine)
                 self._engine, self._engine_url = engine, url
             return self._engine
