@@ -11,10 +11,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from halo_platform.core.errors import ConflictError
+from halo_platform.core.errors import ConflictError, HaloError
 from halo_platform.core.store import StoreResource
 from halo_platform.delivery.queue import events_t, messages_t
 from halo_platform.delivery.resources import ProvidersResource
+from halo_platform.delivery.validation import webhook_url
 
 log = logging.getLogger("halo.delivery")
 FAILED = ("lost", "provider_error", "delivery_failed")
@@ -34,6 +35,20 @@ def last_failure_event(conn: sa.Connection, after_event_id: int) -> int | None:
     return conn.execute(query).scalar()
 
 
+def _reported_to(row: sa.Row) -> tuple[str | None, str | None]:
+    """(callback_url, webhook_key) of the fallback of SMS `row`: the SMS's, as the webhook worker
+    calls it. An SMS stored before URLs were checked in full may hold one that the fallback's own
+    submission would refuse (422, ending the run for every later SMS): then the email goes, without
+    status webhooks."""
+    if not row.callback_url:
+        return None, row.webhook_key
+    try:
+        return webhook_url(row.callback_url), row.webhook_key
+    except HaloError as exc:
+        log.warning("fallback of %s sent without status webhooks: %s", row.id, exc)
+        return None, None
+
+
 def send_fallbacks(store: StoreResource, providers: ProvidersResource, after_event_id: int = 0, up_to_event_id: int | None = None) -> dict[str, Any]:
     """Submit the fallback of every SMS whose failure event lies in (after, up_to]; returns the
     fallback messages made now and those that existed already."""
@@ -50,11 +65,12 @@ def send_fallbacks(store: StoreResource, providers: ProvidersResource, after_eve
         ).all()
     made, existing = [], []
     for row in {r.id: r for r in rows}.values():  # a message that failed twice (lost, then delivery_failed) falls back once
+        callback_url, webhook_key = _reported_to(row)
         payload = {"to": row.fallback["to"], "subject": row.fallback["subject"], "body": row.content["body"], "priority": row.priority,
-                   "idempotency_key": f"{FALLBACK_KEY_PREFIX}{row.id}", "callback_url": row.callback_url}
+                   "idempotency_key": f"{FALLBACK_KEY_PREFIX}{row.id}", "callback_url": callback_url}
         try:
             view, created = submit("email", payload, store=store, providers=providers, created_by=row.created_by, fallback_of=row.id,
-                                   webhook_key=row.webhook_key)
+                                   webhook_key=webhook_key)
         except ConflictError as exc:  # its key taken by another message (stored before callers were refused such keys)
             log.warning("fallback of %s not made: %s", row.id, exc)
             continue

@@ -28,7 +28,9 @@ class _Message(BaseModel):
     idempotency_key: str | None = _KEY
     callback_url: str | None = Field(None, max_length=column_limit("callback_url"), json_schema_extra={"format": "uri"},
                                      description="Every lifecycle event is POSTed here as JSON, signed with HMAC-SHA256 of the body "
-                                                 "under the API key's webhook secret (`X-Halo-Signature: sha256=<hex>`); retried for 24 h")
+                                                 "under the API key's webhook secret (`X-Halo-Signature: sha256=<hex>`); retried for 24 h. "
+                                                 "http(s), a port from 1 to 65535 if any, no user name or password; a host name in other "
+                                                 "letters is stored as its IDNA A-label (xn--...)")
     timezone: str | None = Field(None, description="IANA time zone of the recipient for quiet hours (default: from the number or country)",
                                  examples=["Europe/Paris"])
 

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -298,6 +299,20 @@ def brief_view(conn, message_id: str) -> dict[str, Any]:  # noqa: ANN001
     return dict(zip(_BRIEF, conn.execute(_BRIEF_OF, {"message_id": message_id}).one(), strict=True))
 
 
+def shown_callback_url(url: str) -> str:
+    """`url` as a message view shows it: without its query and fragment (the receiver's own
+    token may be there) and with a user name and password masked (stored before they were
+    refused). One whose host or port cannot be read (stored before URLs were checked in full)
+    is not shown: what looks like a port there may be a password."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - reading it checks it
+    except ValueError:
+        return "(not a valid URL)"
+    netloc = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, f"***@{netloc}" if "@" in parts.netloc else netloc, parts.path, "", ""))
+
+
 def message_view(message_id: str, store: StoreResource, with_events: bool = True) -> dict[str, Any]:
     with store.read() as conn:
         row = conn.execute(sa.select(messages_t).where(messages_t.c.id == message_id)).first()
@@ -311,8 +326,7 @@ def message_view(message_id: str, store: StoreResource, with_events: bool = True
             view["created_by"] = row.created_by
             view["created_at"] = row.created_at.isoformat()
             view["segments"] = row.segments
-            # a query string may carry the receiver's own token: shown without it
-            view["callback_url"] = row.callback_url.split("?", 1)[0] if row.callback_url else None
+            view["callback_url"] = shown_callback_url(row.callback_url) if row.callback_url else None
             view["fallback_of"] = row.fallback_of
             view["fallback"] = conn.execute(sa.select(messages_t.c.id).where(messages_t.c.fallback_of == row.id)).scalar()
             view["events"] = [{"event": e.event, "provider": e.provider, "at": e.at.isoformat(), "detail": e.detail} for e in events]

@@ -5,9 +5,28 @@ from __future__ import annotations
 import datetime as dt
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
 
 from halo_platform.core.models import Base, utcnow
+
+
+class ExactString(TypeDecorator):
+    """Text that equals only the same characters, on every store: a key a caller or a provider
+    chose. SQLite and PostgreSQL compare text so by default; MariaDB's default collation ignores
+    letter case, accents and trailing spaces (`ORDER-ABC`, `order-abc ` and `ordér-abc` were one
+    idempotency key), so there the column takes a binary collation that does not pad."""
+
+    impl = sa.String
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect):  # noqa: ANN001, ANN201
+        if dialect.name in ("mysql", "mariadb"):
+            # `utf8mb4_bin` pads ('a' = 'a '); MySQL 8 names its binary collation without padding otherwise
+            collation = "utf8mb4_nopad_bin" if dialect.is_mariadb else "utf8mb4_0900_bin"
+            return dialect.type_descriptor(mysql.VARCHAR(self.length, charset="utf8mb4", collation=collation))
+        return dialect.type_descriptor(sa.String(self.length))
 
 
 class Message(Base):
@@ -37,13 +56,13 @@ class Message(Base):
     priority: Mapped[str] = mapped_column(sa.String(8))
     priority_rank: Mapped[int]
     content: Mapped[dict]
-    idempotency_key: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
+    idempotency_key: Mapped[str | None] = mapped_column(ExactString(255), unique=True)
     payload_hash: Mapped[str] = mapped_column(sa.String(64))
     expires_at: Mapped[dt.datetime | None]
     number_of_retries: Mapped[int] = mapped_column(default=0)
     status: Mapped[str] = mapped_column(sa.String(24))
     provider: Mapped[str | None] = mapped_column(sa.String(128))
-    provider_message_id: Mapped[str | None] = mapped_column(sa.String(255), index=True)
+    provider_message_id: Mapped[str | None] = mapped_column(ExactString(255), index=True)  # callbacks find their message by it
     next_attempt_at: Mapped[dt.datetime]
     lease_owner: Mapped[str | None] = mapped_column(sa.String(64))
     lease_until: Mapped[dt.datetime | None]
@@ -80,7 +99,7 @@ class MessageEvent(Base):
     provider: Mapped[str | None] = mapped_column(sa.String(128))
     at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     detail: Mapped[str | None] = mapped_column(sa.Text)
-    dedupe_key: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
+    dedupe_key: Mapped[str | None] = mapped_column(ExactString(255), unique=True)  # a provider's event: stored once
 
 
 class DeliveryAttempt(Base):

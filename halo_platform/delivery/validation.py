@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import ipaddress
 import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
+import idna
 import phonenumbers
 
 from halo_platform.core.errors import HaloError
@@ -164,16 +166,84 @@ def recipient_of(channel: str, value: Any, country: str | None = None) -> tuple[
     return value, None
 
 
+_HOST_LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
+
+
+def _split_url(url: str) -> SplitResult:
+    """`url` in parts, its port read: a host or port that cannot be read raises `HaloError`
+    (never repeating the URL, which may hold a secret)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # brackets that hold no IPv6 address, or are not closed
+        raise HaloError("callback_url: not a valid URL") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise HaloError("callback_url: must be an http(s) URL with a host")
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port == 0:
+        raise HaloError("callback_url: the port must be a number from 1 to 65535")
+    return parts
+
+
+def _web_host(parts: SplitResult) -> str:
+    """The URL's host as the ASCII name or address a request goes to: an internationalized name
+    becomes its IDNA (UTS 46) A-label; what cannot be a host name is refused."""
+    host = parts.hostname or ""
+    if parts.netloc.rpartition("@")[2].startswith("["):  # urlsplit read the brackets as an IPv6 address, or IPvFuture
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise HaloError("callback_url: not a valid URL (an IPv6 address in brackets)") from None
+        return host
+    if not host.isascii():
+        try:
+            host = idna.encode(host, uts46=True).decode("ascii")
+        except (idna.IDNAError, UnicodeError):
+            raise HaloError("callback_url: the host is not a valid internationalized host name") from None
+    name = host.removesuffix(".")
+    labels = name.split(".")
+    if len(name) > 253 or not all(_HOST_LABEL.match(label) for label in labels):
+        raise HaloError("callback_url: the host is not a valid host name (labels of 1 to 63 letters, digits, _ or -, "
+                        "253 characters in all) or IP address")
+    if labels[-1].isdigit():  # what resolvers would read as an IPv4 address, however short
+        try:
+            ipaddress.IPv4Address(name)
+        except ValueError:
+            raise HaloError("callback_url: the host is not a valid IPv4 address") from None
+    return host
+
+
+def webhook_url(url: str) -> str:
+    """`url`, a message's `callback_url`, as status webhooks are sent to it: its host and port
+    read, an internationalized host name in its ASCII form, and any user name and password left
+    out (a request never carries them). Raises `HaloError` naming callback_url when it cannot be
+    called (a URL stored before they were checked in full, for the webhook worker)."""
+    parts = _split_url(url)
+    host = _web_host(parts)
+    netloc = parts.netloc.rpartition("@")[2]
+    if host != parts.hostname:  # a name in other letters (never one in brackets): its A-label, then the port as written
+        _, colon, port = netloc.partition(":")
+        netloc = host + colon + port
+    return parts._replace(netloc=netloc).geturl() if netloc != parts.netloc else url
+
+
 def _callback_url(value: Any) -> str | None:
+    """A URL the webhook worker can call (`webhook_url`), stored so: refused is one whose host or
+    port cannot be read, a port outside 1-65535, what cannot be a host name, and a user name or
+    password (never sent, and the URL is shown to whoever may read the message)."""
     if value is None or value == "":
         return None
     limit = column_limit("callback_url")
-    if not isinstance(value, str) or len(value) > limit or _CONTROL.search(value) or _LINE_BREAK.search(value) or " " in value:
+    if not isinstance(value, str) or len(value) > limit or _CONTROL.search(value) or any(c.isspace() for c in value):
         raise HaloError(f"callback_url: must be an http(s) URL of at most {limit} characters")
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise HaloError("callback_url: must be an http(s) URL with a host")
-    return value
+    if "@" in _split_url(value).netloc:
+        raise HaloError("callback_url: must not hold a user name or password; a token of the receiver's may go in the path or query")
+    url = webhook_url(value)
+    if len(url) > limit:
+        raise HaloError(f"callback_url: must be an http(s) URL of at most {limit} characters (its host in ASCII)")
+    return url
 
 
 def _timezone(value: Any) -> str | None:

@@ -13,7 +13,10 @@ A sender chooses the URL, so our server must not become its way into our network
 host resolves to a loopback, private, link-local or reserved address is refused (recorded as a
 failed attempt) unless `HALO_WEBHOOKS_ALLOW_PRIVATE=1` (tests, receivers inside the network).
 The request goes to the address that was checked (the name is resolved once per run), so a
-name that answers a private address the next time (DNS rebinding) is not reached."""
+name that answers a private address the next time (DNS rebinding) is not reached. A URL is
+called as `validation.webhook_url` reads it (a host name in ASCII, never a user name or
+password); one stored before URLs were checked in full that cannot be called (a port out of
+range) is a failed attempt of its message, never an error that stops the run."""
 
 from __future__ import annotations
 
@@ -34,12 +37,14 @@ import httpx
 import sqlalchemy as sa
 
 from halo_platform.access.keys import webhook_secret
+from halo_platform.core.errors import HaloError
 from halo_platform.core.models import utcnow
 from halo_platform.core.redact import mask_text
 from halo_platform.core.store import StoreResource
 from halo_platform.core.webhook_signature import SIGNATURE_HEADER, sign
 from halo_platform.delivery.queue import events_t, messages_t
 from halo_platform.delivery.tables import WebhookAttempt
+from halo_platform.delivery.validation import webhook_url
 
 log = logging.getLogger("halo.delivery")
 attempts_t = WebhookAttempt.__table__
@@ -178,7 +183,12 @@ class _Poster:
         body = body_of(event)
         started = time.monotonic()
         status = None
-        target, detail = self.target(event.callback_url)
+        try:  # a URL stored before it was checked in full is a failed attempt of its own, not the run's end
+            target, detail = self.target(webhook_url(event.callback_url))
+        except HaloError as exc:
+            target, detail = None, str(exc)
+        except ValueError as exc:
+            target, detail = None, f"callback_url: cannot be called ({type(exc).__name__})"
         if secret is None:
             detail = "the API key that sent the message is gone"
         elif target is not None:
@@ -190,6 +200,8 @@ class _Poster:
                 detail = None if 200 <= status < 300 else f"HTTP {status}"
             except httpx.HTTPError as exc:
                 detail = f"{type(exc).__name__}"
+            except (httpx.InvalidURL, ValueError) as exc:  # what httpx refuses of a URL the checks let through
+                detail = f"callback_url: cannot be called ({type(exc).__name__})"
         ok = status is not None and 200 <= status < 300
         with self.store.write() as conn:
             conn.execute(attempts_t.insert().values(event_id=event.event_id, message_id=event.message_id, ok=ok, http_status=status,

@@ -180,3 +180,33 @@ def test_one_fallback_whose_key_is_taken_does_not_cancel_the_others(setup, caplo
     result = send_fallbacks(store, providers)
     assert len(result["made"]) == 1 and message_view(second, store)["fallback"] == result["made"][0]
     assert message_view(first, store)["fallback"] is None and f"fallback of {first} not made" in caplog.text
+
+
+@pytest.mark.parametrize(("stored", "reported_to"), [
+    ("http://93.184.216.34:99999/hooks", None),
+    ("https://hooks:S3cretPassw0rd@hooks.example.com/h?t=1", "https://hooks.example.com/h?t=1"),
+])
+def test_an_sms_whose_stored_callback_url_is_now_refused_still_falls_back(setup, stored, reported_to):
+    """A callback URL stored before URLs were checked in full failed the fallback's own
+    submission (422), which stopped the run: this SMS and every later one got no fallback. The
+    email goes without status webhooks when its URL cannot be called, and without the password
+    (never sent) when it only held one."""
+    import sqlalchemy as sa
+
+    from halo_platform.delivery.tables import Message
+
+    providers, store = setup
+    create_key(store, "clinic-app", ["messages:send"])
+    view, _ = submit("sms", {"to": INVALID, "body": "Tomorrow 10:00", "fallback": FALLBACK, "callback_url": "https://hooks.example.com/h"},
+                     store=store, providers=providers, created_by="clinic-app", sender_key="clinic-app")
+    with store.write() as conn:
+        conn.execute(sa.update(Message).where(Message.id == view["id"]).values(callback_url=stored))
+    later = failed_sms(providers, store)
+    drain(providers, store)
+    made = send_fallbacks(store, providers)["made"]
+    assert len(made) == 2 and message_view(later, store)["fallback"] in made
+    email = message_view(message_view(view["id"], store)["fallback"], store)
+    assert email["callback_url"] == (reported_to.split("?")[0] if reported_to else None)
+    with store.read() as conn:
+        assert conn.execute(sa.select(Message.callback_url, Message.webhook_key.is_not(None)).where(Message.id == email["id"])).one() == (
+            reported_to, reported_to is not None)

@@ -23,7 +23,7 @@ from halo_platform.cli import cli
 from halo_platform.core.definitions import STORE
 from halo_platform.core.models import utcnow
 from halo_platform.delivery.follow_up import backlog_result
-from halo_platform.delivery.tables import MessageEvent, WebhookAttempt
+from halo_platform.delivery.tables import Message, MessageEvent, WebhookAttempt
 from halo_platform.delivery.webhooks import backlog, deliver, pinned
 from halo_platform.http import create_app
 from halo_platform.lab.provider_fakes import SECRETS
@@ -144,6 +144,113 @@ def test_a_bad_callback_url_is_422(setup, url, reason):
     client, _providers, _store, _key = setup
     response = client.post("/v1/messages/sms", json={"to": "+33612345678", "body": "b", "callback_url": url})
     assert response.status_code == 422 and reason in response.json()["error"]
+
+
+LONG_LABEL = "a" * 300
+
+
+@pytest.mark.parametrize(("url", "reason"), [
+    ("http://[::1", "not a valid URL"),
+    ("https://[not-ip]/x", "not a valid URL"),
+    ("http://93.184.216.34:99999/hook", "port"),
+    ("http://93.184.216.34:abc/hook", "port"),
+    ("http://93.184.216.34:-1/hook", "port"),
+    ("http://93.184.216.34:0/hook", "port"),
+    (f"http://{LONG_LABEL}.example.com/hook", "host name"),
+    (f"http://{'a' * 63}.{'b' * 63}.{'c' * 63}.{'d' * 63}.example/hook", "host name"),
+    ("http://a..example.com/hook", "host name"),
+    ("http://-a.example.com/hook", "host name"),
+    ("http://a%20b.example.com/hook", "host name"),
+    ("http://1.2.3/hook", "IPv4"),
+    ("http://ex\u00e4mple\u2028.com/hook", "http(s) URL"),
+    ("http://ex\tample.com/hook", "http(s) URL"),
+    ("http://xn--ex\u00e4mple.com/hook", "host name"),
+    ("https://hooks:S3cretPassw0rd@hooks.example.com/halo", "user name or password"),
+    ("https://@hooks.example.com/halo", "user name or password"),
+])
+def test_a_callback_url_the_webhook_worker_could_not_call_is_422_naming_the_field_and_nothing_is_stored(setup, url, reason):
+    """A URL whose host or port cannot be read answered 500; a port out of range was stored and
+    then stopped every webhook run; a password in it was shown to whoever reads the message."""
+    client, _providers, store, _key = setup
+    response = client.post("/v1/messages/sms", json={"to": "+33612345678", "body": "b", "callback_url": url})
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error.startswith("callback_url: ") and reason in error and "S3cret" not in error
+    with store.read() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(MessageEvent)).scalar() == 0
+
+
+@pytest.mark.parametrize(("url", "stored"), [
+    ("http://ex\u00e4mple.com/hooks?t=1", "http://xn--exmple-cua.com/hooks?t=1"),
+    ("https://B\u00fccher.example:8443/h", "https://xn--bcher-kva.example:8443/h"),
+    ("https://hooks.example.com./h", "https://hooks.example.com./h"),
+    ("https://my_hooks.example.com/h", "https://my_hooks.example.com/h"),
+    ("https://[2001:db8::1]:8443/h", "https://[2001:db8::1]:8443/h"),
+    (f"https://{'a' * 63}.example.com/h", f"https://{'a' * 63}.example.com/h"),
+])
+def test_an_internationalized_host_is_kept_in_its_ascii_form_and_other_valid_hosts_as_given(setup, url, stored):
+    """The worker resolves the name and sends it as the Host header and the TLS name, which
+    take ASCII only: a host name in other letters is stored as its IDNA (UTS 46) A-label."""
+    client, _providers, store, _key = setup
+    response = client.post("/v1/messages/sms", json={"to": "+33612345678", "body": "b", "callback_url": url})
+    assert response.status_code == 202, response.text
+    with store.read() as conn:
+        assert conn.execute(sa.select(Message.callback_url).where(Message.id == response.json()["id"])).scalar_one() == stored
+
+
+def _stored_before_the_checks(store, message_id: str, url: str) -> None:  # noqa: ANN001
+    """`url` as an older version stored it: it checked only the scheme and that a host was there."""
+    with store.write() as conn:
+        conn.execute(sa.update(Message).where(Message.id == message_id).values(callback_url=url))
+
+
+BAD_STORED = ["http://93.184.216.34:99999/hook", "http://93.184.216.34:abc/hook", "http://ex\u00e4mple.com:0/hook",
+              f"http://{LONG_LABEL}.example.com/hook"]
+
+
+@pytest.mark.parametrize("allow_private", [True, False])
+def test_a_stored_callback_url_that_cannot_be_called_is_a_failed_attempt_and_the_others_are_delivered(setup, receiver, allow_private):
+    """Such a URL raised `ValueError: Port out of range` out of the worker before any attempt was
+    recorded, so every run (and `halo delivery webhooks --deliver`) stopped at it for 24 h."""
+    client, _providers, store, _key = setup
+    receiver.fail = 0
+    good = client.post("/v1/messages/sms", json={"to": "+33612345678", "body": "b", "priority": "LOW", "callback_url": f"{receiver.url}/hooks"}).json()["id"]
+    bad = [client.post("/v1/messages/sms", json={"to": "+33612345678", "body": "b", "priority": "LOW", "callback_url": "https://example.com/h"})
+           .json()["id"] for _ in BAD_STORED]
+    for message_id, url in zip(bad, BAD_STORED, strict=True):
+        _stored_before_the_checks(store, message_id, url)
+    result = deliver(store, max_seconds=10, allow_private=allow_private)
+    assert result == {"delivered": 1 if allow_private else 0, "failed": len(bad) + (0 if allow_private else 1), "messages": len(bad) + 1}
+    assert [json.loads(body)["message_id"] for _, body in receiver.got] == ([good] if allow_private else [])
+    with STORE.read() as conn:
+        details = dict(conn.execute(sa.select(WebhookAttempt.message_id, WebhookAttempt.detail).where(WebhookAttempt.message_id.in_(bad))).all())
+    assert [details[i].split(":")[0] for i in bad] == ["callback_url"] * len(bad), details
+    shown = CliRunner().invoke(cli, ["delivery", "webhooks", "--deliver"])
+    assert shown.exit_code == 0, shown.output
+
+
+def test_a_password_in_a_stored_callback_url_is_never_shown_nor_sent(setup, receiver):
+    """Stored before URLs with a user name or password were refused: the message view masks it
+    (it showed it whole, stripping only the query), and the webhook goes without it."""
+    client, _providers, store, _key = setup
+    receiver.fail = 0
+    sent = client.post("/v1/messages/sms", json={"to": "+33612345678", "body": "b", "priority": "LOW", "callback_url": f"{receiver.url}/hooks"}).json()
+    host = receiver.url.split("//", 1)[1]
+    _stored_before_the_checks(store, sent["id"], f"http://hooks:S3cretPassw0rd@{host}/hooks?token=t0ken#frag")
+    view = client.get(f"/v1/messages/{sent['id']}")
+    assert "S3cret" not in view.text and "t0ken" not in view.text
+    assert view.json()["callback_url"] == f"http://***@{host}/hooks"
+    assert deliver(store, max_seconds=10)["delivered"] == 1
+    assert receiver.got and [r.headers.get("Authorization") for r in receiver.requests] == [None]
+
+
+@pytest.mark.parametrize(("url", "shown"), [("http://93.184.216.34:99999/hook", "(not a valid URL)"),
+                                            ("http://u:p#ss@hooks.example.com/h", "(not a valid URL)")])
+def test_a_stored_callback_url_that_cannot_be_read_is_shown_as_such(setup, url, shown):
+    client, _providers, store, _key = setup
+    sent = client.post("/v1/messages/sms", json={"to": "+33612345678", "body": "b", "priority": "LOW", "callback_url": "https://example.com/h"}).json()
+    _stored_before_the_checks(store, sent["id"], url)
+    assert client.get(f"/v1/messages/{sent['id']}").json()["callback_url"] == shown
 
 
 def test_a_callback_url_needs_an_api_key(setup):
