@@ -142,16 +142,20 @@ def write_output(con, path: Path, fmt: str) -> dict[str, Any]:  # noqa: ANN001
     return {}
 
 
+def _params(sql: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+    """The payload values a task's SQL names (`$name`)."""
+    return {name: payload[name] for name in set(_PARAM.findall(sql))}
+
+
 def _transform(con, task: Task, payload: Mapping[str, Any]) -> None:  # noqa: ANN001
     """Make DuckDB table `result`: from the task's SQL, its stages of SQL (the last one is the
     result), or its function."""
     if isinstance(task.transform, str | Mapping):
         stages = list(task.transform.items()) if isinstance(task.transform, Mapping) else [("result", task.transform)]
         for number, (table, sql) in enumerate(stages, 1):
-            params = {name: payload[name] for name in set(_PARAM.findall(sql))}
             # stages in temporary storage: nothing for them to write to the database file
             made = 'TABLE "result"' if number == len(stages) else f'TEMP TABLE "{table}"'
-            con.execute(f"CREATE {made} AS {sql}", params)  # noqa: S608 - task code, not input
+            con.execute(f"CREATE {made} AS {sql}", _params(sql, payload))  # noqa: S608 - task code, not input
         return
     produced = task.transform(con, payload)
     con.register("_halo_result", produced)
@@ -181,6 +185,7 @@ class Report:
     rows: list[dict]  # the first rows, for the task's message
     metadata: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    unjudged: list[str] = field(default_factory=list)  # rows the task could not judge (`Task.unjudged`)
 
 
 def build_report(context, task: Task, resolved: Mapping[str, Any], warehouses: WarehousesResource,  # noqa: ANN001
@@ -202,6 +207,8 @@ def build_report(context, task: Task, resolved: Mapping[str, Any], warehouses: W
             mark = time.perf_counter()
             _transform(con, task, resolved)
             found = _counts(con, task)
+            unjudged = ([str(text) for (text,) in con.execute(task.unjudged, _params(task.unjudged, resolved)).fetchall()]
+                        if task.unjudged else [])
             if task.rearm_key and marks is not None:
                 metadata["rearm_left_out"] = rearm.apply(con, marks, task.name, task.rearm_key,
                                                          float(resolved.get("rearm_hours") or 0))
@@ -219,7 +226,17 @@ def build_report(context, task: Task, resolved: Mapping[str, Any], warehouses: W
                 rows = [dict(zip(names, r, strict=True)) for r in first.fetchall()]
         finally:
             con.close()
-    return Report(path, row_count, counts, found, rows, metadata, timings)
+    return Report(path, row_count, counts, found, rows, metadata, timings, unjudged)
+
+
+_UNJUDGED_NAMED = 20
+
+
+def _unjudged_error(task_name: str, unjudged: list[str]) -> str:
+    """One line naming the rows a task could not judge (the first `_UNJUDGED_NAMED` of them)."""
+    named = "; ".join(unjudged[:_UNJUDGED_NAMED])
+    more = f"; and {len(unjudged) - _UNJUDGED_NAMED} more" if len(unjudged) > _UNJUDGED_NAMED else ""
+    return f"{task_name}: {len(unjudged)} row(s) could not be judged: {named}{more}"
 
 
 def _counts(con, task: Task) -> dict[str, int]:  # noqa: ANN001
@@ -287,6 +304,10 @@ def run_task(
             error = "delivery failed: " + "; ".join(f"{o.sink}: {o.detail}" for o in failed)
             audit.record_status(store, request_id, "FAILED", **audit_kwargs, **done, error=error[:2000])
             raise dg.Failure(description=error, metadata={"outputs": outputs, "row_count": report.row_count})
+        if report.unjudged:  # the rest went out; the same data would fail again: not retried
+            error = _unjudged_error(task.name, report.unjudged)
+            audit.record_status(store, request_id, "FAILED", **audit_kwargs, **done, error=error[:2000])
+            fail_once(context, error)
         if blocked_by:  # the same data would block again: the run is not retried
             context.instance.add_run_tags(context.run_id, {MAX_RETRIES_TAG: "0"})
             done["error"] = f"blocked by failed check(s): {', '.join(blocked_by)}"

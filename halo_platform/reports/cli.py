@@ -23,12 +23,11 @@ def _store() -> StoreResource:
 
 
 def _json_object(text: str | None, what: str) -> dict | None:
+    from halo_platform.reports.task import read_json
+
     if text is None:
         return None
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise HaloError(f"{what} is not valid JSON: {exc.msg} (column {exc.colno})") from None
+    value = read_json(text, what)
     if not isinstance(value, dict):
         raise HaloError(f"{what} must be a JSON object")
     return value

@@ -9,6 +9,7 @@ import dagster as dg
 from halo_platform.core.errors import HaloError, fail_once
 from halo_platform.core.store import StoreResource
 from halo_platform.reports.schedules import CATCH_UP, set_schedule
+from halo_platform.reports.task import read_json
 
 CatchUp = enum.StrEnum("CatchUp", {value: value for value in CATCH_UP})
 """Ticks missed while the sensor was stopped: none, latest or all (a select in the launchpad)."""
@@ -30,12 +31,7 @@ class ManageTaskScheduleConfig(dg.Config):
 
 def apply_schedule_edit(store: StoreResource, config: ManageTaskScheduleConfig) -> dict:
     """Validate and store the edit; a bad edit is a HaloError naming the problem."""
-    payload = None
-    if config.payload_json is not None:
-        try:
-            payload = json.loads(config.payload_json)
-        except json.JSONDecodeError as exc:
-            raise HaloError(f"payload_json is not valid JSON: {exc.msg}") from None
+    payload = None if config.payload_json is None else read_json(config.payload_json, "payload_json")
     return set_schedule(store, config.schedule_id, task=config.task, cron=config.cron, timezone=config.timezone,
                         payload=payload, sinks=config.sinks, enabled=config.enabled,
                         catch_up=config.catch_up.value if config.catch_up else None, updated_by=config.updated_by)

@@ -3,10 +3,14 @@ task's `rearm_key` columns, e.g. campaign + OVER_BUDGET) that a delivered reques
 the window is left out of the next runs' results, so the owner is not told the same thing
 every run. The marks live in the operational store (`task_alert_marks`): restarts keep them.
 
-A run marks the alerts it is about to send under its request id (the first run's, for a retry
-or re-execution), and a mark counts only once that request, or a retry of it, has delivered to
-a sink (`task_deliveries`): an alert whose delivery failed is sent again by the next run, and a
-re-execution of a request is not held back by its own first attempt.
+A run claims the alerts it is about to send: it marks them under its request id (the first
+run's, for a retry or re-execution), and a mark counts once that request, or a retry of it, has
+delivered to a sink (`task_deliveries`), or while it is still running (for `CLAIM_LEASE` at
+most: a killed run's request may stay RUNNING). Reading the marks and marking is one transaction
+holding the task's row of `task_alert_locks`, so runs at the same time take turns and each alert
+goes to one of them. An alert whose delivery failed is sent again by the next run (its request
+ended FAILED, with no delivery), and a re-execution of a request is not held back by its own
+first attempt.
 """
 
 from __future__ import annotations
@@ -18,12 +22,19 @@ from dataclasses import dataclass
 import pyarrow as pa
 import sqlalchemy as sa
 
+from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
-from halo_platform.reports.tables import TaskAlertMark, TaskDelivery, TaskRequest
+from halo_platform.reports.tables import TaskAlertLock, TaskAlertMark, TaskDelivery, TaskRequest
 
 marks_t = TaskAlertMark.__table__
+locks_t = TaskAlertLock.__table__
 deliveries_t = TaskDelivery.__table__
 requests_t = TaskRequest.__table__
+
+# How long a request still RUNNING holds the alerts it claimed without having delivered them:
+# longer than any alert run takes to deliver, so that only a run that died (its request left
+# RUNNING) is outlived.
+CLAIM_LEASE = dt.timedelta(hours=1)
 
 
 def key_sql(columns: Sequence[str]) -> str:
@@ -41,37 +52,61 @@ class AlertMarks:
     request_id: str
     now: dt.datetime
 
-    def sent_since(self, task: str, since: dt.datetime) -> list[str]:
+    def _held(self, conn: sa.Connection, task: str, since: dt.datetime) -> set[str]:
         """Keys of the task's alerts that another request marked after `since` and delivered (the
-        request itself or one of its retries: same `root_request_id`)."""
+        request itself or one of its retries: same `root_request_id`) or is still running."""
+        of_mark = requests_t.c.root_request_id == marks_t.c.request_id
         delivered = (sa.select(deliveries_t.c.id)
                      .join(requests_t, requests_t.c.request_id == deliveries_t.c.request_id)
-                     .where(requests_t.c.root_request_id == marks_t.c.request_id, deliveries_t.c.status == "DELIVERED"))
+                     .where(of_mark, deliveries_t.c.status == "DELIVERED"))
+        running = sa.select(requests_t.c.request_id).where(
+            of_mark, requests_t.c.status == "RUNNING", requests_t.c.started_at > utcnow() - CLAIM_LEASE)
         query = (sa.select(marks_t.c.alert_key).distinct()
                  .where(marks_t.c.task == task, marks_t.c.at > since, marks_t.c.request_id != self.request_id,
-                        delivered.exists()))
-        with self.store.read() as conn:
-            return list(conn.execute(query).scalars())
+                        sa.or_(delivered.exists(), running.exists())))
+        return set(conn.execute(query).scalars())
 
-    def mark(self, task: str, keys: Sequence[str]) -> None:
-        if keys:
-            rows = [{"task": task, "alert_key": k, "request_id": self.request_id, "at": self.now} for k in keys]
+    def _lock_row(self, task: str) -> None:
+        """The task's row of `task_alert_locks` exists (made by its first run)."""
+        with self.store.read() as conn:
+            if conn.execute(sa.select(locks_t.c.task).where(locks_t.c.task == task)).first() is not None:
+                return
+        try:
             with self.store.write() as conn:
+                conn.execute(locks_t.insert().values(task=task))
+        except sa.exc.IntegrityError:  # another run made it meanwhile
+            pass
+
+    def claim(self, task: str, keys: Sequence[str], hours: float) -> set[str]:
+        """Of `keys`, the alerts held back (sent within the last `hours`, or being sent, by
+        another request; none when `hours` is 0); the others are marked as this request's."""
+        if not keys:
+            return set()
+        if hours > 0:
+            self._lock_row(task)
+        with self.store.write() as conn:
+            held: set[str] = set()
+            if hours > 0:
+                conn.execute(sa.select(locks_t.c.task).where(locks_t.c.task == task).with_for_update())
+                held = self._held(conn, task, self.now - dt.timedelta(hours=hours)) & set(keys)
+            rows = [{"task": task, "alert_key": k, "request_id": self.request_id, "at": self.now}
+                    for k in keys if k not in held]
+            if rows:
                 conn.execute(marks_t.insert(), rows)
+        return held
 
 
 def apply(con, marks: AlertMarks, task: str, columns: Sequence[str], hours: float) -> int:  # noqa: ANN001
-    """Drop from DuckDB table `result` the alerts sent within the last `hours` (0: none dropped),
-    mark the ones left; returns how many were dropped."""
+    """Claim the alerts of DuckDB table `result` and drop those held back (sent or being sent
+    within the last `hours`; 0: none dropped); returns how many rows were dropped."""
     key = key_sql(columns)
-    dropped = 0
-    if hours > 0:
-        recent = pa.table({"alert_key": pa.array(marks.sent_since(task, marks.now - dt.timedelta(hours=hours)), pa.string())})
-        con.register("_halo_recent_alerts", recent)
-        try:
-            dropped = con.execute(f"DELETE FROM result WHERE {key} IN (SELECT alert_key FROM _halo_recent_alerts)"  # noqa: S608
-                                  ).fetchall()[0][0]
-        finally:
-            con.unregister("_halo_recent_alerts")
-    marks.mark(task, [k for (k,) in con.execute(f"SELECT DISTINCT {key} FROM result").fetchall()])  # noqa: S608
-    return dropped
+    keys = [k for (k,) in con.execute(f"SELECT DISTINCT {key} FROM result").fetchall()]  # noqa: S608
+    held = marks.claim(task, keys, hours)
+    if not held:
+        return 0
+    con.register("_halo_held_alerts", pa.table({"alert_key": pa.array(sorted(held), pa.string())}))
+    try:
+        return con.execute(f"DELETE FROM result WHERE {key} IN (SELECT alert_key FROM _halo_held_alerts)"  # noqa: S608
+                           ).fetchall()[0][0]
+    finally:
+        con.unregister("_halo_held_alerts")

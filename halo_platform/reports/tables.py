@@ -89,3 +89,13 @@ class TaskAlertMark(Base):
     at: Mapped[dt.datetime]
 
     __table_args__ = (sa.Index("ix_task_alert_marks_task_at", "task", "at"),)
+
+
+class TaskAlertLock(Base):
+    """One row per condition-alert task, locked (SELECT ... FOR UPDATE) by a run while it reads
+    which alerts are sent or being sent and marks the ones it will send: runs at the same time
+    take turns there, so each alert is claimed by one of them (`reports.rearm`)."""
+
+    __tablename__ = "task_alert_locks"
+
+    task: Mapped[str] = mapped_column(sa.String(128), primary_key=True)

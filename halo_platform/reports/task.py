@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import json
 import re
 import types
 from collections.abc import Callable, Mapping
@@ -216,6 +217,20 @@ class PayloadError(HaloError):
         super().__init__(f"{task}: invalid payload: {why}")
 
 
+def read_json(text: str, what: str) -> Any:  # noqa: ANN401 - any JSON value
+    """`text` parsed as JSON; text that does not parse is one HaloError naming `what`. Python's
+    parser refuses some JSON with other errors than JSONDecodeError: a number of more than 4300
+    digits (ValueError), thousands of nested brackets (RecursionError)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise HaloError(f"{what} is not valid JSON: {exc.msg} (column {exc.colno})") from None
+    except ValueError as exc:
+        raise HaloError(f"{what} cannot be read: {str(exc).split(';')[0]}") from None
+    except RecursionError:
+        raise HaloError(f"{what} nests too deep to read") from None
+
+
 def _reason(error: Mapping[str, Any]) -> str:
     msg = str(error.get("msg", "invalid"))
     return msg.removeprefix("Value error, ")
@@ -286,6 +301,10 @@ class Task:
     # A condition alert task: the result columns naming an alert (subject, kind); with the
     # payload's `rearm_hours`, an alert sent within that many hours is not sent again.
     rearm_key: tuple[str, ...] = ()
+    # DuckDB SQL over the query tables (payload values as `$name`) selecting one text per row the
+    # task cannot judge (a campaign without a budget): the result still goes out, then the request
+    # ends FAILED with an error naming them, rather than a green run that says nothing of them.
+    unjudged: str | None = None
     checks: tuple[TaskCheck, ...] = ()
     tags: Mapping[str, str] = field(default_factory=dict)
 
@@ -337,4 +356,4 @@ def get_task(name: str) -> Task:
 
 __all__ = ["FORMATS", "Date", "Field", "FormType", "Integer", "Money", "Number", "PayloadError", "Query", "ReportFormat",
            "RunContext", "Task", "TaskCheck", "TaskConfig", "after_field", "field_validator",
-           "form_schema", "get_task", "launchpad_config", "load_tasks"]
+           "form_schema", "get_task", "launchpad_config", "load_tasks", "read_json"]

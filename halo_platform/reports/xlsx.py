@@ -22,7 +22,13 @@ XLSX_MAX_ROWS = 1_048_576
 MAX_CELL_CHARS = 32_767  # Excel refuses longer text in a cell
 _EXCEL_EPOCH_DAYS = 25_569  # 1970-01-01 as an Excel serial day (1900 date system)
 _DATE_STYLE, _DATETIME_STYLE = 1, 2
-_ILLEGAL_XML = r"[\x00-\x08\x0b\x0c\x0e-\x1f]"
+# What XML 1.0 has no character for: the C0 controls but tab, line feed and carriage return, and
+# the noncharacters U+FFFE and U+FFFF (valid UTF-8: a warehouse stores and returns them). The
+# surrogates are not listed: Arrow strings are UTF-8, which cannot hold them.
+_ILLEGAL_XML = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x{FFFE}\x{FFFF}]"
+# "&" first: the others' replacements hold one. A carriage return is legal, but XML parsers
+# read a raw one as a line feed ("\r\n" as one): a character reference keeps it.
+_ENTITIES = (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("\r", "&#13;"))
 
 _CONTENT_TYPES = (
     '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
@@ -74,10 +80,10 @@ _SHEET_TAIL = b"</sheetData></worksheet>"
 
 
 def _text(values: pa.Array) -> pa.Array:
-    """Cell text: XML-escaped, control characters (illegal in XML) dropped, cut at Excel's limit."""
+    """Cell text: XML-escaped, characters XML has none for dropped, cut at Excel's limit."""
     values = pc.utf8_slice_codeunits(values, 0, MAX_CELL_CHARS)
     values = pc.replace_substring_regex(values, _ILLEGAL_XML, "")
-    for char, entity in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;")):
+    for char, entity in _ENTITIES:
         values = pc.replace_substring(values, char, entity)
     return values
 

@@ -4,6 +4,8 @@ marketing warehouse in a DuckDB file, all named in a warehouses YAML written in 
 from __future__ import annotations
 
 import csv
+import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -50,6 +52,26 @@ def sinks_file(halo_env, tmp_path, monkeypatch):  # noqa: ANN001
 
     monkeypatch.setenv("HALO_SINK_BACKOFF", "0.05")
     return write
+
+
+def at_once(calls: Sequence[Callable[[], object]]) -> list[Exception]:
+    """Run each call on a thread of its own, all released at the same moment; returns what they raised."""
+    barrier = threading.Barrier(len(calls))
+    errors: list[Exception] = []
+
+    def run(call: Callable[[], object]) -> None:
+        barrier.wait()
+        try:
+            call()
+        except Exception as exc:  # noqa: BLE001 - handed to the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors
 
 
 def read_csv(path: Path) -> list[dict]:

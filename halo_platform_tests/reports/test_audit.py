@@ -3,13 +3,14 @@ writers race on a request that has no row yet (SQLite and PostgreSQL operational
 
 from __future__ import annotations
 
-import threading
+import functools
 from collections.abc import Iterator
 
 import pytest
 
 from halo_platform.core.store import StoreResource
 from halo_platform.reports.audit import get_request, list_requests, record_status
+from halo_platform_tests.reports.conftest import at_once
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -34,20 +35,5 @@ def test_status_never_moves_backwards_and_a_terminal_status_is_kept(store):
 
 def test_racing_writers_on_a_new_request_leave_one_row_in_the_furthest_state(store):
     statuses = ["RUNNING", "SUCCEEDED", "RUNNING", "QUEUED"] * 3
-    barrier = threading.Barrier(len(statuses))
-    errors = []
-
-    def report(status: str) -> None:
-        barrier.wait()
-        try:
-            record_status(store, "race", status, task="t")
-        except Exception as exc:  # noqa: BLE001 - collected and asserted below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=report, args=(s,)) for s in statuses]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    assert at_once([functools.partial(record_status, store, "race", status, task="t") for status in statuses]) == []
     assert [r["status"] for r in list_requests(store, task="t")] == ["SUCCEEDED"]

@@ -10,6 +10,7 @@ import re
 import zipfile
 from decimal import Decimal
 from pathlib import Path
+from xml.etree import ElementTree
 
 import dagster as dg
 import duckdb
@@ -82,6 +83,27 @@ def test_xlsx_cells_keep_their_types_and_odd_text_is_escaped(tmp_path):
         ("O2", None, None, None, None, None, False, "", "x"),
     ]
     assert sheet["E2"].number_format == "yyyy-mm-dd"
+
+
+def test_xlsx_text_with_characters_xml_forbids_still_opens_and_a_carriage_return_is_kept(tmp_path):
+    """XML 1.0 forbids U+FFFE and U+FFFF as well as the C0 controls: valid UTF-8 that a warehouse
+    stores and returns, written as is it made the sheet malformed (Excel and openpyxl refuse the
+    file) under a SUCCEEDED request. They are dropped like the controls. A carriage return is legal
+    but every XML parser turns it into a line feed: it is written as a character reference."""
+    con = duckdb_connection(tmp_path)
+    con.execute("""CREATE TABLE result AS SELECT * FROM (VALUES
+        ('O' || chr(65535) || '1', 'a' || chr(13) || chr(10) || 'b' || chr(13) || 'c' || chr(9) || 'd' || chr(10) || 'e'),
+        ('O' || chr(65534) || '2', chr(65533) || chr(1114109) || chr(65536))
+    ) t(order_id, "note\uffff")""")
+    path = tmp_path / "odd.xlsx"
+    write_output(con, path, "xlsx")
+    with zipfile.ZipFile(path) as zf:
+        ElementTree.fromstring(zf.read("xl/worksheets/sheet1.xml"))  # well-formed
+    assert list(openpyxl.load_workbook(path)["report"].iter_rows(values_only=True)) == [
+        ("order_id", "note"),
+        ("O1", "a\r\nb\rc\td\ne"),
+        ("O2", "\ufffd\U0010fffd\U00010000"),
+    ]
 
 
 def test_an_empty_result_is_a_workbook_with_its_header(tmp_path):

@@ -8,9 +8,11 @@ from decimal import Decimal
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from halo_platform.reports.demo import campaign, write_marketing
 from halo_platform.reports.requests import create_request, dagster_instance
+from halo_platform.reports.task import PayloadError, get_task
 from halo_platform.reports.tasks.campaign_alerts import message
 from halo_platform_tests.reports.conftest import read_csv
 
@@ -101,3 +103,72 @@ def test_the_message_lists_each_alert_on_its_own_line():
         "1 campaign alert(s) as of 2024-05-10:",
         "- OVER_BUDGET: Spring (C1) ends 2024-05-11, spent 600.00 of 500.00 (120.00%)",
     ]
+
+
+def test_a_budget_or_spend_the_warehouse_does_not_have_fails_the_request_naming_it_after_the_other_alerts_went_out(
+        warehouses, halo_env, store):
+    """5000.00 spent against a NULL budget is neither under nor over it (in SQL the comparison is
+    unknown, and the request ended SKIPPED_NO_DATA: nothing to report). The alerts that can be
+    judged still go out; then the request ends FAILED (so it alerts), its error naming each
+    campaign that could not be judged. A spend row without an amount makes the spend unknown too
+    (a sum would silently leave it out)."""
+    far = AS_OF + dt.timedelta(days=60)
+    write_marketing(Path(warehouses["marketing"].split("duckdb:///", 1)[1]), [
+        {**campaign("NB", far, "100.00"), "budget": None},  # 5000.00 spent, no budget
+        {**campaign("NBE", AS_OF, "100.00"), "budget": None},  # no budget, ends today: EXPIRING still goes out
+        campaign("NS", far, "100.00"),  # 200.00 known, one spend row without an amount
+        campaign("OK", AS_OF, "100.00"),  # EXPIRING
+    ], [spend("NB", "5000.00"), spend("NS", "200.00"), {**spend("NS", "1.00"), "amount": None}])
+    request = create_request(store, "campaign_alerts", {"as_of": "2024-05-10"}, wait=True)
+    assert request["status"] == "FAILED"
+    assert request["error"] == (
+        "campaign_alerts: 3 row(s) could not be judged: ACTIVE campaign NB has no budget: NEAR_BUDGET and OVER_BUDGET"
+        " not judged; ACTIVE campaign NBE has no budget: NEAR_BUDGET and OVER_BUDGET not judged; ACTIVE campaign NS:"
+        " 1 spend row(s) to 2024-05-10 have no amount: its spend is unknown, NEAR_BUDGET and OVER_BUDGET not judged")
+    assert [(d["sink"], d["status"]) for d in request["deliveries"]] == [("outbox", "DELIVERED")]
+    rows = read_csv(Path(halo_env["HALO_HOME"]) / "outbox" / "campaign_alerts_2024-05-10.csv")
+    assert [(r["campaign_id"], r["alert"], r["budget"], r["spend"], r["spend_pct"]) for r in rows] == [
+        ("NBE", "EXPIRING", "", "0.00", ""), ("OK", "EXPIRING", "100.00", "0.00", "0.00")]
+    assert request["row_count"] == 2 and request["stats"]["counts"] == {"EXPIRING": 2}
+
+
+def test_a_campaign_spending_a_hundred_thousand_times_its_budget_is_reported_with_the_others(warehouses, halo_env, store):
+    """spend_pct was cast to DECIMAL(9,2): 10,000,000.00% (100,000.00 spent of 1.00, both within
+    the schema's NUMERIC(12,2)) failed the whole request, and every other campaign's alert with it."""
+    far = AS_OF + dt.timedelta(days=60)
+    write_marketing(Path(warehouses["marketing"].split("duckdb:///", 1)[1]), [
+        campaign("C1", far, "0.01"), campaign("C2", far, "1.00"), campaign("C3", far, "10.00"),
+    ], [spend("C1", "9999999999.99"), spend("C1", "9999999999.99"), spend("C2", "100000.00"), spend("C3", "20.00")])
+    request = create_request(store, "campaign_alerts", {"as_of": "2024-05-10"}, wait=True)
+    assert request["status"] == "SUCCEEDED", request["error"]
+    rows = read_csv(Path(halo_env["HALO_HOME"]) / "outbox" / "campaign_alerts_2024-05-10.csv")
+    assert [(r["campaign_id"], r["alert"], r["spend"], r["spend_pct"]) for r in rows] == [
+        ("C1", "OVER_BUDGET", "19999999999.98", "199999999999800.00"),
+        ("C2", "OVER_BUDGET", "100000.00", "10000000.00"),
+        ("C3", "OVER_BUDGET", "20.00", "200.00"),
+    ]
+
+
+@pytest.mark.parametrize(("threshold", "spent", "expected"), [
+    (0.00001, None, []),  # nothing spent is not 0.00001% of 1,000,000.00 (0.10): rounded to 0.0000, it was
+    (0.00001, "0.10", ["NEAR_BUDGET"]),
+    (99.99999, "999999.90", ["NEAR_BUDGET"]),  # exactly 99.99999%: rounded to 100.0000, it was not
+    (99.99999, "999999.89", []),
+    (99.9999999999, "999999.99", []),  # 99.999999%
+    ("87.5", "875000.00", ["NEAR_BUDGET"]),
+    (100, "999999.99", []),
+])
+def test_the_budget_threshold_is_compared_exactly_as_given(warehouses, halo_env, store, threshold, spent, expected):
+    write_marketing(Path(warehouses["marketing"].split("duckdb:///", 1)[1]),
+                    [campaign("C1", AS_OF + dt.timedelta(days=60), "1000000.00")], [spend("C1", spent)] if spent else [])
+    request = create_request(store, "campaign_alerts", {"as_of": "2024-05-10", "budget_threshold_pct": threshold},
+                             wait=True)
+    assert request["status"] == ("SUCCEEDED" if expected else "SKIPPED_NO_DATA"), request["error"]
+    assert request["stats"]["counts"] == dict.fromkeys(expected, 1)
+
+
+@pytest.mark.parametrize("threshold", [1e-11, 12.34567890123, 5e-324])
+def test_a_budget_threshold_with_more_decimals_than_can_be_compared_exactly_is_refused_by_name(threshold):
+    with pytest.raises(PayloadError) as caught:
+        get_task("campaign_alerts").validate_payload({"budget_threshold_pct": threshold})
+    assert caught.value.detail == [{"field": "budget_threshold_pct", "reason": "at most 10 decimal places"}]

@@ -6,20 +6,27 @@ not held back; past the window, or with `rearm_hours: 0`, everything is sent aga
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import dagster as dg
+import pytest
 import sqlalchemy as sa
 
 from halo_platform.core.models import utcnow
+from halo_platform.core.store import StoreResource
+from halo_platform.reports.audit import get_request, record_deliveries, record_status
 from halo_platform.reports.demo import campaign, write_marketing
+from halo_platform.reports.rearm import CLAIM_LEASE, AlertMarks
 from halo_platform.reports.requests import create_request, dagster_instance
 from halo_platform.reports.tables import TaskAlertMark
-from halo_platform_tests.reports.conftest import read_csv
+from halo_platform.sinks import DeliveryOutcome
+from halo_platform_tests.reports.conftest import at_once, read_csv
 
 AS_OF = dt.date(2024, 5, 10)
 PAYLOAD = {"as_of": AS_OF.isoformat(), "rearm_hours": 24}
@@ -139,3 +146,81 @@ def test_an_over_budget_campaign_fails_its_warn_check_and_alerts_on_every_run_ev
             before = len(list(alerts.iterdir())) if alerts.exists() else 0
             assert alert_failed_checks_of_run(instance, request["request_id"], SinksResource()) == 1
         assert len(list(alerts.iterdir())) == before + 1
+
+
+def test_identical_requests_at_the_same_time_send_an_alert_once(warehouses, halo_env, store):
+    """Three `halo tasks run --wait` at once each read that nobody had sent C1's EXPIRING alert,
+    then each marked and sent it. Claiming is one transaction under the task's lock row now: one
+    run sends the alert, the others find it claimed by a request in flight and leave it out."""
+    seed(warehouses, "C1")
+    with store.read():  # the store and the Dagster instance made first: the processes race on the alert only
+        pass
+    dagster_instance().get_runs()
+    halo = Path(sys.executable).with_name("halo")
+    command = [str(halo), "tasks", "run", "campaign_alerts", "--payload", f'{{"as_of": "{AS_OF}"}}', "--wait"]
+    procs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+             for _ in range(3)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert sorted(p.returncode for p in procs) == [0, 1, 1], [err[-1000:] for _, err in outs]  # 0: SUCCEEDED only
+    requests = [get_request(store, out.splitlines()[0]) for out, _ in outs]
+    assert sorted((r["status"], r["row_count"]) for r in requests) == [
+        ("SKIPPED_NO_DATA", 0), ("SKIPPED_NO_DATA", 0), ("SUCCEEDED", 1)]
+    assert sent(halo_env) == ["C1"]
+
+
+# the fixture giving each backend's database (SQLite: the test's own file)
+STORE_DATABASES = {"sqlite": None, "postgresql": "fresh_pg_url", "mariadb": "fresh_mysql_url"}
+
+
+@pytest.fixture(params=list(STORE_DATABASES))
+def any_store(request, halo_env) -> Iterator[StoreResource]:  # noqa: ANN001
+    """An operational store of its own on each backend."""
+    database = STORE_DATABASES[request.param]
+    made = StoreResource(db_url=request.getfixturevalue(database) if database else halo_env["HALO_DB_URL"])
+    yield made
+    made.dispose()
+
+
+def running(store: StoreResource, request_id: str, started: dt.datetime | None = None) -> AlertMarks:
+    """The marks of a request of campaign_alerts that started running (now, or at `started`)."""
+    record_status(store, request_id, "RUNNING", task="campaign_alerts", at=started)
+    return AlertMarks(store, request_id, utcnow())
+
+
+KEYS = ["C1\x1fEXPIRING", "C2\x1fOVER_BUDGET", "C3\x1fEXPIRING"]
+
+
+def test_runs_claiming_the_same_alerts_at_once_each_get_an_alert_once_on_every_store(any_store):
+    """Eight runs claim the same three alerts at the same moment: each alert is claimed by exactly
+    one of them, the others hold it back (on SQLite, PostgreSQL and MariaDB alike)."""
+    marks = [running(any_store, f"r{n}") for n in range(8)]
+    held: dict[str, set[str]] = {}
+
+    def claim(run: AlertMarks) -> None:
+        held[run.request_id] = run.claim("campaign_alerts", KEYS, 24)
+
+    assert at_once([functools.partial(claim, run) for run in marks]) == []
+    for key in KEYS:
+        assert sum(key not in h for h in held.values()) == 1, (key, held)
+
+
+def test_a_claim_holds_while_its_run_delivers_or_runs_and_frees_the_alert_when_the_run_failed_or_died(any_store):
+    """A claim by a request still running holds the alert (it is being sent); once that request
+    ended without delivering (FAILED), or has run past the lease (a killed process leaves its
+    request RUNNING), the alert is free for the next run; a delivered one is held for the window."""
+    first = running(any_store, "first")
+    assert first.claim("campaign_alerts", KEYS, 24) == set()
+    assert running(any_store, "second").claim("campaign_alerts", KEYS, 24) == set(KEYS)  # "first" is sending them
+    record_status(any_store, "first", "FAILED", task="campaign_alerts", error="delivery failed")
+    third = running(any_store, "third")
+    assert third.claim("campaign_alerts", KEYS, 24) == set()  # "first" failed: sent again
+    record_deliveries(any_store, "third", [DeliveryOutcome("outbox", "DELIVERED", 1, ["file:///x.csv"], "")])
+    record_status(any_store, "third", "SUCCEEDED", task="campaign_alerts")
+    assert running(any_store, "fourth").claim("campaign_alerts", KEYS, 24) == set(KEYS)  # sent by "third"
+    assert running(any_store, "fifth").claim("campaign_alerts", KEYS, 0) == set()  # rearm_hours 0: every run
+
+    long_ago = utcnow() - CLAIM_LEASE - dt.timedelta(minutes=1)
+    dead = AlertMarks(any_store, "dead", long_ago + dt.timedelta(seconds=1))
+    record_status(any_store, "dead", "RUNNING", task="campaign_alerts", at=long_ago)
+    assert dead.claim("other_alerts", KEYS, 24) == set()
+    assert running(any_store, "sixth").claim("other_alerts", KEYS, 24) == set()  # "dead" never ended: the lease ran out

@@ -181,3 +181,57 @@ def test_a_settlement_stamped_before_the_period_in_utc_or_not_yet_counts(warehou
         ("O32", "P32", "", "MISSING_SETTLEMENT", "100.00", "100.00", ""),
         ("O33", "P33", "S33", "AMOUNT_MISMATCH", "100.00", "100.00", "90.00"),
     ]
+
+
+def _unknown(row: dict, **fields: None) -> dict:
+    return {**row, **fields}
+
+
+def test_an_amount_currency_or_status_the_warehouses_do_not_have_is_a_problem_row_not_a_clean_order(
+        warehouses, halo_env, store):
+    """A NULL amount or currency cannot be shown to match, so it is the mismatch it may hide: an
+    AMOUNT_MISMATCH / CURRENCY_MISMATCH row whose unknown amount is left blank (a NULL compared in
+    SQL is neither true nor false, and each of these orders was left out of a green report). A
+    total with an unknown part is unknown, not the sum of the known parts; a payment for an order
+    with no status is a payment for an order that is not PAID."""
+    write_payments(warehouses["payments"], [
+        order("O40", "100.00", "PAID", START),  # its payment's amount is NULL
+        order("O41", "100.00", "PAID", START),  # its payment's currency is NULL
+        _unknown(order("O42", "100.00", "PAID", START), amount=None),  # the order's amount is NULL
+        _unknown(order("O43", "100.00", "PAID", START), currency=None),  # the order's currency is NULL
+        order("O44", "100.00", "PAID", START),  # its settlement's amount is NULL
+        order("O45", "100.00", "PAID", START),  # its settlement's currency is NULL
+        order("O46", "100.00", "PAID", START),  # one of two payments has no amount: the total is unknown
+        _unknown(order("O47", "100.00", "PAID", START), status=None),  # paid, the order has no status
+        order("O48", "100.00", "PAID", START),  # clean: not listed
+    ], [
+        _unknown(payment("P40", "O40", "100.00", START), amount=None),
+        _unknown(payment("P41", "O41", "100.00", START), currency=None),
+        payment("P42", "O42", "100.00", START), payment("P43", "O43", "100.00", START),
+        payment("P44", "O44", "100.00", START), payment("P45", "O45", "100.00", START),
+        payment("P46a", "O46", "100.00", START), _unknown(payment("P46b", "O46", "0.00", START), amount=None),
+        payment("P47", "O47", "100.00", START), payment("P48", "O48", "100.00", START),
+    ])
+    write_settlements(warehouses["gateway"], [
+        settlement("S40", "P40", "100.00", LATER), settlement("S41", "P41", "100.00", LATER),
+        settlement("S42", "P42", "100.00", LATER), settlement("S43", "P43", "100.00", LATER),
+        _unknown(settlement("S44", "P44", "100.00", LATER), amount=None),
+        _unknown(settlement("S45", "P45", "100.00", LATER), currency=None),
+        settlement("S46a", "P46a", "100.00", LATER), settlement("S46b", "P46b", "0.00", LATER),
+        settlement("S47", "P47", "100.00", LATER), settlement("S48", "P48", "100.00", LATER),
+    ])
+    request = create_request(store, "payment_reconciliation", {"period_start": "2024-03-04", "period_end": "2024-03-11"},
+                             wait=True)
+    assert request["status"] == "SUCCEEDED", request["error"]
+    rows = read_csv(Path(halo_env["HALO_HOME"]) / "outbox" / "payment_reconciliation_2024-03-04_2024-03-11.csv")
+    assert [tuple(r[c] for c in COLUMNS) for r in rows] == [
+        ("O40", "P40", "S40", "AMOUNT_MISMATCH", "100.00", "", "100.00", "IDR"),
+        ("O41", "P41", "S41", "CURRENCY_MISMATCH", "100.00", "100.00", "100.00", "IDR"),
+        ("O42", "P42", "S42", "AMOUNT_MISMATCH", "", "100.00", "100.00", "IDR"),
+        ("O43", "P43", "S43", "CURRENCY_MISMATCH", "100.00", "100.00", "100.00", ""),
+        ("O44", "P44", "S44", "AMOUNT_MISMATCH", "100.00", "100.00", "", "IDR"),
+        ("O45", "P45", "S45", "CURRENCY_MISMATCH", "100.00", "100.00", "100.00", "IDR"),
+        ("O46", "P46a", "S46a", "AMOUNT_MISMATCH", "100.00", "", "100.00", "IDR"),
+        ("O47", "P47", "S47", "UNEXPECTED_PAYMENT", "100.00", "100.00", "100.00", "IDR"),
+    ]
+    assert request["stats"]["counts"] == {"AMOUNT_MISMATCH": 4, "CURRENCY_MISMATCH": 3, "UNEXPECTED_PAYMENT": 1}

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import dagster as dg
+import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
@@ -164,3 +165,34 @@ def test_cli_run_with_wait_exits_1_when_the_request_fails(warehouses, halo_env, 
     assert lines[1] == "status: FAILED"
     assert lines[2].startswith("delivery: outbox FAILED attempts=1 permanent: cannot create folder")
     assert lines[3].startswith("error: delivery failed: outbox: permanent")
+
+
+LONG_NUMBER = '{"tolerance": 1' + "0" * 5000 + "}"  # past Python's 4300 digits: a ValueError, not a JSONDecodeError
+DEEP = '{"tolerance": ' + "[" * 5000 + "]" * 5000 + "}"  # a RecursionError
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["tasks", "run", "payment_reconciliation", "--payload", LONG_NUMBER],
+     "error: --payload cannot be read: Exceeds the limit (4300 digits) for integer string conversion: value has 5001 digits"),
+    (["tasks", "run", "payment_reconciliation", "--payload", DEEP], "error: --payload nests too deep to read"),
+    (["schedules", "set", "payment_reconciliation_weekly", "--payload", LONG_NUMBER],
+     "error: --payload cannot be read: Exceeds the limit (4300 digits) for integer string conversion: value has 5001 digits"),
+    (["schedules", "set", "payment_reconciliation_weekly", "--payload", DEEP], "error: --payload nests too deep to read"),
+])
+def test_a_payload_python_cannot_read_is_one_error_line_and_exit_2(halo_env, store, args, message):
+    """json.loads refuses these with a ValueError or a RecursionError, not a JSONDecodeError:
+    they were a traceback and exit 1."""
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2, repr(result.exception)[:300]
+    assert result.output.strip().splitlines() == [message]
+    assert _request_count(store) == 0
+
+
+def test_the_api_answers_a_payload_python_cannot_read_with_a_json_4xx_and_queues_nothing(halo_env, store):
+    client = authorized_client(create_app())
+    for body, status in ((LONG_NUMBER, 400), (DEEP, 400)):
+        refused = client.post("/v1/tasks/payment_reconciliation/requests", content=f'{{"payload": {body}}}',
+                              headers={"content-type": "application/json"})
+        assert refused.status_code == status, refused.text
+        assert set(refused.json()) == {"error", "detail"}
+    assert _request_count(store) == 0

@@ -384,3 +384,20 @@ def test_a_schedule_edited_with_halo_records_cli_and_the_login_as_halo_keys_does
     result = CliRunner().invoke(cli, ["schedules", "set", "cli_made", "--task", "campaign_alerts", "--cron", "0 7 * * *"])
     assert result.exit_code == 0, result.output
     assert [e["changed_by"] for e in schedule_edits(store, "cli_made")] == [f"cli:{getpass.getuser()}"]
+
+
+@pytest.mark.parametrize(("payload_json", "message"), [
+    ('{"budget_threshold_pct": 1' + "0" * 5000 + "}", "payload_json cannot be read: Exceeds the limit (4300 digits)"),
+    ('{"budget_threshold_pct": ' + "[" * 5000 + "]" * 5000 + "}", "payload_json nests too deep to read"),
+    ('{"budget_threshold_pct": ', "payload_json is not valid JSON: Expecting value"),
+])
+def test_the_launchpad_edit_refuses_a_payload_json_cannot_read_in_one_message(halo_env, store, payload_json, message):
+    """A ValueError or a RecursionError from json.loads escaped as the op's own error (retried,
+    with its stack trace) where a JSONDecodeError was the one-line refusal."""
+    from halo_platform.reports.jobs import ManageTaskScheduleConfig, apply_schedule_edit
+
+    set_schedule(store, "alerts", task="campaign_alerts", cron="0 7 * * *", timezone="UTC")
+    with pytest.raises(HaloError) as caught:
+        apply_schedule_edit(store, ManageTaskScheduleConfig(schedule_id="alerts", payload_json=payload_json))
+    assert str(caught.value).startswith(message)
+    assert list_schedules(store)[0]["payload"] == {}

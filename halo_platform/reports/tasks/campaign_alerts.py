@@ -3,11 +3,36 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
-from halo_platform.reports.task import Date, Field, Integer, Number, Query, RunContext, Task, TaskCheck, TaskConfig
+from halo_platform.reports.task import (
+    Date,
+    Field,
+    Integer,
+    Number,
+    Query,
+    RunContext,
+    Task,
+    TaskCheck,
+    TaskConfig,
+    field_validator,
+)
 
 ALERTS = ("EXPIRING", "NEAR_BUDGET", "OVER_BUDGET")
+# The threshold is compared exactly, as written (the transform's integer arithmetic holds this many).
+THRESHOLD_DECIMALS = 10
+
+
+def _decimal(value: float) -> Decimal:
+    """A float as the decimal it was written as (its shortest repr: 99.99999, not 99.9999899999...)."""
+    return Decimal(repr(value))
+
+
+def _comparable(value: float) -> float:
+    if max(0, -_decimal(value).as_tuple().exponent) > THRESHOLD_DECIMALS:
+        raise ValueError(f"at most {THRESHOLD_DECIMALS} decimal places")
+    return value
 
 
 class CampaignAlertsConfig(TaskConfig):
@@ -19,9 +44,13 @@ class CampaignAlertsConfig(TaskConfig):
     rearm_hours: Number = Field(default=24.0, ge=0, le=8760, description=(
         "An alert (campaign + kind) already sent within this many hours is not sent again (0: every run)."))
 
+    _threshold_comparable = field_validator("budget_threshold_pct")(_comparable)
+
 
 def resolve(payload: Mapping[str, Any], ctx: RunContext) -> dict[str, Any]:
-    return {**payload, "as_of": payload.get("as_of") or ctx.today}
+    # the threshold as the exact decimal it was written as, for the transform to compare exactly
+    return {**payload, "as_of": payload.get("as_of") or ctx.today,
+            "budget_threshold_pct": _decimal(payload["budget_threshold_pct"])}
 
 
 def message(rows: list[dict], payload: Mapping[str, Any]) -> str:
@@ -42,29 +71,51 @@ QUERIES = {
     ),
     "spend": Query(
         "marketing",
-        "SELECT campaign_id, sum(amount) AS spend FROM campaign_spend WHERE spend_date <= :as_of GROUP BY campaign_id",
+        "SELECT campaign_id, sum(amount) AS spend, count(*) - count(amount) AS unknown_amounts"
+        " FROM campaign_spend WHERE spend_date <= :as_of GROUP BY campaign_id",
         lambda payload: {"as_of": payload["as_of"]},
     ),
 }
 
-# Budget comparisons are exact (decimal): spend * 100 >= budget * threshold.
+# Budget comparisons are exact, in integers (cents, and the threshold in 1e-10 percent): NEAR_BUDGET
+# when spend * 100 >= budget * threshold. DuckDB's DECIMAL arithmetic overflows or turns to DOUBLE
+# long before the schema's NUMERIC(12,2) ranges run out; HUGEINT holds any of them. A budget or a
+# spend the warehouse does not have (NULL) is unknown, not zero: no budget alert is judged on it,
+# and `UNJUDGED` names the campaign so that the request fails rather than saying nothing of it.
 TRANSFORM = """
 WITH j AS (
     SELECT c.campaign_id, c.name, c.owner_email, CAST(c.end_date AS DATE) AS end_date,
-           CAST(c.budget AS DECIMAL(14,2)) AS budget, CAST(coalesce(s.spend, 0) AS DECIMAL(14,2)) AS spend
+           CAST(c.budget AS DECIMAL(38,2)) AS budget,
+           CAST(CASE WHEN coalesce(s.unknown_amounts, 0) = 0 THEN coalesce(s.spend, 0) END AS DECIMAL(38,2)) AS spend
     FROM campaigns c LEFT JOIN spend s USING (campaign_id)
+), cents AS (
+    SELECT *, CAST(budget * 100 AS HUGEINT) AS budget_cents, CAST(spend * 100 AS HUGEINT) AS spend_cents FROM j
 ), a AS (
-    SELECT *, 'EXPIRING' AS alert FROM j
+    SELECT *, 'EXPIRING' AS alert FROM cents
     WHERE end_date BETWEEN CAST($as_of AS DATE) AND CAST($as_of AS DATE) + CAST($expiring_within_days AS INTEGER)
     UNION ALL
-    SELECT *, 'NEAR_BUDGET' FROM j
-    WHERE spend * 100 >= budget * CAST($budget_threshold_pct AS DECIMAL(9,4)) AND spend < budget
+    SELECT *, 'NEAR_BUDGET' FROM cents
+    WHERE spend_cents * 1000000000000
+          >= budget_cents * CAST(CAST($budget_threshold_pct AS DECIMAL(38,10)) * 10000000000 AS HUGEINT)
+      AND spend < budget
     UNION ALL
-    SELECT *, 'OVER_BUDGET' FROM j WHERE spend >= budget
+    SELECT *, 'OVER_BUDGET' FROM cents WHERE spend >= budget
 )
 SELECT campaign_id, name, owner_email, alert, end_date, budget, spend,
-       CASE WHEN budget > 0 THEN CAST(round(spend * 100 / budget, 2) AS DECIMAL(9,2)) END AS spend_pct
+       -- spend * 100 / budget in hundredths, rounded half away from zero
+       CASE WHEN budget > 0 THEN CAST(sign(spend_cents) * ((abs(spend_cents) * 20000 + budget_cents) // (2 * budget_cents))
+                                      AS DECIMAL(38,0)) * 0.01 END AS spend_pct
 FROM a ORDER BY campaign_id, alert
+"""
+
+UNJUDGED = """
+SELECT 'ACTIVE campaign ' || campaign_id || ' has no budget: NEAR_BUDGET and OVER_BUDGET not judged' AS problem
+FROM campaigns WHERE budget IS NULL
+UNION ALL
+SELECT 'ACTIVE campaign ' || campaign_id || ': ' || unknown_amounts || ' spend row(s) to ' || CAST($as_of AS DATE)
+       || ' have no amount: its spend is unknown, NEAR_BUDGET and OVER_BUDGET not judged'
+FROM campaigns JOIN spend USING (campaign_id) WHERE unknown_amounts > 0
+ORDER BY problem
 """
 
 TASK = Task(
@@ -82,6 +133,7 @@ TASK = Task(
     message=message,
     deliver_when_empty=False,
     rearm_key=("campaign_id", "alert"),
+    unjudged=UNJUDGED,
     checks=(
         TaskCheck(
             "no_campaign_over_budget",

@@ -97,10 +97,15 @@ QUERIES = {
 # their payment (a payment may have several settlements, an order several payments: amounts
 # are summed, the smallest ids shown); then each order gets its list of issues, and the list is
 # unnested. Aggregates only (no DISTINCT), so DuckDB can spill them to disk too.
+# An amount or currency the warehouses do not have (NULL) cannot be shown to match: it is the
+# mismatch it may hide. A comparison with a NULL is neither true nor false in SQL, so each test
+# says `IS NOT FALSE` (unknown counts as different), and a total with an unknown part is unknown
+# (blank in the file), not the sum of the parts that are known.
 TRANSFORM = {
     "settled": """
-        SELECT payment_id, min(settlement_id) AS settlement_id, sum(CAST(amount AS DECIMAL(14,2))) AS settled,
-               min(currency) AS s_cur_min, max(currency) AS s_cur_max
+        SELECT payment_id, min(settlement_id) AS settlement_id,
+               CASE WHEN count(amount) = count(*) THEN sum(CAST(amount AS DECIMAL(14,2))) END AS settled,
+               min(currency) AS s_cur_min, max(currency) AS s_cur_max, count(currency) < count(*) AS s_cur_unknown
         FROM settlements GROUP BY payment_id""",
     "paid": """
         SELECT op.*, s.* EXCLUDE (payment_id) FROM order_payments op LEFT JOIN settled s USING (payment_id)""",
@@ -109,19 +114,28 @@ TRANSFORM = {
             SELECT order_id, any_value(CAST(amount AS DECIMAL(14,2))) AS order_amount, any_value(currency) AS currency,
                    any_value(status) AS status, min(payment_id) AS payment_id, min(settlement_id) AS settlement_id,
                    min(payment_id) FILTER (WHERE settlement_id IS NULL) AS unsettled_payment_id,
-                   sum(CAST(paid AS DECIMAL(14,2))) AS paid_amount, sum(settled) AS settled_amount,
-                   bool_or(abs(settled - CAST(paid AS DECIMAL(14,2))) > CAST($tolerance AS DECIMAL(14,2))) AS settled_off,
+                   CASE WHEN count(paid) = count(payment_id) THEN sum(CAST(paid AS DECIMAL(14,2))) END AS paid_amount,
+                   CASE WHEN count(settled) = count(settlement_id) THEN sum(settled) END AS settled_amount,
+                   bool_or(settlement_id IS NOT NULL
+                           AND (abs(settled - CAST(paid AS DECIMAL(14,2))) > CAST($tolerance AS DECIMAL(14,2))) IS NOT FALSE)
+                       AS settled_off,
                    min(paid_currency) AS p_cur_min, max(paid_currency) AS p_cur_max,
-                   bool_or(s_cur_min <> paid_currency OR s_cur_max <> paid_currency) AS s_cur_off
+                   count(paid_currency) < count(payment_id) AS p_cur_unknown,
+                   bool_or(settlement_id IS NOT NULL
+                           AND (s_cur_unknown OR s_cur_min <> paid_currency OR s_cur_max <> paid_currency) IS NOT FALSE)
+                       AS s_cur_off
             FROM paid GROUP BY order_id
         ), flagged AS (
             SELECT *, [
                 CASE WHEN status = 'PAID' AND payment_id IS NULL THEN 'MISSING_PAYMENT' END,
-                CASE WHEN status <> 'PAID' AND payment_id IS NOT NULL THEN 'UNEXPECTED_PAYMENT' END,
+                CASE WHEN status IS DISTINCT FROM 'PAID' AND payment_id IS NOT NULL THEN 'UNEXPECTED_PAYMENT' END,
                 CASE WHEN unsettled_payment_id IS NOT NULL THEN 'MISSING_SETTLEMENT' END,
-                CASE WHEN payment_id IS NOT NULL AND (abs(paid_amount - order_amount) > CAST($tolerance AS DECIMAL(14,2))
-                     OR settled_off) THEN 'AMOUNT_MISMATCH' END,
-                CASE WHEN p_cur_min <> currency OR p_cur_max <> currency OR s_cur_off THEN 'CURRENCY_MISMATCH' END
+                CASE WHEN payment_id IS NOT NULL
+                     AND ((abs(paid_amount - order_amount) > CAST($tolerance AS DECIMAL(14,2))) IS NOT FALSE OR settled_off)
+                     THEN 'AMOUNT_MISMATCH' END,
+                CASE WHEN payment_id IS NOT NULL
+                     AND ((p_cur_unknown OR p_cur_min <> currency OR p_cur_max <> currency) IS NOT FALSE OR s_cur_off)
+                     THEN 'CURRENCY_MISMATCH' END
             ] AS issues
             FROM per_order
         ), issues AS (
