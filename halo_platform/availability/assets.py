@@ -14,6 +14,7 @@ import dagster as dg
 
 from halo_platform.availability import pipeline, service
 from halo_platform.availability.feeds import load_feeds
+from halo_platform.core.errors import fail_once
 from halo_platform.core.store import StoreResource
 
 GROUP = "availability"
@@ -49,13 +50,14 @@ class EmrProcessingConfig(dg.Config):
     horizon_days: int = pipeline.DEFAULT_HORIZON_DAYS
     files: list[str] | None = None
 
-    def window(self) -> tuple[dt.date, int]:
+    def window(self, context: dg.AssetExecutionContext) -> tuple[dt.date, int]:
+        """(as_of, horizon_days); a launchpad typo fails the run once (`fail_once`: not retried)."""
         try:
             as_of = dt.date.fromisoformat(self.as_of) if self.as_of else pipeline.today()
         except ValueError:
-            raise dg.Failure(f"invalid as_of {self.as_of!r}", allow_retries=False) from None
+            fail_once(context, f"invalid as_of {self.as_of!r}")
         if not 1 <= self.horizon_days <= 366:
-            raise dg.Failure(f"horizon_days must be 1..366, got {self.horizon_days}", allow_retries=False)
+            fail_once(context, f"horizon_days must be 1..366, got {self.horizon_days}")
         return as_of, self.horizon_days
 
 
@@ -119,7 +121,7 @@ def scheduling_items(context: dg.AssetExecutionContext, config: EmrProcessingCon
 )
 def available_spans(context: dg.AssetExecutionContext, config: EmrProcessingConfig, store: StoreResource):
     """Recompute the dirty provider-dates of the run's feeds, then their next available slots."""
-    as_of, horizon = config.window()
+    as_of, horizon = config.window(context)
     provider_dates = spans = slots = 0
     feeds = run_feeds(context)
     for result in pipeline.recompute_spans(store, feeds, as_of, horizon).values():

@@ -14,6 +14,7 @@ from halo_platform.availability import pipeline
 from halo_platform.availability.assets import FEEDS, missing_feeds, run_range
 from halo_platform.availability.feeds import load_feeds
 from halo_platform.availability.spans import date_runs
+from halo_platform.core.errors import HaloError
 from halo_platform.core.store import StoreResource
 
 
@@ -74,11 +75,17 @@ def emr_landing_sensor(context: dg.SensorEvaluationContext, store: StoreResource
     (per disjoint impacted date range) for the impacted (date, feed) partitions, adding the
     partitions of a feed the instance does not know yet."""
     as_of, horizon = pipeline.today(), pipeline.DEFAULT_HORIZON_DAYS
-    found = []
+    found, unreadable = [], []
     for feed in load_feeds().values():
-        for file in pipeline.pending_files(store, feed):
-            found.append((feed.name, file.relpath, file.sha256, pipeline.file_dates(store, feed, file, as_of, horizon)))
+        try:  # a feed whose landing cannot be read (an S3 endpoint down) holds back no other feed
+            for file in pipeline.pending_files(store, feed):
+                found.append((feed.name, file.relpath, file.sha256, pipeline.file_dates(store, feed, file, as_of, horizon)))
+        except HaloError as exc:
+            context.log.error(f"emr feed {feed.name}: landing not read: {exc}")
+            unreadable.append(f"{feed.name}: {exc}")
     if not found:
+        if unreadable:  # the tick fails, named: nothing else to request
+            raise HaloError("landing not read for " + "; ".join(unreadable))
         return dg.SkipReason("no unprocessed files in the landing zone")
     runs = plan_runs(found)
     new = missing_feeds(context.instance, [run.feed for run in runs])

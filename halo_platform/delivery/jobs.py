@@ -7,6 +7,7 @@ from collections import Counter
 
 import dagster as dg
 
+from halo_platform.core.errors import fail_once
 from halo_platform.core.store import StoreResource
 from halo_platform.delivery.config import CHANNELS
 from halo_platform.delivery.resources import ProvidersResource
@@ -34,10 +35,10 @@ def dispatch_messages(context: dg.OpExecutionContext, config: DispatchConfig, st
     from halo_platform.delivery.dispatch import Dispatcher
 
     unknown = sorted(set(config.channels) - set(CHANNELS))
-    if unknown:
-        raise dg.Failure(f"unknown channel(s): {', '.join(unknown)}", allow_retries=False)
+    if unknown:  # a launchpad typo: one failed run, not retried by the instance
+        fail_once(context, f"unknown channel(s): {', '.join(unknown)}")
     if config.batch_size is not None and not 1 <= config.batch_size <= MAX_BATCH:
-        raise dg.Failure(f"batch_size must be between 1 and {MAX_BATCH}, not {config.batch_size}", allow_retries=False)
+        fail_once(context, f"batch_size must be between 1 and {MAX_BATCH}, not {config.batch_size}")
     dispatcher = Dispatcher(providers, store, batch_size=config.batch_size, owner=f"run:{context.run_id[:18]}")
     try:
         stats = dispatcher.drain(config.channels, timeout=config.max_seconds)
@@ -197,7 +198,7 @@ class WeightsConfig(dg.Config):
 
 @dg.op(description="Validates and stores new weights for one routing rule (audited).")
 def set_routing_weights(context: dg.OpExecutionContext, config: WeightsConfig, store: StoreResource, providers: ProvidersResource) -> dict:
-    from halo_platform.core.errors import HaloError, fail_once
+    from halo_platform.core.errors import HaloError
     from halo_platform.delivery.state import set_weights
 
     try:

@@ -64,6 +64,24 @@ def test_a_launchpad_payload_the_schema_refuses_at_run_time_fails_once(instance,
     assert "must be after period_start (2199-01-01)" in _failed_once(instance, result)
 
 
+@pytest.mark.parametrize(("config", "says"), [({"channels": ["fax"]}, "unknown channel(s): fax"),
+                                              ({"batch_size": 0}, "batch_size must be between 1 and")])
+def test_a_dispatch_launchpad_typo_fails_once(instance, halo_env, config, says):
+    """It failed with allow_retries=False, which stops op retries only: the instance ran it twice more."""
+    job = defs.resolve_job_def("message_dispatch_job")
+    result = job.execute_in_process(run_config={"ops": {"dispatch_messages": {"config": config}}}, instance=instance, raise_on_error=False)
+    assert _failed_once(instance, result).startswith(says)
+
+
+def test_an_emr_processing_launchpad_typo_fails_once(instance, halo_env):
+    instance.add_dynamic_partitions("emr_feed", ["hl7"])
+    config = {"as_of": "2024-13-45", "horizon_days": 5}
+    result = defs.resolve_job_def("emr_processing_job").execute_in_process(
+        run_config={"ops": {"scheduling_items": {"config": config}, "available_spans": {"config": config}}}, instance=instance,
+        raise_on_error=False, partition_key=dg.MultiPartitionKey({"date": "2026-12-01", "feed": "hl7"}))
+    assert _failed_once(instance, result) == "invalid as_of '2024-13-45'"
+
+
 def test_an_infrastructure_failure_is_still_retried(instance, halo_env):
     """The operational store is unreachable: not the user's doing, so the run retries apply."""
     unreachable = StoreResource(db_url="postgresql+psycopg://nobody@127.0.0.1:1/none")

@@ -85,11 +85,21 @@ def _load_feeds(path: Path, _stamp: int | None) -> dict[str, Feed]:
         if not _NAME.match(str(name)):
             raise HaloError(f"{path}: invalid feed name {name!r}")
         cfg = cfg or {}
-        feed = Feed(str(name), str(cfg.get("format", name)), float(cfg.get("quarantine_threshold", DEFAULT_QUARANTINE_THRESHOLD)),
-                    dict(cfg))
+        if not isinstance(cfg, dict):
+            raise HaloError(f"{path}: feed {name}: expected a mapping of settings, not {type(cfg).__name__}")
+        feed = Feed(str(name), str(cfg.get("format", name)), _threshold(path, name, cfg), dict(cfg))
         feed.adapter  # noqa: B018 - fail on an unknown format when the file is read
         feeds[feed.name] = feed
     return feeds
+
+
+def _threshold(path: Path, name: str, cfg: dict) -> float:
+    """The entry's quarantine_threshold, a share of a file's records in [0, 1] (7 made the check
+    never fail, -1 always; a text like "5%" was a bare ValueError)."""
+    value = cfg.get("quarantine_threshold", DEFAULT_QUARANTINE_THRESHOLD)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise HaloError(f"{path}: feed {name}: quarantine_threshold must be a number from 0 to 1, got {value!r}")
+    return float(value)
 
 
 def get_feed(name: str) -> Feed:
