@@ -85,15 +85,31 @@ def due_ticks(cron: str, timezone: str, after: dt.datetime, until: dt.datetime, 
     """Cron ticks t with after < t <= until, computed in `timezone` (DST-aware, a repeated
     wall-clock time once); pure."""
     tz = ZoneInfo(timezone)
+    # compared in UTC: aware times sharing a tzinfo compare by wall clock, fold ignored
+    after, until = after.astimezone(dt.UTC), until.astimezone(dt.UTC)
     it = croniter(cron, after.astimezone(tz))
     ticks = []
     while len(ticks) < limit:
         tick = it.get_next(dt.datetime)
         if tick > until:
             break
-        if not repeated(cron, tick):
+        if tick > after and not repeated(cron, tick):
             ticks.append(tick)
     return ticks
+
+
+def last_tick(cron: str, timezone: str, now: dt.datetime) -> dt.datetime:
+    """The last tick at or before `now` in real time (not a repeated wall-clock time); pure.
+    croniter's get_prev from a time in the repeated hour of a fall-back answers the tick before
+    that wall-clock time in its first occurrence, an hour early: it is only where a forward walk
+    in real time starts (at most an hour of ticks), so the repeated hour's own ticks are found."""
+    now = now.astimezone(dt.UTC)
+    it = croniter(cron, now.astimezone(ZoneInfo(timezone)) + dt.timedelta(microseconds=1))
+    start = it.get_prev(dt.datetime)
+    while start > now or repeated(cron, start):
+        start = it.get_prev(dt.datetime)
+    later = due_ticks(cron, timezone, start, now, limit=10_000)
+    return later[-1] if later else start
 
 
 def ticks_to_run(cron: str, timezone: str, catch_up: str, after: dt.datetime,
@@ -101,11 +117,8 @@ def ticks_to_run(cron: str, timezone: str, catch_up: str, after: dt.datetime,
     """(the ticks to run, the latest tick decided) among the ticks in (after, now]; pure.
     Ticks within ON_TIME of `now` are on time and always run; the ones missed before are run
     by `catch_up`: none of them, only the latest tick, or all (CATCH_UP_LIMIT at a time)."""
-    tz = ZoneInfo(timezone)
-    it = croniter(cron, now.astimezone(tz) + dt.timedelta(microseconds=1))
-    latest = it.get_prev(dt.datetime)
-    while repeated(cron, latest):
-        latest = it.get_prev(dt.datetime)
+    after, now = after.astimezone(dt.UTC), now.astimezone(dt.UTC)
+    latest = last_tick(cron, timezone, now)
     if latest <= after:
         return [], None
     if catch_up == "all":

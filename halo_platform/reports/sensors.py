@@ -4,10 +4,12 @@ asset body (resource errors, a canceled queue entry, a killed worker)."""
 
 import datetime as dt
 import json
+import logging
 from collections.abc import Sequence
 
 import dagster as dg
 
+from halo_platform.core.errors import HaloError
 from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
 from halo_platform.reports import audit
@@ -15,6 +17,7 @@ from halo_platform.reports.assets import job_name, run_config, run_tags
 from halo_platform.reports.schedules import Due, commit_positions, due_runs, list_schedules
 from halo_platform.reports.task import get_task
 
+log = logging.getLogger(__name__)
 SCHEDULE_SENSOR_INTERVAL = 30
 
 
@@ -36,7 +39,9 @@ def evaluate_schedules(store: StoreResource, now: dt.datetime, cursor: str | Non
     committed (`commit_positions` records it as `last_tick_at` first). If the daemon stopped
     before storing them, the cursor it brings back is the one before: the same ticks are decided
     again, and their run keys (schedule id + tick) make a launch that did happen a no-op. Each
-    due tick runs exactly once."""
+    due tick runs exactly once. A schedule whose run no longer builds (its task retired, its
+    payload refused by the task's schema) is skipped with a warning and keeps its position, so
+    its ticks are owed (by its catch_up) once the row is fixed; the others run."""
     committed = {k: dt.datetime.fromisoformat(v) for k, v in json.loads(cursor).items()} if cursor else {}
     schedules = list_schedules(store)
     behind = {s["schedule_id"]: committed[s["schedule_id"]] for s in schedules if s["schedule_id"] in committed
@@ -44,10 +49,17 @@ def evaluate_schedules(store: StoreResource, now: dt.datetime, cursor: str | Non
     if behind:  # an evaluation with nothing new to record writes nothing
         commit_positions(store, behind)
         schedules = list_schedules(store)
-    decisions = due_runs(schedules, now)
-    positions = {**committed, **{d.schedule_id: d.until for d in decisions}}
-    return ([run_request_for(due) for d in decisions for due in d.runs],
-            json.dumps({k: v.isoformat() for k, v in sorted(positions.items())}))
+    requests, positions = [], dict(committed)
+    for decision in due_runs(schedules, now):
+        try:
+            built = [run_request_for(due) for due in decision.runs]
+        except HaloError as exc:  # its task retired, or its payload no longer fits the task's schema
+            log.warning("schedule %s skipped: %s; its ticks are owed once fixed with `halo schedules set`",
+                        decision.schedule_id, exc)
+            continue
+        requests += built
+        positions[decision.schedule_id] = decision.until
+    return requests, json.dumps({k: v.isoformat() for k, v in sorted(positions.items())})
 
 
 def record_run_outcome(store: StoreResource, run: dg.DagsterRun, status: str, error: str | None = None) -> None:

@@ -69,6 +69,27 @@ def next_hour() -> dt.datetime:
     return dt.datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + dt.timedelta(hours=1)
 
 
+class ScheduleSensor:
+    """task_schedule_sensor itself on a controllable clock, each evaluation given the cursor the
+    previous one returned; answers the run keys it requests."""
+
+    def __init__(self, store, monkeypatch) -> None:  # noqa: ANN001
+        self.store, self.monkeypatch, self.cursor = store, monkeypatch, None
+        self.sensor = defs.resolve_sensor_def("task_schedule_sensor")
+        self.instance = dg.DagsterInstance.ephemeral()
+
+    def __call__(self, now: dt.datetime) -> list[str]:
+        from halo_platform.reports import sensors
+
+        self.monkeypatch.setattr(sensors, "utcnow", lambda: now)
+        with dg.build_sensor_context(instance=self.instance, resources={"store": self.store}, cursor=self.cursor) as context:
+            result = self.sensor(context)
+        self.cursor = result.cursor
+        if not result.run_requests:
+            assert result.skip_reason.skip_message == "no schedule tick is due"
+        return [r.run_key for r in result.run_requests]
+
+
 class Sensor:
     """The schedule evaluation as the daemon drives it: each evaluation gets the cursor the
     previous one returned (Dagster stores it with that evaluation's run requests)."""
@@ -133,24 +154,9 @@ def test_ticks_missed_while_the_sensor_was_stopped_run_by_catch_up_each_exactly_
     """The sensor runs on a controllable clock: it launches the first tick on time, is stopped
     over three due ticks, and on its return launches 0, 1 or 3 of them; evaluated again at once,
     nothing; the next tick on time, once."""
-    from halo_platform.reports import sensors
-
     set_schedule(store, "hourly", task="campaign_alerts", cron="0 * * * *", timezone="UTC", catch_up=catch_up)
-    sensor = defs.resolve_sensor_def("task_schedule_sensor")
-    instance = dg.DagsterInstance.ephemeral()
+    evaluate = ScheduleSensor(store, monkeypatch)
     hour = next_hour()
-
-    cursor = None
-
-    def evaluate(now: dt.datetime) -> list[str]:
-        nonlocal cursor
-        monkeypatch.setattr(sensors, "utcnow", lambda: now)
-        with dg.build_sensor_context(instance=instance, resources={"store": store}, cursor=cursor) as context:
-            result = sensor(context)
-        cursor = result.cursor
-        if not result.run_requests:
-            assert result.skip_reason.skip_message == "no schedule tick is due"
-        return [r.run_key for r in result.run_requests]
 
     def key(hours: int) -> str:
         return f"hourly:{(hour + dt.timedelta(hours=hours)).isoformat()}"
@@ -401,3 +407,113 @@ def test_the_launchpad_edit_refuses_a_payload_json_cannot_read_in_one_message(ha
         apply_schedule_edit(store, ManageTaskScheduleConfig(schedule_id="alerts", payload_json=payload_json))
     assert str(caught.value).startswith(message)
     assert list_schedules(store)[0]["payload"] == {}
+
+
+def every_30_seconds(cron: str, tz: str, catch_up: str, start: dt.datetime, end: dt.datetime) -> list[dt.datetime]:
+    """The ticks (in UTC) `ticks_to_run` runs when evaluated every 30 s from `start` to `end`, the
+    position going through the cursor's text form (an ISO time with its offset) as in the sensor."""
+    after, now, ran = start, start, []
+    while now <= end:
+        ticks, until = ticks_to_run(cron, tz, catch_up, after, now)
+        ran += [t.astimezone(UTC) for t in ticks]
+        if until is not None:
+            after = dt.datetime.fromisoformat(until.isoformat())
+        now += dt.timedelta(seconds=30)
+    return ran
+
+
+@pytest.mark.parametrize("catch_up", ["none", "latest", "all"])
+@pytest.mark.parametrize(
+    ("cron", "repeated_hour_utc"),
+    [
+        ("0 * * * *", [at(2024, 10, 27, 1, 0)]),
+        ("30 * * * *", [at(2024, 10, 27, 1, 30)]),
+        ("*/20 * * * *", [at(2024, 10, 27, 1, m) for m in (0, 20, 40)]),
+    ],
+)
+def test_an_hourly_or_sub_hourly_schedule_runs_every_tick_of_the_repeated_fall_back_hour_once(cron, repeated_hour_utc, catch_up):
+    """Paris falls back on 2024-10-27 (03:00 CEST -> 02:00 CET): 02:xx happens at 00:xx and 01:xx
+    UTC. A cron that runs every hour runs both real hours, on time, whatever its catch_up. Before,
+    the latest tick came from croniter's get_prev on the second-fold local time, which answers the
+    first-fold tick: nothing was decided, and the tick was missed (dropped) by the next one."""
+    start, end = at(2024, 10, 26, 22, 0), at(2024, 10, 27, 4, 0)
+    expected = [t.astimezone(UTC) for t in due_ticks(cron, "Europe/Paris", start, end)]
+    assert set(repeated_hour_utc) <= set(expected)
+    assert every_30_seconds(cron, "Europe/Paris", catch_up, start, end) == expected
+
+
+@pytest.mark.parametrize("catch_up", ["none", "latest", "all"])
+@pytest.mark.parametrize(
+    ("cron", "expected_utc"),
+    [
+        ("30 1 * * *", [at(2024, 10, 26, 23, 30)]),  # 01:30 CEST, once
+        ("30 2 * * *", [at(2024, 10, 27, 0, 30)]),  # 02:30 happens twice: runs the first time only
+    ],
+)
+def test_a_daily_schedule_runs_once_on_the_fall_back_night_evaluated_every_30_seconds(cron, expected_utc, catch_up):
+    assert every_30_seconds(cron, "Europe/Paris", catch_up, at(2024, 10, 26, 22, 0), at(2024, 10, 27, 4, 0)) == expected_utc
+
+
+@pytest.mark.parametrize("catch_up", ["none", "latest", "all"])
+@pytest.mark.parametrize(
+    ("cron", "expected_utc"),
+    [
+        # 02:30 does not exist on 2024-03-31 in Paris (02:00 CET -> 03:00 CEST): it runs once, at 03:00 CEST
+        ("30 2 * * *", [at(2024, 3, 31, 1, 0)]),
+        # an hourly job has no tick in the missing hour
+        ("30 * * * *", [at(2024, 3, 30, 23, 30), at(2024, 3, 31, 0, 30), at(2024, 3, 31, 1, 30), at(2024, 3, 31, 2, 30)]),
+    ],
+)
+def test_on_the_spring_forward_night_a_missing_time_runs_once_at_the_first_time_after_it(cron, expected_utc, catch_up):
+    start, end = at(2024, 3, 30, 23, 0), at(2024, 3, 31, 3, 0)
+    assert [t.astimezone(UTC) for t in due_ticks(cron, "Europe/Paris", start, end)] == expected_utc
+    assert every_30_seconds(cron, "Europe/Paris", catch_up, start, end) == expected_utc
+
+
+@pytest.mark.parametrize(
+    ("cron", "catch_up", "now", "expected", "decided"),
+    [
+        # stopped for a week, back at 02:30 CET (01:30 UTC) in the repeated hour: the latest tick is 02:00 CET
+        ("0 * * * *", "latest", at(2024, 10, 27, 1, 30), [at(2024, 10, 27, 1, 0)], at(2024, 10, 27, 1, 0)),
+        ("0 * * * *", "none", at(2024, 10, 27, 1, 30), [], at(2024, 10, 27, 1, 0)),
+        # every minute, back at 02:07:30 CET: the ticks of the last 2 minutes are on time, decided up to the last
+        ("* * * * *", "latest", at(2024, 10, 27, 1, 7, 30), [at(2024, 10, 27, 1, 6), at(2024, 10, 27, 1, 7)], at(2024, 10, 27, 1, 7)),
+        ("* * * * *", "none", at(2024, 10, 27, 1, 7, 30), [at(2024, 10, 27, 1, 6), at(2024, 10, 27, 1, 7)], at(2024, 10, 27, 1, 7)),
+    ],
+)
+def test_after_a_long_stop_the_latest_tick_decided_is_the_last_real_one_before_now(cron, catch_up, now, expected, decided):
+    """`latest` and `none` decide up to the last tick before `now` in real time, in the repeated
+    hour too (where the wall-clock time before `now` is an hour earlier), however many were missed."""
+    ticks, until = ticks_to_run(cron, "Europe/Paris", catch_up, at(2024, 10, 20), now)
+    assert ([t.astimezone(UTC) for t in ticks], until.astimezone(UTC)) == (expected, decided)  # a repeated time equals no other zone's
+
+
+@pytest.mark.parametrize(
+    ("broken", "fixed"),
+    [
+        ("UPDATE task_schedules SET task = 'retired_task' WHERE schedule_id = 'broken'",
+         "UPDATE task_schedules SET task = 'campaign_alerts' WHERE schedule_id = 'broken'"),
+        ("UPDATE task_schedules SET payload = '{\"old_field\": 1}' WHERE schedule_id = 'broken'",
+         "UPDATE task_schedules SET payload = '{}' WHERE schedule_id = 'broken'"),
+    ],
+)
+def test_a_schedule_that_no_longer_builds_a_run_is_skipped_the_others_run_and_its_tick_is_owed_once_fixed(
+        halo_env, store, monkeypatch, caplog, broken, fixed):
+    """Its task retired, or its payload holding a field the task's schema no longer has (stored
+    before validation refused it): before, the sensor raised on every evaluation and no schedule
+    ran. It is skipped with a warning, its position stays, and once the row is fixed its tick runs."""
+    set_schedule(store, "ok", task="campaign_alerts", cron="0 * * * *", timezone="UTC")
+    set_schedule(store, "broken", task="campaign_alerts", cron="0 * * * *", timezone="UTC")
+    with store.write() as conn:
+        conn.execute(sa.text(broken))
+    evaluate = ScheduleSensor(store, monkeypatch)
+    hour = next_hour()
+
+    assert evaluate(hour + dt.timedelta(seconds=10)) == [f"ok:{hour.isoformat()}"]
+    assert "schedule broken skipped:" in caplog.text
+    assert "broken" not in json.loads(evaluate.cursor)  # no position: its tick is still owed
+    assert evaluate(hour + dt.timedelta(seconds=40)) == []  # still broken: skipped again, nothing new for ok
+    with store.write() as conn:
+        conn.execute(sa.text(fixed))
+    assert evaluate(hour + dt.timedelta(minutes=30)) == [f"broken:{hour.isoformat()}"]  # missed: the latest, once
+    assert evaluate(hour + dt.timedelta(minutes=30, seconds=30)) == []
