@@ -213,7 +213,7 @@ def run_cycle(
 
     router = load_router(config, store)  # stored weights and the factors just decided
     for rule in router.config.rules:  # the file's rules and those added at run time
-        if sum(w * router.factors.get(p, 1.0) for p, w in router.configured_weights(rule).items()) <= 0:
+        if sum(router.rule_weights(rule).values()) <= 0:
             report.rules_down.append(rule.key)
     if report.rules_down:
         alert(Alert(title=f"every provider is down for {', '.join(report.rules_down)}", severity="ERROR",

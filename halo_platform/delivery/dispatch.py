@@ -535,16 +535,21 @@ class _Sending:
             self.stats.by_status[t.status] += 1
 
     def _starts(self) -> list[_InFlight]:
-        """Requests for the free slots: rows that cannot be put on the wire are answered at
-        once; the others wait for the provider's rate or go back to the queue (`_admit`)."""
+        """Requests for the free slots: rows past their `expires_at` (they waited in the lane
+        for the provider's rate) end `expired` and rows that cannot be put on the wire are
+        answered at once; the others wait for the provider's rate or go back to the queue
+        (`_admit`)."""
         starts, now = [], time.monotonic()
         for lane in self.lanes.values():
             while lane.free and lane.chunks and lane.not_before <= now:
                 rows = lane.chunks.popleft()
-                ready, answered = [], []
+                ready, answered, ended = [], [], []
+                clock = self.d.clock()
                 for row in rows:
                     message, problem = readable(row)
-                    if problem:
+                    if row.expires_at is not None and row.expires_at <= clock:  # it expired waiting in the lane (for the rate)
+                        ended.append(expired(row, clock))
+                    elif problem:
                         answered.append((row, not_sent(row, problem), None))
                     else:
                         ready.append((row, message))
@@ -552,8 +557,7 @@ class _Sending:
                 if waiting:
                     lane.chunks.appendleft([row for row, _ in waiting])
                     lane.not_before = now + min(max(1.0 / (lane.provider.rate_per_second or 1.0), 0.005), 0.1)
-                clock = self.d.clock()
-                self._record(lane, answered, [requeued(row, clock, why) for row, why in back])
+                self._record(lane, answered, ended + [requeued(row, clock, why) for row, why in back])
                 if ready:
                     lane.free -= 1
                     starts.append(_InFlight(lane, ready, 0.0))

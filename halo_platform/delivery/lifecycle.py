@@ -33,6 +33,9 @@ class Transition:
     number_of_retries: int = 0
     next_attempt_at: dt.datetime | None = None
     detail: str = ""
+    #: a `held` message pinned to its provider (`uncertain_resolution` said `same_provider`) keeps
+    #: its in-flight marker, so the next claim sends it to that provider under the same key again
+    in_flight_at: dt.datetime | None = None
 
 
 def transition(row, result: SendResult | None, provider: str | None, retry: RetryConfig, now: dt.datetime, high: bool = False) -> Transition:  # noqa: ANN001
@@ -61,8 +64,10 @@ def masked_detail(detail: str, recipient: str | None) -> str:
 
 def requeued(row, due: dt.datetime, detail: str) -> Transition:  # noqa: ANN001
     """Back in the queue as it was, due at `due`: its provider paused or out of tokens, it was
-    not sent (no retry counted; a claim routes it again)."""
-    return Transition(row.id, "held", row.provider, None, row.number_of_retries, due, detail)
+    not sent (no retry counted; a claim routes it again). A message still in flight from a dead
+    sender (`row.in_flight_at`: pinned to its provider) keeps its marker: routed afresh, a
+    second provider could send what the first one may have accepted."""
+    return Transition(row.id, "held", row.provider, None, row.number_of_retries, due, detail, row.in_flight_at)
 
 
 def expired(row, now: dt.datetime) -> Transition:  # noqa: ANN001

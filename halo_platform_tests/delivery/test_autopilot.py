@@ -135,6 +135,37 @@ def test_when_every_provider_of_a_rule_is_down_an_error_alert_goes_out_and_messa
     assert fakes["twilio"].request_count == 0
 
 
+
+def test_stored_weights_naming_only_a_removed_provider_neither_hold_the_rule_nor_hide_that_it_is_down(fakes, providers_file, halo_store):
+    """Runtime weights stored for a provider later removed from the providers file kept the rule's
+    messages queued forever (the file's remaining provider weighed 0) and the autopilot summed
+    the removed provider's weight, so no ERROR alert went out. The stored weights of providers
+    gone from the file are ignored (the file's weights apply) and the down check reads the
+    weights routing uses."""
+    from halo_platform.delivery.dispatch import Dispatcher
+    from halo_platform.delivery.state import set_weights
+
+    twilio = {"kind": "twilio", "channel": "sms", "base_url": fakes["twilio"].url, **SECRETS["twilio"], "sender": "+3370000000"}
+    vonage = {"kind": "vonage", "channel": "sms", "base_url": fakes["vonage"].url, **SECRETS["vonage"]}
+    first = providers_file({"tw": twilio}, [{"channel": "sms", "country": "*", "capability": "*", "weights": {"tw": 1}}])
+    set_weights(first.config(), "sms/*/*", {"tw": 5}, "ops", halo_store, "runtime edit")
+    config = providers_file({"vo": vonage}, [{"channel": "sms", "country": "*", "capability": "*", "weights": {"vo": 1}}])
+    enqueue_many("sms", [{"to": "+33612345678", "body": f"m{i}", "priority": "NORMAL"} for i in range(3)], store=halo_store, providers=config)
+    dispatcher = Dispatcher(config, halo_store)
+    try:
+        stats = dispatcher.drain(["sms"], timeout=10)
+    finally:
+        dispatcher.close()
+    assert stats.by_status == {"sent": 3} and len(fakes["vonage"].accepted) == 3
+    # vo fails: its rule is down although the stored weights still name tw
+    attempts("vo", 0, 30, utcnow() - dt.timedelta(minutes=1))
+    fakes["vonage"].set_switches(hard_down=True)
+    sent_alerts = []
+    report = run_cycle(halo_store, config, alert=sent_alerts.append)
+    assert report.rules_down == ["sms/*/*"]
+    assert any(a.severity == "ERROR" and "every provider is down" in a.title for a in sent_alerts)
+
+
 def test_a_provider_whose_state_row_a_pause_made_during_the_cycle_is_updated_not_inserted_twice(fakes, two_sms, halo_store, monkeypatch):
     """A dispatcher's pause (or rate bucket) may make a provider's state row after the cycle read
     the states and before it writes them: the cycle's first write of that provider must not fail

@@ -260,3 +260,139 @@ def test_a_message_is_sent_only_under_the_claim_that_holds_it_and_its_marker_ren
         assert [r.id for r in again] == [second.id]
         assert mark_in_flight(conn, "run:slow", "tw", [(second.id, second.lease_until)], t0 + dt.timedelta(seconds=2)) == set()
         assert mark_in_flight(conn, "run:slow", "tw", [(second.id, again[0].lease_until)], t0 + dt.timedelta(seconds=2)) == {second.id}
+
+
+# -- a lease that ends while its request is in flight -------------------------------------------
+
+
+@pytest.mark.parametrize(("lease", "timeouts", "refused"), [
+    (1, {"tw": 6}, True),  # the lease ended 2 s into a request answered after 3 s: a second dispatcher took the message
+    (15, {"tw": 6}, True),  # not longer than the timeout plus the margin
+    (16.5, {"tw": 6}, False),
+    (20, {}, True),  # a provider's default timeout (10 s) counts
+    (21, {}, False),
+    (25, {"tw": 2, "vo": 15}, True),  # the largest timeout counts
+    (120, {"tw": 2, "vo": 15}, False),
+])
+def test_a_lease_not_longer_than_the_largest_provider_timeout_plus_a_margin_is_refused(lease, timeouts, refused):
+    """A lease shorter than a request's timeout lets a second dispatcher take a message whose
+    request is still in flight: it ended `lost` although the provider accepted it (on_unknown
+    lost), or the provider accepted it twice (resend). The providers file is refused with one
+    error naming both settings."""
+    providers = {name: {"kind": "sandbox", "channel": "sms", **({"timeout_seconds": timeouts[name]} if name in timeouts else {})}
+                 for name in (timeouts or {"tw": None})}
+    data = {"providers": providers, "lease_seconds": lease}
+    if not refused:
+        assert parse_config(data).lease_seconds == lease
+        return
+    with pytest.raises(HaloError, match=r"lease_seconds .* must be longer than .*timeout_seconds") as caught:
+        parse_config(data)
+    assert "\n" not in str(caught.value)
+
+
+def test_an_answer_recorded_after_another_dispatcher_took_the_message_writes_no_event(any_store):
+    """The first dispatcher's late `sent` answer matched no row (the message was another
+    claim's by then) and was appended to the events anyway: events queued, unknown, lost, sent
+    for a message whose status was `lost`. Only the answers whose update matched write events."""
+    from halo_platform.core.write_lock import writing
+    from halo_platform.delivery.lifecycle import Transition
+    from halo_platform.delivery.queue import persist
+
+    store = any_store
+    message_id = str(uuid.uuid4())
+    with store.write() as conn:
+        conn.execute(sa.insert(Message), [crafted_row(message_id, "sms", "+33612345678", {"body": "slow"})])
+    now = utcnow()
+    with writing(store) as conn:
+        (row,) = claim(conn, "sms", "run:A", 10, now, 5)
+        assert mark_in_flight(conn, "run:A", "tw", [(row.id, row.lease_until)], now) == {row.id}
+    later_now = now + dt.timedelta(seconds=10)  # A's lease ended: B claims the message and settles it
+    with writing(store) as conn:
+        (taken,) = claim(conn, "sms", "run:B", 10, later_now, 5)
+        matched_b = persist(conn, "run:B", [Transition(taken.id, "lost", "tw", None, 0, taken.next_attempt_at, "outcome unknown, not re-sent")], [], later_now)
+        matched_a = persist(conn, "run:A", [Transition(row.id, "sent", "tw", "SM1", 0, row.next_attempt_at)], [], later_now)
+    assert (matched_b, matched_a) == ({message_id}, set())
+    with store.read() as conn:
+        events = conn.execute(sa.select(MessageEvent.event).where(MessageEvent.message_id == message_id).order_by(MessageEvent.id)).scalars().all()
+        status = conn.execute(sa.select(Message.status).where(Message.id == message_id)).scalar_one()
+    assert (status, events) == ("lost", ["lost"])
+
+
+# -- an uncertain message pinned to its provider ---------------------------------------------------
+
+
+def test_an_uncertain_message_pinned_to_a_paused_provider_keeps_its_pin_and_is_never_sent_by_another(fakes, providers_file, halo_store):
+    """A message a dead dispatcher left in flight to OneSignal (which dedupes by idempotency key)
+    goes back to that provider. When that provider was paused (a 429), the requeue cleared the
+    in-flight marker, the next claim routed the message freshly and a second OneSignal app sent
+    it too. A pinned message that goes back to the queue keeps its marker and provider: it waits
+    for its provider, which then drops the copy by its key."""
+    from halo_platform.core.write_lock import writing
+    from halo_platform.delivery.providers.base import Outgoing
+    from halo_platform.delivery.tables import ProviderState
+    from halo_platform.delivery.throttle import pause
+    from halo_platform.lab.provider_fakes import onesignal_fake
+
+    os1, os2 = fakes["onesignal"], onesignal_fake().start()
+    try:
+        def onesignal(fake):  # noqa: ANN001, ANN202
+            return {"kind": "onesignal", "channel": "push", "base_url": fake.url, **SECRETS["onesignal"], "max_concurrency": 1, "timeout_seconds": 2}
+
+        config = providers_file({"os1": onesignal(os1), "os2": onesignal(os2)},
+                                [{"channel": "push", "country": "*", "capability": "*", "weights": {"os1": 1, "os2": 1}}], lease_seconds=15)
+        enqueue_many("push", [{"to": "device_token_123456", "title": "t", "body": "hello", "priority": "LOW"}], store=halo_store, providers=config)
+        now = utcnow()
+        with writing(halo_store) as conn:  # a dispatcher marks it in flight to os1, its request is accepted, the dispatcher dies
+            (row,) = claim(conn, "push", "run:dead", 10, now, 15)
+            assert mark_in_flight(conn, "run:dead", "os1", [(row.id, row.lease_until)], now)
+        assert config.build(config.config().providers["os1"]).send_batch([Outgoing.from_row(row)], 2)[0].outcome == "acknowledged"
+        pause(halo_store, "os1", 60)
+        dispatcher = Dispatcher(config, halo_store, clock=later(20))
+        try:
+            for _ in range(3):  # reclaimed, pinned to the paused os1: back to the queue each time
+                dispatcher.run_once("push")
+            with halo_store.read() as conn:
+                kept = conn.execute(sa.select(Message.status, Message.provider, Message.in_flight_at)).one()
+            assert (kept.status, kept.provider, kept.in_flight_at is not None) == ("queued", "os1", True)
+            assert os2.request_count == 0
+            with halo_store.write() as conn:  # the pause ends
+                conn.execute(sa.update(ProviderState).where(ProviderState.provider == "os1").values(paused_until=None))
+            dispatcher.run_once("push")
+        finally:
+            dispatcher.close()
+        with halo_store.read() as conn:
+            assert conn.execute(sa.select(Message.status, Message.provider)).one() == ("sent", "os1")
+        assert (len(os1.accepted), len(os2.accepted), os2.request_count) == (1, 0, 0)
+    finally:
+        os2.stop()
+
+
+def test_an_uncertain_message_pinned_to_its_provider_keeps_its_pin_through_quiet_hours(fakes, providers_file, halo_store):
+    """The quiet-hours requeue of a reclaimed pinned message cleared its marker too: after the
+    quiet hours it was routed freshly. It keeps its marker and provider."""
+    from halo_platform.core.write_lock import writing
+    from halo_platform.delivery.quiet_hours import recipient_zone
+
+    local = utcnow().astimezone(recipient_zone("push", "device_token_123456", "FR", None))
+    window = {"start": f"{local - dt.timedelta(hours=1):%H:%M}", "end": f"{local + dt.timedelta(hours=1):%H:%M}"}
+    config = providers_file({"os1": {"kind": "onesignal", "channel": "push", "base_url": fakes["onesignal"].url, **SECRETS["onesignal"],
+                                     "timeout_seconds": 2},
+                             "fcm": {"kind": "fcm", "channel": "push", "base_url": fakes["fcm"].url, **SECRETS["fcm"], "timeout_seconds": 2}},
+                            [{"channel": "push", "country": "*", "capability": "*", "weights": {"os1": 1, "fcm": 1}}], lease_seconds=15,
+                            quiet_hours={"push": window})
+    message_id = str(uuid.uuid4())
+    with halo_store.write() as conn:
+        conn.execute(sa.insert(Message), [crafted_row(message_id, "push", "device_token_123456", {"title": "t", "body": "hello"})])
+    now = utcnow()
+    with writing(halo_store) as conn:
+        (row,) = claim(conn, "push", "run:dead", 10, now, 15)
+        assert mark_in_flight(conn, "run:dead", "os1", [(row.id, row.lease_until)], now)
+    dispatcher = Dispatcher(config, halo_store, clock=later(20))
+    try:
+        assert dispatcher.run_once("push").by_status == {"held": 1}
+    finally:
+        dispatcher.close()
+    with halo_store.read() as conn:
+        kept = conn.execute(sa.select(Message.status, Message.provider, Message.in_flight_at)).one()
+    assert (kept.status, kept.provider, kept.in_flight_at is not None) == ("queued", "os1", True)
+    assert fakes["fcm"].request_count == 0 and fakes["onesignal"].request_count == 0

@@ -5,6 +5,7 @@ and a HIGH message passes a throttled provider over for the next."""
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import email.message
 import email.utils
@@ -22,7 +23,7 @@ from halo_platform.delivery.dispatch import Dispatcher, call_provider
 from halo_platform.delivery.providers.base import THROTTLED, asked_pause
 from halo_platform.delivery.providers.wire import Reply
 from halo_platform.delivery.service import enqueue_many, submit
-from halo_platform.delivery.tables import DeliveryAttempt, Message, ProviderState
+from halo_platform.delivery.tables import DeliveryAttempt, Message, MessageEvent, ProviderState
 from halo_platform.delivery.throttle import BURST_SECONDS, Tokens
 from halo_platform.lab.fakehttp import FakeHTTPServer
 from halo_platform.lab.provider_fakes import SECRETS
@@ -213,3 +214,31 @@ def test_time_another_dispatcher_counted_while_a_take_waited_for_the_row_is_not_
     thread.join(5)
     assert done.is_set()
     assert tokens.take("os", rate, 1000, batch=False) <= 3  # the 0.3 s the other counted are not counted again
+
+
+def test_a_message_that_expires_while_waiting_for_its_providers_rate_ends_expired_unsent(fakes, providers_file, halo_store):
+    """Expiry was checked only when a batch was claimed: rows then waited in the provider's lane
+    for rate tokens and were sent up to 3.4 s after their `expires_at`. A row is checked again
+    just before it is admitted: past its time it ends `expired` and never reaches the provider."""
+    config = providers_file({"tw": {"kind": "twilio", "channel": "sms", "base_url": fakes["twilio"].url, **SECRETS["twilio"],
+                                    "sender": "+33700000000", "max_concurrency": 1, "timeout_seconds": 2, "rate_per_second": 1}},
+                            [{"channel": "sms", "country": "*", "capability": "*", "weights": {"tw": 1}}])
+    expires = utcnow() + dt.timedelta(seconds=1.5)
+    stamp = expires.isoformat().replace("+00:00", "Z")
+    enqueue_many("sms", [{"to": "+33612345678", "body": f"m{i}", "priority": "LOW", "expires_at": stamp} for i in range(5)],
+                 store=halo_store, providers=config)
+    dispatcher = Dispatcher(config, halo_store)
+    try:
+        dispatcher.drain(["sms"], timeout=20)
+    finally:
+        dispatcher.close()
+
+    with halo_store.read() as conn:
+        final = dict(conn.execute(sa.select(Message.id, Message.status)).all())
+        sent_at = conn.execute(sa.select(MessageEvent.at).where(MessageEvent.event == "sent")).scalars().all()
+    counts = collections.Counter(final.values())
+    # at 1/s, two or three leave before their expiry; the others expire in the lane
+    assert set(counts) == {"sent", "expired"} and 1 <= counts["sent"] <= 3, counts
+    assert len(fakes["twilio"].accepted) == counts["sent"]
+    # a sent event is written when the answer comes: a loopback answer takes milliseconds
+    assert all(at <= expires + dt.timedelta(seconds=0.25) for at in sent_at), [at - expires for at in sent_at]

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from halo_platform.core.errors import HaloError
 from halo_platform.delivery.config import ProviderEntry, Rule, parse_config
-from halo_platform.delivery.routing import draw, effective_weights, eligible, failover_order, most_specific_rule
+from halo_platform.delivery.routing import Router, draw, effective_weights, eligible, failover_order, most_specific_rule
 from halo_platform.delivery.state import load_router, set_weights
 from halo_platform.delivery.tables import RoutingWeightAudit
 
@@ -144,6 +144,30 @@ def test_runtime_weight_edits_are_stored_used_by_routing_and_audited(halo_store)
     assert audit[0].reason == "vonage is cheaper this month"
     with pytest.raises(HaloError, match="unknown routing rule"):
         set_weights(config, "sms/US/TEXT", {"vo": 1}, "ops", halo_store)
+
+
+
+@pytest.mark.parametrize(
+    ("stored", "configured"),
+    [
+        ({"gone": 5}, {"tw_fr": 70, "vo": 30}),  # only a provider no longer in the file: the file's weights
+        ({"gone": 5, "vo": 2}, {"vo": 2}),  # the ones still in the file and eligible stand
+        ({"gone": 5, "tw_fr": 0}, {"tw_fr": 70, "vo": 30}),  # what is left no longer sums to more than 0
+        ({"mail": 5, "de_only": 5}, {"tw_fr": 70, "vo": 30}),  # in the file, but not eligible for the rule
+        ({"mail": 5, "tw_fr": 1}, {"tw_fr": 1}),
+        ({"tw_fr": 10, "vo": 90}, {"tw_fr": 10, "vo": 90}),
+    ],
+)
+def test_stored_weights_of_providers_gone_from_the_file_or_not_eligible_are_ignored(stored, configured):
+    """A runtime edit naming a provider since removed from the providers file gave the file's
+    remaining provider weight 0: the rule's messages stayed queued forever. Stored weights count
+    only for providers the file still has and that are eligible for the rule; when none of them
+    is left with weight, the file's weights apply."""
+    config = parse_config(CONFIG)
+    router = Router(config, {"sms/FR/TEXT": stored}, {})
+    assert router.configured_weights(config.rules[0]) == configured
+    _, effective = router.weights_for("sms", "FR", "TEXT")
+    assert {k: w for k, w in effective.items() if w > 0} == {k: w for k, w in configured.items() if w > 0}
 
 
 @pytest.mark.parametrize(("setting", "message"), [

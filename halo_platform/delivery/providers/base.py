@@ -35,6 +35,7 @@ import dagster as dg
 from pydantic import Field, PrivateAttr
 
 from halo_platform.core.redact import mask_text
+from halo_platform.delivery.config import DEFAULT_TIMEOUT_SECONDS
 from halo_platform.delivery.providers.wire import NoAnswer, NotSent, Reply, WirePool, basic_auth, encode_body
 
 log = logging.getLogger("halo.delivery")
@@ -264,7 +265,7 @@ class Provider(dg.ConfigurableResource, abc.ABC):
     countries: list[str] = ["*"]
     capabilities: list[str] = ["*"]
     base_url: str = ""
-    timeout_seconds: float = 10.0
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
     max_concurrency: int = 8
     #: requests per second over every dispatcher of the store (a shared token bucket); None: no limit
     rate_per_second: float | None = Field(default=None, gt=0)
