@@ -20,12 +20,18 @@ from fastapi.responses import HTMLResponse
 from fastapi.routing import APIWebSocketRoute
 from graphql import (
     DocumentNode,
+    ExecutionResult,
+    FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
+    InlineFragmentNode,
     OperationDefinitionNode,
+    SelectionSetNode,
     ValidationContext,
     ValidationRule,
+    get_operation_ast,
+    value_from_ast_untyped,
 )
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException
@@ -39,10 +45,11 @@ from strawberry.extensions import (
 from strawberry.fastapi import GraphQLRouter
 
 from halo_platform.access.guard import requires
-from halo_platform.availability import fhir_api, freshness, service
+from halo_platform.availability import fhir_api, freshness, pipeline, service
 from halo_platform.core.docs import graphiql_html
 from halo_platform.core.errors import HaloError
 from halo_platform.core.http import ChecksFirstRoute, nesting_depth, resource
+from halo_platform.core.models import EARLIEST_DATE, LATEST_DATE
 from halo_platform.core.store import StoreResource
 
 log = logging.getLogger(__name__)
@@ -56,6 +63,11 @@ MAX_QUERY_DEPTH = 15
 MAX_QUERY_TOKENS = 2_000
 MAX_ALIASES = 20
 MAX_SELECTIONS = 1_000
+# What one request may ask of the spans, in provider-days summed over its top-level fields
+# (aliases counted): the most one field may ask, 20 providers over the longest range (367 local
+# days). 20 aliases of groupAvailability over 20 providers and 60 days, 24,000, took 1.6 s of CPU
+# and 3.5 MB; over a year, 7 s and 19 MB.
+MAX_QUERY_COST = service.MAX_GROUP_PROVIDERS * (service.MAX_QUERY_DAYS + 1)
 
 router = APIRouter(tags=["availability"], dependencies=[Depends(requires("availability:read"))], route_class=ChecksFirstRoute)
 
@@ -201,6 +213,79 @@ class _SelectionLimit(ValidationRule):
             context.report_error(GraphQLError(f"query selects more than {MAX_SELECTIONS} fields (fragments expanded)"))
 
 
+_WIDEST = service.MAX_QUERY_DAYS + 1  # local days of the longest range a query takes
+
+
+def _date(value: object) -> dt.date | None:
+    """A date argument inside the calendar, else None (the resolver refuses it)."""
+    try:
+        day = dt.date.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+    return day if day and EARLIEST_DATE <= day <= LATEST_DATE else None
+
+
+def field_cost(field: FieldNode, variables: dict) -> int:
+    """The provider-days a top-level field asks for, from its arguments as the resolver will
+    default them; a field the resolver will refuse (a bad date) costs only its providers."""
+    name = field.name.value
+    if name not in ("availableSpans", "slots", "groupAvailability", "nextAvailable"):
+        return 0  # freshness, __typename, introspection: bounded by the selection limit
+    args = {a.name.value: value_from_ast_untyped(a.value, variables) for a in field.arguments}
+    providers = 1
+    if name == "groupAvailability":
+        ids = args.get("providerIds")
+        providers = min(len(set(map(str, ids))), service.MAX_GROUP_PROVIDERS) if isinstance(ids, list) and ids else 1
+    if name == "nextAvailable":
+        return _WIDEST  # reads every span after `after`
+    given = {k: args.get(k) for k in ("from", "to") if args.get(k) is not None}
+    bounds = {k: _date(v) for k, v in given.items()}
+    if None in bounds.values():
+        return providers
+    if name == "availableSpans" and len(bounds) < 2:
+        return _WIDEST  # an open end reads every span on that side
+    first = bounds.get("from") or pipeline.today()
+    last = bounds.get("to") or first + dt.timedelta(days=service.DEFAULT_SLOT_DAYS - 1)
+    return providers * min(max((last - first).days + 1, 1), _WIDEST)
+
+
+def query_cost(document: DocumentNode, operation_name: str | None, variables: dict | None) -> int:
+    """Provider-days the operation run asks for: its top-level fields summed, fragments expanded."""
+    operation = get_operation_ast(document, operation_name)
+    if operation is None:
+        return 0  # graphql-core refuses it
+    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+    pending: list[SelectionSetNode] = [operation.selection_set]
+    spread: set[str] = set()
+    cost = 0
+    while pending:
+        for selection in pending.pop().selections:
+            if isinstance(selection, FieldNode):
+                cost += field_cost(selection, variables or {})
+            elif isinstance(selection, InlineFragmentNode):
+                pending.append(selection.selection_set)
+            elif isinstance(selection, FragmentSpreadNode) and (fragment := fragments.get(selection.name.value)) is not None:
+                if selection.name.value not in spread:  # GraphQL merges a fragment spread twice into one field set
+                    spread.add(selection.name.value)
+                    pending.append(fragment.selection_set)
+    return cost
+
+
+class _CostBudget(SchemaExtension):
+    """Refuses an operation asking more than MAX_QUERY_COST provider-days, after validation and
+    before any resolver runs (the variables' values count)."""
+
+    def on_execute(self) -> Iterator[None]:
+        context = self.execution_context
+        if context.graphql_document is not None and context.result is None:
+            cost = query_cost(context.graphql_document, context.operation_name, context.variables)
+            if cost > MAX_QUERY_COST:
+                message = (f"query too costly: it asks for {cost} provider-days (providers x local days, summed over its "
+                           f"fields), the budget is {MAX_QUERY_COST}")
+                context.result = ExecutionResult(data=None, errors=[GraphQLError(message, original_error=HaloError(message))])
+        yield
+
+
 class _DocumentSizeLimit(SchemaExtension):
     """Refuses a document before graphql-core's recursive parser sees it."""
 
@@ -316,6 +401,7 @@ schema = _Schema(
         QueryDepthLimiter(max_depth=MAX_QUERY_DEPTH),
         MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
         AddValidationRules([_SelectionLimit]),
+        _CostBudget,
         _ErrorsWithoutInternals,
     ],
 )

@@ -21,7 +21,7 @@ from halo_platform.access.guard import requires
 from halo_platform.availability import service
 from halo_platform.core.errors import HaloError
 from halo_platform.core.http import ChecksFirstRoute, resource
-from halo_platform.core.models import utcnow
+from halo_platform.core.models import EARLIEST_DATE, LATEST_DATE, utcnow
 from halo_platform.core.store import StoreResource
 
 FHIR_JSON = "application/fhir+json"
@@ -109,7 +109,10 @@ def search_slots(store: StoreResource, params: list[tuple[str, str]], self_url: 
     schedule = schedules[0].removeprefix("Schedule/")
     if not _ID.match(schedule):
         raise HaloError(f"schedule: expected Schedule/<id>, got {schedules[0]!r}")
-    statuses = {s for v in values("status") for s in v.split(",")}
+    # FHIR search ANDs repeated parameters, and a comma list is an OR: a free Slot matches when
+    # every `status` lists free
+    asked = [set(v.split(",")) for v in values("status")]
+    statuses = set().union(*asked)
     if unknown := sorted(statuses - set(SLOT_STATUSES)):
         raise HaloError(f"status: unknown {', '.join(unknown)}; known: {', '.join(SLOT_STATUSES)}")
     types = [v.rpartition("|")[2] for v in values("service-type")]
@@ -117,16 +120,22 @@ def search_slots(store: StoreResource, params: list[tuple[str, str]], self_url: 
         raise HaloError("service-type: give at most one")
     bounds = parse_start(values("start"))
     actors = service.schedule_actors(store, schedule)
-    if actors is None or (statuses and "free" not in statuses):  # only free slots are known
+    if actors is None or any("free" not in listed for listed in asked):  # only free slots are known
         return bundle(self_url, base, schedule, types[0] if types else service.DEFAULT_TYPE, [])
     feed, (provider, *others) = actors
     tz = service.provider_zone(store, feed, provider)
     now = now or utcnow()
     lo, hi = instant_range(bounds, tz, now)
+    # no span is stored outside the calendar: a search reaching past its ends (the default week
+    # after a late `start`) looks inside them
+    lo = max(lo, dt.datetime.combine(EARLIEST_DATE, dt.time(), tzinfo=tz))
+    hi = min(hi, dt.datetime.combine(LATEST_DATE + dt.timedelta(days=1), dt.time(), tzinfo=tz))
     if hi <= lo:
         return bundle(self_url, base, schedule, types[0] if types else service.DEFAULT_TYPE, [])
-    found = service.bookable_slots(store, feed, provider, types[0] if types else None, lo.astimezone(tz).date(),
-                                   (hi - dt.timedelta(microseconds=1)).astimezone(tz).date(), now, tuple(others))
+    first, last = lo.astimezone(tz).date(), (hi - dt.timedelta(microseconds=1)).astimezone(tz).date()
+    if (last - first).days > service.MAX_QUERY_DAYS:  # `start` is the only range this search has: name it
+        raise HaloError(f"start: at most {service.MAX_QUERY_DAYS} days per query, got {first} to {last}")
+    found = service.bookable_slots(store, feed, provider, types[0] if types else None, first, last, now, tuple(others))
     return bundle(self_url, base, schedule, found.slot_type, [(s, e) for s, e in found.slots if lo <= s < hi])
 
 

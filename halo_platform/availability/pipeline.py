@@ -26,6 +26,7 @@ from halo_platform.availability.landing import (
     read_head,
     record_received,
 )
+from halo_platform.availability.slots import joined
 from halo_platform.availability.span_store import (
     SpansResult,
     lock_feed,
@@ -239,9 +240,10 @@ def recompute_spans(store: StoreResource, feeds: list[str], as_of: dt.date, hori
 
 
 def earliest_slots(spans: list[tuple[dt.datetime, dt.datetime]], after: dt.datetime, minutes: int) -> tuple[dt.datetime, dt.datetime] | None:
-    """The first `minutes`-long free slot starting at or after `after` in sorted `spans`."""
+    """The first `minutes`-long free slot starting at or after `after` in `spans`, touching ones
+    joined as /v1/slots joins them (a provider free 18:00-06:00 has two spans meeting at midnight)."""
     need = dt.timedelta(minutes=minutes)
-    for start, end in spans:
+    for start, end in joined(spans):
         begin = max(start, after)
         if end - begin >= need:
             return begin, begin + need

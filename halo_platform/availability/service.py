@@ -137,6 +137,11 @@ def spans(store: StoreResource, feed: str, provider_id: str, first: dt.date | No
     if not provider_id:
         raise HaloError("provider_id is required")
     check_range(first, last)
+    return _read_spans(store, feed, provider_id, first, last)
+
+
+def _read_spans(store: StoreResource, feed: str, provider_id: str, first: dt.date | None, last: dt.date | None) -> list[Span]:
+    """`spans` without the checks: for a window reckoned from a range already checked."""
     # Raw SQL through the codec, not a Core select on the table: this is the REST hot path, and
     # SQLAlchemy's result type processing made it about 2x slower (~1.3 ms vs ~0.5 ms per call
     # on SQLite, one provider-week).
@@ -172,6 +177,12 @@ def group_availability(store: StoreResource, feed: str, provider_ids: list[str],
     first = first or pipeline.today()
     last = last or first + dt.timedelta(days=DEFAULT_SLOT_DAYS - 1)
     check_range(first, last)
+    return group_spans(_read_free(store, feed, provider_ids, first, last), mode)
+
+
+def _read_free(store: StoreResource, feed: str, provider_ids: list[str], first: dt.date, last: dt.date) -> dict[str, list]:
+    """Each provider's free (start, end) with span_date in [first, last], unchecked: for
+    `group_availability` and a window reckoned from a range already checked."""
     found: dict[str, list] = {p: [] for p in provider_ids}
     # One indexed lookup per provider: with `provider_id IN (...)` PostgreSQL, before its
     # statistics catch up with a bulk load, scanned the feed's whole date range (200 ms for 20
@@ -182,7 +193,7 @@ def group_availability(store: StoreResource, feed: str, provider_ids: list[str],
         params = [v for p in sorted(found) for v in (feed, p, codec.date(first), codec.date(last))]
         for provider, start, end in codec.select(" UNION ALL ".join([branch] * len(found)), params):
             found[provider].append((codec.read_ts(start).replace(tzinfo=dt.UTC), codec.read_ts(end).replace(tzinfo=dt.UTC)))
-    return group_spans(found, mode)
+    return found
 
 
 def next_available(store: StoreResource, feed: str, provider_id: str, minutes: int, after: dt.datetime | None = None,
@@ -201,15 +212,20 @@ def next_available(store: StoreResource, feed: str, provider_id: str, minutes: i
     except OverflowError:  # 0001-01-01T00:00+14:00 is before year 1 in UTC
         raise HaloError(f"after: {after} is out of range ({EARLIEST_DATE} to {LATEST_DATE})") from None
     in_calendar(after.date(), "after")
+    rules = None
+    if config is not None or slot_type is not None:
+        rules = dataclasses.replace(resolve_rules(feed, config, provider_id, slot_type), duration_minutes=minutes)
+    # a slot at `after` needs its buffer before free: the span ending there is read too, so that
+    # the answer is the first of what /v1/slots lists
+    reach = after - dt.timedelta(minutes=rules.buffer_before if rules else 0)
     with store.read() as conn:
         codec = Codec(conn)
         rows = codec.select("SELECT start_at, end_at FROM available_spans WHERE feed = ? AND provider_id = ? AND end_at > ? ORDER BY start_at",
-                            (feed, provider_id, codec.ts(after.replace(tzinfo=None))))
+                            (feed, provider_id, codec.ts(reach.replace(tzinfo=None))))
     free = [(codec.read_ts(s).replace(tzinfo=dt.UTC), codec.read_ts(e).replace(tzinfo=dt.UTC)) for s, e in rows]
-    if config is None and slot_type is None:
+    if rules is None:
         found = pipeline.earliest_slots(free, after, minutes)
     else:
-        rules = dataclasses.replace(resolve_rules(feed, config, provider_id, slot_type), duration_minutes=minutes)
         found = next((s for s in bookable(free, rules, provider_zone(store, feed, provider_id), now) if s[0] >= after), None)
     if found is None:
         raise NotFoundError(f"no free {minutes}-minute slot for {feed}/{provider_id} after {iso_z(after)}")
@@ -249,18 +265,23 @@ def bookable_slots(store: StoreResource, feed: str, provider_id: str, slot_type:
     the provider and those all are free (a FHIR Schedule of several actors), under the provider's
     rules and timezone."""
     rules = slot_rules(feed, provider_id, slot_type)
-    check_range(first, last)
+    if not provider_id:
+        raise HaloError("provider_id is required")
+    check_range(first, last)  # the dates given, before a default is reckoned from them
     now = now or pipeline.utcnow()
     tz = provider_zone(store, feed, provider_id)
     first = first or now.astimezone(tz).date()
     last = last or min(first + dt.timedelta(days=DEFAULT_SLOT_DAYS - 1), LATEST_DATE)
+    check_range(first, last)
     # a day's first slot may sit in a span continuing the previous day's, whose buffer reaches
-    # back; within the calendar (no span is stored outside it)
+    # back; within the calendar (no span is stored outside it). The caller's range is what the
+    # limits hold: the wider window is read unchecked.
     window = (max(first - dt.timedelta(days=1), EARLIEST_DATE), min(last + dt.timedelta(days=1), LATEST_DATE))
     if together_with:
-        free = [(g.start_at, g.end_at) for g in group_availability(store, feed, [provider_id, *together_with], "all", *window)]
+        group = group_spans(_read_free(store, feed, [provider_id, *together_with], *window), "all")
+        free = [(g.start_at, g.end_at) for g in group]
     else:
-        free = [(x.start_at, x.end_at) for x in spans(store, feed, provider_id, *window)]
+        free = [(x.start_at, x.end_at) for x in _read_spans(store, feed, provider_id, *window)]
     chosen = [(s, e) for s, e in bookable(free, rules, tz, now) if first <= s.astimezone(tz).date() <= last]
     return Slots(feed, provider_id, slot_type or DEFAULT_TYPE, rules, chosen)
 

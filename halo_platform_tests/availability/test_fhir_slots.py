@@ -112,3 +112,34 @@ def test_bad_searches_are_422_with_an_operation_outcome(store, feeds_file, param
 def test_the_fhir_api_needs_the_read_scope(store, halo_env):
     client = authorized_client(create_app({"store": store}), "tasks:read")
     assert client.get("/fhir/Slot", params={"schedule": "Schedule/S1"}).status_code == 403
+
+
+@pytest.mark.parametrize("status, found", [
+    (["free", "busy"], []),  # no Slot is both
+    (["free", "free,busy"], ["03:30", "04:00", "05:00", "05:30", "06:00"]),
+    (["busy,free"], ["03:30", "04:00", "05:00", "05:30", "06:00"]),
+    (["busy,busy-tentative"], []),
+])
+def test_repeated_status_parameters_are_anded_and_a_comma_list_is_ored(store, day, status, found):
+    """FHIR R4 search: each repetition of a parameter must match; status=free&status=busy answered every free Slot."""
+    code, body = search(store, schedule="Schedule/S1", start=[f"ge{day}", f"lt{day + dt.timedelta(days=1)}"], status=status)
+    assert code == 200 and starts(body) == found
+
+
+@pytest.mark.parametrize("start", [
+    ["ge2199-12-30"],  # the default week ends on the calendar's last day
+    ["ge2199-12-31T23:00:00-05:00"],  # after the calendar's last instant: nothing to find
+    ["gt2199-12-31"],
+    ["lt1900-01-01T03:00:00+05:30", "ge1900-01-01T00:00:00+05:30"],  # before its first
+])
+def test_a_start_at_the_ends_of_the_calendar_searches_what_is_inside_it(store, feeds_file, start):
+    """The default end (a week after `start`) was checked as a `to` the search does not have:
+    `start=ge2199-12-30` was refused naming `to: 2200-01-05`."""
+    code, body = search(store, schedule="Schedule/acme.P1", start=start)
+    assert code == 200 and body["total"] == 0, body
+
+
+@pytest.mark.parametrize("start", [["ge2027-01-01", "lt2029-01-01"], ["gt2027-01-01T00:00:00Z", "le2028-01-05"]])
+def test_a_start_range_longer_than_the_limit_is_refused_naming_start(store, feeds_file, start):
+    code, body = search(store, schedule="Schedule/fhir.F1", start=start)
+    assert code == 422 and body["error"].startswith("start: at most 366 days per query"), body

@@ -236,3 +236,60 @@ def test_next_available_slots_hold_the_first_slot_of_each_type(any_store, booked
                             .order_by(NextAvailableSlot.slot_type)).all()
     first = dt.datetime.combine(booked, dt.time(9), tzinfo=dt.UTC)
     assert rows == [("default", 30, first), ("new_patient", 45, first)]
+
+
+NIGHTS = ",".join(f'"{d}":[["00:00","06:00"],["18:00","00:00"]]' for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun"))
+
+
+def night_shift(store, tmp_path, monkeypatch, rules: str | None) -> tuple[dt.date, object]:
+    """N1 works 18:00-06:00 UTC every night: free without a break, stored as two spans a day
+    that touch at midnight. Answers a day three days ahead and a client."""
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text("feeds:\n  acme:\n    format: acme\n" + (f"    slot_rules: {rules}\n" if rules else ""))
+    monkeypatch.setenv("HALO_FEEDS_FILE", str(feeds))
+    day = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=3)
+    land("acme", "hours.jsonl", f'{{"type":"hours","provider":"N1","tz":"UTC","week":{{{NIGHTS}}},"updated_at":"2026-11-01T00:00:00Z"}}\n')
+    process(store, day.isoformat(), 3)
+    return day, authorized_client(create_app({"store": store}), "availability:read")
+
+
+def test_next_available_without_rules_finds_free_time_running_across_midnight(store, halo_env, tmp_path, monkeypatch):
+    """Free 18:00 -> 06:00, stored as 18:00-00:00 and 00:00-06:00: an hour from 23:30 is free.
+    Each stored span was tried alone, and the answer was the next day's 00:00."""
+    day, client = night_shift(store, tmp_path, monkeypatch, None)
+    query = f'{{ nextAvailable(feed: "acme", providerId: "N1", durationMinutes: 60, after: "{day}T23:30:00Z") {{ startAt endAt }} }}'
+    assert client.post("/graphql", json={"query": query}).json()["data"]["nextAvailable"] == {
+        "startAt": f"{day}T23:30:00+00:00", "endAt": f"{day + dt.timedelta(days=1)}T00:30:00+00:00"}
+
+
+def test_next_available_under_rules_agrees_with_slots_at_a_span_boundary(store, halo_env, tmp_path, monkeypatch):
+    """A 00:00 slot needs its 15-minute buffer before in the span ending at 00:00: /v1/slots lists
+    it, and nextAvailable after 00:00 answered 00:30 (the span ending at `after` was not read)."""
+    day, client = night_shift(store, tmp_path, monkeypatch, "{default: {duration_minutes: 30, alignment_minutes: 30, buffer_before: 15}}")
+    midnight = day + dt.timedelta(days=1)
+    listed = client.get("/v1/slots", params={"feed": "acme", "provider_id": "N1", "from": midnight, "to": midnight}).json()
+    assert listed["slots"][0]["start_at"] == f"{midnight}T00:00:00Z"
+    for after, expected in ((f"{midnight}T00:00:00Z", f"{midnight}T00:00"), (f"{day}T23:45:00Z", f"{midnight}T00:00"),
+                            (f"{day}T18:00:00Z", f"{day}T18:30")):  # 18:00 has no free 15 minutes before it
+        query = f'{{ nextAvailable(feed: "acme", providerId: "N1", durationMinutes: 30, after: "{after}") {{ startAt }} }}'
+        assert client.post("/graphql", json={"query": query}).json()["data"]["nextAvailable"] == {"startAt": f"{expected}:00+00:00"}
+
+
+def test_slots_take_every_range_the_availability_query_takes(store, halo_env, tmp_path, monkeypatch):
+    """The widest range GET /v1/availability answers is answered by /v1/slots, GraphQL `slots` and
+    FHIR too (they read a day more each side, which was checked against the limit again); one day
+    more is refused by each."""
+    from halo_platform.availability.service import MAX_QUERY_DAYS
+
+    day, client = night_shift(store, tmp_path, monkeypatch, None)
+    last, beyond = day + dt.timedelta(days=MAX_QUERY_DAYS), day + dt.timedelta(days=MAX_QUERY_DAYS + 1)
+    for to, status in ((last, 200), (beyond, 422)):
+        params = {"feed": "acme", "provider_id": "N1", "from": day, "to": to}
+        assert client.get("/v1/availability", params=params).status_code == status
+        answer = client.get("/v1/slots", params=params)
+        assert answer.status_code == status, answer.json()
+        graphql = client.post("/graphql", json={"query": f'{{ slots(feed: "acme", providerId: "N1", from: "{day}", to: "{to}") {{ startAt }} }}'})
+        assert ("errors" in graphql.json()) == (status == 422), graphql.json()
+        fhir = client.get("/fhir/Slot", params={"schedule": "Schedule/acme.N1", "start": [f"ge{day}", f"le{to}"]})
+        assert fhir.status_code == status, fhir.json()
+    assert answer.json()["error"] == f"at most {MAX_QUERY_DAYS} days per query"
