@@ -31,7 +31,7 @@ def test_every_group_has_help(group):
 @pytest.mark.parametrize("args,message", [
     (["nosuch"], "error: No such command 'nosuch'."),
     (["bench", "warehouses", "--rows", "5"], "error: Invalid value for '--rows': 5 is not in the range 1000<=x<=50000000."),
-    (["serve", "--port", "eighty"], "error: Invalid value for '--port': 'eighty' is not a valid integer."),
+    (["serve", "--port", "eighty"], "error: Invalid value for '--port': 'eighty' is not a valid integer range."),
 ])
 def test_user_errors_print_one_line_and_exit_non_zero(args, message):
     result = run(*args)
