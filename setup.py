@@ -40,6 +40,7 @@ setup(
         "tzdata==2026.6",  # zone.tab: a country's time zones (quiet hours); zones where the OS has none
         "google-auth==2.63.0",  # FCM: OAuth2 access tokens from a service account
         "email-validator==2.4.0",
+        "idna==3.20",  # callback_url hosts to their A-labels (delivery.validation)
         "cryptography==50.0.2",
         "paramiko==5.1.0",
         "boto3==1.44.5",
