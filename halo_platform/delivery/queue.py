@@ -203,62 +203,48 @@ def _claim_statements(dialect_name: str, returning: bool) -> tuple[sa.Executable
     return lease.where(ids, due), pick, sa.select(*raw).select_from(messages_t).where(ids, messages_t.c.lease_owner == sa.bindparam("c_owner"))
 
 
-def persist(conn: Connection, owner: str, transitions: Sequence[Transition], attempts: Iterable[dict], now: dt.datetime) -> set[str]:
-    """Write the new states, their lifecycle events and the attempts; release the leases.
-    Returns the ids of the moved messages that were still `owner`'s: only they get an event (an
-    answer that comes after another claim took its message changes nothing of it; its attempt
-    is still recorded: the request was made)."""
+def persist(conn: Connection, owner: str, transitions: Sequence[Transition], attempts: Iterable[dict], now: dt.datetime) -> None:
+    """Write the new states, their lifecycle events and the attempts; release the leases."""
     moved = [t for t in transitions if t.status != "held"]
-    matched: set[str] = set()
     postgresql = conn.dialect.name == "postgresql"
     if moved and postgresql:  # one statement for the whole group
-        matched.update(conn.execute(_MOVE_ARRAYS, {
+        conn.execute(_MOVE_ARRAYS, {
             "owner": owner, "now": _naive(now), "ids": [t.message_id for t in moved], "statuses": [t.status for t in moved],
             "providers": [t.provider for t in moved], "pmids": [t.provider_message_id for t in moved],
-            "retries": [t.number_of_retries for t in moved], "nexts": [_naive(t.next_attempt_at) for t in moved]}).scalars())
+            "retries": [t.number_of_retries for t in moved], "nexts": [_naive(t.next_attempt_at) for t in moved]})
     elif moved and conn.dialect.name == "sqlite":
-        matched = _move_sqlite(conn, owner, moved, now)
-    elif moved:  # MariaDB has no UPDATE ... RETURNING: the rows still ours, locked, then the update
-        ids = [t.message_id for t in moved]
-        matched.update(conn.execute(sa.select(messages_t.c.id).where(messages_t.c.id.in_(ids), messages_t.c.lease_owner == owner)
-                                    .with_for_update()).scalars())
-        ours = [t for t in moved if t.message_id in matched]
-        if ours:
-            executemany(conn, _MOVE, [
-                {"b_id": t.message_id, "b_owner": owner, "b_status": t.status, "b_provider": t.provider, "b_pmid": t.provider_message_id,
-                 "b_retries": t.number_of_retries, "b_next": t.next_attempt_at, "b_now": now}
-                for t in ours
-            ])
-    events = [
-        {"message_id": t.message_id, "event": t.status, "provider": t.provider, "at": now, "detail": t.detail or None, "dedupe_key": None}
-        for t in moved if t.message_id in matched
-    ]
-    if events:
-        append_rows(conn, events_t, events)
+        _move_sqlite(conn, owner, moved, now)
+    elif moved:
+        executemany(conn, _MOVE, [
+            {"b_id": t.message_id, "b_owner": owner, "b_status": t.status, "b_provider": t.provider, "b_pmid": t.provider_message_id,
+             "b_retries": t.number_of_retries, "b_next": t.next_attempt_at, "b_now": now}
+            for t in moved
+        ])
+    if moved:
+        append_rows(conn, events_t, [
+            {"message_id": t.message_id, "event": t.status, "provider": t.provider, "at": now, "detail": t.detail or None, "dedupe_key": None}
+            for t in moved
+        ])
     held = [t for t in transitions if t.status == "held"]
     if held:
         executemany(conn, _HOLD, [{"b_id": t.message_id, "b_owner": owner, "b_next": t.next_attempt_at, "b_pin": t.in_flight_at, "b_now": now}
                                   for t in held])
     append_rows(conn, attempts_t, list(attempts))
-    return matched
 
 
 _MOVED_WIDTH = 6  # values of an answer in `_move_sql`
 
 
-def _move_sqlite(conn: Connection, owner: str, moved: Sequence[Transition], now: dt.datetime) -> set[str]:
-    """`_MOVE` of a group in statements of `ROWS_PER_STATEMENT` answers each (`_move_sql`); the
-    ids it matched."""
+def _move_sqlite(conn: Connection, owner: str, moved: Sequence[Transition], now: dt.datetime) -> None:
+    """`_MOVE` of a group in statements of `ROWS_PER_STATEMENT` answers each (`_move_sql`)."""
     time_of = _time_converter(conn.dialect)
     flat = row_major([[t.message_id for t in moved], [t.status for t in moved], [t.provider for t in moved],
                       [t.provider_message_id for t in moved], [t.number_of_retries for t in moved],
                       [time_of(t.next_attempt_at) for t in moved]])
     step = ROWS_PER_STATEMENT * _MOVED_WIDTH
-    matched: set[str] = set()
     for start in range(0, len(flat), step):
         group = flat[start:start + step]
-        matched.update(message_id for message_id, in conn.exec_driver_sql(_move_sql(len(group) // _MOVED_WIDTH), (time_of(now), *group, owner)))
-    return matched
+        conn.exec_driver_sql(_move_sql(len(group) // _MOVED_WIDTH), (time_of(now), *group, owner))
 
 
 @functools.lru_cache(maxsize=ROWS_PER_STATEMENT)
@@ -270,7 +256,7 @@ def _move_sql(rows: int) -> str:
       status = CASE WHEN {_DUE_LITERAL.text} THEN v.column2 ELSE messages.status END,
       provider = v.column3, provider_message_id = v.column4, number_of_retries = v.column5, next_attempt_at = v.column6,
       lease_owner = NULL, lease_until = NULL, in_flight_at = NULL, updated_at = ?
-    FROM (VALUES {values}) AS v WHERE messages.id = v.column1 AND messages.lease_owner = ? RETURNING messages.id"""  # noqa: S608 - placeholders only
+    FROM (VALUES {values}) AS v WHERE messages.id = v.column1 AND messages.lease_owner = ?"""  # noqa: S608 - placeholders only
 
 
 def _naive(value: dt.datetime | None) -> dt.datetime | None:
@@ -357,8 +343,7 @@ _MOVE_ARRAYS = sa.text("""
       lease_owner = NULL, lease_until = NULL, in_flight_at = NULL, updated_at = :now
     FROM unnest(CAST(:ids AS varchar[]), CAST(:statuses AS varchar[]), CAST(:providers AS varchar[]), CAST(:pmids AS varchar[]),
                 CAST(:retries AS integer[]), CAST(:nexts AS timestamp[])) AS v(id, status, provider, pmid, retries, next_at)
-    WHERE messages.id = v.id AND messages.lease_owner = :owner
-    RETURNING messages.id""")
+    WHERE messages.id = v.id AND messages.lease_owner = :owner""")
 _HOLD = messages_t.update().where(_HELD_BY).values(
     next_attempt_at=sa.bindparam("b_next"), lease_owner=None, lease_until=None, in_flight_at=sa.bindparam("b_pin"), updated_at=sa.bindparam("b_now"))
 

@@ -290,34 +290,6 @@ def test_a_lease_not_longer_than_the_largest_provider_timeout_plus_a_margin_is_r
     assert "\n" not in str(caught.value)
 
 
-def test_an_answer_recorded_after_another_dispatcher_took_the_message_writes_no_event(any_store):
-    """The first dispatcher's late `sent` answer matched no row (the message was another
-    claim's by then) and was appended to the events anyway: events queued, unknown, lost, sent
-    for a message whose status was `lost`. Only the answers whose update matched write events."""
-    from halo_platform.core.write_lock import writing
-    from halo_platform.delivery.lifecycle import Transition
-    from halo_platform.delivery.queue import persist
-
-    store = any_store
-    message_id = str(uuid.uuid4())
-    with store.write() as conn:
-        conn.execute(sa.insert(Message), [crafted_row(message_id, "sms", "+33612345678", {"body": "slow"})])
-    now = utcnow()
-    with writing(store) as conn:
-        (row,) = claim(conn, "sms", "run:A", 10, now, 5)
-        assert mark_in_flight(conn, "run:A", "tw", [(row.id, row.lease_until)], now) == {row.id}
-    later_now = now + dt.timedelta(seconds=10)  # A's lease ended: B claims the message and settles it
-    with writing(store) as conn:
-        (taken,) = claim(conn, "sms", "run:B", 10, later_now, 5)
-        matched_b = persist(conn, "run:B", [Transition(taken.id, "lost", "tw", None, 0, taken.next_attempt_at, "outcome unknown, not re-sent")], [], later_now)
-        matched_a = persist(conn, "run:A", [Transition(row.id, "sent", "tw", "SM1", 0, row.next_attempt_at)], [], later_now)
-    assert (matched_b, matched_a) == ({message_id}, set())
-    with store.read() as conn:
-        events = conn.execute(sa.select(MessageEvent.event).where(MessageEvent.message_id == message_id).order_by(MessageEvent.id)).scalars().all()
-        status = conn.execute(sa.select(Message.status).where(Message.id == message_id)).scalar_one()
-    assert (status, events) == ("lost", ["lost"])
-
-
 # -- an uncertain message pinned to its provider ---------------------------------------------------
 
 
