@@ -16,10 +16,10 @@ import logging
 import re
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import dagster as dg
 
@@ -174,6 +174,29 @@ def deliver_with_retries(
             log.error("sink %s failed unexpectedly: %s", name, type(exc).__name__)
             return DeliveryOutcome(name, "FAILED", attempt, [], f"unexpected error: {type(exc).__name__}")
     return DeliveryOutcome(name, "FAILED", attempts, [], f"gave up after {attempts} attempts: {detail}")
+
+
+def swap_in(rename: Callable[[str, str], Any], remove: Callable[[str], Any], temp: str, final: str, aside: str,
+            absent: type[BaseException], lost: tuple[type[BaseException], ...]) -> None:
+    """Put `temp` in the place of `final` on a server that will not rename over a file: the old
+    file is moved to `aside` first (`absent`: the error when there is none), put back if the new
+    one cannot take its place, removed once it has (`lost`: the errors those best-effort steps
+    ignore). The file a previous delivery left is never lost."""
+    kept: str | None = aside
+    try:
+        rename(final, aside)
+    except absent:
+        kept = None
+    try:
+        rename(temp, final)
+    except BaseException:
+        if kept:
+            with contextlib.suppress(*lost):
+                rename(kept, final)
+        raise
+    if kept:
+        with contextlib.suppress(*lost):
+            remove(kept)
 
 
 def post(url: str, what: str, timeout: float, **request) -> None:  # noqa: ANN003 - httpx.post's arguments

@@ -10,7 +10,7 @@ import ssl
 import uuid
 from pathlib import Path
 
-from halo_platform.sinks.base import Delivery, PermanentSinkError, Sink, TransientSinkError, safe_name
+from halo_platform.sinks.base import Delivery, PermanentSinkError, Sink, TransientSinkError, safe_name, swap_in
 from halo_platform.sinks.email import tls_context
 
 
@@ -60,38 +60,17 @@ class FTPSink(Sink):
         try:
             with open(path, "rb") as body:  # streamed, a block at a time
                 ftp.storbinary(f"STOR {temp}", body)
-            self._replace(ftp, temp, final)
+            try:
+                ftp.rename(temp, final)
+            except ftplib.error_perm:  # a server that will not rename over a file
+                swap_in(ftp.rename, ftp.delete, temp, final, f".{final}.{uuid.uuid4().hex[:8]}.old", ftplib.error_perm,
+                        (ftplib.Error, EOFError, OSError))
         except BaseException:
             with contextlib.suppress(ftplib.Error, EOFError, OSError):
                 ftp.delete(temp)
             raise
         scheme = "ftps" if self.tls else "ftp"
         return f"{scheme}://{self.host}:{self.port}{ftp.pwd().rstrip('/')}/{final}"
-
-    @staticmethod
-    def _replace(ftp: ftplib.FTP, temp: str, final: str) -> None:
-        """Rename `temp` to `final`. A server that will not rename over a file gets the old one
-        moved aside first, put back if the new one cannot take its place, deleted once it has."""
-        try:
-            ftp.rename(temp, final)
-            return
-        except ftplib.error_perm:
-            pass
-        aside = f".{final}.{uuid.uuid4().hex[:8]}.old"
-        try:
-            ftp.rename(final, aside)
-        except ftplib.error_perm:
-            aside = None  # no file there: the refusal was not about overwriting
-        try:
-            ftp.rename(temp, final)
-        except BaseException:
-            if aside:
-                with contextlib.suppress(ftplib.Error, EOFError, OSError):
-                    ftp.rename(aside, final)
-            raise
-        if aside:
-            with contextlib.suppress(ftplib.Error, EOFError, OSError):
-                ftp.delete(aside)
 
     @staticmethod
     def _cwd(ftp: ftplib.FTP, remote_dir: str) -> None:

@@ -8,7 +8,7 @@ import stat
 import uuid
 from pathlib import Path
 
-from halo_platform.sinks.base import Delivery, PermanentSinkError, Sink, TransientSinkError, safe_name
+from halo_platform.sinks.base import Delivery, PermanentSinkError, Sink, TransientSinkError, safe_name, swap_in
 
 
 class SFTPSink(Sink):
@@ -66,32 +66,12 @@ class SFTPSink(Sink):
             try:
                 sftp.posix_rename(temp, final)
             except OSError:  # no posix-rename extension: plain rename refuses to overwrite
-                self._replace(sftp, temp, final)
+                swap_in(sftp.rename, sftp.remove, temp, final, f"{temp.removesuffix('.part')}.old", OSError, (OSError, EOFError))
         except BaseException:  # a failed attempt leaves no half-written file behind
             with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
                 sftp.remove(temp)
             raise
         return f"sftp://{self.host}:{self.port}{final if final.startswith('/') else '/' + final}"
-
-    @staticmethod
-    def _replace(sftp, temp: str, final: str) -> None:  # noqa: ANN001
-        """Plain rename over a file: the old one is moved aside, put back if the new one cannot
-        take its place, removed once it has."""
-        aside = f"{temp[:-len('.part')]}.old"
-        try:
-            sftp.rename(final, aside)
-        except OSError:
-            aside = None  # no file there yet
-        try:
-            sftp.rename(temp, final)
-        except BaseException:
-            if aside:
-                with contextlib.suppress(OSError, EOFError):
-                    sftp.rename(aside, final)
-            raise
-        if aside:
-            with contextlib.suppress(OSError, EOFError):
-                sftp.remove(aside)
 
     @staticmethod
     def _makedirs(sftp, remote_dir: str) -> None:  # noqa: ANN001
