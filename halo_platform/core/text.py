@@ -1,7 +1,13 @@
-"""Text from outside that Python holds but UTF-8 cannot: JSON's `\\ud800` escapes decode to lone
-surrogates, which no store, request or log line can carry."""
+"""Text from outside: what Python holds but UTF-8 cannot (JSON's `\\ud800` escapes decode to lone
+surrogates, which no store, request or log line can carry), and JSON given on a command line or
+in a launchpad, read as one error line whatever it holds."""
 
 from __future__ import annotations
+
+import json
+from typing import Any
+
+from halo_platform.core.errors import HaloError
 
 
 def lone_surrogate(text: str) -> int | None:
@@ -24,3 +30,17 @@ def unstorable(text: str) -> str | None:
     if lone_surrogate(text) is not None:
         return "a lone surrogate"
     return None
+
+
+def read_json(text: str, what: str) -> Any:  # noqa: ANN401 - any JSON value
+    """`text` parsed as JSON; text that does not parse is one HaloError naming `what`. Python's
+    parser refuses some JSON with other errors than JSONDecodeError: a number of more than 4300
+    digits (ValueError), thousands of nested brackets (RecursionError)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise HaloError(f"{what} is not valid JSON: {exc.msg} (column {exc.colno})") from None
+    except ValueError as exc:
+        raise HaloError(f"{what} cannot be read: {str(exc).split(';')[0]}") from None
+    except RecursionError:
+        raise HaloError(f"{what} nests too deep to read") from None

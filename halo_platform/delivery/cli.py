@@ -8,6 +8,7 @@ import click
 
 from halo_platform.access.cli import cli_actor
 from halo_platform.core.errors import HaloError
+from halo_platform.core.text import read_json
 
 
 @click.group()
@@ -90,12 +91,7 @@ def send_email(to: str, subject: str, body: str, html: str | None, capability: s
 def send_push(to: str, title: str, body: str, data: str | None, capability: str, country: str | None, priority: str,
               expires_at: str | None, idempotency_key: str | None, timezone: str | None) -> None:
     """Send a push notification."""
-    parsed = None
-    if data is not None:
-        try:
-            parsed = json.loads(data)
-        except json.JSONDecodeError as exc:
-            raise HaloError(f"--data is not valid JSON: {exc.msg}") from None
+    parsed = None if data is None else read_json(data, "--data")
     _submit("push", dict(to=to, title=title, body=body, data=parsed, capability=capability, country=country,
                          priority=priority.upper(), expires_at=expires_at, idempotency_key=idempotency_key, timezone=timezone))
 

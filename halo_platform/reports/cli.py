@@ -23,7 +23,7 @@ def _store() -> StoreResource:
 
 
 def _json_object(text: str | None, what: str) -> dict | None:
-    from halo_platform.reports.task import read_json
+    from halo_platform.core.text import read_json
 
     if text is None:
         return None

@@ -8,8 +8,8 @@ import dagster as dg
 
 from halo_platform.core.errors import HaloError, fail_once
 from halo_platform.core.store import StoreResource
+from halo_platform.core.text import read_json
 from halo_platform.reports.schedules import CATCH_UP, set_schedule
-from halo_platform.reports.task import read_json
 
 CatchUp = enum.StrEnum("CatchUp", {value: value for value in CATCH_UP})
 """Ticks missed while the sensor was stopped: none, latest or all (a select in the launchpad)."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-import json
 import re
 import types
 from collections.abc import Callable, Mapping
@@ -217,20 +216,6 @@ class PayloadError(HaloError):
         super().__init__(f"{task}: invalid payload: {why}")
 
 
-def read_json(text: str, what: str) -> Any:  # noqa: ANN401 - any JSON value
-    """`text` parsed as JSON; text that does not parse is one HaloError naming `what`. Python's
-    parser refuses some JSON with other errors than JSONDecodeError: a number of more than 4300
-    digits (ValueError), thousands of nested brackets (RecursionError)."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise HaloError(f"{what} is not valid JSON: {exc.msg} (column {exc.colno})") from None
-    except ValueError as exc:
-        raise HaloError(f"{what} cannot be read: {str(exc).split(';')[0]}") from None
-    except RecursionError:
-        raise HaloError(f"{what} nests too deep to read") from None
-
-
 def _reason(error: Mapping[str, Any]) -> str:
     msg = str(error.get("msg", "invalid"))
     return msg.removeprefix("Value error, ")
@@ -356,4 +341,4 @@ def get_task(name: str) -> Task:
 
 __all__ = ["FORMATS", "Date", "Field", "FormType", "Integer", "Money", "Number", "PayloadError", "Query", "ReportFormat",
            "RunContext", "Task", "TaskCheck", "TaskConfig", "after_field", "field_validator",
-           "form_schema", "get_task", "launchpad_config", "load_tasks", "read_json"]
+           "form_schema", "get_task", "launchpad_config", "load_tasks"]

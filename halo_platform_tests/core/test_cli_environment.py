@@ -74,3 +74,14 @@ def test_an_argument_that_is_not_utf8_is_one_line(halo_env, capsys, args) -> Non
 def test_a_number_out_of_range_is_one_line(halo_env, capsys, args, option) -> None:
     exit_code, lines = halo(capsys, *args)
     assert exit_code == 2 and len(lines) == 1 and lines[0].startswith(f"error: Invalid value for '{option}'"), lines
+
+
+@pytest.mark.parametrize(("data", "says"), [
+    ("{", "error: --data is not valid JSON: Expecting property name enclosed in double quotes (column 2)"),
+    ('{"n": ' + "1" * 5000 + "}", "error: --data cannot be read: Exceeds the limit (4300 digits) for integer string conversion: value has 5000 digits"),
+    ("[" * 5000 + "]" * 5000, "error: --data nests too deep to read"),
+])
+def test_json_a_command_takes_that_python_cannot_read_is_one_line(halo_env, capsys, data, says) -> None:
+    """--data of a push was read with json.loads alone: a 5000-digit number or 5000 brackets were tracebacks."""
+    exit_code, lines = halo(capsys, "delivery", "send", "push", "--to", "token-1", "--title", "t", "--body", "b", "--data", data)
+    assert (exit_code, lines) == (2, [says])
