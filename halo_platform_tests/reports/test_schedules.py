@@ -104,7 +104,7 @@ class Sensor:
 
 def test_edits_to_payload_cron_and_enabled_apply_at_the_next_evaluation(halo_env, store):
     set_schedule(store, "alerts", task="campaign_alerts", cron="* * * * *", timezone="UTC", payload={"budget_threshold_pct": 80})
-    t0 = next_hour() + dt.timedelta(seconds=30)
+    t0 = next_hour() + dt.timedelta(minutes=2, seconds=30)  # both ticks after the schedule's creation
     evaluate_schedules = Sensor(store)
     first = evaluate_schedules(t0)  # the ticks of the last 2 minutes are on time, older ones missed
     assert [r.run_key for r in first] == [f"alerts:{(t0 - dt.timedelta(seconds=s)).isoformat()}" for s in (90, 30)]
