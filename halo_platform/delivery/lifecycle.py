@@ -33,8 +33,9 @@ class Transition:
     number_of_retries: int = 0
     next_attempt_at: dt.datetime | None = None
     detail: str = ""
-    #: a `held` message pinned to its provider (`uncertain_resolution` said `same_provider`) keeps
-    #: its in-flight marker, so the next claim sends it to that provider under the same key again
+    #: a `held` or `retry_scheduled` message pinned to its provider (`uncertain_resolution` said
+    #: `same_provider`) keeps its in-flight marker, so the next claim sends it to that provider
+    #: under the same key again
     in_flight_at: dt.datetime | None = None
 
 
@@ -53,7 +54,11 @@ def transition(row, result: SendResult | None, provider: str | None, retry: Retr
     retries = row.number_of_retries + 1
     if retries > retry.max_retries:
         return Transition(row.id, "lost", provider, None, row.number_of_retries, row.next_attempt_at, f"gave up after {row.number_of_retries} retries: {result.detail}")
-    return Transition(row.id, "retry_scheduled", provider, None, retries, now + dt.timedelta(seconds=retry.backoff(retries)), result.detail)
+    # a queued message pinned to its provider (`row.in_flight_at` as claimed; a HIGH send's is its
+    # own marker) stays pinned: its first request may have been accepted, and only that provider
+    # drops a second copy by its key
+    return Transition(row.id, "retry_scheduled", provider, None, retries, now + dt.timedelta(seconds=retry.backoff(retries)), result.detail,
+                      None if high else row.in_flight_at)
 
 
 def masked_detail(detail: str, recipient: str | None) -> str:

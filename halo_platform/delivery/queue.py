@@ -118,7 +118,7 @@ def resolve_uncertain(conn: Connection, owner: str, rows: Sequence, decide, now:
         persist(conn, owner, [Transition(r.id, "lost", r.provider, None, r.number_of_retries, r.next_attempt_at,
                                          "outcome unknown, not re-sent") for r in lost], [], now)
     pinned = {r.id: r.provider for r in uncertain if settled[r.id] == "same_provider"}
-    # a row keeps `in_flight_at` only while it is pinned: a requeue keeps the pin (`requeued`)
+    # a row keeps `in_flight_at` only while it is pinned: a requeue or a retry keeps the pin (`requeued`, `transition`)
     return [r if settled.get(r.id) in (None, "same_provider") else r._replace(in_flight_at=None) for r in rows if settled.get(r.id) != "lost"], pinned
 
 
@@ -211,13 +211,14 @@ def persist(conn: Connection, owner: str, transitions: Sequence[Transition], att
         conn.execute(_MOVE_ARRAYS, {
             "owner": owner, "now": _naive(now), "ids": [t.message_id for t in moved], "statuses": [t.status for t in moved],
             "providers": [t.provider for t in moved], "pmids": [t.provider_message_id for t in moved],
-            "retries": [t.number_of_retries for t in moved], "nexts": [_naive(t.next_attempt_at) for t in moved]})
+            "retries": [t.number_of_retries for t in moved], "nexts": [_naive(t.next_attempt_at) for t in moved],
+            "pins": [_naive(t.in_flight_at) for t in moved]})
     elif moved and conn.dialect.name == "sqlite":
         _move_sqlite(conn, owner, moved, now)
     elif moved:
         executemany(conn, _MOVE, [
             {"b_id": t.message_id, "b_owner": owner, "b_status": t.status, "b_provider": t.provider, "b_pmid": t.provider_message_id,
-             "b_retries": t.number_of_retries, "b_next": t.next_attempt_at, "b_now": now}
+             "b_retries": t.number_of_retries, "b_next": t.next_attempt_at, "b_pin": t.in_flight_at, "b_now": now}
             for t in moved
         ])
     if moved:
@@ -232,7 +233,7 @@ def persist(conn: Connection, owner: str, transitions: Sequence[Transition], att
     append_rows(conn, attempts_t, list(attempts))
 
 
-_MOVED_WIDTH = 6  # values of an answer in `_move_sql`
+_MOVED_WIDTH = 7  # values of an answer in `_move_sql`
 
 
 def _move_sqlite(conn: Connection, owner: str, moved: Sequence[Transition], now: dt.datetime) -> None:
@@ -240,7 +241,7 @@ def _move_sqlite(conn: Connection, owner: str, moved: Sequence[Transition], now:
     time_of = _time_converter(conn.dialect)
     flat = row_major([[t.message_id for t in moved], [t.status for t in moved], [t.provider for t in moved],
                       [t.provider_message_id for t in moved], [t.number_of_retries for t in moved],
-                      [time_of(t.next_attempt_at) for t in moved]])
+                      [time_of(t.next_attempt_at) for t in moved], [time_of(t.in_flight_at) for t in moved]])
     step = ROWS_PER_STATEMENT * _MOVED_WIDTH
     for start in range(0, len(flat), step):
         group = flat[start:start + step]
@@ -251,11 +252,11 @@ def _move_sqlite(conn: Connection, owner: str, moved: Sequence[Transition], now:
 def _move_sql(rows: int) -> str:
     """`_MOVE` (as PostgreSQL's `_MOVE_ARRAYS`) for `rows` answers in SQLite's parameter style: one
     statement joining them as VALUES on the primary key, instead of a statement per answer."""
-    values = ", ".join(["(?, ?, ?, ?, ?, ?)"] * rows)
+    values = ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * rows)
     return f"""UPDATE messages SET
       status = CASE WHEN {_DUE_LITERAL.text} THEN v.column2 ELSE messages.status END,
       provider = v.column3, provider_message_id = v.column4, number_of_retries = v.column5, next_attempt_at = v.column6,
-      lease_owner = NULL, lease_until = NULL, in_flight_at = NULL, updated_at = ?
+      lease_owner = NULL, lease_until = NULL, in_flight_at = v.column7, updated_at = ?
     FROM (VALUES {values}) AS v WHERE messages.id = v.column1 AND messages.lease_owner = ?"""  # noqa: S608 - placeholders only
 
 
@@ -332,7 +333,7 @@ _MOVE = messages_t.update().where(_HELD_BY).values(
     next_attempt_at=sa.bindparam("b_next"),
     lease_owner=None,
     lease_until=None,
-    in_flight_at=None,
+    in_flight_at=sa.bindparam("b_pin"),
     updated_at=sa.bindparam("b_now"),
 )
 # PostgreSQL: the group's answers as arrays, joined on the primary key
@@ -340,9 +341,9 @@ _MOVE_ARRAYS = sa.text("""
     UPDATE messages SET
       status = CASE WHEN messages.status IN ('queued', 'retry_scheduled') THEN v.status ELSE messages.status END,
       provider = v.provider, provider_message_id = v.pmid, number_of_retries = v.retries, next_attempt_at = v.next_at,
-      lease_owner = NULL, lease_until = NULL, in_flight_at = NULL, updated_at = :now
+      lease_owner = NULL, lease_until = NULL, in_flight_at = v.pin, updated_at = :now
     FROM unnest(CAST(:ids AS varchar[]), CAST(:statuses AS varchar[]), CAST(:providers AS varchar[]), CAST(:pmids AS varchar[]),
-                CAST(:retries AS integer[]), CAST(:nexts AS timestamp[])) AS v(id, status, provider, pmid, retries, next_at)
+                CAST(:retries AS integer[]), CAST(:nexts AS timestamp[]), CAST(:pins AS timestamp[])) AS v(id, status, provider, pmid, retries, next_at, pin)
     WHERE messages.id = v.id AND messages.lease_owner = :owner""")
 _HOLD = messages_t.update().where(_HELD_BY).values(
     next_attempt_at=sa.bindparam("b_next"), lease_owner=None, lease_until=None, in_flight_at=sa.bindparam("b_pin"), updated_at=sa.bindparam("b_now"))

@@ -83,6 +83,16 @@ def any_store(request, halo_store):  # noqa: ANN001, ANN201
     return store
 
 
+@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
+def every_store(request, halo_store):  # noqa: ANN001, ANN201
+    """The isolated platform's SQLite store, then a PostgreSQL and a MariaDB database of its own."""
+    if request.param == "sqlite":
+        return halo_store
+    store = StoreResource(db_url=request.getfixturevalue({"postgresql": "fresh_pg_url", "mariadb": "fresh_mysql_url"}[request.param]))
+    request.addfinalizer(store.dispose)
+    return store
+
+
 @pytest.fixture
 def providers_file(halo_env, tmp_path, monkeypatch):  # noqa: ANN001, ANN201
     """write(providers, routing, **settings) -> the ProvidersResource over that file (its

@@ -293,50 +293,79 @@ def test_a_lease_not_longer_than_the_largest_provider_timeout_plus_a_margin_is_r
 # -- an uncertain message pinned to its provider ---------------------------------------------------
 
 
-def test_an_uncertain_message_pinned_to_a_paused_provider_keeps_its_pin_and_is_never_sent_by_another(fakes, providers_file, halo_store):
+@pytest.fixture
+def second_onesignal(fakes):  # noqa: ANN001, ANN201
+    """A second OneSignal app (its own fake), beside `fakes["onesignal"]`."""
+    from halo_platform.lab.provider_fakes import onesignal_fake
+
+    fake = onesignal_fake().start()
+    yield fake
+    fake.stop()
+
+
+def push_once(config, store, clock):  # noqa: ANN001, ANN201
+    """One `run_once("push")` of a new dispatcher on `clock`; its stats."""
+    dispatcher = Dispatcher(config, store, clock=clock)
+    try:
+        return dispatcher.run_once("push")
+    finally:
+        dispatcher.close()
+
+
+def pin_of(store: StoreResource) -> tuple[str, str | None, bool]:
+    """The one message's status, provider and whether it keeps its in-flight marker (its pin)."""
+    with store.read() as conn:
+        kept = conn.execute(sa.select(Message.status, Message.provider, Message.in_flight_at)).one()
+    return kept.status, kept.provider, kept.in_flight_at is not None
+
+
+def accepted_by_os1_then_its_sender_died(fakes, second_onesignal, providers_file, store, **settings):  # noqa: ANN001, ANN003, ANN201
+    """Two OneSignal apps (os1, os2) routed half and half; one push queued, marked in flight to os1 by
+    a dispatcher that dies after os1 accepted the request. Returns the providers resource."""
+    from halo_platform.core.write_lock import writing
+    from halo_platform.delivery.providers.base import Outgoing
+
+    def onesignal(fake):  # noqa: ANN001, ANN202
+        return {"kind": "onesignal", "channel": "push", "base_url": fake.url, **SECRETS["onesignal"], "max_concurrency": 1, "timeout_seconds": 2}
+
+    config = providers_file({"os1": onesignal(fakes["onesignal"]), "os2": onesignal(second_onesignal)},
+                            [{"channel": "push", "country": "*", "capability": "*", "weights": {"os1": 1, "os2": 1}}], lease_seconds=15, **settings)
+    enqueue_many("push", [{"to": "device_token_123456", "title": "t", "body": "hello", "priority": "LOW"}], store=store, providers=config)
+    now = utcnow()
+    with writing(store) as conn:
+        (row,) = claim(conn, "push", "run:dead", 10, now, 15)
+        assert mark_in_flight(conn, "run:dead", "os1", [(row.id, row.lease_until)], now)
+    assert config.build(config.config().providers["os1"]).send_batch([Outgoing.from_row(row)], 2)[0].outcome == "acknowledged"
+    return config
+
+
+def test_an_uncertain_message_pinned_to_a_paused_provider_keeps_its_pin_and_is_never_sent_by_another(fakes, second_onesignal, providers_file,
+                                                                                                        halo_store):
     """A message a dead dispatcher left in flight to OneSignal (which dedupes by idempotency key)
     goes back to that provider. When that provider was paused (a 429), the requeue cleared the
     in-flight marker, the next claim routed the message freshly and a second OneSignal app sent
     it too. A pinned message that goes back to the queue keeps its marker and provider: it waits
     for its provider, which then drops the copy by its key."""
-    from halo_platform.core.write_lock import writing
-    from halo_platform.delivery.providers.base import Outgoing
     from halo_platform.delivery.tables import ProviderState
     from halo_platform.delivery.throttle import pause
-    from halo_platform.lab.provider_fakes import onesignal_fake
 
-    os1, os2 = fakes["onesignal"], onesignal_fake().start()
+    os1, os2 = fakes["onesignal"], second_onesignal
+    config = accepted_by_os1_then_its_sender_died(fakes, os2, providers_file, halo_store)
+    pause(halo_store, "os1", 60)
+    dispatcher = Dispatcher(config, halo_store, clock=later(20))
     try:
-        def onesignal(fake):  # noqa: ANN001, ANN202
-            return {"kind": "onesignal", "channel": "push", "base_url": fake.url, **SECRETS["onesignal"], "max_concurrency": 1, "timeout_seconds": 2}
-
-        config = providers_file({"os1": onesignal(os1), "os2": onesignal(os2)},
-                                [{"channel": "push", "country": "*", "capability": "*", "weights": {"os1": 1, "os2": 1}}], lease_seconds=15)
-        enqueue_many("push", [{"to": "device_token_123456", "title": "t", "body": "hello", "priority": "LOW"}], store=halo_store, providers=config)
-        now = utcnow()
-        with writing(halo_store) as conn:  # a dispatcher marks it in flight to os1, its request is accepted, the dispatcher dies
-            (row,) = claim(conn, "push", "run:dead", 10, now, 15)
-            assert mark_in_flight(conn, "run:dead", "os1", [(row.id, row.lease_until)], now)
-        assert config.build(config.config().providers["os1"]).send_batch([Outgoing.from_row(row)], 2)[0].outcome == "acknowledged"
-        pause(halo_store, "os1", 60)
-        dispatcher = Dispatcher(config, halo_store, clock=later(20))
-        try:
-            for _ in range(3):  # reclaimed, pinned to the paused os1: back to the queue each time
-                dispatcher.run_once("push")
-            with halo_store.read() as conn:
-                kept = conn.execute(sa.select(Message.status, Message.provider, Message.in_flight_at)).one()
-            assert (kept.status, kept.provider, kept.in_flight_at is not None) == ("queued", "os1", True)
-            assert os2.request_count == 0
-            with halo_store.write() as conn:  # the pause ends
-                conn.execute(sa.update(ProviderState).where(ProviderState.provider == "os1").values(paused_until=None))
+        for _ in range(3):  # reclaimed, pinned to the paused os1: back to the queue each time
             dispatcher.run_once("push")
-        finally:
-            dispatcher.close()
-        with halo_store.read() as conn:
-            assert conn.execute(sa.select(Message.status, Message.provider)).one() == ("sent", "os1")
-        assert (len(os1.accepted), len(os2.accepted), os2.request_count) == (1, 0, 0)
+        assert pin_of(halo_store) == ("queued", "os1", True)
+        assert os2.request_count == 0
+        with halo_store.write() as conn:  # the pause ends
+            conn.execute(sa.update(ProviderState).where(ProviderState.provider == "os1").values(paused_until=None))
+        dispatcher.run_once("push")
     finally:
-        os2.stop()
+        dispatcher.close()
+    with halo_store.read() as conn:
+        assert conn.execute(sa.select(Message.status, Message.provider)).one() == ("sent", "os1")
+    assert (len(os1.accepted), len(os2.accepted), os2.request_count) == (1, 0, 0)
 
 
 def test_an_uncertain_message_pinned_to_its_provider_keeps_its_pin_through_quiet_hours(fakes, providers_file, halo_store):
@@ -359,12 +388,23 @@ def test_an_uncertain_message_pinned_to_its_provider_keeps_its_pin_through_quiet
     with writing(halo_store) as conn:
         (row,) = claim(conn, "push", "run:dead", 10, now, 15)
         assert mark_in_flight(conn, "run:dead", "os1", [(row.id, row.lease_until)], now)
-    dispatcher = Dispatcher(config, halo_store, clock=later(20))
-    try:
-        assert dispatcher.run_once("push").by_status == {"held": 1}
-    finally:
-        dispatcher.close()
-    with halo_store.read() as conn:
-        kept = conn.execute(sa.select(Message.status, Message.provider, Message.in_flight_at)).one()
-    assert (kept.status, kept.provider, kept.in_flight_at is not None) == ("queued", "os1", True)
+    assert push_once(config, halo_store, later(20)).by_status == {"held": 1}
+    assert pin_of(halo_store) == ("queued", "os1", True)
     assert fakes["fcm"].request_count == 0 and fakes["onesignal"].request_count == 0
+
+
+def test_an_uncertain_message_pinned_to_its_provider_keeps_its_pin_through_a_retryable_error(fakes, second_onesignal, providers_file, every_store):
+    """A pinned message whose provider answered the re-send with a retryable error (a 503) became
+    `retry_scheduled` without its marker, and the retry, which avoids the provider that just
+    failed, went to the other OneSignal app: the recipient got the message twice (the first
+    request had been accepted). It keeps its marker and provider until that provider answers."""
+    os1, os2 = fakes["onesignal"], second_onesignal
+    config = accepted_by_os1_then_its_sender_died(fakes, os2, providers_file, every_store, retry={"max_retries": 3, "backoff_seconds": [5]})
+    os1.set_switches(failure_rate=1.0)  # os1 answers the re-send 503, without Retry-After
+    assert push_once(config, every_store, later(20)).by_status == {"retry_scheduled": 1}
+    assert pin_of(every_store) == ("retry_scheduled", "os1", True)
+    os1.set_switches(failure_rate=0.0)
+    for _ in range(5):  # whichever provider the draw would have picked
+        push_once(config, every_store, later(60))
+    assert pin_of(every_store) == ("sent", "os1", False)
+    assert (len(os1.accepted), len(os2.accepted), os2.request_count) == (1, 0, 0)  # os1 dropped the copy by its key

@@ -25,14 +25,9 @@ SMS = {"to": "+33612345678", "body": "Your code is 1234"}
 LOOK_ALIKE_KEYS = [("order-abc", "ORDER-ABC"), ("order-1", "order-1 "), ("café", "cafe"), ("Ünïcode", "unicode")]
 
 
-@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
-def store(request, halo_store) -> Iterator[StoreResource]:  # noqa: ANN001
-    if request.param == "sqlite":
-        yield halo_store
-        return
-    server = StoreResource(db_url=request.getfixturevalue({"postgresql": "fresh_pg_url", "mariadb": "fresh_mysql_url"}[request.param]))
-    yield server
-    server.dispose()
+@pytest.fixture
+def store(every_store) -> StoreResource:  # noqa: ANN001
+    return every_store
 
 
 def test_idempotency_keys_that_differ_in_case_accents_or_trailing_spaces_are_different_messages(store, providers_file):
