@@ -28,6 +28,7 @@ class ControlCenter:
     env: dict[str, str]
     home: Path
     logins: dict[str, tuple[str, str]] = field(default_factory=dict)  # role -> (name, password)
+    demo_monday: str = ""  # the Monday of the week `halo demo` seeded payments for
 
     def halo(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
         """`halo ARGS` in the Control Center's environment (its store, its DAGSTER_HOME)."""
@@ -45,6 +46,7 @@ def control_center(tmp_path_factory: pytest.TempPathFactory, dagster_webserver) 
     seeded = center.halo("demo")
     assert seeded.returncode == 0, seeded.stderr[-2000:]
     center.logins["admin"] = ("admin", re.search(r"^demo Control Center user: admin / (\S+)", seeded.stdout, re.M).group(1))
+    center.demo_monday = re.search(r"^reports: payments warehouse: .*\(week of (\S+)\)$", seeded.stdout, re.M).group(1)
     for role, password in PASSWORDS.items():
         made = center.halo("users", "create", role, "--role", role, stdin=password + "\n")
         assert made.returncode == 0, made.stderr

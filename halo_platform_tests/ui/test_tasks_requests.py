@@ -14,7 +14,6 @@ import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -24,7 +23,6 @@ from halo_platform.core.settings import get_settings
 from halo_platform.core.store import StoreResource
 from halo_platform.reports.audit import list_requests, record_status
 from halo_platform.reports.task import load_tasks
-from halo_platform.reports.tasks.payment_reconciliation import previous_iso_week
 from halo_platform.ui.requests import output_file
 from halo_platform_tests.fixtures.browser import screenshot
 from halo_platform_tests.fixtures.dagster_webserver import dagster_daemon as run_daemon
@@ -34,9 +32,11 @@ FAST_MS = 300
 ISSUES = ["AMOUNT_MISMATCH", "CURRENCY_MISMATCH", "MISSING_PAYMENT", "MISSING_SETTLEMENT", "UNEXPECTED_PAYMENT"]
 
 
-def _demo_week() -> tuple[dt.date, dt.date]:
-    """The week `halo demo` seeded payments for (the ISO week before today, in Jakarta)."""
-    return previous_iso_week(dt.datetime.now(ZoneInfo("Asia/Jakarta")).date())
+def _demo_week(center: ControlCenter) -> tuple[dt.date, dt.date]:
+    """The week `halo demo` seeded payments for (the ISO week before the demo's day, in Jakarta),
+    as it printed it: not the week before today once Monday 00:00 in Jakarta came since."""
+    monday = dt.date.fromisoformat(center.demo_monday)
+    return monday, monday + dt.timedelta(days=7)
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +85,7 @@ def test_an_operator_requests_payment_reconciliation_through_the_form_sees_it_su
         page, control_center, dagster_daemon, center_store):
     """Two clicks from the Tasks page (the task, then Request) with the demo week typed in; the
     request's page follows QUEUED -> SUCCEEDED without a reload, and its report downloads."""
-    start, end = _demo_week()
+    start, end = _demo_week(control_center)
     sign_in(page, control_center, "operator")
     _timed(page, f"{control_center.url}/ui/tasks")
     page.get_by_role("link", name="payment_reconciliation", exact=True).click()
@@ -296,7 +296,7 @@ def test_each_of_two_requests_of_the_same_period_downloads_its_own_report(page, 
     """Two requests of one week write the same file name to the outbox, where the later one
     overwrites the earlier's: each request's download is still the file its own run built, and
     once that file is gone, the download is a 404 page saying so, never the other request's."""
-    start, end = _demo_week()
+    start, end = _demo_week(control_center)
     name = f"payment_reconciliation_{start}_{end}.csv"
     built = {}
     for tolerance in ("0.00", "10.00"):  # 10.00 hides the demo's 5.00 AMOUNT_MISMATCH
