@@ -17,7 +17,6 @@ the cron runs every hour (then each real hour runs).
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -36,7 +35,6 @@ from halo_platform.reports.tables import TaskSchedule, TaskScheduleEdit
 if TYPE_CHECKING:
     from halo_platform.core.store import StoreResource
 
-log = logging.getLogger(__name__)
 schedules_t = TaskSchedule.__table__
 edits_t = TaskScheduleEdit.__table__
 #: the fields of a schedule an edit can change, as its history records them
@@ -133,18 +131,20 @@ def ticks_to_run(cron: str, timezone: str, catch_up: str, after: dt.datetime,
 @dataclass(frozen=True)
 class Decision:
     """The ticks of one schedule decided at one evaluation: `runs` to launch, and the schedule's
-    position once they are launched (`until`)."""
+    position once they are launched (`until`); or, for a schedule whose ticks do not compute,
+    nothing but the `problem`."""
 
     schedule_id: str
-    until: dt.datetime
+    until: dt.datetime | None
     runs: list[Due]
+    problem: str = ""
 
 
 def due_runs(schedules: Sequence[Mapping[str, Any]], now: dt.datetime) -> list[Decision]:
     """For every enabled schedule with ticks after its position (`last_tick_at`; a row stored
     before it was set at creation: its last edit), what to run. A schedule whose cron or
-    timezone no longer computes (stored before validation refused it) is skipped with a
-    warning; the others run."""
+    timezone no longer computes (stored before validation refused it) is skipped (its decision
+    says the problem); the others run."""
     decisions = []
     for s in schedules:
         if not s["enabled"]:
@@ -153,8 +153,7 @@ def due_runs(schedules: Sequence[Mapping[str, Any]], now: dt.datetime) -> list[D
         try:
             ticks, until = ticks_to_run(s["cron"], s["timezone"], s["catch_up"], after, now)
         except (CroniterError, ValueError, KeyError) as exc:  # ZoneInfoNotFoundError is a KeyError
-            log.warning("schedule %s skipped: cron %r in %s does not compute (%s); fix it with `halo schedules set`",
-                        s["schedule_id"], s["cron"], s["timezone"], exc)
+            decisions.append(Decision(s["schedule_id"], None, [], f"cron {s['cron']!r} in {s['timezone']} does not compute ({exc})"))
             continue
         if until is not None:
             runs = [Due(s["schedule_id"], s["task"], tick, s["timezone"], s["payload"], s["sinks"]) for tick in ticks]

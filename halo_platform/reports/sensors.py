@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import dagster as dg
 
+from halo_platform.alerts.send import Alert, error_summary, send_alerts
 from halo_platform.core.errors import HaloError
 from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
@@ -16,6 +17,7 @@ from halo_platform.reports import audit
 from halo_platform.reports.assets import job_name, run_config, run_tags
 from halo_platform.reports.schedules import Due, commit_positions, due_runs, list_schedules
 from halo_platform.reports.task import get_task
+from halo_platform.sinks import SinksResource
 
 log = logging.getLogger(__name__)
 SCHEDULE_SENSOR_INTERVAL = 30
@@ -29,6 +31,15 @@ def run_request_for(due: Due) -> dg.RunRequest:
     return dg.RunRequest(run_key=due.run_key, job_name=job_name(due.task), run_config=run_config(task, payload), tags=tags)
 
 
+def read_cursor(cursor: str | None) -> tuple[dict[str, dt.datetime], dict[str, str]]:
+    """(each schedule's committed position, the problem of each schedule skipped) from the
+    sensor's cursor; a cursor of the first version held the positions alone."""
+    data = json.loads(cursor) if cursor else {}
+    if not isinstance(data.get("positions"), dict):
+        data = {"positions": data, "skipped": {}}
+    return {k: dt.datetime.fromisoformat(v) for k, v in data["positions"].items()}, dict(data["skipped"])
+
+
 def evaluate_schedules(store: StoreResource, now: dt.datetime, cursor: str | None) -> tuple[list[dg.RunRequest], str]:
     """(run requests, the sensor's next cursor) for the ticks due by `now` of the schedules as
     stored right now, each schedule's missed ticks by its `catch_up` policy.
@@ -39,27 +50,42 @@ def evaluate_schedules(store: StoreResource, now: dt.datetime, cursor: str | Non
     committed (`commit_positions` records it as `last_tick_at` first). If the daemon stopped
     before storing them, the cursor it brings back is the one before: the same ticks are decided
     again, and their run keys (schedule id + tick) make a launch that did happen a no-op. Each
-    due tick runs exactly once. A schedule whose run no longer builds (its task retired, its
-    payload refused by the task's schema) is skipped with a warning and keeps its position, so
-    its ticks are owed (by its catch_up) once the row is fixed; the others run."""
-    committed = {k: dt.datetime.fromisoformat(v) for k, v in json.loads(cursor).items()} if cursor else {}
+    due tick runs exactly once. A schedule whose run no longer builds (its cron no longer
+    computes, its task retired, its payload refused by the task's schema) is skipped with a
+    warning and keeps its position, so its ticks are owed (by its catch_up) once the row is
+    fixed; the others run. The cursor also holds the problem of each schedule skipped
+    (`skipped_alerts` alerts each once)."""
+    committed, _ = read_cursor(cursor)
     schedules = list_schedules(store)
     behind = {s["schedule_id"]: committed[s["schedule_id"]] for s in schedules if s["schedule_id"] in committed
               and (s["last_tick_at"] is None or dt.datetime.fromisoformat(s["last_tick_at"]) < committed[s["schedule_id"]])}
     if behind:  # an evaluation with nothing new to record writes nothing
         commit_positions(store, behind)
         schedules = list_schedules(store)
-    requests, positions = [], dict(committed)
+    requests, positions, skipped = [], dict(committed), {}
     for decision in due_runs(schedules, now):
         try:
+            if decision.problem:
+                raise HaloError(decision.problem)
             built = [run_request_for(due) for due in decision.runs]
-        except HaloError as exc:  # its task retired, or its payload no longer fits the task's schema
+        except HaloError as exc:  # its cron no longer computes, its task retired, or its payload no longer fits the task's schema
+            skipped[decision.schedule_id] = error_summary(str(exc))[0]
             log.warning("schedule %s skipped: %s; its ticks are owed once fixed with `halo schedules set`",
-                        decision.schedule_id, exc)
+                        decision.schedule_id, skipped[decision.schedule_id])
             continue
         requests += built
         positions[decision.schedule_id] = decision.until
-    return requests, json.dumps({k: v.isoformat() for k, v in sorted(positions.items())})
+    return requests, json.dumps({"positions": {k: v.isoformat() for k, v in sorted(positions.items())}, "skipped": skipped})
+
+
+def skipped_alerts(before: str | None, after: str) -> list[Alert]:
+    """An alert for each schedule the evaluation that made cursor `after` skipped and the one
+    before (cursor `before`) had not skipped for the same problem: one per schedule and problem,
+    not one every 30 s; a schedule fixed and broken again alerts again."""
+    alerted, skipped = read_cursor(before)[1], read_cursor(after)[1]
+    return [Alert(title=f"schedule skipped: {schedule_id}", severity="ERROR", error=problem,
+                  details={"schedule": schedule_id, "owed": "its ticks run once it is fixed with `halo schedules set`"})
+            for schedule_id, problem in sorted(skipped.items()) if alerted.get(schedule_id) != problem]
 
 
 def record_run_outcome(store: StoreResource, run: dg.DagsterRun, status: str, error: str | None = None) -> None:
@@ -81,10 +107,12 @@ def build_sensors(jobs: Sequence) -> list[dg.SensorDefinition]:
         minimum_interval_seconds=SCHEDULE_SENSOR_INTERVAL,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Launches every due tick of the enabled rows of task_schedules once, with the stored payload;"
-                    " ticks missed while it was stopped by each schedule's catch_up (none, latest, all).",
+                    " ticks missed while it was stopped by each schedule's catch_up (none, latest, all);"
+                    " alerts once for each schedule it has to skip (its run no longer builds).",
     )
-    def task_schedule_sensor(context: dg.SensorEvaluationContext, store: StoreResource) -> dg.SensorResult:
+    def task_schedule_sensor(context: dg.SensorEvaluationContext, store: StoreResource, sinks: SinksResource) -> dg.SensorResult:
         requests, cursor = evaluate_schedules(store, utcnow(), context.cursor)
+        send_alerts(skipped_alerts(context.cursor, cursor), sinks)
         if not requests:
             return dg.SensorResult(skip_reason=dg.SkipReason("no schedule tick is due"), cursor=cursor)
         return dg.SensorResult(run_requests=requests, cursor=cursor)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -24,6 +26,7 @@ from halo_platform.reports.schedules import (
     ticks_to_run,
 )
 from halo_platform.reports.sensors import evaluate_schedules
+from halo_platform.sinks import SinksResource
 
 UTC = dt.UTC
 
@@ -82,12 +85,19 @@ class ScheduleSensor:
         from halo_platform.reports import sensors
 
         self.monkeypatch.setattr(sensors, "utcnow", lambda: now)
-        with dg.build_sensor_context(instance=self.instance, resources={"store": self.store}, cursor=self.cursor) as context:
+        with dg.build_sensor_context(instance=self.instance, resources={"store": self.store, "sinks": SinksResource()},
+                                     cursor=self.cursor) as context:
             result = self.sensor(context)
         self.cursor = result.cursor
         if not result.run_requests:
             assert result.skip_reason.skip_message == "no schedule tick is due"
         return [r.run_key for r in result.run_requests]
+
+
+def alerts_sent() -> list[dict]:
+    """The alerts in the `HALO_ALERTS` folder sink, oldest first."""
+    folder = Path(os.environ["HALO_HOME"]) / "alerts"
+    return [json.loads(f.read_text()) for f in sorted(folder.iterdir(), key=lambda f: f.stat().st_mtime_ns)] if folder.exists() else []
 
 
 class Sensor:
@@ -517,9 +527,36 @@ def test_a_schedule_that_no_longer_builds_a_run_is_skipped_the_others_run_and_it
 
     assert evaluate(hour + dt.timedelta(seconds=10)) == [f"ok:{hour.isoformat()}"]
     assert "schedule broken skipped:" in caplog.text
-    assert "broken" not in json.loads(evaluate.cursor)  # no position: its tick is still owed
+    assert "broken" not in json.loads(evaluate.cursor)["positions"]  # no position: its tick is still owed
+    (alert,) = alerts_sent()  # the operators learn it at once, not from a log line every 30 s
+    assert (alert["title"], alert["severity"], alert["details"]["schedule"]) == ("schedule skipped: broken", "ERROR", "broken")
+    assert alert["error"] and "\n" not in alert["error"]
     assert evaluate(hour + dt.timedelta(seconds=40)) == []  # still broken: skipped again, nothing new for ok
+    assert len(alerts_sent()) == 1  # the same problem: not alerted again
     with store.write() as conn:
         conn.execute(sa.text(fixed))
     assert evaluate(hour + dt.timedelta(minutes=30)) == [f"broken:{hour.isoformat()}"]  # missed: the latest, once
     assert evaluate(hour + dt.timedelta(minutes=30, seconds=30)) == []
+    assert json.loads(evaluate.cursor)["skipped"] == {} and len(alerts_sent()) == 1
+    with store.write() as conn:  # broken again: alerted again
+        conn.execute(sa.text(broken))
+    assert evaluate(hour + dt.timedelta(hours=1, seconds=10)) == [f"ok:{(hour + dt.timedelta(hours=1)).isoformat()}"]
+    assert [a["title"] for a in alerts_sent()] == ["schedule skipped: broken"] * 2
+
+
+def test_a_schedule_whose_cron_no_longer_computes_is_alerted_once_and_a_cursor_of_the_first_version_still_reads(
+        halo_env, store, monkeypatch):
+    """The sensor's cursor held each schedule's position alone; it now also holds the problem of
+    each schedule skipped. A stored cursor of the first version keeps its positions."""
+    set_schedule(store, "ok", task="campaign_alerts", cron="0 * * * *", timezone="UTC")
+    set_schedule(store, "broken", task="campaign_alerts", cron="0 * * * *", timezone="UTC")
+    with store.write() as conn:
+        conn.execute(sa.text("UPDATE task_schedules SET cron = '0 6 31 4 *' WHERE schedule_id = 'broken'"))
+    evaluate = ScheduleSensor(store, monkeypatch)
+    hour = next_hour()
+    evaluate.cursor = json.dumps({"ok": hour.isoformat()})  # the first version's: ok's tick at `hour` was launched
+    assert evaluate(hour + dt.timedelta(seconds=10)) == []
+    assert evaluate(hour + dt.timedelta(seconds=40)) == []
+    (alert,) = alerts_sent()
+    assert alert["title"] == "schedule skipped: broken" and "'0 6 31 4 *' in UTC does not compute" in alert["error"]
+    assert json.loads(evaluate.cursor) == {"positions": {"ok": hour.isoformat()}, "skipped": {"broken": alert["error"]}}
