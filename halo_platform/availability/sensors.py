@@ -6,16 +6,19 @@ so the same pending files are requested once however often the sensor ticks."""
 
 import datetime as dt
 import hashlib
+import json
 from dataclasses import dataclass
 
 import dagster as dg
 
+from halo_platform.alerts.send import Alert, error_summary, send_alerts
 from halo_platform.availability import pipeline
 from halo_platform.availability.assets import FEEDS, missing_feeds, run_range
 from halo_platform.availability.feeds import load_feeds
 from halo_platform.availability.spans import date_runs
 from halo_platform.core.errors import HaloError
 from halo_platform.core.store import StoreResource
+from halo_platform.sinks import SinksResource
 
 
 @dataclass(frozen=True)
@@ -69,25 +72,38 @@ def run_request(run: PlannedRun, as_of: dt.date, horizon_days: int) -> dg.RunReq
     )
 
 
+def unreadable_alerts(before: str | None, unreadable: dict[str, str]) -> list[Alert]:
+    """An alert for each feed whose landing could not be read at this tick and could at the one
+    before (cursor `before`: the feeds unreadable then): one per feed and outage, not one every 10 s."""
+    known = json.loads(before) if before else {}
+    return [Alert(title=f"emr feed landing not read: {name}", severity="ERROR", error=problem,
+                  details={"feed": name, "owed": "its files are read once the landing answers again"})
+            for name, problem in sorted(unreadable.items()) if name not in known]
+
+
 @dg.sensor(job_name="emr_processing_job", minimum_interval_seconds=10, default_status=dg.DefaultSensorStatus.RUNNING)
-def emr_landing_sensor(context: dg.SensorEvaluationContext, store: StoreResource):
+def emr_landing_sensor(context: dg.SensorEvaluationContext, store: StoreResource, sinks: SinksResource):
     """Watches $HALO_HOME/landing/<feed>/ for files not yet processed; requests one run per feed
     (per disjoint impacted date range) for the impacted (date, feed) partitions, adding the
-    partitions of a feed the instance does not know yet."""
+    partitions of a feed the instance does not know yet. A feed whose landing cannot be read
+    is alerted once per outage (the cursor holds the feeds unreadable at the last tick)."""
     as_of, horizon = pipeline.today(), pipeline.DEFAULT_HORIZON_DAYS
-    found, unreadable = [], []
+    found, unreadable = [], {}
     for feed in load_feeds().values():
         try:  # a feed whose landing cannot be read (an S3 endpoint down) holds back no other feed
             for file in pipeline.pending_files(store, feed):
                 found.append((feed.name, file.relpath, file.sha256, pipeline.file_dates(store, feed, file, as_of, horizon)))
         except HaloError as exc:
-            context.log.error(f"emr feed {feed.name}: landing not read: {exc}")
-            unreadable.append(f"{feed.name}: {exc}")
+            unreadable[feed.name] = error_summary(str(exc))[0]
+            context.log.error(f"emr feed {feed.name}: landing not read: {unreadable[feed.name]}")
+    send_alerts(unreadable_alerts(context.cursor, unreadable), sinks)
+    cursor = json.dumps(unreadable, sort_keys=True)
+    if not found and unreadable:  # nothing else to request: the skip names them
+        reason = "landing not read for " + "; ".join(f"{name}: {problem}" for name, problem in sorted(unreadable.items()))
+        return dg.SensorResult(skip_reason=dg.SkipReason(reason), cursor=cursor)
     if not found:
-        if unreadable:  # the tick fails, named: nothing else to request
-            raise HaloError("landing not read for " + "; ".join(unreadable))
-        return dg.SkipReason("no unprocessed files in the landing zone")
+        return dg.SensorResult(skip_reason=dg.SkipReason("no unprocessed files in the landing zone"), cursor=cursor)
     runs = plan_runs(found)
     new = missing_feeds(context.instance, [run.feed for run in runs])
-    return dg.SensorResult(run_requests=[run_request(run, as_of, horizon) for run in runs],
+    return dg.SensorResult(run_requests=[run_request(run, as_of, horizon) for run in runs], cursor=cursor,
                            dynamic_partitions_requests=[FEEDS.build_add_request(new)] if new else None)

@@ -11,7 +11,9 @@ from halo_platform.availability.feeds import load_feeds
 from halo_platform.availability.sensors import emr_landing_sensor
 from halo_platform.core.errors import HaloError
 from halo_platform.core.store import StoreResource
+from halo_platform.sinks import SinksResource
 from halo_platform_tests.availability.helpers import land
+from halo_platform_tests.fixtures.alerts import alerts_sent
 
 HOURS = ('{"type":"hours","provider":"J1","tz":"Asia/Jakarta","week":{"mon":[["09:00","17:00"]]},'
          '"updated_at":"2026-11-01T00:00:00Z"}\n')
@@ -45,12 +47,17 @@ def test_a_feed_whose_landing_cannot_be_read_holds_back_no_other_feed(halo_env, 
     land("acme", "hours.jsonl", HOURS)
     store = StoreResource(db_url=halo_env["HALO_DB_URL"])
     try:
-        with dg.DagsterInstance.ephemeral() as instance, dg.build_sensor_context(instance=instance, resources={"store": store}) as context:
+        resources = {"store": store, "sinks": SinksResource()}
+        with dg.DagsterInstance.ephemeral() as instance, dg.build_sensor_context(instance=instance, resources=resources) as context:
             result = emr_landing_sensor(context)  # the whole tick raised for the S3 feed
             assert [r.run_key.split("@")[0] for r in result.run_requests] == ["acme/hours.jsonl"]
+            assert [a["title"] for a in alerts_sent()] == ["emr feed landing not read: remote"]
             (tmp_path / "feeds.yaml").write_text(yaml.safe_dump({"feeds": {"remote": {"format": "acme", "landing": "s3://bucket/in/",
                                                                                      "endpoint_url": "http://127.0.0.1:9"}}}))
-            with pytest.raises(HaloError, match="landing not read for remote: S3 landing list"):
-                emr_landing_sensor(context)  # nothing else to request: the tick fails, named
+        with dg.DagsterInstance.ephemeral() as instance, dg.build_sensor_context(instance=instance, resources=resources,
+                                                                                   cursor=result.cursor) as context:
+            skipped = emr_landing_sensor(context)  # nothing else to request: the skip names it; alerted already
+        assert skipped.skip_reason.skip_message.startswith("landing not read for remote: S3 landing list")
+        assert len(alerts_sent()) == 1
     finally:
         store.dispose()

@@ -21,7 +21,9 @@ from halo_platform.availability.service import quarantined
 from halo_platform.cli import cli
 from halo_platform.core.errors import HaloError
 from halo_platform.core.settings import get_settings
+from halo_platform.sinks import SinksResource
 from halo_platform_tests.availability.helpers import process, spans_on
+from halo_platform_tests.fixtures.alerts import alerts_sent
 
 WEEK = ",".join(f'"{d}":[["09:00","12:00"]]' for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun"))
 HOURS = f'{{"type":"hours","provider":"S1","tz":"UTC","week":{{{WEEK}}},"updated_at":"2026-11-01T00:00:00Z"}}\n'
@@ -76,7 +78,7 @@ def put_objects(s3_feed, day: dt.date) -> dict[str, str]:
 def test_the_sensor_requests_new_objects_by_key_and_etag(s3_feed, store):
     etags = put_objects(s3_feed, dt.datetime.now(dt.UTC).date() + dt.timedelta(days=2))
     with dg.DagsterInstance.ephemeral() as instance:
-        with dg.build_sensor_context(instance=instance, resources={"store": store}) as context:
+        with dg.build_sensor_context(instance=instance, resources={"store": store, "sinks": SinksResource()}) as context:
             result = emr_landing_sensor(context)
     # the feed's two new objects in one run, keyed by their keys and ETags
     objects = "\n".join([f"cloud/booking.jsonl@{etags['booking.jsonl']}", f"cloud/hours.jsonl@{etags['hours.jsonl']}"])
@@ -90,7 +92,7 @@ def test_a_single_new_object_is_requested_by_its_key_and_etag(s3_feed, store):
     client.put_object(Bucket="emr-landing", Key="clinic-a/hours.jsonl", Body=HOURS.encode())
     etag = client.head_object(Bucket="emr-landing", Key="clinic-a/hours.jsonl")["ETag"].strip('"')
     with dg.DagsterInstance.ephemeral() as instance:
-        with dg.build_sensor_context(instance=instance, resources={"store": store}) as context:
+        with dg.build_sensor_context(instance=instance, resources={"store": store, "sinks": SinksResource()}) as context:
             result = emr_landing_sensor(context)
     assert [r.run_key for r in result.run_requests] == [f"cloud/hours.jsonl@{etag}"]
 
@@ -112,12 +114,28 @@ def test_processing_reads_the_objects_in_place_and_records_when_they_landed(s3_f
     assert spans_on(store, "cloud", "S1", day.isoformat())[0] == (f"{day}T09:00Z", f"{day}T10:00Z")
 
 
-def test_an_unreachable_store_fails_the_sensor_instead_of_finding_nothing(s3_feed, store, tmp_path, monkeypatch):
+def test_an_unreachable_store_is_named_and_alerted_once_instead_of_finding_nothing(s3_feed, store, tmp_path, monkeypatch):
+    """The tick raised (a failed tick in the Dagster UI, no alert); it now names the feed in its
+    skip and alerts once per outage, not every 10 s, and again after the landing answered."""
     feeds = tmp_path / "feeds.yaml"
-    feeds.write_text(f"feeds:\n  cloud: {{format: acme, landing: 's3://emr-landing/clinic-a/', endpoint_url: '{s3_feed.unreachable_endpoint_url}'}}\n")
-    with dg.DagsterInstance.ephemeral() as instance, dg.build_sensor_context(instance=instance, resources={"store": store}) as context:
-        with pytest.raises(HaloError, match="S3 landing list s3://emr-landing/clinic-a/"):
-            emr_landing_sensor(context)
+    down = f"feeds:\n  cloud: {{format: acme, landing: 's3://emr-landing/clinic-a/', endpoint_url: '{s3_feed.unreachable_endpoint_url}'}}\n"
+    feeds.write_text(down)
+    cursor = None
+    with dg.DagsterInstance.ephemeral() as instance:
+        for _ in range(2):
+            with dg.build_sensor_context(instance=instance, resources={"store": store, "sinks": SinksResource()}, cursor=cursor) as context:
+                result = emr_landing_sensor(context)
+            cursor = result.cursor
+            assert result.skip_reason.skip_message.startswith("landing not read for cloud: S3 landing list s3://emr-landing/clinic-a/")
+        (alert,) = alerts_sent()
+        assert (alert["title"], alert["severity"], alert["details"]["feed"]) == ("emr feed landing not read: cloud", "ERROR", "cloud")
+        assert alert["error"].startswith("S3 landing list s3://emr-landing/clinic-a/")
+        up = down.replace(s3_feed.unreachable_endpoint_url, s3_feed.endpoint_url)
+        for landing in (up, down):  # it answers again, then goes down again: a new outage
+            feeds.write_text(landing)
+            with dg.build_sensor_context(instance=instance, resources={"store": store, "sinks": SinksResource()}, cursor=cursor) as context:
+                cursor = emr_landing_sensor(context).cursor
+    assert [a["title"] for a in alerts_sent()] == ["emr feed landing not read: cloud"] * 2
 
 
 @pytest.mark.parametrize("landing, message", [
@@ -180,7 +198,7 @@ def test_an_object_replaced_with_new_content_is_processed_again(s3_feed, store):
     etag = client.head_object(Bucket="emr-landing", Key="clinic-a/hours.jsonl")["ETag"].strip('"')
 
     with dg.DagsterInstance.ephemeral() as instance:
-        with dg.build_sensor_context(instance=instance, resources={"store": store}) as context:
+        with dg.build_sensor_context(instance=instance, resources={"store": store, "sinks": SinksResource()}) as context:
             assert [r.run_key.split("#")[0] for r in emr_landing_sensor(context).run_requests] == [f"cloud/hours.jsonl@{etag}"]
     assert process(store, day.isoformat(), 2).files == 1
     assert spans_on(store, "cloud", "S1", day.isoformat()) == [(f"{day}T08:00Z", f"{day}T12:00Z")]

@@ -12,6 +12,7 @@ from halo_platform.availability.pipeline import today
 from halo_platform.availability.sensors import emr_landing_sensor
 from halo_platform.core.store import StoreResource
 from halo_platform.http import create_app
+from halo_platform.sinks import SinksResource
 from halo_platform_tests.availability.helpers import land, process
 from halo_platform_tests.fixtures.access import authorized_client
 
@@ -26,10 +27,10 @@ def appointment(item: str, day: dt.date, hour: int) -> str:
 
 def evaluate(instance: dg.DagsterInstance, store: StoreResource) -> list[dg.RunRequest] | dg.SkipReason:
     """One tick; the feed partitions it asks for are added as the daemon would."""
-    with dg.build_sensor_context(instance=instance, resources={"store": store}) as context:
+    with dg.build_sensor_context(instance=instance, resources={"store": store, "sinks": SinksResource()}) as context:
         result = emr_landing_sensor(context)
-    if isinstance(result, dg.SkipReason):
-        return result
+    if result.skip_reason is not None:
+        return result.skip_reason
     for request in result.dynamic_partitions_requests or ():
         instance.add_dynamic_partitions(request.partitions_def_name, request.partition_keys)
     return list(result.run_requests)

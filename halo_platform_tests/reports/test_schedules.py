@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -27,6 +25,7 @@ from halo_platform.reports.schedules import (
 )
 from halo_platform.reports.sensors import evaluate_schedules
 from halo_platform.sinks import SinksResource
+from halo_platform_tests.fixtures.alerts import alerts_sent
 
 UTC = dt.UTC
 
@@ -92,12 +91,6 @@ class ScheduleSensor:
         if not result.run_requests:
             assert result.skip_reason.skip_message == "no schedule tick is due"
         return [r.run_key for r in result.run_requests]
-
-
-def alerts_sent() -> list[dict]:
-    """The alerts in the `HALO_ALERTS` folder sink, oldest first."""
-    folder = Path(os.environ["HALO_HOME"]) / "alerts"
-    return [json.loads(f.read_text()) for f in sorted(folder.iterdir(), key=lambda f: f.stat().st_mtime_ns)] if folder.exists() else []
 
 
 class Sensor:
