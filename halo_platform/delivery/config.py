@@ -5,6 +5,7 @@ resolved when a provider is built (`providers.build_provider`)."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -136,6 +137,10 @@ def _tuple_of_str(value: Any, where: str) -> tuple[str, ...]:
     return tuple(v.upper() if v != "*" else v for v in value)
 
 
+#: a provider's name in the providers file
+PROVIDER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
 def parse_config(data: dict[str, Any], source: str = "") -> DeliveryConfig:
     """Validate and parse the providers file's mapping."""
     where = source or "providers file"
@@ -144,6 +149,12 @@ def parse_config(data: dict[str, Any], source: str = "") -> DeliveryConfig:
         raise HaloError(f"{where}: 'providers' must be a mapping of name -> settings")
     providers: dict[str, ProviderEntry] = {}
     for name, raw in providers_raw.items():
+        if not isinstance(name, str) or not PROVIDER_NAME.fullmatch(name):
+            raise HaloError(f"{where}: provider name {name!r} must be 1-64 letters, digits, '_', '.' or '-', starting with a letter or"
+                            " digit (it is a path segment of its callback URL and a column of the store)")
+        if (twin := next((other for other in providers if other.lower() == name.lower()), None)) is not None:
+            raise HaloError(f"{where}: provider names {twin!r} and {name!r} differ only in letter case, which a MariaDB store"
+                            " does not tell apart")
         if not isinstance(raw, dict) or not raw.get("kind") or raw.get("channel") not in CHANNELS:
             raise HaloError(f"{where}: provider {name!r} needs 'kind' and 'channel' (one of {', '.join(CHANNELS)})")
         providers[name] = ProviderEntry(

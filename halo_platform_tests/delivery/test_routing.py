@@ -192,3 +192,23 @@ def test_a_setting_that_is_not_a_number_is_one_line_naming_it(tmp_path, monkeypa
     result = CliRunner().invoke(cli, ["delivery", "weights", "show"])
     assert result.exit_code == 2 and result.output.startswith("error: ") and message in result.output, result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(("names", "message"), [
+    (["Twilio", "twilio"], "provider names 'Twilio' and 'twilio' differ only in letter case"),
+    (["t" * 65], "must be 1-64 letters, digits"),
+    (["tw/eu"], "provider name 'tw/eu' must be"),
+    (["tw eu"], "provider name 'tw eu' must be"),
+    ([7], "provider name 7 must be"),
+])
+def test_a_provider_name_the_store_or_a_callback_url_cannot_hold_apart_is_refused(names, message):
+    """Accepted before: two names differing only in case share their routing weights, pause and
+    autopilot state on MariaDB (its collation ignores case); a name longer than the store's
+    provider columns (128 characters) cannot be written on PostgreSQL; a '/' makes its callback
+    URL another route."""
+    from halo_platform.core.errors import HaloError
+
+    with pytest.raises(HaloError, match=message) as refused:
+        parse_config({"providers": {name: {"kind": "sandbox", "channel": "sms"} for name in names}})
+    assert "\n" not in str(refused.value)
+    assert parse_config({"providers": {"tw-eu_2.b": {"kind": "sandbox", "channel": "sms"}}}).providers["tw-eu_2.b"].kind == "sandbox"
