@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 from collections.abc import Iterator
 from enum import Enum
 from typing import Annotated, Any
@@ -46,6 +47,7 @@ from strawberry.fastapi import GraphQLRouter
 
 from halo_platform.access.guard import requires
 from halo_platform.availability import fhir_api, freshness, pipeline, service
+from halo_platform.availability.slots import SlotRules
 from halo_platform.core.docs import graphiql_html
 from halo_platform.core.errors import HaloError
 from halo_platform.core.http import ChecksFirstRoute, nesting_depth, resource
@@ -246,11 +248,26 @@ def field_cost(field: FieldNode, variables: dict) -> int:
         return _WIDEST  # an open end reads every span on that side
     first = bounds.get("from") or pipeline.today()
     last = bounds.get("to") or first + dt.timedelta(days=service.DEFAULT_SLOT_DAYS - 1)
-    return providers * min(max((last - first).days + 1, 1), _WIDEST)
+    days = providers * min(max((last - first).days + 1, 1), _WIDEST)
+    return days * slot_weight(args) if name == "slots" else days
+
+
+def slot_weight(args: dict) -> int:
+    """What a provider-day of `slots` weighs against the budget: 1 at the default alignment (15
+    minutes), and as many times more as the rules' alignment puts more starts in a day (a
+    1-minute alignment: 15). A field the resolver will refuse (an unknown feed or type) weighs 1.
+    A provider-year at a 1-minute alignment, 8 free hours a day, is 164,615 slots, 0.77 s to
+    compute (11,315 and 0.08 s at 15 minutes)."""
+    try:
+        rules = service.slot_rules(str(args.get("feed")), str(args.get("providerId")), args.get("type"))
+    except HaloError:
+        return 1
+    return math.ceil(SlotRules().alignment_minutes / rules.alignment_minutes)
 
 
 def query_cost(document: DocumentNode, operation_name: str | None, variables: dict | None) -> int:
-    """Provider-days the operation run asks for: its top-level fields summed, fragments expanded."""
+    """Provider-days the operation run asks for (a day of slots weighed by `slot_weight`): its top-level
+    fields summed, fragments expanded."""
     operation = get_operation_ast(document, operation_name)
     if operation is None:
         return 0  # graphql-core refuses it
@@ -280,8 +297,8 @@ class _CostBudget(SchemaExtension):
         if context.graphql_document is not None and context.result is None:
             cost = query_cost(context.graphql_document, context.operation_name, context.variables)
             if cost > MAX_QUERY_COST:
-                message = (f"query too costly: it asks for {cost} provider-days (providers x local days, summed over its "
-                           f"fields), the budget is {MAX_QUERY_COST}")
+                message = (f"query too costly: it asks for {cost} provider-days (providers x local days, a day of slots "
+                           f"weighed by its alignment, summed over its fields), the budget is {MAX_QUERY_COST}")
                 context.result = ExecutionResult(data=None, errors=[GraphQLError(message, original_error=HaloError(message))])
         yield
 

@@ -133,5 +133,26 @@ def test_a_graphql_request_over_the_cost_budget_is_refused_naming_it(store, halo
     client = authorized_client(create_app({"store": store}), "availability:read")
     body = client.post("/graphql", json={"query": query, "variables": variables}).json()
     assert body["data"] is None and body["errors"][0]["message"] == (
-        f"query too costly: it asks for {cost} provider-days (providers x local days, summed over its fields), "
+        f"query too costly: it asks for {cost} provider-days (providers x local days, a day of slots weighed by its alignment, "
+        "summed over its fields), "
         f"the budget is {MAX_QUERY_COST}"), body
+
+
+@pytest.mark.parametrize(("alignment", "weight"), [(14, 2), (7, 3), (5, 3), (1, 15)])  # 15 and above: 1, covered above
+def test_a_day_of_slots_weighs_by_the_starts_its_alignment_puts_in_it(store, halo_env, tmp_path, monkeypatch, alignment, weight):
+    """The budget counted a day of slots as one provider-day whatever the feed's alignment: at 1
+    minute, a day has 15 times the starts of the default 15 (a provider-year: 164,615 slots and
+    0.77 s instead of 11,315 and 0.08 s), so 20 aliases over a year passed the budget."""
+    from halo_platform.availability.api import MAX_QUERY_COST
+
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text(f"feeds:\n  fine:\n    format: acme\n    slot_rules: {{default: {{alignment_minutes: {alignment}}}}}\n")
+    monkeypatch.setenv("HALO_FEEDS_FILE", str(feeds))
+    client = authorized_client(create_app({"store": store}), "availability:read")
+    days = MAX_QUERY_COST // (20 * weight)  # 20 aliases of that many days: within the budget, one day more is not
+    for span, refused in ((days, False), (days + 1, True)):
+        last = dt.date(2027, 1, 1) + dt.timedelta(days=span - 1)
+        body = client.post("/graphql", json={"query": _fields(20, f'slots(feed: "fine", providerId: "G1", from: "2027-01-01", to: "{last}") '
+                                                                 "{ startAt }")}).json()
+        errors = [e["message"] for e in body.get("errors", [])]
+        assert any(m.startswith(f"query too costly: it asks for {20 * span * weight} provider-days") for m in errors) == refused, (span, body)
