@@ -267,6 +267,8 @@ def bookable_slots(store: StoreResource, feed: str, provider_id: str, slot_type:
     rules = slot_rules(feed, provider_id, slot_type)
     if not provider_id:
         raise HaloError("provider_id is required")
+    if len(actors := {provider_id, *together_with}) > MAX_GROUP_PROVIDERS:  # a Schedule's actors come from feed data
+        raise HaloError(f"at most {MAX_GROUP_PROVIDERS} providers are searched free together, this schedule has {len(actors)}")
     check_range(first, last)  # the dates given, before a default is reckoned from them
     now = now or pipeline.utcnow()
     tz = provider_zone(store, feed, provider_id)

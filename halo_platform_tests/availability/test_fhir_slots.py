@@ -109,6 +109,18 @@ def test_bad_searches_are_422_with_an_operation_outcome(store, feeds_file, param
     assert status == 422 and reason in body["error"] and outcome.issue[0].diagnostics == body["error"]
 
 
+def test_a_schedule_of_more_actors_than_a_group_takes_is_refused_before_any_span_is_read(store, feeds_file, day):
+    """A received Schedule's actors come from feed data: 21 of them were searched together (each
+    of them over up to a year), past the 20 providers a group search takes."""
+    actors = ",".join(f'{{"reference":"Practitioner/P{i}"}}' for i in range(21))
+    land("fhir", "big.ndjson", f'{{"resourceType":"Schedule","id":"S21",{META},"actor":[{actors}]}}\n')
+    process(store, day.isoformat(), 1)
+    status, body = search(store, schedule="Schedule/S21", start=f"eq{day}")
+    assert status == 422 and body["error"] == "at most 20 providers are searched free together, this schedule has 21", body
+    status, body = search(store, schedule="Schedule/S2", start=f"eq{day}")  # two actors: as before
+    assert status == 200 and starts(body) == ["05:00", "05:30", "06:00"]
+
+
 def test_the_fhir_api_needs_the_read_scope(store, halo_env):
     client = authorized_client(create_app({"store": store}), "tasks:read")
     assert client.get("/fhir/Slot", params={"schedule": "Schedule/S1"}).status_code == 403
