@@ -183,9 +183,9 @@ def weights_show() -> None:
 @weights.command("set")
 @click.argument("rule")
 @click.argument("assignments", nargs=-1, required=True)
-@click.option("--reason", default=None, help="Why (kept in the audit trail).")
+@click.option("--reason", required=True, help="Why (kept in the audit trail).")
 @click.option("--by", "changed_by", default=None, help="Who (default: cli:<login>, as halo keys and halo users record it).")
-def weights_set(rule: str, assignments: tuple[str, ...], reason: str | None, changed_by: str | None) -> None:
+def weights_set(rule: str, assignments: tuple[str, ...], reason: str, changed_by: str | None) -> None:
     """Set RULE's weights: `halo delivery weights set sms/*/TEXT sandbox_sms_a=50 sandbox_sms_b=50`."""
     from halo_platform.delivery.state import set_weights
 

@@ -193,7 +193,7 @@ class WeightsConfig(dg.Config):
     rule: str
     weights: dict[str, float]
     changed_by: str = "dagster-ui"
-    reason: str = ""
+    reason: str  # required: kept in the history
 
 
 @dg.op(description="Validates and stores new weights for one routing rule (audited).")
@@ -202,7 +202,7 @@ def set_routing_weights(context: dg.OpExecutionContext, config: WeightsConfig, s
     from halo_platform.delivery.state import set_weights
 
     try:
-        stored = set_weights(providers.config(), config.rule, config.weights, config.changed_by, store, config.reason or None)
+        stored = set_weights(providers.config(), config.rule, config.weights, config.changed_by, store, config.reason)
     except HaloError as exc:  # a typo in the launchpad: one failed run with the message, no run retries
         fail_once(context, exc)
     context.log.info(f"{config.rule}: {stored}")

@@ -69,16 +69,27 @@ def routing_now(config: DeliveryConfig, store: StoreResource, now: dt.datetime) 
     return router, {provider: until for provider, _, until in states if until is not None and until > now}
 
 
+#: a routing change says why: the reason is kept in the history (CLI, launchpad, Control Center alike)
+REASON_MISSING = "say why: the reason is kept in the history"
+
+
+def _required_reason(reason: str | None) -> str:
+    if not (reason or "").strip():
+        raise HaloError(REASON_MISSING)
+    return reason.strip()
+
+
 def set_weights(
     config: DeliveryConfig,
     rule_key: str,
     weights: Mapping[str, float],
     changed_by: str,
     store: StoreResource,
-    reason: str | None = None,
+    reason: str,
 ) -> dict[str, float]:
     """Replace the weights of one rule (of the file or added) after validation; every changed
-    provider is audited with `reason`."""
+    provider is audited with `reason` (required: refused when blank)."""
+    reason = _required_reason(reason)
     with store.read() as conn:
         rule = with_added_rules(config, conn).rule(rule_key)
     weights = {k: float(v) for k, v in weights.items()}
@@ -112,11 +123,13 @@ def add_rule(
     weights: Mapping[str, float],
     changed_by: str,
     store: StoreResource,
-    reason: str | None = None,
+    reason: str,
 ) -> Rule:
     """Add a routing rule at run time with its weights; the rule, its weights and their audit
-    rows are written in one transaction. Refused: an unknown channel or capability, a country
-    that is not two letters or `*`, a rule that exists, weights `validate_weights` refuses."""
+    rows are written in one transaction. Refused: a blank `reason`, an unknown channel or
+    capability, a country that is not two letters or `*`, a rule that exists, weights
+    `validate_weights` refuses."""
+    reason = _required_reason(reason)
     country, capability = country.strip().upper() or "*", capability.strip().upper() or "*"
     if channel not in CHANNELS:
         raise HaloError(f"unknown channel {channel!r} (one of {', '.join(CHANNELS)})")

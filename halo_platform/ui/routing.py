@@ -20,11 +20,17 @@ from halo_platform.core.errors import HaloError
 from halo_platform.core.http import resource
 from halo_platform.core.store import StoreResource
 from halo_platform.delivery.config import CHANNELS, MAX_WEIGHT, DeliveryConfig, Rule, validate_weights, weight_ok
-from halo_platform.delivery.state import add_rule, load_router, set_weights, weight_history, weights_table
+from halo_platform.delivery.state import (
+    REASON_MISSING,
+    add_rule,
+    load_router,
+    set_weights,
+    weight_history,
+    weights_table,
+)
 from halo_platform.ui.app import render, signed_in, text_error, text_errors
 
 router = APIRouter(include_in_schema=False)
-REASON_MISSING = "say why: the reason is kept in the history"
 
 
 def _rules(config: DeliveryConfig, store: StoreResource) -> list[dict[str, Any]]:

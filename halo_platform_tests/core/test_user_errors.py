@@ -47,7 +47,7 @@ def test_a_routing_weights_edit_with_a_typo_fails_once_with_its_message(instance
         "providers": {"sms_a": {"kind": "sandbox", "channel": "sms"}, "sms_b": {"kind": "sandbox", "channel": "sms"}},
         "routing": [{"channel": "sms", "country": "*", "capability": "*", "weights": {"sms_a": 50, "sms_b": 50}}]}))
     job = defs.resolve_job_def("routing_weights_job")
-    config = {"rule": "sms/*/*", "weights": {"sms_a": 90, "smsb": 10}}
+    config = {"rule": "sms/*/*", "weights": {"sms_a": 90, "smsb": 10}, "reason": "a typo"}
     result = job.execute_in_process(run_config={"ops": {"set_routing_weights": {"config": config}}}, instance=instance,
                                     resources={"store": StoreResource(), "providers": ProvidersResource(providers_file=str(path))},
                                     raise_on_error=False)

@@ -164,10 +164,11 @@ def test_the_weights_job_validates_and_audits_ui_edits(sandbox, halo_store):
         run_config={"ops": {"set_routing_weights": {"config": {"rule": "sms/*/*", "weights": {"sms_a": 90, "sms_b": 10}, "reason": "ui"}}}},
         resources={"store": halo_store, "providers": sandbox}, instance=dg.DagsterInstance.ephemeral())
     assert ok.success
-    bad = routing_weights_job.execute_in_process(
-        run_config={"ops": {"set_routing_weights": {"config": {"rule": "sms/*/*", "weights": {"mail": 1}}}}},
-        resources={"store": halo_store, "providers": sandbox}, instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
-    assert not bad.success
+    for bad_edit in ({"weights": {"mail": 1}, "reason": "ui"}, {"weights": {"sms_a": 1}, "reason": " "}):
+        bad = routing_weights_job.execute_in_process(
+            run_config={"ops": {"set_routing_weights": {"config": {"rule": "sms/*/*", **bad_edit}}}},
+            resources={"store": halo_store, "providers": sandbox}, instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+        assert not bad.success
     with STORE.read() as conn:
         audit = conn.execute(sa.select(RoutingWeightAudit.provider, RoutingWeightAudit.new_weight, RoutingWeightAudit.changed_by)).all()
     assert sorted(tuple(a) for a in audit) == [("sms_a", 90.0, "dagster-ui"), ("sms_b", 10.0, "dagster-ui")]
@@ -188,7 +189,11 @@ def test_cli_drain_providers_weights_and_autopilot(sandbox, halo_store):
     assert runner.invoke(cli, ["delivery", "weights", "set", "sms/*/*", "sms_a=3", "sms_b=1", "--reason", "test"]).exit_code == 0
     shown = runner.invoke(cli, ["delivery", "weights", "show"])
     assert "sms/*/*" in shown.output and " 3 " in shown.output
-    bad = runner.invoke(cli, ["delivery", "weights", "set", "sms/*/*", "sms_a"])
+    unexplained = runner.invoke(cli, ["delivery", "weights", "set", "sms/*/*", "sms_a=1", "sms_b=1"])
+    assert unexplained.exit_code == 2 and "Missing option '--reason'" in unexplained.output
+    blank = runner.invoke(cli, ["delivery", "weights", "set", "sms/*/*", "sms_a=1", "sms_b=1", "--reason", " "])
+    assert (blank.exit_code, blank.output) == (2, "error: say why: the reason is kept in the history\n")
+    bad = runner.invoke(cli, ["delivery", "weights", "set", "sms/*/*", "sms_a", "--reason", "x"])
     assert bad.exit_code == 2 and "provider=weight" in bad.output
     for weight in ("nan", "inf", "1e308", "-1"):  # nan was a traceback, inf took every message, 1e308 twice summed to inf
         refused = runner.invoke(cli, ["delivery", "weights", "set", "sms/*/*", f"sms_a={weight}", "sms_b=1", "--reason", "x"])

@@ -128,7 +128,7 @@ CONFIG = {
 def test_runtime_weight_edits_are_validated_and_nothing_is_stored_when_invalid(halo_store, weights, problem):
     config = parse_config(CONFIG)
     with pytest.raises(HaloError, match=problem):
-        set_weights(config, "sms/FR/TEXT", weights, "ops", halo_store)
+        set_weights(config, "sms/FR/TEXT", weights, "ops", halo_store, "a test")
     assert load_router(config, halo_store).configured_weights(config.rules[0]) == {"tw_fr": 70, "vo": 30}
 
 
@@ -143,7 +143,7 @@ def test_runtime_weight_edits_are_stored_used_by_routing_and_audited(halo_store)
         ("tw_fr", 70, 10, "ops@example.com"), ("vo", 30, 90, "ops@example.com")]
     assert audit[0].reason == "vonage is cheaper this month"
     with pytest.raises(HaloError, match="unknown routing rule"):
-        set_weights(config, "sms/US/TEXT", {"vo": 1}, "ops", halo_store)
+        set_weights(config, "sms/US/TEXT", {"vo": 1}, "ops", halo_store, "a test")
 
 
 
@@ -212,3 +212,20 @@ def test_a_provider_name_the_store_or_a_callback_url_cannot_hold_apart_is_refuse
         parse_config({"providers": {name: {"kind": "sandbox", "channel": "sms"} for name in names}})
     assert "\n" not in str(refused.value)
     assert parse_config({"providers": {"tw-eu_2.b": {"kind": "sandbox", "channel": "sms"}}}).providers["tw-eu_2.b"].kind == "sandbox"
+
+
+@pytest.mark.parametrize("reason", ["", "   ", None])
+def test_a_routing_change_without_a_reason_is_refused_and_nothing_is_stored(halo_store, reason):
+    """The Control Center asked for a reason; `halo delivery weights set` and the launchpad did
+    not, so their changes went into the history unexplained. The functions they share refuse it."""
+    from halo_platform.delivery.state import add_rule
+
+    config = parse_config(CONFIG)
+    with pytest.raises(HaloError, match="^say why: the reason is kept in the history$"):
+        set_weights(config, "sms/FR/TEXT", {"tw_fr": 10, "vo": 90}, "ops", halo_store, reason)
+    with pytest.raises(HaloError, match="^say why"):
+        add_rule(config, "sms", "DE", "*", {"vo": 1}, "ops", halo_store, reason)
+    assert load_router(config, halo_store).weights_for("sms", "FR", "TEXT") == ("sms/FR/TEXT", {"tw_fr": 70.0, "vo": 30.0})
+    assert load_router(config, halo_store).weights_for("sms", "DE", "TEXT")[0] != "sms/DE/*"
+    with halo_store.read() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(RoutingWeightAudit)).scalar_one() == 0
