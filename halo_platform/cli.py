@@ -17,7 +17,7 @@ from sqlalchemy import exc as sa_exc
 from halo_platform.access import cli as access_cli
 from halo_platform.availability import cli as availability_cli
 from halo_platform.core.errors import HaloError
-from halo_platform.core.redact import install_redaction, mask_text
+from halo_platform.core.redact import error_line, install_redaction
 from halo_platform.core.text import lone_surrogate
 from halo_platform.delivery import cli as delivery_cli
 from halo_platform.reports import cli as reports_cli
@@ -56,10 +56,9 @@ class HaloGroup(click.Group):
 
 
 def first_line(exc: BaseException) -> str:
-    """An error's first line, masked (a driver's message may quote a URL or a value): the
-    statement and parameters SQLAlchemy appends come on later lines."""
-    text = str(getattr(exc, "orig", None) or exc).strip()
-    return mask_text((text.splitlines() or [type(exc).__name__])[0][:300])
+    """An error's first line, masked (a driver's message may quote a URL or a value) before it
+    is cut: the statement and parameters SQLAlchemy appends come on later lines."""
+    return error_line(str(getattr(exc, "orig", None) or exc), 300)[0] or type(exc).__name__
 
 
 @click.group(cls=HaloGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from halo_platform.core.models import utcnow
-from halo_platform.core.redact import mask_text
+from halo_platform.core.redact import error_line, mask_text
 from halo_platform.core.settings import get_settings
 from halo_platform.sinks import Delivery, DeliveryOutcome, SinksResource
 from halo_platform.sinks.base import name_of_title
@@ -47,27 +47,11 @@ class Alert:
     details: dict = field(default_factory=dict)
 
 
-def first_line(text: str | None) -> str:
-    for line in (text or "").splitlines():
-        if line.strip():
-            return line.strip()[:MAX_ERROR_CHARS]
-    return ""
-
-
-def error_summary(error: str | None) -> tuple[str, int]:
-    """The masked first non-blank line of an error (at most 500 characters) and how many other
-    non-blank lines it had. Masked before it is cut: a cut address or URL would escape the masks."""
-    lines = [line.strip() for line in mask_text(error or "").splitlines() if line.strip()]
-    if not lines:
-        return "", 0
-    return lines[0][:MAX_ERROR_CHARS], len(lines) - 1
-
-
 def redacted(alert: Alert) -> Alert:
     """The alert as it may be shown: title, details and error masked, the error's first line alone."""
     details = {key: value if value is None or isinstance(value, (bool, int, float)) else mask_text(str(value))
                for key, value in alert.details.items()}
-    return replace(alert, title=mask_text(alert.title), error=error_summary(alert.error)[0], details=details)
+    return replace(alert, title=mask_text(alert.title), error=error_line(alert.error, MAX_ERROR_CHARS)[0], details=details)
 
 
 def format_alert(alert: Alert, ui_url: str) -> tuple[str, str]:
@@ -81,7 +65,7 @@ def format_alert(alert: Alert, ui_url: str) -> tuple[str, str]:
         lines.append(f"run: {shown.run_id}")
     for key, value in shown.details.items():
         lines.append(f"{key}: {value}")
-    more = error_summary(alert.error)[1]
+    more = error_line(alert.error, MAX_ERROR_CHARS)[1]
     lines.append(f"error: {shown.error}" + (f" (+{more} more line{'s' if more > 1 else ''} not shown)" if more else ""))
     if shown.run_id:
         lines.append(f"link: {ui_url}/runs/{shown.run_id}")
@@ -112,7 +96,7 @@ def send_alerts(alerts: list[Alert], sinks: SinksResource, to: list[str] | None 
         try:  # built here, once, rather than by the threads at the same time
             sinks.get(name)
         except Exception as exc:  # noqa: BLE001 - alerting must not recurse
-            log.error("alert sink %s unusable: %s", name, first_line(mask_text(str(exc))))
+            log.error("alert sink %s unusable: %s", name, error_line(str(exc), MAX_ERROR_CHARS)[0])
             continue
         names.append(name)
     deadline = ALERT_DEADLINE_SECONDS if deadline is None else deadline
@@ -206,7 +190,7 @@ class _Attempt:
             if outcome.status != "DELIVERED":
                 log.error("alert %r to %s failed: %s", self.title, self.name, outcome.detail)
         except Exception as exc:  # noqa: BLE001 - alerting must not recurse
-            log.error("alert sink %s unusable: %s", self.name, first_line(mask_text(str(exc))))
+            log.error("alert sink %s unusable: %s", self.name, error_line(str(exc), MAX_ERROR_CHARS)[0])
             outcome = None
         finally:
             release()

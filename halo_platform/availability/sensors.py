@@ -11,12 +11,13 @@ from dataclasses import dataclass
 
 import dagster as dg
 
-from halo_platform.alerts.send import Alert, error_summary, send_alerts
+from halo_platform.alerts.send import Alert, send_alerts
 from halo_platform.availability import pipeline
 from halo_platform.availability.assets import FEEDS, missing_feeds, run_range
 from halo_platform.availability.feeds import load_feeds
 from halo_platform.availability.spans import date_runs
 from halo_platform.core.errors import HaloError
+from halo_platform.core.redact import error_line
 from halo_platform.core.store import StoreResource
 from halo_platform.sinks import SinksResource
 
@@ -94,7 +95,7 @@ def emr_landing_sensor(context: dg.SensorEvaluationContext, store: StoreResource
             for file in pipeline.pending_files(store, feed):
                 found.append((feed.name, file.relpath, file.sha256, pipeline.file_dates(store, feed, file, as_of, horizon)))
         except HaloError as exc:
-            unreadable[feed.name] = error_summary(str(exc))[0]
+            unreadable[feed.name] = error_line(str(exc))[0]
             context.log.error(f"emr feed {feed.name}: landing not read: {unreadable[feed.name]}")
     send_alerts(unreadable_alerts(context.cursor, unreadable), sinks)
     cursor = json.dumps(unreadable, sort_keys=True)

@@ -77,6 +77,16 @@ def mask_text(text: str) -> str:
     return KEYED_PHONE.sub(lambda m: m.group(1) + mask_recipient(m.group(2)), text)
 
 
+def error_line(error: str | None, limit: int = 500) -> tuple[str, int]:
+    """The masked first non-blank line of an error (at most `limit` characters) and how many
+    other non-blank lines it had (a database error's next lines carry the SQL and its values).
+    Masked before it is cut: a cut address or URL would escape the masks."""
+    lines = [line.strip() for line in mask_text(error or "").splitlines() if line.strip()]
+    if not lines:
+        return "", 0
+    return lines[0][:limit], len(lines) - 1
+
+
 class _Masked:
     """An argument whose text is masked however the format string shows it (%s or %r)."""
 

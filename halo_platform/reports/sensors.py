@@ -9,9 +9,10 @@ from collections.abc import Sequence
 
 import dagster as dg
 
-from halo_platform.alerts.send import Alert, error_summary, send_alerts
+from halo_platform.alerts.send import Alert, send_alerts
 from halo_platform.core.errors import HaloError
 from halo_platform.core.models import utcnow
+from halo_platform.core.redact import error_line
 from halo_platform.core.store import StoreResource
 from halo_platform.reports import audit
 from halo_platform.reports.assets import job_name, run_config, run_tags
@@ -69,7 +70,7 @@ def evaluate_schedules(store: StoreResource, now: dt.datetime, cursor: str | Non
                 raise HaloError(decision.problem)
             built = [run_request_for(due) for due in decision.runs]
         except HaloError as exc:  # its cron no longer computes, its task retired, or its payload no longer fits the task's schema
-            skipped[decision.schedule_id] = error_summary(str(exc))[0]
+            skipped[decision.schedule_id] = error_line(str(exc))[0]
             log.warning("schedule %s skipped: %s; its ticks are owed once fixed with `halo schedules set`",
                         decision.schedule_id, skipped[decision.schedule_id])
             continue

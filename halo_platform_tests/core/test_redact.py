@@ -125,3 +125,19 @@ def test_halo_serve_keeps_the_number_of_a_vonage_receipt_by_get_out_of_the_acces
     text = log.read_text()
     assert "/v1/callbacks/vo?[redacted]" in text, text
     assert "4915123456789" not in text and "4915123456780" not in text
+
+
+@pytest.mark.parametrize(("secret", "leaked"), [
+    (" jane.doe@example.com", "jane.doe"),
+    (" postgresql://app:hunter2secret@db.internal/x", "hunter"),
+])
+@pytest.mark.parametrize("cut_at", range(283, 300))
+def test_the_cli_error_line_masks_before_it_cuts(secret, leaked, cut_at):
+    """`halo`'s one error line cut at 300 characters, then masked: an address or URL the cut went
+    through was no longer one for the masks, and its first part was printed (jane.doe@examp,
+    postgresql://app:hu)."""
+    from halo_platform.cli import first_line
+    from halo_platform.core.errors import HaloError
+
+    shown = first_line(HaloError("x" * cut_at + secret + "\nSQL: SELECT 1"))
+    assert leaked not in shown and len(shown) <= 300 and "SQL" not in shown
