@@ -101,6 +101,20 @@ def writing(store: StoreResource, priority: bool = False) -> Iterator[Connection
                 fcntl.flock(gate, fcntl.LOCK_UN)
 
 
+def ensure_row(store: StoreResource, table: sa.Table, key: dict, **values: object) -> None:
+    """The row of `table` whose key columns hold `key` exists: inserted (with `values`) by the
+    first writer that needs it; another writer inserting it meanwhile is fine."""
+    found = sa.and_(*(table.c[name] == value for name, value in key.items()))
+    with store.read() as conn:
+        if conn.execute(sa.select(*(table.c[name] for name in key)).where(found)).first() is not None:
+            return
+    try:
+        with writing(store) as conn:
+            conn.execute(table.insert().values(**key, **values))
+    except sa.exc.IntegrityError:  # another writer made it meanwhile
+        pass
+
+
 def _after_priority_writers(writers: int, gate: int) -> None:
     """Take the writers' lock, letting every priority writer that waits for it go first: the
     gate is waited for before, and checked again once the lock is ours, as a priority writer

@@ -8,12 +8,11 @@ import datetime as dt
 import time
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 
 from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
 from halo_platform.core.token_bucket import HeldTokens, refilled
-from halo_platform.core.write_lock import writing
+from halo_platform.core.write_lock import ensure_row, writing
 from halo_platform.delivery.tables import ProviderState
 
 state_t = ProviderState.__table__
@@ -32,14 +31,7 @@ BURST_SECONDS = 0.5
 def _ensure_row(store: StoreResource, name: str) -> None:
     """The provider's state row exists (the autopilot writes it on its first cycle; a pause or a
     bucket may come first)."""
-    with store.read() as conn:
-        if conn.execute(sa.select(state_t.c.provider).where(state_t.c.provider == name)).first() is not None:
-            return
-    try:
-        with writing(store) as conn:
-            conn.execute(state_t.insert().values(provider=name, updated_at=utcnow()))
-    except IntegrityError:  # another dispatcher made it meanwhile
-        pass
+    ensure_row(store, state_t, {"provider": name}, updated_at=utcnow())
 
 
 def pause(store: StoreResource, name: str, seconds: float, priority: bool = False) -> dt.datetime:

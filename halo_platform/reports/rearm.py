@@ -24,6 +24,7 @@ import sqlalchemy as sa
 
 from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
+from halo_platform.core.write_lock import ensure_row
 from halo_platform.reports.tables import TaskAlertLock, TaskAlertMark, TaskDelivery, TaskRequest
 
 marks_t = TaskAlertMark.__table__
@@ -66,24 +67,13 @@ class AlertMarks:
                         sa.or_(delivered.exists(), running.exists())))
         return set(conn.execute(query).scalars())
 
-    def _lock_row(self, task: str) -> None:
-        """The task's row of `task_alert_locks` exists (made by its first run)."""
-        with self.store.read() as conn:
-            if conn.execute(sa.select(locks_t.c.task).where(locks_t.c.task == task)).first() is not None:
-                return
-        try:
-            with self.store.write() as conn:
-                conn.execute(locks_t.insert().values(task=task))
-        except sa.exc.IntegrityError:  # another run made it meanwhile
-            pass
-
     def claim(self, task: str, keys: Sequence[str], hours: float) -> set[str]:
         """Of `keys`, the alerts held back (sent within the last `hours`, or being sent, by
         another request; none when `hours` is 0); the others are marked as this request's."""
         if not keys:
             return set()
-        if hours > 0:
-            self._lock_row(task)
+        if hours > 0:  # the task's row of `task_alert_locks` (made by its first run)
+            ensure_row(self.store, locks_t, {"task": task})
         with self.store.write() as conn:
             held: set[str] = set()
             if hours > 0:
