@@ -147,7 +147,9 @@ def _end_queued(conn: Connection, channel: str, recipient: str, scope: str, now:
     stoppable = sa.and_(
         messages_t.c.channel == channel,
         sa.func.lower(messages_t.c.recipient) == recipient.lower() if channel == "email" else messages_t.c.recipient == recipient,
-        messages_t.c.status.in_(("queued", "retry_scheduled")), messages_t.c.in_flight_at.is_(None),
+        messages_t.c.status.in_(("queued", "retry_scheduled")),
+        # not one in flight; a message pinned to its provider waits in the queue with its marker and no lease
+        sa.or_(messages_t.c.in_flight_at.is_(None), messages_t.c.lease_owner.is_(None)),
         messages_t.c.priority_rank >= (0 if scope == "all" else PRIORITIES["NORMAL"]),
     )
     ids = list(conn.execute(sa.select(messages_t.c.id).where(stoppable).with_for_update()).scalars())

@@ -408,3 +408,21 @@ def test_an_uncertain_message_pinned_to_its_provider_keeps_its_pin_through_a_ret
         push_once(config, every_store, later(60))
     assert pin_of(every_store) == ("sent", "os1", False)
     assert (len(os1.accepted), len(os2.accepted), os2.request_count) == (1, 0, 0)  # os1 dropped the copy by its key
+
+
+def test_an_opt_out_ends_a_pinned_message_waiting_for_its_retry(fakes, second_onesignal, providers_file, halo_store):
+    """A pinned message waiting for its retry keeps its in-flight marker (the test above), and an
+    opt-out ended only messages without one: the retry then sent it to a recipient who had opted
+    out. A marker without a lease is a message waiting in the queue, not one on the wire."""
+    from halo_platform.delivery.suppressions import suppress
+
+    os1 = fakes["onesignal"]
+    config = accepted_by_os1_then_its_sender_died(fakes, second_onesignal, providers_file, halo_store, retry={"max_retries": 3, "backoff_seconds": [5]})
+    os1.set_switches(failure_rate=1.0)
+    assert push_once(config, halo_store, later(20)).by_status == {"retry_scheduled": 1}
+    assert pin_of(halo_store) == ("retry_scheduled", "os1", True)
+    assert suppress(halo_store, "push", "device_token_123456", reason="STOP")["ended"] == 1
+    os1.set_switches(failure_rate=0.0)
+    sent_before = os1.request_count
+    push_once(config, halo_store, later(60))
+    assert pin_of(halo_store)[0] == "suppressed" and os1.request_count == sent_before
