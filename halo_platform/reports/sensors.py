@@ -56,14 +56,14 @@ def evaluate_schedules(store: StoreResource, now: dt.datetime, cursor: str | Non
     warning and keeps its position, so its ticks are owed (by its catch_up) once the row is
     fixed; the others run. The cursor also holds the problem of each schedule skipped
     (`skipped_alerts` alerts each once)."""
-    committed, _ = read_cursor(cursor)
+    committed, before = read_cursor(cursor)
     schedules = list_schedules(store)
     behind = {s["schedule_id"]: committed[s["schedule_id"]] for s in schedules if s["schedule_id"] in committed
               and (s["last_tick_at"] is None or dt.datetime.fromisoformat(s["last_tick_at"]) < committed[s["schedule_id"]])}
     if behind:  # an evaluation with nothing new to record writes nothing
         commit_positions(store, behind)
         schedules = list_schedules(store)
-    requests, positions, skipped = [], dict(committed), {}
+    requests, positions, skipped, built_now = [], dict(committed), {}, set()
     for decision in due_runs(schedules, now):
         try:
             if decision.problem:
@@ -76,6 +76,12 @@ def evaluate_schedules(store: StoreResource, now: dt.datetime, cursor: str | Non
             continue
         requests += built
         positions[decision.schedule_id] = decision.until
+        if built:
+            built_now.add(decision.schedule_id)
+    # a schedule skipped before with no run to build now (no tick due; catch_up none past its tick)
+    # keeps its problem until a run of it builds: else each of its ticks alerts again
+    enabled = {s["schedule_id"] for s in schedules if s["enabled"]}
+    skipped |= {k: v for k, v in before.items() if k in enabled and k not in skipped and k not in built_now}
     return requests, json.dumps({"positions": {k: v.isoformat() for k, v in sorted(positions.items())}, "skipped": skipped})
 
 

@@ -553,3 +553,20 @@ def test_a_schedule_whose_cron_no_longer_computes_is_alerted_once_and_a_cursor_o
     (alert,) = alerts_sent()
     assert alert["title"] == "schedule skipped: broken" and "'0 6 31 4 *' in UTC does not compute" in alert["error"]
     assert json.loads(evaluate.cursor) == {"positions": {"ok": hour.isoformat()}, "skipped": {"broken": alert["error"]}}
+
+
+def test_a_broken_schedule_that_owes_no_missed_tick_alerts_once_not_at_each_of_its_ticks(halo_env, store, monkeypatch):
+    """With catch_up none, a broken schedule's tick passes out of the on-time window with nothing to
+    build: it left the skipped ones, and was new again at its next tick. Two hours of evaluations
+    every 30 s of a `*/5` schedule whose task retired sent 24 alerts for one unchanged problem."""
+    set_schedule(store, "broken", task="campaign_alerts", cron="*/5 * * * *", timezone="UTC", catch_up="none")
+    with store.write() as conn:
+        conn.execute(sa.text("UPDATE task_schedules SET task = 'retired_task' WHERE schedule_id = 'broken'"))
+    evaluate, hour = ScheduleSensor(store, monkeypatch), next_hour()
+    for step in range(0, 2 * 60 * 60, 30):
+        assert evaluate(hour + dt.timedelta(seconds=10 + step)) == []
+    assert [a["title"] for a in alerts_sent()] == ["schedule skipped: broken"]
+    with store.write() as conn:  # fixed: its next tick runs, and the problem is gone from the cursor
+        conn.execute(sa.text("UPDATE task_schedules SET task = 'campaign_alerts' WHERE schedule_id = 'broken'"))
+    assert evaluate(hour + dt.timedelta(hours=2, minutes=5, seconds=10)) == [f"broken:{(hour + dt.timedelta(hours=2, minutes=5)).isoformat()}"]
+    assert json.loads(evaluate.cursor)["skipped"] == {}
