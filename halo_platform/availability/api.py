@@ -258,8 +258,11 @@ def slot_weight(args: dict) -> int:
     1-minute alignment: 15). A field the resolver will refuse (an unknown feed or type) weighs 1.
     A provider-year at a 1-minute alignment, 8 free hours a day, is 164,615 slots, 0.77 s to
     compute (11,315 and 0.08 s at 15 minutes)."""
+    feed, provider_id, slot_type = args.get("feed"), args.get("providerId"), args.get("type")
+    if not isinstance(feed, str) or not isinstance(provider_id, str) or not isinstance(slot_type, str | None):
+        return 1  # a variable of another type: graphql-core refuses it when it coerces the variables
     try:
-        rules = service.slot_rules(str(args.get("feed")), str(args.get("providerId")), args.get("type"))
+        rules = service.slot_rules(feed, provider_id, slot_type)
     except HaloError:
         return 1
     return math.ceil(SlotRules().alignment_minutes / rules.alignment_minutes)

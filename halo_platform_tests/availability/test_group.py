@@ -156,3 +156,17 @@ def test_a_day_of_slots_weighs_by_the_starts_its_alignment_puts_in_it(store, hal
                                                                  "{ startAt }")}).json()
         errors = [e["message"] for e in body.get("errors", [])]
         assert any(m.startswith(f"query too costly: it asks for {20 * span * weight} provider-days") for m in errors) == refused, (span, body)
+
+
+@pytest.mark.parametrize("value", [["x"], {"a": 1}, 5])
+def test_a_slots_variable_of_the_wrong_type_is_graphqls_own_error_not_an_internal_one(store, halo_env, tmp_path, monkeypatch, caplog, value):
+    """The cost check reads the arguments before graphql-core coerces the variables: a list as
+    `type` raised TypeError there: its answer was "unhashable type: 'list'"."""
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text("feeds:\n  fine:\n    format: acme\n    slot_rules: {default: {alignment_minutes: 5}}\n")
+    monkeypatch.setenv("HALO_FEEDS_FILE", str(feeds))
+    client = authorized_client(create_app({"store": store}), "availability:read")
+    body = client.post("/graphql", json={"query": 'query Q($t: String) { slots(feed: "fine", providerId: "G1", type: $t) { startAt } }',
+                                         "variables": {"t": value}}).json()
+    assert body["errors"][0]["message"].startswith("Variable '$t' got invalid value"), body
+    assert "unhashable" not in caplog.text and "TypeError" not in caplog.text
