@@ -104,13 +104,6 @@ def failed_check_alerts(instance: dg.DagsterInstance, run_id: str) -> list[Alert
     return [alert for alert in alerts if alert is not None]
 
 
-def alert_failed_checks_of_run(instance: dg.DagsterInstance, run_id: str, sinks: SinksResource) -> int:
-    """Send one alert per failed check evaluation of one run, all at once; returns how many were sent."""
-    alerts = failed_check_alerts(instance, run_id)
-    send_alerts(alerts, sinks)
-    return len(alerts)
-
-
 @dg.run_status_sensor(
     run_status=dg.DagsterRunStatus.SUCCESS,
     name="asset_check_alert_sensor",

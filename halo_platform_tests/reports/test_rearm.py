@@ -129,7 +129,8 @@ def test_an_over_budget_campaign_fails_its_warn_check_and_alerts_on_every_run_ev
     """The check judges the data, not what re-arming leaves to send: it had passed once the
     alert was held back. And its result carries the mark that makes a WARN check alert: only the
     check's definition had it, where the alerting sensor does not look, so it never alerted."""
-    from halo_platform.alerts.sensors import alert_failed_checks_of_run
+    from halo_platform.alerts.send import send_alerts
+    from halo_platform.alerts.sensors import failed_check_alerts
     from halo_platform.sinks import SinksResource
 
     over = {**campaign("C9", AS_OF + dt.timedelta(days=30), "100.00"), "campaign_id": "C9"}
@@ -144,7 +145,9 @@ def test_an_over_budget_campaign_fails_its_warn_check_and_alerts_on_every_run_ev
             (record,) = evaluation.records
             assert record.event_log_entry.dagster_event.event_specific_data.passed is False
             before = len(list(alerts.iterdir())) if alerts.exists() else 0
-            assert alert_failed_checks_of_run(instance, request["request_id"], SinksResource()) == 1
+            due = failed_check_alerts(instance, request["request_id"])
+            assert len(due) == 1
+            send_alerts(due, SinksResource())
         assert len(list(alerts.iterdir())) == before + 1
 
 
