@@ -91,6 +91,17 @@ class ProviderEntry:
         country_ok = "*" in self.countries or (country is not None and country in self.countries)
         return country_ok and ("*" in self.capabilities or capability in self.capabilities)
 
+    def refuses(self, rule: Rule) -> str:
+        """Why this provider may not carry traffic of `rule` ('' when it may): another channel, or
+        a country or capability the rule names that it does not serve."""
+        if self.channel != rule.channel:
+            return f"{self.name} is a {self.channel} provider, not {rule.channel}"
+        if rule.country != "*" and "*" not in self.countries and rule.country not in self.countries:
+            return f"{self.name} does not serve {rule.country}"
+        if rule.capability != "*" and "*" not in self.capabilities and rule.capability not in self.capabilities:
+            return f"{self.name} does not offer {rule.capability}"
+        return ""
+
 
 @dataclass(frozen=True)
 class DeliveryConfig:
@@ -328,15 +339,10 @@ def validate_weights(rule: Rule, weights: dict[str, float], providers: dict[str,
     if unknown:
         return f"unknown provider(s): {', '.join(unknown)}"
     for name, weight in weights.items():
-        entry = providers[name]
         if not weight_ok(weight):
             return f"weight of {name} must be a number from 0 to {MAX_WEIGHT:,.0f}, not {weight}"
-        if entry.channel != rule.channel:
-            return f"{name} is a {entry.channel} provider, not {rule.channel}"
-        if rule.country != "*" and "*" not in entry.countries and rule.country not in entry.countries:
-            return f"{name} does not serve {rule.country}"
-        if rule.capability != "*" and "*" not in entry.capabilities and rule.capability not in entry.capabilities:
-            return f"{name} does not offer {rule.capability}"
+        if why := providers[name].refuses(rule):
+            return why
     if sum(weights.values()) <= 0:
         return "weights must sum to more than 0"
     return ""

@@ -18,16 +18,6 @@ def eligible(providers: Iterable[ProviderEntry], channel: str, country: str | No
     return [p.name for p in providers if p.channel == channel and p.covers(country, capability)]
 
 
-def serves_rule(entry: ProviderEntry, rule: Rule) -> bool:
-    """Whether provider `entry` may carry traffic of `rule` (its channel, and the rule's country
-    and capability where the rule names them): what a runtime weight edit is validated against."""
-    return (
-        entry.channel == rule.channel
-        and (rule.country == "*" or "*" in entry.countries or rule.country in entry.countries)
-        and (rule.capability == "*" or "*" in entry.capabilities or rule.capability in entry.capabilities)
-    )
-
-
 def rule_matches(rule: Rule, channel: str, country: str | None, capability: str) -> bool:
     return (
         rule.channel == channel
@@ -110,7 +100,7 @@ class Router:
         that are eligible for the rule; the file's weights when none of those is left with a
         weight: an edit naming a provider since removed from the file left the file's remaining
         provider at 0, and the rule's messages queued for good."""
-        serving = {name for name, entry in self.config.providers.items() if serves_rule(entry, rule)}
+        serving = {name for name, entry in self.config.providers.items() if not entry.refuses(rule)}
         stored = {p: w for p, w in (self.stored.get(rule.key) or {}).items() if p in serving}
         if sum(stored.values()) > 0:
             return stored
