@@ -25,6 +25,7 @@ from halo_platform.core.write_lock import writing
 
 SCOPES = ("messages:send", "messages:read", "tasks:request", "tasks:read", "availability:read", "admin")
 DEFAULT_RATE_PER_SECOND = 50.0
+MAX_RETRY_AFTER_SECONDS = 86_400.0  # the longest Retry-After a key past its rate is told
 _KEY = re.compile(r"halo_([0-9a-f]{12})_([A-Za-z0-9_-]{43})")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
@@ -178,7 +179,9 @@ def check_key(store: StoreResource, key: str, default_rate: float = DEFAULT_RATE
         bucket = conn.execute(sa.select(keys_t.c.bucket_tokens, keys_t.c.bucket_at).where(keys_t.c.id == row.id).with_for_update()).first()
         tokens, counted = refilled(bucket.bucket_tokens, bucket.bucket_at, rate, capacity)
         if tokens < 1.0:
-            return KeyCheck(name=row.name, retry_after=max(1, math.ceil((1.0 - tokens) / rate)), rate_per_second=rate)
+            # bounded: a tiny rate (a subnormal float) makes the wait infinite, whose ceiling is an OverflowError
+            wait = min((1.0 - tokens) / rate, MAX_RETRY_AFTER_SECONDS)
+            return KeyCheck(name=row.name, retry_after=max(1, math.ceil(wait)), rate_per_second=rate)
         batch = max(1, min(int(tokens), int(rate * BATCH_SECONDS)))
         conn.execute(keys_t.update().where(keys_t.c.id == row.id).values(bucket_tokens=tokens - batch, bucket_at=counted, last_used_at=now))
     _held.keep(match.group(1), batch - 1, clock)

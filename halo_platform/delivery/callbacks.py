@@ -84,8 +84,13 @@ def _apply(provider_name: str, events: list[CallbackEvent], store: StoreResource
             if row is None:
                 counts["unmatched"] += 1
                 continue
-            dedupe_key = stored_dedupe_key(ev.dedupe_key)
-            seen = conn.execute(sa.select(events_t.c.id).where(events_t.c.dedupe_key == dedupe_key)).first()
+            # scoped to the message: a key another message's event holds (a provider id another
+            # provider's callback named) never makes this message's event a duplicate; a key
+            # stored unscoped (before) still dedupes its own message's repeats
+            dedupe_key = stored_dedupe_key(f"{ev.dedupe_key}:{row.id}")
+            seen = conn.execute(sa.select(events_t.c.id).where(sa.or_(
+                events_t.c.dedupe_key == dedupe_key,
+                sa.and_(events_t.c.dedupe_key == stored_dedupe_key(ev.dedupe_key), events_t.c.message_id == row.id)))).first()
             if seen is not None:
                 counts["duplicates"] += 1
                 continue

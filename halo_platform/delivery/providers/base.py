@@ -158,7 +158,8 @@ def secrets_match(given: str, expected: str) -> bool:
 
 def check_signed_time(timestamp: str, now: float | None = None) -> None:
     """Refuse (401) a signed Unix timestamp that is unreadable or more than 10 minutes from now."""
-    if not timestamp.isascii() or not timestamp.isdigit():
+    # at most 12 digits (a Unix time until the year 33658): a longer one overflows a float (a 500)
+    if not timestamp.isascii() or not timestamp.isdigit() or len(timestamp) > 12:
         raise CallbackRejected("missing or unreadable signed timestamp")
     age = (time.time() if now is None else now) - int(timestamp)
     if abs(age) > MAX_SIGNED_AGE_SECONDS:
