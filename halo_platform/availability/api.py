@@ -29,6 +29,7 @@ from graphql import (
     InlineFragmentNode,
     OperationDefinitionNode,
     SelectionSetNode,
+    Undefined,
     ValidationContext,
     ValidationRule,
     get_operation_ast,
@@ -233,7 +234,9 @@ def field_cost(field: FieldNode, variables: dict) -> int:
     name = field.name.value
     if name not in ("availableSpans", "slots", "groupAvailability", "nextAvailable"):
         return 0  # freshness, __typename, introspection: bounded by the selection limit
-    args = {a.name.value: value_from_ast_untyped(a.value, variables) for a in field.arguments}
+    # a variable the request did not send (and that has no default) leaves the argument out
+    args = {a.name.value: value for a in field.arguments
+            if (value := value_from_ast_untyped(a.value, variables)) is not Undefined}
     providers = 1
     if name == "groupAvailability":
         ids = args.get("providerIds")
@@ -274,6 +277,9 @@ def query_cost(document: DocumentNode, operation_name: str | None, variables: di
     operation = get_operation_ast(document, operation_name)
     if operation is None:
         return 0  # graphql-core refuses it
+    # graphql-core runs the resolvers with a variable's default when the request does not send it
+    variables = {**{d.variable.name.value: value_from_ast_untyped(d.default_value)
+                    for d in operation.variable_definitions or () if d.default_value is not None}, **(variables or {})}
     fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
     pending: list[SelectionSetNode] = [operation.selection_set]
     spread: set[str] = set()
@@ -281,7 +287,7 @@ def query_cost(document: DocumentNode, operation_name: str | None, variables: di
     while pending:
         for selection in pending.pop().selections:
             if isinstance(selection, FieldNode):
-                cost += field_cost(selection, variables or {})
+                cost += field_cost(selection, variables)
             elif isinstance(selection, InlineFragmentNode):
                 pending.append(selection.selection_set)
             elif isinstance(selection, FragmentSpreadNode) and (fragment := fragments.get(selection.name.value)) is not None:

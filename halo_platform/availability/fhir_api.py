@@ -89,8 +89,10 @@ def bundle(self_url: str, base: str, schedule: str, slot_type: str, slots: list[
         entries.append({"fullUrl": f"{base}/fhir/Slot/{ident}", "search": {"mode": "match"}, "resource": {
             "resourceType": "Slot", "id": ident, "schedule": {"reference": f"Schedule/{schedule}"},
             "serviceType": [{"text": slot_type}], "status": "free", "start": z(start), "end": z(end)}})
-    return {"resourceType": "Bundle", "type": "searchset", "total": len(entries),
-            "link": [{"relation": "self", "url": self_url}], "entry": entries}
+    found = {"resourceType": "Bundle", "type": "searchset", "total": len(entries), "link": [{"relation": "self", "url": self_url}]}
+    if entries:  # FHIR JSON has no empty arrays: a search matching nothing has no `entry`
+        found["entry"] = entries
+    return found
 
 
 def outcome(message: str) -> dict:

@@ -175,9 +175,17 @@ def group_availability(store: StoreResource, feed: str, provider_ids: list[str],
         raise HaloError(f"provider_ids: at most {MAX_GROUP_PROVIDERS} providers, got {len(set(provider_ids))}")
     check_range(first, last)  # the dates given, before a default is reckoned from them
     first = first or pipeline.today()
-    last = last or first + dt.timedelta(days=DEFAULT_SLOT_DAYS - 1)
+    last = last or min(first + dt.timedelta(days=DEFAULT_SLOT_DAYS - 1), LATEST_DATE)  # as bookable_slots
     check_range(first, last)
-    return group_spans(_read_free(store, feed, provider_ids, first, last), mode)
+    inside = [piece for pieces in _read_free(store, feed, provider_ids, first, last).values() for piece in pieces]
+    if not inside:
+        return []
+    # the answer covers the spans of local dates [first, last]; a provider is free there also by a
+    # span of the day before or after (a night running past midnight), read as bookable_slots does
+    lo, hi = min(s for s, _ in inside), max(e for _, e in inside)
+    around = _read_free(store, feed, provider_ids, max(first - dt.timedelta(days=1), EARLIEST_DATE),
+                        min(last + dt.timedelta(days=1), LATEST_DATE))
+    return group_spans({p: [(max(s, lo), min(e, hi)) for s, e in pieces if s < hi and e > lo] for p, pieces in around.items()}, mode)
 
 
 def _read_free(store: StoreResource, feed: str, provider_ids: list[str], first: dt.date, last: dt.date) -> dict[str, list]:
