@@ -39,9 +39,14 @@ _BLOCKING_APPOINTMENT = APPOINTMENT_STATUSES - {"cancelled", "noshow", "entered-
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
+def _versionless(reference: str) -> str:
+    """A relative reference without its version: `Practitioner/P1/_history/2` names Practitioner P1."""
+    return reference.split("/_history/", 1)[0]
+
+
 def _practitioner(reference: object) -> str | None:
-    if isinstance(reference, str) and reference.startswith("Practitioner/") and len(reference) > 13:
-        return reference[13:]
+    if isinstance(reference, str) and reference.startswith("Practitioner/") and len(_versionless(reference)) > 13:
+        return _versionless(reference)[13:]
     return None
 
 
@@ -131,6 +136,7 @@ def _slot(res: dict, event: Event) -> Event:
     ref = (res.get("schedule") or {}).get("reference")
     if not isinstance(ref, str) or not ref.startswith("Schedule/"):
         raise Invalid("missing schedule.reference Schedule/<id>")
+    ref = _versionless(ref)
     block = _interval(res, None, local_ok=False)
     if status == "busy-unavailable":
         event.blocks.append(Block(None, block.start, block.end, ref=ref))
@@ -180,7 +186,7 @@ def _fast(db: duckdb.DuckDBPyConnection) -> None:
                resource_type || '/' || id AS item_id, iso_utc(updated) AS version,
                CASE WHEN has_offset(start_at) THEN iso_utc(start_at) END AS s,
                CASE WHEN has_offset(end_at) THEN iso_utc(end_at) END AS e,
-               CASE WHEN starts_with(reference, 'Practitioner/') AND length(reference) > 13 THEN reference[14:] END AS provider
+               CASE WHEN starts_with(reference, 'Practitioner/') AND length(reference) > 13 AND NOT contains(reference[14:], '/') THEN reference[14:] END AS provider
         FROM (SELECT pos, text_of(resourceType) AS resource_type, text_of(id) AS id, ascii_lower(text_of(status)) AS status,
                      coalesce(text_between(meta, '{{"lastUpdated":"', '"}}'),
                               CASE WHEN json_type(meta) = 'OBJECT' AND unique_keys(json_keys(meta)) THEN text_of(meta -> '$.lastUpdated') END) AS updated,
@@ -202,7 +208,7 @@ def _fast(db: duckdb.DuckDBPyConnection) -> None:
             (resource_type = 'Appointment' AND status IN ({_sql_set(_NOT_BLOCKING)}) AND (no_participant OR reference IS NOT NULL))
             OR (resource_type = 'Appointment' AND status IN ({_sql_set(_BLOCKING_APPOINTMENT)}) AND provider IS NOT NULL
                 AND length(provider) <= {ID_MAX} AND {interval_ok})
-            OR (resource_type = 'Slot' AND status IN ({_sql_set(SLOT_STATUSES)}) AND starts_with(schedule_ref, 'Schedule/')
+            OR (resource_type = 'Slot' AND status IN ({_sql_set(SLOT_STATUSES)}) AND starts_with(schedule_ref, 'Schedule/') AND NOT contains(schedule_ref[10:], '/')
                 AND length(schedule_ref) <= {ID_MAX} AND {interval_ok}))""")  # noqa: S608 - constants only
     db.execute(f"""
         CREATE TEMP TABLE fast_events AS

@@ -57,6 +57,10 @@ BLOCK_TRIGGERS = {"S23": False, "S24": True}  # trigger -> removes the block
 STATUSES = frozenset({"pending", "waitlist", "booked", "started", "complete", "cancelled", "dc", "deleted",
                       "blocked", "overbook", "noshow"})
 _TS = re.compile(r"^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})?(?:\.\d+)?([+-]\d{4})?$")
+_FRACTION = re.compile(r"\.(\d+)")
+# item ids of a provider's working hours (`hours:<provider>`) and of time off (`block:<SCH-2>`): an
+# appointment's SCH-2 taking one would replace or delete them
+RESERVED_ID_PREFIXES = ("hours:", "block:")
 _UNITS = {"MIN": 1, "MINUTE": 1, "MINUTES": 1, "HOUR": 60, "HOURS": 60, "HR": 60}
 
 
@@ -68,6 +72,13 @@ def parse_ts(value: str, what: str) -> tuple[dt.datetime, bool]:
     if not EARLIEST <= parsed[0] <= LATEST:
         raise Invalid(f"{what} {value!r} outside years {SANE_YEARS}")
     return parsed
+
+
+def fraction_of_second(value: str) -> dt.timedelta:
+    """The fraction of a second of a timestamp, to the microsecond. MSH-7 keeps it: it orders two
+    messages of one second. Times of day keep whole seconds, as spans and slots are shown."""
+    m = _FRACTION.search(value)
+    return dt.timedelta(microseconds=int(m.group(1)[:6].ljust(6, "0"))) if m else dt.timedelta(0)
 
 
 @functools.lru_cache(maxsize=200_000)
@@ -219,7 +230,7 @@ def _message(text: str, position: int) -> Event:
     stamp = msg.field("MSH", 7)
     if not stamp:
         raise Invalid("missing MSH-7 version")
-    version, _ = parse_ts(stamp, "MSH-7")  # an offset-less version is read as UTC
+    version = parse_ts(stamp, "MSH-7")[0] + fraction_of_second(stamp)  # an offset-less version is read as UTC
     raw = text.replace("\r", "\n").strip()
     if trigger in BLOCK_TRIGGERS:
         event = Event(f"block:{appointment_id}", version, TIMEOFF, position, raw, deleted=BLOCK_TRIGGERS[trigger])
@@ -228,6 +239,9 @@ def _message(text: str, position: int) -> Event:
         return event
     if trigger not in TRIGGERS:
         raise Invalid(f"unsupported trigger {trigger or '(none)'!r}")
+    if appointment_id.startswith(RESERVED_ID_PREFIXES):
+        raise Invalid(f"SCH-2 {appointment_id!r}: an appointment id may not begin with {' or '.join(RESERVED_ID_PREFIXES)} "
+                      "(the feed's working hours and time off are kept under them)")
     if trigger == "S17":
         return Event(appointment_id, version, APPOINTMENT, position, raw, deleted=True, status="deleted")
     status = (msg.field("SCH", 25) or TRIGGERS[trigger]).lower()
@@ -360,6 +374,8 @@ CREATE OR REPLACE TEMP MACRO hl7_ts(v) AS CASE WHEN hl7_shape(v) THEN CASE
     WHEN CAST(v[-4:-3] AS INT) > 23 OR CAST(v[-2:] AS INT) > 59 THEN NULL
     ELSE hl7_wall(v) - (CASE WHEN v[-5] = '+' THEN 1 ELSE -1 END) * to_minutes(CAST(v[-4:-3] AS INT) * 60 + CAST(v[-2:] AS INT)) END END;
 CREATE OR REPLACE TEMP MACRO hl7_field(fields, n, c) AS trim(split_part(split_part(coalesce(fields[n + 1], ''), '~', 1), '^', c));
+CREATE OR REPLACE TEMP MACRO hl7_version(v) AS hl7_ts(v)
+    + to_microseconds(CAST(rpad(left(coalesce(nullif(regexp_extract(v, '\.(\d+)', 1), ''), '0'), 6), 6, '0') AS BIGINT));
 """
 
 
@@ -384,14 +400,16 @@ def _fast(db: duckdb.DuckDBPyConnection) -> None:
                           WHERE starts_with(message, 'MSH|^~\&|') AND NOT contains(message[10:], '\')
                             AND regexp_full_match(message, '[ -~\r]*'))))""")
     triggers = ", ".join(f"('{t}', '{s}')" for t, s in TRIGGERS.items())
+    reserved = " OR ".join(f"starts_with(appointment_id, '{p}')" for p in RESERVED_ID_PREFIXES)
     db.execute(f"""
         CREATE TEMP TABLE g AS
         SELECT f.*, CASE WHEN trigger IN ('S23', 'S24') THEN 'block:' || appointment_id ELSE appointment_id END AS item_id,
-               hl7_ts(stamp) AS version, hl7_ts(start_text) AS s, hl7_ts(end_text) AS e,
+               hl7_version(stamp) AS version, hl7_ts(start_text) AS s, hl7_ts(end_text) AS e,
                NOT hl7_has_offset(start_text) AS s_local, NOT hl7_has_offset(end_text) AS e_local,
                coalesce(nullif(sch_status, ''), t.implied) AS status, list_filter(listed, lambda p: p <> '') AS providers
         FROM f LEFT JOIN (VALUES {triggers}) t(code, implied) ON t.code = f.trigger
-        WHERE appointment_id <> '' AND stamp <> ''""")  # noqa: S608 - constants only
+        WHERE appointment_id <> '' AND stamp <> ''
+          AND (trigger IN ('S23', 'S24') OR NOT ({reserved}))""")  # noqa: S608 - constants only
     statuses = ", ".join(f"'{x}'" for x in sorted(STATUSES))
     non_blocking = ", ".join(f"'{x}'" for x in sorted(NON_BLOCKING))
     interval = "(start_text <> '' AND end_text <> '' AND sane(s) AND sane(e) AND s_local = e_local AND e >= s)"
