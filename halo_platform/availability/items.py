@@ -28,6 +28,7 @@ from halo_platform.availability.feeds.base import HOURS, NOT_STORABLE, ROLE, SCH
 from halo_platform.availability.feeds.columns import Columns, connect, to_arrow
 from halo_platform.availability.tables import SchedulingItem, SchedulingItemBlock, SchedulingItemHours
 from halo_platform.core.models import utcnow
+from halo_platform.core.redact import error_line
 
 # A block can change the spans of local dates from the day before its UTC date (overnight
 # shifts, timezones east of UTC) to the day after; dirtying this wider range is cheap and safe.
@@ -147,7 +148,7 @@ class LandedFile:
     def unprocessable(cls, path: str, sha256: str, error: BaseException, head: bytes) -> LandedFile:
         """A file whose processing failed: no events, one quarantine record for the whole file
         (the error as its reason, the beginning of the file as its raw text)."""
-        message = (str(error).strip().splitlines() or [""])[0][:500]  # a database error's next lines carry the SQL and values
+        message, _ = error_line(str(error))  # masked; a database error's next lines carry the SQL and values
         reason = f"file not processed: {type(error).__name__}: {message}"
         raw = head.decode("utf-8", "backslashreplace") or "(empty file)"
         return cls(path, sha256, *to_arrow([]), [Rejected(WHOLE_FILE, reason, raw)])
