@@ -282,7 +282,8 @@ def run_task(
             context.log.warning(f"blocked by failed check(s) {', '.join(blocked_by)}: nothing delivered")
         elif report.row_count or task.deliver_when_empty:
             status = "SUCCEEDED"
-            text = (task.message(report.rows, resolved) if task.message
+            # the message gets the first rows (`build_report`) and, as `row_count`, how many there are
+            text = (task.message(report.rows, {**resolved, "row_count": report.row_count}) if task.message
                     else f"{task.name}: {report.row_count} row(s) {report.counts or ''}")
             mark = time.perf_counter()
             delivery = Delivery(subject=f"{task.name}: {report.path.stem}", text=text, files=[report.path])

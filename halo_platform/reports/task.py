@@ -281,6 +281,8 @@ class Task:
     resolve: Callable[[Mapping[str, Any], RunContext], Mapping[str, Any]] = lambda payload, ctx: payload
     format_of: Callable[[Mapping[str, Any]], str] = lambda payload: payload.get("format", "csv")
     count_by: str | None = None
+    # the short human text from the result's first rows (at most 1,000) and the resolved payload,
+    # which also carries `row_count`: how many rows the result has
     message: Callable[[list[dict], Mapping[str, Any]], str] | None = None
     deliver_when_empty: bool = True
     # A condition alert task: the result columns naming an alert (subject, kind); with the

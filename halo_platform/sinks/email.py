@@ -30,6 +30,15 @@ def tls_context(verify: bool, ca_file: str | None) -> ssl.SSLContext:
     return context
 
 
+def _quit(client: smtplib.SMTP) -> None:
+    """Say QUIT and close. Its reply changes nothing: a message the server accepted (250 after
+    DATA) is delivered, and a retry raised by a 4xx to QUIT would send it again."""
+    try:
+        client.quit()
+    except (smtplib.SMTPException, OSError):
+        client.close()
+
+
 class EmailSink(Sink):
     """Sends one message to `to` (+ `cc`) from `sender` through `host:port`."""
 
@@ -74,12 +83,14 @@ class EmailSink(Sink):
                 client = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
             else:
                 client = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
-            with client:
+            try:
                 if self.starttls and not self.ssl:
                     client.starttls(context=context)
                 if self.username:
                     client.login(self.username, self.password or "")
                 refused = client.send_message(message, from_addr=self.sender, to_addrs=recipients)
+            finally:
+                _quit(client)
         except smtplib.SMTPAuthenticationError as exc:
             raise PermanentSinkError(f"SMTP login refused ({exc.smtp_code})") from None
         except smtplib.SMTPRecipientsRefused as exc:

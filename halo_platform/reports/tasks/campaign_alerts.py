@@ -55,12 +55,15 @@ def resolve(payload: Mapping[str, Any], ctx: RunContext) -> dict[str, Any]:
 
 def message(rows: list[dict], payload: Mapping[str, Any]) -> str:
     """The short human text (email body, Slack message) listing the alerts."""
-    lines = [f"{len(rows)} campaign alert(s) as of {payload['as_of']}:"]
+    total = payload.get("row_count", len(rows))  # `rows` are the result's first rows
+    lines = [f"{total} campaign alert(s) as of {payload['as_of']}:"]
     for row in rows:
         lines.append(
             f"- {row['alert']}: {row['name']} ({row['campaign_id']}) ends {row['end_date']},"
             f" spent {row['spend']} of {row['budget']} ({row['spend_pct']}%)"
         )
+    if total > len(rows):
+        lines.append(f"- and {total - len(rows)} more in the file")
     return "\n".join(lines)
 
 

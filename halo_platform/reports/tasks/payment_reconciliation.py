@@ -7,11 +7,11 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from halo_platform.core.errors import HaloError
 from halo_platform.reports.task import (
     Date,
     Field,
     Money,
+    PayloadError,
     Query,
     ReportFormat,
     RunContext,
@@ -48,7 +48,10 @@ def resolve(payload: Mapping[str, Any], ctx: RunContext) -> dict[str, Any]:
     resolved["period_start"] = payload.get("period_start") or start
     resolved["period_end"] = payload.get("period_end") or end
     if resolved["period_end"] <= resolved["period_start"]:  # one of them defaulted: checked as dates here
-        raise HaloError(f"period_end ({resolved['period_end']}) must be after period_start ({resolved['period_start']})")
+        # named after the field that was given (the other one defaulted), for the API and the forms
+        given = "period_start" if payload.get("period_start") and not payload.get("period_end") else "period_end"
+        why = f"period_end ({resolved['period_end']}) must be after period_start ({resolved['period_start']})"
+        raise PayloadError("payment_reconciliation", [{"field": given, "reason": why}], why)
     return resolved
 
 
