@@ -276,6 +276,8 @@ def _parse_quiet_hours(raw: Any, where: str) -> dict[str, dict[str, QuietHours |
             start, end = (dt.time.fromisoformat(str(value[k])) for k in ("start", "end"))
         except (KeyError, TypeError, ValueError):
             raise HaloError(f"{where}: {at} needs start and end as HH:MM local times") from None
+        if start.tzinfo is not None or end.tzinfo is not None:  # "21:00Z": compared with a local time, a TypeError per message
+            raise HaloError(f"{where}: {at} needs start and end as HH:MM local times, without a UTC offset")
         if start == end:
             raise HaloError(f"{where}: {at}: start and end are the same time")
         return QuietHours(start, end)

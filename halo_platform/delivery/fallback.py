@@ -29,10 +29,16 @@ def _failed(after_event_id: int):  # noqa: ANN202
                    messages_t.c.fallback.is_not(None))
 
 
-def last_failure_event(conn: sa.Connection, after_event_id: int) -> int | None:
-    """The newest failure event after `after_event_id` of an SMS with a fallback (None: none)."""
-    query = sa.select(sa.func.max(events_t.c.id)).join(messages_t, messages_t.c.id == events_t.c.message_id).where(_failed(after_event_id))
-    return conn.execute(query).scalar()
+def waiting_fallbacks(conn: sa.Connection, after_event_id: int) -> list[str]:
+    """The SMS with a failure event after `after_event_id` whose fallback is not made yet."""
+    made = messages_t.alias("made")
+    query = (sa.select(messages_t.c.id).distinct().join(events_t, events_t.c.message_id == messages_t.c.id)
+             .where(_failed(after_event_id), ~sa.exists().where(made.c.fallback_of == messages_t.c.id)))
+    return sorted(conn.execute(query).scalars())
+
+
+def newest_event_id(conn: sa.Connection) -> int:
+    return conn.execute(sa.select(sa.func.max(events_t.c.id))).scalar() or 0
 
 
 def _reported_to(row: sa.Row) -> tuple[str | None, str | None]:
@@ -49,14 +55,12 @@ def _reported_to(row: sa.Row) -> tuple[str | None, str | None]:
         return None, None
 
 
-def send_fallbacks(store: StoreResource, providers: ProvidersResource, after_event_id: int = 0, up_to_event_id: int | None = None) -> dict[str, Any]:
-    """Submit the fallback of every SMS whose failure event lies in (after, up_to]; returns the
+def send_fallbacks(store: StoreResource, providers: ProvidersResource, after_event_id: int = 0) -> dict[str, Any]:
+    """Submit the fallback of every SMS with a failure event after `after_event_id`; returns the
     fallback messages made now and those that existed already."""
     from halo_platform.delivery.service import submit
 
     failed = _failed(after_event_id)
-    if up_to_event_id is not None:
-        failed = sa.and_(failed, events_t.c.id <= up_to_event_id)
     with store.read() as conn:
         rows = conn.execute(
             sa.select(messages_t.c.id, messages_t.c.fallback, messages_t.c.content, messages_t.c.priority, messages_t.c.created_by,

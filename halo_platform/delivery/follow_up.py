@@ -3,6 +3,8 @@ none of it can slow sending: status webhooks to the sender (job + sensor), chann
 (job + sensor), and the assets and checks that watch the webhook backlog and the suppressions."""
 
 
+import hashlib
+import json
 import time
 
 import dagster as dg
@@ -56,14 +58,13 @@ def status_webhooks_sensor(context: dg.SensorEvaluationContext, store: StoreReso
 
 class FallbackConfig(dg.Config):
     after_event_id: int = 0
-    up_to_event_id: int | None = None
 
 
-@dg.op(description="Submits the fallback email of each SMS with a fallback that failed in the event range (once per SMS).")
+@dg.op(description="Submits the fallback email of each SMS with a fallback that failed after the event id (once per SMS).")
 def send_channel_fallbacks(context: dg.OpExecutionContext, config: FallbackConfig, store: StoreResource, providers: ProvidersResource) -> dict:
     from halo_platform.delivery.fallback import send_fallbacks
 
-    done = send_fallbacks(store, providers, config.after_event_id, config.up_to_event_id)
+    done = send_fallbacks(store, providers, config.after_event_id)
     context.log.info(f"fallbacks made: {len(done['made'])}, existing: {len(done['existing'])}")
     return done
 
@@ -73,19 +74,44 @@ def channel_fallback_job() -> None:
     send_channel_fallbacks()
 
 
-@dg.sensor(job=channel_fallback_job, minimum_interval_seconds=10, default_status=dg.DefaultSensorStatus.RUNNING,
-           description="Launches a fallback run for SMS with a fallback that failed since the cursor (an event id).")
-def channel_fallback_sensor(context: dg.SensorEvaluationContext, store: StoreResource):  # noqa: ANN201
-    from halo_platform.delivery.fallback import last_failure_event
+# Event ids come from a sequence in the order transactions insert, not the order they commit (on
+# PostgreSQL): a failure stored by a dispatcher whose transaction commits after another's newer
+# one has an id below what the sensor already read. The sensor looks back that long.
+LATE_COMMIT_SECONDS = 300
 
-    after = int(context.cursor or 0)
+
+def fallback_cursor(cursor: str | None) -> tuple[int, list[list[float]]]:
+    """(floor, ticks): every failure after event `floor` is looked at; `ticks` are [time, newest
+    event id] of the evaluations of the last LATE_COMMIT_SECONDS. A first version's cursor (an
+    event id) is the floor."""
+    if not cursor:
+        return 0, []
+    if cursor.isdigit():
+        return int(cursor), []
+    state = json.loads(cursor)
+    return int(state["floor"]), state["ticks"]
+
+
+@dg.sensor(job=channel_fallback_job, minimum_interval_seconds=10, default_status=dg.DefaultSensorStatus.RUNNING,
+           description="Launches a fallback run for SMS with a fallback that failed and have none yet, looking back "
+                       f"over the failures of the last {LATE_COMMIT_SECONDS} s (stored late by a slow transaction).")
+def channel_fallback_sensor(context: dg.SensorEvaluationContext, store: StoreResource):  # noqa: ANN201
+    from halo_platform.delivery.fallback import newest_event_id, waiting_fallbacks
+
+    now = time.time()
+    floor, ticks = fallback_cursor(context.cursor)
+    floor = max([floor, *(int(newest) for at, newest in ticks if at <= now - LATE_COMMIT_SECONDS)])
+    ticks = [tick for tick in ticks if tick[0] > now - LATE_COMMIT_SECONDS]
     with store.read() as conn:
-        newest = last_failure_event(conn, after)
-    if newest is None:
-        return dg.SkipReason(f"no failed SMS with a fallback after event {after}")
-    context.update_cursor(str(newest))
-    return dg.RunRequest(run_key=f"fallback:{after}:{newest}", tags=JOB_TAGS,
-                         run_config={"ops": {"send_channel_fallbacks": {"config": {"after_event_id": after, "up_to_event_id": newest}}}})
+        ticks.append([now, newest_event_id(conn)])
+        waiting = waiting_fallbacks(conn, floor)
+    context.update_cursor(json.dumps({"floor": floor, "ticks": ticks}))
+    if not waiting:
+        return dg.SkipReason(f"no failed SMS with a fallback to make after event {floor}")
+    # one run per set of SMS waiting: a run not finished yet is not launched again
+    key = hashlib.sha256(",".join(waiting).encode()).hexdigest()[:24]
+    return dg.RunRequest(run_key=f"fallback:{key}", tags=JOB_TAGS,
+                         run_config={"ops": {"send_channel_fallbacks": {"config": {"after_event_id": floor}}}})
 
 
 _ASSET = {"group_name": "delivery", "owners": [OWNER], "kinds": {"python"}, "tags": {"halo/domain": "delivery"}}

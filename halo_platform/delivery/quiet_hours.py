@@ -62,6 +62,11 @@ def quiet_until(now: dt.datetime, window: QuietHours | None, zone: ZoneInfo | No
     if not window.contains(local.time()):
         return None
     day = local.date() if local.time() < window.end else local.date() + dt.timedelta(days=1)
-    end = dt.datetime.combine(day, window.end, tzinfo=zone)
-    # a wall time inside a spring-forward gap does not exist: fold it onto the UTC timeline
-    return end.astimezone(dt.UTC).astimezone(zone).astimezone(dt.UTC)
+    wall = dt.datetime.combine(day, window.end)
+    # a wall time repeated by a fall-back (fold 0, then fold 1): the first one at or after `now`; at
+    # 01:10 of the repeated hour, the quiet hours ending 01:30 end at its second 01:30, not the
+    # first one, 40 minutes ago
+    real = [at for fold in (0, 1) if (at := wall.replace(tzinfo=zone, fold=fold).astimezone(dt.UTC)).astimezone(zone).replace(tzinfo=None) == wall]
+    if not real:  # a wall time inside a spring-forward gap does not exist: fold it onto the UTC timeline
+        return wall.replace(tzinfo=zone).astimezone(dt.UTC)
+    return min((at for at in real if at >= now), default=max(real))

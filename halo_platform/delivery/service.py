@@ -29,7 +29,7 @@ from halo_platform.core.write_lock import writing
 from halo_platform.delivery.config import PRIORITIES, DeliveryConfig
 from halo_platform.delivery.dispatch import not_sent, readable, send_request
 from halo_platform.delivery.fallback import FALLBACK_KEY_PREFIX
-from halo_platform.delivery.lifecycle import attempt_row, masked_detail, transition
+from halo_platform.delivery.lifecycle import attempt_row, expired, masked_detail, transition
 from halo_platform.delivery.providers.base import RETRYABLE, THROTTLED, SendResult
 from halo_platform.delivery.queue import Claimed, events_t, mark_in_flight, messages_t, persist
 from halo_platform.delivery.quiet_hours import quiet_until, recipient_zone
@@ -262,6 +262,9 @@ def send_high(row: Claimed, route: HighRoute, store: StoreResource, providers: P
     for name in names:
         remaining = config.high_deadline_seconds - (time.monotonic() - started)
         if remaining <= 0.05:
+            break
+        if row.expires_at is not None and row.expires_at <= (now := utcnow()):  # never failed over past its time
+            final = expired(row, now)
             break
         provider = providers.build(config.providers[name])
         if provider.rate_per_second is not None and not tokens.take(name, provider.rate_per_second, 1, batch=False, priority=True):

@@ -30,7 +30,7 @@ from halo_platform.core.store import StoreResource
 from halo_platform.delivery.config import CHANNELS, PRIORITIES
 from halo_platform.delivery.queue import attempts_t, events_t, messages_t
 from halo_platform.delivery.tables import Suppression
-from halo_platform.delivery.validation import recipient_of
+from halo_platform.delivery.validation import country_code, recipient_of
 
 suppressions_t = Suppression.__table__
 SCOPES = ("normal", "all")
@@ -116,13 +116,15 @@ def _check(channel: str, to: str, scope: str, country: str | None) -> str:
         raise HaloError(f"channel: must be one of {', '.join(CHANNELS)}")
     if scope not in SCOPES:
         raise HaloError(f"scope: must be {' or '.join(SCOPES)}")
-    return recipient_of(channel, to, country)[0]
+    return recipient_of(channel, to, country_code(country))[0]  # "fr" as sending takes it
 
 
 def suppress(store: StoreResource, channel: str, to: str, *, scope: str = "normal", reason: str | None = None,
              created_by: str | None = None, country: str | None = None) -> dict[str, Any]:
-    """Add (or re-scope) the suppression of `to` on `channel` and end its queued messages that it
-    stops (not those already in flight); returns {channel, scope, ended}."""
+    """Add (or widen) the suppression of `to` on `channel` and end its queued messages that it
+    stops (not those already in flight); returns {channel, scope, ended}. A suppression is never
+    narrowed here: a STOP (scope `normal`) from a recipient suppressed with `all` keeps `all`
+    (START, `unsuppress`, lifts it)."""
     recipient = _check(channel, to, scope, country)
     digest, now = recipient_hash(channel, recipient), utcnow()
     reason = (reason or "")[: suppressions_t.c.reason.type.length] or None
@@ -131,11 +133,14 @@ def suppress(store: StoreResource, channel: str, to: str, *, scope: str = "norma
         ended = _suppressed(store, channel, recipient, digest, values)
     except IntegrityError:  # the same recipient suppressed at once by another request: update that row
         ended = _suppressed(store, channel, recipient, digest, values)
-    return {"channel": channel, "scope": scope, "ended": ended}
+    return {"channel": channel, "scope": values["scope"], "ended": ended}
 
 
 def _suppressed(store: StoreResource, channel: str, recipient: str, digest: str, values: dict[str, Any]) -> int:
     with store.write() as conn:
+        mine = sa.and_(suppressions_t.c.channel == channel, suppressions_t.c.recipient_hash == digest)
+        if conn.execute(sa.select(suppressions_t.c.scope).where(mine).with_for_update()).scalar() == "all":
+            values["scope"] = "all"
         updated = conn.execute(suppressions_t.update().where(suppressions_t.c.channel == channel, suppressions_t.c.recipient_hash == digest)
                                .values(**values))
         if not updated.rowcount:
@@ -146,13 +151,19 @@ def _suppressed(store: StoreResource, channel: str, recipient: str, digest: str,
 def _end_queued(conn: Connection, channel: str, recipient: str, scope: str, now: dt.datetime) -> int:
     stoppable = sa.and_(
         messages_t.c.channel == channel,
-        sa.func.lower(messages_t.c.recipient) == recipient.lower() if channel == "email" else messages_t.c.recipient == recipient,
         messages_t.c.status.in_(("queued", "retry_scheduled")),
         # not one in flight; a message pinned to its provider waits in the queue with its marker and no lease
         sa.or_(messages_t.c.in_flight_at.is_(None), messages_t.c.lease_owner.is_(None)),
         messages_t.c.priority_rank >= (0 if scope == "all" else PRIORITIES["NORMAL"]),
     )
-    ids = list(conn.execute(sa.select(messages_t.c.id).where(stoppable).with_for_update()).scalars())
+    if channel != "email":
+        who = messages_t.c.recipient == recipient
+    elif recipient.isascii():
+        who = sa.func.lower(messages_t.c.recipient) == recipient.lower()
+    else:  # SQL lower() folds ASCII only (SQLite, a C-collated PostgreSQL): the address's domain (stored in lower case), then Python's
+        who = messages_t.c.recipient.endswith("@" + recipient.rpartition("@")[2].lower(), autoescape=True)
+    found = conn.execute(sa.select(messages_t.c.id, messages_t.c.recipient).where(stoppable, who).with_for_update()).all()
+    ids = [i for i, to in found if channel != "email" or to.lower() == recipient.lower()]
     if not ids:
         return 0
     conn.execute(messages_t.update().where(messages_t.c.id.in_(ids), stoppable)

@@ -144,7 +144,8 @@ def _choice(payload: Mapping[str, Any], name: str, default: str) -> str:
     return value.strip()
 
 
-def _country(value: Any) -> str | None:
+def country_code(value: Any) -> str | None:
+    """The country of a request (any letter case) as an upper-case ISO 3166-1 code, None if absent."""
     if value is None or value == "":
         return None
     if not isinstance(value, str) or value.upper() not in phonenumbers.SUPPORTED_REGIONS:
@@ -282,7 +283,9 @@ def _phone(value: Any, country: str | None) -> tuple[str, str | None]:
     region = phonenumbers.region_code_for_number(number)
     if country and region and region != country and phonenumbers.region_code_for_country_code(number.country_code) != country:
         raise HaloError(f"to: the number belongs to {region}, not {country}")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), region
+    # a non-geographic number (international freephone +800, satellite +870...) is of region
+    # "001", which is no ISO 3166-1 country (nor fits the 2-character `country` column)
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), region if region in phonenumbers.SUPPORTED_REGIONS else None
 
 
 def _email(value: Any) -> str:
@@ -330,7 +333,7 @@ def validate(channel: str, payload: Mapping[str, Any], config: DeliveryConfig) -
     unknown = sorted(_printable(str(k)) for k in set(payload) - FIELDS[channel])
     if unknown:
         raise HaloError(f"unknown field(s) for {channel}: {', '.join(unknown)}")
-    country = _country(payload.get("country"))
+    country = country_code(payload.get("country"))
     capability = _choice(payload, "capability", DEFAULT_CAPABILITY[channel])
     if len(capability) > column_limit("capability"):
         raise HaloError(f"capability: too long (at most {column_limit('capability')} characters)")
