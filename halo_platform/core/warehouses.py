@@ -2,7 +2,8 @@
 
 Queries are written once in SQLAlchemy's named-parameter style (`WHERE created_at >= :start`)
 and always sent with bound parameters. Results stream as Arrow record batches into
-DuckDB, so memory is bounded by the batch size, not the table:
+DuckDB, so memory is bounded by the batch size, not the table (the generic path's: by its
+first million rows, read to set the column types):
 
 - PostgreSQL: ADBC (libpq, columnar in C) over COPY, which streams in batches. ADBC can only
   COPY a statement without bind parameters (with them it buffers the whole result), so the
@@ -217,23 +218,58 @@ def _sqlite_typed_connect_args() -> dict:
     return {"detect_types": sqlite3.PARSE_DECLTYPES}
 
 
+# The generic path's column types are set by the rows read before its first batch goes out, up to
+# this many: a batch's own types are an accident of where it starts (SQLite stores 100.00 in a
+# NUMERIC column as 100: a batch of whole amounts is decimal(38, 0); a column NULL in every row of
+# a batch has no type). A smaller result is read whole and typed exactly.
+LOOKAHEAD_ROWS = 1_000_000
+
+
+def _stream_schema(batches: list[pa.RecordBatch], names: list[str], complete: bool) -> pa.Schema:
+    """The types that fit every batch: a decimal takes the most places seen; a column NULL in all
+    rows read is text unless the result was read whole."""
+    fields = []
+    for i, name in enumerate(names):
+        types = [b.schema.field(i).type for b in batches if b.schema.field(i).type != pa.null()]
+        if not types:
+            kind = pa.null() if complete else pa.string()
+        elif all(pa.types.is_decimal(t) for t in types):
+            kind = pa.decimal128(38, max(t.scale for t in types))
+        else:
+            kind = pa.unify_schemas([pa.schema([(name, t)]) for t in types], promote_options="permissive").field(0).type
+        fields.append(pa.field(name, kind))
+    return pa.schema(fields)
+
+
 def _sqlalchemy_batches(url: str, sql: str, params: Mapping[str, Any], batch_rows: int) -> pa.RecordBatchReader:
     sqlite = sa.make_url(url).get_backend_name() == "sqlite"
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args=_sqlite_typed_connect_args() if sqlite else {})
     conn = engine.connect().execution_options(stream_results=True, yield_per=batch_rows)
     result = conn.execute(sa.text(sql), dict(params))
     names = list(result.keys())
-    rows = result.fetchmany(batch_rows)
-    first = _rows_to_batch(rows, names) if rows else None
-    schema = first.schema if first is not None else pa.schema([(n, pa.null()) for n in names])
+    head, read, complete = [], 0, False
+    while read < LOOKAHEAD_ROWS:
+        rows = result.fetchmany(batch_rows)
+        if not rows:
+            complete = True
+            break
+        head.append(_rows_to_batch(rows, names))
+        read += len(rows)
+    schema = _stream_schema(head, names, complete)
+
+    def fitted(batch: pa.RecordBatch) -> pa.RecordBatch:
+        try:
+            return batch.cast(schema)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise HaloError(f"a row after the first {read:,} does not fit the column types they set ({exc}); "
+                            "cast the column in the query") from None
 
     def gen() -> Iterator[pa.RecordBatch]:
         try:
-            if first is not None:
-                yield first
-            # later batches take the first one's types (e.g. a decimal scale seen first)
+            while head:
+                yield fitted(head.pop(0))
             while rows := result.fetchmany(batch_rows):
-                yield _rows_to_batch(rows, names).cast(schema)
+                yield fitted(_rows_to_batch(rows, names))
         finally:
             conn.close()
             engine.dispose()
