@@ -188,12 +188,18 @@ def cron_in_words(cron: str, timezone: str) -> str:
 
 
 def next_runs(cron: str, timezone: str, count: int = 5, after: dt.datetime | None = None) -> list[dt.datetime]:
-    """The next `count` ticks after `after` (now), aware in `timezone`; a bad cron or timezone
+    """The next `count` ticks after `after` (now), aware in `timezone`, as the sensor runs them (a
+    repeated wall-clock time once); a bad cron or timezone
     raises HaloError with the message the edit form shows beside the field."""
     check_cron(cron)
     tz = check_timezone(timezone)
     it = croniter(cron, (after or utcnow()).astimezone(tz))
-    return [it.get_next(dt.datetime) for _ in range(count)]
+    runs: list[dt.datetime] = []
+    while len(runs) < count:  # a repeated wall-clock time (DST fall-back) runs once, as `due_ticks` decides
+        tick = it.get_next(dt.datetime)
+        if not repeated(cron, tick):
+            runs.append(tick)
+    return runs
 
 
 # The five standard fields: (lowest, highest, names). croniter also takes its own extensions (R:

@@ -55,5 +55,8 @@ async def switch(request: Request, caller: Caller = Depends(signed_in("admin")),
         await run_in_threadpool(set_manual, config, name, state == "off", caller.name, reason, store)
     except HaloError as exc:
         page = await run_in_threadpool(_page_data, providers, store)
-        return render(request, "providers.html", caller, status=422, errors={f"reason.{name}": str(exc)}, form={f"reason.{name}": reason}, **page)
+        # beside the reason of the provider's row; a provider the page has no row of (gone from the
+        # providers file since the page was opened): above the table
+        field = f"reason.{name}" if any(r["provider"] == name for r in page["rows"]) else "form"
+        return render(request, "providers.html", caller, status=422, errors={field: str(exc)}, form={f"reason.{name}": reason}, **page)
     return RedirectResponse("/ui/providers", status_code=303)

@@ -76,8 +76,21 @@ def _schedule(store: StoreResource, schedule_id: str) -> dict[str, Any]:
 
 
 def _fields(task: str) -> list[dict[str, Any]]:
-    """The task's payload fields a schedule sets (its sinks have their own checkboxes)."""
-    return [f for f in get_task(task).form_schema() if f["name"] != "sinks"]
+    """The task's payload fields a schedule sets (its sinks have their own checkboxes); none for a
+    task retired since the schedule was set (its page says so, rather than failing)."""
+    try:
+        return [f for f in get_task(task).form_schema() if f["name"] != "sinks"]
+    except NotFoundError:
+        return []
+
+
+def _retired(task: str) -> str | None:
+    """Why a schedule of `task` cannot run nor be saved, when its task no longer exists."""
+    try:
+        get_task(task)
+    except NotFoundError as exc:
+        return f"this schedule's task {task!r} no longer exists ({exc}); it cannot run or be saved"
+    return None
 
 
 @router.get("/ui/schedules", response_class=HTMLResponse)
@@ -95,6 +108,8 @@ def preview(request: Request, cron: str = "", timezone: str = "", caller: Caller
 
 def _edit_page(request: Request, caller: Caller, store: StoreResource, schedule: dict[str, Any],
                form: dict[str, Any], errors: dict[str, str], status: int = 200) -> HTMLResponse:
+    if retired := _retired(schedule["task"]):
+        errors = {**errors, "form": retired}
     return render(request, "schedules_edit.html", caller, status=status, schedule=schedule, form=form, errors=errors,
                   catch_up_choices=CATCH_UP,
                   fields=_fields(schedule["task"]), sink_names=SinksResource().names(),
@@ -117,6 +132,8 @@ def edit_page(request: Request, schedule_id: str, caller: Caller = Depends(signe
 def _check(schedule: dict[str, Any], form: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     """(the payload in its stored form, errors by field) of a submitted edit."""
     errors: dict[str, str] = {}
+    if retired := _retired(schedule["task"]):
+        return {}, {"form": retired}
     for name, check in (("cron", check_cron), ("timezone", check_timezone), ("catch_up", check_catch_up)):
         try:
             check(form[name])
@@ -129,6 +146,12 @@ def _check(schedule: dict[str, Any], form: dict[str, Any]) -> tuple[dict[str, An
     except PayloadError as exc:
         for d in exc.detail:
             errors[f"payload.{d['field'].split('.')[0]}" if d["field"] in given else "payload"] = d["reason"]
+    else:
+        try:  # the stored payload as written (e.g. by the CLI, "2.5" for 2.50) when the form left it as it was: no edit
+            if get_task(schedule["task"]).wire_payload(schedule["payload"]) == payload:
+                payload = schedule["payload"]
+        except PayloadError:
+            pass
     if not form["sinks"]:
         errors["sinks"] = "pick at least one sink"
     else:
@@ -155,10 +178,12 @@ async def save(request: Request, schedule_id: str, caller: Caller = Depends(sign
     # text no store can hold: said as such beside its field, rather than what a check made of it
     errors |= text_errors({**{k: v for k, v in form.items() if k != "payload"}, **{f"payload.{k}": v for k, v in form["payload"].items()}},
                           what={"sinks": "sink"})
+    # the page lists the sinks in its own order: the same ones as stored keep the stored order (no edit)
+    sinks = schedule["sinks"] if sorted(form["sinks"]) == sorted(schedule["sinks"] or []) else form["sinks"]
     if not errors:
         try:
             await run_in_threadpool(lambda: set_schedule(
-                store, schedule_id, cron=form["cron"], timezone=form["timezone"], payload=payload, sinks=form["sinks"],
+                store, schedule_id, cron=form["cron"], timezone=form["timezone"], payload=payload, sinks=sinks,
                 enabled=form["enabled"], catch_up=form["catch_up"], updated_by=caller.name))
         except HaloError as exc:
             errors["form"] = str(exc)
