@@ -44,7 +44,7 @@ def process(as_of: str | None, horizon_days: int) -> None:
     """Process everything landed and not yet processed through the Dagster assets, in-process."""
     from halo_platform.availability.service import parse_date, run_processing
 
-    summary = run_processing(_store(), parse_date(as_of, "--as-of"), horizon_days)
+    summary = run_processing(_store(), parse_date(as_of, "--as-of"), horizon_days, log_level="CRITICAL")
     click.echo(f"files: {summary.files}")
     click.echo(f"events: {summary.events}")
     click.echo(f"quarantined: {summary.quarantined}")

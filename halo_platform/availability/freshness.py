@@ -48,8 +48,10 @@ def freshness(store: StoreResource, feed: str, now: dt.datetime | None = None) -
     with store.read() as conn:
         codec = Codec(conn)
         ((applied, received),) = codec.select(
-            # files processed before receipt was recorded count as received when applied
-            "SELECT MAX(processed_at), MAX(COALESCE(received_at, processed_at)) FROM emr_processed_files WHERE feed = ?", (feed,))
+            # files processed before receipt was recorded count as received when applied; a file
+            # without a single event (quarantined whole or every record of it) brought nothing new
+            "SELECT MAX(processed_at), MAX(COALESCE(received_at, processed_at)) FROM emr_processed_files WHERE feed = ? AND events > 0",
+            (feed,))
         applied, received = codec.read_ts(applied), codec.read_ts(received)
     applied = applied.replace(tzinfo=dt.UTC) if applied else None
     received = received.replace(tzinfo=dt.UTC) if received else None

@@ -114,6 +114,7 @@ class Processed:
 
     sha256s: frozenset[str]
     received_at: dt.datetime | None
+    whole_seconds: bool = False  # the store keeps times to the second (MariaDB's DATETIME)
 
 
 @dataclass(frozen=True)
@@ -147,12 +148,13 @@ def _sha256(path: str, _mtime_ns: int, _size: int) -> str:
 
 
 def _object_location(location: str) -> tuple[S3Landing, str]:
-    """The landing (of the feed whose prefix holds it) and key of an `s3://bucket/key` URL."""
-    for feed in load_feeds().values():
-        landing = s3_landing(feed)
-        if landing and location.startswith(landing.url):
-            return landing, location.removeprefix(f"s3://{landing.bucket}/")
-    raise HaloError(f"{location}: no feed lands there")
+    """The landing (of the feed whose prefix holds it, the longest such prefix: a feed's objects
+    lie directly under its own prefix, never deeper under another's) and key of an `s3://bucket/key` URL."""
+    landings = [landing for feed in load_feeds().values() if (landing := s3_landing(feed)) and location.startswith(landing.url)]
+    if not landings:
+        raise HaloError(f"{location}: no feed lands there")
+    landing = max(landings, key=lambda found: len(found.url))
+    return landing, location.removeprefix(f"s3://{landing.bucket}/")
 
 
 def read_bytes(location: str) -> bytes:
@@ -190,7 +192,17 @@ def received_at(location: str) -> dt.datetime:
 def record_received(codec: Codec, feed: str, files: list[tuple[str, str, str]]) -> None:
     """Stamp the processed-file rows of `files` (relpath, sha256, landed path) with when they landed."""
     codec.execute_many("UPDATE emr_processed_files SET received_at = ? WHERE feed = ? AND path = ? AND sha256 = ?",
-                       [(codec.ts(received_at(path)), feed, rel, sha) for rel, sha, path in files])
+                       [(codec.ts(_received_if_unchanged(path, sha)), feed, rel, sha) for rel, sha, path in files])
+
+
+def _received_if_unchanged(path: str, sha: str) -> dt.datetime | None:
+    """When the processed content landed; NULL for a local file whose content changed since it was
+    hashed (still being written): its modification time is then a later content's, and recorded
+    it would make that content look processed (`_unchanged`), so it would never be."""
+    when = received_at(path)
+    if not path.startswith("s3://") and sha256_of(Path(path)) != sha:
+        return None
+    return when
 
 
 def _ingest_s3(feed: Feed, landing: S3Landing, source: Path) -> str:
@@ -277,7 +289,7 @@ def pending(feed: Feed, processed: Mapping[str, Processed]) -> list[PendingFile]
         done = processed.get(f"{feed.name}/{path.name}")
         if isinstance(path, S3Object):
             sha = path.etag
-        elif done is not None and _unchanged(path, done.received_at):
+        elif done is not None and _unchanged(path, done.received_at, done.whole_seconds):
             continue
         else:
             sha = sha256_of(path)
@@ -286,11 +298,12 @@ def pending(feed: Feed, processed: Mapping[str, Processed]) -> list[PendingFile]
     return found
 
 
-def _unchanged(path: Path, recorded: dt.datetime | None) -> bool:
+def _unchanged(path: Path, recorded: dt.datetime | None, whole_seconds: bool = False) -> bool:
     """Whether a processed local file still holds what was processed: its modification time is
     the one recorded then, to the store's precision (MariaDB's DATETIME keeps whole seconds).
     Listing the zone then costs a stat per processed file instead of reading it whole again."""
     if recorded is None:
         return False
     modified = received_at(str(path))
-    return modified == recorded or (recorded.microsecond == 0 and abs(modified - recorded) < dt.timedelta(seconds=1))
+    # only a store keeping whole seconds loses the fraction: elsewhere a whole-second time is exact
+    return modified == recorded or (whole_seconds and recorded.microsecond == 0 and abs(modified - recorded) < dt.timedelta(seconds=1))

@@ -60,7 +60,8 @@ def processed_files(store: StoreResource, feed: str) -> dict[str, Processed]:
             processed_at = codec.read_ts(processed_at)
             if key not in last or processed_at > last[key][0]:
                 last[key] = (processed_at, codec.read_ts(received))
-    return {key: Processed(frozenset(shas), last[key][1]) for key, shas in sha256s.items()}
+        whole_seconds = conn.dialect.name in ("mysql", "mariadb")  # DATETIME without a fraction
+    return {key: Processed(frozenset(shas), last[key][1], whole_seconds) for key, shas in sha256s.items()}
 
 
 def pending_files(store: StoreResource, feed: Feed, only: list[str] | None = None) -> list[PendingFile]:
@@ -292,18 +293,28 @@ def file_dates(store: StoreResource, feed: Feed, file: PendingFile, as_of: dt.da
 def planned_dates(store: StoreResource, feed: Feed, as_of: dt.date, horizon_days: int) -> set[dt.date]:
     """Dates of the window a processing run of `feed` will recompute: those its pending files
     impact, those already dirty, and those newly inside a moved window."""
-    last = as_of + dt.timedelta(days=horizon_days - 1)
     dates: set[dt.date] = set()
     for file in pending_files(store, feed):
         if len(dates) == horizon_days:
             break  # the whole window already: the other files cannot add a date, parsing them would cost seconds
         dates.update(file_dates(store, feed, file, as_of, horizon_days))
+    return dates | stored_work_dates(store, feed.name, as_of, horizon_days)
+
+
+def stored_work_dates(store: StoreResource, feed: str, as_of: dt.date, horizon_days: int) -> set[dt.date]:
+    """Dates of the window a processing run of `feed` recomputes whatever lands: those already
+    dirty, and those newly inside a moved window (a new day moves it with no file landing)."""
+    last = as_of + dt.timedelta(days=horizon_days - 1)
+    dates: set[dt.date] = set()
     with store.read() as conn:
         codec = Codec(conn)
         ranges = [(codec.read_date(a), codec.read_date(b)) for a, b in codec.select(
-            "SELECT from_date, to_date FROM emr_dirty_dates WHERE feed = ?", (feed.name,))]
-        if codec.select("SELECT 1 FROM scheduling_item_hours WHERE feed = ? LIMIT 1", (feed.name,)):
-            ranges += window_change(codec, feed.name, as_of, horizon_days)[0]
+            "SELECT from_date, to_date FROM emr_dirty_dates WHERE feed = ?", (feed,))]
+        if codec.select("SELECT 1 FROM scheduling_item_hours WHERE feed = ? LIMIT 1", (feed,)):
+            fresh, moved = window_change(codec, feed, as_of, horizon_days)
+            ranges += fresh
+            if moved and not fresh:  # the window only shrank: the run removes the spans left outside it
+                dates.add(as_of)
     for a, b in ranges:
         d = max(a, as_of)
         while d <= min(b, last):

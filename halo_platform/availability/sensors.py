@@ -73,6 +73,17 @@ def run_request(run: PlannedRun, as_of: dt.date, horizon_days: int) -> dg.RunReq
     )
 
 
+def window_request(feed: str, dates: set[dt.date], as_of: dt.date, horizon_days: int) -> dg.RunRequest:
+    """A run of `feed` with no file: its window moved (a new day) or dates stayed dirty. Keyed by
+    the window, so each day's move is requested once."""
+    config = {"as_of": as_of.isoformat(), "horizon_days": horizon_days}
+    return dg.RunRequest(
+        run_key=f"{feed}/window@{as_of.isoformat()}+{horizon_days}",
+        run_config={"ops": {"scheduling_items": {"config": {**config, "files": []}}, "available_spans": {"config": config}}},
+        tags={**run_range([feed], min(dates), max(dates)), "halo/emr-file": "(window moved)"},
+    )
+
+
 def unreadable_alerts(before: str | None, unreadable: dict[str, str]) -> list[Alert]:
     """An alert for each feed whose landing could not be read at this tick and could at the one
     before (cursor `before`: the feeds unreadable then): one per feed and outage, not one every 10 s."""
@@ -89,16 +100,23 @@ def emr_landing_sensor(context: dg.SensorEvaluationContext, store: StoreResource
     partitions of a feed the instance does not know yet. A feed whose landing cannot be read
     is alerted once per outage (the cursor holds the feeds unreadable at the last tick)."""
     as_of, horizon = pipeline.today(), pipeline.DEFAULT_HORIZON_DAYS
-    found, unreadable = [], {}
+    found, unreadable, idle = [], {}, []
     for feed in load_feeds().values():
         try:  # a feed whose landing cannot be read (an S3 endpoint down) holds back no other feed
-            for file in pipeline.pending_files(store, feed):
+            files = pipeline.pending_files(store, feed)
+            for file in files:
                 found.append((feed.name, file.relpath, file.sha256, pipeline.file_dates(store, feed, file, as_of, horizon)))
+            if not files and (dates := pipeline.stored_work_dates(store, feed.name, as_of, horizon)):
+                idle.append(window_request(feed.name, dates, as_of, horizon))  # a new day moved the window
         except HaloError as exc:
             unreadable[feed.name] = error_line(str(exc))[0]
             context.log.error(f"emr feed {feed.name}: landing not read: {unreadable[feed.name]}")
     send_alerts(unreadable_alerts(context.cursor, unreadable), sinks)
     cursor = json.dumps(unreadable, sort_keys=True)
+    if not found and idle:
+        new = missing_feeds(context.instance, [r.tags["dagster/asset_partition_range_start"].split("|")[1] for r in idle])
+        return dg.SensorResult(run_requests=idle, cursor=cursor,
+                               dynamic_partitions_requests=[FEEDS.build_add_request(new)] if new else None)
     if not found and unreadable:  # nothing else to request: the skip names them
         reason = "landing not read for " + "; ".join(f"{name}: {problem}" for name, problem in sorted(unreadable.items()))
         return dg.SensorResult(skip_reason=dg.SkipReason(reason), cursor=cursor)

@@ -30,39 +30,61 @@ DEFAULT_SLOT_DAYS = 7  # of a slots or group query without dates
 
 
 def run_processing(store: StoreResource, as_of: dt.date | None = None, horizon_days: int = pipeline.DEFAULT_HORIZON_DAYS,
-                   files: list[str] | None = None, instance=None) -> pipeline.ProcessSummary:  # noqa: ANN001
+                   files: list[str] | None = None, instance=None, log_level: str = "WARNING") -> pipeline.ProcessSummary:  # noqa: ANN001
     """Execute `emr_processing_job` in-process for the feeds with work (unprocessed files, dirty
-    provider-dates, a moved window), over the range of dates that work impacts, on `store`."""
+    provider-dates, a moved window), over the range of dates that work impacts, on `store`.
+    `log_level` of Dagster's console logger: the CLI raises it past ERROR, as a failed step's
+    event carries its stack trace and the error itself is raised (one line there)."""
 
-    from halo_platform.availability.assets import FEEDS, missing_feeds, run_range
-    from halo_platform.availability.definitions import defs
     from halo_platform.availability.feeds import load_feeds
 
     as_of = as_of or pipeline.today()
     if not 1 <= horizon_days <= 366:
         raise HaloError(f"--horizon-days must be between 1 and 366, got {horizon_days}")
     in_calendar(as_of + dt.timedelta(days=horizon_days - 1), "the horizon's last day (--as-of + --horizon-days - 1)")
-    planned = {feed.name: pipeline.planned_dates(store, feed, as_of, horizon_days) for feed in load_feeds().values()}
-    feeds = sorted(name for name, dates in planned.items() if dates or pipeline.pending_files(store, load_feeds()[name]))
-    if not feeds:
-        return pipeline.ProcessSummary()
-    dates = set().union(*(planned[f] for f in feeds)) or {as_of}
+    planned, unreadable = {}, {}
+    for feed in load_feeds().values():
+        try:  # a feed whose landing cannot be read (an S3 endpoint down) holds back no other feed, as in the sensor
+            dates = pipeline.planned_dates(store, feed, as_of, horizon_days)
+            if dates or pipeline.pending_files(store, feed):
+                planned[feed.name] = dates
+        except pipeline.LandingReadError as exc:
+            unreadable[feed.name] = str(exc)
+    feeds = sorted(planned)
+    summary = pipeline.ProcessSummary()
+    if feeds:
+        if instance is None:
+            instance = dagster_instance()
+        with instance:
+            # a run covers a range of feed partitions: with a feed left out, each feed runs alone so
+            # that no range takes in the unreadable one
+            for group in ([[f] for f in feeds] if unreadable else [feeds]):
+                summary.add(_run_job(store, group, set().union(*(planned[f] for f in group)) or {as_of}, as_of, horizon_days,
+                                     files, instance, log_level))
+    if unreadable:
+        processed = f"; processed {', '.join(feeds)}" if feeds else ""
+        raise pipeline.LandingReadError("; ".join(f"feed {name}: {problem}" for name, problem in sorted(unreadable.items())) + processed)
+    return summary
+
+
+def _run_job(store: StoreResource, feeds: list[str], dates: set[dt.date], as_of: dt.date, horizon_days: int,
+             files: list[str] | None, instance, log_level: str) -> pipeline.ProcessSummary:  # noqa: ANN001
+    from halo_platform.availability.assets import FEEDS, missing_feeds, run_range
+    from halo_platform.availability.definitions import defs
+
     config = {"as_of": as_of.isoformat(), "horizon_days": horizon_days}
     job = defs.resolve_job_def("emr_processing_job")
-    if instance is None:
-        instance = dagster_instance()
-    with instance:
-        if new := missing_feeds(instance, feeds):
-            instance.add_dynamic_partitions(FEEDS.name, new)
-        result = job.execute_in_process(
-            run_config={"ops": {"scheduling_items": {"config": {**config, "files": files}},
-                                "available_spans": {"config": config}},
-                        "loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-            instance=instance,
-            resources={"store": store},
-            tags=run_range(feeds, min(dates), max(dates)),
-            raise_on_error=True,
-        )
+    if new := missing_feeds(instance, feeds):
+        instance.add_dynamic_partitions(FEEDS.name, new)
+    result = job.execute_in_process(
+        run_config={"ops": {"scheduling_items": {"config": {**config, "files": files}},
+                            "available_spans": {"config": config}},
+                    "loggers": {"console": {"config": {"log_level": log_level}}}},
+        instance=instance,
+        resources={"store": store},
+        tags=run_range(feeds, min(dates), max(dates)),
+        raise_on_error=True,
+    )
     summary = pipeline.ProcessSummary()
     seen = set()
     for event in result.get_asset_materialization_events():

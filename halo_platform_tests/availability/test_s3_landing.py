@@ -161,18 +161,8 @@ def test_a_transient_s3_error_while_an_object_is_read_fails_the_run_and_leaves_t
     process(store, day.isoformat(), 2)
     client.put_object(Bucket="emr-landing", Key="clinic-a/booking.jsonl", Body=booking(day).encode())
     client.put_object(Bucket="emr-landing", Key="clinic-a/late.jsonl", Body=booking(day).replace("B1", "B2").replace("T10:", "T11:").encode())
-    real, one_at_a_time = pipeline.read_bytes, threading.Lock()  # the server's switches fail every request
-
-    def slow_down(location):
-        with one_at_a_time:
-            if location.endswith("/booking.jsonl"):
-                s3_feed.switches.error_status, s3_feed.switches.error_count = 503, 10
-            try:
-                return real(location)
-            finally:
-                s3_feed.switches.error_status, s3_feed.switches.error_count = None, None
-
-    monkeypatch.setattr(pipeline, "read_bytes", slow_down)
+    real = pipeline.read_bytes
+    monkeypatch.setattr(pipeline, "read_bytes", failing_reads(s3_feed, lambda location: location.endswith("/booking.jsonl")))
     with pytest.raises(Exception, match=r"S3 landing get s3://emr-landing/clinic-a/booking\.jsonl: SlowDown"):
         process(store, day.isoformat(), 2)
     assert quarantined(store, "cloud") == []
@@ -204,3 +194,19 @@ def test_an_object_replaced_with_new_content_is_processed_again(s3_feed, store):
     assert spans_on(store, "cloud", "S1", day.isoformat()) == [(f"{day}T08:00Z", f"{day}T12:00Z")]
     assert process(store, day.isoformat(), 2).files == 0  # processed once
     assert quarantined(store, "cloud") == []
+
+
+def failing_reads(s3_feed, when):  # noqa: ANN001, ANN201
+    """`pipeline.read_bytes` with the S3 server answering 503 to every request of a read of a
+    location `when` picks (the server's switches fail every request: one read at a time)."""
+    real, one_at_a_time = pipeline.read_bytes, threading.Lock()
+
+    def read(location):  # noqa: ANN001, ANN202
+        with one_at_a_time:
+            if when(location):
+                s3_feed.switches.error_status, s3_feed.switches.error_count = 503, 10
+            try:
+                return real(location)
+            finally:
+                s3_feed.switches.error_status, s3_feed.switches.error_count = None, None
+    return read
