@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 _DIGIT = re.compile(r"\d")
-EMAIL = re.compile(r"[A-Za-z0-9._%+*\-]+(?:@|%40)[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+")
+EMAIL = re.compile(r"[\w.%+*\-]+(?:@|%40)[\w\-]+(?:\.[\w\-]+)+")  # \w: letters of any script (Éva@bücher.de)
 # `+` or its URL encoding, then an E.164 number (at most 15 digits, not part of a longer run)
 PHONE = re.compile(r"(?<![\w%])(?:\+|%2B)\d{7,15}(?!\d)", re.IGNORECASE)
 # bare digits where a key says they are a number: `msisdn=4915...`, `"to": "4915..."`

@@ -29,6 +29,7 @@ from halo_platform.core.redact import RedactingFilter, mask_text
         ('{"to": "4915123456789"}', "4915123456789", '"to": "4915******789"'),
         ('"ada.lovelace@example.com" is an invalid email address.', "ada.lovelace@", "a***@example.com"),
         ("to=ada%40example.com&x=%2B33612345678", "33612345678", "a***%40example.com"),
+        ("sent to Éva.Kovács@bücher.de", "va.Kov", "É***@bücher.de"),  # letters beyond ASCII (were left whole or in part)
         ("GET /account/get-balance?api_key=vkey&api_secret=vsecret", "vsecret", "api_secret=***"),
         ("could not connect to postgresql://payments:hunter2secret@10.0.0.5/db", "hunter2", "postgresql://payments:***@10.0.0.5/db"),
         ("mysql+pymysql://root:p@ss@db:3306/x refused", "p@ss", "mysql+pymysql://root:***@db:3306/x"),
