@@ -54,6 +54,7 @@ setup(
         "dev": [
             "pytest==9.2.0",
             "pytest-timeout==2.4.0",
+            "pytest-xdist==3.8.0",
             "hypothesis==6.170.15",
             "ruff==0.17.5",
             "moto[server,s3]==5.2.5",
