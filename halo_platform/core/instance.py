@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Sequence
 
 import dagster as dg
-from dagster._core.storage.event_log import sqlite as dg_sqlite
-from dagster._core.storage.event_log.schema import SqlEventLogStorageTable
 
 from halo_platform.core.settings import PROJECT_ROOT, get_settings
 
@@ -25,8 +22,8 @@ PLANNED_EVENTS_SWITCH = "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"
 # the event storage in batches of up to this many. Dagster reads the switch in the process that
 # executes the run, each time it stores an event. PostgreSQL's storage writes a batch in one
 # INSERT and one asset-table update: the 540 materializations of a first load (60 dates x 3 feeds
-# x 3 assets) took 16-18 s one by one on the local PostgreSQL, 1.7-1.8 s batched. Dagster's SQLite
-# storage has no batch write; the local instance's (SqliteEventLogStorage, below) has one.
+# x 3 assets) took 16-18 s one by one on the local PostgreSQL, 1.7-1.8 s batched. SQLite's storage
+# has no batch write (it stores them one by one, as without the switch).
 EVENT_BATCH_SWITCH = "DAGSTER_EVENT_BATCH_SIZE"
 EVENT_BATCH_SIZE = 1000
 
@@ -50,60 +47,3 @@ def dagster_instance() -> dg.DagsterInstance:
     os.environ["DAGSTER_HOME"] = str(home)
     dagster_environment()
     return dg.DagsterInstance.get()
-
-
-# The events a batch write below takes: what a step records per partition. Other kinds (a failed
-# materialization, a run's status) go through Dagster's own writes, one by one.
-BATCHED_ASSET_EVENTS = frozenset({dg.DagsterEventType.ASSET_MATERIALIZATION, dg.DagsterEventType.ASSET_OBSERVATION,
-                                  dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED})
-BATCHED_CHECK_EVENTS = frozenset({dg.DagsterEventType.ASSET_CHECK_EVALUATION, dg.DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED})
-
-
-class SqliteEventLogStorage(dg_sqlite.SqliteEventLogStorage):
-    """Dagster's SQLite event log, with a batch write. Dagster's own stores a batch event by event,
-    each in two transactions (the run's file and the cross-run index), each on a new engine: the
-    540 materializations of a 1M-event EMR run (60 dates x 3 feeds x 3 assets) took 5.3-10.7 s of
-    it. A batch is written here as Dagster's PostgreSQL storage writes one: the run's rows in one
-    transaction, then their index rows, partition tags and the assets' latest entries in another;
-    each check event then updates its check's executions, as one by one. `base_dir` defaults to
-    Dagster's own folder under DAGSTER_HOME, so an instance switched to this class keeps its history."""
-
-    @classmethod
-    def config_type(cls) -> dict:
-        return {"base_dir": dg.Field(dg.StringSource, is_required=False)}
-
-    @classmethod
-    def from_config_value(cls, inst_data, config_value) -> SqliteEventLogStorage:  # noqa: ANN001
-        base_dir = config_value.get("base_dir")
-        if not base_dir:
-            if not os.environ.get("DAGSTER_HOME"):
-                raise dg.DagsterInvalidConfigError("event_log_storage: set DAGSTER_HOME or config.base_dir", [], config_value)
-            base_dir = os.path.join(os.environ["DAGSTER_HOME"], "history", "runs", "")
-        return cls(base_dir=base_dir, inst_data=inst_data)
-
-    def store_event_batch(self, events: Sequence[dg.EventLogEntry]) -> None:
-        kinds = [e.dagster_event_type for e in events]
-        if len({e.run_id for e in events}) != 1 or not BATCHED_ASSET_EVENTS.union(BATCHED_CHECK_EVENTS).issuperset(kinds):
-            super().store_event_batch(events)
-            return
-        rows = [self._event_to_row(e) for e in events]
-        with self.run_connection(events[0].run_id) as conn:
-            conn.execute(SqlEventLogStorageTable.insert(), rows)
-        insert = SqlEventLogStorageTable.insert().returning(SqlEventLogStorageTable.c.id, sort_by_parameter_order=True)
-        with self.index_transaction() as conn:
-            ids = list(conn.scalars(insert, rows))
-            stored = list(zip(events, ids, strict=True))
-            assets = [(e, i) for e, i in stored if e.dagster_event_type in BATCHED_ASSET_EVENTS]
-            self._store_asset_event_tags(conn, [e for e, _ in assets], [i for _, i in assets])
-            # each kind of event sets the same columns of its asset's entry: the last one of each
-            # kind, in the order of those last ones, leaves the entry as writing them all would
-            latest: dict[tuple, tuple[dg.EventLogEntry, int]] = {}
-            for event, event_id in assets:
-                key = (event.dagster_event.asset_key, event.dagster_event_type)
-                latest.pop(key, None)
-                latest[key] = (event, event_id)
-            for event, event_id in latest.values():
-                self._store_asset_event(conn, event, event_id)
-        for event, event_id in stored:
-            if event.dagster_event_type in BATCHED_CHECK_EVENTS:
-                self.store_asset_check_event(event, event_id)
