@@ -21,7 +21,7 @@ from halo_platform.access.guard import requires
 from halo_platform.availability import service
 from halo_platform.core.errors import HaloError
 from halo_platform.core.http import ChecksFirstRoute, resource
-from halo_platform.core.models import EARLIEST_DATE, LATEST_DATE, utcnow
+from halo_platform.core.models import EARLIEST_DATE, LATEST_DATE, iso_z, utcnow
 from halo_platform.core.store import StoreResource
 
 FHIR_JSON = "application/fhir+json"
@@ -78,17 +78,13 @@ def slot_id(schedule: str, slot_type: str, start: dt.datetime) -> str:
     return hashlib.sha256(f"{schedule}|{slot_type}|{start.isoformat()}".encode()).hexdigest()[:32]
 
 
-def z(value: dt.datetime) -> str:
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def bundle(self_url: str, base: str, schedule: str, slot_type: str, slots: list[tuple[dt.datetime, dt.datetime]]) -> dict:
     entries = []
     for start, end in slots:
         ident = slot_id(schedule, slot_type, start)
         entries.append({"fullUrl": f"{base}/fhir/Slot/{ident}", "search": {"mode": "match"}, "resource": {
             "resourceType": "Slot", "id": ident, "schedule": {"reference": f"Schedule/{schedule}"},
-            "serviceType": [{"text": slot_type}], "status": "free", "start": z(start), "end": z(end)}})
+            "serviceType": [{"text": slot_type}], "status": "free", "start": iso_z(start), "end": iso_z(end)}})
     found = {"resourceType": "Bundle", "type": "searchset", "total": len(entries), "link": [{"relation": "self", "url": self_url}]}
     if entries:  # FHIR JSON has no empty arrays: a search matching nothing has no `entry`
         found["entry"] = entries

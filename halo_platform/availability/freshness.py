@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from halo_platform.availability.bulk_sql import Codec
 from halo_platform.availability.feeds import Feed, get_feed
 from halo_platform.core.errors import HaloError
-from halo_platform.core.models import utcnow
+from halo_platform.core.models import iso_z, utcnow
 from halo_platform.core.store import StoreResource
 
 
@@ -27,7 +27,7 @@ class Freshness:
 
     def as_json(self) -> dict:
         def z(value: dt.datetime | None) -> str | None:
-            return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+            return iso_z(value) if value else None
 
         return {"feed": self.feed, "applied_at": z(self.applied_at), "received_at": z(self.received_at), "lag_seconds": self.lag_seconds}
 

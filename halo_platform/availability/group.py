@@ -7,6 +7,8 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from halo_platform.core.models import iso_z
+
 MODES = ("any", "all")
 
 
@@ -17,10 +19,7 @@ class GroupSpan:
     provider_ids: tuple[str, ...]  # sorted: who is free throughout
 
     def as_json(self) -> dict:
-        def z(value: dt.datetime) -> str:
-            return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-        return {"start_at": z(self.start_at), "end_at": z(self.end_at), "provider_ids": list(self.provider_ids)}
+        return {"start_at": iso_z(self.start_at), "end_at": iso_z(self.end_at), "provider_ids": list(self.provider_ids)}
 
 
 def group_spans(spans: Mapping[str, list[tuple[dt.datetime, dt.datetime]]], mode: str) -> list[GroupSpan]:

@@ -22,7 +22,7 @@ from halo_platform.availability.tables import AvailableSpan, EmrQuarantine, EmrW
 from halo_platform.core.errors import HaloError, NotFoundError
 from halo_platform.core.files import replaced_whole
 from halo_platform.core.instance import dagster_instance
-from halo_platform.core.models import EARLIEST_DATE, LATEST_DATE
+from halo_platform.core.models import EARLIEST_DATE, LATEST_DATE, iso_z
 from halo_platform.core.store import StoreResource
 
 MAX_QUERY_DAYS = 366
@@ -130,10 +130,6 @@ class Span:
 
     def as_json(self) -> dict:
         return {"span_date": self.span_date.isoformat(), "start_at": iso_z(self.start_at), "end_at": iso_z(self.end_at)}
-
-
-def iso_z(value: dt.datetime) -> str:
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _known_feed(feed: str) -> None:

@@ -50,6 +50,11 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def iso_z(value: dt.datetime) -> str:
+    """An aware instant as the platform writes instants: UTC, whole seconds, `YYYY-MM-DDTHH:MM:SSZ`."""
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 #: the dates the platform takes from a caller (queries, runs, payloads): past them, the days a
 #: computation steps before or after leave Python's calendar (an OverflowError, not an answer)
 EARLIEST_DATE, LATEST_DATE = dt.date(1900, 1, 1), dt.date(2199, 12, 31)
