@@ -17,6 +17,7 @@ the cron runs every hour (then each real hour runs).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -68,11 +69,17 @@ class Due:
         return f"{self.schedule_id}:{self.tick.astimezone(dt.UTC).isoformat()}"
 
 
+@functools.lru_cache(maxsize=256)
+def _every_hour(cron: str) -> bool:
+    return croniter(cron).expanded[1] == ["*"]
+
+
 def repeated(cron: str, tick: dt.datetime) -> bool:
     """Whether `tick` (aware, in its schedule's timezone) is the second time its wall-clock time
     happens (the fall-back hour of a DST change) for a cron that names its hours: that time has
-    run already. A cron running every hour runs both real hours."""
-    if cron.split()[1] == "*":
+    run already. A cron running every hour runs both real hours, however its hour field says
+    it (`*`, `*/1`, `0-23`: croniter expands each to `*`)."""
+    if _every_hour(cron):
         return False
     wall = tick.replace(tzinfo=None)
     first, second = (wall.replace(tzinfo=tick.tzinfo, fold=f) for f in (0, 1))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import math
 import re
 import types
 from collections.abc import Callable, Mapping
@@ -21,7 +22,7 @@ import annotated_types
 import dagster as dg
 import pydantic
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo, field_validator
-from pydantic_core import to_jsonable_python
+from pydantic_core import PydanticCustomError, to_jsonable_python
 
 from halo_platform.core.errors import HaloError
 from halo_platform.core.models import EARLIEST_DATE, LATEST_DATE
@@ -49,6 +50,20 @@ def _not_a_boolean(value: Any) -> Any:
     # JSON `true` is a number to Python (bool subclasses int): refused before the number parse.
     if isinstance(value, bool):
         raise ValueError("a number is expected, not a boolean")
+    return value
+
+
+def _finite(value: Any) -> Any:
+    """A number (or its text) that is NaN or infinite is refused as such, before bounds are
+    checked: NaN fails `le=100` too, with a reason that sends the user after the wrong fix."""
+    value = _not_a_boolean(value)
+    if isinstance(value, str | float):
+        try:
+            number = float(value)
+        except (ValueError, OverflowError):
+            return value  # not a number at all: the float parse says so
+        if not math.isfinite(number):
+            raise PydanticCustomError("finite_number", "Input should be a finite number")
     return value
 
 
@@ -87,7 +102,7 @@ Money = Annotated[Decimal, BeforeValidator(_not_a_boolean),
 way in, a decimal string (e.g. "0.01") on the wire; NaN, Infinity and booleans are refused."""
 
 Integer = Annotated[int, BeforeValidator(_not_a_boolean)]
-Number = Annotated[float, BeforeValidator(_not_a_boolean), Field(allow_inf_nan=False)]
+Number = Annotated[float, BeforeValidator(_finite), Field(allow_inf_nan=False)]
 
 
 def _distinct(names: list[str]) -> list[str]:

@@ -21,6 +21,10 @@ from halo_platform.core.errors import HaloError
 XLSX_MAX_ROWS = 1_048_576
 MAX_CELL_CHARS = 32_767  # Excel refuses longer text in a cell
 _EXCEL_EPOCH_DAYS = 25_569  # 1970-01-01 as an Excel serial day (1900 date system)
+# The 1900 date system counts a 29 February 1900 (serial 60) that never was: the days before
+# 1900-03-01 (-25,508 days from 1970) are one serial lower than counted from 1970. It holds
+# 1900-01-01 (serial 1) to 9999-12-31 (days from 1970, inclusive).
+_EXCEL_FAKE_LEAP_DAY, _EXCEL_FIRST_DAY, _EXCEL_LAST_DAY = -25_508, -25_567, 2_932_896
 _DATE_STYLE, _DATETIME_STYLE = 1, 2
 # What XML 1.0 has no character for: the C0 controls but tab, line feed and carriage return, and
 # the noncharacters U+FFFE and U+FFFF (valid UTF-8: a warehouse stores and returns them). The
@@ -107,17 +111,32 @@ def _cells(column: pa.Array, name: str) -> pa.Array:
         finite = pc.if_else(pc.is_finite(column), column, pa.scalar(None, kind))
         return _wrap(pc.cast(finite, pa.string()), "<c><v>", "</v></c>")
     if pa.types.is_date(kind):
-        days = pc.add(pc.cast(pc.cast(column, pa.date32()), pa.int32()), _EXCEL_EPOCH_DAYS)
-        return _wrap(pc.cast(days, pa.string()), f'<c s="{_DATE_STYLE}"><v>', "</v></c>")
+        days = pc.cast(pc.cast(column, pa.date32()), pa.int32())
+        serial = pc.add(days, pc.if_else(pc.less(days, _EXCEL_FAKE_LEAP_DAY), _EXCEL_EPOCH_DAYS - 1, _EXCEL_EPOCH_DAYS))
+        return _serial_or_text(column, days, serial, _DATE_STYLE)
     if pa.types.is_timestamp(kind):
         micros = pc.cast(pc.cast(column, pa.timestamp("us", kind.tz)), pa.int64())
-        serial = pc.add(pc.divide(pc.cast(micros, pa.float64()), 86_400e6), float(_EXCEL_EPOCH_DAYS))
-        return _wrap(pc.cast(serial, pa.string()), f'<c s="{_DATETIME_STYLE}"><v>', "</v></c>")
+        days = pc.floor(pc.divide(pc.cast(micros, pa.float64()), 86_400e6))
+        epoch = pc.if_else(pc.less(days, _EXCEL_FAKE_LEAP_DAY), float(_EXCEL_EPOCH_DAYS - 1), float(_EXCEL_EPOCH_DAYS))
+        serial = pc.add(pc.divide(pc.cast(micros, pa.float64()), 86_400e6), epoch)
+        return _serial_or_text(column, days, serial, _DATETIME_STYLE)
     try:
         text = pc.cast(column, pa.string())
     except pa.ArrowNotImplementedError:
         raise HaloError(f"column {name!r} ({kind}) cannot be written to xlsx; use csv or parquet") from None
     return _wrap(_text(text), '<c t="inlineStr"><is><t xml:space="preserve">', "</t></is></c>")
+
+
+def _serial_or_text(column: pa.Array, days: pa.Array, serial: pa.Array, style: int) -> pa.Array:
+    """Dates and times as Excel serials (`days`: since 1970-01-01), styled; one Excel cannot hold
+    (before 1900 or after 9999) as its ISO text, rather than a serial that means another day."""
+    held = pc.fill_null(pc.and_(pc.greater_equal(days, _EXCEL_FIRST_DAY), pc.less_equal(days, _EXCEL_LAST_DAY)), True)
+    as_serial = _wrap(pc.cast(serial, pa.string()), f'<c s="{style}"><v>', "</v></c>")
+    if pc.all(held).as_py():
+        return as_serial
+    text = pc.replace_substring_regex(pc.cast(column, pa.string()), r"\.0+(Z?)$", r"\1")  # no ".000000"
+    as_text = _wrap(_text(text), '<c t="inlineStr"><is><t xml:space="preserve">', "</t></is></c>")
+    return pc.if_else(held, as_serial, as_text)
 
 
 def _rows_xml(batch: pa.RecordBatch) -> memoryview:

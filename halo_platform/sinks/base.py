@@ -76,12 +76,18 @@ class DeliveryOutcome:
 
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+_MAX_NAME = 200
 
 
 def safe_name(name: str) -> str:
-    """A file name that cannot escape its folder: no separators, no leading dots."""
+    """A file name that cannot escape its folder: no separators, no leading dots; at most
+    `_MAX_NAME` characters, cut in the stem so that the extension stays."""
     cleaned = _SAFE_NAME.sub("_", Path(str(name)).name).lstrip(".")
-    return cleaned[:200] or "unnamed"
+    if len(cleaned) > _MAX_NAME:
+        stem, dot, ext = cleaned.rpartition(".")
+        keep = f"{dot}{ext}" if stem and len(ext) < 16 else ""
+        cleaned = cleaned[:_MAX_NAME - len(keep)] + keep
+    return cleaned or "unnamed"
 
 
 def name_of_title(title: str) -> str:

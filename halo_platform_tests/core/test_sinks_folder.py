@@ -87,3 +87,12 @@ def test_the_resource_keeps_its_built_sinks_until_their_settings_change(tmp_path
     assert (outcome.status, outcome.attempts) == ("DELIVERED", 1)
     path.write_text(f"sinks:\n  out: {{kind: folder, path: '{tmp_path / 'b'}'}}\n")
     assert sinks.get("out") is not first and sinks.get("out").path == str(tmp_path / "b")
+
+
+@pytest.mark.parametrize("raw", ["r" * 300 + ".csv", "../" + "é" * 250 + ".xlsx", "x" * 199 + ".parquet"])
+def test_a_long_target_name_is_cut_before_its_extension_never_through_it(raw):
+    """A name over the 200-character cap keeps its extension (the recipient opens `.csv` as CSV):
+    the stem is what is cut. Before, the cut took the extension off (`rrr...r`, no `.csv`)."""
+    cleaned = safe_name(raw)
+    suffix = raw.rsplit(".", 1)[1]
+    assert len(cleaned) <= 200 and cleaned.endswith("." + suffix) and "/" not in cleaned

@@ -159,3 +159,30 @@ def test_a_report_reaches_a_sink_without_file_room_as_a_link_recorded_in_its_del
     (post,) = http_fake.requests.snapshot()
     assert "<https://files.example.com/r/campaign_alerts_2024-05-10.csv|campaign_alerts_2024-05-10.csv>" in post.json()["text"]
     assert stored.read_text().startswith("campaign_id,name,owner_email,alert")
+
+
+def test_xlsx_dates_of_early_1900_keep_their_day_and_dates_excel_cannot_hold_are_iso_text(tmp_path):
+    """Excel's 1900 date system counts a 29 February 1900 that never was (serial 60): a serial
+    counted from 1970 is one day late for every date before 1900-03-01, and a date before 1900 has
+    no serial at all. Before, 1900-01-01 came out as serial 2 (read back 1900-01-02) and 1899-12-31
+    as serial 1 (1900-01-01): a silently shifted day. Dates Excel cannot hold are ISO text now."""
+    con = duckdb_connection(tmp_path)
+    con.execute("""CREATE TABLE result AS SELECT * FROM (VALUES
+        (DATE '1900-01-01', TIMESTAMP '1900-01-01 06:00:00'), (DATE '1900-02-28', TIMESTAMP '1900-02-28 23:00:00'),
+        (DATE '1900-03-01', TIMESTAMP '1900-03-01 00:00:00'), (DATE '2024-02-29', TIMESTAMP '2024-02-29 12:30:00'),
+        (DATE '1899-12-31', TIMESTAMP '1899-12-31 18:00:00'), (NULL, NULL)
+    ) t(day, "at")""")
+    path = tmp_path / "dates.xlsx"
+    write_output(con, path, "xlsx")
+    sheet = openpyxl.load_workbook(path)["report"]
+    assert list(sheet.iter_rows(min_row=2, values_only=True)) == [
+        (dt.datetime(1900, 1, 1), dt.datetime(1900, 1, 1, 6)),
+        (dt.datetime(1900, 2, 28), dt.datetime(1900, 2, 28, 23)),
+        (dt.datetime(1900, 3, 1), dt.datetime(1900, 3, 1)),
+        (dt.datetime(2024, 2, 29), dt.datetime(2024, 2, 29, 12, 30)),
+        ("1899-12-31", "1899-12-31 18:00:00"),
+        (None, None),
+    ]
+    with zipfile.ZipFile(path) as zf:  # the serials Excel itself gives these days
+        serials = re.findall(rb'<c s="1"><v>([^<]*)</v>', zf.read("xl/worksheets/sheet1.xml"))
+    assert serials[:4] == [b"1", b"59", b"61", b"45351"]

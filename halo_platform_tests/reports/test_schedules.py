@@ -570,3 +570,13 @@ def test_a_broken_schedule_that_owes_no_missed_tick_alerts_once_not_at_each_of_i
         conn.execute(sa.text("UPDATE task_schedules SET task = 'campaign_alerts' WHERE schedule_id = 'broken'"))
     assert evaluate(hour + dt.timedelta(hours=2, minutes=5, seconds=10)) == [f"broken:{(hour + dt.timedelta(hours=2, minutes=5)).isoformat()}"]
     assert json.loads(evaluate.cursor)["skipped"] == {}
+
+
+@pytest.mark.parametrize("cron", ["0 */1 * * *", "0 0-23 * * *", "0 0-23/1 * * *"])
+def test_an_hourly_cron_written_with_a_step_or_a_full_range_runs_both_real_hours_of_a_fall_back(cron):
+    """`0 */1 * * *` and `0 0-23 * * *` are `0 * * * *` in other words: every hour, so on New York's
+    fall-back night (01:00 EDT and 01:00 EST) both real hours run, as for `0 * * * *`. Before, only
+    a literal `*` counted as every hour: the second 01:00 (06:00 UTC) was dropped as a repeat."""
+    after, until = at(2026, 11, 1, 4, 30), at(2026, 11, 1, 7, 0)
+    expected = [at(2026, 11, 1, 5, 0), at(2026, 11, 1, 6, 0), at(2026, 11, 1, 7, 0)]
+    assert [t.astimezone(UTC) for t in due_ticks(cron, "America/New_York", after, until)] == expected

@@ -214,3 +214,14 @@ def test_a_failing_run_prints_one_error_line_not_the_dagster_log(failure, wareho
     errors = [line for line in out + err if line.startswith("error: ")]
     assert len(errors) == 1, proc.stdout + proc.stderr
     assert len(out) + len(err) <= 5, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("value", ["NaN", float("nan"), "Infinity", "-inf", float("inf"), float("-inf")])
+@pytest.mark.parametrize("field", ["budget_threshold_pct", "rearm_hours"])
+def test_a_nan_or_infinite_number_is_refused_as_not_finite_not_as_out_of_range(field, value):
+    """NaN and Infinity are not numbers a payload takes (reports.md): the reason says so, as it does
+    for money. Before, the bounds were checked first: NaN was refused as "less than or equal to
+    100" and -Infinity as "greater than 0", reasons that send the user after the wrong fix."""
+    with pytest.raises(HaloError) as caught:
+        get_task("campaign_alerts").validate_payload({field: value})
+    assert caught.value.detail == [{"field": field, "reason": "Input should be a finite number"}]
