@@ -15,12 +15,13 @@ from types import ModuleType
 import sqlalchemy as sa
 
 from halo_platform.access import tables as access
+from halo_platform.alerts import tables as alerts
 from halo_platform.availability import tables as availability
 from halo_platform.core.models import Base
 from halo_platform.delivery import tables as delivery
 from halo_platform.reports import tables as reports
 
-TABLES: dict[str, ModuleType] = {"access": access, "reports": reports, "availability": availability, "delivery": delivery}
+TABLES: dict[str, ModuleType] = {"access": access, "alerts": alerts, "reports": reports, "availability": availability, "delivery": delivery}
 VERSIONS = Path(__file__).with_name("core") / "migrations" / "versions"
 
 

@@ -4,25 +4,32 @@ An alert holds no personal data and no secret: what it shows is masked as logs a
 in URLs. It goes to its sinks in parallel and waits for them at most `ALERT_DEADLINE_SECONDS`,
 so that a hung sink holds back neither the healthy ones nor the next alerts.
 
-Alerting never recurses: a failure here is logged and swallowed, never re-alerted.
+Alerting never recurses: a failure here is logged and swallowed, never re-alerted. Given the
+operational store, an alert a sink failed to take (at once or in the background) is kept there and
+sent to that sink again by a later tick of `alert_retry_sensor` (`alerts.outbox`).
 """
 
 from __future__ import annotations
 
 import collections
 import datetime as dt
+import functools
 import json
 import logging
 import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from halo_platform.alerts import outbox
+from halo_platform.alerts.outbox import Letter
 from halo_platform.core.models import utcnow
 from halo_platform.core.redact import error_line, mask_text
 from halo_platform.core.settings import get_settings
+from halo_platform.core.store import StoreResource
 from halo_platform.sinks import Delivery, DeliveryOutcome, SinksResource
 from halo_platform.sinks.base import name_of_title
 
@@ -73,21 +80,22 @@ def format_alert(alert: Alert, ui_url: str) -> tuple[str, str]:
 
 
 def send_alert(alert: Alert, sinks: SinksResource, to: list[str] | None = None,
-               deadline: float | None = None) -> list[DeliveryOutcome]:
+               deadline: float | None = None, store: StoreResource | None = None) -> list[DeliveryOutcome]:
     """Send to the sinks named `to` (default: `HALO_ALERTS`) of `sinks`; returns the delivery
     outcomes (see `send_alerts`). Never raises."""
-    return send_alerts([alert], sinks, to, deadline)
+    return send_alerts([alert], sinks, to, deadline, store)
 
 
 def send_alerts(alerts: list[Alert], sinks: SinksResource, to: list[str] | None = None,
-                deadline: float | None = None) -> list[DeliveryOutcome]:
+                deadline: float | None = None, store: StoreResource | None = None) -> list[DeliveryOutcome]:
     """Send each alert to the sinks named `to` (default: `HALO_ALERTS`) of `sinks`, all at once
     (a thread per alert and sink), and wait for them at most `deadline` seconds (default
     `ALERT_DEADLINE_SECONDS`). Returns the outcomes, alert by alert, sink by sink: DELIVERED,
     FAILED, or PENDING for a sink that had not answered by the deadline, or that still has earlier
     alerts in hand (it is not waited for again until it has answered them): its delivery goes on
     in the background, with the sink's own bounded attempts, and its result is logged.
-    An unusable sink (unknown, misconfigured) is logged and has no outcome. Never raises."""
+    An unusable sink (unknown, misconfigured) is logged and has no outcome. With `store`, an alert
+    a sink failed to take is kept there for `alert_retry_sensor` to send again. Never raises."""
     if not alerts:
         return []
     settings = get_settings()
@@ -99,14 +107,59 @@ def send_alerts(alerts: list[Alert], sinks: SinksResource, to: list[str] | None 
             log.error("alert sink %s unusable: %s", name, error_line(str(exc), MAX_ERROR_CHARS)[0])
             continue
         names.append(name)
+    if store is not None and names:
+        try:  # opened (and migrated) here, not by the delivery threads at the same time
+            store.engine  # noqa: B018
+        except Exception as exc:  # noqa: BLE001 - alerting must not recurse
+            log.error("alerts a sink fails to take will not be kept for a retry: %s", error_line(mask_text(str(exc)), MAX_ERROR_CHARS)[0])
+            store = None
+    letters = [(mask_text(alert.title), _letter(alert, settings.dagster_ui_url)) for alert in alerts]
+    return _send([(title, letter, name, None if store is None else functools.partial(_hold, store, name, letter))
+                  for title, letter in letters for name in names], sinks, deadline)
+
+
+def resend_due(sinks: SinksResource, store: StoreResource, deadline: float | None = None) -> list[DeliveryOutcome]:
+    """Send the alerts whose retry is due (`outbox.take_due`) to the sink that failed to take each,
+    as `send_alerts` sends; each ends settled in the store (`outbox.settle`), in the background
+    when it outlives the deadline. Returns the outcomes; an unusable sink's retry fails."""
+    now = utcnow()
+    items = []
+    for retry in outbox.take_due(store, now):
+        settle = functools.partial(_settle, store, retry)
+        try:
+            sinks.get(retry.sink)
+        except Exception as exc:  # noqa: BLE001 - alerting must not recurse
+            detail = error_line(str(exc), MAX_ERROR_CHARS)[0]
+            log.error("alert sink %s unusable: %s", retry.sink, detail)
+            settle(DeliveryOutcome(retry.sink, "FAILED", 0, [], f"unusable: {detail}"))
+            continue
+        items.append((retry.letter.subject, retry.letter, retry.sink, settle))
+    return _send(items, sinks, deadline)
+
+
+def _hold(store: StoreResource, name: str, letter: Letter, outcome: DeliveryOutcome | None) -> None:
+    if outcome is None or outcome.status != "DELIVERED":
+        outbox.hold(store, name, letter, outcome.detail if outcome else "sink unusable", utcnow())
+        log.warning("alert %r to %s kept for a retry", letter.subject, name)
+
+
+def _settle(store: StoreResource, retry: outbox.Retry, outcome: DeliveryOutcome | None) -> None:
+    delivered = outcome is not None and outcome.status == "DELIVERED"
+    if outbox.settle(store, retry, delivered, outcome.detail if outcome else "sink unusable", utcnow()):
+        log.error("alert %r to %s given up after %d failed rounds since %s", retry.letter.subject, retry.sink,
+                  retry.failures + 1, retry.first_failed_at.isoformat())
+
+
+def _send(items: list[tuple[str, Letter, str, Callable | None]], sinks: SinksResource,
+          deadline: float | None) -> list[DeliveryOutcome]:
+    """Deliver each (title, letter, sink name, what to call with its outcome) on a thread of its
+    own, waiting at most `deadline` seconds (see `send_alerts`)."""
+    if not items:
+        return []
     deadline = ALERT_DEADLINE_SECONDS if deadline is None else deadline
     # The JSON records live until the last delivery that may read them is over, the background ones too.
     folder = Path(tempfile.mkdtemp(prefix="halo-alert-"))
-    deliveries = [(alert, _delivery(alert, settings.dagster_ui_url, folder)) for alert in alerts]
-    attempts = [_Attempt(mask_text(alert.title), name, delivery, sinks) for alert, delivery in deliveries for name in names]
-    if not attempts:
-        shutil.rmtree(folder, ignore_errors=True)
-        return []
+    attempts = [_Attempt(title, name, _delivery(letter, folder), sinks, ended) for title, letter, name, ended in items]
     left = [len(attempts)]
     for attempt in attempts:
         attempt.start(lambda: _release(left, folder))
@@ -122,17 +175,22 @@ def send_alerts(alerts: list[Alert], sinks: SinksResource, to: list[str] | None 
     return outcomes
 
 
-def _delivery(alert: Alert, ui_url: str, folder: Path) -> Delivery:
+def _letter(alert: Alert, ui_url: str) -> Letter:
     subject, text = format_alert(alert, ui_url)
     # one file per alert, never overwriting another: a run may carry several failed checks, and the
     # same title comes again (every provider down for sms/*/* had been `_.json`, the name after its last /)
     # (its name is made of the masked title: sinks pass file names on)
     shown = redacted(alert)
     stamp = _unique_now().strftime("%Y%m%dT%H%M%S%fZ")
-    path = folder / (name_of_title(f"alert_{stamp}_{alert.run_id or 'norun'}_{shown.title}")[:150] + ".json")
-    path.write_text(json.dumps({**asdict(shown), "subject": subject, "text": text}, indent=2, default=str))
+    name = name_of_title(f"alert_{stamp}_{alert.run_id or 'norun'}_{shown.title}")[:150] + ".json"
+    return Letter(subject, text, name, json.dumps({**asdict(shown), "subject": subject, "text": text}, indent=2, default=str))
+
+
+def _delivery(letter: Letter, folder: Path) -> Delivery:
+    path = folder / letter.file_name
+    path.write_text(letter.record)
     # the text says what the JSON record holds: a chat sink with no link store sends the text alone
-    return Delivery(subject=subject, text=text, files=[path], files_optional=True)
+    return Delivery(subject=letter.subject, text=letter.text, files=[path], files_optional=True)
 
 
 _lock = threading.Lock()
@@ -162,8 +220,8 @@ class _Attempt:
     """One alert's delivery to one sink, on a daemon thread of its own (a hung sink's thread is
     bounded by the sink's attempts and timeouts; it must not keep a process from exiting)."""
 
-    def __init__(self, title: str, name: str, delivery: Delivery, sinks: SinksResource) -> None:
-        self.title, self.name, self.delivery, self.sinks = title, name, delivery, sinks
+    def __init__(self, title: str, name: str, delivery: Delivery, sinks: SinksResource, ended: Callable | None = None) -> None:
+        self.title, self.name, self.delivery, self.sinks, self.ended = title, name, delivery, sinks, ended
         self.key = (str(sinks.sinks_file or get_settings().sinks_file), name)
         self.done = threading.Event()
         self.outcome: DeliveryOutcome | None = None
@@ -194,6 +252,12 @@ class _Attempt:
             outcome = None
         finally:
             release()
+        if self.ended is not None:
+            try:  # recorded before anyone waiting sees the outcome
+                self.ended(outcome)
+            except Exception as exc:  # noqa: BLE001 - alerting must not recurse
+                log.error("alert %r to %s: its outcome was not recorded for a retry: %s", self.title, self.name,
+                          error_line(mask_text(str(exc)), MAX_ERROR_CHARS)[0])
         with _lock:
             self.outcome = outcome
             self.done.set()

@@ -7,6 +7,9 @@ together and wait for their sinks at most `send.ALERT_DEADLINE_SECONDS`; a run w
 longer than `SLOW_RUN_SECONDS` ends the tick (the sensor returns a SkipReason, after which Dagster
 moves the cursor past that run and leaves the next ones to the next tick), so that a tick stays
 well under Dagster's sensor timeout (60 s) and is saved: no alert is lost or sent twice.
+
+An alert a sink failed to take is kept in the operational store, and `alert_retry_sensor` sends it
+again to that sink on a later tick, until delivered (`alerts.outbox`).
 """
 
 from __future__ import annotations
@@ -15,8 +18,10 @@ import time
 
 import dagster as dg
 
-from halo_platform.alerts.send import Alert, send_alerts
+from halo_platform.alerts import outbox
+from halo_platform.alerts.send import Alert, resend_due, send_alerts
 from halo_platform.core.redact import mask_text
+from halo_platform.core.store import StoreResource
 from halo_platform.sinks import DeliveryOutcome, SinksResource
 
 # A run whose alerts took longer than this ends the tick: at most 4 quick runs, then one that
@@ -58,7 +63,8 @@ def end_of_tick(run_id: str, outcomes: list[DeliveryOutcome], seconds: float) ->
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Sends one alert per failed run of any job here to the HALO_ALERTS sinks, with a link to the run.",
 )
-def run_failure_alert_sensor(context: dg.RunFailureSensorContext, sinks: SinksResource) -> dg.SkipReason | None:
+def run_failure_alert_sensor(context: dg.RunFailureSensorContext, sinks: SinksResource,
+                             store: StoreResource) -> dg.SkipReason | None:
     started = time.monotonic()
     message = context.failure_event.message if context.failure_event else None
     step_errors = [e.event_specific_data.error for e in context.get_step_failure_events() if e.event_specific_data]
@@ -69,7 +75,7 @@ def run_failure_alert_sensor(context: dg.RunFailureSensorContext, sinks: SinksRe
         message = error.message
     run_id = context.dagster_run.run_id
     alerts = [alert_for_failed_run(context.dagster_run, message), *failed_check_alerts(context.instance, run_id)]
-    return end_of_tick(run_id, send_alerts(alerts, sinks), time.monotonic() - started)
+    return end_of_tick(run_id, send_alerts(alerts, sinks, store=store), time.monotonic() - started)
 
 
 ALERT_ON_WARN = "halo/alert"
@@ -112,7 +118,19 @@ def failed_check_alerts(instance: dg.DagsterInstance, run_id: str) -> list[Alert
     description="After each successful run, alerts the HALO_ALERTS sinks on its failed ERROR asset checks "
     "(and WARN checks that ask for it). Failed runs' checks are alerted by run_failure_alert_sensor.",
 )
-def asset_check_alert_sensor(context: dg.RunStatusSensorContext, sinks: SinksResource) -> dg.SkipReason | None:
+def asset_check_alert_sensor(context: dg.RunStatusSensorContext, sinks: SinksResource,
+                             store: StoreResource) -> dg.SkipReason | None:
     started = time.monotonic()
-    outcomes = send_alerts(failed_check_alerts(context.instance, context.dagster_run.run_id), sinks)
+    outcomes = send_alerts(failed_check_alerts(context.instance, context.dagster_run.run_id), sinks, store=store)
     return end_of_tick(context.dagster_run.run_id, outcomes, time.monotonic() - started)
+
+
+@dg.sensor(
+    name="alert_retry_sensor",
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Sends again each alert a HALO_ALERTS sink failed to take, to that sink alone, backing off, "
+    "until it is delivered (then never again) or 24 h have passed.",
+)
+def alert_retry_sensor(sinks: SinksResource, store: StoreResource) -> dg.SkipReason:
+    return dg.SkipReason(outbox.summary([(o.sink, o.status) for o in resend_due(sinks, store)]))

@@ -111,7 +111,7 @@ def emr_landing_sensor(context: dg.SensorEvaluationContext, store: StoreResource
         except HaloError as exc:
             unreadable[feed.name] = error_line(str(exc))[0]
             context.log.error(f"emr feed {feed.name}: landing not read: {unreadable[feed.name]}")
-    send_alerts(unreadable_alerts(context.cursor, unreadable), sinks)
+    send_alerts(unreadable_alerts(context.cursor, unreadable), sinks, store=store)
     cursor = json.dumps(unreadable, sort_keys=True)
     if not found and idle:
         new = missing_feeds(context.instance, [r.tags["dagster/asset_partition_range_start"].split("|")[1] for r in idle])

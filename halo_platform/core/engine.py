@@ -30,7 +30,8 @@ CHECKPOINT_SECONDS = 0.2
 
 
 def make_engine(url: str) -> Engine:
-    """An engine for the store at `url` (not migrated: `core.store.migrate` does that)."""
+    """An engine for the store at `url` (not migrated: `core.store.migrate` does that). Its errors
+    name no bound value (`hide_parameters`): the values are personal data, the errors are logged."""
     parsed = sa.make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if sqlite3.sqlite_version_info < SQLITE_AT_LEAST:
@@ -39,7 +40,7 @@ def make_engine(url: str) -> Engine:
         file = parsed.database if parsed.database and parsed.database != ":memory:" else None
         if file is not None:
             Path(file).parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
+        engine = sa.create_engine(url, hide_parameters=True, connect_args={"timeout": 60, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_conn, _record):  # noqa: ANN001
@@ -61,7 +62,7 @@ def make_engine(url: str) -> Engine:
         if file is not None:  # looked up at each commit: a forked child's commits wake its own checkpointer
             event.listen(engine, "commit", lambda _conn: _checkpointer(file).wrote.set())
         return engine
-    kwargs: dict = {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20}
+    kwargs: dict = {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20, "hide_parameters": True}
     if parsed.get_backend_name() in ("mysql", "mariadb"):
         kwargs["isolation_level"] = "READ COMMITTED"
     return sa.create_engine(url, **kwargs)

@@ -243,7 +243,7 @@ def _stream_schema(batches: list[pa.RecordBatch], names: list[str], complete: bo
 
 def _sqlalchemy_batches(url: str, sql: str, params: Mapping[str, Any], batch_rows: int) -> pa.RecordBatchReader:
     sqlite = sa.make_url(url).get_backend_name() == "sqlite"
-    engine = sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args=_sqlite_typed_connect_args() if sqlite else {})
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool, hide_parameters=True, connect_args=_sqlite_typed_connect_args() if sqlite else {})
     conn = engine.connect().execution_options(stream_results=True, yield_per=batch_rows)
     result = conn.execute(sa.text(sql), dict(params))
     names = list(result.keys())

@@ -44,7 +44,7 @@ CREATE OR REPLACE TABLE campaign_spend(campaign_id TEXT, spend_date DATE, amount
 
 
 def _replace(url: str, tables: Sequence[sa.Table], rows: Sequence[Sequence[dict]]) -> None:
-    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool, hide_parameters=True)
     try:
         with engine.begin() as conn:
             for table in reversed(tables):

@@ -119,7 +119,7 @@ def build_sensors(jobs: Sequence) -> list[dg.SensorDefinition]:
     )
     def task_schedule_sensor(context: dg.SensorEvaluationContext, store: StoreResource, sinks: SinksResource) -> dg.SensorResult:
         requests, cursor = evaluate_schedules(store, utcnow(), context.cursor)
-        send_alerts(skipped_alerts(context.cursor, cursor), sinks)
+        send_alerts(skipped_alerts(context.cursor, cursor), sinks, store=store)
         if not requests:
             return dg.SensorResult(skip_reason=dg.SkipReason("no schedule tick is due"), cursor=cursor)
         return dg.SensorResult(run_requests=requests, cursor=cursor)

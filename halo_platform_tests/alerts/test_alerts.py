@@ -8,6 +8,7 @@ import dagster as dg
 
 from halo_platform.alerts import Alert, format_alert, send_alert
 from halo_platform.alerts.sensors import asset_check_alert_sensor, run_failure_alert_sensor
+from halo_platform.core.store import StoreResource
 from halo_platform.sinks import SinksResource
 
 
@@ -60,11 +61,11 @@ def run_and_alert(job: dg.JobDefinition, instance: dg.DagsterInstance) -> dg.Exe
     assert not result.success
     run = instance.get_run_by_id(result.run_id)
     failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_FAILURE)
-    context = dg.build_run_status_sensor_context(
+    with dg.build_run_status_sensor_context(
         sensor_name="run_failure_alert_sensor", dagster_instance=instance, dagster_run=run, dagster_event=failure,
-        resources={"sinks": SinksResource()},
-    ).for_run_failure()
-    run_failure_alert_sensor(context)
+        resources={"sinks": SinksResource(), "store": StoreResource()},
+    ) as context:
+        run_failure_alert_sensor(context.for_run_failure())
     return result
 
 
@@ -110,11 +111,11 @@ def test_failed_error_checks_and_marked_warn_checks_alert_once_each(halo_env):
                                 instance=instance)
         run = instance.get_run_by_id(result.run_id)
         success = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_SUCCESS)
-        context = dg.build_run_status_sensor_context(
+        with dg.build_run_status_sensor_context(
             sensor_name="asset_check_alert_sensor", dagster_instance=instance, dagster_run=run,
-            dagster_event=success, resources={"sinks": SinksResource()},
-        )
-        outcome = asset_check_alert_sensor(context)
+            dagster_event=success, resources={"sinks": SinksResource(), "store": StoreResource()},
+        ) as context:
+            outcome = asset_check_alert_sensor(context)
     assert outcome is None  # sent at once: Dagster goes on with the tick's next run (a SkipReason would end the tick)
     texts = sorted(json.loads(f.read_text())["text"] for f in (Path(halo_env["HALO_HOME"]) / "alerts").iterdir())
     assert len(texts) == 2

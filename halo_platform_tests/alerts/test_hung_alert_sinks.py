@@ -21,6 +21,7 @@ import yaml
 
 from halo_platform.alerts import Alert, send, send_alert, sensors
 from halo_platform.alerts.sensors import run_failure_alert_sensor
+from halo_platform.core.store import StoreResource
 from halo_platform.sinks import SinksResource
 
 DEADLINE = 1.0
@@ -125,8 +126,9 @@ def test_the_failure_sensor_alerts_each_failed_run_once_and_a_hung_sink_keeps_it
 
     def tick(cursor: str | None) -> tuple:  # (the tick's SensorExecutionData, how long it took)
         began = time.monotonic()
-        context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"sinks": SinksResource()})
-        return run_failure_alert_sensor.evaluate_tick(context), time.monotonic() - began
+        with dg.build_sensor_context(instance=instance, cursor=cursor,
+                                     resources={"sinks": SinksResource(), "store": StoreResource()}) as context:
+            return run_failure_alert_sensor.evaluate_tick(context), time.monotonic() - began
 
     with dg.instance_for_test() as instance:
         first, _ = tick(None)  # the sensor starts after the runs it has already seen

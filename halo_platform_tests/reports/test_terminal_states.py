@@ -85,7 +85,7 @@ def test_a_failed_blocking_check_blocks_every_delivery_and_alerts(guarded_orders
     assert run.tags[MAX_RETRIES_TAG] == "0"  # the same data would block again
 
     event = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)[-1].dagster_event
-    for name, resources in (("task_request_failure_sensor", {"store": store}), ("run_failure_alert_sensor", {"sinks": SinksResource()})):
+    for name, resources in (("task_request_failure_sensor", {"store": store}), ("run_failure_alert_sensor", {"sinks": SinksResource(), "store": store})):
         with dg.build_run_status_sensor_context(sensor_name=name, dagster_event=event, dagster_instance=instance,
                                                 dagster_run=run, resources=resources) as context:
             defs.resolve_sensor_def(name)(context.for_run_failure())
