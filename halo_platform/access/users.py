@@ -18,7 +18,7 @@ from halo_platform.access.tables import LoginFailure, User, UserSession
 from halo_platform.core.errors import ConflictError, HaloError, NotFoundError
 from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
-from halo_platform.core.text import unstorable
+from halo_platform.core.text import lone_surrogate, unstorable
 
 # what each role may do, in API scopes: viewer reads everything; operator also requests tasks
 # (and edits schedules); admin everything (routing, providers, keys, users)
@@ -51,6 +51,8 @@ def _check_password(password: str) -> str:
         raise HaloError(f"password: at least {MIN_PASSWORD_LENGTH} characters")
     if len(password) > 1024:
         raise HaloError("password: at most 1024 characters")
+    if lone_surrogate(password) is not None:  # bytes that were not UTF-8 (a piped stdin): argon2 cannot encode them
+        raise HaloError("password: not valid UTF-8 text")
     return password
 
 

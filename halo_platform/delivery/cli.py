@@ -108,17 +108,28 @@ def drain(timeout: float | None, channels: tuple[str, ...]) -> None:
     if timeout is not None and not 0 < timeout < 1e9:  # NaN fails this too
         raise HaloError(f"--timeout must be a number of seconds above 0, got {timeout}")
     store, providers = _resources()
+    providers.config()  # a bad providers file is an error line before any run
     config = {"channels": list(channels) or ["sms", "email", "push"], "max_seconds": timeout if timeout is not None else 1e9}
+    # CRITICAL: a failed step is logged at ERROR with its whole stack trace; the terminal gets one line
     result = message_dispatch_job.execute_in_process(
-        run_config={"ops": {"dispatch_messages": {"config": config}}, "loggers": {"console": {"config": {"log_level": "ERROR"}}}},
+        run_config={"ops": {"dispatch_messages": {"config": config}}, "loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
         resources={"store": store, "providers": providers},
         instance=dagster_instance(),
         raise_on_error=False,
     )
     if not result.success:
         errors = [e.event_specific_data.error for e in result.all_events if e.is_step_failure and e.event_specific_data]
-        raise HaloError(f"dispatch failed: {errors[0].message.strip().splitlines()[0] if errors and errors[0] else 'see logs'}")
+        raise HaloError(f"dispatch failed: {_user_error(errors[0]) if errors and errors[0] else 'see logs'}")
     click.echo(json.dumps(result.output_for_node("dispatch_messages")))
+
+
+def _user_error(error) -> str:  # noqa: ANN001 - Dagster's SerializableErrorInfo
+    """The first line of the error the op raised, not of Dagster's step-execution wrapper around it;
+    our own errors without their module path (they say what is wrong themselves)."""
+    while error.cause is not None and error.cls_name == "DagsterExecutionStepExecutionError":
+        error = error.cause
+    line = (error.message.strip().splitlines() or [error.cls_name])[0]
+    return line.split(": ", 1)[1] if line.startswith("halo_platform.") and ": " in line else line
 
 
 @delivery.command()

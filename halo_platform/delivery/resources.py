@@ -32,9 +32,19 @@ class ProvidersResource(dg.ConfigurableResource):
     providers_file: str | None = None
     _clients: dict[str, tuple[str, Provider]] = PrivateAttr(default_factory=dict)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    _checked: DeliveryConfig | None = PrivateAttr(default=None)
 
     def config(self) -> DeliveryConfig:
-        return load_config(self.providers_file)
+        """The configuration, each provider's kind known: a typo is refused when the file is read,
+        not when a message already queued for it is dispatched (failing the run of every channel)."""
+        config = load_config(self.providers_file)
+        if config is not self._checked:  # once per reading of the file (load_config keeps it while unchanged)
+            kinds = provider_kinds()
+            for entry in config.providers.values():
+                if entry.kind not in kinds:
+                    raise HaloError(f"provider {entry.name!r}: unknown kind {entry.kind!r}; known: {', '.join(sorted(kinds))}")
+            self._checked = config
+        return config
 
     def get(self, name: str) -> Provider:
         """The client of the configured provider `name`."""

@@ -87,3 +87,15 @@ def test_users_are_created_from_stdin_listed_and_disabled(halo_env, store) -> No
     with store.read() as conn:
         row = conn.execute(sa.text("SELECT created_by, disabled_by FROM users WHERE name = 'rina'")).one()
     assert tuple(row) == (ACTOR, ACTOR)
+
+
+def test_a_password_on_stdin_that_is_not_utf8_is_one_error_line_and_no_user(halo_env, store) -> None:  # noqa: ANN001
+    """Bytes that are not UTF-8 reach Python as lone surrogates, which argon2 cannot encode: the
+    command printed a traceback. It must be one `error:` line, a non-zero exit and no user."""
+    done = subprocess.run([HALO, "users", "create", "nadia", "--role", "viewer"], input=b"long enough \xff\xfe password\n",
+                          capture_output=True, timeout=120)
+    stderr = done.stderr.decode()
+    assert done.returncode != 0 and "Traceback" not in stderr, stderr
+    assert stderr.count("\n") == 1 and stderr.startswith("error: password:"), stderr
+    with store.read() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM users")).scalar_one() == 0

@@ -164,3 +164,36 @@ def test_drain_refuses_a_timeout_that_is_not_a_positive_number_of_seconds(halo_e
 
     result = CliRunner().invoke(cli, ["delivery", "drain", "--timeout", timeout])
     assert result.exit_code == 2 and result.output == f"error: --timeout must be a number of seconds above 0, got {float(timeout)}\n"
+
+
+def test_drain_with_a_broken_providers_file_is_one_error_line_without_a_stack_trace(halo_env, tmp_path):
+    """A providers file the dispatch op cannot read made `halo delivery drain` print Dagster's step
+    failure with its stack trace, then `error: dispatch failed: dagster._core.errors...` naming
+    Dagster's wrapper rather than the file's problem."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    broken = tmp_path / "providers.yaml"
+    broken.write_text("providers:\n  s: {kind: sandbox, channel: sms}\nretry: {max_retries: 1e999}\n")
+    done = subprocess.run([str(Path(sys.executable).with_name("halo")), "delivery", "drain", "--timeout", "5"],
+                          env={**os.environ, "HALO_PROVIDERS_FILE": str(broken)}, capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0 and done.stdout == "", done.stdout
+    assert "Traceback" not in done.stderr and "Stack Trace" not in done.stderr, done.stderr
+    assert done.stderr == f"error: {broken}: retry.max_retries: expected a whole number, got '1e999'\n", done.stderr
+
+
+def test_a_provider_of_an_unknown_kind_is_refused_before_anything_is_queued(halo_env, tmp_path, monkeypatch):
+    """A typo in a provider's kind was listed as an active provider and its NORMAL messages were
+    queued (202); the first dispatch run then failed on it, holding back every channel's queue."""
+    path = tmp_path / "providers.yaml"
+    path.write_text("providers:\n  sms_x: {kind: twillio, channel: sms, countries: ['*'], capabilities: ['*']}\n"
+                    "routing:\n  - {channel: sms, country: '*', capability: '*', weights: {sms_x: 1}}\n")
+    monkeypatch.setenv("HALO_PROVIDERS_FILE", str(path))
+    for args in (["delivery", "providers"], ["delivery", "send", "sms", "--to", "+33612345678", "--body", "hi"]):
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 2, (args, result.output)
+        assert result.output.startswith("error: ") and result.output.count("\n") == 1 and "unknown kind 'twillio'" in result.output, result.output
+    with STORE.read() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(Message.__table__)).scalar_one() == 0
