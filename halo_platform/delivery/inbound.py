@@ -1,38 +1,57 @@
 """Inbound SMS (replies to our numbers) from Twilio and Vonage: verified the way each signs its
 callbacks (providers.md), then STOP / START keywords add or lift a suppression. Any other text
-is acknowledged and ignored (an inbound message is not stored: it is personal data we do not need)."""
+is acknowledged and ignored (an inbound message is not stored: it is personal data we do not need).
+
+A STOP or START is applied once: the provider's id for it (Twilio's `MessageSid`, Vonage's
+`messageId`) is kept in `inbound_messages` in the transaction that changes the suppression, so
+the same signed request sent again (the provider's retry, or a captured START replayed after a
+newer STOP: Twilio signs no time) changes nothing and is answered 200, which the provider does
+not retry."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 
 from halo_platform.core.errors import HaloError, NotFoundError
+from halo_platform.core.models import utcnow
 from halo_platform.core.redact import mask_recipient
 from halo_platform.core.store import StoreResource
+from halo_platform.delivery.callbacks import stored_dedupe_key
 from halo_platform.delivery.providers.base import CallbackRejected, CallbackRequest, check_signed_time, secrets_match
 from halo_platform.delivery.providers.twilio import twilio_signature
 from halo_platform.delivery.providers.vonage import vonage_signature
 from halo_platform.delivery.resources import ProvidersResource
-from halo_platform.delivery.suppressions import keyword_action, suppress, unsuppress
+from halo_platform.delivery.suppressions import keyword_action, suppress_in, unsuppress_in
+from halo_platform.delivery.tables import InboundMessage
 
 log = logging.getLogger("halo.delivery")
+inbound_t = InboundMessage.__table__
 
 
-def twilio_inbound(provider: Any, request: CallbackRequest) -> tuple[str, str]:
-    """(sender, text) of a Twilio incoming-message webhook (form POST, `X-Twilio-Signature`)."""
+class Inbound(NamedTuple):
+    message_id: str  # the provider's id of the inbound message
+    sender: str
+    text: str
+
+
+def twilio_inbound(provider: Any, request: CallbackRequest) -> Inbound:
+    """An incoming-message webhook of Twilio (form POST, `X-Twilio-Signature`)."""
     params = request.form()
     given = request.headers.get("x-twilio-signature", "")
     if not given or not secrets_match(given, twilio_signature(provider.auth_token, request.url, params)):
         raise CallbackRejected("bad or missing X-Twilio-Signature")
     if params.get("AccountSid") != provider.account_sid:
         raise CallbackRejected("the message is for another Twilio account")
-    return params.get("From", ""), params.get("Body", "")
+    return Inbound(params.get("MessageSid", ""), params.get("From", ""), params.get("Body", ""))
 
 
-def vonage_inbound(provider: Any, request: CallbackRequest) -> tuple[str, str]:
-    """(sender, text) of a Vonage inbound-SMS webhook (GET or POST, form or JSON), signed with
+def vonage_inbound(provider: Any, request: CallbackRequest) -> Inbound:
+    """An inbound-SMS webhook of Vonage (GET or POST, form or JSON), signed with
     the signature secret and a timestamp of at most 10 minutes."""
     body: Any = {}
     if request.method == "POST" and request.body:
@@ -48,35 +67,58 @@ def vonage_inbound(provider: Any, request: CallbackRequest) -> tuple[str, str]:
         raise CallbackRejected("bad Vonage signature")
     check_signed_time(params.get("timestamp", ""))
     sender = params.get("msisdn", "")
-    return (f"+{sender}" if sender.isdigit() else sender), params.get("text", "")
+    return Inbound(params.get("messageId", ""), f"+{sender}" if sender.isdigit() else sender, params.get("text", ""))
 
 
 #: provider kind -> the reader of its inbound-message webhook
-READERS: dict[str, Callable[[Any, CallbackRequest], tuple[str, str]]] = {"twilio": twilio_inbound, "vonage": vonage_inbound}
+READERS: dict[str, Callable[[Any, CallbackRequest], Inbound]] = {"twilio": twilio_inbound, "vonage": vonage_inbound}
 
 
 def handle_inbound(provider_name: str, request: CallbackRequest, store: StoreResource, providers: ProvidersResource) -> dict[str, str]:
-    """Apply one inbound SMS: {"action": "suppressed" | "lifted" | "ignored"}. Raises
-    `CallbackRejected` (401/400) before touching anything."""
+    """Apply one inbound SMS: {"action": "suppressed" | "lifted" | "ignored" | "duplicate"}
+    (`duplicate`: its STOP or START was applied before). Raises `CallbackRejected` (401/400)
+    before touching anything."""
     entry = providers.config().providers.get(provider_name)
     if entry is None or entry.kind not in READERS:
         raise NotFoundError(f"no provider {provider_name!r} that takes inbound messages ({', '.join(READERS)})")
     try:
-        sender, text = READERS[entry.kind](providers.build(entry), request)
+        inbound = READERS[entry.kind](providers.build(entry), request)
     except CallbackRejected:
         raise
     except (ValueError, TypeError, AttributeError, KeyError) as exc:
         raise CallbackRejected(f"unreadable inbound message ({type(exc).__name__})", 400) from None
-    action = keyword_action(text)
+    action = keyword_action(inbound.text)
     if action is None:
         return {"action": "ignored"}
+    if not inbound.message_id:
+        raise CallbackRejected("an inbound message without the provider's id for it", 400)
+    # the provider's kind, not our name for it: a Vonage request (whose signature covers no URL)
+    # replayed to another Vonage entry sharing the secret is the same message
+    key = stored_dedupe_key(f"{entry.kind}:{inbound.message_id}")
     try:
-        if action == "suppress":
-            suppress(store, "sms", sender, reason=f"{text.strip().upper()} via {provider_name}", created_by=f"inbound:{provider_name}")
-        else:
-            unsuppress(store, "sms", sender)
+        try:
+            applied = _apply_once(store, provider_name, key, action, inbound)
+        except IntegrityError:  # the same message (or recipient) applied at once by another request: seen now
+            applied = _apply_once(store, provider_name, key, action, inbound)
     except HaloError as exc:  # a sender that is no phone number (an alphanumeric id)
-        log.warning("inbound %s from %s: %s", action, mask_recipient(sender), exc)
+        log.warning("inbound %s from %s: %s", action, mask_recipient(inbound.sender), exc)
         return {"action": "ignored"}
-    log.info("inbound %s: %s opted %s", provider_name, mask_recipient(sender), "out" if action == "suppress" else "in")
+    if not applied:
+        log.info("inbound %s: message %s seen before, not applied again", provider_name, inbound.message_id[:64])
+        return {"action": "duplicate"}
+    log.info("inbound %s: %s opted %s", provider_name, mask_recipient(inbound.sender), "out" if action == "suppress" else "in")
     return {"action": "suppressed" if action == "suppress" else "lifted"}
+
+
+def _apply_once(store: StoreResource, provider_name: str, key: str, action: str, inbound: Inbound) -> bool:
+    """Record the message and change the suppression in one transaction; False if it was recorded before."""
+    with store.write() as conn:
+        if conn.execute(sa.select(inbound_t.c.id).where(inbound_t.c.dedupe_key == key)).first() is not None:
+            return False
+        conn.execute(inbound_t.insert().values(dedupe_key=key, provider=provider_name, action=action, at=utcnow()))
+        if action == "suppress":
+            suppress_in(conn, "sms", inbound.sender, reason=f"{inbound.text.strip().upper()} via {provider_name}",
+                        created_by=f"inbound:{provider_name}")
+        else:
+            unsuppress_in(conn, "sms", inbound.sender)
+    return True

@@ -125,27 +125,29 @@ def suppress(store: StoreResource, channel: str, to: str, *, scope: str = "norma
     stops (not those already in flight); returns {channel, scope, ended}. A suppression is never
     narrowed here: a STOP (scope `normal`) from a recipient suppressed with `all` keeps `all`
     (START, `unsuppress`, lifts it)."""
+    try:
+        with store.write() as conn:
+            return suppress_in(conn, channel, to, scope=scope, reason=reason, created_by=created_by, country=country)
+    except IntegrityError:  # the same recipient suppressed at once by another request: update that row
+        with store.write() as conn:
+            return suppress_in(conn, channel, to, scope=scope, reason=reason, created_by=created_by, country=country)
+
+
+def suppress_in(conn: Connection, channel: str, to: str, *, scope: str = "normal", reason: str | None = None,
+                created_by: str | None = None, country: str | None = None) -> dict[str, Any]:
+    """`suppress` inside the caller's transaction (which retries it on `IntegrityError`: the
+    same recipient suppressed at once by another transaction)."""
     recipient = _check(channel, to, scope, country)
     digest, now = recipient_hash(channel, recipient), utcnow()
     reason = (reason or "")[: suppressions_t.c.reason.type.length] or None
     values = {"scope": scope, "reason": reason, "created_by": created_by, "at": now}
-    try:
-        ended = _suppressed(store, channel, recipient, digest, values)
-    except IntegrityError:  # the same recipient suppressed at once by another request: update that row
-        ended = _suppressed(store, channel, recipient, digest, values)
+    mine = sa.and_(suppressions_t.c.channel == channel, suppressions_t.c.recipient_hash == digest)
+    if conn.execute(sa.select(suppressions_t.c.scope).where(mine).with_for_update()).scalar() == "all":
+        values["scope"] = "all"
+    if not conn.execute(suppressions_t.update().where(mine).values(**values)).rowcount:
+        conn.execute(suppressions_t.insert().values(channel=channel, recipient_hash=digest, **values))
+    ended = _end_queued(conn, channel, recipient, values["scope"], now)
     return {"channel": channel, "scope": values["scope"], "ended": ended}
-
-
-def _suppressed(store: StoreResource, channel: str, recipient: str, digest: str, values: dict[str, Any]) -> int:
-    with store.write() as conn:
-        mine = sa.and_(suppressions_t.c.channel == channel, suppressions_t.c.recipient_hash == digest)
-        if conn.execute(sa.select(suppressions_t.c.scope).where(mine).with_for_update()).scalar() == "all":
-            values["scope"] = "all"
-        updated = conn.execute(suppressions_t.update().where(suppressions_t.c.channel == channel, suppressions_t.c.recipient_hash == digest)
-                               .values(**values))
-        if not updated.rowcount:
-            conn.execute(suppressions_t.insert().values(channel=channel, recipient_hash=digest, **values))
-        return _end_queued(conn, channel, recipient, values["scope"], values["at"])
 
 
 def _end_queued(conn: Connection, channel: str, recipient: str, scope: str, now: dt.datetime) -> int:
@@ -175,10 +177,15 @@ def _end_queued(conn: Connection, channel: str, recipient: str, scope: str, now:
 
 def unsuppress(store: StoreResource, channel: str, to: str, *, country: str | None = None) -> bool:
     """Lift the suppression of `to` on `channel`; False if there was none."""
-    recipient = _check(channel, to, "normal", country)
     with store.write() as conn:
-        gone = conn.execute(suppressions_t.delete().where(suppressions_t.c.channel == channel,
-                                                          suppressions_t.c.recipient_hash == recipient_hash(channel, recipient)))
+        return unsuppress_in(conn, channel, to, country=country)
+
+
+def unsuppress_in(conn: Connection, channel: str, to: str, *, country: str | None = None) -> bool:
+    """`unsuppress` inside the caller's transaction."""
+    recipient = _check(channel, to, "normal", country)
+    gone = conn.execute(suppressions_t.delete().where(suppressions_t.c.channel == channel,
+                                                      suppressions_t.c.recipient_hash == recipient_hash(channel, recipient)))
     return bool(gone.rowcount)
 
 

@@ -240,3 +240,18 @@ class WebhookAttempt(Base):
     latency_ms: Mapped[float | None]
     detail: Mapped[str | None] = mapped_column(sa.String(255))
     at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class InboundMessage(Base):
+    """An inbound SMS that added or lifted an opt-out (STOP, START), kept by the provider's id for
+    it and nothing of its sender or text: a provider's signed request sent again (a retry, or a
+    captured START replayed after a newer STOP) is applied once."""
+
+    __tablename__ = "inbound_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    # `<provider kind>:<its message id>` (Twilio's MessageSid, Vonage's messageId), `callbacks.stored_dedupe_key`
+    dedupe_key: Mapped[str] = mapped_column(ExactString(255), unique=True)
+    provider: Mapped[str] = mapped_column(sa.String(128))
+    action: Mapped[str] = mapped_column(sa.String(8))  # suppress | lift
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -281,7 +281,10 @@ def _phone(value: Any, country: str | None) -> tuple[str, str | None]:
     if not phonenumbers.is_valid_number(number):
         raise HaloError("to: not a valid phone number" + (f" for {country}" if country else ""))
     region = phonenumbers.region_code_for_number(number)
-    if country and region and region != country and phonenumbers.region_code_for_country_code(number.country_code) != country:
+    # the number's country, not the one its calling code is named after: `country` routes the
+    # message and sets its quiet hours, so a Toronto number (+1 416) said to be in the US went
+    # through a US-only provider; +1, +44, +7... are shared by several countries
+    if country and region and region != country:
         raise HaloError(f"to: the number belongs to {region}, not {country}")
     # a non-geographic number (international freephone +800, satellite +870...) is of region
     # "001", which is no ISO 3166-1 country (nor fits the 2-character `country` column)

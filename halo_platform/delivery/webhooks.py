@@ -10,8 +10,8 @@ attempt is recorded. This runs in its own Dagster job, so a failing or slow rece
 slows sending.
 
 A sender chooses the URL, so our server must not become its way into our network: a URL whose
-host resolves to a loopback, private, link-local or reserved address is refused (recorded as a
-failed attempt) unless `HALO_WEBHOOKS_ALLOW_PRIVATE=1` (tests, receivers inside the network).
+host resolves to a loopback, private, link-local or reserved address (or an IPv6 address that
+carries one: mapped, compatible, NAT64, 6to4) is refused (recorded as a failed attempt) unless `HALO_WEBHOOKS_ALLOW_PRIVATE=1` (tests, receivers inside the network).
 The request goes to the address that was checked (the name is resolved once per run), so a
 name that answers a private address the next time (DNS rebinding) is not reached. A URL is
 called as `validation.webhook_url` reads it (a host name in ASCII, never a user name or
@@ -141,9 +141,40 @@ def public_address(host: str) -> tuple[str | None, str | None]:
         return None, f"{host} does not resolve"
     for address in addresses:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
-        if not ip.is_global or ip.is_multicast:
+        if not is_public(ip):
             return None, f"{host} is a non-public address ({ip})"
     return addresses[0], None
+
+
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052, the well-known prefix
+_NAT64_LOCAL = ipaddress.IPv6Network("64:ff9b:1::/48")  # RFC 8215: a network's own translator, never public
+_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")  # RFC 4291 ::a.b.c.d (deprecated); holds :: and ::1 too
+_IPV4_TRANSLATED = ipaddress.IPv6Network("::ffff:0:0:0/96")  # RFC 2765 (SIIT)
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address that a connection to `ip` reaches, where `ip` carries one: mapped
+    (::ffff:a.b.c.d), compatible (::a.b.c.d), translated, NAT64 (64:ff9b::/96) or 6to4 (2002::/16)."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip in _NAT64 or ip in _IPV4_COMPATIBLE or ip in _IPV4_TRANSLATED:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFF_FFFF)
+    return None
+
+
+def is_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Whether `ip` leads to a global unicast address. An IPv6 address that carries an IPv4 one
+    is as public as that one: `ipaddress` judged ::127.0.0.1, 64:ff9b::7f00:1 (NAT64) or
+    2002:7f00:1:: (6to4) by their IPv6 prefixes alone, all global."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip in _NAT64_LOCAL:
+            return False
+        carried = embedded_ipv4(ip)
+        if carried is not None:
+            return is_public(carried)
+    return ip.is_global and not ip.is_multicast
 
 
 def pinned(url: str, address: str) -> tuple[str, dict[str, str], dict[str, str]]:

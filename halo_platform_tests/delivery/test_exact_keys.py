@@ -81,7 +81,7 @@ def _collations(conn: sa.Connection) -> dict[tuple[str, str], str]:
 
 
 EXACT = {("messages", "idempotency_key"): "utf8mb4_nopad_bin", ("messages", "provider_message_id"): "utf8mb4_nopad_bin",
-         ("message_events", "dedupe_key"): "utf8mb4_nopad_bin"}
+         ("message_events", "dedupe_key"): "utf8mb4_nopad_bin", ("inbound_messages", "dedupe_key"): "utf8mb4_nopad_bin"}
 
 
 def test_the_migration_keeps_stored_keys_and_compares_them_exactly_from_then_on_on_mariadb(fresh_mysql_url):

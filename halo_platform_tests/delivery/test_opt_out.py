@@ -229,3 +229,51 @@ def test_a_message_claimed_by_a_dispatcher_but_not_yet_in_flight_is_not_sent_onc
     with store.write() as conn:
         assert mark_in_flight(conn, "run-x", "tw", [(row.id, row.lease_until)], utcnow()) == set()
     assert client.get(f"/v1/messages/{queued['id']}").json()["status"] == "suppressed"
+
+
+def _post_twilio(client: TestClient, signed: tuple[dict[str, str], dict[str, str]]):  # noqa: ANN202
+    form, headers = signed
+    return client.post("/v1/inbound/tw", content=urlencode(form), headers={**headers, "Authorization": ""})
+
+
+def test_a_replayed_signed_twilio_start_or_stop_changes_nothing_and_is_answered_200(setup):
+    """Twilio signs no time, so a captured START is valid for ever: sent again after a newer STOP
+    it lifted the opt-out (and a replayed STOP re-applied one lifted since). Each MessageSid is
+    applied once; a repeat is answered 200 (Twilio does not retry it) and changes nothing."""
+    client, _providers, _store = setup
+    url = f"{BASE}/v1/inbound/tw"
+    first_stop, start = twilio_inbound(url, NUMBER, "STOP"), twilio_inbound(url, NUMBER, "START")
+    assert _post_twilio(client, first_stop).json() == {"action": "suppressed"}
+    assert _post_twilio(client, start).json() == {"action": "lifted"}
+    assert _post_twilio(client, twilio_inbound(url, NUMBER, "STOP")).json() == {"action": "suppressed"}
+    replayed = _post_twilio(client, start)
+    assert (replayed.status_code, replayed.json()) == (200, {"action": "duplicate"})
+    assert sms(client, NUMBER)["status"] == "suppressed"
+    assert _post_twilio(client, twilio_inbound(url, NUMBER, "START")).json() == {"action": "lifted"}
+    assert _post_twilio(client, first_stop).json() == {"action": "duplicate"}
+    assert sms(client, NUMBER)["status"] == "queued"
+
+
+def test_a_replayed_vonage_inbound_message_is_applied_once_on_every_store(fakes, providers_file, every_store):
+    """Vonage signs a timestamp, but a replay inside its 10 minutes passed: its `messageId` is
+    applied once, on SQLite, PostgreSQL and MariaDB alike (ids that differ only in letter case
+    are different messages)."""
+    from halo_platform.delivery.inbound import handle_inbound
+    from halo_platform.delivery.providers.base import CallbackRequest
+    from halo_platform.delivery.suppressions import list_suppressions
+
+    providers = providers_file({"vo": {"kind": "vonage", "channel": "sms", "countries": ["DE"], "base_url": fakes["vonage"].url,
+                                       **SECRETS["vonage"], "signature_secret": "sigsecret", "signature_method": "md5hash"}})
+
+    def request(params: dict[str, str]) -> CallbackRequest:
+        return CallbackRequest(url=f"{BASE}/v1/inbound/vo", method="GET", headers={}, body=b"", query=params)
+
+    stop = vonage_inbound(GERMAN, "STOP", "sigsecret", message_id="0A0000001234ABCD")
+    start = vonage_inbound(GERMAN, "START", "sigsecret", message_id="0a0000001234abcd")
+    assert handle_inbound("vo", request(stop), every_store, providers) == {"action": "suppressed"}
+    assert handle_inbound("vo", request(start), every_store, providers) == {"action": "lifted"}
+    assert handle_inbound("vo", request(stop), every_store, providers) == {"action": "duplicate"}
+    assert list_suppressions(every_store) == []
+    assert handle_inbound("vo", request(vonage_inbound(GERMAN, "STOP", "sigsecret")), every_store, providers) == {"action": "suppressed"}
+    assert handle_inbound("vo", request(start), every_store, providers) == {"action": "duplicate"}
+    assert len(list_suppressions(every_store)) == 1

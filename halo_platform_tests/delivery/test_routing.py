@@ -229,3 +229,40 @@ def test_a_routing_change_without_a_reason_is_refused_and_nothing_is_stored(halo
     assert load_router(config, halo_store).weights_for("sms", "DE", "TEXT")[0] != "sms/DE/*"
     with halo_store.read() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(RoutingWeightAudit)).scalar_one() == 0
+
+
+@pytest.fixture
+def north_america(providers_file):  # noqa: ANN001, ANN201
+    """One SMS provider for the United States, one for Canada: both +1 numbers."""
+    return providers_file({"us": {"kind": "sandbox", "channel": "sms", "countries": ["US"]},
+                           "ca": {"kind": "sandbox", "channel": "sms", "countries": ["CA"]}},
+                          routing=[{"channel": "sms", "country": "US", "weights": {"us": 1}},
+                                   {"channel": "sms", "country": "CA", "weights": {"ca": 1}}])
+
+
+@pytest.mark.parametrize(("to", "country", "routed"), [
+    ("+14169671111", None, "ca"), ("+14169671111", "CA", "ca"), ("416 967 1111", "ca", "ca"),
+    ("+12127365000", None, "us"), ("+12127365000", "US", "us"), ("212 736 5000", "US", "us"),
+])
+def test_an_sms_goes_by_the_country_of_its_number(halo_store, north_america, to, country, routed):
+    from halo_platform.delivery.service import submit
+
+    view, _ = submit("sms", {"to": to, "body": "b", "country": country, "priority": "HIGH"}, store=halo_store, providers=north_america)
+    assert (view["status"], view["provider"]) == ("sent", routed)
+
+
+@pytest.mark.parametrize(("to", "country", "region"), [
+    ("+14169671111", "US", "CA"), ("416 967 1111", "US", "CA"), ("+12127365000", "CA", "US"),
+    ("+447797123456", "GB", "JE"), ("+77012345678", "RU", "KZ"), ("+33612345678", "DE", "FR"),
+])
+def test_a_country_other_than_the_numbers_is_refused_also_where_they_share_a_calling_code(halo_store, north_america, to, country, region):
+    """The message's `country` is the recipient's (the spec: routing, quiet hours): a Toronto
+    number said to be in the US went out as a US message through the US provider, because +1 is
+    the United States' calling code too. Any country other than the number's is a 422, as FR/DE was."""
+    from halo_platform.delivery.queue import messages_t
+    from halo_platform.delivery.service import submit
+
+    with pytest.raises(HaloError, match=f"belongs to {region}, not {country}"):
+        submit("sms", {"to": to, "body": "b", "country": country, "priority": "HIGH"}, store=halo_store, providers=north_america)
+    with halo_store.read() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(messages_t)).scalar() == 0

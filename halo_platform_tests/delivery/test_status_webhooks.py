@@ -10,6 +10,7 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
+import ipaddress
 import json
 import socket
 from urllib.parse import urlencode
@@ -24,7 +25,7 @@ from halo_platform.core.definitions import STORE
 from halo_platform.core.models import utcnow
 from halo_platform.delivery.follow_up import backlog_result
 from halo_platform.delivery.tables import Message, MessageEvent, WebhookAttempt
-from halo_platform.delivery.webhooks import backlog, deliver, pinned
+from halo_platform.delivery.webhooks import backlog, deliver, pinned, public_address
 from halo_platform.http import create_app
 from halo_platform.lab.provider_fakes import SECRETS
 from halo_platform_tests.delivery.helpers import drain, webhook_receiver
@@ -296,6 +297,42 @@ def test_a_callback_url_on_a_non_public_address_is_refused_unless_allowed(setup,
     with STORE.read() as conn:
         assert conn.execute(sa.select(WebhookAttempt.detail)).scalar_one() == "127.0.0.1 is a non-public address (127.0.0.1)"
     assert deliver(store, clock=lambda: utcnow() + dt.timedelta(seconds=11), max_seconds=5, allow_private=True)["delivered"] == 1
+
+
+# IPv6 forms that carry an IPv4 address (RFC 4291 mapped and compatible, RFC 2765 translated,
+# RFC 6052 NAT64, RFC 3056 6to4) lead to that address: they are as public as it is
+NON_PUBLIC_IPV6 = [
+    "::127.0.0.1", "::ffff:127.0.0.1", "::ffff:0:127.0.0.1", "64:ff9b::7f00:1", "2002:7f00:1::1",  # 127.0.0.1
+    "::", "::1", "::0.0.0.0", "::10.0.0.1", "::ffff:10.0.0.1", "64:ff9b::a00:1", "2002:a00:1::",  # unspecified, loopback, 10/8
+    "64:ff9b::a9fe:a9fe", "::169.254.169.254", "2002:a9fe:a9fe::1", "::ffff:192.168.1.1", "64:ff9b::c0a8:101",  # metadata, 192.168/16
+    "::100.64.0.1", "64:ff9b::e000:1", "2002:e000:1::1",  # shared (CGN) and multicast IPv4
+    "64:ff9b:1::a00:1",  # NAT64 for local use (RFC 8215)
+    "fe80::1", "fc00::1", "2001:db8::1", "ff02::1",
+]
+PUBLIC = ["8.8.8.8", "2606:4700:4700::1111", "::ffff:8.8.8.8", "64:ff9b::808:808", "2002:808:808::1"]
+
+
+@pytest.mark.parametrize("host", NON_PUBLIC_IPV6 + ["127.0.0.1", "10.1.2.3", "169.254.169.254", "0.0.0.0", "224.0.0.1"])
+def test_an_address_that_leads_to_a_non_public_one_is_refused(host):
+    assert public_address(host) == (None, f"{host} is a non-public address ({ipaddress.ip_address(host)})")
+
+
+@pytest.mark.parametrize("host", PUBLIC)
+def test_a_public_address_in_any_form_is_called_as_it_was_given(host):
+    assert public_address(host) == (host, None)
+
+
+@pytest.mark.parametrize("host", ["::127.0.0.1", "64:ff9b::7f00:1", "::ffff:0:127.0.0.1", "2002:7f00:1::1"])
+def test_a_callback_url_on_an_ipv6_form_of_the_loopback_address_is_refused(setup, receiver, monkeypatch, host):
+    client, _providers, store, _key = setup
+    receiver.fail = 0
+    monkeypatch.delenv("HALO_WEBHOOKS_ALLOW_PRIVATE")
+    port = receiver.url.rsplit(":", 1)[1]
+    client.post("/v1/messages/sms", json={"to": "+33612345678", "body": "b", "priority": "LOW", "callback_url": f"http://[{host}]:{port}/hooks"})
+    assert deliver(store, max_seconds=5, timeout=1)["failed"] == 1
+    assert receiver.request_count == 0
+    with STORE.read() as conn:
+        assert conn.execute(sa.select(WebhookAttempt.detail)).scalar_one() == f"{host} is a non-public address ({ipaddress.ip_address(host)})"
 
 
 def test_a_host_that_resolves_again_to_a_private_address_is_not_reached(setup, receiver, monkeypatch):
