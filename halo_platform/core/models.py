@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
@@ -40,6 +41,23 @@ class UtcDateTime(TypeDecorator):
         if isinstance(value, str):  # sqlite via raw SQL
             value = dt.datetime.fromisoformat(value)
         return value.replace(tzinfo=dt.UTC)
+
+
+class ExactString(TypeDecorator):
+    """Text that equals only the same characters, on every store: a key a caller or a provider
+    chose. SQLite and PostgreSQL compare text so by default; MariaDB's default collation ignores
+    letter case, accents and trailing spaces (`ORDER-ABC`, `order-abc ` and `ordér-abc` were one
+    idempotency key), so there the column takes a binary collation that does not pad."""
+
+    impl = sa.String
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect):  # noqa: ANN001, ANN201
+        if dialect.name in ("mysql", "mariadb"):
+            # `utf8mb4_bin` pads ('a' = 'a '); MySQL 8 names its binary collation without padding otherwise
+            collation = "utf8mb4_nopad_bin" if dialect.is_mariadb else "utf8mb4_0900_bin"
+            return dialect.type_descriptor(mysql.VARCHAR(self.length, charset="utf8mb4", collation=collation))
+        return dialect.type_descriptor(sa.String(self.length))
 
 
 class Base(DeclarativeBase):

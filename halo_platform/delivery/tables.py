@@ -5,28 +5,9 @@ from __future__ import annotations
 import datetime as dt
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import Mapped, mapped_column
-from sqlalchemy.types import TypeDecorator
 
-from halo_platform.core.models import Base, utcnow
-
-
-class ExactString(TypeDecorator):
-    """Text that equals only the same characters, on every store: a key a caller or a provider
-    chose. SQLite and PostgreSQL compare text so by default; MariaDB's default collation ignores
-    letter case, accents and trailing spaces (`ORDER-ABC`, `order-abc ` and `ordér-abc` were one
-    idempotency key), so there the column takes a binary collation that does not pad."""
-
-    impl = sa.String
-    cache_ok = True
-
-    def load_dialect_impl(self, dialect):  # noqa: ANN001, ANN201
-        if dialect.name in ("mysql", "mariadb"):
-            # `utf8mb4_bin` pads ('a' = 'a '); MySQL 8 names its binary collation without padding otherwise
-            collation = "utf8mb4_nopad_bin" if dialect.is_mariadb else "utf8mb4_0900_bin"
-            return dialect.type_descriptor(mysql.VARCHAR(self.length, charset="utf8mb4", collation=collation))
-        return dialect.type_descriptor(sa.String(self.length))
+from halo_platform.core.models import Base, ExactString, utcnow
 
 
 class Message(Base):

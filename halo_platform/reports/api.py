@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import dagster_graphql  # noqa: F401 - the client `submit_run` imports, loaded at start-up: the first request is not slower
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, Header, HTTPException
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -62,15 +62,22 @@ class TaskRequestAccepted(BaseModel):
     status: str = Field(description="QUEUED: the Dagster run is submitted")
 
 
-@router.post("/v1/tasks/{task}/requests", status_code=202, response_model=TaskRequestAccepted, responses={503: {
-    "description": "The Dagster webserver did not take the run (not running, or refused it); nothing is queued",
-    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}})
+@router.post("/v1/tasks/{task}/requests", status_code=202, response_model=TaskRequestAccepted, responses={
+    409: {"description": "The Idempotency-Key was sent before with another task or payload; nothing is queued",
+          "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+    503: {"description": "The Dagster webserver did not take the run (not running, or refused it); nothing is queued",
+          "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}})
 async def request_task(task: str, body: TaskRequestIn, store: StoreResource = Depends(resource("store")),
-                       caller: Caller = Depends(requires("tasks:request"))) -> dict[str, str]:
+                       caller: Caller = Depends(requires("tasks:request")),
+                       idempotency_key: str | None = Header(None, alias="Idempotency-Key", description=(
+                           "Optional, the caller's own: a request repeated with the same key (a retry) answers "
+                           "with the first request and queues nothing"))) -> dict[str, str]:
     """Validate the payload (422 naming the field and the reason, nothing queued) and submit the run
-    to the Dagster webserver (503 when it does not answer)."""
+    to the Dagster webserver (503 when it does not answer). With an `Idempotency-Key` the caller
+    used before for the same task and payload, the answer is that request (409 for another one)."""
     try:
-        request = await run_in_threadpool(create_request, store, task, body.payload, body.sinks, caller.name, "api")
+        request = await run_in_threadpool(create_request, store, task, body.payload, body.sinks, caller.name, "api",
+                                          idempotency_key=idempotency_key)
     except PayloadError as exc:
         raise HTTPException(422, detail={"error": str(exc), "detail": exc.detail}) from None
     return {"request_id": request["request_id"], "status": request["status"]}

@@ -57,19 +57,44 @@ def record_status(
     trigger: str = "manual",
     requested_by: str | None = None,
     root_request_id: str | None = None,
+    idempotency_key: str | None = None,
     at: dt.datetime | None = None,
     **fields: Any,
 ) -> None:
     """Create or advance the request row to `status`, with optional `outputs`, `row_count`,
     `error`, `stats`. A status never moves backwards; a terminal status is kept once set.
-    `root_request_id` (default: the request itself) is recorded when the row is created."""
+    `root_request_id` (default: the request itself) is recorded when the row is created;
+    `idempotency_key` too, or on the row another writer created first. Raises `KeyTaken` when
+    another request of `requested_by` holds the key."""
     at = at or utcnow()
     created = {"task": task, "payload": dict(payload or {}), "trigger": trigger, "requested_by": requested_by,
                "root_request_id": root_request_id or request_id}
+    if idempotency_key is not None:
+        created["idempotency_key"] = idempotency_key
     try:
         _record_status(store, request_id, status, created, at, fields)
     except sa.exc.IntegrityError:  # another writer created the row first: advance it instead
+        if idempotency_key is not None and (first := find_by_key(store, requested_by, idempotency_key)) \
+                and first["request_id"] != request_id:
+            raise KeyTaken(first) from None
         _record_status(store, request_id, status, created, at, fields)
+
+
+class KeyTaken(Exception):
+    """Another request of the same requester holds the idempotency key (`request`: that one)."""
+
+    def __init__(self, request: dict[str, Any]) -> None:
+        super().__init__(f"idempotency key taken by request {request['request_id']}")
+        self.request = request
+
+
+def find_by_key(store: StoreResource, requested_by: str | None, idempotency_key: str) -> dict[str, Any] | None:
+    """The request of `requested_by` made with `idempotency_key`, JSON-ready, or None."""
+    where = sa.and_(requests_t.c.idempotency_key == idempotency_key,
+                    requests_t.c.requested_by.is_(None) if requested_by is None else requests_t.c.requested_by == requested_by)
+    with store.read() as conn:
+        request_id = conn.execute(sa.select(requests_t.c.request_id).where(where)).scalar()
+    return None if request_id is None else get_request(store, request_id)
 
 
 def _record_status(store: StoreResource, request_id: str, status: str, created: dict[str, Any], at: dt.datetime,
@@ -85,6 +110,9 @@ def _record_status(store: StoreResource, request_id: str, status: str, created: 
                 values["finished_at"] = at
             conn.execute(requests_t.insert().values(**values, **fields))
             return
+        if created.get("idempotency_key") and row["idempotency_key"] is None:  # a sensor or the run wrote first
+            conn.execute(requests_t.update().where(requests_t.c.request_id == request_id)
+                         .values(idempotency_key=created["idempotency_key"]))
         if row["status"] in TERMINAL or _RANK[status] < _RANK[row["status"]]:
             return
         values = dict(fields, status=status)

@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from halo_platform.core.errors import HaloError
+from halo_platform.core.errors import ConflictError, HaloError
 from halo_platform.core.instance import dagster_instance
 from halo_platform.core.models import utcnow
 from halo_platform.core.settings import get_settings
@@ -40,10 +40,34 @@ def prepare_request(task_name: str, payload: Mapping[str, Any] | None, sinks: Se
     payload = dict(payload or {})
     if sinks:
         payload["sinks"] = list(sinks)
-    config = task.validate_payload(payload)
+    config = task.check_payload(payload, RunContext(utcnow(), DEFAULT_TIMEZONE))  # e.g. an empty period
     SinksResource().validate_names(list(config.sinks or task.default_sinks))
-    task.resolve(config.model_dump(), RunContext(utcnow(), DEFAULT_TIMEZONE))  # e.g. an empty period
     return task, task.wire_payload(payload)
+
+
+KEY_LENGTH = 255  # the column's
+
+
+def check_idempotency_key(key: str) -> str:
+    """The key as given: 1 to 255 visible ASCII characters (a UUID, a form's token); else HaloError (422)."""
+    if not 1 <= len(key) <= KEY_LENGTH or not all("!" <= c <= "~" for c in key):
+        raise HaloError(f"Idempotency-Key: 1 to {KEY_LENGTH} visible ASCII characters (such as a UUID)")
+    return key
+
+
+class IdempotencyConflict(ConflictError):
+    """The idempotency key names an earlier request of another task or payload (HTTP 409)."""
+
+    def __init__(self, first: Mapping[str, Any]) -> None:
+        super().__init__(f"Idempotency-Key already sent with another task or payload: request {first['request_id']}")
+        self.request = first
+
+
+def _the_first(first: dict[str, Any], task_name: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+    """The earlier request of the same key, when it asked for the same; else IdempotencyConflict."""
+    if (first["task"], first["payload"]) != (task_name, dict(payload)):
+        raise IdempotencyConflict(first)
+    return first
 
 
 def create_request(
@@ -54,19 +78,41 @@ def create_request(
     requested_by: str | None = None,
     trigger: str = "manual",
     wait: bool = False,
+    idempotency_key: str | None = None,
 ) -> dict[str, Any]:
-    """Validate, start the run, record it QUEUED; returns the request (final state when `wait`)."""
+    """Validate, start the run, record it QUEUED; returns the request (final state when `wait`).
+
+    With `idempotency_key` (the Control Center form's one-time key, the API's `Idempotency-Key`),
+    a key `requested_by` already used answers with that request and starts nothing; the same key
+    with another task or payload is an IdempotencyConflict (409). The key is stored on the request
+    row under a unique index (requester, key): two such requests at the same instant both submit a
+    run (the run id is the webserver's to choose, so the row cannot be written first); the one
+    recorded second loses the key, its run is canceled before it starts, and it answers with the
+    first."""
     if trigger not in audit.TRIGGERS:
         raise ValueError(f"trigger {trigger!r}: one of {', '.join(audit.TRIGGERS)}")
+    if idempotency_key is not None:
+        check_idempotency_key(idempotency_key)
     task, payload = prepare_request(task_name, payload, sinks)
+    if idempotency_key is not None and (first := audit.find_by_key(store, requested_by, idempotency_key)):
+        return _the_first(first, task.name, payload)
     tags = run_tags(task, trigger, requested_by, payload)
     audit_fields = {"task": task.name, "payload": payload, "trigger": trigger, "requested_by": requested_by}
     if not wait:
         request_id = submit_run(task.name, run_config(task, payload), tags)
-        audit.record_status(store, request_id, "QUEUED", **audit_fields)
+        try:
+            audit.record_status(store, request_id, "QUEUED", **audit_fields, idempotency_key=idempotency_key)
+        except audit.KeyTaken as taken:
+            cancel_run(request_id)
+            audit.record_status(store, request_id, "CANCELED", **audit_fields,
+                                error=f"a repeat of request {taken.request['request_id']} (same idempotency key): canceled")
+            return _the_first(taken.request, task.name, payload)
         return audit.get_request(store, request_id)
     request_id = str(uuid.uuid4())
-    audit.record_status(store, request_id, "QUEUED", **audit_fields)
+    try:
+        audit.record_status(store, request_id, "QUEUED", **audit_fields, idempotency_key=idempotency_key)
+    except audit.KeyTaken as taken:  # nothing started yet: the first request is the answer
+        return _the_first(taken.request, task.name, payload)
     try:
         _execute(store, task.name, request_id, run_config(task, payload), tags)
     except Exception as exc:
@@ -143,20 +189,39 @@ def warm_up_webserver(wait_seconds: float = 120) -> bool:
                 time.sleep(1)
 
 
+def _client() -> Any:
+    """A GraphQL client of the webserver at DAGSTER_UI_URL; one per call: the client's transport
+    holds one session and refuses concurrent use."""
+    # imported here: the GraphQL client and its HTTP stack are 10 MB that a run never uses
+    from dagster_graphql import DagsterGraphQLClient
+
+    parts = urllib.parse.urlsplit(get_settings().dagster_ui_url)
+    return DagsterGraphQLClient(parts.hostname or "127.0.0.1", port_number=parts.port, use_https=parts.scheme == "https",
+                                path_prefix=parts.path.rstrip("/"), timeout=30)
+
+
 def submit_run(task_name: str, config: dict, tags: dict[str, str]) -> str:
     """Queue a run of the task's job on the webserver's instance; returns its run id."""
-    # imported here: the GraphQL client and its HTTP stack are 10 MB that a run never uses
-    from dagster_graphql import DagsterGraphQLClient, DagsterGraphQLClientError
+    from dagster_graphql import DagsterGraphQLClientError
 
     url = get_settings().dagster_ui_url
-    parts = urllib.parse.urlsplit(url)
-    # a client per call: the client's transport holds one session and refuses concurrent use
-    client = DagsterGraphQLClient(parts.hostname or "127.0.0.1", port_number=parts.port, use_https=parts.scheme == "https",
-                                  path_prefix=parts.path.rstrip("/"), timeout=30)
     try:
-        return client.submit_job_execution(job_name(task_name), repository_location_name=LOCATION,
-                                           repository_name=REPOSITORY, run_config=config, tags=tags)
+        return _client().submit_job_execution(job_name(task_name), repository_location_name=LOCATION,
+                                              repository_name=REPOSITORY, run_config=config, tags=tags)
     except DagsterGraphQLClientError as exc:
         why = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
         raise DagsterUnavailable(f"could not submit the run to the Dagster webserver at {url} (is `halo up` running?): "
                                  f"{why[:300]}") from None
+
+
+def cancel_run(run_id: str) -> None:
+    """Cancel a queued run on the webserver's instance (a repeat that lost its idempotency key);
+    a failure is logged: the run-status sensors still record what became of it."""
+    import logging
+
+    from dagster_graphql import DagsterGraphQLClientError
+
+    try:
+        _client().terminate_run(run_id)
+    except DagsterGraphQLClientError as exc:
+        logging.getLogger(__name__).warning("could not cancel the repeated run %s: %s", run_id, str(exc)[:300])

@@ -261,8 +261,10 @@ def check_timezone(timezone: str) -> ZoneInfo:
 
 
 def validate_schedule(task: str, cron: str, timezone: str, payload: Mapping[str, Any], sinks: Sequence[str]) -> None:
-    """Refuse a bad cron, timezone, payload (against the task's Config) or sink name."""
-    from halo_platform.reports.task import get_task  # Dagster's Config: imported on use (`halo --help`)
+    """Refuse a bad cron, timezone, payload or sink name. The payload is checked as the schedule's
+    next run will resolve it (`Task.check_payload` at its next tick, in its timezone): a period
+    that is empty once one end defaults is a PayloadError naming the field, not a failed run."""
+    from halo_platform.reports.task import RunContext, get_task  # Dagster's Config: imported on use (`halo --help`)
     from halo_platform.sinks import SinksResource
 
     definition = get_task(task)
@@ -270,7 +272,8 @@ def validate_schedule(task: str, cron: str, timezone: str, payload: Mapping[str,
     check_timezone(timezone)
     if "sinks" in payload:  # the run would take the schedule's sinks; a second list in the payload misleads
         raise HaloError("payload: sinks are the schedule's own field (--sink, the form's Sinks), not part of the payload")
-    definition.validate_payload({**payload, "sinks": list(sinks)})
+    next_tick = next_runs(cron, timezone, count=1)[0]
+    definition.check_payload({**payload, "sinks": list(sinks)}, RunContext(next_tick.astimezone(dt.UTC), timezone))
     SinksResource().validate_names(list(sinks))
 
 

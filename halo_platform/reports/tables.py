@@ -7,7 +7,7 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from halo_platform.core.models import Base, utcnow
+from halo_platform.core.models import Base, ExactString, utcnow
 
 
 class TaskRequest(Base):
@@ -28,6 +28,12 @@ class TaskRequest(Base):
     row_count: Mapped[int | None]
     error: Mapped[str | None] = mapped_column(sa.Text)
     stats: Mapped[dict] = mapped_column(default=dict)
+    # the requester's one-time key for this request (the Control Center's form, an API client's
+    # `Idempotency-Key`): the same key sent again by the same requester answers with this request
+    idempotency_key: Mapped[str | None] = mapped_column(ExactString(255))
+
+    __table_args__ = (sa.Index("uq_task_requests_requested_by_idempotency_key", "requested_by", "idempotency_key",
+                               unique=True),)
 
 
 class TaskDelivery(Base):

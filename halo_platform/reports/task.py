@@ -328,6 +328,14 @@ class Task:
             detail = [{"field": ".".join(map(str, e["loc"])) or "payload", "reason": _reason(e)} for e in exc.errors()]
             raise PayloadError(self.name, detail) from None
 
+    def check_payload(self, payload: Mapping[str, Any], ctx: RunContext) -> TaskConfig:
+        """`validate_payload`, then the task's `resolve` as a run at `ctx` resolves it (defaults
+        filled): what the run would refuse (a period empty once one end defaults) is a PayloadError
+        now. Requests and schedule edits check a payload with this, so both refuse what a run would."""
+        config = self.validate_payload(payload)
+        self.resolve(config.model_dump(), ctx)
+        return config
+
     def wire_payload(self, payload: Mapping[str, Any]) -> dict[str, Any]:
         """The validated payload in its JSON / Dagster-config form (dates ISO text, money decimal
         text, enums their value), with only the fields given: defaults stay the run's to resolve."""

@@ -129,6 +129,11 @@ def edit_page(request: Request, schedule_id: str, caller: Caller = Depends(signe
     return _edit_page(request, caller, store, schedule, form, {})
 
 
+def payload_errors(exc: PayloadError, given: dict[str, Any]) -> dict[str, str]:
+    """A refused payload's reasons by form field: beside the field when the form gave it."""
+    return {f"payload.{d['field'].split('.')[0]}" if d["field"] in given else "payload": d["reason"] for d in exc.detail}
+
+
 def _check(schedule: dict[str, Any], form: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     """(the payload in its stored form, errors by field) of a submitted edit."""
     errors: dict[str, str] = {}
@@ -144,8 +149,7 @@ def _check(schedule: dict[str, Any], form: dict[str, Any]) -> tuple[dict[str, An
     try:
         payload = get_task(schedule["task"]).wire_payload(given)
     except PayloadError as exc:
-        for d in exc.detail:
-            errors[f"payload.{d['field'].split('.')[0]}" if d["field"] in given else "payload"] = d["reason"]
+        errors |= payload_errors(exc, given)
     else:
         try:  # the stored payload as written (e.g. by the CLI, "2.5" for 2.50) when the form left it as it was: no edit
             if get_task(schedule["task"]).wire_payload(schedule["payload"]) == payload:
@@ -185,6 +189,8 @@ async def save(request: Request, schedule_id: str, caller: Caller = Depends(sign
             await run_in_threadpool(lambda: set_schedule(
                 store, schedule_id, cron=form["cron"], timezone=form["timezone"], payload=payload, sinks=sinks,
                 enabled=form["enabled"], catch_up=form["catch_up"], updated_by=caller.name))
+        except PayloadError as exc:  # what the schedule's run would refuse (`validate_schedule`)
+            errors |= payload_errors(exc, {k: v for k, v in form["payload"].items() if v != ""})
         except HaloError as exc:
             errors["form"] = str(exc)
     if errors:

@@ -4,6 +4,7 @@ the same function as the API and the CLI."""
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -14,7 +15,7 @@ from halo_platform.access.guard import Caller
 from halo_platform.core.errors import HaloError, NotFoundError
 from halo_platform.core.http import resource
 from halo_platform.core.store import StoreResource
-from halo_platform.reports.requests import create_request
+from halo_platform.reports.requests import IdempotencyConflict, create_request
 from halo_platform.reports.task import PayloadError, Task, get_task, load_tasks
 from halo_platform.sinks import SinksResource
 from halo_platform.ui.app import render, role_at_least, signed_in, text_errors
@@ -60,9 +61,10 @@ def _fields(task: Task) -> list[dict[str, Any]]:
 
 def _form(request: Request, caller: Caller, task: Task, sinks: SinksResource, values: dict[str, Any],
           chosen: list[str], errors: dict[str, str] | None = None, status: int = 200) -> HTMLResponse:
+    """The form with a new one-time idempotency key: each form rendered is one request at most."""
     return render(request, "tasks_form.html", caller, status=status, task=task, fields=_fields(task),
                   sink_names=sinks.names(), values=values, chosen=chosen, errors=errors or {},
-                  may_request=role_at_least(caller, "operator"))
+                  may_request=role_at_least(caller, "operator"), idempotency_key=secrets.token_urlsafe(24))
 
 
 @router.get("/ui/tasks/{name}", response_class=HTMLResponse)
@@ -105,17 +107,23 @@ async def request_task(name: str, request: Request, caller: Caller = Depends(sig
     if isinstance(task, HTMLResponse):
         return task
     form = await request.form()
-    values = {k: v for k, v in form.items() if k not in ("csrf_token", "sinks")}
+    values = {k: v for k, v in form.items() if k not in ("csrf_token", "sinks", "idempotency_key")}
     chosen = [str(s) for s in form.getlist("sinks")]
+    # the form's one-time key: the same form sent again (back and resubmit, a retry) is the same request
+    key = str(form.get("idempotency_key", "")) or None
     payload = payload_from_form(task, dict(form))
     if errors := text_errors({**payload, "sinks": chosen}, what={"sinks": "sink"}):
         return _form(request, caller, task, sinks, values, chosen, errors, status=422)
     try:
         created = await run_in_threadpool(create_request, store, task.name, payload, chosen or None,
-                                          requested_by=caller.name, trigger="manual")
+                                          requested_by=caller.name, trigger="manual", idempotency_key=key)
     except PayloadError as exc:
         errors = {d["field"]: d["reason"] for d in exc.detail}
         return _form(request, caller, task, sinks, values, chosen, errors, status=422)
+    except IdempotencyConflict as exc:  # this form was sent before with other values: a new form makes a new request
+        first = exc.request["request_id"]
+        why = f"This form was already sent, with other values, as request {first}; send it again to make a new request."
+        return _form(request, caller, task, sinks, values, chosen, {"form": why}, status=409)
     except HaloError as exc:  # unknown sinks, a period that is empty once defaulted, a run that could not start
         field = "sinks" if "sink" in str(exc) else "form"
         return _form(request, caller, task, sinks, values, chosen, {field: str(exc)}, status=422)

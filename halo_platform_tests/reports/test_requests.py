@@ -107,6 +107,36 @@ def test_the_api_refuses_a_bad_payload_with_422_and_queues_a_good_one_in_dagster
     assert [r["status"] for r in list_requests(store, task="campaign_alerts")] == ["CANCELED"]
 
 
+def test_a_repeated_idempotency_key_answers_the_first_request_and_queues_one_run(warehouses, halo_env, store, submitting):
+    """A client or a proxy that retries a POST with the same `Idempotency-Key` gets the first
+    request, not a second run; the key reused for another payload is a 409 (nothing queued); the
+    key is the caller's own (another key's name may use the same one)."""
+    app = create_app()
+    client = TestClient(app)
+    client.headers.update(bearer(make_key(app, "tasks:request", "tasks:read", name="ops-dashboard")))
+    url, body, key = "/v1/tasks/campaign_alerts/requests", {"payload": {"as_of": "2024-05-10"}}, {"Idempotency-Key": "may-10"}
+    queued = dg.RunsFilter(statuses=[dg.DagsterRunStatus.QUEUED])
+    runs_before = dagster_instance().get_runs_count(queued)
+    first = client.post(url, json=body, headers=key)
+    again = client.post(url, json=body, headers=key)
+    assert (first.status_code, again.status_code) == (202, 202), again.text
+    assert again.json()["request_id"] == first.json()["request_id"]
+    assert _request_count(store) == 1
+    assert dagster_instance().get_runs_count(queued) == runs_before + 1
+
+    other = client.post(url, json={"payload": {"as_of": "2024-05-11"}}, headers=key)
+    assert other.status_code == 409 and "Idempotency-Key" in other.json()["error"]
+    assert first.json()["request_id"] in other.json()["error"]
+    assert client.post(url, json=body, headers={"Idempotency-Key": "x" * 256}).status_code == 422
+    assert _request_count(store) == 1
+
+    elsewhere = TestClient(app)
+    elsewhere.headers.update(bearer(make_key(app, "tasks:request", name="partner")))
+    theirs = elsewhere.post(url, json=body, headers=key)
+    assert theirs.status_code == 202 and theirs.json()["request_id"] != first.json()["request_id"]
+    assert _request_count(store) == 2
+
+
 def test_a_ui_launched_run_is_recorded_queued_then_failed_by_the_sensors(halo_env, store):
     """The launchpad queues the run (no audit row yet); it dies before the asset body runs."""
     instance = dagster_instance()

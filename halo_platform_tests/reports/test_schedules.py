@@ -24,6 +24,7 @@ from halo_platform.reports.schedules import (
     ticks_to_run,
 )
 from halo_platform.reports.sensors import evaluate_schedules
+from halo_platform.reports.task import PayloadError
 from halo_platform.sinks import SinksResource
 from halo_platform_tests.fixtures.alerts import alerts_sent
 
@@ -240,6 +241,25 @@ def test_invalid_edits_are_refused_with_a_clear_message_and_change_nothing(halo_
     with pytest.raises(HaloError, match=message.replace("(", r"\(").replace(")", r"\)")):
         set_schedule(store, "s", **edit)
     assert list_schedules(store) == before
+
+
+@pytest.mark.parametrize(("payload", "field"), [
+    ({"period_start": "2190-01-06"}, "period_start"),  # the default end (the previous ISO week's) is before it
+    ({"period_end": "2000-01-03"}, "period_end"),  # the default start is after it
+])
+def test_a_reconciliation_schedule_whose_fixed_period_its_run_would_refuse_is_refused_naming_the_field(
+        halo_env, store, payload, field):
+    """Saving checks the payload as the run resolves it (`Task.check_payload`, the task's `resolve`
+    with the defaults filled), not only against the schema: a period that is empty once the other
+    end defaults was saved, then failed every run."""
+    with pytest.raises(PayloadError, match="must be after period_start") as refused:
+        set_schedule(store, "weekly", task="payment_reconciliation", cron="0 6 * * 1", timezone="Asia/Jakarta",
+                     payload=payload)
+    assert [d["field"] for d in refused.value.detail] == [field]
+    assert list_schedules(store) == []
+    set_schedule(store, "weekly", task="payment_reconciliation", cron="0 6 * * 1", timezone="Asia/Jakarta",
+                 payload={"period_start": "2024-01-01"})  # the default end (a later Monday) is after it: a run builds
+    assert list_schedules(store)[0]["payload"] == {"period_start": "2024-01-01"}
 
 
 def test_the_cli_lists_sets_disables_and_refuses_in_one_line(halo_env):

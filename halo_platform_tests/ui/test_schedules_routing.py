@@ -260,6 +260,8 @@ def test_an_edit_from_the_cli_appears_in_the_pages_history_under_its_name(page: 
     ("Cron (minute hour day month weekday)", "0 7 * *", "invalid cron expression"),
     ("Timezone (IANA name)", "Asia/Atlantis", "unknown timezone"),
     ("tolerance", "-5", "greater than or equal to 0"),
+    # valid alone, but the run would refuse it: the default period_end (the previous ISO week's) is before it
+    ("period_start", "2190-01-06", "must be after period_start (2190-01-06)"),
 ])
 def test_a_bad_schedule_edit_is_refused_beside_its_field_keeping_what_was_typed(
         page: Page, control_center: ControlCenter, field: str, value: str, error: str) -> None:

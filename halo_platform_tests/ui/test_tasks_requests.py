@@ -172,6 +172,38 @@ def test_form_errors_are_shown_beside_their_fields_with_the_values_kept_and_noth
     _clean(page)
 
 
+def test_the_same_form_sent_twice_makes_one_request_and_both_answers_lead_to_it(page, control_center, center_store):
+    """A form sent again as it was (back and resubmit, a proxy's retry, a double POST the page's
+    script never saw) carries the one-time key the form was rendered with: the second POST
+    answers with the first request, with no second row nor run. The same key with other values
+    is refused beside nothing (a form error); the form rendered again makes a new request."""
+    before = _request_count(center_store)
+    url = f"{control_center.url}/ui/tasks/payment_reconciliation"
+    sign_in(page, control_center, "operator")
+    _timed(page, url)
+    page.get_by_label("period start").fill("2020-01-06")
+    page.get_by_label("period end").fill("2020-01-13")
+    body = page.evaluate("() => new URLSearchParams(new FormData(document.querySelector('form.task-form'))).toString()")
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    answers = [page.request.post(url, data=body, headers=form, max_redirects=0) for _ in range(2)]
+    assert [a.status for a in answers] == [303, 303]
+    first = answers[0].headers["location"]
+    assert first.startswith("/ui/requests/") and answers[1].headers["location"] == first
+    assert _request_count(center_store) == before + 1
+
+    changed = page.request.post(url, data=body.replace("2020-01-13", "2020-01-20"), headers=form, max_redirects=0)
+    assert changed.status == 409 and "already sent" in changed.text()
+    assert _request_count(center_store) == before + 1
+
+    _timed(page, url)  # rendered again: a new form, a new key
+    page.get_by_label("period start").fill("2020-01-06")
+    page.get_by_label("period end").fill("2020-01-13")
+    page.get_by_role("button", name="Request payment_reconciliation").click()
+    expect(page).to_have_url(re.compile(r"/ui/requests/[0-9a-f-]{36}$"))
+    assert not page.url.endswith(first) and _request_count(center_store) == before + 2
+    _clean(page)
+
+
 def test_a_viewer_sees_the_form_disabled_and_a_forged_post_gets_the_403_page(page, control_center, center_store):
     before = _request_count(center_store)
     sign_in(page, control_center, "viewer")

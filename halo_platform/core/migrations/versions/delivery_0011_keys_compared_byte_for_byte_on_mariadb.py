@@ -7,7 +7,7 @@ MariaDB's default collation (utf8mb4_general_ci, PAD SPACE) ignores letter case,
 trailing spaces: `ORDER-ABC` was answered with the message of `order-abc` (never stored nor
 sent), `order-7` with another body was a 409, and provider ids or callback event ids that differ
 only in case were taken for one another. The three columns take the binary collation that does
-not pad (`delivery.tables.ExactString`); the rows keep their values, which were unique under the
+not pad (`core.models.ExactString`); the rows keep their values, which were unique under the
 looser collation and so are under this one. SQLite and PostgreSQL compare these columns byte for
 byte already: nothing changes there (a batch copy of the tables would change nothing either).
 A downgrade fails if keys stored since then differ only in case, accents or trailing spaces.

@@ -6,7 +6,7 @@ Revises: delivery_0011
 An inbound STOP or START is kept by its provider's id for it (Twilio's MessageSid, Vonage's
 messageId), never its sender or text, so a signed request sent again (a provider's retry, or a
 captured START replayed after a newer STOP) is applied once. The key compares byte for byte on
-every store, as `delivery.tables.ExactString` makes it: on MariaDB the binary collation that does
+every store, as `core.models.ExactString` makes it: on MariaDB the binary collation that does
 not pad (delivery_0011), elsewhere a plain string.
 """
 
