@@ -151,6 +151,19 @@ class GroupSpan:
     provider_ids: list[str] = strawberry.field(description="Who is free throughout")
 
 
+def _graphql_date(value: object) -> dt.date:
+    """A `Date` argument: YYYY-MM-DD only, as REST takes it (strawberry's Date takes whatever
+    `date.fromisoformat` does, 20270101 too); refused with a GraphQL error naming the form."""
+    try:
+        return service.yyyy_mm_dd(value)
+    except ValueError:
+        raise GraphQLError(f"Date: expected a date YYYY-MM-DD, got {value!r}") from None
+
+
+DateScalar = strawberry.scalar(dt.date, name="Date", description="A calendar date, YYYY-MM-DD",
+                               serialize=dt.date.isoformat, parse_value=_graphql_date)
+
+
 GroupMode = strawberry.enum(Enum("GroupMode", {"ANY": "any", "ALL": "all"}),
                             description="ANY: at least one provider is free; ALL: every one is")
 
@@ -222,7 +235,7 @@ _WIDEST = service.MAX_QUERY_DAYS + 1  # local days of the longest range a query 
 def _date(value: object) -> dt.date | None:
     """A date argument inside the calendar, else None (the resolver refuses it)."""
     try:
-        day = dt.date.fromisoformat(value) if isinstance(value, str) else None
+        day = service.yyyy_mm_dd(value) if isinstance(value, str) else None
     except ValueError:
         return None
     return day if day and EARLIEST_DATE <= day <= LATEST_DATE else None
@@ -420,6 +433,7 @@ class _Schema(strawberry.Schema):
 
 schema = _Schema(
     query=AvailabilityQuery,
+    scalar_overrides={dt.date: DateScalar},
     config=strawberry.schema.config.StrawberryConfig(auto_camel_case=True),
     extensions=[
         _DocumentSizeLimit,

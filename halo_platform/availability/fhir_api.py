@@ -5,13 +5,18 @@ feed's slot rules (`service-type` names the appointment type, default `default`)
 A schedule is one a feed received (its Practitioner actors, free together) or `<feed>.<provider
 id>`. Dates without a time are the schedule's local days; a search matching no schedule is an
 empty Bundle, as FHIR searches are; a malformed one is a 422 in the service's error shape,
-`{error, detail}` (as every route answers), whose detail is the FHIR OperationOutcome."""
+`{error, detail}` (as every route answers), whose detail is the FHIR OperationOutcome.
+
+A Slot is computed from the spans, never stored, so it cannot be read back: its id is a UUID
+named by (schedule, type, start), the same from one search to the next, and its entry's
+fullUrl is `urn:uuid:<id>`, which FHIR allows for a resource that is not to be resolved (a
+`{base}/fhir/Slot/<id>` URL would promise a read this API does not have)."""
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import re
+import uuid
 from dataclasses import dataclass
 
 from fastapi import APIRouter, Depends, HTTPException, Request
@@ -74,15 +79,19 @@ def instant_range(bounds: list[Bound], tz: dt.tzinfo, now: dt.datetime) -> tuple
     return lo, hi or lo + dt.timedelta(days=DEFAULT_DAYS)
 
 
+_SLOT_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "halo_platform/fhir/Slot")
+
+
 def slot_id(schedule: str, slot_type: str, start: dt.datetime) -> str:
-    return hashlib.sha256(f"{schedule}|{slot_type}|{start.isoformat()}".encode()).hexdigest()[:32]
+    """A UUID (a valid FHIR id) named by the Slot's schedule, type and start."""
+    return str(uuid.uuid5(_SLOT_NAMESPACE, f"{schedule}|{slot_type}|{start.isoformat()}"))
 
 
-def bundle(self_url: str, base: str, schedule: str, slot_type: str, slots: list[tuple[dt.datetime, dt.datetime]]) -> dict:
+def bundle(self_url: str, schedule: str, slot_type: str, slots: list[tuple[dt.datetime, dt.datetime]]) -> dict:
     entries = []
     for start, end in slots:
         ident = slot_id(schedule, slot_type, start)
-        entries.append({"fullUrl": f"{base}/fhir/Slot/{ident}", "search": {"mode": "match"}, "resource": {
+        entries.append({"fullUrl": f"urn:uuid:{ident}", "search": {"mode": "match"}, "resource": {
             "resourceType": "Slot", "id": ident, "schedule": {"reference": f"Schedule/{schedule}"},
             "serviceType": [{"text": slot_type}], "status": "free", "start": iso_z(start), "end": iso_z(end)}})
     found = {"resourceType": "Bundle", "type": "searchset", "total": len(entries), "link": [{"relation": "self", "url": self_url}]}
@@ -95,7 +104,7 @@ def outcome(message: str) -> dict:
     return {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "invalid", "diagnostics": message}]}
 
 
-def search_slots(store: StoreResource, params: list[tuple[str, str]], self_url: str, base: str,
+def search_slots(store: StoreResource, params: list[tuple[str, str]], self_url: str,
                  now: dt.datetime | None = None) -> dict:
     """The searchset Bundle answering a Slot search's parameters (others are ignored, as FHIR allows)."""
     def values(name: str) -> list[str]:
@@ -119,7 +128,7 @@ def search_slots(store: StoreResource, params: list[tuple[str, str]], self_url: 
     bounds = parse_start(values("start"))
     actors = service.schedule_actors(store, schedule)
     if actors is None or any("free" not in listed for listed in asked):  # only free slots are known
-        return bundle(self_url, base, schedule, types[0] if types else service.DEFAULT_TYPE, [])
+        return bundle(self_url, schedule, types[0] if types else service.DEFAULT_TYPE, [])
     feed, (provider, *others) = actors
     tz = service.provider_zone(store, feed, provider)
     now = now or utcnow()
@@ -129,12 +138,12 @@ def search_slots(store: StoreResource, params: list[tuple[str, str]], self_url: 
     lo = max(lo, dt.datetime.combine(EARLIEST_DATE, dt.time(), tzinfo=tz))
     hi = min(hi, dt.datetime.combine(LATEST_DATE + dt.timedelta(days=1), dt.time(), tzinfo=tz))
     if hi <= lo:
-        return bundle(self_url, base, schedule, types[0] if types else service.DEFAULT_TYPE, [])
+        return bundle(self_url, schedule, types[0] if types else service.DEFAULT_TYPE, [])
     first, last = lo.astimezone(tz).date(), (hi - dt.timedelta(microseconds=1)).astimezone(tz).date()
     if (last - first).days > service.MAX_QUERY_DAYS:  # `start` is the only range this search has: name it
         raise HaloError(f"start: at most {service.MAX_QUERY_DAYS} days per query, got {first} to {last}")
     found = service.bookable_slots(store, feed, provider, types[0] if types else None, first, last, now, tuple(others))
-    return bundle(self_url, base, schedule, found.slot_type, [(s, e) for s, e in found.slots if lo <= s < hi])
+    return bundle(self_url, schedule, found.slot_type, [(s, e) for s, e in found.slots if lo <= s < hi])
 
 
 _SEARCH_PARAMETERS = [
@@ -157,7 +166,7 @@ def fhir_slots(request: Request, store: StoreResource = Depends(resource("store"
     """Free Slots of a Schedule (`schedule=Schedule/<id>`, required), starting in the `start`
     range (`ge`/`gt`/`le`/`lt`/`eq` dates or instants), of the appointment type `service-type`."""
     try:
-        found = search_slots(store, list(request.query_params.multi_items()), str(request.url), str(request.base_url).rstrip("/"))
+        found = search_slots(store, list(request.query_params.multi_items()), str(request.url))
     except HaloError as exc:
         raise HTTPException(exc.http_status, {"error": str(exc), "detail": outcome(str(exc))}) from None
     return JSONResponse(found, media_type=FHIR_JSON)

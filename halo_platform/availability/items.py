@@ -317,9 +317,10 @@ def apply_files(conn: Connection, feed: str, files: list[LandedFile]) -> ApplyRe
                                    "FROM winners ORDER BY item_id", [feed, now]))
         new_blocks = "FROM winners w JOIN new_blocks b USING (seq) WHERE NOT w.deleted"
         with indexes_rebuilt(conn, SchedulingItemBlock.__table__, db.execute(f"SELECT count(*) {new_blocks}").fetchall()[0][0]):  # noqa: S608
-            codec.insert_columns("scheduling_item_blocks", ("feed", "item_id", "n", "provider_id", "ref", "start_ts", "end_ts", "is_local"),
+            codec.insert_columns("scheduling_item_blocks", ("feed", "item_id", "n", "provider_id", "ref", "start_ts", "end_ts", "is_local",
+                                                          "end_elapsed"),
                          _streamed(db, f"""SELECT ? AS feed, w.item_id, b.n, b.provider_id, b.ref, {ts('b.start_ts')}, {ts('b.end_ts')},
-                                           {flag('b.is_local')} {new_blocks} ORDER BY w.item_id, b.n""", [feed]))  # noqa: S608
+                                           {flag('b.is_local')}, {flag('b.end_elapsed')} {new_blocks} ORDER BY w.item_id, b.n""", [feed]))  # noqa: S608
         codec.insert_columns("scheduling_item_hours", ("feed", "item_id", "n", "provider_id", "weekday", "start_minute", "end_minute"),
                      _streamed(db, "SELECT ? AS feed, item_id, n, provider_id, weekday, start_minute, end_minute "
                                    "FROM winner_hours ORDER BY item_id, n", [feed]))

@@ -1,12 +1,18 @@
 """The landing-zone sensor: requests runs of `emr_processing_job` for new files, one per feed with
 pending files, only for the partitions (local dates x feed) they impact. Run keys are made of the
 files' landing paths and sha256s (plus the date range when they impact several disjoint ranges),
-so the same pending files are requested once however often the sensor ticks."""
+so the same pending files are requested once however often the sensor ticks.
+
+Dagster launches one run per run key: a request whose key a run already took is skipped, whatever
+that run's status. So a request whose run failed for good (Dagster will not retry it) is asked for
+again under `<key>#attempt<n>` (n: its failures + 1), the next tick after a first failure, then a
+minute after the last one, doubling up to an hour; until that attempt ends its key stays the same."""
 
 
 import datetime as dt
 import hashlib
 import json
+import time
 from dataclasses import dataclass
 
 import dagster as dg
@@ -20,6 +26,10 @@ from halo_platform.core.errors import HaloError
 from halo_platform.core.redact import error_line
 from halo_platform.core.store import StoreResource
 from halo_platform.sinks import SinksResource
+
+REQUEST_TAG = "halo/emr-request"  # a request's first key, on every attempt (Dagster's retries copy it)
+WILL_RETRY_TAG = "dagster/will_retry"  # set "true" by Dagster on a failed run it will retry itself
+FIRST_BACKOFF_SECONDS, MAX_BACKOFF_SECONDS = 60, 3600
 
 
 @dataclass(frozen=True)
@@ -60,6 +70,42 @@ def plan_runs(files: list[tuple[str, str, str, list[dt.date]]]) -> list[PlannedR
     return runs
 
 
+def again_after(failures: list[float]) -> float:
+    """When a request may be asked for again after its runs that failed for good ended at
+    `failures` (oldest first): at once after one, then a minute after the last, doubling up to an hour."""
+    if len(failures) < 2:
+        return failures[-1] if failures else 0.0
+    return failures[-1] + min(FIRST_BACKOFF_SECONDS * 2 ** (len(failures) - 2), MAX_BACKOFF_SECONDS)
+
+
+def attempt(request: dg.RunRequest, failures: list[float], now: float) -> dg.RunRequest | None:
+    """`request` under the key of its next attempt after `failures`; None while it backs off."""
+    if not failures:
+        return request
+    if now < again_after(failures):
+        return None
+    return dg.RunRequest(run_key=f"{request.run_key}#attempt{len(failures) + 1}", run_config=request.run_config, tags=request.tags)
+
+
+def final_failures(instance: dg.DagsterInstance, key: str) -> list[float]:
+    """End times (oldest first) of the runs of the request first keyed `key` that failed and that
+    Dagster will not retry."""
+    records = instance.get_run_records(filters=dg.RunsFilter(tags={REQUEST_TAG: key}, statuses=[dg.DagsterRunStatus.FAILURE]))
+    return sorted(r.end_time or r.update_timestamp.timestamp() for r in records if r.dagster_run.tags.get(WILL_RETRY_TAG) != "true")
+
+
+def retried(instance: dg.DagsterInstance, requests: list[dg.RunRequest]) -> tuple[list[dg.RunRequest], list[str]]:
+    """The requests as they are to be asked for now, and the keys held back after failures."""
+    now, out, waiting = time.time(), [], []
+    for request in requests:
+        found = attempt(request, final_failures(instance, request.run_key), now)
+        if found is None:
+            waiting.append(request.run_key)
+        else:
+            out.append(found)
+    return out, waiting
+
+
 def run_request(run: PlannedRun, as_of: dt.date, horizon_days: int) -> dg.RunRequest:
     first = run.first if run.first != dt.date.min else as_of
     last = run.last if run.last != dt.date.min else as_of
@@ -69,7 +115,7 @@ def run_request(run: PlannedRun, as_of: dt.date, horizon_days: int) -> dg.RunReq
         run_key=run.run_key,
         run_config={"ops": {"scheduling_items": {"config": {**config, "files": list(run.files)}},
                             "available_spans": {"config": config}}},
-        tags={**run_range([run.feed], first, last), "halo/emr-file": shown},
+        tags={**run_range([run.feed], first, last), "halo/emr-file": shown, REQUEST_TAG: run.run_key},
     )
 
 
@@ -80,7 +126,8 @@ def window_request(feed: str, dates: set[dt.date], as_of: dt.date, horizon_days:
     return dg.RunRequest(
         run_key=f"{feed}/window@{as_of.isoformat()}+{horizon_days}",
         run_config={"ops": {"scheduling_items": {"config": {**config, "files": []}}, "available_spans": {"config": config}}},
-        tags={**run_range([feed], min(dates), max(dates)), "halo/emr-file": "(window moved)"},
+        tags={**run_range([feed], min(dates), max(dates)), "halo/emr-file": "(window moved)",
+              REQUEST_TAG: f"{feed}/window@{as_of.isoformat()}+{horizon_days}"},
     )
 
 
@@ -113,16 +160,15 @@ def emr_landing_sensor(context: dg.SensorEvaluationContext, store: StoreResource
             context.log.error(f"emr feed {feed.name}: landing not read: {unreadable[feed.name]}")
     send_alerts(unreadable_alerts(context.cursor, unreadable), sinks, store=store)
     cursor = json.dumps(unreadable, sort_keys=True)
-    if not found and idle:
-        new = missing_feeds(context.instance, [r.tags["dagster/asset_partition_range_start"].split("|")[1] for r in idle])
-        return dg.SensorResult(run_requests=idle, cursor=cursor,
-                               dynamic_partitions_requests=[FEEDS.build_add_request(new)] if new else None)
-    if not found and unreadable:  # nothing else to request: the skip names them
+    if not found and unreadable and not idle:  # nothing else to request: the skip names them
         reason = "landing not read for " + "; ".join(f"{name}: {problem}" for name, problem in sorted(unreadable.items()))
         return dg.SensorResult(skip_reason=dg.SkipReason(reason), cursor=cursor)
-    if not found:
+    if not found and not idle:
         return dg.SensorResult(skip_reason=dg.SkipReason("no unprocessed files in the landing zone"), cursor=cursor)
-    runs = plan_runs(found)
-    new = missing_feeds(context.instance, [run.feed for run in runs])
-    return dg.SensorResult(run_requests=[run_request(run, as_of, horizon) for run in runs], cursor=cursor,
+    planned = [run_request(run, as_of, horizon) for run in plan_runs(found)] if found else idle
+    requests, waiting = retried(context.instance, planned)
+    if not requests:
+        return dg.SensorResult(skip_reason=dg.SkipReason(f"waiting to ask again after failed runs: {', '.join(waiting)}"), cursor=cursor)
+    new = missing_feeds(context.instance, sorted({r.tags["dagster/asset_partition_range_start"].split("|")[1] for r in requests}))
+    return dg.SensorResult(run_requests=requests, cursor=cursor,
                            dynamic_partitions_requests=[FEEDS.build_add_request(new)] if new else None)

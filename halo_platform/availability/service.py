@@ -110,13 +110,19 @@ def in_calendar(day: dt.date, what: str) -> dt.date:
     return day
 
 
+def yyyy_mm_dd(value: object) -> dt.date:
+    """A date written YYYY-MM-DD, else ValueError: `date.fromisoformat` alone also takes 20261203
+    and 2026-W49-4, which REST and GraphQL refuse alike."""
+    if not isinstance(value, str) or not _YYYY_MM_DD.fullmatch(value):
+        raise ValueError(f"expected a date YYYY-MM-DD, got {value!r}")
+    return dt.date.fromisoformat(value)
+
+
 def parse_date(value: str | None, what: str) -> dt.date | None:
     if value in (None, ""):
         return None
     try:
-        if not _YYYY_MM_DD.fullmatch(value):  # fromisoformat also takes 20261203 and 2026-W49-4
-            raise ValueError
-        day = dt.date.fromisoformat(value)
+        day = yyyy_mm_dd(value)
     except ValueError:
         raise HaloError(f"{what}: expected a date YYYY-MM-DD, got {value!r}") from None
     return in_calendar(day, what)

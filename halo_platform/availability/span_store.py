@@ -119,11 +119,11 @@ def plan(conn: Connection, feed: str, as_of: dt.date, horizon_days: int) -> Span
     block_rows = []
     if with_hours:
         block_rows = _rows_for(codec, f"""
-                SELECT provider_id, {epoch('start_ts')}, {epoch('end_ts')}, is_local FROM scheduling_item_blocks
+                SELECT provider_id, {epoch('start_ts')}, {epoch('end_ts')}, is_local, end_elapsed FROM scheduling_item_blocks
                 WHERE start_ts IS NOT NULL AND end_ts > ? AND start_ts < ? AND feed = ? {{only}}""",  # noqa: S608 - codec SQL
                                feed, with_hours, (lo_ts, hi_ts), whole_feed=_ALONG_THE_KEY)
         block_rows += _rows_for(codec, f"""
-                SELECT m.provider_id, {epoch('s.start_ts')}, {epoch('s.end_ts')}, s.is_local FROM scheduling_item_blocks s
+                SELECT m.provider_id, {epoch('s.start_ts')}, {epoch('s.end_ts')}, s.is_local, s.end_elapsed FROM scheduling_item_blocks s
                 JOIN scheduling_item_blocks m ON m.feed = s.feed AND m.item_id = s.ref AND m.start_ts IS NULL
                 WHERE s.ref IS NOT NULL AND s.end_ts > ? AND s.start_ts < ? AND s.feed = ? {{only}}""",  # noqa: S608 - codec SQL
                                 feed, with_hours, (lo_ts, hi_ts), column="m.provider_id")
@@ -145,16 +145,16 @@ def plan(conn: Connection, feed: str, as_of: dt.date, horizon_days: int) -> Span
 
 def calendars(providers: list[str], hours: dict[str, list[tuple[int, int, int]]], tz_of: dict[str, str],
               block_rows: list[tuple]) -> Calendars:
-    """`providers`' calendars as columns, from `load_hours` and block rows (provider, start, end, is_local);
-    rows of other providers drop."""
+    """`providers`' calendars as columns, from `load_hours` and block rows (provider, start, end, is_local,
+    end_elapsed); rows of other providers drop."""
     index = {p: i for i, p in enumerate(providers)}
     rows = [(index[p], *row) for p in providers for row in hours[p]]
     hours_cols = np.array(rows, np.int64).reshape(-1, 4).T
-    owner, starts, ends, local = zip(*block_rows, strict=True) if block_rows else ((), (), (), ())
+    owner, starts, ends, local, elapsed = zip(*block_rows, strict=True) if block_rows else ((), (), (), (), ())
     owner = np.array([index.get(p, -1) for p in owner], np.int64)
     mine = owner >= 0
     return Calendars([tz_of.get(p) for p in providers], *hours_cols, owner[mine], np.array(starts, np.int64)[mine],
-                     np.array(ends, np.int64)[mine], np.array(local, bool)[mine])
+                     np.array(ends, np.int64)[mine], np.array(local, bool)[mine], np.array(elapsed, bool)[mine])
 
 
 def _encoded(values: np.ndarray, encode: Callable[[int], Any]) -> list:

@@ -34,7 +34,8 @@ _WALL_MASK = (1 << _WALL_BITS) - 1
 class Calendars:
     """Providers 0..n-1 as columns: each one's timezone (None: no spans), its working hours
     (weekday, start and end minute per row), and its blocks (seconds since 1970; `local` ones
-    are wall times in its timezone)."""
+    are wall times in its timezone, and of those the `elapsed` ones end `end - start` seconds
+    after their start's instant)."""
 
     tz: Sequence[str | None]
     hours_provider: np.ndarray
@@ -45,6 +46,7 @@ class Calendars:
     block_start: np.ndarray
     block_end: np.ndarray
     block_local: np.ndarray
+    block_elapsed: np.ndarray | None = None  # None: no block is elapsed
 
 
 def day_spans(cal: Calendars, provider: np.ndarray, day: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -139,6 +141,10 @@ def _blocks(cal: Calendars, tz_id: np.ndarray, zones: list[str], t0: int, t1: in
         key = (np.concatenate([zone[local], zone[local]]) << _WALL_BITS) + walls - base
         distinct, where = np.unique(key, return_inverse=True)
         resolved = np.array([wall_seconds_instant(zones[k >> _WALL_BITS], base + (k & _WALL_MASK)) for k in distinct.tolist()], np.int64)[where]
+        if cal.block_elapsed is not None:  # a local start and a duration: the duration counts from the start's instant
+            elapsed = np.asarray(cal.block_elapsed, bool)[local]
+            ends = resolved[len(walls) // 2:]
+            ends[elapsed] = resolved[:len(walls) // 2][elapsed] + (e[local] - s[local])[elapsed]
         s[local], e[local] = resolved[:len(walls) // 2], resolved[len(walls) // 2:]
     s, e = np.clip(s, t0, t1), np.clip(e, t0, t1)
     keep = (zone >= 0) & (s < e)

@@ -125,19 +125,21 @@ class ProviderCalendar:
 _EPOCH = dt.datetime(1970, 1, 1)
 
 
-def calendar_from_rows(tz: str | None, hours: Iterable[tuple[int, int, int]], blocks: Iterable[tuple[int, int, bool]]) -> ProviderCalendar:
+def calendar_from_rows(tz: str | None, hours: Iterable[tuple[int, int, int]], blocks: Iterable[tuple]) -> ProviderCalendar:
     """Build a calendar from stored rows: hours (weekday, start_minute, end_minute) and blocks
-    (start, end, is_local) as seconds since 1970 read as UTC; a local block is a wall time in
-    the provider's timezone, resolved here."""
+    (start, end, is_local[, end_elapsed]) as seconds since 1970 read as UTC; a local block is a
+    wall time in the provider's timezone, resolved here; an elapsed one ends `end - start`
+    seconds after its start's instant (a local start and a duration)."""
     weekly: dict[int, list[tuple[int, int]]] = {}
     for weekday, start, end in hours:
         weekly.setdefault(weekday, []).append((start, end))
     intervals = []
-    for start, end, local in blocks:
+    for start, end, local, *elapsed in blocks:
         if not local:
             intervals.append((start, end))
         elif tz:
-            intervals.append((wall_seconds_instant(tz, start), wall_seconds_instant(tz, end)))
+            begin = wall_seconds_instant(tz, start)
+            intervals.append((begin, begin + end - start if elapsed and elapsed[0] else wall_seconds_instant(tz, end)))
     return ProviderCalendar(tz, weekly, intervals)
 
 

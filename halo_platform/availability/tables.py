@@ -39,7 +39,8 @@ class SchedulingItem(Base):
 
 class SchedulingItemBlock(Base):
     """An unavailable interval of an item for one provider. `is_local`: start/end are
-    provider-local wall times, else naive UTC. Schedule memberships have no interval;
+    provider-local wall times, else naive UTC; `end_elapsed` (local ones): the end is the start's
+    instant plus `end_ts - start_ts` (a local start and a duration), not the wall time `end_ts`. Schedule memberships have no interval;
     Slots have no provider but a `ref` to their Schedule."""
 
     __tablename__ = "scheduling_item_blocks"
@@ -57,6 +58,7 @@ class SchedulingItemBlock(Base):
     start_ts: Mapped[dt.datetime | None] = mapped_column(sa.DateTime())
     end_ts: Mapped[dt.datetime | None] = mapped_column(sa.DateTime())
     is_local: Mapped[bool] = mapped_column(default=False)
+    end_elapsed: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
 
 
 class SchedulingItemHours(Base):

@@ -7,6 +7,7 @@ Asia/Kolkata is +05:30 all year: F1 works 09:00-12:00 and is booked 10:00-10:30,
 10:00-13:00 (local), on a day a week ahead."""
 
 import datetime as dt
+import uuid
 
 import pytest
 from fhir.resources.R4B.bundle import Bundle
@@ -63,7 +64,7 @@ def starts(body: dict) -> list[str]:
     assert body.get("entry") != []  # FHIR JSON has no empty arrays
     for entry in body.get("entry", ()):
         slot = Slot.model_validate(entry["resource"])
-        assert slot.status == "free" and entry["fullUrl"].endswith(f"/fhir/Slot/{slot.id}")
+        assert slot.status == "free" and entry["fullUrl"] == f"urn:uuid:{slot.id}" and str(uuid.UUID(slot.id)) == slot.id
     return [e["resource"]["start"][11:16] for e in body.get("entry", ())]
 
 
@@ -83,6 +84,28 @@ def test_a_schedule_of_two_actors_has_the_slots_when_both_are_free(store, day):
 def test_a_feeds_provider_is_a_schedule_and_instants_bound_the_starts(store, day):
     status, body = search(store, schedule="Schedule/fhir.F1", start=[f"ge{day}T04:00:00Z", f"lt{day}T05:30:00Z"])
     assert starts(body) == ["04:00", "05:00"]
+
+
+def test_every_entrys_full_url_is_one_a_client_can_use(store, day):
+    """A Slot here is computed from the spans, not stored: its id is a digest of (schedule, type,
+    start) and cannot be read back, and `GET /fhir/Slot/<id>` is no route. The entries' fullUrl was
+    `{base}/fhir/Slot/<id>`, a URL that answered 404; it is now `urn:uuid:<id>` (the id a UUID),
+    which FHIR allows for resources that are not to be resolved, and the same Slot keeps its id
+    from one search to the next."""
+    client = authorized_client(create_app({"store": store}), "availability:read")
+    params = {"schedule": "Schedule/S1", "start": [f"ge{day}", f"lt{day + dt.timedelta(days=1)}"]}
+    body = client.get("/fhir/Slot", params=params).json()
+    assert body["entry"]
+    for entry in body["entry"]:
+        url = entry["fullUrl"]
+        if not url.startswith("urn:uuid:"):
+            answer = client.get(url)
+            assert answer.status_code == 200, (url, answer.status_code, answer.text)
+        else:
+            assert str(uuid.UUID(url.removeprefix("urn:uuid:"))) == url.removeprefix("urn:uuid:") == entry["resource"]["id"]
+    again = client.get("/fhir/Slot", params=params).json()
+    assert [e["fullUrl"] for e in again["entry"]] == [e["fullUrl"] for e in body["entry"]]
+    assert len({e["fullUrl"] for e in body["entry"]}) == len(body["entry"])
 
 
 @pytest.mark.parametrize("params", [

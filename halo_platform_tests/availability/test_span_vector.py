@@ -2,8 +2,9 @@
 `span_store.calendars`) gives exactly the spans of the pure Python oracle
 (`ProviderCalendar.spans`) for every provider-date: random weekly templates with overnight and
 empty intervals, zones with DST of one hour, of half an hour (Australia/Lord_Howe) and none
-(Asia/Kolkata), dates around the 2027 transitions, blocks in UTC and in local wall time that
-overlap, touch, are empty or reach far outside the dates asked for."""
+(Asia/Kolkata), dates around the 2027 transitions, blocks in UTC and in local wall time (ending at
+a wall time, or a duration after their start) that overlap, touch, are empty or reach far outside
+the dates asked for."""
 
 import datetime as dt
 from collections import defaultdict
@@ -28,15 +29,17 @@ every_day = st.lists(st.tuples(minute, minute), min_size=1, max_size=3).map(lamb
 
 
 @st.composite
-def blocks_near(draw, first: dt.date, days: int) -> list[tuple[int, int, bool]]:
-    """Blocks as stored: seconds since 1970, UTC instants or (is_local) provider wall times."""
+def blocks_near(draw, first: dt.date, days: int) -> list[tuple[int, int, bool, bool]]:
+    """Blocks as stored: seconds since 1970, UTC instants or (is_local) provider wall times, of
+    which the end_elapsed ones end `end - start` seconds after their start's instant."""
     out = []
     for _ in range(draw(st.integers(0, 8))):
         day = first + dt.timedelta(days=draw(st.integers(-2, days + 1)))
         start = int((dt.datetime.combine(day, dt.time()) - _EPOCH).total_seconds()) + 60 * draw(minute)
         length = draw(st.one_of(st.sampled_from([0, 15, 30, 60, 90, 240, 1440]).map(lambda m: m * 60),
                                 st.integers(-3600, 3 * 86400), st.just(400 * 86400)))
-        out.append((start, start + length, draw(st.booleans())))
+        local = draw(st.booleans())
+        out.append((start, start + length, local, local and draw(st.booleans())))
     return out
 
 
@@ -57,7 +60,7 @@ def oracle_and_vector(providers: dict) -> tuple[list, list]:
     with_hours = [p for p, (_, hours, _, _) in providers.items() if hours]
     hours = {p: providers[p][1] for p in with_hours}
     tz_of = {p: providers[p][0] for p in with_hours if providers[p][0]}
-    rows = [(p, s, e, local) for p in providers for s, e, local in providers[p][2]]
+    rows = [(p, *block, False)[:5] for p in providers for block in providers[p][2]]  # (s, e, local[, elapsed])
     who = [i for i, p in enumerate(with_hours) for _ in providers[p][3]]
     when = [d.toordinal() for p in with_hours for d in providers[p][3]]
     group, start, end = day_spans(calendars(with_hours, hours, tz_of, rows), np.array(who, np.int64), np.array(when, np.int64))
@@ -92,6 +95,10 @@ SPRING_EU, FALL_US, LORD_HOWE_FORWARD = dt.date(2027, 3, 28), dt.date(2027, 11, 
                            [(wall(LORD_HOWE_FORWARD, 3), wall(LORD_HOWE_FORWARD, 4), True),
                             (wall(LORD_HOWE_FORWARD, 4) - 11 * 3600, wall(LORD_HOWE_FORWARD, 5) - 11 * 3600, False)],
                            [LORD_HOWE_FORWARD])})
+# a local start and a duration across the spring-forward gap, and one starting in the gap
+@example(providers={"P0": ("America/New_York", [(6, hm(0), hm(6))], [(wall(dt.date(2027, 3, 14), 1, 30), wall(dt.date(2027, 3, 14), 3, 30), True, True),
+                                                                    (wall(dt.date(2027, 3, 14), 2, 30), wall(dt.date(2027, 3, 14), 3), True, True)],
+                           [dt.date(2027, 3, 14)])})
 # two zones, a local block each: each wall time is resolved in its own provider's zone
 @example(providers={p: (tz, [(0, hm(9), hm(17))], [(wall(dt.date(2027, 3, 29), 12), wall(dt.date(2027, 3, 29), 13), True)],
                         [dt.date(2027, 3, 29)]) for p, tz in (("P0", "Asia/Kolkata"), ("P1", "Europe/Paris"))})

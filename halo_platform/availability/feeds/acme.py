@@ -154,10 +154,10 @@ def _fast(db: duckdb.DuckDBPyConnection) -> None:
         FROM fast_all""")  # noqa: S608 - constants only
     db.execute("""
         CREATE TEMP TABLE fast_blocks AS
-        SELECT pos, 0 AS n, provider AS provider_id, NULL AS ref, utc AS start_ts, finish AS end_ts, false AS is_local
+        SELECT pos, 0 AS n, provider AS provider_id, NULL AS ref, utc AS start_ts, finish AS end_ts, false AS is_local, false AS end_elapsed
         FROM fast_all WHERE action = 'upsert' AND type = 'appointment' AND status = 'booked'
         UNION ALL
-        SELECT pos, 0, provider, NULL, first::TIMESTAMP, last::TIMESTAMP + INTERVAL 1 DAY, true
+        SELECT pos, 0, provider, NULL, first::TIMESTAMP, last::TIMESTAMP + INTERVAL 1 DAY, true, false
         FROM fast_all WHERE action = 'upsert' AND type = 'vacation'""")
 
 

@@ -54,13 +54,16 @@ class Invalid(ValueError):
 @dataclass(slots=True)
 class Block:
     """Time a provider is unavailable. `provider_id` None + `ref` set: a FHIR Slot whose
-    providers are the actors of Schedule `ref`; `start` None: a Schedule membership row."""
+    providers are the actors of Schedule `ref`; `start` None: a Schedule membership row.
+    `elapsed` (local blocks): a local start plus a duration, so the end is the start's instant
+    plus `end - start`, not the wall time `end` (which a DST change in between would move)."""
 
     provider_id: str | None
     start: dt.datetime | None
     end: dt.datetime | None
     local: bool = False
     ref: str | None = None
+    elapsed: bool = False
 
 
 @dataclass(slots=True)

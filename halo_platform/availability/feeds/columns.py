@@ -22,7 +22,8 @@ from halo_platform.availability.feeds.base import BOM, EARLIEST, HOURS, LATEST, 
 EVENTS = pa.schema([("seq", pa.int64()), ("item_id", pa.string()), ("version", pa.timestamp("us")), ("deleted", pa.bool_()),
                     ("fp", pa.int64()), ("kind", pa.string()), ("status", pa.string()), ("tz", pa.string()), ("adds_up", pa.bool_())])
 BLOCKS = pa.schema([("seq", pa.int64()), ("n", pa.int32()), ("provider_id", pa.string()), ("ref", pa.string()),
-                    ("start_ts", pa.timestamp("us")), ("end_ts", pa.timestamp("us")), ("is_local", pa.bool_())])
+                    ("start_ts", pa.timestamp("us")), ("end_ts", pa.timestamp("us")), ("is_local", pa.bool_()),
+                    ("end_elapsed", pa.bool_())])
 HOURS_ROWS = pa.schema([("seq", pa.int64()), ("n", pa.int32()), ("provider_id", pa.string()), ("weekday", pa.int16()),
                         ("start_minute", pa.int16()), ("end_minute", pa.int16())])
 
@@ -51,7 +52,7 @@ def to_arrow(parsed_events: list[Event], templates: bool = False) -> tuple[pa.Ta
                                        templates and e.kind == HOURS), strict=True):
             ev[k].append(v)
         for n, b in enumerate(e.blocks):
-            for k, v in zip(BLOCKS.names, (seq, n, b.provider_id, b.ref, b.start, b.end, b.local), strict=True):
+            for k, v in zip(BLOCKS.names, (seq, n, b.provider_id, b.ref, b.start, b.end, b.local, b.elapsed), strict=True):
                 bl[k].append(v)
         for n, h in enumerate(e.hours):
             for k, v in zip(HOURS_ROWS.names, (seq, n, h.provider_id, h.weekday, h.start_minute, h.end_minute), strict=True):
@@ -115,8 +116,8 @@ def json_lines(data: bytes, fields: tuple[str, ...], fast: Callable[[duckdb.Duck
     """Columns of a JSON-lines file. DuckDB parses each plain line (see `_NOT_PLAIN`) holding a
     JSON object with no repeated key once, into table `records(pos, <fields>)`, the top-level
     `fields` as JSON text; `fast` turns it into tables `fast_events(pos, item_id, version, deleted,
-    kind, status, tz)` and `fast_blocks(pos, n, provider_id, ref, start_ts, end_ts, is_local)` for
-    the records it takes; every other line goes through `build`, one by one, as in
+    kind, status, tz)` and `fast_blocks(pos, n, provider_id, ref, start_ts, end_ts, is_local,
+    end_elapsed)` for the records it takes; every other line goes through `build`, one by one, as in
     `parse_json_lines`. None for a file that is not UTF-8 as a whole (parsed record by record)."""
     import json
 
@@ -168,10 +169,10 @@ def merge_columns(db: duckdb.DuckDBPyConnection, slow: Parsed) -> Columns:
         FROM slow_events s JOIN slow_pos p USING (seq) JOIN numbered n ON n.pos = p.pos
         ORDER BY 1""").to_arrow_table()
     out_blocks = db.sql("""
-        SELECT n.seq, b.n, b.provider_id, b.ref, b.start_ts, b.end_ts, b.is_local
+        SELECT n.seq, b.n, b.provider_id, b.ref, b.start_ts, b.end_ts, b.is_local, b.end_elapsed
         FROM fast_blocks b JOIN numbered n USING (pos)
         UNION ALL
-        SELECT n.seq, b.n, b.provider_id, b.ref, b.start_ts, b.end_ts, b.is_local
+        SELECT n.seq, b.n, b.provider_id, b.ref, b.start_ts, b.end_ts, b.is_local, b.end_elapsed
         FROM slow_blocks b JOIN slow_pos p USING (seq) JOIN numbered n ON n.pos = p.pos
         ORDER BY 1, 2""").to_arrow_table()
     out_hours = db.sql("""

@@ -217,10 +217,10 @@ def _fast(db: duckdb.DuckDBPyConnection) -> None:
         FROM fast_all""")  # noqa: S608 - constants only
     db.execute(f"""
         CREATE TEMP TABLE fast_blocks AS
-        SELECT pos, 0 AS n, provider AS provider_id, NULL AS ref, s AS start_ts, e AS end_ts, false AS is_local
+        SELECT pos, 0 AS n, provider AS provider_id, NULL AS ref, s AS start_ts, e AS end_ts, false AS is_local, false AS end_elapsed
         FROM fast_all WHERE resource_type = 'Appointment' AND status IN ({_sql_set(_BLOCKING_APPOINTMENT)})
         UNION ALL
-        SELECT pos, 0, NULL, schedule_ref, s, e, false FROM fast_all WHERE resource_type = 'Slot' AND status = 'busy-unavailable'""")  # noqa: S608
+        SELECT pos, 0, NULL, schedule_ref, s, e, false, false FROM fast_all WHERE resource_type = 'Slot' AND status = 'busy-unavailable'""")  # noqa: S608
 
 
 def columns(data: bytes, file: str = "", threads: int | None = None) -> Columns | None:

@@ -193,7 +193,8 @@ def _minutes(msg: _Message, fields: list[str], seg: str, n: int) -> float:
         raise Invalid(f"invalid duration {amount!r}") from None
 
 
-def _interval(msg: _Message) -> tuple[dt.datetime, dt.datetime, bool] | None:
+def _interval(msg: _Message) -> tuple[dt.datetime, dt.datetime, bool, bool] | None:
+    """(start, end, local, elapsed): `elapsed` when the end is the start plus a duration."""
     start, end = msg.field("TQ1", 7), msg.field("TQ1", 8)
     if not start:
         start, end = msg.field("SCH", 11, 4), msg.field("SCH", 11, 5)
@@ -202,14 +203,14 @@ def _interval(msg: _Message) -> tuple[dt.datetime, dt.datetime, bool] | None:
         if s_local != e_local:
             raise Invalid("start and end must both carry an offset or neither")
         check_interval(s, e)
-        return s, e, s_local
+        return s, e, s_local, False
     for seg, at, dur in (("AIP", 6, 9), ("AIS", 4, 7)):
         for fields in msg.all(seg):
             if msg.field(seg, at, fields=fields):
                 s, local = parse_ts(msg.field(seg, at, fields=fields), "start")
                 e = after(s, _minutes(msg, fields, seg, dur))
                 check_interval(s, e)
-                return s, e, local
+                return s, e, local, local
     return None
 
 
@@ -262,8 +263,8 @@ def _block(msg: _Message, event: Event) -> None:
     providers = _providers(msg)
     if not providers:
         raise Invalid("no AIP-3 provider")
-    start, end, local = interval
-    event.blocks.extend(Block(p, start, end, local=local) for p in providers)
+    start, end, local, elapsed = interval
+    event.blocks.extend(Block(p, start, end, local=local, elapsed=elapsed) for p in providers)
 
 
 _NEXT_MESSAGE = re.compile(rf"\rMSH(?=[{re.escape(string.punctuation)}])")  # whatever field separator the next message picks
@@ -432,7 +433,7 @@ def _fast(db: duckdb.DuckDBPyConnection) -> None:
     db.execute("""
         CREATE TEMP TABLE fast_blocks AS
         SELECT pos, (generate_subscripts(providers, 1) - 1) AS n, unnest(providers) AS provider_id, NULL AS ref,
-               s AS start_ts, e AS end_ts, s_local AS is_local
+               s AS start_ts, e AS end_ts, s_local AS is_local, false AS end_elapsed
         FROM fast_all WHERE blocks""")
 
 

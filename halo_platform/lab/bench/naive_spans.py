@@ -30,13 +30,13 @@ def _recompute_day(codec: Codec, feed: str, provider: str, day: dt.date) -> None
     lo = codec.ts(dt.datetime.combine(day - dt.timedelta(days=2), dt.time()))
     hi = codec.ts(dt.datetime.combine(day + dt.timedelta(days=3), dt.time()))
     epoch = codec.epoch_sql
-    blocks = codec.select(f"SELECT {epoch('start_ts')}, {epoch('end_ts')}, is_local FROM scheduling_item_blocks WHERE feed = ? AND provider_id = ? "  # noqa: S608
+    blocks = codec.select(f"SELECT {epoch('start_ts')}, {epoch('end_ts')}, is_local, end_elapsed FROM scheduling_item_blocks WHERE feed = ? AND provider_id = ? "  # noqa: S608
                           "AND start_ts IS NOT NULL AND end_ts > ? AND start_ts < ?", (feed, provider, lo, hi))
-    blocks += codec.select(f"SELECT {epoch('s.start_ts')}, {epoch('s.end_ts')}, s.is_local FROM scheduling_item_blocks s JOIN scheduling_item_blocks m "  # noqa: S608
+    blocks += codec.select(f"SELECT {epoch('s.start_ts')}, {epoch('s.end_ts')}, s.is_local, s.end_elapsed FROM scheduling_item_blocks s JOIN scheduling_item_blocks m "  # noqa: S608
                            "ON m.feed = s.feed AND m.item_id = s.ref AND m.start_ts IS NULL WHERE s.feed = ? AND m.provider_id = ? "
                            "AND s.end_ts > ? AND s.start_ts < ?", (feed, provider, lo, hi))
     cal = calendar_from_rows(tz_of.get(provider), hours[provider],
-                             [(s, e, bool(loc)) for s, e, loc in blocks])
+                             [(s, e, bool(loc), bool(ela)) for s, e, loc, ela in blocks])
     codec.execute_many("DELETE FROM available_spans WHERE feed = ? AND provider_id = ? AND span_date = ?", [(feed, provider, codec.date(day))])
     for s, e in cal.spans(day):
         codec.execute_many("INSERT INTO available_spans (feed, provider_id, span_date, start_at, end_at, computed_at) VALUES (?, ?, ?, ?, ?, ?)",
@@ -56,8 +56,9 @@ def apply_event(codec: Codec, feed: str, e: Event, as_of: dt.date, days: int) ->
                                                               e.status, e.tz, codec.ts(dt.datetime.now()))])
     if not e.deleted:
         for n, b in enumerate(e.blocks):
-            codec.execute_many("INSERT INTO scheduling_item_blocks (feed, item_id, n, provider_id, ref, start_ts, end_ts, is_local) "
-                               "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [(feed, e.item_id, n, b.provider_id, b.ref, codec.ts(b.start), codec.ts(b.end), b.local)])
+            codec.execute_many("INSERT INTO scheduling_item_blocks (feed, item_id, n, provider_id, ref, start_ts, end_ts, is_local, end_elapsed) "
+                               "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", [(feed, e.item_id, n, b.provider_id, b.ref, codec.ts(b.start), codec.ts(b.end),
+                                                                      b.local, b.elapsed)])
         for n, h in enumerate(e.hours):
             codec.execute_many("INSERT INTO scheduling_item_hours (feed, item_id, n, provider_id, weekday, start_minute, end_minute) "
                                "VALUES (?, ?, ?, ?, ?, ?, ?)", [(feed, e.item_id, n, h.provider_id, h.weekday, h.start_minute, h.end_minute)])
