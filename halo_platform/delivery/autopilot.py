@@ -11,6 +11,8 @@ change with its reason and alerts the `HALO_ALERTS` sinks.
 The window starts at the provider's last change, so errors from before a change are not
 held against the new state. A provider an admin switched off by hand (`set_manual`) is left
 alone, not even pinged, until it is handed back; then it starts as a deactivated one.
+Each cycle ends with two ERROR alerts when due: the rules whose providers are all down, and
+the routes of queued messages no provider can take outside those rules (both stay queued).
 """
 
 from __future__ import annotations
@@ -28,7 +30,9 @@ from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
 from halo_platform.delivery.config import AutopilotConfig, DeliveryConfig
 from halo_platform.delivery.providers.base import ACKNOWLEDGED, THROTTLED
+from halo_platform.delivery.queue import queued_routes
 from halo_platform.delivery.resources import ProvidersResource
+from halo_platform.delivery.routing import route_name, unserved_route
 from halo_platform.delivery.tables import DeliveryAttempt, MessageEvent, ProviderState, ProviderStateChange
 from halo_platform.sinks import SinksResource
 
@@ -100,6 +104,8 @@ class CycleReport:
     providers: dict[str, dict] = field(default_factory=dict)
     changes: list[dict] = field(default_factory=list)
     rules_down: list[str] = field(default_factory=list)
+    #: routes of queued messages no provider can take, outside the rules down: {route: {messages, reason}}
+    routes_unserved: dict[str, dict] = field(default_factory=dict)
 
 
 def window_stats(conn, since: dt.datetime, until: dt.datetime) -> dict[str, tuple[int, int]]:  # noqa: ANN001
@@ -219,6 +225,18 @@ def run_cycle(
         alert(Alert(title=f"every provider is down for {', '.join(report.rules_down)}", severity="ERROR",
                     error="messages of these rules stay queued until a provider recovers", job="autopilot_job",
                     details={"rules": ", ".join(report.rules_down)}))
+    # a message no rule's check covers (no provider serves it, no rule routes it, or its rule's
+    # weights leave out the providers that serve it) is held by every dispatch run, for good
+    with store.read() as conn:
+        waiting = queued_routes(conn)
+    for (channel, country, capability), count in sorted(waiting.items(), key=lambda item: route_name(*item[0])):
+        unserved = unserved_route(router, channel, country, capability)
+        if unserved is not None and unserved[0] not in report.rules_down:
+            report.routes_unserved[route_name(channel, country, capability)] = {"messages": count, "reason": unserved[1]}
+    if report.routes_unserved:
+        alert(Alert(title=f"queued messages no provider can take: {', '.join(report.routes_unserved)}", severity="ERROR",
+                    error="they stay queued until a provider serves them: add one to the providers file, switch one back on or weigh it in",
+                    job="autopilot_job", details={route: f"{u['messages']} message(s): {u['reason']}" for route, u in report.routes_unserved.items()}))
     return report
 
 

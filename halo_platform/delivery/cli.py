@@ -227,6 +227,8 @@ def autopilot() -> None:
         click.echo(f"changed: {change['provider']}: {change['reason']}")
     for rule in report.rules_down:
         click.echo(f"ERROR: every provider is down for {rule}; its messages stay queued")
+    for route, unserved in report.routes_unserved.items():
+        click.echo(f"ERROR: {unserved['messages']} queued message(s) no provider can take, {route}: {unserved['reason']}")
 
 
 _recipient = [

@@ -134,7 +134,8 @@ def provider_health(context: dg.AssetExecutionContext, store: StoreResource, pro
         ["| provider | factor | attempts | error rate | reason |", "|---|---|---|---|---|"]
         + [f"| {n} | {p['factor']:g} | {p['attempts']} | {p['error_rate']:.1%} | {p['reason']} |" for n, p in report.providers.items()]
     )
-    return dg.MaterializeResult(metadata={"providers": dg.MetadataValue.md(table), "changes": len(report.changes), "rules_down": ", ".join(report.rules_down) or "none"})
+    return dg.MaterializeResult(metadata={"providers": dg.MetadataValue.md(table), "changes": len(report.changes), "rules_down": ", ".join(report.rules_down) or "none",
+                                          "routes_unserved": ", ".join(report.routes_unserved) or "none"})
 
 
 @dg.asset_check(asset=provider_health, description="Every provider's error rate in the window is under the autopilot threshold (min_attempts applies).")

@@ -208,27 +208,37 @@ def _claim_statements(dialect_name: str, returning: bool) -> tuple[sa.Executable
 
 
 def persist(conn: Connection, owner: str, transitions: Sequence[Transition], attempts: Iterable[dict], now: dt.datetime) -> None:
-    """Write the new states, their lifecycle events and the attempts; release the leases."""
+    """Write the new states, their lifecycle events and the attempts; release the leases. A
+    message gets its event (and so its status webhook) only where the UPDATE moved it to the new
+    status: one `owner` no longer holds (an opt-out ended it, another dispatcher leased it after
+    our lease ran out) is left alone, one that left the queue meanwhile keeps its status, and
+    neither gets an event (the attempt, a request that left, is recorded all the same). Where
+    the database returns updated rows the UPDATE says which it moved; MariaDB reads them first,
+    in one locking read of the group."""
     moved = [t for t in transitions if t.status != "held"]
     postgresql = conn.dialect.name == "postgresql"
     if moved and postgresql:  # one statement for the whole group
-        conn.execute(_MOVE_ARRAYS, {
+        now_in = dict(conn.execute(_MOVE_ARRAYS, {
             "owner": owner, "now": _naive(now), "ids": [t.message_id for t in moved], "statuses": [t.status for t in moved],
             "providers": [t.provider for t in moved], "pmids": [t.provider_message_id for t in moved],
             "retries": [t.number_of_retries for t in moved], "nexts": [_naive(t.next_attempt_at) for t in moved],
-            "pins": [_naive(t.in_flight_at) for t in moved]})
+            "pins": [_naive(t.in_flight_at) for t in moved]}).all())
     elif moved and conn.dialect.name == "sqlite":
-        _move_sqlite(conn, owner, moved, now)
-    elif moved:
-        executemany(conn, _MOVE, [
-            {"b_id": t.message_id, "b_owner": owner, "b_status": t.status, "b_provider": t.provider, "b_pmid": t.provider_message_id,
-             "b_retries": t.number_of_retries, "b_next": t.next_attempt_at, "b_pin": t.in_flight_at, "b_now": now}
-            for t in moved
-        ])
+        now_in = _move_sqlite(conn, owner, moved, now)
+    elif moved:  # MariaDB has no UPDATE ... RETURNING: the rows still ours, locked until the commit, are those the UPDATE matches
+        held_in = dict(conn.execute(_STILL_HELD, {"b_ids": [t.message_id for t in moved], "b_owner": owner}).all())
+        moved = [t for t in moved if t.message_id in held_in]
+        now_in = {t.message_id: t.status if held_in[t.message_id] in DUE else held_in[t.message_id] for t in moved}
+        if moved:
+            executemany(conn, _MOVE, [
+                {"b_id": t.message_id, "b_owner": owner, "b_status": t.status, "b_provider": t.provider, "b_pmid": t.provider_message_id,
+                 "b_retries": t.number_of_retries, "b_next": t.next_attempt_at, "b_pin": t.in_flight_at, "b_now": now}
+                for t in moved
+            ])
     if moved:
         append_rows(conn, events_t, [
             {"message_id": t.message_id, "event": t.status, "provider": t.provider, "at": now, "detail": t.detail or None, "dedupe_key": None}
-            for t in moved
+            for t in moved if now_in.get(t.message_id) == t.status
         ])
     held = [t for t in transitions if t.status == "held"]
     if held:
@@ -240,16 +250,18 @@ def persist(conn: Connection, owner: str, transitions: Sequence[Transition], att
 _MOVED_WIDTH = 7  # values of an answer in `_move_sql`
 
 
-def _move_sqlite(conn: Connection, owner: str, moved: Sequence[Transition], now: dt.datetime) -> None:
-    """`_MOVE` of a group in statements of `ROWS_PER_STATEMENT` answers each (`_move_sql`)."""
+def _move_sqlite(conn: Connection, owner: str, moved: Sequence[Transition], now: dt.datetime) -> dict[str, str]:
+    """`_MOVE` of a group in statements of `ROWS_PER_STATEMENT` answers each (`_move_sql`); the
+    status of each message it matched, as it left it."""
     time_of = _time_converter(conn.dialect)
     flat = row_major([[t.message_id for t in moved], [t.status for t in moved], [t.provider for t in moved],
                       [t.provider_message_id for t in moved], [t.number_of_retries for t in moved],
                       [time_of(t.next_attempt_at) for t in moved], [time_of(t.in_flight_at) for t in moved]])
-    step = ROWS_PER_STATEMENT * _MOVED_WIDTH
+    step, now_in = ROWS_PER_STATEMENT * _MOVED_WIDTH, {}
     for start in range(0, len(flat), step):
         group = flat[start:start + step]
-        conn.exec_driver_sql(_move_sql(len(group) // _MOVED_WIDTH), (time_of(now), *group, owner))
+        now_in.update(conn.exec_driver_sql(_move_sql(len(group) // _MOVED_WIDTH), (time_of(now), *group, owner)).all())
+    return now_in
 
 
 @functools.lru_cache(maxsize=ROWS_PER_STATEMENT)
@@ -261,7 +273,7 @@ def _move_sql(rows: int) -> str:
       status = CASE WHEN {_DUE_LITERAL.text} THEN v.column2 ELSE messages.status END,
       provider = v.column3, provider_message_id = v.column4, number_of_retries = v.column5, next_attempt_at = v.column6,
       lease_owner = NULL, lease_until = NULL, in_flight_at = v.column7, updated_at = ?
-    FROM (VALUES {values}) AS v WHERE messages.id = v.column1 AND messages.lease_owner = ?"""  # noqa: S608 - placeholders only
+    FROM (VALUES {values}) AS v WHERE messages.id = v.column1 AND messages.lease_owner = ? RETURNING messages.id, messages.status"""  # noqa: S608 - placeholders only
 
 
 def _naive(value: dt.datetime | None) -> dt.datetime | None:
@@ -348,9 +360,20 @@ _MOVE_ARRAYS = sa.text("""
       lease_owner = NULL, lease_until = NULL, in_flight_at = v.pin, updated_at = :now
     FROM unnest(CAST(:ids AS varchar[]), CAST(:statuses AS varchar[]), CAST(:providers AS varchar[]), CAST(:pmids AS varchar[]),
                 CAST(:retries AS integer[]), CAST(:nexts AS timestamp[]), CAST(:pins AS timestamp[])) AS v(id, status, provider, pmid, retries, next_at, pin)
-    WHERE messages.id = v.id AND messages.lease_owner = :owner""")
+    WHERE messages.id = v.id AND messages.lease_owner = :owner
+    RETURNING messages.id, messages.status""")
+_STILL_HELD = sa.select(messages_t.c.id, messages_t.c.status).where(
+    messages_t.c.id.in_(sa.bindparam("b_ids", expanding=True)), messages_t.c.lease_owner == sa.bindparam("b_owner")).with_for_update()
 _HOLD = messages_t.update().where(_HELD_BY).values(
     next_attempt_at=sa.bindparam("b_next"), lease_owner=None, lease_until=None, in_flight_at=sa.bindparam("b_pin"), updated_at=sa.bindparam("b_now"))
+
+
+def queued_routes(conn: Connection) -> dict[tuple[str, str | None, str], int]:
+    """Messages in the queue (due or not yet) per route (channel, country, capability): what the
+    autopilot checks a provider can take."""
+    query = (sa.select(messages_t.c.channel, messages_t.c.country, messages_t.c.capability, sa.func.count())
+             .where(_DUE_LITERAL).group_by(messages_t.c.channel, messages_t.c.country, messages_t.c.capability))
+    return {(channel, country, capability): count for channel, country, capability, count in conn.execute(query)}
 
 
 def due_counts(conn: Connection, now: dt.datetime) -> dict[str, int]:

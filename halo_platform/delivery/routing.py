@@ -2,7 +2,9 @@
 
 Effective weight = configured weight (stored runtime edit, else YAML) x autopilot factor.
 A message whose rule has no provider with effective weight > 0 gets no provider: it
-stays queued (nothing is lost) and autopilot raises an ERROR alert for the rule.
+stays queued (nothing is lost) and autopilot raises an ERROR alert for the rule. It raises
+one for the route of a queued message that no provider serves, or whose eligible providers
+all weigh 0 while its rule's others do not (`unserved_route`), with a rule or without one.
 """
 
 from __future__ import annotations
@@ -123,3 +125,20 @@ class Router:
             cached = (rule.key if rule else default_rule_key(channel), effective_weights(candidates, configured, self.factors))
             self._cache[key] = cached
         return cached
+
+
+def unserved_route(router: Router, channel: str, country: str | None, capability: str) -> tuple[str, str] | None:
+    """(rule key, why) when no provider can take a message of this route: none serves its
+    country and capability, or every one that does weighs 0 (down, switched off, or left out
+    of its rule's weights); None when one can."""
+    rule_key, weights = router.weights_for(channel, country, capability)
+    if any(w > 0 for w in weights.values()):
+        return None
+    if not weights:
+        return rule_key, "no provider serves it"
+    return rule_key, f"every provider that serves it is down or weighs 0 ({', '.join(sorted(weights))})"
+
+
+def route_name(channel: str, country: str | None, capability: str) -> str:
+    """A route as an alert names it: `sms to DE (TEXT)`."""
+    return f"{channel} to {country or 'no country'} ({capability})"
