@@ -79,8 +79,14 @@ def _alembic_config(engine: Engine):
     return cfg
 
 
+# Alembic's `op` and `context` are one per process: two threads migrating two databases at once
+# (a late alert's store, the main thread's) ran one's steps on the other's connection.
+_upgrading = threading.Lock()
+
+
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision of every domain branch."""
+    """Bring the schema to the newest revision of every domain branch (one migration at a time in
+    a process, `_upgrading`; one at a time per database across processes, `_migration_lock`)."""
     from alembic import command
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
@@ -90,7 +96,7 @@ def migrate(engine: Engine) -> None:
     with engine.connect() as conn:
         if set(MigrationContext.configure(conn).get_current_heads()) == heads:
             return
-    with _migration_lock(engine):
+    with _upgrading, _migration_lock(engine):
         command.upgrade(cfg, "heads")
 
 

@@ -2,6 +2,7 @@
 
 import datetime as dt
 import multiprocessing as mp
+import threading
 
 import pytest
 import sqlalchemy as sa
@@ -85,6 +86,31 @@ def test_processes_racing_to_migrate_a_new_database_all_succeed(tmp_path):
         p.join(timeout=120)
     assert [p.exitcode for p in procs] == [0, 0, 0, 0]
     assert _schema_diff(url) == []
+
+
+def test_threads_of_one_process_migrating_different_databases_at_once_all_succeed(tmp_path):
+    """Alembic's `op` and `context` are one per process: a late alert's store (a thread) migrating
+    while the main thread migrated another database ran one's steps on the other's connection
+    (`no such table: provider_state` on SQLite, in CI)."""
+    urls = [f"sqlite:///{tmp_path / f'db{i}.db'}" for i in range(4)]
+    stores = [StoreResource(db_url=url) for url in urls]
+    failures = []
+
+    def open_store(store: StoreResource) -> None:
+        try:
+            store.engine  # noqa: B018 - made and migrated
+        except Exception as exc:  # noqa: BLE001 - reported below
+            failures.append(f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
+
+    threads = [threading.Thread(target=open_store, args=(store,)) for store in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    for store in stores:
+        store.dispose()
+    assert failures == []
+    assert [_schema_diff(url) for url in urls] == [[]] * 4
 
 
 def test_a_store_without_a_url_follows_halo_db_url_and_halo_home_as_they_change(tmp_path, monkeypatch):

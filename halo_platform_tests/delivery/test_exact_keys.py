@@ -102,6 +102,7 @@ def test_the_migration_keeps_stored_keys_and_compares_them_exactly_from_then_on_
             assert conn.execute(sa.select(messages_t.c.id).where(messages_t.c.idempotency_key == key)).all() == ([("m-1",)] if key == "Order-7 " else [])
     command.downgrade(_alembic_config(engine), "delivery_0010")
     with engine.begin() as conn:
-        assert not set(_collations(conn).values()) & {"utf8mb4_nopad_bin"}
+        # delivery's keys only: other domains' (task_requests.idempotency_key) keep their own branch's migrations
+        assert not {c for column, c in _collations(conn).items() if column[0] in ("messages", "message_events")} & {"utf8mb4_nopad_bin"}
         assert conn.execute(sa.select(messages_t.c.idempotency_key)).scalar_one() == "Order-7 "
     engine.dispose()
