@@ -1,7 +1,8 @@
 """Masking of personal data and secrets in text, and the one logging filter that applies it.
 
 Phone numbers (E.164, and the bare digits Vonage sends as `msisdn`/`to`), email addresses,
-the query strings of callback URLs (a Vonage receipt by GET carries the number there) and
+the query strings of callback and inbound URLs (a Vonage receipt or inbound SMS by GET carries the
+number there, and an inbound SMS the text the person wrote) and
 credential-like query parameters and API keys are masked before a record reaches any handler.
 
 `install_redaction()` is called where a process starts (the `halo` CLI root, the HTTP app,
@@ -26,8 +27,9 @@ EMAIL = re.compile(r"[\w.%+*\-]+(?:@|%40)[\w\-]+(?:\.[\w\-]+)+")  # \w: letters 
 PHONE = re.compile(r"(?<![\w%])(?:\+|%2B)\d{7,15}(?!\d)", re.IGNORECASE)
 # bare digits where a key says they are a number: `msisdn=4915...`, `"to": "4915..."`
 KEYED_PHONE = re.compile(r"""(\b(?:msisdn|to|from|recipient|phone)["']?\s*[:=]\s*["']?)(\d{7,15})(?!\d)""", re.IGNORECASE)
-# a callback URL's query string can hold anything the provider sends (numbers, addresses)
-CALLBACK_QUERY = re.compile(r"(/callbacks/[^\s?#\"']*)\?[^\s#\"']*")
+# a provider's callback URL's query string (a receipt, an inbound SMS by GET) can hold anything the
+# provider sends: numbers, addresses, the text a person wrote
+CALLBACK_QUERY = re.compile(r"(/(?:callbacks|inbound)/[^\s?#\"']*)\?[^\s#\"']*")
 # an API key (`halo_<prefix>_<secret>`) wherever it is quoted: its prefix names it, the rest is gone
 API_KEY = re.compile(r"\b(halo_[0-9a-f]{12}_)[A-Za-z0-9_-]{20,}")
 # the password of a URL (`scheme://user:password@host`), up to the last `@` before the path: the

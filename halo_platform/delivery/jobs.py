@@ -8,6 +8,7 @@ from collections import Counter
 import dagster as dg
 
 from halo_platform.core.errors import fail_once
+from halo_platform.core.redact import mask_text
 from halo_platform.core.store import StoreResource
 from halo_platform.delivery.config import CHANNELS
 from halo_platform.delivery.resources import ProvidersResource
@@ -134,7 +135,8 @@ def provider_health(context: dg.AssetExecutionContext, store: StoreResource, pro
         ["| provider | factor | attempts | error rate | reason |", "|---|---|---|---|---|"]
         + [f"| {n} | {p['factor']:g} | {p['attempts']} | {p['error_rate']:.1%} | {p['reason']} |" for n, p in report.providers.items()]
     )
-    return dg.MaterializeResult(metadata={"providers": dg.MetadataValue.md(table), "changes": len(report.changes), "rules_down": ", ".join(report.rules_down) or "none",
+    # masked as log lines are: a reason names who switched a provider off (`halo delivery switch --by`)
+    return dg.MaterializeResult(metadata={"providers": dg.MetadataValue.md(mask_text(table)), "changes": len(report.changes), "rules_down": ", ".join(report.rules_down) or "none",
                                           "routes_unserved": ", ".join(report.routes_unserved) or "none"})
 
 

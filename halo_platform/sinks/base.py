@@ -223,4 +223,4 @@ def post(url: str, what: str, timeout: float, **request) -> None:  # noqa: ANN00
     if 300 <= response.status_code < 400:
         raise PermanentSinkError(f"{what} answered {response.status_code}, a redirect (not followed)")
     if not 200 <= response.status_code < 300:
-        raise PermanentSinkError(f"{what} answered {response.status_code}: {response.text[:100]}")
+        raise PermanentSinkError(f"{what} answered {response.status_code}: {mask_text(response.text)[:100]}")  # masked, then cut

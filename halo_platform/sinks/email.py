@@ -9,6 +9,7 @@ import smtplib
 import ssl
 from email.message import EmailMessage
 
+from halo_platform.core.redact import mask_text
 from halo_platform.sinks.base import Delivery, PermanentSinkError, Sink, TransientSinkError, safe_name
 
 log = logging.getLogger("halo.sinks.email")
@@ -99,7 +100,8 @@ class EmailSink(Sink):
             raise error(f"every recipient refused: {', '.join(f'{mask_email(a)} {c}' for a, (c, _) in exc.recipients.items())}") from None
         except smtplib.SMTPResponseException as exc:
             error = TransientSinkError if 400 <= exc.smtp_code < 500 else PermanentSinkError
-            raise error(f"SMTP {exc.smtp_code} {exc.smtp_error.decode(errors='replace')[:200]}") from None
+            # masked before it is cut: a cut address is none for the masks
+            raise error(f"SMTP {exc.smtp_code} {mask_text(exc.smtp_error.decode(errors='replace'))[:200]}") from None
         except ssl.SSLCertVerificationError as exc:
             raise PermanentSinkError(f"TLS certificate of {self.host} not trusted: {exc.verify_message}") from None
         except (smtplib.SMTPException, OSError) as exc:

@@ -65,7 +65,8 @@ def _page_data(store: StoreResource, feed: str, provider: str, week: str) -> tup
     if "feed" in errors:
         return 422, context
     context["freshness"] = service.freshness(store, feed)
-    context["quarantine"] = [{**q, "raw": mask_text(q["raw"][:RAW_CHARS]), "cut": len(q["raw"]) > RAW_CHARS}
+    # masked before it is cut: an address the cut goes through is none for the masks
+    context["quarantine"] = [{**q, "raw": (shown := mask_text(q["raw"]))[:RAW_CHARS], "cut": len(shown) > RAW_CHARS}
                              for q in service.quarantined(store, feed, limit=50)]
     if provider and not errors:
         tz_name = service.provider_timezone(store, feed, provider)

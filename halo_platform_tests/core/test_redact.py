@@ -25,6 +25,7 @@ from halo_platform.core.redact import RedactingFilter, mask_text
     [
         ("400 21211 The 'To' number +33612345678 is not a valid phone number.", "33612345678", "+336*****678"),
         ('GET /v1/callbacks/vo?msisdn=4915123456789&to=Halo&status=delivered HTTP/1.1', "4915123456789", "/v1/callbacks/vo?[redacted]"),
+        ("GET /v1/inbound/vo?msisdn=4915123456789&text=call+me+on+0151+2345+6789 HTTP/1.1", "0151+2345+6789", "/v1/inbound/vo?[redacted]"),
         ("status 3: Invalid to number msisdn=4915123456789", "4915123456789", "msisdn=4915******789"),
         ('{"to": "4915123456789"}', "4915123456789", '"to": "4915******789"'),
         ('"ada.lovelace@example.com" is an invalid email address.', "ada.lovelace@", "a***@example.com"),
@@ -126,6 +127,40 @@ def test_halo_serve_keeps_the_number_of_a_vonage_receipt_by_get_out_of_the_acces
     text = log.read_text()
     assert "/v1/callbacks/vo?[redacted]" in text, text
     assert "4915123456789" not in text and "4915123456780" not in text
+
+
+def test_halo_serve_keeps_an_inbound_sms_by_get_out_of_the_access_log(tmp_path):
+    """Vonage sends inbound SMS by GET too: the query holds the sender's number and the text they
+    wrote (personal data the platform does not keep), which only the keyed number was masked of:
+    "text=call+me+on+0151+2345+6789" reached the access log whole."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    providers = tmp_path / "providers.yaml"
+    providers.write_text("providers:\n  vo: {kind: vonage, channel: sms, api_key: k, api_secret: s, signature_secret: sig}\n")
+    env = {**os.environ, "HALO_HOME": str(tmp_path), "HALO_DB_URL": f"sqlite:///{tmp_path / 'halo.db'}", "HALO_PROVIDERS_FILE": str(providers)}
+    log = tmp_path / "serve.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen([str(Path(sys.executable).with_name("halo")), "serve", "--port", str(port)], env=env, stdout=out, stderr=out)
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    response = httpx.get(f"http://127.0.0.1:{port}/v1/inbound/vo", timeout=5, params={
+                        "msisdn": "4915123456789", "to": "4915123456780", "messageId": "x", "type": "text",
+                        "text": "wrong number, I am Jane Doe, call me on 0151 2345 6789", "keyword": "WRONG"})
+                    break
+                except httpx.TransportError:
+                    assert proc.poll() is None and time.monotonic() < deadline
+                    time.sleep(0.3)
+            assert response.status_code == 401
+            time.sleep(0.5)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=20)
+    text = log.read_text()
+    assert "/v1/inbound/vo?[redacted]" in text, text
+    assert "4915123456789" not in text and "2345+6789" not in text and "Jane" not in text
 
 
 @pytest.mark.parametrize(("secret", "leaked"), [

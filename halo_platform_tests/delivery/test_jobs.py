@@ -29,6 +29,7 @@ from halo_platform.delivery.jobs import (
     provider_health,
     routing_weights_job,
 )
+from halo_platform.delivery.resources import ProvidersResource
 from halo_platform.delivery.service import enqueue_many
 from halo_platform.delivery.tables import DeliveryAttempt, Message, ProviderState, RoutingWeightAudit
 
@@ -236,3 +237,39 @@ def test_the_dispatch_job_refuses_a_batch_size_out_of_range_before_claiming_anyt
     assert f"batch_size must be between 1 and 10000, not {size}" in failure.event_specific_data.error.message
     with STORE.read() as conn:
         assert conn.execute(sa.select(Message.status)).scalars().all() == ["queued"]
+
+
+def test_provider_healths_metadata_masks_who_switched_a_provider_off(sandbox, halo_store):
+    """The provider table in provider_health's metadata (the Dagster UI) showed `switched off by
+    <who>` as given to `halo delivery switch --by`, an email address in full, where the log line of
+    the same switch is masked."""
+    from halo_platform.definitions import defs
+    from halo_platform.delivery.autopilot import set_manual
+
+    set_manual(sandbox.config(), "sms_b", True, "jane.doe@hospital.example.org", "contract ends", STORE)
+    instance = dg.DagsterInstance.ephemeral()
+    result = defs.resolve_job_def(autopilot_job.name).execute_in_process(instance=instance)
+    assert result.success
+    table = result.asset_materializations_for_node("provider_health")[0].metadata["providers"].value
+    assert "| sms_b |" in table and "switched off by j***@hospital.example.org" in table
+    stored = [r.event_log_entry for r in instance.get_records_for_run(result.run_id).records]
+    assert "jane.doe" not in str(stored)
+
+
+def test_a_provider_url_that_cannot_be_called_fails_the_dispatch_run_without_its_value(providers_file, halo_store, monkeypatch):
+    """A `base_url` that is no http(s) URL (a `${VAR}` holding the gateway's URL without its scheme)
+    failed the dispatch run with the URL quoted whole in the step's error (the Dagster UI): with the
+    token the gateway takes in its query."""
+    monkeypatch.setenv("TEST_GATEWAY_URL", "sms-gateway.internal/api?token=hunter2secret")
+    providers_file({"gw": {"kind": "twilio", "channel": "sms", "base_url": "${TEST_GATEWAY_URL}", "account_sid": "AC" + "1" * 32,
+                           "auth_token": "twilio-token", "sender": "+33700000000"}})
+    enqueue_many("sms", [{"to": "+33612345678", "body": "hi"}], store=halo_store, providers=ProvidersResource())
+    instance = dg.DagsterInstance.ephemeral()
+    result = message_dispatch_job.execute_in_process(run_config={"ops": {"dispatch_messages": {"config": {"channels": ["sms"]}}}},
+                                                     instance=instance, resources={"store": halo_store, "providers": ProvidersResource()},
+                                                     raise_on_error=False)
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    assert "base_url" in failure.step_failure_data.error.to_string()
+    stored = [r.event_log_entry for r in instance.get_records_for_run(result.run_id).records]
+    assert "hunter2secret" not in str(stored)

@@ -276,3 +276,44 @@ def test_smtp_a_connection_dropped_after_data_is_an_unknown_outcome_never_sent_a
     assert result.outcome == UNKNOWN
     assert [m.message["X-Halo-Message-Id"] for m in smtp_server.messages.snapshot()].count(second.id) == 1
     assert third.outcome == ACKNOWLEDGED and len(smtp_server.messages) == 3
+
+
+def _reply_cutting_through(address: str, at: int, keep: int) -> str:
+    """An SMTP reply text whose first `at` characters end `keep` characters into `address` (a
+    cut there leaves `local@dom`, no longer an address for the masks)."""
+    words = "5.7.1 Message refused by the content policy of the receiving domain for recipient <"
+    filler = "x" * (at - keep - len(words))
+    return f"{words}{filler}{address}>: too many links in the body"
+
+
+def test_an_smtp_reply_that_quotes_the_recipient_is_masked_before_it_is_cut(smtp_server, providers_file, halo_store, caplog):
+    """The relay's text was cut at 100 bytes, then masked: cut inside the address, it was none
+    for the masks, and the HIGH send's log line (and the stored event) showed its first part."""
+    from halo_platform.delivery.service import find_message, submit
+
+    address = "ada.lovelace@hospital-group.example.org"
+    smtp_server.switches.data_reply = "554 " + _reply_cutting_through(address, 100, len("ada.lovelace@hospit"))
+    providers = providers_file({"relay": {"kind": "smtp", "channel": "email", "host": "127.0.0.1", "port": smtp_server.port,
+                                          "sender": "noreply@example.com", "timeout_seconds": 3.0}})
+    with caplog.at_level(logging.DEBUG, logger="halo.delivery"):
+        view, _ = submit("email", {"to": address, "subject": "Your appointment", "body": "Tomorrow 9:00", "priority": "HIGH"},
+                         store=halo_store, providers=providers)
+    assert view["status"] == "provider_error"
+    assert "554" in caplog.text
+    assert "ada.lovelace" not in caplog.text and "lovelace@" not in caplog.text
+    details = " ".join(e["detail"] or "" for e in find_message(view["id"], halo_store)["events"])
+    assert "554" in details and "ada.lovelace" not in details
+
+
+@pytest.mark.parametrize("kind", ["sendgrid", "vonage"])
+def test_a_providers_error_body_that_quotes_the_recipient_is_masked_before_it_is_cut(kind, fakes, make_provider):
+    """`short_body` cut a provider's answer at 200 characters, then `SendResult` masked it: cut
+    inside an address, it was none for the masks, and the event's detail (the API's message view,
+    the HIGH send's log line) kept its first part."""
+    address = "ada.lovelace@hospital-group.example.org"
+    words = '{"errors":[{"message":"The recipient <'
+    body = words + "x" * (200 - len(words) - len("ada.lovelace@hospit")) + address + '> is on a suppression list"}]}'
+    fakes[kind].set_switches(failure_rate=1.0, failure_response=(400, {"Content-Type": "application/json"}, body))
+    result = make_provider(kind, fakes[kind]).send(outgoing(CHANNEL_OF[kind]))
+    assert result.outcome == PERMANENT and result.detail.startswith("400")
+    assert "ada.lovelace" not in result.detail and "lovelace@" not in result.detail

@@ -164,3 +164,36 @@ def test_an_sftp_upload_that_breaks_leaves_no_half_written_file(sftp_server, big
     outcome = deliver_with_retries("sftp", sink, Delivery("r", "t", [big_report]), attempts=3, sleep=_no_sleep)
     assert (outcome.status, outcome.attempts) == ("FAILED", 3)
     assert list((sftp_server.root / "inbound").iterdir()) == []
+
+
+def _text_cutting_through(address: str, at: int, keep: int, words: str) -> str:
+    """A server's answer whose first `at` characters end `keep` characters into `address`."""
+    return f"{words}{'x' * (at - keep - len(words))}{address}> is not allowed to receive reports"
+
+
+@pytest.mark.parametrize("kind", ["email", "webhook"])
+def test_an_address_a_server_quotes_is_masked_before_its_answer_is_cut(kind, halo_env, smtp_server, http_fake, tmp_path, caplog) -> None:
+    """The server's answer was cut (200 characters of an SMTP reply, 100 of an HTTP body), then
+    masked: cut inside an address, it was none for the masks, and the outcome's detail, which the
+    alert's log line and a report run's log and error show, kept its first part."""
+    import logging
+
+    from halo_platform.alerts import Alert, send_alert
+
+    address = "grace.hopper@finance-team.example.org"
+    if kind == "email":
+        smtp_server.switches.data_reply = "554 " + _text_cutting_through(address, 200, len("grace.hopper@fin"), "5.7.1 refused: <")
+        settings = {"kind": "email", "host": "127.0.0.1", "port": smtp_server.port, "sender": "halo@example.com", "to": [address]}
+    else:
+        body = _text_cutting_through(address, 100, len("grace.hopper@fin"), "unknown subscriber <")
+        http_fake.add_route("POST", "/hook", lambda request: (403, body))
+        settings = {"kind": "webhook", "url": f"{http_fake.url}/hook", "secret": "whsec-test"}
+    sinks_file = tmp_path / "sinks.yaml"
+    sinks_file.write_text(yaml.safe_dump({"sinks": {"oncall": settings}}))
+    with caplog.at_level(logging.INFO, logger="halo.alerts"):
+        (outcome,) = send_alert(Alert(title="run failed: nightly_job", severity="ERROR", error="x"),
+                                SinksResource(sinks_file=str(sinks_file), attempts=1), to=["oncall"])
+    assert outcome.status == "FAILED" and ("554" in outcome.detail or "403" in outcome.detail)
+    for shown in (outcome.detail, caplog.text):
+        assert "grace.hopper" not in shown and "hopper@" not in shown
+    assert "oncall" in caplog.text

@@ -175,3 +175,18 @@ def test_saving_a_schedule_unchanged_records_no_edit(store: StoreResource, opera
     with store.read() as conn:
         row = conn.execute(sa.select(schedules_t.c.sinks, schedules_t.c.payload)).one()
     assert (row.sinks, row.payload) == (["outbox", "alerts"], {"tolerance": "2.5"})
+
+
+def test_a_quarantined_records_raw_text_is_masked_before_it_is_cut(store: StoreResource, admin: TestClient) -> None:
+    """The availability page cut a quarantined record's raw text at 160 characters, then masked
+    it: an address the cut went through was none for the masks, and its first part was shown."""
+    from halo_platform.availability.tables import EmrQuarantine
+
+    head = "PID|1||MRN0042^^^HOSP||DOE^JANE^A||19800101|F|||12 RUE DE LA PAIX^^PARIS^^75002^FR||"
+    raw = head + "x" * (160 - len(head) - len("|jane.doe@hosp")) + "|jane.doe@hospital.example.org|||"
+    with store.write() as conn:
+        conn.execute(sa.insert(EmrQuarantine), [{"feed": "hl7", "file": "siu_0001.hl7", "position": 3,
+                                                 "reason": "unknown status 'XX'", "raw": raw}])
+    page = admin.get("/ui/availability", params={"feed": "hl7"})
+    assert page.status_code == 200 and "siu_0001.hl7" in page.text
+    assert "jane.doe" not in page.text and "j***@hosp" in page.text

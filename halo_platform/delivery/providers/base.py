@@ -228,8 +228,9 @@ def asked_pause(response: Reply) -> float | None:
 
 
 def short_body(response: Reply, limit: int = 200) -> str:
-    """The error text of a response: JSON message fields or the first bytes (HTML 502 pages)."""
-    text = response.text[:limit].replace("\n", " ").strip()
+    """The error text of a response: JSON message fields or the first bytes (HTML 502 pages),
+    masked before it is cut (a cut address is none for the masks)."""
+    text = mask_text(response.text)[:limit].replace("\n", " ").strip()
     return text
 
 

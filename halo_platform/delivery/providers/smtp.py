@@ -11,6 +11,7 @@ from email.utils import make_msgid
 
 from pydantic import PrivateAttr
 
+from halo_platform.core.redact import mask_text
 from halo_platform.delivery.providers.base import (
     ACKNOWLEDGED,
     PERMANENT,
@@ -119,7 +120,9 @@ class SmtpProvider(Provider):
         except smtplib.SMTPResponseException as exc:
             _reset(conn)
             self._checkin(conn)
-            return SendResult(message.id, smtp_outcome(exc.smtp_code), detail=f"{exc.smtp_code} {exc.smtp_error[:100]!r}")
+            # masked before it is cut: a cut address is none for the masks (`SendResult` masks again)
+            reply = mask_text(exc.smtp_error.decode("utf-8", "replace"))[:100]
+            return SendResult(message.id, smtp_outcome(exc.smtp_code), detail=f"{exc.smtp_code} {reply!r}")
         except (OSError, smtplib.SMTPException) as exc:
             _quit(conn)
             return SendResult(message.id, UNKNOWN, detail=f"no answer: {type(exc).__name__}")

@@ -107,7 +107,7 @@ class WirePool:
     def __init__(self, base_url: str, size: int, timeout: float, connect_timeout: float, headers: Mapping[str, str] | None = None) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"base_url must be an http(s) URL, not {base_url!r}")
+            raise ValueError("base_url must be an http(s) URL with a host")  # never its value: it may hold a token
         self._host = parts.hostname
         self._port = parts.port or (443 if parts.scheme == "https" else 80)
         self._prefix = parts.path.rstrip("/")
