@@ -56,6 +56,11 @@ def _error(status: int, error: str, detail: Any = None, headers: dict[str, str] 
     return _EscapedJSON(status_code=status, content={"error": error, "detail": detail}, headers=headers)
 
 
+# every JSON body that does not parse (bad syntax, not UTF-8, a number Python will not read) gets
+# this 422, whether FastAPI reads it for a model or a route reads it itself (`/v1/messages/*`)
+NOT_JSON = "body: not valid JSON"
+
+
 def nesting_depth(data: bytes, limit: int) -> int:
     """How deep `[` and `{` nest in `data` outside JSON strings; stops counting at `limit + 1`.
 
@@ -206,13 +211,13 @@ def _allowed_methods(request: Request) -> str | None:
 
 # what each refusal means, for the OpenAPI document; an operation lists those it can answer
 _REFUSALS = {
-    400: "Malformed: the body is not JSON, or nests too deep",
+    400: "Malformed: the body or the query string nests too deep",
     401: "No valid identity: no API key, or an unknown, revoked or expired one",
     403: "The caller lacks the route's scope (or, by session, the CSRF token)",
     404: "Not found",
     409: "Conflicts with what exists (an idempotency key reused for another message)",
     413: "Body larger than 1 MiB",
-    422: "Invalid: `error` names the field and why",
+    422: "Invalid: the body is not JSON, or `error` names the field and why",
     429: "Rate limited: retry after the `Retry-After` header's seconds",
 }
 
@@ -283,6 +288,8 @@ def make_app(routers: Iterable[APIRouter], resources: Mapping[str, Any], authent
         headers = dict(exc.headers or {})
         if exc.status_code == 405 and (allowed := _allowed_methods(request)):
             headers["Allow"] = allowed
+        if exc.status_code == 400 and isinstance(exc.__cause__, ValueError) and "json" in request.headers.get("content-type", ""):
+            return _error(422, NOT_JSON)  # FastAPI's 400 for a JSON body it could not read: not UTF-8, 5,000 digits
         if isinstance(exc.detail, dict) and "error" in exc.detail:
             return _error(exc.status_code, exc.detail["error"], exc.detail.get("detail"), headers)
         return _error(exc.status_code, str(exc.detail), headers=headers)
@@ -293,6 +300,8 @@ def make_app(routers: Iterable[APIRouter], resources: Mapping[str, Any], authent
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_req: Request, exc: RequestValidationError) -> JSONResponse:
+        if any(e.get("type") == "json_invalid" for e in exc.errors()):
+            return _error(422, NOT_JSON)
         detail = [{"loc": list(e.get("loc", ())), "msg": e.get("msg")} for e in exc.errors()]
         first = detail[0] if detail else {"loc": [], "msg": "invalid request"}
         return _error(422, f"{'.'.join(map(str, first['loc'][1:] or first['loc']))}: {first['msg']}", detail)
@@ -309,6 +318,7 @@ def make_app(routers: Iterable[APIRouter], resources: Mapping[str, Any], authent
         # server log (redacted) and never the client
         return _error(500, "internal error")
 
+    @app.head("/health")  # monitoring probes often ask with HEAD: the same check, answered without the body
     @app.get("/health")
     def health() -> dict:
         import sqlalchemy as sa

@@ -9,6 +9,19 @@ from typing import Any
 
 from halo_platform.core.errors import HaloError
 
+ECHO_LIMIT = 100
+
+
+def cut(text: str, limit: int = ECHO_LIMIT) -> str:
+    """`text` from a caller as an error message repeats it: at most `limit` characters and an
+    ellipsis (a 1 MiB value sent back whole made a 1 MiB error body, log line or CLI line)."""
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def echo(value: Any, limit: int = ECHO_LIMIT) -> str:  # noqa: ANN401 - any input
+    """`value` quoted as an error message repeats it (its repr), `cut` to `limit` characters."""
+    return repr(cut(value, limit)) if isinstance(value, str) else cut(repr(value), limit)
+
 
 def lone_surrogate(text: str) -> int | None:
     """The position of the first lone surrogate in `text`; None when it encodes as UTF-8."""

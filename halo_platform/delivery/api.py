@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from halo_platform.access.guard import Caller, requires
 from halo_platform.core.errors import HaloError
-from halo_platform.core.http import ChecksFirstRoute, resource
+from halo_platform.core.http import NOT_JSON, ChecksFirstRoute, resource
 from halo_platform.core.store import StoreResource
 from halo_platform.delivery import schemas
 from halo_platform.delivery.resources import ProvidersResource
@@ -23,7 +23,7 @@ async def _json_object(request: Request) -> dict[str, Any]:
     try:
         body = await request.json()
     except ValueError:
-        raise HaloError("body: must be a JSON object") from None
+        raise HaloError(NOT_JSON) from None
     if not isinstance(body, dict):
         raise HaloError("body: must be a JSON object")
     return body

@@ -203,6 +203,8 @@ def weights_set(rule: str, assignments: tuple[str, ...], reason: str, changed_by
     parsed = {}
     for item in assignments:
         name, sep, value = item.partition("=")
+        if sep and name in parsed:  # which one was meant? (the last one was kept)
+            raise HaloError(f"provider {name!r} given more than once")
         try:
             parsed[name] = float(value)
         except ValueError:

@@ -24,7 +24,7 @@ import idna
 import phonenumbers
 
 from halo_platform.core.errors import HaloError
-from halo_platform.core.text import lone_surrogate
+from halo_platform.core.text import cut, echo, lone_surrogate
 from halo_platform.core.timezones import iana_zone
 from halo_platform.delivery.config import CHANNELS, DEFAULT_MAX_SEGMENTS, PRIORITIES, DeliveryConfig
 from halo_platform.delivery.tables import Message
@@ -149,7 +149,7 @@ def country_code(value: Any) -> str | None:
     if value is None or value == "":
         return None
     if not isinstance(value, str) or value.upper() not in phonenumbers.SUPPORTED_REGIONS:
-        raise HaloError(f"country: {value!r} is not an ISO 3166-1 alpha-2 country code")
+        raise HaloError(f"country: {echo(value)} is not an ISO 3166-1 alpha-2 country code")
     return value.upper()
 
 
@@ -263,7 +263,7 @@ def _fallback(value: Any, body: str, priority: str, config: DeliveryConfig) -> d
         raise HaloError("fallback: must be an object {channel: email, to, subject}")
     unknown = sorted(_printable(str(k)) for k in set(value) - FALLBACK_FIELDS)
     if unknown:
-        raise HaloError(f"fallback: unknown field(s) {', '.join(unknown)}")
+        raise HaloError(f"fallback: unknown field(s) {cut(', '.join(unknown))}")
     try:
         email = validate("email", {"to": value.get("to"), "subject": value.get("subject"), "body": body, "priority": priority}, config)
     except HaloError as exc:
@@ -335,7 +335,7 @@ def validate(channel: str, payload: Mapping[str, Any], config: DeliveryConfig) -
         _check_strings(_printable(str(name)), value)
     unknown = sorted(_printable(str(k)) for k in set(payload) - FIELDS[channel])
     if unknown:
-        raise HaloError(f"unknown field(s) for {channel}: {', '.join(unknown)}")
+        raise HaloError(f"unknown field(s) for {channel}: {cut(', '.join(unknown))}")
     country = country_code(payload.get("country"))
     capability = _choice(payload, "capability", DEFAULT_CAPABILITY[channel])
     if len(capability) > column_limit("capability"):

@@ -26,6 +26,7 @@ from pydantic_core import PydanticCustomError, to_jsonable_python
 
 from halo_platform.core.errors import HaloError
 from halo_platform.core.models import EARLIEST_DATE, LATEST_DATE
+from halo_platform.core.text import cut, echo
 
 
 class ReportFormat(enum.StrEnum):
@@ -82,9 +83,9 @@ def _iso_date(value: Any) -> Any:
     except ValueError:
         day = None
     if day is None:
-        raise ValueError(f"not an ISO date (YYYY-MM-DD): {value!r}")
+        raise ValueError(f"not an ISO date (YYYY-MM-DD): {echo(value)}")
     if not EARLIEST_DATE <= day <= LATEST_DATE:  # a run steps days before and after: 0001-01-01 failed it, queued
-        raise ValueError(f"a date between {EARLIEST_DATE} and {LATEST_DATE} is expected, got {value!r}")
+        raise ValueError(f"a date between {EARLIEST_DATE} and {LATEST_DATE} is expected, got {echo(value)}")
     return day
 
 
@@ -317,7 +318,7 @@ class Task:
         unknown = sorted(set(payload) - set(self.config.model_fields))
         if unknown:
             raise PayloadError(self.name, [{"field": name, "reason": "unknown field"} for name in unknown],
-                               f"unknown field(s) {', '.join(unknown)}; known: {', '.join(self.config.model_fields)}")
+                               f"unknown field(s) {cut(', '.join(unknown))}; known: {', '.join(self.config.model_fields)}")
         not_a_choice = [{"field": name, "reason": f"Input should be {_choices(choice)}"} for name, value in payload.items()
                         if (choice := _choice_of(self.config.model_fields[name])) and not isinstance(value, str)]
         if not_a_choice:  # Dagster's Config looks a choice up by its hash: a list or an object was a TypeError

@@ -15,6 +15,7 @@ from pydantic import PrivateAttr
 from halo_platform.core.errors import HaloError, invalid_settings
 from halo_platform.core.plugins import discover, subclasses_of
 from halo_platform.core.settings import expand_env, get_settings, read_yaml
+from halo_platform.core.text import cut
 from halo_platform.sinks.base import Delivery, DeliveryOutcome, Link, Sink, SinkError, deliver_with_retries
 
 __all__ = ["Delivery", "DeliveryOutcome", "Link", "Sink", "SinksResource", "deliver_with_retries", "sink_kinds"]
@@ -50,26 +51,38 @@ class SinksResource(dg.ConfigurableResource):
     def names(self) -> list[str]:
         return sorted(self._entries())
 
-    def validate_names(self, names: list[str]) -> None:
-        unknown = sorted(set(names) - set(self._entries()))
+    def validate_names(self, names: list[str], check_kinds: bool = True) -> None:
+        """Refuse a name the file does not have or, with `check_kinds`, whose kind no sink module
+        declares: a request or schedule naming it is refused when made (the CLI, the API and the
+        Control Center all come here), not failed when its run delivers."""
+        entries = self._entries()
+        unknown = sorted(set(names) - set(entries))
         if unknown:
-            raise HaloError(f"unknown sink(s): {', '.join(unknown)}; known: {', '.join(self.names())}")
+            raise HaloError(f"unknown sink(s): {cut(', '.join(unknown))}; known: {', '.join(sorted(entries))}")
+        for name in dict.fromkeys(names) if check_kinds else ():
+            self._kind(name, entries[name])
+
+    @staticmethod
+    def _kind(name: str, entry: object) -> type[Sink]:
+        kinds = sink_kinds()
+        kind = entry.get("kind") if isinstance(entry, dict) else None
+        if not isinstance(kind, str) or kind not in kinds:
+            raise HaloError(f"sink {name!r}: unknown kind {kind!r}; known: {', '.join(sorted(kinds))}")
+        return kinds[kind]
 
     def get(self, name: str) -> Sink:
         entries = self._entries()
         if name not in entries:
             raise HaloError(f"unknown sink {name!r}; known: {', '.join(sorted(entries))}")
+        cls = self._kind(name, entries[name])
         raw = dict(entries[name])
-        kind = raw.pop("kind", None)
-        kinds = sink_kinds()
-        if kind not in kinds:
-            raise HaloError(f"sink {name!r}: unknown kind {kind!r}; known: {', '.join(sorted(kinds))}")
+        kind = raw.pop("kind")
         settings = expand_env(raw)
         key = (name, json.dumps([kind, settings], sort_keys=True, default=str))
         if key not in self._built:
             for stale in [k for k in self._built if k[0] == name]:  # its settings changed
                 del self._built[stale]
-            self._built[key] = self._build(name, kind, kinds[kind], settings)
+            self._built[key] = self._build(name, kind, cls, settings)
         return self._built[key]
 
     @staticmethod

@@ -56,6 +56,9 @@ def _weights(data: Any, names: list[str], keep_zero: set[str], errors: dict[str,
     weights: dict[str, float] = {}
     for name in names:
         text = str(data.get(f"weight.{name}", "")).strip()
+        if len(data.getlist(f"weight.{name}")) > 1:  # as `halo delivery weights set a=60 a=40`: which one was meant?
+            errors[f"weight.{name}"] = "given more than once"
+            continue
         if not text:
             continue
         try:

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from halo_platform.access.keys import SCOPES, key_hash, keys_t
 from halo_platform_tests.fixtures.access import authorized_client, bearer, make_key
 
-OPEN = {("GET", "/health"), ("POST", "/v1/callbacks/{provider}"), ("GET", "/v1/callbacks/{provider}"),
+OPEN = {("GET", "/health"), ("HEAD", "/health"), ("POST", "/v1/callbacks/{provider}"), ("GET", "/v1/callbacks/{provider}"),
         ("POST", "/v1/inbound/{provider}"), ("GET", "/v1/inbound/{provider}")}
 # the scope each operation needs (admin implies all)
 NEEDS = {

@@ -61,7 +61,7 @@ def client(halo_env) -> TestClient:  # noqa: ANN001
 def test_a_method_a_route_does_not_allow_is_a_json_405_that_lists_the_allowed_ones(client):
     response = client.delete("/health")
     assert_error_body(response, 405)
-    assert response.headers["allow"] == "GET"
+    assert response.headers["allow"] == "GET, HEAD"
 
 
 @pytest.mark.parametrize("path, allowed", [
@@ -257,3 +257,71 @@ def test_an_error_that_repeats_a_lone_surrogate_is_its_422_not_a_500(halo_env, b
     client = authorized_client(app, "tasks:request")
     answer = client.post("/v1/tasks/campaign_alerts/requests", content=body, headers={"content-type": "application/json"})
     assert "\ud800" in assert_error_body(answer, 422)["error"]  # as the caller wrote it: JSON escapes it
+
+
+NOT_A_NUMBER_PYTHON_READS = b'{"to": 1' + b"0" * 5000 + b"}"  # a ValueError past 4300 digits, not a JSONDecodeError
+
+
+@pytest.mark.parametrize("path", ["/v1/messages/sms", "/v1/tasks/payment_reconciliation/requests", "/v1/suppressions"])
+@pytest.mark.parametrize("body", [b"{not json", b'{"to": "\xff"}', NOT_A_NUMBER_PYTHON_READS])
+def test_a_json_body_that_does_not_parse_is_the_same_422_on_every_route(client, path, body):
+    """The routes FastAPI reads a model for answered bytes that are not UTF-8 and a 5,000-digit
+    number with its 400 "There was an error parsing the body", and broken syntax with a 422
+    "1: JSON decode error"; `/v1/messages/*`, which read their body themselves, a 422 "body: must
+    be a JSON object". access.md lists 422 for a body the route refuses: one 422, one error line."""
+    refused = client.post(path, content=body, headers={"content-type": "application/json"})
+    assert assert_error_body(refused, 422) == {"error": "body: not valid JSON", "detail": None}
+
+
+def test_the_openapi_document_says_a_body_that_is_not_json_is_a_422(client):
+    for path, operation in (("/v1/suppressions", "post"), ("/v1/messages/sms", "post"), ("/v1/tasks/{task}/requests", "post")):
+        responses = client.get("/openapi.json").json()["paths"][path][operation]["responses"]
+        assert "not JSON" in responses["422"]["description"] and "not JSON" not in responses["400"]["description"], path
+
+
+def _raw(address: tuple[str, int], request: bytes) -> tuple[bytes, bytes]:
+    """The head and the body of the server's answer to `request`, read until it closes the connection."""
+    with socket.create_connection(address) as sock:
+        sock.settimeout(10)
+        sock.sendall(request)
+        raw = b""
+        while chunk := sock.recv(65536):
+            raw += chunk
+    head, _, body = raw.partition(b"\r\n\r\n")
+    return head, body
+
+
+def test_health_answers_head_as_get_without_a_body_or_a_key_and_opens_nothing_else(halo_env):
+    """Monitoring probes often ask with HEAD: `/health` answered 405. HEAD is GET without the body
+    (RFC 9110), still open to anyone; no other route answers HEAD, keyless or not."""
+    app = create_app()
+    with serving(app) as address:
+        head, body = _raw(address, b"HEAD /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200 ") and body == b"", (head, body)
+        head, body = _raw(address, b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200 ") and json.loads(body) == {"status": "ok"}
+    anonymous = TestClient(app)
+    for path in ("/v1/tasks", "/v1/messages/m1", "/openapi.json", "/docs", "/v1/task-requests/r1", "/v1/availability"):
+        assert anonymous.head(path).status_code in (401, 405), path
+
+
+HUGE = "9" * 1_000_000
+SHOWN = "'" + "9" * 100 + "…'"  # what an error repeats of HUGE
+
+
+@pytest.mark.parametrize("path, body, error", [
+    ("/v1/tasks/payment_reconciliation/requests", {"payload": {"period_start": HUGE}},
+     f"payment_reconciliation: invalid payload: period_start: not an ISO date (YYYY-MM-DD): {SHOWN}"),
+    ("/v1/tasks/campaign_alerts/requests", {"payload": {"as_of": HUGE}},
+     f"campaign_alerts: invalid payload: as_of: not an ISO date (YYYY-MM-DD): {SHOWN}"),
+    ("/v1/tasks/campaign_alerts/requests", {"sinks": [HUGE]}, f"unknown sink(s): {'9' * 100}…; known: alerts, outbox"),
+    ("/v1/messages/sms", {"to": "+33612345678", "country": HUGE, "body": "hi"},
+     f"country: {SHOWN} is not an ISO 3166-1 alpha-2 country code"),
+    ("/v1/messages/sms", {"to": "+33612345678", "body": "hi", HUGE: 1}, f"unknown field(s) for sms: {'9' * 100}…"),
+])
+def test_an_error_repeats_at_most_100_characters_of_a_huge_value(client, path, body, error):
+    """A 1 MB value was repeated whole in the 422's error (and in its detail): a 1 MB answer, log
+    line or CLI line. What the error says is unchanged; what it repeats is cut with an ellipsis."""
+    refused = client.post(path, json=body)
+    assert assert_error_body(refused, 422)["error"] == error
+    assert len(refused.content) < 2000, len(refused.content)

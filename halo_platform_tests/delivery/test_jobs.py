@@ -208,6 +208,16 @@ def test_cli_drain_providers_weights_and_autopilot(sandbox, halo_store):
     assert runner.invoke(cli, ["delivery", "switch", "sms_a", "auto", "--reason", "done"]).exit_code == 0
 
 
+def test_weights_set_refuses_a_provider_given_twice_and_changes_nothing(sandbox, halo_store):  # noqa: ARG001
+    """`sms_a=60 sms_a=40` kept the last value silently: the operator meant one of them, and the
+    history recorded a change nobody typed as such."""
+    runner = CliRunner()
+    assert runner.invoke(cli, ["delivery", "weights", "set", "sms/*/*", "sms_a=3", "sms_b=1", "--reason", "test"]).exit_code == 0
+    twice = runner.invoke(cli, ["delivery", "weights", "set", "sms/*/*", "sms_a=60", "sms_b=1", "sms_a=40", "--reason", "x"])
+    assert (twice.exit_code, twice.output) == (2, "error: provider 'sms_a' given more than once\n")
+    assert " 3 " in runner.invoke(cli, ["delivery", "weights", "show"]).output  # unchanged
+
+
 def test_the_demo_seeds_weights_states_and_messages_once(sandbox, halo_store):
     from halo_platform.core.settings import get_settings
     from halo_platform.delivery.demo import seed

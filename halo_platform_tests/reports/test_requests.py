@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import time
 from pathlib import Path
@@ -15,6 +16,7 @@ from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
 from halo_platform.cli import cli
+from halo_platform.core.errors import HaloError
 from halo_platform.definitions import defs
 from halo_platform.http import create_app
 from halo_platform.reports.audit import get_request, list_requests
@@ -197,6 +199,32 @@ def test_cli_run_with_wait_exits_1_when_the_request_fails(warehouses, halo_env, 
     assert lines[3].startswith("error: delivery failed: outbox: permanent")
 
 
+def test_a_sink_of_an_unknown_kind_is_refused_when_a_request_or_schedule_names_it(halo_env, store, sinks_file, tmp_path):
+    """A typo in a sink's kind (kind: fodler) passed every check and the request was queued; its run
+    then failed on it. The CLI, the API and a schedule's save refuse it the way they refuse an
+    unknown sink name, in one line naming the sink and its kind, and nothing is queued or saved."""
+    from halo_platform.reports.schedules import list_schedules, set_schedule
+
+    sinks_file({"outbox": {"kind": "folder", "path": str(tmp_path / "o")}, "typo": {"kind": "fodler", "path": str(tmp_path)}})
+    message = "sink 'typo': unknown kind 'fodler'; known: "
+    result = CliRunner().invoke(cli, ["tasks", "run", "payment_reconciliation", "--sink", "outbox", "--sink", "typo"])
+    assert result.exit_code == 2 and len(result.output.splitlines()) == 1, result.output
+    assert result.output.startswith(f"error: {message}"), result.output
+    answer = authorized_client(create_app()).post("/v1/tasks/payment_reconciliation/requests", json={"sinks": ["typo"]})
+    assert answer.status_code == 422 and answer.json()["error"].startswith(message), answer.text
+    with pytest.raises(HaloError, match=message):
+        set_schedule(store, "weekly", task="payment_reconciliation", cron="0 6 * * 1", timezone="Asia/Jakarta", sinks=["typo"])
+    assert _request_count(store) == 0 and list_schedules(store) == []
+
+
+def test_a_huge_invalid_value_is_one_short_error_line(halo_env, store):
+    """A 1 MB date was repeated whole in the error line; it is cut to 100 characters and an ellipsis."""
+    result = CliRunner().invoke(cli, ["tasks", "run", "payment_reconciliation", "--payload", json.dumps({"period_start": "9" * 1_000_000})])
+    assert result.exit_code == 2 and result.output == (
+        "error: payment_reconciliation: invalid payload: period_start: not an ISO date (YYYY-MM-DD): '" + "9" * 100 + "…'\n")
+    assert _request_count(store) == 0
+
+
 LONG_NUMBER = '{"tolerance": 1' + "0" * 5000 + "}"  # past Python's 4300 digits: a ValueError, not a JSONDecodeError
 DEEP = '{"tolerance": ' + "[" * 5000 + "]" * 5000 + "}"  # a RecursionError
 
@@ -220,7 +248,7 @@ def test_a_payload_python_cannot_read_is_one_error_line_and_exit_2(halo_env, sto
 
 def test_the_api_answers_a_payload_python_cannot_read_with_a_json_4xx_and_queues_nothing(halo_env, store):
     client = authorized_client(create_app())
-    for body, status in ((LONG_NUMBER, 400), (DEEP, 400)):
+    for body, status in ((LONG_NUMBER, 422), (DEEP, 400)):  # not JSON Python reads; nested past the guard's limit
         refused = client.post("/v1/tasks/payment_reconciliation/requests", content=f'{{"payload": {body}}}',
                               headers={"content-type": "application/json"})
         assert refused.status_code == status, refused.text

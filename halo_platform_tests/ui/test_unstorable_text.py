@@ -131,6 +131,15 @@ def test_a_nul_in_a_form_field_is_refused_beside_it_and_nothing_is_stored(client
     assert (list_keys(store), users.list_users(store), weight_history(store), schedule_edits(store), list_requests(store)) == before
 
 
+def test_a_weight_given_twice_in_the_routing_form_is_refused_beside_it(client: TestClient, store: StoreResource) -> None:
+    """A form carrying two values for one provider kept the first silently (the CLI kept the last)."""
+    before = weight_history(store)
+    form = {"csrf_token": client.csrf, "rule": "sms/*/TEXT", "weight.sandbox_sms_a": ["60", "40"], "weight.sandbox_sms_b": "50",
+            "reason": "rebalance"}
+    assert _beside(_page(client.post("/ui/routing/edit", data=form), 422), "weight.sandbox_sms_a") == "given more than once"
+    assert weight_history(store) == before
+
+
 @pytest.mark.parametrize("store", ["sqlite", "postgresql"], indirect=True)
 def test_signing_in_with_a_nul_in_the_name_is_the_generic_failed_sign_in(store: StoreResource) -> None:
     client = TestClient(create_app({"store": store, "providers": ProvidersResource()}), raise_server_exceptions=False)
