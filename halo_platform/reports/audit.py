@@ -24,6 +24,7 @@ import sqlalchemy as sa
 
 from halo_platform.core.errors import NotFoundError
 from halo_platform.core.models import utcnow
+from halo_platform.core.redact import mask_text
 from halo_platform.reports.tables import TaskDelivery, TaskRequest
 
 if TYPE_CHECKING:
@@ -67,6 +68,8 @@ def record_status(
     `idempotency_key` too, or on the row another writer created first. Raises `KeyTaken` when
     another request of `requested_by` holds the key."""
     at = at or utcnow()
+    if fields.get("error"):  # shown on the request's page and by the API: masked as log lines are
+        fields["error"] = mask_text(fields["error"])
     created = {"task": task, "payload": dict(payload or {}), "trigger": trigger, "requested_by": requested_by,
                "root_request_id": root_request_id or request_id}
     if idempotency_key is not None:

@@ -37,3 +37,14 @@ def test_racing_writers_on_a_new_request_leave_one_row_in_the_furthest_state(sto
     statuses = ["RUNNING", "SUCCEEDED", "RUNNING", "QUEUED"] * 3
     assert at_once([functools.partial(record_status, store, "race", status, task="t") for status in statuses]) == []
     assert [r["status"] for r in list_requests(store, task="t")] == ["SUCCEEDED"]
+
+
+def test_a_requests_error_is_kept_masked_as_log_lines_are(store):
+    """The error line is shown on the request's page and by the API: an address or a phone number
+    an exception quoted (a warehouse row, a server's answer) is masked before it is stored."""
+    record_status(store, "r2", "QUEUED", task="t")
+    record_status(store, "r2", "FAILED", task="t",
+                  error="IntegrityError: duplicate key (email)=(ada.lovelace@hospital.example) for +33612345678")
+    error = get_request(store, "r2")["error"]
+    assert error.startswith("IntegrityError: duplicate key (email)=(")
+    assert "ada.lovelace@hospital.example" not in error and "+33612345678" not in error
