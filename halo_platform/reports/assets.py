@@ -20,6 +20,7 @@ from pydantic_core import to_jsonable_python
 
 from halo_platform.alerts.sensors import ALERT_ON_WARN
 from halo_platform.core.errors import MAX_RETRIES_TAG, HaloError, fail_once
+from halo_platform.core.redact import mask_text
 from halo_platform.core.settings import get_settings
 from halo_platform.core.store import StoreResource
 from halo_platform.core.warehouses import WarehousesResource
@@ -38,7 +39,8 @@ def job_name(task_name: str) -> str:
 
 def run_tags(task: Task, trigger: str, requested_by: str | None, payload: Mapping[str, Any]) -> dict[str, str]:
     """Tags of a task request's run (the job's own tags come on top)."""
-    tags = {"halo/task": task.name, "halo/trigger": trigger, "halo/payload": json.dumps(payload, sort_keys=True)[:1000]}
+    # shown in the Dagster UI: masked as log lines are, before it is cut (a cut address escapes the masks)
+    tags = {"halo/task": task.name, "halo/trigger": trigger, "halo/payload": mask_text(json.dumps(payload, sort_keys=True))[:1000]}
     if requested_by:
         tags["halo/requested_by"] = requested_by
     return tags

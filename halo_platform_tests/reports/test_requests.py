@@ -254,3 +254,15 @@ def test_the_api_answers_a_payload_python_cannot_read_with_a_json_4xx_and_queues
         assert refused.status_code == status, refused.text
         assert set(refused.json()) == {"error", "detail"}
     assert _request_count(store) == 0
+
+
+def test_a_runs_payload_tag_is_masked_before_it_is_cut():
+    """The `halo/payload` tag shows in the Dagster UI: an address in a payload is masked there, even
+    where the tag's 1,000-character cut would go through it."""
+    from halo_platform.reports.assets import run_tags
+    from halo_platform.reports.task import get_task
+
+    payload = {"note": "x" * 975 + " ada.lovelace@hospital.example", "contact": "+33612345678"}
+    tag = run_tags(get_task("campaign_alerts"), "manual", "ana", payload)["halo/payload"]
+    assert len(tag) <= 1000
+    assert "+33612345678" not in tag and "ada.lovelace@hosp" not in tag
