@@ -83,6 +83,15 @@ async def request_task(task: str, body: TaskRequestIn, store: StoreResource = De
     return {"request_id": request["request_id"], "status": request["status"]}
 
 
+class TaskDeliveryAttemptView(BaseModel):
+    """One attempt of a sink's delivery."""
+
+    attempt: int
+    at: str = Field(json_schema_extra={"format": "date-time"})
+    outcome: str = Field(description="DELIVERED | FAILED")
+    error: str | None = Field(description="The attempt's error line (None when it delivered)")
+
+
 class TaskDeliveryView(BaseModel):
     """One sink's delivery of a request's outputs."""
 
@@ -92,6 +101,8 @@ class TaskDeliveryView(BaseModel):
     attempts: int
     delivered_at: str | None = Field(json_schema_extra={"format": "date-time"})
     detail: str | None
+    attempt_log: list[TaskDeliveryAttemptView] | None = Field(
+        description="Each attempt in order (None for deliveries recorded before attempts were kept)")
 
 
 class TaskRequestView(BaseModel):

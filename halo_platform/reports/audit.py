@@ -1,4 +1,5 @@
-"""The audit trail: `task_requests` (one row per run) and `task_deliveries` (one per sink).
+"""The audit trail: `task_requests` (one row per run) and `task_deliveries` (one per sink, with
+each of its attempts).
 
 Status only moves forward (QUEUED -> RUNNING -> a terminal state): every writer (the API/CLI,
 the asset, the run-status sensors) may report in any order and the row ends in the first
@@ -64,6 +65,8 @@ def record_status(
 ) -> None:
     """Create or advance the request row to `status`, with optional `outputs`, `row_count`,
     `error`, `stats`. A status never moves backwards; a terminal status is kept once set.
+    `started_at` is set by RUNNING (or given, e.g. the Dagster run's start), never by a terminal
+    status alone: a request canceled or failed before its run started keeps it empty.
     `root_request_id` (default: the request itself) is recorded when the row is created;
     `idempotency_key` too, or on the row another writer created first. Raises `KeyTaken` when
     another request of `requested_by` holds the key."""
@@ -107,7 +110,7 @@ def _record_status(store: StoreResource, request_id: str, status: str, created: 
         row = conn.execute(query).mappings().first()
         if row is None:
             values = {"request_id": request_id, **created, "status": status, "created_at": at, "outputs": [], "stats": {}}
-            if status != "QUEUED":
+            if status == "RUNNING" and fields.get("started_at") is None:
                 values["started_at"] = at
             if status in TERMINAL:
                 values["finished_at"] = at
@@ -119,22 +122,24 @@ def _record_status(store: StoreResource, request_id: str, status: str, created: 
         if row["status"] in TERMINAL or _RANK[status] < _RANK[row["status"]]:
             return
         values = dict(fields, status=status)
-        if status == "RUNNING" and row["started_at"] is None:
-            values["started_at"] = at
+        if row["started_at"] is not None:
+            values.pop("started_at", None)
+        elif status == "RUNNING":
+            values.setdefault("started_at", at)
         if status in TERMINAL:
             values["finished_at"] = at
-            values.setdefault("started_at", row["started_at"] or at)
         conn.execute(requests_t.update().where(requests_t.c.request_id == request_id).values(**values))
 
 
 def record_deliveries(store: StoreResource, request_id: str, outcomes: Sequence[DeliveryOutcome]) -> None:
-    """One row per sink outcome (and per target when a sink wrote several)."""
+    """One row per sink outcome (and per target when a sink wrote several), with each attempt."""
     rows = []
     for o in outcomes:
         for target in o.targets or [None]:
             rows.append({
                 "request_id": request_id, "sink": o.sink, "target": target, "status": o.status,
                 "attempts": o.attempts, "delivered_at": o.delivered_at, "detail": o.detail or None,
+                "attempt_log": o.tries or None,
             })
     if rows:
         with store.write() as conn:

@@ -1,6 +1,6 @@
 """Sensors of the report domain: the task schedule sensor and the run-status sensors that
-keep `task_requests` in step with Dagster for runs that fail or are canceled outside the
-asset body (resource errors, a canceled queue entry, a killed worker)."""
+keep `task_requests` in step with Dagster for runs that start, fail or are canceled outside
+the asset body (resource errors, a canceled queue entry, a killed worker)."""
 
 import datetime as dt
 import json
@@ -95,14 +95,25 @@ def skipped_alerts(before: str | None, after: str) -> list[Alert]:
             for schedule_id, problem in sorted(skipped.items()) if alerted.get(schedule_id) != problem]
 
 
-def record_run_outcome(store: StoreResource, run: dg.DagsterRun, status: str, error: str | None = None) -> None:
-    """Create or advance the audit row of a task run (no-op for other jobs)."""
+def run_started_at(instance: dg.DagsterInstance, run_id: str) -> dt.datetime | None:
+    """When Dagster started the run; None for a run that never started (canceled or failed while queued)."""
+    record = instance.get_run_record_by_id(run_id)
+    start = record.start_time if record else None
+    return None if start is None else dt.datetime.fromtimestamp(start, dt.UTC)
+
+
+def record_run_outcome(store: StoreResource, run: dg.DagsterRun, status: str, error: str | None = None,
+                       started_at: dt.datetime | None = None) -> None:
+    """Create or advance the audit row of a task run (no-op for other jobs); `started_at`: the
+    Dagster run's start (`run_started_at`), for a run whose asset body never recorded RUNNING."""
     task = run.tags.get("halo/task")
     if not task:
         return
     config = ((run.run_config or {}).get("ops") or {}).get(task, {}).get("config") or {}
     trigger = "retry" if run.parent_run_id else run.tags.get("halo/trigger") or "manual"
-    fields = {"error": error[:2000]} if error else {}
+    fields: dict = {"error": error[:2000]} if error else {}
+    if started_at is not None:
+        fields["started_at"] = started_at
     audit.record_status(store, run.run_id, status, task=task, payload=config, trigger=trigger,
                         root_request_id=run.root_run_id, requested_by=run.tags.get("halo/requested_by") or run.tags.get("dagster/user"), **fields)
 
@@ -135,7 +146,8 @@ def build_sensors(jobs: Sequence) -> list[dg.SensorDefinition]:
         errors = [e.event_specific_data.error for e in context.get_step_failure_events() if e.event_specific_data]
         if errors and errors[0] is not None:
             message = errors[0].message
-        record_run_outcome(store, context.dagster_run, "FAILED", (message or "run failed").strip().splitlines()[0])
+        record_run_outcome(store, context.dagster_run, "FAILED", (message or "run failed").strip().splitlines()[0],
+                           run_started_at(context.instance, context.dagster_run.run_id))
 
     @dg.run_status_sensor(
         name="task_request_queued_sensor",
@@ -148,6 +160,18 @@ def build_sensors(jobs: Sequence) -> list[dg.SensorDefinition]:
         record_run_outcome(store, context.dagster_run, "QUEUED")
 
     @dg.run_status_sensor(
+        name="task_request_started_sensor",
+        run_status=dg.DagsterRunStatus.STARTED,
+        minimum_interval_seconds=15,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Marks the task_requests row of a started task run RUNNING with the run's start time (also a run"
+                    " that fails before its asset body records it).",
+    )
+    def task_request_started_sensor(context: dg.RunStatusSensorContext, store: StoreResource) -> None:
+        record_run_outcome(store, context.dagster_run, "RUNNING",
+                           started_at=run_started_at(context.instance, context.dagster_run.run_id))
+
+    @dg.run_status_sensor(
         name="task_request_canceled_sensor",
         run_status=dg.DagsterRunStatus.CANCELED,
         minimum_interval_seconds=15,
@@ -155,6 +179,8 @@ def build_sensors(jobs: Sequence) -> list[dg.SensorDefinition]:
         description="Marks the task_requests row of a canceled task run CANCELED.",
     )
     def task_request_canceled_sensor(context: dg.RunStatusSensorContext, store: StoreResource) -> None:
-        record_run_outcome(store, context.dagster_run, "CANCELED", "canceled")
+        record_run_outcome(store, context.dagster_run, "CANCELED", "canceled",
+                           run_started_at(context.instance, context.dagster_run.run_id))
 
-    return [task_schedule_sensor, task_request_queued_sensor, task_request_failure_sensor, task_request_canceled_sensor]
+    return [task_schedule_sensor, task_request_queued_sensor, task_request_started_sensor, task_request_failure_sensor,
+            task_request_canceled_sensor]

@@ -47,6 +47,9 @@ class TaskDelivery(Base):
     attempts: Mapped[int]
     delivered_at: Mapped[dt.datetime | None]
     detail: Mapped[str | None] = mapped_column(sa.Text)
+    # every attempt in order: {attempt, at, outcome, error} (`DeliveryOutcome.tries`), so that the
+    # error of an attempt a retry then fixed is kept; None on rows recorded before reports_0007
+    attempt_log: Mapped[list | None]
 
 
 class TaskSchedule(Base):

@@ -13,7 +13,9 @@ import dagster as dg
 from pydantic import PrivateAttr
 
 from halo_platform.core.errors import HaloError, invalid_settings
+from halo_platform.core.models import utcnow
 from halo_platform.core.plugins import discover, subclasses_of
+from halo_platform.core.redact import error_line
 from halo_platform.core.settings import expand_env, get_settings, read_yaml
 from halo_platform.core.text import cut
 from halo_platform.sinks.base import Delivery, DeliveryOutcome, Link, Sink, SinkError, deliver_with_retries
@@ -115,11 +117,15 @@ class SinksResource(dg.ConfigurableResource):
             return DeliveryOutcome(name, "FAILED", 0, [], f"link store {store_name}: unusable: {exc}")
         stored = deliver_with_retries(store_name, store, Delivery(delivery.subject, files=over), **policy)
         if stored.status != "DELIVERED":
-            return DeliveryOutcome(name, "FAILED", stored.attempts, [], f"link store {store_name}: {stored.detail}")
+            tries = [{**t, "error": f"link store {store_name}: {t['error']}" if t["error"] else None} for t in stored.tries]
+            return DeliveryOutcome(name, "FAILED", stored.attempts, [], f"link store {store_name}: {stored.detail}",
+                                   tries=tries)
         try:
             links = [Link(p.name, p.stat().st_size, store.link(target)) for p, target in zip(over, stored.targets, strict=True)]
         except SinkError as exc:
-            return DeliveryOutcome(name, "FAILED", 1, [], f"link store {store_name}: {exc}")
+            error = f"link store {store_name}: {exc}"
+            return DeliveryOutcome(name, "FAILED", 1, [], error, tries=[
+                {"attempt": 1, "at": utcnow().isoformat(), "outcome": "FAILED", "error": error_line(error)[0]}])
         linked = replace(delivery, files=[f for f in delivery.files if Path(f) not in over], links=[*delivery.links, *links])
         outcome = deliver_with_retries(name, sink, linked, **policy)
         if outcome.status == "DELIVERED":

@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 import dagster as dg
 
 from halo_platform.core.models import utcnow
-from halo_platform.core.redact import mask_text
+from halo_platform.core.redact import error_line, mask_text
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,9 @@ class DeliveryOutcome:
     targets: list[str] = field(default_factory=list)
     detail: str = ""
     delivered_at: object = None
+    # each attempt in order, JSON-ready: {attempt, at (ISO), outcome (DELIVERED | FAILED), error (a
+    # masked line, None when delivered)}; a retry that worked keeps the errors of those before it
+    tries: list[dict] = field(default_factory=list)
 
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
@@ -166,20 +169,32 @@ def deliver_with_retries(
     them); an exception that is not a sink error is named by its type alone (its text may hold
     a setting's value) and not retried."""
     detail = ""
+    tries: list[dict] = []
+
+    def tried(attempt: int, error: str | None) -> None:
+        tries.append({"attempt": attempt, "at": utcnow().isoformat(), "outcome": "FAILED" if error else "DELIVERED",
+                      "error": error_line(error)[0] if error else None})
+
     for attempt in range(1, attempts + 1):
         try:
             targets = sink.deliver(delivery)
-            return DeliveryOutcome(name, "DELIVERED", attempt, list(targets), "", utcnow())
+            tried(attempt, None)
+            return DeliveryOutcome(name, "DELIVERED", attempt, list(targets), "", utcnow(), tries)
         except PermanentSinkError as exc:
-            return DeliveryOutcome(name, "FAILED", attempt, [], mask_text(f"permanent: {exc}"))
+            detail = mask_text(f"permanent: {exc}")
+            tried(attempt, detail)
+            return DeliveryOutcome(name, "FAILED", attempt, [], detail, tries=tries)
         except (TransientSinkError, OSError, TimeoutError) as exc:
             detail = mask_text(f"{type(exc).__name__}: {exc}")
+            tried(attempt, detail)
             if attempt < attempts:
                 sleep(backoff_seconds[min(attempt - 1, len(backoff_seconds) - 1)])
         except Exception as exc:  # noqa: BLE001 - one sink's failure never stops the others
             log.error("sink %s failed unexpectedly: %s", name, type(exc).__name__)
-            return DeliveryOutcome(name, "FAILED", attempt, [], f"unexpected error: {type(exc).__name__}")
-    return DeliveryOutcome(name, "FAILED", attempts, [], f"gave up after {attempts} attempts: {detail}")
+            detail = f"unexpected error: {type(exc).__name__}"
+            tried(attempt, detail)
+            return DeliveryOutcome(name, "FAILED", attempt, [], detail, tries=tries)
+    return DeliveryOutcome(name, "FAILED", attempts, [], f"gave up after {attempts} attempts: {detail}", tries=tries)
 
 
 def swap_in(rename: Callable[[str, str], Any], remove: Callable[[str], Any], temp: str, final: str, aside: str,

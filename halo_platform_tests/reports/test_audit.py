@@ -3,6 +3,7 @@ writers race on a request that has no row yet (SQLite and PostgreSQL operational
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 from collections.abc import Iterator
 
@@ -48,3 +49,26 @@ def test_a_requests_error_is_kept_masked_as_log_lines_are(store):
     error = get_request(store, "r2")["error"]
     assert error.startswith("IntegrityError: duplicate key (email)=(")
     assert "ada.lovelace@hospital.example" not in error and "+33612345678" not in error
+
+
+def test_a_request_that_never_started_keeps_started_at_empty_whatever_ended_it(store):
+    """`started_at` is when the run started: a request canceled or failed while still queued (or
+    recorded terminal before any other state) never started, so it stays null; a terminal status
+    reported with the Dagster run's start (a run whose asset body never ran) records that start."""
+    started = dt.datetime(2024, 5, 10, 8, 0, 1, tzinfo=dt.UTC)
+    record_status(store, "canceled", "QUEUED", task="t")
+    record_status(store, "canceled", "CANCELED", task="t", error="canceled")
+    record_status(store, "refused", "QUEUED", task="t")
+    record_status(store, "refused", "FAILED", task="t", error="could not start the run: webserver down")
+    record_status(store, "first-seen-failed", "FAILED", task="t", error="run failed")
+    record_status(store, "worker-lost", "QUEUED", task="t")
+    record_status(store, "worker-lost", "FAILED", task="t", error="run worker lost", started_at=started)
+    record_status(store, "ran", "QUEUED", task="t")
+    record_status(store, "ran", "RUNNING", task="t")
+    record_status(store, "ran", "FAILED", task="t", error="late report", started_at=started)
+    rows = {r: get_request(store, r) for r in ("canceled", "refused", "first-seen-failed", "worker-lost", "ran")}
+    assert {r: row["started_at"] for r, row in rows.items() if r not in ("worker-lost", "ran")} == {
+        "canceled": None, "refused": None, "first-seen-failed": None}
+    assert all(row["finished_at"] is not None for row in rows.values())
+    assert dt.datetime.fromisoformat(rows["worker-lost"]["started_at"]) == started
+    assert dt.datetime.fromisoformat(rows["ran"]["started_at"]) > started  # the RUNNING report's is kept

@@ -12,9 +12,11 @@ import dagster as dg
 
 from halo_platform.core.store import StoreResource
 from halo_platform.definitions import defs
+from halo_platform.http import create_app
 from halo_platform.reports.demo import campaign, write_marketing
 from halo_platform.reports.requests import create_request, dagster_instance
 from halo_platform.sinks import SinksResource
+from halo_platform_tests.fixtures.access import authorized_client
 from halo_platform_tests.servers.common import closed_port
 
 FTP_SECRET_ENV = "HALO_TEST_FTP_PASSWORD"
@@ -79,3 +81,38 @@ def test_a_refused_sink_fails_alone_the_run_fails_and_an_alert_is_sent(
     assert alert["details"]["task"] == "campaign_alerts"
     assert "delivery failed: partner_sftp" in alert["error"]
     assert f"/runs/{run.run_id}" in alert["text"]
+
+
+def test_every_attempt_of_a_sink_is_recorded_with_its_time_outcome_and_error_also_when_a_retry_fixed_it(
+        warehouses, halo_env, sinks_file, http_fake, store):
+    """reports.md: "every attempt is recorded in `task_deliveries`". A Slack webhook that answers
+    503 once and then takes the message is DELIVERED after 2 attempts; the first attempt's time
+    and error stay on the delivery (an attempt count alone lost them), also through the API."""
+    write_marketing(Path(warehouses["marketing"].split("duckdb:///", 1)[1]),
+                    [campaign("C1", dt.date(2024, 5, 11), "100.00")], [])
+    home = Path(halo_env["HALO_HOME"])
+    answers = iter([(503, "busy"), (200, "ok")])
+    http_fake.add_route("POST", "/hook", lambda request: next(answers))
+    sinks_file({
+        "ops_slack": {"kind": "slack", "webhook_url": f"{http_fake.url}/hook", "link_store": "served"},
+        "served": {"kind": "folder", "path": str(home / "served"), "url": "https://files.example.com/halo/"},
+        "outbox": {"kind": "folder", "path": str(home / "outbox")},
+    })
+    request = create_request(store, "campaign_alerts", {"as_of": "2024-05-10"}, sinks=["ops_slack", "outbox"], wait=True)
+
+    assert request["status"] == "SUCCEEDED", request["error"]
+    # a row per target: the Slack message and the file its link store took
+    slack, *stored = [d for d in request["deliveries"] if d["sink"] == "ops_slack"]
+    (outbox,) = [d for d in request["deliveries"] if d["sink"] == "outbox"]
+    assert (slack["status"], slack["attempts"]) == ("DELIVERED", 2)
+    assert [(a["attempt"], a["outcome"], a["error"]) for a in slack.get("attempt_log") or []] == [
+        (1, "FAILED", "TransientSinkError: Slack webhook answered 503"), (2, "DELIVERED", None)]
+    assert [d["attempt_log"] for d in stored] == [slack.get("attempt_log")]
+    first, second = (dt.datetime.fromisoformat(a["at"]) for a in slack["attempt_log"])
+    assert dt.datetime.fromisoformat(request["created_at"]) <= first <= second
+    assert second <= dt.datetime.fromisoformat(slack["delivered_at"])
+    assert [(a["attempt"], a["outcome"]) for a in outbox["attempt_log"]] == [(1, "DELIVERED")]
+    assert len(http_fake.requests.snapshot()) == 2
+    answered = authorized_client(create_app()).get(f"/v1/task-requests/{request['request_id']}")
+    assert answered.status_code == 200
+    assert answered.json()["deliveries"][0]["attempt_log"] == slack["attempt_log"]

@@ -19,8 +19,8 @@ def test_every_task_has_an_asset_and_a_tagged_job_and_the_sensors_exist():
     assert check.name == "no_campaign_over_budget" and check.metadata["halo/alert"] is True
     manage = defs.resolve_job_def("manage_task_schedule")
     assert manage.tags["domain"] == "reports" and manage.tags["owner"]
-    for name in ("task_schedule_sensor", "task_request_queued_sensor", "task_request_failure_sensor",
-                 "task_request_canceled_sensor"):
+    for name in ("task_schedule_sensor", "task_request_queued_sensor", "task_request_started_sensor",
+                 "task_request_failure_sensor", "task_request_canceled_sensor"):
         sensor = defs.resolve_sensor_def(name)
         assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
     assert defs.resolve_sensor_def("task_schedule_sensor").minimum_interval_seconds <= 30

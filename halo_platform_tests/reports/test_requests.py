@@ -157,7 +157,10 @@ def test_a_ui_launched_run_is_recorded_queued_then_failed_by_the_sensors(halo_en
         "QUEUED", "payment_reconciliation", "manual", "ana")
     assert request["payload"] == {"tolerance": "0.1"} and request["started_at"] is None
 
-    instance.report_run_failed(run, "run worker lost: out of memory")
+    # the run worker starts the run, then dies before the asset body records RUNNING
+    instance.report_dagster_event(dg.DagsterEvent(event_type_value=dg.DagsterEventType.RUN_START.value,
+                                                  job_name=job.name), run.run_id)
+    instance.report_run_failed(instance.get_run_by_id(run.run_id), "run worker lost: out of memory")
     failed = instance.get_run_by_id(run.run_id)
     event = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)[-1].dagster_event
     sensor = defs.resolve_sensor_def("task_request_failure_sensor")
@@ -166,7 +169,64 @@ def test_a_ui_launched_run_is_recorded_queued_then_failed_by_the_sensors(halo_en
         sensor(context.for_run_failure())
     request = get_request(store, run.run_id)
     assert (request["status"], request["error"]) == ("FAILED", "run worker lost: out of memory")
-    assert request["started_at"] is not None and request["finished_at"] is not None
+    started = instance.get_run_record_by_id(run.run_id).start_time
+    assert dt.datetime.fromisoformat(request["started_at"]).timestamp() == pytest.approx(started, abs=1e-3)
+    assert request["finished_at"] is not None
+
+
+def test_a_run_dagster_started_is_recorded_running_with_its_start_before_its_asset_body_runs(halo_env, store):
+    """reports.md: QUEUED -> RUNNING, every status change recorded whatever started the run. The
+    run worker starts the run (code to load, resources to build) before the asset body records
+    RUNNING, and a run that dies in between never did: the started sensor records it then, with
+    Dagster's start time."""
+    instance = dagster_instance()
+    job = defs.resolve_job_def("campaign_alerts_job")
+    run = instance.create_run_for_job(job, run_config={"ops": {"campaign_alerts": {"config": {}}}},
+                                      tags={**job.tags, "halo/trigger": "schedule"}, status=dg.DagsterRunStatus.NOT_STARTED)
+    instance.report_dagster_event(dg.DagsterEvent(event_type_value=dg.DagsterEventType.RUN_START.value,
+                                                  job_name=job.name), run.run_id)
+    started = instance.get_run_by_id(run.run_id)
+    event = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.RUN_START)[-1].dagster_event
+    sensor = defs.resolve_sensor_def("task_request_started_sensor")
+    with dg.build_run_status_sensor_context(sensor_name=sensor.name, dagster_event=event, dagster_instance=instance,
+                                            dagster_run=started, resources={"store": store}) as context:
+        sensor(context)
+    request = get_request(store, run.run_id)
+    assert (request["status"], request["task"], request["trigger"]) == ("RUNNING", "campaign_alerts", "schedule")
+    start = instance.get_run_record_by_id(run.run_id).start_time
+    assert dt.datetime.fromisoformat(request["started_at"]).timestamp() == pytest.approx(start, abs=1e-3)
+    assert request["finished_at"] is None
+
+
+@pytest.mark.parametrize("end", ["canceled", "failed"])
+def test_a_launchpad_run_canceled_or_failed_while_queued_has_no_start_time(halo_env, store, end):
+    """A run that never started (canceled in the UI, or refused by the run launcher, while queued)
+    ends CANCELED or FAILED with `started_at` empty: it was set to the finish time."""
+    instance = dagster_instance()
+    job = defs.resolve_job_def("campaign_alerts_job")
+    run = instance.create_run_for_job(job, run_config={"ops": {"campaign_alerts": {"config": {}}}},
+                                      tags={**job.tags, "dagster/user": "ana"}, status=dg.DagsterRunStatus.NOT_STARTED)
+    queued = defs.resolve_sensor_def("task_request_queued_sensor")
+    enqueued = dg.DagsterEvent(event_type_value=dg.DagsterEventType.RUN_ENQUEUED.value, job_name=job.name)
+    with dg.build_run_status_sensor_context(sensor_name=queued.name, dagster_event=enqueued,
+                                            dagster_instance=instance, dagster_run=run, resources={"store": store}) as context:
+        queued(context)
+
+    if end == "canceled":
+        instance.report_run_canceled(run)
+        kind, sensor = dg.DagsterEventType.RUN_CANCELED, defs.resolve_sensor_def("task_request_canceled_sensor")
+    else:
+        instance.report_run_failed(run, "could not launch the run: no run worker")
+        kind, sensor = dg.DagsterEventType.RUN_FAILURE, defs.resolve_sensor_def("task_request_failure_sensor")
+    ended = instance.get_run_by_id(run.run_id)
+    event = instance.all_logs(run.run_id, of_type=kind)[-1].dagster_event
+    with dg.build_run_status_sensor_context(sensor_name=sensor.name, dagster_event=event, dagster_instance=instance,
+                                            dagster_run=ended, resources={"store": store}) as context:
+        sensor(context.for_run_failure() if end == "failed" else context)
+    request = get_request(store, run.run_id)
+    assert request["status"] == end.upper()
+    assert request["finished_at"] is not None
+    assert request["started_at"] is None
 
 
 def test_a_queued_request_is_run_by_the_dagster_daemon_and_its_audit_row_completes(warehouses, halo_env, store, submitting,

@@ -21,8 +21,10 @@ from playwright.sync_api import Page, expect
 
 from halo_platform.core.settings import get_settings
 from halo_platform.core.store import StoreResource
-from halo_platform.reports.audit import list_requests, record_status
+from halo_platform.reports.audit import list_requests, record_deliveries, record_status
 from halo_platform.reports.task import load_tasks
+from halo_platform.sinks import Delivery, deliver_with_retries
+from halo_platform.sinks.slack import SlackSink
 from halo_platform.ui.requests import output_file
 from halo_platform_tests.fixtures.browser import screenshot
 from halo_platform_tests.fixtures.dagster_webserver import dagster_daemon as run_daemon
@@ -299,6 +301,41 @@ def test_an_unknown_request_or_task_is_a_404_page_and_no_download_leaves_the_fol
         refused = page.request.get(f"{base}/{path}")
         assert refused.status == 404 and "SQLite" not in refused.text() and "root:" not in refused.text(), path
     assert page.request.get(f"{control_center.url}/ui/requests/no-such-request/outputs/0").status == 404
+    _clean(page)
+
+
+def test_a_requests_page_shows_each_attempt_of_each_sinks_delivery_with_its_time_and_error(page, control_center,
+                                                                                           center_store, http_fake):
+    """access.md: a request's page shows "each sink's delivery with attempts". A Slack webhook
+    that answered 503 once and then took the message: its delivery lists both attempts, the first
+    FAILED with its error line, the second DELIVERED; a sink that refused for good shows its one
+    attempt and why. The page showed the attempt count alone."""
+    answers = iter([(503, "busy"), (200, "ok")])
+    http_fake.add_route("POST", "/hook", lambda request: next(answers))
+    message = Delivery(subject="campaign_alerts: 2 alert(s)", text="EXPIRING: Campaign C1 (C1)")
+    retried = deliver_with_retries("ops_slack", SlackSink(webhook_url=f"{http_fake.url}/hook"), message,
+                                   backoff_seconds=(0.05,))
+    refused = deliver_with_retries("partner_slack", SlackSink(webhook_url="ftp://127.0.0.1/hook"), message)
+    request_id = f"attempts-{uuid.uuid4()}"
+    record_status(center_store, request_id, "QUEUED", task="campaign_alerts", payload={}, requested_by="someone")
+    record_status(center_store, request_id, "RUNNING", task="campaign_alerts")
+    record_deliveries(center_store, request_id, [retried, refused])
+    record_status(center_store, request_id, "FAILED", task="campaign_alerts", row_count=1,
+                  error="delivery failed: partner_slack: permanent: Slack webhook: the URL is not a valid http(s) URL")
+
+    sign_in(page, control_center, "viewer")
+    _timed(page, f"{control_center.url}/ui/requests/{request_id}")
+    slack = page.get_by_role("list", name="attempts of ops_slack").get_by_role("listitem")
+    expect(slack).to_have_count(2)
+    expect(slack.nth(0)).to_contain_text("FAILED")
+    expect(slack.nth(0)).to_contain_text("TransientSinkError: Slack webhook answered 503")
+    expect(slack.nth(0)).to_contain_text(re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC"))
+    expect(slack.nth(1)).to_contain_text("DELIVERED")
+    partner = page.get_by_role("list", name="attempts of partner_slack").get_by_role("listitem")
+    expect(partner).to_have_text([re.compile(r"FAILED .* permanent: Slack webhook: the URL is not a valid http\(s\) URL")])
+    expect(page.locator("#error-line")).to_contain_text("delivery failed: partner_slack")
+    expect(page.locator("#row-count")).to_have_text("1")
+    screenshot(page, "request-delivery-attempts")
     _clean(page)
 
 
