@@ -13,6 +13,7 @@ import enum
 import math
 import re
 import types
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -107,7 +108,7 @@ Number = Annotated[float, BeforeValidator(_finite), Field(allow_inf_nan=False)]
 
 
 def _distinct(names: list[str]) -> list[str]:
-    twice = sorted({n for n in names if names.count(n) > 1})
+    twice = sorted(n for n, times in Counter(names).items() if times > 1)  # names.count(n) for each was quadratic
     if twice:  # a sink named twice would be sent the file twice
         raise ValueError(f"named more than once: {', '.join(twice)}")
     return names

@@ -50,6 +50,15 @@ THROTTLED = "throttled"
 DEFAULT_PAUSE_SECONDS = 1.0
 #: a longer Retry-After is taken as this (a malformed or hostile header cannot stop a provider for days)
 MAX_PAUSE_SECONDS = 3600.0
+#: the most of a provider's text (an error message, a callback's reason) that is kept: masking a
+#: run without spaces takes time quadratic in its length (a 100 kB one in a signed callback held
+#: the request for minutes), and no reader needs more
+DETAIL_LIMIT = 500
+
+
+def provider_text(text: str) -> str:
+    """`text` from a provider, cut to DETAIL_LIMIT characters (and an ellipsis), then masked."""
+    return mask_text(text[:DETAIL_LIMIT] + "…" if text and len(text) > DETAIL_LIMIT else text)
 
 
 @dataclass(frozen=True)
@@ -100,7 +109,7 @@ class SendResult:
     def __post_init__(self) -> None:
         # provider error texts quote the recipient; mask them where they are made, before
         # anything logs or stores them
-        object.__setattr__(self, "detail", mask_text(self.detail))
+        object.__setattr__(self, "detail", provider_text(self.detail))
 
 
 @dataclass(frozen=True)
@@ -114,7 +123,7 @@ class CallbackEvent:
     detail: str = ""
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "detail", mask_text(self.detail))
+        object.__setattr__(self, "detail", provider_text(self.detail))
 
 
 @dataclass(frozen=True)

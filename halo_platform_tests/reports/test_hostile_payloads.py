@@ -1,0 +1,29 @@
+"""A task request naming many sinks is answered at once: the check that no sink is named twice
+counted each name over the whole list (quadratic), so a 1 MiB list of distinct names held a
+worker for minutes before its 422."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from halo_platform.core.errors import HaloError
+from halo_platform.http import create_app
+from halo_platform.reports.requests import prepare_request
+from halo_platform_tests.fixtures.access import authorized_client
+
+MANY = [f"s{i}" for i in range(60_000)]
+
+
+def test_a_request_naming_many_distinct_sinks_is_refused_at_once(halo_env):  # noqa: ANN001, ARG001
+    client = authorized_client(create_app(), raise_server_exceptions=False)
+    started = time.monotonic()
+    answer = client.post("/v1/tasks/payment_reconciliation/requests", json={"sinks": MANY})
+    assert time.monotonic() - started < 5
+    assert answer.status_code == 422 and answer.json()["error"].startswith("unknown sink(s): s0, s1")
+
+
+def test_a_sink_named_twice_among_many_is_still_named(halo_env):  # noqa: ANN001, ARG001
+    with pytest.raises(HaloError, match=r"sinks: named more than once: s1, s7$"):
+        prepare_request("payment_reconciliation", {}, [*MANY, "s7", "s1"])
