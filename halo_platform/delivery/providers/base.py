@@ -50,15 +50,16 @@ THROTTLED = "throttled"
 DEFAULT_PAUSE_SECONDS = 1.0
 #: a longer Retry-After is taken as this (a malformed or hostile header cannot stop a provider for days)
 MAX_PAUSE_SECONDS = 3600.0
-#: the most of a provider's text (an error message, a callback's reason) that is kept: masking a
-#: run without spaces takes time quadratic in its length (a 100 kB one in a signed callback held
-#: the request for minutes), and no reader needs more
+#: the most of a provider's text (an error message, a callback's reason) that is kept: no reader
+#: needs more (a signed callback carried a 100 kB one)
 DETAIL_LIMIT = 500
 
 
 def provider_text(text: str) -> str:
-    """`text` from a provider, cut to DETAIL_LIMIT characters (and an ellipsis), then masked."""
-    return mask_text(text[:DETAIL_LIMIT] + "…" if text and len(text) > DETAIL_LIMIT else text)
+    """`text` from a provider, masked, then cut to DETAIL_LIMIT characters (and an ellipsis): masked
+    before it is cut, as a cut address would escape the masks."""
+    masked = mask_text(text)
+    return masked[:DETAIL_LIMIT] + "…" if masked and len(masked) > DETAIL_LIMIT else masked
 
 
 @dataclass(frozen=True)
