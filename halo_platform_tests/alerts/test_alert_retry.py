@@ -3,7 +3,6 @@ the operational store and a later sensor tick sends it again to that sink alone,
 delivered, and never again once it has been. The sink is a real HTTP server on 127.0.0.1 that is
 down (nothing listens on its port) when the run fails and up afterwards."""
 
-import socket
 import time
 
 import dagster as dg
@@ -14,22 +13,8 @@ from halo_platform.alerts import definitions as alerts
 from halo_platform.core.store import StoreResource
 from halo_platform.lab.fakehttp import FakeHTTPServer
 from halo_platform.sinks import SinksResource
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@dg.op
-def explode():
-    raise ValueError("warehouse refused the query")
-
-
-@dg.job
-def failing_job():
-    explode()
+from halo_platform_tests.alerts.test_hung_alert_sinks import failing_job
+from halo_platform_tests.fixtures.halo_serve import free_port
 
 
 @pytest.fixture

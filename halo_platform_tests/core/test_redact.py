@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from halo_platform.core.redact import RedactingFilter, mask_text
+from halo_platform_tests.fixtures.halo_serve import free_port
 
 
 @pytest.mark.parametrize(
@@ -99,10 +99,10 @@ def test_every_process_entry_point_installs_the_filter_for_every_logger(start, t
     assert "+336*****678" in done.stderr and "a***@example.com" in done.stderr
 
 
-def test_halo_serve_keeps_the_number_of_a_vonage_receipt_by_get_out_of_the_access_log(tmp_path):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+def _access_log_of_a_get(tmp_path: Path, path: str, params: dict[str, str]) -> str:
+    """What a real `halo serve` (a Vonage provider `vo` configured) logged for one GET of `path`
+    with `params`, which it refuses unsigned (401)."""
+    port = free_port()
     providers = tmp_path / "providers.yaml"
     providers.write_text("providers:\n  vo: {kind: vonage, channel: sms, api_key: k, api_secret: s, signature_secret: sig}\n")
     env = {**os.environ, "HALO_HOME": str(tmp_path), "HALO_DB_URL": f"sqlite:///{tmp_path / 'halo.db'}", "HALO_PROVIDERS_FILE": str(providers)}
@@ -113,8 +113,7 @@ def test_halo_serve_keeps_the_number_of_a_vonage_receipt_by_get_out_of_the_acces
             deadline = time.monotonic() + 60
             while True:
                 try:
-                    response = httpx.get(f"http://127.0.0.1:{port}/v1/callbacks/vo",
-                                         params={"msisdn": "4915123456789", "to": "+4915123456780", "messageId": "x", "status": "delivered"}, timeout=5)
+                    response = httpx.get(f"http://127.0.0.1:{port}{path}", params=params, timeout=5)
                     break
                 except httpx.TransportError:
                     assert proc.poll() is None and time.monotonic() < deadline
@@ -124,7 +123,12 @@ def test_halo_serve_keeps_the_number_of_a_vonage_receipt_by_get_out_of_the_acces
         finally:
             proc.terminate()
             proc.wait(timeout=20)
-    text = log.read_text()
+    return log.read_text()
+
+
+def test_halo_serve_keeps_the_number_of_a_vonage_receipt_by_get_out_of_the_access_log(tmp_path):
+    text = _access_log_of_a_get(tmp_path, "/v1/callbacks/vo",
+                                {"msisdn": "4915123456789", "to": "+4915123456780", "messageId": "x", "status": "delivered"})
     assert "/v1/callbacks/vo?[redacted]" in text, text
     assert "4915123456789" not in text and "4915123456780" not in text
 
@@ -133,32 +137,9 @@ def test_halo_serve_keeps_an_inbound_sms_by_get_out_of_the_access_log(tmp_path):
     """Vonage sends inbound SMS by GET too: the query holds the sender's number and the text they
     wrote (personal data the platform does not keep), which only the keyed number was masked of:
     "text=call+me+on+0151+2345+6789" reached the access log whole."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    providers = tmp_path / "providers.yaml"
-    providers.write_text("providers:\n  vo: {kind: vonage, channel: sms, api_key: k, api_secret: s, signature_secret: sig}\n")
-    env = {**os.environ, "HALO_HOME": str(tmp_path), "HALO_DB_URL": f"sqlite:///{tmp_path / 'halo.db'}", "HALO_PROVIDERS_FILE": str(providers)}
-    log = tmp_path / "serve.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen([str(Path(sys.executable).with_name("halo")), "serve", "--port", str(port)], env=env, stdout=out, stderr=out)
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    response = httpx.get(f"http://127.0.0.1:{port}/v1/inbound/vo", timeout=5, params={
-                        "msisdn": "4915123456789", "to": "4915123456780", "messageId": "x", "type": "text",
-                        "text": "wrong number, I am Jane Doe, call me on 0151 2345 6789", "keyword": "WRONG"})
-                    break
-                except httpx.TransportError:
-                    assert proc.poll() is None and time.monotonic() < deadline
-                    time.sleep(0.3)
-            assert response.status_code == 401
-            time.sleep(0.5)
-        finally:
-            proc.terminate()
-            proc.wait(timeout=20)
-    text = log.read_text()
+    text = _access_log_of_a_get(tmp_path, "/v1/inbound/vo", {
+        "msisdn": "4915123456789", "to": "4915123456780", "messageId": "x", "type": "text",
+        "text": "wrong number, I am Jane Doe, call me on 0151 2345 6789", "keyword": "WRONG"})
     assert "/v1/inbound/vo?[redacted]" in text, text
     assert "4915123456789" not in text and "2345+6789" not in text and "Jane" not in text
 
