@@ -61,12 +61,13 @@ class SinksResource(dg.ConfigurableResource):
         unknown = sorted(set(names) - set(entries))
         if unknown:
             raise HaloError(f"unknown sink(s): {cut(', '.join(unknown))}; known: {', '.join(sorted(entries))}")
-        for name in dict.fromkeys(names) if check_kinds else ():
-            self._kind(name, entries[name])
+        if check_kinds:
+            kinds = sink_kinds()  # the sink modules, listed once for all the names
+            for name in dict.fromkeys(names):
+                self._kind(name, entries[name], kinds)
 
     @staticmethod
-    def _kind(name: str, entry: object) -> type[Sink]:
-        kinds = sink_kinds()
+    def _kind(name: str, entry: object, kinds: dict[str, type[Sink]]) -> type[Sink]:
         kind = entry.get("kind") if isinstance(entry, dict) else None
         if not isinstance(kind, str) or kind not in kinds:
             raise HaloError(f"sink {name!r}: unknown kind {kind!r}; known: {', '.join(sorted(kinds))}")
@@ -76,7 +77,7 @@ class SinksResource(dg.ConfigurableResource):
         entries = self._entries()
         if name not in entries:
             raise HaloError(f"unknown sink {name!r}; known: {', '.join(sorted(entries))}")
-        cls = self._kind(name, entries[name])
+        cls = self._kind(name, entries[name], sink_kinds())
         raw = dict(entries[name])
         kind = raw.pop("kind")
         settings = expand_env(raw)
