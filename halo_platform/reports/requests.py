@@ -134,7 +134,7 @@ def _execute(store: StoreResource, task_name: str, request_id: str, config: dict
 
 def _execute_quietly(store: StoreResource, task_name: str, request_id: str, config: dict, tags: dict[str, str]) -> None:
     from halo_platform.reports.definitions import defs
-    from halo_platform.reports.sensors import record_run_outcome, run_started_at
+    from halo_platform.reports.sensors import record_run_outcome
 
     instance = dagster_instance()
     job = defs.resolve_job_def(job_name(task_name))
@@ -147,8 +147,7 @@ def _execute_quietly(store: StoreResource, task_name: str, request_id: str, conf
         errors = [e.event_specific_data.error for e in result.all_events
                   if e.is_step_failure and e.event_specific_data and e.event_specific_data.error]
         message = errors[0].message.strip().splitlines()[0] if errors else "run failed"
-        record_run_outcome(store, instance.get_run_by_id(request_id), "FAILED", message,
-                           run_started_at(instance, request_id))
+        record_run_outcome(store, instance, instance.get_run_by_id(request_id), "FAILED", message)
 
 
 class DagsterUnavailable(HaloError):

@@ -102,17 +102,17 @@ def run_started_at(instance: dg.DagsterInstance, run_id: str) -> dt.datetime | N
     return None if start is None else dt.datetime.fromtimestamp(start, dt.UTC)
 
 
-def record_run_outcome(store: StoreResource, run: dg.DagsterRun, status: str, error: str | None = None,
-                       started_at: dt.datetime | None = None) -> None:
-    """Create or advance the audit row of a task run (no-op for other jobs); `started_at`: the
-    Dagster run's start (`run_started_at`), for a run whose asset body never recorded RUNNING."""
+def record_run_outcome(store: StoreResource, instance: dg.DagsterInstance, run: dg.DagsterRun, status: str,
+                       error: str | None = None) -> None:
+    """Create or advance the audit row of a task run (no-op for other jobs), with the Dagster run's
+    start (`run_started_at`) past QUEUED: a run whose asset body never recorded RUNNING has it too."""
     task = run.tags.get("halo/task")
     if not task:
         return
     config = ((run.run_config or {}).get("ops") or {}).get(task, {}).get("config") or {}
     trigger = "retry" if run.parent_run_id else run.tags.get("halo/trigger") or "manual"
     fields: dict = {"error": error[:2000]} if error else {}
-    if started_at is not None:
+    if status != "QUEUED" and (started_at := run_started_at(instance, run.run_id)) is not None:
         fields["started_at"] = started_at
     audit.record_status(store, run.run_id, status, task=task, payload=config, trigger=trigger,
                         root_request_id=run.root_run_id, requested_by=run.tags.get("halo/requested_by") or run.tags.get("dagster/user"), **fields)
@@ -146,8 +146,7 @@ def build_sensors(jobs: Sequence) -> list[dg.SensorDefinition]:
         errors = [e.event_specific_data.error for e in context.get_step_failure_events() if e.event_specific_data]
         if errors and errors[0] is not None:
             message = errors[0].message
-        record_run_outcome(store, context.dagster_run, "FAILED", (message or "run failed").strip().splitlines()[0],
-                           run_started_at(context.instance, context.dagster_run.run_id))
+        record_run_outcome(store, context.instance, context.dagster_run, "FAILED", (message or "run failed").strip().splitlines()[0])
 
     @dg.run_status_sensor(
         name="task_request_queued_sensor",
@@ -157,7 +156,7 @@ def build_sensors(jobs: Sequence) -> list[dg.SensorDefinition]:
         description="Records task runs queued outside the API/CLI (launchpad, schedules) as QUEUED in task_requests.",
     )
     def task_request_queued_sensor(context: dg.RunStatusSensorContext, store: StoreResource) -> None:
-        record_run_outcome(store, context.dagster_run, "QUEUED")
+        record_run_outcome(store, context.instance, context.dagster_run, "QUEUED")
 
     @dg.run_status_sensor(
         name="task_request_started_sensor",
@@ -168,8 +167,7 @@ def build_sensors(jobs: Sequence) -> list[dg.SensorDefinition]:
                     " that fails before its asset body records it).",
     )
     def task_request_started_sensor(context: dg.RunStatusSensorContext, store: StoreResource) -> None:
-        record_run_outcome(store, context.dagster_run, "RUNNING",
-                           started_at=run_started_at(context.instance, context.dagster_run.run_id))
+        record_run_outcome(store, context.instance, context.dagster_run, "RUNNING")
 
     @dg.run_status_sensor(
         name="task_request_canceled_sensor",
@@ -179,8 +177,7 @@ def build_sensors(jobs: Sequence) -> list[dg.SensorDefinition]:
         description="Marks the task_requests row of a canceled task run CANCELED.",
     )
     def task_request_canceled_sensor(context: dg.RunStatusSensorContext, store: StoreResource) -> None:
-        record_run_outcome(store, context.dagster_run, "CANCELED", "canceled",
-                           run_started_at(context.instance, context.dagster_run.run_id))
+        record_run_outcome(store, context.instance, context.dagster_run, "CANCELED", "canceled")
 
     return [task_schedule_sensor, task_request_queued_sensor, task_request_started_sensor, task_request_failure_sensor,
             task_request_canceled_sensor]
