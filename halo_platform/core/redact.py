@@ -21,6 +21,8 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+from halo_platform.core.text import cut
+
 _DIGIT = re.compile(r"\d")
 # \w: letters of any script (Éva@bücher.de). The local part is at most 64 characters (RFC 5321):
 # unbounded, every start in a long run without spaces was tried to the run's end, and masking 50 kB
@@ -51,8 +53,7 @@ def mask_recipient(recipient: str | None) -> str:
     """A recipient fit for logs: +3361****678, j***@example.com, abcd…(token)."""
     if not recipient:
         return ""
-    if len(recipient) > RECIPIENT_LIMIT:
-        recipient = recipient[:RECIPIENT_LIMIT] + "…"
+    recipient = cut(recipient, RECIPIENT_LIMIT)
     if "@" in recipient:
         local, _, domain = recipient.partition("@")
         return f"{local[:1]}***@{domain}"

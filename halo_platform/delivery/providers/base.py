@@ -35,6 +35,7 @@ import dagster as dg
 from pydantic import Field, PrivateAttr
 
 from halo_platform.core.redact import mask_text
+from halo_platform.core.text import cut
 from halo_platform.delivery.config import DEFAULT_TIMEOUT_SECONDS
 from halo_platform.delivery.providers.wire import NoAnswer, NotSent, Reply, WirePool, basic_auth, encode_body
 
@@ -59,7 +60,7 @@ def provider_text(text: str) -> str:
     """`text` from a provider, masked, then cut to DETAIL_LIMIT characters (and an ellipsis): masked
     before it is cut, as a cut address would escape the masks."""
     masked = mask_text(text)
-    return masked[:DETAIL_LIMIT] + "…" if masked and len(masked) > DETAIL_LIMIT else masked
+    return cut(masked, DETAIL_LIMIT) if masked else masked
 
 
 @dataclass(frozen=True)
