@@ -9,6 +9,7 @@ Only what the sink would have got is kept: the alert's subject, text and JSON re
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -95,8 +96,6 @@ def summary(outcomes: Sequence[tuple[str, str]]) -> str:
     """The retry sensor's skip reason for its (sink, status) outcomes."""
     if not outcomes:
         return "no alert waits for a retry"
-    counts: dict[str, int] = {}
-    for _, status in outcomes:
-        counts[status] = counts.get(status, 0) + 1
+    counts = Counter(status for _, status in outcomes)
     shown = ", ".join(f"{n} {status.lower()}" for status, n in sorted(counts.items()))
     return f"{len(outcomes)} alert{'s' if len(outcomes) > 1 else ''} sent again ({shown}); failed ones are retried later"
