@@ -134,6 +134,11 @@ def payload_errors(exc: PayloadError, given: dict[str, Any]) -> dict[str, str]:
     return {f"payload.{d['field'].split('.')[0]}" if d["field"] in given else "payload": d["reason"] for d in exc.detail}
 
 
+def _given(form: dict[str, Any]) -> dict[str, str]:
+    """The payload fields the submitted form filled in (a field left empty takes its default)."""
+    return {k: v for k, v in form["payload"].items() if v != ""}
+
+
 def _check(schedule: dict[str, Any], form: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     """(the payload in its stored form, errors by field) of a submitted edit."""
     errors: dict[str, str] = {}
@@ -144,15 +149,15 @@ def _check(schedule: dict[str, Any], form: dict[str, Any]) -> tuple[dict[str, An
             check(form[name])
         except HaloError as exc:
             errors[name] = str(exc)
-    given = {k: v for k, v in form["payload"].items() if v != ""}
+    given, task = _given(form), get_task(schedule["task"])
     payload: dict[str, Any] = {}
     try:
-        payload = get_task(schedule["task"]).wire_payload(given)
+        payload = task.wire_payload(given)
     except PayloadError as exc:
         errors |= payload_errors(exc, given)
     else:
         try:  # the stored payload as written (e.g. by the CLI, "2.5" for 2.50) when the form left it as it was: no edit
-            if get_task(schedule["task"]).wire_payload(schedule["payload"]) == payload:
+            if task.wire_payload(schedule["payload"]) == payload:
                 payload = schedule["payload"]
         except PayloadError:
             pass
@@ -190,7 +195,7 @@ async def save(request: Request, schedule_id: str, caller: Caller = Depends(sign
                 store, schedule_id, cron=form["cron"], timezone=form["timezone"], payload=payload, sinks=sinks,
                 enabled=form["enabled"], catch_up=form["catch_up"], updated_by=caller.name))
         except PayloadError as exc:  # what the schedule's run would refuse (`validate_schedule`)
-            errors |= payload_errors(exc, {k: v for k, v in form["payload"].items() if v != ""})
+            errors |= payload_errors(exc, _given(form))
         except HaloError as exc:
             errors["form"] = str(exc)
     if errors:
