@@ -242,14 +242,12 @@ class _Attempt:
         _unanswered[self.key] += 1
 
     def _run(self, release) -> None:  # noqa: ANN001
+        unusable = None
         try:
             with self.slot:
                 outcome = self.sinks.deliver(self.name, self.delivery, attempts=2, backoff=[1.0])
-            if outcome.status != "DELIVERED":
-                log.error("alert %r to %s failed: %s", self.title, self.name, outcome.detail)
         except Exception as exc:  # noqa: BLE001 - alerting must not recurse
-            log.error("alert sink %s unusable: %s", self.name, error_line(str(exc), MAX_ERROR_CHARS)[0])
-            outcome = None
+            unusable, outcome = error_line(str(exc), MAX_ERROR_CHARS)[0], None
         finally:
             release()
         if self.ended is not None:
@@ -266,6 +264,12 @@ class _Attempt:
                 _unanswered[self.key] -= 1
                 if not _unanswered[self.key]:
                     del _unanswered[self.key]
+        # logged once the sink's count of alerts in hand is down: whoever reads the line and sends
+        # again finds it free (the next alert was told PENDING when the line came first)
+        if unusable is not None:
+            log.error("alert sink %s unusable: %s", self.name, unusable)
+        elif outcome.status != "DELIVERED":
+            log.error("alert %r to %s failed: %s", self.title, self.name, outcome.detail)
         if late and outcome is not None and outcome.status == "DELIVERED":
             log.warning("alert %r to %s delivered late, after %.0f s", self.title, self.name, time.monotonic() - self.began)
 
