@@ -143,6 +143,11 @@ def test_a_claim_and_a_marker_update_messages_in_place_on_postgresql(fresh_pg_ur
     keep room (migration delivery_0010), so both are HOT updates: no new version on another page,
     no new entry in any of the table's indexes. With full pages none of them was."""
     store = StoreResource(db_url=fresh_pg_url)
+    with store.write() as conn:
+        # an autoanalyze of the 2,000 new rows (the server's, at any moment) holds a snapshot in this
+        # database: the pages cannot be pruned meanwhile, and the updates then leave them (CI: 1,018
+        # of 2,000 in place once); this test counts what the claim and the marker do, not that
+        conn.exec_driver_sql("ALTER TABLE messages SET (autovacuum_enabled = false)")
     config = providers_file({"s": {"kind": "sandbox", "channel": "sms"}}, [])
     enqueue_many("sms", ({"to": "+33612345678", "body": f"m{i}", "priority": "LOW"} for i in range(2_000)), store=store, providers=config)
     now = utcnow() + dt.timedelta(seconds=1)
