@@ -20,6 +20,7 @@ import dagster as dg
 
 from halo_platform.alerts import outbox
 from halo_platform.alerts.send import Alert, resend_due, send_alerts
+from halo_platform.core.failures import failure_text, masked
 from halo_platform.core.redact import mask_text
 from halo_platform.core.store import StoreResource
 from halo_platform.sinks import DeliveryOutcome, SinksResource
@@ -63,16 +64,14 @@ def end_of_tick(run_id: str, outcomes: list[DeliveryOutcome], seconds: float) ->
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Sends one alert per failed run of any job here to the HALO_ALERTS sinks, with a link to the run.",
 )
+@masked
 def run_failure_alert_sensor(context: dg.RunFailureSensorContext, sinks: SinksResource,
                              store: StoreResource) -> dg.SkipReason | None:
     started = time.monotonic()
     message = context.failure_event.message if context.failure_event else None
     step_errors = [e.event_specific_data.error for e in context.get_step_failure_events() if e.event_specific_data]
     if step_errors and step_errors[0] is not None:
-        error = step_errors[0]
-        while error.cause is not None:  # Dagster wraps the user's exception: report the root
-            error = error.cause
-        message = error.message
+        message = failure_text(step_errors[0])
     run_id = context.dagster_run.run_id
     alerts = [alert_for_failed_run(context.dagster_run, message), *failed_check_alerts(context.instance, run_id)]
     return end_of_tick(run_id, send_alerts(alerts, sinks, store=store), time.monotonic() - started)
@@ -118,6 +117,7 @@ def failed_check_alerts(instance: dg.DagsterInstance, run_id: str) -> list[Alert
     description="After each successful run, alerts the HALO_ALERTS sinks on its failed ERROR asset checks "
     "(and WARN checks that ask for it). Failed runs' checks are alerted by run_failure_alert_sensor.",
 )
+@masked
 def asset_check_alert_sensor(context: dg.RunStatusSensorContext, sinks: SinksResource,
                              store: StoreResource) -> dg.SkipReason | None:
     started = time.monotonic()
@@ -132,5 +132,6 @@ def asset_check_alert_sensor(context: dg.RunStatusSensorContext, sinks: SinksRes
     description="Sends again each alert a HALO_ALERTS sink failed to take, to that sink alone, backing off, "
     "until it is delivered (then never again) or 24 h have passed.",
 )
+@masked
 def alert_retry_sensor(sinks: SinksResource, store: StoreResource) -> dg.SkipReason:
     return dg.SkipReason(outbox.summary([(o.sink, o.status) for o in resend_due(sinks, store)]))

@@ -5,11 +5,25 @@ in a launchpad, read as one error line whatever it holds."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from halo_platform.core.errors import HaloError
 
 ECHO_LIMIT = 100
+REASON_MISSING = "say why: the reason is kept in the history"
+MAX_REASON = 500
+
+
+def required_reason(reason: str | None) -> str:
+    """The reason a change is kept in its history with, trimmed; refused when blank or longer than
+    `MAX_REASON` characters (a pasted log would fill the history and every page that shows it)."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise HaloError(REASON_MISSING)
+    if len(reason) > MAX_REASON:
+        raise HaloError(f"the reason is {len(reason)} characters; at most {MAX_REASON}")
+    return reason
 
 
 def cut(text: str, limit: int = ECHO_LIMIT) -> str:
@@ -43,6 +57,35 @@ def unstorable(text: str) -> str | None:
     if lone_surrogate(text) is not None:
         return "a lone surrogate"
     return None
+
+
+NAME_LIMIT = 255  # the columns that record who asked or edited (`requested_by`, `updated_by`)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def check_one_line(text: str, what: str, limit: int = NAME_LIMIT) -> str:
+    """`text` as a name recorded beside a change (who asked, who edited): 1 to `limit` characters
+    on one line. Longer is refused by PostgreSQL's and MariaDB's VARCHAR (SQLite keeps it whole), a
+    line break splits the audit log's line, a NUL no store or Dagster tag takes; else HaloError."""
+    if not text:
+        why = "empty"
+    elif len(text) > limit:
+        why = f"at most {limit} characters"
+    elif control := _CONTROL.search(text):
+        why = f"control character U+{ord(control.group()):04X}"
+    elif lone_surrogate(text) is not None:
+        why = "not valid UTF-8 text"
+    else:
+        return text
+    raise HaloError(f"{what}: {why} (1 to {limit} characters on one line)")
+
+
+def as_one_line(text: str, limit: int = NAME_LIMIT) -> str:
+    """`text` made a name `check_one_line` takes, for a value to record rather than refuse (a run's
+    tag set in Dagster's launchpad): cut to `limit` characters with an ellipsis, control characters
+    as spaces, lone surrogates as U+FFFD."""
+    text = cut(text, limit - 1) if len(text) > limit else text
+    return "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in _CONTROL.sub(" ", text))
 
 
 def read_json(text: str, what: str) -> Any:  # noqa: ANN401 - any JSON value

@@ -16,20 +16,29 @@ first million rows, read to set the column types):
   (10x the rows/s of pymysql's row-by-row fetch; see `halo bench warehouses`);
 - everything else SQLAlchemy speaks (SQLite, ...): a server-side cursor fetched in batches
   and turned into Arrow column by column.
+
+Every value arrives as the warehouse holds it. A decimal is DuckDB's DECIMAL(p,s) when its declared
+precision is at most 38 digits (DuckDB's widest); an unbounded PostgreSQL NUMERIC, a wider NUMERIC /
+DECIMAL and PostgreSQL's NaN / Infinity are the warehouse's own text of the number (VARCHAR), never
+a float. What the drivers cannot hand over as a plain Arrow value is asked for as the server's text
+(PostgreSQL uuid, inet, timetz, money as its numeric, ranges, ...; MariaDB TIME, a duration of up to
++-838 hours); PostgreSQL's infinite timestamps and dates are DuckDB's infinity.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import decimal
 import re
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from halo_platform.core.errors import HaloError
@@ -37,6 +46,17 @@ from halo_platform.core.settings import expand_env, get_settings, read_yaml
 
 BATCH_ROWS = 100_000
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+MAX_DECIMAL_DIGITS = 38  # DuckDB's widest DECIMAL (and Arrow's decimal128)
+
+
+def quote_identifier(name: str) -> str:
+    """`name` as an SQL identifier in double quotes (PostgreSQL, DuckDB): a `"` in it doubled."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def decimal_type(precision: int, scale: int) -> pa.DataType:
+    """A declared DECIMAL(precision, scale) as DuckDB holds it: itself up to 38 digits, else its text."""
+    return pa.decimal128(precision, scale) if 0 < precision <= MAX_DECIMAL_DIGITS else pa.string()
 
 
 @dataclass(frozen=True)
@@ -55,16 +75,33 @@ def _positional(sql: str, params: Mapping[str, Any]) -> tuple[str, list[Any]]:
     return str(compiled), [compiled.params[n] for n in compiled.positiontup or []]
 
 
+def _decimals(col: tuple) -> pa.Array:
+    """Exact decimals: a decimal128(38, s) with the most places of the batch when every value
+    fits 38 digits with them; else (NaN, infinity, more digits) each value's text."""
+    values = [v for v in col if v is not None]
+    if all(v.is_finite() for v in values):
+        scale = max((max(0, -v.as_tuple().exponent) for v in values), default=0)
+        whole = max([1, *(v.adjusted() + 1 for v in values if v)])  # digits before the point
+        if whole + scale <= MAX_DECIMAL_DIGITS:
+            return pa.array(col, type=pa.decimal128(MAX_DECIMAL_DIGITS, scale))
+    return pa.array([None if v is None else str(v) for v in col], type=pa.string())
+
+
+def _mixed_zones(name: str, kinds: set[bool]) -> None:
+    """Timestamps with and without a UTC offset in one column: made one type, Arrow reads those
+    without as UTC, a silent shift; refused instead."""
+    if len(kinds) > 1:
+        raise HaloError(f"column {name} holds timestamps with and without a UTC offset; give them all one (or none) in the query")
+
+
 def _rows_to_batch(rows: list[tuple], names: list[str]) -> pa.RecordBatch:
     columns = list(zip(*rows, strict=True)) if rows else [[] for _ in names]
     arrays = []
-    for col in columns:
+    for name, col in zip(names, columns, strict=True):
         sample = next((v for v in col if v is not None), None)
-        if isinstance(sample, decimal.Decimal):
-            # keep exact money: a decimal128 wide enough for every value in the batch
-            arrays.append(pa.array(col, type=pa.decimal128(38, max(-v.as_tuple().exponent for v in col if v is not None))))
-        else:
-            arrays.append(pa.array(col))
+        if isinstance(sample, dt.datetime):
+            _mixed_zones(name, {v.tzinfo is None for v in col if isinstance(v, dt.datetime)})
+        arrays.append(_decimals(col) if isinstance(sample, decimal.Decimal) else pa.array(col))
     return pa.RecordBatch.from_arrays(arrays, names=names)
 
 
@@ -152,6 +189,64 @@ def _client_bound_sql(sql: str, params: Mapping[str, Any], literal) -> str:  # n
     return str(compiled) % {k: literal(v) for k, v in compiled.params.items()}
 
 
+# MySQL column types (and flag) the driver gets wrong: it reads every DECIMAL as decimal128(38, 10)
+# (1e-30 in a DECIMAL(65,30) came out 0; 12345678901234567.89 in a DECIMAL(30,2) failed the load; more
+# than 28 digits panicked it) and a TIME as a time of day (a negative or 100-hour TIME panicked it).
+_MYSQL_DECIMALS, _MYSQL_TIME, _MYSQL_UNSIGNED = (0, 246), 11, 32
+
+
+def _mysql_targets(url: str, sql: str) -> tuple[list[pa.DataType | None], list[str]]:
+    """Per column of the query's result (from the server's column definitions, the query not run:
+    LIMIT 0), the type it is fetched as text and made into, or None where the driver reads it right;
+    and the columns' names."""
+    import pymysql
+
+    engine = sa.create_engine(sa.make_url(url).set(drivername="mysql+pymysql"), poolclass=sa.pool.NullPool)
+    try:
+        conn = engine.raw_connection()
+        try:
+            cursor = conn.cursor()
+            try:
+                cursor.execute(f"SELECT * FROM ({sql}\n) AS _halo_probe LIMIT 0")  # noqa: S608 - the bound query
+            except pymysql.err.MySQLError as exc:
+                if exc.args and exc.args[0] == 1060:  # ER_DUP_FIELDNAME
+                    raise HaloError(f"the query names a column twice ({exc.args[1]}): give each column its own name") from None
+                raise
+            # pymysql's column definitions: DB-API's `description` has no UNSIGNED flag (which changes the precision)
+            fields = cursor._result.fields  # noqa: SLF001
+        finally:
+            conn.close()
+    finally:
+        engine.dispose()
+    targets: list[pa.DataType | None] = []
+    for f in fields:
+        if f.type_code in _MYSQL_DECIMALS:  # length = precision + a point if scaled + a sign if signed
+            targets.append(decimal_type(f.length - (f.scale > 0) - (0 if f.flags & _MYSQL_UNSIGNED else 1), f.scale))
+        else:
+            targets.append(pa.string() if f.type_code == _MYSQL_TIME else None)
+    return targets, [f.name for f in fields]
+
+
+def _mysql_as_text(sql: str, names: list[str], targets: list[pa.DataType | None]) -> str:
+    """The query with the columns that have a target fetched as the server's text."""
+    def item(name: str, target: pa.DataType | None) -> str:
+        quoted = "`" + name.replace("`", "``") + "`"
+        return f"CAST({quoted} AS CHAR) AS {quoted}" if target is not None else quoted
+
+    return f"SELECT {', '.join(map(item, names, targets))} FROM ({sql}\n) AS _halo_source"  # noqa: S608 - the bound query
+
+
+def _is_panic(exc: BaseException) -> bool:
+    """A Rust panic in connectorx: pyo3's PanicException derives from BaseException, so it went past
+    every `except Exception` of a run (the request was left RUNNING)."""
+    return type(exc).__name__ == "PanicException"
+
+
+def _driver_error(exc: BaseException) -> HaloError:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return HaloError(f"the MariaDB/MySQL driver cannot read a value: {first[:500]}; cast the column in the query")
+
+
 def _mysql_connectorx_batches(url: str, sql: str, params: Mapping[str, Any], batch_rows: int) -> pa.RecordBatchReader:
     import connectorx as cx
 
@@ -159,8 +254,30 @@ def _mysql_connectorx_batches(url: str, sql: str, params: Mapping[str, Any], bat
     cx_url = u.set(drivername="mysql").render_as_string(hide_password=False)
     if u.port is None:
         cx_url = u.set(drivername="mysql", port=3306).render_as_string(hide_password=False)
-    reader = cx.read_sql(cx_url, mysql_bound_sql(sql, params), return_type="arrow_stream", batch_size=batch_rows)
-    return _closing_reader(reader, lambda: None)
+    bound = mysql_bound_sql(sql, params)
+    targets, names = _mysql_targets(url, bound)
+    if any(t is not None for t in targets):
+        bound = _mysql_as_text(bound, names, targets)
+    try:
+        reader = cx.read_sql(cx_url, bound, return_type="arrow_stream", batch_size=batch_rows)
+    except BaseException as exc:
+        if _is_panic(exc):
+            raise _driver_error(exc) from None
+        raise
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        try:
+            yield from reader
+        except BaseException as exc:
+            if _is_panic(exc):
+                raise _driver_error(exc) from None
+            raise
+
+    def plain(index: int, field: pa.Field) -> Fix | None:
+        target = targets[index]
+        return None if target is None else (target, lambda col: _exact(col, target, field.name))
+
+    return _closing_reader(pa.RecordBatchReader.from_batches(reader.schema, batches()), lambda: None, plain)
 
 
 def _duckdb_batches(url: str, sql: str, params: Mapping[str, Any], batch_rows: int) -> pa.RecordBatchReader:
@@ -198,23 +315,100 @@ def _adbc_postgres_batches(url: str, sql: str, params: Mapping[str, Any]) -> pa.
 
     try:
         stmt.set_options(**{"adbc.postgresql.batch_size_hint_bytes": str(ADBC_BATCH_BYTES)})
-        stmt.set_sql_query(postgres_bound_sql(sql, params))
+        bound = postgres_bound_sql(sql, params)
+        stmt.set_sql_query(bound)
+        handle = stmt.execute_schema()  # the statement prepared and described, not run
+        described = pa.Schema._import_from_c(handle.address)  # noqa: SLF001
+        if any(_postgres_cast(f) for f in described):
+            stmt.set_sql_query(_postgres_as_text(bound, described))
         stream, _ = stmt.execute_query()
         reader = pa.RecordBatchReader._import_from_c(stream.address)
     except BaseException:
         close()
         raise
     handles.insert(0, reader)
-    return _closing_reader(reader, close)
+    return _closing_reader(reader, close, _postgres_plain)
+
+
+def _has_extension(kind: pa.DataType) -> bool:
+    return isinstance(kind, pa.BaseExtensionType) or any(_has_extension(kind.field(i).type) for i in range(kind.num_fields))
+
+
+def _postgres_cast(field: pa.Field) -> str | None:
+    """The type PostgreSQL should send a column as, where the driver would hand over its binary wire
+    format (an opaque column: a uuid failed the load, an inet or a range was garbage text, a list of
+    numerics opaque inside) or a number of cents (money): its own text; money as its exact numeric."""
+    kind = (field.metadata or {}).get(b"POSTGRESQL:type")
+    if kind == b"money":
+        return "numeric"
+    if kind == b"numeric" or not _has_extension(field.type):
+        return None  # a numeric is text in the driver's hands already (`_postgres_plain`)
+    return "text"
+
+
+def _postgres_as_text(sql: str, schema: pa.Schema) -> str:
+    """The query with the columns `_postgres_cast` names cast; the source's columns are renamed by
+    position (`_halo_source(_c0, _c1, ...)`), so a name used twice stays two columns."""
+    items = []
+    for i, field in enumerate(schema):
+        cast = _postgres_cast(field)
+        quoted = quote_identifier(field.name)
+        items.append(f"CAST(_c{i} AS {cast}) AS {quoted}" if cast else f"_c{i} AS {quoted}")
+    aliases = ", ".join(f"_c{i}" for i in range(len(schema)))
+    return f"SELECT {', '.join(items)} FROM ({sql}\n) AS _halo_source({aliases})"  # noqa: S608 - the bound query
+
+
+# PostgreSQL's infinity is the largest (smallest) value of its type; the driver adds the 2000 epoch to
+# it and wraps around, making it the year 290279 BC (dates: 5877612 BC), far below anything PostgreSQL
+# holds (4713 BC). They become DuckDB's infinity, which is its type's largest (negated) value.
+_WRAPPED_INFINITY = {
+    pa.int64(): ((1 << 63) - 1 + 946_684_800_000_000 - (1 << 64), -(1 << 63) + 946_684_800_000_000, (1 << 63) - 1),
+    pa.int32(): ((1 << 31) - 1 + 10_957 - (1 << 32), -(1 << 31) + 10_957, (1 << 31) - 1),
+}
+
+
+def _infinities(col: pa.Array, storage: pa.DataType) -> pa.Array:
+    wrapped_up, wrapped_down, top = _WRAPPED_INFINITY[storage]
+    raw = col.cast(storage)
+    lowest = pc.min(raw).as_py()
+    if lowest is None or lowest > wrapped_down:
+        return col
+    up, down = pa.scalar(top, storage), pa.scalar(-top, storage)
+    fixed = pc.if_else(pc.equal(raw, wrapped_up), up, pc.if_else(pc.equal(raw, wrapped_down), down, raw))
+    return fixed.cast(col.type)
+
+
+def _numeric_text(text: pa.Array) -> pa.Array:
+    """The driver's text of a NUMERIC with PostgreSQL's words for NaN and the infinities (it writes nan, inf)."""
+    return pc.replace_substring_regex(pc.replace_substring_regex(text, "^nan$", "NaN"), "^(-?)inf$", r"\1Infinity")
+
+
+def _postgres_plain(index: int, field: pa.Field) -> Fix | None:  # noqa: ARG001
+    """What a column the driver hands over becomes (None: as it is)."""
+    meta = field.metadata or {}
+    if meta.get(b"POSTGRESQL:type") == b"numeric":  # text; its typmod tells precision and scale
+        typmod = int(meta.get(b"POSTGRESQL:typmod", b"-1"))
+        target = decimal_type(((typmod - 4) >> 16) & 0xFFFF, (typmod - 4) & 0xFFFF) if typmod >= 4 else pa.string()
+        return target, lambda col: _exact(_numeric_text(col.storage), target, field.name)
+    if pa.types.is_timestamp(field.type) or pa.types.is_date32(field.type):
+        storage = pa.int64() if pa.types.is_timestamp(field.type) else pa.int32()
+        return field.type, lambda col: _infinities(col, storage)
+    if isinstance(field.type, pa.BaseExtensionType):  # an opaque column of text (what `_postgres_cast` leaves)
+        return pa.string(), lambda col: col.storage.cast(pa.string())
+    return None
 
 
 def _sqlite_typed_connect_args() -> dict:
     """SQLite keeps no types; honour the declared ones so TIMESTAMP/DATE columns arrive as
-    datetimes and NUMERIC/DECIMAL columns as exact decimals rather than text and floats."""
+    datetimes and NUMERIC/DECIMAL columns as exact decimals rather than text and floats. A
+    timestamp is read as ISO 8601 (`T` or space, an offset kept: sqlite3's own converter failed on
+    `2026-01-01 10:00:00+07:00`)."""
     import sqlite3
 
     for decl in ("NUMERIC", "DECIMAL"):
         sqlite3.register_converter(decl, lambda b: decimal.Decimal(b.decode()))
+    for decl in ("TIMESTAMP", "DATETIME"):
+        sqlite3.register_converter(decl, lambda b: dt.datetime.fromisoformat(b.decode()))
     return {"detect_types": sqlite3.PARSE_DECLTYPES}
 
 
@@ -231,10 +425,13 @@ def _stream_schema(batches: list[pa.RecordBatch], names: list[str], complete: bo
     fields = []
     for i, name in enumerate(names):
         types = [b.schema.field(i).type for b in batches if b.schema.field(i).type != pa.null()]
+        _mixed_zones(name, {t.tz is None for t in types if pa.types.is_timestamp(t)})
         if not types:
             kind = pa.null() if complete else pa.string()
         elif all(pa.types.is_decimal(t) for t in types):
-            kind = pa.decimal128(38, max(t.scale for t in types))
+            kind = pa.decimal128(MAX_DECIMAL_DIGITS, max(t.scale for t in types))
+        elif all(pa.types.is_decimal(t) or t == pa.string() for t in types):
+            kind = pa.string()  # a batch had a decimal no DECIMAL holds: the column is the numbers' text
         else:
             kind = pa.unify_schemas([pa.schema([(name, t)]) for t in types], promote_options="permissive").field(0).type
         fields.append(pa.field(name, kind))
@@ -258,6 +455,9 @@ def _sqlalchemy_batches(url: str, sql: str, params: Mapping[str, Any], batch_row
     schema = _stream_schema(head, names, complete)
 
     def fitted(batch: pa.RecordBatch) -> pa.RecordBatch:
+        for field, kind in zip(batch.schema, schema.types, strict=True):
+            if pa.types.is_timestamp(field.type) and pa.types.is_timestamp(kind):
+                _mixed_zones(field.name, {field.type.tz is None, kind.tz is None})
         try:
             return batch.cast(schema)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
@@ -277,33 +477,37 @@ def _sqlalchemy_batches(url: str, sql: str, params: Mapping[str, Any], batch_row
     return pa.RecordBatchReader.from_batches(schema, gen())
 
 
-def _plain_type(field: pa.Field) -> pa.DataType | None:
-    """The Arrow type to turn a driver's opaque column into (PostgreSQL NUMERIC arrives as
-    text in an `arrow.opaque` extension; its typmod tells precision and scale)."""
-    if not isinstance(field.type, pa.BaseExtensionType):
-        return None
-    meta = field.metadata or {}
-    if meta.get(b"POSTGRESQL:type") == b"numeric":
-        typmod = int(meta.get(b"POSTGRESQL:typmod", b"-1"))
-        if typmod >= 4:
-            return pa.decimal128(((typmod - 4) >> 16) & 0xFFFF, (typmod - 4) & 0xFFFF)
-        return pa.float64()
-    return pa.string()
+def _exact(text: pa.Array, target: pa.DataType, name: str) -> pa.Array:
+    """A column of numbers' text as `target` (a DECIMAL, or text); a value the DECIMAL cannot hold
+    (PostgreSQL's NaN in a NUMERIC(12,2)) is an error naming the column and the values."""
+    try:
+        return text.cast(target)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        unfit = []
+        for value in text.to_pylist():
+            try:
+                if value is not None and not decimal.Decimal(value).is_finite():
+                    unfit.append(value)
+            except decimal.InvalidOperation:
+                unfit.append(value)
+        shown = ", ".join(sorted(set(unfit))[:5]) or str(exc)
+        raise HaloError(f"column {name} holds {shown}, which DECIMAL({target.precision},{target.scale}) cannot hold; "
+                        f"CAST({name} AS text) in the query reads it as text") from None
 
 
-def _closing_reader(reader: pa.RecordBatchReader, close) -> pa.RecordBatchReader:  # noqa: ANN001
-    targets = [_plain_type(f) for f in reader.schema]
-    schema = pa.schema(
-        [pa.field(f.name, t or f.type) for f, t in zip(reader.schema, targets, strict=True)]
-    )
+Fix = tuple[pa.DataType, Callable[[pa.Array], pa.Array]]  # a column's plain type, and how a batch's column becomes it
+Plain = Callable[[int, pa.Field], Fix | None]
+
+
+def _closing_reader(reader: pa.RecordBatchReader, close, plain: Plain | None = None) -> pa.RecordBatchReader:  # noqa: ANN001
+    """The driver's batches with each column `plain` names turned into its plain type; `close` once read."""
+    fixes = [plain(i, f) if plain else None for i, f in enumerate(reader.schema)]
+    schema = pa.schema([pa.field(f.name, fix[0] if fix else f.type) for f, fix in zip(reader.schema, fixes, strict=True)])
 
     def convert(batch: pa.RecordBatch) -> pa.RecordBatch:
-        if not any(targets):
+        if not any(fixes):
             return batch
-        columns = [
-            col if t is None else col.storage.cast(t)
-            for col, t in zip(batch.columns, targets, strict=True)
-        ]
+        columns = [col if fix is None else fix[1](col) for col, fix in zip(batch.columns, fixes, strict=True)]
         return pa.RecordBatch.from_arrays(columns, schema=schema)
 
     def gen() -> Iterator[pa.RecordBatch]:

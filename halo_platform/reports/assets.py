@@ -20,10 +20,11 @@ from pydantic_core import to_jsonable_python
 
 from halo_platform.alerts.sensors import ALERT_ON_WARN
 from halo_platform.core.errors import MAX_RETRIES_TAG, HaloError, fail_once
+from halo_platform.core.failures import masked
 from halo_platform.core.redact import mask_text
 from halo_platform.core.settings import get_settings
 from halo_platform.core.store import StoreResource
-from halo_platform.core.warehouses import WarehousesResource
+from halo_platform.core.warehouses import WarehousesResource, quote_identifier
 from halo_platform.reports import audit, rearm
 from halo_platform.reports.task import RunContext, Task, launchpad_config
 from halo_platform.sinks import Delivery, DeliveryOutcome, SinksResource
@@ -85,7 +86,11 @@ def duckdb_connection(workdir: Path):  # noqa: ANN201
     """A DuckDB database file in the run's work folder, capped at `HALO_DUCKDB_MEMORY_LIMIT`
     (default 512MB) with 2 threads: past the cap, loaded tables are evicted to the file and
     operators spill to the work folder, so memory stays bounded whatever the row counts.
-    (An in-memory database cannot evict its tables: it fails past the cap instead.)"""
+    (An in-memory database cannot evict its tables: it fails past the cap instead.)
+
+    Its time zone is UTC for every cursor: DuckDB takes the machine's otherwise, and a timestamp
+    with time zone came out of a csv as `23:30:00+07` on one machine and `16:30:00+00` on another
+    (and a transform's `CAST(... AS DATE)` of it gave another day)."""
     import duckdb
 
     config = {
@@ -96,7 +101,9 @@ def duckdb_connection(workdir: Path):  # noqa: ANN201
         # a work file read once: compressing what is evicted to it costs a third of the loads' CPU
         "force_compression": "uncompressed",
     }
-    return duckdb.connect(str(workdir / "report.duckdb"), config=config)
+    con = duckdb.connect(str(workdir / "report.duckdb"), config=config)
+    con.execute("SET GLOBAL TimeZone = 'UTC'")
+    return con
 
 
 def load_queries(con, warehouses: WarehousesResource, task: Task, payload: Mapping[str, Any]) -> dict:  # noqa: ANN001
@@ -120,6 +127,31 @@ def load_queries(con, warehouses: WarehousesResource, task: Task, payload: Mappi
 
 
 OUTPUT_BATCH_ROWS = 100_000
+# The DuckDB types an xlsx cell holds as such (number, boolean, date, text); any other (BLOB, TIME,
+# TIME WITH TIME ZONE, INTERVAL, UUID, lists, structs, ...) is written as DuckDB's text of it, the
+# text the csv has: a BLOB failed the write, a TIME WITH TIME ZONE lost its offset.
+_XLSX_NATIVE = re.compile(r"BOOLEAN|U?(TINYINT|SMALLINT|INTEGER|BIGINT)|HUGEINT|FLOAT|DOUBLE|DECIMAL\(.*\)|DATE"
+                          r"|TIMESTAMP(_S|_MS|_NS| WITH TIME ZONE)?|VARCHAR|ENUM\(.*\)")
+
+
+def _result_select(con, cast) -> str:  # noqa: ANN001
+    """`SELECT` of table `result` with each column `cast(duckdb_type)` names (a type) cast to it."""
+    items = []
+    for name, kind, *_ in con.execute("DESCRIBE result").fetchall():
+        quoted = quote_identifier(name)
+        target = cast(kind)
+        items.append(f"CAST({quoted} AS {target}) AS {quoted}" if target else quoted)
+    return f"SELECT {', '.join(items)} FROM result"  # noqa: S608 - names quoted
+
+
+def _parquet_type(kind: str) -> str | None:
+    # DuckDB writes a HUGEINT (a sum of BIGINTs) to parquet as a DOUBLE: 2^53 + 1 lost its last digit.
+    # As DECIMAL(38,0) it keeps them all; a value of 39 digits fails the write rather than being rounded.
+    return "DECIMAL(38,0)" if kind in ("HUGEINT", "UHUGEINT") else None
+
+
+def _xlsx_type(kind: str) -> str | None:
+    return None if _XLSX_NATIVE.fullmatch(kind) else "VARCHAR"
 
 
 def write_output(con, path: Path, fmt: str) -> dict[str, Any]:  # noqa: ANN001
@@ -128,7 +160,8 @@ def write_output(con, path: Path, fmt: str) -> dict[str, Any]:  # noqa: ANN001
     holds the rows in Python. Returns what the run's metadata should say about the file.
 
     Rows come out in the table's order (the transform's ORDER BY): the connection may reorder
-    scans for the loads' sake (`preserve_insertion_order` off), never for the output."""
+    scans for the loads' sake (`preserve_insertion_order` off), never for the output. The csv is
+    DuckDB's text of every value, unaltered (a text starting with `=` stays as it is: csv is data)."""
     from halo_platform.reports.xlsx import write_xlsx
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -137,9 +170,9 @@ def write_output(con, path: Path, fmt: str) -> dict[str, Any]:  # noqa: ANN001
     if fmt == "csv":
         con.execute(f"COPY result TO '{quoted}' (FORMAT CSV, HEADER)")
     elif fmt == "parquet":
-        con.execute(f"COPY result TO '{quoted}' (FORMAT PARQUET)")
+        con.execute(f"COPY ({_result_select(con, _parquet_type)}) TO '{quoted}' (FORMAT PARQUET)")
     else:
-        reader = con.sql("SELECT * FROM result").to_arrow_reader(OUTPUT_BATCH_ROWS)
+        reader = con.sql(_result_select(con, _xlsx_type)).to_arrow_reader(OUTPUT_BATCH_ROWS)
         return {"xlsx_sheets": write_xlsx(reader, reader.schema, path)}
     return {}
 
@@ -266,8 +299,11 @@ def run_task(
     request_id = run.run_id
     root = run.root_run_id or request_id
     audit_kwargs = {"task": task.name, "payload": payload, "trigger": _trigger(run), "root_request_id": root,
-                    "requested_by": run.tags.get("halo/requested_by") or run.tags.get("dagster/user")}
-    audit.record_status(store, request_id, "RUNNING", **audit_kwargs)
+                    "requested_by": audit.requester(run.tags)}
+    if (recorded := audit.record_status(store, request_id, "RUNNING", **audit_kwargs)) in audit.TERMINAL:
+        # a repeat of an idempotent request whose cancel did not reach the webserver: it runs never,
+        # nor does a retry of it (a new run, a new request row)
+        fail_once(context, f"request {request_id} is {recorded} already: nothing ran, nothing was delivered")
     try:
         typed = task.validate_payload(payload).model_dump()
         resolved = dict(task.resolve(typed, _run_context(run.tags)))
@@ -357,6 +393,7 @@ def build_task(task: Task) -> tuple[dg.AssetsDefinition, Any]:
             for c in task.checks
         ],
     )
+    @masked
     def _asset(
         context: dg.AssetExecutionContext,
         config: config_cls,

@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from halo_platform.core.errors import NotFoundError
 from halo_platform.core.models import utcnow
 from halo_platform.core.redact import mask_text
+from halo_platform.core.text import as_one_line
 from halo_platform.reports.tables import TaskDelivery, TaskRequest
 
 if TYPE_CHECKING:
@@ -62,9 +63,10 @@ def record_status(
     idempotency_key: str | None = None,
     at: dt.datetime | None = None,
     **fields: Any,
-) -> None:
+) -> str:
     """Create or advance the request row to `status`, with optional `outputs`, `row_count`,
-    `error`, `stats`. A status never moves backwards; a terminal status is kept once set.
+    `error`, `stats`; returns the status the row has now. A status never moves backwards; a
+    terminal status is kept once set.
     `started_at` is set by RUNNING (or given, e.g. the Dagster run's start), never by a terminal
     status alone: a request canceled or failed before its run started keeps it empty.
     `root_request_id` (default: the request itself) is recorded when the row is created;
@@ -78,12 +80,20 @@ def record_status(
     if idempotency_key is not None:
         created["idempotency_key"] = idempotency_key
     try:
-        _record_status(store, request_id, status, created, at, fields)
+        return _record_status(store, request_id, status, created, at, fields)
     except sa.exc.IntegrityError:  # another writer created the row first: advance it instead
         if idempotency_key is not None and (first := find_by_key(store, requested_by, idempotency_key)) \
                 and first["request_id"] != request_id:
             raise KeyTaken(first) from None
-        _record_status(store, request_id, status, created, at, fields)
+        return _record_status(store, request_id, status, created, at, fields)
+
+
+def requester(tags: Mapping[str, str]) -> str | None:
+    """Who asked for a run, from its tags (ours, else the Dagster UI's user), as the row can hold
+    it: the launchpad sets any text, which is recorded on one line that fits rather than refused
+    (a run, and the sensors recording it, would fail on every store but SQLite)."""
+    name = tags.get("halo/requested_by") or tags.get("dagster/user")
+    return as_one_line(name) if name else None
 
 
 class KeyTaken(Exception):
@@ -104,7 +114,7 @@ def find_by_key(store: StoreResource, requested_by: str | None, idempotency_key:
 
 
 def _record_status(store: StoreResource, request_id: str, status: str, created: dict[str, Any], at: dt.datetime,
-                   fields: dict[str, Any]) -> None:
+                   fields: dict[str, Any]) -> str:
     with store.write() as conn:
         query = sa.select(requests_t).where(requests_t.c.request_id == request_id).with_for_update()
         row = conn.execute(query).mappings().first()
@@ -115,12 +125,12 @@ def _record_status(store: StoreResource, request_id: str, status: str, created: 
             if status in TERMINAL:
                 values["finished_at"] = at
             conn.execute(requests_t.insert().values(**values, **fields))
-            return
+            return status
         if created.get("idempotency_key") and row["idempotency_key"] is None:  # a sensor or the run wrote first
             conn.execute(requests_t.update().where(requests_t.c.request_id == request_id)
                          .values(idempotency_key=created["idempotency_key"]))
         if row["status"] in TERMINAL or _RANK[status] < _RANK[row["status"]]:
-            return
+            return row["status"]
         values = dict(fields, status=status)
         if row["started_at"] is not None:
             values.pop("started_at", None)
@@ -129,6 +139,7 @@ def _record_status(store: StoreResource, request_id: str, status: str, created: 
         if status in TERMINAL:
             values["finished_at"] = at
         conn.execute(requests_t.update().where(requests_t.c.request_id == request_id).values(**values))
+        return status
 
 
 def record_deliveries(store: StoreResource, request_id: str, outcomes: Sequence[DeliveryOutcome]) -> None:

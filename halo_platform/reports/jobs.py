@@ -7,6 +7,7 @@ import json
 import dagster as dg
 
 from halo_platform.core.errors import HaloError, fail_once
+from halo_platform.core.failures import masked
 from halo_platform.core.store import StoreResource
 from halo_platform.core.text import read_json
 from halo_platform.reports.schedules import CATCH_UP, set_schedule
@@ -38,6 +39,7 @@ def apply_schedule_edit(store: StoreResource, config: ManageTaskScheduleConfig) 
 
 
 @dg.op(description="Validates and applies one task schedule edit; it takes effect at the next sensor tick.")
+@masked
 def edit_task_schedule(context: dg.OpExecutionContext, config: ManageTaskScheduleConfig, store: StoreResource) -> dict:
     try:
         schedule = apply_schedule_edit(store, config)

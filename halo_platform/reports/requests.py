@@ -27,9 +27,10 @@ from halo_platform.core.instance import dagster_instance
 from halo_platform.core.models import utcnow
 from halo_platform.core.settings import get_settings
 from halo_platform.core.store import StoreResource
+from halo_platform.core.text import check_one_line, cut
 from halo_platform.reports import audit
 from halo_platform.reports.assets import DEFAULT_TIMEZONE, job_name, run_config, run_tags
-from halo_platform.reports.task import RunContext, get_task
+from halo_platform.reports.task import PayloadError, RunContext, get_task
 
 
 def prepare_request(task_name: str, payload: Mapping[str, Any] | None, sinks: Sequence[str] | None) -> tuple[Any, dict]:
@@ -39,6 +40,10 @@ def prepare_request(task_name: str, payload: Mapping[str, Any] | None, sinks: Se
     task = get_task(task_name)
     payload = dict(payload or {})
     if sinks:
+        inner = payload.get("sinks")
+        if inner and inner != list(sinks):  # else one of the two lists the caller named is dropped without a word
+            reason = f"given twice: {list(sinks)} beside the payload and {inner} in it; give one list"
+            raise PayloadError(task.name, [{"field": "sinks", "reason": cut(reason, 300)}])
         payload["sinks"] = list(sinks)
     config = task.check_payload(payload, RunContext(utcnow(), DEFAULT_TIMEZONE))  # e.g. an empty period
     SinksResource().validate_names(list(config.sinks or task.default_sinks))
@@ -93,6 +98,8 @@ def create_request(
         raise ValueError(f"trigger {trigger!r}: one of {', '.join(audit.TRIGGERS)}")
     if idempotency_key is not None:
         check_idempotency_key(idempotency_key)
+    if requested_by is not None:  # recorded on the run's tags and its audit row: refused before anything is queued
+        check_one_line(requested_by, "requested_by")
     task, payload = prepare_request(task_name, payload, sinks)
     if idempotency_key is not None and (first := audit.find_by_key(store, requested_by, idempotency_key)):
         return _the_first(first, task.name, payload)
@@ -133,6 +140,7 @@ def _execute(store: StoreResource, task_name: str, request_id: str, config: dict
 
 
 def _execute_quietly(store: StoreResource, task_name: str, request_id: str, config: dict, tags: dict[str, str]) -> None:
+    from halo_platform.core.failures import failure_text
     from halo_platform.reports.definitions import defs
     from halo_platform.reports.sensors import record_run_outcome
 
@@ -146,7 +154,7 @@ def _execute_quietly(store: StoreResource, task_name: str, request_id: str, conf
     if not result.success:
         errors = [e.event_specific_data.error for e in result.all_events
                   if e.is_step_failure and e.event_specific_data and e.event_specific_data.error]
-        message = errors[0].message.strip().splitlines()[0] if errors else "run failed"
+        message = failure_text(errors[0]).splitlines()[0] if errors else "run failed"
         record_run_outcome(store, instance, instance.get_run_by_id(request_id), "FAILED", message)
 
 

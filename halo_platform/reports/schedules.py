@@ -30,6 +30,7 @@ from croniter import CroniterError, croniter
 
 from halo_platform.core.errors import HaloError, NotFoundError
 from halo_platform.core.models import utcnow
+from halo_platform.core.text import check_one_line
 from halo_platform.core.timezones import iana_zone
 from halo_platform.reports.tables import TaskSchedule, TaskScheduleEdit
 
@@ -307,6 +308,10 @@ def set_schedule(
     entry point (CLI, launchpad job, Control Center) leaves the same history."""
     if payload is not None and not isinstance(payload, Mapping):
         raise HaloError(f"payload: must be a JSON object, got {type(payload).__name__}")
+    if updated_by is not None:
+        check_one_line(updated_by, "updated_by")
+    if cron is not None:  # one spelling per cron: other spacing is no edit, no retiming, and keeps `list` one line
+        cron = " ".join(cron.split())
     with store.write() as conn:
         row = conn.execute(sa.select(schedules_t).where(schedules_t.c.schedule_id == schedule_id)).mappings().first()
         if row is None and (task is None or cron is None):

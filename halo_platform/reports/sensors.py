@@ -11,6 +11,7 @@ import dagster as dg
 
 from halo_platform.alerts.send import Alert, send_alerts
 from halo_platform.core.errors import HaloError
+from halo_platform.core.failures import failure_text, masked
 from halo_platform.core.models import utcnow
 from halo_platform.core.redact import error_line
 from halo_platform.core.store import StoreResource
@@ -115,7 +116,7 @@ def record_run_outcome(store: StoreResource, instance: dg.DagsterInstance, run: 
     if status != "QUEUED" and (started_at := run_started_at(instance, run.run_id)) is not None:
         fields["started_at"] = started_at
     audit.record_status(store, run.run_id, status, task=task, payload=config, trigger=trigger,
-                        root_request_id=run.root_run_id, requested_by=run.tags.get("halo/requested_by") or run.tags.get("dagster/user"), **fields)
+                        root_request_id=run.root_run_id, requested_by=audit.requester(run.tags), **fields)
 
 
 def build_sensors(jobs: Sequence) -> list[dg.SensorDefinition]:
@@ -128,6 +129,7 @@ def build_sensors(jobs: Sequence) -> list[dg.SensorDefinition]:
                     " ticks missed while it was stopped by each schedule's catch_up (none, latest, all);"
                     " alerts once for each schedule it has to skip (its run no longer builds).",
     )
+    @masked
     def task_schedule_sensor(context: dg.SensorEvaluationContext, store: StoreResource, sinks: SinksResource) -> dg.SensorResult:
         requests, cursor = evaluate_schedules(store, utcnow(), context.cursor)
         send_alerts(skipped_alerts(context.cursor, cursor), sinks, store=store)
@@ -141,11 +143,12 @@ def build_sensors(jobs: Sequence) -> list[dg.SensorDefinition]:
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Marks the task_requests row of a failed task run FAILED with the error's first line.",
     )
+    @masked
     def task_request_failure_sensor(context: dg.RunFailureSensorContext, store: StoreResource) -> None:
         message = context.failure_event.message if context.failure_event else None
         errors = [e.event_specific_data.error for e in context.get_step_failure_events() if e.event_specific_data]
         if errors and errors[0] is not None:
-            message = errors[0].message
+            message = failure_text(errors[0])
         record_run_outcome(store, context.instance, context.dagster_run, "FAILED", (message or "run failed").strip().splitlines()[0])
 
     @dg.run_status_sensor(
@@ -155,6 +158,7 @@ def build_sensors(jobs: Sequence) -> list[dg.SensorDefinition]:
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Records task runs queued outside the API/CLI (launchpad, schedules) as QUEUED in task_requests.",
     )
+    @masked
     def task_request_queued_sensor(context: dg.RunStatusSensorContext, store: StoreResource) -> None:
         record_run_outcome(store, context.instance, context.dagster_run, "QUEUED")
 
@@ -166,6 +170,7 @@ def build_sensors(jobs: Sequence) -> list[dg.SensorDefinition]:
         description="Marks the task_requests row of a started task run RUNNING with the run's start time (also a run"
                     " that fails before its asset body records it).",
     )
+    @masked
     def task_request_started_sensor(context: dg.RunStatusSensorContext, store: StoreResource) -> None:
         record_run_outcome(store, context.instance, context.dagster_run, "RUNNING")
 
@@ -176,6 +181,7 @@ def build_sensors(jobs: Sequence) -> list[dg.SensorDefinition]:
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Marks the task_requests row of a canceled task run CANCELED.",
     )
+    @masked
     def task_request_canceled_sensor(context: dg.RunStatusSensorContext, store: StoreResource) -> None:
         record_run_outcome(store, context.instance, context.dagster_run, "CANCELED", "canceled")
 

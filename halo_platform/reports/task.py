@@ -91,8 +91,9 @@ def _iso_date(value: Any) -> Any:
 
 
 def _cents(value: Decimal) -> Decimal:
-    # One canonical text per amount: "1e2" and "100" are both carried as "100.00".
-    return value.quantize(Decimal("0.01"))
+    # One canonical text per amount: "1e2" and "100" are both carried as "100.00", "-0" as "0.00".
+    cents = value.quantize(Decimal("0.01"))
+    return cents.copy_abs() if cents.is_zero() else cents
 
 
 Date = Annotated[dt.date, BeforeValidator(_iso_date), FormType("date")]

@@ -25,7 +25,10 @@ _EXCEL_EPOCH_DAYS = 25_569  # 1970-01-01 as an Excel serial day (1900 date syste
 # 1900-03-01 (-25,508 days from 1970) are one serial lower than counted from 1970. It holds
 # 1900-01-01 (serial 1) to 9999-12-31 (days from 1970, inclusive).
 _EXCEL_FAKE_LEAP_DAY, _EXCEL_FIRST_DAY, _EXCEL_LAST_DAY = -25_508, -25_567, 2_932_896
-_DATE_STYLE, _DATETIME_STYLE = 1, 2
+_DATE_STYLE, _DATETIME_STYLE, _UTC_DATETIME_STYLE = 1, 2, 3
+# Excel holds 15 significant digits of a number: one with more (a BIGINT id past 2^53, a DECIMAL(38,10)
+# amount of 17 digits) is written as its text, which keeps every digit, rather than a rounded number.
+EXCEL_DIGITS = 15
 # What XML 1.0 has no character for: the C0 controls but tab, line feed and carriage return, and
 # the noncharacters U+FFFE and U+FFFF (valid UTF-8: a warehouse stores and returns them). The
 # surrogates are not listed: Arrow strings are UTF-8, which cannot hold them.
@@ -67,15 +70,17 @@ _WORKBOOK_RELS = (
 _STYLES = (
     '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
     '<styleSheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
-    '<numFmts count="2"><numFmt numFmtId="164" formatCode="yyyy-mm-dd"/>'
-    '<numFmt numFmtId="165" formatCode="yyyy-mm-dd hh:mm:ss"/></numFmts>'
+    '<numFmts count="3"><numFmt numFmtId="164" formatCode="yyyy-mm-dd"/>'
+    '<numFmt numFmtId="165" formatCode="yyyy-mm-dd hh:mm:ss"/>'
+    '<numFmt numFmtId="166" formatCode="yyyy-mm-dd hh:mm:ss&quot; UTC&quot;"/></numFmts>'
     '<fonts count="1"><font><sz val="11"/><name val="Calibri"/></font></fonts>'
     '<fills count="2"><fill><patternFill patternType="none"/></fill><fill><patternFill patternType="gray125"/></fill></fills>'
     '<borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>'
     '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
-    '<cellXfs count="3"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
+    '<cellXfs count="4"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
     '<xf numFmtId="164" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
-    '<xf numFmtId="165" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/></cellXfs>'
+    '<xf numFmtId="165" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
+    '<xf numFmtId="166" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/></cellXfs>'
     '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles></styleSheet>'
 )
 _SHEET_HEAD = (b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
@@ -98,6 +103,24 @@ def _wrap(values: pa.Array, head: str, tail: str) -> pa.Array:
     return pc.fill_null(pc.binary_join_element_wise(head, values, tail, ""), "<c/>")
 
 
+_TEXT_CELL = ('<c t="inlineStr"><is><t xml:space="preserve">', "</t></is></c>")
+
+
+def _text_cells(text: pa.Array) -> pa.Array:
+    """Inline text cells: never a formula (that is a `<f>` element), whatever the text begins with."""
+    return _wrap(_text(text), *_TEXT_CELL)
+
+
+def _number_or_text(text: pa.Array) -> pa.Array:
+    """Numbers (their exact text) as number cells when Excel holds all their significant digits, else as text."""
+    digits = pc.utf8_rtrim(pc.utf8_ltrim(pc.replace_substring_regex(text, r"[-+.]", ""), "0"), "0")
+    held = pc.fill_null(pc.less_equal(pc.utf8_length(digits), EXCEL_DIGITS), True)
+    as_number = _wrap(text, "<c><v>", "</v></c>")
+    if pc.all(held).as_py():
+        return as_number
+    return pc.if_else(held, as_number, _text_cells(text))
+
+
 def _cells(column: pa.Array, name: str) -> pa.Array:
     """One column of a batch as `<c>` elements (strings), typed as Excel types them."""
     kind = column.type
@@ -106,37 +129,42 @@ def _cells(column: pa.Array, name: str) -> pa.Array:
     if pa.types.is_boolean(kind):
         return _wrap(pc.cast(pc.cast(column, pa.int8()), pa.string()), '<c t="b"><v>', "</v></c>")
     if pa.types.is_integer(kind) or pa.types.is_decimal(kind):
-        return _wrap(pc.cast(column, pa.string()), "<c><v>", "</v></c>")
-    if pa.types.is_floating(kind):
-        finite = pc.if_else(pc.is_finite(column), column, pa.scalar(None, kind))
-        return _wrap(pc.cast(finite, pa.string()), "<c><v>", "</v></c>")
+        return _number_or_text(pc.cast(column, pa.string()))
+    if pa.types.is_floating(kind):  # NaN and the infinities as their text (nan, inf, -inf), as in the csv: not blank
+        text = pc.cast(column, pa.string())
+        return pc.if_else(pc.fill_null(pc.is_finite(column), True), _wrap(text, "<c><v>", "</v></c>"), _text_cells(text))
     if pa.types.is_date(kind):
         days = pc.cast(pc.cast(column, pa.date32()), pa.int32())
         serial = pc.add(days, pc.if_else(pc.less(days, _EXCEL_FAKE_LEAP_DAY), _EXCEL_EPOCH_DAYS - 1, _EXCEL_EPOCH_DAYS))
-        return _serial_or_text(column, days, serial, _DATE_STYLE)
+        return _serial_or_text(column, days, serial, _DATE_STYLE, days, 2**31 - 1)
     if pa.types.is_timestamp(kind):
         micros = pc.cast(pc.cast(column, pa.timestamp("us", kind.tz)), pa.int64())
-        days = pc.floor(pc.divide(pc.cast(micros, pa.float64()), 86_400e6))
+        # unsafe: past 2^53 microseconds (before 1685, after 2255) a double is not exact to the
+        # microsecond, which no serial is anyway; the safe cast failed the write of 9999-12-31
+        since = pc.divide(pc.cast(micros, pa.float64(), safe=False), 86_400e6)
+        days = pc.floor(since)
         epoch = pc.if_else(pc.less(days, _EXCEL_FAKE_LEAP_DAY), float(_EXCEL_EPOCH_DAYS - 1), float(_EXCEL_EPOCH_DAYS))
-        serial = pc.add(pc.divide(pc.cast(micros, pa.float64()), 86_400e6), epoch)
-        return _serial_or_text(column, days, serial, _DATETIME_STYLE)
+        # a timestamp with time zone is its UTC time, and its format says so
+        style = _DATETIME_STYLE if kind.tz is None else _UTC_DATETIME_STYLE
+        return _serial_or_text(column, days, pc.add(since, epoch), style, micros, 2**63 - 1)
     try:
         text = pc.cast(column, pa.string())
-    except pa.ArrowNotImplementedError:
+    except (pa.ArrowNotImplementedError, pa.ArrowInvalid):
         raise HaloError(f"column {name!r} ({kind}) cannot be written to xlsx; use csv or parquet") from None
-    return _wrap(_text(text), '<c t="inlineStr"><is><t xml:space="preserve">', "</t></is></c>")
+    return _text_cells(text)
 
 
-def _serial_or_text(column: pa.Array, days: pa.Array, serial: pa.Array, style: int) -> pa.Array:
+def _serial_or_text(column: pa.Array, days: pa.Array, serial: pa.Array, style: int, raw: pa.Array, top: int) -> pa.Array:
     """Dates and times as Excel serials (`days`: since 1970-01-01), styled; one Excel cannot hold
-    (before 1900 or after 9999) as its ISO text, rather than a serial that means another day."""
+    (before 1900 or after 9999) as its ISO text, rather than a serial that means another day;
+    DuckDB's infinities (`raw` = +-`top`) as `infinity` and `-infinity`."""
     held = pc.fill_null(pc.and_(pc.greater_equal(days, _EXCEL_FIRST_DAY), pc.less_equal(days, _EXCEL_LAST_DAY)), True)
     as_serial = _wrap(pc.cast(serial, pa.string()), f'<c s="{style}"><v>', "</v></c>")
     if pc.all(held).as_py():
         return as_serial
     text = pc.replace_substring_regex(pc.cast(column, pa.string()), r"\.0+(Z?)$", r"\1")  # no ".000000"
-    as_text = _wrap(_text(text), '<c t="inlineStr"><is><t xml:space="preserve">', "</t></is></c>")
-    return pc.if_else(held, as_serial, as_text)
+    text = pc.if_else(pc.equal(raw, top), "infinity", pc.if_else(pc.equal(raw, -top), "-infinity", text))
+    return pc.if_else(held, as_serial, _text_cells(text))
 
 
 def _rows_xml(batch: pa.RecordBatch) -> memoryview:

@@ -80,7 +80,7 @@ def test_xlsx_cells_keep_their_types_and_odd_text_is_escaped(tmp_path):
     assert list(sheet.iter_rows(values_only=True)) == [
         ("order_id", "amount", "n", "ratio", "day", "at", "ok", "note", "extra"),
         ("O1", 12.34, 3, 0.5, dt.datetime(2024, 3, 4), dt.datetime(2024, 3, 4, 10, 11, 12), True, "a<b & c> ", None),
-        ("O2", None, None, None, None, None, False, "", "x"),
+        ("O2", None, None, "nan", None, None, False, "", "x"),  # NaN is not NULL: its text, as in the csv
     ]
     assert sheet["E2"].number_format == "yyyy-mm-dd"
 

@@ -9,6 +9,7 @@ import datetime as dt
 import json
 import sys
 import textwrap
+import uuid
 from pathlib import Path
 
 import dagster as dg
@@ -20,7 +21,7 @@ from halo_platform.core.errors import MAX_RETRIES_TAG
 from halo_platform.definitions import defs
 from halo_platform.http import create_app
 from halo_platform.reports.assets import run_config, run_tags
-from halo_platform.reports.audit import get_request
+from halo_platform.reports.audit import get_request, record_status
 from halo_platform.reports.definitions import build_defs
 from halo_platform.reports.demo import order, write_marketing, write_payments
 from halo_platform.reports.requests import dagster_instance
@@ -120,3 +121,23 @@ def test_an_empty_result_of_a_task_that_sends_nothing_then_is_skipped_no_data_an
 def test_a_blocking_check_must_be_an_error():
     with pytest.raises(ValueError, match="a blocking check has severity ERROR"):
         TaskCheck("c", "d", lambda counts: True, blocking=True)
+
+
+def test_a_repeat_whose_cancel_failed_never_runs_nor_delivers_when_it_starts(guarded_orders, warehouses, halo_env, store):
+    """An idempotent request's repeat is recorded CANCELED and its run canceled; when the cancel
+    did not reach the webserver (`requests.cancel_run` only logs), the run starts later: it must
+    find its request ended, deliver nothing, and leave no retry that would."""
+    home = Path(halo_env["HALO_HOME"])
+    write_payments(warehouses["payments"], [order("A", "1.00", "PAID", dt.datetime(2024, 3, 4))], [])
+    task, run_id = get_task("guarded_orders"), str(uuid.uuid4())
+    record_status(store, run_id, "CANCELED", task=task.name, requested_by="ana", error="a repeat of request r1 (same idempotency key): canceled")
+    result = guarded_orders.execute_in_process(run_config=run_config(task, {}), instance=dagster_instance(), run_id=run_id,
+                                               tags=run_tags(task, "manual", "ana", {}), raise_on_error=False)
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    assert f"request {run_id} is CANCELED already: nothing ran" in failure.step_failure_data.error.message
+    request = get_request(store, run_id)
+    assert (request["status"], request["error"]) == ("CANCELED", "a repeat of request r1 (same idempotency key): canceled")
+    assert request["deliveries"] == [] and request["outputs"] == [] and request["started_at"] is None
+    assert not (home / "outbox").exists() or list((home / "outbox").iterdir()) == []
+    assert dagster_instance().get_run_by_id(run_id).tags[MAX_RETRIES_TAG] == "0"  # no retry run either
