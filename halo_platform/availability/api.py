@@ -96,7 +96,7 @@ def group_availability(
     provider_ids: str = Query(..., description=f"Comma-separated provider ids, at most {service.MAX_GROUP_PROVIDERS}",
                               examples=["DR001,DR002"]),
     mode: str = Query("any", description="any: at least one is free (each span lists which); all: every one is free"),
-    from_: str | None = Query(None, alias="from", description="First local date, YYYY-MM-DD (default: today UTC)"),
+    from_: str | None = Query(None, alias="from", description="First local date, YYYY-MM-DD (default: today at UTC-12, the earliest date anywhere)"),
     to: str | None = Query(None, description="Last local date (inclusive), YYYY-MM-DD (default: 6 days after from)"),
     store: StoreResource = Depends(resource("store")),
 ) -> dict:

@@ -15,6 +15,7 @@ import dagster as dg
 from halo_platform.availability import pipeline, service
 from halo_platform.availability.feeds import load_feeds
 from halo_platform.core.errors import fail_once
+from halo_platform.core.failures import masked
 from halo_platform.core.store import StoreResource
 
 GROUP = "availability"
@@ -43,7 +44,7 @@ def missing_feeds(instance: dg.DagsterInstance, feeds: list[str]) -> list[str]:
 
 
 class EmrProcessingConfig(dg.Config):
-    """`as_of` (YYYY-MM-DD, default today UTC) and `horizon_days` bound the spans' local dates;
+    """`as_of` (YYYY-MM-DD, default today at UTC-12, the earliest date anywhere) and `horizon_days` bound the spans' local dates;
     `files` (landing paths `feed/name`) limits ingestion to those files, default every pending one."""
 
     as_of: str | None = None
@@ -85,6 +86,7 @@ def run_range(feeds: list[str], first: dt.date, last: dt.date) -> dict[str, str]
     kinds={"python", "duckdb", "sql"},
     tags={"halo/layer": "silver"},
 )
+@masked
 def scheduling_items(context: dg.AssetExecutionContext, config: EmrProcessingConfig, store: StoreResource) -> dg.MaterializeResult:
     """The newest version of every scheduling item (appointments, time off, working hours,
     schedules, slots) per (feed, item id), tombstones included; grain: one row per item.
@@ -119,6 +121,7 @@ def scheduling_items(context: dg.AssetExecutionContext, config: EmrProcessingCon
     partitions_def=PARTITIONS,
     backfill_policy=dg.BackfillPolicy.single_run(),
 )
+@masked
 def available_spans(context: dg.AssetExecutionContext, config: EmrProcessingConfig, store: StoreResource):
     """Recompute the dirty provider-dates of the run's feeds, then their next available slots."""
     as_of, horizon = config.window(context)

@@ -11,6 +11,7 @@ from halo_platform.availability.feeds import load_feeds
 from halo_platform.availability.freshness import lag_verdicts
 from halo_platform.availability.span_store import load_hours
 from halo_platform.availability.spans import merge, working_intervals
+from halo_platform.core.failures import masked
 from halo_platform.core.store import StoreResource
 
 SAMPLE_PROVIDERS = 300  # providers per feed whose every span is checked against their working hours
@@ -73,6 +74,7 @@ def quarantine_rates(store: StoreResource) -> dict[str, tuple[float, float]]:
 
 
 @dg.asset_check(asset="available_spans", name="spans_do_not_overlap", blocking=True)
+@masked
 def spans_do_not_overlap(store: StoreResource) -> dg.AssetCheckResult:
     """No span of a (feed, provider) starts before the previous one ends."""
     bad = overlapping_spans(store)
@@ -80,6 +82,7 @@ def spans_do_not_overlap(store: StoreResource) -> dg.AssetCheckResult:
 
 
 @dg.asset_check(asset="available_spans", name="spans_inside_working_hours")
+@masked
 def spans_inside_working_hours(store: StoreResource) -> dg.AssetCheckResult:
     """Every span of a sample of providers per feed lies inside a working interval of its local date."""
     checked, bad = spans_outside_hours(store)
@@ -88,6 +91,7 @@ def spans_inside_working_hours(store: StoreResource) -> dg.AssetCheckResult:
 
 
 @dg.asset_check(asset="scheduling_items", name="quarantine_rate_below_threshold")
+@masked
 def quarantine_rate_below_threshold(store: StoreResource) -> dg.AssetCheckResult:
     """The share of quarantined records of each feed stays under its `quarantine_threshold`."""
     rates = quarantine_rates(store)
@@ -98,6 +102,7 @@ def quarantine_rate_below_threshold(store: StoreResource) -> dg.AssetCheckResult
 
 
 @dg.asset_check(asset="scheduling_items", name="feeds_within_max_lag")
+@masked
 def feeds_within_max_lag(store: StoreResource) -> dg.AssetCheckResult:
     """Each feed setting `max_lag_minutes` has applied an event received at most that many
     minutes ago (lag: now minus the landing time of its newest processed file)."""

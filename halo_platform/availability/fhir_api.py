@@ -32,7 +32,8 @@ from halo_platform.core.store import StoreResource
 FHIR_JSON = "application/fhir+json"
 SLOT_STATUSES = ("busy", "free", "busy-unavailable", "busy-tentative", "entered-in-error")
 _ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
-_PREFIXED = re.compile(r"^(eq|ge|gt|le|lt)?(\d{4}-\d{2}-\d{2})(T[0-9:.]+(Z|[+-]\d{2}:\d{2})?)?$")
+# a FHIR date may be partial (YYYY, YYYY-MM); only a whole one takes a time
+_PREFIXED = re.compile(r"^(eq|ge|gt|le|lt)?(\d{4}(-\d{2})?|\d{4}-\d{2}-\d{2}(T[0-9:.]+(Z|[+-]\d{2}:\d{2})?)?)$")
 DEFAULT_DAYS = 7
 
 router = APIRouter(tags=["fhir"], dependencies=[Depends(requires("availability:read"))], route_class=ChecksFirstRoute)
@@ -41,7 +42,21 @@ router = APIRouter(tags=["fhir"], dependencies=[Depends(requires("availability:r
 @dataclass(frozen=True)
 class Bound:
     prefix: str
-    value: dt.date | dt.datetime  # a date is a whole local day; a datetime an instant (local when naive)
+    value: dt.date | dt.datetime  # a date is the first of its local days; a datetime an instant (local when naive)
+    until: dt.date | None = None  # a date's day after its last: the next day, month (YYYY-MM) or year (YYYY)
+
+
+def _partial_date(text: str) -> tuple[dt.date, int]:
+    """A FHIR date, YYYY, YYYY-MM or YYYY-MM-DD -> (its first day, how many parts it has)."""
+    parts = [int(part) for part in text.split("-")]
+    return dt.date(*parts, *[1] * (3 - len(parts))), len(parts)
+
+
+def _day_after(first: dt.date, parts: int) -> dt.date:
+    """The day after the last of the days a date of `parts` parts starting on `first` names."""
+    if parts == 3:
+        return first + dt.timedelta(days=1)
+    return (first + dt.timedelta(days=31)).replace(day=1) if parts == 2 else first.replace(year=first.year + 1)
 
 
 def parse_start(values: list[str]) -> list[Bound]:
@@ -52,11 +67,11 @@ def parse_start(values: list[str]) -> list[Bound]:
             if not match:
                 raise ValueError
             text = value[len(match.group(1) or ""):]
-            parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00")) if match.group(3) else dt.date.fromisoformat(text)
+            parsed, parts = (dt.datetime.fromisoformat(text.replace("Z", "+00:00")), 0) if match.group(4) else _partial_date(text)
         except ValueError:
-            raise HaloError(f"start: expected [eq|ge|gt|le|lt]YYYY-MM-DD[Thh:mm[:ss][Z|+hh:mm]], got {value!r}") from None
+            raise HaloError(f"start: expected [eq|ge|gt|le|lt]YYYY[-MM[-DD[Thh:mm[:ss][Z|+hh:mm]]]], got {value!r}") from None
         service.in_calendar(parsed.date() if isinstance(parsed, dt.datetime) else parsed, "start")
-        bounds.append(Bound(match.group(1) or "eq", parsed))
+        bounds.append(Bound(match.group(1) or "eq", parsed, _day_after(parsed, parts) if parts else None))
     return bounds
 
 
@@ -71,7 +86,7 @@ def instant_range(bounds: list[Bound], tz: dt.tzinfo, now: dt.datetime) -> tuple
             end = start + dt.timedelta(microseconds=1)  # an instant is the smallest day there is
         else:
             start = dt.datetime.combine(bound.value, dt.time(), tzinfo=tz)
-            end = dt.datetime.combine(bound.value + dt.timedelta(days=1), dt.time(), tzinfo=tz)
+            end = dt.datetime.combine(bound.until, dt.time(), tzinfo=tz)
         low, high = {"eq": (start, end), "ge": (start, None), "gt": (end, None), "lt": (None, start), "le": (None, end)}[bound.prefix]
         lo = max(lo, low) if lo and low else lo or low
         hi = min(hi, high) if hi and high else hi or high
@@ -151,7 +166,7 @@ _SEARCH_PARAMETERS = [
      "description": "Schedule/<id>: a Schedule a feed received, or <feed>.<provider id>"},
     {"name": "start", "in": "query", "required": False, "style": "form", "explode": True,
      "schema": {"type": "array", "items": {"type": "string"}}, "example": ["ge2027-01-04", "lt2027-01-11"],
-     "description": "[eq|ge|gt|le|lt]YYYY-MM-DD[Thh:mm:ssZ], repeatable; dates are the schedule's local days"},
+     "description": "[eq|ge|gt|le|lt]YYYY[-MM[-DD[Thh:mm:ssZ]]], repeatable; dates are the schedule's local days"},
     {"name": "status", "in": "query", "required": False, "schema": {"type": "string"}, "example": "free",
      "description": "Slot status codes, comma-separated; only free slots exist here"},
     {"name": "service-type", "in": "query", "required": False, "schema": {"type": "string"},

@@ -42,8 +42,14 @@ log = logging.getLogger(__name__)
 DEFAULT_HORIZON_DAYS = 60
 
 
+# UTC-12, the offset whose date is the earliest on Earth
+_EARLIEST_OFFSET = dt.timedelta(hours=-12)
+
+
 def today() -> dt.date:
-    return utcnow().date()
+    """The spans' default `as_of`: today where it is earliest (UTC-12). A window from the UTC date
+    cut the rest of the day of every provider west of UTC after their evening."""
+    return (utcnow() + _EARLIEST_OFFSET).date()
 
 
 def processed_files(store: StoreResource, feed: str) -> dict[str, Processed]:

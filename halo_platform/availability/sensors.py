@@ -23,6 +23,7 @@ from halo_platform.availability.assets import FEEDS, missing_feeds, run_range
 from halo_platform.availability.feeds import load_feeds
 from halo_platform.availability.spans import date_runs
 from halo_platform.core.errors import HaloError
+from halo_platform.core.failures import masked
 from halo_platform.core.redact import error_line
 from halo_platform.core.store import StoreResource
 from halo_platform.sinks import SinksResource
@@ -141,6 +142,7 @@ def unreadable_alerts(before: str | None, unreadable: dict[str, str]) -> list[Al
 
 
 @dg.sensor(job_name="emr_processing_job", minimum_interval_seconds=10, default_status=dg.DefaultSensorStatus.RUNNING)
+@masked
 def emr_landing_sensor(context: dg.SensorEvaluationContext, store: StoreResource, sinks: SinksResource):
     """Watches $HALO_HOME/landing/<feed>/ for files not yet processed; requests one run per feed
     (per disjoint impacted date range) for the impacted (date, feed) partitions, adding the

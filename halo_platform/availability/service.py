@@ -69,22 +69,28 @@ def run_processing(store: StoreResource, as_of: dt.date | None = None, horizon_d
 
 def _run_job(store: StoreResource, feeds: list[str], dates: set[dt.date], as_of: dt.date, horizon_days: int,
              files: list[str] | None, instance, log_level: str) -> pipeline.ProcessSummary:  # noqa: ANN001
+    import dagster as dg
+
     from halo_platform.availability.assets import FEEDS, missing_feeds, run_range
     from halo_platform.availability.definitions import defs
+    from halo_platform.core.failures import original
 
     config = {"as_of": as_of.isoformat(), "horizon_days": horizon_days}
     job = defs.resolve_job_def("emr_processing_job")
     if new := missing_feeds(instance, feeds):
         instance.add_dynamic_partitions(FEEDS.name, new)
-    result = job.execute_in_process(
-        run_config={"ops": {"scheduling_items": {"config": {**config, "files": files}},
-                            "available_spans": {"config": config}},
-                    "loggers": {"console": {"config": {"log_level": log_level}}}},
-        instance=instance,
-        resources={"store": store},
-        tags=run_range(feeds, min(dates), max(dates)),
-        raise_on_error=True,
-    )
+    try:
+        result = job.execute_in_process(
+            run_config={"ops": {"scheduling_items": {"config": {**config, "files": files}},
+                                "available_spans": {"config": config}},
+                        "loggers": {"console": {"config": {"log_level": log_level}}}},
+            instance=instance,
+            resources={"store": store},
+            tags=run_range(feeds, min(dates), max(dates)),
+            raise_on_error=True,
+        )
+    except dg.Failure as failure:  # the event log has it masked; the caller handles our errors by type
+        raise original(failure) from None
     summary = pipeline.ProcessSummary()
     seen = set()
     for event in result.get_asset_materialization_events():
@@ -189,7 +195,7 @@ MAX_GROUP_PROVIDERS = 20
 def group_availability(store: StoreResource, feed: str, provider_ids: list[str], mode: str = "any",
                        first: dt.date | None = None, last: dt.date | None = None) -> list[GroupSpan]:
     """When any (or all) of `provider_ids` are free, over their spans with local dates in
-    [first, last] (default: today UTC and the 6 days after)."""
+    [first, last] (default: `pipeline.today()`, the earliest date anywhere, and the 6 days after)."""
     _known_feed(feed)
     if mode not in MODES:
         raise HaloError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
@@ -201,15 +207,16 @@ def group_availability(store: StoreResource, feed: str, provider_ids: list[str],
     first = first or pipeline.today()
     last = last or min(first + dt.timedelta(days=DEFAULT_SLOT_DAYS - 1), LATEST_DATE)  # as bookable_slots
     check_range(first, last)
-    inside = [piece for pieces in _read_free(store, feed, provider_ids, first, last).values() for piece in pieces]
-    if not inside:
-        return []
-    # the answer covers the spans of local dates [first, last]; a provider is free there also by a
-    # span of the day before or after (a night running past midnight), read as bookable_slots does
-    lo, hi = min(s for s, _ in inside), max(e for _, e in inside)
+    # each provider over its own local dates [first, last], where it is also free by a span of the
+    # day before or after (a night running past midnight), read as bookable_slots does
     around = _read_free(store, feed, provider_ids, max(first - dt.timedelta(days=1), EARLIEST_DATE),
                         min(last + dt.timedelta(days=1), LATEST_DATE))
-    return group_spans({p: [(max(s, lo), min(e, hi)) for s, e in pieces if s < hi and e > lo] for p, pieces in around.items()}, mode)
+    zones = provider_zones(store, feed, list(around))
+    free = {}
+    for provider, pieces in around.items():
+        lo, hi = (dt.datetime.combine(day, dt.time(), tzinfo=zones[provider]) for day in (first, last + dt.timedelta(days=1)))
+        free[provider] = [(max(s, lo), min(e, hi)) for s, e in pieces if s < hi and e > lo]
+    return group_spans(free, mode)
 
 
 def _read_free(store: StoreResource, feed: str, provider_ids: list[str], first: dt.date, last: dt.date) -> dict[str, list]:
@@ -285,8 +292,16 @@ def slot_rules(feed: str, provider_id: str, slot_type: str | None) -> SlotRules:
 
 def provider_zone(store: StoreResource, feed: str, provider_id: str) -> dt.tzinfo:
     """The provider's timezone (UTC for a provider without working hours, who has no spans)."""
-    tz_name = provider_timezone(store, feed, provider_id)
-    return ZoneInfo(tz_name) if tz_name else dt.UTC
+    return provider_zones(store, feed, [provider_id])[provider_id]
+
+
+def provider_zones(store: StoreResource, feed: str, provider_ids: list[str]) -> dict[str, dt.tzinfo]:
+    """Each provider's timezone, as `provider_zone`."""
+    from halo_platform.availability.span_store import load_hours
+
+    with store.read() as conn:
+        tz_of = load_hours(Codec(conn), feed, provider_ids)[1]
+    return {p: ZoneInfo(tz_of[p]) if p in tz_of else dt.UTC for p in provider_ids}
 
 
 def bookable_slots(store: StoreResource, feed: str, provider_id: str, slot_type: str | None = None,

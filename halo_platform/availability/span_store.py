@@ -60,19 +60,20 @@ def _rows_for(codec: Codec, sql: str, feed: str, providers: list[str], extra: tu
 
 def load_hours(codec: Codec, feed: str, providers: list[str]) -> tuple[dict[str, list[tuple[int, int, int]]], dict[str, str]]:
     """Working hours of `providers`: the union of their hours items' rows (weekday, start, end
-    minutes), and each provider's timezone, taken from its newest hours item."""
+    minutes), and each provider's timezone, taken from its newest hours item (of two as new, the
+    one with the greater item id: never the row the database happens to return first)."""
     hours: dict[str, list[tuple[int, int, int]]] = defaultdict(list)
     newest: dict[str, tuple] = {}
     wanted = set(providers)
     if providers:
-        for provider, tz, version, weekday, start, end in _rows_for(codec, """
-                SELECT h.provider_id, i.tz, i.version, h.weekday, h.start_minute, h.end_minute
+        for provider, tz, version, item_id, weekday, start, end in _rows_for(codec, """
+                SELECT h.provider_id, i.tz, i.version, i.item_id, h.weekday, h.start_minute, h.end_minute
                 FROM scheduling_item_hours h JOIN scheduling_items i ON i.feed = h.feed AND i.item_id = h.item_id
                 WHERE h.feed = ? {only}""", feed, providers, column="h.provider_id"):
             if provider in wanted:
                 hours[provider].append((weekday, start, end))
-                if tz and (provider not in newest or str(version) > str(newest[provider][1])):
-                    newest[provider] = (tz, version)
+                if tz and (provider not in newest or (str(version), item_id) > newest[provider][1]):
+                    newest[provider] = (tz, (str(version), item_id))
     return hours, {p: tz for p, (tz, _) in newest.items()}
 
 

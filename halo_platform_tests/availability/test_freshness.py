@@ -8,7 +8,6 @@ import dagster as dg
 import pytest
 
 from halo_platform.availability.freshness import freshness
-from halo_platform.core.errors import HaloError
 from halo_platform.definitions import defs
 from halo_platform.http import create_app
 from halo_platform_tests.availability.helpers import land, process
@@ -89,7 +88,7 @@ def test_a_bad_max_lag_is_refused_by_name(store, feeds_file):
     client = authorized_client(create_app({"store": store}), "availability:read")
     answer = client.get("/v1/availability", params={"feed": "acme", "provider_id": "P1"})
     assert answer.status_code == 200  # the spans answer does not depend on the limit
-    with pytest.raises(HaloError, match="feed acme: max_lag_minutes must be a positive number, got 'soon'"):
+    with pytest.raises(dg.Failure, match="feed acme: max_lag_minutes must be a positive number, got 'soon'"):
         run_freshness_check(store)
 
 
@@ -98,7 +97,7 @@ def test_a_max_lag_that_is_not_a_finite_number_is_refused_by_name(store, feeds_f
     """`nan` passed the `value <= 0` check and no lag is ever over it (nor over inf): a check that
     never fails. An integer past a float's range was an OverflowError."""
     feeds_file.write_text(f"feeds:\n  acme: {{format: acme, max_lag_minutes: {written}}}\n")
-    with pytest.raises(HaloError, match="feed acme: max_lag_minutes must be a positive number, got "):
+    with pytest.raises(dg.Failure, match="feed acme: max_lag_minutes must be a positive number, got "):
         run_freshness_check(store)
 
 

@@ -50,7 +50,8 @@ def _appointment(obj: dict, item_id: str, version: dt.datetime, position: int, r
     provider = _text(obj, "provider")
     tz = check_tz(obj.get("tz"))
     duration = obj.get("duration_min")
-    if not isinstance(duration, int) or isinstance(duration, bool) or duration < 0:
+    # any JSON number of minutes: 30 and 30.0 are one number, 30.5 half a minute more
+    if not isinstance(duration, int | float) or isinstance(duration, bool) or not duration >= 0:
         raise Invalid(f"invalid duration_min {duration!r}")
     start_utc = local_to_utc(_text(obj, "start"), tz)
     event = Event(item_id, version, APPOINTMENT, position, raw, status=status, tz=obj["tz"])

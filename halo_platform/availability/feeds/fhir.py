@@ -9,7 +9,9 @@ import duckdb
 
 from halo_platform.availability.feeds.base import (
     APPOINTMENT,
+    EARLIEST,
     ID_MAX,
+    LATEST,
     ROLE,
     SCHEDULE,
     SLOT,
@@ -66,12 +68,22 @@ def _when(value: object, what: str, *, local_ok: bool) -> tuple[dt.datetime, boo
     return sane_time(parsed, what), True
 
 
-def _interval(period: dict, who: str | None, *, local_ok: bool) -> Block:
-    start, start_local = _when(period.get("start"), "start", local_ok=local_ok)
-    end_value = period.get("end")
-    end, end_local = _when(end_value, "end", local_ok=local_ok)
-    if isinstance(end_value, str) and _DATE.match(end_value):
-        end += dt.timedelta(days=1)  # a date-only end covers that whole day
+def _interval(period: dict, who: str | None, *, local_ok: bool, ongoing: bool = False) -> Block:
+    """`ongoing`: a Period missing one of its ends runs on that way (FHIR R4 Period: "If the end of
+    the period is missing, it means that the period is ongoing"), to the edge of the calendar."""
+    start_value, end_value = period.get("start"), period.get("end")
+    open_start = ongoing and start_value is None and end_value is not None
+    open_end = ongoing and end_value is None and start_value is not None
+    if not open_start:
+        start, start_local = _when(start_value, "start", local_ok=local_ok)
+    if not open_end:
+        end, end_local = _when(end_value, "end", local_ok=local_ok)
+        if isinstance(end_value, str) and _DATE.match(end_value):
+            end += dt.timedelta(days=1)  # a date-only end covers that whole day
+    if open_start:
+        start, start_local = EARLIEST, end_local
+    if open_end:
+        end, end_local = LATEST, start_local
     if start_local != end_local:
         raise Invalid("start and end must both carry an offset or neither")
     check_interval(start, end)
@@ -100,10 +112,14 @@ def _role(res: dict, event: Event) -> Event:
                 raise Invalid(f"invalid daysOfWeek {day!r}")
             event.hours.append(Hours(provider, WEEKDAYS.index(day), start, end))
     for absence in res.get("notAvailable") or []:
-        during = absence.get("during") if isinstance(absence, dict) else None
+        if not isinstance(absence, dict):
+            raise Invalid("notAvailable is not an object")
+        during = absence.get("during")
+        if during is None:
+            continue  # a description alone (FHIR's required part): no time it blocks
         if not isinstance(during, dict):
-            raise Invalid("notAvailable without during")
-        event.blocks.append(_interval(during, provider, local_ok=True))
+            raise Invalid("notAvailable.during is not a Period")
+        event.blocks.append(_interval(during, provider, local_ok=True, ongoing=True))
     return event
 
 
@@ -114,6 +130,8 @@ def _appointment(res: dict, event: Event) -> Event:
     event.status = status
     providers = [p for p in (_practitioner((part.get("actor") or {}).get("reference")) for part in res.get("participant") or []) if p]
     if status not in _BLOCKING_APPOINTMENT:
+        if res.get("start") is not None or res.get("end") is not None:
+            _interval(res, None, local_ok=False)  # blocks nothing, yet a malformed interval is a malformed appointment
         return event
     if not providers:
         raise Invalid("no Practitioner participant")
@@ -182,7 +200,7 @@ def _fast(db: duckdb.DuckDBPyConnection) -> None:
     the checks of `_record`, as expressions; every other resource is left to `_record`."""
     db.execute(f"""
         CREATE TEMP TABLE c AS
-        SELECT pos, resource_type, id, status, schedule_ref, no_participant, reference,
+        SELECT pos, resource_type, id, status, schedule_ref, no_participant, reference, no_times,
                resource_type || '/' || id AS item_id, iso_utc(updated) AS version,
                CASE WHEN has_offset(start_at) THEN iso_utc(start_at) END AS s,
                CASE WHEN has_offset(end_at) THEN iso_utc(end_at) END AS e,
@@ -191,6 +209,7 @@ def _fast(db: duckdb.DuckDBPyConnection) -> None:
                      coalesce(text_between(meta, '{{"lastUpdated":"', '"}}'),
                               CASE WHEN json_type(meta) = 'OBJECT' AND unique_keys(json_keys(meta)) THEN text_of(meta -> '$.lastUpdated') END) AS updated,
                      text_of(start) AS start_at, text_of("end") AS end_at,
+                     coalesce(start, 'null') = 'null' AND coalesce("end", 'null') = 'null' AS no_times,
                      CASE WHEN json_type(schedule) = 'OBJECT' AND unique_keys(json_keys(schedule))
                           THEN text_of(schedule -> '$.reference') END AS schedule_ref,
                      participant IS NULL OR json_type(participant) = 'NULL' OR participant = '[]' AS no_participant,
@@ -205,7 +224,8 @@ def _fast(db: duckdb.DuckDBPyConnection) -> None:
     db.execute(f"""
         CREATE TEMP TABLE fast_all AS SELECT * FROM c
         WHERE sane(version) AND (
-            (resource_type = 'Appointment' AND status IN ({_sql_set(_NOT_BLOCKING)}) AND (no_participant OR reference IS NOT NULL))
+            (resource_type = 'Appointment' AND status IN ({_sql_set(_NOT_BLOCKING)}) AND (no_participant OR reference IS NOT NULL)
+                AND (no_times OR {interval_ok}))
             OR (resource_type = 'Appointment' AND status IN ({_sql_set(_BLOCKING_APPOINTMENT)}) AND provider IS NOT NULL
                 AND length(provider) <= {ID_MAX} AND {interval_ok})
             OR (resource_type = 'Slot' AND status IN ({_sql_set(SLOT_STATUSES)}) AND starts_with(schedule_ref, 'Schedule/') AND NOT contains(schedule_ref[10:], '/')

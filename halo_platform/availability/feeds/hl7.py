@@ -61,6 +61,7 @@ _FRACTION = re.compile(r"\.(\d+)")
 # item ids of a provider's working hours (`hours:<provider>`) and of time off (`block:<SCH-2>`): an
 # appointment's SCH-2 taking one would replace or delete them
 RESERVED_ID_PREFIXES = ("hours:", "block:")
+_RESOURCE_TIMES = {"AIP": (6, 9), "AIS": (4, 7)}  # segment -> (start field, duration field; its unit follows)
 _UNITS = {"MIN": 1, "MINUTE": 1, "MINUTES": 1, "HOUR": 60, "HOURS": 60, "HR": 60}
 
 
@@ -143,6 +144,7 @@ def _delimiters(head: str) -> Delimiters:
 class _Message:
     def __init__(self, text: str) -> None:
         self.segments: dict[str, list[list[str]]] = {}
+        self.in_order: list[list[str]] = []  # every segment's fields, as the message lists them
         lines = [seg for seg in text.split("\r") if seg]
         msh = next((seg for seg in lines if seg.startswith("MSH")), None)
         if msh is None:
@@ -153,6 +155,7 @@ class _Message:
             if fields[0] == "MSH":
                 fields.insert(1, d.field)  # MSH-1 is the separator itself
             self.segments.setdefault(fields[0], []).append(fields)
+            self.in_order.append(fields)
 
     def all(self, seg: str) -> list[list[str]]:
         return self.segments.get(seg, [])
@@ -196,7 +199,7 @@ def _minutes(msg: _Message, fields: list[str], seg: str, n: int) -> float:
 def _interval(msg: _Message) -> tuple[dt.datetime, dt.datetime, bool, bool] | None:
     """(start, end, local, elapsed): `elapsed` when the end is the start plus a duration."""
     start, end = msg.field("TQ1", 7), msg.field("TQ1", 8)
-    if not start:
+    if not (start and end):  # a half of the TQ1 pair is no TQ1 interval
         start, end = msg.field("SCH", 11, 4), msg.field("SCH", 11, 5)
     if start and end:
         (s, s_local), (e, e_local) = parse_ts(start, "start"), parse_ts(end, "end")
@@ -204,13 +207,14 @@ def _interval(msg: _Message) -> tuple[dt.datetime, dt.datetime, bool, bool] | No
             raise Invalid("start and end must both carry an offset or neither")
         check_interval(s, e)
         return s, e, s_local, False
-    for seg, at, dur in (("AIP", 6, 9), ("AIS", 4, 7)):
-        for fields in msg.all(seg):
-            if msg.field(seg, at, fields=fields):
-                s, local = parse_ts(msg.field(seg, at, fields=fields), "start")
-                e = after(s, _minutes(msg, fields, seg, dur))
-                check_interval(s, e)
-                return s, e, local, local
+    for fields in msg.in_order:  # the first AIS/AIP start as the message lists them
+        seg = fields[0]
+        if seg in _RESOURCE_TIMES and msg.field(seg, _RESOURCE_TIMES[seg][0], fields=fields):
+            at, dur = _RESOURCE_TIMES[seg]
+            s, local = parse_ts(msg.field(seg, at, fields=fields), "start")
+            e = after(s, _minutes(msg, fields, seg, dur))
+            check_interval(s, e)
+            return s, e, local, local
     return None
 
 
@@ -343,14 +347,18 @@ def parse_templates(text: str) -> Parsed:
             continue
         if row and "".join(row).strip():
             record(rows, position, raw, lambda: _template_row(row, position, raw))  # noqa: B023 - called before the next row
+    # A template is its rows of the highest version; the row with the greatest fingerprint stands
+    # for them (timezone, fingerprint), as it does across files (`items.apply_files`): how the rows
+    # are spread over files and ordered in them never changes the outcome.
     best: dict[str, Event] = {}
     for row_event in rows.events:
         current = best.get(row_event.item_id)
         if current is None or row_event.version > current.version:
             best[row_event.item_id] = row_event
         elif row_event.version == current.version:
-            current.hours.extend(row_event.hours)
-            current.raw += "\n" + row_event.raw
+            chosen = max(current, row_event, key=lambda e: e.fingerprint)
+            chosen.hours = [*current.hours, *row_event.hours]
+            best[row_event.item_id] = chosen
     out.events.extend(best.values())
     return out
 
@@ -390,12 +398,13 @@ def _fast(db: duckdb.DuckDBPyConnection) -> None:
         CREATE TEMP TABLE f AS
         SELECT pos, upper(hl7_field(msh, 8, 2)) AS trigger, hl7_field(sch, 2, 1) AS appointment_id, hl7_field(msh, 6, 1) AS stamp,
                lower(hl7_field(sch, 25, 1)) AS sch_status,
-               CASE WHEN hl7_field(tq1, 7, 1) <> '' THEN hl7_field(tq1, 7, 1) ELSE hl7_field(sch, 11, 4) END AS start_text,
-               CASE WHEN hl7_field(tq1, 7, 1) <> '' THEN hl7_field(tq1, 8, 1) ELSE hl7_field(sch, 11, 5) END AS end_text,
+               CASE WHEN tq1_pair THEN hl7_field(tq1, 7, 1) ELSE hl7_field(sch, 11, 4) END AS start_text,
+               CASE WHEN tq1_pair THEN hl7_field(tq1, 8, 1) ELSE hl7_field(sch, 11, 5) END AS end_text,
                flatten(list_transform(list_filter(segs, lambda x, i: names[i] = 'AIP'),
                        lambda x: list_transform(string_split(coalesce(string_split(x, '|')[4], ''), '~'), lambda r: trim(split_part(r, '^', 1))))) AS listed
         FROM (SELECT pos, segs, names, string_split(segs[1], '|') AS msh, string_split(segs[list_position(names, 'SCH')], '|') AS sch,
-                     string_split(segs[list_position(names, 'TQ1')], '|') AS tq1
+                     string_split(segs[list_position(names, 'TQ1')], '|') AS tq1,
+                     hl7_field(tq1, 7, 1) <> '' AND hl7_field(tq1, 8, 1) <> '' AS tq1_pair
               FROM (SELECT pos, segs, list_transform(segs, lambda x: split_part(x, '|', 1)) AS names
                     FROM (SELECT pos, list_filter(string_split(message, chr(13)), lambda x: x <> '') AS segs FROM lines
                           WHERE starts_with(message, 'MSH|^~\&|') AND NOT contains(message[10:], '\')
