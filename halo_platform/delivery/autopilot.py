@@ -28,6 +28,7 @@ import sqlalchemy as sa
 from halo_platform.core.errors import HaloError
 from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
+from halo_platform.core.text import required_reason
 from halo_platform.delivery.config import AutopilotConfig, DeliveryConfig
 from halo_platform.delivery.providers.base import ACKNOWLEDGED, THROTTLED
 from halo_platform.delivery.queue import queued_routes
@@ -240,9 +241,6 @@ def run_cycle(
     return report
 
 
-MAX_REASON = 500
-
-
 def set_manual(config: DeliveryConfig, provider: str, off: bool, changed_by: str, reason: str, store: StoreResource,
                now: dt.datetime | None = None) -> str:
     """Switch `provider` off by hand (`off`), or hand it back to the autopilot, which then pings
@@ -250,11 +248,7 @@ def set_manual(config: DeliveryConfig, provider: str, off: bool, changed_by: str
     decisions' history; returns the stored reason."""
     if provider not in config.providers:
         raise HaloError(f"unknown provider {provider!r}; known: {', '.join(config.providers)}")
-    reason = reason.strip()
-    if not reason:
-        raise HaloError("say why: the reason is kept in the history")
-    if len(reason) > MAX_REASON:
-        raise HaloError(f"the reason is {len(reason)} characters; at most {MAX_REASON}")
+    reason = required_reason(reason)
     now = now or utcnow()
     text = f"switched off by {changed_by}: {reason}" if off else f"handed back to the autopilot by {changed_by}: {reason}"
     values = {"active": False, "factor": 0.0, "ramp_step": None, "reason": text, "updated_at": now, "manual_by": changed_by if off else None}

@@ -53,12 +53,17 @@ def _parse(provider_name: str, providers: ProvidersResource, request: CallbackRe
 
 
 def _own_message(conn: sa.Connection, provider_name: str, ev: CallbackEvent):  # noqa: ANN202
-    """The message this event is about, if this provider sent it."""
+    """The message this event is about, if this provider sent it: the one it names by our id
+    when it names one (no other: the provider's id is no better there), else the only one of
+    this provider's messages with its provider id (several share one: a SendGrid batch's
+    X-Message-Id; which of them it is about cannot be told)."""
     ours = sa.select(messages_t.c.id).where(messages_t.c.provider == provider_name)
-    row = conn.execute(ours.where(messages_t.c.id == ev.message_id)).first() if ev.message_id else None
-    if row is None and ev.provider_message_id:
-        row = conn.execute(ours.where(messages_t.c.provider_message_id == ev.provider_message_id)).first()
-    return row
+    if ev.message_id:
+        return conn.execute(ours.where(messages_t.c.id == ev.message_id)).first()
+    if not ev.provider_message_id:
+        return None
+    rows = conn.execute(ours.where(messages_t.c.provider_message_id == ev.provider_message_id).limit(2)).all()
+    return rows[0] if len(rows) == 1 else None
 
 
 def handle_callback(provider_name: str, request: CallbackRequest, store: StoreResource, providers: ProvidersResource) -> dict[str, int]:
@@ -75,7 +80,8 @@ def handle_callback(provider_name: str, request: CallbackRequest, store: StoreRe
 def _apply(provider_name: str, events: list[CallbackEvent], store: StoreResource) -> dict[str, int]:
     """Store each new event once and move its message's status forward, in one transaction.
     The status moves in the UPDATE's condition, on the row as it is when the row is locked:
-    two callbacks of one message applied at once never rewind it."""
+    two callbacks of one message applied at once never rewind it. An event that moved nothing
+    is stored `overtaken`: in the history, not a lifecycle change for the status webhook."""
     counts = {"applied": 0, "duplicates": 0, "unmatched": 0}
     now = utcnow()
     with store.write() as conn:
@@ -94,8 +100,9 @@ def _apply(provider_name: str, events: list[CallbackEvent], store: StoreResource
             if seen is not None:
                 counts["duplicates"] += 1
                 continue
-            conn.execute(events_t.insert().values(message_id=row.id, event=ev.event, provider=provider_name, at=now, detail=ev.detail or None, dedupe_key=dedupe_key))
-            conn.execute(messages_t.update().where(messages_t.c.id == row.id, messages_t.c.status.in_(overtaken_by(ev.event)))
-                         .values(status=ev.event, updated_at=now))
+            moved = conn.execute(messages_t.update().where(messages_t.c.id == row.id, messages_t.c.status.in_(overtaken_by(ev.event)))
+                                 .values(status=ev.event, updated_at=now)).rowcount
+            conn.execute(events_t.insert().values(message_id=row.id, event=ev.event, provider=provider_name, at=now, detail=ev.detail or None,
+                                                  dedupe_key=dedupe_key, overtaken=not moved))
             counts["applied"] += 1
     return counts

@@ -102,6 +102,7 @@ def send_push(to: str, title: str, body: str, data: str | None, capability: str,
 def drain(timeout: float | None, channels: tuple[str, ...]) -> None:
     """Run the dispatch job in this process until nothing is due."""
 
+    from halo_platform.core.failures import failure_text
     from halo_platform.core.instance import dagster_instance
     from halo_platform.delivery.jobs import message_dispatch_job
 
@@ -119,17 +120,8 @@ def drain(timeout: float | None, channels: tuple[str, ...]) -> None:
     )
     if not result.success:
         errors = [e.event_specific_data.error for e in result.all_events if e.is_step_failure and e.event_specific_data]
-        raise HaloError(f"dispatch failed: {_user_error(errors[0]) if errors and errors[0] else 'see logs'}")
+        raise HaloError(f"dispatch failed: {failure_text(errors[0]).splitlines()[0] if errors and errors[0] else 'see logs'}")
     click.echo(json.dumps(result.output_for_node("dispatch_messages")))
-
-
-def _user_error(error) -> str:  # noqa: ANN001 - Dagster's SerializableErrorInfo
-    """The first line of the error the op raised, not of Dagster's step-execution wrapper around it;
-    our own errors without their module path (they say what is wrong themselves)."""
-    while error.cause is not None and error.cls_name == "DagsterExecutionStepExecutionError":
-        error = error.cause
-    line = (error.message.strip().splitlines() or [error.cls_name])[0]
-    return line.split(": ", 1)[1] if line.startswith("halo_platform.") and ": " in line else line
 
 
 @delivery.command()

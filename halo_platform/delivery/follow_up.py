@@ -9,6 +9,7 @@ import time
 
 import dagster as dg
 
+from halo_platform.core.failures import masked
 from halo_platform.core.store import StoreResource
 from halo_platform.delivery.resources import ProvidersResource
 
@@ -26,6 +27,7 @@ class WebhooksConfig(dg.Config):
 
 
 @dg.op(description="POSTs the due status webhooks (each message's events in order), records every attempt, until none is due.")
+@masked
 def deliver_status_webhooks(context: dg.OpExecutionContext, config: WebhooksConfig, store: StoreResource) -> dict:
     from halo_platform.delivery.webhooks import deliver
 
@@ -45,6 +47,7 @@ def _active(context: dg.SensorEvaluationContext, job_name: str) -> bool:
 
 @dg.sensor(job=status_webhooks_job, minimum_interval_seconds=10, default_status=dg.DefaultSensorStatus.RUNNING,
            description="Launches a webhook delivery run when a status webhook is due and no such run is active.")
+@masked
 def status_webhooks_sensor(context: dg.SensorEvaluationContext, store: StoreResource):  # noqa: ANN201
     from halo_platform.delivery.webhooks import backlog
 
@@ -61,6 +64,7 @@ class FallbackConfig(dg.Config):
 
 
 @dg.op(description="Submits the fallback email of each SMS with a fallback that failed after the event id (once per SMS).")
+@masked
 def send_channel_fallbacks(context: dg.OpExecutionContext, config: FallbackConfig, store: StoreResource, providers: ProvidersResource) -> dict:
     from halo_platform.delivery.fallback import send_fallbacks
 
@@ -95,6 +99,7 @@ def fallback_cursor(cursor: str | None) -> tuple[int, list[list[float]]]:
 @dg.sensor(job=channel_fallback_job, minimum_interval_seconds=10, default_status=dg.DefaultSensorStatus.RUNNING,
            description="Launches a fallback run for SMS with a fallback that failed and have none yet, looking back "
                        f"over the failures of the last {LATE_COMMIT_SECONDS} s (stored late by a slow transaction).")
+@masked
 def channel_fallback_sensor(context: dg.SensorEvaluationContext, store: StoreResource):  # noqa: ANN201
     from halo_platform.delivery.fallback import newest_event_id, waiting_fallbacks
 
@@ -119,6 +124,7 @@ _ASSET = {"group_name": "delivery", "owners": [OWNER], "kinds": {"python"}, "tag
 
 @dg.asset(**_ASSET, description="The opt-out list, one row per channel and scope: how many recipients are suppressed "
                                 "(stored as keyed hashes) and the newest suppression.")
+@masked
 def message_suppressions(store: StoreResource) -> dg.MaterializeResult:
     import sqlalchemy as sa
 
@@ -132,6 +138,7 @@ def message_suppressions(store: StoreResource) -> dg.MaterializeResult:
 
 
 @dg.asset_check(asset=message_suppressions, description="No NORMAL/LOW message was sent in the last day to a recipient who had opted out before it was sent.")
+@masked
 def no_message_sent_to_a_suppressed_recipient(store: StoreResource) -> dg.AssetCheckResult:
     from halo_platform.delivery.suppressions import sent_despite_suppression
 
@@ -141,6 +148,7 @@ def no_message_sent_to_a_suppressed_recipient(store: StoreResource) -> dg.AssetC
 
 @dg.asset(**_ASSET, description="The status webhooks waiting for delivery (events of the last 24 h no attempt delivered): "
                                 "how many, for how many messages, failed attempts so far, and the oldest one's age.")
+@masked
 def status_webhook_backlog(store: StoreResource) -> dg.MaterializeResult:
     from halo_platform.delivery.webhooks import backlog
 
@@ -156,6 +164,7 @@ def backlog_result(waiting: dict, warn_seconds: float = BACKLOG_WARN_SECONDS) ->
 
 
 @dg.asset_check(asset=status_webhook_backlog, description="No status webhook has been waiting for more than an hour (WARN).")
+@masked
 def status_webhooks_younger_than_an_hour(store: StoreResource) -> dg.AssetCheckResult:
     from halo_platform.delivery.webhooks import backlog
 

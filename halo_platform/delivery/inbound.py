@@ -24,7 +24,7 @@ from halo_platform.core.store import StoreResource
 from halo_platform.core.text import lone_surrogate
 from halo_platform.delivery.callbacks import stored_dedupe_key
 from halo_platform.delivery.providers.base import CallbackRejected, CallbackRequest, check_signed_time, secrets_match
-from halo_platform.delivery.providers.twilio import twilio_signature
+from halo_platform.delivery.providers.twilio import twilio_signed
 from halo_platform.delivery.providers.vonage import vonage_signature
 from halo_platform.delivery.resources import ProvidersResource
 from halo_platform.delivery.suppressions import keyword_action, suppress_in, unsuppress_in
@@ -42,10 +42,9 @@ class Inbound(NamedTuple):
 
 def twilio_inbound(provider: Any, request: CallbackRequest) -> Inbound:
     """An incoming-message webhook of Twilio (form POST, `X-Twilio-Signature`)."""
-    params = request.form()
-    given = request.headers.get("x-twilio-signature", "")
-    if not given or not secrets_match(given, twilio_signature(provider.auth_token, request.url, params)):
+    if not twilio_signed(provider.auth_token, request):
         raise CallbackRejected("bad or missing X-Twilio-Signature")
+    params = request.form()
     if params.get("AccountSid") != provider.account_sid:
         raise CallbackRejected("the message is for another Twilio account")
     return Inbound(params.get("MessageSid", ""), params.get("From", ""), params.get("Body", ""))

@@ -8,6 +8,7 @@ from collections import Counter
 import dagster as dg
 
 from halo_platform.core.errors import fail_once
+from halo_platform.core.failures import masked
 from halo_platform.core.redact import mask_text
 from halo_platform.core.store import StoreResource
 from halo_platform.delivery.config import CHANNELS
@@ -32,6 +33,7 @@ class DispatchConfig(dg.Config):
 
 
 @dg.op(description="Claims due messages of the channels in leased batches and sends them until none is due or max_seconds pass.")
+@masked
 def dispatch_messages(context: dg.OpExecutionContext, config: DispatchConfig, store: StoreResource, providers: ProvidersResource) -> dg.Output:
     from halo_platform.delivery.dispatch import Dispatcher
 
@@ -91,6 +93,7 @@ def dispatchers_per_channel(instance: dg.DagsterInstance, store: StoreResource) 
 @dg.sensor(job=message_dispatch_job, minimum_interval_seconds=5, default_status=dg.DefaultSensorStatus.RUNNING,
            description="Launches dispatch runs per channel with due messages (tag halo/channel), up to the run queue's "
                        "halo/channel limit (2 at most on SQLite); on PostgreSQL/MariaDB they claim with FOR UPDATE SKIP LOCKED.")
+@masked
 def message_queue_sensor(context: dg.SensorEvaluationContext, store: StoreResource):  # noqa: ANN201
     from halo_platform.core.models import utcnow
     from halo_platform.delivery.queue import due_counts
@@ -125,6 +128,7 @@ def message_queue_sensor(context: dg.SensorEvaluationContext, store: StoreResour
         "Materializing it runs one autopilot cycle (deactivate, ping, ramp back, alert)."
     ),
 )
+@masked
 def provider_health(context: dg.AssetExecutionContext, store: StoreResource, providers: ProvidersResource, sinks: SinksResource) -> dg.MaterializeResult:
     from halo_platform.delivery.autopilot import run_cycle
 
@@ -141,6 +145,7 @@ def provider_health(context: dg.AssetExecutionContext, store: StoreResource, pro
 
 
 @dg.asset_check(asset=provider_health, description="Every provider's error rate in the window is under the autopilot threshold (min_attempts applies).")
+@masked
 def provider_error_rates_under_threshold(store: StoreResource, providers: ProvidersResource) -> dg.AssetCheckResult:
     from halo_platform.delivery.health import error_rate_problems
 
@@ -149,6 +154,7 @@ def provider_error_rates_under_threshold(store: StoreResource, providers: Provid
 
 
 @dg.asset_check(asset=provider_health, description="Each provider's actual share of its rule's traffic is near its configured share (else it is not sending what it should).")
+@masked
 def provider_shares_near_configured(store: StoreResource, providers: ProvidersResource) -> dg.AssetCheckResult:
     from halo_platform.delivery.health import share_problems
 
@@ -179,6 +185,7 @@ def autopilot_work(conn, since, now) -> str:  # noqa: ANN001
 @dg.schedule(name="autopilot", cron_schedule="* * * * *", job=autopilot_job, default_status=dg.DefaultScheduleStatus.RUNNING,
              description="Every minute, one autopilot cycle when there is traffic to judge (attempts since the previous "
                          "tick) or a deactivated or ramping provider to ping; otherwise the tick is skipped.")
+@masked
 def autopilot_schedule(context: dg.ScheduleEvaluationContext, store: StoreResource):  # noqa: ANN201
     import datetime as dt
 
@@ -200,6 +207,7 @@ class WeightsConfig(dg.Config):
 
 
 @dg.op(description="Validates and stores new weights for one routing rule (audited).")
+@masked
 def set_routing_weights(context: dg.OpExecutionContext, config: WeightsConfig, store: StoreResource, providers: ProvidersResource) -> dict:
     from halo_platform.core.errors import HaloError
     from halo_platform.delivery.state import set_weights

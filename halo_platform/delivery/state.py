@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection
 from halo_platform.core.errors import HaloError
 from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
+from halo_platform.core.text import required_reason
 from halo_platform.delivery.config import CHANNELS, DeliveryConfig, Rule, validate_weights
 from halo_platform.delivery.routing import Router
 from halo_platform.delivery.tables import ProviderState, RoutingRuleAdded, RoutingWeight, RoutingWeightAudit
@@ -70,13 +71,6 @@ def routing_now(config: DeliveryConfig, store: StoreResource, now: dt.datetime) 
 
 
 #: a routing change says why: the reason is kept in the history (CLI, launchpad, Control Center alike)
-REASON_MISSING = "say why: the reason is kept in the history"
-
-
-def _required_reason(reason: str | None) -> str:
-    if not (reason or "").strip():
-        raise HaloError(REASON_MISSING)
-    return reason.strip()
 
 
 def set_weights(
@@ -89,7 +83,7 @@ def set_weights(
 ) -> dict[str, float]:
     """Replace the weights of one rule (of the file or added) after validation; every changed
     provider is audited with `reason` (required: refused when blank)."""
-    reason = _required_reason(reason)
+    reason = required_reason(reason)
     with store.read() as conn:
         rule = with_added_rules(config, conn).rule(rule_key)
     weights = {k: float(v) for k, v in weights.items()}
@@ -115,6 +109,15 @@ def set_weights(
     return weights
 
 
+def rule_country(country: str) -> str:
+    """The country a rule names: two ASCII letters, upper-cased, or `*` (also for a blank) for
+    every country. Refused otherwise: "ÄÖ" or "ＦＲ" are letters no number's country is."""
+    code = country.strip().upper() or "*"
+    if code != "*" and not (len(code) == 2 and code.isascii() and code.isalpha()):
+        raise HaloError(f"country {country!r}: a two-letter code such as FR, or * for every country")
+    return code
+
+
 def add_rule(
     config: DeliveryConfig,
     channel: str,
@@ -129,12 +132,10 @@ def add_rule(
     rows are written in one transaction. Refused: a blank `reason`, an unknown channel or
     capability, a country that is not two letters or `*`, a rule that exists, weights
     `validate_weights` refuses."""
-    reason = _required_reason(reason)
-    country, capability = country.strip().upper() or "*", capability.strip().upper() or "*"
+    reason = required_reason(reason)
+    country, capability = rule_country(country), capability.strip().upper() or "*"
     if channel not in CHANNELS:
         raise HaloError(f"unknown channel {channel!r} (one of {', '.join(CHANNELS)})")
-    if country != "*" and not (len(country) == 2 and country.isalpha()):
-        raise HaloError(f"country {country!r}: a two-letter code such as FR, or *")
     if capability != "*" and capability not in config.capabilities.get(channel, ()):
         raise HaloError(f"capability {capability!r}: one of {', '.join(config.capabilities.get(channel, ()))} or *")
     rule = Rule(channel, country, capability, {k: float(v) for k, v in weights.items()})

@@ -30,6 +30,8 @@ from halo_platform.delivery.config import CHANNELS, DEFAULT_MAX_SEGMENTS, PRIORI
 from halo_platform.delivery.tables import Message
 
 LIMITS = {"sms_body": 1600, "email_body": 200_000, "html": 500_000, "subject": 998, "push_body": 2000, "title": 200, "data": 3000}
+#: FCM and APNs refuse a notification whose title, body and data (keys and values) pass 4,096 bytes
+PUSH_BYTES = 4096
 _TOKEN = re.compile(r"^[A-Za-z0-9_:\-.]{8,}$")
 _CAPABILITY = re.compile(r"^[A-Z][A-Z0-9_]*$")
 _ANY = {"country", "capability", "priority", "expires_at", "idempotency_key", "callback_url", "timezone"}
@@ -302,6 +304,22 @@ def _email(value: Any) -> str:
         raise HaloError(f"to: not a valid email address ({exc})") from None
 
 
+def wire_address(address: str) -> str:
+    """An email address as it goes to a provider: an internationalized domain in its ASCII
+    (IDNA) form, which every relay and API takes (the Unicode form needs SMTPUTF8, which many
+    relays do not offer); a local part with other letters stays as it is (only SMTPUTF8 carries
+    it). Stored and shown in Unicode, as validation normalizes it."""
+    if address.isascii():
+        return address
+    local, at, domain = address.rpartition("@")
+    if not at or not local.isascii():
+        return address
+    try:
+        return f"{local}@{idna.encode(domain, uts46=True).decode('ascii')}"
+    except (idna.IDNAError, UnicodeError):  # a row that got in unchecked: as it is, for `unsendable` to judge
+        return address
+
+
 def _expires(value: Any) -> dt.datetime | None:
     if value is None or value == "":
         return None
@@ -377,6 +395,9 @@ def validate(channel: str, payload: Mapping[str, Any], config: DeliveryConfig) -
             if len(json.dumps(data)) > LIMITS["data"]:
                 raise HaloError(f"data: too large (at most {LIMITS['data']} bytes as JSON)")
             content["data"] = data
+        size = sum(len(text.encode("utf-8", "surrogatepass")) for text in (content["title"], content["body"], *(data or {}).keys(), *(data or {}).values()))
+        if size > PUSH_BYTES:
+            raise HaloError(f"title, body and data: {size:,} bytes together; a push carries at most {PUSH_BYTES:,} (FCM and APNs refuse more)")
     key = payload.get("idempotency_key")
     if key is not None and (not isinstance(key, str) or not key.strip() or len(key) > column_limit("idempotency_key")
                             or _CONTROL.search(key) or _LINE_BREAK.search(key)):

@@ -99,7 +99,8 @@ def due_chains(pending: Sequence[PendingEvent], now: dt.datetime, backoff: Seque
 
 def pending_events(conn: sa.Connection, now: dt.datetime) -> list[PendingEvent]:
     """Events of the last 24 h of messages with a `callback_url` that no attempt delivered yet,
-    per message in order, with their failed attempts so far."""
+    per message in order, with their failed attempts so far (not a provider's event that came
+    after its message had passed it: no lifecycle change)."""
     since = now - GIVE_UP_AFTER
     delivered = sa.exists().where(attempts_t.c.event_id == events_t.c.id, attempts_t.c.ok.is_(True))
     rows = conn.execute(
@@ -107,7 +108,8 @@ def pending_events(conn: sa.Connection, now: dt.datetime) -> list[PendingEvent]:
                   messages_t.c.callback_url, messages_t.c.webhook_key)
         .join(messages_t, messages_t.c.id == events_t.c.message_id)
         # a message's row changes with each of its events: the two days before bound the scan
-        .where(messages_t.c.webhook_key.is_not(None), messages_t.c.updated_at >= since - GIVE_UP_AFTER, events_t.c.at >= since, ~delivered)
+        .where(messages_t.c.webhook_key.is_not(None), messages_t.c.updated_at >= since - GIVE_UP_AFTER, events_t.c.at >= since, ~delivered,
+               events_t.c.overtaken.is_(False))
         .order_by(events_t.c.message_id, events_t.c.id)
     ).all()
     tried: dict[int, tuple[int, dt.datetime]] = {}

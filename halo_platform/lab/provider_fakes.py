@@ -143,13 +143,13 @@ def vonage_fake(port: int = 0, seed: int = 0, record: bool = True) -> ProviderFa
     fake.kind = "vonage"
     key, secret = SECRETS["vonage"]["api_key"], SECRETS["vonage"]["api_secret"]
 
-    def answer(to: str, status: str, text: str = "", mid: str | None = None):  # noqa: ANN202
-        item: dict[str, Any] = {"to": to, "status": status}
-        if mid:
-            item.update({"message-id": mid, "remaining-balance": "10.0", "message-price": "0.03", "network": "20810"})
-        else:
-            item["error-text"] = text
-        return 200, {"message-count": "1", "messages": [item]}
+    def answer(to: str, status: str, text: str = "", mids: list[str] | None = None, ref: str | None = None):  # noqa: ANN202
+        if not mids:
+            return 200, {"message-count": "1", "messages": [{"to": to, "status": status, "error-text": text}]}
+        # a long text goes out in parts, each with a message id of its own (and each its own receipt)
+        items = [{"to": to, "status": status, "message-id": mid, "remaining-balance": "10.0", "message-price": "0.03", "network": "20810",
+                  **({"client-ref": ref} if ref else {})} for mid in mids]
+        return 200, {"message-count": str(len(items)), "messages": items}
 
     @fake.route("POST", r"/sms/json")
     def send(request: Request):  # noqa: ANN202
@@ -161,9 +161,12 @@ def vonage_fake(port: int = 0, seed: int = 0, record: bool = True) -> ProviderFa
             return answer(to, "2", "Missing params")
         if not to.isdigit() or to.endswith("0000"):
             return answer(to, "3", "Invalid to number")
-        mid = f"{fake.next_id():016X}"
-        fake.accept(str(form.get("client-ref") or form.get("text")), mid, to)
-        return answer(to, "0", mid=mid)
+        ttl = str(form.get("ttl", "259200000"))
+        if not ttl.isdigit() or not 20_000 <= int(ttl) <= 604_800_000:
+            return answer(to, "3", "Invalid ttl: 20000 to 604800000 ms")
+        mids = [f"{fake.next_id():016X}" for _ in range(_sms_parts(str(form["text"]), form.get("type") == "unicode"))]
+        fake.accept(str(form.get("client-ref") or form.get("text")), mids[0], to)
+        return answer(to, "0", mids=mids, ref=form.get("client-ref"))
 
     @fake.route("GET", r"/account/get-balance")
     def balance(request: Request):  # noqa: ANN202
@@ -173,6 +176,13 @@ def vonage_fake(port: int = 0, seed: int = 0, record: bool = True) -> ProviderFa
         return 200, {"value": 10.0, "autoReload": False}
 
     return fake
+
+
+def _sms_parts(text: str, unicode: bool) -> int:
+    """The parts a carrier splits `text` into (160 / 153 characters, 70 / 67 in unicode; close
+    enough for a fake: GSM-7 extension characters are counted once)."""
+    single, split = (70, 67) if unicode else (160, 153)
+    return 1 if len(text) <= single else math.ceil(len(text) / split)
 
 
 # -- Email -------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import random
+import sys
 import threading
 import time
 
@@ -17,7 +18,7 @@ from halo_platform.core.definitions import STORE
 from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
 from halo_platform.delivery import dispatch
-from halo_platform.delivery.dispatch import DRAIN_NICENESS, Dispatcher, provider_result
+from halo_platform.delivery.dispatch import DRAIN_NICENESS, DRAIN_SWITCH_INTERVAL, Dispatcher, provider_result
 from halo_platform.delivery.queue import claim
 from halo_platform.delivery.service import enqueue_many, message_view, submit
 from halo_platform.delivery.tables import DeliveryAttempt, Message, MessageEvent, ProviderState
@@ -274,20 +275,31 @@ def test_email_dispatch_uses_the_batch_apis_with_per_message_acknowledgement(fak
 
 
 def test_a_drain_sends_from_threads_at_a_lower_cpu_priority_and_leaves_the_callers_alone(fakes, providers_file, halo_store, monkeypatch):
+    """Lower priority, and a short GIL switch interval while drains run (two at once here), then the caller's again."""
     config = sms_config(providers_file, fakes)
     enqueue_many("sms", sms(6), store=halo_store, providers=config)
     niceness: list[int] = []
+    intervals: list[float] = []
 
     def observed(*args):  # noqa: ANN002, ANN202 - the answer is read on the thread that sends
         niceness.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        intervals.append(sys.getswitchinterval())
+        time.sleep(0.05)  # the two drains overlap
         return provider_result(*args)
 
     monkeypatch.setattr(dispatch, "provider_result", observed)
-    caller = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-    Dispatcher(config, halo_store, batch_size=2).drain(["sms"])
+    caller, interval = os.getpriority(os.PRIO_PROCESS, threading.get_native_id()), sys.getswitchinterval()
+    assert interval > DRAIN_SWITCH_INTERVAL
+    drains = [threading.Thread(target=Dispatcher(config, halo_store, batch_size=2).drain, args=(["sms"],)) for _ in range(2)]
+    for drain in drains:
+        drain.start()
+    for drain in drains:
+        drain.join()
     assert statuses() == {"sent": 6}
     assert len(niceness) == 6 and min(niceness) >= max(caller, DRAIN_NICENESS)
+    assert intervals == [DRAIN_SWITCH_INTERVAL] * 6
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == caller
+    assert sys.getswitchinterval() == interval
 
 
 def test_a_drain_fills_slots_from_the_next_batch_while_the_last_answers_of_a_batch_are_awaited(fakes, providers_file, halo_store):

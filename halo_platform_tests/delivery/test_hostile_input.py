@@ -79,6 +79,9 @@ EMAIL = {"to": "ada@example.com", "subject": "Your code", "body": "123456", "pri
         ("sms", {**SMS, "body": "ç" * 403}, "body: too long (7 segments"),
         ("sms", {**SMS, "expires_at": "0001-01-01T00:00:00+14:00"}, "expires_at: out of range"),
         ("sms", {**SMS, "expires_at": "9999-12-31T23:59:59-14:00"}, "expires_at: out of range"),
+        # each field within its own limit, together over what FCM and APNs take (4,096 bytes): was accepted, then refused by the provider
+        ("push", {"to": "device_token_1", "title": "t" * 200, "body": "b" * 2000, "data": {"k": "v" * 2000}}, "4,201 bytes together"),
+        ("push", {"to": "device_token_1", "title": "t", "body": "😀" * 1100}, "4,401 bytes together"),
     ],
 )
 def test_hostile_input_is_refused_at_submission_with_422_and_nothing_is_stored(client, channel, payload, reason):
@@ -86,6 +89,13 @@ def test_hostile_input_is_refused_at_submission_with_422_and_nothing_is_stored(c
     assert response.status_code == 422, response.text
     assert reason in response.json()["error"]
     assert stored() == 0
+
+
+def test_a_push_of_exactly_4096_bytes_is_sent(client):
+    push = {"to": "device_token_1", "title": "é" * 48, "body": "b" * 2000, "data": {"k": "v" * 1999}, "priority": "HIGH"}
+    response = client.post("/v1/messages/push", json=push)
+    assert response.status_code == 201, response.text
+    assert client.post("/v1/messages/push", json={**push, "title": "é" * 48 + "x"}).status_code == 422
 
 
 def test_the_longest_bodies_max_segments_allows_are_sent(client):

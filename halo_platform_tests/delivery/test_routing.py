@@ -266,3 +266,34 @@ def test_a_country_other_than_the_numbers_is_refused_also_where_they_share_a_cal
         submit("sms", {"to": to, "body": "b", "country": country, "priority": "HIGH"}, store=halo_store, providers=north_america)
     with halo_store.read() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(messages_t)).scalar() == 0
+
+
+@pytest.mark.parametrize("country", ["ÄÖ", "ΔΔ", "Ｆｒ", "F1", "FRA"])
+def test_a_rule_for_a_country_no_number_can_have_is_refused_by_every_caller(halo_store, country):
+    """The Control Center refused a rule for "ÄÖ" (str.isalpha takes any script); add_rule, which
+    it shares with every other caller, took it: a rule no message could ever match, in the
+    history as a change of routing. Refused in one place now, nothing stored."""
+    from halo_platform.delivery.state import add_rule
+
+    with pytest.raises(HaloError, match="^country .*: a two-letter code such as FR, or \\* for every country$"):
+        add_rule(parse_config(CONFIG), "sms", country, "*", {"vo": 1}, "ops", halo_store, "new market")
+    with halo_store.read() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(RoutingWeightAudit)).scalar_one() == 0
+
+
+def test_a_routing_reason_past_500_characters_is_refused_like_a_providers_and_nothing_is_stored(halo_store):
+    """A provider switched by hand took a reason of at most 500 characters; a weight change or a
+    new rule took any length (a pasted 1 MB log went into the history and onto every page that
+    shows it). One rule for every reason the history keeps: 500 characters after trimming."""
+    from halo_platform.delivery.state import add_rule
+
+    config = parse_config(CONFIG)
+    long = "x" * 501
+    with pytest.raises(HaloError, match="^the reason is 501 characters; at most 500$"):
+        set_weights(config, "sms/FR/TEXT", {"tw_fr": 10, "vo": 90}, "ops", halo_store, long)
+    with pytest.raises(HaloError, match="^the reason is 501 characters; at most 500$"):
+        add_rule(config, "sms", "DE", "*", {"vo": 1}, "ops", halo_store, long)
+    with halo_store.read() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(RoutingWeightAudit)).scalar_one() == 0
+    set_weights(config, "sms/FR/TEXT", {"tw_fr": 10, "vo": 90}, "ops", halo_store, f"  {long[:500]}  ")
+    assert load_router(config, halo_store).weights_for("sms", "FR", "TEXT") == ("sms/FR/TEXT", {"tw_fr": 10.0, "vo": 90.0})

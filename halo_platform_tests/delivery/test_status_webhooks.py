@@ -120,6 +120,29 @@ def test_a_later_event_never_overtakes_an_earlier_one_that_failed(setup, receive
     assert len(receiver.got) == 2
 
 
+def test_a_callback_that_changes_no_status_is_kept_in_the_history_and_sent_to_no_webhook(setup, receiver):
+    """Twilio's `sent` (our `delivered`) and `delivered` (our `received`) callbacks may arrive in
+    either order, and a received message may still be reported `failed` (`provider_error`).
+    Each is kept in the message's history; only a lifecycle change is POSTed to the sender
+    (spec), who before got `delivered` after `received` and a `provider_error` for a message
+    that stays received."""
+    client, providers, store, _key = setup
+    receiver.fail = 0
+    view = client.post("/v1/messages/sms", json={"to": "+33612345678", "body": "b", "callback_url": f"{receiver.url}/hooks"}).json()
+    drain(providers, store)  # queued, sent
+    sid = client.get(f"/v1/messages/{view['id']}").json()["provider_message_id"]
+    for status in ("delivered", "sent", "failed"):
+        params = {"MessageSid": sid, "MessageStatus": status, "AccountSid": SECRETS["twilio"]["account_sid"], "From": "+33700000000", "To": "+33612345678"}
+        answer = client.post("/v1/callbacks/tw", content=urlencode(params), headers={
+            "X-Twilio-Signature": twilio_signature("http://testserver/v1/callbacks/tw", params), "Content-Type": "application/x-www-form-urlencoded"})
+        assert answer.json()["applied"] == 1
+    shown = client.get(f"/v1/messages/{view['id']}").json()
+    assert (shown["status"], [e["event"] for e in shown["events"]]) == ("received", ["queued", "sent", "received", "delivered", "provider_error"])
+    assert deliver(store, max_seconds=10)["delivered"] == 3
+    assert [json.loads(body)["event"] for _signature, body in receiver.got] == ["queued", "sent", "received"]
+    assert backlog(store)["events"] == 0
+
+
 def test_events_older_than_24_hours_are_given_up(setup, receiver):
     client, _providers, store, _key = setup
     receiver.fail = 10**6

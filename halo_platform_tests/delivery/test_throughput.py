@@ -141,12 +141,16 @@ def test_a_marker_finds_its_messages_by_primary_key_on_postgresql_even_with_stal
 def test_a_claim_and_a_marker_update_messages_in_place_on_postgresql(fresh_pg_url, providers_file):
     """Neither a claim nor an in-flight marker changes an indexed column, and the messages' pages
     keep room (migration delivery_0010), so both are HOT updates: no new version on another page,
-    no new entry in any of the table's indexes. With full pages none of them was."""
+    no new entry in any of the table's indexes. With full pages none of them was.
+
+    A page makes room for the next update by pruning the versions earlier ones left, which the
+    server does only once no transaction older than theirs runs anywhere in the cluster: a write
+    held open in another database (another test's, at any moment) kept 982 of the 2,000 off their
+    page (CI, twice). So each step waits for the cluster to pass it before the next one: this
+    test counts what the claim and the marker do, not what other transactions hold."""
     store = StoreResource(db_url=fresh_pg_url)
     with store.write() as conn:
-        # an autoanalyze of the 2,000 new rows (the server's, at any moment) holds a snapshot in this
-        # database: the pages cannot be pruned meanwhile, and the updates then leave them (CI: 1,018
-        # of 2,000 in place once); this test counts what the claim and the marker do, not that
+        # an autoanalyze of the new rows holds a snapshot in this database just the same
         conn.exec_driver_sql("ALTER TABLE messages SET (autovacuum_enabled = false)")
     config = providers_file({"s": {"kind": "sandbox", "channel": "sms"}}, [])
     enqueue_many("sms", ({"to": "+33612345678", "body": f"m{i}", "priority": "LOW"} for i in range(2_000)), store=store, providers=config)
@@ -157,14 +161,32 @@ def test_a_claim_and_a_marker_update_messages_in_place_on_postgresql(fresh_pg_ur
             conn.exec_driver_sql("SELECT pg_stat_clear_snapshot()")
             return conn.exec_driver_sql("SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'messages'").one()
 
+    def xid(conn: sa.Connection) -> int:
+        return conn.exec_driver_sql("SELECT pg_current_xact_id()::text::bigint").scalar_one()
+
+    def passed(writer: int) -> None:
+        """Return once no transaction as old as the writer's runs in the cluster."""
+        deadline = time.monotonic() + 60
+        while True:
+            with store.read() as conn:
+                oldest = conn.exec_driver_sql("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint").scalar_one()
+            if oldest > writer:
+                return
+            assert time.monotonic() < deadline, "a transaction elsewhere in the cluster stayed open for 60 s"
+            time.sleep(0.05)
+
     try:
         before = updates()
         for _ in range(5):
             with store.write() as conn:
                 rows = claim(conn, "sms", "run", 200, now, 60)
+                claimer = xid(conn)
+            passed(claimer)
             for start in range(0, 200, 50):
                 with store.write() as conn:
                     mark_in_flight(conn, "run", "s", [(r.id, r.lease_until) for r in rows[start:start + 50]], now)
+                    marker = xid(conn)
+                passed(marker)
         deadline = time.monotonic() + 10  # the server publishes its counters within a second or so
         while (after := updates())[0] - before[0] < 2_000 and time.monotonic() < deadline:
             time.sleep(0.2)

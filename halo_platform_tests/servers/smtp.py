@@ -69,6 +69,8 @@ class SMTPSwitches:
     - reject_auth: answer every AUTH with 535 5.7.8 even with the right credentials.
     - offer_starttls: advertise STARTTLS on the plain port (True by default).
     - require_auth: refuse MAIL FROM with 530 5.7.0 until the client has authenticated.
+    - offer_smtputf8: advertise SMTPUTF8 (RFC 6531, internationalized addresses; True by default,
+      as aiosmtpd does; many relays do not).
     """
 
     rcpt_reply: str | None = None
@@ -80,6 +82,7 @@ class SMTPSwitches:
     reject_auth: bool = False
     offer_starttls: bool = True
     require_auth: bool = False
+    offer_smtputf8: bool = True
 
 
 class _Handler:
@@ -159,7 +162,7 @@ class _Controller(Controller):
         tls_context = None
         if not self._implicit_tls and server.switches.offer_starttls:
             tls_context = server.tls.server_context()
-        return _SMTP(self.handler, tls_context=tls_context, **self.SMTP_kwargs)
+        return _SMTP(self.handler, tls_context=tls_context, **{**self.SMTP_kwargs, "enable_SMTPUTF8": server.switches.offer_smtputf8})
 
     def _create_server(self):  # noqa: ANN202
         return self.loop.create_server(self._factory_invoker, sock=self._sock, ssl=self.ssl_context)

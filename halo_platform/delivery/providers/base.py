@@ -38,6 +38,7 @@ from halo_platform.core.redact import mask_text
 from halo_platform.core.text import cut
 from halo_platform.delivery.config import DEFAULT_TIMEOUT_SECONDS
 from halo_platform.delivery.providers.wire import NoAnswer, NotSent, Reply, WirePool, basic_auth, encode_body
+from halo_platform.delivery.validation import wire_address
 
 log = logging.getLogger("halo.delivery")
 
@@ -78,6 +79,10 @@ class Outgoing:
     title: str | None = None
     data: Mapping[str, str] | None = None
     expires_at: dt.datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.channel == "email":  # every email provider is given the address as the wire carries it
+            object.__setattr__(self, "recipient", wire_address(self.recipient))
 
     @classmethod
     def from_row(cls, row: Any) -> Outgoing:
@@ -136,10 +141,14 @@ class CallbackRequest:
     body: bytes
     query: Mapping[str, str] = field(default_factory=dict)
 
-    def form(self) -> dict[str, str]:
+    def form_pairs(self) -> list[tuple[str, str]]:
+        """The form fields as sent, a name given twice twice (a signature covers every value)."""
         from urllib.parse import parse_qsl
 
-        return dict(parse_qsl(self.body.decode("utf-8", "replace"), keep_blank_values=True))
+        return parse_qsl(self.body.decode("utf-8", "replace"), keep_blank_values=True)
+
+    def form(self) -> dict[str, str]:
+        return dict(self.form_pairs())
 
     def json(self) -> Any:
         """The body as JSON; an unreadable body is a `CallbackRejected` (400)."""
@@ -197,6 +206,16 @@ def id_field(item: dict, key: str) -> str | None:
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     raise CallbackRejected(f"{key}: expected a string, not {type(value).__name__}", 400)
+
+
+def seconds_to_keep(message: Outgoing, longest: int, shortest: int = 0) -> int:
+    """How long a provider may hold `message` for delivery: `longest`, or less where its
+    `expires_at` comes first (never less than `shortest`, the least the provider takes), so a
+    device that comes online after the message expired does not get it."""
+    if message.expires_at is None:
+        return longest
+    left = math.floor((message.expires_at - dt.datetime.now(dt.UTC)).total_seconds())
+    return max(min(left, longest), shortest)
 
 
 def http_outcome(status: int) -> str:

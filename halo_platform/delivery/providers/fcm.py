@@ -21,6 +21,7 @@ from halo_platform.delivery.providers.base import (
     Provider,
     SendResult,
     http_outcome,
+    seconds_to_keep,
     short_body,
 )
 
@@ -82,7 +83,7 @@ class FcmProvider(Provider):
             "message": {
                 "token": message.recipient,
                 "notification": {"title": message.title or "", "body": message.body},
-                "android": {"ttl": f"{self.ttl_seconds}s"},
+                "android": {"ttl": f"{seconds_to_keep(message, self.ttl_seconds)}s"},
             }
         }
         if message.data:

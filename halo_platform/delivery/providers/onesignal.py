@@ -18,11 +18,14 @@ from halo_platform.delivery.providers.base import (
     http_outcome,
     id_field,
     json_objects,
+    seconds_to_keep,
     secrets_match,
     short_body,
 )
 from halo_platform.delivery.providers.wire import Reply
 
+#: the longest `ttl` OneSignal takes (28 days; its default is 3 days)
+MAX_TTL_SECONDS = 28 * 24 * 3600
 CALLBACK_EVENTS = {"message.push.sent": "delivered", "message.push.received": "received", "message.push.failed": "delivery_failed"}
 
 
@@ -47,6 +50,8 @@ class OnesignalProvider(Provider):
         }
         if message.data:
             payload["data"] = dict(message.data)
+        if message.expires_at is not None:
+            payload["ttl"] = seconds_to_keep(message, MAX_TTL_SECONDS, 1)
         return self.call("POST", "/notifications", json=payload, headers={"Authorization": f"Key {self.api_key}"})
 
     def read_one(self, message: Outgoing, resp: Reply | tuple[str, str]) -> SendResult:

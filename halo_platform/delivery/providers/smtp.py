@@ -114,6 +114,10 @@ class SmtpProvider(Provider):
             _reset(conn)
             self._checkin(conn)
             return SendResult(message.id, smtp_outcome(code), detail=f"{code} recipient refused")
+        except smtplib.SMTPNotSupportedError:  # refused before MAIL FROM: nothing left, and this relay never will take it
+            self._checkin(conn)
+            return SendResult(message.id, PERMANENT, detail="not sent: the relay does not offer SMTPUTF8, which an address "
+                                                            "with other than ASCII letters before its @ needs")
         except smtplib.SMTPServerDisconnected:  # after DATA the relay may have the message: never sent again
             _quit(conn)
             return SendResult(message.id, UNKNOWN, detail="connection dropped")

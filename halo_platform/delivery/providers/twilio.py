@@ -5,9 +5,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from urllib.parse import urlsplit
 
-from halo_platform.core.models import utcnow
 from halo_platform.delivery.providers.base import (
     ACKNOWLEDGED,
     RETRYABLE,
@@ -20,6 +20,7 @@ from halo_platform.delivery.providers.base import (
     Provider,
     SendResult,
     http_outcome,
+    seconds_to_keep,
     secrets_match,
     short_body,
 )
@@ -30,10 +31,36 @@ RETRYABLE_CODES = {20429, 30001, 30008}
 CALLBACK_EVENTS = {"sent": "delivered", "failed": "provider_error", "delivered": "received", "undelivered": "delivery_failed"}
 
 
-def twilio_signature(auth_token: str, url: str, params: Mapping[str, str]) -> str:
-    """base64(HMAC-SHA1(auth_token, url + each param sorted by name as name+value))."""
-    payload = url + "".join(f"{k}{params[k]}" for k in sorted(params))
+def twilio_signature(auth_token: str, url: str, params: Mapping[str, str] | Iterable[tuple[str, str]]) -> str:
+    """base64(HMAC-SHA1(auth_token, url + each param sorted by name as name+value)); a name
+    given twice (pairs) contributes each of its values, sorted (as Twilio's validators read them)."""
+    pairs = params.items() if isinstance(params, Mapping) else params
+    payload = url + "".join(f"{k}{v}" for k, v in sorted(pairs))
     return base64.b64encode(hmac.new(auth_token.encode(), payload.encode(), hashlib.sha1).digest()).decode()
+
+
+def signed_urls(url: str) -> list[str]:
+    """The forms of a webhook's URL Twilio may have signed: as it came, without its port, and
+    with the scheme's default port where it has none. Twilio signs a URL with its port or
+    without it ("sig generation on back end is inconsistent", its validators say, and accept both)."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        return [url]
+    host = parts.netloc.rpartition("@")[2]
+    if port is None:
+        forms = [f"{host}:{443 if parts.scheme == 'https' else 80}"]
+    else:
+        forms = [host[: -len(f":{port}")]]
+    return [url, *(parts._replace(netloc=netloc).geturl() for netloc in forms)]
+
+
+def twilio_signed(auth_token: str, request: CallbackRequest) -> bool:
+    """Whether `request` (a form POST) carries Twilio's signature of one form of its URL (`signed_urls`)."""
+    given = request.headers.get("x-twilio-signature", "")
+    pairs = request.form_pairs()
+    return bool(given) and any(secrets_match(given, twilio_signature(auth_token, url, pairs)) for url in signed_urls(request.url))
 
 
 class TwilioProvider(Provider):
@@ -55,7 +82,7 @@ class TwilioProvider(Provider):
         if self.status_callback:
             form["StatusCallback"] = self.status_callback
         if message.expires_at is not None:
-            form["ValidityPeriod"] = str(int(min(max((message.expires_at - utcnow()).total_seconds(), 1), 36000)))
+            form["ValidityPeriod"] = str(seconds_to_keep(message, 36000, 1))
         return self.call("POST", f"/2010-04-01/Accounts/{self.account_sid}/Messages.json", data=form, auth=(self.account_sid, self.auth_token))
 
     def read_one(self, message: Outgoing, resp: Reply | tuple[str, str]) -> SendResult:
@@ -83,11 +110,9 @@ class TwilioProvider(Provider):
         return not self.transport_failed(resp) and resp.status_code == 200
 
     def parse_callback(self, request: CallbackRequest) -> list[CallbackEvent]:
-        params = request.form()
-        given = request.headers.get("x-twilio-signature", "")
-        expected = twilio_signature(self.auth_token, request.url, params)
-        if not given or not secrets_match(given, expected):
+        if not twilio_signed(self.auth_token, request):
             raise CallbackRejected("bad or missing X-Twilio-Signature")
+        params = request.form()
         sid, status = params.get("MessageSid", ""), params.get("MessageStatus", "")
         event = CALLBACK_EVENTS.get(status)
         if not sid or event is None:

@@ -6,7 +6,6 @@ import hashlib
 import hmac
 from collections.abc import Mapping
 
-from halo_platform.core.models import utcnow
 from halo_platform.delivery.providers.base import (
     ACKNOWLEDGED,
     PERMANENT,
@@ -21,6 +20,7 @@ from halo_platform.delivery.providers.base import (
     SendResult,
     check_signed_time,
     http_outcome,
+    seconds_to_keep,
     secrets_match,
     short_body,
 )
@@ -28,6 +28,8 @@ from halo_platform.delivery.providers.wire import Reply
 from halo_platform.delivery.validation import sms_segments
 
 RETRYABLE_STATUSES = {"1", "5", "10"}
+#: the `ttl` Vonage takes (sent in ms: 20 s to 7 days); one out of it is refused (status 3)
+TTL_SECONDS = (20, 7 * 24 * 3600)
 CALLBACK_EVENTS = {
     "accepted": "delivered",
     "buffered": "delivered",
@@ -81,7 +83,7 @@ class VonageProvider(Provider):
         if self.callback_url:
             form["callback"] = self.callback_url
         if message.expires_at is not None:
-            form["ttl"] = str(int(max((message.expires_at - utcnow()).total_seconds(), 20) * 1000))
+            form["ttl"] = str(seconds_to_keep(message, TTL_SECONDS[1], TTL_SECONDS[0]) * 1000)
         return self.call("POST", "/sms/json", data=form)
 
     def read_one(self, message: Outgoing, resp: Reply | tuple[str, str]) -> SendResult:
@@ -126,6 +128,7 @@ class VonageProvider(Provider):
         if event is None or not mid:
             return []
         detail = f"{status} err-code {params.get('err-code', '')}".strip()
-        return [
-            CallbackEvent(event, f"vonage:{mid}:{status}", message_id=params.get("client-ref") or None, provider_message_id=mid, detail=detail)
-        ]
+        # a long text goes out in parts, each with its own id and receipt but all with our
+        # `client-ref`: a status of the message is stored once, whichever part reported it first
+        ref = params.get("client-ref") or None
+        return [CallbackEvent(event, f"vonage:{f'ref:{ref}' if ref else mid}:{status}", message_id=ref, provider_message_id=mid, detail=detail)]

@@ -220,7 +220,7 @@ def _dispatch_worker(env: dict[str, str], channel: str, ready, go, out) -> None:
         cpu = time.process_time()
         stats = dispatcher.drain([channel])
         dispatcher.close()
-        out.put(("ok", {**stats.as_dict(), "cpu": time.process_time() - cpu}))
+        out.put(("ok", {**stats.as_dict(), "cpu": time.process_time() - cpu, "channel": channel}))
     except BaseException as exc:  # noqa: BLE001 - reported to the bench
         ready.set()
         out.put(("error", f"{type(exc).__name__}: {exc}"))
@@ -335,7 +335,9 @@ def _platform_run(label: str, db_url: str, dispatchers: int, fakes: dict[str, Fa
            f"each during the drain p50 {_pct(provider_ms, 0.5):.1f} ms, p99 {_pct(provider_ms, 0.99):.1f} ms); {_load()}")
     yield (f"    where the time goes (summed over {len(workers)} dispatchers and their threads): "
            + ", ".join(f"{k} {v:.1f} s" for k, v in phases.items())
-           + f"; {sum(st['commits'] for st in stats):,} sending transactions; dispatcher CPU {sum(st['cpu'] for st in stats):.1f} s")
+           + f"; {sum(st['commits'] for st in stats):,} sending transactions; dispatcher CPU {sum(st['cpu'] for st in stats):.1f} s; "
+           + "each dispatcher's drain (CPU): " + ", ".join(f"{st['channel']} {st['seconds']:.1f} s ({st['cpu']:.1f} s)"
+                                                          for st in sorted(stats, key=lambda st: st["channel"], reverse=True)))
     yield "    accepted by the fakes: " + ", ".join(f"{k} {a['accepted']:,}" for k, a in accepted.items()) + f"; accepted twice: {twice}"
     if twice:
         raise RuntimeError(f"{label}: {twice} message(s) accepted twice by a fake")
