@@ -8,13 +8,14 @@ import hmac
 import secrets
 from pathlib import Path
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException  # what the guard raises
 
 from halo_platform.access import users
-from halo_platform.access.guard import SESSION_COOKIE, Caller, requires, store_of
+from halo_platform.access.guard import SESSION_COOKIE, check_csrf, session_caller, store_of
 from halo_platform.core.errors import HaloError
 
 LOGIN_CSRF_COOKIE = "halo_login_csrf"
@@ -65,8 +66,16 @@ async def login(request: Request, name: str = Form(""), password: str = Form("")
 
 
 @router.post("/ui/logout")
-async def logout(request: Request, caller: Caller = Depends(requires(None))) -> Response:  # noqa: ARG001 - checks session and CSRF
-    await run_in_threadpool(users.logout, store_of(request), request.cookies.get(SESSION_COOKIE, ""))
+async def logout(request: Request) -> Response:
+    """End the session, once its CSRF token is shown (a forged form signs nobody out); a person
+    whose session had ended already goes on to the sign-in page."""
+    caller = await session_caller(request, request.cookies.get(SESSION_COOKIE))
+    if caller is not None:
+        try:
+            await check_csrf(request, caller)
+        except HTTPException:
+            return templates.TemplateResponse(request, "logout_refused.html", {"name": caller.name}, status_code=403)
+        await run_in_threadpool(users.logout, store_of(request), request.cookies.get(SESSION_COOKIE, ""))
     done = RedirectResponse("/ui/login", status_code=303)
     done.delete_cookie(SESSION_COOKIE, path="/")
     return done

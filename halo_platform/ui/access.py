@@ -19,7 +19,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from halo_platform.access.guard import Caller
-from halo_platform.access.keys import SCOPES, create_key, list_keys, revoke_key
+from halo_platform.access.keys import SCOPES, check_name, check_scopes, create_key, list_keys, revoke_key
 from halo_platform.access.users import ROLE_SCOPES, create_user, disable_user, list_users, set_password
 from halo_platform.core.errors import ConflictError, HaloError, NotFoundError
 from halo_platform.core.http import resource
@@ -41,6 +41,16 @@ def _field_error(exc: HaloError, fields: tuple[str, ...], prefix: str) -> dict[s
     if isinstance(exc, ConflictError):  # a name in use
         return {f"{prefix}.name": str(exc)}
     return {f"{prefix}.form": str(exc)}
+
+
+def _checked(errors: dict[str, str], prefix: str, check: Callable[[], object]) -> None:
+    """Run one of the domain's field checks; its error beside its field unless that field has one
+    already. A form with several bad fields shows each error at once, not one per submit."""
+    try:
+        check()
+    except HaloError as exc:
+        for field, message in _field_error(exc, KEY_FIELDS + USER_FIELDS, prefix).items():
+            errors.setdefault(field, message)
 
 
 def _named(name: str, what: str) -> str:
@@ -83,6 +93,8 @@ def _key_fields(data: Any, errors: dict[str, str]) -> tuple[dict[str, Any], dt.d
             "expires": str(data.get("expires", "")).strip(), "rate": str(data.get("rate", "")).strip()}
     errors.update(text_errors({"name": form["name"], "scope": form["scopes"], "expires": form["expires"], "rate": form["rate"]},
                               "key.", what={"expires": "date"}))
+    _checked(errors, "key", lambda: check_name(form["name"]))
+    _checked(errors, "key", lambda: check_scopes(form["scopes"]))
     expires = rate = None
     if form["expires"] and "key.expires" not in errors:
         try:
@@ -139,6 +151,9 @@ async def new_user(request: Request, caller: Caller = Depends(signed_in("admin")
     form = {"name": str(data.get("name", "")).strip(), "role": str(data.get("role", ""))}
     password = str(data.get("password", ""))
     errors = text_errors({**form, "password": password}, "user.")
+    _checked(errors, "user", lambda: check_name(form["name"]))
+    if form["role"] not in ROLE_SCOPES:
+        errors.setdefault("user.role", f"one of {', '.join(ROLE_SCOPES)}")
     if password != data.get("password_again"):
         errors["user.password"] = PASSWORDS_DIFFER
     if not errors:

@@ -1,5 +1,6 @@
 """What every Control Center page shares: the templates, `signed_in(role)` (a page for a person:
-no session -> the sign-in page; a role too low -> a 403 page; a POST -> its CSRF token checked),
+no session -> the sign-in page; a role too low -> a 403 page; a POST -> its CSRF token checked, a
+missing or stale one -> a 403 page saying nothing was saved),
 `render`, `text_error(s)` (text no store can hold, refused before any query), and
 `install(app)` for the refusals and the stylesheet.
 
@@ -18,9 +19,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException  # what the guard raises (FastAPI's is a subclass)
 
 from halo_platform.access.guard import SESSION_COOKIE, Caller, check_csrf, session_caller
-from halo_platform.core.text import unstorable
+from halo_platform.core.text import cut, unstorable
 
 ROLES = ("viewer", "operator", "admin")
 PAGES = (  # (path, title, the role that may open it): the navigation, in order
@@ -42,6 +44,14 @@ class NotAllowed(Exception):  # noqa: N818 - a refusal, answered by a 403 page
         self.caller, self.needed = caller, needed
 
 
+class FormRefused(Exception):  # noqa: N818 - a refusal, answered by a 403 page
+    """A form posted without its session's CSRF token: forged, or a page older than the session
+    (signed out and in again in another tab). A person reads why on a page, not a JSON body."""
+
+    def __init__(self, caller: Caller) -> None:
+        self.caller = caller
+
+
 def role_at_least(caller: Caller, role: str) -> bool:
     return caller.role is not None and ROLES.index(caller.role) >= ROLES.index(role)
 
@@ -56,7 +66,10 @@ def signed_in(role: str = "viewer") -> Callable[[Request], Awaitable[Caller]]:
             raise SignInFirst(target if request.method == "GET" else request.url.path)
         if not role_at_least(caller, role):
             raise NotAllowed(caller, role)
-        await check_csrf(request, caller)
+        try:
+            await check_csrf(request, caller)
+        except HTTPException as exc:  # refused: nothing was read or changed
+            raise FormRefused(caller) from exc
         return caller
 
     return person
@@ -96,7 +109,16 @@ def _when(value: dt.datetime | str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return value.strftime(fmt) + (" UTC" if value.utcoffset() == dt.timedelta(0) else "")
 
 
+SAID_LIMIT = 300  # characters of an error message a page shows: a domain message may repeat a 20,000-character value
+
+
+def _said(message: object) -> str:
+    """An error message as a page shows it beside its field: at most SAID_LIMIT characters."""
+    return cut(str(message), SAID_LIMIT)
+
+
 templates.env.filters["when"] = _when
+templates.env.filters["said"] = _said
 
 
 def render(request: Request, template: str, caller: Caller, status: int = 200, **context: Any) -> HTMLResponse:  # noqa: ANN401
@@ -120,6 +142,23 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(NotAllowed)
     async def _not_allowed(request: Request, exc: NotAllowed) -> HTMLResponse:
         return render(request, "refused.html", exc.caller, status=403, needed=exc.needed)
+
+    @app.exception_handler(FormRefused)
+    async def _form_refused(request: Request, exc: FormRefused) -> HTMLResponse:
+        return render(request, "form_refused.html", exc.caller, status=403)
+
+    api_not_found = app.exception_handlers[404]
+
+    @app.exception_handler(404)
+    async def _no_such_page(request: Request, exc: Exception) -> Response:
+        # an address under /ui that names no page is a person's mistake: a page says so (once
+        # signed in, like any page); elsewhere the API's JSON answer
+        if not request.url.path.startswith("/ui/") or request.url.path.startswith("/ui/static/") or request.method not in ("GET", "HEAD"):
+            return await api_not_found(request, exc)
+        caller = await session_caller(request, request.cookies.get(SESSION_COOKIE))
+        if caller is None:
+            return await _sign_in(request, SignInFirst(request.url.path + (f"?{request.url.query}" if request.url.query else "")))
+        return render(request, "missing.html", caller, status=404)
 
     app.mount("/ui/static", StaticFiles(directory=HERE / "static"), name="ui-static")
     # compiled once per process (about 0.3 s for all), so nobody's first visit of a page pays it

@@ -19,11 +19,12 @@ from halo_platform.access.guard import Caller
 from halo_platform.core.errors import HaloError
 from halo_platform.core.http import resource
 from halo_platform.core.store import StoreResource
+from halo_platform.core.text import required_reason
 from halo_platform.delivery.config import CHANNELS, MAX_WEIGHT, DeliveryConfig, Rule, validate_weights, weight_ok
 from halo_platform.delivery.state import (
-    REASON_MISSING,
     add_rule,
     load_router,
+    rule_country,
     set_weights,
     weight_history,
     weights_table,
@@ -124,8 +125,7 @@ async def save_weights(request: Request, caller: Caller = Depends(signed_in("adm
         return render(request, "routing_missing.html", caller, status=404, message=str(exc))
     names = _serving(config, rule)
     weights = _weights(data, names, set(router_.configured_weights(rule)), errors)
-    if not reason:
-        errors["reason"] = REASON_MISSING
+    _reason_error(reason, errors)
     if not errors:
         try:
             await run_in_threadpool(set_weights, config, rule_key, weights, caller.name, store, reason)
@@ -135,6 +135,14 @@ async def save_weights(request: Request, caller: Caller = Depends(signed_in("adm
         form = {"weights": {n: str(data.get(f"weight.{n}", "")) for n in names}, "reason": reason}
         return await run_in_threadpool(_edit_page, request, caller, config, store, rule_key, form, errors, 422)
     return RedirectResponse(f"/ui/routing?saved={quote(rule_key)}", status_code=303)
+
+
+def _reason_error(reason: str, errors: dict[str, str]) -> None:
+    """Why `reason` is refused, beside its field (unless the field has an error already)."""
+    try:
+        required_reason(reason)
+    except HaloError as exc:
+        errors.setdefault("reason", str(exc))
 
 
 def _new_page(request: Request, caller: Caller, config: DeliveryConfig, form: dict[str, Any], errors: dict[str, str],
@@ -160,14 +168,15 @@ async def create_rule(request: Request, caller: Caller = Depends(signed_in("admi
     errors = text_errors(form)
     if form["channel"] not in CHANNELS:
         errors["channel"] = f"one of {', '.join(CHANNELS)}"
-    country, capability = form["country"].upper() or "*", form["capability"].upper() or "*"
-    if country != "*" and not (len(country) == 2 and country.isalpha()):
-        errors["country"] = "a two-letter code such as FR, or * for every country"
+    capability = form["capability"].upper() or "*"
+    try:
+        country = rule_country(form["country"])
+    except HaloError as exc:
+        errors["country"] = str(exc)
     if capability != "*" and capability not in config.capabilities.get(form["channel"], ()):
         errors["capability"] = f"one of {', '.join(config.capabilities.get(form['channel'], ()))} or *"
     weights = _weights(data, list(config.providers), set(), errors)
-    if not form["reason"]:
-        errors["reason"] = REASON_MISSING
+    _reason_error(form["reason"], errors)
     if not errors:
         try:
             rule = await run_in_threadpool(add_rule, config, form["channel"], country, capability, weights, caller.name, store,

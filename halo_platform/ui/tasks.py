@@ -15,12 +15,13 @@ from halo_platform.access.guard import Caller
 from halo_platform.core.errors import HaloError, NotFoundError
 from halo_platform.core.http import resource
 from halo_platform.core.store import StoreResource
-from halo_platform.reports.requests import IdempotencyConflict, create_request
+from halo_platform.reports.requests import IdempotencyConflict, create_request, prepare_request
 from halo_platform.reports.task import PayloadError, Task, get_task, load_tasks
 from halo_platform.sinks import SinksResource
 from halo_platform.ui.app import render, role_at_least, signed_in, text_errors
 
 router = APIRouter(include_in_schema=False)
+NO_SINK = "pick at least one sink to deliver to"
 
 # What an <input> looks like for each form type; money is exact text with two decimals.
 INPUTS = {
@@ -112,7 +113,18 @@ async def request_task(name: str, request: Request, caller: Caller = Depends(sig
     # the form's one-time key: the same form sent again (back and resubmit, a retry) is the same request
     key = str(form.get("idempotency_key", "")) or None
     payload = payload_from_form(task, dict(form))
-    if errors := text_errors({**payload, "sinks": chosen}, what={"sinks": "sink"}):
+    errors = text_errors({**payload, "sinks": chosen}, what={"sinks": "sink"})
+    if not chosen:  # every box unticked: no silent delivery to the task's defaults (a request lists one or more sinks)
+        errors.setdefault("sinks", NO_SINK)
+        if errors.keys() == {"sinks"}:  # the payload's own errors too, in the same answer
+            try:
+                await run_in_threadpool(prepare_request, task.name, payload, None)
+            except PayloadError as exc:
+                errors |= {d["field"]: d["reason"] for d in exc.detail}
+            except HaloError as exc:  # e.g. a period empty once defaulted; not the default sinks, which this request does not use
+                if "sink" not in str(exc):
+                    errors.setdefault("form", str(exc))
+    if errors:
         return _form(request, caller, task, sinks, values, chosen, errors, status=422)
     try:
         created = await run_in_threadpool(create_request, store, task.name, payload, chosen or None,

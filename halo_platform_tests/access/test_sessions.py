@@ -104,6 +104,22 @@ def test_signing_out_ends_the_session(app, store, people) -> None:  # noqa: ANN0
     assert TestClient(app, cookies={"halo_session": token}).get("/v1/tasks").status_code == 401
 
 
+def test_signing_out_answers_a_person_with_a_page_whatever_the_session(app, store, people) -> None:  # noqa: ANN001, ARG001
+    """Sign out with a session that had expired answered the API's 401 JSON (`Authorization:
+    Bearer <API key>`), and a sign-out form without its token a 403 JSON body. Signed out
+    already: on to the sign-in page. A token that is not the session's: a page saying the
+    person is still signed in (a forged form must not sign anyone out)."""
+    expired = TestClient(app, cookies={"halo_session": "a session that ended"}).post("/ui/logout", data={"csrf_token": "x"}, follow_redirects=False)
+    assert (expired.status_code, expired.headers["location"]) == (303, "/ui/login")
+    assert "halo_session=" in expired.headers.get("set-cookie", "")  # the dead cookie is dropped
+    client = TestClient(app)
+    sign_in(client, "ada")
+    forged = client.post("/ui/logout", data={"csrf_token": "wrong"})
+    assert (forged.status_code, forged.headers["content-type"][:9]) == (403, "text/html")
+    assert "still signed in" in forged.text
+    assert client.get("/ui/requests").status_code == 200
+
+
 @pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/x", "/\\evil.example"])
 def test_the_next_page_after_sign_in_is_never_another_site(app, people, target: str) -> None:  # noqa: ANN001, ARG001
     assert sign_in(TestClient(app), "ada", next_=target).headers["location"] == "/ui"

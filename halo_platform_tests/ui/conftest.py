@@ -20,6 +20,7 @@ from halo_platform_tests.fixtures.halo_serve import HALO, ROOT, free_port, halo_
 
 PASSWORDS = {"viewer": "viewer password 1", "operator": "operator password 1"}
 TIMINGS = Path(os.environ.get("HALO_SCREENSHOTS", "/tmp/halo-screenshots")) / "page-timings.json"
+PAGE_BUDGET_MS = 300  # every page renders in under 300 ms with the demo data
 
 
 @dataclass
@@ -77,3 +78,15 @@ def open_page(page: Page, url: str) -> float:
     TIMINGS.parent.mkdir(parents=True, exist_ok=True)
     TIMINGS.write_text(json.dumps(timings, indent=1, sort_keys=True))
     return ms
+
+
+def open_fast(page: Page, url: str) -> float:
+    """Open `url` and assert it was served within PAGE_BUDGET_MS. On the shared 2-core machine a
+    single load can stall behind the other tests' processes (CI saw 301 and 378 ms for pages whose
+    median is 20-60 ms), so a page over budget is opened up to twice more and judged on its best
+    load: a page whose own cost is over budget is over it every time."""
+    times = [open_page(page, url)]
+    while times[-1] >= PAGE_BUDGET_MS and len(times) < 3:
+        times.append(open_page(page, url))
+    assert min(times) < PAGE_BUDGET_MS, f"{url} took {' / '.join(f'{ms:.0f}' for ms in times)} ms"
+    return min(times)

@@ -40,9 +40,8 @@ from halo_platform.delivery.tables import ProviderState
 from halo_platform.reports.schedules import cron_in_words, list_schedules, next_runs, schedule_edits, set_schedule
 from halo_platform.ui.schedules import describe
 from halo_platform_tests.fixtures.browser import screenshot
-from halo_platform_tests.ui.conftest import ControlCenter, open_page, sign_in
+from halo_platform_tests.ui.conftest import ControlCenter, open_fast, sign_in
 
-FAST_MS = 300
 SCHEDULE = "payment_reconciliation_weekly"
 FR_RULE = "sms/FR/*"
 CONFIG = parse_config({
@@ -192,17 +191,12 @@ def _rules_changed(center: ControlCenter) -> set[str]:
     return {e["rule"] for e in _read(center, weight_history)}
 
 
-def _timed(page: Page, url: str) -> float:
-    ms = open_page(page, url)
-    assert ms < FAST_MS, f"{url} took {ms:.0f} ms"
-    return ms
-
 
 def test_an_operator_changes_a_cron_with_a_live_preview_and_the_cli_and_the_history_see_it(
         page: Page, control_center: ControlCenter) -> None:
     center = control_center
     sign_in(page, center, "operator")
-    _timed(page, f"{center.url}/ui/schedules")
+    open_fast(page, f"{center.url}/ui/schedules")
     row = page.locator(f"#schedule-{SCHEDULE}")
     expect(row).to_contain_text("At 06:00, only on Monday, Asia/Jakarta")
     expect(row.locator(".runs li")).to_have_count(5)
@@ -211,7 +205,7 @@ def test_an_operator_changes_a_cron_with_a_live_preview_and_the_cli_and_the_hist
 
     row.get_by_role("button", name="Edit").click()  # click 1
     expect(page).to_have_url(f"{center.url}/ui/schedules/{SCHEDULE}")
-    _timed(page, f"{center.url}/ui/schedules/{SCHEDULE}")
+    open_fast(page, f"{center.url}/ui/schedules/{SCHEDULE}")
     cron = page.get_by_label("Cron (minute hour day month weekday)")
     cron.fill("61 * * * *")
     expect(page.locator("#preview-error")).to_contain_text("invalid cron expression")
@@ -238,7 +232,7 @@ def test_an_operator_changes_a_cron_with_a_live_preview_and_the_cli_and_the_hist
     expect(latest).to_contain_text("operator")
     expect(latest).to_contain_text("cron: 0 6 * * 1 → 0 7 * * 1")
     expect(latest).to_contain_text("catch_up: latest → all")
-    _timed(page, f"{center.url}/ui/schedules")
+    open_fast(page, f"{center.url}/ui/schedules")
     expect(page.locator(f"#schedule-{SCHEDULE}")).to_contain_text("At 07:00, only on Monday, Asia/Jakarta")
     expect(page.locator("table.history tbody tr").first).to_contain_text("cron: 0 6 * * 1 → 0 7 * * 1")
     assert page.external_requests == [] and page.script_errors == []
@@ -249,7 +243,7 @@ def test_an_edit_from_the_cli_appears_in_the_pages_history_under_its_name(page: 
     made = center.halo("schedules", "disable", "campaign_alerts_daily", "--by", "cli:ana")
     assert made.returncode == 0, made.stderr
     sign_in(page, center, "viewer")
-    _timed(page, f"{center.url}/ui/schedules/campaign_alerts_daily")
+    open_fast(page, f"{center.url}/ui/schedules/campaign_alerts_daily")
     latest = page.locator("table.history tbody tr").first
     expect(latest).to_contain_text("cli:ana")
     expect(latest).to_contain_text("enabled: enabled → disabled")
@@ -268,7 +262,7 @@ def test_a_bad_schedule_edit_is_refused_beside_its_field_keeping_what_was_typed(
     center = control_center
     sign_in(page, center, "operator")
     before = _schedules(center)
-    _timed(page, f"{center.url}/ui/schedules/{SCHEDULE}")
+    open_fast(page, f"{center.url}/ui/schedules/{SCHEDULE}")
     page.get_by_label(field, exact=True).fill(value)
     with page.expect_response(lambda r: r.request.method == "POST") as answer:
         page.get_by_role("button", name="Save schedule").click()
@@ -285,10 +279,10 @@ def test_an_admin_adds_france_sms_weights_edits_them_with_a_reason_and_the_histo
         page: Page, control_center: ControlCenter) -> None:
     center = control_center
     sign_in(page, center, "admin")
-    _timed(page, f"{center.url}/ui/routing")
+    open_fast(page, f"{center.url}/ui/routing")
     if page.locator(f"tr[data-rule='{FR_RULE}']").count() == 0:
         page.get_by_role("button", name="Add a rule").click()  # click 1
-        _timed(page, f"{center.url}/ui/routing/new")
+        open_fast(page, f"{center.url}/ui/routing/new")
         page.get_by_label("Channel").select_option("sms")
         page.get_by_label("Country (two letters, or * for any)").fill("FR")
         page.get_by_label("sandbox_sms_a").fill("50")
@@ -297,7 +291,7 @@ def test_an_admin_adds_france_sms_weights_edits_them_with_a_reason_and_the_histo
         page.get_by_role("button", name="Add the rule").click()
         expect(page.locator("#saved")).to_contain_text(FR_RULE)
     page.get_by_role("link", name=f"Edit weights of {FR_RULE}").click()  # click 1 of a weight change
-    _timed(page, f"{center.url}/ui/routing/edit?rule=sms%2FFR%2F%2A")
+    open_fast(page, f"{center.url}/ui/routing/edit?rule=sms%2FFR%2F%2A")
     page.get_by_label("sandbox_sms_a").fill("60")
     page.get_by_label("sandbox_sms_b").fill("40")
     with page.expect_response(lambda r: r.request.method == "POST") as answer:
@@ -315,7 +309,7 @@ def test_an_admin_adds_france_sms_weights_edits_them_with_a_reason_and_the_histo
 
     shown = center.halo("delivery", "weights", "show")
     assert re.search(r"^sms/FR/\*\s+sandbox_sms_a\s+60\s", shown.stdout, re.M), shown.stdout
-    _timed(page, f"{center.url}/ui/routing/history")
+    open_fast(page, f"{center.url}/ui/routing/history")
     latest = page.locator("table.history tbody tr").first
     for text in ("admin", FR_RULE, "sandbox_sms_a: 50 → 60", "sandbox_sms_b: 50 → 40", "sandbox_sms_b is dearer in France"):
         expect(latest).to_contain_text(text)
@@ -328,17 +322,17 @@ def test_a_viewer_sees_no_edit_controls_and_forged_posts_get_the_403_page(page: 
     center = control_center
     before = _schedules(center)
     sign_in(page, center, "viewer")
-    _timed(page, f"{center.url}/ui/routing")
+    open_fast(page, f"{center.url}/ui/routing")
     expect(page.get_by_role("button", name="Add a rule")).to_have_count(0)
     expect(page.get_by_role("link", name=re.compile("^Edit weights"))).to_have_count(0)
-    _timed(page, f"{center.url}/ui/routing/edit?rule=sms%2F%2A%2FTEXT")
+    open_fast(page, f"{center.url}/ui/routing/edit?rule=sms%2F%2A%2FTEXT")
     expect(page.get_by_label("sandbox_sms_a")).to_be_disabled()
     expect(page.get_by_role("button", name="Save weights")).to_have_count(0)
     token = page.locator("input[name=csrf_token]").first.get_attribute("value")
     forged = page.request.post(f"{center.url}/ui/routing/edit", form={
         "csrf_token": token, "rule": "sms/*/TEXT", "weight.sandbox_sms_a": "1", "reason": "forged"})
     assert forged.status == 403 and "Not allowed" in forged.text()
-    _timed(page, f"{center.url}/ui/schedules/{SCHEDULE}")
+    open_fast(page, f"{center.url}/ui/schedules/{SCHEDULE}")
     expect(page.get_by_label("Cron (minute hour day month weekday)")).to_be_disabled()
     expect(page.get_by_role("button", name="Save schedule")).to_have_count(0)
     forged = page.request.post(f"{center.url}/ui/schedules/{SCHEDULE}", form={
@@ -351,7 +345,7 @@ def test_a_viewer_sees_no_edit_controls_and_forged_posts_get_the_403_page(page: 
 def test_an_operator_may_edit_schedules_but_not_routing(page: Page, control_center: ControlCenter) -> None:
     center = control_center
     sign_in(page, center, "operator")
-    _timed(page, f"{center.url}/ui/routing/new")
+    open_fast(page, f"{center.url}/ui/routing/new")
     expect(page.get_by_role("button", name="Add the rule")).to_have_count(0)
     token = page.locator("input[name=csrf_token]").first.get_attribute("value")
     forged = page.request.post(f"{center.url}/ui/routing/new", form={
