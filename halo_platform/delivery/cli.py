@@ -135,7 +135,8 @@ def status(message_id: str) -> None:
                     if view[key] is not None)
     click.echo(f"{view['id']}  {view['channel']}  {view['status']}  provider={view['provider'] or '-'}  retries={view['number_of_retries']}{links}")
     for e in view["events"]:
-        click.echo(f"  {e['at']}  {e['event']:<16} {e['provider'] or '-':<16} {e['detail'] or ''}")
+        late = "(overtaken: no status change) " if e["overtaken"] else ""
+        click.echo(f"  {e['at']}  {e['event']:<16} {e['provider'] or '-':<16} {late}{e['detail'] or ''}")
 
 
 @delivery.command()

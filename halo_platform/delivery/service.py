@@ -332,7 +332,8 @@ def message_view(message_id: str, store: StoreResource, with_events: bool = True
             view["callback_url"] = shown_callback_url(row.callback_url) if row.callback_url else None
             view["fallback_of"] = row.fallback_of
             view["fallback"] = conn.execute(sa.select(messages_t.c.id).where(messages_t.c.fallback_of == row.id)).scalar()
-            view["events"] = [{"event": e.event, "provider": e.provider, "at": e.at.isoformat(), "detail": e.detail} for e in events]
+            view["events"] = [{"event": e.event, "provider": e.provider, "at": e.at.isoformat(), "detail": e.detail,
+                               "overtaken": e.overtaken} for e in events]
     return view
 
 

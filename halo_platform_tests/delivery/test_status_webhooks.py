@@ -137,7 +137,11 @@ def test_a_callback_that_changes_no_status_is_kept_in_the_history_and_sent_to_no
             "X-Twilio-Signature": twilio_signature("http://testserver/v1/callbacks/tw", params), "Content-Type": "application/x-www-form-urlencoded"})
         assert answer.json()["applied"] == 1
     shown = client.get(f"/v1/messages/{view['id']}").json()
-    assert (shown["status"], [e["event"] for e in shown["events"]]) == ("received", ["queued", "sent", "received", "delivered", "provider_error"])
+    assert (shown["status"], [(e["event"], e["overtaken"]) for e in shown["events"]]) == ("received", [
+        ("queued", False), ("sent", False), ("received", False), ("delivered", True), ("provider_error", True)])
+    status = CliRunner().invoke(cli, ["delivery", "status", view["id"]])
+    assert [line.split()[1:3] for line in status.output.splitlines()[1:] if "(overtaken: no status change)" in line] == [
+        ["delivered", "tw"], ["provider_error", "tw"]], status.output
     assert deliver(store, max_seconds=10)["delivered"] == 3
     assert [json.loads(body)["event"] for _signature, body in receiver.got] == ["queued", "sent", "received"]
     assert backlog(store)["events"] == 0

@@ -190,3 +190,24 @@ def test_a_quarantined_records_raw_text_is_masked_before_it_is_cut(store: StoreR
     page = admin.get("/ui/availability", params={"feed": "hl7"})
     assert page.status_code == 200 and "siu_0001.hl7" in page.text
     assert "jane.doe" not in page.text and "j***@hosp" in page.text
+
+
+def test_a_callback_that_came_after_a_later_status_is_marked_in_the_timeline(store: StoreResource, admin: TestClient) -> None:
+    """An event stored `overtaken` (a provider's `sent` after its `delivered`) changed nothing: the
+    timeline says so beside it, and only beside it."""
+    from halo_platform.delivery.service import enqueue_many
+    from halo_platform.delivery.tables import Message, MessageEvent
+
+    enqueue_many("sms", [{"to": "+33612345678", "body": "b", "priority": "LOW"}], store=store, providers=ProvidersResource())
+    with store.write() as conn:
+        message_id = conn.execute(sa.select(Message.__table__.c.id)).scalar_one()
+        conn.execute(MessageEvent.__table__.insert(), [
+            {"message_id": message_id, "event": "received", "provider": "tw", "at": dt.datetime(2026, 1, 1, 9, 0, 1, tzinfo=dt.UTC),
+             "overtaken": False},
+            {"message_id": message_id, "event": "delivered", "provider": "tw", "at": dt.datetime(2026, 1, 1, 9, 0, 2, tzinfo=dt.UTC),
+             "overtaken": True}])
+    page = admin.get(f"/ui/messages?q={message_id}")
+    assert page.status_code == 200
+    items = re.findall(r"<li><time.*?</li>", page.text, re.S)
+    marked = [re.search(r'class="badge (\w+)"', item).group(1) for item in items if "arrived after a later status: no change" in item]
+    assert (len(items), marked) == (3, ["delivered"]), items
