@@ -20,7 +20,11 @@ from halo_platform.core.settings import expand_env, get_settings, read_yaml
 from halo_platform.core.text import cut
 from halo_platform.sinks.base import Delivery, DeliveryOutcome, Link, Sink, SinkError, deliver_with_retries
 
-__all__ = ["Delivery", "DeliveryOutcome", "Link", "Sink", "SinksResource", "deliver_with_retries", "sink_kinds"]
+__all__ = ["Delivery", "DeliveryOutcome", "Link", "Sink", "SinksResource", "UnknownSink", "deliver_with_retries", "sink_kinds"]
+
+
+class UnknownSink(HaloError):
+    """A sink name the sinks file does not have, or whose kind no sink module declares."""
 
 
 @functools.cache
@@ -60,7 +64,7 @@ class SinksResource(dg.ConfigurableResource):
         entries = self._entries()
         unknown = sorted(set(names) - set(entries))
         if unknown:
-            raise HaloError(f"unknown sink(s): {cut(', '.join(unknown))}; known: {', '.join(sorted(entries))}")
+            raise UnknownSink(f"unknown sink(s): {cut(', '.join(unknown))}; known: {', '.join(sorted(entries))}")
         if check_kinds:
             kinds = sink_kinds()  # the sink modules, listed once for all the names
             for name in dict.fromkeys(names):
@@ -70,13 +74,13 @@ class SinksResource(dg.ConfigurableResource):
     def _kind(name: str, entry: object, kinds: dict[str, type[Sink]]) -> type[Sink]:
         kind = entry.get("kind") if isinstance(entry, dict) else None
         if not isinstance(kind, str) or kind not in kinds:
-            raise HaloError(f"sink {name!r}: unknown kind {kind!r}; known: {', '.join(sorted(kinds))}")
+            raise UnknownSink(f"sink {name!r}: unknown kind {kind!r}; known: {', '.join(sorted(kinds))}")
         return kinds[kind]
 
     def get(self, name: str) -> Sink:
         entries = self._entries()
         if name not in entries:
-            raise HaloError(f"unknown sink {name!r}; known: {', '.join(sorted(entries))}")
+            raise UnknownSink(f"unknown sink {name!r}; known: {', '.join(sorted(entries))}")
         cls = self._kind(name, entries[name], sink_kinds())
         raw = dict(entries[name])
         kind = raw.pop("kind")

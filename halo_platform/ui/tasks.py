@@ -17,7 +17,7 @@ from halo_platform.core.http import resource
 from halo_platform.core.store import StoreResource
 from halo_platform.reports.requests import IdempotencyConflict, create_request, prepare_request
 from halo_platform.reports.task import PayloadError, Task, get_task, load_tasks
-from halo_platform.sinks import SinksResource
+from halo_platform.sinks import SinksResource, UnknownSink
 from halo_platform.ui.app import render, role_at_least, signed_in, text_errors
 
 router = APIRouter(include_in_schema=False)
@@ -121,9 +121,10 @@ async def request_task(name: str, request: Request, caller: Caller = Depends(sig
                 await run_in_threadpool(prepare_request, task.name, payload, None)
             except PayloadError as exc:
                 errors |= {d["field"]: d["reason"] for d in exc.detail}
-            except HaloError as exc:  # e.g. a period empty once defaulted; not the default sinks, which this request does not use
-                if "sink" not in str(exc):
-                    errors.setdefault("form", str(exc))
+            except UnknownSink:  # the task's default sinks, which this request does not use
+                pass
+            except HaloError as exc:
+                errors.setdefault("form", str(exc))
     if errors:
         return _form(request, caller, task, sinks, values, chosen, errors, status=422)
     try:
@@ -136,7 +137,8 @@ async def request_task(name: str, request: Request, caller: Caller = Depends(sig
         first = exc.request["request_id"]
         why = f"This form was already sent, with other values, as request {first}; send it again to make a new request."
         return _form(request, caller, task, sinks, values, chosen, {"form": why}, status=409)
-    except HaloError as exc:  # unknown sinks, a period that is empty once defaulted, a run that could not start
-        field = "sinks" if "sink" in str(exc) else "form"
-        return _form(request, caller, task, sinks, values, chosen, {field: str(exc)}, status=422)
+    except UnknownSink as exc:
+        return _form(request, caller, task, sinks, values, chosen, {"sinks": str(exc)}, status=422)
+    except HaloError as exc:  # a run that could not start
+        return _form(request, caller, task, sinks, values, chosen, {"form": str(exc)}, status=422)
     return RedirectResponse(f"/ui/requests/{created['request_id']}", status_code=303)

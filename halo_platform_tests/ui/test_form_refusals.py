@@ -112,6 +112,15 @@ def test_a_task_request_with_every_sink_unticked_is_refused_beside_the_sinks_wit
     assert _requests(store) == 0
 
 
+def test_a_task_request_naming_a_sink_the_file_lacks_is_refused_beside_the_sinks(admin, store) -> None:  # noqa: ANN001
+    """A sink gone from the file since the form was drawn (or a forged name): beside the sinks, by
+    its error's type, not by whether its text says "sink"."""
+    form = {"csrf_token": admin.csrf, "tolerance": "0.05", "sinks": "gone_since"}
+    page = _html(admin.post("/ui/tasks/payment_reconciliation", data=form), 422)
+    assert _error(page, "sinks").startswith("unknown sink(s): gone_since; known: ")
+    assert _requests(store) == 0
+
+
 def test_the_key_form_shows_each_bad_field_at_once(admin, store) -> None:  # noqa: ANN001
     """A bad name, no scope and a bad rate: three errors in one answer, not one per submit."""
     page = _html(admin.post("/ui/access/keys", data={"csrf_token": admin.csrf, "name": "<b>x</b>", "rate": "abc"}), 422)
