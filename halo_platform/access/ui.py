@@ -30,18 +30,19 @@ def _safe_next(target: str | None) -> str:
     return "/ui"
 
 
-def _login_page(request: Request, status: int = 200, error: str | None = None, name: str = "", next_: str = "/ui",
-                headers: dict[str, str] | None = None) -> HTMLResponse:
+def login_page(request: Request, status: int = 200, error: str | None = None, name: str = "", next_: str = "/ui",
+               headers: dict[str, str] | None = None, notice: str | None = None) -> HTMLResponse:
+    """The sign-in form, going on to `next_`; `error` beside the fields, `notice` above them."""
     token = secrets.token_urlsafe(32)
-    page = templates.TemplateResponse(request, "login.html", {"csrf_token": token, "error": error, "name": name, "next": next_},
-                                      status_code=status, headers=headers)
+    page = templates.TemplateResponse(request, "login.html", {"csrf_token": token, "error": error, "name": name, "next": next_,
+                                                              "notice": notice}, status_code=status, headers=headers)
     page.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=request.url.scheme == "https", path="/ui/login")
     return page
 
 
 @router.get("/ui/login")
 def login_form(request: Request, next: str | None = None) -> HTMLResponse:  # noqa: A002 - the query parameter's name
-    return _login_page(request, next_=_safe_next(next))
+    return login_page(request, next_=_safe_next(next))
 
 
 @router.post("/ui/login")
@@ -50,14 +51,14 @@ async def login(request: Request, name: str = Form(""), password: str = Form("")
     target = _safe_next(next)
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not expected or not hmac.compare_digest(csrf_token.encode(), expected.encode()):
-        return _login_page(request, 403, "the form expired; sign in again", name, target)
+        return login_page(request, 403, "the form expired; sign in again", name, target)
     client = request.client.host if request.client else "unknown"
     try:
         token = await run_in_threadpool(users.login, store_of(request), name, password, client)
     except users.LoginThrottled as exc:
-        return _login_page(request, 429, str(exc), name, target, {"Retry-After": str(exc.retry_after)})
+        return login_page(request, 429, str(exc), name, target, {"Retry-After": str(exc.retry_after)})
     except HaloError as exc:
-        return _login_page(request, 401, str(exc), name, target)
+        return login_page(request, 401, str(exc), name, target)
     done = RedirectResponse(target, status_code=303)
     done.set_cookie(SESSION_COOKIE, token, max_age=users.SESSION_HOURS * 3600, httponly=True, samesite="lax",
                     secure=request.url.scheme == "https", path="/")

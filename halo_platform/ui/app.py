@@ -22,6 +22,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException  # what the guard raises (FastAPI's is a subclass)
 
 from halo_platform.access.guard import SESSION_COOKIE, Caller, check_csrf, session_caller
+from halo_platform.access.ui import login_page
 from halo_platform.core.text import cut, unstorable
 
 ROLES = ("viewer", "operator", "admin")
@@ -32,6 +33,9 @@ PAGES = (  # (path, title, the role that may open it): the navigation, in order
 )
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
+
+
+FORM_WITHOUT_SESSION = "You were signed out before this form was sent (the session ended): nothing was saved. Sign in, then send it again."
 
 
 class SignInFirst(Exception):  # noqa: N818 - a refusal, answered by a redirect
@@ -137,6 +141,8 @@ def install(app: FastAPI) -> None:
             page = urlsplit(request.headers.get("hx-current-url", ""))
             back = page.path + (f"?{page.query}" if page.query else "") if page.path.startswith("/ui") else "/ui"
             return Response(status_code=204, headers={"HX-Redirect": f"/ui/login?next={quote(back, safe='/')}"})
+        if request.method not in ("GET", "HEAD"):  # a form sent once the session had ended: say so, here
+            return login_page(request, 401, next_=exc.target, notice=FORM_WITHOUT_SESSION)
         return RedirectResponse(f"/ui/login?next={quote(exc.target, safe='/')}", status_code=303)
 
     @app.exception_handler(NotAllowed)

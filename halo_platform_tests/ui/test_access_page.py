@@ -109,11 +109,15 @@ def test_a_user_made_on_the_page_signs_in_and_is_shut_out_when_disabled(page: Pa
     olga_page.get_by_label("Password").fill("olga's long password")
     olga_page.get_by_role("button", name="Sign in").click()
     expect(olga_page.get_by_text("olga (operator)")).to_be_visible()
+    olga_page.goto(control_center.url + "/ui/tasks/payment_reconciliation")  # a form open as her session ends
 
     page.once("dialog", lambda dialog: dialog.accept())
     page.locator("tr[data-user='olga']").get_by_role("button", name="Disable user olga").click()
     expect(page.locator("#done")).to_contain_text("user olga disabled")
     expect(page.locator("tr[data-user='olga'] .badge")).to_have_text(re.compile(r"^disabled \S+ \S+( UTC)? by admin$"))
+    olga_page.get_by_role("button", name="Request payment_reconciliation").click()
+    expect(olga_page.locator("#notice")).to_contain_text("nothing was saved")  # the form she sent, not a bare sign-in page
+    screenshot(olga_page, "access-form-after-session-ended")
     olga_page.goto(control_center.url + "/ui/tasks")
     expect(olga_page).to_have_url(f"{control_center.url}/ui/login?next=/ui/tasks")  # the session ended
     olga.close()
