@@ -12,11 +12,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 
 from halo_platform.access.guard import Caller
 from halo_platform.access.keys import SCOPES, check_name, check_scopes, create_key, list_keys, revoke_key
@@ -25,7 +24,7 @@ from halo_platform.core.errors import ConflictError, HaloError, NotFoundError
 from halo_platform.core.http import resource
 from halo_platform.core.store import StoreResource
 from halo_platform.core.text import unstorable
-from halo_platform.ui.app import render, signed_in, text_errors
+from halo_platform.ui.app import done_redirect, render, signed_in, text_errors
 
 router = APIRouter(include_in_schema=False)
 KEY_FIELDS = ("name", "scope", "expires", "rate")
@@ -134,7 +133,7 @@ async def _change(request: Request, caller: Caller, store: StoreResource, change
     except HaloError as exc:
         return await run_in_threadpool(_page, request, caller, store, 404 if isinstance(exc, NotFoundError) else 422,
                                        errors={"form": str(exc)})
-    return RedirectResponse(f"/ui/access?done={quote(done)}", status_code=303)
+    return done_redirect(request, "/ui/access", done)
 
 
 @router.post("/ui/access/keys/{name}/revoke", response_class=HTMLResponse)
@@ -164,7 +163,7 @@ async def new_user(request: Request, caller: Caller = Depends(signed_in("admin")
     if errors:
         return await run_in_threadpool(_page, request, caller, store, 422, errors=errors, user_form=form)
     done = f"user {form['name']} created"
-    return RedirectResponse(f"/ui/access?done={quote(done)}", status_code=303)
+    return done_redirect(request, "/ui/access", done)
 
 
 @router.post("/ui/access/users/{name}/password", response_class=HTMLResponse)
@@ -185,7 +184,7 @@ async def new_password(request: Request, name: str, caller: Caller = Depends(sig
         errors = {field: str(exc).removeprefix("password: ")}
     if errors:
         return await run_in_threadpool(_page, request, caller, store, 422, errors=errors)
-    return RedirectResponse(f"/ui/access?done={quote(f'new password for {name}; their sessions ended')}", status_code=303)
+    return done_redirect(request, "/ui/access", f"new password for {name}; their sessions ended")
 
 
 @router.post("/ui/access/users/{name}/disable", response_class=HTMLResponse)

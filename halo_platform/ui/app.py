@@ -13,7 +13,7 @@ import datetime as dt
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -125,11 +125,35 @@ templates.env.filters["when"] = _when
 templates.env.filters["said"] = _said
 
 
+DONE_COOKIE = "halo_done"
+
+
+def done_redirect(request: Request, page: str, said: str) -> RedirectResponse:
+    """Back to `page` (a path of the Control Center) after a form changed something; the page
+    says `said` once. It travels in a cookie for that page, not in the address: a link with
+    `?done=...` made an admin's page say "Done: <anything the link's author wrote>"."""
+    back = RedirectResponse(page, status_code=303)
+    back.set_cookie(DONE_COOKIE, quote(f"{page}\n{said}"), max_age=60, httponly=True, samesite="strict",
+                    secure=request.url.scheme == "https", path="/ui")
+    return back
+
+
+def _said_once(request: Request) -> str | None:
+    """What the last form did, if it came back to this page (`done_redirect`)."""
+    page, _, said = unquote(request.cookies.get(DONE_COOKIE, "")).partition("\n")
+    return said if said and page == request.url.path else None
+
+
 def render(request: Request, template: str, caller: Caller, status: int = 200, **context: Any) -> HTMLResponse:  # noqa: ANN401
-    """`template` with what every page needs: the person, their CSRF token, the navigation."""
-    return templates.TemplateResponse(request, template, {
+    """`template` with what every page needs: the person, their CSRF token, the navigation, and
+    what the form that led here did (`done`)."""
+    done = _said_once(request)
+    page = templates.TemplateResponse(request, template, {
         "caller": caller, "csrf_token": caller.csrf_token, "pages": PAGES, "path": request.url.path,
-        "can": lambda role: role_at_least(caller, role), **context}, status_code=status)
+        "can": lambda role: role_at_least(caller, role), "done": done, **context}, status_code=status)
+    if done is not None:
+        page.delete_cookie(DONE_COOKIE, path="/ui")
+    return page
 
 
 def install(app: FastAPI) -> None:

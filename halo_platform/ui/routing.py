@@ -9,11 +9,10 @@ validate again and write the weights and their audit rows in one transaction."""
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse
 
 from halo_platform.access.guard import Caller
 from halo_platform.core.errors import HaloError
@@ -29,7 +28,7 @@ from halo_platform.delivery.state import (
     weight_history,
     weights_table,
 )
-from halo_platform.ui.app import render, signed_in, text_error, text_errors
+from halo_platform.ui.app import done_redirect, render, signed_in, text_error, text_errors
 
 router = APIRouter(include_in_schema=False)
 
@@ -134,7 +133,7 @@ async def save_weights(request: Request, caller: Caller = Depends(signed_in("adm
     if errors:
         form = {"weights": {n: str(data.get(f"weight.{n}", "")) for n in names}, "reason": reason}
         return await run_in_threadpool(_edit_page, request, caller, config, store, rule_key, form, errors, 422)
-    return RedirectResponse(f"/ui/routing?saved={quote(rule_key)}", status_code=303)
+    return done_redirect(request, "/ui/routing", rule_key)
 
 
 def _reason_error(reason: str, errors: dict[str, str]) -> None:
@@ -185,4 +184,4 @@ async def create_rule(request: Request, caller: Caller = Depends(signed_in("admi
             errors["weights" if str(exc).startswith("weights for") else "rule"] = str(exc)
     if errors:
         return _new_page(request, caller, config, form, errors, 422)
-    return RedirectResponse(f"/ui/routing?saved={quote(rule.key)}", status_code=303)
+    return done_redirect(request, "/ui/routing", rule.key)

@@ -12,7 +12,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse
 
 from halo_platform.access.guard import Caller
 from halo_platform.core.errors import HaloError, NotFoundError
@@ -31,7 +31,7 @@ from halo_platform.reports.schedules import (
 )
 from halo_platform.reports.task import PayloadError, get_task
 from halo_platform.sinks import SinksResource
-from halo_platform.ui.app import render, signed_in, text_errors
+from halo_platform.ui.app import done_redirect, render, signed_in, text_errors
 
 router = APIRouter(include_in_schema=False)
 RUN_FORMAT = "%a %Y-%m-%d %H:%M %Z"
@@ -200,4 +200,4 @@ async def save(request: Request, schedule_id: str, caller: Caller = Depends(sign
             errors["form"] = str(exc)
     if errors:
         return await run_in_threadpool(_edit_page, request, caller, store, schedule, form, errors, 422)
-    return RedirectResponse(f"/ui/schedules/{schedule_id}?saved=1", status_code=303)
+    return done_redirect(request, f"/ui/schedules/{schedule_id}", "saved")

@@ -211,3 +211,25 @@ def test_a_callback_that_came_after_a_later_status_is_marked_in_the_timeline(sto
     items = re.findall(r"<li><time.*?</li>", page.text, re.S)
     marked = [re.search(r'class="badge (\w+)"', item).group(1) for item in items if "arrived after a later status: no change" in item]
     assert (len(items), marked) == (3, ["delivered"]), items
+
+
+@pytest.mark.parametrize(("page", "form", "said"), [
+    ("/ui/access", ("/ui/access/users", {"name": "newcomer", "role": "viewer", "password": PASSWORD, "password_again": PASSWORD}),
+     "Done: user newcomer created."),
+    ("/ui/routing", ("/ui/routing/edit", {"rule": "sms/*/TEXT", "weight.sandbox_sms_a": "3", "weight.sandbox_sms_b": "1", "reason": "r"}),
+     "Saved sms/*/TEXT."),
+    ("/ui/schedules/weekly", ("/ui/schedules/weekly", {"cron": "0 8 * * 1", "timezone": "UTC", "sinks": "outbox", "catch_up": "latest",
+                                                       "enabled": "on"}), "Saved: effective at the next sensor tick."),
+])
+def test_a_page_says_what_a_form_did_once_and_no_link_can_make_it_say_so(admin: TestClient, page: str, form: tuple, said: str) -> None:
+    """What a form did used to travel in the address (`?done=`, `?saved=`): a link could make an
+    admin's page say "Done: <anything>". It is said once, after the form, and only then."""
+    for query in ("?done=key%20ops%20rotated%3B%20call%20%2B1%20555%200100", "?saved=everything", "?saved=1"):
+        shown = admin.get(page + query)
+        assert shown.status_code == 200 and "Done:" not in shown.text and 'id="saved"' not in shown.text, query
+    path, data = form
+    sent = admin.post(path, data={"csrf_token": admin.csrf, **data})
+    assert sent.status_code == 303, sent.text[:300]
+    back = admin.get(sent.headers["location"])
+    assert said in back.text.replace("\n", " ")
+    assert said not in admin.get(sent.headers["location"]).text.replace("\n", " ")  # once
