@@ -34,6 +34,10 @@ from halo_platform_tests.fixtures.halo_serve import free_port
         ("GET /account/get-balance?api_key=vkey&api_secret=vsecret", "vsecret", "api_secret=***"),
         ("could not connect to postgresql://payments:hunter2secret@10.0.0.5/db", "hunter2", "postgresql://payments:***@10.0.0.5/db"),
         ("mysql+pymysql://root:p@ss@db:3306/x refused", "p@ss", "mysql+pymysql://root:***@db:3306/x"),
+        # a number written as people write it, with spaces, dots, dashes or brackets (was left whole)
+        ("Could not convert string '+33 6 12 34 56 78' to INT32", "12 34 5", "'+33 6 ** ** *6 78'"),
+        ("PID|1||42||Doe^Jane||19800101|F|||||+1 (555) 010-0199", "010-0", "+1 (55*) ***-*199"),
+        ("to +49.151.2345.6789 and +44 20 7946 0958", "2345", "+49.1**.****.*789 and +44 2* **** *958"),
     ],
 )
 def test_mask_text_hides_numbers_addresses_callback_queries_and_secrets(text, hidden, shown):
@@ -43,7 +47,8 @@ def test_mask_text_hides_numbers_addresses_callback_queries_and_secrets(text, hi
 
 
 @pytest.mark.parametrize("text", ["sent 3 of 12 messages in 1763719200 ms", "SM0123456789abcdef", "weights sms/FR/TEXT tw=70",
-                                  "sent to f*****e@example.com"])  # a sink's own masking is left as it is
+                                  "sent to f*****e@example.com", "at 2026-12-04 10:12:08 +01:00", "+1 more, 2 of 3 (12.5 %)",
+                                  "offset +05:30 since 2026-01-01"])  # a sink's own masking is left as it is
 def test_mask_text_leaves_ordinary_figures_and_ids_alone(text):
     assert mask_text(text) == text
 
@@ -161,9 +166,9 @@ def test_the_cli_error_line_masks_before_it_cuts(secret, leaked, cut_at):
 
 
 @pytest.mark.parametrize("text", ["x" * 50_000, "x" * 50_000 + "@", "+" + "a" * 50_000, "%" * 50_000, "a@" + "b" * 50_000,
-                                  "a@" + "b." * 25_000, "b." * 25_000 + "://u:p@h", "a://" + "b" * 50_000],
+                                  "a@" + "b." * 25_000, "b." * 25_000 + "://u:p@h", "a://" + "b" * 50_000, "+1 2 " * 10_000],
                          ids=["letters", "letters-then-at", "plus-then-letters", "percents", "at-then-letters",
-                              "dotted-domain", "dotted-scheme", "long-user"])
+                              "dotted-domain", "dotted-scheme", "long-user", "spaced-number-starts"])
 def test_masking_a_long_run_without_spaces_takes_linear_time(text):
     """Any log line or provider text goes through mask_text: a 50,000-character run without spaces
     took 10-20 s (the address rule tried every start, each to the run's end); 50 kB is 0.1 s now."""
