@@ -114,6 +114,7 @@ def up(port: int, dagster_port: int, workspace: str) -> None:
         subprocess.Popen([os.path.join(bin_dir, "dagster"), "dev", "-w", os.path.abspath(workspace), "-h", "127.0.0.1", "-p", str(dagster_port)]),
     ]
     click.echo(f"Control Center: http://127.0.0.1:{port}/ui  (API docs: /docs)   Dagster UI: http://127.0.0.1:{dagster_port}")
+    _warn_of_unusable_alert_sinks()
     interrupted = False
     try:
         while all(child.poll() is None for child in children):
@@ -145,6 +146,15 @@ def up(port: int, dagster_port: int, workspace: str) -> None:
               if child.returncode not in (0, -signal.SIGINT)]
     if failed and not interrupted:
         raise click.ClickException("; ".join(failed))
+
+
+def _warn_of_unusable_alert_sinks() -> None:
+    """A line on stderr for each HALO_ALERTS sink no alert can reach: failures would alert nobody."""
+    from halo_platform.alerts.send import alert_sinks
+    from halo_platform.sinks import SinksResource
+
+    for line in alert_sinks(SinksResource())[1]:
+        click.echo(f"warning: HALO_ALERTS names a sink no alert reaches: {line}", err=True)
 
 
 def _descendants(pid: int) -> list[int]:

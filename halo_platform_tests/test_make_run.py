@@ -76,6 +76,7 @@ def test_make_run_serves_the_ui_without_the_dagster_yaml_warning_and_stops_on_ct
             make.wait(timeout=10)
     text = log.read_text()
     assert "dagster.yaml" not in text
+    assert "HALO_ALERTS names a sink" not in text  # the demo's alerts reach their sink
     # the demo credentials it printed work: the key (every scope) and the admin's password
     key = re.search(r"^demo API key [^:]*: (halo_\S+)$", text, re.M).group(1)
     password = re.search(r"^demo Control Center user: admin / (\S+)", text, re.M).group(1)

@@ -86,6 +86,20 @@ def send_alert(alert: Alert, sinks: SinksResource, to: list[str] | None = None,
     return send_alerts([alert], sinks, to, deadline, store)
 
 
+def alert_sinks(sinks: SinksResource, to: list[str] | None = None) -> tuple[list[str], list[str]]:
+    """The sinks named `to` (default: `HALO_ALERTS`) that can be built (each is, once), and a line
+    `name: why` for each that cannot (unknown, of an unknown kind, misconfigured). Never raises."""
+    usable, unusable = [], []
+    for name in get_settings().alerts if to is None else to:
+        try:
+            sinks.get(name)
+        except Exception as exc:  # noqa: BLE001 - alerting must not recurse
+            unusable.append(f"{name}: {error_line(str(exc), MAX_ERROR_CHARS)[0]}")
+            continue
+        usable.append(name)
+    return usable, unusable
+
+
 def send_alerts(alerts: list[Alert], sinks: SinksResource, to: list[str] | None = None,
                 deadline: float | None = None, store: StoreResource | None = None) -> list[DeliveryOutcome]:
     """Send each alert to the sinks named `to` (default: `HALO_ALERTS`) of `sinks`, all at once
@@ -99,14 +113,9 @@ def send_alerts(alerts: list[Alert], sinks: SinksResource, to: list[str] | None 
     if not alerts:
         return []
     settings = get_settings()
-    names = []
-    for name in settings.alerts if to is None else to:
-        try:  # built here, once, rather than by the threads at the same time
-            sinks.get(name)
-        except Exception as exc:  # noqa: BLE001 - alerting must not recurse
-            log.error("alert sink %s unusable: %s", name, error_line(str(exc), MAX_ERROR_CHARS)[0])
-            continue
-        names.append(name)
+    names, unusable = alert_sinks(sinks, to)
+    for line in unusable:
+        log.error("alert sink unusable: %s", line)
     if store is not None and names:
         try:  # opened (and migrated) here, not by the delivery threads at the same time
             store.engine  # noqa: B018

@@ -19,7 +19,7 @@ import time
 import dagster as dg
 
 from halo_platform.alerts import outbox
-from halo_platform.alerts.send import Alert, resend_due, send_alerts
+from halo_platform.alerts.send import Alert, alert_sinks, resend_due, send_alerts
 from halo_platform.core.failures import failure_text, masked
 from halo_platform.core.redact import mask_text
 from halo_platform.core.store import StoreResource
@@ -134,4 +134,7 @@ def asset_check_alert_sensor(context: dg.RunStatusSensorContext, sinks: SinksRes
 )
 @masked
 def alert_retry_sensor(sinks: SinksResource, store: StoreResource) -> dg.SkipReason:
-    return dg.SkipReason(outbox.summary([(o.sink, o.status) for o in resend_due(sinks, store)]))
+    said = outbox.summary([(o.sink, o.status) for o in resend_due(sinks, store)])
+    if unusable := alert_sinks(sinks)[1]:  # alerts go nowhere there: said at every tick, where the UI shows it
+        said = f"HALO_ALERTS names a sink no alert reaches: {'; '.join(unusable)}. {said}"
+    return dg.SkipReason(said)

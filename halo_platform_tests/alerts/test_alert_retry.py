@@ -84,3 +84,29 @@ def test_a_retry_in_hand_is_not_taken_twice_a_failed_one_backs_off_and_one_undel
         assert outbox.take_due(store, now + dt.timedelta(days=2)) == []  # dropped
     finally:
         store.dispose()
+
+
+def test_an_alert_sink_no_alert_can_reach_is_named_at_every_retry_tick_and_by_halo_up(slack_down, monkeypatch, capsys):
+    """HALO_ALERTS naming a sink the file lacks (a typo, a sink renamed) sent alerts nowhere, and said
+    so only in a log line at each failure: the retry sensor's tick, in the Dagster UI every 30 s, names
+    it, and so does `halo up` when it starts (its check, `alert_sinks`)."""
+    from halo_platform.alerts.send import alert_sinks
+
+    monkeypatch.setenv("HALO_ALERTS", "ops_slack,ops_slak,alerts")
+    usable, unusable = alert_sinks(SinksResource())
+    assert usable == ["ops_slack", "alerts"]
+    assert len(unusable) == 1 and unusable[0].startswith("ops_slak: unknown sink 'ops_slak'; known: alerts, ops_slack")
+    from halo_platform.cli import _warn_of_unusable_alert_sinks  # what `halo up` says as it starts
+
+    _warn_of_unusable_alert_sinks()
+    assert capsys.readouterr().err == f"warning: HALO_ALERTS names a sink no alert reaches: {unusable[0]}\n"
+    sensor = next(s for s in alerts.defs.sensors if s.name == "alert_retry_sensor")
+    with dg.instance_for_test() as instance, dg.build_sensor_context(
+            instance=instance, resources={"sinks": SinksResource(), "store": StoreResource()}) as context:
+        reason = sensor.evaluate_tick(context).skip_message
+    assert reason.startswith("HALO_ALERTS names a sink no alert reaches: ops_slak: unknown sink 'ops_slak'"), reason
+    assert reason.endswith("no alert waits for a retry")
+    monkeypatch.setenv("HALO_ALERTS", "ops_slack,alerts")
+    with dg.instance_for_test() as instance, dg.build_sensor_context(
+            instance=instance, resources={"sinks": SinksResource(), "store": StoreResource()}) as context:
+        assert sensor.evaluate_tick(context).skip_message == "no alert waits for a retry"
