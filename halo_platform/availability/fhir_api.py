@@ -33,8 +33,10 @@ FHIR_JSON = "application/fhir+json"
 SLOT_STATUSES = ("busy", "free", "busy-unavailable", "busy-tentative", "entered-in-error")
 _ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 # a FHIR date may be partial (YYYY, YYYY-MM); only a whole one takes a time
-_PREFIXED = re.compile(r"^(eq|ge|gt|le|lt)?(\d{4}(-\d{2})?|\d{4}-\d{2}-\d{2}(T[0-9:.]+(Z|[+-]\d{2}:\d{2})?)?)$")
+_PREFIXED = re.compile(r"^(eq|ge|gt|le|lt|sa|eb|ne|ap)?(\d{4}(-\d{2})?|\d{4}-\d{2}-\d{2}(T[0-9:.]+(Z|[+-]\d{2}:\d{2})?)?)$")
 DEFAULT_DAYS = 7
+_AS_INSTANT = {"sa": "gt", "eb": "lt"}
+_UNSUPPORTED = ("ne", "ap")  # not one range of starts (ne), or a closeness of the server's choosing (ap)
 
 router = APIRouter(tags=["fhir"], dependencies=[Depends(requires("availability:read"))], route_class=ChecksFirstRoute)
 
@@ -69,9 +71,14 @@ def parse_start(values: list[str]) -> list[Bound]:
             text = value[len(match.group(1) or ""):]
             parsed, parts = (dt.datetime.fromisoformat(text.replace("Z", "+00:00")), 0) if match.group(4) else _partial_date(text)
         except ValueError:
-            raise HaloError(f"start: expected [eq|ge|gt|le|lt]YYYY[-MM[-DD[Thh:mm[:ss][Z|+hh:mm]]]], got {value!r}") from None
+            raise HaloError(f"start: expected [eq|ge|gt|le|lt|sa|eb]YYYY[-MM[-DD[Thh:mm[:ss][Z|+hh:mm]]]], got {value!r}") from None
+        prefix = match.group(1) or "eq"
+        if prefix in _UNSUPPORTED:
+            raise HaloError(f"start: the prefix {prefix} is not supported here; use eq, ge, gt, le, lt, sa or eb")
         service.in_calendar(parsed.date() if isinstance(parsed, dt.datetime) else parsed, "start")
-        bounds.append(Bound(match.group(1) or "eq", parsed, _day_after(parsed, parts) if parts else None))
+        # a Slot's start is an instant: it starts after a range (sa) when it is past the range's
+        # end, and ends before it (eb) when it is before the range's start, as gt and lt say
+        bounds.append(Bound(_AS_INSTANT.get(prefix, prefix), parsed, _day_after(parsed, parts) if parts else None))
     return bounds
 
 
@@ -166,7 +173,7 @@ _SEARCH_PARAMETERS = [
      "description": "Schedule/<id>: a Schedule a feed received, or <feed>.<provider id>"},
     {"name": "start", "in": "query", "required": False, "style": "form", "explode": True,
      "schema": {"type": "array", "items": {"type": "string"}}, "example": ["ge2027-01-04", "lt2027-01-11"],
-     "description": "[eq|ge|gt|le|lt]YYYY[-MM[-DD[Thh:mm:ssZ]]], repeatable; dates are the schedule's local days"},
+     "description": "[eq|ge|gt|le|lt|sa|eb]YYYY[-MM[-DD[Thh:mm:ssZ]]], repeatable; dates are the schedule's local days"},
     {"name": "status", "in": "query", "required": False, "schema": {"type": "string"}, "example": "free",
      "description": "Slot status codes, comma-separated; only free slots exist here"},
     {"name": "service-type", "in": "query", "required": False, "schema": {"type": "string"},
@@ -179,7 +186,7 @@ _SEARCH_PARAMETERS = [
     422: {"description": "{error, detail}: the bad parameter, and the FHIR OperationOutcome saying so"}})
 def fhir_slots(request: Request, store: StoreResource = Depends(resource("store"))) -> JSONResponse:
     """Free Slots of a Schedule (`schedule=Schedule/<id>`, required), starting in the `start`
-    range (`ge`/`gt`/`le`/`lt`/`eq` dates or instants), of the appointment type `service-type`."""
+    range (`ge`/`gt`/`le`/`lt`/`eq`/`sa`/`eb` dates or instants), of the appointment type `service-type`."""
     try:
         found = search_slots(store, list(request.query_params.multi_items()), str(request.url))
     except HaloError as exc:

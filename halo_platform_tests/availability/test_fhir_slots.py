@@ -86,6 +86,19 @@ def test_a_feeds_provider_is_a_schedule_and_instants_bound_the_starts(store, day
     assert starts(body) == ["04:00", "05:00"]
 
 
+def test_starts_after_and_ends_before_bound_the_starts_as_fhir_defines_them(store, day):
+    """`sa` (starts after) and `eb` (ends before), FHIR's other range prefixes: a Slot's start is an
+    instant, so `sa` takes the starts after the value's whole range and `eb` those before it
+    began (they were refused as malformed). `ne` and `ap` are refused by name."""
+    status, body = search(store, schedule="Schedule/S1", start=[f"sa{day}T04:00:00Z", f"eb{day}T06:00:00Z"])
+    assert (status, starts(body)) == (200, ["05:00", "05:30"])
+    status, body = search(store, schedule="Schedule/S1", start=[f"sa{day - dt.timedelta(days=1)}", f"eb{day + dt.timedelta(days=1)}"])
+    assert starts(body) == ["03:30", "04:00", "05:00", "05:30", "06:00"]  # the local day between the two
+    for prefix in ("ne", "ap"):
+        status, body = search(store, schedule="Schedule/S1", start=f"{prefix}{day}")
+        assert (status, body["error"]) == (422, f"start: the prefix {prefix} is not supported here; use eq, ge, gt, le, lt, sa or eb")
+
+
 def test_every_entrys_full_url_is_one_a_client_can_use(store, day):
     """A Slot here is computed from the spans, not stored: its id is a digest of (schedule, type,
     start) and cannot be read back, and `GET /fhir/Slot/<id>` is no route. The entries' fullUrl was
