@@ -45,7 +45,7 @@ from halo_platform.core.errors import HaloError
 from halo_platform.core.settings import expand_env, get_settings, read_yaml
 
 BATCH_ROWS = 100_000
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 MAX_DECIMAL_DIGITS = 38  # DuckDB's widest DECIMAL (and Arrow's decimal128)
 
 

@@ -138,8 +138,11 @@ def suppress_in(conn: Connection, channel: str, to: str, *, scope: str = "normal
     """`suppress` inside the caller's transaction (which retries it on `IntegrityError`: the
     same recipient suppressed at once by another transaction)."""
     recipient = _check(channel, to, scope, country)
+    limit = suppressions_t.c.reason.type.length
+    if reason and len(reason) > limit:  # refused, as the API refuses it, rather than kept cut short without a word
+        raise HaloError(f"reason: too long ({len(reason)} characters, at most {limit})")
     digest, now = recipient_hash(channel, recipient), utcnow()
-    reason = (reason or "")[: suppressions_t.c.reason.type.length] or None
+    reason = reason or None
     values = {"scope": scope, "reason": reason, "created_by": created_by, "at": now}
     mine = sa.and_(suppressions_t.c.channel == channel, suppressions_t.c.recipient_hash == digest)
     if conn.execute(sa.select(suppressions_t.c.scope).where(mine).with_for_update()).scalar() == "all":

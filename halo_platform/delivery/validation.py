@@ -32,8 +32,9 @@ from halo_platform.delivery.tables import Message
 LIMITS = {"sms_body": 1600, "email_body": 200_000, "html": 500_000, "subject": 998, "push_body": 2000, "title": 200, "data": 3000}
 #: FCM and APNs refuse a notification whose title, body and data (keys and values) pass 4,096 bytes
 PUSH_BYTES = 4096
-_TOKEN = re.compile(r"^[A-Za-z0-9_:\-.]{8,}$")
-_CAPABILITY = re.compile(r"^[A-Z][A-Z0-9_]*$")
+# matched in full: `$` also matches before a final newline, which made `token\n` a recipient of its own
+_TOKEN = re.compile(r"[A-Za-z0-9_:\-.]{8,}")
+_CAPABILITY = re.compile(r"^[A-Z][A-Z0-9_]*\Z")
 _ANY = {"country", "capability", "priority", "expires_at", "idempotency_key", "callback_url", "timezone"}
 FIELDS = {
     "sms": {"to", "body", "fallback"} | _ANY,
@@ -162,14 +163,14 @@ def recipient_of(channel: str, value: Any, country: str | None = None) -> tuple[
         return _phone(value, country)
     if channel == "email":
         return _email(value), None
-    if not isinstance(value, str) or not _TOKEN.match(value):
+    if not isinstance(value, str) or not _TOKEN.fullmatch(value):
         raise HaloError("to: must be a device token (8 or more letters, digits, _ : - .)")
     if len(value) > column_limit("recipient"):
         raise HaloError(f"to: too long ({len(value)} characters, at most {column_limit('recipient')})")
     return value, None
 
 
-_HOST_LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
+_HOST_LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)\Z")
 
 
 def _split_url(url: str) -> SplitResult:

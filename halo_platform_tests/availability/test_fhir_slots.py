@@ -136,6 +136,9 @@ def test_searches_matching_nothing_are_empty_bundles(store, day, params):
     ({"schedule": "Schedule/S 1"}, "schedule: expected Schedule/<id>"),
     ({"schedule": "Schedule/S1", "start": "yesterday"}, "start: expected"),
     ({"schedule": "Schedule/S1", "start": "ge2027-13-01"}, "start: expected"),
+    # a trailing line break (`$` matches before one): an id and a date with one were taken
+    ({"schedule": "Schedule/S1\n"}, "schedule: expected Schedule/<id>"),
+    ({"schedule": "Schedule/S1", "start": "ge2027-01-01\n"}, "start: expected"),
     ({"schedule": "Schedule/S1", "status": "open"}, "status: unknown open"),
     ({"schedule": "Schedule/fhir.F1", "service_type": "surgery"}, "unknown appointment type 'surgery'"),
     ({"schedule": "Schedule/fhir.F1", "start": ["ge2027-01-01", "lt2029-01-01"]}, "at most 366 days"),

@@ -19,7 +19,7 @@ from halo_platform.core.errors import HaloError
 from halo_platform.core.plugins import discover, instances_of
 from halo_platform.core.settings import get_settings, read_yaml
 
-_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_NAME = re.compile(r"^[a-z][a-z0-9_]*\Z")
 DEFAULT_QUARANTINE_THRESHOLD = 0.1
 
 

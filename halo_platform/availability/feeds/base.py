@@ -194,7 +194,7 @@ def local_to_utc(value: str, tz: str) -> dt.datetime:
     return utc_naive(start if start.tzinfo else start.replace(tzinfo=zone(tz)), "start")
 
 
-_HHMM = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
+_HHMM = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)\Z")
 
 
 def parse_hhmm(value: object) -> int:

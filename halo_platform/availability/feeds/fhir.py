@@ -38,7 +38,7 @@ APPOINTMENT_STATUSES = frozenset({"proposed", "pending", "booked", "arrived", "f
                                   "entered-in-error", "checked-in", "waitlist"})
 SLOT_STATUSES = frozenset({"busy", "free", "busy-unavailable", "busy-tentative", "entered-in-error"})
 _BLOCKING_APPOINTMENT = APPOINTMENT_STATUSES - {"cancelled", "noshow", "entered-in-error", "waitlist", "proposed"}
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}\Z")
 
 
 def _versionless(reference: str) -> str:
