@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from halo_platform.core.errors import NotFoundError
 from halo_platform.core.models import utcnow
 from halo_platform.core.redact import mask_text
-from halo_platform.core.text import as_one_line
+from halo_platform.core.text import as_one_line, unstorable
 from halo_platform.reports.tables import TaskDelivery, TaskRequest
 
 if TYPE_CHECKING:
@@ -180,7 +180,9 @@ def _jsonable(row: Mapping[str, Any]) -> dict[str, Any]:
 def get_request(store: StoreResource, request_id: str) -> dict[str, Any]:
     """A request with its deliveries, JSON-ready."""
     with store.read() as conn:
-        row = conn.execute(sa.select(requests_t).where(requests_t.c.request_id == request_id)).mappings().first()
+        # an id no store holds (a NUL, which PostgreSQL refuses in a query's text) is no request's: not looked up
+        row = None if unstorable(request_id) else \
+            conn.execute(sa.select(requests_t).where(requests_t.c.request_id == request_id)).mappings().first()
         if row is None:
             raise NotFoundError(f"no task request {request_id!r}")
         deliveries = conn.execute(
@@ -195,7 +197,10 @@ def list_requests(store: StoreResource, task: str | None = None, status: str | N
                   requested_by: str | None = None, created_from: dt.datetime | None = None,
                   created_before: dt.datetime | None = None) -> list[dict[str, Any]]:
     """The newest requests first, optionally of one task, status and/or requester, created in
-    [created_from, created_before) (the Control Center's audit log filters)."""
+    [created_from, created_before) (the Control Center's audit log filters). A filter no store
+    holds (a NUL, which PostgreSQL refuses in a query's text) matches nothing, on every store."""
+    if any(unstorable(text) for text in (task, status, requested_by) if text):
+        return []
     query = sa.select(requests_t).order_by(requests_t.c.created_at.desc()).limit(limit)
     if task:
         query = query.where(requests_t.c.task == task)

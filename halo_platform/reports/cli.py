@@ -62,7 +62,7 @@ def run_task(task: str, payload: str, sinks: tuple[str, ...], requested_by: str 
     from halo_platform.reports.requests import create_request
 
     request = create_request(_store(), task, _json_object(payload, "--payload"), list(sinks) or None,
-                             requested_by or cli_actor(), trigger="manual", wait=wait)
+                             cli_actor() if requested_by is None else requested_by, trigger="manual", wait=wait)
     click.echo(request["request_id"])
     if not wait:
         return 0
@@ -131,7 +131,8 @@ def set_schedule_cmd(schedule_id: str, task: str | None, cron: str | None, timez
     from halo_platform.reports.schedules import set_schedule
 
     s = set_schedule(_store(), schedule_id, task=task, cron=cron, timezone=timezone, payload=_json_object(payload, "--payload"),
-                     sinks=list(sinks) or None, catch_up=catch_up, updated_by=updated_by or cli_actor())
+                     sinks=list(sinks) or None, catch_up=catch_up,
+                     updated_by=cli_actor() if updated_by is None else updated_by)
     click.echo(f"{s['schedule_id']}: {s['task']} {s['cron']} {s['timezone']} "
                f"{'enabled' if s['enabled'] else 'disabled'} catch_up={s['catch_up']} payload={json.dumps(s['payload'], sort_keys=True)}")
 
@@ -140,7 +141,7 @@ def _toggle(schedule_id: str, enabled: bool, updated_by: str | None) -> None:
     from halo_platform.access.cli import cli_actor
     from halo_platform.reports.schedules import set_schedule
 
-    s = set_schedule(_store(), schedule_id, enabled=enabled, updated_by=updated_by or cli_actor())
+    s = set_schedule(_store(), schedule_id, enabled=enabled, updated_by=cli_actor() if updated_by is None else updated_by)
     click.echo(f"{s['schedule_id']}: {'enabled' if s['enabled'] else 'disabled'}")
 
 

@@ -33,6 +33,8 @@ class ManageTaskScheduleConfig(dg.Config):
 def apply_schedule_edit(store: StoreResource, config: ManageTaskScheduleConfig) -> dict:
     """Validate and store the edit; a bad edit is a HaloError naming the problem."""
     payload = None if config.payload_json is None else read_json(config.payload_json, "payload_json")
+    if payload is None and config.payload_json is not None:  # JSON null: refused as `[]` is, not read as "unchanged"
+        raise HaloError("payload: must be a JSON object, got null")
     return set_schedule(store, config.schedule_id, task=config.task, cron=config.cron, timezone=config.timezone,
                         payload=payload, sinks=config.sinks, enabled=config.enabled,
                         catch_up=config.catch_up.value if config.catch_up else None, updated_by=config.updated_by)

@@ -30,7 +30,7 @@ from croniter import CroniterError, croniter
 
 from halo_platform.core.errors import HaloError, NotFoundError
 from halo_platform.core.models import utcnow
-from halo_platform.core.text import check_one_line
+from halo_platform.core.text import check_one_line, unstorable
 from halo_platform.core.timezones import iana_zone
 from halo_platform.reports.tables import TaskSchedule, TaskScheduleEdit
 
@@ -303,9 +303,10 @@ def set_schedule(
     catch_up: str | None = None,
     updated_by: str | None = None,
 ) -> dict[str, Any]:
-    """Create or change a schedule (unset fields keep their value); validated as a whole. A change
-    is recorded in `task_schedule_edits` (who, before, after) in the same transaction, so every
-    entry point (CLI, launchpad job, Control Center) leaves the same history."""
+    """Create or change a schedule (unset fields keep their value); validated as a whole, but for
+    a disable that changes nothing else. A change is recorded in `task_schedule_edits` (who,
+    before, after) in the same transaction, so every entry point (CLI, launchpad job, Control
+    Center) leaves the same history."""
     if payload is not None and not isinstance(payload, Mapping):
         raise HaloError(f"payload: must be a JSON object, got {type(payload).__name__}")
     if updated_by is not None:
@@ -313,7 +314,9 @@ def set_schedule(
     if cron is not None:  # one spelling per cron: other spacing is no edit, no retiming, and keeps `list` one line
         cron = " ".join(cron.split())
     with store.write() as conn:
-        row = conn.execute(sa.select(schedules_t).where(schedules_t.c.schedule_id == schedule_id)).mappings().first()
+        # an id no store holds (a NUL, which PostgreSQL refuses in a query's text) is no schedule's: not looked up
+        row = None if unstorable(schedule_id) else \
+            conn.execute(sa.select(schedules_t).where(schedules_t.c.schedule_id == schedule_id)).mappings().first()
         if row is None and (task is None or cron is None):
             raise NotFoundError(f"no schedule {schedule_id!r}; a new one needs --task and --cron")
         if row is None and not _SCHEDULE_ID.fullmatch(schedule_id):
@@ -341,8 +344,11 @@ def set_schedule(
             from halo_platform.reports.task import get_task
 
             new["sinks"] = list(get_task(new["task"]).default_sinks)
-        validate_schedule(new["task"], new["cron"], new["timezone"], new["payload"], new["sinks"])
-        check_catch_up(new["catch_up"])
+        # A disable alone is taken as it is: a schedule that no longer builds a run (its task retired,
+        # a cron stored before validation refused it) can be switched off; it is validated when enabled.
+        if row is None or new["enabled"] or any(new[k] != current[k] for k in EDITED if k != "enabled"):
+            validate_schedule(new["task"], new["cron"], new["timezone"], new["payload"], new["sinks"])
+            check_catch_up(new["catch_up"])
         before = {k: row[k] for k in EDITED} if row else None
         after = {k: new[k] for k in EDITED}
         if row is None:
