@@ -30,7 +30,7 @@ from croniter import CroniterError, croniter
 
 from halo_platform.core.errors import HaloError, NotFoundError
 from halo_platform.core.models import utcnow
-from halo_platform.core.text import check_one_line, unstorable
+from halo_platform.core.text import check_one_line, echo, unstorable
 from halo_platform.core.timezones import iana_zone
 from halo_platform.reports.tables import TaskSchedule, TaskScheduleEdit
 
@@ -191,7 +191,7 @@ def cron_in_words(cron: str, timezone: str) -> str:
     try:
         words = ExpressionDescriptor(" ".join(fields), options).get_description()
     except (FormatError, MissingFieldError, WrongArgumentError) as exc:
-        raise HaloError(f"invalid cron expression {cron!r}: {exc}") from None
+        raise HaloError(f"invalid cron expression {echo(cron)}: {exc}") from None
     return f"{words}, {timezone}"
 
 
@@ -240,11 +240,11 @@ def check_cron(cron: str) -> None:
     fields = cron.split()
     if len(fields) != 5 or not croniter.is_valid(cron) or not all(
             _standard_field(text, low, high, names) for text, (_, low, high, names) in zip(fields, _FIELDS, strict=True)):
-        raise HaloError(f"invalid cron expression {cron!r} (5 fields: minute hour day month weekday)")
+        raise HaloError(f"invalid cron expression {echo(cron)} (5 fields: minute hour day month weekday)")
     try:
         croniter(cron, dt.datetime(2000, 1, 1)).get_next(dt.datetime)
     except CroniterError:  # e.g. 0 6 31 4 *: April has no 31st
-        raise HaloError(f"cron expression {cron!r} never fires (no such date)") from None
+        raise HaloError(f"cron expression {echo(cron)} never fires (no such date)") from None
 
 
 def check_catch_up(catch_up: str) -> None:

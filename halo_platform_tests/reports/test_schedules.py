@@ -274,6 +274,10 @@ def test_the_cli_lists_sets_disables_and_refuses_in_one_line(halo_env):
     bad = runner.invoke(cli, ["schedules", "set", "weekly", "--cron", "every monday"])
     assert bad.exit_code == 2
     assert bad.output.strip().splitlines() == ["error: invalid cron expression 'every monday' (5 fields: minute hour day month weekday)"]
+    # a pasted 5,000-character value is repeated as every other error repeats a value: its first 100 characters
+    long = runner.invoke(cli, ["schedules", "set", "weekly", "--cron", "0 7 * * * " + "x" * 5_000])
+    assert long.exit_code == 2
+    assert long.output == f"error: invalid cron expression '0 7 * * * {'x' * 90}…' (5 fields: minute hour day month weekday)\n"
 
 
 def test_the_manage_task_schedule_job_applies_a_valid_edit_and_fails_on_a_bad_one(halo_env, store):
