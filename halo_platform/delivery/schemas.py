@@ -76,7 +76,10 @@ class MessageSent(BaseModel):
     """A HIGH message, sent within the request."""
 
     id: str
-    status: str = Field(description="sent, or failed/provider_error/expired when no provider took it")
+    status: str = Field(description="sent; lost when a provider's answer did not come (never sent twice); provider_error when a "
+                                    "provider refused it for good; retry_scheduled when every provider failed within the deadline "
+                                    "(the dispatch runs retry it); expired past its expires_at; suppressed for a recipient opted out "
+                                    "of every message; queued, provider null, when no provider covers it yet (the autopilot alerts)")
     provider: str | None
 
 
@@ -96,7 +99,7 @@ def openapi_extra(channel: str) -> dict[str, Any]:
 
 
 RESPONSES: dict[int | str, dict[str, Any]] = {
-    201: {"model": MessageSent, "description": "HIGH: sent (or refused by every provider) within the request"},
+    201: {"model": MessageSent, "description": "HIGH: sent within the request, or why not (its status)"},
     202: {"model": MessageQueued, "description": "NORMAL/LOW: queued"},
     409: {"description": "The idempotency key was used for a different message"},
 }
