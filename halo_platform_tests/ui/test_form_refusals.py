@@ -147,7 +147,7 @@ def test_an_error_repeating_a_very_long_value_is_shown_short_and_the_value_is_ke
     cron = "0 7 * * * " + "é" * 20_000
     page = _html(admin.post("/ui/schedules/weekly", data={"csrf_token": admin.csrf, **SCHEDULE, "cron": cron}), 422)
     shown = _error(page, "cron")
-    assert shown.startswith("invalid cron expression") and shown.endswith("…") and len(shown) <= SHORT
+    assert shown.startswith("invalid cron expression") and "…" in shown and len(shown) <= SHORT
     preview = html.unescape(re.search(r'id="preview-error"[^>]*>(.*?)</p>', page, re.S).group(1))
     assert len(preview) <= SHORT
     assert f'value="{cron}"' in page  # the field keeps it all
