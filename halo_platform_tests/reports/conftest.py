@@ -30,6 +30,16 @@ def store(halo_env) -> StoreResource:  # noqa: ANN001, ARG001
     return STORE
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def on_store(request, halo_env, monkeypatch):  # noqa: ANN001, ANN201
+    """The shared store (the API's and the CLI's) on SQLite or PostgreSQL."""
+    if request.param == "postgresql":
+        monkeypatch.setenv("HALO_DB_URL", request.getfixturevalue("fresh_pg_url"))
+    STORE.dispose()
+    yield STORE
+    STORE.dispose()
+
+
 @pytest.fixture
 def warehouses(halo_env, pg_url, mysql_url, tmp_path, monkeypatch) -> dict:  # noqa: ANN001
     """Warehouse URLs by name; HALO_WAREHOUSES_FILE points at them."""

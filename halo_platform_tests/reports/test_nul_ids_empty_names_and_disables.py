@@ -16,15 +16,6 @@ from halo_platform_tests.fixtures.access import authorized_client
 NUL = "a\x00b"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def on_store(request, halo_env, monkeypatch):  # noqa: ANN001, ANN201
-    """The shared store (the API's and the CLI's) on SQLite or PostgreSQL."""
-    if request.param == "postgresql":
-        monkeypatch.setenv("HALO_DB_URL", request.getfixturevalue("fresh_pg_url"))
-    STORE.dispose()
-    yield STORE
-    STORE.dispose()
-
 
 def test_a_request_id_with_a_nul_is_not_found(on_store):  # noqa: ARG001
     """GET /v1/task-requests/%00 answered 404 on SQLite but 422 "a value cannot be stored" on

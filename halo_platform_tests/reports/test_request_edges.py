@@ -12,7 +12,6 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from halo_platform.cli import cli
-from halo_platform.core.definitions import STORE
 from halo_platform.core.errors import HaloError
 from halo_platform.http import create_app
 from halo_platform.reports.audit import get_request
@@ -24,15 +23,6 @@ from halo_platform_tests.reports.test_requests import _request_count
 
 PAYLOAD = '{"as_of": "2024-05-10"}'
 
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def on_store(request, halo_env, monkeypatch):  # noqa: ANN001, ANN201
-    """The shared store (the CLI's) on SQLite or PostgreSQL."""
-    if request.param == "postgresql":
-        monkeypatch.setenv("HALO_DB_URL", request.getfixturevalue("fresh_pg_url"))
-    STORE.dispose()
-    yield STORE
-    STORE.dispose()
 
 
 @pytest.mark.parametrize(("who", "why"), [("x" * 256, "at most 255 characters"), ("ana\nbob", "control character U+000A"),
