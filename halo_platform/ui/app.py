@@ -56,6 +56,11 @@ class FormRefused(Exception):  # noqa: N818 - a refusal, answered by a 403 page
         self.caller = caller
 
 
+def _here(request: Request) -> str:
+    """The address a person asked for (path and query), to come back to after signing in."""
+    return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+
+
 def role_at_least(caller: Caller, role: str) -> bool:
     return caller.role is not None and ROLES.index(caller.role) >= ROLES.index(role)
 
@@ -66,8 +71,7 @@ def signed_in(role: str = "viewer") -> Callable[[Request], Awaitable[Caller]]:
     async def person(request: Request) -> Caller:
         caller = await session_caller(request, request.cookies.get(SESSION_COOKIE))
         if caller is None:
-            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-            raise SignInFirst(target if request.method == "GET" else request.url.path)
+            raise SignInFirst(_here(request) if request.method == "GET" else request.url.path)
         if not role_at_least(caller, role):
             raise NotAllowed(caller, role)
         try:
@@ -187,7 +191,7 @@ def install(app: FastAPI) -> None:
             return await api_not_found(request, exc)
         caller = await session_caller(request, request.cookies.get(SESSION_COOKIE))
         if caller is None:
-            return await _sign_in(request, SignInFirst(request.url.path + (f"?{request.url.query}" if request.url.query else "")))
+            return await _sign_in(request, SignInFirst(_here(request)))
         return render(request, "missing.html", caller, status=404)
 
     app.mount("/ui/static", StaticFiles(directory=HERE / "static"), name="ui-static")
