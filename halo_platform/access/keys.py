@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from halo_platform.access.tables import ApiKey
 from halo_platform.core.errors import ConflictError, HaloError, NotFoundError
 from halo_platform.core.models import utcnow
+from halo_platform.core.settings import MAX_RATE_PER_SECOND
 from halo_platform.core.store import StoreResource
 from halo_platform.core.token_bucket import HeldTokens, refilled
 from halo_platform.core.write_lock import writing
@@ -83,8 +84,8 @@ def create_key(store: StoreResource, name: str, scopes: list[str] | tuple[str, .
     A name is taken while a key of that name is active (a revoked key's name may be reused)."""
     check_name(name)
     scopes = check_scopes(scopes)
-    if rate_per_second is not None and not (0 < rate_per_second <= 100_000):
-        raise HaloError("rate: must be a number of requests per second in (0, 100000]")
+    if rate_per_second is not None and not (0 < rate_per_second <= MAX_RATE_PER_SECOND):
+        raise HaloError(f"rate: must be a number of requests per second in (0, {MAX_RATE_PER_SECOND}]")
     now = utcnow()
     expires_at = dt.datetime.combine(expires, dt.time(), tzinfo=dt.UTC) if expires else None
     if expires_at is not None and expires_at <= now:

@@ -59,6 +59,9 @@ class Settings:
         return self.home / "landing"
 
 
+MAX_RATE_PER_SECOND = 100_000  # an API key's rate, its own or HALO_API_RATE
+
+
 def get_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Resolve every setting from `env` (default: the process environment)."""
     if env is None:
@@ -76,21 +79,26 @@ def get_settings(env: Mapping[str, str] | None = None) -> Settings:
         alerts=alerts,
         dagster_home=Path(env.get("DAGSTER_HOME") or "./.dagster_home").expanduser().absolute(),
         dagster_ui_url=(env.get("DAGSTER_UI_URL") or "http://127.0.0.1:3000").rstrip("/"),
-        sink_attempts=_number(env, "HALO_SINK_ATTEMPTS", "3", int),
-        sink_backoff=tuple(_number({"HALO_SINK_BACKOFF": x}, "HALO_SINK_BACKOFF", "", float) for x in (env.get("HALO_SINK_BACKOFF") or "2,8").split(",")),
+        sink_attempts=_number(env, "HALO_SINK_ATTEMPTS", "3", int, 1, 100),
+        sink_backoff=tuple(_number({"HALO_SINK_BACKOFF": x}, "HALO_SINK_BACKOFF", "", float, 0, 86_400)
+                           for x in (env.get("HALO_SINK_BACKOFF") or "2,8").split(",")),
         duckdb_memory_limit=env.get("HALO_DUCKDB_MEMORY_LIMIT") or "512MB",
-        api_rate_per_second=_number(env, "HALO_API_RATE", "50", float) or 50.0,
+        api_rate_per_second=_number(env, "HALO_API_RATE", "50", float, 0, MAX_RATE_PER_SECOND, above_lo=True),
     )
 
 
-def _number(env: Mapping[str, str], name: str, default: str, kind: type) -> Any:
+def _number(env: Mapping[str, str], name: str, default: str, kind: type, lo: float, hi: float, above_lo: bool = False) -> Any:
+    """`name` as a `kind` in [lo, hi] (in (lo, hi] when `above_lo`). nan and infinity are never in
+    range: each failed at run time (a 500 on every keyed request, a wait for ever); an error
+    naming the setting at start is the rule."""
     raw = env.get(name) or default
     try:
         value = kind(raw)
     except ValueError:
-        raise HaloError(f"{name} must be a {kind.__name__}, got {raw!r}") from None
-    if value < 0:
-        raise HaloError(f"{name} must not be negative, got {raw!r}")
+        value = None
+    if value is None or not ((lo < value) if above_lo else (lo <= value)) or not value <= hi:
+        what = "a whole number" if kind is int else "a number"
+        raise HaloError(f"{name} must be {what} in {'(' if above_lo else '['}{lo:g}, {hi:g}], got {raw!r}")
     return value
 
 

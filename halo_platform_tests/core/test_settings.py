@@ -61,3 +61,33 @@ def test_a_missing_env_reference_names_the_variable_and_no_value():
 def test_halo_home_falls_back_to_the_process_settings_when_none_are_given(tmp_path, monkeypatch):
     monkeypatch.setenv("HALO_HOME", str(tmp_path / "home"))
     assert expand_env(["${HALO_HOME}/in", "plain"], env={}) == [f"{tmp_path / 'home'}/in", "plain"]
+
+
+@pytest.mark.parametrize(("name", "raw", "says"), [
+    ("HALO_API_RATE", "inf", "a number in (0, 100000]"),  # every keyed request was a 500: int(inf * 0.1)
+    ("HALO_API_RATE", "nan", "a number in (0, 100000]"),
+    ("HALO_API_RATE", "1e400", "a number in (0, 100000]"),
+    ("HALO_API_RATE", "0", "a number in (0, 100000]"),  # was taken as the default, 50, without a word
+    ("HALO_API_RATE", "100001", "a number in (0, 100000]"),  # as a key's own --rate
+    ("HALO_SINK_BACKOFF", "2,nan", "a number in [0, 86400]"),  # sleep(nan) failed the delivery
+    ("HALO_SINK_BACKOFF", "inf", "a number in [0, 86400]"),  # waited forever
+    ("HALO_SINK_ATTEMPTS", "0", "a whole number in [1, 100]"),  # gave up after 0 attempts: nothing sent
+    ("HALO_SINK_ATTEMPTS", "2.5", "a whole number in [1, 100]"),
+])
+def test_a_number_setting_out_of_its_range_is_one_error_naming_it(name, raw, says):
+    with pytest.raises(HaloError) as caught:
+        get_settings({name: raw})
+    assert str(caught.value) == f"{name} must be {says}, got {raw.split(',')[-1]!r}"
+
+
+def test_number_settings_in_range_are_taken():
+    s = get_settings({"HALO_API_RATE": "0.5", "HALO_SINK_BACKOFF": "0,1.5", "HALO_SINK_ATTEMPTS": "1"})
+    assert (s.api_rate_per_second, s.sink_backoff, s.sink_attempts) == (0.5, (0.0, 1.5), 1)
+
+
+def test_the_service_does_not_start_on_an_unusable_rate(monkeypatch):
+    from halo_platform.http import create_app
+
+    monkeypatch.setenv("HALO_API_RATE", "inf")
+    with pytest.raises(HaloError, match="HALO_API_RATE must be"):
+        create_app()
