@@ -321,12 +321,15 @@ def wire_address(address: str) -> str:
         return address
 
 
+_UTC_MARK = re.compile(r"[zZ]\Z")  # RFC 3339 writes UTC `Z` or `z`
+
+
 def _expires(value: Any) -> dt.datetime | None:
     if value is None or value == "":
         return None
     if isinstance(value, str):
         try:
-            value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+            value = dt.datetime.fromisoformat(_UTC_MARK.sub("+00:00", value))
         except ValueError:
             raise HaloError("expires_at: not an ISO 8601 timestamp") from None
     if not isinstance(value, dt.datetime):

@@ -284,3 +284,11 @@ def test_a_nul_character_postgresql_cannot_store_is_a_4xx_not_a_500(providers_fi
     response = getattr(client, method)(path, **({"json": body} if body else {}))
     assert response.status_code == 422 and "NUL" in response.json()["error"], response.text
     assert "SQL" not in response.text and "a\\u0000b" not in response.text
+
+
+@pytest.mark.parametrize("written", ["2031-05-01T10:00:00z", "2031-05-01t10:00:00Z", "2031-05-01T12:00:00+02:00"])
+def test_expires_at_takes_every_rfc_3339_spelling_of_an_instant(written):
+    # RFC 3339 allows a lower-case `t` and `z`; `...z` was refused as "not an ISO 8601 timestamp"
+    new = validate("sms", {**SMS, "expires_at": written}, CONFIG)
+    assert new.expires_at.isoformat() == "2031-05-01T10:00:00+00:00"
+    assert new.payload_hash == validate("sms", {**SMS, "expires_at": "2031-05-01T10:00:00Z"}, CONFIG).payload_hash
