@@ -36,6 +36,7 @@ _ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}\Z")
 _PREFIXED = re.compile(r"^(eq|ge|gt|le|lt|sa|eb|ne|ap)?(\d{4}(-\d{2})?|\d{4}-\d{2}-\d{2}(T[0-9:.]+(Z|[+-]\d{2}:\d{2})?)?)\Z")
 DEFAULT_DAYS = 7
 _AS_INSTANT = {"sa": "gt", "eb": "lt"}
+_ONE_DAY = dt.timedelta(days=1)
 _UNSUPPORTED = ("ne", "ap")  # not one range of starts (ne), or a closeness of the server's choosing (ap)
 
 router = APIRouter(tags=["fhir"], dependencies=[Depends(requires("availability:read"))], route_class=ChecksFirstRoute)
@@ -75,7 +76,11 @@ def parse_start(values: list[str]) -> list[Bound]:
         prefix = match.group(1) or "eq"
         if prefix in _UNSUPPORTED:
             raise HaloError(f"start: the prefix {prefix} is not supported here; use eq, ge, gt, le, lt, sa or eb")
-        service.in_calendar(parsed.date() if isinstance(parsed, dt.datetime) else parsed, "start")
+        day = parsed.date() if isinstance(parsed, dt.datetime) else parsed
+        # a bound on the day just outside the calendar (lt2200-01-01, gt1899-12-31) still bounds a
+        # range touching it, which `search_slots` clips to it
+        if not EARLIEST_DATE - _ONE_DAY <= day <= LATEST_DATE + _ONE_DAY:
+            service.in_calendar(day, "start")
         # a Slot's start is an instant: it starts after a range (sa) when it is past the range's
         # end, and ends before it (eb) when it is before the range's start, as gt and lt say
         bounds.append(Bound(_AS_INSTANT.get(prefix, prefix), parsed, _day_after(parsed, parts) if parts else None))

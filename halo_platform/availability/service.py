@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
+import math
 import re
 from collections import defaultdict
 from dataclasses import dataclass
@@ -208,7 +209,8 @@ def group_availability(store: StoreResource, feed: str, provider_ids: list[str],
     last = last or min(first + dt.timedelta(days=DEFAULT_SLOT_DAYS - 1), LATEST_DATE)  # as bookable_slots
     check_range(first, last)
     # each provider over its own local dates [first, last], where it is also free by a span of the
-    # day before or after (a night running past midnight), read as bookable_slots does
+    # day before or after (a night running past midnight, which ends on the day after its date at
+    # the latest); unlike a slot's duration and buffers, nothing here reaches further
     around = _read_free(store, feed, provider_ids, max(first - dt.timedelta(days=1), EARLIEST_DATE),
                         min(last + dt.timedelta(days=1), LATEST_DATE))
     zones = provider_zones(store, feed, list(around))
@@ -304,6 +306,19 @@ def provider_zones(store: StoreResource, feed: str, provider_ids: list[str]) -> 
     return {p: ZoneInfo(tz_of[p]) if p in tz_of else dt.UTC for p in provider_ids}
 
 
+_SHORTEST_DAY_MINUTES = 23 * 60  # a spring-forward day
+
+
+def _slot_window(first: dt.date, last: dt.date, rules: SlotRules) -> tuple[dt.date, dt.date]:
+    """The span dates that slots starting on local dates [first, last] may need: the buffer
+    before reaches back, the duration and buffer after forward, over days as short as 23 hours;
+    one day more back, as a span may start the day before a time it covers (a night running
+    past midnight). Within the calendar: no span is stored outside it."""
+    back = 1 + math.ceil(rules.buffer_before / _SHORTEST_DAY_MINUTES)
+    ahead = math.ceil((rules.duration_minutes + rules.buffer_after) / _SHORTEST_DAY_MINUTES)  # >= 1: a slot lasts a minute
+    return max(first - dt.timedelta(days=back), EARLIEST_DATE), min(last + dt.timedelta(days=ahead), LATEST_DATE)
+
+
 def bookable_slots(store: StoreResource, feed: str, provider_id: str, slot_type: str | None = None,
                    first: dt.date | None = None, last: dt.date | None = None, now: dt.datetime | None = None,
                    together_with: tuple[str, ...] = ()) -> Slots:
@@ -322,10 +337,8 @@ def bookable_slots(store: StoreResource, feed: str, provider_id: str, slot_type:
     first = first or now.astimezone(tz).date()
     last = last or min(first + dt.timedelta(days=DEFAULT_SLOT_DAYS - 1), LATEST_DATE)
     check_range(first, last)
-    # a day's first slot may sit in a span continuing the previous day's, whose buffer reaches
-    # back; within the calendar (no span is stored outside it). The caller's range is what the
-    # limits hold: the wider window is read unchecked.
-    window = (max(first - dt.timedelta(days=1), EARLIEST_DATE), min(last + dt.timedelta(days=1), LATEST_DATE))
+    # the caller's range is what the limits hold: the wider window is read unchecked
+    window = _slot_window(first, last, rules)
     if together_with:
         group = group_spans(_read_free(store, feed, [provider_id, *together_with], *window), "all")
         free = [(g.start_at, g.end_at) for g in group]

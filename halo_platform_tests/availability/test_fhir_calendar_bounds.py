@@ -1,0 +1,53 @@
+"""GET /fhir/Slot with a `start` bound on the day just outside the calendar (1900-01-01 to
+2199-12-31): `lt2200-01-01` and `gt1899-12-31` bound ranges inside it, searched clipped to it;
+they were refused as out of range. A bound further out still is.
+
+E1 works 09:00-12:00 UTC on the calendar's first two days, or its last two (processing one
+window drops the other's spans)."""
+
+import datetime as dt
+
+import pytest
+from fhir.resources.R4B.bundle import Bundle
+
+from halo_platform.availability import fhir_api
+from halo_platform.http import create_app
+from halo_platform_tests.availability.helpers import land, process
+from halo_platform_tests.fixtures.access import authorized_client
+
+WEEK = ",".join(f'"{d}":[["09:00","12:00"]]' for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun"))
+HALF_HOURS = ["09:00", "09:30", "10:00", "10:30", "11:00", "11:30"]
+
+
+@pytest.fixture
+def client(store, halo_env, tmp_path, monkeypatch):
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text("feeds:\n  acme:\n    format: acme\n    slot_rules: {default: {duration_minutes: 30, alignment_minutes: 30}}\n")
+    monkeypatch.setenv("HALO_FEEDS_FILE", str(feeds))
+    land("acme", "hours.jsonl", f'{{"type":"hours","provider":"E1","tz":"UTC","week":{{{WEEK}}},"updated_at":"2026-11-01T00:00:00Z"}}\n')
+    return authorized_client(create_app({"store": store}), "availability:read")
+
+
+@pytest.mark.parametrize("as_of, start, now, found", [
+    ("2199-12-30", ["ge2199-12-31", "lt2200-01-01"], "2199-12-20", {"2199-12-31": HALF_HOURS}),
+    ("2199-12-30", ["le2200-01-01"], "2199-12-30T12:00:00", {"2199-12-31": HALF_HOURS}),
+    ("1900-01-01", ["gt1899-12-31", "lt1900-01-02"], "1899-12-20", {"1900-01-01": HALF_HOURS}),
+    ("1900-01-01", ["ge1899-12-31", "le1900-01-02"], "1899-12-20", {"1900-01-01": HALF_HOURS, "1900-01-02": HALF_HOURS}),
+])
+def test_a_bound_on_the_day_outside_the_calendar_searches_inside_it(store, client, monkeypatch, as_of, start, now, found):
+    process(store, as_of, 2)
+    monkeypatch.setattr(fhir_api, "utcnow", lambda: dt.datetime.fromisoformat(now).replace(tzinfo=dt.UTC))
+    answer = client.get("/fhir/Slot", params={"schedule": "Schedule/acme.E1", "start": start})
+    assert answer.status_code == 200, answer.json()
+    body = answer.json()
+    Bundle.model_validate(body)
+    starts = [e["resource"]["start"] for e in body.get("entry", ())]
+    assert starts == [f"{day}T{time}:00Z" for day, times in found.items() for time in times]
+
+
+@pytest.mark.parametrize("start, day", [("lt2200-01-02", "2200-01-02"), ("gt1899-12-30", "1899-12-30"),
+                                        ("le2200-01-02T00:00:00Z", "2200-01-02"), ("ge1899", "1899-01-01")])
+def test_a_bound_further_out_is_refused(client, start, day):
+    answer = client.get("/fhir/Slot", params={"schedule": "Schedule/acme.E1", "start": start})
+    assert answer.status_code == 422
+    assert answer.json()["error"] == f"start: {day} is out of range (1900-01-01 to 2199-12-31)"
