@@ -7,7 +7,7 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from halo_platform.core.models import Base
+from halo_platform.core.models import Base, ExactString
 
 
 class ApiKey(Base):
@@ -19,7 +19,7 @@ class ApiKey(Base):
     __table_args__ = (sa.UniqueConstraint("active_name", name="uq_api_keys_active_name"),)
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
-    name: Mapped[str] = mapped_column(sa.String(100), index=True)
+    name: Mapped[str] = mapped_column(ExactString(100), index=True)
     prefix: Mapped[str] = mapped_column(sa.String(16), unique=True)
     hash: Mapped[str] = mapped_column(sa.String(64))
     scopes: Mapped[list] = mapped_column()
@@ -35,7 +35,7 @@ class ApiKey(Base):
     # signs the status webhooks of the messages this key sends (`keys.webhook_secret`)
     webhook_secret: Mapped[str | None] = mapped_column(sa.String(64))
     # the name while the key is active, None once revoked: one active key per name, held by the database
-    active_name: Mapped[str | None] = mapped_column(sa.String(100))
+    active_name: Mapped[str | None] = mapped_column(ExactString(100))
 
 
 class User(Base):
@@ -44,7 +44,7 @@ class User(Base):
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
-    name: Mapped[str] = mapped_column(sa.String(100), unique=True)
+    name: Mapped[str] = mapped_column(ExactString(100), unique=True)
     password_hash: Mapped[str] = mapped_column(sa.String(255))
     role: Mapped[str] = mapped_column(sa.String(16))
     created_at: Mapped[dt.datetime] = mapped_column()
@@ -74,6 +74,6 @@ class LoginFailure(Base):
     __tablename__ = "login_failures"
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
-    name: Mapped[str] = mapped_column(sa.String(100), index=True)
+    name: Mapped[str] = mapped_column(ExactString(100), index=True)
     client: Mapped[str] = mapped_column(sa.String(64), index=True)
     at: Mapped[dt.datetime] = mapped_column(index=True)

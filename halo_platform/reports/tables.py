@@ -19,7 +19,7 @@ class TaskRequest(Base):
     task: Mapped[str] = mapped_column(sa.String(128), index=True)
     payload: Mapped[dict]
     trigger: Mapped[str] = mapped_column(sa.String(16))
-    requested_by: Mapped[str | None] = mapped_column(sa.String(255))
+    requested_by: Mapped[str | None] = mapped_column(ExactString(255))
     status: Mapped[str] = mapped_column(sa.String(16), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     started_at: Mapped[dt.datetime | None]
@@ -55,7 +55,7 @@ class TaskDelivery(Base):
 class TaskSchedule(Base):
     __tablename__ = "task_schedules"
 
-    schedule_id: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
+    schedule_id: Mapped[str] = mapped_column(ExactString(128), primary_key=True)
     task: Mapped[str] = mapped_column(sa.String(128))
     cron: Mapped[str] = mapped_column(sa.String(128))
     timezone: Mapped[str] = mapped_column(sa.String(64))
@@ -77,7 +77,7 @@ class TaskScheduleEdit(Base):
     __tablename__ = "task_schedule_edits"
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
-    schedule_id: Mapped[str] = mapped_column(sa.String(128), index=True)
+    schedule_id: Mapped[str] = mapped_column(ExactString(128), index=True)
     before: Mapped[dict | None]
     after: Mapped[dict]
     changed_by: Mapped[str | None] = mapped_column(sa.String(255))

@@ -1,0 +1,51 @@
+"""requesters and schedule ids are compared byte for byte on MariaDB
+
+Revision ID: reports_0008
+Revises: reports_0007
+
+MariaDB's default collation (utf8mb4_general_ci, PAD SPACE) ignores letter case, accents and
+trailing spaces: with user and key names compared exactly (access_0005), the requester `OPS` was
+still answered with the request `ops` made under the same idempotency key (the unique index is
+per requester and key), and saving schedule `Daily` changed `daily`. The requester and the
+schedule ids take the binary collation that does not pad (`core.models.ExactString`); the rows
+keep their values, which were unique under the looser collation and so are under this one.
+SQLite and PostgreSQL compare these columns byte for byte already: nothing changes there (a
+batch copy of the tables would change nothing either). A downgrade fails if requesters or
+schedule ids stored since then differ only in case, accents or trailing spaces.
+"""
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import mysql
+
+revision = 'reports_0008'
+down_revision = 'reports_0007'
+branch_labels = None
+depends_on = None
+
+# table, column, length, nullable
+COLUMNS = (('task_requests', 'requested_by', 255, True), ('task_schedules', 'schedule_id', 128, False),
+           ('task_schedule_edits', 'schedule_id', 128, False))
+
+
+def _mysql() -> sa.Dialect | None:
+    dialect = op.get_bind().dialect
+    return dialect if dialect.name in ('mysql', 'mariadb') else None
+
+
+def upgrade() -> None:
+    dialect = _mysql()
+    if dialect is None:
+        return
+    collation = 'utf8mb4_nopad_bin' if dialect.is_mariadb else 'utf8mb4_0900_bin'  # utf8mb4_bin pads: 'a' = 'a '
+    for table, column, length, nullable in COLUMNS:
+        op.alter_column(table, column, type_=mysql.VARCHAR(length, charset='utf8mb4', collation=collation),
+                        existing_type=sa.String(length=length), existing_nullable=nullable)
+
+
+def downgrade() -> None:
+    if _mysql() is None:
+        return
+    for table, column, length, nullable in COLUMNS:
+        op.alter_column(table, column, type_=sa.String(length=length), existing_type=sa.String(length=length),
+                        existing_nullable=nullable)
