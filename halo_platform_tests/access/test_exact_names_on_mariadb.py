@@ -17,6 +17,7 @@ from halo_platform.core.engine import make_engine
 from halo_platform.core.errors import HaloError
 from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource, _alembic_config, migrate
+from halo_platform_tests.fixtures.databases import collations
 
 PASSWORD, OTHER_PASSWORD = "correct horse battery", "another horse battery"
 
@@ -70,12 +71,6 @@ def test_keys_whose_names_differ_only_in_case_are_two_keys_on_mariadb(mariadb):
         keys.signing_key_prefix(mariadb, "OPS")
 
 
-def _collations(conn: sa.Connection) -> dict[tuple[str, str], str]:
-    rows = conn.execute(sa.text(
-        "SELECT table_name, column_name, collation_name FROM information_schema.columns WHERE table_schema = DATABASE() "
-        "AND table_name IN ('users', 'api_keys', 'login_failures') AND column_name IN ('name', 'active_name')"))
-    return {(table, column): collation for table, column, collation in rows}
-
 
 EXACT_NAMES = [("api_keys", "active_name"), ("api_keys", "name"), ("login_failures", "name"), ("users", "name")]
 
@@ -92,7 +87,7 @@ def test_the_migration_keeps_stored_names_and_compares_them_exactly_from_then_on
         assert conn.execute(sa.select(users_t.c.name).where(users_t.c.name == "ADA")).all() == [("ada",)]
     migrate(engine)
     with engine.begin() as conn:
-        assert set(_collations(conn).items()) == {(column, "utf8mb4_nopad_bin") for column in EXACT_NAMES}
+        assert set(collations(conn, EXACT_NAMES).items()) == {(column, "utf8mb4_nopad_bin") for column in EXACT_NAMES}
         assert conn.execute(sa.select(users_t.c.name)).all() == [("ada",)]
         assert conn.execute(sa.select(keys_t.c.name, keys_t.c.active_name)).all() == [("ops", "ops")]
         assert conn.execute(sa.select(failures_t.c.name)).all() == [("Ada ",)]
@@ -100,6 +95,6 @@ def test_the_migration_keeps_stored_names_and_compares_them_exactly_from_then_on
             assert conn.execute(sa.select(users_t.c.id).where(users_t.c.name == name)).all() == ([(1,)] if name == "ada" else [])
     command.downgrade(_alembic_config(engine), "access_0004")
     with engine.begin() as conn:
-        assert "utf8mb4_nopad_bin" not in _collations(conn).values()
+        assert "utf8mb4_nopad_bin" not in collations(conn, EXACT_NAMES).values()
         assert conn.execute(sa.select(users_t.c.name)).all() == [("ada",)]
     engine.dispose()

@@ -19,6 +19,7 @@ from halo_platform.delivery.callbacks import handle_callback
 from halo_platform.delivery.queue import messages_t
 from halo_platform.delivery.service import message_view, submit
 from halo_platform_tests.delivery.test_callback_outcomes import _twilio, _twilio_request
+from halo_platform_tests.fixtures.databases import collations
 
 SMS = {"to": "+33612345678", "body": "Your code is 1234"}
 # pairs of distinct keys that MariaDB's default collation (utf8mb4_general_ci, PAD SPACE) takes for one
@@ -73,12 +74,6 @@ def test_provider_ids_that_differ_only_in_letter_case_reach_their_own_message_on
     assert handle_callback("tw", _twilio_request(sids[0] + " ", "delivered"), mariadb, providers)["unmatched"] == 1
 
 
-def _collations(conn: sa.Connection) -> dict[tuple[str, str], str]:
-    rows = conn.execute(sa.text(
-        "SELECT table_name, column_name, collation_name FROM information_schema.columns WHERE table_schema = DATABASE() "
-        "AND column_name IN ('idempotency_key', 'provider_message_id', 'dedupe_key')"))
-    return {(table, column): collation for table, column, collation in rows}
-
 
 EXACT = {("messages", "idempotency_key"): "utf8mb4_nopad_bin", ("messages", "provider_message_id"): "utf8mb4_nopad_bin",
          ("message_events", "dedupe_key"): "utf8mb4_nopad_bin", ("inbound_messages", "dedupe_key"): "utf8mb4_nopad_bin"}
@@ -96,13 +91,13 @@ def test_the_migration_keeps_stored_keys_and_compares_them_exactly_from_then_on_
         assert conn.execute(sa.select(messages_t.c.id).where(messages_t.c.idempotency_key == "order-7")).all() == [("m-1",)]
     migrate(engine)
     with engine.begin() as conn:
-        assert EXACT.items() <= _collations(conn).items()
+        assert EXACT.items() <= collations(conn, EXACT).items()
         assert conn.execute(sa.select(messages_t.c.idempotency_key, messages_t.c.provider_message_id)).all() == [("Order-7 ", "SMabc")]
         for key in ("Order-7 ", "order-7 ", "Order-7"):
             assert conn.execute(sa.select(messages_t.c.id).where(messages_t.c.idempotency_key == key)).all() == ([("m-1",)] if key == "Order-7 " else [])
     command.downgrade(_alembic_config(engine), "delivery_0010")
     with engine.begin() as conn:
         # delivery's keys only: other domains' (task_requests.idempotency_key) keep their own branch's migrations
-        assert not {c for column, c in _collations(conn).items() if column[0] in ("messages", "message_events")} & {"utf8mb4_nopad_bin"}
+        assert not {c for column, c in collations(conn, EXACT).items() if column[0] in ("messages", "message_events")} & {"utf8mb4_nopad_bin"}
         assert conn.execute(sa.select(messages_t.c.idempotency_key)).scalar_one() == "Order-7 "
     engine.dispose()

@@ -17,6 +17,7 @@ from halo_platform.core.store import StoreResource, _alembic_config, migrate
 from halo_platform.reports import audit
 from halo_platform.reports.schedules import list_schedules, schedule_edits, set_schedule
 from halo_platform.reports.tables import TaskRequest, TaskSchedule, TaskScheduleEdit
+from halo_platform_tests.fixtures.databases import collations
 
 
 @pytest.fixture
@@ -44,12 +45,6 @@ def test_schedules_whose_ids_differ_only_in_case_are_two_schedules_on_mariadb(ma
 COLUMNS = {("task_requests", "requested_by"), ("task_schedules", "schedule_id"), ("task_schedule_edits", "schedule_id")}
 
 
-def _collations(conn: sa.Connection) -> dict[tuple[str, str], str]:
-    rows = conn.execute(sa.text(
-        "SELECT table_name, column_name, collation_name FROM information_schema.columns WHERE table_schema = DATABASE() "
-        "AND column_name IN ('requested_by', 'schedule_id')"))
-    return {(table, column): collation for table, column, collation in rows}
-
 
 def test_the_migration_keeps_stored_names_and_compares_them_exactly_from_then_on_on_mariadb(fresh_mysql_url):
     engine = make_engine(fresh_mysql_url)
@@ -63,7 +58,7 @@ def test_the_migration_keeps_stored_names_and_compares_them_exactly_from_then_on
         conn.execute(edits_t.insert().values(schedule_id="daily", after={}, at=now))
     migrate(engine)
     with engine.begin() as conn:
-        assert {column for column, collation in _collations(conn).items() if collation == "utf8mb4_nopad_bin"} == COLUMNS
+        assert {column for column, collation in collations(conn, COLUMNS).items() if collation == "utf8mb4_nopad_bin"} == COLUMNS
         for requester in ("ops", "OPS", "ops "):
             found = conn.execute(sa.select(requests_t.c.request_id).where(requests_t.c.requested_by == requester)).all()
             assert found == ([("r-1",)] if requester == "ops" else [])
@@ -71,6 +66,6 @@ def test_the_migration_keeps_stored_names_and_compares_them_exactly_from_then_on
         assert conn.execute(sa.select(edits_t.c.schedule_id)).all() == [("daily",)]
     command.downgrade(_alembic_config(engine), "reports_0007")
     with engine.begin() as conn:
-        assert "utf8mb4_nopad_bin" not in _collations(conn).values()
+        assert "utf8mb4_nopad_bin" not in collations(conn, COLUMNS).values()
         assert conn.execute(sa.select(schedules_t.c.schedule_id)).all() == [("daily",)]
     engine.dispose()

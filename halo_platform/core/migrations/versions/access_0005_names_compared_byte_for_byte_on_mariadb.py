@@ -14,9 +14,7 @@ change nothing either). A downgrade fails if names stored since then differ only
 accents or trailing spaces.
 """
 
-import sqlalchemy as sa
-from alembic import op
-from sqlalchemy.dialects import mysql
+from halo_platform.core.migrations.exact_text import make_default, make_exact
 
 revision = 'access_0005'
 down_revision = 'access_0004'
@@ -28,24 +26,9 @@ COLUMNS = (('users', 'name', 100, False), ('api_keys', 'name', 100, False), ('ap
            ('login_failures', 'name', 100, False))
 
 
-def _mysql() -> sa.Dialect | None:
-    dialect = op.get_bind().dialect
-    return dialect if dialect.name in ('mysql', 'mariadb') else None
-
-
 def upgrade() -> None:
-    dialect = _mysql()
-    if dialect is None:
-        return
-    collation = 'utf8mb4_nopad_bin' if dialect.is_mariadb else 'utf8mb4_0900_bin'  # utf8mb4_bin pads: 'a' = 'a '
-    for table, column, length, nullable in COLUMNS:
-        op.alter_column(table, column, type_=mysql.VARCHAR(length, charset='utf8mb4', collation=collation),
-                        existing_type=sa.String(length=length), existing_nullable=nullable)
+    make_exact(COLUMNS)
 
 
 def downgrade() -> None:
-    if _mysql() is None:
-        return
-    for table, column, length, nullable in COLUMNS:
-        op.alter_column(table, column, type_=sa.String(length=length), existing_type=sa.String(length=length),
-                        existing_nullable=nullable)
+    make_default(COLUMNS)

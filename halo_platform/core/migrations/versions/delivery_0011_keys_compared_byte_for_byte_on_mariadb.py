@@ -13,35 +13,20 @@ byte already: nothing changes there (a batch copy of the tables would change not
 A downgrade fails if keys stored since then differ only in case, accents or trailing spaces.
 """
 
-import sqlalchemy as sa
-from alembic import op
-from sqlalchemy.dialects import mysql
+from halo_platform.core.migrations.exact_text import make_default, make_exact
 
 revision = 'delivery_0011'
 down_revision = 'delivery_0010'
 branch_labels = None
 depends_on = None
 
-COLUMNS = (('messages', 'idempotency_key'), ('messages', 'provider_message_id'), ('message_events', 'dedupe_key'))
-
-
-def _mysql() -> sa.Dialect | None:
-    dialect = op.get_bind().dialect
-    return dialect if dialect.name in ('mysql', 'mariadb') else None
+COLUMNS = (('messages', 'idempotency_key', 255, True), ('messages', 'provider_message_id', 255, True),
+           ('message_events', 'dedupe_key', 255, True))
 
 
 def upgrade() -> None:
-    dialect = _mysql()
-    if dialect is None:
-        return
-    collation = 'utf8mb4_nopad_bin' if dialect.is_mariadb else 'utf8mb4_0900_bin'  # utf8mb4_bin pads: 'a' = 'a '
-    for table, column in COLUMNS:
-        op.alter_column(table, column, type_=mysql.VARCHAR(255, charset='utf8mb4', collation=collation),
-                        existing_type=sa.String(length=255), existing_nullable=True)
+    make_exact(COLUMNS)
 
 
 def downgrade() -> None:
-    if _mysql() is None:
-        return
-    for table, column in COLUMNS:
-        op.alter_column(table, column, type_=sa.String(length=255), existing_type=sa.String(length=255), existing_nullable=True)
+    make_default(COLUMNS)

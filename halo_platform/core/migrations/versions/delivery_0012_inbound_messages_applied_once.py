@@ -12,9 +12,9 @@ not pad (delivery_0011), elsewhere a plain string.
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import mysql
 
 import halo_platform.core.models
+from halo_platform.core.migrations.exact_text import exact_type
 
 revision = 'delivery_0012'
 down_revision = 'delivery_0011'
@@ -22,18 +22,10 @@ branch_labels = None
 depends_on = None
 
 
-def _key_type() -> sa.types.TypeEngine:
-    dialect = op.get_bind().dialect
-    if dialect.name not in ('mysql', 'mariadb'):
-        return sa.String(length=255)
-    collation = 'utf8mb4_nopad_bin' if dialect.is_mariadb else 'utf8mb4_0900_bin'  # utf8mb4_bin pads: 'a' = 'a '
-    return mysql.VARCHAR(255, charset='utf8mb4', collation=collation)
-
-
 def upgrade() -> None:
     op.create_table('inbound_messages',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
-    sa.Column('dedupe_key', _key_type(), nullable=False),
+    sa.Column('dedupe_key', exact_type(255), nullable=False),
     sa.Column('provider', sa.String(length=128), nullable=False),
     sa.Column('action', sa.String(length=8), nullable=False),
     sa.Column('at', halo_platform.core.models.UtcDateTime(), nullable=False),
