@@ -93,7 +93,7 @@ class TaskAlertMark(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     task: Mapped[str] = mapped_column(sa.String(128))
-    alert_key: Mapped[str] = mapped_column(sa.String(512))
+    alert_key: Mapped[str] = mapped_column(ExactString(512))
     request_id: Mapped[str] = mapped_column(sa.String(64))
     at: Mapped[dt.datetime]
 

@@ -1,7 +1,8 @@
 """Names callers choose in the reports domain are compared byte for byte on every store: on MariaDB
 (default collation: no letter case, accents or trailing spaces) the requester `OPS` was answered
-with the request `ops` made under the same idempotency key, and saving schedule `Daily` changed
-`daily`."""
+with the request `ops` made under the same idempotency key, saving schedule `Daily` changed
+`daily`, and a condition alert keyed `ACME` was sent again inside its re-arm window when
+`Acme` had been."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from halo_platform.reports import audit
 from halo_platform.reports.schedules import list_schedules, schedule_edits, set_schedule
 from halo_platform.reports.tables import TaskRequest, TaskSchedule, TaskScheduleEdit
 from halo_platform_tests.fixtures.databases import collations
+from halo_platform_tests.reports.test_rearm import running
 
 
 @pytest.fixture
@@ -42,7 +44,15 @@ def test_schedules_whose_ids_differ_only_in_case_are_two_schedules_on_mariadb(ma
     assert [e["schedule_id"] for e in schedule_edits(mariadb, "Daily")] == ["Daily"]
 
 
-COLUMNS = {("task_requests", "requested_by"), ("task_schedules", "schedule_id"), ("task_schedule_edits", "schedule_id")}
+def test_alerts_whose_keys_differ_only_in_case_are_each_held_back_in_the_window_on_mariadb(mariadb):
+    # `SELECT DISTINCT alert_key` folded `Acme` and `ACME` into one spelling: the other was sent again
+    keys = ["Acme\x1fEXPIRING", "ACME\x1fEXPIRING", "acme \x1fEXPIRING"]
+    assert running(mariadb, "first").claim("campaign_alerts", keys, 24) == set()
+    assert running(mariadb, "second").claim("campaign_alerts", keys, 24) == set(keys)
+
+
+COLUMNS = {("task_requests", "requested_by"), ("task_schedules", "schedule_id"), ("task_schedule_edits", "schedule_id"),
+           ("task_alert_marks", "alert_key")}
 
 
 
