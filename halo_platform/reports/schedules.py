@@ -236,11 +236,16 @@ def _standard_field(text: str, low: int, high: int, names: tuple[str, ...]) -> b
     return True
 
 
+CRON_LENGTH = schedules_t.c.cron.type.length  # the column's: PostgreSQL and MariaDB refuse more, SQLite stores it
+
+
 def check_cron(cron: str) -> None:
     fields = cron.split()
     if len(fields) != 5 or not croniter.is_valid(cron) or not all(
             _standard_field(text, low, high, names) for text, (_, low, high, names) in zip(fields, _FIELDS, strict=True)):
         raise HaloError(f"invalid cron expression {echo(cron)} (5 fields: minute hour day month weekday)")
+    if len(cron) > CRON_LENGTH:
+        raise HaloError(f"cron expression {echo(cron)}: at most {CRON_LENGTH} characters (write a long list as ranges or steps)")
     try:
         croniter(cron, dt.datetime(2000, 1, 1)).get_next(dt.datetime)
     except CroniterError:  # e.g. 0 6 31 4 *: April has no 31st
@@ -315,8 +320,10 @@ def set_schedule(
         cron = " ".join(cron.split())
     with store.write() as conn:
         # an id no store holds (a NUL, which PostgreSQL refuses in a query's text) is no schedule's: not looked up
-        row = None if unstorable(schedule_id) else \
-            conn.execute(sa.select(schedules_t).where(schedules_t.c.schedule_id == schedule_id)).mappings().first()
+        # locked until the edit commits: two edits at once (a cron here, a threshold there) each keep
+        # the other's change; read unlocked, the second wrote the first one's field back on PostgreSQL
+        row = None if unstorable(schedule_id) else conn.execute(
+            sa.select(schedules_t).where(schedules_t.c.schedule_id == schedule_id).with_for_update()).mappings().first()
         if row is None and (task is None or cron is None):
             raise NotFoundError(f"no schedule {schedule_id!r}; a new one needs --task and --cron")
         if row is None and not _SCHEDULE_ID.fullmatch(schedule_id):
