@@ -7,6 +7,7 @@ last-resort handler answers whatever still escapes with a bare JSON 500."""
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
 import types
@@ -19,6 +20,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.routing import APIRoute
+from python_multipart.multipart import parse_options_header
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -26,6 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from halo_platform.core.docs import mount_static, swagger_html
 from halo_platform.core.errors import HaloError
 from halo_platform.core.redact import install_redaction
+from halo_platform.core.text import cut
 
 MAX_BODY_BYTES = 1 << 20
 # Python's json and graphql-core parse recursively and raise RecursionError around a
@@ -90,6 +93,30 @@ def _declared_length(scope: Scope) -> int:
     return 0
 
 
+# the charsets a multipart body may name for its fields (a browser names none: UTF-8). Starlette
+# decodes the fields with whatever Python codec the body names, and `unicode_escape`,
+# `raw_unicode_escape`, `utf-7` or `punycode` turn the caller's bytes into lone surrogates, which
+# no password hash, comparison, page or store can encode (every such form was a 500).
+FORM_CHARSETS = frozenset({"utf-8", "ascii", "iso8859-1"})
+
+
+def _unsupported_form_charset(scope: Scope) -> str | None:
+    """The charset a multipart/form-data body names, when it is not one of `FORM_CHARSETS`."""
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            kind, params = parse_options_header(value)
+            if kind != b"multipart/form-data" or b"charset" not in params:
+                return None
+            named = params[b"charset"]
+            charset = named.decode("latin-1") if isinstance(named, bytes) else str(named)
+            try:
+                known = codecs.lookup(charset).name
+            except LookupError:
+                return charset
+            return None if known in FORM_CHARSETS else charset
+    return None
+
+
 def _replay(body: bytes, receive: Receive) -> Receive:
     """A `receive` that hands the buffered body over once, then defers to the server (disconnects)."""
     pending = True
@@ -107,7 +134,8 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 class RequestGuard:
     """Bounds every HTTP request before a route (and its parser) sees it: 413 past `max_body_bytes`,
     counted from Content-Length or, without one, while the chunks stream in; 400 when the body or
-    the query string nests deeper than `max_depth`.
+    the query string nests deeper than `max_depth`; 415 for a form naming a charset other than
+    `FORM_CHARSETS`.
 
     A pure ASGI middleware, not BaseHTTPMiddleware: it must see the body as it streams and stop
     reading, which a request-level middleware cannot do."""
@@ -128,6 +156,11 @@ class RequestGuard:
             return
         if _declared_length(scope) > self.max_body_bytes:
             await self._too_large()(scope, receive, send)
+            return
+        if (charset := _unsupported_form_charset(scope)) is not None:
+            refusal = _error(415, f"multipart/form-data: charset {cut(charset, 40)!r} is not supported; send UTF-8",
+                             {"supported": sorted(FORM_CHARSETS)}, headers={"connection": "close"})
+            await refusal(scope, receive, send)
             return
         chunks: list[bytes] = []
         size, more = 0, True
