@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from cron_descriptor import ExpressionDescriptor, FormatError, MissingFieldError, Options, WrongArgumentError
 from croniter import CroniterError, croniter
+from sqlalchemy.exc import IntegrityError
 
 from halo_platform.core.errors import HaloError, NotFoundError
 from halo_platform.core.models import utcnow
@@ -318,53 +319,60 @@ def set_schedule(
         check_one_line(updated_by, "updated_by")
     if cron is not None:  # one spelling per cron: other spacing is no edit, no retiming, and keeps `list` one line
         cron = " ".join(cron.split())
-    with store.write() as conn:
-        # an id no store holds (a NUL, which PostgreSQL refuses in a query's text) is no schedule's: not looked up
-        # locked until the edit commits: two edits at once (a cron here, a threshold there) each keep
-        # the other's change; read unlocked, the second wrote the first one's field back on PostgreSQL
-        row = None if unstorable(schedule_id) else conn.execute(
-            sa.select(schedules_t).where(schedules_t.c.schedule_id == schedule_id).with_for_update()).mappings().first()
-        if row is None and (task is None or cron is None):
-            raise NotFoundError(f"no schedule {schedule_id!r}; a new one needs --task and --cron")
-        if row is None and not _SCHEDULE_ID.fullmatch(schedule_id):
-            raise HaloError(f"schedule id {schedule_id[:64]!r}: 1 to 128 letters, digits, '_', '-' or '.', starting with a letter or digit")
-        current = dict(row) if row else {"timezone": "Asia/Jakarta", "payload": {}, "sinks": [], "enabled": True,
-                                         "catch_up": "latest"}
 
-        def given(value: Any, name: str) -> Any:  # a value given empty is validated (and refused), never ignored
-            return current.get(name) if value is None else value
+    def write() -> None:
+        with store.write() as conn:
+            # an id no store holds (a NUL, which PostgreSQL refuses in a query's text) is no schedule's: not looked up
+            # locked until the edit commits: two edits at once (a cron here, a threshold there) each keep
+            # the other's change; read unlocked, the second wrote the first one's field back on PostgreSQL
+            row = None if unstorable(schedule_id) else conn.execute(
+                sa.select(schedules_t).where(schedules_t.c.schedule_id == schedule_id).with_for_update()).mappings().first()
+            if row is None and (task is None or cron is None):
+                raise NotFoundError(f"no schedule {schedule_id!r}; a new one needs --task and --cron")
+            if row is None and not _SCHEDULE_ID.fullmatch(schedule_id):
+                raise HaloError(f"schedule id {schedule_id[:64]!r}: 1 to 128 letters, digits, '_', '-' or '.', starting with a letter or digit")
+            current = dict(row) if row else {"timezone": "Asia/Jakarta", "payload": {}, "sinks": [], "enabled": True,
+                                             "catch_up": "latest"}
 
-        new = {
-            "task": given(task, "task"),
-            "cron": given(cron, "cron"),
-            "timezone": given(timezone, "timezone"),
-            "payload": dict(payload) if payload is not None else current["payload"],
-            "sinks": list(sinks) if sinks is not None else current["sinks"],
-            "enabled": current["enabled"] if enabled is None else bool(enabled),
-            "catch_up": given(catch_up, "catch_up"),
-            "updated_by": updated_by,
-            "updated_at": utcnow(),
-        }
-        if new["enabled"] and (row is None or not current["enabled"] or (new["cron"], new["timezone"]) != (current["cron"], current["timezone"])):
-            new["last_tick_at"] = max(current.get("last_tick_at") or new["updated_at"], new["updated_at"])  # earlier ticks not owed
-        if not new["sinks"]:
-            from halo_platform.reports.task import get_task
+            def given(value: Any, name: str) -> Any:  # a value given empty is validated (and refused), never ignored
+                return current.get(name) if value is None else value
 
-            new["sinks"] = list(get_task(new["task"]).default_sinks)
-        # A disable alone is taken as it is: a schedule that no longer builds a run (its task retired,
-        # a cron stored before validation refused it) can be switched off; it is validated when enabled.
-        if row is None or new["enabled"] or any(new[k] != current[k] for k in EDITED if k != "enabled"):
-            validate_schedule(new["task"], new["cron"], new["timezone"], new["payload"], new["sinks"])
-            check_catch_up(new["catch_up"])
-        before = {k: row[k] for k in EDITED} if row else None
-        after = {k: new[k] for k in EDITED}
-        if row is None:
-            conn.execute(schedules_t.insert().values(schedule_id=schedule_id, **new))
-        else:
-            conn.execute(schedules_t.update().where(schedules_t.c.schedule_id == schedule_id).values(**new))
-        if before != after:
-            conn.execute(edits_t.insert().values(schedule_id=schedule_id, before=before, after=after,
-                                                 changed_by=updated_by, at=new["updated_at"]))
+            new = {
+                "task": given(task, "task"),
+                "cron": given(cron, "cron"),
+                "timezone": given(timezone, "timezone"),
+                "payload": dict(payload) if payload is not None else current["payload"],
+                "sinks": list(sinks) if sinks is not None else current["sinks"],
+                "enabled": current["enabled"] if enabled is None else bool(enabled),
+                "catch_up": given(catch_up, "catch_up"),
+                "updated_by": updated_by,
+                "updated_at": utcnow(),
+            }
+            if new["enabled"] and (row is None or not current["enabled"] or (new["cron"], new["timezone"]) != (current["cron"], current["timezone"])):
+                new["last_tick_at"] = max(current.get("last_tick_at") or new["updated_at"], new["updated_at"])  # earlier ticks not owed
+            if not new["sinks"]:
+                from halo_platform.reports.task import get_task
+
+                new["sinks"] = list(get_task(new["task"]).default_sinks)
+            # A disable alone is taken as it is: a schedule that no longer builds a run (its task retired,
+            # a cron stored before validation refused it) can be switched off; it is validated when enabled.
+            if row is None or new["enabled"] or any(new[k] != current[k] for k in EDITED if k != "enabled"):
+                validate_schedule(new["task"], new["cron"], new["timezone"], new["payload"], new["sinks"])
+                check_catch_up(new["catch_up"])
+            before = {k: row[k] for k in EDITED} if row else None
+            after = {k: new[k] for k in EDITED}
+            if row is None:
+                conn.execute(schedules_t.insert().values(schedule_id=schedule_id, **new))
+            else:
+                conn.execute(schedules_t.update().where(schedules_t.c.schedule_id == schedule_id).values(**new))
+            if before != after:
+                conn.execute(edits_t.insert().values(schedule_id=schedule_id, before=before, after=after,
+                                                     changed_by=updated_by, at=new["updated_at"]))
+
+    try:
+        write()
+    except IntegrityError:  # created by another edit since this one looked (PostgreSQL): now an edit of it
+        write()
     return next(s for s in list_schedules(store) if s["schedule_id"] == schedule_id)
 
 

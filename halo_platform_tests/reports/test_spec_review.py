@@ -35,3 +35,18 @@ def test_a_valid_cron_longer_than_its_column_is_refused_in_one_line_on_every_sto
     shown = repr(cron[:100] + "…")  # a value repeated in an error: its first 100 characters
     assert result.output == f"error: cron expression {shown}: at most 128 characters (write a long list as ranges or steps)\n"
     assert list_schedules(on_store) == []
+
+
+def test_two_creations_of_one_new_schedule_at_once_both_take_effect(on_store):
+    """Both found no row and inserted it: on PostgreSQL the second failed on the primary key (the
+    CLI printed the driver's error with exit 1, the Control Center answered 500). The later one is
+    an edit of the schedule the earlier one created, as if one came after the other."""
+    for n in range(5):
+        schedule_id = f"new-{n}"
+        assert at_once([lambda: set_schedule(on_store, schedule_id, task="campaign_alerts", cron="0 7 * * *", updated_by="ana"),  # noqa: B023
+                        lambda: set_schedule(on_store, schedule_id, task="campaign_alerts", cron="0 8 * * *", updated_by="bob")  # noqa: B023
+                        ]) == []
+        (row,) = [s for s in list_schedules(on_store) if s["schedule_id"] == schedule_id]
+        newer, older = schedule_edits(on_store, schedule_id, limit=3)
+        assert (older["before"], newer["before"]) == (None, older["after"])
+        assert row["cron"] == newer["after"]["cron"]
