@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy.exc import IntegrityError
 
 from halo_platform.access.keys import check_name
 from halo_platform.access.tables import LoginFailure, User, UserSession
@@ -60,10 +61,14 @@ def create_user(store: StoreResource, name: str, role: str, password: str, *, cr
     check_name(name)
     _check_role(role)
     password_hash = _hasher.hash(_check_password(password))
-    with store.write() as conn:
-        if conn.execute(sa.select(users_t.c.id).where(users_t.c.name == name)).first():
-            raise ConflictError(f"a user named {name!r} exists")
-        conn.execute(users_t.insert().values(name=name, role=role, password_hash=password_hash, created_at=utcnow(), created_by=created_by))
+    taken = ConflictError(f"a user named {name!r} exists")
+    try:
+        with store.write() as conn:
+            if conn.execute(sa.select(users_t.c.id).where(users_t.c.name == name)).first():
+                raise taken
+            conn.execute(users_t.insert().values(name=name, role=role, password_hash=password_hash, created_at=utcnow(), created_by=created_by))
+    except IntegrityError:  # made at once by another request, not committed when this one looked (name is unique)
+        raise taken from None
 
 
 def set_password(store: StoreResource, name: str, password: str, *, changed_by: str | None = None) -> None:
