@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection
 
 from halo_platform.core.errors import HaloError
 from halo_platform.core.models import utcnow
-from halo_platform.core.store import StoreResource
+from halo_platform.core.store import StoreResource, again_on_conflict
 from halo_platform.core.text import required_reason
 from halo_platform.delivery.config import CHANNELS, DeliveryConfig, Rule, validate_weights
 from halo_platform.delivery.routing import Router
@@ -91,21 +91,28 @@ def set_weights(
     if problem:
         raise HaloError(f"weights for {rule_key}: {problem}")
     now = utcnow()
-    with store.write() as conn:
-        current = stored_weights(conn).get(rule_key) or dict(rule.weights)
-        conn.execute(weights_t.delete().where(weights_t.c.rule == rule_key))
-        conn.execute(
-            weights_t.insert(),
-            [{"rule": rule_key, "provider": p, "weight": w, "updated_by": changed_by, "updated_at": now} for p, w in weights.items()],
-        )
-        audits = [
-            {"rule": rule_key, "provider": p, "old_weight": current.get(p), "new_weight": weights.get(p, 0.0),
-             "changed_by": changed_by, "reason": reason, "at": now}
-            for p in sorted(set(current) | set(weights))
-            if current.get(p) != weights.get(p, 0.0 if p in current else None)
-        ]
-        if audits:
-            conn.execute(audit_t.insert(), audits)
+
+    def write() -> None:
+        with store.write() as conn:
+            # the rule's rows locked first: an edit that committed while this one waited for them
+            # is what this one replaces and audits from
+            conn.execute(sa.select(weights_t.c.provider).where(weights_t.c.rule == rule_key).with_for_update())
+            current = stored_weights(conn).get(rule_key) or dict(rule.weights)
+            conn.execute(weights_t.delete().where(weights_t.c.rule == rule_key))
+            conn.execute(
+                weights_t.insert(),
+                [{"rule": rule_key, "provider": p, "weight": w, "updated_by": changed_by, "updated_at": now} for p, w in weights.items()],
+            )
+            audits = [
+                {"rule": rule_key, "provider": p, "old_weight": current.get(p), "new_weight": weights.get(p, 0.0),
+                 "changed_by": changed_by, "reason": reason, "at": now}
+                for p in sorted(set(current) | set(weights))
+                if current.get(p) != weights.get(p, 0.0 if p in current else None)
+            ]
+            if audits:
+                conn.execute(audit_t.insert(), audits)
+
+    again_on_conflict(write)  # the rule's first stored weights written meanwhile (PostgreSQL): replaced now
     return weights
 
 
@@ -143,16 +150,20 @@ def add_rule(
     if problem:
         raise HaloError(f"weights for {rule.key}: {problem}")
     now = utcnow()
-    with store.write() as conn:
-        if any(r.key == rule.key for r in with_added_rules(config, conn).rules):
-            raise HaloError(f"routing rule {rule.key} exists already: edit its weights")
-        conn.execute(rules_t.insert().values(rule=rule.key, channel=channel, country=country, capability=capability,
-                                             created_by=changed_by, reason=reason, created_at=now))
-        conn.execute(weights_t.delete().where(weights_t.c.rule == rule.key))
-        conn.execute(weights_t.insert(), [{"rule": rule.key, "provider": p, "weight": w, "updated_by": changed_by, "updated_at": now}
-                                          for p, w in rule.weights.items()])
-        conn.execute(audit_t.insert(), [{"rule": rule.key, "provider": p, "old_weight": None, "new_weight": w,
-                                         "changed_by": changed_by, "reason": reason, "at": now} for p, w in rule.weights.items()])
+    exists = HaloError(f"routing rule {rule.key} exists already: edit its weights")
+    try:
+        with store.write() as conn:
+            if any(r.key == rule.key for r in with_added_rules(config, conn).rules):
+                raise exists
+            conn.execute(rules_t.insert().values(rule=rule.key, channel=channel, country=country, capability=capability,
+                                                 created_by=changed_by, reason=reason, created_at=now))
+            conn.execute(weights_t.delete().where(weights_t.c.rule == rule.key))
+            conn.execute(weights_t.insert(), [{"rule": rule.key, "provider": p, "weight": w, "updated_by": changed_by, "updated_at": now}
+                                              for p, w in rule.weights.items()])
+            conn.execute(audit_t.insert(), [{"rule": rule.key, "provider": p, "old_weight": None, "new_weight": w,
+                                             "changed_by": changed_by, "reason": reason, "at": now} for p, w in rule.weights.items()])
+    except sa.exc.IntegrityError:  # added meanwhile by another request, not committed when this one looked
+        raise exists from None
     return rule
 
 

@@ -27,10 +27,10 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from cron_descriptor import ExpressionDescriptor, FormatError, MissingFieldError, Options, WrongArgumentError
 from croniter import CroniterError, croniter
-from sqlalchemy.exc import IntegrityError
 
 from halo_platform.core.errors import HaloError, NotFoundError
 from halo_platform.core.models import utcnow
+from halo_platform.core.store import again_on_conflict
 from halo_platform.core.text import check_one_line, echo, unstorable
 from halo_platform.core.timezones import iana_zone
 from halo_platform.reports.tables import TaskSchedule, TaskScheduleEdit
@@ -369,10 +369,7 @@ def set_schedule(
                 conn.execute(edits_t.insert().values(schedule_id=schedule_id, before=before, after=after,
                                                      changed_by=updated_by, at=new["updated_at"]))
 
-    try:
-        write()
-    except IntegrityError:  # created by another edit since this one looked (PostgreSQL): now an edit of it
-        write()
+    again_on_conflict(write)  # a schedule created meanwhile by another edit: this one edits it
     return next(s for s in list_schedules(store) if s["schedule_id"] == schedule_id)
 
 

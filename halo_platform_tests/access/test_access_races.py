@@ -8,14 +8,15 @@ import threading
 from collections.abc import Callable
 
 import pytest
-import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from halo_platform.access import keys, users
+from halo_platform.access.tables import User
 from halo_platform.core.errors import HaloError
 from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
 from halo_platform_tests.access.test_sessions import PASSWORD, people, session_csrf, sign_in  # noqa: F401 - people is a fixture
+from halo_platform_tests.fixtures.databases import while_uncommitted
 
 AT_ONCE = 12
 
@@ -90,27 +91,11 @@ def test_a_user_made_while_another_transaction_makes_the_same_name_is_refused_as
     """The other transaction's row is not committed when this one looks, so it finds no user and
     inserts: on PostgreSQL and MariaDB the insert then failed on the unique name with the
     driver's error (a 500 from the Access page) instead of "exists"."""
-    from halo_platform.access.tables import User
-
-    outcome: list[str] = []
-
-    def create() -> None:
-        try:
-            users.create_user(any_store, "grace", "viewer", PASSWORD)
-            outcome.append("made")
-        except HaloError as exc:
-            outcome.append(str(exc))
-        except Exception as exc:  # noqa: BLE001 - what the test is about
-            outcome.append(type(exc).__name__)
-
-    with any_store.write() as conn:
-        conn.execute(sa.insert(User).values(name="grace", role="admin", password_hash="x", created_at=utcnow()))
-        racer = threading.Thread(target=create)
-        racer.start()
-        racer.join(1.0)  # it looked, found no committed row, and waits on ours (or on the lock, on SQLite)
-    racer.join()
-    assert outcome == ["a user named 'grace' exists"]
+    theirs = [(User.__table__, [{"name": "grace", "role": "admin", "password_hash": "x", "created_at": utcnow()}])]
+    outcome = while_uncommitted(any_store, theirs, lambda: users.create_user(any_store, "grace", "viewer", PASSWORD))
+    assert outcome == "a user named 'grace' exists"
     assert [(u["name"], u["role"]) for u in users.list_users(any_store)] == [("grace", "admin")]
+
 
 @pytest.mark.parametrize("channel", ["sms", "email", "push"])
 def test_a_session_posting_a_form_body_to_a_json_route_gets_a_422(app, store, people, channel) -> None:  # noqa: ARG001, F811
