@@ -24,6 +24,7 @@ def test_a_key_made_on_the_page_is_shown_once_works_with_its_scopes_and_stops_wh
     page.get_by_text("Create a key").click()
     page.get_by_label("Key name").fill("partner-lab")
     page.get_by_label("availability:read").check()
+    page.get_by_label("Expires (optional)").fill("2099-01-31")
     with page.expect_response(lambda r: r.url.endswith("/ui/access/keys")) as answer:
         page.get_by_role("button", name="Create the key").click()
     assert answer.value.status == 201 and answer.value.headers["cache-control"] == "no-store"
@@ -38,6 +39,7 @@ def test_a_key_made_on_the_page_is_shown_once_works_with_its_scopes_and_stops_wh
     row = page.locator("tr[data-key='partner-lab']")
     expect(row).to_contain_text("availability:read")
     expect(row).to_contain_text("by admin")
+    expect(row).to_contain_text("2099-01-31 00:00 UTC")  # the instant it is refused from, not a day that reads as its last
     page.once("dialog", lambda dialog: dialog.accept())
     row.get_by_role("button", name="Revoke key partner-lab").click()
     expect(page.locator("#done")).to_contain_text("key partner-lab revoked")
