@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from halo_platform.availability import pipeline
 from halo_platform.availability.bulk_sql import Codec
 from halo_platform.availability.group import MODES, GroupSpan, group_spans
-from halo_platform.availability.slots import DEFAULT_TYPE, SlotRules, bookable, resolve_rules, slot_types
+from halo_platform.availability.slots import DEFAULT_TYPE, LONGEST_REACH, SlotRules, bookable, resolve_rules, slot_types
 from halo_platform.availability.tables import AvailableSpan, EmrQuarantine, EmrWindow, ProcessedFile
 from halo_platform.core.errors import HaloError, NotFoundError
 from halo_platform.core.files import replaced_whole
@@ -376,9 +376,10 @@ NEXT_SLOTS_LOOKAHEAD = dt.timedelta(days=14)
 
 
 def refresh_next_slots(store: StoreResource, feed: str, now: dt.datetime) -> int:
-    """Rewrite `next_available_slots` of `feed`: for every provider with spans in the next two
-    weeks and every appointment type with rules for it, the earliest slot bookable at `now`
-    (`bookable_slots` searches the whole horizon)."""
+    """Rewrite `next_available_slots` of `feed`: for every provider and every appointment type
+    with rules for it, the earliest slot bookable at `now` that starts in the next two weeks
+    (`bookable_slots` searches the whole horizon). The spans are read as far as such a slot's
+    free time may reach past them."""
     from halo_platform.availability.feeds import get_feed
     from halo_platform.availability.span_store import load_hours
 
@@ -391,7 +392,7 @@ def refresh_next_slots(store: StoreResource, feed: str, now: dt.datetime) -> int
         instant = functools.cache(lambda value: codec.read_ts(value).replace(tzinfo=dt.UTC))
         for provider, start, end in codec.select_plain(
                 "SELECT provider_id, start_at, end_at FROM available_spans WHERE feed = ? AND end_at > ? AND start_at < ? "
-                "ORDER BY provider_id, start_at", (feed, codec.ts(naive_now), codec.ts(naive_now + NEXT_SLOTS_LOOKAHEAD))):
+                "ORDER BY provider_id, start_at", (feed, codec.ts(naive_now), codec.ts(naive_now + NEXT_SLOTS_LOOKAHEAD + LONGEST_REACH))):
             by_provider[provider].append((instant(start), instant(end)))
         tz_of = load_hours(codec, feed, list(by_provider))[1]
         rows = []
@@ -400,7 +401,7 @@ def refresh_next_slots(store: StoreResource, feed: str, now: dt.datetime) -> int
             tz = ZoneInfo(tz_of[provider]) if provider in tz_of else dt.UTC
             for slot_type in slot_types(config, provider):
                 rules = resolve_rules(feed, config, provider, slot_type)
-                if slot := next(bookable(found, rules, tz, now), None):
+                if (slot := next(bookable(found, rules, tz, now), None)) and slot[0] < now + NEXT_SLOTS_LOOKAHEAD:
                     rows.append((feed, provider, slot_type, rules.duration_minutes,
                                  codec.ts(slot[0].replace(tzinfo=None)), codec.ts(slot[1].replace(tzinfo=None)), stamp))
         codec.execute_many("DELETE FROM next_available_slots WHERE feed = ?", [(feed,)])

@@ -50,6 +50,8 @@ class SlotRules:
 
 _LIMITS = {"duration_minutes": (1, 1440), "buffer_before": (0, 1440), "buffer_after": (0, 1440),
            "min_notice_minutes": (0, 366 * 1440), "alignment_minutes": (1, 1440), "max_days_ahead": (1, 366)}
+#: the furthest past its start a slot's free time may reach (the longest duration and buffer after)
+LONGEST_REACH = dt.timedelta(minutes=_LIMITS["duration_minutes"][1] + _LIMITS["buffer_after"][1])
 
 
 def _override(rules: SlotRules, values: object, where: str) -> SlotRules:

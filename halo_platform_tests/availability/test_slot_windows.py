@@ -10,9 +10,11 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 import pytest
+import sqlalchemy as sa
 
 from halo_platform.availability import pipeline
-from halo_platform.availability.service import bookable_slots, slot_rules, spans
+from halo_platform.availability.service import bookable_slots, refresh_next_slots, slot_rules, spans
+from halo_platform.availability.tables import NextAvailableSlot
 from halo_platform.http import create_app
 from halo_platform_tests.availability.helpers import land, process
 from halo_platform_tests.fixtures.access import authorized_client
@@ -40,7 +42,8 @@ def calendars(store, halo_env, tmp_path, monkeypatch):
                      "      types:\n"
                      "        long_after: {duration_minutes: 1440, buffer_after: 600, alignment_minutes: 60}\n"
                      "        long_before: {duration_minutes: 30, buffer_before: 1440}\n"
-                     "        longest: {duration_minutes: 1440, buffer_after: 1440}\n")
+                     "        longest: {duration_minutes: 1440, buffer_after: 1440}\n"
+                     "        horizon: {duration_minutes: 1440, min_notice_minutes: 20130, alignment_minutes: 60}\n")
     monkeypatch.setenv("HALO_FEEDS_FILE", str(feeds))
     land("acme", "hours.jsonl", hours("M", "00:00", "24:00") + hours("N", "12:00", "12:00"))
     land("acme", "bookings.jsonl", booking("B1", "M", "2027-03-26T06:00:00") + booking("B2", "N", "2027-03-23T03:00:00")
@@ -100,3 +103,16 @@ def test_rest_slots_reach_past_the_range(store, calendars, monkeypatch):
     expected = brute_force(store, "M", "long_after", dt.date(2027, 3, 24), dt.date(2027, 3, 24))
     assert [(s["start_at"], s["end_at"]) for s in body["slots"]] == [
         (s.strftime("%Y-%m-%dT%H:%M:%SZ"), e.strftime("%Y-%m-%dT%H:%M:%SZ")) for s, e in expected]
+
+
+def test_the_next_slot_table_holds_a_slot_starting_inside_its_two_weeks_and_ending_past_them(store, calendars):
+    """`refresh_next_slots` read the spans starting within two weeks of now only: N's first
+    `horizon` slot (14 days' notice less 30 minutes, 24 hours long) starts inside them and needs
+    N's span starting after them, and N had no next slot. M's first starts past the two weeks
+    (B3 books 00:30-01:30 that night): none, as before."""
+    now = dt.datetime(2027, 3, 15, 23, 30, tzinfo=dt.UTC)
+    refresh_next_slots(store, "acme", now)
+    with store.read() as conn:
+        rows = conn.execute(sa.select(NextAvailableSlot.provider_id, NextAvailableSlot.start_at, NextAvailableSlot.end_at)
+                            .where(NextAvailableSlot.slot_type == "horizon").order_by(NextAvailableSlot.provider_id)).all()
+    assert rows == [("N", dt.datetime(2027, 3, 29, 23, tzinfo=dt.UTC), dt.datetime(2027, 3, 30, 23, tzinfo=dt.UTC))]
