@@ -80,6 +80,7 @@ from halo_platform.delivery.quiet_hours import quiet_until, recipient_zone
 from halo_platform.delivery.resources import ProvidersResource, provider_kinds
 from halo_platform.delivery.routing import draw
 from halo_platform.delivery.state import routing_now
+from halo_platform.delivery.suppressions import suppressed_claims
 from halo_platform.delivery.throttle import Tokens, pause
 
 log = logging.getLogger("halo.delivery")
@@ -253,12 +254,18 @@ class Dispatcher:
         batch = _Batch(channel, stats, [])
         if not rows:
             return batch
+        with self.store.read() as conn:  # an opt-out that came while a request of the message was in flight
+            opted_out = suppressed_claims(conn, channel, to_send)
         router, stopped = routing_now(self.config, self.store, utcnow())
         with self._lock:
             self._paused = stopped
         for row in to_send:
             if row.expires_at is not None and row.expires_at <= now:
                 batch.transitions.append(expired(row, now))
+                continue
+            if row.id in opted_out:
+                batch.transitions.append(Transition(row.id, "suppressed", row.provider, None, row.number_of_retries, row.next_attempt_at,
+                                                    "the recipient opted out"))
                 continue
             if (quiet := self._quiet_until(row, now)) is not None:  # a retry or a backlog due inside them
                 batch.transitions.append(requeued(row, quiet, f"quiet hours until {quiet:%Y-%m-%dT%H:%M:%SZ}"))

@@ -111,6 +111,23 @@ def mark_suppressed(conn: Connection, rows: list[dict]) -> None:
                 r.update(status="suppressed", lease_owner=None, lease_until=None)
 
 
+def suppressed_claims(conn: Connection, channel: str, rows: Iterable) -> set[str]:
+    """Ids of claimed `rows` (with `id`, `recipient`, `priority`) of `channel` that a suppression
+    stops now: a message whose request was in flight when its recipient opted out (so the
+    suppression could not end it) and that came back for a retry, or for a resend after its
+    sender died. Nothing is hashed while the channel has no suppression at all."""
+    rows = list(rows)
+    if not rows or conn.execute(_ANY_ON_CHANNEL, {"channel": channel}).first() is None:
+        return set()
+    hashes = {r.id: recipient_hash(channel, r.recipient) for r in rows}
+    stopped: set[str] = set()
+    for priority in {r.priority for r in rows}:
+        mine = [r for r in rows if r.priority == priority]
+        found = suppressed_hashes(conn, channel, [hashes[r.id] for r in mine], priority)
+        stopped.update(r.id for r in mine if hashes[r.id] in found)
+    return stopped
+
+
 def _check(channel: str, to: str, scope: str, country: str | None) -> str:
     if channel not in CHANNELS:
         raise HaloError(f"channel: must be one of {', '.join(CHANNELS)}")
