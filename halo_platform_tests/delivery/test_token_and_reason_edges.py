@@ -4,6 +4,8 @@ a long suppression reason down to its column without a word while the API refuse
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
@@ -50,3 +52,13 @@ def test_the_cli_refuses_a_suppression_reason_longer_than_the_api_takes(client):
     assert fits.exit_code == 0, fits.output
     with STORE.read() as conn:
         assert conn.execute(sa.select(Suppression.__table__.c.reason)).scalar_one() == "r" * 255
+
+
+@pytest.mark.parametrize("reason", ["a\x00b", "a\ud800b"])
+def test_a_suppression_reason_no_store_can_hold_is_422_on_every_store(client, reason):
+    """SQLite stored a NUL that PostgreSQL refuses (there the API's last-resort handler answered)."""
+    body = json.dumps({"channel": "sms", "to": "+33612345678", "reason": reason})  # \\ud800 escaped, as a caller may send it
+    response = client.post("/v1/suppressions", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert response.json()["error"].startswith("reason: ")
+    assert count(Suppression) == 0
