@@ -321,6 +321,8 @@ def wire_address(address: str) -> str:
         return address
 
 
+# a push's data keys FCM refuses (a device's own: the sender, the message type, Google's and GCM's)
+_RESERVED_DATA_KEY = re.compile(r"(?:from|message_type|google.*|gcm.*)\Z", re.DOTALL)
 _UTC_MARK = re.compile(r"[zZ]\Z")  # RFC 3339 writes UTC `Z` or `z`
 
 
@@ -396,6 +398,8 @@ def validate(channel: str, payload: Mapping[str, Any], config: DeliveryConfig) -
                 # FCM and OneSignal take string values: `str(v)` had sent Python reprs ("{'b': 1}", "None", "True")
                 raise HaloError("data: must be an object whose keys and values are strings")
             data = dict(data)
+            if reserved := next((key for key in data if _RESERVED_DATA_KEY.match(key)), None):
+                raise HaloError(f"data: key {echo(reserved)} is reserved (FCM refuses from, message_type and keys starting with google or gcm)")
             if len(json.dumps(data)) > LIMITS["data"]:
                 raise HaloError(f"data: too large (at most {LIMITS['data']} bytes as JSON)")
             content["data"] = data

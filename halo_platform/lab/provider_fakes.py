@@ -313,6 +313,9 @@ def fcm_fake(port: int = 0, seed: int = 0, record: bool = True) -> ProviderFake:
         token = message.get("token", "")
         if not token or not (message.get("notification") or message.get("data")):
             return error(400, "INVALID_ARGUMENT", "INVALID_ARGUMENT", "Invalid message")
+        reserved = [k for k in message.get("data") or {} if k in ("from", "message_type") or k.startswith(("google", "gcm"))]
+        if reserved:
+            return error(400, "INVALID_ARGUMENT", "INVALID_ARGUMENT", f"Invalid data payload key: {reserved[0]}")
         if token.startswith("unregistered"):
             return error(404, "NOT_FOUND", "UNREGISTERED", "Requested entity was not found.")
         if body.get("validate_only"):

@@ -120,6 +120,12 @@ def test_an_fcm_push_without_expiry_or_expiring_late_keeps_the_configured_ttl(fa
     assert [r.json()["message"]["android"]["ttl"] for r in fakes["fcm"].requests] == ["3600s", "3600s"]
 
 
+def test_the_fcm_fake_refuses_a_reserved_data_key_as_fcm_does(fakes, make_provider):
+    provider = make_provider("fcm", fakes["fcm"])
+    assert provider.send(outgoing("push", data={"from": "clinic"})).outcome == PERMANENT
+    assert provider.send(outgoing("push", data={"fromage": "brie"})).outcome == ACKNOWLEDGED
+
+
 def test_a_onesignal_push_expires_with_its_message(fakes, make_provider):
     """OneSignal keeps an undelivered push 3 days unless `ttl` (seconds, at most 28 days) says less."""
     provider = make_provider("onesignal", fakes["onesignal"])

@@ -66,6 +66,11 @@ EMAIL = {"to": "ada@example.com", "subject": "Your code", "body": "123456", "pri
         ("push", {"to": "device_token_1", "title": "t", "body": "b", "data": {"a": {"b": 1}}}, "data: must be an object whose keys and values are strings"),
         ("push", {"to": "device_token_1", "title": "t", "body": "b", "data": {"n": None, "t": True}}, "values are strings"),
         ("push", {"to": "device_token_1", "title": "t", "body": "b", "data": ["a"]}, "values are strings"),
+        # FCM refuses a data key that is a reserved word or starts with google / gcm: was accepted, then a provider_error
+        ("push", {"to": "device_token_1", "title": "t", "body": "b", "data": {"from": "clinic"}}, "data: key 'from' is reserved"),
+        ("push", {"to": "device_token_1", "title": "t", "body": "b", "data": {"message_type": "x"}}, "data: key 'message_type' is reserved"),
+        ("push", {"to": "device_token_1", "title": "t", "body": "b", "data": {"google.c.a": "1"}}, "data: key 'google.c.a' is reserved"),
+        ("push", {"to": "device_token_1", "title": "t", "body": "b", "data": {"gcm.n.e": "1"}}, "data: key 'gcm.n.e' is reserved"),
         ("sms", {**SMS, "timezone": "a" * 300}, "timezone: 'aaaa"),  # was an OSError (file name too long): a 500
         ("sms", {**SMS, "timezone": "localtime"}, "timezone: 'localtime' is not an IANA time zone"),  # the host's zone
         ("sms", {**SMS, "priority": 0}, "priority: must be"),
@@ -292,3 +297,9 @@ def test_expires_at_takes_every_rfc_3339_spelling_of_an_instant(written):
     new = validate("sms", {**SMS, "expires_at": written}, CONFIG)
     assert new.expires_at.isoformat() == "2031-05-01T10:00:00+00:00"
     assert new.payload_hash == validate("sms", {**SMS, "expires_at": "2031-05-01T10:00:00Z"}, CONFIG).payload_hash
+
+
+def test_a_push_whose_data_keys_only_look_like_reserved_ones_is_sent(client):
+    push = {"to": "device_token_1", "title": "t", "body": "b", "data": {"fromage": "brie", "sender": "x", "googly": "eyes"}}
+    answer = client.post("/v1/messages/push", json=push)
+    assert answer.status_code == 202, answer.text
