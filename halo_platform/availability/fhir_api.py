@@ -114,14 +114,16 @@ def slot_id(schedule: str, slot_type: str, start: dt.datetime) -> str:
     return str(uuid.uuid5(_SLOT_NAMESPACE, f"{schedule}|{slot_type}|{start.isoformat()}"))
 
 
-def bundle(self_url: str, schedule: str, slot_type: str, slots: list[tuple[dt.datetime, dt.datetime]]) -> dict:
+def bundle(self_url: str, schedule: str, slot_type: str, slots: list[tuple[dt.datetime, dt.datetime]],
+           count: int | None = None) -> dict:
+    """The searchset of `slots`: `total` counts them all, the entries are the first `count` of them."""
     entries = []
-    for start, end in slots:
+    for start, end in slots[:count]:
         ident = slot_id(schedule, slot_type, start)
         entries.append({"fullUrl": f"urn:uuid:{ident}", "search": {"mode": "match"}, "resource": {
             "resourceType": "Slot", "id": ident, "schedule": {"reference": f"Schedule/{schedule}"},
             "serviceType": [{"text": slot_type}], "status": "free", "start": iso_z(start), "end": iso_z(end)}})
-    found = {"resourceType": "Bundle", "type": "searchset", "total": len(entries), "link": [{"relation": "self", "url": self_url}]}
+    found = {"resourceType": "Bundle", "type": "searchset", "total": len(slots), "link": [{"relation": "self", "url": self_url}]}
     if entries:  # FHIR JSON has no empty arrays: a search matching nothing has no `entry`
         found["entry"] = entries
     return found
@@ -152,6 +154,7 @@ def search_slots(store: StoreResource, params: list[tuple[str, str]], self_url: 
     types = [v.rpartition("|")[2] for v in values("service-type")]
     if len(types) > 1:
         raise HaloError("service-type: give at most one")
+    count = page_size(values("_count"))
     bounds = parse_start(values("start"))
     actors = service.schedule_actors(store, schedule)
     if actors is None or any("free" not in listed for listed in asked):  # only free slots are known
@@ -170,7 +173,16 @@ def search_slots(store: StoreResource, params: list[tuple[str, str]], self_url: 
     if (last - first).days > service.MAX_QUERY_DAYS:  # `start` is the only range this search has: name it
         raise HaloError(f"start: at most {service.MAX_QUERY_DAYS} days per query, got {first} to {last}")
     found = service.bookable_slots(store, feed, provider, types[0] if types else None, first, last, now, tuple(others))
-    return bundle(self_url, schedule, found.slot_type, [(s, e) for s, e in found.slots if lo <= s < hi])
+    return bundle(self_url, schedule, found.slot_type, [(s, e) for s, e in found.slots if lo <= s < hi], count)
+
+
+def page_size(values: list[str]) -> int | None:
+    """`_count`: at most that many entries (FHIR R4: a server may return fewer, never more); None when not given."""
+    if len(values) > 1:
+        raise HaloError("_count: give at most one")
+    if values and not (values[0].isascii() and values[0].isdigit()):
+        raise HaloError(f"_count: expected a whole number >= 0, got {values[0]!r}")
+    return int(values[0]) if values else None
 
 
 _SEARCH_PARAMETERS = [
@@ -183,6 +195,8 @@ _SEARCH_PARAMETERS = [
      "description": "Slot status codes, comma-separated; only free slots exist here"},
     {"name": "service-type", "in": "query", "required": False, "schema": {"type": "string"},
      "description": "The appointment type of the feed's slot rules (default: default)"},
+    {"name": "_count", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0},
+     "description": "At most this many entries (the first ones); `total` still counts every match"},
 ]
 
 

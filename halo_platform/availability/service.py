@@ -216,7 +216,8 @@ def group_availability(store: StoreResource, feed: str, provider_ids: list[str],
     zones = provider_zones(store, feed, list(around))
     free = {}
     for provider, pieces in around.items():
-        lo, hi = (dt.datetime.combine(day, dt.time(), tzinfo=zones[provider]) for day in (first, last + dt.timedelta(days=1)))
+        # in UTC: a piece clipped here keeps the instant, not the provider's offset (GraphQL writes an instant as it is)
+        lo, hi = (dt.datetime.combine(day, dt.time(), tzinfo=zones[provider]).astimezone(dt.UTC) for day in (first, last + dt.timedelta(days=1)))
         free[provider] = [(max(s, lo), min(e, hi)) for s, e in pieces if s < hi and e > lo]
     return group_spans(free, mode)
 
