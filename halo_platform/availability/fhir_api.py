@@ -77,9 +77,9 @@ def parse_start(values: list[str]) -> list[Bound]:
         if prefix in _UNSUPPORTED:
             raise HaloError(f"start: the prefix {prefix} is not supported here; use eq, ge, gt, le, lt, sa or eb")
         day = parsed.date() if isinstance(parsed, dt.datetime) else parsed
-        # a bound on the day just outside the calendar (lt2200-01-01, gt1899-12-31) still bounds a
-        # range touching it, which `search_slots` clips to it
-        if not EARLIEST_DATE - _ONE_DAY <= day <= LATEST_DATE + _ONE_DAY:
+        # a bound whose days reach the calendar or the day just outside it (lt2200-01-01, lt2200,
+        # gt1899-12-31, gt1899) still bounds a range touching it, which `search_slots` clips to it
+        if day > LATEST_DATE + _ONE_DAY or (_day_after(parsed, parts) if parts else day + _ONE_DAY) < EARLIEST_DATE:
             service.in_calendar(day, "start")
         # a Slot's start is an instant: it starts after a range (sa) when it is past the range's
         # end, and ends before it (eb) when it is before the range's start, as gt and lt say

@@ -1,5 +1,5 @@
 """GET /fhir/Slot with a `start` bound on the day just outside the calendar (1900-01-01 to
-2199-12-31): `lt2200-01-01` and `gt1899-12-31` bound ranges inside it, searched clipped to it;
+2199-12-31): `lt2200-01-01`, `lt2200`, `gt1899-12-31` and `gt1899` bound ranges inside it, searched clipped to it;
 they were refused as out of range. A bound further out still is.
 
 E1 works 09:00-12:00 UTC on the calendar's first two days, or its last two (processing one
@@ -32,6 +32,8 @@ def client(store, halo_env, tmp_path, monkeypatch):
     ("2199-12-30", ["ge2199-12-31", "lt2200-01-01"], "2199-12-20", {"2199-12-31": HALF_HOURS}),
     ("2199-12-30", ["le2200-01-01"], "2199-12-30T12:00:00", {"2199-12-31": HALF_HOURS}),
     ("1900-01-01", ["gt1899-12-31", "lt1900-01-02"], "1899-12-20", {"1900-01-01": HALF_HOURS}),
+    ("1900-01-01", ["gt1899", "lt1900-01-02"], "1899-12-20", {"1900-01-01": HALF_HOURS}),  # after the year 1899
+    ("2199-12-30", ["ge2199-12-31", "lt2200"], "2199-12-20", {"2199-12-31": HALF_HOURS}),  # before the year 2200
     ("1900-01-01", ["ge1899-12-31", "le1900-01-02"], "1899-12-20", {"1900-01-01": HALF_HOURS, "1900-01-02": HALF_HOURS}),
 ])
 def test_a_bound_on_the_day_outside_the_calendar_searches_inside_it(store, client, monkeypatch, as_of, start, now, found):
@@ -46,7 +48,8 @@ def test_a_bound_on_the_day_outside_the_calendar_searches_inside_it(store, clien
 
 
 @pytest.mark.parametrize("start, day", [("lt2200-01-02", "2200-01-02"), ("gt1899-12-30", "1899-12-30"),
-                                        ("le2200-01-02T00:00:00Z", "2200-01-02"), ("ge1899", "1899-01-01")])
+                                        ("le2200-01-02T00:00:00Z", "2200-01-02"), ("ge1898", "1898-01-01"),
+                                        ("ge2201", "2201-01-01"), ("lt9999-12", "9999-12-01")])
 def test_a_bound_further_out_is_refused(client, start, day):
     answer = client.get("/fhir/Slot", params={"schedule": "Schedule/acme.E1", "start": start})
     assert answer.status_code == 422
