@@ -71,6 +71,29 @@ def test_fhir_version_specific_practitioner_reference_blocks_that_practitioner(h
                                                           ("2027-01-04T11:00Z", "2027-01-04T17:00Z")]
 
 
+ABSOLUTE = "https://emr.example.org/fhir/R4/"
+
+
+@pytest.mark.parametrize("reference", [f"{ABSOLUTE}Practitioner/P1", f"{ABSOLUTE}Practitioner/P1/_history/3"])
+def test_fhir_absolute_practitioner_and_schedule_references_name_their_resources(halo_env, store, reference):
+    """A FHIR reference may be an absolute URL (R4 Reference.reference): an appointment whose
+    participant was `https://.../Practitioner/P1` was quarantined ("no Practitioner participant"),
+    and so were a PractitionerRole and a Slot's schedule written so."""
+    role = FHIR_ROLE.replace('"Practitioner/P1"', f'"{reference}"')
+    schedule = ('{"resourceType":"Schedule","id":"S1","meta":{"lastUpdated":"2026-11-20T10:00:00Z"},'
+                f'"actor":[{{"reference":"{reference}"}}]}}')
+    appointment = ('{"resourceType":"Appointment","id":"AP1","meta":{"lastUpdated":"2026-11-20T12:00:00Z"},"status":"booked",'
+                   '"start":"2027-01-04T10:00:00Z","end":"2027-01-04T11:00:00Z",'
+                   f'"participant":[{{"actor":{{"reference":"{reference}"}}}}]}}')
+    time_off = ('{"resourceType":"Slot","id":"SL1","meta":{"lastUpdated":"2026-11-20T12:00:00Z"},"status":"busy-unavailable",'
+                f'"schedule":{{"reference":"{ABSOLUTE}Schedule/S1"}},"start":"2027-01-04T15:00:00Z","end":"2027-01-04T16:00:00Z"}}')
+    land("fhir", "a.ndjson", "\n".join([role, schedule, appointment, time_off]) + "\n")
+    process(store, "2027-01-04", 3)
+    assert quarantined(store, "fhir") == []
+    assert spans_on(store, "fhir", "P1", "2027-01-04") == [("2027-01-04T09:00Z", "2027-01-04T10:00Z"),
+                                                          ("2027-01-04T11:00Z", "2027-01-04T15:00Z"),
+                                                          ("2027-01-04T16:00Z", "2027-01-04T17:00Z")]
+
 def test_the_fixed_records_read_column_wise_equal_the_per_record_parse():
     """The two fixes above hold on the column-wise path (files of 1 MiB and more) too."""
     from halo_platform_tests.availability.test_columnar_reading import (
@@ -79,11 +102,12 @@ def test_the_fixed_records_read_column_wise_equal_the_per_record_parse():
         hl7_message,
     )
 
-    refs = ["Practitioner/P1/_history/2", "Practitioner/P1/x", "Practitioner//_history/2", "Practitioner/_history/2"]
+    refs = ["Practitioner/P1/_history/2", "Practitioner/P1/x", "Practitioner//_history/2", "Practitioner/_history/2",
+            f"{ABSOLUTE}Practitioner/P1", f"{ABSOLUTE}Practitioner/P1/_history/3", "https://emr.example.org/Practitioner/"]
     lines = [fhir_appointment(participant=f'[{{"actor":{{"reference":"{r}"}}}}]') for r in refs]
     lines += ['{"resourceType":"Slot","id":"S1","meta":{"lastUpdated":"2026-11-20T12:00:00Z"},"status":"busy-unavailable",'
               f'"schedule":{{"reference":"{r}"}},"start":"2027-01-04T09:00:00Z","end":"2027-01-04T10:00:00Z"}}'
-              for r in ("Schedule/X/_history/1", "Schedule/X/y", "Schedule/X")]
+              for r in ("Schedule/X/_history/1", "Schedule/X/y", "Schedule/X", f"{ABSOLUTE}Schedule/X")]
     assert_same_columns("fhir", "a.ndjson", "\n".join(lines).encode())
     stamps = ["20261120100000.1", "20261120100000.123456789", "202611201000.5-0500", "20261120100000.000001+0100", "22001231235959.9"]
     messages = [hl7_message("SCH|P1|APT1^EMR", f"TQ1|1||||||{ts}|{ts}", "AIP|1||DR1", stamp=ts) for ts in stamps]

@@ -41,14 +41,19 @@ _BLOCKING_APPOINTMENT = APPOINTMENT_STATUSES - {"cancelled", "noshow", "entered-
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}\Z")
 
 
-def _versionless(reference: str) -> str:
-    """A relative reference without its version: `Practitioner/P1/_history/2` names Practitioner P1."""
-    return reference.split("/_history/", 1)[0]
+def _relative(reference: str) -> str:
+    """A reference as `Type/id`: without its version (`Practitioner/P1/_history/2` names
+    Practitioner P1) and, written as an absolute URL (`https://emr.example/fhir/Practitioner/P1`,
+    the feed's server's own resource), without its base."""
+    reference = reference.split("/_history/", 1)[0]
+    if reference.startswith(("https://", "http://")):
+        return "/".join(reference.rsplit("/", 2)[-2:])
+    return reference
 
 
 def _practitioner(reference: object) -> str | None:
-    if isinstance(reference, str) and reference.startswith("Practitioner/") and len(_versionless(reference)) > 13:
-        return _versionless(reference)[13:]
+    if isinstance(reference, str) and (relative := _relative(reference)).startswith("Practitioner/") and len(relative) > 13:
+        return relative[13:]
     return None
 
 
@@ -152,9 +157,8 @@ def _slot(res: dict, event: Event) -> Event:
         raise Invalid(f"unknown status {res.get('status')!r}")
     event.status = status
     ref = (res.get("schedule") or {}).get("reference")
-    if not isinstance(ref, str) or not ref.startswith("Schedule/"):
+    if not isinstance(ref, str) or not (ref := _relative(ref)).startswith("Schedule/"):
         raise Invalid("missing schedule.reference Schedule/<id>")
-    ref = _versionless(ref)
     block = _interval(res, None, local_ok=False)
     if status == "busy-unavailable":
         event.blocks.append(Block(None, block.start, block.end, ref=ref))
