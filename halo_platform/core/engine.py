@@ -15,13 +15,17 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
 from halo_platform.core.errors import HaloError
+
+_T = TypeVar("_T")
 
 # UPDATE ... RETURNING (a claim, an in-flight marker) and UPDATE ... FROM (recording answers)
 SQLITE_AT_LEAST = (3, 35, 0)
@@ -106,3 +110,13 @@ def _checkpointer(database: str) -> _Checkpointer:
         if held is None or held.pid != os.getpid():
             held = _checkpointers[database] = _Checkpointer(database)
         return held
+
+
+def again_on_conflict(write: Callable[[], _T]) -> _T:
+    """`write()` (a whole transaction), once more if it failed on a unique key: another
+    transaction, not committed when this one looked, wrote the row this one meant to create
+    (PostgreSQL); the second try sees it and edits it instead."""
+    try:
+        return write()
+    except sa.exc.IntegrityError:
+        return write()

@@ -14,9 +14,8 @@ import fcntl
 import functools
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TypeVar
 
 import dagster as dg
 import sqlalchemy as sa
@@ -26,8 +25,6 @@ from sqlalchemy.engine import Connection, Engine
 from halo_platform.core.engine import make_engine
 from halo_platform.core.errors import HaloError
 from halo_platform.core.settings import get_settings
-
-_T = TypeVar("_T")
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
@@ -165,13 +162,3 @@ class StoreResource(dg.ConfigurableResource):
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:  # noqa: ARG002
         self.dispose()
-
-
-def again_on_conflict(write: Callable[[], _T]) -> _T:
-    """`write()` (a whole transaction), once more if it failed on a unique key: another
-    transaction, not committed when this one looked, wrote the row this one meant to create
-    (PostgreSQL); the second try sees it and edits it instead."""
-    try:
-        return write()
-    except sa.exc.IntegrityError:
-        return write()

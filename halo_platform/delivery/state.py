@@ -11,9 +11,10 @@ from collections.abc import Mapping
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from halo_platform.core.engine import again_on_conflict
 from halo_platform.core.errors import HaloError
 from halo_platform.core.models import utcnow
-from halo_platform.core.store import StoreResource, again_on_conflict
+from halo_platform.core.store import StoreResource
 from halo_platform.core.text import required_reason
 from halo_platform.delivery.config import CHANNELS, DeliveryConfig, Rule, validate_weights
 from halo_platform.delivery.routing import Router

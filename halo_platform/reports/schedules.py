@@ -28,9 +28,9 @@ import sqlalchemy as sa
 from cron_descriptor import ExpressionDescriptor, FormatError, MissingFieldError, Options, WrongArgumentError
 from croniter import CroniterError, croniter
 
+from halo_platform.core.engine import again_on_conflict
 from halo_platform.core.errors import HaloError, NotFoundError
 from halo_platform.core.models import utcnow
-from halo_platform.core.store import again_on_conflict
 from halo_platform.core.text import check_one_line, echo, unstorable
 from halo_platform.core.timezones import iana_zone
 from halo_platform.reports.tables import TaskSchedule, TaskScheduleEdit
