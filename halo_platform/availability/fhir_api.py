@@ -31,7 +31,9 @@ from halo_platform.core.store import StoreResource
 
 FHIR_JSON = "application/fhir+json"
 SLOT_STATUSES = ("busy", "free", "busy-unavailable", "busy-tentative", "entered-in-error")
-_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}\Z")
+# a FHIR id is [A-Za-z0-9-.]{1,64}; `<feed>.<provider id>` also takes the `_` and the length (up to
+# 255) EMRs' provider ids have, else such a provider had no Slot search
+_ID = re.compile(r"^[A-Za-z0-9\-._]{1,320}\Z")
 # a FHIR date may be partial (YYYY, YYYY-MM); only a whole one takes a time
 _PREFIXED = re.compile(r"^(eq|ge|gt|le|lt|sa|eb|ne|ap)?(\d{4}(-\d{2})?|\d{4}-\d{2}-\d{2}(T[0-9:.]+(Z|[+-]\d{2}:\d{2})?)?)\Z")
 DEFAULT_DAYS = 7

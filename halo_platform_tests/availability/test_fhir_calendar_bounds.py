@@ -54,3 +54,18 @@ def test_a_bound_further_out_is_refused(client, start, day):
     answer = client.get("/fhir/Slot", params={"schedule": "Schedule/acme.E1", "start": start})
     assert answer.status_code == 422
     assert answer.json()["error"] == f"start: {day} is out of range (1900-01-01 to 2199-12-31)"
+
+
+@pytest.mark.parametrize("provider", ["DR_001", "dr_" + "x" * 100])
+def test_a_provider_whose_id_holds_an_underscore_or_is_long_has_a_schedule(store, client, monkeypatch, provider):
+    """`Schedule/acme.DR_001` was refused as no Schedule id (FHIR ids take no `_` and at most 64
+    characters), so a provider with such an id, common in EMRs, had no Slot search."""
+    land("acme", "more.jsonl", f'{{"type":"hours","provider":"{provider}","tz":"UTC","week":{{{WEEK}}},"updated_at":"2026-11-01T00:00:00Z"}}\n')
+    process(store, "2027-01-04", 2)
+    monkeypatch.setattr(fhir_api, "utcnow", lambda: dt.datetime(2027, 1, 1, tzinfo=dt.UTC))
+    answer = client.get("/fhir/Slot", params={"schedule": f"Schedule/acme.{provider}", "start": ["ge2027-01-04", "lt2027-01-05"]})
+    assert answer.status_code == 200, answer.json()
+    body = answer.json()
+    Bundle.model_validate(body)
+    assert [e["resource"]["start"] for e in body["entry"]] == [f"2027-01-04T{time}:00Z" for time in HALF_HOURS]
+    assert {e["resource"]["schedule"]["reference"] for e in body["entry"]} == {f"Schedule/acme.{provider}"}
