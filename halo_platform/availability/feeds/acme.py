@@ -27,6 +27,7 @@ from halo_platform.availability.feeds.base import (
     parse_hhmm,
     parse_json_lines,
     parse_version,
+    required_text,
     sane_time,
     zone,
 )
@@ -37,10 +38,7 @@ STATUSES = {"booked": "booked", "cancelled": "cancelled"}
 
 
 def _text(obj: dict, key: str) -> str:
-    value = obj.get(key)
-    if not isinstance(value, str) or not value:
-        raise Invalid(f"missing {key}")
-    return value
+    return required_text(obj.get(key), key)
 
 
 def _appointment(obj: dict, item_id: str, version: dt.datetime, position: int, raw: str) -> Event:

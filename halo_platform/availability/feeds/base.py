@@ -51,6 +51,19 @@ class Invalid(ValueError):
     """A record that cannot be applied; the message is the quarantine reason."""
 
 
+_JSON_TYPES = {bool: "true or false", int: "a number", float: "a number", list: "a list", dict: "an object"}
+
+
+def required_text(value: object, what: str) -> str:
+    """`value` as non-empty text; else Invalid saying `what` is missing (absent, null or empty) or
+    is not text (`"id": 2` read "missing id", which sends a reader looking for a field that is there)."""
+    if isinstance(value, str) and value:
+        return value
+    if value is None or value == "":
+        raise Invalid(f"missing {what}")
+    raise Invalid(f"{what} must be text, got {_JSON_TYPES.get(type(value), type(value).__name__)}")
+
+
 @dataclass(slots=True)
 class Block:
     """Time a provider is unavailable. `provider_id` None + `ref` set: a FHIR Slot whose
@@ -170,8 +183,7 @@ def after(start: dt.datetime, minutes: float, what: str = "duration") -> dt.date
 
 def parse_version(value: object, what: str = "version") -> dt.datetime:
     """An ISO-8601 timestamp; without an offset it is read as UTC."""
-    if not isinstance(value, str) or not value:
-        raise Invalid(f"missing {what}")
+    value = required_text(value, what)
     try:
         if value[-1] == "Z":  # the common case, without the tz round trip
             parsed = dt.datetime.fromisoformat(value[:-1])

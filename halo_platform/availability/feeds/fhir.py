@@ -27,6 +27,7 @@ from halo_platform.availability.feeds.base import (
     parse_hhmm,
     parse_json_lines,
     parse_version,
+    required_text,
     sane_time,
     utc_naive,
 )
@@ -60,8 +61,7 @@ def _practitioner(reference: object) -> str | None:
 def _when(value: object, what: str, *, local_ok: bool) -> tuple[dt.datetime, bool]:
     """(naive instant or wall time, is_local). FHIR instants carry an offset; a `dateTime`
     without one (or a bare date, midnight) is provider-local where `local_ok`."""
-    if not isinstance(value, str) or not value:
-        raise Invalid(f"missing {what}")
+    value = required_text(value, what)
     try:
         parsed = dt.datetime.fromisoformat(value)
     except ValueError:
@@ -176,9 +176,7 @@ def _record(res: object, position: int, raw: str) -> Event:
     kind = KINDS.get(resource_type) if isinstance(resource_type, str) else None
     if kind is None:
         raise Invalid(f"unsupported resourceType {resource_type!r}")
-    rid = res.get("id")
-    if not isinstance(rid, str) or not rid:
-        raise Invalid("missing id")
+    rid = required_text(res.get("id"), "id")
     meta = res.get("meta")
     version = parse_version(meta.get("lastUpdated") if isinstance(meta, dict) else None, "meta.lastUpdated")
     try:
