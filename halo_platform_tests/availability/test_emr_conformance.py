@@ -102,6 +102,23 @@ def test_fhir_not_available_with_an_open_ended_period_is_time_off_from_then_on(d
     assert (block.provider_id, block.start, block.end, block.local) == ("P1", start, end, local)
 
 
+
+@pytest.mark.parametrize(("during", "start", "end"), [
+    ('{"start":"2027-01","end":"2027-01"}', dt.datetime(2027, 1, 1), dt.datetime(2027, 2, 1)),  # the whole of January
+    ('{"start":"2027-12","end":"2027-12"}', dt.datetime(2027, 12, 1), dt.datetime(2028, 1, 1)),
+    ('{"start":"2027","end":"2027"}', dt.datetime(2027, 1, 1), dt.datetime(2028, 1, 1)),
+    ('{"start":"2027-01-04","end":"2027-02"}', dt.datetime(2027, 1, 4), dt.datetime(2027, 3, 1)),
+    ('{"start":"2027-03"}', dt.datetime(2027, 3, 1), LATEST),
+])
+def test_fhir_not_available_during_partial_dates_is_the_days_they_name(during, start, end):
+    """A FHIR dateTime may be partial (YYYY, YYYY-MM): a leave `during` "2027-01" is January, local
+    time. It quarantined the whole role, working hours included ("invalid start '2027-01'")."""
+    events, reasons = events_and_reasons(fhir, ROLE % f'{{"description":"leave","during":{during}}}', "f.ndjson")
+    assert reasons == []
+    (block,) = events[0].blocks
+    assert (block.provider_id, block.start, block.end, block.local) == ("P1", start, end, True)
+    assert len(events[0].hours) == 1
+
 def test_fhir_leave_without_an_end_removes_every_span_from_its_start(store):
     """End to end: the ongoing leave is stored and subtracted from every later working day."""
     land("fhir", "roles.ndjson", ROLE % '{"description":"leave","during":{"start":"2027-01-05"}}')

@@ -39,7 +39,8 @@ APPOINTMENT_STATUSES = frozenset({"proposed", "pending", "booked", "arrived", "f
                                   "entered-in-error", "checked-in", "waitlist"})
 SLOT_STATUSES = frozenset({"busy", "free", "busy-unavailable", "busy-tentative", "entered-in-error"})
 _BLOCKING_APPOINTMENT = APPOINTMENT_STATUSES - {"cancelled", "noshow", "entered-in-error", "waitlist", "proposed"}
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}\Z")
+# a FHIR date, whole or partial: YYYY, YYYY-MM, YYYY-MM-DD (a dateTime may be any of them)
+_DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?\Z")
 
 
 def _relative(reference: str) -> str:
@@ -58,13 +59,27 @@ def _practitioner(reference: object) -> str | None:
     return None
 
 
+def _days(value: str) -> tuple[dt.datetime, dt.datetime] | None:
+    """The local [first, after the last) of the days a FHIR date names (2027 is the year, 2027-01
+    January, 2027-01-04 that day); None for a value that is no date."""
+    found = _DATE.match(value)
+    if found is None:
+        return None
+    year, month, day = found.groups()
+    first = dt.datetime(int(year), int(month or 1), int(day or 1))
+    if day:
+        return first, first + dt.timedelta(days=1)
+    return first, (first + dt.timedelta(days=31)).replace(day=1) if month else first.replace(year=first.year + 1)
+
+
 def _when(value: object, what: str, *, local_ok: bool) -> tuple[dt.datetime, bool]:
     """(naive instant or wall time, is_local). FHIR instants carry an offset; a `dateTime`
-    without one (or a bare date, midnight) is provider-local where `local_ok`."""
+    without one (or a date, whole or partial: its first midnight) is provider-local where `local_ok`."""
     value = required_text(value, what)
     try:
-        parsed = dt.datetime.fromisoformat(value)
-    except ValueError:
+        days = _days(value)
+        parsed = days[0] if days else dt.datetime.fromisoformat(value)
+    except (ValueError, OverflowError):
         raise Invalid(f"invalid {what} {value!r}") from None
     if parsed.tzinfo is not None:
         return sane_time(utc_naive(parsed, what), what), False
@@ -83,8 +98,8 @@ def _interval(period: dict, who: str | None, *, local_ok: bool, ongoing: bool = 
         start, start_local = _when(start_value, "start", local_ok=local_ok)
     if not open_end:
         end, end_local = _when(end_value, "end", local_ok=local_ok)
-        if isinstance(end_value, str) and _DATE.match(end_value):
-            end += dt.timedelta(days=1)  # a date-only end covers that whole day
+        if isinstance(end_value, str) and (days := _days(end_value)):
+            end = sane_time(days[1], "end")  # a date end covers the whole day, month or year it names
     if open_start:
         start, start_local = EARLIEST, end_local
     if open_end:
