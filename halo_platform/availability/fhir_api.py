@@ -144,7 +144,10 @@ def search_slots(store: StoreResource, params: list[tuple[str, str]], self_url: 
     schedules = values("schedule")
     if len(schedules) != 1:
         raise HaloError("schedule: give exactly one Schedule/<id>")
-    schedule = schedules[0].removeprefix("Schedule/")
+    schedule = schedules[0]
+    if schedule.startswith(("https://", "http://")) and "/Schedule/" in schedule:  # the Schedule's URL on this server
+        schedule = schedule.rsplit("/Schedule/", 1)[1]
+    schedule = schedule.removeprefix("Schedule/")
     if not _ID.match(schedule):
         raise HaloError(f"schedule: expected Schedule/<id>, got {schedules[0]!r}")
     # FHIR search ANDs repeated parameters, and a comma list is an OR: a free Slot matches when

@@ -69,3 +69,18 @@ def test_a_provider_whose_id_holds_an_underscore_or_is_long_has_a_schedule(store
     Bundle.model_validate(body)
     assert [e["resource"]["start"] for e in body["entry"]] == [f"2027-01-04T{time}:00Z" for time in HALF_HOURS]
     assert {e["resource"]["schedule"]["reference"] for e in body["entry"]} == {f"Schedule/acme.{provider}"}
+
+
+def test_a_schedule_given_as_an_absolute_url_is_that_schedule(store, client, monkeypatch):
+    """FHIR search takes a reference parameter as `Type/id` or as the absolute URL of the resource
+    on this server: `schedule=https://.../fhir/Schedule/acme.E1` was a 422."""
+    process(store, "2027-01-04", 2)
+    monkeypatch.setattr(fhir_api, "utcnow", lambda: dt.datetime(2027, 1, 1, tzinfo=dt.UTC))
+    start = ["ge2027-01-04", "lt2027-01-05"]
+    relative = client.get("/fhir/Slot", params={"schedule": "Schedule/acme.E1", "start": start}).json()
+    for url in ("https://halo.example/fhir/Schedule/acme.E1", "http://127.0.0.1:8080/fhir/Schedule/acme.E1"):
+        answer = client.get("/fhir/Slot", params={"schedule": url, "start": start})
+        assert answer.status_code == 200, answer.json()
+        assert answer.json()["entry"] == relative["entry"] and len(relative["entry"]) == len(HALF_HOURS)
+    refused = client.get("/fhir/Slot", params={"schedule": "https://halo.example/fhir/Practitioner/acme.E1", "start": start})
+    assert refused.status_code == 422
