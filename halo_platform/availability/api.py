@@ -422,12 +422,13 @@ class _ErrorsWithoutInternals(SchemaExtension):
 
 class _Schema(strawberry.Schema):
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:  # noqa: ANN401
-        """A caller's mistake (a HaloError, a value the database refused) is answered with its
-        message: one log line, not a traceback. Anything else is logged as strawberry does (with
+        """A caller's mistake (a query that does not parse or validate, a variable of the wrong
+        type, a HaloError, a value the database refused) is answered with its message: one log
+        line, not a traceback. Anything else is logged as strawberry does (with
         its traceback), and answered without its text (`_ErrorsWithoutInternals`)."""
-        ours = [e for e in errors if _caller_error(e) is not None]
+        ours = [e for e in errors if e.path is None or _caller_error(e) is not None]  # no path: the request itself was wrong
         for error in ours:
-            log.info("graphql: refused: %s", _caller_error(error))
+            log.info("graphql: refused: %s", _caller_error(error) or error.message)
         super().process_errors([e for e in errors if e not in ours], execution_context)
 
 

@@ -68,6 +68,26 @@ def test_an_unexpected_resolver_error_is_a_generic_graphql_error_logged_with_its
     assert "RuntimeError: SELECT secret" in caplog.text  # the operator still sees what happened
 
 
+
+@pytest.mark.parametrize(("query", "variables"), [
+    ('query($p: String!) { availableSpans(feed: "acme", providerId: $p) { spanDate } }', {"p": 7}),  # a variable of the wrong type
+    ('{ availableSpans(feed: "acme", providerId: 7) { spanDate } }', None),  # an argument of the wrong type
+    ('{ availableSpans(feed: "acme") { spanDate } }', None),  # a required argument left out
+    ('{ availableSpans(feed: "acme", providerId: "J1") { noSuchField } }', None),
+    ('{ availableSpans(', None),  # not GraphQL
+])
+def test_a_caller_s_malformed_graphql_is_one_info_line_not_an_error_with_a_traceback(halo_env, store, caplog, query, variables):
+    """Strawberry logged every malformed query at ERROR with a stack: a monitoring alert and a page of
+    traceback for each mistake a caller makes. The caller still reads what is wrong."""
+    caplog.set_level(logging.INFO)
+    client = authorized_client(create_app({"store": store}), "availability:read")
+    body = client.post("/graphql", json={"query": query, "variables": variables}).json()
+    assert body["errors"] and body["errors"][0]["message"] != "internal error"
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert [r.getMessage() for r in caplog.records if r.getMessage().startswith("graphql: refused: ")] == [
+        f"graphql: refused: {body['errors'][0]['message']}"]
+    assert "Traceback" not in caplog.text
+
 def _websocket_upgrade(host: str, port: int, headers: str = "") -> str:
     with socket.create_connection((host, port), timeout=10) as sock:
         key = base64.b64encode(os.urandom(16)).decode()
