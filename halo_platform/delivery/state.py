@@ -16,14 +16,22 @@ from halo_platform.core.errors import HaloError
 from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
 from halo_platform.core.text import required_reason
+from halo_platform.core.write_lock import ensure_row
 from halo_platform.delivery.config import CHANNELS, DeliveryConfig, Rule, validate_weights
 from halo_platform.delivery.routing import Router
-from halo_platform.delivery.tables import ProviderState, RoutingRuleAdded, RoutingWeight, RoutingWeightAudit
+from halo_platform.delivery.tables import (
+    ProviderState,
+    RoutingRuleAdded,
+    RoutingRuleLock,
+    RoutingWeight,
+    RoutingWeightAudit,
+)
 
 weights_t = RoutingWeight.__table__
 audit_t = RoutingWeightAudit.__table__
 state_t = ProviderState.__table__
 rules_t = RoutingRuleAdded.__table__
+locks_t = RoutingRuleLock.__table__
 
 
 # built once: a claim and a HIGH send read the routing state each time
@@ -92,12 +100,13 @@ def set_weights(
     if problem:
         raise HaloError(f"weights for {rule_key}: {problem}")
     now = utcnow()
+    ensure_row(store, locks_t, {"rule": rule_key})
 
     def write() -> None:
         with store.write() as conn:
-            # the rule's rows locked first: an edit that committed while this one waited for them
-            # is what this one replaces and audits from
-            conn.execute(sa.select(weights_t.c.provider).where(weights_t.c.rule == rule_key).with_for_update())
+            # edits of one rule take turns, also before it has stored weights (no row of them to
+            # lock): the one that waited replaces what the other wrote, and audits from it
+            conn.execute(sa.select(locks_t.c.rule).where(locks_t.c.rule == rule_key).with_for_update())
             current = stored_weights(conn).get(rule_key) or dict(rule.weights)
             conn.execute(weights_t.delete().where(weights_t.c.rule == rule_key))
             conn.execute(
@@ -113,7 +122,7 @@ def set_weights(
             if audits:
                 conn.execute(audit_t.insert(), audits)
 
-    again_on_conflict(write)  # the rule's first stored weights written meanwhile (PostgreSQL): replaced now
+    again_on_conflict(write)  # the file's weights seeded meanwhile (`seed_weights` takes no turn): replaced now
     return weights
 
 

@@ -138,6 +138,16 @@ class RoutingWeightAudit(Base):
     at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+class RoutingRuleLock(Base):
+    """One row per routing rule whose weights were edited, locked (SELECT ... FOR UPDATE) by each
+    edit of them: edits of one rule at the same time take turns, also before the rule has stored
+    weights, where no row of them could be locked (`delivery.state.set_weights`)."""
+
+    __tablename__ = "routing_rule_locks"
+
+    rule: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
+
+
 class RoutingRuleAdded(Base):
     """A routing rule added at run time (the Control Center): it routes
     like a rule of the providers file, which wins if it later names the same key. Its weights
