@@ -24,6 +24,7 @@ from fastapi.responses import JSONResponse
 
 from halo_platform.access.guard import requires
 from halo_platform.availability import service
+from halo_platform.availability.feeds.fhir import day_after, partial_date
 from halo_platform.core.errors import HaloError
 from halo_platform.core.http import ChecksFirstRoute, resource
 from halo_platform.core.models import EARLIEST_DATE, LATEST_DATE, iso_z, utcnow
@@ -51,19 +52,6 @@ class Bound:
     until: dt.date | None = None  # a date's day after its last: the next day, month (YYYY-MM) or year (YYYY)
 
 
-def _partial_date(text: str) -> tuple[dt.date, int]:
-    """A FHIR date, YYYY, YYYY-MM or YYYY-MM-DD -> (its first day, how many parts it has)."""
-    parts = [int(part) for part in text.split("-")]
-    return dt.date(*parts, *[1] * (3 - len(parts))), len(parts)
-
-
-def _day_after(first: dt.date, parts: int) -> dt.date:
-    """The day after the last of the days a date of `parts` parts starting on `first` names."""
-    if parts == 3:
-        return first + dt.timedelta(days=1)
-    return (first + dt.timedelta(days=31)).replace(day=1) if parts == 2 else first.replace(year=first.year + 1)
-
-
 def parse_start(values: list[str]) -> list[Bound]:
     bounds = []
     for value in values:
@@ -72,7 +60,7 @@ def parse_start(values: list[str]) -> list[Bound]:
             if not match:
                 raise ValueError
             text = value[len(match.group(1) or ""):]
-            parsed, parts = (dt.datetime.fromisoformat(text.replace("Z", "+00:00")), 0) if match.group(4) else _partial_date(text)
+            parsed, parts = (dt.datetime.fromisoformat(text.replace("Z", "+00:00")), 0) if match.group(4) else partial_date(text)
         except ValueError:
             raise HaloError(f"start: expected [eq|ge|gt|le|lt|sa|eb]YYYY[-MM[-DD[Thh:mm[:ss][Z|+hh:mm]]]], got {value!r}") from None
         prefix = match.group(1) or "eq"
@@ -81,11 +69,11 @@ def parse_start(values: list[str]) -> list[Bound]:
         day = parsed.date() if isinstance(parsed, dt.datetime) else parsed
         # a bound whose days reach the calendar or the day just outside it (lt2200-01-01, lt2200,
         # gt1899-12-31, gt1899) still bounds a range touching it, which `search_slots` clips to it
-        if day > LATEST_DATE + _ONE_DAY or (_day_after(parsed, parts) if parts else day + _ONE_DAY) < EARLIEST_DATE:
+        if day > LATEST_DATE + _ONE_DAY or (day_after(parsed, parts) if parts else day + _ONE_DAY) < EARLIEST_DATE:
             service.in_calendar(day, "start")
         # a Slot's start is an instant: it starts after a range (sa) when it is past the range's
         # end, and ends before it (eb) when it is before the range's start, as gt and lt say
-        bounds.append(Bound(_AS_INSTANT.get(prefix, prefix), parsed, _day_after(parsed, parts) if parts else None))
+        bounds.append(Bound(_AS_INSTANT.get(prefix, prefix), parsed, day_after(parsed, parts) if parts else None))
     return bounds
 
 

@@ -40,7 +40,7 @@ APPOINTMENT_STATUSES = frozenset({"proposed", "pending", "booked", "arrived", "f
 SLOT_STATUSES = frozenset({"busy", "free", "busy-unavailable", "busy-tentative", "entered-in-error"})
 _BLOCKING_APPOINTMENT = APPOINTMENT_STATUSES - {"cancelled", "noshow", "entered-in-error", "waitlist", "proposed"}
 # a FHIR date, whole or partial: YYYY, YYYY-MM, YYYY-MM-DD (a dateTime may be any of them)
-_DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?\Z")
+_DATE = re.compile(r"^\d{4}(?:-\d{2}(?:-\d{2})?)?\Z")
 
 
 def _relative(reference: str) -> str:
@@ -59,17 +59,26 @@ def _practitioner(reference: object) -> str | None:
     return None
 
 
+def partial_date(text: str) -> tuple[dt.date, int]:
+    """A FHIR date, YYYY, YYYY-MM or YYYY-MM-DD -> (its first day, how many parts it has)."""
+    parts = [int(part) for part in text.split("-")]
+    return dt.date(*parts, *[1] * (3 - len(parts))), len(parts)
+
+
+def day_after(first: dt.date, parts: int) -> dt.date:
+    """The day after the last of the days a date of `parts` parts starting on `first` names."""
+    if parts == 3:
+        return first + dt.timedelta(days=1)
+    return (first + dt.timedelta(days=31)).replace(day=1) if parts == 2 else first.replace(year=first.year + 1)
+
+
 def _days(value: str) -> tuple[dt.datetime, dt.datetime] | None:
     """The local [first, after the last) of the days a FHIR date names (2027 is the year, 2027-01
     January, 2027-01-04 that day); None for a value that is no date."""
-    found = _DATE.match(value)
-    if found is None:
+    if not _DATE.match(value):
         return None
-    year, month, day = found.groups()
-    first = dt.datetime(int(year), int(month or 1), int(day or 1))
-    if day:
-        return first, first + dt.timedelta(days=1)
-    return first, (first + dt.timedelta(days=31)).replace(day=1) if month else first.replace(year=first.year + 1)
+    first, parts = partial_date(value)
+    return dt.datetime.combine(first, dt.time()), dt.datetime.combine(day_after(first, parts), dt.time())
 
 
 def _when(value: object, what: str, *, local_ok: bool) -> tuple[dt.datetime, bool]:
