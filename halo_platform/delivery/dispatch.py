@@ -80,7 +80,7 @@ from halo_platform.delivery.quiet_hours import quiet_until, recipient_zone
 from halo_platform.delivery.resources import ProvidersResource, provider_kinds
 from halo_platform.delivery.routing import draw
 from halo_platform.delivery.state import routing_now
-from halo_platform.delivery.suppressions import suppressed_claims
+from halo_platform.delivery.suppressions import suppressed_among
 from halo_platform.delivery.throttle import Tokens, pause
 
 log = logging.getLogger("halo.delivery")
@@ -254,8 +254,10 @@ class Dispatcher:
         batch = _Batch(channel, stats, [])
         if not rows:
             return batch
-        with self.store.read() as conn:  # an opt-out that came while a request of the message was in flight
-            opted_out = suppressed_claims(conn, channel, to_send)
+        # a message whose request was in flight when its recipient opted out (the suppression could
+        # not end it) and that came back for a retry, or for a resend after its sender died
+        with self.store.read() as conn:
+            opted_out = {to_send[i].id for i in suppressed_among(conn, channel, [(r.recipient, r.priority) for r in to_send])}
         router, stopped = routing_now(self.config, self.store, utcnow())
         with self._lock:
             self._paused = stopped

@@ -16,7 +16,7 @@ import hashlib
 import hmac
 import os
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -98,35 +98,23 @@ def suppressed_hashes(conn: Connection, channel: str, hashes: Iterable[str], pri
 _ANY_ON_CHANNEL = sa.select(suppressions_t.c.id).where(suppressions_t.c.channel == sa.bindparam("channel")).limit(1)
 
 
-def mark_suppressed(conn: Connection, rows: list[dict]) -> None:
-    """Set `status` to `suppressed` on the new message rows (of one channel) that a suppression
-    stops; nothing is hashed while the channel has no suppression at all."""
-    channel = rows[0]["channel"]
-    if conn.execute(_ANY_ON_CHANNEL, {"channel": channel}).first() is None:
-        return
-    hashes = [recipient_hash(channel, r["recipient"]) for r in rows]
-    for priority in {r["priority"] for r in rows}:
-        stopped = suppressed_hashes(conn, channel, [h for h, r in zip(hashes, rows, strict=True) if r["priority"] == priority], priority)
-        for digest, r in zip(hashes, rows, strict=True):
-            if r["priority"] == priority and digest in stopped:
-                r.update(status="suppressed", lease_owner=None, lease_until=None)
-
-
-def suppressed_claims(conn: Connection, channel: str, rows: Iterable) -> set[str]:
-    """Ids of claimed `rows` (with `id`, `recipient`, `priority`) of `channel` that a suppression
-    stops now: a message whose request was in flight when its recipient opted out (so the
-    suppression could not end it) and that came back for a retry, or for a resend after its
-    sender died. Nothing is hashed while the channel has no suppression at all."""
-    rows = list(rows)
-    if not rows or conn.execute(_ANY_ON_CHANNEL, {"channel": channel}).first() is None:
+def suppressed_among(conn: Connection, channel: str, messages: Sequence[tuple[str, str]]) -> set[int]:
+    """Positions in `messages` ((recipient, priority) of `channel`) that a suppression stops;
+    nothing is hashed while the channel has no suppression at all."""
+    if not messages or conn.execute(_ANY_ON_CHANNEL, {"channel": channel}).first() is None:
         return set()
-    hashes = {r.id: recipient_hash(channel, r.recipient) for r in rows}
-    stopped: set[str] = set()
-    for priority in {r.priority for r in rows}:
-        mine = [r for r in rows if r.priority == priority]
-        found = suppressed_hashes(conn, channel, [hashes[r.id] for r in mine], priority)
-        stopped.update(r.id for r in mine if hashes[r.id] in found)
+    hashes = [recipient_hash(channel, recipient) for recipient, _ in messages]
+    stopped: set[int] = set()
+    for priority in {p for _, p in messages}:
+        found = suppressed_hashes(conn, channel, [h for h, (_, p) in zip(hashes, messages, strict=True) if p == priority], priority)
+        stopped.update(i for i, (h, (_, p)) in enumerate(zip(hashes, messages, strict=True)) if p == priority and h in found)
     return stopped
+
+
+def mark_suppressed(conn: Connection, rows: list[dict]) -> None:
+    """Set `status` to `suppressed` on the new message rows (of one channel) that a suppression stops."""
+    for i in suppressed_among(conn, rows[0]["channel"], [(r["recipient"], r["priority"]) for r in rows]):
+        rows[i].update(status="suppressed", lease_owner=None, lease_until=None)
 
 
 def _check(channel: str, to: str, scope: str, country: str | None) -> str:
