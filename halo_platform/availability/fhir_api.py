@@ -41,8 +41,14 @@ DEFAULT_DAYS = 7
 _AS_INSTANT = {"sa": "gt", "eb": "lt"}
 _ONE_DAY = dt.timedelta(days=1)
 _UNSUPPORTED = ("ne", "ap")  # not one range of starts (ne), or a closeness of the server's choosing (ap)
+# what a `_format` or an Accept media range may name for the JSON this API serves
+_JSON = {"json", "application/json", FHIR_JSON, "*/*", "application/*"}
 
 router = APIRouter(tags=["fhir"], dependencies=[Depends(requires("availability:read"))], route_class=ChecksFirstRoute)
+
+
+class NotAcceptableError(HaloError):
+    http_status = 406
 
 
 @dataclass(frozen=True)
@@ -178,6 +184,17 @@ def page_size(values: list[str]) -> int | None:
     return int(values[0]) if values else None
 
 
+def serves_json(formats: list[str], accept: str | None) -> None:
+    """Only JSON is served: a `_format` (FHIR's override of Accept) or, without one, an Accept
+    naming none of JSON's media types (XML, Turtle) is a 406, not JSON a client would fail to read."""
+    def media(value: str) -> str:
+        return value.split(";", 1)[0].strip().lower()
+
+    asked = [f for f in formats if f.strip()][-1:] or ([accept] if accept else [])
+    if asked and not any(media(m) in _JSON for m in asked[0].split(",")):
+        raise NotAcceptableError(f"only JSON ({FHIR_JSON}) is served, not {asked[0]!r}")
+
+
 _SEARCH_PARAMETERS = [
     {"name": "schedule", "in": "query", "required": True, "schema": {"type": "string"}, "example": "Schedule/hl7.DR001",
      "description": "Schedule/<id>: a Schedule a feed received, or <feed>.<provider id>"},
@@ -188,6 +205,8 @@ _SEARCH_PARAMETERS = [
      "description": "Slot status codes, comma-separated; only free slots exist here"},
     {"name": "service-type", "in": "query", "required": False, "schema": {"type": "string"},
      "description": "The appointment type of the feed's slot rules (default: default)"},
+    {"name": "_format", "in": "query", "required": False, "schema": {"enum": ["json", "application/json", FHIR_JSON]},
+     "description": "json, application/json or application/fhir+json (the default); another format is a 406"},
     {"name": "_count", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0},
      "description": "At most this many entries (the first ones); `total` still counts every match"},
 ]
@@ -195,11 +214,13 @@ _SEARCH_PARAMETERS = [
 
 @router.get("/fhir/Slot", response_class=JSONResponse, openapi_extra={"parameters": _SEARCH_PARAMETERS}, responses={
     200: {"description": "A FHIR R4 searchset Bundle of Slot resources", "content": {FHIR_JSON: {}}},
+    406: {"description": "{error, detail}: a format other than JSON was asked for"},
     422: {"description": "{error, detail}: the bad parameter, and the FHIR OperationOutcome saying so"}})
 def fhir_slots(request: Request, store: StoreResource = Depends(resource("store"))) -> JSONResponse:
     """Free Slots of a Schedule (`schedule=Schedule/<id>`, required), starting in the `start`
     range (`ge`/`gt`/`le`/`lt`/`eq`/`sa`/`eb` dates or instants), of the appointment type `service-type`."""
     try:
+        serves_json(request.query_params.getlist("_format"), request.headers.get("accept"))
         found = search_slots(store, list(request.query_params.multi_items()), str(request.url))
     except HaloError as exc:
         raise HTTPException(exc.http_status, {"error": str(exc), "detail": outcome(str(exc))}) from None

@@ -195,3 +195,40 @@ def test_a_start_at_the_ends_of_the_calendar_searches_what_is_inside_it(store, f
 def test_a_start_range_longer_than_the_limit_is_refused_naming_start(store, feeds_file, start):
     code, body = search(store, schedule="Schedule/fhir.F1", start=start)
     assert code == 422 and body["error"].startswith("start: at most 366 days per query"), body
+
+
+@pytest.mark.parametrize("params, headers", [
+    ({"_format": "xml"}, {}),
+    ({"_format": "application/fhir+xml"}, {}),
+    ({"_format": "ttl"}, {}),
+    ({}, {"Accept": "application/fhir+xml"}),
+    ({}, {"Accept": "application/xml, text/xml;q=0.9"}),
+    ({"_format": "json"}, {"Accept": "application/fhir+xml"}),  # the parameter overrides the header, as FHIR says
+])
+def test_a_search_asking_for_a_format_other_than_json_is_406(store, day, params, headers):
+    """Only JSON is served. `_format=xml` (or an Accept of XML only) was answered JSON with a 200,
+    which an XML client fails to parse, blaming the data instead of the request."""
+    client = authorized_client(create_app({"store": store}), "availability:read")
+    answer = client.get("/fhir/Slot", params={"schedule": "Schedule/S1", **params}, headers=headers)
+    if params.get("_format") == "json":
+        assert answer.status_code == 200 and answer.headers["content-type"].startswith("application/fhir+json")
+        return
+    body = answer.json()
+    assert answer.status_code == 406 and "only JSON" in body["error"], body
+    assert OperationOutcome.model_validate(body["detail"]).issue[0].diagnostics == body["error"]
+
+
+@pytest.mark.parametrize("params, headers", [
+    ({"_format": "json"}, {}),
+    ({"_format": "application/fhir+json"}, {}),
+    ({"_format": "application/fhir+json; fhirVersion=4.0"}, {}),
+    ({"_format": "application/json"}, {}),
+    ({}, {"Accept": "application/fhir+json"}),
+    ({}, {"Accept": "application/json, text/plain, */*"}),
+    ({}, {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}),  # a browser
+    ({}, {"Accept": "application/*"}),
+])
+def test_json_formats_and_accepts_are_answered(store, day, params, headers):
+    client = authorized_client(create_app({"store": store}), "availability:read")
+    answer = client.get("/fhir/Slot", params={"schedule": "Schedule/S1", **params}, headers=headers)
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("application/fhir+json"), answer.text
