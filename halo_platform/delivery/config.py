@@ -210,6 +210,10 @@ def parse_config(data: dict[str, Any], source: str = "") -> DeliveryConfig:
         if channel not in CHANNELS:
             raise HaloError(f"{where}: capabilities: unknown channel {channel!r}")
         caps[channel] = _tuple_of_str(values, f"{where}: capabilities.{channel}")
+    # what a provider of the channel offers is known for it: listed on the provider alone, it was
+    # refused at submission (422), and the provider's capability could never be asked for
+    for entry in providers.values():
+        caps[entry.channel] += tuple(c for c in dict.fromkeys(entry.capabilities) if c != "*" and c not in caps[entry.channel])
     lease_seconds = _number(data.get("lease_seconds", 120.0), f"{where}: lease_seconds")
     _check_lease(lease_seconds, providers, where)
     return DeliveryConfig(
