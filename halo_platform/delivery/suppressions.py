@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import os
 import secrets
+import unicodedata
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -209,8 +210,9 @@ def list_suppressions(store: StoreResource, limit: int = 100) -> list[dict[str, 
 
 
 def keyword_action(text: str) -> str | None:
-    """`suppress`, `lift` or None for the text of an inbound SMS."""
-    word = text.strip().upper()
+    """`suppress`, `lift` or None for the text of an inbound SMS. Read in NFKC: `ARRÊT` with a
+    combining circumflex is the same text as the composed one, full-width `ＳＴＯＰ` the same word."""
+    word = unicodedata.normalize("NFKC", text).strip().upper()
     if word in STOP_WORDS:
         return "suppress"
     if word in START_WORDS:

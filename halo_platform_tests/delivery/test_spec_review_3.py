@@ -1,8 +1,16 @@
-"""Spec review (delivery.md): what a provider of the providers file offers can be asked for."""
+"""Spec review (delivery.md): what a provider of the providers file offers can be asked for, and
+an inbound opt-out keyword is read as the same text however its letters are encoded."""
 
 from __future__ import annotations
 
+import unicodedata
+from urllib.parse import urlencode
+
+import pytest
+
+from halo_platform.delivery.suppressions import keyword_action
 from halo_platform.http import create_app
+from halo_platform.lab.provider_fakes import SECRETS, twilio_inbound
 from halo_platform_tests.delivery.helpers import drain
 from halo_platform_tests.fixtures.access import authorized_client
 
@@ -25,3 +33,29 @@ def test_a_capability_that_only_a_provider_of_the_file_lists_is_sent_through_it(
     refused = client.post("/v1/messages/sms", json={"to": NUMBER, "body": "x", "capability": "FAX"})
     assert refused.status_code == 422 and "not known for sms" in refused.json()["error"]
     assert client.post("/v1/messages/email", json={"to": "a@example.com", "subject": "s", "body": "b", "capability": "MMS"}).status_code == 422
+
+
+@pytest.mark.parametrize("text", [
+    unicodedata.normalize("NFD", "ARRÊT"),  # Ê as E + combining circumflex, as some keyboards send it
+    unicodedata.normalize("NFD", "arrêt"),
+    "ＳＴＯＰ",  # full-width letters of an East Asian keyboard
+    "ｓｔｏｐｐ",
+])
+def test_an_opt_out_keyword_in_another_unicode_form_suppresses(fakes, providers_file, halo_store, text):
+    """delivery.md: STOP and the locale keywords (ARRET, STOPP, BERHENTI) opt the sender out.
+    `ARRÊT` decomposed (E + U+0302) is the same text as the composed one, and full-width STOP
+    the same word: both were answered `ignored` and the sender kept getting messages."""
+    providers = providers_file({"tw": {"kind": "twilio", "channel": "sms", "base_url": fakes["twilio"].url, **SECRETS["twilio"],
+                                       "sender": "+33700000000"}})
+    client = authorized_client(create_app({"store": halo_store, "providers": providers}))
+    form, headers = twilio_inbound("http://testserver/v1/inbound/tw", NUMBER, text)
+    answer = client.post("/v1/inbound/tw", content=urlencode(form), headers={**headers, "Authorization": ""})
+    assert answer.status_code == 200 and answer.json() == {"action": "suppressed"}, answer.text
+    assert client.post("/v1/messages/sms", json={"to": NUMBER, "body": "reminder"}).json()["status"] == "suppressed"
+
+
+@pytest.mark.parametrize(("text", "action"), [
+    (unicodedata.normalize("NFD", " Arrêt\n"), "suppress"), ("ＳＴＡＲＴ", "lift"), ("STOP.", None), ("S T O P", None), ("ARRETE", None),
+])
+def test_keywords_are_compared_in_one_unicode_form(text, action):
+    assert keyword_action(text) == action
