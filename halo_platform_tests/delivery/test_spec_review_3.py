@@ -1,5 +1,6 @@
-"""Spec review (delivery.md): what a provider of the providers file offers can be asked for, and
-an inbound opt-out keyword is read as the same text however its letters are encoded."""
+"""Spec review (delivery.md): what a provider of the providers file offers can be asked for, a
+rule for Norway (`country: NO`) routes Norway's messages, and an inbound opt-out keyword is read
+as the same text however its letters are encoded."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from urllib.parse import urlencode
 
 import pytest
 
+from halo_platform.delivery.config import load_config
+from halo_platform.delivery.resources import ProvidersResource
 from halo_platform.delivery.suppressions import keyword_action
 from halo_platform.http import create_app
 from halo_platform.lab.provider_fakes import SECRETS, twilio_inbound
@@ -33,6 +36,39 @@ def test_a_capability_that_only_a_provider_of_the_file_lists_is_sent_through_it(
     refused = client.post("/v1/messages/sms", json={"to": NUMBER, "body": "x", "capability": "FAX"})
     assert refused.status_code == 422 and "not known for sms" in refused.json()["error"]
     assert client.post("/v1/messages/email", json={"to": "a@example.com", "subject": "s", "body": "b", "capability": "MMS"}).status_code == 422
+
+
+NORWAY = """
+providers:
+  telenor: {kind: sandbox, channel: sms, countries: [NO, SE], capabilities: [TEXT]}
+  anywhere: {kind: sandbox, channel: sms, countries: ["*"], capabilities: ["*"]}
+  relay: {kind: smtp, channel: email, host: 127.0.0.1, port: 2525, starttls: true, sender: noreply@example.com}
+routing:
+  - {channel: sms, country: "*", capability: "*", weights: {anywhere: 1}}
+  - {channel: sms, country: NO, capability: TEXT, weights: {telenor: 1}}
+quiet_hours:
+  sms: {start: "21:00", end: "08:00", countries: {NO: null}}
+"""
+
+
+def test_a_rule_for_norway_written_as_the_spec_writes_countries_routes_norways_messages(halo_env, halo_store, tmp_path, monkeypatch):
+    """delivery.md writes countries unquoted (`country: FR`). YAML 1.1 reads an unquoted `NO` as
+    false: the rule became `sms/FALSE/TEXT`, which no message matches, and Norway's SMS went
+    through the catch-all provider; `countries: [NO, SE]` was refused as "not a list of strings".
+    `true` and `false` still read as booleans (starttls)."""
+    path = tmp_path / "providers.yaml"
+    path.write_text(NORWAY)
+    monkeypatch.setenv("HALO_PROVIDERS_FILE", str(path))
+    config = load_config(path)
+    assert [rule.key for rule in config.rules] == ["sms/*/*", "sms/NO/TEXT"]
+    assert config.providers["telenor"].countries == ("NO", "SE") and config.providers["relay"].raw["starttls"] is True
+    assert config.quiet_hours_for("sms", "NO") is None
+    providers = ProvidersResource(providers_file=str(path))
+    client = authorized_client(create_app({"store": halo_store, "providers": providers}))
+    response = client.post("/v1/messages/sms", json={"to": "+4741234567", "body": "Hei", "priority": "HIGH"})
+    assert response.status_code == 201, response.text
+    assert response.json()["provider"] == "telenor"
+    providers.close()
 
 
 @pytest.mark.parametrize("text", [
