@@ -54,6 +54,8 @@ GSM7_EXTENSION = frozenset("\f^{}\\[~]|€")
 SEGMENT_SIZES = {"GSM-7": (160, 153), "UCS-2": (70, 67)}
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _LINE_BREAK = re.compile(r"[\r\n\x85\u2028\u2029]")
+# what shows nothing: white space, and the zero-width and format characters (U+200B, U+2060, a BOM)
+_INVISIBLE = re.compile(r"[\s\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff]*\Z")
 
 
 @dataclass(frozen=True)
@@ -121,7 +123,7 @@ def _check_strings(field: str, value: Any) -> None:
 
 def _text(payload: Mapping[str, Any], name: str, limit: int, required: bool = True, one_line: bool = False) -> str | None:
     value = payload.get(name)
-    if value is None or (isinstance(value, str) and not value.strip()):
+    if value is None or (isinstance(value, str) and _INVISIBLE.match(value)):  # a zero-width space is no message
         if required:
             raise HaloError(f"{name}: must not be empty")
         return None
@@ -151,7 +153,8 @@ def country_code(value: Any) -> str | None:
     """The country of a request (any letter case) as an upper-case ISO 3166-1 code, None if absent."""
     if value is None or value == "":
         return None
-    if not isinstance(value, str) or value.upper() not in phonenumbers.SUPPORTED_REGIONS:
+    # ASCII only: Unicode upper-casing makes the long s of `ſt` an S (Sao Tome)
+    if not isinstance(value, str) or not value.isascii() or value.upper() not in phonenumbers.SUPPORTED_REGIONS:
         raise HaloError(f"country: {echo(value)} is not an ISO 3166-1 alpha-2 country code")
     return value.upper()
 
@@ -368,7 +371,8 @@ def validate(channel: str, payload: Mapping[str, Any], config: DeliveryConfig) -
         raise HaloError("capability: must be an upper-case word such as TEXT")
     if capability not in config.capabilities[channel]:
         raise HaloError(f"capability: {capability} is not known for {channel} (known: {', '.join(config.capabilities[channel])})")
-    priority = _choice(payload, "priority", "NORMAL").upper()
+    priority = _choice(payload, "priority", "NORMAL")
+    priority = priority.upper() if priority.isascii() else priority  # `hıgh` (dotless i) upper-cases to HIGH
     if priority not in PRIORITIES:
         raise HaloError("priority: must be HIGH, NORMAL or LOW (any letter case)")
     content: dict[str, Any]

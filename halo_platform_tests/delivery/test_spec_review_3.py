@@ -8,6 +8,7 @@ import unicodedata
 from urllib.parse import urlencode
 
 import pytest
+import sqlalchemy as sa
 
 from halo_platform.delivery.config import load_config
 from halo_platform.delivery.resources import ProvidersResource
@@ -95,3 +96,28 @@ def test_an_opt_out_keyword_in_another_unicode_form_suppresses(fakes, providers_
 ])
 def test_keywords_are_compared_in_one_unicode_form(text, action):
     assert keyword_action(text) == action
+
+
+SANDBOX = {"sb": {"kind": "sandbox", "channel": "sms", "countries": ["*"], "capabilities": ["*"]}}
+ANYWHERE = [{"channel": "sms", "country": "*", "capability": "*", "weights": {"sb": 1}}]
+
+
+@pytest.mark.parametrize("payload, reason", [
+    ({"body": "\u200b"}, "body: must not be empty"),  # a zero-width space: nothing a person would see
+    ({"body": "\ufeff \u2060"}, "body: must not be empty"),
+    ({"body": "hi", "priority": "h\u0131gh"}, "priority: must be HIGH, NORMAL or LOW"),  # dotless i upper-cases to I
+    ({"body": "hi", "country": "\u017ft"}, "country:"),  # long s upper-cases to S: read as ST
+])
+def test_invisible_bodies_and_letters_that_only_upper_case_into_ascii_are_refused(halo_store, providers_file, payload, reason):
+    """delivery.md: an empty body is a 422; a body of zero-width characters was sent (202), and
+    `h\u0131gh` was taken as HIGH, `\u017ft` as Sao Tome, by Unicode upper-casing."""
+    client = authorized_client(create_app({"store": halo_store, "providers": providers_file(SANDBOX, ANYWHERE)}))
+    response = client.post("/v1/messages/sms", json={"to": NUMBER, **payload})
+    assert response.status_code == 422 and response.json()["error"].startswith(reason), response.text
+    with halo_store.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM messages")).scalar() == 0
+
+
+def test_a_body_with_a_zero_width_character_among_visible_text_is_sent(halo_store, providers_file):
+    client = authorized_client(create_app({"store": halo_store, "providers": providers_file(SANDBOX, ANYWHERE)}))
+    assert client.post("/v1/messages/sms", json={"to": NUMBER, "body": "caf\u00e9\u200b ok", "priority": "high"}).status_code == 201
