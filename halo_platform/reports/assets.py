@@ -198,8 +198,12 @@ def _transform(con, task: Task, payload: Mapping[str, Any]) -> None:  # noqa: AN
     con.unregister("_halo_result")
 
 
-def _run_context(tags: Mapping[str, str]) -> RunContext:
-    now = dt.datetime.fromisoformat(tags["halo/tick"]) if tags.get("halo/tick") else dt.datetime.now(dt.UTC)
+def _run_context(tags: Mapping[str, str], requested_at: dt.datetime | None = None) -> RunContext:
+    """A schedule's tick in its timezone; else when the request was made (`requested_at`, now
+    without it). A payload's defaults (`today`, the previous week) resolve at that time: a retry
+    or a re-execution, days later, reports what its request asked for, not another day."""
+    tick = tags.get("halo/tick")
+    now = dt.datetime.fromisoformat(tick) if tick else requested_at or dt.datetime.now(dt.UTC)
     return RunContext(now=now, timezone=tags.get("halo/timezone") or DEFAULT_TIMEZONE)
 
 
@@ -306,7 +310,7 @@ def run_task(
         fail_once(context, f"request {request_id} is {recorded} already: nothing ran, nothing was delivered")
     try:
         typed = task.validate_payload(payload).model_dump()
-        resolved = dict(task.resolve(typed, _run_context(run.tags)))
+        resolved = dict(task.resolve(typed, _run_context(run.tags, audit.requested_at(store, root))))
         sink_names = list(payload.get("sinks") or task.default_sinks)
         sinks.validate_names(sink_names, check_kinds=False)  # one unusable by now fails alone (deliver_all)
         report = build_report(context, task, resolved, warehouses, get_settings().home / "outputs" / request_id,

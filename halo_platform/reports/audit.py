@@ -173,6 +173,12 @@ def delivered_sinks(store: StoreResource, root_request_id: str) -> dict[str, lis
     return delivered
 
 
+def requested_at(store: StoreResource, request_id: str) -> dt.datetime | None:
+    """When a request was made (its row's `created_at`); None for a request with no row."""
+    with store.read() as conn:
+        return conn.execute(sa.select(requests_t.c.created_at).where(requests_t.c.request_id == request_id)).scalar()
+
+
 def _jsonable(row: Mapping[str, Any]) -> dict[str, Any]:
     return {k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in row.items()}
 

@@ -1,0 +1,52 @@
+"""Task requests against reports.md, a third review: what a re-execution of a request reports."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from pathlib import Path
+
+import dagster as dg
+import sqlalchemy as sa
+
+from halo_platform.reports.audit import get_request, requests_t
+from halo_platform.reports.demo import campaign, write_marketing
+from halo_platform.reports.requests import create_request, dagster_instance
+
+
+def campaign_alerts_job() -> dg.JobDefinition:
+    from halo_platform.definitions import defs
+
+    return defs.resolve_job_def("campaign_alerts_job")
+
+
+def test_a_re_execution_days_later_sends_the_report_of_the_day_the_request_was_made(
+        warehouses, halo_env, sinks_file, tmp_path, store):
+    """reports.md: a re-executed run "delivers only to the sinks that have not yet received that
+    request's output". A request with no `as_of` reports as of the day it was made; re-executed
+    once its failed sink was fixed (here: its audit row says it was made on 2024-05-10), the
+    re-execution resolved `today` anew: the fixed sink got `campaign_alerts_<the day of the fix>.csv`,
+    another report than the one the other sinks had, and the request listed both files."""
+    write_marketing(Path(warehouses["marketing"].split("duckdb:///", 1)[1]),
+                    [campaign("C1", dt.date(2099, 1, 1), "100.00")],
+                    [{"campaign_id": "C1", "spend_date": dt.date(2024, 5, 1), "amount": Decimal("150.00")}])
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("")
+    sinks = {"outbox": {"kind": "folder", "path": str(tmp_path / "outbox")},
+             "partner": {"kind": "folder", "path": str(blocker / "partner")}}
+    sinks_file(sinks)
+    failed = create_request(store, "campaign_alerts", {}, sinks=list(sinks), wait=True)
+    assert [(d["sink"], d["status"]) for d in failed["deliveries"]] == [("outbox", "DELIVERED"), ("partner", "FAILED")]
+    made = dt.datetime(2024, 5, 10, 3, tzinfo=dt.UTC)  # 10:00 in Asia/Jakarta: the request's day is 2024-05-10
+    with store.write() as conn:  # the request as made days ago: what a re-execution the next week finds
+        conn.execute(sa.update(requests_t).where(requests_t.c.request_id == failed["request_id"]).values(created_at=made))
+
+    sinks["partner"]["path"] = str(tmp_path / "partner")  # the fix
+    sinks_file(sinks)
+    instance = dagster_instance()
+    with dg.execute_job(dg.reconstructable(campaign_alerts_job), instance, raise_on_error=False,
+                        reexecution_options=dg.ReexecutionOptions.from_failure(failed["request_id"], instance)) as result:
+        retry = get_request(store, result.run_id)
+    assert [(d["sink"], d["status"]) for d in retry["deliveries"]] == [("partner", "DELIVERED")]
+    assert retry["stats"]["resolved_payload"]["as_of"] == "2024-05-10"
+    assert [p.name for p in (tmp_path / "partner").iterdir()] == ["campaign_alerts_2024-05-10.csv"]
