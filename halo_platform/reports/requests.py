@@ -199,12 +199,22 @@ def warm_up_webserver(wait_seconds: float = 120) -> bool:
 
 def _client() -> Any:
     """A GraphQL client of the webserver at DAGSTER_UI_URL; one per call: the client's transport
-    holds one session and refuses concurrent use."""
+    holds one session and refuses concurrent use. A URL that is no http(s) URL (`localhost:3000`,
+    its scheme left out) is DagsterUnavailable: the client took it apart into a host it would not
+    take, and a stack trace (a 500 from the API) said so."""
     # imported here: the GraphQL client and its HTTP stack are 10 MB that a run never uses
     from dagster_graphql import DagsterGraphQLClient
 
-    parts = urllib.parse.urlsplit(get_settings().dagster_ui_url)
-    return DagsterGraphQLClient(parts.hostname or "127.0.0.1", port_number=parts.port, use_https=parts.scheme == "https",
+    url = get_settings().dagster_ui_url
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port
+    except ValueError:  # an unclosed IPv6 bracket, a port that is no number
+        parts, port = None, None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise DagsterUnavailable(f"could not submit the run to the Dagster webserver at {url}: DAGSTER_UI_URL must be"
+                                 " its http(s) URL, such as http://127.0.0.1:3000")
+    return DagsterGraphQLClient(parts.hostname, port_number=port, use_https=parts.scheme == "https",
                                 path_prefix=parts.path.rstrip("/"), timeout=30)
 
 

@@ -1,4 +1,5 @@
-"""Task requests against reports.md, a third review: what a re-execution of a request reports."""
+"""Task requests against reports.md, a third review: what a re-execution of a request reports, and
+a request when DAGSTER_UI_URL is not a URL of the webserver."""
 
 from __future__ import annotations
 
@@ -7,11 +8,16 @@ from decimal import Decimal
 from pathlib import Path
 
 import dagster as dg
+import pytest
 import sqlalchemy as sa
+from click.testing import CliRunner
 
+from halo_platform.cli import cli
+from halo_platform.http import create_app
 from halo_platform.reports.audit import get_request, requests_t
 from halo_platform.reports.demo import campaign, write_marketing
 from halo_platform.reports.requests import create_request, dagster_instance
+from halo_platform_tests.fixtures.access import authorized_client
 
 
 def campaign_alerts_job() -> dg.JobDefinition:
@@ -50,3 +56,21 @@ def test_a_re_execution_days_later_sends_the_report_of_the_day_the_request_was_m
     assert [(d["sink"], d["status"]) for d in retry["deliveries"]] == [("partner", "DELIVERED")]
     assert retry["stats"]["resolved_payload"]["as_of"] == "2024-05-10"
     assert [p.name for p in (tmp_path / "partner").iterdir()] == ["campaign_alerts_2024-05-10.csv"]
+
+
+@pytest.mark.parametrize("url", ["localhost:3000", "127.0.0.1:3000", "http://127.0.0.1:port", "http://[::1", "ftp://127.0.0.1:3000"])
+def test_a_dagster_ui_url_that_is_no_http_url_is_one_line_and_a_503_not_a_traceback_or_a_500(halo_env, store, monkeypatch, url):
+    """DAGSTER_UI_URL written without its scheme (`localhost:3000`, a common slip) made the GraphQL
+    client raise its own CheckError: `halo tasks run` printed a stack trace with exit 1, and the API
+    answered 500 to every request. Said as the webserver not reachable at that URL, as when it is down."""
+    monkeypatch.setenv("DAGSTER_UI_URL", url)
+    result = CliRunner().invoke(cli, ["tasks", "run", "campaign_alerts", "--payload", '{"as_of": "2024-05-10"}'])
+    why = (f"could not submit the run to the Dagster webserver at {url}: DAGSTER_UI_URL must be its http(s) URL,"
+           " such as http://127.0.0.1:3000")
+    assert (result.exit_code, result.output) == (2, f"error: {why}\n")
+    answer = authorized_client(create_app(), raise_server_exceptions=False).post(
+        "/v1/tasks/campaign_alerts/requests", json={"payload": {"as_of": "2024-05-10"}})
+    assert (answer.status_code, answer.json()) == (503, {"error": why, "detail": None})
+    with store.read() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(requests_t)).scalar() == 0
+
