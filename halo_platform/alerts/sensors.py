@@ -14,6 +14,7 @@ again to that sink on a later tick, until delivered (`alerts.outbox`).
 
 from __future__ import annotations
 
+import json
 import time
 
 import dagster as dg
@@ -31,13 +32,25 @@ SLOW_RUN_SECONDS = 3.0
 PAYLOAD_CHARS = 300
 
 
+def _payload_of(run: dg.DagsterRun) -> str | None:
+    """A task run's payload as JSON text: the `halo/payload` tag its request set (API, CLI,
+    schedule); a run launched from the launchpad has none (the UI sets the run config alone),
+    and its task's op config is the payload the launchpad form took."""
+    tags = run.tags or {}
+    if tags.get("halo/payload"):
+        return tags["halo/payload"]
+    ops = (run.run_config or {}).get("ops") or {}
+    config = (ops.get(tags["halo/task"]) or {}).get("config") if tags.get("halo/task") else None
+    return json.dumps(config, sort_keys=True) if config else None
+
+
 def alert_for_failed_run(run: dg.DagsterRun, error_message: str | None) -> Alert:
     tags = run.tags or {}
     details = {}
     if tags.get("halo/task"):
         details["task"] = tags["halo/task"]
-    if tags.get("halo/payload"):  # masked before it is cut: a cut address would escape the mask
-        details["payload"] = mask_text(tags["halo/payload"])[:PAYLOAD_CHARS]
+    if payload := _payload_of(run):  # masked before it is cut: a cut address would escape the mask
+        details["payload"] = mask_text(payload)[:PAYLOAD_CHARS]
     return Alert(
         title=f"run failed: {run.job_name}",
         severity="ERROR",

@@ -1,9 +1,11 @@
 """Task requests against reports.md, a third review: what a re-execution of a request reports, and
-a request when DAGSTER_UI_URL is not a URL of the webserver."""
+a request when DAGSTER_UI_URL is not a URL of the webserver, the alert of a run launched from the
+launchpad."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from decimal import Decimal
 from pathlib import Path
 
@@ -12,11 +14,13 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
+from halo_platform.alerts.sensors import run_failure_alert_sensor
 from halo_platform.cli import cli
 from halo_platform.http import create_app
 from halo_platform.reports.audit import get_request, requests_t
 from halo_platform.reports.demo import campaign, write_marketing
 from halo_platform.reports.requests import create_request, dagster_instance
+from halo_platform.sinks import SinksResource
 from halo_platform_tests.fixtures.access import authorized_client
 
 
@@ -74,3 +78,24 @@ def test_a_dagster_ui_url_that_is_no_http_url_is_one_line_and_a_503_not_a_traceb
     with store.read() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(requests_t)).scalar() == 0
 
+
+def test_a_failed_run_launched_from_the_launchpad_alerts_with_its_payload(halo_env, store):
+    """reports.md: the run-failure alert carries a "payload summary". A run launched from the Dagster
+    UI launchpad has its payload in its run config and none of the request tags the API and the
+    CLI set (`halo/payload`): its alert had no payload at all, the typo that failed it unseen."""
+    job = campaign_alerts_job()
+    config = {"as_of": "2024-05-10", "budget_threshold_pct": 150.0}
+    instance = dagster_instance()
+    result = job.execute_in_process(run_config={"ops": {"campaign_alerts": {"config": config}}}, instance=instance,
+                                    tags={"dagster/user": "ana"}, raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_FAILURE)
+    with dg.build_run_status_sensor_context(
+        sensor_name="run_failure_alert_sensor", dagster_instance=instance, dagster_run=instance.get_run_by_id(result.run_id),
+        dagster_event=failure, resources={"sinks": SinksResource(), "store": store},
+    ) as context:
+        run_failure_alert_sensor(context.for_run_failure())
+    (alert,) = [json.loads(f.read_text()) for f in (Path(halo_env["HALO_HOME"]) / "alerts").iterdir()]
+    assert alert["details"]["task"] == "campaign_alerts"
+    assert json.loads(alert["details"]["payload"])["budget_threshold_pct"] == 150.0
+    assert "budget_threshold_pct: Input should be less than or equal to 100" in alert["error"]
