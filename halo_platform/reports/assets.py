@@ -61,7 +61,7 @@ def deliver_all(sinks: SinksResource, names: list[str], delivery: Delivery) -> l
         try:
             sinks.get(name)
         except Exception as exc:  # noqa: BLE001 - a misconfigured sink is that sink's failure
-            outcomes.append(DeliveryOutcome(name, "FAILED", 0, [], f"unusable: {exc}"))
+            outcomes.append(DeliveryOutcome(name, "FAILED", 0, [], f"unusable: {exc}", permanent=True))
             continue
         outcomes.append(sinks.deliver(name, delivery))
     return outcomes
@@ -346,6 +346,9 @@ def run_task(
         if failed:
             error = "delivery failed: " + "; ".join(f"{o.sink}: {o.detail}" for o in failed)
             audit.record_status(store, request_id, "FAILED", **audit_kwargs, **done, error=error[:2000])
+            if all(o.permanent for o in failed):  # a run retry fails the same way, sending again what a sink
+                # took in part (an email the server took for some of its recipients): not retried
+                context.instance.add_run_tags(context.run_id, {MAX_RETRIES_TAG: "0"})
             raise dg.Failure(description=error, metadata={"outputs": outputs, "row_count": report.row_count})
         if report.unjudged:  # the rest went out; the same data would fail again: not retried
             error = _unjudged_error(task.name, report.unjudged)

@@ -119,12 +119,12 @@ class SinksResource(dg.ConfigurableResource):
         try:  # a missing or misconfigured link store is this sink's failure, like the sink's own
             store = self.get(store_name)
         except HaloError as exc:
-            return DeliveryOutcome(name, "FAILED", 0, [], f"link store {store_name}: unusable: {exc}")
+            return DeliveryOutcome(name, "FAILED", 0, [], f"link store {store_name}: unusable: {exc}", permanent=True)
         stored = deliver_with_retries(store_name, store, Delivery(delivery.subject, files=over), **policy)
         if stored.status != "DELIVERED":
             tries = [{**t, "error": f"link store {store_name}: {t['error']}" if t["error"] else None} for t in stored.tries]
             return DeliveryOutcome(name, "FAILED", stored.attempts, [], f"link store {store_name}: {stored.detail}",
-                                   tries=tries)
+                                   tries=tries, permanent=stored.permanent)
         try:
             links = [Link(p.name, p.stat().st_size, store.link(target)) for p, target in zip(over, stored.targets, strict=True)]
         except SinkError as exc:

@@ -76,6 +76,9 @@ class DeliveryOutcome:
     # each attempt in order, JSON-ready: {attempt, at (ISO), outcome (DELIVERED | FAILED), error (a
     # masked line, None when delivered)}; a retry that worked keeps the errors of those before it
     tries: list[dict] = field(default_factory=list)
+    # a failure no retry fixes (a PermanentSinkError: bad credentials, a refused recipient; a sink
+    # that cannot be built): the run that met it is not retried either
+    permanent: bool = False
 
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
@@ -183,7 +186,7 @@ def deliver_with_retries(
         except PermanentSinkError as exc:
             detail = mask_text(f"permanent: {exc}")
             tried(attempt, detail)
-            return DeliveryOutcome(name, "FAILED", attempt, [], detail, tries=tries)
+            return DeliveryOutcome(name, "FAILED", attempt, [], detail, tries=tries, permanent=True)
         except (TransientSinkError, OSError, TimeoutError) as exc:
             detail = mask_text(f"{type(exc).__name__}: {exc}")
             tried(attempt, detail)

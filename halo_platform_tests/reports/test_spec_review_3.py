@@ -1,6 +1,5 @@
-"""Task requests against reports.md, a third review: what a re-execution of a request reports, and
-a request when DAGSTER_UI_URL is not a URL of the webserver, the alert of a run launched from the
-launchpad."""
+"""Task requests against reports.md, a third review: what a re-execution reports, a DAGSTER_UI_URL
+that is no URL, the alert of a run launched from the launchpad, a sink that failed for good."""
 
 from __future__ import annotations
 
@@ -30,6 +29,13 @@ def campaign_alerts_job() -> dg.JobDefinition:
     return defs.resolve_job_def("campaign_alerts_job")
 
 
+def _over_budget_campaign(warehouses: dict) -> None:
+    """An ACTIVE campaign over its budget since 2024-05-01: an OVER_BUDGET alert on any later day."""
+    write_marketing(Path(warehouses["marketing"].split("duckdb:///", 1)[1]),
+                    [campaign("C1", dt.date(2099, 1, 1), "100.00")],
+                    [{"campaign_id": "C1", "spend_date": dt.date(2024, 5, 1), "amount": Decimal("150.00")}])
+
+
 def test_a_re_execution_days_later_sends_the_report_of_the_day_the_request_was_made(
         warehouses, halo_env, sinks_file, tmp_path, store):
     """reports.md: a re-executed run "delivers only to the sinks that have not yet received that
@@ -37,9 +43,7 @@ def test_a_re_execution_days_later_sends_the_report_of_the_day_the_request_was_m
     once its failed sink was fixed (here: its audit row says it was made on 2024-05-10), the
     re-execution resolved `today` anew: the fixed sink got `campaign_alerts_<the day of the fix>.csv`,
     another report than the one the other sinks had, and the request listed both files."""
-    write_marketing(Path(warehouses["marketing"].split("duckdb:///", 1)[1]),
-                    [campaign("C1", dt.date(2099, 1, 1), "100.00")],
-                    [{"campaign_id": "C1", "spend_date": dt.date(2024, 5, 1), "amount": Decimal("150.00")}])
+    _over_budget_campaign(warehouses)
     blocker = tmp_path / "not_a_folder"
     blocker.write_text("")
     sinks = {"outbox": {"kind": "folder", "path": str(tmp_path / "outbox")},
@@ -99,3 +103,26 @@ def test_a_failed_run_launched_from_the_launchpad_alerts_with_its_payload(halo_e
     assert alert["details"]["task"] == "campaign_alerts"
     assert json.loads(alert["details"]["payload"])["budget_threshold_pct"] == 150.0
     assert "budget_threshold_pct: Input should be less than or equal to 100" in alert["error"]
+
+
+def test_a_sink_that_failed_for_good_is_not_retried_by_the_instance_nor_an_email_sent_again(
+        warehouses, halo_env, sinks_file, smtp_server, store):
+    """A permanent sink failure (a refused recipient, bad credentials) is not retried: the sink gives
+    up at once, and `PermanentSinkError` says a retry cannot fix it. The run failed retryable all
+    the same, and the instance's run retries (dagster.yaml: 2) ran it again twice: the email the
+    server had taken for owner@ (refused for gone@ alone) went to owner@ three times, and three
+    alerts went out for one failure. A failure a retry may fix (the server down) is still retried."""
+    _over_budget_campaign(warehouses)
+    email = {"kind": "email", "host": "127.0.0.1", "port": smtp_server.port, "sender": "r@example.com",
+             "to": ["owner@example.com", "gone@example.com"]}
+    sinks_file({"outbox": {"kind": "folder", "path": str(Path(halo_env["HALO_HOME"]) / "outbox")}, "owners": email})
+    smtp_server.switches.rcpt_replies = {"gone@example.com": "550 5.1.1 <gone@example.com>: no such user"}
+    failed = create_request(store, "campaign_alerts", {"as_of": "2024-05-10"}, ["outbox", "owners"], wait=True)
+    assert [(d["sink"], d["status"]) for d in failed["deliveries"]] == [("outbox", "DELIVERED"), ("owners", "FAILED")]
+    assert [m.rcpt_tos for m in smtp_server.messages.snapshot()] == [["owner@example.com"]]
+    assert dagster_instance().get_run_by_id(failed["request_id"]).tags["dagster/will_retry"] == "false"
+
+    sinks_file({"owners": {**email, "port": 1}})  # nothing listens: a retry may find it up
+    down = create_request(store, "campaign_alerts", {"as_of": "2024-05-10", "rearm_hours": 0}, ["owners"], wait=True)
+    assert [(d["sink"], d["status"]) for d in down["deliveries"]] == [("owners", "FAILED")]
+    assert dagster_instance().get_run_by_id(down["request_id"]).tags["dagster/will_retry"] == "true"
