@@ -100,9 +100,11 @@ def schedules_page(request: Request, caller: Caller = Depends(signed_in("viewer"
     return render(request, "schedules.html", caller, schedules=rows, edits=_history(schedule_edits(store, limit=10)))
 
 
-@router.get("/ui/schedules/preview", response_class=HTMLResponse)
+@router.get("/ui/schedules/{schedule_id}/preview", response_class=HTMLResponse)
 def preview(request: Request, cron: str = "", timezone: str = "", caller: Caller = Depends(signed_in("viewer"))) -> HTMLResponse:
-    """The fragment the edit form fetches as its cron or timezone changes."""
+    """The fragment the edit form fetches as its cron or timezone changes. It is under the
+    schedule's own address: at `/ui/schedules/preview` it took the page of a schedule named
+    `preview` (a valid id), whose link and save led to this bare fragment."""
     return render(request, "schedules_preview.html", caller, preview=describe(cron.strip(), timezone.strip()))
 
 

@@ -145,7 +145,7 @@ def test_the_preview_does_not_list_a_run_the_scheduler_will_not_make(admin: Test
     "next 5 run times" the page shows must not list a second run at 01:30 EST."""
     now = dt.datetime(2026, 10, 30, 12, tzinfo=dt.UTC)
     monkeypatch.setattr(report_schedules, "utcnow", lambda: now)
-    page = _html(admin.get("/ui/schedules/preview", params={"cron": "30 1 * * *", "timezone": "America/New_York"}), 200)
+    page = _html(admin.get("/ui/schedules/weekly/preview", params={"cron": "30 1 * * *", "timezone": "America/New_York"}), 200)
     shown = re.findall(r"\w{3} (\d{4}-\d\d-\d\d \d\d:\d\d \w+)", page)
     real = [t.strftime("%Y-%m-%d %H:%M %Z") for t in due_ticks("30 1 * * *", "America/New_York", now, now + dt.timedelta(days=6))][:5]
     assert shown == real, shown

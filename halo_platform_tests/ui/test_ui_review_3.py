@@ -1,0 +1,30 @@
+# ruff: noqa: F811 - the fixtures imported from test_page_edges are the tests' arguments
+"""Control Center forms and pages found wrong in review (each test failed before its fix): a
+schedule named `preview` has a page of its own."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from halo_platform.core.store import StoreResource
+from halo_platform.reports.schedules import list_schedules, set_schedule
+from halo_platform_tests.ui.test_page_edges import _form, _html, admin, app, operator, store  # noqa: F401 - the same seeded store, app and clients
+
+
+def test_a_schedule_named_preview_has_its_page_and_is_saved_from_it(store: StoreResource, operator: TestClient) -> None:
+    """`preview` is a valid schedule id; its list link and the answer to its save showed the live
+    preview's bare fragment (no page, no form), as the fragment's route took the address."""
+    set_schedule(store, "preview", task="payment_reconciliation", cron="0 6 * * 1", sinks=["outbox"], updated_by="seed")
+    assert 'href="/ui/schedules/preview"' in _html(operator.get("/ui/schedules"), 200)
+    page = _html(operator.get("/ui/schedules/preview"), 200)
+    assert "<h1>preview</h1>" in page
+    form = _form(page, "/ui/schedules/preview")
+    form["cron"] = ["0 7 * * 1"]
+    saved = operator.post("/ui/schedules/preview", data=form)
+    assert (saved.status_code, saved.headers["location"]) == (303, "/ui/schedules/preview")
+    assert 'id="saved"' in _html(operator.get("/ui/schedules/preview"), 200)
+    assert next(s for s in list_schedules(store) if s["schedule_id"] == "preview")["cron"] == "0 7 * * 1"
+    # the edit form's live preview still answers, under the schedule's address
+    fragment = _html(operator.get("/ui/schedules/preview/preview", params={"cron": "0 7 * * 1", "timezone": "UTC"}), 200)
+    assert 'id="preview-words">At 07:00, only on Monday, UTC<' in fragment
+    assert 'hx-get="/ui/schedules/preview/preview"' in page
