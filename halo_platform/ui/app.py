@@ -125,8 +125,15 @@ def _said(message: object) -> str:
     return cut(str(message), SAID_LIMIT)
 
 
+def _exact(number: float) -> str:
+    """A number as the shortest text that reads back as it (60, 1234.5678): a form filled with
+    "%g" (6 digits) saved 1234.57 for a weight of 1234.5678 nobody had touched."""
+    return repr(float(number)).removesuffix(".0")
+
+
 templates.env.filters["when"] = _when
 templates.env.filters["said"] = _said
+templates.env.filters["exact"] = _exact
 
 
 DONE_COOKIE = "halo_done"

@@ -1,12 +1,15 @@
 # ruff: noqa: F811 - the fixtures imported from test_page_edges are the tests' arguments
 """Control Center forms and pages found wrong in review (each test failed before its fix): a
-schedule named `preview` has a page of its own."""
+schedule named `preview` has a page of its own; the weights form saves the weights it was not
+asked to change as they were."""
 
 from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
 from halo_platform.core.store import StoreResource
+from halo_platform.delivery.resources import ProvidersResource
+from halo_platform.delivery.state import load_router, set_weights, weight_history
 from halo_platform.reports.schedules import list_schedules, set_schedule
 from halo_platform_tests.ui.test_page_edges import _form, _html, admin, app, operator, store  # noqa: F401 - the same seeded store, app and clients
 
@@ -28,3 +31,22 @@ def test_a_schedule_named_preview_has_its_page_and_is_saved_from_it(store: Store
     fragment = _html(operator.get("/ui/schedules/preview/preview", params={"cron": "0 7 * * 1", "timezone": "UTC"}), 200)
     assert 'id="preview-words">At 07:00, only on Monday, UTC<' in fragment
     assert 'hx-get="/ui/schedules/preview/preview"' in page
+
+
+def test_saving_one_providers_weight_keeps_the_others_exact(store: StoreResource, admin: TestClient) -> None:
+    """The form was filled with "%g" (6 significant digits): changing sandbox_sms_b alone also
+    saved sandbox_sms_a's 1234.5678 as 1234.57, and the history said "1234.57 -> 1234.57"."""
+    providers = ProvidersResource()
+    config = providers.config()
+    providers.close()
+    set_weights(config, "sms/*/TEXT", {"sandbox_sms_a": 1234.5678, "sandbox_sms_b": 30.0}, "cli:ops", store, "seed")
+    page = _html(admin.get("/ui/routing/edit", params={"rule": "sms/*/TEXT"}), 200)
+    form = _form(page, "/ui/routing/edit")
+    assert (form["weight.sandbox_sms_a"], form["weight.sandbox_sms_b"]) == (["1234.5678"], ["30"])
+    saved = admin.post("/ui/routing/edit", data={**form, "weight.sandbox_sms_b": "40", "reason": "more to b"})
+    assert saved.status_code == 303
+    router = load_router(config, store)
+    assert router.configured_weights(router.config.rule("sms/*/TEXT")) == {"sandbox_sms_a": 1234.5678, "sandbox_sms_b": 40.0}
+    assert weight_history(store, "sms/*/TEXT", limit=1)[0]["changes"] == {"sandbox_sms_b": (30.0, 40.0)}
+    assert "<td class=\"num\">1234.5678</td>" in _html(admin.get("/ui/routing"), 200)
+
