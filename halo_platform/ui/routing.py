@@ -136,6 +136,14 @@ async def save_weights(request: Request, caller: Caller = Depends(signed_in("adm
     return done_redirect(request, "/ui/routing", rule_key)
 
 
+def _refusals(config: DeliveryConfig, rule: Rule, errors: dict[str, str]) -> None:
+    """Beside each weighted provider that may not carry `rule` (another channel, a country or
+    capability it does not serve), why; `add_rule` said only the first, above the form."""
+    for name in rule.weights:
+        if why := config.providers[name].refuses(rule):
+            errors.setdefault(f"weight.{name}", why)
+
+
 def _reason_error(reason: str, errors: dict[str, str]) -> None:
     """Why `reason` is refused, beside its field (unless the field has an error already)."""
     try:
@@ -175,6 +183,8 @@ async def create_rule(request: Request, caller: Caller = Depends(signed_in("admi
     if capability != "*" and capability not in config.capabilities.get(form["channel"], ()):
         errors["capability"] = f"one of {', '.join(config.capabilities.get(form['channel'], ()))} or *"
     weights = _weights(data, list(config.providers), set(), errors)
+    if not errors.keys() & {"channel", "country", "capability"}:
+        _refusals(config, Rule(form["channel"], country, capability, weights), errors)
     _reason_error(form["reason"], errors)
     if not errors:
         try:

@@ -1,10 +1,15 @@
 # ruff: noqa: F811 - the fixtures imported from test_page_edges are the tests' arguments
 """Control Center forms and pages found wrong in review (each test failed before its fix): a
 schedule named `preview` has a page of its own; the weights form saves the weights it was not
-asked to change as they were."""
+asked to change as they were; a new rule's weight for a provider that cannot carry it is refused
+beside that provider's field."""
 
 from __future__ import annotations
 
+import html
+import re
+
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from halo_platform.core.store import StoreResource
@@ -50,3 +55,22 @@ def test_saving_one_providers_weight_keeps_the_others_exact(store: StoreResource
     assert weight_history(store, "sms/*/TEXT", limit=1)[0]["changes"] == {"sandbox_sms_b": (30.0, 40.0)}
     assert "<td class=\"num\">1234.5678</td>" in _html(admin.get("/ui/routing"), 200)
 
+
+def _errors(page: str) -> dict[str, str]:
+    """Every error beside a field: {field: message}."""
+    return {field: html.unescape(text) for field, text in re.findall(r'<small id="([^"]+)-error" class="error"[^>]*>(.*?)</', page, re.S)}
+
+
+def test_a_new_rules_weight_for_a_provider_that_cannot_carry_it_is_refused_beside_that_provider(
+        store: StoreResource, admin: TestClient) -> None:
+    """The Add a rule form lists every provider; a weight for one of another channel, or without
+    the rule's capability, was refused above the form, naming only the first of them."""
+    form = {"csrf_token": admin.csrf, "channel": "sms", "country": "FR", "capability": "VOICE", "weight.sandbox_sms_a": "1",
+            "weight.sandbox_sms_b": "2", "weight.sandbox_email_a": "3", "reason": "France voice"}
+    page = _html(admin.post("/ui/routing/new", data=form), 422)
+    assert _errors(page) == {"weight.sandbox_sms_b": "sandbox_sms_b does not offer VOICE",
+                             "weight.sandbox_email_a": "sandbox_email_a is a email provider, not sms"}
+    assert 'id="weights-error"' not in page
+    assert 'name="weight.sandbox_email_a" inputmode="decimal" value="3"' in page and ">France voice</textarea>" in page
+    with store.read() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM routing_rules")).scalar_one() == 0
