@@ -33,6 +33,7 @@ LOGIN_WINDOW = dt.timedelta(minutes=15)
 MAX_FAILURES_PER_NAME = 5
 MAX_FAILURES_PER_CLIENT = 20
 MIN_PASSWORD_LENGTH = 12
+MAX_PASSWORD_LENGTH = 1024  # argon2 hashes what it is given: a megabyte-long "password" is work, not a secret
 WRONG_LOGIN = "wrong name or password"
 
 users_t, sessions_t, failures_t = User.__table__, UserSession.__table__, LoginFailure.__table__
@@ -50,8 +51,8 @@ def _check_role(role: str) -> str:
 def _check_password(password: str) -> str:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise HaloError(f"password: at least {MIN_PASSWORD_LENGTH} characters")
-    if len(password) > 1024:
-        raise HaloError("password: at most 1024 characters")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise HaloError(f"password: at most {MAX_PASSWORD_LENGTH} characters")
     if lone_surrogate(password) is not None:  # bytes that were not UTF-8 (a piped stdin): argon2 cannot encode them
         raise HaloError("password: not valid UTF-8 text")
     return password
@@ -145,23 +146,26 @@ def login(store: StoreResource, name: str, password: str, client: str) -> str:
     after, with every attempt made meanwhile: guesses sent at once are checked up to the limit,
     not each against the count from before any of them (all 12 at once were checked). A
     success takes its attempt back; a refused one (throttled) is not counted."""
-    name, client, now = name[:100], client[:64], utcnow()
+    # the attempt is counted under the name's first 100 characters (the column's), but only the
+    # whole name and the whole password sign in: a user named "a" * 100 was signed in by that name
+    # with anything after it, and a password by its first 1024 characters with anything after them
+    counted, client, now = name[:100], client[:64], utcnow()
     if unstorable(name):  # no user has such a name, and PostgreSQL takes no NUL in a query's text
         raise HaloError(WRONG_LOGIN)
     with store.write() as conn:
-        _throttle(conn, name, client, now)
-        attempt = conn.execute(failures_t.insert().values(name=name, client=client, at=now)).inserted_primary_key[0]
+        _throttle(conn, counted, client, now)
+        attempt = conn.execute(failures_t.insert().values(name=counted, client=client, at=now)).inserted_primary_key[0]
     try:
         with store.read() as conn:
-            _throttle(conn, name, client, now, over=1)  # this attempt is among those counted
-            user = conn.execute(sa.select(users_t).where(users_t.c.name == name)).first()
+            _throttle(conn, counted, client, now, over=1)  # this attempt is among those counted
+            user = conn.execute(sa.select(users_t).where(users_t.c.name == name)).first() if name == counted else None
     except LoginThrottled:
         with store.write() as conn:
             conn.execute(failures_t.delete().where(failures_t.c.id == attempt))
         raise
     try:
-        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password[:1024])
-        ok = user is not None and user.disabled_at is None
+        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password[:MAX_PASSWORD_LENGTH])
+        ok = user is not None and user.disabled_at is None and len(password) <= MAX_PASSWORD_LENGTH
     except (VerificationError, InvalidHashError):
         ok = False
     with store.write() as conn:

@@ -2,7 +2,7 @@
 """Control Center forms and pages found wrong in review (each test failed before its fix): a
 schedule named `preview` has a page of its own; the weights form saves the weights it was not
 asked to change as they were; a new rule's weight for a provider that cannot carry it is refused
-beside that provider's field."""
+beside that provider's field; only the whole name and the whole password sign in."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import re
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
+from halo_platform.access import users
 from halo_platform.core.store import StoreResource
 from halo_platform.delivery.resources import ProvidersResource
 from halo_platform.delivery.state import load_router, set_weights, weight_history
@@ -74,3 +75,24 @@ def test_a_new_rules_weight_for_a_provider_that_cannot_carry_it_is_refused_besid
     assert 'name="weight.sandbox_email_a" inputmode="decimal" value="3"' in page and ">France voice</textarea>" in page
     with store.read() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM routing_rules")).scalar_one() == 0
+
+
+def _sign_in(app, name: str, password: str):  # noqa: ANN001, ANN202 - the app, httpx's Response
+    """The sign-in form sent as a browser sends it (its CSRF token and cookie)."""
+    client = TestClient(app, follow_redirects=False)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/ui/login").text).group(1)
+    return client.post("/ui/login", data={"name": name, "password": password, "csrf_token": token, "next": "/ui/tasks"})
+
+
+def test_only_the_whole_name_and_the_whole_password_sign_in(app, store: StoreResource) -> None:  # noqa: ANN001
+    """Names match byte for byte (README): the login cut the name at 100 characters and the
+    password at 1024, so "a" * 100 + "X" signed in as the user "a" * 100, and a password with
+    anything after its 1024 characters was taken."""
+    name, password = "a" * 100, "p" * 1024
+    users.create_user(store, name, "admin", password)
+    for typed in ((name + "X", password), (name, password + "X")):
+        refused = _sign_in(app, *typed)
+        assert refused.status_code == 401 and "wrong name or password" in refused.text
+        assert "halo_session" not in refused.cookies
+    signed_in = _sign_in(app, name, password)
+    assert (signed_in.status_code, signed_in.headers["location"]) == (303, "/ui/tasks")
