@@ -8,6 +8,9 @@
   the item changes in one transaction, consumed by the span step).
 - `emr_windows`: the horizon each feed's spans were last computed for.
 - `emr_quarantine`, `emr_processed_files`, `next_available_slots`.
+
+Ids a feed chose (items, providers, Schedule references) and landed paths are `ExactString`: an
+EMR's `A1` and `a1` are two appointments, `DR1` and `dr1` two providers (availability_0010).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from halo_platform.core.models import Base, utcnow
+from halo_platform.core.models import Base, ExactString, utcnow
 
 
 class SchedulingItem(Base):
@@ -27,7 +30,7 @@ class SchedulingItem(Base):
     __table_args__ = {"sqlite_with_rowid": False}  # stored in key order on SQLite (availability_0008)
 
     feed: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
-    item_id: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+    item_id: Mapped[str] = mapped_column(ExactString(255), primary_key=True)
     kind: Mapped[str] = mapped_column(sa.String(16))
     version: Mapped[dt.datetime]
     deleted: Mapped[bool] = mapped_column(default=False)
@@ -51,10 +54,10 @@ class SchedulingItemBlock(Base):
                                sqlite_where=sa.text("ref IS NOT NULL"), postgresql_where=sa.text("ref IS NOT NULL")))
 
     feed: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
-    item_id: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+    item_id: Mapped[str] = mapped_column(ExactString(255), primary_key=True)
     n: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
-    provider_id: Mapped[str | None] = mapped_column(sa.String(255))
-    ref: Mapped[str | None] = mapped_column(sa.String(255))
+    provider_id: Mapped[str | None] = mapped_column(ExactString(255))
+    ref: Mapped[str | None] = mapped_column(ExactString(255))
     start_ts: Mapped[dt.datetime | None] = mapped_column(sa.DateTime())
     end_ts: Mapped[dt.datetime | None] = mapped_column(sa.DateTime())
     is_local: Mapped[bool] = mapped_column(default=False)
@@ -68,9 +71,9 @@ class SchedulingItemHours(Base):
     __table_args__ = (sa.Index("ix_scheduling_item_hours_provider", "feed", "provider_id"),)
 
     feed: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
-    item_id: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+    item_id: Mapped[str] = mapped_column(ExactString(255), primary_key=True)
     n: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
-    provider_id: Mapped[str] = mapped_column(sa.String(255))
+    provider_id: Mapped[str] = mapped_column(ExactString(255))
     weekday: Mapped[int] = mapped_column(sa.SmallInteger)
     start_minute: Mapped[int] = mapped_column(sa.SmallInteger)
     end_minute: Mapped[int] = mapped_column(sa.SmallInteger)
@@ -88,7 +91,7 @@ class AvailableSpan(Base):
     __table_args__ = {"sqlite_with_rowid": False}
 
     feed: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
-    provider_id: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+    provider_id: Mapped[str] = mapped_column(ExactString(255), primary_key=True)
     span_date: Mapped[dt.date]
     start_at: Mapped[dt.datetime] = mapped_column(primary_key=True)
     end_at: Mapped[dt.datetime]
@@ -100,7 +103,7 @@ class EmrDirtyDates(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     feed: Mapped[str] = mapped_column(sa.String(64), index=True)
-    provider_id: Mapped[str] = mapped_column(sa.String(255))
+    provider_id: Mapped[str] = mapped_column(ExactString(255))
     from_date: Mapped[dt.date]
     to_date: Mapped[dt.date]
 
@@ -129,7 +132,7 @@ class ProcessedFile(Base):
     __tablename__ = "emr_processed_files"
 
     feed: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
-    path: Mapped[str] = mapped_column(sa.String(512), primary_key=True)
+    path: Mapped[str] = mapped_column(ExactString(512), primary_key=True)
     sha256: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     events: Mapped[int]
     quarantined: Mapped[int]
@@ -144,7 +147,7 @@ class NextAvailableSlot(Base):
     __tablename__ = "next_available_slots"
 
     feed: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
-    provider_id: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+    provider_id: Mapped[str] = mapped_column(ExactString(255), primary_key=True)
     slot_type: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     duration_minutes: Mapped[int]
     start_at: Mapped[dt.datetime]

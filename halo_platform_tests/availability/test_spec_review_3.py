@@ -1,0 +1,75 @@
+"""Spec review of emr.md (third pass): item and provider ids are the feed's own, compared
+character for character on every store ("Upsert by (feed, item id)"; spans "per (feed, provider)").
+MariaDB's default collation ignores letter case, accents and trailing spaces, so there two ids
+that differ only so were taken for one another."""
+
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+
+from halo_platform.availability.service import quarantined
+from halo_platform.availability.tables import SchedulingItem
+from halo_platform.core.engine import make_engine
+from halo_platform.core.models import utcnow
+from halo_platform.core.store import StoreResource, _alembic_config, migrate
+from halo_platform_tests.availability.helpers import land, process, spans_on
+from halo_platform_tests.fixtures.databases import collations
+
+EXACT_IDS = (("scheduling_items", "item_id"), ("scheduling_item_blocks", "item_id"), ("scheduling_item_blocks", "provider_id"),
+             ("scheduling_item_blocks", "ref"), ("scheduling_item_hours", "item_id"), ("scheduling_item_hours", "provider_id"),
+             ("available_spans", "provider_id"), ("emr_dirty_dates", "provider_id"), ("emr_processed_files", "path"),
+             ("next_available_slots", "provider_id"))
+
+
+@pytest.fixture
+def maria_store(halo_env, fresh_mysql_url, monkeypatch) -> Iterator[StoreResource]:  # noqa: ARG001
+    monkeypatch.setenv("HALO_DB_URL", fresh_mysql_url)
+    store = StoreResource(db_url=fresh_mysql_url)
+    yield store
+    store.dispose()
+
+
+def _appointment(item_id: str, provider: str, start: str, version: str, action: str = "upsert") -> str:
+    return (f'{{"type":"appointment","action":"{action}","id":"{item_id}","provider":"{provider}","start":"2026-12-01T{start}",'
+            f'"duration_min":60,"tz":"Europe/Paris","status":"booked","updated_at":"{version}"}}\n')
+
+
+def test_ids_differing_only_in_case_are_distinct_items_and_providers_on_mariadb(maria_store):
+    """Appointments A1 and a1 are two bookings, P1 and p1 two providers. On MariaDB the file was
+    quarantined whole ('Duplicate entry ... for key PRIMARY'): nobody had spans. A later delete
+    of a1 would have deleted A1's facts too."""
+    land("acme", "a.jsonl",
+         '{"type":"hours","provider":"P1","tz":"Europe/Paris","week":{"tue":[["09:00","17:00"]]},"updated_at":"2026-11-01T00:00:00Z"}\n'
+         '{"type":"hours","provider":"p1","tz":"Europe/Paris","week":{"tue":[["09:00","12:00"]]},"updated_at":"2026-11-01T00:00:00Z"}\n'
+         + _appointment("A1", "P1", "10:00:00", "2026-11-20T10:00:00Z") + _appointment("a1", "P1", "14:00:00", "2026-11-20T10:00:00Z"))
+    process(maria_store, "2026-12-01", 3)
+    assert quarantined(maria_store) == []
+    assert spans_on(maria_store, "acme", "P1", "2026-12-01") == [
+        ("2026-12-01T08:00Z", "2026-12-01T09:00Z"), ("2026-12-01T10:00Z", "2026-12-01T13:00Z"), ("2026-12-01T14:00Z", "2026-12-01T16:00Z")]
+    assert spans_on(maria_store, "acme", "p1", "2026-12-01") == [("2026-12-01T08:00Z", "2026-12-01T11:00Z")]
+
+    land("acme", "b.jsonl", _appointment("a1", "P1", "14:00:00", "2026-11-21T10:00:00Z", action="delete"))
+    process(maria_store, "2026-12-01", 3)
+    assert spans_on(maria_store, "acme", "P1", "2026-12-01") == [
+        ("2026-12-01T08:00Z", "2026-12-01T09:00Z"), ("2026-12-01T10:00Z", "2026-12-01T16:00Z")]
+
+
+def test_the_migration_keeps_stored_ids_and_compares_them_exactly_from_then_on_on_mariadb(fresh_mysql_url):
+    engine = make_engine(fresh_mysql_url)
+    command.upgrade(_alembic_config(engine), "availability_0009")
+    items = SchedulingItem.__table__
+    with engine.begin() as conn:
+        conn.execute(items.insert().values(feed="acme", item_id="appointment:A1", kind="appointment", version=utcnow(), deleted=False,
+                                           fingerprint=1, updated_at=utcnow()))
+        assert conn.execute(sa.select(items.c.item_id).where(items.c.item_id == "appointment:a1")).all() == [("appointment:A1",)]
+    migrate(engine)
+    with engine.begin() as conn:
+        assert set(collations(conn, EXACT_IDS).items()) == {(column, "utf8mb4_nopad_bin") for column in EXACT_IDS}
+        assert conn.execute(sa.select(items.c.item_id).where(items.c.item_id == "appointment:a1")).all() == []
+        assert conn.execute(sa.select(items.c.item_id)).all() == [("appointment:A1",)]
+    command.downgrade(_alembic_config(engine), "availability_0009")
+    with engine.begin() as conn:
+        assert "utf8mb4_nopad_bin" not in collations(conn, EXACT_IDS).values()
+    engine.dispose()
