@@ -73,3 +73,23 @@ def test_the_migration_keeps_stored_ids_and_compares_them_exactly_from_then_on_o
     with engine.begin() as conn:
         assert "utf8mb4_nopad_bin" not in collations(conn, EXACT_IDS).values()
     engine.dispose()
+
+
+def test_a_record_longer_than_a_mariadb_text_is_quarantined_alone_and_the_file_applied(maria_store):
+    """"Bad input never stops a batch ... goes to emr_quarantine (feed, file, position, reason,
+    raw text) and processing continues." A 70 kB line (and a reason quoting a 70 kB value) did
+    not fit MariaDB's TEXT: the whole file was quarantined ('Data too long for column raw') and
+    its good records were lost. The quarantine keeps the first 64 kB; the line stays whole in
+    its landed file, at its position."""
+    land("acme", "a.jsonl",
+         '{"type":"hours","provider":"P1","tz":"Europe/Paris","week":{"tue":[["09:00","17:00"]]},"updated_at":"2026-11-01T00:00:00Z"}\n'
+         '{"type":"appointment","note":"' + "é" * 70_000 + '"}\n'
+         + _appointment("A1", "P1", "10:00:00", "2026-11-20T10:00:00Z").replace('"booked"', '"' + "x" * 70_000 + '"'))
+    process(maria_store, "2026-12-01", 3)
+    assert spans_on(maria_store, "acme", "P1", "2026-12-01") == [("2026-12-01T08:00Z", "2026-12-01T16:00Z")]
+    rows = quarantined(maria_store)
+    assert [(r["position"], r["reason"][:16]) for r in rows] == [(2, "missing updated_"), (3, "unknown status '")], rows
+    for r in rows:
+        assert len(r["raw"].encode()) <= 65_535 and len(r["reason"].encode()) <= 65_535
+    assert rows[0]["raw"].startswith('{"type":"appointment","note":"éé') and "cut" in rows[0]["raw"][-60:]
+

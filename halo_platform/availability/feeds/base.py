@@ -117,7 +117,7 @@ class Rejected:
 
     def __post_init__(self) -> None:
         # The quarantine table must be able to hold whatever was rejected.
-        self.reason, self.raw = storable_text(self.reason), storable_text(self.raw)
+        self.reason, self.raw = quarantinable(self.reason), quarantinable(self.raw)
 
 
 @dataclass(slots=True)
@@ -282,6 +282,23 @@ def storable_text(text: str) -> str:
     except UnicodeEncodeError:  # a surrogate that never was a byte (from a JSON escape)
         data = text.encode("utf-8", "backslashreplace")
     return data.decode("utf-8", "backslashreplace").replace("\x00", "\\x00")
+
+
+# The quarantine's reason and raw text are TEXT columns: MariaDB's holds 65,535 bytes of UTF-8 (a
+# longer record or a reason quoting a long value failed the whole file's write).
+QUARANTINE_TEXT_BYTES = 65_535
+
+
+def quarantinable(text: str) -> str:
+    """`text` as every store's quarantine can hold it: `storable_text`, cut to QUARANTINE_TEXT_BYTES
+    bytes of UTF-8 with a note of its whole length. Nothing is lost: the whole record stays in its
+    landed file (never modified), at its position."""
+    text = storable_text(text)
+    data = text.encode()
+    if len(data) <= QUARANTINE_TEXT_BYTES:
+        return text
+    note = f" ... [cut: {len(data):,} bytes in all]"
+    return data[:QUARANTINE_TEXT_BYTES - len(note)].decode("utf-8", "ignore") + note
 
 
 def decode(data: bytes) -> str:
