@@ -114,7 +114,6 @@ class Processed:
 
     sha256s: frozenset[str]
     received_at: dt.datetime | None
-    whole_seconds: bool = False  # the store keeps times to the second (MariaDB's DATETIME)
 
 
 @dataclass(frozen=True)
@@ -289,7 +288,7 @@ def pending(feed: Feed, processed: Mapping[str, Processed]) -> list[PendingFile]
         done = processed.get(f"{feed.name}/{path.name}")
         if isinstance(path, S3Object):
             sha = path.etag
-        elif done is not None and _unchanged(path, done.received_at, done.whole_seconds):
+        elif done is not None and _unchanged(path, done.received_at):
             continue
         else:
             sha = sha256_of(path)
@@ -298,12 +297,8 @@ def pending(feed: Feed, processed: Mapping[str, Processed]) -> list[PendingFile]
     return found
 
 
-def _unchanged(path: Path, recorded: dt.datetime | None, whole_seconds: bool = False) -> bool:
+def _unchanged(path: Path, recorded: dt.datetime | None) -> bool:
     """Whether a processed local file still holds what was processed: its modification time is
-    the one recorded then, to the store's precision (MariaDB's DATETIME keeps whole seconds).
+    the one recorded then, to the microsecond on every store (MariaDB's column is DATETIME(6)).
     Listing the zone then costs a stat per processed file instead of reading it whole again."""
-    if recorded is None:
-        return False
-    modified = received_at(str(path))
-    # only a store keeping whole seconds loses the fraction: elsewhere a whole-second time is exact
-    return modified == recorded or (whole_seconds and recorded.microsecond == 0 and abs(modified - recorded) < dt.timedelta(seconds=1))
+    return recorded is not None and received_at(str(path)) == recorded

@@ -66,8 +66,7 @@ def processed_files(store: StoreResource, feed: str) -> dict[str, Processed]:
             processed_at = codec.read_ts(processed_at)
             if key not in last or processed_at > last[key][0]:
                 last[key] = (processed_at, codec.read_ts(received))
-        whole_seconds = conn.dialect.name in ("mysql", "mariadb")  # DATETIME without a fraction
-    return {key: Processed(frozenset(shas), last[key][1], whole_seconds) for key, shas in sha256s.items()}
+    return {key: Processed(frozenset(shas), last[key][1]) for key, shas in sha256s.items()}
 
 
 def pending_files(store: StoreResource, feed: Feed, only: list[str] | None = None) -> list[PendingFile]:

@@ -1,8 +1,8 @@
-"""Spec review of emr.md (third pass): item and provider ids are the feed's own, compared
-character for character on every store ("Upsert by (feed, item id)"; spans "per (feed, provider)").
-MariaDB's default collation ignores letter case, accents and trailing spaces, so there two ids
-that differ only so were taken for one another."""
+"""Spec review of emr.md (third pass), on MariaDB, which "should work too" and which the EMR
+tests had run on for bulk writes only: ids compared character for character, a quarantined
+record longer than a TEXT column, a file replaced in place within a second."""
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -56,6 +56,7 @@ def test_ids_differing_only_in_case_are_distinct_items_and_providers_on_mariadb(
         ("2026-12-01T08:00Z", "2026-12-01T09:00Z"), ("2026-12-01T10:00Z", "2026-12-01T16:00Z")]
 
 
+
 def test_the_migration_keeps_stored_ids_and_compares_them_exactly_from_then_on_on_mariadb(fresh_mysql_url):
     engine = make_engine(fresh_mysql_url)
     command.upgrade(_alembic_config(engine), "availability_0009")
@@ -73,7 +74,6 @@ def test_the_migration_keeps_stored_ids_and_compares_them_exactly_from_then_on_o
     with engine.begin() as conn:
         assert "utf8mb4_nopad_bin" not in collations(conn, EXACT_IDS).values()
     engine.dispose()
-
 
 def test_a_record_longer_than_a_mariadb_text_is_quarantined_alone_and_the_file_applied(maria_store):
     """"Bad input never stops a batch ... goes to emr_quarantine (feed, file, position, reason,
@@ -93,3 +93,18 @@ def test_a_record_longer_than_a_mariadb_text_is_quarantined_alone_and_the_file_a
         assert len(r["raw"].encode()) <= 65_535 and len(r["reason"].encode()) <= 65_535
     assert rows[0]["raw"].startswith('{"type":"appointment","note":"éé') and "cut" in rows[0]["raw"][-60:]
 
+
+def test_a_file_replaced_within_a_second_of_a_whole_second_mtime_is_processed_again_on_mariadb(maria_store):
+    """"A file is processed once" per content: one replaced in place is processed again. MariaDB
+    was taken to keep whole seconds, so a landing time within a second of the recorded one
+    counted as unchanged; its DATETIME(6) keeps microseconds, and the new content (A1 moved to
+    13:00) was never processed."""
+    land("acme", "hours.jsonl", '{"type":"hours","provider":"P1","tz":"UTC","week":{"tue":[["09:00","17:00"]]},"updated_at":"2026-11-01T00:00:00Z"}\n')
+    path = land("acme", "bookings.jsonl", _appointment("A1", "P1", "10:00:00", "2026-11-20T10:00:00Z").replace("Europe/Paris", "UTC"))
+    os.utime(path, ns=(1_800_000_000_000_000_000,) * 2)
+    process(maria_store, "2026-12-01", 3)
+    path.write_text(_appointment("A1", "P1", "13:00:00", "2026-11-21T10:00:00Z").replace("Europe/Paris", "UTC"))
+    os.utime(path, ns=(1_800_000_000_500_000_000,) * 2)
+    process(maria_store, "2026-12-01", 3)
+    assert spans_on(maria_store, "acme", "P1", "2026-12-01") == [
+        ("2026-12-01T09:00Z", "2026-12-01T13:00Z"), ("2026-12-01T14:00Z", "2026-12-01T17:00Z")]
