@@ -56,7 +56,6 @@ def test_ids_differing_only_in_case_are_distinct_items_and_providers_on_mariadb(
         ("2026-12-01T08:00Z", "2026-12-01T09:00Z"), ("2026-12-01T10:00Z", "2026-12-01T16:00Z")]
 
 
-
 def test_the_migration_keeps_stored_ids_and_compares_them_exactly_from_then_on_on_mariadb(fresh_mysql_url):
     engine = make_engine(fresh_mysql_url)
     command.upgrade(_alembic_config(engine), "availability_0009")
@@ -74,6 +73,7 @@ def test_the_migration_keeps_stored_ids_and_compares_them_exactly_from_then_on_o
     with engine.begin() as conn:
         assert "utf8mb4_nopad_bin" not in collations(conn, EXACT_IDS).values()
     engine.dispose()
+
 
 def test_a_record_longer_than_a_mariadb_text_is_quarantined_alone_and_the_file_applied(maria_store):
     """"Bad input never stops a batch ... goes to emr_quarantine (feed, file, position, reason,
