@@ -30,7 +30,7 @@ from halo_platform.core.store import StoreResource
 from halo_platform.core.text import check_one_line, cut
 from halo_platform.reports import audit
 from halo_platform.reports.assets import DEFAULT_TIMEZONE, job_name, run_config, run_tags
-from halo_platform.reports.task import PayloadError, RunContext, get_task
+from halo_platform.reports.task import PayloadError, RunContext, Task, get_task
 
 
 def prepare_request(task_name: str, payload: Mapping[str, Any] | None, sinks: Sequence[str] | None) -> tuple[Any, dict]:
@@ -68,9 +68,16 @@ class IdempotencyConflict(ConflictError):
         self.request = first
 
 
-def _the_first(first: dict[str, Any], task_name: str, payload: Mapping[str, Any]) -> dict[str, Any]:
-    """The earlier request of the same key, when it asked for the same; else IdempotencyConflict."""
-    if (first["task"], first["payload"]) != (task_name, dict(payload)):
+def _the_first(first: dict[str, Any], task: Task, payload: Mapping[str, Any]) -> dict[str, Any]:
+    """The earlier request of the same key, when it asked for the same; else IdempotencyConflict.
+    A field given at its default (`"sinks": []`) asks for the same as one left out."""
+    def meant(given: Mapping[str, Any]) -> dict[str, Any] | None:
+        try:
+            return task.validate_payload(given).model_dump(mode="json", exclude_defaults=True)
+        except HaloError:  # the first one's payload no longer fits the task's schema: not the same
+            return None
+
+    if first["task"] != task.name or (first["payload"] != dict(payload) and meant(first["payload"]) != meant(payload)):
         raise IdempotencyConflict(first)
     return first
 
@@ -102,7 +109,7 @@ def create_request(
         check_one_line(requested_by, "requested_by")
     task, payload = prepare_request(task_name, payload, sinks)
     if idempotency_key is not None and (first := audit.find_by_key(store, requested_by, idempotency_key)):
-        return _the_first(first, task.name, payload)
+        return _the_first(first, task, payload)
     tags = run_tags(task, trigger, requested_by, payload)
     audit_fields = {"task": task.name, "payload": payload, "trigger": trigger, "requested_by": requested_by}
     if not wait:
@@ -113,13 +120,13 @@ def create_request(
             cancel_run(request_id)
             audit.record_status(store, request_id, "CANCELED", **audit_fields,
                                 error=f"a repeat of request {taken.request['request_id']} (same idempotency key): canceled")
-            return _the_first(taken.request, task.name, payload)
+            return _the_first(taken.request, task, payload)
         return audit.get_request(store, request_id)
     request_id = str(uuid.uuid4())
     try:
         audit.record_status(store, request_id, "QUEUED", **audit_fields, idempotency_key=idempotency_key)
     except audit.KeyTaken as taken:  # nothing started yet: the first request is the answer
-        return _the_first(taken.request, task.name, payload)
+        return _the_first(taken.request, task, payload)
     try:
         _execute(store, task.name, request_id, run_config(task, payload), tags)
     except Exception as exc:

@@ -125,6 +125,9 @@ def test_a_repeated_idempotency_key_answers_the_first_request_and_queues_one_run
     assert again.json()["request_id"] == first.json()["request_id"]
     assert _request_count(store) == 1
     assert dagster_instance().get_runs_count(queued) == runs_before + 1
+    # a field given at its default asks for the same as one left out (it was a 409)
+    same = client.post(url, json={"payload": {"as_of": "2024-05-10", "sinks": []}}, headers=key)
+    assert same.status_code == 202 and same.json()["request_id"] == first.json()["request_id"], same.text
 
     other = client.post(url, json={"payload": {"as_of": "2024-05-11"}}, headers=key)
     assert other.status_code == 409 and "Idempotency-Key" in other.json()["error"]
