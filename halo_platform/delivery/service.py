@@ -343,17 +343,19 @@ def find_message(reference: str, store: StoreResource) -> dict[str, Any]:
     """The message whose id or idempotency key is `reference`, with its events, for a person
     looking one up (the Control Center): one field takes either, since people hold whichever
     the sending team logged. Event details pass through `mask_text` too, as a provider's error
-    text can quote the number."""
-    reference = reference.strip()
+    text can quote the number. A key is taken as typed or without the spaces around it (a key
+    is stored as its sender gave it, spaces included)."""
+    typed, reference = reference, reference.strip()
     if not reference:
         raise NotFoundError("no message id or idempotency key given")
     with store.read() as conn:
         found = conn.execute(sa.select(messages_t.c.id, messages_t.c.idempotency_key).where(
-            sa.or_(messages_t.c.id == reference, messages_t.c.idempotency_key == reference))).all()
+            sa.or_(messages_t.c.id == reference, messages_t.c.idempotency_key.in_({typed, reference})))).all()
     if not found:
         raise NotFoundError(f"no message with id or idempotency key {reference!r}")
-    # an id beats a key that happens to spell another message's id
-    message_id, key = next(((i, k) for i, k in found if i == reference), found[0])
+    # an id beats a key that happens to spell another message's id, and the key as typed the stripped one
+    message_id, key = next(((i, k) for i, k in found if i == reference), None) or next(
+        ((i, k) for i, k in found if k == typed), found[0])
     view = message_view(message_id, store)
     view["idempotency_key"] = key
     for event in view["events"]:

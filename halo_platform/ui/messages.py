@@ -21,9 +21,8 @@ router = APIRouter(include_in_schema=False)
 @router.get("/ui/messages")
 async def messages(request: Request, q: str = "", caller: Caller = Depends(signed_in()),
                    store: StoreResource = Depends(resource("store"))) -> HTMLResponse:
-    q = q.strip()
-    if not q:
-        return render(request, "messages.html", caller, q=q, message=None, errors={})
+    if not q.strip():  # kept as typed otherwise: an idempotency key may hold spaces (find_message)
+        return render(request, "messages.html", caller, q="", message=None, errors={})
     if error := text_error(q, "message id or idempotency key"):
         return render(request, "messages.html", caller, status=422, q=q, message=None, errors={"q": error})
     try:

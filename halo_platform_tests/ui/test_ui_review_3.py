@@ -96,3 +96,20 @@ def test_only_the_whole_name_and_the_whole_password_sign_in(app, store: StoreRes
         assert "halo_session" not in refused.cookies
     signed_in = _sign_in(app, name, password)
     assert (signed_in.status_code, signed_in.headers["location"]) == (303, "/ui/tasks")
+
+
+def test_a_message_is_found_by_its_idempotency_key_as_the_sender_gave_it(store: StoreResource, admin: TestClient) -> None:
+    """A key given with spaces around it (" k1 ") is stored as given; the Messages page stripped
+    what was typed and answered 404 for it. The key as typed finds it; typed with spaces, a key
+    stored without them is found as before."""
+    from halo_platform.delivery.service import submit
+
+    submit("sms", {"to": "+33612345678", "body": "b", "priority": "LOW", "idempotency_key": " k1 "}, store=store,
+           providers=ProvidersResource())
+    submit("sms", {"to": "+33612345678", "body": "b", "priority": "LOW", "idempotency_key": "k2"}, store=store,
+           providers=ProvidersResource())
+    for typed in (" k1 ", " k2 ", "k2"):
+        page = admin.get("/ui/messages", params={"q": typed})
+        assert page.status_code == 200 and "+336" in page.text, typed
+    assert admin.get("/ui/messages", params={"q": "k1"}).status_code == 404  # another key than " k1 "
+    assert admin.get("/ui/messages", params={"q": "   "}).status_code == 200  # nothing asked: the empty form
