@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
+from fractions import Fraction
 
 import duckdb
 
@@ -24,7 +26,6 @@ from halo_platform.availability.feeds.base import (
     Parsed,
     check_interval,
     check_tz,
-    parse_hhmm,
     parse_json_lines,
     parse_version,
     required_text,
@@ -39,6 +40,8 @@ APPOINTMENT_STATUSES = frozenset({"proposed", "pending", "booked", "arrived", "f
                                   "entered-in-error", "checked-in", "waitlist"})
 SLOT_STATUSES = frozenset({"busy", "free", "busy-unavailable", "busy-tentative", "entered-in-error"})
 _BLOCKING_APPOINTMENT = APPOINTMENT_STATUSES - {"cancelled", "noshow", "entered-in-error", "waitlist", "proposed"}
+# a FHIR `time` (HH:MM:SS, a fraction of a second, a leap second); HH:MM and 24:00 as the other feeds write them
+_TIME = re.compile(r"^(?:([01]\d|2[0-3]):([0-5]\d)(?::([0-5]\d|60)(\.\d{1,9})?)?|24:00(?::00)?)\Z")
 # a FHIR date, whole or partial: YYYY, YYYY-MM, YYYY-MM-DD (a dateTime may be any of them)
 _DATE = re.compile(r"^\d{4}(?:-\d{2}(?:-\d{2})?)?\Z")
 
@@ -119,6 +122,28 @@ def _interval(period: dict, who: str | None, *, local_ok: bool, ongoing: bool = 
     return Block(who, start, end, local=start_local)
 
 
+def _seconds(value: object) -> Fraction:
+    """A FHIR `time` -> seconds from local midnight, exactly (24:00 is the midnight that starts a day, as in `parse_hhmm`)."""
+    m = _TIME.match(value) if isinstance(value, str) else None
+    if not m:
+        raise Invalid(f"invalid time of day {value!r}")
+    if m.group(1) is None:
+        return Fraction(0)
+    return int(m.group(1)) * 3600 + int(m.group(2)) * 60 + Fraction(f"{m.group(3) or 0}{m.group(4) or ''}")
+
+
+def _working_minutes(start: Fraction, end: Fraction) -> tuple[int, int] | None:
+    """The working hours [start, end) given to the second, as the whole minutes they hold (the
+    hours are kept in minutes): the start rounded up, the end down, so that no moment outside
+    the role's hours is ever offered (08:00:30-17:00:00 is 08:01-17:00); None when no whole
+    minute is left. An end not after the start runs past midnight, as in every feed."""
+    first = math.ceil(start / 60)
+    last = (end + (86400 if end <= start else 0)) // 60
+    if last <= first:
+        return None
+    return first % 1440, last % 1440
+
+
 def _role(res: dict, event: Event) -> Event:
     provider = _practitioner((res.get("practitioner") or {}).get("reference"))
     if provider is None:
@@ -133,13 +158,14 @@ def _role(res: dict, event: Event) -> Event:
     for slot in available:
         days = slot.get("daysOfWeek") or []
         if slot.get("allDay"):
-            start = end = 0
+            minutes = (0, 0)
         else:
-            start, end = parse_hhmm(str(slot.get("availableStartTime", ""))[:5]), parse_hhmm(str(slot.get("availableEndTime", ""))[:5])
+            minutes = _working_minutes(_seconds(slot.get("availableStartTime")), _seconds(slot.get("availableEndTime")))
         for day in days:
             if day not in WEEKDAYS:
                 raise Invalid(f"invalid daysOfWeek {day!r}")
-            event.hours.append(Hours(provider, WEEKDAYS.index(day), start, end))
+            if minutes is not None:
+                event.hours.append(Hours(provider, WEEKDAYS.index(day), *minutes))
     for absence in res.get("notAvailable") or []:
         if not isinstance(absence, dict):
             raise Invalid("notAvailable is not an object")
