@@ -379,7 +379,7 @@ class _JSONErrorsGraphQLRouter(GraphQLRouter):
             raise HTTPException(exc.status_code, exc.reason) from None
 
 
-UNSTORABLE = "a value the database cannot take: text with a NUL character, or a number out of range"
+UNSTORABLE = service.UNSTORABLE
 INTERNAL = "internal error"
 
 

@@ -27,6 +27,7 @@ from halo_platform.core.models import EARLIEST_DATE, LATEST_DATE, iso_z
 from halo_platform.core.store import StoreResource
 
 MAX_QUERY_DAYS = 366
+UNSTORABLE = "a value the database cannot take: text with a NUL character, or a number out of range"
 DEFAULT_SLOT_DAYS = 7  # of a slots or group query without dates
 
 
@@ -162,11 +163,20 @@ def check_range(first: dt.date | None, last: dt.date | None) -> None:
             raise HaloError(f"at most {MAX_QUERY_DAYS} days per query")
 
 
+def storable(*texts: str) -> None:
+    """HaloError for text no store holds: PostgreSQL's driver refuses a NUL character, while SQLite
+    and MariaDB look it up and find nothing. Refused before any store is asked, every store gives
+    the one answer."""
+    if any("\x00" in text for text in texts):
+        raise HaloError(UNSTORABLE)
+
+
 def spans(store: StoreResource, feed: str, provider_id: str, first: dt.date | None = None, last: dt.date | None = None) -> list[Span]:
     """Spans of one provider with span_date in [first, last] (inclusive, either open)."""
     _known_feed(feed)
     if not provider_id:
         raise HaloError("provider_id is required")
+    storable(provider_id)
     check_range(first, last)
     return _read_spans(store, feed, provider_id, first, last)
 
@@ -204,6 +214,7 @@ def group_availability(store: StoreResource, feed: str, provider_ids: list[str],
         raise HaloError("provider_ids: expected a comma-separated list of provider ids")
     if len(set(provider_ids)) > MAX_GROUP_PROVIDERS:
         raise HaloError(f"provider_ids: at most {MAX_GROUP_PROVIDERS} providers, got {len(set(provider_ids))}")
+    storable(*provider_ids)
     check_range(first, last)  # the dates given, before a default is reckoned from them
     first = first or pipeline.today()
     last = last or min(first + dt.timedelta(days=DEFAULT_SLOT_DAYS - 1), LATEST_DATE)  # as bookable_slots
@@ -245,6 +256,7 @@ def next_available(store: StoreResource, feed: str, provider_id: str, minutes: i
     (default: default) under its rules (buffers, notice, alignment, horizon), `minutes` long."""
     if not 1 <= minutes <= 24 * 60:
         raise HaloError(f"durationMinutes must be 1..1440, got {minutes}")
+    storable(provider_id)
     from halo_platform.availability.feeds import get_feed
 
     config = get_feed(feed).options.get("slot_rules")
@@ -330,6 +342,7 @@ def bookable_slots(store: StoreResource, feed: str, provider_id: str, slot_type:
     rules = slot_rules(feed, provider_id, slot_type)
     if not provider_id:
         raise HaloError("provider_id is required")
+    storable(provider_id)
     if len(actors := {provider_id, *together_with}) > MAX_GROUP_PROVIDERS:  # a Schedule's actors come from feed data
         raise HaloError(f"at most {MAX_GROUP_PROVIDERS} providers are searched free together, this schedule has {len(actors)}")
     check_range(first, last)  # the dates given, before a default is reckoned from them
