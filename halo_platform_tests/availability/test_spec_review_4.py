@@ -1,7 +1,8 @@
 """Spec review of emr.md (fourth pass): FHIR working hours given to the second (a FHIR `time` is
 HH:MM:SS), kept in whole minutes without ever widening the hours a provider works; and a provider id
-with a NUL character, one answer on every store."""
+with a NUL character, one answer on every store; a role's booleans of the wrong JSON type."""
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -61,6 +62,37 @@ def test_fhir_hours_given_to_the_second_give_spans_inside_them(store):
     assert quarantined(store) == []
     assert spans_on(store, "fhir", "F1", "2027-01-04") == [("2027-01-04T08:01Z", "2027-01-04T23:59Z")]
     assert spans_on(store, "fhir", "F2", "2027-01-04") == []
+
+
+@pytest.mark.parametrize(("field", "value", "reason"), [
+    ("allDay", "false", "allDay is not a boolean: 'false'"),  # was read as true: hours of 24 hours
+    ("allDay", 1, "allDay is not a boolean: 1"),
+    ("active", "false", "active is not a boolean: 'false'"),  # was read as active
+    ("active", 0, "active is not a boolean: 0"),
+    ("daysOfWeek", "mon", "daysOfWeek is not a list: 'mon'"),
+    ("daysOfWeek", {"mon": True}, "daysOfWeek is not a list: {'mon': True}"),  # was read as its keys: Monday
+])
+def test_a_role_field_of_the_wrong_json_type_is_quarantined_not_read_for_its_truth(field, value, reason):
+    """"Bad input never stops a batch ... goes to emr_quarantine", "wrong JSON types" included;
+    `"allDay": "false"` made the provider free around the clock."""
+    role = json.loads(_role("09:00:00", "12:00:00"))
+    (role if field == "active" else role["availableTime"][0])[field] = value
+    data = (json.dumps(role) + "\n").encode()
+    parsed = fhir.parse(data)
+    assert parsed.events == []
+    assert [r.reason for r in parsed.rejected] == [reason]
+    assert_same_columns("fhir", "r.ndjson", data)
+
+
+@pytest.mark.parametrize(("field", "value", "minutes"), [("allDay", True, [(0, 0)]), ("allDay", False, [(540, 720)]),
+                                                         ("allDay", None, [(540, 720)]), ("active", False, []),
+                                                         ("active", True, [(540, 720)]), ("active", None, [(540, 720)])])
+def test_a_role_s_booleans_as_fhir_writes_them_are_read(field, value, minutes):
+    role = json.loads(_role("09:00:00", "12:00:00"))
+    (role if field == "active" else role["availableTime"][0])[field] = value
+    parsed = fhir.parse(json.dumps(role).encode())
+    assert parsed.rejected == []
+    assert [(h.start_minute, h.end_minute) for e in parsed.events for h in e.hours] == minutes
 
 
 @pytest.fixture(params=["sqlite", "postgresql", "mariadb"])

@@ -144,6 +144,16 @@ def _working_minutes(start: Fraction, end: Fraction) -> tuple[int, int] | None:
     return first % 1440, last % 1440
 
 
+def _boolean(value: object, what: str, absent: bool) -> bool:
+    """A FHIR boolean, `absent` when missing or null. Anything else is no answer: read for its
+    truth, `"allDay": "false"` made the provider work 24 hours a day."""
+    if value is None:
+        return absent
+    if not isinstance(value, bool):
+        raise Invalid(f"{what} is not a boolean: {value!r}")
+    return value
+
+
 def _role(res: dict, event: Event) -> Event:
     provider = _practitioner((res.get("practitioner") or {}).get("reference"))
     if provider is None:
@@ -153,11 +163,13 @@ def _role(res: dict, event: Event) -> Event:
     if tz is None and available:
         raise Invalid("missing timezone extension")
     event.tz = check_tz(tz) if tz is not None else None
-    if res.get("active") is False:
+    if not _boolean(res.get("active"), "active", absent=True):
         return event
     for slot in available:
         days = slot.get("daysOfWeek") or []
-        if slot.get("allDay"):
+        if not isinstance(days, list):  # a string or an object would be read letter by letter, key by key
+            raise Invalid(f"daysOfWeek is not a list: {days!r}")
+        if _boolean(slot.get("allDay"), "allDay", absent=False):
             minutes = (0, 0)
         else:
             minutes = _working_minutes(_seconds(slot.get("availableStartTime")), _seconds(slot.get("availableEndTime")))
