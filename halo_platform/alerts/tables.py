@@ -5,9 +5,14 @@ from __future__ import annotations
 import datetime as dt
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import Mapped, mapped_column
 
 from halo_platform.core.models import Base
+
+#: text of any length on every store: MariaDB's TEXT holds 65,535 bytes, and an alert naming every
+#: rule a provider serves (the autopilot's, when that provider is down) is longer (alerts_0002)
+LONG_TEXT = sa.Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
 
 
 class AlertRetry(Base):
@@ -18,10 +23,10 @@ class AlertRetry(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     sink: Mapped[str] = mapped_column(sa.String(128))
-    subject: Mapped[str] = mapped_column(sa.Text)
-    text: Mapped[str] = mapped_column(sa.Text)
+    subject: Mapped[str] = mapped_column(LONG_TEXT)
+    text: Mapped[str] = mapped_column(LONG_TEXT)
     file_name: Mapped[str] = mapped_column(sa.String(255))
-    record: Mapped[str] = mapped_column(sa.Text)  # the alert's JSON record, masked
+    record: Mapped[str] = mapped_column(LONG_TEXT)  # the alert's JSON record, masked
     failures: Mapped[int]
     first_failed_at: Mapped[dt.datetime]
     next_attempt_at: Mapped[dt.datetime] = mapped_column(index=True)

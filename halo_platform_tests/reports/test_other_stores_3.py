@@ -1,0 +1,45 @@
+"""Reports and alerts on the operational stores other than SQLite: what fits one store must fit the
+others (MariaDB's TEXT holds 65,535 bytes, where SQLite and PostgreSQL take any length)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+import pytest
+import yaml
+
+from halo_platform.alerts import outbox
+from halo_platform.alerts.send import Alert, send_alert
+from halo_platform.core.models import utcnow
+from halo_platform.core.store import StoreResource
+from halo_platform.sinks import SinksResource
+from halo_platform_tests.fixtures.halo_serve import free_port
+
+
+@pytest.fixture
+def mariadb(halo_env, fresh_mysql_url) -> Iterator[StoreResource]:  # noqa: ANN001, ARG001
+    store = StoreResource(db_url=fresh_mysql_url)
+    yield store
+    store.dispose()
+
+
+def test_a_long_alert_a_sink_failed_to_take_is_kept_whole_for_its_retry_on_mariadb(mariadb, tmp_path, monkeypatch):
+    """The autopilot's alert when a provider serving every country goes down names every rule (its
+    title, details, text and JSON record each list them): with 600 rules the record was over 64 kB,
+    which MariaDB's TEXT column of `alert_retries` refused ('Data too long'), so the alert a chat
+    sink failed to take was logged and lost instead of being sent again."""
+    sinks_file = tmp_path / "sinks.yaml"
+    sinks_file.write_text(yaml.safe_dump({"sinks": {"ops_slack": {"kind": "slack",
+                                                                   "webhook_url": f"http://127.0.0.1:{free_port()}/slack"}}}))
+    monkeypatch.setenv("HALO_SINKS_FILE", str(sinks_file))
+    rules = ", ".join(f"sms/C{n:03d}/transactional" for n in range(600))
+    alert = Alert(title=f"every provider is down for {rules}", severity="ERROR", job="autopilot_job",
+                  error="messages of these rules stay queued until a provider recovers", details={"rules": rules})
+
+    (outcome,) = send_alert(alert, SinksResource(), to=["ops_slack"], store=mariadb)
+
+    assert outcome.status == "FAILED"  # nothing listens on the webhook's port
+    (kept,) = outbox.take_due(mariadb, utcnow() + dt.timedelta(hours=1))
+    assert kept.sink == "ops_slack" and len(kept.letter.record.encode()) > 65_535
+    assert rules in kept.letter.subject and kept.letter.text.count(rules) == 2 and kept.letter.record.count(rules) == 5
