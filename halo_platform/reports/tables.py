@@ -13,9 +13,10 @@ from halo_platform.core.models import Base, ExactString, utcnow
 class TaskRequest(Base):
     __tablename__ = "task_requests"
 
-    request_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    # ids compare byte for byte on every store (reports_0009): on MariaDB `ABC-1` was the request `abc-1`
+    request_id: Mapped[str] = mapped_column(ExactString(64), primary_key=True)
     # the request a retry or re-execution repeats (its own id otherwise): deliveries are once per root
-    root_request_id: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    root_request_id: Mapped[str | None] = mapped_column(ExactString(64), index=True)
     task: Mapped[str] = mapped_column(sa.String(128), index=True)
     payload: Mapped[dict]
     trigger: Mapped[str] = mapped_column(sa.String(16))
@@ -40,7 +41,7 @@ class TaskDelivery(Base):
     __tablename__ = "task_deliveries"
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
-    request_id: Mapped[str] = mapped_column(sa.String(64), index=True)
+    request_id: Mapped[str] = mapped_column(ExactString(64), index=True)
     sink: Mapped[str] = mapped_column(sa.String(128))
     target: Mapped[str | None] = mapped_column(sa.Text)
     status: Mapped[str] = mapped_column(sa.String(16))
@@ -94,7 +95,7 @@ class TaskAlertMark(Base):
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     task: Mapped[str] = mapped_column(sa.String(128))
     alert_key: Mapped[str] = mapped_column(ExactString(512))
-    request_id: Mapped[str] = mapped_column(sa.String(64))
+    request_id: Mapped[str] = mapped_column(ExactString(64))
     at: Mapped[dt.datetime]
 
     __table_args__ = (sa.Index("ix_task_alert_marks_task_at", "task", "at"),)

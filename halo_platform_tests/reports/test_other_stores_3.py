@@ -13,7 +13,10 @@ from halo_platform.alerts import outbox
 from halo_platform.alerts.send import Alert, send_alert
 from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
+from halo_platform.http import create_app
+from halo_platform.reports import audit
 from halo_platform.sinks import SinksResource
+from halo_platform_tests.fixtures.access import authorized_client
 from halo_platform_tests.fixtures.halo_serve import free_port
 
 
@@ -43,3 +46,17 @@ def test_a_long_alert_a_sink_failed_to_take_is_kept_whole_for_its_retry_on_maria
     (kept,) = outbox.take_due(mariadb, utcnow() + dt.timedelta(hours=1))
     assert kept.sink == "ops_slack" and len(kept.letter.record.encode()) > 65_535
     assert rules in kept.letter.subject and kept.letter.text.count(rules) == 2 and kept.letter.record.count(rules) == 5
+
+
+def test_a_request_is_found_by_its_own_id_alone_on_mariadb(mariadb):
+    """On MariaDB (default collation: no letter case, accents or trailing spaces) the API and the
+    Control Center answered for `ABC-1`, `abc-1 ` and `äbc-1` with the request `abc-1`; on SQLite and
+    PostgreSQL, as for any id no request has, the answer is 404."""
+    request_id = "abc-1"
+    audit.record_status(mariadb, request_id, "QUEUED", task="payment_reconciliation", requested_by="ops")
+    audit.record_status(mariadb, request_id, "SUCCEEDED", task="payment_reconciliation")
+    with authorized_client(create_app({"store": mariadb})) as client:
+        assert client.get(f"/v1/task-requests/{request_id}").json()["status"] == "SUCCEEDED"
+        for other in ("ABC-1", "abc-1 ", "äbc-1"):
+            assert client.get(f"/v1/task-requests/{other}").status_code == 404, other
+    assert [r["request_id"] for r in audit.list_requests(mariadb, requested_by="ops")] == [request_id]
