@@ -177,7 +177,8 @@ def _end_queued(conn: Connection, channel: str, recipient: str, scope: str, now:
     else:  # SQL lower() folds ASCII only (SQLite, a C-collated PostgreSQL): the address's domain (stored in lower case), then Python's
         who = messages_t.c.recipient.endswith("@" + recipient.rpartition("@")[2].lower(), autoescape=True)
     found = conn.execute(sa.select(messages_t.c.id, messages_t.c.recipient).where(stoppable, who).with_for_update()).all()
-    ids = [i for i, to in found if channel != "email" or to.lower() == recipient.lower()]
+    # MariaDB's collation ignores letter case in `who`: a device token differing only in case is another device
+    ids = [i for i, to in found if (to.lower() == recipient.lower() if channel == "email" else to == recipient)]
     if not ids:
         return 0
     conn.execute(messages_t.update().where(messages_t.c.id.in_(ids), stoppable)
