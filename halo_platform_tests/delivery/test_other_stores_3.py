@@ -3,12 +3,19 @@ spaces ignored) or its column limits made it do otherwise than SQLite and Postgr
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
+
 import pytest
 
 from halo_platform.core.store import StoreResource
+from halo_platform.delivery.callbacks import handle_callback
 from halo_platform.delivery.service import message_view, submit
 from halo_platform.delivery.suppressions import suppress
+from halo_platform.lab.fakehttp import FakeHTTPServer
+from halo_platform.lab.provider_fakes import SECRETS
 from halo_platform_tests.delivery.helpers import drain
+from halo_platform_tests.delivery.test_callback_outcomes import _twilio_request
 
 PUSH = {"title": "Ping", "body": "news", "priority": "LOW"}
 
@@ -29,3 +36,38 @@ def test_suppressing_a_device_token_leaves_the_queued_push_of_a_token_differing_
     assert message_view(other["id"], store)["status"] == "queued"
     drain(providers, store, "push")
     assert message_view(other["id"], store)["status"] == "sent"
+
+
+LONG_SID = "SM" + "7" * 300  # a provider's id longer than the 255 characters of its column
+
+
+@pytest.fixture
+def twilio_long_first() -> Iterator[FakeHTTPServer]:
+    """Twilio's send endpoint, whose first acceptance names the message `LONG_SID`."""
+    server, numbers = FakeHTTPServer(), itertools.count()
+
+    @server.route("POST", r"/2010-04-01/Accounts/(?P<sid>[^/]+)/Messages\.json")
+    def send(_request):  # noqa: ANN001, ANN202
+        number = next(numbers)
+        return 201, {"sid": LONG_SID if number == 0 else f"SM{number:032x}", "status": "queued"}
+
+    yield server.start()
+    server.stop()
+
+
+@pytest.mark.parametrize("priority", ["HIGH", "LOW"])
+def test_a_provider_id_longer_than_its_column_is_recorded_sent_with_the_others_and_its_callbacks_match(
+        store, providers_file, twilio_long_first, priority):
+    """SQLite kept the id whole; PostgreSQL and MariaDB refused it, so the answers of the whole
+    group were never recorded (the drain failed, HIGH raised after the provider took the OTP):
+    the messages stayed queued, in flight, to end lost or be sent again."""
+    providers = providers_file({"tw": {"kind": "twilio", "channel": "sms", "base_url": twilio_long_first.url, **SECRETS["twilio"],
+                                       "sender": "+33700000000"}})
+    views = [submit("sms", {"to": "+33612345678", "body": f"code {i}", "priority": priority}, store=store, providers=providers)[0]
+             for i in range(3)]
+    drain(providers, store)
+    assert [message_view(v["id"], store)["status"] for v in views] == ["sent"] * 3
+    assert twilio_long_first.request_count == 3
+    assert handle_callback("tw", _twilio_request(LONG_SID, "delivered"), store, providers)["applied"] == 1
+    assert handle_callback("tw", _twilio_request(LONG_SID[:-1], "delivered"), store, providers)["unmatched"] == 1
+    assert sorted(message_view(v["id"], store)["status"] for v in views) == ["received", "sent", "sent"]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import abc
 import datetime as dt
+import hashlib
 import hmac
 import json
 import logging
@@ -35,9 +36,10 @@ import dagster as dg
 from pydantic import Field, PrivateAttr
 
 from halo_platform.core.redact import mask_text
-from halo_platform.core.text import cut
+from halo_platform.core.text import cut, unstorable
 from halo_platform.delivery.config import DEFAULT_TIMEOUT_SECONDS
 from halo_platform.delivery.providers.wire import NoAnswer, NotSent, Reply, WirePool, basic_auth, encode_body
+from halo_platform.delivery.tables import Message
 from halo_platform.delivery.validation import wire_address
 
 log = logging.getLogger("halo.delivery")
@@ -55,6 +57,24 @@ MAX_PAUSE_SECONDS = 3600.0
 #: the most of a provider's text (an error message, a callback's reason) that is kept: no reader
 #: needs more (a signed callback carried a 100 kB one)
 DETAIL_LIMIT = 500
+
+
+#: the longest provider id for a message that is stored as it came (`messages.provider_message_id`)
+PROVIDER_ID_LENGTH = Message.__table__.c.provider_message_id.type.length
+
+
+def stored_provider_id(value: object) -> str | None:
+    """A provider's id for a message as every store keeps it (a JSON number as its text): a
+    longer one, or one holding text a store refuses (a NUL, a lone surrogate), becomes `sha256:`
+    and its digest, still one per distinct id, and a callback naming it finds it so. PostgreSQL
+    and MariaDB refused a 301-character id SQLite kept, and with it the answers of the whole
+    group it came in."""
+    if value is None:
+        return None
+    text = str(value)
+    if len(text) <= PROVIDER_ID_LENGTH and unstorable(text) is None:
+        return text
+    return f"sha256:{hashlib.sha256(text.encode('utf-8', 'surrogatepass')).hexdigest()}"
 
 
 def provider_text(text: str) -> str:
@@ -117,6 +137,7 @@ class SendResult:
         # provider error texts quote the recipient; mask them where they are made, before
         # anything logs or stores them
         object.__setattr__(self, "detail", provider_text(self.detail))
+        object.__setattr__(self, "provider_message_id", stored_provider_id(self.provider_message_id))
 
 
 @dataclass(frozen=True)
@@ -131,6 +152,7 @@ class CallbackEvent:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "detail", provider_text(self.detail))
+        object.__setattr__(self, "provider_message_id", stored_provider_id(self.provider_message_id))
 
 
 @dataclass(frozen=True)
