@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from halo_platform.core.errors import HaloError
 from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
-from halo_platform.core.text import required_reason
+from halo_platform.core.text import check_one_line, required_reason
 from halo_platform.delivery.config import AutopilotConfig, DeliveryConfig
 from halo_platform.delivery.providers.base import ACKNOWLEDGED, THROTTLED
 from halo_platform.delivery.queue import queued_routes
@@ -245,10 +245,12 @@ def set_manual(config: DeliveryConfig, provider: str, off: bool, changed_by: str
                now: dt.datetime | None = None) -> str:
     """Switch `provider` off by hand (`off`), or hand it back to the autopilot, which then pings
     it and ramps it up again like a provider that recovered. Stored with who and why, in the
-    decisions' history; returns the stored reason."""
+    decisions' history; returns the stored reason. `changed_by` is one line that fits its columns
+    (SQLite kept a longer one that PostgreSQL and MariaDB refused with the driver's error)."""
     if provider not in config.providers:
         raise HaloError(f"unknown provider {provider!r}; known: {', '.join(config.providers)}")
     reason = required_reason(reason)
+    check_one_line(changed_by, "changed_by", state_t.c.manual_by.type.length)
     now = now or utcnow()
     text = f"switched off by {changed_by}: {reason}" if off else f"handed back to the autopilot by {changed_by}: {reason}"
     values = {"active": False, "factor": 0.0, "ramp_step": None, "reason": text, "updated_at": now, "manual_by": changed_by if off else None}

@@ -15,7 +15,7 @@ from halo_platform.core.engine import again_on_conflict
 from halo_platform.core.errors import HaloError
 from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
-from halo_platform.core.text import required_reason
+from halo_platform.core.text import check_one_line, required_reason
 from halo_platform.core.write_lock import ensure_row
 from halo_platform.delivery.config import CHANNELS, DeliveryConfig, Rule, validate_weights
 from halo_platform.delivery.routing import Router
@@ -91,8 +91,10 @@ def set_weights(
     reason: str,
 ) -> dict[str, float]:
     """Replace the weights of one rule (of the file or added) after validation; every changed
-    provider is audited with `reason` (required: refused when blank)."""
+    provider is audited with `reason` (required: refused when blank) and `changed_by` (one line
+    that fits its columns: SQLite kept a longer one that PostgreSQL and MariaDB refused)."""
     reason = required_reason(reason)
+    check_one_line(changed_by, "changed_by")
     with store.read() as conn:
         rule = with_added_rules(config, conn).rule(rule_key)
     weights = {k: float(v) for k, v in weights.items()}
@@ -148,8 +150,9 @@ def add_rule(
     """Add a routing rule at run time with its weights; the rule, its weights and their audit
     rows are written in one transaction. Refused: a blank `reason`, an unknown channel or
     capability, a country that is not two letters or `*`, a rule that exists, weights
-    `validate_weights` refuses."""
+    `validate_weights` refuses, a `changed_by` `check_one_line` refuses."""
     reason = required_reason(reason)
+    check_one_line(changed_by, "changed_by")
     country, capability = rule_country(country), capability.strip().upper() or "*"
     if channel not in CHANNELS:
         raise HaloError(f"unknown channel {channel!r} (one of {', '.join(CHANNELS)})")

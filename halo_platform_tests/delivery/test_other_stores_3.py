@@ -7,11 +7,16 @@ import itertools
 from collections.abc import Iterator
 
 import pytest
+import sqlalchemy as sa
 
+from halo_platform.core.errors import HaloError
 from halo_platform.core.store import StoreResource
+from halo_platform.delivery.autopilot import set_manual
 from halo_platform.delivery.callbacks import handle_callback
 from halo_platform.delivery.service import message_view, submit
+from halo_platform.delivery.state import set_weights
 from halo_platform.delivery.suppressions import suppress
+from halo_platform.delivery.tables import ProviderState, RoutingWeightAudit
 from halo_platform.lab.fakehttp import FakeHTTPServer
 from halo_platform.lab.provider_fakes import SECRETS
 from halo_platform_tests.delivery.helpers import drain
@@ -71,3 +76,22 @@ def test_a_provider_id_longer_than_its_column_is_recorded_sent_with_the_others_a
     assert handle_callback("tw", _twilio_request(LONG_SID, "delivered"), store, providers)["applied"] == 1
     assert handle_callback("tw", _twilio_request(LONG_SID[:-1], "delivered"), store, providers)["unmatched"] == 1
     assert sorted(message_view(v["id"], store)["status"] for v in views) == ["received", "sent", "sent"]
+
+
+@pytest.mark.parametrize(("switched_by", "weighted_by"), [("b" * 129, "w" * 256), ("ops\nadmin", "ops\nadmin")])
+def test_who_switches_a_provider_or_sets_weights_is_one_line_its_column_holds_or_refused(store, providers_file, switched_by, weighted_by):
+    """`halo delivery switch ... --by` and `weights set --by` (and the weights job's changed_by)
+    took any text: SQLite kept 129 or 256 characters, PostgreSQL and MariaDB refused them with the
+    driver's error (the CLI printed "Data too long for column 'manual_by'"), and a line break
+    split the providers table's line."""
+    providers = providers_file({"sms": {"kind": "sandbox", "channel": "sms"}},
+                               routing=[{"channel": "sms", "country": "*", "capability": "*", "weights": {"sms": 1}}])
+    config = providers.config()
+    with pytest.raises(HaloError, match="changed_by"):
+        set_manual(config, "sms", True, switched_by, "maintenance", store)
+    with pytest.raises(HaloError, match="changed_by"):
+        set_weights(config, config.rules[0].key, {"sms": 2}, weighted_by, store, "more")
+    with store.read() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(ProviderState)).scalar_one() == 0
+        assert conn.execute(sa.select(sa.func.count()).select_from(RoutingWeightAudit)).scalar_one() == 0
+    assert "switched off by " + "b" * 128 in set_manual(config, "sms", True, "b" * 128, "maintenance", store)
