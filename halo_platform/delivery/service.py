@@ -25,6 +25,7 @@ from halo_platform.core.ids import time_ordered_id
 from halo_platform.core.models import utcnow
 from halo_platform.core.redact import mask_recipient, mask_text
 from halo_platform.core.store import StoreResource
+from halo_platform.core.text import check_one_line
 from halo_platform.core.write_lock import writing
 from halo_platform.delivery.config import PRIORITIES, DeliveryConfig
 from halo_platform.delivery.dispatch import not_sent, readable, send_request
@@ -130,9 +131,12 @@ def submit(
     `sender_key` names the API key that asks (its webhook secret signs the message's status
     webhooks: a `callback_url` needs one); `clock` is injectable for tests (quiet hours);
     `fallback_of` links a channel fallback to the SMS it replaces (`fallback.py`), whose signing
-    key (`webhook_key`, a key prefix) signs the fallback's webhooks too."""
+    key (`webhook_key`, a key prefix) signs the fallback's webhooks too. `created_by` is one line
+    that fits its column (SQLite kept a longer one, or a NUL, that PostgreSQL and MariaDB refused)."""
     config = providers.config()
     new = validate(channel, payload, config)
+    if created_by is not None and fallback_of is None:  # a fallback carries its SMS's, as stored
+        check_one_line(created_by, "created_by")
     if fallback_of is None and (new.idempotency_key or "").startswith(FALLBACK_KEY_PREFIX):
         raise HaloError(f"idempotency_key: keys starting with {FALLBACK_KEY_PREFIX!r} are the platform's, for channel fallbacks")
     if new.callback_url and not webhook_key:
@@ -176,6 +180,8 @@ def submit(
 def enqueue_many(channel: str, payloads: Iterable[Mapping[str, Any]], *, store: StoreResource, providers: ProvidersResource, chunk: int = 5000,
                  created_by: str | None = None) -> int:
     """Queue many NORMAL/LOW messages at once (same validation; no idempotency keys). Returns the count."""
+    if created_by is not None:
+        check_one_line(created_by, "created_by")
     config = providers.config()
     count = 0
     batch: list[dict] = []

@@ -16,7 +16,7 @@ from halo_platform.delivery.callbacks import handle_callback
 from halo_platform.delivery.service import message_view, submit
 from halo_platform.delivery.state import set_weights
 from halo_platform.delivery.suppressions import suppress
-from halo_platform.delivery.tables import ProviderState, RoutingWeightAudit
+from halo_platform.delivery.tables import Message, ProviderState, RoutingWeightAudit
 from halo_platform.lab.fakehttp import FakeHTTPServer
 from halo_platform.lab.provider_fakes import SECRETS
 from halo_platform_tests.delivery.helpers import drain
@@ -95,3 +95,17 @@ def test_who_switches_a_provider_or_sets_weights_is_one_line_its_column_holds_or
         assert conn.execute(sa.select(sa.func.count()).select_from(ProviderState)).scalar_one() == 0
         assert conn.execute(sa.select(sa.func.count()).select_from(RoutingWeightAudit)).scalar_one() == 0
     assert "switched off by " + "b" * 128 in set_manual(config, "sms", True, "b" * 128, "maintenance", store)
+
+
+@pytest.mark.parametrize("created_by", ["c" * 256, "billing\nreports", "a\x00b"])
+def test_who_sends_in_process_is_one_line_its_column_holds_or_the_message_is_refused(store, providers_file, created_by):
+    """`send_sms(..., created_by=...)` recorded any text: SQLite kept 256 characters and a NUL
+    that PostgreSQL and MariaDB refused with the driver's error (a NUL only PostgreSQL)."""
+    providers = providers_file({"sms": {"kind": "sandbox", "channel": "sms"}})
+    message = {"to": "+33612345678", "body": "reminder", "priority": "LOW"}
+    with pytest.raises(HaloError, match="created_by"):
+        submit("sms", message, store=store, providers=providers, created_by=created_by)
+    with store.read() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(Message)).scalar_one() == 0
+    view, _ = submit("sms", message, store=store, providers=providers, created_by="c" * 255)
+    assert message_view(view["id"], store)["created_by"] == "c" * 255
