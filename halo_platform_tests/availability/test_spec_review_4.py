@@ -1,20 +1,15 @@
 """Spec review of emr.md (fourth pass): FHIR working hours given to the second (a FHIR `time` is
-HH:MM:SS), kept in whole minutes without ever widening the hours a provider works; and a provider id
-with a NUL character, one answer on every store; a role's booleans of the wrong JSON type."""
+HH:MM:SS), kept in whole minutes without ever widening the hours a provider works; a role's booleans
+of the wrong JSON type. (A provider id with a NUL character, one answer on every store: test_api_errors.)"""
 
 import json
-from collections.abc import Iterator
 
 import pytest
 
-from halo_platform.availability.api import UNSTORABLE
 from halo_platform.availability.feeds import fhir
 from halo_platform.availability.service import quarantined
-from halo_platform.core.store import StoreResource
-from halo_platform.http import create_app
 from halo_platform_tests.availability.helpers import land, process, spans_on
 from halo_platform_tests.availability.test_columnar_reading import assert_same_columns
-from halo_platform_tests.fixtures.access import authorized_client
 
 TZ = '"extension":[{"url":"http://hl7.org/fhir/StructureDefinition/timezone","valueCode":"UTC"}]'
 
@@ -95,37 +90,3 @@ def test_a_role_s_booleans_as_fhir_writes_them_are_read(field, value, minutes):
     assert [(h.start_minute, h.end_minute) for e in parsed.events for h in e.hours] == minutes
 
 
-@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
-def every_store(request, halo_env) -> Iterator[StoreResource]:
-    url = {"sqlite": halo_env["HALO_DB_URL"], "postgresql": "fresh_pg_url", "mariadb": "fresh_mysql_url"}[request.param]
-    store = StoreResource(db_url=url if request.param == "sqlite" else request.getfixturevalue(url))
-    yield store
-    store.dispose()
-
-
-@pytest.mark.parametrize("path", [
-    "/v1/availability?feed=hl7&provider_id=a%00b",
-    "/v1/slots?feed=hl7&provider_id=a%00b",
-    "/v1/availability/group?feed=hl7&provider_ids=a%00b,c",
-    "/v1/availability/group?feed=hl7&provider_ids=c,a%00b&mode=all",
-])
-def test_a_nul_in_a_rest_provider_id_is_a_422_on_every_store(every_store, path):
-    """PostgreSQL's driver refuses the NUL (a 422); SQLite and MariaDB looked the id up and
-    answered 200 with no spans, as for a provider without any."""
-    client = authorized_client(create_app({"store": every_store}), "availability:read", raise_server_exceptions=False)
-    response = client.get(path)
-    assert response.status_code == 422, response.text
-    assert response.json()["error"] == UNSTORABLE
-
-
-@pytest.mark.parametrize("query", [
-    '{ availableSpans(feed: "hl7", providerId: "a\\u0000b") { spanDate } }',
-    '{ nextAvailable(feed: "hl7", providerId: "a\\u0000b", durationMinutes: 30) { startAt } }',
-    '{ groupAvailability(feed: "hl7", providerIds: ["c", "a\\u0000b"]) { startAt } }',
-    '{ slots(feed: "hl7", providerId: "a\\u0000b") { startAt } }',
-])
-def test_a_nul_in_a_graphql_provider_id_is_the_same_error_on_every_store(every_store, query):
-    client = authorized_client(create_app({"store": every_store}), "availability:read", raise_server_exceptions=False)
-    response = client.post("/graphql", json={"query": query})
-    assert response.status_code == 200, response.text
-    assert [e["message"] for e in response.json()["errors"]] == [UNSTORABLE]
