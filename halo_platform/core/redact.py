@@ -48,7 +48,16 @@ API_KEY = re.compile(r"\b(halo_[0-9a-f]{12}_)[A-Za-z0-9_-]{20,}")
 # (a scheme is at most 32 characters: unbounded, every start in a long run of letters and dots
 # was tried to its end, as for addresses)
 URL_PASSWORD = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.\-]{0,31}://[^\s/:@]*:)[^\s/]*@")
-SECRET_PARAM = re.compile(r"([?&](?:api_secret|api_key|secret|password|token|auth_token|access_token|sig|signature)=)[^&\s#\"']*", re.IGNORECASE)
+# a secret named by its key, wherever it is written: a query or form parameter (`api_secret=...`, also
+# first in a form body), a JSON or Python field (`"password": "..."`, whole up to its closing quote,
+# escaped quotes included; to the end of a text cut before it),
+# a DSN's `password=...`, an `Authorization:` header. A provider answering an error may echo the
+# request it got, credentials and all
+SECRET_VALUE = re.compile(
+    r"""((?<![\w-])(?:[\w-]*(?:secret|password|passwd|token|api_?key|access_?key|private_?key)(?:_?key)?|sig|signature|authorization)"""
+    r"""["']?\s*[:=]\s*(?:(?:bearer|basic|token)\s+)?)("(?:[^"\\]|\\.)*"?|'(?:[^'\\]|\\.)*'?|[^\s&#"',;}]+)""",
+    re.IGNORECASE,
+)
 
 
 #: the longest recipient any column holds; a longer one (refused, yet logged) is cut first
@@ -68,6 +77,12 @@ def mask_recipient(recipient: str | None) -> str:
             return "*" * len(recipient)
         return recipient[:4] + _DIGIT.sub("*", recipient[4:-3]) + recipient[-3:]
     return recipient[:4] + "…"
+
+
+def _mask_secret(match: re.Match) -> str:
+    value = match.group(2)
+    quote = value[0] if value[0] in "'\"" else ""
+    return f"{match.group(1)}{quote}***{quote}"
 
 
 def _mask_email(match: re.Match) -> str:
@@ -106,7 +121,7 @@ def mask_text(text: str) -> str:
         return text
     text = URL_PASSWORD.sub(r"\1***@", text)
     text = CALLBACK_QUERY.sub(r"\1?[redacted]", text)
-    text = SECRET_PARAM.sub(r"\1***", text)
+    text = SECRET_VALUE.sub(_mask_secret, text)
     text = API_KEY.sub(r"\1***", text)
     text = EMAIL.sub(_mask_email, text)
     text = PHONE.sub(_mask_phone, text)
