@@ -100,6 +100,15 @@ def migrate(engine: Engine) -> None:
         command.upgrade(cfg, "heads")
 
 
+#: what SQLAlchemy raises for a URL it cannot use. Their text repeats the URL, or its port: the
+#: password, when a URL has no `@host` (`user:password` is then read as `host:port`)
+_UNUSABLE_URL = (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ValueError)
+
+
+def _unusable(exc: Exception) -> HaloError:
+    return HaloError(f"the operational store's URL (HALO_DB_URL) is not one SQLAlchemy can use ({type(exc).__name__})")
+
+
 class StoreResource(dg.ConfigurableResource):
     """The operational store. It owns its engine: made on first use (and the schema
     migrated then), disposed after each Dagster execution or by `dispose()`.
@@ -122,7 +131,10 @@ class StoreResource(dg.ConfigurableResource):
     def sqlite(self) -> bool:
         """Whether the store is a SQLite database: one writer at a time, so bulk writers keep their
         transactions short and do not run side by side."""
-        return sa.make_url(self.url).get_backend_name() == "sqlite"
+        try:
+            return sa.make_url(self.url).get_backend_name() == "sqlite"
+        except _UNUSABLE_URL as exc:
+            raise _unusable(exc) from None
 
     @property
     def engine(self) -> Engine:
@@ -133,8 +145,8 @@ class StoreResource(dg.ConfigurableResource):
                     self._engine.dispose()
                 try:
                     engine = make_engine(url)
-                except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as exc:  # its text repeats the URL
-                    raise HaloError(f"the operational store's URL (HALO_DB_URL) is not one SQLAlchemy can use ({type(exc).__name__})") from None
+                except _UNUSABLE_URL as exc:
+                    raise _unusable(exc) from None
                 migrate(engine)
                 self._engine, self._engine_url = engine, url
             return self._engine

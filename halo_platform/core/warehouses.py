@@ -121,6 +121,10 @@ class WarehousesResource(dg.ConfigurableResource):
         urls = self.urls()
         if warehouse not in urls:
             raise HaloError(f"unknown warehouse {warehouse!r}; known: {', '.join(sorted(urls))}")
+        try:
+            sa.make_url(urls[warehouse])
+        except ValueError:  # its text repeats the port: the password, when the URL has no `@host`
+            raise HaloError(f"warehouse {warehouse!r}: its URL's port is not a number (is its @host missing?)") from None
         return urls[warehouse]
 
     def batches(self, warehouse: str, sql: str, params: Mapping[str, Any] | None = None) -> tuple[pa.RecordBatchReader, str]:

@@ -54,3 +54,34 @@ def test_a_provider_error_echoing_the_request_never_shows_its_secrets(kind, prov
             assert MARKER not in detail, (echo, detail)
     finally:
         fake.stop()
+
+
+# a URL with no `@host`: SQLAlchemy reads `user:password` as `host:port`, and its error repeated the port
+NO_HOST = f"postgresql+psycopg://postgres:{MARKER}/halo"
+
+
+@pytest.mark.parametrize("command", [["tasks", "log"], ["delivery", "status", "m1"], ["keys", "list"]])
+def test_a_store_url_whose_password_reads_as_its_port_is_one_line_that_never_shows_it(command, halo_env, monkeypatch):
+    from click.testing import CliRunner
+
+    from halo_platform.cli import cli
+
+    monkeypatch.setenv("HALO_DB_URL", NO_HOST)
+    result = CliRunner().invoke(cli, command)
+    assert result.exit_code != 0
+    assert MARKER not in result.output + str(result.exception)
+    assert "HALO_DB_URL" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_warehouse_url_whose_password_reads_as_its_port_fails_clearly_without_it(tmp_path, monkeypatch):
+    from halo_platform.core.errors import HaloError
+    from halo_platform.core.warehouses import WarehousesResource
+
+    monkeypatch.setenv("REVIEW_WAREHOUSE_PASSWORD", MARKER)
+    config = tmp_path / "warehouses.yaml"
+    config.write_text('warehouses:\n  sales: {url: "postgresql://reader:${REVIEW_WAREHOUSE_PASSWORD}/sales"}\n')
+    with pytest.raises(HaloError) as raised:
+        WarehousesResource(warehouses_file=str(config)).batches("sales", "SELECT 1 AS a")
+    assert MARKER not in str(raised.value)
+    assert "sales" in str(raised.value)
