@@ -53,9 +53,12 @@ URL_PASSWORD = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.\-]{0,31}://[^\s/:@]*:)[^\s/]
 # escaped quotes included; to the end of a text cut before it),
 # a DSN's `password=...`, an `Authorization:` header. A provider answering an error may echo the
 # request it got, credentials and all
+# After a colon only a quoted value or a credential scheme counts: `password: at least 12
+# characters` is the platform's own error about a field, not a secret.
 SECRET_VALUE = re.compile(
     r"""((?<![\w-])(?:[\w-]*(?:secret|password|passwd|token|api_?key|access_?key|private_?key)(?:_?key)?|sig|signature|authorization)"""
-    r"""["']?\s*[:=]\s*(?:(?:bearer|basic|token)\s+)?)("(?:[^"\\]|\\.)*"?|'(?:[^'\\]|\\.)*'?|[^\s&#"',;}]+)""",
+    r"""["']?(?:\s*=\s*(?:(?:bearer|basic|token)\s+)?|\s*:\s*(?:(?:bearer|basic|token)\s+|(?=["']))))"""
+    r"""("(?:[^"\\]|\\.)*"?|'(?:[^'\\]|\\.)*'?|[^\s&#"',;}]+)""",
     re.IGNORECASE,
 )
 
