@@ -16,6 +16,7 @@ import logging
 import re
 import tempfile
 import time
+import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,18 +82,21 @@ class DeliveryOutcome:
     permanent: bool = False
 
 
-_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
-_MAX_NAME = 200
+_SAFE_NAME = re.compile(r"[^\w.-]+")
+_MAX_NAME = 200  # bytes of UTF-8: a file system's limit (255) is in bytes, and a temp name adds some
 
 
 def safe_name(name: str) -> str:
     """A file name that cannot escape its folder: no separators, no leading dots; at most
-    `_MAX_NAME` characters, cut in the stem so that the extension stays."""
-    cleaned = _SAFE_NAME.sub("_", Path(str(name)).name).lstrip(".")
-    if len(cleaned) > _MAX_NAME:
+    `_MAX_NAME` bytes, cut in the stem so that the extension stays. Letters and digits of any
+    script are kept (NFC): were they all `_`, `报告.csv` and `отчёт.csv` would be one target,
+    the second file overwriting the first."""
+    cleaned = _SAFE_NAME.sub("_", Path(unicodedata.normalize("NFC", str(name))).name).lstrip(".")
+    if len(cleaned.encode()) > _MAX_NAME:
         stem, dot, ext = cleaned.rpartition(".")
         keep = f"{dot}{ext}" if stem and len(ext) < 16 else ""
-        cleaned = cleaned[:_MAX_NAME - len(keep)] + keep
+        room = _MAX_NAME - len(keep.encode())
+        cleaned = cleaned.encode()[:room].decode(errors="ignore") + keep  # never half a character
     return cleaned or "unnamed"
 
 

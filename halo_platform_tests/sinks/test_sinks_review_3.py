@@ -1,0 +1,80 @@
+"""Sinks review 3: target names with unicode, against the real servers."""
+
+from __future__ import annotations
+
+import pytest
+
+from halo_platform.sinks import Delivery
+from halo_platform.sinks.base import safe_name
+from halo_platform.sinks.folder import FolderSink
+from halo_platform.sinks.ftp import FTPSink
+from halo_platform.sinks.s3 import S3Sink
+from halo_platform.sinks.sftp import SFTPSink
+
+NAMES = ["报告_2024.csv", "отчёт_2024.csv", "rapport_café.csv"]
+
+
+@pytest.fixture
+def unicode_files(tmp_path):  # noqa: ANN001
+    folder = tmp_path / "src"
+    folder.mkdir()
+    files = []
+    for i, name in enumerate(NAMES):
+        path = folder / name
+        path.write_text(f"order_id\nO{i}\n")
+        files.append(path)
+    return files
+
+
+def _stored(kind, servers, tmp_path):  # noqa: ANN001, ANN202
+    """(a sink of `kind`, a function giving the bytes stored under a target name)."""
+    if kind == "folder":
+        out = tmp_path / "out"
+        return FolderSink(path=str(out)), lambda name: (out / name).read_bytes()
+    if kind == "ftp":
+        ftp = servers.getfixturevalue("ftp_server")
+        return (FTPSink(host=ftp.host, port=ftp.port, remote_dir="/inbound", **ftp.credentials),
+                lambda name: (ftp.home / "inbound" / name).read_bytes())
+    if kind == "sftp":
+        sftp = servers.getfixturevalue("sftp_server")
+        return (SFTPSink(host=sftp.host, port=sftp.port, remote_dir="/inbound",
+                         known_hosts_path=str(sftp.known_hosts_path), **sftp.credentials),
+                lambda name: (sftp.root / "inbound" / name).read_bytes())
+    s3 = servers.getfixturevalue("s3_server")
+    s3.client().create_bucket(Bucket="reports")
+    return (S3Sink(bucket="reports", prefix="halo/", endpoint_url=s3.endpoint_url, region=s3.region),
+            lambda name: s3.client().get_object(Bucket="reports", Key=f"halo/{name}")["Body"].read())
+
+
+@pytest.mark.parametrize("kind", ["folder", "ftp", "sftp", "s3"])
+def test_distinct_unicode_file_names_stay_distinct_targets(kind, unicode_files, request, tmp_path):
+    """Two reports named in Chinese and Russian both became `_2024.csv`: the second overwrote the
+    first at the target and the delivery still said DELIVERED for both."""
+    sink, read = _stored(kind, request, tmp_path)
+    targets = sink.deliver(Delivery("r", "t", unicode_files))
+    assert len(set(targets)) == len(unicode_files)
+    for path in unicode_files:
+        assert read(safe_name(path.name)) == path.read_bytes()
+
+
+@pytest.mark.parametrize("raw,safe", [
+    ("报告_2024.csv", "报告_2024.csv"), ("rapport_cafe\u0301.csv", "rapport_café.csv"),
+    ("../отчёт/../x.csv", "x.csv"), ("a\u202eb.csv", "a_b.csv"), ("a／b．csv", "a_b_csv"),
+])
+def test_unicode_letters_are_kept_and_separators_are_not(raw, safe):
+    assert safe_name(raw) == safe
+
+
+@pytest.mark.parametrize("raw", ["报" * 300 + ".csv", "é" * 300 + ".xlsx"])
+def test_a_long_unicode_name_fits_a_file_system_name(raw, tmp_path):
+    """A name is at most 255 bytes on most file systems: 200 CJK characters are 600."""
+    cleaned = safe_name(raw)
+    assert len(cleaned.encode()) <= 200 and cleaned.endswith("." + raw.rsplit(".", 1)[1])
+    FolderSink(path=str(tmp_path)).deliver(Delivery("r", "t", [_file(tmp_path, cleaned)]))
+
+
+def _file(tmp_path, name):  # noqa: ANN001, ANN202
+    src = tmp_path / "src" / name
+    src.parent.mkdir(exist_ok=True)
+    src.write_text("x")
+    return src
