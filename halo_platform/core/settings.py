@@ -60,6 +60,8 @@ class Settings:
 
 
 MAX_RATE_PER_SECOND = 100_000  # an API key's rate, its own or HALO_API_RATE
+MAX_SINK_ATTEMPTS = 100  # a sink delivery's tries: HALO_SINK_ATTEMPTS or the sinks resource's
+MAX_SINK_BACKOFF = 86_400  # seconds between two of them: HALO_SINK_BACKOFF or the resource's
 
 
 def get_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -79,8 +81,8 @@ def get_settings(env: Mapping[str, str] | None = None) -> Settings:
         alerts=alerts,
         dagster_home=Path(env.get("DAGSTER_HOME") or "./.dagster_home").expanduser().absolute(),
         dagster_ui_url=(env.get("DAGSTER_UI_URL") or "http://127.0.0.1:3000").rstrip("/"),
-        sink_attempts=_number(env, "HALO_SINK_ATTEMPTS", "3", int, 1, 100),
-        sink_backoff=tuple(_number({"HALO_SINK_BACKOFF": x}, "HALO_SINK_BACKOFF", "", float, 0, 86_400)
+        sink_attempts=_number(env, "HALO_SINK_ATTEMPTS", "3", int, 1, MAX_SINK_ATTEMPTS),
+        sink_backoff=tuple(_number({"HALO_SINK_BACKOFF": x}, "HALO_SINK_BACKOFF", "", float, 0, MAX_SINK_BACKOFF)
                            for x in (env.get("HALO_SINK_BACKOFF") or "2,8").split(",")),
         duckdb_memory_limit=env.get("HALO_DUCKDB_MEMORY_LIMIT") or "512MB",
         api_rate_per_second=_number(env, "HALO_API_RATE", "50", float, 0, MAX_RATE_PER_SECOND, above_lo=True),

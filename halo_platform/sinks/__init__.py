@@ -8,15 +8,16 @@ import functools
 import json
 from dataclasses import replace
 from pathlib import Path
+from typing import Annotated
 
 import dagster as dg
-from pydantic import PrivateAttr
+from pydantic import Field, PrivateAttr
 
 from halo_platform.core.errors import HaloError, invalid_settings
 from halo_platform.core.models import utcnow
 from halo_platform.core.plugins import discover, subclasses_of
 from halo_platform.core.redact import error_line
-from halo_platform.core.settings import expand_env, get_settings, read_yaml
+from halo_platform.core.settings import MAX_SINK_ATTEMPTS, MAX_SINK_BACKOFF, expand_env, get_settings, read_yaml
 from halo_platform.core.text import cut
 from halo_platform.sinks.base import Delivery, DeliveryOutcome, Link, Sink, SinkError, deliver_with_retries
 
@@ -39,11 +40,14 @@ class SinksResource(dg.ConfigurableResource):
     Only the file path and the retry policy are configuration; the YAML (and the secrets it
     references as `${ENV}`) is read when a sink is used, so secrets never reach run config.
     Built sinks are kept, and built again when their settings change.
-    `attempts` and `backoff` default to `HALO_SINK_ATTEMPTS` / `HALO_SINK_BACKOFF` at run time."""
+    `attempts` and `backoff` default to `HALO_SINK_ATTEMPTS` / `HALO_SINK_BACKOFF` at run time,
+    and are held to the same bounds: they can be set in a run's config (the launchpad), where a
+    negative or NaN backoff failed the delivery loop in its first retry (the sinks after it got
+    nothing) and no attempt at all was made with `attempts: -1`."""
 
     sinks_file: str | None = None
-    attempts: int | None = None
-    backoff: list[float] | None = None
+    attempts: int | None = Field(default=None, ge=1, le=MAX_SINK_ATTEMPTS)
+    backoff: list[Annotated[float, Field(ge=0, le=MAX_SINK_BACKOFF, allow_inf_nan=False)]] | None = None
     _built: dict[tuple[str, str], Sink] = PrivateAttr(default_factory=dict)
 
     def _entries(self) -> dict[str, dict]:

@@ -1,10 +1,11 @@
-"""Sinks review 3: target names with unicode, against the real servers."""
+"""Sinks review 3: target names with unicode, against the real servers; the retry policy's bounds."""
 
 from __future__ import annotations
 
 import pytest
 
-from halo_platform.sinks import Delivery
+from halo_platform.reports.assets import deliver_all
+from halo_platform.sinks import Delivery, SinksResource
 from halo_platform.sinks.base import safe_name
 from halo_platform.sinks.folder import FolderSink
 from halo_platform.sinks.ftp import FTPSink
@@ -78,3 +79,21 @@ def _file(tmp_path, name):  # noqa: ANN001, ANN202
     src.parent.mkdir(exist_ok=True)
     src.write_text("x")
     return src
+
+
+@pytest.mark.parametrize("policy", [
+    {"attempts": -1}, {"attempts": 0}, {"attempts": 101}, {"backoff": [-1.0]}, {"backoff": [float("nan")]},
+    {"backoff": [float("inf")]}, {"attempts": 2, "backoff": [0.0, 86_401.0]},
+])
+def test_a_retry_policy_out_of_bounds_is_refused_before_anything_is_delivered(policy, tmp_path, halo_env):
+    """The resource's policy (settable in a run's config) was unchecked: `backoff: [-1]` made the
+    first retry raise ValueError out of `deliver_all`, so the sinks after the failing one got
+    nothing; `attempts: -1` made no attempt. It now has HALO_SINK_ATTEMPTS/BACKOFF's bounds."""
+    sinks_file = tmp_path / "sinks.yaml"
+    sinks_file.write_text(f"sinks:\n  down: {{kind: ftp, host: 127.0.0.1, port: 1, timeout: 1}}\n"
+                          f"  out: {{kind: folder, path: '{tmp_path / 'out'}'}}\n")
+    with pytest.raises(Exception, match="attempts|backoff"):  # noqa: PT011 - pydantic's or Dagster's
+        sinks = SinksResource(sinks_file=str(sinks_file), **{"backoff": [0.0], **policy})
+        deliver_all(sinks, ["down", "out"], Delivery("r", "t"))
+    good = SinksResource(sinks_file=str(sinks_file), attempts=2, backoff=[0.0, 86_400.0])
+    assert [o.status for o in deliver_all(good, ["down", "out"], Delivery("r", "t"))] == ["FAILED", "DELIVERED"]
