@@ -25,6 +25,7 @@ from halo_platform.core.files import replaced_whole
 from halo_platform.core.instance import dagster_instance
 from halo_platform.core.models import EARLIEST_DATE, LATEST_DATE, iso_z
 from halo_platform.core.store import StoreResource
+from halo_platform.core.text import unstorable
 
 MAX_QUERY_DAYS = 366
 UNSTORABLE = "a value the database cannot take: text with a NUL character, or a number out of range"
@@ -164,10 +165,11 @@ def check_range(first: dt.date | None, last: dt.date | None) -> None:
 
 
 def storable(*texts: str) -> None:
-    """HaloError for text no store holds: PostgreSQL's driver refuses a NUL character, while SQLite
-    and MariaDB look it up and find nothing. Refused before any store is asked, every store gives
-    the one answer."""
-    if any("\x00" in text for text in texts):
+    """HaloError for text no store holds (`core.text.unstorable`): PostgreSQL's driver refuses a NUL
+    character, while SQLite and MariaDB look it up and find nothing; a lone surrogate (a GraphQL
+    variable may carry one) has no UTF-8. Refused before any store is asked, every store gives the
+    one answer."""
+    if any(unstorable(text) for text in texts):
         raise HaloError(UNSTORABLE)
 
 

@@ -4,6 +4,7 @@ generic error. Neither ever carries the SQL, its parameters or an exception's te
 WebSocket upgrade to /graphql (the schema has no subscriptions) is refused, never a 500."""
 
 import base64
+import json
 import logging
 import os
 import socket
@@ -42,6 +43,16 @@ def test_a_nul_in_a_graphql_argument_is_the_same_clear_error_on_every_store(clie
     assert response.status_code == 200, response.text
     assert [e["message"] for e in response.json()["errors"]] == [service.UNSTORABLE]
     assert not [word for word in INTERNALS if word in response.text], response.text
+
+
+def test_a_lone_surrogate_in_a_graphql_variable_is_the_same_clear_error(client):
+    """JSON lets a variable carry `\\ud800`, which has no UTF-8: the store's encoding failed and the
+    caller read "internal error" (a traceback in the log)."""
+    query = 'query($p: String!) { availableSpans(feed: "hl7", providerId: $p) { spanDate } }'
+    body = json.dumps({"query": query, "variables": {"p": "a\ud800b"}})  # escaped as \ud800 (ensure_ascii)
+    response = client.post("/graphql", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 200, response.text
+    assert [e["message"] for e in response.json()["errors"]] == [service.UNSTORABLE]
 
 
 @pytest.mark.parametrize("path", [
