@@ -173,7 +173,7 @@ def write_output(con, path: Path, fmt: str) -> dict[str, Any]:  # noqa: ANN001
         con.execute(f"COPY ({_result_select(con, _parquet_type)}) TO '{quoted}' (FORMAT PARQUET)")
     else:
         reader = con.sql(_result_select(con, _xlsx_type)).to_arrow_reader(OUTPUT_BATCH_ROWS)
-        return {"xlsx_sheets": write_xlsx(reader, reader.schema, path)}
+        return write_xlsx(reader, reader.schema, path)
     return {}
 
 

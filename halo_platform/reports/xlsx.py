@@ -12,6 +12,7 @@ from __future__ import annotations
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -178,6 +179,12 @@ def _rows_xml(batch: pa.RecordBatch) -> memoryview:
     return memoryview(data)[bounds[rows.offset]:bounds[rows.offset + len(rows)]]
 
 
+def _cut_cells(batch: pa.RecordBatch) -> int:
+    """How many of the batch's text cells are longer than a cell holds (`_text` cuts them)."""
+    return sum(pc.sum(pc.greater(pc.utf8_length(column), MAX_CELL_CHARS)).as_py() or 0
+               for column in batch.columns if pa.types.is_string(column.type) or pa.types.is_large_string(column.type))
+
+
 def _header_xml(names: list[str]) -> bytes:
     cells = _cells(pa.array(names, pa.string()), "header")
     return ("<row>" + "".join(cells.to_pylist()) + "</row>").encode()
@@ -188,16 +195,20 @@ def _sheet_names(sheet: str, count: int) -> list[str]:
 
 
 def write_xlsx(batches: Iterable[pa.RecordBatch], schema: pa.Schema, path: Path, sheet: str = "report",
-               max_rows: int = XLSX_MAX_ROWS) -> list[str]:
+               max_rows: int = XLSX_MAX_ROWS) -> dict[str, Any]:
     """Write the batches to an xlsx workbook at `path`, a header row on each sheet and at most
-    `max_rows` rows per sheet; returns the sheet names written (one unless the rows overflowed)."""
+    `max_rows` rows per sheet. Returns what the run's metadata says about it: the sheet names
+    written (one unless the rows overflowed) and, if any text was longer than a cell holds, how
+    many cells were cut to `MAX_CELL_CHARS`."""
     header = _header_xml(schema.names)
     capacity = max_rows - 1
+    cut = 0
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
         count, room = 0, 0
         out = None
         try:
             for batch in batches:
+                cut += _cut_cells(batch)
                 offset = 0
                 while offset < batch.num_rows or out is None:
                     if out is None or room == 0:
@@ -229,4 +240,4 @@ def write_xlsx(batches: Iterable[pa.RecordBatch], schema: pa.Schema, path: Path,
             f'<Relationship Id="rId{n}" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" '
             f'Target="worksheets/sheet{n}.xml"/>' for n in range(1, count + 1))))
         zf.writestr("xl/styles.xml", _STYLES)
-    return names
+    return {"xlsx_sheets": names, "xlsx_cells_cut": cut} if cut else {"xlsx_sheets": names}

@@ -186,3 +186,21 @@ def test_xlsx_dates_of_early_1900_keep_their_day_and_dates_excel_cannot_hold_are
     with zipfile.ZipFile(path) as zf:  # the serials Excel itself gives these days
         serials = re.findall(rb'<c s="1"><v>([^<]*)</v>', zf.read("xl/worksheets/sheet1.xml"))
     assert serials[:4] == [b"1", b"59", b"61", b"45351"]
+
+
+def test_xlsx_text_past_excels_cell_limit_is_cut_and_the_metadata_counts_it(tmp_path):
+    """Excel holds 32,767 characters in a cell and refuses (repairs) a workbook with more: such text
+    is cut to the limit, and the run's metadata says how many cells were, rather than nothing."""
+    con = duckdb_connection(tmp_path)
+    con.execute("""CREATE TABLE result AS SELECT * FROM (VALUES
+        ('O1', repeat('é', 40000), repeat('x', 32767)),
+        ('O2', 'short', repeat('y', 32768))
+    ) t(order_id, note, other)""")
+    path = tmp_path / "long.xlsx"
+    assert write_output(con, path, "xlsx") == {"xlsx_sheets": ["report"], "xlsx_cells_cut": 2}
+    rows = list(openpyxl.load_workbook(path)["report"].iter_rows(values_only=True))
+    assert rows[1] == ("O1", "é" * 32767, "x" * 32767)
+    assert rows[2] == ("O2", "short", "y" * 32767)
+    con.execute("DROP TABLE result")
+    con.execute("CREATE TABLE result AS SELECT repeat('z', 32767) AS note")
+    assert write_output(con, path, "xlsx") == {"xlsx_sheets": ["report"]}
