@@ -62,6 +62,9 @@ SECRET_VALUE = re.compile(
     re.IGNORECASE,
 )
 
+# a URL's scheme, user info (up to the last `@` before the path), host and port, and path
+URL_PARTS = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]{0,31}://)(?:[^/?#]*@)?([^/?#]*)([^?#]*)")
+
 
 #: the longest recipient any column holds; a longer one (refused, yet logged) is cut first
 RECIPIENT_LIMIT = 512
@@ -80,6 +83,20 @@ def mask_recipient(recipient: str | None) -> str:
             return "*" * len(recipient)
         return recipient[:4] + _DIGIT.sub("*", recipient[4:-3]) + recipient[-3:]
     return recipient[:4] + "…"
+
+
+def mask_url_path(url: str) -> str:
+    """`url` fit to show when its path may be its secret, as an incoming webhook's is
+    (`https://hooks.slack.com/services/T000/B000/XXXX` -> `https://hooks.slack.com/services/***`):
+    its scheme, host and port, and its first path segment when more follows; the rest of the path
+    is `***`, its user info, query and fragment are left out. Never raises: a URL no client can
+    post to is shown as far as it reads (`***` without a scheme)."""
+    match = URL_PARTS.match(url)
+    if not match:
+        return "***"
+    scheme, host, path = match.groups()
+    first, _, rest = path.lstrip("/").partition("/")
+    return f"{scheme}{host}{(f'/{first}/***' if rest else '/***') if first else path}"
 
 
 def _mask_secret(match: re.Match) -> str:

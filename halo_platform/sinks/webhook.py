@@ -1,14 +1,15 @@
 """`webhook` sink: POSTs a JSON summary of the delivery to `url`, signed like delivery's status
 webhooks: `X-Halo-Signature: sha256=<hex HMAC-SHA256 of the exact body bytes under secret>`, so
 the receiver can check it came from us. A webhook carries no file: each file goes to the sink's `link_store` and the
-summary links to it. Unreachable, 429 and 5xx are retried; other 4xx are not."""
+summary links to it. Its target is the URL with all its path but the first segment masked (the path of
+a Slack-style webhook is its token). Unreachable, 429 and 5xx are retried; other 4xx are not."""
 
 from __future__ import annotations
 
 import json
-from urllib.parse import urlsplit
 
 from halo_platform.core.models import utcnow
+from halo_platform.core.redact import mask_url_path
 from halo_platform.core.webhook_signature import SIGNATURE_HEADER, sign
 from halo_platform.sinks.base import Delivery, Sink, post
 
@@ -33,6 +34,6 @@ class WebhookSink(Sink):
         }
         body = json.dumps(summary, separators=(",", ":")).encode()
         headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(self.secret, body)}
-        post(self.url, f"webhook {urlsplit(self.url).hostname}", self.timeout, content=body, headers=headers)
-        parts = urlsplit(self.url)
-        return [f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"]
+        shown = mask_url_path(self.url)  # the path may be the secret (a Slack-style incoming webhook)
+        post(self.url, f"webhook {shown}", self.timeout, content=body, headers=headers)
+        return [shown]
