@@ -229,14 +229,15 @@ def swap_in(rename: Callable[[str, str], Any], remove: Callable[[str], Any], tem
 
 def post(url: str, what: str, timeout: float, **request) -> None:  # noqa: ANN003 - httpx.post's arguments
     """POST to an HTTP endpoint: only a 2xx is delivered. Unreachable, 429 and 5xx are transient;
-    a URL that is not one, a redirect (not followed: the endpoint did not take the POST) and
-    other 4xx are permanent. `what` names the endpoint in errors (never its URL or a redirect's
-    Location, which may hold a secret)."""
+    a URL that is not one (a host IDNA refuses too, `xn--a.example` or a label over 63 characters:
+    httpx lets that out as a UnicodeError), a redirect (not followed: the endpoint did not take the
+    POST) and other 4xx are permanent. `what` names the endpoint in errors (never its secret: its
+    URL masked at most, never a redirect's Location)."""
     import httpx
 
     try:
         response = httpx.post(url, timeout=timeout, **request)
-    except (httpx.InvalidURL, httpx.UnsupportedProtocol):
+    except (httpx.InvalidURL, httpx.UnsupportedProtocol, UnicodeError):
         raise PermanentSinkError(f"{what}: the URL is not a valid http(s) URL") from None
     except httpx.TransportError as exc:
         raise TransientSinkError(f"{what} unreachable: {type(exc).__name__}") from None

@@ -12,12 +12,28 @@ from halo_platform.lab.fakehttp import FakeHTTPServer
 from halo_platform.sinks import Delivery, SinksResource
 
 WEBHOOK_SECRET = "whsec-strict-7d1e"
+# IDNA refuses it (its punycode decodes to a control character); a host label over 63 characters
+BAD_URLS = ["https://xn--a.example/hooks/T0/B0/XXXXSECRET", f"https://{'a' * 64}.example/hooks/T0/B0/XXXXSECRET",
+            "http://[::1/hooks/T0/B0/XXXXSECRET"]
 
 
 def resource(tmp_path, sinks: dict) -> SinksResource:  # noqa: ANN001
     path = tmp_path / "sinks.yaml"
     path.write_text(yaml.safe_dump({"sinks": sinks}))
     return SinksResource(sinks_file=str(path), attempts=3, backoff=[0.01])
+
+
+@pytest.mark.parametrize("url", BAD_URLS, ids=["idna-refused", "label-too-long", "bad-ipv6"])
+@pytest.mark.parametrize("kind", ["webhook", "slack"])
+def test_a_webhook_url_that_cannot_be_posted_to_is_one_clear_permanent_failure(kind, url, tmp_path, caplog):
+    """A bad URL is bad configuration: no retry fixes it, so it is a permanent failure saying so,
+    not 'unexpected error: InvalidCodepoint' logged as a sink's bug and retried with the run."""
+    settings = {"kind": "webhook", "url": url, "secret": WEBHOOK_SECRET} if kind == "webhook" else {
+        "kind": "slack", "webhook_url": url}
+    outcome = resource(tmp_path, {"hook": settings}).deliver("hook", Delivery("alert", "over budget"))
+    assert (outcome.status, outcome.attempts, outcome.permanent) == ("FAILED", 1, True), outcome.detail
+    assert outcome.detail.startswith("permanent: ") and outcome.detail.endswith("the URL is not a valid http(s) URL")
+    assert "XXXXSECRET" not in repr(outcome) and "failed unexpectedly" not in caplog.text
 
 
 @pytest.mark.parametrize(("path", "shown"), [
