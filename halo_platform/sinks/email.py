@@ -9,6 +9,8 @@ import smtplib
 import ssl
 from email.message import EmailMessage
 
+from pydantic import field_validator
+
 from halo_platform.core.redact import mask_text
 from halo_platform.sinks.base import Delivery, PermanentSinkError, Sink, TransientSinkError, safe_name
 
@@ -57,6 +59,14 @@ class EmailSink(Sink):
     verify_tls: bool = True
     ca_file: str | None = None
     timeout: float = 30.0
+
+    @field_validator("username", "password")
+    @classmethod
+    def _ascii(cls, value: str | None) -> str | None:
+        # smtplib sends AUTH credentials as ASCII: anything else failed at login as a UnicodeEncodeError
+        if value is not None and not value.isascii():
+            raise ValueError("has characters other than ASCII, which SMTP AUTH (smtplib) cannot send")
+        return value
 
     def build_message(self, delivery: Delivery) -> EmailMessage:
         message = EmailMessage()

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from halo_platform.lab.fakehttp import FakeHTTPServer
+from halo_platform.reports.assets import deliver_all
 from halo_platform.sinks import Delivery, SinksResource
 
 WEBHOOK_SECRET = "whsec-strict-7d1e"
@@ -53,3 +54,22 @@ def test_a_webhook_target_shows_its_url_with_the_secret_path_masked(http_fake: F
     assert hook.targets == [f"{http_fake.url}{shown}"]
     assert slack.targets == ["slack://127.0.0.1"]
     assert "XXXXSECRET" not in repr([hook, slack]) and "abc" not in repr([hook, slack])
+
+
+@pytest.mark.parametrize(("field", "credentials"), [("password", {"username": "halo", "password": "pässwörd-XXXXSECRET"}),
+                                                    ("username", {"username": "hälo-XXXXSECRET", "password": "smtp-secret"})])
+def test_smtp_credentials_smtplib_cannot_send_are_refused_as_the_sinks_settings(smtp_server, report_file, field, credentials,
+                                                                                 tmp_path, caplog):
+    """smtplib sends AUTH credentials as ASCII: a password with `ä` raised UnicodeEncodeError at
+    login, reported as 'unexpected error: UnicodeEncodeError' (a sink's bug, retried with the run).
+    It is bad configuration: the sink is refused when it is built, naming the field, never its value,
+    and the other sinks still get the file."""
+    sinks = resource(tmp_path, {
+        "mail": {"kind": "email", "host": smtp_server.host, "port": smtp_server.port, "sender": "reports@example.com",
+                 "to": ["finance@example.com"], **credentials},
+        "outbox": {"kind": "folder", "path": str(tmp_path / "outbox")}})
+    mail, outbox = deliver_all(sinks, ["mail", "outbox"], Delivery("r", "t", [report_file]))
+    assert (mail.status, mail.permanent, outbox.status) == ("FAILED", True, "DELIVERED"), mail.detail
+    assert mail.detail.startswith(f"unusable: sink 'mail' (email): invalid settings: {field}: ")
+    assert "ASCII" in mail.detail and "XXXXSECRET" not in mail.detail and "failed unexpectedly" not in caplog.text
+    assert smtp_server.messages.snapshot() == []
