@@ -20,14 +20,18 @@ import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import dagster as dg
+from pydantic import Field
 
 from halo_platform.core.models import utcnow
 from halo_platform.core.redact import error_line, mask_text
 
 log = logging.getLogger(__name__)
+
+# a TCP port: getaddrinfo keeps 16 bits of a larger one, and 98931 reached the server on 33395
+Port = Annotated[int, Field(ge=1, le=65535)]
 
 
 class SinkError(Exception):
@@ -230,13 +234,16 @@ def swap_in(rename: Callable[[str, str], Any], remove: Callable[[str], Any], tem
 def post(url: str, what: str, timeout: float, **request) -> None:  # noqa: ANN003 - httpx.post's arguments
     """POST to an HTTP endpoint: only a 2xx is delivered. Unreachable, 429 and 5xx are transient;
     a URL that is not one (a host IDNA refuses too, `xn--a.example` or a label over 63 characters:
-    httpx lets that out as a UnicodeError), a redirect (not followed: the endpoint did not take the
-    POST) and other 4xx are permanent. `what` names the endpoint in errors (never its secret: its
+    httpx lets that out as a UnicodeError; a port over 65535), a redirect (not followed: the
+    endpoint did not take the POST) and other 4xx are permanent. `what` names the endpoint in errors (never its secret: its
     URL masked at most, never a redirect's Location)."""
     import httpx
 
     try:
-        response = httpx.post(url, timeout=timeout, **request)
+        target = httpx.URL(url)
+        if target.port is not None and not 0 < target.port < 65536:  # as `Port`: it would reach another port
+            raise httpx.InvalidURL("port out of range")
+        response = httpx.post(target, timeout=timeout, **request)
     except (httpx.InvalidURL, httpx.UnsupportedProtocol, UnicodeError):
         raise PermanentSinkError(f"{what}: the URL is not a valid http(s) URL") from None
     except httpx.TransportError as exc:

@@ -12,7 +12,7 @@ from email.message import EmailMessage
 from pydantic import field_validator
 
 from halo_platform.core.redact import mask_text
-from halo_platform.sinks.base import Delivery, PermanentSinkError, Sink, TransientSinkError, safe_name
+from halo_platform.sinks.base import Delivery, PermanentSinkError, Port, Sink, TransientSinkError, safe_name
 
 log = logging.getLogger("halo.sinks.email")
 
@@ -47,7 +47,7 @@ class EmailSink(Sink):
 
     kind = "email"
     host: str
-    port: int = 587
+    port: Port = 587
     starttls: bool = False
     ssl: bool = False
     username: str | None = None

@@ -10,7 +10,7 @@ import ssl
 import uuid
 from pathlib import Path
 
-from halo_platform.sinks.base import Delivery, PermanentSinkError, Sink, TransientSinkError, safe_name, swap_in
+from halo_platform.sinks.base import Delivery, PermanentSinkError, Port, Sink, TransientSinkError, safe_name, swap_in
 from halo_platform.sinks.email import tls_context
 
 
@@ -19,7 +19,7 @@ class FTPSink(Sink):
 
     kind = "ftp"
     host: str
-    port: int = 21
+    port: Port = 21
     username: str = "anonymous"
     password: str = ""
     remote_dir: str = "/"

@@ -8,7 +8,7 @@ import stat
 import uuid
 from pathlib import Path
 
-from halo_platform.sinks.base import Delivery, PermanentSinkError, Sink, TransientSinkError, safe_name, swap_in
+from halo_platform.sinks.base import Delivery, PermanentSinkError, Port, Sink, TransientSinkError, safe_name, swap_in
 
 
 class SFTPSink(Sink):
@@ -17,7 +17,7 @@ class SFTPSink(Sink):
 
     kind = "sftp"
     host: str
-    port: int = 22
+    port: Port = 22
     username: str
     password: str | None = None
     private_key_path: str | None = None

@@ -1,5 +1,6 @@
-"""What a sink shows of its settings: a URL it cannot post to is that sink's one clear, permanent
-failure (not an exception named by its type and retried with the run), and a webhook URL whose
+"""What a sink makes of its settings: a URL it cannot post to, SMTP credentials smtplib cannot
+send and a port over 65535 are that sink's one clear, permanent failure (not an exception named
+by its type and retried with the run, nor a delivery to another port), and a webhook URL whose
 path is its secret (Slack's `/services/T…/B…/<token>`) is shown masked wherever its target goes
 (task_deliveries, the Requests page, `halo tasks log`)."""
 
@@ -73,3 +74,32 @@ def test_smtp_credentials_smtplib_cannot_send_are_refused_as_the_sinks_settings(
     assert mail.detail.startswith(f"unusable: sink 'mail' (email): invalid settings: {field}: ")
     assert "ASCII" in mail.detail and "XXXXSECRET" not in mail.detail and "failed unexpectedly" not in caplog.text
     assert smtp_server.messages.snapshot() == []
+
+
+
+@pytest.mark.parametrize("kind", ["ftp", "sftp", "email", "webhook"])
+def test_a_port_over_65535_is_refused_not_delivered_to_another_port(kind, request, tmp_path):
+    """A port over 65535 reached the port it is modulo 65536 (getaddrinfo keeps 16 bits): an FTP
+    sink set to 98931 delivered to the server on 33395 and recorded the target ftp://127.0.0.1:98931/...
+    It is bad configuration: a permanent failure naming the setting, and nothing reaches the server."""
+    if kind == "webhook":
+        fake = request.getfixturevalue("http_fake")
+        fake.add_route("POST", "/hook", lambda _request: (200, "ok"))
+        host, port = fake.url.removeprefix("http://").split(":")
+        settings, received = {"url": f"http://{host}:{int(port) + 65536}/hook", "secret": WEBHOOK_SECRET}, fake.requests.snapshot
+    else:
+        server = request.getfixturevalue(f"{'smtp' if kind == 'email' else kind}_server")
+        settings = {"host": server.host, "port": server.port + 65536, **server.credentials}
+        if kind == "email":
+            settings |= {"sender": "reports@example.com", "to": ["finance@example.com"]}
+            received = server.messages.snapshot
+        else:
+            settings |= {"remote_dir": "/inbound"} | ({"known_hosts_path": str(server.known_hosts_path)} if kind == "sftp" else {})
+            root = server.home if kind == "ftp" else server.root
+            received = lambda: sorted((root / "inbound").glob("*")) if (root / "inbound").exists() else []  # noqa: E731
+    (outcome,) = deliver_all(resource(tmp_path, {"dest": {"kind": kind, **settings}}), ["dest"], Delivery("alert", "over budget"))
+    assert (outcome.status, outcome.targets, outcome.permanent) == ("FAILED", [], True), outcome.detail
+    assert outcome.detail == ("permanent: webhook http://127.0.0.1:%s/***: the URL is not a valid http(s) URL" % (int(port) + 65536)
+                              if kind == "webhook" else
+                              f"unusable: sink 'dest' ({kind}): invalid settings: port: Input should be less than or equal to 65535")
+    assert received() == []
