@@ -130,8 +130,35 @@ def expand_env(value: Any, settings: Settings | None = None, env: Mapping[str, s
     return value
 
 
-def read_yaml(path: Path, loader: type[yaml.SafeLoader] = yaml.SafeLoader) -> dict[str, Any]:
-    """Read a YAML mapping with `loader` (a safe loader); a missing or malformed file is one clear error."""
+class ConfigLoader(yaml.SafeLoader):
+    """Safe YAML whose plain scalars are read as YAML 1.2's core schema reads them. PyYAML reads
+    YAML 1.1, where yes, no, on and off are booleans (Norway's code `country: NO` was false, a
+    sink named `no` the key False), `21:00` is the sexagesimal 1260, `045` the octal 37 and
+    `2024-01-01` a date. Here only true and false are booleans, `045` is 45 (`0o17` and `0x1F`
+    are octal and hex), and times and dates are the text they were written as; `_` between
+    digits still groups them (`10_485_760`)."""
+
+
+def _construct_int(loader: ConfigLoader, node: yaml.ScalarNode) -> int:
+    text = loader.construct_scalar(node).replace("_", "")
+    return int(text, 0) if text[:2] in ("0o", "0x") else int(text, 10)
+
+
+ConfigLoader.yaml_implicit_resolvers = {}
+for _tag, _pattern, _first in (
+    ("bool", r"true|True|TRUE|false|False|FALSE", "tTfF"),
+    ("int", r"[-+]?[0-9][0-9_]*|0o[0-7][0-7_]*|0x[0-9a-fA-F][0-9a-fA-F_]*", "-+0123456789"),
+    ("float", r"[-+]?(?:\.[0-9][0-9_]*|[0-9][0-9_]*(?:\.[0-9_]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)",
+     "-+.0123456789"),
+    ("null", r"~|null|Null|NULL|", ["~", "n", "N", ""]),
+    ("merge", r"<<", "<"),
+):
+    ConfigLoader.add_implicit_resolver(f"tag:yaml.org,2002:{_tag}", re.compile(rf"^(?:{_pattern})$"), list(_first))
+ConfigLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+
+
+def read_yaml(path: Path, loader: type[ConfigLoader] = ConfigLoader) -> dict[str, Any]:
+    """Read a YAML mapping with `loader` (a `ConfigLoader`); a missing or malformed file is one clear error."""
     try:
         data = yaml.load(Path(path).read_text(), Loader=loader)  # noqa: S506 - a SafeLoader
     except FileNotFoundError:

@@ -10,8 +10,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from halo_platform.core.errors import HaloError
 from halo_platform.core.settings import get_settings, read_yaml
 from halo_platform.delivery.quiet_hours import QuietHours
@@ -356,18 +354,6 @@ def validate_weights(rule: Rule, weights: dict[str, float], providers: dict[str,
     return ""
 
 
-class _CountryCodesLoader(yaml.SafeLoader):
-    """Safe YAML whose booleans are only true and false, as YAML 1.2 has them. YAML 1.1 also reads
-    yes, no, on and off as booleans: Norway's code written as the file writes countries
-    (`country: NO`) was false, its rule `sms/FALSE/*` that no message matches."""
-
-
-_CountryCodesLoader.yaml_implicit_resolvers = {
-    first: [(tag, pattern) for tag, pattern in resolvers if tag != "tag:yaml.org,2002:bool"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_CountryCodesLoader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
-
 _cache: dict[str, tuple[tuple[int, int], DeliveryConfig]] = {}
 
 
@@ -383,7 +369,7 @@ def load_config(path: str | Path | None = None) -> DeliveryConfig:
     cached = _cache.get(str(path))
     if stamp is not None and cached is not None and cached[0] == stamp:
         return cached[1]
-    config = parse_config(read_yaml(path, _CountryCodesLoader), str(path))
+    config = parse_config(read_yaml(path), str(path))
     if stamp is not None:
         _cache[str(path)] = (stamp, config)
     return config

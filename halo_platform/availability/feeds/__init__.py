@@ -17,7 +17,7 @@ import yaml
 from halo_platform.availability.feeds.base import FeedFormat
 from halo_platform.core.errors import HaloError
 from halo_platform.core.plugins import discover, instances_of
-from halo_platform.core.settings import get_settings, read_yaml
+from halo_platform.core.settings import ConfigLoader, get_settings, read_yaml
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*\Z")
 DEFAULT_QUARANTINE_THRESHOLD = 0.1
@@ -63,11 +63,11 @@ def load_feeds(path: Path | None = None) -> dict[str, Feed]:
     return dict(_load_feeds(path, stamp))
 
 
-class _TextKeysLoader(yaml.SafeLoader):
+class _TextKeysLoader(ConfigLoader):
     """Safe YAML keeping every scalar mapping key as the text it was written as. The feeds file's
     keys are names and ids (feeds, settings, appointment types, provider ids like HL7's 1001),
-    never numbers: plain YAML reads 1001 as an int, 0123 as the octal 83 and yes as True, and
-    the slot rules of a provider keyed so were silently never found."""
+    never numbers: YAML reads 1001 and 0123 as the ints 1001 and 123, and the slot rules of a
+    provider keyed so were silently never found."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
         self.flatten_mapping(node)  # merge keys (`<<: *defaults`) first: they keep their meaning
