@@ -29,7 +29,8 @@ class Message(Base):
         ),
     )
 
-    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    # message ids compare byte for byte on every store (delivery_0015): on MariaDB our id in capitals was the message
+    id: Mapped[str] = mapped_column(ExactString(36), primary_key=True)
     channel: Mapped[str] = mapped_column(sa.String(8))
     recipient: Mapped[str] = mapped_column(sa.String(512))
     country: Mapped[str | None] = mapped_column(sa.String(2))
@@ -65,7 +66,7 @@ class Message(Base):
     # channel fallback: the message to send if this SMS fails, and on that message the SMS it
     # replaces (unique: a fallback is made once, however many runs race to make it)
     fallback: Mapped[dict | None] = mapped_column(sa.JSON(none_as_null=True))
-    fallback_of: Mapped[str | None] = mapped_column(sa.String(36), unique=True, index=True)
+    fallback_of: Mapped[str | None] = mapped_column(ExactString(36), unique=True, index=True)
 
 
 class MessageEvent(Base):
@@ -75,7 +76,7 @@ class MessageEvent(Base):
     __table_args__ = (sa.Index("ix_message_events_provider_at", "provider", "at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
-    message_id: Mapped[str] = mapped_column(sa.String(36), index=True)
+    message_id: Mapped[str] = mapped_column(ExactString(36), index=True)
     event: Mapped[str] = mapped_column(sa.String(24))
     provider: Mapped[str | None] = mapped_column(sa.String(128))
     at: Mapped[dt.datetime] = mapped_column(default=utcnow)
@@ -94,7 +95,7 @@ class DeliveryAttempt(Base):
     __table_args__ = (sa.Index("ix_delivery_attempts_at_provider_outcome", "at", "provider", "outcome"),)
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
-    message_id: Mapped[str] = mapped_column(sa.String(36), index=True)
+    message_id: Mapped[str] = mapped_column(ExactString(36), index=True)
     provider: Mapped[str] = mapped_column(sa.String(128))
     outcome: Mapped[str] = mapped_column(sa.String(16))  # acknowledged | retryable | permanent | unknown
     http_status: Mapped[int | None]
@@ -109,7 +110,7 @@ class SandboxMessage(Base):
 
     id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     provider: Mapped[str] = mapped_column(sa.String(128), index=True)
-    message_id: Mapped[str | None] = mapped_column(sa.String(36))
+    message_id: Mapped[str | None] = mapped_column(ExactString(36))
     recipient: Mapped[str] = mapped_column(sa.String(512))
     content: Mapped[dict]
     at: Mapped[dt.datetime] = mapped_column(default=utcnow)
@@ -228,7 +229,7 @@ class WebhookAttempt(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     event_id: Mapped[int]
-    message_id: Mapped[str] = mapped_column(sa.String(36))
+    message_id: Mapped[str] = mapped_column(ExactString(36))
     ok: Mapped[bool]
     http_status: Mapped[int | None]
     latency_ms: Mapped[float | None]

@@ -1,0 +1,103 @@
+"""The operational store answers the same on SQLite, PostgreSQL and MariaDB where MariaDB's
+defaults differ: its default collation ignores letter case (a message id or a task name in
+capitals found the lowercase one), and its VARCHAR and TEXT columns refuse what is longer than
+they hold, where SQLite keeps it (a long alert key, a long delivery detail failed the write)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+import yaml
+from alembic import command
+
+from halo_platform.core.definitions import STORE
+from halo_platform.core.engine import make_engine
+from halo_platform.core.models import utcnow
+from halo_platform.core.store import StoreResource, _alembic_config, migrate
+from halo_platform.delivery.callbacks import handle_callback
+from halo_platform.delivery.providers.base import CallbackRequest
+from halo_platform.delivery.queue import events_t, messages_t
+from halo_platform.delivery.resources import ProvidersResource
+from halo_platform.delivery.service import message_view
+from halo_platform.http import create_app
+from halo_platform.lab.provider_fakes import SECRETS
+from halo_platform_tests.delivery.test_callbacks import vonage_sig
+from halo_platform_tests.fixtures.access import authorized_client
+from halo_platform_tests.fixtures.databases import collations
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
+def store(request, halo_env, monkeypatch) -> Iterator[StoreResource]:  # noqa: ANN001
+    """The shared store (the API's and the CLI's) on SQLite, PostgreSQL or MariaDB."""
+    if request.param != "sqlite":
+        monkeypatch.setenv("HALO_DB_URL", request.getfixturevalue({"postgresql": "fresh_pg_url", "mariadb": "fresh_mysql_url"}[request.param]))
+    STORE.dispose()
+    yield STORE
+    STORE.dispose()
+
+
+@pytest.fixture
+def providers(store, tmp_path) -> Iterator[ProvidersResource]:  # noqa: ANN001, ARG001
+    """A sandbox SMS provider, and a Vonage one whose signed receipts name our message id."""
+    path = tmp_path / "providers.yaml"
+    path.write_text(yaml.safe_dump({"providers": {
+        "sms": {"kind": "sandbox", "channel": "sms"},
+        "vo": {"kind": "vonage", "channel": "sms", "countries": ["DE"], "base_url": "http://127.0.0.1:9", **SECRETS["vonage"],
+               "signature_secret": "sigsecret", "signature_method": "md5hash"},
+    }, "routing": []}))
+    resource = ProvidersResource(providers_file=str(path))
+    yield resource
+    resource.close()
+
+
+def _vonage_receipt(client_ref: str) -> CallbackRequest:
+    params = {"msisdn": "4915123456789", "to": "Halo", "messageId": "vo-1", "status": "delivered", "err-code": "0",
+              "client-ref": client_ref, "message-timestamp": "2026-11-21 10:00:00", "timestamp": str(int(time.time()))}
+    params["sig"] = vonage_sig(params, "md5hash")
+    return CallbackRequest(url="http://testserver/v1/callbacks/vo", method="GET", body=b"", headers={}, query=params)
+
+
+def test_a_message_id_in_capitals_is_no_message_and_a_receipt_naming_it_matches_nothing(store, providers):
+    """On MariaDB `GET /v1/messages/<ID IN CAPITALS>` answered with the message, and a Vonage
+    receipt whose `client-ref` named our id in capitals moved it; elsewhere 404 and unmatched."""
+    client = authorized_client(create_app({"store": store, "providers": providers}))
+    answer = client.post("/v1/messages/sms", json={"to": "+4915123456789", "body": "hello", "priority": "HIGH"})
+    assert answer.status_code == 201, answer.text
+    message_id = answer.json()["id"]
+    assert client.get(f"/v1/messages/{message_id}").status_code == 200
+    assert client.get(f"/v1/messages/{message_id.upper()}").status_code == 404
+    with store.write() as conn:  # as if Vonage had sent it
+        conn.execute(messages_t.update().where(messages_t.c.id == message_id).values(provider="vo"))
+    assert handle_callback("vo", _vonage_receipt(message_id.upper()), store, providers) == {"applied": 0, "duplicates": 0, "unmatched": 1}
+    assert message_view(message_id, store)["status"] == "sent"
+    assert handle_callback("vo", _vonage_receipt(message_id), store, providers)["applied"] == 1
+    assert message_view(message_id, store)["status"] == "received"
+
+
+MESSAGE_IDS = {("messages", "id"), ("messages", "fallback_of"), ("message_events", "message_id"), ("delivery_attempts", "message_id"),
+               ("sandbox_messages", "message_id"), ("webhook_attempts", "message_id")}
+
+
+def test_the_migration_keeps_stored_message_ids_and_compares_them_exactly_from_then_on_on_mariadb(fresh_mysql_url):
+    engine = make_engine(fresh_mysql_url)
+    command.upgrade(_alembic_config(engine), "delivery_0014")
+    now, message_id = utcnow(), "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"
+    with engine.begin() as conn:
+        conn.execute(messages_t.insert().values(id=message_id, channel="sms", recipient="+33612345678", capability="TEXT", priority="NORMAL",
+                                                priority_rank=1, content={"body": "b"}, payload_hash="h", status="sent", next_attempt_at=now,
+                                                created_at=now, updated_at=now))
+        conn.execute(events_t.insert().values(message_id=message_id, event="sent", at=now))
+    migrate(engine)
+    joined = sa.select(messages_t.c.id).join(events_t, events_t.c.message_id == messages_t.c.id)
+    with engine.begin() as conn:
+        assert {column for column, collation in collations(conn, MESSAGE_IDS).items() if collation == "utf8mb4_nopad_bin"} == MESSAGE_IDS
+        for asked in (message_id, message_id.upper(), message_id + " "):
+            assert conn.execute(joined.where(messages_t.c.id == asked)).all() == ([(message_id,)] if asked == message_id else [])
+    command.downgrade(_alembic_config(engine), "delivery_0014")
+    with engine.begin() as conn:
+        assert "utf8mb4_nopad_bin" not in collations(conn, MESSAGE_IDS).values()
+        assert conn.execute(joined).all() == [(message_id,)]
+    engine.dispose()
