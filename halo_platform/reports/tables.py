@@ -17,7 +17,8 @@ class TaskRequest(Base):
     request_id: Mapped[str] = mapped_column(ExactString(64), primary_key=True)
     # the request a retry or re-execution repeats (its own id otherwise): deliveries are once per root
     root_request_id: Mapped[str | None] = mapped_column(ExactString(64), index=True)
-    task: Mapped[str] = mapped_column(sa.String(128), index=True)
+    # the audit log is filtered by it, byte for byte on every store (reports_0010)
+    task: Mapped[str] = mapped_column(ExactString(128), index=True)
     payload: Mapped[dict]
     trigger: Mapped[str] = mapped_column(sa.String(16))
     requested_by: Mapped[str | None] = mapped_column(ExactString(255))

@@ -12,7 +12,9 @@ import pytest
 import sqlalchemy as sa
 import yaml
 from alembic import command
+from click.testing import CliRunner
 
+from halo_platform.cli import cli
 from halo_platform.core.definitions import STORE
 from halo_platform.core.engine import make_engine
 from halo_platform.core.models import utcnow
@@ -24,6 +26,7 @@ from halo_platform.delivery.resources import ProvidersResource
 from halo_platform.delivery.service import message_view
 from halo_platform.http import create_app
 from halo_platform.lab.provider_fakes import SECRETS
+from halo_platform.reports import audit
 from halo_platform_tests.delivery.test_callbacks import vonage_sig
 from halo_platform_tests.fixtures.access import authorized_client
 from halo_platform_tests.fixtures.databases import collations
@@ -101,3 +104,14 @@ def test_the_migration_keeps_stored_message_ids_and_compares_them_exactly_from_t
         assert "utf8mb4_nopad_bin" not in collations(conn, MESSAGE_IDS).values()
         assert conn.execute(joined).all() == [(message_id,)]
     engine.dispose()
+
+
+def test_the_audit_log_of_a_task_named_in_capitals_lists_none_of_the_task_s_requests(store):
+    """On MariaDB `halo tasks log --task PAYMENT_RECONCILIATION` listed `payment_reconciliation`'s
+    requests; elsewhere "no task requests", as for any task of that name."""
+    audit.record_status(store, "r-1", "QUEUED", task="payment_reconciliation")
+    runner = CliRunner()
+    assert "r-1  payment_reconciliation" in runner.invoke(cli, ["tasks", "log", "--task", "payment_reconciliation"]).output
+    for other in ("PAYMENT_RECONCILIATION", "payment_reconciliation ", "paymént_reconciliation"):
+        result = runner.invoke(cli, ["tasks", "log", "--task", other])
+        assert (result.exit_code, result.output) == (0, "no task requests\n"), other
