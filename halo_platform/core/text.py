@@ -4,6 +4,7 @@ in a launchpad, read as one error line whatever it holds."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from typing import Any
@@ -57,6 +58,16 @@ def unstorable(text: str) -> str | None:
     if lone_surrogate(text) is not None:
         return "a lone surrogate"
     return None
+
+
+def stored_key(text: str, length: int) -> str:
+    """A key (a provider's id for a message, an alert's key) as a column of `length` characters
+    holds it: as it is when it fits and every store takes it, else `sha256:` and its digest, still
+    one per distinct key, so a lookup of the same key finds it. PostgreSQL and MariaDB refuse what
+    is longer than a VARCHAR, where SQLite keeps it."""
+    if len(text) <= length and unstorable(text) is None:
+        return text
+    return f"sha256:{hashlib.sha256(text.encode('utf-8', 'surrogatepass')).hexdigest()}"
 
 
 NAME_LIMIT = 255  # the columns that record who asked or edited (`requested_by`, `updated_by`)

@@ -24,6 +24,7 @@ import sqlalchemy as sa
 
 from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
+from halo_platform.core.text import stored_key
 from halo_platform.core.write_lock import ensure_row
 from halo_platform.reports.tables import TaskAlertLock, TaskAlertMark, TaskDelivery, TaskRequest
 
@@ -36,6 +37,9 @@ requests_t = TaskRequest.__table__
 # longer than any alert run takes to deliver, so that only a run that died (its request left
 # RUNNING) is outlived.
 CLAIM_LEASE = dt.timedelta(hours=1)
+
+#: an alert key longer than this (a campaign id of 600 characters) is marked as its digest (`stored_key`)
+ALERT_KEY_LENGTH = marks_t.c.alert_key.type.length
 
 
 def key_sql(columns: Sequence[str]) -> str:
@@ -54,7 +58,7 @@ class AlertMarks:
     now: dt.datetime
 
     def _held(self, conn: sa.Connection, task: str, since: dt.datetime) -> set[str]:
-        """Keys of the task's alerts that another request marked after `since` and delivered (the
+        """Keys (as stored) of the task's alerts that another request marked after `since` and delivered (the
         request itself or one of its retries: same `root_request_id`) or is still running."""
         of_mark = requests_t.c.root_request_id == marks_t.c.request_id
         delivered = (sa.select(deliveries_t.c.id)
@@ -74,13 +78,14 @@ class AlertMarks:
             return set()
         if hours > 0:  # the task's row of `task_alert_locks` (made by its first run)
             ensure_row(self.store, locks_t, {"task": task})
+        stored = {stored_key(k, ALERT_KEY_LENGTH): k for k in keys}
         with self.store.write() as conn:
             held: set[str] = set()
             if hours > 0:
                 conn.execute(sa.select(locks_t.c.task).where(locks_t.c.task == task).with_for_update())
-                held = self._held(conn, task, self.now - dt.timedelta(hours=hours)) & set(keys)
-            rows = [{"task": task, "alert_key": k, "request_id": self.request_id, "at": self.now}
-                    for k in keys if k not in held]
+                held = {stored[k] for k in self._held(conn, task, self.now - dt.timedelta(hours=hours)) if k in stored}
+            rows = [{"task": task, "alert_key": s, "request_id": self.request_id, "at": self.now}
+                    for s, k in stored.items() if k not in held]
             if rows:
                 conn.execute(marks_t.insert(), rows)
         return held

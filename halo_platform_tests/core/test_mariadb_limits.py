@@ -27,9 +27,11 @@ from halo_platform.delivery.service import message_view
 from halo_platform.http import create_app
 from halo_platform.lab.provider_fakes import SECRETS
 from halo_platform.reports import audit
+from halo_platform.sinks import DeliveryOutcome
 from halo_platform_tests.delivery.test_callbacks import vonage_sig
 from halo_platform_tests.fixtures.access import authorized_client
 from halo_platform_tests.fixtures.databases import collations
+from halo_platform_tests.reports.test_rearm import running
 
 
 @pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
@@ -115,3 +117,15 @@ def test_the_audit_log_of_a_task_named_in_capitals_lists_none_of_the_task_s_requ
     for other in ("PAYMENT_RECONCILIATION", "payment_reconciliation ", "paymént_reconciliation"):
         result = runner.invoke(cli, ["tasks", "log", "--task", other])
         assert (result.exit_code, result.output) == (0, "no task requests\n"), other
+
+
+def test_alerts_of_a_campaign_id_longer_than_the_key_column_are_claimed_and_held_back_each_on_its_own(store):
+    """A campaign id of 600 characters made a key longer than `task_alert_marks.alert_key` (512):
+    PostgreSQL and MariaDB refused the mark, and the run failed with the driver's error instead of
+    alerting (SQLite kept it). Two such keys that differ only past the column's length are two alerts."""
+    campaign = "C" * 600
+    first, second = f"{campaign}\x1fEXPIRING", f"{campaign}\x1fOVER_BUDGET"
+    assert running(store, "r-1").claim("campaign_alerts", [first], 24) == set()
+    audit.record_deliveries(store, "r-1", [DeliveryOutcome("outbox", "DELIVERED", 1, ["file:///a.csv"])])
+    assert running(store, "r-2").claim("campaign_alerts", [first, second], 24) == {first}
+    assert running(store, "r-3").claim("campaign_alerts", [first, second], 24) == {first, second}

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import abc
 import datetime as dt
-import hashlib
 import hmac
 import json
 import logging
@@ -36,7 +35,7 @@ import dagster as dg
 from pydantic import Field, PrivateAttr
 
 from halo_platform.core.redact import mask_text
-from halo_platform.core.text import cut, unstorable
+from halo_platform.core.text import cut, stored_key
 from halo_platform.delivery.config import DEFAULT_TIMEOUT_SECONDS
 from halo_platform.delivery.providers.wire import NoAnswer, NotSent, Reply, WirePool, basic_auth, encode_body
 from halo_platform.delivery.tables import Message
@@ -69,12 +68,7 @@ def stored_provider_id(value: object) -> str | None:
     and its digest, still one per distinct id, and a callback naming it finds it so. PostgreSQL
     and MariaDB refused a 301-character id SQLite kept, and with it the answers of the whole
     group it came in."""
-    if value is None:
-        return None
-    text = str(value)
-    if len(text) <= PROVIDER_ID_LENGTH and unstorable(text) is None:
-        return text
-    return f"sha256:{hashlib.sha256(text.encode('utf-8', 'surrogatepass')).hexdigest()}"
+    return None if value is None else stored_key(str(value), PROVIDER_ID_LENGTH)
 
 
 def provider_text(text: str) -> str:
