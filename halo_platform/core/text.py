@@ -60,6 +60,20 @@ def unstorable(text: str) -> str | None:
     return None
 
 
+#: bytes of UTF-8 a TEXT column holds on MariaDB (SQLite and PostgreSQL take text of any length)
+TEXT_BYTES = 65_535
+
+
+def within_bytes(text: str, limit: int = TEXT_BYTES) -> str:
+    """`text` in at most `limit` bytes of UTF-8: whole when it fits, else its start (never half a
+    character) and a note of its whole length, the same on every store."""
+    data = text.encode()
+    if len(data) <= limit:
+        return text
+    note = f" ... [cut: {len(data):,} bytes in all]"
+    return data[:limit - len(note)].decode("utf-8", "ignore") + note
+
+
 def stored_key(text: str, length: int) -> str:
     """A key (a provider's id for a message, an alert's key) as a column of `length` characters
     holds it: as it is when it fits and every store takes it, else `sha256:` and its digest, still

@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from halo_platform.core.errors import NotFoundError
 from halo_platform.core.models import utcnow
 from halo_platform.core.redact import mask_text
-from halo_platform.core.text import as_one_line, unstorable
+from halo_platform.core.text import as_one_line, unstorable, within_bytes
 from halo_platform.reports.tables import TaskDelivery, TaskRequest
 
 if TYPE_CHECKING:
@@ -143,13 +143,15 @@ def _record_status(store: StoreResource, request_id: str, status: str, created: 
 
 
 def record_deliveries(store: StoreResource, request_id: str, outcomes: Sequence[DeliveryOutcome]) -> None:
-    """One row per sink outcome (and per target when a sink wrote several), with each attempt."""
+    """One row per sink outcome (and per target when a sink wrote several), with each attempt. A
+    detail is kept cut to what MariaDB's TEXT holds (an email refused for 3,000 recipients names
+    each of them); each attempt's error is its first 500 characters already."""
     rows = []
     for o in outcomes:
         for target in o.targets or [None]:
             rows.append({
                 "request_id": request_id, "sink": o.sink, "target": target, "status": o.status,
-                "attempts": o.attempts, "delivered_at": o.delivered_at, "detail": o.detail or None,
+                "attempts": o.attempts, "delivered_at": o.delivered_at, "detail": within_bytes(o.detail) or None,
                 "attempt_log": o.tries or None,
             })
     if rows:

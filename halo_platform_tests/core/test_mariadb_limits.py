@@ -28,6 +28,7 @@ from halo_platform.http import create_app
 from halo_platform.lab.provider_fakes import SECRETS
 from halo_platform.reports import audit
 from halo_platform.sinks import DeliveryOutcome
+from halo_platform.sinks.email import mask_email
 from halo_platform_tests.delivery.test_callbacks import vonage_sig
 from halo_platform_tests.fixtures.access import authorized_client
 from halo_platform_tests.fixtures.databases import collations
@@ -129,3 +130,21 @@ def test_alerts_of_a_campaign_id_longer_than_the_key_column_are_claimed_and_held
     audit.record_deliveries(store, "r-1", [DeliveryOutcome("outbox", "DELIVERED", 1, ["file:///a.csv"])])
     assert running(store, "r-2").claim("campaign_alerts", [first, second], 24) == {first}
     assert running(store, "r-3").claim("campaign_alerts", [first, second], 24) == {first, second}
+
+
+def test_the_detail_of_an_email_refused_for_3000_recipients_is_recorded_cut_with_its_length_noted(store):
+    """The email sink's detail for 3,000 refused recipients is over 100 kB: MariaDB's TEXT (65,535
+    bytes) refused the write, so the request's deliveries were lost to the driver's error (SQLite and
+    PostgreSQL kept it whole). Every store now keeps its first 64 kB and the length of the whole."""
+    refused = [f"finance.team.{n:04d}@example.com" for n in range(3000)]
+    detail = f"permanent: refused for {', '.join(f'{mask_email(a)} (550)' for a in refused)}; sent to "
+    assert len(detail.encode()) > 65_535
+    audit.record_status(store, "r-1", "RUNNING", task="payment_reconciliation")
+    audit.record_deliveries(store, "r-1", [DeliveryOutcome("mail", "FAILED", 1, [], detail, permanent=True)])
+    answer = authorized_client(create_app({"store": store})).get("/v1/task-requests/r-1")
+    assert answer.status_code == 200, answer.text
+    [delivery] = answer.json()["deliveries"]
+    assert delivery["status"] == "FAILED" and len(delivery["detail"].encode()) <= 65_535
+    kept, _, note = delivery["detail"].rpartition(" ... ")
+    assert detail.startswith(kept) and len(kept) > 60_000
+    assert note == f"[cut: {len(detail.encode()):,} bytes in all]"

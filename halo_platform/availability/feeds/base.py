@@ -27,6 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
+from halo_platform.core.text import within_bytes
+
 APPOINTMENT = "appointment"
 TIMEOFF = "timeoff"
 HOURS = "hours"
@@ -284,21 +286,12 @@ def storable_text(text: str) -> str:
     return data.decode("utf-8", "backslashreplace").replace("\x00", "\\x00")
 
 
-# The quarantine's reason and raw text are TEXT columns: MariaDB's holds 65,535 bytes of UTF-8 (a
-# longer record or a reason quoting a long value failed the whole file's write).
-QUARANTINE_TEXT_BYTES = 65_535
-
-
 def quarantinable(text: str) -> str:
-    """`text` as every store's quarantine can hold it: `storable_text`, cut to QUARANTINE_TEXT_BYTES
-    bytes of UTF-8 with a note of its whole length. Nothing is lost: the whole record stays in its
-    landed file (never modified), at its position."""
-    text = storable_text(text)
-    data = text.encode()
-    if len(data) <= QUARANTINE_TEXT_BYTES:
-        return text
-    note = f" ... [cut: {len(data):,} bytes in all]"
-    return data[:QUARANTINE_TEXT_BYTES - len(note)].decode("utf-8", "ignore") + note
+    """`text` as every store's quarantine can hold it: `storable_text`, cut to the 65,535 bytes of
+    UTF-8 MariaDB's TEXT columns hold (`within_bytes`: a longer record or a reason quoting a long
+    value failed the whole file's write), with a note of its whole length. Nothing is lost: the
+    whole record stays in its landed file (never modified), at its position."""
+    return within_bytes(storable_text(text))
 
 
 def decode(data: bytes) -> str:
