@@ -70,16 +70,18 @@ def deliver_all(sinks: SinksResource, names: list[str], delivery: Delivery) -> l
 def deliver_once(store: StoreResource, sinks: SinksResource, names: list[str], delivery: Delivery, request_id: str,
                  root_request_id: str) -> tuple[list[DeliveryOutcome], dict[str, list[str]]]:
     """Deliver to the sinks that do not have the request's output yet: a retry or re-execution
-    (same root request, `audit.delivered_sinks`) never sends a sink the file twice. Each outcome
-    is recorded as soon as it is known. Returns (outcomes now, {sink: targets} delivered before)."""
-    before = audit.delivered_sinks(store, root_request_id)
-    outcomes = []
+    (same root request) never sends a sink the file twice, also when another one runs at the same
+    time (it waits for the other's delivery to that sink: `audit.claim_sink`). Each outcome is
+    recorded as soon as it is known. Returns (outcomes now, {sink: targets} delivered before)."""
+    outcomes, earlier = [], {}
     for name in names:
-        if name not in before:
-            (outcome,) = deliver_all(sinks, [name], delivery)
-            audit.record_deliveries(store, request_id, [outcome])
-            outcomes.append(outcome)
-    return outcomes, {name: before[name] for name in names if name in before}
+        if (targets := audit.claim_sink(store, root_request_id, name, request_id)) is not None:
+            earlier[name] = targets
+            continue
+        (outcome,) = deliver_all(sinks, [name], delivery)
+        audit.record_deliveries(store, request_id, [outcome])
+        outcomes.append(outcome)
+    return outcomes, earlier
 
 
 def duckdb_connection(workdir: Path):  # noqa: ANN201

@@ -12,12 +12,14 @@ terminal state reported. The terminal states:
 - CANCELED: canceled before it finished.
 
 A retry or re-execution is a request of its own whose `root_request_id` is the request it
-repeats: a sink gets a request's output once per root (`delivered_sinks`).
+repeats: a sink gets a request's output once per root (`delivered_sinks`), also when two of them
+run at the same time (`claim_sink`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +29,7 @@ from halo_platform.core.errors import NotFoundError
 from halo_platform.core.models import utcnow
 from halo_platform.core.redact import mask_text
 from halo_platform.core.text import as_one_line, unstorable, within_bytes
-from halo_platform.reports.tables import TaskDelivery, TaskRequest
+from halo_platform.reports.tables import TaskDelivery, TaskDeliveryClaim, TaskRequest
 
 if TYPE_CHECKING:
     from halo_platform.core.store import StoreResource
@@ -48,6 +50,11 @@ _RANK = {"QUEUED": 0, "RUNNING": 1, **dict.fromkeys(TERMINAL, 2)}
 
 requests_t = TaskRequest.__table__
 deliveries_t = TaskDelivery.__table__
+claims_t = TaskDeliveryClaim.__table__
+# How long a request still RUNNING holds its claim on a sink: longer than any delivery to one sink
+# takes (its attempts and backoff), so that only a run that died (its request left RUNNING) is outlived.
+DELIVERY_LEASE = dt.timedelta(hours=1)
+CLAIM_POLL_SECONDS = 0.5  # between looks at a claim another running request holds
 
 
 def record_status(
@@ -154,9 +161,57 @@ def record_deliveries(store: StoreResource, request_id: str, outcomes: Sequence[
                 "attempts": o.attempts, "delivered_at": o.delivered_at, "detail": within_bytes(o.detail) or None,
                 "attempt_log": o.tries or None,
             })
-    if rows:
-        with store.write() as conn:
+    with store.write() as conn:
+        if rows:
             conn.execute(deliveries_t.insert(), rows)
+        _release(conn, request_id, [o.sink for o in outcomes])
+
+
+def _release(conn: sa.Connection, request_id: str, sinks: Sequence[str]) -> None:
+    conn.execute(claims_t.delete().where(claims_t.c.request_id == request_id, claims_t.c.sink.in_(sinks)))
+
+
+def claim_sink(store: StoreResource, root_request_id: str, sink: str, request_id: str) -> list[str] | None:
+    """Wait while another request of the root delivers to `sink`; then the sink's targets when a
+    request of the root has delivered to it (nothing to send: `request_id` does not hold it), else
+    None: `request_id` holds the sink's claim, delivers, and `record_deliveries` releases it.
+
+    The claim is a row keyed by (root, sink): of two re-executions at the same time, one inserts
+    it and the other waits. A claim whose request is no longer RUNNING (a run that crashed while
+    delivering ends FAILED), or older than `DELIVERY_LEASE` (a killed run's request may stay
+    RUNNING), is taken over. No transaction stays open while waiting."""
+    while not _take_claim(store, root_request_id, sink, request_id):
+        time.sleep(CLAIM_POLL_SECONDS)
+    targets = delivered_sinks(store, root_request_id).get(sink)
+    if targets is not None:
+        with store.write() as conn:
+            _release(conn, request_id, [sink])
+    return targets
+
+
+def _take_claim(store: StoreResource, root_request_id: str, sink: str, request_id: str) -> bool:
+    """Whether `request_id` holds (root, sink)'s claim now: inserted, or taken over from a request
+    that no longer delivers (a compare-and-set on the holder: of two taking it over, one does)."""
+    now = utcnow()
+    try:
+        with store.write() as conn:
+            conn.execute(claims_t.insert().values(root_request_id=root_request_id, sink=sink, request_id=request_id,
+                                                  claimed_at=now))
+        return True
+    except sa.exc.IntegrityError:  # claimed: by whom
+        pass
+    key = sa.and_(claims_t.c.root_request_id == root_request_id, claims_t.c.sink == sink)
+    with store.write() as conn:
+        claim = conn.execute(sa.select(claims_t.c.request_id, claims_t.c.claimed_at).where(key)).first()
+        if claim is None:  # released meanwhile: insert it again
+            return False
+        holder, claimed_at = claim
+        status = conn.execute(sa.select(requests_t.c.status).where(requests_t.c.request_id == holder)).scalar()
+        if holder != request_id and status == "RUNNING" and claimed_at > now - DELIVERY_LEASE:
+            return False
+        taken = conn.execute(claims_t.update().where(key, claims_t.c.request_id == holder)
+                             .values(request_id=request_id, claimed_at=now))
+        return taken.rowcount == 1
 
 
 def delivered_sinks(store: StoreResource, root_request_id: str) -> dict[str, list[str]]:

@@ -54,6 +54,20 @@ class TaskDelivery(Base):
     attempt_log: Mapped[list | None]
 
 
+class TaskDeliveryClaim(Base):
+    """A sink being sent a root request's output: the request (of that root) delivering to it, and
+    since when. One row per (root request, sink) at most: of two re-executions of a request at the
+    same time, one delivers and the other waits; the row goes when the delivery is recorded, and a
+    row left by a run that failed or died is taken over (`reports.audit.claim_sink`)."""
+
+    __tablename__ = "task_delivery_claims"
+
+    root_request_id: Mapped[str] = mapped_column(ExactString(64), primary_key=True)
+    sink: Mapped[str] = mapped_column(ExactString(128), primary_key=True)
+    request_id: Mapped[str] = mapped_column(ExactString(64))
+    claimed_at: Mapped[dt.datetime]
+
+
 class TaskSchedule(Base):
     __tablename__ = "task_schedules"
 
