@@ -28,7 +28,7 @@ from halo_platform.core.errors import HaloError
 from halo_platform.core.models import utcnow
 from halo_platform.core.settings import get_settings
 from halo_platform.core.store import StoreResource
-from halo_platform.core.text import unstorable
+from halo_platform.core.text import check_one_line
 from halo_platform.delivery.config import CHANNELS, PRIORITIES
 from halo_platform.delivery.queue import attempts_t, events_t, messages_t
 from halo_platform.delivery.tables import Suppression
@@ -145,11 +145,8 @@ def suppress_in(conn: Connection, channel: str, to: str, *, scope: str = "normal
     """`suppress` inside the caller's transaction (which retries it on `IntegrityError`: the
     same recipient suppressed at once by another transaction)."""
     recipient = _check(channel, to, scope, country)
-    limit = suppressions_t.c.reason.type.length
-    if reason and len(reason) > limit:  # refused, as the API refuses it, rather than kept cut short without a word
-        raise HaloError(f"reason: too long ({len(reason)} characters, at most {limit})")
-    if reason and (problem := unstorable(reason)):  # SQLite kept a NUL that PostgreSQL refuses
-        raise HaloError(f"reason: {problem} cannot be stored")
+    if reason:  # the last column of its line in `halo delivery suppressions`: a line break split that line
+        check_one_line(reason, "reason", suppressions_t.c.reason.type.length)
     digest, now = recipient_hash(channel, recipient), utcnow()
     reason = reason or None
     values = {"scope": scope, "reason": reason, "created_by": created_by, "at": now}

@@ -46,7 +46,7 @@ def test_the_cli_refuses_a_suppression_reason_longer_than_the_api_takes(client):
     assert client.post("/v1/suppressions", json={"channel": "sms", "to": "+33612345678", "reason": "r" * 256}).status_code == 422
     result = CliRunner().invoke(cli, ["delivery", "suppress", "sms", "+33612345678", "--reason", "r" * 256])
     assert result.exit_code == 2, result.output
-    assert result.output == "error: reason: too long (256 characters, at most 255)\n"
+    assert result.output == "error: reason: at most 255 characters (1 to 255 characters on one line)\n"
     assert count(Suppression) == 0
     fits = CliRunner().invoke(cli, ["delivery", "suppress", "sms", "+33612345678", "--reason", "r" * 255])
     assert fits.exit_code == 0, fits.output
