@@ -55,10 +55,21 @@ def _not_a_boolean(value: Any) -> Any:
     return value
 
 
+def _number(value: Any) -> Any:
+    """A number, or its text in ASCII: Python's Decimal(), int() and float() also read `1_000` (a
+    literal in code), other scripts' digits (`٣`, full-width `１２`) and spaces other than ASCII's,
+    which the form's pattern and the warehouses do not take; refused before the number parse."""
+    value = _not_a_boolean(value)
+    if isinstance(value, str) and (not value.isascii() or "_" in value):
+        raise PydanticCustomError("ascii_number", "Input should be a number written with the ASCII digits 0-9, got {text}",
+                                  {"text": echo(value)})
+    return value
+
+
 def _finite(value: Any) -> Any:
     """A number (or its text) that is NaN or infinite is refused as such, before bounds are
     checked: NaN fails `le=100` too, with a reason that sends the user after the wrong fix."""
-    value = _not_a_boolean(value)
+    value = _number(value)
     if isinstance(value, str | float):
         try:
             number = float(value)
@@ -99,12 +110,13 @@ def _cents(value: Decimal) -> Decimal:
 Date = Annotated[dt.date, BeforeValidator(_iso_date), FormType("date")]
 """A calendar date; ISO text on the wire."""
 
-Money = Annotated[Decimal, BeforeValidator(_not_a_boolean),
+Money = Annotated[Decimal, BeforeValidator(_number),
                   Field(max_digits=14, decimal_places=2, allow_inf_nan=False), AfterValidator(_cents), FormType("money")]
 """An exact amount, DECIMAL(14,2) like the warehouses: a JSON number or a decimal string on the
-way in, a decimal string (e.g. "0.01") on the wire; NaN, Infinity and booleans are refused."""
+way in, a decimal string (e.g. "0.01") on the wire; NaN, Infinity, booleans and text other than
+ASCII notation (`1_000`, `٣`) are refused."""
 
-Integer = Annotated[int, BeforeValidator(_not_a_boolean)]
+Integer = Annotated[int, BeforeValidator(_number)]
 Number = Annotated[float, BeforeValidator(_finite), Field(allow_inf_nan=False)]
 
 

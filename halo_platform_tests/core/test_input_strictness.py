@@ -6,14 +6,20 @@ same way by its other parameters and by GraphQL."""
 
 from __future__ import annotations
 
+import html
+import json
+import re
+
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
 from halo_platform.cli import cli
+from halo_platform.core.errors import HaloError
 from halo_platform.core.store import StoreResource
 from halo_platform.delivery.tables import Suppression
 from halo_platform.http import create_app
+from halo_platform.reports.task import get_task
 from halo_platform_tests.fixtures.access import authorized_client
 from halo_platform_tests.ui.test_page_edges import PASSWORD, _client, admin, app, store  # noqa: F401 - a seeded store, app and admin
 
@@ -47,3 +53,55 @@ def test_a_one_line_suppression_reason_is_kept_and_listed_on_its_line(store):
     listed = CliRunner().invoke(cli, ["delivery", "suppressions"])
     assert listed.exit_code == 0, listed.output
     assert len(listed.output.splitlines()) == 2 and listed.output.splitlines()[1].endswith("asked by phone, twice")
+
+
+# --- numbers in task payloads are ASCII notation --------------------------------------------------
+
+NOT_ASCII_NOTATION = ["1_000", "1_0.5", "٣", "٣.٥", "１２", "12\u00a0", "\u2007" + "12"]
+
+
+@pytest.mark.parametrize("text", NOT_ASCII_NOTATION)
+@pytest.mark.parametrize(("task", "field"), [("payment_reconciliation", "tolerance"),
+                                             ("campaign_alerts", "expiring_within_days"),
+                                             ("campaign_alerts", "budget_threshold_pct")])
+def test_a_number_with_underscores_or_another_scripts_digits_is_refused_naming_its_field(task, field, text):
+    """Python's Decimal(), int() and float() read `1_000` (a literal in code), Arabic-Indic `٣`,
+    full-width `１２` and a no-break space around digits: a payload field took them as 1000, 3,
+    12, where the form's own pattern and every warehouse know only 0-9."""
+    if field == "expiring_within_days" and "." in text:
+        text = text.split(".")[0]
+    with pytest.raises(HaloError) as caught:
+        get_task(task).validate_payload({field: text})
+    assert caught.value.http_status == 422
+    assert caught.value.detail == [{"field": field, "reason": f"Input should be a number written with the ASCII digits 0-9, "
+                                                              f"got {text!r}"}]
+
+
+@pytest.mark.parametrize(("task", "field", "text", "value"), [
+    ("payment_reconciliation", "tolerance", "1000.50", "1000.50"),
+    ("payment_reconciliation", "tolerance", "+0.5", "0.50"),
+    ("payment_reconciliation", "tolerance", " 12 ", "12.00"),
+    ("payment_reconciliation", "tolerance", "1e2", "100.00"),
+    ("campaign_alerts", "expiring_within_days", "+7", 7),
+    ("campaign_alerts", "budget_threshold_pct", "87.5", 87.5),
+    ("campaign_alerts", "budget_threshold_pct", "8.75e1", 87.5),
+])
+def test_ascii_numbers_are_still_taken(task, field, text, value):
+    assert get_task(task).wire_payload({field: text})[field] == value
+
+
+def test_an_amount_in_arabic_indic_digits_is_one_cli_line_a_422_and_a_form_error_and_nothing_is_recorded(store, admin):
+    result = CliRunner().invoke(cli, ["tasks", "run", "payment_reconciliation", "--payload", json.dumps({"tolerance": "١٠"})])
+    assert result.exit_code == 2, result.output
+    assert result.output == ("error: payment_reconciliation: invalid payload: tolerance: Input should be a number written "
+                             "with the ASCII digits 0-9, got '١٠'\n")
+    client = authorized_client(create_app({"store": store}))
+    bad = client.post("/v1/tasks/payment_reconciliation/requests", json={"payload": {"tolerance": "1_000"}})
+    assert bad.status_code == 422, bad.text
+    assert bad.json()["detail"] == [{"field": "tolerance", "reason": "Input should be a number written with the ASCII digits 0-9, "
+                                                                    "got '1_000'"}]
+    page = admin.post("/ui/tasks/payment_reconciliation", data={"csrf_token": admin.csrf, "tolerance": "１２", "sinks": "outbox"})
+    assert page.status_code == 422, page.text[:300]
+    beside = re.search(r'id="tolerance-error"[^>]*>(.*?)</', page.text, re.S)
+    assert beside and html.unescape(beside.group(1)) == "Input should be a number written with the ASCII digits 0-9, got '１２'"
+    assert _count(store, "task_requests") == 0
