@@ -102,6 +102,7 @@ def group_availability(
 ) -> dict:
     """When any or all of several providers are free; instants in UTC; and how current the feed is."""
     first, last = service.parse_date(from_, "from"), service.parse_date(to, "to")
+    mode = mode or "any"  # `mode=` left empty is the default, as an empty `from`, `to` or `type` is
     ids = [p.strip() for p in provider_ids.split(",")]
     found = service.group_availability(store, feed, ids, mode, first, last)
     return {"feed": feed, "provider_ids": ids, "mode": mode, "from": from_, "to": to, "spans": [s.as_json() for s in found],

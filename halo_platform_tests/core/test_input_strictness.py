@@ -105,3 +105,16 @@ def test_an_amount_in_arabic_indic_digits_is_one_cli_line_a_422_and_a_form_error
     beside = re.search(r'id="tolerance-error"[^>]*>(.*?)</', page.text, re.S)
     assert beside and html.unescape(beside.group(1)) == "Input should be a number written with the ASCII digits 0-9, got '１２'"
     assert _count(store, "task_requests") == 0
+
+
+# --- group availability: an empty mode and padded provider ids ------------------------------------
+
+def test_an_empty_group_mode_is_the_default_any_as_an_empty_from_to_or_type_is_the_default(store):
+    """`mode` defaults to `any` (emr.md, "Group availability"); `mode=` (a form's empty select)
+    was a 422 where `from=`, `to=` and `type=` left empty are their defaults."""
+    client = authorized_client(create_app({"store": store}), "availability:read")
+    params = {"feed": "acme", "provider_ids": "D1,D2", "from": "", "to": ""}
+    empty = client.get("/v1/availability/group", params={**params, "mode": ""})
+    assert empty.status_code == 200, empty.text
+    assert empty.json() == client.get("/v1/availability/group", params=params).json()
+    assert empty.json()["mode"] == "any"
