@@ -9,6 +9,7 @@ import functools
 import math
 import re
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -203,6 +204,12 @@ def _read_spans(store: StoreResource, feed: str, provider_id: str, first: dt.dat
 
 
 MAX_GROUP_PROVIDERS = 20
+
+
+def group_ids(provider_ids: Iterable[str]) -> list[str]:
+    """A group query's provider ids, from REST's comma-separated text (`D1, D2` split at its
+    commas) or GraphQL's list alike: each trimmed, so both read `" D1"` as D1."""
+    return [p.strip() for p in provider_ids]
 
 
 def group_availability(store: StoreResource, feed: str, provider_ids: list[str], mode: str = "any",

@@ -6,6 +6,7 @@ same way by its other parameters and by GraphQL."""
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import json
 import re
@@ -20,6 +21,7 @@ from halo_platform.core.store import StoreResource
 from halo_platform.delivery.tables import Suppression
 from halo_platform.http import create_app
 from halo_platform.reports.task import get_task
+from halo_platform_tests.availability.helpers import land, process
 from halo_platform_tests.fixtures.access import authorized_client
 from halo_platform_tests.ui.test_page_edges import PASSWORD, _client, admin, app, store  # noqa: F401 - a seeded store, app and admin
 
@@ -118,3 +120,33 @@ def test_an_empty_group_mode_is_the_default_any_as_an_empty_from_to_or_type_is_t
     assert empty.status_code == 200, empty.text
     assert empty.json() == client.get("/v1/availability/group", params=params).json()
     assert empty.json()["mode"] == "any"
+
+
+@pytest.fixture
+def two_providers(halo_env, store) -> str:  # noqa: ARG001
+    """D1 09:00-12:00 and D2 10:00-14:00 UTC on one day a week ahead, processed; that day."""
+    day = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=7)
+    weekday = day.strftime("%a").lower()
+    land("acme", "hours.jsonl", "".join(
+        f'{{"type":"hours","provider":"{p}","tz":"UTC","week":{{"{weekday}":[["{s}","{e}"]]}},"updated_at":"2026-11-01T00:00:00Z"}}\n'
+        for p, s, e in (("D1", "09:00", "12:00"), ("D2", "10:00", "14:00"))))
+    process(store, day.isoformat(), 2)
+    return day.isoformat()
+
+
+def test_graphql_group_availability_trims_provider_ids_as_rest_does(store, two_providers):
+    """REST reads `provider_ids= D1 , D2` as D1 and D2; GraphQL looked up " D1" and "D2 ", found
+    nobody and answered an empty list: one request, two answers."""
+    client = authorized_client(create_app({"store": store}), "availability:read")
+    day = two_providers
+    rest = client.get("/v1/availability/group", params={"feed": "acme", "provider_ids": " D1 , D2 ", "mode": "all",
+                                                        "from": day, "to": day}).json()
+    assert rest["provider_ids"] == ["D1", "D2"]
+    query = ('query Q($ids: [String!]!, $day: Date) { groupAvailability(feed: "acme", providerIds: $ids, mode: ALL, '
+             "from: $day, to: $day) { startAt endAt providerIds } }")
+    data = client.post("/graphql", json={"query": query, "variables": {"ids": [" D1", "D2 "], "day": day}}).json()
+    spans = [(g["startAt"][11:16], g["endAt"][11:16], g["providerIds"]) for g in data["data"]["groupAvailability"]]
+    assert spans == [(s["start_at"][11:16], s["end_at"][11:16], s["provider_ids"]) for s in rest["spans"]] == [
+        ("10:00", "12:00", ["D1", "D2"])]
+    blank = client.post("/graphql", json={"query": query, "variables": {"ids": ["D1", " "], "day": day}}).json()
+    assert blank["data"] is None and blank["errors"][0]["message"].startswith("provider_ids: "), blank
