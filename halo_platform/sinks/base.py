@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar
 
 import dagster as dg
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from halo_platform.core.models import utcnow
 from halo_platform.core.redact import error_line, mask_text
@@ -32,6 +32,19 @@ log = logging.getLogger(__name__)
 
 # a TCP port: getaddrinfo keeps 16 bits of a larger one, and 98931 reached the server on 33395
 Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+def _host_name(host: str) -> str:
+    # socket encodes a host as IDNA: what that refuses failed every delivery as a UnicodeError
+    try:
+        host.encode("idna")
+    except UnicodeError:
+        raise ValueError("not a host name: a label is empty or over 63 characters, or has a character IDNA refuses") from None
+    return host
+
+
+# a host name or address a socket can be given (an empty one is none: smtplib would not even connect)
+Host = Annotated[str, Field(min_length=1), AfterValidator(_host_name)]
 
 
 class SinkError(Exception):

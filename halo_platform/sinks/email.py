@@ -12,7 +12,7 @@ from email.message import EmailMessage
 from pydantic import field_validator
 
 from halo_platform.core.redact import mask_text
-from halo_platform.sinks.base import Delivery, PermanentSinkError, Port, Sink, TransientSinkError, safe_name
+from halo_platform.sinks.base import Delivery, Host, PermanentSinkError, Port, Sink, TransientSinkError, safe_name
 
 log = logging.getLogger("halo.sinks.email")
 
@@ -46,7 +46,7 @@ class EmailSink(Sink):
     """Sends one message to `to` (+ `cc`) from `sender` through `host:port`."""
 
     kind = "email"
-    host: str
+    host: Host
     port: Port = 587
     starttls: bool = False
     ssl: bool = False

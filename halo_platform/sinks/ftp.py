@@ -10,7 +10,16 @@ import ssl
 import uuid
 from pathlib import Path
 
-from halo_platform.sinks.base import Delivery, PermanentSinkError, Port, Sink, TransientSinkError, safe_name, swap_in
+from halo_platform.sinks.base import (
+    Delivery,
+    Host,
+    PermanentSinkError,
+    Port,
+    Sink,
+    TransientSinkError,
+    safe_name,
+    swap_in,
+)
 from halo_platform.sinks.email import tls_context
 
 
@@ -18,7 +27,7 @@ class FTPSink(Sink):
     """Writes into `remote_dir` (created if missing) on `host:port`."""
 
     kind = "ftp"
-    host: str
+    host: Host
     port: Port = 21
     username: str = "anonymous"
     password: str = ""

@@ -8,7 +8,16 @@ import stat
 import uuid
 from pathlib import Path
 
-from halo_platform.sinks.base import Delivery, PermanentSinkError, Port, Sink, TransientSinkError, safe_name, swap_in
+from halo_platform.sinks.base import (
+    Delivery,
+    Host,
+    PermanentSinkError,
+    Port,
+    Sink,
+    TransientSinkError,
+    safe_name,
+    swap_in,
+)
 
 
 class SFTPSink(Sink):
@@ -16,7 +25,7 @@ class SFTPSink(Sink):
     `known_hosts_path` (or ~/.ssh/known_hosts); an unknown host is refused."""
 
     kind = "sftp"
-    host: str
+    host: Host
     port: Port = 22
     username: str
     password: str | None = None

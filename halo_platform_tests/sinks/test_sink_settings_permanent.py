@@ -1,0 +1,52 @@
+"""A sink's bad settings are that sink's one clear, permanent failure, against the real servers:
+a host no resolver takes, an SFTP key or known_hosts file that is not there, a remote folder
+with a control character. Never 'unexpected error: <type>' logged as a sink's bug, never a
+transient failure retried with the run, never a setting's secret in the detail."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from halo_platform.reports.assets import deliver_all
+from halo_platform.sinks import Delivery, SinksResource
+
+IDNA_REFUSED = "Value error, not a host name: a label is empty or over 63 characters, or has a character IDNA refuses"
+# a label over 63 characters, an empty label: IDNA (socket's encoding of a host) refuses both;
+# an empty host (a `${SMTP_HOST}` set to nothing) smtplib does not even connect to
+BAD_HOSTS = {"label-over-63": (f"{'a' * 64}.example", IDNA_REFUSED), "empty-label": ("a..b", IDNA_REFUSED),
+             "empty": ("", "String should have at least 1 character")}
+
+
+def resource(tmp_path, sinks: dict) -> SinksResource:  # noqa: ANN001
+    path = tmp_path / "sinks.yaml"
+    path.write_text(yaml.safe_dump({"sinks": sinks}))
+    return SinksResource(sinks_file=str(path), attempts=3, backoff=[0.01])
+
+
+def server_settings(kind: str, request: pytest.FixtureRequest) -> dict:
+    """A sink of `kind` delivering to its real fake server (`remote_dir` /inbound)."""
+    server = request.getfixturevalue(f"{'smtp' if kind == 'email' else kind}_server")
+    settings = {"kind": kind, "host": server.host, "port": server.port, **server.credentials}
+    if kind == "email":
+        return settings | {"sender": "reports@example.com", "to": ["finance@example.com"]}
+    return settings | {"remote_dir": "/inbound"} | (
+        {"known_hosts_path": str(server.known_hosts_path)} if kind == "sftp" else {})
+
+
+def deliver_one(tmp_path, settings: dict, delivery: Delivery | None = None):  # noqa: ANN001, ANN201
+    (outcome,) = deliver_all(resource(tmp_path, {"dest": settings}), ["dest"], delivery or Delivery("alert", "over budget"))
+    return outcome
+
+
+@pytest.mark.parametrize(("host", "why"), BAD_HOSTS.values(), ids=BAD_HOSTS.keys())
+@pytest.mark.parametrize("kind", ["email", "ftp", "sftp"])
+def test_a_host_no_resolver_takes_is_refused_as_the_sinks_setting(kind, host, why, request, tmp_path, caplog):
+    """socket encodes a host as IDNA, which refuses a label over 63 characters or an empty one:
+    the delivery failed as 'unexpected error: UnicodeError', logged as a sink's bug and not
+    permanent (the run retried for bad configuration); an empty one was retried as transient.
+    It is the sink's setting, refused when built."""
+    outcome = deliver_one(tmp_path, server_settings(kind, request) | {"host": host})
+    assert (outcome.status, outcome.targets, outcome.permanent) == ("FAILED", [], True), outcome.detail
+    assert outcome.detail == f"unusable: sink 'dest' ({kind}): invalid settings: host: {why}"
+    assert "failed unexpectedly" not in caplog.text
