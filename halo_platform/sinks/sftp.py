@@ -6,6 +6,7 @@ import contextlib
 import posixpath
 import stat
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 from halo_platform.sinks.base import (
@@ -38,14 +39,17 @@ class SFTPSink(Sink):
         import paramiko
 
         client = paramiko.SSHClient()
-        if self.known_hosts_path:
-            client.load_host_keys(self.known_hosts_path)
-        else:
-            client.load_system_host_keys()
+        with self._reading("known_hosts_path", "a known_hosts file"):
+            if self.known_hosts_path:
+                client.load_host_keys(self.known_hosts_path)
+            else:
+                client.load_system_host_keys()
+        with self._reading("private_key_path", "a private key"):  # paramiko, given the path, decrypts with the password too
+            key = paramiko.PKey.from_path(self.private_key_path, self.password) if self.private_key_path else None
         client.set_missing_host_key_policy(paramiko.RejectPolicy())
         try:
             client.connect(self.host, self.port, username=self.username, password=self.password,
-                           key_filename=self.private_key_path, timeout=self.timeout, banner_timeout=self.timeout,
+                           pkey=key, timeout=self.timeout, banner_timeout=self.timeout,
                            auth_timeout=self.timeout, allow_agent=False, look_for_keys=False)
             with client.open_sftp() as sftp:
                 sftp.get_channel().settimeout(self.timeout)
@@ -64,6 +68,20 @@ class SFTPSink(Sink):
             raise TransientSinkError(f"SFTP {self.host}: {type(exc).__name__}: {exc}") from None
         finally:
             client.close()
+
+    @contextlib.contextmanager
+    def _reading(self, setting: str, what: str) -> Iterator[None]:
+        """Reading the file `setting` names: one that is not there or is not `what` is bad
+        configuration no retry fixes (it was retried as transient), named by its setting, never
+        by the file's content (a key's)."""
+        import paramiko
+
+        try:
+            yield
+        except OSError as exc:
+            raise PermanentSinkError(f"SFTP {self.host}: {setting}: cannot be read: {exc.strerror or type(exc).__name__}") from None
+        except (ValueError, paramiko.SSHException, paramiko.UnknownKeyType, paramiko.hostkeys.InvalidHostKey) as exc:
+            raise PermanentSinkError(f"SFTP {self.host}: {setting}: not {what} paramiko reads ({type(exc).__name__})") from None
 
     def _put(self, sftp, path: Path) -> str:  # noqa: ANN001
         final = posixpath.join(self.remote_dir, safe_name(path.name))

@@ -50,3 +50,35 @@ def test_a_host_no_resolver_takes_is_refused_as_the_sinks_setting(kind, host, wh
     assert (outcome.status, outcome.targets, outcome.permanent) == ("FAILED", [], True), outcome.detail
     assert outcome.detail == f"unusable: sink 'dest' ({kind}): invalid settings: host: {why}"
     assert "failed unexpectedly" not in caplog.text
+
+
+KEY_CONTENT = "KEYSECRET-5f2a"
+SFTP_FILES = {  # setting, what the file is, the reason shown
+    "no-key-file": ("private_key_path", None, "cannot be read: No such file or directory"),
+    "not-a-key": ("private_key_path", f"ssh-ed25519 {KEY_CONTENT} a public key line\n", "not a private key paramiko reads (ValueError)"),
+    "broken-key": ("private_key_path", f"-----BEGIN OPENSSH PRIVATE KEY-----\n{KEY_CONTENT}\n-----END OPENSSH PRIVATE KEY-----\n",
+                   "not a private key paramiko reads (ValueError)"),
+    "no-known-hosts": ("known_hosts_path", None, "cannot be read: No such file or directory"),
+    "broken-known-hosts": ("known_hosts_path", f"127.0.0.1 ssh-ed25519 !!{KEY_CONTENT}\n",
+                           "not a known_hosts file paramiko reads (InvalidHostKey)"),
+}
+
+
+@pytest.mark.parametrize(("setting", "content", "why"), SFTP_FILES.values(), ids=SFTP_FILES.keys())
+def test_an_sftp_key_or_known_hosts_file_it_cannot_read_is_one_clear_permanent_failure(setting, content, why, sftp_server,
+                                                                                       request, tmp_path, caplog):
+    """A private key file that is not there or is no key, and a known_hosts file that is not there,
+    were retried as transient failures with the run (a broken known_hosts line failed as
+    'unexpected error: InvalidHostKey'): no retry
+    reads them. The failure names the setting, never the file's content; nothing is uploaded."""
+    path = tmp_path / "settings-file"
+    if content is not None:
+        path.write_text(content)
+    settings = server_settings("sftp", request) | {setting: str(path)}
+    if setting == "private_key_path":
+        settings["password"] = None
+    outcome = deliver_one(tmp_path, settings)
+    assert (outcome.status, outcome.attempts, outcome.permanent) == ("FAILED", 1, True), outcome.detail
+    assert outcome.detail == f"permanent: SFTP 127.0.0.1: {setting}: {why}"
+    assert KEY_CONTENT not in repr(outcome) and "failed unexpectedly" not in caplog.text
+    assert not (sftp_server.root / "inbound").exists()
