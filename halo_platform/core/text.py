@@ -88,6 +88,12 @@ NAME_LIMIT = 255  # the columns that record who asked or edited (`requested_by`,
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
+def control_character(text: str) -> str | None:
+    """The first control character of `text` as `U+000A`; None: it has none."""
+    control = _CONTROL.search(text)
+    return f"U+{ord(control.group()):04X}" if control else None
+
+
 def check_one_line(text: str, what: str, limit: int = NAME_LIMIT) -> str:
     """`text` as a name recorded beside a change (who asked, who edited): 1 to `limit` characters
     on one line. Longer is refused by PostgreSQL's and MariaDB's VARCHAR (SQLite keeps it whole), a
@@ -96,8 +102,8 @@ def check_one_line(text: str, what: str, limit: int = NAME_LIMIT) -> str:
         why = "empty"
     elif len(text) > limit:
         why = f"at most {limit} characters"
-    elif control := _CONTROL.search(text):
-        why = f"control character U+{ord(control.group()):04X}"
+    elif control := control_character(text):
+        why = f"control character {control}"
     elif lone_surrogate(text) is not None:
         why = "not valid UTF-8 text"
     else:

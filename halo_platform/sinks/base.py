@@ -27,6 +27,7 @@ from pydantic import AfterValidator, Field
 
 from halo_platform.core.models import utcnow
 from halo_platform.core.redact import error_line, mask_text
+from halo_platform.core.text import control_character
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,18 @@ def _host_name(host: str) -> str:
 
 # a host name or address a socket can be given (an empty one is none: smtplib would not even connect)
 Host = Annotated[str, Field(min_length=1), AfterValidator(_host_name)]
+
+
+def _no_control(path: str) -> str:
+    # a line break ended ftplib's command (a ValueError), a NUL made the FTP and SFTP servers drop the
+    # connection (retried as transient) and os calls raise; a tab or line break splits the target's log line
+    if control := control_character(path):
+        raise ValueError(f"has a control character ({control})")
+    return path
+
+
+# a path setting: a folder (local or on the server), an S3 key prefix, a CA, key or known_hosts file
+PathSetting = Annotated[str, AfterValidator(_no_control)]
 
 
 class SinkError(Exception):

@@ -12,7 +12,16 @@ from email.message import EmailMessage
 from pydantic import field_validator
 
 from halo_platform.core.redact import mask_text
-from halo_platform.sinks.base import Delivery, Host, PermanentSinkError, Port, Sink, TransientSinkError, safe_name
+from halo_platform.sinks.base import (
+    Delivery,
+    Host,
+    PathSetting,
+    PermanentSinkError,
+    Port,
+    Sink,
+    TransientSinkError,
+    safe_name,
+)
 
 log = logging.getLogger("halo.sinks.email")
 
@@ -57,7 +66,7 @@ class EmailSink(Sink):
     cc: list[str] = []
     max_file_bytes: int | None = 10 * 1024 * 1024
     verify_tls: bool = True
-    ca_file: str | None = None
+    ca_file: PathSetting | None = None
     timeout: float = 30.0
 
     @field_validator("username", "password")

@@ -7,14 +7,14 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import quote, unquote, urlsplit
 
 from halo_platform.core.files import replaced_whole
-from halo_platform.sinks.base import Delivery, PermanentSinkError, Sink, safe_name
+from halo_platform.sinks.base import Delivery, PathSetting, PermanentSinkError, Sink, safe_name
 
 
 class FolderSink(Sink):
     """Writes into `path`; a delivery with no file writes its text as `<subject>.txt`."""
 
     kind = "folder"
-    path: str
+    path: PathSetting
     url: str | None = None  # where the folder is served (e.g. https://files.example.com/reports/): links
 
     def link(self, target: str) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 from halo_platform.sinks.base import (
     Delivery,
     Host,
+    PathSetting,
     PermanentSinkError,
     Port,
     Sink,
@@ -31,10 +32,10 @@ class FTPSink(Sink):
     port: Port = 21
     username: str = "anonymous"
     password: str = ""
-    remote_dir: str = "/"
+    remote_dir: PathSetting = "/"
     tls: bool = False
     verify_tls: bool = True
-    ca_file: str | None = None
+    ca_file: PathSetting | None = None
     passive: bool = True
     timeout: float = 30.0
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from halo_platform.sinks.base import Delivery, PermanentSinkError, Sink, TransientSinkError, safe_name
+from halo_platform.sinks.base import Delivery, PathSetting, PermanentSinkError, Sink, TransientSinkError, safe_name
 
 _TRANSIENT_CODES = {"SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout", "RequestTimeTooSkewed", "503", "500"}
 
@@ -16,7 +16,7 @@ class S3Sink(Sink):
 
     kind = "s3"
     bucket: str
-    prefix: str = ""
+    prefix: PathSetting = ""
     endpoint_url: str | None = None
     region: str | None = None
     access_key_id: str | None = None

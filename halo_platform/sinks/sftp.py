@@ -12,6 +12,7 @@ from pathlib import Path
 from halo_platform.sinks.base import (
     Delivery,
     Host,
+    PathSetting,
     PermanentSinkError,
     Port,
     Sink,
@@ -30,9 +31,9 @@ class SFTPSink(Sink):
     port: Port = 22
     username: str
     password: str | None = None
-    private_key_path: str | None = None
-    remote_dir: str = "."
-    known_hosts_path: str | None = None
+    private_key_path: PathSetting | None = None
+    remote_dir: PathSetting = "."
+    known_hosts_path: PathSetting | None = None
     timeout: float = 30.0
 
     def deliver(self, delivery: Delivery) -> list[str]:

@@ -82,3 +82,37 @@ def test_an_sftp_key_or_known_hosts_file_it_cannot_read_is_one_clear_permanent_f
     assert outcome.detail == f"permanent: SFTP 127.0.0.1: {setting}: {why}"
     assert KEY_CONTENT not in repr(outcome) and "failed unexpectedly" not in caplog.text
     assert not (sftp_server.root / "inbound").exists()
+
+
+
+def path_settings(kind: str, setting: str, value: str, request: pytest.FixtureRequest, tmp_path) -> dict:  # noqa: ANN001
+    """A sink of `kind` whose path `setting` is `value` (a local one under `tmp_path`)."""
+    if kind == "s3":
+        server = request.getfixturevalue("s3_server")
+        server.client().create_bucket(Bucket="reports")
+        return {"kind": "s3", "bucket": "reports", "prefix": value, "endpoint_url": server.endpoint_url, "region": server.region}
+    if kind == "folder":
+        return {"kind": "folder", "path": f"{tmp_path}{value}"}
+    return server_settings(kind, request) | {setting: value if setting == "remote_dir" else f"{tmp_path}{value}"}
+
+
+CONTROLS = {"LF": "\n", "CR": "\r", "NUL": "\x00", "TAB": "\t"}
+PATHS = [("ftp", "remote_dir"), ("sftp", "remote_dir"), ("s3", "prefix"), ("folder", "path")]
+LOCAL_FILES = [("email", "ca_file"), ("ftp", "ca_file"), ("sftp", "private_key_path"), ("sftp", "known_hosts_path")]
+
+
+@pytest.mark.parametrize("control", CONTROLS, ids=CONTROLS)
+@pytest.mark.parametrize(("kind", "setting"), PATHS + LOCAL_FILES, ids=[f"{k}-{s}" for k, s in PATHS + LOCAL_FILES])
+def test_a_path_setting_with_a_control_character_is_refused_as_the_sinks_setting(kind, setting, control, request, tmp_path,
+                                                                                  report_file, caplog):
+    """FTP's remote_dir "/in\nbound" failed as 'unexpected error: ValueError' (ftplib refuses a
+    line break in a command), with a NUL the server dropped the connection, retried as transient,
+    as was SFTP's (`OSError: Failure`); a folder's path or a CA or key file with a NUL failed as
+    'unexpected error: ValueError'; a tab or line break made a folder, S3 key or target that splits
+    the log's line (or an S3 404). Each is the sink's setting, refused when built: nothing is sent."""
+    value = f"/in{CONTROLS[control]}bound"
+    outcome = deliver_one(tmp_path, path_settings(kind, setting, value, request, tmp_path), Delivery("r", "t", [report_file]))
+    assert (outcome.status, outcome.attempts, outcome.permanent) == ("FAILED", 0, True), outcome.detail
+    assert outcome.detail == (f"unusable: sink 'dest' ({kind}): invalid settings: {setting}: "
+                              f"Value error, has a control character (U+{ord(CONTROLS[control]):04X})")
+    assert "failed unexpectedly" not in caplog.text
