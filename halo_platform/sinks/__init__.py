@@ -139,6 +139,7 @@ class SinksResource(dg.ConfigurableResource):
         outcome = deliver_with_retries(name, sink, linked, **policy)
         if outcome.status == "DELIVERED":
             outcome.targets += stored.targets
-            outcome.detail = f"over {sink.max_file_bytes} bytes, sent as a link via {store_name}: " + ", ".join(
+            why = f"over {sink.max_file_bytes} bytes" if sink.carries_files else "this sink carries no files"
+            outcome.detail = f"{why}, sent as a link via {store_name}: " + ", ".join(
                 f"{link.name} ({link.size} bytes)" for link in links)
         return outcome

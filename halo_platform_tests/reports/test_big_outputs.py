@@ -155,7 +155,8 @@ def test_a_report_reaches_a_sink_without_file_room_as_a_link_recorded_in_its_del
     stored = tmp_path / "served" / "campaign_alerts_2024-05-10.csv"
     assert [(d["sink"], d["status"], d["target"]) for d in request["deliveries"]] == [
         ("ops_slack", "DELIVERED", "slack://127.0.0.1"), ("ops_slack", "DELIVERED", stored.resolve().as_uri())]
-    assert "sent as a link via served: campaign_alerts_2024-05-10.csv" in request["deliveries"][0]["detail"]
+    assert request["deliveries"][0]["detail"] == (  # Slack carries no files: not 'over None bytes'
+        f"this sink carries no files, sent as a link via served: campaign_alerts_2024-05-10.csv ({stored.stat().st_size} bytes)")
     (post,) = http_fake.requests.snapshot()
     assert "<https://files.example.com/r/campaign_alerts_2024-05-10.csv|campaign_alerts_2024-05-10.csv>" in post.json()["text"]
     assert stored.read_text().startswith("campaign_id,name,owner_email,alert")

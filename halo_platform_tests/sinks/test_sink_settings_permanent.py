@@ -116,3 +116,20 @@ def test_a_path_setting_with_a_control_character_is_refused_as_the_sinks_setting
     assert outcome.detail == (f"unusable: sink 'dest' ({kind}): invalid settings: {setting}: "
                               f"Value error, has a control character (U+{ord(CONTROLS[control]):04X})")
     assert "failed unexpectedly" not in caplog.text
+
+
+@pytest.mark.parametrize("kind", ["webhook", "slack"])
+def test_a_sink_that_carries_no_files_says_so_when_its_file_goes_as_a_link(kind, http_fake, report_file, tmp_path):
+    """A webhook or Slack sink carries no file (its size limit is None): the file it got as a link
+    was reported 'over None bytes, sent as a link via ...'."""
+    http_fake.add_route("POST", "/hook", lambda _request: (200, "ok"))
+    url = f"{http_fake.url}/hook"
+    settings = {"kind": "webhook", "url": url, "secret": "whsec-settings-1"} if kind == "webhook" else {
+        "kind": "slack", "webhook_url": url}
+    sinks = resource(tmp_path, {"hook": settings | {"link_store": "served"},
+                                "served": {"kind": "folder", "path": str(tmp_path / "served"), "url": "https://files.example.com/r/"}})
+    outcome = sinks.deliver("hook", Delivery("report", "3 issues", [report_file]))
+    assert outcome.status == "DELIVERED", outcome.detail
+    assert outcome.detail == ("this sink carries no files, sent as a link via served: "
+                              f"{report_file.name} ({report_file.stat().st_size} bytes)")
+    assert f"https://files.example.com/r/{report_file.name}" in http_fake.requests.snapshot()[0].text()
