@@ -20,44 +20,14 @@ import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, ClassVar
+from typing import Any, ClassVar
 
 import dagster as dg
-from pydantic import AfterValidator, Field
 
 from halo_platform.core.models import utcnow
 from halo_platform.core.redact import error_line, mask_text
-from halo_platform.core.text import control_character
 
 log = logging.getLogger(__name__)
-
-# a TCP port: getaddrinfo keeps 16 bits of a larger one, and 98931 reached the server on 33395
-Port = Annotated[int, Field(ge=1, le=65535)]
-
-
-def _host_name(host: str) -> str:
-    # socket encodes a host as IDNA: what that refuses failed every delivery as a UnicodeError
-    try:
-        host.encode("idna")
-    except UnicodeError:
-        raise ValueError("not a host name: a label is empty or over 63 characters, or has a character IDNA refuses") from None
-    return host
-
-
-# a host name or address a socket can be given (an empty one is none: smtplib would not even connect)
-Host = Annotated[str, Field(min_length=1), AfterValidator(_host_name)]
-
-
-def _no_control(path: str) -> str:
-    # a line break ended ftplib's command (a ValueError), a NUL made the FTP and SFTP servers drop the
-    # connection (retried as transient) and os calls raise; a tab or line break splits the target's log line
-    if control := control_character(path):
-        raise ValueError(f"has a control character ({control})")
-    return path
-
-
-# a path setting: a folder (local or on the server), an S3 key prefix, a CA, key or known_hosts file
-PathSetting = Annotated[str, AfterValidator(_no_control)]
 
 
 class SinkError(Exception):

@@ -12,16 +12,8 @@ from email.message import EmailMessage
 from pydantic import field_validator
 
 from halo_platform.core.redact import mask_text
-from halo_platform.sinks.base import (
-    Delivery,
-    Host,
-    PathSetting,
-    PermanentSinkError,
-    Port,
-    Sink,
-    TransientSinkError,
-    safe_name,
-)
+from halo_platform.sinks.base import Delivery, PermanentSinkError, Sink, TransientSinkError, safe_name
+from halo_platform.sinks.settings import Host, PathSetting, Port
 
 log = logging.getLogger("halo.sinks.email")
 

@@ -7,7 +7,8 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import quote, unquote, urlsplit
 
 from halo_platform.core.files import replaced_whole
-from halo_platform.sinks.base import Delivery, PathSetting, PermanentSinkError, Sink, safe_name
+from halo_platform.sinks.base import Delivery, PermanentSinkError, Sink, safe_name
+from halo_platform.sinks.settings import PathSetting
 
 
 class FolderSink(Sink):

@@ -10,18 +10,9 @@ import ssl
 import uuid
 from pathlib import Path
 
-from halo_platform.sinks.base import (
-    Delivery,
-    Host,
-    PathSetting,
-    PermanentSinkError,
-    Port,
-    Sink,
-    TransientSinkError,
-    safe_name,
-    swap_in,
-)
+from halo_platform.sinks.base import Delivery, PermanentSinkError, Sink, TransientSinkError, safe_name, swap_in
 from halo_platform.sinks.email import tls_context
+from halo_platform.sinks.settings import Host, PathSetting, Port
 
 
 class FTPSink(Sink):

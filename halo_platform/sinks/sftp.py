@@ -9,17 +9,8 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from halo_platform.sinks.base import (
-    Delivery,
-    Host,
-    PathSetting,
-    PermanentSinkError,
-    Port,
-    Sink,
-    TransientSinkError,
-    safe_name,
-    swap_in,
-)
+from halo_platform.sinks.base import Delivery, PermanentSinkError, Sink, TransientSinkError, safe_name, swap_in
+from halo_platform.sinks.settings import Host, PathSetting, Port
 
 
 class SFTPSink(Sink):
