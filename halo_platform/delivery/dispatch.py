@@ -755,8 +755,9 @@ class _Sending:
         if not answered and not back:
             return
         d, now = self.d, self.d.clock()
-        moved = back + [requeued(row, now, f"throttled: {result.detail}") if result.outcome == THROTTLED else transition(row, result, name, d.config.retry, now)
-                        for row, result, name in answered]
+        idempotent = lane.provider.request_idempotency
+        moved = back + [requeued(row, now, f"throttled: {result.detail}") if result.outcome == THROTTLED
+                        else transition(row, result, name, d.config.retry, now, idempotent=idempotent) for row, result, name in answered]
         self.transitions += moved
         self.attempts += [attempt_row(result, name, now) for _, result, name in answered if name is not None]
         self._count(moved)

@@ -39,8 +39,12 @@ class Transition:
     in_flight_at: dt.datetime | None = None
 
 
-def transition(row, result: SendResult | None, provider: str | None, retry: RetryConfig, now: dt.datetime, high: bool = False) -> Transition:  # noqa: ANN001
-    """The next state of message `row` after `result` from `provider` (None: no provider could take it)."""
+def transition(row, result: SendResult | None, provider: str | None, retry: RetryConfig, now: dt.datetime, high: bool = False,  # noqa: ANN001
+               idempotent: bool = False) -> Transition:
+    """The next state of message `row` after `result` from `provider` (None: no provider could take it).
+    `idempotent`: `provider` drops a repeated request by its key, so a queued message whose
+    outcome there is unknown is retried there, pinned like a dead sender's (`uncertain_resolution`):
+    the provider may have taken it, and another provider would send it a second time."""
     if result is not None and result.detail:
         result = replace(result, detail=masked_detail(result.detail, row.recipient))
     if result is None:
@@ -57,8 +61,9 @@ def transition(row, result: SendResult | None, provider: str | None, retry: Retr
     # a queued message pinned to its provider (`row.in_flight_at` as claimed; a HIGH send's is its
     # own marker) stays pinned: its first request may have been accepted, and only that provider
     # drops a second copy by its key
+    pin = now if idempotent and result.outcome == UNKNOWN else row.in_flight_at
     return Transition(row.id, "retry_scheduled", provider, None, retries, now + dt.timedelta(seconds=retry.backoff(retries)), result.detail,
-                      None if high else row.in_flight_at)
+                      None if high else pin)
 
 
 def masked_detail(detail: str, recipient: str | None) -> str:

@@ -1,0 +1,49 @@
+"""Spec review (delivery.md "Queue, retries, expiry, duplicates", "Interfaces"): a push whose
+request to OneSignal got no answer in time is retried there under its idempotency key, never
+through another provider."""
+
+from __future__ import annotations
+
+import random
+
+from halo_platform.delivery.dispatch import Dispatcher
+from halo_platform.http import create_app
+from halo_platform.lab.provider_fakes import SECRETS
+from halo_platform_tests.delivery.test_dispatch import Clock
+from halo_platform_tests.fixtures.access import authorized_client
+
+
+def test_a_push_onesignal_took_without_answering_in_time_is_retried_there_under_its_key_not_sent_by_fcm(fakes, providers_file, halo_store):
+    """delivery.md: "where a provider supports request idempotency, retries reuse the key"; never
+    twice. OneSignal took the push but answered after the client's timeout; the retry avoided
+    OneSignal and FCM sent the push a second time, so the device showed it twice. Now the retry
+    goes back to OneSignal with the same `idempotency_key`, which drops the copy."""
+    fakes["onesignal"].set_switches(latency_seconds=0.6)
+    providers = providers_file(
+        {"os": {"kind": "onesignal", "channel": "push", "base_url": fakes["onesignal"].url, **SECRETS["onesignal"], "timeout_seconds": 0.3},
+         "fcm": {"kind": "fcm", "channel": "push", "base_url": fakes["fcm"].url, **SECRETS["fcm"], "timeout_seconds": 2}},
+        [{"channel": "push", "country": "*", "capability": "*", "weights": {"os": 1, "fcm": 1}}],
+        retry={"max_retries": 3, "backoff_seconds": [1]},
+    )
+    client = authorized_client(create_app({"store": halo_store, "providers": providers}))
+    recipient_of = {client.post("/v1/messages/push", json={"to": to, "title": "Reminder", "body": "Tomorrow 10:00", "priority": "LOW"}).json()["id"]: to
+                    for to in (f"user_{i:08d}" for i in range(6))}
+    clock = Clock()
+    dispatcher = Dispatcher(providers, halo_store, clock=clock, rng=random.Random(0))  # draws some of the six for each
+    try:
+        first = dispatcher.run_once("push").by_status
+        took = {a["ref"] for a in fakes["onesignal"].accepted.wait_for(first["retry_scheduled"], timeout=5)}
+        assert first["retry_scheduled"] >= 1 and first["sent"] >= 1, first
+        fakes["onesignal"].set_switches(latency_seconds=0)
+        clock.advance(2)
+        assert dispatcher.run_once("push").by_status == {"sent": first["retry_scheduled"]}
+    finally:
+        dispatcher.close()
+    assert not {recipient_of[mid] for mid in took} & {r.json()["message"]["token"] for r in fakes["fcm"].requests}
+    for mid in took:
+        view = client.get(f"/v1/messages/{mid}").json()
+        assert (view["status"], view["provider"], view["number_of_retries"]) == ("sent", "os", 1), view
+    assert fakes["onesignal"].duplicates() == [] and len(fakes["onesignal"].accepted) == len(took)
+    keys = [r.json()["idempotency_key"] for r in fakes["onesignal"].requests]
+    assert sorted(keys) == sorted([*took, *took])  # each sent twice, under its own key both times
+
