@@ -51,6 +51,7 @@ from halo_platform.delivery.config import CHANNELS
 from halo_platform.delivery.lifecycle import (
     Transition,
     attempt_row,
+    due_by,
     expired,
     requeued,
     transition,
@@ -298,7 +299,7 @@ class Dispatcher:
         end = window and quiet_until(now, window, recipient_zone(row.channel, row.recipient, row.country, row.timezone))
         if not end:
             return None
-        return min(end, row.expires_at) if row.expires_at else end
+        return due_by(row, end)
 
     def _uncertain_resolution(self, row, unknowns: int) -> str:  # noqa: ANN001
         entry = self.config.providers.get(row.provider or "")

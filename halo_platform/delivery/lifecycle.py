@@ -48,7 +48,8 @@ def transition(row, result: SendResult | None, provider: str | None, retry: Retr
     if result is not None and result.detail:
         result = replace(result, detail=masked_detail(result.detail, row.recipient))
     if result is None:
-        return Transition(row.id, "held", row.provider, None, row.number_of_retries, now + dt.timedelta(seconds=retry.backoff(1)), "no provider available")
+        return Transition(row.id, "held", row.provider, None, row.number_of_retries, due_by(row, now + dt.timedelta(seconds=retry.backoff(1))),
+                          "no provider available")
     if result.outcome == ACKNOWLEDGED:
         return Transition(row.id, "sent", provider, result.provider_message_id, row.number_of_retries, row.next_attempt_at)
     if result.outcome == PERMANENT:
@@ -62,8 +63,14 @@ def transition(row, result: SendResult | None, provider: str | None, retry: Retr
     # own marker) stays pinned: its first request may have been accepted, and only that provider
     # drops a second copy by its key
     pin = now if idempotent and result.outcome == UNKNOWN else row.in_flight_at
-    return Transition(row.id, "retry_scheduled", provider, None, retries, now + dt.timedelta(seconds=retry.backoff(retries)), result.detail,
-                      None if high else pin)
+    return Transition(row.id, "retry_scheduled", provider, None, retries, due_by(row, now + dt.timedelta(seconds=retry.backoff(retries))),
+                      result.detail, None if high else pin)
+
+
+def due_by(row, at: dt.datetime) -> dt.datetime:  # noqa: ANN001
+    """`at`, or `row`'s `expires_at` if that comes first: a message waiting for a retry or a
+    provider is claimed when it expires, and marked `expired` then, not at its next attempt."""
+    return min(at, row.expires_at) if row.expires_at is not None else at
 
 
 def masked_detail(detail: str, recipient: str | None) -> str:
@@ -77,7 +84,7 @@ def requeued(row, due: dt.datetime, detail: str) -> Transition:  # noqa: ANN001
     not sent (no retry counted; a claim routes it again). A message still in flight from a dead
     sender (`row.in_flight_at`: pinned to its provider) keeps its marker: routed afresh, a
     second provider could send what the first one may have accepted."""
-    return Transition(row.id, "held", row.provider, None, row.number_of_retries, due, detail, row.in_flight_at)
+    return Transition(row.id, "held", row.provider, None, row.number_of_retries, due_by(row, due), detail, row.in_flight_at)
 
 
 def expired(row, now: dt.datetime) -> Transition:  # noqa: ANN001

@@ -30,7 +30,7 @@ from halo_platform.core.write_lock import writing
 from halo_platform.delivery.config import PRIORITIES, DeliveryConfig
 from halo_platform.delivery.dispatch import not_sent, readable, send_request
 from halo_platform.delivery.fallback import FALLBACK_KEY_PREFIX
-from halo_platform.delivery.lifecycle import attempt_row, expired, masked_detail, transition
+from halo_platform.delivery.lifecycle import attempt_row, due_by, expired, masked_detail, transition
 from halo_platform.delivery.providers.base import RETRYABLE, THROTTLED, SendResult
 from halo_platform.delivery.queue import Claimed, events_t, mark_in_flight, messages_t, persist
 from halo_platform.delivery.quiet_hours import quiet_until, recipient_zone
@@ -54,7 +54,7 @@ def due_at(new: NewMessage, now: dt.datetime, config: DeliveryConfig) -> dt.date
     end = quiet_until(now, window, recipient_zone(new.channel, new.recipient, new.country, new.timezone))
     if end is None:
         return now
-    return min(end, new.expires_at) if new.expires_at else end
+    return due_by(new, end)
 
 
 def _row_values(new: NewMessage, now: dt.datetime, created_by: str | None = None, due: dt.datetime | None = None,

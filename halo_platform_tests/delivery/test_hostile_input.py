@@ -271,7 +271,7 @@ def test_a_provider_error_quoting_a_push_recipient_is_stored_with_it_masked(outc
     from halo_platform.delivery.lifecycle import transition
     from halo_platform.delivery.providers.base import SendResult
 
-    row = SimpleNamespace(id="m1", recipient="user-secret-77", provider="os", number_of_retries=0, next_attempt_at=None,
+    row = SimpleNamespace(id="m1", recipient="user-secret-77", provider="os", number_of_retries=0, next_attempt_at=None, expires_at=None,
                           in_flight_at=None)
     result = SendResult("m1", outcome, detail="400 ['external_id user-secret-77 is invalid']", http_status=400)
     moved = transition(row, result, "os", RetryConfig(), utcnow())

@@ -1,11 +1,14 @@
 """Spec review (delivery.md "Queue, retries, expiry, duplicates", "Interfaces"): a push whose
 request to OneSignal got no answer in time is retried there under its idempotency key, never
-through another provider."""
+through another provider; a message whose retry would come after its `expires_at` is marked
+`expired` when it expires, not at its retry."""
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 
+from halo_platform.core.models import utcnow
 from halo_platform.delivery.dispatch import Dispatcher
 from halo_platform.http import create_app
 from halo_platform.lab.provider_fakes import SECRETS
@@ -47,3 +50,30 @@ def test_a_push_onesignal_took_without_answering_in_time_is_retried_there_under_
     keys = [r.json()["idempotency_key"] for r in fakes["onesignal"].requests]
     assert sorted(keys) == sorted([*took, *took])  # each sent twice, under its own key both times
 
+
+def test_a_message_whose_next_retry_comes_after_its_expiry_is_expired_when_it_expires(fakes, providers_file, halo_store):
+    """delivery.md: past `expires_at` a message is never sent and is marked `expired`. A LOW SMS
+    expiring in 30 s whose first attempt failed (503) was retried only after the 600 s backoff:
+    a minute later, 30 s past its expiry, its status was still `retry_scheduled`, and it was
+    marked expired ten minutes late. Now its retry is due no later than its `expires_at`."""
+    fakes["twilio"].set_switches(failure_rate=1.0)
+    providers = providers_file(
+        {"tw": {"kind": "twilio", "channel": "sms", "base_url": fakes["twilio"].url, **SECRETS["twilio"], "sender": "+33700000000"}},
+        [{"channel": "sms", "country": "*", "capability": "*", "weights": {"tw": 1}}],
+        retry={"max_retries": 3, "backoff_seconds": [600]},
+    )
+    client = authorized_client(create_app({"store": halo_store, "providers": providers}))
+    expires_at = utcnow() + dt.timedelta(seconds=30)
+    message_id = client.post("/v1/messages/sms", json={"to": "+33612345678", "body": "Your table is ready", "priority": "LOW",
+                                                       "expires_at": expires_at.isoformat()}).json()["id"]
+    clock = Clock()
+    dispatcher = Dispatcher(providers, halo_store, clock=clock)
+    try:
+        assert dispatcher.run_once("sms").by_status == {"retry_scheduled": 1}
+        clock.advance(60)
+        assert dispatcher.run_once("sms").by_status == {"expired": 1}
+    finally:
+        dispatcher.close()
+    view = client.get(f"/v1/messages/{message_id}").json()
+    assert view["status"] == "expired" and [e["event"] for e in view["events"]] == ["queued", "retry_scheduled", "expired"]
+    assert fakes["twilio"].request_count == 1
