@@ -25,7 +25,7 @@ from halo_platform.core.ids import time_ordered_id
 from halo_platform.core.models import utcnow
 from halo_platform.core.redact import mask_recipient, mask_text
 from halo_platform.core.store import StoreResource
-from halo_platform.core.text import check_one_line
+from halo_platform.core.text import check_one_line, unstorable
 from halo_platform.core.write_lock import writing
 from halo_platform.delivery.config import PRIORITIES, DeliveryConfig
 from halo_platform.delivery.dispatch import not_sent, readable, send_request
@@ -323,10 +323,13 @@ def shown_callback_url(url: str) -> str:
 
 
 def message_view(message_id: str, store: StoreResource, with_events: bool = True) -> dict[str, Any]:
+    """Message `message_id`, exactly that id (compared byte for byte on every store, delivery_0015);
+    text no store holds (a NUL, which PostgreSQL refuses) is no message's id, a 404 like any other."""
     with store.read() as conn:
-        row = conn.execute(sa.select(messages_t).where(messages_t.c.id == message_id)).first()
+        problem = unstorable(message_id)
+        row = None if problem else conn.execute(sa.select(messages_t).where(messages_t.c.id == message_id)).first()
         if row is None:
-            raise NotFoundError(f"no message {message_id}")
+            raise NotFoundError(f"no message {message_id}" if problem is None else f"no message: the id holds {problem}")
         view = {name: getattr(row, name) for name in _BRIEF}
         if with_events:
             events = conn.execute(sa.select(events_t).where(events_t.c.message_id == message_id).order_by(events_t.c.id))

@@ -1,7 +1,8 @@
 """Spec review (delivery.md "Queue, retries, expiry, duplicates", "Interfaces"): a push whose
 request to OneSignal got no answer in time is retried there under its idempotency key, never
 through another provider; a message whose retry would come after its `expires_at` is marked
-`expired` when it expires, not at its retry."""
+`expired` when it expires, not at its retry; `GET /v1/messages/{id}` finds a message by its own
+id only, with the same answer on every store."""
 
 from __future__ import annotations
 
@@ -77,3 +78,20 @@ def test_a_message_whose_next_retry_comes_after_its_expiry_is_expired_when_it_ex
     view = client.get(f"/v1/messages/{message_id}").json()
     assert view["status"] == "expired" and [e["event"] for e in view["events"]] == ["queued", "retry_scheduled", "expired"]
     assert fakes["twilio"].request_count == 1
+
+
+SANDBOX = {"sb": {"kind": "sandbox", "channel": "sms", "countries": ["*"], "capabilities": ["*"]}}
+ANYWHERE = [{"channel": "sms", "country": "*", "capability": "*", "weights": {"sb": 1}}]
+
+
+def test_a_message_is_found_by_its_own_id_only_and_with_the_same_answer_on_every_store(every_store, providers_file):
+    """delivery.md: `GET /v1/messages/{id}` gives that message (an unknown one is 404). On MariaDB
+    the id in upper case, or followed by a space, answered 200 with the message (the column's
+    collation ignores case and trailing spaces) where SQLite and PostgreSQL answer 404, and an id
+    with a NUL was 422 "a value cannot be stored" on PostgreSQL only. Now each is 404 everywhere."""
+    client = authorized_client(create_app({"store": every_store, "providers": providers_file(SANDBOX, ANYWHERE)}))
+    message_id = client.post("/v1/messages/sms", json={"to": "+33612345678", "body": "Your order is ready", "priority": "LOW"}).json()["id"]
+    assert client.get(f"/v1/messages/{message_id}").json()["id"] == message_id
+    for other in (message_id.upper(), f"{message_id}%20", f"{message_id}%00", "%00"):
+        response = client.get(f"/v1/messages/{other}")
+        assert response.status_code == 404 and response.json()["error"].startswith("no message"), (other, response.text)
