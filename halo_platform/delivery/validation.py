@@ -406,7 +406,8 @@ def validate(channel: str, payload: Mapping[str, Any], config: DeliveryConfig) -
                 raise HaloError(f"data: key {echo(reserved)} is reserved (FCM refuses from, message_type and keys starting with google or gcm)")
             if len(json.dumps(data)) > LIMITS["data"]:
                 raise HaloError(f"data: too large (at most {LIMITS['data']} bytes as JSON)")
-            content["data"] = data
+            if data:  # empty data is no data: the providers send none, and a repeat without it is the same message
+                content["data"] = data
         size = sum(len(text.encode("utf-8", "surrogatepass")) for text in (content["title"], content["body"], *(data or {}).keys(), *(data or {}).values()))
         if size > PUSH_BYTES:
             raise HaloError(f"title, body and data: {size:,} bytes together; a push carries at most {PUSH_BYTES:,} (FCM and APNs refuse more)")

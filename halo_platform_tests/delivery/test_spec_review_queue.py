@@ -2,7 +2,8 @@
 request to OneSignal got no answer in time is retried there under its idempotency key, never
 through another provider; a message whose retry would come after its `expires_at` is marked
 `expired` when it expires, not at its retry; `GET /v1/messages/{id}` finds a message by its own
-id only, with the same answer on every store."""
+id only, with the same answer on every store; a push repeated under its key with empty `data`
+is the same message."""
 
 from __future__ import annotations
 
@@ -95,3 +96,17 @@ def test_a_message_is_found_by_its_own_id_only_and_with_the_same_answer_on_every
     for other in (message_id.upper(), f"{message_id}%20", f"{message_id}%00", "%00"):
         response = client.get(f"/v1/messages/{other}")
         assert response.status_code == 404 and response.json()["error"].startswith("no message"), (other, response.text)
+
+
+def test_a_push_repeated_under_its_key_with_empty_data_is_the_same_message(halo_store, providers_file):
+    """delivery.md: an idempotency key seen before returns the first message, 409 only if the
+    payload differs. `"data": {}` sends what no `data` sends (FCM and OneSignal leave it out),
+    but a repeat with it was a 409; other data is still a different message."""
+    push = {"sbp": {"kind": "sandbox", "channel": "push", "countries": ["*"], "capabilities": ["*"]}}
+    client = authorized_client(create_app({"store": halo_store, "providers": providers_file(
+        push, [{"channel": "push", "country": "*", "capability": "*", "weights": {"sbp": 1}}])}))
+    first = {"to": "device_token_1234", "title": "Reminder", "body": "Tomorrow 10:00", "idempotency_key": "reminder-42", "priority": "LOW"}
+    message_id = client.post("/v1/messages/push", json=first).json()["id"]
+    again = client.post("/v1/messages/push", json={**first, "data": {}})
+    assert again.status_code == 202 and again.json()["id"] == message_id, again.text
+    assert client.post("/v1/messages/push", json={**first, "data": {"visit": "42"}}).status_code == 409
