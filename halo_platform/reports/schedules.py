@@ -73,7 +73,7 @@ class Due:
 
 @functools.lru_cache(maxsize=256)
 def _every_hour(cron: str) -> bool:
-    return croniter(cron).expanded[1] == ["*"]
+    return _croniter(cron).expanded[1] == ["*"]
 
 
 def repeated(cron: str, tick: dt.datetime) -> bool:
@@ -94,7 +94,7 @@ def due_ticks(cron: str, timezone: str, after: dt.datetime, until: dt.datetime, 
     tz = ZoneInfo(timezone)
     # compared in UTC: aware times sharing a tzinfo compare by wall clock, fold ignored
     after, until = after.astimezone(dt.UTC), until.astimezone(dt.UTC)
-    it = croniter(cron, after.astimezone(tz))
+    it = _croniter(cron, after.astimezone(tz))
     ticks = []
     while len(ticks) < limit:
         tick = it.get_next(dt.datetime)
@@ -111,7 +111,7 @@ def last_tick(cron: str, timezone: str, now: dt.datetime) -> dt.datetime:
     that wall-clock time in its first occurrence, an hour early: it is only where a forward walk
     in real time starts (at most an hour of ticks), so the repeated hour's own ticks are found."""
     now = now.astimezone(dt.UTC)
-    it = croniter(cron, now.astimezone(ZoneInfo(timezone)) + dt.timedelta(microseconds=1))
+    it = _croniter(cron, now.astimezone(ZoneInfo(timezone)) + dt.timedelta(microseconds=1))
     start = it.get_prev(dt.datetime)
     while start > now or repeated(cron, start):
         start = it.get_prev(dt.datetime)
@@ -202,7 +202,7 @@ def next_runs(cron: str, timezone: str, count: int = 5, after: dt.datetime | Non
     raises HaloError with the message the edit form shows beside the field."""
     check_cron(cron)
     tz = check_timezone(timezone)
-    it = croniter(cron, (after or utcnow()).astimezone(tz))
+    it = _croniter(cron, (after or utcnow()).astimezone(tz))
     runs: list[dt.datetime] = []
     while len(runs) < count:  # a repeated wall-clock time (DST fall-back) runs once, as `due_ticks` decides
         tick = it.get_next(dt.datetime)
@@ -220,10 +220,14 @@ _FIELDS = (("minute", 0, 59, ()), ("hour", 0, 23, ()), ("day", 1, 31, ()),
 _TERM = re.compile(r"(\*|(\w+)(?:-(\w+))?)(?:/(\d+))?")
 
 
+def _value(token: str, low: int, high: int, names: tuple[str, ...]) -> int | None:
+    number = names.index(token.lower()) + low if token.lower() in names else int(token) if token.isdigit() else None
+    return number if number is not None and low <= number <= high else None
+
+
 def _standard_field(text: str, low: int, high: int, names: tuple[str, ...]) -> bool:
     def value(token: str) -> int | None:
-        number = names.index(token.lower()) + low if token.lower() in names else int(token) if token.isdigit() else None
-        return number if number is not None and low <= number <= high else None
+        return _value(token, low, high, names)
 
     for term in text.split(","):
         match = _TERM.fullmatch(term)
@@ -237,6 +241,29 @@ def _standard_field(text: str, low: int, high: int, names: tuple[str, ...]) -> b
     return True
 
 
+def canonical_cron(cron: str) -> str:
+    """`cron` as it is stored and computed: its fields one space apart, and a range of one value
+    (`3-3`, `mon-1`, `5-5/2`) written as that value, which croniter reads as `*` (`0 3-3 * * *`
+    ran hourly)."""
+    fields = cron.split()
+
+    def single(term: str, low: int, high: int, names: tuple[str, ...]) -> str:
+        match = _TERM.fullmatch(term)
+        if match is None or match.group(3) is None:
+            return term
+        first, last = (_value(token, low, high, names) for token in match.group(2, 3))
+        return match.group(2) if first is not None and first == last else term
+
+    if len(fields) == len(_FIELDS):
+        fields = [",".join(single(term, low, high, names) for term in text.split(","))
+                  for text, (_, low, high, names) in zip(fields, _FIELDS, strict=True)]
+    return " ".join(fields)
+
+
+def _croniter(cron: str, start: dt.datetime | None = None) -> croniter:
+    return croniter(canonical_cron(cron), start)
+
+
 CRON_LENGTH = schedules_t.c.cron.type.length  # the column's: PostgreSQL and MariaDB refuse more, SQLite stores it
 
 
@@ -248,7 +275,7 @@ def check_cron(cron: str) -> None:
     if len(cron) > CRON_LENGTH:
         raise HaloError(f"cron expression {echo(cron)}: at most {CRON_LENGTH} characters (write a long list as ranges or steps)")
     try:
-        croniter(cron, dt.datetime(2000, 1, 1)).get_next(dt.datetime)
+        _croniter(cron, dt.datetime(2000, 1, 1)).get_next(dt.datetime)
     except CroniterError:  # e.g. 0 6 31 4 *: April has no 31st
         raise HaloError(f"cron expression {echo(cron)} never fires (no such date)") from None
 
@@ -318,7 +345,7 @@ def set_schedule(
     if updated_by is not None:
         check_one_line(updated_by, "updated_by")
     if cron is not None:  # one spelling per cron: other spacing is no edit, no retiming, and keeps `list` one line
-        cron = " ".join(cron.split())
+        cron = canonical_cron(cron)
 
     def write() -> None:
         with store.write() as conn:

@@ -1,0 +1,50 @@
+"""A black-box review of reports.md's task requests, task schedules, alerts and "beyond the
+first version" against the CLI, the HTTP API and the schedule sensor: each test pins a promise
+an outside tester broke with an unusual but valid (or invalid) input."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from click.testing import CliRunner
+
+from halo_platform.cli import cli
+from halo_platform.core.errors import HaloError
+from halo_platform.reports.schedules import check_cron, list_schedules, next_runs
+from halo_platform.reports.sensors import evaluate_schedules
+
+UTC = dt.UTC
+
+
+def at(*args: int) -> dt.datetime:
+    return dt.datetime(*args, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(("cron", "expected"), [
+    ("0 3-3 * * *", [at(2024, 1, 1, 3), at(2024, 1, 2, 3), at(2024, 1, 3, 3)]),  # croniter: hourly
+    ("5-5 0 * * *", [at(2024, 1, 1, 0, 5), at(2024, 1, 2, 0, 5), at(2024, 1, 3, 0, 5)]),  # croniter: every minute
+    ("0 0 * * 7-7", [at(2024, 1, 7), at(2024, 1, 14), at(2024, 1, 21)]),  # Sundays; croniter: daily
+    ("0 0 * * mon-1", [at(2024, 1, 8), at(2024, 1, 15), at(2024, 1, 22)]),
+    ("0 0 * * 5-5/5", [at(2024, 1, 5), at(2024, 1, 12), at(2024, 1, 19)]),  # croniter: Fridays and Sundays
+    ("0 0 1-1 jan-jan *", [at(2025, 1, 1), at(2026, 1, 1), at(2027, 1, 1)]),
+])
+def test_a_range_of_one_value_runs_at_that_value_only(cron, expected):
+    """`3-3` is the hour 3 in every cron; croniter read a range of one value as `*`."""
+    assert next_runs(cron, "UTC", count=3, after=at(2024, 1, 1)) == expected
+
+
+def test_a_range_of_one_value_on_a_date_that_never_comes_is_refused():
+    with pytest.raises(HaloError, match="never fires"):
+        check_cron("0 0 31-31 2 *")
+
+
+def test_a_schedule_set_with_a_range_of_one_value_runs_once_a_day(halo_env, store):
+    """Set with the CLI as `0 3-3 * * *` (03:00 UTC every day): a day's evaluations launch one run, not 24."""
+    result = CliRunner().invoke(cli, ["schedules", "set", "nightly", "--task", "campaign_alerts", "--cron", "0 3-3 * * *",
+                                      "--timezone", "UTC", "--catch-up", "all"])
+    assert result.exit_code == 0, result.output
+    (row,) = list_schedules(store)
+    created = dt.datetime.fromisoformat(row["updated_at"])
+    requests, _ = evaluate_schedules(store, created + dt.timedelta(days=1), None)
+    assert [dt.datetime.fromisoformat(r.tags["halo/tick"]).astimezone(UTC).hour for r in requests] == [3]
