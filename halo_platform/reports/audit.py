@@ -69,6 +69,7 @@ def record_status(
     root_request_id: str | None = None,
     idempotency_key: str | None = None,
     at: dt.datetime | None = None,
+    created_at: dt.datetime | None = None,
     **fields: Any,
 ) -> str:
     """Create or advance the request row to `status`, with optional `outputs`, `row_count`,
@@ -76,14 +77,15 @@ def record_status(
     terminal status is kept once set.
     `started_at` is set by RUNNING (or given, e.g. the Dagster run's start), never by a terminal
     status alone: a request canceled or failed before its run started keeps it empty.
-    `root_request_id` (default: the request itself) is recorded when the row is created;
+    `root_request_id` (default: the request itself) and `created_at` (default: `at`) are recorded
+    when the row is created;
     `idempotency_key` too, or on the row another writer created first. Raises `KeyTaken` when
     another request of `requested_by` holds the key."""
     at = at or utcnow()
     if fields.get("error"):  # shown on the request's page and by the API: masked as log lines are
         fields["error"] = mask_text(fields["error"])
     created = {"task": task, "payload": dict(payload or {}), "trigger": trigger, "requested_by": requested_by,
-               "root_request_id": root_request_id or request_id}
+               "root_request_id": root_request_id or request_id, "created_at": created_at or at}
     if idempotency_key is not None:
         created["idempotency_key"] = idempotency_key
     try:
@@ -126,7 +128,7 @@ def _record_status(store: StoreResource, request_id: str, status: str, created: 
         query = sa.select(requests_t).where(requests_t.c.request_id == request_id).with_for_update()
         row = conn.execute(query).mappings().first()
         if row is None:
-            values = {"request_id": request_id, **created, "status": status, "created_at": at, "outputs": [], "stats": {}}
+            values = {"request_id": request_id, **created, "status": status, "outputs": [], "stats": {}}
             if status == "RUNNING" and fields.get("started_at") is None:
                 values["started_at"] = at
             if status in TERMINAL:

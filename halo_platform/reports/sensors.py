@@ -96,27 +96,34 @@ def skipped_alerts(before: str | None, after: str) -> list[Alert]:
             for schedule_id, problem in sorted(skipped.items()) if alerted.get(schedule_id) != problem]
 
 
-def run_started_at(instance: dg.DagsterInstance, run_id: str) -> dt.datetime | None:
-    """When Dagster started the run; None for a run that never started (canceled or failed while queued)."""
+def run_times(instance: dg.DagsterInstance, run_id: str) -> tuple[dt.datetime | None, dt.datetime | None, dt.datetime | None]:
+    """When Dagster created, started and ended the run; None for what did not happen (a run canceled
+    or failed while queued never started) and for a run the instance does not hold."""
     record = instance.get_run_record_by_id(run_id)
-    start = record.start_time if record else None
-    return None if start is None else dt.datetime.fromtimestamp(start, dt.UTC)
+    if record is None:
+        return None, None, None
+    started, ended = (None if t is None else dt.datetime.fromtimestamp(t, dt.UTC) for t in (record.start_time, record.end_time))
+    return record.create_timestamp, started, ended
 
 
 def record_run_outcome(store: StoreResource, instance: dg.DagsterInstance, run: dg.DagsterRun, status: str,
                        error: str | None = None) -> None:
     """Create or advance the audit row of a task run (no-op for other jobs), with the Dagster run's
-    start (`run_started_at`) past QUEUED: a run whose asset body never recorded RUNNING has it too."""
+    own times (`run_times`), not the time a sensor got to it (a busy or restarted daemon is
+    minutes late): its creation, its start past QUEUED (a run whose asset body never recorded
+    RUNNING has it too), its end for a terminal status."""
     task = run.tags.get("halo/task")
     if not task:
         return
     config = ((run.run_config or {}).get("ops") or {}).get(task, {}).get("config") or {}
     trigger = "retry" if run.parent_run_id else run.tags.get("halo/trigger") or "manual"
     fields: dict = {"error": error[:2000]} if error else {}
-    if status != "QUEUED" and (started_at := run_started_at(instance, run.run_id)) is not None:
+    created_at, started_at, ended_at = run_times(instance, run.run_id)
+    if status != "QUEUED" and started_at is not None:
         fields["started_at"] = started_at
     audit.record_status(store, run.run_id, status, task=task, payload=config, trigger=trigger,
-                        root_request_id=run.root_run_id, requested_by=audit.requester(run.tags), **fields)
+                        root_request_id=run.root_run_id, requested_by=audit.requester(run.tags), created_at=created_at,
+                        at=ended_at if status in audit.TERMINAL else None, **fields)
 
 
 def build_sensors(jobs: Sequence) -> list[dg.SensorDefinition]:

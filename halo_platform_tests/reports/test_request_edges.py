@@ -123,5 +123,5 @@ def test_a_launchpad_requester_no_column_takes_is_recorded_on_one_line_that_fits
     run_id = "0b6f1d2e-5a8c-4e7f-9b1a-3c2d4e5f6a7b"
     run = dg.DagsterRun(job_name="payment_reconciliation_job", run_id=run_id,
                         tags={"halo/task": "payment_reconciliation", "halo/requested_by": who})
-    record_run_outcome(on_store, None, run, "QUEUED")
+    record_run_outcome(on_store, dg.DagsterInstance.ephemeral(), run, "QUEUED")
     assert get_request(on_store, run_id)["requested_by"] == recorded
