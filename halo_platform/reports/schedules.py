@@ -184,7 +184,7 @@ def cron_in_words(cron: str, timezone: str) -> str:
     """"At 06:00, only on Monday, Asia/Jakarta": how the pages say a schedule (24-hour clock)."""
     options = Options()
     options.use_24hour_time_format = True
-    fields = cron.split()
+    fields = canonical_cron(cron).split()
     for i, count in ((0, 60), (1, 24)):  # "*/45" fires at :00 and :45, which "every 45 minutes" is not: say the times
         step = fields[i].removeprefix("*/") if i < len(fields) and fields[i].startswith("*/") else ""
         if step.isdigit() and 0 < int(step) < count and count % int(step):
@@ -242,21 +242,31 @@ def _standard_field(text: str, low: int, high: int, names: tuple[str, ...]) -> b
 
 
 def canonical_cron(cron: str) -> str:
-    """`cron` as it is stored and computed: its fields one space apart, and a range of one value
-    (`3-3`, `mon-1`, `5-5/2`) written as that value, which croniter reads as `*` (`0 3-3 * * *`
-    ran hourly)."""
+    """`cron` as it is stored, computed and described: its fields one space apart, numbers with no
+    leading zero (cron_descriptor took `07` for no weekday), and a range of one value (`3-3`,
+    `mon-1`, `5-5/2`) written as that value, which croniter reads as `*` (`0 3-3 * * *` ran hourly)."""
     fields = cron.split()
 
-    def single(term: str, low: int, high: int, names: tuple[str, ...]) -> str:
-        match = _TERM.fullmatch(term)
-        if match is None or match.group(3) is None:
-            return term
-        first, last = (_value(token, low, high, names) for token in match.group(2, 3))
-        return match.group(2) if first is not None and first == last else term
+    def number(token: str) -> str:
+        return str(int(token)) if token.isascii() and token.isdigit() else token
+
+    def term(text: str, low: int, high: int, names: tuple[str, ...]) -> str:
+        match = _TERM.fullmatch(text)
+        if match is None:
+            return text
+        first, last, step = match.group(2, 3, 4)
+        if match.group(1) == "*":
+            body = "*"
+        elif last is not None and _value(first, low, high, names) is not None \
+                and _value(first, low, high, names) == _value(last, low, high, names):
+            return number(first)
+        else:
+            body = number(first) if last is None else f"{number(first)}-{number(last)}"
+        return body if step is None else f"{body}/{number(step)}"
 
     if len(fields) == len(_FIELDS):
-        fields = [",".join(single(term, low, high, names) for term in text.split(","))
-                  for text, (_, low, high, names) in zip(fields, _FIELDS, strict=True)]
+        fields = [",".join(term(text, low, high, names) for text in field.split(","))
+                  for field, (_, low, high, names) in zip(fields, _FIELDS, strict=True)]
     return " ".join(fields)
 
 

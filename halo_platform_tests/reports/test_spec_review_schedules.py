@@ -16,7 +16,7 @@ from halo_platform.core.errors import HaloError
 from halo_platform.definitions import defs
 from halo_platform.reports.audit import get_request
 from halo_platform.reports.requests import dagster_instance
-from halo_platform.reports.schedules import check_cron, list_schedules, next_runs
+from halo_platform.reports.schedules import check_cron, cron_in_words, list_schedules, next_runs
 from halo_platform.reports.sensors import evaluate_schedules
 
 UTC = dt.UTC
@@ -86,3 +86,24 @@ def test_a_run_the_sensors_record_late_keeps_its_own_creation_start_and_end_time
     assert created <= started <= finished
     assert created.timestamp() == pytest.approx(record.create_timestamp.timestamp(), abs=1e-3)
     assert finished.timestamp() == pytest.approx(record.end_time, abs=1e-3)
+
+
+@pytest.mark.parametrize(("cron", "words"), [
+    ("0 7 * * 07", "At 07:00, only on Sunday, UTC"),
+    ("0 7 * * 05-07", "At 07:00, Friday through Sunday, UTC"),
+    ("0 7 * * 6,07", "At 07:00, only on Saturday and Sunday, UTC"),
+    ("*/05 * * * *", "Every 5 minutes, UTC"),
+])
+def test_a_cron_written_with_leading_zeros_is_described_as_it_runs(cron, words):
+    """`07` is Sunday as `7` is: the sensor ran it, while the schedules pages (list, edit form,
+    live preview) said 'invalid cron expression' and 'Every 05 minutes'."""
+    assert cron_in_words(cron, "UTC") == words
+
+
+def test_a_cron_written_with_leading_zeros_is_stored_in_one_spelling(halo_env, store):
+    runner = CliRunner()
+    result = runner.invoke(cli, ["schedules", "set", "sundays", "--task", "campaign_alerts", "--cron", "00 07 * * 07",
+                                 "--timezone", "UTC"])
+    assert result.exit_code == 0, result.output
+    assert list_schedules(store)[0]["cron"] == "0 7 * * 7"
+    assert cron_in_words(list_schedules(store)[0]["cron"], "UTC") == "At 07:00, only on Sunday, UTC"
