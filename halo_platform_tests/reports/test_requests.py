@@ -177,17 +177,24 @@ def test_a_ui_launched_run_is_recorded_queued_then_failed_by_the_sensors(halo_en
     assert request["finished_at"] is not None
 
 
+def started_campaign_alerts_run(instance: dg.DagsterInstance, tags: dict[str, str]) -> dg.DagsterRun:
+    """A campaign_alerts run (launchpad-made, with `tags`) that the run worker has started, before
+    its asset body records anything."""
+    job = defs.resolve_job_def("campaign_alerts_job")
+    run = instance.create_run_for_job(job, run_config={"ops": {"campaign_alerts": {"config": {}}}},
+                                      tags={**job.tags, **tags}, status=dg.DagsterRunStatus.NOT_STARTED)
+    instance.report_dagster_event(dg.DagsterEvent(event_type_value=dg.DagsterEventType.RUN_START.value,
+                                                  job_name=job.name), run.run_id)
+    return run
+
+
 def test_a_run_dagster_started_is_recorded_running_with_its_start_before_its_asset_body_runs(halo_env, store):
     """reports.md: QUEUED -> RUNNING, every status change recorded whatever started the run. The
     run worker starts the run (code to load, resources to build) before the asset body records
     RUNNING, and a run that dies in between never did: the started sensor records it then, with
     Dagster's start time."""
     instance = dagster_instance()
-    job = defs.resolve_job_def("campaign_alerts_job")
-    run = instance.create_run_for_job(job, run_config={"ops": {"campaign_alerts": {"config": {}}}},
-                                      tags={**job.tags, "halo/trigger": "schedule"}, status=dg.DagsterRunStatus.NOT_STARTED)
-    instance.report_dagster_event(dg.DagsterEvent(event_type_value=dg.DagsterEventType.RUN_START.value,
-                                                  job_name=job.name), run.run_id)
+    run = started_campaign_alerts_run(instance, {"halo/trigger": "schedule"})
     started = instance.get_run_by_id(run.run_id)
     event = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.RUN_START)[-1].dagster_event
     sensor = defs.resolve_sensor_def("task_request_started_sensor")

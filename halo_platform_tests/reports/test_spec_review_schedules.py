@@ -18,6 +18,7 @@ from halo_platform.reports.audit import get_request
 from halo_platform.reports.requests import dagster_instance
 from halo_platform.reports.schedules import check_cron, cron_in_words, list_schedules, next_runs
 from halo_platform.reports.sensors import evaluate_schedules
+from halo_platform_tests.reports.test_requests import started_campaign_alerts_run
 
 UTC = dt.UTC
 
@@ -70,11 +71,7 @@ def test_a_run_the_sensors_record_late_keeps_its_own_creation_start_and_end_time
     `created_at` was the sensor's time, after `started_at`, and `finished_at` too. The row keeps
     the run's own times, in order."""
     instance = dagster_instance()
-    job = defs.resolve_job_def("campaign_alerts_job")
-    run = instance.create_run_for_job(job, run_config={"ops": {"campaign_alerts": {"config": {}}}},
-                                      tags={**job.tags, "dagster/user": "ana"}, status=dg.DagsterRunStatus.NOT_STARTED)
-    instance.report_dagster_event(dg.DagsterEvent(event_type_value=dg.DagsterEventType.RUN_START.value,
-                                                  job_name=job.name), run.run_id)
+    run = started_campaign_alerts_run(instance, {"dagster/user": "ana"})
     instance.report_run_failed(instance.get_run_by_id(run.run_id), "run worker lost: out of memory")
     time.sleep(1)  # the sensors come later
     _sensor("task_request_started_sensor", instance, run.run_id, dg.DagsterEventType.RUN_START, store)
