@@ -54,7 +54,7 @@ def alert_for_failed_run(run: dg.DagsterRun, error_message: str | None) -> Alert
     return Alert(
         title=f"run failed: {run.job_name}",
         severity="ERROR",
-        error=error_message or "run failed",
+        error=error_message if error_message and error_message.strip() else "run failed",  # a blank one says nothing
         run_id=run.run_id,
         job=run.job_name,
         details=details,

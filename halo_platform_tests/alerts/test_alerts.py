@@ -121,3 +121,15 @@ def test_failed_error_checks_and_marked_warn_checks_alert_once_each(halo_env):
     assert len(texts) == 2
     assert any("ledger_balances" in t and "error: ledger off by 12.00" in t for t in texts)
     assert any("ledger_is_fresh_loudly" in t for t in texts)
+
+
+def test_a_run_failed_with_a_blank_message_alerts_with_run_failed_not_an_empty_error():
+    """A failure whose message is only white space (a worker killed mid-line, an exception raised
+    with "\\n") alerted with an empty `error:` line: the alert said nothing of what happened."""
+    from halo_platform.alerts.sensors import alert_for_failed_run
+
+    run = dg.DagsterRun(job_name="payment_reconciliation_job", run_id="r-blank")
+    for message in ("   ", "\n\t\n", None, ""):
+        alert = alert_for_failed_run(run, message)
+        assert alert.error == "run failed" and "error: run failed" in format_alert(alert, "http://dagster:3000")[1], repr(message)
+    assert alert_for_failed_run(run, " disk full \n").error == " disk full \n"
