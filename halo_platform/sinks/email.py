@@ -26,8 +26,16 @@ def mask_email(address: str) -> str:
     return f"{local[0]}{'*' * (len(local) - 2)}{local[-1]}@{domain}"
 
 
-def tls_context(verify: bool, ca_file: str | None) -> ssl.SSLContext:
-    context = ssl.create_default_context(cafile=ca_file)
+def tls_context(verify: bool, ca_file: str | None, server: str) -> ssl.SSLContext:
+    """The TLS context for `server` (named in errors, e.g. `FTP host`). A `ca_file` that is not
+    there or holds no PEM certificate is bad configuration no retry fixes (its OSError or SSLError
+    was retried as transient): named by its setting, never by the file's content."""
+    try:
+        context = ssl.create_default_context(cafile=ca_file)
+    except ssl.SSLError as exc:  # an OSError too: first
+        raise PermanentSinkError(f"{server}: ca_file: not a PEM certificate file ssl reads ({type(exc).__name__})") from None
+    except OSError as exc:
+        raise PermanentSinkError(f"{server}: ca_file: cannot be read: {exc.strerror or type(exc).__name__}") from None
     if not verify:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
@@ -89,7 +97,7 @@ class EmailSink(Sink):
         message = self.build_message(delivery)
         recipients = [*self.to, *self.cc]
         masked = ", ".join(mask_email(a) for a in recipients)
-        context = tls_context(self.verify_tls, self.ca_file)
+        context = tls_context(self.verify_tls, self.ca_file, f"SMTP {self.host}")
         try:
             if self.ssl:
                 client = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)

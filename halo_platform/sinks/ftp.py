@@ -31,7 +31,7 @@ class FTPSink(Sink):
     timeout: float = 30.0
 
     def deliver(self, delivery: Delivery) -> list[str]:
-        ftp = ftplib.FTP_TLS(context=tls_context(self.verify_tls, self.ca_file)) if self.tls else ftplib.FTP()
+        ftp = ftplib.FTP_TLS(context=tls_context(self.verify_tls, self.ca_file, f"FTP {self.host}")) if self.tls else ftplib.FTP()
         try:
             ftp.connect(self.host, self.port, timeout=self.timeout)
             if self.tls:

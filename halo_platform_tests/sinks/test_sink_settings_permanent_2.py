@@ -1,0 +1,43 @@
+"""More bad settings that are a sink's one clear, permanent failure, against the real servers: an
+email or FTP `ca_file` that cannot be read or holds no certificate."""
+
+from __future__ import annotations
+
+import pytest
+
+from halo_platform.sinks import Delivery
+from halo_platform_tests.sinks.test_sink_settings_permanent import deliver_one, server_settings
+
+CERT_CONTENT = "CERTSECRET-7c1e"
+CA_FILES = {  # what the file is (None: not there, "/": a folder), the reason shown
+    "missing": (None, "cannot be read: No such file or directory"),
+    "folder": ("/", "cannot be read: Is a directory"),
+    "not-pem": (f"{CERT_CONTENT} is no certificate\n", "not a PEM certificate file ssl reads (SSLError)"),
+    "broken-pem": (f"-----BEGIN CERTIFICATE-----\n{CERT_CONTENT}\n-----END CERTIFICATE-----\n",
+                   "not a PEM certificate file ssl reads (SSLError)"),
+}
+
+
+@pytest.mark.parametrize(("content", "why"), CA_FILES.values(), ids=CA_FILES.keys())
+@pytest.mark.parametrize("kind", ["email", "ftp"])
+def test_a_ca_file_it_cannot_read_is_one_clear_permanent_failure(kind, content, why, request, tmp_path, report_file, caplog):
+    """A ca_file not there was retried as transient ('gave up after 3 attempts: FileNotFoundError'),
+    as was one that is no PEM certificate (an SSLError is an OSError): no retry reads it. The
+    failure names the setting, never the file's content; nothing reaches the server."""
+    path = tmp_path / "ca.pem"
+    if content == "/":
+        path.mkdir()
+    elif content is not None:
+        path.write_text(content)
+    server = request.getfixturevalue("smtp_server" if kind == "email" else "ftp_server")
+    settings = server_settings(kind, request) | {"ca_file": str(path)}
+    settings |= {"starttls": True} if kind == "email" else {"tls": True, "port": server.tls_port}
+    outcome = deliver_one(tmp_path, settings, Delivery("r", "t", [report_file]))
+    assert (outcome.status, outcome.attempts, outcome.permanent) == ("FAILED", 1, True), outcome.detail
+    where = "SMTP" if kind == "email" else "FTP"
+    assert outcome.detail == f"permanent: {where} 127.0.0.1: ca_file: {why}"
+    assert CERT_CONTENT not in repr(outcome) and "failed unexpectedly" not in caplog.text
+    if kind == "email":
+        assert server.messages.snapshot() == []
+    else:
+        assert server.uploads.snapshot() == []
