@@ -40,6 +40,7 @@ class S3Sink(Sink):
     def _client(self):  # noqa: ANN202
         import boto3
         from botocore.config import Config
+        from botocore.exceptions import PartialCredentialsError
 
         config = Config(retries={"total_max_attempts": 1, "mode": "standard"}, connect_timeout=self.timeout,
                         read_timeout=self.timeout, signature_version="s3v4")  # SigV4: presigned links too
@@ -48,9 +49,11 @@ class S3Sink(Sink):
                                 aws_access_key_id=self.access_key_id, aws_secret_access_key=self.secret_access_key)
         except ValueError:  # boto's text repeats the setting's value
             raise PermanentSinkError(f"S3 {self.bucket}: endpoint_url or region is not valid") from None
+        except PartialCredentialsError:  # it failed every delivery as 'unexpected error: PartialCredentialsError'
+            raise PermanentSinkError(f"S3 {self.bucket}: access_key_id and secret_access_key go together: one is not set") from None
 
     def deliver(self, delivery: Delivery) -> list[str]:
-        from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+        from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ParamValidationError
 
         client = self._client()
         targets = []
@@ -68,6 +71,8 @@ class S3Sink(Sink):
             raise error(f"S3 {self.bucket}: {code or status}") from None
         except NoCredentialsError:
             raise PermanentSinkError("S3: no credentials") from None
+        except ParamValidationError:  # botocore refuses it before any request (a space, a slash): no retry changes it
+            raise PermanentSinkError(f"S3 {self.bucket}: bucket: not a bucket name S3 takes (ParamValidationError)") from None
         except BotoCoreError as exc:  # endpoint unreachable, connection dropped, timeouts
             raise TransientSinkError(f"S3 {self.bucket}: {type(exc).__name__}") from None
         return targets

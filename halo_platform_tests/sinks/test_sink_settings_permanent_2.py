@@ -1,5 +1,6 @@
 """More bad settings that are a sink's one clear, permanent failure, against the real servers: an
-email or FTP `ca_file` that cannot be read or holds no certificate."""
+email or FTP `ca_file` that cannot be read or holds no certificate, an S3 bucket name botocore
+refuses before any request, S3 credentials half set."""
 
 from __future__ import annotations
 
@@ -41,3 +42,28 @@ def test_a_ca_file_it_cannot_read_is_one_clear_permanent_failure(kind, content, 
         assert server.messages.snapshot() == []
     else:
         assert server.uploads.snapshot() == []
+
+
+@pytest.mark.parametrize("bucket", ["bad bucket", "reports/2024", ""])
+def test_a_bucket_name_botocore_refuses_is_a_permanent_failure(bucket, s3_server, report_file, tmp_path, caplog):
+    """botocore refuses a bucket name with a space or a slash before any request
+    (ParamValidationError, a BotoCoreError): it was retried as transient ('S3 bad bucket:
+    ParamValidationError'), and no retry changes it."""
+    settings = {"kind": "s3", "bucket": bucket, "endpoint_url": s3_server.endpoint_url, "region": s3_server.region}
+    outcome = deliver_one(tmp_path, settings, Delivery("r", "t", [report_file]))
+    assert (outcome.status, outcome.attempts, outcome.permanent) == ("FAILED", 1, True), outcome.detail
+    assert outcome.detail == f"permanent: S3 {bucket}: bucket: not a bucket name S3 takes (ParamValidationError)"
+    assert "failed unexpectedly" not in caplog.text
+
+
+@pytest.mark.parametrize("setting", ["access_key_id", "secret_access_key"])
+def test_s3_credentials_half_set_are_a_permanent_failure(setting, s3_server, report_file, tmp_path, caplog):
+    """An access key without its secret (or the reverse: a `${AWS_SECRET}` left out) failed every
+    delivery as 'unexpected error: PartialCredentialsError', logged as a sink's bug; the secret is never shown."""
+    s3_server.client().create_bucket(Bucket="reports")
+    settings = {"kind": "s3", "bucket": "reports", "endpoint_url": s3_server.endpoint_url, "region": s3_server.region,
+                setting: "S3SECRET-91d0"}
+    outcome = deliver_one(tmp_path, settings, Delivery("r", "t", [report_file]))
+    assert (outcome.status, outcome.attempts, outcome.permanent) == ("FAILED", 1, True), outcome.detail
+    assert outcome.detail == "permanent: S3 reports: access_key_id and secret_access_key go together: one is not set"
+    assert "S3SECRET" not in repr(outcome) and "failed unexpectedly" not in caplog.text
