@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from halo_platform.alerts.tables import AlertRetry
 from halo_platform.core.store import StoreResource
+from halo_platform.core.text import within_bytes
 
 retries_t = AlertRetry.__table__
 
@@ -55,11 +56,12 @@ def retry_after(failures: int) -> dt.timedelta:
 
 
 def hold(store: StoreResource, sink: str, letter: Letter, detail: str, now: dt.datetime) -> None:
-    """Keep `letter`, which `sink` failed to take, for a retry."""
+    """Keep `letter`, which `sink` failed to take, for a retry. The sink's detail is kept cut to
+    what MariaDB's TEXT holds (an email refused for 3,000 recipients names each of them)."""
     with store.write() as conn:
         conn.execute(retries_t.insert().values(
             sink=sink, subject=letter.subject, text=letter.text, file_name=letter.file_name, record=letter.record,
-            failures=1, first_failed_at=now, next_attempt_at=now + retry_after(1), detail=detail or None))
+            failures=1, first_failed_at=now, next_attempt_at=now + retry_after(1), detail=within_bytes(detail) or None))
 
 
 def take_due(store: StoreResource, now: dt.datetime, limit: int = PER_TICK) -> list[Retry]:
@@ -88,7 +90,7 @@ def settle(store: StoreResource, retry: Retry, delivered: bool, detail: str, now
             return not delivered
         failures = retry.failures + 1
         conn.execute(retries_t.update().where(mine).values(failures=failures, next_attempt_at=now + retry_after(failures),
-                                                           detail=detail or None))
+                                                           detail=within_bytes(detail) or None))
     return False
 
 

@@ -1,13 +1,18 @@
 """More bad settings that are a sink's one clear, permanent failure, against the real servers: an
 email or FTP `ca_file` that cannot be read or holds no certificate, an S3 bucket name botocore
-refuses before any request, S3 credentials half set."""
+refuses before any request, S3 credentials half set. And the detail of an alert a sink refused,
+however long, is kept with the alert for its retry on MariaDB."""
 
 from __future__ import annotations
 
 import pytest
+import sqlalchemy as sa
 
+from halo_platform.alerts import outbox
+from halo_platform.alerts.send import Alert, send_alerts
+from halo_platform.core.store import StoreResource
 from halo_platform.sinks import Delivery
-from halo_platform_tests.sinks.test_sink_settings_permanent import deliver_one, server_settings
+from halo_platform_tests.sinks.test_sink_settings_permanent import deliver_one, resource, server_settings
 
 CERT_CONTENT = "CERTSECRET-7c1e"
 CA_FILES = {  # what the file is (None: not there, "/": a folder), the reason shown
@@ -67,3 +72,25 @@ def test_s3_credentials_half_set_are_a_permanent_failure(setting, s3_server, rep
     assert (outcome.status, outcome.attempts, outcome.permanent) == ("FAILED", 1, True), outcome.detail
     assert outcome.detail == "permanent: S3 reports: access_key_id and secret_access_key go together: one is not set"
     assert "S3SECRET" not in repr(outcome) and "failed unexpectedly" not in caplog.text
+
+
+def test_an_alert_refused_for_3000_recipients_is_kept_for_its_retry_with_its_detail_cut_on_mariadb(
+        smtp_server, fresh_mysql_url, halo_env, tmp_path, monkeypatch):  # noqa: ARG001
+    """The email sink's detail of an alert refused for 3,000 recipients (each named) is over 64 kB,
+    which MariaDB's TEXT refused: the alert kept for its retry was lost to the driver's error
+    (SQLite and PostgreSQL kept it). Its detail is now kept cut to what the column holds, with
+    its whole length noted."""
+    monkeypatch.setenv("HALO_DB_URL", fresh_mysql_url)
+    smtp_server.switches.rcpt_reply = "550 5.1.1 No such user"
+    sinks = resource(tmp_path, {"mail": {"kind": "email", "host": smtp_server.host, "port": smtp_server.port,
+                                         **smtp_server.credentials, "sender": "halo@example.com",
+                                         "to": [f"finance.team.{n:04d}@example.com" for n in range(3000)]}})
+    store = StoreResource()
+    (outcome,) = send_alerts([Alert("run failed: j", "ERROR", "boom")], sinks, to=["mail"], store=store)
+    assert outcome.status == "FAILED" and len(outcome.detail.encode()) > 65_535
+    with store.read() as conn:
+        (sink, detail), = conn.execute(sa.select(outbox.retries_t.c.sink, outbox.retries_t.c.detail)).all()
+    assert sink == "mail" and len(detail.encode()) <= 65_535
+    kept, _, note = detail.rpartition(" ... ")
+    assert outcome.detail.startswith(kept) and len(kept) > 60_000
+    assert note == f"[cut: {len(outcome.detail.encode()):,} bytes in all]"
