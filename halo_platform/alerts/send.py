@@ -30,6 +30,7 @@ from halo_platform.core.models import utcnow
 from halo_platform.core.redact import error_line, mask_text
 from halo_platform.core.settings import get_settings
 from halo_platform.core.store import StoreResource
+from halo_platform.core.text import cut
 from halo_platform.sinks import Delivery, DeliveryOutcome, SinksResource
 from halo_platform.sinks.base import name_of_title
 
@@ -43,6 +44,7 @@ ALERT_DEADLINE_SECONDS = 30.0
 # deliveries to one sink at the same time (a run with many failed checks must not flood a mail relay)
 PARALLEL_PER_SINK = 4
 MAX_ERROR_CHARS = 500
+LOG_DETAIL_CHARS = 2_000  # of a sink's answer in the alert's log line
 
 @dataclass(frozen=True)
 class Alert:
@@ -278,7 +280,8 @@ class _Attempt:
         if unusable is not None:
             log.error("alert sink %s unusable: %s", self.name, unusable)
         elif outcome.status != "DELIVERED":
-            log.error("alert %r to %s failed: %s", self.title, self.name, outcome.detail)
+            # the whole detail is the outbox's (an email refused for 3,000 recipients names each: 100 kB)
+            log.error("alert %r to %s failed: %s", self.title, self.name, cut(outcome.detail, LOG_DETAIL_CHARS))
         if late and outcome is not None and outcome.status == "DELIVERED":
             log.warning("alert %r to %s delivered late, after %.0f s", self.title, self.name, time.monotonic() - self.began)
 
