@@ -22,10 +22,10 @@ from halo_platform.core.models import utcnow
 from halo_platform.core.redact import mask_recipient
 from halo_platform.core.store import StoreResource
 from halo_platform.core.text import lone_surrogate
-from halo_platform.delivery.callbacks import stored_dedupe_key
 from halo_platform.delivery.providers.base import CallbackRejected, CallbackRequest, check_signed_time, secrets_match
 from halo_platform.delivery.providers.twilio import twilio_signed
 from halo_platform.delivery.providers.vonage import vonage_signature
+from halo_platform.delivery.queue import stored_dedupe_key
 from halo_platform.delivery.resources import ProvidersResource
 from halo_platform.delivery.suppressions import keyword_action, suppress_in, unsuppress_in
 from halo_platform.delivery.tables import InboundMessage

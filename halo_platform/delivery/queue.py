@@ -7,6 +7,7 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import functools
+import hashlib
 from collections.abc import Callable, Iterable, Sequence
 
 import sqlalchemy as sa
@@ -14,12 +15,16 @@ from sqlalchemy.engine import Connection
 
 from halo_platform.core.models import UtcDateTime
 from halo_platform.core.sqlite_rows import ROWS_PER_STATEMENT, insert_flat, row_major
-from halo_platform.delivery.lifecycle import DUE, Transition
-from halo_platform.delivery.tables import DeliveryAttempt, Message, MessageEvent
+from halo_platform.delivery.lifecycle import DUE, Transition, overtaken_by
+from halo_platform.delivery.tables import DeliveryAttempt, Message, MessageEvent, ParkedCallback
 
 messages_t = Message.__table__
 events_t = MessageEvent.__table__
 attempts_t = DeliveryAttempt.__table__
+parked_t = ParkedCallback.__table__
+#: how long a provider's event that named a provider id no message had is kept for it (`park`)
+PARKED_FOR = dt.timedelta(days=1)
+_DEDUPE_LENGTH = events_t.c.dedupe_key.type.length
 # literal, not bound: executemany cannot expand an IN list, and the partial index
 # `ix_messages_due` is only used when the query's condition is this very literal
 _STILL_QUEUED = sa.or_(*(messages_t.c.status == sa.literal_column(f"'{s}'") for s in DUE))
@@ -240,11 +245,82 @@ def persist(conn: Connection, owner: str, transitions: Sequence[Transition], att
             {"message_id": t.message_id, "event": t.status, "provider": t.provider, "at": now, "detail": t.detail or None, "dedupe_key": None}
             for t in moved if now_in.get(t.message_id) == t.status
         ])
+    apply_parked(conn, {(t.provider, t.provider_message_id) for t in moved if t.provider_message_id is not None and t.message_id in now_in}, now)
     held = [t for t in transitions if t.status == "held"]
     if held:
         executemany(conn, _HOLD, [{"b_id": t.message_id, "b_owner": owner, "b_next": t.next_attempt_at, "b_pin": t.in_flight_at, "b_now": now}
                                   for t in held])
     append_rows(conn, attempts_t, list(attempts))
+
+
+def stored_dedupe_key(key: str) -> str:
+    """`key` as it fits its column: a long one (a provider id of any length) becomes its
+    provider prefix and a SHA-256, still one per distinct key."""
+    if len(key) <= _DEDUPE_LENGTH:
+        return key
+    prefix = key.split(":", 1)[0][:64]
+    return f"{prefix}:sha256:{hashlib.sha256(key.encode('utf-8', 'surrogatepass')).hexdigest()}"
+
+
+def own_message(conn: Connection, provider: str, message_id: str | None, provider_message_id: str | None):  # noqa: ANN201
+    """The message a provider's event is about, if this provider sent it: the one it names by our
+    id when it names one (no other: the provider's id is no better there), else the only one of
+    this provider's messages with its provider id (several share one: a SendGrid batch's
+    X-Message-Id; which of them it is about cannot be told)."""
+    ours = sa.select(messages_t.c.id).where(messages_t.c.provider == provider)
+    if message_id:
+        return conn.execute(ours.where(messages_t.c.id == message_id)).first()
+    if not provider_message_id:
+        return None
+    rows = conn.execute(ours.where(messages_t.c.provider_message_id == provider_message_id).limit(2)).all()
+    return rows[0] if len(rows) == 1 else None
+
+
+def apply_event(conn: Connection, provider: str, message_id: str, event: str, dedupe_key: str, detail: str | None, now: dt.datetime) -> bool:
+    """Store a provider's event of message `message_id` once (False: it was stored already) and
+    move the message's status forward. The status moves in the UPDATE's condition, on the row
+    as it is when the row is locked: two events of one message applied at once never rewind it.
+    An event that moved nothing is stored `overtaken`: in the history, not a lifecycle change
+    for the status webhook."""
+    # scoped to the message: a key another message's event holds (a provider id another
+    # provider's callback named) never makes this message's event a duplicate; a key
+    # stored unscoped (before) still dedupes its own message's repeats
+    scoped = stored_dedupe_key(f"{dedupe_key}:{message_id}")
+    seen = conn.execute(sa.select(events_t.c.id).where(sa.or_(
+        events_t.c.dedupe_key == scoped,
+        sa.and_(events_t.c.dedupe_key == stored_dedupe_key(dedupe_key), events_t.c.message_id == message_id)))).first()
+    if seen is not None:
+        return False
+    moved = conn.execute(messages_t.update().where(messages_t.c.id == message_id, messages_t.c.status.in_(overtaken_by(event)))
+                         .values(status=event, updated_at=now)).rowcount
+    conn.execute(events_t.insert().values(message_id=message_id, event=event, provider=provider, at=now, detail=detail or None,
+                                          dedupe_key=scoped, overtaken=not moved))
+    return True
+
+
+def park(conn: Connection, provider: str, provider_message_id: str, event: str, dedupe_key: str, detail: str | None, now: dt.datetime) -> None:
+    """Keep a provider's event that names only its id for a message no message of it holds yet:
+    its callback may overtake the answer that id comes in (`apply_parked`). Those kept longer
+    than `PARKED_FOR` (their id was never recorded) are dropped here."""
+    conn.execute(parked_t.delete().where(parked_t.c.received_at < now - PARKED_FOR))
+    conn.execute(parked_t.insert().values(provider=provider, provider_message_id=provider_message_id, event=event, dedupe_key=dedupe_key,
+                                          detail=detail or None, received_at=now))
+
+
+def apply_parked(conn: Connection, recorded: set[tuple[str, str]], now: dt.datetime) -> None:
+    """Apply the kept events (`park`) of the (provider, provider id) pairs just `recorded` to
+    their message, as their callback would have been (`apply_event`), and drop them."""
+    if not recorded:
+        return
+    parked = conn.execute(sa.select(parked_t).where(parked_t.c.provider_message_id.in_(sorted({pmid for _, pmid in recorded})))
+                          .order_by(parked_t.c.id)).all()
+    mine = [p for p in parked if (p.provider, p.provider_message_id) in recorded]
+    for p in mine:
+        row = own_message(conn, p.provider, None, p.provider_message_id)
+        if row is not None:
+            apply_event(conn, p.provider, row.id, p.event, p.dedupe_key, p.detail, now)
+    if mine:
+        conn.execute(parked_t.delete().where(parked_t.c.id.in_([p.id for p in mine])))
 
 
 _MOVED_WIDTH = 7  # values of an answer in `_move_sql`

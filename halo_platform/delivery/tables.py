@@ -87,6 +87,23 @@ class MessageEvent(Base):
     overtaken: Mapped[bool] = mapped_column(server_default=sa.false())  # no Python default: append_rows leaves it out
 
 
+class ParkedCallback(Base):
+    """A provider's event naming only the provider's id for a message (Twilio's MessageSid)
+    that came before the dispatcher recorded that id (a callback may overtake the answer it
+    follows): applied when the id is recorded for a message of that provider
+    (`queue.apply_parked`), dropped after `queue.PARKED_FOR` if it never is."""
+
+    __tablename__ = "parked_callbacks"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    provider: Mapped[str] = mapped_column(sa.String(128))
+    provider_message_id: Mapped[str] = mapped_column(ExactString(255), index=True)
+    event: Mapped[str] = mapped_column(sa.String(24))
+    dedupe_key: Mapped[str] = mapped_column(sa.Text)  # as the provider's parser gave it: `apply_event` stores it once per message
+    detail: Mapped[str | None] = mapped_column(sa.Text)
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+
+
 class DeliveryAttempt(Base):
     """One request to a provider for one message and how it was classified; autopilot reads these."""
 
@@ -245,7 +262,7 @@ class InboundMessage(Base):
     __tablename__ = "inbound_messages"
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
-    # `<provider kind>:<its message id>` (Twilio's MessageSid, Vonage's messageId), `callbacks.stored_dedupe_key`
+    # `<provider kind>:<its message id>` (Twilio's MessageSid, Vonage's messageId), `queue.stored_dedupe_key`
     dedupe_key: Mapped[str] = mapped_column(ExactString(255), unique=True)
     provider: Mapped[str] = mapped_column(sa.String(128))
     action: Mapped[str] = mapped_column(sa.String(8))  # suppress | lift

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from halo_platform.delivery.callbacks import stored_dedupe_key
+from halo_platform.delivery.queue import stored_dedupe_key
 from halo_platform_tests.delivery.test_callbacks import SG_KEY, _mj_password, events, sent, setup, status_of, vonage_sig  # noqa: F401
 
 YEAR = 365 * 24 * 3600
