@@ -85,6 +85,7 @@ def availability(
 ) -> dict:
     """Available spans of one provider, by local date; instants in UTC; and how current the feed is."""
     first, last = service.parse_date(from_, "from"), service.parse_date(to, "to")
+    provider_id = service.provider_key(provider_id, "provider_id")
     found = service.spans(store, feed, provider_id, first, last)
     return {"feed": feed, "provider_id": provider_id, "from": from_, "to": to, "spans": [s.as_json() for s in found],
             "freshness": freshness.freshness(store, feed).as_json()}
@@ -121,7 +122,7 @@ def slots(
     """Bookable slots of one provider and appointment type under the feed's slot rules (duration,
     buffers, minimum notice, alignment, max days ahead); instants in UTC."""
     first, last = service.parse_date(from_, "from"), service.parse_date(to, "to")
-    return service.bookable_slots(store, feed, provider_id, type_, first, last).as_json()
+    return service.bookable_slots(store, feed, service.provider_key(provider_id, "provider_id"), type_, first, last).as_json()
 
 
 @strawberry.type
@@ -176,12 +177,12 @@ class AvailabilityQuery:
                         from_: Annotated[dt.date | None, strawberry.argument(name="from")] = None,
                         to: dt.date | None = None) -> list[AvailableSpan]:
         return [AvailableSpan(span_date=s.span_date, start_at=s.start_at, end_at=s.end_at)
-                for s in service.spans(info.context["store"], feed, provider_id, from_, to)]
+                for s in service.spans(info.context["store"], feed, service.provider_key(provider_id, "providerId"), from_, to)]
 
     @strawberry.field(description="Bookable slots of a provider and appointment type with local start dates in [from, to].")
     def slots(self, info: strawberry.Info, feed: str, provider_id: str, type: str | None = None,  # noqa: A002 - the API's name
               from_: Annotated[dt.date | None, strawberry.argument(name="from")] = None, to: dt.date | None = None) -> list[Slot]:
-        found = service.bookable_slots(info.context["store"], feed, provider_id, type, from_, to)
+        found = service.bookable_slots(info.context["store"], feed, service.provider_key(provider_id, "providerId"), type, from_, to)
         return [Slot(start_at=s, end_at=e) for s, e in found.slots]
 
     @strawberry.field(description="When any (or all) of providerIds are free, over local dates [from, to].")
@@ -202,7 +203,8 @@ class AvailabilityQuery:
                        after: dt.datetime | None = None, type: str | None = None) -> Slot:  # noqa: A002 - the API's name
         if after is not None and after.tzinfo is None:
             after = after.replace(tzinfo=dt.UTC)
-        start, end = service.next_available(info.context["store"], feed, provider_id, duration_minutes, after, type)
+        start, end = service.next_available(info.context["store"], feed, service.provider_key(provider_id, "providerId"),
+                                            duration_minutes, after, type)
         return Slot(start_at=start, end_at=end)
 
 
@@ -278,8 +280,8 @@ def slot_weight(args: dict) -> int:
     feed, provider_id, slot_type = args.get("feed"), args.get("providerId"), args.get("type")
     if not isinstance(feed, str) or not isinstance(provider_id, str) or not isinstance(slot_type, str | None):
         return 1  # a variable of another type: graphql-core refuses it when it coerces the variables
-    try:
-        rules = service.slot_rules(feed, provider_id, slot_type)
+    try:  # the provider's rules as the resolver reads its id
+        rules = service.slot_rules(feed, service.provider_key(provider_id, "providerId"), slot_type)
     except HaloError:
         return 1
     return math.ceil(SlotRules().alignment_minutes / rules.alignment_minutes)

@@ -69,10 +69,10 @@ def export(out: Path) -> None:
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def spans(feed: str, provider: str, first: str | None, last: str | None, fmt: str) -> None:
     """Show a provider's available spans."""
-    from halo_platform.availability.service import parse_date
+    from halo_platform.availability.service import parse_date, provider_key
     from halo_platform.availability.service import spans as query
 
-    found = query(_store(), feed, provider, parse_date(first, "--from"), parse_date(last, "--to"))
+    found = query(_store(), feed, provider_key(provider, "--provider"), parse_date(first, "--from"), parse_date(last, "--to"))
     if fmt == "json":
         click.echo(json.dumps([s.as_json() for s in found], indent=2))
         return
@@ -92,9 +92,10 @@ def spans(feed: str, provider: str, first: str | None, last: str | None, fmt: st
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def slots(feed: str, provider: str, slot_type: str | None, first: str | None, last: str | None, fmt: str) -> None:
     """Show a provider's bookable slots of one appointment type under the feed's slot rules."""
-    from halo_platform.availability.service import bookable_slots, parse_date
+    from halo_platform.availability.service import bookable_slots, parse_date, provider_key
 
-    found = bookable_slots(_store(), feed, provider, slot_type, parse_date(first, "--from"), parse_date(last, "--to")).as_json()
+    found = bookable_slots(_store(), feed, provider_key(provider, "--provider"), slot_type, parse_date(first, "--from"),
+                           parse_date(last, "--to")).as_json()
     if fmt == "json":
         click.echo(json.dumps(found, indent=2))
         return

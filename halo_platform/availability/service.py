@@ -175,10 +175,8 @@ def storable(*texts: str) -> None:
 
 
 def spans(store: StoreResource, feed: str, provider_id: str, first: dt.date | None = None, last: dt.date | None = None) -> list[Span]:
-    """Spans of one provider with span_date in [first, last] (inclusive, either open)."""
+    """Spans of one provider (a caller's id read by `provider_key`) with span_date in [first, last] (inclusive, either open)."""
     _known_feed(feed)
-    if not provider_id:
-        raise HaloError("provider_id is required")
     storable(provider_id)
     check_range(first, last)
     return _read_spans(store, feed, provider_id, first, last)
@@ -204,6 +202,16 @@ def _read_spans(store: StoreResource, feed: str, provider_id: str, first: dt.dat
 
 
 MAX_GROUP_PROVIDERS = 20
+
+
+def provider_key(provider_id: str, argument: str) -> str:
+    """A provider id as a caller wrote it (REST, GraphQL, the CLI), trimmed: every route reads
+    `" D1"` as D1, as a group's list (`D1, D2`) and the Availability page do. A blank one is
+    refused naming `argument`, the caller's name for it."""
+    key = provider_id.strip()
+    if not key:
+        raise HaloError(f"{argument} is required")
+    return key
 
 
 def group_ids(provider_ids: Iterable[str]) -> list[str]:
@@ -349,8 +357,6 @@ def bookable_slots(store: StoreResource, feed: str, provider_id: str, slot_type:
     the provider and those all are free (a FHIR Schedule of several actors), under the provider's
     rules and timezone."""
     rules = slot_rules(feed, provider_id, slot_type)
-    if not provider_id:
-        raise HaloError("provider_id is required")
     storable(provider_id)
     if len(actors := {provider_id, *together_with}) > MAX_GROUP_PROVIDERS:  # a Schedule's actors come from feed data
         raise HaloError(f"at most {MAX_GROUP_PROVIDERS} providers are searched free together, this schedule has {len(actors)}")

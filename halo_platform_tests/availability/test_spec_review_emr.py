@@ -68,3 +68,80 @@ def test_graphql_group_spans_are_utc_instants_also_where_clipped_at_a_local_midn
         {"startAt": "2027-03-14T07:00:00+00:00", "endAt": "2027-03-14T11:30:00+00:00", "providerIds": ["DR3"]},
         {"startAt": "2027-03-15T02:00:00+00:00", "endAt": "2027-03-15T04:00:00+00:00", "providerIds": ["DR2"]},
     ], body
+
+
+# --- a provider id read the same way by every route: trimmed, as the group routes and the Availability page read it ---
+
+def _graphql(client, query: str, **variables) -> dict:  # noqa: ANN001
+    return client.post("/graphql", json={"query": query, "variables": variables}).json()
+
+
+SPANS = "query Q($p: String!, $d: Date) { availableSpans(feed: \"fhir\", providerId: $p, from: $d, to: $d) { startAt endAt } }"
+SLOTS = "query Q($p: String!, $d: Date) { slots(feed: \"fhir\", providerId: $p, from: $d, to: $d) { startAt endAt } }"
+NEXT = "query Q($p: String!) { nextAvailable(feed: \"fhir\", providerId: $p, durationMinutes: 30) { startAt endAt } }"
+
+
+@pytest.mark.parametrize("padded", [" F1", "F1 ", "\tF1\n"])
+def test_every_route_reads_a_padded_provider_id_as_the_group_route_does(store, day, padded):
+    """`/v1/availability/group?provider_ids= F1` (and GraphQL's groupAvailability) read " F1" as
+    F1, while `/v1/availability?provider_id=%20F1`, `/v1/slots`, GraphQL's availableSpans, slots
+    and nextAvailable and `halo emr spans/slots --provider " F1"` looked up " F1", found nobody
+    and answered nothing: one provider id, two readings."""
+    from click.testing import CliRunner
+
+    from halo_platform.cli import cli
+
+    client = authorized_client(create_app({"store": store}), "availability:read")
+    params = {"feed": "fhir", "from": day.isoformat(), "to": day.isoformat()}
+    group = client.get("/v1/availability/group", params={**params, "provider_ids": padded}).json()
+    assert [(g["start_at"], g["end_at"]) for g in group["spans"]] == [(f"{day}T03:30:00Z", f"{day}T06:30:00Z")], group
+    for path in ("/v1/availability", "/v1/slots"):
+        exact, read = (client.get(path, params={**params, "provider_id": p}).json() for p in ("F1", padded))
+        assert read == exact and read["provider_id"] == "F1" and (read.get("spans") or read.get("slots")), (path, read)
+    for query in (SPANS, SLOTS, NEXT):
+        exact, read = (_graphql(client, query, p=p, d=day.isoformat()) for p in ("F1", padded))
+        assert read == exact and "errors" not in read and next(iter(read["data"].values())), (query, read)
+    for command in ("spans", "slots"):
+        args = ["emr", command, "--feed", "fhir", "--from", day.isoformat(), "--to", day.isoformat(), "--format", "json"]
+        exact, read = (CliRunner().invoke(cli, [*args, "--provider", p]) for p in ("F1", padded))
+        assert read.exit_code == 0 and read.output == exact.output, (command, read.output)
+
+
+def test_a_blank_provider_id_is_refused_by_every_route_naming_its_own_argument(store, day):
+    """A blank id (" ") was looked up as it was and found nobody (REST, GraphQL, CLI), while
+    nextAvailable with "" answered "no free 30-minute slot for fhir/ after ..."."""
+    from click.testing import CliRunner
+
+    from halo_platform.cli import cli
+
+    client = authorized_client(create_app({"store": store}), "availability:read")
+    for path in ("/v1/availability", "/v1/slots"):
+        for blank in ("", " "):
+            answer = client.get(path, params={"feed": "fhir", "provider_id": blank})
+            assert answer.status_code == 422 and answer.json()["error"] == "provider_id is required", (path, answer.text)
+    for query in (SPANS, SLOTS, NEXT):
+        for blank in ("", " "):
+            body = _graphql(client, query, p=blank)
+            assert body["data"] is None and body["errors"][0]["message"] == "providerId is required", (query, body)
+    for command in ("spans", "slots"):
+        result = CliRunner().invoke(cli, ["emr", command, "--feed", "fhir", "--provider", " "])
+        assert result.exit_code == 2 and result.output == "error: --provider is required\n", (command, result.output)
+
+
+def test_the_cost_budget_weighs_a_padded_provider_s_slots_by_that_provider_s_rules(halo_env, store, tmp_path, monkeypatch):
+    """`slots(providerId: " G1")` is G1's slots, at G1's 1-minute alignment: the budget weighs its
+    day as 15, as it weighs G1's."""
+    from halo_platform.availability.api import MAX_QUERY_COST
+
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text("feeds:\n  fine:\n    format: acme\n    slot_rules: {providers: {G1: {default: {alignment_minutes: 1}}}}\n")
+    monkeypatch.setenv("HALO_FEEDS_FILE", str(feeds))
+    client = authorized_client(create_app({"store": store}), "availability:read")
+    days = MAX_QUERY_COST // (20 * 15) + 1  # one day more than 20 aliases at G1's weight may ask
+    last = dt.date(2027, 1, 1) + dt.timedelta(days=days - 1)
+    for provider in ("G1", " G1"):
+        query = "{ " + " ".join(f'a{i}: slots(feed: "fine", providerId: "{provider}", from: "2027-01-01", to: "{last}") {{ startAt }}'
+                                for i in range(20)) + " }"
+        body = _graphql(client, query)
+        assert body["data"] is None and body["errors"][0]["message"].startswith(
+            f"query too costly: it asks for {20 * days * 15} provider-days"), (provider, body)
