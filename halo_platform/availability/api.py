@@ -104,7 +104,7 @@ def group_availability(
     """When any or all of several providers are free; instants in UTC; and how current the feed is."""
     first, last = service.parse_date(from_, "from"), service.parse_date(to, "to")
     mode = mode or "any"  # `mode=` left empty is the default, as an empty `from`, `to` or `type` is
-    ids = service.group_ids(provider_ids.split(","))
+    ids = service.group_ids(provider_ids.split(","), "provider_ids", "a comma-separated list")
     found = service.group_availability(store, feed, ids, mode, first, last)
     return {"feed": feed, "provider_ids": ids, "mode": mode, "from": from_, "to": to, "spans": [s.as_json() for s in found],
             "freshness": freshness.freshness(store, feed).as_json()}
@@ -189,7 +189,8 @@ class AvailabilityQuery:
     def group_availability(self, info: strawberry.Info, feed: str, provider_ids: list[str], mode: GroupMode = GroupMode.ANY,
                            from_: Annotated[dt.date | None, strawberry.argument(name="from")] = None,
                            to: dt.date | None = None) -> list[GroupSpan]:
-        found = service.group_availability(info.context["store"], feed, service.group_ids(provider_ids), mode.value, from_, to)
+        ids = service.group_ids(provider_ids, "providerIds", "a list")
+        found = service.group_availability(info.context["store"], feed, ids, mode.value, from_, to)
         return [GroupSpan(start_at=s.start_at, end_at=s.end_at, provider_ids=list(s.provider_ids)) for s in found]
 
     @strawberry.field(description="How current the feed's spans are: its newest event received and applied.")

@@ -214,21 +214,23 @@ def provider_key(provider_id: str, argument: str) -> str:
     return key
 
 
-def group_ids(provider_ids: Iterable[str]) -> list[str]:
+def group_ids(provider_ids: Iterable[str], argument: str, form: str) -> list[str]:
     """A group query's provider ids, from REST's comma-separated text (`D1, D2` split at its
-    commas) or GraphQL's list alike: each trimmed, so both read `" D1"` as D1."""
-    return [p.strip() for p in provider_ids]
+    commas) or GraphQL's list alike: each trimmed, so both read `" D1"` as D1. None blank, else
+    refused naming `argument` and `form`, the caller's name for them and how they are written."""
+    ids = [p.strip() for p in provider_ids]
+    if not ids or not all(ids):
+        raise HaloError(f"{argument}: expected {form} of provider ids, none of them blank")
+    return ids
 
 
 def group_availability(store: StoreResource, feed: str, provider_ids: list[str], mode: str = "any",
                        first: dt.date | None = None, last: dt.date | None = None) -> list[GroupSpan]:
-    """When any (or all) of `provider_ids` are free, over their spans with local dates in
+    """When any (or all) of `provider_ids` (read by `group_ids`) are free, over their spans with local dates in
     [first, last] (default: `pipeline.today()`, the earliest date anywhere, and the 6 days after)."""
     _known_feed(feed)
     if mode not in MODES:
         raise HaloError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
-    if not provider_ids or any(not p for p in provider_ids):
-        raise HaloError("provider_ids: expected a comma-separated list of provider ids")
     if len(set(provider_ids)) > MAX_GROUP_PROVIDERS:
         raise HaloError(f"provider_ids: at most {MAX_GROUP_PROVIDERS} providers, got {len(set(provider_ids))}")
     storable(*provider_ids)

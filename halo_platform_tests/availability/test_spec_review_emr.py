@@ -128,6 +128,22 @@ def test_a_blank_provider_id_is_refused_by_every_route_naming_its_own_argument(s
         assert result.exit_code == 2 and result.output == "error: --provider is required\n", (command, result.output)
 
 
+GROUP = "query Q($ids: [String!]!) { groupAvailability(feed: \"fhir\", providerIds: $ids) { startAt } }"
+
+
+@pytest.mark.parametrize("ids", [[], [" "], ["F1", ""]])
+def test_graphql_refuses_a_blank_group_member_naming_its_own_argument_and_form(store, day, ids):
+    """GraphQL's groupAvailability takes a list: a blank member was refused as "provider_ids:
+    expected a comma-separated list of provider ids", REST's argument and REST's form."""
+    client = authorized_client(create_app({"store": store}), "availability:read")
+    body = _graphql(client, GROUP, ids=ids)
+    assert body["data"] is None and body["errors"][0]["message"] == (
+        "providerIds: expected a list of provider ids, none of them blank"), body
+    rest = client.get("/v1/availability/group", params={"feed": "fhir", "provider_ids": "F1, "})
+    assert rest.status_code == 422 and rest.json()["error"] == (
+        "provider_ids: expected a comma-separated list of provider ids, none of them blank"), rest.text
+
+
 def test_the_cost_budget_weighs_a_padded_provider_s_slots_by_that_provider_s_rules(halo_env, store, tmp_path, monkeypatch):
     """`slots(providerId: " G1")` is G1's slots, at G1's 1-minute alignment: the budget weighs its
     day as 15, as it weighs G1's."""

@@ -149,4 +149,4 @@ def test_graphql_group_availability_trims_provider_ids_as_rest_does(store, two_p
     assert spans == [(s["start_at"][11:16], s["end_at"][11:16], s["provider_ids"]) for s in rest["spans"]] == [
         ("10:00", "12:00", ["D1", "D2"])]
     blank = client.post("/graphql", json={"query": query, "variables": {"ids": ["D1", " "], "day": day}}).json()
-    assert blank["data"] is None and blank["errors"][0]["message"].startswith("provider_ids: "), blank
+    assert blank["data"] is None and blank["errors"][0]["message"].startswith("providerIds: "), blank
