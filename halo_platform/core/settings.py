@@ -8,6 +8,7 @@ can point the platform elsewhere by setting variables.
 from __future__ import annotations
 
 import functools
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -154,7 +155,15 @@ for _tag, _pattern, _first in (
     ("merge", r"<<", "<"),
 ):
     ConfigLoader.add_implicit_resolver(f"tag:yaml.org,2002:{_tag}", re.compile(rf"^(?:{_pattern})$"), list(_first))
+def _construct_float(loader: ConfigLoader, node: yaml.ScalarNode) -> float | str:
+    # a number too large for a float (`1e999`, which YAML 1.1 read as text) stays the text it was
+    # written as, so that the setting's error quotes it rather than saying `inf`; `.inf` is infinity
+    value = loader.construct_yaml_float(node)
+    return loader.construct_scalar(node) if math.isinf(value) and "inf" not in node.value.lower() else value
+
+
 ConfigLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+ConfigLoader.add_constructor("tag:yaml.org,2002:float", _construct_float)
 
 
 def read_yaml(path: Path, loader: type[ConfigLoader] = ConfigLoader) -> dict[str, Any]:

@@ -109,3 +109,11 @@ def test_a_feed_lag_written_as_hours_and_minutes_is_refused_not_read_as_sexagesi
     path.write_text("feeds:\n  acme: {format: acme, max_lag_minutes: 1:30}\n")
     with pytest.raises(HaloError, match=r"^feed acme: max_lag_minutes must be a positive number, got '1:30'$"):
         max_lag_minutes(load_feeds(path)["acme"])
+
+
+def test_a_number_too_large_for_a_float_stays_the_text_it_was_written_as(tmp_path) -> None:
+    """YAML 1.2 reads `1e999` as a float, infinity: a setting's error then said `got inf` where the
+    file says 1e999 (YAML 1.1 read it as text). It stays its text; `.inf` is still infinity."""
+    path = tmp_path / "config.yaml"
+    path.write_text("big: 1e999\nsmall: -1E+999\ninf: .inf\nfine: 1e3\n")
+    assert read_yaml(path) == {"big": "1e999", "small": "-1E+999", "inf": float("inf"), "fine": 1000.0}
