@@ -136,7 +136,9 @@ def test_the_failure_sensor_alerts_each_failed_run_once_and_a_hung_sink_keeps_it
 
         slow, slow_took = tick(first.cursor)
         assert alerted_runs(folder) == sorted(runs[:1])
-        assert DEADLINE - 0.05 < slow_took < DEADLINE + 1  # waited its deadline for mail, then ended the tick
+        # waited its deadline for mail, then ended the tick (not mail's minute: 30 s timeout, 2 attempts);
+        # the margin is the tick's own work on a loaded machine (a CI run took 2.1 s)
+        assert DEADLINE - 0.05 < slow_took < DEADLINE + 5
         assert "mail still to answer" in slow.skip_message and "left to the next tick" in slow.skip_message
 
         fast, fast_took = tick(slow.cursor)
