@@ -18,6 +18,7 @@ import datetime as dt
 import re
 import uuid
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
@@ -110,16 +111,44 @@ def slot_id(schedule: str, slot_type: str, start: dt.datetime) -> str:
     return str(uuid.uuid5(_SLOT_NAMESPACE, f"{schedule}|{slot_type}|{start.isoformat()}"))
 
 
-def bundle(self_url: str, schedule: str, slot_type: str, slots: list[tuple[dt.datetime, dt.datetime]],
-           count: int | None = None) -> dict:
-    """The searchset of `slots`: `total` counts them all, the entries are the first `count` of them."""
+# the search parameters a Slot search reads: the links of its pages name these (others are ignored)
+SEARCH_PARAMETERS = ("schedule", "start", "status", "service-type", "_format", "_count")
+
+
+@dataclass(frozen=True)
+class Page:
+    """Which page of a search's matches to answer: `count` of them from `offset` (all when
+    `count` is None), and the search's URL (`base` and the parameters it used) for its links."""
+
+    base: str
+    params: tuple[tuple[str, str], ...]
+    count: int | None = None
+    offset: int = 0
+
+    def url(self, offset: int) -> str:
+        used = [(k, v) for k, v in self.params if k in SEARCH_PARAMETERS] + ([("_offset", str(offset))] if offset else [])
+        return f"{self.base}?{urlencode(used)}" if used else self.base
+
+    def links(self, total: int) -> list[dict]:
+        """self, and the `previous` and `next` pages where there are any (FHIR R4 search paging)."""
+        links = [{"relation": "self", "url": self.url(self.offset)}]
+        if self.count is not None and self.offset > 0:
+            links.append({"relation": "previous", "url": self.url(max(0, self.offset - self.count))})
+        if self.count and self.offset + self.count < total:
+            links.append({"relation": "next", "url": self.url(self.offset + self.count)})
+        return links
+
+
+def bundle(page: Page, schedule: str, slot_type: str, slots: list[tuple[dt.datetime, dt.datetime]]) -> dict:
+    """The searchset of `slots`: `total` counts them all, the entries are the page's."""
     entries = []
-    for start, end in slots[:count]:
+    last = None if page.count is None else page.offset + page.count
+    for start, end in slots[page.offset:last]:
         ident = slot_id(schedule, slot_type, start)
         entries.append({"fullUrl": f"urn:uuid:{ident}", "search": {"mode": "match"}, "resource": {
             "resourceType": "Slot", "id": ident, "schedule": {"reference": f"Schedule/{schedule}"},
             "serviceType": [{"text": slot_type}], "status": "free", "start": iso_z(start), "end": iso_z(end)}})
-    found = {"resourceType": "Bundle", "type": "searchset", "total": len(slots), "link": [{"relation": "self", "url": self_url}]}
+    found = {"resourceType": "Bundle", "type": "searchset", "total": len(slots), "link": page.links(len(slots))}
     if entries:  # FHIR JSON has no empty arrays: a search matching nothing has no `entry`
         found["entry"] = entries
     return found
@@ -129,9 +158,10 @@ def outcome(message: str) -> dict:
     return {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "invalid", "diagnostics": message}]}
 
 
-def search_slots(store: StoreResource, params: list[tuple[str, str]], self_url: str,
+def search_slots(store: StoreResource, params: list[tuple[str, str]], base_url: str,
                  now: dt.datetime | None = None) -> dict:
-    """The searchset Bundle answering a Slot search's parameters (others are ignored, as FHIR allows)."""
+    """The searchset Bundle answering a Slot search's parameters (others are ignored, as FHIR
+    allows), the page `_count` and `_offset` ask for; `base_url` is the search's URL without them."""
     def values(name: str) -> list[str]:
         return [v for k, v in params if k == name]
 
@@ -153,11 +183,11 @@ def search_slots(store: StoreResource, params: list[tuple[str, str]], self_url: 
     types = [v.rpartition("|")[2] for v in values("service-type")]
     if len(types) > 1:
         raise HaloError("service-type: give at most one")
-    count = page_size(values("_count"))
+    page = Page(base_url, tuple(params), whole_number(values("_count"), "_count"), whole_number(values("_offset"), "_offset") or 0)
     bounds = parse_start(values("start"))
     actors = service.schedule_actors(store, schedule)
     if actors is None or any("free" not in listed for listed in asked):  # only free slots are known
-        return bundle(self_url, schedule, types[0] if types else service.DEFAULT_TYPE, [])
+        return bundle(page, schedule, types[0] if types else service.DEFAULT_TYPE, [])
     feed, (provider, *others) = actors
     tz = service.provider_zone(store, feed, provider)
     now = now or utcnow()
@@ -167,20 +197,21 @@ def search_slots(store: StoreResource, params: list[tuple[str, str]], self_url: 
     lo = max(lo, dt.datetime.combine(EARLIEST_DATE, dt.time(), tzinfo=tz))
     hi = min(hi, dt.datetime.combine(LATEST_DATE + dt.timedelta(days=1), dt.time(), tzinfo=tz))
     if hi <= lo:
-        return bundle(self_url, schedule, types[0] if types else service.DEFAULT_TYPE, [])
+        return bundle(page, schedule, types[0] if types else service.DEFAULT_TYPE, [])
     first, last = lo.astimezone(tz).date(), (hi - dt.timedelta(microseconds=1)).astimezone(tz).date()
     if (last - first).days > service.MAX_QUERY_DAYS:  # `start` is the only range this search has: name it
         raise HaloError(f"start: at most {service.MAX_QUERY_DAYS} days per query, got {first} to {last}")
     found = service.bookable_slots(store, feed, provider, types[0] if types else None, first, last, now, tuple(others))
-    return bundle(self_url, schedule, found.slot_type, [(s, e) for s, e in found.slots if lo <= s < hi], count)
+    return bundle(page, schedule, found.slot_type, [(s, e) for s, e in found.slots if lo <= s < hi])
 
 
-def page_size(values: list[str]) -> int | None:
-    """`_count`: at most that many entries (FHIR R4: a server may return fewer, never more); None when not given."""
+def whole_number(values: list[str], name: str) -> int | None:
+    """`_count` (at most that many entries: FHIR R4 lets a server return fewer, never more) or
+    `_offset` (the matches skipped before the page); None when not given."""
     if len(values) > 1:
-        raise HaloError("_count: give at most one")
+        raise HaloError(f"{name}: give at most one")
     if values and not (values[0].isascii() and values[0].isdigit()):
-        raise HaloError(f"_count: expected a whole number >= 0, got {values[0]!r}")
+        raise HaloError(f"{name}: expected a whole number >= 0, got {values[0]!r}")
     return int(values[0]) if values else None
 
 
@@ -208,7 +239,9 @@ _SEARCH_PARAMETERS = [
     {"name": "_format", "in": "query", "required": False, "schema": {"enum": ["json", "application/json", FHIR_JSON]},
      "description": "json, application/json or application/fhir+json (the default); another format is a 406"},
     {"name": "_count", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0},
-     "description": "At most this many entries (the first ones); `total` still counts every match"},
+     "description": "At most this many entries a page; `total` still counts every match, and the `next` link gives the next page"},
+    {"name": "_offset", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0},
+     "description": "The matches skipped before this page (the `next` and `previous` links set it)"},
 ]
 
 
@@ -221,7 +254,7 @@ def fhir_slots(request: Request, store: StoreResource = Depends(resource("store"
     range (`ge`/`gt`/`le`/`lt`/`eq`/`sa`/`eb` dates or instants), of the appointment type `service-type`."""
     try:
         serves_json(request.query_params.getlist("_format"), request.headers.get("accept"))
-        found = search_slots(store, list(request.query_params.multi_items()), str(request.url))
+        found = search_slots(store, list(request.query_params.multi_items()), str(request.url.replace(query="")))
     except HaloError as exc:
         raise HTTPException(exc.http_status, {"error": str(exc), "detail": outcome(str(exc))}) from None
     return JSONResponse(found, media_type=FHIR_JSON)

@@ -161,3 +161,33 @@ def test_the_cost_budget_weighs_a_padded_provider_s_slots_by_that_provider_s_rul
         body = _graphql(client, query)
         assert body["data"] is None and body["errors"][0]["message"].startswith(
             f"query too costly: it asks for {20 * days * 15} provider-days"), (provider, body)
+
+
+def test_a_fhir_slot_search_by_pages_reaches_every_slot_through_its_next_links(store, day):
+    """`_count=2` answered the first two of F1's six slots and no `next` link: a client could not
+    get the other four (FHIR R4 search: the server gives the links to the other pages). Each page
+    now links its `next` (and `previous`), and following them gives every slot once, in order."""
+    from fhir.resources.R4B.bundle import Bundle
+
+    client = authorized_client(create_app({"store": store}), "availability:read")
+    whole = client.get("/fhir/Slot", params={"schedule": "Schedule/fhir.F1", "start": f"eq{day}"}).json()
+    url, pages, seen = f"/fhir/Slot?schedule=Schedule/fhir.F1&start=eq{day}&_count=2&foo=bar", [], []
+    while url:
+        answer = client.get(url)
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        Bundle.model_validate(body)
+        links = {link["relation"]: link["url"] for link in body["link"]}
+        assert body["total"] == 6 and "foo" not in links["self"], links  # the self link names what the search used
+        assert ("previous" in links) == bool(pages)
+        pages.append(len(body.get("entry", [])))
+        seen += [e["resource"]["id"] for e in body.get("entry", [])]
+        url = links.get("next")
+    assert pages == [2, 2, 2] and seen == [e["resource"]["id"] for e in whole["entry"]]
+    assert "next" not in {link["relation"] for link in whole["link"]}  # no _count: one page
+
+
+@pytest.mark.parametrize("offset", ["abc", "-1", "1.5", ""])
+def test_a_fhir_slot_page_offset_that_is_no_offset_is_a_422(store, day, offset):
+    answer = _slots(store, start=f"eq{day}", _count="2", _offset=offset)
+    assert answer.status_code == 422 and answer.json()["error"].startswith("_offset: expected"), answer.text
