@@ -27,6 +27,7 @@ from halo_platform.availability.feeds.base import (
     parse_hhmm,
     parse_json_lines,
     parse_version,
+    required_id,
     required_text,
     sane_time,
     zone,
@@ -41,11 +42,15 @@ def _text(obj: dict, key: str) -> str:
     return required_text(obj.get(key), key)
 
 
+def _id(obj: dict, key: str) -> str:
+    return required_id(obj.get(key), key)
+
+
 def _appointment(obj: dict, item_id: str, version: dt.datetime, position: int, raw: str) -> Event:
     status = STATUSES.get(str(obj.get("status", "")).lower())
     if status is None:
         raise Invalid(f"unknown status {obj.get('status')!r}")
-    provider = _text(obj, "provider")
+    provider = _id(obj, "provider")
     tz = check_tz(obj.get("tz"))
     duration = obj.get("duration_min")
     # any JSON number of minutes: 30 and 30.0 are one number, 30.5 half a minute more
@@ -59,7 +64,7 @@ def _appointment(obj: dict, item_id: str, version: dt.datetime, position: int, r
 
 
 def _vacation(obj: dict, item_id: str, version: dt.datetime, position: int, raw: str) -> Event:
-    provider = _text(obj, "provider")
+    provider = _id(obj, "provider")
     try:
         first = dt.date.fromisoformat(_text(obj, "from_date"))
         last = dt.date.fromisoformat(_text(obj, "to_date"))
@@ -73,7 +78,7 @@ def _vacation(obj: dict, item_id: str, version: dt.datetime, position: int, raw:
 
 
 def _hours(obj: dict, version: dt.datetime, position: int, raw: str) -> Event:
-    provider = _text(obj, "provider")
+    provider = _id(obj, "provider")
     tz = check_tz(obj.get("tz"))
     week = obj.get("week")
     if not isinstance(week, dict):
@@ -100,7 +105,7 @@ def _record(obj: object, position: int, raw: str) -> Event:
         return _hours(obj, version, position, raw)
     if kind not in ("appointment", "vacation"):
         raise Invalid(f"unknown type {kind!r}")
-    item_id = f"{kind}:{_text(obj, 'id')}"
+    item_id = f"{kind}:{_id(obj, 'id')}"
     action = obj.get("action")
     if action == "delete":
         return Event(item_id, version, APPOINTMENT if kind == "appointment" else TIMEOFF, position, raw, deleted=True)
@@ -127,8 +132,8 @@ def _fast(db: duckdb.DuckDBPyConnection) -> None:
                CASE WHEN start <> '' THEN start END AS start, duration,
                CASE WHEN length(tz) <= {TZ_MAX} THEN tz END AS tz, ascii_lower(status) AS status,
                iso_date(from_date) AS first, iso_date(to_date) AS last
-        FROM (SELECT pos, text_of(type) AS type, text_of(action) AS action, text_of(id) AS id, text_of(updated_at) AS updated_at,
-                     text_of(provider) AS provider, text_of(start) AS start, int_of(duration_min) AS duration, text_of(tz) AS tz,
+        FROM (SELECT pos, text_of(type) AS type, text_of(action) AS action, trimmed(text_of(id)) AS id, text_of(updated_at) AS updated_at,
+                     trimmed(text_of(provider)) AS provider, text_of(start) AS start, int_of(duration_min) AS duration, text_of(tz) AS tz,
                      text_of(status) AS status, text_of(from_date) AS from_date, text_of(to_date) AS to_date FROM records)
         WHERE type IN ('appointment', 'vacation') AND id <> '' AND length(type || ':' || id) <= {ID_MAX}
           AND action IN ('delete', 'upsert')""")  # noqa: S608 - constants only

@@ -66,6 +66,17 @@ def required_text(value: object, what: str) -> str:
     raise Invalid(f"{what} must be text, got {_JSON_TYPES.get(type(value), type(value).__name__)}")
 
 
+# Every character Python's `str.strip` removes (`str.isspace`; a test pins the list): the
+# vectorized path trims ids with exactly these (`trimmed` in feeds/columns.py).
+WHITESPACE = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+
+
+def required_id(value: object, what: str) -> str:
+    """An id (a provider, an item) as `required_text`, trimmed as HL7's fields are and as every
+    route reads the provider id it is given: `" D1"` is D1; one blank once trimmed is missing."""
+    return required_text(value.strip(WHITESPACE) if isinstance(value, str) else value, what)
+
+
 @dataclass(slots=True)
 class Block:
     """Time a provider is unavailable. `provider_id` None + `ref` set: a FHIR Slot whose

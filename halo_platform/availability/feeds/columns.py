@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import duckdb
 import pyarrow as pa
 
-from halo_platform.availability.feeds.base import BOM, EARLIEST, HOURS, LATEST, Event, Parsed, Rejected
+from halo_platform.availability.feeds.base import BOM, EARLIEST, HOURS, LATEST, WHITESPACE, Event, Parsed, Rejected
 
 EVENTS = pa.schema([("seq", pa.int64()), ("item_id", pa.string()), ("version", pa.timestamp("us")), ("deleted", pa.bool_()),
                     ("fp", pa.int64()), ("kind", pa.string()), ("status", pa.string()), ("tz", pa.string()), ("adds_up", pa.bool_())])
@@ -92,6 +92,8 @@ CREATE OR REPLACE TEMP MACRO text_of(v) AS CASE WHEN starts_with(v, '"') AND NOT
 CREATE OR REPLACE TEMP MACRO text_between(v, prefix, suffix) AS CASE
     WHEN starts_with(v, prefix) AND ends_with(v, suffix) AND length(v) >= length(prefix) + length(suffix) AND NOT contains(v, '\\')
          AND NOT contains(v[length(prefix) + 1:-length(suffix) - 1], '"') THEN v[length(prefix) + 1:-length(suffix) - 1] END;
+-- an id as `required_id` reads it (before it is checked not blank)
+CREATE OR REPLACE TEMP MACRO trimmed(v) AS trim(v, '{WHITESPACE}');
 CREATE OR REPLACE TEMP MACRO int_of(v) AS CASE WHEN regexp_full_match(v, '-?[0-9]+') THEN TRY_CAST(v AS BIGINT) END;
 """
 

@@ -18,6 +18,7 @@ from halo_platform.availability.feeds.base import (
     SCHEDULE,
     SLOT,
     WEEKDAYS,
+    WHITESPACE,
     Block,
     Event,
     FeedFormat,
@@ -28,6 +29,7 @@ from halo_platform.availability.feeds.base import (
     check_tz,
     parse_json_lines,
     parse_version,
+    required_id,
     required_text,
     sane_time,
     utc_naive,
@@ -56,10 +58,16 @@ def _relative(reference: str) -> str:
     return reference
 
 
-def _practitioner(reference: object) -> str | None:
-    if isinstance(reference, str) and (relative := _relative(reference)).startswith("Practitioner/") and len(relative) > 13:
-        return relative[13:]
+def _referenced(reference: object, resource_type: str) -> str | None:
+    """The id a reference to a `resource_type` names, trimmed as every id (`Practitioner/ P1 `
+    names P1, as `required_id`); None when it refers to something else."""
+    if isinstance(reference, str) and (relative := _relative(reference.strip(WHITESPACE))).startswith(f"{resource_type}/"):
+        return relative[len(resource_type) + 1:].strip(WHITESPACE)
     return None
+
+
+def _practitioner(reference: object) -> str | None:
+    return _referenced(reference, "Practitioner") or None
 
 
 def partial_date(text: str) -> tuple[dt.date, int]:
@@ -218,9 +226,10 @@ def _slot(res: dict, event: Event) -> Event:
     if status not in SLOT_STATUSES:
         raise Invalid(f"unknown status {res.get('status')!r}")
     event.status = status
-    ref = (res.get("schedule") or {}).get("reference")
-    if not isinstance(ref, str) or not (ref := _relative(ref)).startswith("Schedule/"):
+    schedule = _referenced((res.get("schedule") or {}).get("reference"), "Schedule")
+    if schedule is None:
         raise Invalid("missing schedule.reference Schedule/<id>")
+    ref = f"Schedule/{schedule}"
     block = _interval(res, None, local_ok=False)
     if status == "busy-unavailable":
         event.blocks.append(Block(None, block.start, block.end, ref=ref))
@@ -238,7 +247,7 @@ def _record(res: object, position: int, raw: str) -> Event:
     kind = KINDS.get(resource_type) if isinstance(resource_type, str) else None
     if kind is None:
         raise Invalid(f"unsupported resourceType {resource_type!r}")
-    rid = required_text(res.get("id"), "id")
+    rid = required_id(res.get("id"), "id")
     meta = res.get("meta")
     version = parse_version(meta.get("lastUpdated") if isinstance(meta, dict) else None, "meta.lastUpdated")
     try:
@@ -264,24 +273,27 @@ def _fast(db: duckdb.DuckDBPyConnection) -> None:
     the checks of `_record`, as expressions; every other resource is left to `_record`."""
     db.execute(f"""
         CREATE TEMP TABLE c AS
-        SELECT pos, resource_type, id, status, schedule_ref, no_participant, reference, no_times,
+        SELECT pos, resource_type, id, status, no_participant, reference, no_times,
+               CASE WHEN starts_with(schedule_ref, 'Schedule/') AND NOT contains(schedule_ref[10:], '/')
+                    THEN 'Schedule/' || trimmed(schedule_ref[10:]) END AS schedule_ref,
                resource_type || '/' || id AS item_id, iso_utc(updated) AS version,
                CASE WHEN has_offset(start_at) THEN iso_utc(start_at) END AS s,
                CASE WHEN has_offset(end_at) THEN iso_utc(end_at) END AS e,
-               CASE WHEN starts_with(reference, 'Practitioner/') AND length(reference) > 13 AND NOT contains(reference[14:], '/') THEN reference[14:] END AS provider
-        FROM (SELECT pos, text_of(resourceType) AS resource_type, text_of(id) AS id, ascii_lower(text_of(status)) AS status,
+               CASE WHEN starts_with(reference, 'Practitioner/') AND NOT contains(reference[14:], '/') AND trimmed(reference[14:]) <> ''
+                    THEN trimmed(reference[14:]) END AS provider
+        FROM (SELECT pos, text_of(resourceType) AS resource_type, trimmed(text_of(id)) AS id, ascii_lower(text_of(status)) AS status,
                      coalesce(text_between(meta, '{{"lastUpdated":"', '"}}'),
                               CASE WHEN json_type(meta) = 'OBJECT' AND unique_keys(json_keys(meta)) THEN text_of(meta -> '$.lastUpdated') END) AS updated,
                      text_of(start) AS start_at, text_of("end") AS end_at,
                      coalesce(start, 'null') = 'null' AND coalesce("end", 'null') = 'null' AS no_times,
                      CASE WHEN json_type(schedule) = 'OBJECT' AND unique_keys(json_keys(schedule))
-                          THEN text_of(schedule -> '$.reference') END AS schedule_ref,
+                          THEN trimmed(text_of(schedule -> '$.reference')) END AS schedule_ref,
                      participant IS NULL OR json_type(participant) = 'NULL' OR participant = '[]' AS no_participant,
-                     coalesce(text_between(participant, '[{{"actor":{{"reference":"', '"}}}}]'),
+                     trimmed(coalesce(text_between(participant, '[{{"actor":{{"reference":"', '"}}}}]'),
                               CASE WHEN json_type(participant, ['$', '$[0]', '$[0].actor']) = ['ARRAY', 'OBJECT', 'OBJECT']
                                     AND json_array_length(participant) = 1
                                     AND list_bool_and(list_transform(json_keys(participant, ['$[0]', '$[0].actor']), lambda k: unique_keys(k)))
-                                   THEN text_of(participant -> '$[0].actor.reference') END) AS reference
+                                   THEN text_of(participant -> '$[0].actor.reference') END)) AS reference
               FROM records)
         WHERE resource_type IN ('Appointment', 'Slot') AND id <> '' AND length(resource_type || '/' || id) <= {ID_MAX}""")  # noqa: S608
     interval_ok = "sane(s) AND sane(e) AND e >= s"
@@ -292,7 +304,7 @@ def _fast(db: duckdb.DuckDBPyConnection) -> None:
                 AND (no_times OR {interval_ok}))
             OR (resource_type = 'Appointment' AND status IN ({_sql_set(_BLOCKING_APPOINTMENT)}) AND provider IS NOT NULL
                 AND length(provider) <= {ID_MAX} AND {interval_ok})
-            OR (resource_type = 'Slot' AND status IN ({_sql_set(SLOT_STATUSES)}) AND starts_with(schedule_ref, 'Schedule/') AND NOT contains(schedule_ref[10:], '/')
+            OR (resource_type = 'Slot' AND status IN ({_sql_set(SLOT_STATUSES)}) AND schedule_ref IS NOT NULL
                 AND length(schedule_ref) <= {ID_MAX} AND {interval_ok}))""")  # noqa: S608 - constants only
     db.execute(f"""
         CREATE TEMP TABLE fast_events AS
