@@ -90,6 +90,8 @@ BLANK = [
     ("fhir", FHIR[0].replace("Practitioner/ D1", "Practitioner/  "), "missing practitioner.reference Practitioner/<id>"),
     ("fhir", FHIR[1].replace("Practitioner/D1 ", "Practitioner/ "), "no Practitioner participant"),
     ("fhir", FHIR[1].replace('"id":"AP1"', '"id":"  "'), "missing id"),
+    ("fhir", FHIR[5].replace("Schedule/ S1", "Schedule/ "), "missing schedule.reference Schedule/<id>"),
+    ("fhir", FHIR[5].replace("Schedule/ S1", "Schedule/"), "missing schedule.reference Schedule/<id>"),
 ]
 
 
@@ -115,7 +117,8 @@ def test_padded_ids_read_column_wise_equal_the_per_record_parse_and_take_the_vec
                        ACME[1].replace('"D1"', f'"{pad}"'), ACME[4].replace('"A2"', f'"{pad}A2"')]
         fhir_lines += [fhir_appointment(participant=f'[{{"actor":{{"reference":"{pad}Practitioner/{pad}P1{pad}"}}}}]'),
                        fhir_appointment(participant=f'[{{"actor":{{"reference":"Practitioner/{pad}"}}}}]'),
-                       FHIR[1].replace('"AP1"', f'"{pad}AP1{pad}"'), FHIR[5].replace("Schedule/ S1", f"{pad}Schedule/{pad}S1{pad}")]
+                       FHIR[1].replace('"AP1"', f'"{pad}AP1{pad}"'), FHIR[5].replace("Schedule/ S1", f"{pad}Schedule/{pad}S1{pad}"),
+                       FHIR[5].replace("Schedule/ S1", f"Schedule/{pad}")]
     for feed, lines in (("acme", acme_lines), ("fhir", fhir_lines)):
         assert_same_columns(feed, "a", "\n".join(lines).encode())
     one_by_one = []

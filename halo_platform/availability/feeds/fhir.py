@@ -227,7 +227,7 @@ def _slot(res: dict, event: Event) -> Event:
         raise Invalid(f"unknown status {res.get('status')!r}")
     event.status = status
     schedule = _referenced((res.get("schedule") or {}).get("reference"), "Schedule")
-    if schedule is None:
+    if not schedule:  # `Schedule/ ` names no Schedule
         raise Invalid("missing schedule.reference Schedule/<id>")
     ref = f"Schedule/{schedule}"
     block = _interval(res, None, local_ok=False)
@@ -275,7 +275,7 @@ def _fast(db: duckdb.DuckDBPyConnection) -> None:
         CREATE TEMP TABLE c AS
         SELECT pos, resource_type, id, status, no_participant, reference, no_times,
                CASE WHEN starts_with(schedule_ref, 'Schedule/') AND NOT contains(schedule_ref[10:], '/')
-                    THEN 'Schedule/' || trimmed(schedule_ref[10:]) END AS schedule_ref,
+                         AND trimmed(schedule_ref[10:]) <> '' THEN 'Schedule/' || trimmed(schedule_ref[10:]) END AS schedule_ref,
                resource_type || '/' || id AS item_id, iso_utc(updated) AS version,
                CASE WHEN has_offset(start_at) THEN iso_utc(start_at) END AS s,
                CASE WHEN has_offset(end_at) THEN iso_utc(end_at) END AS e,
