@@ -13,7 +13,7 @@ from pydantic import field_validator
 
 from halo_platform.core.redact import mask_text
 from halo_platform.sinks.base import Delivery, PermanentSinkError, Sink, TransientSinkError, safe_name
-from halo_platform.sinks.settings import Host, PathSetting, Port
+from halo_platform.sinks.settings import Host, PathSetting, Port, setting_file
 
 log = logging.getLogger("halo.sinks.email")
 
@@ -30,12 +30,8 @@ def tls_context(verify: bool, ca_file: str | None, server: str) -> ssl.SSLContex
     """The TLS context for `server` (named in errors, e.g. `FTP host`). A `ca_file` that is not
     there or holds no PEM certificate is bad configuration no retry fixes (its OSError or SSLError
     was retried as transient): named by its setting, never by the file's content."""
-    try:
+    with setting_file(server, "ca_file", "a PEM certificate file ssl reads", (ssl.SSLError,)):
         context = ssl.create_default_context(cafile=ca_file)
-    except ssl.SSLError as exc:  # an OSError too: first
-        raise PermanentSinkError(f"{server}: ca_file: not a PEM certificate file ssl reads ({type(exc).__name__})") from None
-    except OSError as exc:
-        raise PermanentSinkError(f"{server}: ca_file: cannot be read: {exc.strerror or type(exc).__name__}") from None
     if not verify:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE

@@ -4,11 +4,14 @@ never sent somewhere else)."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
 from halo_platform.core.text import control_character
+from halo_platform.sinks.base import PermanentSinkError
 
 # a TCP port: getaddrinfo keeps 16 bits of a larger one, and 98931 reached the server on 33395
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -37,3 +40,17 @@ def _no_control(path: str) -> str:
 
 # a path setting: a folder (local or on the server), an S3 key prefix, a CA, key or known_hosts file
 PathSetting = Annotated[str, AfterValidator(_no_control)]
+
+
+@contextlib.contextmanager
+def setting_file(server: str, setting: str, what: str, unread: tuple[type[Exception], ...]) -> Iterator[None]:
+    """Reading the file a path setting names (a CA, a key, known_hosts) for `server`: one that is
+    not there, or that raises one of `unread` (it is not `what`), is bad configuration no retry
+    fixes (it was retried as transient). Named by its setting, never by the file's content.
+    `unread` is caught first: ssl's SSLError is an OSError too."""
+    try:
+        yield
+    except unread as exc:
+        raise PermanentSinkError(f"{server}: {setting}: not {what} ({type(exc).__name__})") from None
+    except OSError as exc:
+        raise PermanentSinkError(f"{server}: {setting}: cannot be read: {exc.strerror or type(exc).__name__}") from None

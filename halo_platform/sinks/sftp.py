@@ -6,11 +6,10 @@ import contextlib
 import posixpath
 import stat
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 from halo_platform.sinks.base import Delivery, PermanentSinkError, Sink, TransientSinkError, safe_name, swap_in
-from halo_platform.sinks.settings import Host, PathSetting, Port
+from halo_platform.sinks.settings import Host, PathSetting, Port, setting_file
 
 
 class SFTPSink(Sink):
@@ -31,12 +30,14 @@ class SFTPSink(Sink):
         import paramiko
 
         client = paramiko.SSHClient()
-        with self._reading("known_hosts_path", "a known_hosts file"):
+        unread = (ValueError, paramiko.SSHException, paramiko.UnknownKeyType, paramiko.hostkeys.InvalidHostKey)
+        with setting_file(f"SFTP {self.host}", "known_hosts_path", "a known_hosts file paramiko reads", unread):
             if self.known_hosts_path:
                 client.load_host_keys(self.known_hosts_path)
             else:
                 client.load_system_host_keys()
-        with self._reading("private_key_path", "a private key"):  # paramiko, given the path, decrypts with the password too
+        # paramiko, given the path, decrypts with the password too
+        with setting_file(f"SFTP {self.host}", "private_key_path", "a private key paramiko reads", unread):
             key = paramiko.PKey.from_path(self.private_key_path, self.password) if self.private_key_path else None
         client.set_missing_host_key_policy(paramiko.RejectPolicy())
         try:
@@ -60,20 +61,6 @@ class SFTPSink(Sink):
             raise TransientSinkError(f"SFTP {self.host}: {type(exc).__name__}: {exc}") from None
         finally:
             client.close()
-
-    @contextlib.contextmanager
-    def _reading(self, setting: str, what: str) -> Iterator[None]:
-        """Reading the file `setting` names: one that is not there or is not `what` is bad
-        configuration no retry fixes (it was retried as transient), named by its setting, never
-        by the file's content (a key's)."""
-        import paramiko
-
-        try:
-            yield
-        except OSError as exc:
-            raise PermanentSinkError(f"SFTP {self.host}: {setting}: cannot be read: {exc.strerror or type(exc).__name__}") from None
-        except (ValueError, paramiko.SSHException, paramiko.UnknownKeyType, paramiko.hostkeys.InvalidHostKey) as exc:
-            raise PermanentSinkError(f"SFTP {self.host}: {setting}: not {what} paramiko reads ({type(exc).__name__})") from None
 
     def _put(self, sftp, path: Path) -> str:  # noqa: ANN001
         final = posixpath.join(self.remote_dir, safe_name(path.name))
