@@ -81,6 +81,12 @@ def stored_key(text: str, length: int) -> str:
     is longer than a VARCHAR, where SQLite keeps it."""
     if len(text) <= length and unstorable(text) is None:
         return text
+    return digest(text)
+
+
+def digest(text: str) -> str:
+    """`sha256:` and the hex SHA-256 of `text` (a lone surrogate too): what a key too long for its
+    column is stored as, one per distinct key."""
     return f"sha256:{hashlib.sha256(text.encode('utf-8', 'surrogatepass')).hexdigest()}"
 
 

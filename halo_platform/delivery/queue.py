@@ -7,7 +7,6 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import functools
-import hashlib
 from collections.abc import Callable, Iterable, Sequence
 
 import sqlalchemy as sa
@@ -15,6 +14,7 @@ from sqlalchemy.engine import Connection
 
 from halo_platform.core.models import UtcDateTime
 from halo_platform.core.sqlite_rows import ROWS_PER_STATEMENT, insert_flat, row_major
+from halo_platform.core.text import digest
 from halo_platform.delivery.lifecycle import DUE, Transition, overtaken_by
 from halo_platform.delivery.tables import DeliveryAttempt, Message, MessageEvent, ParkedCallback
 
@@ -258,8 +258,7 @@ def stored_dedupe_key(key: str) -> str:
     provider prefix and a SHA-256, still one per distinct key."""
     if len(key) <= _DEDUPE_LENGTH:
         return key
-    prefix = key.split(":", 1)[0][:64]
-    return f"{prefix}:sha256:{hashlib.sha256(key.encode('utf-8', 'surrogatepass')).hexdigest()}"
+    return f"{key.split(':', 1)[0][:64]}:{digest(key)}"
 
 
 def own_message(conn: Connection, provider: str, message_id: str | None, provider_message_id: str | None):  # noqa: ANN201
