@@ -145,6 +145,13 @@ def _construct_int(loader: ConfigLoader, node: yaml.ScalarNode) -> int:
     return int(text, 0) if text[:2] in ("0o", "0x") else int(text, 10)
 
 
+def _construct_float(loader: ConfigLoader, node: yaml.ScalarNode) -> float | str:
+    # a number too large for a float (`1e999`, which YAML 1.1 read as text) stays the text it was
+    # written as, so that the setting's error quotes it rather than saying `inf`; `.inf` is infinity
+    value = loader.construct_yaml_float(node)
+    return loader.construct_scalar(node) if math.isinf(value) and "inf" not in node.value.lower() else value
+
+
 ConfigLoader.yaml_implicit_resolvers = {}
 for _tag, _pattern, _first in (
     ("bool", r"true|True|TRUE|false|False|FALSE", "tTfF"),
@@ -155,13 +162,6 @@ for _tag, _pattern, _first in (
     ("merge", r"<<", "<"),
 ):
     ConfigLoader.add_implicit_resolver(f"tag:yaml.org,2002:{_tag}", re.compile(rf"^(?:{_pattern})$"), list(_first))
-def _construct_float(loader: ConfigLoader, node: yaml.ScalarNode) -> float | str:
-    # a number too large for a float (`1e999`, which YAML 1.1 read as text) stays the text it was
-    # written as, so that the setting's error quotes it rather than saying `inf`; `.inf` is infinity
-    value = loader.construct_yaml_float(node)
-    return loader.construct_scalar(node) if math.isinf(value) and "inf" not in node.value.lower() else value
-
-
 ConfigLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 ConfigLoader.add_constructor("tag:yaml.org,2002:float", _construct_float)
 

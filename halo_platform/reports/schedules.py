@@ -257,8 +257,8 @@ def canonical_cron(cron: str) -> str:
         first, last, step = match.group(2, 3, 4)
         if match.group(1) == "*":
             body = "*"
-        elif last is not None and _value(first, low, high, names) is not None \
-                and _value(first, low, high, names) == _value(last, low, high, names):
+        elif last is not None and (single := _value(first, low, high, names)) is not None \
+                and single == _value(last, low, high, names):
             return number(first)
         else:
             body = number(first) if last is None else f"{number(first)}-{number(last)}"
