@@ -37,7 +37,9 @@ SLOT_STATUSES = ("busy", "free", "busy-unavailable", "busy-tentative", "entered-
 # 255) EMRs' provider ids have, else such a provider had no Slot search
 _ID = re.compile(r"^[A-Za-z0-9\-._]{1,320}\Z")
 # a FHIR date may be partial (YYYY, YYYY-MM); only a whole one takes a time
-_PREFIXED = re.compile(r"^(eq|ge|gt|le|lt|sa|eb|ne|ap)?(\d{4}(-\d{2})?|\d{4}-\d{2}-\d{2}(T[0-9:.]+(Z|[+-]\d{2}:\d{2})?)?)\Z")
+# FHIR's dateTime: minutes whenever an hour is given, offsets within -14:00..+14:00
+_PREFIXED = re.compile(r"^(eq|ge|gt|le|lt|sa|eb|ne|ap)?(\d{4}(-\d{2})?|\d{4}-\d{2}-\d{2}"
+                       r"(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]((0\d|1[0-3]):[0-5]\d|14:00))?)?)\Z")
 DEFAULT_DAYS = 7
 _AS_INSTANT = {"sa": "gt", "eb": "lt"}
 _ONE_DAY = dt.timedelta(days=1)

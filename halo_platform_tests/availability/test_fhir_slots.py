@@ -139,6 +139,13 @@ def test_searches_matching_nothing_are_empty_bundles(store, day, params):
     # a trailing line break (`$` matches before one): an id and a date with one were taken
     ({"schedule": "Schedule/S1\n"}, "schedule: expected Schedule/<id>"),
     ({"schedule": "Schedule/S1", "start": "ge2027-01-01\n"}, "start: expected"),
+    # FHIR's dateTime: minutes whenever an hour is given, and offsets within -14:00..+14:00
+    ({"schedule": "Schedule/S1", "start": "ge2027-01-01T10"}, "start: expected"),
+    ({"schedule": "Schedule/S1", "start": "ge2027-01-01T10Z"}, "start: expected"),
+    ({"schedule": "Schedule/S1", "start": "ge2027-01-01T10:00+15:00"}, "start: expected"),
+    ({"schedule": "Schedule/S1", "start": "ge2027-01-01T10:00-14:30"}, "start: expected"),
+    ({"schedule": "Schedule/S1", "start": "ge2027-01-01T10:00:00.5.5"}, "start: expected"),
+    ({"schedule": "Schedule/S1", "start": "ge2027-01-01T1000"}, "start: expected"),
     ({"schedule": "Schedule/S1", "status": "open"}, "status: unknown open"),
     ({"schedule": "Schedule/fhir.F1", "service_type": "surgery"}, "unknown appointment type 'surgery'"),
     ({"schedule": "Schedule/fhir.F1", "start": ["ge2027-01-01", "lt2029-01-01"]}, "at most 366 days"),
