@@ -166,6 +166,19 @@ DateScalar = strawberry.scalar(dt.date, name="Date", description="A calendar dat
                                serialize=dt.date.isoformat, parse_value=_graphql_date)
 
 
+def _graphql_date_time(value: object) -> dt.datetime:
+    """A `DateTime` argument: a date and time in full (strawberry's DateTime takes whatever
+    dateutil's isoparse does: a bare date or year as UTC midnight); naive is UTC."""
+    try:
+        return service.date_time(value)
+    except ValueError as error:
+        raise GraphQLError(f"DateTime: {error}") from None
+
+
+DateTimeScalar = strawberry.scalar(dt.datetime, name="DateTime", description="An instant, YYYY-MM-DDThh:mm[:ss][Z|+hh:mm] (UTC when naive)",
+                                   serialize=dt.datetime.isoformat, parse_value=_graphql_date_time)
+
+
 GroupMode = strawberry.enum(Enum("GroupMode", {"ANY": "any", "ALL": "all"}),
                             description="ANY: at least one provider is free; ALL: every one is")
 
@@ -438,7 +451,7 @@ class _Schema(strawberry.Schema):
 
 schema = _Schema(
     query=AvailabilityQuery,
-    scalar_overrides={dt.date: DateScalar},
+    scalar_overrides={dt.date: DateScalar, dt.datetime: DateTimeScalar},
     config=strawberry.schema.config.StrawberryConfig(auto_camel_case=True),
     extensions=[
         _DocumentSizeLimit,

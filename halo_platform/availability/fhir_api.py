@@ -37,9 +37,7 @@ SLOT_STATUSES = ("busy", "free", "busy-unavailable", "busy-tentative", "entered-
 # 255) EMRs' provider ids have, else such a provider had no Slot search
 _ID = re.compile(r"^[A-Za-z0-9\-._]{1,320}\Z")
 # a FHIR date may be partial (YYYY, YYYY-MM); only a whole one takes a time
-# FHIR's dateTime: minutes whenever an hour is given, offsets within -14:00..+14:00
-_PREFIXED = re.compile(r"^(eq|ge|gt|le|lt|sa|eb|ne|ap)?(\d{4}(-\d{2})?|\d{4}-\d{2}-\d{2}"
-                       r"(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]((0\d|1[0-3]):[0-5]\d|14:00))?)?)\Z")
+_PREFIXED = re.compile(rf"^(eq|ge|gt|le|lt|sa|eb|ne|ap)?(\d{{4}}(-\d{{2}})?|\d{{4}}-\d{{2}}-\d{{2}}|({service.DATE_TIME}))\Z")
 DEFAULT_DAYS = 7
 _AS_INSTANT = {"sa": "gt", "eb": "lt"}
 _ONE_DAY = dt.timedelta(days=1)
@@ -69,7 +67,7 @@ def parse_start(values: list[str]) -> list[Bound]:
             if not match:
                 raise ValueError
             text = value[len(match.group(1) or ""):]
-            parsed, parts = (dt.datetime.fromisoformat(text.replace("Z", "+00:00")), 0) if match.group(4) else partial_date(text)
+            parsed, parts = (service.date_time(text), 0) if match.group(4) else partial_date(text)
         except ValueError:
             raise HaloError(f"start: expected [eq|ge|gt|le|lt|sa|eb]YYYY[-MM[-DD[Thh:mm[:ss][Z|+hh:mm]]]], got {value!r}") from None
         prefix = match.group(1) or "eq"

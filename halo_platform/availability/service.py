@@ -111,6 +111,10 @@ def _run_job(store: StoreResource, feeds: list[str], dates: set[dt.date], as_of:
 
 
 _YYYY_MM_DD = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+#: a date and time as FHIR's dateTime writes one: minutes whenever an hour is given, and an
+#: offset (when there is one) within -14:00..+14:00
+DATE_TIME = r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?(Z|[+-]((0[0-9]|1[0-3]):[0-5][0-9]|14:00))?"
+_DATE_TIME = re.compile(DATE_TIME)
 
 
 def in_calendar(day: dt.date, what: str) -> dt.date:
@@ -126,6 +130,14 @@ def yyyy_mm_dd(value: object) -> dt.date:
     if not isinstance(value, str) or not _YYYY_MM_DD.fullmatch(value):
         raise ValueError(f"expected a date YYYY-MM-DD, got {value!r}")
     return dt.date.fromisoformat(value)
+
+
+def date_time(value: object) -> dt.datetime:
+    """A date and time written in full (`DATE_TIME`), else ValueError: dateutil's isoparse also
+    takes a bare date or year (as midnight), the basic form and week dates."""
+    if not isinstance(value, str) or not _DATE_TIME.fullmatch(value):
+        raise ValueError(f"expected a date and time YYYY-MM-DDThh:mm[:ss][Z|+hh:mm], got {value!r}")
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def parse_date(value: str | None, what: str) -> dt.date | None:

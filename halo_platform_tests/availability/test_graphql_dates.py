@@ -43,3 +43,22 @@ def test_graphql_still_takes_a_yyyy_mm_dd_date_and_answers_it_in_that_form(clien
     assert body == {"data": {"a": []}}, body
     schema = client.post("/graphql", json={"query": '{ __type(name: "Date") { name kind } }'}).json()
     assert schema == {"data": {"__type": {"name": "Date", "kind": "SCALAR"}}}, schema
+
+
+NOT_AN_INSTANT = ["2027-01-04", "2027", "2027-01", "20270104T0900Z", "2027-W01-1T09:00Z", "2027-01-04T09", "2027-01-04T09:00+15:00"]
+
+
+@pytest.mark.parametrize("value", NOT_AN_INSTANT)
+@pytest.mark.parametrize("as_variable", [False, True], ids=["literal", "variable"])
+def test_graphql_next_available_after_takes_only_a_date_and_time(client, value, as_variable):
+    """dateutil's isoparse, behind strawberry's DateTime, read a bare date (or a year) as UTC
+    midnight, whatever the feed's time zone; `after` is an instant, written in full."""
+    if as_variable:
+        body = {"query": 'query Q($a: DateTime) { nextAvailable(feed: "acme", providerId: "P1", durationMinutes: 30, after: $a) '
+                         '{ startAt } }', "variables": {"a": value}}
+    else:
+        body = {"query": f'{{ nextAvailable(feed: "acme", providerId: "P1", durationMinutes: 30, after: "{value}") {{ startAt }} }}'}
+    answer = client.post("/graphql", json=body)
+    assert answer.status_code < 500, answer.text
+    result = answer.json()
+    assert result.get("data") is None and "YYYY-MM-DDThh:mm" in result["errors"][0]["message"], result
