@@ -18,7 +18,7 @@ from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
 from halo_platform.core.text import lone_surrogate
 from halo_platform.delivery.providers.base import CallbackEvent, CallbackRejected, CallbackRequest
-from halo_platform.delivery.queue import apply_event, own_message, park
+from halo_platform.delivery.queue import apply_event, own_message, park, settle_parked
 from halo_platform.delivery.resources import ProvidersResource
 
 log = logging.getLogger("halo.delivery")
@@ -57,15 +57,18 @@ def _apply(provider_name: str, events: list[CallbackEvent], store: StoreResource
     applied when the dispatcher records it."""
     counts = {"applied": 0, "duplicates": 0, "unmatched": 0}
     now = utcnow()
+    kept = set()
     with store.write() as conn:
         for ev in events:
             row = own_message(conn, provider_name, ev.message_id, ev.provider_message_id)
             if row is None:
                 if not ev.message_id and ev.provider_message_id:
                     park(conn, provider_name, ev.provider_message_id, ev.event, ev.dedupe_key, ev.detail, now)
+                    kept.add((provider_name, ev.provider_message_id))
                 counts["unmatched"] += 1
             elif apply_event(conn, provider_name, row.id, ev.event, ev.dedupe_key, ev.detail, now):
                 counts["applied"] += 1
             else:
                 counts["duplicates"] += 1
+    settle_parked(store, kept, now)  # its id may have been recorded meanwhile
     return counts

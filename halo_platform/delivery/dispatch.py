@@ -74,7 +74,9 @@ from halo_platform.delivery.queue import (
     lease_due,
     mark_in_flight,
     persist,
+    recorded_ids,
     resolve_uncertain,
+    settle_parked,
     uncertain_rows,
 )
 from halo_platform.delivery.quiet_hours import quiet_until, recipient_zone
@@ -628,6 +630,7 @@ class _Sending:
 
         steps = [functools.partial(persist, owner=d.owner, transitions=t, attempts=a, now=now) for t, a in _answer_steps(transitions, attempts, d.store)]
         writing_in_steps(d.store, [*steps, mark])
+        settle_parked(d.store, recorded_ids(transitions), now)
         return starts, ours, time.perf_counter() - t0
 
     def _written(self) -> None:

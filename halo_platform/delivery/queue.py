@@ -14,7 +14,9 @@ from sqlalchemy.engine import Connection
 
 from halo_platform.core.models import UtcDateTime
 from halo_platform.core.sqlite_rows import ROWS_PER_STATEMENT, insert_flat, row_major
+from halo_platform.core.store import StoreResource
 from halo_platform.core.text import digest
+from halo_platform.core.write_lock import writing
 from halo_platform.delivery.lifecycle import DUE, Transition, overtaken_by
 from halo_platform.delivery.tables import DeliveryAttempt, Message, MessageEvent, ParkedCallback
 
@@ -245,7 +247,6 @@ def persist(conn: Connection, owner: str, transitions: Sequence[Transition], att
             {"message_id": t.message_id, "event": t.status, "provider": t.provider, "at": now, "detail": t.detail or None, "dedupe_key": None}
             for t in moved if now_in.get(t.message_id) == t.status
         ])
-    apply_parked(conn, {(t.provider, t.provider_message_id) for t in moved if t.provider_message_id is not None and t.message_id in now_in}, now)
     held = [t for t in transitions if t.status == "held"]
     if held:
         executemany(conn, _HOLD, [{"b_id": t.message_id, "b_owner": owner, "b_next": t.next_attempt_at, "b_pin": t.in_flight_at, "b_now": now}
@@ -299,27 +300,40 @@ def apply_event(conn: Connection, provider: str, message_id: str, event: str, de
 
 def park(conn: Connection, provider: str, provider_message_id: str, event: str, dedupe_key: str, detail: str | None, now: dt.datetime) -> None:
     """Keep a provider's event that names only its id for a message no message of it holds yet:
-    its callback may overtake the answer that id comes in (`apply_parked`). Those kept longer
+    its callback may overtake the answer that id comes in (`settle_parked`). Those kept longer
     than `PARKED_FOR` (their id was never recorded) are dropped here."""
     conn.execute(parked_t.delete().where(parked_t.c.received_at < now - PARKED_FOR))
     conn.execute(parked_t.insert().values(provider=provider, provider_message_id=provider_message_id, event=event, dedupe_key=dedupe_key,
                                           detail=detail or None, received_at=now))
 
 
-def apply_parked(conn: Connection, recorded: set[tuple[str, str]], now: dt.datetime) -> None:
-    """Apply the kept events (`park`) of the (provider, provider id) pairs just `recorded` to
-    their message, as their callback would have been (`apply_event`), and drop them."""
-    if not recorded:
+def recorded_ids(transitions: Iterable[Transition]) -> set[tuple[str, str]]:
+    """The (provider, provider id) pairs `persist` records for `transitions`."""
+    return {(t.provider, t.provider_message_id) for t in transitions if t.status != "held" and t.provider and t.provider_message_id}
+
+
+def settle_parked(store: StoreResource, recorded: set[tuple[str, str]], now: dt.datetime) -> None:
+    """Apply the kept events (`park`) of the `recorded` (provider, provider id) pairs to their
+    message, as their callback would have been (`apply_event`), and drop them. Both sides call
+    it after their own commit: the dispatcher for the ids it recorded, the callback for those it
+    kept. Whichever commits last then finds the other's rows, even where PostgreSQL or MariaDB
+    let a callback commit while the transaction recording its id was open."""
+    pmids = sorted({pmid for _, pmid in recorded})
+    if not pmids:
         return
-    parked = conn.execute(sa.select(parked_t).where(parked_t.c.provider_message_id.in_(sorted({pmid for _, pmid in recorded})))
-                          .order_by(parked_t.c.id)).all()
-    mine = [p for p in parked if (p.provider, p.provider_message_id) in recorded]
-    for p in mine:
-        row = own_message(conn, p.provider, None, p.provider_message_id)
-        if row is not None:
-            apply_event(conn, p.provider, row.id, p.event, p.dedupe_key, p.detail, now)
-    if mine:
-        conn.execute(parked_t.delete().where(parked_t.c.id.in_([p.id for p in mine])))
+    with store.read() as conn:  # nearly always nothing kept: no write
+        if conn.execute(sa.select(parked_t.c.id).where(parked_t.c.provider_message_id.in_(pmids)).limit(1)).first() is None:
+            return
+    with writing(store) as conn:
+        # locked: the other side's call, at the same time, waits and then finds them dropped
+        parked = conn.execute(sa.select(parked_t).where(parked_t.c.provider_message_id.in_(pmids)).order_by(parked_t.c.id).with_for_update()).all()
+        applied = []
+        for p in parked:
+            if (p.provider, p.provider_message_id) in recorded and (row := own_message(conn, p.provider, None, p.provider_message_id)):
+                apply_event(conn, p.provider, row.id, p.event, p.dedupe_key, p.detail, now)
+                applied.append(p.id)
+        if applied:
+            conn.execute(parked_t.delete().where(parked_t.c.id.in_(applied)))
 
 
 _MOVED_WIDTH = 7  # values of an answer in `_move_sql`

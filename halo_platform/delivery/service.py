@@ -32,7 +32,15 @@ from halo_platform.delivery.dispatch import not_sent, readable, send_request
 from halo_platform.delivery.fallback import FALLBACK_KEY_PREFIX
 from halo_platform.delivery.lifecycle import attempt_row, due_by, expired, masked_detail, transition
 from halo_platform.delivery.providers.base import RETRYABLE, THROTTLED, SendResult
-from halo_platform.delivery.queue import Claimed, events_t, mark_in_flight, messages_t, persist
+from halo_platform.delivery.queue import (
+    Claimed,
+    events_t,
+    mark_in_flight,
+    messages_t,
+    persist,
+    recorded_ids,
+    settle_parked,
+)
 from halo_platform.delivery.quiet_hours import quiet_until, recipient_zone
 from halo_platform.delivery.resources import ProvidersResource
 from halo_platform.delivery.routing import failover_order
@@ -296,7 +304,9 @@ def send_high(row: Claimed, route: HighRoute, store: StoreResource, providers: P
             final = transition(row, SendResult(message_id, RETRYABLE, detail="every provider failed within the deadline"), last_provider, config.retry, now, high=True)
     with writing(store, priority=True) as conn:
         persist(conn, owner, [final], attempts, now)
-        return brief_view(conn, message_id)
+        view = brief_view(conn, message_id)
+    settle_parked(store, recorded_ids([final]), now)
+    return view
 
 
 _BRIEF = ("id", "channel", "status", "provider", "priority", "number_of_retries")

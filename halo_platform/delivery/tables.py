@@ -91,7 +91,7 @@ class ParkedCallback(Base):
     """A provider's event naming only the provider's id for a message (Twilio's MessageSid)
     that came before the dispatcher recorded that id (a callback may overtake the answer it
     follows): applied when the id is recorded for a message of that provider
-    (`queue.apply_parked`), dropped after `queue.PARKED_FOR` if it never is."""
+    (`queue.settle_parked`), dropped after `queue.PARKED_FOR` if it never is."""
 
     __tablename__ = "parked_callbacks"
 

@@ -7,6 +7,7 @@ that follows never rewinds it. Kept events older than a day are dropped."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import time
 
 import pytest
@@ -136,3 +137,36 @@ def test_a_vonage_receipt_naming_our_id_moves_the_message_in_flight_and_the_answ
     assert ("received", False) in history(store, message_id) and ("sent", False) not in history(store, message_id)
     assert handle_callback("vo", _vonage_receipt(message_id, sent_by[message_id], "accepted"), store, providers)["applied"] == 1
     assert message_view(message_id, store)["status"] == "received"
+
+
+@pytest.mark.parametrize("priority", ["NORMAL", "HIGH"])
+@pytest.mark.parametrize("url", ["fresh_pg_url", "fresh_mysql_url"], ids=["postgresql", "mariadb"])
+def test_a_status_kept_while_the_sids_transaction_commits_is_applied(request, fakes, providers_file, monkeypatch, priority, url):
+    """PostgreSQL and MariaDB let a callback commit while the transaction recording its SID is
+    open. Was: the dispatcher looked for kept statuses before the callback kept its own, the
+    callback looked for the SID before it was committed, and neither applied it: the message
+    stayed `sent` and the status sat kept for a day. (SQLite's single writer orders them.)"""
+    from halo_platform.delivery import dispatch, service
+
+    store = StoreResource(db_url=request.getfixturevalue(url))
+    request.addfinalizer(store.dispose)
+    providers = providers_file({"tw": _twilio(fakes)})
+    sids, counted = [], []
+    fakes["twilio"].accept = (lambda accept: lambda ref, sid, to: (accept(ref, sid, to), sids.append(sid)))(fakes["twilio"].accept)
+    original = dispatch.persist
+
+    def persist_then_call_back(conn, owner, transitions, attempts, now):  # noqa: ANN001
+        original(conn, owner, transitions, attempts, now)
+        if sids and not counted:  # the callback commits while this transaction is still open
+            thread = threading.Thread(target=lambda: counted.append(handle_callback("tw", _twilio_request(sids[0], "sent"), store, providers)))
+            thread.start()
+            thread.join(timeout=30)
+
+    monkeypatch.setattr(dispatch if priority == "NORMAL" else service, "persist", persist_then_call_back)
+    message_id = _sms(store, providers, priority=priority)
+    if priority == "NORMAL":
+        drain(providers, store)
+    assert counted == [{"applied": 0, "duplicates": 0, "unmatched": 1}]
+    assert message_view(message_id, store)["status"] == "delivered"
+    with store.read() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(ParkedCallback.__table__)).scalar() == 0
