@@ -61,6 +61,20 @@ def _here(request: Request) -> str:
     return request.url.path + (f"?{request.url.query}" if request.url.query else "")
 
 
+def _page_of(url: str) -> str | None:
+    """The path and query of `url` when it is a Control Center page, else None."""
+    page = urlsplit(url)
+    return page.path + (f"?{page.query}" if page.query else "") if page.path.startswith("/ui") else None
+
+
+def _back_to(request: Request) -> str:
+    """Where a person goes once signed in: the page asked for; after a form, the page the form was
+    on (a form's address may take no GET: `/ui/access/keys` answered a JSON 405), else its address."""
+    if request.method == "GET":
+        return _here(request)
+    return _page_of(request.headers.get("referer", "")) or request.url.path
+
+
 def role_at_least(caller: Caller, role: str) -> bool:
     return caller.role is not None and ROLES.index(caller.role) >= ROLES.index(role)
 
@@ -71,7 +85,7 @@ def signed_in(role: str = "viewer") -> Callable[[Request], Awaitable[Caller]]:
     async def person(request: Request) -> Caller:
         caller = await session_caller(request, request.cookies.get(SESSION_COOKIE))
         if caller is None:
-            raise SignInFirst(_here(request) if request.method == "GET" else request.url.path)
+            raise SignInFirst(_back_to(request))
         if not role_at_least(caller, role):
             raise NotAllowed(caller, role)
         try:
@@ -173,8 +187,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(SignInFirst)
     async def _sign_in(request: Request, exc: SignInFirst) -> Response:
         if request.headers.get("hx-request"):  # a live fragment: the whole page goes to sign-in, then back to the page
-            page = urlsplit(request.headers.get("hx-current-url", ""))
-            back = page.path + (f"?{page.query}" if page.query else "") if page.path.startswith("/ui") else "/ui"
+            back = _page_of(request.headers.get("hx-current-url", "")) or "/ui"
             return Response(status_code=204, headers={"HX-Redirect": f"/ui/login?next={quote(back, safe='/')}"})
         if request.method not in ("GET", "HEAD"):  # a form sent once the session had ended: say so, here
             return login_page(request, 401, next_=exc.target, notice=FORM_WITHOUT_SESSION)
