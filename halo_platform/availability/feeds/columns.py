@@ -60,6 +60,9 @@ def to_arrow(parsed_events: list[Event], templates: bool = False) -> tuple[pa.Ta
     return (pa.Table.from_pydict(ev, EVENTS), pa.Table.from_pydict(bl, BLOCKS), pa.Table.from_pydict(hr, HOURS_ROWS))
 
 
+# orjson (the per-record path) refuses arrays and objects nested deeper than this; DuckDB reads them.
+_MAX_DEPTH = 1024
+
 # An ISO-8601 timestamp in the one shape the vectorized path takes (`YYYY-MM-DDTHH:MM:SS[.f{1,6}]`,
 # then `Z`, `+HH:MM`, `-HH:MM` or nothing) -> naive UTC; NULL for anything else (the per-record
 # parser then decides). Python's `datetime.fromisoformat` reads that shape the same way. Once the
@@ -94,14 +97,19 @@ CREATE OR REPLACE TEMP MACRO text_between(v, prefix, suffix) AS CASE
          AND NOT contains(v[length(prefix) + 1:-length(suffix) - 1], '"') THEN v[length(prefix) + 1:-length(suffix) - 1] END;
 -- an id as `required_id` reads it (before it is checked not blank)
 CREATE OR REPLACE TEMP MACRO trimmed(v) AS trim(v, '{WHITESPACE}');
+-- how deep a line's arrays and objects may nest, at most: how many [ and {{ it holds, strings included
+-- (0 for a line too short to nest deeper than _MAX_DEPTH: it takes two characters a level)
+CREATE OR REPLACE TEMP MACRO opened(v) AS CASE WHEN strlen(v) <= {2 * _MAX_DEPTH} THEN 0
+    ELSE strlen(v) - strlen(replace(replace(v, '[', ''), '{{', '')) END;
 CREATE OR REPLACE TEMP MACRO int_of(v) AS CASE WHEN regexp_full_match(v, '-?[0-9]+') THEN TRY_CAST(v AS BIGINT) END;
 """
 
 
 # Lines DuckDB's JSON functions take but a strict parser (orjson, the per-record path) refuses:
-# NaN/Infinity literals, exponents that overflow, trailing commas. Escapes are left to the
-# per-record path too (a lone surrogate). A line matching this is parsed one by one.
-_NOT_PLAIN = r"\\|[:,\[]\s*-?(?i:nan|inf)|[0-9][eE]|,\s*[\]}]"
+# NaN/Infinity literals, numbers that overflow a double (an exponent, or 309 digits and more),
+# trailing commas. Escapes are left to the per-record path too (a lone surrogate). A line matching
+# this is parsed one by one.
+_NOT_PLAIN = r"\\|[:,\[]\s*-?(?i:nan|inf)|[0-9][eE]|[0-9]{309}|,\s*[\]}]"
 
 
 def connect(threads: int | None = None) -> duckdb.DuckDBPyConnection:
@@ -140,7 +148,8 @@ def json_lines(data: bytes, fields: tuple[str, ...], fast: Callable[[duckdb.Duck
         db.execute(f"""
             CREATE TEMP TABLE records AS SELECT pos, unnest(json_transform(line, '{shape}'))
             FROM (SELECT pos, line, json_keys(line) AS keys FROM lines
-                  WHERE CASE WHEN NOT regexp_matches(line, '{_NOT_PLAIN}') AND json_valid(line) THEN json_type(line) = 'OBJECT' ELSE false END)
+                  WHERE CASE WHEN NOT regexp_matches(line, '{_NOT_PLAIN}') AND opened(line) <= {_MAX_DEPTH} AND json_valid(line)
+                             THEN json_type(line) = 'OBJECT' ELSE false END)
             WHERE unique_keys(keys)""")  # noqa: S608 - constants
         fast(db)
         slow = Parsed()
