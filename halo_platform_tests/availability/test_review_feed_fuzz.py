@@ -4,8 +4,10 @@ each starting with a byte order mark, and a FHIR Schedule whose actors are of th
 
 import pytest
 
-from halo_platform.availability.feeds import acme, fhir
+from halo_platform.availability.feeds import acme, fhir, hl7
 from halo_platform.availability.feeds.columns import Columns
+from halo_platform.availability.service import quarantined
+from halo_platform_tests.availability.helpers import land, process, spans_on
 
 ACME = ('{"type":"appointment","action":"upsert","id":"A1","provider":"P1","start":"2027-03-15T09:00:00","duration_min":30,'
         '"tz":"Europe/Paris","status":"booked","updated_at":"2026-11-20T10:00:00Z"%s}')
@@ -39,4 +41,40 @@ def test_a_line_the_per_record_parser_refuses_is_refused_column_wise_too(module,
     column_wise, per_record = columns_and_records(module, name, data)
     assert column_wise == per_record, case
     assert len(per_record[0]) == 1 and per_record[3][0][0] == 1 and per_record[3][0][1].startswith("unparsable JSON")
+
+
+MSH = "MSH|^~\\&|EMR|CLINIC|HALO|HALO|20261120100000||SIU^S12^SIU_S12|{n}|P|2.5"
+APT1 = "\r".join([MSH.format(n=1), "SCH|P1|APT1|||||||||^^^202703151000^202703151100", "AIP|1||DR1"])
+APT2 = "\r".join([MSH.format(n=2), "SCH|P2|APT2|||||||||^^^202703151400^202703151500", "AIP|1||DR2"])
+TEMPLATES = """\
+provider_id,timezone,weekday,start,end,version
+DR1,America/New_York,mon,09:00,17:00,2026-11-20T10:00:00Z
+DR2,America/New_York,mon,09:00,17:00,2026-11-20T10:00:00Z
+"""
+
+
+@pytest.mark.parametrize("framing", ["newlines", "mllp"])
+def test_hl7_messages_each_starting_with_a_byte_order_mark_are_read_one_by_one(framing):
+    """Files saved with a BOM and concatenated: the second message's BOM hid its MSH, so with
+    newlines it was read as segments of the first message (APT1 blocked DR2 too, APT2 was lost,
+    nothing quarantined) and in an MLLP frame it was quarantined ('no MSH segment'). A BOM
+    before a message's MSH is ignored, as the file's own is; both reading paths agree."""
+    text = ("\ufeff" + APT1 + "\r\n\ufeff" + APT2 + "\r\n" if framing == "newlines"
+            else "\x0b\ufeff" + APT1 + "\x1c\r\x0b\ufeff" + APT2 + "\x1c\r")
+    data = text.encode()
+    parsed = hl7.parse(data, "a.hl7")
+    assert [(e.item_id, [b.provider_id for b in e.blocks]) for e in parsed.events] == [("APT1", ["DR1"]), ("APT2", ["DR2"])]
+    assert parsed.rejected == []
+    column_wise, per_record = columns_and_records(hl7, "a.hl7", data)
+    assert column_wise == per_record
+
+
+def test_hl7_file_of_concatenated_bom_files_blocks_each_provider_by_its_own_appointment(halo_env, store):
+    land("hl7", "templates.csv", TEMPLATES)
+    land("hl7", "siu.hl7", "\ufeff" + APT1 + "\r\n\ufeff" + APT2 + "\r\n")
+    process(store, "2027-03-15", 2)
+    # 2027-03-15 in New York is EDT (-04:00): 09:00-17:00 is 13:00Z-21:00Z
+    assert spans_on(store, "hl7", "DR1", "2027-03-15") == [("2027-03-15T13:00Z", "2027-03-15T14:00Z"), ("2027-03-15T15:00Z", "2027-03-15T21:00Z")]
+    assert spans_on(store, "hl7", "DR2", "2027-03-15") == [("2027-03-15T13:00Z", "2027-03-15T18:00Z"), ("2027-03-15T19:00Z", "2027-03-15T21:00Z")]
+    assert quarantined(store, "hl7") == []
 
