@@ -78,3 +78,33 @@ def test_hl7_file_of_concatenated_bom_files_blocks_each_provider_by_its_own_appo
     assert spans_on(store, "hl7", "DR2", "2027-03-15") == [("2027-03-15T13:00Z", "2027-03-15T18:00Z"), ("2027-03-15T19:00Z", "2027-03-15T21:00Z")]
     assert quarantined(store, "hl7") == []
 
+
+TZ = '"extension":[{"url":"http://hl7.org/fhir/StructureDefinition/timezone","valueCode":"Europe/Paris"}]'
+ROLE = ('{"resourceType":"PractitionerRole","id":"R1","meta":{"lastUpdated":"2026-11-20T12:00:00Z"},' + TZ + ','
+        '"practitioner":{"reference":"Practitioner/F1"},"availableTime":[{"daysOfWeek":["mon"],'
+        '"availableStartTime":"09:00:00","availableEndTime":"17:00:00"}]}')
+SLOT = ('{"resourceType":"Slot","id":"SL1","meta":{"lastUpdated":"2026-11-20T12:00:00Z"},"schedule":{"reference":"Schedule/S1"},'
+        '"status":"busy-unavailable","start":"2027-03-15T10:00:00+01:00","end":"2027-03-15T11:00:00+01:00"}')
+SCHEDULE = '{"resourceType":"Schedule","id":"S1","meta":{"lastUpdated":"%s"},"actor":%s}'
+
+
+@pytest.mark.parametrize(("actor", "reason"), [
+    ('{"reference":"Practitioner/F1"}', "actor is not a list"),
+    ('"Practitioner/F1"', "actor is not a list"),
+    ('["Practitioner/F1"]', "malformed Schedule"),
+    ('[{"reference":"Practitioner/F1"}, 7]', "malformed Schedule"),
+])
+def test_a_fhir_schedule_whose_actors_are_not_references_is_quarantined_not_emptied(halo_env, store, actor, reason):
+    """Schedule.actor is a list of References. Written as one object, a string, or a list of
+    strings, the Schedule was accepted with no actors: a newer such version emptied the
+    Schedule, so its busy-unavailable Slots blocked nobody and the provider was offered during
+    them. It is now quarantined with its reason and the Schedule keeps its actors."""
+    good = SCHEDULE % ("2026-11-20T12:00:00Z", '[{"reference":"Practitioner/F1"}]')
+    land("fhir", "a.ndjson", "\n".join([ROLE, SLOT, good]) + "\n")
+    process(store, "2027-03-15", 2)
+    blocked = [("2027-03-15T08:00Z", "2027-03-15T09:00Z"), ("2027-03-15T10:00Z", "2027-03-15T16:00Z")]
+    assert spans_on(store, "fhir", "F1", "2027-03-15") == blocked
+    land("fhir", "b.ndjson", SCHEDULE % ("2026-11-21T12:00:00Z", actor) + "\n")
+    process(store, "2027-03-15", 2)
+    assert spans_on(store, "fhir", "F1", "2027-03-15") == blocked
+    assert [(q["file"].rsplit("/", 1)[-1], q["position"], q["reason"].split(":")[0]) for q in quarantined(store, "fhir")] == [("b.ndjson", 1, reason)]

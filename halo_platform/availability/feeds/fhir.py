@@ -216,7 +216,10 @@ def _appointment(res: dict, event: Event) -> Event:
 
 
 def _schedule(res: dict, event: Event) -> Event:
-    actors = [p for p in (_practitioner(a.get("reference")) for a in res.get("actor") or [] if isinstance(a, dict)) if p]
+    listed = res.get("actor") or []
+    if not isinstance(listed, list):  # an object or a string was read as no actor: the Schedule emptied
+        raise Invalid(f"actor is not a list: {listed!r}")
+    actors = [p for p in (_practitioner(a.get("reference")) for a in listed) if p]  # an actor not a Reference: malformed
     event.blocks.extend(Block(p, None, None) for p in dict.fromkeys(actors))
     return event
 
