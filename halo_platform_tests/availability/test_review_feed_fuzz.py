@@ -1,6 +1,6 @@
 """Hostile feed files found by fuzzing the two reading paths against each other and against emr.md:
-lines DuckDB's JSON reader takes but the per-record parser (orjson) refuses, concatenated HL7 files
-each starting with a byte order mark, and a FHIR Schedule whose actors are of the wrong JSON type."""
+lines DuckDB's JSON reader takes but the per-record parser (orjson) refuses, concatenated HL7 and JSON-lines
+files each starting with a byte order mark, and a FHIR Schedule whose actors are of the wrong JSON type."""
 
 import pytest
 
@@ -108,3 +108,26 @@ def test_a_fhir_schedule_whose_actors_are_not_references_is_quarantined_not_empt
     process(store, "2027-03-15", 2)
     assert spans_on(store, "fhir", "F1", "2027-03-15") == blocked
     assert [(q["file"].rsplit("/", 1)[-1], q["position"], q["reason"].split(":")[0]) for q in quarantined(store, "fhir")] == [("b.ndjson", 1, reason)]
+
+
+@pytest.mark.parametrize(("module", "name", "record"), [(acme, "a.jsonl", ACME), (fhir, "a.ndjson", FHIR)])
+def test_json_lines_each_starting_with_a_byte_order_mark_are_read(module, name, record):
+    """Files saved with a BOM and concatenated: the file's first BOM was ignored, but a line
+    starting with one was quarantined ('unparsable JSON: ... BOM is not supported') and its
+    record lost. Every line's leading BOM is ignored now, on both reading paths."""
+    data = ("\ufeff" + record % "" + "\n\ufeff" + (record % "").replace("A1", "A2").replace("X1", "X2") + "\n").encode()
+    parsed = module.parse(data, name)
+    assert parsed.rejected == []
+    assert len(parsed.events) == 2
+    column_wise, per_record = columns_and_records(module, name, data)
+    assert column_wise == per_record
+
+
+def test_concatenated_acme_files_with_a_bom_each_are_applied(halo_env, store):
+    hours = ('{"type":"hours","provider":"P1","tz":"Europe/Paris","week":{"mon":[["09:00","17:00"]]},'
+             '"updated_at":"2026-11-20T10:00:00Z"}')
+    land("acme", "a.jsonl", "\ufeff" + hours + "\n\ufeff" + ACME % "" + "\n")
+    process(store, "2027-03-15", 2)
+    assert quarantined(store, "acme") == []
+    # 2027-03-15 in Paris is CET (+01:00): 09:00-17:00 is 08:00Z-16:00Z, A1 09:00-09:30 local
+    assert spans_on(store, "acme", "P1", "2027-03-15") == [("2027-03-15T08:30Z", "2027-03-15T16:00Z")]

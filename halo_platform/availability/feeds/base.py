@@ -323,15 +323,18 @@ def not_utf8(text: str) -> bool:
 def parse_json_lines(data: bytes, build: Callable[[object, int, str], Event]) -> Parsed:
     """One JSON value per line; blank lines skipped; position = 1-based line number."""
     out = Parsed()
-    for position, line in enumerate(data.removeprefix(BOM).split(b"\n"), start=1):
+    for position, line in enumerate(data.split(b"\n"), start=1):
         json_line(out, position, line, build)
     return out
 
 
 def json_line(out: Parsed, position: int, line: bytes, build: Callable[[object, int, str], Event]) -> None:
-    """Add the event of one line of a JSON-lines file to `out`, or its rejection."""
+    """Add the event of one line of a JSON-lines file to `out`, or its rejection. A BOM starting
+    the line is ignored, the file's as any other (files saved with one, then concatenated: orjson
+    refused the line)."""
     import orjson
 
+    line = line.removeprefix(BOM)
     if not line.strip():
         return
     try:
