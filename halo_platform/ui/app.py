@@ -187,8 +187,9 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(SignInFirst)
     async def _sign_in(request: Request, exc: SignInFirst) -> Response:
         if request.headers.get("hx-request"):  # a live fragment: the whole page goes to sign-in, then back to the page
+            # a 401 all the same (nothing answers without an identity): htmx follows HX-Redirect whatever the status
             back = _page_of(request.headers.get("hx-current-url", "")) or "/ui"
-            return Response(status_code=204, headers={"HX-Redirect": f"/ui/login?next={quote(back, safe='/')}"})
+            return Response(status_code=401, headers={"HX-Redirect": f"/ui/login?next={quote(back, safe='/')}"})
         if request.method not in ("GET", "HEAD"):  # a form sent once the session had ended: say so, here
             return login_page(request, 401, next_=exc.target, notice=FORM_WITHOUT_SESSION)
         return RedirectResponse(f"/ui/login?next={quote(exc.target, safe='/')}", status_code=303)

@@ -35,7 +35,7 @@ def test_without_a_session_a_page_redirects_to_sign_in_and_comes_back(client) ->
 def test_a_live_fragment_whose_session_ended_sends_the_whole_page_to_sign_in(client) -> None:  # noqa: ANN001
     users.logout(client.store, client.cookies["halo_session"])
     answer = client.get("/ui/requests/some-id/live", headers={"HX-Request": "true", "HX-Current-URL": "http://testserver/ui/requests/some-id"})
-    assert answer.status_code == 204 and answer.headers["hx-redirect"] == "/ui/login?next=/ui/requests/some-id"
+    assert answer.status_code == 401 and answer.headers["hx-redirect"] == "/ui/login?next=/ui/requests/some-id"
     assert answer.text == ""
 
 

@@ -352,3 +352,17 @@ def test_an_operator_may_edit_schedules_but_not_routing(page: Page, control_cent
         "csrf_token": token, "channel": "sms", "country": "DE", "capability": "*", "weight.sandbox_sms_a": "1", "reason": "x"})
     assert forged.status == 403
     assert "sms/DE/*" not in _rules_changed(center)
+
+
+def test_a_live_preview_after_the_session_ended_is_refused_and_the_page_goes_to_sign_in(page: Page, control_center: ControlCenter) -> None:
+    """The fragment a page polls or previews is an identity-less request once the session ends:
+    it is a 401 (it was a 204, a success without an identity), whose HX-Redirect htmx follows
+    all the same: the whole page goes to sign-in and comes back to the form."""
+    center = control_center
+    sign_in(page, center, "operator")
+    open_fast(page, f"{center.url}/ui/schedules/{SCHEDULE}")
+    page.context.clear_cookies()
+    with page.expect_response(lambda r: "/preview" in r.url) as previewed:
+        page.get_by_label("Cron (minute hour day month weekday)").fill("0 8 * * 1")
+    assert previewed.value.status == 401
+    expect(page).to_have_url(f"{center.url}/ui/login?next=/ui/schedules/{SCHEDULE}")
