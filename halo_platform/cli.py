@@ -18,7 +18,7 @@ from halo_platform.access import cli as access_cli
 from halo_platform.availability import cli as availability_cli
 from halo_platform.core.errors import HaloError
 from halo_platform.core.redact import error_line, install_redaction
-from halo_platform.core.text import lone_surrogate
+from halo_platform.core.text import as_one_line, lone_surrogate
 from halo_platform.delivery import cli as delivery_cli
 from halo_platform.reports import cli as reports_cli
 
@@ -44,15 +44,22 @@ class HaloGroup(click.Group):
             click.echo(exc.ctx.get_help() if exc.ctx else str(exc))
             sys.exit(0)
         except click.ClickException as exc:
-            click.echo(f"error: {exc.format_message()}", err=True)
+            click.echo(f"error: {one_line(exc.format_message())}", err=True)
             sys.exit(exc.exit_code if exc.exit_code else 2)
         except HaloError as exc:
-            click.echo(f"error: {exc}", err=True)
+            click.echo(f"error: {one_line(str(exc))}", err=True)
             sys.exit(2)
         except (sa_exc.SQLAlchemyError, OSError) as exc:  # the store or a file failed us (a server down, a folder that is a file)
-            click.echo(f"error: {first_line(exc)}", err=True)
+            click.echo(f"error: {one_line(first_line(exc))}", err=True)
             sys.exit(1)
         sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def one_line(message: str) -> str:
+    """A refusal as the one line it is printed on: Click words some over several lines (a missing
+    choice, then a line per choice), and a refusal may repeat a value as given, with its line
+    breaks (they split the line) or escape sequences (they reached the terminal)."""
+    return " ".join(as_one_line(message, len(message)).split())
 
 
 def first_line(exc: BaseException) -> str:
