@@ -17,14 +17,16 @@ MAX_REASON = 500
 
 
 def required_reason(reason: str | None) -> str:
-    """The reason a change is kept in its history with, trimmed; refused when blank or longer than
-    `MAX_REASON` characters (a pasted log would fill the history and every page that shows it)."""
-    reason = (reason or "").strip()
+    """The reason a change is kept in its history with, on one line as the history, `halo delivery
+    providers` and the log show it (a form's line breaks and tabs as one space); refused when blank,
+    longer than `MAX_REASON` characters (a pasted log would fill the history and every page that
+    shows it) or holding another control character (an escape sequence, a NUL)."""
+    reason = " ".join((reason or "").split())
     if not reason:
         raise HaloError(REASON_MISSING)
     if len(reason) > MAX_REASON:
         raise HaloError(f"the reason is {len(reason)} characters; at most {MAX_REASON}")
-    return reason
+    return check_one_line(reason, "reason", MAX_REASON)
 
 
 def cut(text: str, limit: int = ECHO_LIMIT) -> str:
