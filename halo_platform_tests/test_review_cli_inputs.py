@@ -72,3 +72,15 @@ def test_a_routing_reason_of_several_lines_is_kept_on_one(halo_env, capsys) -> N
     exit_code, out, err = halo(capsys, "delivery", "weights", "set", "sms/*/TEXT", "sandbox_sms_a=60", "sandbox_sms_b=40", "--reason", reason)
     assert exit_code == 0
     assert {row.reason for row in stored(halo_env["HALO_DB_URL"], audit_t)} == {"shift load to b for the night"}
+
+
+@pytest.mark.parametrize("args", [
+    ["delivery", "weights", "set", "sms/*/TEXT", "sandbox_sms_a=60", "sandbox_sms_b=40", "--reason", "rebalance", "--by", ""],
+    ["delivery", "switch", "sandbox_sms_a", "off", "--reason", "flaky", "--by", ""],
+])
+def test_a_routing_change_by_nobody_is_refused(halo_env, capsys, args) -> None:
+    """`--by ''` was recorded as cli:<login>, as if --by had not been given; `halo schedules set --by ''`
+    and `halo tasks run --requested-by ''` refuse it, and so does every other author field."""
+    exit_code, out, err = halo(capsys, *args)
+    assert (exit_code, out) == (2, []) and len(err) == 1 and err[0].startswith("error: changed_by: empty"), err
+    assert stored(halo_env["HALO_DB_URL"], audit_t) == [] and stored(halo_env["HALO_DB_URL"], changes_t) == []

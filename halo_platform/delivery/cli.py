@@ -164,7 +164,7 @@ def switch(provider: str, state: str, reason: str, changed_by: str | None) -> No
     from halo_platform.delivery.autopilot import set_manual
 
     store, providers = _resources()
-    click.echo(f"{provider}: {set_manual(providers.config(), provider, state == 'off', changed_by or cli_actor(), reason, store)}")
+    click.echo(f"{provider}: {set_manual(providers.config(), provider, state == 'off', cli_actor() if changed_by is None else changed_by, reason, store)}")
 
 
 @delivery.group()
@@ -205,7 +205,7 @@ def weights_set(rule: str, assignments: tuple[str, ...], reason: str, changed_by
         if not sep:
             raise HaloError(f"expected provider=weight, got {item!r}")
     store, providers = _resources()
-    stored = set_weights(providers.config(), rule, parsed, changed_by or cli_actor(), store, reason)
+    stored = set_weights(providers.config(), rule, parsed, cli_actor() if changed_by is None else changed_by, store, reason)
     click.echo(f"{rule}: " + ", ".join(f"{k}={v:g}" for k, v in stored.items()))
 
 
