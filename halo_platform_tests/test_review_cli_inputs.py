@@ -6,6 +6,8 @@ is stored, as every other one-line field is."""
 from __future__ import annotations
 
 import getpass
+import os
+import stat
 
 import pytest
 import sqlalchemy as sa
@@ -84,3 +86,17 @@ def test_a_routing_change_by_nobody_is_refused(halo_env, capsys, args) -> None:
     exit_code, out, err = halo(capsys, *args)
     assert (exit_code, out) == (2, []) and len(err) == 1 and err[0].startswith("error: changed_by: empty"), err
     assert stored(halo_env["HALO_DB_URL"], audit_t) == [] and stored(halo_env["HALO_DB_URL"], changes_t) == []
+
+
+def test_an_export_gets_the_mode_a_file_written_in_place_gets(halo_env, capsys, tmp_path) -> None:
+    """`halo emr export` writes through a temporary file renamed over the target (whole or not at
+    all); mkstemp made that file 0600, so the export (and every folder sink's report, and every
+    landed feed file) was readable by its owner only, whatever the umask, where a plain open gives 0644
+    under umask 022."""
+    old = os.umask(0o022)
+    try:
+        exit_code, out, _ = halo(capsys, "emr", "export", "--out", str(tmp_path / "spans.csv"))
+    finally:
+        os.umask(old)
+    assert (exit_code, out) == (0, [f"wrote 0 spans to {tmp_path / 'spans.csv'}"])
+    assert stat.S_IMODE((tmp_path / "spans.csv").stat().st_mode) == 0o644

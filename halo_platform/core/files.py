@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -15,8 +15,11 @@ def replaced_whole(target: Path, mode: str = "wb", prefix: str = ".tmp-", **open
     """A file open for writing in `target`'s folder, under a temporary name starting with
     `prefix` (a name starting with "." is one no reader of the folder takes for its own): when
     the block ends without an error it replaces `target` at once, by a rename; on an error it is
-    removed and `target` stays as it was. Errors are the OSError of the open, write or rename."""
-    fd, tmp = tempfile.mkstemp(prefix=prefix, dir=target.parent)
+    removed and `target` stays as it was. Errors are the OSError of the open, write or rename.
+    The file gets the mode a plain open gives, the umask's (mkstemp's 0600 let only its owner read
+    an export, a folder sink's report or a landed feed file)."""
+    tmp = target.parent / f"{prefix}{secrets.token_hex(8)}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, mode, **open_args) as fh:
             yield fh
