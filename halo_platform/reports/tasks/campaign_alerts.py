@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from halo_platform.reports.task import (
@@ -29,8 +29,17 @@ def _decimal(value: float) -> Decimal:
     return Decimal(repr(value))
 
 
-def _comparable(value: float) -> float:
-    if max(0, -_decimal(value).as_tuple().exponent) > THRESHOLD_DECIMALS:
+def _comparable(value: Any) -> Any:
+    """Refuse a threshold with more decimals than are compared, counted as written: the float
+    parse rounds the text "90.00000000000000001" to 90.0, which alerted at exactly 90%. What is
+    no finite number here is left to the number parse to refuse."""
+    if isinstance(value, bool) or not isinstance(value, str | float | int):
+        return value
+    try:
+        exact = Decimal(value.strip() if isinstance(value, str) else repr(value))
+    except InvalidOperation:
+        return value
+    if exact.is_finite() and max(0, -exact.normalize().as_tuple().exponent) > THRESHOLD_DECIMALS:
         raise ValueError(f"at most {THRESHOLD_DECIMALS} decimal places")
     return value
 
@@ -44,7 +53,7 @@ class CampaignAlertsConfig(TaskConfig):
     rearm_hours: Number = Field(default=24.0, ge=0, le=8760, description=(
         "An alert (campaign + kind) already sent within this many hours is not sent again (0: every run)."))
 
-    _threshold_comparable = field_validator("budget_threshold_pct")(_comparable)
+    _threshold_comparable = field_validator("budget_threshold_pct", mode="before")(_comparable)
 
 
 def resolve(payload: Mapping[str, Any], ctx: RunContext) -> dict[str, Any]:
