@@ -3,14 +3,23 @@ the `halo` CLI against the real warehouses and stores."""
 
 from __future__ import annotations
 
+import datetime as dt
+from pathlib import Path
+
 import pytest
 import sqlalchemy as sa
+import yaml
 from click.testing import CliRunner
 
 from halo_platform.cli import cli
 from halo_platform.http import create_app
+from halo_platform.reports.audit import get_request
+from halo_platform.reports.demo import order, payment, settlement, write_payments, write_settlements
 from halo_platform.reports.requests import dagster_instance
 from halo_platform_tests.fixtures.access import authorized_client
+from halo_platform_tests.reports.conftest import read_csv
+
+START = dt.datetime(2024, 3, 4, 9, 30)
 
 def _request_count(store) -> int:  # noqa: ANN001
     with store.read() as conn:
@@ -36,3 +45,33 @@ def test_a_budget_threshold_written_with_more_decimals_than_are_compared_is_refu
         "error: campaign_alerts: invalid payload: budget_threshold_pct: at most 10 decimal places"]
     assert _request_count(store) == 0
     assert dagster_instance().get_runs() == []
+
+
+@pytest.mark.parametrize(("payments_on", "gateway_on"), [
+    ("mariadb", "postgresql"),  # the payments query failed on MariaDB: CAST(... AS TEXT) is no MariaDB syntax
+    ("postgresql", "postgresql"),  # a settlement of 100.00 was read as '1': PostgreSQL's CHAR is CHAR(1)
+    ("sqlite", "mariadb"),
+])
+def test_payment_reconciliation_reads_the_same_amounts_whichever_engine_holds_each_warehouse(
+        payments_on, gateway_on, halo_env, store, fresh_pg_url, fresh_mysql_url, tmp_path, monkeypatch):
+    """reports.md names the warehouses in a YAML file of SQLAlchemy URLs, and SQLite, PostgreSQL and
+    MariaDB behave alike: the built-in tasks' queries read the same amounts from any of them, so a clean order is no issue and a cent off is an AMOUNT_MISMATCH."""
+    urls = {"postgresql": fresh_pg_url, "mariadb": fresh_mysql_url, "sqlite": f"sqlite:///{tmp_path / 'wh.db'}"}
+    files = tmp_path / "warehouses.yaml"
+    files.write_text(yaml.safe_dump({"warehouses": {"payments": {"url": urls[payments_on]},
+                                                    "gateway": {"url": urls[gateway_on]}}}))
+    monkeypatch.setenv("HALO_WAREHOUSES_FILE", str(files))
+    write_payments(urls[payments_on], [order("O1", "100.00", "PAID", START), order("O2", "250.50", "PAID", START)],
+                   [payment("P1", "O1", "100.00", START), payment("P2", "O2", "250.50", START)])
+    write_settlements(urls[gateway_on], [settlement("S1", "P1", "100.00", START + dt.timedelta(hours=2)),
+                                          settlement("S2", "P2", "250.49", START + dt.timedelta(hours=2))])
+
+    result = CliRunner().invoke(cli, ["tasks", "run", "payment_reconciliation", "--wait", "--payload",
+                                      '{"period_start": "2024-03-04", "period_end": "2024-03-11"}'])
+    assert result.exit_code == 0, result.output
+    request = get_request(store, result.stdout.splitlines()[0])
+    assert (request["status"], request["row_count"], request["stats"]["counts"]) == ("SUCCEEDED", 1, {"AMOUNT_MISMATCH": 1})
+    out = Path(halo_env["HALO_HOME"]) / "outbox" / "payment_reconciliation_2024-03-04_2024-03-11.csv"
+    assert read_csv(out) == [{"order_id": "O2", "payment_id": "P2", "settlement_id": "S2", "issue": "AMOUNT_MISMATCH",
+                              "order_amount": "250.50", "paid_amount": "250.50", "settled_amount": "250.49",
+                              "currency": "IDR"}]
