@@ -75,3 +75,30 @@ def test_payment_reconciliation_reads_the_same_amounts_whichever_engine_holds_ea
     assert read_csv(out) == [{"order_id": "O2", "payment_id": "P2", "settlement_id": "S2", "issue": "AMOUNT_MISMATCH",
                               "order_amount": "250.50", "paid_amount": "250.50", "settled_amount": "250.49",
                               "currency": "IDR"}]
+
+
+@pytest.mark.parametrize("payments_on", ["mariadb", "postgresql", "sqlite"])
+def test_a_payment_pays_only_the_order_whose_id_it_names_exactly_on_every_engine(
+        payments_on, halo_env, store, fresh_pg_url, fresh_mysql_url, mysql_url, tmp_path, monkeypatch):
+    """Order ids compare byte for byte, as the platform's own ids do on every store: on MariaDB the
+    orders-payments join ran in the warehouse under its case- and pad-insensitive collation, so a
+    payment of order 'o1' or 'O2 ' paid order O1 or O2 there and hid their MISSING_PAYMENT, where
+    PostgreSQL and SQLite report both."""
+    urls = {"postgresql": fresh_pg_url, "mariadb": fresh_mysql_url, "sqlite": f"sqlite:///{tmp_path / 'wh.db'}"}
+    files = tmp_path / "warehouses.yaml"
+    files.write_text(yaml.safe_dump({"warehouses": {"payments": {"url": urls[payments_on]}, "gateway": {"url": mysql_url}}}))
+    monkeypatch.setenv("HALO_WAREHOUSES_FILE", str(files))
+    write_payments(urls[payments_on],
+                   [order("O1", "100.00", "PAID", START), order("O2", "20.00", "PAID", START), order("O3", "5.00", "PAID", START)],
+                   [payment("P1", "o1", "100.00", START), payment("P2", "O2 ", "20.00", START),
+                    payment("P3", "O3", "5.00", START)])
+    write_settlements(mysql_url, [settlement(f"S{n}", f"P{n}", amount, START + dt.timedelta(hours=2))
+                                  for n, amount in ((1, "100.00"), (2, "20.00"), (3, "5.00"))])
+
+    result = CliRunner().invoke(cli, ["tasks", "run", "payment_reconciliation", "--wait", "--payload",
+                                      '{"period_start": "2024-03-04", "period_end": "2024-03-11"}'])
+    assert result.exit_code == 0, result.output
+    out = Path(halo_env["HALO_HOME"]) / "outbox" / "payment_reconciliation_2024-03-04_2024-03-11.csv"
+    assert [(r["order_id"], r["payment_id"], r["issue"]) for r in read_csv(out)] == [
+        ("O1", "", "MISSING_PAYMENT"), ("O2", "", "MISSING_PAYMENT")]
+
