@@ -102,3 +102,40 @@ def test_a_payment_pays_only_the_order_whose_id_it_names_exactly_on_every_engine
     assert [(r["order_id"], r["payment_id"], r["issue"]) for r in read_csv(out)] == [
         ("O1", "", "MISSING_PAYMENT"), ("O2", "", "MISSING_PAYMENT")]
 
+
+MARKETING_DDL = (
+    "CREATE TABLE campaigns(campaign_id VARCHAR(64) PRIMARY KEY, name TEXT, owner_email TEXT, start_date DATE,"
+    " end_date DATE, budget NUMERIC(12,2), currency TEXT, status TEXT)",
+    "CREATE TABLE campaign_spend(campaign_id VARCHAR(64), spend_date DATE, amount NUMERIC(12,2))",
+)
+
+
+@pytest.mark.parametrize("marketing_on", ["mariadb", "postgresql", "sqlite"])
+def test_campaign_alerts_judge_the_campaigns_and_spend_of_exact_ids_and_statuses_on_every_engine(
+        marketing_on, halo_env, store, fresh_pg_url, fresh_mysql_url, tmp_path, monkeypatch):
+    """Only ACTIVE campaigns are judged, each on its own spend: on MariaDB the status filter and the
+    spend's GROUP BY ran under its case-insensitive collation, so a campaign whose status is 'active'
+    alerted OVER_BUDGET and the spend of campaign 'c1' counted for C1 (NEAR_BUDGET), where
+    PostgreSQL, SQLite and DuckDB judge C3 alone."""
+    urls = {"postgresql": fresh_pg_url, "mariadb": fresh_mysql_url, "sqlite": f"sqlite:///{tmp_path / 'mk.db'}"}
+    engine = sa.create_engine(urls[marketing_on], poolclass=sa.pool.NullPool)
+    end, day = dt.date(2024, 8, 1), dt.date(2024, 5, 1)
+    with engine.begin() as conn:
+        for ddl in MARKETING_DDL:
+            conn.execute(sa.text(ddl))
+        conn.execute(sa.text("INSERT INTO campaigns VALUES (:id, 'Campaign', 'o@example.com', :day, :end, :budget, 'IDR', :status)"),
+                     [{"id": "C1", "budget": "1000.00", "status": "ACTIVE", "day": day, "end": end},
+                      {"id": "C2", "budget": "100.00", "status": "active", "day": day, "end": end},
+                      {"id": "C3", "budget": "100.00", "status": "ACTIVE", "day": day, "end": end}])
+        conn.execute(sa.text("INSERT INTO campaign_spend VALUES (:id, :day, :amount)"),
+                     [{"id": "C1", "day": day, "amount": "500.00"}, {"id": "c1", "day": day, "amount": "400.00"},
+                      {"id": "C2", "day": day, "amount": "100.00"}, {"id": "C3", "day": day, "amount": "95.00"}])
+    engine.dispose()
+    files = tmp_path / "warehouses.yaml"
+    files.write_text(yaml.safe_dump({"warehouses": {"marketing": {"url": urls[marketing_on]}}}))
+    monkeypatch.setenv("HALO_WAREHOUSES_FILE", str(files))
+
+    result = CliRunner().invoke(cli, ["tasks", "run", "campaign_alerts", "--wait", "--payload", '{"as_of": "2024-05-10"}'])
+    assert result.exit_code == 0, result.output
+    out = Path(halo_env["HALO_HOME"]) / "outbox" / "campaign_alerts_2024-05-10.csv"
+    assert [(r["campaign_id"], r["alert"], r["spend"]) for r in read_csv(out)] == [("C3", "NEAR_BUDGET", "95.00")]

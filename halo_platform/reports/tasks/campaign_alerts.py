@@ -76,15 +76,19 @@ def message(rows: list[dict], payload: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+# The warehouse only narrows what is fetched; statuses and ids are compared, and spend summed per
+# campaign, in DuckDB (stages `active` and `spent`), byte for byte: in a MariaDB warehouse, whose
+# collation ignores letter case and trailing spaces, a campaign 'active' was judged and campaign
+# 'c1's spend counted for C1.
 QUERIES = {
     "campaigns": Query(
         "marketing",
-        "SELECT campaign_id, name, owner_email, end_date, budget FROM campaigns WHERE status = 'ACTIVE'",
+        "SELECT campaign_id, name, owner_email, end_date, budget, status FROM campaigns WHERE status = 'ACTIVE'",
     ),
     "spend": Query(
         "marketing",
-        "SELECT campaign_id, sum(amount) AS spend, count(*) - count(amount) AS unknown_amounts"
-        " FROM campaign_spend WHERE spend_date <= :as_of GROUP BY campaign_id",
+        "SELECT campaign_id, amount FROM campaign_spend WHERE spend_date <= :as_of"
+        " AND campaign_id IN (SELECT campaign_id FROM campaigns WHERE status = 'ACTIVE')",
         lambda payload: {"as_of": payload["as_of"]},
     ),
 }
@@ -94,12 +98,17 @@ QUERIES = {
 # long before the schema's NUMERIC(12,2) ranges run out; HUGEINT holds any of them. A budget or a
 # spend the warehouse does not have (NULL) is unknown, not zero: no budget alert is judged on it,
 # and `UNJUDGED` names the campaign so that the request fails rather than saying nothing of it.
-TRANSFORM = """
+TRANSFORM = {
+    "active": "SELECT * EXCLUDE (status) FROM campaigns WHERE status = 'ACTIVE'",
+    "spent": """
+        SELECT campaign_id, sum(CAST(amount AS DECIMAL(38,2))) AS spend, count(*) - count(amount) AS unknown_amounts
+        FROM spend WHERE campaign_id IN (SELECT campaign_id FROM active) GROUP BY campaign_id""",
+    "result": """
 WITH j AS (
     SELECT c.campaign_id, c.name, c.owner_email, CAST(c.end_date AS DATE) AS end_date,
            CAST(c.budget AS DECIMAL(38,2)) AS budget,
            CAST(CASE WHEN coalesce(s.unknown_amounts, 0) = 0 THEN coalesce(s.spend, 0) END AS DECIMAL(38,2)) AS spend
-    FROM campaigns c LEFT JOIN spend s USING (campaign_id)
+    FROM active c LEFT JOIN spent s USING (campaign_id)
 ), cents AS (
     SELECT *, CAST(budget * 100 AS HUGEINT) AS budget_cents, CAST(spend * 100 AS HUGEINT) AS spend_cents FROM j
 ), a AS (
@@ -118,15 +127,16 @@ SELECT campaign_id, name, owner_email, alert, end_date, budget, spend,
        CASE WHEN budget > 0 THEN CAST(sign(spend_cents) * ((abs(spend_cents) * 20000 + budget_cents) // (2 * budget_cents))
                                       AS DECIMAL(38,0)) * 0.01 END AS spend_pct
 FROM a ORDER BY campaign_id, alert
-"""
+""",
+}
 
 UNJUDGED = """
 SELECT 'ACTIVE campaign ' || campaign_id || ' has no budget: NEAR_BUDGET and OVER_BUDGET not judged' AS problem
-FROM campaigns WHERE budget IS NULL
+FROM active WHERE budget IS NULL
 UNION ALL
 SELECT 'ACTIVE campaign ' || campaign_id || ': ' || unknown_amounts || ' spend row(s) to ' || CAST($as_of AS DATE)
        || ' have no amount: its spend is unknown, NEAR_BUDGET and OVER_BUDGET not judged'
-FROM campaigns JOIN spend USING (campaign_id) WHERE unknown_amounts > 0
+FROM active JOIN spent USING (campaign_id) WHERE unknown_amounts > 0
 ORDER BY problem
 """
 
