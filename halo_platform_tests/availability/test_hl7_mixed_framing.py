@@ -29,26 +29,28 @@ def test_newline_parted_messages_before_between_and_after_mllp_frames_are_each_r
     assert columnar is not None and columnar.events.num_rows == 13
 
 
-_NEXT_MESSAGE = re.compile(rf"\r+(?=MSH[{re.escape(string.punctuation)}])")
+_NEXT_MESSAGE = re.compile(rf"\r[\s\ufeff]*(?=MSH[{re.escape(string.punctuation)}])")
 _MLLP_BLOCK = re.compile("[\x0b\x1c]")
+_ENDS = re.compile(r"[\s\ufeff]*(.*?)[\s\ufeff]*", re.DOTALL)
 
 
 def split_by_regex(text: str) -> list[tuple[int, str]]:
-    """The framing rule as two regex splits: at each MLLP byte, then at each run of `\\r` before
-    `MSH` and a field separator; the parts' `\\r` ends stripped, blank parts dropped."""
+    """The framing rule as two regex splits: at each MLLP byte, then at each line break followed by
+    whitespace and BOMs (or none) before `MSH` and a field separator; the parts' whitespace and BOMs
+    at either end stripped, empty parts dropped."""
     normal = text.replace("\r\n", "\r").replace("\n", "\r")
-    chunks = (m for frame in _MLLP_BLOCK.split(normal) for m in _NEXT_MESSAGE.split(frame))
-    return list(enumerate((c.strip("\r") for c in chunks if c.strip()), start=1))
+    chunks = (_ENDS.fullmatch(m).group(1) for frame in _MLLP_BLOCK.split(normal) for m in _NEXT_MESSAGE.split(frame))
+    return list(enumerate((c for c in chunks if c), start=1))
 
 
-PIECES = ["\r", "\n", "\r\n", "\x0b", "\x1c", "MSH", "M", "SH", "|", "#", "x", " ", "\t", "\u2028", "\x85", "\rMSH", "MSH|", "\r\rMSH#",
-          "\rMSH\rMSH|", "MSHX"]
+PIECES = ["\r", "\n", "\r\n", "\x0b", "\x1c", "MSH", "M", "SH", "|", "#", "x", " ", "\t", "\u2028", "\x85", "\ufeff", "\rMSH", "MSH|",
+          "\r\rMSH#", "\rMSH\rMSH|", "MSHX", "\r \ufeffMSH|"]
 
 
 @settings(max_examples=3000, deadline=None, database=None)
 @given(st.lists(st.sampled_from(PIECES), max_size=16))
 def test_messages_split_where_the_framing_rule_splits_them(pieces):
-    """Runs of `\\r` before an MSH, an MSH not followed by a field separator or at the very end,
+    """Runs of `\\r`, whitespace and BOMs before an MSH, an MSH not followed by a field separator or at the very end,
     blank and whitespace-only parts, MLLP bytes anywhere: the same messages as the rule's regexes."""
     text = "".join(pieces)
     assert hl7.split_messages(text) == split_by_regex(text)

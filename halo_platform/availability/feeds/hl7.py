@@ -30,6 +30,7 @@ from halo_platform.availability.feeds.base import (
     NOT_UTF8,
     SANE_YEARS,
     TIMEOFF,
+    WHITESPACE,
     Block,
     Event,
     FeedFormat,
@@ -271,22 +272,26 @@ def _block(msg: _Message, event: Event) -> None:
     event.blocks.extend(Block(p, start, end, local=local, elapsed=elapsed) for p in providers)
 
 
-# whatever field separator the next message picks; a BOM before it (files saved with one, then joined) is the file's
-_NEXT_MESSAGE = re.compile(rf"\r\ufeff?MSH(?=[{re.escape(string.punctuation)}])")
+# what may come before a message's MSH and is no part of it: whitespace (an indented line) and BOMs
+# (files saved with one, then joined: each is the file's)
+_BLANK = WHITESPACE + "\ufeff"
+# whatever field separator the next message picks; the blanks after the line break exclude `\r`, so
+# each is scanned once (a class holding it rescanned a run of blank lines from each of its breaks)
+_NEXT_MESSAGE = re.compile("\r[" + re.escape(_BLANK.replace("\r", "")) + "]*MSH(?=[" + re.escape(string.punctuation) + "])")
 _FRAME_END = "\x0b"  # an MLLP frame starts with \x0b and ends with \x1c: both end a message
 
 
 def split_messages(text: str) -> list[tuple[int, str]]:
     """(1-based message number, message text with `\\r` segment separators). An MLLP frame
     ends a message, and so does the next MSH segment, whether a newline or blank line parts them
-    or a file mixes both (its newline-parted messages were one message, the rest lost). A BOM
-    starting a message is dropped, as the file's (with it, the MSH was read as a segment of the
-    message before). Both boundaries become one character that a single str.split cuts at; the run of `\\r`
-    before an MSH is stripped with the message's ends (a third of the time of splitting frames
-    and then messages with regexes, which a test keeps as the rule)."""
+    or a file mixes both (its newline-parted messages were one message, the rest lost), with
+    whitespace and BOMs before the MSH or not: they are dropped with the message's ends, as the
+    file's BOM is (with them, the MSH was read as a segment of the message before). Both
+    boundaries become one character that a single str.split cuts at (a third of the time of
+    splitting frames and then messages with regexes, which a test keeps as the rule)."""
     normal = text.replace("\r\n", "\r").replace("\n", "\r").replace("\x1c", _FRAME_END)
-    chunks = _NEXT_MESSAGE.sub(_FRAME_END + "MSH", normal).split(_FRAME_END)
-    return list(enumerate([c.removeprefix("\ufeff").strip("\r") for c in chunks if c and not c.isspace()], start=1))
+    chunks = (c.strip(_BLANK) for c in _NEXT_MESSAGE.sub(_FRAME_END + "MSH", normal).split(_FRAME_END))
+    return list(enumerate([c for c in chunks if c], start=1))
 
 
 def parse_messages(text: str) -> Parsed:

