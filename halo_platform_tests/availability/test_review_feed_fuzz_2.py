@@ -45,3 +45,24 @@ def test_an_indented_message_blocks_only_its_own_provider(halo_env, store):
     assert spans_on(store, "hl7", "DR1", "2027-03-15") == [("2027-03-15T13:00Z", "2027-03-15T14:00Z"), ("2027-03-15T15:00Z", "2027-03-15T21:00Z")]
     assert spans_on(store, "hl7", "DR2", "2027-03-15") == [("2027-03-15T13:00Z", "2027-03-15T18:00Z"), ("2027-03-15T19:00Z", "2027-03-15T21:00Z")]
     assert quarantined(store, "hl7") == []
+
+
+def test_a_bom_starting_a_template_row_is_ignored():
+    """Templates concatenated without repeating the header: the second file's BOM starts a data row,
+    and str.strip keeps U+FEFF, so its rows made a provider '\\ufeffDR2' (DR2 had no hours)."""
+    rows = TEMPLATES.splitlines(keepends=True)
+    parsed = hl7.parse("".join([rows[0], rows[1], "\ufeff" + rows[2]]).encode(), "t.csv")
+    plain = hl7.parse(TEMPLATES.encode(), "t.csv")
+    assert parsed.rejected == []
+    assert [(e.item_id, e.fingerprint, [h.provider_id for h in e.hours]) for e in parsed.events] == \
+        [(e.item_id, e.fingerprint, [h.provider_id for h in e.hours]) for e in plain.events]
+    assert [e.item_id for e in parsed.events] == ["hours:DR1", "hours:DR2"]
+
+
+def test_concatenated_templates_with_a_bom_each_give_every_provider_hours(halo_env, store):
+    rows = TEMPLATES.splitlines(keepends=True)
+    land("hl7", "templates.csv", "\ufeff" + rows[0] + rows[1] + "\ufeff" + rows[2])
+    land("hl7", "siu.hl7", APT2 + "\n")
+    process(store, "2027-03-15", 2)
+    assert spans_on(store, "hl7", "DR2", "2027-03-15") == [("2027-03-15T13:00Z", "2027-03-15T18:00Z"), ("2027-03-15T19:00Z", "2027-03-15T21:00Z")]
+    assert quarantined(store, "hl7") == []

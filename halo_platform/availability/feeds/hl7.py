@@ -343,7 +343,8 @@ def parse_templates(text: str) -> Parsed:
         return out
     rows = Parsed(rejected=out.rejected)
     undecoded = not_utf8(text)
-    for position, raw in enumerate(lines[1:], start=2):
+    for position, line in enumerate(lines[1:], start=2):
+        raw = line.removeprefix("\ufeff")  # files saved with one, then joined: the BOM is that file's
         if undecoded and not_utf8(raw):
             out.rejected.append(Rejected(position, NOT_UTF8, raw))
             continue
