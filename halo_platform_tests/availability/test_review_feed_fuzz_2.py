@@ -2,12 +2,14 @@
 row, and durations and timestamps written with characters Python's float() and `\\d` take but HL7
 does not (digit group underscores, exponents, Arabic-Indic digits). Both reading paths are compared."""
 
+import datetime as dt
+
 import pytest
 
 from halo_platform.availability.feeds import hl7
 from halo_platform.availability.service import quarantined
 from halo_platform_tests.availability.helpers import land, process, spans_on
-from halo_platform_tests.availability.test_review_feed_fuzz import APT1, APT2, TEMPLATES, columns_and_records
+from halo_platform_tests.availability.test_review_feed_fuzz import APT1, APT2, MSH, TEMPLATES, columns_and_records
 
 
 def blocked_by(parsed) -> list[tuple[str, list[str]]]:  # noqa: ANN001 - a Parsed
@@ -66,3 +68,35 @@ def test_concatenated_templates_with_a_bom_each_give_every_provider_hours(halo_e
     process(store, "2027-03-15", 2)
     assert spans_on(store, "hl7", "DR2", "2027-03-15") == [("2027-03-15T13:00Z", "2027-03-15T18:00Z"), ("2027-03-15T19:00Z", "2027-03-15T21:00Z")]
     assert quarantined(store, "hl7") == []
+
+
+def ais_message(duration: str) -> str:
+    return "\r".join([MSH.format(n=1), "SCH|P1|APT1", f"AIS|1||C|202703150900|||{duration}|MIN", "AIP|1||DR1"])
+
+
+@pytest.mark.parametrize("duration", ["1_0", "\u0661\u0660", "1\u06f0", "\uff11\uff10", "1e1", "0x1A", "\u0661\u0660.5"])
+def test_a_duration_that_is_not_an_ascii_decimal_number_is_quarantined(duration):
+    """HL7 durations are NM: ASCII digits, an optional sign and decimal point. Python's float() also
+    takes digit group underscores, exponents and any script's digits: '1_0' blocked 10 minutes."""
+    data = ais_message(duration).encode()
+    parsed = hl7.parse(data, "a.hl7")
+    assert parsed.events == []
+    assert [(r.position, r.reason) for r in parsed.rejected] == [(1, f"invalid duration {duration!r}")]
+    column_wise, per_record = columns_and_records(hl7, "a.hl7", data)
+    assert column_wise == per_record
+
+
+@pytest.mark.parametrize(("duration", "minutes"), [("10", 10), (" 10 ", 10), ("+10", 10), ("10.5", 10.5), (".5", 0.5), ("10.", 10)])
+def test_an_ascii_decimal_duration_is_read(duration, minutes):
+    parsed = hl7.parse(ais_message(duration).encode(), "a.hl7")
+    assert parsed.rejected == []
+    [block] = parsed.events[0].blocks
+    assert block.end - block.start == dt.timedelta(minutes=minutes)
+
+
+def test_an_underscored_duration_blocks_nothing_and_is_quarantined(halo_env, store):
+    land("hl7", "templates.csv", TEMPLATES)
+    land("hl7", "siu.hl7", ais_message("1_0") + "\n")
+    process(store, "2027-03-15", 2)
+    assert spans_on(store, "hl7", "DR1", "2027-03-15") == [("2027-03-15T13:00Z", "2027-03-15T21:00Z")]
+    assert [(q["position"], q["reason"]) for q in quarantined(store, "hl7")] == [(1, "invalid duration '1_0'")]

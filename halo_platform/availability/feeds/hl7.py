@@ -64,6 +64,8 @@ _FRACTION = re.compile(r"\.(\d+)")
 RESERVED_ID_PREFIXES = ("hours:", "block:")
 _RESOURCE_TIMES = {"AIP": (6, 9), "AIS": (4, 7)}  # segment -> (start field, duration field; its unit follows)
 _UNITS = {"MIN": 1, "MINUTE": 1, "MINUTES": 1, "HOUR": 60, "HOURS": 60, "HR": 60}
+# HL7 NM: ASCII digits with an optional sign and decimal point (float() also takes `1_0`, `1e1`, other scripts' digits)
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)\Z")
 
 
 def parse_ts(value: str, what: str) -> tuple[dt.datetime, bool]:
@@ -191,10 +193,9 @@ def _minutes(msg: _Message, fields: list[str], seg: str, n: int) -> float:
     amount, unit = msg.field(seg, n, fields=fields), msg.field(seg, n + 1, fields=fields).upper() or "MIN"
     if unit not in _UNITS:
         raise Invalid(f"unknown duration unit {unit!r}")
-    try:
-        return float(amount) * _UNITS[unit]
-    except ValueError:
-        raise Invalid(f"invalid duration {amount!r}") from None
+    if not _NUMBER.match(amount):
+        raise Invalid(f"invalid duration {amount!r}")
+    return float(amount) * _UNITS[unit]
 
 
 def _interval(msg: _Message) -> tuple[dt.datetime, dt.datetime, bool, bool] | None:
