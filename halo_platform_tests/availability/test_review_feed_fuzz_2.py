@@ -100,3 +100,32 @@ def test_an_underscored_duration_blocks_nothing_and_is_quarantined(halo_env, sto
     process(store, "2027-03-15", 2)
     assert spans_on(store, "hl7", "DR1", "2027-03-15") == [("2027-03-15T13:00Z", "2027-03-15T21:00Z")]
     assert [(q["position"], q["reason"]) for q in quarantined(store, "hl7")] == [(1, "invalid duration '1_0'")]
+
+
+@pytest.mark.parametrize(("field", "stamp"), [
+    ("SCH-11 start", "\u0662\u0660\u0662\u0667" + "03151000"),
+    ("SCH-11 start", "20270315100\u0660"),
+    ("SCH-11 start", "202703151000.\u0665"),
+    ("SCH-11 start", "202703151000+\u0660\u0661\u0660\u0660"),
+    ("MSH-7", "2026112010000\u0660"),
+])
+def test_a_timestamp_with_digits_other_than_ascii_is_quarantined(field, stamp):
+    """HL7 timestamps are ASCII digits; `\\d` took any script's (Arabic-Indic, Persian, full-width),
+    and int() read them: the message was applied with that time."""
+    sch = f"SCH|P1|APT1|||||||||^^^{stamp}^202703151100" if field != "MSH-7" else "SCH|P1|APT1|||||||||^^^202703151000^202703151100"
+    msh = MSH.format(n=1).replace("20261120100000", stamp) if field == "MSH-7" else MSH.format(n=1)
+    data = "\r".join([msh, sch, "AIP|1||DR1"]).encode()
+    parsed = hl7.parse(data, "a.hl7")
+    assert parsed.events == []
+    what = "MSH-7" if field == "MSH-7" else "start"
+    assert [(r.position, r.reason) for r in parsed.rejected] == [(1, f"invalid {what} {stamp!r}")]
+    column_wise, per_record = columns_and_records(hl7, "a.hl7", data)
+    assert column_wise == per_record
+
+
+def test_a_timestamp_with_arabic_indic_digits_blocks_nothing(halo_env, store):
+    land("hl7", "templates.csv", TEMPLATES)
+    land("hl7", "siu.hl7", APT1.replace("202703151000", "\u0662\u0660\u0662\u0667" + "03151000") + "\n")
+    process(store, "2027-03-15", 2)
+    assert spans_on(store, "hl7", "DR1", "2027-03-15") == [("2027-03-15T13:00Z", "2027-03-15T21:00Z")]
+    assert [q["position"] for q in quarantined(store, "hl7")] == [1]

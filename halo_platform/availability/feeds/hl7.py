@@ -57,8 +57,9 @@ BLOCK_TRIGGERS = {"S23": False, "S24": True}  # trigger -> removes the block
 # HL7 table 0278 (filler status codes)
 STATUSES = frozenset({"pending", "waitlist", "booked", "started", "complete", "cancelled", "dc", "deleted",
                       "blocked", "overbook", "noshow"})
-_TS = re.compile(r"^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})?(?:\.\d+)?([+-]\d{4})?\Z")
-_FRACTION = re.compile(r"\.(\d+)")
+# ASCII digits only: `\d` takes any script's (Arabic-Indic, full-width...), and int() reads them
+_TS = re.compile(r"^([0-9]{4})([0-9]{2})([0-9]{2})([0-9]{2})([0-9]{2})([0-9]{2})?(?:\.[0-9]+)?([+-][0-9]{4})?\Z")
+_FRACTION = re.compile(r"\.([0-9]+)")
 # item ids of a provider's working hours (`hours:<provider>`) and of time off (`block:<SCH-2>`): an
 # appointment's SCH-2 taking one would replace or delete them
 RESERVED_ID_PREFIXES = ("hours:", "block:")
