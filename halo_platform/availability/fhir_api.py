@@ -37,7 +37,7 @@ SLOT_STATUSES = ("busy", "free", "busy-unavailable", "busy-tentative", "entered-
 # 255) EMRs' provider ids have, else such a provider had no Slot search
 _ID = re.compile(r"^[A-Za-z0-9\-._]{1,320}\Z")
 # a FHIR date may be partial (YYYY, YYYY-MM); only a whole one takes a time
-_PREFIXED = re.compile(rf"^(eq|ge|gt|le|lt|sa|eb|ne|ap)?(\d{{4}}(-\d{{2}})?|\d{{4}}-\d{{2}}-\d{{2}}|({service.DATE_TIME}))\Z")
+_PREFIXED = re.compile(rf"^(eq|ge|gt|le|lt|sa|eb|ne|ap)?([0-9]{{4}}(-[0-9]{{2}})?|[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}|({service.DATE_TIME}))\Z")
 DEFAULT_DAYS = 7
 _AS_INSTANT = {"sa": "gt", "eb": "lt"}
 _ONE_DAY = dt.timedelta(days=1)

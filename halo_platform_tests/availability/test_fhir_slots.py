@@ -146,6 +146,8 @@ def test_searches_matching_nothing_are_empty_bundles(store, day, params):
     ({"schedule": "Schedule/S1", "start": "ge2027-01-01T10:00-14:30"}, "start: expected"),
     ({"schedule": "Schedule/S1", "start": "ge2027-01-01T10:00:00.5.5"}, "start: expected"),
     ({"schedule": "Schedule/S1", "start": "ge2027-01-01T1000"}, "start: expected"),
+    ({"schedule": "Schedule/S1", "start": "ge\u0662\u0660\u0662\u0667"}, "start: expected"),  # Arabic-Indic digits
+    ({"schedule": "Schedule/S1", "start": "ge2027-\u0660\u0661"}, "start: expected"),
     ({"schedule": "Schedule/S1", "status": "open"}, "status: unknown open"),
     ({"schedule": "Schedule/fhir.F1", "service_type": "surgery"}, "unknown appointment type 'surgery'"),
     ({"schedule": "Schedule/fhir.F1", "start": ["ge2027-01-01", "lt2029-01-01"]}, "at most 366 days"),

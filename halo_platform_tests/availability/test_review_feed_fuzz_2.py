@@ -129,3 +129,19 @@ def test_a_timestamp_with_arabic_indic_digits_blocks_nothing(halo_env, store):
     process(store, "2027-03-15", 2)
     assert spans_on(store, "hl7", "DR1", "2027-03-15") == [("2027-03-15T13:00Z", "2027-03-15T21:00Z")]
     assert [q["position"] for q in quarantined(store, "hl7")] == [1]
+
+
+def test_working_hours_written_with_digits_other_than_ascii_are_quarantined():
+    """`\\d` in the HH:MM and FHIR time patterns took any script's digits, and int() read them:
+    a template row, an acme week and a FHIR PractitionerRole ending at '1٧:00' (Arabic-Indic 7)
+    gave hours to 17:00 with nothing quarantined."""
+    from halo_platform.availability.feeds import acme, fhir
+    from halo_platform_tests.availability.test_review_feed_fuzz import ROLE
+
+    template = TEMPLATES.replace("DR2,America/New_York,mon,09:00,17:00", "DR2,America/New_York,mon,09:00,1\u0667:00")
+    acme_week = ('{"type":"hours","provider":"P1","tz":"Europe/Paris","week":{"mon":[["09:00","1\u0667:00"]]},'
+                 '"updated_at":"2026-11-20T10:00:00Z"}\n')
+    role = ROLE.replace('"availableEndTime":"17:00:00"', '"availableEndTime":"1\u0667:00:00"')
+    for module, name, data in [(hl7, "t.csv", template), (acme, "a.jsonl", acme_week), (fhir, "f.ndjson", role + "\n")]:
+        parsed = module.parse(data.encode(), name)
+        assert len(parsed.rejected) == 1, (name, parsed.rejected, parsed.events)

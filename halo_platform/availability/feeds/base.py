@@ -219,7 +219,7 @@ def local_to_utc(value: str, tz: str) -> dt.datetime:
     return utc_naive(start if start.tzinfo else start.replace(tzinfo=zone(tz)), "start")
 
 
-_HHMM = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)\Z")
+_HHMM = re.compile(r"^([01][0-9]|2[0-4]):([0-5][0-9])\Z")  # ASCII digits: `\d` takes any script's, and int() reads them
 
 
 def parse_hhmm(value: object) -> int:

@@ -43,9 +43,9 @@ APPOINTMENT_STATUSES = frozenset({"proposed", "pending", "booked", "arrived", "f
 SLOT_STATUSES = frozenset({"busy", "free", "busy-unavailable", "busy-tentative", "entered-in-error"})
 _BLOCKING_APPOINTMENT = APPOINTMENT_STATUSES - {"cancelled", "noshow", "entered-in-error", "waitlist", "proposed"}
 # a FHIR `time` (HH:MM:SS, a fraction of a second, a leap second); HH:MM and 24:00 as the other feeds write them
-_TIME = re.compile(r"^(?:([01]\d|2[0-3]):([0-5]\d)(?::([0-5]\d|60)(\.\d{1,9})?)?|24:00(?::00)?)\Z")
+_TIME = re.compile(r"^(?:([01][0-9]|2[0-3]):([0-5][0-9])(?::([0-5][0-9]|60)(\.[0-9]{1,9})?)?|24:00(?::00)?)\Z")  # ASCII digits only
 # a FHIR date, whole or partial: YYYY, YYYY-MM, YYYY-MM-DD (a dateTime may be any of them)
-_DATE = re.compile(r"^\d{4}(?:-\d{2}(?:-\d{2})?)?\Z")
+_DATE = re.compile(r"^[0-9]{4}(?:-[0-9]{2}(?:-[0-9]{2})?)?\Z")
 
 
 def _relative(reference: str) -> str:
