@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from halo_platform.core.errors import NotFoundError
 from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
-from halo_platform.core.text import lone_surrogate
+from halo_platform.core.text import unstorable
 from halo_platform.delivery.providers.base import CallbackEvent, CallbackRejected, CallbackRequest
 from halo_platform.delivery.queue import apply_event, own_message, park, settle_parked
 from halo_platform.delivery.resources import ProvidersResource
@@ -33,9 +33,12 @@ def _parse(provider_name: str, providers: ProvidersResource, request: CallbackRe
         # a body shape no parser foresaw is the caller's error (400), not ours (500)
         log.warning("callback for %s: unreadable body (%s)", provider_name, type(exc).__name__)
         raise CallbackRejected(f"unreadable callback body ({type(exc).__name__})", 400) from None
-    if any(text and lone_surrogate(text) is not None for ev in events for text in (ev.message_id, ev.provider_message_id, ev.dedupe_key, ev.detail)):
-        # JSON may escape a lone surrogate (\ud800), which no UTF-8 store takes
-        raise CallbackRejected("unreadable callback body (text that is not UTF-8)", 400)
+    for ev in events:
+        for text in (ev.message_id, ev.provider_message_id, ev.dedupe_key, ev.detail):
+            # JSON may escape a lone surrogate (\ud800), which no UTF-8 store takes, and a NUL
+            # (\u0000, or %00 in a form), which PostgreSQL refuses where SQLite and MariaDB keep it
+            if text and (why := unstorable(text)):
+                raise CallbackRejected(f"unreadable callback body (text no store takes: {why})", 400)
     return events
 
 

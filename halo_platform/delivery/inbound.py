@@ -21,7 +21,7 @@ from halo_platform.core.errors import HaloError, NotFoundError
 from halo_platform.core.models import utcnow
 from halo_platform.core.redact import mask_recipient
 from halo_platform.core.store import StoreResource
-from halo_platform.core.text import lone_surrogate
+from halo_platform.core.text import unstorable
 from halo_platform.delivery.providers.base import CallbackRejected, CallbackRequest, check_signed_time, secrets_match
 from halo_platform.delivery.providers.twilio import twilio_signed
 from halo_platform.delivery.providers.vonage import vonage_signature
@@ -87,9 +87,10 @@ def handle_inbound(provider_name: str, request: CallbackRequest, store: StoreRes
         raise
     except (ValueError, TypeError, AttributeError, KeyError) as exc:
         raise CallbackRejected(f"unreadable inbound message ({type(exc).__name__})", 400) from None
-    if any(lone_surrogate(text) is not None for text in inbound):
-        # JSON may escape a lone surrogate (\ud800), which no UTF-8 store takes (the id's lookup raised)
-        raise CallbackRejected("unreadable inbound message (text that is not UTF-8)", 400)
+    if why := next(filter(None, map(unstorable, inbound)), None):
+        # JSON may escape a lone surrogate (\ud800), which no UTF-8 store takes (the id's lookup
+        # raised), and a NUL, which PostgreSQL refuses where SQLite and MariaDB keep it
+        raise CallbackRejected(f"unreadable inbound message (text no store takes: {why})", 400)
     action = keyword_action(inbound.text)
     if action is None:
         return {"action": "ignored"}
