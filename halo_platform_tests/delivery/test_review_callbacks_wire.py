@@ -3,7 +3,8 @@ provider's route verifies its own scheme (401 and nothing changed otherwise), a 
 nothing, a late status never rewinds, bad bodies are a 4xx JSON, and the stores answer alike.
 
 Pinned here: a signed callback (or inbound STOP) whose text holds a NUL was applied on SQLite and
-MariaDB and a 422 on PostgreSQL (the event lost there); it is a 400 on every store."""
+MariaDB and a 422 on PostgreSQL (the event lost there); it is a 400 on every store. Two callback
+batches naming the same messages in other orders deadlocked on PostgreSQL and MariaDB (a 500)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import base64
 import json
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlencode
 
 import httpx
@@ -159,6 +161,23 @@ def test_a_signed_inbound_stop_whose_text_holds_a_nul_is_the_same_400_on_every_s
     assert answer.json() == {"error": "unreadable inbound message (text no store takes: a NUL character)", "detail": None}
     with served.store.read() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(Suppression)).scalar_one() == 0
+
+
+def test_callback_batches_naming_the_same_messages_in_other_orders_at_once_are_all_applied_once(served):
+    """SendGrid posts its batches concurrently: one naming messages 1..n and one n..1 locked their
+    rows in opposite orders and deadlocked on PostgreSQL and MariaDB (a 500 the provider retries)."""
+    mails = [served.sent("email", {"to": f"u{i}@example.com", "subject": "s", "body": "b", "capability": "TRANSACTIONAL"}) for i in range(20)]
+
+    def batch(order: list[dict], kind: str, tag: str) -> httpx.Response:
+        return served.sendgrid([{"event": kind, "sg_event_id": f"{tag}-{m['id']}", "sg_message_id": m["provider_message_id"],
+                                 "halo_message_id": m["id"]} for m in order])
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda i: batch(mails if i % 2 else mails[::-1], "processed" if i % 2 else "delivered", f"r{i // 4}-{i % 2}"), range(16)))
+    assert [a.status_code for a in answers] == [200] * 16, [a.text for a in answers if a.status_code != 200]
+    assert sum(a.json()["applied"] for a in answers) == 8 * 20 and sum(a.json()["duplicates"] for a in answers) == 8 * 20
+    for m in mails:
+        assert served.view(m["id"])["status"] == "received"
 
 
 LATE = {"tw": ("delivered", "sent"), "vo": ("delivered", "accepted"), "sg": ("delivered", "processed"), "mj": ("sent", None),
