@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from halo_platform.core.cli_options import GIVEN
+
 
 def _store():  # noqa: ANN202
     """The store this domain's definitions bind."""
@@ -38,7 +40,7 @@ def ingest(feed_name: str, files: tuple[Path, ...]) -> None:
 
 
 @emr.command()
-@click.option("--as-of", default=None, help="First local date of the horizon (YYYY-MM-DD, default today).")
+@click.option("--as-of", default=None, type=GIVEN, help="First local date of the horizon (YYYY-MM-DD, default today).")
 @click.option("--horizon-days", default=60, show_default=True, type=int)
 def process(as_of: str | None, horizon_days: int) -> None:
     """Process everything landed and not yet processed through the Dagster assets, in-process."""
@@ -64,8 +66,8 @@ def export(out: Path) -> None:
 @emr.command()
 @click.option("--feed", required=True)
 @click.option("--provider", required=True)
-@click.option("--from", "first", default=None, help="First local date (YYYY-MM-DD).")
-@click.option("--to", "last", default=None, help="Last local date (YYYY-MM-DD), inclusive.")
+@click.option("--from", "first", default=None, type=GIVEN, help="First local date (YYYY-MM-DD).")
+@click.option("--to", "last", default=None, type=GIVEN, help="Last local date (YYYY-MM-DD), inclusive.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def spans(feed: str, provider: str, first: str | None, last: str | None, fmt: str) -> None:
     """Show a provider's available spans."""
@@ -86,9 +88,9 @@ def spans(feed: str, provider: str, first: str | None, last: str | None, fmt: st
 @emr.command()
 @click.option("--feed", required=True)
 @click.option("--provider", required=True)
-@click.option("--type", "slot_type", default=None, help="Appointment type of the feed's slot_rules (default: default).")
-@click.option("--from", "first", default=None, help="First local date (YYYY-MM-DD, default the provider's today).")
-@click.option("--to", "last", default=None, help="Last local date (YYYY-MM-DD), inclusive (default 6 days after --from).")
+@click.option("--type", "slot_type", default=None, type=GIVEN, help="Appointment type of the feed's slot_rules (default: default).")
+@click.option("--from", "first", default=None, type=GIVEN, help="First local date (YYYY-MM-DD, default the provider's today).")
+@click.option("--to", "last", default=None, type=GIVEN, help="Last local date (YYYY-MM-DD), inclusive (default 6 days after --from).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def slots(feed: str, provider: str, slot_type: str | None, first: str | None, last: str | None, fmt: str) -> None:
     """Show a provider's bookable slots of one appointment type under the feed's slot rules."""
@@ -107,7 +109,7 @@ def slots(feed: str, provider: str, slot_type: str | None, first: str | None, la
 
 
 @emr.command()
-@click.option("--feed", default=None, help="Only this feed.")
+@click.option("--feed", default=None, type=GIVEN, help="Only this feed.")
 @click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 10_000))
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def quarantine(feed: str | None, limit: int, fmt: str) -> None:

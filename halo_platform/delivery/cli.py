@@ -7,6 +7,7 @@ import json
 import click
 
 from halo_platform.access.cli import cli_actor
+from halo_platform.core.cli_options import GIVEN
 from halo_platform.core.errors import HaloError
 from halo_platform.core.text import read_json
 
@@ -22,11 +23,11 @@ def send() -> None:
 
 
 _common = [
-    click.option("--country", default=None, help="ISO 3166-1 alpha-2 country of the recipient."),
+    click.option("--country", default=None, type=GIVEN, help="ISO 3166-1 alpha-2 country of the recipient."),
     click.option("--priority", default="NORMAL", show_default=True, type=click.Choice(["HIGH", "NORMAL", "LOW"], case_sensitive=False)),
-    click.option("--expires-at", default=None, help="ISO 8601 timestamp with time zone; never sent after it."),
+    click.option("--expires-at", default=None, type=GIVEN, help="ISO 8601 timestamp with time zone; never sent after it."),
     click.option("--idempotency-key", default=None, help="The same key and payload returns the first message."),
-    click.option("--timezone", default=None, help="IANA time zone of the recipient for quiet hours (default: from the number or country)."),
+    click.option("--timezone", default=None, type=GIVEN, help="IANA time zone of the recipient for quiet hours (default: from the number or country)."),
 ]
 
 
@@ -56,8 +57,8 @@ def _submit(channel: str, fields: dict) -> None:
 @click.option("--to", required=True, help="Phone number (E.164, or national with --country).")
 @click.option("--body", required=True)
 @click.option("--capability", default="TEXT", show_default=True)
-@click.option("--fallback-email", default=None, help="If the SMS fails (lost, provider_error, delivery_failed), send its body to this address.")
-@click.option("--fallback-subject", default=None, help="The fallback email's subject.")
+@click.option("--fallback-email", default=None, type=GIVEN, help="If the SMS fails (lost, provider_error, delivery_failed), send its body to this address.")
+@click.option("--fallback-subject", default=None, type=GIVEN, help="The fallback email's subject.")
 @common_options
 def send_sms(to: str, body: str, capability: str, fallback_email: str | None, fallback_subject: str | None, country: str | None, priority: str,
              expires_at: str | None, idempotency_key: str | None, timezone: str | None) -> None:
@@ -71,7 +72,7 @@ def send_sms(to: str, body: str, capability: str, fallback_email: str | None, fa
 @click.option("--to", required=True)
 @click.option("--subject", required=True)
 @click.option("--body", required=True)
-@click.option("--html", default=None)
+@click.option("--html", default=None, type=GIVEN)
 @click.option("--capability", default="TRANSACTIONAL", show_default=True)
 @common_options
 def send_email(to: str, subject: str, body: str, html: str | None, capability: str, country: str | None, priority: str,
@@ -229,7 +230,7 @@ def autopilot() -> None:
 _recipient = [
     click.argument("channel", type=click.Choice(["sms", "email", "push"])),
     click.argument("to"),
-    click.option("--country", default=None, help="Country of a national phone number."),
+    click.option("--country", default=None, type=GIVEN, help="Country of a national phone number."),
 ]
 
 
@@ -243,7 +244,7 @@ def recipient_arguments(fn):  # noqa: ANN001, ANN201
 @recipient_arguments
 @click.option("--scope", type=click.Choice(["normal", "all"]), default="normal", show_default=True,
               help="normal: no NORMAL/LOW messages; all: no HIGH (OTP) either.")
-@click.option("--reason", default=None, help="Why (kept with the suppression).")
+@click.option("--reason", default=None, type=GIVEN, help="Why (kept with the suppression).")
 def suppress(channel: str, to: str, country: str | None, scope: str, reason: str | None) -> None:
     """Opt TO out of CHANNEL; its queued NORMAL/LOW messages end `suppressed`."""
     from halo_platform.delivery.suppressions import suppress as add

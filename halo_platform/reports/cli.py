@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from halo_platform.core.cli_options import GIVEN
 from halo_platform.core.errors import HaloError
 from halo_platform.reports.audit import STATUSES
 from halo_platform.reports.schedules import CATCH_UP
@@ -77,7 +78,7 @@ def run_task(task: str, payload: str, sinks: tuple[str, ...], requested_by: str 
 
 
 @tasks.command("log")
-@click.option("--task", default=None, help="Only this task.")
+@click.option("--task", default=None, type=GIVEN, help="Only this task.")
 @click.option("--status", default=None, type=click.Choice(STATUSES, case_sensitive=False))
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10_000))
 def log(task: str | None, status: str | None, limit: int) -> None:
