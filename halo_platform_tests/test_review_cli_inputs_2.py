@@ -7,6 +7,8 @@ from __future__ import annotations
 import pytest
 
 from halo_platform.cli import cli
+from halo_platform.core.store import StoreResource
+from halo_platform.reports.schedules import list_schedules
 
 
 def halo(capsys, *args: str) -> tuple[int, list[str], list[str]]:  # noqa: ANN001
@@ -40,4 +42,15 @@ def test_an_option_given_empty_is_refused_not_taken_as_left_out(halo_env, capsys
     refused. (REST's `?from=` left empty is the default by design; a command line has no form.)"""
     exit_code, out, err = halo(capsys, *args)
     assert (exit_code, out, err) == (2, [], [f"error: Invalid value for '{option}': empty (leave the option out for its default)"])
+
+
+def test_enabling_or_disabling_no_schedule_says_so_without_a_hint_for_creating_one(halo_env, capsys) -> None:
+    """`halo schedules enable nosuch` said "a new one needs --task and --cron": options enable and
+    disable do not have. It names the schedules there are, as an unknown task or sink does."""
+    assert halo(capsys, "demo")[0] == 0
+    known = ", ".join(s["schedule_id"] for s in list_schedules(StoreResource(db_url=halo_env["HALO_DB_URL"])))
+    for command in ("enable", "disable"):
+        assert halo(capsys, "schedules", command, "nosuch") == (2, [], [f"error: no schedule 'nosuch'; known: {known}"])
+    assert halo(capsys, "schedules", "set", "nosuch", "--cron", "0 7 * * *") == (
+        2, [], ["error: no schedule 'nosuch'; a new one needs --task and --cron"])
 

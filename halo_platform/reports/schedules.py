@@ -365,6 +365,9 @@ def set_schedule(
             row = None if unstorable(schedule_id) else conn.execute(
                 sa.select(schedules_t).where(schedules_t.c.schedule_id == schedule_id).with_for_update()).mappings().first()
             if row is None and (task is None or cron is None):
+                if all(value is None for value in (task, cron, timezone, payload, sinks, catch_up)):  # an enable or disable
+                    known = conn.execute(sa.select(schedules_t.c.schedule_id).order_by(schedules_t.c.schedule_id)).scalars()
+                    raise NotFoundError(f"no schedule {schedule_id!r}; known: {', '.join(known) or 'none'}")
                 raise NotFoundError(f"no schedule {schedule_id!r}; a new one needs --task and --cron")
             if row is None and not _SCHEDULE_ID.fullmatch(schedule_id):
                 raise HaloError(f"schedule id {schedule_id[:64]!r}: 1 to 128 letters, digits, '_', '-' or '.', starting with a letter or digit")

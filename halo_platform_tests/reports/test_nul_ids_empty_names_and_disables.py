@@ -33,12 +33,13 @@ def test_a_log_filter_with_a_nul_lists_nothing(on_store):  # noqa: ARG001
     assert (result.exit_code, result.output) == (0, "no task requests\n"), repr(result.exception)
 
 
-@pytest.mark.parametrize("command", [["enable"], ["disable"], ["set", "--cron", "0 7 * * *"]])
-def test_a_schedule_id_with_a_nul_is_no_schedule(on_store, command):  # noqa: ARG001
+@pytest.mark.parametrize(("command", "hint"), [(["enable"], "known: none"), (["disable"], "known: none"),
+                                             (["set", "--cron", "0 7 * * *"], "a new one needs --task and --cron")])
+def test_a_schedule_id_with_a_nul_is_no_schedule(on_store, command, hint):  # noqa: ARG001
     """`halo schedules enable 'a<NUL>b'` said "no schedule" (exit 2) on SQLite, and on
     PostgreSQL printed the driver's NUL error with exit 1."""
     result = CliRunner().invoke(cli, ["schedules", command[0], NUL, *command[1:]])
-    assert (result.exit_code, result.output) == (2, "error: no schedule 'a\\x00b'; a new one needs --task and --cron\n")
+    assert (result.exit_code, result.output) == (2, f"error: no schedule 'a\\x00b'; {hint}\n")
 
 
 def test_a_new_schedule_id_with_a_nul_is_refused_as_such(on_store):  # noqa: ARG001
