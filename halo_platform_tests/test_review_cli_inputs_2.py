@@ -4,11 +4,17 @@ and an export creating whatever folders its path names."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
+from halo_platform.access.keys import create_key, list_keys
 from halo_platform.cli import cli
+from halo_platform.core.errors import HaloError
 from halo_platform.core.store import StoreResource
 from halo_platform.reports.schedules import list_schedules
+from halo_platform_tests.ui.test_form_refusals import _error, _html
+from halo_platform_tests.ui.test_page_edges import admin, app, store  # noqa: F401 - the Control Center's fixtures
 
 
 def halo(capsys, *args: str) -> tuple[int, list[str], list[str]]:  # noqa: ANN001
@@ -53,4 +59,24 @@ def test_enabling_or_disabling_no_schedule_says_so_without_a_hint_for_creating_o
         assert halo(capsys, "schedules", command, "nosuch") == (2, [], [f"error: no schedule 'nosuch'; known: {known}"])
     assert halo(capsys, "schedules", "set", "nosuch", "--cron", "0 7 * * *") == (
         2, [], ["error: no schedule 'nosuch'; a new one needs --task and --cron"])
+
+
+def test_the_key_form_refuses_an_expiry_past_the_platforms_calendar_beside_the_field(admin, store) -> None:  # noqa: ANN001, F811
+    """The Control Center's key form creates keys through the same create_key as `halo keys create`."""
+    page = _html(admin.post("/ui/access/keys", data={"csrf_token": admin.csrf, "name": "k", "scope": "admin", "expires": "9999-12-31"}), 422)
+    assert _error(page, "key.expires") == "9999-12-31 is out of range (1900-01-01 to 2199-12-31)"
+    assert list_keys(store) == []
+
+
+@pytest.mark.parametrize("expires", ["9999-12-31", "2200-01-01"])
+def test_a_key_expiring_past_the_platforms_calendar_is_refused(halo_env, capsys, expires) -> None:
+    """Every date the platform takes is within 1900..2199; `--expires 9999-12-31` was stored (and
+    the Control Center's key form, through the same create_key, took it too)."""
+    exit_code, out, err = halo(capsys, "keys", "create", "k", "--scope", "admin", "--expires", expires)
+    assert (exit_code, out, err) == (2, [], [f"error: expires: {expires} is out of range (1900-01-01 to 2199-12-31)"])
+    held = StoreResource(db_url=halo_env["HALO_DB_URL"])
+    with pytest.raises(HaloError, match="out of range"):
+        create_key(held, "k", ["admin"], expires=dt.date.fromisoformat(expires))
+    assert list_keys(held) == []
+    assert halo(capsys, "keys", "create", "k", "--scope", "admin", "--expires", "2199-12-31")[0] == 0
 

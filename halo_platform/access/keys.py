@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from halo_platform.access.tables import ApiKey
 from halo_platform.core.errors import ConflictError, HaloError, NotFoundError
-from halo_platform.core.models import utcnow
+from halo_platform.core.models import in_calendar, utcnow
 from halo_platform.core.settings import MAX_RATE_PER_SECOND
 from halo_platform.core.store import StoreResource
 from halo_platform.core.token_bucket import HeldTokens, refilled
@@ -87,7 +87,7 @@ def create_key(store: StoreResource, name: str, scopes: list[str] | tuple[str, .
     if rate_per_second is not None and not (0 < rate_per_second <= MAX_RATE_PER_SECOND):
         raise HaloError(f"rate: must be a number of requests per second in (0, {MAX_RATE_PER_SECOND}]")
     now = utcnow()
-    expires_at = dt.datetime.combine(expires, dt.time(), tzinfo=dt.UTC) if expires else None
+    expires_at = dt.datetime.combine(in_calendar(expires, "expires"), dt.time(), tzinfo=dt.UTC) if expires else None
     if expires_at is not None and expires_at <= now:
         raise HaloError(f"expires: {expires.isoformat()} is not in the future")
     prefix, secret = secrets.token_hex(6), secrets.token_urlsafe(32)

@@ -24,7 +24,7 @@ from halo_platform.availability.tables import AvailableSpan, EmrQuarantine, EmrW
 from halo_platform.core.errors import HaloError, NotFoundError
 from halo_platform.core.files import replaced_whole
 from halo_platform.core.instance import dagster_instance
-from halo_platform.core.models import EARLIEST_DATE, LATEST_DATE, iso_z
+from halo_platform.core.models import EARLIEST_DATE, LATEST_DATE, in_calendar, iso_z
 from halo_platform.core.store import StoreResource
 from halo_platform.core.text import unstorable
 
@@ -115,13 +115,6 @@ _YYYY_MM_DD = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 #: offset (when there is one) within -14:00..+14:00
 DATE_TIME = r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?(Z|[+-]((0[0-9]|1[0-3]):[0-5][0-9]|14:00))?"
 _DATE_TIME = re.compile(DATE_TIME)
-
-
-def in_calendar(day: dt.date, what: str) -> dt.date:
-    """`day`, or HaloError (4xx, one CLI line) when it is outside [EARLIEST_DATE, LATEST_DATE]."""
-    if not EARLIEST_DATE <= day <= LATEST_DATE:
-        raise HaloError(f"{what}: {day} is out of range ({EARLIEST_DATE} to {LATEST_DATE})")
-    return day
 
 
 def yyyy_mm_dd(value: object) -> dt.date:

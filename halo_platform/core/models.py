@@ -14,6 +14,8 @@ from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
+from halo_platform.core.errors import HaloError
+
 
 class UtcDateTime(TypeDecorator):
     """A timestamp stored as naive UTC and always returned timezone-aware (UTC)."""
@@ -76,4 +78,11 @@ def iso_z(value: dt.datetime) -> str:
 #: the dates the platform takes from a caller (queries, runs, payloads): past them, the days a
 #: computation steps before or after leave Python's calendar (an OverflowError, not an answer)
 EARLIEST_DATE, LATEST_DATE = dt.date(1900, 1, 1), dt.date(2199, 12, 31)
+
+
+def in_calendar(day: dt.date, what: str) -> dt.date:
+    """`day`, or HaloError (4xx, one CLI line) when it is outside [EARLIEST_DATE, LATEST_DATE]."""
+    if not EARLIEST_DATE <= day <= LATEST_DATE:
+        raise HaloError(f"{what}: {day} is out of range ({EARLIEST_DATE} to {LATEST_DATE})")
+    return day
 
