@@ -5,6 +5,7 @@ and an export creating whatever folders its path names."""
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 
@@ -80,3 +81,11 @@ def test_a_key_expiring_past_the_platforms_calendar_is_refused(halo_env, capsys,
     assert list_keys(held) == []
     assert halo(capsys, "keys", "create", "k", "--scope", "admin", "--expires", "2199-12-31")[0] == 0
 
+
+def test_an_export_into_a_missing_folder_is_refused_and_creates_none(halo_env, capsys) -> None:
+    """`halo emr export --out /no/such/dir/x.csv` created every missing folder on the way, anywhere
+    the account may write; like most tools it now refuses a folder that is not there, one line."""
+    out = halo_env["HALO_HOME"] + "/missing/deeper/spans.csv"
+    exit_code, lines, err = halo(capsys, "emr", "export", "--out", out)
+    assert (exit_code, lines, err) == (2, [], [f"error: cannot write {out}: No such file or directory"])
+    assert not Path(halo_env["HALO_HOME"], "missing").exists()

@@ -448,7 +448,8 @@ def refresh_next_slots(store: StoreResource, feed: str, now: dt.datetime) -> int
 def export_csv(store: StoreResource, out: Path) -> int:
     """Every span, header `feed,provider_id,span_date,start_at,end_at`, sorted by those columns
     (the text ones character by character, whatever the database's collation: MariaDB's default
-    ignores case). Written whole or not at all: a failure leaves `out` as it was."""
+    ignores case). Written whole or not at all: a failure leaves `out` as it was. Its folder must
+    exist: one that does not is refused, not created (a mistyped path made folders anywhere)."""
     import csv
 
     if out.is_dir():
@@ -459,7 +460,6 @@ def export_csv(store: StoreResource, out: Path) -> int:
                             "ORDER BY feed, provider_id, span_date, start_at, end_at")
     rows.sort(key=lambda row: (row[0], row[1]))  # stable: each provider's spans keep the database's date order
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
         with replaced_whole(out, mode="w", newline="") as fh:
             writer = csv.writer(fh, lineterminator="\n")
             writer.writerow(["feed", "provider_id", "span_date", "start_at", "end_at"])
