@@ -48,20 +48,24 @@ def _check_role(role: str) -> str:
     return role
 
 
-def _check_password(password: str) -> str:
+def check_password(password: str) -> str:
+    """A password a person can sign in with, the one rule of `halo users`, the Access page and
+    `halo demo`: 12 to 1024 characters of UTF-8 text, no NUL (nobody types one at sign-in)."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise HaloError(f"password: at least {MIN_PASSWORD_LENGTH} characters")
     if len(password) > MAX_PASSWORD_LENGTH:
         raise HaloError(f"password: at most {MAX_PASSWORD_LENGTH} characters")
     if lone_surrogate(password) is not None:  # bytes that were not UTF-8 (a piped stdin): argon2 cannot encode them
         raise HaloError("password: not valid UTF-8 text")
+    if "\x00" in password:
+        raise HaloError("password: not a valid password: it holds a NUL character, which cannot be typed at sign-in")
     return password
 
 
 def create_user(store: StoreResource, name: str, role: str, password: str, *, created_by: str | None = None) -> None:
     check_name(name)
     _check_role(role)
-    password_hash = _hasher.hash(_check_password(password))
+    password_hash = _hasher.hash(check_password(password))
     taken = ConflictError(f"a user named {name!r} exists")
     try:
         with store.write() as conn:
@@ -74,7 +78,7 @@ def create_user(store: StoreResource, name: str, role: str, password: str, *, cr
 
 def set_password(store: StoreResource, name: str, password: str, *, changed_by: str | None = None) -> None:
     """A new password for `name` (re-enabled if disabled); every session of the user ends."""
-    password_hash = _hasher.hash(_check_password(password))
+    password_hash = _hasher.hash(check_password(password))
     with store.write() as conn:
         row = conn.execute(sa.select(users_t.c.id).where(users_t.c.name == name)).first()
         if row is None:

@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from halo_platform.access.guard import Caller
 from halo_platform.access.keys import SCOPES, check_name, check_scopes, create_key, list_keys, revoke_key
-from halo_platform.access.users import ROLE_SCOPES, create_user, disable_user, list_users, set_password
+from halo_platform.access.users import ROLE_SCOPES, check_password, create_user, disable_user, list_users, set_password
 from halo_platform.core.errors import ConflictError, HaloError, NotFoundError
 from halo_platform.core.http import resource
 from halo_platform.core.store import StoreResource
@@ -149,8 +149,9 @@ async def new_user(request: Request, caller: Caller = Depends(signed_in("admin")
     data = await request.form()
     form = {"name": str(data.get("name", "")).strip(), "role": str(data.get("role", ""))}
     password = str(data.get("password", ""))
-    errors = text_errors({**form, "password": password}, "user.")
+    errors = text_errors(form, "user.")
     _checked(errors, "user", lambda: check_name(form["name"]))
+    _checked(errors, "user", lambda: check_password(password))
     if form["role"] not in ROLE_SCOPES:
         errors.setdefault("user.role", f"one of {', '.join(ROLE_SCOPES)}")
     if password != data.get("password_again"):
@@ -171,7 +172,7 @@ async def new_password(request: Request, name: str, caller: Caller = Depends(sig
                        store: StoreResource = Depends(resource("store"))) -> HTMLResponse:
     data = await request.form()
     password, field = str(data.get("password", "")), f"password.{name}"
-    errors = text_errors({field: password}, what={field: "password"})
+    errors: dict[str, str] = {}
     if password != data.get("password_again"):
         errors[field] = PASSWORDS_DIFFER
     try:

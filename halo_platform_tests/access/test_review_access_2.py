@@ -1,0 +1,52 @@
+"""Access, second review: one password rule for `halo users` and the Access page, signing in as
+another person in the same browser ends the first one's session, the demo admin is what `halo demo`
+prints, and `halo users list` on an empty store says how to begin, as `halo keys list` does."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from halo_platform.access import users
+
+HALO = str(Path(sys.executable).with_name("halo"))
+PASSWORD = "a long enough password"
+
+
+def halo(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([HALO, *args], input=stdin, capture_output=True, text=True, timeout=120)
+
+
+def _sign_in(client: TestClient, name: str) -> None:
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/ui/login").text).group(1)
+    done = client.post("/ui/login", data={"name": name, "password": PASSWORD, "csrf_token": token}, follow_redirects=False)
+    assert done.status_code == 303, done.text[:300]
+
+
+def test_a_password_the_access_page_refuses_is_refused_by_halo_users_create_with_the_same_words(
+        halo_env, store, app) -> None:  # noqa: ANN001
+    """The Access page refused a NUL in a password ("cannot be stored") where `printf 'pw\\0 ...' |
+    halo users create` made the user, with a password nobody can type at the sign-in. Both now run
+    `users.check_password`: the same refusal, word for word, and no user."""
+    password = f"pw\x00 {PASSWORD}"
+    made = halo("users", "create", "nul", "--role", "viewer", stdin=password + "\n")
+    assert (made.returncode, made.stdout) == (2, ""), made.stdout
+    said = made.stderr.strip()
+    assert said == "error: password: not a valid password: it holds a NUL character, which cannot be typed at sign-in"
+
+    users.create_user(store, "ada", "admin", PASSWORD)
+    client = TestClient(app, raise_server_exceptions=False)
+    _sign_in(client, "ada")
+    csrf = users.session(store, client.cookies["halo_session"]).csrf_token
+    for url, form, field in (("/ui/access/users", {"name": "nul", "role": "viewer"}, "user.password"),
+                             ("/ui/access/users/ada/password", {}, "password.ada")):
+        page = client.post(url, data={"csrf_token": csrf, **form, "password": password, "password_again": password})
+        assert page.status_code == 422
+        beside = re.search(rf'<small id="{field}-error" class="error" role="alert">([^<]*)</small>', page.text).group(1)
+        assert beside == said.removeprefix("error: password: ")
+    assert [u["name"] for u in users.list_users(store)] == ["ada"]
+    assert users.session(store, client.cookies["halo_session"]).user == "ada"  # no new password: the session lives
