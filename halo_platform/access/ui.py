@@ -59,6 +59,8 @@ async def login(request: Request, name: str = Form(""), password: str = Form("")
         return login_page(request, 429, str(exc), name, target, {"Retry-After": str(exc.retry_after)})
     except HaloError as exc:
         return login_page(request, 401, str(exc), name, target)
+    if presented := request.cookies.get(SESSION_COOKIE):  # whoever this browser was signed in as before is signed out, on the server too
+        await run_in_threadpool(users.logout, store_of(request), presented)
     done = RedirectResponse(target, status_code=303)
     done.set_cookie(SESSION_COOKIE, token, max_age=users.SESSION_HOURS * 3600, httponly=True, samesite="lax",
                     secure=request.url.scheme == "https", path="/")

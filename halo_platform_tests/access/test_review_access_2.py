@@ -50,3 +50,27 @@ def test_a_password_the_access_page_refuses_is_refused_by_halo_users_create_with
         assert beside == said.removeprefix("error: password: ")
     assert [u["name"] for u in users.list_users(store)] == ["ada"]
     assert users.session(store, client.cookies["halo_session"]).user == "ada"  # no new password: the session lives
+
+
+def test_signing_in_as_another_person_in_the_same_browser_ends_the_first_ones_session(app, store) -> None:  # noqa: ANN001
+    """The sign-in replaced only the cookie: the first person's session stayed alive on the server,
+    so its token (in a copy of the cookie, a proxy's log) still acted as them for 12 hours."""
+    users.create_user(store, "ada", "admin", PASSWORD)
+    users.create_user(store, "vera", "viewer", PASSWORD)
+    client = TestClient(app)
+    _sign_in(client, "ada")
+    first = client.cookies["halo_session"]
+    _sign_in(client, "vera")
+    assert client.cookies["halo_session"] != first
+    assert users.session(store, first) is None
+    assert TestClient(app, cookies={"halo_session": first}).get("/v1/tasks").status_code == 401
+    assert users.session(store, client.cookies["halo_session"]).user == "vera"
+
+
+def test_a_failed_sign_in_leaves_the_browsers_session_as_it_was(app, store) -> None:  # noqa: ANN001
+    users.create_user(store, "ada", "admin", PASSWORD)
+    client = TestClient(app)
+    _sign_in(client, "ada")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/ui/login").text).group(1)
+    assert client.post("/ui/login", data={"name": "ada", "password": "wrong password!", "csrf_token": token}).status_code == 401
+    assert users.session(store, client.cookies["halo_session"]).user == "ada"
