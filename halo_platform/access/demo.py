@@ -1,6 +1,8 @@
 """Demo credentials for `make run`: a key named `demo` with every scope and a user `admin`,
 both new on every run and printed (a key is shown only once, so the previous demo key is
-revoked and the admin gets a new password)."""
+revoked and the admin gets a new password). The user `admin` is the demo's (its password is replaced on
+every run): one that was a viewer or an operator is made an admin again and the line says what it
+was, so the role printed is the role it has and `make run` gives an admin, as the README says."""
 
 from __future__ import annotations
 
@@ -25,10 +27,11 @@ def seed(settings) -> Iterator[str]:  # noqa: ANN001
         key = keys.create_key(store, DEMO_KEY, ["admin"], created_by=ACTOR)
         password = secrets.token_urlsafe(12)
         try:
-            users.set_password(store, DEMO_ADMIN, password, changed_by=ACTOR)
+            was = users.set_password(store, DEMO_ADMIN, password, changed_by=ACTOR, role="admin")
         except NotFoundError:
+            was = "admin"
             users.create_user(store, DEMO_ADMIN, "admin", password, created_by=ACTOR)
     finally:
         store.dispose()
     yield f"demo API key (every scope; shown once, replaced by the next `halo demo`): {key}"
-    yield f"demo Control Center user: {DEMO_ADMIN} / {password}  (role admin)"
+    yield f"demo Control Center user: {DEMO_ADMIN} / {password}  (role admin{'' if was == 'admin' else f'; it was {was}'})"

@@ -76,16 +76,19 @@ def create_user(store: StoreResource, name: str, role: str, password: str, *, cr
         raise taken from None
 
 
-def set_password(store: StoreResource, name: str, password: str, *, changed_by: str | None = None) -> None:
-    """A new password for `name` (re-enabled if disabled); every session of the user ends."""
+def set_password(store: StoreResource, name: str, password: str, *, changed_by: str | None = None, role: str | None = None) -> str:
+    """A new password for `name` (re-enabled if disabled), and `role` if given; every session of
+    the user ends. Returns the role the user had."""
     password_hash = _hasher.hash(check_password(password))
     with store.write() as conn:
-        row = conn.execute(sa.select(users_t.c.id).where(users_t.c.name == name)).first()
+        row = conn.execute(sa.select(users_t.c.id, users_t.c.role).where(users_t.c.name == name)).first()
         if row is None:
             raise NotFoundError(f"no user named {name!r}")
         conn.execute(users_t.update().where(users_t.c.id == row.id).values(
-            password_hash=password_hash, password_changed_at=utcnow(), password_changed_by=changed_by, disabled_at=None, disabled_by=None))
+            password_hash=password_hash, password_changed_at=utcnow(), password_changed_by=changed_by, disabled_at=None, disabled_by=None,
+            role=_check_role(role or row.role)))
         conn.execute(sessions_t.delete().where(sessions_t.c.user_id == row.id))
+    return row.role
 
 
 def list_users(store: StoreResource) -> list[dict[str, Any]]:

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from halo_platform.access import users
+from halo_platform.access import demo, users
+from halo_platform.core.settings import get_settings
 
 HALO = str(Path(sys.executable).with_name("halo"))
 PASSWORD = "a long enough password"
@@ -74,3 +75,18 @@ def test_a_failed_sign_in_leaves_the_browsers_session_as_it_was(app, store) -> N
     token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/ui/login").text).group(1)
     assert client.post("/ui/login", data={"name": "ada", "password": "wrong password!", "csrf_token": token}).status_code == 401
     assert users.session(store, client.cookies["halo_session"]).user == "ada"
+
+
+def test_the_demo_admin_is_an_admin_even_when_a_user_admin_was_made_a_viewer(halo_env, store) -> None:  # noqa: ANN001
+    """`halo demo` gave an existing viewer `admin` a new password and printed "(role admin)": its
+    person signed in as a viewer (no Access page, no routing edits). The demo owns the user `admin`
+    (its password is replaced on every run): it is made an admin again, and the line says it was not."""
+    users.create_user(store, "admin", "viewer", PASSWORD)
+    printed = "\n".join(demo.seed(get_settings()))
+    found = re.search(r"^demo Control Center user: admin / (\S+)  \(role admin; it was viewer\)$", printed, re.M)
+    assert found, printed
+    assert [(u["name"], u["role"]) for u in users.list_users(store)] == [("admin", "admin")]
+    signed = users.session(store, users.login(store, "admin", found.group(1), "test"))
+    assert signed.role == "admin"
+    again = "\n".join(demo.seed(get_settings()))
+    assert re.search(r"^demo Control Center user: admin / \S+  \(role admin\)$", again, re.M), again
