@@ -111,7 +111,10 @@ def list_users_cmd() -> None:
     """Every user: name, role, state, and when and by whom each change was made."""
     from halo_platform.access.users import list_users
 
-    for u in list_users(_store()):
+    rows = list_users(_store())
+    if not rows:
+        click.echo("no users; create one with `halo users create NAME --role viewer|operator|admin`")
+    for u in rows:
         changes = [f"created={_change(u['created_at'], u['created_by'])}"]
         if u["password_changed_at"]:
             changes.append(f"password_changed={_change(u['password_changed_at'], u['password_changed_by'])}")

@@ -90,3 +90,10 @@ def test_the_demo_admin_is_an_admin_even_when_a_user_admin_was_made_a_viewer(hal
     assert signed.role == "admin"
     again = "\n".join(demo.seed(get_settings()))
     assert re.search(r"^demo Control Center user: admin / \S+  \(role admin\)$", again, re.M), again
+
+
+def test_halo_users_list_on_an_empty_store_says_how_to_create_one_as_halo_keys_list_does(halo_env, store) -> None:  # noqa: ANN001
+    listed = halo("users", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout == "no users; create one with `halo users create NAME --role viewer|operator|admin`\n"
+    assert halo("keys", "list").stdout.startswith("no keys; create one with ")
