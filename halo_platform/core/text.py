@@ -127,12 +127,27 @@ def as_one_line(text: str, limit: int = NAME_LIMIT) -> str:
     return "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in _CONTROL.sub(" ", text))
 
 
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object's members as a dict (`json.loads`'s `object_pairs_hook`), refusing a key given
+    twice: Python keeps the last, another reader (a gateway, a log) the first, so the two disagree
+    on what was asked."""
+    members: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in members:
+            raise HaloError(f"{echo(key)} is given twice in one JSON object")
+        members[key] = value
+    return members
+
+
 def read_json(text: str, what: str) -> Any:  # noqa: ANN401 - any JSON value
-    """`text` parsed as JSON; text that does not parse is one HaloError naming `what`. Python's
-    parser refuses some JSON with other errors than JSONDecodeError: a number of more than 4300
-    digits (ValueError), thousands of nested brackets (RecursionError)."""
+    """`text` parsed as JSON; text that does not parse, or repeats a key (`unique_keys`), is one
+    HaloError naming `what`. Python's parser refuses some JSON with other errors than
+    JSONDecodeError: a number of more than 4300 digits (ValueError), thousands of nested brackets
+    (RecursionError)."""
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=unique_keys)
+    except HaloError as exc:
+        raise HaloError(f"{what}: {exc}") from None
     except json.JSONDecodeError as exc:
         raise HaloError(f"{what} is not valid JSON: {exc.msg} (column {exc.colno})") from None
     except ValueError as exc:

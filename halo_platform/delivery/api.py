@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request
@@ -13,6 +14,7 @@ from halo_platform.access.guard import Caller, requires
 from halo_platform.core.errors import HaloError
 from halo_platform.core.http import NOT_JSON, ChecksFirstRoute, resource
 from halo_platform.core.store import StoreResource
+from halo_platform.core.text import unique_keys
 from halo_platform.delivery import schemas
 from halo_platform.delivery.resources import ProvidersResource
 
@@ -20,8 +22,9 @@ router = APIRouter(tags=["delivery"], route_class=ChecksFirstRoute)
 
 
 async def _json_object(request: Request) -> dict[str, Any]:
+    """The request's JSON object; a key given twice (at any depth) is refused, not read as the last."""
     try:
-        body = await request.json()
+        body = json.loads(await request.body(), object_pairs_hook=unique_keys)
     except ValueError:
         raise HaloError(NOT_JSON) from None
     if not isinstance(body, dict):
