@@ -25,7 +25,7 @@ from halo_platform.core.ids import time_ordered_id
 from halo_platform.core.models import utcnow
 from halo_platform.core.redact import mask_recipient, mask_text
 from halo_platform.core.store import StoreResource
-from halo_platform.core.text import check_one_line, unstorable
+from halo_platform.core.text import check_one_line, cut, echo, unstorable
 from halo_platform.core.write_lock import writing
 from halo_platform.delivery.config import PRIORITIES, DeliveryConfig
 from halo_platform.delivery.dispatch import not_sent, readable, send_request
@@ -339,7 +339,7 @@ def message_view(message_id: str, store: StoreResource, with_events: bool = True
         problem = unstorable(message_id)
         row = None if problem else conn.execute(sa.select(messages_t).where(messages_t.c.id == message_id)).first()
         if row is None:
-            raise NotFoundError(f"no message {message_id}" if problem is None else f"no message: the id holds {problem}")
+            raise NotFoundError(f"no message {cut(message_id)}" if problem is None else f"no message: the id holds {problem}")
         view = {name: getattr(row, name) for name in _BRIEF}
         if with_events:
             events = conn.execute(sa.select(events_t).where(events_t.c.message_id == message_id).order_by(events_t.c.id))
@@ -371,7 +371,7 @@ def find_message(reference: str, store: StoreResource) -> dict[str, Any]:
         found = conn.execute(sa.select(messages_t.c.id, messages_t.c.idempotency_key).where(
             sa.or_(messages_t.c.id == reference, messages_t.c.idempotency_key.in_({typed, reference})))).all()
     if not found:
-        raise NotFoundError(f"no message with id or idempotency key {reference!r}")
+        raise NotFoundError(f"no message with id or idempotency key {echo(reference)}")
     # an id beats a key that happens to spell another message's id, and the key as typed the stripped one
     message_id, key = next(((i, k) for i, k in found if i == reference), None) or next(
         ((i, k) for i, k in found if k == typed), found[0])

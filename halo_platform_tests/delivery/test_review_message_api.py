@@ -1,6 +1,7 @@
 """Review of message submission: a JSON object that names a field twice is refused (Python kept
 the last value, a gateway or log reading the same bytes may keep the first), over HTTP on every
-store and through `halo delivery send push --data`, nothing stored."""
+store and through `halo delivery send push --data`, nothing stored; a message id that is not
+found is repeated cut short in the 404, not whole."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from halo_platform.cli import cli
+from halo_platform.core.text import ECHO_LIMIT
 from halo_platform.delivery.tables import Message, MessageEvent
 from halo_platform.http import create_app
 from halo_platform_tests.fixtures.access import authorized_client
@@ -60,3 +62,13 @@ def test_the_cli_refuses_push_data_with_a_key_given_twice_in_one_line(providers,
     assert refused.output.splitlines() == ["error: --data: 'k' is given twice in one JSON object"]
     assert stored(halo_store) == (0, 0)
 
+
+def test_a_message_id_not_found_is_repeated_cut_short(client):  # noqa: ANN001
+    answer = client.get("/v1/messages/" + "a" * 5000)
+    assert answer.status_code == 404
+    assert answer.json()["error"] == "no message " + "a" * ECHO_LIMIT + "…"
+
+
+def test_the_cli_repeats_a_message_id_not_found_cut_short(providers):  # noqa: ANN001
+    missing = CliRunner().invoke(cli, ["delivery", "status", "b" * 5000])
+    assert missing.exit_code == 2 and missing.output.splitlines() == ["error: no message " + "b" * ECHO_LIMIT + "…"]
