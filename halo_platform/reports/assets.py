@@ -172,6 +172,10 @@ def write_output(con, path: Path, fmt: str) -> dict[str, Any]:  # noqa: ANN001
     if fmt == "csv":
         con.execute(f"COPY result TO '{quoted}' (FORMAT CSV, HEADER)")
     elif fmt == "parquet":
+        # DuckDB writes a column its statistics prove NULL-free as `required` (arrow `not null`): an
+        # empty week's file declared every column NOT NULL, a week with a NULL payment_id did not, and
+        # the weekly files had two schemas. Without those statistics every column is `optional`.
+        con.execute("SET disabled_optimizers = 'statistics_propagation'")
         con.execute(f"COPY ({_result_select(con, _parquet_type)}) TO '{quoted}' (FORMAT PARQUET)")
     else:
         reader = con.sql(_result_select(con, _xlsx_type)).to_arrow_reader(OUTPUT_BATCH_ROWS)
