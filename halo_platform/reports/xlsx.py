@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 from halo_platform.core.errors import HaloError
 
 XLSX_MAX_ROWS = 1_048_576
+XLSX_MAX_COLUMNS = 16_384  # A to XFD: Excel refuses a sheet with more
 MAX_CELL_CHARS = 32_767  # Excel refuses longer text in a cell
 _EXCEL_EPOCH_DAYS = 25_569  # 1970-01-01 as an Excel serial day (1900 date system)
 # The 1900 date system counts a 29 February 1900 (serial 60) that never was: the days before
@@ -199,7 +200,9 @@ def write_xlsx(batches: Iterable[pa.RecordBatch], schema: pa.Schema, path: Path,
     """Write the batches to an xlsx workbook at `path`, a header row on each sheet and at most
     `max_rows` rows per sheet. Returns what the run's metadata says about it: the sheet names
     written (one unless the rows overflowed) and, if any text was longer than a cell holds, how
-    many cells were cut to `MAX_CELL_CHARS`."""
+    many cells were cut to `MAX_CELL_CHARS`. A schema wider than a sheet is refused before any file is written."""
+    if len(schema) > XLSX_MAX_COLUMNS:
+        raise HaloError(f"{len(schema)} columns: an xlsx sheet holds at most {XLSX_MAX_COLUMNS}; use csv or parquet")
     header = _header_xml(schema.names)
     capacity = max_rows - 1
     cut = 0

@@ -5,9 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import openpyxl
 import pyarrow.parquet as pq
+import pytest
 
+from halo_platform.core.errors import HaloError
+from halo_platform.reports.assets import duckdb_connection, write_output
 from halo_platform.reports.requests import create_request
+from halo_platform.reports.xlsx import XLSX_MAX_COLUMNS
 from halo_platform_tests.reports.test_reconciliation import seed_two_servers
 
 
@@ -29,3 +34,18 @@ def test_an_empty_weeks_parquet_has_the_schema_of_a_week_with_null_ids(warehouse
     empty = pq.read_schema(empty_path)
     assert empty.equals(full), f"{empty}\n!=\n{full}"
     assert all(f.nullable for f in full)
+
+
+def test_a_result_wider_than_an_xlsx_sheet_fails_with_one_line_and_leaves_no_file(tmp_path):
+    """Excel holds 16,384 columns (A to XFD): a 16,385-column result was written as a workbook
+    openpyxl reads but Excel refuses ("we found a problem with some content"), delivered as a
+    success. It is refused with one line naming the limit and the formats that hold it."""
+    con = duckdb_connection(tmp_path)
+    con.execute(f"CREATE TABLE result AS SELECT {', '.join(f'{n} AS c{n}' for n in range(XLSX_MAX_COLUMNS + 1))}")
+    with pytest.raises(HaloError, match=r"^16385 columns: an xlsx sheet holds at most 16384; use csv or parquet$"):
+        write_output(con, tmp_path / "wide.xlsx", "xlsx")
+    assert not (tmp_path / "wide.xlsx").exists()
+    con.execute(f"CREATE OR REPLACE TABLE result AS SELECT {', '.join(f'{n} AS c{n}' for n in range(XLSX_MAX_COLUMNS))}")
+    write_output(con, tmp_path / "widest.xlsx", "xlsx")
+    (header, row) = openpyxl.load_workbook(tmp_path / "widest.xlsx")["report"].iter_rows(values_only=True)
+    assert (len(header), header[-1], row[-1]) == (XLSX_MAX_COLUMNS, f"c{XLSX_MAX_COLUMNS - 1}", XLSX_MAX_COLUMNS - 1)
