@@ -140,7 +140,8 @@ def _cells(column: pa.Array, name: str) -> pa.Array:
         serial = pc.add(days, pc.if_else(pc.less(days, _EXCEL_FAKE_LEAP_DAY), _EXCEL_EPOCH_DAYS - 1, _EXCEL_EPOCH_DAYS))
         return _serial_or_text(column, days, serial, _DATE_STYLE, days, 2**31 - 1)
     if pa.types.is_timestamp(kind):
-        micros = pc.cast(pc.cast(column, pa.timestamp("us", kind.tz)), pa.int64())
+        # unsafe: nanoseconds past the microsecond (TIMESTAMP_NS) failed the write; no serial holds them
+        micros = pc.cast(pc.cast(column, pa.timestamp("us", kind.tz), safe=False), pa.int64())
         # unsafe: past 2^53 microseconds (before 1685, after 2255) a double is not exact to the
         # microsecond, which no serial is anyway; the safe cast failed the write of 9999-12-31
         since = pc.divide(pc.cast(micros, pa.float64(), safe=False), 86_400e6)

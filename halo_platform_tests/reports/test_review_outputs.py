@@ -3,6 +3,7 @@ empty result shaped as a full one, and the run's metadata."""
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import openpyxl
@@ -49,3 +50,20 @@ def test_a_result_wider_than_an_xlsx_sheet_fails_with_one_line_and_leaves_no_fil
     write_output(con, tmp_path / "widest.xlsx", "xlsx")
     (header, row) = openpyxl.load_workbook(tmp_path / "widest.xlsx")["report"].iter_rows(values_only=True)
     assert (len(header), header[-1], row[-1]) == (XLSX_MAX_COLUMNS, f"c{XLSX_MAX_COLUMNS - 1}", XLSX_MAX_COLUMNS - 1)
+
+
+def test_xlsx_of_nanosecond_timestamps_is_written_to_the_microsecond(tmp_path):
+    """A TIMESTAMP_NS (a DuckDB warehouse's, a parquet's) with digits past the microsecond failed
+    the whole xlsx write (`ArrowInvalid: Casting from timestamp[ns] to timestamp[us] would lose
+    data`); an Excel serial holds less than a microsecond anyway: the digits past it are dropped."""
+    con = duckdb_connection(tmp_path)
+    con.execute("""CREATE TABLE result AS SELECT * FROM (VALUES
+        (TIMESTAMP_NS '2024-01-01 00:00:00.123456789', CAST(TIMESTAMP_NS '1969-12-31 23:59:59.5' AS TIMESTAMP_NS)),
+        (NULL, TIMESTAMP_NS '2101-06-01 12:00:00')) t(stamped, other)""")
+    write_output(con, tmp_path / "ns.xlsx", "xlsx")
+    sheet = openpyxl.load_workbook(tmp_path / "ns.xlsx")["report"]
+    assert list(sheet.iter_rows(min_row=2, values_only=True)) == [
+        (dt.datetime(2024, 1, 1, 0, 0, 0, 123000), dt.datetime(1969, 12, 31, 23, 59, 59, 500000)),
+        (None, dt.datetime(2101, 6, 1, 12)),
+    ]
+    assert sheet["A2"].number_format == "yyyy-mm-dd hh:mm:ss"
