@@ -18,9 +18,15 @@ class SlackSink(Sink):
 
     def deliver(self, delivery: Delivery) -> list[str]:
         self.carried(delivery)  # no file of its own: refuses one that has no link
-        lines = [f"*{delivery.subject}*"]
+        lines = [f"*{_escaped(delivery.subject)}*"]
         if delivery.text and delivery.text != delivery.subject:
-            lines.append(delivery.text)
-        lines += [f"file: <{link.url}|{link.name}> ({link.size} bytes)" for link in delivery.links]
+            lines.append(_escaped(delivery.text))
+        lines += [f"file: <{link.url}|{_escaped(link.name)}> ({link.size} bytes)" for link in delivery.links]
         post(self.webhook_url, "Slack webhook", self.timeout, json={"text": "\n".join(lines)})
         return [f"slack://{urlsplit(self.webhook_url).hostname}"]
+
+
+def _escaped(text: str) -> str:
+    """Text as Slack shows it: `&`, `<`, `>` escaped (Slack's markup: a warehouse's `<!channel>`
+    pinged the channel, `<https://...|label>` was a link); "&" first, the others' escapes hold one."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

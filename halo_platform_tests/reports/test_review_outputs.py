@@ -12,6 +12,7 @@ import pytest
 
 from halo_platform.core.errors import HaloError
 from halo_platform.reports.assets import duckdb_connection, write_output
+from halo_platform.reports.demo import campaign, write_marketing
 from halo_platform.reports.requests import create_request
 from halo_platform.reports.xlsx import XLSX_MAX_COLUMNS
 from halo_platform_tests.reports.test_reconciliation import seed_two_servers
@@ -67,3 +68,24 @@ def test_xlsx_of_nanosecond_timestamps_is_written_to_the_microsecond(tmp_path):
         (None, dt.datetime(2101, 6, 1, 12)),
     ]
     assert sheet["A2"].number_format == "yyyy-mm-dd hh:mm:ss"
+
+
+def test_a_slack_message_shows_warehouse_text_as_text_not_as_slack_markup(warehouses, halo_env, store, sinks_file,
+                                                                          http_fake, tmp_path):
+    """Slack reads `<...>` in a message as a link or a mention and `&` as the start of an escape:
+    a campaign named `<!channel> Promo & <https://evil.example|Renew budget>` pinged the whole
+    channel and showed a link to another site. Text is sent escaped (`&amp;`, `&lt;`, `&gt;`), as
+    Slack asks; the file's link stays a link."""
+    http_fake.add_route("POST", "/hook", lambda request: (200, "ok"))
+    sinks_file({"ops_slack": {"kind": "slack", "webhook_url": f"{http_fake.url}/hook", "link_store": "served"},
+                "served": {"kind": "folder", "path": str(tmp_path / "served"), "url": "https://files.example.com/r/"}})
+    hostile = {**campaign("C1", dt.date(2024, 5, 10), "100.00"),
+               "name": "<!channel> Promo & <https://evil.example|Renew budget>"}
+    write_marketing(Path(warehouses["marketing"].split("duckdb:///", 1)[1]), [hostile], [])
+    request = create_request(store, "campaign_alerts", {"as_of": "2024-05-10"}, sinks=["ops_slack"], wait=True)
+    assert request["status"] == "SUCCEEDED", request["error"]
+    (post,) = http_fake.requests.snapshot()
+    text = post.json()["text"]
+    assert "&lt;!channel&gt; Promo &amp; &lt;https://evil.example|Renew budget&gt;" in text
+    assert "<!channel>" not in text and "<https://evil.example" not in text
+    assert "<https://files.example.com/r/campaign_alerts_2024-05-10.csv|campaign_alerts_2024-05-10.csv>" in text
