@@ -55,8 +55,7 @@ def vonage_inbound(provider: Any, request: CallbackRequest) -> Inbound:
     the signature secret and a timestamp of at most 10 minutes."""
     body: Any = {}
     if request.method == "POST" and request.body:
-        json_body = request.headers.get("content-type", "").startswith("application/json")
-        body = request.json() if json_body else request.form()
+        body = request.json() if request.is_json() else request.form()
         if not isinstance(body, dict):
             raise CallbackRejected("expected a JSON object", 400)
     params = {**request.query, **{k: str(v) for k, v in body.items()}}

@@ -166,6 +166,11 @@ class CallbackRequest:
     def form(self) -> dict[str, str]:
         return dict(self.form_pairs())
 
+    def is_json(self) -> bool:
+        """Whether the body is declared JSON: `Content-Type: application/json`, in any case and
+        with any parameters (`Application/JSON; charset=UTF-8`: media types are case-insensitive)."""
+        return self.headers.get("content-type", "").partition(";")[0].strip().lower() == "application/json"
+
     def json(self) -> Any:
         """The body as JSON; an unreadable body is a `CallbackRejected` (400)."""
         try:

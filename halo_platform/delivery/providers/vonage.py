@@ -109,7 +109,7 @@ class VonageProvider(Provider):
     def parse_callback(self, request: CallbackRequest) -> list[CallbackEvent]:
         params = dict(request.query)
         if request.method == "POST" and request.body:
-            if request.headers.get("content-type", "").startswith("application/json"):
+            if request.is_json():
                 body = request.json()
                 if not isinstance(body, dict):
                     raise CallbackRejected("expected a JSON object", 400)
