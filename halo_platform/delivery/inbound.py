@@ -44,7 +44,7 @@ def twilio_inbound(provider: Any, request: CallbackRequest) -> Inbound:
     """An incoming-message webhook of Twilio (form POST, `X-Twilio-Signature`)."""
     if not twilio_signed(provider.auth_token, request):
         raise CallbackRejected("bad or missing X-Twilio-Signature")
-    params = request.form()
+    params = request.form(single=("AccountSid", "MessageSid", "From", "Body"))
     if params.get("AccountSid") != provider.account_sid:
         raise CallbackRejected("the message is for another Twilio account")
     return Inbound(params.get("MessageSid", ""), params.get("From", ""), params.get("Body", ""))
@@ -53,12 +53,7 @@ def twilio_inbound(provider: Any, request: CallbackRequest) -> Inbound:
 def vonage_inbound(provider: Any, request: CallbackRequest) -> Inbound:
     """An inbound-SMS webhook of Vonage (GET or POST, form or JSON), signed with
     the signature secret and a timestamp of at most 10 minutes."""
-    body: Any = {}
-    if request.method == "POST" and request.body:
-        body = request.json() if request.is_json() else request.form()
-        if not isinstance(body, dict):
-            raise CallbackRejected("expected a JSON object", 400)
-    params = {**request.query, **{k: str(v) for k, v in body.items()}}
+    params = request.params()
     given = params.get("sig", "")
     if not provider.signature_secret or not given:
         raise CallbackRejected("unsigned inbound message")

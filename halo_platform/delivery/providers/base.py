@@ -25,7 +25,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
@@ -163,8 +163,25 @@ class CallbackRequest:
 
         return parse_qsl(self.body.decode("utf-8", "replace"), keep_blank_values=True)
 
-    def form(self) -> dict[str, str]:
-        return dict(self.form_pairs())
+    def form(self, single: Collection[str] = ()) -> dict[str, str]:
+        """The form fields by name (a name given twice: its last value); one of the names in
+        `single` (those read) given twice is a `CallbackRejected` (400): which value was meant cannot be told."""
+        pairs = self.form_pairs()
+        single_valued(pair for pair in pairs if pair[0] in single)
+        return dict(pairs)
+
+    def params(self) -> dict[str, str]:
+        """The query's fields and, in a POST, the body's (a JSON object or a form), by name (Vonage
+        sends either); a name given twice, in one or in both, is a `CallbackRejected` (400)."""
+        body: list[tuple[str, str]] = []
+        if self.method == "POST" and self.body:
+            if not self.is_json():
+                body = self.form_pairs()
+            elif isinstance(fields := self.json(), dict):
+                body = [(k, str(v)) for k, v in fields.items()]
+            else:
+                raise CallbackRejected("expected a JSON object", 400)
+        return single_valued([*self.query.items(), *body])
 
     def is_json(self) -> bool:
         """Whether the body is declared JSON: `Content-Type: application/json`, in any case and
@@ -172,9 +189,9 @@ class CallbackRequest:
         return self.headers.get("content-type", "").partition(";")[0].strip().lower() == "application/json"
 
     def json(self) -> Any:
-        """The body as JSON; an unreadable body is a `CallbackRejected` (400)."""
+        """The body as JSON; an unreadable body, or an object naming a key twice, is a `CallbackRejected` (400)."""
         try:
-            return json.loads(self.body or b"null")
+            return json.loads(self.body or b"null", object_pairs_hook=single_valued)
         except ValueError:  # UnicodeDecodeError included
             raise CallbackRejected("body is not JSON", 400) from None
 
@@ -185,6 +202,17 @@ class CallbackRejected(Exception):
     def __init__(self, message: str, status: int = 401) -> None:
         super().__init__(message)
         self.status = status
+
+
+def single_valued(pairs: Iterable[tuple[str, Any]]) -> dict[str, Any]:
+    """`pairs` by name; a name given twice is a `CallbackRejected` (400): which of its values the
+    provider meant cannot be told (a signature covers both, or only the one a dict kept)."""
+    fields: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in fields:
+            raise CallbackRejected(f"field {name!r} given twice", 400)
+        fields[name] = value
+    return fields
 
 
 #: a signed timestamp further than this from now is refused (replayed or forged later)

@@ -112,7 +112,7 @@ class TwilioProvider(Provider):
     def parse_callback(self, request: CallbackRequest) -> list[CallbackEvent]:
         if not twilio_signed(self.auth_token, request):
             raise CallbackRejected("bad or missing X-Twilio-Signature")
-        params = request.form()
+        params = request.form(single=("MessageSid", "MessageStatus", "ErrorCode"))
         sid, status = params.get("MessageSid", ""), params.get("MessageStatus", "")
         event = CALLBACK_EVENTS.get(status)
         if not sid or event is None:

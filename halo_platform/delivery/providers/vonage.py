@@ -107,15 +107,7 @@ class VonageProvider(Provider):
         return not self.transport_failed(resp) and resp.status_code == 200
 
     def parse_callback(self, request: CallbackRequest) -> list[CallbackEvent]:
-        params = dict(request.query)
-        if request.method == "POST" and request.body:
-            if request.is_json():
-                body = request.json()
-                if not isinstance(body, dict):
-                    raise CallbackRejected("expected a JSON object", 400)
-                params.update({k: str(v) for k, v in body.items()})
-            else:
-                params.update(request.form())
+        params = request.params()
         given = params.get("sig", "")
         if not self.signature_secret or not given:
             raise CallbackRejected("unsigned delivery receipt")
