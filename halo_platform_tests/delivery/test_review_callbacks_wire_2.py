@@ -3,7 +3,8 @@
 Pinned here: a correctly signed Vonage JSON receipt (or inbound message) whose `Content-Type`
 was not written in lower case (`Application/JSON`) was read as a form and refused 401. A signed
 form naming a field twice (Twilio's `MessageStatus`, Vonage's `status`, an inbound `Body`), or a
-JSON object naming a key twice, took its last value silently."""
+JSON object naming a key twice, took its last value silently. A Mailjet event reported again
+with another `time` was stored twice."""
 
 from __future__ import annotations
 
@@ -93,3 +94,16 @@ def test_a_signed_json_callback_naming_a_key_twice_is_400_and_changes_nothing(se
     assert answer.status_code == 400, answer.text
     assert answer.json() == {"error": "field 'event' given twice", "detail": None}
     assert served.events(vonage["id"]) == served.events(mailjet["id"]) == SENT
+
+
+def test_a_mailjet_event_reported_again_at_another_time_is_a_duplicate_and_other_events_are_not(served):  # noqa: F811
+    view = served.sent(*MESSAGES["mj"])
+
+    def event(kind: str, at: int) -> dict:
+        return {"event": kind, "time": at, "MessageID": int(view["provider_message_id"]), "CustomID": view["id"], "email": "bob@example.com"}
+
+    assert served.mailjet(event("sent", 1_800_000_000)).json() == {"applied": 1, "duplicates": 0, "unmatched": 0}
+    assert served.mailjet(event("sent", 1_800_000_060)).json() == {"applied": 0, "duplicates": 1, "unmatched": 0}
+    assert served.mailjet([event("bounce", 1_800_000_120), event("bounce", 1_800_000_180)]).json() == {"applied": 1, "duplicates": 1, "unmatched": 0}
+    assert served.mailjet(event("spam", 1_800_000_240)).json() == {"applied": 1, "duplicates": 0, "unmatched": 0}
+    assert served.events(view["id"]) == [*SENT, ("received", False), ("delivery_failed", True), ("delivery_failed", True)]

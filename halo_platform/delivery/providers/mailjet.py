@@ -98,10 +98,12 @@ class MailjetProvider(Provider):
             mid, custom_id = id_field(item, "MessageID") or "", id_field(item, "CustomID")
             if event is None:
                 continue
+            # Mailjet names no event id: a message's event is its kind (one recipient per message),
+            # so the same status reported again (at another `time`, Mailjet's retry) is a duplicate
             events.append(
                 CallbackEvent(
                     event,
-                    f"mailjet:{mid or custom_id}:{kind}:{item.get('time')}",
+                    f"mailjet:{mid or custom_id}:{kind}",
                     message_id=custom_id,
                     provider_message_id=mid or None,
                     detail=f"{kind} {item.get('error') or ''}".strip(),
