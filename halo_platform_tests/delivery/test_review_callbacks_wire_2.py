@@ -4,7 +4,8 @@ Pinned here: a correctly signed Vonage JSON receipt (or inbound message) whose `
 was not written in lower case (`Application/JSON`) was read as a form and refused 401. A signed
 form naming a field twice (Twilio's `MessageStatus`, Vonage's `status`, an inbound `Body`), or a
 JSON object naming a key twice, took its last value silently. A Mailjet event reported again
-with another `time` was stored twice."""
+with another `time` was stored twice. Mailjet's `Authorization: basic ...` and OneSignal's
+`bearer ...` (schemes are case-insensitive) were refused 401."""
 
 from __future__ import annotations
 
@@ -107,3 +108,15 @@ def test_a_mailjet_event_reported_again_at_another_time_is_a_duplicate_and_other
     assert served.mailjet([event("bounce", 1_800_000_120), event("bounce", 1_800_000_180)]).json() == {"applied": 1, "duplicates": 1, "unmatched": 0}
     assert served.mailjet(event("spam", 1_800_000_240)).json() == {"applied": 1, "duplicates": 0, "unmatched": 0}
     assert served.events(view["id"]) == [*SENT, ("received", False), ("delivery_failed", True), ("delivery_failed", True)]
+
+
+@pytest.mark.parametrize(("basic", "bearer"), [("basic", "bearer"), ("BASIC", "BEARER"), ("bAsIc", "bEaReR")])
+def test_mailjet_and_onesignal_credentials_are_taken_whatever_the_case_of_their_scheme(served, basic, bearer):  # noqa: F811
+    mailjet, onesignal = served.sent(*MESSAGES["mj"]), served.sent(*MESSAGES["os"])
+    item = {"event": "sent", "time": 1_800_000_000, "MessageID": int(mailjet["provider_message_id"]), "CustomID": mailjet["id"]}
+    answer = served.http.post("/v1/callbacks/mj", json=item, headers={"Authorization": MJ_AUTH.replace("Basic", basic)})
+    assert answer.status_code == 200, answer.text
+    item = {"event": {"kind": "message.push.received", "id": "e1"}, "message": {"id": onesignal["provider_message_id"]}, "external_id": onesignal["id"]}
+    answer = served.http.post("/v1/callbacks/os", json=item, headers={"Authorization": f"{bearer} os-shared"})
+    assert answer.status_code == 200, answer.text
+    assert served.view(mailjet["id"])["status"] == served.view(onesignal["id"])["status"] == "received"

@@ -188,6 +188,12 @@ class CallbackRequest:
         with any parameters (`Application/JSON; charset=UTF-8`: media types are case-insensitive)."""
         return self.headers.get("content-type", "").partition(";")[0].strip().lower() == "application/json"
 
+    def credentials(self, scheme: str) -> str | None:
+        """The credentials of the `Authorization` header when it names `scheme`, in any case
+        (`basic`, `BEARER`: authentication schemes are case-insensitive), else None."""
+        named, _, credentials = self.headers.get("authorization", "").strip().partition(" ")
+        return credentials.strip() if named.lower() == scheme.lower() else None
+
     def json(self) -> Any:
         """The body as JSON; an unreadable body, or an object naming a key twice, is a `CallbackRejected` (400)."""
         try:

@@ -85,11 +85,11 @@ class MailjetProvider(Provider):
         return not self.transport_failed(resp) and resp.status_code == 200
 
     def parse_callback(self, request: CallbackRequest) -> list[CallbackEvent]:
-        header = request.headers.get("authorization", "")
-        if not self.webhook_user or not self.webhook_password or not header.startswith("Basic "):
+        given = request.credentials("Basic")
+        if not self.webhook_user or not self.webhook_password or given is None:
             raise CallbackRejected("missing Basic credentials")
         expected = base64.b64encode(f"{self.webhook_user}:{self.webhook_password}".encode()).decode()
-        if not secrets_match(header[6:].strip(), expected):
+        if not secrets_match(given, expected):
             raise CallbackRejected("bad Basic credentials")
         events = []
         for item in json_objects(request.json()):

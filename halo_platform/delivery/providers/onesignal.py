@@ -76,10 +76,10 @@ class OnesignalProvider(Provider):
         return not self.transport_failed(resp) and resp.status_code == 200
 
     def parse_callback(self, request: CallbackRequest) -> list[CallbackEvent]:
-        header = request.headers.get("authorization", "")
-        if not self.webhook_secret or not header.startswith("Bearer "):
+        given = request.credentials("Bearer")
+        if not self.webhook_secret or given is None:
             raise CallbackRejected("missing shared secret")
-        if not secrets_match(header[7:].strip(), self.webhook_secret):
+        if not secrets_match(given, self.webhook_secret):
             raise CallbackRejected("bad shared secret")
         events = []
         for item in json_objects(request.json()):
