@@ -28,7 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from halo_platform.core.docs import mount_static, swagger_html
 from halo_platform.core.errors import HaloError
 from halo_platform.core.redact import install_redaction
-from halo_platform.core.text import cut
+from halo_platform.core.text import cut, unique_keys
 
 MAX_BODY_BYTES = 1 << 20
 # Python's json and graphql-core parse recursively and raise RecursionError around a
@@ -194,13 +194,15 @@ class ChecksFirstRoute(APIRoute):
 
     After the guard, a query parameter the route takes once but the request gives several times
     is a 422 naming it: FastAPI would keep the last one silently (`provider_ids=A&provider_ids=B`
-    asked for B alone)."""
+    asked for B alone). So is a JSON body naming a key twice (`core.text.unique_keys`), which
+    FastAPI read as its last value."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
         checks = [d.call.before_body for d in self.dependant.dependencies if hasattr(d.call, "before_body")]
         once = _taken_once(self.dependant.query_params)
-        if not checks and not once:
+        body = bool(self.dependant.body_params)
+        if not checks and not once and not body:
             return handler
 
         async def checked_first(request: Request) -> Response:
@@ -209,9 +211,25 @@ class ChecksFirstRoute(APIRoute):
             for name in once:
                 if (given := len(request.query_params.getlist(name))) > 1:
                     return _error(422, f"{name}: given {given} times, the route takes one")
+            if body and (repeated := await _repeated_key(request)):
+                return _error(422, repeated)
             return await handler(request)
 
         return checked_first
+
+
+async def _repeated_key(request: Request) -> str | None:
+    """Why a JSON body is refused for naming a key twice, else None (a body that is no JSON is
+    left to FastAPI's own answer; Starlette keeps the body read for it)."""
+    if parse_options_header(request.headers.get("content-type", ""))[0].lower() != b"application/json":
+        return None
+    try:
+        json.loads(await request.body(), object_pairs_hook=unique_keys)
+    except HaloError as exc:
+        return str(exc)
+    except (ValueError, RecursionError):
+        return None
+    return None
 
 
 def _taken_once(params: Iterable[Any]) -> tuple[str, ...]:

@@ -27,3 +27,16 @@ def test_a_request_naming_many_distinct_sinks_is_refused_at_once(halo_env):  # n
 def test_a_sink_named_twice_among_many_is_still_named(halo_env):  # noqa: ANN001, ARG001
     with pytest.raises(HaloError, match=r"sinks: named more than once: s1, s7$"):
         prepare_request("payment_reconciliation", {}, [*MANY, "s7", "s1"])
+
+
+@pytest.mark.parametrize("path, body, key", [
+    ("/v1/tasks/campaign_alerts/requests", b'{"payload": {"budget_threshold_pct": 80, "budget_threshold_pct": 95}}', "budget_threshold_pct"),
+    ("/v1/tasks/campaign_alerts/requests", b'{"sinks": ["outbox"], "sinks": []}', "sinks"),
+    ("/v1/suppressions", b'{"channel": "sms", "to": "+33612345678", "to": "+33699999999"}', "to"),
+])
+def test_a_json_body_naming_a_key_twice_is_refused_on_every_route_with_a_body(halo_env, path, body, key):  # noqa: ANN001, ARG001
+    """Was: FastAPI kept the last value (a threshold of 95 where a gateway or a log reading the same
+    bytes saw 80), as the message routes did before they refused it; nothing is queued."""
+    client = authorized_client(create_app(), raise_server_exceptions=False)
+    answer = client.post(path, content=body, headers={"Content-Type": "application/json"})
+    assert answer.status_code == 422 and answer.json()["error"] == f"{key!r} is given twice in one JSON object", answer.text
