@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from halo_platform.core.errors import HaloError
@@ -127,14 +128,15 @@ def as_one_line(text: str, limit: int = NAME_LIMIT) -> str:
     return "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in _CONTROL.sub(" ", text))
 
 
-def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """A JSON object's members as a dict (`json.loads`'s `object_pairs_hook`), refusing a key given
-    twice: Python keeps the last, another reader (a gateway, a log) the first, so the two disagree
-    on what was asked."""
+def unique_keys(pairs: Iterable[tuple[str, Any]], repeated: Callable[[str], Exception] | None = None) -> dict[str, Any]:
+    """A JSON object's members (`json.loads`'s `object_pairs_hook`) or a form's fields as a dict,
+    refusing a key given twice with `repeated(key)` (a HaloError by default): Python keeps the
+    last, another reader (a gateway, a log, a signature) the first, so the two disagree on what
+    was asked."""
     members: dict[str, Any] = {}
     for key, value in pairs:
         if key in members:
-            raise HaloError(f"{echo(key)} is given twice in one JSON object")
+            raise repeated(key) if repeated else HaloError(f"{echo(key)} is given twice in one JSON object")
         members[key] = value
     return members
 

@@ -321,12 +321,13 @@ def settle_parked(store: StoreResource, recorded: set[tuple[str, str]], now: dt.
     pmids = sorted({pmid for _, pmid in recorded})
     if not pmids:
         return
+    theirs = parked_t.c.provider_message_id.in_(pmids)
     with store.read() as conn:  # nearly always nothing kept: no write
-        if conn.execute(sa.select(parked_t.c.id).where(parked_t.c.provider_message_id.in_(pmids)).limit(1)).first() is None:
+        if conn.execute(sa.select(parked_t.c.id).where(theirs).limit(1)).first() is None:
             return
     with writing(store) as conn:
         # locked: the other side's call, at the same time, waits and then finds them dropped
-        parked = conn.execute(sa.select(parked_t).where(parked_t.c.provider_message_id.in_(pmids)).order_by(parked_t.c.id).with_for_update()).all()
+        parked = conn.execute(sa.select(parked_t).where(theirs).order_by(parked_t.c.id).with_for_update()).all()
         applied = []
         for p in parked:
             if (p.provider, p.provider_message_id) in recorded and (row := own_message(conn, p.provider, None, p.provider_message_id)):
