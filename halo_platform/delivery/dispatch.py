@@ -70,6 +70,7 @@ from halo_platform.delivery.providers.base import (
 )
 from halo_platform.delivery.providers.wire import Exchange, NoAnswer, NotSent, Reply, WirePool
 from halo_platform.delivery.queue import (
+    apply_parked,
     decode_claimed,
     lease_due,
     mark_in_flight,
@@ -505,6 +506,7 @@ class _Sending:
         self.finished: queue.SimpleQueue = queue.SimpleQueue()  # threads' requests that ended
         self.queued: list[_InFlight] = []  # requests whose markers wait for the next transaction
         self.writing: Future | None = None  # the transaction under way, on the recorder thread
+        self.unsettled: set[tuple[str, str]] = set()  # provider ids the last transaction recorded (`apply_parked`)
         self.recorder = ThreadPoolExecutor(1, thread_name_prefix="record")
         self.wake = socket.socketpair()  # a pool thread's request ended, a batch came, a transaction ended
         self.wake[0].setblocking(False)
@@ -559,6 +561,7 @@ class _Sending:
             self.selector.close()
             for sock in self.wake:
                 sock.close()
+        settle_parked(self.d.store, self.unsettled, self.d.clock())  # no transaction follows the last one
         took = time.perf_counter() - started
         self.stats.seconds += took
         self.stats.phases["send"] += took
@@ -619,18 +622,16 @@ class _Sending:
                 hold_until: dt.datetime) -> tuple[list[_InFlight], set[str], float]:
         """One transaction (on the recorder thread): `starts`, the ids still ours among theirs, its time."""
         d, t0 = self.d, time.perf_counter()
-        by_provider: dict[str, list[_InFlight]] = defaultdict(list)
-        for flight in starts:
-            by_provider[flight.lane.provider.name].append(flight)
         ours: set[str] = set()
 
         def mark(conn: Connection) -> None:
-            for name, group in by_provider.items():  # one statement per provider
-                ours.update(mark_in_flight(conn, d.owner, name, [(row.id, row.lease_until) for f in group for row, _ in f.ready], now, hold_until))
+            ours.update(mark_in_flight(conn, d.owner, [(row.id, f.lane.provider.name, row.lease_until) for f in starts for row, _ in f.ready], now, hold_until))
 
-        steps = [functools.partial(persist, owner=d.owner, transitions=t, attempts=a, now=now) for t, a in _answer_steps(transitions, attempts, d.store)]
+        # the callbacks kept for the ids the last transaction recorded: this one began after its commit
+        steps = [functools.partial(apply_parked, recorded=self.unsettled, now=now)] if self.unsettled else []
+        steps += [functools.partial(persist, owner=d.owner, transitions=t, attempts=a, now=now) for t, a in _answer_steps(transitions, attempts, d.store)]
         writing_in_steps(d.store, [*steps, mark])
-        settle_parked(d.store, recorded_ids(transitions), now)
+        self.unsettled = recorded_ids(transitions)
         return starts, ours, time.perf_counter() - t0
 
     def _written(self) -> None:

@@ -33,27 +33,32 @@ _STILL_QUEUED = sa.or_(*(messages_t.c.status == sa.literal_column(f"'{s}'") for 
 _DUE_LITERAL = sa.text("messages.status IN ('queued', 'retry_scheduled')")
 
 
-def mark_in_flight(conn: Connection, owner: str, provider: str, leases: Sequence[tuple[str, dt.datetime]], now: dt.datetime,
+def mark_in_flight(conn: Connection, owner: str, marks: Sequence[tuple[str, str, dt.datetime]], now: dt.datetime,
                    hold_until: dt.datetime | None = None) -> set[str]:
-    """Record that requests to `provider` carrying these messages are about to leave; returns
-    the ids that may be sent. A message counts only while this very claim still holds it (same
-    owner and lease end, so neither another run nor a later claim of ours took it) and it is
-    still due (not answered meanwhile). `hold_until` renews its lease: a request that starts
-    late in a long batch is not taken for a dead sender's while it runs."""
-    by_lease: dict[dt.datetime, list[str]] = {}
-    for message_id, lease_until in leases:
-        by_lease.setdefault(lease_until, []).append(message_id)
+    """Record that requests carrying these messages are about to leave, each mark a (message
+    id, provider, lease end as claimed); returns the ids that may be sent. A message counts only
+    while this very claim still holds it (same owner and lease end, so neither another run nor
+    a later claim of ours took it) and it is still due (not answered meanwhile). `hold_until`
+    renews its lease: a request that starts late in a long batch is not taken for a dead
+    sender's while it runs."""
+    if not marks:
+        return set()
+    if conn.dialect.name == "postgresql":  # one statement for them all, as arrays; which matched comes back
+        return set(conn.execute(_MARK_ARRAYS, {
+            "owner": owner, "now": _naive(now), "hold": _naive(hold_until), "ids": [m[0] for m in marks], "providers": [m[1] for m in marks],
+            "leases": [_naive(m[2]) for m in marks]}).scalars())
+    groups: dict[tuple[str, dt.datetime], list[str]] = {}
+    for message_id, provider, lease_until in marks:  # one claim's messages to one provider share their lease end
+        groups.setdefault((provider, lease_until), []).append(message_id)
     ours: set[str] = set()
-    for lease_until, ids in by_lease.items():  # one claim's messages share their lease end
-        params = {"m_owner": owner, "m_lease": lease_until, "m_now": now, "m_provider": provider, "m_hold": max(lease_until, hold_until or lease_until)}
+    for (provider, lease_until), ids in groups.items():
+        hold = max(lease_until, hold_until or lease_until)
         if conn.dialect.name == "sqlite":  # the same statement, its SQL made once per number of ids
             time_of = _time_converter(conn.dialect)
-            marked = conn.exec_driver_sql(_mark_sql(len(ids)), (time_of(now), provider, time_of(params["m_hold"]), *ids, owner, time_of(lease_until)))
+            marked = conn.exec_driver_sql(_mark_sql(len(ids)), (time_of(now), provider, time_of(hold), *ids, owner, time_of(lease_until)))
             ours.update(message_id for message_id, in marked)
             continue
-        if conn.dialect.name == "postgresql":  # one statement per request, its ids as one array; which matched comes back
-            ours.update(conn.execute(_MARK_ARRAY, {**params, "m_ids": ids}).scalars())
-            continue
+        params = {"m_owner": owner, "m_lease": lease_until, "m_now": now, "m_provider": provider, "m_hold": hold}
         for message_id in ids:  # MariaDB has no UPDATE ... RETURNING
             if conn.execute(_MARK_ONE, {**params, "m_id": message_id}).rowcount:
                 ours.add(message_id)
@@ -90,12 +95,16 @@ def _time_converter(dialect: sa.Dialect) -> Callable[[dt.datetime | None], objec
     return lambda value: None if value is None or convert is None else convert(value)
 
 
-# built once: marking runs before every request, so statement construction would show. On
-# PostgreSQL the ids are bound as one array: an expanded IN list cost more CPU to build and bind
-# than the update itself (20,000 SMS in-process, one thread, markers of 50 in their own
-# transactions, two pairs: 80 / 76 -> 70 / 65 us per message)
-_MARK_ARRAY = _mark_statement(messages_t.c.id == sa.any_(sa.bindparam("m_ids", type_=sa.ARRAY(sa.String)))).returning(messages_t.c.id)
+# built once: marking runs before every request, so statement construction would show
 _MARK_ONE = _mark_statement(messages_t.c.id == sa.bindparam("m_id"))
+# PostgreSQL: a round's markers, every provider's, as arrays joined on the primary key (an array
+# per provider and claim, one statement each, was a round trip each)
+_MARK_ARRAYS = sa.text(f"""
+    UPDATE messages SET in_flight_at = :now, provider = v.provider, lease_until = GREATEST(v.lease, CAST(:hold AS timestamp))
+    FROM unnest(CAST(:ids AS varchar[]), CAST(:providers AS varchar[]), CAST(:leases AS timestamp[])) AS v(id, provider, lease)
+    WHERE messages.id = v.id AND messages.lease_owner = :owner AND messages.lease_until = v.lease
+      AND CASE WHEN {_DUE_LITERAL.text} THEN true ELSE false END
+    RETURNING messages.id""")  # noqa: S608 - a constant of this module, no input
 
 
 def resolve_uncertain(conn: Connection, owner: str, rows: Sequence, decide, now: dt.datetime) -> tuple[list, dict[str, str]]:  # noqa: ANN001
@@ -215,43 +224,46 @@ def _claim_statements(dialect_name: str, returning: bool) -> tuple[sa.Executable
 
 
 def persist(conn: Connection, owner: str, transitions: Sequence[Transition], attempts: Iterable[dict], now: dt.datetime) -> None:
-    """Write the new states, their lifecycle events and the attempts; release the leases. A
-    message gets its event (and so its status webhook) only where the UPDATE moved it to the new
-    status: one `owner` no longer holds (an opt-out ended it, another dispatcher leased it after
-    our lease ran out) is left alone, one that left the queue meanwhile keeps its status, and
-    neither gets an event (the attempt, a request that left, is recorded all the same). Where
-    the database returns updated rows the UPDATE says which it moved; MariaDB reads them first,
-    in one locking read of the group."""
+    """Write the new states, their lifecycle events and the attempts (`attempt_row`); release
+    the leases. A message gets its event (and so its status webhook) only where the UPDATE moved
+    it to the new status: one `owner` no longer holds (an opt-out ended it, another dispatcher
+    leased it after our lease ran out) is left alone, one that left the queue meanwhile keeps its
+    status, and neither gets an event (the attempt, a request that left, is recorded all the
+    same). PostgreSQL does it all in one statement (`_RECORD_ARRAYS`); elsewhere the UPDATE says
+    which it moved where the database returns updated rows, and MariaDB reads them first, in
+    one locking read of the group."""
     moved = [t for t in transitions if t.status != "held"]
-    postgresql = conn.dialect.name == "postgresql"
-    if moved and postgresql:  # one statement for the whole group
-        now_in = dict(conn.execute(_MOVE_ARRAYS, {
-            "owner": owner, "now": _naive(now), "ids": [t.message_id for t in moved], "statuses": [t.status for t in moved],
-            "providers": [t.provider for t in moved], "pmids": [t.provider_message_id for t in moved],
-            "retries": [t.number_of_retries for t in moved], "nexts": [_naive(t.next_attempt_at) for t in moved],
-            "pins": [_naive(t.in_flight_at) for t in moved]}).all())
-    elif moved and conn.dialect.name == "sqlite":
-        now_in = _move_sqlite(conn, owner, moved, now)
-    elif moved:  # MariaDB has no UPDATE ... RETURNING: the rows still ours, locked until the commit, are those the UPDATE matches
-        held_in = dict(conn.execute(_STILL_HELD, {"b_ids": [t.message_id for t in moved], "b_owner": owner}).all())
-        moved = [t for t in moved if t.message_id in held_in]
-        now_in = {t.message_id: t.status if held_in[t.message_id] in DUE else held_in[t.message_id] for t in moved}
-        if moved:
-            executemany(conn, _MOVE, [
-                {"b_id": t.message_id, "b_owner": owner, "b_status": t.status, "b_provider": t.provider, "b_pmid": t.provider_message_id,
-                 "b_retries": t.number_of_retries, "b_next": t.next_attempt_at, "b_pin": t.in_flight_at, "b_now": now}
-                for t in moved
-            ])
-    if moved:
-        append_rows(conn, events_t, [
-            {"message_id": t.message_id, "event": t.status, "provider": t.provider, "at": now, "detail": t.detail or None, "dedupe_key": None}
-            for t in moved if now_in.get(t.message_id) == t.status
-        ])
+    attempts = list(attempts)
+    if conn.dialect.name == "postgresql":
+        if moved or attempts:
+            conn.execute(_RECORD_ARRAYS, {
+                "owner": owner, "now": _naive(now), "ids": [t.message_id for t in moved], "statuses": [t.status for t in moved],
+                "providers": [t.provider for t in moved], "pmids": [t.provider_message_id for t in moved],
+                "retries": [t.number_of_retries for t in moved], "nexts": [_naive(t.next_attempt_at) for t in moved],
+                "pins": [_naive(t.in_flight_at) for t in moved], "details": [t.detail or None for t in moved],
+                **{f"a_{key}": [_naive(a[key]) if key == "at" else a[key] for a in attempts] for key in _ATTEMPT_KEYS}})
+    else:
+        if moved and conn.dialect.name == "sqlite":
+            now_in = _move_sqlite(conn, owner, moved, now)
+        elif moved:  # MariaDB has no UPDATE ... RETURNING: the rows still ours, locked until the commit, are those the UPDATE matches
+            held_in = dict(conn.execute(_STILL_HELD, {"b_ids": [t.message_id for t in moved], "b_owner": owner}).all())
+            moved = [t for t in moved if t.message_id in held_in]
+            now_in = {t.message_id: t.status if held_in[t.message_id] in DUE else held_in[t.message_id] for t in moved}
+            if moved:
+                executemany(conn, _MOVE, [
+                    {"b_id": t.message_id, "b_owner": owner, "b_status": t.status, "b_provider": t.provider, "b_pmid": t.provider_message_id,
+                     "b_retries": t.number_of_retries, "b_next": t.next_attempt_at, "b_pin": t.in_flight_at, "b_now": now}
+                    for t in moved
+                ])
+        noted = [{"message_id": t.message_id, "event": t.status, "provider": t.provider, "at": now, "detail": t.detail or None, "dedupe_key": None}
+                 for t in moved if now_in.get(t.message_id) == t.status]
+        for table, rows in ((events_t, noted), (attempts_t, attempts)):
+            if rows:
+                executemany(conn, table, rows)
     held = [t for t in transitions if t.status == "held"]
     if held:
         executemany(conn, _HOLD, [{"b_id": t.message_id, "b_owner": owner, "b_next": t.next_attempt_at, "b_pin": t.in_flight_at, "b_now": now}
                                   for t in held])
-    append_rows(conn, attempts_t, list(attempts))
 
 
 def stored_dedupe_key(key: str) -> str:
@@ -315,26 +327,37 @@ def recorded_ids(transitions: Iterable[Transition]) -> set[tuple[str, str]]:
 def settle_parked(store: StoreResource, recorded: set[tuple[str, str]], now: dt.datetime) -> None:
     """Apply the kept events (`park`) of the `recorded` (provider, provider id) pairs to their
     message, as their callback would have been (`apply_event`), and drop them. Both sides call
-    it after their own commit: the dispatcher for the ids it recorded, the callback for those it
-    kept. Whichever commits last then finds the other's rows, even where PostgreSQL or MariaDB
-    let a callback commit while the transaction recording its id was open."""
-    pmids = sorted({pmid for _, pmid in recorded})
-    if not pmids:
+    it after their own commit: the callback for the ids it kept, a HIGH send for its id (a drain
+    folds it into its next transaction, `apply_parked`). Whichever commits last then finds the
+    other's rows, even where PostgreSQL or MariaDB let a callback commit while the transaction
+    recording its id was open."""
+    if not recorded:
         return
-    theirs = parked_t.c.provider_message_id.in_(pmids)
     with store.read() as conn:  # nearly always nothing kept: no write
-        if conn.execute(sa.select(parked_t.c.id).where(theirs).limit(1)).first() is None:
+        if conn.execute(sa.select(parked_t.c.id).where(_parked_of(recorded)).limit(1)).first() is None:
             return
     with writing(store) as conn:
-        # locked: the other side's call, at the same time, waits and then finds them dropped
-        parked = conn.execute(sa.select(parked_t).where(theirs).order_by(parked_t.c.id).with_for_update()).all()
-        applied = []
-        for p in parked:
-            if (p.provider, p.provider_message_id) in recorded and (row := own_message(conn, p.provider, None, p.provider_message_id)):
-                apply_event(conn, p.provider, row.id, p.event, p.dedupe_key, p.detail, now)
-                applied.append(p.id)
-        if applied:
-            conn.execute(parked_t.delete().where(parked_t.c.id.in_(applied)))
+        apply_parked(conn, recorded, now)
+
+
+def apply_parked(conn: Connection, recorded: set[tuple[str, str]], now: dt.datetime) -> None:
+    """`settle_parked` in `conn`'s transaction, which must have begun after the commit that
+    recorded the ids: the kept rows are read locked (the other side's call, at the same time,
+    waits and then finds them dropped)."""
+    if not recorded:
+        return
+    parked = conn.execute(sa.select(parked_t).where(_parked_of(recorded)).order_by(parked_t.c.id).with_for_update()).all()
+    applied = []
+    for p in parked:
+        if (p.provider, p.provider_message_id) in recorded and (row := own_message(conn, p.provider, None, p.provider_message_id)):
+            apply_event(conn, p.provider, row.id, p.event, p.dedupe_key, p.detail, now)
+            applied.append(p.id)
+    if applied:
+        conn.execute(parked_t.delete().where(parked_t.c.id.in_(applied)))
+
+
+def _parked_of(recorded: set[tuple[str, str]]) -> sa.ColumnElement[bool]:
+    return parked_t.c.provider_message_id.in_(sorted({pmid for _, pmid in recorded}))
 
 
 _MOVED_WIDTH = 7  # values of an answer in `_move_sql`
@@ -356,7 +379,7 @@ def _move_sqlite(conn: Connection, owner: str, moved: Sequence[Transition], now:
 
 @functools.lru_cache(maxsize=ROWS_PER_STATEMENT)
 def _move_sql(rows: int) -> str:
-    """`_MOVE` (as PostgreSQL's `_MOVE_ARRAYS`) for `rows` answers in SQLite's parameter style: one
+    """`_MOVE` (as PostgreSQL's `_RECORD_ARRAYS`) for `rows` answers in SQLite's parameter style: one
     statement joining them as VALUES on the primary key, instead of a statement per answer."""
     values = ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * rows)
     return f"""UPDATE messages SET
@@ -369,25 +392,6 @@ def _move_sql(rows: int) -> str:
 def _naive(value: dt.datetime | None) -> dt.datetime | None:
     """A UTC time as the columns store it (what `UtcDateTime` binds), for statements that bypass it."""
     return None if value is None else value.astimezone(dt.UTC).replace(tzinfo=None)
-
-
-def append_rows(conn: Connection, table: sa.Table, rows: Sequence[dict]) -> None:
-    """Insert `rows` (dicts with the same keys): by COPY on PostgreSQL through psycopg (one
-    stream instead of a statement per row), else one executemany."""
-    if not rows:
-        return
-    if conn.dialect.name != "postgresql" or conn.dialect.driver != "psycopg":
-        executemany(conn, table, rows)
-        return
-    columns = list(rows[0])
-    times = {c for c in columns if isinstance(table.c[c].type, UtcDateTime)}
-    cursor = conn.connection.driver_connection.cursor()
-    try:
-        with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row([_naive(row[c]) if c in times else row[c] for c in columns])
-    finally:
-        cursor.close()
 
 
 def executemany(conn: Connection, statement: sa.Executable | sa.Table, rows: Sequence[dict]) -> None:
@@ -442,16 +446,27 @@ _MOVE = messages_t.update().where(_HELD_BY).values(
     in_flight_at=sa.bindparam("b_pin"),
     updated_at=sa.bindparam("b_now"),
 )
-# PostgreSQL: the group's answers as arrays, joined on the primary key
-_MOVE_ARRAYS = sa.text("""
-    UPDATE messages SET
-      status = CASE WHEN messages.status IN ('queued', 'retry_scheduled') THEN v.status ELSE messages.status END,
-      provider = v.provider, provider_message_id = v.pmid, number_of_retries = v.retries, next_attempt_at = v.next_at,
-      lease_owner = NULL, lease_until = NULL, in_flight_at = v.pin, updated_at = :now
-    FROM unnest(CAST(:ids AS varchar[]), CAST(:statuses AS varchar[]), CAST(:providers AS varchar[]), CAST(:pmids AS varchar[]),
-                CAST(:retries AS integer[]), CAST(:nexts AS timestamp[]), CAST(:pins AS timestamp[])) AS v(id, status, provider, pmid, retries, next_at, pin)
-    WHERE messages.id = v.id AND messages.lease_owner = :owner
-    RETURNING messages.id, messages.status""")
+_ATTEMPT_KEYS = ("message_id", "provider", "outcome", "http_status", "latency_ms", "at")  # `attempt_row`'s
+# PostgreSQL: a group's answers as arrays joined on the primary key, the events of the messages
+# the UPDATE moved and the attempts, in one statement (three, one round trip each, were half of
+# a sending round's transaction on a loaded machine)
+_RECORD_ARRAYS = sa.text("""
+    WITH moved AS (
+      UPDATE messages SET
+        status = CASE WHEN messages.status IN ('queued', 'retry_scheduled') THEN v.status ELSE messages.status END,
+        provider = v.provider, provider_message_id = v.pmid, number_of_retries = v.retries, next_attempt_at = v.next_at,
+        lease_owner = NULL, lease_until = NULL, in_flight_at = v.pin, updated_at = :now
+      FROM unnest(CAST(:ids AS varchar[]), CAST(:statuses AS varchar[]), CAST(:providers AS varchar[]), CAST(:pmids AS varchar[]),
+                  CAST(:retries AS integer[]), CAST(:nexts AS timestamp[]), CAST(:pins AS timestamp[]), CAST(:details AS text[]))
+           AS v(id, status, provider, pmid, retries, next_at, pin, detail)
+      WHERE messages.id = v.id AND messages.lease_owner = :owner
+      RETURNING messages.id, messages.status, v.status AS wanted, v.provider, v.detail),
+    noted AS (
+      INSERT INTO message_events (message_id, event, provider, at, detail)
+      SELECT id, status, provider, :now, detail FROM moved WHERE status = wanted)
+    INSERT INTO delivery_attempts (message_id, provider, outcome, http_status, latency_ms, at)
+    SELECT * FROM unnest(CAST(:a_message_id AS varchar[]), CAST(:a_provider AS varchar[]), CAST(:a_outcome AS varchar[]),
+                         CAST(:a_http_status AS integer[]), CAST(:a_latency_ms AS double precision[]), CAST(:a_at AS timestamp[]))""")
 _STILL_HELD = sa.select(messages_t.c.id, messages_t.c.status).where(
     messages_t.c.id.in_(sa.bindparam("b_ids", expanding=True)), messages_t.c.lease_owner == sa.bindparam("b_owner")).with_for_update()
 _HOLD = messages_t.update().where(_HELD_BY).values(

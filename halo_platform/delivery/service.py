@@ -167,7 +167,7 @@ def submit(
                 sending = route is not None and values["status"] == "queued" and not (new.expires_at and new.expires_at <= now)
                 if sending and route.first_unmetered:
                     first = route.names[0]
-                    route.marked = first if mark_in_flight(conn, values["lease_owner"], first, [(values["id"], values["lease_until"])], now) else None
+                    route.marked = first if mark_in_flight(conn, values["lease_owner"], [(values["id"], first, values["lease_until"])], now) else None
                 if not sending:
                     view = brief_view(conn, values["id"])
     except IntegrityError:  # a concurrent request with the same key won the race
@@ -271,7 +271,7 @@ def send_high(row: Claimed, route: HighRoute, store: StoreResource, providers: P
             premarked = None
             return {message_id}
         with writing(store, priority=True) as conn:
-            return mark_in_flight(conn, owner, name, leases, utcnow())
+            return mark_in_flight(conn, owner, [(message_id, name, lease) for message_id, lease in leases], utcnow())
 
     for name in names:
         remaining = config.high_deadline_seconds - (time.monotonic() - started)

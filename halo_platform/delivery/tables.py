@@ -84,7 +84,7 @@ class MessageEvent(Base):
     dedupe_key: Mapped[str | None] = mapped_column(ExactString(255), unique=True)  # a provider's event: stored once
     #: a provider's event that came after its message had passed it (a `sent` after `received`):
     #: kept in the history, but no lifecycle change, so never sent to the status webhook
-    overtaken: Mapped[bool] = mapped_column(server_default=sa.false())  # no Python default: append_rows leaves it out
+    overtaken: Mapped[bool] = mapped_column(server_default=sa.false())  # no Python default: `queue.persist` leaves it out
 
 
 class ParkedCallback(Base):

@@ -132,7 +132,7 @@ def uncertain_message(config, db_url: str | None, channel: str, recipient: str, 
     with StoreResource(db_url=db_url).write() as conn:
         conn.execute(Message.__table__.insert(), [crafted_row(mid, channel, recipient, content, priority)])
         rows = claim(conn, channel, "run:dead", 10, utcnow(), 1)
-        assert mark_in_flight(conn, "run:dead", provider, [(r.id, r.lease_until) for r in rows], utcnow()) == {mid}
+        assert mark_in_flight(conn, "run:dead", [(r.id, provider, r.lease_until) for r in rows], utcnow()) == {mid}
     return mid
 
 
@@ -254,12 +254,12 @@ def test_a_message_is_sent_only_under_the_claim_that_holds_it_and_its_marker_ren
     t0 = utcnow()
     with STORE.write() as conn:
         first, second = claim(conn, "sms", "run:slow", 10, t0, 1)
-        assert mark_in_flight(conn, "run:slow", "tw", [(first.id, first.lease_until)], t0, t0 + dt.timedelta(seconds=60)) == {first.id}
+        assert mark_in_flight(conn, "run:slow", [(first.id, "tw", first.lease_until)], t0, t0 + dt.timedelta(seconds=60)) == {first.id}
     with STORE.write() as conn:
         again = claim(conn, "sms", "run:slow", 10, t0 + dt.timedelta(seconds=2), 1)
         assert [r.id for r in again] == [second.id]
-        assert mark_in_flight(conn, "run:slow", "tw", [(second.id, second.lease_until)], t0 + dt.timedelta(seconds=2)) == set()
-        assert mark_in_flight(conn, "run:slow", "tw", [(second.id, again[0].lease_until)], t0 + dt.timedelta(seconds=2)) == {second.id}
+        assert mark_in_flight(conn, "run:slow", [(second.id, "tw", second.lease_until)], t0 + dt.timedelta(seconds=2)) == set()
+        assert mark_in_flight(conn, "run:slow", [(second.id, "tw", again[0].lease_until)], t0 + dt.timedelta(seconds=2)) == {second.id}
 
 
 # -- a lease that ends while its request is in flight -------------------------------------------
@@ -334,7 +334,7 @@ def accepted_by_os1_then_its_sender_died(fakes, second_onesignal, providers_file
     now = utcnow()
     with writing(store) as conn:
         (row,) = claim(conn, "push", "run:dead", 10, now, 15)
-        assert mark_in_flight(conn, "run:dead", "os1", [(row.id, row.lease_until)], now)
+        assert mark_in_flight(conn, "run:dead", [(row.id, "os1", row.lease_until)], now)
     assert config.build(config.config().providers["os1"]).send_batch([Outgoing.from_row(row)], 2)[0].outcome == "acknowledged"
     return config
 
@@ -387,7 +387,7 @@ def test_an_uncertain_message_pinned_to_its_provider_keeps_its_pin_through_quiet
     now = utcnow()
     with writing(halo_store) as conn:
         (row,) = claim(conn, "push", "run:dead", 10, now, 15)
-        assert mark_in_flight(conn, "run:dead", "os1", [(row.id, row.lease_until)], now)
+        assert mark_in_flight(conn, "run:dead", [(row.id, "os1", row.lease_until)], now)
     assert push_once(config, halo_store, later(20)).by_status == {"held": 1}
     assert pin_of(halo_store) == ("queued", "os1", True)
     assert fakes["fcm"].request_count == 0 and fakes["onesignal"].request_count == 0

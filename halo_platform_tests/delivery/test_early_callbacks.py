@@ -139,6 +139,24 @@ def test_a_vonage_receipt_naming_our_id_moves_the_message_in_flight_and_the_answ
     assert message_view(message_id, store)["status"] == "received"
 
 
+def _calling_back_while_recording(monkeypatch, module, fakes, store, providers) -> list[dict]:  # noqa: ANN001
+    """The first SID's `sent` callback runs (and commits) inside the transaction recording that
+    SID, right after `module.persist` wrote it; returns what the callback counted."""
+    sids, counted = [], []
+    fakes["twilio"].accept = (lambda accept: lambda ref, sid, to: (accept(ref, sid, to), sids.append(sid)))(fakes["twilio"].accept)
+    original = module.persist
+
+    def persist_then_call_back(conn, owner, transitions, attempts, now):  # noqa: ANN001
+        original(conn, owner, transitions, attempts, now)
+        if sids and not counted:  # the callback commits while this transaction is still open
+            thread = threading.Thread(target=lambda: counted.append(handle_callback("tw", _twilio_request(sids[0], "sent"), store, providers)))
+            thread.start()
+            thread.join(timeout=30)
+
+    monkeypatch.setattr(module, "persist", persist_then_call_back)
+    return counted
+
+
 @pytest.mark.parametrize("priority", ["NORMAL", "HIGH"])
 @pytest.mark.parametrize("url", ["fresh_pg_url", "fresh_mysql_url"], ids=["postgresql", "mariadb"])
 def test_a_status_kept_while_the_sids_transaction_commits_is_applied(request, fakes, providers_file, monkeypatch, priority, url):
@@ -151,18 +169,7 @@ def test_a_status_kept_while_the_sids_transaction_commits_is_applied(request, fa
     store = StoreResource(db_url=request.getfixturevalue(url))
     request.addfinalizer(store.dispose)
     providers = providers_file({"tw": _twilio(fakes)})
-    sids, counted = [], []
-    fakes["twilio"].accept = (lambda accept: lambda ref, sid, to: (accept(ref, sid, to), sids.append(sid)))(fakes["twilio"].accept)
-    original = dispatch.persist
-
-    def persist_then_call_back(conn, owner, transitions, attempts, now):  # noqa: ANN001
-        original(conn, owner, transitions, attempts, now)
-        if sids and not counted:  # the callback commits while this transaction is still open
-            thread = threading.Thread(target=lambda: counted.append(handle_callback("tw", _twilio_request(sids[0], "sent"), store, providers)))
-            thread.start()
-            thread.join(timeout=30)
-
-    monkeypatch.setattr(dispatch if priority == "NORMAL" else service, "persist", persist_then_call_back)
+    counted = _calling_back_while_recording(monkeypatch, dispatch if priority == "NORMAL" else service, fakes, store, providers)
     message_id = _sms(store, providers, priority=priority)
     if priority == "NORMAL":
         drain(providers, store)
@@ -170,3 +177,23 @@ def test_a_status_kept_while_the_sids_transaction_commits_is_applied(request, fa
     assert message_view(message_id, store)["status"] == "delivered"
     with store.read() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(ParkedCallback.__table__)).scalar() == 0
+
+
+@pytest.mark.parametrize("url", ["fresh_pg_url", "fresh_mysql_url"], ids=["postgresql", "mariadb"])
+def test_a_drain_applies_a_status_kept_during_a_transaction_in_its_next_transaction(request, fakes, providers_file, monkeypatch, url):
+    """A drain looks for the statuses kept for the ids a transaction recorded in its next
+    transaction (it began after that commit), not in a read of its own after each commit: one
+    request at a time, the first message's status, kept while its SID's transaction was open,
+    is applied by the transaction recording the second message's answer (the read after the
+    drain's last transaction is switched off here)."""
+    from halo_platform.delivery import dispatch
+
+    store = StoreResource(db_url=request.getfixturevalue(url))
+    request.addfinalizer(store.dispose)
+    providers = providers_file({"tw": {**_twilio(fakes), "max_concurrency": 1}})
+    counted = _calling_back_while_recording(monkeypatch, dispatch, fakes, store, providers)
+    monkeypatch.setattr(dispatch, "settle_parked", lambda *_: None)
+    first, second = _sms(store, providers), _sms(store, providers)
+    drain(providers, store)
+    assert counted == [{"applied": 0, "duplicates": 0, "unmatched": 1}]
+    assert [message_view(m, store)["status"] for m in (first, second)] == ["delivered", "sent"]

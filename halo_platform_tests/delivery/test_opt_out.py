@@ -227,7 +227,7 @@ def test_a_message_claimed_by_a_dispatcher_but_not_yet_in_flight_is_not_sent_onc
         (row,) = claim(conn, "sms", "run-x", 10, now, 60)
     assert client.post("/v1/suppressions", json={"channel": "sms", "to": NUMBER}).json()["ended"] == 1
     with store.write() as conn:
-        assert mark_in_flight(conn, "run-x", "tw", [(row.id, row.lease_until)], utcnow()) == set()
+        assert mark_in_flight(conn, "run-x", [(row.id, "tw", row.lease_until)], utcnow()) == set()
     assert client.get(f"/v1/messages/{queued['id']}").json()["status"] == "suppressed"
 
 

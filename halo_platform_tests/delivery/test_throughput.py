@@ -128,7 +128,7 @@ def test_a_marker_finds_its_messages_by_primary_key_on_postgresql_even_with_stal
         with store.write() as conn:
             rows = claim(conn, "sms", "run", 100, now, 60)
             sa.event.listen(conn, "before_cursor_execute", lambda *args: statements.append(args[2:4]))
-            assert mark_in_flight(conn, "run", "s", [(r.id, r.lease_until) for r in rows[:32]], now) == {r.id for r in rows[:32]}
+            assert mark_in_flight(conn, "run", [(r.id, "s", r.lease_until) for r in rows[:32]], now) == {r.id for r in rows[:32]}
             sql, parameters = statements[-1]
             cursor = conn.connection.driver_connection.cursor()
             cursor.execute("EXPLAIN " + sql, parameters)
@@ -184,7 +184,7 @@ def test_a_claim_and_a_marker_update_messages_in_place_on_postgresql(fresh_pg_ur
             passed(claimer)
             for start in range(0, 200, 50):
                 with store.write() as conn:
-                    mark_in_flight(conn, "run", "s", [(r.id, r.lease_until) for r in rows[start:start + 50]], now)
+                    mark_in_flight(conn, "run", [(r.id, "s", r.lease_until) for r in rows[start:start + 50]], now)
                     marker = xid(conn)
                 passed(marker)
         deadline = time.monotonic() + 10  # the server publishes its counters within a second or so
