@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
+from urllib.parse import quote
 
 import dagster as dg
 
@@ -125,6 +126,13 @@ class Sink(dg.ConfigurableResource, abc.ABC):
     def link(self, target: str) -> str:
         """A URL at which a recipient can fetch `target` (a URI this sink's `deliver` returned)."""
         raise PermanentSinkError(f"a {self.kind} sink cannot serve links")
+
+    @staticmethod
+    def file_uri(scheme: str, place: str, path: str) -> str:
+        """The URI of the file a sink wrote at `path` (from `/`) in `place` (`host:port`, a bucket): the
+        path percent-encoded, as a URI's is. As it was, a folder `in #2` ended the path at `#` (a fragment;
+        `?`, a query): the URI named no file. `unquote(urlsplit(uri).path)` is `path` again."""
+        return f"{scheme}://{place}{quote(path)}"
 
     def too_large(self, paths: Sequence[Path]) -> list[Path]:
         """The files this sink cannot carry: over its size limit, or all if it carries none."""

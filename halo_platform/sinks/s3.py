@@ -3,7 +3,7 @@ whole or not at all, so no temporary name is needed."""
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from halo_platform.sinks.base import Delivery, PermanentSinkError, Sink, TransientSinkError, safe_name
 from halo_platform.sinks.settings import PathSetting
@@ -26,13 +26,13 @@ class S3Sink(Sink):
     link_expiry_hours: float = 168.0  # the longest a SigV4 presigned URL lives
 
     def link(self, target: str) -> str:
-        """A presigned GET URL of an object this sink wrote (`s3://bucket/key`)."""
+        """A presigned GET URL of an object this sink wrote (`s3://bucket/key`, the key percent-encoded)."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         parts = urlsplit(target)
         try:
             return self._client().generate_presigned_url(
-                "get_object", Params={"Bucket": parts.netloc, "Key": parts.path.lstrip("/")},
+                "get_object", Params={"Bucket": parts.netloc, "Key": unquote(parts.path)[1:]},
                 ExpiresIn=int(self.link_expiry_hours * 3600))
         except (BotoCoreError, ClientError) as exc:
             raise PermanentSinkError(f"S3 {self.bucket}: cannot sign a link ({type(exc).__name__})") from None
@@ -63,7 +63,7 @@ class S3Sink(Sink):
                     key = f"{self.prefix}{safe_name(path.name)}"
                     with open(path, "rb") as body:  # one PUT (up to 5 GB): our retries, not s3transfer's
                         client.put_object(Bucket=self.bucket, Key=key, Body=body)
-                    targets.append(f"s3://{self.bucket}/{key}")
+                    targets.append(self.file_uri("s3", self.bucket, f"/{key}"))
         except ClientError as exc:
             code = str(exc.response.get("Error", {}).get("Code", ""))
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)

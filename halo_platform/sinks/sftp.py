@@ -77,7 +77,7 @@ class SFTPSink(Sink):
             with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
                 sftp.remove(temp)
             raise
-        return f"sftp://{self.host}:{self.port}{final if final.startswith('/') else '/' + final}"
+        return self.file_uri("sftp", f"{self.host}:{self.port}", final if final.startswith("/") else "/" + final)
 
     @staticmethod
     def _makedirs(sftp, remote_dir: str) -> None:  # noqa: ANN001

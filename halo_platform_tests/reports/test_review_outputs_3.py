@@ -4,9 +4,19 @@ each read back from the file or the real server."""
 
 from __future__ import annotations
 
+import datetime as dt
+import urllib.request
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import httpx
 import openpyxl
 
 from halo_platform.reports.assets import duckdb_connection, write_output
+from halo_platform.reports.demo import campaign, write_marketing
+from halo_platform.reports.requests import create_request
+from halo_platform.sinks import SinksResource
+from halo_platform.ui.requests import output_name
 
 
 def test_xlsx_doubles_of_more_than_15_significant_digits_are_their_exact_text(tmp_path):
@@ -30,3 +40,46 @@ def test_xlsx_doubles_of_more_than_15_significant_digits_are_their_exact_text(tm
         [("0.30000000000000004", "s"), (None, "n")],
         [("-inf", "s"), (None, "n")],
     ]
+
+
+FOLDER = "in #2/März ?x"  # a folder a partner named: a space, '#' (a fragment in a URL), '?' (a query), non-ASCII
+REPORT = "campaign_alerts_2024-05-10.csv"
+
+
+def _fetch_ftp(output: str, server) -> bytes:  # noqa: ANN001
+    """The file at an ftp:// output, fetched as any FTP client reads a URL (urllib: its path percent-decoded)."""
+    parts = urlsplit(output)
+    with urllib.request.urlopen(parts._replace(netloc=f"{server.username}:{server.password}@{parts.netloc}").geturl(),
+                                timeout=10) as response:
+        return response.read()
+
+
+def test_the_outputs_of_ftp_sftp_and_s3_sinks_are_urls_of_the_files_they_wrote(warehouses, halo_env, store, sinks_file,
+                                                                              ftp_server, sftp_server, s3_server):
+    """The FTP, SFTP and S3 sinks recorded `ftp://host:port/in #2/März ?x/report.csv` as it was: read as a
+    URL its path ended at `/in ` ('#' began a fragment), so the request's output named no file (the
+    download page read the file name `in `; an S3 link store signed a link to the key `team `). Each
+    output is now percent-encoded: its path, decoded, is where the file is."""
+    write_marketing(Path(warehouses["marketing"].split("duckdb:///", 1)[1]), [campaign("C1", dt.date(2024, 5, 11), "100.00")], [])
+    s3_server.client().create_bucket(Bucket="reports")
+    sinks_file({
+        "partner_ftp": {"kind": "ftp", "host": "127.0.0.1", "port": ftp_server.port, **ftp_server.credentials,
+                        "remote_dir": f"/{FOLDER}"},
+        "partner_sftp": {"kind": "sftp", "host": "127.0.0.1", "port": sftp_server.port, **sftp_server.credentials,
+                         "remote_dir": f"/{FOLDER}", "known_hosts_path": str(sftp_server.known_hosts_path)},
+        "archive_s3": {"kind": "s3", "bucket": "reports", "prefix": f"{FOLDER}/", "endpoint_url": s3_server.endpoint_url,
+                       "region": s3_server.region},
+    })
+    request = create_request(store, "campaign_alerts", {"as_of": "2024-05-10"},
+                             sinks=["partner_ftp", "partner_sftp", "archive_s3"], wait=True)
+    assert request["status"] == "SUCCEEDED", request["error"]
+    body = (ftp_server.home / FOLDER / REPORT).read_bytes()
+    assert body.startswith(b"campaign_id,")
+    ftp, s3, sftp = sorted(request["outputs"])
+    quoted = "in%20%232/M%C3%A4rz%20%3Fx/" + REPORT
+    assert (ftp, sftp, s3) == (f"ftp://127.0.0.1:{ftp_server.port}/{quoted}", f"sftp://127.0.0.1:{sftp_server.port}/{quoted}",
+                               f"s3://reports/{quoted}")
+    assert _fetch_ftp(ftp, ftp_server) == body
+    assert (sftp_server.root / unquote(urlsplit(sftp).path).lstrip("/")).read_bytes() == body
+    assert httpx.get(SinksResource().get("archive_s3").link(s3)).content == body
+    assert {output_name(output) for output in request["outputs"]} == {REPORT}
