@@ -17,6 +17,13 @@ from halo_platform.sinks.settings import Host, PathSetting, Port, setting_file
 
 log = logging.getLogger("halo.sinks.email")
 
+# The media type of each kind of file the platform sends (reports, alert records): a mail client
+# opens an attachment by it, where application/octet-stream (what every file went as) is an unknown
+# binary it offers only to save. Text is UTF-8 (DuckDB's csv); another kind stays octet-stream.
+_MEDIA_TYPES = {".csv": "text/csv", ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                ".parquet": "application/vnd.apache.parquet", ".json": "application/json", ".html": "text/html",
+                ".txt": "text/plain"}
+
 
 def mask_email(address: str) -> str:
     """`finance@example.com` -> `f*****e@example.com` (enough to recognise, not to harvest)."""
@@ -85,8 +92,9 @@ class EmailSink(Sink):
         body += [f"{link.name} ({link.size} bytes) is too large to attach: {link.url}" for link in delivery.links]
         message.set_content("\n\n".join(body))
         for path in attached:
-            message.add_attachment(path.read_bytes(), maintype="application", subtype="octet-stream",
-                                   filename=safe_name(path.name))
+            maintype, _, subtype = _MEDIA_TYPES.get(path.suffix.lower(), "application/octet-stream").partition("/")
+            message.add_attachment(path.read_bytes(), maintype=maintype, subtype=subtype, filename=safe_name(path.name),
+                                   params={"charset": "utf-8"} if maintype == "text" else {})
         return message
 
     def deliver(self, delivery: Delivery) -> list[str]:

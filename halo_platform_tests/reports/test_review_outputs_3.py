@@ -15,7 +15,8 @@ import openpyxl
 from halo_platform.reports.assets import duckdb_connection, write_output
 from halo_platform.reports.demo import campaign, write_marketing
 from halo_platform.reports.requests import create_request
-from halo_platform.sinks import SinksResource
+from halo_platform.sinks import Delivery, SinksResource
+from halo_platform.sinks.email import EmailSink
 from halo_platform.ui.requests import output_name
 
 
@@ -83,3 +84,26 @@ def test_the_outputs_of_ftp_sftp_and_s3_sinks_are_urls_of_the_files_they_wrote(w
     assert (sftp_server.root / unquote(urlsplit(sftp).path).lstrip("/")).read_bytes() == body
     assert httpx.get(SinksResource().get("archive_s3").link(s3)).content == body
     assert {output_name(output) for output in request["outputs"]} == {REPORT}
+
+
+MEDIA_TYPES = {"report.csv": "text/csv", "report.xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+               "report.parquet": "application/vnd.apache.parquet", "alert.json": "application/json", "page.html": "text/html",
+               "note.txt": "text/plain", "other.bin": "application/octet-stream"}
+
+
+def test_email_attachments_carry_the_media_type_of_their_file(smtp_server, tmp_path):
+    """Every attachment went out as application/octet-stream: a mail client could only save a csv
+    or an xlsx, not open it in the program for it. Each kind of file the platform sends has its
+    type (text as UTF-8); a file of another kind is still octet-stream."""
+    files = []
+    for name in MEDIA_TYPES:
+        files.append(tmp_path / name)
+        files[-1].write_bytes("née,1\n".encode() if name.endswith((".csv", ".txt")) else b"\x00data")
+    sink = EmailSink(host=smtp_server.host, port=smtp_server.port, sender="reports@example.com", to=["finance@example.com"],
+                     **smtp_server.credentials)
+    sink.deliver(Delivery("weekly report", "3 issues", files))
+    (mail,) = smtp_server.messages.wait_for(1)
+    parts = {part.get_filename(): part for part in mail.message.iter_attachments()}
+    assert {name: part.get_content_type() for name, part in parts.items()} == MEDIA_TYPES
+    assert parts["report.csv"].get_content_charset() == "utf-8" and parts["report.csv"].get_content() == "née,1\n"
+    assert mail.attachments == {path.name: path.read_bytes() for path in files}
