@@ -28,6 +28,7 @@ from halo_platform.core.warehouses import WarehousesResource, quote_identifier
 from halo_platform.reports import audit, rearm
 from halo_platform.reports.task import RunContext, Task, launchpad_config
 from halo_platform.sinks import Delivery, DeliveryOutcome, SinksResource
+from halo_platform.sinks.base import name_of_title
 
 DEFAULT_TIMEZONE = "Asia/Jakarta"
 GROUP = "reports"
@@ -260,7 +261,9 @@ def build_report(context, task: Task, resolved: Mapping[str, Any], warehouses: W
             timings["transform"] = round(time.perf_counter() - mark, 3)
             row_count = con.execute("SELECT count(*) FROM result").fetchall()[0][0]
             counts = _counts(con, task) if metadata.get("rearm_left_out") else found
-            path = out_dir / f"{task.file_stem(resolved)}.{task.format_of(resolved)}"
+            # the stem may hold payload text (`order_counts_{status}`): its `/` are `_`, never folders (a
+            # status `/../../x` wrote the file outside HALO_HOME), so the file stays in the request's folder
+            path = out_dir / name_of_title(f"{task.file_stem(resolved)}.{task.format_of(resolved)}")
             mark = time.perf_counter()
             metadata.update(write_output(con, path, task.format_of(resolved)))
             timings["write"] = round(time.perf_counter() - mark, 3)

@@ -306,7 +306,7 @@ class Task:
     config: type[TaskConfig]
     queries: Mapping[str, Query]
     transform: str | Mapping[str, str] | Callable[..., Any]
-    file_stem: Callable[[Mapping[str, Any]], str]
+    file_stem: Callable[[Mapping[str, Any]], str]  # of the payload; made a file name (`sinks.base.name_of_title`)
     default_sinks: tuple[str, ...] = ("outbox",)
     resolve: Callable[[Mapping[str, Any], RunContext], Mapping[str, Any]] = lambda payload, ctx: payload
     format_of: Callable[[Mapping[str, Any]], str] = lambda payload: payload.get("format", "csv")

@@ -1,6 +1,6 @@
 """Review of report outputs and the sinks they reach: an xlsx cell Excel cannot hold to the digit,
-the addresses the file sinks record for what they wrote, and the media types of email attachments;
-each read back from the file or the real server."""
+the addresses the file sinks record for what they wrote, the media types of email attachments and
+a file name made of payload text; each read back from the file or the real server."""
 
 from __future__ import annotations
 
@@ -11,13 +11,18 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 import openpyxl
+import pytest
 
-from halo_platform.reports.assets import duckdb_connection, write_output
-from halo_platform.reports.demo import campaign, write_marketing
-from halo_platform.reports.requests import create_request
+from halo_platform.reports.assets import duckdb_connection, run_config, run_tags, write_output
+from halo_platform.reports.audit import get_request
+from halo_platform.reports.definitions import build_defs
+from halo_platform.reports.demo import campaign, order, write_marketing, write_payments
+from halo_platform.reports.requests import create_request, dagster_instance
+from halo_platform.reports.task import get_task
 from halo_platform.sinks import Delivery, SinksResource
 from halo_platform.sinks.email import EmailSink
 from halo_platform.ui.requests import output_name
+from halo_platform_tests.reports.test_new_task import third_task  # noqa: F401 - the fixture
 
 
 def test_xlsx_doubles_of_more_than_15_significant_digits_are_their_exact_text(tmp_path):
@@ -107,3 +112,24 @@ def test_email_attachments_carry_the_media_type_of_their_file(smtp_server, tmp_p
     assert {name: part.get_content_type() for name, part in parts.items()} == MEDIA_TYPES
     assert parts["report.csv"].get_content_charset() == "utf-8" and parts["report.csv"].get_content() == "née,1\n"
     assert mail.attachments == {path.name: path.read_bytes() for path in files}
+
+
+@pytest.mark.usefixtures("third_task")
+def test_a_payload_value_in_a_file_name_cannot_put_the_file_outside_the_requests_folder(warehouses, halo_env, store):
+    """A task's file name holds payload text (the README's worked example: `order_counts_{status}`):
+    status `/../../../../escaped` wrote the report outside HALO_HOME (`outputs/<id>/order_counts_/`
+    was made, then climbed out of), and `x/paid` made folder `order_counts_x` and delivered `paid.csv`.
+    The file's name is the stem with its separators as `_`, in the request's own folder."""
+    home = Path(halo_env["HALO_HOME"])
+    task, job = get_task("order_counts"), build_defs().resolve_job_def("order_counts_job")
+    write_payments(warehouses["payments"], [order("A", "1.00", "x/paid", dt.datetime(2024, 3, 4))], [])
+    for status, name in (("/../../../../escaped", "order_counts__.._.._.._.._escaped.csv"), ("x/paid", "order_counts_x_paid.csv")):
+        payload = {"status": status}
+        run = job.execute_in_process(run_config=run_config(task, payload), instance=dagster_instance(),
+                                     tags=run_tags(task, "manual", "test", payload), raise_on_error=False)
+        request = get_request(store, run.run_id)
+        assert request["status"] == "SUCCEEDED", request["error"]
+        assert [output_name(output) for output in request["outputs"]] == [name]
+        assert [p.name for p in (home / "outputs" / request["request_id"]).iterdir() if p.is_file()] == [name]
+        assert (home / "outbox" / name).read_text() == ("currency,orders\nIDR,1\n" if status == "x/paid" else "currency,orders\n")
+    assert not (home.parent / "escaped.csv").exists() and not (home.parent.parent / "escaped.csv").exists()
