@@ -1,7 +1,8 @@
 """The message requests and answers of `POST /v1/messages/{sms,email,push}` as pydantic models,
 for the OpenAPI document. The rules live in `validation.py` (one path for HTTP, Python and CLI):
-these models state them, from its constants, so a client sees the real body; the route still
-hands the raw JSON to `validate`, whose messages name the field."""
+these models state them, from its constants, so a client sees the real body (an optional field is
+left out or null, never ""); the route still hands the raw JSON to `validate`, whose messages name
+the field."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from halo_platform.delivery.validation import EXPIRES_RANGE, LIMITS, column_limi
 
 _PRIORITY = Field("NORMAL", description="HIGH is sent within the request (201); NORMAL and LOW are queued (202). Any letter case.")
 _COUNTRY = Field(None, min_length=2, max_length=2, description="ISO 3166-1 alpha-2 country of the recipient; routes the message")
-_EXPIRES = Field(None, description=f"ISO 8601 timestamp with a time zone, {EXPIRES_RANGE[0]:%Y} to {EXPIRES_RANGE[1]:%Y}; "
+_EXPIRES = Field(None, min_length=1, description=f"ISO 8601 timestamp with a time zone, {EXPIRES_RANGE[0]:%Y} to {EXPIRES_RANGE[1]:%Y}; "
                                    "never sent after it", json_schema_extra={"format": "date-time"})
 _KEY = Field(None, min_length=1, max_length=column_limit("idempotency_key"),
              description="The same key with the same message returns the first message; with another message, 409")
@@ -26,12 +27,12 @@ class _Message(BaseModel):
     priority: Literal["HIGH", "NORMAL", "LOW", "high", "normal", "low"] | None = _PRIORITY
     expires_at: str | None = _EXPIRES
     idempotency_key: str | None = _KEY
-    callback_url: str | None = Field(None, max_length=column_limit("callback_url"), json_schema_extra={"format": "uri"},
+    callback_url: str | None = Field(None, min_length=1, max_length=column_limit("callback_url"), json_schema_extra={"format": "uri"},
                                      description="Every lifecycle event is POSTed here as JSON, signed with HMAC-SHA256 of the body "
                                                  "under the API key's webhook secret (`X-Halo-Signature: sha256=<hex>`); retried for 24 h. "
                                                  "http(s), a port from 1 to 65535 if any, no user name or password; a host name in other "
                                                  "letters is stored as its IDNA A-label (xn--...)")
-    timezone: str | None = Field(None, description="IANA time zone of the recipient for quiet hours (default: from the number or country)",
+    timezone: str | None = Field(None, min_length=1, description="IANA time zone of the recipient for quiet hours (default: from the number or country)",
                                  examples=["Europe/Paris"])
 
 
@@ -59,7 +60,7 @@ class EmailIn(_Message):
     to: str = Field(description="Email address", json_schema_extra={"format": "email"})
     subject: str = Field(min_length=1, max_length=LIMITS["subject"], description="One line (no CR or LF)")
     body: str = Field(min_length=1, max_length=LIMITS["email_body"], description="Plain text")
-    html: str | None = Field(None, max_length=LIMITS["html"])
+    html: str | None = Field(None, min_length=1, max_length=LIMITS["html"])
     capability: str = Field("TRANSACTIONAL", description="A capability the providers file lists for email", **_CAPABILITY)
 
 

@@ -121,8 +121,19 @@ def _check_strings(field: str, value: Any) -> None:
             _check_strings(field, v)
 
 
-def _text(payload: Mapping[str, Any], name: str, limit: int, required: bool = True, one_line: bool = False) -> str | None:
+def _given(payload: Mapping[str, Any], name: str) -> Any:
+    """`payload[name]` of an optional field, None when it is absent or null. An empty string is
+    refused: it is a value left blank, not the field left out, as `halo delivery send --country ''`
+    refuses it (`GIVEN`); HTTP and Python read `country: ""` as no country but refused
+    `capability: ""`, one blank with two meanings."""
     value = payload.get(name)
+    if value == "":
+        raise HaloError(f"{name}: must not be empty (leave the field out instead)")
+    return value
+
+
+def _text(payload: Mapping[str, Any], name: str, limit: int, required: bool = True, one_line: bool = False) -> str | None:
+    value = payload.get(name) if required else _given(payload, name)
     if value is None or (isinstance(value, str) and _INVISIBLE.match(value)):  # a zero-width space is no message
         if required:
             raise HaloError(f"{name}: must not be empty")
@@ -141,7 +152,7 @@ def _text(payload: Mapping[str, Any], name: str, limit: int, required: bool = Tr
 
 def _choice(payload: Mapping[str, Any], name: str, default: str) -> str:
     """An optional word field: absent or null means `default`; anything else must be a string."""
-    value = payload.get(name)
+    value = _given(payload, name)
     if value is None:
         return default
     if not isinstance(value, str):
@@ -151,7 +162,7 @@ def _choice(payload: Mapping[str, Any], name: str, default: str) -> str:
 
 def country_code(value: Any) -> str | None:
     """The country of a request (any letter case) as an upper-case ISO 3166-1 code, None if absent."""
-    if value is None or value == "":
+    if value is None:
         return None
     # ASCII only: Unicode upper-casing makes the long s of `ſt` an S (Sao Tome)
     if not isinstance(value, str) or not value.isascii() or value.upper() not in phonenumbers.SUPPORTED_REGIONS:
@@ -240,7 +251,7 @@ def _callback_url(value: Any) -> str | None:
     """A URL the webhook worker can call (`webhook_url`), stored so: refused is one whose host or
     port cannot be read, a port outside 1-65535, what cannot be a host name, and a user name or
     password (never sent, and the URL is shown to whoever may read the message)."""
-    if value is None or value == "":
+    if value is None:
         return None
     limit = column_limit("callback_url")
     if not isinstance(value, str) or len(value) > limit or _CONTROL.search(value) or any(c.isspace() for c in value):
@@ -254,7 +265,7 @@ def _callback_url(value: Any) -> str | None:
 
 
 def _timezone(value: Any) -> str | None:
-    if value is None or value == "":
+    if value is None:
         return None
     if iana_zone(value) is None:
         raise HaloError(f"timezone: {_printable(str(value))[:64]!r} is not an IANA time zone such as Europe/Paris")
@@ -330,7 +341,7 @@ _UTC_MARK = re.compile(r"[zZ]\Z")  # RFC 3339 writes UTC `Z` or `z`
 
 
 def _expires(value: Any) -> dt.datetime | None:
-    if value is None or value == "":
+    if value is None:
         return None
     if isinstance(value, str):
         try:
@@ -363,7 +374,7 @@ def validate(channel: str, payload: Mapping[str, Any], config: DeliveryConfig) -
     unknown = sorted(_printable(str(k)) for k in set(payload) - FIELDS[channel])
     if unknown:
         raise HaloError(f"unknown field(s) for {channel}: {cut(', '.join(unknown))}")
-    country = country_code(payload.get("country"))
+    country = country_code(_given(payload, "country"))
     capability = _choice(payload, "capability", DEFAULT_CAPABILITY[channel])
     if len(capability) > column_limit("capability"):
         raise HaloError(f"capability: too long (at most {column_limit('capability')} characters)")
@@ -415,8 +426,8 @@ def validate(channel: str, payload: Mapping[str, Any], config: DeliveryConfig) -
     if key is not None and (not isinstance(key, str) or not key.strip() or len(key) > column_limit("idempotency_key")
                             or _CONTROL.search(key) or _LINE_BREAK.search(key)):
         raise HaloError(f"idempotency_key: must be a non-empty line of at most {column_limit('idempotency_key')} characters")
-    expires_at = _expires(payload.get("expires_at"))
-    callback_url, timezone = _callback_url(payload.get("callback_url")), _timezone(payload.get("timezone"))
+    expires_at = _expires(_given(payload, "expires_at"))
+    callback_url, timezone = _callback_url(_given(payload, "callback_url")), _timezone(_given(payload, "timezone"))
     canonical = json.dumps(
         [channel, recipient, country, capability, priority, content, expires_at.isoformat() if expires_at else None]
         + ([callback_url, timezone, fallback] if callback_url or timezone or fallback else []),

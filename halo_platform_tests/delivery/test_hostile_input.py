@@ -76,7 +76,7 @@ EMAIL = {"to": "ada@example.com", "subject": "Your code", "body": "123456", "pri
         ("sms", {**SMS, "priority": 0}, "priority: must be"),
         ("sms", {**SMS, "priority": []}, "priority: must be"),
         ("sms", {**SMS, "priority": {}}, "priority: must be"),
-        ("sms", {**SMS, "priority": ""}, "priority: must be"),
+        ("sms", {**SMS, "priority": ""}, "priority: must not be empty"),
         ("sms", {**SMS, "capability": 0}, "capability: must be"),
         ("sms", {**SMS, "capability": "T" * 33}, "capability: too long"),
         ("sms", {**SMS, "body": "😀" * 1600}, "body: too long (49 segments"),
