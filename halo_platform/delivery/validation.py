@@ -295,6 +295,10 @@ def _phone(value: Any, country: str | None) -> tuple[str, str | None]:
         number = phonenumbers.parse(value, country)
     except phonenumbers.NumberParseException:
         raise HaloError("to: not a phone number") from None
+    # phonenumbers reads `ext. 12`, `x12`, `;ext=12`, `#12` apart from the number, and E.164 has no
+    # extension: the SMS went to the base number, a switchboard's perhaps, not the person's
+    if number.extension:
+        raise HaloError("to: an SMS cannot reach an extension; give the number without it")
     if not phonenumbers.is_valid_number(number):
         raise HaloError("to: not a valid phone number" + (f" for {country}" if country else ""))
     region = phonenumbers.region_code_for_number(number)

@@ -1,7 +1,8 @@
 """Review of message submission inputs: one meaning per field on every entry point (HTTP,
 Python's `send_sms`/`send_email`, `halo delivery send`). An optional field given as an empty
 string is a value left blank, refused with 422 and nothing stored, as the CLI refused
-`--country ''` (HTTP and Python had read it as absent, and refused `capability: ""`)."""
+`--country ''` (HTTP and Python had read it as absent, and refused `capability: ""`). A phone
+number with an extension is refused: the extension was dropped and the SMS went to the base number."""
 
 from __future__ import annotations
 
@@ -74,3 +75,27 @@ def test_a_field_left_out_or_null_still_takes_its_default(client):  # noqa: ANN0
     assert answer.status_code == 202, answer.text
     assert send_sms(SMS["to"], SMS["body"], country=None)["status"] == "queued"
     assert stored() == (2, 2)
+
+
+EXTENSIONS = ["+33612345678 ext. 12", "+33612345678;ext=12", "+33612345678x12", "tel:+33612345678;ext=12", "+33 6 12 34 56 78 #12"]
+EXTENSION_REFUSED = "to: an SMS cannot reach an extension; give the number without it"
+
+
+@pytest.mark.parametrize("to", EXTENSIONS)
+def test_a_phone_number_with_an_extension_is_422_over_http_not_sent_to_the_base_number(client, to):  # noqa: ANN001
+    """phonenumbers reads `ext. 12` apart from the number; the extension was dropped and the SMS
+    queued for +33612345678, a line that may be a switchboard's, not the person's."""
+    answer = client.post("/v1/messages/sms", json={**SMS, "to": to, "priority": "HIGH"})
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"] == EXTENSION_REFUSED
+    assert stored() == (0, 0)
+
+
+def test_python_the_cli_and_an_opt_out_refuse_an_extension_as_http_does(client):  # noqa: ANN001
+    with pytest.raises(HaloError, match=rf"^{EXTENSION_REFUSED}$"):
+        send_sms("06 12 34 56 78 ext 12", SMS["body"], country="FR")
+    refused = CliRunner().invoke(cli, ["delivery", "send", "sms", "--to", "+33612345678 ext. 12", "--body", SMS["body"]])
+    assert refused.exit_code == 2 and refused.output.splitlines() == [f"error: {EXTENSION_REFUSED}"], refused.output
+    opt_out = client.post("/v1/suppressions", json={"channel": "sms", "to": "+33612345678;ext=12"})
+    assert opt_out.status_code == 422 and opt_out.json()["error"] == EXTENSION_REFUSED, opt_out.text
+    assert stored() == (0, 0)
