@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from halo_platform.delivery.validation import EXPIRES_RANGE, LIMITS, column_limit
+from halo_platform.delivery.validation import EXPIRES_RANGE, LIMITS, TOKEN_MIN, TOKEN_PATTERN, column_limit
 
 _PRIORITY = Field("NORMAL", description="HIGH is sent within the request (201); NORMAL and LOW are queued (202). Any letter case.")
 _COUNTRY = Field(None, min_length=2, max_length=2, description="ISO 3166-1 alpha-2 country of the recipient; routes the message")
@@ -66,7 +66,8 @@ class EmailIn(_Message):
 
 class PushIn(_Message):
     model_config = ConfigDict(json_schema_extra={"examples": [{"to": "device-token-0001", "title": "Reminder", "body": "Tomorrow 10:00"}]})
-    to: str = Field(pattern=r"^[A-Za-z0-9_:\-.]{8,}$", max_length=column_limit("recipient"), description="Device token")
+    to: str = Field(pattern=f"^{TOKEN_PATTERN}$", min_length=TOKEN_MIN, max_length=column_limit("recipient"),
+                    description="Device token (FCM) or external id (OneSignal): letters and digits, which _ : - . may separate")
     title: str = Field(min_length=1, max_length=LIMITS["title"])
     body: str = Field(min_length=1, max_length=LIMITS["push_body"])
     data: dict[str, str] | None = Field(None, description=f"String values, at most {LIMITS['data']} bytes as JSON")

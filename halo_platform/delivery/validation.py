@@ -32,8 +32,11 @@ from halo_platform.delivery.tables import Message
 LIMITS = {"sms_body": 1600, "email_body": 200_000, "html": 500_000, "subject": 998, "push_body": 2000, "title": 200, "data": 3000}
 #: FCM and APNs refuse a notification whose title, body and data (keys and values) pass 4,096 bytes
 PUSH_BYTES = 4096
+# a push recipient (an FCM registration token, a OneSignal external_id): letters and digits that
+# `_ : - .` may separate, never separators alone (`--------` names no device nor user)
+TOKEN_PATTERN, TOKEN_MIN = r"[_:\-.]*[A-Za-z0-9][A-Za-z0-9_:\-.]*", 8
 # matched in full: `$` also matches before a final newline, which made `token\n` a recipient of its own
-_TOKEN = re.compile(r"[A-Za-z0-9_:\-.]{8,}")
+_TOKEN = re.compile(TOKEN_PATTERN)
 _CAPABILITY = re.compile(r"^[A-Z][A-Z0-9_]*\Z")
 _ANY = {"country", "capability", "priority", "expires_at", "idempotency_key", "callback_url", "timezone"}
 FIELDS = {
@@ -177,8 +180,8 @@ def recipient_of(channel: str, value: Any, country: str | None = None) -> tuple[
         return _phone(value, country)
     if channel == "email":
         return _email(value), None
-    if not isinstance(value, str) or not _TOKEN.fullmatch(value):
-        raise HaloError("to: must be a device token (8 or more letters, digits, _ : - .)")
+    if not isinstance(value, str) or len(value) < TOKEN_MIN or not _TOKEN.fullmatch(value):
+        raise HaloError(f"to: must be a device token ({TOKEN_MIN} or more letters, digits, _ : - ., not separators alone)")
     if len(value) > column_limit("recipient"):
         raise HaloError(f"to: too long ({len(value)} characters, at most {column_limit('recipient')})")
     return value, None

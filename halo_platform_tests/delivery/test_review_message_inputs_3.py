@@ -2,9 +2,12 @@
 Python's `send_sms`/`send_email`, `halo delivery send`). An optional field given as an empty
 string is a value left blank, refused with 422 and nothing stored, as the CLI refused
 `--country ''` (HTTP and Python had read it as absent, and refused `capability: ""`). A phone
-number with an extension is refused: the extension was dropped and the SMS went to the base number."""
+number with an extension is refused: the extension was dropped and the SMS went to the base number.
+A push `to` of separators alone (`--------`) is no device token nor external id: refused."""
 
 from __future__ import annotations
+
+import re
 
 import pytest
 import sqlalchemy as sa
@@ -13,7 +16,7 @@ from click.testing import CliRunner
 from halo_platform.cli import cli
 from halo_platform.core.definitions import STORE
 from halo_platform.core.errors import HaloError
-from halo_platform.delivery import send_email, send_sms
+from halo_platform.delivery import send_email, send_push, send_sms
 from halo_platform.delivery.tables import Message, MessageEvent
 from halo_platform.http import create_app
 from halo_platform_tests.fixtures.access import authorized_client
@@ -92,10 +95,37 @@ def test_a_phone_number_with_an_extension_is_422_over_http_not_sent_to_the_base_
 
 
 def test_python_the_cli_and_an_opt_out_refuse_an_extension_as_http_does(client):  # noqa: ANN001
-    with pytest.raises(HaloError, match=rf"^{EXTENSION_REFUSED}$"):
+    with pytest.raises(HaloError, match=f"^{re.escape(EXTENSION_REFUSED)}$"):
         send_sms("06 12 34 56 78 ext 12", SMS["body"], country="FR")
     refused = CliRunner().invoke(cli, ["delivery", "send", "sms", "--to", "+33612345678 ext. 12", "--body", SMS["body"]])
     assert refused.exit_code == 2 and refused.output.splitlines() == [f"error: {EXTENSION_REFUSED}"], refused.output
     opt_out = client.post("/v1/suppressions", json={"channel": "sms", "to": "+33612345678;ext=12"})
     assert opt_out.status_code == 422 and opt_out.json()["error"] == EXTENSION_REFUSED, opt_out.text
     assert stored() == (0, 0)
+
+
+TOKEN_REFUSED = "to: must be a device token (8 or more letters, digits, _ : - ., not separators alone)"
+
+
+@pytest.mark.parametrize("to", ["--------", "........", "::::::::", "________", "-_:.-_:.", "...", " " * 8])
+def test_a_push_to_made_of_separators_alone_is_422_over_http(client, to):  # noqa: ANN001
+    """An FCM registration token and a OneSignal external_id name a device or a user by letters
+    and digits (providers.md); `_ : - .` only separate them. `--------` was queued, then sent to
+    a provider that could only refuse it (or, as an external_id, match whoever was given it)."""
+    answer = client.post("/v1/messages/push", json={"to": to, "title": "Reminder", "body": "Tomorrow 10:00"})
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"] == TOKEN_REFUSED
+    assert stored() == (0, 0)
+
+
+def test_python_the_cli_and_an_opt_out_refuse_a_token_of_separators_and_take_a_real_one(client):  # noqa: ANN001
+    with pytest.raises(HaloError, match=f"^{re.escape(TOKEN_REFUSED)}$"):
+        send_push("........", "Reminder", "Tomorrow 10:00")
+    refused = CliRunner().invoke(cli, ["delivery", "send", "push", "--to=--------", "--title", "t", "--body", "b"])
+    assert refused.exit_code == 2 and refused.output.splitlines() == [f"error: {TOKEN_REFUSED}"], refused.output
+    opt_out = client.post("/v1/suppressions", json={"channel": "push", "to": "::::::::"})
+    assert opt_out.status_code == 422 and opt_out.json()["error"] == TOKEN_REFUSED, opt_out.text
+    assert stored() == (0, 0)
+    fcm_like = "cXk3:APA91bH-x_y.z" + "0" * 40
+    for to in (fcm_like, "user-1234", "_a______"):
+        assert send_push(to, "Reminder", "Tomorrow 10:00")["status"] == "queued"
