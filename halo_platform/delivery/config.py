@@ -12,6 +12,7 @@ from typing import Any
 
 from halo_platform.core.errors import HaloError
 from halo_platform.core.settings import get_settings, read_yaml
+from halo_platform.core.text import echo
 from halo_platform.delivery.quiet_hours import QuietHours
 
 CHANNELS = ("sms", "email", "push")
@@ -267,6 +268,22 @@ def _items(value: Any, what: str) -> list | tuple:
     return value
 
 
+# H:MM or HH:MM, seconds allowed, ASCII digits only (`\d` takes any script's); 24:00 is midnight
+_LOCAL_TIME = re.compile(r"([01]?[0-9]|2[0-3]):([0-5][0-9])(?::([0-5][0-9]))?|24:00(?::00)?")
+
+
+def _local_time(value: Any, what: str) -> dt.time:
+    """A quiet-hours bound: `9:00`, `21:00` or `21:00:00`, and `24:00` for midnight at the end of the
+    day. `time.fromisoformat` refused `9:00` and `24:00` but took `0900`, `T21:00`, `09:00,5` (half a
+    second) and `21:00Z` (compared with a local time, a TypeError per message), and a YAML number
+    (`21`) as an hour."""
+    match = _LOCAL_TIME.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        raise HaloError(f"{what}: expected a local time as HH:MM (00:00 to 23:59, 24:00 for midnight), got {echo(value)}")
+    hour, minute, second = match.groups()
+    return dt.time(int(hour), int(minute), int(second or 0)) if hour else dt.time(0)
+
+
 def _parse_quiet_hours(raw: Any, where: str) -> dict[str, dict[str, QuietHours | None]]:
     """`{channel: {start: "21:00", end: "08:00", countries: {DE: {start, end}, US: null}}}`;
     a country set to null has no quiet hours."""
@@ -276,12 +293,9 @@ def _parse_quiet_hours(raw: Any, where: str) -> dict[str, dict[str, QuietHours |
     def window(value: Any, at: str) -> QuietHours | None:
         if value is None:
             return None
-        try:
-            start, end = (dt.time.fromisoformat(str(value[k])) for k in ("start", "end"))
-        except (KeyError, TypeError, ValueError):
-            raise HaloError(f"{where}: {at} needs start and end as HH:MM local times") from None
-        if start.tzinfo is not None or end.tzinfo is not None:  # "21:00Z": compared with a local time, a TypeError per message
-            raise HaloError(f"{where}: {at} needs start and end as HH:MM local times, without a UTC offset")
+        if not isinstance(value, dict) or "start" not in value or "end" not in value:
+            raise HaloError(f"{where}: {at} needs start and end as HH:MM local times")
+        start, end = (_local_time(value[k], f"{where}: {at}.{k}") for k in ("start", "end"))
         if start == end:
             raise HaloError(f"{where}: {at}: start and end are the same time")
         return QuietHours(start, end)

@@ -198,7 +198,7 @@ def test_quiet_hours_with_a_utc_offset_are_refused_in_the_providers_file_not_a_5
     try:
         providers = providers_file({"sb_sms": {"kind": "sandbox", "channel": "sms"}}, quiet_hours={"sms": {"start": start, "end": "08:00"}})
     except HaloError as exc:
-        assert "HH:MM local times" in str(exc)
+        assert "expected a local time as HH:MM" in str(exc)
         return
     submit("sms", {"to": "+33612345678", "body": "hello", "priority": "LOW"}, store=halo_store, providers=providers)  # was: TypeError
 

@@ -3,10 +3,13 @@ Python's `send_sms`/`send_email`, `halo delivery send`). An optional field given
 string is a value left blank, refused with 422 and nothing stored, as the CLI refused
 `--country ''` (HTTP and Python had read it as absent, and refused `capability: ""`). A phone
 number with an extension is refused: the extension was dropped and the SMS went to the base number.
-A push `to` of separators alone (`--------`) is no device token nor external id: refused."""
+A push `to` of separators alone (`--------`) is no device token nor external id: refused. Quiet
+hours in the providers file are local times H:MM or HH:MM (24:00 is midnight): `9:00` is taken,
+`0900`, `21` or `09:00,5` are one clear line naming the setting."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import pytest
@@ -17,6 +20,8 @@ from halo_platform.cli import cli
 from halo_platform.core.definitions import STORE
 from halo_platform.core.errors import HaloError
 from halo_platform.delivery import send_email, send_push, send_sms
+from halo_platform.delivery.config import load_config
+from halo_platform.delivery.quiet_hours import QuietHours
 from halo_platform.delivery.tables import Message, MessageEvent
 from halo_platform.http import create_app
 from halo_platform_tests.fixtures.access import authorized_client
@@ -129,3 +134,44 @@ def test_python_the_cli_and_an_opt_out_refuse_a_token_of_separators_and_take_a_r
     fcm_like = "cXk3:APA91bH-x_y.z" + "0" * 40
     for to in (fcm_like, "user-1234", "_a______"):
         assert send_push(to, "Reminder", "Tomorrow 10:00")["status"] == "queued"
+
+
+def quiet_hours_file(tmp_path, start: str, end: str = '"08:00"'):  # noqa: ANN001, ANN201
+    """A providers file whose SMS quiet hours are written as given (YAML, unquoted unless quoted)."""
+    path = tmp_path / "providers.yaml"
+    path.write_text("providers:\n  sms: {kind: sandbox, channel: sms}\nrouting: []\n"
+                    f"quiet_hours:\n  sms: {{start: {start}, end: {end}, countries: {{DE: {{start: {start}, end: \"07:00\"}}}}}}\n")
+    return path
+
+
+@pytest.mark.parametrize(("start", "end", "window"), [
+    ("9:00", "08:00", QuietHours(dt.time(9), dt.time(8))),
+    ('"9:30"', '"8:05"', QuietHours(dt.time(9, 30), dt.time(8, 5))),
+    ("09:00:00", "08:00", QuietHours(dt.time(9), dt.time(8))),
+    ("21:00", "24:00", QuietHours(dt.time(21), dt.time(0))),
+    ("24:00", "06:30", QuietHours(dt.time(0), dt.time(6, 30))),
+])
+def test_quiet_hours_written_as_local_times_are_those_times(tmp_path, start, end, window):  # noqa: ANN001
+    """`9:00` (no leading zero) was refused ("needs start and end as HH:MM local times"), and
+    `24:00`, the end of the day as the availability feeds write it, too."""
+    config = load_config(quiet_hours_file(tmp_path, start, end))
+    assert config.quiet_hours_for("sms", "FR") == window
+    assert config.quiet_hours_for("sms", "DE").start == window.start
+
+
+@pytest.mark.parametrize(("start", "shown"), [
+    ("0900", "900"), ('"0900"', "'0900'"), ("2100", "2100"), ("21", "21"), ('"T21:00"', "'T21:00'"), ('"09:00,5"', "'09:00,5'"),
+    ("21:00:00.5", "'21:00:00.5'"), ("25:00", "'25:00'"), ("24:30", "'24:30'"), ("9:5", "'9:5'"), ('"21:00Z"', "'21:00Z'"),
+    ("'２１:００'", "'２１:００'"), ("null", "None"),
+])
+def test_quiet_hours_not_written_as_local_times_are_one_line_naming_the_setting(halo_env, tmp_path, monkeypatch, start, shown):  # noqa: ANN001
+    """`21` was 21:00 and a quoted `0900` 09:00 while an unquoted `0900` (the number 900) was
+    refused; `T21:00`, `09:00,5` (half a second) and `21:00:00.5` were taken, as Python's
+    ISO 8601 reader takes them. Each is now refused, saying which setting and what it holds."""
+    path = quiet_hours_file(tmp_path, start)
+    monkeypatch.setenv("HALO_PROVIDERS_FILE", str(path))
+    refused = CliRunner().invoke(cli, ["delivery", "providers"])
+    assert refused.exit_code == 2, refused.output
+    assert refused.output.splitlines() == [
+        f"error: {path}: quiet_hours.sms.countries.DE.start: expected a local time as HH:MM (00:00 to 23:59, 24:00 for midnight), "
+        f"got {shown}"]
