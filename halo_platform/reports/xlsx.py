@@ -29,7 +29,7 @@ _EXCEL_EPOCH_DAYS = 25_569  # 1970-01-01 as an Excel serial day (1900 date syste
 _EXCEL_FAKE_LEAP_DAY, _EXCEL_FIRST_DAY, _EXCEL_LAST_DAY = -25_508, -25_567, 2_932_896
 _DATE_STYLE, _DATETIME_STYLE, _UTC_DATETIME_STYLE = 1, 2, 3
 # Excel holds 15 significant digits of a number: one with more (a BIGINT id past 2^53, a DECIMAL(38,10)
-# amount of 17 digits, a DOUBLE such as 0.1 + 0.2) is written as its text, which keeps every digit, rather than a rounded number.
+# amount of 17 digits) is written as its text, which keeps every digit, rather than a rounded number.
 EXCEL_DIGITS = 15
 # What XML 1.0 has no character for: the C0 controls but tab, line feed and carriage return, and
 # the noncharacters U+FFFE and U+FFFF (valid UTF-8: a warehouse stores and returns them). The
@@ -114,9 +114,8 @@ def _text_cells(text: pa.Array) -> pa.Array:
 
 
 def _number_or_text(text: pa.Array) -> pa.Array:
-    """Numbers (their exact text) as number cells when Excel holds all their significant digits, else as text.
-    A double's exponent (`1.2345e-05`) is no digit of it."""
-    digits = pc.utf8_rtrim(pc.utf8_ltrim(pc.replace_substring_regex(text, r"e.*|[-+.]", ""), "0"), "0")
+    """Numbers (their exact text) as number cells when Excel holds all their significant digits, else as text."""
+    digits = pc.utf8_rtrim(pc.utf8_ltrim(pc.replace_substring_regex(text, r"[-+.]", ""), "0"), "0")
     held = pc.fill_null(pc.less_equal(pc.utf8_length(digits), EXCEL_DIGITS), True)
     as_number = _wrap(text, "<c><v>", "</v></c>")
     if pc.all(held).as_py():
@@ -134,8 +133,8 @@ def _cells(column: pa.Array, name: str) -> pa.Array:
     if pa.types.is_integer(kind) or pa.types.is_decimal(kind):
         return _number_or_text(pc.cast(column, pa.string()))
     if pa.types.is_floating(kind):  # NaN and the infinities as their text (nan, inf, -inf), as in the csv: not blank
-        text = pc.cast(column, pa.string())  # the shortest text that reads back as the same double
-        return pc.if_else(pc.fill_null(pc.is_finite(column), True), _number_or_text(text), _text_cells(text))
+        text = pc.cast(column, pa.string())
+        return pc.if_else(pc.fill_null(pc.is_finite(column), True), _wrap(text, "<c><v>", "</v></c>"), _text_cells(text))
     if pa.types.is_date(kind):
         days = pc.cast(pc.cast(column, pa.date32()), pa.int32())
         serial = pc.add(days, pc.if_else(pc.less(days, _EXCEL_FAKE_LEAP_DAY), _EXCEL_EPOCH_DAYS - 1, _EXCEL_EPOCH_DAYS))
