@@ -332,16 +332,23 @@ def _template_row(row: list[str], position: int, raw: str) -> Event:
 _LINE_BREAK = re.compile(r"\r\n?|\n")  # CSV line breaks only: str.splitlines() also breaks at U+2028, \x1c...
 
 
+def _is_header(row: list[str]) -> bool:
+    """Whether a CSV row is the template header (names trimmed, in any case)."""
+    return [h.strip().lower() for h in row] == TEMPLATE_HEADER
+
+
 def parse_templates(text: str) -> Parsed:
-    """Working-hours CSV: each provider's template is its rows carrying its highest version."""
+    """Working-hours CSV: each provider's template is its rows carrying its highest version.
+    The header may come again further down (exports concatenated, each with its header): a line
+    that is the header is a header wherever it stands, never a bad row."""
     out = Parsed()
     lines = _LINE_BREAK.split(text)
     try:
-        header = [h.strip().lower() for h in _csv_row(lines[0])] if lines else []
+        header = _csv_row(lines[0])
     except Invalid:
         header = []
-    if header != TEMPLATE_HEADER:
-        out.rejected.append(Rejected(1, f"expected header {','.join(TEMPLATE_HEADER)}", lines[0] if lines else ""))
+    if not _is_header(header):
+        out.rejected.append(Rejected(1, f"expected header {','.join(TEMPLATE_HEADER)}", lines[0]))
         return out
     rows = Parsed(rejected=out.rejected)
     undecoded = not_utf8(text)
@@ -354,6 +361,8 @@ def parse_templates(text: str) -> Parsed:
             row = _csv_row(raw)
         except Invalid as exc:
             out.rejected.append(Rejected(position, str(exc), raw))
+            continue
+        if _is_header(row):
             continue
         if row and "".join(row).strip():
             record(rows, position, raw, lambda: _template_row(row, position, raw))  # noqa: B023 - called before the next row

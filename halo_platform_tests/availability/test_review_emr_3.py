@@ -1,0 +1,40 @@
+"""EMR availability review: defects found by reading emr.md against the feeds and queries, each
+pinned end to end (files landed, processed by the Dagster assets, spans read back)."""
+
+import pytest
+
+from halo_platform.availability.feeds import hl7
+from halo_platform.availability.service import quarantined
+from halo_platform_tests.availability.helpers import land, process, spans_on
+
+HEADER = "provider_id,timezone,weekday,start,end,version"
+EXPORT_1 = f"{HEADER}\nDR1,America/New_York,mon,09:00,12:00,2026-11-20T10:00:00Z\n"
+EXPORT_2 = f"{HEADER}\nDR1,America/New_York,mon,13:00,17:00,2026-11-20T10:00:00Z\n"
+
+
+@pytest.mark.parametrize(("case", "text"), [
+    ("two exports concatenated", EXPORT_1 + EXPORT_2),
+    ("the second export saved with a BOM", EXPORT_1 + "\ufeff" + EXPORT_2),
+    ("the header repeated in another case, CRLF", (EXPORT_1 + EXPORT_2.replace(HEADER, HEADER.upper())).replace("\n", "\r\n")),
+])
+def test_a_template_file_repeating_its_header_reads_the_repeat_as_a_header_not_a_bad_row(halo_env, store, case, text):
+    """emr.md gives templates one header, `provider_id,timezone,weekday,start,end,version`; two
+    exports joined into one file carry it twice. The repeat was quarantined as a row ("invalid
+    weekday 'weekday'"), counting against the feed's quarantine-rate check for a file that holds
+    no bad data. A line that is the header is now a header wherever it stands, and the rows of
+    both exports make DR1's template."""
+    assert hl7.columns(text.encode(), "templates.csv") is None  # templates are read row by row, whatever their size
+    parsed = hl7.parse(text.encode(), "templates.csv")
+    assert parsed.rejected == [], case
+    assert [(h.weekday, h.start_minute, h.end_minute) for e in parsed.events for h in e.hours] == [(0, 540, 720), (0, 780, 1020)]
+    land("hl7", "templates.csv", text)
+    process(store, "2027-03-15", 1)
+    # 2027-03-15 in New York is EDT (-04:00)
+    assert spans_on(store, "hl7", "DR1", "2027-03-15") == [("2027-03-15T13:00Z", "2027-03-15T16:00Z"), ("2027-03-15T17:00Z", "2027-03-15T21:00Z")]
+    assert quarantined(store, "hl7") == []
+
+
+def test_a_template_line_that_is_not_the_header_is_still_quarantined_after_the_first_line(halo_env, store):
+    """Only the header itself is skipped: a line naming other columns is a bad row, as before."""
+    parsed = hl7.parse((EXPORT_1 + "provider_id,timezone,weekday,start,end\n").encode(), "templates.csv")
+    assert [(r.position, r.reason) for r in parsed.rejected] == [(3, "expected 6 columns, got 5")]
