@@ -101,7 +101,7 @@ def test_an_overnight_shift_into_the_dst_night_keeps_its_block_and_drops_the_unb
 
 def test_nothing_was_quarantined_and_every_message_counted(processed, store):
     assert quarantined(store, "hl7") == []
-    assert (processed.files, processed.events) == (3, 3 + 3 + 10)
+    assert (processed.files, processed.events) == (3, 5 + 3 + 10)  # each template row is a record, as each message is
 
 
 def test_a_duplicated_mllp_file_changes_nothing(processed, store):

@@ -38,3 +38,21 @@ def test_a_template_line_that_is_not_the_header_is_still_quarantined_after_the_f
     """Only the header itself is skipped: a line naming other columns is a bad row, as before."""
     parsed = hl7.parse((EXPORT_1 + "provider_id,timezone,weekday,start,end\n").encode(), "templates.csv")
     assert [(r.position, r.reason) for r in parsed.rejected] == [(3, "expected 6 columns, got 5")]
+
+
+def test_the_quarantine_rate_of_a_template_file_is_its_bad_rows_over_its_rows(halo_env, store):
+    """The quarantine-rate check holds a feed to a share of its records (`quarantine_threshold`,
+    0.1 by default). A template file's records are its rows, but its rows of one provider and
+    version were counted as one event: 10 providers of 5 working days each (50 good rows) and 2
+    bad rows read as 2 bad records in 12 (17%, the check failed) instead of 2 in 52 (4%). Each
+    row now counts as the event it is; the rows of a version still make one template."""
+    from halo_platform.availability.checks import quarantine_rates
+
+    rows = [f"DR{p},America/New_York,{day},09:00,17:00,2026-11-20T10:00:00Z" for p in range(10) for day in ("mon", "tue", "wed", "thu", "fri")]
+    land("hl7", "templates.csv", "\n".join([HEADER, *rows, "DR0,America/New_York,mon,9h,17:00,2026-11-20T10:00:00Z",
+                                            "DR1,Mars/Olympus,tue,09:00,17:00,2026-11-20T10:00:00Z"]) + "\n")
+    summary = process(store, "2027-03-15", 1)
+    assert (summary.events, summary.quarantined) == (50, 2)
+    assert quarantine_rates(store)["hl7"] == (2 / 52, 0.1)
+    assert spans_on(store, "hl7", "DR0", "2027-03-15") == [("2027-03-15T13:00Z", "2027-03-15T21:00Z")]
+    assert spans_on(store, "hl7", "DR9", "2027-03-15") == [("2027-03-15T13:00Z", "2027-03-15T21:00Z")]

@@ -338,9 +338,12 @@ def _is_header(row: list[str]) -> bool:
 
 
 def parse_templates(text: str) -> Parsed:
-    """Working-hours CSV: each provider's template is its rows carrying its highest version.
-    The header may come again further down (exports concatenated, each with its header): a line
-    that is the header is a header wherever it stands, never a bad row."""
+    """Working-hours CSV, one event per row: a record, counted as one where the quarantine rate
+    is reckoned. Each provider's template is its rows carrying its highest version, whichever
+    files they came in: `items.apply_files` adds them up (`TEMPLATE_PATTERNS`), within a file as
+    across files, so how the rows are spread over files and ordered in them never changes the
+    outcome. The header may come again further down (exports concatenated, each with its
+    header): a line that is the header is a header wherever it stands, never a bad row."""
     out = Parsed()
     lines = _LINE_BREAK.split(text)
     try:
@@ -350,7 +353,6 @@ def parse_templates(text: str) -> Parsed:
     if not _is_header(header):
         out.rejected.append(Rejected(1, f"expected header {','.join(TEMPLATE_HEADER)}", lines[0]))
         return out
-    rows = Parsed(rejected=out.rejected)
     undecoded = not_utf8(text)
     for position, line in enumerate(lines[1:], start=2):
         raw = line.removeprefix("\ufeff")  # files saved with one, then joined: the BOM is that file's
@@ -365,20 +367,7 @@ def parse_templates(text: str) -> Parsed:
         if _is_header(row):
             continue
         if row and "".join(row).strip():
-            record(rows, position, raw, lambda: _template_row(row, position, raw))  # noqa: B023 - called before the next row
-    # A template is its rows of the highest version; the row with the greatest fingerprint stands
-    # for them (timezone, fingerprint), as it does across files (`items.apply_files`): how the rows
-    # are spread over files and ordered in them never changes the outcome.
-    best: dict[str, Event] = {}
-    for row_event in rows.events:
-        current = best.get(row_event.item_id)
-        if current is None or row_event.version > current.version:
-            best[row_event.item_id] = row_event
-        elif row_event.version == current.version:
-            chosen = max(current, row_event, key=lambda e: e.fingerprint)
-            chosen.hours = [*current.hours, *row_event.hours]
-            best[row_event.item_id] = chosen
-    out.events.extend(best.values())
+            record(out, position, raw, lambda: _template_row(row, position, raw))  # noqa: B023 - called before the next row
     return out
 
 

@@ -124,13 +124,12 @@ def write_feeds(gen: Generator, landing: Path, events: int) -> dict[str, int]:
         folder.mkdir(parents=True, exist_ok=True)
         n = events // 3 + (1 if k < events % 3 else 0)
         base = gen.hours(feed)
-        if feed == "hl7":
+        extra = gen.schedules() if feed == "fhir" else []
+        if feed == "hl7":  # a template row is an event, as a role or an hours line is
             (folder / "templates.csv").write_text("provider_id,timezone,weekday,start,end,version\n" + "\n".join(base) + "\n")
-            n -= len(gen.providers[feed])
         else:
-            extra = gen.schedules() if feed == "fhir" else []
             (folder / "hours.ndjson" if feed == "fhir" else folder / "hours.jsonl").write_text("\n".join(base + extra) + "\n")
-            n -= len(base) + len(extra)
+        n -= len(base) + len(extra)
         per_file = n // FILES_PER_FEED
         for i in range(FILES_PER_FEED):
             count = per_file if i < FILES_PER_FEED - 1 else n - per_file * (FILES_PER_FEED - 1)
