@@ -86,7 +86,9 @@ def parse_start(values: list[str]) -> list[Bound]:
 
 def instant_range(bounds: list[Bound], tz: dt.tzinfo, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
     """[lo, hi) of slot starts the bounds allow, in `tz` for dates and naive times; from now and
-    for a week when open."""
+    for a week when open; UTC instants. Bounds are compared by their instants: Python compares
+    two times of one timezone by their wall times, and a wall time in a DST gap is an instant
+    after later wall times (02:30 in New York on 2027-03-14 is 07:30Z, 03:15 is 07:15Z)."""
     lo: dt.datetime | None = None
     hi: dt.datetime | None = None
     for bound in bounds:
@@ -97,10 +99,10 @@ def instant_range(bounds: list[Bound], tz: dt.tzinfo, now: dt.datetime) -> tuple
             start = dt.datetime.combine(bound.value, dt.time(), tzinfo=tz)
             end = dt.datetime.combine(bound.until, dt.time(), tzinfo=tz)
         low, high = {"eq": (start, end), "ge": (start, None), "gt": (end, None), "lt": (None, start), "le": (None, end)}[bound.prefix]
-        lo = max(lo, low) if lo and low else lo or low
-        hi = min(hi, high) if hi and high else hi or high
+        lo = max(lo, low, key=dt.datetime.timestamp) if lo and low else lo or low
+        hi = min(hi, high, key=dt.datetime.timestamp) if hi and high else hi or high
     lo = lo or now
-    return lo, hi or lo + dt.timedelta(days=DEFAULT_DAYS)
+    return lo.astimezone(dt.UTC), (hi or lo + dt.timedelta(days=DEFAULT_DAYS)).astimezone(dt.UTC)
 
 
 _SLOT_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "halo_platform/fhir/Slot")

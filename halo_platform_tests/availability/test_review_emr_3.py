@@ -5,7 +5,9 @@ import pytest
 
 from halo_platform.availability.feeds import hl7
 from halo_platform.availability.service import quarantined
+from halo_platform.http import create_app
 from halo_platform_tests.availability.helpers import land, process, spans_on
+from halo_platform_tests.fixtures.access import authorized_client
 
 HEADER = "provider_id,timezone,weekday,start,end,version"
 EXPORT_1 = f"{HEADER}\nDR1,America/New_York,mon,09:00,12:00,2026-11-20T10:00:00Z\n"
@@ -56,3 +58,33 @@ def test_the_quarantine_rate_of_a_template_file_is_its_bad_rows_over_its_rows(ha
     assert quarantine_rates(store)["hl7"] == (2 / 52, 0.1)
     assert spans_on(store, "hl7", "DR0", "2027-03-15") == [("2027-03-15T13:00Z", "2027-03-15T21:00Z")]
     assert spans_on(store, "hl7", "DR9", "2027-03-15") == [("2027-03-15T13:00Z", "2027-03-15T21:00Z")]
+
+
+@pytest.fixture
+def ny_sunday(halo_env, store, tmp_path, monkeypatch):
+    """DR1 (acme, America/New_York) works 00:00-06:00 on Sundays; 15-minute slots on a 15-minute
+    grid, bookable up to a year ahead. New York springs forward on 2027-03-14 at 02:00."""
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text("feeds:\n  acme:\n    format: acme\n    slot_rules: {default: {duration_minutes: 15, alignment_minutes: 15, max_days_ahead: 366}}\n")
+    monkeypatch.setenv("HALO_FEEDS_FILE", str(feeds))
+    land("acme", "hours.jsonl", '{"type":"hours","provider":"DR1","tz":"America/New_York","week":{"sun":[["00:00","06:00"]]},'
+                                '"updated_at":"2026-11-20T10:00:00Z"}\n')
+    process(store, "2027-03-14", 1)
+
+
+@pytest.mark.parametrize(("bounds", "expected"), [
+    # 02:30 does not exist: fold=0 makes it 07:30Z (03:30 EDT), after 03:15 EDT (07:15Z), though its wall time is before
+    (["ge2027-03-14T02:30", "ge2027-03-14T03:15", "lt2027-03-14T04:00"], ["2027-03-14T07:30:00Z", "2027-03-14T07:45:00Z"]),
+    (["ge2027-03-14T03:15", "ge2027-03-14T02:30", "lt2027-03-14T04:00"], ["2027-03-14T07:30:00Z", "2027-03-14T07:45:00Z"]),
+    # lt 02:45 is 07:45Z, before lt 03:50 (07:50Z): the earlier one bounds
+    (["ge2027-03-14T03:00", "lt2027-03-14T02:45", "lt2027-03-14T03:50"], ["2027-03-14T07:00:00Z", "2027-03-14T07:15:00Z", "2027-03-14T07:30:00Z"]),
+])
+def test_fhir_slot_start_bounds_in_a_dst_gap_are_combined_as_instants(store, ny_sunday, bounds, expected):
+    """FHIR ANDs repeated `start` parameters: each Slot matches every one. Two local bounds were
+    combined by their wall times (Python compares two datetimes of one timezone so), not their
+    instants: `ge02:30` (07:30Z, 02:30 being in the gap) and `ge03:15` (07:15Z) kept 03:15, and
+    the Slot at 07:15Z, before `ge02:30`, was answered. The bounds are now combined as instants."""
+    client = authorized_client(create_app({"store": store}), "availability:read")
+    answer = client.get("/fhir/Slot", params=[("schedule", "Schedule/acme.DR1"), *(("start", b) for b in bounds)])
+    assert answer.status_code == 200, answer.text
+    assert [e["resource"]["start"] for e in answer.json().get("entry", [])] == expected
