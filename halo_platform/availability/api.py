@@ -8,6 +8,7 @@ naming the limit; strawberry's own HTTP refusals get the service's JSON error bo
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import math
 from collections.abc import Iterator
@@ -51,9 +52,10 @@ from halo_platform.availability import fhir_api, freshness, pipeline, service
 from halo_platform.availability.slots import SlotRules
 from halo_platform.core.docs import graphiql_html
 from halo_platform.core.errors import HaloError
-from halo_platform.core.http import ChecksFirstRoute, nesting_depth, resource
+from halo_platform.core.http import ChecksFirstRoute, nesting_depth, repeated_parameter, resource
 from halo_platform.core.models import EARLIEST_DATE, LATEST_DATE
 from halo_platform.core.store import StoreResource
+from halo_platform.core.text import unique_keys
 
 log = logging.getLogger(__name__)
 
@@ -354,9 +356,14 @@ class _DocumentSizeLimit(SchemaExtension):
         yield
 
 
+# what a GraphQL request names, in its JSON body or (GET) its query
+_GRAPHQL_NAMES = ("query", "variables", "operationName", "extensions")
+
+
 class _JSONErrorsGraphQLRouter(GraphQLRouter):
     """Strawberry answers its HTTP-level refusals (bad content type, unparsable body, no query) in
-    text/plain; raised as Starlette's exception they get the service's JSON error body.
+    text/plain; raised as Starlette's exception they get the service's JSON error body. A key of the
+    body or a parameter of the query given twice is one of them (a 400 naming it), as on the other routes.
 
     The schema has no subscriptions, so no WebSocket route: strawberry adds one whatever its
     protocols, and the router's guard (which takes an HTTP request) crashed on an upgrade with a
@@ -366,6 +373,11 @@ class _JSONErrorsGraphQLRouter(GraphQLRouter):
         super().__init__(*args, subscription_protocols=(), **kwargs)
         self.routes[:] = [route for route in self.routes if not isinstance(route, APIWebSocketRoute)]
 
+    def decode_json(self, data: str | bytes) -> object:
+        # a key given twice (`query`, a variable) is refused as on every other JSON route: Python
+        # keeps the last, a gateway or a log reading the request the first
+        return json.loads(data, object_pairs_hook=unique_keys)
+
     def parse_json(self, data: str | bytes) -> Any:  # noqa: ANN401
         # strawberry turns only JSONDecodeError into a 400; bytes that are not UTF-8 and a JSON
         # scalar (it calls `.get` on it) were 500s. Lists are its batches, which it refuses itself.
@@ -373,9 +385,17 @@ class _JSONErrorsGraphQLRouter(GraphQLRouter):
             decoded = super().parse_json(data)
         except UnicodeDecodeError:
             raise StrawberryHTTPException(400, "Unable to parse request body as JSON") from None
+        except HaloError as exc:  # a key given twice
+            raise StrawberryHTTPException(400, str(exc)) from None
         if not isinstance(decoded, dict | list):
             raise StrawberryHTTPException(400, "the body must be a JSON object: {query, variables?, operationName?}")
         return decoded
+
+    def parse_query_params(self, params: Any) -> dict[str, Any]:  # noqa: ANN401 - Starlette's QueryParams
+        # strawberry reads the query as a dict: `?query=A&query=B` ran B
+        if repeated := repeated_parameter(params, _GRAPHQL_NAMES):
+            raise StrawberryHTTPException(400, repeated)
+        return super().parse_query_params(params)
 
     async def parse_http_body(self, request: Any) -> Any:  # noqa: ANN401
         data = await super().parse_http_body(request)

@@ -22,6 +22,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.routing import APIRoute
 from python_multipart.multipart import parse_options_header
 from sqlalchemy import exc as sa_exc
+from starlette.datastructures import QueryParams
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -208,14 +209,22 @@ class ChecksFirstRoute(APIRoute):
         async def checked_first(request: Request) -> Response:
             for check in checks:
                 await check(request)
-            for name in once:
-                if (given := len(request.query_params.getlist(name))) > 1:
-                    return _error(422, f"{name}: given {given} times, the route takes one")
+            if repeated := repeated_parameter(request.query_params, once):
+                return _error(422, repeated)
             if body and (repeated := await _repeated_key(request)):
                 return _error(422, repeated)
             return await handler(request)
 
         return checked_first
+
+
+def repeated_parameter(query: QueryParams, names: Iterable[str]) -> str | None:
+    """Why a query giving one of `names` (parameters taken once) several times is refused, else
+    None: a framework keeps the last value silently, a proxy or a log may read the first."""
+    for name in names:
+        if (given := len(query.getlist(name))) > 1:
+            return f"{name}: given {given} times, the route takes one"
+    return None
 
 
 async def _repeated_key(request: Request) -> str | None:
