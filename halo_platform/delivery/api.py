@@ -84,7 +84,7 @@ async def _from_provider(handle, provider: str, request: Request, store: StoreRe
     from halo_platform.delivery.providers.base import CallbackRejected, CallbackRequest
 
     incoming = CallbackRequest(url=str(request.url), method=request.method, headers={k.lower(): v for k, v in request.headers.items()},
-                               body=await request.body(), query=dict(request.query_params))
+                               body=await request.body(), query=request.query_params.multi_items())
     try:
         answer = await run_in_threadpool(handle, provider, incoming, store, providers)
     except CallbackRejected as exc:

@@ -1,15 +1,27 @@
 """Ambiguous or differently-cased input reaching the HTTP service (uvicorn on 127.0.0.1), third review.
 
 Pinned here: a GraphQL request naming a key twice (`query`, a variable) or giving a query
-parameter twice was read as its last value, where every other JSON route refuses it."""
+parameter twice was read as its last value, where every other JSON route refuses it. A Vonage
+receipt or inbound message sent by GET naming a field it reads twice was read as its last value,
+where the same by POST is a 400."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from urllib.parse import urlencode
 
 import httpx
 import pytest
+import sqlalchemy as sa
+import yaml
 
+from halo_platform.core.store import StoreResource
+from halo_platform.delivery.providers.vonage import vonage_signature
+from halo_platform.delivery.resources import ProvidersResource
+from halo_platform.delivery.tables import MessageEvent, Suppression
+from halo_platform.http import create_app
+from halo_platform.lab.provider_fakes import SECRETS, vonage_fake, vonage_inbound
 from halo_platform_tests.core.test_http_hostile import serving
 from halo_platform_tests.fixtures.access import bearer, make_key
 
@@ -53,3 +65,54 @@ def test_a_graphql_get_giving_a_parameter_twice_is_400_naming_it(app, http) -> N
     # one of each is answered as before
     answer = http.get("/graphql", params={"query": ALIASED}, headers=key)
     assert answer.status_code == 200 and answer.json() == {"data": {"other": "Query"}}, answer.text
+
+
+# -- Vonage by GET -------------------------------------------------------------------------------
+
+@pytest.fixture
+def vonage(halo_env, tmp_path, monkeypatch) -> Iterator[dict]:  # noqa: ANN001
+    """The service over the isolated store with one Vonage provider (the fake), served by uvicorn."""
+    fake = vonage_fake().start()
+    path = tmp_path / "providers.yaml"
+    path.write_text(yaml.safe_dump({"providers": {"vo": {"kind": "vonage", "channel": "sms", "countries": ["DE"], "base_url": fake.url,
+                                                         **SECRETS["vonage"], "signature_secret": "sigsecret"}}, "routing": []}))
+    monkeypatch.setenv("HALO_PROVIDERS_FILE", str(path))
+    store, providers = StoreResource(db_url=halo_env["HALO_DB_URL"]), ProvidersResource(providers_file=str(path))
+    app = create_app({"store": store, "providers": providers})
+    try:
+        with serving(app) as (host, port), httpx.Client(base_url=f"http://{host}:{port}", timeout=30) as client:
+            yield {"http": client, "store": store, "key": bearer(make_key(app, "messages:send", "messages:read"))}
+    finally:
+        providers.close()
+        store.dispose()
+        fake.stop()
+
+
+def _events(store: StoreResource, message_id: str) -> list[str]:
+    with store.read() as conn:
+        return list(conn.execute(sa.select(MessageEvent.event).where(MessageEvent.message_id == message_id).order_by(MessageEvent.id)).scalars())
+
+
+def test_a_signed_vonage_receipt_by_get_naming_its_status_twice_is_400_and_changes_nothing(vonage) -> None:  # noqa: ANN001
+    """By GET the query was made a dict first: `status=failed&...&status=delivered` (signed over the
+    last) was applied as delivered; the same fields in a POST body are a 400."""
+    http, key = vonage["http"], vonage["key"]
+    sent = http.post("/v1/messages/sms", json={"to": "+4915123456789", "body": "a", "country": "DE", "priority": "HIGH"}, headers=key)
+    assert sent.status_code == 201, sent.text
+    view = http.get(f"/v1/messages/{sent.json()['id']}", headers=key).json()
+    params = {"msisdn": "4915123456789", "to": "Halo", "messageId": view["provider_message_id"], "status": "delivered", "err-code": "0",
+              "client-ref": view["id"], "timestamp": str(int(time.time())), "nonce": "n1"}
+    signed = {**params, "sig": vonage_signature("sigsecret", params)}
+    before = _events(vonage["store"], view["id"])
+    answer = http.get("/v1/callbacks/vo?" + urlencode([("status", "failed"), *signed.items()]))
+    assert_refused(answer, 400, "field 'status' given twice")
+    assert _events(vonage["store"], view["id"]) == before
+    assert http.get("/v1/callbacks/vo?" + urlencode(signed)).json() == {"applied": 1, "duplicates": 0, "unmatched": 0}
+
+
+def test_a_signed_vonage_inbound_stop_by_get_naming_its_text_twice_is_400_and_opts_nobody_out(vonage) -> None:  # noqa: ANN001
+    signed = vonage_inbound("+4915112345678", "STOP", "sigsecret")
+    answer = vonage["http"].get("/v1/inbound/vo?" + urlencode([("text", "hello"), *signed.items()]))
+    assert_refused(answer, 400, "field 'text' given twice")
+    with vonage["store"].read() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(Suppression)).scalar_one() == 0

@@ -116,7 +116,7 @@ def _vonage_receipt(message_id: str, mid: str, status: str) -> CallbackRequest:
     params = {"msisdn": "4915123456789", "to": "Halo", "messageId": mid, "status": status, "err-code": "0", "client-ref": message_id,
               "message-timestamp": "2026-11-21 10:00:00", "timestamp": str(int(time.time()))}
     params["sig"] = vonage_sig(params, "md5hash")
-    return CallbackRequest(url="http://testserver/v1/callbacks/vo", method="GET", body=b"", headers={}, query=params)
+    return CallbackRequest(url="http://testserver/v1/callbacks/vo", method="GET", body=b"", headers={}, query=list(params.items()))
 
 
 def test_a_vonage_receipt_naming_our_id_moves_the_message_in_flight_and_the_answer_never_rewinds_it(store, fakes, providers_file):

@@ -266,7 +266,7 @@ def test_a_replayed_vonage_inbound_message_is_applied_once_on_every_store(fakes,
                                        **SECRETS["vonage"], "signature_secret": "sigsecret", "signature_method": "md5hash"}})
 
     def request(params: dict[str, str]) -> CallbackRequest:
-        return CallbackRequest(url=f"{BASE}/v1/inbound/vo", method="GET", headers={}, body=b"", query=params)
+        return CallbackRequest(url=f"{BASE}/v1/inbound/vo", method="GET", headers={}, body=b"", query=list(params.items()))
 
     stop = vonage_inbound(GERMAN, "STOP", "sigsecret", message_id="0A0000001234ABCD")
     start = vonage_inbound(GERMAN, "START", "sigsecret", message_id="0a0000001234abcd")

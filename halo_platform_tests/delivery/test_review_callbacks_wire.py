@@ -309,7 +309,7 @@ def signed_request(provider: str, body, url: str = "http://127.0.0.1/v1/callback
         return CallbackRequest(url, "POST", {"x-twilio-signature": twilio_signature(SECRETS["twilio"]["auth_token"], url, body)}, raw)
     if provider == "vo":
         params = {k: v for k, v in body} | {"timestamp": str(int(time.time()))}
-        return CallbackRequest(url, "GET", {}, b"", {**params, "sig": vonage_signature("sigsecret", params)})
+        return CallbackRequest(url, "GET", {}, b"", [*params.items(), ("sig", vonage_signature("sigsecret", params))])
     raw = json.dumps(body).encode()
     if provider == "sg":
         ts = str(int(time.time()))

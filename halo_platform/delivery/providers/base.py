@@ -26,7 +26,7 @@ import math
 import threading
 import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
 from urllib.parse import urlencode
@@ -155,7 +155,7 @@ class CallbackRequest:
     method: str
     headers: Mapping[str, str]  # lower-case names
     body: bytes
-    query: Mapping[str, str] = field(default_factory=dict)
+    query: Sequence[tuple[str, str]] = ()  # the query's fields as sent, a name given twice twice
 
     def form_pairs(self) -> list[tuple[str, str]]:
         """The form fields as sent, a name given twice twice (a signature covers every value)."""
@@ -181,7 +181,7 @@ class CallbackRequest:
                 body = [(k, str(v)) for k, v in fields.items()]
             else:
                 raise CallbackRejected("expected a JSON object", 400)
-        return single_valued([*self.query.items(), *body])
+        return single_valued([*self.query, *body])
 
     def is_json(self) -> bool:
         """Whether the body is declared JSON: `Content-Type: application/json`, in any case and
