@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
+from python_multipart.multipart import parse_options_header
 from starlette.exceptions import HTTPException
 
 from halo_platform.access import keys, users
@@ -83,13 +84,17 @@ async def _caller(request: Request, bearer: HTTPAuthorizationCredentials | None,
     raise _unauthenticated("authentication required: `Authorization: Bearer <API key>`")
 
 
+FORM_TYPES = (b"application/x-www-form-urlencoded", b"multipart/form-data")
+
+
 async def check_csrf(request: Request, caller: Caller) -> None:
     """A cookie rides along with any request the browser makes, a form posted from another site
     included; a change made by session must also show the session's CSRF token."""
     if caller.kind != "user" or request.method in SAFE_METHODS:
         return
     presented = request.headers.get(CSRF_HEADER)
-    if presented is None and request.headers.get("content-type", "").startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+    # the media type as Starlette's form parser reads it: in any case (`Application/X-WWW-Form-Urlencoded`), parameters apart
+    if presented is None and parse_options_header(request.headers.get("content-type", ""))[0] in FORM_TYPES:
         await request.body()  # kept for the route, which may read the body again (as JSON: a 422, not a 500)
         presented = (await request.form()).get("csrf_token")
     if not isinstance(presented, str) or not hmac.compare_digest(presented.encode(), (caller.csrf_token or "").encode()):

@@ -3,10 +3,12 @@
 Pinned here: a GraphQL request naming a key twice (`query`, a variable) or giving a query
 parameter twice was read as its last value, where every other JSON route refuses it. A Vonage
 receipt or inbound message sent by GET naming a field it reads twice was read as its last value,
-where the same by POST is a 400."""
+where the same by POST is a 400. A Control Center form sent as `Application/X-WWW-Form-Urlencoded`
+(media types are case-insensitive) with its right CSRF token was refused 403."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from urllib.parse import urlencode
@@ -16,6 +18,7 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
+from halo_platform.access import users
 from halo_platform.core.store import StoreResource
 from halo_platform.delivery.providers.vonage import vonage_signature
 from halo_platform.delivery.resources import ProvidersResource
@@ -25,6 +28,7 @@ from halo_platform.lab.provider_fakes import SECRETS, vonage_fake, vonage_inboun
 from halo_platform_tests.core.test_http_hostile import serving
 from halo_platform_tests.fixtures.access import bearer, make_key
 
+PASSWORD = "a long enough password"
 TYPENAME = "{ __typename }"
 ALIASED = "{ other: __typename }"
 
@@ -116,3 +120,29 @@ def test_a_signed_vonage_inbound_stop_by_get_naming_its_text_twice_is_400_and_op
     assert_refused(answer, 400, "field 'text' given twice")
     with vonage["store"].read() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(Suppression)).scalar_one() == 0
+
+
+# -- The Control Center's CSRF check ---------------------------------------------------------------
+
+def _signed_in(http: httpx.Client, store: StoreResource) -> str:
+    """Signs `http` in as the admin ada; her session's CSRF token."""
+    users.create_user(store, "ada", "admin", PASSWORD)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', http.get("/ui/login").text).group(1)
+    done = http.post("/ui/login", data={"name": "ada", "password": PASSWORD, "csrf_token": token})
+    assert done.status_code == 303, done.text[:300]
+    return users.session(store, http.cookies["halo_session"]).csrf_token
+
+
+@pytest.mark.parametrize("content_type", ["Application/X-WWW-Form-Urlencoded", "APPLICATION/X-WWW-FORM-URLENCODED; charset=UTF-8"])
+def test_a_form_whose_media_type_is_not_in_lower_case_is_taken_with_its_csrf_token(http, store, content_type) -> None:  # noqa: ANN001
+    """The token was looked for only when the Content-Type began `application/x-www-form-urlencoded`
+    as written: the same form in another case was a 403 'nothing was saved' page."""
+    csrf = _signed_in(http, store)
+    form = {"csrf_token": csrf, "name": "vera", "role": "viewer", "password": PASSWORD, "password_again": PASSWORD}
+    answer = http.post("/ui/access/users", content=urlencode(form), headers={"content-type": content_type})
+    assert answer.status_code == 303, answer.text[:500]
+    assert [u["name"] for u in users.list_users(store)] == ["ada", "vera"]
+    # a wrong token in the same case is refused as before
+    form = {**form, "csrf_token": "wrong", "name": "bob"}
+    assert http.post("/ui/access/users", content=urlencode(form), headers={"content-type": content_type}).status_code == 403
+    assert [u["name"] for u in users.list_users(store)] == ["ada", "vera"]
