@@ -24,7 +24,7 @@ from halo_platform.core.errors import ConflictError, HaloError, NotFoundError
 from halo_platform.core.http import resource
 from halo_platform.core.store import StoreResource
 from halo_platform.core.text import unstorable
-from halo_platform.ui.app import done_redirect, render, signed_in, text_errors
+from halo_platform.ui.app import done_redirect, render, repeated_fields, signed_in, text_errors
 
 router = APIRouter(include_in_schema=False)
 KEY_FIELDS = ("name", "scope", "expires", "rate")
@@ -92,6 +92,7 @@ def _key_fields(data: Any, errors: dict[str, str]) -> tuple[dict[str, Any], dt.d
             "expires": str(data.get("expires", "")).strip(), "rate": str(data.get("rate", "")).strip()}
     errors.update(text_errors({"name": form["name"], "scope": form["scopes"], "expires": form["expires"], "rate": form["rate"]},
                               "key.", what={"expires": "date"}))
+    errors.update(repeated_fields(data, ("name", "expires", "rate"), "key."))
     _checked(errors, "key", lambda: check_name(form["name"]))
     _checked(errors, "key", lambda: check_scopes(form["scopes"]))
     expires = rate = None
@@ -149,7 +150,7 @@ async def new_user(request: Request, caller: Caller = Depends(signed_in("admin")
     data = await request.form()
     form = {"name": str(data.get("name", "")).strip(), "role": str(data.get("role", ""))}
     password = str(data.get("password", ""))
-    errors = text_errors(form, "user.")
+    errors = text_errors(form, "user.") | repeated_fields(data, ("name", "role", "password"), "user.")
     _checked(errors, "user", lambda: check_name(form["name"]))
     _checked(errors, "user", lambda: check_password(password))
     if form["role"] not in ROLE_SCOPES:

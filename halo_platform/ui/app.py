@@ -1,7 +1,8 @@
 """What every Control Center page shares: the templates, `signed_in(role)` (a page for a person:
 no session -> the sign-in page; a role too low -> a 403 page; a POST -> its CSRF token checked, a
 missing or stale one -> a 403 page saying nothing was saved),
-`render`, `text_error(s)` (text no store can hold, refused before any query), and
+`render`, `text_error(s)` (text no store can hold, refused before any query), `repeated_fields`
+(a field given twice, refused beside it), and
 `install(app)` for the refusals and the stylesheet.
 
 Roles, lowest first: viewer reads everything; operator also requests tasks and edits schedules;
@@ -118,6 +119,17 @@ def text_errors(values: Mapping[str, Any] | Iterable[tuple[str, Any]], prefix: s
         if prefix + field not in errors and (error := text_error(value, noun)):
             errors[prefix + field] = error
     return errors
+
+
+GIVEN_TWICE = "given more than once"
+
+
+def repeated_fields(data: Any, names: Iterable[str], prefix: str = "") -> dict[str, str]:  # noqa: ANN401 - a form
+    """`GIVEN_TWICE` beside each of `names` (fields a page shows once) that the form `data` gives
+    more than once, keyed `prefix + name` as the page shows its errors. A browser sends such a field
+    once and Starlette reads the last of several, so two values came from a hand-made or broken form
+    and which one was meant cannot be told (the API refuses a JSON key given twice the same way)."""
+    return {prefix + name: GIVEN_TWICE for name in names if len(data.getlist(name)) > 1}
 
 
 def _when(value: dt.datetime | str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:

@@ -28,7 +28,7 @@ from halo_platform.delivery.state import (
     weight_history,
     weights_table,
 )
-from halo_platform.ui.app import done_redirect, render, signed_in, text_error, text_errors
+from halo_platform.ui.app import done_redirect, render, repeated_fields, signed_in, text_error, text_errors
 
 router = APIRouter(include_in_schema=False)
 
@@ -54,12 +54,11 @@ def _weights(data: Any, names: list[str], keep_zero: set[str], errors: dict[str,
     """The weights typed in `weight.<provider>` fields: empty ones skipped, zeros kept only for
     providers the rule had (so the history does not list providers that never had a weight)."""
     weights: dict[str, float] = {}
+    twice = repeated_fields(data, [f"weight.{name}" for name in names])  # as `halo delivery weights set a=60 a=40`
+    errors.update(twice)
     for name in names:
         text = str(data.get(f"weight.{name}", "")).strip()
-        if len(data.getlist(f"weight.{name}")) > 1:  # as `halo delivery weights set a=60 a=40`: which one was meant?
-            errors[f"weight.{name}"] = "given more than once"
-            continue
-        if not text:
+        if f"weight.{name}" in twice or not text:
             continue
         try:
             value = float(text)
@@ -116,7 +115,7 @@ async def save_weights(request: Request, caller: Caller = Depends(signed_in("adm
     data = await request.form()
     config: DeliveryConfig = await run_in_threadpool(providers.config)
     rule_key, reason = str(data.get("rule", "")), str(data.get("reason", "")).strip()
-    errors = text_errors({"reason": reason})
+    errors = text_errors({"reason": reason}) | repeated_fields(data, ("reason",))
     try:
         router_ = await run_in_threadpool(load_router, config, store)
         rule = router_.config.rule(rule_key)
@@ -172,7 +171,7 @@ async def create_rule(request: Request, caller: Caller = Depends(signed_in("admi
     config: DeliveryConfig = await run_in_threadpool(providers.config)
     form = {k: str(data.get(k, "")).strip() for k in ("channel", "country", "capability", "reason")}
     form["weights"] = {n: str(data.get(f"weight.{n}", "")) for n in config.providers}
-    errors = text_errors(form)
+    errors = text_errors(form) | repeated_fields(data, ("channel", "country", "capability", "reason"))
     if form["channel"] not in CHANNELS:
         errors["channel"] = f"one of {', '.join(CHANNELS)}"
     capability = form["capability"].upper() or "*"

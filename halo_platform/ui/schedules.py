@@ -31,7 +31,7 @@ from halo_platform.reports.schedules import (
 )
 from halo_platform.reports.task import PayloadError, get_task
 from halo_platform.sinks import SinksResource
-from halo_platform.ui.app import done_redirect, render, signed_in, text_errors
+from halo_platform.ui.app import done_redirect, render, repeated_fields, signed_in, text_errors
 
 router = APIRouter(include_in_schema=False)
 RUN_FORMAT = "%a %Y-%m-%d %H:%M %Z"
@@ -181,11 +181,13 @@ async def save(request: Request, schedule_id: str, caller: Caller = Depends(sign
     except NotFoundError as exc:
         return render(request, "schedules_missing.html", caller, status=404, message=str(exc))
     data = await request.form()
+    shown = [f"payload.{f['name']}" for f in _fields(schedule["task"])]
     form = {"cron": str(data.get("cron", "")).strip(), "timezone": str(data.get("timezone", "")).strip(),
             "sinks": [str(s) for s in data.getlist("sinks")], "enabled": data.get("enabled") == "on",
             "catch_up": str(data.get("catch_up", "")).strip(),
-            "payload": {f["name"]: str(data.get(f"payload.{f['name']}", "")).strip() for f in _fields(schedule["task"])}}
+            "payload": {name.removeprefix("payload."): str(data.get(name, "")).strip() for name in shown}}
     payload, errors = await run_in_threadpool(_check, schedule, form)
+    errors |= repeated_fields(data, ("cron", "timezone", "catch_up", *shown))
     # text no store can hold: said as such beside its field, rather than what a check made of it
     errors |= text_errors({**{k: v for k, v in form.items() if k != "payload"}, **{f"payload.{k}": v for k, v in form["payload"].items()}},
                           what={"sinks": "sink"})

@@ -4,7 +4,8 @@ Pinned here: a GraphQL request naming a key twice (`query`, a variable) or givin
 parameter twice was read as its last value, where every other JSON route refuses it. A Vonage
 receipt or inbound message sent by GET naming a field it reads twice was read as its last value,
 where the same by POST is a 400. A Control Center form sent as `Application/X-WWW-Form-Urlencoded`
-(media types are case-insensitive) with its right CSRF token was refused 403."""
+(media types are case-insensitive) with its right CSRF token was refused 403. A Control Center form
+giving a field twice (two roles, two crons) was saved with its last value."""
 
 from __future__ import annotations
 
@@ -19,12 +20,16 @@ import sqlalchemy as sa
 import yaml
 
 from halo_platform.access import users
+from halo_platform.access.keys import list_keys
 from halo_platform.core.store import StoreResource
 from halo_platform.delivery.providers.vonage import vonage_signature
 from halo_platform.delivery.resources import ProvidersResource
+from halo_platform.delivery.state import weight_history
 from halo_platform.delivery.tables import MessageEvent, Suppression
 from halo_platform.http import create_app
 from halo_platform.lab.provider_fakes import SECRETS, vonage_fake, vonage_inbound
+from halo_platform.reports.schedules import list_schedules, set_schedule
+from halo_platform.sinks import SinksResource
 from halo_platform_tests.core.test_http_hostile import serving
 from halo_platform_tests.fixtures.access import bearer, make_key
 
@@ -146,3 +151,55 @@ def test_a_form_whose_media_type_is_not_in_lower_case_is_taken_with_its_csrf_tok
     form = {**form, "csrf_token": "wrong", "name": "bob"}
     assert http.post("/ui/access/users", content=urlencode(form), headers={"content-type": content_type}).status_code == 403
     assert [u["name"] for u in users.list_users(store)] == ["ada", "vera"]
+
+
+# -- Control Center forms naming a field twice -----------------------------------------------------
+
+@pytest.fixture
+def center(store) -> Iterator[httpx.Client]:  # noqa: ANN001
+    """The Control Center over the isolated store (with the sinks its task form lists), served by uvicorn."""
+    set_schedule(store, "weekly", task="payment_reconciliation", cron="0 6 * * 1", sinks=["outbox"], updated_by="seed")
+    providers = ProvidersResource()
+    app = create_app({"store": store, "providers": providers, "sinks": SinksResource()})
+    try:
+        with serving(app) as (host, port), httpx.Client(base_url=f"http://{host}:{port}", timeout=30) as client:
+            yield client
+    finally:
+        providers.close()
+
+
+def _saved(store: StoreResource) -> tuple:
+    """What a form of the Control Center may change."""
+    with store.read() as conn:
+        requests = conn.execute(sa.text("SELECT count(*) FROM task_requests")).scalar_one()
+    return (requests, list_schedules(store), weight_history(store), [k["name"] for k in list_keys(store)],
+            [(u["name"], u["role"]) for u in users.list_users(store)])
+
+
+SCHEDULE = [("cron", "0 7 * * 1"), ("timezone", "UTC"), ("sinks", "outbox"), ("catch_up", "latest"), ("enabled", "on")]
+TWICE = [  # (form, what it sends: a field the page shows once given twice, the error's field)
+    ("/ui/tasks/payment_reconciliation", [("tolerance", "0.01"), ("tolerance", "0.5"), ("sinks", "outbox")], "tolerance"),
+    ("/ui/schedules/weekly", [*SCHEDULE, ("cron", "0 8 * * 1")], "cron"),
+    ("/ui/schedules/weekly", [*SCHEDULE, ("payload.tolerance", "0.01"), ("payload.tolerance", "0.5")], "payload.tolerance"),
+    ("/ui/routing/edit", [("rule", "sms/*/TEXT"), ("weight.sandbox_sms_a", "1"), ("reason", "a"), ("reason", "b")], "reason"),
+    ("/ui/routing/new", [("channel", "sms"), ("country", "DE"), ("country", "FR"), ("capability", "*"), ("weight.sandbox_sms_a", "1"),
+                         ("reason", "new")], "country"),
+    ("/ui/access/users", [("name", "vera"), ("role", "viewer"), ("role", "admin"), ("password", PASSWORD), ("password_again", PASSWORD)],
+     "user.role"),
+    ("/ui/access/keys", [("name", "ci"), ("scope", "tasks:read"), ("rate", "5"), ("rate", "500")], "key.rate"),
+]
+
+
+@pytest.mark.parametrize(("path", "fields", "field"), TWICE, ids=[f"{p}:{f}" for p, _, f in TWICE])
+def test_a_form_giving_a_field_twice_is_refused_beside_it_and_saves_nothing(center, store, path, fields, field) -> None:  # noqa: ANN001
+    """A form naming a field twice (`role=viewer&role=admin`, two crons, two values of a payload
+    field) was saved with its last value, as if the other had not been sent; the weights of a
+    routing rule alone were refused ("given more than once"). Every field a page shows once is now."""
+    csrf = _signed_in(center, store)
+    before = _saved(store)
+    answer = center.post(path, content=urlencode([("csrf_token", csrf), *fields]),
+                         headers={"content-type": "application/x-www-form-urlencoded"})
+    assert answer.status_code == 422, answer.text[:500]
+    beside = re.search(rf'<small id="{re.escape(field)}-error" class="error" role="alert">([^<]*)</small>', answer.text)
+    assert beside and beside.group(1) == "given more than once", answer.text
+    assert _saved(store) == before
