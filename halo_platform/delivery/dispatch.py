@@ -73,7 +73,6 @@ from halo_platform.delivery.queue import (
     apply_parked,
     decode_claimed,
     lease_due,
-    mark_in_flight,
     persist,
     recorded_ids,
     resolve_uncertain,
@@ -624,13 +623,16 @@ class _Sending:
         d, t0 = self.d, time.perf_counter()
         ours: set[str] = set()
 
-        def mark(conn: Connection) -> None:
-            ours.update(mark_in_flight(conn, d.owner, [(row.id, f.lane.provider.name, row.lease_until) for f in starts for row, _ in f.ready], now, hold_until))
+        def record(conn: Connection, transitions: list[Transition], attempts: list[dict], marks: list[tuple]) -> None:
+            ours.update(persist(conn, d.owner, transitions, attempts, now, marks, hold_until))
 
+        groups = _answer_steps(transitions, attempts, d.store) or [([], [])]
+        marks = [(row.id, f.lane.provider.name, row.lease_until) for f in starts for row, _ in f.ready]
         # the callbacks kept for the ids the last transaction recorded: this one began after its commit
         steps = [functools.partial(apply_parked, recorded=self.unsettled, now=now)] if self.unsettled else []
-        steps += [functools.partial(persist, owner=d.owner, transitions=t, attempts=a, now=now) for t, a in _answer_steps(transitions, attempts, d.store)]
-        writing_in_steps(d.store, [*steps, mark])
+        steps += [functools.partial(record, transitions=t, attempts=a, marks=marks if n == len(groups) - 1 else [])
+                  for n, (t, a) in enumerate(groups)]  # the markers in the last step, after every answer
+        writing_in_steps(d.store, steps)
         self.unsettled = recorded_ids(transitions)
         return starts, ours, time.perf_counter() - t0
 

@@ -44,9 +44,7 @@ def mark_in_flight(conn: Connection, owner: str, marks: Sequence[tuple[str, str,
     if not marks:
         return set()
     if conn.dialect.name == "postgresql":  # one statement for them all, as arrays; which matched comes back
-        return set(conn.execute(_MARK_ARRAYS, {
-            "owner": owner, "now": _naive(now), "hold": _naive(hold_until), "ids": [m[0] for m in marks], "providers": [m[1] for m in marks],
-            "leases": [_naive(m[2]) for m in marks]}).scalars())
+        return set(conn.execute(_MARK_ARRAYS, {"owner": owner, "now": _naive(now), **_mark_arrays(marks, hold_until)}).scalars())
     groups: dict[tuple[str, dt.datetime], list[str]] = {}
     for message_id, provider, lease_until in marks:  # one claim's messages to one provider share their lease end
         groups.setdefault((provider, lease_until), []).append(message_id)
@@ -97,14 +95,20 @@ def _time_converter(dialect: sa.Dialect) -> Callable[[dt.datetime | None], objec
 
 # built once: marking runs before every request, so statement construction would show
 _MARK_ONE = _mark_statement(messages_t.c.id == sa.bindparam("m_id"))
-# PostgreSQL: a round's markers, every provider's, as arrays joined on the primary key (an array
-# per provider and claim, one statement each, was a round trip each)
-_MARK_ARRAYS = sa.text(f"""
-    UPDATE messages SET in_flight_at = :now, provider = v.provider, lease_until = GREATEST(v.lease, CAST(:hold AS timestamp))
-    FROM unnest(CAST(:ids AS varchar[]), CAST(:providers AS varchar[]), CAST(:leases AS timestamp[])) AS v(id, provider, lease)
-    WHERE messages.id = v.id AND messages.lease_owner = :owner AND messages.lease_until = v.lease
+# PostgreSQL: markers to any providers as arrays joined on the primary key (an array per provider
+# and claim, one statement each, was a round trip each); also the last part of `_RECORD_ARRAYS`
+_MARKED = f"""
+    UPDATE messages SET in_flight_at = :now, provider = m.provider, lease_until = GREATEST(m.lease, CAST(:m_hold AS timestamp))
+    FROM unnest(CAST(:m_ids AS varchar[]), CAST(:m_providers AS varchar[]), CAST(:m_leases AS timestamp[])) AS m(id, provider, lease)
+    WHERE messages.id = m.id AND messages.lease_owner = :owner AND messages.lease_until = m.lease
       AND CASE WHEN {_DUE_LITERAL.text} THEN true ELSE false END
-    RETURNING messages.id""")  # noqa: S608 - a constant of this module, no input
+    RETURNING messages.id"""  # noqa: S608 - a constant of this module, no input
+_MARK_ARRAYS = sa.text(_MARKED)
+
+
+def _mark_arrays(marks: Sequence[tuple[str, str, dt.datetime]], hold_until: dt.datetime | None) -> dict:
+    return {"m_hold": _naive(hold_until), "m_ids": [m[0] for m in marks], "m_providers": [m[1] for m in marks],
+            "m_leases": [_naive(m[2]) for m in marks]}
 
 
 def resolve_uncertain(conn: Connection, owner: str, rows: Sequence, decide, now: dt.datetime) -> tuple[list, dict[str, str]]:  # noqa: ANN001
@@ -223,25 +227,28 @@ def _claim_statements(dialect_name: str, returning: bool) -> tuple[sa.Executable
     return lease.where(ids, due), pick, sa.select(*raw).select_from(messages_t).where(ids, messages_t.c.lease_owner == sa.bindparam("c_owner"))
 
 
-def persist(conn: Connection, owner: str, transitions: Sequence[Transition], attempts: Iterable[dict], now: dt.datetime) -> None:
+def persist(conn: Connection, owner: str, transitions: Sequence[Transition], attempts: Iterable[dict], now: dt.datetime,
+            marks: Sequence[tuple[str, str, dt.datetime]] = (), hold_until: dt.datetime | None = None) -> set[str]:
     """Write the new states, their lifecycle events and the attempts (`attempt_row`); release
-    the leases. A message gets its event (and so its status webhook) only where the UPDATE moved
-    it to the new status: one `owner` no longer holds (an opt-out ended it, another dispatcher
-    leased it after our lease ran out) is left alone, one that left the queue meanwhile keeps its
-    status, and neither gets an event (the attempt, a request that left, is recorded all the
-    same). PostgreSQL does it all in one statement (`_RECORD_ARRAYS`); elsewhere the UPDATE says
-    which it moved where the database returns updated rows, and MariaDB reads them first, in
-    one locking read of the group."""
+    the leases; then mark `marks` in flight (`mark_in_flight`, whose ids this returns): a sending
+    round's answers and its next requests' markers. A message gets its event (and so its status
+    webhook) only where the UPDATE moved it to the new status: one `owner` no longer holds (an
+    opt-out ended it, another dispatcher leased it after our lease ran out) is left alone, one
+    that left the queue meanwhile keeps its status, and neither gets an event (the attempt, a
+    request that left, is recorded all the same). PostgreSQL does it all in one statement
+    (`_RECORD_ARRAYS`, one round trip); elsewhere the UPDATE says which it moved where the
+    database returns updated rows, and MariaDB reads them first, in one locking read of the group."""
     moved = [t for t in transitions if t.status != "held"]
     attempts = list(attempts)
+    ours: set[str] = set()
     if conn.dialect.name == "postgresql":
-        if moved or attempts:
-            conn.execute(_RECORD_ARRAYS, {
-                "owner": owner, "now": _naive(now), "ids": [t.message_id for t in moved], "statuses": [t.status for t in moved],
-                "providers": [t.provider for t in moved], "pmids": [t.provider_message_id for t in moved],
-                "retries": [t.number_of_retries for t in moved], "nexts": [_naive(t.next_attempt_at) for t in moved],
-                "pins": [_naive(t.in_flight_at) for t in moved], "details": [t.detail or None for t in moved],
-                **{f"a_{key}": [_naive(a[key]) if key == "at" else a[key] for a in attempts] for key in _ATTEMPT_KEYS}})
+        ours = set(conn.execute(_RECORD_ARRAYS, {
+            "owner": owner, "now": _naive(now), "ids": [t.message_id for t in moved], "statuses": [t.status for t in moved],
+            "providers": [t.provider for t in moved], "pmids": [t.provider_message_id for t in moved],
+            "retries": [t.number_of_retries for t in moved], "nexts": [_naive(t.next_attempt_at) for t in moved],
+            "pins": [_naive(t.in_flight_at) for t in moved], "details": [t.detail or None for t in moved],
+            **{f"a_{key}": [_naive(a[key]) if key == "at" else a[key] for a in attempts] for key in _ATTEMPT_KEYS},
+            **_mark_arrays(marks, hold_until)}).scalars())
     else:
         if moved and conn.dialect.name == "sqlite":
             now_in = _move_sqlite(conn, owner, moved, now)
@@ -260,10 +267,13 @@ def persist(conn: Connection, owner: str, transitions: Sequence[Transition], att
         for table, rows in ((events_t, noted), (attempts_t, attempts)):
             if rows:
                 executemany(conn, table, rows)
+        if marks:
+            ours = mark_in_flight(conn, owner, marks, now, hold_until)
     held = [t for t in transitions if t.status == "held"]
     if held:
         executemany(conn, _HOLD, [{"b_id": t.message_id, "b_owner": owner, "b_next": t.next_attempt_at, "b_pin": t.in_flight_at, "b_now": now}
                                   for t in held])
+    return ours
 
 
 def stored_dedupe_key(key: str) -> str:
@@ -447,10 +457,12 @@ _MOVE = messages_t.update().where(_HELD_BY).values(
     updated_at=sa.bindparam("b_now"),
 )
 _ATTEMPT_KEYS = ("message_id", "provider", "outcome", "http_status", "latency_ms", "at")  # `attempt_row`'s
-# PostgreSQL: a group's answers as arrays joined on the primary key, the events of the messages
-# the UPDATE moved and the attempts, in one statement (three, one round trip each, were half of
-# a sending round's transaction on a loaded machine)
-_RECORD_ARRAYS = sa.text("""
+# PostgreSQL: a round's answers as arrays joined on the primary key, the events of the messages
+# the UPDATE moved, the attempts and the next requests' markers, in one statement (a statement
+# each, one round trip each, were half of a sending round's transaction on a loaded machine). A
+# round's markers are never on messages it answers (they wait to be sent), so the two UPDATEs
+# never meet on a row
+_RECORD_ARRAYS = sa.text(f"""
     WITH moved AS (
       UPDATE messages SET
         status = CASE WHEN messages.status IN ('queued', 'retry_scheduled') THEN v.status ELSE messages.status END,
@@ -463,10 +475,13 @@ _RECORD_ARRAYS = sa.text("""
       RETURNING messages.id, messages.status, v.status AS wanted, v.provider, v.detail),
     noted AS (
       INSERT INTO message_events (message_id, event, provider, at, detail)
-      SELECT id, status, provider, :now, detail FROM moved WHERE status = wanted)
-    INSERT INTO delivery_attempts (message_id, provider, outcome, http_status, latency_ms, at)
-    SELECT * FROM unnest(CAST(:a_message_id AS varchar[]), CAST(:a_provider AS varchar[]), CAST(:a_outcome AS varchar[]),
-                         CAST(:a_http_status AS integer[]), CAST(:a_latency_ms AS double precision[]), CAST(:a_at AS timestamp[]))""")
+      SELECT id, status, provider, :now, detail FROM moved WHERE status = wanted),
+    tried AS (
+      INSERT INTO delivery_attempts (message_id, provider, outcome, http_status, latency_ms, at)
+      SELECT * FROM unnest(CAST(:a_message_id AS varchar[]), CAST(:a_provider AS varchar[]), CAST(:a_outcome AS varchar[]),
+                           CAST(:a_http_status AS integer[]), CAST(:a_latency_ms AS double precision[]), CAST(:a_at AS timestamp[]))),
+    marked AS ({_MARKED})
+    SELECT id FROM marked""")  # noqa: S608 - constants of this module, no input
 _STILL_HELD = sa.select(messages_t.c.id, messages_t.c.status).where(
     messages_t.c.id.in_(sa.bindparam("b_ids", expanding=True)), messages_t.c.lease_owner == sa.bindparam("b_owner")).with_for_update()
 _HOLD = messages_t.update().where(_HELD_BY).values(

@@ -146,12 +146,13 @@ def _calling_back_while_recording(monkeypatch, module, fakes, store, providers) 
     fakes["twilio"].accept = (lambda accept: lambda ref, sid, to: (accept(ref, sid, to), sids.append(sid)))(fakes["twilio"].accept)
     original = module.persist
 
-    def persist_then_call_back(conn, owner, transitions, attempts, now):  # noqa: ANN001
-        original(conn, owner, transitions, attempts, now)
+    def persist_then_call_back(conn, owner, transitions, attempts, now, *marking):  # noqa: ANN001, ANN202
+        ours = original(conn, owner, transitions, attempts, now, *marking)
         if sids and not counted:  # the callback commits while this transaction is still open
             thread = threading.Thread(target=lambda: counted.append(handle_callback("tw", _twilio_request(sids[0], "sent"), store, providers)))
             thread.start()
             thread.join(timeout=30)
+        return ours
 
     monkeypatch.setattr(module, "persist", persist_then_call_back)
     return counted
