@@ -158,7 +158,9 @@ class Sink(dg.ConfigurableResource, abc.ABC):
     def stored(self, delivery: Delivery) -> Iterator[list[Path]]:
         """The files a sink that stores files stores: those it carries (`carried`), plus a note
         `<subject>.txt` when there is no file to carry (a message) or some went as links: the
-        text, then each link, so that the recipient gets the file's link as an email reader does."""
+        text, then each link, so that the recipient gets the file's link as an email reader does.
+        The note is UTF-8, as every text file the platform writes: in the locale's encoding, a text
+        saying `März` failed the delivery under LANG=C (UnicodeEncodeError)."""
         files = self.carried(delivery)
         if files and not delivery.links:
             yield files
@@ -167,7 +169,7 @@ class Sink(dg.ConfigurableResource, abc.ABC):
         lines += [f"{link.name} ({link.size} bytes): {link.url}" for link in delivery.links]
         with tempfile.TemporaryDirectory(prefix="halo-note-") as tmp:
             note = Path(tmp) / (name_of_title(delivery.subject) + ".txt")
-            note.write_text("\n\n".join(lines))
+            note.write_text("\n\n".join(lines), encoding="utf-8")
             yield [*files, note]
 
 
