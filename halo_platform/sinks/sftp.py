@@ -13,8 +13,9 @@ from halo_platform.sinks.settings import Host, PathSetting, Port, setting_file
 
 
 class SFTPSink(Sink):
-    """Writes into `remote_dir` (created if missing). The host key is checked against
-    `known_hosts_path` (or ~/.ssh/known_hosts); an unknown host is refused."""
+    """Writes into `remote_dir` (created if missing; one without a leading `/` is in the login
+    folder). The host key is checked against `known_hosts_path` (or ~/.ssh/known_hosts); an
+    unknown host is refused."""
 
     kind = "sftp"
     host: Host
@@ -47,8 +48,12 @@ class SFTPSink(Sink):
             with client.open_sftp() as sftp:
                 sftp.get_channel().settimeout(self.timeout)
                 self._makedirs(sftp, self.remote_dir)
+                # the folder as the server resolves it, from its root: `inbound` or the default `.` is
+                # in the login folder (/home/halo on OpenSSH), and a target recorded as /inbound/x.csv
+                # or /./x.csv named no file (the FTP sink asks the server with PWD alike)
+                folder = sftp.normalize(self.remote_dir)
                 with self.stored(delivery) as files:
-                    return [self._put(sftp, path) for path in files]
+                    return [self._put(sftp, folder, path) for path in files]
         except (paramiko.AuthenticationException, paramiko.BadHostKeyException) as exc:
             raise PermanentSinkError(f"SFTP {self.host}: {type(exc).__name__}") from None
         except paramiko.SSHException as exc:
@@ -62,9 +67,9 @@ class SFTPSink(Sink):
         finally:
             client.close()
 
-    def _put(self, sftp, path: Path) -> str:  # noqa: ANN001
-        final = posixpath.join(self.remote_dir, safe_name(path.name))
-        temp = posixpath.join(self.remote_dir, f".{safe_name(path.name)}.{uuid.uuid4().hex[:8]}.part")
+    def _put(self, sftp, folder: str, path: Path) -> str:  # noqa: ANN001
+        final = posixpath.join(folder, safe_name(path.name))
+        temp = posixpath.join(folder, f".{safe_name(path.name)}.{uuid.uuid4().hex[:8]}.part")
         import paramiko
 
         try:
@@ -77,7 +82,7 @@ class SFTPSink(Sink):
             with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
                 sftp.remove(temp)
             raise
-        return self.file_uri("sftp", f"{self.host}:{self.port}", final if final.startswith("/") else "/" + final)
+        return self.file_uri("sftp", f"{self.host}:{self.port}", final)
 
     @staticmethod
     def _makedirs(sftp, remote_dir: str) -> None:  # noqa: ANN001

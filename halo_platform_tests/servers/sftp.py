@@ -77,15 +77,19 @@ class _Handle(paramiko.SFTPHandle):
 
 
 class _SFTPInterface(paramiko.SFTPServerInterface):
-    """The client's "/" is the server's `root`; nothing outside it can be reached."""
+    """The client's "/" is the server's `root`; nothing outside it can be reached. A relative
+    path is from the login folder (`home`), as on an OpenSSH server."""
 
     def __init__(self, server: paramiko.ServerInterface, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
         super().__init__(server, *args, **kwargs)
         self._server: SFTPServer = server.halo_server  # type: ignore[attr-defined]
 
     def _relative(self, path: str) -> str:
+        path = path.replace("\\", "/")
+        if not path.startswith("/"):
+            path = f"{self._server.home}/{path}"
         parts: list[str] = []
-        for part in path.replace("\\", "/").split("/"):
+        for part in path.split("/"):
             if part in ("", "."):
                 continue
             if part == "..":
@@ -229,9 +233,10 @@ class _ServerInterface(paramiko.ServerInterface):
 class SFTPServer:
     """SFTP (paramiko) on 127.0.0.1:`port`. Log in as `username` with `password`, or with the
     private key at `client_key_path` (`client_key` is the paramiko key). The client's "/" is
-    `root` (a real directory, emptied by `reset()`). The server's host key is `host_key`;
-    `known_hosts_path` is a known_hosts file listing it for [127.0.0.1]:port, for clients that
-    verify host keys. Each client connection runs in its own paramiko Transport thread."""
+    `root` (a real directory, emptied by `reset()`); its login folder is `home` (a posix path
+    under `root`, "" for `root` itself, the default again after `reset()`). The server's host key
+    is `host_key`; `known_hosts_path` is a known_hosts file listing it for [127.0.0.1]:port, for
+    clients that verify host keys. Each client connection runs in its own paramiko Transport thread."""
 
     username = "halo"
     password = "sftp-secret"
@@ -239,6 +244,7 @@ class SFTPServer:
     def __init__(self, root: Path, keys_dir: Path) -> None:
         self.host = HOST
         self.root = root
+        self.home = ""
         self.switches = SFTPSwitches()
         self.events: Recorder[SFTPEvent] = Recorder()
         self.auth_attempts: Recorder[tuple[str, bool]] = Recorder()
@@ -308,6 +314,7 @@ class SFTPServer:
 
     def reset(self) -> None:
         self.switches = SFTPSwitches()
+        self.home = ""
         self.events.clear()
         self.auth_attempts.clear()
         for child in self.root.iterdir():
