@@ -128,11 +128,15 @@ class Sink(dg.ConfigurableResource, abc.ABC):
         raise PermanentSinkError(f"a {self.kind} sink cannot serve links")
 
     @staticmethod
-    def file_uri(scheme: str, place: str, path: str) -> str:
-        """The URI of the file a sink wrote at `path` (from `/`) in `place` (`host:port`, a bucket): the
+    def file_uri(scheme: str, place: str, path: str, port: int | None = None) -> str:
+        """The URI of the file a sink wrote at `path` (from `/`) in `place` (a host, on `port`; a bucket): the
         path percent-encoded, as a URI's is. As it was, a folder `in #2` ended the path at `#` (a fragment;
-        `?`, a query): the URI named no file. `unquote(urlsplit(uri).path)` is `path` again."""
-        return f"{scheme}://{place}{quote(path)}"
+        `?`, a query): the URI named no file. `unquote(urlsplit(uri).path)` is `path` again.
+        An IPv6 address is in brackets, the `%` of its zone as `%25` (RFC 3986, 6874): `ftp://::1:21/x`
+        was no URL (urlsplit read no host, and refused its port)."""
+        if ":" in place:  # no host name or bucket has one
+            place = f"[{place.replace('%', '%25')}]"
+        return f"{scheme}://{place}{'' if port is None else f':{port}'}{quote(path)}"
 
     def too_large(self, paths: Sequence[Path]) -> list[Path]:
         """The files this sink cannot carry: over its size limit, or all if it carries none."""

@@ -70,7 +70,7 @@ class FTPSink(Sink):
             with contextlib.suppress(ftplib.Error, EOFError, OSError):
                 ftp.delete(temp)
             raise
-        return self.file_uri("ftps" if self.tls else "ftp", f"{self.host}:{self.port}", f"{ftp.pwd().rstrip('/')}/{final}")
+        return self.file_uri("ftps" if self.tls else "ftp", self.host, f"{ftp.pwd().rstrip('/')}/{final}", self.port)
 
     @staticmethod
     def _cwd(ftp: ftplib.FTP, remote_dir: str) -> None:

@@ -82,7 +82,7 @@ class SFTPSink(Sink):
             with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
                 sftp.remove(temp)
             raise
-        return self.file_uri("sftp", f"{self.host}:{self.port}", final)
+        return self.file_uri("sftp", self.host, final, self.port)
 
     @staticmethod
     def _makedirs(sftp, remote_dir: str) -> None:  # noqa: ANN001

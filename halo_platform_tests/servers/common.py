@@ -12,9 +12,9 @@ __all__ = ["HOST", "Recorder", "closed_port", "listening_socket"]
 
 
 def listening_socket(host: str = HOST) -> socket.socket:
-    """A TCP socket bound to a free port on `host` and listening; owning the socket avoids
-    the race of 'find a free port, close it, bind it again'."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    """A TCP socket bound to a free port on `host` (an IPv4 or IPv6 address) and listening; owning
+    the socket avoids the race of 'find a free port, close it, bind it again'."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, 0))
     sock.listen(128)

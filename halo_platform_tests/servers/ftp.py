@@ -83,9 +83,9 @@ class _HandlerMixin:
 
 
 class _ServerThread:
-    def __init__(self, handler: type[FTPHandler]) -> None:
+    def __init__(self, handler: type[FTPHandler], host: str) -> None:
         # An IOLoop of its own: the default is a process-wide singleton, unsafe for two servers.
-        self._server = ThreadedFTPServer(listening_socket(), handler, ioloop=IOLoop())
+        self._server = ThreadedFTPServer(listening_socket(host), handler, ioloop=IOLoop())
         # pyftpdlib keeps the stop event on the class; give each server its own.
         self._server._exit = threading.Event()
         self.port: int = self._server.socket.getsockname()[1]
@@ -106,16 +106,16 @@ class _ServerThread:
 
 
 class FTPServer:
-    """FTP on 127.0.0.1 with one user (`username`/`password`, full rights) whose root is `home`
-    (a real directory, emptied by `reset()`). `port`: plain FTP; `tls_port`: explicit FTPS
-    (AUTH TLS, certificate `tls.cert_path`; TLS optional for control and data). Passive mode
-    on 127.0.0.1. `uploads` records each completed upload."""
+    """FTP on `host` (127.0.0.1, or another address such as ::1) with one user (`username`/`password`,
+    full rights) whose root is `home` (a real directory, emptied by `reset()`). `port`: plain FTP;
+    `tls_port`: explicit FTPS (AUTH TLS, certificate `tls.cert_path`; TLS optional for control and
+    data). Passive mode on `host`. `uploads` records each completed upload."""
 
     username = "halo"
     password = "ftp-secret"
 
-    def __init__(self, home: Path, tls: TLSFiles) -> None:
-        self.host = HOST
+    def __init__(self, home: Path, tls: TLSFiles, host: str = HOST) -> None:
+        self.host = host
         self.home = home
         self.tls = tls
         self.switches = FTPSwitches()
@@ -128,8 +128,8 @@ class FTPServer:
             (_HandlerMixin, TLS_FTPHandler),
             {"halo_server": self, "authorizer": authorizer, "certfile": str(tls.cert_path), "keyfile": str(tls.key_path)},
         )
-        self._plain = _ServerThread(plain)
-        self._secure = _ServerThread(secure)
+        self._plain = _ServerThread(plain, host)
+        self._secure = _ServerThread(secure, host)
         self.port = self._plain.port
         self.tls_port = self._secure.port
 

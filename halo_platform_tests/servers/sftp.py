@@ -231,18 +231,19 @@ class _ServerInterface(paramiko.ServerInterface):
 
 
 class SFTPServer:
-    """SFTP (paramiko) on 127.0.0.1:`port`. Log in as `username` with `password`, or with the
-    private key at `client_key_path` (`client_key` is the paramiko key). The client's "/" is
-    `root` (a real directory, emptied by `reset()`); its login folder is `home` (a posix path
-    under `root`, "" for `root` itself, the default again after `reset()`). The server's host key
-    is `host_key`; `known_hosts_path` is a known_hosts file listing it for [127.0.0.1]:port, for
-    clients that verify host keys. Each client connection runs in its own paramiko Transport thread."""
+    """SFTP (paramiko) on `host` (127.0.0.1, or another address such as ::1):`port`. Log in as
+    `username` with `password`, or with the private key at `client_key_path` (`client_key` is the
+    paramiko key). The client's "/" is `root` (a real directory, emptied by `reset()`); its login
+    folder is `home` (a posix path under `root`, "" for `root` itself, the default again after
+    `reset()`). The server's host key is `host_key`; `known_hosts_path` is a known_hosts file
+    listing it for [host]:port, for clients that verify host keys. Each client connection runs in
+    its own paramiko Transport thread."""
 
     username = "halo"
     password = "sftp-secret"
 
-    def __init__(self, root: Path, keys_dir: Path) -> None:
-        self.host = HOST
+    def __init__(self, root: Path, keys_dir: Path, host: str = HOST) -> None:
+        self.host = host
         self.root = root
         self.home = ""
         self.switches = SFTPSwitches()
@@ -253,7 +254,7 @@ class SFTPServer:
         self.client_key = paramiko.RSAKey.generate(2048)
         self.client_key_path = keys_dir / "id_rsa"
         self.client_key.write_private_key_file(str(self.client_key_path))
-        self._sock = listening_socket()
+        self._sock = listening_socket(host)
         self.port: int = self._sock.getsockname()[1]
         self.known_hosts_path = keys_dir / "known_hosts"
         self.known_hosts_path.write_text(

@@ -1,12 +1,15 @@
-"""Sinks review 2: the address an SFTP sink records for a folder given from the login folder (against
-the real server), the encoding of a message's note file (in a real interpreter under LANG=C)."""
+"""Sinks review 2: the address an SFTP sink records for a folder given from the login folder, the
+address of a sink on an IPv6 host, the encoding of a message's note file; each against the real
+servers (SFTP and FTP on ::1 too) or a real interpreter."""
 
 from __future__ import annotations
 
+import ftplib
 import io
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -14,7 +17,9 @@ import paramiko
 import pytest
 
 from halo_platform.sinks import Delivery
+from halo_platform.sinks.ftp import FTPSink
 from halo_platform.sinks.sftp import SFTPSink
+from halo_platform_tests.servers.ftp import FTPServer
 from halo_platform_tests.servers.sftp import SFTPServer
 
 
@@ -34,6 +39,17 @@ def _fetch_sftp(uri: str, server: SFTPServer) -> bytes:
         client.close()
 
 
+def _fetch_ftp(uri: str, server: FTPServer) -> bytes:
+    """The file at an ftp:// address: its host, port and percent-decoded path."""
+    parts = urlsplit(uri)
+    body = io.BytesIO()
+    with ftplib.FTP() as ftp:
+        ftp.connect(parts.hostname, parts.port, timeout=10)
+        ftp.login(server.username, server.password)
+        ftp.retrbinary(f"RETR {unquote(parts.path)}", body.write)
+    return body.getvalue()
+
+
 @pytest.mark.parametrize("remote_dir,folder", [("inbound", "home/halo/inbound"), (".", "home/halo"),
                                                ("./in #2/../in #2", "home/halo/in #2")])
 def test_an_sftp_folder_from_the_login_folder_is_recorded_where_the_file_is(sftp_server, report_file, remote_dir, folder):
@@ -50,6 +66,42 @@ def test_an_sftp_folder_from_the_login_folder_is_recorded_where_the_file_is(sftp
     assert unquote(target) == f"sftp://127.0.0.1:{sftp_server.port}/{folder}/{report_file.name}"
     assert (sftp_server.root / folder / report_file.name).read_bytes() == report_file.read_bytes()
     assert _fetch_sftp(target, sftp_server) == report_file.read_bytes()
+
+
+@pytest.fixture(scope="module")
+def ipv6_servers(tmp_path_factory: pytest.TempPathFactory, tls_files) -> Iterator[tuple[FTPServer, SFTPServer]]:  # noqa: ANN001
+    """An FTP and an SFTP server listening on the IPv6 loopback ::1 alone."""
+    ftp = FTPServer(tmp_path_factory.mktemp("ftp6_home"), tls_files, host="::1").start()
+    sftp = SFTPServer(tmp_path_factory.mktemp("sftp6_root"), tmp_path_factory.mktemp("sftp6_keys"), host="::1").start()
+    yield ftp, sftp
+    ftp.stop()
+    sftp.stop()
+
+
+@pytest.mark.parametrize("kind", ["ftp", "sftp"])
+def test_a_sink_on_an_ipv6_host_records_a_url_of_the_file(ipv6_servers, report_file, kind):
+    """A sink whose host is an IPv6 address (`::1`) recorded `ftp://::1:21/inbound/report.csv`: not
+    a URL (urlsplit read no host, and refused its port), so the request's output named no file. The address is
+    now in brackets as a URL's (`ftp://[::1]:21/...`), and reading that URL gives the file."""
+    ftp, sftp = ipv6_servers
+    if kind == "ftp":
+        sink, server, port = FTPSink(host="::1", port=ftp.port, remote_dir="/inbound", **ftp.credentials), ftp, ftp.port
+    else:
+        sink, server, port = SFTPSink(host="::1", port=sftp.port, remote_dir="/inbound", **sftp.credentials,
+                                      known_hosts_path=str(sftp.known_hosts_path)), sftp, sftp.port
+    (target,) = sink.deliver(Delivery("r", "t", [report_file]))
+    assert target == f"{kind}://[::1]:{port}/inbound/{report_file.name}"
+    assert (urlsplit(target).hostname, urlsplit(target).port) == ("::1", port)
+    fetch = _fetch_ftp if kind == "ftp" else _fetch_sftp
+    assert fetch(target, server) == report_file.read_bytes()
+
+
+@pytest.mark.parametrize("host,place", [("::1", "[::1]:21"), ("fe80::1%eth0", "[fe80::1%25eth0]:21"),
+                                        ("ftp.example.com", "ftp.example.com:21"), ("127.0.0.1", "127.0.0.1:21")])
+def test_a_host_in_a_file_address_is_written_as_a_url_has_it(host, place):
+    """A link-local IPv6 address has a zone (`%eth0`): in a URL it is `%25eth0` inside the brackets
+    (RFC 6874); a name or an IPv4 address is as it was."""
+    assert FTPSink.file_uri("ftp", host, "/r.csv", 21) == f"ftp://{place}/r.csv"
 
 
 NOTE = """
