@@ -1,6 +1,7 @@
 """`email` sink: smtplib with STARTTLS, implicit TLS (`ssl`) or plain; files attached up to
 `max_file_bytes` (10 MiB), larger ones sent as a link through the sink's `link_store` (a larger
-file with no link store fails the delivery). Addresses are masked in logs and targets."""
+file with no link store fails the delivery). Addresses are masked in logs and targets. A message
+the server may have (no reply once DATA began) fails permanently: a retry would send it twice."""
 
 from __future__ import annotations
 
@@ -43,6 +44,26 @@ def tls_context(verify: bool, ca_file: str | None, server: str) -> ssl.SSLContex
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     return context
+
+
+class _Sending:
+    """An SMTP client that knows whether it has begun DATA: after that, a failure with no reply (a
+    dropped connection, a timeout) leaves the message perhaps accepted, and a retry would send it
+    again (a relay that dropped the line before its 250 had the report twice)."""
+
+    data_begun = False
+
+    def data(self, msg):  # noqa: ANN001, ANN201 - smtplib's signature
+        self.data_begun = True
+        return super().data(msg)
+
+
+class _SMTP(_Sending, smtplib.SMTP):
+    pass
+
+
+class _SMTPSSL(_Sending, smtplib.SMTP_SSL):
+    pass
 
 
 def _quit(client: smtplib.SMTP) -> None:
@@ -102,11 +123,12 @@ class EmailSink(Sink):
         recipients = [*self.to, *self.cc]
         masked = ", ".join(mask_email(a) for a in recipients)
         context = tls_context(self.verify_tls, self.ca_file, f"SMTP {self.host}")
+        client: _SMTP | _SMTPSSL | None = None
         try:
             if self.ssl:
-                client = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
+                client = _SMTPSSL(self.host, self.port, timeout=self.timeout, context=context)
             else:
-                client = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+                client = _SMTP(self.host, self.port, timeout=self.timeout)
             try:
                 if self.starttls and not self.ssl:
                     client.starttls(context=context)
@@ -128,7 +150,10 @@ class EmailSink(Sink):
         except ssl.SSLCertVerificationError as exc:
             raise PermanentSinkError(f"TLS certificate of {self.host} not trusted: {exc.verify_message}") from None
         except (smtplib.SMTPException, OSError) as exc:
-            raise TransientSinkError(f"{type(exc).__name__}: {exc}") from None
+            if client is not None and client.data_begun:  # no reply to the message: a permanent failure, never resent
+                raise PermanentSinkError(f"SMTP {self.host}: no reply once the message was sent ({type(exc).__name__}); "
+                                         "the server may have it, so it is not sent again") from None
+            raise TransientSinkError(f"SMTP {self.host}: {type(exc).__name__}: {exc}") from None
         delivered = [a for a in recipients if a not in refused]
         if refused:  # the others have it: a retry would send it to them twice, so none is made
             raise PermanentSinkError(

@@ -65,6 +65,8 @@ class SMTPSwitches:
     - mail_reply: reply MAIL FROM with this line instead of 250 (e.g. Postfix's "553 5.7.1 <a@b>: Sender address rejected").
     - data_reply: reply the end of DATA with this line instead of 250 (the message is then not recorded).
     - drop_after_data: record the next message, then close its connection before the 250 (an unknown outcome).
+    - data_reply_delay: record each message, then wait this many seconds before its 250 (a slow relay:
+      a client with a shorter timeout gives up on a message the server has).
     - drop_on_connect: close every new connection before the greeting.
     - reject_auth: answer every AUTH with 535 5.7.8 even with the right credentials.
     - offer_starttls: advertise STARTTLS on the plain port (True by default).
@@ -78,6 +80,7 @@ class SMTPSwitches:
     mail_reply: str | None = None
     data_reply: str | None = None
     drop_after_data: bool = False
+    data_reply_delay: float = 0.0
     drop_on_connect: bool = False
     reject_auth: bool = False
     offer_starttls: bool = True
@@ -126,6 +129,7 @@ class _Handler:
         if self.server.switches.drop_after_data:
             self.server.switches.drop_after_data = False
             smtp.transport.close()
+        await asyncio.sleep(self.server.switches.data_reply_delay)
         return "250 2.0.0 Message accepted for delivery"
 
 

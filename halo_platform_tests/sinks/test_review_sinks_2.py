@@ -1,6 +1,6 @@
 """Sinks review 2: the address an SFTP sink records for a folder given from the login folder, the
-address of a sink on an IPv6 host, the encoding of a message's note file; each against the real
-servers (SFTP and FTP on ::1 too) or a real interpreter."""
+address of a sink on an IPv6 host, an email whose relay never answered its message, the encoding of
+a message's note file; each against the real servers (SFTP and FTP on ::1 too) or a real interpreter."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from urllib.parse import unquote, urlsplit
 import paramiko
 import pytest
 
-from halo_platform.sinks import Delivery
+from halo_platform.sinks import Delivery, deliver_with_retries
+from halo_platform.sinks.email import EmailSink
 from halo_platform.sinks.ftp import FTPSink
 from halo_platform.sinks.sftp import SFTPSink
 from halo_platform_tests.servers.ftp import FTPServer
@@ -102,6 +103,37 @@ def test_a_host_in_a_file_address_is_written_as_a_url_has_it(host, place):
     """A link-local IPv6 address has a zone (`%eth0`): in a URL it is `%25eth0` inside the brackets
     (RFC 6874); a name or an IPv4 address is as it was."""
     assert FTPSink.file_uri("ftp", host, "/r.csv", 21) == f"ftp://{place}/r.csv"
+
+
+@pytest.mark.parametrize("switch", ["drop_after_data", "data_reply_delay"])
+def test_an_email_with_no_reply_to_its_message_is_not_sent_again(smtp_server, report_file, switch):
+    """A relay that took the message but whose 250 never came (the line dropped, or slower than the
+    sink's timeout) has it: the sink took that for a transient failure and sent the report again,
+    and finance had it twice (three times with three attempts) while the outcome said DELIVERED
+    after 2 attempts. It is now one permanent failure naming the server, never resent."""
+    setattr(smtp_server.switches, switch, True if switch == "drop_after_data" else 3.0)
+    sink = EmailSink(host=smtp_server.host, port=smtp_server.port, sender="reports@example.com", to=["finance@example.com"],
+                     timeout=1.0, **smtp_server.credentials)
+    outcome = deliver_with_retries("finance_email", sink, Delivery("weekly report", "3 issues", [report_file]),
+                                   attempts=3, backoff_seconds=(0,))
+    assert len(smtp_server.messages) == 1
+    assert (outcome.status, outcome.attempts, outcome.permanent) == ("FAILED", 1, True)
+    assert outcome.detail == ("permanent: SMTP 127.0.0.1: no reply once the message was sent (SMTPServerDisconnected); "
+                              "the server may have it, so it is not sent again")
+
+
+def test_an_email_refused_before_its_message_is_retried_and_names_the_server(smtp_server, report_file):
+    """A relay that closes the connection before its greeting has nothing: that is retried, and the
+    line names the server as the FTP, SFTP and S3 sinks' do (it said `ConnectionRefusedError: ...`
+    alone), never the password."""
+    smtp_server.switches.drop_on_connect = True
+    sink = EmailSink(host=smtp_server.host, port=smtp_server.port, sender="reports@example.com", to=["finance@example.com"],
+                     timeout=1.0, **smtp_server.credentials)
+    outcome = deliver_with_retries("finance_email", sink, Delivery("weekly report", "3 issues", [report_file]),
+                                   attempts=3, backoff_seconds=(0,))
+    assert (outcome.status, outcome.attempts, outcome.permanent, len(smtp_server.messages)) == ("FAILED", 3, False, 0)
+    assert outcome.detail.startswith("gave up after 3 attempts: TransientSinkError: SMTP 127.0.0.1: SMTPServerDisconnected: ")
+    assert "\n" not in outcome.detail and smtp_server.password not in outcome.detail
 
 
 NOTE = """
