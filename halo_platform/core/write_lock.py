@@ -61,20 +61,28 @@ def _gate_taken(gate: int) -> bool:
     return False
 
 
-def writing_in_steps(store: StoreResource, steps: Iterable[Callable[[Connection], None]]) -> None:
+def writing_in_steps(store: StoreResource, steps: Iterable[Callable[[Connection], None]], held: Connection | None = None) -> None:
     """Run `steps` in order in one transaction, unless a priority writer comes meanwhile: then
     the transaction commits after the step under way, the priority writer goes, and the steps
     left run in the next one. A HIGH write then waits for one step of a bulk transaction, not
-    for all of it. Each step must leave the store consistent on its own."""
+    for all of it. Each step must leave the store consistent on its own. `held`: a connection to
+    a PostgreSQL or MariaDB store that the caller keeps across its transactions (no pool checkout
+    and its ping, a round trip, per transaction); writers there do not queue for a lock."""
     pending = iter(steps)
     step = next(pending, None)
     while step is not None:
-        with writing(store) as conn:
+        with writing(store) if held is None else _begun(held) as conn:
             while step is not None:
                 step(conn)
                 step = next(pending, None)
                 if step is not None and priority_waiting(store):
                     break
+
+
+@contextlib.contextmanager
+def _begun(conn: Connection) -> Iterator[Connection]:
+    with conn.begin():
+        yield conn
 
 
 @contextlib.contextmanager

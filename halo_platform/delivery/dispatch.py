@@ -506,6 +506,7 @@ class _Sending:
         self.queued: list[_InFlight] = []  # requests whose markers wait for the next transaction
         self.writing: Future | None = None  # the transaction under way, on the recorder thread
         self.unsettled: set[tuple[str, str]] = set()  # provider ids the last transaction recorded (`apply_parked`)
+        self.held: Connection | None = None  # the recorder's connection to a PostgreSQL or MariaDB store, kept for the loop
         self.recorder = ThreadPoolExecutor(1, thread_name_prefix="record")
         self.wake = socket.socketpair()  # a pool thread's request ended, a batch came, a transaction ended
         self.wake[0].setblocking(False)
@@ -557,6 +558,8 @@ class _Sending:
                     self._take(self.selector.select(IDLE_SECONDS))
         finally:
             self.recorder.shutdown(wait=True)
+            if self.held is not None:
+                self.held.close()
             self.selector.close()
             for sock in self.wake:
                 sock.close()
@@ -632,7 +635,9 @@ class _Sending:
         steps = [functools.partial(apply_parked, recorded=self.unsettled, now=now)] if self.unsettled else []
         steps += [functools.partial(record, transitions=t, attempts=a, marks=marks if n == len(groups) - 1 else [])
                   for n, (t, a) in enumerate(groups)]  # the markers in the last step, after every answer
-        writing_in_steps(d.store, steps)
+        if self.held is None and not d.store.sqlite:
+            self.held = d.store.engine.connect()
+        writing_in_steps(d.store, steps, self.held)
         self.unsettled = recorded_ids(transitions)
         return starts, ours, time.perf_counter() - t0
 
