@@ -478,6 +478,11 @@ class _InFlight:
 
 #: how long an idle sending loop waits for its next batch before looking again (a batch nudges it)
 IDLE_SECONDS = 0.1
+#: how often a sending loop looks for the callbacks kept for the ids it recorded (`apply_parked`; a
+#: callback that overtook the answer it follows, rare): at most this long after their commit, then once
+#: more after the loop's last transaction. A look in every round was one round trip of three in each
+#: PostgreSQL transaction
+SETTLE_SECONDS = 0.1
 
 
 class _Sending:
@@ -505,7 +510,8 @@ class _Sending:
         self.finished: queue.SimpleQueue = queue.SimpleQueue()  # threads' requests that ended
         self.queued: list[_InFlight] = []  # requests whose markers wait for the next transaction
         self.writing: Future | None = None  # the transaction under way, on the recorder thread
-        self.unsettled: set[tuple[str, str]] = set()  # provider ids the last transaction recorded (`apply_parked`)
+        self.unsettled: set[tuple[str, str]] = set()  # provider ids recorded since the last look for kept callbacks
+        self.settled_at = time.monotonic()  # that look
         self.held: Connection | None = None  # the recorder's connection to a PostgreSQL or MariaDB store, kept for the loop
         self.recorder = ThreadPoolExecutor(1, thread_name_prefix="record")
         self.wake = socket.socketpair()  # a pool thread's request ended, a batch came, a transaction ended
@@ -631,14 +637,18 @@ class _Sending:
 
         groups = _answer_steps(transitions, attempts, d.store) or [([], [])]
         marks = [(row.id, f.lane.provider.name, row.lease_until) for f in starts for row, _ in f.ready]
-        # the callbacks kept for the ids the last transaction recorded: this one began after its commit
-        steps = [functools.partial(apply_parked, recorded=self.unsettled, now=now)] if self.unsettled else []
+        # the callbacks kept for the ids earlier transactions recorded (this one began after their commit),
+        # looked for every `SETTLE_SECONDS`: nearly always there are none, and the look is a round trip
+        look = bool(self.unsettled) and time.monotonic() - self.settled_at >= SETTLE_SECONDS
+        steps = [functools.partial(apply_parked, recorded=self.unsettled, now=now)] if look else []
         steps += [functools.partial(record, transitions=t, attempts=a, marks=marks if n == len(groups) - 1 else [])
                   for n, (t, a) in enumerate(groups)]  # the markers in the last step, after every answer
         if self.held is None and not d.store.sqlite:
             self.held = d.store.engine.connect()
         writing_in_steps(d.store, steps, self.held)
-        self.unsettled = recorded_ids(transitions)
+        if look:
+            self.unsettled, self.settled_at = set(), time.monotonic()
+        self.unsettled |= recorded_ids(transitions)
         return starts, ours, time.perf_counter() - t0
 
     def _written(self) -> None:

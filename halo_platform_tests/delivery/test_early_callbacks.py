@@ -182,11 +182,11 @@ def test_a_status_kept_while_the_sids_transaction_commits_is_applied(request, fa
 
 @pytest.mark.parametrize("url", ["fresh_pg_url", "fresh_mysql_url"], ids=["postgresql", "mariadb"])
 def test_a_drain_applies_a_status_kept_during_a_transaction_in_its_next_transaction(request, fakes, providers_file, monkeypatch, url):
-    """A drain looks for the statuses kept for the ids a transaction recorded in its next
+    """A drain looks for the statuses kept for the ids a transaction recorded in a later
     transaction (it began after that commit), not in a read of its own after each commit: one
     request at a time, the first message's status, kept while its SID's transaction was open,
     is applied by the transaction recording the second message's answer (the read after the
-    drain's last transaction is switched off here)."""
+    drain's last transaction is switched off here, and the look made in every transaction)."""
     from halo_platform.delivery import dispatch
 
     store = StoreResource(db_url=request.getfixturevalue(url))
@@ -194,6 +194,7 @@ def test_a_drain_applies_a_status_kept_during_a_transaction_in_its_next_transact
     providers = providers_file({"tw": {**_twilio(fakes), "max_concurrency": 1}})
     counted = _calling_back_while_recording(monkeypatch, dispatch, fakes, store, providers)
     monkeypatch.setattr(dispatch, "settle_parked", lambda *_: None)
+    monkeypatch.setattr(dispatch, "SETTLE_SECONDS", 0.0)  # a look in every transaction
     first, second = _sms(store, providers), _sms(store, providers)
     drain(providers, store)
     assert counted == [{"applied": 0, "duplicates": 0, "unmatched": 1}]
