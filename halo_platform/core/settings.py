@@ -11,7 +11,7 @@ import functools
 import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from halo_platform.core.errors import HaloError
+from halo_platform.core.text import echo
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -129,6 +130,15 @@ def expand_env(value: Any, settings: Settings | None = None, env: Mapping[str, s
     if isinstance(value, dict):
         return {k: expand_env(v, settings, env) for k, v in value.items()}
     return value
+
+
+def refuse_unknown_keys(mapping: Mapping[Any, Any], allowed: Collection[str], at: str) -> None:
+    """HaloError naming `at` and the first key of `mapping` that is not one of `allowed`. A setting
+    of a configuration file is read with `.get(key, default)`, so a misspelled one (`Start`,
+    `country`) was ignored without a word and its default taken: no quiet hours at all."""
+    unknown = [key for key in mapping if key not in allowed]
+    if unknown:
+        raise HaloError(f"{at}: unknown key {echo(unknown[0])} (expected {', '.join(allowed)})")
 
 
 class ConfigLoader(yaml.SafeLoader):

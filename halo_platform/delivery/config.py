@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from halo_platform.core.errors import HaloError
-from halo_platform.core.settings import get_settings, read_yaml
+from halo_platform.core.settings import get_settings, read_yaml, refuse_unknown_keys
 from halo_platform.core.text import echo
 from halo_platform.delivery.quiet_hours import QuietHours
 
@@ -290,9 +290,11 @@ def _parse_quiet_hours(raw: Any, where: str) -> dict[str, dict[str, QuietHours |
     if not isinstance(raw, dict):
         raise HaloError(f"{where}: quiet_hours must map a channel to {{start, end, countries}}")
 
-    def window(value: Any, at: str) -> QuietHours | None:
+    def window(value: Any, at: str, allowed: tuple[str, ...] = ("start", "end")) -> QuietHours | None:
         if value is None:
             return None
+        if isinstance(value, dict):
+            refuse_unknown_keys(value, allowed, f"{where}: {at}")
         if not isinstance(value, dict) or "start" not in value or "end" not in value:
             raise HaloError(f"{where}: {at} needs start and end as HH:MM local times")
         start, end = (_local_time(value[k], f"{where}: {at}.{k}") for k in ("start", "end"))
@@ -304,12 +306,17 @@ def _parse_quiet_hours(raw: Any, where: str) -> dict[str, dict[str, QuietHours |
     for channel, value in raw.items():
         if channel not in CHANNELS or not isinstance(value, dict):
             raise HaloError(f"{where}: quiet_hours.{channel}: expected a channel ({', '.join(CHANNELS)}) set to {{start, end, countries}}")
+        refuse_unknown_keys(value, ("start", "end", "countries"), f"{where}: quiet_hours.{channel}")
         countries = value.get("countries") or {}
         if not isinstance(countries, dict):
             raise HaloError(f"{where}: quiet_hours.{channel}.countries must map a country code to {{start, end}} or null")
+        # `{sms: {}}` (or `countries: {}`) sets no window anywhere: it reads as quiet hours, and
+        # NORMAL/LOW messages went out at night
+        if not countries and "start" not in value and "end" not in value:
+            raise HaloError(f"{where}: quiet_hours.{channel}: needs start and end, or countries, as HH:MM local times")
         out[channel] = {str(c).upper(): window(w, f"quiet_hours.{channel}.countries.{c}") for c, w in countries.items()}
         if "start" in value or "end" in value:
-            out[channel]["*"] = window(value, f"quiet_hours.{channel}")
+            out[channel]["*"] = window(value, f"quiet_hours.{channel}", ("start", "end", "countries"))
     return out
 
 
