@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import phonenumbers
+
 from halo_platform.core.errors import HaloError
 from halo_platform.core.settings import get_settings, read_yaml, refuse_unknown_keys
 from halo_platform.core.text import echo
@@ -139,14 +141,40 @@ class DeliveryConfig:
         raise HaloError(f"unknown routing rule {key!r}; known: {', '.join(r.key for r in self.rules)}")
 
 
-def _tuple_of_str(value: Any, where: str) -> tuple[str, ...]:
+def country_code(value: Any, what: str = "country") -> str | None:
+    """A country (any letter case) as an upper-case ISO 3166-1 code, None if absent. A message's
+    `country` and every country of the providers file are checked alike: `UK` (GB is the code) in
+    the file was a provider, rule or quiet-hours override no message ever matched."""
+    if value is None:
+        return None
+    # ASCII only: Unicode upper-casing makes the long s of `ſt` an S (Sao Tome)
+    if not isinstance(value, str) or not value.isascii() or value.upper() not in phonenumbers.SUPPORTED_REGIONS:
+        raise HaloError(f"{what}: {echo(value)} is not an ISO 3166-1 alpha-2 country code")
+    return value.upper()
+
+
+def _country_or_any(value: Any, what: str) -> str:
+    """A country code of the providers file, or `*` for every country."""
+    if value == "*":
+        return value
+    if value is None:
+        raise HaloError(f"{what}: expected an ISO 3166-1 alpha-2 country code or *")
+    return country_code(value, what)
+
+
+def _strings(value: Any, where: str) -> tuple[str, ...]:
+    """A list of strings as written (one string is a list of one); absent is `*`, every one."""
     if value is None:
         return ("*",)
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise HaloError(f"{where}: expected a list of strings")
-    return tuple(v.upper() if v != "*" else v for v in value)
+    return tuple(value)
+
+
+def _tuple_of_str(value: Any, where: str) -> tuple[str, ...]:
+    return tuple(v.upper() for v in _strings(value, where))
 
 
 #: a provider's name in the providers file
@@ -173,7 +201,8 @@ def parse_config(data: dict[str, Any], source: str = "") -> DeliveryConfig:
             name=name,
             kind=str(raw["kind"]),
             channel=raw["channel"],
-            countries=_tuple_of_str(raw.get("countries"), f"{where}: provider {name}.countries"),
+            countries=tuple(_country_or_any(c, f"{where}: provider {name}.countries")
+                            for c in _strings(raw.get("countries"), f"{where}: provider {name}.countries")),
             capabilities=_tuple_of_str(raw.get("capabilities"), f"{where}: provider {name}.capabilities"),
             raw=dict(raw),
         )
@@ -183,7 +212,7 @@ def parse_config(data: dict[str, Any], source: str = "") -> DeliveryConfig:
             raise HaloError(f"{where}: routing[{i}] needs 'channel' and 'weights'")
         rule = Rule(
             channel=raw["channel"],
-            country=str(raw.get("country", "*")).upper(),
+            country=_country_or_any(raw.get("country", "*"), f"{where}: routing[{i}].country"),
             capability=str(raw.get("capability", "*")).upper(),
             weights={str(k): _number(v, f"{where}: routing[{i}].weights.{k}") for k, v in raw["weights"].items()},
         )
@@ -314,7 +343,8 @@ def _parse_quiet_hours(raw: Any, where: str) -> dict[str, dict[str, QuietHours |
         # NORMAL/LOW messages went out at night
         if not countries and "start" not in value and "end" not in value:
             raise HaloError(f"{where}: quiet_hours.{channel}: needs start and end, or countries, as HH:MM local times")
-        out[channel] = {str(c).upper(): window(w, f"quiet_hours.{channel}.countries.{c}") for c, w in countries.items()}
+        out[channel] = {_country_or_any(c, f"{where}: quiet_hours.{channel}.countries"): window(w, f"quiet_hours.{channel}.countries.{c}")
+                        for c, w in countries.items()}
         if "start" in value or "end" in value:
             out[channel]["*"] = window(value, f"quiet_hours.{channel}", ("start", "end", "countries"))
     return out

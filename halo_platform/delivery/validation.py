@@ -26,7 +26,7 @@ import phonenumbers
 from halo_platform.core.errors import HaloError
 from halo_platform.core.text import cut, echo, lone_surrogate
 from halo_platform.core.timezones import iana_zone
-from halo_platform.delivery.config import CHANNELS, DEFAULT_MAX_SEGMENTS, PRIORITIES, DeliveryConfig
+from halo_platform.delivery.config import CHANNELS, DEFAULT_MAX_SEGMENTS, PRIORITIES, DeliveryConfig, country_code
 from halo_platform.delivery.tables import Message
 
 LIMITS = {"sms_body": 1600, "email_body": 200_000, "html": 500_000, "subject": 998, "push_body": 2000, "title": 200, "data": 3000}
@@ -161,16 +161,6 @@ def _choice(payload: Mapping[str, Any], name: str, default: str) -> str:
     if not isinstance(value, str):
         raise HaloError(f"{name}: must be a string, not {type(value).__name__}")
     return value.strip()
-
-
-def country_code(value: Any) -> str | None:
-    """The country of a request (any letter case) as an upper-case ISO 3166-1 code, None if absent."""
-    if value is None:
-        return None
-    # ASCII only: Unicode upper-casing makes the long s of `ſt` an S (Sao Tome)
-    if not isinstance(value, str) or not value.isascii() or value.upper() not in phonenumbers.SUPPORTED_REGIONS:
-        raise HaloError(f"country: {echo(value)} is not an ISO 3166-1 alpha-2 country code")
-    return value.upper()
 
 
 def recipient_of(channel: str, value: Any, country: str | None = None) -> tuple[str, str | None]:

@@ -59,3 +59,34 @@ def test_a_misspelled_or_empty_quiet_hours_setting_is_refused_naming_its_path(ha
 ])
 def test_quiet_hours_written_as_the_spec_says_still_load(halo_env, tmp_path, monkeypatch, quiet_hours):  # noqa: ANN001
     assert "sandbox" in listed_by_the_cli(tmp_path, monkeypatch, f"{PROVIDERS}quiet_hours: {quiet_hours}\n")
+
+
+@pytest.mark.parametrize(("setting", "error"), [
+    ('quiet_hours: {sms: {start: "21:00", end: "08:00", countries: {UK: null}}}\n',
+     "quiet_hours.sms.countries: 'UK' is not an ISO 3166-1 alpha-2 country code"),
+    ('quiet_hours: {sms: {countries: {EU: {start: "22:00", end: "07:00"}}}}\n',
+     "quiet_hours.sms.countries: 'EU' is not an ISO 3166-1 alpha-2 country code"),
+])
+def test_a_quiet_hours_country_that_is_no_country_code_is_refused(halo_env, tmp_path, monkeypatch, setting, error):  # noqa: ANN001
+    """`UK: null` was kept as an override no message matches (a British number's country is GB):
+    the night window the operator meant to lift stayed, or the one meant to set was never applied."""
+    assert refused_by_the_cli(tmp_path, monkeypatch, PROVIDERS + setting) == [f"error: {error}"]
+
+
+@pytest.mark.parametrize(("text", "error"), [
+    ("providers:\n  uk_sms: {kind: sandbox, channel: sms, countries: [UK]}\nrouting: []\n",
+     "provider uk_sms.countries: 'UK' is not an ISO 3166-1 alpha-2 country code"),
+    (PROVIDERS.replace("routing: []", "routing:\n  - {channel: sms, country: UK, weights: {sms: 1}}"),
+     "routing[0].country: 'UK' is not an ISO 3166-1 alpha-2 country code"),
+])
+def test_a_provider_or_routing_country_that_is_no_country_code_is_refused(halo_env, tmp_path, monkeypatch, text, error):  # noqa: ANN001
+    """The same check as a message's `country`: a provider serving `UK` never served a British
+    number, a rule for `UK` never routed one."""
+    assert refused_by_the_cli(tmp_path, monkeypatch, text) == [f"error: {error}"]
+
+
+def test_country_codes_in_any_letter_case_and_the_wildcard_still_load(halo_env, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    text = ("providers:\n  sms: {kind: sandbox, channel: sms, countries: [gb, FR, NO]}\n  any: {kind: sandbox, channel: sms, countries: ['*']}\n"
+            "routing:\n  - {channel: sms, country: gb, weights: {sms: 1}}\n  - {channel: sms, country: '*', weights: {any: 1}}\n"
+            'quiet_hours: {sms: {start: "21:00", end: "08:00", countries: {gb: null, NO: {start: "22:00", end: "07:00"}}}}\n')
+    assert "any" in listed_by_the_cli(tmp_path, monkeypatch, text)
