@@ -181,9 +181,17 @@ def _tuple_of_str(value: Any, where: str) -> tuple[str, ...]:
 PROVIDER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
+#: the sections of the providers file
+SECTIONS = ("providers", "routing", "retry", "autopilot", "capabilities", "high_deadline_seconds", "lease_seconds", "on_unknown",
+            "max_segments", "quiet_hours")
+
+
 def parse_config(data: dict[str, Any], source: str = "") -> DeliveryConfig:
-    """Validate and parse the providers file's mapping."""
+    """Validate and parse the providers file's mapping. A key it does not know is refused, here and
+    in every section: each is read with a default, and a misspelled one (`contry: FR` in a rule,
+    `max_retry: 0`) was that default without a word (the rule routed every country)."""
     where = source or "providers file"
+    refuse_unknown_keys(data, SECTIONS, where)
     providers_raw = data.get("providers") or {}
     if not isinstance(providers_raw, dict):
         raise HaloError(f"{where}: 'providers' must be a mapping of name -> settings")
@@ -210,6 +218,7 @@ def parse_config(data: dict[str, Any], source: str = "") -> DeliveryConfig:
     for i, raw in enumerate(data.get("routing") or []):
         if not isinstance(raw, dict) or raw.get("channel") not in CHANNELS or not isinstance(raw.get("weights"), dict):
             raise HaloError(f"{where}: routing[{i}] needs 'channel' and 'weights'")
+        refuse_unknown_keys(raw, ("channel", "country", "capability", "weights"), f"{where}: routing[{i}]")
         rule = Rule(
             channel=raw["channel"],
             country=_country_or_any(raw.get("country", "*"), f"{where}: routing[{i}].country"),
@@ -220,14 +229,14 @@ def parse_config(data: dict[str, Any], source: str = "") -> DeliveryConfig:
         if problems:
             raise HaloError(f"{where}: routing rule {rule.key}: {problems}")
         rules.append(rule)
-    retry_raw = data.get("retry") or {}
+    retry_raw = _section(data, "retry", ("max_retries", "backoff_seconds"), where)
     retry = RetryConfig(
         max_retries=_number(retry_raw.get("max_retries", 5), f"{where}: retry.max_retries", int),
         backoff_seconds=tuple(_number(s, f"{where}: retry.backoff_seconds") for s in _items(retry_raw.get("backoff_seconds", RetryConfig.backoff_seconds), f"{where}: retry.backoff_seconds")),
     )
     if retry.max_retries < 0 or not retry.backoff_seconds:
         raise HaloError(f"{where}: retry needs max_retries >= 0 and at least one backoff")
-    ap = data.get("autopilot") or {}
+    ap = _section(data, "autopilot", ("window_minutes", "min_attempts", "error_rate_threshold", "ramp_percent", "share_tolerance"), where)
     autopilot = AutopilotConfig(
         window_minutes=_number(ap.get("window_minutes", 10), f"{where}: autopilot.window_minutes"),
         min_attempts=_number(ap.get("min_attempts", 20), f"{where}: autopilot.min_attempts", int),
@@ -259,6 +268,15 @@ def parse_config(data: dict[str, Any], source: str = "") -> DeliveryConfig:
         max_segments=_parse_max_segments(data.get("max_segments") or {}, where),
         quiet_hours=_parse_quiet_hours(data.get("quiet_hours") or {}, where),
     )
+
+
+def _section(data: dict[str, Any], name: str, settings: tuple[str, ...], where: str) -> dict[str, Any]:
+    """The section `name` of the providers file (empty when absent): a mapping of `settings`."""
+    section = data.get(name) or {}
+    if not isinstance(section, dict):
+        raise HaloError(f"{where}: {name} must be a mapping of {', '.join(settings)}")
+    refuse_unknown_keys(section, settings, f"{where}: {name}")
+    return section
 
 
 def _check_lease(lease_seconds: float, providers: dict[str, ProviderEntry], where: str) -> None:

@@ -14,7 +14,7 @@ from pydantic import PrivateAttr
 
 from halo_platform.core.errors import HaloError, invalid_settings
 from halo_platform.core.plugins import discover, subclasses_of
-from halo_platform.core.settings import expand_env
+from halo_platform.core.settings import expand_env, refuse_unknown_keys
 from halo_platform.delivery.config import DeliveryConfig, ProviderEntry, load_config
 from halo_platform.delivery.providers.base import Provider
 
@@ -43,6 +43,10 @@ class ProvidersResource(dg.ConfigurableResource):
             for entry in config.providers.values():
                 if entry.kind not in kinds:
                     raise HaloError(f"provider {entry.name!r}: unknown kind {entry.kind!r}; known: {', '.join(sorted(kinds))}")
+                # the kind's settings: any other key (`countrys`, `rate_per_sec`) was dropped when
+                # the client was built, and the provider served every country, at any rate
+                settings = ("kind", *(f for f in kinds[entry.kind].model_fields if f != "name"))
+                refuse_unknown_keys(entry.raw, settings, f"{config.source or 'providers file'}: provider {entry.name}")
             self._checked = config
         return config
 

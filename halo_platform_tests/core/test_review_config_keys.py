@@ -90,3 +90,43 @@ def test_country_codes_in_any_letter_case_and_the_wildcard_still_load(halo_env, 
             "routing:\n  - {channel: sms, country: gb, weights: {sms: 1}}\n  - {channel: sms, country: '*', weights: {any: 1}}\n"
             'quiet_hours: {sms: {start: "21:00", end: "08:00", countries: {gb: null, NO: {start: "22:00", end: "07:00"}}}}\n')
     assert "any" in listed_by_the_cli(tmp_path, monkeypatch, text)
+
+
+SANDBOX_SETTINGS = ("kind, channel, countries, capabilities, base_url, timeout_seconds, max_concurrency, rate_per_second, "
+                    "failure_rate, down, db_url")
+
+
+@pytest.mark.parametrize(("text", "error"), [
+    (PROVIDERS.replace("routing: []", "routing:\n  - {channel: sms, contry: FR, weights: {sms: 1}}"),
+     "routing[0]: unknown key 'contry' (expected channel, country, capability, weights)"),
+    (PROVIDERS.replace("routing: []", "routing:\n  - {channel: sms, country: FR, capabilty: SECURE, weights: {sms: 1}}"),
+     "routing[0]: unknown key 'capabilty' (expected channel, country, capability, weights)"),
+    ("providers:\n  sms: {kind: sandbox, channel: sms, countrys: [FR]}\nrouting: []\n",
+     f"provider sms: unknown key 'countrys' (expected {SANDBOX_SETTINGS})"),
+    ("providers:\n  sms: {kind: sandbox, channel: sms, rate_per_sec: 5}\nrouting: []\n",
+     f"provider sms: unknown key 'rate_per_sec' (expected {SANDBOX_SETTINGS})"),
+    (f"{PROVIDERS}retry: {{max_retry: 0}}\n", "retry: unknown key 'max_retry' (expected max_retries, backoff_seconds)"),
+    (f"{PROVIDERS}autopilot: {{error_rate_treshold: 0.5}}\n",
+     "autopilot: unknown key 'error_rate_treshold' (expected window_minutes, min_attempts, error_rate_threshold, ramp_percent, "
+     "share_tolerance)"),
+    (f'{PROVIDERS}quiet_hour: {{sms: {{start: "21:00", end: "08:00"}}}}\n',
+     "unknown key 'quiet_hour' (expected providers, routing, retry, autopilot, capabilities, high_deadline_seconds, lease_seconds, "
+     "on_unknown, max_segments, quiet_hours)"),
+])
+def test_a_misspelled_setting_elsewhere_in_the_providers_file_is_refused_naming_its_path(halo_env, tmp_path, monkeypatch,  # noqa: ANN001
+                                                                                         text, error):
+    """Each was ignored and its default taken: a rule meant for France (`contry: FR`) routed every
+    country's SMS, a provider meant for France (`countrys`) carried every country's, a rate limit
+    (`rate_per_sec`) was no limit, `max_retry: 0` retried five times, and a whole section
+    (`quiet_hour`) was as if it was not there."""
+    assert refused_by_the_cli(tmp_path, monkeypatch, text) == [f"error: {error}"]
+
+
+def test_the_shipped_providers_file_and_a_real_kinds_settings_still_load(halo_env, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    from halo_platform.core.settings import PROJECT_ROOT
+
+    assert "sandbox_sms_b" in listed_by_the_cli(tmp_path, monkeypatch, (PROJECT_ROOT / "config" / "providers.yaml").read_text())
+    twilio = ('providers:\n  tw: {kind: twilio, channel: sms, countries: [FR], base_url: "http://127.0.0.1:9", account_sid: AC1,'
+              ' auth_token: "${NO_SUCH_TOKEN}", sender: "+33700000000", status_callback: "https://example.com/cb", rate_per_second: 5}\n'
+              "routing: []\n")
+    assert "twilio" in listed_by_the_cli(tmp_path, monkeypatch, twilio)
