@@ -132,13 +132,13 @@ def expand_env(value: Any, settings: Settings | None = None, env: Mapping[str, s
     return value
 
 
-def refuse_unknown_keys(mapping: Mapping[Any, Any], allowed: Collection[str], at: str) -> None:
-    """HaloError naming `at` and the first key of `mapping` that is not one of `allowed`. A setting
+def refuse_unknown_keys(mapping: Mapping[Any, Any], allowed: Collection[str], at: str, error: type[HaloError] = HaloError) -> None:
+    """`error` naming `at` and the first key of `mapping` that is not one of `allowed`. A setting
     of a configuration file is read with `.get(key, default)`, so a misspelled one (`Start`,
     `country`) was ignored without a word and its default taken: no quiet hours at all."""
     unknown = [key for key in mapping if key not in allowed]
     if unknown:
-        raise HaloError(f"{at}: unknown key {echo(unknown[0])} (expected {', '.join(allowed)})")
+        raise error(f"{at}: unknown key {echo(unknown[0])} (expected {', '.join(allowed)})")
 
 
 class ConfigLoader(yaml.SafeLoader):

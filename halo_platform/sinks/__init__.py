@@ -17,7 +17,14 @@ from halo_platform.core.errors import HaloError, invalid_settings
 from halo_platform.core.models import utcnow
 from halo_platform.core.plugins import discover, subclasses_of
 from halo_platform.core.redact import error_line
-from halo_platform.core.settings import MAX_SINK_ATTEMPTS, MAX_SINK_BACKOFF, expand_env, get_settings, read_yaml
+from halo_platform.core.settings import (
+    MAX_SINK_ATTEMPTS,
+    MAX_SINK_BACKOFF,
+    expand_env,
+    get_settings,
+    read_yaml,
+    refuse_unknown_keys,
+)
 from halo_platform.core.text import cut
 from halo_platform.sinks.base import Delivery, DeliveryOutcome, Link, Sink, SinkError, deliver_with_retries
 
@@ -76,9 +83,12 @@ class SinksResource(dg.ConfigurableResource):
 
     @staticmethod
     def _kind(name: str, entry: object, kinds: dict[str, type[Sink]]) -> type[Sink]:
+        """The sink class of the entry, whose keys must be its kind's settings: another key was
+        dropped when the sink was built (`ftps: true` for `tls` sent the report over plain FTP)."""
         kind = entry.get("kind") if isinstance(entry, dict) else None
         if not isinstance(kind, str) or kind not in kinds:
             raise UnknownSink(f"sink {name!r}: unknown kind {kind!r}; known: {', '.join(sorted(kinds))}")
+        refuse_unknown_keys(entry, ("kind", *kinds[kind].model_fields), f"sink {name!r}", UnknownSink)
         return kinds[kind]
 
     def get(self, name: str) -> Sink:

@@ -2,7 +2,8 @@
 changes what the platform does is refused when the file is read, in one line naming the key's
 path, never ignored. `quiet_hours: {sms: {Start: "21:00", End: "08:00"}}` loaded as no quiet
 hours at all (NORMAL and LOW SMS went out at night) and a country written `UK` (GB is the code)
-was an override no message ever matched."""
+was an override no message ever matched. A sink's misspelled setting (`ftps: true` for `tls`)
+sent reports and passwords over plain FTP."""
 
 from __future__ import annotations
 
@@ -130,3 +131,37 @@ def test_the_shipped_providers_file_and_a_real_kinds_settings_still_load(halo_en
               ' auth_token: "${NO_SUCH_TOKEN}", sender: "+33700000000", status_callback: "https://example.com/cb", rate_per_second: 5}\n'
               "routing: []\n")
     assert "twilio" in listed_by_the_cli(tmp_path, monkeypatch, twilio)
+
+
+FTP_SETTINGS = ("kind, max_file_bytes, link_store, host, port, username, password, remote_dir, tls, verify_tls, ca_file, passive, "
+                "timeout")
+
+
+@pytest.mark.parametrize(("sink", "error"), [
+    ("{kind: ftp, host: 127.0.0.1, username: u, password: p, ftps: true}",
+     f"sink 'out': unknown key 'ftps' (expected {FTP_SETTINGS})"),
+    ("{kind: email, host: 127.0.0.1, sender: a@example.com, to: [b@example.com], password: p, start_tls: true}",
+     "sink 'out': unknown key 'start_tls' (expected kind, max_file_bytes, link_store, host, port, starttls, ssl, username, password,"
+     " sender, to, cc, verify_tls, ca_file, timeout)"),
+    ("{kind: folder, path: /tmp/out, max_file_byte: 1000, link_store: outbox}",
+     "sink 'out': unknown key 'max_file_byte' (expected kind, max_file_bytes, link_store, path, url)"),
+])
+def test_a_misspelled_sink_setting_is_refused_when_a_request_names_the_sink(halo_env, tmp_path, monkeypatch, sink, error):  # noqa: ANN001
+    """`ftps: true` (the setting is `tls`) sent the report and the password over plain FTP,
+    `start_tls: true` over plain SMTP, and `max_file_byte` sent a file of any size: each was
+    dropped when the sink was built. A request naming the sink is refused as an unknown kind is."""
+    path = tmp_path / "sinks.yaml"
+    path.write_text(f"sinks:\n  outbox: {{kind: folder, path: {tmp_path / 'o'}}}\n  out: {sink}\n")
+    monkeypatch.setenv("HALO_SINKS_FILE", str(path))
+    result = CliRunner().invoke(cli, ["tasks", "run", "payment_reconciliation", "--sink", "out"])
+    assert (result.exit_code, result.output.splitlines()) == (2, [f"error: {error}"])
+
+
+def test_the_shipped_sinks_file_still_loads(halo_env, monkeypatch) -> None:  # noqa: ANN001
+    from halo_platform.core.settings import PROJECT_ROOT
+    from halo_platform.sinks import SinksResource
+
+    monkeypatch.setenv("HALO_SINKS_FILE", str(PROJECT_ROOT / "config" / "sinks.yaml"))
+    sinks = SinksResource()
+    sinks.validate_names(sinks.names())
+    assert sinks.get("outbox").kind == "folder"
