@@ -513,6 +513,7 @@ class _Sending:
         self.unsettled: set[tuple[str, str]] = set()  # provider ids recorded since the last look for kept callbacks
         self.settled_at = time.monotonic()  # that look
         self.held: Connection | None = None  # the recorder's connection to a PostgreSQL or MariaDB store, kept for the loop
+        self.holds = not dispatcher.store.sqlite
         self.recorder = ThreadPoolExecutor(1, thread_name_prefix="record")
         self.wake = socket.socketpair()  # a pool thread's request ended, a batch came, a transaction ended
         self.wake[0].setblocking(False)
@@ -643,7 +644,7 @@ class _Sending:
         steps = [functools.partial(apply_parked, recorded=self.unsettled, now=now)] if look else []
         steps += [functools.partial(record, transitions=t, attempts=a, marks=marks if n == len(groups) - 1 else [])
                   for n, (t, a) in enumerate(groups)]  # the markers in the last step, after every answer
-        if self.held is None and not d.store.sqlite:
+        if self.held is None and self.holds:
             self.held = d.store.engine.connect()
         writing_in_steps(d.store, steps, self.held)
         if look:
