@@ -360,6 +360,21 @@ class _DocumentSizeLimit(SchemaExtension):
 _GRAPHQL_NAMES = ("query", "variables", "operationName", "extensions")
 
 
+class _MediaTypeInAnyCase(GraphQLRouter.request_adapter_class):
+    """The request as strawberry reads it, with the media type of its Content-Type in lower case
+    (parameters as sent): strawberry compares it as written, so `Application/JSON` was a 400
+    "Unsupported content type" where every other JSON route reads the body (media types are
+    case-insensitive)."""
+
+    @property
+    def content_type(self) -> str | None:
+        given = super().content_type
+        if given is None:
+            return None
+        media_type, semicolon, parameters = given.partition(";")
+        return media_type.strip().lower() + semicolon + parameters
+
+
 class _JSONErrorsGraphQLRouter(GraphQLRouter):
     """Strawberry answers its HTTP-level refusals (bad content type, unparsable body, no query) in
     text/plain; raised as Starlette's exception they get the service's JSON error body. A key of the
@@ -368,6 +383,8 @@ class _JSONErrorsGraphQLRouter(GraphQLRouter):
     The schema has no subscriptions, so no WebSocket route: strawberry adds one whatever its
     protocols, and the router's guard (which takes an HTTP request) crashed on an upgrade with a
     500. Without the route, the server refuses an upgrade (403) before anything runs."""
+
+    request_adapter_class = _MediaTypeInAnyCase
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401
         super().__init__(*args, subscription_protocols=(), **kwargs)
