@@ -24,7 +24,7 @@ from halo_platform.core.errors import ConflictError, HaloError, NotFoundError
 from halo_platform.core.http import resource
 from halo_platform.core.store import StoreResource
 from halo_platform.core.text import unstorable
-from halo_platform.ui.app import done_redirect, render, repeated_fields, signed_in, text_errors
+from halo_platform.ui.app import done_redirect, render, repeated_error, repeated_fields, signed_in, text_errors
 
 router = APIRouter(include_in_schema=False)
 KEY_FIELDS = ("name", "scope", "expires", "rate")
@@ -155,7 +155,9 @@ async def new_user(request: Request, caller: Caller = Depends(signed_in("admin")
     _checked(errors, "user", lambda: check_password(password))
     if form["role"] not in ROLE_SCOPES:
         errors.setdefault("user.role", f"one of {', '.join(ROLE_SCOPES)}")
-    if password != data.get("password_again"):
+    if twice := repeated_error(data, ("password_again",)):  # a field the page shows no error beside
+        errors.setdefault("user.password", twice)
+    elif password != data.get("password_again"):
         errors["user.password"] = PASSWORDS_DIFFER
     if not errors:
         try:
@@ -174,7 +176,9 @@ async def new_password(request: Request, name: str, caller: Caller = Depends(sig
     data = await request.form()
     password, field = str(data.get("password", "")), f"password.{name}"
     errors: dict[str, str] = {}
-    if password != data.get("password_again"):
+    if twice := repeated_error(data, ("password", "password_again")):  # `password=A&password=B&password_again=B` set B
+        errors[field] = twice
+    elif password != data.get("password_again"):
         errors[field] = PASSWORDS_DIFFER
     try:
         _named(name, "user")  # first: the form's errors would go beside a row that is not there

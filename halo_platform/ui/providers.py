@@ -18,7 +18,7 @@ from halo_platform.core.http import resource
 from halo_platform.core.store import StoreResource
 from halo_platform.delivery.autopilot import hourly_traffic, provider_table, set_manual, state_changes
 from halo_platform.delivery.resources import ProvidersResource
-from halo_platform.ui.app import render, signed_in, text_error
+from halo_platform.ui.app import render, repeated_error, signed_in, text_error
 
 router = APIRouter(include_in_schema=False)
 
@@ -47,6 +47,8 @@ async def switch(request: Request, caller: Caller = Depends(signed_in("admin")),
     data = await request.form()
     name, state, reason = str(data.get("provider", "")), str(data.get("state", "")), str(data.get("reason", ""))
     try:
+        if twice := repeated_error(data, ("provider", "state", "reason")):  # `state=off&state=auto` was applied as auto
+            raise HaloError(twice)
         if state not in ("off", "auto"):
             raise HaloError("choose off or auto")
         if error := text_error(reason, "reason"):  # the provider's name is one of the configured ones, or refused

@@ -28,7 +28,15 @@ from halo_platform.delivery.state import (
     weight_history,
     weights_table,
 )
-from halo_platform.ui.app import done_redirect, render, repeated_fields, signed_in, text_error, text_errors
+from halo_platform.ui.app import (
+    done_redirect,
+    render,
+    repeated_error,
+    repeated_fields,
+    signed_in,
+    text_error,
+    text_errors,
+)
 
 router = APIRouter(include_in_schema=False)
 
@@ -124,6 +132,8 @@ async def save_weights(request: Request, caller: Caller = Depends(signed_in("adm
     names = _serving(config, rule)
     weights = _weights(data, names, set(router_.configured_weights(rule)), errors)
     _reason_error(reason, errors)
+    if twice := repeated_error(data, ("rule",)):  # the hidden field named two rules: the last one was edited
+        errors["rule"] = twice
     if not errors:
         try:
             await run_in_threadpool(set_weights, config, rule_key, weights, caller.name, store, reason)

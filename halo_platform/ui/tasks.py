@@ -18,7 +18,7 @@ from halo_platform.core.store import StoreResource
 from halo_platform.reports.requests import IdempotencyConflict, create_request, prepare_request
 from halo_platform.reports.task import PayloadError, Task, get_task, load_tasks
 from halo_platform.sinks import SinksResource, UnknownSink
-from halo_platform.ui.app import render, repeated_fields, role_at_least, signed_in, text_errors
+from halo_platform.ui.app import render, repeated_error, repeated_fields, role_at_least, signed_in, text_errors
 
 router = APIRouter(include_in_schema=False)
 NO_SINK = "pick at least one sink to deliver to"
@@ -114,6 +114,8 @@ async def request_task(name: str, request: Request, caller: Caller = Depends(sig
     key = str(form.get("idempotency_key", "")) or None
     payload = payload_from_form(task, dict(form))
     errors = text_errors({**payload, "sinks": chosen}, what={"sinks": "sink"}) | repeated_fields(form, [f["name"] for f in _fields(task)])
+    if twice := repeated_error(form, ("idempotency_key",)):  # the hidden one-time key: the last was taken
+        errors["form"] = twice
     if not chosen:  # every box unticked: no silent delivery to the task's defaults (a request lists one or more sinks)
         errors.setdefault("sinks", NO_SINK)
         if errors.keys() == {"sinks"}:  # the payload's own errors too, in the same answer

@@ -2,18 +2,32 @@
 """Ambiguous or differently-cased input reaching the HTTP service (uvicorn on 127.0.0.1), fourth review.
 
 Pinned here: a GraphQL request sent as `Application/JSON` (media types are case-insensitive) was
-refused 400 "Unsupported content type", where every other JSON route takes it."""
+refused 400 "Unsupported content type", where every other JSON route takes it. A Control Center
+form giving a field twice that the earlier review left out (a provider's switch, the hidden rule
+of a routing edit, the two passwords, a task form's one-time key) was applied with its last value."""
 
 from __future__ import annotations
 
+import re
+from urllib.parse import urlencode
+
+import httpx
 import pytest
 
-from halo_platform_tests.access.test_review_wire_3 import (  # noqa: F401 - the same served app
+from halo_platform.access import users
+from halo_platform.delivery.autopilot import state_changes
+from halo_platform_tests.access.test_review_wire_3 import (  # noqa: F401 - the same served app, Control Center and sign-in
+    PASSWORD,
     TYPENAME,
+    _saved,
+    _signed_in,
     assert_refused,
+    center,
     http,
 )
 from halo_platform_tests.fixtures.access import bearer, make_key
+
+FORM = {"content-type": "application/x-www-form-urlencoded"}
 
 # -- GraphQL ---------------------------------------------------------------------------------------
 
@@ -28,3 +42,69 @@ def test_a_graphql_body_whose_media_type_is_not_in_lower_case_is_answered(app, h
     # another media type is still refused, in the service's JSON body
     answer = http.post("/graphql", content=f'{{"query": "{TYPENAME}"}}', headers={**bearer(key), "content-type": "Text/Plain"})
     assert_refused(answer, 400, "Unsupported content type")
+
+
+# -- Control Center forms naming a field twice -----------------------------------------------------
+
+
+def _post(client: httpx.Client, path: str, csrf: str, fields: list[tuple[str, str]]) -> httpx.Response:
+    return client.post(path, content=urlencode([("csrf_token", csrf), *fields]), headers=FORM)
+
+
+def _alert(page: str, field: str) -> str | None:
+    """The error a page shows with the id `<field>-error`, or None."""
+    found = re.search(rf'<(small|p) [^>]*\bid="{re.escape(field)}-error"[^>]*>([^<]*)</\1>', page)
+    return found and found.group(2)
+
+
+SWITCH = [("provider", "sandbox_sms_a"), ("state", "off"), ("reason", "maintenance")]
+
+
+@pytest.mark.parametrize(("extra", "twice"), [
+    ([("state", "auto")], "state"), ([("reason", "other")], "reason"), ([("provider", "sandbox_sms_a")], "provider"),
+])
+def test_a_provider_switch_giving_a_field_twice_is_refused_beside_its_reason(center, store, extra, twice) -> None:  # noqa: ANN001
+    """`state=off&state=auto` handed the provider back to the autopilot, `provider=a&provider=b`
+    switched b off: the last value was applied."""
+    csrf = _signed_in(center, store)
+    answer = _post(center, "/ui/providers/switch", csrf, [*SWITCH, *extra])
+    assert answer.status_code == 422, answer.text[:500]
+    assert _alert(answer.text, "reason.sandbox_sms_a") == f"{twice}: given more than once", answer.text
+    assert state_changes(store) == []
+    assert _post(center, "/ui/providers/switch", csrf, SWITCH).status_code == 303  # one of each is applied
+    assert [c["provider"] for c in state_changes(store)] == ["sandbox_sms_a"]
+
+
+UNSHOWN = [  # (form, what it sends: a field the page shows no error beside given twice, where the page says so, the field)
+    ("/ui/routing/edit", [("rule", "email/*/TEXT"), ("rule", "sms/*/TEXT"), ("weight.sandbox_sms_a", "7"), ("reason", "r")], "rule", "rule"),
+    ("/ui/access/users", [("name", "vera"), ("role", "viewer"), ("password", PASSWORD), ("password_again", "x" * 12),
+                          ("password_again", PASSWORD)], "user.password", "password_again"),
+    ("/ui/tasks/payment_reconciliation", [("idempotency_key", "k1"), ("idempotency_key", "k2"), ("tolerance", "0.01"),
+                                          ("sinks", "outbox")], "form", "idempotency_key"),
+]
+
+
+@pytest.mark.parametrize(("path", "fields", "where", "twice"), UNSHOWN, ids=[f"{p}:{f}" for p, _, _, f in UNSHOWN])
+def test_a_hidden_or_repeated_field_given_twice_is_refused_and_saves_nothing(center, store, path, fields, where, twice) -> None:  # noqa: ANN001
+    """The routing edit's hidden `rule` given twice edited the last rule named; a new user's
+    `password_again` was compared by its last value; a task form's one-time key was the last."""
+    csrf = _signed_in(center, store)
+    before = _saved(store)
+    answer = _post(center, path, csrf, fields)
+    assert answer.status_code == 422, answer.text[:500]
+    assert _alert(answer.text, where) == f"{twice}: given more than once", answer.text
+    assert _saved(store) == before
+
+
+@pytest.mark.parametrize(("passwords", "twice"), [
+    ([("password", "x" * 12), ("password", PASSWORD), ("password_again", PASSWORD)], "password"),
+    ([("password", PASSWORD), ("password_again", "x" * 12), ("password_again", PASSWORD)], "password_again"),
+])
+def test_a_new_password_given_twice_is_refused_beside_it_and_changes_nothing(center, store, passwords, twice) -> None:  # noqa: ANN001
+    """`password=A&password=B&password_again=B` set B."""
+    csrf = _signed_in(center, store)
+    users.create_user(store, "vera", "viewer", "the first password")
+    answer = _post(center, "/ui/access/users/vera/password", csrf, passwords)
+    assert answer.status_code == 422, answer.text[:500]
+    assert _alert(answer.text, "password.vera") == f"{twice}: given more than once", answer.text
+    assert users.login(store, "vera", "the first password", "127.0.0.1")  # unchanged
