@@ -2,7 +2,9 @@
 bearer API key, or a signed-in user's session cookie) and checks the scope, before the route
 runs and before its body is parsed (`core.http.ChecksFirstRoute`). 401 without a valid
 identity, 403 without the scope, 429 past the key's rate limit; all in the service's JSON
-error body. A session that changes something also needs its CSRF token.
+error body. A session that changes something also needs its CSRF token. A request giving the
+Authorization (or X-CSRF-Token) header twice never gets here: `core.http.RequestGuard` answers
+400 on every route, as which of the two was meant cannot be told.
 
 The route receives the `Caller`; what it records as `requested_by`/`created_by` is its name."""
 

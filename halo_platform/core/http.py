@@ -118,6 +118,22 @@ def _unsupported_form_charset(scope: Scope) -> str | None:
     return None
 
 
+# the headers a request gives once: a credential (Authorization, X-CSRF-Token) or the identity of a
+# request (Idempotency-Key). Given twice, Starlette reads the first where a proxy, a log or another
+# server may read the last: a valid key then a wrong one was let in as the first.
+SINGLE_HEADERS = {b"authorization": "Authorization", b"x-csrf-token": "X-CSRF-Token", b"idempotency-key": "Idempotency-Key"}
+
+
+def _repeated_header(scope: Scope) -> str | None:
+    """Why a request giving one of `SINGLE_HEADERS` more than once is refused, else None (ASGI
+    names headers in lower case)."""
+    names = [name for name, _ in scope["headers"] if name in SINGLE_HEADERS]
+    for name, shown in SINGLE_HEADERS.items():
+        if names.count(name) > 1:
+            return f"the {shown} header is given more than once; send one"
+    return None
+
+
 def _replay(body: bytes, receive: Receive) -> Receive:
     """A `receive` that hands the buffered body over once, then defers to the server (disconnects)."""
     pending = True
@@ -135,8 +151,8 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 class RequestGuard:
     """Bounds every HTTP request before a route (and its parser) sees it: 413 past `max_body_bytes`,
     counted from Content-Length or, without one, while the chunks stream in; 400 when the body or
-    the query string nests deeper than `max_depth`; 415 for a form naming a charset other than
-    `FORM_CHARSETS`.
+    the query string nests deeper than `max_depth`, or when a header of `SINGLE_HEADERS` is given
+    twice; 415 for a form naming a charset other than `FORM_CHARSETS`.
 
     A pure ASGI middleware, not BaseHTTPMiddleware: it must see the body as it streams and stop
     reading, which a request-level middleware cannot do."""
@@ -162,6 +178,9 @@ class RequestGuard:
             refusal = _error(415, f"multipart/form-data: charset {cut(charset, 40)!r} is not supported; send UTF-8",
                              {"supported": sorted(FORM_CHARSETS)}, headers={"connection": "close"})
             await refusal(scope, receive, send)
+            return
+        if (repeated := _repeated_header(scope)) is not None:
+            await _error(400, repeated, headers={"connection": "close"})(scope, receive, send)  # its body unread
             return
         chunks: list[bytes] = []
         size, more = 0, True

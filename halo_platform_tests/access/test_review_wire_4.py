@@ -4,7 +4,9 @@
 Pinned here: a GraphQL request sent as `Application/JSON` (media types are case-insensitive) was
 refused 400 "Unsupported content type", where every other JSON route takes it. A Control Center
 form giving a field twice that the earlier review left out (a provider's switch, the hidden rule
-of a routing edit, the two passwords, a task form's one-time key) was applied with its last value."""
+of a routing edit, the two passwords, a task form's one-time key) was applied with its last value.
+A request with two Authorization headers was read as the first (two Idempotency-Key or X-CSRF-Token
+headers likewise)."""
 
 from __future__ import annotations
 
@@ -108,3 +110,28 @@ def test_a_new_password_given_twice_is_refused_beside_it_and_changes_nothing(cen
     assert answer.status_code == 422, answer.text[:500]
     assert _alert(answer.text, "password.vera") == f"{twice}: given more than once", answer.text
     assert users.login(store, "vera", "the first password", "127.0.0.1")  # unchanged
+
+# -- Two Authorization headers (or another header read once) -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("order", ["valid first", "wrong first"])
+@pytest.mark.parametrize(("method", "path"), [("GET", "/v1/tasks"), ("POST", "/graphql"), ("GET", "/health")])
+def test_a_request_with_two_authorization_headers_is_400(app, http, order, method, path) -> None:  # noqa: ANN001
+    """Read as the first: a valid key then a wrong one was let in (a proxy or a log reading the
+    last saw another caller), the reverse refused for the wrong key."""
+    valid, wrong = f"Bearer {make_key(app)}", "Bearer halo_nokey_nosecret"
+    twice = [("authorization", valid), ("authorization", wrong)]
+    answer = http.request(method, path, json={"query": TYPENAME} if method == "POST" else None,
+                          headers=twice if order == "valid first" else twice[::-1])
+    assert_refused(answer, 400, "the Authorization header is given more than once; send one")
+    assert http.get("/v1/tasks", headers={"authorization": valid}).status_code == 200
+
+
+@pytest.mark.parametrize(("header", "shown"), [("idempotency-key", "Idempotency-Key"), ("x-csrf-token", "X-CSRF-Token")])
+def test_a_request_giving_another_header_read_once_twice_is_400_and_queues_nothing(app, store, http, header, shown) -> None:  # noqa: ANN001
+    """`Idempotency-Key: a` and `Idempotency-Key: b` were read as a: a retry sending them in the
+    other order made a second request."""
+    headers = [*bearer(make_key(app)).items(), (header, "first"), (header, "second")]
+    answer = http.post("/v1/tasks/payment_reconciliation/requests", json={"payload": {"tolerance": 0.01}}, headers=headers)
+    assert_refused(answer, 400, f"the {shown} header is given more than once; send one")
+    assert _saved(store)[0] == 0
