@@ -187,7 +187,7 @@ async def save(request: Request, schedule_id: str, caller: Caller = Depends(sign
             "catch_up": str(data.get("catch_up", "")).strip(),
             "payload": {name.removeprefix("payload."): str(data.get(name, "")).strip() for name in shown}}
     payload, errors = await run_in_threadpool(_check, schedule, form)
-    errors |= repeated_fields(data, ("cron", "timezone", "catch_up", *shown))
+    errors |= repeated_fields(data, ("cron", "timezone", "catch_up", "enabled", *shown))  # `enabled=on&enabled=` disabled it
     # text no store can hold: said as such beside its field, rather than what a check made of it
     errors |= text_errors({**{k: v for k, v in form.items() if k != "payload"}, **{f"payload.{k}": v for k, v in form["payload"].items()}},
                           what={"sinks": "sink"})

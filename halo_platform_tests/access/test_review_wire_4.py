@@ -4,7 +4,8 @@
 Pinned here: a GraphQL request sent as `Application/JSON` (media types are case-insensitive) was
 refused 400 "Unsupported content type", where every other JSON route takes it. A Control Center
 form giving a field twice that the earlier review left out (a provider's switch, the hidden rule
-of a routing edit, the two passwords, a task form's one-time key) was applied with its last value.
+of a routing edit, the two passwords, a task form's one-time key, a schedule's enabled box) was
+applied with its last value.
 A request with two Authorization headers was read as the first (two Idempotency-Key or X-CSRF-Token
 headers likewise)."""
 
@@ -20,6 +21,7 @@ from halo_platform.access import users
 from halo_platform.delivery.autopilot import state_changes
 from halo_platform_tests.access.test_review_wire_3 import (  # noqa: F401 - the same served app, Control Center and sign-in
     PASSWORD,
+    SCHEDULE,
     TYPENAME,
     _saved,
     _signed_in,
@@ -95,6 +97,17 @@ def test_a_hidden_or_repeated_field_given_twice_is_refused_and_saves_nothing(cen
     answer = _post(center, path, csrf, fields)
     assert answer.status_code == 422, answer.text[:500]
     assert _alert(answer.text, where) == f"{twice}: given more than once", answer.text
+    assert _saved(store) == before
+
+
+def test_a_schedule_whose_enabled_box_is_given_twice_is_refused_beside_it_and_saves_nothing(center, store) -> None:  # noqa: ANN001
+    """`enabled=on&enabled=` (the box is sent once by a browser, as `on`) disabled the schedule,
+    where two crons are refused."""
+    csrf = _signed_in(center, store)
+    before = _saved(store)
+    answer = _post(center, "/ui/schedules/weekly", csrf, [*SCHEDULE, ("enabled", "")])
+    assert answer.status_code == 422, answer.text[:500]
+    assert _alert(answer.text, "enabled") == "given more than once", answer.text
     assert _saved(store) == before
 
 
