@@ -248,8 +248,10 @@ def repeated_parameter(query: QueryParams, names: Iterable[str]) -> str | None:
 
 async def _repeated_key(request: Request) -> str | None:
     """Why a JSON body is refused for naming a key twice, else None (a body that is no JSON is
-    left to FastAPI's own answer; Starlette keeps the body read for it)."""
-    if parse_options_header(request.headers.get("content-type", ""))[0].lower() != b"application/json":
+    left to FastAPI's own answer; Starlette keeps the body read for it). A body is JSON where
+    FastAPI reads it so: application/json or application/*+json, in any case."""
+    media = parse_options_header(request.headers.get("content-type", ""))[0].lower()
+    if not (media == b"application/json" or (media.startswith(b"application/") and media.endswith(b"+json"))):
         return None
     try:
         json.loads(await request.body(), object_pairs_hook=unique_keys)

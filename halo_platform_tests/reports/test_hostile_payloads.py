@@ -40,3 +40,13 @@ def test_a_json_body_naming_a_key_twice_is_refused_on_every_route_with_a_body(ha
     client = authorized_client(create_app(), raise_server_exceptions=False)
     answer = client.post(path, content=body, headers={"Content-Type": "application/json"})
     assert answer.status_code == 422 and answer.json()["error"] == f"{key!r} is given twice in one JSON object", answer.text
+
+
+@pytest.mark.parametrize("content_type", ["application/vnd.api+json", "application/merge-patch+json", "Application/JSON; charset=utf-8"])
+def test_a_body_fastapi_reads_as_json_is_checked_for_keys_given_twice_whatever_its_media_type(halo_env, content_type):  # noqa: ANN001, ARG001
+    """FastAPI reads a body as JSON when its media type is application/json or application/*+json;
+    the check for repeated keys looked only at application/json, so a +json body ran with the last value."""
+    client = authorized_client(create_app(), raise_server_exceptions=False)
+    answer = client.post("/v1/suppressions", content=b'{"channel": "sms", "to": "+33612345678", "to": "+33699999999"}',
+                         headers={"Content-Type": content_type})
+    assert answer.status_code == 422 and answer.json()["error"] == "'to' is given twice in one JSON object", answer.text
