@@ -292,6 +292,8 @@ def _phone(value: Any, country: str | None) -> tuple[str, str | None]:
     # extension: the SMS went to the base number, a switchboard's perhaps, not the person's
     if number.extension:
         raise HaloError("to: an SMS cannot reach an extension; give the number without it")
+    if ";isub=" in value.lower():  # an RFC 3966 subaddress, which phonenumbers drops without a word
+        raise HaloError("to: an SMS cannot reach a subaddress (;isub=); give the number without it")
     if not phonenumbers.is_valid_number(number):
         raise HaloError("to: not a valid phone number" + (f" for {country}" if country else ""))
     region = phonenumbers.region_code_for_number(number)

@@ -109,6 +109,16 @@ def test_python_the_cli_and_an_opt_out_refuse_an_extension_as_http_does(client):
     assert stored() == (0, 0)
 
 
+@pytest.mark.parametrize("to", ["+33612345678;isub=12", "tel:+33612345678;isub=1234"])
+def test_a_phone_number_with_a_subaddress_is_422_not_sent_to_the_base_number(client, to):  # noqa: ANN001
+    """phonenumbers drops an RFC 3966 subaddress (`;isub=`) as it read an extension apart: the SMS
+    was queued for +33612345678, a line that may serve several terminals."""
+    answer = client.post("/v1/messages/sms", json={**SMS, "to": to, "priority": "HIGH"})
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"] == "to: an SMS cannot reach a subaddress (;isub=); give the number without it"
+    assert stored() == (0, 0)
+
+
 TOKEN_REFUSED = "to: must be a device token (8 or more letters, digits, _ : - ., not separators alone)"
 
 
