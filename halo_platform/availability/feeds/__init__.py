@@ -17,10 +17,13 @@ import yaml
 from halo_platform.availability.feeds.base import FeedFormat
 from halo_platform.core.errors import HaloError
 from halo_platform.core.plugins import discover, instances_of
-from halo_platform.core.settings import ConfigLoader, get_settings, read_yaml
+from halo_platform.core.settings import ConfigLoader, get_settings, read_yaml, refuse_unknown_keys
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*\Z")
 DEFAULT_QUARANTINE_THRESHOLD = 0.1
+# the settings of a feed entry: the modules using them read each with `.get`, so another key (a
+# misspelled `quarantine_treshold`, `max_lag_minute`, `landng`) would be ignored and its default taken
+SETTINGS = ("format", "quarantine_threshold", "max_lag_minutes", "slot_rules", "landing", "endpoint_url")
 
 
 @dataclass(frozen=True)
@@ -79,7 +82,9 @@ class _TextKeysLoader(ConfigLoader):
 
 @functools.lru_cache(maxsize=16)
 def _load_feeds(path: Path, _stamp: int | None) -> dict[str, Feed]:
-    entries = read_yaml(path, _TextKeysLoader).get("feeds") or {}
+    data = read_yaml(path, _TextKeysLoader)
+    refuse_unknown_keys(data, ("feeds",), str(path))  # `feed:` was a file of no feeds
+    entries = data.get("feeds") or {}
     feeds = {}
     for name, cfg in entries.items():
         if not _NAME.match(str(name)):
@@ -87,6 +92,7 @@ def _load_feeds(path: Path, _stamp: int | None) -> dict[str, Feed]:
         cfg = cfg or {}
         if not isinstance(cfg, dict):
             raise HaloError(f"{path}: feed {name}: expected a mapping of settings, not {type(cfg).__name__}")
+        refuse_unknown_keys(cfg, SETTINGS, f"{path}: feed {name}")
         feed = Feed(str(name), str(cfg.get("format", name)), _threshold(path, name, cfg), dict(cfg))
         feed.adapter  # noqa: B018 - fail on an unknown format when the file is read
         feeds[feed.name] = feed

@@ -1,0 +1,57 @@
+"""Review of the configuration files operators write by hand (continued): the EMR feeds file and
+the warehouses file. A misspelled or unknown key is refused when the file is read, in one line
+naming the entry and the key, never ignored: `quarantine_treshold: 0.5` kept the threshold at 0.1,
+`max_lag_minute: 30` left the feed without a freshness check, and a misspelled `landing:` landed
+the feed's files under $HALO_HOME instead of its S3 prefix."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from halo_platform.availability.feeds import load_feeds
+from halo_platform.cli import cli
+from halo_platform.core.errors import HaloError
+from halo_platform.core.settings import PROJECT_ROOT
+
+FEED_SETTINGS = "format, quarantine_threshold, max_lag_minutes, slot_rules, landing, endpoint_url"
+
+
+@pytest.mark.parametrize(("entry", "key"), [
+    ("{format: hl7, max_lag_minute: 30}", "max_lag_minute"),
+    ("{format: hl7, quarantine_treshold: 0.5}", "quarantine_treshold"),
+    ("{format: hl7, landng: 's3://emr-landing/clinic-a/', endpoint_url: 'http://127.0.0.1:9'}", "landng"),
+    ("{format: hl7, slot_rule: {default: {duration_minutes: 60}}}", "slot_rule"),
+])
+def test_a_misspelled_feed_setting_is_refused_naming_the_feed_and_the_key(halo_env, tmp_path, monkeypatch, entry, key):  # noqa: ANN001
+    """`halo emr ingest` over a feeds file whose hl7 entry holds `key`: each was ignored and its
+    default taken (no freshness check, a threshold of 0.1, the file landed locally, default slot
+    rules), and the file landed. Now it is one line, and nothing lands."""
+    path = tmp_path / "feeds.yaml"
+    path.write_text(f"feeds:\n  hl7: {entry}\n")
+    monkeypatch.setenv("HALO_FEEDS_FILE", str(path))
+    message = tmp_path / "a.hl7"
+    message.write_text("MSH|^~\\&|\r")
+    result = CliRunner().invoke(cli, ["emr", "ingest", "--feed", "hl7", str(message)])
+    assert (result.exit_code, result.output.splitlines()) == (
+        2, [f"error: {path}: feed hl7: unknown key {key!r} (expected {FEED_SETTINGS})"])
+    assert not (tmp_path / "halo" / "landing").exists()
+
+
+def test_a_misspelled_feeds_section_is_refused(halo_env, tmp_path) -> None:  # noqa: ANN001
+    """`feed:` for `feeds:` was a file of no feeds."""
+    path = tmp_path / "feeds.yaml"
+    path.write_text("feed:\n  hl7: {format: hl7}\n")
+    with pytest.raises(HaloError) as refused:
+        load_feeds(path)
+    assert str(refused.value) == f"{path}: unknown key 'feed' (expected feeds)"
+
+
+def test_the_shipped_feeds_file_and_every_documented_setting_still_load(halo_env, tmp_path) -> None:  # noqa: ANN001
+    assert sorted(load_feeds(PROJECT_ROOT / "config" / "emr_feeds.yaml")) == ["acme", "fhir", "hl7"]
+    path = tmp_path / "feeds.yaml"
+    path.write_text("feeds:\n  hl7: {format: hl7, quarantine_threshold: 0.5, max_lag_minutes: 30,"
+                    " landing: 's3://emr-landing/in/', endpoint_url: 'http://127.0.0.1:9',"
+                    " slot_rules: {default: {duration_minutes: 30}}}\n  acme:\n")
+    feeds = load_feeds(path)
+    assert (feeds["hl7"].quarantine_threshold, feeds["hl7"].options["max_lag_minutes"], feeds["acme"].format) == (0.5, 30, "acme")
