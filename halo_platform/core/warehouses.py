@@ -33,6 +33,7 @@ import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -42,7 +43,7 @@ import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from halo_platform.core.errors import HaloError
-from halo_platform.core.settings import expand_env, get_settings, read_yaml
+from halo_platform.core.settings import Settings, expand_env, get_settings, read_yaml, refuse_unknown_keys
 
 BATCH_ROWS = 100_000
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -105,6 +106,26 @@ def _rows_to_batch(rows: list[tuple], names: list[str]) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays(arrays, names=names)
 
 
+def warehouse_urls(path: str | Path, settings: Settings | None = None) -> dict[str, str]:
+    """The URL of each warehouse of the warehouses file `path`, `${NAME}`s expanded. An entry is
+    `{url: ...}` and nothing else: `{URL: ...}` was a bare `KeyError: 'url'` failing the run of
+    every task, whichever warehouse it queried; an error names the warehouse, never the URL."""
+    data = read_yaml(Path(path))
+    refuse_unknown_keys(data, ("warehouses",), str(path))
+    entries = data.get("warehouses") or {}
+    if not isinstance(entries, dict):
+        raise HaloError(f"{path}: warehouses: expected a mapping of warehouse names to {{url: ...}}, not {type(entries).__name__}")
+    urls = {}
+    for name, cfg in entries.items():
+        if not isinstance(cfg, dict):
+            raise HaloError(f"{path}: warehouse {name!r}: expected a mapping of settings, {{url: ...}}, not {type(cfg).__name__}")
+        refuse_unknown_keys(cfg, ("url",), f"{path}: warehouse {name!r}")
+        if not isinstance(cfg.get("url"), str) or not cfg["url"]:
+            raise HaloError(f"{path}: warehouse {name!r}: needs a url, the database URL as text")
+        urls[str(name)] = expand_env(cfg["url"], settings)
+    return urls
+
+
 class WarehousesResource(dg.ConfigurableResource):
     """The warehouses of `HALO_WAREHOUSES_FILE`. Only the file path is configuration;
     URLs (which may hold secrets) are read and expanded at run time."""
@@ -113,9 +134,7 @@ class WarehousesResource(dg.ConfigurableResource):
     batch_rows: int = BATCH_ROWS
 
     def urls(self) -> dict[str, str]:
-        path = self.warehouses_file or get_settings().warehouses_file
-        entries = read_yaml(path).get("warehouses") or {}
-        return {name: expand_env(cfg["url"]) for name, cfg in entries.items()}
+        return warehouse_urls(self.warehouses_file or get_settings().warehouses_file)
 
     def url(self, warehouse: str) -> str:
         urls = self.urls()

@@ -15,7 +15,8 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from halo_platform.core.settings import Settings, expand_env, read_yaml
+from halo_platform.core.settings import Settings
+from halo_platform.core.warehouses import warehouse_urls
 
 _meta = sa.MetaData()
 ORDERS = sa.Table(
@@ -153,8 +154,7 @@ def seed(settings: Settings) -> Iterator[str]:
     from halo_platform.reports.schedules import seed_default_schedules
     from halo_platform.reports.tasks.payment_reconciliation import previous_iso_week
 
-    urls = {name: expand_env(cfg["url"], settings) for name, cfg in
-            (read_yaml(settings.warehouses_file).get("warehouses") or {}).items()}
+    urls = warehouse_urls(settings.warehouses_file, settings)
     today = dt.datetime.now(ZoneInfo("Asia/Jakarta")).date()
     monday, _ = previous_iso_week(today)
     orders, payments, settlements = demo_payments(monday)

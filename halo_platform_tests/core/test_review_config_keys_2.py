@@ -55,3 +55,33 @@ def test_the_shipped_feeds_file_and_every_documented_setting_still_load(halo_env
                     " slot_rules: {default: {duration_minutes: 30}}}\n  acme:\n")
     feeds = load_feeds(path)
     assert (feeds["hl7"].quarantine_threshold, feeds["hl7"].options["max_lag_minutes"], feeds["acme"].format) == (0.5, 30, "acme")
+
+
+@pytest.mark.parametrize(("entry", "error"), [
+    ('{URL: "sqlite:///x.db"}', "unknown key 'URL' (expected url)"),
+    ('{url: "sqlite:///x.db", pool_size: 5}', "unknown key 'pool_size' (expected url)"),
+    ("{}", "needs a url, the database URL as text"),
+    ('"sqlite:///x.db"', "expected a mapping of settings, {url: ...}, not str"),
+])
+def test_a_warehouse_entry_without_its_url_fails_the_run_in_one_line_naming_the_warehouse(halo_env, tmp_path, monkeypatch,  # noqa: ANN001
+                                                                                           entry, error):
+    """`{URL: ...}` failed the run of every task with a bare `KeyError: 'url'` (a string entry
+    with `TypeError: string indices must be integers`), whichever warehouse the task queried."""
+    monkeypatch.chdir(tmp_path)  # where sqlite:///x.db is, were it read
+    path = tmp_path / "warehouses.yaml"
+    path.write_text(f"warehouses:\n  payments: {entry}\n")
+    monkeypatch.setenv("HALO_WAREHOUSES_FILE", str(path))
+    result = CliRunner().invoke(cli, ["tasks", "run", "payment_reconciliation", "--wait"])
+    assert result.output.splitlines()[1:] == ["status: FAILED", f"error: {path}: warehouse 'payments': {error}"]
+
+
+def test_a_misspelled_warehouses_section_is_refused_and_the_shipped_file_still_loads(halo_env, tmp_path) -> None:  # noqa: ANN001
+    from halo_platform.core.warehouses import WarehousesResource
+
+    path = tmp_path / "warehouses.yaml"
+    path.write_text('warehouse:\n  wh: {url: "sqlite:///x.db"}\n')
+    with pytest.raises(HaloError) as refused:
+        WarehousesResource(warehouses_file=str(path)).url("wh")
+    assert str(refused.value) == f"{path}: unknown key 'warehouse' (expected warehouses)"
+    shipped = WarehousesResource(warehouses_file=str(PROJECT_ROOT / "config" / "warehouses.yaml"))
+    assert shipped.url("payments") == f"sqlite:///{halo_env['HALO_HOME']}/warehouses/payments.db"
