@@ -14,7 +14,7 @@ from pydantic import field_validator
 
 from halo_platform.core.redact import mask_text
 from halo_platform.sinks.base import Delivery, PermanentSinkError, Sink, TransientSinkError, safe_name
-from halo_platform.sinks.settings import Host, PathSetting, Port, setting_file
+from halo_platform.sinks.settings import Host, PathSetting, Port, Timeout, setting_file
 
 log = logging.getLogger("halo.sinks.email")
 
@@ -91,7 +91,7 @@ class EmailSink(Sink):
     max_file_bytes: int | None = 10 * 1024 * 1024
     verify_tls: bool = True
     ca_file: PathSetting | None = None
-    timeout: float = 30.0
+    timeout: Timeout = 30.0
 
     @field_validator("username", "password")
     @classmethod

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from halo_platform.sinks.base import Delivery, PermanentSinkError, Sink, TransientSinkError, safe_name, swap_in
 from halo_platform.sinks.email import tls_context
-from halo_platform.sinks.settings import Host, PathSetting, Port
+from halo_platform.sinks.settings import Host, PathSetting, Port, Timeout
 
 
 class FTPSink(Sink):
@@ -28,7 +28,7 @@ class FTPSink(Sink):
     verify_tls: bool = True
     ca_file: PathSetting | None = None
     passive: bool = True
-    timeout: float = 30.0
+    timeout: Timeout = 30.0
 
     def deliver(self, delivery: Delivery) -> list[str]:
         ftp = ftplib.FTP_TLS(context=tls_context(self.verify_tls, self.ca_file, f"FTP {self.host}")) if self.tls else ftplib.FTP()

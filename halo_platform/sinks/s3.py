@@ -6,7 +6,7 @@ from __future__ import annotations
 from urllib.parse import unquote, urlsplit
 
 from halo_platform.sinks.base import Delivery, PermanentSinkError, Sink, TransientSinkError, safe_name
-from halo_platform.sinks.settings import PathSetting
+from halo_platform.sinks.settings import PathSetting, Timeout
 
 _TRANSIENT_CODES = {"SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout", "RequestTimeTooSkewed", "503", "500"}
 
@@ -22,7 +22,7 @@ class S3Sink(Sink):
     region: str | None = None
     access_key_id: str | None = None
     secret_access_key: str | None = None
-    timeout: float = 30.0
+    timeout: Timeout = 30.0
     link_expiry_hours: float = 168.0  # the longest a SigV4 presigned URL lives
 
     def link(self, target: str) -> str:

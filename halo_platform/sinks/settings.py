@@ -17,7 +17,14 @@ from halo_platform.sinks.base import PermanentSinkError
 Port = Annotated[int, Field(ge=1, le=65535)]
 
 
+# seconds a sink waits on its server: 0 made the socket non-blocking, a negative or NaN one raised a
+# ValueError at the first connection (`unexpected error: ValueError`, naming neither setting nor server)
+Timeout = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+
+
 def _host_name(host: str) -> str:
+    if host.startswith("["):  # a URL's form of an IPv6 address: getaddrinfo failed on it at every attempt, retried as transient
+        raise ValueError("an IPv6 address is written without brackets (::1)")
     # socket encodes a host as IDNA: what that refuses failed every delivery as a UnicodeError
     try:
         host.encode("idna")

@@ -9,7 +9,7 @@ import uuid
 from pathlib import Path
 
 from halo_platform.sinks.base import Delivery, PermanentSinkError, Sink, TransientSinkError, safe_name, swap_in
-from halo_platform.sinks.settings import Host, PathSetting, Port, setting_file
+from halo_platform.sinks.settings import Host, PathSetting, Port, Timeout, setting_file
 
 
 class SFTPSink(Sink):
@@ -25,7 +25,7 @@ class SFTPSink(Sink):
     private_key_path: PathSetting | None = None
     remote_dir: PathSetting = "."
     known_hosts_path: PathSetting | None = None
-    timeout: float = 30.0
+    timeout: Timeout = 30.0
 
     def deliver(self, delivery: Delivery) -> list[str]:
         import paramiko

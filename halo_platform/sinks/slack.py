@@ -8,12 +8,13 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from halo_platform.sinks.base import Delivery, Sink, post
+from halo_platform.sinks.settings import Timeout
 
 
 class SlackSink(Sink):
     kind = "slack"
     webhook_url: str
-    timeout: float = 15.0
+    timeout: Timeout = 15.0
     carries_files = False
 
     def deliver(self, delivery: Delivery) -> list[str]:

@@ -12,6 +12,7 @@ from halo_platform.core.models import utcnow
 from halo_platform.core.redact import mask_url_path
 from halo_platform.core.webhook_signature import SIGNATURE_HEADER, sign
 from halo_platform.sinks.base import Delivery, Sink, post
+from halo_platform.sinks.settings import Timeout
 
 
 class WebhookSink(Sink):
@@ -21,7 +22,7 @@ class WebhookSink(Sink):
     kind = "webhook"
     url: str
     secret: str
-    timeout: float = 15.0
+    timeout: Timeout = 15.0
     carries_files = False
 
     def deliver(self, delivery: Delivery) -> list[str]:
