@@ -47,6 +47,16 @@ def test_a_misspelled_feeds_section_is_refused(halo_env, tmp_path) -> None:  # n
     assert str(refused.value) == f"{path}: unknown key 'feed' (expected feeds)"
 
 
+@pytest.mark.parametrize(("text", "kind"), [("feeds: [hl7]\n", "list"), ("feeds: hl7\n", "str")])
+def test_a_feeds_section_that_is_no_mapping_is_one_line(halo_env, tmp_path, text, kind) -> None:  # noqa: ANN001
+    """`feeds: [hl7]` was a bare AttributeError ('list' object has no attribute 'items')."""
+    path = tmp_path / "feeds.yaml"
+    path.write_text(text)
+    with pytest.raises(HaloError) as refused:
+        load_feeds(path)
+    assert str(refused.value) == f"{path}: feeds: expected a mapping of feed names to their settings, not a {kind}"
+
+
 def test_the_shipped_feeds_file_and_every_documented_setting_still_load(halo_env, tmp_path) -> None:  # noqa: ANN001
     assert sorted(load_feeds(PROJECT_ROOT / "config" / "emr_feeds.yaml")) == ["acme", "fhir", "hl7"]
     path = tmp_path / "feeds.yaml"

@@ -85,6 +85,8 @@ def _load_feeds(path: Path, _stamp: int | None) -> dict[str, Feed]:
     data = read_yaml(path, _TextKeysLoader)
     refuse_unknown_keys(data, ("feeds",), str(path))  # `feed:` was a file of no feeds
     entries = data.get("feeds") or {}
+    if not isinstance(entries, dict):  # `feeds: [hl7]` was a bare AttributeError
+        raise HaloError(f"{path}: feeds: expected a mapping of feed names to their settings, not a {type(entries).__name__}")
     feeds = {}
     for name, cfg in entries.items():
         if not _NAME.match(str(name)):
