@@ -137,10 +137,11 @@ def _given(payload: Mapping[str, Any], name: str) -> Any:
 
 def _text(payload: Mapping[str, Any], name: str, limit: int, required: bool = True, one_line: bool = False) -> str | None:
     value = payload.get(name) if required else _given(payload, name)
-    if value is None or (isinstance(value, str) and _INVISIBLE.match(value)):  # a zero-width space is no message
-        if required:
-            raise HaloError(f"{name}: must not be empty")
+    if value is None and not required:
         return None
+    if value is None or (isinstance(value, str) and _INVISIBLE.match(value)):  # a zero-width space is no message
+        # an optional field of blanks was read as left out, where "" is refused (`_given`)
+        raise HaloError(f"{name}: must not be empty" + ("" if required else " (leave the field out instead)"))
     if not isinstance(value, str):
         raise HaloError(f"{name}: must be a string")
     if len(value) > limit:

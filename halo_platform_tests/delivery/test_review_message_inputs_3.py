@@ -57,6 +57,16 @@ def test_an_optional_field_left_blank_is_422_over_http_and_nothing_is_stored(cli
     assert stored() == (0, 0)
 
 
+@pytest.mark.parametrize("html", ["   ", "\u200b", " \u00a0\t"])
+def test_an_html_part_of_blanks_is_422_as_an_empty_one_is(client, html):  # noqa: ANN001
+    """`"html": ""` is refused, but blanks or a zero-width space were read as no html part and the
+    email queued without it: the same blank, two readings."""
+    answer = client.post("/v1/messages/email", json={**EMAIL, "html": html})
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"] == "html: must not be empty (leave the field out instead)"
+    assert stored() == (0, 0)
+
+
 @pytest.mark.parametrize("field", ["country", "capability", "priority", "expires_at", "timezone"])
 def test_python_send_sms_refuses_an_optional_field_left_blank_as_http_does(client, field):  # noqa: ANN001
     with pytest.raises(HaloError, match=rf"^{field}: must not be empty \(leave the field out instead\)$"):
