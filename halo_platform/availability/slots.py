@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from halo_platform.core.errors import HaloError
+from halo_platform.core.settings import refuse_unknown_keys
 
 DEFAULT_TYPE = "default"
 _DAY = 86_400
@@ -95,6 +96,28 @@ def resolve_rules(feed: str, config: object, provider_id: str, slot_type: str | 
     rules = _override(rules, types.get(slot_type), f"{where}.types.{slot_type}")
     rules = _override(rules, provider.get("default"), f"{where}.providers.{provider_id}.default")
     return _override(rules, provider_types.get(slot_type), f"{where}.providers.{provider_id}.types.{slot_type}")
+
+
+def check_rules(config: object, where: str) -> None:
+    """Every section and rule of a feed's `slot_rules` (`where` names it), checked when the feeds
+    file is read: a misspelled section (`defualt:`) was ignored and the built-in rules taken, and a
+    misspelled rule of a type was reported only when that type was asked for."""
+    if config is None:
+        return
+    if not isinstance(config, Mapping):
+        raise HaloError(f"{where}: expected a mapping")
+    refuse_unknown_keys(config, ("default", "types", "providers"), where)
+    _override(SlotRules(), config.get("default"), f"{where}.default")
+    for name, rules in _section(config, "types", where).items():
+        _override(SlotRules(), rules, f"{where}.types.{name}")
+    for provider_id, provider in _section(config, "providers", where).items():
+        at = f"{where}.providers.{provider_id}"
+        if not isinstance(provider, Mapping):
+            raise HaloError(f"{at}: expected a mapping")
+        refuse_unknown_keys(provider, ("default", "types"), at)
+        _override(SlotRules(), provider.get("default"), f"{at}.default")
+        for name, rules in _section(provider, "types", at).items():
+            _override(SlotRules(), rules, f"{at}.types.{name}")
 
 
 def slot_types(config: object, provider_id: str) -> list[str]:

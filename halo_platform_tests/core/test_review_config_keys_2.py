@@ -57,6 +57,26 @@ def test_a_feeds_section_that_is_no_mapping_is_one_line(halo_env, tmp_path, text
     assert str(refused.value) == f"{path}: feeds: expected a mapping of feed names to their settings, not a {kind}"
 
 
+@pytest.mark.parametrize(("rules", "error"), [
+    ("{defualt: {duration_minutes: 60}}", "slot_rules: unknown key 'defualt' (expected default, types, providers)"),
+    ("{types: {new_patient: {duraton_minutes: 60}}}",
+     "slot_rules.types.new_patient: unknown slot rule 'duraton_minutes'; known: duration_minutes, buffer_before, buffer_after, "
+     "min_notice_minutes, alignment_minutes, max_days_ahead"),
+    ("{providers: {DR1: {typs: {new_patient: {duration_minutes: 45}}}}}",
+     "slot_rules.providers.DR1: unknown key 'typs' (expected default, types)"),
+    ("{providers: {DR1: {default: {buffer_after: 5000}}}}",
+     "slot_rules.providers.DR1.default: buffer_after must be a whole number in 0..1440, got 5000"),
+])
+def test_a_misspelled_slot_rules_section_or_rule_is_refused_when_the_file_is_read(halo_env, tmp_path, rules, error) -> None:  # noqa: ANN001
+    """`defualt:` was ignored (the built-in 30-minute rules answered), and a misspelled rule of a type
+    or a provider was reported only by a request for that type or provider."""
+    path = tmp_path / "feeds.yaml"
+    path.write_text(f"feeds:\n  hl7: {{format: hl7, slot_rules: {rules}}}\n")
+    with pytest.raises(HaloError) as refused:
+        load_feeds(path)
+    assert str(refused.value) == f"{path}: feed hl7: {error}"
+
+
 def test_the_shipped_feeds_file_and_every_documented_setting_still_load(halo_env, tmp_path) -> None:  # noqa: ANN001
     assert sorted(load_feeds(PROJECT_ROOT / "config" / "emr_feeds.yaml")) == ["acme", "fhir", "hl7"]
     path = tmp_path / "feeds.yaml"

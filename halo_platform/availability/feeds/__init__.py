@@ -15,6 +15,7 @@ from pathlib import Path
 import yaml
 
 from halo_platform.availability.feeds.base import FeedFormat
+from halo_platform.availability.slots import check_rules
 from halo_platform.core.errors import HaloError
 from halo_platform.core.plugins import discover, instances_of
 from halo_platform.core.settings import ConfigLoader, get_settings, read_yaml, refuse_unknown_keys
@@ -95,6 +96,7 @@ def _load_feeds(path: Path, _stamp: int | None) -> dict[str, Feed]:
         if not isinstance(cfg, dict):
             raise HaloError(f"{path}: feed {name}: expected a mapping of settings, not {type(cfg).__name__}")
         refuse_unknown_keys(cfg, SETTINGS, f"{path}: feed {name}")
+        check_rules(cfg.get("slot_rules"), f"{path}: feed {name}: slot_rules")
         feed = Feed(str(name), str(cfg.get("format", name)), _threshold(path, name, cfg), dict(cfg))
         feed.adapter  # noqa: B018 - fail on an unknown format when the file is read
         feeds[feed.name] = feed
