@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from halo_platform.core.errors import HaloError
 from halo_platform.core.settings import Settings
 from halo_platform.core.warehouses import warehouse_urls
 
@@ -149,12 +150,21 @@ def demo_campaigns(today: dt.date) -> tuple[list[dict], list[dict]]:
     return campaigns, spend
 
 
+DEMO_WAREHOUSES = ("payments", "gateway", "marketing")
+
+
 def seed(settings: Settings) -> Iterator[str]:
     """`halo demo`: the three demo warehouses of HALO_WAREHOUSES_FILE and the default schedules."""
     from halo_platform.reports.schedules import seed_default_schedules
     from halo_platform.reports.tasks.payment_reconciliation import previous_iso_week
 
     urls = warehouse_urls(settings.warehouses_file, settings)
+    # a file of other warehouses (the operator's own) was a bare KeyError 'gateway' half-way through the demo
+    if missing := [name for name in DEMO_WAREHOUSES if name not in urls]:
+        raise HaloError(f"{settings.warehouses_file}: halo demo seeds the warehouses {', '.join(DEMO_WAREHOUSES)}; "
+                        f"this file has no {', '.join(missing)}")
+    if not urls["marketing"].startswith("duckdb:///"):
+        raise HaloError(f"{settings.warehouses_file}: halo demo seeds marketing as a DuckDB file (duckdb:///...)")
     today = dt.datetime.now(ZoneInfo("Asia/Jakarta")).date()
     monday, _ = previous_iso_week(today)
     orders, payments, settlements = demo_payments(monday)

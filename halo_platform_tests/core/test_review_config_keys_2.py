@@ -115,3 +115,20 @@ def test_a_misspelled_warehouses_section_is_refused_and_the_shipped_file_still_l
     assert str(refused.value) == f"{path}: unknown key 'warehouse' (expected warehouses)"
     shipped = WarehousesResource(warehouses_file=str(PROJECT_ROOT / "config" / "warehouses.yaml"))
     assert shipped.url("payments") == f"sqlite:///{halo_env['HALO_HOME']}/warehouses/payments.db"
+
+
+@pytest.mark.parametrize(("text", "error"), [
+    ('warehouses: {payments: {url: "sqlite:///WH/p.db"}}\n', "halo demo seeds the warehouses payments, gateway, marketing; this file has no gateway, marketing"),
+    ('warehouses: {payments: {url: "sqlite:///WH/p.db"}, gateway: {url: "sqlite:///WH/g.db"}, marketing: {url: "sqlite:///WH/m.db"}}\n',
+     "halo demo seeds marketing as a DuckDB file (duckdb:///...)"),
+])
+def test_halo_demo_with_a_warehouses_file_of_other_warehouses_is_one_line(halo_env, tmp_path, monkeypatch, text, error) -> None:  # noqa: ANN001
+    """A warehouses file without the demo's gateway and marketing was a bare KeyError 'gateway' half-way
+    through `halo demo` (the payments warehouse already written); a marketing warehouse that is no
+    DuckDB file an IndexError."""
+    path = tmp_path / "warehouses.yaml"
+    path.write_text(text.replace("WH", str(tmp_path)))
+    monkeypatch.setenv("HALO_WAREHOUSES_FILE", str(path))
+    result = CliRunner().invoke(cli, ["demo"])
+    assert (result.exit_code, result.output.splitlines()[-1]) == (2, f"error: {path}: {error}"), result.output
+    assert not (tmp_path / "p.db").exists()
