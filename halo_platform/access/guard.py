@@ -98,7 +98,8 @@ async def check_csrf(request: Request, caller: Caller) -> None:
     # the media type as Starlette's form parser reads it: in any case (`Application/X-WWW-Form-Urlencoded`), parameters apart
     if presented is None and parse_options_header(request.headers.get("content-type", ""))[0] in FORM_TYPES:
         await request.body()  # kept for the route, which may read the body again (as JSON: a 422, not a 500)
-        presented = (await request.form()).get("csrf_token")
+        tokens = (await request.form()).getlist("csrf_token")
+        presented = tokens[0] if len(tokens) == 1 else None  # two: the last was read, whichever the form meant
     if not isinstance(presented, str) or not hmac.compare_digest(presented.encode(), (caller.csrf_token or "").encode()):
         raise _refuse(403, "missing or wrong CSRF token")
 

@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException  # what the guard raises
 from halo_platform.access import users
 from halo_platform.access.guard import SESSION_COOKIE, check_csrf, session_caller, store_of
 from halo_platform.core.errors import HaloError
+from halo_platform.core.http import repeated_error
 
 LOGIN_CSRF_COOKIE = "halo_login_csrf"
 templates = Jinja2Templates(directory=Path(__file__).with_name("templates"))
@@ -49,6 +50,8 @@ def login_form(request: Request, next: str | None = None) -> HTMLResponse:  # no
 async def login(request: Request, name: str = Form(""), password: str = Form(""), csrf_token: str = Form(""),
                 next: str = Form("/ui")) -> Response:  # noqa: A002
     target = _safe_next(next)
+    if twice := repeated_error(await request.form(), ("name", "password", "csrf_token", "next")):  # `name=ada&name=bob` signed in bob
+        return login_page(request, 422, twice, "", target)
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not expected or not hmac.compare_digest(csrf_token.encode(), expected.encode()):
         return login_page(request, 403, "the form expired; sign in again", name, target)

@@ -237,6 +237,25 @@ class ChecksFirstRoute(APIRoute):
         return checked_first
 
 
+GIVEN_TWICE = "given more than once"
+
+
+def repeated_fields(data: Any, names: Iterable[str], prefix: str = "") -> dict[str, str]:  # noqa: ANN401 - a form
+    """`GIVEN_TWICE` beside each of `names` (fields a page shows once) that the form `data` gives
+    more than once, keyed `prefix + name` as the page shows its errors. A browser sends such a field
+    once and Starlette reads the last of several, so two values came from a hand-made or broken form
+    and which one was meant cannot be told (the API refuses a JSON key given twice the same way)."""
+    return {prefix + name: GIVEN_TWICE for name in names if len(data.getlist(name)) > 1}
+
+
+def repeated_error(data: Any, names: Iterable[str]) -> str | None:  # noqa: ANN401 - a form
+    """`repeated_fields` as one error line naming the fields ("state, reason: given more than
+    once"), for a form whose errors have one place (a row's small form) or fields the page does not
+    show (a hidden field, a password typed again); None when each is given at most once."""
+    twice = repeated_fields(data, names)
+    return f"{', '.join(twice)}: {GIVEN_TWICE}" if twice else None
+
+
 def repeated_parameter(query: QueryParams, names: Iterable[str]) -> str | None:
     """Why a query giving one of `names` (parameters taken once) several times is refused, else
     None: a framework keeps the last value silently, a proxy or a log may read the first."""

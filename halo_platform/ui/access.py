@@ -21,10 +21,10 @@ from halo_platform.access.guard import Caller
 from halo_platform.access.keys import SCOPES, check_name, check_scopes, create_key, list_keys, revoke_key
 from halo_platform.access.users import ROLE_SCOPES, check_password, create_user, disable_user, list_users, set_password
 from halo_platform.core.errors import ConflictError, HaloError, NotFoundError
-from halo_platform.core.http import resource
+from halo_platform.core.http import repeated_error, repeated_fields, resource
 from halo_platform.core.store import StoreResource
 from halo_platform.core.text import unstorable
-from halo_platform.ui.app import done_redirect, render, repeated_error, repeated_fields, signed_in, text_errors
+from halo_platform.ui.app import done_redirect, render, signed_in, text_errors
 
 router = APIRouter(include_in_schema=False)
 KEY_FIELDS = ("name", "scope", "expires", "rate")

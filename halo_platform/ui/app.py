@@ -1,9 +1,9 @@
 """What every Control Center page shares: the templates, `signed_in(role)` (a page for a person:
 no session -> the sign-in page; a role too low -> a 403 page; a POST -> its CSRF token checked, a
 missing or stale one -> a 403 page saying nothing was saved),
-`render`, `text_error(s)` (text no store can hold, refused before any query), `repeated_fields`
-(a field given twice, refused beside it; `repeated_error`, one line for a form's one error), and
-`install(app)` for the refusals and the stylesheet.
+`render`, `text_error(s)` (text no store can hold, refused before any query), and
+`install(app)` for the refusals and the stylesheet. A field given twice is refused beside it
+with `core.http.repeated_fields` (`repeated_error`, one line for a form's one error).
 
 Roles, lowest first: viewer reads everything; operator also requests tasks and edits schedules;
 admin also edits routing weights, providers' state, keys and users."""
@@ -119,25 +119,6 @@ def text_errors(values: Mapping[str, Any] | Iterable[tuple[str, Any]], prefix: s
         if prefix + field not in errors and (error := text_error(value, noun)):
             errors[prefix + field] = error
     return errors
-
-
-GIVEN_TWICE = "given more than once"
-
-
-def repeated_fields(data: Any, names: Iterable[str], prefix: str = "") -> dict[str, str]:  # noqa: ANN401 - a form
-    """`GIVEN_TWICE` beside each of `names` (fields a page shows once) that the form `data` gives
-    more than once, keyed `prefix + name` as the page shows its errors. A browser sends such a field
-    once and Starlette reads the last of several, so two values came from a hand-made or broken form
-    and which one was meant cannot be told (the API refuses a JSON key given twice the same way)."""
-    return {prefix + name: GIVEN_TWICE for name in names if len(data.getlist(name)) > 1}
-
-
-def repeated_error(data: Any, names: Iterable[str]) -> str | None:  # noqa: ANN401 - a form
-    """`repeated_fields` as one error line naming the fields ("state, reason: given more than
-    once"), for a form whose errors have one place (a row's small form) or fields the page does not
-    show (a hidden field, a password typed again); None when each is given at most once."""
-    twice = repeated_fields(data, names)
-    return f"{', '.join(twice)}: {GIVEN_TWICE}" if twice else None
 
 
 def _when(value: dt.datetime | str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:

@@ -14,11 +14,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from halo_platform.access.guard import Caller
 from halo_platform.core.errors import HaloError
-from halo_platform.core.http import resource
+from halo_platform.core.http import repeated_error, resource
 from halo_platform.core.store import StoreResource
 from halo_platform.delivery.autopilot import hourly_traffic, provider_table, set_manual, state_changes
 from halo_platform.delivery.resources import ProvidersResource
-from halo_platform.ui.app import render, repeated_error, signed_in, text_error
+from halo_platform.ui.app import render, signed_in, text_error
 
 router = APIRouter(include_in_schema=False)
 

@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse
 
 from halo_platform.access.guard import Caller
 from halo_platform.core.errors import HaloError
-from halo_platform.core.http import resource
+from halo_platform.core.http import repeated_error, repeated_fields, resource
 from halo_platform.core.store import StoreResource
 from halo_platform.core.text import required_reason
 from halo_platform.delivery.config import CHANNELS, MAX_WEIGHT, DeliveryConfig, Rule, validate_weights, weight_ok
@@ -28,15 +28,7 @@ from halo_platform.delivery.state import (
     weight_history,
     weights_table,
 )
-from halo_platform.ui.app import (
-    done_redirect,
-    render,
-    repeated_error,
-    repeated_fields,
-    signed_in,
-    text_error,
-    text_errors,
-)
+from halo_platform.ui.app import done_redirect, render, signed_in, text_error, text_errors
 
 router = APIRouter(include_in_schema=False)
 

@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse
 
 from halo_platform.access.guard import Caller
 from halo_platform.core.errors import HaloError, NotFoundError
-from halo_platform.core.http import resource
+from halo_platform.core.http import repeated_fields, resource
 from halo_platform.core.store import StoreResource
 from halo_platform.reports.schedules import (
     CATCH_UP,
@@ -31,7 +31,7 @@ from halo_platform.reports.schedules import (
 )
 from halo_platform.reports.task import PayloadError, get_task
 from halo_platform.sinks import SinksResource
-from halo_platform.ui.app import done_redirect, render, repeated_fields, signed_in, text_errors
+from halo_platform.ui.app import done_redirect, render, signed_in, text_errors
 
 router = APIRouter(include_in_schema=False)
 RUN_FORMAT = "%a %Y-%m-%d %H:%M %Z"

@@ -13,12 +13,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from halo_platform.access.guard import Caller
 from halo_platform.core.errors import HaloError, NotFoundError
-from halo_platform.core.http import resource
+from halo_platform.core.http import repeated_error, repeated_fields, resource
 from halo_platform.core.store import StoreResource
 from halo_platform.reports.requests import IdempotencyConflict, create_request, prepare_request
 from halo_platform.reports.task import PayloadError, Task, get_task, load_tasks
 from halo_platform.sinks import SinksResource, UnknownSink
-from halo_platform.ui.app import render, repeated_error, repeated_fields, role_at_least, signed_in, text_errors
+from halo_platform.ui.app import render, role_at_least, signed_in, text_errors
 
 router = APIRouter(include_in_schema=False)
 NO_SINK = "pick at least one sink to deliver to"

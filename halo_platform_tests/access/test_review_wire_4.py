@@ -124,6 +124,29 @@ def test_a_new_password_given_twice_is_refused_beside_it_and_changes_nothing(cen
     assert _alert(answer.text, "password.vera") == f"{twice}: given more than once", answer.text
     assert users.login(store, "vera", "the first password", "127.0.0.1")  # unchanged
 
+@pytest.mark.parametrize("twice", ["name", "csrf_token", "next"])
+def test_a_sign_in_giving_a_field_twice_is_refused_and_signs_nobody_in(center, store, twice) -> None:  # noqa: ANN001
+    """`name=ada&name=bob&password=<bob's>` signed in bob: which person the form meant cannot be told."""
+    users.create_user(store, "ada", "admin", PASSWORD)
+    users.create_user(store, "bob", "viewer", PASSWORD)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', center.get("/ui/login").text).group(1)
+    fields = [("name", "ada"), ("password", PASSWORD), ("csrf_token", token), ("next", "/ui")]
+    fields += [{"name": ("name", "bob"), "csrf_token": ("csrf_token", token), "next": ("next", "/ui/messages")}[twice]]
+    answer = center.post("/ui/login", content=urlencode(fields), headers=FORM)
+    assert answer.status_code == 422, answer.text[:300]
+    assert f"{twice}: given more than once" in answer.text
+    assert "halo_session" not in center.cookies
+
+
+def test_a_form_giving_its_csrf_token_twice_is_refused_and_saves_nothing(center, store) -> None:  # noqa: ANN001
+    """`csrf_token=wrong&csrf_token=<right>` was read as the last and the user made."""
+    csrf = _signed_in(center, store)
+    answer = center.post("/ui/access/users", headers=FORM, content=urlencode(
+        [("csrf_token", "wrong"), ("csrf_token", csrf), ("name", "eve"), ("role", "viewer"), ("password", "p" * 14), ("password_again", "p" * 14)]))
+    assert answer.status_code == 403, answer.text[:300]
+    assert "eve" not in {u["name"] for u in users.list_users(store)}
+
+
 # -- Two Authorization headers (or another header read once) -----------------------------------------------------------------
 
 
