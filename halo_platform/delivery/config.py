@@ -337,11 +337,11 @@ def _parse_quiet_hours(raw: Any, where: str) -> dict[str, dict[str, QuietHours |
     if not isinstance(raw, dict):
         raise HaloError(f"{where}: quiet_hours must map a channel to {{start, end, countries}}")
 
-    def window(value: Any, at: str, allowed: tuple[str, ...] = ("start", "end")) -> QuietHours | None:
+    def window(value: Any, at: str) -> QuietHours | None:
         if value is None:
             return None
         if isinstance(value, dict):
-            refuse_unknown_keys(value, allowed, f"{where}: {at}")
+            refuse_unknown_keys(value, ("start", "end"), f"{where}: {at}")
         if not isinstance(value, dict) or "start" not in value or "end" not in value:
             raise HaloError(f"{where}: {at} needs start and end as HH:MM local times")
         start, end = (_local_time(value[k], f"{where}: {at}.{k}") for k in ("start", "end"))
@@ -364,7 +364,7 @@ def _parse_quiet_hours(raw: Any, where: str) -> dict[str, dict[str, QuietHours |
         out[channel] = {_country_or_any(c, f"{where}: quiet_hours.{channel}.countries"): window(w, f"quiet_hours.{channel}.countries.{c}")
                         for c, w in countries.items()}
         if "start" in value or "end" in value:
-            out[channel]["*"] = window(value, f"quiet_hours.{channel}", ("start", "end", "countries"))
+            out[channel]["*"] = window({k: value[k] for k in ("start", "end") if k in value}, f"quiet_hours.{channel}")  # its keys checked above
     return out
 
 

@@ -347,15 +347,19 @@ def settle_parked(store: StoreResource, recorded: set[tuple[str, str]], now: dt.
         if not _any_parked(conn, recorded):
             return
     with writing(store) as conn:
-        apply_parked(conn, recorded, now)
+        _apply_kept(conn, recorded, now)
 
 
 def apply_parked(conn: Connection, recorded: set[tuple[str, str]], now: dt.datetime) -> None:
     """`settle_parked` in `conn`'s transaction, which must have begun after the commit that
-    recorded the ids: the kept rows are read locked (the other side's call, at the same time,
-    waits and then finds them dropped)."""
-    if not recorded or not _any_parked(conn, recorded):
-        return
+    recorded the ids."""
+    if recorded and _any_parked(conn, recorded):
+        _apply_kept(conn, recorded, now)
+
+
+def _apply_kept(conn: Connection, recorded: set[tuple[str, str]], now: dt.datetime) -> None:
+    """The kept events of the `recorded` ids applied and dropped; read locked (the other side's
+    call, at the same time, waits and then finds them dropped)."""
     parked = conn.execute(sa.select(parked_t).where(_parked_of(conn, recorded)).order_by(parked_t.c.id).with_for_update()).all()
     applied = []
     for p in parked:
