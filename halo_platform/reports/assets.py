@@ -11,7 +11,7 @@ import re
 import tempfile
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -79,10 +79,16 @@ def deliver_once(store: StoreResource, sinks: SinksResource, names: list[str], d
         if (targets := audit.claim_sink(store, root_request_id, name, request_id)) is not None:
             earlier[name] = targets
             continue
-        (outcome,) = deliver_all(sinks, [name], delivery)
+        (outcome,) = deliver_all(sinks, [name], delivery_for(delivery, root_request_id, name))
         audit.record_deliveries(store, request_id, [outcome])
         outcomes.append(outcome)
     return outcomes, earlier
+
+
+def delivery_for(delivery: Delivery, root_request_id: str, sink: str) -> Delivery:
+    """`delivery` as it goes to `sink`: its key names the request (the root of its re-executions)
+    and the sink, so a receiver that deduplicates by it keeps one copy of a delivery sent again."""
+    return replace(delivery, key=f"{root_request_id}/{sink}")
 
 
 def duckdb_connection(workdir: Path):  # noqa: ANN201

@@ -25,6 +25,7 @@ from urllib.parse import quote
 
 import dagster as dg
 
+from halo_platform.core.ids import time_ordered_id
 from halo_platform.core.models import utcnow
 from halo_platform.core.redact import error_line, mask_text
 
@@ -65,6 +66,9 @@ class Delivery:
     # The text says what the files hold (an alert and its JSON record): a sink that cannot carry
     # a file sends the text alone. A report's file is what it delivers: it is never optional.
     files_optional: bool = False
+    # the same on every attempt of this delivery (a webhook sends it): a receiver that took an
+    # attempt whose answer came too late keeps one of the two; a report's names its request and sink
+    key: str = field(default_factory=time_ordered_id)
 
 
 @dataclass

@@ -17,7 +17,9 @@ from halo_platform.sinks.settings import Timeout
 
 class WebhookSink(Sink):
     """`{kind: webhook, url: ..., secret: "${WEBHOOK_SECRET}", link_store: ...}`. The body:
-    `{"subject", "text", "files": [{"name", "bytes", "url"}], "sent_at"}`."""
+    `{"subject", "text", "files": [{"name", "bytes", "url"}], "sent_at", "delivery_id"}`; `delivery_id`,
+    also sent as `Idempotency-Key`, is the same on every attempt of one delivery (a post whose
+    answer came too late is sent again) and on a re-execution's delivery of the same request."""
 
     kind = "webhook"
     url: str
@@ -32,9 +34,10 @@ class WebhookSink(Sink):
             "text": delivery.text,
             "files": [{"name": link.name, "bytes": link.size, "url": link.url} for link in delivery.links],
             "sent_at": utcnow().isoformat(),
+            "delivery_id": delivery.key,
         }
         body = json.dumps(summary, separators=(",", ":")).encode()
-        headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(self.secret, body)}
+        headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(self.secret, body), "Idempotency-Key": delivery.key}
         shown = mask_url_path(self.url)  # the path may be the secret (a Slack-style incoming webhook)
         post(self.url, f"webhook {shown}", self.timeout, content=body, headers=headers)
         return [shown]
