@@ -85,6 +85,18 @@ def _begun(conn: Connection) -> Iterator[Connection]:
         yield conn
 
 
+def in_autocommit(conn: Connection, statement: Callable[[Connection], object]) -> None:
+    """Run `statement`, a single statement, on `conn`, a PostgreSQL connection the caller keeps,
+    in autocommit: the statement is atomic on its own, and BEGIN and COMMIT were two round trips
+    of the three its transaction made."""
+    conn.execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        with conn.begin():
+            statement(conn)
+    finally:
+        conn.execution_options(isolation_level=conn.default_isolation_level)
+
+
 @contextlib.contextmanager
 def writing(store: StoreResource, priority: bool = False) -> Iterator[Connection]:
     """`store.write()`, queued on lock files first when the store is a SQLite file."""

@@ -46,7 +46,7 @@ from halo_platform.core.models import utcnow
 from halo_platform.core.sqlite_rows import ROWS_PER_STATEMENT
 from halo_platform.core.store import StoreResource
 from halo_platform.core.text import lone_surrogate
-from halo_platform.core.write_lock import writing, writing_in_steps
+from halo_platform.core.write_lock import in_autocommit, writing, writing_in_steps
 from halo_platform.delivery.config import CHANNELS
 from halo_platform.delivery.lifecycle import (
     Transition,
@@ -73,6 +73,7 @@ from halo_platform.delivery.queue import (
     apply_parked,
     decode_claimed,
     lease_due,
+    one_statement,
     persist,
     recorded_ids,
     resolve_uncertain,
@@ -646,7 +647,10 @@ class _Sending:
                   for n, (t, a) in enumerate(groups)]  # the markers in the last step, after every answer
         if self.held is None and self.holds:
             self.held = d.store.engine.connect()
-        writing_in_steps(d.store, steps, self.held)
+        if len(steps) == 1 and self.held is not None and one_statement(self.held, transitions):
+            in_autocommit(self.held, steps[0])
+        else:
+            writing_in_steps(d.store, steps, self.held)
         if look:
             self.unsettled, self.settled_at = set(), time.monotonic()
         self.unsettled |= recorded_ids(transitions)

@@ -276,6 +276,12 @@ def persist(conn: Connection, owner: str, transitions: Sequence[Transition], att
     return ours
 
 
+def one_statement(conn: Connection, transitions: Sequence[Transition]) -> bool:
+    """Whether `persist` writes these answers (and any markers) in one statement on `conn`: on
+    PostgreSQL, when none of them is `held`."""
+    return conn.dialect.name == "postgresql" and all(t.status != "held" for t in transitions)
+
+
 def stored_dedupe_key(key: str) -> str:
     """`key` as it fits its column: a long one (a provider id of any length) becomes its
     provider prefix and a SHA-256, still one per distinct key."""

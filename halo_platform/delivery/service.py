@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from halo_platform.access.keys import signing_key_prefix
@@ -44,7 +45,7 @@ from halo_platform.delivery.queue import (
 from halo_platform.delivery.quiet_hours import quiet_until, recipient_zone
 from halo_platform.delivery.resources import ProvidersResource
 from halo_platform.delivery.routing import failover_order
-from halo_platform.delivery.state import routing_now
+from halo_platform.delivery.state import routing_at
 from halo_platform.delivery.suppressions import mark_suppressed
 from halo_platform.delivery.throttle import Tokens, pause
 from halo_platform.delivery.validation import NewMessage, validate
@@ -157,11 +158,12 @@ def submit(
     if high:  # the API call owns it until its deadline; dispatch runs leave it alone
         values["lease_owner"] = f"api:{values['id']}"
         values["lease_until"] = now + dt.timedelta(seconds=config.high_deadline_seconds + config.lease_seconds)
-        route = high_route(new.channel, new.country, new.capability, config, store, providers, rng or _rng)
     try:
         with writing(store, priority=high) as conn:
             existing = _by_key(conn, new.idempotency_key) if new.idempotency_key else None
             if existing is None:
+                if high:  # read in the insert's transaction: a pool checkout and its round trip fewer
+                    route = high_route(new.channel, new.country, new.capability, config, conn, providers, rng or _rng)
                 _insert(conn, [values], now)
                 # neither suppressed nor expired on arrival (`_insert` settles both)
                 sending = route is not None and values["status"] == "queued" and not (new.expires_at and new.expires_at <= now)
@@ -233,9 +235,9 @@ class HighRoute:
     marked: str | None = None  # the provider it was marked in flight for with its insert
 
 
-def high_route(channel: str, country: str, capability: str, config: DeliveryConfig, store: StoreResource, providers: ProvidersResource,
+def high_route(channel: str, country: str, capability: str, config: DeliveryConfig, conn: Connection, providers: ProvidersResource,
                rng: random.Random) -> HighRoute:
-    router, stopped = routing_now(config, store, utcnow())
+    router, stopped = routing_at(config, conn, utcnow())
     _, weights = router.weights_for(channel, country, capability)
     names = [name for name in failover_order(weights, rng) if name not in stopped]
     return HighRoute(names, bool(names) and providers.build(config.providers[names[0]]).rate_per_second is None)

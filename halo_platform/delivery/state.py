@@ -71,12 +71,17 @@ def load_router(config: DeliveryConfig, store: StoreResource) -> Router:
         return _routing(config, conn)[0]
 
 
-def routing_now(config: DeliveryConfig, store: StoreResource, now: dt.datetime) -> tuple[Router, dict[str, dt.datetime]]:
+def routing_at(config: DeliveryConfig, conn: Connection, now: dt.datetime) -> tuple[Router, dict[str, dt.datetime]]:
     """The router and the providers paused at `now` (those whose `paused_until` is later), in
-    one read of three statements: what a send is routed by."""
-    with store.read() as conn:
-        router, states = _routing(config, conn)
+    three statements: what a send is routed by."""
+    router, states = _routing(config, conn)
     return router, {provider: until for provider, _, until in states if until is not None and until > now}
+
+
+def routing_now(config: DeliveryConfig, store: StoreResource, now: dt.datetime) -> tuple[Router, dict[str, dt.datetime]]:
+    """`routing_at` in a read of its own."""
+    with store.read() as conn:
+        return routing_at(config, conn, now)
 
 
 #: a routing change says why: the reason is kept in the history (CLI, launchpad, Control Center alike)

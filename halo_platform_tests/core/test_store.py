@@ -123,3 +123,21 @@ def test_a_store_without_a_url_follows_halo_db_url_and_halo_home_as_they_change(
     monkeypatch.setenv("HALO_HOME", str(tmp_path / "home"))
     assert store.url == f"sqlite:///{tmp_path / 'home' / 'halo.db'}"
     assert StoreResource(db_url="sqlite:///elsewhere.db").url == "sqlite:///elsewhere.db"
+
+
+def test_reads_on_postgresql_run_in_autocommit_and_every_write_stays_one_transaction(fresh_pg_url):
+    """A read on PostgreSQL sends no BEGIN and COMMIT (two of a one-statement read's three round
+    trips); the pooled connections it used are handed to writes as transactional as before: a
+    write that fails halfway leaves nothing."""
+    store = StoreResource(db_url=fresh_pg_url)
+    for i in range(12):  # more than the pool keeps, reads and writes taking turns
+        with store.read() as conn:
+            assert conn.connection.dbapi_connection.autocommit
+            assert conn.execute(sa.select(sa.func.count()).select_from(EVENTS)).scalar() == 0
+        with pytest.raises(RuntimeError), store.write() as conn:
+            assert not conn.connection.dbapi_connection.autocommit
+            conn.execute(sa.insert(EVENTS).values(message_id=f"m{i}", event="queued", at=dt.datetime(2026, 1, 1)))
+            raise RuntimeError("boom")
+    with store.read() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(EVENTS)).scalar() == 0
+    store.dispose()

@@ -9,8 +9,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+import sqlalchemy as sa
+
 from halo_platform.core.store import StoreResource
-from halo_platform.core.write_lock import priority_waiting, writing, writing_in_steps
+from halo_platform.core.write_lock import in_autocommit, priority_waiting, writing, writing_in_steps
 
 WRITER = """
 import sys
@@ -74,3 +77,21 @@ def test_a_bulk_transaction_in_steps_lets_a_priority_writer_in_between_two(tmp_p
     assert high[0].wait(30) == 0
     assert log.read_text().split() == ["bulk-1", "bulk-2", "high", "bulk-3"]
     assert not priority_waiting(store)
+
+
+def test_a_statement_in_autocommit_on_a_kept_connection_commits_alone_and_leaves_it_transactional(fresh_pg_url):
+    events = sa.table("message_events", sa.column("message_id"), sa.column("event"), sa.column("at"))
+    store = StoreResource(db_url=fresh_pg_url)
+
+    def count() -> int:
+        with store.read() as conn:
+            return conn.execute(sa.select(sa.func.count()).select_from(events)).scalar()
+
+    with store.engine.connect() as held:
+        in_autocommit(held, lambda conn: conn.execute(sa.insert(events).values(message_id="m1", event="queued", at=sa.func.now())))
+        assert count() == 1 and not held.in_transaction()  # committed with the statement, seen elsewhere
+        with pytest.raises(RuntimeError), held.begin():
+            held.execute(sa.insert(events).values(message_id="m2", event="queued", at=sa.func.now()))
+            raise RuntimeError("boom")
+        assert count() == 1
+    store.dispose()

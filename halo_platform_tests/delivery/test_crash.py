@@ -236,7 +236,8 @@ def test_a_high_message_whose_send_raises_is_recorded_provider_error_not_left_le
                                                               lease_owner="api:otp-bad", lease_until=now + dt.timedelta(seconds=60))])
     with STORE.read() as conn:
         stored = Claimed._make(conn.execute(sa.select(*(Message.__table__.c[name] for name in Claimed._fields)).where(Message.id == "otp-bad")).one())
-    view = send_high(stored, high_route("sms", "FR", "TEXT", config.config(), halo_store, config, random.Random(1)), halo_store, config)
+        route = high_route("sms", "FR", "TEXT", config.config(), conn, config, random.Random(1))
+    view = send_high(stored, route, halo_store, config)
     assert view is not None and (view["status"], view["provider"]) == ("provider_error", None)
     with STORE.read() as conn:
         row = conn.execute(sa.select(Message).where(Message.id == "otp-bad")).one()

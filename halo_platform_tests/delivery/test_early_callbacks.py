@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from halo_platform.core.store import StoreResource
+from halo_platform.delivery import dispatch as dispatch_module
 from halo_platform.delivery.callbacks import handle_callback
 from halo_platform.delivery.providers.base import CallbackRequest
 from halo_platform.delivery.service import message_view, submit
@@ -139,9 +140,13 @@ def test_a_vonage_receipt_naming_our_id_moves_the_message_in_flight_and_the_answ
     assert message_view(message_id, store)["status"] == "received"
 
 
-def _calling_back_while_recording(monkeypatch, module, fakes, store, providers) -> list[dict]:  # noqa: ANN001
+def _calling_back_while_recording(monkeypatch, module, fakes, store, providers, in_transactions: bool = True) -> list[dict]:  # noqa: ANN001
     """The first SID's `sent` callback runs (and commits) inside the transaction recording that
-    SID, right after `module.persist` wrote it; returns what the callback counted."""
+    SID, right after `module.persist` wrote it; returns what the callback counted. On PostgreSQL
+    a drain's round of one statement runs in autocommit and commits with it: `in_transactions`
+    makes every round a transaction, as a round of several statements is."""
+    if in_transactions:
+        monkeypatch.setattr(dispatch_module, "one_statement", lambda *_: False)
     sids, counted = [], []
     fakes["twilio"].accept = (lambda accept: lambda ref, sid, to: (accept(ref, sid, to), sids.append(sid)))(fakes["twilio"].accept)
     original = module.persist
@@ -178,6 +183,19 @@ def test_a_status_kept_while_the_sids_transaction_commits_is_applied(request, fa
     assert message_view(message_id, store)["status"] == "delivered"
     with store.read() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(ParkedCallback.__table__)).scalar() == 0
+
+
+def test_a_round_of_one_statement_commits_with_it_on_postgresql(fresh_pg_url, fakes, providers_file, monkeypatch):
+    """On PostgreSQL a round's answers and markers are one statement, run in autocommit: the
+    callback that comes right after it finds the SID committed and applies its status at once."""
+    store = StoreResource(db_url=fresh_pg_url)
+    providers = providers_file({"tw": _twilio(fakes)})
+    counted = _calling_back_while_recording(monkeypatch, dispatch_module, fakes, store, providers, in_transactions=False)
+    message_id = _sms(store, providers)
+    drain(providers, store)
+    assert counted == [{"applied": 1, "duplicates": 0, "unmatched": 0}]
+    assert message_view(message_id, store)["status"] == "delivered"
+    store.dispose()
 
 
 @pytest.mark.parametrize("url", ["fresh_pg_url", "fresh_mysql_url"], ids=["postgresql", "mariadb"])
