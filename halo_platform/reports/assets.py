@@ -156,7 +156,9 @@ def _result_select(con, cast) -> str:  # noqa: ANN001
 def _parquet_type(kind: str) -> str | None:
     # DuckDB writes a HUGEINT (a sum of BIGINTs) to parquet as a DOUBLE: 2^53 + 1 lost its last digit.
     # As DECIMAL(38,0) it keeps them all; a value of 39 digits fails the write rather than being rounded.
-    return "DECIMAL(38,0)" if kind in ("HUGEINT", "UHUGEINT") else None
+    # A column of DuckDB's NULL type (an empty result from SQLite, which keeps no column types) was a
+    # parquet `null` column where a week with rows has `string`: the weekly files had two schemas.
+    return {"HUGEINT": "DECIMAL(38,0)", "UHUGEINT": "DECIMAL(38,0)", '"NULL"': "VARCHAR"}.get(kind)
 
 
 def _xlsx_type(kind: str) -> str | None:
