@@ -318,6 +318,9 @@ def postgres_bound_sql(sql: str, params: Mapping[str, Any]) -> str:
     return _client_bound_sql(sql, params, lambda v: Literal(v).as_string(None))
 
 
+# How long connecting to a PostgreSQL warehouse may take: a server that accepts the connection and
+# never answers (hung, or a proxy to one that is down) held the run, and the request, RUNNING for ever.
+CONNECT_TIMEOUT_SECONDS = 30
 ADBC_BATCH_BYTES = 1 << 20  # the driver's default (16 MB) holds several such batches in flight
 
 
@@ -327,6 +330,8 @@ def _adbc_postgres_batches(url: str, sql: str, params: Mapping[str, Any]) -> pa.
     import adbc_driver_postgresql
 
     u = sa.make_url(url).set(drivername="postgresql")
+    if "connect_timeout" not in u.query:  # else libpq waits for ever on a server that takes the connection and never answers
+        u = u.update_query_dict({"connect_timeout": str(CONNECT_TIMEOUT_SECONDS)})
     database = adbc_driver_postgresql.connect(u.render_as_string(hide_password=False))
     conn = adbc_driver_manager.AdbcConnection(database)
     stmt = adbc_driver_manager.AdbcStatement(conn)

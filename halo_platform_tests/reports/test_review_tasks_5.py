@@ -1,26 +1,34 @@
-"""Review of report tasks (tasks5): the demo's SQLite warehouses, ..."""
+"""Review of report tasks (tasks5): the demo's SQLite warehouses, a warehouse that takes the
+connection and never answers, ..."""
 
 from __future__ import annotations
 
+import socket
+import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from halo_platform.core import warehouses as warehouses_module
 from halo_platform.reports.requests import create_request
 from halo_platform_tests.reports.test_reconciliation import seed_two_servers
+
+
+def _name_warehouses(tmp_path, monkeypatch, urls: dict) -> dict:  # noqa: ANN001
+    path = tmp_path / "warehouses.yaml"
+    path.write_text(yaml.safe_dump({"warehouses": {k: {"url": v} for k, v in urls.items()}}))
+    monkeypatch.setenv("HALO_WAREHOUSES_FILE", str(path))
+    return urls
 
 
 @pytest.fixture
 def sqlite_warehouses(halo_env, tmp_path, monkeypatch) -> dict:  # noqa: ANN001
     """The demo's kind of warehouses (config/warehouses.yaml): SQLite payments and gateway files."""
-    urls = {"payments": f"sqlite:///{tmp_path / 'payments.db'}", "gateway": f"sqlite:///{tmp_path / 'gateway.db'}",
-            "marketing": f"duckdb:///{tmp_path / 'marketing.duckdb'}"}
-    path = tmp_path / "warehouses.yaml"
-    path.write_text(yaml.safe_dump({"warehouses": {k: {"url": v} for k, v in urls.items()}}))
-    monkeypatch.setenv("HALO_WAREHOUSES_FILE", str(path))
-    return urls
+    return _name_warehouses(tmp_path, monkeypatch, {
+        "payments": f"sqlite:///{tmp_path / 'payments.db'}", "gateway": f"sqlite:///{tmp_path / 'gateway.db'}",
+        "marketing": f"duckdb:///{tmp_path / 'marketing.duckdb'}"})
 
 
 def test_an_empty_weeks_parquet_from_sqlite_warehouses_has_the_schema_of_a_full_week(sqlite_warehouses, halo_env, store):
@@ -38,3 +46,26 @@ def test_an_empty_weeks_parquet_from_sqlite_warehouses_has_the_schema_of_a_full_
     full = reconcile("2024-03-04", "2024-03-11")
     empty = reconcile("2030-01-07", "2030-01-14")
     assert empty.equals(full), f"{empty}\n!=\n{full}"
+
+
+@pytest.mark.timeout(60)
+def test_a_postgresql_warehouse_that_takes_the_connection_and_never_answers_fails_the_request(
+        halo_env, tmp_path, monkeypatch, store):  # noqa: ANN001
+    """libpq waits for ever for a server that accepts the connection and says nothing (a hung
+    server, a proxy in front of one that is down): the run, and its request, stayed RUNNING with no
+    end and no alert, and held one of the task's run slots. Connecting now gives up after
+    CONNECT_TIMEOUT_SECONDS: the request ends FAILED with the driver's line, so it alerts."""
+    silent = socket.create_server(("127.0.0.1", 0))  # the kernel takes connections; nobody answers them
+    try:
+        port = silent.getsockname()[1]
+        _name_warehouses(tmp_path, monkeypatch, {"payments": f"postgresql+psycopg://halo:secret@127.0.0.1:{port}/payments",
+                                                 "gateway": f"sqlite:///{tmp_path / 'gateway.db'}"})
+        monkeypatch.setattr(warehouses_module, "CONNECT_TIMEOUT_SECONDS", 2)
+        started = time.monotonic()
+        request = create_request(store, "payment_reconciliation",
+                                 {"period_start": "2024-03-04", "period_end": "2024-03-11"}, wait=True)
+    finally:
+        silent.close()
+    assert time.monotonic() - started < 30
+    assert request["status"] == "FAILED"
+    assert "timeout expired" in request["error"] and "secret" not in request["error"]
