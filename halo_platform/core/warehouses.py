@@ -44,6 +44,7 @@ import sqlalchemy as sa
 
 from halo_platform.core.errors import HaloError
 from halo_platform.core.settings import Settings, expand_env, get_settings, read_yaml, refuse_unknown_keys
+from halo_platform.core.text import echo
 
 BATCH_ROWS = 100_000
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -434,10 +435,24 @@ def _sqlite_typed_connect_args() -> dict:
     import sqlite3
 
     for decl in ("NUMERIC", "DECIMAL"):
-        sqlite3.register_converter(decl, lambda b: decimal.Decimal(b.decode()))
+        sqlite3.register_converter(decl, _sqlite_converter(decl, decimal.Decimal))
     for decl in ("TIMESTAMP", "DATETIME"):
-        sqlite3.register_converter(decl, lambda b: dt.datetime.fromisoformat(b.decode()))
+        sqlite3.register_converter(decl, _sqlite_converter(decl, dt.datetime.fromisoformat))
     return {"detect_types": sqlite3.PARSE_DECLTYPES}
+
+
+def _sqlite_converter(decl: str, parse: Callable[[str], Any]) -> Callable[[bytes], Any]:
+    """`parse` of a value's text; SQLite keeps any text in any column (a spreadsheet's 'N/A', a decimal
+    comma), where `parse` alone said `InvalidOperation: [<class 'decimal.ConversionSyntax'>]`."""
+    def convert(raw: bytes) -> Any:  # noqa: ANN401 - what `parse` makes
+        text = raw.decode()
+        try:
+            return parse(text)
+        except (ValueError, decimal.InvalidOperation):
+            raise HaloError(f"SQLite warehouse: {echo(text)} in a column declared {decl} is no {decl} value;"
+                            " CAST the column AS TEXT in the query to read it as text") from None
+
+    return convert
 
 
 # The generic path's column types are set by the rows read before its first batch goes out, up to

@@ -1,17 +1,20 @@
 """Review of report tasks (tasks5): the demo's SQLite warehouses, a warehouse that takes the
-connection and never answers, ..."""
+connection and never answers, a SQLite warehouse holding text in a NUMERIC or TIMESTAMP column."""
 
 from __future__ import annotations
 
 import socket
+import sqlite3
 import time
 from pathlib import Path
 
+import duckdb
 import pyarrow.parquet as pq
 import pytest
 import yaml
 
 from halo_platform.core import warehouses as warehouses_module
+from halo_platform.core.errors import HaloError
 from halo_platform.reports.requests import create_request
 from halo_platform_tests.reports.test_reconciliation import seed_two_servers
 
@@ -69,3 +72,24 @@ def test_a_postgresql_warehouse_that_takes_the_connection_and_never_answers_fail
     assert time.monotonic() - started < 30
     assert request["status"] == "FAILED"
     assert "timeout expired" in request["error"] and "secret" not in request["error"]
+
+
+@pytest.mark.parametrize(("declared", "value"), [("NUMERIC(12,2)", "N/A"), ("DECIMAL(12,2)", "12,50"),
+                                               ("TIMESTAMP", "03/04/2024 10:00"), ("DATETIME", "yesterday")])
+def test_a_sqlite_value_that_is_not_its_declared_type_is_one_error_naming_it(tmp_path, declared, value):  # noqa: ANN001
+    """SQLite keeps whatever text it is given in a NUMERIC or TIMESTAMP column (a table imported
+    from a spreadsheet: 'N/A', a decimal comma, a day/month date): a task selecting the column
+    failed with `InvalidOperation: [<class 'decimal.ConversionSyntax'>]`, naming neither the value
+    nor what was expected (a timestamp: `Invalid isoformat string`). The error now names the value,
+    the declared type and the remedy."""
+    path = tmp_path / "ledger.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"CREATE TABLE ledger (entry_id TEXT, value {declared})")
+        conn.execute("INSERT INTO ledger VALUES ('E1', ?)", (value,))
+    (tmp_path / "warehouses.yaml").write_text(f"warehouses:\n  ledger: {{url: 'sqlite:///{path}'}}\n")
+    warehouses = warehouses_module.WarehousesResource(warehouses_file=str(tmp_path / "warehouses.yaml"))
+    kind = declared.split("(")[0]
+    with pytest.raises(HaloError) as raised:
+        warehouses.load(duckdb.connect(), "ledger", "ledger", "SELECT entry_id, value FROM ledger")
+    assert str(raised.value) == (f"SQLite warehouse: {value!r} in a column declared {kind} is no {kind} value;"
+                                 " CAST the column AS TEXT in the query to read it as text")
