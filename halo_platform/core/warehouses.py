@@ -47,6 +47,10 @@ from halo_platform.core.settings import Settings, expand_env, get_settings, read
 from halo_platform.core.text import echo
 
 BATCH_ROWS = 100_000
+# How long connecting to a PostgreSQL or MariaDB/MySQL warehouse may take: a server that accepts the
+# connection and never answers (hung, or a proxy to one that is down) held the run, and the request,
+# RUNNING for ever.
+CONNECT_TIMEOUT_SECONDS = 30
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 MAX_DECIMAL_DIGITS = 38  # DuckDB's widest DECIMAL (and Arrow's decimal128)
 
@@ -225,7 +229,11 @@ def _mysql_targets(url: str, sql: str) -> tuple[list[pa.DataType | None], list[s
     and the columns' names."""
     import pymysql
 
-    engine = sa.create_engine(sa.make_url(url).set(drivername="mysql+pymysql"), poolclass=sa.pool.NullPool)
+    # the read timeout bounds the handshake too (pymysql's connect timeout is the TCP connect's alone),
+    # and the probe, which the server answers without running the query
+    timeouts = {"connect_timeout": CONNECT_TIMEOUT_SECONDS, "read_timeout": CONNECT_TIMEOUT_SECONDS}
+    engine = sa.create_engine(sa.make_url(url).set(drivername="mysql+pymysql"), poolclass=sa.pool.NullPool,
+                              connect_args=timeouts)
     try:
         conn = engine.raw_connection()
         try:
@@ -319,9 +327,6 @@ def postgres_bound_sql(sql: str, params: Mapping[str, Any]) -> str:
     return _client_bound_sql(sql, params, lambda v: Literal(v).as_string(None))
 
 
-# How long connecting to a PostgreSQL warehouse may take: a server that accepts the connection and
-# never answers (hung, or a proxy to one that is down) held the run, and the request, RUNNING for ever.
-CONNECT_TIMEOUT_SECONDS = 30
 ADBC_BATCH_BYTES = 1 << 20  # the driver's default (16 MB) holds several such batches in flight
 
 

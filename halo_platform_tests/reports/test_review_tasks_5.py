@@ -52,17 +52,21 @@ def test_an_empty_weeks_parquet_from_sqlite_warehouses_has_the_schema_of_a_full_
 
 
 @pytest.mark.timeout(60)
-def test_a_postgresql_warehouse_that_takes_the_connection_and_never_answers_fails_the_request(
-        halo_env, tmp_path, monkeypatch, store):  # noqa: ANN001
-    """libpq waits for ever for a server that accepts the connection and says nothing (a hung
-    server, a proxy in front of one that is down): the run, and its request, stayed RUNNING with no
-    end and no alert, and held one of the task's run slots. Connecting now gives up after
-    CONNECT_TIMEOUT_SECONDS: the request ends FAILED with the driver's line, so it alerts."""
+@pytest.mark.parametrize(("warehouse", "url", "said"), [
+    ("payments", "postgresql+psycopg://halo:secret@127.0.0.1:{port}/payments", "timeout expired"),
+    ("gateway", "mysql+pymysql://halo:secret@127.0.0.1:{port}/gateway", "timed out")])
+def test_a_warehouse_that_takes_the_connection_and_never_answers_fails_the_request(
+        halo_env, tmp_path, monkeypatch, store, warehouse, url, said):  # noqa: ANN001
+    """libpq, and pymysql past its TCP connect, wait for ever for a server that accepts the
+    connection and says nothing (a hung server, a proxy in front of one that is down): the run, and
+    its request, stayed RUNNING with no end and no alert, and held one of the task's run slots.
+    Connecting now gives up after CONNECT_TIMEOUT_SECONDS: the request ends FAILED with the
+    driver's line, so it alerts."""
     silent = socket.create_server(("127.0.0.1", 0))  # the kernel takes connections; nobody answers them
     try:
-        port = silent.getsockname()[1]
-        _name_warehouses(tmp_path, monkeypatch, {"payments": f"postgresql+psycopg://halo:secret@127.0.0.1:{port}/payments",
-                                                 "gateway": f"sqlite:///{tmp_path / 'gateway.db'}"})
+        urls = {"payments": f"sqlite:///{tmp_path / 'payments.db'}", "gateway": f"sqlite:///{tmp_path / 'gateway.db'}"}
+        seed_two_servers(urls)
+        _name_warehouses(tmp_path, monkeypatch, {**urls, warehouse: url.format(port=silent.getsockname()[1])})
         monkeypatch.setattr(warehouses_module, "CONNECT_TIMEOUT_SECONDS", 2)
         started = time.monotonic()
         request = create_request(store, "payment_reconciliation",
@@ -71,7 +75,7 @@ def test_a_postgresql_warehouse_that_takes_the_connection_and_never_answers_fail
         silent.close()
     assert time.monotonic() - started < 30
     assert request["status"] == "FAILED"
-    assert "timeout expired" in request["error"] and "secret" not in request["error"]
+    assert said in request["error"] and "secret" not in request["error"]
 
 
 @pytest.mark.parametrize(("declared", "value"), [("NUMERIC(12,2)", "N/A"), ("DECIMAL(12,2)", "12,50"),
