@@ -101,11 +101,15 @@ def migrate(engine: Engine) -> None:
 
 
 #: what SQLAlchemy raises for a URL it cannot use. Their text repeats the URL, or its port: the
-#: password, when a URL has no `@host` (`user:password` is then read as `host:port`)
-_UNUSABLE_URL = (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ValueError)
+#: password, when a URL has no `@host` (`user:password` is then read as `host:port`). An ImportError:
+#: the URL names a driver that is not installed (`mysql://` is MySQLdb's)
+_UNUSABLE_URL = (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ValueError, ImportError)
 
 
 def _unusable(exc: Exception) -> HaloError:
+    if isinstance(exc, ImportError):
+        return HaloError(f"the operational store's URL (HALO_DB_URL) needs the driver {exc.name or 'it names'}, which is not installed; "
+                         "name an installed one (postgresql+psycopg://, mysql+pymysql://)")
     return HaloError(f"the operational store's URL (HALO_DB_URL) is not one SQLAlchemy can use ({type(exc).__name__})")
 
 

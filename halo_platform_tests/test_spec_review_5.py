@@ -1,0 +1,35 @@
+"""Review of the platform page's configuration against the `halo` command: the environment
+variables (HALO_DB_URL, DAGSTER_HOME) and the `.env` file are the user's input, so a value the
+platform cannot use is one `error:` line naming it and a non-zero exit, never a traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HALO = str(Path(sys.executable).with_name("halo"))
+
+
+def halo(*args: str, env: dict[str, str], cwd: Path | None = None) -> tuple[int, str, list[str]]:
+    """Run the installed `halo` as a person would: its exit code, its stdout and its stderr lines."""
+    done = subprocess.run([HALO, *args], capture_output=True, text=True, timeout=120, cwd=cwd, env={**os.environ, **env}, stdin=subprocess.DEVNULL)
+    return done.returncode, done.stdout, done.stderr.splitlines()
+
+
+@pytest.mark.parametrize(("url", "driver"), [
+    ("mysql://root@127.0.0.1:3306/halo", "MySQLdb"),
+    ("mariadb://root@127.0.0.1:3306/halo", "MySQLdb"),
+    ("postgresql+asyncpg://postgres@127.0.0.1:5432/halo", "asyncpg"),
+])
+def test_a_store_url_naming_a_driver_that_is_not_installed_is_one_line_naming_halo_db_url(halo_env, url, driver) -> None:
+    """"MySQL/MariaDB should work too": `HALO_DB_URL=mysql://...`, the URL most people write for
+    MariaDB, names SQLAlchemy's default driver MySQLdb, which is not installed; every command
+    printed ModuleNotFoundError's traceback (and `halo serve` a 500 with one on every request)."""
+    exit_code, out, err = halo("keys", "list", env={**halo_env, "HALO_DB_URL": url})
+    assert (exit_code, out) == (2, "") and err == [
+        f"error: the operational store's URL (HALO_DB_URL) needs the driver {driver}, which is not installed; "
+        "name an installed one (postgresql+psycopg://, mysql+pymysql://)"], err
