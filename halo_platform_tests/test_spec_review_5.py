@@ -33,3 +33,12 @@ def test_a_store_url_naming_a_driver_that_is_not_installed_is_one_line_naming_ha
     assert (exit_code, out) == (2, "") and err == [
         f"error: the operational store's URL (HALO_DB_URL) needs the driver {driver}, which is not installed; "
         "name an installed one (postgresql+psycopg://, mysql+pymysql://)"], err
+
+
+@pytest.mark.parametrize("args", [["keys", "list"], ["serve", "--port", "1"]])
+def test_a_dotenv_file_that_is_not_utf8_is_one_line_naming_the_file(halo_env, tmp_path, args) -> None:
+    """"a `.env` file is honoured": one saved in Latin-1 (`HALO_ALERTS=équipe`) or holding a stray
+    byte made every command, `halo serve` included, print UnicodeDecodeError's traceback."""
+    (tmp_path / ".env").write_bytes(b"HALO_ALERTS=\xe9quipe\n")
+    exit_code, out, err = halo(*args, env=halo_env, cwd=tmp_path)
+    assert (exit_code, out, err) == (2, "", [f"error: {tmp_path / '.env'}: not UTF-8 text"])

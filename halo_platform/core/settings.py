@@ -29,8 +29,12 @@ _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 def _load_dotenv() -> None:
     from dotenv import load_dotenv
 
-    load_dotenv(Path.cwd() / ".env", override=False)
-    load_dotenv(PROJECT_ROOT / ".env", override=False)  # `make run` starts dagster from $DAGSTER_HOME
+    # the project's too: `make run` starts dagster from $DAGSTER_HOME
+    for path in (Path.cwd() / ".env", PROJECT_ROOT / ".env"):
+        try:
+            load_dotenv(path, override=False)
+        except UnicodeDecodeError:
+            raise HaloError(f"{path}: not UTF-8 text") from None
 
 
 def _config_path(value: str | None, default_name: str) -> Path:
