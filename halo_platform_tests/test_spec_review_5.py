@@ -42,3 +42,27 @@ def test_a_dotenv_file_that_is_not_utf8_is_one_line_naming_the_file(halo_env, tm
     (tmp_path / ".env").write_bytes(b"HALO_ALERTS=\xe9quipe\n")
     exit_code, out, err = halo(*args, env=halo_env, cwd=tmp_path)
     assert (exit_code, out, err) == (2, "", [f"error: {tmp_path / '.env'}: not UTF-8 text"])
+
+
+@pytest.mark.parametrize(("settings", "says"), [
+    ("run_retries:\n  enabled: [\n", "invalid YAML: while parsing a flow node"),
+    ("run_retries:\n  enabeld: true\n", 'invalid instance settings: Received unexpected config entry "enabeld" at path root:run_retries.'),
+    ("run_retries:\n  enabled: maybe\n", 'invalid instance settings: Invalid scalar at path root:run_retries:enabled. Value "maybe" of type '
+                                          '"<class \'str\'>" is not valid for expected type "Bool".'),
+])
+@pytest.mark.parametrize("args", [["delivery", "drain"], ["tasks", "run", "payment_reconciliation", "--wait"]])
+def test_a_dagster_yaml_in_dagster_home_that_dagster_refuses_is_one_line_naming_the_file(halo_env, settings, says, args) -> None:
+    """DAGSTER_HOME is the platform's to set and its dagster.yaml the operator's to edit (`make run`
+    copies it there): a typo in it made every command that runs pipeline work (`halo delivery
+    drain`, `halo tasks run --wait`, `halo emr process`) print Dagster's traceback, exit 1."""
+    dagster_yaml = Path(halo_env["DAGSTER_HOME"], "dagster.yaml")
+    dagster_yaml.write_text(settings)
+    exit_code, out, err = halo(*args, env=halo_env)
+    assert exit_code == 2 and err == [f"error: DAGSTER_HOME: {dagster_yaml}: {says}"], err
+    assert "Traceback" not in out
+
+
+def test_a_dagster_home_that_is_a_file_is_one_line_naming_dagster_home(halo_env, tmp_path) -> None:
+    (tmp_path / "a_file").write_text("")
+    exit_code, out, err = halo("delivery", "drain", env={**halo_env, "DAGSTER_HOME": str(tmp_path / "a_file")})
+    assert (exit_code, out, err) == (2, "", [f"error: DAGSTER_HOME: cannot use {tmp_path / 'a_file'} as the Dagster instance folder: File exists"])

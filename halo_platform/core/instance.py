@@ -6,8 +6,11 @@ import os
 import shutil
 
 import dagster as dg
+import yaml
 
+from halo_platform.core.errors import HaloError
 from halo_platform.core.settings import PROJECT_ROOT, get_settings
+from halo_platform.core.text import cut
 
 # A run over a range of partitions records one ASSET_MATERIALIZATION_PLANNED event per asset, the
 # range inside it, instead of one per partition. Dagster reads this switch where a run is created:
@@ -41,9 +44,19 @@ def dagster_instance() -> dg.DagsterInstance:
     requires the folder), so runs started from the CLI show in the UI like any other. A new
     folder gets the project's dagster.yaml (run queue, retries, telemetry off)."""
     home = get_settings().dagster_home
-    home.mkdir(parents=True, exist_ok=True)
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file, a folder the account may not write in
+        raise HaloError(f"DAGSTER_HOME: cannot use {home} as the Dagster instance folder: {exc.strerror}") from None
     if not (home / "dagster.yaml").exists() and (PROJECT_ROOT / "dagster.yaml").exists():
         shutil.copy(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
     os.environ["DAGSTER_HOME"] = str(home)
     dagster_environment()
-    return dg.DagsterInstance.get()
+    try:
+        return dg.DagsterInstance.get()
+    except yaml.YAMLError as exc:
+        raise HaloError(f"DAGSTER_HOME: {home / 'dagster.yaml'}: invalid YAML: {str(exc).splitlines()[0]}") from None
+    except dg.DagsterInvalidConfigError as exc:
+        # an unexpected key's message goes on with the whole schema of the file
+        why = (exc.errors[0].message if exc.errors else str(exc)).split(" Expected: ")[0]
+        raise HaloError(f"DAGSTER_HOME: {home / 'dagster.yaml'}: invalid instance settings: {cut(why, 200)}") from None
