@@ -94,6 +94,11 @@ def serve(host: str, port: int, workers: int, proxy_headers: bool, forwarded_all
     """Start the HTTP service (delivery API, callbacks, availability REST + GraphQL, Control Center)."""
     import uvicorn
 
+    from halo_platform.core.settings import get_settings
+
+    # each worker process builds the app from the settings: a bad one is this one line, not a
+    # traceback from every worker while the server, with none left, runs on
+    get_settings()
     uvicorn.run("halo_platform.http:create_app", factory=True, host=host, port=port, workers=workers, log_level="info",
                 proxy_headers=proxy_headers, forwarded_allow_ips=forwarded_allow_ips if proxy_headers else None)
 

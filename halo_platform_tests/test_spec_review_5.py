@@ -11,12 +11,15 @@ from pathlib import Path
 
 import pytest
 
+from halo_platform_tests.fixtures.halo_serve import free_port
+
 HALO = str(Path(sys.executable).with_name("halo"))
 
 
-def halo(*args: str, env: dict[str, str], cwd: Path | None = None) -> tuple[int, str, list[str]]:
+def halo(*args: str, env: dict[str, str], cwd: Path | None = None, timeout: float = 120) -> tuple[int, str, list[str]]:
     """Run the installed `halo` as a person would: its exit code, its stdout and its stderr lines."""
-    done = subprocess.run([HALO, *args], capture_output=True, text=True, timeout=120, cwd=cwd, env={**os.environ, **env}, stdin=subprocess.DEVNULL)
+    done = subprocess.run([HALO, *args], capture_output=True, text=True, timeout=timeout, cwd=cwd, env={**os.environ, **env},
+                          stdin=subprocess.DEVNULL)
     return done.returncode, done.stdout, done.stderr.splitlines()
 
 
@@ -66,3 +69,12 @@ def test_a_dagster_home_that_is_a_file_is_one_line_naming_dagster_home(halo_env,
     (tmp_path / "a_file").write_text("")
     exit_code, out, err = halo("delivery", "drain", env={**halo_env, "DAGSTER_HOME": str(tmp_path / "a_file")})
     assert (exit_code, out, err) == (2, "", [f"error: DAGSTER_HOME: cannot use {tmp_path / 'a_file'} as the Dagster instance folder: File exists"])
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_halo_serve_with_several_workers_refuses_a_bad_setting_in_one_line_and_stops(halo_env, workers) -> None:
+    """`halo serve --workers 2` builds the app in each worker process: HALO_API_RATE=abc (or a bad
+    .env) was a traceback from each worker, and the parent went on listening with no worker left
+    to answer, for ever; with one worker it was the one line it is now with any number."""
+    exit_code, out, err = halo("serve", "--port", str(free_port()), "--workers", workers, env={**halo_env, "HALO_API_RATE": "abc"}, timeout=60)
+    assert (exit_code, out, err) == (2, "", ["error: HALO_API_RATE must be a number in (0, 100000], got 'abc'"])
