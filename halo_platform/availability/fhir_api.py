@@ -163,10 +163,16 @@ def outcome(message: str) -> dict:
 def search_slots(store: StoreResource, params: list[tuple[str, str]], base_url: str,
                  now: dt.datetime | None = None) -> dict:
     """The searchset Bundle answering a Slot search's parameters (others are ignored, as FHIR
-    allows), the page `_count` and `_offset` ask for; `base_url` is the search's URL without them."""
+    allows; a modifier on one of them is refused, as FHIR says), the page `_count` and `_offset` ask for; `base_url` is the search's URL without them."""
     def values(name: str) -> list[str]:
         return [v for k, v in params if k == name]
 
+    for name, _ in params:
+        # a modifier makes another search of the parameter (`status:not=free`: the slots that are
+        # not free); ignored, as an unknown parameter is, it answered the search without it
+        base, colon, modifier = name.partition(":")
+        if colon and base in SEARCH_PARAMETERS:
+            raise HaloError(f"{name}: the modifier :{modifier} is not supported; search by {base} without a modifier")
     schedules = values("schedule")
     if len(schedules) != 1:
         raise HaloError("schedule: give exactly one Schedule/<id>")

@@ -1,0 +1,58 @@
+"""EMR availability review 5: the query side of "Beyond the first version" (FHIR Slot search,
+slots, group availability) with inputs the other tests do not use. F1 (fhir, Asia/Kolkata,
++05:30 all year) works 09:00-12:00 every day: six free 30-minute slots a day, a week ahead."""
+
+import datetime as dt
+
+import pytest
+from fhir.resources.R4B.operationoutcome import OperationOutcome
+
+from halo_platform.http import create_app
+from halo_platform_tests.availability.helpers import land, process
+from halo_platform_tests.availability.test_fhir_slots import role
+from halo_platform_tests.fixtures.access import authorized_client
+
+FEEDS = """feeds:
+  fhir:
+    format: fhir
+    slot_rules:
+      default: {duration_minutes: 30, alignment_minutes: 30}
+      types: {long: {duration_minutes: 90}}
+"""
+
+
+@pytest.fixture
+def day(halo_env, store, tmp_path, monkeypatch) -> dt.date:
+    """A week from today, F1 free 09:00-12:00 IST; processed for it and the day after."""
+    (tmp_path / "feeds.yaml").write_text(FEEDS)
+    monkeypatch.setenv("HALO_FEEDS_FILE", str(tmp_path / "feeds.yaml"))
+    week_ahead = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=7)
+    land("fhir", "f1.ndjson", role("R1", "F1", "09:00", "12:00") + "\n")
+    process(store, week_ahead.isoformat(), 2)
+    return week_ahead
+
+
+@pytest.fixture
+def client(store):  # noqa: ANN001, ANN201
+    return authorized_client(create_app({"store": store}), "availability:read")
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("status:not", "free"),              # asks for the slots that are not free: there are none here
+    ("service-type:text", "long"),       # asks for the 90-minute type by its text
+    ("start:missing", "true"),           # asks for slots without a start: there are none
+    ("schedule:Schedule", "fhir.F1"),    # a type modifier the search does not read
+])
+def test_a_fhir_slot_search_parameter_with_a_modifier_the_server_does_not_support_is_refused(client, day, name, value):
+    """The search read `status`, `service-type`, `start` and `schedule` by their exact names, so a
+    modifier made the parameter unknown and it was ignored: `status:not=free` answered the six free
+    slots it excludes, `service-type:text=long` the 30-minute slots of the default type. FHIR R4
+    search: a server rejects a search parameter with a modifier it does not support. It is now a
+    422 naming the parameter and its modifier, with the OperationOutcome as detail."""
+    params = {"schedule": "Schedule/fhir.F1", "start": f"eq{day}", name: value}
+    answer = client.get("/fhir/Slot", params=params)
+    assert answer.status_code == 422, answer.text
+    base, modifier = name.split(":")
+    assert answer.json()["error"] == (f"{name}: the modifier :{modifier} is not supported; "
+                                      f"search by {base} without a modifier"), answer.text
+    OperationOutcome.model_validate(answer.json()["detail"])
