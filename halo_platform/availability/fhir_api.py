@@ -5,7 +5,9 @@ feed's slot rules (`service-type` names the appointment type, default `default`)
 A schedule is one a feed received (its Practitioner actors, free together) or `<feed>.<provider
 id>`. Dates without a time are the schedule's local days; a search matching no schedule is an
 empty Bundle, as FHIR searches are; a malformed one is a 422 in the service's error shape,
-`{error, detail}` (as every route answers), whose detail is the FHIR OperationOutcome.
+`{error, detail}` (as every route answers), whose detail is the FHIR OperationOutcome. A
+parameter the search does not support is ignored, unless the client sends `Prefer:
+handling=strict` (then it is a 422), and a modifier it does not support is always refused.
 
 A Slot is computed from the spans, never stored, so it cannot be read back: its id is a UUID
 named by (schedule, type, start), the same from one search to the next, and its entry's
@@ -161,18 +163,23 @@ def outcome(message: str) -> dict:
 
 
 def search_slots(store: StoreResource, params: list[tuple[str, str]], base_url: str,
-                 now: dt.datetime | None = None) -> dict:
-    """The searchset Bundle answering a Slot search's parameters (others are ignored, as FHIR
-    allows; a modifier on one of them is refused, as FHIR says), the page `_count` and `_offset` ask for; `base_url` is the search's URL without them."""
+                 now: dt.datetime | None = None, strict: bool = False) -> dict:
+    """The searchset Bundle answering a Slot search's parameters, the page `_count` and `_offset`
+    ask for; `base_url` is the search's URL without them. Other parameters are ignored, as FHIR
+    allows, unless `strict` (the client's `Prefer: handling=strict`): then they are refused. A
+    modifier on one of the search's own parameters is refused, as FHIR says."""
     def values(name: str) -> list[str]:
         return [v for k, v in params if k == name]
 
+    known = (*SEARCH_PARAMETERS, "_offset")
     for name, _ in params:
         # a modifier makes another search of the parameter (`status:not=free`: the slots that are
         # not free); ignored, as an unknown parameter is, it answered the search without it
         base, colon, modifier = name.partition(":")
         if colon and base in SEARCH_PARAMETERS:
             raise HaloError(f"{name}: the modifier :{modifier} is not supported; search by {base} without a modifier")
+        if strict and name not in known:
+            raise HaloError(f"{name}: not a search parameter of this server (Prefer: handling=strict); known: {', '.join(known)}")
     schedules = values("schedule")
     if len(schedules) != 1:
         raise HaloError("schedule: give exactly one Schedule/<id>")
@@ -223,6 +230,13 @@ def whole_number(values: list[str], name: str) -> int | None:
     return int(values[0]) if values else None
 
 
+def handling_strict(prefer: list[str]) -> bool:
+    """Whether the `Prefer` headers ask `handling=strict`: an error for a parameter the server does
+    not support, where FHIR servers otherwise ignore it (preferences are comma-separated, in one
+    header or several; names and these values case-insensitive)."""
+    return any(p.split(";", 1)[0].replace(" ", "").lower() == "handling=strict" for p in ",".join(prefer).split(","))
+
+
 def serves_json(formats: list[str], accept: str | None) -> None:
     """Only JSON is served: a `_format` (FHIR's override of Accept) or, without one, an Accept
     naming none of JSON's media types (XML, Turtle) is a 406, not JSON a client would fail to read."""
@@ -250,6 +264,8 @@ _SEARCH_PARAMETERS = [
      "description": "At most this many entries a page; `total` still counts every match, and the `next` link gives the next page"},
     {"name": "_offset", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0},
      "description": "The matches skipped before this page (the `next` and `previous` links set it)"},
+    {"name": "Prefer", "in": "header", "required": False, "schema": {"type": "string"}, "example": "handling=strict",
+     "description": "handling=strict: a parameter this search does not support is a 422 (by default it is ignored)"},
 ]
 
 
@@ -262,7 +278,8 @@ def fhir_slots(request: Request, store: StoreResource = Depends(resource("store"
     range (`ge`/`gt`/`le`/`lt`/`eq`/`sa`/`eb` dates or instants), of the appointment type `service-type`."""
     try:
         serves_json(request.query_params.getlist("_format"), request.headers.get("accept"))
-        found = search_slots(store, list(request.query_params.multi_items()), str(request.url.replace(query="")))
+        found = search_slots(store, list(request.query_params.multi_items()), str(request.url.replace(query="")),
+                             strict=handling_strict(request.headers.getlist("prefer")))
     except HaloError as exc:
         raise HTTPException(exc.http_status, {"error": str(exc), "detail": outcome(str(exc))}) from None
     return JSONResponse(found, media_type=FHIR_JSON)

@@ -5,6 +5,7 @@ slots, group availability) with inputs the other tests do not use. F1 (fhir, Asi
 import datetime as dt
 
 import pytest
+from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 
 from halo_platform.http import create_app
@@ -56,3 +57,32 @@ def test_a_fhir_slot_search_parameter_with_a_modifier_the_server_does_not_suppor
     assert answer.json()["error"] == (f"{name}: the modifier :{modifier} is not supported; "
                                       f"search by {base} without a modifier"), answer.text
     OperationOutcome.model_validate(answer.json()["detail"])
+
+
+@pytest.mark.parametrize("prefer", [[("Prefer", "handling=strict")], [("Prefer", "return=minimal, handling=strict")],
+                                    [("Prefer", "Handling=Strict")], [("Prefer", "return=minimal"), ("Prefer", "handling=strict")]])
+@pytest.mark.parametrize(("name", "value"), [("practitioner", "Practitioner/F1"), ("_summary", "count"), ("_sort", "-start")])
+def test_a_strict_fhir_slot_search_refuses_a_parameter_the_server_does_not_support(client, day, prefer, name, value):
+    """FHIR R4 search: a server ignores unknown or unsupported parameters unless the client asks
+    otherwise with `Prefer: handling=strict`, and then answers an error. The header was not
+    read: `practitioner=...` (not a Slot parameter), `_summary=count` (a count only) and `_sort`
+    were ignored under it too, and the client took the whole Bundle for what it asked. The
+    preference may come in one `Prefer` header among others, or in a header of its own."""
+    params = {"schedule": "Schedule/fhir.F1", "start": f"eq{day}", name: value}
+    answer = client.get("/fhir/Slot", params=params, headers=prefer)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"] == (f"{name}: not a search parameter of this server (Prefer: handling=strict); "
+                                      "known: schedule, start, status, service-type, _format, _count, _offset"), answer.text
+    OperationOutcome.model_validate(answer.json()["detail"])
+
+
+@pytest.mark.parametrize("prefer", [None, "handling=lenient"])
+def test_a_lenient_fhir_slot_search_still_ignores_an_unsupported_parameter(client, day, prefer):
+    """Without `handling=strict` the unknown parameter is ignored, as before, and the self link
+    shows what the search used."""
+    headers = {"Prefer": prefer} if prefer else {}
+    answer = client.get("/fhir/Slot", params={"schedule": "Schedule/fhir.F1", "start": f"eq{day}", "_sort": "-start"}, headers=headers)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    Bundle.model_validate(body)
+    assert body["total"] == 6 and "_sort" not in body["link"][0]["url"], body
