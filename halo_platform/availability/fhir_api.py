@@ -41,6 +41,7 @@ _ID = re.compile(r"^[A-Za-z0-9\-._]{1,320}\Z")
 # a FHIR date may be partial (YYYY, YYYY-MM); only a whole one takes a time
 _PREFIXED = re.compile(rf"^(eq|ge|gt|le|lt|sa|eb|ne|ap)?([0-9]{{4}}(-[0-9]{{2}})?|[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}|({service.DATE_TIME}))\Z")
 DEFAULT_DAYS = 7
+MAX_DIGITS = 18  # of `_count` and `_offset`: 2147483647, a client's "all", has 10
 _AS_INSTANT = {"sa": "gt", "eb": "lt"}
 _ONE_DAY = dt.timedelta(days=1)
 _UNSUPPORTED = ("ne", "ap")  # not one range of starts (ne), or a closeness of the server's choosing (ap)
@@ -227,6 +228,9 @@ def whole_number(values: list[str], name: str) -> int | None:
         raise HaloError(f"{name}: give at most one")
     if values and not (values[0].isascii() and values[0].isdigit()):
         raise HaloError(f"{name}: expected a whole number >= 0, got {values[0]!r}")
+    # int() refuses more than 4,300 digits (a ValueError, a 500); no page is that long
+    if values and len(digits := values[0].lstrip("0")) > MAX_DIGITS:
+        raise HaloError(f"{name}: expected a whole number >= 0 of at most {MAX_DIGITS} digits, got {len(digits)} digits")
     return int(values[0]) if values else None
 
 

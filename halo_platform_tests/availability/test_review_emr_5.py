@@ -86,3 +86,19 @@ def test_a_lenient_fhir_slot_search_still_ignores_an_unsupported_parameter(clien
     body = answer.json()
     Bundle.model_validate(body)
     assert body["total"] == 6 and "_sort" not in body["link"][0]["url"], body
+
+
+@pytest.mark.parametrize("name", ["_count", "_offset"])
+def test_a_fhir_slot_page_size_or_offset_of_thousands_of_digits_is_a_422_not_a_500(store, day, name):
+    """`_count` or `_offset` of 5,000 digits passed the digits check and then Python's int() refused
+    it (more than 4,300 digits): a ValueError out of the route, a 500. Numbers that long are now
+    refused as the other malformed ones are; the largest whole numbers a client sends for "all"
+    (2147483647, 18 digits) are still pages."""
+    client = authorized_client(create_app({"store": store}), "availability:read", raise_server_exceptions=False)
+    params = {"schedule": "Schedule/fhir.F1", "start": f"eq{day}"}
+    answer = client.get("/fhir/Slot", params={**params, name: "9" * 5000})
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"] == f"{name}: expected a whole number >= 0 of at most 18 digits, got 5000 digits", answer.text
+    for big in ("2147483647", "9" * 18, "0" * 40 + "2"):
+        answer = client.get("/fhir/Slot", params={**params, name: big})
+        assert answer.status_code == 200 and answer.json()["total"] == 6, (big, answer.text)
