@@ -222,10 +222,13 @@ def provider_key(provider_id: str, argument: str) -> str:
 def group_ids(provider_ids: Iterable[str], argument: str, form: str) -> list[str]:
     """A group query's provider ids, from REST's comma-separated text (`D1, D2` split at its
     commas) or GraphQL's list alike: each trimmed, so both read `" D1"` as D1. None blank, else
-    refused naming `argument` and `form`, the caller's name for them and how they are written."""
+    refused naming `argument` and `form`, the caller's name for them and how they are written;
+    so are more than MAX_GROUP_PROVIDERS different ones."""
     ids = [p.strip() for p in provider_ids]
     if not ids or not all(ids):
         raise HaloError(f"{argument}: expected {form} of provider ids, none of them blank")
+    if len(set(ids)) > MAX_GROUP_PROVIDERS:
+        raise HaloError(f"{argument}: at most {MAX_GROUP_PROVIDERS} providers, got {len(set(ids))}")
     return ids
 
 
@@ -236,8 +239,6 @@ def group_availability(store: StoreResource, feed: str, provider_ids: list[str],
     _known_feed(feed)
     if mode not in MODES:
         raise HaloError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
-    if len(set(provider_ids)) > MAX_GROUP_PROVIDERS:
-        raise HaloError(f"provider_ids: at most {MAX_GROUP_PROVIDERS} providers, got {len(set(provider_ids))}")
     storable(*provider_ids)
     check_range(first, last)  # the dates given, before a default is reckoned from them
     first = first or pipeline.today()

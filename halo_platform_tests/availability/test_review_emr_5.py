@@ -102,3 +102,19 @@ def test_a_fhir_slot_page_size_or_offset_of_thousands_of_digits_is_a_422_not_a_5
     for big in ("2147483647", "9" * 18, "0" * 40 + "2"):
         answer = client.get("/fhir/Slot", params={**params, name: big})
         assert answer.status_code == 200 and answer.json()["total"] == 6, (big, answer.text)
+
+
+GROUP = 'query Q($ids: [String!]!) { groupAvailability(feed: "fhir", providerIds: $ids) { startAt } }'
+
+
+def test_graphql_refuses_21_group_members_naming_its_own_argument(client, day):
+    """groupAvailability with 21 providers was refused as "provider_ids: at most 20 providers",
+    REST's parameter, where GraphQL's argument is providerIds (its blank members are refused
+    naming providerIds). Each route now names its own; ids the same once trimmed count once."""
+    ids = [f"P{i}" for i in range(21)]
+    body = client.post("/graphql", json={"query": GROUP, "variables": {"ids": ids}}).json()
+    assert body["data"] is None and body["errors"][0]["message"] == "providerIds: at most 20 providers, got 21", body
+    rest = client.get("/v1/availability/group", params={"feed": "fhir", "provider_ids": ",".join(ids)})
+    assert rest.status_code == 422 and rest.json()["error"] == "provider_ids: at most 20 providers, got 21", rest.text
+    body = client.post("/graphql", json={"query": GROUP, "variables": {"ids": [*ids[:20], " P0"]}}).json()
+    assert "errors" not in body, body
