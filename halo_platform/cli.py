@@ -16,6 +16,7 @@ from sqlalchemy import exc as sa_exc
 
 from halo_platform.access import cli as access_cli
 from halo_platform.availability import cli as availability_cli
+from halo_platform.core.cli_options import GIVEN
 from halo_platform.core.errors import HaloError
 from halo_platform.core.redact import error_line, install_redaction
 from halo_platform.core.text import as_one_line, lone_surrogate
@@ -83,7 +84,7 @@ def demo() -> None:
 
 
 @cli.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True, type=GIVEN, help="The address to listen on (0.0.0.0: every interface).")
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Worker processes (they share rate limits through the store).")
 @click.option("--proxy-headers/--no-proxy-headers", default=False, show_default=True,

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from halo_platform.alerts import outbox
 from halo_platform.alerts.outbox import Letter
+from halo_platform.core.errors import HaloError
 from halo_platform.core.models import utcnow
 from halo_platform.core.redact import error_line, mask_text
 from halo_platform.core.settings import get_settings
@@ -92,7 +93,11 @@ def alert_sinks(sinks: SinksResource, to: list[str] | None = None) -> tuple[list
     """The sinks named `to` (default: `HALO_ALERTS`) that can be built (each is, once), and a line
     `name: why` for each that cannot (unknown, of an unknown kind, misconfigured). Never raises."""
     usable, unusable = [], []
-    for name in get_settings().alerts if to is None else to:
+    try:
+        names = get_settings().alerts if to is None else to
+    except HaloError as exc:  # HALO_ALERTS=',': named no sink
+        return [], [str(exc)]
+    for name in names:
         try:
             sinks.get(name)
         except Exception as exc:  # noqa: BLE001 - alerting must not recurse

@@ -76,7 +76,10 @@ def get_settings(env: Mapping[str, str] | None = None) -> Settings:
         _load_dotenv()
         env = os.environ
     home = Path(env.get("HALO_HOME") or "./.halo").expanduser().absolute()
-    alerts = tuple(a.strip() for a in (env.get("HALO_ALERTS") or "alerts").split(",") if a.strip())
+    named = env.get("HALO_ALERTS") or "alerts"
+    alerts = tuple(a.strip() for a in named.split(","))
+    if not all(alerts):  # `,` was no alert sink at all: every failed run alerted nobody
+        raise HaloError(f"HALO_ALERTS must be a comma list of sink names, got {named!r} (an empty name)")
     return Settings(
         home=home,
         db_url=env.get("HALO_DB_URL") or f"sqlite:///{home / 'halo.db'}",
