@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
-from halo_platform.core.errors import HaloError
+from halo_platform.core.errors import ConflictError, HaloError
 
 _T = TypeVar("_T")
 
@@ -120,3 +120,19 @@ def again_on_conflict(write: Callable[[], _T]) -> _T:
         return write()
     except sa.exc.IntegrityError:
         return write()
+
+
+def unchanged_since(conn: Connection, history: sa.Table, where: sa.ColumnElement[bool], seen: int | None, what: str) -> None:
+    """Refuse (ConflictError) an edit sent from a page that showed `seen`, the highest id of the
+    rows of `history` (an edit log with `changed_by` and `at`) matching `where`, when one has been
+    written since: two people, or two tabs, editing the same thing each see the other's change
+    instead of writing their page's older values back over it. Run it in the edit's transaction,
+    after its lock (ids then follow the edits' order, whatever their clocks said). `seen` None: no
+    page, nothing to compare."""
+    if seen is None:
+        return
+    latest = conn.execute(sa.select(history.c.id, history.c.changed_by, history.c.at).where(where, history.c.id > seen)
+                          .order_by(history.c.id.desc()).limit(1)).first()
+    if latest is not None:
+        raise ConflictError(f"{what}: changed by {latest.changed_by or 'someone'} at {latest.at:%Y-%m-%d %H:%M:%S} UTC after "
+                            "this page was opened, so nothing was saved; your values are kept: save again to replace that change")

@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from cron_descriptor import ExpressionDescriptor, FormatError, MissingFieldError, Options, WrongArgumentError
 from croniter import CroniterError, croniter
 
-from halo_platform.core.engine import again_on_conflict
+from halo_platform.core.engine import again_on_conflict, unchanged_since
 from halo_platform.core.errors import HaloError, NotFoundError
 from halo_platform.core.models import utcnow
 from halo_platform.core.text import check_one_line, echo, unstorable
@@ -345,11 +345,13 @@ def set_schedule(
     enabled: bool | None = None,
     catch_up: str | None = None,
     updated_by: str | None = None,
+    seen_edit: int | None = None,
 ) -> dict[str, Any]:
     """Create or change a schedule (unset fields keep their value); validated as a whole, but for
     a disable that changes nothing else. A change is recorded in `task_schedule_edits` (who,
     before, after) in the same transaction, so every entry point (CLI, launchpad job, Control
-    Center) leaves the same history."""
+    Center) leaves the same history. A page's edit gives `seen_edit`, the id of the newest edit
+    it showed: an edit made since is a ConflictError (`unchanged_since`), nothing saved."""
     if payload is not None and not isinstance(payload, Mapping):
         raise HaloError(f"payload: must be a JSON object, got {type(payload).__name__}")
     if updated_by is not None:
@@ -369,6 +371,7 @@ def set_schedule(
                     known = conn.execute(sa.select(schedules_t.c.schedule_id).order_by(schedules_t.c.schedule_id)).scalars()
                     raise NotFoundError(f"no schedule {schedule_id!r}; known: {', '.join(known) or 'none'}")
                 raise NotFoundError(f"no schedule {schedule_id!r}; a new one needs --task and --cron")
+            unchanged_since(conn, edits_t, edits_t.c.schedule_id == schedule_id, seen_edit, f"schedule {schedule_id}")
             if row is None and not _SCHEDULE_ID.fullmatch(schedule_id):
                 raise HaloError(f"schedule id {schedule_id[:64]!r}: 1 to 128 letters, digits, '_', '-' or '.', starting with a letter or digit")
             current = dict(row) if row else {"timezone": "Asia/Jakarta", "payload": {}, "sinks": [], "enabled": True,

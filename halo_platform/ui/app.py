@@ -121,6 +121,14 @@ def text_errors(values: Mapping[str, Any] | Iterable[tuple[str, Any]], prefix: s
     return errors
 
 
+def seen_change(data: Any) -> int | None:  # noqa: ANN401 - a form
+    """The id of the newest change an edit form's page showed (its hidden `seen` field), for the
+    domain to refuse the edit when a change came since (`core.engine.unchanged_since`); None for
+    a form without one."""
+    seen = str(data.get("seen", ""))
+    return int(seen) if seen.isascii() and seen.isdigit() and len(seen) < 19 else None
+
+
 def _when(value: dt.datetime | str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     if value is None:
         return "–"

@@ -15,7 +15,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
 from halo_platform.access.guard import Caller
-from halo_platform.core.errors import HaloError, NotFoundError
+from halo_platform.core.errors import ConflictError, HaloError, NotFoundError
 from halo_platform.core.http import repeated_fields, resource
 from halo_platform.core.store import StoreResource
 from halo_platform.reports.schedules import (
@@ -31,7 +31,7 @@ from halo_platform.reports.schedules import (
 )
 from halo_platform.reports.task import PayloadError, get_task
 from halo_platform.sinks import SinksResource
-from halo_platform.ui.app import done_redirect, render, signed_in, text_errors
+from halo_platform.ui.app import done_redirect, render, seen_change, signed_in, text_errors
 
 router = APIRouter(include_in_schema=False)
 RUN_FORMAT = "%a %Y-%m-%d %H:%M %Z"
@@ -109,14 +109,16 @@ def preview(request: Request, cron: str = "", timezone: str = "", caller: Caller
 
 
 def _edit_page(request: Request, caller: Caller, store: StoreResource, schedule: dict[str, Any],
-               form: dict[str, Any], errors: dict[str, str], status: int = 200) -> HTMLResponse:
+               form: dict[str, Any], errors: dict[str, str], status: int = 200, seen: int | None = None) -> HTMLResponse:
+    """The form; `seen` the newest edit the values in it were based on (default: the newest there is)."""
     if retired := _retired(schedule["task"]):
         errors = {**errors, "form": retired}
+    edits = _history(schedule_edits(store, schedule["schedule_id"], limit=20))
     return render(request, "schedules_edit.html", caller, status=status, schedule=schedule, form=form, errors=errors,
                   catch_up_choices=CATCH_UP,
                   fields=_fields(schedule["task"]), sink_names=SinksResource().names(),
-                  preview=describe(form["cron"], form["timezone"]),
-                  edits=_history(schedule_edits(store, schedule["schedule_id"], limit=20)))
+                  preview=describe(form["cron"], form["timezone"]), edits=edits,
+                  seen=(edits[0]["id"] if edits else 0) if seen is None else seen)
 
 
 @router.get("/ui/schedules/{schedule_id}", response_class=HTMLResponse)
@@ -186,6 +188,7 @@ async def save(request: Request, schedule_id: str, caller: Caller = Depends(sign
             "sinks": [str(s) for s in data.getlist("sinks")], "enabled": data.get("enabled") == "on",
             "catch_up": str(data.get("catch_up", "")).strip(),
             "payload": {name.removeprefix("payload."): str(data.get(name, "")).strip() for name in shown}}
+    seen = seen_change(data)
     payload, errors = await run_in_threadpool(_check, schedule, form)
     errors |= repeated_fields(data, ("cron", "timezone", "catch_up", "enabled", *shown))  # `enabled=on&enabled=` disabled it
     # text no store can hold: said as such beside its field, rather than what a check made of it
@@ -197,11 +200,13 @@ async def save(request: Request, schedule_id: str, caller: Caller = Depends(sign
         try:
             await run_in_threadpool(lambda: set_schedule(
                 store, schedule_id, cron=form["cron"], timezone=form["timezone"], payload=payload, sinks=sinks,
-                enabled=form["enabled"], catch_up=form["catch_up"], updated_by=caller.name))
+                enabled=form["enabled"], catch_up=form["catch_up"], updated_by=caller.name, seen_edit=seen))
         except PayloadError as exc:  # what the schedule's run would refuse (`validate_schedule`)
             errors |= payload_errors(exc, _given(form))
+        except ConflictError as exc:  # edited since this form's page was opened: sent again, it replaces that edit
+            errors["form"], seen = str(exc), None
         except HaloError as exc:
             errors["form"] = str(exc)
     if errors:
-        return await run_in_threadpool(_edit_page, request, caller, store, schedule, form, errors, 422)
+        return await run_in_threadpool(_edit_page, request, caller, store, schedule, form, errors, 422, seen)
     return done_redirect(request, f"/ui/schedules/{schedule_id}", "saved")

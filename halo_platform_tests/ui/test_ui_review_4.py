@@ -1,0 +1,69 @@
+"""Control Center forms found wrong in review 4, driven in chromium against `halo serve` (each test
+failed before its fix): two people (or two tabs) editing the same schedule no longer write one
+page's older values back over the other's saved change."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from halo_platform.core.settings import get_settings
+from halo_platform.core.store import StoreResource
+from halo_platform.reports.schedules import list_schedules, schedule_edits
+from halo_platform_tests.fixtures.browser import screenshot
+from halo_platform_tests.ui.conftest import ControlCenter, sign_in
+
+SCHEDULE = "campaign_alerts_daily"
+
+
+@pytest.fixture
+def store(control_center: ControlCenter) -> Iterator[StoreResource]:
+    made = StoreResource(db_url=get_settings(control_center.env).db_url)
+    yield made
+    made.dispose()
+
+
+@pytest.fixture
+def second(browser: Browser) -> Iterator[Page]:
+    """Another person's browser (its own cookies) beside the `page` fixture's."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    yield context.new_page()
+    context.close()
+
+
+def test_a_schedule_form_opened_before_anothers_save_does_not_undo_it(
+        page: Page, second: Page, control_center: ControlCenter, store: StoreResource) -> None:
+    """The operator and the admin open the same schedule; the operator moves it to 09:00 and saves;
+    the admin, whose page still says 07:00, changes the timezone and saves. The admin's save wrote
+    07:00 back (the operator's change gone without a word, the history saying the admin undid it).
+    Now it is refused above the form, naming who changed it; the admin's values stay in the form,
+    nothing is saved; sent again, knowingly, it is saved."""
+    url = f"{control_center.url}/ui/schedules/{SCHEDULE}"
+    sign_in(page, control_center, "operator")
+    sign_in(second, control_center, "admin")
+    page.goto(url)
+    second.goto(url)
+    page.get_by_label("Cron (minute hour day month weekday)").fill("0 9 * * *")
+    page.get_by_role("button", name="Save schedule").click()
+    expect(page.locator("#saved")).to_be_visible()
+    edits = len(schedule_edits(store, SCHEDULE))
+
+    second.get_by_label("Timezone (IANA name)").fill("Europe/Paris")
+    second.get_by_role("button", name="Save schedule").click()
+    expect(second.get_by_role("alert").first).to_contain_text(f"schedule {SCHEDULE}: changed by operator at ")
+    expect(second.get_by_role("alert").first).to_contain_text("nothing was saved")
+    expect(second.get_by_label("Timezone (IANA name)")).to_have_value("Europe/Paris")
+    screenshot(second, "review4-schedule-changed-since-opened")
+    saved = next(s for s in list_schedules(store) if s["schedule_id"] == SCHEDULE)
+    assert (saved["cron"], saved["timezone"]) == ("0 9 * * *", "Asia/Jakarta")
+    assert len(schedule_edits(store, SCHEDULE)) == edits
+
+    second.get_by_label("Cron (minute hour day month weekday)").fill("0 9 * * *")
+    second.get_by_role("button", name="Save schedule").click()
+    expect(second.locator("#saved")).to_be_visible()
+    saved = next(s for s in list_schedules(store) if s["schedule_id"] == SCHEDULE)
+    assert (saved["cron"], saved["timezone"], saved["updated_by"]) == ("0 9 * * *", "Europe/Paris", "admin")
+    assert page.script_errors == [] and second.url == url
+
