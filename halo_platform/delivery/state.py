@@ -11,7 +11,7 @@ from collections.abc import Mapping
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from halo_platform.core.engine import again_on_conflict
+from halo_platform.core.engine import again_on_conflict, unchanged_since
 from halo_platform.core.errors import HaloError
 from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
@@ -94,10 +94,13 @@ def set_weights(
     changed_by: str,
     store: StoreResource,
     reason: str,
+    seen_change: int | None = None,
 ) -> dict[str, float]:
     """Replace the weights of one rule (of the file or added) after validation; every changed
     provider is audited with `reason` (required: refused when blank) and `changed_by` (one line
-    that fits its columns: SQLite kept a longer one that PostgreSQL and MariaDB refused)."""
+    that fits its columns: SQLite kept a longer one that PostgreSQL and MariaDB refused). A page's
+    edit gives `seen_change`, the highest id of the rule's changes it showed (`weight_history`): a
+    change made since is a ConflictError (`unchanged_since`), nothing saved."""
     reason = required_reason(reason)
     check_one_line(changed_by, "changed_by")
     with store.read() as conn:
@@ -114,6 +117,7 @@ def set_weights(
             # edits of one rule take turns, also before it has stored weights (no row of them to
             # lock): the one that waited replaces what the other wrote, and audits from it
             conn.execute(sa.select(locks_t.c.rule).where(locks_t.c.rule == rule_key).with_for_update())
+            unchanged_since(conn, audit_t, audit_t.c.rule == rule_key, seen_change, f"weights for {rule_key}")
             current = stored_weights(conn).get(rule_key) or dict(rule.weights)
             conn.execute(weights_t.delete().where(weights_t.c.rule == rule_key))
             conn.execute(
@@ -187,7 +191,8 @@ def add_rule(
 
 def weight_history(store: StoreResource, rule_key: str | None = None, limit: int = 50) -> list[dict]:
     """Weight changes (of one rule, or all), newest first, one entry per edit: who, when, why, and
-    each changed provider's weight before -> after (None before: the rule was new)."""
+    each changed provider's weight before -> after (None before: the rule was new); its `id` is
+    the highest of its rows' (an edit form's `seen_change` is the highest of these)."""
     query = sa.select(audit_t).order_by(audit_t.c.at.desc(), audit_t.c.id.desc())
     if rule_key is not None:
         query = query.where(audit_t.c.rule == rule_key)
@@ -198,7 +203,7 @@ def weight_history(store: StoreResource, rule_key: str | None = None, limit: int
             if last is None or (last["rule"], last["at"], last["changed_by"]) != (r.rule, r.at, r.changed_by):
                 if len(edits) == limit:
                     break
-                last = {"rule": r.rule, "at": r.at, "changed_by": r.changed_by, "reason": r.reason, "changes": {}}
+                last = {"id": r.id, "rule": r.rule, "at": r.at, "changed_by": r.changed_by, "reason": r.reason, "changes": {}}
                 edits.append(last)
             last["changes"][r.provider] = (r.old_weight, r.new_weight)
     return edits

@@ -15,7 +15,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
 from halo_platform.access.guard import Caller
-from halo_platform.core.errors import HaloError
+from halo_platform.core.errors import ConflictError, HaloError
 from halo_platform.core.http import repeated_error, repeated_fields, resource
 from halo_platform.core.store import StoreResource
 from halo_platform.core.text import required_reason
@@ -28,7 +28,7 @@ from halo_platform.delivery.state import (
     weight_history,
     weights_table,
 )
-from halo_platform.ui.app import done_redirect, render, signed_in, text_error, text_errors
+from halo_platform.ui.app import done_redirect, render, seen_change, signed_in, text_error, text_errors
 
 router = APIRouter(include_in_schema=False)
 
@@ -90,7 +90,8 @@ def history_page(request: Request, rule: str = "", caller: Caller = Depends(sign
 
 
 def _edit_page(request: Request, caller: Caller, config: DeliveryConfig, store: StoreResource, rule_key: str,
-               form: dict[str, Any], errors: dict[str, str], status: int = 200) -> HTMLResponse:
+               form: dict[str, Any], errors: dict[str, str], status: int = 200, seen: int | None = None) -> HTMLResponse:
+    """The form; `seen` the newest change the weights in it were based on (default: the newest there is)."""
     router_ = load_router(config, store)
     try:
         rule = router_.config.rule(rule_key)
@@ -99,8 +100,9 @@ def _edit_page(request: Request, caller: Caller, config: DeliveryConfig, store: 
     configured = router_.configured_weights(rule)
     names = _serving(config, rule)
     rows = [{"name": n, "weight": configured.get(n), "factor": router_.factors.get(n, 1.0)} for n in names]
+    edits = weight_history(store, rule.key, limit=20)
     return render(request, "routing_edit.html", caller, status=status, rule=rule, rows=rows, form=form, errors=errors,
-                  edits=weight_history(store, rule.key, limit=20))
+                  edits=edits, seen=max((e["id"] for e in edits), default=0) if seen is None else seen)
 
 
 @router.get("/ui/routing/edit", response_class=HTMLResponse)
@@ -126,14 +128,17 @@ async def save_weights(request: Request, caller: Caller = Depends(signed_in("adm
     _reason_error(reason, errors)
     if twice := repeated_error(data, ("rule",)):  # the hidden field named two rules: the last one was edited
         errors["rule"] = twice
+    seen = seen_change(data)
     if not errors:
         try:
-            await run_in_threadpool(set_weights, config, rule_key, weights, caller.name, store, reason)
+            await run_in_threadpool(set_weights, config, rule_key, weights, caller.name, store, reason, seen)
+        except ConflictError as exc:  # changed since this form's page was opened: sent again, it replaces that change
+            errors["weights"], seen = str(exc), None
         except HaloError as exc:
             errors["weights"] = str(exc)
     if errors:
         form = {"weights": {n: str(data.get(f"weight.{n}", "")) for n in names}, "reason": reason}
-        return await run_in_threadpool(_edit_page, request, caller, config, store, rule_key, form, errors, 422)
+        return await run_in_threadpool(_edit_page, request, caller, config, store, rule_key, form, errors, 422, seen)
     return done_redirect(request, "/ui/routing", rule_key)
 
 

@@ -1,6 +1,6 @@
 """Control Center forms found wrong in review 4, driven in chromium against `halo serve` (each test
-failed before its fix): two people (or two tabs) editing the same schedule no longer write one
-page's older values back over the other's saved change."""
+failed before its fix): two people (or two tabs) editing the same schedule, or the same rule's
+weights, no longer write one page's older values back over the other's saved change."""
 
 from __future__ import annotations
 
@@ -11,11 +11,13 @@ from playwright.sync_api import Browser, Page, expect
 
 from halo_platform.core.settings import get_settings
 from halo_platform.core.store import StoreResource
+from halo_platform.delivery.state import stored_weights, weight_history
 from halo_platform.reports.schedules import list_schedules, schedule_edits
 from halo_platform_tests.fixtures.browser import screenshot
 from halo_platform_tests.ui.conftest import ControlCenter, sign_in
 
 SCHEDULE = "campaign_alerts_daily"
+RULE = "sms/*/TEXT"
 
 
 @pytest.fixture
@@ -66,4 +68,46 @@ def test_a_schedule_form_opened_before_anothers_save_does_not_undo_it(
     saved = next(s for s in list_schedules(store) if s["schedule_id"] == SCHEDULE)
     assert (saved["cron"], saved["timezone"], saved["updated_by"]) == ("0 9 * * *", "Europe/Paris", "admin")
     assert page.script_errors == [] and second.url == url
+
+
+def _weights(store: StoreResource) -> dict[str, float]:
+    with store.read() as conn:
+        return stored_weights(conn)[RULE]
+
+
+def test_a_weights_form_opened_before_anothers_save_does_not_undo_it(
+        page: Page, second: Page, control_center: ControlCenter, store: StoreResource) -> None:
+    """Two admins open the weights of sms/*/TEXT; one drains sandbox_sms_b (0: it is failing) and
+    saves; the other, whose page still shows 30 for it, gives sandbox_sms_a 80 and saves. That save
+    put sandbox_sms_b back to 30, sending traffic to the failing provider again, and the history
+    said the second admin did it on purpose. Now it is refused, naming who changed the weights; nothing
+    is saved, the typed values and reason stay; sent again, knowingly, it is saved."""
+    url = f"{control_center.url}/ui/routing/edit?rule=sms%2F%2A%2FTEXT"
+    sign_in(page, control_center, "admin")
+    sign_in(second, control_center, "admin")
+    page.goto(url)
+    second.goto(url)
+    assert _weights(store) == {"sandbox_sms_a": 70.0, "sandbox_sms_b": 30.0}
+    page.get_by_label("sandbox_sms_b").fill("0")
+    page.get_by_label("Reason (required: kept in the history)").fill("sandbox_sms_b is failing")
+    page.get_by_role("button", name="Save weights").click()
+    expect(page).to_have_url(f"{control_center.url}/ui/routing")
+    changes = len(weight_history(store, RULE))
+
+    second.get_by_label("sandbox_sms_a").fill("80")
+    second.get_by_label("Reason (required: kept in the history)").fill("more to a")
+    second.get_by_role("button", name="Save weights").click()
+    expect(second.locator("#weights-error")).to_contain_text(f"weights for {RULE}: changed by admin at ")
+    expect(second.locator("#weights-error")).to_contain_text("nothing was saved")
+    expect(second.get_by_label("sandbox_sms_a")).to_have_value("80")
+    expect(second.get_by_label("Reason (required: kept in the history)")).to_have_value("more to a")
+    screenshot(second, "review4-weights-changed-since-opened")
+    assert _weights(store) == {"sandbox_sms_a": 70.0, "sandbox_sms_b": 0.0}
+    assert len(weight_history(store, RULE)) == changes
+
+    second.get_by_label("sandbox_sms_b").fill("0")
+    second.get_by_role("button", name="Save weights").click()
+    expect(second).to_have_url(f"{control_center.url}/ui/routing")
+    assert _weights(store) == {"sandbox_sms_a": 80.0, "sandbox_sms_b": 0.0}
+    assert page.script_errors == []
 
