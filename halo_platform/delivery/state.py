@@ -17,7 +17,7 @@ from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
 from halo_platform.core.text import check_one_line, required_reason
 from halo_platform.core.write_lock import ensure_row
-from halo_platform.delivery.config import CHANNELS, DeliveryConfig, Rule, validate_weights
+from halo_platform.delivery.config import CHANNELS, DeliveryConfig, Rule, country_code, validate_weights
 from halo_platform.delivery.routing import Router
 from halo_platform.delivery.tables import (
     ProviderState,
@@ -138,12 +138,17 @@ def set_weights(
 
 
 def rule_country(country: str) -> str:
-    """The country a rule names: two ASCII letters, upper-cased, or `*` (also for a blank) for
-    every country. Refused otherwise: "ÄÖ" or "ＦＲ" are letters no number's country is."""
-    code = country.strip().upper() or "*"
-    if code != "*" and not (len(code) == 2 and code.isascii() and code.isalpha()):
-        raise HaloError(f"country {country!r}: a two-letter code such as FR, or * for every country")
-    return code
+    """The country a rule names: an ISO 3166-1 code (any letter case), upper-cased, as the
+    providers file's rules take it (`country_code`), or `*` (also for a blank) for every country.
+    Refused otherwise: "ÄÖ", "ＦＲ", "UK" (GB is the code) or "ß" (upper-cased, SS: South Sudan)
+    name no message's country."""
+    code = country.strip() or "*"
+    if code == "*":
+        return code
+    try:
+        return country_code(code)
+    except HaloError:
+        raise HaloError(f"country {country!r}: not an ISO 3166-1 country: a two-letter code such as FR, or * for every country") from None
 
 
 def add_rule(

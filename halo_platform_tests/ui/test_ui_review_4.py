@@ -1,6 +1,7 @@
 """Control Center forms found wrong in review 4, driven in chromium against `halo serve` (each test
 failed before its fix): two people (or two tabs) editing the same schedule, or the same rule's
-weights, no longer write one page's older values back over the other's saved change."""
+weights, no longer write one page's older values back over the other's saved change; a new routing
+rule names an ISO country, as the providers file's rules do."""
 
 from __future__ import annotations
 
@@ -111,3 +112,22 @@ def test_a_weights_form_opened_before_anothers_save_does_not_undo_it(
     assert _weights(store) == {"sandbox_sms_a": 80.0, "sandbox_sms_b": 0.0}
     assert page.script_errors == []
 
+
+@pytest.mark.parametrize(("typed", "made"), [("UK", "sms/UK/*"), ("ß", "sms/SS/*"), ("zz", "sms/ZZ/*")])
+def test_a_new_rule_for_no_iso_country_is_refused_beside_the_country(
+        page: Page, control_center: ControlCenter, store: StoreResource, typed: str, made: str) -> None:
+    """The providers file refuses a rule for UK (GB is the code: no message's country is UK); Add a
+    rule took UK, ZZ, and ß, which upper-cased is SS (South Sudan): a rule no message matched, or
+    one for a country nobody typed, each in the history as a change of routing."""
+    sign_in(page, control_center, "admin")
+    page.goto(f"{control_center.url}/ui/routing/new")
+    page.get_by_label("Country (two letters, or * for any)").fill(typed)
+    page.get_by_label("sandbox_sms_a").fill("10")
+    page.get_by_label("Reason (required: kept in the history)").fill("new market")
+    page.get_by_role("button", name="Add the rule").click()
+    expect(page.locator("#country-error")).to_have_text(
+        f"country {typed!r}: not an ISO 3166-1 country: a two-letter code such as FR, or * for every country")
+    expect(page.get_by_label("Country (two letters, or * for any)")).to_have_value(typed)
+    with store.read() as conn:
+        assert made not in stored_weights(conn)
+    assert made not in {e["rule"] for e in weight_history(store)}
