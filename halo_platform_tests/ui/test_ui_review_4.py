@@ -1,7 +1,8 @@
 """Control Center forms found wrong in review 4, driven in chromium against `halo serve` (each test
 failed before its fix): two people (or two tabs) editing the same schedule, or the same rule's
 weights, no longer write one page's older values back over the other's saved change; a new routing
-rule names an ISO country, as the providers file's rules do."""
+rule names an ISO country, as the providers file's rules do; a user's 100-character name fits the
+screen."""
 
 from __future__ import annotations
 
@@ -131,3 +132,39 @@ def test_a_new_rule_for_no_iso_country_is_refused_beside_the_country(
     with store.read() as conn:
         assert made not in stored_weights(conn)
     assert made not in {e["rule"] for e in weight_history(store)}
+
+
+
+LONG_NAME = "W" * 100  # the longest name `halo users create` takes, one word
+
+
+@pytest.mark.parametrize("viewport", [{"width": 1280, "height": 800}, {"width": 390, "height": 844}])
+def test_a_user_with_a_100_character_name_gets_pages_that_fit_the_screen(
+        page: Page, control_center: ControlCenter, viewport: dict[str, int]) -> None:
+    """Names are up to 100 letters, digits, '.', '_' or '-' with nothing to break a line at: signed
+    in as such a user, every page scrolled sideways as a whole (252 px on a laptop, 1,141 px on a
+    phone: the top bar's name did not wrap), and on the Access page the name stretched the users
+    table so that every row's New password and Disable were out of the table's view."""
+    if not any(u.startswith(LONG_NAME) for u in control_center.halo("users", "list").stdout.splitlines()):
+        made = control_center.halo("users", "create", LONG_NAME, "--role", "operator", stdin="long name password 1\n")
+        assert made.returncode == 0, made.stderr
+    page.set_viewport_size(viewport)
+    page.goto(f"{control_center.url}/ui/login")
+    page.get_by_label("Name").fill(LONG_NAME)
+    page.get_by_label("Password").fill("long name password 1")
+    page.get_by_role("button", name="Sign in").click()
+    for path in ("/ui/tasks", "/ui/schedules/payment_reconciliation_weekly"):
+        page.goto(control_center.url + path)
+        expect(page.get_by_text("(operator)")).to_be_visible()
+        assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") == 0, path
+        assert page.get_by_role("button", name="Sign out").bounding_box()["x"] + 10 < viewport["width"]
+    screenshot(page, f"review4-long-name-{viewport['width']}")
+    if viewport["width"] < 768:  # on a phone the users table scrolls in its box, as every wide table does
+        return
+    sign_in(page, control_center, "admin")
+    page.goto(f"{control_center.url}/ui/access")
+    box = page.locator("#users").locator("xpath=..")
+    assert box.evaluate("e => e.scrollWidth - e.clientWidth") == 0
+    disable = page.get_by_role("button", name=f"Disable user {LONG_NAME}")
+    assert disable.bounding_box()["x"] + disable.bounding_box()["width"] <= viewport["width"]
+    screenshot(page, "review4-long-name-access")
