@@ -94,7 +94,8 @@ def digest(text: str) -> str:
 
 
 NAME_LIMIT = 255  # the columns that record who asked or edited (`requested_by`, `updated_by`)
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# with the bidirectional embeddings, overrides and isolates: `x\u202egnp.exe` shows as `xexe.png`
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 def control_character(text: str) -> str | None:
