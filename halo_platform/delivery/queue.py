@@ -95,15 +95,29 @@ def _time_converter(dialect: sa.Dialect) -> Callable[[dt.datetime | None], objec
 
 # built once: marking runs before every request, so statement construction would show
 _MARK_ONE = _mark_statement(messages_t.c.id == sa.bindparam("m_id"))
+
+
+def _held(ids: str) -> str:
+    """PostgreSQL: the CTE `held` locking the rows of `ids` (an array) that `:owner` holds, in the order
+    of their ids, as a callback moves its messages (`callbacks._apply`). A statement of arrays updates
+    only rows joined to it, so it waits for no row but in this order: joined on the arrays alone it
+    locked them in the arrays' order or the table's, and a sending round whose answers came in
+    another order than a callback's events deadlocked with it, the round rolled back unrecorded."""
+    return f"""held AS MATERIALIZED (
+      SELECT messages.id FROM messages WHERE messages.id = ANY({ids}) AND messages.lease_owner = :owner
+      ORDER BY messages.id COLLATE "C" FOR NO KEY UPDATE)"""  # noqa: S608 - constants of this module, no input
+
+
 # PostgreSQL: markers to any providers as arrays joined on the primary key (an array per provider
 # and claim, one statement each, was a round trip each); also the last part of `_RECORD_ARRAYS`
 _MARKED = f"""
     UPDATE messages SET in_flight_at = :now, provider = m.provider, lease_until = GREATEST(m.lease, CAST(:m_hold AS timestamp))
     FROM unnest(CAST(:m_ids AS varchar[]), CAST(:m_providers AS varchar[]), CAST(:m_leases AS timestamp[])) AS m(id, provider, lease)
+      JOIN held ON held.id = m.id
     WHERE messages.id = m.id AND messages.lease_owner = :owner AND messages.lease_until = m.lease
       AND CASE WHEN {_DUE_LITERAL.text} THEN true ELSE false END
     RETURNING messages.id"""  # noqa: S608 - a constant of this module, no input
-_MARK_ARRAYS = sa.text(_MARKED)
+_MARK_ARRAYS = sa.text(f"WITH {_held('CAST(:m_ids AS varchar[])')} {_MARKED}")
 
 
 def _mark_arrays(marks: Sequence[tuple[str, str, dt.datetime]], hold_until: dt.datetime | None) -> dict:
@@ -487,14 +501,15 @@ _ATTEMPT_KEYS = ("message_id", "provider", "outcome", "http_status", "latency_ms
 # round's markers are never on messages it answers (they wait to be sent), so the two UPDATEs
 # never meet on a row
 _RECORD_ARRAYS = sa.text(f"""
-    WITH moved AS (
+    WITH {_held("CAST(:ids AS varchar[]) || CAST(:m_ids AS varchar[])")},
+    moved AS (
       UPDATE messages SET
         status = CASE WHEN messages.status IN ('queued', 'retry_scheduled') THEN v.status ELSE messages.status END,
         provider = v.provider, provider_message_id = v.pmid, number_of_retries = v.retries, next_attempt_at = v.next_at,
         lease_owner = NULL, lease_until = NULL, in_flight_at = v.pin, updated_at = :now
       FROM unnest(CAST(:ids AS varchar[]), CAST(:statuses AS varchar[]), CAST(:providers AS varchar[]), CAST(:pmids AS varchar[]),
                   CAST(:retries AS integer[]), CAST(:nexts AS timestamp[]), CAST(:pins AS timestamp[]), CAST(:details AS text[]))
-           AS v(id, status, provider, pmid, retries, next_at, pin, detail)
+           AS v(id, status, provider, pmid, retries, next_at, pin, detail) JOIN held ON held.id = v.id
       WHERE messages.id = v.id AND messages.lease_owner = :owner
       RETURNING messages.id, messages.status, v.status AS wanted, v.provider, v.detail),
     noted AS (
