@@ -251,7 +251,8 @@ def persist(conn: Connection, owner: str, transitions: Sequence[Transition], att
     that left the queue meanwhile keeps its status, and neither gets an event (the attempt, a
     request that left, is recorded all the same). PostgreSQL does it all in one statement
     (`_RECORD_ARRAYS`, one round trip); elsewhere the UPDATE says which it moved where the
-    database returns updated rows, and MariaDB reads them first, in one locking read of the group."""
+    database returns updated rows, and MariaDB reads them first, in one locking read of the group
+    and the markers' rows. Both lock a round's rows in the order of their ids, as a callback does."""
     moved = [t for t in transitions if t.status != "held"]
     attempts = list(attempts)
     ours: set[str] = set()
@@ -266,8 +267,9 @@ def persist(conn: Connection, owner: str, transitions: Sequence[Transition], att
     else:
         if moved and conn.dialect.name == "sqlite":
             now_in = _move_sqlite(conn, owner, moved, now)
-        elif moved:  # MariaDB has no UPDATE ... RETURNING: the rows still ours, locked until the commit, are those the UPDATE matches
-            held_in = dict(conn.execute(_STILL_HELD, {"b_ids": [t.message_id for t in moved], "b_owner": owner}).all())
+        elif moved or marks:  # MariaDB has no UPDATE ... RETURNING: the rows still ours, locked until the commit, are those the UPDATE matches;
+            # the markers' rows are locked with them, all in key order (as a callback moves them): locked after, they deadlocked with it
+            held_in = dict(conn.execute(_STILL_HELD, {"b_ids": [t.message_id for t in moved] + [m[0] for m in marks], "b_owner": owner}).all())
             moved = [t for t in moved if t.message_id in held_in]
             now_in = {t.message_id: t.status if held_in[t.message_id] in DUE else held_in[t.message_id] for t in moved}
             if moved:

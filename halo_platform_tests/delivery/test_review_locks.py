@@ -1,11 +1,12 @@
-"""A sending round and provider callbacks moving the same messages at once, on PostgreSQL and
-MariaDB: both commit, nothing is lost, nothing is applied twice.
+"""A sending round and a provider callback moving the same messages at once, on PostgreSQL and
+MariaDB: both commit, nothing is lost, nothing is applied or sent twice.
 
-Pinned here: on PostgreSQL a round's answers (`queue._RECORD_ARRAYS`) locked their messages in
-the order the answers came (or the rows lay), a callback in the order of their ids; a callback
-naming a message in flight before the round recorded its answer deadlocked with it, and the
-round was the one PostgreSQL rolled back: the dispatcher stopped with the provider's answers
-unrecorded (their messages then `lost` or sent again)."""
+Pinned here: a round locked its messages in another order than a callback (which moves them in
+the order of their ids): on PostgreSQL the answers in the order they came (or the rows lay), on
+MariaDB the answers in key order but the next requests' markers after them. A callback naming
+those messages before the round committed deadlocked with it: on PostgreSQL the round was rolled
+back (the dispatcher stopped with the provider's answers unrecorded, their messages later lost or
+sent again), on MariaDB the callback (a 500)."""
 
 from __future__ import annotations
 
@@ -25,32 +26,39 @@ from halo_platform.delivery.service import enqueue_many
 from halo_platform.delivery.tables import DeliveryAttempt, Message, MessageEvent
 
 OWNER = "round-1"
+URLS = {"mariadb": "fresh_mysql_url", "postgresql": "fresh_pg_url"}
 
 
-def in_flight(store: StoreResource, providers, count: int) -> list:  # noqa: ANN001
-    """`count` SMS claimed by `OWNER` and marked in flight at provider `s`, in order of their ids."""
-    enqueue_many("sms", [{"to": "+33612345678", "body": f"m{i}", "priority": "LOW"} for i in range(count)], store=store, providers=providers)
-    # the messages sent before: in a table of this size PostgreSQL finds a round's rows in the order of its arrays
-    enqueue_many("email", [{"to": "ada@example.com", "subject": "s", "body": f"e{i}", "priority": "LOW"} for i in range(3000)], store=store, providers=providers)
+@pytest.fixture
+def queued(request, providers_file, halo_env):  # noqa: ANN001, ANN201
+    """A store of `request.param` with 6 SMS queued, in order of their ids, among 3,000 emails sent before
+    (in a table of that size PostgreSQL finds a round's rows in the order of its arrays)."""
+    store = StoreResource(db_url=request.getfixturevalue(URLS[request.param]))
+    request.addfinalizer(store.dispose)
+    providers = providers_file({"s": {"kind": "sandbox", "channel": "sms"}}, [])
+    enqueue_many("sms", [{"to": "+33612345678", "body": f"m{i}", "priority": "LOW"} for i in range(6)], store=store, providers=providers)
+    enqueue_many("email", [{"to": "ada@example.com", "subject": "s", "body": f"e{i}", "priority": "LOW"} for i in range(3000)],
+                 store=store, providers=providers)
+    return store
+
+
+def claimed(store: StoreResource, in_flight: int) -> list:
+    """The SMS claimed by `OWNER`, in order of their ids; the last `in_flight` of them marked in flight at provider `s`."""
     now = utcnow()
     with store.write() as conn:
-        rows = sorted(claim(conn, "sms", OWNER, count, now, 300), key=lambda r: r.id)
-        assert mark_in_flight(conn, OWNER, [(r.id, "s", r.lease_until) for r in rows], now) == {r.id for r in rows}
+        rows = sorted(claim(conn, "sms", OWNER, 6, now, 300), key=lambda r: r.id)
+        marks = [(r.id, "s", r.lease_until) for r in rows[-in_flight:]]
+        assert mark_in_flight(conn, OWNER, marks, now) == {m[0] for m in marks}
     return rows
 
 
-@pytest.mark.parametrize("backend", ["postgresql", "mariadb"])
-def test_a_round_recording_answers_while_a_callback_moves_the_same_messages_both_commit(backend, providers_file, halo_env, request, monkeypatch):
-    """The callback has moved the first message (by id) and goes on to the last while the round,
-    whose answers came last first, records them: on PostgreSQL the round took the last message's
-    row, waited for the first's and was rolled back as a deadlock."""
-    store = StoreResource(db_url=request.getfixturevalue({"mariadb": "fresh_mysql_url", "postgresql": "fresh_pg_url"}[backend]))
-    request.addfinalizer(store.dispose)
-    rows = in_flight(store, providers_file({"s": {"kind": "sandbox", "channel": "sms"}}, []), 6)
+def race(store: StoreResource, rows: list, answered: list, marks: list, monkeypatch) -> dict:  # noqa: ANN001
+    """A callback reporting every one of `rows` delivered, paused once it has moved the first (its row
+    locked), while a round records the answers of `answered` (the last first) and marks `marks` in flight."""
     first_moved, go_on = threading.Event(), threading.Event()
     real_apply = callbacks.apply_event
 
-    def apply_then_wait(*args):  # noqa: ANN002, ANN202 - the callback pauses after its first message, its row locked
+    def apply_then_wait(*args):  # noqa: ANN002, ANN202
         applied = real_apply(*args)
         if not first_moved.is_set():
             first_moved.set()
@@ -61,21 +69,20 @@ def test_a_round_recording_answers_while_a_callback_moves_the_same_messages_both
     outcomes: dict[str, object] = {}
 
     def callback() -> None:
-        events = [CallbackEvent("delivered", f"dlr-{r.id}", message_id=r.id) for r in rows]
         try:
-            outcomes["callback"] = callbacks._apply("s", events, store)
-        except Exception as exc:  # noqa: BLE001 - reported below
+            outcomes["callback"] = callbacks._apply("s", [CallbackEvent("delivered", f"dlr-{r.id}", message_id=r.id) for r in rows], store)
+        except Exception as exc:  # noqa: BLE001 - reported by the caller
             outcomes["callback"] = exc
 
     def round_() -> None:
         now = utcnow()
-        answers = [Transition(r.id, "sent", "s", f"SM{n}", 0, r.next_attempt_at) for n, r in enumerate(reversed(rows))]
+        answers = [Transition(r.id, "sent", "s", f"SM{r.id}", 0, r.next_attempt_at) for r in reversed(answered)]
         attempts = [{"message_id": r.id, "provider": "s", "outcome": "acknowledged", "http_status": 200, "latency_ms": 5.0, "at": now}
-                    for r in reversed(rows)]
+                    for r in reversed(answered)]
         try:
             with store.write() as conn:
-                outcomes["round"] = persist(conn, OWNER, answers, attempts, now)
-        except Exception as exc:  # noqa: BLE001 - reported below
+                outcomes["round"] = persist(conn, OWNER, answers, attempts, now, [(r.id, "s", r.lease_until) for r in marks], now)
+        except Exception as exc:  # noqa: BLE001 - reported by the caller
             outcomes["round"] = exc
 
     threads = [threading.Thread(target=callback), threading.Thread(target=round_)]
@@ -86,11 +93,45 @@ def test_a_round_recording_answers_while_a_callback_moves_the_same_messages_both
     go_on.set()
     for thread in threads:
         thread.join(30)
-    assert outcomes == {"callback": {"applied": 6, "duplicates": 0, "unmatched": 0}, "round": set()}, outcomes
+    return outcomes
+
+
+def stored(store: StoreResource, rows: list) -> tuple[list, list, int]:
+    ids = [r.id for r in rows]
     with store.read() as conn:
-        stored = conn.execute(sa.select(Message.status, Message.provider_message_id, Message.lease_owner).where(Message.channel == "sms")).all()
-        events = conn.execute(sa.select(MessageEvent.event).where(MessageEvent.message_id.in_([r.id for r in rows]))).scalars().all()
-        attempts = conn.execute(sa.select(sa.func.count()).select_from(DeliveryAttempt)).scalar_one()
-    assert sorted(stored) == [("delivered", f"SM{n}", None) for n in range(6)]
-    assert sorted(events) == ["delivered"] * 6 + ["queued"] * 6  # the answer came after: no lifecycle change
+        messages = conn.execute(sa.select(Message.id, Message.status, Message.provider_message_id, Message.lease_owner, Message.in_flight_at)
+                                .where(Message.id.in_(ids)).order_by(Message.id)).all()
+        events = conn.execute(sa.select(MessageEvent.event).where(MessageEvent.message_id.in_(ids))).scalars().all()
+        attempts = conn.execute(sa.select(sa.func.count()).select_from(DeliveryAttempt).where(DeliveryAttempt.message_id.in_(ids))).scalar_one()
+    return [tuple(m) for m in messages], sorted(events), attempts
+
+
+@pytest.mark.parametrize("queued", ["postgresql", "mariadb"], indirect=True)
+def test_a_round_recording_answers_while_a_callback_moves_the_same_messages_both_commit(queued, monkeypatch):
+    """On PostgreSQL the round took the last message's row, waited for the first's and was rolled back."""
+    rows = claimed(queued, in_flight=6)
+    outcomes = race(queued, rows, rows, [], monkeypatch)
+    assert outcomes == {"callback": {"applied": 6, "duplicates": 0, "unmatched": 0}, "round": set()}, outcomes
+    messages, events, attempts = stored(queued, rows)
+    assert [m[1:4] for m in messages] == [("delivered", f"SM{r.id}", None) for r in rows]
+    assert events == ["delivered"] * 6 + ["queued"] * 6  # the answers came after: no lifecycle change
     assert attempts == 6
+
+
+@pytest.mark.parametrize("queued", ["postgresql", "mariadb"], indirect=True)
+def test_a_round_marking_a_message_a_late_callback_moves_is_not_sent_again_and_both_commit(queued, monkeypatch):
+    """The first message waits for its retry at provider `s`, whose callback now reports the first
+    request delivered, along with the other messages, whose answers the round records while it marks
+    the first for its next request: on MariaDB the round held the others' rows and waited for the
+    first's (its marker came after them), and the callback was rolled back as a deadlock."""
+    rows = claimed(queued, in_flight=5)
+    with queued.write() as conn:  # its first request's outcome was unknown: a retry, at the same provider
+        persist(conn, OWNER, [Transition(rows[0].id, "retry_scheduled", "s", None, 1, rows[0].next_attempt_at)], [], utcnow())
+    with queued.write() as conn:
+        rows[:1] = claim(conn, "sms", OWNER, 6, utcnow(), 300)  # claimed again, with the others' answers still to record
+    outcomes = race(queued, rows, rows[1:], rows[:1], monkeypatch)
+    assert outcomes == {"callback": {"applied": 6, "duplicates": 0, "unmatched": 0}, "round": set()}, outcomes  # not marked: never sent again
+    messages, events, attempts = stored(queued, rows)
+    assert [m[1:5] for m in messages] == [("delivered", None, OWNER, None)] + [("delivered", f"SM{r.id}", None, None) for r in rows[1:]]
+    assert events == ["delivered"] * 6 + ["queued"] * 6 + ["retry_scheduled"]
+    assert attempts == 5
