@@ -9,6 +9,8 @@ for a message, before the dispatcher recorded that id, is kept until it does (`q
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 import logging
 
 from sqlalchemy.exc import IntegrityError
@@ -18,7 +20,7 @@ from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
 from halo_platform.core.text import unstorable
 from halo_platform.delivery.providers.base import CallbackEvent, CallbackRejected, CallbackRequest
-from halo_platform.delivery.queue import apply_event, own_message, park, settle_parked
+from halo_platform.delivery.queue import apply_event, own_message, park, retried_on_deadlock, settle_parked
 from halo_platform.delivery.resources import ProvidersResource
 
 log = logging.getLogger("halo.delivery")
@@ -62,8 +64,15 @@ def _apply(provider_name: str, events: list[CallbackEvent], store: StoreResource
     The messages are moved in the order of their ids (each one's events in the order they came):
     two callbacks naming the same messages in other orders (SendGrid posts batches at once) lock
     their rows alike, where they deadlocked on PostgreSQL and MariaDB and one of them was a 500."""
-    counts = {"applied": 0, "duplicates": 0, "unmatched": 0}
     now = utcnow()
+    counts, kept = retried_on_deadlock(functools.partial(_applied, provider_name, events, store, now))
+    settle_parked(store, kept, now)  # its id may have been recorded meanwhile
+    return counts
+
+
+def _applied(provider_name: str, events: list[CallbackEvent], store: StoreResource, now: dt.datetime) -> tuple[dict[str, int], set]:
+    """`_apply`'s transaction: its counts and the (provider, provider id) pairs it kept."""
+    counts = {"applied": 0, "duplicates": 0, "unmatched": 0}
     kept = set()
     with store.write() as conn:
         owned = [(ev, own_message(conn, provider_name, ev.message_id, ev.provider_message_id)) for ev in events]
@@ -77,5 +86,4 @@ def _apply(provider_name: str, events: list[CallbackEvent], store: StoreResource
                 counts["applied"] += 1
             else:
                 counts["duplicates"] += 1
-    settle_parked(store, kept, now)  # its id may have been recorded meanwhile
-    return counts
+    return counts, kept

@@ -77,6 +77,7 @@ from halo_platform.delivery.queue import (
     persist,
     recorded_ids,
     resolve_uncertain,
+    retried_on_deadlock,
     settle_parked,
     uncertain_rows,
 )
@@ -648,9 +649,9 @@ class _Sending:
         if self.held is None and self.holds:
             self.held = d.store.engine.connect()
         if len(steps) == 1 and self.held is not None and one_statement(self.held, transitions):
-            in_autocommit(self.held, steps[0])
+            retried_on_deadlock(functools.partial(in_autocommit, self.held, steps[0]))
         else:
-            writing_in_steps(d.store, steps, self.held)
+            retried_on_deadlock(functools.partial(writing_in_steps, d.store, steps, self.held))
         if look:
             self.unsettled, self.settled_at = set(), time.monotonic()
         self.unsettled |= recorded_ids(transitions)

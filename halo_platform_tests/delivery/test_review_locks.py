@@ -6,7 +6,9 @@ the order of their ids): on PostgreSQL the answers in the order they came (or th
 MariaDB the answers in key order but the next requests' markers after them. A callback naming
 those messages before the round committed deadlocked with it: on PostgreSQL the round was rolled
 back (the dispatcher stopped with the provider's answers unrecorded, their messages later lost or
-sent again), on MariaDB the callback (a 500)."""
+sent again), on MariaDB the callback (a 500). A round applying kept statuses before its answers
+deadlocked likewise with a callback naming both; either transaction rolled back to end a deadlock
+is now run again."""
 
 from __future__ import annotations
 
@@ -19,9 +21,10 @@ import sqlalchemy as sa
 from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
 from halo_platform.delivery import callbacks
+from halo_platform.delivery.dispatch import Dispatcher, _Sending
 from halo_platform.delivery.lifecycle import Transition
 from halo_platform.delivery.providers.base import CallbackEvent
-from halo_platform.delivery.queue import claim, mark_in_flight, persist
+from halo_platform.delivery.queue import claim, mark_in_flight, park, persist
 from halo_platform.delivery.service import enqueue_many
 from halo_platform.delivery.tables import DeliveryAttempt, Message, MessageEvent
 
@@ -52,9 +55,11 @@ def claimed(store: StoreResource, in_flight: int) -> list:
     return rows
 
 
-def race(store: StoreResource, rows: list, answered: list, marks: list, monkeypatch) -> dict:  # noqa: ANN001
-    """A callback reporting every one of `rows` delivered, paused once it has moved the first (its row
-    locked), while a round records the answers of `answered` (the last first) and marks `marks` in flight."""
+def race(store: StoreResource, rows: list, answered: list, marks: list, monkeypatch, events: list | None = None,
+         record=None) -> dict:  # noqa: ANN001
+    """A callback reporting every one of `rows` delivered (or its `events`), paused once it has moved the
+    first (its row locked), while a round records the answers of `answered` (the last first) and marks
+    `marks` in flight (or, in one transaction, what `record(answers, attempts, now)` does)."""
     first_moved, go_on = threading.Event(), threading.Event()
     real_apply = callbacks.apply_event
 
@@ -67,10 +72,11 @@ def race(store: StoreResource, rows: list, answered: list, marks: list, monkeypa
 
     monkeypatch.setattr(callbacks, "apply_event", apply_then_wait)
     outcomes: dict[str, object] = {}
+    events = events or [CallbackEvent("delivered", f"dlr-{r.id}", message_id=r.id) for r in rows]
 
     def callback() -> None:
         try:
-            outcomes["callback"] = callbacks._apply("s", [CallbackEvent("delivered", f"dlr-{r.id}", message_id=r.id) for r in rows], store)
+            outcomes["callback"] = callbacks._apply("s", events, store)
         except Exception as exc:  # noqa: BLE001 - reported by the caller
             outcomes["callback"] = exc
 
@@ -80,6 +86,9 @@ def race(store: StoreResource, rows: list, answered: list, marks: list, monkeypa
         attempts = [{"message_id": r.id, "provider": "s", "outcome": "acknowledged", "http_status": 200, "latency_ms": 5.0, "at": now}
                     for r in reversed(answered)]
         try:
+            if record is not None:
+                outcomes["round"] = record(answers, attempts, now)
+                return
             with store.write() as conn:
                 outcomes["round"] = persist(conn, OWNER, answers, attempts, now, [(r.id, "s", r.lease_until) for r in marks], now)
         except Exception as exc:  # noqa: BLE001 - reported by the caller
@@ -135,3 +144,34 @@ def test_a_round_marking_a_message_a_late_callback_moves_is_not_sent_again_and_b
     assert [m[1:5] for m in messages] == [("delivered", None, OWNER, None)] + [("delivered", f"SM{r.id}", None, None) for r in rows[1:]]
     assert events == ["delivered"] * 6 + ["queued"] * 6 + ["retry_scheduled"]
     assert attempts == 5
+
+
+@pytest.mark.parametrize("queued", ["postgresql", "mariadb"], indirect=True)
+def test_a_round_applying_a_kept_status_while_a_callback_moves_its_messages_both_commit(queued, providers_file, monkeypatch):
+    """A round's transaction first applies the statuses kept for the provider ids that the rounds before
+    recorded (`queue.apply_parked`), then records its answers. The second message's status had overtaken
+    its answer (kept); a callback reports the first delivered and the second received, while the round
+    applies the kept status to the second and records the first's answer."""
+    rows = claimed(queued, in_flight=6)
+    first, second = rows[0], rows[1]
+    now = utcnow()
+    with queued.write() as conn:
+        persist(conn, OWNER, [Transition(second.id, "sent", "s", "SM2", 0, second.next_attempt_at)], [], now)
+        park(conn, "s", "SM2", "delivered", "s:SM2:delivered", None, now)
+    sending = _Sending(Dispatcher(providers_file({"s": {"kind": "sandbox", "channel": "sms"}}, []), queued, owner=OWNER))
+    sending.unsettled, sending.settled_at = {("s", "SM2")}, 0.0  # recorded by an earlier round, due for a look
+
+    def record(answers: list, attempts: list, now):  # noqa: ANN001, ANN202
+        try:
+            return sending._commit(answers, attempts, [], now, now)[1]
+        finally:
+            sending.recorder.shutdown()
+            if sending.held is not None:
+                sending.held.close()
+
+    events = [CallbackEvent("delivered", f"dlr-{first.id}", message_id=first.id), CallbackEvent("received", f"rcv-{second.id}", message_id=second.id)]
+    outcomes = race(queued, rows, [first], [], monkeypatch, events, record)
+    assert outcomes == {"callback": {"applied": 2, "duplicates": 0, "unmatched": 0}, "round": set()}, outcomes
+    messages, events, attempts = stored(queued, rows[:2])
+    assert [m[1:4] for m in messages] == [("delivered", f"SM{first.id}", None), ("received", "SM2", None)]
+    assert attempts == 1
