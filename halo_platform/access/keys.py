@@ -50,8 +50,7 @@ def signing_key_prefix(store: StoreResource, name: str | None) -> str:
     if not name:
         raise HaloError("callback_url: status webhooks are signed with an API key's webhook secret; send the message with an API key")
     with store.read() as conn:
-        prefix = conn.execute(sa.select(keys_t.c.prefix).where(keys_t.c.name == name, keys_t.c.revoked_at.is_(None),
-                                                                keys_t.c.webhook_secret.is_not(None))).scalar()
+        prefix = conn.execute(sa.select(keys_t.c.prefix).where(keys_t.c.active_name == name, keys_t.c.webhook_secret.is_not(None))).scalar()
     if prefix is None:
         raise HaloError(f"callback_url: the API key {name!r} has no webhook secret (it predates status webhooks); create a new key")
     return prefix
@@ -81,7 +80,8 @@ def check_scopes(scopes: list[str] | tuple[str, ...]) -> list[str]:
 def create_key(store: StoreResource, name: str, scopes: list[str] | tuple[str, ...], *, expires: dt.date | None = None,
                rate_per_second: float | None = None, created_by: str | None = None) -> str:
     """Store a new key named `name` and return it; this is the only time it exists in clear.
-    A name is taken while a key of that name is active (a revoked key's name may be reused)."""
+    A name is taken while a key of that name is active: a revoked or expired key's name may be reused
+    (the expired key stays listed, refused, and gives the name up)."""
     check_name(name)
     scopes = check_scopes(scopes)
     if rate_per_second is not None and not (0 < rate_per_second <= MAX_RATE_PER_SECOND):
@@ -95,6 +95,7 @@ def create_key(store: StoreResource, name: str, scopes: list[str] | tuple[str, .
     taken = ConflictError(f"an active key named {name!r} exists; revoke it first")
     try:
         with store.write() as conn:
+            conn.execute(keys_t.update().where(keys_t.c.active_name == name, keys_t.c.expires_at <= now).values(active_name=None))
             if conn.execute(sa.select(keys_t.c.id).where(keys_t.c.active_name == name)).first():
                 raise taken
             conn.execute(keys_t.insert().values(

@@ -1,0 +1,36 @@
+"""Review of the settings, the `halo` command and API keys: a setting the platform cannot use is
+one `error:` line naming it and a non-zero exit where the settings are read, never a service
+that starts and refuses every request or a run that fails later; an expired key frees its name."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+
+from halo_platform.access.keys import check_key, create_key, keys_t, list_keys, revoke_key, signing_key_prefix
+from halo_platform.core.definitions import STORE
+from halo_platform_tests.test_spec_review_5 import halo
+
+
+def test_an_expired_key_frees_its_name_for_a_new_key(halo_env) -> None:
+    """access.md: an expired key is refused like a revoked one, and `halo keys list` shows it
+    `expired`; yet `halo keys create exp1` answered "an active key named 'exp1' exists; revoke it
+    first", for a key that is not active. The new key takes the name (its webhooks are signed with
+    its secret, `halo keys revoke` revokes it); the expired one stays listed, still refused."""
+    old = create_key(STORE, "exp1", ["admin"], expires=dt.date.today() + dt.timedelta(days=2))
+    with STORE.write() as conn:
+        conn.execute(keys_t.update().values(expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(days=1)))
+    assert check_key(STORE, old).refused == "API key expired"
+
+    exit_code, out, err = halo("keys", "create", "exp1", "--scope", "admin", env=halo_env)
+    assert (exit_code, err) == (0, []), err
+    new = out.strip()
+    assert check_key(STORE, new).name == "exp1" and check_key(STORE, old).refused == "API key expired"
+    assert signing_key_prefix(STORE, "exp1") == new.split("_")[1]
+    assert len(list_keys(STORE)) == 2
+
+    revoke_key(STORE, "exp1")
+    assert check_key(STORE, new).refused == "API key revoked"
+    with STORE.read() as conn:
+        assert conn.execute(sa.select(sa.func.count()).where(keys_t.c.revoked_at.is_not(None))).scalar() == 1
