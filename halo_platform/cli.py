@@ -96,10 +96,13 @@ def serve(host: str, port: int, workers: int, proxy_headers: bool, forwarded_all
     import uvicorn
 
     from halo_platform.core.settings import get_settings
+    from halo_platform.core.store import StoreResource
 
     # each worker process builds the app from the settings: a bad one is this one line, not a
-    # traceback from every worker while the server, with none left, runs on
+    # traceback from every worker while the server, with none left, runs on; so is a store URL
+    # that cannot be used (the service started and answered every request, /health included, 422)
     get_settings()
+    StoreResource().check_url()
     uvicorn.run("halo_platform.http:create_app", factory=True, host=host, port=port, workers=workers, log_level="info",
                 proxy_headers=proxy_headers, forwarded_allow_ips=forwarded_allow_ips if proxy_headers else None)
 

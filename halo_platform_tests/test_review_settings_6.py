@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 import sqlalchemy as sa
 
 from halo_platform.access.keys import check_key, create_key, keys_t, list_keys, revoke_key, signing_key_prefix
 from halo_platform.core.definitions import STORE
+from halo_platform_tests.fixtures.halo_serve import free_port
 from halo_platform_tests.test_spec_review_5 import halo
 
 
@@ -34,3 +36,15 @@ def test_an_expired_key_frees_its_name_for_a_new_key(halo_env) -> None:
     assert check_key(STORE, new).refused == "API key revoked"
     with STORE.read() as conn:
         assert conn.execute(sa.select(sa.func.count()).where(keys_t.c.revoked_at.is_not(None))).scalar() == 1
+
+
+@pytest.mark.parametrize(("url", "says"), [
+    ("foo", "the operational store's URL (HALO_DB_URL) is not one SQLAlchemy can use (ArgumentError)"),
+    ("mysql://root@127.0.0.1:3306/halo", "the operational store's URL (HALO_DB_URL) needs the driver MySQLdb, which is not installed; "
+                                         "name an installed one (postgresql+psycopg://, mysql+pymysql://)"),
+])
+def test_halo_serve_refuses_a_store_url_it_cannot_use_in_one_line(halo_env, url, says) -> None:
+    """`HALO_DB_URL=foo halo serve` started, logged nothing, and answered every request, `/health`
+    included, 422: a monitoring probe saw a client error from a service that can serve nothing."""
+    exit_code, out, err = halo("serve", "--port", str(free_port()), env={**halo_env, "HALO_DB_URL": url}, timeout=60)
+    assert (exit_code, out, err) == (2, "", [f"error: {says}"])

@@ -113,6 +113,14 @@ def _unusable(exc: Exception) -> HaloError:
     return HaloError(f"the operational store's URL (HALO_DB_URL) is not one SQLAlchemy can use ({type(exc).__name__})")
 
 
+def _new_engine(url: str) -> Engine:
+    """An engine for `url`, not connected yet; a URL it cannot use is one error naming HALO_DB_URL."""
+    try:
+        return make_engine(url)
+    except _UNUSABLE_URL as exc:
+        raise _unusable(exc) from None
+
+
 class StoreResource(dg.ConfigurableResource):
     """The operational store. It owns its engine: made on first use (and the schema
     migrated then), disposed after each Dagster execution or by `dispose()`.
@@ -147,13 +155,15 @@ class StoreResource(dg.ConfigurableResource):
             if self._engine is None or self._engine_url != url:
                 if self._engine is not None:
                     self._engine.dispose()
-                try:
-                    engine = make_engine(url)
-                except _UNUSABLE_URL as exc:
-                    raise _unusable(exc) from None
+                engine = _new_engine(url)
                 migrate(engine)
                 self._engine, self._engine_url = engine, url
             return self._engine
+
+    def check_url(self) -> None:
+        """Refuse a URL the store cannot use (not a URL, a driver that is not installed) without
+        connecting: `halo serve` stops with that one line, where it answered every request 422."""
+        _new_engine(self.url).dispose()
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Connection]:
