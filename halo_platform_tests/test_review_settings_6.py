@@ -48,3 +48,15 @@ def test_halo_serve_refuses_a_store_url_it_cannot_use_in_one_line(halo_env, url,
     included, 422: a monitoring probe saw a client error from a service that can serve nothing."""
     exit_code, out, err = halo("serve", "--port", str(free_port()), env={**halo_env, "HALO_DB_URL": url}, timeout=60)
     assert (exit_code, out, err) == (2, "", [f"error: {says}"])
+
+
+@pytest.mark.parametrize("args", [["keys", "list"], ["serve", "--port", "1"]])
+def test_a_dotenv_line_that_is_not_name_equals_value_is_one_line_naming_the_file_and_line(halo_env, tmp_path, args) -> None:
+    """A `.env` line without `=` (`HALO_DB_URL postgresql://...`) was only python-dotenv's warning
+    "could not parse statement starting at line 2", naming no file, and the command went on with
+    the default SQLite store, exit 0: a typo silently pointed the platform at another database.
+    The line is not repeated: it may hold a password."""
+    env = {name: value for name, value in halo_env.items() if name != "HALO_DB_URL"}
+    (tmp_path / ".env").write_text("HALO_ALERTS=alerts\nHALO_DB_URL postgresql://x:secret@db/halo\n")
+    exit_code, out, err = halo(*args, env=env, cwd=tmp_path, timeout=60)
+    assert (exit_code, out, err) == (2, "", [f"error: {tmp_path / '.env'}: line 2 is not NAME=value"])

@@ -8,6 +8,7 @@ can point the platform elsewhere by setting variables.
 from __future__ import annotations
 
 import functools
+import io
 import math
 import os
 import re
@@ -28,13 +29,22 @@ _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 @functools.cache
 def _load_dotenv() -> None:
     from dotenv import load_dotenv
+    from dotenv.parser import parse_stream
 
     # the project's too: `make run` starts dagster from $DAGSTER_HOME
     for path in (Path.cwd() / ".env", PROJECT_ROOT / ".env"):
+        if not path.is_file():
+            continue
         try:
-            load_dotenv(path, override=False)
+            text = path.read_text(encoding="utf-8")
         except UnicodeDecodeError:
             raise HaloError(f"{path}: not UTF-8 text") from None
+        # python-dotenv skips such a line with a warning naming no file: `HALO_DB_URL postgresql://...`
+        # (no `=`) left the platform on the default SQLite store. The line is not quoted: it may hold a password
+        bad = next((binding.original.line for binding in parse_stream(io.StringIO(text)) if binding.error), None)
+        if bad is not None:
+            raise HaloError(f"{path}: line {bad} is not NAME=value")
+        load_dotenv(stream=io.StringIO(text), override=False)
 
 
 def _config_path(value: str | None, default_name: str) -> Path:
