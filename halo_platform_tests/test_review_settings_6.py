@@ -11,6 +11,8 @@ import sqlalchemy as sa
 
 from halo_platform.access.keys import check_key, create_key, keys_t, list_keys, revoke_key, signing_key_prefix
 from halo_platform.core.definitions import STORE
+from halo_platform.core.errors import HaloError
+from halo_platform.core.settings import get_settings
 from halo_platform_tests.fixtures.halo_serve import free_port
 from halo_platform_tests.test_spec_review_5 import halo
 
@@ -60,3 +62,17 @@ def test_a_dotenv_line_that_is_not_name_equals_value_is_one_line_naming_the_file
     (tmp_path / ".env").write_text("HALO_ALERTS=alerts\nHALO_DB_URL postgresql://x:secret@db/halo\n")
     exit_code, out, err = halo(*args, env=env, cwd=tmp_path, timeout=60)
     assert (exit_code, out, err) == (2, "", [f"error: {tmp_path / '.env'}: line 2 is not NAME=value"])
+
+
+@pytest.mark.parametrize("raw", ["lots", "512", "0MB", "1,5GB", "+1GB", "1PB", "-1GB"])
+def test_a_duckdb_memory_limit_duckdb_cannot_read_is_one_error_naming_it(raw) -> None:
+    """HALO_DUCKDB_MEMORY_LIMIT=lots was found only when a report ran, which failed with DuckDB's
+    "Parser Error: Memory must have a number", naming no setting (`0MB` failed with Out of Memory)."""
+    with pytest.raises(HaloError) as caught:
+        get_settings({"HALO_DUCKDB_MEMORY_LIMIT": raw})
+    assert str(caught.value) == f"HALO_DUCKDB_MEMORY_LIMIT must be a size such as 512MB or 2GiB (KB, MB, GB, TB, KiB, MiB, GiB, TiB), got {raw!r}"
+
+
+@pytest.mark.parametrize(("raw", "limit"), [("", "512MB"), ("2GiB", "2GiB"), ("1.5 gb", "1.5 gb"), ("100KB", "100KB")])
+def test_a_duckdb_memory_limit_with_a_unit_is_read_as_given(raw, limit) -> None:
+    assert get_settings({"HALO_DUCKDB_MEMORY_LIMIT": raw}).duckdb_memory_limit == limit

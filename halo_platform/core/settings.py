@@ -103,7 +103,7 @@ def get_settings(env: Mapping[str, str] | None = None) -> Settings:
         sink_attempts=_number(env, "HALO_SINK_ATTEMPTS", "3", int, 1, MAX_SINK_ATTEMPTS),
         sink_backoff=tuple(_number({"HALO_SINK_BACKOFF": x}, "HALO_SINK_BACKOFF", "", float, 0, MAX_SINK_BACKOFF)
                            for x in (env.get("HALO_SINK_BACKOFF") or "2,8").split(",")),
-        duckdb_memory_limit=env.get("HALO_DUCKDB_MEMORY_LIMIT") or "512MB",
+        duckdb_memory_limit=_memory_size(env, "HALO_DUCKDB_MEMORY_LIMIT", "512MB"),
         api_rate_per_second=_number(env, "HALO_API_RATE", "50", float, 0, MAX_RATE_PER_SECOND, above_lo=True),
     )
 
@@ -121,6 +121,19 @@ def _number(env: Mapping[str, str], name: str, default: str, kind: type, lo: flo
         what = "a whole number" if kind is int else "a number"
         raise HaloError(f"{name} must be {what} in {'(' if above_lo else '['}{lo:g}, {hi:g}], got {raw!r}")
     return value
+
+
+_MEMORY_SIZE = re.compile(r"(\d+(?:\.\d*)?|\.\d+) ?[KMGT]i?B", re.IGNORECASE | re.ASCII)
+
+
+def _memory_size(env: Mapping[str, str], name: str, default: str) -> str:
+    """`name` as a size DuckDB reads (`512MB`, `2GiB`): `lots` was found only when a report ran,
+    which failed with DuckDB's "Memory must have a number", naming no setting (`0MB`: out of memory)."""
+    raw = env.get(name) or default
+    match = _MEMORY_SIZE.fullmatch(raw)
+    if match is None or not float(match.group(1)) > 0:
+        raise HaloError(f"{name} must be a size such as 512MB or 2GiB (KB, MB, GB, TB, KiB, MiB, GiB, TiB), got {raw!r}")
+    return raw
 
 
 def expand_env(value: Any, settings: Settings | None = None, env: Mapping[str, str] | None = None) -> Any:
