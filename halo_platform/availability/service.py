@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
-import math
 import re
 from collections import defaultdict
 from collections.abc import Iterable
@@ -344,17 +343,19 @@ def provider_zones(store: StoreResource, feed: str, provider_ids: list[str]) -> 
     return {p: ZoneInfo(tz_of[p]) if p in tz_of else dt.UTC for p in provider_ids}
 
 
-_SHORTEST_DAY_MINUTES = 23 * 60  # a spring-forward day
-
-
-def _slot_window(first: dt.date, last: dt.date, rules: SlotRules) -> tuple[dt.date, dt.date]:
-    """The span dates that slots starting on local dates [first, last] may need: the buffer
-    before reaches back, the duration and buffer after forward, over days as short as 23 hours;
-    one day more back, as a span may start the day before a time it covers (a night running
-    past midnight). Within the calendar: no span is stored outside it."""
-    back = 1 + math.ceil(rules.buffer_before / _SHORTEST_DAY_MINUTES)
-    ahead = math.ceil((rules.duration_minutes + rules.buffer_after) / _SHORTEST_DAY_MINUTES)  # >= 1: a slot lasts a minute
-    return max(first - dt.timedelta(days=back), EARLIEST_DATE), min(last + dt.timedelta(days=ahead), LATEST_DATE)
+def _slot_window(first: dt.date, last: dt.date, rules: SlotRules, zones: list[dt.tzinfo]) -> tuple[dt.date, dt.date]:
+    """The span dates that slots starting on local dates [first, last] of `zones[0]` (the
+    provider's) may need, in every zone of `zones` (its own and those of the providers it must be
+    free with): the local dates of the instants from the buffer before the first day to the
+    duration and buffer after the last, which may be two days apart across the date line (00:00 at
+    Pacific/Kiritimati is 22:00 two days before at Etc/GMT+12); one day more back, as a span may
+    start the day before a time it covers (a night running past midnight). Within the calendar:
+    no span is stored outside it."""
+    start = dt.datetime.combine(first, dt.time(), tzinfo=zones[0]) - dt.timedelta(minutes=rules.buffer_before)
+    end = (dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), tzinfo=zones[0])
+           + dt.timedelta(minutes=rules.duration_minutes + rules.buffer_after))
+    dates = [t.astimezone(zone).date() for zone in zones for t in (start, end)]
+    return max(min(dates) - dt.timedelta(days=1), EARLIEST_DATE), min(max(dates), LATEST_DATE)
 
 
 def bookable_slots(store: StoreResource, feed: str, provider_id: str, slot_type: str | None = None,
@@ -370,12 +371,13 @@ def bookable_slots(store: StoreResource, feed: str, provider_id: str, slot_type:
         raise HaloError(f"at most {MAX_GROUP_PROVIDERS} providers are searched free together, this schedule has {len(actors)}")
     check_range(first, last)  # the dates given, before a default is reckoned from them
     now = now or pipeline.utcnow()
-    tz = provider_zone(store, feed, provider_id)
+    zones = provider_zones(store, feed, [provider_id, *together_with])
+    tz = zones[provider_id]
     first = first or now.astimezone(tz).date()
     last = last or min(first + dt.timedelta(days=DEFAULT_SLOT_DAYS - 1), LATEST_DATE)
     check_range(first, last)
     # the caller's range is what the limits hold: the wider window is read unchecked
-    window = _slot_window(first, last, rules)
+    window = _slot_window(first, last, rules, [tz, *zones.values()])
     if together_with:
         group = group_spans(_read_free(store, feed, [provider_id, *together_with], *window), "all")
         free = [(g.start_at, g.end_at) for g in group]

@@ -1,0 +1,70 @@
+"""EMR availability review 6: slot and group queries across time zones far apart, and the
+errors of the slots, group and FHIR Slot searches. F1 (Pacific/Kiritimati, +14:00 all year)
+works 00:00-04:00 every day; F2 (Etc/GMT+12, -12:00) works all day; Schedule S2 lists both,
+Schedule S1 F1 alone."""
+
+import datetime as dt
+
+import pytest
+from fhir.resources.R4B.bundle import Bundle
+
+from halo_platform.http import create_app
+from halo_platform_tests.availability.helpers import land, process
+from halo_platform_tests.fixtures.access import authorized_client
+
+FEEDS = """feeds:
+  fhir:
+    format: fhir
+    slot_rules:
+      default: {duration_minutes: 60, alignment_minutes: 60}
+"""
+META = '"meta":{"lastUpdated":"2026-11-20T12:00:00Z"}'
+DAYS = '["mon","tue","wed","thu","fri","sat","sun"]'
+
+
+def role(practitioner: str, zone: str, hours: str) -> str:
+    return (f'{{"resourceType":"PractitionerRole","id":"R{practitioner}",{META},'
+            f'"extension":[{{"url":"http://hl7.org/fhir/StructureDefinition/timezone","valueCode":"{zone}"}}],'
+            f'"practitioner":{{"reference":"Practitioner/{practitioner}"}},"availableTime":[{{"daysOfWeek":{DAYS},{hours}}}]}}')
+
+
+def schedule(sid: str, *practitioners: str) -> str:
+    actors = ",".join(f'{{"reference":"Practitioner/{p}"}}' for p in practitioners)
+    return f'{{"resourceType":"Schedule","id":"{sid}",{META},"actor":[{actors}]}}'
+
+
+@pytest.fixture
+def day(halo_env, store, tmp_path, monkeypatch) -> dt.date:
+    """Ten days from today (F1's local date), processed from a week before it for two weeks."""
+    (tmp_path / "feeds.yaml").write_text(FEEDS)
+    monkeypatch.setenv("HALO_FEEDS_FILE", str(tmp_path / "feeds.yaml"))
+    ten_days = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=10)
+    land("fhir", "resources.ndjson", "\n".join([
+        role("F1", "Pacific/Kiritimati", '"availableStartTime":"00:00:00","availableEndTime":"04:00:00"'),
+        role("F2", "Etc/GMT+12", '"allDay":true'),
+        schedule("S1", "F1"), schedule("S2", "F1", "F2"),
+    ]) + "\n")
+    process(store, (ten_days - dt.timedelta(days=7)).isoformat(), 14)
+    return ten_days
+
+
+@pytest.fixture
+def client(store):  # noqa: ANN001, ANN201
+    return authorized_client(create_app({"store": store}), "availability:read")
+
+
+def starts(body: dict) -> list[str]:
+    Bundle.model_validate(body)
+    return [e["resource"]["start"] for e in body.get("entry", ())]
+
+
+def test_a_schedule_whose_actors_are_a_day_apart_has_every_slot_when_all_are_free(client, day):
+    """F1's local day D, 00:00-04:00 +14:00, is D-1 10:00Z-14:00Z; F2 (-12:00) is free all of it,
+    10:00Z-12:00Z by its span of local date D-2 (D-1 12:00Z is its midnight). The spans of the other
+    actors were read over F1's local dates only, from one day back: D-2 was not read, and the
+    Schedule of both answered 12:00Z and 13:00Z, losing 10:00Z and 11:00Z."""
+    alone = starts(client.get("/fhir/Slot", params={"schedule": "Schedule/S1", "start": f"eq{day}"}).json())
+    before = day - dt.timedelta(days=1)
+    assert alone == [f"{before}T{h}:00:00Z" for h in ("10", "11", "12", "13")]
+    together = starts(client.get("/fhir/Slot", params={"schedule": "Schedule/S2", "start": f"eq{day}"}).json())
+    assert together == alone
