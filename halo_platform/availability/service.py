@@ -158,13 +158,17 @@ def _known_feed(feed: str) -> None:
     get_feed(feed)
 
 
-def check_range(first: dt.date | None, last: dt.date | None) -> None:
+def check_range(first: dt.date | None, last: dt.date | None, from_default: str | None = None) -> None:
+    """The range is inside the calendar, in order and not too long. `from_default` names the day
+    `first` is when the caller gave no `from` ("the provider's today"): a `to` before it is refused
+    naming the default, not a `from` the caller never sent."""
     for day, what in ((first, "from"), (last, "to")):
         if day:
             in_calendar(day, what)
     if first and last:
         if last < first:
-            raise HaloError(f"to {last} is before from {first}")
+            since = f"from's default, {from_default} ({first}): give from, or a later to" if from_default else f"from {first}"
+            raise HaloError(f"to {last} is before {since}")
         if (last - first).days > MAX_QUERY_DAYS:
             raise HaloError(f"at most {MAX_QUERY_DAYS} days per query")
 
@@ -240,9 +244,10 @@ def group_availability(store: StoreResource, feed: str, provider_ids: list[str],
         raise HaloError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     storable(*provider_ids)
     check_range(first, last)  # the dates given, before a default is reckoned from them
+    default = None if first else "today at UTC-12"
     first = first or pipeline.today()
     last = last or min(first + dt.timedelta(days=DEFAULT_SLOT_DAYS - 1), LATEST_DATE)  # as bookable_slots
-    check_range(first, last)
+    check_range(first, last, default)
     # each provider over its own local dates [first, last], where it is also free by a span of the
     # day before or after (a night running past midnight, which ends on the day after its date at
     # the latest); unlike a slot's duration and buffers, nothing here reaches further
@@ -373,9 +378,10 @@ def bookable_slots(store: StoreResource, feed: str, provider_id: str, slot_type:
     now = now or pipeline.utcnow()
     zones = provider_zones(store, feed, [provider_id, *together_with])
     tz = zones[provider_id]
+    default = None if first else "the provider's today"
     first = first or now.astimezone(tz).date()
     last = last or min(first + dt.timedelta(days=DEFAULT_SLOT_DAYS - 1), LATEST_DATE)
-    check_range(first, last)
+    check_range(first, last, default)
     # the caller's range is what the limits hold: the wider window is read unchecked
     window = _slot_window(first, last, rules, [tz, *zones.values()])
     if together_with:

@@ -4,10 +4,12 @@ works 00:00-04:00 every day; F2 (Etc/GMT+12, -12:00) works all day; Schedule S2 
 Schedule S1 F1 alone."""
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 import pytest
 from fhir.resources.R4B.bundle import Bundle
 
+from halo_platform.availability import pipeline
 from halo_platform.http import create_app
 from halo_platform_tests.availability.helpers import land, process
 from halo_platform_tests.fixtures.access import authorized_client
@@ -68,3 +70,25 @@ def test_a_schedule_whose_actors_are_a_day_apart_has_every_slot_when_all_are_fre
     assert alone == [f"{before}T{h}:00:00Z" for h in ("10", "11", "12", "13")]
     together = starts(client.get("/fhir/Slot", params={"schedule": "Schedule/S2", "start": f"eq{day}"}).json())
     assert together == alone
+
+
+def test_a_to_before_the_default_from_says_from_was_not_given(client, day):
+    """`/v1/slots?...&to=<earlier>` (no `from`) answered "to <to> is before from <today>": it named a
+    `from` the caller never sent. The answer now says the date is from's default, and which. So
+    does the group query with only `to`, and GraphQL `slots`."""
+    f1_today = dt.datetime.now(dt.UTC).astimezone(ZoneInfo("Pacific/Kiritimati")).date()
+    to = f1_today - dt.timedelta(days=3)
+    answer = client.get("/v1/slots", params={"feed": "fhir", "provider_id": "F1", "to": str(to)})
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"] == f"to {to} is before from's default, the provider's today ({f1_today}): give from, or a later to"
+    query = f'{{ slots(feed: "fhir", providerId: "F1", to: "{to}") {{ startAt }} }}'
+    body = client.post("/graphql", json={"query": query}).json()
+    assert body["errors"][0]["message"] == answer.json()["error"], body
+    earliest_today = pipeline.today()
+    to = earliest_today - dt.timedelta(days=3)
+    answer = client.get("/v1/availability/group", params={"feed": "fhir", "provider_ids": "F1,F2", "to": str(to)})
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"] == (f"to {to} is before from's default, today at UTC-12 ({earliest_today}): "
+                                      "give from, or a later to")
+    answer = client.get("/v1/availability/group", params={"feed": "fhir", "provider_ids": "F1", "from": str(day), "to": str(to)})
+    assert answer.json()["error"] == f"to {to} is before from {day}", answer.text  # a from given is named as given
