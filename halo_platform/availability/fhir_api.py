@@ -194,6 +194,8 @@ def search_slots(store: StoreResource, params: list[tuple[str, str]], base_url: 
     # every `status` lists free
     asked = [set(v.split(",")) for v in values("status")]
     statuses = set().union(*asked)
+    if "" in statuses:  # `status=` or `status=free,`: a token is never empty
+        raise HaloError(f"status: expected comma-separated Slot status codes, none of them empty; known: {', '.join(SLOT_STATUSES)}")
     if unknown := sorted(statuses - set(SLOT_STATUSES)):
         raise HaloError(f"status: unknown {', '.join(unknown)}; known: {', '.join(SLOT_STATUSES)}")
     types = [v.rpartition("|")[2] for v in values("service-type")]

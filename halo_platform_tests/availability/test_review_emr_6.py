@@ -92,3 +92,13 @@ def test_a_to_before_the_default_from_says_from_was_not_given(client, day):
                                       "give from, or a later to")
     answer = client.get("/v1/availability/group", params={"feed": "fhir", "provider_ids": "F1", "from": str(day), "to": str(to)})
     assert answer.json()["error"] == f"to {to} is before from {day}", answer.text  # a from given is named as given
+
+
+@pytest.mark.parametrize("status", ["", "free,", ",free", "free,,busy"])
+def test_an_empty_fhir_status_code_is_named_as_empty(client, day, status):
+    """`status=free,` (or `status=`) was refused as "status: unknown ; known: ...", the empty code
+    shown as nothing. It is still refused (a token is never empty), saying what it is."""
+    answer = client.get("/fhir/Slot", params={"schedule": "Schedule/S1", "start": f"eq{day}", "status": status})
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"] == ("status: expected comma-separated Slot status codes, none of them empty; known: "
+                                      "busy, free, busy-unavailable, busy-tentative, entered-in-error"), answer.text
