@@ -1,6 +1,7 @@
 """FHIR R4 read API: `GET /fhir/Slot?schedule=Schedule/<id>&start=ge<date>&start=lt<date>&status=free`
 answers a `searchset` Bundle of the free Slots of that schedule, built from the spans and the
-feed's slot rules (`service-type` names the appointment type, default `default`).
+feed's slot rules (`service-type` names the appointment type, default `default`), a page at a
+time: `_count` entries (100 when not given, at most 1,000) from `_offset`, linked to the next.
 
 A schedule is one a feed received (its Practitioner actors, free together) or `<feed>.<provider
 id>`. Dates without a time are the schedule's local days; a search matching no schedule is an
@@ -42,6 +43,10 @@ _ID = re.compile(r"^[A-Za-z0-9\-._]{1,320}\Z")
 _PREFIXED = re.compile(rf"^(eq|ge|gt|le|lt|sa|eb|ne|ap)?([0-9]{{4}}(-[0-9]{{2}})?|[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}|({service.DATE_TIME}))\Z")
 DEFAULT_DAYS = 7
 MAX_DIGITS = 18  # of `_count` and `_offset`: 2147483647, a client's "all", has 10
+# entries a page: FHIR servers page by default (a year at a 1-minute alignment is ~165,000 slots),
+# and may return fewer than `_count` asks (2147483647, a client's "all", gets MAX_COUNT)
+DEFAULT_COUNT = 100
+MAX_COUNT = 1_000
 _AS_INSTANT = {"sa": "gt", "eb": "lt"}
 _ONE_DAY = dt.timedelta(days=1)
 _UNSUPPORTED = ("ne", "ap")  # not one range of starts (ne), or a closeness of the server's choosing (ap)
@@ -122,12 +127,12 @@ SEARCH_PARAMETERS = ("schedule", "start", "status", "service-type", "_format", "
 
 @dataclass(frozen=True)
 class Page:
-    """Which page of a search's matches to answer: `count` of them from `offset` (all when
-    `count` is None), and the search's URL (`base` and the parameters it used) for its links."""
+    """Which page of a search's matches to answer: `count` of them from `offset`, and the
+    search's URL (`base` and the parameters it used) for its links."""
 
     base: str
     params: tuple[tuple[str, str], ...]
-    count: int | None = None
+    count: int = DEFAULT_COUNT
     offset: int = 0
 
     def url(self, offset: int) -> str:
@@ -137,7 +142,7 @@ class Page:
     def links(self, total: int) -> list[dict]:
         """self, and the `previous` and `next` pages where there are any (FHIR R4 search paging)."""
         links = [{"relation": "self", "url": self.url(self.offset)}]
-        if self.count is not None and self.offset > 0:
+        if self.offset > 0:
             links.append({"relation": "previous", "url": self.url(max(0, self.offset - self.count))})
         if self.count and self.offset + self.count < total:
             links.append({"relation": "next", "url": self.url(self.offset + self.count)})
@@ -147,8 +152,7 @@ class Page:
 def bundle(page: Page, schedule: str, slot_type: str, slots: list[tuple[dt.datetime, dt.datetime]]) -> dict:
     """The searchset of `slots`: `total` counts them all, the entries are the page's."""
     entries = []
-    last = None if page.count is None else page.offset + page.count
-    for start, end in slots[page.offset:last]:
+    for start, end in slots[page.offset:page.offset + page.count]:
         ident = slot_id(schedule, slot_type, start)
         entries.append({"fullUrl": f"urn:uuid:{ident}", "search": {"mode": "match"}, "resource": {
             "resourceType": "Slot", "id": ident, "schedule": {"reference": f"Schedule/{schedule}"},
@@ -201,7 +205,9 @@ def search_slots(store: StoreResource, params: list[tuple[str, str]], base_url: 
     types = [v.rpartition("|")[2] for v in values("service-type")]
     if len(types) > 1:
         raise HaloError("service-type: give at most one")
-    page = Page(base_url, tuple(params), whole_number(values("_count"), "_count"), whole_number(values("_offset"), "_offset") or 0)
+    count = whole_number(values("_count"), "_count")
+    page = Page(base_url, tuple(params), min(DEFAULT_COUNT if count is None else count, MAX_COUNT),
+                whole_number(values("_offset"), "_offset") or 0)
     bounds = parse_start(values("start"))
     actors = service.schedule_actors(store, schedule)
     if actors is None or any("free" not in listed for listed in asked):  # only free slots are known
@@ -267,7 +273,8 @@ _SEARCH_PARAMETERS = [
     {"name": "_format", "in": "query", "required": False, "schema": {"enum": ["json", "application/json", FHIR_JSON]},
      "description": "json, application/json or application/fhir+json (the default); another format is a 406"},
     {"name": "_count", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0},
-     "description": "At most this many entries a page; `total` still counts every match, and the `next` link gives the next page"},
+     "description": f"At most this many entries a page (default {DEFAULT_COUNT}, at most {MAX_COUNT}); `total` still counts "
+                    "every match, and the `next` link gives the next page"},
     {"name": "_offset", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0},
      "description": "The matches skipped before this page (the `next` and `previous` links set it)"},
     {"name": "Prefer", "in": "header", "required": False, "schema": {"type": "string"}, "example": "handling=strict",

@@ -19,6 +19,7 @@ FEEDS = """feeds:
     format: fhir
     slot_rules:
       default: {duration_minutes: 60, alignment_minutes: 60}
+      types: {short: {duration_minutes: 5, alignment_minutes: 5}}
 """
 META = '"meta":{"lastUpdated":"2026-11-20T12:00:00Z"}'
 DAYS = '["mon","tue","wed","thu","fri","sat","sun"]'
@@ -102,3 +103,33 @@ def test_an_empty_fhir_status_code_is_named_as_empty(client, day, status):
     assert answer.status_code == 422, answer.text
     assert answer.json()["error"] == ("status: expected comma-separated Slot status codes, none of them empty; known: "
                                       "busy, free, busy-unavailable, busy-tentative, entered-in-error"), answer.text
+
+
+def test_a_fhir_slot_search_without_count_answers_a_page_and_links_the_next(client, day):
+    """With no `_count` every match was one Bundle: a year at a 1-minute alignment is ~165,000
+    entries in one answer (GraphQL has a cost budget, this had nothing). FHIR servers page by
+    default: a page is now 100 entries with a `next` link, `total` still counts every match, and
+    the links reach every slot once. F2 is free all day: 24 one-hour slots a day, 168 a week."""
+    params = {"schedule": "Schedule/fhir.F2", "start": [f"ge{day - dt.timedelta(days=3)}", f"lt{day + dt.timedelta(days=4)}"]}
+    body = client.get("/fhir/Slot", params=params).json()
+    Bundle.model_validate(body)
+    assert body["total"] == 168 and len(body["entry"]) == 100, (body["total"], len(body.get("entry", ())))
+    seen = starts(body)
+    following = {link["relation"]: link["url"] for link in body["link"]}["next"]
+    body = client.get(following).json()
+    assert len(body["entry"]) == 68 and "next" not in {link["relation"] for link in body["link"]}, body["link"]
+    seen += starts(body)
+    assert len(set(seen)) == 168 and seen == sorted(seen)
+
+
+def test_a_fhir_slot_page_is_at_most_a_thousand_entries_whatever_count_asks(client, day):
+    """`_count=2147483647` (a client's "all") answered every match in one Bundle; FHIR R4 lets a
+    server return fewer than `_count` asks: a page is at most 1,000 entries, and its `next` link
+    asks for the same count from where it ended. F2's 5-minute slots over a week: 2,016."""
+    params = {"schedule": "Schedule/fhir.F2", "service-type": "short", "_count": "2147483647",
+              "start": [f"ge{day - dt.timedelta(days=3)}", f"lt{day + dt.timedelta(days=4)}"]}
+    body = client.get("/fhir/Slot", params=params).json()
+    assert body["total"] == 2016 and len(body["entry"]) == 1000, (body["total"], len(body.get("entry", ())))
+    following = {link["relation"]: link["url"] for link in body["link"]}["next"]
+    assert "_count=2147483647" in following and "_offset=1000" in following, following
+    assert len(client.get(following).json()["entry"]) == 1000
