@@ -434,7 +434,7 @@ def _postgres_plain(index: int, field: pa.Field) -> Fix | None:  # noqa: ARG001
 
 def _sqlite_typed_connect_args() -> dict:
     """SQLite keeps no types; honour the declared ones so TIMESTAMP/DATE columns arrive as
-    datetimes and NUMERIC/DECIMAL columns as exact decimals rather than text and floats. A
+    datetimes (DATE: dates) and NUMERIC/DECIMAL columns as exact decimals rather than text and floats. A
     timestamp is read as ISO 8601 (`T` or space, an offset kept: sqlite3's own converter failed on
     `2026-01-01 10:00:00+07:00`)."""
     import sqlite3
@@ -443,6 +443,7 @@ def _sqlite_typed_connect_args() -> dict:
         sqlite3.register_converter(decl, _sqlite_converter(decl, decimal.Decimal))
     for decl in ("TIMESTAMP", "DATETIME"):
         sqlite3.register_converter(decl, _sqlite_converter(decl, dt.datetime.fromisoformat))
+    sqlite3.register_converter("DATE", _sqlite_converter("DATE", dt.date.fromisoformat))
     return {"detect_types": sqlite3.PARSE_DECLTYPES}
 
 

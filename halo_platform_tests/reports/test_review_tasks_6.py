@@ -1,0 +1,45 @@
+"""Review of report tasks (tasks6): a SQLite DATE that is no date, load errors that named no
+warehouse, a warehouse query that never ends, a weekday field naming Sunday twice."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import duckdb
+import pytest
+
+from halo_platform.core import warehouses as warehouses_module
+from halo_platform.core.errors import HaloError
+
+
+def _warehouses(tmp_path, urls: dict) -> warehouses_module.WarehousesResource:  # noqa: ANN001
+    path = tmp_path / "warehouses.yaml"
+    path.write_text("warehouses:\n" + "".join(f"  {name}: {{url: '{url}'}}\n" for name, url in urls.items()))
+    return warehouses_module.WarehousesResource(warehouses_file=str(path))
+
+
+@pytest.mark.parametrize("value", ["2024-02-30", "30/01/2024"])
+def test_a_sqlite_date_that_is_no_date_is_one_error_naming_it(tmp_path, value):  # noqa: ANN001
+    """sqlite3's own DATE converter read '2024-02-30' as a bare `ValueError: day is out of range
+    for month` ('30/01/2024': `invalid literal for int()`), naming neither the value nor the column
+    type; it is now the error a NUMERIC or TIMESTAMP column gives."""
+    path = tmp_path / "ledger.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE ledger (entry_id TEXT, booked DATE)")
+        conn.execute("INSERT INTO ledger VALUES ('E1', ?), ('E2', '2024-02-29')", (value,))
+    warehouses = _warehouses(tmp_path, {"ledger": f"sqlite:///{path}"})
+    with pytest.raises(HaloError) as raised:
+        warehouses.load(duckdb.connect(), "ledger", "ledger", "SELECT entry_id, booked FROM ledger")
+    assert str(raised.value) == (f"SQLite warehouse: {value!r} in a column declared DATE is no DATE value;"
+                                 " CAST the column AS TEXT in the query to read it as text")
+
+
+def test_a_sqlite_date_column_still_loads_as_dates(tmp_path):  # noqa: ANN001
+    path = tmp_path / "ledger.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE ledger (entry_id TEXT, booked DATE)")
+        conn.execute("INSERT INTO ledger VALUES ('E1', '2024-02-29'), ('E2', NULL)")
+    con = duckdb.connect()
+    _warehouses(tmp_path, {"ledger": f"sqlite:///{path}"}).load(con, "ledger", "ledger", "SELECT * FROM ledger")
+    assert con.execute("SELECT typeof(booked), CAST(booked AS TEXT) FROM ledger ORDER BY entry_id").fetchall() == [
+        ("DATE", "2024-02-29"), ("DATE", None)]
