@@ -65,6 +65,10 @@ def decimal_type(precision: int, scale: int) -> pa.DataType:
     return pa.decimal128(precision, scale) if 0 < precision <= MAX_DECIMAL_DIGITS else pa.string()
 
 
+class WarehouseError(Exception):
+    """A warehouse's failure (unreachable, a query it refused), named: not the user's error, a run retries it."""
+
+
 @dataclass(frozen=True)
 class LoadResult:
     table: str
@@ -167,12 +171,20 @@ class WarehousesResource(dg.ConfigurableResource):
         if not _IDENT.match(table):
             raise HaloError(f"invalid table name {table!r}")
         started = time.perf_counter()
-        reader, driver = self.batches(warehouse, sql, params)
-        con.register("_halo_incoming", reader)
         try:
-            con.execute(f'CREATE OR REPLACE TABLE "{table}" AS SELECT * FROM _halo_incoming')  # noqa: S608 - table matched _IDENT
-        finally:
-            con.unregister("_halo_incoming")
+            reader, driver = self.batches(warehouse, sql, params)
+            con.register("_halo_incoming", reader)
+            try:
+                con.execute(f'CREATE OR REPLACE TABLE "{table}" AS SELECT * FROM _halo_incoming')  # noqa: S608 - table matched _IDENT
+            finally:
+                con.unregister("_halo_incoming")
+        except HaloError:
+            raise
+        except Exception as exc:  # a driver's (or, mid-stream, DuckDB's) error named neither warehouse nor query
+            where = f"warehouse {warehouse!r}, query {table}"
+            if isinstance(exc, duckdb.Error):  # its kind kept: what failed in the stream
+                raise type(exc)(f"{where}: {exc}") from exc
+            raise WarehouseError(f"{where}: {type(exc).__name__}: {_first_line(exc)}") from exc
         # fetchall: DuckDB 2 refuses the next statement while a partly fetched result is open
         rows = con.execute(f'SELECT count(*) FROM "{table}"').fetchall()[0][0]  # noqa: S608 - table matched _IDENT
         return LoadResult(table, rows, time.perf_counter() - started, driver)
@@ -274,9 +286,12 @@ def _is_panic(exc: BaseException) -> bool:
     return type(exc).__name__ == "PanicException"
 
 
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0][:500] if str(exc).strip() else type(exc).__name__
+
+
 def _driver_error(exc: BaseException) -> HaloError:
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return HaloError(f"the MariaDB/MySQL driver cannot read a value: {first[:500]}; cast the column in the query")
+    return HaloError(f"the MariaDB/MySQL driver cannot read a value: {_first_line(exc)}; cast the column in the query")
 
 
 def _mysql_connectorx_batches(url: str, sql: str, params: Mapping[str, Any], batch_rows: int) -> pa.RecordBatchReader:

@@ -3,6 +3,7 @@ warehouse, a warehouse query that never ends, a weekday field naming Sunday twic
 
 from __future__ import annotations
 
+import socket
 import sqlite3
 
 import duckdb
@@ -10,6 +11,8 @@ import pytest
 
 from halo_platform.core import warehouses as warehouses_module
 from halo_platform.core.errors import HaloError
+from halo_platform.reports.requests import create_request
+from halo_platform_tests.reports.test_reconciliation import seed_two_servers
 
 
 def _warehouses(tmp_path, urls: dict) -> warehouses_module.WarehousesResource:  # noqa: ANN001
@@ -43,3 +46,24 @@ def test_a_sqlite_date_column_still_loads_as_dates(tmp_path):  # noqa: ANN001
     _warehouses(tmp_path, {"ledger": f"sqlite:///{path}"}).load(con, "ledger", "ledger", "SELECT * FROM ledger")
     assert con.execute("SELECT typeof(booked), CAST(booked AS TEXT) FROM ledger ORDER BY entry_id").fetchall() == [
         ("DATE", "2024-02-29"), ("DATE", None)]
+
+
+@pytest.mark.parametrize(("url", "said"), [
+    ("postgresql+psycopg://halo:secret@127.0.0.1:{port}/payments", "Connection refused"),
+    ("mysql+pymysql://halo:secret@127.0.0.1:{port}/payments", "Connection refused")])
+def test_a_warehouse_that_cannot_be_reached_is_named_in_the_requests_error(
+        halo_env, tmp_path, monkeypatch, store, url, said):  # noqa: ANN001
+    """A refused port failed the request with `OperationalError: IO: [libpq] Failed to connect:
+    connection to server at "127.0.0.1", port 5999 failed: Connection refused`: which of the task's
+    warehouses, and which query, was left to guess. The error now names both, never the password."""
+    refused = socket.create_server(("127.0.0.1", 0))
+    port = refused.getsockname()[1]
+    refused.close()  # nobody listens there now
+    urls = {"payments": f"sqlite:///{tmp_path / 'payments.db'}", "gateway": f"sqlite:///{tmp_path / 'gateway.db'}"}
+    seed_two_servers(urls)
+    monkeypatch.setenv("HALO_WAREHOUSES_FILE", _warehouses(tmp_path, {**urls, "payments": url.format(port=port)}).warehouses_file)
+    request = create_request(store, "payment_reconciliation",
+                             {"period_start": "2024-03-04", "period_end": "2024-03-11"}, wait=True)
+    assert request["status"] == "FAILED"
+    assert "warehouse 'payments', query " in request["error"] and said in request["error"], request["error"]
+    assert "secret" not in request["error"] and "\n" not in request["error"]
