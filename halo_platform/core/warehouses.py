@@ -51,6 +51,10 @@ BATCH_ROWS = 100_000
 # connection and never answers (hung, or a proxy to one that is down) held the run, and the request,
 # RUNNING for ever.
 CONNECT_TIMEOUT_SECONDS = 30
+# How long one query may run on a PostgreSQL (statement_timeout, unless the URL's `options` set one) or
+# MariaDB (max_statement_time) warehouse: a query that never ended (a lock wait, a runaway join) held
+# the run, and the request, RUNNING for ever, with no alert.
+QUERY_TIMEOUT_SECONDS = 3600
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 MAX_DECIMAL_DIGITS = 38  # DuckDB's widest DECIMAL (and Arrow's decimal128)
 
@@ -182,8 +186,8 @@ class WarehousesResource(dg.ConfigurableResource):
             raise
         except Exception as exc:  # a driver's (or, mid-stream, DuckDB's) error named neither warehouse nor query
             where = f"warehouse {warehouse!r}, query {table}"
-            if isinstance(exc, duckdb.Error):  # its kind kept: what failed in the stream
-                raise type(exc)(f"{where}: {exc}") from exc
+            if isinstance(exc, duckdb.Error):  # its kind kept: what failed in the stream (its traceback left out)
+                raise type(exc)(f"{where}: {_first_line(exc)}") from exc
             raise WarehouseError(f"{where}: {type(exc).__name__}: {_first_line(exc)}") from exc
         # fetchall: DuckDB 2 refuses the next statement while a partly fetched result is open
         rows = con.execute(f'SELECT count(*) FROM "{table}"').fetchall()[0][0]  # noqa: S608 - table matched _IDENT
@@ -291,6 +295,8 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _driver_error(exc: BaseException) -> HaloError:
+    if "max_statement_time exceeded" in str(exc):
+        return HaloError(f"the query ran past the warehouse statement timeout of {QUERY_TIMEOUT_SECONDS} s and was cancelled")
     return HaloError(f"the MariaDB/MySQL driver cannot read a value: {_first_line(exc)}; cast the column in the query")
 
 
@@ -305,6 +311,8 @@ def _mysql_connectorx_batches(url: str, sql: str, params: Mapping[str, Any], bat
     targets, names = _mysql_targets(url, bound)
     if any(t is not None for t in targets):
         bound = _mysql_as_text(bound, names, targets)
+    # MariaDB runs the comment's statement (MySQL reads a comment)
+    bound = f"/*M!100301 SET STATEMENT max_statement_time={QUERY_TIMEOUT_SECONDS} FOR */ {bound}"
     try:
         reader = cx.read_sql(cx_url, bound, return_type="arrow_stream", batch_size=batch_rows)
     except BaseException as exc:
@@ -364,6 +372,9 @@ def _adbc_postgres_batches(url: str, sql: str, params: Mapping[str, Any]) -> pa.
 
     try:
         stmt.set_options(**{"adbc.postgresql.batch_size_hint_bytes": str(ADBC_BATCH_BYTES)})
+        if "statement_timeout" not in str(u.query.get("options", "")):
+            stmt.set_sql_query(f"SET statement_timeout = {QUERY_TIMEOUT_SECONDS * 1000}")
+            stmt.execute_update()
         bound = postgres_bound_sql(sql, params)
         stmt.set_sql_query(bound)
         handle = stmt.execute_schema()  # the statement prepared and described, not run

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import socket
 import sqlite3
+import time
 
 import duckdb
 import pytest
+import sqlalchemy as sa
 
 from halo_platform.core import warehouses as warehouses_module
 from halo_platform.core.errors import HaloError
@@ -67,3 +69,34 @@ def test_a_warehouse_that_cannot_be_reached_is_named_in_the_requests_error(
     assert request["status"] == "FAILED"
     assert "warehouse 'payments', query " in request["error"] and said in request["error"], request["error"]
     assert "secret" not in request["error"] and "\n" not in request["error"]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(("kind", "sql", "said"), [
+    ("pg", "SELECT pg_sleep(3600) AS s", "canceling statement due to statement timeout"),
+    ("mysql", "SELECT SLEEP(3600) AS s FROM one_row", "the query ran past the warehouse statement timeout of 1 s")])
+def test_a_query_that_never_ends_fails_naming_the_warehouse(tmp_path, monkeypatch, pg_url, mysql_url, kind, sql, said):  # noqa: ANN001, PLR0913
+    """Once connected, nothing bounded a query: `SELECT pg_sleep(3600)` (a lock wait, a runaway join)
+    held the run, and its request, RUNNING with no alert. A query now has QUERY_TIMEOUT_SECONDS
+    (PostgreSQL's statement_timeout, MariaDB's max_statement_time), then fails naming the warehouse."""
+    monkeypatch.setattr(warehouses_module, "QUERY_TIMEOUT_SECONDS", 1)
+    if kind == "mysql":  # a query on a table: LIMIT 0 around one on none runs it (the column probe)
+        with sa.create_engine(mysql_url).begin() as conn:
+            conn.execute(sa.text("CREATE TABLE IF NOT EXISTS one_row (x INT)"))
+            conn.execute(sa.text("INSERT INTO one_row VALUES (1)"))
+    warehouses = _warehouses(tmp_path, {"slow": pg_url if kind == "pg" else mysql_url})
+    started = time.monotonic()
+    with pytest.raises(Exception) as raised:  # noqa: PT011 - a driver's, carried by DuckDB
+        warehouses.load(duckdb.connect(), "slow", "slow", sql)
+    assert time.monotonic() - started < 30
+    assert "warehouse 'slow', query slow: " in str(raised.value) and said in str(raised.value), str(raised.value)
+    assert "\n" not in str(raised.value)
+
+
+@pytest.mark.timeout(60)
+def test_a_postgresql_url_that_sets_its_statement_timeout_keeps_it(tmp_path, monkeypatch, pg_url):  # noqa: ANN001
+    monkeypatch.setattr(warehouses_module, "QUERY_TIMEOUT_SECONDS", 1)
+    warehouses = _warehouses(tmp_path, {"slow": f"{pg_url}?options=-cstatement_timeout%3D20000"})
+    con = duckdb.connect()
+    warehouses.load(con, "slow", "slow", "SELECT pg_sleep(2) AS s, current_setting('statement_timeout') AS t")
+    assert con.execute("SELECT t FROM slow").fetchall() == [("20s",)]
