@@ -185,6 +185,8 @@ def cron_in_words(cron: str, timezone: str) -> str:
     options = Options()
     options.use_24hour_time_format = True
     fields = canonical_cron(cron).split()
+    if len(fields) == len(_FIELDS):  # "*" on any day of the month; else both fields count (cron's OR)
+        fields[4] = _weekdays_in_words(fields[4], "*" if fields[2] == "*" else "0-6")
     for i, count in ((0, 60), (1, 24)):  # "*/45" fires at :00 and :45, which "every 45 minutes" is not: say the times
         step = fields[i].removeprefix("*/") if i < len(fields) and fields[i].startswith("*/") else ""
         if step.isdigit() and 0 < int(step) < count and count % int(step):
@@ -194,6 +196,27 @@ def cron_in_words(cron: str, timezone: str) -> str:
     except (FormatError, MissingFieldError, WrongArgumentError) as exc:
         raise HaloError(f"invalid cron expression {echo(cron)}: {exc}") from None
     return f"{words}, {timezone}"
+
+
+def _weekdays_in_words(text: str, every: str) -> str:
+    """The weekday field as cron_descriptor should read it: 0 and 7 are both Sunday, so `0-7` (every
+    day) was 'Sunday through Sunday' and `0,7` 'Sunday and Sunday'. Every day is `every`; a field
+    naming Sunday twice lists its days once."""
+    days, twice = [], False
+    for term in text.split(","):
+        match = _TERM.fullmatch(term)
+        if match is None:
+            return text  # not a cron field: cron_descriptor says why
+        first, last, step = match.group(2, 3, 4)
+        start = 0 if first is None else _value(first, *_FIELDS[4][1:])
+        end = 6 if first is None else start if last is None else _value(last, *_FIELDS[4][1:])
+        if start is None or end is None:
+            return text
+        twice |= start != end and start % 7 == end % 7
+        days += [day % 7 for day in range(start, end + 1, int(step or 1))]
+    if len(set(days)) == 7:
+        return every
+    return ",".join(map(str, sorted(set(days)))) if twice or len(set(days)) < len(days) else text
 
 
 def next_runs(cron: str, timezone: str, count: int = 5, after: dt.datetime | None = None) -> list[dt.datetime]:

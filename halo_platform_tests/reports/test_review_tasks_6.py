@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from halo_platform.core import warehouses as warehouses_module
 from halo_platform.core.errors import HaloError
 from halo_platform.reports.requests import create_request
+from halo_platform.reports.schedules import cron_in_words, next_runs
 from halo_platform_tests.reports.test_reconciliation import seed_two_servers
 
 
@@ -100,3 +101,21 @@ def test_a_postgresql_url_that_sets_its_statement_timeout_keeps_it(tmp_path, mon
     con = duckdb.connect()
     warehouses.load(con, "slow", "slow", "SELECT pg_sleep(2) AS s, current_setting('statement_timeout') AS t")
     assert con.execute("SELECT t FROM slow").fetchall() == [("20s",)]
+
+
+@pytest.mark.parametrize(("cron", "words"), [
+    ("0 0 * * 0-7", "At 00:00, UTC"),
+    ("0 0 * * 0,7", "At 00:00, only on Sunday, UTC"),
+    ("0 0 * * sun,7", "At 00:00, only on Sunday, UTC"),
+    ("0 0 * * 6,7,0", "At 00:00, only on Sunday and Saturday, UTC"),
+    ("0 0 * * 1-5,0-7", "At 00:00, UTC"),
+    ("0 0 * * 0-7/2", "At 00:00, only on Sunday, Tuesday, Thursday, and Saturday, UTC"),
+    ("0 0 1 * 0-7", "At 00:00, on day 1 of the month, Sunday through Saturday, UTC"),
+    ("0 6 * * 1", "At 06:00, only on Monday, UTC"),  # unchanged
+    ("0 0 * * 5-7", "At 00:00, Friday through Sunday, UTC"),  # unchanged
+])
+def test_cron_in_words_says_sunday_once_and_every_day_as_such(cron, words):  # noqa: ANN001
+    """0 and 7 are both Sunday: `0 0 * * 0-7` (it runs every day) was shown on the Control Center as
+    'At 00:00, Sunday through Sunday', `0 0 * * 0,7` as 'only on Sunday and Sunday'."""
+    assert cron_in_words(cron, "UTC") == words
+    assert next_runs(cron, "UTC", 3)  # the schedule itself is unchanged and valid
