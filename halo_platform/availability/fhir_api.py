@@ -1,7 +1,7 @@
 """FHIR R4 read API: `GET /fhir/Slot?schedule=Schedule/<id>&start=ge<date>&start=lt<date>&status=free`
 answers a `searchset` Bundle of the free Slots of that schedule, built from the spans and the
 feed's slot rules (`service-type` names the appointment type, default `default`), a page at a
-time: `_count` entries (100 when not given, at most 1,000) from `_offset`, linked to the next.
+time: `_count` entries (at most 1,000, also when not given) from `_offset`, linked to the next.
 
 A schedule is one a feed received (its Practitioner actors, free together) or `<feed>.<provider
 id>`. Dates without a time are the schedule's local days; a search matching no schedule is an
@@ -43,9 +43,9 @@ _ID = re.compile(r"^[A-Za-z0-9\-._]{1,320}\Z")
 _PREFIXED = re.compile(rf"^(eq|ge|gt|le|lt|sa|eb|ne|ap)?([0-9]{{4}}(-[0-9]{{2}})?|[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}|({service.DATE_TIME}))\Z")
 DEFAULT_DAYS = 7
 MAX_DIGITS = 18  # of `_count` and `_offset`: 2147483647, a client's "all", has 10
-# entries a page: FHIR servers page by default (a year at a 1-minute alignment is ~165,000 slots),
-# and may return fewer than `_count` asks (2147483647, a client's "all", gets MAX_COUNT)
-DEFAULT_COUNT = 100
+# entries a page: a year at a 1-minute alignment is ~165,000 slots; FHIR lets a server return fewer
+# than `_count` asks (2147483647, a client's "all"), and page when none is given. A provider's month
+# of 30-minute slots fits in one
 MAX_COUNT = 1_000
 _AS_INSTANT = {"sa": "gt", "eb": "lt"}
 _ONE_DAY = dt.timedelta(days=1)
@@ -132,7 +132,7 @@ class Page:
 
     base: str
     params: tuple[tuple[str, str], ...]
-    count: int = DEFAULT_COUNT
+    count: int = MAX_COUNT
     offset: int = 0
 
     def url(self, offset: int) -> str:
@@ -206,7 +206,7 @@ def search_slots(store: StoreResource, params: list[tuple[str, str]], base_url: 
     if len(types) > 1:
         raise HaloError("service-type: give at most one")
     count = whole_number(values("_count"), "_count")
-    page = Page(base_url, tuple(params), min(DEFAULT_COUNT if count is None else count, MAX_COUNT),
+    page = Page(base_url, tuple(params), min(MAX_COUNT if count is None else count, MAX_COUNT),
                 whole_number(values("_offset"), "_offset") or 0)
     bounds = parse_start(values("start"))
     actors = service.schedule_actors(store, schedule)
@@ -273,7 +273,7 @@ _SEARCH_PARAMETERS = [
     {"name": "_format", "in": "query", "required": False, "schema": {"enum": ["json", "application/json", FHIR_JSON]},
      "description": "json, application/json or application/fhir+json (the default); another format is a 406"},
     {"name": "_count", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0},
-     "description": f"At most this many entries a page (default {DEFAULT_COUNT}, at most {MAX_COUNT}); `total` still counts "
+     "description": f"At most this many entries a page (at most {MAX_COUNT}, also when not given); `total` still counts "
                     "every match, and the `next` link gives the next page"},
     {"name": "_offset", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0},
      "description": "The matches skipped before this page (the `next` and `previous` links set it)"},

@@ -108,18 +108,20 @@ def test_an_empty_fhir_status_code_is_named_as_empty(client, day, status):
 def test_a_fhir_slot_search_without_count_answers_a_page_and_links_the_next(client, day):
     """With no `_count` every match was one Bundle: a year at a 1-minute alignment is ~165,000
     entries in one answer (GraphQL has a cost budget, this had nothing). FHIR servers page by
-    default: a page is now 100 entries with a `next` link, `total` still counts every match, and
-    the links reach every slot once. F2 is free all day: 24 one-hour slots a day, 168 a week."""
+    default: a page is now at most 1,000 entries with a `next` link, `total` still counts every
+    match, and the links reach every slot once. F2 is free all day: 24 one-hour slots a day, 168 a
+    week, all in one page; its 5-minute slots, 2,016 a week, in three."""
     params = {"schedule": "Schedule/fhir.F2", "start": [f"ge{day - dt.timedelta(days=3)}", f"lt{day + dt.timedelta(days=4)}"]}
     body = client.get("/fhir/Slot", params=params).json()
+    assert body["total"] == 168 and len(body["entry"]) == 168 and "next" not in {link["relation"] for link in body["link"]}
+    body = client.get("/fhir/Slot", params={**params, "service-type": "short"}).json()
     Bundle.model_validate(body)
-    assert body["total"] == 168 and len(body["entry"]) == 100, (body["total"], len(body.get("entry", ())))
+    assert body["total"] == 2016 and len(body["entry"]) == 1000, (body["total"], len(body.get("entry", ())))
     seen = starts(body)
-    following = {link["relation"]: link["url"] for link in body["link"]}["next"]
-    body = client.get(following).json()
-    assert len(body["entry"]) == 68 and "next" not in {link["relation"] for link in body["link"]}, body["link"]
-    seen += starts(body)
-    assert len(set(seen)) == 168 and seen == sorted(seen)
+    while "next" in (links := {link["relation"]: link["url"] for link in body["link"]}):
+        body = client.get(links["next"]).json()
+        seen += starts(body)
+    assert len(seen) == len(set(seen)) == 2016 and seen == sorted(seen)
 
 
 def test_a_fhir_slot_page_is_at_most_a_thousand_entries_whatever_count_asks(client, day):
