@@ -4,6 +4,7 @@ dispatcher process per channel, SQLite only."""
 from click.testing import CliRunner
 
 from halo_platform.cli import cli
+from halo_platform.lab.bench.delivery import CONCURRENCY
 
 
 def test_the_delivery_bench_drains_against_fakes_that_answer_late_and_counts_what_they_accepted():
@@ -11,7 +12,7 @@ def test_the_delivery_bench_drains_against_fakes_that_answer_late_and_counts_wha
                                       "--dispatchers", "1,2"])
     assert result.exit_code == 0, result.output
     assert "fakes in 4 processes answering after 20 ms" in result.output
-    assert "32 connections per SMS fake" in result.output  # the raw reference drives a dispatcher's connections
+    assert f"{CONCURRENCY} connections per SMS fake" in result.output  # the raw reference drives a dispatcher's connections
     # dispatch runs per channel, as the queue sensor launches them: an SMS one and an email one each
     assert "SQLite, 1 dispatcher per channel: 200 of 200 sent" in result.output and "summed over 2 dispatchers" in result.output
     assert "SQLite, 2 dispatchers per channel: 200 of 200 sent" in result.output and "summed over 4 dispatchers" in result.output

@@ -41,8 +41,11 @@ TEMPLATES = [f"Your appointment reminder, template {i}: see you soon." for i in 
 # 864 and dispatcher CPU 2.7 / 2.5 / 2.5 vs 3.0 / 3.2 / 3.8 s on SQLite / PostgreSQL x1 / x2;
 # 3,698 / 2,109 / 2,708 vs 3,595 / 1,951 / 1,857 msg/s; HIGH p99 87 vs 87 ms on SQLite. 32 vs 16,
 # 40,000 messages, two pairs back to back (load 4-7): 37 / 38% vs 27 / 34% of raw on SQLite, 30 / 30% vs
-# 28 / 24% on PostgreSQL x1, 38% vs 33 / 27% x2, with a third fewer transactions; HIGH p99 within the spread
-CONCURRENCY = 32
+# 28 / 24% on PostgreSQL x1, 38% vs 33 / 27% x2, with a third fewer transactions; HIGH p99 within the spread.
+# 64 vs 32, 30,000 messages, two runs each taking turns (2026-12-05 07:17-07:25, load 0.2-4, nothing else
+# running): 59 / 59% vs 53 / 44% of raw on SQLite x1, 46 / 53% vs 52 / 49% x2, 46 / 50% vs 47 / 43% on
+# PostgreSQL x1, 48 / 54% vs 42 / 51% x2; HIGH p99 within the spread (SQLite x1 30 / 24 vs 26 / 26 ms)
+CONCURRENCY = 64
 RAW_CONCURRENCY = 4  # connections per SMS fake for the raw-capacity reference
 PG_ADMIN_URL = os.environ.get("HALO_BENCH_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
