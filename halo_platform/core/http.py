@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import logging
 import re
 import types
 import typing
@@ -46,6 +47,8 @@ _ESCAPED = re.compile(rb"\\.", re.DOTALL)
 # once escapes are gone a string runs to the next quote; an unterminated one runs to the end
 _STRING = re.compile(rb'"[^"]*(?:"|\Z)')
 _NOT_A_BRACKET = bytes(sorted(set(range(256)) - set(b"[]{}")))
+
+log = logging.getLogger("halo.http")
 
 
 class _EscapedJSON(JSONResponse):
@@ -418,13 +421,19 @@ def make_app(routers: Iterable[APIRouter], resources: Mapping[str, Any], authent
         # server log (redacted) and never the client
         return _error(500, "internal error")
 
-    @app.head("/health")  # monitoring probes often ask with HEAD: the same check, answered without the body
-    @app.get("/health")
-    def health() -> dict:
+    unavailable = {503: {"description": "The operational store does not answer: `{status: unavailable, error}`"}}
+
+    @app.head("/health", response_model=None, responses=unavailable)  # monitoring probes often ask with HEAD: the same check, answered without the body
+    @app.get("/health", response_model=None, responses=unavailable)
+    def health() -> dict | JSONResponse:
         import sqlalchemy as sa
 
-        with app.state.resources["store"].read() as conn:
-            conn.execute(sa.text("SELECT 1"))
+        try:
+            with app.state.resources["store"].read() as conn:
+                conn.execute(sa.text("SELECT 1"))
+        except sa_exc.SQLAlchemyError as exc:  # was a 500 and a traceback: the probe asks exactly this
+            log.warning("health: the operational store does not answer (%s)", type(exc).__name__)
+            return JSONResponse({"status": "unavailable", "error": "the operational store does not answer"}, status_code=503)
         return {"status": "ok"}
 
     routers = tuple(routers)

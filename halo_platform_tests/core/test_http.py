@@ -84,3 +84,15 @@ def test_an_app_refuses_a_guarded_route_that_would_parse_its_body_before_the_gua
     app = make_app([_guarded_router(route_class=ChecksFirstRoute)], {"store": None}, requires(None))
     answer = TestClient(app).post("/v1/things", content=b"{", headers={"content-type": "application/json"})
     assert answer.status_code == 401 and answer.json()["error"].startswith("authentication required")
+
+
+def test_health_answers_503_in_json_while_the_store_does_not_answer(halo_env, monkeypatch, caplog):
+    """With the operational store down, GET /health was a 500 'internal error' and a traceback in
+    the server log; a probe now gets 503 and why, in JSON, and the log one line (no URL: it may
+    hold the password)."""
+    monkeypatch.setenv("HALO_DB_URL", "postgresql+psycopg://halo:pw-SECRET@127.0.0.1:1/halo")
+    with TestClient(create_app(), raise_server_exceptions=False) as client:
+        answers = [client.get("/health"), client.head("/health")]
+    assert [a.status_code for a in answers] == [503, 503]
+    assert answers[0].json() == {"status": "unavailable", "error": "the operational store does not answer"}
+    assert "Traceback" not in caplog.text and "pw-SECRET" not in caplog.text
