@@ -43,7 +43,11 @@ def make_engine(url: str) -> Engine:
                             f"{'.'.join(map(str, SQLITE_AT_LEAST))} or later (or a PostgreSQL or MariaDB HALO_DB_URL)")
         file = parsed.database if parsed.database and parsed.database != ":memory:" else None
         if file is not None:
-            Path(file).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                Path(file).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:  # HALO_HOME a file, or a folder this account may not write in
+                raise HaloError(f"the store's folder {Path(file).parent} cannot be made: {exc.strerror} "
+                                "(HALO_HOME, or the folder of HALO_DB_URL's SQLite file)") from None
         engine = sa.create_engine(url, hide_parameters=True, connect_args={"timeout": 60, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
