@@ -365,17 +365,18 @@ def find_message(reference: str, store: StoreResource) -> dict[str, Any]:
     looking one up (the Control Center): one field takes either, since people hold whichever
     the sending team logged. Event details pass through `mask_text` too, as a provider's error
     text can quote the number. A key is taken as typed or without the spaces around it (a key
-    is stored as its sender gave it, spaces included)."""
+    is stored as its sender gave it, spaces included); an id in either letter case (a UUID, made
+    in lower case; a support tool may have upper-cased it)."""
     typed, reference = reference, reference.strip()
     if not reference:
         raise NotFoundError("no message id or idempotency key given")
     with store.read() as conn:
         found = conn.execute(sa.select(messages_t.c.id, messages_t.c.idempotency_key).where(
-            sa.or_(messages_t.c.id == reference, messages_t.c.idempotency_key.in_({typed, reference})))).all()
+            sa.or_(messages_t.c.id.in_({reference, reference.lower()}), messages_t.c.idempotency_key.in_({typed, reference})))).all()
     if not found:
         raise NotFoundError(f"no message with id or idempotency key {echo(reference)}")
     # an id beats a key that happens to spell another message's id, and the key as typed the stripped one
-    message_id, key = next(((i, k) for i, k in found if i == reference), None) or next(
+    message_id, key = next(((i, k) for i, k in found if i in (reference, reference.lower())), None) or next(
         ((i, k) for i, k in found if k == typed), found[0])
     view = message_view(message_id, store)
     view["idempotency_key"] = key
