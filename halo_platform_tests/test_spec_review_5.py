@@ -100,13 +100,3 @@ def test_halo_alerts_with_an_empty_name_is_one_line_not_an_alert_to_nobody(halo_
     with pytest.MonkeyPatch.context() as patch:  # a run's failure sensor: the alert names why it reached no sink, and never raises
         patch.setenv("HALO_ALERTS", alerts)
         assert alert_sinks(SinksResource()) == ([], [said])
-
-
-def test_a_halo_home_that_is_a_file_is_one_line_naming_halo_home(halo_env, tmp_path) -> None:
-    """HALO_HOME=/etc/passwd printed '[Errno 17] File exists: '/etc/passwd'', naming no setting."""
-    (tmp_path / "a_file").write_text("")
-    env = {key: value for key, value in halo_env.items() if key != "HALO_DB_URL"}
-    exit_code, out, err = halo("keys", "list", env={**env, "HALO_HOME": str(tmp_path / "a_file"), "HALO_DB_URL": ""})
-    assert (exit_code, out) == (2, ""), err
-    assert err == [f"error: the store's folder {tmp_path / 'a_file'} cannot be made: File exists "
-                   "(HALO_HOME, or the folder of HALO_DB_URL's SQLite file)"]

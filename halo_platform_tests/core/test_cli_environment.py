@@ -40,7 +40,9 @@ def test_a_halo_home_that_is_a_file_is_one_line(halo_env, monkeypatch, capsys, t
     monkeypatch.setenv("HALO_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("HALO_DB_URL", raising=False)
     exit_code, lines = halo(capsys, "delivery", "status", "m1")
-    assert exit_code == 1 and len(lines) == 1 and lines[0].startswith("error: [Errno 17] File exists"), lines
+    # it named no setting ("[Errno 17] File exists: '<path>'"), exit 1
+    assert (exit_code, lines) == (2, [f"error: the store's folder {tmp_path / 'home'} cannot be made: File exists "
+                                      "(HALO_HOME, or the folder of HALO_DB_URL's SQLite file)"])
 
 
 @pytest.mark.parametrize(("variable", "args"), [("HALO_PROVIDERS_FILE", ["delivery", "providers"]),
