@@ -126,6 +126,26 @@ def again_on_conflict(write: Callable[[], _T]) -> _T:
         return write()
 
 
+#: how many times a transaction the store rolled back to end a deadlock is run in all (`retried_on_deadlock`)
+DEADLOCK_TRIES = 3
+
+
+def retried_on_deadlock(transaction: Callable[[], _T]) -> _T:
+    """`transaction()` (a whole transaction), run again when the store rolled it back to end a
+    deadlock (SQLSTATE 40P01 on PostgreSQL, 40001 on MariaDB), `DEADLOCK_TRIES` times in all:
+    nothing of it was written, so nothing is applied twice. Delivery's sending rounds and provider
+    callbacks use it: a round first applies kept statuses (`apply_parked`) in the order they came,
+    then locks its own rows in the order of their ids, so a callback naming both kinds of messages
+    at once can still deadlock with it; the one rolled back goes again once the other has committed."""
+    for _ in range(DEADLOCK_TRIES - 1):
+        try:
+            return transaction()
+        except sa.exc.OperationalError as exc:
+            if getattr(exc.orig, "sqlstate", None) not in ("40P01", "40001"):
+                raise
+    return transaction()  # the last try: its error is the caller's
+
+
 def unchanged_since(conn: Connection, history: sa.Table, where: sa.ColumnElement[bool], seen: int | None, what: str) -> None:
     """Refuse (ConflictError) an edit sent from a page that showed `seen`, the highest id of the
     rows of `history` (an edit log with `changed_by` and `at`) matching `where`, when one has been

@@ -15,12 +15,13 @@ import logging
 
 from sqlalchemy.exc import IntegrityError
 
+from halo_platform.core.engine import retried_on_deadlock
 from halo_platform.core.errors import NotFoundError
 from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
 from halo_platform.core.text import unstorable
 from halo_platform.delivery.providers.base import CallbackEvent, CallbackRejected, CallbackRequest
-from halo_platform.delivery.queue import apply_event, own_message, park, retried_on_deadlock, settle_parked
+from halo_platform.delivery.queue import apply_event, own_message, park, settle_parked
 from halo_platform.delivery.resources import ProvidersResource
 
 log = logging.getLogger("halo.delivery")

@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Connection
 
+from halo_platform.core.engine import retried_on_deadlock
 from halo_platform.core.models import utcnow
 from halo_platform.core.sqlite_rows import ROWS_PER_STATEMENT
 from halo_platform.core.store import StoreResource
@@ -77,7 +78,6 @@ from halo_platform.delivery.queue import (
     persist,
     recorded_ids,
     resolve_uncertain,
-    retried_on_deadlock,
     settle_parked,
     uncertain_rows,
 )
@@ -648,10 +648,9 @@ class _Sending:
                   for n, (t, a) in enumerate(groups)]  # the markers in the last step, after every answer
         if self.held is None and self.holds:
             self.held = d.store.engine.connect()
-        if len(steps) == 1 and self.held is not None and one_statement(self.held, transitions):
-            retried_on_deadlock(functools.partial(in_autocommit, self.held, steps[0]))
-        else:
-            retried_on_deadlock(functools.partial(writing_in_steps, d.store, steps, self.held))
+        alone = len(steps) == 1 and self.held is not None and one_statement(self.held, transitions)
+        retried_on_deadlock(functools.partial(in_autocommit, self.held, steps[0]) if alone
+                            else functools.partial(writing_in_steps, d.store, steps, self.held))
         if look:
             self.unsettled, self.settled_at = set(), time.monotonic()
         self.unsettled |= recorded_ids(transitions)

@@ -8,7 +8,6 @@ import collections
 import datetime as dt
 import functools
 from collections.abc import Callable, Iterable, Sequence
-from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -350,27 +349,6 @@ def park(conn: Connection, provider: str, provider_message_id: str, event: str, 
     conn.execute(parked_t.delete().where(parked_t.c.received_at < now - PARKED_FOR))
     conn.execute(parked_t.insert().values(provider=provider, provider_message_id=provider_message_id, event=event, dedupe_key=dedupe_key,
                                           detail=detail or None, received_at=now))
-
-
-_T = TypeVar("_T")
-#: how many times a transaction the store rolled back to end a deadlock is run in all (`retried_on_deadlock`)
-DEADLOCK_TRIES = 3
-
-
-def retried_on_deadlock(transaction: Callable[[], _T]) -> _T:
-    """`transaction()`, run again when the store rolled it back to end a deadlock (SQLSTATE 40P01 on
-    PostgreSQL, 40001 on MariaDB), `DEADLOCK_TRIES` times in all: nothing of it was written, so
-    nothing is applied twice. A round's transaction first applies kept statuses (`apply_parked`), in the order
-    they came, then locks its own rows in the order of their ids: a callback naming both kinds of
-    messages at once can still deadlock with it, and the one rolled back (the round on PostgreSQL, its
-    answers unrecorded; the callback on MariaDB, a 500) goes again once the other has committed."""
-    for _ in range(DEADLOCK_TRIES - 1):
-        try:
-            return transaction()
-        except sa.exc.OperationalError as exc:
-            if getattr(exc.orig, "sqlstate", None) not in ("40P01", "40001"):
-                raise
-    return transaction()  # the last try: its error is the caller's
 
 
 def recorded_ids(transitions: Iterable[Transition]) -> set[tuple[str, str]]:
