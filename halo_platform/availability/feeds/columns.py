@@ -95,8 +95,10 @@ CREATE OR REPLACE TEMP MACRO text_of(v) AS CASE WHEN starts_with(v, '"') AND NOT
 CREATE OR REPLACE TEMP MACRO text_between(v, prefix, suffix) AS CASE
     WHEN starts_with(v, prefix) AND ends_with(v, suffix) AND length(v) >= length(prefix) + length(suffix) AND NOT contains(v, '\\')
          AND NOT contains(v[length(prefix) + 1:-length(suffix) - 1], '"') THEN v[length(prefix) + 1:-length(suffix) - 1] END;
--- an id as `required_id` reads it (before it is checked not blank)
-CREATE OR REPLACE TEMP MACRO trimmed(v) AS trim(v, '{WHITESPACE}');
+-- an id as `required_id` reads it (before it is checked not blank); trim() only when an end is
+-- whitespace: its scan for the 30 characters cost 2 us an id, the test a tenth of that
+CREATE OR REPLACE TEMP MACRO trimmed(v) AS CASE WHEN contains('{WHITESPACE}', left(v, 1)) OR contains('{WHITESPACE}', right(v, 1))
+    THEN trim(v, '{WHITESPACE}') ELSE v END;
 -- how deep a line's arrays and objects may nest, at most: how many [ and {{ it holds, strings included
 -- (0 for a line too short to nest deeper than _MAX_DEPTH: it takes two characters a level)
 CREATE OR REPLACE TEMP MACRO opened(v) AS CASE WHEN strlen(v) <= {2 * _MAX_DEPTH} THEN 0

@@ -274,6 +274,24 @@ def _sql_set(values: frozenset[str]) -> str:
 def _fast(db: duckdb.DuckDBPyConnection) -> None:
     """Appointments (one participant, or none when not blocking) and Slots in their plain shape:
     the checks of `_record`, as expressions; every other resource is left to `_record`."""
+    # the fields first, in a table of their own: in one query DuckDB inlined them into each expression
+    # that reads them, and computed each as many times (1M events: 0.7 s a file for this step, 0.3 s)
+    db.execute("""
+        CREATE TEMP TABLE fields AS
+        SELECT pos, text_of(resourceType) AS resource_type, trimmed(text_of(id)) AS id, ascii_lower(text_of(status)) AS status,
+               coalesce(text_between(meta, '{"lastUpdated":"', '"}'),
+                        CASE WHEN json_type(meta) = 'OBJECT' AND unique_keys(json_keys(meta)) THEN text_of(meta -> '$.lastUpdated') END) AS updated,
+               text_of(start) AS start_at, text_of("end") AS end_at,
+               coalesce(start, 'null') = 'null' AND coalesce("end", 'null') = 'null' AS no_times,
+               CASE WHEN json_type(schedule) = 'OBJECT' AND unique_keys(json_keys(schedule))
+                    THEN trimmed(text_of(schedule -> '$.reference')) END AS schedule_ref,
+               participant IS NULL OR json_type(participant) = 'NULL' OR participant = '[]' AS no_participant,
+               trimmed(coalesce(text_between(participant, '[{"actor":{"reference":"', '"}}]'),
+                        CASE WHEN json_type(participant, ['$', '$[0]', '$[0].actor']) = ['ARRAY', 'OBJECT', 'OBJECT']
+                              AND json_array_length(participant) = 1
+                              AND list_bool_and(list_transform(json_keys(participant, ['$[0]', '$[0].actor']), lambda k: unique_keys(k)))
+                             THEN text_of(participant -> '$[0].actor.reference') END)) AS reference
+        FROM records""")
     db.execute(f"""
         CREATE TEMP TABLE c AS
         SELECT pos, resource_type, id, status, no_participant, reference, no_times,
@@ -284,20 +302,7 @@ def _fast(db: duckdb.DuckDBPyConnection) -> None:
                CASE WHEN has_offset(end_at) THEN iso_utc(end_at) END AS e,
                CASE WHEN starts_with(reference, 'Practitioner/') AND NOT contains(reference[14:], '/') AND trimmed(reference[14:]) <> ''
                     THEN trimmed(reference[14:]) END AS provider
-        FROM (SELECT pos, text_of(resourceType) AS resource_type, trimmed(text_of(id)) AS id, ascii_lower(text_of(status)) AS status,
-                     coalesce(text_between(meta, '{{"lastUpdated":"', '"}}'),
-                              CASE WHEN json_type(meta) = 'OBJECT' AND unique_keys(json_keys(meta)) THEN text_of(meta -> '$.lastUpdated') END) AS updated,
-                     text_of(start) AS start_at, text_of("end") AS end_at,
-                     coalesce(start, 'null') = 'null' AND coalesce("end", 'null') = 'null' AS no_times,
-                     CASE WHEN json_type(schedule) = 'OBJECT' AND unique_keys(json_keys(schedule))
-                          THEN trimmed(text_of(schedule -> '$.reference')) END AS schedule_ref,
-                     participant IS NULL OR json_type(participant) = 'NULL' OR participant = '[]' AS no_participant,
-                     trimmed(coalesce(text_between(participant, '[{{"actor":{{"reference":"', '"}}}}]'),
-                              CASE WHEN json_type(participant, ['$', '$[0]', '$[0].actor']) = ['ARRAY', 'OBJECT', 'OBJECT']
-                                    AND json_array_length(participant) = 1
-                                    AND list_bool_and(list_transform(json_keys(participant, ['$[0]', '$[0].actor']), lambda k: unique_keys(k)))
-                                   THEN text_of(participant -> '$[0].actor.reference') END)) AS reference
-              FROM records)
+        FROM fields
         WHERE resource_type IN ('Appointment', 'Slot') AND id <> '' AND length(resource_type || '/' || id) <= {ID_MAX}""")  # noqa: S608
     interval_ok = "sane(s) AND sane(e) AND e >= s"
     db.execute(f"""
