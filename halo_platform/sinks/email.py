@@ -6,13 +6,17 @@ the server may have (no reply once DATA began) fails permanently: a retry would 
 from __future__ import annotations
 
 import logging
+import re
 import smtplib
 import ssl
 from email.message import EmailMessage
+from email.utils import getaddresses
+from typing import Annotated
 
-from pydantic import field_validator
+from pydantic import AfterValidator, Field, field_validator
 
 from halo_platform.core.redact import mask_text
+from halo_platform.core.text import control_character
 from halo_platform.sinks.base import Delivery, PermanentSinkError, Sink, TransientSinkError, safe_name
 from halo_platform.sinks.settings import Host, PathSetting, Port, Timeout, setting_file
 
@@ -24,6 +28,25 @@ log = logging.getLogger("halo.sinks.email")
 _MEDIA_TYPES = {".csv": "text/csv", ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                 ".parquet": "application/vnd.apache.parquet", ".json": "application/json", ".html": "text/html",
                 ".txt": "text/plain"}
+
+
+_ADDR_SPEC = re.compile(r"[^@\s]+@[^@\s]+")
+
+
+def _one_address(value: str) -> str:
+    """An address setting: one address, with or without a name (`Finance <finance@example.com>`).
+    Two in one entry (`a@example.com, b@example.com`) went to the first alone while the run said
+    DELIVERED (smtplib's RCPT TO takes one), an empty sender sent the report with no From, and a
+    line break failed every delivery as 'unexpected error: ValueError' (a header takes none)."""
+    if control := control_character(value):
+        raise ValueError(f"has a control character ({control})")
+    parsed = getaddresses([value])
+    if len(parsed) != 1 or not _ADDR_SPEC.fullmatch(parsed[0][1]):
+        raise ValueError("each entry must be one email address (name@domain); list several addresses as several entries")
+    return value
+
+
+Address = Annotated[str, AfterValidator(_one_address)]
 
 
 def mask_email(address: str) -> str:
@@ -85,9 +108,9 @@ class EmailSink(Sink):
     ssl: bool = False
     username: str | None = None
     password: str | None = None
-    sender: str
-    to: list[str]
-    cc: list[str] = []
+    sender: Address
+    to: Annotated[list[Address], Field(min_length=1)]
+    cc: list[Address] = []
     max_file_bytes: int | None = 10 * 1024 * 1024
     verify_tls: bool = True
     ca_file: PathSetting | None = None

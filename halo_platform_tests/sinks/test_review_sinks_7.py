@@ -1,0 +1,57 @@
+"""Sinks review 7, against the real servers: an email sink's addresses are checked when it is
+built (one entry holding two addresses reached only the first, and the run said DELIVERED)."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from halo_platform.reports.assets import deliver_all
+from halo_platform.sinks import Delivery, SinksResource
+
+
+def resource(tmp_path, sinks: dict) -> SinksResource:  # noqa: ANN001
+    path = tmp_path / "sinks.yaml"
+    path.write_text(yaml.safe_dump({"sinks": sinks}))
+    return SinksResource(sinks_file=str(path), attempts=3, backoff=[0.01])
+
+
+def deliver_one(tmp_path, settings: dict, delivery: Delivery):  # noqa: ANN001, ANN201
+    (outcome,) = deliver_all(resource(tmp_path, {"dest": settings}), ["dest"], delivery)
+    return outcome
+
+
+def email_settings(server, **kwargs) -> dict:  # noqa: ANN001, ANN003
+    return {"kind": "email", "host": server.host, "port": server.port, "sender": "reports@example.com",
+            "to": ["finance@example.com"], **kwargs}
+
+
+@pytest.mark.parametrize(("settings", "why"), [
+    # two addresses in one entry: smtplib sent RCPT TO only for the first, the header named both
+    ({"to": ["finance@example.com, cfo@example.com"]}, "to.0: Value error, each entry must be one email address"),
+    ({"to": ["finance@example.com; cfo@example.com"]}, "to.0: Value error, each entry must be one email address"),
+    ({"to": ["finance"]}, "to.0: Value error, each entry must be one email address"),
+    ({"to": []}, "to: List should have at least 1 item"),  # was 'permanent: every recipient refused: ' when sent
+    ({"cc": ["ops@example.com", ""]}, "cc.1: Value error, each entry must be one email address"),
+    ({"sender": ""}, "sender: Value error, each entry must be one email address"),  # sent with an empty From
+    # a line break in a header ended as 'unexpected error: ValueError', logged as the sink's bug
+    ({"to": ["finance@example.com\r\nBcc: spy@example.com"]}, "to.0: Value error, has a control character (U+000D)"),
+    ({"sender": "reports@example.com\nBcc: spy@example.com"}, "sender: Value error, has a control character (U+000A)"),
+], ids=["comma", "semicolon", "no-domain", "no-recipient", "empty-cc", "empty-sender", "crlf-to", "lf-sender"])
+def test_an_email_address_setting_that_is_not_one_address_is_refused_as_the_sinks_setting(
+        smtp_server, report_file, tmp_path, caplog, settings, why):
+    outcome = deliver_one(tmp_path, email_settings(smtp_server, **settings), Delivery("weekly", "3 issues", [report_file]))
+    assert (outcome.status, outcome.attempts, outcome.permanent) == ("FAILED", 0, True), outcome.detail
+    assert outcome.detail.startswith("unusable: sink 'dest' (email): invalid settings: ") and why in outcome.detail
+    assert "cfo@" not in outcome.detail and "spy@" not in outcome.detail  # never the value
+    assert smtp_server.messages.snapshot() == [] and "failed unexpectedly" not in caplog.text
+
+
+def test_addresses_with_a_display_name_are_still_sent_to(smtp_server, report_file, tmp_path):
+    settings = email_settings(smtp_server, sender="Halo Reports <reports@example.com>",
+                              to=["Finance <finance@example.com>", "cfo@example.com"], cc=['"Ops, on call" <ops@example.com>'])
+    outcome = deliver_one(tmp_path, settings, Delivery("weekly", "3 issues", [report_file]))
+    assert outcome.status == "DELIVERED", outcome.detail
+    (mail,) = smtp_server.messages.wait_for(1)
+    assert mail.mail_from == "reports@example.com"
+    assert mail.rcpt_tos == ["finance@example.com", "cfo@example.com", "ops@example.com"]
