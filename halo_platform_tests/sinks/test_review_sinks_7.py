@@ -55,3 +55,18 @@ def test_addresses_with_a_display_name_are_still_sent_to(smtp_server, report_fil
     (mail,) = smtp_server.messages.wait_for(1)
     assert mail.mail_from == "reports@example.com"
     assert mail.rcpt_tos == ["finance@example.com", "cfo@example.com", "ops@example.com"]
+
+
+@pytest.mark.parametrize("path", ["", "${OUTBOX_DIR}", "  "], ids=["empty", "env-set-to-nothing", "blank"])
+def test_a_folder_sink_with_no_folder_is_refused_not_written_into_the_current_folder(
+        report_file, tmp_path, monkeypatch, path):
+    """`path: ""` (or an `${OUTBOX_DIR}` set to nothing) was Path(""), the process's current folder:
+    the report (patients' data) was written wherever the code server runs, and the run said DELIVERED."""
+    monkeypatch.setenv("OUTBOX_DIR", "")
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    outcome = deliver_one(tmp_path, {"kind": "folder", "path": path}, Delivery("weekly", "3 issues", [report_file]))
+    assert (outcome.status, outcome.permanent) == ("FAILED", True), outcome.detail
+    assert outcome.detail.startswith("unusable: sink 'dest' (folder): invalid settings: path: "), outcome.detail
+    assert list(cwd.iterdir()) == [] and outcome.targets == []
