@@ -1,7 +1,8 @@
 """`email` sink: smtplib with STARTTLS, implicit TLS (`ssl`) or plain; files attached up to
 `max_file_bytes` (10 MiB), larger ones sent as a link through the sink's `link_store` (a larger
 file with no link store fails the delivery). Addresses are masked in logs and targets. A message
-the server may have (no reply once DATA began) fails permanently: a retry would send it twice."""
+the server may have (no reply once DATA began) fails permanently (a retry would send it twice), and so
+does one needing what the server does not offer (STARTTLS, AUTH, SMTPUTF8 for an address beyond ASCII)."""
 
 from __future__ import annotations
 
@@ -172,6 +173,9 @@ class EmailSink(Sink):
             raise error(f"SMTP {exc.smtp_code} {mask_text(exc.smtp_error.decode(errors='replace'))[:200]}") from None
         except ssl.SSLCertVerificationError as exc:
             raise PermanentSinkError(f"TLS certificate of {self.host} not trusted: {exc.verify_message}") from None
+        except smtplib.SMTPNotSupportedError as exc:  # STARTTLS, AUTH or SMTPUTF8 the server does not offer:
+            # nor will it on the next attempt (it was retried, then the run with it); raised before any MAIL
+            raise PermanentSinkError(f"SMTP {self.host}: {exc}") from None
         except (smtplib.SMTPException, OSError) as exc:
             if client is not None and client.data_begun:  # no reply to the message: a permanent failure, never resent
                 raise PermanentSinkError(f"SMTP {self.host}: no reply once the message was sent ({type(exc).__name__}); "

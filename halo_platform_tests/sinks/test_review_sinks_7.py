@@ -70,3 +70,20 @@ def test_a_folder_sink_with_no_folder_is_refused_not_written_into_the_current_fo
     assert (outcome.status, outcome.permanent) == ("FAILED", True), outcome.detail
     assert outcome.detail.startswith("unusable: sink 'dest' (folder): invalid settings: path: "), outcome.detail
     assert list(cwd.iterdir()) == [] and outcome.targets == []
+
+
+@pytest.mark.parametrize(("switch", "settings", "why"), [
+    ("offer_starttls", {"starttls": True}, "STARTTLS extension not supported by server"),
+    # aiosmtpd offers SMTPUTF8 by default; many relays do not
+    ("offer_smtputf8", {"to": ["fïnance@example.com"]}, "require internationalized email support"),
+], ids=["starttls", "smtputf8"])
+def test_what_the_mail_server_does_not_offer_is_a_permanent_failure_not_retried(
+        smtp_server, report_file, tmp_path, switch, settings, why):
+    """A relay that does not offer STARTTLS (the sink says `starttls: true`) or SMTPUTF8 (an address
+    beyond ASCII) will not offer it on the next attempt: it was a transient failure, retried by the
+    sink and then by the run, every one failing the same way."""
+    setattr(smtp_server.switches, switch, False)
+    outcome = deliver_one(tmp_path, email_settings(smtp_server, **settings), Delivery("weekly", "3 issues", [report_file]))
+    assert (outcome.status, outcome.attempts, outcome.permanent) == ("FAILED", 1, True), outcome.detail
+    assert outcome.detail.startswith("permanent: SMTP 127.0.0.1: ") and why in outcome.detail
+    assert smtp_server.messages.snapshot() == []
