@@ -127,7 +127,9 @@ class EmailSink(Sink):
 
     def build_message(self, delivery: Delivery) -> EmailMessage:
         message = EmailMessage()
-        message["Subject"] = delivery.subject
+        # on one line: a header takes no line break (one in an alert's title failed every attempt as
+        # 'unexpected error: ValueError'), and a break must not start a header of its own
+        message["Subject"] = " ".join(line.strip() for line in delivery.subject.splitlines() if line.strip())
         message["From"] = self.sender
         message["To"] = ", ".join(self.to)
         if self.cc:

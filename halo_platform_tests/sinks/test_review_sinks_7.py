@@ -87,3 +87,20 @@ def test_what_the_mail_server_does_not_offer_is_a_permanent_failure_not_retried(
     assert (outcome.status, outcome.attempts, outcome.permanent) == ("FAILED", 1, True), outcome.detail
     assert outcome.detail.startswith("permanent: SMTP 127.0.0.1: ") and why in outcome.detail
     assert smtp_server.messages.snapshot() == []
+
+
+@pytest.mark.parametrize(("subject", "shown"), [
+    ("weekly\r\nBcc: spy@example.com", "weekly Bcc: spy@example.com"),
+    ("provider down\n", "provider down"),
+    ("over budget\u2028campaign C1", "over budget campaign C1"),  # a line break to str.splitlines, so to email
+    ("over budget\x85C1", "over budget C1"),
+], ids=["crlf-header", "trailing-lf", "u2028", "nel"])
+def test_a_subject_with_a_line_break_is_sent_on_one_line_and_adds_no_header(smtp_server, tmp_path, caplog, subject, shown):
+    """A subject with a line break (an alert's title, a caller's) failed every attempt as
+    'unexpected error: ValueError' (email headers take none), logged as the sink's bug: the alert
+    never reached the mailbox. It goes on one line, and the break adds no header or recipient."""
+    outcome = deliver_one(tmp_path, email_settings(smtp_server), Delivery(subject, "campaign C1 is over budget"))
+    assert (outcome.status, outcome.attempts) == ("DELIVERED", 1), outcome.detail
+    (mail,) = smtp_server.messages.wait_for(1)
+    assert mail.subject == shown and mail.message["Bcc"] is None
+    assert mail.rcpt_tos == ["finance@example.com"] and "failed unexpectedly" not in caplog.text
