@@ -104,3 +104,15 @@ def test_a_subject_with_a_line_break_is_sent_on_one_line_and_adds_no_header(smtp
     (mail,) = smtp_server.messages.wait_for(1)
     assert mail.subject == shown and mail.message["Bcc"] is None
     assert mail.rcpt_tos == ["finance@example.com"] and "failed unexpectedly" not in caplog.text
+
+
+@pytest.mark.parametrize("secret", ["", "${WEBHOOK_SECRET}", "   "], ids=["empty", "env-set-to-nothing", "blank"])
+def test_a_webhook_sink_with_no_secret_is_refused_not_posting_forgeable_signatures(tmp_path, monkeypatch, secret):
+    """`secret: ""` (or a `${WEBHOOK_SECRET}` set to nothing) signed every post with an empty key:
+    anyone could compute the signature, so the receiver's check passed forged posts. Refused
+    when the sink is built, naming the field, never posted."""
+    monkeypatch.setenv("WEBHOOK_SECRET", "")
+    settings = {"kind": "webhook", "url": "http://127.0.0.1:9/hook", "secret": secret}
+    outcome = deliver_one(tmp_path, settings, Delivery("weekly", "3 issues"))
+    assert (outcome.status, outcome.permanent) == ("FAILED", True), outcome.detail
+    assert outcome.detail.startswith("unusable: sink 'dest' (webhook): invalid settings: secret: "), outcome.detail
