@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from halo_platform.core.cli_options import GIVEN
+from halo_platform.core.text import visible
 
 
 def _store():  # noqa: ANN202
@@ -120,9 +121,8 @@ def quarantine(feed: str | None, limit: int, fmt: str) -> None:
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2))
         return
-    for r in rows:
-        raw = r["raw"].replace("\n", "\\n")
-        click.echo(f"{r['feed']}\t{r['file']}:{r['position']}\t{r['reason']}\t{raw[:120]}")
+    for r in rows:  # a record is the feed's text: its control characters are shown, never sent to the terminal
+        click.echo(f"{r['feed']}\t{visible(r['file'])}:{r['position']}\t{visible(r['reason'])}\t{visible(r['raw'][:120])}")
     click.echo(f"{len(rows)} quarantined records")
 
 

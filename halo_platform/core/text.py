@@ -104,6 +104,13 @@ def control_character(text: str) -> str | None:
     return f"U+{ord(control.group()):04X}" if control else None
 
 
+def visible(text: str) -> str:
+    """`text` from outside as one line of a terminal table shows it: each control character written
+    out as its escape (`\\n`, `\\t`, `\\x1b`, `\\u202e`), so that none moves the cursor, splits a
+    line or a tab-separated column, or reaches the terminal as an escape sequence."""
+    return _CONTROL.sub(lambda found: found.group().encode("unicode_escape").decode("ascii"), text)
+
+
 def check_one_line(text: str, what: str, limit: int = NAME_LIMIT) -> str:
     """`text` as a name recorded beside a change (who asked, who edited): 1 to `limit` characters
     on one line. Longer is refused by PostgreSQL's and MariaDB's VARCHAR (SQLite keeps it whole), a
