@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 from halo_platform.availability.bulk_sql import Codec
 from halo_platform.availability.feeds import Feed, load_feeds
+from halo_platform.availability.feeds.base import storable_text
 from halo_platform.core.errors import HaloError
 from halo_platform.core.files import replaced_whole
 from halo_platform.core.settings import get_settings
@@ -124,7 +125,14 @@ class PendingFile:
 
     @property
     def relpath(self) -> str:
-        return f"{self.feed}/{self.path.name}"
+        return relpath(self.feed, self.path)
+
+
+def relpath(feed: str, path: Path | S3Object) -> str:
+    """A landed file's path `feed/name` as it is recorded and shown: a local name whose bytes are
+    not UTF-8 (a Latin-1 client's `caf\xe9.hl7`, held by Python as lone surrogates, which no store
+    can take) has them escaped (`caf\\xe9.hl7`), as a quarantined record's text has."""
+    return f"{feed}/{storable_text(path.name)}"
 
 
 def feed_dir(feed: str) -> Path:
@@ -285,7 +293,7 @@ def pending(feed: Feed, processed: Mapping[str, Processed]) -> list[PendingFile]
     processed again like any new file (its events are versioned: what is older changes nothing)."""
     found = []
     for path in landed(feed):
-        done = processed.get(f"{feed.name}/{path.name}")
+        done = processed.get(relpath(feed.name, path))
         if isinstance(path, S3Object):
             sha = path.etag
         elif done is not None and _unchanged(path, done.received_at):

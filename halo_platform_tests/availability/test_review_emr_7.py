@@ -1,10 +1,14 @@
 """Review of EMR ingestion and its CLI (session emr7): defects found with inputs the other tests
 do not give, each pinned here."""
 
+import os
 import re
 
+import sqlalchemy as sa
 from click.testing import CliRunner
 
+from halo_platform.availability.landing import feed_dir
+from halo_platform.availability.service import spans
 from halo_platform.cli import cli
 
 # what the quarantine table may hold besides text: its tab-separated columns and line ends
@@ -31,3 +35,27 @@ def test_the_quarantine_table_shows_a_record_s_control_characters_instead_of_sen
     assert all(line.count("\t") == 3 for line in lines[:2]), repr(listed.output)
     assert "\\x1b]0;owned\\x07\\x1b[2J" in lines[0]
     assert lines[1].endswith("\tabc\\rdef\\t\\x1b[31mred\\u202etxt.exe"), repr(lines[1])
+
+
+def test_a_landed_file_whose_name_is_not_utf8_is_processed_under_its_escaped_name_and_holds_back_no_other(halo_env, store):
+    """A file dropped into the landing zone by a Latin-1 client (`caf\\xe9.jsonl`: Python holds the
+    name with a lone surrogate) failed every run of its feed with a UnicodeEncodeError and a
+    traceback: its processed-file row could not be written, nor the quarantine row its failure
+    made, so no other file of the feed was applied either (here J1's hours), run after run. It is
+    now read like any file and recorded under its name with the byte escaped, once."""
+    folder = feed_dir("acme")
+    folder.mkdir(parents=True)
+    week = '{"type":"hours","provider":"%s","tz":"Asia/Jakarta","week":{"mon":[["09:00","17:00"]]},"updated_at":"2026-11-01T00:00:00Z"}\n'
+    (folder / "good.jsonl").write_text(week % "J1")
+    with open(os.path.join(os.fsencode(folder), b"caf\xe9.jsonl"), "wb") as fh:
+        fh.write((week % "J2").encode())
+    runner = CliRunner()
+    first = runner.invoke(cli, ["emr", "process", "--as-of", "2027-01-04", "--horizon-days", "1"])
+    assert first.exit_code == 0 and "files: 2" in first.output, first.output
+    for provider in ("J1", "J2"):
+        assert [s.as_json()["start_at"] for s in spans(store, "acme", provider)] == ["2027-01-04T02:00:00Z"]
+    with store.read() as conn:
+        paths = sorted(conn.execute(sa.text("SELECT path FROM emr_processed_files")).scalars())
+    assert paths == ["acme/caf\\xe9.jsonl", "acme/good.jsonl"]
+    again = runner.invoke(cli, ["emr", "process", "--as-of", "2027-01-04", "--horizon-days", "1"])
+    assert again.exit_code == 0 and "files: 0" in again.output, again.output
