@@ -99,7 +99,7 @@ def retried(instance: dg.DagsterInstance, requests: list[dg.RunRequest]) -> tupl
     """The requests as they are to be asked for now, and the keys held back after failures."""
     now, out, waiting = time.time(), [], []
     for request in requests:
-        found = attempt(request, final_failures(instance, request.run_key), now)
+        found = attempt(request, final_failures(instance, request.tags[REQUEST_TAG]), now)
         if found is None:
             waiting.append(request.run_key)
         else:
@@ -120,15 +120,20 @@ def run_request(run: PlannedRun, as_of: dt.date, horizon_days: int) -> dg.RunReq
     )
 
 
-def window_request(feed: str, dates: set[dt.date], as_of: dt.date, horizon_days: int) -> dg.RunRequest:
+def window_request(instance: dg.DagsterInstance, feed: str, dates: set[dt.date], as_of: dt.date, horizon_days: int) -> dg.RunRequest:
     """A run of `feed` with no file: its window moved (a new day) or dates stayed dirty. Keyed by
-    the window, so each day's move is requested once."""
+    the window, so each day's move is requested once; work found after a run of that window ended
+    without failing (dates a later run left dirty: its files applied, its spans step failed for
+    good) is requested under the key's next number, as Dagster skips a key a run took: under the
+    day's key it waited for the next day's window, the spans stale until then."""
     config = {"as_of": as_of.isoformat(), "horizon_days": horizon_days}
+    window = f"{feed}/window@{as_of.isoformat()}+{horizon_days}"
+    ended = len(instance.get_run_records(filters=dg.RunsFilter(
+        tags={REQUEST_TAG: window}, statuses=[dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.CANCELED])))
     return dg.RunRequest(
-        run_key=f"{feed}/window@{as_of.isoformat()}+{horizon_days}",
+        run_key=f"{window}#{ended}" if ended else window,
         run_config={"ops": {"scheduling_items": {"config": {**config, "files": []}}, "available_spans": {"config": config}}},
-        tags={**run_range([feed], min(dates), max(dates)), "halo/emr-file": "(window moved)",
-              REQUEST_TAG: f"{feed}/window@{as_of.isoformat()}+{horizon_days}"},
+        tags={**run_range([feed], min(dates), max(dates)), "halo/emr-file": "(window moved)", REQUEST_TAG: window},
     )
 
 
@@ -156,7 +161,7 @@ def emr_landing_sensor(context: dg.SensorEvaluationContext, store: StoreResource
             for file in files:
                 found.append((feed.name, file.relpath, file.sha256, pipeline.file_dates(store, feed, file, as_of, horizon)))
             if not files and (dates := pipeline.stored_work_dates(store, feed.name, as_of, horizon)):
-                idle.append(window_request(feed.name, dates, as_of, horizon))  # a new day moved the window
+                idle.append(window_request(context.instance, feed.name, dates, as_of, horizon))  # a new day moved the window
         except HaloError as exc:
             unreadable[feed.name] = error_line(str(exc))[0]
             context.log.error(f"emr feed {feed.name}: landing not read: {unreadable[feed.name]}")

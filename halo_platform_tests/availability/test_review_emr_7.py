@@ -1,15 +1,22 @@
 """Review of EMR ingestion and its CLI (session emr7): defects found with inputs the other tests
 do not give, each pinned here."""
 
+import datetime as dt
 import os
 import re
 
+import dagster as dg
 import sqlalchemy as sa
 from click.testing import CliRunner
 
+from halo_platform.availability.feeds import get_feed
 from halo_platform.availability.landing import feed_dir
+from halo_platform.availability.pipeline import ingest_feeds, pending_files, today
 from halo_platform.availability.service import spans
 from halo_platform.cli import cli
+from halo_platform_tests.availability.helpers import land, process, spans_on
+from halo_platform_tests.availability.test_sensor import HOURS, appointment, evaluate
+from halo_platform_tests.availability.test_sensor_failed_runs import launch, taken
 
 # what the quarantine table may hold besides text: its tab-separated columns and line ends
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
@@ -59,3 +66,29 @@ def test_a_landed_file_whose_name_is_not_utf8_is_processed_under_its_escaped_nam
     assert paths == ["acme/caf\\xe9.jsonl", "acme/good.jsonl"]
     again = runner.invoke(cli, ["emr", "process", "--as-of", "2027-01-04", "--horizon-days", "1"])
     assert again.exit_code == 0 and "files: 0" in again.output, again.output
+
+
+def test_dates_left_dirty_after_the_day_s_window_run_are_requested_under_a_key_no_run_has_taken(halo_env, store):
+    """A run whose files were applied but whose spans step failed for good (the store down past
+    Dagster's retries, the run worker killed) leaves their dates dirty and the files processed: the
+    sensor asks for a window run, keyed by the day's window. That key had already been taken by
+    the run of the day's window move, and Dagster skips a request whose key a run took: the new
+    booking stayed bookable (the spans stale) until the next day's window. Such work now gets the
+    key's next number, once; with nothing left, the sensor skips."""
+    with dg.DagsterInstance.ephemeral() as instance:
+        land("acme", "hours.jsonl", HOURS)
+        process(store, (today() - dt.timedelta(days=1)).isoformat(), 60)
+        [moved] = evaluate(instance, store)  # a new day: the window moved
+        assert launch(instance, moved, store).success
+        assert isinstance(evaluate(instance, store), dg.SkipReason)
+
+        day = today() + dt.timedelta(days=5)
+        land("acme", "booking.jsonl", appointment("S1", day, 10))
+        feed = get_feed("acme")
+        ingest_feeds(store, [(feed, pending_files(store, feed))])  # applied, its spans not recomputed: the run failed there
+        [dirty] = evaluate(instance, store)
+        assert taken(instance, dirty.run_key) == [], f"{dirty.run_key} was taken by a run: Dagster would skip it"
+        assert [r.run_key for r in evaluate(instance, store)] == [dirty.run_key]  # not started yet: the same request
+        assert launch(instance, dirty, store).success
+        assert spans_on(store, "acme", "J1", day.isoformat()) == [(f"{day}T02:00Z", f"{day}T03:00Z"), (f"{day}T04:00Z", f"{day}T10:00Z")]
+        assert isinstance(evaluate(instance, store), dg.SkipReason)
