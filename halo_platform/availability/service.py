@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
+import os
 import re
 from collections import defaultdict
 from collections.abc import Iterable
@@ -469,7 +470,12 @@ def export_csv(store: StoreResource, out: Path) -> int:
                             "ORDER BY feed, provider_id, span_date, start_at, end_at")
     rows.sort(key=lambda row: (row[0], row[1]))  # stable: each provider's spans keep the database's date order
     try:
-        with replaced_whole(out, mode="w", newline="") as fh:
+        # a link is followed, as a plain open would: replaced, the link itself became a copy (and
+        # /dev/stdout, as root, a regular file for every later writer); a pipe or a terminal is
+        # written as it comes, where a rename can only replace it
+        target = Path(os.path.realpath(out)) if out.is_symlink() else out
+        with (replaced_whole(target, mode="w", newline="") if not target.exists() or target.is_file()
+              else open(target, "w", newline="")) as fh:
             writer = csv.writer(fh, lineterminator="\n")
             writer.writerow(["feed", "provider_id", "span_date", "start_at", "end_at"])
             for feed, provider, day, start, end in rows:

@@ -1,9 +1,11 @@
 """Review of EMR ingestion and its CLI (session emr7): defects found with inputs the other tests
 do not give, each pinned here."""
 
+import csv
 import datetime as dt
 import os
 import re
+import stat
 
 import dagster as dg
 import sqlalchemy as sa
@@ -15,6 +17,7 @@ from halo_platform.availability.pipeline import ingest_feeds, pending_files, tod
 from halo_platform.availability.service import spans
 from halo_platform.cli import cli
 from halo_platform_tests.availability.helpers import land, process, spans_on
+from halo_platform_tests.availability.test_interfaces import MONDAY, TUESDAY, processed  # noqa: F401 - the fixture
 from halo_platform_tests.availability.test_sensor import HOURS, appointment, evaluate
 from halo_platform_tests.availability.test_sensor_failed_runs import launch, taken
 
@@ -92,3 +95,31 @@ def test_dates_left_dirty_after_the_day_s_window_run_are_requested_under_a_key_n
         assert launch(instance, dirty, store).success
         assert spans_on(store, "acme", "J1", day.isoformat()) == [(f"{day}T02:00Z", f"{day}T03:00Z"), (f"{day}T04:00Z", f"{day}T10:00Z")]
         assert isinstance(evaluate(instance, store), dg.SkipReason)
+
+
+def test_export_through_a_link_writes_its_target_and_to_a_pipe_writes_the_pipe(processed, tmp_path):  # noqa: F811
+    """The export was written to a temporary file then renamed over --out: a symbolic link to the
+    real export became a copy beside it (the file the link named kept the old spans), and a pipe
+    or a device was replaced by a regular file: `--out /dev/stdout` as root (a container's user)
+    replaced the system's /dev/stdout, the CSV never reached the reader. A link is now followed
+    (its target replaced whole, the link kept), a pipe written as it comes."""
+    runner = CliRunner()
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "spans.csv").write_text("old\n")
+    (tmp_path / "link.csv").symlink_to(tmp_path / "real" / "spans.csv")
+    assert runner.invoke(cli, ["emr", "export", "--out", str(tmp_path / "link.csv")]).exit_code == 0
+    assert (tmp_path / "link.csv").is_symlink()
+    rows = list(csv.reader((tmp_path / "real" / "spans.csv").open()))
+    assert rows[1:] == [["acme", "J1", *span] for span in MONDAY + TUESDAY]
+
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    reader = os.open(pipe, os.O_RDONLY | os.O_NONBLOCK)  # a reader waiting, as `| head` would be
+    try:
+        result = runner.invoke(cli, ["emr", "export", "--out", str(pipe)])
+        assert result.exit_code == 0, result.output
+        assert stat.S_ISFIFO(os.stat(pipe).st_mode)
+        received = os.read(reader, 1 << 16).decode()
+    finally:
+        os.close(reader)
+    assert list(csv.reader(received.splitlines())) == rows
