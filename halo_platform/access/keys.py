@@ -114,12 +114,16 @@ def list_keys(store: StoreResource) -> list[dict[str, Any]]:
         return [dict(r._mapping) for r in conn.execute(sa.select(*columns).order_by(keys_t.c.id.desc()))]
 
 
-def revoke_key(store: StoreResource, name: str, *, revoked_by: str | None = None) -> None:
+def revoke_key(store: StoreResource, name: str, *, revoked_by: str | None = None, prefix: str | None = None) -> None:
+    """Revoke the active key `name`; with `prefix`, the key of that name and prefix, whichever it is
+    (a row of a list: an expired key whose name a newer key holds, or a key replaced since the list
+    was read), never another key of the name."""
+    which = keys_t.c.active_name == name if prefix is None else \
+        sa.and_(keys_t.c.name == name, keys_t.c.prefix == prefix, keys_t.c.revoked_at.is_(None))
     with store.write() as conn:
-        done = conn.execute(keys_t.update().where(keys_t.c.active_name == name)
-                            .values(revoked_at=utcnow(), revoked_by=revoked_by, active_name=None))
+        done = conn.execute(keys_t.update().where(which).values(revoked_at=utcnow(), revoked_by=revoked_by, active_name=None))
     if not done.rowcount:
-        raise NotFoundError(f"no active key named {name!r}")
+        raise NotFoundError(f"no active key named {name!r}" if prefix is None else f"no key named {name!r} with prefix halo_{prefix}_… to revoke")
 
 
 @dataclass(frozen=True)

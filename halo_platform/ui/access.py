@@ -140,7 +140,16 @@ async def _change(request: Request, caller: Caller, store: StoreResource, change
 @router.post("/ui/access/keys/{name}/revoke", response_class=HTMLResponse)
 async def revoke(request: Request, name: str, caller: Caller = Depends(signed_in("admin")),
                  store: StoreResource = Depends(resource("store"))) -> Response:
-    return await _change(request, caller, store, lambda: revoke_key(store, _named(name, "active key"), revoked_by=caller.name),
+    # the row's prefix names the key the button is on: by name alone, an expired key's button (or
+    # a page older than the key) revoked the newer key holding that name
+    data = await request.form()
+    if twice := repeated_error(data, ("prefix",)):
+        return await run_in_threadpool(_page, request, caller, store, 422, errors={"form": twice})
+    prefix = str(data["prefix"]) if "prefix" in data else None
+    if prefix is not None and unstorable(prefix):
+        prefix = ""  # no key's
+    return await _change(request, caller, store,
+                         lambda: revoke_key(store, _named(name, "active key"), revoked_by=caller.name, prefix=prefix),
                          f"key {name} revoked")
 
 

@@ -1,0 +1,100 @@
+"""Review of access.md (helper access7): actions of the Control Center's Access page reach the row
+a person clicked, and nothing else."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from halo_platform.access import users
+from halo_platform.access.keys import check_key, create_key, keys_t, list_keys
+from halo_platform.core.store import StoreResource
+from halo_platform.delivery.resources import ProvidersResource
+from halo_platform.http import create_app
+from halo_platform.sinks import SinksResource
+
+PASSWORD = "a long enough password"
+
+
+@pytest.fixture
+def store(halo_env) -> Iterator[StoreResource]:  # noqa: ANN001
+    made = StoreResource(db_url=halo_env["HALO_DB_URL"])
+    users.create_user(made, "ada", "admin", PASSWORD)
+    yield made
+    made.dispose()
+
+
+@pytest.fixture
+def app(store: StoreResource) -> Iterator[FastAPI]:
+    providers = ProvidersResource()
+    yield create_app({"store": store, "providers": providers, "sinks": SinksResource()})
+    providers.close()
+
+
+def _signed_in(app: FastAPI, name: str = "ada") -> TestClient:
+    client = TestClient(app, raise_server_exceptions=False, follow_redirects=False)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/ui/login").text).group(1)
+    answer = client.post("/ui/login", data={"name": name, "password": PASSWORD, "csrf_token": token})
+    assert answer.status_code == 303, answer.text
+    return client
+
+
+def _expire(store: StoreResource, key: str) -> None:
+    """The key's expiry moved to an hour ago, as if its day had come."""
+    with store.write() as conn:
+        conn.execute(keys_t.update().where(keys_t.c.prefix == key.split("_")[1])
+                     .values(expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)))
+
+
+def _forms(page: str) -> list[tuple[str, dict[str, str]]]:
+    """Each revoke form of the keys table: (its row's state text, its action and hidden fields)."""
+    found = []
+    for row in re.findall(r'<tr data-key="[^"]*">(.*?)</tr>', page, re.S):
+        form = re.search(r'<form method="post" action="([^"]+/revoke)"(.*?)</form>', row, re.S)
+        if form:
+            fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form.group(2)))
+            found.append((row, {"action": form.group(1), **fields}))
+    return found
+
+
+def test_revoking_an_expired_key_on_the_access_page_leaves_the_new_key_of_its_name_working(app: FastAPI, store: StoreResource) -> None:
+    # the partner's key expired; a new key of the same name replaced it (the name is freed), and the
+    # page lists both, the expired one with its Revoke button: clicking it must not cut the partner off
+    old = create_key(store, "partner", ["tasks:read"], expires=dt.date.today() + dt.timedelta(days=2))
+    _expire(store, old)
+    new = create_key(store, "partner", ["tasks:read"])
+    client = _signed_in(app)
+    page = client.get("/ui/access").text
+    expired = [fields for row, fields in _forms(page) if "expired" in row]
+    assert len(expired) == 1, page
+    fields = expired[0]
+    answer = client.post(fields.pop("action"), data=fields)
+    assert answer.status_code in (303, 404, 422), answer.text
+
+    assert check_key(store, new).refused is None, "the new key was revoked by the expired row's button"
+    assert client.get("/v1/tasks", headers={"Authorization": f"Bearer {new}"}).status_code == 200
+    by_prefix = {k["prefix"]: k for k in list_keys(store)}
+    assert by_prefix[new.split("_")[1]]["revoked_at"] is None
+    assert check_key(store, old).refused is not None
+
+
+def test_a_revoke_button_of_a_page_opened_before_the_key_was_replaced_revokes_nothing_new(app: FastAPI, store: StoreResource) -> None:
+    # a page opened while 'partner' was the first key; meanwhile (another tab, the CLI) that key was
+    # revoked and a new 'partner' made: the stale button is about the first key, not the new one
+    create_key(store, "partner", ["tasks:read"])
+    client = _signed_in(app)
+    (_, fields), = _forms(client.get("/ui/access").text)
+    with store.write() as conn:
+        conn.execute(keys_t.update().where(keys_t.c.name == "partner").values(revoked_at=dt.datetime.now(dt.UTC), active_name=None))
+    new = create_key(store, "partner", ["tasks:read"])
+    answer = client.post(fields.pop("action"), data=fields)
+    assert answer.status_code in (303, 404, 422), answer.text
+    assert check_key(store, new).refused is None
+    with store.read() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(keys_t).where(keys_t.c.revoked_at.is_(None))).scalar() == 1
