@@ -20,7 +20,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException  # what the guard raises (FastAPI's is a subclass)
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from halo_platform.access.guard import SESSION_COOKIE, Caller, check_csrf, session_caller
 from halo_platform.access.ui import login_page
@@ -190,8 +192,39 @@ def render(request: Request, template: str, caller: Caller, status: int = 200, *
     return page
 
 
+# no page of the service is shown inside another site's page: framed under a decoy (by a sibling
+# site, whose frames carry the SameSite=Lax session cookie), an admin's click on the decoy is a
+# click on Revoke, Disable or Switch off (clickjacking)
+NO_FRAMING = {"x-frame-options": "DENY", "content-security-policy": "frame-ancestors 'none'"}
+
+
+class NoFraming:
+    """Adds `NO_FRAMING` to every HTTP answer (a pure ASGI middleware, as `core.http.RequestGuard`:
+    it leaves the body as it streams); an answer's own Content-Security-Policy is kept."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def framed_nowhere(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in NO_FRAMING.items():
+                    if name not in headers:
+                        headers[name] = value
+            await send(message)
+
+        await self.app(scope, receive, framed_nowhere)
+
+
 def install(app: FastAPI) -> None:
-    """The page refusals (a redirect to sign in, a 403 page) and the Control Center's stylesheet."""
+    """The page refusals (a redirect to sign in, a 403 page), the Control Center's stylesheet, and
+    `NoFraming` on every answer."""
+    app.add_middleware(NoFraming)
 
     @app.exception_handler(SignInFirst)
     async def _sign_in(request: Request, exc: SignInFirst) -> Response:

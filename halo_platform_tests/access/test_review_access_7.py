@@ -98,3 +98,24 @@ def test_a_revoke_button_of_a_page_opened_before_the_key_was_replaced_revokes_no
     assert check_key(store, new).refused is None
     with store.read() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(keys_t).where(keys_t.c.revoked_at.is_(None))).scalar() == 1
+
+
+def _framing_refused(headers) -> bool:  # noqa: ANN001
+    csp = headers.get("content-security-policy", "")
+    return headers.get("x-frame-options", "").upper() == "DENY" and "frame-ancestors 'none'" in csp
+
+
+def test_no_page_of_the_control_center_or_the_docs_can_be_framed_by_another_page(app: FastAPI, store: StoreResource) -> None:
+    # framed by another page (of a sibling site, whose frames carry SameSite=Lax cookies), an
+    # admin's Access page or Providers page under a decoy is a click on Revoke, Disable or Switch off
+    create_key(store, "partner", ["tasks:read"])
+    client = _signed_in(app)
+    for path in ("/ui/access", "/ui/providers", "/ui/routing", "/ui/tasks", "/ui/schedules", "/docs", "/graphql"):
+        answer = client.get(path)
+        assert answer.status_code == 200, (path, answer.status_code)
+        assert _framing_refused(answer.headers), (path, dict(answer.headers))
+    anonymous = TestClient(app, raise_server_exceptions=False, follow_redirects=False)
+    assert _framing_refused(anonymous.get("/ui/login").headers)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/ui/access").text).group(1)
+    refused = client.post("/ui/access/keys", data={"csrf_token": token, "name": "", "scope": "admin"})  # a page with its error
+    assert refused.status_code == 422 and _framing_refused(refused.headers)
