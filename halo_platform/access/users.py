@@ -176,6 +176,10 @@ def login(store: StoreResource, name: str, password: str, client: str) -> str:
     except (VerificationError, InvalidHashError):
         ok = False
     with store.write() as conn:
+        if ok:  # checked against the hash read before argon2 ran: a new password or a disable committed since ends this sign-in too
+            # (the row locked: one being committed now ends the session once this one is written)
+            ok = conn.execute(sa.select(users_t.c.id).where(users_t.c.id == user.id, users_t.c.password_hash == user.password_hash,
+                                                            users_t.c.disabled_at.is_(None)).with_for_update()).first() is not None
         if not ok:
             conn.execute(failures_t.delete().where(failures_t.c.at <= now - LOGIN_WINDOW))
         else:

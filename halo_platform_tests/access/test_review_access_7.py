@@ -119,3 +119,58 @@ def test_no_page_of_the_control_center_or_the_docs_can_be_framed_by_another_page
     token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/ui/access").text).group(1)
     refused = client.post("/ui/access/keys", data={"csrf_token": token, "name": "", "scope": "admin"})  # a page with its error
     assert refused.status_code == 422 and _framing_refused(refused.headers)
+
+
+def test_a_sign_in_checked_against_the_old_password_while_an_admin_sets_a_new_one_opens_no_session(store: StoreResource) -> None:
+    # the password leaked; the admin gives the user a new one (every session ends) while someone
+    # signs in with the leaked one: checked against the old hash, that sign-in must not come out
+    # with a session that the reset was meant to end
+    import threading
+    import time
+
+    from halo_platform.access.tables import LoginFailure, UserSession
+
+    failures_t, sessions_t = LoginFailure.__table__, UserSession.__table__
+    outcome: list[str] = []
+
+    def sign_in() -> None:
+        try:
+            outcome.append(users.login(store, "ada", PASSWORD, "10.0.0.9"))
+        except Exception as exc:  # noqa: BLE001 - what the test is about
+            outcome.append(type(exc).__name__)
+
+    new_hash = users._hasher.hash("the new password, not leaked")
+    racer = threading.Thread(target=sign_in)
+    racer.start()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # the attempt is counted: its check of the password (argon2) is under way
+        with store.read() as conn:
+            if conn.execute(sa.select(sa.func.count()).select_from(failures_t)).scalar():
+                break
+        time.sleep(0.001)
+    with store.write() as conn:  # what set_password writes, committed while the old password is being checked
+        conn.execute(users.users_t.update().where(users.users_t.c.name == "ada")
+                     .values(password_hash=new_hash, password_changed_at=dt.datetime.now(dt.UTC), password_changed_by="admin"))
+        conn.execute(sessions_t.delete())
+        time.sleep(0.5)
+    racer.join()
+    with store.read() as conn:
+        live = conn.execute(sa.select(sa.func.count()).select_from(sessions_t)).scalar()
+    assert live == 0 and outcome == ["HaloError"], (outcome, live)
+    assert users.session(store, "x") is None
+
+
+@pytest.mark.parametrize("db", ["pg", "mysql"])
+def test_a_sign_in_still_works_and_a_reset_password_still_ends_sessions_on_postgresql_and_mariadb(db: str, request) -> None:  # noqa: ANN001
+    store = StoreResource(db_url=request.getfixturevalue("fresh_pg_url" if db == "pg" else "fresh_mysql_url"))
+    try:
+        users.create_user(store, "ada", "admin", PASSWORD)
+        token = users.login(store, "ada", PASSWORD, "10.0.0.9")
+        assert users.session(store, token) is not None
+        users.set_password(store, "ada", "the new password, not leaked")
+        assert users.session(store, token) is None
+        with pytest.raises(Exception, match="wrong name or password"):
+            users.login(store, "ada", PASSWORD, "10.0.0.9")
+        assert users.session(store, users.login(store, "ada", "the new password, not leaked", "10.0.0.9")) is not None
+    finally:
+        store.dispose()
