@@ -112,12 +112,16 @@ QUERIES = {
 # mismatch it may hide. A comparison with a NULL is neither true nor false in SQL, so each test
 # says `IS NOT FALSE` (unknown counts as different), and a total with an unknown part is unknown
 # (blank in the file), not the sum of the parts that are known.
+# Ids are compared as text: a warehouse may keep them as integers (a gateway's payment_id BIGINT),
+# and DuckDB compares a text with an integer as integers, so payment '01002' was settled by
+# settlement 1002's payment, and a payment id that is no number ('P-7') failed the run.
 TRANSFORM = {
     "order_payments": """
-        SELECT o.order_id, o.amount, o.currency, o.status, p.payment_id, p.paid, p.paid_currency
-        FROM orders o LEFT JOIN payments p ON p.order_id = o.order_id""",
+        SELECT CAST(o.order_id AS VARCHAR) AS order_id, o.amount, o.currency, o.status,
+               CAST(p.payment_id AS VARCHAR) AS payment_id, p.paid, p.paid_currency
+        FROM orders o LEFT JOIN payments p ON CAST(p.order_id AS VARCHAR) = CAST(o.order_id AS VARCHAR)""",
     "settled": """
-        SELECT payment_id, min(settlement_id) AS settlement_id,
+        SELECT CAST(payment_id AS VARCHAR) AS payment_id, min(settlement_id) AS settlement_id,
                CASE WHEN count(amount) = count(*) THEN sum(CAST(amount AS DECIMAL(14,2))) END AS settled,
                min(currency) AS s_cur_min, max(currency) AS s_cur_max, count(currency) < count(*) AS s_cur_unknown
         FROM settlements GROUP BY payment_id""",
