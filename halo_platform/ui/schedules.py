@@ -129,8 +129,20 @@ def edit_page(request: Request, schedule_id: str, caller: Caller = Depends(signe
     except NotFoundError as exc:
         return render(request, "schedules_missing.html", caller, status=404, message=str(exc))
     form = {"cron": schedule["cron"], "timezone": schedule["timezone"], "sinks": schedule["sinks"], "enabled": schedule["enabled"],
-            "catch_up": schedule["catch_up"], "payload": {k: "" if v is None else str(v) for k, v in schedule["payload"].items()}}
+            "catch_up": schedule["catch_up"], "payload": _payload_shown(schedule)}
     return _edit_page(request, caller, store, schedule, form, {})
+
+
+def _payload_shown(schedule: dict[str, Any]) -> dict[str, str]:
+    """The stored payload as the form's inputs take it: its wire form (a date as YYYY-MM-DD, which
+    is all a date input holds: one stored as the CLI took it, "20240105", was emptied by the browser
+    and dropped when the page was saved); as stored when its task no longer takes it."""
+    payload = schedule["payload"]
+    try:
+        payload = get_task(schedule["task"]).wire_payload(payload)
+    except HaloError:  # its task retired, or a payload it no longer fits: the page says so
+        pass
+    return {k: "" if v is None else str(v) for k, v in payload.items()}
 
 
 def payload_errors(exc: PayloadError, given: dict[str, Any]) -> dict[str, str]:

@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
 import sqlalchemy as sa
+from fastapi.testclient import TestClient
 
+from halo_platform.core.store import StoreResource
+from halo_platform.http import create_app
 from halo_platform.reports.demo import order, payment, write_payments
 from halo_platform.reports.requests import create_request
 from halo_platform_tests.reports.conftest import read_csv
 
 START = dt.datetime(2024, 3, 4, 9, 30)
+
+
+def _signed_in(store: StoreResource) -> TestClient:
+    """An admin's Control Center client (user ada); a 500 is an answer, not an exception."""
+    from halo_platform.access import users
+
+    client = TestClient(create_app({"store": store}), raise_server_exceptions=False, follow_redirects=False)
+    client.cookies.set("halo_session", users.login(store, "ada", "a long enough password", "test"))
+    return client
 
 
 def _integer_settlements(url: str, rows: list[tuple[str, int, str]]) -> None:
@@ -45,3 +58,29 @@ def test_ids_a_warehouse_keeps_as_integers_are_compared_as_text_with_the_others(
     rows = read_csv(Path(halo_env["HALO_HOME"]) / "outbox" / "payment_reconciliation_2024-03-04_2024-03-11.csv")
     assert [(r["order_id"], r["payment_id"], r["issue"]) for r in rows] == [
         ("O2", "01002", "MISSING_SETTLEMENT"), ("O3", "P-7", "MISSING_SETTLEMENT")]
+
+
+def test_a_schedules_date_stored_in_basic_iso_form_is_shown_as_the_date_input_takes_it(halo_env, store):
+    """`halo schedules set --payload '{"as_of": "20240105"}'` is a valid date (ISO basic form) and
+    is stored as written; the edit page put that text in its `<input type="date">`, which a browser
+    empties (a date input holds YYYY-MM-DD only), so saving the page to change the cron dropped the
+    schedule's as_of without a word. The page shows each payload value in its wire form."""
+    from halo_platform.access import users
+    from halo_platform.reports.schedules import list_schedules, set_schedule
+
+    users.create_user(store, "ada", "admin", "a long enough password")
+    set_schedule(store, "alerts", task="campaign_alerts", cron="0 7 * * *", payload={"as_of": "20240105"},
+                 sinks=["outbox"], updated_by="cli:ada")
+    client = _signed_in(store)
+    page = client.get("/ui/schedules/alerts")
+    assert page.status_code == 200, page.text[:300]
+    shown = re.search(r'<input id="payload.as_of" name="payload.as_of" value="([^"]*)"', page.text)
+    assert shown and shown.group(1) == "2024-01-05", shown and shown.group(0)
+    # saved as the browser sends the page back, with a new cron: the schedule keeps its as_of
+    csrf = users.session(store, client.cookies["halo_session"]).csrf_token
+    saved = client.post("/ui/schedules/alerts", data={"csrf_token": csrf, "cron": "0 9 * * *", "timezone": "Asia/Jakarta",
+                                                      "sinks": "outbox", "enabled": "on", "catch_up": "latest",
+                                                      "payload.as_of": shown.group(1)})
+    assert saved.status_code == 303, saved.text[:300]
+    (schedule,) = list_schedules(store)
+    assert (schedule["cron"], schedule["payload"]) == ("0 9 * * *", {"as_of": "20240105"})
