@@ -84,3 +84,36 @@ def test_a_schedules_date_stored_in_basic_iso_form_is_shown_as_the_date_input_ta
     assert saved.status_code == 303, saved.text[:300]
     (schedule,) = list_schedules(store)
     assert (schedule["cron"], schedule["payload"]) == ("0 9 * * *", {"as_of": "20240105"})
+
+
+def test_a_scheduled_run_naming_a_sink_the_sinks_file_no_longer_has_still_delivers_to_the_others(
+        warehouses, halo_env, sinks_file, store, tmp_path):  # noqa: ANN001
+    """reports.md: delivery is per sink and independent, one sink failing never stops the others.
+    A schedule set to deliver to outbox and partner, whose partner sink was then removed from the
+    sinks file (a deploy), failed its whole run before the queries ('unknown sink(s): partner'):
+    the finance team's outbox got no report either. Now that sink alone fails (recorded), the
+    others get the file, and the request ends FAILED naming it."""
+    from halo_platform.core.instance import dagster_instance
+    from halo_platform.reports.audit import get_request
+    from halo_platform.reports.definitions import defs
+    from halo_platform.reports.schedules import Due
+    from halo_platform.reports.sensors import run_request_for
+    from halo_platform_tests.reports.test_reconciliation import seed_two_servers
+
+    seed_two_servers(warehouses)
+    outbox = Path(halo_env["HALO_HOME"]) / "outbox"
+    sinks_file({"outbox": {"kind": "folder", "path": str(outbox)}, "alerts": {"kind": "folder", "path": str(tmp_path / "alerts")},
+                "partner": {"kind": "folder", "path": str(tmp_path / "partner")}})
+    tick = dt.datetime(2024, 3, 11, 6, tzinfo=dt.timezone(dt.timedelta(hours=7)))
+    due = Due("weekly", "payment_reconciliation", tick, "Asia/Jakarta",
+              {"period_start": "2024-03-04", "period_end": "2024-03-11"}, ["outbox", "partner"])
+    launched = run_request_for(due)
+    sinks_file({"outbox": {"kind": "folder", "path": str(outbox)}, "alerts": {"kind": "folder", "path": str(tmp_path / "alerts")}})
+    result = defs.resolve_job_def("payment_reconciliation_job").execute_in_process(
+        run_config=launched.run_config, tags=launched.tags, instance=dagster_instance(), raise_on_error=False)
+    assert not result.success
+    request = get_request(store, result.run_id)
+    assert request["status"] == "FAILED"
+    assert (outbox / "payment_reconciliation_2024-03-04_2024-03-11.csv").is_file()
+    assert {d["sink"]: d["status"] for d in request["deliveries"]} == {"outbox": "DELIVERED", "partner": "FAILED"}
+    assert "partner" in request["error"] and request["outputs"], request
