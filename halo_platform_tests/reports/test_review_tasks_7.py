@@ -117,3 +117,25 @@ def test_a_scheduled_run_naming_a_sink_the_sinks_file_no_longer_has_still_delive
     assert (outbox / "payment_reconciliation_2024-03-04_2024-03-11.csv").is_file()
     assert {d["sink"]: d["status"] for d in request["deliveries"]} == {"outbox": "DELIVERED", "partner": "FAILED"}
     assert "partner" in request["error"] and request["outputs"], request
+
+
+def test_a_spend_row_without_a_date_makes_its_campaigns_spend_unknown_not_smaller(warehouses, halo_env, store):
+    """campaign_alerts sums spend to as_of; a spend row the warehouse has no date for (NULL) was
+    left out by `spend_date <= as_of`, so a campaign that had spent 600.00 of its 500.00 budget,
+    100.00 of it undated, was judged at 500.00... and one at 450.00 + 100.00 undated at 90% only.
+    Like a spend row without an amount, it makes the spend unknown: no budget alert is judged on
+    a part of it, and the request ends FAILED naming the campaign."""
+    from decimal import Decimal
+
+    from halo_platform.reports.demo import campaign, write_marketing
+
+    as_of = dt.date(2024, 5, 10)
+    write_marketing(Path(warehouses["marketing"].split("duckdb:///", 1)[1]), [campaign("C1", as_of + dt.timedelta(days=60), "500.00")],
+                    [{"campaign_id": "C1", "spend_date": as_of, "amount": Decimal("450.00")},
+                     {"campaign_id": "C1", "spend_date": None, "amount": Decimal("100.00")}])
+    request = create_request(store, "campaign_alerts", {"as_of": "2024-05-10"}, wait=True)
+    assert request["status"] == "FAILED", request
+    assert request["error"] == (
+        "campaign_alerts: 1 row(s) could not be judged: ACTIVE campaign C1: 1 spend row(s) have no date:"
+        " its spend to 2024-05-10 is unknown, NEAR_BUDGET and OVER_BUDGET not judged")
+    assert request["row_count"] == 0 and request["deliveries"] == []

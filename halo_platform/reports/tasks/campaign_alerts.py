@@ -87,7 +87,8 @@ QUERIES = {
     ),
     "spend": Query(
         "marketing",
-        "SELECT campaign_id, amount FROM campaign_spend WHERE spend_date <= :as_of"
+        "SELECT campaign_id, amount, spend_date FROM campaign_spend"
+        " WHERE (spend_date <= :as_of OR spend_date IS NULL)"
         " AND campaign_id IN (SELECT campaign_id FROM campaigns WHERE status = 'ACTIVE')",
         lambda payload: {"as_of": payload["as_of"]},
     ),
@@ -97,17 +98,21 @@ QUERIES = {
 # when spend * 100 >= budget * threshold. DuckDB's DECIMAL arithmetic overflows or turns to DOUBLE
 # long before the schema's NUMERIC(12,2) ranges run out; HUGEINT holds any of them. A budget or a
 # spend the warehouse does not have (NULL) is unknown, not zero: no budget alert is judged on it,
-# and `UNJUDGED` names the campaign so that the request fails rather than saying nothing of it.
+# and `UNJUDGED` names the campaign so that the request fails rather than saying nothing of it. A
+# spend row with no date may be spend to as_of or not: it makes the spend unknown too (left out by
+# `spend_date <= as_of`, it made the spend smaller, and an over-budget campaign NEAR_BUDGET).
 TRANSFORM = {
     "active": "SELECT * EXCLUDE (status) FROM campaigns WHERE status = 'ACTIVE'",
     "spent": """
-        SELECT campaign_id, sum(CAST(amount AS DECIMAL(38,2))) AS spend, count(*) - count(amount) AS unknown_amounts
+        SELECT campaign_id, sum(CAST(amount AS DECIMAL(38,2))) AS spend,
+               count(*) FILTER (WHERE amount IS NULL AND spend_date IS NOT NULL) AS unknown_amounts,
+               count(*) - count(spend_date) AS undated
         FROM spend WHERE campaign_id IN (SELECT campaign_id FROM active) GROUP BY campaign_id""",
     "result": """
 WITH j AS (
     SELECT c.campaign_id, c.name, c.owner_email, CAST(c.end_date AS DATE) AS end_date,
            CAST(c.budget AS DECIMAL(38,2)) AS budget,
-           CAST(CASE WHEN coalesce(s.unknown_amounts, 0) = 0 THEN coalesce(s.spend, 0) END AS DECIMAL(38,2)) AS spend
+           CAST(CASE WHEN coalesce(s.unknown_amounts, 0) = 0 AND coalesce(s.undated, 0) = 0 THEN coalesce(s.spend, 0) END AS DECIMAL(38,2)) AS spend
     FROM active c LEFT JOIN spent s USING (campaign_id)
 ), cents AS (
     SELECT *, CAST(budget * 100 AS HUGEINT) AS budget_cents, CAST(spend * 100 AS HUGEINT) AS spend_cents FROM j
@@ -137,6 +142,10 @@ UNION ALL
 SELECT 'ACTIVE campaign ' || campaign_id || ': ' || unknown_amounts || ' spend row(s) to ' || CAST($as_of AS DATE)
        || ' have no amount: its spend is unknown, NEAR_BUDGET and OVER_BUDGET not judged'
 FROM active JOIN spent USING (campaign_id) WHERE unknown_amounts > 0
+UNION ALL
+SELECT 'ACTIVE campaign ' || campaign_id || ': ' || undated || ' spend row(s) have no date: its spend to '
+       || CAST($as_of AS DATE) || ' is unknown, NEAR_BUDGET and OVER_BUDGET not judged'
+FROM active JOIN spent USING (campaign_id) WHERE undated > 0
 ORDER BY problem
 """
 
