@@ -62,7 +62,7 @@ class MailjetProvider(Provider):
             answers = resp.json().get("Messages") if resp.status_code in (200, 400) else None
         except (ValueError, AttributeError):
             answers = None
-        if not isinstance(answers, list) or len(answers) != len(messages):
+        if not isinstance(answers, list) or len(answers) != len(messages) or not all(isinstance(a, dict) for a in answers):
             if outcome == ACKNOWLEDGED:
                 outcome = UNKNOWN  # a 2xx we cannot read: taken, maybe sent, acknowledged for none we can name
             detail = f"{resp.status_code} {short_body(resp)}"

@@ -98,9 +98,10 @@ class TwilioProvider(Provider):
         code, text = None, short_body(resp)
         try:
             err = resp.json()
-            code, text = err.get("code"), err.get("message", text)
         except ValueError:
-            pass
+            err = None
+        if isinstance(err, dict):  # a gateway's 503 may carry other JSON (null, a list, a string): its status then decides
+            code, text = err.get("code"), err.get("message", text)
         if code in RETRYABLE_CODES:
             outcome = RETRYABLE
         return SendResult(message.id, outcome, detail=f"{resp.status_code} {code or ''} {text}".strip(), http_status=resp.status_code)

@@ -95,7 +95,7 @@ class VonageProvider(Provider):
         try:
             first = resp.json()["messages"][0]
             status = str(first.get("status"))
-        except (ValueError, KeyError, IndexError, TypeError):
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError):
             return SendResult(message.id, UNKNOWN, detail="unreadable 200 answer", http_status=resp.status_code)
         if status == "0":
             return SendResult(message.id, ACKNOWLEDGED, first.get("message-id"), http_status=resp.status_code)
