@@ -116,14 +116,18 @@ def _checkpointer(database: str) -> _Checkpointer:
         return held
 
 
-def again_on_conflict(write: Callable[[], _T]) -> _T:
-    """`write()` (a whole transaction), once more if it failed on a unique key: another
+def again_on_conflict(write: Callable[[], _T], tries: int = 2) -> _T:
+    """`write()` (a whole transaction), again if it failed on a unique key: another
     transaction, not committed when this one looked, wrote the row this one meant to create
-    (PostgreSQL); the second try sees it and edits it instead."""
-    try:
-        return write()
-    except sa.exc.IntegrityError:
-        return write()
+    (PostgreSQL); the next try sees it and edits it instead, `tries` times in all. Where another
+    writer may also delete that row (an opt-out's START), a try can find it gone and conflict
+    again with a third writer's insert: such callers give more tries."""
+    for _ in range(tries - 1):
+        try:
+            return write()
+        except sa.exc.IntegrityError:
+            pass
+    return write()  # the last try: its error is the caller's
 
 
 #: how many times a transaction the store rolled back to end a deadlock is run in all (`retried_on_deadlock`)

@@ -22,8 +22,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
 
+from halo_platform.core.engine import again_on_conflict, retried_on_deadlock
 from halo_platform.core.errors import HaloError
 from halo_platform.core.models import utcnow
 from halo_platform.core.settings import get_settings
@@ -39,6 +39,9 @@ SCOPES = ("normal", "all")
 #: keywords of an inbound SMS (the whole text, trimmed, any letter case)
 STOP_WORDS = frozenset({"STOP", "ARRET", "ARRÊT", "STOPP", "BERHENTI"})
 START_WORDS = frozenset({"START"})
+#: tries of a transaction that adds a suppression (`again_on_conflict`): a START lifting it between
+#: a try's conflict and the next lets that one conflict again with another STOP's insert
+CONFLICT_TRIES = 5
 
 
 def suppression_key() -> bytes:
@@ -132,12 +135,13 @@ def suppress(store: StoreResource, channel: str, to: str, *, scope: str = "norma
     stops (not those already in flight); returns {channel, scope, ended}. A suppression is never
     narrowed here: a STOP (scope `normal`) from a recipient suppressed with `all` keeps `all`
     (START, `unsuppress`, lifts it)."""
-    try:
+    def write() -> dict[str, Any]:
         with store.write() as conn:
             return suppress_in(conn, channel, to, scope=scope, reason=reason, created_by=created_by, country=country)
-    except IntegrityError:  # the same recipient suppressed at once by another request: update that row
-        with store.write() as conn:
-            return suppress_in(conn, channel, to, scope=scope, reason=reason, created_by=created_by, country=country)
+
+    # the same recipient suppressed at once by another request: the next try updates that row (a
+    # deadlock with another opt-out, on MariaDB, is tried again as well)
+    return retried_on_deadlock(lambda: again_on_conflict(write, CONFLICT_TRIES))
 
 
 def suppress_in(conn: Connection, channel: str, to: str, *, scope: str = "normal", reason: str | None = None,

@@ -4,16 +4,32 @@ Pinned here: a Twilio error answer whose body is JSON but not an object (`null`,
 string, a bare number: what a gateway in front of the API may put in a 503) made the Twilio
 client raise, and the message ended `provider_error` "not re-sent": a 503 that should have been
 retried (failed over, for a HIGH message) lost it. Vonage's and Mailjet's 200 answers holding
-something else than objects likewise raised instead of being the unknown outcome of a 2xx."""
+something else than objects likewise raised instead of being the unknown outcome of a 2xx.
+
+Inbound STOPs and STARTs of one sender arriving at once (and `POST /v1/suppressions` beside
+them) were a 500 on PostgreSQL: a STOP whose insert of the suppression conflicted with another's
+tried once more, found the row lifted meanwhile by a START, inserted again and conflicted with a
+third STOP; that opt-out was lost (the provider is answered 500). On MariaDB the same race (with
+the API) deadlocked now and then, a 500 too: neither write was tried again."""
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlencode
+
+import httpx
 import pytest
+import sqlalchemy as sa
 
 from halo_platform.delivery.dispatch import call_provider
 from halo_platform.delivery.providers.base import PERMANENT, RETRYABLE, UNKNOWN, Outgoing
+from halo_platform.delivery.providers.twilio import twilio_signature
 from halo_platform.delivery.service import submit
+from halo_platform.delivery.suppressions import recipient_hash
+from halo_platform.delivery.tables import InboundMessage, Suppression
 from halo_platform.lab.provider_fakes import SECRETS
+from halo_platform_tests.delivery.test_review_callbacks_wire import served  # noqa: F401
 
 SMS = Outgoing(id="m1", channel="sms", recipient="+33612345678", body="code 123456")
 EMAIL = Outgoing(id="m2", channel="email", recipient="ada@example.com", body="b", subject="s")
@@ -57,3 +73,34 @@ def test_a_200_whose_answers_are_no_objects_is_an_unknown_outcome(fakes, make_pr
     answering(fakes[kind], 200, body)
     result = call_provider(provider, [message])[0]
     assert (result.outcome, result.http_status) == (UNKNOWN, 200), result
+
+
+def test_stops_and_starts_of_one_sender_at_once_are_each_applied_on_every_store(served):  # noqa: F811
+    """Real threads against the real HTTP app: every request is answered 200 and recorded once."""
+    n, rounds = 12, 6
+    for r in range(rounds):
+        sender, barrier = f"+3361234560{r}", threading.Barrier(n)
+
+        def one(i: int, sender: str = sender, barrier: threading.Barrier = barrier, r: int = r) -> tuple[int, str]:
+            with httpx.Client(base_url=served.url, timeout=30) as http:
+                if i % 4 == 3:  # the API beside the provider's webhooks
+                    barrier.wait()
+                    answer = http.post("/v1/suppressions", json={"channel": "sms", "to": sender, "scope": "all"}, headers=served.key)
+                    return answer.status_code, answer.text
+                pairs = [("MessageSid", f"SM{r:016d}{i:016d}"), ("AccountSid", SECRETS["twilio"]["account_sid"]), ("From", sender),
+                         ("Body", "START" if i % 4 == 0 else "Stop")]
+                signature = twilio_signature(SECRETS["twilio"]["auth_token"], f"{served.url}/v1/inbound/tw", pairs)
+                barrier.wait()
+                answer = http.post("/v1/inbound/tw", content=urlencode(pairs),
+                                   headers={"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature})
+                return answer.status_code, answer.text
+
+        with ThreadPoolExecutor(n) as pool:
+            answers = list(pool.map(one, range(n)))
+        assert [status for status, _ in answers] == [201 if i % 4 == 3 else 200 for i in range(n)], answers
+        with served.store.read() as conn:
+            kept = conn.execute(sa.select(sa.func.count()).select_from(InboundMessage).where(InboundMessage.dedupe_key.like(f"twilio:SM{r:016d}%"))).scalar_one()
+            rows = conn.execute(sa.select(sa.func.count()).select_from(Suppression)
+                                .where(Suppression.recipient_hash == recipient_hash("sms", sender))).scalar_one()
+        assert kept == n - n // 4  # each STOP and START applied once
+        assert rows <= 1
