@@ -314,7 +314,9 @@ def _email(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise HaloError("to: must be an email address")
     try:
-        return validate_email(value, check_deliverability=False).normalized
+        # strict: a local part of at most 64 characters (RFC 5321), which relays refuse past and
+        # which email_validator checks only when asked; the masks of logs and details read that far
+        return validate_email(value, check_deliverability=False, strict=True).normalized
     except EmailNotValidError as exc:
         raise HaloError(f"to: not a valid email address ({exc})") from None
 

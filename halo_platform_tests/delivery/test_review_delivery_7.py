@@ -10,7 +10,11 @@ Inbound STOPs and STARTs of one sender arriving at once (and `POST /v1/suppressi
 them) were a 500 on PostgreSQL: a STOP whose insert of the suppression conflicted with another's
 tried once more, found the row lifted meanwhile by a START, inserted again and conflicted with a
 third STOP; that opt-out was lost (the provider is answered 500). On MariaDB the same race (with
-the API) deadlocked now and then, a 500 too: neither write was tried again."""
+the API) deadlocked now and then, a 500 too: neither write was tried again.
+
+An email address whose local part is longer than the 64 characters RFC 5321 allows was queued
+(email_validator checks that only when strict): relays refuse it, and the masks of logs and
+event details, which read at most 64 characters before the @, left its first characters in clear."""
 
 from __future__ import annotations
 
@@ -22,12 +26,13 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from halo_platform.core.redact import mask_text
 from halo_platform.delivery.dispatch import call_provider
 from halo_platform.delivery.providers.base import PERMANENT, RETRYABLE, UNKNOWN, Outgoing
 from halo_platform.delivery.providers.twilio import twilio_signature
 from halo_platform.delivery.service import submit
 from halo_platform.delivery.suppressions import recipient_hash
-from halo_platform.delivery.tables import InboundMessage, Suppression
+from halo_platform.delivery.tables import InboundMessage, Message, Suppression
 from halo_platform.lab.provider_fakes import SECRETS
 from halo_platform_tests.delivery.test_review_callbacks_wire import served  # noqa: F401
 
@@ -104,3 +109,18 @@ def test_stops_and_starts_of_one_sender_at_once_are_each_applied_on_every_store(
                                 .where(Suppression.recipient_hash == recipient_hash("sms", sender))).scalar_one()
         assert kept == n - n // 4  # each STOP and START applied once
         assert rows <= 1
+
+
+@pytest.mark.parametrize("local", ["jean.dupont." * 6, "a" * 65, "é" * 65])
+def test_an_email_address_whose_local_part_passes_64_characters_is_refused_and_nothing_stored(served, local):  # noqa: F811
+    address = f"{local}@example.com"
+    assert local[:len(local) - 64] in mask_text(f"bounced: {address}")  # what the masks would have left in clear
+    answer = served.http.post("/v1/messages/email", json={"to": address, "subject": "s", "body": "b"}, headers=served.key)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"].startswith("to: not a valid email address (The email address is too long before the @-sign")
+    answer = served.http.post("/v1/suppressions", json={"channel": "email", "to": address}, headers=served.key)
+    assert answer.status_code == 422, answer.text
+    with served.store.read() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(Message)).scalar_one() == 0
+    longest = served.http.post("/v1/messages/email", json={"to": f"{'a' * 64}@example.com", "subject": "s", "body": "b"}, headers=served.key)
+    assert longest.status_code == 202, longest.text
