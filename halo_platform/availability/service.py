@@ -494,14 +494,16 @@ def export_csv(store: StoreResource, out: Path) -> int:
     return len(rows)
 
 
-def quarantined(store: StoreResource, feed: str | None = None, limit: int = 100) -> list[dict]:
+def quarantined(store: StoreResource, feed: str | None = None, limit: int = 100, newest: bool = False) -> list[dict]:
+    """The first `limit` quarantined records in the order they were quarantined; `newest`: the
+    last `limit`, newest first (the table keeps every record ever quarantined)."""
     t = EmrQuarantine.__table__
     query = sa.select(t.c.feed, t.c.file, t.c.position, t.c.reason, t.c.raw)
     if feed:
         _known_feed(feed)
         query = query.where(t.c.feed == feed)
     with store.read() as conn:
-        rows = conn.execute(query.order_by(t.c.id).limit(int(limit))).all()
+        rows = conn.execute(query.order_by(t.c.id.desc() if newest else t.c.id).limit(int(limit))).all()
     return [{"feed": f, "file": p, "position": n, "reason": r, "raw": raw} for f, p, n, r, raw in rows]
 
 

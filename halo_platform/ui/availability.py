@@ -26,6 +26,7 @@ from halo_platform.ui.app import render, signed_in, text_errors
 
 router = APIRouter(include_in_schema=False)
 RAW_CHARS = 160  # of a quarantined record: enough to recognise it
+QUARANTINE_ROWS = 50  # the newest quarantined records shown (a feed's table keeps every one ever quarantined)
 
 
 def _zone(name: str | None) -> dt.tzinfo:
@@ -61,13 +62,16 @@ def _page_data(store: StoreResource, feed: str, provider: str, week: str) -> tup
     day = _day(week, errors)
     monday = day - dt.timedelta(days=day.weekday())
     context: dict = {"feeds": feeds, "feed": feed, "providers": providers, "provider": provider, "week": week or monday.isoformat(),
-                     "monday": monday, "days": [], "tz": None, "freshness": None, "quarantine": [], "errors": errors}
+                     "monday": monday, "days": [], "tz": None, "freshness": None, "quarantine": [], "quarantine_more": None, "errors": errors}
     if "feed" in errors:
         return 422, context
     context["freshness"] = service.freshness(store, feed)
+    # the newest first: the oldest 50 ever quarantined were shown for good, today's never
+    records = service.quarantined(store, feed, limit=QUARANTINE_ROWS + 1, newest=True)
     # masked before it is cut: an address the cut goes through is none for the masks
     context["quarantine"] = [{**q, "raw": (shown := mask_text(q["raw"]))[:RAW_CHARS], "cut": len(shown) > RAW_CHARS}
-                             for q in service.quarantined(store, feed, limit=50)]
+                             for q in records[:QUARANTINE_ROWS]]
+    context["quarantine_more"] = QUARANTINE_ROWS if len(records) > QUARANTINE_ROWS else None
     if provider and not errors:
         tz_name = service.provider_timezone(store, feed, provider)
         zone = _zone(tz_name)

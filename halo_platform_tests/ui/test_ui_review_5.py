@@ -1,0 +1,46 @@
+"""Control Center pages found wrong in review 5, driven in chromium against `halo serve` (each test
+failed before its fix): the Availability page's quarantine table showed a feed's oldest 50 records
+forever (today's never appeared, and nothing said more were kept)."""
+
+from __future__ import annotations
+
+import json
+
+from playwright.sync_api import Page, expect
+
+from halo_platform_tests.fixtures.browser import screenshot
+from halo_platform_tests.ui.conftest import ControlCenter, sign_in
+
+
+def _bad_records(ids: list[str]) -> str:
+    return "".join(json.dumps({"type": "appointment", "action": "upsert", "id": i, "provider": "AC001", "start": "not a time",
+                               "duration_min": 30, "tz": "Europe/Paris", "status": "booked",
+                               "updated_at": "2026-11-01T00:00:00Z"}) + "\n" for i in ids)
+
+
+def _land(center: ControlCenter, name: str, text: str) -> None:
+    path = center.home / name
+    path.write_text(text)
+    for args in (("emr", "ingest", "--feed", "acme", str(path)), ("emr", "process")):
+        done = center.halo(*args)
+        assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_the_quarantine_table_shows_the_newest_records_and_says_when_older_ones_are_left_out(
+        page: Page, control_center: ControlCenter) -> None:
+    """A feed quarantined 60 records last month, then one today. The page listed the first 50 ever
+    quarantined, in the order they came, and kept listing them: today's record (what a person
+    opens the page for) was never shown, and nothing said records were left out. Now the newest
+    come first, and the page says only the newest 50 are shown."""
+    _land(control_center, "old-batch.jsonl", _bad_records([f"acme-old-{n:02d}" for n in range(60)]))
+    _land(control_center, "new-batch.jsonl", _bad_records(["acme-newest"]))
+    sign_in(page, control_center, "viewer")
+    page.goto(f"{control_center.url}/ui/availability?feed=acme")
+    rows = page.locator("#quarantine tbody tr")
+    expect(rows).to_have_count(50)
+    expect(rows.first).to_contain_text("new-batch.jsonl")
+    expect(rows.first).to_contain_text("acme-newest")
+    expect(rows.last).to_contain_text("acme-old-11")
+    expect(page.locator("#quarantine-more")).to_contain_text("The newest 50 quarantined records are shown")
+    screenshot(page, "review5-quarantine-newest-first")
+
