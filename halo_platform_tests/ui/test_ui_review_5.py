@@ -1,15 +1,32 @@
 """Control Center pages found wrong in review 5, driven in chromium against `halo serve` (each test
 failed before its fix): the Availability page's quarantine table showed a feed's oldest 50 records
-forever (today's never appeared, and nothing said more were kept)."""
+forever (today's never appeared, and nothing said more were kept); a request id that names no
+request, 3,000 characters long, made its page 24,000 pixels wide."""
 
 from __future__ import annotations
 
 import json
+import uuid
+from collections.abc import Iterator
 
-from playwright.sync_api import Page, expect
+import pytest
+from playwright.sync_api import Browser, Page, expect
 
+from halo_platform.core.settings import get_settings
+from halo_platform.core.store import StoreResource
+from halo_platform.reports import audit
 from halo_platform_tests.fixtures.browser import screenshot
 from halo_platform_tests.ui.conftest import ControlCenter, sign_in
+
+WIDTH = "() => [document.documentElement.scrollWidth, window.innerWidth]"
+
+
+@pytest.fixture
+def narrow(browser: Browser) -> Iterator[Page]:
+    """A phone's browser (390 x 844)."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, service_workers="block")
+    yield context.new_page()
+    context.close()
 
 
 def _bad_records(ids: list[str]) -> str:
@@ -43,4 +60,28 @@ def test_the_quarantine_table_shows_the_newest_records_and_says_when_older_ones_
     expect(rows.last).to_contain_text("acme-old-11")
     expect(page.locator("#quarantine-more")).to_contain_text("The newest 50 quarantined records are shown")
     screenshot(page, "review5-quarantine-newest-first")
+
+
+def test_a_long_request_id_that_names_no_request_fits_a_phone(narrow: Page, control_center: ControlCenter) -> None:
+    """A request id pasted with the rest of a log line (3,000 characters, no spaces), or an output
+    number as long, made the 'not found' page 24,000 px wide on a phone: the message and the
+    links under it off screen. Now the value is cut (its start is enough to recognise) and wraps."""
+    store = StoreResource(db_url=get_settings(control_center.env).db_url)
+    request_id = str(uuid.uuid4())
+    try:
+        audit.record_status(store, request_id, "QUEUED", task="campaign_alerts", payload={}, requested_by="operator")
+    finally:
+        store.dispose()
+    sign_in(narrow, control_center, "viewer")
+    for url, shown in ((f"/ui/requests/{'0' * 3000}", "0" * 100),
+                       (f"/ui/requests/{request_id}/outputs/{'9' * 3000}", "9" * 100)):
+        response = narrow.goto(control_center.url + url)
+        assert response.status == 404
+        alert = narrow.get_by_role("alert")
+        expect(alert).to_contain_text(shown)
+        assert len(alert.inner_text()) < 600
+        width, viewport = narrow.evaluate(WIDTH)
+        assert width <= viewport, f"{url[:40]}...: {width} px wide"
+        expect(narrow.get_by_role("link", name="All requests")).to_be_in_viewport()
+        screenshot(narrow, f"review5-long-request-value-390-{len(shown)}{shown[0]}")
 
