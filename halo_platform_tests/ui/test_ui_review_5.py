@@ -1,7 +1,8 @@
 """Control Center pages found wrong in review 5, driven in chromium against `halo serve` (each test
 failed before its fix): the Availability page's quarantine table showed a feed's oldest 50 records
 forever (today's never appeared, and nothing said more were kept); a request id that names no
-request, 3,000 characters long, made its page 24,000 pixels wide."""
+request, 3,000 characters long, made its page 24,000 pixels wide; an API key's rate limit was
+shown rounded to 6 digits (12345.67 requests/s as 12345.7)."""
 
 from __future__ import annotations
 
@@ -85,3 +86,18 @@ def test_a_long_request_id_that_names_no_request_fits_a_phone(narrow: Page, cont
         expect(narrow.get_by_role("link", name="All requests")).to_be_in_viewport()
         screenshot(narrow, f"review5-long-request-value-390-{len(shown)}{shown[0]}")
 
+
+def test_a_keys_rate_limit_is_shown_as_it_was_set(page: Page, control_center: ControlCenter) -> None:
+    """The keys table showed each rate with "%g" (6 significant digits): a key limited to 12345.67
+    requests/s read 12345.7, a limit it does not have. Now the rate reads back as it was set."""
+    sign_in(page, control_center, "admin")
+    page.goto(f"{control_center.url}/ui/access")
+    page.get_by_text("Create a key").click()
+    page.locator("#key-name").fill("review5-rate")
+    page.locator("#key-rate").fill("12345.67")
+    page.locator("#key-form input[value='tasks:read']").check()
+    page.locator("#key-form button[type=submit]").click()
+    expect(page.get_by_text("Key review5-rate created")).to_be_visible()
+    row = page.locator("tr", has_text="review5-rate")
+    expect(row).to_contain_text("12345.67")
+    screenshot(page, "review5-key-rate")
