@@ -4,30 +4,20 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path, PurePosixPath
+from typing import Annotated
 from urllib.parse import quote, unquote, urlsplit
-
-from pydantic import field_validator
 
 from halo_platform.core.files import replaced_whole
 from halo_platform.sinks.base import Delivery, PermanentSinkError, Sink, safe_name
-from halo_platform.sinks.settings import PathSetting
+from halo_platform.sinks.settings import FILLED, PathSetting
 
 
 class FolderSink(Sink):
     """Writes into `path`; a delivery with no file writes its text as `<subject>.txt`."""
 
     kind = "folder"
-    path: PathSetting
+    path: Annotated[PathSetting, FILLED]
     url: str | None = None  # where the folder is served (e.g. https://files.example.com/reports/): links
-
-    @field_validator("path")
-    @classmethod
-    def _named(cls, value: str) -> str:
-        # Path("") is the current folder: a `${OUTBOX_DIR}` set to nothing wrote the reports wherever
-        # the process runs (the code server's folder) and the run said DELIVERED
-        if not value.strip():
-            raise ValueError("empty: name the folder the files go to")
-        return value
 
     def link(self, target: str) -> str:
         if not self.url:

@@ -13,6 +13,18 @@ from pydantic import AfterValidator, Field
 from halo_platform.core.text import control_character
 from halo_platform.sinks.base import PermanentSinkError
 
+
+def _filled(value: str) -> str:
+    if not value.strip():
+        raise ValueError("empty")
+    return value
+
+
+# of a setting that must say something (`Annotated[str, FILLED]`): a `${VAR}` set to nothing was a folder sink's Path(""), the
+# process's current folder (the reports written wherever it runs), and a webhook's empty signing
+# key (a signature anyone can compute, so the receiver's check passed forged posts)
+FILLED = AfterValidator(_filled)
+
 # a TCP port: getaddrinfo keeps 16 bits of a larger one, and 98931 reached the server on 33395
 Port = Annotated[int, Field(ge=1, le=65535)]
 

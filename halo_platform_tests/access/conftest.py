@@ -16,9 +16,10 @@ def store(halo_env) -> Iterator[StoreResource]:  # noqa: ANN001
 
 @pytest.fixture
 def app(store):  # noqa: ANN001, ANN201
-    """The HTTP service over the isolated store (sandbox providers of the default config)."""
+    """The HTTP service over the isolated store (sandbox providers and sinks of the default config)."""
     from halo_platform.delivery.resources import ProvidersResource
+    from halo_platform.sinks import SinksResource
 
     providers = ProvidersResource()
-    yield create_app({"store": store, "providers": providers})
+    yield create_app({"store": store, "providers": providers, "sinks": SinksResource()})
     providers.close()

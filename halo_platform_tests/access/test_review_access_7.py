@@ -15,9 +15,6 @@ from fastapi.testclient import TestClient
 from halo_platform.access import users
 from halo_platform.access.keys import check_key, create_key, keys_t, list_keys
 from halo_platform.core.store import StoreResource
-from halo_platform.delivery.resources import ProvidersResource
-from halo_platform.http import create_app
-from halo_platform.sinks import SinksResource
 
 PASSWORD = "a long enough password"
 
@@ -28,13 +25,6 @@ def store(halo_env) -> Iterator[StoreResource]:  # noqa: ANN001
     users.create_user(made, "ada", "admin", PASSWORD)
     yield made
     made.dispose()
-
-
-@pytest.fixture
-def app(store: StoreResource) -> Iterator[FastAPI]:
-    providers = ProvidersResource()
-    yield create_app({"store": store, "providers": providers, "sinks": SinksResource()})
-    providers.close()
 
 
 def _signed_in(app: FastAPI, name: str = "ada") -> TestClient:

@@ -15,9 +15,6 @@ from fastapi.testclient import TestClient
 from halo_platform.access import users
 from halo_platform.access.keys import key_hash, keys_t, list_keys, revoke_key
 from halo_platform.core.store import StoreResource
-from halo_platform.delivery.resources import ProvidersResource
-from halo_platform.http import create_app
-from halo_platform.sinks import SinksResource
 from halo_platform_tests.fixtures.access import bearer, make_key
 
 PASSWORD = "a long enough password"
@@ -62,13 +59,6 @@ def store(halo_env) -> Iterator[StoreResource]:  # noqa: ANN001
     users.create_user(made, "vera", "viewer", PASSWORD)
     yield made
     made.dispose()
-
-
-@pytest.fixture
-def app(store: StoreResource) -> Iterator[FastAPI]:
-    providers = ProvidersResource()
-    yield create_app({"store": store, "providers": providers, "sinks": SinksResource()})
-    providers.close()
 
 
 def _client(app: FastAPI) -> TestClient:
