@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from halo_platform.core.errors import NotFoundError
 from halo_platform.core.models import utcnow
 from halo_platform.core.redact import mask_text
-from halo_platform.core.text import as_one_line, unstorable, within_bytes
+from halo_platform.core.text import as_one_line, echo, unstorable, within_bytes
 from halo_platform.reports.tables import TaskDelivery, TaskDeliveryClaim, TaskRequest
 
 if TYPE_CHECKING:
@@ -249,7 +249,7 @@ def get_request(store: StoreResource, request_id: str) -> dict[str, Any]:
         row = None if unstorable(request_id) else \
             conn.execute(sa.select(requests_t).where(requests_t.c.request_id == request_id)).mappings().first()
         if row is None:
-            raise NotFoundError(f"no task request {request_id!r}")
+            raise NotFoundError(f"no task request {echo(request_id)}")  # cut: an id of the URL's length came back whole
         deliveries = conn.execute(
             sa.select(deliveries_t).where(deliveries_t.c.request_id == request_id).order_by(deliveries_t.c.id)
         ).mappings().all()

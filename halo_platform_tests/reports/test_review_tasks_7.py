@@ -139,3 +139,18 @@ def test_a_spend_row_without_a_date_makes_its_campaigns_spend_unknown_not_smalle
         "campaign_alerts: 1 row(s) could not be judged: ACTIVE campaign C1: 1 spend row(s) have no date:"
         " its spend to 2024-05-10 is unknown, NEAR_BUDGET and OVER_BUDGET not judged")
     assert request["row_count"] == 0 and request["deliveries"] == []
+
+
+def test_a_long_request_id_is_cut_in_its_404(halo_env):  # noqa: ARG001
+    """GET /v1/task-requests/<5,000 characters> repeated the whole id in its 404 body (and log line);
+    it is cut to the echo limit, as every other error cuts what the caller sent."""
+    from halo_platform.core.text import ECHO_LIMIT
+    from halo_platform.http import create_app
+    from halo_platform_tests.fixtures.access import authorized_client
+
+    client = authorized_client(create_app(), "tasks:read", raise_server_exceptions=False)
+    answer = client.get("/v1/task-requests/" + "r" * 5000)
+    assert answer.status_code == 404, answer.text
+    error = answer.json()["error"]
+    assert error.startswith("no task request 'rrr") and error.endswith("…'") and len(error) < ECHO_LIMIT + 40, len(error)
+    assert client.get("/v1/task-requests/a%00b").json()["error"] == "no task request 'a\\x00b'"
