@@ -34,6 +34,7 @@ from halo_platform.delivery.service import submit
 from halo_platform.delivery.suppressions import recipient_hash
 from halo_platform.delivery.tables import InboundMessage, Message, Suppression
 from halo_platform.lab.provider_fakes import SECRETS
+from halo_platform_tests.delivery.conftest import outgoing
 from halo_platform_tests.delivery.test_review_callbacks_wire import served  # noqa: F401
 
 SMS = Outgoing(id="m1", channel="sms", recipient="+33612345678", body="code 123456")
@@ -72,7 +73,9 @@ def test_a_high_sms_fails_over_when_twilio_answers_503_with_a_json_null(fakes, p
 
 
 @pytest.mark.parametrize(("kind", "message", "body"), [("vonage", SMS, b'{"message-count": "1", "messages": ["0"]}'),
-                                                        ("mailjet", EMAIL, b'{"Messages": ["success"]}')])
+                                                        ("mailjet", EMAIL, b'{"Messages": ["success"]}'),
+                                                        ("fcm", outgoing("push"), b'{"name": 5}'),
+                                                        ("fcm", outgoing("push"), b'{"name": null}')])
 def test_a_200_whose_answers_are_no_objects_is_an_unknown_outcome(fakes, make_provider, kind, message, body):
     provider = make_provider(kind, fakes[kind])
     answering(fakes[kind], 200, body)

@@ -122,6 +122,8 @@ class FcmProvider(Provider):
             try:
                 name = resp.json()["name"]
             except (ValueError, KeyError, TypeError):
+                name = None
+            if not isinstance(name, str):  # a name that is no text (null, a number) names no message either
                 return SendResult(message.id, UNKNOWN, detail="2xx without a name", http_status=resp.status_code)
             return SendResult(message.id, ACKNOWLEDGED, name.rsplit("/", 1)[-1], http_status=resp.status_code)
         code = None
