@@ -127,3 +127,20 @@ def test_an_email_address_whose_local_part_passes_64_characters_is_refused_and_n
         assert conn.execute(sa.select(sa.func.count()).select_from(Message)).scalar_one() == 0
     longest = served.http.post("/v1/messages/email", json={"to": f"{'a' * 64}@example.com", "subject": "s", "body": "b"}, headers=served.key)
     assert longest.status_code == 202, longest.text
+
+
+@pytest.mark.parametrize(("status", "body", "outcome"), [
+    (200, b'{"Messages": [{"Status": "success", "To": "ada@example.com"}]}', "acknowledged"),
+    (200, b'{"Messages": [{"Status": "success", "To": ["ada@example.com"]}]}', "acknowledged"),
+    (400, b'{"Messages": [{"Status": "error", "Errors": [{"StatusCode": "abc", "ErrorMessage": "x"}]}]}', PERMANENT),
+    (400, b'{"Messages": [{"Status": "error", "Errors": [{"StatusCode": "503"}]}]}', RETRYABLE),
+    (400, b'{"Messages": [{"Status": "error", "Errors": "busy"}]}', PERMANENT),
+])
+def test_a_mailjet_answer_of_another_shape_is_read_not_raised(fakes, make_provider, status, body, outcome):
+    """A Mailjet answer whose `To` is no list of objects, or whose error's StatusCode is no number,
+    made the client raise: the message ended provider_error 'not re-sent' whatever the answer said."""
+    provider = make_provider("mailjet", fakes["mailjet"])
+    answering(fakes["mailjet"], status, body)
+    result = call_provider(provider, [EMAIL])[0]
+    assert (result.outcome, result.http_status) == (outcome, status), result
+    assert "raised" not in (result.detail or "")

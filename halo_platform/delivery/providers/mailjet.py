@@ -71,11 +71,14 @@ class MailjetProvider(Provider):
 
     @staticmethod
     def _one(message: Outgoing, answer: dict, http_status: int) -> SendResult:
+        # the parts read only where they have the documented shape: an answer of another shape (a `To`
+        # that is no list of objects, a StatusCode that is no number) made the client raise
         if answer.get("Status") == "success":
-            to = (answer.get("To") or [{}])[0]
+            to = next(iter(_objects(answer.get("To"))), {})
             return SendResult(message.id, ACKNOWLEDGED, str(to.get("MessageID") or to.get("MessageUUID") or ""), http_status=http_status)
-        errors = answer.get("Errors") or [{}]
-        codes = [int(e.get("StatusCode") or 400) for e in errors]
+        errors = _objects(answer.get("Errors")) or [{}]
+        codes = [int(code) if isinstance(code := e.get("StatusCode"), int) or (isinstance(code, str) and code.isdigit()) else 400
+                 for e in errors]
         outcome = RETRYABLE if any(c == 429 or c >= 500 for c in codes) else PERMANENT
         detail = "; ".join(f"{e.get('ErrorCode')} {e.get('ErrorMessage')}" for e in errors)
         return SendResult(message.id, outcome, detail=detail, http_status=http_status)
@@ -110,3 +113,8 @@ class MailjetProvider(Provider):
                 )
             )
         return events
+
+
+def _objects(value: object) -> list[dict]:
+    """The objects of `value` when it is a list, else none."""
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
