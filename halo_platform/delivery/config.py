@@ -244,6 +244,7 @@ def parse_config(data: dict[str, Any], source: str = "") -> DeliveryConfig:
         ramp_percent=tuple(_number(p, f"{where}: autopilot.ramp_percent") for p in _items(ap.get("ramp_percent", (10, 25, 50, 100)), f"{where}: autopilot.ramp_percent")),
         share_tolerance=_number(ap.get("share_tolerance", 0.15), f"{where}: autopilot.share_tolerance"),
     )
+    _check_autopilot(autopilot, where)
     caps = dict(DEFAULT_CAPABILITIES)
     for channel, values in (data.get("capabilities") or {}).items():
         if channel not in CHANNELS:
@@ -277,6 +278,29 @@ def _section(data: dict[str, Any], name: str, settings: tuple[str, ...], where: 
         raise HaloError(f"{where}: {name} must be a mapping of {', '.join(settings)}")
     refuse_unknown_keys(section, settings, f"{where}: {name}")
     return section
+
+
+#: the longest autopilot window: longer ones reach back past any date a store keeps (`1e12` minutes was an OverflowError)
+MAX_WINDOW_MINUTES = 7 * 24 * 60
+
+
+def _check_autopilot(cfg: AutopilotConfig, where: str) -> None:
+    """HaloError unless the autopilot settings can decide: each was taken as any number, and the
+    autopilot job failed every cycle (`ramp_percent: []` an IndexError once a provider answered its
+    ping, so it was never brought back; `window_minutes: nan` a ValueError), or turned providers
+    off for nothing (`error_rate_threshold: 0` deactivated every provider without a single error)."""
+    if not 0 < cfg.window_minutes <= MAX_WINDOW_MINUTES:  # NaN fails this too
+        raise HaloError(f"{where}: autopilot.window_minutes must be above 0 and at most {MAX_WINDOW_MINUTES}, not {cfg.window_minutes:g}")
+    if cfg.min_attempts < 1:
+        raise HaloError(f"{where}: autopilot.min_attempts must be at least 1, not {cfg.min_attempts}")
+    if not 0 < cfg.error_rate_threshold <= 1:
+        raise HaloError(f"{where}: autopilot.error_rate_threshold must be a share above 0 and at most 1, not {cfg.error_rate_threshold:g}")
+    if not 0 <= cfg.share_tolerance <= 1:
+        raise HaloError(f"{where}: autopilot.share_tolerance must be a share from 0 to 1, not {cfg.share_tolerance:g}")
+    steps = cfg.ramp_percent
+    if not steps or not all(0 < p <= 100 for p in steps) or any(a >= b for a, b in zip(steps, steps[1:], strict=False)):
+        raise HaloError(f"{where}: autopilot.ramp_percent must be rising percentages above 0 and at most 100, not "
+                        f"{[float(p) for p in steps]}")
 
 
 def _check_lease(lease_seconds: float, providers: dict[str, ProviderEntry], where: str) -> None:
