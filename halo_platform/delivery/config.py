@@ -174,7 +174,16 @@ def _strings(value: Any, where: str) -> tuple[str, ...]:
 
 
 def _tuple_of_str(value: Any, where: str) -> tuple[str, ...]:
-    return tuple(v.upper() for v in _strings(value, where))
+    """Capabilities as messages name them: upper case, without the blanks around them (` TEXT`
+    matched no message's TEXT)."""
+    return tuple(v.strip().upper() for v in _strings(value, where))
+
+
+def _rule_capability(value: Any, what: str) -> str:
+    """A routing rule's capability, upper case and stripped, or `*`."""
+    if not isinstance(value, str) or not value.strip():
+        raise HaloError(f"{what}: expected a capability such as TEXT, or *")
+    return value.strip().upper()
 
 
 #: a provider's name in the providers file
@@ -222,7 +231,7 @@ def parse_config(data: dict[str, Any], source: str = "") -> DeliveryConfig:
         rule = Rule(
             channel=raw["channel"],
             country=_country_or_any(raw.get("country", "*"), f"{where}: routing[{i}].country"),
-            capability=str(raw.get("capability", "*")).upper(),
+            capability=_rule_capability(raw.get("capability", "*"), f"{where}: routing[{i}].capability"),
             weights={str(k): _number(v, f"{where}: routing[{i}].weights.{k}") for k, v in raw["weights"].items()},
         )
         problems = validate_weights(rule, rule.weights, providers)
@@ -254,6 +263,12 @@ def parse_config(data: dict[str, Any], source: str = "") -> DeliveryConfig:
     # refused at submission (422), and the provider's capability could never be asked for
     for entry in providers.values():
         caps[entry.channel] += tuple(c for c in dict.fromkeys(entry.capabilities) if c != "*" and c not in caps[entry.channel])
+    # a rule of a capability no message of its channel can have never matched one: its messages
+    # took a less specific rule's weights without a word (`capability: TXT`, `capability: null`)
+    for i, rule in enumerate(rules):
+        if rule.capability != "*" and rule.capability not in caps[rule.channel]:
+            raise HaloError(f"{where}: routing[{i}].capability: {echo(rule.capability)} is not a {rule.channel} capability"
+                            f" (known: {', '.join(caps[rule.channel])}) or *")
     lease_seconds = _number(data.get("lease_seconds", 120.0), f"{where}: lease_seconds")
     _check_lease(lease_seconds, providers, where)
     return DeliveryConfig(

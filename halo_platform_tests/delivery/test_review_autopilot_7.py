@@ -43,3 +43,31 @@ def test_sensible_autopilot_settings_are_kept():
     assert (cfg.window_minutes, cfg.min_attempts, cfg.error_rate_threshold, cfg.ramp_percent, cfg.share_tolerance) == (0.5, 1, 1.0, (50.0,), 0.0)
     assert parse_config({"providers": SANDBOX}).autopilot.ramp_percent == (10, 25, 50, 100)
 
+
+
+# -- a routing rule's capability as written -----------------------------------------------------
+
+TWO_SMS = {"a": {"kind": "sandbox", "channel": "sms"}, "b": {"kind": "sandbox", "channel": "sms", "capabilities": [" secure ", "text"]}}
+
+
+@pytest.mark.parametrize("capability", ["TXT", None, "", "  ", 5])
+def test_a_rule_whose_capability_no_message_can_have_is_refused(capability):
+    rule = {"channel": "sms", "country": "FR", "capability": capability, "weights": {"a": 1}}
+    with pytest.raises(HaloError, match=r"routing\[1\]\.capability"):
+        parse_config({"providers": TWO_SMS, "routing": [{"channel": "sms", "weights": {"a": 1}}, rule]}, "providers.yaml")
+
+
+def test_a_rule_and_a_provider_capability_with_blanks_or_lower_case_route_the_messages_they_name():
+    """` text` made the rule `sms/FR/ TEXT`: FR TEXT messages took the `*` rule's weights (all to a)."""
+    from halo_platform.delivery.routing import Router
+
+    config = parse_config({"providers": TWO_SMS, "routing": [
+        {"channel": "sms", "weights": {"a": 1, "b": 0}},
+        {"channel": "sms", "country": "FR", "capability": " text", "weights": {"a": 0, "b": 1}},
+        {"channel": "sms", "country": "FR", "capability": "Secure ", "weights": {"a": 0, "b": 1}},
+    ]})
+    assert [r.key for r in config.rules] == ["sms/*/*", "sms/FR/TEXT", "sms/FR/SECURE"]
+    router = Router(config, {}, {})
+    assert router.weights_for("sms", "FR", "TEXT") == ("sms/FR/TEXT", {"a": 0.0, "b": 1.0})
+    assert router.weights_for("sms", "FR", "SECURE") == ("sms/FR/SECURE", {"a": 0.0, "b": 1.0})
+    assert config.providers["b"].capabilities == ("SECURE", "TEXT")
