@@ -71,3 +71,39 @@ def test_a_rule_and_a_provider_capability_with_blanks_or_lower_case_route_the_me
     assert router.weights_for("sms", "FR", "TEXT") == ("sms/FR/TEXT", {"a": 0.0, "b": 1.0})
     assert router.weights_for("sms", "FR", "SECURE") == ("sms/FR/SECURE", {"a": 0.0, "b": 1.0})
     assert config.providers["b"].capabilities == ("SECURE", "TEXT")
+
+
+# -- a provider whose ${ENV} secret is not set --------------------------------------------------
+
+
+def test_a_provider_without_its_secret_fails_alone_and_the_others_keep_serving(fakes, providers_file, halo_store, monkeypatch):
+    """Twilio's auth token is `${...}` of a variable not set: the drain failed with its HaloError
+    and left all 10 messages queued (Vonage sent none); HIGH sends drawn to Twilio raised it."""
+    from halo_platform.delivery.autopilot import run_cycle
+    from halo_platform.delivery.service import message_view, submit
+    from halo_platform.lab.provider_fakes import SECRETS
+    from halo_platform_tests.delivery.helpers import drain
+
+    monkeypatch.delenv("HALO_REVIEW_UNSET_TOKEN", raising=False)
+    tw = {"kind": "twilio", "channel": "sms", "base_url": fakes["twilio"].url, "account_sid": SECRETS["twilio"]["account_sid"],
+          "auth_token": "${HALO_REVIEW_UNSET_TOKEN}", "sender": "+33700000000"}
+    providers = providers_file({"tw": tw, "vo": {"kind": "vonage", "channel": "sms", "base_url": fakes["vonage"].url, **SECRETS["vonage"]}},
+                               [{"channel": "sms", "country": "*", "capability": "*", "weights": {"tw": 50, "vo": 50}}])
+    ids = [submit("sms", {"to": "+33612345678", "body": f"m{i}", "priority": "NORMAL"}, store=halo_store, providers=providers)[0]["id"]
+           for i in range(10)]
+    drain(providers, halo_store)
+    assert [message_view(i, halo_store)["status"] for i in ids] == ["sent"] * 10
+    assert len(fakes["vonage"].accepted) == 10
+    for i in range(6):
+        high = submit("sms", {"to": "+33612345678", "body": f"otp {i}", "priority": "HIGH"}, store=halo_store, providers=providers)[0]
+        assert (high["status"], high["provider"]) == ("sent", "vo")
+    assert list(fakes["twilio"].accepted) == []
+    # its only provider without its secret: the rule is down (ERROR alert), its messages stay queued
+    providers = providers_file({"tw": tw}, [{"channel": "sms", "country": "*", "capability": "*", "weights": {"tw": 1}}])
+    alerts = []
+    assert run_cycle(halo_store, providers, alert=alerts.append).rules_down == ["sms/*/*"]
+    monkeypatch.setenv("HALO_REVIEW_UNSET_TOKEN", SECRETS["twilio"]["auth_token"])  # set: it serves again
+    assert run_cycle(halo_store, providers, alert=alerts.append).rules_down == []
+    late = submit("sms", {"to": "+33612345678", "body": "late", "priority": "NORMAL"}, store=halo_store, providers=providers)[0]
+    drain(providers, halo_store)
+    assert message_view(late["id"], halo_store)["status"] == "sent"
