@@ -196,11 +196,15 @@ def render(request: Request, template: str, caller: Caller, status: int = 200, *
 # site, whose frames carry the SameSite=Lax session cookie), an admin's click on the decoy is a
 # click on Revoke, Disable or Switch off (clickjacking)
 NO_FRAMING = {"x-frame-options": "DENY", "content-security-policy": "frame-ancestors 'none'"}
+# a Control Center page is one person's (their CSRF token, patients' availability, messages, report
+# files): kept by no cache, it is not shown again from the browser's cache once they signed out
+NOT_KEPT = {"cache-control": "no-store"}
 
 
-class NoFraming:
-    """Adds `NO_FRAMING` to every HTTP answer (a pure ASGI middleware, as `core.http.RequestGuard`:
-    it leaves the body as it streams); an answer's own Content-Security-Policy is kept."""
+class PageHeaders:
+    """Adds `NO_FRAMING` to every HTTP answer, and `NOT_KEPT` to the Control Center's answers but
+    its stylesheet (a pure ASGI middleware, as `core.http.RequestGuard`: it leaves the body as it
+    streams); a header an answer sets itself is kept."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -209,22 +213,24 @@ class NoFraming:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        path = scope["path"]
+        added = {**NO_FRAMING, **NOT_KEPT} if (path == "/ui" or path.startswith("/ui/")) and not path.startswith("/ui/static/") else NO_FRAMING
 
-        async def framed_nowhere(message: Message) -> None:
+        async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                for name, value in NO_FRAMING.items():
+                for name, value in added.items():
                     if name not in headers:
                         headers[name] = value
             await send(message)
 
-        await self.app(scope, receive, framed_nowhere)
+        await self.app(scope, receive, with_headers)
 
 
 def install(app: FastAPI) -> None:
     """The page refusals (a redirect to sign in, a 403 page), the Control Center's stylesheet, and
-    `NoFraming` on every answer."""
-    app.add_middleware(NoFraming)
+    `PageHeaders` on every answer."""
+    app.add_middleware(PageHeaders)
 
     @app.exception_handler(SignInFirst)
     async def _sign_in(request: Request, exc: SignInFirst) -> Response:

@@ -111,6 +111,23 @@ def test_no_page_of_the_control_center_or_the_docs_can_be_framed_by_another_page
     assert refused.status_code == 422 and _framing_refused(refused.headers)
 
 
+def test_no_control_center_page_is_kept_by_a_cache_but_its_stylesheet(app: FastAPI, store: StoreResource) -> None:
+    """Only the Access page said Cache-Control: no-store: every other page (its CSRF token, a
+    feed's availability, the messages, a report's file) could be kept by the browser's cache and
+    shown again from it once the person had signed out on a shared computer."""
+    client = _signed_in(app)
+    for path in ("/ui/access", "/ui/providers", "/ui/routing", "/ui/tasks", "/ui/schedules", "/ui/messages",
+                 "/ui/availability", "/ui/requests", "/ui/no-such-page"):
+        answer = client.get(path)
+        assert answer.status_code in (200, 404), (path, answer.status_code)
+        assert answer.headers.get("cache-control") == "no-store", (path, dict(answer.headers))
+    anonymous = TestClient(app, raise_server_exceptions=False, follow_redirects=False)
+    assert anonymous.get("/ui/login").headers.get("cache-control") == "no-store"
+    assert client.get("/ui").headers.get("cache-control") == "no-store"  # a redirect to the first page
+    stylesheet = re.search(r'href="(/ui/static/[^"]+)"', client.get("/ui/access").text).group(1)
+    assert "no-store" not in client.get(stylesheet).headers.get("cache-control", "")
+
+
 def test_a_sign_in_checked_against_the_old_password_while_an_admin_sets_a_new_one_opens_no_session(store: StoreResource) -> None:
     # the password leaked; the admin gives the user a new one (every session ends) while someone
     # signs in with the leaked one: checked against the old hash, that sign-in must not come out
