@@ -115,7 +115,9 @@ def output_file(found: dict[str, Any], index: str, outputs_root: Path) -> Path |
     the same name there. The URL names an output by its position, never by a path the browser could
     choose, and the file is looked up by its bare name in the request's own folder only."""
     outputs = found["outputs"] or []
-    if not (index.isascii() and index.isdigit()) or int(index) >= len(outputs):
+    # its digits counted first: int() refuses more than 4,300 of them (a ValueError, a 500), and no output is that far
+    if (not (index.isascii() and index.isdigit()) or len(index.lstrip("0")) > len(str(len(outputs)))
+            or int(index) >= len(outputs)):
         return None
     name = output_name(outputs[int(index)])
     own = (outputs_root / found["request_id"]).resolve()
