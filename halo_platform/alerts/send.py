@@ -175,7 +175,7 @@ def _send(items: list[tuple[str, Letter, str, Callable | None]], sinks: SinksRes
     deadline = ALERT_DEADLINE_SECONDS if deadline is None else deadline
     # The JSON records live until the last delivery that may read them is over, the background ones too.
     folder = Path(tempfile.mkdtemp(prefix="halo-alert-"))
-    attempts = [_Attempt(title, name, _delivery(letter, folder), sinks, ended) for title, letter, name, ended in items]
+    attempts = [_Attempt(title, name, _delivery(letter, folder, name), sinks, ended) for title, letter, name, ended in items]
     left = [len(attempts)]
     for attempt in attempts:
         attempt.start(lambda: _release(left, folder))
@@ -202,11 +202,14 @@ def _letter(alert: Alert, ui_url: str) -> Letter:
     return Letter(subject, text, name, json.dumps({**asdict(shown), "subject": subject, "text": text}, indent=2, default=str))
 
 
-def _delivery(letter: Letter, folder: Path) -> Delivery:
+def _delivery(letter: Letter, folder: Path, sink: str) -> Delivery:
     path = folder / letter.file_name
     path.write_text(letter.record)
-    # the text says what the JSON record holds: a chat sink with no link store sends the text alone
-    return Delivery(subject=letter.subject, text=letter.text, files=[path], files_optional=True)
+    # the text says what the JSON record holds: a chat sink with no link store sends the text alone.
+    # Its key is the letter's own (its file name, one per alert) and the sink's: the same when the outbox
+    # sends it again, so a receiver that took a post answered too late keeps one alert, not two
+    return Delivery(subject=letter.subject, text=letter.text, files=[path], files_optional=True,
+                    key=f"{Path(letter.file_name).stem}/{sink}")
 
 
 _lock = threading.Lock()

@@ -3,6 +3,7 @@ download route and the failure alerts."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from fastapi.testclient import TestClient
@@ -39,3 +40,40 @@ def test_an_output_number_past_pythons_digit_limit_is_a_404_page_not_a_500(store
         answer = client.get(f"/ui/requests/{request_id}/outputs/{'9' * digits}")
         assert answer.status_code == 404, digits
         assert "text/html" in answer.headers["content-type"] and "no downloadable output" in answer.text
+
+
+def test_an_alert_sent_again_from_the_outbox_carries_the_delivery_id_of_its_first_posts(sinks_file, store, monkeypatch):
+    """A webhook receiver that took an alert but answered after the sink's timeout (twice: the
+    alert's two attempts) has the alert; the outbox sent it again on a later tick with another
+    delivery_id and Idempotency-Key, so the receiver could not tell it was the same alert and the
+    failed run was announced twice. Every post of one alert to one sink now carries the same id."""
+    from halo_platform.alerts import outbox
+    from halo_platform.alerts.send import Alert, resend_due, send_alert
+    from halo_platform.lab.fakehttp import FakeHTTPServer
+
+    monkeypatch.setattr(outbox, "RETRY_AFTER_SECONDS", (0.2, 60.0))
+    posts = []
+
+    def slow_then_quick(request):  # noqa: ANN001, ANN202
+        posts.append(request)
+        if len(posts) <= 2:
+            time.sleep(0.8)  # taken, answered too late
+        return 200, {"ok": True}
+
+    with FakeHTTPServer() as receiver:
+        receiver.add_route("POST", "/hook", slow_then_quick)
+        sinks_file({"hook": {"kind": "webhook", "url": f"http://127.0.0.1:{receiver.port}/hook", "secret": "s3cret",
+                             "timeout": 0.3}})
+        monkeypatch.setenv("HALO_ALERTS", "hook")
+        sinks = SinksResource()
+        alert = Alert("run failed: payment_reconciliation_job", "ERROR", "boom", run_id="run-1", job="payment_reconciliation_job")
+        (first,) = send_alert(alert, sinks, store=store, deadline=20)
+        assert first.status == "FAILED"
+        time.sleep(0.3)
+        (again,) = resend_due(sinks, store, deadline=20)
+        assert again.status == "DELIVERED"
+        assert resend_due(sinks, store, deadline=20) == []
+    assert len(posts) == 3
+    ids = {request.json()["delivery_id"] for request in posts}
+    keys = {request.headers["Idempotency-Key"] for request in posts}
+    assert len(ids) == 1 and ids == keys, ids | keys
