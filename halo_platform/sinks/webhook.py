@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from typing import Annotated
+from urllib.parse import quote
 
 from halo_platform.core.models import utcnow
 from halo_platform.core.redact import mask_url_path
@@ -18,8 +19,8 @@ from halo_platform.sinks.settings import FILLED, Timeout
 
 class WebhookSink(Sink):
     """`{kind: webhook, url: ..., secret: "${WEBHOOK_SECRET}", link_store: ...}`. The body:
-    `{"subject", "text", "files": [{"name", "bytes", "url"}], "sent_at", "delivery_id"}`; `delivery_id`,
-    also sent as `Idempotency-Key`, is the same on every attempt of one delivery (a post whose
+    `{"subject", "text", "files": [{"name", "bytes", "url"}], "sent_at", "delivery_id"}`; `delivery_id`
+    (percent-encoded ASCII), also sent as `Idempotency-Key`, is the same on every attempt of one delivery (a post whose
     answer came too late is sent again) and on a re-execution's delivery of the same request."""
 
     kind = "webhook"
@@ -30,15 +31,18 @@ class WebhookSink(Sink):
 
     def deliver(self, delivery: Delivery) -> list[str]:
         self.carried(delivery)  # no file of its own: refuses one that has no link
+        # percent-encoded: a header holds ASCII only (httpx refused the key of a sink named `équipe`, and
+        # every delivery failed as 'not a valid http(s) URL'); a key of ASCII ids and names is unchanged
+        key = quote(delivery.key, safe="/:@!$&'()*+,;=-._~")
         summary = {
             "subject": delivery.subject,
             "text": delivery.text,
             "files": [{"name": link.name, "bytes": link.size, "url": link.url} for link in delivery.links],
             "sent_at": utcnow().isoformat(),
-            "delivery_id": delivery.key,
+            "delivery_id": key,
         }
         body = json.dumps(summary, separators=(",", ":")).encode()
-        headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(self.secret, body), "Idempotency-Key": delivery.key}
+        headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(self.secret, body), "Idempotency-Key": key}
         shown = mask_url_path(self.url)  # the path may be the secret (a Slack-style incoming webhook)
         post(self.url, f"webhook {shown}", self.timeout, content=body, headers=headers)
         return [shown]

@@ -77,3 +77,30 @@ def test_an_alert_sent_again_from_the_outbox_carries_the_delivery_id_of_its_firs
     ids = {request.json()["delivery_id"] for request in posts}
     keys = {request.headers["Idempotency-Key"] for request in posts}
     assert len(ids) == 1 and ids == keys, ids | keys
+
+
+def test_a_webhook_sink_named_with_letters_beyond_ascii_delivers_reports_and_alerts(sinks_file, store, monkeypatch, tmp_path):
+    """A report's delivery key is `<request id>/<sink>`: for a webhook sink named `équipe_finance`
+    the Idempotency-Key header held an `é`, which httpx refuses to send (UnicodeEncodeError), and
+    every delivery failed at once, permanently, with 'the URL is not a valid http(s) URL' (its URL was
+    fine). The key is sent percent-encoded (ASCII), the same in the body and the header."""
+    from halo_platform.alerts.send import Alert, send_alert
+    from halo_platform.lab.fakehttp import FakeHTTPServer
+    from halo_platform.reports.assets import deliver_all, delivery_for
+    from halo_platform.sinks import Delivery, Link
+
+    with FakeHTTPServer() as receiver:
+        receiver.add_route("POST", "/hook", lambda request: (200, {"ok": True}))
+        sinks_file({"équipe_finance": {"kind": "webhook", "url": f"http://127.0.0.1:{receiver.port}/hook", "secret": "s3cret"}})
+        monkeypatch.setenv("HALO_ALERTS", "équipe_finance")
+        sinks = SinksResource()
+        report = Delivery(subject="payment_reconciliation: r", text="3 rows",
+                          links=[Link("r.csv", 10, "https://files.example.com/r.csv")])
+        (outcome,) = deliver_all(sinks, ["équipe_finance"], delivery_for(report, "run-1", "équipe_finance"))
+        assert (outcome.status, outcome.detail) == ("DELIVERED", "")
+        (alerted,) = send_alert(Alert("run failed: j", "ERROR", "boom", run_id="run-2", job="j"), sinks, store=store, deadline=20)
+        assert alerted.status == "DELIVERED", alerted.detail
+    first, second = receiver.requests.snapshot(0)
+    assert first.json()["delivery_id"] == first.headers["Idempotency-Key"] == "run-1/%C3%A9quipe_finance"
+    assert second.json()["delivery_id"] == second.headers["Idempotency-Key"]
+    assert second.headers["Idempotency-Key"].isascii() and second.headers["Idempotency-Key"].endswith("/%C3%A9quipe_finance")
