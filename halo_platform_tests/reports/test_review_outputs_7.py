@@ -104,3 +104,25 @@ def test_a_webhook_sink_named_with_letters_beyond_ascii_delivers_reports_and_ale
     assert first.json()["delivery_id"] == first.headers["Idempotency-Key"] == "run-1/%C3%A9quipe_finance"
     assert second.json()["delivery_id"] == second.headers["Idempotency-Key"]
     assert second.headers["Idempotency-Key"].isascii() and second.headers["Idempotency-Key"].endswith("/%C3%A9quipe_finance")
+
+
+def test_a_parquet_output_downloads_as_parquet_not_as_utf8_text(store):
+    """Python's mimetypes knows no `.parquet`, and Starlette then says `text/plain; charset=utf-8`:
+    the binary file was served as text (a browser opening the link showed it as characters). It is
+    served as application/vnd.apache.parquet, as the email sink attaches it; csv and xlsx as before."""
+    request_id = "R-parquet"
+    own = get_settings().home / "outputs" / request_id
+    own.mkdir(parents=True)
+    files = {"r.parquet": b"PAR1\x00\x01PAR1", "r.csv": b"a\n1\n", "r.xlsx": b"PK\x03\x04"}
+    for name, content in files.items():
+        (own / name).write_bytes(content)
+    record_status(store, request_id, "QUEUED", task="payment_reconciliation", payload={}, requested_by="vera")
+    record_status(store, request_id, "SUCCEEDED", task="payment_reconciliation",
+                  outputs=[(own / name).as_uri() for name in files])
+    client = _viewer(store)
+    answers = [client.get(f"/ui/requests/{request_id}/outputs/{index}") for index in range(3)]
+    assert [a.content for a in answers] == list(files.values())
+    assert [a.headers["content-type"] for a in answers] == [
+        "application/vnd.apache.parquet", "text/csv; charset=utf-8",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"]
+    assert answers[0].headers["content-disposition"] == 'attachment; filename="r.parquet"'
