@@ -27,3 +27,16 @@ def replaced_whole(target: Path, mode: str = "wb", prefix: str = ".tmp-", **open
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+# The media type of each kind of file the platform hands out (reports, alert records): a mail client
+# or a browser opens a file by it, where application/octet-stream is an unknown binary it offers only
+# to save, and Python's mimetypes knows no parquet (Starlette served it as UTF-8 text). Text is UTF-8
+# (DuckDB's csv); another kind stays octet-stream.
+MEDIA_TYPES = {".csv": "text/csv", ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+               ".parquet": "application/vnd.apache.parquet", ".json": "application/json", ".html": "text/html",
+               ".txt": "text/plain"}
+
+
+def media_type(path: Path) -> str:
+    return MEDIA_TYPES.get(path.suffix.lower(), "application/octet-stream")

@@ -16,20 +16,13 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, field_validator
 
+from halo_platform.core.files import media_type
 from halo_platform.core.redact import mask_text
 from halo_platform.core.text import control_character
 from halo_platform.sinks.base import Delivery, PermanentSinkError, Sink, TransientSinkError, safe_name
 from halo_platform.sinks.settings import Host, PathSetting, Port, Timeout, setting_file
 
 log = logging.getLogger("halo.sinks.email")
-
-# The media type of each kind of file the platform sends (reports, alert records): a mail client
-# opens an attachment by it, where application/octet-stream (what every file went as) is an unknown
-# binary it offers only to save. Text is UTF-8 (DuckDB's csv); another kind stays octet-stream.
-_MEDIA_TYPES = {".csv": "text/csv", ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                ".parquet": "application/vnd.apache.parquet", ".json": "application/json", ".html": "text/html",
-                ".txt": "text/plain"}
-
 
 _ADDR_SPEC = re.compile(r"[^@\s]+@[^@\s]+")
 
@@ -139,7 +132,7 @@ class EmailSink(Sink):
         body += [f"{link.name} ({link.size} bytes) is too large to attach: {link.url}" for link in delivery.links]
         message.set_content("\n\n".join(body))
         for path in attached:
-            maintype, _, subtype = _MEDIA_TYPES.get(path.suffix.lower(), "application/octet-stream").partition("/")
+            maintype, _, subtype = media_type(path).partition("/")
             message.add_attachment(path.read_bytes(), maintype=maintype, subtype=subtype, filename=safe_name(path.name),
                                    params={"charset": "utf-8"} if maintype == "text" else {})
         return message

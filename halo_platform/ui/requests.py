@@ -5,7 +5,6 @@ by task, status, requester and creation date; a request's page with its live sta
 from __future__ import annotations
 
 import datetime as dt
-import mimetypes
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -16,6 +15,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 
 from halo_platform.access.guard import Caller
 from halo_platform.core.errors import NotFoundError
+from halo_platform.core.files import media_type
 from halo_platform.core.http import resource
 from halo_platform.core.settings import get_settings
 from halo_platform.core.store import StoreResource
@@ -26,10 +26,6 @@ from halo_platform.ui.app import render, signed_in, text_errors
 
 router = APIRouter(include_in_schema=False)
 LIMIT = 200  # rows of the audit log on one page; filters narrow it
-# Report formats Python's mimetypes does not know: Starlette served them as `text/plain; charset=utf-8`
-_MEDIA_TYPES = {".parquet": "application/vnd.apache.parquet"}
-
-
 def _day(raw: str, name: str, errors: dict[str, str]) -> dt.datetime | None:
     """Midnight UTC of an ISO date from the filter form; a bad one is an error beside its field."""
     if not raw or name in errors:
@@ -140,5 +136,4 @@ async def download_output(request_id: str, index: str, request: Request, caller:
     if path is None:
         return render(request, "requests_missing.html", caller, status=404, request_id=request_id,
                       output=index)
-    media_type = mimetypes.guess_type(path.name)[0] or _MEDIA_TYPES.get(path.suffix.lower(), "application/octet-stream")
-    return FileResponse(path, filename=path.name, media_type=media_type)
+    return FileResponse(path, filename=path.name, media_type=media_type(path))
