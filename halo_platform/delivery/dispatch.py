@@ -345,6 +345,9 @@ class Dispatcher:
         (a throttled message, a retry due at once) is checked once more after every answer is
         recorded."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        # a channel named twice (`--channel sms --channel sms`, a launchpad list) is one claimer: two
+        # shared its batches' queue, and a batch one put after the other's end was never taken (leased, unsent)
+        channels = list(dict.fromkeys(channels))
         outcome: list[DispatchStats | BaseException] = []
 
         def run() -> None:

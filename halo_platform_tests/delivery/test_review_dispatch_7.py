@@ -6,9 +6,12 @@ from __future__ import annotations
 import datetime as dt
 import time
 
+import sqlalchemy as sa
+
 from halo_platform.core.models import utcnow
 from halo_platform.delivery.dispatch import Dispatcher
-from halo_platform.delivery.service import message_view, submit
+from halo_platform.delivery.service import enqueue_many, message_view, submit
+from halo_platform.delivery.tables import Message
 from halo_platform.lab.provider_fakes import SECRETS
 
 LEASE = 30
@@ -54,3 +57,23 @@ def test_a_high_message_retried_by_a_dispatcher_is_not_sent_again_after_an_unkno
     assert "outcome unknown, not re-sent" in final["events"][-1]["detail"]
 
 
+
+
+def test_a_drain_naming_a_channel_twice_leaves_nothing_due_unsent(fakes, providers_file, halo_store):
+    """`halo delivery drain --channel sms --channel sms` (or a dispatch run's `channels: [sms, sms]`)
+    started two claimers for the channel sharing one queue of batches: the first to find nothing
+    due ended the channel, and the batch the other claimed last was never sent, its messages
+    leased (not due) for the lease's length: 50-150 of 450 messages left queued by a drain that
+    runs 'until nothing is due'."""
+    config = two_sms_providers(fakes, providers_file)
+    fakes["twilio"].set_switches(latency_seconds=0.001)
+    fakes["vonage"].set_switches(latency_seconds=0.001)
+    for trial in range(4):
+        enqueue_many("sms", ({"to": "+33612345678", "body": f"t{trial} {i}", "priority": "LOW"} for i in range(450)), store=halo_store,
+                     providers=config)
+        dispatcher = Dispatcher(config, halo_store, batch_size=100)
+        stats = dispatcher.drain(["sms", "sms"])
+        dispatcher.close()
+        with halo_store.read() as conn:
+            left = dict(conn.execute(sa.select(Message.status, sa.func.count()).where(Message.status != "sent").group_by(Message.status)).all())
+        assert left == {} and stats.by_status == {"sent": 450}, (trial, left, dict(stats.by_status))
