@@ -1,0 +1,76 @@
+"""EMR availability on PostgreSQL and MariaDB against SQLite: the same landed files, the same outcome."""
+
+import datetime as dt
+import json
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from halo_platform.availability import pipeline
+from halo_platform.availability.feeds import load_feeds
+from halo_platform.availability.service import export_csv
+from halo_platform.core.store import StoreResource
+from halo_platform_tests.availability.helpers import land
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
+def store3(request, halo_env, monkeypatch) -> Iterator[StoreResource]:  # noqa: ANN001
+    url = halo_env["HALO_DB_URL"]
+    if request.param != "sqlite":
+        url = request.getfixturevalue("fresh_pg_url" if request.param == "postgresql" else "fresh_mysql_url")
+        monkeypatch.setenv("HALO_DB_URL", url)
+    resource = StoreResource(db_url=url)
+    yield resource
+    resource.dispose()
+
+
+def exported(store: StoreResource, tmp_path) -> list[str]:  # noqa: ANN001
+    """The lines of `halo emr export` (header left out)."""
+    out = tmp_path / "export.csv"
+    export_csv(store, out)
+    return out.read_text().splitlines()[1:]
+
+
+def _week(hours: str) -> dict:
+    start, end = hours.split("-")
+    return {day: [[start, end]] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+
+
+def feed_of(providers: int, per: int, day: str = "2027-03-01", prefix: str = "A") -> str:
+    """acme lines: `providers` providers working 08:00-18:00 UTC every day, `per` 5-minute appointments each on `day`."""
+    lines = []
+    for p in range(providers):
+        lines.append(json.dumps({"type": "hours", "provider": f"D{p}", "tz": "UTC", "week": _week("08:00-18:00"),
+                                 "updated_at": "2026-11-20T10:00:00Z"}))
+        lines.extend(json.dumps({"type": "appointment", "action": "upsert", "id": f"{prefix}{p}-{i}", "provider": f"D{p}",
+                                 "start": f"{day}T{8 + i % 10:02d}:{i // 10 * 5 % 60:02d}:00", "duration_min": 5, "tz": "UTC",
+                                 "status": "booked", "updated_at": "2026-11-20T10:00:00Z"}) for i in range(per))
+    return "\n".join(lines) + "\n"
+
+
+def test_two_runs_computing_the_spans_of_a_feed_at_once_both_succeed_on_every_store(store3, tmp_path):  # noqa: ANN001
+    # a landing sensor's run and `halo emr process` at the same moment: PostgreSQL serialized them
+    # with an advisory lock, MariaDB not at all, and the second run's spans hit the first's (1062 duplicate entry)
+    land("acme", "day.jsonl", feed_of(60, 20))
+    feed = load_feeds()["acme"]
+    pipeline.ingest_feeds(store3, [(feed, pipeline.pending_files(store3, feed))])
+    errors, results = [], []
+    barrier = threading.Barrier(2)
+
+    def run() -> None:
+        barrier.wait()
+        try:
+            results.append(pipeline.recompute_spans(store3, ["acme"], dt.date(2027, 3, 1), 3)["acme"])
+        except Exception as exc:  # noqa: BLE001 - what the test is about
+            errors.append(f"{type(exc).__name__}: {str(exc)[:200]}")
+
+    racers = [threading.Thread(target=run) for _ in range(2)]
+    for racer in racers:
+        racer.start()
+    for racer in racers:
+        racer.join()
+    assert errors == []
+    assert sorted(r.provider_dates for r in results) == [0, 180]  # the second found nothing left to do
+    lines = exported(store3, tmp_path)
+    assert len(lines) == 60 * (10 + 2) and "acme,D0,2027-03-01,2027-03-01T17:10:00Z,2027-03-01T18:00:00Z" in lines
