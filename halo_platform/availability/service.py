@@ -438,7 +438,9 @@ def refresh_next_slots(store: StoreResource, feed: str, now: dt.datetime) -> int
     from halo_platform.availability.span_store import load_hours
 
     config = get_feed(feed).options.get("slot_rules")
-    with store.write() as conn:
+    # one writer of the feed's spans and slots at a time: of two runs at once, the second deleted
+    # the rows it saw, not the first's new ones, and its insert failed on them
+    with pipeline.spans_transaction(store, feed) as conn:
         codec = Codec(conn)
         naive_now = now.astimezone(dt.UTC).replace(tzinfo=None)
         by_provider: dict[str, list] = defaultdict(list)

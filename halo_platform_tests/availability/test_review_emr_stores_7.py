@@ -9,9 +9,9 @@ import pytest
 
 from halo_platform.availability import pipeline
 from halo_platform.availability.feeds import load_feeds
-from halo_platform.availability.service import export_csv
+from halo_platform.availability.service import export_csv, refresh_next_slots
 from halo_platform.core.store import StoreResource
-from halo_platform_tests.availability.helpers import land
+from halo_platform_tests.availability.helpers import land, process
 
 
 @pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
@@ -74,3 +74,34 @@ def test_two_runs_computing_the_spans_of_a_feed_at_once_both_succeed_on_every_st
     assert sorted(r.provider_dates for r in results) == [0, 180]  # the second found nothing left to do
     lines = exported(store3, tmp_path)
     assert len(lines) == 60 * (10 + 2) and "acme,D0,2027-03-01,2027-03-01T17:10:00Z,2027-03-01T18:00:00Z" in lines
+
+
+
+def test_two_runs_refreshing_the_next_slots_of_a_feed_at_once_both_succeed_on_every_store(store3):  # noqa: ANN001
+    # each deleted the feed's rows and inserted its own: on PostgreSQL the second's DELETE waited for
+    # the first's rows, skipped them once deleted, missed the ones the first inserted, and its insert
+    # failed (UniqueViolation on next_available_slots_pkey): the run's slots step failed
+    land("acme", "day.jsonl", feed_of(60, 20))
+    process(store3, "2027-03-01", 3)
+    now = dt.datetime(2027, 3, 1, 7, tzinfo=dt.UTC)
+    errors, counts = [], []
+
+    def run(barrier: threading.Barrier) -> None:
+        barrier.wait()
+        try:
+            counts.append(refresh_next_slots(store3, "acme", now))
+        except Exception as exc:  # noqa: BLE001 - what the test is about
+            errors.append(f"{type(exc).__name__}: {str(exc)[:200]}")
+
+    for _ in range(6):  # the race is lost often, not always
+        barrier = threading.Barrier(2)
+        racers = [threading.Thread(target=run, args=(barrier,)) for _ in range(2)]
+        for racer in racers:
+            racer.start()
+        for racer in racers:
+            racer.join()
+    assert errors == []
+    assert counts == [60] * 12
+    with store3.read() as conn:
+        rows = conn.exec_driver_sql("SELECT provider_id, start_at FROM next_available_slots WHERE provider_id = 'D0'").fetchall()
+    assert [(p, str(s)[:16]) for p, s in rows] == [("D0", "2027-03-01 08:15")]  # 15-minute starts
