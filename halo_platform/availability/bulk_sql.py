@@ -37,12 +37,14 @@ class Codec:
         self.mark = "?" if style == "qmark" else "%s"
 
     def epoch_sql(self, column: str) -> str:
-        """SQL turning a naive timestamp column into integer seconds since 1970-01-01 (read as UTC)."""
+        """SQL turning a naive timestamp column into integer seconds since 1970-01-01 (read as UTC),
+        a fraction of a second dropped as SQLite's and MariaDB's do (a cast alone rounds it on
+        PostgreSQL: an appointment from 10:00:00.5 left 10:00:00-10:00:01 free there alone)."""
         dialect = self.conn.dialect.name
         if dialect == "sqlite":
             return f"CAST(strftime('%s', {column}) AS INTEGER)"
         if dialect == "postgresql":
-            return f"CAST(EXTRACT(EPOCH FROM {column}) AS BIGINT)"
+            return f"CAST(FLOOR(EXTRACT(EPOCH FROM {column})) AS BIGINT)"
         return f"TIMESTAMPDIFF(SECOND, '1970-01-01 00:00:00', {column})"
 
     def ts(self, value: dt.datetime | None) -> Any:

@@ -105,3 +105,16 @@ def test_two_runs_refreshing_the_next_slots_of_a_feed_at_once_both_succeed_on_ev
     with store3.read() as conn:
         rows = conn.exec_driver_sql("SELECT provider_id, start_at FROM next_available_slots WHERE provider_id = 'D0'").fetchall()
     assert [(p, str(s)[:16]) for p, s in rows] == [("D0", "2027-03-01 08:15")]  # 15-minute starts
+
+
+def test_an_appointment_at_a_fraction_of_a_second_gives_the_same_spans_on_every_store(store3, tmp_path):  # noqa: ANN001
+    # instants are whole seconds when spans are computed: SQLite and MariaDB dropped the fraction,
+    # PostgreSQL rounded it (CAST of EXTRACT(EPOCH ...) AS BIGINT), so the free time after an
+    # appointment ending at 10:30:00.5 began at 10:30:01 there, 10:30:00 elsewhere
+    hours = {"type": "hours", "provider": "D1", "tz": "UTC", "week": _week("08:00-18:00"), "updated_at": "2026-11-20T10:00:00Z"}
+    booked = {"type": "appointment", "action": "upsert", "id": "A1", "provider": "D1", "start": "2027-03-01T10:00:00.5",
+              "duration_min": 30, "tz": "UTC", "status": "booked", "updated_at": "2026-11-20T10:00:00.25Z"}
+    land("acme", "day.jsonl", f"{json.dumps(hours)}\n{json.dumps(booked)}\n")
+    process(store3, "2027-03-01", 1)
+    assert exported(store3, tmp_path) == ["acme,D1,2027-03-01,2027-03-01T08:00:00Z,2027-03-01T10:00:00Z",
+                                          "acme,D1,2027-03-01,2027-03-01T10:30:00Z,2027-03-01T18:00:00Z"]
