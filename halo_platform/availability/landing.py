@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 from halo_platform.availability.bulk_sql import Codec
 from halo_platform.availability.feeds import Feed, load_feeds
 from halo_platform.availability.feeds.base import storable_text
+from halo_platform.availability.tables import ProcessedFile
 from halo_platform.core.errors import HaloError
 from halo_platform.core.files import replaced_whole
 from halo_platform.core.settings import get_settings
@@ -128,11 +129,21 @@ class PendingFile:
         return relpath(self.feed, self.path)
 
 
+RECORDED_PATH_LENGTH = ProcessedFile.path.type.length
+
+
 def relpath(feed: str, path: Path | S3Object) -> str:
     """A landed file's path `feed/name` as it is recorded and shown: a local name whose bytes are
     not UTF-8 (a Latin-1 client's `caf\xe9.hl7`, held by Python as lone surrogates, which no store
-    can take) has them escaped (`caf\\xe9.hl7`), as a quarantined record's text has."""
-    return f"{feed}/{storable_text(path.name)}"
+    can take) has them escaped (`caf\\xe9.hl7`), as a quarantined record's text has. A path longer
+    than the store's column (escaped, a 255-byte name takes 1,020 characters; an S3 key up to 1,024)
+    keeps its beginning and ends with a hash of the whole: PostgreSQL and MariaDB refused it, and
+    every run failed on that file while SQLite took it."""
+    whole = f"{feed}/{storable_text(path.name)}"
+    if len(whole) <= RECORDED_PATH_LENGTH:
+        return whole
+    digest = hashlib.sha256(whole.encode()).hexdigest()[:16]
+    return f"{whole[:RECORDED_PATH_LENGTH - len(digest) - 1]}~{digest}"
 
 
 def feed_dir(feed: str) -> Path:

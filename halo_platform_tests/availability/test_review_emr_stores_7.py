@@ -2,6 +2,7 @@
 
 import datetime as dt
 import json
+import os
 import threading
 from collections.abc import Iterator
 
@@ -10,6 +11,7 @@ import pytest
 from halo_platform.availability import pipeline
 from halo_platform.availability.feeds import load_feeds
 from halo_platform.availability.service import export_csv, refresh_next_slots
+from halo_platform.core.settings import get_settings
 from halo_platform.core.store import StoreResource
 from halo_platform_tests.availability.helpers import land, process
 
@@ -118,3 +120,21 @@ def test_an_appointment_at_a_fraction_of_a_second_gives_the_same_spans_on_every_
     process(store3, "2027-03-01", 1)
     assert exported(store3, tmp_path) == ["acme,D1,2027-03-01,2027-03-01T08:00:00Z,2027-03-01T10:00:00Z",
                                           "acme,D1,2027-03-01,2027-03-01T10:30:00Z,2027-03-01T18:00:00Z"]
+
+
+
+def test_a_file_whose_escaped_name_is_longer_than_the_path_column_is_processed_once_on_every_store(store3, tmp_path):  # noqa: ANN001
+    # a Latin-1 client's name of 150 'é' bytes is recorded escaped, 'acme/\\xe9\\xe9...': 612 characters
+    # the 512 of emr_processed_files.path took on SQLite alone; PostgreSQL and MariaDB refused it
+    # (DataError, also when the file was to be quarantined whole) and every run failed
+    folder = get_settings().landing_dir / "acme"
+    folder.mkdir(parents=True, exist_ok=True)
+    for p, tail in enumerate((b"a", b"b")):  # two names alike in their first 512 characters
+        hours = {"type": "hours", "provider": f"D{p}", "tz": "UTC", "week": _week("08:00-18:00"), "updated_at": "2026-11-20T10:00:00Z"}
+        with open(os.fsencode(folder) + b"/" + b"\xe9" * 150 + tail + b".jsonl", "wb") as fh:
+            fh.write(f"{json.dumps(hours)}\n".encode())
+    first = process(store3, "2027-03-01", 1)
+    assert (first.files, first.events, first.quarantined) == (2, 2, 0)
+    assert exported(store3, tmp_path) == ["acme,D0,2027-03-01,2027-03-01T08:00:00Z,2027-03-01T18:00:00Z",
+                                          "acme,D1,2027-03-01,2027-03-01T08:00:00Z,2027-03-01T18:00:00Z"]
+    assert process(store3, "2027-03-01", 1).files == 0  # recorded as processed: not again
