@@ -61,7 +61,9 @@ def export(out: Path) -> None:
     """Write every span to a CSV sorted by feed, provider_id, span_date, start_at, end_at."""
     from halo_platform.availability.service import export_csv
 
-    click.echo(f"wrote {export_csv(_store(), out)} spans to {out}")
+    written = export_csv(_store(), out)
+    # written into a pipe or a terminal (`--out /dev/stdout | ...`), this line on stdout became the CSV's last row
+    click.echo(f"wrote {written} spans to {out}", err=not out.is_file())
 
 
 @emr.command()

@@ -483,9 +483,11 @@ def export_csv(store: StoreResource, out: Path) -> int:
         # a link is followed, as a plain open would: replaced, the link itself became a copy (and
         # /dev/stdout, as root, a regular file for every later writer); a pipe or a terminal is
         # written as it comes, where a rename can only replace it
+        # (asked of `out`, the link followed by the system: /dev/stdout into a pipe resolves, by
+        # name, to `pipe:[...]`, a file that does not exist, and was refused as a missing one)
         target = Path(os.path.realpath(out)) if out.is_symlink() else out
-        with (replaced_whole(target, mode="w", newline="") if not target.exists() or target.is_file()
-              else open(target, "w", newline="")) as fh:
+        with (replaced_whole(target, mode="w", newline="") if not out.exists() or out.is_file()
+              else open(out, "w", newline="")) as fh:
             writer = csv.writer(fh, lineterminator="\n")
             writer.writerow(["feed", "provider_id", "span_date", "start_at", "end_at"])
             for feed, provider, day, start, end in rows:

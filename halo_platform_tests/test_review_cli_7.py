@@ -1,0 +1,47 @@
+"""`halo` as a user runs it: an export read from a pipe, arguments no shell can hold but a
+caller in-process can, paths the system refuses by length, and the URL of the Dagster webserver
+shown in an error without its credentials."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from halo_platform.cli import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+HALO = Path(sys.executable).parent / "halo"
+
+
+def halo(capsys, *args: str) -> tuple[int, list[str], list[str]]:  # noqa: ANN001
+    """Run `halo args` in this process: its exit code, its stdout lines and its stderr lines."""
+    with pytest.raises(SystemExit) as exited:
+        cli.main(args=list(args), prog_name="halo")
+    out, err = capsys.readouterr()
+    return exited.value.code, out.splitlines(), err.splitlines()
+
+
+def run_halo(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """The installed `halo` entry point run as a user runs it, with this checkout first on the path."""
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    return subprocess.run([str(HALO), *args], cwd=cwd, env=env, capture_output=True, timeout=120)
+
+
+def test_an_export_to_stdout_read_through_a_pipe_is_the_csv_alone(halo_env, tmp_path) -> None:
+    """`halo emr export --out /dev/stdout | ...`: /dev/stdout names the pipe through a link the
+    export followed by name (to `pipe:[...]`, no file), and the export was refused as `No such file
+    or directory`; the line saying how many spans were written then ended the CSV."""
+    proc = run_halo("emr", "export", "--out", "/dev/stdout", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.decode().splitlines() == ["feed,provider_id,span_date,start_at,end_at"]
+    assert proc.stderr.decode().splitlines() == ["wrote 0 spans to /dev/stdout"]
+
+
+def test_an_export_to_a_file_still_says_so_on_stdout(halo_env, capsys, tmp_path) -> None:
+    out = tmp_path / "spans.csv"
+    assert halo(capsys, "emr", "export", "--out", str(out)) == (0, [f"wrote 0 spans to {out}"], [])
+    assert out.read_text() == "feed,provider_id,span_date,start_at,end_at\n"
