@@ -16,7 +16,7 @@ from sqlalchemy import exc as sa_exc
 
 from halo_platform.access import cli as access_cli
 from halo_platform.availability import cli as availability_cli
-from halo_platform.core.cli_options import GIVEN
+from halo_platform.core.cli_options import GIVEN, PathGiven
 from halo_platform.core.errors import HaloError
 from halo_platform.core.redact import error_line, install_redaction
 from halo_platform.core.text import as_one_line, lone_surrogate
@@ -110,7 +110,7 @@ def serve(host: str, port: int, workers: int, proxy_headers: bool, forwarded_all
 @cli.command()
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535), help="The HTTP service and the Control Center.")
 @click.option("--dagster-port", default=3000, show_default=True, type=click.IntRange(1, 65535), help="The Dagster UI.")
-@click.option("--workspace", "-w", default="workspace.yaml", show_default=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--workspace", "-w", default="workspace.yaml", show_default=True, type=PathGiven(exists=True, dir_okay=False))
 def up(port: int, dagster_port: int, workspace: str) -> None:
     """Run the platform: the HTTP service with the Control Center (`halo serve`) and the Dagster UI
     with its daemon (`dagster dev`). Ctrl-C stops both; so does either one stopping."""

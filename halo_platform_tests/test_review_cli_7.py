@@ -45,3 +45,17 @@ def test_an_export_to_a_file_still_says_so_on_stdout(halo_env, capsys, tmp_path)
     out = tmp_path / "spans.csv"
     assert halo(capsys, "emr", "export", "--out", str(out)) == (0, [f"wrote 0 spans to {out}"], [])
     assert out.read_text() == "feed,provider_id,span_date,start_at,end_at\n"
+
+
+@pytest.mark.parametrize("args", [
+    ["emr", "ingest", "--feed", "acme", "a\x00b.jsonl"],
+    ["emr", "export", "--out", "a\x00b.csv"],
+    ["up", "--workspace", "a\x00b.yaml"],
+])
+def test_a_path_holding_a_nul_is_one_error_line(halo_env, capsys, args) -> None:
+    """No shell passes a NUL, but a caller in-process (CliRunner, a wrapper) can: the path's check
+    raised os.stat's ValueError, a stack out of `halo` instead of its one line."""
+    exit_code, out, err = halo(capsys, *args)
+    assert exit_code == 2 and out == [] and len(err) == 1 and err[0].startswith("error: Invalid value for")
+    assert "a path holds no NUL character" in err[0]
+

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from halo_platform.core.cli_options import GIVEN
+from halo_platform.core.cli_options import GIVEN, PathGiven
 from halo_platform.core.text import visible
 
 
@@ -25,7 +25,7 @@ def emr() -> None:
 
 @emr.command()
 @click.option("--feed", "feed_name", required=True, help="Feed name from config/emr_feeds.yaml.")
-@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("files", nargs=-1, required=True, type=PathGiven(path_type=Path))
 def ingest(feed_name: str, files: tuple[Path, ...]) -> None:
     """Copy FILES into the feed's landing zone atomically ($HALO_HOME/landing/<feed>/ or its S3
     prefix); none is landed unless the feed takes every one."""
@@ -56,7 +56,7 @@ def process(as_of: str | None, horizon_days: int) -> None:
 
 
 @emr.command()
-@click.option("--out", required=True, type=click.Path(path_type=Path), help="CSV file to write.")
+@click.option("--out", required=True, type=PathGiven(path_type=Path), help="CSV file to write.")
 def export(out: Path) -> None:
     """Write every span to a CSV sorted by feed, provider_id, span_date, start_at, end_at."""
     from halo_platform.availability.service import export_csv

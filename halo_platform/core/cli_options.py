@@ -19,3 +19,13 @@ class GivenText(click.ParamType):
 
 
 GIVEN = GivenText()
+
+
+class PathGiven(click.Path):
+    """A path argument, refused with one line when it holds a NUL: no command line holds one, but
+    a caller in-process can, and the path's check (`os.stat`) failed with a ValueError's stack."""
+
+    def convert(self, value, param: click.Parameter | None, ctx: click.Context | None):  # noqa: ANN001, ANN201
+        if isinstance(value, str) and "\x00" in value:
+            self.fail("a path holds no NUL character", param, ctx)
+        return super().convert(value, param, ctx)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import click
 
+from halo_platform.core.cli_options import PathGiven
 from halo_platform.core.errors import HaloError
 
 FEEDS = ("hl7", "fhir", "acme")
@@ -293,7 +294,7 @@ def run(events: int, providers: int, naive_sample: int, workdir: Path | None) ->
 @click.option("--events", default=1_000_000, show_default=True, type=int, help="Events, mixed across hl7, fhir, acme.")
 @click.option("--providers", default=5000, show_default=True, type=int)
 @click.option("--naive-sample", default=3000, show_default=True, type=int, help="Events applied one by one for the baseline.")
-@click.option("--workdir", default=None, type=click.Path(path_type=Path), help="Scratch folder (default a temp dir).")
+@click.option("--workdir", default=None, type=PathGiven(path_type=Path), help="Scratch folder (default a temp dir).")
 def bench_emr(events: int, providers: int, naive_sample: int, workdir: Path | None) -> None:
     """Landed files -> current spans for N events, against the naive per-event baseline; REST p99."""
     from halo_platform.lab.bench.availability import run

@@ -23,6 +23,7 @@ from pathlib import Path
 import click
 import httpx
 
+from halo_platform.core.cli_options import PathGiven
 from halo_platform.core.errors import HaloError
 
 FEED = "acme"
@@ -199,7 +200,7 @@ def run(providers: int, bookings: int, days: int, requests: int, drain: bool, db
 @click.option("--requests", default=500, show_default=True, type=click.IntRange(10, 100_000), help="Measured requests per case.")
 @click.option("--drain/--no-drain", default=True, show_default=True, help="Measure while a second batch is ingested.")
 @click.option("--db-url", default=None, help="Operational store (default: SQLite in the scratch folder).")
-@click.option("--workdir", default=None, type=click.Path(path_type=Path), help="Scratch folder (default a temp dir).")
+@click.option("--workdir", default=None, type=PathGiven(path_type=Path), help="Scratch folder (default a temp dir).")
 def bench_emr_api(providers: int, bookings: int, days: int, requests: int, drain: bool, db_url: str | None, workdir: Path | None) -> None:
     """Availability REST and GraphQL p50/p99 over HTTP with N providers loaded, under a concurrent ingestion."""
     for line in run(providers, bookings, days, requests, drain, db_url, workdir):
