@@ -59,3 +59,23 @@ def test_a_path_holding_a_nul_is_one_error_line(halo_env, capsys, args) -> None:
     assert exit_code == 2 and out == [] and len(err) == 1 and err[0].startswith("error: Invalid value for")
     assert "a path holds no NUL character" in err[0]
 
+
+def test_a_path_too_long_for_the_system_is_a_user_error(halo_env, capsys, tmp_path) -> None:
+    """A name longer than the system takes (255 bytes) is the user's to fix: it was the OSError as
+    it came, `[Errno 36] File name too long: '...'`, and exit 1, the exit of a store that is down."""
+    long = str(tmp_path / ("x" * 300 + ".jsonl"))
+    assert halo(capsys, "emr", "ingest", "--feed", "acme", long) == (2, [], [f"error: cannot read {long}: File name too long"])
+    long = str(tmp_path / ("x" * 300 + ".csv"))
+    assert halo(capsys, "emr", "export", "--out", long) == (2, [], [f"error: cannot write {long}: File name too long"])
+
+
+def test_ingesting_a_folder_or_a_pipe_says_it_is_no_file(halo_env, capsys, tmp_path) -> None:
+    """Both were `no such file: ...` of a path that is there."""
+    folder = tmp_path / "feed.jsonl"
+    folder.mkdir()
+    pipe = tmp_path / "pipe.jsonl"
+    os.mkfifo(pipe)
+    for path in (folder, pipe):
+        assert halo(capsys, "emr", "ingest", "--feed", "acme", str(path)) == (2, [], [f"error: not a file: {path}"])
+    assert halo(capsys, "emr", "ingest", "--feed", "acme", str(tmp_path / "none.jsonl")) == (
+        2, [], [f"error: no such file: {tmp_path / 'none.jsonl'}"])

@@ -245,8 +245,12 @@ def check_landable(feed: Feed, source: Path) -> None:
     """HaloError (one line) unless `source` is a file `feed` takes under a name its processing
     sees: a name starting with "." is never processed (the landing zone's files in the making
     have such names)."""
-    if not source.is_file():
-        raise HaloError(f"no such file: {source}")
+    try:
+        is_file = source.is_file()
+    except OSError as exc:  # a name too long for the system: the OSError's number and stack, exit 1
+        raise HaloError(f"cannot read {source}: {exc.strerror or exc}") from None
+    if not is_file:
+        raise HaloError(f"not a file: {source}" if source.exists() else f"no such file: {source}")
     if source.name.startswith("."):
         raise HaloError(f"{source.name}: a landed file's name never starts with '.' (processing skips such names); rename it")
     if not feed.matches(Path(source.name)):

@@ -472,7 +472,11 @@ def export_csv(store: StoreResource, out: Path) -> int:
     exist: one that does not is refused, not created (a mistyped path made folders anywhere)."""
     import csv
 
-    if out.is_dir():
+    try:
+        is_dir = out.is_dir()
+    except OSError as exc:  # a name too long for the system: the OSError's number and stack, exit 1
+        raise HaloError(f"cannot write {out}: {exc.strerror or exc}") from None
+    if is_dir:
         raise HaloError(f"cannot write {out}: it is a directory")
     with store.read() as conn:
         codec = Codec(conn)
