@@ -79,3 +79,24 @@ def test_ingesting_a_folder_or_a_pipe_says_it_is_no_file(halo_env, capsys, tmp_p
         assert halo(capsys, "emr", "ingest", "--feed", "acme", str(path)) == (2, [], [f"error: not a file: {path}"])
     assert halo(capsys, "emr", "ingest", "--feed", "acme", str(tmp_path / "none.jsonl")) == (
         2, [], [f"error: no such file: {tmp_path / 'none.jsonl'}"])
+
+
+def refused_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("url", ["http://ops:s3cret-pass@127.0.0.1:{port}/dagster?token=t0ken-value",
+                                 "ftp://ops:s3cret-pass@127.0.0.1:{port}/?token=t0ken-value"])
+def test_a_webserver_that_cannot_be_reached_is_named_without_its_credentials(halo_env, capsys, monkeypatch, url) -> None:
+    """DAGSTER_UI_URL may carry a proxy's password or token: the refusal printed it as set (the
+    same line is the API's error body), where every log line masks it."""
+    monkeypatch.setenv("DAGSTER_UI_URL", url.format(port=refused_port()))
+    exit_code, out, err = halo(capsys, "tasks", "run", "payment_reconciliation", "--sink", "outbox")
+    assert exit_code == 2 and out == [] and len(err) == 1
+    assert err[0].startswith("error: could not submit the run to the Dagster webserver at ")
+    assert "s3cret-pass" not in err[0] and "t0ken-value" not in err[0]
+    assert ":***@127.0.0.1:" in err[0]

@@ -25,6 +25,7 @@ from typing import Any
 from halo_platform.core.errors import ConflictError, HaloError
 from halo_platform.core.instance import dagster_instance
 from halo_platform.core.models import utcnow
+from halo_platform.core.redact import mask_text
 from halo_platform.core.settings import get_settings
 from halo_platform.core.store import StoreResource
 from halo_platform.core.text import check_one_line, cut
@@ -219,7 +220,7 @@ def _client() -> Any:
     except ValueError:  # an unclosed IPv6 bracket, a port that is no number
         parts, port = None, None
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-        raise DagsterUnavailable(f"could not submit the run to the Dagster webserver at {url}: DAGSTER_UI_URL must be"
+        raise DagsterUnavailable(f"could not submit the run to the Dagster webserver at {mask_text(url)}: DAGSTER_UI_URL must be"
                                  " its http(s) URL, such as http://127.0.0.1:3000")
     return DagsterGraphQLClient(parts.hostname, port_number=port, use_https=parts.scheme == "https",
                                 path_prefix=parts.path.rstrip("/"), timeout=30)
@@ -235,8 +236,9 @@ def submit_run(task_name: str, config: dict, tags: dict[str, str]) -> str:
                                               repository_name=REPOSITORY, run_config=config, tags=tags)
     except DagsterGraphQLClientError as exc:
         why = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
-        raise DagsterUnavailable(f"could not submit the run to the Dagster webserver at {url} (is `halo up` running?): "
-                                 f"{why[:300]}") from None
+        # the URL as settings give it may carry a password or a token (a proxy's): masked, as in a log line
+        raise DagsterUnavailable(f"could not submit the run to the Dagster webserver at {mask_text(url)} (is `halo up` running?): "
+                                 f"{mask_text(why[:300])}") from None
 
 
 def cancel_run(run_id: str) -> None:
