@@ -69,7 +69,7 @@ def _without_authentication(app) -> None:  # noqa: ANN001
 
     def walk(dependant) -> None:  # noqa: ANN001
         for sub in dependant.dependencies:
-            if hasattr(sub.call, "scope"):
+            if hasattr(sub.call, "before_body"):  # the guard `access.guard.requires` made
                 app.dependency_overrides[sub.call] = lambda: admin
             walk(sub)
 
