@@ -92,6 +92,8 @@ def decide(state: State, stats: Stats, ping_ok: bool | None, cfg: AutopilotConfi
         return Decision(State(False, 0.0, None, now), True, reason, "ERROR")
     if stats.attempts == 0 and not ping_ok:
         return Decision(state, False, "ramping; no traffic this cycle and the health call did not answer")
+    if failing:  # too few attempts to switch it off, too many errors to call the cycle healthy
+        return Decision(state, False, f"ramping; {rate:.0%} errors over {stats.attempts} attempts, too few to decide: held")
     step = state.ramp_step + 1
     if step >= len(cfg.ramp_percent) or cfg.ramp_percent[step] >= 100:
         return Decision(State(True, 1.0, None, now), True, f"healthy ramp cycle ({stats.attempts} attempts, {rate:.0%} errors): back to 100%", "WARN")

@@ -37,6 +37,11 @@ NOW = dt.datetime(2026, 11, 21, 12, 0, tzinfo=dt.UTC)
         (State(True, 0.25, 1), Stats(8, 4), None, 0.0, False, None, True, "ERROR"),  # relapse
         (State(True, 0.10, 0), Stats(0, 0), True, 0.25, True, 1, True, None),  # no traffic, health call answers
         (State(True, 0.10, 0), Stats(0, 0), False, 0.10, True, 0, False, None),  # no traffic, no answer: hold
+        # errors over too few attempts to decide (under min_attempts // 4): held, not a step up (3 of 3 failed
+        # climbed back to 50%, then 100%, where 20 attempts were needed to switch it off again)
+        (State(True, 0.25, 1), Stats(3, 3), None, 0.25, True, 1, False, None),
+        (State(True, 0.50, 2), Stats(4, 1), True, 0.50, True, 2, False, None),
+        (State(True, 0.25, 1), Stats(3, 0), None, 0.50, True, 2, True, None),  # few attempts, no error: a healthy cycle
     ],
 )
 def test_autopilot_decisions(state, stats, ping, factor, active, step, changed, severity):
