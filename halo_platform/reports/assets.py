@@ -363,14 +363,14 @@ def run_task(
                           "seconds": report.timings}}
         if failed:
             error = "delivery failed: " + "; ".join(f"{o.sink}: {o.detail}" for o in failed)
-            audit.record_status(store, request_id, "FAILED", **audit_kwargs, **done, error=error[:2000])
+            audit.record_status(store, request_id, "FAILED", **audit_kwargs, **done, error=error)
             if all(o.permanent for o in failed):  # a run retry fails the same way, sending again what a sink
                 # took in part (an email the server took for some of its recipients): not retried
                 context.instance.add_run_tags(context.run_id, {MAX_RETRIES_TAG: "0"})
             raise dg.Failure(description=error, metadata={"outputs": outputs, "row_count": report.row_count})
         if report.unjudged:  # the rest went out; the same data would fail again: not retried
             error = _unjudged_error(task.name, report.unjudged)
-            audit.record_status(store, request_id, "FAILED", **audit_kwargs, **done, error=error[:2000])
+            audit.record_status(store, request_id, "FAILED", **audit_kwargs, **done, error=error)
             fail_once(context, error)
         if blocked_by:  # the same data would block again: the run is not retried
             context.instance.add_run_tags(context.run_id, {MAX_RETRIES_TAG: "0"})
@@ -379,10 +379,10 @@ def run_task(
     except dg.Failure:
         raise
     except HaloError as exc:  # e.g. a launchpad payload or sink name that does not fit: failed once, not retried
-        audit.record_status(store, request_id, "FAILED", **audit_kwargs, error=str(exc)[:2000])
+        audit.record_status(store, request_id, "FAILED", **audit_kwargs, error=str(exc))
         fail_once(context, exc)
     except Exception as exc:
-        audit.record_status(store, request_id, "FAILED", **audit_kwargs, error=f"{type(exc).__name__}: {exc}"[:2000])
+        audit.record_status(store, request_id, "FAILED", **audit_kwargs, error=f"{type(exc).__name__}: {exc}")
         raise
     checks = [
         dg.AssetCheckResult(

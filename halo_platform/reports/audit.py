@@ -57,6 +57,16 @@ DELIVERY_LEASE = dt.timedelta(hours=1)
 CLAIM_POLL_SECONDS = 0.5  # between looks at a claim another running request holds
 
 
+ERROR_CHARS = 2000  # of a request's error kept
+
+
+def kept_error(error: str) -> str:
+    """`error` as a request keeps it: masked, then cut to `ERROR_CHARS` (cut first, an address across
+    the cut, `jean.dupont@exam`, was no address to the mask and stayed in clear). Only its beginning
+    is masked: the longest address reaching into what is kept starts before it."""
+    return mask_text(error[:ERROR_CHARS + 320])[:ERROR_CHARS]
+
+
 def record_status(
     store: StoreResource,
     request_id: str,
@@ -82,8 +92,8 @@ def record_status(
     `idempotency_key` too, or on the row another writer created first. Raises `KeyTaken` when
     another request of `requested_by` holds the key."""
     at = at or utcnow()
-    if fields.get("error"):  # shown on the request's page and by the API: masked as log lines are
-        fields["error"] = mask_text(fields["error"])
+    if fields.get("error"):  # shown on the request's page and by the API: masked as log lines are, then cut
+        fields["error"] = kept_error(fields["error"])
     created = {"task": task, "payload": dict(payload or {}), "trigger": trigger, "requested_by": requested_by,
                "root_request_id": root_request_id or request_id, "created_at": created_at or at}
     if idempotency_key is not None:

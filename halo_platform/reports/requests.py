@@ -131,7 +131,7 @@ def create_request(
     try:
         _execute(store, task.name, request_id, run_config(task, payload), tags)
     except Exception as exc:
-        audit.record_status(store, request_id, "FAILED", task=task.name, error=f"could not start the run: {exc}"[:2000])
+        audit.record_status(store, request_id, "FAILED", task=task.name, error=f"could not start the run: {exc}")
         raise
     return audit.get_request(store, request_id)
 

@@ -117,7 +117,7 @@ def record_run_outcome(store: StoreResource, instance: dg.DagsterInstance, run: 
         return
     config = ((run.run_config or {}).get("ops") or {}).get(task, {}).get("config") or {}
     trigger = "retry" if run.parent_run_id else run.tags.get("halo/trigger") or "manual"
-    fields: dict = {"error": error[:2000]} if error else {}
+    fields: dict = {"error": error} if error else {}
     created_at, started_at, ended_at = run_times(instance, run.run_id)
     if status != "QUEUED" and started_at is not None:
         fields["started_at"] = started_at

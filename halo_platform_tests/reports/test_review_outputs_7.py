@@ -126,3 +126,16 @@ def test_a_parquet_output_downloads_as_parquet_not_as_utf8_text(store):
         "application/vnd.apache.parquet", "text/csv; charset=utf-8",
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"]
     assert answers[0].headers["content-disposition"] == 'attachment; filename="r.parquet"'
+
+
+def test_a_requests_error_is_masked_before_it_is_cut(store):  # noqa: ANN001
+    """Errors were cut to 2,000 characters where they were raised, then masked: an address across
+    the cut (`jean.dupont@exam`) was no address to the mask, and its start stayed in clear on the
+    request's page and in the API. The audit now masks, then cuts."""
+    from halo_platform.reports.audit import ERROR_CHARS, get_request
+
+    error = "warehouse said: " + "x" * (ERROR_CHARS - 26) + " jean.dupont@example.com refused " + "y" * 5000
+    record_status(store, "r-mask", "FAILED", task="payment_reconciliation", error=error)
+    kept = get_request(store, "r-mask")["error"]
+    assert len(kept) == ERROR_CHARS and kept.startswith("warehouse said: xxx")
+    assert "jean.dupon" not in kept and "dupont" not in kept, kept[-40:]
