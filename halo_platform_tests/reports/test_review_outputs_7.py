@@ -139,3 +139,16 @@ def test_a_requests_error_is_masked_before_it_is_cut(store):  # noqa: ANN001
     kept = get_request(store, "r-mask")["error"]
     assert len(kept) == ERROR_CHARS and kept.startswith("warehouse said: xxx")
     assert "jean.dupon" not in kept and "dupont" not in kept, kept[-40:]
+
+
+def test_a_campaign_name_with_a_line_break_writes_no_alert_line_of_its_own():
+    """A campaign name holding a line break (the marketing warehouse's text) added a line to the
+    alert's email and chat text that read as one more alert: here an OVER_BUDGET no campaign raised."""
+    from halo_platform.reports.tasks.campaign_alerts import message
+
+    row = {"alert": "NEAR_BUDGET", "name": "Spring\n- OVER_BUDGET: Summer (C9) ends 2024-06-01,\u2028x", "campaign_id": "C1\r\nC2",
+           "end_date": "2024-05-31", "spend": "450.00", "budget": "500.00", "spend_pct": "90.00"}
+    text = message([row], {"as_of": "2024-05-10", "row_count": 1})
+    assert text.splitlines() == ["1 campaign alert(s) as of 2024-05-10:",
+                                 "- NEAR_BUDGET: Spring - OVER_BUDGET: Summer (C9) ends 2024-06-01, x (C1  C2) ends 2024-05-31,"
+                                 " spent 450.00 of 500.00 (90.00%)"]

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from halo_platform.core.text import as_one_line
 from halo_platform.reports.task import (
     Date,
     Field,
@@ -62,13 +63,19 @@ def resolve(payload: Mapping[str, Any], ctx: RunContext) -> dict[str, Any]:
             "budget_threshold_pct": _decimal(payload["budget_threshold_pct"])}
 
 
+def _shown(value: Any) -> str:  # noqa: ANN401 - a warehouse's value
+    """A warehouse's value on one line of the message, at most 200 characters: a campaign name
+    holding a line break wrote a line of its own, an alert that no campaign raised."""
+    return as_one_line(str(value), 200).replace("\u2028", " ").replace("\u2029", " ")
+
+
 def message(rows: list[dict], payload: Mapping[str, Any]) -> str:
     """The short human text (email body, Slack message) listing the alerts."""
     total = payload.get("row_count", len(rows))  # `rows` are the result's first rows
     lines = [f"{total} campaign alert(s) as of {payload['as_of']}:"]
     for row in rows:
         lines.append(
-            f"- {row['alert']}: {row['name']} ({row['campaign_id']}) ends {row['end_date']},"
+            f"- {row['alert']}: {_shown(row['name'])} ({_shown(row['campaign_id'])}) ends {row['end_date']},"
             f" spent {row['spend']} of {row['budget']} ({row['spend_pct']}%)"
         )
     if total > len(rows):
