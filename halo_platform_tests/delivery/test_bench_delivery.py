@@ -26,3 +26,10 @@ def test_the_delivery_bench_drains_against_fakes_that_answer_late_and_counts_wha
 def test_the_delivery_bench_refuses_a_negative_latency_in_one_line():
     result = CliRunner().invoke(cli, ["bench", "delivery", "--latency-ms", "-5"])
     assert result.exit_code == 2 and "Invalid value for '--latency-ms'" in result.output
+
+
+def test_bench_delivery_refuses_counts_it_cannot_run_with_one_line():
+    """`--messages -5` was a ValueError's traceback, exit 1: one error line naming the option, exit 2."""
+    for args, said in ((["--messages", "-5"], "--messages must be at least 100"), (["--high", "-1"], "--high must be 0 or more")):
+        result = CliRunner().invoke(cli, ["bench", "delivery", *args, "--pg-admin-url", "none"])
+        assert (result.exit_code, result.output.strip()) == (2, f"error: {said}"), result.output

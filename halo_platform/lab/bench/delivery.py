@@ -27,6 +27,7 @@ import click
 import httpx
 import yaml
 
+from halo_platform.core.errors import HaloError
 from halo_platform.lab.fakehttp import FakeProcess, run_in_process
 from halo_platform.lab.provider_fakes import SECRETS
 
@@ -362,9 +363,11 @@ def run_bench(count: int = 100_000, high_count: int = 300, pg_admin_url: str | N
     providers do; the raw reference then drives as many connections as a dispatcher, so that it
     measures what the wire can carry at that latency, and the references send fewer messages."""
     if count < 100:
-        raise ValueError("--messages must be at least 100")
+        raise HaloError("--messages must be at least 100")
+    if high_count < 0:
+        raise HaloError("--high must be 0 or more")
     if not 0 <= latency_ms <= 5000:
-        raise ValueError("--latency-ms must be between 0 and 5000")
+        raise HaloError("--latency-ms must be between 0 and 5000")
     latency = latency_ms / 1000
     with tempfile.TemporaryDirectory(prefix="halo-bench-") as tmp, contextlib.ExitStack() as stack:
         fakes = {kind: stack.enter_context(run_in_process(f"halo_platform.lab.provider_fakes:{kind}_fake", record=False))
