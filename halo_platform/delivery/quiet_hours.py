@@ -31,7 +31,8 @@ class QuietHours:
 
 @functools.cache
 def country_zones() -> dict[str, tuple[str, ...]]:
-    """ISO country -> its IANA zones, in `zone.tab` order (the most populous region first)."""
+    """ISO country -> its IANA zones, in `zone.tab` order: by no rule of population (the first of RU is
+    Europe/Kaliningrad, of CA America/St_Johns, of AU Australia/Lord_Howe)."""
     zones: dict[str, list[str]] = {}
     text = resources.files("tzdata").joinpath("zoneinfo", "zone.tab").read_text(encoding="utf-8")
     for line in text.splitlines():
