@@ -3,18 +3,15 @@ parse pending files, apply them, recompute spans, refresh next available slots."
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import logging
 import os
 import sys
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import Connection
 
 from halo_platform.availability.bulk_sql import Codec, bulk_cache
 from halo_platform.availability.feeds import Feed
@@ -32,9 +29,9 @@ from halo_platform.availability.landing import (
 from halo_platform.availability.slots import joined
 from halo_platform.availability.span_store import (
     SpansResult,
-    lock_feed,
     plan_in_worker,
     recompute,
+    spans_transaction,
     window_change,
     write,
 )
@@ -217,37 +214,6 @@ def ingest_feeds(store: StoreResource, batches: list[tuple[Feed, list[PendingFil
         raise LandingReadError(f"{len(unread)} landed file(s) not read, left pending: "
                                + "; ".join(f"{relpath}: {exc}" for relpath, exc in unread)) from unread[0][1]
     return results
-
-
-SPANS_LOCK_SECONDS = 3600  # MariaDB's named lock is waited for this long (PostgreSQL's advisory lock, for good)
-
-
-@contextlib.contextmanager
-def spans_transaction(store: StoreResource, feed: str) -> Iterator[Connection]:
-    """A write transaction holding the lock of `feed`'s spans (one writer at a time: two runs at
-    once each deleted and wrote the same provider-dates). PostgreSQL's lock belongs to the
-    transaction (`lock_feed`); MariaDB's named lock belongs to the session, so it is taken before
-    the transaction begins and released after it ends, once the spans are committed (on MariaDB the
-    second of two runs failed with a duplicate span or window: 1062)."""
-    if store.engine.dialect.name not in ("mysql", "mariadb"):
-        with store.write() as conn:
-            lock_feed(conn, feed)
-            yield conn
-        return
-    name = f"halo-emr-spans-{feed}"[:64]  # MariaDB's limit; feeds sharing a longer prefix only wait for each other
-    with store.engine.connect() as conn:
-        got = conn.exec_driver_sql("SELECT GET_LOCK(%s, %s)", (name, SPANS_LOCK_SECONDS)).scalar()
-        conn.commit()
-        if got != 1:
-            raise sa_exc.OperationalError("GET_LOCK", None, TimeoutError(f"spans of feed {feed} locked by another run "
-                                                                           f"for {SPANS_LOCK_SECONDS} s"))
-        try:
-            with conn.begin():
-                yield conn
-        finally:
-            with contextlib.suppress(sa_exc.DBAPIError):  # a lost session released its lock
-                conn.exec_driver_sql("SELECT RELEASE_LOCK(%s)", (name,))
-                conn.commit()
 
 
 PARALLEL_SPANS_DIRTY_ROWS = 2000  # below this many dirty ranges, one transaction per feed is quicker than workers

@@ -435,12 +435,12 @@ def refresh_next_slots(store: StoreResource, feed: str, now: dt.datetime) -> int
     (`bookable_slots` searches the whole horizon). The spans are read as far as such a slot's
     free time may reach past them."""
     from halo_platform.availability.feeds import get_feed
-    from halo_platform.availability.span_store import load_hours
+    from halo_platform.availability.span_store import load_hours, spans_transaction
 
     config = get_feed(feed).options.get("slot_rules")
     # one writer of the feed's spans and slots at a time: of two runs at once, the second deleted
     # the rows it saw, not the first's new ones, and its insert failed on them
-    with pipeline.spans_transaction(store, feed) as conn:
+    with spans_transaction(store, feed) as conn:
         codec = Codec(conn)
         naive_now = now.astimezone(dt.UTC).replace(tzinfo=None)
         by_provider: dict[str, list] = defaultdict(list)

@@ -3,15 +3,17 @@ entered the horizon), computed all at once by `span_vector.py`, written back in 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import itertools
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
 
 from halo_platform.availability.bulk_sql import Codec
@@ -19,6 +21,7 @@ from halo_platform.availability.span_vector import Calendars, day_spans
 from halo_platform.availability.spans import date_runs
 from halo_platform.core.engine import make_engine
 from halo_platform.core.models import utcnow
+from halo_platform.core.store import StoreResource
 
 _MARGIN = dt.timedelta(days=3)
 _FEW_PROVIDERS = 500  # below this, fetch rows per provider; above, scan the feed once
@@ -198,14 +201,42 @@ def write(conn: Connection, computed: SpanPlan) -> SpansResult:
     return SpansResult(provider_dates=computed.provider_dates, spans=spans, providers=len(computed.dirty))
 
 
-def lock_feed(conn: Connection, feed: str) -> None:
-    """One span writer per feed at a time (SQLite's BEGIN IMMEDIATE already serializes writers)."""
-    if conn.dialect.name == "postgresql":
-        Codec(conn).select("SELECT pg_advisory_xact_lock(hashtext(?))", (f"halo-emr-spans-{feed}",))
+SPANS_LOCK_SECONDS = 3600  # MariaDB's named lock is waited for this long (PostgreSQL's advisory lock, for good)
+
+
+@contextlib.contextmanager
+def spans_transaction(store: StoreResource, feed: str) -> Iterator[Connection]:
+    """A write transaction holding the lock of `feed`'s spans (one writer at a time: two runs at
+    once each deleted and wrote the same provider-dates). SQLite's BEGIN IMMEDIATE serializes
+    writers already; PostgreSQL's advisory lock belongs to the transaction; MariaDB's named lock
+    belongs to the session, so it is taken before the transaction begins and released after it
+    ends, once the spans are committed (on MariaDB the second of two runs failed with a duplicate
+    span or window: 1062)."""
+    name = f"halo-emr-spans-{feed}"
+    if store.engine.dialect.name not in ("mysql", "mariadb"):
+        with store.write() as conn:
+            if conn.dialect.name == "postgresql":
+                Codec(conn).select("SELECT pg_advisory_xact_lock(hashtext(?))", (name,))
+            yield conn
+        return
+    name = name[:64]  # MariaDB's limit; feeds sharing a longer prefix only wait for each other
+    with store.engine.connect() as conn:
+        got = conn.exec_driver_sql("SELECT GET_LOCK(%s, %s)", (name, SPANS_LOCK_SECONDS)).scalar()
+        conn.commit()
+        if got != 1:
+            raise sa_exc.OperationalError("GET_LOCK", None, TimeoutError(f"spans of feed {feed} locked by another run "
+                                                                           f"for {SPANS_LOCK_SECONDS} s"))
+        try:
+            with conn.begin():
+                yield conn
+        finally:
+            with contextlib.suppress(sa_exc.DBAPIError):  # a lost session released its lock
+                conn.exec_driver_sql("SELECT RELEASE_LOCK(%s)", (name,))
+                conn.commit()
 
 
 def recompute(conn: Connection, feed: str, as_of: dt.date, horizon_days: int) -> SpansResult:
     """Recompute spans of every dirty provider-date of `feed` inside [as_of, as_of + horizon_days),
-    read, computed and written in the caller's (write) transaction."""
-    lock_feed(conn, feed)
+    read, computed and written in the caller's write transaction, which holds the feed's lock
+    (`spans_transaction`)."""
     return write(conn, plan(conn, feed, as_of, horizon_days))
