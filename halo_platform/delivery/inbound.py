@@ -17,7 +17,6 @@ from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
-from halo_platform.core.engine import again_on_conflict, retried_on_deadlock
 from halo_platform.core.errors import HaloError, NotFoundError
 from halo_platform.core.models import utcnow
 from halo_platform.core.redact import mask_recipient
@@ -28,7 +27,7 @@ from halo_platform.delivery.providers.twilio import twilio_signed
 from halo_platform.delivery.providers.vonage import vonage_signature
 from halo_platform.delivery.queue import stored_dedupe_key
 from halo_platform.delivery.resources import ProvidersResource
-from halo_platform.delivery.suppressions import CONFLICT_TRIES, keyword_action, suppress_in, unsuppress_in
+from halo_platform.delivery.suppressions import keyword_action, opt_out_written, suppress_in, unsuppress_in
 from halo_platform.delivery.tables import InboundMessage
 
 log = logging.getLogger("halo.delivery")
@@ -96,8 +95,7 @@ def handle_inbound(provider_name: str, request: CallbackRequest, store: StoreRes
     key = stored_dedupe_key(f"{entry.kind}:{inbound.message_id}")
     try:
         # the same message (or recipient) applied at once by another request: seen on the next try
-        once = functools.partial(_apply_once, store, provider_name, key, action, inbound)
-        applied = retried_on_deadlock(lambda: again_on_conflict(once, CONFLICT_TRIES))
+        applied = opt_out_written(functools.partial(_apply_once, store, provider_name, key, action, inbound))
     except HaloError as exc:  # a sender that is no phone number (an alphanumeric id)
         log.warning("inbound %s from %s: %s", action, mask_recipient(inbound.sender), exc)
         return {"action": "ignored"}

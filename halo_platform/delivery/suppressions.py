@@ -17,8 +17,8 @@ import hmac
 import os
 import secrets
 import unicodedata
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -39,9 +39,17 @@ SCOPES = ("normal", "all")
 #: keywords of an inbound SMS (the whole text, trimmed, any letter case)
 STOP_WORDS = frozenset({"STOP", "ARRET", "ARRÊT", "STOPP", "BERHENTI"})
 START_WORDS = frozenset({"START"})
+_T = TypeVar("_T")
 #: tries of a transaction that adds a suppression (`again_on_conflict`): a START lifting it between
 #: a try's conflict and the next lets that one conflict again with another STOP's insert
 CONFLICT_TRIES = 5
+
+
+def opt_out_written(write: Callable[[], _T]) -> _T:
+    """`write()`, a whole transaction adding or lifting a suppression, run again while opt-outs of
+    the same recipient race it: once another wrote the row it meant to create (the next try edits
+    it), and once the store ended a deadlock with another opt-out by rolling it back (MariaDB)."""
+    return retried_on_deadlock(lambda: again_on_conflict(write, CONFLICT_TRIES))
 
 
 def suppression_key() -> bytes:
@@ -139,9 +147,7 @@ def suppress(store: StoreResource, channel: str, to: str, *, scope: str = "norma
         with store.write() as conn:
             return suppress_in(conn, channel, to, scope=scope, reason=reason, created_by=created_by, country=country)
 
-    # the same recipient suppressed at once by another request: the next try updates that row (a
-    # deadlock with another opt-out, on MariaDB, is tried again as well)
-    return retried_on_deadlock(lambda: again_on_conflict(write, CONFLICT_TRIES))
+    return opt_out_written(write)  # the same recipient suppressed at once by another request: the next try updates that row
 
 
 def suppress_in(conn: Connection, channel: str, to: str, *, scope: str = "normal", reason: str | None = None,
