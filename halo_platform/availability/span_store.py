@@ -10,7 +10,7 @@ import itertools
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlalchemy import exc as sa_exc
@@ -21,7 +21,9 @@ from halo_platform.availability.span_vector import Calendars, day_spans
 from halo_platform.availability.spans import date_runs
 from halo_platform.core.engine import make_engine
 from halo_platform.core.models import utcnow
-from halo_platform.core.store import StoreResource
+
+if TYPE_CHECKING:  # the span workers import this module: never Dagster, which core.store brings
+    from halo_platform.core.store import StoreResource
 
 _MARGIN = dt.timedelta(days=3)
 _FEW_PROVIDERS = 500  # below this, fetch rows per provider; above, scan the feed once
