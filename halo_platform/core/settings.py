@@ -162,6 +162,19 @@ def expand_env(value: Any, settings: Settings | None = None, env: Mapping[str, s
     return value
 
 
+def env_references(value: Any) -> tuple[str, ...]:
+    """The variables that must be set for `expand_env` to expand `value`: those its `${NAME}`
+    references name (recursively, as `expand_env` reads them), each once, in order. `HALO_HOME`
+    is not one: it falls back to the home folder."""
+    if isinstance(value, str):
+        names = _ENV_REF.findall(value)
+    elif isinstance(value, list | dict):
+        names = [n for v in (value.values() if isinstance(value, dict) else value) for n in env_references(v)]
+    else:
+        names = []
+    return tuple(dict.fromkeys(n for n in names if n != "HALO_HOME"))
+
+
 def refuse_unknown_keys(mapping: Mapping[Any, Any], allowed: Collection[str], at: str, error: type[HaloError] = HaloError) -> None:
     """`error` naming `at` and the first key of `mapping` that is not one of `allowed`. A setting
     of a configuration file is read with `.get(key, default)`, so a misspelled one (`Start`,

@@ -5,6 +5,8 @@ resolved when a provider is built (`providers.build_provider`)."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +15,7 @@ from typing import Any
 import phonenumbers
 
 from halo_platform.core.errors import HaloError
-from halo_platform.core.settings import get_settings, read_yaml, refuse_unknown_keys
+from halo_platform.core.settings import env_references, get_settings, read_yaml, refuse_unknown_keys
 from halo_platform.core.text import echo
 from halo_platform.delivery.quiet_hours import QuietHours
 
@@ -133,6 +135,22 @@ class DeliveryConfig:
         for every priority: an uncertain request may have been accepted, and the spec promises
         never twice; a channel that prefers a rare duplicate to a loss opts in per priority."""
         return self.on_unknown.get(channel, {}).get(priority, "lost")
+
+    @functools.cached_property
+    def secret_references(self) -> tuple[tuple[str, str], ...]:
+        """(provider, variable) for each variable a provider's settings reference (`${NAME}`), which
+        must be set to build its client: found once per reading of the file, not on each routing."""
+        return tuple((name, variable) for name, entry in self.providers.items() for variable in env_references(entry.raw))
+
+    def unset_secrets(self) -> dict[str, tuple[str, ...]]:
+        """Per provider whose settings reference a `${ENV}` variable that is not set (its client
+        cannot be built): those variables, in the order written. The environment is read on each
+        call (as settings are), so a variable set since makes its provider usable again."""
+        env = os.environ
+        unset: dict[str, tuple[str, ...]] = {}
+        for name, variable in [ref for ref in self.secret_references if ref[1] not in env]:
+            unset[name] = (*unset.get(name, ()), variable)
+        return unset
 
     def rule(self, key: str) -> Rule:
         for rule in self.rules:

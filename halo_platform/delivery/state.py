@@ -14,7 +14,6 @@ from sqlalchemy.engine import Connection
 from halo_platform.core.engine import again_on_conflict, unchanged_since
 from halo_platform.core.errors import HaloError
 from halo_platform.core.models import utcnow
-from halo_platform.core.settings import expand_env
 from halo_platform.core.store import StoreResource
 from halo_platform.core.text import check_one_line, required_reason
 from halo_platform.core.write_lock import ensure_row
@@ -61,18 +60,6 @@ def with_added_rules(config: DeliveryConfig, conn: Connection, weights: Mapping[
     return dataclasses.replace(config, rules=config.rules + added) if added else config
 
 
-def unset_secrets(config: DeliveryConfig) -> set[str]:
-    """The providers whose settings name a `${ENV}` variable that is not set: their clients cannot
-    be built."""
-    unset = set()
-    for name, entry in config.providers.items():
-        try:
-            expand_env(entry.raw)
-        except HaloError:
-            unset.add(name)
-    return unset
-
-
 def _routing(config: DeliveryConfig, conn: Connection) -> tuple[Router, list]:
     """The router, and the providers' stored states (provider, factor, paused_until) it was made
     from. A provider whose `${ENV}` secret is not set weighs 0 (as one that is down): drawn, its
@@ -80,7 +67,7 @@ def _routing(config: DeliveryConfig, conn: Connection) -> tuple[Router, list]:
     message stayed queued, also those of the providers that could send them) and HIGH sends drawn
     to it; the autopilot reports its rules down when it was their only provider."""
     weights, states = stored_weights(conn), conn.execute(_STATES).all()
-    factors = {provider: factor for provider, factor, _ in states} | dict.fromkeys(unset_secrets(config), 0.0)
+    factors = {provider: factor for provider, factor, _ in states} | dict.fromkeys(config.unset_secrets(), 0.0)
     return Router(with_added_rules(config, conn, weights), weights, factors), states
 
 
