@@ -275,12 +275,15 @@ def _alert_to(sinks: SinksResource, send: Callable, alert: object) -> None:
 
 def provider_table(config: DeliveryConfig, store: StoreResource, now: dt.datetime | None = None) -> list[dict]:
     """Per provider: state, factor, reason, attempts/error rate and share of traffic in the window,
-    and until when it is paused (a 429 / Retry-After it answered), if it is."""
+    and until when it is paused (a 429 / Retry-After it answered), if it is. A provider whose
+    `${ENV}` secret is not set is `unusable`, factor 0 as routing weighs it, the reason naming the
+    variables (unless switched off by hand: it stays `off`, which the page's switch reads)."""
     now = now or utcnow()
     since = now - dt.timedelta(minutes=config.autopilot.window_minutes)
     with store.read() as conn:
         stored = {r.provider: r for r in conn.execute(sa.select(state_t))}
         stats = window_stats(conn, since, now)
+    unset = config.unset_secrets()
     rows = []
     for name, entry in config.providers.items():
         row = stored.get(name)
@@ -288,12 +291,19 @@ def provider_table(config: DeliveryConfig, store: StoreResource, now: dt.datetim
         paused_until = row.paused_until if row and row.paused_until and row.paused_until > now else None
         attempts, errors = stats.get(name, (0, 0))
         channel_total = sum(stats.get(n, (0, 0))[0] for n, e in config.providers.items() if e.channel == entry.channel)
+        factor, reason = state.factor, (row.reason if row else None) or ""
+        if state.manual_by:
+            label = "off"
+        elif name in unset:
+            label, factor = "unusable", 0.0
+            reason = (f"environment variable{'s' if len(unset[name]) > 1 else ''} {', '.join(unset[name])} "
+                      f"{'are' if len(unset[name]) > 1 else 'is'} not set: its client cannot be built, routing gives it no traffic")
+        else:
+            label = "active" if state.active and state.ramp_step is None else ("ramping" if state.active else "deactivated")
         rows.append({
-            "provider": name, "kind": entry.kind, "channel": entry.channel,
-            "state": "off" if state.manual_by else ("active" if state.active and state.ramp_step is None
-                                                     else ("ramping" if state.active else "deactivated")),
-            "factor": state.factor, "attempts": attempts, "error_rate": round(errors / attempts, 4) if attempts else 0.0,
-            "share": round(attempts / channel_total, 4) if channel_total else 0.0, "reason": (row.reason if row else None) or "",
+            "provider": name, "kind": entry.kind, "channel": entry.channel, "state": label,
+            "factor": factor, "attempts": attempts, "error_rate": round(errors / attempts, 4) if attempts else 0.0,
+            "share": round(attempts / channel_total, 4) if channel_total else 0.0, "reason": reason,
             "since": state.since, "paused_until": paused_until,
         })
     return rows

@@ -4,8 +4,51 @@ not set, as routing, the providers listing and the Control Center see it."""
 from __future__ import annotations
 
 import pytest
+from click.testing import CliRunner
 
+from halo_platform.cli import cli
 from halo_platform.delivery.config import parse_config
+from halo_platform.lab.provider_fakes import SECRETS
+
+TOKEN = "HALO_AUTO8_UNSET_TOKEN"
+SID = "HALO_AUTO8_SID"
+
+
+def test_halo_delivery_providers_shows_a_provider_without_its_secret_as_unusable_naming_the_variable(fakes, providers_file, monkeypatch):
+    """Twilio's auth token is `${...}` of a variable not set: routing gave it weight 0, yet the
+    listing (and the Control Center's Providers page, fed by the same table) said `active`, factor
+    1.00, reason `` : the operator saw nothing wrong while it carried no message. Its set secret
+    (the account SID here) is never shown."""
+    monkeypatch.delenv(TOKEN, raising=False)
+    monkeypatch.setenv(SID, SECRETS["twilio"]["account_sid"])
+    providers_file({
+        "tw": {"kind": "twilio", "channel": "sms", "base_url": fakes["twilio"].url, "account_sid": "${" + SID + "}",
+               "auth_token": "${" + TOKEN + "}", "sender": "+33700000000"},
+        "vo": {"kind": "vonage", "channel": "sms", "base_url": fakes["vonage"].url, **SECRETS["vonage"]},
+    }, [{"channel": "sms", "country": "*", "capability": "*", "weights": {"tw": 50, "vo": 50}}])
+    listing = CliRunner().invoke(cli, ["delivery", "providers"])
+    assert listing.exit_code == 0, listing.output
+    rows = {line.split()[0]: line for line in listing.output.splitlines()[1:]}
+    assert rows["tw"].split()[3:5] == ["unusable", "0.00"]
+    assert f"environment variable {TOKEN} is not set" in rows["tw"]
+    assert rows["vo"].split()[3:5] == ["active", "1.00"]
+    assert SECRETS["twilio"]["account_sid"] not in listing.output
+    monkeypatch.setenv(TOKEN, SECRETS["twilio"]["auth_token"])  # set: usable again, as routing takes it again
+    listing = CliRunner().invoke(cli, ["delivery", "providers"])
+    assert next(line for line in listing.output.splitlines() if line.startswith("tw ")).split()[3:5] == ["active", "1.00"]
+    assert SECRETS["twilio"]["auth_token"] not in listing.output
+
+
+def test_a_provider_switched_off_by_hand_stays_off_in_the_listing_without_its_secret(providers_file, halo_store, monkeypatch):
+    """The page's switch offers `Hand back to the autopilot` by the `off` state: it stays `off`."""
+    from halo_platform.delivery.autopilot import provider_table, set_manual
+
+    monkeypatch.delenv(TOKEN, raising=False)
+    providers = providers_file({"tw": {"kind": "twilio", "channel": "sms", "base_url": "http://127.0.0.1:9", "account_sid": "AC" + "1" * 32,
+                                       "auth_token": "${" + TOKEN + "}", "sender": "+33700000000"}})
+    set_manual(providers.config(), "tw", True, "alice", "contract ends", halo_store)
+    (row,) = provider_table(providers.config(), halo_store)
+    assert (row["state"], row["factor"], row["reason"]) == ("off", 0.0, "switched off by alice: contract ends")
 
 
 @pytest.mark.parametrize(("settings", "unset"), [
