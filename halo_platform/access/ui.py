@@ -1,5 +1,6 @@
 """Signing in to the Control Center: `/ui/login` (a form with a CSRF token, the generic failure
-message, the login rate limit) and `/ui/logout`; the pages themselves are `halo_platform.ui`. The session cookie is HTTP-only and
+message, the login rate limit) and `/ui/logout` (a POST; opened in a browser, a page with its
+button); the pages themselves are `halo_platform.ui`. The session cookie is HTTP-only and
 SameSite=Lax, Secure when the service is reached over HTTPS, and lives `SESSION_HOURS`."""
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException  # what the guard raises
 
 from halo_platform.access import users
-from halo_platform.access.guard import SESSION_COOKIE, check_csrf, session_caller, store_of
+from halo_platform.access.guard import SESSION_COOKIE, Caller, check_csrf, session_caller, store_of
 from halo_platform.core.errors import HaloError
 from halo_platform.core.http import repeated_error
 
@@ -71,6 +72,27 @@ async def login(request: Request, name: str = Form(""), password: str = Form("")
     return done
 
 
+def _sign_out_page(request: Request, caller: Caller, refused: bool = False) -> HTMLResponse:
+    """A button signing `caller` out with their session's CSRF token; `refused`: a form without it
+    was sent, and nothing changed."""
+    return templates.TemplateResponse(request, "logout.html", {"name": caller.name, "csrf_token": caller.csrf_token, "refused": refused},
+                                      status_code=403 if refused else 200)
+
+
+def _signed_out() -> RedirectResponse:
+    done = RedirectResponse("/ui/login", status_code=303)
+    done.delete_cookie(SESSION_COOKIE, path="/")
+    return done
+
+
+@router.get("/ui/logout")
+async def logout_form(request: Request) -> Response:
+    """The sign-out address opened in a browser (typed, a link): a page asking, as signing out is
+    a POST (a link on another site signs nobody out); signed out already, the sign-in page."""
+    caller = await session_caller(request, request.cookies.get(SESSION_COOKIE))
+    return _signed_out() if caller is None else _sign_out_page(request, caller)
+
+
 @router.post("/ui/logout")
 async def logout(request: Request) -> Response:
     """End the session, once its CSRF token is shown (a forged form signs nobody out); a person
@@ -80,11 +102,9 @@ async def logout(request: Request) -> Response:
         try:
             await check_csrf(request, caller)
         except HTTPException:
-            return templates.TemplateResponse(request, "logout_refused.html", {"name": caller.name}, status_code=403)
+            return _sign_out_page(request, caller, refused=True)
         await run_in_threadpool(users.logout, store_of(request), request.cookies.get(SESSION_COOKIE, ""))
-    done = RedirectResponse("/ui/login", status_code=303)
-    done.delete_cookie(SESSION_COOKIE, path="/")
-    return done
+    return _signed_out()
 
 
 ROUTERS = (router,)

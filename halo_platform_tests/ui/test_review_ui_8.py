@@ -1,0 +1,30 @@
+"""Control Center behaviours found wrong in review ui-8, driven in chromium against `halo serve`
+(each test failed before its fix): `/ui/logout` typed in the address bar answered a JSON 405."""
+
+from __future__ import annotations
+
+from playwright.sync_api import Page, expect
+
+from halo_platform_tests.fixtures.browser import screenshot
+from halo_platform_tests.ui.conftest import ControlCenter, sign_in
+
+
+def test_opening_the_sign_out_address_shows_a_page_that_signs_out_with_a_button(page: Page, control_center: ControlCenter) -> None:
+    """`GET /ui/logout` (typed, bookmarked, a link) answered 405 `{"detail":"Method Not Allowed"}`.
+    Signed in, it now asks, with a button whose form carries the session's CSRF token (signing
+    out stays a POST: a link on another site signs nobody out); signed out, on to the sign-in page."""
+    sign_in(page, control_center, "viewer")
+    asked = page.goto(f"{control_center.url}/ui/logout")
+    assert asked.status == 200 and asked.headers["content-type"].startswith("text/html")
+    expect(page.get_by_role("heading", name="Sign out")).to_be_visible()
+    expect(page.get_by_text("signed in as viewer")).to_be_visible()
+    screenshot(page, "ui8-logout-asks")
+    assert [c["name"] for c in page.context.cookies()].count("halo_session") == 1  # opening it signed nobody out
+    page.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_url(f"{control_center.url}/ui/login")
+    assert page.goto(f"{control_center.url}/ui/requests").url.startswith(f"{control_center.url}/ui/login")  # the session ended
+    again = page.goto(f"{control_center.url}/ui/logout")
+    assert again.status == 200 and page.url == f"{control_center.url}/ui/login"
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    screenshot(page, "ui8-logout-signed-out")
+
