@@ -1,6 +1,7 @@
 """The Control Center's Access page (admin): API keys and users. An admin creates a key (shown
 once, on the answer to the form, never stored in clear or sent again), revokes one, creates a
-user, gives a user a new password (which also re-enables them) and disables one.
+user, gives a user a new password (which also re-enables them and ends their sessions: an admin
+who gives themselves one is told so on the sign-in page) and disables one.
 
 Every change goes through `access.keys` / `access.users`, the functions of `halo keys` and
 `halo users`; their errors name the field they are about (`name: ...`), so the page shows each
@@ -17,8 +18,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 
-from halo_platform.access.guard import Caller
+from halo_platform.access.guard import SESSION_COOKIE, Caller
 from halo_platform.access.keys import SCOPES, check_name, check_scopes, create_key, list_keys, revoke_key
+from halo_platform.access.ui import login_page
 from halo_platform.access.users import ROLE_SCOPES, check_password, create_user, disable_user, list_users, set_password
 from halo_platform.core.errors import ConflictError, HaloError, NotFoundError
 from halo_platform.core.http import repeated_error, repeated_fields, resource
@@ -30,6 +32,7 @@ router = APIRouter(include_in_schema=False)
 KEY_FIELDS = ("name", "scope", "expires", "rate")
 USER_FIELDS = ("name", "role", "password")
 PASSWORDS_DIFFER = "the two passwords differ"
+OWN_PASSWORD_CHANGED = "Your password was changed, and every session of yours ended, this one too. Sign in with the new password."
 
 
 def _field_error(exc: HaloError, fields: tuple[str, ...], prefix: str) -> dict[str, str]:
@@ -199,6 +202,10 @@ async def new_password(request: Request, name: str, caller: Caller = Depends(sig
         errors = {field: str(exc).removeprefix("password: ")}
     if errors:
         return await run_in_threadpool(_page, request, caller, store, 422, errors=errors)
+    if name == caller.name:  # this session ended with the others: the next click was the sign-in page, with no word why
+        page = login_page(request, name=caller.name, next_="/ui/access", notice=OWN_PASSWORD_CHANGED)
+        page.delete_cookie(SESSION_COOKIE, path="/")
+        return page
     return done_redirect(request, "/ui/access", f"new password for {name}; their sessions ended")
 
 

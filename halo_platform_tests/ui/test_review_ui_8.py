@@ -1,5 +1,6 @@
 """Control Center behaviours found wrong in review ui-8, driven in chromium against `halo serve`
-(each test failed before its fix): `/ui/logout` typed in the address bar answered a JSON 405."""
+(each test failed before its fix): `/ui/logout` typed in the address bar answered a JSON 405;
+an admin who gave themselves a new password was signed out without a word."""
 
 from __future__ import annotations
 
@@ -28,3 +29,27 @@ def test_opening_the_sign_out_address_shows_a_page_that_signs_out_with_a_button(
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
     screenshot(page, "ui8-logout-signed-out")
 
+
+def test_an_admin_giving_themselves_a_new_password_is_told_to_sign_in_again(page: Page, control_center: ControlCenter) -> None:
+    """A new password ends every session of its user (`users.set_password`), the admin's own when
+    they set their own: the next click landed on the sign-in page with nothing saying why. Now the
+    answer is the sign-in page saying the password was changed and the sessions ended, the name
+    filled in, going back to the Access page; the new password signs in."""
+    made = control_center.halo("users", "create", "ada", "--role", "admin", stdin="ada's first password\n")
+    assert made.returncode == 0, made.stderr
+    page.goto(f"{control_center.url}/ui/login?next=/ui/access")
+    page.get_by_label("Name").fill("ada")
+    page.get_by_label("Password").fill("ada's first password")
+    page.get_by_role("button", name="Sign in").click()
+    row = page.locator('#users tr[data-user="ada"]')
+    row.get_by_text("New password").click()
+    row.get_by_label("New password for ada", exact=True).fill("ada's second password")
+    row.get_by_label("New password for ada, again").fill("ada's second password")
+    row.get_by_role("button", name="Set the new password of ada").click()
+    expect(page.locator("#notice")).to_contain_text("Your password was changed")
+    expect(page.get_by_label("Name")).to_have_value("ada")
+    screenshot(page, "ui8-own-password-changed")
+    page.get_by_label("Password").fill("ada's second password")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(f"{control_center.url}/ui/access")
+    expect(page.get_by_text("ada (admin)")).to_be_visible()
