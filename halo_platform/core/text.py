@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import unicodedata
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -21,9 +22,11 @@ def required_reason(reason: str | None) -> str:
     """The reason a change is kept in its history with, on one line as the history, `halo delivery
     providers` and the log show it (a form's line breaks and tabs as one space); refused when blank,
     longer than `MAX_REASON` characters (a pasted log would fill the history and every page that
-    shows it) or holding another control character (an escape sequence, a NUL)."""
+    shows it) or holding another control character (an escape sequence, a NUL). Blank is also a
+    reason of invisible format characters only (zero-width spaces pasted from a chat), which the
+    history would show empty."""
     reason = " ".join((reason or "").split())
-    if not reason:
+    if all(unicodedata.category(c) == "Cf" for c in reason.replace(" ", "")):  # blank, or invisible only: zero-width spaces look blank
         raise HaloError(REASON_MISSING)
     if len(reason) > MAX_REASON:
         raise HaloError(f"the reason is {len(reason)} characters; at most {MAX_REASON}")

@@ -1,6 +1,7 @@
 """Control Center behaviours found wrong in review ui-8, driven in chromium against `halo serve`
 (each test failed before its fix): `/ui/logout` typed in the address bar answered a JSON 405;
-an admin who gave themselves a new password was signed out without a word."""
+an admin who gave themselves a new password was signed out without a word; a change's required
+reason of zero-width characters only was taken."""
 
 from __future__ import annotations
 
@@ -53,3 +54,33 @@ def test_an_admin_giving_themselves_a_new_password_is_told_to_sign_in_again(page
     page.get_by_role("button", name="Sign in").click()
     expect(page).to_have_url(f"{control_center.url}/ui/access")
     expect(page.get_by_text("ada (admin)")).to_be_visible()
+
+
+INVISIBLE = "\u200b\u2060 \ufeff"  # zero-width space, word joiner, a space, zero-width no-break space: pasted, it looks empty
+
+
+def test_a_reason_of_invisible_characters_only_is_no_reason(page: Page, control_center: ControlCenter) -> None:
+    """A change's reason is required, and one of spaces only was refused; one of zero-width
+    characters only (pasted from a chat or a document) was taken: the provider switched off, the
+    weights saved, and the history showed an empty reason. Now it is refused as blank, beside the
+    field, the form as it was and nothing changed."""
+    sign_in(page, control_center, "admin")
+    page.goto(f"{control_center.url}/ui/providers")
+    rows = page.locator("#provider-states").get_by_role("row")
+    rows.filter(has_text="sandbox_push").get_by_label("Reason").fill(INVISIBLE)
+    rows.filter(has_text="sandbox_push").get_by_role("button", name="Switch off").click()
+    expect(rows.filter(has_text="sandbox_push").locator(".error")).to_contain_text("say why")
+    expect(rows.filter(has_text="sandbox_push").locator(".badge").first).not_to_have_text("off")
+    screenshot(page, "ui8-invisible-reason-providers")
+
+    edit = f"{control_center.url}/ui/routing/edit?rule=email%2F%2A%2F%2A"
+    page.goto(edit)
+    for provider, weight in (("sandbox_email_a", "70"), ("sandbox_email_b", "30")):
+        page.get_by_label(provider).fill(weight)
+    page.get_by_label("Reason (required: kept in the history)").fill(INVISIBLE)
+    page.get_by_role("button", name="Save weights").click()
+    expect(page.locator("[id='reason-error']")).to_contain_text("say why")
+    expect(page.get_by_label("sandbox_email_b")).to_have_value("30")  # what was typed, kept
+    screenshot(page, "ui8-invisible-reason-routing")
+    page.goto(edit)
+    expect(page.get_by_label("sandbox_email_a")).to_have_value("60")  # the demo's weights, as they were
