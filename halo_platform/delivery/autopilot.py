@@ -174,12 +174,13 @@ def run_cycle(
             if since not in per_since:
                 per_since[since] = window_stats(conn, since, now)
             stats[name] = Stats(*per_since[since].get(name, (0, 0)))
+    unset = config.unset_secrets()
     for name, entry in config.providers.items():
         state = states.get(name, State())
-        if state.manual_by:
+        if state.manual_by or name in unset:  # carries nothing, and is not pinged: no decision to make
             report.providers[name] = {"active": False, "factor": 0.0, "ramp_step": None, "attempts": stats[name].attempts,
                                       "errors": stats[name].errors, "error_rate": round(stats[name].error_rate, 4), "ping_ok": None,
-                                      "reason": f"switched off by {state.manual_by}"}
+                                      "reason": f"switched off by {state.manual_by}" if state.manual_by else _unusable(unset[name])}
             continue
         ping_ok = None
         if not state.active or (state.ramp_step is not None and stats[name].attempts == 0):
@@ -269,6 +270,12 @@ def set_manual(config: DeliveryConfig, provider: str, off: bool, changed_by: str
     return text
 
 
+def _unusable(variables: tuple[str, ...]) -> str:
+    """Why a provider whose settings reference the unset `${ENV}` `variables` carries nothing."""
+    return (f"environment variable{'s' if len(variables) > 1 else ''} {', '.join(variables)} "
+            f"{'are' if len(variables) > 1 else 'is'} not set: its client cannot be built, routing gives it no traffic")
+
+
 def _alert_to(sinks: SinksResource, send: Callable, alert: object) -> None:
     send(alert, sinks)
 
@@ -295,9 +302,7 @@ def provider_table(config: DeliveryConfig, store: StoreResource, now: dt.datetim
         if state.manual_by:
             label = "off"
         elif name in unset:
-            label, factor = "unusable", 0.0
-            reason = (f"environment variable{'s' if len(unset[name]) > 1 else ''} {', '.join(unset[name])} "
-                      f"{'are' if len(unset[name]) > 1 else 'is'} not set: its client cannot be built, routing gives it no traffic")
+            label, factor, reason = "unusable", 0.0, _unusable(unset[name])
         else:
             label = "active" if state.active and state.ramp_step is None else ("ramping" if state.active else "deactivated")
         rows.append({

@@ -71,3 +71,28 @@ def test_unset_secrets_names_each_unset_variable_a_provider_references(settings,
     for name in unset:
         monkeypatch.setenv(name, "now set")
     assert config.unset_secrets() == {}
+
+
+def test_the_autopilot_reports_a_provider_without_its_secret_as_carrying_nothing_and_does_not_ping_it(fakes, providers_file, halo_store,
+                                                                                                        monkeypatch, caplog):
+    """The `provider_health` asset's table (the cycle's report) said factor 1, healthy, for a
+    provider routing weighs 0; deactivated, it was pinged every cycle and its client's HaloError
+    logged as a failed health call."""
+    from halo_platform.delivery.autopilot import run_cycle, set_manual
+
+    monkeypatch.delenv(TOKEN, raising=False)
+    providers = providers_file({
+        "tw": {"kind": "twilio", "channel": "sms", "base_url": fakes["twilio"].url, "account_sid": SECRETS["twilio"]["account_sid"],
+               "auth_token": "${" + TOKEN + "}", "sender": "+33700000000"},
+        "vo": {"kind": "vonage", "channel": "sms", "base_url": fakes["vonage"].url, **SECRETS["vonage"]},
+    }, [{"channel": "sms", "country": "*", "capability": "*", "weights": {"tw": 50, "vo": 50}}])
+    report = run_cycle(halo_store, providers, alert=[].append)
+    assert (report.providers["tw"]["factor"], report.providers["tw"]["ping_ok"]) == (0.0, None)
+    assert f"environment variable {TOKEN} is not set" in report.providers["tw"]["reason"]
+    assert report.providers["vo"]["factor"] == 1.0
+    set_manual(providers.config(), "tw", True, "alice", "maintenance", halo_store)
+    set_manual(providers.config(), "tw", False, "alice", "back", halo_store)  # handed back: deactivated, to be pinged
+    with caplog.at_level("WARNING", logger="halo.delivery"):
+        report = run_cycle(halo_store, providers, alert=[].append)
+    assert "health call of tw" not in caplog.text
+    assert report.providers["tw"]["factor"] == 0.0
