@@ -223,8 +223,7 @@ def search_slots(store: StoreResource, params: list[tuple[str, str]], base_url: 
     if hi <= lo:
         return bundle(page, schedule, types[0] if types else service.DEFAULT_TYPE, [])
     first, last = lo.astimezone(tz).date(), (hi - dt.timedelta(microseconds=1)).astimezone(tz).date()
-    if (last - first).days > service.MAX_QUERY_DAYS:  # `start` is the only range this search has: name it
-        raise HaloError(f"start: at most {service.MAX_QUERY_DAYS} days per query, got {first} to {last}")
+    service.check_length(first, last, "start: ")  # `start` is the only range this search has: name it
     found = service.bookable_slots(store, feed, provider, types[0] if types else None, first, last, now, tuple(others))
     return bundle(page, schedule, found.slot_type, [(s, e) for s, e in found.slots if lo <= s < hi])
 

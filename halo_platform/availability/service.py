@@ -29,7 +29,7 @@ from halo_platform.core.models import EARLIEST_DATE, LATEST_DATE, in_calendar, i
 from halo_platform.core.store import StoreResource
 from halo_platform.core.text import unstorable
 
-MAX_QUERY_DAYS = 366
+MAX_QUERY_DAYS = 366  # local dates a query's range holds at most, its first and last included
 UNSTORABLE = "a value the database cannot take: text with a NUL character, or a number out of range"
 DEFAULT_SLOT_DAYS = 7  # of a slots or group query without dates
 # The slots one answer of /v1/slots or GraphQL lists: a provider-year of the default 15-minute starts
@@ -175,8 +175,19 @@ def check_range(first: dt.date | None, last: dt.date | None, from_default: str |
         if last < first:
             since = f"from's default, {from_default} ({first}): give from, or a later to" if from_default else f"from {first}"
             raise HaloError(f"to {last} is before {since}")
-        if (last - first).days > MAX_QUERY_DAYS:
-            raise HaloError(f"at most {MAX_QUERY_DAYS} days per query")
+        check_length(first, last)
+
+
+def dates_in(first: dt.date, last: dt.date) -> int:
+    """The local dates of the range [first, last], both included: what MAX_QUERY_DAYS bounds."""
+    return (last - first).days + 1
+
+
+def check_length(first: dt.date, last: dt.date, argument: str = "") -> None:
+    """At most MAX_QUERY_DAYS local dates in [first, last]; `argument` names what the caller gave
+    the range as, when it is not `from` and `to`."""
+    if (days := dates_in(first, last)) > MAX_QUERY_DAYS:
+        raise HaloError(f"{argument}at most {MAX_QUERY_DAYS} days per query (first and last included), got {days}: {first} to {last}")
 
 
 def storable(*texts: str) -> None:

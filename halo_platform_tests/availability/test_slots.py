@@ -282,7 +282,7 @@ def test_slots_take_every_range_the_availability_query_takes(store, halo_env, tm
     from halo_platform.availability.service import MAX_QUERY_DAYS
 
     day, client = night_shift(store, tmp_path, monkeypatch, None)
-    last, beyond = day + dt.timedelta(days=MAX_QUERY_DAYS), day + dt.timedelta(days=MAX_QUERY_DAYS + 1)
+    last, beyond = day + dt.timedelta(days=MAX_QUERY_DAYS - 1), day + dt.timedelta(days=MAX_QUERY_DAYS)  # first and last included
     for to, status in ((last, 200), (beyond, 422)):
         params = {"feed": "acme", "provider_id": "N1", "from": day, "to": to}
         assert client.get("/v1/availability", params=params).status_code == status
@@ -292,4 +292,4 @@ def test_slots_take_every_range_the_availability_query_takes(store, halo_env, tm
         assert ("errors" in graphql.json()) == (status == 422), graphql.json()
         fhir = client.get("/fhir/Slot", params={"schedule": "Schedule/acme.N1", "start": [f"ge{day}", f"le{to}"]})
         assert fhir.status_code == status, fhir.json()
-    assert answer.json()["error"] == f"at most {MAX_QUERY_DAYS} days per query"
+    assert answer.json()["error"] == f"at most {MAX_QUERY_DAYS} days per query (first and last included), got {MAX_QUERY_DAYS + 1}: {day} to {beyond}"

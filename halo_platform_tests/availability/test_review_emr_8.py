@@ -1,0 +1,63 @@
+"""Review of the EMR query surfaces (session emr8): REST, GraphQL and FHIR answering one range
+limit, GraphQL requests naming no single operation, and instants written alike on every route."""
+
+import datetime as dt
+
+from graphql import parse
+
+from halo_platform.availability.api import MAX_QUERY_COST, query_cost
+from halo_platform.availability.service import MAX_QUERY_DAYS
+from halo_platform_tests.availability.test_slots import night_shift
+
+
+def _answers(client, day: dt.date, last: dt.date) -> dict[str, bool]:
+    """Whether each query route answered the local dates [day, last] (a 200 without errors)."""
+    rest = {"feed": "acme", "provider_id": "N1", "from": day, "to": last}
+    group = {"feed": "acme", "provider_ids": "N1,N2", "from": day, "to": last}
+    dates = f'from: "{day}", to: "{last}"'
+    graphql = {
+        "availableSpans": f'availableSpans(feed: "acme", providerId: "N1", {dates}) {{ startAt }}',
+        "slots": f'slots(feed: "acme", providerId: "N1", {dates}) {{ startAt }}',
+        "groupAvailability": f'groupAvailability(feed: "acme", providerIds: ["N1", "N2"], {dates}) {{ startAt }}',
+    }
+    answered = {path: client.get(path, params=params) for path, params in
+                (("/v1/availability", rest), ("/v1/availability/group", group), ("/v1/slots", rest))}
+    answered["/fhir/Slot"] = client.get("/fhir/Slot", params={"schedule": "Schedule/acme.N1", "start": [f"ge{day}", f"le{last}"]})
+    found = {}
+    for path, answer in answered.items():
+        assert answer.status_code in (200, 422), (path, answer.text)
+        found[path] = answer.status_code == 200
+    for name, field in graphql.items():
+        answer = client.post("/graphql", json={"query": "{ " + field + " }"})
+        assert answer.status_code == 200, answer.text
+        found[name] = "errors" not in answer.json()
+    return found
+
+
+def test_every_query_route_takes_366_local_dates_and_refuses_367_naming_the_limit(store, halo_env, tmp_path, monkeypatch):
+    """"At most 366 days per query" let 367 local dates through (from 2027-01-01 to 2028-01-02):
+    the check compared `to - from`, 366 days apart, and the GraphQL budget added the day back.
+    REST (spans, group, slots), GraphQL and FHIR now take 366 local dates, first and last
+    included, and refuse one more with the same message."""
+    assert MAX_QUERY_DAYS == 366
+    day, client = night_shift(store, tmp_path, monkeypatch, None)
+    widest = day + dt.timedelta(days=MAX_QUERY_DAYS - 1)
+    assert set(_answers(client, day, widest).values()) == {True}
+    refused = _answers(client, day, widest + dt.timedelta(days=1))
+    assert not any(refused.values()), refused
+    message = f"at most 366 days per query (first and last included), got 367: {day} to {widest + dt.timedelta(days=1)}"
+    answer = client.get("/v1/availability", params={"feed": "acme", "provider_id": "N1", "from": day, "to": widest + dt.timedelta(days=1)})
+    assert answer.json()["error"] == message, answer.json()
+    body = client.post("/graphql", json={"query": f'{{ availableSpans(feed: "acme", providerId: "N1", from: "{day}", '
+                                                  f'to: "{widest + dt.timedelta(days=1)}") {{ startAt }} }}'}).json()
+    assert [e["message"] for e in body["errors"]] == [message], body
+    fhir = client.get("/fhir/Slot", params={"schedule": "Schedule/acme.N1", "start": [f"ge{day}", f"lt{widest + dt.timedelta(days=2)}"]})
+    assert fhir.status_code == 422 and fhir.json()["error"] == f"start: {message}", fhir.json()
+
+
+def test_the_graphql_cost_of_the_widest_range_is_its_366_dates(halo_env):
+    """The budget counted an open range, and the widest, as 367 provider-days: the limit plus one."""
+    field = 'availableSpans(feed: "acme", providerId: "N1", from: "2027-01-01", to: "2027-12-31") { startAt }'
+    assert query_cost(parse("{ " + field + " }"), None, None) == 365
+    assert query_cost(parse('{ availableSpans(feed: "acme", providerId: "N1") { startAt } }'), None, None) == MAX_QUERY_DAYS
+    assert MAX_QUERY_COST == 20 * MAX_QUERY_DAYS
