@@ -46,6 +46,7 @@ from strawberry.extensions import (
     SchemaExtension,
 )
 from strawberry.fastapi import GraphQLRouter
+from strawberry.schema.exceptions import CannotGetOperationTypeError
 
 from halo_platform.access.guard import requires
 from halo_platform.availability import fhir_api, freshness, pipeline, service
@@ -361,6 +362,45 @@ class _DocumentSizeLimit(SchemaExtension):
         yield
 
 
+class _NoOperationError(CannotGetOperationTypeError):
+    """The request names no one operation of its document: strawberry's view answers it with a 400."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(None)
+        self.message = message
+
+    def as_http_error_reason(self) -> str:
+        return self.message
+
+
+# the context's key for the operationName the request sent (strawberry's ExecutionContext keeps
+# only the name it resolved: the document's first operation when none was sent)
+_ASKED_OPERATION = "operation_name"
+
+
+class _OneOperation(SchemaExtension):
+    """The operation run is the one the request's operationName names, or the document's only one
+    (GraphQL's GetOperation): a document of several operations and no operationName, or an
+    operationName naming none of them, is a request error, a 400 before anything runs. Strawberry
+    ran the first operation of the document for the first."""
+
+    def on_parse(self) -> Iterator[None]:
+        yield
+        context = self.execution_context
+        document = context.graphql_document
+        if document is None:  # it did not parse: graphql-core's syntax error is the answer
+            return
+        asked = context.context.get(_ASKED_OPERATION) if isinstance(context.context, dict) else context.operation_name
+        if get_operation_ast(document, asked) is not None:
+            return
+        names = [d.name.value if d.name else "an unnamed one" for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+        if not names:
+            raise _NoOperationError("the document has no operation to run, only fragments")
+        if asked is None:
+            raise _NoOperationError(f"the document has {len(names)} operations ({', '.join(names)}): name the one to run in operationName")
+        raise _NoOperationError(f"operationName {asked!r} names no operation of the document, whose operations are: {', '.join(names)}")
+
+
 # what a GraphQL request names, in its JSON body or (GET) its query
 _GRAPHQL_NAMES = ("query", "variables", "operationName", "extensions")
 
@@ -480,6 +520,13 @@ class _ErrorsWithoutInternals(SchemaExtension):
 
 
 class _Schema(strawberry.Schema):
+    async def execute(self, query: str | None, *args: Any, context_value: Any = None, operation_name: str | None = None,  # noqa: ANN401
+                      **kwargs: Any) -> ExecutionResult:  # noqa: ANN401
+        """Runs the request, its operationName kept in the context for `_OneOperation`."""
+        if isinstance(context_value, dict):
+            context_value[_ASKED_OPERATION] = operation_name
+        return await super().execute(query, *args, context_value=context_value, operation_name=operation_name, **kwargs)
+
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:  # noqa: ANN401
         """A caller's mistake (a query that does not parse or validate, a variable of the wrong
         type, a HaloError, a value the database refused) is answered with its message: one log
@@ -497,6 +544,7 @@ schema = _Schema(
     config=strawberry.schema.config.StrawberryConfig(auto_camel_case=True),
     extensions=[
         _DocumentSizeLimit,
+        _OneOperation,
         MaxTokensLimiter(max_token_count=MAX_QUERY_TOKENS),
         QueryDepthLimiter(max_depth=MAX_QUERY_DEPTH),
         MaxAliasesLimiter(max_alias_count=MAX_ALIASES),

@@ -3,11 +3,14 @@ limit, GraphQL requests naming no single operation, and instants written alike o
 
 import datetime as dt
 
+import pytest
 from graphql import parse
 
 from halo_platform.availability.api import MAX_QUERY_COST, query_cost
 from halo_platform.availability.service import MAX_QUERY_DAYS
+from halo_platform.http import create_app
 from halo_platform_tests.availability.test_slots import night_shift
+from halo_platform_tests.fixtures.access import authorized_client
 
 
 def _answers(client, day: dt.date, last: dt.date) -> dict[str, bool]:
@@ -61,3 +64,41 @@ def test_the_graphql_cost_of_the_widest_range_is_its_366_dates(halo_env):
     assert query_cost(parse("{ " + field + " }"), None, None) == 365
     assert query_cost(parse('{ availableSpans(feed: "acme", providerId: "N1") { startAt } }'), None, None) == MAX_QUERY_DAYS
     assert MAX_QUERY_COST == 20 * MAX_QUERY_DAYS
+
+
+@pytest.fixture
+def client(store, halo_env):
+    return authorized_client(create_app({"store": store}), "availability:read")
+
+
+@pytest.mark.parametrize("request_body, message", [
+    ({"query": "query A { __typename } query B { __typename }"},
+     "the document has 2 operations (A, B): name the one to run in operationName"),
+    ({"query": "query A { __typename } query B { __typename }", "operationName": None},
+     "the document has 2 operations (A, B): name the one to run in operationName"),
+    ({"query": "query A { __typename } query B { __typename }", "operationName": "C"},
+     "operationName 'C' names no operation of the document, whose operations are: A, B"),
+    ({"query": "{ __typename }", "operationName": "C"},
+     "operationName 'C' names no operation of the document, whose operations are: an unnamed one"),
+    ({"query": "fragment F on Query { __typename }"}, "the document has no operation to run, only fragments"),
+])
+@pytest.mark.parametrize("method", ["POST", "GET"])
+def test_a_graphql_request_naming_no_one_operation_of_its_document_is_a_400(client, method, request_body, message):
+    """GraphQL's GetOperation: without an operationName the document must hold one operation. A
+    document of two and no operationName answered 200 with the first one's data, a silent choice;
+    an operationName naming none answered strawberry's 'Unknown operation named "C".'. Both are
+    request errors, a 400 in the service's error body, nothing run."""
+    params = {k: v for k, v in request_body.items() if v is not None}
+    answer = client.post("/graphql", json=request_body) if method == "POST" else client.get("/graphql", params=params)
+    assert answer.status_code == 400 and answer.json() == {"error": message, "detail": None}, answer.text
+
+
+@pytest.mark.parametrize("request_body", [
+    {"query": "query A { a: __typename } query B { b: __typename }", "operationName": "B"},
+    {"query": "query B { b: __typename }"},
+    {"query": "{ b: __typename }", "operationName": None},
+    {"query": "query B { ...F } fragment F on Query { b: __typename }"},
+])
+def test_a_graphql_request_naming_its_operation_or_holding_one_runs_it(client, request_body):
+    answer = client.post("/graphql", json=request_body)
+    assert answer.status_code == 200 and answer.json() == {"data": {"b": "Query"}}, answer.text
