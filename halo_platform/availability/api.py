@@ -54,7 +54,7 @@ from halo_platform.availability.slots import SlotRules
 from halo_platform.core.docs import graphiql_html
 from halo_platform.core.errors import HaloError
 from halo_platform.core.http import ChecksFirstRoute, nesting_depth, repeated_parameter, resource
-from halo_platform.core.models import EARLIEST_DATE, LATEST_DATE
+from halo_platform.core.models import EARLIEST_DATE, LATEST_DATE, iso_z
 from halo_platform.core.store import StoreResource
 from halo_platform.core.text import unique_keys
 
@@ -179,8 +179,11 @@ def _graphql_date_time(value: object) -> dt.datetime:
         raise GraphQLError(f"DateTime: {error}") from None
 
 
-DateTimeScalar = strawberry.scalar(dt.datetime, name="DateTime", description="An instant, YYYY-MM-DDThh:mm[:ss][Z|+hh:mm] (UTC when naive)",
-                                   serialize=dt.datetime.isoformat, parse_value=_graphql_date_time)
+# answered as REST and the CSV export write instants (isoformat wrote +00:00, and microseconds)
+DateTimeScalar = strawberry.scalar(dt.datetime, name="DateTime",
+                                   description="An instant: given as YYYY-MM-DDThh:mm[:ss][Z|+hh:mm] (UTC when naive), "
+                                               "answered as YYYY-MM-DDThh:mm:ssZ",
+                                   serialize=iso_z, parse_value=_graphql_date_time)
 
 
 GroupMode = strawberry.enum(Enum("GroupMode", {"ANY": "any", "ALL": "all"}),

@@ -102,3 +102,32 @@ def test_a_graphql_request_naming_no_one_operation_of_its_document_is_a_400(clie
 def test_a_graphql_request_naming_its_operation_or_holding_one_runs_it(client, request_body):
     answer = client.post("/graphql", json=request_body)
     assert answer.status_code == 200 and answer.json() == {"data": {"b": "Query"}}, answer.text
+
+
+def test_graphql_writes_instants_as_rest_does(store, halo_env, tmp_path, monkeypatch):
+    """GraphQL wrote instants with Python's isoformat (`2027-01-04T18:00:00+00:00`, and a
+    freshness's processing time with its microseconds) where REST, the CSV export and the spec
+    write `YYYY-MM-DDTHH:MM:SSZ`: the same span, slot or freshness read as two texts. Both
+    routes now answer the same text for each instant."""
+    day, client = night_shift(store, tmp_path, monkeypatch, None)
+    rest_params = {"feed": "acme", "provider_id": "N1", "from": day, "to": day}
+    spans = client.get("/v1/availability", params=rest_params).json()
+    slots = client.get("/v1/slots", params=rest_params).json()["slots"]
+    group = client.get("/v1/availability/group", params={"feed": "acme", "provider_ids": "N1", "from": day, "to": day}).json()["spans"]
+    dates = f'from: "{day}", to: "{day}"'
+    query = (f'{{ availableSpans(feed: "acme", providerId: "N1", {dates}) {{ startAt endAt }} '
+             f'slots(feed: "acme", providerId: "N1", {dates}) {{ startAt endAt }} '
+             f'groupAvailability(feed: "acme", providerIds: ["N1"], {dates}) {{ startAt endAt }} '
+             f'nextAvailable(feed: "acme", providerId: "N1", durationMinutes: 30, after: "{day}T00:00:00Z") {{ startAt endAt }} '
+             'freshness(feed: "acme") { appliedAt receivedAt } }')
+    data = client.post("/graphql", json={"query": query}).json()["data"]
+
+    def pairs(items: list[dict]) -> list[tuple[str, str]]:
+        return [(i.get("start_at", i.get("startAt")), i.get("end_at", i.get("endAt"))) for i in items]
+
+    assert pairs(spans["spans"]) and pairs(data["availableSpans"]) == pairs(spans["spans"]), data
+    assert pairs(slots) and pairs(data["slots"]) == pairs(slots)
+    assert pairs(group) and pairs(data["groupAvailability"]) == pairs(group)
+    assert pairs([data["nextAvailable"]]) == [pairs(slots)[0]]
+    assert data["freshness"] == {"appliedAt": spans["freshness"]["applied_at"], "receivedAt": spans["freshness"]["received_at"]}
+    assert pairs(slots)[0][0].endswith("Z") and spans["freshness"]["applied_at"].endswith("Z")

@@ -183,9 +183,9 @@ def test_next_available_honours_the_slot_rules(any_store, booked):
         return client.post("/graphql", json={"query": query}).json()
 
     assert next_available("durationMinutes: 30")["data"]["nextAvailable"] == {
-        "startAt": f"{booked}T09:30:00+00:00", "endAt": f"{booked}T10:00:00+00:00"}
+        "startAt": f"{booked}T09:30:00Z", "endAt": f"{booked}T10:00:00Z"}
     assert next_available('durationMinutes: 45, type: "new_patient"')["data"]["nextAvailable"] == {
-        "startAt": f"{booked}T10:30:00+00:00", "endAt": f"{booked}T11:15:00+00:00"}
+        "startAt": f"{booked}T10:30:00Z", "endAt": f"{booked}T11:15:00Z"}
     refused = next_available('durationMinutes: 30, type: "surgery"')
     assert refused["data"] is None and "unknown appointment type 'surgery'" in refused["errors"][0]["message"]
 
@@ -259,7 +259,7 @@ def test_next_available_without_rules_finds_free_time_running_across_midnight(st
     day, client = night_shift(store, tmp_path, monkeypatch, None)
     query = f'{{ nextAvailable(feed: "acme", providerId: "N1", durationMinutes: 60, after: "{day}T23:30:00Z") {{ startAt endAt }} }}'
     assert client.post("/graphql", json={"query": query}).json()["data"]["nextAvailable"] == {
-        "startAt": f"{day}T23:30:00+00:00", "endAt": f"{day + dt.timedelta(days=1)}T00:30:00+00:00"}
+        "startAt": f"{day}T23:30:00Z", "endAt": f"{day + dt.timedelta(days=1)}T00:30:00Z"}
 
 
 def test_next_available_under_rules_agrees_with_slots_at_a_span_boundary(store, halo_env, tmp_path, monkeypatch):
@@ -272,7 +272,7 @@ def test_next_available_under_rules_agrees_with_slots_at_a_span_boundary(store, 
     for after, expected in ((f"{midnight}T00:00:00Z", f"{midnight}T00:00"), (f"{day}T23:45:00Z", f"{midnight}T00:00"),
                             (f"{day}T18:00:00Z", f"{day}T18:30")):  # 18:00 has no free 15 minutes before it
         query = f'{{ nextAvailable(feed: "acme", providerId: "N1", durationMinutes: 30, after: "{after}") {{ startAt }} }}'
-        assert client.post("/graphql", json={"query": query}).json()["data"]["nextAvailable"] == {"startAt": f"{expected}:00+00:00"}
+        assert client.post("/graphql", json={"query": query}).json()["data"]["nextAvailable"] == {"startAt": f"{expected}:00Z"}
 
 
 def test_slots_take_every_range_the_availability_query_takes(store, halo_env, tmp_path, monkeypatch):

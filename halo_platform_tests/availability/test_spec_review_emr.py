@@ -63,10 +63,10 @@ def test_graphql_group_spans_are_utc_instants_also_where_clipped_at_a_local_midn
     body = client.post("/graphql", json={"query": '{ groupAvailability(feed: "hl7", providerIds: ["DR2", "DR3"], mode: ANY, '
                                                   'from: "2027-03-14", to: "2027-03-14") { startAt endAt providerIds } }'}).json()
     assert body["data"]["groupAvailability"] == [
-        {"startAt": "2027-03-14T03:30:00+00:00", "endAt": "2027-03-14T05:00:00+00:00", "providerIds": ["DR3"]},
-        {"startAt": "2027-03-14T05:00:00+00:00", "endAt": "2027-03-14T07:00:00+00:00", "providerIds": ["DR2", "DR3"]},
-        {"startAt": "2027-03-14T07:00:00+00:00", "endAt": "2027-03-14T11:30:00+00:00", "providerIds": ["DR3"]},
-        {"startAt": "2027-03-15T02:00:00+00:00", "endAt": "2027-03-15T04:00:00+00:00", "providerIds": ["DR2"]},
+        {"startAt": "2027-03-14T03:30:00Z", "endAt": "2027-03-14T05:00:00Z", "providerIds": ["DR3"]},
+        {"startAt": "2027-03-14T05:00:00Z", "endAt": "2027-03-14T07:00:00Z", "providerIds": ["DR2", "DR3"]},
+        {"startAt": "2027-03-14T07:00:00Z", "endAt": "2027-03-14T11:30:00Z", "providerIds": ["DR3"]},
+        {"startAt": "2027-03-15T02:00:00Z", "endAt": "2027-03-15T04:00:00Z", "providerIds": ["DR2"]},
     ], body
 
 
