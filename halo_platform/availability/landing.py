@@ -111,11 +111,10 @@ class S3Object:
 @dataclass(frozen=True)
 class Processed:
     """What was processed of one landed path: the sha256 of each of its contents (an object's
-    ETags), and the landing time recorded for the content processed last (a local file's
-    modification time then)."""
+    ETags), and each `identity` the local file was seen with holding one of them."""
 
     sha256s: frozenset[str]
-    received_at: dt.datetime | None
+    identities: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -123,6 +122,7 @@ class PendingFile:
     feed: str
     path: Path | S3Object
     sha256: str  # of the file; an S3 object's ETag
+    identity: str | None = None  # a local file's, when it was hashed
 
     @property
     def relpath(self) -> str:
@@ -150,14 +150,21 @@ def feed_dir(feed: str) -> Path:
     return get_settings().landing_dir / feed
 
 
+def identity(stat: os.stat_result) -> str:
+    """What changes whenever a local file's content does: its device and inode (a file replaced by
+    a rename: an atomic copy, rsync) and its status-change time, which every write sets and nothing
+    sets back. Its modification time and size do not tell: `rsync -t` of a corrected file of the
+    same size, or a rewrite then `touch -d`, keeps both, and the new content was never processed."""
+    return f"{stat.st_dev}:{stat.st_ino}:{stat.st_ctime_ns}"
+
+
 def sha256_of(path: Path) -> str:
-    stat = path.stat()
-    return _sha256(str(path), stat.st_mtime_ns, stat.st_size)
+    return _sha256(str(path), identity(path.stat()))
 
 
 @functools.lru_cache(maxsize=4096)
-def _sha256(path: str, _mtime_ns: int, _size: int) -> str:
-    """Landed files never change, but a path could be replaced: keyed by mtime and size too."""
+def _sha256(path: str, _identity: str) -> str:
+    """Landed files never change, but a path could be replaced: keyed by the file's `identity` too."""
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -197,30 +204,42 @@ def read_head(location: str, size: int) -> bytes:
         return b""
 
 
+def _naive_utc(timestamp: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).replace(tzinfo=None)
+
+
 def received_at(location: str) -> dt.datetime:
     """When a file landed, naive UTC: its modification time, which the copy into the landing
     zone sets and nothing changes afterwards; an S3 object's LastModified."""
     if not location.startswith("s3://"):
-        return dt.datetime.fromtimestamp(os.stat(location).st_mtime, dt.UTC).replace(tzinfo=None)
+        return _naive_utc(os.stat(location).st_mtime)
     landing, key = _object_location(location)
     head = _s3_call(f"head {location}", _client(landing.endpoint_url).head_object, Bucket=landing.bucket, Key=key)
     return head["LastModified"].astimezone(dt.UTC).replace(tzinfo=None)
 
 
 def record_received(codec: Codec, feed: str, files: list[tuple[str, str, str]]) -> None:
-    """Stamp the processed-file rows of `files` (relpath, sha256, landed path) with when they landed."""
-    codec.execute_many("UPDATE emr_processed_files SET received_at = ? WHERE feed = ? AND path = ? AND sha256 = ?",
-                       [(codec.ts(_received_if_unchanged(path, sha)), feed, rel, sha) for rel, sha, path in files])
+    """Stamp the processed-file rows of `files` (relpath, sha256, landed path) with when they landed
+    and a local file's `identity`."""
+    rows = []
+    for rel, sha, path in files:
+        when, state = _received_if_unchanged(path, sha)
+        rows.append((codec.ts(when), state, feed, rel, sha))
+    codec.execute_many("UPDATE emr_processed_files SET received_at = ?, file_identity = ? WHERE feed = ? AND path = ? AND sha256 = ?", rows)
 
 
-def _received_if_unchanged(path: str, sha: str) -> dt.datetime | None:
-    """When the processed content landed; NULL for a local file whose content changed since it was
-    hashed (still being written): its modification time is then a later content's, and recorded
-    it would make that content look processed (`_unchanged`), so it would never be."""
-    when = received_at(path)
-    if not path.startswith("s3://") and sha256_of(Path(path)) != sha:
-        return None
-    return when
+def _received_if_unchanged(path: str, sha: str) -> tuple[dt.datetime | None, str | None]:
+    """When the processed content landed and the local file's `identity`, read before the content is
+    hashed again; NULLs for a local file whose content changed since it was hashed (still being
+    written): they are then a later content's, and recorded they would make that content look
+    processed (`scan`), so it would never be. An S3 object has no identity (its ETag is its sha256)."""
+    if path.startswith("s3://"):
+        return received_at(path), None
+    stat = os.stat(path)
+    state = identity(stat)
+    if _sha256(path, state) != sha:
+        return None, None
+    return _naive_utc(stat.st_mtime), state
 
 
 def _ingest_s3(feed: Feed, landing: S3Landing, source: Path) -> str:
@@ -306,22 +325,33 @@ def pending(feed: Feed, processed: Mapping[str, Processed]) -> list[PendingFile]
     new paths, and paths whose content changed since (a file replaced in place, an object uploaded
     again: a new sha256 or ETag). A file is processed once per content, and a changed one is
     processed again like any new file (its events are versioned: what is older changes nothing)."""
-    found = []
+    return scan(feed, processed)[0]
+
+
+def scan(feed: Feed, processed: Mapping[str, Processed]) -> tuple[list[PendingFile], list[PendingFile]]:
+    """`pending(feed, processed)`, and the local files holding a processed content under an
+    `identity` not recorded with it (copied to another disk, changed mode, processed before
+    identities were recorded): theirs is to be recorded (`record_identities`). A processed file
+    seen with a recorded identity is not read again: listing the zone costs a stat per file."""
+    found, known = [], []
     for path in landed(feed):
         done = processed.get(relpath(feed.name, path))
         if isinstance(path, S3Object):
-            sha = path.etag
-        elif done is not None and _unchanged(path, done.received_at):
-            continue
+            sha, state = path.etag, None
         else:
+            state = identity(path.stat())
+            if done is not None and state in done.identities:
+                continue
             sha = sha256_of(path)
         if done is None or sha not in done.sha256s:
-            found.append(PendingFile(feed.name, path, sha))
-    return found
+            found.append(PendingFile(feed.name, path, sha, state))
+        elif state is not None:
+            known.append(PendingFile(feed.name, path, sha, state))
+    return found, known
 
 
-def _unchanged(path: Path, recorded: dt.datetime | None) -> bool:
-    """Whether a processed local file still holds what was processed: its modification time is
-    the one recorded then, to the microsecond on every store (MariaDB's column is DATETIME(6)).
-    Listing the zone then costs a stat per processed file instead of reading it whole again."""
-    return recorded is not None and received_at(str(path)) == recorded
+def record_identities(codec: Codec, files: list[PendingFile]) -> None:
+    """Record the `identity` each of `files` was seen with holding its processed content."""
+    codec.execute_many("UPDATE emr_processed_files SET file_identity = ? WHERE feed = ? AND path = ? AND sha256 = ?",
+                       [(f.identity, f.feed, f.relpath, f.sha256) for f in files])
+

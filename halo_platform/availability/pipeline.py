@@ -21,10 +21,11 @@ from halo_platform.availability.landing import (
     LandingReadError,
     PendingFile,
     Processed,
-    pending,
     read_bytes,
     read_head,
+    record_identities,
     record_received,
+    scan,
 )
 from halo_platform.availability.slots import joined
 from halo_platform.availability.span_store import (
@@ -54,23 +55,23 @@ def today() -> dt.date:
 
 def processed_files(store: StoreResource, feed: str) -> dict[str, Processed]:
     """What was processed of each landed path of `feed` (`feed/name`): its contents' sha256s and
-    the landing time of the content processed last."""
+    the identities the local file was seen with holding them."""
     sha256s: dict[str, set[str]] = {}
-    last: dict[str, tuple[dt.datetime, dt.datetime | None]] = {}
+    identities: dict[str, set[str]] = {}
     with store.read() as conn:
-        codec = Codec(conn)
-        rows = codec.select("SELECT path, sha256, processed_at, received_at FROM emr_processed_files WHERE feed = ?", (feed,))
-        for path, sha, processed_at, received in rows:
+        for path, sha, identity in Codec(conn).select(
+                "SELECT path, sha256, file_identity FROM emr_processed_files WHERE feed = ?", (feed,)):
             key = f"{feed}/{path.rsplit('/', 1)[-1]}"
             sha256s.setdefault(key, set()).add(sha)
-            processed_at = codec.read_ts(processed_at)
-            if key not in last or processed_at > last[key][0]:
-                last[key] = (processed_at, codec.read_ts(received))
-    return {key: Processed(frozenset(shas), last[key][1]) for key, shas in sha256s.items()}
+            identities.setdefault(key, set()).update([identity] if identity else [])
+    return {key: Processed(frozenset(shas), frozenset(identities[key])) for key, shas in sha256s.items()}
 
 
 def pending_files(store: StoreResource, feed: Feed, only: list[str] | None = None) -> list[PendingFile]:
-    files = pending(feed, processed_files(store, feed.name))
+    files, known = scan(feed, processed_files(store, feed.name))
+    if known:
+        with store.write() as conn:
+            record_identities(Codec(conn), known)
     return [f for f in files if only is None or f.relpath in only]
 
 

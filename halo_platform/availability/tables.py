@@ -138,6 +138,7 @@ class ProcessedFile(Base):
     quarantined: Mapped[int]
     processed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)  # when its events were applied
     received_at: Mapped[dt.datetime | None]  # when it landed (unknown for files processed before this column)
+    file_identity: Mapped[str | None] = mapped_column(sa.String(64))  # a local file's `landing.identity` when processed
 
 
 class NextAvailableSlot(Base):

@@ -1,14 +1,22 @@
 """Landing and the operational store reviewed (8): a MariaDB database whose default character
-set is utf8mb3 takes 4-byte characters."""
+set is utf8mb3 takes 4-byte characters; a landed file rewritten in place keeping its old
+modification time is processed again."""
 
+import hashlib
+import os
 import uuid
 from collections.abc import Iterator
 
+import dagster as dg
 import pytest
 import sqlalchemy as sa
 
+from halo_platform.availability import landing, pipeline
+from halo_platform.availability.feeds import get_feed
+from halo_platform.availability.sensors import emr_landing_sensor
 from halo_platform.availability.service import quarantined
 from halo_platform.core.store import StoreResource
+from halo_platform.sinks import SinksResource
 from halo_platform_tests.availability.helpers import land, process, spans_on
 from halo_platform_tests.fixtures.databases import MYSQL_ADMIN_URL, collations
 
@@ -50,3 +58,45 @@ def test_a_utf8mb3_database_keeps_4_byte_characters_of_emr_records(halo_env, utf
                          ("users", "name"): "utf8mb4_nopad_bin"}
     finally:
         store.dispose()
+
+
+def test_a_file_rewritten_in_place_keeping_its_size_and_modification_time_is_processed_again(halo_env, store):
+    """`rsync -t` of a corrected file (or a rewrite then `touch -d` back) keeps the path, the size
+    and the modification time: the file was taken for the content processed, and never processed."""
+    path = land("acme", "hours.jsonl", hours("09:00", "2026-11-01T00:00:00Z"))
+    process(store, DAY, 1)
+    landed = path.stat()
+    path.write_text(hours("08:00", "2026-11-02T00:00:00Z"))
+    os.utime(path, ns=(landed.st_atime_ns, landed.st_mtime_ns))
+    assert path.stat().st_size == landed.st_size
+    assert [f.relpath for f in pipeline.pending_files(store, get_feed("acme"))] == ["acme/hours.jsonl"]
+    assert process(store, DAY, 1).files == 1
+    assert spans_on(store, "acme", "P1", DAY) == [(f"{DAY}T08:00Z", f"{DAY}T12:00Z")]
+    assert pipeline.pending_files(store, get_feed("acme")) == [] and process(store, DAY, 1).files == 0
+
+
+def test_the_sensor_asks_for_a_file_rewritten_keeping_its_modification_time(halo_env, store):
+    path = land("acme", "hours.jsonl", hours("09:00", "2026-11-01T00:00:00Z"))
+    process(store, DAY, 1)
+    landed = path.stat()
+    path.write_text(hours("08:00", "2026-11-02T00:00:00Z"))
+    os.utime(path, ns=(landed.st_atime_ns, landed.st_mtime_ns))
+    with dg.DagsterInstance.ephemeral() as instance, \
+            dg.build_sensor_context(instance=instance, resources={"store": store, "sinks": SinksResource()}) as context:
+        result = emr_landing_sensor(context)
+    assert [r.run_key for r in result.run_requests] == [f"acme/hours.jsonl@{hashlib.sha256(path.read_bytes()).hexdigest()}"]
+
+
+def test_a_processed_file_seen_with_a_new_identity_is_read_once_not_processed_again(halo_env, store, monkeypatch):
+    """A file whose mode changed (or copied to another disk, or processed before identities were
+    recorded) is hashed once: the identity it is seen with is recorded, and the sensor's next
+    ticks read it no more."""
+    path = land("acme", "hours.jsonl", hours("09:00", "2026-11-01T00:00:00Z"))
+    process(store, DAY, 1)
+    path.chmod(0o600)
+    hashed = []
+    real = landing.sha256_of
+    monkeypatch.setattr(landing, "sha256_of", lambda found: hashed.append(found.name) or real(found))
+    assert pipeline.pending_files(store, get_feed("acme")) == []
+    assert pipeline.pending_files(store, get_feed("acme")) == []
+    assert hashed == ["hours.jsonl"]
