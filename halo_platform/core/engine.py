@@ -31,6 +31,10 @@ _T = TypeVar("_T")
 SQLITE_AT_LEAST = (3, 35, 0)
 #: how long a SQLite store's checkpointer lets commits gather before it copies them into the database
 CHECKPOINT_SECONDS = 0.2
+#: the MariaDB/MySQL drivers whose connections take a `charset`: the store's is utf8mb4, which holds
+#: any character (a URL's `?charset=utf8`, old guides' spelling, made it utf8mb3, and the server
+#: refused every emoji sent).
+MYSQL_CHARSET_DRIVERS = ("pymysql", "mysqldb")
 
 
 def make_engine(url: str) -> Engine:
@@ -73,6 +77,8 @@ def make_engine(url: str) -> Engine:
     kwargs: dict = {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20, "hide_parameters": True}
     if parsed.get_backend_name() in ("mysql", "mariadb"):
         kwargs["isolation_level"] = "READ COMMITTED"
+        if parsed.get_driver_name() in MYSQL_CHARSET_DRIVERS:  # over the URL's `?charset=`: utf8 is utf8mb3 there
+            kwargs["connect_args"] = {"charset": "utf8mb4"}
     return sa.create_engine(url, **kwargs)
 
 

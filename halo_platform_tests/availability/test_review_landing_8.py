@@ -100,3 +100,16 @@ def test_a_processed_file_seen_with_a_new_identity_is_read_once_not_processed_ag
     assert pipeline.pending_files(store, get_feed("acme")) == []
     assert pipeline.pending_files(store, get_feed("acme")) == []
     assert hashed == ["hours.jsonl"]
+
+
+def test_a_store_url_asking_for_the_3_byte_utf8_still_keeps_4_byte_characters(halo_env, fresh_mysql_url):  # noqa: ARG001
+    """`?charset=utf8` (old guides' spelling) made the connection utf8mb3: the server refused every
+    4-byte character sent, whatever the tables held."""
+    store = StoreResource(db_url=f"{fresh_mysql_url}?charset=utf8")
+    try:
+        land("acme", "hours 🗓.jsonl", hours("09:00", "2026-11-01T00:00:00Z"))
+        assert process(store, DAY, 1).files == 1
+        assert quarantined(store, "acme") == []
+        assert spans_on(store, "acme", "P1", DAY) == [(f"{DAY}T09:00Z", f"{DAY}T12:00Z")]
+    finally:
+        store.dispose()
