@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
+import logging
 import os
 import shutil
 from collections.abc import Mapping
@@ -29,6 +30,8 @@ from halo_platform.availability.tables import ProcessedFile
 from halo_platform.core.errors import HaloError
 from halo_platform.core.files import replaced_whole
 from halo_platform.core.settings import get_settings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -317,7 +320,20 @@ def landed(feed: Feed) -> list[Path | S3Object]:
     folder = feed_dir(feed.name)
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".") and feed.matches(p))
+    zone = get_settings().landing_dir.resolve()
+    return sorted(p for p in folder.iterdir() if not p.name.startswith(".") and feed.matches(p) and _landed_file(feed, p, zone))
+
+
+def _landed_file(feed: Feed, path: Path, zone: Path) -> bool:
+    """Whether `path` is a file to read: a regular file, or a link to one in the landing `zone`. A
+    drop user (SFTP) can make links: one to `$HALO_HOME/.env` was read, and its text quarantined
+    where `halo emr quarantine` and the Control Center list it."""
+    if not path.is_file():
+        return False
+    if path.is_symlink() and not path.resolve().is_relative_to(zone):
+        log.warning("emr %s: %s is a link to a file outside the landing zone: not read", feed.name, relpath(feed.name, path))
+        return False
+    return True
 
 
 def pending(feed: Feed, processed: Mapping[str, Processed]) -> list[PendingFile]:
