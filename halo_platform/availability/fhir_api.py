@@ -224,7 +224,8 @@ def search_slots(store: StoreResource, params: list[tuple[str, str]], base_url: 
         return bundle(page, schedule, types[0] if types else service.DEFAULT_TYPE, [])
     first, last = lo.astimezone(tz).date(), (hi - dt.timedelta(microseconds=1)).astimezone(tz).date()
     service.check_length(first, last, "start: ")  # `start` is the only range this search has: name it
-    found = service.bookable_slots(store, feed, provider, types[0] if types else None, first, last, now, tuple(others))
+    found = service.bookable_slots(store, feed, provider, types[0] if types else None, first, last, now, tuple(others),
+                                   limit=service.MAX_LISTED_SLOTS)  # each page works the search out again: bounded as /v1/slots
     return bundle(page, schedule, found.slot_type, [(s, e) for s, e in found.slots if lo <= s < hi])
 
 
