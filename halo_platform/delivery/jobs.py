@@ -20,6 +20,12 @@ JOB_TAGS = {"owner": OWNER, "domain": "delivery"}
 ACTIVE = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
 
 
+#: a dispatch run still going this long after it started is dead or hung: its drain claims for
+#: `max_seconds` (50 by default) and its last sends end within their provider's timeout. The
+#: instance's run monitoring then cancels it (`dagster/max_runtime`), and a run whose worker died
+#: (SIGKILL, the OOM killer), which the default run launcher cannot tell, is marked cancelled when
+#: the cancellation times out: it held one of its channel's run slots for good
+DISPATCH_MAX_RUNTIME_SECONDS = 600
 #: due messages that justify one more dispatch run of a channel (up to the run queue's limit)
 DUE_PER_RUN = 1000
 MAX_BATCH = 10_000  # messages per claim at most: a claim's rows are held in memory and leased together
@@ -111,7 +117,7 @@ def message_queue_sensor(context: dg.SensorEvaluationContext, store: StoreResour
         dg.RunRequest(
             run_key=f"{channel}:{bucket}:{launch[:i].count(channel)}",
             run_config={"ops": {"dispatch_messages": {"config": {"channels": [channel]}}}},
-            tags={"halo/channel": channel, **JOB_TAGS},
+            tags={"halo/channel": channel, "dagster/max_runtime": str(DISPATCH_MAX_RUNTIME_SECONDS), **JOB_TAGS},
         )
         for i, channel in enumerate(launch)
     ]

@@ -21,6 +21,7 @@ from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
 from halo_platform.delivery.dispatch import SERVER_BATCH, SQLITE_BATCH, Dispatcher, default_batch
 from halo_platform.delivery.jobs import (
+    DISPATCH_MAX_RUNTIME_SECONDS,
     autopilot_job,
     autopilot_schedule,
     channels_to_launch,
@@ -99,6 +100,8 @@ def test_the_queue_sensor_launches_one_run_per_channel_with_due_messages(sandbox
     assert sorted(r.tags["halo/channel"] for r in requests) == ["email", "sms"]
     assert all(r.run_config["ops"]["dispatch_messages"]["config"]["channels"] == [r.tags["halo/channel"]] for r in requests)
     assert all(r.run_key.startswith(r.tags["halo/channel"] + ":") for r in requests)
+    # ended by the instance's run monitoring past it, should its worker die (test_dead_dispatch_runs)
+    assert all(r.tags["dagster/max_runtime"] == str(DISPATCH_MAX_RUNTIME_SECONDS) for r in requests)
     instance.create_run_for_job(message_dispatch_job, run_config=requests[0].run_config, tags=requests[0].tags,
                                 status=dg.DagsterRunStatus.STARTED)
     again = evaluate()
