@@ -245,12 +245,16 @@ def swap_in(rename: Callable[[str, str], Any], remove: Callable[[str], Any], tem
             remove(kept)
 
 
-def post(url: str, what: str, timeout: float, **request) -> None:  # noqa: ANN003 - httpx.post's arguments
+def post(url: str, what: str, timeout: float, *, deduplicated: bool = False, **request) -> None:  # noqa: ANN003 - httpx.post's arguments
     """POST to an HTTP endpoint: only a 2xx is delivered. Unreachable, 429 and 5xx are transient;
     a URL that is not one (a host IDNA refuses too, `xn--a.example` or a label over 63 characters:
     httpx lets that out as a UnicodeError; a port over 65535), a redirect (not followed: the
     endpoint did not take the POST) and other 4xx are permanent. `what` names the endpoint in errors (never its secret: its
-    URL masked at most, never a redirect's Location)."""
+    URL masked at most, never a redirect's Location).
+
+    A post sent whole that got no answer (read timeout, connection dropped) may have been taken:
+    it is transient only when the endpoint is `deduplicated` (it drops a second copy by a key the
+    request carries); otherwise it fails permanently, once (a Slack channel showed it twice)."""
     import httpx
 
     try:
@@ -260,7 +264,13 @@ def post(url: str, what: str, timeout: float, **request) -> None:  # noqa: ANN00
         response = httpx.post(target, timeout=timeout, **request)
     except (httpx.InvalidURL, httpx.UnsupportedProtocol, UnicodeError):
         raise PermanentSinkError(f"{what}: the URL is not a valid http(s) URL") from None
+    # raised before the endpoint had the whole request: a retry cannot make it a second post
+    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.WriteError, httpx.WriteTimeout) as exc:
+        raise TransientSinkError(f"{what} unreachable: {type(exc).__name__}") from None
     except httpx.TransportError as exc:
+        if not deduplicated:
+            raise PermanentSinkError(f"{what}: no answer once the post was sent ({type(exc).__name__}); "
+                                     "the endpoint may have it, so it is not sent again") from None
         raise TransientSinkError(f"{what} unreachable: {type(exc).__name__}") from None
     if response.status_code == 429 or response.status_code >= 500:
         raise TransientSinkError(f"{what} answered {response.status_code}")

@@ -1,7 +1,8 @@
 """`slack` sink: posts the delivery's text to an incoming webhook. Webhooks cannot carry files:
 each file goes to the sink's `link_store` and the message links to it; a file with no link store
 fails the delivery (the channel would not get it), unless the text says it all (alerts). The
-webhook URL is a secret: it never appears in targets or logs."""
+webhook URL is a secret: it never appears in targets or logs. Slack keeps no delivery key, so a
+post that may have been taken (no answer once sent) is not sent again."""
 
 from __future__ import annotations
 

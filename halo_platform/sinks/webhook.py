@@ -44,5 +44,5 @@ class WebhookSink(Sink):
         body = json.dumps(summary, separators=(",", ":")).encode()
         headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(self.secret, body), "Idempotency-Key": key}
         shown = mask_url_path(self.url)  # the path may be the secret (a Slack-style incoming webhook)
-        post(self.url, f"webhook {shown}", self.timeout, content=body, headers=headers)
+        post(self.url, f"webhook {shown}", self.timeout, deduplicated=True, content=body, headers=headers)
         return [shown]
