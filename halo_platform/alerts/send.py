@@ -6,7 +6,8 @@ so that a hung sink holds back neither the healthy ones nor the next alerts.
 
 Alerting never recurses: a failure here is logged and swallowed, never re-alerted. Given the
 operational store, an alert a sink failed to take (at once or in the background) is kept there and
-sent to that sink again by a later tick of `alert_retry_sensor` (`alerts.outbox`).
+sent to that sink again by a later tick of `alert_retry_sensor` (`alerts.outbox`); not one the sink
+may have (sent whole, never answered: `DeliveryOutcome.maybe_delivered`), which it would show twice.
 """
 
 from __future__ import annotations
@@ -154,13 +155,14 @@ def resend_due(sinks: SinksResource, store: StoreResource, deadline: float | Non
 
 
 def _hold(store: StoreResource, name: str, letter: Letter, outcome: DeliveryOutcome | None) -> None:
-    if outcome is None or outcome.status != "DELIVERED":
+    # one the sink may have is not kept: a mail relay or Slack channel would show it twice
+    if outcome is None or (outcome.status != "DELIVERED" and not outcome.maybe_delivered):
         outbox.hold(store, name, letter, outcome.detail if outcome else "sink unusable", utcnow())
         log.warning("alert %r to %s kept for a retry", letter.subject, name)
 
 
 def _settle(store: StoreResource, retry: outbox.Retry, outcome: DeliveryOutcome | None) -> None:
-    delivered = outcome is not None and outcome.status == "DELIVERED"
+    delivered = outcome is not None and (outcome.status == "DELIVERED" or outcome.maybe_delivered)  # not sent a third time
     if outbox.settle(store, retry, delivered, outcome.detail if outcome else "sink unusable", utcnow()):
         log.error("alert %r to %s given up after %d failed rounds since %s", retry.letter.subject, retry.sink,
                   retry.failures + 1, retry.first_failed_at.isoformat())

@@ -44,6 +44,11 @@ class PermanentSinkError(SinkError):
     pass
 
 
+class MaybeDeliveredSinkError(PermanentSinkError):
+    """Sent whole, but no answer came: the destination may have it, and one that keeps no delivery
+    key (a mail relay, a Slack channel) would show a second copy. Nothing sends it there again."""
+
+
 @dataclass(frozen=True)
 class Link:
     """A file delivered as a link: it was over the sink's size limit and went to the sink's
@@ -85,6 +90,8 @@ class DeliveryOutcome:
     # a failure no retry fixes (a PermanentSinkError: bad credentials, a refused recipient; a sink
     # that cannot be built): the run that met it is not retried either
     permanent: bool = False
+    # the destination may have it (a MaybeDeliveredSinkError): neither retried nor kept to send again
+    maybe_delivered: bool = False
 
 
 _SAFE_NAME = re.compile(r"[^\w.-]+")
@@ -208,7 +215,8 @@ def deliver_with_retries(
         except PermanentSinkError as exc:
             detail = mask_text(f"permanent: {exc}")
             tried(attempt, detail)
-            return DeliveryOutcome(name, "FAILED", attempt, [], detail, tries=tries, permanent=True)
+            return DeliveryOutcome(name, "FAILED", attempt, [], detail, tries=tries, permanent=True,
+                                   maybe_delivered=isinstance(exc, MaybeDeliveredSinkError))
         except (TransientSinkError, OSError, TimeoutError) as exc:
             detail = mask_text(f"{type(exc).__name__}: {exc}")
             tried(attempt, detail)
@@ -269,8 +277,8 @@ def post(url: str, what: str, timeout: float, *, deduplicated: bool = False, **r
         raise TransientSinkError(f"{what} unreachable: {type(exc).__name__}") from None
     except httpx.TransportError as exc:
         if not deduplicated:
-            raise PermanentSinkError(f"{what}: no answer once the post was sent ({type(exc).__name__}); "
-                                     "the endpoint may have it, so it is not sent again") from None
+            raise MaybeDeliveredSinkError(f"{what}: no answer once the post was sent ({type(exc).__name__}); "
+                                          "the endpoint may have it, so it is not sent again") from None
         raise TransientSinkError(f"{what} unreachable: {type(exc).__name__}") from None
     if response.status_code == 429 or response.status_code >= 500:
         raise TransientSinkError(f"{what} answered {response.status_code}")

@@ -19,7 +19,14 @@ from pydantic import AfterValidator, Field, field_validator
 from halo_platform.core.files import media_type
 from halo_platform.core.redact import mask_text
 from halo_platform.core.text import control_character
-from halo_platform.sinks.base import Delivery, PermanentSinkError, Sink, TransientSinkError, safe_name
+from halo_platform.sinks.base import (
+    Delivery,
+    MaybeDeliveredSinkError,
+    PermanentSinkError,
+    Sink,
+    TransientSinkError,
+    safe_name,
+)
 from halo_platform.sinks.settings import Host, PathSetting, Port, Timeout, setting_file
 
 log = logging.getLogger("halo.sinks.email")
@@ -173,8 +180,8 @@ class EmailSink(Sink):
             raise PermanentSinkError(f"SMTP {self.host}: {exc}") from None
         except (smtplib.SMTPException, OSError) as exc:
             if client is not None and client.data_begun:  # no reply to the message: a permanent failure, never resent
-                raise PermanentSinkError(f"SMTP {self.host}: no reply once the message was sent ({type(exc).__name__}); "
-                                         "the server may have it, so it is not sent again") from None
+                raise MaybeDeliveredSinkError(f"SMTP {self.host}: no reply once the message was sent ({type(exc).__name__}); "
+                                              "the server may have it, so it is not sent again") from None
             raise TransientSinkError(f"SMTP {self.host}: {type(exc).__name__}: {exc}") from None
         delivered = [a for a in recipients if a not in refused]
         if refused:  # the others have it: a retry would send it to them twice, so none is made
