@@ -7,7 +7,8 @@ so that a hung sink holds back neither the healthy ones nor the next alerts.
 Alerting never recurses: a failure here is logged and swallowed, never re-alerted. Given the
 operational store, an alert a sink failed to take (at once or in the background) is kept there and
 sent to that sink again by a later tick of `alert_retry_sensor` (`alerts.outbox`); not one the sink
-may have (sent whole, never answered: `DeliveryOutcome.maybe_delivered`), which it would show twice.
+may have (sent whole, never answered) or has in part (an email some recipients took:
+`DeliveryOutcome.maybe_delivered`), which it would show twice.
 """
 
 from __future__ import annotations

@@ -45,8 +45,9 @@ class PermanentSinkError(SinkError):
 
 
 class MaybeDeliveredSinkError(PermanentSinkError):
-    """Sent whole, but no answer came: the destination may have it, and one that keeps no delivery
-    key (a mail relay, a Slack channel) would show a second copy. Nothing sends it there again."""
+    """The destination may have it (sent whole, no answer came) or has it in part (an email some
+    recipients took): one that keeps no delivery key (a mail relay, a Slack channel) would show a
+    second copy. Nothing sends it there again."""
 
 
 @dataclass(frozen=True)

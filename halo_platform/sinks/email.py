@@ -185,7 +185,7 @@ class EmailSink(Sink):
             raise TransientSinkError(f"SMTP {self.host}: {type(exc).__name__}: {exc}") from None
         delivered = [a for a in recipients if a not in refused]
         if refused:  # the others have it: a retry would send it to them twice, so none is made
-            raise PermanentSinkError(
+            raise MaybeDeliveredSinkError(
                 f"refused for {', '.join(f'{mask_email(a)} ({code})' for a, (code, _) in refused.items())}; "
                 f"sent to {', '.join(mask_email(a) for a in delivered)}")
         log.info("email %r sent to %s", delivery.subject, masked)
