@@ -364,8 +364,9 @@ def run_task(
         if failed:
             error = "delivery failed: " + "; ".join(f"{o.sink}: {o.detail}" for o in failed)
             audit.record_status(store, request_id, "FAILED", **audit_kwargs, **done, error=error)
-            if all(o.permanent for o in failed):  # a run retry fails the same way, sending again what a sink
-                # took in part (an email the server took for some of its recipients): not retried
+            # a run retry fails the same way, or sends again what a failed sink has in part or may have (an email
+            # the server took for some of its recipients, a Slack post not answered), another sink's failure aside
+            if all(o.permanent for o in failed) or any(o.maybe_delivered for o in failed):
                 context.instance.add_run_tags(context.run_id, {MAX_RETRIES_TAG: "0"})
             raise dg.Failure(description=error, metadata={"outputs": outputs, "row_count": report.row_count})
         if report.unjudged:  # the rest went out; the same data would fail again: not retried

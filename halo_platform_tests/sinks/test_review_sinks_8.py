@@ -93,3 +93,40 @@ def test_an_alert_the_sink_may_have_is_not_kept_for_the_outbox_to_send_again(cas
         assert outcome.maybe_delivered
     finally:
         store.engine.dispose()
+
+
+def test_a_run_whose_email_some_recipients_took_is_not_retried_when_another_sink_was_down(
+        halo_env, smtp_server, tmp_path, monkeypatch):
+    """reports.md, exactly once per sink: a retried run sends nothing to a sink that has the output.
+    An email taken for owner@ (refused for gone@) is not sent again by the sink, and a run whose only
+    failures were such is not retried; but with a second sink down (a retry may fix that) the
+    instance's run retries (dagster.yaml: 2) ran it again, and each retry sent owner@ the email again.
+    A run whose failed sink has the output in part, or may have it, is not retried."""
+    import datetime as dt
+    from decimal import Decimal
+
+    from halo_platform.core.definitions import STORE
+    from halo_platform.reports.demo import campaign, write_marketing
+    from halo_platform.reports.requests import create_request, dagster_instance
+
+    marketing = tmp_path / "marketing.duckdb"
+    write_marketing(marketing, [campaign("C1", dt.date(2099, 1, 1), "100.00")],  # over its budget
+                    [{"campaign_id": "C1", "spend_date": dt.date(2024, 5, 1), "amount": Decimal("150.00")}])
+    (tmp_path / "warehouses.yaml").write_text(yaml.safe_dump({"warehouses": {"marketing": {"url": f"duckdb:///{marketing}"}}}))
+    (tmp_path / "sinks.yaml").write_text(yaml.safe_dump({"sinks": {
+        "owners": {"kind": "email", "host": "127.0.0.1", "port": smtp_server.port, "sender": "r@example.com",
+                   "to": ["owner@example.com", "gone@example.com"]},
+        "partner_ftp": {"kind": "ftp", "host": "127.0.0.1", "port": free_port()},  # nothing listens
+    }}))
+    for name, value in {"HALO_WAREHOUSES_FILE": "warehouses.yaml", "HALO_SINKS_FILE": "sinks.yaml"}.items():
+        monkeypatch.setenv(name, str(tmp_path / value))
+    monkeypatch.setenv("HALO_SINK_BACKOFF", "0.05")
+    smtp_server.switches.rcpt_replies = {"gone@example.com": "550 5.1.1 <gone@example.com>: no such user"}
+    STORE.dispose()
+    try:
+        failed = create_request(STORE, "campaign_alerts", {"as_of": "2024-05-10"}, ["owners", "partner_ftp"], wait=True)
+        assert [(d["sink"], d["status"]) for d in failed["deliveries"]] == [("owners", "FAILED"), ("partner_ftp", "FAILED")]
+        assert [m.rcpt_tos for m in smtp_server.messages.snapshot()] == [["owner@example.com"]]
+        assert dagster_instance().get_run_by_id(failed["request_id"]).tags["dagster/will_retry"] == "false"
+    finally:
+        STORE.dispose()
