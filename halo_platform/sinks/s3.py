@@ -3,7 +3,10 @@ whole or not at all, so no temporary name is needed."""
 
 from __future__ import annotations
 
+from typing import Annotated
 from urllib.parse import unquote, urlsplit
+
+from pydantic import Field
 
 from halo_platform.sinks.base import Delivery, PermanentSinkError, Sink, TransientSinkError, safe_name
 from halo_platform.sinks.settings import PathSetting, Timeout
@@ -23,7 +26,9 @@ class S3Sink(Sink):
     access_key_id: str | None = None
     secret_access_key: str | None = None
     timeout: Timeout = 30.0
-    link_expiry_hours: float = 168.0  # the longest a SigV4 presigned URL lives
+    # how long a presigned link lives: a SigV4 one 7 days at most (S3 refuses longer), and NaN
+    # raised a bare ValueError out of the delivery after the upload
+    link_expiry_hours: Annotated[float, Field(gt=0, le=168, allow_inf_nan=False)] = 168.0
 
     def link(self, target: str) -> str:
         """A presigned GET URL of an object this sink wrote (`s3://bucket/key`, the key percent-encoded)."""

@@ -6,6 +6,7 @@ link store an oversized file fails the delivery instead of pretending it arrived
 from __future__ import annotations
 
 import httpx
+import pytest
 import yaml
 
 from halo_platform.lab.fakehttp import FakeHTTPServer
@@ -89,4 +90,27 @@ def test_an_unknown_link_store_fails_that_sink_only_and_names_the_store(smtp_ser
     sinks = resource(tmp_path, {"finance_email": email(smtp_server, max_file_bytes=10, link_store="nowhere")})
     outcome = sinks.deliver("finance_email", Delivery("weekly report", "3 issues", [report_file]))
     assert outcome.status == "FAILED" and outcome.detail.startswith("link store nowhere: unusable: unknown sink 'nowhere'")
+    assert smtp_server.messages.snapshot() == []
+
+
+@pytest.mark.parametrize(("hours", "why"), [(float("nan"), "finite number"), (0, "greater than 0"), (-1, "greater than 0"),
+                                            (169, "less than or equal to 168")])
+def test_an_s3_link_store_whose_links_cannot_live_is_that_sinks_failure_alone(hours, why, smtp_server, s3_server, report_file, tmp_path):
+    """`link_expiry_hours: .nan` raised a bare ValueError after the upload, out of the delivery: a
+    report's sinks after this one got nothing. 0 or -1 signed links dead at once, 169 one S3 refuses
+    (a SigV4 link lives 7 days at most). Refused when the link store is built, as the sink's failure."""
+    from halo_platform.reports.assets import deliver_all
+
+    s3_server.client().create_bucket(Bucket="reports")
+    sinks = resource(tmp_path, {
+        "finance_email": email(smtp_server, max_file_bytes=10, link_store="archive"),
+        "archive": {"kind": "s3", "bucket": "reports", "endpoint_url": s3_server.endpoint_url, "region": s3_server.region,
+                    "link_expiry_hours": hours},
+        "outbox": {"kind": "folder", "path": str(tmp_path / "outbox")},
+    })
+    emailed, kept = deliver_all(sinks, ["finance_email", "outbox"], Delivery("weekly report", "3 issues", [report_file]))
+    assert (emailed.status, emailed.permanent) == ("FAILED", True)
+    assert emailed.detail.startswith("link store archive: unusable: sink 'archive' (s3): invalid settings: link_expiry_hours: "), emailed.detail
+    assert why in emailed.detail, emailed.detail
+    assert kept.status == "DELIVERED"
     assert smtp_server.messages.snapshot() == []
