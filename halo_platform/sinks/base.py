@@ -14,6 +14,7 @@ import abc
 import contextlib
 import logging
 import re
+import ssl
 import tempfile
 import time
 import unicodedata
@@ -254,6 +255,13 @@ def swap_in(rename: Callable[[str, str], Any], remove: Callable[[str], Any], tem
             remove(kept)
 
 
+def _certificate_error(exc: BaseException) -> ssl.SSLCertVerificationError | None:
+    """The certificate verification failure behind a connection error, if that is what it was."""
+    while exc is not None and not isinstance(exc, ssl.SSLCertVerificationError):
+        exc = exc.__cause__ or exc.__context__
+    return exc
+
+
 def post(url: str, what: str, timeout: float, *, deduplicated: bool = False, **request) -> None:  # noqa: ANN003 - httpx.post's arguments
     """POST to an HTTP endpoint: only a 2xx is delivered. Unreachable, 429 and 5xx are transient;
     a URL that is not one (a host IDNA refuses too, `xn--a.example` or a label over 63 characters:
@@ -275,6 +283,8 @@ def post(url: str, what: str, timeout: float, *, deduplicated: bool = False, **r
         raise PermanentSinkError(f"{what}: the URL is not a valid http(s) URL") from None
     # raised before the endpoint had the whole request: a retry cannot make it a second post
     except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.WriteError, httpx.WriteTimeout) as exc:
+        if untrusted := _certificate_error(exc):  # no retry makes it trusted, as the email and FTP sinks say
+            raise PermanentSinkError(f"{what}: TLS certificate not trusted: {untrusted.verify_message}") from None
         raise TransientSinkError(f"{what} unreachable: {type(exc).__name__}") from None
     except httpx.TransportError as exc:
         if not deduplicated:

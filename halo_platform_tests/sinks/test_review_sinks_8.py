@@ -130,3 +130,34 @@ def test_a_run_whose_email_some_recipients_took_is_not_retried_when_another_sink
         assert dagster_instance().get_run_by_id(failed["request_id"]).tags["dagster/will_retry"] == "false"
     finally:
         STORE.dispose()
+
+
+@pytest.mark.parametrize("kind", ["slack", "webhook"])
+def test_a_webhook_url_whose_certificate_is_not_trusted_is_refused_once_not_retried(kind, tls_files):
+    """A self-signed certificate on a Slack or webhook URL was 'unreachable: ConnectError', retried
+    at every attempt (and by the run's retries), where the email and FTP sinks say at once that
+    the certificate is not trusted: no retry makes it trusted."""
+    import http.server
+
+    from halo_platform.sinks.webhook import WebhookSink
+
+    class Answers(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - the handler's name
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *_args) -> None:  # noqa: ANN002
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Answers)
+    server.socket = tls_files.server_context().wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"https://127.0.0.1:{server.server_port}/hook"
+        sink = SlackSink(webhook_url=url, timeout=5) if kind == "slack" else WebhookSink(url=url, secret="s" * 32, timeout=5)
+        outcome = deliver_with_retries("ops", sink, Delivery("[halo ERROR] run failed", "boom"), attempts=3, backoff_seconds=(0.0,))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert (outcome.status, outcome.attempts, outcome.permanent) == ("FAILED", 1, True), outcome.detail
+    assert "TLS certificate not trusted" in outcome.detail and "/hook" not in outcome.detail, outcome.detail
