@@ -18,7 +18,7 @@ from halo_platform.core.store import StoreResource
 from halo_platform.reports import audit
 from halo_platform.reports.assets import job_name, run_config, run_tags
 from halo_platform.reports.schedules import Due, commit_positions, due_runs, list_schedules
-from halo_platform.reports.task import get_task
+from halo_platform.reports.task import RunContext, get_task
 from halo_platform.sinks import SinksResource
 
 log = logging.getLogger(__name__)
@@ -26,8 +26,12 @@ SCHEDULE_SENSOR_INTERVAL = 30
 
 
 def run_request_for(due: Due) -> dg.RunRequest:
+    """The run of a due tick; a HaloError when the run would refuse its payload at that tick (the
+    task's schema, or its defaults resolved at the tick: a fixed period_end the default start has
+    passed), as an edit is refused (`schedules.validate_schedule`): nothing is queued to fail."""
     task = get_task(due.task)
     payload = {**due.payload, "sinks": list(due.sinks)}
+    task.check_payload(payload, RunContext(due.tick, due.timezone))
     tags = run_tags(task, "schedule", f"schedule:{due.schedule_id}", payload)
     tags.update({"halo/schedule": due.schedule_id, "halo/tick": due.tick.isoformat(), "halo/timezone": due.timezone})
     return dg.RunRequest(run_key=due.run_key, job_name=job_name(due.task), run_config=run_config(task, payload), tags=tags)
@@ -53,7 +57,7 @@ def evaluate_schedules(store: StoreResource, now: dt.datetime, cursor: str | Non
     before storing them, the cursor it brings back is the one before: the same ticks are decided
     again, and their run keys (schedule id + tick) make a launch that did happen a no-op. Each
     due tick runs exactly once. A schedule whose run no longer builds (its cron no longer
-    computes, its task retired, its payload refused by the task's schema) is skipped with a
+    computes, its task retired, its payload refused by the task's schema or at its tick) is skipped with a
     warning and keeps its position, so its ticks are owed (by its catch_up) once the row is
     fixed; the others run. The cursor also holds the problem of each schedule skipped
     (`skipped_alerts` alerts each once)."""
