@@ -28,6 +28,7 @@ from halo_platform.reports.schedules import (
     next_runs,
     schedule_edits,
     set_schedule,
+    validate_schedule,
 )
 from halo_platform.reports.task import PayloadError, get_task
 from halo_platform.sinks import SinksResource
@@ -130,7 +131,22 @@ def edit_page(request: Request, schedule_id: str, caller: Caller = Depends(signe
         return render(request, "schedules_missing.html", caller, status=404, message=str(exc))
     form = {"cron": schedule["cron"], "timezone": schedule["timezone"], "sinks": schedule["sinks"], "enabled": schedule["enabled"],
             "catch_up": schedule["catch_up"], "payload": _payload_shown(schedule)}
-    return _edit_page(request, caller, store, schedule, form, {})
+    return _edit_page(request, caller, store, schedule, form, _stored_payload_errors(schedule))
+
+
+def _stored_payload_errors(schedule: dict[str, Any]) -> dict[str, str]:
+    """Why the schedule's next run would refuse its stored payload (the task's schema changed in a
+    deploy, a fixed date its default has passed), beside the form's fields, as saving it would say:
+    the sensor skips the schedule until it is fixed. Nothing for a task retired (`_retired` says it)
+    or a cron or timezone that no longer computes (the preview says it)."""
+    try:
+        validate_schedule(schedule["task"], schedule["cron"], schedule["timezone"], schedule["payload"], schedule["sinks"])
+    except PayloadError as exc:
+        shown = {f["name"] for f in _fields(schedule["task"])}
+        return payload_errors(exc, {k: v for k, v in schedule["payload"].items() if k in shown})
+    except HaloError:
+        pass
+    return {}
 
 
 def _payload_shown(schedule: dict[str, Any]) -> dict[str, str]:

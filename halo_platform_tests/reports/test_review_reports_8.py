@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from halo_platform.reports.schedules import next_runs, set_schedule
+import pytest
+from fastapi.testclient import TestClient
+
+from halo_platform.access import users
+from halo_platform.http import create_app
+from halo_platform.reports.schedules import list_schedules, next_runs, schedules_t, set_schedule
 from halo_platform_tests.fixtures.alerts import alerts_sent
 from halo_platform_tests.reports.test_schedules import ScheduleSensor
 
@@ -35,3 +40,25 @@ def test_a_schedule_whose_fixed_period_end_its_default_start_has_passed_is_skipp
     set_schedule(store, "weekly", payload={})  # fixed: the owed tick runs, once
     assert evaluate(second + dt.timedelta(seconds=70)) == [f"weekly:{second.isoformat()}"]
     assert evaluate(second + dt.timedelta(seconds=100)) == []
+
+
+@pytest.mark.parametrize(("stored", "field", "reason"), [
+    ({"expiring_within_days": 500}, "payload.expiring_within_days", "less than or equal to 366"),  # a bound tightened
+    ({"budget_pct": 80}, "payload", "unknown field"),  # a field renamed
+])
+def test_a_schedules_page_says_why_the_task_no_longer_takes_its_stored_payload(halo_env, store, stored, field, reason):  # noqa: ANN001, ARG001
+    """A deploy changed the task's payload schema: the sensor skips the schedule (its payload no
+    longer builds a run), yet its page showed the stored values with no word of it, as if it ran.
+    The page says why beside the field (or above the payload), as saving it would."""
+    users.create_user(store, "otto", "operator", "a long enough password")
+    set_schedule(store, "daily", task="campaign_alerts", cron="0 7 * * *", timezone="Asia/Jakarta")
+    with store.write() as conn:  # the row as it stays when the task's schema changes under it
+        conn.execute(schedules_t.update().values(payload=stored))
+    client = TestClient(create_app(), raise_server_exceptions=False)
+    client.cookies.set("halo_session", users.login(store, "otto", "a long enough password", "test"))
+
+    page = client.get("/ui/schedules/daily")
+
+    assert page.status_code == 200
+    assert f'id="{field}-error"' in page.text and reason in page.text, page.text
+    assert list_schedules(store)[0]["payload"] == stored  # said, not changed
