@@ -392,8 +392,8 @@ def set_schedule(
             if row is None and (task is None or cron is None):
                 if all(value is None for value in (task, cron, timezone, payload, sinks, catch_up)):  # an enable or disable
                     known = conn.execute(sa.select(schedules_t.c.schedule_id).order_by(schedules_t.c.schedule_id)).scalars()
-                    raise NotFoundError(f"no schedule {schedule_id!r}; known: {', '.join(known) or 'none'}")
-                raise NotFoundError(f"no schedule {schedule_id!r}; a new one needs --task and --cron")
+                    raise NotFoundError(f"no schedule {echo(schedule_id)}; known: {', '.join(known) or 'none'}")
+                raise NotFoundError(f"no schedule {echo(schedule_id)}; a new one needs --task and --cron")
             unchanged_since(conn, edits_t, edits_t.c.schedule_id == schedule_id, seen_edit, f"schedule {schedule_id}")
             if row is None and not _SCHEDULE_ID.fullmatch(schedule_id):
                 raise HaloError(f"schedule id {schedule_id[:64]!r}: 1 to 128 letters, digits, '_', '-' or '.', starting with a letter or digit")

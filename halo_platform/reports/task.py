@@ -374,8 +374,8 @@ def get_task(name: str) -> Task:
     from halo_platform.core.errors import NotFoundError
 
     tasks = load_tasks()
-    if name not in tasks:
-        raise NotFoundError(f"unknown task {name!r}; known: {', '.join(sorted(tasks))}")
+    if name not in tasks:  # cut: a name of the URL's length came back whole
+        raise NotFoundError(f"unknown task {echo(name)}; known: {', '.join(sorted(tasks))}")
     return tasks[name]
 
 

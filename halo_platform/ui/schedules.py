@@ -18,6 +18,7 @@ from halo_platform.access.guard import Caller
 from halo_platform.core.errors import ConflictError, HaloError, NotFoundError
 from halo_platform.core.http import repeated_fields, resource
 from halo_platform.core.store import StoreResource
+from halo_platform.core.text import echo
 from halo_platform.reports.schedules import (
     CATCH_UP,
     check_catch_up,
@@ -72,7 +73,7 @@ def _history(edits: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _schedule(store: StoreResource, schedule_id: str) -> dict[str, Any]:
     found = next((s for s in list_schedules(store) if s["schedule_id"] == schedule_id), None)
     if found is None:
-        raise NotFoundError(f"no schedule {schedule_id!r}")
+        raise NotFoundError(f"no schedule {echo(schedule_id)}")
     return found
 
 

@@ -62,3 +62,22 @@ def test_a_schedules_page_says_why_the_task_no_longer_takes_its_stored_payload(h
     assert page.status_code == 200
     assert f'id="{field}-error"' in page.text and reason in page.text, page.text
     assert list_schedules(store)[0]["payload"] == stored  # said, not changed
+
+
+def test_a_long_task_name_or_schedule_id_is_cut_in_its_not_found_error(halo_env, store):  # noqa: ANN001, ARG001
+    """An unknown task or schedule was named whole in its error: a POST to /v1/tasks/<5,000
+    characters>/requests came back with all of them in its 404 body, as `halo schedules enable`
+    did on the terminal. Cut to the echo limit, as a request id's 404 and every other error is."""
+    from click.testing import CliRunner
+
+    from halo_platform.cli import cli
+    from halo_platform.core.text import ECHO_LIMIT
+    from halo_platform_tests.fixtures.access import authorized_client
+
+    client = authorized_client(create_app(), raise_server_exceptions=False)
+    answer = client.post("/v1/tasks/" + "t" * 5000 + "/requests", json={})
+    assert answer.status_code == 404, answer.text
+    assert answer.json()["error"].startswith("unknown task 'ttt") and len(answer.json()["error"]) < ECHO_LIMIT + 80, answer.text
+    for args in (["schedules", "enable", "s" * 5000], ["schedules", "set", "s" * 5000, "--cron", "0 6 * * *"]):
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 2 and "no schedule 'sss" in result.output and len(result.output) < ECHO_LIMIT + 120, result.output
