@@ -373,7 +373,7 @@ def set_schedule(
     """Create or change a schedule (unset fields keep their value); validated as a whole, but for
     a disable that changes nothing else. A change is recorded in `task_schedule_edits` (who,
     before, after) in the same transaction, so every entry point (CLI, launchpad job, Control
-    Center) leaves the same history. A page's edit gives `seen_edit`, the id of the newest edit
+    Center) leaves the same history; an edit that changes nothing writes nothing. A page's edit gives `seen_edit`, the id of the newest edit
     it showed: an edit made since is a ConflictError (`unchanged_since`), nothing saved."""
     if payload is not None and not isinstance(payload, Mapping):
         raise HaloError(f"payload: must be a JSON object, got {type(payload).__name__}")
@@ -427,13 +427,14 @@ def set_schedule(
                 check_catch_up(new["catch_up"])
             before = {k: row[k] for k in EDITED} if row else None
             after = {k: new[k] for k in EDITED}
+            if before == after:  # no edit: the schedule keeps who last changed it and when, as its history does
+                return
             if row is None:
                 conn.execute(schedules_t.insert().values(schedule_id=schedule_id, **new))
             else:
                 conn.execute(schedules_t.update().where(schedules_t.c.schedule_id == schedule_id).values(**new))
-            if before != after:
-                conn.execute(edits_t.insert().values(schedule_id=schedule_id, before=before, after=after,
-                                                     changed_by=updated_by, at=new["updated_at"]))
+            conn.execute(edits_t.insert().values(schedule_id=schedule_id, before=before, after=after,
+                                                 changed_by=updated_by, at=new["updated_at"]))
 
     again_on_conflict(write)  # a schedule created meanwhile by another edit: this one edits it
     return next(s for s in list_schedules(store) if s["schedule_id"] == schedule_id)

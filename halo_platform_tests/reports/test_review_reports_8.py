@@ -81,3 +81,20 @@ def test_a_long_task_name_or_schedule_id_is_cut_in_its_not_found_error(halo_env,
     for args in (["schedules", "enable", "s" * 5000], ["schedules", "set", "s" * 5000, "--cron", "0 6 * * *"]):
         result = CliRunner().invoke(cli, args)
         assert result.exit_code == 2 and "no schedule 'sss" in result.output and len(result.output) < ECHO_LIMIT + 120, result.output
+
+
+def test_an_edit_that_changes_nothing_leaves_who_last_edited_the_schedule(halo_env, store):  # noqa: ANN001, ARG001
+    """`halo schedules enable` of an enabled schedule (or a page saved unchanged) records no edit in
+    the history, yet it wrote its author and time on the schedule: the page said 'Last edited by
+    bob' where the history's last edit is ana's. A schedule changes, and names its editor, only
+    when one of its fields does."""
+    from halo_platform.reports.schedules import schedule_edits
+
+    set_schedule(store, "daily", task="campaign_alerts", cron="0 7 * * *", timezone="Asia/Jakarta", updated_by="ana")
+    (before,) = list_schedules(store)
+    set_schedule(store, "daily", enabled=True, updated_by="bob")
+    set_schedule(store, "daily", cron="0  7 * * *", payload={}, updated_by="bob")
+
+    (after,) = list_schedules(store)
+    assert (after["updated_by"], after["updated_at"]) == ("ana", before["updated_at"])
+    assert [e["changed_by"] for e in schedule_edits(store, "daily")] == ["ana"]
