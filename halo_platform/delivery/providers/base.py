@@ -231,9 +231,10 @@ def check_signed_time(timestamp: str, now: float | None = None) -> None:
     # at most 12 digits (a Unix time until the year 33658): a longer one overflows a float (a 500)
     if not timestamp.isascii() or not timestamp.isdigit() or len(timestamp) > 12:
         raise CallbackRejected("missing or unreadable signed timestamp")
-    age = (time.time() if now is None else now) - int(timestamp)
+    # in the whole seconds the provider signs: 600 s ago is 10 minutes whatever part of the current second has passed
+    age = math.floor(time.time() if now is None else now) - int(timestamp)
     if abs(age) > MAX_SIGNED_AGE_SECONDS:
-        raise CallbackRejected(f"signed timestamp is {abs(age) / 60:.0f} minutes {'old' if age > 0 else 'ahead'}; at most 10 accepted")
+        raise CallbackRejected(f"signed timestamp is {abs(age)} seconds {'old' if age > 0 else 'ahead'}; at most {MAX_SIGNED_AGE_SECONDS} accepted")
 
 
 def json_objects(body: Any, single_allowed: bool = True) -> list[dict]:
