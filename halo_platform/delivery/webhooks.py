@@ -227,9 +227,11 @@ class _Poster:
         elif target is not None:
             url, headers, extensions = target
             try:
-                resp = self.client.post(url, content=body, extensions=extensions, headers={
-                    **headers, "Content-Type": "application/json", SIGNATURE_HEADER: sign(secret, body), "User-Agent": "halo-webhooks/1"})
-                status = resp.status_code
+                # its status is the receiver's answer; its body is never read: one that never ends
+                # (or a huge one) held the run, every other message's webhooks with it
+                with self.client.stream("POST", url, content=body, extensions=extensions, headers={
+                        **headers, "Content-Type": "application/json", SIGNATURE_HEADER: sign(secret, body), "User-Agent": "halo-webhooks/1"}) as resp:
+                    status = resp.status_code
                 detail = None if 200 <= status < 300 else f"HTTP {status}"
             except httpx.HTTPError as exc:
                 detail = f"{type(exc).__name__}"

@@ -3,21 +3,33 @@ as real servers), reviewed as a provider that misbehaves or an attacker.
 
 Pinned here: a signed timestamp exactly 10 minutes old (or ahead), in the whole seconds the
 providers sign, was refused 401 whenever the current second had begun (nearly always): the
-age was taken against the current time with its fraction, so 600 s read as 600.4 s."""
+age was taken against the current time with its fraction, so 600 s read as 600.4 s. A status
+webhook receiver that answered 200 with a body that never ended (a chunk every 0.2 s) held the
+delivery run forever, reading it into memory: no other message's webhook went out, and the
+sensor launches no run while one is active."""
 
 from __future__ import annotations
 
 import base64
 import json
+import socket
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from urllib.parse import urlencode
 
 import pytest
+import sqlalchemy as sa
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from halo_platform.delivery.providers.vonage import vonage_signature
+from halo_platform.delivery.tables import WebhookAttempt
+from halo_platform.delivery.webhooks import deliver
+from halo_platform_tests.delivery.helpers import webhook_receiver
 from halo_platform_tests.delivery.test_review_callbacks_wire import MESSAGES, SG_KEY, served  # noqa: F401
+from halo_platform_tests.delivery.test_status_webhooks import setup  # noqa: F401
 
 
 def _early_in_a_second() -> int:
@@ -59,3 +71,57 @@ def test_a_timestamp_signed_exactly_ten_minutes_from_now_is_taken_and_one_second
     stop = {"msisdn": "4915123456789", "to": "33700000000", "messageId": f"0B{now}", "text": "STOP", "type": "text"}
     answer = _vonage(served, "/v1/inbound/vo", stop, now + offset)
     assert (answer.status_code, answer.json()) == (200, {"action": "suppressed"})
+
+
+@contextmanager
+def endless_receiver() -> Iterator[str]:
+    """A webhook receiver on 127.0.0.1 that answers each request `200` with a chunked body that
+    never ends (64 kB every 0.2 s, until the client goes or the test ends); yields its URL."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def answer(conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(5)
+            try:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n")
+                while not stop.is_set():
+                    conn.sendall(b"10000\r\n" + b"x" * 0x10000 + b"\r\n")
+                    stop.wait(0.2)
+            except OSError:  # the client closed the connection
+                pass
+
+    def serve() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            threading.Thread(target=answer, args=(conn,), daemon=True).start()
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/hooks"
+    finally:
+        stop.set()
+        server.join()
+        listener.close()
+
+
+def test_a_receiver_whose_answer_never_ends_holds_no_delivery_run(setup):  # noqa: F811
+    client, _providers, store, _key = setup
+    with endless_receiver() as endless, webhook_receiver() as good:
+        stuck = client.post("/v1/messages/sms", json={"to": "+33612345678", "body": "a", "priority": "LOW", "callback_url": endless}).json()["id"]
+        client.post("/v1/messages/sms", json={"to": "+33612345679", "body": "b", "priority": "LOW", "callback_url": f"{good.url}/hooks"})
+        done = []
+        run = threading.Thread(target=lambda: done.append(deliver(store, timeout=2, workers=1, max_seconds=5)), daemon=True)
+        run.start()
+        run.join(timeout=30)
+        assert done == [{"delivered": 2, "failed": 0, "messages": 2}]  # workers=1: the good receiver's message waited for the other
+        assert len(good.got) == 1
+    with store.read() as conn:
+        attempts = conn.execute(sa.select(WebhookAttempt.ok, WebhookAttempt.http_status).where(WebhookAttempt.message_id == stuck)).all()
+    assert [tuple(a) for a in attempts] == [(True, 200)]  # the receiver took it: its answer's body is not ours to read
