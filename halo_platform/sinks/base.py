@@ -262,6 +262,15 @@ def _certificate_error(exc: BaseException) -> ssl.SSLCertVerificationError | Non
     return exc
 
 
+def _first_bytes(response, limit: int = 1024) -> bytes:  # noqa: ANN001 - an httpx response being streamed
+    read = b""
+    for chunk in response.iter_bytes():
+        read += chunk
+        if len(read) >= limit:
+            break
+    return read[:limit]
+
+
 def post(url: str, what: str, timeout: float, *, deduplicated: bool = False, **request) -> None:  # noqa: ANN003 - httpx.post's arguments
     """POST to an HTTP endpoint: only a 2xx is delivered. Unreachable, 429 and 5xx are transient;
     a URL that is not one (a host IDNA refuses too, `xn--a.example` or a label over 63 characters:
@@ -278,7 +287,9 @@ def post(url: str, what: str, timeout: float, *, deduplicated: bool = False, **r
         target = httpx.URL(url)
         if target.port is not None and not 0 < target.port < 65536:  # as `Port`: it would reach another port
             raise httpx.InvalidURL("port out of range")
-        response = httpx.post(target, timeout=timeout, **request)
+        with httpx.stream("POST", target, timeout=timeout, **request) as response:  # the status is the answer:
+            # a body is read only for a refusal's reason, and at most a line of it (one that never ended held the run)
+            reason = "" if response.status_code < 400 else _first_bytes(response).decode(errors="replace")
     except (httpx.InvalidURL, httpx.UnsupportedProtocol, UnicodeError):
         raise PermanentSinkError(f"{what}: the URL is not a valid http(s) URL") from None
     # raised before the endpoint had the whole request: a retry cannot make it a second post
@@ -296,4 +307,4 @@ def post(url: str, what: str, timeout: float, *, deduplicated: bool = False, **r
     if 300 <= response.status_code < 400:
         raise PermanentSinkError(f"{what} answered {response.status_code}, a redirect (not followed)")
     if not 200 <= response.status_code < 300:
-        raise PermanentSinkError(f"{what} answered {response.status_code}: {mask_text(response.text)[:100]}")  # masked, then cut
+        raise PermanentSinkError(f"{what} answered {response.status_code}: {mask_text(reason)[:100]}")  # masked, then cut

@@ -161,3 +161,23 @@ def test_a_webhook_url_whose_certificate_is_not_trusted_is_refused_once_not_retr
         server.server_close()
     assert (outcome.status, outcome.attempts, outcome.permanent) == ("FAILED", 1, True), outcome.detail
     assert "TLS certificate not trusted" in outcome.detail and "/hook" not in outcome.detail, outcome.detail
+
+
+@pytest.mark.parametrize("kind", ["slack", "webhook"])
+def test_an_answer_whose_body_never_ends_holds_no_delivery(kind):
+    """The Slack and webhook sinks read the whole answer into memory: a receiver answering 200 with
+    a body that never ends (a chunk every 0.2 s, each within the read timeout) held the report's
+    run, and the sinks after it, for good. The status is the answer; at most a line of the body
+    is read, for a refusal's reason."""
+    from halo_platform.sinks.webhook import WebhookSink
+    from halo_platform_tests.delivery.test_review_callbacks_8 import endless_receiver
+
+    outcomes = []
+    with endless_receiver() as url:
+        sink = SlackSink(webhook_url=url, timeout=2) if kind == "slack" else WebhookSink(url=url, secret="s" * 32, timeout=2)
+        sending = threading.Thread(target=lambda: outcomes.append(
+            deliver_with_retries("ops", sink, Delivery("[halo ERROR] run failed", "boom"), attempts=1, backoff_seconds=(0.0,))), daemon=True)
+        sending.start()
+        sending.join(10)
+    assert not sending.is_alive(), "still reading the answer"
+    assert outcomes[0].status == "DELIVERED", outcomes[0].detail
