@@ -26,6 +26,7 @@ from sqlalchemy.engine import Connection
 from halo_platform.core.engine import again_on_conflict, retried_on_deadlock
 from halo_platform.core.errors import HaloError
 from halo_platform.core.models import utcnow
+from halo_platform.core.redact import mask_text
 from halo_platform.core.settings import get_settings
 from halo_platform.core.store import StoreResource
 from halo_platform.core.text import check_one_line
@@ -158,7 +159,7 @@ def suppress_in(conn: Connection, channel: str, to: str, *, scope: str = "normal
     if reason:  # the last column of its line in `halo delivery suppressions`: a line break split that line
         check_one_line(reason, "reason", suppressions_t.c.reason.type.length)
     digest, now = recipient_hash(channel, recipient), utcnow()
-    reason = reason or None
+    reason = mask_text(reason) if reason else None  # the row keeps a hash of the recipient: not the number typed in its reason
     values = {"scope": scope, "reason": reason, "created_by": created_by, "at": now}
     mine = sa.and_(suppressions_t.c.channel == channel, suppressions_t.c.recipient_hash == digest)
     if conn.execute(sa.select(suppressions_t.c.scope).where(mine).with_for_update()).scalar() == "all":

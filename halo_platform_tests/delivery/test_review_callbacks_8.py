@@ -6,7 +6,7 @@ providers sign, was refused 401 whenever the current second had begun (nearly al
 age was taken against the current time with its fraction, so 600 s read as 600.4 s. A status
 webhook receiver that answered 200 with a body that never ended (a chunk every 0.2 s) held the
 delivery run forever, reading it into memory: no other message's webhook went out, and the
-sensor launches no run while one is active."""
+sensor launches no run while one is active. A suppression's reason kept a number typed in it in clear."""
 
 from __future__ import annotations
 
@@ -125,3 +125,20 @@ def test_a_receiver_whose_answer_never_ends_holds_no_delivery_run(setup):  # noq
     with store.read() as conn:
         attempts = conn.execute(sa.select(WebhookAttempt.ok, WebhookAttempt.http_status).where(WebhookAttempt.message_id == stuck)).all()
     assert [tuple(a) for a in attempts] == [(True, 200)]  # the receiver took it: its answer's body is not ours to read
+
+
+def test_a_suppression_reason_keeps_no_phone_number_or_address_in_clear(halo_env):  # noqa: ARG001
+    """The suppressions table keeps only a keyed hash of the recipient, yet a reason typed with the
+    number in it ('asked by +33612345678') was stored as typed and listed by `halo delivery
+    suppressions` and the API. It is masked as a log line is, before it is stored."""
+    from halo_platform.core.store import StoreResource
+    from halo_platform.delivery.suppressions import list_suppressions, suppress
+
+    store = StoreResource()
+    try:
+        suppress(store, "sms", "+33612345678", reason="asked by +33612345678, cc jean.dupont@example.com")
+        (kept,) = list_suppressions(store)
+    finally:
+        store.dispose()
+    assert "33612345678" not in kept["reason"] and "jean.dupont" not in kept["reason"], kept
+    assert kept["reason"].startswith("asked by +336"), kept
