@@ -49,6 +49,7 @@ PARALLEL_PER_SINK = 4
 MAX_ERROR_CHARS = 500
 LOG_DETAIL_CHARS = 2_000  # of a sink's answer in the alert's log line
 
+
 @dataclass(frozen=True)
 class Alert:
     title: str  # e.g. "run failed: payment_reconciliation_job"

@@ -258,8 +258,6 @@ class _SelectionLimit(ValidationRule):
             context.report_error(GraphQLError(f"query selects more than {MAX_SELECTIONS} fields (fragments expanded)"))
 
 
-
-
 def _date(value: object) -> dt.date | None:
     """A date argument inside the calendar, else None (the resolver refuses it)."""
     try:

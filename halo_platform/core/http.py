@@ -361,6 +361,8 @@ def document_errors(spec: dict[str, Any]) -> dict[str, Any]:
                 own = responses.get(code, {}).get("description")
                 responses[code] = error(code) | ({"description": own} if own and own != FASTAPI_422 else {})
     return spec
+
+
 def _with_documented_errors(openapi: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]]:
     return lambda: document_errors(openapi())
 

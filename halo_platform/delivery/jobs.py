@@ -174,6 +174,8 @@ autopilot_job = dg.define_asset_job(
     tags=JOB_TAGS,
     description="One autopilot cycle: provider_health and its checks.",
 )
+
+
 def autopilot_work(conn, since, now) -> str:  # noqa: ANN001
     """Why an autopilot cycle is due ('' when none is): attempts recorded since `since` (traffic
     to judge), or a provider deactivated or ramping (a health call to make)."""

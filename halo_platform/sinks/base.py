@@ -288,7 +288,7 @@ def post(url: str, what: str, timeout: float, *, deduplicated: bool = False, **r
         if target.port is not None and not 0 < target.port < 65536:  # as `Port`: it would reach another port
             raise httpx.InvalidURL("port out of range")
         with httpx.stream("POST", target, timeout=timeout, **request) as response:  # the status is the answer:
-            # a body is read only for a refusal's reason, and at most a line of it (one that never ended held the run)
+            # a body is read only for a refusal's reason, and at most 1 kB of it (one that never ended held the run)
             reason = "" if response.status_code < 400 else _first_bytes(response).decode(errors="replace")
     except (httpx.InvalidURL, httpx.UnsupportedProtocol, UnicodeError):
         raise PermanentSinkError(f"{what}: the URL is not a valid http(s) URL") from None

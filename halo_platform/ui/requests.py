@@ -26,6 +26,8 @@ from halo_platform.ui.app import render, signed_in, text_errors
 
 router = APIRouter(include_in_schema=False)
 LIMIT = 200  # rows of the audit log on one page; filters narrow it
+
+
 def _day(raw: str, name: str, errors: dict[str, str]) -> dt.datetime | None:
     """Midnight UTC of an ISO date from the filter form; a bad one is an error beside its field."""
     if not raw or name in errors:

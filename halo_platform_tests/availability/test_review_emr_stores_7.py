@@ -78,7 +78,6 @@ def test_two_runs_computing_the_spans_of_a_feed_at_once_both_succeed_on_every_st
     assert len(lines) == 60 * (10 + 2) and "acme,D0,2027-03-01,2027-03-01T17:10:00Z,2027-03-01T18:00:00Z" in lines
 
 
-
 def test_two_runs_refreshing_the_next_slots_of_a_feed_at_once_both_succeed_on_every_store(store3):  # noqa: ANN001
     # each deleted the feed's rows and inserted its own: on PostgreSQL the second's DELETE waited for
     # the first's rows, skipped them once deleted, missed the ones the first inserted, and its insert
@@ -120,7 +119,6 @@ def test_an_appointment_at_a_fraction_of_a_second_gives_the_same_spans_on_every_
     process(store3, "2027-03-01", 1)
     assert exported(store3, tmp_path) == ["acme,D1,2027-03-01,2027-03-01T08:00:00Z,2027-03-01T10:00:00Z",
                                           "acme,D1,2027-03-01,2027-03-01T10:30:00Z,2027-03-01T18:00:00Z"]
-
 
 
 def test_a_file_whose_escaped_name_is_longer_than_the_path_column_is_processed_once_on_every_store(store3, tmp_path):  # noqa: ANN001

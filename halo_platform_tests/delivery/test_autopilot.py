@@ -140,7 +140,6 @@ def test_when_every_provider_of_a_rule_is_down_an_error_alert_goes_out_and_messa
     assert fakes["twilio"].request_count == 0
 
 
-
 def test_stored_weights_naming_only_a_removed_provider_neither_hold_the_rule_nor_hide_that_it_is_down(fakes, providers_file, halo_store):
     """Runtime weights stored for a provider later removed from the providers file kept the rule's
     messages queued forever (the file's remaining provider weighed 0) and the autopilot summed

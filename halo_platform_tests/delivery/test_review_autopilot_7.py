@@ -44,7 +44,6 @@ def test_sensible_autopilot_settings_are_kept():
     assert parse_config({"providers": SANDBOX}).autopilot.ramp_percent == (10, 25, 50, 100)
 
 
-
 # -- a routing rule's capability as written -----------------------------------------------------
 
 TWO_SMS = {"a": {"kind": "sandbox", "channel": "sms"}, "b": {"kind": "sandbox", "channel": "sms", "capabilities": [" secure ", "text"]}}

@@ -57,8 +57,6 @@ def test_a_high_message_retried_by_a_dispatcher_is_not_sent_again_after_an_unkno
     assert "outcome unknown, not re-sent" in final["events"][-1]["detail"]
 
 
-
-
 def test_a_drain_naming_a_channel_twice_leaves_nothing_due_unsent(fakes, providers_file, halo_store):
     """`halo delivery drain --channel sms --channel sms` (or a dispatch run's `channels: [sms, sms]`)
     started two claimers for the channel sharing one queue of batches: the first to find nothing
