@@ -787,10 +787,10 @@ class _Sending:
         d, now = self.d, self.d.clock()
         idempotent = lane.provider.request_idempotency
         # a HIGH message (an OTP, retried from the queue) is never sent again after an unknown outcome, as in
-        # its API call; only a provider that drops a second copy by its key gets it again (pinned)
-        moved = back + [requeued(row, now, f"throttled: {result.detail}") if result.outcome == THROTTLED
-                        else transition(row, result, name, d.config.retry, now, high=row.priority == "HIGH" and not idempotent,
-                                        idempotent=idempotent) for row, result, name in answered]
+        # its API call; only a provider that drops a second copy by its key gets it again (pinned). A 429
+        # is a retryable failure like any other (a retry counted), its provider paused besides (`_answer`)
+        moved = back + [transition(row, result, name, d.config.retry, now, high=row.priority == "HIGH" and not idempotent,
+                                   idempotent=idempotent) for row, result, name in answered]
         self.transitions += moved
         self.attempts += [attempt_row(result, name, now) for _, result, name in answered if name is not None]
         self._count(moved)

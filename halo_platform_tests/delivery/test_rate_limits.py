@@ -69,13 +69,13 @@ def test_sendgrids_x_ratelimit_reset_is_the_time_left_until_it(make_provider) ->
     assert result.outcome == THROTTLED and 110 <= result.retry_after <= 120
 
 
-def push_config(providers_file, fakes, weights=None, **onesignal):  # noqa: ANN001, ANN003, ANN201
+def push_config(providers_file, fakes, weights=None, retry=None, **onesignal):  # noqa: ANN001, ANN003, ANN201
     providers = {
         "os": {"kind": "onesignal", "channel": "push", "base_url": fakes["onesignal"].url, **SECRETS["onesignal"], "timeout_seconds": 2, **onesignal},
         "fcm": {"kind": "fcm", "channel": "push", "base_url": fakes["fcm"].url, **SECRETS["fcm"], "timeout_seconds": 2},
     }
     routing = [{"channel": "push", "country": "*", "capability": "*", "weights": weights or {"os": 1}}]
-    return providers_file(providers, routing)
+    return providers_file(providers, routing, **({"retry": retry} if retry else {}))
 
 
 def pushes(n: int, priority: str = "LOW") -> list[dict]:
@@ -101,13 +101,16 @@ def drain_until_sent(config, store, n: int, timeout: float) -> None:  # noqa: AN
 
 def test_a_429_with_retry_after_pauses_the_provider_and_the_messages_go_out_afterwards(fakes, providers_file, halo_store):
     fake = fakes["onesignal"]
-    config = push_config(providers_file, fakes, max_concurrency=2)
+    config = push_config(providers_file, fakes, retry={"backoff_seconds": [1]}, max_concurrency=2)
     enqueue_many("push", pushes(20), store=halo_store, providers=config)
     started = utcnow()
     fake.throttle(2)
     drain_until_sent(config, halo_store, 20, timeout=15)
 
     assert statuses(halo_store) == {"sent": 20}
+    with halo_store.read() as conn:  # a refused one was retried (a retry counted) after the pause and its backoff
+        retried = conn.execute(sa.select(sa.func.count()).where(Message.number_of_retries == 1)).scalar_one()
+    assert retried == fake.status_counts[429]
     assert len(fake.accepted) == 20 and fake.duplicates() == []
     # only the requests already on their way when the first 429 came back were refused
     assert 1 <= fake.status_counts[429] <= 2
@@ -248,3 +251,29 @@ def test_a_message_that_expires_while_waiting_for_its_providers_rate_ends_expire
     assert len(fakes["twilio"].accepted) == counts["sent"]
     # a sent event is written when the answer comes: a loopback answer takes milliseconds
     assert all(at <= expires + dt.timedelta(seconds=0.25) for at in sent_at), [at - expires for at in sent_at]
+
+
+def test_a_429_counts_a_retry_and_past_max_retries_the_message_is_lost(fakes, providers_file, halo_store):
+    """delivery.md: a retryable failure (timeout, 429, 5xx) re-queues the message with
+    `number_of_retries + 1` and the next backoff, and past `max_retries` it is `lost`. A 429
+    re-queued it with no retry counted: a provider that kept answering 429 held it queued for good,
+    retried after every pause, never `lost`."""
+    fake = fakes["onesignal"]
+    config = push_config(providers_file, fakes, retry={"max_retries": 1, "backoff_seconds": [1]})
+    enqueue_many("push", pushes(1), store=halo_store, providers=config)
+    fake.throttle(60)
+    dispatcher = Dispatcher(config, halo_store, batch_size=10)
+    try:
+        dispatcher.drain(["push"], timeout=10)
+        with halo_store.read() as conn:
+            first = conn.execute(sa.select(Message.status, Message.number_of_retries)).one()
+        with writing(halo_store) as conn:  # the pause and the backoff over: due again now
+            conn.execute(sa.update(ProviderState).values(paused_until=None))
+            conn.execute(sa.update(Message).values(next_attempt_at=utcnow()))
+        dispatcher.drain(["push"], timeout=10)
+    finally:
+        dispatcher.close()
+    with halo_store.read() as conn:
+        second = conn.execute(sa.select(Message.status, Message.number_of_retries)).one()
+    assert tuple(first) == ("retry_scheduled", 1)
+    assert tuple(second) == ("lost", 1) and fake.status_counts[429] == 2
