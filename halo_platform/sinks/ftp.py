@@ -1,6 +1,7 @@
 """`ftp` sink (ftplib), optionally explicit FTPS (`tls: true`): STOR under a temporary
-name, then RNFR/RNTO into place. A failed attempt removes its temporary file, and the file
-a previous delivery left stays whole until the new one is in place."""
+name, then RNFR/RNTO into place. A failed attempt removes its temporary file (through a new
+connection when it was the connection that failed), and the file a previous delivery left stays
+whole until the new one is in place."""
 
 from __future__ import annotations
 
@@ -8,9 +9,18 @@ import contextlib
 import ftplib
 import ssl
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
-from halo_platform.sinks.base import Delivery, PermanentSinkError, Sink, TransientSinkError, safe_name, swap_in
+from halo_platform.sinks.base import (
+    Delivery,
+    PermanentSinkError,
+    Sink,
+    SinkError,
+    TransientSinkError,
+    safe_name,
+    swap_in,
+)
 from halo_platform.sinks.email import tls_context
 from halo_platform.sinks.settings import Host, PathSetting, Port, Timeout
 
@@ -31,6 +41,19 @@ class FTPSink(Sink):
     timeout: Timeout = 30.0
 
     def deliver(self, delivery: Delivery) -> list[str]:
+        left: list[str] = []  # temporary files a dropped connection could not remove
+        try:
+            with self._session() as ftp, self.stored(delivery) as files:
+                return [self._put(ftp, f, left) for f in files]
+        finally:
+            if left:  # the partner's folder would keep them (junk their automation may take): a new connection removes them
+                with contextlib.suppress(SinkError), self._session() as ftp:
+                    for temp in left:
+                        ftp.delete(temp)
+
+    @contextlib.contextmanager
+    def _session(self) -> Iterator[ftplib.FTP]:
+        """A logged-in connection in `remote_dir`; the errors of its use as sink errors."""
         ftp = ftplib.FTP_TLS(context=tls_context(self.verify_tls, self.ca_file, f"FTP {self.host}")) if self.tls else ftplib.FTP()
         try:
             ftp.connect(self.host, self.port, timeout=self.timeout)
@@ -41,8 +64,7 @@ class FTPSink(Sink):
                 ftp.prot_p()
             ftp.set_pasv(self.passive)
             self._cwd(ftp, self.remote_dir)
-            with self.stored(delivery) as files:
-                return [self._put(ftp, f) for f in files]
+            yield ftp
         except ftplib.error_perm as exc:
             raise PermanentSinkError(f"FTP {self.host}: {str(exc)[:200]}") from None
         except ssl.SSLCertVerificationError as exc:
@@ -55,7 +77,7 @@ class FTPSink(Sink):
             except (ftplib.Error, EOFError, OSError, AttributeError):
                 ftp.close()
 
-    def _put(self, ftp: ftplib.FTP, path: Path) -> str:
+    def _put(self, ftp: ftplib.FTP, path: Path, left: list[str]) -> str:
         final = safe_name(path.name)
         temp = f".{final}.{uuid.uuid4().hex[:8]}.part"
         try:
@@ -67,8 +89,12 @@ class FTPSink(Sink):
                 swap_in(ftp.rename, ftp.delete, temp, final, f".{final}.{uuid.uuid4().hex[:8]}.old", ftplib.error_perm,
                         (ftplib.Error, EOFError, OSError))
         except BaseException:
-            with contextlib.suppress(ftplib.Error, EOFError, OSError):
+            try:
                 ftp.delete(temp)
+            except ftplib.error_perm:  # none was made (a refused STOR), or it may not be removed
+                pass
+            except (ftplib.Error, EOFError, OSError):
+                left.append(temp)
             raise
         return self.file_uri("ftps" if self.tls else "ftp", self.host, f"{ftp.pwd().rstrip('/')}/{final}", self.port)
 

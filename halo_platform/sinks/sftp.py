@@ -1,4 +1,5 @@
-"""`sftp` sink (paramiko): uploads under a temporary name, then renames into place."""
+"""`sftp` sink (paramiko): uploads under a temporary name, then renames into place. A failed attempt
+removes its temporary file (through a new connection when it was the connection that failed)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,23 @@ import contextlib
 import posixpath
 import stat
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from halo_platform.sinks.base import Delivery, PermanentSinkError, Sink, TransientSinkError, safe_name, swap_in
+from halo_platform.sinks.base import (
+    Delivery,
+    PermanentSinkError,
+    Sink,
+    SinkError,
+    TransientSinkError,
+    safe_name,
+    swap_in,
+)
 from halo_platform.sinks.settings import Host, PathSetting, Port, Timeout, setting_file
+
+if TYPE_CHECKING:
+    import paramiko
 
 
 class SFTPSink(Sink):
@@ -28,6 +42,20 @@ class SFTPSink(Sink):
     timeout: Timeout = 30.0
 
     def deliver(self, delivery: Delivery) -> list[str]:
+        left: list[str] = []  # temporary files a dropped connection could not remove
+        try:
+            with self._session() as (sftp, folder), self.stored(delivery) as files:
+                return [self._put(sftp, folder, path, left) for path in files]
+        finally:
+            if left:  # the partner's folder would keep them (junk their automation may take): a new connection removes them
+                with contextlib.suppress(SinkError), self._session() as (sftp, _):
+                    for temp in left:
+                        sftp.remove(temp)
+
+    @contextlib.contextmanager
+    def _session(self) -> Iterator[tuple[paramiko.SFTPClient, str]]:
+        """An SFTP session and `remote_dir` (created if missing) as the server resolves it, from its
+        root; the errors of their use as sink errors."""
         import paramiko
 
         client = paramiko.SSHClient()
@@ -48,12 +76,9 @@ class SFTPSink(Sink):
             with client.open_sftp() as sftp:
                 sftp.get_channel().settimeout(self.timeout)
                 self._makedirs(sftp, self.remote_dir)
-                # the folder as the server resolves it, from its root: `inbound` or the default `.` is
-                # in the login folder (/home/halo on OpenSSH), and a target recorded as /inbound/x.csv
-                # or /./x.csv named no file (the FTP sink asks the server with PWD alike)
-                folder = sftp.normalize(self.remote_dir)
-                with self.stored(delivery) as files:
-                    return [self._put(sftp, folder, path) for path in files]
+                # `inbound` or the default `.` is in the login folder (/home/halo on OpenSSH), and a target
+                # recorded as /inbound/x.csv or /./x.csv named no file (the FTP sink asks the server with PWD alike)
+                yield sftp, sftp.normalize(self.remote_dir)
         except (paramiko.AuthenticationException, paramiko.BadHostKeyException) as exc:
             raise PermanentSinkError(f"SFTP {self.host}: {type(exc).__name__}") from None
         except paramiko.SSHException as exc:
@@ -67,7 +92,7 @@ class SFTPSink(Sink):
         finally:
             client.close()
 
-    def _put(self, sftp, folder: str, path: Path) -> str:  # noqa: ANN001
+    def _put(self, sftp, folder: str, path: Path, left: list[str]) -> str:  # noqa: ANN001
         final = posixpath.join(folder, safe_name(path.name))
         temp = posixpath.join(folder, f".{safe_name(path.name)}.{uuid.uuid4().hex[:8]}.part")
         import paramiko
@@ -79,8 +104,12 @@ class SFTPSink(Sink):
             except OSError:  # no posix-rename extension: plain rename refuses to overwrite
                 swap_in(sftp.rename, sftp.remove, temp, final, f"{temp.removesuffix('.part')}.old", OSError, (OSError, EOFError))
         except BaseException:  # a failed attempt leaves no half-written file behind
-            with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
+            try:
                 sftp.remove(temp)
+            except FileNotFoundError:  # none was made
+                pass
+            except (OSError, EOFError, paramiko.SSHException):
+                left.append(temp)
             raise
         return self.file_uri("sftp", self.host, final, self.port)
 

@@ -1,5 +1,6 @@
 """pyftpdlib FTP servers over one home directory: plain FTP on `port`, explicit FTPS (AUTH TLS)
-on `tls_port`; uploads recorded; switches for a refused login and a connection that dies on STOR."""
+on `tls_port`; uploads recorded; switches for a refused login and a connection that dies on STOR
+or in the middle of one."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pyftpdlib.authorizers import AuthenticationFailed, DummyAuthorizer
-from pyftpdlib.handlers import FTPHandler, TLS_FTPHandler
+from pyftpdlib.handlers import DTPHandler, FTPHandler, TLS_DTPHandler, TLS_FTPHandler
 from pyftpdlib.ioloop import IOLoop
 from pyftpdlib.servers import ThreadedFTPServer
 
@@ -31,11 +32,14 @@ class FTPSwitches:
     - refuse_login: answer every PASS with 530 even with the right credentials.
     - close_on_stor: drop the control connection when a STOR/APPE arrives (nothing is written).
     - stor_reply: answer STOR/APPE with this line instead of storing (e.g. "452 Insufficient storage").
+    - drops_mid_stor: the next this many uploads lose their control connection (and their data
+      connection) once their first bytes arrived: the part received stays, as on a real server.
     """
 
     refuse_login: bool = False
     close_on_stor: bool = False
     stor_reply: str | None = None
+    drops_mid_stor: int = 0
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,17 @@ class _HandlerMixin:
         )
 
 
+class _DTPMixin:
+    cmd_channel: _HandlerMixin
+
+    def handle_read_event(self) -> None:  # DTPHandler's name for its handle_read
+        super().handle_read_event()  # type: ignore[misc]
+        switches = self.cmd_channel.halo_server.switches
+        if switches.drops_mid_stor and self.tot_bytes_received:  # type: ignore[attr-defined]
+            switches.drops_mid_stor -= 1
+            self.cmd_channel.close()  # type: ignore[attr-defined]
+
+
 class _ServerThread:
     def __init__(self, handler: type[FTPHandler], host: str) -> None:
         # An IOLoop of its own: the default is a process-wide singleton, unsafe for two servers.
@@ -122,11 +137,13 @@ class FTPServer:
         self.uploads: Recorder[FTPUpload] = Recorder()
         authorizer = _Authorizer(self)
         authorizer.add_user(self.username, self.password, str(home), perm="elradfmwMT")
-        plain = type("HaloFTPHandler", (_HandlerMixin, FTPHandler), {"halo_server": self, "authorizer": authorizer})
+        plain = type("HaloFTPHandler", (_HandlerMixin, FTPHandler), {
+            "halo_server": self, "authorizer": authorizer, "dtp_handler": type("HaloDTPHandler", (_DTPMixin, DTPHandler), {})})
         secure = type(
             "HaloFTPSHandler",
             (_HandlerMixin, TLS_FTPHandler),
-            {"halo_server": self, "authorizer": authorizer, "certfile": str(tls.cert_path), "keyfile": str(tls.key_path)},
+            {"halo_server": self, "authorizer": authorizer, "certfile": str(tls.cert_path), "keyfile": str(tls.key_path),
+             "dtp_handler": type("HaloTLSDTPHandler", (_DTPMixin, TLS_DTPHandler), {})},
         )
         self._plain = _ServerThread(plain, host)
         self._secure = _ServerThread(secure, host)

@@ -1,6 +1,6 @@
 """A paramiko SSH server with the SFTP subsystem over a real directory: password (and key)
 auth, one thread per client, records of writes/renames/removes, switches for auth failures
-and a connection that dies right after authentication."""
+a connection that dies right after authentication, and one that dies in the middle of an upload."""
 
 from __future__ import annotations
 
@@ -24,10 +24,13 @@ class SFTPSwitches:
 
     - refuse_auth: refuse every password/key even when right.
     - drop_after_auth: accept the login, then cut the connection when the client opens a channel.
+    - drops_mid_write: the next this many uploads have their connection cut once their first block is
+      written: the part written stays, as on a real server.
     """
 
     refuse_auth: bool = False
     drop_after_auth: bool = False
+    drops_mid_write: int = 0
 
 
 @dataclass(frozen=True)
@@ -47,9 +50,10 @@ def _status(error: OSError) -> int:
 
 
 class _Handle(paramiko.SFTPHandle):
-    def __init__(self, server: SFTPServer, relative: str, flags: int, file) -> None:  # noqa: ANN001
+    def __init__(self, server: SFTPServer, relative: str, flags: int, file, sock: socket.socket) -> None:  # noqa: ANN001
         super().__init__(flags)
         self._server = server
+        self._sock = sock
         self._relative = relative
         self._writing = bool(flags & (os.O_WRONLY | os.O_RDWR))
         self.readfile = file
@@ -69,6 +73,13 @@ class _Handle(paramiko.SFTPHandle):
             return _status(error)
         return SFTP_OK
 
+    def write(self, offset: int, data: bytes) -> int:
+        written = super().write(offset, data)
+        if self._server.switches.drops_mid_write:
+            self._server.switches.drops_mid_write -= 1
+            self._sock.shutdown(socket.SHUT_RDWR)
+        return written
+
     def close(self) -> None:
         super().close()
         if self._writing:
@@ -83,6 +94,7 @@ class _SFTPInterface(paramiko.SFTPServerInterface):
     def __init__(self, server: paramiko.ServerInterface, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
         super().__init__(server, *args, **kwargs)
         self._server: SFTPServer = server.halo_server  # type: ignore[attr-defined]
+        self._sock: socket.socket = server.sock  # type: ignore[attr-defined]
 
     def _relative(self, path: str) -> str:
         path = path.replace("\\", "/")
@@ -141,7 +153,7 @@ class _SFTPInterface(paramiko.SFTPServerInterface):
             mode = "a+b" if flags & os.O_APPEND else "r+b"
         else:
             mode = "rb"
-        return _Handle(self._server, self._relative(path), flags, os.fdopen(fd, mode))
+        return _Handle(self._server, self._relative(path), flags, os.fdopen(fd, mode), self._sock)
 
     def remove(self, path: str) -> int:
         try:
@@ -203,7 +215,7 @@ class _SFTPInterface(paramiko.SFTPServerInterface):
 class _ServerInterface(paramiko.ServerInterface):
     def __init__(self, server: SFTPServer, sock: socket.socket) -> None:
         self.halo_server = server
-        self._sock = sock
+        self.sock = sock
 
     def get_allowed_auths(self, username: str) -> str:
         return "password,publickey"
@@ -223,7 +235,7 @@ class _ServerInterface(paramiko.ServerInterface):
 
     def check_channel_request(self, kind: str, chanid: int) -> int:
         if self.halo_server.switches.drop_after_auth:
-            self._sock.shutdown(socket.SHUT_RDWR)
+            self.sock.shutdown(socket.SHUT_RDWR)
             return paramiko.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
         if kind == "session":
             return paramiko.OPEN_SUCCEEDED
