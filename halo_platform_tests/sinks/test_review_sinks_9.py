@@ -1,11 +1,18 @@
-"""Sinks, review 9: an upload whose connection drops leaves no temporary file with the partner."""
+"""Sinks, review 9: an upload whose connection drops leaves no temporary file with the partner; a
+folder sink's file survives a power cut."""
 
 from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from pathlib import Path
 
 import pytest
 
 from halo_platform.sinks import Delivery, deliver_with_retries
 from halo_platform.sinks.base import TransientSinkError
+from halo_platform.sinks.folder import FolderSink
 from halo_platform.sinks.ftp import FTPSink
 from halo_platform.sinks.sftp import SFTPSink
 
@@ -47,3 +54,38 @@ def test_an_upload_whose_connection_drops_leaves_no_part_file_in_the_partners_fo
     assert (outcome.status, outcome.attempts) == ("DELIVERED", 2)
     assert sorted(p.name for p in folder.iterdir()) == [big_report.name]
     assert (folder / big_report.name).read_bytes() == big_report.read_bytes()
+
+
+def test_the_folder_sink_syncs_the_file_before_its_rename_and_the_folder_after(tmp_path, report_file):  # noqa: ANN001
+    """A report replaced by a rename whose data and folder entry were never synced can be an empty
+    file after a power cut (ext4, XFS: the rename reaches the disk before the data). Each call the
+    sink makes to os.fsync and os.replace is watched as it happens (a profile hook, os untouched),
+    with the files of the folder then open in the process: the temporary file, whole, is synced
+    before the rename, and the folder after it. Before, no os.fsync was called at all."""
+    folder = tmp_path / "outbox"
+    size = report_file.stat().st_size
+    calls: list[tuple[str, list[str]]] = []
+
+    def open_in_folder() -> list[str]:
+        opened = []
+        for fd in os.listdir("/proc/self/fd"):
+            with contextlib.suppress(OSError):  # the fd of the listing itself is gone
+                path = Path(os.readlink(f"/proc/self/fd/{fd}"))
+                if path == folder:
+                    opened.append("the folder")
+                elif path.parent == folder:
+                    whole = "whole" if path.stat().st_size == size else f"{path.stat().st_size} of {size} bytes"
+                    opened.append(f"{'a temporary' if path.name.startswith('.') else 'the target'} file, {whole}")
+        return opened
+
+    def watch(frame, event, arg) -> None:  # noqa: ANN001
+        if event == "c_call" and arg in (os.fsync, os.replace):
+            calls.append((arg.__name__, open_in_folder()))
+
+    sys.setprofile(watch)
+    try:
+        FolderSink(path=str(folder)).deliver(Delivery("r", "t", [report_file]))
+    finally:
+        sys.setprofile(None)
+    assert calls == [("fsync", ["a temporary file, whole"]), ("replace", []), ("fsync", ["the folder"])]
+    assert [p.name for p in folder.iterdir()] == [report_file.name]
