@@ -147,9 +147,12 @@ class SinksResource(dg.ConfigurableResource):
                 {"attempt": 1, "at": utcnow().isoformat(), "outcome": "FAILED", "error": error_line(error)[0]}])
         linked = replace(delivery, files=[f for f in delivery.files if Path(f) not in over], links=[*delivery.links, *links])
         outcome = deliver_with_retries(name, sink, linked, **policy)
+        # the stored files are the sink's targets whatever its outcome: a failed sink's rows say where they are
+        outcome.targets += stored.targets
         if outcome.status == "DELIVERED":
-            outcome.targets += stored.targets
             why = f"over {sink.max_file_bytes} bytes" if sink.carries_files else "this sink carries no files"
             outcome.detail = f"{why}, sent as a link via {store_name}: " + ", ".join(
                 f"{link.name} ({link.size} bytes)" for link in links)
+        else:
+            outcome.detail += f"; not sent, kept by link store {store_name}: {', '.join(stored.targets)}"
         return outcome

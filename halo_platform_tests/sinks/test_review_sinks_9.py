@@ -4,12 +4,17 @@ folder sink's file survives a power cut."""
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
+from halo_platform.core.definitions import STORE
+from halo_platform.reports.demo import campaign, write_marketing
+from halo_platform.reports.requests import create_request
 from halo_platform.sinks import Delivery, deliver_with_retries
 from halo_platform.sinks.base import TransientSinkError
 from halo_platform.sinks.folder import FolderSink
@@ -89,3 +94,37 @@ def test_the_folder_sink_syncs_the_file_before_its_rename_and_the_folder_after(t
         sys.setprofile(None)
     assert calls == [("fsync", ["a temporary file, whole"]), ("replace", []), ("fsync", ["the folder"])]
     assert [p.name for p in folder.iterdir()] == [report_file.name]
+
+
+def test_a_sink_that_fails_after_its_link_store_took_the_file_records_where_the_file_is(
+        halo_env, ftp_server, tmp_path, monkeypatch):  # noqa: ANN001
+    """A sink whose file is over its size limit is delivered in two parts: the file to its link
+    store (a served folder here), then the link to the sink. The sink refusing its login, the
+    request's delivery row said FAILED with no target: nothing told the operator that the report
+    was stored, and served, at the link store. The failed sink's row now names it, FAILED (the
+    partner has nothing), and its detail says so; the request's outputs list it."""
+    home = Path(halo_env["HALO_HOME"])
+    marketing = tmp_path / "marketing.duckdb"
+    write_marketing(marketing, [campaign("C1", dt.date(2024, 5, 11), "100.00")], [])
+    (tmp_path / "warehouses.yaml").write_text(yaml.safe_dump({"warehouses": {"marketing": {"url": f"duckdb:///{marketing}"}}}))
+    (tmp_path / "sinks.yaml").write_text(yaml.safe_dump({"sinks": {
+        "partner_ftp": {"kind": "ftp", "host": ftp_server.host, "port": ftp_server.port, "remote_dir": "/inbound",
+                        "max_file_bytes": 10, "link_store": "served", **ftp_server.credentials},
+        "served": {"kind": "folder", "path": str(home / "served"), "url": "https://files.example.com/halo/"},
+    }}))
+    for name, value in {"HALO_WAREHOUSES_FILE": "warehouses.yaml", "HALO_SINKS_FILE": "sinks.yaml"}.items():
+        monkeypatch.setenv(name, str(tmp_path / value))
+    ftp_server.switches.refuse_login = True
+    STORE.dispose()
+    try:
+        request = create_request(STORE, "campaign_alerts", {"as_of": "2024-05-10"}, ["partner_ftp"], wait=True)
+    finally:
+        STORE.dispose()
+
+    assert request["status"] == "FAILED"
+    stored = (home / "served" / "campaign_alerts_2024-05-10.csv").resolve().as_uri()
+    assert [(d["sink"], d["target"], d["status"]) for d in request["deliveries"]] == [("partner_ftp", stored, "FAILED")]
+    (delivery,) = request["deliveries"]
+    assert delivery["detail"].startswith("permanent: FTP 127.0.0.1: 530")
+    assert delivery["detail"].endswith(f"; not sent, kept by link store served: {stored}")
+    assert request["outputs"] == [stored]
