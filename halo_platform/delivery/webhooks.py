@@ -20,12 +20,14 @@ range) is a failed attempt of its message, never an error that stops the run."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import ipaddress
 import json
 import logging
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -188,11 +190,48 @@ def pinned(url: str, address: str) -> tuple[str, dict[str, str], dict[str, str]]
     return parts._replace(netloc=netloc).geturl(), {"Host": parts.netloc.rpartition("@")[2]}, {"sni_hostname": parts.hostname or ""}
 
 
+class _Deadline:
+    """The end of one request's time, `seconds` after it starts. httpx's timeouts hold for each
+    read, so a receiver sending its answer's head a line at a time, each line within the read
+    timeout, held the run as long as it went on. When the time is up, the request's socket (which
+    httpcore reports as it connects: the `trace` extension) is shut down, which ends the read
+    waiting on it. Pass `trace` as the request's trace extension; `end()` once it is over."""
+
+    def __init__(self, seconds: float) -> None:
+        self.passed, self.over, self.sock = False, False, None
+        self.lock = threading.Lock()
+        self.timer = threading.Timer(seconds, self._expire)
+        self.timer.start()
+
+    def trace(self, event: str, info: dict[str, Any]) -> None:
+        if event in ("connection.connect_tcp.complete", "connection.start_tls.complete"):  # TLS: the socket that wraps the first
+            with self.lock:
+                self.sock = info["return_value"].get_extra_info("socket")
+                if self.passed:
+                    self._shut()
+
+    def _expire(self) -> None:
+        with self.lock:
+            if not self.over:
+                self.passed = True
+                self._shut()
+
+    def _shut(self) -> None:
+        if self.sock is not None:
+            with contextlib.suppress(OSError):  # closed meanwhile
+                self.sock.shutdown(socket.SHUT_RDWR)
+
+    def end(self) -> None:
+        with self.lock:
+            self.over = True
+        self.timer.cancel()
+
+
 class _Poster:
     """POSTs chains of events with one HTTP client, recording each attempt as it ends."""
 
-    def __init__(self, store: StoreResource, client: httpx.Client, clock: Callable[[], dt.datetime], allow_private: bool) -> None:
-        self.store, self.client, self.clock, self.allow_private = store, client, clock, allow_private
+    def __init__(self, store: StoreResource, client: httpx.Client, clock: Callable[[], dt.datetime], allow_private: bool, timeout: float) -> None:
+        self.store, self.client, self.clock, self.allow_private, self.timeout = store, client, clock, allow_private, timeout
         self.secrets: dict[str, str | None] = {}
         self.resolved: dict[str, tuple[str | None, str | None]] = {}
 
@@ -226,17 +265,20 @@ class _Poster:
             detail = "the API key that sent the message is gone"
         elif target is not None:
             url, headers, extensions = target
+            deadline = _Deadline(self.timeout)
             try:
                 # its status is the receiver's answer; its body is never read: one that never ends
                 # (or a huge one) held the run, every other message's webhooks with it
-                with self.client.stream("POST", url, content=body, extensions=extensions, headers={
+                with self.client.stream("POST", url, content=body, extensions={**extensions, "trace": deadline.trace}, headers={
                         **headers, "Content-Type": "application/json", SIGNATURE_HEADER: sign(secret, body), "User-Agent": "halo-webhooks/1"}) as resp:
                     status = resp.status_code
                 detail = None if 200 <= status < 300 else f"HTTP {status}"
             except httpx.HTTPError as exc:
-                detail = f"{type(exc).__name__}"
+                detail = f"no answer within {self.timeout:g} s" if deadline.passed else f"{type(exc).__name__}"
             except (httpx.InvalidURL, ValueError) as exc:  # what httpx refuses of a URL the checks let through
                 detail = f"callback_url: cannot be called ({type(exc).__name__})"
+            finally:
+                deadline.end()
         ok = status is not None and 200 <= status < 300
         with self.store.write() as conn:
             conn.execute(attempts_t.insert().values(event_id=event.event_id, message_id=event.message_id, ok=ok, http_status=status,
@@ -254,13 +296,16 @@ class _Poster:
 def deliver(store: StoreResource, *, clock: Callable[[], dt.datetime] = utcnow, timeout: float = 5.0, workers: int = 8,
             max_seconds: float = 50.0, backoff: Sequence[float] = BACKOFF_SECONDS, allow_private: bool | None = None) -> dict[str, int]:
     """Deliver the due webhooks until none is due or `max_seconds` pass: messages in parallel
-    (`workers`), each message's events in order. Returns counts of delivered and failed attempts.
+    (`workers`), each message's events in order, each request answered within `timeout` seconds in
+    all or a failed attempt. Returns counts of delivered and failed attempts.
     `allow_private` defaults to `HALO_WEBHOOKS_ALLOW_PRIVATE=1`."""
     if allow_private is None:
         allow_private = os.environ.get("HALO_WEBHOOKS_ALLOW_PRIVATE") == "1"
     started, totals = time.monotonic(), {"delivered": 0, "failed": 0, "messages": 0}
-    with httpx.Client(timeout=timeout, follow_redirects=False) as client, ThreadPoolExecutor(workers) as pool:
-        poster = _Poster(store, client, clock, allow_private)
+    # no connection kept alive: each request's deadline shuts down the socket it connected
+    with httpx.Client(timeout=timeout, follow_redirects=False, limits=httpx.Limits(max_keepalive_connections=0)) as client, \
+            ThreadPoolExecutor(workers) as pool:
+        poster = _Poster(store, client, clock, allow_private, timeout)
         while time.monotonic() - started < max_seconds:
             with store.read() as conn:
                 chains = due_chains(pending_events(conn, clock()), clock(), backoff)

@@ -1,0 +1,109 @@
+"""Status webhooks against slow receivers and beside each other: a receiver that trickles its
+answer's headers is given up at the request's deadline (not after the last header), a webhook
+round ends near its `max_seconds`, and two deliverers at once (`halo delivery webhooks --deliver`
+beside the Dagster job) POST each event once. Real sockets on 127.0.0.1, SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from halo_platform.core.models import utcnow
+from halo_platform.delivery.tables import WebhookAttempt
+from halo_platform.delivery.webhooks import backlog, deliver
+from halo_platform.http import create_app
+from halo_platform_tests.fixtures.access import bearer, make_key
+
+
+@pytest.fixture
+def sender(providers_file, halo_store, monkeypatch):  # noqa: ANN001, ANN201
+    """(client, store): an API client whose key may send messages with a `callback_url`."""
+    monkeypatch.setenv("HALO_WEBHOOKS_ALLOW_PRIVATE", "1")  # the receivers listen on 127.0.0.1
+    providers = providers_file({"sb": {"kind": "sandbox", "channel": "sms"}})
+    client = TestClient(create_app({"store": halo_store, "providers": providers}))
+    client.headers.update(bearer(make_key(client.app, "messages:send")))
+    return client, halo_store
+
+
+def queue_messages(client: TestClient, url: str, count: int = 1) -> list[str]:
+    """`count` messages asking for status webhooks at `url`: one `queued` event each."""
+    return [client.post("/v1/messages/sms", json={"to": "+33612345678", "body": f"b {i}", "priority": "LOW", "callback_url": url}).json()["id"]
+            for i in range(count)]
+
+
+class TricklingReceiver:
+    """A webhook receiver on a real socket that answers its first `slow` connections a header
+    line every `every` seconds (each within a read timeout, `lines` of them), and later ones
+    `204` at once."""
+
+    def __init__(self, slow: int = 1, every: float = 0.5, lines: int = 40) -> None:
+        self.slow, self.every, self.lines = slow, every, lines
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/hooks"
+        self.connections = 0
+        self.stopped = threading.Event()
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:  # closed: the test is over
+                return
+            self.connections += 1
+            threading.Thread(target=self.answer, args=(conn, self.connections <= self.slow), daemon=True).start()
+
+    def answer(self, conn: socket.socket, slow: bool) -> None:
+        with conn:
+            conn.settimeout(5)
+            try:
+                conn.recv(65536)  # the request (head and body: small, sent at once)
+                if not slow:
+                    conn.sendall(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")
+                    return
+                conn.sendall(b"HTTP/1.1 200 OK\r\n")
+                for i in range(self.lines):
+                    if self.stopped.wait(self.every):
+                        return
+                    conn.sendall(f"X-Slow-{i}: still here\r\n".encode())
+                conn.sendall(b"Content-Length: 0\r\n\r\n")
+            except OSError:  # the deliverer hung up
+                return
+
+    def close(self) -> None:
+        self.stopped.set()
+        self.listener.close()
+
+
+@pytest.fixture
+def trickling() -> Iterator[TricklingReceiver]:
+    receiver = TricklingReceiver()
+    yield receiver
+    receiver.close()
+
+
+def attempts_of(store) -> list[tuple[bool, str | None]]:  # noqa: ANN001
+    with store.read() as conn:
+        return [tuple(row) for row in conn.execute(sa.select(WebhookAttempt.ok, WebhookAttempt.detail).order_by(WebhookAttempt.id))]
+
+
+def test_a_receiver_trickling_its_headers_is_given_up_at_the_request_deadline_and_retried_later(sender, trickling):
+    """Timeouts held for each read only: a header line every 0.5 s, within the 1 s read timeout,
+    held the run for the 20 s the receiver took (and every other message's webhook with it). The
+    request now has a deadline of its own: the attempt is a failure at 1 s, retried with backoff."""
+    client, store = sender
+    queue_messages(client, trickling.url)
+    started = time.monotonic()
+    assert deliver(store, timeout=1, max_seconds=10) == {"delivered": 0, "failed": 1, "messages": 1}
+    assert time.monotonic() - started < 3
+    assert attempts_of(store) == [(False, "no answer within 1 s")]
+    later = utcnow() + dt.timedelta(seconds=11)  # the first retry is due after 10 s
+    assert deliver(store, clock=lambda: later, timeout=1, max_seconds=10)["delivered"] == 1
+    assert trickling.connections == 2 and backlog(store, later)["events"] == 0
