@@ -19,6 +19,7 @@ from halo_platform.core.models import utcnow
 from halo_platform.delivery.tables import WebhookAttempt
 from halo_platform.delivery.webhooks import backlog, deliver
 from halo_platform.http import create_app
+from halo_platform_tests.delivery.helpers import webhook_receiver
 from halo_platform_tests.fixtures.access import bearer, make_key
 
 
@@ -107,3 +108,27 @@ def test_a_receiver_trickling_its_headers_is_given_up_at_the_request_deadline_an
     later = utcnow() + dt.timedelta(seconds=11)  # the first retry is due after 10 s
     assert deliver(store, clock=lambda: later, timeout=1, max_seconds=10)["delivered"] == 1
     assert trickling.connections == 2 and backlog(store, later)["events"] == 0
+
+
+@pytest.fixture
+def slow_receiver() -> Iterator:
+    """A receiver that answers 204 to every POST after 0.4 s (within any timeout here)."""
+    with webhook_receiver() as server:
+        server.latency_seconds = 0.4
+        yield server
+
+
+def test_a_webhook_round_ends_near_its_max_seconds_and_leaves_the_rest_for_the_next_run(sender, slow_receiver):
+    """`max_seconds` was looked at between rounds only, and a round POSTs every due message: 30
+    messages to a receiver answering in 0.4 s, 2 at a time, took 6 s with `max_seconds=1` (a real
+    backlog, hours). No request starts after `max_seconds`; those started end within their timeout,
+    and the events not tried wait for the next run, no attempt recorded for them."""
+    client, store = sender
+    queue_messages(client, f"{slow_receiver.url}/hooks", 30)
+    started = time.monotonic()
+    done = deliver(store, workers=2, max_seconds=1, timeout=2)
+    assert time.monotonic() - started < 3.5
+    assert 2 <= done["delivered"] <= 8 and done["failed"] == 0 and done["messages"] == done["delivered"]
+    assert len(slow_receiver.got) == len(attempts_of(store)) == done["delivered"]
+    waiting = backlog(store)
+    assert waiting["events"] == waiting["due_messages"] == 30 - done["delivered"]
