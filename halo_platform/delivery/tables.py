@@ -254,6 +254,19 @@ class WebhookAttempt(Base):
     at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+class WebhookClaim(Base):
+    """A status webhook deliverer's hold on one message's pending events while it POSTs them
+    (`webhooks._Poster.claim`): two deliverers at once (`halo delivery webhooks --deliver` beside
+    the Dagster job) each POSTed them. Deleted when it is done with them; one whose lease has
+    ended (its run died) is taken over."""
+
+    __tablename__ = "webhook_claims"
+
+    message_id: Mapped[str] = mapped_column(ExactString(36), primary_key=True)
+    lease_owner: Mapped[str] = mapped_column(sa.String(64))
+    lease_until: Mapped[dt.datetime]
+
+
 class InboundMessage(Base):
     """An inbound SMS that added or lifted an opt-out (STOP, START), kept by the provider's id for
     it and nothing of its sender or text: a provider's signed request sent again (a retry, or a

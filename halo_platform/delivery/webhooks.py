@@ -7,7 +7,8 @@ is pending while no attempt at it in `webhook_attempts` succeeded and it is youn
 The events of one message go out in order, one at a time: a later event waits until the one
 before it is delivered (or given up after 24 h). A failed attempt is retried with backoff; every
 attempt is recorded. This runs in its own Dagster job, so a failing or slow receiver never
-slows sending.
+slows sending. A deliverer claims a message (`webhook_claims`) before it POSTs its events, so two
+at once (`halo delivery webhooks --deliver` beside the job's run) never POST an event twice.
 
 A sender chooses the URL, so our server must not become its way into our network: a URL whose
 host resolves to a loopback, private, link-local or reserved address (or an IPv6 address that
@@ -29,6 +30,7 @@ import os
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -45,14 +47,18 @@ from halo_platform.core.redact import mask_text
 from halo_platform.core.store import StoreResource
 from halo_platform.core.webhook_signature import SIGNATURE_HEADER, sign
 from halo_platform.delivery.queue import events_t, messages_t
-from halo_platform.delivery.tables import WebhookAttempt
+from halo_platform.delivery.tables import WebhookAttempt, WebhookClaim
 from halo_platform.delivery.validation import webhook_url
 
 log = logging.getLogger("halo.delivery")
 attempts_t = WebhookAttempt.__table__
+claims_t = WebhookClaim.__table__
 #: seconds before retry n (1-based) of one event; the last repeats until the event is 24 h old
 BACKOFF_SECONDS = (10, 30, 60, 300, 900, 1800, 3600)
 GIVE_UP_AFTER = dt.timedelta(hours=24)
+#: a claim's lease outlasts its run by this much: writing the last attempt may wait for the store's
+#: lock (SQLite's busy timeout is 60 s)
+CLAIM_SLACK = dt.timedelta(seconds=60)
 _DETAIL = WebhookAttempt.__table__.c.detail.type.length
 
 
@@ -99,19 +105,20 @@ def due_chains(pending: Sequence[PendingEvent], now: dt.datetime, backoff: Seque
     return due
 
 
-def pending_events(conn: sa.Connection, now: dt.datetime) -> list[PendingEvent]:
-    """Events of the last 24 h of messages with a `callback_url` that no attempt delivered yet,
-    per message in order, with their failed attempts so far (not a provider's event that came
-    after its message had passed it: no lifecycle change)."""
+def pending_events(conn: sa.Connection, now: dt.datetime, message_id: str | None = None) -> list[PendingEvent]:
+    """Events of the last 24 h of messages with a `callback_url` (or of message `message_id`) that
+    no attempt delivered yet, per message in order, with their failed attempts so far (not a
+    provider's event that came after its message had passed it: no lifecycle change)."""
     since = now - GIVE_UP_AFTER
     delivered = sa.exists().where(attempts_t.c.event_id == events_t.c.id, attempts_t.c.ok.is_(True))
+    which = [] if message_id is None else [events_t.c.message_id == message_id]
     rows = conn.execute(
         sa.select(events_t.c.id, events_t.c.message_id, events_t.c.event, events_t.c.provider, events_t.c.at, events_t.c.detail,
                   messages_t.c.callback_url, messages_t.c.webhook_key)
         .join(messages_t, messages_t.c.id == events_t.c.message_id)
         # a message's row changes with each of its events: the two days before bound the scan
         .where(messages_t.c.webhook_key.is_not(None), messages_t.c.updated_at >= since - GIVE_UP_AFTER, events_t.c.at >= since, ~delivered,
-               events_t.c.overtaken.is_(False))
+               events_t.c.overtaken.is_(False), *which)
         .order_by(events_t.c.message_id, events_t.c.id)
     ).all()
     tried: dict[int, tuple[int, dt.datetime]] = {}
@@ -228,12 +235,14 @@ class _Deadline:
 
 
 class _Poster:
-    """POSTs chains of events with one HTTP client, recording each attempt as it ends."""
+    """POSTs the due events of messages it claims with one HTTP client, recording each attempt as
+    it ends."""
 
     def __init__(self, store: StoreResource, client: httpx.Client, clock: Callable[[], dt.datetime], allow_private: bool, timeout: float,
-                 until: float) -> None:
+                 until: float, backoff: Sequence[float]) -> None:
         self.store, self.client, self.clock, self.allow_private, self.timeout = store, client, clock, allow_private, timeout
-        self.until = until  # `time.monotonic()` after which no request starts
+        self.until, self.backoff = until, backoff  # `until`: the `time.monotonic()` after which no request starts
+        self.owner = uuid.uuid4().hex
         self.secrets: dict[str, str | None] = {}
         self.resolved: dict[str, tuple[str | None, str | None]] = {}
 
@@ -287,15 +296,45 @@ class _Poster:
                                                     latency_ms=(time.monotonic() - started) * 1000, detail=detail and detail[:_DETAIL], at=self.clock()))
         return ok
 
-    def chain(self, events: list[PendingEvent]) -> tuple[int, int]:
-        """(delivered, failed): in order, stopping at the first failure or once the run's time is
-        up (a round's messages were all POSTed however long it took, far past `max_seconds`)."""
-        for i, event in enumerate(events):
-            if time.monotonic() >= self.until:
-                return i, 0
-            if not self.post(event):
-                return i, 1
-        return len(events), 0
+    def claim(self, message_id: str) -> bool:
+        """Whether this run holds the message's events now, until it is over for sure (its last
+        request, started before `until`, has its timeout, and writing its attempt may wait for the
+        store's lock): a claim inserted, or taken over from a run whose claim has ended (it died).
+        Of deliverers claiming at once, one holds it."""
+        now = self.clock()
+        lease_until = now + dt.timedelta(seconds=self.until - time.monotonic() + self.timeout) + CLAIM_SLACK
+        try:
+            with self.store.write() as conn:
+                conn.execute(claims_t.insert().values(message_id=message_id, lease_owner=self.owner, lease_until=lease_until))
+            return True
+        except sa.exc.IntegrityError:  # held: taken over only once its lease has ended
+            pass
+        with self.store.write() as conn:
+            taken = conn.execute(claims_t.update().where(claims_t.c.message_id == message_id, claims_t.c.lease_until <= now)
+                                 .values(lease_owner=self.owner, lease_until=lease_until))
+        return taken.rowcount == 1
+
+    def chain(self, message_id: str) -> tuple[int, int]:
+        """(delivered, failed): the message's due events in order while this run holds its claim,
+        stopping at the first failure or once the run's time is up (a round's messages were all
+        POSTed however long it took, far past `max_seconds`). They are read again under the claim:
+        another deliverer (`halo delivery webhooks --deliver` beside the Dagster job) may have
+        delivered them since the round read them, and both POSTed them."""
+        if time.monotonic() >= self.until or not self.claim(message_id):
+            return 0, 0
+        try:
+            with self.store.read() as conn:
+                now = self.clock()
+                events = [event for chain in due_chains(pending_events(conn, now, message_id), now, self.backoff) for event in chain]  # one chain at most
+            for i, event in enumerate(events):
+                if time.monotonic() >= self.until:
+                    return i, 0
+                if not self.post(event):
+                    return i, 1
+            return len(events), 0
+        finally:
+            with self.store.write() as conn:
+                conn.execute(claims_t.delete().where(claims_t.c.message_id == message_id, claims_t.c.lease_owner == self.owner))
 
 
 def deliver(store: StoreResource, *, clock: Callable[[], dt.datetime] = utcnow, timeout: float = 5.0, workers: int = 8,
@@ -310,16 +349,18 @@ def deliver(store: StoreResource, *, clock: Callable[[], dt.datetime] = utcnow, 
     # no connection kept alive: each request's deadline shuts down the socket it connected
     with httpx.Client(timeout=timeout, follow_redirects=False, limits=httpx.Limits(max_keepalive_connections=0)) as client, \
             ThreadPoolExecutor(workers) as pool:
-        poster = _Poster(store, client, clock, allow_private, timeout, time.monotonic() + max_seconds)
+        poster = _Poster(store, client, clock, allow_private, timeout, time.monotonic() + max_seconds, backoff)
         while time.monotonic() < poster.until:
             with store.read() as conn:
                 chains = due_chains(pending_events(conn, clock()), clock(), backoff)
-            if not chains:
-                break
-            for delivered, failed in pool.map(poster.chain, chains):
+            tried = 0
+            for delivered, failed in pool.map(poster.chain, [events[0].message_id for events in chains]):
                 totals["delivered"] += delivered
                 totals["failed"] += failed
-                totals["messages"] += bool(delivered or failed)
+                tried += bool(delivered or failed)
+            if not tried:  # none due, or those due are another deliverer's: it POSTs them
+                break
+            totals["messages"] += tried
     if totals["failed"]:
         log.warning("status webhooks: %(delivered)s delivered, %(failed)s failed (retried with backoff)", totals)
     return totals

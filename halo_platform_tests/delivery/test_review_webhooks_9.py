@@ -1,14 +1,16 @@
 """Status webhooks against slow receivers and beside each other: a receiver that trickles its
 answer's headers is given up at the request's deadline (not after the last header), a webhook
 round ends near its `max_seconds`, and two deliverers at once (`halo delivery webhooks --deliver`
-beside the Dagster job) POST each event once. Real sockets on 127.0.0.1, SQLite and PostgreSQL."""
+beside the Dagster job) POST each event once. Real sockets on 127.0.0.1; SQLite, PostgreSQL and MariaDB."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import socket
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 
 import pytest
@@ -16,21 +18,33 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from halo_platform.core.models import utcnow
-from halo_platform.delivery.tables import WebhookAttempt
+from halo_platform.core.store import StoreResource
+from halo_platform.delivery.tables import WebhookAttempt, WebhookClaim
 from halo_platform.delivery.webhooks import backlog, deliver
 from halo_platform.http import create_app
 from halo_platform_tests.delivery.helpers import webhook_receiver
 from halo_platform_tests.fixtures.access import bearer, make_key
 
 
-@pytest.fixture
-def sender(providers_file, halo_store, monkeypatch):  # noqa: ANN001, ANN201
-    """(client, store): an API client whose key may send messages with a `callback_url`."""
+def api_client(providers_file, store: StoreResource, monkeypatch) -> TestClient:  # noqa: ANN001
+    """An API client on `store` whose key may send messages with a `callback_url`."""
     monkeypatch.setenv("HALO_WEBHOOKS_ALLOW_PRIVATE", "1")  # the receivers listen on 127.0.0.1
     providers = providers_file({"sb": {"kind": "sandbox", "channel": "sms"}})
-    client = TestClient(create_app({"store": halo_store, "providers": providers}))
+    client = TestClient(create_app({"store": store, "providers": providers}))
     client.headers.update(bearer(make_key(client.app, "messages:send")))
-    return client, halo_store
+    return client
+
+
+@pytest.fixture
+def sender(providers_file, halo_store, monkeypatch):  # noqa: ANN001, ANN201
+    """(client, store) on the isolated platform's SQLite store."""
+    return api_client(providers_file, halo_store, monkeypatch), halo_store
+
+
+@pytest.fixture
+def sender_on_every_store(providers_file, every_store, monkeypatch):  # noqa: ANN001, ANN201
+    """(client, store) on SQLite, PostgreSQL, then MariaDB."""
+    return api_client(providers_file, every_store, monkeypatch), every_store
 
 
 def queue_messages(client: TestClient, url: str, count: int = 1) -> list[str]:
@@ -132,3 +146,46 @@ def test_a_webhook_round_ends_near_its_max_seconds_and_leaves_the_rest_for_the_n
     assert len(slow_receiver.got) == len(attempts_of(store)) == done["delivered"]
     waiting = backlog(store)
     assert waiting["events"] == waiting["due_messages"] == 30 - done["delivered"]
+
+
+def test_two_deliverers_at_once_post_each_event_once(sender_on_every_store, slow_receiver):
+    """`halo delivery webhooks --deliver` beside the Dagster job's run: both read the same events
+    as pending and POSTed each of them, so the receiver got every event twice (24 POSTs for 12).
+    A deliverer now claims a message before it POSTs its events, and reads them again under the
+    claim: each event reaches the receiver once, whichever deliverer sends it."""
+    client, store = sender_on_every_store
+    queue_messages(client, f"{slow_receiver.url}/hooks", 12)
+    other = StoreResource(db_url=store.url)  # as another process would have: an engine of its own
+    start, results = threading.Barrier(2), []
+
+    def run(on: StoreResource) -> None:
+        start.wait()
+        results.append(deliver(on, workers=4, max_seconds=20, timeout=5))
+
+    threads = [threading.Thread(target=run, args=(on,)) for on in (store, other)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    other.dispose()
+    posts = Counter(json.loads(body)["event_id"] for _signature, body in slow_receiver.got)
+    assert len(posts) == 12 and set(posts.values()) == {1}, posts
+    assert sum(r["delivered"] for r in results) == 12 and len(attempts_of(store)) == 12
+    assert backlog(store)["events"] == 0
+
+
+def test_a_message_claimed_by_a_deliverer_that_died_is_delivered_once_its_claim_has_ended(sender, slow_receiver):
+    """A deliverer that dies leaves its claim: the message waits until the claim's lease ends
+    (the other deliverer's run ends at once, it does not wait for it), then is taken over."""
+    client, store = sender
+    [message_id] = queue_messages(client, f"{slow_receiver.url}/hooks")
+    now = utcnow()
+    with store.write() as conn:
+        conn.execute(WebhookClaim.__table__.insert().values(message_id=message_id, lease_owner="dead", lease_until=now + dt.timedelta(minutes=1)))
+    started = time.monotonic()
+    assert deliver(store, clock=lambda: now, max_seconds=5) == {"delivered": 0, "failed": 0, "messages": 0}
+    assert time.monotonic() - started < 2 and slow_receiver.got == []
+    later = now + dt.timedelta(minutes=1, seconds=1)
+    assert deliver(store, clock=lambda: later, max_seconds=5) == {"delivered": 1, "failed": 0, "messages": 1}
+    with store.read() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(WebhookClaim)).scalar_one() == 0  # released
