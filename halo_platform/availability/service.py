@@ -20,7 +20,15 @@ import sqlalchemy as sa
 from halo_platform.availability import pipeline
 from halo_platform.availability.bulk_sql import Codec
 from halo_platform.availability.group import MODES, GroupSpan, group_spans
-from halo_platform.availability.slots import DEFAULT_TYPE, LONGEST_REACH, SlotRules, bookable, resolve_rules, slot_types
+from halo_platform.availability.slots import (
+    DEFAULT_TYPE,
+    LONGEST_REACH,
+    SlotRules,
+    bookable,
+    joined,
+    resolve_rules,
+    slot_types,
+)
 from halo_platform.availability.tables import AvailableSpan, EmrQuarantine, EmrWindow, ProcessedFile
 from halo_platform.core.errors import HaloError, NotFoundError
 from halo_platform.core.files import replaced_whole
@@ -254,8 +262,10 @@ def group_ids(provider_ids: Iterable[str], argument: str, form: str) -> list[str
 
 def group_availability(store: StoreResource, feed: str, provider_ids: list[str], mode: str = "any",
                        first: dt.date | None = None, last: dt.date | None = None) -> list[GroupSpan]:
-    """When any (or all) of `provider_ids` (read by `group_ids`) are free, over their spans with local dates in
-    [first, last] (default: `pipeline.today()`, the earliest date anywhere, and the 6 days after)."""
+    """When any (or all) of `provider_ids` (read by `group_ids`) are free, over local dates [first, last]
+    (default: `pipeline.today()`, the earliest date anywhere, and the 6 days after): `any`, each
+    provider on its own local dates; `all`, at the instants on one of those dates for at least one
+    of them (providers a day apart share no whole date: a doctor's evening is a room's morning)."""
     _known_feed(feed)
     if mode not in MODES:
         raise HaloError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
@@ -265,17 +275,15 @@ def group_availability(store: StoreResource, feed: str, provider_ids: list[str],
     first = first or pipeline.today()
     last = last or min(first + dt.timedelta(days=DEFAULT_SLOT_DAYS - 1), LATEST_DATE)  # as bookable_slots
     check_range(first, last, default)
-    # each provider over its own local dates [first, last], where it is also free by a span of the
-    # day before or after (a night running past midnight, which ends on the day after its date at
-    # the latest); unlike a slot's duration and buffers, nothing here reaches further
-    around = _read_free(store, feed, provider_ids, max(first - dt.timedelta(days=1), EARLIEST_DATE),
-                        min(last + dt.timedelta(days=1), LATEST_DATE))
-    zones = provider_zones(store, feed, list(around))
-    free = {}
-    for provider, pieces in around.items():
-        # in UTC: a piece clipped here keeps the instant, not the provider's offset (GraphQL writes an instant as it is)
-        lo, hi = (dt.datetime.combine(day, dt.time(), tzinfo=zones[provider]).astimezone(dt.UTC) for day in (first, last + dt.timedelta(days=1)))
-        free[provider] = [(max(s, lo), min(e, hi)) for s, e in pieces if s < hi and e > lo]
+    zones = provider_zones(store, feed, provider_ids)
+    # each provider's local dates [first, last] as instants, in UTC: a piece clipped to them keeps the
+    # instant, not the provider's offset (GraphQL writes an instant as it is)
+    own = {p: tuple(dt.datetime.combine(day, dt.time(), tzinfo=zone).astimezone(dt.UTC) for day in (first, last + dt.timedelta(days=1)))
+           for p, zone in zones.items()}
+    anyone = joined(list(own.values()))
+    shown = {p: [own[p]] if mode == "any" else anyone for p in own}  # clipping each to `anyone` clips their intersection to it
+    around = _read_free(store, feed, provider_ids, *_span_dates(anyone[0][0], anyone[-1][1], zones.values()))
+    free = {p: [(max(s, lo), min(e, hi)) for s, e in pieces for lo, hi in shown[p] if s < hi and e > lo] for p, pieces in around.items()}
     return group_spans(free, mode)
 
 
@@ -366,16 +374,21 @@ def provider_zones(store: StoreResource, feed: str, provider_ids: list[str]) -> 
 
 
 def _slot_window(first: dt.date, last: dt.date, rules: SlotRules, zones: list[dt.tzinfo]) -> tuple[dt.date, dt.date]:
-    """The span dates that slots starting on local dates [first, last] of `zones[0]` (the
-    provider's) may need, in every zone of `zones` (its own and those of the providers it must be
-    free with): the local dates of the instants from the buffer before the first day to the
-    duration and buffer after the last, which may be two days apart across the date line (00:00 at
-    Pacific/Kiritimati is 22:00 two days before at Etc/GMT+12); one day more back, as a span may
-    start the day before a time it covers (a night running past midnight). Within the calendar:
-    no span is stored outside it."""
+    """The span dates (`_span_dates`) that slots starting on local dates [first, last] of `zones[0]`
+    (the provider's) may need, in every zone of `zones` (its own and those of the providers it must
+    be free with): those of the instants from the buffer before the first day to the duration and
+    buffer after the last, which may be two days apart across the date line (00:00 at
+    Pacific/Kiritimati is 22:00 two days before at Etc/GMT+12)."""
     start = dt.datetime.combine(first, dt.time(), tzinfo=zones[0]) - dt.timedelta(minutes=rules.buffer_before)
     end = (dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), tzinfo=zones[0])
            + dt.timedelta(minutes=rules.duration_minutes + rules.buffer_after))
+    return _span_dates(start, end, zones)
+
+
+def _span_dates(start: dt.datetime, end: dt.datetime, zones: Iterable[dt.tzinfo]) -> tuple[dt.date, dt.date]:
+    """The span dates holding the free time of instants [start, end] in any of `zones`: the local
+    dates of both ends in each zone, one day more back (a night running past midnight belongs to
+    the day it starts). Within the calendar: no span is stored outside it."""
     dates = [t.astimezone(zone).date() for zone in zones for t in (start, end)]
     return max(min(dates) - dt.timedelta(days=1), EARLIEST_DATE), min(max(dates), LATEST_DATE)
 
