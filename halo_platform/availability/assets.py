@@ -130,7 +130,7 @@ def available_spans(context: dg.AssetExecutionContext, config: EmrProcessingConf
     for result in pipeline.recompute_spans(store, feeds, as_of, horizon).values():
         provider_dates += result.provider_dates
         spans += result.spans
-    after = max(pipeline.utcnow(), dt.datetime.combine(as_of, dt.time(), tzinfo=dt.UTC))
+    after = max(pipeline.utcnow(), pipeline.first_instant(as_of))  # a window ahead: its first day's slots, in every zone
     for name in feeds:
         slots += service.refresh_next_slots(store, name, after)
     yield dg.MaterializeResult(asset_key="available_spans", metadata={

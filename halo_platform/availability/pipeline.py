@@ -43,14 +43,20 @@ log = logging.getLogger(__name__)
 DEFAULT_HORIZON_DAYS = 60
 
 
-# UTC-12, the offset whose date is the earliest on Earth
-_EARLIEST_OFFSET = dt.timedelta(hours=-12)
+# UTC-12 and UTC+14, the offsets whose dates are the earliest and the latest on Earth
+_EARLIEST_OFFSET, _LATEST_OFFSET = dt.timedelta(hours=-12), dt.timedelta(hours=14)
 
 
 def today() -> dt.date:
     """The spans' default `as_of`: today where it is earliest (UTC-12). A window from the UTC date
     cut the rest of the day of every provider west of UTC after their evening."""
     return (utcnow() + _EARLIEST_OFFSET).date()
+
+
+def first_instant(day: dt.date) -> dt.datetime:
+    """The first instant of local date `day` anywhere: its midnight where it is latest (UTC+14).
+    From its midnight in UTC, the first 14 hours of `day` east of UTC were left out."""
+    return dt.datetime.combine(day, dt.time(), tzinfo=dt.timezone(_LATEST_OFFSET))
 
 
 def processed_files(store: StoreResource, feed: str) -> dict[str, Processed]:

@@ -7,7 +7,9 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 import pytest
+import sqlalchemy as sa
 
+from halo_platform.availability.tables import NextAvailableSlot
 from halo_platform.http import create_app
 from halo_platform_tests.availability.helpers import land, process
 from halo_platform_tests.availability.test_review_emr_6 import role, schedule
@@ -74,3 +76,17 @@ def test_group_all_of_providers_across_the_date_line_has_the_time_both_are_free(
 
 def test_group_any_still_lists_each_provider_on_its_own_local_dates(client, day):
     assert _group(client, "any", "NZ,LA", day, day) == [(at(day, 9, NZ), at(day, 17, NZ), ["NZ"]), (at(day, 9, LA), at(day, 17, LA), ["LA"])]
+
+
+def test_the_next_slot_table_of_a_window_ahead_holds_the_first_slot_of_its_first_day_east_of_utc(store, client, day):
+    """Processed with --as-of a few days ahead, the next slots were searched from as_of's midnight
+    in UTC, 13 hours into NZ's as_of (in January): NZ's next slot was held at 13:00 NZ, while
+    09:00-13:00 that day was free and /v1/slots listed 09:00 first. They are now searched from the
+    first instant of as_of anywhere (its midnight at UTC+14): each provider's first slot of as_of."""
+    as_of = day - dt.timedelta(days=7)
+    with store.read() as conn:
+        held = dict(conn.execute(sa.select(NextAvailableSlot.provider_id, NextAvailableSlot.start_at)).all())
+    for provider, zone in (("NZ", NZ), ("LA", LA)):
+        listed = client.get("/v1/slots", params={"feed": "fhir", "provider_id": provider, "from": as_of.isoformat()}).json()["slots"]
+        assert listed[0]["start_at"] == at(as_of, 9, zone)
+        assert held[provider].strftime("%Y-%m-%dT%H:%M:%SZ") == at(as_of, 9, zone), provider
