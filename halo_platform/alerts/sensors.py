@@ -1,12 +1,12 @@
 """The run-failure sensor: one alert per failed run of any job in the code location; and the
 asset-check sensor: one alert per failed ERROR check (and WARN check marked `halo/alert`).
 
-Dagster calls a run-status sensor once per run, one run after another, for up to 5 runs a tick
-(`DAGSTER_RUN_STATUS_SENSOR_PROCESS_LIMIT`), and saves the cursor past the runs it called it for when the tick ends. A run's alerts are sent
-together and wait for their sinks at most `send.ALERT_DEADLINE_SECONDS`; a run whose alerts took
-longer than `SLOW_RUN_SECONDS` ends the tick (the sensor returns a SkipReason, after which Dagster
-moves the cursor past that run and leaves the next ones to the next tick), so that a tick stays
-well under Dagster's sensor timeout (60 s) and is saved: no alert is lost or sent twice.
+The run-failure sensor reads the runs that failed since its cursor, up to `RUNS_PER_TICK` a tick,
+and sends all their alerts together: they wait for their sinks at most `send.ALERT_DEADLINE_SECONDS`
+in all, so that a tick stays well under Dagster's sensor timeout (60 s); the cursor, past the runs
+the tick alerted, is saved when the tick ends: no alert is lost or sent twice. (Dagster's own
+`run_failure_sensor` hands a sensor 5 runs a tick, one after another: with a tick every 15 s, the
+last of 25 runs failing at once was alerted 75 s after it failed.)
 
 An alert a sink failed to take is kept in the operational store, and `alert_retry_sensor` sends it
 again to that sink on a later tick, until delivered (`alerts.outbox`).
@@ -14,6 +14,7 @@ again to that sink on a later tick, until delivered (`alerts.outbox`).
 
 from __future__ import annotations
 
+import collections
 import json
 import time
 
@@ -26,9 +27,12 @@ from halo_platform.core.redact import mask_text
 from halo_platform.core.store import StoreResource
 from halo_platform.sinks import DeliveryOutcome, SinksResource
 
-# A run whose alerts took longer than this ends the tick: at most 4 quick runs, then one that
-# waited up to the alert deadline (30 s), i.e. about 42 s a tick.
+# A run whose alerts took longer than this ends the asset-check sensor's tick: at most 4 quick
+# runs, then one that waited up to the alert deadline (30 s), i.e. about 42 s a tick.
 SLOW_RUN_SECONDS = 3.0
+# Failed runs a tick alerts on, together: 50 runs' alerts to a sink that takes 1 s each, 4 at a
+# time (`send.PARALLEL_PER_SINK`), take 13 s; the next ones go at the next tick, 15 s later.
+RUNS_PER_TICK = 50
 PAYLOAD_CHARS = 300
 
 
@@ -71,23 +75,68 @@ def end_of_tick(run_id: str, outcomes: list[DeliveryOutcome], seconds: float) ->
     return dg.SkipReason(f"run {run_id}: alerts sent in {seconds:.0f} s{waiting}; the next runs are left to the next tick")
 
 
-@dg.run_failure_sensor(
+def runs_since(context: dg.SensorEvaluationContext, event: dg.DagsterEventType) -> list[tuple[dg.DagsterRun, dg.EventLogRecord]]:
+    """The runs of this code location that reached `event` since the cursor, oldest first, at most
+    `RUNS_PER_TICK`, with the record of that event; the cursor is moved past them (saved when the
+    tick ends). On the sensor's first tick, none: the cursor is set past the last such event."""
+    if context.cursor is None:
+        last = context.instance.fetch_run_status_changes(event, limit=1).records
+        context.update_cursor(str(last[0].storage_id if last else 0))
+        return []
+    seen = json.loads(context.cursor)  # the cursor Dagster's run-status sensor kept, before this one, names its record
+    records = context.instance.fetch_run_status_changes(
+        dg.RunStatusChangeRecordsFilter(event, after_storage_id=seen["record_id"] if isinstance(seen, dict) else seen),
+        limit=RUNS_PER_TICK, ascending=True).records
+    if not records:
+        return []
+    context.update_cursor(str(records[-1].storage_id))
+    runs = {r.dagster_run.run_id: r.dagster_run for r in context.instance.get_run_records(
+        dg.RunsFilter(run_ids=list({r.run_id for r in records})))}
+    return [(runs[r.run_id], r) for r in records if r.run_id in runs and _here(context, runs[r.run_id])]
+
+
+def _here(context: dg.SensorEvaluationContext, run: dg.DagsterRun) -> bool:
+    """Whether `run` is of a job of the sensor's code location, as Dagster's run-status sensors tell
+    (a run executed in process, as a test's, has no origin, and neither has a sensor built for a test)."""
+    origin = run.remote_job_origin.repository_origin if run.remote_job_origin else None
+    location = context.code_location_origin
+    return ((origin.code_location_origin.location_name, origin.repository_name) if origin else (None, None)) == (
+        location.location_name if location else None, context.repository_name)
+
+
+def failed_run_alerts(instance: dg.DagsterInstance, run: dg.DagsterRun, failure: dg.EventLogRecord) -> list[Alert]:
+    """A failed run's alert, with its first failed step's error, then its failed checks' alerts."""
+    message = failure.event_log_entry.dagster_event.message if failure.event_log_entry.dagster_event else None
+    steps = instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE).records
+    step_errors = [r.event_log_entry.dagster_event.event_specific_data.error for r in steps
+                   if r.event_log_entry.dagster_event and r.event_log_entry.dagster_event.event_specific_data]
+    if step_errors and step_errors[0] is not None:
+        message = failure_text(step_errors[0])
+    return [alert_for_failed_run(run, message), *failed_check_alerts(instance, run.run_id)]
+
+
+def tick_said(runs: list, outcomes: list[DeliveryOutcome]) -> dg.SkipReason:
+    """What a tick that sent the alerts of `runs` says in the UI."""
+    if not runs:
+        return dg.SkipReason("no run to alert on since the last tick")
+    counts = ", ".join(f"{n} {status.lower()}" for status, n in sorted(collections.Counter(o.status for o in outcomes).items()))
+    pending = sorted({o.sink for o in outcomes if o.status == "PENDING"})
+    waiting = f"; {', '.join(pending)} still to answer (see the log)" if pending else ""
+    return dg.SkipReason(f"{len(runs)} run{'s' if len(runs) > 1 else ''} alerted on ({counts or 'no sink'}){waiting}")
+
+
+@dg.sensor(
     name="run_failure_alert_sensor",
     minimum_interval_seconds=15,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Sends one alert per failed run of any job here to the HALO_ALERTS sinks, with a link to the run.",
 )
 @masked
-def run_failure_alert_sensor(context: dg.RunFailureSensorContext, sinks: SinksResource,
-                             store: StoreResource) -> dg.SkipReason | None:
-    started = time.monotonic()
-    message = context.failure_event.message if context.failure_event else None
-    step_errors = [e.event_specific_data.error for e in context.get_step_failure_events() if e.event_specific_data]
-    if step_errors and step_errors[0] is not None:
-        message = failure_text(step_errors[0])
-    run_id = context.dagster_run.run_id
-    alerts = [alert_for_failed_run(context.dagster_run, message), *failed_check_alerts(context.instance, run_id)]
-    return end_of_tick(run_id, send_alerts(alerts, sinks, store=store), time.monotonic() - started)
+def run_failure_alert_sensor(context: dg.SensorEvaluationContext, sinks: SinksResource,
+                             store: StoreResource) -> dg.SkipReason:
+    runs = runs_since(context, dg.DagsterEventType.RUN_FAILURE)
+    alerts = [alert for run, failure in runs for alert in failed_run_alerts(context.instance, run, failure)]
+    return tick_said(runs, send_alerts(alerts, sinks, store=store))
 
 
 ALERT_ON_WARN = "halo/alert"

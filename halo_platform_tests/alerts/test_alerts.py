@@ -59,14 +59,16 @@ def run_and_alert(job: dg.JobDefinition, instance: dg.DagsterInstance) -> dg.Exe
     """Run `job`, which fails, and evaluate the run-failure sensor on its failure."""
     result = job.execute_in_process(instance=instance, raise_on_error=False)
     assert not result.success
-    run = instance.get_run_by_id(result.run_id)
-    failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_FAILURE)
-    with dg.build_run_status_sensor_context(
-        sensor_name="run_failure_alert_sensor", dagster_instance=instance, dagster_run=run, dagster_event=failure,
-        resources={"sinks": SinksResource(), "store": StoreResource()},
-    ) as context:
-        run_failure_alert_sensor(context.for_run_failure())
+    alert_tick(instance)
     return result
+
+
+def alert_tick(instance: dg.DagsterInstance, store: StoreResource | None = None) -> dg.SkipReason:
+    """A tick of the run-failure sensor that alerts on every failed run of `instance` (its cursor
+    before the first: as though it had been running all along); what the tick said."""
+    with dg.build_sensor_context(instance=instance, cursor="0",
+                                 resources={"sinks": SinksResource(), "store": store or StoreResource()}) as context:
+        return dg.SkipReason(run_failure_alert_sensor.evaluate_tick(context).skip_message)
 
 
 def _failed_run_alerts(instance):

@@ -10,12 +10,10 @@ from pathlib import Path
 
 import dagster as dg
 
-from halo_platform.core.store import StoreResource
-from halo_platform.definitions import defs
 from halo_platform.http import create_app
 from halo_platform.reports.demo import campaign, write_marketing
 from halo_platform.reports.requests import create_request, dagster_instance
-from halo_platform.sinks import SinksResource
+from halo_platform_tests.alerts.test_alerts import alert_tick
 from halo_platform_tests.fixtures.access import authorized_client
 from halo_platform_tests.servers.common import closed_port
 
@@ -69,12 +67,7 @@ def test_a_refused_sink_fails_alone_the_run_fails_and_an_alert_is_sent(
     assert ftp_server.password not in logs and ftp_server.password not in json.dumps(request)
 
     # the run-failure sensor turns the failed run into one alert in the `alerts` folder sink
-    event = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)[-1].dagster_event
-    with dg.build_run_status_sensor_context(
-        sensor_name="run_failure_alert_sensor", dagster_event=event, dagster_instance=instance, dagster_run=run,
-        resources={"sinks": SinksResource(), "store": StoreResource()},
-    ) as context:
-        defs.resolve_sensor_def("run_failure_alert_sensor")(context.for_run_failure())
+    alert_tick(instance)
     (alert_file,) = (home / "alerts").iterdir()
     alert = json.loads(alert_file.read_text())
     assert alert["run_id"] == run.run_id and alert["job"] == "campaign_alerts_job"

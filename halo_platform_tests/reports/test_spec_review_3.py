@@ -13,13 +13,12 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from halo_platform.alerts.sensors import run_failure_alert_sensor
 from halo_platform.cli import cli
 from halo_platform.http import create_app
 from halo_platform.reports.audit import get_request, requests_t
 from halo_platform.reports.demo import campaign, write_marketing
 from halo_platform.reports.requests import create_request, dagster_instance
-from halo_platform.sinks import SinksResource
+from halo_platform_tests.alerts.test_alerts import alert_tick
 from halo_platform_tests.fixtures.access import authorized_client
 
 
@@ -93,12 +92,7 @@ def test_a_failed_run_launched_from_the_launchpad_alerts_with_its_payload(halo_e
     result = job.execute_in_process(run_config={"ops": {"campaign_alerts": {"config": config}}}, instance=instance,
                                     tags={"dagster/user": "ana"}, raise_on_error=False)
     assert not result.success
-    failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_FAILURE)
-    with dg.build_run_status_sensor_context(
-        sensor_name="run_failure_alert_sensor", dagster_instance=instance, dagster_run=instance.get_run_by_id(result.run_id),
-        dagster_event=failure, resources={"sinks": SinksResource(), "store": store},
-    ) as context:
-        run_failure_alert_sensor(context.for_run_failure())
+    alert_tick(instance, store)
     (alert,) = [json.loads(f.read_text()) for f in (Path(halo_env["HALO_HOME"]) / "alerts").iterdir()]
     assert alert["details"]["task"] == "campaign_alerts"
     assert json.loads(alert["details"]["payload"])["budget_threshold_pct"] == 150.0

@@ -26,7 +26,7 @@ from halo_platform.reports.definitions import build_defs
 from halo_platform.reports.demo import order, write_marketing, write_payments
 from halo_platform.reports.requests import dagster_instance
 from halo_platform.reports.task import TaskCheck, get_task
-from halo_platform.sinks import SinksResource
+from halo_platform_tests.alerts.test_alerts import alert_tick
 from halo_platform_tests.fixtures.access import authorized_client
 
 GUARDED = textwrap.dedent('''
@@ -86,10 +86,10 @@ def test_a_failed_blocking_check_blocks_every_delivery_and_alerts(guarded_orders
     assert run.tags[MAX_RETRIES_TAG] == "0"  # the same data would block again
 
     event = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)[-1].dagster_event
-    for name, resources in (("task_request_failure_sensor", {"store": store}), ("run_failure_alert_sensor", {"sinks": SinksResource(), "store": store})):
-        with dg.build_run_status_sensor_context(sensor_name=name, dagster_event=event, dagster_instance=instance,
-                                                dagster_run=run, resources=resources) as context:
-            defs.resolve_sensor_def(name)(context.for_run_failure())
+    with dg.build_run_status_sensor_context(sensor_name="task_request_failure_sensor", dagster_event=event,
+                                            dagster_instance=instance, dagster_run=run, resources={"store": store}) as context:
+        defs.resolve_sensor_def("task_request_failure_sensor")(context.for_run_failure())
+    alert_tick(instance, store)
     alerts = [json.loads(p.read_text()) for p in sorted((home / "alerts").iterdir())]
     assert {a["title"] for a in alerts} == {"run failed: guarded_orders_job", "check failed: guarded_orders no_cancelled_orders"}
     assert get_request(store, run.run_id)["status"] == "BLOCKED"  # the failure sensor does not overwrite it
