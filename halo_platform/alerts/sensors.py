@@ -1,12 +1,12 @@
 """The run-failure sensor: one alert per failed run of any job in the code location; and the
 asset-check sensor: one alert per failed ERROR check (and WARN check marked `halo/alert`).
 
-The run-failure sensor reads the runs that failed since its cursor, up to `RUNS_PER_TICK` a tick,
-and sends all their alerts together: they wait for their sinks at most `send.ALERT_DEADLINE_SECONDS`
-in all, so that a tick stays well under Dagster's sensor timeout (60 s); the cursor, past the runs
-the tick alerted, is saved when the tick ends: no alert is lost or sent twice. (Dagster's own
-`run_failure_sensor` hands a sensor 5 runs a tick, one after another: with a tick every 15 s, the
-last of 25 runs failing at once was alerted 75 s after it failed.)
+Each reads the runs that ended (failed, or succeeded) since its cursor, up to `RUNS_PER_TICK` a
+tick, and sends all their alerts together: they wait for their sinks at most
+`send.ALERT_DEADLINE_SECONDS` in all, so that a tick stays well under Dagster's sensor timeout
+(60 s); the cursor, past the runs the tick read, is saved when the tick ends: no alert is lost or
+sent twice. (Dagster's own run-status sensors hand a sensor 5 runs a tick, one after another: with
+a tick every 15 s, the last of 25 runs failing at once was alerted 75 s after it failed.)
 
 An alert a sink failed to take is kept in the operational store, and `alert_retry_sensor` sends it
 again to that sink on a later tick, until delivered (`alerts.outbox`).
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import collections
 import json
-import time
 
 import dagster as dg
 
@@ -27,11 +26,9 @@ from halo_platform.core.redact import mask_text
 from halo_platform.core.store import StoreResource
 from halo_platform.sinks import DeliveryOutcome, SinksResource
 
-# A run whose alerts took longer than this ends the asset-check sensor's tick: at most 4 quick
-# runs, then one that waited up to the alert deadline (30 s), i.e. about 42 s a tick.
-SLOW_RUN_SECONDS = 3.0
-# Failed runs a tick alerts on, together: 50 runs' alerts to a sink that takes 1 s each, 4 at a
-# time (`send.PARALLEL_PER_SINK`), take 13 s; the next ones go at the next tick, 15 s later.
+# Runs (failed ones, or successful ones) a tick reads and alerts on, together: 50 runs' alerts to
+# a sink that takes 1 s each, 4 at a time (`send.PARALLEL_PER_SINK`), take 13 s; the next ones
+# go at the next tick, 15 s later.
 RUNS_PER_TICK = 50
 PAYLOAD_CHARS = 300
 
@@ -63,16 +60,6 @@ def alert_for_failed_run(run: dg.DagsterRun, error_message: str | None) -> Alert
         job=run.job_name,
         details=details,
     )
-
-
-def end_of_tick(run_id: str, outcomes: list[DeliveryOutcome], seconds: float) -> dg.SkipReason | None:
-    """None (Dagster goes on with the next run of the tick) unless this run's alerts were slow:
-    then a SkipReason, which ends the tick once Dagster has moved the cursor past this run."""
-    if seconds <= SLOW_RUN_SECONDS:
-        return None
-    pending = sorted({o.sink for o in outcomes if o.status == "PENDING"})
-    waiting = f"; {', '.join(pending)} still to answer (see the log)" if pending else ""
-    return dg.SkipReason(f"run {run_id}: alerts sent in {seconds:.0f} s{waiting}; the next runs are left to the next tick")
 
 
 def runs_since(context: dg.SensorEvaluationContext, event: dg.DagsterEventType) -> list[tuple[dg.DagsterRun, dg.EventLogRecord]]:
@@ -115,14 +102,14 @@ def failed_run_alerts(instance: dg.DagsterInstance, run: dg.DagsterRun, failure:
     return [alert_for_failed_run(run, message), *failed_check_alerts(instance, run.run_id)]
 
 
-def tick_said(runs: list, outcomes: list[DeliveryOutcome]) -> dg.SkipReason:
-    """What a tick that sent the alerts of `runs` says in the UI."""
+def tick_said(runs: list, ended: str, outcomes: list[DeliveryOutcome]) -> dg.SkipReason:
+    """What a tick that sent the alerts of `runs` (which `ended`: failed, succeeded) says in the UI."""
     if not runs:
-        return dg.SkipReason("no run to alert on since the last tick")
+        return dg.SkipReason(f"no run {ended} since the last tick")
     counts = ", ".join(f"{n} {status.lower()}" for status, n in sorted(collections.Counter(o.status for o in outcomes).items()))
     pending = sorted({o.sink for o in outcomes if o.status == "PENDING"})
     waiting = f"; {', '.join(pending)} still to answer (see the log)" if pending else ""
-    return dg.SkipReason(f"{len(runs)} run{'s' if len(runs) > 1 else ''} alerted on ({counts or 'no sink'}){waiting}")
+    return dg.SkipReason(f"{len(runs)} run{'s' if len(runs) > 1 else ''} {ended}; alerts: {counts or 'none'}{waiting}")
 
 
 @dg.sensor(
@@ -136,7 +123,7 @@ def run_failure_alert_sensor(context: dg.SensorEvaluationContext, sinks: SinksRe
                              store: StoreResource) -> dg.SkipReason:
     runs = runs_since(context, dg.DagsterEventType.RUN_FAILURE)
     alerts = [alert for run, failure in runs for alert in failed_run_alerts(context.instance, run, failure)]
-    return tick_said(runs, send_alerts(alerts, sinks, store=store))
+    return tick_said(runs, "failed", send_alerts(alerts, sinks, store=store))
 
 
 ALERT_ON_WARN = "halo/alert"
@@ -171,8 +158,7 @@ def failed_check_alerts(instance: dg.DagsterInstance, run_id: str) -> list[Alert
     return [alert for alert in alerts if alert is not None]
 
 
-@dg.run_status_sensor(
-    run_status=dg.DagsterRunStatus.SUCCESS,
+@dg.sensor(
     name="asset_check_alert_sensor",
     minimum_interval_seconds=15,
     default_status=dg.DefaultSensorStatus.RUNNING,
@@ -180,11 +166,11 @@ def failed_check_alerts(instance: dg.DagsterInstance, run_id: str) -> list[Alert
     "(and WARN checks that ask for it). Failed runs' checks are alerted by run_failure_alert_sensor.",
 )
 @masked
-def asset_check_alert_sensor(context: dg.RunStatusSensorContext, sinks: SinksResource,
-                             store: StoreResource) -> dg.SkipReason | None:
-    started = time.monotonic()
-    outcomes = send_alerts(failed_check_alerts(context.instance, context.dagster_run.run_id), sinks, store=store)
-    return end_of_tick(context.dagster_run.run_id, outcomes, time.monotonic() - started)
+def asset_check_alert_sensor(context: dg.SensorEvaluationContext, sinks: SinksResource,
+                             store: StoreResource) -> dg.SkipReason:
+    runs = runs_since(context, dg.DagsterEventType.RUN_SUCCESS)
+    alerts = [alert for run, _ in runs for alert in failed_check_alerts(context.instance, run.run_id)]
+    return tick_said(runs, "succeeded", send_alerts(alerts, sinks, store=store))
 
 
 @dg.sensor(

@@ -63,12 +63,13 @@ def run_and_alert(job: dg.JobDefinition, instance: dg.DagsterInstance) -> dg.Exe
     return result
 
 
-def alert_tick(instance: dg.DagsterInstance, store: StoreResource | None = None) -> dg.SkipReason:
-    """A tick of the run-failure sensor that alerts on every failed run of `instance` (its cursor
-    before the first: as though it had been running all along); what the tick said."""
+def alert_tick(instance: dg.DagsterInstance, store: StoreResource | None = None,
+               sensor: dg.SensorDefinition = run_failure_alert_sensor) -> dg.SkipReason:
+    """A tick of an alert sensor (default: the run-failure one) that alerts on every run of `instance`
+    (its cursor before the first: as though it had been running all along); what the tick said."""
     with dg.build_sensor_context(instance=instance, cursor="0",
                                  resources={"sinks": SinksResource(), "store": store or StoreResource()}) as context:
-        return dg.SkipReason(run_failure_alert_sensor.evaluate_tick(context).skip_message)
+        return dg.SkipReason(sensor.evaluate_tick(context).skip_message)
 
 
 def _failed_run_alerts(instance):
@@ -109,16 +110,9 @@ def test_failed_error_checks_and_marked_warn_checks_alert_once_each(halo_env):
     from pathlib import Path
 
     with dg.instance_for_test() as instance:  # run-sharded SQLite event log, as under `dagster dev`
-        result = dg.materialize([ledger, ledger_balances, ledger_is_fresh_quietly, ledger_is_fresh_loudly],
-                                instance=instance)
-        run = instance.get_run_by_id(result.run_id)
-        success = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_SUCCESS)
-        with dg.build_run_status_sensor_context(
-            sensor_name="asset_check_alert_sensor", dagster_instance=instance, dagster_run=run,
-            dagster_event=success, resources={"sinks": SinksResource(), "store": StoreResource()},
-        ) as context:
-            outcome = asset_check_alert_sensor(context)
-    assert outcome is None  # sent at once: Dagster goes on with the tick's next run (a SkipReason would end the tick)
+        dg.materialize([ledger, ledger_balances, ledger_is_fresh_quietly, ledger_is_fresh_loudly], instance=instance)
+        said = alert_tick(instance, sensor=asset_check_alert_sensor)
+    assert said.skip_message == "1 run succeeded; alerts: 2 delivered"
     texts = sorted(json.loads(f.read_text())["text"] for f in (Path(halo_env["HALO_HOME"]) / "alerts").iterdir())
     assert len(texts) == 2
     assert any("ledger_balances" in t and "error: ledger off by 12.00" in t for t in texts)

@@ -16,10 +16,11 @@ import dagster as dg
 import pytest
 import yaml
 
-from halo_platform.alerts.sensors import run_failure_alert_sensor
+from halo_platform.alerts.sensors import asset_check_alert_sensor, run_failure_alert_sensor
 from halo_platform.core.store import StoreResource
 from halo_platform.sinks import SinksResource
-from halo_platform_tests.alerts.test_hung_alert_sinks import failing_job
+from halo_platform_tests.alerts.test_alerts import ledger, ledger_balances
+from halo_platform_tests.alerts.test_hung_alert_sinks import alerted_runs, failing_job
 
 DAEMON_LOOP_SECONDS = 5
 SPEC_SECONDS = 60
@@ -52,8 +53,8 @@ def next_tick(began: float, took: float, interval: float) -> float:
 
 def alert_times(sensor: dg.SensorDefinition, instance: dg.DagsterInstance, fail_runs: Callable[[], list[str]],
                 alerted: Callable[[], list[str]]) -> tuple[dict[str, float], list[float]]:
-    """(seconds after the runs failed at which each one's alert was sent, how long each tick took),
-    over three minutes of the daemon's clock."""
+    """(seconds after the runs ended, all at once, at which each one's alerts were sent, how long
+    each tick took), over three minutes of the daemon's clock."""
 
     def tick(cursor: str | None) -> tuple[str | None, float]:
         began = time.monotonic()
@@ -72,7 +73,7 @@ def alert_times(sensor: dg.SensorDefinition, instance: dg.DagsterInstance, fail_
         for run_id in alerted():
             sent.setdefault(run_id, at + took)
         at = next_tick(at, took, sensor.minimum_interval_seconds)
-    assert sorted(sent) == sorted(runs)  # each failed run alerted
+    assert sorted(sent) == sorted(runs)  # each run alerted
     return sent, durations
 
 
@@ -82,17 +83,27 @@ def test_runs_failing_at_once_are_each_alerted_once_within_a_minute(quick_sinks,
     run_failure_sensor hands the sensor 5 runs a tick, and the sensor ticked every 15 s."""
     slack, folder = quick_sinks
 
-    def alerted() -> list[str]:
-        return [json.loads(f.read_text())["run_id"] for f in folder.glob("*.json")] if folder.exists() else []
-
     with dg.instance_for_test() as instance:
         sent, ticks = alert_times(run_failure_alert_sensor, instance, lambda: [
             failing_job.execute_in_process(instance=instance, raise_on_error=False).run_id for _ in range(failed)],
-            alerted)
+            lambda: alerted_runs(folder))
         assert max(sent.values()) < SPEC_SECONDS, f"last alert {max(sent.values()):.0f} s after its run failed"
         assert max(ticks) < 10  # well under Dagster's 60 s sensor timeout
-    assert len(alerted()) == failed and len(slack.requests) == failed  # each alert once to each sink
+    assert len(alerted_runs(folder)) == failed and len(slack.requests) == failed  # each alert once to each sink
     assert sorted(r.json()["text"].split("run: ")[1].split("\n")[0] for r in slack.requests.snapshot()) == sorted(sent)
+
+
+def test_failed_checks_of_runs_succeeding_at_once_are_each_alerted_once_within_a_minute(quick_sinks):
+    """25 runs succeeding at once, each with a failed ERROR check: the last check's alert went out
+    75 s after its run ended (Dagster's run_status_sensor, 5 runs a tick, as the run-failure one)."""
+    slack, folder = quick_sinks
+
+    with dg.instance_for_test() as instance:
+        sent, ticks = alert_times(asset_check_alert_sensor, instance, lambda: [
+            dg.materialize([ledger, ledger_balances], instance=instance).run_id for _ in range(25)], lambda: alerted_runs(folder))
+        assert max(sent.values()) < SPEC_SECONDS, f"last alert {max(sent.values()):.0f} s after its run ended"
+        assert max(ticks) < 10
+    assert len(alerted_runs(folder)) == 25 and len(slack.requests) == 25  # each alert once to each sink
 
 
 def test_the_cursor_dagsters_run_failure_sensor_saved_is_taken_up_where_it_stopped(quick_sinks):
@@ -108,5 +119,5 @@ def test_the_cursor_dagsters_run_failure_sensor_saved_is_taken_up_where_it_stopp
         with dg.build_sensor_context(instance=instance, cursor=saved,
                                      resources={"sinks": SinksResource(), "store": StoreResource()}) as context:
             tick = run_failure_alert_sensor.evaluate_tick(context)
-    assert [json.loads(f.read_text())["run_id"] for f in folder.glob("*.json")] == [after]
-    assert tick.skip_message == "1 run alerted on (2 delivered)" and len(slack.requests) == 1
+    assert alerted_runs(folder) == [after]
+    assert tick.skip_message == "1 run failed; alerts: 2 delivered" and len(slack.requests) == 1
