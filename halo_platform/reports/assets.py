@@ -39,12 +39,15 @@ def job_name(task_name: str) -> str:
     return f"{task_name}_job"
 
 
-def run_tags(task: Task, trigger: str, requested_by: str | None, payload: Mapping[str, Any]) -> dict[str, str]:
+def run_tags(task: Task, trigger: str, requested_by: str | None, payload: Mapping[str, Any],
+             idempotency_key: str | None = None) -> dict[str, str]:
     """Tags of a task request's run (the job's own tags come on top)."""
     # shown in the Dagster UI: masked as log lines are, before it is cut (a cut address escapes the masks)
     tags = {"halo/task": task.name, "halo/trigger": trigger, "halo/payload": mask_text(json.dumps(payload, sort_keys=True))[:1000]}
     if requested_by:
         tags["halo/requested_by"] = requested_by
+    if idempotency_key is not None:
+        tags[audit.KEY_TAG] = idempotency_key
     return tags
 
 
@@ -321,9 +324,9 @@ def run_task(
     root = run.root_run_id or request_id
     audit_kwargs = {"task": task.name, "payload": payload, "trigger": _trigger(run), "root_request_id": root,
                     "requested_by": audit.requester(run.tags)}
-    if (recorded := audit.record_status(store, request_id, "RUNNING", **audit_kwargs)) in audit.TERMINAL:
-        # a repeat of an idempotent request whose cancel did not reach the webserver: it runs never,
-        # nor does a retry of it (a new run, a new request row)
+    if (recorded := audit.record_run_status(store, run, "RUNNING", **audit_kwargs)) in audit.TERMINAL:
+        # a repeat of an idempotent request (its cancel did not reach the webserver, or its submission was
+        # answered too late and sent again): it runs never, nor does a retry of it (a new run, a new request row)
         fail_once(context, f"request {request_id} is {recorded} already: nothing ran, nothing was delivered")
     try:
         typed = task.validate_payload(payload).model_dump()

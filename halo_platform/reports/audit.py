@@ -32,6 +32,8 @@ from halo_platform.core.text import as_one_line, echo, unstorable, within_bytes
 from halo_platform.reports.tables import TaskDelivery, TaskDeliveryClaim, TaskRequest
 
 if TYPE_CHECKING:
+    from dagster import DagsterRun
+
     from halo_platform.core.store import StoreResource
     from halo_platform.sinks import DeliveryOutcome
 
@@ -47,6 +49,7 @@ MEANING = {
 STATUSES = ("QUEUED", "RUNNING", *TERMINAL)
 TRIGGERS = ("manual", "schedule", "api", "retry")  # what started a request (the spec's list); a person in the Control Center is manual
 _RANK = {"QUEUED": 0, "RUNNING": 1, **dict.fromkeys(TERMINAL, 2)}
+KEY_TAG = "halo/idempotency_key"  # on the run of a request made with one
 
 requests_t = TaskRequest.__table__
 deliveries_t = TaskDelivery.__table__
@@ -121,6 +124,24 @@ class KeyTaken(Exception):
     def __init__(self, request: dict[str, Any]) -> None:
         super().__init__(f"idempotency key taken by request {request['request_id']}")
         self.request = request
+
+
+def repeat_error(first: Mapping[str, Any]) -> str:
+    """The error of a request canceled as a repeat of `first` (the request holding its idempotency key)."""
+    return f"a repeat of request {first['request_id']} (same idempotency key): canceled"
+
+
+def record_run_status(store: StoreResource, run: DagsterRun, status: str, **created: Any) -> str:
+    """`record_status` of a request's run, whoever reports it (its asset, the run-status sensors),
+    with the idempotency key on its tags (`KEY_TAG`): a run whose key another request of its
+    requester holds is a repeat (a submission whose answer never came, sent again), recorded
+    CANCELED, and its asset runs nothing. A re-execution carries its parent's tags (the Dagster
+    UI's re-execute, the run retry daemon), the key with them: it is a request of its own."""
+    key = None if run.parent_run_id else run.tags.get(KEY_TAG)
+    try:
+        return record_status(store, run.run_id, status, idempotency_key=key, **created)
+    except KeyTaken as taken:
+        return record_status(store, run.run_id, "CANCELED", **{**created, "error": repeat_error(taken.request)})
 
 
 def find_by_key(store: StoreResource, requested_by: str | None, idempotency_key: str) -> dict[str, Any] | None:

@@ -101,7 +101,9 @@ def create_request(
     row under a unique index (requester, key): two such requests at the same instant both submit a
     run (the run id is the webserver's to choose, so the row cannot be written first); the one
     recorded second loses the key, its run is canceled before it starts, and it answers with the
-    first."""
+    first. The key is on the run's tags too: of a run whose submission was answered too late
+    (`SubmissionUnanswered`) and the run of the request sent again, the one recorded second is a
+    repeat and runs nothing (`audit.record_run_status`)."""
     if trigger not in audit.TRIGGERS:
         raise ValueError(f"trigger {trigger!r}: one of {', '.join(audit.TRIGGERS)}")
     if idempotency_key is not None:
@@ -111,7 +113,7 @@ def create_request(
     task, payload = prepare_request(task_name, payload, sinks)
     if idempotency_key is not None and (first := audit.find_by_key(store, requested_by, idempotency_key)):
         return _the_first(first, task, payload)
-    tags = run_tags(task, trigger, requested_by, payload)
+    tags = run_tags(task, trigger, requested_by, payload, idempotency_key)
     audit_fields = {"task": task.name, "payload": payload, "trigger": trigger, "requested_by": requested_by}
     if not wait:
         request_id = submit_run(task.name, run_config(task, payload), tags)
@@ -119,8 +121,7 @@ def create_request(
             audit.record_status(store, request_id, "QUEUED", **audit_fields, idempotency_key=idempotency_key)
         except audit.KeyTaken as taken:
             cancel_run(request_id)
-            audit.record_status(store, request_id, "CANCELED", **audit_fields,
-                                error=f"a repeat of request {taken.request['request_id']} (same idempotency key): canceled")
+            audit.record_status(store, request_id, "CANCELED", **audit_fields, error=audit.repeat_error(taken.request))
             return _the_first(taken.request, task, payload)
         return audit.get_request(store, request_id)
     request_id = str(uuid.uuid4())
@@ -172,9 +173,18 @@ class DagsterUnavailable(HaloError):
     http_status = 503
 
 
+class SubmissionUnanswered(HaloError):
+    """The submission reached the Dagster webserver and its answer did not come in time: the run
+    may be queued, and run (HTTP 504)."""
+
+    http_status = 504
+
+
 LOCATION = "halo_platform.definitions"  # the code location as workspace.yaml names it
 REPOSITORY = "__repository__"  # the name Dagster gives the repository of a `Definitions`
 
+
+SUBMIT_TIMEOUT = 30  # seconds to wait for the webserver's answer to a submission
 
 # Read-only; the webserver opens its run-storage and event-log connections for it, which its first
 # run submission would otherwise open (that first submission: 156-238 ms against 40-100 ms for the
@@ -223,22 +233,37 @@ def _client() -> Any:
         raise DagsterUnavailable(f"could not submit the run to the Dagster webserver at {mask_text(url)}: DAGSTER_UI_URL must be"
                                  " its http(s) URL, such as http://127.0.0.1:3000")
     return DagsterGraphQLClient(parts.hostname, port_number=port, use_https=parts.scheme == "https",
-                                path_prefix=parts.path.rstrip("/"), timeout=30)
+                                path_prefix=parts.path.rstrip("/"), timeout=SUBMIT_TIMEOUT)
 
 
 def submit_run(task_name: str, config: dict, tags: dict[str, str]) -> str:
-    """Queue a run of the task's job on the webserver's instance; returns its run id."""
+    """Queue a run of the task's job on the webserver's instance; returns its run id.
+    DagsterUnavailable when it was not queued; SubmissionUnanswered when the webserver took the
+    submission and did not answer within SUBMIT_TIMEOUT (it may have queued the run)."""
     from dagster_graphql import DagsterGraphQLClientError
+    from requests.exceptions import ReadTimeout  # the client's HTTP stack
 
     url = get_settings().dagster_ui_url
     try:
         return _client().submit_job_execution(job_name(task_name), repository_location_name=LOCATION,
                                               repository_name=REPOSITORY, run_config=config, tags=tags)
     except DagsterGraphQLClientError as exc:
+        if _caused_by(exc, ReadTimeout):
+            raise SubmissionUnanswered(f"could not learn whether the Dagster webserver at {mask_text(url)} queued the run: no answer"
+                                       f" within {SUBMIT_TIMEOUT} s; it may run (see `halo tasks log`), and a request sent again"
+                                       " with the same idempotency key runs once") from None
         why = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
         # the URL as settings give it may carry a password or a token (a proxy's): masked, as in a log line
         raise DagsterUnavailable(f"could not submit the run to the Dagster webserver at {mask_text(url)} (is `halo up` running?): "
                                  f"{mask_text(why[:300])}") from None
+
+
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    """Whether `exc` or an exception it was raised from is a `kind`."""
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, kind):
+        cause = cause.__cause__
+    return cause is not None
 
 
 def cancel_run(run_id: str) -> None:

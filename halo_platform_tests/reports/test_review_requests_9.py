@@ -1,0 +1,119 @@
+"""Task requests whose submission or run is cut short: a Dagster webserver that creates the run
+but answers the submission too late, and `halo tasks run --wait` killed while its run runs."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import dagster as dg
+import httpx
+import sqlalchemy as sa
+
+from halo_platform.http import create_app
+from halo_platform.lab.fakehttp import FakeHTTPServer, Request
+from halo_platform.reports import requests
+from halo_platform.reports.audit import get_request
+from halo_platform.reports.definitions import defs
+from halo_platform.reports.requests import create_request, dagster_instance
+from halo_platform_tests.fixtures.access import authorized_client
+from halo_platform_tests.fixtures.dagster_webserver import dagster_daemon
+from halo_platform_tests.reports.test_requests import _seed_marketing
+
+SUBMIT_TIMEOUT = 2  # seconds the API waits for the webserver's answer to a submission (30 in production)
+
+
+class SlowWebserver:
+    """A real HTTP proxy on 127.0.0.1 in front of the Dagster webserver: every GraphQL query goes
+    through; while `slow`, a run's submission reaches the webserver (which creates and queues the
+    run) and its answer is held until `release` (past the API's timeout)."""
+
+    def __init__(self, fake: FakeHTTPServer, upstream: str) -> None:
+        self.upstream, self.slow = upstream, True
+        self.held, self.release = threading.Event(), threading.Event()
+        fake.add_route("POST", "/graphql", self.answer)
+        self.url = fake.url
+
+    def answer(self, request: Request) -> tuple[int, dict, bytes]:
+        answer = httpx.post(f"{self.upstream}/graphql", content=request.body, timeout=60,
+                            headers={"Content-Type": "application/json"})
+        if self.slow and b"launchPipelineExecution" in request.body:
+            self.held.set()
+            self.release.wait(60)
+        return answer.status_code, {"Content-Type": "application/json"}, answer.content
+
+
+def test_a_submission_answered_too_late_is_said_so_and_its_retry_with_the_key_runs_the_report_once(
+        submitting, warehouses, halo_env, store, http_fake, monkeypatch, tmp_path):
+    """The webserver created the run and answered after the API's 30 s: the API said 503 'nothing
+    is queued' while the run was queued; the client's retry with the same Idempotency-Key found no
+    request with the key and queued a second run. The daemon ran both: the report went out twice."""
+    _seed_marketing(warehouses)
+    proxy = SlowWebserver(http_fake, submitting.url)
+    monkeypatch.setenv("DAGSTER_UI_URL", proxy.url)
+    monkeypatch.setattr(requests, "SUBMIT_TIMEOUT", SUBMIT_TIMEOUT)
+    client = authorized_client(create_app(), "tasks:request", "tasks:read")
+    body, key = {"payload": {"as_of": "2024-05-10"}}, {"Idempotency-Key": "may-10"}
+
+    late = client.post("/v1/tasks/campaign_alerts/requests", json=body, headers=key)
+    assert proxy.held.is_set()
+    assert late.status_code == 504, late.text
+    assert late.json() == {"error": (
+        f"could not learn whether the Dagster webserver at {proxy.url} queued the run: no answer within {SUBMIT_TIMEOUT} s;"
+        " it may run (see `halo tasks log`), and a request sent again with the same idempotency key runs once"),
+        "detail": None}
+
+    proxy.slow = False
+    proxy.release.set()
+    retried = client.post("/v1/tasks/campaign_alerts/requests", json=body, headers=key)
+    assert retried.status_code == 202, retried.text
+    with submitting.instance() as instance:
+        queued = instance.get_runs(dg.RunsFilter(job_name="campaign_alerts_job", statuses=[dg.DagsterRunStatus.QUEUED]))
+    assert len(queued) == 2  # the run of the late answer, queued all the same, and the retry's
+    (unanswered,) = [r.run_id for r in queued if r.run_id != retried.json()["request_id"]]
+
+    with dagster_daemon(dict(os.environ), tmp_path / "daemon.log"), submitting.instance() as instance:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not all(instance.get_run_by_id(r.run_id).is_finished for r in queued):
+            time.sleep(1)
+    done = get_request(store, retried.json()["request_id"])
+    assert (done["status"], [(d["sink"], d["status"]) for d in done["deliveries"]]) == ("SUCCEEDED", [("outbox", "DELIVERED")])
+    repeat = get_request(store, unanswered)
+    assert (repeat["status"], repeat["deliveries"], repeat["idempotency_key"]) == ("CANCELED", [], None), repeat
+    assert repeat["error"] == f"a repeat of request {done['request_id']} (same idempotency key): canceled"
+    with store.read() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM task_deliveries")).scalar_one() == 1
+    assert [p.name for p in (Path(halo_env["HALO_HOME"]) / "outbox").iterdir()] == ["campaign_alerts_2024-05-10.csv"]
+
+def test_a_re_execution_of_a_request_made_with_an_idempotency_key_delivers_to_its_failed_sink(
+        warehouses, halo_env, sinks_file, store, tmp_path):
+    """A re-execution carries its parent run's tags (the Dagster UI's re-execute, the run retry daemon:
+    `use_parent_run_tags`), the idempotency key with them: it is a request of its own (trigger retry),
+    never taken for a repeat of the one it re-executes, and delivers to the sink that failed."""
+    _seed_marketing(warehouses)
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("")
+    sinks = {"outbox": {"kind": "folder", "path": str(tmp_path / "outbox")},
+             "partner": {"kind": "folder", "path": str(blocker / "partner")}}
+    sinks_file(sinks)
+    failed = create_request(store, "campaign_alerts", {"as_of": "2024-05-10"}, sinks=list(sinks), requested_by="ops",
+                            wait=True, idempotency_key="may-10")
+    assert [(d["sink"], d["status"]) for d in failed["deliveries"]] == [("outbox", "DELIVERED"), ("partner", "FAILED")]
+
+    sinks["partner"]["path"] = str(tmp_path / "partner")  # the fix
+    sinks_file(sinks)
+    instance = dagster_instance()
+    parent = instance.get_run_by_id(failed["request_id"])
+    with dg.execute_job(dg.reconstructable(_campaign_alerts_job), instance, tags=parent.tags, raise_on_error=False,
+                        reexecution_options=dg.ReexecutionOptions.from_failure(parent.run_id, instance)) as result:
+        retry = get_request(store, result.run_id)
+    assert (retry["status"], retry["trigger"], retry["error"]) == ("SUCCEEDED", "retry", None)
+    assert [(d["sink"], d["status"]) for d in retry["deliveries"]] == [("partner", "DELIVERED")]
+    assert get_request(store, failed["request_id"])["idempotency_key"] == "may-10"
+
+
+def _campaign_alerts_job() -> dg.JobDefinition:
+    return defs.resolve_job_def("campaign_alerts_job")
+
