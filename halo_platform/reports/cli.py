@@ -59,9 +59,13 @@ def list_tasks() -> None:
               "BLOCKED, FAILED or CANCELED) and outputs.")
 def run_task(task: str, payload: str, sinks: tuple[str, ...], requested_by: str | None, wait: bool) -> int:
     """Request a run of TASK; prints the request id (exit 0 with --wait only if SUCCEEDED)."""
+    import signal
+
     from halo_platform.access.cli import cli_actor
     from halo_platform.reports.requests import create_request
 
+    if wait:  # the run is this process's: SIGTERM stops it as Ctrl-C does, and its request ends CANCELED
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
     request = create_request(_store(), task, _json_object(payload, "--payload"), list(sinks) or None,
                              cli_actor() if requested_by is None else requested_by, trigger="manual", wait=wait)
     click.echo(request["request_id"])

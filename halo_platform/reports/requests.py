@@ -131,10 +131,18 @@ def create_request(
         return _the_first(taken.request, task, payload)
     try:
         _execute(store, task.name, request_id, run_config(task, payload), tags)
+    except KeyboardInterrupt:  # stopped before Dagster ran the run (the definitions loading): nobody will run it
+        audit.record_status(store, request_id, "CANCELED", task=task.name, error=INTERRUPTED)
+        raise
     except Exception as exc:
         audit.record_status(store, request_id, "FAILED", task=task.name, error=f"could not start the run: {exc}")
         raise
     return audit.get_request(store, request_id)
+
+
+# A run `wait` runs is this process's: stopped, nobody finishes it (Dagster takes SIGTERM as Ctrl-C
+# while it runs the run, and ends the run at the step it was in)
+INTERRUPTED = "stopped by a signal (Ctrl-C, SIGTERM) before its run finished"
 
 
 def _execute(store: StoreResource, task_name: str, request_id: str, config: dict, tags: dict[str, str]) -> None:
@@ -163,6 +171,9 @@ def _execute_quietly(store: StoreResource, task_name: str, request_id: str, conf
     if not result.success:
         errors = [e.event_specific_data.error for e in result.all_events
                   if e.is_step_failure and e.event_specific_data and e.event_specific_data.error]
+        if any(e.cls_name == "DagsterExecutionInterruptedError" for e in errors):
+            record_run_outcome(store, instance, instance.get_run_by_id(request_id), "CANCELED", INTERRUPTED)
+            return
         message = failure_text(errors[0]).splitlines()[0] if errors else "run failed"
         record_run_outcome(store, instance, instance.get_run_by_id(request_id), "FAILED", message)
 

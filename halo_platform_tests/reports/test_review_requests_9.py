@@ -4,12 +4,15 @@ but answers the submission too late, and `halo tasks run --wait` killed while it
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import threading
 import time
 from pathlib import Path
 
 import dagster as dg
 import httpx
+import pytest
 import sqlalchemy as sa
 
 from halo_platform.http import create_app
@@ -20,6 +23,7 @@ from halo_platform.reports.definitions import defs
 from halo_platform.reports.requests import create_request, dagster_instance
 from halo_platform_tests.fixtures.access import authorized_client
 from halo_platform_tests.fixtures.dagster_webserver import dagster_daemon
+from halo_platform_tests.fixtures.halo_serve import HALO
 from halo_platform_tests.reports.test_requests import _seed_marketing
 
 SUBMIT_TIMEOUT = 2  # seconds the API waits for the webserver's answer to a submission (30 in production)
@@ -87,6 +91,7 @@ def test_a_submission_answered_too_late_is_said_so_and_its_retry_with_the_key_ru
         assert conn.execute(sa.text("SELECT count(*) FROM task_deliveries")).scalar_one() == 1
     assert [p.name for p in (Path(halo_env["HALO_HOME"]) / "outbox").iterdir()] == ["campaign_alerts_2024-05-10.csv"]
 
+
 def test_a_re_execution_of_a_request_made_with_an_idempotency_key_delivers_to_its_failed_sink(
         warehouses, halo_env, sinks_file, store, tmp_path):
     """A re-execution carries its parent run's tags (the Dagster UI's re-execute, the run retry daemon:
@@ -117,3 +122,57 @@ def test_a_re_execution_of_a_request_made_with_an_idempotency_key_delivers_to_it
 def _campaign_alerts_job() -> dg.JobDefinition:
     return defs.resolve_job_def("campaign_alerts_job")
 
+
+def _wait_for_row(store, status: str) -> dict:  # noqa: ANN001
+    """The one request row once it has `status` (30 s at most)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with store.read() as conn:
+            rows = conn.execute(sa.text("SELECT request_id, status FROM task_requests")).all()
+        if rows and rows[0][1] == status:
+            return get_request(store, rows[0][0])
+        time.sleep(0.02)
+    pytest.fail(f"no request {status} within 30 s: {rows}")
+
+
+@pytest.mark.parametrize("signo", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("when", ["delivering", "queued"])
+def test_halo_tasks_run_wait_stopped_by_a_signal_ends_its_request_canceled(warehouses, halo_env, store, http_fake, sinks_file,
+                                                                           tmp_path, signo, when):
+    """With --wait the command runs the run in its own process: stopped, nobody runs it. Stopped (SIGINT
+    or SIGTERM) while its webhook sink's receiver had the POST, the request ended FAILED with the error
+    `dagster._core.errors.DagsterExecutionInterruptedError`; stopped after its QUEUED row was written and
+    before the run started (the definitions loading), it stayed QUEUED for good, with no Dagster run.
+    Either way it ends CANCELED, saying why."""
+    _seed_marketing(warehouses)
+    posted, release = threading.Event(), threading.Event()
+
+    def hold(_request: Request) -> tuple[int, dict]:
+        posted.set()
+        release.wait(60)
+        return 200, {"ok": True}
+
+    http_fake.add_route("POST", "/hook", hold)
+    sinks_file({"links": {"kind": "folder", "path": str(tmp_path / "links"), "url": "http://files.example/links"},
+                "hook": {"kind": "webhook", "url": f"{http_fake.url}/hook", "secret": "s3cret", "link_store": "links"}})
+    halo = subprocess.Popen([HALO, "tasks", "run", "campaign_alerts", "--payload", '{"as_of": "2024-05-10"}', "--sink", "hook",
+                             "--wait"], env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        if when == "delivering":
+            assert posted.wait(120), "the run never posted to the webhook"
+        else:
+            _wait_for_row(store, "QUEUED")
+        halo.send_signal(signo)
+        out, err = halo.communicate(timeout=60)
+    finally:
+        release.set()
+        if halo.poll() is None:
+            halo.kill()
+    request = _wait_for_row(store, "CANCELED")
+    assert request["error"] == "stopped by a signal (Ctrl-C, SIGTERM) before its run finished", (out, err)
+    assert request["finished_at"] and request["deliveries"] == []
+    if when == "delivering":  # Dagster ended the run at its step; the command says how it ended
+        assert request["started_at"] and (halo.returncode, out.splitlines()[1:3]) == (
+            1, ["status: CANCELED", f"error: {request['error']}"]), (out, err)
+    else:  # the run never started
+        assert request["started_at"] is None and (halo.returncode, err.strip()) == (130, "error: aborted"), (out, err)
