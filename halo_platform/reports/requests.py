@@ -249,32 +249,40 @@ def _client() -> Any:
 
 def submit_run(task_name: str, config: dict, tags: dict[str, str]) -> str:
     """Queue a run of the task's job on the webserver's instance; returns its run id.
-    DagsterUnavailable when it was not queued; SubmissionUnanswered when the webserver took the
-    submission and did not answer within SUBMIT_TIMEOUT (it may have queued the run)."""
+    DagsterUnavailable when it was not queued; SubmissionUnanswered when the submission reached
+    the webserver and its answer did not come back (it may have queued the run)."""
     from dagster_graphql import DagsterGraphQLClientError
-    from requests.exceptions import ReadTimeout  # the client's HTTP stack
 
     url = get_settings().dagster_ui_url
     try:
         return _client().submit_job_execution(job_name(task_name), repository_location_name=LOCATION,
                                               repository_name=REPOSITORY, run_config=config, tags=tags)
     except DagsterGraphQLClientError as exc:
-        if _caused_by(exc, ReadTimeout):
-            raise SubmissionUnanswered(f"could not learn whether the Dagster webserver at {mask_text(url)} queued the run: no answer"
-                                       f" within {SUBMIT_TIMEOUT} s; it may run (see `halo tasks log`), and a request sent again"
-                                       " with the same idempotency key runs once") from None
+        if lost := _lost_answer(exc):
+            raise SubmissionUnanswered(f"could not learn whether the Dagster webserver at {mask_text(url)} queued the run: {lost};"
+                                       " it may run (see `halo tasks log`), and a request sent again with the same idempotency"
+                                       " key runs once") from None
         why = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
         # the URL as settings give it may carry a password or a token (a proxy's): masked, as in a log line
         raise DagsterUnavailable(f"could not submit the run to the Dagster webserver at {mask_text(url)} (is `halo up` running?): "
                                  f"{mask_text(why[:300])}") from None
 
 
-def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
-    """Whether `exc` or an exception it was raised from is a `kind`."""
+def _lost_answer(exc: BaseException) -> str | None:
+    """How a submission's answer was lost after it reached the webserver (the client's read timed
+    out, or a proxy in front of the webserver gave up: 504), from `exc` and what it was raised
+    from; None when the submission did not reach it or was refused."""
+    from gql.transport.exceptions import TransportServerError  # the client's transport
+    from requests.exceptions import ReadTimeout
+
     cause: BaseException | None = exc
-    while cause is not None and not isinstance(cause, kind):
+    while cause is not None:
+        if isinstance(cause, ReadTimeout):
+            return f"no answer within {SUBMIT_TIMEOUT} s"
+        if isinstance(cause, TransportServerError) and cause.code == 504:
+            return "a proxy's 504 (gateway timeout)"
         cause = cause.__cause__
-    return cause is not None
+    return None
 
 
 def cancel_run(run_id: str) -> None:

@@ -32,10 +32,11 @@ SUBMIT_TIMEOUT = 2  # seconds the API waits for the webserver's answer to a subm
 class SlowWebserver:
     """A real HTTP proxy on 127.0.0.1 in front of the Dagster webserver: every GraphQL query goes
     through; while `slow`, a run's submission reaches the webserver (which creates and queues the
-    run) and its answer is held until `release` (past the API's timeout)."""
+    run) and its answer is held until `release` (past the API's timeout), or, with `gateway_timeout`,
+    replaced by the 504 a proxy such as nginx answers when the webserver is slower than its own timeout."""
 
-    def __init__(self, fake: FakeHTTPServer, upstream: str) -> None:
-        self.upstream, self.slow = upstream, True
+    def __init__(self, fake: FakeHTTPServer, upstream: str, gateway_timeout: bool = False) -> None:
+        self.upstream, self.slow, self.gateway_timeout = upstream, True, gateway_timeout
         self.held, self.release = threading.Event(), threading.Event()
         fake.add_route("POST", "/graphql", self.answer)
         self.url = fake.url
@@ -45,6 +46,8 @@ class SlowWebserver:
                             headers={"Content-Type": "application/json"})
         if self.slow and b"launchPipelineExecution" in request.body:
             self.held.set()
+            if self.gateway_timeout:
+                return 504, {"Content-Type": "text/html"}, b"<html><head><title>504 Gateway Time-out</title></head></html>"
             self.release.wait(60)
         return answer.status_code, {"Content-Type": "application/json"}, answer.content
 
@@ -121,6 +124,23 @@ def test_a_re_execution_of_a_request_made_with_an_idempotency_key_delivers_to_it
 
 def _campaign_alerts_job() -> dg.JobDefinition:
     return defs.resolve_job_def("campaign_alerts_job")
+
+
+def test_a_proxy_s_gateway_timeout_is_said_to_leave_the_run_maybe_queued_not_refused(submitting, halo_env, store, http_fake,
+                                                                                      monkeypatch):
+    """A proxy in front of the webserver (nginx, 60 s by default) that gives up before the webserver
+    answers says 504: the API said 503 'could not submit the run ... Server error with code 504', the
+    caller read it as nothing queued, and the run was queued."""
+    proxy = SlowWebserver(http_fake, submitting.url, gateway_timeout=True)
+    monkeypatch.setenv("DAGSTER_UI_URL", proxy.url)
+    client = authorized_client(create_app(), "tasks:request")
+    late = client.post("/v1/tasks/campaign_alerts/requests", json={"payload": {"as_of": "2024-05-10"}})
+    assert (late.status_code, late.json()) == (504, {"error": (
+        f"could not learn whether the Dagster webserver at {proxy.url} queued the run: a proxy's 504 (gateway timeout);"
+        " it may run (see `halo tasks log`), and a request sent again with the same idempotency key runs once"),
+        "detail": None})
+    with submitting.instance() as instance:  # it may run: it was queued
+        assert len(instance.get_runs(dg.RunsFilter(job_name="campaign_alerts_job", statuses=[dg.DagsterRunStatus.QUEUED]))) == 1
 
 
 def _wait_for_row(store, status: str) -> dict:  # noqa: ANN001
