@@ -15,7 +15,7 @@ from halo_platform.access.guard import Caller
 from halo_platform.core.errors import HaloError, NotFoundError
 from halo_platform.core.http import repeated_error, repeated_fields, resource
 from halo_platform.core.store import StoreResource
-from halo_platform.reports.requests import IdempotencyConflict, create_request, prepare_request
+from halo_platform.reports.requests import IdempotencyConflict, SubmissionUnanswered, create_request, prepare_request
 from halo_platform.reports.task import PayloadError, Task, get_task, load_tasks
 from halo_platform.sinks import SinksResource, UnknownSink
 from halo_platform.ui.app import render, role_at_least, signed_in, text_errors
@@ -61,11 +61,12 @@ def _fields(task: Task) -> list[dict[str, Any]]:
 
 
 def _form(request: Request, caller: Caller, task: Task, sinks: SinksResource, values: dict[str, Any],
-          chosen: list[str], errors: dict[str, str] | None = None, status: int = 200) -> HTMLResponse:
-    """The form with a new one-time idempotency key: each form rendered is one request at most."""
+          chosen: list[str], errors: dict[str, str] | None = None, status: int = 200, key: str | None = None) -> HTMLResponse:
+    """The form with a new one-time idempotency key (`key`: the one it was sent with, kept): each
+    form rendered is one request at most."""
     return render(request, "tasks_form.html", caller, status=status, task=task, fields=_fields(task),
                   sink_names=sinks.names(), values=values, chosen=chosen, errors=errors or {},
-                  may_request=role_at_least(caller, "operator"), idempotency_key=secrets.token_urlsafe(24))
+                  may_request=role_at_least(caller, "operator"), idempotency_key=key or secrets.token_urlsafe(24))
 
 
 @router.get("/ui/tasks/{name}", response_class=HTMLResponse)
@@ -141,6 +142,8 @@ async def request_task(name: str, request: Request, caller: Caller = Depends(sig
         return _form(request, caller, task, sinks, values, chosen, {"form": why}, status=409)
     except UnknownSink as exc:
         return _form(request, caller, task, sinks, values, chosen, {"sinks": str(exc)}, status=422)
+    except SubmissionUnanswered as exc:  # the run may be queued: the form sent again, with its key, is the same request
+        return _form(request, caller, task, sinks, values, chosen, {"form": str(exc)}, status=exc.http_status, key=key)
     except HaloError as exc:  # a run that could not start
         return _form(request, caller, task, sinks, values, chosen, {"form": str(exc)}, status=422)
     return RedirectResponse(f"/ui/requests/{created['request_id']}", status_code=303)

@@ -4,6 +4,7 @@ but answers the submission too late, and `halo tasks run --wait` killed while it
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -15,6 +16,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from halo_platform.access import users
 from halo_platform.http import create_app
 from halo_platform.lab.fakehttp import FakeHTTPServer, Request
 from halo_platform.reports import requests
@@ -25,6 +27,7 @@ from halo_platform_tests.fixtures.access import authorized_client
 from halo_platform_tests.fixtures.dagster_webserver import dagster_daemon
 from halo_platform_tests.fixtures.halo_serve import HALO
 from halo_platform_tests.reports.test_requests import _seed_marketing
+from halo_platform_tests.ui.test_page_edges import PASSWORD, _client
 
 SUBMIT_TIMEOUT = 2  # seconds the API waits for the webserver's answer to a submission (30 in production)
 
@@ -141,6 +144,28 @@ def test_a_proxy_s_gateway_timeout_is_said_to_leave_the_run_maybe_queued_not_ref
         "detail": None})
     with submitting.instance() as instance:  # it may run: it was queued
         assert len(instance.get_runs(dg.RunsFilter(job_name="campaign_alerts_job", statuses=[dg.DagsterRunStatus.QUEUED]))) == 1
+
+
+def test_the_control_center_form_answered_too_late_keeps_its_key_so_sending_it_again_is_the_same_request(
+        submitting, store, http_fake, monkeypatch):
+    """The form's one-time key makes a form sent twice one request. The form shown again with the
+    webserver's late answer had a new key: the operator sent it again (the page said the run may
+    be queued, nothing more to do) and made a second request, while the first run was queued too."""
+    proxy = SlowWebserver(http_fake, submitting.url, gateway_timeout=True)
+    monkeypatch.setenv("DAGSTER_UI_URL", proxy.url)
+    users.create_user(store, "otto", "operator", PASSWORD)
+    operator = _client(create_app(), store, "otto")
+    form = {"csrf_token": operator.csrf, "as_of": "2024-05-10", "sinks": "outbox", "idempotency_key": "form-1"}
+    page = operator.post("/ui/tasks/campaign_alerts", data=form)
+    assert "could not learn whether the Dagster webserver" in page.text, page.text[:500]
+    assert re.search(r'name="idempotency_key" value="([^"]*)"', page.text).group(1) == "form-1"
+    assert page.status_code == 504
+
+    proxy.slow = False
+    again = operator.post("/ui/tasks/campaign_alerts", data=form)  # the form as shown, sent again
+    assert again.status_code == 303
+    request_id = again.headers["location"].rsplit("/", 1)[1]
+    assert get_request(store, request_id)["idempotency_key"] == "form-1"  # the first run is its repeat: it runs nothing
 
 
 def _wait_for_row(store, status: str) -> dict:  # noqa: ANN001
