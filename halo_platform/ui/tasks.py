@@ -23,13 +23,15 @@ from halo_platform.ui.app import render, role_at_least, signed_in, text_errors
 router = APIRouter(include_in_schema=False)
 NO_SINK = "pick at least one sink to deliver to"
 
-# What an <input> looks like for each form type; money is exact text with two decimals.
+# What an <input> looks like for each form type; money is exact text with two decimals. Numbers
+# are text too: what a number input cannot read ("2-3" days) it sends empty while showing it, and
+# an empty field takes the task's default without a word; as text, it is refused beside its field.
 INPUTS = {
     "date": {"type": "date"},
     "money": {"type": "text", "inputmode": "decimal", "step": "0.01", "pattern": r"-?\d+(\.\d{1,2})?"},
     "decimal": {"type": "text", "inputmode": "decimal"},
-    "integer": {"type": "number", "step": "1", "inputmode": "numeric"},
-    "number": {"type": "number", "step": "any", "inputmode": "decimal"},
+    "integer": {"type": "text", "inputmode": "numeric"},
+    "number": {"type": "text", "inputmode": "decimal"},
 }
 
 

@@ -1,0 +1,52 @@
+"""Control Center behaviours found wrong in review ui-9, driven in chromium against `halo serve`
+(each test failed before its fix)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+from playwright.sync_api import Page, expect
+
+from halo_platform.core.settings import get_settings
+from halo_platform.core.store import StoreResource
+from halo_platform_tests.fixtures.browser import screenshot
+from halo_platform_tests.ui.conftest import ControlCenter, sign_in
+
+
+@pytest.fixture(scope="module")
+def center_store(control_center: ControlCenter) -> Iterator[StoreResource]:
+    """The Control Center's own operational store, for counting what a form wrote."""
+    store = StoreResource(db_url=get_settings(control_center.env).db_url)
+    yield store
+    store.dispose()
+
+
+def _requests_of(store: StoreResource, task: str) -> int:
+    with store.read() as conn:
+        return conn.execute(sa.text("SELECT count(*) FROM task_requests WHERE task = :task"), {"task": task}).scalar_one()
+
+
+def test_a_number_the_browser_cannot_read_is_refused_beside_its_field_not_replaced_by_the_default(
+        page: Page, control_center: ControlCenter, center_store: StoreResource) -> None:
+    """The task form's integer and number fields were <input type="number">: what chromium cannot
+    read as a number ("2-3" days, typed as a range) is sent as an empty value while the field
+    still shows it, and an empty optional field takes the task's default: campaign_alerts was
+    requested with expiring_within_days 3, nothing said. Now the text is sent as typed and refused
+    beside its field, the value kept, nothing requested (as the schedule form's payload fields)."""
+    before = _requests_of(center_store, "campaign_alerts")
+    sign_in(page, control_center, "operator")
+    page.goto(f"{control_center.url}/ui/tasks/campaign_alerts")
+    days = page.get_by_label("expiring within days")
+    days.fill("")
+    days.press_sequentially("2-3")  # typed, as a person does (a number input refuses `fill` with it)
+    with page.expect_response(lambda r: r.request.method == "POST") as answered:
+        page.get_by_role("button", name="Request campaign_alerts").click()
+    assert answered.value.status == 422
+    expect(days).to_have_value("2-3")
+    expect(days).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#expiring_within_days-error")).to_contain_text("integer")
+    screenshot(page, "ui9-number-refused")
+    assert _requests_of(center_store, "campaign_alerts") == before
+
