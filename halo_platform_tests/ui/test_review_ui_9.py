@@ -50,3 +50,31 @@ def test_a_number_the_browser_cannot_read_is_refused_beside_its_field_not_replac
     screenshot(page, "ui9-number-refused")
     assert _requests_of(center_store, "campaign_alerts") == before
 
+
+def test_a_date_typed_in_part_is_not_sent_as_no_date(page: Page, control_center: ControlCenter, center_store: StoreResource) -> None:
+    """A date input whose date is typed in part (03/10/yyyy: the year forgotten) shows it and
+    sends an empty value, and an empty date is the task's default: payment_reconciliation was
+    requested for the previous week, a schedule's as_of was dropped, a key made with no expiry.
+    Now such a form is not sent: the field says the date is incomplete, the typed part kept."""
+    before = _requests_of(center_store, "payment_reconciliation")
+    sign_in(page, control_center, "operator")
+    posted: list[str] = []
+    page.on("request", lambda r: posted.append(r.url) if r.method == "POST" else None)
+
+    page.goto(f"{control_center.url}/ui/tasks/payment_reconciliation")
+    start = page.get_by_label("period start")
+    start.click()
+    page.keyboard.type("0310")  # month and day; the year left as yyyy
+    page.get_by_role("button", name="Request payment_reconciliation").click()
+    expect(page.locator("#f-period_start + #period_start-error")).to_have_text(
+        "Incomplete date: fill in its day, month and year, or clear the field.")
+    expect(start).to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_role("button", name="Request payment_reconciliation")).to_be_enabled()  # sent once fixed
+    screenshot(page, "ui9-incomplete-date")
+
+    page.goto(f"{control_center.url}/ui/schedules/campaign_alerts_daily")
+    page.get_by_label("as_of").click()
+    page.keyboard.type("12")
+    page.get_by_role("button", name="Save schedule").click()
+    expect(page.locator("[id='payload.as_of-error']")).to_contain_text("Incomplete date")
+    assert posted == [] and _requests_of(center_store, "payment_reconciliation") == before
