@@ -364,7 +364,8 @@ def find_message(reference: str, store: StoreResource) -> dict[str, Any]:
     """The message whose id or idempotency key is `reference`, with its events, for a person
     looking one up (the Control Center): one field takes either, since people hold whichever
     the sending team logged. Event details pass through `mask_text` too, as a provider's error
-    text can quote the number. A key is taken as typed or without the spaces around it (a key
+    text can quote the number, and so does the key shown (a sender builds it from what it has:
+    'appt-7731-+33612345678'). A key is taken as typed or without the spaces around it (a key
     is stored as its sender gave it, spaces included); an id in either letter case (a UUID, made
     in lower case; a support tool may have upper-cased it)."""
     typed, reference = reference, reference.strip()
@@ -379,7 +380,7 @@ def find_message(reference: str, store: StoreResource) -> dict[str, Any]:
     message_id, key = next(((i, k) for i, k in found if i in (reference, reference.lower())), None) or next(
         ((i, k) for i, k in found if k == typed), found[0])
     view = message_view(message_id, store)
-    view["idempotency_key"] = key
+    view["idempotency_key"] = mask_text(key) if key else key
     for event in view["events"]:
         event["detail"] = mask_text(event["detail"]) if event["detail"] else event["detail"]
     return view

@@ -1,6 +1,6 @@
 """The Control Center's Messages page: look a message up by id or idempotency key and read its
-lifecycle. The view comes from `delivery.service.find_message`, which masks the recipient and
-event details, so the full number or address never reaches the page."""
+lifecycle. The view comes from `delivery.service.find_message`, which masks the recipient, the
+idempotency key and event details, so the full number or address never reaches the page."""
 
 from __future__ import annotations
 
