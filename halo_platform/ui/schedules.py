@@ -32,7 +32,7 @@ from halo_platform.reports.schedules import (
     validate_schedule,
 )
 from halo_platform.reports.task import PayloadError, get_task
-from halo_platform.sinks import SinksResource
+from halo_platform.sinks import SinksResource, UnknownSink
 from halo_platform.ui.app import done_redirect, render, seen_change, signed_in, text_errors
 
 router = APIRouter(include_in_schema=False)
@@ -116,9 +116,10 @@ def _edit_page(request: Request, caller: Caller, store: StoreResource, schedule:
     if retired := _retired(schedule["task"]):
         errors = {**errors, "form": retired}
     edits = _history(schedule_edits(store, schedule["schedule_id"], limit=20))
+    names = SinksResource().names()  # and, ticked, those of the form the sinks file no longer has (refused beside Sinks)
     return render(request, "schedules_edit.html", caller, status=status, schedule=schedule, form=form, errors=errors,
                   catch_up_choices=CATCH_UP,
-                  fields=_fields(schedule["task"]), sink_names=SinksResource().names(),
+                  fields=_fields(schedule["task"]), sink_names=names + [s for s in form["sinks"] if s not in names],
                   preview=describe(form["cron"], form["timezone"]), edits=edits,
                   seen=(edits[0]["id"] if edits else 0) if seen is None else seen)
 
@@ -132,19 +133,22 @@ def edit_page(request: Request, schedule_id: str, caller: Caller = Depends(signe
         return render(request, "schedules_missing.html", caller, status=404, message=str(exc))
     form = {"cron": schedule["cron"], "timezone": schedule["timezone"], "sinks": schedule["sinks"], "enabled": schedule["enabled"],
             "catch_up": schedule["catch_up"], "payload": _payload_shown(schedule)}
-    return _edit_page(request, caller, store, schedule, form, _stored_payload_errors(schedule))
+    return _edit_page(request, caller, store, schedule, form, _stored_errors(schedule))
 
 
-def _stored_payload_errors(schedule: dict[str, Any]) -> dict[str, str]:
+def _stored_errors(schedule: dict[str, Any]) -> dict[str, str]:
     """Why the schedule's next run would refuse its stored payload (the task's schema changed in a
-    deploy, a fixed date its default has passed), beside the form's fields, as saving it would say:
-    the sensor skips the schedule until it is fixed. Nothing for a task retired (`_retired` says it)
-    or a cron or timezone that no longer computes (the preview says it)."""
+    deploy, a fixed date its default has passed) or sinks (one gone from the sinks file), beside
+    the form's fields, as saving it would say: the sensor skips the schedule until it is fixed.
+    Nothing for a task retired (`_retired` says it) or a cron or timezone that no longer computes
+    (the preview says it)."""
     try:
         validate_schedule(schedule["task"], schedule["cron"], schedule["timezone"], schedule["payload"], schedule["sinks"])
     except PayloadError as exc:
         shown = {f["name"] for f in _fields(schedule["task"])}
         return payload_errors(exc, {k: v for k, v in schedule["payload"].items() if k in shown})
+    except UnknownSink as exc:
+        return {"sinks": str(exc)}
     except HaloError:
         pass
     return {}

@@ -12,6 +12,7 @@ from playwright.sync_api import Page, expect
 
 from halo_platform.core.settings import get_settings
 from halo_platform.core.store import StoreResource
+from halo_platform.reports.schedules import list_schedules, schedules_t
 from halo_platform_tests.fixtures.browser import screenshot
 from halo_platform_tests.ui.conftest import ControlCenter, sign_in
 
@@ -103,3 +104,39 @@ def test_a_messages_idempotency_key_holding_the_recipient_is_shown_masked(page: 
     page.get_by_label("Message id or idempotency key").fill(key)  # found by the key as typed
     page.get_by_role("button", name="Look up").click()
     expect(page.locator("#message-title")).to_contain_text(message_id)
+
+
+def test_a_schedules_sink_gone_from_the_sinks_file_is_shown_and_never_dropped_without_a_word(
+        page: Page, control_center: ControlCenter, center_store: StoreResource) -> None:
+    """A sink renamed in the sinks file since the schedule was set (`finance_sftp`): the sensor
+    skips the schedule and alerts, and its edit page listed the sink nowhere and said nothing,
+    the `outbox` box ticked alone; saving it (a cron changed) dropped the sink without a word.
+    Now the page shows the sink ticked with the reason beside Sinks, as the sensor says it; a save
+    with it ticked is refused, nothing saved; unticked, the operator drops it knowingly."""
+    made = control_center.halo("schedules", "set", "ui9_sinks", "--task", "campaign_alerts", "--cron", "0 7 * * *", "--sink", "outbox")
+    assert made.returncode == 0, made.stderr
+    with center_store.write() as conn:  # as stored before a deploy renamed the sink
+        conn.execute(schedules_t.update().where(schedules_t.c.schedule_id == "ui9_sinks").values(sinks=["outbox", "finance_sftp"]))
+
+    def stored() -> tuple[str, list[str]]:
+        schedule = next(s for s in list_schedules(center_store) if s["schedule_id"] == "ui9_sinks")
+        return schedule["cron"], schedule["sinks"]
+
+    sign_in(page, control_center, "operator")
+    page.goto(f"{control_center.url}/ui/schedules/ui9_sinks")
+    gone = page.get_by_role("checkbox", name="finance_sftp")
+    expect(gone).to_be_checked()
+    expect(page.locator("#sinks-error")).to_contain_text("unknown sink(s): finance_sftp")
+    screenshot(page, "ui9-schedule-unknown-sink")
+
+    page.locator("#cron").fill("0 8 * * *")
+    with page.expect_response(lambda r: r.request.method == "POST") as answered:
+        page.get_by_role("button", name="Save schedule").click()
+    assert answered.value.status == 422
+    expect(page.locator("#sinks-error")).to_contain_text("unknown sink(s): finance_sftp")
+    assert stored() == ("0 7 * * *", ["outbox", "finance_sftp"])
+
+    page.get_by_role("checkbox", name="finance_sftp").uncheck()
+    page.get_by_role("button", name="Save schedule").click()
+    expect(page.locator("#saved")).to_be_visible()
+    assert stored() == ("0 8 * * *", ["outbox"])
