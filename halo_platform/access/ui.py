@@ -34,8 +34,10 @@ def _safe_next(target: str | None) -> str:
 
 def login_page(request: Request, status: int = 200, error: str | None = None, name: str = "", next_: str = "/ui",
                headers: dict[str, str] | None = None, notice: str | None = None) -> HTMLResponse:
-    """The sign-in form, going on to `next_`; `error` beside the fields, `notice` above them."""
-    token = secrets.token_urlsafe(32)
+    """The sign-in form, going on to `next_`; `error` beside the fields, `notice` above them. Its
+    token is the browser's (its login-CSRF cookie's, kept once signed in): a new one per page
+    refused every sign-in page of the browser but the last opened (tabs sent to sign in at once)."""
+    token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(32)
     page = templates.TemplateResponse(request, "login.html", {"csrf_token": token, "error": error, "name": name, "next": next_,
                                                               "notice": notice}, status_code=status, headers=headers)
     page.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=request.url.scheme == "https", path="/ui/login")
@@ -68,7 +70,6 @@ async def login(request: Request, name: str = Form(""), password: str = Form("")
     done = RedirectResponse(target, status_code=303)
     done.set_cookie(SESSION_COOKIE, token, max_age=users.SESSION_HOURS * 3600, httponly=True, samesite="lax",
                     secure=request.url.scheme == "https", path="/")
-    done.delete_cookie(LOGIN_CSRF_COOKIE, path="/ui/login")
     return done
 
 
