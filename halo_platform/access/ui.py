@@ -59,13 +59,18 @@ async def login(request: Request, name: str = Form(""), password: str = Form("")
     if not expected or not hmac.compare_digest(csrf_token.encode(), expected.encode()):
         return login_page(request, 403, "the form expired; sign in again", name, target)
     client = request.client.host if request.client else "unknown"
+    presented = request.cookies.get(SESSION_COOKIE)
+    # signed in again as the same person (another tab's sign-in page): the pages open in the
+    # browser carry the session's CSRF token, which the new session keeps; it is a new session all the same
+    current = await session_caller(request, presented) if presented else None
     try:
-        token = await run_in_threadpool(users.login, store_of(request), name, password, client)
+        token = await run_in_threadpool(users.login, store_of(request), name, password, client,
+                                        current.csrf_token if current is not None and current.name == name else None)
     except users.LoginThrottled as exc:
         return login_page(request, 429, str(exc), name, target, {"Retry-After": str(exc.retry_after)})
     except HaloError as exc:
         return login_page(request, 401, str(exc), name, target)
-    if presented := request.cookies.get(SESSION_COOKIE):  # whoever this browser was signed in as before is signed out, on the server too
+    if presented:  # whoever this browser was signed in as before is signed out, on the server too
         await run_in_threadpool(users.logout, store_of(request), presented)
     done = RedirectResponse(target, status_code=303)
     done.set_cookie(SESSION_COOKIE, token, max_age=users.SESSION_HOURS * 3600, httponly=True, samesite="lax",

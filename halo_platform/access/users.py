@@ -144,8 +144,10 @@ def _throttle(conn: sa.Connection, name: str, client: str, now: dt.datetime, ove
             raise LoginThrottled(max(1, int((found[1] + LOGIN_WINDOW - now).total_seconds()) + 1))
 
 
-def login(store: StoreResource, name: str, password: str, client: str) -> str:
-    """Sign `name` in; returns the session token for the cookie. Any failure is `WRONG_LOGIN`
+def login(store: StoreResource, name: str, password: str, client: str, csrf_token: str | None = None) -> str:
+    """Sign `name` in; returns the session token for the cookie. The session's CSRF token is
+    `csrf_token` if given (the one of the browser's session of the same person, which its open
+    pages carry), else a new one. Any failure is `WRONG_LOGIN`
     (unknown name, wrong password, disabled user alike) and counts towards the rate limit;
     past it, `LoginThrottled` even with the right password.
 
@@ -186,7 +188,7 @@ def login(store: StoreResource, name: str, password: str, client: str) -> str:
             conn.execute(failures_t.delete().where(failures_t.c.id == attempt))
             token = secrets.token_urlsafe(32)
             conn.execute(sessions_t.delete().where(sessions_t.c.expires_at <= now))
-            conn.execute(sessions_t.insert().values(token_hash=_token_hash(token), user_id=user.id, csrf_token=secrets.token_urlsafe(32),
+            conn.execute(sessions_t.insert().values(token_hash=_token_hash(token), user_id=user.id, csrf_token=csrf_token or secrets.token_urlsafe(32),
                                                     created_at=now, expires_at=now + dt.timedelta(hours=SESSION_HOURS)))
     if not ok:
         raise HaloError(WRONG_LOGIN)

@@ -33,3 +33,26 @@ def test_each_sign_in_page_a_browser_opened_signs_in(app, store: StoreResource) 
     assert browser.get("/ui/tasks").status_code == 200
     # a token of no page of this browser is refused as before
     assert browser.post("/ui/login", data={"name": "ada", "password": PASSWORD, "csrf_token": "x" * 43, "next": "/ui"}).status_code == 403
+
+
+def test_signing_in_again_as_the_same_person_leaves_the_forms_of_the_browsers_pages_working(app, store: StoreResource) -> None:  # noqa: ANN001
+    """The same tabs, signed in from each in turn: every sign-in ends the browser's session and
+    makes a new one (right: the token changes), whose new CSRF token no page opened before knew,
+    so the first tab's Access page, opened after its sign-in, had its form refused 403 "nothing
+    was saved". Signing in again as the person the browser is signed in as keeps the session's
+    CSRF token; signing in as someone else does not."""
+    users.create_user(store, "ada", "admin", PASSWORD)
+    users.create_user(store, "bob", "admin", PASSWORD)
+    browser = TestClient(app, follow_redirects=False)
+    first, second, third = (_form_token(browser.get("/ui/login?next=/ui/access").text) for _ in range(3))
+    assert browser.post("/ui/login", data={"name": "ada", "password": PASSWORD, "csrf_token": first, "next": "/ui/access"}).status_code == 303
+    page_token = _form_token(browser.get("/ui/access").text)  # the first tab's Access page
+    signed_in_before = browser.cookies["halo_session"]
+    assert browser.post("/ui/login", data={"name": "ada", "password": PASSWORD, "csrf_token": second, "next": "/ui/access"}).status_code == 303
+    assert browser.cookies["halo_session"] != signed_in_before and users.session(store, signed_in_before) is None  # a new session all the same
+    made = browser.post("/ui/access/keys", data={"csrf_token": page_token, "name": "partner", "scope": "tasks:read"})
+    assert made.status_code == 201 and 'id="new-key"' in made.text, made.text[:300]
+    # another person signing in in this browser gets a token of their own
+    assert browser.post("/ui/login", data={"name": "bob", "password": PASSWORD, "csrf_token": third, "next": "/ui/access"}).status_code == 303
+    assert users.session(store, browser.cookies["halo_session"]).csrf_token != page_token
+    assert browser.post("/ui/access/keys", data={"csrf_token": page_token, "name": "other", "scope": "tasks:read"}).status_code == 403
