@@ -255,24 +255,36 @@ def suppress(channel: str, to: str, country: str | None, scope: str, reason: str
 
 @delivery.command()
 @recipient_arguments
-def unsuppress(channel: str, to: str, country: str | None) -> None:
+@click.option("--reason", default=None, type=GIVEN, help="Why (kept in the suppressions' history).")
+def unsuppress(channel: str, to: str, country: str | None, reason: str | None) -> None:
     """Lift the suppression of TO on CHANNEL."""
     from halo_platform.delivery.suppressions import unsuppress as lift
 
-    if not lift(_resources()[0], channel, to, country=country):
+    if not lift(_resources()[0], channel, to, reason=reason, lifted_by=cli_actor(), country=country):
         raise HaloError(f"no suppression of that recipient on {channel}")
     click.echo(f"lifted on {channel}")
 
 
 @delivery.command()
 @click.option("--limit", type=click.IntRange(1, 10_000), default=100, show_default=True)
-def suppressions(limit: int) -> None:
+@click.option("--history", is_flag=True, help="The suppressions added and lifted, who by and why, lifted ones included.")
+def suppressions(limit: int, history: bool) -> None:
     """The newest suppressions (a hash of the recipient, never the recipient)."""
-    from halo_platform.delivery.suppressions import list_suppressions
+    from halo_platform.delivery.suppressions import list_suppressions, suppression_history
 
-    click.echo(f"{'at':<26}{'channel':<8}{'hash':<14}{'scope':<8}{'by':<22}reason")
-    for r in list_suppressions(_resources()[0], limit):
-        click.echo(f"{r['at']:%Y-%m-%d %H:%M:%S%z}  {r['channel']:<8}{r['recipient_hash']:<14}{r['scope']:<8}{r['created_by'] or '-':<22}{r['reason'] or ''}")
+    store = _resources()[0]
+    click.echo(f"{'at':<26}{'channel':<8}{'hash':<14}{'change  ' if history else ''}{'scope':<8}{'by':<22}reason")
+    if history:
+        for r in suppression_history(store, limit):
+            click.echo(_suppression_line(r, f"{r['change']:<8}", r["changed_by"]))
+    else:
+        for r in list_suppressions(store, limit):
+            click.echo(_suppression_line(r, "", r["created_by"]))
+
+
+def _suppression_line(r: dict, change: str, by: str | None) -> str:
+    """One line of `halo delivery suppressions` (`change`: '' but with --history)."""
+    return f"{r['at']:%Y-%m-%d %H:%M:%S%z}  {r['channel']:<8}{r['recipient_hash']:<14}{change}{r['scope']:<8}{by or '-':<22}{r['reason'] or ''}"
 
 
 @delivery.command()

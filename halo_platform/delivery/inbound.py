@@ -112,9 +112,9 @@ def _apply_once(store: StoreResource, provider_name: str, key: str, action: str,
         if conn.execute(sa.select(inbound_t.c.id).where(inbound_t.c.dedupe_key == key)).first() is not None:
             return False
         conn.execute(inbound_t.insert().values(dedupe_key=key, provider=provider_name, action=action, at=utcnow()))
+        reason, by = f"{inbound.text.strip().upper()} via {provider_name}", f"inbound:{provider_name}"
         if action == "suppress":
-            suppress_in(conn, "sms", inbound.sender, reason=f"{inbound.text.strip().upper()} via {provider_name}",
-                        created_by=f"inbound:{provider_name}")
+            suppress_in(conn, "sms", inbound.sender, reason=reason, created_by=by)
         else:
-            unsuppress_in(conn, "sms", inbound.sender)
+            unsuppress_in(conn, "sms", inbound.sender, reason=reason, lifted_by=by)
     return True

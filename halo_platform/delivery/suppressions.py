@@ -6,7 +6,10 @@ flight, so none of them leaves). HIGH messages (OTPs) are exempt unless the scop
 
 The list stores no recipient: only an HMAC-SHA256 of it under the suppression key
 (`HALO_SUPPRESSION_KEY`, else a random key kept in `$HALO_HOME/suppression.key`), so a copy of
-the table cannot be turned back into phone numbers by hashing every number of a country."""
+the table cannot be turned back into phone numbers by hashing every number of a country.
+
+Each suppression added or lifted is kept in `suppression_changes` (who, when, the masked reason,
+the same hash): a lifted suppression's row is deleted, its history is not."""
 
 from __future__ import annotations
 
@@ -32,10 +35,11 @@ from halo_platform.core.store import StoreResource
 from halo_platform.core.text import check_one_line
 from halo_platform.delivery.config import CHANNELS, PRIORITIES
 from halo_platform.delivery.queue import attempts_t, events_t, messages_t
-from halo_platform.delivery.tables import Suppression
+from halo_platform.delivery.tables import Suppression, SuppressionChange
 from halo_platform.delivery.validation import country_code, recipient_of
 
 suppressions_t = Suppression.__table__
+changes_t = SuppressionChange.__table__
 SCOPES = ("normal", "all")
 #: keywords of an inbound SMS (the whole text, trimmed, any letter case)
 STOP_WORDS = frozenset({"STOP", "ARRET", "ARRÊT", "STOPP", "BERHENTI"})
@@ -156,18 +160,31 @@ def suppress_in(conn: Connection, channel: str, to: str, *, scope: str = "normal
     """`suppress` inside the caller's transaction (which retries it on `IntegrityError`: the
     same recipient suppressed at once by another transaction)."""
     recipient = _check(channel, to, scope, country)
-    if reason:  # the last column of its line in `halo delivery suppressions`: a line break split that line
-        check_one_line(reason, "reason", suppressions_t.c.reason.type.length)
     digest, now = recipient_hash(channel, recipient), utcnow()
-    reason = mask_text(reason) if reason else None  # the row keeps a hash of the recipient: not the number typed in its reason
-    values = {"scope": scope, "reason": reason, "created_by": created_by, "at": now}
+    values = {"scope": scope, "reason": _kept_reason(reason), "created_by": created_by, "at": now}
     mine = sa.and_(suppressions_t.c.channel == channel, suppressions_t.c.recipient_hash == digest)
     if conn.execute(sa.select(suppressions_t.c.scope).where(mine).with_for_update()).scalar() == "all":
         values["scope"] = "all"
     if not conn.execute(suppressions_t.update().where(mine).values(**values)).rowcount:
         conn.execute(suppressions_t.insert().values(channel=channel, recipient_hash=digest, **values))
+    _record(conn, channel, digest, "added", values["scope"], values["reason"], created_by, now)
     ended = _end_queued(conn, channel, recipient, values["scope"], now)
     return {"channel": channel, "scope": values["scope"], "ended": ended}
+
+
+def _kept_reason(reason: str | None) -> str | None:
+    """`reason` as a suppression and its history keep it: one line (the last column of its line in
+    `halo delivery suppressions`), masked (the rows keep a hash of the recipient: not the number typed in it)."""
+    if not reason:
+        return None
+    check_one_line(reason, "reason", suppressions_t.c.reason.type.length)
+    return mask_text(reason)
+
+
+def _record(conn: Connection, channel: str, digest: str, change: str, scope: str, reason: str | None,
+            by: str | None, now: dt.datetime) -> None:
+    conn.execute(changes_t.insert().values(channel=channel, recipient_hash=digest, change=change, scope=scope,
+                                           reason=reason, changed_by=by, at=now))
 
 
 def _end_queued(conn: Connection, channel: str, recipient: str, scope: str, now: dt.datetime) -> int:
@@ -196,18 +213,25 @@ def _end_queued(conn: Connection, channel: str, recipient: str, scope: str, now:
     return len(ids)
 
 
-def unsuppress(store: StoreResource, channel: str, to: str, *, country: str | None = None) -> bool:
-    """Lift the suppression of `to` on `channel`; False if there was none."""
+def unsuppress(store: StoreResource, channel: str, to: str, *, reason: str | None = None, lifted_by: str | None = None,
+               country: str | None = None) -> bool:
+    """Lift the suppression of `to` on `channel`, recording who lifted it and why; False if there was none."""
     with store.write() as conn:
-        return unsuppress_in(conn, channel, to, country=country)
+        return unsuppress_in(conn, channel, to, reason=reason, lifted_by=lifted_by, country=country)
 
 
-def unsuppress_in(conn: Connection, channel: str, to: str, *, country: str | None = None) -> bool:
+def unsuppress_in(conn: Connection, channel: str, to: str, *, reason: str | None = None, lifted_by: str | None = None,
+                  country: str | None = None) -> bool:
     """`unsuppress` inside the caller's transaction."""
     recipient = _check(channel, to, "normal", country)
-    gone = conn.execute(suppressions_t.delete().where(suppressions_t.c.channel == channel,
-                                                      suppressions_t.c.recipient_hash == recipient_hash(channel, recipient)))
-    return bool(gone.rowcount)
+    reason, digest = _kept_reason(reason), recipient_hash(channel, recipient)
+    mine = sa.and_(suppressions_t.c.channel == channel, suppressions_t.c.recipient_hash == digest)
+    scope = conn.execute(sa.select(suppressions_t.c.scope).where(mine).with_for_update()).scalar()
+    if scope is None:
+        return False
+    conn.execute(suppressions_t.delete().where(mine))
+    _record(conn, channel, digest, "lifted", scope, reason, lifted_by, utcnow())
+    return True
 
 
 def list_suppressions(store: StoreResource, limit: int = 100) -> list[dict[str, Any]]:
@@ -216,6 +240,14 @@ def list_suppressions(store: StoreResource, limit: int = 100) -> list[dict[str, 
     with store.read() as conn:
         return [{"channel": r.channel, "recipient_hash": r.recipient_hash[:12], "scope": r.scope, "reason": r.reason,
                  "created_by": r.created_by, "at": r.at} for r in conn.execute(query)]
+
+
+def suppression_history(store: StoreResource, limit: int = 100) -> list[dict[str, Any]]:
+    """The newest suppressions added and lifted, and by whom (a hash prefix, never a recipient)."""
+    query = sa.select(changes_t).order_by(changes_t.c.at.desc(), changes_t.c.id.desc()).limit(limit)
+    with store.read() as conn:
+        return [{"channel": r.channel, "recipient_hash": r.recipient_hash[:12], "change": r.change, "scope": r.scope,
+                 "reason": r.reason, "changed_by": r.changed_by, "at": r.at} for r in conn.execute(query)]
 
 
 def keyword_action(text: str) -> str | None:

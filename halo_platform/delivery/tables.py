@@ -237,6 +237,23 @@ class Suppression(Base):
     at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+class SuppressionChange(Base):
+    """A suppression added (or widened) or lifted, and who did it (access.md: every change records
+    who made it): an API key's or user's name, `cli:<login>`, `inbound:<provider>` for a STOP or
+    START. Kept after the suppression is lifted; the recipient only as its keyed hash."""
+
+    __tablename__ = "suppression_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(sa.String(8))
+    recipient_hash: Mapped[str] = mapped_column(sa.String(64))
+    change: Mapped[str] = mapped_column(sa.String(8))  # added | lifted
+    scope: Mapped[str] = mapped_column(sa.String(8))  # the suppression's once added; the one lifted
+    reason: Mapped[str | None] = mapped_column(sa.String(255))
+    changed_by: Mapped[str | None] = mapped_column(sa.String(255))
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+
+
 class WebhookAttempt(Base):
     """One POST of a lifecycle event (`message_events.id`) to its message's `callback_url`. An
     event is delivered once one attempt is `ok`; until then (for 24 h) it is the backlog."""
