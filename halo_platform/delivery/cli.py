@@ -192,19 +192,19 @@ def weights_show() -> None:
 @click.option("--by", "changed_by", default=None, help="Who (default: cli:<login>, as halo keys and halo users record it).")
 def weights_set(rule: str, assignments: tuple[str, ...], reason: str, changed_by: str | None) -> None:
     """Set RULE's weights: `halo delivery weights set sms/*/TEXT sandbox_sms_a=50 sandbox_sms_b=50`."""
+    from halo_platform.delivery.config import WEIGHT_WANTED, typed_weight
     from halo_platform.delivery.state import set_weights
 
     parsed = {}
     for item in assignments:
         name, sep, value = item.partition("=")
-        if sep and name in parsed:  # which one was meant? (the last one was kept)
-            raise HaloError(f"provider {name!r} given more than once")
-        try:
-            parsed[name] = float(value)
-        except ValueError:
-            sep = ""
         if not sep:
             raise HaloError(f"expected provider=weight, got {item!r}")
+        if name in parsed:  # which one was meant? (the last one was kept)
+            raise HaloError(f"provider {name!r} given more than once")
+        if (weight := typed_weight(value)) is None:
+            raise HaloError(f"weights for {rule}: weight of {name} must be {WEIGHT_WANTED}, not {value!r}")
+        parsed[name] = weight
     store, providers = _resources()
     stored = set_weights(providers.config(), rule, parsed, cli_actor() if changed_by is None else changed_by, store, reason)
     click.echo(f"{rule}: " + ", ".join(f"{k}={v:g}" for k, v in stored.items()))

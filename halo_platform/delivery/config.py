@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -459,9 +460,22 @@ def _parse_on_unknown(raw: Any, where: str) -> dict[str, dict[str, str]]:
 MAX_WEIGHT = 1_000_000.0  # weights are relative: past this, sums and shares lose meaning (1e308 + 1e308 is inf)
 
 
+WEIGHT_TEXT = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+")  # ASCII digits, an optional point: no sign, exponent or `_`
+WEIGHT_WANTED = f"a number from 0 to {MAX_WEIGHT:,.0f}, in digits 0-9 with an optional decimal point"
+
+
 def weight_ok(weight: float) -> bool:
-    """A number from 0 to MAX_WEIGHT (NaN and infinity are not: `inf` took every message)."""
-    return 0 <= weight <= MAX_WEIGHT
+    """A number from 0 to MAX_WEIGHT (NaN and infinity are not: `inf` took every message), never
+    -0.0 (shown "-0")."""
+    return 0 <= weight <= MAX_WEIGHT and math.copysign(1.0, weight) > 0
+
+
+def typed_weight(text: str) -> float | None:
+    """The weight a person typed (a Routing page's field, `halo delivery weights set a=60`), None
+    unless it is WEIGHT_WANTED: float() also reads `1_000`, other scripts' digits (`٣` as 3), an
+    exponent (`1e-320`, a subnormal) and a sign (`-0`)."""
+    weight = float(text) if WEIGHT_TEXT.fullmatch(text) else None
+    return weight if weight is not None and weight_ok(weight) else None
 
 
 def validate_weights(rule: Rule, weights: dict[str, float], providers: dict[str, ProviderEntry]) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
@@ -151,9 +152,10 @@ def _said(message: object) -> str:
 
 
 def _exact(number: float) -> str:
-    """A number as the shortest text that reads back as it (60, 1234.5678): a form filled with
-    "%g" (6 digits) saved 1234.57 for a weight of 1234.5678 nobody had touched."""
-    return repr(float(number)).removesuffix(".0")
+    """A number as the shortest decimal text that reads back as it (60, 1234.5678, 0.00001): a form
+    filled with "%g" (6 digits) saved 1234.57 for a weight of 1234.5678 nobody had touched, and
+    one filled with repr's "1e-05" was refused (a weight is typed in plain digits)."""
+    return format(Decimal(repr(float(number))), "f").removesuffix(".0")
 
 
 templates.env.filters["when"] = _when

@@ -19,7 +19,7 @@ from halo_platform.core.errors import ConflictError, HaloError
 from halo_platform.core.http import repeated_error, repeated_fields, resource
 from halo_platform.core.store import StoreResource
 from halo_platform.core.text import required_reason
-from halo_platform.delivery.config import CHANNELS, MAX_WEIGHT, DeliveryConfig, Rule, validate_weights, weight_ok
+from halo_platform.delivery.config import CHANNELS, WEIGHT_WANTED, DeliveryConfig, Rule, typed_weight, validate_weights
 from halo_platform.delivery.state import (
     add_rule,
     load_router,
@@ -60,13 +60,9 @@ def _weights(data: Any, names: list[str], keep_zero: set[str], errors: dict[str,
         text = str(data.get(f"weight.{name}", "")).strip()
         if f"weight.{name}" in twice or not text:
             continue
-        try:
-            value = float(text)
-        except ValueError:
-            errors[f"weight.{name}"] = "a number, 0 or more"
-            continue
-        if not weight_ok(value):
-            errors[f"weight.{name}"] = f"a number from 0 to {MAX_WEIGHT:,.0f}"
+        value = typed_weight(text)
+        if value is None:
+            errors[f"weight.{name}"] = WEIGHT_WANTED
         elif value > 0 or name in keep_zero:
             weights[name] = value
     if not errors and sum(weights.values()) <= 0:
