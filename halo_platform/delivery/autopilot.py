@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
+from halo_platform.core.engine import unchanged_since
 from halo_platform.core.errors import HaloError
 from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
@@ -42,6 +43,7 @@ attempts_t = DeliveryAttempt.__table__
 events_t = MessageEvent.__table__
 state_t = ProviderState.__table__
 changes_t = ProviderStateChange.__table__
+BY_HAND = changes_t.c.changed_by.is_not(None)  # a person's change of a provider's state (the autopilot's has no changed_by)
 
 
 @dataclass(frozen=True)
@@ -245,11 +247,14 @@ def run_cycle(
 
 
 def set_manual(config: DeliveryConfig, provider: str, off: bool, changed_by: str, reason: str, store: StoreResource,
-               now: dt.datetime | None = None) -> str:
+               now: dt.datetime | None = None, seen_change: int | None = None) -> str:
     """Switch `provider` off by hand (`off`), or hand it back to the autopilot, which then pings
     it and ramps it up again like a provider that recovered. Stored with who and why, in the
     decisions' history; returns the stored reason. `changed_by` is one line that fits its columns
-    (SQLite kept a longer one that PostgreSQL and MariaDB refused with the driver's error)."""
+    (SQLite kept a longer one that PostgreSQL and MariaDB refused with the driver's error). A
+    page's switch gives `seen_change`, the id of the provider's newest change by hand it showed
+    (`provider_table`'s `seen`): refused (ConflictError) when someone switched it since, as a page
+    showing "off since yesterday" handed back a provider someone had handed back and switched off again."""
     if provider not in config.providers:
         raise HaloError(f"unknown provider {provider!r}; known: {', '.join(config.providers)}")
     reason = required_reason(reason)
@@ -263,6 +268,7 @@ def set_manual(config: DeliveryConfig, provider: str, off: bool, changed_by: str
             raise HaloError(f"{provider} is already switched off by {manual_by}")
         if not off and not manual_by:
             raise HaloError(f"{provider} is not switched off by hand: the autopilot already decides")
+        unchanged_since(conn, changes_t, sa.and_(changes_t.c.provider == provider, BY_HAND), seen_change, f"the state of {provider}")
         if not conn.execute(state_t.update().where(state_t.c.provider == provider).values(**values)).rowcount:
             conn.execute(state_t.insert().values(provider=provider, **values))
         conn.execute(changes_t.insert().values(provider=provider, active=False, factor=0.0, reason=text, at=now, changed_by=changed_by))
@@ -284,12 +290,14 @@ def provider_table(config: DeliveryConfig, store: StoreResource, now: dt.datetim
     """Per provider: state, factor, reason, attempts/error rate and share of traffic in the window,
     and until when it is paused (a 429 / Retry-After it answered), if it is. A provider whose
     `${ENV}` secret is not set is `unusable`, factor 0 as routing weighs it, the reason naming the
-    variables (unless switched off by hand: it stays `off`, which the page's switch reads)."""
+    variables (unless switched off by hand: it stays `off`, which the page's switch reads), and
+    `seen`, the id of its newest change by hand (0: none), for the switch's `set_manual`."""
     now = now or utcnow()
     since = now - dt.timedelta(minutes=config.autopilot.window_minutes)
     with store.read() as conn:
         stored = {r.provider: r for r in conn.execute(sa.select(state_t))}
         stats = window_stats(conn, since, now)
+        seen = dict(conn.execute(sa.select(changes_t.c.provider, sa.func.max(changes_t.c.id)).where(BY_HAND).group_by(changes_t.c.provider)).all())
     unset = config.unset_secrets()
     rows = []
     for name, entry in config.providers.items():
@@ -309,7 +317,7 @@ def provider_table(config: DeliveryConfig, store: StoreResource, now: dt.datetim
             "provider": name, "kind": entry.kind, "channel": entry.channel, "state": label,
             "factor": factor, "attempts": attempts, "error_rate": round(errors / attempts, 4) if attempts else 0.0,
             "share": round(attempts / channel_total, 4) if channel_total else 0.0, "reason": reason,
-            "since": state.since, "paused_until": paused_until,
+            "since": state.since, "paused_until": paused_until, "seen": seen.get(name, 0),
         })
     return rows
 

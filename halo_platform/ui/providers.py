@@ -18,7 +18,7 @@ from halo_platform.core.http import repeated_error, resource
 from halo_platform.core.store import StoreResource
 from halo_platform.delivery.autopilot import hourly_traffic, provider_table, set_manual, state_changes
 from halo_platform.delivery.resources import ProvidersResource
-from halo_platform.ui.app import render, signed_in, text_error
+from halo_platform.ui.app import render, seen_change, signed_in, text_error
 
 router = APIRouter(include_in_schema=False)
 
@@ -47,14 +47,14 @@ async def switch(request: Request, caller: Caller = Depends(signed_in("admin")),
     data = await request.form()
     name, state, reason = str(data.get("provider", "")), str(data.get("state", "")), str(data.get("reason", ""))
     try:
-        if twice := repeated_error(data, ("provider", "state", "reason")):  # `state=off&state=auto` was applied as auto
+        if twice := repeated_error(data, ("provider", "state", "reason", "seen")):  # `state=off&state=auto` was applied as auto
             raise HaloError(twice)
         if state not in ("off", "auto"):
             raise HaloError("choose off or auto")
         if error := text_error(reason, "reason"):  # the provider's name is one of the configured ones, or refused
             raise HaloError(error)
         config = await run_in_threadpool(providers.config)  # reads the providers file: not on the event loop
-        await run_in_threadpool(set_manual, config, name, state == "off", caller.name, reason, store)
+        await run_in_threadpool(set_manual, config, name, state == "off", caller.name, reason, store, seen_change=seen_change(data))
     except HaloError as exc:
         page = await run_in_threadpool(_page_data, providers, store)
         # beside the reason of the provider's row; a provider the page has no row of (gone from the

@@ -13,7 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from halo_platform.cli import cli
-from halo_platform.core.errors import HaloError
+from halo_platform.core.errors import ConflictError, HaloError
+from halo_platform.delivery.autopilot import set_manual, state_changes
 from halo_platform.delivery.config import load_config
 from halo_platform.delivery.state import set_weights, weight_history
 from halo_platform_tests.ui.test_page_edges import _html, admin, app, store  # noqa: F401 - the seeded store, app and clients
@@ -58,3 +59,29 @@ def test_a_small_weight_is_shown_as_the_plain_decimal_it_was_typed_as_and_minus_
     assert 'value="0.00001"' in page and "1e-05" not in page
     with pytest.raises(HaloError, match="not -0.0"):  # a weight not typed (a job's config): -0.0 is refused as well
         set_weights(load_config(), RULE, {"sandbox_sms_a": -0.0, "sandbox_sms_b": 30}, "ada", store, "minus zero")
+
+
+def _switch_form(page: str, provider: str) -> dict[str, str]:
+    """The hidden fields of `provider`'s switch form, as the browser sends them."""
+    form = re.search(rf'<form method="post" action="/ui/providers/switch"(?:(?!</form>).)*?name="provider" value="{provider}".*?</form>', page, re.S)
+    return dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form.group(0)))
+
+
+def test_a_providers_page_opened_before_a_switch_by_someone_else_switches_nothing(admin, store) -> None:  # noqa: ANN001
+    """A page showing sandbox_sms_b "off since yesterday" handed it back after someone else had handed
+    it back and switched it off again (for another reason): the stale form undid their switch."""
+    config = load_config()
+    set_manual(config, "sandbox_sms_b", True, "ada", "carrier outage", store)
+    stale = _switch_form(_html(admin.get("/ui/providers"), 200), "sandbox_sms_b")
+    assert stale["state"] == "auto"
+    set_manual(config, "sandbox_sms_b", False, "bob", "outage over", store)
+    set_manual(config, "sandbox_sms_b", True, "bob", "carrier outage again", store)
+    changes = state_changes(store)
+    answer = _html(admin.post("/ui/providers/switch", data={**stale, "reason": "outage over"}), 422)
+    assert "changed by bob" in _error(answer, "reason.sandbox_sms_b") and "nothing was saved" in _error(answer, "reason.sandbox_sms_b")
+    assert 'value="outage over"' in answer  # the reason typed is kept
+    assert state_changes(store) == changes
+    with pytest.raises(ConflictError):  # the function of the page's switch
+        set_manual(config, "sandbox_sms_b", False, "ada", "outage over", store, seen_change=int(stale["seen"]))
+    handed_back = admin.post("/ui/providers/switch", data={**_switch_form(answer, "sandbox_sms_b"), "reason": "outage over"})
+    assert handed_back.status_code == 303  # the page the refusal showed is up to date: its form is taken
