@@ -71,12 +71,19 @@ def _page_of(url: str) -> str | None:
     return page.path + (f"?{page.query}" if page.query else "") if page.path.startswith("/ui") else None
 
 
+def _section(path: str) -> str:
+    """The page of the navigation `path` is under (`/ui/access/keys` -> `/ui/access`), else `/ui`."""
+    return next((page for page, _, _ in PAGES if path == page or path.startswith(page + "/")), "/ui")
+
+
 def _back_to(request: Request) -> str:
     """Where a person goes once signed in: the page asked for; after a form, the page the form was
-    on (a form's address may take no GET: `/ui/access/keys` answered a JSON 405), else its address."""
+    on, else (a browser that sends no Referer) the navigation page it belongs to: never the form's
+    address, which may take no GET (`/ui/access/keys` answered a JSON 405, `/ui/routing/edit` without
+    its rule a 404 page)."""
     if request.method == "GET":
         return _here(request)
-    return _page_of(request.headers.get("referer", "")) or request.url.path
+    return _page_of(request.headers.get("referer", "")) or _section(request.url.path)
 
 
 def role_at_least(caller: Caller, role: str) -> bool:

@@ -17,7 +17,7 @@ from halo_platform.core.errors import ConflictError, HaloError
 from halo_platform.delivery.autopilot import set_manual, state_changes
 from halo_platform.delivery.config import load_config
 from halo_platform.delivery.state import set_weights, weight_history
-from halo_platform_tests.ui.test_page_edges import _html, admin, app, store  # noqa: F401 - the seeded store, app and clients
+from halo_platform_tests.ui.test_page_edges import PASSWORD, _client, _html, admin, app, store  # noqa: F401 - the seeded store, app and clients
 
 RULE = "sms/*/TEXT"
 ODD_WEIGHTS = ["1_000", "٣", "1e-320", "-0", "+5", " 1 e3", "0x10", "nan"]  # the first five were saved; the rest refused, saying less
@@ -85,3 +85,23 @@ def test_a_providers_page_opened_before_a_switch_by_someone_else_switches_nothin
         set_manual(config, "sandbox_sms_b", False, "ada", "outage over", store, seen_change=int(stale["seen"]))
     handed_back = admin.post("/ui/providers/switch", data={**_switch_form(answer, "sandbox_sms_b"), "reason": "outage over"})
     assert handed_back.status_code == 303  # the page the refusal showed is up to date: its form is taken
+
+
+@pytest.mark.parametrize(("address", "form", "page"), [
+    ("/ui/access/keys", {"name": "k", "scope": "admin"}, "/ui/access"),
+    ("/ui/access/users/otto/disable", {}, "/ui/access"),
+    ("/ui/providers/switch", {"provider": "sandbox_sms_b", "state": "off", "reason": "r"}, "/ui/providers"),
+    ("/ui/routing/edit", {"rule": RULE, "weight.sandbox_sms_a": "1", "reason": "r"}, "/ui/routing"),
+])
+def test_a_form_sent_after_the_session_ended_without_a_referer_signs_in_to_its_page(app, store, address: str, form: dict,  # noqa: ANN001
+                                                                                     page: str) -> None:
+    """Once signed in, the browser went to the form's POST address: a JSON 405, or a 404 page."""
+    browser = _client(app, store, "ada")
+    browser.cookies.delete("halo_session")  # the session ended
+    login = browser.post(address, data={"csrf_token": "any", **form})  # no Referer, as a browser with a strict referrer policy
+    assert login.status_code == 401
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', login.text))
+    assert fields["next"] == page
+    signed_in = browser.post("/ui/login", data={**fields, "name": "ada", "password": PASSWORD})
+    assert (signed_in.status_code, signed_in.headers["location"]) == (303, page)
+    _html(browser.get(page), 200)
