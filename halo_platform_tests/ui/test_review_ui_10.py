@@ -17,6 +17,7 @@ from halo_platform.core.errors import ConflictError, HaloError
 from halo_platform.delivery.autopilot import set_manual, state_changes
 from halo_platform.delivery.config import load_config
 from halo_platform.delivery.state import set_weights, weight_history
+from halo_platform_tests.ui.test_availability_weeks import client  # noqa: F401 - a viewer of one acme span
 from halo_platform_tests.ui.test_page_edges import PASSWORD, _client, _html, admin, app, store  # noqa: F401 - the seeded store, app and clients
 
 RULE = "sms/*/TEXT"
@@ -105,3 +106,8 @@ def test_a_form_sent_after_the_session_ended_without_a_referer_signs_in_to_its_p
     signed_in = browser.post("/ui/login", data={**fields, "name": "ada", "password": PASSWORD})
     assert (signed_in.status_code, signed_in.headers["location"]) == (303, page)
     _html(browser.get(page), 200)
+
+
+def test_the_availability_heading_says_1_span(client) -> None:  # noqa: ANN001
+    page = client.get("/ui/availability", params={"feed": "acme", "provider": "AC001", "week": "2026-01-05"}).text
+    assert re.findall(r"local times, \d+ spans?\)", page) == ["local times, 1 span)"]
