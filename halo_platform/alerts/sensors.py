@@ -1,8 +1,8 @@
 """The run-failure sensor: one alert per failed run of any job in the code location; and the
 asset-check sensor: one alert per failed ERROR check (and WARN check marked `halo/alert`).
 
-Each reads the runs that ended (failed, or succeeded) since its cursor, up to `RUNS_PER_TICK` a
-tick, and sends all their alerts together: they wait for their sinks at most
+Each reads the runs that ended (failed, or succeeded) since its cursor, up to 50 a tick
+(`core.run_status.runs_since`), and sends all their alerts together: they wait for their sinks at most
 `send.ALERT_DEADLINE_SECONDS` in all, so that a tick stays well under Dagster's sensor timeout
 (60 s); the cursor, past the runs the tick read, is saved when the tick ends: no alert is lost or
 sent twice. (Dagster's own run-status sensors hand a sensor 5 runs a tick, one after another: with
@@ -21,15 +21,12 @@ import dagster as dg
 
 from halo_platform.alerts import outbox
 from halo_platform.alerts.send import Alert, alert_sinks, resend_due, send_alerts
-from halo_platform.core.failures import failure_text, masked
+from halo_platform.core.failures import masked
 from halo_platform.core.redact import mask_text
+from halo_platform.core.run_status import failure_message, runs_since
 from halo_platform.core.store import StoreResource
 from halo_platform.sinks import DeliveryOutcome, SinksResource
 
-# Runs (failed ones, or successful ones) a tick reads and alerts on, together: 50 runs' alerts to
-# a sink that takes 1 s each, 4 at a time (`send.PARALLEL_PER_SINK`), take 13 s; the next ones
-# go at the next tick, 15 s later.
-RUNS_PER_TICK = 50
 PAYLOAD_CHARS = 300
 
 
@@ -62,44 +59,9 @@ def alert_for_failed_run(run: dg.DagsterRun, error_message: str | None) -> Alert
     )
 
 
-def runs_since(context: dg.SensorEvaluationContext, event: dg.DagsterEventType) -> list[tuple[dg.DagsterRun, dg.EventLogRecord]]:
-    """The runs of this code location that reached `event` since the cursor, oldest first, at most
-    `RUNS_PER_TICK`, with the record of that event; the cursor is moved past them (saved when the
-    tick ends). On the sensor's first tick, none: the cursor is set past the last such event."""
-    if context.cursor is None:
-        last = context.instance.fetch_run_status_changes(event, limit=1).records
-        context.update_cursor(str(last[0].storage_id if last else 0))
-        return []
-    seen = json.loads(context.cursor)  # the cursor Dagster's run-status sensor kept, before this one, names its record
-    records = context.instance.fetch_run_status_changes(
-        dg.RunStatusChangeRecordsFilter(event, after_storage_id=seen["record_id"] if isinstance(seen, dict) else seen),
-        limit=RUNS_PER_TICK, ascending=True).records
-    if not records:
-        return []
-    context.update_cursor(str(records[-1].storage_id))
-    runs = {r.dagster_run.run_id: r.dagster_run for r in context.instance.get_run_records(
-        dg.RunsFilter(run_ids=list({r.run_id for r in records})))}
-    return [(runs[r.run_id], r) for r in records if r.run_id in runs and _here(context, runs[r.run_id])]
-
-
-def _here(context: dg.SensorEvaluationContext, run: dg.DagsterRun) -> bool:
-    """Whether `run` is of a job of the sensor's code location, as Dagster's run-status sensors tell
-    (a run executed in process, as a test's, has no origin, and neither has a sensor built for a test)."""
-    origin = run.remote_job_origin.repository_origin if run.remote_job_origin else None
-    location = context.code_location_origin
-    return ((origin.code_location_origin.location_name, origin.repository_name) if origin else (None, None)) == (
-        location.location_name if location else None, context.repository_name)
-
-
 def failed_run_alerts(instance: dg.DagsterInstance, run: dg.DagsterRun, failure: dg.EventLogRecord) -> list[Alert]:
     """A failed run's alert, with its first failed step's error, then its failed checks' alerts."""
-    message = failure.event_log_entry.dagster_event.message if failure.event_log_entry.dagster_event else None
-    steps = instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE).records
-    step_errors = [r.event_log_entry.dagster_event.event_specific_data.error for r in steps
-                   if r.event_log_entry.dagster_event and r.event_log_entry.dagster_event.event_specific_data]
-    if step_errors and step_errors[0] is not None:
-        message = failure_text(step_errors[0])
-    return [alert_for_failed_run(run, message), *failed_check_alerts(instance, run.run_id)]
+    return [alert_for_failed_run(run, failure_message(instance, run, failure)), *failed_check_alerts(instance, run.run_id)]
 
 
 def tick_said(runs: list, ended: str, outcomes: list[DeliveryOutcome]) -> dg.SkipReason:

@@ -5,15 +5,16 @@ the asset body (resource errors, a canceled queue entry, a killed worker)."""
 import datetime as dt
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import dagster as dg
 
 from halo_platform.alerts.send import Alert, send_alerts
 from halo_platform.core.errors import HaloError
-from halo_platform.core.failures import failure_text, masked
+from halo_platform.core.failures import masked
 from halo_platform.core.models import utcnow
 from halo_platform.core.redact import error_line
+from halo_platform.core.run_status import failure_message, runs_since
 from halo_platform.core.store import StoreResource
 from halo_platform.reports import audit
 from halo_platform.reports.assets import job_name, run_config, run_tags
@@ -130,6 +131,42 @@ def record_run_outcome(store: StoreResource, instance: dg.DagsterInstance, run: 
                             at=ended_at if status in audit.TERMINAL else None, **fields)
 
 
+def failure_line(instance: dg.DagsterInstance, run: dg.DagsterRun, failure: dg.EventLogRecord) -> str:
+    """A failed run's audit error: the first line of what made it fail, as its alert says it."""
+    return (failure_message(instance, run, failure) or "run failed").strip().splitlines()[0]
+
+
+# (name, the run event it follows, the status it records, the error it records, what it does)
+RUN_STATUS_SENSORS = [
+    ("task_request_queued_sensor", dg.DagsterEventType.RUN_ENQUEUED, "QUEUED", None,
+     "Records task runs queued outside the API/CLI (launchpad, schedules) as QUEUED in task_requests."),
+    ("task_request_started_sensor", dg.DagsterEventType.RUN_START, "RUNNING", None,
+     "Marks the task_requests row of a started task run RUNNING with the run's start time (also a run"
+     " that fails before its asset body records it)."),
+    ("task_request_failure_sensor", dg.DagsterEventType.RUN_FAILURE, "FAILED", failure_line,
+     "Marks the task_requests row of a failed task run FAILED with the error's first line."),
+    ("task_request_canceled_sensor", dg.DagsterEventType.RUN_CANCELED, "CANCELED", lambda *_: "canceled",
+     "Marks the task_requests row of a canceled task run CANCELED."),
+]
+
+
+def run_status_sensor(name: str, event: dg.DagsterEventType, status: str, error: Callable | None,
+                      description: str) -> dg.SensorDefinition:
+    """A sensor recording `status` (with `error(instance, run, event record)`) on the audit row of
+    each task run of this code location that reached `event` since its last tick, up to 50 a tick
+    (`runs_since`; Dagster's run-status sensors, whose cursor it takes up, handed 5)."""
+
+    @dg.sensor(name=name, minimum_interval_seconds=15, default_status=dg.DefaultSensorStatus.RUNNING, description=description)
+    @masked
+    def sensor(context: dg.SensorEvaluationContext, store: StoreResource) -> dg.SkipReason:
+        runs = runs_since(context, event)
+        for run, record in runs:
+            record_run_outcome(store, context.instance, run, status, error and error(context.instance, run, record))
+        return dg.SkipReason(f"{len(runs)} run{'' if len(runs) == 1 else 's'} read; task runs recorded {status}")
+
+    return sensor
+
+
 def build_sensors(jobs: Sequence) -> list[dg.SensorDefinition]:
     @dg.sensor(
         name="task_schedule_sensor",
@@ -148,53 +185,5 @@ def build_sensors(jobs: Sequence) -> list[dg.SensorDefinition]:
             return dg.SensorResult(skip_reason=dg.SkipReason("no schedule tick is due"), cursor=cursor)
         return dg.SensorResult(run_requests=requests, cursor=cursor)
 
-    @dg.run_failure_sensor(
-        name="task_request_failure_sensor",
-        minimum_interval_seconds=15,
-        default_status=dg.DefaultSensorStatus.RUNNING,
-        description="Marks the task_requests row of a failed task run FAILED with the error's first line.",
-    )
-    @masked
-    def task_request_failure_sensor(context: dg.RunFailureSensorContext, store: StoreResource) -> None:
-        message = context.failure_event.message if context.failure_event else None
-        errors = [e.event_specific_data.error for e in context.get_step_failure_events() if e.event_specific_data]
-        if errors and errors[0] is not None:
-            message = failure_text(errors[0])
-        record_run_outcome(store, context.instance, context.dagster_run, "FAILED", (message or "run failed").strip().splitlines()[0])
+    return [task_schedule_sensor, *(run_status_sensor(*args) for args in RUN_STATUS_SENSORS)]
 
-    @dg.run_status_sensor(
-        name="task_request_queued_sensor",
-        run_status=dg.DagsterRunStatus.QUEUED,
-        minimum_interval_seconds=15,
-        default_status=dg.DefaultSensorStatus.RUNNING,
-        description="Records task runs queued outside the API/CLI (launchpad, schedules) as QUEUED in task_requests.",
-    )
-    @masked
-    def task_request_queued_sensor(context: dg.RunStatusSensorContext, store: StoreResource) -> None:
-        record_run_outcome(store, context.instance, context.dagster_run, "QUEUED")
-
-    @dg.run_status_sensor(
-        name="task_request_started_sensor",
-        run_status=dg.DagsterRunStatus.STARTED,
-        minimum_interval_seconds=15,
-        default_status=dg.DefaultSensorStatus.RUNNING,
-        description="Marks the task_requests row of a started task run RUNNING with the run's start time (also a run"
-                    " that fails before its asset body records it).",
-    )
-    @masked
-    def task_request_started_sensor(context: dg.RunStatusSensorContext, store: StoreResource) -> None:
-        record_run_outcome(store, context.instance, context.dagster_run, "RUNNING")
-
-    @dg.run_status_sensor(
-        name="task_request_canceled_sensor",
-        run_status=dg.DagsterRunStatus.CANCELED,
-        minimum_interval_seconds=15,
-        default_status=dg.DefaultSensorStatus.RUNNING,
-        description="Marks the task_requests row of a canceled task run CANCELED.",
-    )
-    @masked
-    def task_request_canceled_sensor(context: dg.RunStatusSensorContext, store: StoreResource) -> None:
-        record_run_outcome(store, context.instance, context.dagster_run, "CANCELED", "canceled")
-
-    return [task_schedule_sensor, task_request_queued_sensor, task_request_started_sensor, task_request_failure_sensor,
-            task_request_canceled_sensor]

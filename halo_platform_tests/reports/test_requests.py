@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 
 from halo_platform.cli import cli
 from halo_platform.core.errors import HaloError
+from halo_platform.core.store import StoreResource
 from halo_platform.definitions import defs
 from halo_platform.http import create_app
 from halo_platform.reports.audit import get_request, list_requests
@@ -99,12 +100,7 @@ def test_the_api_refuses_a_bad_payload_with_422_and_queues_a_good_one_in_dagster
     # canceled in the UI before it started: the run-status sensor records it
     instance = dagster_instance()
     instance.report_run_canceled(run)
-    canceled = instance.get_run_by_id(request_id)
-    event = instance.all_logs(request_id, of_type=dg.DagsterEventType.RUN_CANCELED)[-1].dagster_event
-    sensor = defs.resolve_sensor_def("task_request_canceled_sensor")
-    with dg.build_run_status_sensor_context(sensor_name=sensor.name, dagster_event=event, dagster_instance=instance,
-                                            dagster_run=canceled, resources={"store": store}) as context:
-        sensor(context)
+    run_status_tick("task_request_canceled_sensor", instance, store, request_id, dg.DagsterEventType.RUN_CANCELED)
     assert get_request(store, request_id)["status"] == "CANCELED"
     assert [r["status"] for r in list_requests(store, task="campaign_alerts")] == ["CANCELED"]
 
@@ -142,6 +138,28 @@ def test_a_repeated_idempotency_key_answers_the_first_request_and_queues_one_run
     assert _request_count(store) == 2
 
 
+def run_status_tick(name: str, instance: dg.DagsterInstance, store: StoreResource, run_id: str,
+                    kind: dg.DagsterEventType) -> None:
+    """A tick of the run-status sensor `name`, in the code location of run `run_id` as the daemon
+    runs it, that reads the run's `kind` event: its cursor is just before that event."""
+    (record,) = [r for r in instance.fetch_run_status_changes(kind, limit=100).records if r.run_id == run_id]
+    origin = instance.get_run_by_id(run_id).remote_job_origin
+    with dg.SensorEvaluationContext(
+            instance_ref=None, instance=instance, cursor=str(record.storage_id - 1), resources={"store": store},
+            repository_name=origin.repository_origin.repository_name if origin else None,
+            code_location_origin=origin.repository_origin.code_location_origin if origin else None) as context:
+        defs.resolve_sensor_def(name).evaluate_tick(context)
+
+
+def enqueue(instance: dg.DagsterInstance, store: StoreResource, run: dg.DagsterRun) -> None:
+    """The launchpad's queuing of `run` (its event: a queued run needs a code location's origin,
+    which a run made here has none of), then a tick of the queued sensor."""
+    instance.event_log_storage.store_event(dg.EventLogEntry(
+        error_info=None, level="DEBUG", user_message="", run_id=run.run_id, timestamp=time.time(),
+        dagster_event=dg.DagsterEvent(event_type_value=dg.DagsterEventType.RUN_ENQUEUED.value, job_name=run.job_name)))
+    run_status_tick("task_request_queued_sensor", instance, store, run.run_id, dg.DagsterEventType.RUN_ENQUEUED)
+
+
 def test_a_ui_launched_run_is_recorded_queued_then_failed_by_the_sensors(halo_env, store):
     """The launchpad queues the run (no audit row yet); it dies before the asset body runs."""
     instance = dagster_instance()
@@ -150,11 +168,7 @@ def test_a_ui_launched_run_is_recorded_queued_then_failed_by_the_sensors(halo_en
         job, run_config={"ops": {"payment_reconciliation": {"config": {"tolerance": "0.1"}}}},
         tags={**job.tags, "dagster/user": "ana"}, status=dg.DagsterRunStatus.NOT_STARTED,
     )
-    queued = defs.resolve_sensor_def("task_request_queued_sensor")
-    enqueued = dg.DagsterEvent(event_type_value=dg.DagsterEventType.RUN_ENQUEUED.value, job_name=job.name)
-    with dg.build_run_status_sensor_context(sensor_name=queued.name, dagster_event=enqueued,
-                                            dagster_instance=instance, dagster_run=run, resources={"store": store}) as context:
-        queued(context)
+    enqueue(instance, store, run)
     request = get_request(store, run.run_id)
     assert (request["status"], request["task"], request["trigger"], request["requested_by"]) == (
         "QUEUED", "payment_reconciliation", "manual", "ana")
@@ -164,12 +178,7 @@ def test_a_ui_launched_run_is_recorded_queued_then_failed_by_the_sensors(halo_en
     instance.report_dagster_event(dg.DagsterEvent(event_type_value=dg.DagsterEventType.RUN_START.value,
                                                   job_name=job.name), run.run_id)
     instance.report_run_failed(instance.get_run_by_id(run.run_id), "run worker lost: out of memory")
-    failed = instance.get_run_by_id(run.run_id)
-    event = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)[-1].dagster_event
-    sensor = defs.resolve_sensor_def("task_request_failure_sensor")
-    with dg.build_run_status_sensor_context(sensor_name=sensor.name, dagster_event=event, dagster_instance=instance,
-                                            dagster_run=failed, resources={"store": store}) as context:
-        sensor(context.for_run_failure())
+    run_status_tick("task_request_failure_sensor", instance, store, run.run_id, dg.DagsterEventType.RUN_FAILURE)
     request = get_request(store, run.run_id)
     assert (request["status"], request["error"]) == ("FAILED", "run worker lost: out of memory")
     started = instance.get_run_record_by_id(run.run_id).start_time
@@ -195,12 +204,7 @@ def test_a_run_dagster_started_is_recorded_running_with_its_start_before_its_ass
     Dagster's start time."""
     instance = dagster_instance()
     run = started_campaign_alerts_run(instance, {"halo/trigger": "schedule"})
-    started = instance.get_run_by_id(run.run_id)
-    event = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.RUN_START)[-1].dagster_event
-    sensor = defs.resolve_sensor_def("task_request_started_sensor")
-    with dg.build_run_status_sensor_context(sensor_name=sensor.name, dagster_event=event, dagster_instance=instance,
-                                            dagster_run=started, resources={"store": store}) as context:
-        sensor(context)
+    run_status_tick("task_request_started_sensor", instance, store, run.run_id, dg.DagsterEventType.RUN_START)
     request = get_request(store, run.run_id)
     assert (request["status"], request["task"], request["trigger"]) == ("RUNNING", "campaign_alerts", "schedule")
     start = instance.get_run_record_by_id(run.run_id).start_time
@@ -216,23 +220,15 @@ def test_a_launchpad_run_canceled_or_failed_while_queued_has_no_start_time(halo_
     job = defs.resolve_job_def("campaign_alerts_job")
     run = instance.create_run_for_job(job, run_config={"ops": {"campaign_alerts": {"config": {}}}},
                                       tags={**job.tags, "dagster/user": "ana"}, status=dg.DagsterRunStatus.NOT_STARTED)
-    queued = defs.resolve_sensor_def("task_request_queued_sensor")
-    enqueued = dg.DagsterEvent(event_type_value=dg.DagsterEventType.RUN_ENQUEUED.value, job_name=job.name)
-    with dg.build_run_status_sensor_context(sensor_name=queued.name, dagster_event=enqueued,
-                                            dagster_instance=instance, dagster_run=run, resources={"store": store}) as context:
-        queued(context)
+    enqueue(instance, store, run)
 
     if end == "canceled":
         instance.report_run_canceled(run)
-        kind, sensor = dg.DagsterEventType.RUN_CANCELED, defs.resolve_sensor_def("task_request_canceled_sensor")
+        sensor, kind = "task_request_canceled_sensor", dg.DagsterEventType.RUN_CANCELED
     else:
         instance.report_run_failed(run, "could not launch the run: no run worker")
-        kind, sensor = dg.DagsterEventType.RUN_FAILURE, defs.resolve_sensor_def("task_request_failure_sensor")
-    ended = instance.get_run_by_id(run.run_id)
-    event = instance.all_logs(run.run_id, of_type=kind)[-1].dagster_event
-    with dg.build_run_status_sensor_context(sensor_name=sensor.name, dagster_event=event, dagster_instance=instance,
-                                            dagster_run=ended, resources={"store": store}) as context:
-        sensor(context.for_run_failure() if end == "failed" else context)
+        sensor, kind = "task_request_failure_sensor", dg.DagsterEventType.RUN_FAILURE
+    run_status_tick(sensor, instance, store, run.run_id, kind)
     request = get_request(store, run.run_id)
     assert request["status"] == end.upper()
     assert request["finished_at"] is not None

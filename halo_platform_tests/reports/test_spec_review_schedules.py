@@ -13,12 +13,11 @@ from click.testing import CliRunner
 
 from halo_platform.cli import cli
 from halo_platform.core.errors import HaloError
-from halo_platform.definitions import defs
 from halo_platform.reports.audit import get_request
 from halo_platform.reports.requests import dagster_instance
 from halo_platform.reports.schedules import check_cron, cron_in_words, list_schedules, next_runs
 from halo_platform.reports.sensors import evaluate_schedules
-from halo_platform_tests.reports.test_requests import started_campaign_alerts_run
+from halo_platform_tests.reports.test_requests import run_status_tick, started_campaign_alerts_run
 
 UTC = dt.UTC
 
@@ -56,15 +55,6 @@ def test_a_schedule_set_with_a_range_of_one_value_runs_once_a_day(halo_env, stor
     assert [dt.datetime.fromisoformat(r.tags["halo/tick"]).astimezone(UTC).hour for r in requests] == [3]
 
 
-def _sensor(name: str, instance: dg.DagsterInstance, run_id: str, kind: dg.DagsterEventType, store) -> None:  # noqa: ANN001
-    sensor = defs.resolve_sensor_def(name)
-    run = instance.get_run_by_id(run_id)
-    event = instance.all_logs(run_id, of_type=kind)[-1].dagster_event
-    with dg.build_run_status_sensor_context(sensor_name=sensor.name, dagster_event=event, dagster_instance=instance,
-                                            dagster_run=run, resources={"store": store}) as context:
-        sensor(context.for_run_failure() if kind == dg.DagsterEventType.RUN_FAILURE else context)
-
-
 def test_a_run_the_sensors_record_late_keeps_its_own_creation_start_and_end_times(halo_env, store):
     """A launchpad run that started and died before its asset body ran is recorded by the
     run-status sensors, which may evaluate minutes later (a busy or restarted daemon): its
@@ -74,8 +64,8 @@ def test_a_run_the_sensors_record_late_keeps_its_own_creation_start_and_end_time
     run = started_campaign_alerts_run(instance, {"dagster/user": "ana"})
     instance.report_run_failed(instance.get_run_by_id(run.run_id), "run worker lost: out of memory")
     time.sleep(1)  # the sensors come later
-    _sensor("task_request_started_sensor", instance, run.run_id, dg.DagsterEventType.RUN_START, store)
-    _sensor("task_request_failure_sensor", instance, run.run_id, dg.DagsterEventType.RUN_FAILURE, store)
+    run_status_tick("task_request_started_sensor", instance, store, run.run_id, dg.DagsterEventType.RUN_START)
+    run_status_tick("task_request_failure_sensor", instance, store, run.run_id, dg.DagsterEventType.RUN_FAILURE)
     request = get_request(store, run.run_id)
     record = instance.get_run_record_by_id(run.run_id)
     created, started, finished = (dt.datetime.fromisoformat(request[k]) for k in ("created_at", "started_at", "finished_at"))

@@ -18,7 +18,6 @@ from click.testing import CliRunner
 
 from halo_platform.cli import cli
 from halo_platform.core.errors import MAX_RETRIES_TAG
-from halo_platform.definitions import defs
 from halo_platform.http import create_app
 from halo_platform.reports.assets import run_config, run_tags
 from halo_platform.reports.audit import get_request, record_status
@@ -28,6 +27,7 @@ from halo_platform.reports.requests import dagster_instance
 from halo_platform.reports.task import TaskCheck, get_task
 from halo_platform_tests.alerts.test_alerts import alert_tick
 from halo_platform_tests.fixtures.access import authorized_client
+from halo_platform_tests.reports.test_requests import run_status_tick
 
 GUARDED = textwrap.dedent('''
     """Orders per status, never delivered while a cancelled order is in it (a blocking check)."""
@@ -85,10 +85,7 @@ def test_a_failed_blocking_check_blocks_every_delivery_and_alerts(guarded_orders
     assert run.status == dg.DagsterRunStatus.FAILURE  # Dagster's own blocking: the step fails after the check
     assert run.tags[MAX_RETRIES_TAG] == "0"  # the same data would block again
 
-    event = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)[-1].dagster_event
-    with dg.build_run_status_sensor_context(sensor_name="task_request_failure_sensor", dagster_event=event,
-                                            dagster_instance=instance, dagster_run=run, resources={"store": store}) as context:
-        defs.resolve_sensor_def("task_request_failure_sensor")(context.for_run_failure())
+    run_status_tick("task_request_failure_sensor", instance, store, run.run_id, dg.DagsterEventType.RUN_FAILURE)
     alert_tick(instance, store)
     alerts = [json.loads(p.read_text()) for p in sorted((home / "alerts").iterdir())]
     assert {a["title"] for a in alerts} == {"run failed: guarded_orders_job", "check failed: guarded_orders no_cancelled_orders"}
