@@ -42,7 +42,7 @@ def _payload_of(run: dg.DagsterRun) -> str | None:
     return json.dumps(config, sort_keys=True) if config else None
 
 
-def alert_for_failed_run(run: dg.DagsterRun, error_message: str | None) -> Alert:
+def alert_for_failed_run(run: dg.DagsterRun, error_message: str) -> Alert:
     tags = run.tags or {}
     details = {}
     if tags.get("halo/task"):
@@ -52,7 +52,7 @@ def alert_for_failed_run(run: dg.DagsterRun, error_message: str | None) -> Alert
     return Alert(
         title=f"run failed: {run.job_name}",
         severity="ERROR",
-        error=error_message if error_message and error_message.strip() else "run failed",  # a blank one says nothing
+        error=error_message,
         run_id=run.run_id,
         job=run.job_name,
         details=details,

@@ -47,12 +47,13 @@ def _here(context: dg.SensorEvaluationContext, run: dg.DagsterRun) -> bool:
         location.location_name if location else None, context.repository_name)
 
 
-def failure_message(instance: dg.DagsterInstance, run: dg.DagsterRun, failure: dg.EventLogRecord) -> str | None:
-    """What made a failed run fail: its first failed step's error, else the run failure's message."""
+def failure_message(instance: dg.DagsterInstance, run: dg.DagsterRun, failure: dg.EventLogRecord) -> str:
+    """What made a failed run fail: its first failed step's error, else the run failure's message;
+    'run failed' when neither says anything (none, or white space: a worker killed mid-line)."""
     message = failure.event_log_entry.dagster_event.message if failure.event_log_entry.dagster_event else None
     steps = instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE).records
     step_errors = [r.event_log_entry.dagster_event.event_specific_data.error for r in steps
                    if r.event_log_entry.dagster_event and r.event_log_entry.dagster_event.event_specific_data]
     if step_errors and step_errors[0] is not None:
         message = failure_text(step_errors[0])
-    return message
+    return message if message and message.strip() else "run failed"

@@ -133,7 +133,7 @@ def record_run_outcome(store: StoreResource, instance: dg.DagsterInstance, run: 
 
 def failure_line(instance: dg.DagsterInstance, run: dg.DagsterRun, failure: dg.EventLogRecord) -> str:
     """A failed run's audit error: the first line of what made it fail, as its alert says it."""
-    return (failure_message(instance, run, failure) or "run failed").strip().splitlines()[0]
+    return failure_message(instance, run, failure).strip().splitlines()[0]
 
 
 # (name, the run event it follows, the status it records, the error it records, what it does)

@@ -122,10 +122,20 @@ def test_failed_error_checks_and_marked_warn_checks_alert_once_each(halo_env):
 def test_a_run_failed_with_a_blank_message_alerts_with_run_failed_not_an_empty_error():
     """A failure whose message is only white space (a worker killed mid-line, an exception raised
     with "\\n") alerted with an empty `error:` line: the alert said nothing of what happened."""
-    from halo_platform.alerts.sensors import alert_for_failed_run
+    from halo_platform.alerts.sensors import failed_run_alerts
 
-    run = dg.DagsterRun(job_name="payment_reconciliation_job", run_id="r-blank")
-    for message in ("   ", "\n\t\n", None, ""):
-        alert = alert_for_failed_run(run, message)
-        assert alert.error == "run failed" and "error: run failed" in format_alert(alert, "http://dagster:3000")[1], repr(message)
-    assert alert_for_failed_run(run, " disk full \n").error == " disk full \n"
+    def alert_of_run_failed_with(message: str) -> Alert:
+        run = instance.add_run(dg.DagsterRun(job_name="payment_reconciliation_job", run_id=f"r-{len(seen)}"))
+        instance.report_run_failed(run, message)
+        seen.append(run.run_id)
+        (failure,) = [r for r in instance.fetch_run_status_changes(dg.DagsterEventType.RUN_FAILURE, limit=10).records
+                      if r.run_id == run.run_id]
+        (alert,) = failed_run_alerts(instance, run, failure)
+        return alert
+
+    seen: list[str] = []
+    with dg.instance_for_test() as instance:
+        for message in ("   ", "\n\t\n", ""):
+            alert = alert_of_run_failed_with(message)
+            assert alert.error == "run failed" and "error: run failed" in format_alert(alert, "http://dagster:3000")[1], repr(message)
+        assert alert_of_run_failed_with(" disk full \n").error == " disk full \n"

@@ -75,3 +75,16 @@ def test_the_cursor_dagsters_run_failure_sensor_saved_is_taken_up_where_it_stopp
     request = get_request(store, after.run_id)
     assert (request["status"], request["error"]) == ("FAILED", "warehouse marketing: connection refused")
 
+
+def test_a_run_failed_with_a_blank_message_is_recorded_run_failed_and_the_runs_after_it_too(halo_env, store):
+    """A run failing with a message of white space alone (a worker killed mid-line) made the failure
+    sensor's tick raise (IndexError): its row was never marked FAILED, nor, the tick's cursor never
+    saved, the row of any task run failing after it. Its row now says 'run failed', as its alert does."""
+    instance = dagster_instance()
+    cursor = one_tick("task_request_failure_sensor", instance, store, None)
+    blank, after = task_run(instance), task_run(instance)
+    fail(instance, blank, "   ")
+    fail(instance, after)
+    one_tick("task_request_failure_sensor", instance, store, cursor)
+    assert [(r["request_id"], r["status"], r["error"]) for r in list_requests(store)] == [
+        (after.run_id, "FAILED", "warehouse marketing: connection refused"), (blank.run_id, "FAILED", "run failed")]
