@@ -57,6 +57,12 @@ def hung_mail(halo_env, tmp_path, monkeypatch):
     monkeypatch.setattr(send, "ALERT_DEADLINE_SECONDS", DEADLINE)
     yield relay, folder
     relay.close()
+    # the deliveries left to finish in the background now fail at once: they end (recording their outcome
+    # in this test's store) before the test's home goes; left running, one migrated a store while the next
+    # test's Dagster instance stamped its own, and alembic's module-wide context failed that test (KeyError)
+    for thread in threading.enumerate():
+        if thread.name.startswith("halo-alert-"):
+            thread.join(timeout=30)
 
 
 def alerted_runs(folder: Path) -> list[str]:
