@@ -139,8 +139,10 @@ def test_back_to_a_sent_task_form_from_the_back_forward_cache_finds_its_button_u
 
 def test_a_form_sent_from_a_page_older_than_the_session_gets_a_page_saying_nothing_was_saved(
         page: Page, control_center: ControlCenter) -> None:
-    """Signed in again in another tab, the first tab's form carries the old session's CSRF token:
-    the browser showed the raw JSON `{"error":"missing or wrong CSRF token"}`."""
+    """Another person signed in in another tab of the browser, the first tab's form carries the
+    old session's CSRF token: the browser showed the raw JSON `{"error":"missing or wrong CSRF
+    token"}`. (The same person signing in again keeps the session's token: their open forms work,
+    `access/test_review_access_9.py`.)"""
     store = StoreResource(db_url=get_settings(control_center.env).db_url)
     try:
         before = list_schedules(store)
@@ -149,10 +151,10 @@ def test_a_form_sent_from_a_page_older_than_the_session_gets_a_page_saying_nothi
         page.get_by_label("Cron (minute hour day month weekday)").fill("0 9 * * *")
         other = page.context.new_page()
         other.goto(f"{control_center.url}/ui/login")
-        other.get_by_label("Name").fill(control_center.logins["operator"][0])
-        other.get_by_label("Password").fill(control_center.logins["operator"][1])
+        other.get_by_label("Name").fill(control_center.logins["admin"][0])
+        other.get_by_label("Password").fill(control_center.logins["admin"][1])
         other.get_by_role("button", name="Sign in").click()
-        expect(other.get_by_text("operator (operator)")).to_be_visible()
+        expect(other.get_by_text(f"{control_center.logins['admin'][0]} (admin)")).to_be_visible()
         page.get_by_role("button", name="Save schedule").click()
         expect(page.get_by_role("heading", name="Form refused")).to_be_visible()
         expect(page.locator("#form-refused")).to_contain_text("nothing was saved")
