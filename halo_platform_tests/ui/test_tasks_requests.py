@@ -252,6 +252,7 @@ def test_the_requests_page_filters_by_task_status_who_and_date_and_refuses_a_bad
     page.get_by_label("Task").select_option("payment_reconciliation")
     page.get_by_label("Requested by").fill("carol")
     page.get_by_role("button", name="Filter").click()
+    page.wait_for_url(re.compile(r"[?&]who=carol"))  # the filtered page loaded (read mid-navigation, its table was empty)
     assert shown() == {"new-payments"}
     expect(page.get_by_label("Requested by")).to_have_value("carol")
 
