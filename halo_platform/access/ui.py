@@ -44,6 +44,12 @@ def login_page(request: Request, status: int = 200, error: str | None = None, na
     return page
 
 
+def unavailable_page(request: Request, retry_after: str) -> HTMLResponse:
+    """What a person sees while the operational store does not answer (503): no session can be
+    read then, so the page needs none."""
+    return templates.TemplateResponse(request, "unavailable.html", {}, status_code=503, headers={"Retry-After": retry_after})
+
+
 @router.get("/ui/login")
 def login_form(request: Request, next: str | None = None) -> HTMLResponse:  # noqa: A002 - the query parameter's name
     return login_page(request, next_=_safe_next(next))

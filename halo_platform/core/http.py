@@ -377,6 +377,13 @@ def resource(name: str) -> Callable[[Request], Any]:
     return get
 
 
+STORE_DOWN = "the operational store does not answer"
+#: what SQLAlchemy raises when the store cannot be reached, dropped the connection (a restart, a
+#: failover) or has no connection free in time: a 503 with `Retry-After` (seconds), on every route
+STORE_UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
+STORE_RETRY_AFTER = "5"
+
+
 def make_app(routers: Iterable[APIRouter], resources: Mapping[str, Any], authenticated: Callable[..., Any]) -> FastAPI:
     """The app serving `routers` over `resources` (`resource(name)` hands them to routes).
     `authenticated` is the dependency that lets a caller read the API's description
@@ -419,6 +426,15 @@ def make_app(routers: Iterable[APIRouter], resources: Mapping[str, Any], authent
         # SQLite stores it); the transaction rolled back. The statement and its values stay out of the answer.
         return _error(422, "a value cannot be stored: text with a NUL character, or a number out of range")
 
+    async def _store_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        # the store restarting, failing over, or out of connections: a caller that tries again soon
+        # may well get through, which a 500 'internal error' did not say
+        log.warning("%s %s: %s (%s)", request.method, request.url.path, STORE_DOWN, type(exc).__name__)
+        return _error(503, f"{STORE_DOWN}; try again shortly", headers={"Retry-After": STORE_RETRY_AFTER})
+
+    for unavailable in STORE_UNAVAILABLE:
+        app.add_exception_handler(unavailable, _store_unavailable)
+
     @app.exception_handler(Exception)
     async def _unexpected(_req: Request, _exc: Exception) -> JSONResponse:
         # the last resort: Starlette re-raises after this answer, so the traceback reaches the
@@ -436,8 +452,8 @@ def make_app(routers: Iterable[APIRouter], resources: Mapping[str, Any], authent
             with app.state.resources["store"].read() as conn:
                 conn.execute(sa.text("SELECT 1"))
         except sa_exc.SQLAlchemyError as exc:  # was a 500 and a traceback: the probe asks exactly this
-            log.warning("health: the operational store does not answer (%s)", type(exc).__name__)
-            return JSONResponse({"status": "unavailable", "error": "the operational store does not answer"}, status_code=503)
+            log.warning("health: %s (%s)", STORE_DOWN, type(exc).__name__)
+            return JSONResponse({"status": "unavailable", "error": STORE_DOWN}, status_code=503)
         return {"status": "ok"}
 
     routers = tuple(routers)

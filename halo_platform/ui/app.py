@@ -26,7 +26,8 @@ from starlette.exceptions import HTTPException  # what the guard raises (FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from halo_platform.access.guard import SESSION_COOKIE, Caller, check_csrf, session_caller
-from halo_platform.access.ui import login_page
+from halo_platform.access.ui import login_page, unavailable_page
+from halo_platform.core.http import STORE_RETRY_AFTER, STORE_UNAVAILABLE
 from halo_platform.core.text import cut, unstorable
 
 ROLES = ("viewer", "operator", "admin")
@@ -210,6 +211,11 @@ NO_FRAMING = {"x-frame-options": "DENY", "content-security-policy": "frame-ances
 NOT_KEPT = {"cache-control": "no-store"}
 
 
+def is_page(path: str) -> bool:
+    """Whether `path` is a Control Center page's (or form's), not the API's nor a static file's."""
+    return (path == "/ui" or path.startswith("/ui/")) and not path.startswith("/ui/static/")
+
+
 class PageHeaders:
     """Adds `NO_FRAMING` to every HTTP answer, and `NOT_KEPT` to the Control Center's answers but
     its stylesheet (a pure ASGI middleware, as `core.http.RequestGuard`: it leaves the body as it
@@ -222,8 +228,7 @@ class PageHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path = scope["path"]
-        added = {**NO_FRAMING, **NOT_KEPT} if (path == "/ui" or path.startswith("/ui/")) and not path.startswith("/ui/static/") else NO_FRAMING
+        added = {**NO_FRAMING, **NOT_KEPT} if is_page(scope["path"]) else NO_FRAMING
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -258,6 +263,15 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(FormRefused)
     async def _form_refused(request: Request, exc: FormRefused) -> HTMLResponse:
         return render(request, "form_refused.html", exc.caller, status=403)
+
+    api_unavailable = app.exception_handlers[STORE_UNAVAILABLE[0]]
+
+    async def _store_unavailable(request: Request, exc: Exception) -> Response:
+        answer = await api_unavailable(request, exc)  # which logs it
+        return unavailable_page(request, STORE_RETRY_AFTER) if is_page(request.url.path) else answer
+
+    for unavailable in STORE_UNAVAILABLE:
+        app.add_exception_handler(unavailable, _store_unavailable)
 
     api_not_found = app.exception_handlers[404]
 

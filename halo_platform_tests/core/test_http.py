@@ -96,3 +96,28 @@ def test_health_answers_503_in_json_while_the_store_does_not_answer(halo_env, mo
     assert [a.status_code for a in answers] == [503, 503]
     assert answers[0].json() == {"status": "unavailable", "error": "the operational store does not answer"}
     assert "Traceback" not in caplog.text and "pw-SECRET" not in caplog.text
+
+
+def test_every_route_answers_503_while_the_store_does_not_answer(halo_env, monkeypatch, caplog):
+    """With the operational store down (a restart, a failover), every authenticated route
+    answered 500 'internal error', which says the service is broken and that sending again will
+    not help. It is 503 with Retry-After now: JSON on the API, a page in the Control Center, and
+    one log line without the URL (it may hold the password) or a traceback."""
+    monkeypatch.setenv("HALO_DB_URL", "postgresql+psycopg://halo:pw-SECRET@127.0.0.1:1/halo")
+    key = {"Authorization": "Bearer halo_0123456789ab_" + "x" * 43}
+    with TestClient(create_app(), raise_server_exceptions=False) as client:
+        api = [client.get("/v1/messages/abc", headers=key), client.get("/openapi.json", headers=key),
+               client.post("/v1/messages/sms", headers=key, json={"to": "+33612345678", "body": "Your code: 123456", "priority": "HIGH"})]
+        client.cookies.set("halo_session", "a-session-token")
+        page = client.get("/ui/messages")
+        client.cookies.clear()
+        client.get("/ui/login")
+        sign_in = client.post("/ui/login", data={"name": "ada", "password": "pw", "csrf_token": client.cookies.get("halo_login_csrf"), "next": "/ui"})
+    for answer in api:
+        assert (answer.status_code, answer.json(), answer.headers.get("retry-after")) == (
+            503, {"error": "the operational store does not answer; try again shortly", "detail": None}, "5")
+    for answer in (page, sign_in):
+        assert (answer.status_code, answer.headers["content-type"].split(";")[0], answer.headers.get("retry-after")) == (503, "text/html", "5")
+        assert "The Control Center cannot reach its operational store" in answer.text and "Traceback" not in answer.text
+    assert "Traceback" not in caplog.text and "pw-SECRET" not in caplog.text and "+33612345678" not in caplog.text
+    assert "GET /v1/messages/abc: the operational store does not answer (OperationalError)" in caplog.text
