@@ -18,6 +18,7 @@ import ssl
 import tempfile
 import time
 import unicodedata
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -188,6 +189,58 @@ class Sink(dg.ConfigurableResource, abc.ABC):
             note = Path(tmp) / (name_of_title(delivery.subject) + ".txt")
             note.write_text("\n\n".join(lines), encoding="utf-8")
             yield [*files, note]
+
+
+class UploadSink(Sink):
+    """A sink that uploads into a folder on a server (FTP, SFTP): each file under a temporary name
+    `.<name>.<hex>.part`, renamed into place once whole, so that the partner never takes half a
+    file. A kind implements `_session` (a connection in the folder), `_put` (upload a file under
+    the temporary name, then rename it: the target's URI) and `_remove` (a file of the folder);
+    `_absent` is the error the server gives when a file is not there, `_lost` the errors of a
+    connection gone.
+
+    A failed upload removes its temporary file; when it was the connection that failed, through a
+    new one once the attempt ends (the partner's folder would keep it: junk their automation may
+    take)."""
+
+    _absent: ClassVar[type[BaseException] | tuple[type[BaseException], ...]]
+    _lost: ClassVar[tuple[type[BaseException], ...]]
+
+    @abc.abstractmethod
+    def _session(self) -> contextlib.AbstractContextManager[Any]:
+        """A connection in the sink's folder; the errors of its use as sink errors."""
+
+    @abc.abstractmethod
+    def _put(self, conn: Any, path: Path, temp: str) -> str:  # noqa: ANN401 - the kind's connection
+        """Upload `path` as `temp`, rename it into place; return its URI."""
+
+    @abc.abstractmethod
+    def _remove(self, conn: Any, name: str) -> None:  # noqa: ANN401
+        """Remove the file `name` of the folder."""
+
+    def deliver(self, delivery: Delivery) -> list[str]:
+        left: list[str] = []  # temporary files a dropped connection could not remove
+        try:
+            with self._session() as conn, self.stored(delivery) as files:
+                return [self._upload(conn, path, left) for path in files]
+        finally:
+            if left:
+                with contextlib.suppress(SinkError), self._session() as conn:
+                    for temp in left:
+                        self._remove(conn, temp)
+
+    def _upload(self, conn: Any, path: Path, left: list[str]) -> str:  # noqa: ANN401
+        temp = f".{safe_name(path.name)}.{uuid.uuid4().hex[:8]}.part"
+        try:
+            return self._put(conn, path, temp)
+        except BaseException:  # a failed attempt leaves no half-written file behind
+            try:
+                self._remove(conn, temp)
+            except self._absent:  # none was made (a refused upload), or it may not be removed
+                pass
+            except self._lost:
+                left.append(temp)
+            raise
 
 
 def deliver_with_retries(

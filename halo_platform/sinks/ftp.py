@@ -12,20 +12,12 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from halo_platform.sinks.base import (
-    Delivery,
-    PermanentSinkError,
-    Sink,
-    SinkError,
-    TransientSinkError,
-    safe_name,
-    swap_in,
-)
+from halo_platform.sinks.base import PermanentSinkError, TransientSinkError, UploadSink, safe_name, swap_in
 from halo_platform.sinks.email import tls_context
 from halo_platform.sinks.settings import Host, PathSetting, Port, Timeout
 
 
-class FTPSink(Sink):
+class FTPSink(UploadSink):
     """Writes into `remote_dir` (created if missing) on `host:port`."""
 
     kind = "ftp"
@@ -39,17 +31,8 @@ class FTPSink(Sink):
     ca_file: PathSetting | None = None
     passive: bool = True
     timeout: Timeout = 30.0
-
-    def deliver(self, delivery: Delivery) -> list[str]:
-        left: list[str] = []  # temporary files a dropped connection could not remove
-        try:
-            with self._session() as ftp, self.stored(delivery) as files:
-                return [self._put(ftp, f, left) for f in files]
-        finally:
-            if left:  # the partner's folder would keep them (junk their automation may take): a new connection removes them
-                with contextlib.suppress(SinkError), self._session() as ftp:
-                    for temp in left:
-                        ftp.delete(temp)
+    _absent = ftplib.error_perm  # no such file, or it may not be removed
+    _lost = (ftplib.Error, EOFError, OSError)
 
     @contextlib.contextmanager
     def _session(self) -> Iterator[ftplib.FTP]:
@@ -77,26 +60,18 @@ class FTPSink(Sink):
             except (ftplib.Error, EOFError, OSError, AttributeError):
                 ftp.close()
 
-    def _put(self, ftp: ftplib.FTP, path: Path, left: list[str]) -> str:
+    def _put(self, ftp: ftplib.FTP, path: Path, temp: str) -> str:
         final = safe_name(path.name)
-        temp = f".{final}.{uuid.uuid4().hex[:8]}.part"
+        with open(path, "rb") as body:  # streamed, a block at a time
+            ftp.storbinary(f"STOR {temp}", body)
         try:
-            with open(path, "rb") as body:  # streamed, a block at a time
-                ftp.storbinary(f"STOR {temp}", body)
-            try:
-                ftp.rename(temp, final)
-            except ftplib.error_perm:  # a server that will not rename over a file
-                swap_in(ftp.rename, ftp.delete, temp, final, f".{final}.{uuid.uuid4().hex[:8]}.old", ftplib.error_perm,
-                        (ftplib.Error, EOFError, OSError))
-        except BaseException:
-            try:
-                ftp.delete(temp)
-            except ftplib.error_perm:  # none was made (a refused STOR), or it may not be removed
-                pass
-            except (ftplib.Error, EOFError, OSError):
-                left.append(temp)
-            raise
+            ftp.rename(temp, final)
+        except ftplib.error_perm:  # a server that will not rename over a file
+            swap_in(ftp.rename, ftp.delete, temp, final, f".{final}.{uuid.uuid4().hex[:8]}.old", ftplib.error_perm, self._lost)
         return self.file_uri("ftps" if self.tls else "ftp", self.host, f"{ftp.pwd().rstrip('/')}/{final}", self.port)
+
+    def _remove(self, ftp: ftplib.FTP, name: str) -> None:
+        ftp.delete(name)
 
     @staticmethod
     def _cwd(ftp: ftplib.FTP, remote_dir: str) -> None:

@@ -6,27 +6,18 @@ from __future__ import annotations
 import contextlib
 import posixpath
 import stat
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from halo_platform.sinks.base import (
-    Delivery,
-    PermanentSinkError,
-    Sink,
-    SinkError,
-    TransientSinkError,
-    safe_name,
-    swap_in,
-)
+from halo_platform.sinks.base import PermanentSinkError, TransientSinkError, UploadSink, safe_name, swap_in
 from halo_platform.sinks.settings import Host, PathSetting, Port, Timeout, setting_file
 
 if TYPE_CHECKING:
     import paramiko
 
 
-class SFTPSink(Sink):
+class SFTPSink(UploadSink):
     """Writes into `remote_dir` (created if missing; one without a leading `/` is in the login
     folder). The host key is checked against `known_hosts_path` (or ~/.ssh/known_hosts); an
     unknown host is refused."""
@@ -40,17 +31,13 @@ class SFTPSink(Sink):
     remote_dir: PathSetting = "."
     known_hosts_path: PathSetting | None = None
     timeout: Timeout = 30.0
+    _absent = FileNotFoundError
 
-    def deliver(self, delivery: Delivery) -> list[str]:
-        left: list[str] = []  # temporary files a dropped connection could not remove
-        try:
-            with self._session() as (sftp, folder), self.stored(delivery) as files:
-                return [self._put(sftp, folder, path, left) for path in files]
-        finally:
-            if left:  # the partner's folder would keep them (junk their automation may take): a new connection removes them
-                with contextlib.suppress(SinkError), self._session() as (sftp, _):
-                    for temp in left:
-                        sftp.remove(temp)
+    @property
+    def _lost(self) -> tuple[type[BaseException], ...]:
+        import paramiko
+
+        return (OSError, EOFError, paramiko.SSHException)
 
     @contextlib.contextmanager
     def _session(self) -> Iterator[tuple[paramiko.SFTPClient, str]]:
@@ -92,26 +79,19 @@ class SFTPSink(Sink):
         finally:
             client.close()
 
-    def _put(self, sftp, folder: str, path: Path, left: list[str]) -> str:  # noqa: ANN001
-        final = posixpath.join(folder, safe_name(path.name))
-        temp = posixpath.join(folder, f".{safe_name(path.name)}.{uuid.uuid4().hex[:8]}.part")
-        import paramiko
-
+    def _put(self, opened: tuple[paramiko.SFTPClient, str], path: Path, temp: str) -> str:
+        sftp, folder = opened
+        final, temp = posixpath.join(folder, safe_name(path.name)), posixpath.join(folder, temp)
+        sftp.put(str(path), temp, confirm=True)
         try:
-            sftp.put(str(path), temp, confirm=True)
-            try:
-                sftp.posix_rename(temp, final)
-            except OSError:  # no posix-rename extension: plain rename refuses to overwrite
-                swap_in(sftp.rename, sftp.remove, temp, final, f"{temp.removesuffix('.part')}.old", OSError, (OSError, EOFError))
-        except BaseException:  # a failed attempt leaves no half-written file behind
-            try:
-                sftp.remove(temp)
-            except FileNotFoundError:  # none was made
-                pass
-            except (OSError, EOFError, paramiko.SSHException):
-                left.append(temp)
-            raise
+            sftp.posix_rename(temp, final)
+        except OSError:  # no posix-rename extension: plain rename refuses to overwrite
+            swap_in(sftp.rename, sftp.remove, temp, final, f"{temp.removesuffix('.part')}.old", OSError, (OSError, EOFError))
         return self.file_uri("sftp", self.host, final, self.port)
+
+    def _remove(self, opened: tuple[paramiko.SFTPClient, str], name: str) -> None:
+        sftp, folder = opened
+        sftp.remove(posixpath.join(folder, name))
 
     @staticmethod
     def _makedirs(sftp, remote_dir: str) -> None:  # noqa: ANN001
