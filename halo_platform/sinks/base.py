@@ -97,6 +97,10 @@ class DeliveryOutcome:
     maybe_delivered: bool = False
 
 
+# a temporary file of `UploadSink`; one a server kept (the upload and its removal failed) is removed
+# by a delivery to its folder once this old: no upload lasts that long, a younger one may be under way
+_PART = re.compile(r"\..+\.[0-9a-f]{8}\.part")
+STALE_PART_SECONDS = 24 * 3600
 _SAFE_NAME = re.compile(r"[^\w.-]+")
 _MAX_NAME = 200  # bytes of UTF-8: a file system's limit (255) is in bytes, and a temp name adds some
 
@@ -195,13 +199,14 @@ class UploadSink(Sink):
     """A sink that uploads into a folder on a server (FTP, SFTP): each file under a temporary name
     `.<name>.<hex>.part`, renamed into place once whole, so that the partner never takes half a
     file. A kind implements `_session` (a connection in the folder), `_put` (upload a file under
-    the temporary name, then rename it: the target's URI) and `_remove` (a file of the folder);
-    `_absent` is the error the server gives when a file is not there, `_lost` the errors of a
-    connection gone.
+    the temporary name, then rename it: the target's URI) and the folder's `_remove`, `_names`
+    and `_mtime`; `_absent` is the error the server gives when a file is not there, `_lost` the
+    errors of a connection gone.
 
     A failed upload removes its temporary file; when it was the connection that failed, through a
     new one once the attempt ends (the partner's folder would keep it: junk their automation may
-    take)."""
+    take). When that fails too (the server went away), the file left is logged, and each delivery
+    to the folder removes those of this platform's pattern over `STALE_PART_SECONDS` old."""
 
     _absent: ClassVar[type[BaseException] | tuple[type[BaseException], ...]]
     _lost: ClassVar[tuple[type[BaseException], ...]]
@@ -218,16 +223,31 @@ class UploadSink(Sink):
     def _remove(self, conn: Any, name: str) -> None:  # noqa: ANN401
         """Remove the file `name` of the folder."""
 
+    @abc.abstractmethod
+    def _names(self, conn: Any) -> list[str]:  # noqa: ANN401
+        """The names in the folder."""
+
+    @abc.abstractmethod
+    def _mtime(self, conn: Any, name: str) -> float | None:  # noqa: ANN401
+        """When the file `name` of the folder was last written (seconds since the epoch); None: the
+        server does not say."""
+
     def deliver(self, delivery: Delivery) -> list[str]:
         left: list[str] = []  # temporary files a dropped connection could not remove
         try:
             with self._session() as conn, self.stored(delivery) as files:
-                return [self._upload(conn, path, left) for path in files]
+                targets = [self._upload(conn, path, left) for path in files]
+                self._remove_stale_parts(conn)
+                return targets
         finally:
             if left:
-                with contextlib.suppress(SinkError), self._session() as conn:
-                    for temp in left:
-                        self._remove(conn, temp)
+                try:
+                    with self._session() as conn:
+                        for temp in left:
+                            self._remove(conn, temp)
+                except SinkError as exc:
+                    log.warning("%s sink left %s in its folder (%s); a delivery to the folder a day on removes it",
+                                self.kind, ", ".join(left), mask_text(str(exc)))
 
     def _upload(self, conn: Any, path: Path, left: list[str]) -> str:  # noqa: ANN401
         temp = f".{safe_name(path.name)}.{uuid.uuid4().hex[:8]}.part"
@@ -241,6 +261,14 @@ class UploadSink(Sink):
             except self._lost:
                 left.append(temp)
             raise
+
+    def _remove_stale_parts(self, conn: Any) -> None:  # noqa: ANN401
+        """Best effort: the files are delivered whatever the listing or a removal meets."""
+        with contextlib.suppress(self._absent, *self._lost, ValueError):  # ValueError: a time not in the server's form
+            stale = time.time() - STALE_PART_SECONDS
+            for name in [n.rpartition("/")[2] for n in self._names(conn)]:
+                if _PART.fullmatch(name) and (mtime := self._mtime(conn, name)) is not None and mtime < stale:
+                    self._remove(conn, name)
 
 
 def deliver_with_retries(

@@ -6,6 +6,7 @@ whole until the new one is in place."""
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import ftplib
 import ssl
 import uuid
@@ -72,6 +73,13 @@ class FTPSink(UploadSink):
 
     def _remove(self, ftp: ftplib.FTP, name: str) -> None:
         ftp.delete(name)
+
+    def _names(self, ftp: ftplib.FTP) -> list[str]:
+        return ftp.nlst()
+
+    def _mtime(self, ftp: ftplib.FTP, name: str) -> float:
+        modified = ftp.voidcmd(f"MDTM {name}").partition(" ")[2][:14]  # `213 YYYYMMDDHHMMSS[.sss]`, UTC (RFC 3659)
+        return dt.datetime.strptime(modified, "%Y%m%d%H%M%S").replace(tzinfo=dt.UTC).timestamp()
 
     @staticmethod
     def _cwd(ftp: ftplib.FTP, remote_dir: str) -> None:

@@ -93,6 +93,14 @@ class SFTPSink(UploadSink):
         sftp, folder = opened
         sftp.remove(posixpath.join(folder, name))
 
+    def _names(self, opened: tuple[paramiko.SFTPClient, str]) -> list[str]:
+        sftp, folder = opened
+        return sftp.listdir(folder)
+
+    def _mtime(self, opened: tuple[paramiko.SFTPClient, str], name: str) -> float | None:
+        sftp, folder = opened
+        return sftp.stat(posixpath.join(folder, name)).st_mtime
+
     @staticmethod
     def _makedirs(sftp, remote_dir: str) -> None:  # noqa: ANN001
         current = "/" if remote_dir.startswith("/") else ""

@@ -1,6 +1,6 @@
 """pyftpdlib FTP servers over one home directory: plain FTP on `port`, explicit FTPS (AUTH TLS)
 on `tls_port`; uploads recorded; switches for a refused login and a connection that dies on STOR
-or in the middle of one."""
+or in the middle of one, and a server gone."""
 
 from __future__ import annotations
 
@@ -34,12 +34,16 @@ class FTPSwitches:
     - stor_reply: answer STOR/APPE with this line instead of storing (e.g. "452 Insufficient storage").
     - drops_mid_stor: the next this many uploads lose their control connection (and their data
       connection) once their first bytes arrived: the part received stays, as on a real server.
+    - down: every new connection is closed as it arrives (the server went away).
+    - down_after_drop: a drop (drops_mid_stor) turns `down` on.
     """
 
     refuse_login: bool = False
     close_on_stor: bool = False
     stor_reply: str | None = None
     drops_mid_stor: int = 0
+    down: bool = False
+    down_after_drop: bool = False
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,12 @@ class _HandlerMixin:
     auth_failed_timeout = 0  # pyftpdlib waits 3 s after a failed login by default
     banner = "halo test FTP ready."
 
+    def handle(self) -> None:
+        if self.halo_server.switches.down:
+            self.close()  # type: ignore[attr-defined]
+            return
+        super().handle()  # type: ignore[misc]
+
     def ftp_STOR(self, file, mode="w"):  # noqa: ANN001, ANN201
         switches = self.halo_server.switches
         if switches.close_on_stor:
@@ -94,6 +104,7 @@ class _DTPMixin:
         switches = self.cmd_channel.halo_server.switches
         if switches.drops_mid_stor and self.tot_bytes_received:  # type: ignore[attr-defined]
             switches.drops_mid_stor -= 1
+            switches.down = switches.down_after_drop
             self.cmd_channel.close()  # type: ignore[attr-defined]
 
 

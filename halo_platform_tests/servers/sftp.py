@@ -1,6 +1,6 @@
 """A paramiko SSH server with the SFTP subsystem over a real directory: password (and key)
 auth, one thread per client, records of writes/renames/removes, switches for auth failures
-a connection that dies right after authentication, and one that dies in the middle of an upload."""
+a connection that dies right after authentication, one that dies in the middle of an upload, and a server gone."""
 
 from __future__ import annotations
 
@@ -26,11 +26,15 @@ class SFTPSwitches:
     - drop_after_auth: accept the login, then cut the connection when the client opens a channel.
     - drops_mid_write: the next this many uploads have their connection cut once their first block is
       written: the part written stays, as on a real server.
+    - down: every new connection is closed as it arrives (the server went away).
+    - down_after_drop: a drop (drops_mid_write) turns `down` on.
     """
 
     refuse_auth: bool = False
     drop_after_auth: bool = False
     drops_mid_write: int = 0
+    down: bool = False
+    down_after_drop: bool = False
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,7 @@ class _Handle(paramiko.SFTPHandle):
         written = super().write(offset, data)
         if self._server.switches.drops_mid_write:
             self._server.switches.drops_mid_write -= 1
+            self._server.switches.down = self._server.switches.down_after_drop
             self._sock.shutdown(socket.SHUT_RDWR)
         return written
 
@@ -294,6 +299,9 @@ class SFTPServer:
             threading.Thread(target=self._serve, args=(client,), name=f"sftpd-{self.port}-conn", daemon=True).start()
 
     def _serve(self, client: socket.socket) -> None:
+        if self.switches.down:
+            client.close()
+            return
         transport = paramiko.Transport(client)
         transport.add_server_key(self.host_key)
         transport.set_subsystem_handler("sftp", paramiko.SFTPServer, _SFTPInterface)

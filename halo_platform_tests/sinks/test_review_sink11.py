@@ -1,0 +1,64 @@
+"""Sinks, review 11: a temporary file an upload left on a server that went away is said and, a day
+on, removed."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+import pytest
+
+from halo_platform.sinks import Delivery
+from halo_platform.sinks.base import TransientSinkError
+from halo_platform.sinks.ftp import FTPSink
+from halo_platform.sinks.sftp import SFTPSink
+
+
+@pytest.fixture
+def big_report(tmp_path):  # noqa: ANN001
+    """A report larger than the sockets' buffers: its upload is still under way when the connection drops."""
+    path = tmp_path / "payment_reconciliation_2024-03-04_2024-03-11.csv"
+    path.write_bytes(b"order_id,issue\n" + b"O1,MISSING_PAYMENT\n" * 400_000)
+    return path
+
+
+def _partner(request, server: str):  # noqa: ANN001, ANN202
+    """The sink, the partner's folder on the server's disk, and the server's switches."""
+    if server == "ftp_server":
+        ftp = request.getfixturevalue(server)
+        sink = FTPSink(host=ftp.host, port=ftp.port, remote_dir="/inbound", timeout=10, **ftp.credentials)
+        return sink, ftp.home / "inbound", ftp.switches
+    sftp = request.getfixturevalue(server)
+    sink = SFTPSink(host=sftp.host, port=sftp.port, remote_dir="/inbound", timeout=10,
+                    known_hosts_path=str(sftp.known_hosts_path), **sftp.credentials)
+    return sink, sftp.root / "inbound", sftp.switches
+
+
+@pytest.mark.parametrize("server", ["ftp_server", "sftp_server"])
+def test_a_part_file_left_on_a_server_that_went_away_is_logged_and_removed_by_a_delivery_a_day_on(
+        request, server, big_report, report_file, caplog):  # noqa: ANN001
+    """The connection drops mid-upload and the server goes away with it: the new connection that
+    would remove the temporary file is refused, and the partner's folder kept the
+    `.<name>.<hex>.part` forever, nothing saying so. The failure now logs the file left, and a
+    delivery to the folder removes such files once over a day old; a younger one (another run's
+    upload under way) and the partner's own files are left alone."""
+    sink, folder, switches = _partner(request, server)
+    switches.drops_mid_write = switches.drops_mid_stor = 1
+    switches.down_after_drop = True
+    with caplog.at_level(logging.WARNING, logger="halo_platform.sinks.base"), pytest.raises(TransientSinkError):
+        sink.deliver(Delivery("r", "t", [big_report]))
+    [left] = [p for p in folder.iterdir()]
+    assert left.name.startswith(f".{big_report.name}.") and left.name.endswith(".part")
+    assert [r.getMessage() for r in caplog.records if left.name in r.getMessage()], "the file left is logged"
+
+    switches.down = False  # the server is back
+    day_old = time.time() - 25 * 3600
+    os.utime(left, (day_old, day_old))
+    under_way = folder / ".other_report.csv.0123abcd.part"
+    under_way.write_bytes(b"order_id")
+    own = folder / ".partner_notes.part"
+    own.write_bytes(b"theirs")
+    os.utime(own, (day_old, day_old))
+    sink.deliver(Delivery("r", "t", [report_file]))
+    assert sorted(p.name for p in folder.iterdir()) == sorted([report_file.name, under_way.name, own.name])
