@@ -15,7 +15,7 @@ from pathlib import Path
 
 from halo_platform.sinks.base import PermanentSinkError, TransientSinkError, UploadSink, safe_name, swap_in
 from halo_platform.sinks.email import tls_context
-from halo_platform.sinks.settings import Host, PathSetting, Port, Timeout
+from halo_platform.sinks.settings import CommandSetting, Host, PathSetting, Port, Timeout
 
 
 class FTPSink(UploadSink):
@@ -24,8 +24,8 @@ class FTPSink(UploadSink):
     kind = "ftp"
     host: Host
     port: Port = 21
-    username: str = "anonymous"
-    password: str = ""
+    username: CommandSetting = "anonymous"
+    password: CommandSetting = ""
     remote_dir: PathSetting = "/"
     tls: bool = False
     verify_tls: bool = True

@@ -60,6 +60,11 @@ def _no_control(path: str) -> str:
 # a path setting: a folder (local or on the server), an S3 key prefix, a CA, key or known_hosts file
 PathSetting = Annotated[str, AfterValidator(_no_control)]
 
+# a setting a protocol sends on its command line (an FTP login): the line break a secret file ends
+# with (`${FTP_PASSWORD}` mounted from one) made ftplib refuse the command, and every delivery failed
+# as 'unexpected error: ValueError', naming neither the setting nor the server
+CommandSetting = Annotated[str, AfterValidator(_no_control)]
+
 
 @contextlib.contextmanager
 def setting_file(server: str, setting: str, what: str, unread: tuple[type[Exception], ...]) -> Iterator[None]:

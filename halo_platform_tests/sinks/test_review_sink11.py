@@ -1,5 +1,5 @@
 """Sinks, review 11: a temporary file an upload left on a server that went away is said and, a day
-on, removed."""
+on, removed; an FTP login with a line break is refused when the sink is built."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ import os
 import time
 
 import pytest
+import yaml
 
-from halo_platform.sinks import Delivery
+from halo_platform.reports.assets import deliver_all
+from halo_platform.sinks import Delivery, SinksResource
 from halo_platform.sinks.base import TransientSinkError
 from halo_platform.sinks.ftp import FTPSink
 from halo_platform.sinks.sftp import SFTPSink
@@ -62,3 +64,23 @@ def test_a_part_file_left_on_a_server_that_went_away_is_logged_and_removed_by_a_
     os.utime(own, (day_old, day_old))
     sink.deliver(Delivery("r", "t", [report_file]))
     assert sorted(p.name for p in folder.iterdir()) == sorted([report_file.name, under_way.name, own.name])
+
+
+@pytest.mark.parametrize("setting", ["username", "password"])
+def test_an_ftp_login_setting_with_a_line_break_is_refused_when_the_sink_is_built(
+        ftp_server, tmp_path, report_file, monkeypatch, setting):  # noqa: ANN001
+    """A password read from a secret file keeps the file's last line break (`${FTP_PASSWORD}` as
+    Kubernetes mounts it): ftplib refuses a command holding one, and every delivery failed as
+    'unexpected error: ValueError', naming neither the setting nor the server, and was not even
+    a permanent failure. The sink is now refused when built, the setting named, never its value."""
+    credentials = {**ftp_server.credentials, setting: f"${{FTP_{setting.upper()}}}"}
+    monkeypatch.setenv(f"FTP_{setting.upper()}", f"{ftp_server.credentials[setting]}\n")
+    path = tmp_path / "sinks.yaml"
+    path.write_text(yaml.safe_dump({"sinks": {"partner_ftp": {
+        "kind": "ftp", "host": ftp_server.host, "port": ftp_server.port, "remote_dir": "/inbound", **credentials}}}))
+    (outcome,) = deliver_all(SinksResource(sinks_file=str(path), attempts=2, backoff=[0.01]), ["partner_ftp"],
+                             Delivery("r", "t", [report_file]))
+    assert (outcome.status, outcome.permanent) == ("FAILED", True)
+    assert f"{setting}: Value error, has a control character" in outcome.detail
+    assert ftp_server.credentials[setting] not in outcome.detail
+    assert list(ftp_server.uploads) == []
