@@ -9,7 +9,7 @@ from urllib.parse import unquote, urlsplit
 from pydantic import Field
 
 from halo_platform.sinks.base import Delivery, PermanentSinkError, Sink, TransientSinkError, safe_name
-from halo_platform.sinks.settings import PathSetting, Timeout
+from halo_platform.sinks.settings import CommandSetting, PathSetting, Timeout
 
 _TRANSIENT_CODES = {"SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout", "RequestTimeTooSkewed", "503", "500"}
 
@@ -23,8 +23,8 @@ class S3Sink(Sink):
     prefix: PathSetting = ""
     endpoint_url: str | None = None
     region: str | None = None
-    access_key_id: str | None = None
-    secret_access_key: str | None = None
+    access_key_id: CommandSetting | None = None
+    secret_access_key: CommandSetting | None = None  # signed with, never sent: one with a line break signs wrong
     timeout: Timeout = 30.0
     # how long a presigned link lives: a SigV4 one 7 days at most (S3 refuses longer), and NaN
     # raised a bare ValueError out of the delivery after the upload

@@ -60,9 +60,10 @@ def _no_control(path: str) -> str:
 # a path setting: a folder (local or on the server), an S3 key prefix, a CA, key or known_hosts file
 PathSetting = Annotated[str, AfterValidator(_no_control)]
 
-# a setting a protocol sends on its command line (an FTP login): the line break a secret file ends
-# with (`${FTP_PASSWORD}` mounted from one) made ftplib refuse the command, and every delivery failed
-# as 'unexpected error: ValueError', naming neither the setting nor the server
+# a setting a protocol sends in a line of its own (an FTP login, an S3 access key in a header): the line
+# break a secret file ends with (`${FTP_PASSWORD}` mounted from one) made ftplib refuse the command,
+# every delivery failing as 'unexpected error: ValueError', and http.client refuse the S3 request's
+# header, every attempt failing as the transient 'HTTPClientError'; neither named the setting
 CommandSetting = Annotated[str, AfterValidator(_no_control)]
 
 

@@ -1,5 +1,5 @@
 """Sinks, review 11: a temporary file an upload left on a server that went away is said and, a day
-on, removed; an FTP login with a line break is refused when the sink is built."""
+on, removed; an FTP login or an S3 access key with a line break is refused when the sink is built."""
 
 from __future__ import annotations
 
@@ -84,3 +84,26 @@ def test_an_ftp_login_setting_with_a_line_break_is_refused_when_the_sink_is_buil
     assert f"{setting}: Value error, has a control character" in outcome.detail
     assert ftp_server.credentials[setting] not in outcome.detail
     assert list(ftp_server.uploads) == []
+
+
+@pytest.mark.parametrize("setting", ["access_key_id", "secret_access_key"])
+def test_an_s3_access_key_with_a_line_break_is_refused_when_the_sink_is_built(
+        s3_server, tmp_path, report_file, monkeypatch, setting):  # noqa: ANN001
+    """An access key id read from a secret file keeps its last line break: botocore put it in the
+    request's Authorization header, which http.client refuses, and every attempt failed as the
+    transient 'S3 reports: HTTPClientError', retried to no end, naming no setting. The secret key
+    with one signs wrong (moto checks no signature and took it; S3 answers SignatureDoesNotMatch,
+    naming no setting either). The sink is now refused when built, the setting named, never its value."""
+    s3_server.client().create_bucket(Bucket="reports")
+    monkeypatch.setenv("ARCHIVE_KEY", f"{getattr(s3_server, setting)}\n")
+    path = tmp_path / "sinks.yaml"
+    path.write_text(yaml.safe_dump({"sinks": {"archive_s3": {
+        "kind": "s3", "bucket": "reports", "endpoint_url": s3_server.endpoint_url, "region": s3_server.region,
+        "access_key_id": s3_server.access_key_id, "secret_access_key": s3_server.secret_access_key,
+        setting: "${ARCHIVE_KEY}"}}}))
+    (outcome,) = deliver_all(SinksResource(sinks_file=str(path), attempts=2, backoff=[0.01]), ["archive_s3"],
+                             Delivery("r", "t", [report_file]))
+    assert (outcome.status, outcome.permanent) == ("FAILED", True), outcome.detail
+    assert f"{setting}: Value error, has a control character" in outcome.detail
+    assert getattr(s3_server, setting) not in outcome.detail
+    assert s3_server.client().list_objects_v2(Bucket="reports").get("KeyCount") == 0
