@@ -21,6 +21,7 @@ range) is a failed attempt of its message, never an error that stops the run."""
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import datetime as dt
 import ipaddress
@@ -111,24 +112,21 @@ def pending_events(conn: sa.Connection, now: dt.datetime, message_id: str | None
     provider's event that came after its message had passed it: no lifecycle change)."""
     since = now - GIVE_UP_AFTER
     delivered = sa.exists().where(attempts_t.c.event_id == events_t.c.id, attempts_t.c.ok.is_(True))
+    # its failed attempts in the same statement: a statement of their own was half of a round's reads
+    tried = sa.select(sa.func.count()).where(attempts_t.c.event_id == events_t.c.id).scalar_subquery()
+    last_tried = sa.select(sa.func.max(attempts_t.c.at)).where(attempts_t.c.event_id == events_t.c.id).scalar_subquery()
     which = [] if message_id is None else [events_t.c.message_id == message_id]
     rows = conn.execute(
         sa.select(events_t.c.id, events_t.c.message_id, events_t.c.event, events_t.c.provider, events_t.c.at, events_t.c.detail,
-                  messages_t.c.callback_url, messages_t.c.webhook_key)
+                  messages_t.c.callback_url, messages_t.c.webhook_key, tried.label("tried"), last_tried.label("last_tried"))
         .join(messages_t, messages_t.c.id == events_t.c.message_id)
         # a message's row changes with each of its events: the two days before bound the scan
         .where(messages_t.c.webhook_key.is_not(None), messages_t.c.updated_at >= since - GIVE_UP_AFTER, events_t.c.at >= since, ~delivered,
                events_t.c.overtaken.is_(False), *which)
         .order_by(events_t.c.message_id, events_t.c.id)
     ).all()
-    tried: dict[int, tuple[int, dt.datetime]] = {}
-    ids = [r.id for r in rows]
-    for i in range(0, len(ids), 500):
-        query = (sa.select(attempts_t.c.event_id, sa.func.count(), sa.func.max(attempts_t.c.at))
-                 .where(attempts_t.c.event_id.in_(ids[i:i + 500])).group_by(attempts_t.c.event_id))
-        tried.update({event_id: (count, last) for event_id, count, last in conn.execute(query)})
-    return [PendingEvent(r.id, r.message_id, r.event, r.provider, r.at, r.detail, r.callback_url, r.webhook_key,
-                         *tried.get(r.id, (0, None))) for r in rows]
+    return [PendingEvent(r.id, r.message_id, r.event, r.provider, r.at, r.detail, r.callback_url, r.webhook_key, r.tried, r.last_tried)
+            for r in rows]
 
 
 def backlog(store: StoreResource, now: dt.datetime | None = None) -> dict[str, Any]:
@@ -198,17 +196,15 @@ def pinned(url: str, address: str) -> tuple[str, dict[str, str], dict[str, str]]
 
 
 class _Deadline:
-    """The end of one request's time, `seconds` after it starts. httpx's timeouts hold for each
-    read, so a receiver sending its answer's head a line at a time, each line within the read
-    timeout, held the run as long as it went on. When the time is up, the request's socket (which
-    httpcore reports as it connects: the `trace` extension) is shut down, which ends the read
-    waiting on it. Pass `trace` as the request's trace extension; `end()` once it is over."""
+    """The end of one request's time. httpx's timeouts hold for each read, so a receiver sending
+    its answer's head a line at a time, each line within the read timeout, held the run as long as
+    it went on. When the time is up (`_Deadlines` says so), the request's socket (which httpcore
+    reports as it connects: the `trace` extension) is shut down, which ends the read waiting on it.
+    Pass `trace` as the request's trace extension; `end()` once it is over."""
 
-    def __init__(self, seconds: float) -> None:
+    def __init__(self) -> None:
         self.passed, self.over, self.sock = False, False, None
         self.lock = threading.Lock()
-        self.timer = threading.Timer(seconds, self._expire)
-        self.timer.start()
 
     def trace(self, event: str, info: dict[str, Any]) -> None:
         if event in ("connection.connect_tcp.complete", "connection.start_tls.complete"):  # TLS: the socket that wraps the first
@@ -217,7 +213,7 @@ class _Deadline:
                 if self.passed:
                     self._shut()
 
-    def _expire(self) -> None:
+    def expire(self) -> None:
         with self.lock:
             if not self.over:
                 self.passed = True
@@ -231,16 +227,54 @@ class _Deadline:
     def end(self) -> None:
         with self.lock:
             self.over = True
-        self.timer.cancel()
+
+
+class _Deadlines:
+    """The deadlines of one run's requests, `seconds` after each starts, kept by one thread: a
+    `threading.Timer` per request started a thread per POST (5-9 % of the workers' time in a round
+    of 2,000 POSTs). Every request has the same time, so their deadlines pass in the order they
+    started."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.waiting: collections.deque[tuple[float, _Deadline]] = collections.deque()
+        self.changed = threading.Condition()
+        self.closed = False
+        self.thread = threading.Thread(target=self._watch, name="halo-webhook-deadlines", daemon=True)
+        self.thread.start()
+
+    def start(self) -> _Deadline:
+        deadline = _Deadline()
+        with self.changed:
+            self.waiting.append((time.monotonic() + self.seconds, deadline))
+            if len(self.waiting) == 1:  # else the watch already waits for an earlier one
+                self.changed.notify()
+        return deadline
+
+    def _watch(self) -> None:
+        with self.changed:
+            while not self.closed:
+                left = self.waiting[0][0] - time.monotonic() if self.waiting else None
+                if left is None or left > 0:
+                    self.changed.wait(left)
+                else:
+                    self.waiting.popleft()[1].expire()
+
+    def close(self) -> None:
+        with self.changed:
+            self.closed = True
+            self.changed.notify()
+        self.thread.join()
 
 
 class _Poster:
     """POSTs the due events of messages it claims with one HTTP client, recording each attempt as
     it ends."""
 
-    def __init__(self, store: StoreResource, client: httpx.Client, clock: Callable[[], dt.datetime], allow_private: bool, timeout: float,
+    def __init__(self, store: StoreResource, client: httpx.Client, deadlines: _Deadlines, clock: Callable[[], dt.datetime], allow_private: bool,
                  until: float, backoff: Sequence[float]) -> None:
-        self.store, self.client, self.clock, self.allow_private, self.timeout = store, client, clock, allow_private, timeout
+        self.store, self.client, self.deadlines, self.clock, self.allow_private = store, client, deadlines, clock, allow_private
+        self.timeout = deadlines.seconds
         self.until, self.backoff = until, backoff  # `until`: the `time.monotonic()` after which no request starts
         self.owner = uuid.uuid4().hex
         self.secrets: dict[str, str | None] = {}
@@ -261,7 +295,8 @@ class _Poster:
             self.secrets[prefix] = webhook_secret(self.store, prefix)
         return self.secrets[prefix]
 
-    def post(self, event: PendingEvent) -> bool:
+    def post(self, event: PendingEvent) -> dict[str, Any]:
+        """The attempt at `event`: its `webhook_attempts` row, which `chain` records."""
         secret = self.secret(event.webhook_key)
         body = body_of(event)
         started = time.monotonic()
@@ -276,7 +311,7 @@ class _Poster:
             detail = "the API key that sent the message is gone"
         elif target is not None:
             url, headers, extensions = target
-            deadline = _Deadline(self.timeout)
+            deadline = self.deadlines.start()
             try:
                 # its status is the receiver's answer; its body is never read: one that never ends
                 # (or a huge one) held the run, every other message's webhooks with it
@@ -290,11 +325,8 @@ class _Poster:
                 detail = f"callback_url: cannot be called ({type(exc).__name__})"
             finally:
                 deadline.end()
-        ok = status is not None and 200 <= status < 300
-        with self.store.write() as conn:
-            conn.execute(attempts_t.insert().values(event_id=event.event_id, message_id=event.message_id, ok=ok, http_status=status,
-                                                    latency_ms=(time.monotonic() - started) * 1000, detail=detail and detail[:_DETAIL], at=self.clock()))
-        return ok
+        return {"event_id": event.event_id, "message_id": event.message_id, "ok": status is not None and 200 <= status < 300, "http_status": status,
+                "latency_ms": (time.monotonic() - started) * 1000, "detail": detail and detail[:_DETAIL], "at": self.clock()}
 
     def claim(self, message_id: str) -> bool:
         """Whether this run holds the message's events now, until it is over for sure (its last
@@ -319,9 +351,12 @@ class _Poster:
         stopping at the first failure or once the run's time is up (a round's messages were all
         POSTed however long it took, far past `max_seconds`). They are read again under the claim:
         another deliverer (`halo delivery webhooks --deliver` beside the Dagster job) may have
-        delivered them since the round read them, and both POSTed them."""
+        delivered them since the round read them, and both POSTed them. The claim ends in the
+        transaction that records the chain's last attempt: a write of its own was one in four of a
+        round's writes."""
         if time.monotonic() >= self.until or not self.claim(message_id):
             return 0, 0
+        held = True
         try:
             with self.store.read() as conn:
                 now = self.clock()
@@ -329,12 +364,23 @@ class _Poster:
             for i, event in enumerate(events):
                 if time.monotonic() >= self.until:
                     return i, 0
-                if not self.post(event):
+                attempt = self.post(event)
+                last = not attempt["ok"] or i == len(events) - 1
+                with self.store.write() as conn:
+                    conn.execute(attempts_t.insert().values(**attempt))
+                    if last:
+                        self.release(conn, message_id)
+                held = not last
+                if not attempt["ok"]:
                     return i, 1
             return len(events), 0
         finally:
-            with self.store.write() as conn:
-                conn.execute(claims_t.delete().where(claims_t.c.message_id == message_id, claims_t.c.lease_owner == self.owner))
+            if held:
+                with self.store.write() as conn:
+                    self.release(conn, message_id)
+
+    def release(self, conn: sa.Connection, message_id: str) -> None:
+        conn.execute(claims_t.delete().where(claims_t.c.message_id == message_id, claims_t.c.lease_owner == self.owner))
 
 
 def deliver(store: StoreResource, *, clock: Callable[[], dt.datetime] = utcnow, timeout: float = 5.0, workers: int = 8,
@@ -348,8 +394,8 @@ def deliver(store: StoreResource, *, clock: Callable[[], dt.datetime] = utcnow, 
     totals = {"delivered": 0, "failed": 0, "messages": 0}
     # no connection kept alive: each request's deadline shuts down the socket it connected
     with httpx.Client(timeout=timeout, follow_redirects=False, limits=httpx.Limits(max_keepalive_connections=0)) as client, \
-            ThreadPoolExecutor(workers) as pool:
-        poster = _Poster(store, client, clock, allow_private, timeout, time.monotonic() + max_seconds, backoff)
+            ThreadPoolExecutor(workers) as pool, contextlib.closing(_Deadlines(timeout)) as deadlines:
+        poster = _Poster(store, client, deadlines, clock, allow_private, time.monotonic() + max_seconds, backoff)
         while time.monotonic() < poster.until:
             with store.read() as conn:
                 chains = due_chains(pending_events(conn, clock()), clock(), backoff)
