@@ -394,7 +394,7 @@ def deliver(store: StoreResource, *, clock: Callable[[], dt.datetime] = utcnow, 
     totals = {"delivered": 0, "failed": 0, "messages": 0}
     # no connection kept alive: each request's deadline shuts down the socket it connected
     with httpx.Client(timeout=timeout, follow_redirects=False, limits=httpx.Limits(max_keepalive_connections=0)) as client, \
-            ThreadPoolExecutor(workers) as pool, contextlib.closing(_Deadlines(timeout)) as deadlines:
+            contextlib.closing(_Deadlines(timeout)) as deadlines, ThreadPoolExecutor(workers) as pool:  # the pool's requests end first
         poster = _Poster(store, client, deadlines, clock, allow_private, time.monotonic() + max_seconds, backoff)
         while time.monotonic() < poster.until:
             with store.read() as conn:
