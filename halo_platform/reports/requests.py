@@ -185,8 +185,8 @@ class DagsterUnavailable(HaloError):
 
 
 class SubmissionUnanswered(HaloError):
-    """The submission reached the Dagster webserver and its answer did not come in time: the run
-    may be queued, and run (HTTP 504)."""
+    """The submission was sent to the Dagster webserver and its answer was lost (late, cut off, a
+    proxy's 5xx): the run may be queued, and run (HTTP 504)."""
 
     http_status = 504
 
@@ -249,8 +249,8 @@ def _client() -> Any:
 
 def submit_run(task_name: str, config: dict, tags: dict[str, str]) -> str:
     """Queue a run of the task's job on the webserver's instance; returns its run id.
-    DagsterUnavailable when it was not queued; SubmissionUnanswered when the submission reached
-    the webserver and its answer did not come back (it may have queued the run)."""
+    DagsterUnavailable when it was not queued; SubmissionUnanswered when the submission was sent
+    and its answer did not come back (it may have queued the run)."""
     from dagster_graphql import DagsterGraphQLClientError
 
     url = get_settings().dagster_ui_url
@@ -269,18 +269,26 @@ def submit_run(task_name: str, config: dict, tags: dict[str, str]) -> str:
 
 
 def _lost_answer(exc: BaseException) -> str | None:
-    """How a submission's answer was lost after it reached the webserver (the client's read timed
-    out, or a proxy in front of the webserver gave up: 504), from `exc` and what it was raised
-    from; None when the submission did not reach it or was refused."""
+    """How a submission's answer was lost after the request was sent (the client's read timed out,
+    the connection broke off, a server error such as a proxy's 502 or 504: the webserver may have
+    queued the run), from `exc` and what it was raised from; None when the request never left (no
+    connection made: refused, no such host) or was refused (a 4xx, a GraphQL error)."""
+    from http.client import responses
+
     from gql.transport.exceptions import TransportServerError  # the client's transport
+    from requests.exceptions import ConnectionError as BrokenConnection
     from requests.exceptions import ReadTimeout
+    from urllib3.exceptions import ConnectTimeoutError  # and its subclass NewConnectionError: refused, no such host
 
     cause: BaseException | None = exc
     while cause is not None:
         if isinstance(cause, ReadTimeout):
             return f"no answer within {SUBMIT_TIMEOUT} s"
-        if isinstance(cause, TransportServerError) and cause.code == 504:
-            return "a proxy's 504 (gateway timeout)"
+        if isinstance(cause, TransportServerError):
+            return f"an HTTP {cause.code} ({responses.get(cause.code, 'server error')})" if (cause.code or 0) >= 500 else None
+        if isinstance(cause, BrokenConnection):
+            reason = getattr(cause.args[0], "reason", None) if cause.args else None  # urllib3's MaxRetryError's
+            return None if isinstance(reason, ConnectTimeoutError) else "the connection broke off before the answer"
         cause = cause.__cause__
     return None
 

@@ -139,7 +139,7 @@ def test_a_proxy_s_gateway_timeout_is_said_to_leave_the_run_maybe_queued_not_ref
     client = authorized_client(create_app(), "tasks:request")
     late = client.post("/v1/tasks/campaign_alerts/requests", json={"payload": {"as_of": "2024-05-10"}})
     assert (late.status_code, late.json()) == (504, {"error": (
-        f"could not learn whether the Dagster webserver at {proxy.url} queued the run: a proxy's 504 (gateway timeout);"
+        f"could not learn whether the Dagster webserver at {proxy.url} queued the run: an HTTP 504 (Gateway Timeout);"
         " it may run (see `halo tasks log`), and a request sent again with the same idempotency key runs once"),
         "detail": None})
     with submitting.instance() as instance:  # it may run: it was queued
