@@ -28,6 +28,10 @@ from halo_platform.core.store import StoreResource
 from halo_platform.sinks import DeliveryOutcome, SinksResource
 
 PAYLOAD_CHARS = 300
+# Tagged with its own run id on a run that fails on purpose having done nothing amiss (the run of a
+# request ended already: a repeat of a request sent again with its idempotency key): its failure is
+# not alerted. A re-execution carries its parent's tags: the id names the run the tag is about.
+NO_ALERT_FOR_RUN = "halo/no_alert_for_run"
 
 
 def _payload_of(run: dg.DagsterRun) -> str | None:
@@ -78,13 +82,15 @@ def tick_said(runs: list, ended: str, outcomes: list[DeliveryOutcome]) -> dg.Ski
     name="run_failure_alert_sensor",
     minimum_interval_seconds=15,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Sends one alert per failed run of any job here to the HALO_ALERTS sinks, with a link to the run.",
+    description="Sends one alert per failed run of any job here to the HALO_ALERTS sinks, with a link to the run"
+                " (none for a run that stopped as a repeat of a request: it did nothing amiss).",
 )
 @masked
 def run_failure_alert_sensor(context: dg.SensorEvaluationContext, sinks: SinksResource,
                              store: StoreResource) -> dg.SkipReason:
     runs = runs_since(context, dg.DagsterEventType.RUN_FAILURE)
-    alerts = [alert for run, failure in runs for alert in failed_run_alerts(context.instance, run, failure)]
+    alerts = [alert for run, failure in runs if run.tags.get(NO_ALERT_FOR_RUN) != run.run_id
+              for alert in failed_run_alerts(context.instance, run, failure)]
     return tick_said(runs, "failed", send_alerts(alerts, sinks, store=store))
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import dagster as dg
 from pydantic_core import to_jsonable_python
 
-from halo_platform.alerts.sensors import ALERT_ON_WARN
+from halo_platform.alerts.sensors import ALERT_ON_WARN, NO_ALERT_FOR_RUN
 from halo_platform.core.errors import MAX_RETRIES_TAG, HaloError, fail_once
 from halo_platform.core.failures import masked
 from halo_platform.core.redact import mask_text
@@ -326,7 +326,9 @@ def run_task(
                     "requested_by": audit.requester(run.tags)}
     if (recorded := audit.record_run_status(store, run, "RUNNING", **audit_kwargs)) in audit.TERMINAL:
         # a repeat of an idempotent request (its cancel did not reach the webserver, or its submission was
-        # answered too late and sent again): it runs never, nor does a retry of it (a new run, a new request row)
+        # answered too late and sent again): it runs never, nor does a retry of it (a new run, a new request row),
+        # and its failure is no alert: nothing went wrong
+        context.instance.add_run_tags(context.run_id, {NO_ALERT_FOR_RUN: context.run_id})
         fail_once(context, f"request {request_id} is {recorded} already: nothing ran, nothing was delivered")
     try:
         typed = task.validate_payload(payload).model_dump()
