@@ -198,17 +198,30 @@ def _role(res: dict, event: Event) -> Event:
     return event
 
 
+def _names_another_resource(reference: object) -> bool:
+    """Whether a participant's reference names a resource other than a Practitioner (`Patient/X`,
+    `Location/ROOM1`): an actor the appointment may list instead of any Practitioner."""
+    if not isinstance(reference, str):
+        return False
+    resource_type, _, rid = _relative(reference.strip(WHITESPACE)).partition("/")
+    return resource_type != "Practitioner" and rid.strip(WHITESPACE) != ""
+
+
 def _appointment(res: dict, event: Event) -> Event:
     status = str(res.get("status", "")).lower()
     if status not in APPOINTMENT_STATUSES:
         raise Invalid(f"unknown status {res.get('status')!r}")
     event.status = status
-    providers = [p for p in (_practitioner((part.get("actor") or {}).get("reference")) for part in res.get("participant") or []) if p]
+    references = [(part.get("actor") or {}).get("reference") for part in res.get("participant") or []]
+    providers = [p for p in map(_practitioner, references) if p]
     if status not in _BLOCKING_APPOINTMENT:
         if res.get("start") is not None or res.get("end") is not None:
             _interval(res, None, local_ok=False)  # blocks nothing, yet a malformed interval is a malformed appointment
         return event
-    if not providers:
+    # An appointment of other actors alone (a room, the patient) blocks no Practitioner, yet is a
+    # version of its item: quarantined, the older version listing a Practitioner kept them blocked.
+    # One naming no actor (none listed, or `Practitioner/ `) is malformed.
+    if not providers and not any(map(_names_another_resource, references)):
         raise Invalid("no Practitioner participant")
     block = _interval(res, None, local_ok=False)
     event.blocks.extend(Block(p, block.start, block.end) for p in dict.fromkeys(providers))
