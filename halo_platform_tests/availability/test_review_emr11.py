@@ -27,3 +27,29 @@ def test_a_fhir_appointment_whose_new_version_lists_no_practitioner_frees_the_on
     process(store, "2027-01-04", 2)
     assert [q["reason"] for q in quarantined(store, "fhir")] == []
     assert spans_on(store, "fhir", "P1", "2027-01-04") == [("2027-01-04T09:00Z", "2027-01-04T17:00Z")]
+
+
+HL7_TEMPLATE = "provider_id,timezone,weekday,start,end,version\nDR1,UTC,mon,09:00,17:00,2026-11-20T10:00:00Z\n"
+
+
+def siu(version: str, trigger: str, *resources: str) -> str:
+    """An SIU of appointment APT1, 2027-01-04 10:00-11:00 UTC, listing `resources` (AIP, AIL, AIG segments)."""
+    return "\r".join([f"MSH|^~\\&|EMR|CLINIC|HALO|HALO|{version}||SIU^{trigger}^SIU_{trigger}|{version}|P|2.5", "SCH|P1|APT1^EMR",
+                      "TQ1|1||||||202701041000+0000|202701041100+0000", *resources]) + "\n"
+
+
+def test_an_hl7_reschedule_moving_the_booking_to_a_room_frees_the_provider_it_listed(halo_env, store):
+    """The HL7 twin of the FHIR case above: APT1 booked DR1 10:00-11:00 (AIP); its S13 moves it to a
+    room (AIL, no AIP). The S13 was quarantined ('no AIP-3 provider'), so DR1 stayed blocked. It is
+    applied as the item's newest version and blocks no one; a message listing no resource at all is
+    still quarantined."""
+    land("hl7", "hours.csv", HL7_TEMPLATE)
+    land("hl7", "v1.hl7", siu("20261120120000", "S12", "AIP|1||DR1^Who^Doctor"))
+    process(store, "2027-01-04", 2)
+    assert spans_on(store, "hl7", "DR1", "2027-01-04") == [("2027-01-04T09:00Z", "2027-01-04T10:00Z"), ("2027-01-04T11:00Z", "2027-01-04T17:00Z")]
+    land("hl7", "v2.hl7", siu("20261121120000", "S13", "AIL|1||ROOM1^^^CLINIC") + siu("20261121130000", "S12")
+         + siu("20261121140000", "S12", "AIL|1||", "AIG|1||^x"))
+    process(store, "2027-01-04", 2)
+    # the later two name no resource (none listed, or blank ids)
+    assert [q["reason"] for q in quarantined(store, "hl7")] == ["no AIP-3 provider"] * 2
+    assert spans_on(store, "hl7", "DR1", "2027-01-04") == [("2027-01-04T09:00Z", "2027-01-04T17:00Z")]

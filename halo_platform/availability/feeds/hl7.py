@@ -229,6 +229,11 @@ def _providers(msg: _Message) -> list[str]:
     return list(dict.fromkeys(p for p in found if p))
 
 
+def _other_resource(msg: _Message, seg: str) -> bool:
+    """Whether a segment `seg` of `msg` names its resource (field 3, component 1)."""
+    return any(len(fields) > 3 and any(msg.repetitions(fields[3])) for fields in msg.all(seg))
+
+
 def _message(text: str, position: int) -> Event:
     msg = _Message(text)
     trigger = msg.field("MSH", 9, 2).upper()
@@ -268,7 +273,9 @@ def _block(msg: _Message, event: Event) -> None:
     if interval is None:
         raise Invalid("no interval (TQ1-7/8, SCH-11, AIS/AIP start)")
     providers = _providers(msg)
-    if not providers:
+    # a booking of other resources alone (a room, AIL-3; equipment, AIG-3) blocks no provider, yet is
+    # a version of its item: quarantined, the older version's AIP kept that provider blocked
+    if not providers and not any(_other_resource(msg, seg) for seg in ("AIL", "AIG")):
         raise Invalid("no AIP-3 provider")
     start, end, local, elapsed = interval
     event.blocks.extend(Block(p, start, end, local=local, elapsed=elapsed) for p in providers)
