@@ -116,10 +116,10 @@ def slots(feed: str, provider: str, slot_type: str | None, first: str | None, la
 @click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 10_000))
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def quarantine(feed: str | None, limit: int, fmt: str) -> None:
-    """List quarantined records (feed, file, position, reason, raw text)."""
-    from halo_platform.availability.service import quarantined
+    """List quarantined records (feed, file, position, reason, raw text; phone numbers and addresses masked)."""
+    from halo_platform.availability.service import quarantined, shown_record
 
-    rows = quarantined(_store(), feed, limit)
+    rows = [shown_record(r) for r in quarantined(_store(), feed, limit)]
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2))
         return

@@ -34,6 +34,7 @@ from halo_platform.core.errors import HaloError, NotFoundError
 from halo_platform.core.files import replaced_whole
 from halo_platform.core.instance import dagster_instance
 from halo_platform.core.models import EARLIEST_DATE, LATEST_DATE, in_calendar, iso_z
+from halo_platform.core.redact import mask_text
 from halo_platform.core.store import StoreResource
 from halo_platform.core.text import unstorable
 
@@ -537,6 +538,13 @@ def quarantined(store: StoreResource, feed: str | None = None, limit: int = 100,
     with store.read() as conn:
         rows = conn.execute(query.order_by(t.c.id.desc() if newest else t.c.id).limit(int(limit))).all()
     return [{"feed": f, "file": p, "position": n, "reason": r, "raw": raw} for f, p, n, r, raw in rows]
+
+
+def shown_record(record: dict) -> dict:
+    """A quarantined record as a person is shown it (the Control Center, `halo emr quarantine`):
+    its reason and raw text masked as log lines are. A reason quotes the value it refused
+    (`invalid start '+33 6 12 34 56 78'`), and a field can hold a patient's phone number or address."""
+    return {**record, "reason": mask_text(record["reason"]), "raw": mask_text(record["raw"])}
 
 
 def feed_names() -> list[str]:

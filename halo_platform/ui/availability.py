@@ -19,7 +19,6 @@ from halo_platform.availability.pipeline import today
 from halo_platform.core.errors import HaloError
 from halo_platform.core.http import resource
 from halo_platform.core.models import EARLIEST_DATE, LATEST_DATE
-from halo_platform.core.redact import mask_text
 from halo_platform.core.store import StoreResource
 from halo_platform.core.timezones import iana_zone
 from halo_platform.ui.app import render, signed_in, text_errors
@@ -69,7 +68,7 @@ def _page_data(store: StoreResource, feed: str, provider: str, week: str) -> tup
     # the newest first: the oldest 50 ever quarantined were shown for good, today's never
     records = service.quarantined(store, feed, limit=QUARANTINE_ROWS + 1, newest=True)
     # masked before it is cut: an address the cut goes through is none for the masks
-    context["quarantine"] = [{**q, "raw": (shown := mask_text(q["raw"]))[:RAW_CHARS], "cut": len(shown) > RAW_CHARS}
+    context["quarantine"] = [{**(shown := service.shown_record(q)), "raw": shown["raw"][:RAW_CHARS], "cut": len(shown["raw"]) > RAW_CHARS}
                              for q in records[:QUARANTINE_ROWS]]
     context["quarantine_more"] = QUARANTINE_ROWS if len(records) > QUARANTINE_ROWS else None
     if provider and not errors:
