@@ -30,6 +30,7 @@ from halo_platform.core.errors import HaloError
 from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
 from halo_platform.core.text import check_one_line, required_reason
+from halo_platform.core.write_lock import ensure_row
 from halo_platform.delivery.config import AutopilotConfig, DeliveryConfig
 from halo_platform.delivery.providers.base import ACKNOWLEDGED, THROTTLED
 from halo_platform.delivery.queue import queued_routes
@@ -262,15 +263,17 @@ def set_manual(config: DeliveryConfig, provider: str, off: bool, changed_by: str
     now = now or utcnow()
     text = f"switched off by {changed_by}: {reason}" if off else f"handed back to the autopilot by {changed_by}: {reason}"
     values = {"active": False, "factor": 0.0, "ramp_step": None, "reason": text, "updated_at": now, "manual_by": changed_by if off else None}
+    ensure_row(store, state_t, {"provider": provider}, updated_at=now)
     with store.write() as conn:
-        manual_by = conn.execute(sa.select(state_t.c.manual_by).where(state_t.c.provider == provider)).scalar()
+        # switches of one provider take turns: read unlocked, two admins' "off" both found it on and
+        # both wrote, the second over the first (its name and reason gone from the state)
+        manual_by = conn.execute(sa.select(state_t.c.manual_by).where(state_t.c.provider == provider).with_for_update()).scalar()
         if off and manual_by:
             raise HaloError(f"{provider} is already switched off by {manual_by}")
         if not off and not manual_by:
             raise HaloError(f"{provider} is not switched off by hand: the autopilot already decides")
         unchanged_since(conn, changes_t, sa.and_(changes_t.c.provider == provider, BY_HAND), seen_change, f"the state of {provider}")
-        if not conn.execute(state_t.update().where(state_t.c.provider == provider).values(**values)).rowcount:
-            conn.execute(state_t.insert().values(provider=provider, **values))
+        conn.execute(state_t.update().where(state_t.c.provider == provider).values(**values))
         conn.execute(changes_t.insert().values(provider=provider, active=False, factor=0.0, reason=text, at=now, changed_by=changed_by))
     log.warning("provider %s %s", provider, text)
     return text

@@ -1,19 +1,23 @@
 """Control Center defects found in review 11 (each test failed before its fix): a quarantined
 record's reason quoted a patient's phone number and address unmasked, on the Availability page
-and in `halo emr quarantine`."""
+and in `halo emr quarantine`; a provider switched off while another admin's switch of it was
+under way was switched off twice on PostgreSQL, both saying done."""
 
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 
 import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
 from halo_platform.access import users
 from halo_platform.cli import cli
 from halo_platform.core.store import StoreResource
+from halo_platform.delivery.autopilot import changes_t, provider_table, state_t
 from halo_platform.delivery.resources import ProvidersResource
 from halo_platform.http import create_app
 from halo_platform.sinks import SinksResource
@@ -73,3 +77,49 @@ def test_a_quarantined_records_reason_is_masked_on_the_page_and_in_the_cli(halo_
         listed = runner.invoke(cli, ["emr", "quarantine", "--format", fmt])
         assert listed.exit_code == 0 and "unknown timezone" in listed.output, listed.output
         assert not [s for s in UNMASKED if s in listed.output], listed.output
+
+
+# --- 2. two provider switches at once ---------------------------------------------------------------
+
+@pytest.fixture
+def pg_admin(halo_env, fresh_pg_url) -> Iterator[tuple[TestClient, StoreResource, ProvidersResource]]:  # noqa: ANN001
+    store, providers = StoreResource(db_url=fresh_pg_url), ProvidersResource()
+    yield _client(store, providers), store, providers
+    providers.close()
+    store.dispose()
+
+
+def test_a_provider_switched_off_while_another_switch_of_it_is_under_way_is_refused(pg_admin) -> None:  # noqa: ANN001
+    """Two admins switch sandbox_sms_a off from pages showing it on. The first's transaction has
+    written its switch, not committed yet, when the second's request comes: the second read the
+    provider's state without a lock (not switched off, no change since its page), waited only for
+    its own write, and then wrote over the first: two "switched off" changes, both answered done,
+    the first admin's name and reason gone from the state. Now the second takes the provider's
+    row first, waits for the first to commit, and is refused beside its reason."""
+    client, store, providers = pg_admin
+    name = "sandbox_sms_a"
+    config = providers.config()
+    with store.write() as conn:  # the autopilot has a state row of it, as once it ran
+        conn.execute(state_t.insert().values(provider=name, active=True, factor=1.0))
+    seen = next(r["seen"] for r in provider_table(config, store) if r["provider"] == name)
+    answers: list = []
+
+    def second_switch() -> None:
+        answers.append(client.post("/ui/providers/switch", data={"csrf_token": client.csrf, "provider": name, "state": "off",
+                                                                  "reason": "errors at night", "seen": str(seen)}))
+
+    with store.write() as conn:  # the first admin's switch, written, not committed
+        conn.execute(state_t.update().where(state_t.c.provider == name).values(
+            active=False, factor=0.0, manual_by="bob", reason="switched off by bob: maintenance"))
+        conn.execute(changes_t.insert().values(provider=name, active=False, factor=0.0, reason="switched off by bob: maintenance",
+                                               at=sa.func.now(), changed_by="bob"))
+        racer = threading.Thread(target=second_switch)
+        racer.start()
+        racer.join(1.5)  # it read the state, and waits for the row (before: for its write; now: for its read)
+    racer.join(30)
+    (answer,) = answers
+    with store.read() as conn:
+        changes = conn.execute(sa.select(changes_t.c.changed_by).where(changes_t.c.provider == name)).scalars().all()
+        manual_by = conn.execute(sa.select(state_t.c.manual_by).where(state_t.c.provider == name)).scalar_one()
+    assert (answer.status_code, changes, manual_by) == (422, ["bob"], "bob"), (answer.status_code, changes, manual_by)
+    assert "already switched off by bob" in answer.text
