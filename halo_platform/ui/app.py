@@ -1,7 +1,7 @@
 """What every Control Center page shares: the templates, `signed_in(role)` (a page for a person:
 no session -> the sign-in page; a role too low -> a 403 page; a POST -> its CSRF token checked, a
 missing or stale one -> a 403 page saying nothing was saved),
-`render`, `text_error(s)` (text no store can hold, refused before any query), and
+`render`, `when` (a time with its zone), `text_error(s)` (text no store can hold, refused before any query), and
 `install(app)` for the refusals and the stylesheet. A field given twice is refused beside it
 with `core.http.repeated_fields` (`repeated_error`, one line for a form's one error).
 
@@ -140,7 +140,20 @@ def seen_change(data: Any) -> int | None:  # noqa: ANN401 - a form
     return int(seen) if seen.isascii() and seen.isdigit() and len(seen) < 19 else None
 
 
-def _when(value: dt.datetime | str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+def zone_of(value: dt.datetime) -> str:
+    """How a page names the zone of an aware time: UTC, else its abbreviation with its UTC offset
+    (`CST (UTC+08:00)`), or the offset alone when the zone has no abbreviation (`-03`). An
+    abbreviation alone names several zones: CST is Shanghai's (UTC+08:00) and Chicago's
+    (UTC-06:00), IST India's, Ireland's and Israel's."""
+    offset = value.utcoffset() or dt.timedelta(0)
+    minutes = int(offset.total_seconds()) // 60
+    utc = f"UTC{'-' if minutes < 0 else '+'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}" if minutes else "UTC"
+    name = value.tzname() or ""
+    return f"{name} ({utc})" if name.isalpha() and name != utc else utc
+
+
+def when(value: dt.datetime | str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A time as every page shows it: `fmt`, then its zone (`zone_of`)."""
     if value is None:
         return "–"
     if isinstance(value, str):
@@ -148,7 +161,7 @@ def _when(value: dt.datetime | str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
             value = dt.datetime.fromisoformat(value)
         except ValueError:
             return value
-    return value.strftime(fmt) + (" UTC" if value.utcoffset() == dt.timedelta(0) else "")
+    return value.strftime(fmt) + (f" {zone_of(value)}" if value.utcoffset() is not None else "")
 
 
 SAID_LIMIT = 300  # characters of an error message a page shows: a domain message may repeat a 20,000-character value
@@ -166,7 +179,7 @@ def _exact(number: float) -> str:
     return format(Decimal(repr(float(number))), "f").removesuffix(".0")
 
 
-templates.env.filters["when"] = _when
+templates.env.filters["when"] = when
 templates.env.filters["said"] = _said
 templates.env.filters["exact"] = _exact
 

@@ -33,10 +33,10 @@ from halo_platform.reports.schedules import (
 )
 from halo_platform.reports.task import PayloadError, get_task
 from halo_platform.sinks import SinksResource, UnknownSink
-from halo_platform.ui.app import done_redirect, render, seen_change, signed_in, text_errors
+from halo_platform.ui.app import done_redirect, render, seen_change, signed_in, text_errors, when
 
 router = APIRouter(include_in_schema=False)
-RUN_FORMAT = "%a %Y-%m-%d %H:%M %Z"
+RUN_FORMAT = "%a %Y-%m-%d %H:%M"  # then its zone, with its UTC offset (`when`)
 
 
 def describe(cron: str, timezone: str) -> dict[str, Any]:
@@ -53,7 +53,7 @@ def describe(cron: str, timezone: str) -> dict[str, Any]:
         words = cron_in_words(cron, timezone)
     except HaloError as exc:
         return {"field": "cron", "error": str(exc)}
-    return {"words": words, "runs": [t.strftime(RUN_FORMAT) for t in next_runs(cron, timezone)]}
+    return {"words": words, "runs": [when(t, RUN_FORMAT) for t in next_runs(cron, timezone)]}
 
 
 def _shown(value: Any) -> str:  # noqa: ANN401 - any field of a schedule

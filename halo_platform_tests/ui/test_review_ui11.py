@@ -1,11 +1,13 @@
 """Control Center defects found in review 11 (each test failed before its fix): a quarantined
 record's reason quoted a patient's phone number and address unmasked, on the Availability page
 and in `halo emr quarantine`; a provider switched off while another admin's switch of it was
-under way was switched off twice on PostgreSQL, both saying done."""
+under way was switched off twice on PostgreSQL, both saying done; a schedule's next runs were
+shown with their zone's abbreviation alone, which names several zones (CST: Shanghai's and Chicago's)."""
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Iterator
 
@@ -20,6 +22,7 @@ from halo_platform.core.store import StoreResource
 from halo_platform.delivery.autopilot import changes_t, provider_table, state_t
 from halo_platform.delivery.resources import ProvidersResource
 from halo_platform.http import create_app
+from halo_platform.reports.schedules import set_schedule
 from halo_platform.sinks import SinksResource
 
 PASSWORD = "a long enough password"
@@ -32,6 +35,7 @@ def _client(store: StoreResource, providers: ProvidersResource) -> TestClient:
                         raise_server_exceptions=False, follow_redirects=False)
     client.cookies.set("halo_session", users.login(store, "ada", PASSWORD, "test"))
     client.csrf = users.session(store, client.cookies["halo_session"]).csrf_token
+    client.store = store
     return client
 
 
@@ -123,3 +127,27 @@ def test_a_provider_switched_off_while_another_switch_of_it_is_under_way_is_refu
         manual_by = conn.execute(sa.select(state_t.c.manual_by).where(state_t.c.provider == name)).scalar_one()
     assert (answer.status_code, changes, manual_by) == (422, ["bob"], "bob"), (answer.status_code, changes, manual_by)
     assert "already switched off by bob" in answer.text
+
+
+# --- 3. a schedule's next runs, read by operators in other zones -----------------------------------
+
+def test_a_schedules_next_runs_say_their_utc_offset(sqlite_admin: TestClient) -> None:
+    """Two schedules run at 06:00 on Mondays, one in Asia/Shanghai, one in America/Chicago: the
+    Schedules page listed both as "Mon ... 06:00 CST", 14 hours apart, and an operator in another
+    zone could not tell which instant either is (IST is India's, Ireland's and Israel's too). Each
+    run time now says its UTC offset beside its zone's abbreviation, in the list and the preview;
+    a zone without an abbreviation (America/Sao_Paulo, "-03") says its offset alone."""
+    for name, zone in (("shanghai", "Asia/Shanghai"), ("chicago", "America/Chicago")):
+        set_schedule(sqlite_admin.store, name, task="payment_reconciliation", cron="0 6 * * 1", timezone=zone,
+                     sinks=["outbox"], updated_by="seed")
+    page = sqlite_admin.get("/ui/schedules")
+    assert page.status_code == 200
+    runs = {name: re.findall(r"<li>(Mon [^<]*)</li>", re.search(rf'id="schedule-{name}".*?</tr>', page.text, re.S).group(0))
+            for name in ("shanghai", "chicago")}
+    assert [len(r) for r in runs.values()] == [5, 5], runs
+    assert all(re.fullmatch(r"Mon \d{4}-\d\d-\d\d 06:00 CST \(UTC\+08:00\)", r) for r in runs["shanghai"]), runs
+    assert all(re.fullmatch(r"Mon \d{4}-\d\d-\d\d 06:00 C[SD]T \(UTC-0[56]:00\)", r) for r in runs["chicago"]), runs
+    for zone, shown in (("Asia/Kolkata", "IST (UTC+05:30)"), ("America/Sao_Paulo", "06:00 UTC-03:00"), ("UTC", "06:00 UTC")):
+        preview = sqlite_admin.get("/ui/schedules/shanghai/preview", params={"cron": "0 6 * * 1", "timezone": zone})
+        first = re.search(r'<ol id="preview-runs"><li>([^<]*)</li>', preview.text).group(1)
+        assert first.endswith(shown), (zone, first)

@@ -213,7 +213,7 @@ def test_an_operator_changes_a_cron_with_a_live_preview_and_the_cli_and_the_hist
     expect(page.locator("#preview-words")).to_have_text("At 07:00, only on Monday, Asia/Jakarta")
     expect(page.locator("#preview-runs li")).to_have_count(5)
     for run in page.locator("#preview-runs li").all_inner_texts():
-        assert re.fullmatch(r"Mon \d{4}-\d\d-\d\d 07:00 WIB", run), run
+        assert re.fullmatch(r"Mon \d{4}-\d\d-\d\d 07:00 WIB \(UTC\+07:00\)", run), run
     page.get_by_label("Timezone (IANA name)").fill("Europe/Paris")
     expect(page.locator("#preview-words")).to_have_text("At 07:00, only on Monday, Europe/Paris")
     page.get_by_label("Timezone (IANA name)").fill("Asia/Jakarta")
