@@ -33,13 +33,14 @@ def _safe_next(target: str | None) -> str:
 
 
 def login_page(request: Request, status: int = 200, error: str | None = None, name: str = "", next_: str = "/ui",
-               headers: dict[str, str] | None = None, notice: str | None = None) -> HTMLResponse:
-    """The sign-in form, going on to `next_`; `error` beside the fields, `notice` above them. Its
+               headers: dict[str, str] | None = None, notice: str | None = None, form_lost: bool = False) -> HTMLResponse:
+    """The sign-in form, going on to `next_`; `error` beside the fields, `notice` above them;
+    `form_lost`: the answer to a form that saved nothing, whose page fills in again what was typed. Its
     token is the browser's (its login-CSRF cookie's, kept once signed in): a new one per page
     refused every sign-in page of the browser but the last opened (tabs sent to sign in at once)."""
     token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(32)
     page = templates.TemplateResponse(request, "login.html", {"csrf_token": token, "error": error, "name": name, "next": next_,
-                                                              "notice": notice}, status_code=status, headers=headers)
+                                                              "notice": notice, "form_lost": form_lost}, status_code=status, headers=headers)
     page.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=request.url.scheme == "https", path="/ui/login")
     return page
 

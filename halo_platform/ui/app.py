@@ -266,7 +266,7 @@ def install(app: FastAPI) -> None:
             back = _page_of(request.headers.get("hx-current-url", "")) or "/ui"
             return Response(status_code=401, headers={"HX-Redirect": f"/ui/login?next={quote(back, safe='/')}"})
         if request.method not in ("GET", "HEAD"):  # a form sent once the session had ended: say so, here
-            return login_page(request, 401, next_=exc.target, notice=FORM_WITHOUT_SESSION)
+            return login_page(request, 401, next_=exc.target, notice=FORM_WITHOUT_SESSION, form_lost=True)
         return RedirectResponse(f"/ui/login?next={quote(exc.target, safe='/')}", status_code=303)
 
     @app.exception_handler(NotAllowed)

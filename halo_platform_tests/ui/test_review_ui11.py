@@ -2,7 +2,8 @@
 record's reason quoted a patient's phone number and address unmasked, on the Availability page
 and in `halo emr quarantine`; a provider switched off while another admin's switch of it was
 under way was switched off twice on PostgreSQL, both saying done; a schedule's next runs were
-shown with their zone's abbreviation alone, which names several zones (CST: Shanghai's and Chicago's)."""
+shown with their zone's abbreviation alone, which names several zones (CST: Shanghai's and Chicago's);
+a form sent once the session had ended lost what was typed in it, signing in again."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
+from playwright.sync_api import Page, expect
 
 from halo_platform.access import users
 from halo_platform.cli import cli
@@ -24,6 +26,8 @@ from halo_platform.delivery.resources import ProvidersResource
 from halo_platform.http import create_app
 from halo_platform.reports.schedules import set_schedule
 from halo_platform.sinks import SinksResource
+from halo_platform_tests.fixtures.browser import screenshot
+from halo_platform_tests.ui.conftest import ControlCenter, sign_in
 
 PASSWORD = "a long enough password"
 
@@ -151,3 +155,41 @@ def test_a_schedules_next_runs_say_their_utc_offset(sqlite_admin: TestClient) ->
         preview = sqlite_admin.get("/ui/schedules/shanghai/preview", params={"cron": "0 6 * * 1", "timezone": zone})
         first = re.search(r'<ol id="preview-runs"><li>([^<]*)</li>', preview.text).group(1)
         assert first.endswith(shown), (zone, first)
+
+
+# --- 4. a form sent once the session had ended -------------------------------------------------------
+
+def test_what_was_typed_in_a_form_sent_after_the_session_ended_is_filled_in_again_once_signed_in(
+        page: Page, control_center: ControlCenter) -> None:
+    """An admin fills in the new user form (name, role, password twice); meanwhile the session
+    ends. Sending it answered the sign-in page (nothing saved, "send it again"), and signing in
+    brought them back to the Access page with the form empty: everything to type again. Now the
+    name and the role are filled in again, with a line saying nothing was saved yet; the
+    passwords are not, and were never kept in the browser's storage."""
+    sign_in(page, control_center, "admin")
+    page.goto(f"{control_center.url}/ui/access")
+    page.get_by_text("Create a user").click()
+    page.get_by_label("User name").fill("olga")
+    page.get_by_label("Role").select_option("operator")
+    page.get_by_label("Password (at least 12 characters)").fill("olga's secret password")
+    page.get_by_label("Password, again").fill("olga's secret password")
+    kept = [c for c in page.context.cookies() if c["name"] != "halo_session"]
+    page.context.clear_cookies()  # the session ended
+    page.context.add_cookies(kept)
+    page.locator("#user-form button[type=submit]").click()
+    expect(page.locator("#notice")).to_contain_text("nothing was saved")
+    stored = page.evaluate("() => JSON.stringify(sessionStorage)")  # what the browser kept meanwhile
+    name, password = control_center.logins["admin"]
+    page.get_by_label("Name").fill(name)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(f"{control_center.url}/ui/access")
+    expect(page.get_by_label("User name")).to_have_value("olga")
+    expect(page.get_by_label("Role")).to_have_value("operator")
+    expect(page.get_by_label("Password (at least 12 characters)")).to_have_value("")
+    expect(page.locator("#kept-notice")).to_contain_text("nothing was saved yet")
+    assert "olga" in stored and "secret" not in stored, stored
+    screenshot(page, "ui11-form-kept-through-sign-in")
+    page.reload()  # once: a page opened again shows its form as the server fills it
+    expect(page.get_by_label("User name")).to_have_value("")
+    assert page.evaluate("() => sessionStorage.length") == 0
