@@ -15,7 +15,9 @@ _TRANSIENT_CODES = {"SlowDown", "InternalError", "ServiceUnavailable", "RequestT
 
 
 class S3Sink(Sink):
-    """Uploads to `s3://bucket/prefix<name>`. Credentials: `access_key_id`/`secret_access_key`
+    """Uploads to `s3://bucket/<prefix>/<name>`: the prefix is a folder, `halo`, `/halo` and `halo/`
+    alike (a key from `/halo/` began with `/`, which a listing of `halo/` never finds, and one from
+    `halo` was `halo<name>`). Credentials: `access_key_id`/`secret_access_key`
     (as `${ENV}` references) or the standard AWS environment / instance role."""
 
     kind = "s3"
@@ -62,10 +64,11 @@ class S3Sink(Sink):
 
         client = self._client()
         targets = []
+        folder = f"{self.prefix.strip('/')}/".lstrip("/")  # "" when no prefix
         try:
             with self.stored(delivery) as files:
                 for path in files:
-                    key = f"{self.prefix}{safe_name(path.name)}"
+                    key = f"{folder}{safe_name(path.name)}"
                     with open(path, "rb") as body:  # one PUT (up to 5 GB): our retries, not s3transfer's
                         client.put_object(Bucket=self.bucket, Key=key, Body=body)
                     targets.append(self.file_uri("s3", self.bucket, f"/{key}"))
