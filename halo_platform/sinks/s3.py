@@ -9,7 +9,7 @@ from urllib.parse import unquote, urlsplit
 from pydantic import Field
 
 from halo_platform.sinks.base import Delivery, PermanentSinkError, Sink, TransientSinkError, safe_name
-from halo_platform.sinks.settings import CommandSetting, PathSetting, Timeout
+from halo_platform.sinks.settings import CommandSetting, PathSetting, ServerURL, Timeout
 
 _TRANSIENT_CODES = {"SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout", "RequestTimeTooSkewed", "503", "500"}
 
@@ -23,7 +23,7 @@ class S3Sink(Sink):
     kind = "s3"
     bucket: str
     prefix: PathSetting = ""
-    endpoint_url: str | None = None
+    endpoint_url: ServerURL | None = None
     region: str | None = None
     access_key_id: CommandSetting | None = None
     secret_access_key: CommandSetting | None = None  # signed with, never sent: one with a line break signs wrong

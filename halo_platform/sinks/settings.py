@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field
 
@@ -27,6 +28,21 @@ FILLED = AfterValidator(_filled)
 
 # a TCP port: getaddrinfo keeps 16 bits of a larger one, and 98931 reached the server on 33395
 Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+def _url_port(url: str) -> str:
+    try:
+        port = urlsplit(url).port
+    except ValueError:  # over 65535, or not a number
+        port = 0
+    if port == 0:
+        raise ValueError("its port is not a TCP port (1-65535)")
+    return url
+
+
+# a server's URL (an S3 endpoint_url) with the port, if it has one, a `Port`: botocore failed 70000 or
+# `:http` at every attempt (EndpointResolutionError), retried as transient, and 0 as unreachable
+ServerURL = Annotated[str, AfterValidator(_url_port)]
 
 
 # seconds a sink waits on its server: 0 made the socket non-blocking, a negative or NaN one raised a

@@ -1,10 +1,13 @@
-"""Sinks, review 12: an S3 prefix is a folder whatever its slashes."""
+"""Sinks, review 12: an S3 prefix is a folder whatever its slashes; an S3 endpoint_url whose port is
+no TCP port is refused when the sink is built."""
 
 from __future__ import annotations
 
 import pytest
+import yaml
 
-from halo_platform.sinks import Delivery
+from halo_platform.reports.assets import deliver_all
+from halo_platform.sinks import Delivery, SinksResource
 from halo_platform.sinks.s3 import S3Sink
 
 
@@ -20,3 +23,19 @@ def test_an_s3_prefix_is_a_folder_whatever_its_slashes(s3_server, report_file, p
     assert sink.deliver(Delivery("r", "t", [report_file])) == [f"s3://reports/{key}{report_file.name}"]
     listed = client.list_objects_v2(Bucket="reports", Prefix=key, Delimiter="/").get("Contents", [])
     assert [o["Key"] for o in listed] == [f"{key}{report_file.name}"]
+
+
+@pytest.mark.parametrize("port", ["70000", "0", "http"])
+def test_an_s3_endpoint_url_whose_port_is_no_tcp_port_is_refused_when_the_sink_is_built(
+        s3_server, tmp_path, report_file, port):  # noqa: ANN001
+    """botocore failed an endpoint_url with port 70000 as EndpointResolutionError (0: EndpointConnectionError),
+    a transient failure retried on every attempt though no retry could fix it. It is the sink's setting,
+    refused when built, as a host or port setting of the other kinds is."""
+    path = tmp_path / "sinks.yaml"
+    path.write_text(yaml.safe_dump({"sinks": {"archive": {
+        "kind": "s3", "bucket": "reports", "endpoint_url": f"http://127.0.0.1:{port}", "region": s3_server.region}}}))
+    sinks = SinksResource(sinks_file=str(path), attempts=3, backoff=[0.01])
+    (outcome,) = deliver_all(sinks, ["archive"], Delivery("r", "t", [report_file]))
+    assert (outcome.status, outcome.targets, outcome.permanent) == ("FAILED", [], True), outcome.detail
+    assert outcome.detail == ("unusable: sink 'archive' (s3): invalid settings: endpoint_url: "
+                              "Value error, its port is not a TCP port (1-65535)")
