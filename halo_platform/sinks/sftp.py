@@ -86,7 +86,7 @@ class SFTPSink(UploadSink):
         try:
             sftp.posix_rename(temp, final)
         except OSError:  # no posix-rename extension: plain rename refuses to overwrite
-            swap_in(sftp.rename, sftp.remove, temp, final, f"{temp.removesuffix('.part')}.old", OSError, (OSError, EOFError))
+            swap_in(sftp.rename, sftp.remove, temp, final, f"{temp.removesuffix('.part')}.old", OSError, self._lost)
         return self.file_uri("sftp", self.host, final, self.port)
 
     def _remove(self, opened: tuple[paramiko.SFTPClient, str], name: str) -> None:

@@ -1,6 +1,7 @@
 """A paramiko SSH server with the SFTP subsystem over a real directory: password (and key)
 auth, one thread per client, records of writes/renames/removes, switches for auth failures
-a connection that dies right after authentication, one that dies in the middle of an upload, and a server gone."""
+a connection that dies right after authentication, one that dies in the middle of an upload or on a
+removal, a server without posix-rename, and a server gone."""
 
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ class SFTPSwitches:
       written: the part written stays, as on a real server.
     - down: every new connection is closed as it arrives (the server went away).
     - down_after_drop: a drop (drops_mid_write) turns `down` on.
+    - drops_on_remove: the next this many removals have their connection cut instead (nothing removed).
+    - no_posix_rename: the posix-rename extension is unsupported (a server whose rename never overwrites).
     """
 
     refuse_auth: bool = False
@@ -35,6 +38,8 @@ class SFTPSwitches:
     drops_mid_write: int = 0
     down: bool = False
     down_after_drop: bool = False
+    drops_on_remove: int = 0
+    no_posix_rename: bool = False
 
 
 @dataclass(frozen=True)
@@ -161,6 +166,10 @@ class _SFTPInterface(paramiko.SFTPServerInterface):
         return _Handle(self._server, self._relative(path), flags, os.fdopen(fd, mode), self._sock)
 
     def remove(self, path: str) -> int:
+        if self._server.switches.drops_on_remove:
+            self._server.switches.drops_on_remove -= 1
+            self._sock.shutdown(socket.SHUT_RDWR)
+            return SFTP_FAILURE
         try:
             os.remove(self._local(path))
         except OSError as error:
@@ -175,6 +184,8 @@ class _SFTPInterface(paramiko.SFTPServerInterface):
         return self._rename("rename", oldpath, newpath)
 
     def posix_rename(self, oldpath: str, newpath: str) -> int:
+        if self._server.switches.no_posix_rename:
+            return SFTP_OP_UNSUPPORTED
         return self._rename("posix_rename", oldpath, newpath)
 
     def _rename(self, op: str, oldpath: str, newpath: str) -> int:

@@ -1,5 +1,6 @@
 """Sinks, review 12: an S3 prefix is a folder whatever its slashes; an S3 endpoint_url whose port is
-no TCP port is refused when the sink is built."""
+no TCP port is refused when the sink is built; an SFTP file swapped into place is delivered once,
+whatever the removal of the old one meets."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import pytest
 import yaml
 
 from halo_platform.reports.assets import deliver_all
-from halo_platform.sinks import Delivery, SinksResource
+from halo_platform.sinks import Delivery, SinksResource, deliver_with_retries
 from halo_platform.sinks.s3 import S3Sink
+from halo_platform.sinks.sftp import SFTPSink
 
 
 @pytest.mark.parametrize(("prefix", "key"), [("/halo/", "halo/"), ("halo", "halo/"), ("/halo", "halo/"),
@@ -39,3 +41,26 @@ def test_an_s3_endpoint_url_whose_port_is_no_tcp_port_is_refused_when_the_sink_i
     assert (outcome.status, outcome.targets, outcome.permanent) == ("FAILED", [], True), outcome.detail
     assert outcome.detail == ("unusable: sink 'archive' (s3): invalid settings: endpoint_url: "
                               "Value error, its port is not a TCP port (1-65535)")
+
+
+def _sftp(server) -> SFTPSink:  # noqa: ANN001
+    return SFTPSink(host=server.host, port=server.port, remote_dir="/inbound", timeout=10,
+                    known_hosts_path=str(server.known_hosts_path), **server.credentials)
+
+
+def test_an_sftp_file_swapped_into_place_is_delivered_once_when_removing_the_old_one_loses_the_connection(
+        sftp_server, report_file):  # noqa: ANN001
+    """On a server without posix-rename the old file is moved aside, the new one renamed into place,
+    then the old one removed, best effort. A connection lost on that removal is paramiko's
+    SSHException, which that step did not ignore: the delivery failed (transient) with the new file
+    already in place, and the retry delivered it a second time."""
+    sink = _sftp(sftp_server)
+    sink.deliver(Delivery("r", "t", [report_file]))
+    report_file.write_text("order_id,issue\nO2,MISSING_SETTLEMENT\n")
+    sftp_server.events.clear()
+    sftp_server.switches.no_posix_rename = True
+    sftp_server.switches.drops_on_remove = 1
+    outcome = deliver_with_retries("partner", sink, Delivery("r", "t", [report_file]), attempts=3, backoff_seconds=(0.01,))
+    assert (outcome.status, outcome.attempts) == ("DELIVERED", 1), outcome.tries
+    assert (sftp_server.root / "inbound" / report_file.name).read_bytes() == report_file.read_bytes()
+    assert [e.op for e in sftp_server.events.snapshot() if e.op == "write"] == ["write"]
