@@ -313,12 +313,15 @@ def deliver_with_retries(
     return DeliveryOutcome(name, "FAILED", attempts, [], f"gave up after {attempts} attempts: {detail}", tries=tries)
 
 
-def swap_in(rename: Callable[[str, str], Any], remove: Callable[[str], Any], temp: str, final: str, aside: str,
-            absent: type[BaseException], lost: tuple[type[BaseException], ...]) -> None:
+def swap_in(rename: Callable[[str, str], Any], remove: Callable[[str], Any], folder: Callable[[str], bool], temp: str,
+            final: str, aside: str, absent: type[BaseException], lost: tuple[type[BaseException], ...]) -> None:
     """Put `temp` in the place of `final` on a server that will not rename over a file: the old
     file is moved to `aside` first (`absent`: the error when there is none), put back if the new
     one cannot take its place, removed once it has (`lost`: the errors those best-effort steps
-    ignore). The file a previous delivery left is never lost."""
+    ignore). The file a previous delivery left is never lost. A `folder` in its place is the
+    partner's, never moved aside (it was, its files with it, and could not be removed)."""
+    if folder(final):
+        raise PermanentSinkError(f"{final} is a folder, in the place of the file: only a file there is replaced")
     kept: str | None = aside
     try:
         rename(final, aside)

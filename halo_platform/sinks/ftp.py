@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import ftplib
+import functools
 import ssl
 import uuid
 from collections.abc import Iterator
@@ -68,7 +69,8 @@ class FTPSink(UploadSink):
         try:
             ftp.rename(temp, final)
         except ftplib.error_perm:  # a server that will not rename over a file
-            swap_in(ftp.rename, ftp.delete, temp, final, f".{final}.{uuid.uuid4().hex[:8]}.old", ftplib.error_perm, self._lost)
+            swap_in(ftp.rename, ftp.delete, functools.partial(self._folder, ftp), temp, final,
+                    f".{final}.{uuid.uuid4().hex[:8]}.old", ftplib.error_perm, self._lost)
         return self.file_uri("ftps" if self.tls else "ftp", self.host, f"{ftp.pwd().rstrip('/')}/{final}", self.port)
 
     def _remove(self, ftp: ftplib.FTP, name: str) -> None:
@@ -80,6 +82,17 @@ class FTPSink(UploadSink):
     def _mtime(self, ftp: ftplib.FTP, name: str) -> float:
         modified = ftp.voidcmd(f"MDTM {name}").partition(" ")[2][:14]  # `213 YYYYMMDDHHMMSS[.sss]`, UTC (RFC 3659)
         return dt.datetime.strptime(modified, "%Y%m%d%H%M%S").replace(tzinfo=dt.UTC).timestamp()
+
+    @staticmethod
+    def _folder(ftp: ftplib.FTP, name: str) -> bool:
+        """Whether `name` is a folder: one the server lets us change into (a plain FTP server has no other way to say)."""
+        here = ftp.pwd()
+        try:
+            ftp.cwd(name)
+        except ftplib.error_perm:
+            return False
+        ftp.cwd(here)
+        return True
 
     @staticmethod
     def _cwd(ftp: ftplib.FTP, remote_dir: str) -> None:

@@ -4,6 +4,7 @@ removes its temporary file (through a new connection when it was the connection 
 from __future__ import annotations
 
 import contextlib
+import functools
 import posixpath
 import stat
 from collections.abc import Iterator
@@ -86,7 +87,8 @@ class SFTPSink(UploadSink):
         try:
             sftp.posix_rename(temp, final)
         except OSError:  # no posix-rename extension: plain rename refuses to overwrite
-            swap_in(sftp.rename, sftp.remove, temp, final, f"{temp.removesuffix('.part')}.old", OSError, self._lost)
+            swap_in(sftp.rename, sftp.remove, functools.partial(self._folder, sftp), temp, final,
+                    f"{temp.removesuffix('.part')}.old", OSError, self._lost)
         return self.file_uri("sftp", self.host, final, self.port)
 
     def _remove(self, opened: tuple[paramiko.SFTPClient, str], name: str) -> None:
@@ -100,6 +102,13 @@ class SFTPSink(UploadSink):
     def _mtime(self, opened: tuple[paramiko.SFTPClient, str], name: str) -> float | None:
         sftp, folder = opened
         return sftp.stat(posixpath.join(folder, name)).st_mtime
+
+    @staticmethod
+    def _folder(sftp, path: str) -> bool:  # noqa: ANN001
+        try:
+            return stat.S_ISDIR(sftp.stat(path).st_mode)
+        except FileNotFoundError:
+            return False
 
     @staticmethod
     def _makedirs(sftp, remote_dir: str) -> None:  # noqa: ANN001

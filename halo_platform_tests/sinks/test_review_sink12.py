@@ -1,6 +1,6 @@
 """Sinks, review 12: an S3 prefix is a folder whatever its slashes; an S3 endpoint_url whose port is
 no TCP port is refused when the sink is built; an SFTP file swapped into place is delivered once,
-whatever the removal of the old one meets."""
+whatever the removal of the old one meets; a folder in a report's place is never moved aside."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import yaml
 
 from halo_platform.reports.assets import deliver_all
 from halo_platform.sinks import Delivery, SinksResource, deliver_with_retries
+from halo_platform.sinks.base import PermanentSinkError
+from halo_platform.sinks.ftp import FTPSink
 from halo_platform.sinks.s3 import S3Sink
 from halo_platform.sinks.sftp import SFTPSink
 
@@ -64,3 +66,23 @@ def test_an_sftp_file_swapped_into_place_is_delivered_once_when_removing_the_old
     assert (outcome.status, outcome.attempts) == ("DELIVERED", 1), outcome.tries
     assert (sftp_server.root / "inbound" / report_file.name).read_bytes() == report_file.read_bytes()
     assert [e.op for e in sftp_server.events.snapshot() if e.op == "write"] == ["write"]
+
+
+@pytest.mark.parametrize("server", ["ftp_server", "sftp_server"])
+def test_a_folder_in_the_reports_place_is_a_permanent_error_and_never_moved_aside(request, server, report_file):  # noqa: ANN001
+    """A folder named as the report is in the partner's folder: the rename over it is refused, so
+    the sink took the folder for an old file and moved it aside, `.<name>.<hex>.old` (its files
+    with it), the report taking its place. Only a file is moved aside: a folder in the way is a
+    permanent error naming it, and the folder stays where it was."""
+    if server == "ftp_server":
+        ftp = request.getfixturevalue(server)
+        sink, folder = FTPSink(host=ftp.host, port=ftp.port, remote_dir="/inbound", timeout=10, **ftp.credentials), ftp.home / "inbound"
+    else:
+        sftp = request.getfixturevalue(server)
+        sink, folder = _sftp(sftp), sftp.root / "inbound"
+    (folder / report_file.name).mkdir(parents=True)
+    (folder / report_file.name / "partner.txt").write_text("theirs")
+    with pytest.raises(PermanentSinkError, match=f"{report_file.name} is a folder"):
+        sink.deliver(Delivery("r", "t", [report_file]))
+    assert [p.name for p in folder.iterdir()] == [report_file.name]
+    assert (folder / report_file.name / "partner.txt").read_text() == "theirs"
