@@ -112,7 +112,8 @@ class TaskRequestView(BaseModel):
     """A task request as the audit log holds it."""
 
     request_id: str = Field(description="The Dagster run's id")
-    root_request_id: str | None = Field(description="The request a retry or re-execution repeats (its own id otherwise)")
+    root_request_id: str | None = Field(description="The request a retry, a re-execution or a repeat (sent again with its"
+                                                    " idempotency key) repeats; its own id otherwise")
     task: str
     payload: dict[str, Any]
     trigger: str = Field(description="manual | schedule | api | retry")

@@ -321,7 +321,7 @@ def run_task(
     `payload` is the wire form (JSON: the audit row keeps it); the task works on typed values."""
     run = context.run
     request_id = run.run_id
-    root = run.root_run_id or request_id
+    root = audit.root_request(store, run)
     audit_kwargs = {"task": task.name, "payload": payload, "trigger": _trigger(run), "root_request_id": root,
                     "requested_by": audit.requester(run.tags)}
     if (recorded := audit.record_run_status(store, run, "RUNNING", **audit_kwargs)) in audit.TERMINAL:
@@ -337,7 +337,7 @@ def run_task(
         # not checked against the sinks file here: a sink unknown or unusable by now (removed since the request or
         # the schedule named it) fails alone when delivered to (deliver_all), the others still get the output
         report = build_report(context, task, resolved, warehouses, get_settings().home / "outputs" / request_id,
-                              rearm.AlertMarks(store, run.root_run_id or request_id, _run_context(run.tags).now))
+                              rearm.AlertMarks(store, root, _run_context(run.tags).now))
         found = report.found  # an over-budget campaign already alerted is still over budget
         blocked_by = [c.name for c in task.checks if c.blocking and not c.passed(found)]
         outcomes: list[DeliveryOutcome] = []

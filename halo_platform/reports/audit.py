@@ -13,7 +13,9 @@ terminal state reported. The terminal states:
 
 A retry or re-execution is a request of its own whose `root_request_id` is the request it
 repeats: a sink gets a request's output once per root (`delivered_sinks`), also when two of them
-run at the same time (`claim_sink`).
+run at the same time (`claim_sink`). A request sent again with its idempotency key, recorded
+second, is a repeat: CANCELED, its root the first request (`record_repeat`), so a re-execution
+of its run is one of the first request (`root_request`).
 """
 
 from __future__ import annotations
@@ -126,22 +128,38 @@ class KeyTaken(Exception):
         self.request = request
 
 
-def repeat_error(first: Mapping[str, Any]) -> str:
-    """The error of a request canceled as a repeat of `first` (the request holding its idempotency key)."""
-    return f"a repeat of request {first['request_id']} (same idempotency key): canceled"
+def record_repeat(store: StoreResource, request_id: str, first: Mapping[str, Any], **created: Any) -> str:
+    """Record `request_id` CANCELED as a repeat of `first` (the request holding its idempotency key),
+    with `first`'s root as its own: a re-execution of its run (the Dagster UI's re-execute) is then
+    one of `first`, and sends no sink `first`'s output again."""
+    error = f"a repeat of request {first['request_id']} (same idempotency key): canceled"
+    return record_status(store, request_id, "CANCELED", **{**created, "root_request_id": first["root_request_id"],
+                                                           "error": error})
+
+
+def root_request(store: StoreResource, run: DagsterRun) -> str:
+    """The request whose output a run delivers: its own id for a first run; for a re-execution, the
+    root its root run's request has (that run's id, or the first request of a repeat's key)."""
+    if not run.root_run_id:
+        return run.run_id
+    with store.read() as conn:
+        recorded = conn.execute(sa.select(requests_t.c.root_request_id)
+                                .where(requests_t.c.request_id == run.root_run_id)).scalar()
+    return recorded or run.root_run_id
 
 
 def record_run_status(store: StoreResource, run: DagsterRun, status: str, **created: Any) -> str:
     """`record_status` of a request's run, whoever reports it (its asset, the run-status sensors),
-    with the idempotency key on its tags (`KEY_TAG`): a run whose key another request of its
-    requester holds is a repeat (a submission whose answer never came, sent again), recorded
-    CANCELED, and its asset runs nothing. A re-execution carries its parent's tags (the Dagster
-    UI's re-execute, the run retry daemon), the key with them: it is a request of its own."""
+    with its `root_request` and the idempotency key on its tags (`KEY_TAG`): a run whose key another
+    request of its requester holds is a repeat (a submission whose answer never came, sent again),
+    recorded CANCELED, and its asset runs nothing. A re-execution carries its parent's tags (the
+    Dagster UI's re-execute, the run retry daemon), the key with them: it is a request of its own."""
     key = None if run.parent_run_id else run.tags.get(KEY_TAG)
+    created["root_request_id"] = root_request(store, run)
     try:
         return record_status(store, run.run_id, status, idempotency_key=key, **created)
     except KeyTaken as taken:
-        return record_status(store, run.run_id, "CANCELED", **{**created, "error": repeat_error(taken.request)})
+        return record_repeat(store, run.run_id, taken.request, **created)
 
 
 def find_by_key(store: StoreResource, requested_by: str | None, idempotency_key: str) -> dict[str, Any] | None:

@@ -121,7 +121,7 @@ def create_request(
             audit.record_status(store, request_id, "QUEUED", **audit_fields, idempotency_key=idempotency_key)
         except audit.KeyTaken as taken:
             cancel_run(request_id)
-            audit.record_status(store, request_id, "CANCELED", **audit_fields, error=audit.repeat_error(taken.request))
+            audit.record_repeat(store, request_id, taken.request, **audit_fields)
             return _the_first(taken.request, task, payload)
         return audit.get_request(store, request_id)
     request_id = str(uuid.uuid4())

@@ -126,7 +126,7 @@ def record_run_outcome(store: StoreResource, instance: dg.DagsterInstance, run: 
     created_at, started_at, ended_at = run_times(instance, run.run_id)
     if status != "QUEUED" and started_at is not None:
         fields["started_at"] = started_at
-    audit.record_run_status(store, run, status, task=task, payload=config, trigger=trigger, root_request_id=run.root_run_id,
+    audit.record_run_status(store, run, status, task=task, payload=config, trigger=trigger,
                             requested_by=audit.requester(run.tags), created_at=created_at,
                             at=ended_at if status in audit.TERMINAL else None, **fields)
 

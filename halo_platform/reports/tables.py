@@ -15,7 +15,8 @@ class TaskRequest(Base):
 
     # ids compare byte for byte on every store (reports_0009): on MariaDB `ABC-1` was the request `abc-1`
     request_id: Mapped[str] = mapped_column(ExactString(64), primary_key=True)
-    # the request a retry or re-execution repeats (its own id otherwise): deliveries are once per root
+    # the request a retry, re-execution or repeat (same idempotency key) repeats (its own id otherwise): deliveries
+    # are once per root
     root_request_id: Mapped[str | None] = mapped_column(ExactString(64), index=True)
     # the audit log is filtered by it, byte for byte on every store (reports_0010)
     task: Mapped[str] = mapped_column(ExactString(128), index=True)
