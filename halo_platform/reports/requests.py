@@ -17,9 +17,12 @@ its audit row forward, in whatever order they report.
 
 from __future__ import annotations
 
+import os
+import socket
 import urllib.parse
 import uuid
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from halo_platform.core.errors import ConflictError, HaloError
@@ -143,6 +146,16 @@ def create_request(
 # A run `wait` runs is this process's: stopped, nobody finishes it (Dagster takes SIGTERM as Ctrl-C
 # while it runs the run, and ends the run at the step it was in)
 INTERRUPTED = "stopped by a signal (Ctrl-C, SIGTERM) before its run finished"
+# on a run `wait` runs: the process running it, so that once it is gone (killed, SIGKILL) the run is
+# ended by `task_request_abandoned_sensor`
+PID_TAG, HOST_TAG = "halo/pid", "halo/host"
+
+
+def process_host() -> str:
+    """Where this process's pid means this process: the host name, and on Linux the PID namespace
+    (a container sharing the host's name sees other pids)."""
+    namespace = Path("/proc/self/ns/pid")
+    return f"{socket.gethostname()} {os.readlink(namespace)}" if namespace.exists() else socket.gethostname()
 
 
 def _execute(store: StoreResource, task_name: str, request_id: str, config: dict, tags: dict[str, str]) -> None:
@@ -166,7 +179,8 @@ def _execute_quietly(store: StoreResource, task_name: str, request_id: str, conf
     # The terminal gets one `error:` line; the run's event log (UI, `halo tasks log`) keeps everything,
     # stack traces included. CRITICAL: a step failure is logged at ERROR with its whole traceback.
     quiet = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
-    result = job.execute_in_process(run_config={**config, **quiet}, instance=instance, run_id=request_id, tags=tags,
+    result = job.execute_in_process(run_config={**config, **quiet}, instance=instance, run_id=request_id,
+                                    tags={**tags, PID_TAG: str(os.getpid()), HOST_TAG: process_host()},
                                     raise_on_error=False)
     if not result.success:
         errors = [e.event_specific_data.error for e in result.all_events

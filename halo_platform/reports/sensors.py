@@ -1,11 +1,13 @@
 """Sensors of the report domain: the task schedule sensor and the run-status sensors that
 keep `task_requests` in step with Dagster for runs that start, fail or are canceled outside
-the asset body (resource errors, a canceled queue entry, a killed worker)."""
+the asset body (resource errors, a canceled queue entry, a killed worker, a killed
+`halo tasks run --wait`)."""
 
 import datetime as dt
 import json
 import logging
-from collections.abc import Callable, Sequence
+import os
+from collections.abc import Callable, Mapping, Sequence
 
 import dagster as dg
 
@@ -18,6 +20,7 @@ from halo_platform.core.run_status import failure_message, runs_since
 from halo_platform.core.store import StoreResource
 from halo_platform.reports import audit
 from halo_platform.reports.assets import job_name, run_config, run_tags
+from halo_platform.reports.requests import HOST_TAG, PID_TAG, process_host
 from halo_platform.reports.schedules import Due, commit_positions, due_runs, list_schedules
 from halo_platform.reports.task import RunContext, get_task
 from halo_platform.sinks import SinksResource
@@ -167,6 +170,45 @@ def run_status_sensor(name: str, event: dg.DagsterEventType, status: str, error:
     return sensor
 
 
+def process_alive(pid: int) -> bool:
+    """Whether this host runs a process `pid` (another user's too)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # there, another user's
+        pass
+    return True
+
+
+def abandoned_pid(tags: Mapping[str, str], alive: Callable[[int], bool]) -> int | None:
+    """The process that ran a run in-process (`halo tasks run --wait`) on this host, when it is
+    gone: nobody else finishes that run. None while it lives (a pid taken again since by another
+    process is taken for it: the run stays STARTED, as it would without this)."""
+    pid = tags.get(PID_TAG, "")
+    return int(pid) if pid.isdigit() and not alive(int(pid)) else None
+
+
+@dg.sensor(name="task_request_abandoned_sensor", minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
+           description="Ends CANCELED the task runs `halo tasks run --wait` ran on this host whose process is gone"
+                       " (killed, SIGKILL): nothing else would finish them, and their requests stayed RUNNING.")
+@masked
+def task_request_abandoned_sensor(context: dg.SensorEvaluationContext, store: StoreResource) -> dg.SkipReason:
+    instance = context.instance
+    started = instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED], tags={HOST_TAG: process_host()}))
+    canceled = 0
+    for run in started:
+        pid = abandoned_pid(run.tags, process_alive)
+        # read again once the process is known gone: a run it finished just before is not canceled
+        if pid is None or instance.get_run_by_id(run.run_id).status != dg.DagsterRunStatus.STARTED:
+            continue
+        error = f"its process (`halo tasks run --wait`, pid {pid}) ended before its run finished"
+        record_run_outcome(store, instance, run, "CANCELED", error)
+        instance.report_run_canceled(run, message=error)
+        canceled += 1
+    return dg.SkipReason(f"{canceled} task run{'' if canceled == 1 else 's'} of a process gone: canceled")
+
+
 def build_sensors(jobs: Sequence) -> list[dg.SensorDefinition]:
     @dg.sensor(
         name="task_schedule_sensor",
@@ -185,5 +227,5 @@ def build_sensors(jobs: Sequence) -> list[dg.SensorDefinition]:
             return dg.SensorResult(skip_reason=dg.SkipReason("no schedule tick is due"), cursor=cursor)
         return dg.SensorResult(run_requests=requests, cursor=cursor)
 
-    return [task_schedule_sensor, *(run_status_sensor(*args) for args in RUN_STATUS_SENSORS)]
+    return [task_schedule_sensor, task_request_abandoned_sensor, *(run_status_sensor(*args) for args in RUN_STATUS_SENSORS)]
 

@@ -1,16 +1,23 @@
 """Task requests sent again with their idempotency key: a re-execution of the run that stopped as
-a repeat is a re-execution of the request it repeats."""
+a repeat is a re-execution of the request it repeats; and `halo tasks run --wait` killed."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import threading
+
 import dagster as dg
 
+from halo_platform.lab.fakehttp import Request
 from halo_platform.reports.assets import run_config, run_tags
 from halo_platform.reports.audit import get_request
 from halo_platform.reports.definitions import defs
 from halo_platform.reports.requests import create_request, dagster_instance
 from halo_platform.reports.task import get_task
+from halo_platform_tests.fixtures.halo_serve import HALO
 from halo_platform_tests.reports.test_requests import _seed_marketing
+from halo_platform_tests.reports.test_review_requests_9 import _wait_for_row
 
 
 def test_a_re_execution_of_a_run_that_stopped_as_a_repeat_does_not_deliver_the_request_again(
@@ -46,6 +53,45 @@ def test_a_re_execution_of_a_run_that_stopped_as_a_repeat_does_not_deliver_the_r
         "SUCCEEDED", "retry", first["request_id"], [])
     assert reexecuted["outputs"] == first["outputs"]
     assert list(outbox.iterdir()) == []
+
+
+def test_halo_tasks_run_wait_killed_with_sigkill_ends_its_request_canceled(warehouses, halo_env, store, http_fake, sinks_file,
+                                                                           tmp_path):
+    """With --wait the command runs the run in its own process; killed (SIGKILL, the OOM killer) while
+    its webhook sink's receiver had the POST, nothing else runs that run: its request stayed RUNNING
+    and its Dagster run STARTED for good. The run carries the process's id and host; once that process
+    is gone, the audit sensor ends both CANCELED, saying why."""
+    _seed_marketing(warehouses)
+    posted, release = threading.Event(), threading.Event()
+
+    def hold(_request: Request) -> tuple[int, dict]:
+        posted.set()
+        release.wait(60)
+        return 200, {"ok": True}
+
+    http_fake.add_route("POST", "/hook", hold)
+    sinks_file({"links": {"kind": "folder", "path": str(tmp_path / "links"), "url": "http://files.example/links"},
+                "hook": {"kind": "webhook", "url": f"{http_fake.url}/hook", "secret": "s3cret", "link_store": "links"}})
+    halo = subprocess.Popen([HALO, "tasks", "run", "campaign_alerts", "--payload", '{"as_of": "2024-05-10"}', "--sink", "hook",
+                             "--wait"], env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert posted.wait(120), "the run never posted to the webhook"
+        halo.kill()
+        halo.communicate(timeout=60)
+    finally:
+        release.set()
+    running = _wait_for_row(store, "RUNNING")
+    instance = dagster_instance()
+    sensor = defs.resolve_sensor_def("task_request_abandoned_sensor")
+    with dg.build_sensor_context(instance=instance, resources={"store": store}) as context:
+        assert sensor(context).skip_message == "1 task run of a process gone: canceled"
+    request = get_request(store, running["request_id"])
+    assert (request["status"], request["error"]) == (
+        "CANCELED", f"its process (`halo tasks run --wait`, pid {halo.pid}) ended before its run finished")
+    assert request["finished_at"] and request["deliveries"] == []
+    assert instance.get_run_by_id(running["request_id"]).status == dg.DagsterRunStatus.CANCELED
+    with dg.build_sensor_context(instance=instance, resources={"store": store}) as context:
+        assert sensor(context).skip_message == "0 task runs of a process gone: canceled"
 
 
 def _campaign_alerts_job() -> dg.JobDefinition:
