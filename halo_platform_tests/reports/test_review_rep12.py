@@ -3,21 +3,15 @@ a repeat is a re-execution of the request it repeats; and `halo tasks run --wait
 
 from __future__ import annotations
 
-import os
-import subprocess
-import threading
-
 import dagster as dg
 
-from halo_platform.lab.fakehttp import Request
 from halo_platform.reports.assets import run_config, run_tags
 from halo_platform.reports.audit import get_request
 from halo_platform.reports.definitions import defs
 from halo_platform.reports.requests import create_request, dagster_instance
 from halo_platform.reports.task import get_task
-from halo_platform_tests.fixtures.halo_serve import HALO
 from halo_platform_tests.reports.test_requests import _seed_marketing
-from halo_platform_tests.reports.test_review_requests_9 import _wait_for_row
+from halo_platform_tests.reports.test_review_requests_9 import _wait_for_row, run_wait_held_at_its_webhook
 
 
 def test_a_re_execution_of_a_run_that_stopped_as_a_repeat_does_not_deliver_the_request_again(
@@ -61,19 +55,7 @@ def test_halo_tasks_run_wait_killed_with_sigkill_ends_its_request_canceled(wareh
     its webhook sink's receiver had the POST, nothing else runs that run: its request stayed RUNNING
     and its Dagster run STARTED for good. The run carries the process's id and host; once that process
     is gone, the audit sensor ends both CANCELED, saying why."""
-    _seed_marketing(warehouses)
-    posted, release = threading.Event(), threading.Event()
-
-    def hold(_request: Request) -> tuple[int, dict]:
-        posted.set()
-        release.wait(60)
-        return 200, {"ok": True}
-
-    http_fake.add_route("POST", "/hook", hold)
-    sinks_file({"links": {"kind": "folder", "path": str(tmp_path / "links"), "url": "http://files.example/links"},
-                "hook": {"kind": "webhook", "url": f"{http_fake.url}/hook", "secret": "s3cret", "link_store": "links"}})
-    halo = subprocess.Popen([HALO, "tasks", "run", "campaign_alerts", "--payload", '{"as_of": "2024-05-10"}', "--sink", "hook",
-                             "--wait"], env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    halo, posted, release = run_wait_held_at_its_webhook(warehouses, http_fake, sinks_file, tmp_path)
     try:
         assert posted.wait(120), "the run never posted to the webhook"
         halo.kill()

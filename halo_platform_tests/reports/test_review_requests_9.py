@@ -180,15 +180,9 @@ def _wait_for_row(store, status: str) -> dict:  # noqa: ANN001
     pytest.fail(f"no request {status} within 30 s: {rows}")
 
 
-@pytest.mark.parametrize("signo", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-@pytest.mark.parametrize("when", ["delivering", "queued"])
-def test_halo_tasks_run_wait_stopped_by_a_signal_ends_its_request_canceled(warehouses, halo_env, store, http_fake, sinks_file,
-                                                                           tmp_path, signo, when):
-    """With --wait the command runs the run in its own process: stopped, nobody runs it. Stopped (SIGINT
-    or SIGTERM) while its webhook sink's receiver had the POST, the request ended FAILED with the error
-    `dagster._core.errors.DagsterExecutionInterruptedError`; stopped after its QUEUED row was written and
-    before the run started (the definitions loading), it stayed QUEUED for good, with no Dagster run.
-    Either way it ends CANCELED, saying why."""
+def run_wait_held_at_its_webhook(warehouses, http_fake, sinks_file, tmp_path) -> tuple[subprocess.Popen, threading.Event, threading.Event]:  # noqa: ANN001
+    """`halo tasks run campaign_alerts --sink hook --wait` started, its webhook sink's receiver holding
+    the POST (`posted` once it came) until `release`."""
     _seed_marketing(warehouses)
     posted, release = threading.Event(), threading.Event()
 
@@ -202,6 +196,19 @@ def test_halo_tasks_run_wait_stopped_by_a_signal_ends_its_request_canceled(wareh
                 "hook": {"kind": "webhook", "url": f"{http_fake.url}/hook", "secret": "s3cret", "link_store": "links"}})
     halo = subprocess.Popen([HALO, "tasks", "run", "campaign_alerts", "--payload", '{"as_of": "2024-05-10"}', "--sink", "hook",
                              "--wait"], env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return halo, posted, release
+
+
+@pytest.mark.parametrize("signo", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("when", ["delivering", "queued"])
+def test_halo_tasks_run_wait_stopped_by_a_signal_ends_its_request_canceled(warehouses, halo_env, store, http_fake, sinks_file,
+                                                                           tmp_path, signo, when):
+    """With --wait the command runs the run in its own process: stopped, nobody runs it. Stopped (SIGINT
+    or SIGTERM) while its webhook sink's receiver had the POST, the request ended FAILED with the error
+    `dagster._core.errors.DagsterExecutionInterruptedError`; stopped after its QUEUED row was written and
+    before the run started (the definitions loading), it stayed QUEUED for good, with no Dagster run.
+    Either way it ends CANCELED, saying why."""
+    halo, posted, release = run_wait_held_at_its_webhook(warehouses, http_fake, sinks_file, tmp_path)
     try:
         if when == "delivering":
             assert posted.wait(120), "the run never posted to the webhook"
