@@ -887,7 +887,7 @@ def provider_result(provider: Provider, message: Outgoing, reply: Reply | tuple[
 
 
 def throttled(result: SendResult, asked: float | None, latency_ms: float | None) -> SendResult:
-    """`result` timed; a retryable answer that asked us to wait (429, 503 with Retry-After) is a
+    """`result` timed; a retryable answer that asked us to wait (429, a 5xx with Retry-After) is a
     throttle, not an error."""
     return SendResult(result.message_id, THROTTLED if asked is not None and result.outcome == RETRYABLE else result.outcome,
                       result.provider_message_id, result.detail, result.http_status, latency_ms, asked)

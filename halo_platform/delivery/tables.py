@@ -196,7 +196,7 @@ class ProviderState(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     last_ping_at: Mapped[dt.datetime | None]
     last_ping_ok: Mapped[bool | None]
-    # the provider asked us to wait (429, or 503 with Retry-After): no dispatcher sends to it before
+    # the provider asked us to wait (429, or a 5xx with Retry-After): no dispatcher sends to it before
     paused_until: Mapped[dt.datetime | None]
     # its `rate_per_second` token bucket, shared by every dispatcher (`throttle`); `bucket_at` is
     # epoch seconds

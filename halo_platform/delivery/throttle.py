@@ -1,6 +1,6 @@
 """Provider rate limits shared by every dispatcher of a store, both kept on the provider's
 `provider_state` row: its `rate_per_second` token bucket and the pause it asked for (a 429, or
-a 503 with `Retry-After`). A pause is not a transmission error: the autopilot does not count it."""
+a 5xx with `Retry-After`). A pause is not a transmission error: the autopilot does not count it."""
 
 from __future__ import annotations
 

@@ -39,7 +39,7 @@ def reply(status: int, retry_after: str | None = None) -> Reply:
 
 @pytest.mark.parametrize(("status", "header", "pause"), [
     (429, "2", 2.0), (429, "2.5", 2.5), (429, "0", 1.0), (429, None, 1.0), (429, "soon", 1.0), (429, "86400", 3600.0), (429, "-5", 1.0),
-    (503, "3", 3.0), (503, None, None), (500, "3", None), (200, "3", None),
+    (503, "3", 3.0), (503, None, None), (500, "3", 3.0), (502, None, None), (200, "3", None),
     (429, "Wed, 21 Oct 2015 07:28:00 GMT", 1.0), (503, "Fri, 31 Dec 9999 23:59:59 GMT", 3600.0),
     (429, "nan", 1.0), (503, "nan", None), (429, "inf", 1.0),  # a pause of nan seconds was taken
 ])

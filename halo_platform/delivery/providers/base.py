@@ -9,7 +9,7 @@ connection (`wire`), and classifies the answer as one `SendResult` per message:
 - `unknown`: the request may have reached the provider (read timeout, dropped
   connection); a HIGH message is not re-sent, a queued one is retried per the spec;
 - `permanent`: the provider refused it for good (invalid number, bad credentials);
-- `throttled`: the provider asked us to wait (429, or 503 with `Retry-After`); it did not take
+- `throttled`: the provider asked us to wait (429, or a 5xx with `Retry-After`); it did not take
   the message, and this is not a transmission error (the autopilot does not count it).
 
 Dispatch code only knows this base. A kind registers itself by setting `kind`.
@@ -281,9 +281,10 @@ def http_outcome(status: int) -> str:
 def asked_pause(response: Reply) -> float | None:
     """The seconds a provider's answer asks us to wait: a 429 (`Retry-After` in seconds or as
     an HTTP date, else SendGrid's `X-RateLimit-Reset`, the Unix time the limit resets, else
-    DEFAULT_PAUSE_SECONDS) or a 503 with `Retry-After`, between DEFAULT_PAUSE_SECONDS and
+    DEFAULT_PAUSE_SECONDS) or a 5xx with `Retry-After` (FCM asks it be honoured on its 500
+    `INTERNAL` as on its 503 `UNAVAILABLE`), between DEFAULT_PAUSE_SECONDS and
     MAX_PAUSE_SECONDS; None otherwise."""
-    if response.status_code not in (429, 503):
+    if response.status_code != 429 and response.status_code < 500:
         return None
     header = (response.headers.get("retry-after") or "").strip()
     reset = (response.headers.get("x-ratelimit-reset") or "").strip()

@@ -1,0 +1,18 @@
+"""Spec review of the providers' wire formats (providers.md), against the real HTTP fakes on 127.0.0.1."""
+
+from __future__ import annotations
+
+from halo_platform.delivery.dispatch import call_provider
+from halo_platform.delivery.providers.base import THROTTLED
+from halo_platform_tests.delivery.conftest import outgoing
+
+
+def test_an_fcm_internal_error_with_retry_after_pauses_the_provider_for_that_time(fakes, make_provider):
+    """providers.md: FCM's `INTERNAL` 500 is retried honouring `Retry-After` (as `UNAVAILABLE` 503);
+    delivery.md: a Retry-After pauses the provider without counting as a transmission error."""
+    fake = fakes["fcm"]
+    internal = {"error": {"code": 500, "message": "Internal error encountered.", "status": "INTERNAL", "details": [
+        {"@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError", "errorCode": "INTERNAL"}]}}
+    fake.set_switches(failure_rate=1.0, failure_response=(500, {"Retry-After": "7"}, internal))
+    [result] = call_provider(make_provider("fcm", fake), [outgoing("push")])
+    assert (result.outcome, result.retry_after) == (THROTTLED, 7.0), result
