@@ -69,6 +69,7 @@ class SMTPSwitches:
       a client with a shorter timeout gives up on a message the server has).
     - drop_on_connect: close every new connection before the greeting.
     - reject_auth: answer every AUTH with 535 5.7.8 even with the right credentials.
+    - auth_reply: answer every AUTH with this line instead (e.g. RFC 4954's "454 4.7.0 Temporary authentication failure").
     - offer_starttls: advertise STARTTLS on the plain port (True by default).
     - require_auth: refuse MAIL FROM with 530 5.7.0 until the client has authenticated.
     - offer_smtputf8: advertise SMTPUTF8 (RFC 6531, internationalized addresses; True by default,
@@ -83,6 +84,7 @@ class SMTPSwitches:
     data_reply_delay: float = 0.0
     drop_on_connect: bool = False
     reject_auth: bool = False
+    auth_reply: str | None = None
     offer_starttls: bool = True
     require_auth: bool = False
     offer_smtputf8: bool = True
@@ -208,6 +210,8 @@ class SMTPServer:
         )
         login = auth_data.login.decode() if isinstance(auth_data, LoginPassword) else ""
         self.auth_attempts.append((login, ok))
+        if self.switches.auth_reply:
+            return AuthResult(success=False, handled=False, message=self.switches.auth_reply)
         return AuthResult(success=ok, handled=False, auth_data=auth_data if ok else None)
 
     @property

@@ -1,5 +1,5 @@
-"""`smtp`: any SMTP relay. `250` after DATA acknowledges; 4yz retries; 5yz is permanent
-(535, bad credentials, is a configuration error: permanent too, and loud)."""
+"""`smtp`: any SMTP relay. `250` after DATA acknowledges; 4yz retries (at login too); 5yz is
+permanent (535, bad credentials, is a configuration error: permanent too, and loud)."""
 
 from __future__ import annotations
 
@@ -101,9 +101,11 @@ class SmtpProvider(Provider):
     def _send(self, message: Outgoing, email: EmailMessage, timeout: float) -> SendResult:
         try:
             conn = self._checkout(timeout)
-        except smtplib.SMTPAuthenticationError as exc:
-            return SendResult(message.id, PERMANENT, detail=f"configuration error: SMTP login refused ({exc.smtp_code})")
         except smtplib.SMTPResponseException as exc:
+            # a login refused (535) is a configuration error; one answered 4yz (454: the relay's
+            # authentication is down a moment, 421) is retried as any 4yz
+            if isinstance(exc, smtplib.SMTPAuthenticationError) and smtp_outcome(exc.smtp_code) == PERMANENT:
+                return SendResult(message.id, PERMANENT, detail=f"configuration error: SMTP login refused ({exc.smtp_code})")
             return SendResult(message.id, smtp_outcome(exc.smtp_code), detail=f"{exc.smtp_code} on connect")
         except (OSError, smtplib.SMTPException) as exc:
             return SendResult(message.id, RETRYABLE, detail=f"not sent: {type(exc).__name__}")
