@@ -300,8 +300,10 @@ def _phone(value: Any, country: str | None) -> tuple[str, str | None]:
     region = phonenumbers.region_code_for_number(number)
     # the number's country, not the one its calling code is named after: `country` routes the
     # message and sets its quiet hours, so a Toronto number (+1 416) said to be in the US went
-    # through a US-only provider; +1, +44, +7... are shared by several countries
-    if country and region and region != country:
+    # through a US-only provider; +1, +44, +7... are shared by several countries. A number of
+    # several countries at once (a NANP toll-free 800 or 888 line: US, CA and the Caribbean) is
+    # named after the calling code's main one, and is any of them's that it is valid for
+    if country and region and region != country and not phonenumbers.is_valid_number_for_region(number, country):
         raise HaloError(f"to: the number belongs to {region}, not {country}")
     # a non-geographic number (international freephone +800, satellite +870...) is of region
     # "001", which is no ISO 3166-1 country (nor fits the 2-character `country` column)
