@@ -1,8 +1,8 @@
 """Quiet hours, pure: when a NORMAL/LOW message due at `now` may go out in the recipient's local
 time. The window is per channel, with per-country overrides (`quiet_hours` in the providers
 file); the recipient's time zone is the message's `timezone`, else the phone number's zone
-(phonenumbers' data, which tells apart the zones of a country that spans several), else the
-country's first zone in the tz database's `zone.tab`."""
+(phonenumbers' data, which tells apart the zones of a country that spans several, where the
+number names one), else the country's first zone in the tz database's `zone.tab`."""
 
 from __future__ import annotations
 
@@ -47,8 +47,10 @@ def recipient_zone(channel: str, recipient: str, country: str | None, timezone: 
     if timezone:
         return ZoneInfo(timezone)
     if channel == "sms":
+        # one zone, or none that phonenumbers knows: a number of several (a Russian mobile has every
+        # zone of +7, Kazakhstan's first) tells none of them, and the country's is used
         zones = [z for z in phone_zones.time_zones_for_number(phonenumbers.parse(recipient)) if z != phone_zones.UNKNOWN_TIMEZONE]
-        if zones:
+        if len(zones) == 1:
             return ZoneInfo(zones[0])
     zones = country_zones().get(country or "", ())
     return ZoneInfo(zones[0]) if zones else None

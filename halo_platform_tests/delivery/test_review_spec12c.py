@@ -3,9 +3,14 @@ Interfaces): what a sender may give is taken, as the spec says, through the HTTP
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
+from halo_platform.delivery.service import message_view, submit
 from halo_platform.http import create_app
+from halo_platform.lab.provider_fakes import SECRETS
+from halo_platform_tests.delivery.helpers import drain
 from halo_platform_tests.fixtures.access import authorized_client
 
 
@@ -28,3 +33,22 @@ def test_a_toll_free_number_shared_by_north_american_countries_is_taken_for_each
     answer = north_america.post("/v1/messages/sms", json={"to": to, "body": "hi", "country": country, "priority": "HIGH"})
     assert answer.status_code == 201, answer.text
     assert (answer.json()["status"], answer.json()["provider"]) == ("sent", country.lower())
+
+
+def test_a_number_that_does_not_tell_its_zone_keeps_the_quiet_hours_of_its_own_country(fakes, providers_file, halo_store):
+    """A Russian mobile number (+7 9xx) names no region of Russia: phonenumbers gives it every
+    zone of +7, Kazakhstan's included, and the first of them (Asia/Almaty, UTC+5) was taken as
+    the recipient's. At 07:30 in Moscow, inside the quiet hours 21:00-08:00, a LOW message went
+    out at once (09:30 in Almaty). A number of several zones tells none: the country's is used."""
+    providers = providers_file(
+        {"tw": {"kind": "twilio", "channel": "sms", "base_url": fakes["twilio"].url, **SECRETS["twilio"], "sender": "+33700000000"}},
+        quiet_hours={"sms": {"start": "21:00", "end": "08:00"}},
+    )
+    morning_in_moscow = dt.datetime(2026, 12, 2, 4, 30, tzinfo=dt.UTC)  # 07:30 in Moscow, 09:30 in Almaty
+    low = submit("sms", {"to": "+79161234567", "body": "your parcel arrives today", "priority": "LOW"}, store=halo_store,
+                 providers=providers, clock=lambda: morning_in_moscow)[0]
+    drain(providers, halo_store, clock=lambda: morning_in_moscow)
+    assert list(fakes["twilio"].accepted) == []
+    view = message_view(low["id"], halo_store)
+    assert (view["status"], view["events"][0]["detail"].split(";")[0]) == ("queued", "LOW")
+    assert "quiet hours until" in view["events"][0]["detail"]
