@@ -1,6 +1,6 @@
 """Channel fallback: an SMS that carries `fallback: {channel: email, to, subject}` and ends
 `lost`, `provider_error` or `delivery_failed` is followed by that email (the SMS's body, its
-priority, its sender), once: the email's `fallback_of` is unique and its idempotency key is
+priority, its sender, its `expires_at`: an OTP's code is never sent after it), once: the email's `fallback_of` is unique and its idempotency key is
 `fallback:<sms id>`, so two runs that race make one message. Both show the link. The email
 reports to the SMS's `callback_url`, signed by the same API key."""
 
@@ -64,14 +64,14 @@ def send_fallbacks(store: StoreResource, providers: ProvidersResource, after_eve
     with store.read() as conn:
         rows = conn.execute(
             sa.select(messages_t.c.id, messages_t.c.fallback, messages_t.c.content, messages_t.c.priority, messages_t.c.created_by,
-                      messages_t.c.callback_url, messages_t.c.webhook_key)
+                      messages_t.c.callback_url, messages_t.c.webhook_key, messages_t.c.expires_at)
             .join(events_t, events_t.c.message_id == messages_t.c.id).where(failed).order_by(events_t.c.id)
         ).all()
     made, existing = [], []
     for row in {r.id: r for r in rows}.values():  # a message that failed twice (lost, then delivery_failed) falls back once
         callback_url, webhook_key = _reported_to(row)
         payload = {"to": row.fallback["to"], "subject": row.fallback["subject"], "body": row.content["body"], "priority": row.priority,
-                   "idempotency_key": f"{FALLBACK_KEY_PREFIX}{row.id}", "callback_url": callback_url}
+                   "idempotency_key": f"{FALLBACK_KEY_PREFIX}{row.id}", "callback_url": callback_url, "expires_at": row.expires_at}
         try:
             view, created = submit("email", payload, store=store, providers=providers, created_by=row.created_by, fallback_of=row.id,
                                    webhook_key=webhook_key)

@@ -4,6 +4,7 @@ Interfaces): what a sender may give is taken, as the spec says, through the HTTP
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import pytest
 
@@ -52,3 +53,27 @@ def test_a_number_that_does_not_tell_its_zone_keeps_the_quiet_hours_of_its_own_c
     view = message_view(low["id"], halo_store)
     assert (view["status"], view["events"][0]["detail"].split(";")[0]) == ("queued", "LOW")
     assert "quiet hours until" in view["events"][0]["detail"]
+
+
+def test_the_email_fallback_of_an_otp_is_never_sent_after_the_otps_expires_at(fakes, providers_file, halo_store):
+    """An OTP SMS with `expires_at` ended provider_error; its fallback email, made by the next
+    fallback run after `expires_at`, went out with the expired code: the fallback carries the
+    SMS's body and was submitted without its `expires_at` ("in the past: never sent"). It is
+    made as before (linked, once) and ends `expired`, unsent."""
+    from halo_platform.delivery.fallback import send_fallbacks
+
+    providers = providers_file({
+        "tw": {"kind": "twilio", "channel": "sms", "base_url": fakes["twilio"].url, **SECRETS["twilio"], "sender": "+33700000000"},
+        "sg": {"kind": "sendgrid", "channel": "email", "base_url": fakes["sendgrid"].url, **SECRETS["sendgrid"], "sender": "noreply@example.com"},
+    })
+    expires = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=2)
+    sms, _ = submit("sms", {"to": "+33612340000", "body": "code 123456", "priority": "HIGH", "expires_at": expires.isoformat(),  # refused: 21211
+                            "fallback": {"channel": "email", "to": "ada@example.com", "subject": "Your code"}},
+                    store=halo_store, providers=providers)
+    assert sms["status"] == "provider_error"
+    while dt.datetime.now(dt.UTC) <= expires:
+        time.sleep(0.1)
+    made = send_fallbacks(halo_store, providers)["made"]
+    assert list(fakes["sendgrid"].accepted) == []
+    email = message_view(made[0], halo_store)
+    assert (email["fallback_of"], email["status"], [e["event"] for e in email["events"]]) == (sms["id"], "expired", ["queued", "expired"])
