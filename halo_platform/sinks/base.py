@@ -313,6 +313,12 @@ def deliver_with_retries(
     return DeliveryOutcome(name, "FAILED", attempts, [], f"gave up after {attempts} attempts: {detail}", tries=tries)
 
 
+def folder_in_the_way(name: str) -> PermanentSinkError:
+    """The error of a folder named as the file a sink writes: it is someone's (a partner's), never
+    replaced nor moved, and no retry makes the file's place free."""
+    return PermanentSinkError(f"{name} is a folder, in the place of the file: only a file there is replaced")
+
+
 def swap_in(rename: Callable[[str, str], Any], remove: Callable[[str], Any], folder: Callable[[str], bool], temp: str,
             final: str, aside: str, absent: type[BaseException], lost: tuple[type[BaseException], ...]) -> None:
     """Put `temp` in the place of `final` on a server that will not rename over a file: the old
@@ -321,7 +327,7 @@ def swap_in(rename: Callable[[str, str], Any], remove: Callable[[str], Any], fol
     ignore). The file a previous delivery left is never lost. A `folder` in its place is the
     partner's, never moved aside (it was, its files with it, and could not be removed)."""
     if folder(final):
-        raise PermanentSinkError(f"{final} is a folder, in the place of the file: only a file there is replaced")
+        raise folder_in_the_way(final)
     kept: str | None = aside
     try:
         rename(final, aside)

@@ -8,7 +8,7 @@ from typing import Annotated
 from urllib.parse import quote, unquote, urlsplit
 
 from halo_platform.core.files import replaced_whole
-from halo_platform.sinks.base import Delivery, PermanentSinkError, Sink, safe_name
+from halo_platform.sinks.base import Delivery, PermanentSinkError, Sink, folder_in_the_way, safe_name
 from halo_platform.sinks.settings import FILLED, PathSetting
 
 
@@ -35,9 +35,12 @@ class FolderSink(Sink):
 
     @staticmethod
     def _write(folder: Path, name: str, fill) -> str:  # noqa: ANN001
-        with replaced_whole(folder / name) as fh:
+        target = folder / name
+        if target.is_dir() and not target.is_symlink():  # no attempt can rename over it (a link is replaced)
+            raise folder_in_the_way(name)
+        with replaced_whole(target) as fh:
             fill(fh)
-        return (folder / name).resolve().as_uri()
+        return target.resolve().as_uri()
 
 
 def _copy(src: Path, fh) -> None:  # noqa: ANN001

@@ -1,0 +1,28 @@
+"""Spec review 12b of reports.md: sinks, schedules and task requests met with unusual but valid
+inputs; each test pins a promise the platform broke."""
+
+from __future__ import annotations
+
+from halo_platform.sinks import Delivery, SinksResource
+
+
+def test_a_folder_in_the_reports_place_in_a_folder_sink_fails_once_naming_it(sinks_file, tmp_path):
+    """A folder named as the report in a folder sink's folder (a partner's, holding their
+    files): the rename over it can never work, yet it was taken for a transient error, tried
+    three times with backoff (and the run retried for it), and reported as the OS's
+    'IsADirectoryError: [Errno 21]' on a temporary name. It is a permanent error naming the
+    folder, as on FTP and SFTP, and the folder is left as it was."""
+    outbox = tmp_path / "outbox"
+    sinks_file({"outbox": {"kind": "folder", "path": str(outbox)}})
+    report = tmp_path / "out" / "payment_reconciliation_2024-01-01_2024-01-08.csv"
+    report.parent.mkdir()
+    report.write_text("order_id,issue\n")
+    (outbox / report.name).mkdir(parents=True)
+    (outbox / report.name / "partner.txt").write_text("theirs")
+
+    outcome = SinksResource().deliver("outbox", Delivery("r", "t", [report]))
+
+    assert (outcome.status, outcome.attempts, outcome.permanent) == ("FAILED", 1, True), outcome
+    assert outcome.detail == f"permanent: {report.name} is a folder, in the place of the file: only a file there is replaced"
+    assert sorted(p.name for p in outbox.iterdir()) == [report.name]
+    assert (outbox / report.name / "partner.txt").read_text() == "theirs"
