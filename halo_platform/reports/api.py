@@ -21,6 +21,7 @@ from halo_platform.reports.requests import (  # at start-up: the first request i
     warm_up_webserver,
 )
 from halo_platform.reports.task import PayloadError
+from halo_platform.sinks import UnknownSink
 
 
 @contextlib.asynccontextmanager
@@ -83,6 +84,8 @@ async def request_task(task: str, body: TaskRequestIn, store: StoreResource = De
                                           idempotency_key=idempotency_key)
     except PayloadError as exc:
         raise HTTPException(422, detail={"error": str(exc), "detail": exc.detail}) from None
+    except UnknownSink as exc:  # a name in the payload's `sinks`: that field's error, as the schema's are
+        raise HTTPException(422, detail={"error": str(exc), "detail": [{"field": "sinks", "reason": str(exc)}]}) from None
     return {"request_id": request["request_id"], "status": request["status"]}
 
 

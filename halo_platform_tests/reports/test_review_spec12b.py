@@ -3,7 +3,10 @@ inputs; each test pins a promise the platform broke."""
 
 from __future__ import annotations
 
+from halo_platform.http import create_app
+from halo_platform.reports.audit import list_requests
 from halo_platform.sinks import Delivery, SinksResource
+from halo_platform_tests.fixtures.access import authorized_client
 
 
 def test_a_folder_in_the_reports_place_in_a_folder_sink_fails_once_naming_it(sinks_file, tmp_path):
@@ -26,3 +29,16 @@ def test_a_folder_in_the_reports_place_in_a_folder_sink_fails_once_naming_it(sin
     assert outcome.detail == f"permanent: {report.name} is a folder, in the place of the file: only a file there is replaced"
     assert sorted(p.name for p in outbox.iterdir()) == [report.name]
     assert (outbox / report.name / "partner.txt").read_text() == "theirs"
+
+
+def test_an_unknown_sink_in_a_request_is_a_422_naming_the_sinks_field(halo_env, store):
+    """A request whose `sinks` (beside the payload or in it) names a sink the sinks file does not
+    have was refused with the reason and `"detail": null`, where every other field the schema
+    refuses is named in `detail` ({field, reason}), as reports.md asks of the API: a client that
+    shows each field's error had none for the sinks. Nothing is queued."""
+    client = authorized_client(create_app(), raise_server_exceptions=False)
+    reason = "unknown sink(s): nowhere; known: alerts, outbox"
+    for body in ({"sinks": ["outbox", "nowhere"]}, {"payload": {"sinks": ["nowhere"]}}):
+        answer = client.post("/v1/tasks/campaign_alerts/requests", json=body)
+        assert (answer.status_code, answer.json()) == (422, {"error": reason, "detail": [{"field": "sinks", "reason": reason}]})
+    assert list_requests(store) == []
