@@ -370,8 +370,9 @@ def set_schedule(
     updated_by: str | None = None,
     seen_edit: int | None = None,
 ) -> dict[str, Any]:
-    """Create or change a schedule (unset fields keep their value); validated as a whole, but for
-    a disable that changes nothing else. A change is recorded in `task_schedule_edits` (who,
+    """Create or change a schedule (unset fields keep their value; a new one without sinks takes its
+    task's default sinks, an empty list is refused); validated as a whole, but for a disable that
+    changes nothing else. A change is recorded in `task_schedule_edits` (who,
     before, after) in the same transaction, so every entry point (CLI, launchpad job, Control
     Center) leaves the same history; an edit that changes nothing writes nothing. A page's edit gives `seen_edit`, the id of the newest edit
     it showed: an edit made since is a ConflictError (`unchanged_since`), nothing saved."""
@@ -379,6 +380,8 @@ def set_schedule(
         raise HaloError(f"payload: must be a JSON object, got {type(payload).__name__}")
     if updated_by is not None:
         check_one_line(updated_by, "updated_by")
+    if sinks is not None and not sinks:  # else taken for the task's default sinks: the report went elsewhere unasked
+        raise HaloError("sinks: pick at least one sink")
     if cron is not None:  # one spelling per cron: other spacing is no edit, no retiming, and keeps `list` one line
         cron = canonical_cron(cron)
 

@@ -3,8 +3,12 @@ inputs; each test pins a promise the platform broke."""
 
 from __future__ import annotations
 
+import dagster as dg
+
 from halo_platform.http import create_app
 from halo_platform.reports.audit import list_requests
+from halo_platform.reports.definitions import defs
+from halo_platform.reports.schedules import list_schedules, set_schedule
 from halo_platform.sinks import Delivery, SinksResource
 from halo_platform_tests.fixtures.access import authorized_client
 
@@ -42,3 +46,20 @@ def test_an_unknown_sink_in_a_request_is_a_422_naming_the_sinks_field(halo_env, 
         answer = client.post("/v1/tasks/campaign_alerts/requests", json=body)
         assert (answer.status_code, answer.json()) == (422, {"error": reason, "detail": [{"field": "sinks", "reason": reason}]})
     assert list_requests(store) == []
+
+
+def test_a_schedule_edit_with_no_sink_is_refused_not_sent_to_the_tasks_defaults(halo_env, store):
+    """The `manage_task_schedule` launchpad edit `sinks: []` (every sink removed) was saved as the
+    task's default sinks, without a word: a schedule delivering to `alerts` went to `outbox` from
+    its next tick, its history reading sinks ['alerts'] -> ['outbox']. The Control Center refuses
+    a schedule with no sink ('pick at least one sink'); so does every entry point now, and the
+    schedule is left as it was."""
+    set_schedule(store, "daily", task="campaign_alerts", cron="0 7 * * *", timezone="Asia/Jakarta", sinks=["alerts"])
+    edit = {"schedule_id": "daily", "cron": "0 9 * * *", "sinks": [], "updated_by": "ana"}
+    result = defs.resolve_job_def("manage_task_schedule").execute_in_process(
+        run_config={"ops": {"edit_task_schedule": {"config": edit}}}, instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False)
+    assert not result.success
+    assert result.failure_data_for_node("edit_task_schedule").error.message.strip().endswith("sinks: pick at least one sink")
+    (row,) = list_schedules(store)
+    assert (row["cron"], row["sinks"]) == ("0 7 * * *", ["alerts"])
