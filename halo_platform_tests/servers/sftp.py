@@ -68,6 +68,7 @@ class _Handle(paramiko.SFTPHandle):
         self.readfile = file
         self.writefile = file if self._writing else None
         self.filename = str(server.root / relative)
+        self._first_block = True  # only an upload's first block may drop it (drops_mid_write)
 
     def stat(self):  # noqa: ANN201
         try:
@@ -84,7 +85,10 @@ class _Handle(paramiko.SFTPHandle):
 
     def write(self, offset: int, data: bytes) -> int:
         written = super().write(offset, data)
-        if self._server.switches.drops_mid_write:
+        # a block of an upload already dropped, that the server reads after the drop (the client sent
+        # several ahead), is no new upload: it took the switch a test had set again for the next one
+        first, self._first_block = self._first_block, False
+        if first and self._server.switches.drops_mid_write:
             self._server.switches.drops_mid_write -= 1
             self._server.switches.down = self._server.switches.down_after_drop
             self._sock.shutdown(socket.SHUT_RDWR)
