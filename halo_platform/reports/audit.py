@@ -150,12 +150,13 @@ def root_request(store: StoreResource, run: DagsterRun) -> str:
 
 def record_run_status(store: StoreResource, run: DagsterRun, status: str, **created: Any) -> str:
     """`record_status` of a request's run, whoever reports it (its asset, the run-status sensors),
-    with its `root_request` and the idempotency key on its tags (`KEY_TAG`): a run whose key another
+    with its `root_request` (the caller's, when it has it) and the idempotency key on its tags (`KEY_TAG`): a run whose key another
     request of its requester holds is a repeat (a submission whose answer never came, sent again),
     recorded CANCELED, and its asset runs nothing. A re-execution carries its parent's tags (the
     Dagster UI's re-execute, the run retry daemon), the key with them: it is a request of its own."""
     key = None if run.parent_run_id else run.tags.get(KEY_TAG)
-    created["root_request_id"] = root_request(store, run)
+    if "root_request_id" not in created:  # the asset passes the one it delivers for: a re-execution's is a read
+        created["root_request_id"] = root_request(store, run)
     try:
         return record_status(store, run.run_id, status, idempotency_key=key, **created)
     except KeyTaken as taken:
