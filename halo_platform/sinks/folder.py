@@ -31,7 +31,10 @@ class FolderSink(Sink):
         except OSError as exc:
             raise PermanentSinkError(f"cannot create folder {folder}: {exc.strerror}") from None
         with self.stored(delivery) as files:
-            return [self._write(folder, safe_name(src.name), lambda fh, s=src: _copy(s, fh)) for src in files]
+            try:
+                return [self._write(folder, safe_name(src.name), lambda fh, s=src: _copy(s, fh)) for src in files]
+            except PermissionError as exc:  # a folder its user may not write in: no retry grants that
+                raise PermanentSinkError(f"no permission to write in folder {folder}: {exc.strerror}") from None
 
     @staticmethod
     def _write(folder: Path, name: str, fill) -> str:  # noqa: ANN001
