@@ -17,8 +17,9 @@ _TRANSIENT_CODES = {"SlowDown", "InternalError", "ServiceUnavailable", "RequestT
 class S3Sink(Sink):
     """Uploads to `s3://bucket/<prefix>/<name>`: the prefix is a folder, `halo`, `/halo` and `halo/`
     alike (a key from `/halo/` began with `/`, which a listing of `halo/` never finds, and one from
-    `halo` was `halo<name>`). Credentials: `access_key_id`/`secret_access_key`
-    (as `${ENV}` references) or the standard AWS environment / instance role."""
+    `halo` was `halo<name>`), and an empty step names no folder (`halo//x` is `halo/x`).
+    Credentials: `access_key_id`/`secret_access_key` (as `${ENV}` references) or the standard AWS
+    environment / instance role."""
 
     kind = "s3"
     bucket: str
@@ -64,7 +65,7 @@ class S3Sink(Sink):
 
         client = self._client()
         targets = []
-        folder = f"{self.prefix.strip('/')}/".lstrip("/")  # "" when no prefix
+        folder = "".join(f"{step}/" for step in self.prefix.split("/") if step)  # "" when no prefix
         try:
             with self.stored(delivery) as files:
                 for path in files:

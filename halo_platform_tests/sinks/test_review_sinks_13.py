@@ -1,4 +1,5 @@
-"""Sinks, review 13: a folder sink that may not write in its folder fails once, naming it."""
+"""Sinks, review 13: a folder sink that may not write in its folder fails once, naming it; an S3
+prefix with doubled slashes names the folder it would without them."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 
 from halo_platform.sinks import Delivery, deliver_with_retries
 from halo_platform.sinks.folder import FolderSink
+from halo_platform.sinks.s3 import S3Sink
 
 
 @pytest.fixture
@@ -36,3 +38,17 @@ def test_a_folder_sink_that_may_not_write_in_its_folder_fails_once_naming_it(unw
     assert (outcome.status, outcome.attempts, outcome.permanent) == ("FAILED", 1, True), outcome.tries
     assert outcome.detail.startswith(f"permanent: no permission to write in folder {unwritable_folder}: "), outcome.detail
     assert list(unwritable_folder.iterdir()) == []
+
+
+@pytest.mark.parametrize(("prefix", "key"), [("a//b/", "a/b/"), ("halo//x", "halo/x/"), ("//halo//", "halo/"),
+                                             ("halo///finance//2024", "halo/finance/2024/")])
+def test_an_s3_prefix_with_doubled_slashes_is_the_folder_it_names_without_them(s3_server, report_file, prefix, key):  # noqa: ANN001
+    """`prefix: ${BASE}/x` with BASE ending in `/` is `halo//x`: the reports went to `halo//x/<name>`,
+    a key under an empty-named folder that a partner listing `halo/x/` never finds. A prefix is a
+    folder path, as `/halo/` and `halo` already are: an empty step in it names no folder."""
+    client = s3_server.client()
+    client.create_bucket(Bucket="reports")
+    sink = S3Sink(bucket="reports", prefix=prefix, endpoint_url=s3_server.endpoint_url, region=s3_server.region)
+    assert sink.deliver(Delivery("r", "t", [report_file])) == [f"s3://reports/{key}{report_file.name}"]
+    listed = client.list_objects_v2(Bucket="reports").get("Contents", [])
+    assert [o["Key"] for o in listed] == [f"{key}{report_file.name}"]
