@@ -97,9 +97,10 @@ class DeliveryOutcome:
     maybe_delivered: bool = False
 
 
-# a temporary file of `UploadSink`; one a server kept (the upload and its removal failed) is removed
-# by a delivery to its folder once this old: no upload lasts that long, a younger one may be under way
-_PART = re.compile(r"\..+\.[0-9a-f]{8}\.part")
+# a temporary file of `UploadSink`, or an old file `swap_in` moved aside; one a server kept (its removal
+# failed) is removed by a delivery to its folder once this old: no upload lasts that long, a younger one
+# may be under way
+_PART = re.compile(r"\..+\.[0-9a-f]{8}\.(?:part|old)")
 STALE_PART_SECONDS = 24 * 3600
 _SAFE_NAME = re.compile(r"[^\w.-]+")
 _MAX_NAME = 200  # bytes of UTF-8: a file system's limit (255) is in bytes, and a temp name adds some
@@ -324,7 +325,8 @@ def swap_in(rename: Callable[[str, str], Any], remove: Callable[[str], Any], fol
     """Put `temp` in the place of `final` on a server that will not rename over a file: the old
     file is moved to `aside` first (`absent`: the error when there is none), put back if the new
     one cannot take its place, removed once it has (`lost`: the errors those best-effort steps
-    ignore). The file a previous delivery left is never lost. A `folder` in its place is the
+    ignore; an old file left is logged by its name, and removed a day on as a `.part` file is).
+    The file a previous delivery left is never lost. A `folder` in its place is the
     partner's, never moved aside (it was, its files with it, and could not be removed)."""
     if folder(final):
         raise folder_in_the_way(final)
@@ -341,8 +343,11 @@ def swap_in(rename: Callable[[str, str], Any], remove: Callable[[str], Any], fol
                 rename(kept, final)
         raise
     if kept:
-        with contextlib.suppress(*lost):
+        try:
             remove(kept)
+        except lost as exc:
+            log.warning("the old file moved aside as %s could not be removed from the sink's folder (%s); "
+                        "a delivery to the folder a day on removes it", kept.rpartition("/")[2], type(exc).__name__)
 
 
 def _certificate_error(exc: BaseException) -> ssl.SSLCertVerificationError | None:

@@ -1,16 +1,20 @@
 """Sinks, review 13: a folder sink that may not write in its folder fails once, naming it; an S3
-prefix with doubled slashes names the folder it would without them."""
+prefix with doubled slashes names the folder it would without them; the old file an SFTP upload
+moved aside and could not remove is logged by name and removed by a delivery a day on."""
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
+import time
 
 import pytest
 
 from halo_platform.sinks import Delivery, deliver_with_retries
 from halo_platform.sinks.folder import FolderSink
 from halo_platform.sinks.s3 import S3Sink
+from halo_platform.sinks.sftp import SFTPSink
 
 
 @pytest.fixture
@@ -52,3 +56,32 @@ def test_an_s3_prefix_with_doubled_slashes_is_the_folder_it_names_without_them(s
     assert sink.deliver(Delivery("r", "t", [report_file])) == [f"s3://reports/{key}{report_file.name}"]
     listed = client.list_objects_v2(Bucket="reports").get("Contents", [])
     assert [o["Key"] for o in listed] == [f"{key}{report_file.name}"]
+
+
+def test_an_old_file_an_sftp_upload_could_not_remove_is_logged_by_name_and_removed_by_a_delivery_a_day_on(
+        sftp_server, report_file, caplog):  # noqa: ANN001
+    """A server without posix-rename: the previous report is moved aside to `.<name>.<hex>.old`, the
+    new one renamed into place, the old one removed. When that removal failed (here the connection
+    drops on it) the delivery succeeded and the partner's folder kept the old copy forever, nothing
+    saying so, where a temporary `.part` file left is logged and removed a day on. The old file is
+    now logged by its name (not the folder's path) and removed alike; the partner's own files stay."""
+    sink = SFTPSink(host=sftp_server.host, port=sftp_server.port, remote_dir="/inbound", timeout=10,
+                    known_hosts_path=str(sftp_server.known_hosts_path), **sftp_server.credentials)
+    folder = sftp_server.root / "inbound"
+    sink.deliver(Delivery("r", "t", [report_file]))
+    sftp_server.switches.no_posix_rename = True
+    sftp_server.switches.drops_on_remove = 1
+    with caplog.at_level(logging.WARNING, logger="halo_platform.sinks.base"):
+        sink.deliver(Delivery("r", "t", [report_file]))
+    [old] = [p for p in folder.iterdir() if p.name != report_file.name]
+    assert old.name.startswith(f".{report_file.name}.") and old.name.endswith(".old")
+    [said] = [r.getMessage() for r in caplog.records if old.name in r.getMessage()]
+    assert f"/inbound/{old.name}" not in said and sftp_server.password not in said
+
+    day_old = time.time() - 25 * 3600
+    os.utime(old, (day_old, day_old))
+    own = folder / ".partner_notes.old"
+    own.write_bytes(b"theirs")
+    os.utime(own, (day_old, day_old))
+    sink.deliver(Delivery("r", "t", [report_file]))
+    assert sorted(p.name for p in folder.iterdir()) == sorted([report_file.name, own.name])
