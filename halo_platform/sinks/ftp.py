@@ -77,7 +77,12 @@ class FTPSink(UploadSink):
         ftp.delete(name)
 
     def _names(self, ftp: ftplib.FTP) -> list[str]:
-        return ftp.nlst()
+        """Dot files included, as the temporary files are: a plain NLST leaves them out on vsftpd, ProFTPD
+        and Pure-FTPd. MLSD lists every entry; a server without it (vsftpd) takes `ls`'s `-a`."""
+        try:
+            return [name for name, _facts in ftp.mlsd()]
+        except ftplib.error_perm:
+            return ftp.nlst("-a")
 
     def _mtime(self, ftp: ftplib.FTP, name: str) -> float:
         modified = ftp.voidcmd(f"MDTM {name}").partition(" ")[2][:14]  # `213 YYYYMMDDHHMMSS[.sss]`, UTC (RFC 3659)

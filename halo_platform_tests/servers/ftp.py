@@ -1,6 +1,6 @@
 """pyftpdlib FTP servers over one home directory: plain FTP on `port`, explicit FTPS (AUTH TLS)
 on `tls_port`; uploads recorded; switches for a refused login and a connection that dies on STOR
-or in the middle of one, and a server gone."""
+or in the middle of one, a server gone, and listings as vsftpd or ProFTPD give them."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pyftpdlib.authorizers import AuthenticationFailed, DummyAuthorizer
+from pyftpdlib.filesystems import AbstractedFS
 from pyftpdlib.handlers import DTPHandler, FTPHandler, TLS_DTPHandler, TLS_FTPHandler
 from pyftpdlib.ioloop import IOLoop
 from pyftpdlib.servers import ThreadedFTPServer
@@ -36,6 +37,9 @@ class FTPSwitches:
       connection) once their first bytes arrived: the part received stays, as on a real server.
     - down: every new connection is closed as it arrives (the server went away).
     - down_after_drop: a drop (drops_mid_stor) turns `down` on.
+    - hide_dot_files: NLST and LIST leave out names starting with "." unless given `-a` (vsftpd,
+      ProFTPD and Pure-FTPd by default).
+    - refuse_mlsd: MLSD is answered "500 Unknown command." (vsftpd has none).
     """
 
     refuse_login: bool = False
@@ -44,6 +48,8 @@ class FTPSwitches:
     drops_mid_stor: int = 0
     down: bool = False
     down_after_drop: bool = False
+    hide_dot_files: bool = False
+    refuse_mlsd: bool = False
 
 
 @dataclass(frozen=True)
@@ -67,10 +73,33 @@ class _Authorizer(DummyAuthorizer):
         super().validate_authentication(username, password, handler)
 
 
+class _FS(AbstractedFS):
+    dot_files_hidden = False  # set by the handler for each command
+
+    def listdir(self, path: str) -> list[str]:
+        names = super().listdir(path)
+        return [n for n in names if not n.startswith(".")] if self.dot_files_hidden else names
+
+
 class _HandlerMixin:
     halo_server: FTPServer
     auth_failed_timeout = 0  # pyftpdlib waits 3 s after a failed login by default
     banner = "halo test FTP ready."
+    abstracted_fs = _FS
+
+    def pre_process_command(self, line: str, cmd: str, arg: str) -> None:
+        switches = self.halo_server.switches
+        if cmd == "MLSD" and switches.refuse_mlsd:
+            self.respond("500 Unknown command.")  # type: ignore[attr-defined]
+            return
+        hidden = False
+        if switches.hide_dot_files and cmd in ("NLST", "LIST"):
+            # `ls` options come first (`NLST -a`), as vsftpd takes them
+            options, _, arg = arg[1:].partition(" ") if arg.startswith("-") else ("", "", arg)
+            hidden = "a" not in options
+        if self.fs is not None:  # type: ignore[attr-defined]  # None until the login
+            self.fs.dot_files_hidden = hidden  # type: ignore[attr-defined]
+        super().pre_process_command(line, cmd, arg)  # type: ignore[misc]
 
     def handle(self) -> None:
         if self.halo_server.switches.down:

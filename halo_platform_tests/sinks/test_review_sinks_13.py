@@ -1,6 +1,7 @@
 """Sinks, review 13: a folder sink that may not write in its folder fails once, naming it; an S3
 prefix with doubled slashes names the folder it would without them; the old file an SFTP upload
-moved aside and could not remove is logged by name and removed by a delivery a day on."""
+moved aside and could not remove is logged by name and removed by a delivery a day on; an FTP
+server that hides dot files from its listings has its stale temporary files removed all the same."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 
 from halo_platform.sinks import Delivery, deliver_with_retries
 from halo_platform.sinks.folder import FolderSink
+from halo_platform.sinks.ftp import FTPSink
 from halo_platform.sinks.s3 import S3Sink
 from halo_platform.sinks.sftp import SFTPSink
 
@@ -85,3 +87,22 @@ def test_an_old_file_an_sftp_upload_could_not_remove_is_logged_by_name_and_remov
     os.utime(own, (day_old, day_old))
     sink.deliver(Delivery("r", "t", [report_file]))
     assert sorted(p.name for p in folder.iterdir()) == sorted([report_file.name, own.name])
+
+
+@pytest.mark.parametrize("mlsd", [True, False], ids=["proftpd_like", "vsftpd_like"])
+def test_a_stale_part_file_on_an_ftp_server_that_hides_dot_files_is_removed_by_a_delivery(ftp_server, report_file, mlsd):  # noqa: ANN001
+    """The day-old `.<name>.<hex>.part` an upload left is removed by the next delivery to the folder:
+    its name starts with a dot, and the cleanup listed the folder with a plain NLST, which vsftpd,
+    ProFTPD and Pure-FTPd answer without dot files by default: it never found one there. It lists
+    with MLSD (every entry), and with `NLST -a` where MLSD is refused (vsftpd has none)."""
+    ftp_server.switches.hide_dot_files = True
+    ftp_server.switches.refuse_mlsd = not mlsd
+    folder = ftp_server.home / "inbound"
+    folder.mkdir()
+    stale = folder / f".{report_file.name}.0123abcd.part"
+    stale.write_bytes(b"order_id")
+    day_old = time.time() - 25 * 3600
+    os.utime(stale, (day_old, day_old))
+    sink = FTPSink(host=ftp_server.host, port=ftp_server.port, remote_dir="/inbound", timeout=10, **ftp_server.credentials)
+    assert sink.deliver(Delivery("r", "t", [report_file])) == [f"ftp://{ftp_server.host}:{ftp_server.port}/inbound/{report_file.name}"]
+    assert [p.name for p in folder.iterdir()] == [report_file.name]
