@@ -88,7 +88,10 @@ def run_task(task: str, payload: str, sinks: tuple[str, ...], requested_by: str 
 def log(task: str | None, status: str | None, limit: int) -> None:
     """Print the audit trail of task requests, newest first."""
     from halo_platform.reports.audit import list_requests
+    from halo_platform.reports.task import get_task
 
+    if task is not None:  # a mistyped name is an error, as for `tasks run`, not an empty log
+        get_task(task)
     rows = list_requests(_store(), task, status, limit)
     if not rows:
         click.echo("no task requests")

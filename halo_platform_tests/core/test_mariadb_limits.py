@@ -111,13 +111,12 @@ def test_the_migration_keeps_stored_message_ids_and_compares_them_exactly_from_t
 
 def test_the_audit_log_of_a_task_named_in_capitals_lists_none_of_the_task_s_requests(store):
     """On MariaDB `halo tasks log --task PAYMENT_RECONCILIATION` listed `payment_reconciliation`'s
-    requests; elsewhere "no task requests", as for any task of that name."""
+    requests; elsewhere "no task requests", as for any task of that name. (The command now refuses
+    a name that is no task's before it reads the log: the log's filter is asked directly.)"""
     audit.record_status(store, "r-1", "QUEUED", task="payment_reconciliation")
-    runner = CliRunner()
-    assert "r-1  payment_reconciliation" in runner.invoke(cli, ["tasks", "log", "--task", "payment_reconciliation"]).output
+    assert "r-1  payment_reconciliation" in CliRunner().invoke(cli, ["tasks", "log", "--task", "payment_reconciliation"]).output
     for other in ("PAYMENT_RECONCILIATION", "payment_reconciliation ", "paymént_reconciliation"):
-        result = runner.invoke(cli, ["tasks", "log", "--task", other])
-        assert (result.exit_code, result.output) == (0, "no task requests\n"), other
+        assert audit.list_requests(store, other) == [], other
 
 
 def test_alerts_of_a_campaign_id_longer_than_the_key_column_are_claimed_and_held_back_each_on_its_own(store):
