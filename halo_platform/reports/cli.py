@@ -141,8 +141,8 @@ def set_schedule_cmd(schedule_id: str, task: str | None, cron: str | None, timez
     s = set_schedule(_store(), schedule_id, task=task, cron=cron, timezone=timezone, payload=_json_object(payload, "--payload"),
                      sinks=list(sinks) or None, catch_up=catch_up,
                      updated_by=cli_actor() if updated_by is None else updated_by)
-    click.echo(f"{s['schedule_id']}: {s['task']} {s['cron']} {s['timezone']} "
-               f"{'enabled' if s['enabled'] else 'disabled'} catch_up={s['catch_up']} payload={json.dumps(s['payload'], sort_keys=True)}")
+    click.echo(f"{s['schedule_id']}: {s['task']} {s['cron']} {s['timezone']} {'enabled' if s['enabled'] else 'disabled'} "
+               f"sinks={','.join(s['sinks'])} catch_up={s['catch_up']} payload={json.dumps(s['payload'], sort_keys=True)}")
 
 
 def _toggle(schedule_id: str, enabled: bool, updated_by: str | None) -> None:
