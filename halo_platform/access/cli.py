@@ -9,6 +9,7 @@ import sys
 import click
 
 from halo_platform.core.errors import HaloError
+from halo_platform.core.models import iso_z
 
 
 def _store():  # noqa: ANN202
@@ -19,7 +20,8 @@ def _store():  # noqa: ANN202
 
 
 def _when(value: dt.datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M") if value else "-"
+    """An instant as the platform prints instants (`iso_z`: UTC, saying so), or `-`."""
+    return iso_z(value) if value else "-"
 
 
 def _change(at: dt.datetime, by: str | None) -> str:

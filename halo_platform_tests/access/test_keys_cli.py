@@ -18,7 +18,7 @@ from halo_platform.cli import cli
 HALO = str(Path(sys.executable).with_name("halo"))
 KEY = re.compile(r"halo_[0-9a-f]{12}_[A-Za-z0-9_-]{43}")
 ACTOR = f"cli:{getpass.getuser()}"
-WHEN = r"\d{4}-\d\d-\d\d \d\d:\d\d"
+WHEN = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"  # UTC, saying so
 
 
 def halo(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
