@@ -178,9 +178,19 @@ class StoreResource(dg.ConfigurableResource):
         COMMITTED each statement takes its own snapshot either way, and BEGIN and COMMIT were two
         round trips of the three a one-statement read made (an API key check, a HIGH send's look
         for kept callbacks). MariaDB would pay a round trip to switch autocommit on and off."""
+        if self.engine.dialect.name == "postgresql":
+            with self.autocommit() as conn:
+                yield conn
+            return
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    @contextlib.contextmanager
+    def autocommit(self) -> Iterator[Connection]:
+        """A PostgreSQL connection whose statements each commit as they run: for reads, and for a
+        write of one statement, atomic on its own, without BEGIN and COMMIT (two round trips)."""
         with self.engine.connect() as conn:
-            if conn.dialect.name == "postgresql":
-                conn.execution_options(isolation_level="AUTOCOMMIT")
+            conn.execution_options(isolation_level="AUTOCOMMIT")
             with conn.begin():
                 yield conn
 

@@ -5,12 +5,13 @@ attempts) as the answers arrive. The rules it applies (`lifecycle`) are pure."""
 from __future__ import annotations
 
 import collections
+import contextlib
 import datetime as dt
 import functools
 from collections.abc import Callable, Iterable, Sequence
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from halo_platform.core.models import UtcDateTime
 from halo_platform.core.sqlite_rows import ROWS_PER_STATEMENT, insert_flat, row_major
@@ -292,8 +293,9 @@ def persist(conn: Connection, owner: str, transitions: Sequence[Transition], att
     return ours
 
 
-def one_statement(conn: Connection, transitions: Sequence[Transition]) -> bool:
-    """Whether `persist` writes these answers (and any markers) in one statement on `conn`: on
+def one_statement(conn: Connection | Engine, transitions: Sequence[Transition]) -> bool:
+    """Whether `persist` writes these answers (and any markers) in one statement on `conn` (or a
+    connection of an engine): on
     PostgreSQL, when none of them is `held`."""
     return conn.dialect.name == "postgresql" and all(t.status != "held" for t in transitions)
 
@@ -356,16 +358,17 @@ def recorded_ids(transitions: Iterable[Transition]) -> set[tuple[str, str]]:
     return {(t.provider, t.provider_message_id) for t in transitions if t.status != "held" and t.provider and t.provider_message_id}
 
 
-def settle_parked(store: StoreResource, recorded: set[tuple[str, str]], now: dt.datetime) -> None:
+def settle_parked(store: StoreResource, recorded: set[tuple[str, str]], now: dt.datetime, reading: Connection | None = None) -> None:
     """Apply the kept events (`park`) of the `recorded` (provider, provider id) pairs to their
     message, as their callback would have been (`apply_event`), and drop them. Both sides call
     it after their own commit: the callback for the ids it kept, a HIGH send for its id (a drain
     folds it into its next transaction, `apply_parked`). Whichever commits last then finds the
     other's rows, even where PostgreSQL or MariaDB let a callback commit while the transaction
-    recording its id was open."""
+    recording its id was open. `reading`: a connection in autocommit to look with (the one the
+    caller's commit was made on), instead of one from the pool."""
     if not recorded:
         return
-    with store.read() as conn:  # nearly always nothing kept: no write
+    with contextlib.nullcontext(reading) if reading is not None else store.read() as conn:  # nearly always nothing kept: no write
         if not _any_parked(conn, recorded):
             return
     with writing(store) as conn:

@@ -38,6 +38,7 @@ from halo_platform.delivery.queue import (
     events_t,
     mark_in_flight,
     messages_t,
+    one_statement,
     persist,
     recorded_ids,
     settle_parked,
@@ -304,10 +305,14 @@ def send_high(row: Claimed, route: HighRoute, store: StoreResource, providers: P
             final = transition(row, None, None, config.retry, now)
         else:
             final = transition(row, SendResult(message_id, RETRYABLE, detail="every provider failed within the deadline"), last_provider, config.retry, now, high=True)
-    with writing(store, priority=True) as conn:
+    alone = one_statement(store.engine, [final])  # PostgreSQL: in autocommit (BEGIN and COMMIT were 2 of the send's 14 round trips)
+    with store.autocommit() if alone else writing(store, priority=True) as conn:
         persist(conn, owner, [final], attempts, now)
         view = brief_view(conn, message_id)
-    settle_parked(store, recorded_ids([final]), now)
+        if alone:  # committed with its statement: kept callbacks are looked for on this connection
+            settle_parked(store, recorded_ids([final]), now, conn)
+    if not alone:
+        settle_parked(store, recorded_ids([final]), now)
     return view
 
 

@@ -146,7 +146,7 @@ def _calling_back_while_recording(monkeypatch, module, fakes, store, providers, 
     a drain's round of one statement runs in autocommit and commits with it: `in_transactions`
     makes every round a transaction, as a round of several statements is."""
     if in_transactions:
-        monkeypatch.setattr(dispatch_module, "one_statement", lambda *_: False)
+        monkeypatch.setattr(module, "one_statement", lambda *_: False)
     sids, counted = [], []
     fakes["twilio"].accept = (lambda accept: lambda ref, sid, to: (accept(ref, sid, to), sids.append(sid)))(fakes["twilio"].accept)
     original = module.persist
