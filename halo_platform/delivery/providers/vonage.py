@@ -93,14 +93,25 @@ class VonageProvider(Provider):
         if outcome != ACKNOWLEDGED:
             return SendResult(message.id, outcome, detail=f"{resp.status_code} {short_body(resp)}", http_status=resp.status_code)
         try:
-            first = resp.json()["messages"][0]
-            status = str(first.get("status"))
-        except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+            parts = resp.json()["messages"]
+            statuses = [str(part.get("status")) for part in parts]
+        except (ValueError, KeyError, TypeError, AttributeError):
+            parts, statuses = [], []
+        if not parts:
             return SendResult(message.id, UNKNOWN, detail="unreadable 200 answer", http_status=resp.status_code)
-        if status == "0":
-            return SendResult(message.id, ACKNOWLEDGED, first.get("message-id"), http_status=resp.status_code)
+        refused = [n for n, status in enumerate(statuses) if status != "0"]
+        if not refused:
+            return SendResult(message.id, ACKNOWLEDGED, parts[0].get("message-id"), http_status=resp.status_code)
+        status, part = statuses[refused[0]], parts[refused[0]]
+        detail = f"status {status}: {part.get('error-text', '')}"
+        if len(parts) > 1:  # a long text goes out in parts, each with its own status
+            detail = f"part {refused[0] + 1} of {len(parts)}: {detail}"
+        if len(refused) < len(parts):
+            # the parts taken reach the recipient, and a retry would send them again
+            return SendResult(message.id, PERMANENT, detail=f"{detail} ({len(parts) - len(refused)} taken: not sent again)",
+                              http_status=resp.status_code)
         outcome = RETRYABLE if status in RETRYABLE_STATUSES else PERMANENT
-        return SendResult(message.id, outcome, detail=f"status {status}: {first.get('error-text', '')}", http_status=resp.status_code)
+        return SendResult(message.id, outcome, detail=detail, http_status=resp.status_code)
 
     def health(self) -> bool:
         resp = self.request("GET", "/account/get-balance", params={"api_key": self.api_key, "api_secret": self.api_secret})
