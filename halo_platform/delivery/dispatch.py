@@ -888,9 +888,10 @@ def provider_result(provider: Provider, message: Outgoing, reply: Reply | tuple[
 
 def throttled(result: SendResult, asked: float | None, latency_ms: float | None) -> SendResult:
     """`result` timed; a retryable answer that asked us to wait (429, a 5xx with Retry-After) is a
-    throttle, not an error."""
+    throttle, not an error (one its provider read as a throttle keeps the pause it gives: Vonage's status 1)."""
     return SendResult(result.message_id, THROTTLED if asked is not None and result.outcome == RETRYABLE else result.outcome,
-                      result.provider_message_id, result.detail, result.http_status, latency_ms, asked)
+                      result.provider_message_id, result.detail, result.http_status, latency_ms,
+                      result.retry_after if asked is None else asked)
 
 
 def raised(provider: Provider, messages: Sequence[Outgoing], exc: Exception) -> list[SendResult]:

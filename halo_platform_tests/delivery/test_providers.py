@@ -12,7 +12,7 @@ import pytest
 from halo_platform.core.errors import HaloError
 from halo_platform.core.redact import mask_recipient
 from halo_platform.delivery.config import ProviderEntry
-from halo_platform.delivery.providers.base import ACKNOWLEDGED, PERMANENT, RETRYABLE, UNKNOWN
+from halo_platform.delivery.providers.base import ACKNOWLEDGED, PERMANENT, RETRYABLE, THROTTLED, UNKNOWN
 from halo_platform.delivery.resources import ProvidersResource
 from halo_platform_tests.delivery.conftest import CHANNEL_OF, outgoing
 
@@ -133,11 +133,11 @@ def test_the_health_call_answers_when_up_and_fails_when_hard_down(kind, fakes, m
     assert len(fakes[kind].accepted) == 0
 
 
-def test_vonage_throttled_status_is_retryable_and_invalid_params_permanent(fakes, make_provider):
+def test_vonage_throttled_status_is_a_throttle_and_invalid_params_permanent(fakes, make_provider):
     fake = fakes["vonage"]
     fake.set_switches(failure_rate=1.0, failure_response=(200, {}, {"message-count": "1", "messages": [{"status": "1", "error-text": "Throttled"}]}))
     provider = make_provider("vonage", fake)
-    assert provider.send(outgoing("sms")).outcome == RETRYABLE
+    assert provider.send(outgoing("sms")).outcome == THROTTLED
     fake.set_switches(failure_response=(200, {}, {"message-count": "1", "messages": [{"status": "6", "error-text": "Invalid message"}]}))
     assert provider.send(outgoing("sms")).outcome == PERMANENT
 

@@ -5,9 +5,18 @@ login fails."""
 
 from __future__ import annotations
 
-import pytest
+import datetime as dt
 
-from halo_platform.delivery.providers.base import ACKNOWLEDGED, PERMANENT, RETRYABLE
+import pytest
+import sqlalchemy as sa
+
+from halo_platform.core.models import utcnow
+from halo_platform.delivery.autopilot import window_stats
+from halo_platform.delivery.dispatch import Dispatcher
+from halo_platform.delivery.providers.base import ACKNOWLEDGED, PERMANENT, RETRYABLE, THROTTLED
+from halo_platform.delivery.service import enqueue_many
+from halo_platform.delivery.tables import DeliveryAttempt, Message, ProviderState
+from halo_platform.lab.provider_fakes import SECRETS
 from halo_platform_tests.delivery.conftest import outgoing
 
 LONG_TEXT = "Your appointment on Monday at 9:00 is confirmed. " * 5  # 250 GSM-7 characters: two parts
@@ -41,3 +50,34 @@ def test_a_long_vonage_sms_is_acknowledged_only_when_every_part_is(statuses, out
         refused = [i for i, s in enumerate(statuses) if s != "0"]
         assert f"part {refused[0] + 1} of {len(statuses)}" in result.detail
         assert f"refused ({statuses[refused[0]]})" in result.detail
+
+
+def sms_config(providers_file, fakes):  # noqa: ANN001, ANN201
+    vonage = {"kind": "vonage", "channel": "sms", "base_url": fakes["vonage"].url, **SECRETS["vonage"], "timeout_seconds": 2}
+    return providers_file({"vn": vonage}, [{"channel": "sms", "country": "*", "capability": "*", "weights": {"vn": 1}}])
+
+
+def test_vonage_throttled_status_pauses_the_provider_and_is_no_error_for_the_autopilot(fakes, providers_file, halo_store):
+    """Vonage answers its throttle (status 1, "Throttled") with a 200, where others answer 429.
+    delivery.md: a provider's throttle pauses it without counting as a transmission error. It
+    was an ordinary retryable failure: the provider was asked again at once by every
+    dispatcher, and the autopilot counted each refusal as an error (a busy Vonage taken down)."""
+    fakes["vonage"].set_switches(failure_rate=1.0, failure_response=(200, {}, {"message-count": "1", "messages": [
+        {"to": "33612345678", "status": "1", "error-text": "Throttled"}]}))
+    config = sms_config(providers_file, fakes)
+    started = utcnow()
+    enqueue_many("sms", [{"to": "+33612345678", "body": "see you at 9", "priority": "LOW"}], store=halo_store, providers=config)
+    dispatcher = Dispatcher(config, halo_store, batch_size=10)
+    try:
+        dispatcher.drain(["sms"], timeout=5)
+    finally:
+        dispatcher.close()
+    with halo_store.read() as conn:
+        attempts = conn.execute(sa.select(DeliveryAttempt.outcome, DeliveryAttempt.at)).all()
+        paused_until = conn.execute(sa.select(ProviderState.paused_until).where(ProviderState.provider == "vn")).scalar()
+        message = conn.execute(sa.select(Message.status, Message.number_of_retries)).one()
+        stats = window_stats(conn, started - dt.timedelta(seconds=1), utcnow())
+    assert [outcome for outcome, _ in attempts] == [THROTTLED]
+    assert paused_until is not None and 0.9 <= (paused_until - attempts[0].at).total_seconds() <= 1.5
+    assert tuple(message) == ("retry_scheduled", 1)  # retried as a 429 is (a retry counted)
+    assert "vn" not in stats  # neither an attempt nor an error in the autopilot's window

@@ -8,8 +8,10 @@ from collections.abc import Mapping
 
 from halo_platform.delivery.providers.base import (
     ACKNOWLEDGED,
+    DEFAULT_PAUSE_SECONDS,
     PERMANENT,
     RETRYABLE,
+    THROTTLED,
     UNKNOWN,
     CallbackEvent,
     CallbackRejected,
@@ -27,7 +29,9 @@ from halo_platform.delivery.providers.base import (
 from halo_platform.delivery.providers.wire import Reply
 from halo_platform.delivery.validation import sms_segments
 
-RETRYABLE_STATUSES = {"1", "5", "10"}
+RETRYABLE_STATUSES = {"5", "10"}
+#: "Throttled": Vonage's 429, though answered with a 200 (delivery.md: a pause, not a transmission error)
+THROTTLED_STATUS = "1"
 #: the `ttl` Vonage takes (sent in ms: 20 s to 7 days); one out of it is refused (status 3)
 TTL_SECONDS = (20, 7 * 24 * 3600)
 CALLBACK_EVENTS = {
@@ -110,6 +114,8 @@ class VonageProvider(Provider):
             # the parts taken reach the recipient, and a retry would send them again
             return SendResult(message.id, PERMANENT, detail=f"{detail} ({len(parts) - len(refused)} taken: not sent again)",
                               http_status=resp.status_code)
+        if status == THROTTLED_STATUS:
+            return SendResult(message.id, THROTTLED, detail=detail, http_status=resp.status_code, retry_after=DEFAULT_PAUSE_SECONDS)
         outcome = RETRYABLE if status in RETRYABLE_STATUSES else PERMANENT
         return SendResult(message.id, outcome, detail=detail, http_status=resp.status_code)
 
