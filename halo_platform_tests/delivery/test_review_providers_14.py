@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from halo_platform.core.models import utcnow
 from halo_platform.delivery.autopilot import window_stats
 from halo_platform.delivery.dispatch import Dispatcher
-from halo_platform.delivery.providers.base import ACKNOWLEDGED, PERMANENT, RETRYABLE, THROTTLED
+from halo_platform.delivery.providers.base import ACKNOWLEDGED, PERMANENT, RETRYABLE, THROTTLED, UNKNOWN
 from halo_platform.delivery.service import enqueue_many
 from halo_platform.delivery.tables import DeliveryAttempt, Message, ProviderState
 from halo_platform.lab.provider_fakes import SECRETS
@@ -81,3 +81,14 @@ def test_vonage_throttled_status_pauses_the_provider_and_is_no_error_for_the_aut
     assert paused_until is not None and 0.9 <= (paused_until - attempts[0].at).total_seconds() <= 1.5
     assert tuple(message) == ("retry_scheduled", 1)  # retried as a 429 is (a retry counted)
     assert "vn" not in stats  # neither an attempt nor an error in the autopilot's window
+
+
+@pytest.mark.parametrize("sid", [None, ""])
+def test_a_twilio_201_whose_sid_is_empty_is_an_unknown_outcome(sid, fakes, make_provider):
+    """A 201 without a sid is unknown (the provider may send it; it is never sent elsewhere), but
+    one with `"sid": null` or `""` was taken as acknowledged with no id: `sent`, and no status
+    callback could ever find the message."""
+    fakes["twilio"].set_switches(failure_rate=1.0, failure_response=(201, {}, {"sid": sid, "status": "queued"}))
+    result = make_provider("twilio", fakes["twilio"]).send(outgoing("sms"))
+    assert result.outcome == UNKNOWN, result.detail
+    assert result.provider_message_id is None

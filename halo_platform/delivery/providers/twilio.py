@@ -93,6 +93,8 @@ class TwilioProvider(Provider):
             try:
                 sid = resp.json()["sid"]
             except (ValueError, KeyError, TypeError):
+                sid = None
+            if not sid or not isinstance(sid, str):  # a null or empty sid names no message either: no callback could find it
                 return SendResult(message.id, UNKNOWN, detail="2xx without a sid", http_status=resp.status_code)
             return SendResult(message.id, ACKNOWLEDGED, sid, http_status=resp.status_code)
         code, text = None, short_body(resp)
