@@ -6,6 +6,9 @@ login fails."""
 from __future__ import annotations
 
 import datetime as dt
+import gc
+import warnings
+from collections.abc import Callable
 
 import pytest
 import sqlalchemy as sa
@@ -92,3 +95,28 @@ def test_a_twilio_201_whose_sid_is_empty_is_an_unknown_outcome(sid, fakes, make_
     result = make_provider("twilio", fakes["twilio"]).send(outgoing("sms"))
     assert result.outcome == UNKNOWN, result.detail
     assert result.provider_message_id is None
+
+
+def unclosed_sockets_to(port: int, call: Callable[[], object]) -> tuple[object, list[str]]:
+    """What `call()` returned, and the `unclosed socket` warnings, for sockets to `port`, of what
+    it left to the garbage collector."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        returned = call()
+        gc.collect()
+    return returned, [str(w.message) for w in caught if issubclass(w.category, ResourceWarning) and f"raddr=('127.0.0.1', {port})" in str(w.message)]
+
+
+def test_an_smtp_connection_whose_login_fails_is_closed(smtp_server, make_provider):
+    """A relay refusing our login (535) kept its connection open (a socket held by a reference
+    cycle of smtplib's exception until the garbage collector ran): every send and every
+    autopilot health ping of a misconfigured relay held one more connection on the relay."""
+    provider = make_provider("smtp", smtp_server, host="127.0.0.1", port=smtp_server.port, username=smtp_server.username,
+                             password="wrong", timeout_seconds=3.0)
+    result, leaked = unclosed_sockets_to(smtp_server.port, lambda: provider.send(outgoing("email")))
+    assert result.outcome == PERMANENT and "login refused (535)" in result.detail
+    assert leaked == []
+    healthy, leaked = unclosed_sockets_to(smtp_server.port, provider.health)
+    assert healthy is False
+    assert leaked == []
+    assert {ok for _, ok in smtp_server.auth_attempts.snapshot()} == {False}

@@ -52,10 +52,16 @@ class SmtpProvider(Provider):
             conn: smtplib.SMTP = smtplib.SMTP_SSL(self.host, self.port, timeout=timeout, context=self._tls())
         else:
             conn = smtplib.SMTP(self.host, self.port, timeout=timeout)
-        if self.starttls:
-            conn.starttls(context=self._tls())
-        if self.username:
-            conn.login(self.username, self.password or "")
+        try:
+            if self.starttls:
+                conn.starttls(context=self._tls())
+            if self.username:
+                conn.login(self.username, self.password or "")
+        except BaseException:
+            # closed now: smtplib's login error holds the connection in a reference cycle, open
+            # on the relay until the garbage collector runs
+            conn.close()
+            raise
         return conn
 
     def _checkout(self, timeout: float) -> smtplib.SMTP:
