@@ -113,7 +113,8 @@ class WirePool:
         self._host = parts.hostname
         self._port = parts.port or (443 if parts.scheme == "https" else 80)
         self._prefix = parts.path.rstrip("/")
-        self._headers = {"Host": parts.netloc, "User-Agent": "halo-platform/0.1", "Accept-Encoding": "identity", **(headers or {})}
+        # the Host is host[:port]: a user name and password in `base_url` are never sent in it
+        self._headers = {"Host": parts.netloc.rpartition("@")[2], "User-Agent": "halo-platform/0.1", "Accept-Encoding": "identity", **(headers or {})}
         self._timeout, self._connect_timeout = timeout, connect_timeout
         self._slots = threading.BoundedSemaphore(max(size, 1))
         self._idle: list[socket.socket] = []
