@@ -65,6 +65,8 @@ class SMTPSwitches:
     - mail_reply: reply MAIL FROM with this line instead of 250 (e.g. Postfix's "553 5.7.1 <a@b>: Sender address rejected").
     - data_reply: reply the end of DATA with this line instead of 250 (the message is then not recorded).
     - drop_after_data: record the next message, then close its connection before the 250 (an unknown outcome).
+    - drop_at: "MAIL" or "RCPT": close the connection of the next such command instead of answering
+      it (before DATA: nothing was sent).
     - data_reply_delay: record each message, then wait this many seconds before its 250 (a slow relay:
       a client with a shorter timeout gives up on a message the server has).
     - drop_on_connect: close every new connection before the greeting.
@@ -81,6 +83,7 @@ class SMTPSwitches:
     mail_reply: str | None = None
     data_reply: str | None = None
     drop_after_data: bool = False
+    drop_at: str | None = None
     data_reply_delay: float = 0.0
     drop_on_connect: bool = False
     reject_auth: bool = False
@@ -94,7 +97,17 @@ class _Handler:
     def __init__(self, server: SMTPServer) -> None:
         self.server = server
 
+    def dropped_at(self, smtp: SMTP, command: str) -> bool:
+        """Whether the `drop_at` switch closed the connection on `command` (once)."""
+        if self.server.switches.drop_at != command:
+            return False
+        self.server.switches.drop_at = None
+        smtp.transport.close()
+        return True
+
     async def handle_MAIL(self, smtp, session: Session, envelope: Envelope, address: str, mail_options) -> str:  # noqa: ANN001
+        if self.dropped_at(smtp, "MAIL"):
+            return "421 4.3.0 closing"  # never reaches the client: its connection is closed
         if self.server.switches.require_auth and not session.authenticated:
             return "530 5.7.0 Authentication required"
         if self.server.switches.mail_reply:
@@ -104,6 +117,8 @@ class _Handler:
         return "250 OK"
 
     async def handle_RCPT(self, smtp, session, envelope: Envelope, address: str, rcpt_options) -> str:  # noqa: ANN001
+        if self.dropped_at(smtp, "RCPT"):
+            return "421 4.3.0 closing"  # never reaches the client: its connection is closed
         switches = self.server.switches
         reply = switches.rcpt_replies.get(address) or switches.rcpt_reply
         if reply:

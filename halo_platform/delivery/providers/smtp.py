@@ -28,6 +28,25 @@ def smtp_outcome(code: int) -> str:
     return RETRYABLE if 400 <= code < 500 else PERMANENT
 
 
+class _Session:
+    """An SMTP connection that tells whether its message reached DATA: before it (EHLO, MAIL
+    FROM, RCPT TO) the relay holds nothing of the message, so a connection lost there is a plain retry."""
+
+    in_data = False
+
+    def data(self, msg: bytes | str) -> tuple[int, bytes]:
+        self.in_data = True
+        return super().data(msg)  # type: ignore[misc]
+
+
+class _SMTP(_Session, smtplib.SMTP):
+    pass
+
+
+class _SMTPS(_Session, smtplib.SMTP_SSL):
+    pass
+
+
 class SmtpProvider(Provider):
     """Sends email through an SMTP relay over a small pool of kept-open connections."""
 
@@ -47,11 +66,11 @@ class SmtpProvider(Provider):
     def _tls(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=self.ca_file)
 
-    def _connect(self, timeout: float) -> smtplib.SMTP:
+    def _connect(self, timeout: float) -> _SMTP | _SMTPS:
         if self.use_ssl:
-            conn: smtplib.SMTP = smtplib.SMTP_SSL(self.host, self.port, timeout=timeout, context=self._tls())
+            conn: _SMTP | _SMTPS = _SMTPS(self.host, self.port, timeout=timeout, context=self._tls())
         else:
-            conn = smtplib.SMTP(self.host, self.port, timeout=timeout)
+            conn = _SMTP(self.host, self.port, timeout=timeout)
         try:
             if self.starttls:
                 conn.starttls(context=self._tls())
@@ -64,7 +83,7 @@ class SmtpProvider(Provider):
             raise
         return conn
 
-    def _checkout(self, timeout: float) -> smtplib.SMTP:
+    def _checkout(self, timeout: float) -> _SMTP | _SMTPS:
         """A kept-open connection the server has not closed meanwhile, else a new one: a
         connection that fails once the message is on its way leaves its outcome unknown, so
         none is sent on a connection known to be closed."""
@@ -115,6 +134,7 @@ class SmtpProvider(Provider):
             return SendResult(message.id, smtp_outcome(exc.smtp_code), detail=f"{exc.smtp_code} on connect")
         except (OSError, smtplib.SMTPException) as exc:
             return SendResult(message.id, RETRYABLE, detail=f"not sent: {type(exc).__name__}")
+        conn.in_data = False
         try:
             refused = conn.send_message(email)
         except smtplib.SMTPRecipientsRefused as exc:
@@ -126,18 +146,19 @@ class SmtpProvider(Provider):
             self._checkin(conn)
             return SendResult(message.id, PERMANENT, detail="not sent: the relay does not offer SMTPUTF8, which an address "
                                                             "with other than ASCII letters before its @ needs")
-        except smtplib.SMTPServerDisconnected:  # after DATA the relay may have the message: never sent again
-            _quit(conn)
-            return SendResult(message.id, UNKNOWN, detail="connection dropped")
         except smtplib.SMTPResponseException as exc:
             _reset(conn)
             self._checkin(conn)
             # masked before it is cut: a cut address is none for the masks (`SendResult` masks again)
             reply = mask_text(exc.smtp_error.decode("utf-8", "replace"))[:100]
             return SendResult(message.id, smtp_outcome(exc.smtp_code), detail=f"{exc.smtp_code} {reply!r}")
-        except (OSError, smtplib.SMTPException) as exc:
+        except (OSError, smtplib.SMTPException) as exc:  # the connection dropped, or no answer in time
             _quit(conn)
-            return SendResult(message.id, UNKNOWN, detail=f"no answer: {type(exc).__name__}")
+            what = "connection dropped" if isinstance(exc, smtplib.SMTPServerDisconnected) else None
+            if not conn.in_data:
+                return SendResult(message.id, RETRYABLE, detail=f"not sent: {what or type(exc).__name__} before DATA")
+            # after DATA the relay may have the message: never sent again
+            return SendResult(message.id, UNKNOWN, detail=what or f"no answer: {type(exc).__name__}")
         self._checkin(conn)
         if refused:
             code = next(iter(refused.values()))[0]
