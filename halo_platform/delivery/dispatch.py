@@ -888,10 +888,11 @@ def provider_result(provider: Provider, message: Outgoing, reply: Reply | tuple[
 
 def throttled(result: SendResult, asked: float | None, latency_ms: float | None) -> SendResult:
     """`result` timed; a retryable answer that asked us to wait (429, a 5xx with Retry-After) is a
-    throttle, not an error (one its provider read as a throttle keeps the pause it gives: Vonage's status 1)."""
+    throttle, not an error. The pause is the result's own `retry_after` where the provider set it
+    (one call of several requests; a throttle its provider read in the body: Vonage's status 1), else `asked`."""
+    asked = result.retry_after if result.retry_after is not None else asked
     return SendResult(result.message_id, THROTTLED if asked is not None and result.outcome == RETRYABLE else result.outcome,
-                      result.provider_message_id, result.detail, result.http_status, latency_ms,
-                      result.retry_after if asked is None else asked)
+                      result.provider_message_id, result.detail, result.http_status, latency_ms, asked)
 
 
 def raised(provider: Provider, messages: Sequence[Outgoing], exc: Exception) -> list[SendResult]:

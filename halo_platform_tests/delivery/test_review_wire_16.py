@@ -1,5 +1,5 @@
 """Review 16 of the delivery wire: the Host header of a provider base URL that holds a user
-name and password; an SMTP connection dropped before DATA."""
+name and password; an SMTP connection dropped before DATA; the pause a SendGrid batch's requests asked for."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import logging
 
 import pytest
 
-from halo_platform.delivery.providers.base import ACKNOWLEDGED, RETRYABLE
+from halo_platform.delivery.dispatch import call_provider
+from halo_platform.delivery.providers.base import ACKNOWLEDGED, PERMANENT, RETRYABLE, THROTTLED
+from halo_platform.lab.fakehttp import FakeHTTPServer
 from halo_platform_tests.delivery.conftest import outgoing
 
 
@@ -37,3 +39,40 @@ def test_an_smtp_connection_dropped_before_data_is_a_plain_retry_not_an_unknown_
     assert (result.outcome, result.detail) == (RETRYABLE, "not sent: connection dropped before DATA")
     assert provider.send(dropped).outcome == ACKNOWLEDGED  # the retry, on a new connection
     assert [m.message["X-Halo-Message-Id"] for m in smtp_server.messages.snapshot()].count(dropped.id) == 1
+
+
+@pytest.fixture
+def sendgrid_by_recipient():  # noqa: ANN201
+    """A SendGrid Mail Send that answers by the recipients of a request: 400 if one is bounce@,
+    else 429 with Retry-After: 30 if one is busy@, else 503 (no Retry-After) if one is down@, else 202."""
+    server = FakeHTTPServer()
+
+    @server.route("POST", r"/v3/mail/send")
+    def send(request) -> tuple:  # noqa: ANN001
+        to = {p["to"][0]["email"].partition("@")[0] for p in request.json()["personalizations"]}
+        if "bounce" in to:
+            return 400, {"errors": [{"message": "Does not contain a valid address.", "field": "personalizations.0.to.0.email"}]}
+        if "busy" in to:
+            return 429, {"Retry-After": "30"}, {"errors": [{"message": "too many requests"}]}
+        if "down" in to:
+            return 503, {"errors": [{"message": "service unavailable"}]}
+        return 202, {"X-Message-Id": "sg-1"}, b""
+
+    yield server.start()
+    server.stop()
+
+
+@pytest.mark.parametrize(("recipients", "expected"), [
+    # the 429 half first, the last request a 400: the 429 was read as a plain retryable error, no pause taken
+    (["busy", "ok1", "ok2", "bounce"], {"busy": (THROTTLED, 30.0), "ok1": (THROTTLED, 30.0), "ok2": (ACKNOWLEDGED, None), "bounce": (PERMANENT, None)}),
+    # the 429 half last: the other half's 503 (an error for the autopilot) was taken for a throttle of 30 s
+    (["down", "bounce", "busy", "ok"], {"down": (RETRYABLE, None), "bounce": (PERMANENT, None), "busy": (THROTTLED, 30.0), "ok": (THROTTLED, 30.0)}),
+], ids=["429 then 400", "503 then 429"])
+def test_each_half_of_a_bisected_sendgrid_batch_keeps_the_pause_its_own_answer_asked_for(recipients, expected, sendgrid_by_recipient,
+                                                                                        make_provider) -> None:
+    """A batch bisected after a 400 is several requests; the batch's results all took the pause of
+    the last one (`take_pause`), whichever half had asked for it."""
+    provider = make_provider("sendgrid", sendgrid_by_recipient)
+    messages = [outgoing("email", recipient=f"{name}@example.com", body="same", subject="Same") for name in recipients]
+    results = call_provider(provider, messages)
+    assert {name: (r.outcome, r.retry_after) for name, r in zip(recipients, results, strict=True)} == expected

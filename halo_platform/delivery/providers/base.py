@@ -124,7 +124,8 @@ class SendResult:
     detail: str = ""
     http_status: int | None = None
     latency_ms: float | None = None
-    #: throttled: the seconds the provider asked us to wait
+    #: throttled: the seconds the provider asked us to wait (a provider whose one call is several
+    #: requests sets it on each result, from that result's request: `take_pause` after each)
     retry_after: float | None = None
 
     def __post_init__(self) -> None:

@@ -82,6 +82,9 @@ class SendgridProvider(Provider):
             "content": content,
         }
         resp = self.request("POST", "/v3/mail/send", timeout, json=payload, headers={"Authorization": f"Bearer {self.api_key}"})
+        # a batch may be several requests (content groups, bisected halves): each result carries the
+        # pause its own request asked for, not the last request's
+        asked = self.take_pause()
         if self.transport_failed(resp):
             return [SendResult(m.id, resp[0], detail=resp[1]) for m in group]
         outcome = http_outcome(resp.status_code)
@@ -93,7 +96,7 @@ class SendgridProvider(Provider):
             half = len(group) // 2
             return self._send_group(group[:half], timeout) + self._send_group(group[half:], timeout)
         detail = f"{resp.status_code} {short_body(resp)}"
-        return [SendResult(m.id, outcome, detail=detail, http_status=resp.status_code) for m in group]
+        return [SendResult(m.id, outcome, detail=detail, http_status=resp.status_code, retry_after=asked) for m in group]
 
     def health(self) -> bool:
         resp = self.request("GET", "/v3/scopes", headers={"Authorization": f"Bearer {self.api_key}"})
