@@ -14,7 +14,8 @@ A sender chooses the URL, so our server must not become its way into our network
 host resolves to a loopback, private, link-local or reserved address (or an IPv6 address that
 carries one: mapped, compatible, NAT64, 6to4) is refused (recorded as a failed attempt) unless `HALO_WEBHOOKS_ALLOW_PRIVATE=1` (tests, receivers inside the network).
 The request goes to the address that was checked (the name is resolved once per run), so a
-name that answers a private address the next time (DNS rebinding) is not reached. A URL is
+name that answers a private address the next time (DNS rebinding) is not reached. Resolving the
+name is part of the request's time: a resolver that hangs fails the attempt at its deadline. A URL is
 called as `validation.webhook_url` reads it (a host name in ASCII, never a user name or
 password); one stored before URLs were checked in full that cannot be called (a port out of
 range) is a failed attempt of its message, never an error that stops the run."""
@@ -33,7 +34,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -140,19 +141,40 @@ def backlog(store: StoreResource, now: dt.datetime | None = None) -> dict[str, A
             "oldest_at": oldest, "oldest_age_seconds": (now - oldest).total_seconds() if oldest else 0.0}
 
 
-def public_address(host: str) -> tuple[str | None, str | None]:
+def public_address(host: str, allow_private: bool = False) -> tuple[str | None, str | None]:
     """(address, refusal): the address to connect to for `host` if every address it resolves to
-    is public, else why it may not be called. The caller connects to that address and never
-    resolves the name again, so a name that answers differently later cannot lead inside."""
+    is public (or `allow_private`), else why it may not be called. The caller connects to that
+    address and never resolves the name again, so a name that answers differently later cannot lead inside."""
     try:
         addresses = [info[4][0] for info in socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)]
     except (OSError, UnicodeError):
         return None, f"{host} does not resolve"
     for address in addresses:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
-        if not is_public(ip):
+        if not allow_private and not is_public(ip):
             return None, f"{host} is a non-public address ({ip})"
     return addresses[0], None
+
+
+def resolving(host: str, allow_private: bool) -> Future[tuple[str | None, str | None]]:
+    """`public_address(host, allow_private)`: for a name, answered in a thread of its own (getaddrinfo
+    cannot be interrupted, so a resolver that hangs holds that thread, not a request past its
+    deadline); for an address, at once (no resolver is asked)."""
+    answer: Future[tuple[str | None, str | None]] = Future()
+
+    def resolve() -> None:
+        try:
+            answer.set_result(public_address(host, allow_private))
+        except Exception as exc:  # noqa: BLE001 - the request waiting for it raises it
+            answer.set_exception(exc)
+
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        threading.Thread(target=resolve, name="halo-webhook-resolve", daemon=True).start()
+    else:
+        resolve()
+    return answer
 
 
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052, the well-known prefix
@@ -202,7 +224,8 @@ class _Deadline:
     reports as it connects: the `trace` extension) is shut down, which ends the read waiting on it.
     Pass `trace` as the request's trace extension; `end()` once it is over."""
 
-    def __init__(self) -> None:
+    def __init__(self, at: float) -> None:
+        self.at = at  # the `time.monotonic()` it passes
         self.passed, self.over, self.sock = False, False, None
         self.lock = threading.Lock()
 
@@ -244,9 +267,9 @@ class _Deadlines:
         self.thread.start()
 
     def start(self) -> _Deadline:
-        deadline = _Deadline()
+        deadline = _Deadline(time.monotonic() + self.seconds)
         with self.changed:
-            self.waiting.append((time.monotonic() + self.seconds, deadline))
+            self.waiting.append((deadline.at, deadline))
             if len(self.waiting) == 1:  # else the watch already waits for an earlier one
                 self.changed.notify()
         return deadline
@@ -278,17 +301,28 @@ class _Poster:
         self.until, self.backoff = until, backoff  # `until`: the `time.monotonic()` after which no request starts
         self.owner = uuid.uuid4().hex
         self.secrets: dict[str, str | None] = {}
-        self.resolved: dict[str, tuple[str | None, str | None]] = {}
+        self.resolved: dict[str, Future[tuple[str | None, str | None]]] = {}
+        self.resolved_lock = threading.Lock()
 
-    def target(self, url: str) -> tuple[tuple[str, dict[str, str], dict[str, str]] | None, str | None]:
-        """((url, headers, extensions) to send with, None) or (None, why not)."""
-        if self.allow_private:
-            return (url, {}, {}), None
-        host = urlsplit(url).hostname or ""
-        if host not in self.resolved:  # once per host and run
-            self.resolved[host] = public_address(host)
-        address, refusal = self.resolved[host]
-        return (pinned(url, address), None) if address else (None, refusal)
+    def target(self, callback_url: str, deadline: _Deadline) -> tuple[tuple[str, dict[str, str], dict[str, str]] | None, str | None]:
+        """((url, headers, extensions) to send with, None) or (None, why not): the URL as
+        `webhook_url` reads it, its host resolved before the request's `deadline` (once per host
+        and run, one resolution shared by the requests waiting for it)."""
+        try:  # a URL stored before it was checked in full is a failed attempt of its own, not the run's end
+            url = webhook_url(callback_url)
+            host = urlsplit(url).hostname or ""
+            with self.resolved_lock:
+                if host not in self.resolved:
+                    self.resolved[host] = resolving(host, self.allow_private)
+                answer = self.resolved[host]
+            address, refusal = answer.result(timeout=max(deadline.at - time.monotonic(), 0))
+            return (pinned(url, address), None) if address else (None, refusal)
+        except TimeoutError:
+            return None, f"{host} did not resolve within {self.timeout:g} s"
+        except HaloError as exc:
+            return None, str(exc)
+        except ValueError as exc:
+            return None, f"callback_url: cannot be called ({type(exc).__name__})"
 
     def secret(self, prefix: str) -> str | None:
         if prefix not in self.secrets:
@@ -301,30 +335,23 @@ class _Poster:
         body = body_of(event)
         started = time.monotonic()
         status = None
-        try:  # a URL stored before it was checked in full is a failed attempt of its own, not the run's end
-            target, detail = self.target(webhook_url(event.callback_url))
-        except HaloError as exc:
-            target, detail = None, str(exc)
-        except ValueError as exc:
-            target, detail = None, f"callback_url: cannot be called ({type(exc).__name__})"
-        if secret is None:
-            detail = "the API key that sent the message is gone"
-        elif target is not None:
-            url, headers, extensions = target
-            deadline = self.deadlines.start()
-            try:
+        deadline = self.deadlines.start()  # resolving the URL's host is part of the request's time
+        try:
+            target, detail = (None, "the API key that sent the message is gone") if secret is None else self.target(event.callback_url, deadline)
+            if secret is not None and target is not None:
+                url, headers, extensions = target
                 # its status is the receiver's answer; its body is never read: one that never ends
                 # (or a huge one) held the run, every other message's webhooks with it
                 with self.client.stream("POST", url, content=body, extensions={**extensions, "trace": deadline.trace}, headers={
                         **headers, "Content-Type": "application/json", SIGNATURE_HEADER: sign(secret, body), "User-Agent": "halo-webhooks/1"}) as resp:
                     status = resp.status_code
                 detail = None if 200 <= status < 300 else f"HTTP {status}"
-            except httpx.HTTPError as exc:
-                detail = f"no answer within {self.timeout:g} s" if deadline.passed else f"{type(exc).__name__}"
-            except (httpx.InvalidURL, ValueError) as exc:  # what httpx refuses of a URL the checks let through
-                detail = f"callback_url: cannot be called ({type(exc).__name__})"
-            finally:
-                deadline.end()
+        except httpx.HTTPError as exc:
+            detail = f"no answer within {self.timeout:g} s" if deadline.passed else f"{type(exc).__name__}"
+        except (httpx.InvalidURL, ValueError) as exc:  # what httpx refuses of a URL the checks let through
+            detail = f"callback_url: cannot be called ({type(exc).__name__})"
+        finally:
+            deadline.end()
         return {"event_id": event.event_id, "message_id": event.message_id, "ok": status is not None and 200 <= status < 300, "http_status": status,
                 "latency_ms": (time.monotonic() - started) * 1000, "detail": detail and detail[:_DETAIL], "at": self.clock()}
 

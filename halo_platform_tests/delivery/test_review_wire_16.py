@@ -1,16 +1,27 @@
 """Review 16 of the delivery wire: the Host header of a provider base URL that holds a user
-name and password; an SMTP connection dropped before DATA; the pause a SendGrid batch's requests asked for."""
+name and password; an SMTP connection dropped before DATA; the pause a SendGrid batch's requests
+asked for; a status webhook whose host name resolves slowly."""
 
 from __future__ import annotations
 
 import logging
+import socket
+import threading
+import time
 
 import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
 
 from halo_platform.delivery.dispatch import call_provider
 from halo_platform.delivery.providers.base import ACKNOWLEDGED, PERMANENT, RETRYABLE, THROTTLED
+from halo_platform.delivery.tables import WebhookAttempt
+from halo_platform.delivery.webhooks import deliver
+from halo_platform.http import create_app
 from halo_platform.lab.fakehttp import FakeHTTPServer
 from halo_platform_tests.delivery.conftest import outgoing
+from halo_platform_tests.delivery.helpers import webhook_receiver
+from halo_platform_tests.fixtures.access import bearer, make_key
 
 
 def test_a_base_url_with_a_user_and_password_sends_host_and_port_only_as_the_host(fakes, make_provider, caplog) -> None:
@@ -76,3 +87,42 @@ def test_each_half_of_a_bisected_sendgrid_batch_keeps_the_pause_its_own_answer_a
     messages = [outgoing("email", recipient=f"{name}@example.com", body="same", subject="Same") for name in recipients]
     results = call_provider(provider, messages)
     assert {name: (r.outcome, r.retry_after) for name, r in zip(recipients, results, strict=True)} == expected
+
+
+@pytest.fixture
+def slow_resolver(monkeypatch):  # noqa: ANN001, ANN201
+    """socket.getaddrinfo answering for slow.example only after 4 s (a resolver that hangs; one we
+    cannot run here): 127.0.0.1, or a global address (example.com's) where private ones are refused."""
+    real, release, answer = socket.getaddrinfo, threading.Event(), {}
+
+    def slow(host, port, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        if host != "slow.example":
+            return real(host, port, *args, **kwargs)
+        release.wait(4)
+        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (answer["address"], port or 0))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", slow)
+    yield answer
+    release.set()
+
+
+@pytest.mark.parametrize("allow_private", [True, False], ids=["private allowed", "public only"])
+def test_a_webhook_host_that_resolves_slowly_fails_its_attempt_at_the_request_deadline(allow_private, slow_resolver, providers_file, halo_store,
+                                                                                        monkeypatch) -> None:
+    """The host name was resolved before the request's deadline started (public only) or where the
+    deadline could not end it (httpx's connect, private allowed): a resolver taking 4 s held a round
+    with a 1 s timeout 4 s, every other message's webhooks behind it."""
+    slow_resolver["address"] = "127.0.0.1" if allow_private else "93.184.216.34"
+    monkeypatch.setenv("HALO_WEBHOOKS_ALLOW_PRIVATE", "1")  # the API takes the URL; `deliver` is told apart
+    client = TestClient(create_app({"store": halo_store, "providers": providers_file({"sb": {"kind": "sandbox", "channel": "sms"}})}))
+    client.headers.update(bearer(make_key(client.app, "messages:send")))
+    with webhook_receiver() as receiver:
+        port = receiver.url.rsplit(":", 1)[1]
+        sent = client.post("/v1/messages/sms", json={"to": "+33612345678", "body": "b", "priority": "LOW", "callback_url": f"http://slow.example:{port}/hooks"})
+        assert sent.status_code == 202, sent.text
+        started = time.monotonic()
+        assert deliver(halo_store, timeout=1, max_seconds=10, allow_private=allow_private) == {"delivered": 0, "failed": 1, "messages": 1}
+        assert time.monotonic() - started < 2.5  # the 1 s deadline, not the resolver's 4 s
+        assert receiver.request_count == 0
+    with halo_store.read() as conn:
+        assert conn.execute(sa.select(WebhookAttempt.detail)).scalar_one() == "slow.example did not resolve within 1 s"
