@@ -251,9 +251,11 @@ def suppression_history(store: StoreResource, limit: int = 100) -> list[dict[str
 
 
 def keyword_action(text: str) -> str | None:
-    """`suppress`, `lift` or None for the text of an inbound SMS. Read in NFKC: `ARRÊT` with a
-    combining circumflex is the same text as the composed one, full-width `ＳＴＯＰ` the same word."""
-    word = unicodedata.normalize("NFKC", text).strip().upper()
+    """`suppress`, `lift` or None for the text of an inbound SMS: the keyword alone, but for spaces
+    and punctuation around it (`Stop.` as a phone ends a sentence, `STOP!`). Read in NFKC: `ARRÊT`
+    with a combining circumflex is the same text as the composed one, full-width `ＳＴＯＰ` the same word."""
+    text = unicodedata.normalize("NFKC", text)
+    word = text.strip("".join({c for c in text if c.isspace() or unicodedata.category(c).startswith("P")})).upper()
     if word in STOP_WORDS:
         return "suppress"
     if word in START_WORDS:
