@@ -50,7 +50,8 @@ class SmsIn(_Message):
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"to": "+6281234567890", "body": "Your appointment is at 10:00", "priority": "HIGH"}]})
     to: str = Field(description="Phone number, E.164, or national with `country`")
-    body: str = Field(min_length=1, max_length=LIMITS["sms_body"])
+    body: str = Field(min_length=1, description="At most `max_segments` segments (6 unless the providers file says otherwise): GSM-7 "
+                                                "160 characters in one, 153 each when split; UCS-2 70, 67")
     capability: str = Field("TEXT", description="A capability the providers file lists for sms", **_CAPABILITY)
     fallback: Fallback | None = None
 

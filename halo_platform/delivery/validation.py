@@ -29,7 +29,7 @@ from halo_platform.core.timezones import iana_zone
 from halo_platform.delivery.config import CHANNELS, DEFAULT_MAX_SEGMENTS, PRIORITIES, DeliveryConfig, country_code
 from halo_platform.delivery.tables import Message
 
-LIMITS = {"sms_body": 1600, "email_body": 200_000, "html": 500_000, "subject": 998, "push_body": 2000, "title": 200, "data": 3000}
+LIMITS = {"email_body": 200_000, "html": 500_000, "subject": 998, "push_body": 2000, "title": 200, "data": 3000}
 #: FCM and APNs refuse a notification whose title, body and data (keys and values) pass 4,096 bytes
 PUSH_BYTES = 4096
 # a push recipient (an FCM registration token, a OneSignal external_id): letters and digits that
@@ -135,7 +135,7 @@ def _given(payload: Mapping[str, Any], name: str) -> Any:
     return value
 
 
-def _text(payload: Mapping[str, Any], name: str, limit: int, required: bool = True, one_line: bool = False) -> str | None:
+def _text(payload: Mapping[str, Any], name: str, limit: int | None, required: bool = True, one_line: bool = False) -> str | None:
     value = payload.get(name) if required else _given(payload, name)
     if value is None and not required:
         return None
@@ -144,7 +144,7 @@ def _text(payload: Mapping[str, Any], name: str, limit: int, required: bool = Tr
         raise HaloError(f"{name}: must not be empty" + ("" if required else " (leave the field out instead)"))
     if not isinstance(value, str):
         raise HaloError(f"{name}: must be a string")
-    if len(value) > limit:
+    if limit is not None and len(value) > limit:
         raise HaloError(f"{name}: too long ({len(value)} characters, at most {limit})")
     if one_line and _LINE_BREAK.search(value):
         raise HaloError(f"{name}: must be one line (no CR or LF)")
@@ -395,7 +395,7 @@ def validate(channel: str, payload: Mapping[str, Any], config: DeliveryConfig) -
     recipient, region = recipient_of(channel, payload.get("to"), country)
     if channel == "sms":
         country = country or region
-        body = _text(payload, "body", LIMITS["sms_body"])
+        body = _text(payload, "body", None)  # its limit is in segments (`max_segments`), not characters
         encoding, segments = sms_segments(body)
         most = config.max_segments.get("sms", DEFAULT_MAX_SEGMENTS)
         if segments > most:

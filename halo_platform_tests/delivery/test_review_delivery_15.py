@@ -38,3 +38,30 @@ def test_only_the_keyword_itself_counts_punctuation_around_it_aside(text, action
     """The message must still be the keyword alone: words or punctuation inside it, or another
     word, are not a keyword."""
     assert keyword_action(text) == action
+
+
+@pytest.mark.parametrize(("body", "segments", "too_long"), [("x" * 1700, 12, "x" * 3061), ("x" * 3060, 20, "x" * 3061), ("ç" * 1340, 20, "ç" * 1341)])
+def test_an_sms_body_within_the_files_max_segments_is_taken_however_many_characters(providers_file, halo_store, body, segments, too_long):
+    """delivery.md: `max_segments` per channel refuses longer bodies with 422. With
+    `max_segments: {sms: 20}` a body of 1,700 GSM-7 characters is 12 segments and must go: it
+    was refused 'body: too long (1700 characters, at most 1600)', a cap of its own that the
+    providers file could not raise and that no segment count explains."""
+    providers = providers_file({"sms": {"kind": "sandbox", "channel": "sms"}}, max_segments={"sms": 20})
+    client = authorized_client(create_app({"store": halo_store, "providers": providers}))
+    queued = client.post("/v1/messages/sms", json={"to": NUMBER, "body": body})
+    assert queued.status_code == 202, queued.text
+    assert client.get(f"/v1/messages/{queued.json()['id']}").json()["segments"] == segments
+    refused = client.post("/v1/messages/sms", json={"to": NUMBER, "body": too_long})
+    assert refused.status_code == 422 and refused.json()["error"].startswith("body: too long (21 segments, at most 20)"), refused.text
+
+
+@pytest.mark.parametrize(("body", "segments"), [("x" * 1601, 11), ("😀" * 1601, 49), ("€" * 2000, 27)])
+def test_a_long_sms_body_is_refused_naming_its_segments(providers_file, halo_store, body, segments):
+    """A body over `max_segments` (6 by default) gets a 422 naming the field with its counted
+    segments, however long it is: past 1,600 characters the answer was a character count
+    ('1601 characters, at most 1600') that says nothing of the rule the sender must meet."""
+    providers = providers_file({"sms": {"kind": "sandbox", "channel": "sms"}})
+    client = authorized_client(create_app({"store": halo_store, "providers": providers}))
+    refused = client.post("/v1/messages/sms", json={"to": NUMBER, "body": body})
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["error"].startswith(f"body: too long ({segments} segments, at most 6)"), refused.text
