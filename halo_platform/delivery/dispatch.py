@@ -81,7 +81,7 @@ from halo_platform.delivery.queue import (
     settle_parked,
     uncertain_rows,
 )
-from halo_platform.delivery.quiet_hours import quiet_until, recipient_zone
+from halo_platform.delivery.quiet_hours import quiet_until, recipient_zones
 from halo_platform.delivery.resources import ProvidersResource, provider_kinds
 from halo_platform.delivery.routing import draw
 from halo_platform.delivery.state import routing_now
@@ -300,7 +300,7 @@ class Dispatcher:
         NORMAL/LOW message; None when it may go now. Submission defers a message due inside them;
         this catches what becomes due inside them later: a retry, a backlog."""
         window = None if row.priority == "HIGH" else self.config.quiet_hours_for(row.channel, row.country)
-        end = window and quiet_until(now, window, recipient_zone(row.channel, row.recipient, row.country, row.timezone))
+        end = window and quiet_until(now, window, recipient_zones(row.channel, row.recipient, row.country, row.timezone))
         if not end:
             return None
         return due_by(row, end)

@@ -2,12 +2,15 @@
 time. The window is per channel, with per-country overrides (`quiet_hours` in the providers
 file); the recipient's time zone is the message's `timezone`, else the phone number's zone
 (phonenumbers' data, which tells apart the zones of a country that spans several, where the
-number names one), else the country's first zone in the tz database's `zone.tab`."""
+number names one), else the country's. A country of several zones whose number tells none of
+them (a Russian mobile: Kaliningrad to Kamchatka) may be any of them: the message waits until
+it is outside the quiet hours in each (`quiet_until`)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from zoneinfo import ZoneInfo
@@ -42,25 +45,42 @@ def country_zones() -> dict[str, tuple[str, ...]]:
     return {c: tuple(z) for c, z in zones.items()}
 
 
-def recipient_zone(channel: str, recipient: str, country: str | None, timezone: str | None) -> ZoneInfo | None:
-    """The recipient's time zone, or None when nothing tells it (no quiet hours then)."""
+def recipient_zones(channel: str, recipient: str, country: str | None, timezone: str | None) -> tuple[ZoneInfo, ...]:
+    """The zones the recipient may be in: one where the message or the number tells it, else
+    every zone of the country (zone.tab lists them in no order of population: the first of RU is
+    Europe/Kaliningrad, UTC+2, of 26 up to UTC+12); none when nothing tells (no quiet hours then)."""
     if timezone:
-        return ZoneInfo(timezone)
+        return (ZoneInfo(timezone),)
     if channel == "sms":
         # one zone, or none that phonenumbers knows: a number of several (a Russian mobile has every
-        # zone of +7, Kazakhstan's first) tells none of them, and the country's is used
+        # zone of +7, Kazakhstan's first) tells none of them, and the country's are used
         zones = [z for z in phone_zones.time_zones_for_number(phonenumbers.parse(recipient)) if z != phone_zones.UNKNOWN_TIMEZONE]
         if len(zones) == 1:
-            return ZoneInfo(zones[0])
-    zones = country_zones().get(country or "", ())
-    return ZoneInfo(zones[0]) if zones else None
+            return (ZoneInfo(zones[0]),)
+    return tuple(map(ZoneInfo, country_zones().get(country or "", ())))
 
 
-def quiet_until(now: dt.datetime, window: QuietHours | None, zone: ZoneInfo | None) -> dt.datetime | None:
-    """When the quiet hours around `now` end (UTC), or None if `now` is outside them. The end is
-    the first instant at or after `now` whose local time is `end`, DST gaps included."""
-    if window is None or zone is None:
+def quiet_until(now: dt.datetime, window: QuietHours | None, zones: Sequence[ZoneInfo]) -> dt.datetime | None:
+    """When the quiet hours around `now` end (UTC) in every one of `zones`, or None if `now` is
+    outside them in each: the first instant after which none of them is inside its quiet hours.
+    Where the zones leave no such instant in a day (quiet hours longer than the day less the
+    zones' spread), the end of the quiet hours that hold at `now`."""
+    if window is None:
         return None
+    at = first = None
+    # each step leaves one quiet night of one zone, and a day holds at most two of each zone's
+    for _ in range(2 * len(zones) + 1):
+        ends = [end for zone in zones if (end := _zone_quiet_until(at or now, window, zone)) is not None]
+        if not ends:
+            return at
+        at = max(ends)
+        first = first or at
+    return first
+
+
+def _zone_quiet_until(now: dt.datetime, window: QuietHours, zone: ZoneInfo) -> dt.datetime | None:
+    """When the quiet hours around `now` end (UTC) in `zone`, or None if `now` is outside them. The
+    end is the first instant at or after `now` whose local time is `end`, DST gaps included."""
     local = now.astimezone(zone)
     if not window.contains(local.time()):
         return None

@@ -43,7 +43,7 @@ from halo_platform.delivery.queue import (
     recorded_ids,
     settle_parked,
 )
-from halo_platform.delivery.quiet_hours import quiet_until, recipient_zone
+from halo_platform.delivery.quiet_hours import quiet_until, recipient_zones
 from halo_platform.delivery.resources import ProvidersResource
 from halo_platform.delivery.routing import failover_order
 from halo_platform.delivery.state import routing_at
@@ -61,7 +61,7 @@ def due_at(new: NewMessage, now: dt.datetime, config: DeliveryConfig) -> dt.date
     window = None if new.priority == "HIGH" else config.quiet_hours_for(new.channel, new.country)
     if window is None:
         return now
-    end = quiet_until(now, window, recipient_zone(new.channel, new.recipient, new.country, new.timezone))
+    end = quiet_until(now, window, recipient_zones(new.channel, new.recipient, new.country, new.timezone))
     if end is None:
         return now
     return due_by(new, end)

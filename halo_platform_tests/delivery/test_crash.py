@@ -373,9 +373,9 @@ def test_an_uncertain_message_pinned_to_its_provider_keeps_its_pin_through_quiet
     """The quiet-hours requeue of a reclaimed pinned message cleared its marker too: after the
     quiet hours it was routed freshly. It keeps its marker and provider."""
     from halo_platform.core.write_lock import writing
-    from halo_platform.delivery.quiet_hours import recipient_zone
+    from halo_platform.delivery.quiet_hours import recipient_zones
 
-    local = utcnow().astimezone(recipient_zone("push", "device_token_123456", "FR", None))
+    local = utcnow().astimezone(recipient_zones("push", "device_token_123456", "FR", None)[0])
     window = {"start": f"{local - dt.timedelta(hours=1):%H:%M}", "end": f"{local + dt.timedelta(hours=1):%H:%M}"}
     config = providers_file({"os1": {"kind": "onesignal", "channel": "push", "base_url": fakes["onesignal"].url, **SECRETS["onesignal"],
                                      "timeout_seconds": 2},

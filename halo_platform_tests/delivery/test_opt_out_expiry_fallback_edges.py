@@ -74,9 +74,9 @@ def test_quiet_hours_ending_in_the_repeated_hour_of_a_fall_back_end_after_now():
     zone, window = ZoneInfo("America/New_York"), QuietHours(dt.time(21, 0), dt.time(1, 30))
     now = dt.datetime(2024, 11, 3, 6, 10, tzinfo=dt.UTC)  # 01:10 EST, the second 01:10
     assert window.contains(now.astimezone(zone).time())
-    assert quiet_until(now, window, zone) == dt.datetime(2024, 11, 3, 6, 30, tzinfo=dt.UTC)
+    assert quiet_until(now, window, (zone,)) == dt.datetime(2024, 11, 3, 6, 30, tzinfo=dt.UTC)
     # the first 01:10 (EDT) still ends at the first 01:30
-    assert quiet_until(dt.datetime(2024, 11, 3, 5, 10, tzinfo=dt.UTC), window, zone) == dt.datetime(2024, 11, 3, 5, 30, tzinfo=dt.UTC)
+    assert quiet_until(dt.datetime(2024, 11, 3, 5, 10, tzinfo=dt.UTC), window, (zone,)) == dt.datetime(2024, 11, 3, 5, 30, tzinfo=dt.UTC)
 
 
 def test_a_low_sms_submitted_in_the_repeated_hour_is_deferred_not_due_at_once(providers_file, halo_store):

@@ -12,7 +12,7 @@ import pytest
 
 from halo_platform.core.errors import HaloError
 from halo_platform.delivery.config import parse_config
-from halo_platform.delivery.quiet_hours import QuietHours, quiet_until, recipient_zone
+from halo_platform.delivery.quiet_hours import QuietHours, quiet_until, recipient_zones
 from halo_platform.delivery.service import due_at, message_view, submit
 from halo_platform.delivery.validation import validate
 from halo_platform.lab.provider_fakes import SECRETS
@@ -84,13 +84,13 @@ def test_the_timezone_field_and_country_overrides_decide(setup):
 def test_the_number_tells_the_zone_where_a_country_spans_several():
     evening_in_la = dt.datetime(2026, 12, 2, 4, 30, tzinfo=UTC)  # 20:30 in Los Angeles, 23:30 in New York
     window = QuietHours(dt.time(21), dt.time(8))
-    la = recipient_zone("sms", "+12135551234", "US", None)
-    ny = recipient_zone("sms", "+12125551234", "US", None)
-    assert (str(la), str(ny)) == ("America/Los_Angeles", "America/New_York")
+    la = recipient_zones("sms", "+12135551234", "US", None)
+    ny = recipient_zones("sms", "+12125551234", "US", None)
+    assert (la, ny) == ((ZoneInfo("America/Los_Angeles"),), (ZoneInfo("America/New_York"),))
     assert quiet_until(evening_in_la, window, la) is None
     assert quiet_until(evening_in_la, window, ny) == dt.datetime(2026, 12, 2, 13, 0, tzinfo=UTC)
-    assert str(recipient_zone("email", "ada@example.com", "FR", None)) == "Europe/Paris"
-    assert recipient_zone("push", "device_token_1", None, None) is None
+    assert recipient_zones("email", "ada@example.com", "FR", None) == (ZoneInfo("Europe/Paris"),)
+    assert recipient_zones("push", "device_token_1", None, None) == ()
 
 
 @pytest.mark.parametrize(
@@ -110,7 +110,7 @@ def test_quiet_until_in_local_time(local, start, end, until):
     paris = ZoneInfo("Europe/Paris")
     now = dt.datetime.fromisoformat(local).replace(tzinfo=paris)
     window = QuietHours(dt.time.fromisoformat(start), dt.time.fromisoformat(end))
-    got = quiet_until(now.astimezone(UTC), window, paris)
+    got = quiet_until(now.astimezone(UTC), window, (paris,))
     assert (got.astimezone(paris).strftime("%Y-%m-%dT%H:%M") if got else None) == until
 
 

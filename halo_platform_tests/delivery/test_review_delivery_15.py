@@ -3,13 +3,18 @@ segments only, quiet hours of a number of several zones, and the fallback email'
 
 from __future__ import annotations
 
+import datetime as dt
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from halo_platform.delivery.quiet_hours import QuietHours, quiet_until
+from halo_platform.delivery.service import message_view, submit
 from halo_platform.delivery.suppressions import keyword_action
 from halo_platform.http import create_app
 from halo_platform.lab.provider_fakes import SECRETS, twilio_inbound
+from halo_platform_tests.delivery.helpers import drain
 from halo_platform_tests.fixtures.access import authorized_client
 
 NUMBER = "+33612345678"
@@ -65,3 +70,44 @@ def test_a_long_sms_body_is_refused_naming_its_segments(providers_file, halo_sto
     refused = client.post("/v1/messages/sms", json={"to": NUMBER, "body": body})
     assert refused.status_code == 422, refused.text
     assert refused.json()["error"].startswith(f"body: too long ({segments} segments, at most 6)"), refused.text
+
+
+@pytest.mark.parametrize(("to", "timezone", "due"), [
+    # a mobile names every zone of +7: it may be in Kamchatka (00:00) as in Kaliningrad (14:00); the
+    # first instant outside 21:00-08:00 in each of Russia's zones is 08:00 in Kaliningrad (06:00 UTC)
+    ("+79161234567", None, dt.datetime(2026, 12, 3, 6, 0, tzinfo=dt.UTC)),
+    ("+74232123456", None, dt.datetime(2026, 12, 2, 22, 0, tzinfo=dt.UTC)),  # a Vladivostok line: 08:00 there
+    ("+79161234567", "Europe/Moscow", None),  # 15:00 where the sender says the recipient is
+])
+def test_a_number_of_a_country_of_several_zones_waits_for_the_end_of_the_quiet_hours_in_each(fakes, providers_file, halo_store, to,
+                                                                                             timezone, due):
+    """delivery.md: a NORMAL/LOW message due inside the recipient's local quiet hours waits until
+    they end. A Russian mobile tells no zone, and Russia's was its first in zone.tab, Kaliningrad
+    (UTC+2): at 12:00 UTC, midnight in Kamchatka and 22:00 in Vladivostok, a LOW SMS to a number
+    that may be there went out at once. Not knowing which of its country's zones the recipient is
+    in, the message waits until none of them is inside its quiet hours."""
+    providers = providers_file(
+        {"tw": {"kind": "twilio", "channel": "sms", "base_url": fakes["twilio"].url, **SECRETS["twilio"], "sender": "+33700000000"}},
+        quiet_hours={"sms": {"start": "21:00", "end": "08:00"}},
+    )
+    noon_utc = dt.datetime(2026, 12, 2, 12, 0, tzinfo=dt.UTC)
+    low = submit("sms", {"to": to, "body": "your parcel arrives today", "priority": "LOW", "timezone": timezone}, store=halo_store,
+                 providers=providers, clock=lambda: noon_utc)[0]
+    drain(providers, halo_store, clock=lambda: noon_utc)
+    if due is None:
+        assert message_view(low["id"], halo_store)["status"] == "sent"
+        return
+    assert list(fakes["twilio"].accepted) == []
+    assert f"quiet hours until {due:%Y-%m-%dT%H:%M:%SZ}" in message_view(low["id"], halo_store)["events"][0]["detail"]
+    drain(providers, halo_store, clock=lambda: due)
+    assert message_view(low["id"], halo_store)["status"] == "sent"
+
+
+def test_zones_whose_quiet_hours_leave_no_common_hour_hold_a_message_until_the_current_ones_end():
+    """Quiet hours 18:00-09:00 (15 h) in zones 10 h apart leave no instant outside all of them: the
+    search stops (no endless loop) at the end of the quiet hours holding at `now`."""
+    kaliningrad, kamchatka = ZoneInfo("Europe/Kaliningrad"), ZoneInfo("Asia/Kamchatka")
+    now = dt.datetime(2026, 12, 2, 12, 0, tzinfo=dt.UTC)  # 14:00 in Kaliningrad, 00:00 in Kamchatka
+    window = QuietHours(dt.time(18), dt.time(9))
+    assert quiet_until(now, window, (kaliningrad, kamchatka)) == dt.datetime(2026, 12, 2, 21, 0, tzinfo=dt.UTC)  # 09:00 in Kamchatka
+    assert quiet_until(now, window, ()) is None
