@@ -1,8 +1,10 @@
 """Channel fallback: an SMS that carries `fallback: {channel: email, to, subject}` and ends
 `lost`, `provider_error` or `delivery_failed` is followed by that email (the SMS's body, its
-priority, its sender, its `expires_at`: an OTP's code is never sent after it), once: the email's `fallback_of` is unique and its idempotency key is
-`fallback:<sms id>`, so two runs that race make one message. Both show the link. The email
-reports to the SMS's `callback_url`, signed by the same API key."""
+priority, its sender, its `expires_at`: an OTP's code is never sent after it; its country and the
+zone its recipient is known to be in: the email keeps the SMS's quiet hours and country routes),
+once: the email's `fallback_of` is unique and its idempotency key is `fallback:<sms id>`, so two
+runs that race make one message. Both show the link. The email reports to the SMS's
+`callback_url`, signed by the same API key."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import sqlalchemy as sa
 from halo_platform.core.errors import ConflictError, HaloError
 from halo_platform.core.store import StoreResource
 from halo_platform.delivery.queue import events_t, messages_t
+from halo_platform.delivery.quiet_hours import recipient_zones
 from halo_platform.delivery.resources import ProvidersResource
 from halo_platform.delivery.validation import webhook_url
 
@@ -55,6 +58,13 @@ def _reported_to(row: sa.Row) -> tuple[str | None, str | None]:
         return None, None
 
 
+def _recipients_zone(row: sa.Row) -> str | None:
+    """The SMS's `timezone`, or the one zone its number or country tells (an email has no number to
+    tell it): None where it may be any of several, which the email's country then gives."""
+    zones = recipient_zones("sms", row.recipient, row.country, row.timezone)
+    return zones[0].key if len(zones) == 1 else None
+
+
 def send_fallbacks(store: StoreResource, providers: ProvidersResource, after_event_id: int = 0) -> dict[str, Any]:
     """Submit the fallback of every SMS with a failure event after `after_event_id`; returns the
     fallback messages made now and those that existed already."""
@@ -64,14 +74,16 @@ def send_fallbacks(store: StoreResource, providers: ProvidersResource, after_eve
     with store.read() as conn:
         rows = conn.execute(
             sa.select(messages_t.c.id, messages_t.c.fallback, messages_t.c.content, messages_t.c.priority, messages_t.c.created_by,
-                      messages_t.c.callback_url, messages_t.c.webhook_key, messages_t.c.expires_at)
+                      messages_t.c.callback_url, messages_t.c.webhook_key, messages_t.c.expires_at, messages_t.c.recipient,
+                      messages_t.c.country, messages_t.c.timezone)
             .join(events_t, events_t.c.message_id == messages_t.c.id).where(failed).order_by(events_t.c.id)
         ).all()
     made, existing = [], []
     for row in {r.id: r for r in rows}.values():  # a message that failed twice (lost, then delivery_failed) falls back once
         callback_url, webhook_key = _reported_to(row)
         payload = {"to": row.fallback["to"], "subject": row.fallback["subject"], "body": row.content["body"], "priority": row.priority,
-                   "idempotency_key": f"{FALLBACK_KEY_PREFIX}{row.id}", "callback_url": callback_url, "expires_at": row.expires_at}
+                   "idempotency_key": f"{FALLBACK_KEY_PREFIX}{row.id}", "callback_url": callback_url, "expires_at": row.expires_at,
+                   "country": row.country, "timezone": _recipients_zone(row)}
         try:
             view, created = submit("email", payload, store=store, providers=providers, created_by=row.created_by, fallback_of=row.id,
                                    webhook_key=webhook_key)

@@ -8,7 +8,10 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import pytest
+import sqlalchemy as sa
 
+from halo_platform.delivery.fallback import send_fallbacks
+from halo_platform.delivery.queue import messages_t
 from halo_platform.delivery.quiet_hours import QuietHours, quiet_until
 from halo_platform.delivery.service import message_view, submit
 from halo_platform.delivery.suppressions import keyword_action
@@ -111,3 +114,32 @@ def test_zones_whose_quiet_hours_leave_no_common_hour_hold_a_message_until_the_c
     window = QuietHours(dt.time(18), dt.time(9))
     assert quiet_until(now, window, (kaliningrad, kamchatka)) == dt.datetime(2026, 12, 2, 21, 0, tzinfo=dt.UTC)  # 09:00 in Kamchatka
     assert quiet_until(now, window, ()) is None
+
+
+@pytest.mark.parametrize(("timezone", "zone"), [(None, "Europe/Paris"), ("America/New_York", "America/New_York")])
+def test_the_fallback_email_keeps_the_quiet_hours_of_the_sms_recipient(fakes, providers_file, halo_store, timezone, zone):
+    """delivery.md: quiet hours per channel, in the recipient's local time (from the country, or
+    the message's `timezone`). The fallback email of a French SMS was submitted without the SMS's
+    country or timezone: nothing told its zone, so it had no quiet hours at all and went out in
+    the middle of the recipient's night (and no per-country rule of email could route it). It
+    carries the SMS's country and the zone its recipient is known to be in."""
+    local = dt.datetime.now(dt.UTC).astimezone(ZoneInfo(zone))
+    window = {"start": f"{local - dt.timedelta(hours=1):%H:%M}", "end": f"{local + dt.timedelta(hours=1):%H:%M}"}
+    providers = providers_file({
+        "tw": {"kind": "twilio", "channel": "sms", "base_url": fakes["twilio"].url, **SECRETS["twilio"], "sender": "+33700000000"},
+        "sg": {"kind": "sendgrid", "channel": "email", "base_url": fakes["sendgrid"].url, **SECRETS["sendgrid"], "sender": "noreply@example.com"},
+    }, quiet_hours={"email": window})
+    sms, _ = submit("sms", {"to": "+33612340000", "body": "Tomorrow 10:00, room 4", "priority": "LOW", "timezone": timezone,  # refused: 21211
+                            "fallback": {"channel": "email", "to": "ada@example.com", "subject": "Your appointment"}},
+                    store=halo_store, providers=providers)
+    drain(providers, halo_store)
+    assert message_view(sms["id"], halo_store)["status"] == "provider_error"
+    (email_id,) = send_fallbacks(halo_store, providers)["made"]
+    drain(providers, halo_store, "email")
+    assert list(fakes["sendgrid"].accepted) == []
+    email = message_view(email_id, halo_store)
+    assert (email["status"], email["fallback_of"]) == ("queued", sms["id"])
+    assert "quiet hours until" in email["events"][0]["detail"], email["events"]
+    with halo_store.read() as conn:
+        stored = conn.execute(sa.select(messages_t.c.country, messages_t.c.timezone).where(messages_t.c.id == email_id)).one()
+    assert tuple(stored) == ("FR", zone)
