@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from halo_platform.core.text import within_bytes
+from halo_platform.core.timezones import iana_zone
 
 APPOINTMENT = "appointment"
 TIMEOFF = "timeoff"
@@ -152,18 +153,13 @@ class FeedFormat:
     columns: Callable[[bytes, str, int | None], object] | None = None  # the columnar reader of `feeds.columns` (data, file, DuckDB threads), when the format has one
 
 
-@functools.lru_cache(maxsize=1024)
-def _zone(name: str) -> ZoneInfo | None:
-    try:
-        return ZoneInfo(name)
-    except Exception:  # noqa: BLE001 - any failure means "not a usable IANA zone"
-        return None
-
-
 def zone(name: object) -> ZoneInfo:
-    if not isinstance(name, str) or not name or name.startswith(("/", ".")) or _zone(name) is None:
+    """The IANA zone `name` names, as every field taking a zone reads it (ZoneInfo alone also opened
+    `Factory`, the host's `localtime` and the `right/` and `posix/` builds of its zone folder)."""
+    found = iana_zone(name)
+    if found is None:
         raise Invalid(f"unknown timezone {name!r}")
-    return _zone(name)
+    return found
 
 
 def check_tz(name: object) -> str:
