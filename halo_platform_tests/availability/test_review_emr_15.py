@@ -33,3 +33,32 @@ def test_a_zone_that_is_no_iana_location_is_quarantined_in_every_feed(halo_env, 
     reasons = {q["feed"]: q["reason"] for q in quarantined(store)}
     assert reasons == {feed: f"unknown timezone {zone!r}" for feed in ("acme", "hl7", "fhir")}
     assert [spans_on(store, feed, provider, "2027-01-04") for feed, provider in (("acme", "A1"), ("hl7", "H1"), ("fhir", "F1"))] == [[]] * 3
+
+
+BOOKING = ('{{"type":"appointment","action":"upsert","id":"{id}","provider":"A1","start":"2027-01-04T{at}:00",'
+           '"duration_min":{minutes},"tz":"UTC","status":"booked","updated_at":"2026-11-20T10:00:00Z"{more}}}')
+
+
+def test_a_number_no_duration_can_be_is_quarantined_naming_the_field_and_its_problem(halo_env, store):
+    """`duration_min` 1e100 was quarantined as "invalid duration_min 1e+100", and -1e400 (or any
+    number past a double's range, valid JSON, which sets no limit) as "unparsable JSON: number is
+    infinity when parsed as double: line 1 column 112 (char 111)": neither says which field is wrong
+    or why, and the second refused a whole line for a number in a field no one reads. Each reason
+    now names the field, the value as written and its problem; a line whose huge number is in a
+    field the feed does not read is applied. NaN is no JSON at all: that line stays unparsable."""
+    week = {day: [["09:00", "17:00"]] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+    lines = [json.dumps({"type": "hours", "provider": "A1", "tz": "UTC", "week": week, "updated_at": "2026-11-20T10:00:00Z"})]
+    lines += [BOOKING.format(id=f"B{n}", at="10:00", minutes=minutes, more="")
+              for n, minutes in enumerate(["1e100", "1e400", "-1e400", "-5", '"30"', "null", "NaN"], start=2)]
+    lines.append(BOOKING.format(id="B9", at="12:00", minutes=30, more=',"note":1e400'))
+    lines.append(BOOKING.format(id="B10", at="13:00", minutes=30, more=',"provider":-1e400'))
+    land("acme", "bookings.jsonl", "\n".join(lines) + "\n")
+    process(store, "2027-01-04", 2)
+    reasons = {q["position"]: q["reason"] for q in quarantined(store, "acme")}
+    too_long = "out of range: longer than the 158,310,720 minutes of years 1900..2200"
+    assert {n: reason for n, reason in reasons.items() if n != 8} == {
+        2: f"duration_min 1e+100 {too_long}", 3: f"duration_min 1e400 {too_long}", 4: "duration_min -1e400 is negative",
+        5: "duration_min -5 is negative", 6: "duration_min must be a number, got text", 7: "missing duration_min",
+        10: "provider must be text, got a number"}
+    assert reasons[8].startswith("unparsable JSON: ")
+    assert spans_on(store, "acme", "A1", "2027-01-04") == [("2027-01-04T09:00Z", "2027-01-04T12:00Z"), ("2027-01-04T12:30Z", "2027-01-04T17:00Z")]

@@ -28,6 +28,7 @@ from halo_platform.availability.feeds.base import (
     parse_json_lines,
     parse_version,
     required_id,
+    required_number,
     required_text,
     sane_time,
     zone,
@@ -52,10 +53,10 @@ def _appointment(obj: dict, item_id: str, version: dt.datetime, position: int, r
         raise Invalid(f"unknown status {obj.get('status')!r}")
     provider = _id(obj, "provider")
     tz = check_tz(obj.get("tz"))
-    duration = obj.get("duration_min")
     # any JSON number of minutes: 30 and 30.0 are one number, 30.5 half a minute more
-    if not isinstance(duration, int | float) or isinstance(duration, bool) or not duration >= 0:
-        raise Invalid(f"invalid duration_min {duration!r}")
+    duration = required_number(obj.get("duration_min"), "duration_min")
+    if duration < 0:
+        raise Invalid(f"duration_min {duration!r} is negative")
     start_utc = local_to_utc(_text(obj, "start"), tz)
     event = Event(item_id, version, APPOINTMENT, position, raw, status=status, tz=obj["tz"])
     if status == "booked":

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
+import math
 import re
 import zlib
 from collections.abc import Callable
@@ -54,7 +56,22 @@ class Invalid(ValueError):
     """A record that cannot be applied; the message is the quarantine reason."""
 
 
-_JSON_TYPES = {bool: "true or false", int: "a number", float: "a number", list: "a list", dict: "an object"}
+class Huge(float):
+    """A JSON number beyond a double's range (JSON sets no limit), read as infinity and shown as written."""
+
+    __slots__ = ("text",)
+
+    def __new__(cls, text: str) -> Huge:
+        number = super().__new__(cls, text)
+        number.text = text
+        return number
+
+    def __repr__(self) -> str:
+        return self.text if len(self.text) <= 24 else f"{self.text[:12]}... ({len(self.text)} characters)"
+
+
+_JSON_TYPES = {bool: "true or false", int: "a number", float: "a number", Huge: "a number", str: "text", list: "a list",
+               dict: "an object"}
 
 
 def required_text(value: object, what: str) -> str:
@@ -65,6 +82,15 @@ def required_text(value: object, what: str) -> str:
     if value is None or value == "":
         raise Invalid(f"missing {what}")
     raise Invalid(f"{what} must be text, got {_JSON_TYPES.get(type(value), type(value).__name__)}")
+
+
+def required_number(value: object, what: str) -> float:
+    """`value` as a JSON number; else Invalid saying `what` is missing or is not a number."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return value
+    if value is None:
+        raise Invalid(f"missing {what}")
+    raise Invalid(f"{what} must be a number, got {_JSON_TYPES.get(type(value), type(value).__name__)}")
 
 
 # Every character Python's `str.strip` removes (`str.isspace`; a test pins the list): the
@@ -186,7 +212,7 @@ def sane_time(value: dt.datetime, what: str) -> dt.datetime:
 def after(start: dt.datetime, minutes: float, what: str = "duration") -> dt.datetime:
     """`start` plus a duration in minutes; one that cannot end inside the sane range is Invalid."""
     if not -MAX_MINUTES <= minutes <= MAX_MINUTES:  # also false for NaN
-        raise Invalid(f"invalid {what} {minutes!r}")
+        raise Invalid(f"{what} {minutes!r} out of range: longer than the {MAX_MINUTES:,} minutes of years {SANE_YEARS}")
     return start + dt.timedelta(minutes=minutes)
 
 
@@ -328,8 +354,6 @@ def json_line(out: Parsed, position: int, line: bytes, build: Callable[[object, 
     """Add the event of one line of a JSON-lines file to `out`, or its rejection. A BOM starting
     the line is ignored, the file's as any other (files saved with one, then concatenated: orjson
     refused the line)."""
-    import orjson
-
     line = line.removeprefix(BOM)
     if not line.strip():
         return
@@ -339,8 +363,31 @@ def json_line(out: Parsed, position: int, line: bytes, build: Callable[[object, 
         out.rejected.append(Rejected(position, NOT_UTF8, line.decode("utf-8", "surrogateescape").rstrip("\r")))
         return
     try:
-        obj = orjson.loads(line)
-    except orjson.JSONDecodeError as exc:
+        obj = _loads(line)
+    except (ValueError, RecursionError) as exc:  # orjson's JSONDecodeError is a ValueError; the standard reader recurses
         out.rejected.append(Rejected(position, f"unparsable JSON: {exc}", raw))
         return
     record(out, position, raw, lambda: build(obj, position, raw))
+
+
+def _json_number(text: str) -> float:
+    number = float(text)
+    return number if math.isfinite(number) else Huge(text)
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _loads(line: bytes) -> object:
+    """The JSON value of a line. orjson refuses a number past a double's range, which is valid JSON:
+    such a line is read again, each number a float (`Huge` past the range), so that the field
+    holding it is named as any other wrong value is, and a field no one reads changes nothing."""
+    import orjson
+
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        if not str(exc).startswith("number is infinity"):
+            raise
+    return json.loads(line, parse_float=_json_number, parse_int=_json_number, parse_constant=_no_constant)
