@@ -62,3 +62,23 @@ def test_a_number_no_duration_can_be_is_quarantined_naming_the_field_and_its_pro
         10: "provider must be text, got a number"}
     assert reasons[8].startswith("unparsable JSON: ")
     assert spans_on(store, "acme", "A1", "2027-01-04") == [("2027-01-04T09:00Z", "2027-01-04T12:00Z"), ("2027-01-04T12:30Z", "2027-01-04T17:00Z")]
+
+
+def test_an_hl7_duration_no_appointment_can_last_is_quarantined_naming_its_field_and_value_as_written(halo_env, store):
+    """An AIP-9/AIS-7 duration ending past 2200 was quarantined as "invalid duration 99999999999.0"
+    (or "invalid duration inf" for 400 digits): neither the segment field nor the value the EMR
+    sent, nor what is wrong with it. The reason now names the field, the amount as written (a long
+    one shortened) with its unit, and the problem; a sane duration still blocks its time."""
+    template = "provider_id,timezone,weekday,start,end,version\nDR1,UTC,mon,09:00,17:00,2026-11-20T10:00:00Z\n"
+    msh = "MSH|^~\\&|EMR|CLINIC|HALO|HALO|20261120100000||SIU^S12^SIU_S12|{n}|P|2.5"
+    resources = ["AIP|1||DR1|||202701041000|||99999999999|MIN", "AIS|1||CONSULT|202701041000|||1000000000|HOUR",
+                 "AIP|1||DR1|||202701041000|||1" + "0" * 400, "AIP|1||DR1|||202701041000|||30|MIN"]
+    land("hl7", "hours.csv", template)
+    land("hl7", "siu.hl7", "\n".join("\r".join([msh.format(n=n), f"SCH|P{n}|APT{n}", resource, "AIP|2||DR1"])
+                                     for n, resource in enumerate(resources, start=1)) + "\n")
+    process(store, "2027-01-04", 2)
+    too_long = "out of range: longer than the 158,310,720 minutes of years 1900..2200"
+    assert [(q["position"], q["reason"]) for q in quarantined(store, "hl7")] == [
+        (1, f"AIP-9 duration 99999999999 MIN {too_long}"), (2, f"AIS-7 duration 1000000000 HOUR {too_long}"),
+        (3, f"AIP-9 duration 100000000000... (401 characters) MIN {too_long}")]
+    assert spans_on(store, "hl7", "DR1", "2027-01-04") == [("2027-01-04T09:00Z", "2027-01-04T10:00Z"), ("2027-01-04T10:30Z", "2027-01-04T17:00Z")]

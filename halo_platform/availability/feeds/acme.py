@@ -60,7 +60,7 @@ def _appointment(obj: dict, item_id: str, version: dt.datetime, position: int, r
     start_utc = local_to_utc(_text(obj, "start"), tz)
     event = Event(item_id, version, APPOINTMENT, position, raw, status=status, tz=obj["tz"])
     if status == "booked":
-        event.blocks.append(Block(provider, start_utc, after(start_utc, duration, "duration_min")))
+        event.blocks.append(Block(provider, start_utc, after(start_utc, duration, f"duration_min {duration!r}")))
     return event
 
 

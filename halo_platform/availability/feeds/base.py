@@ -67,7 +67,12 @@ class Huge(float):
         return number
 
     def __repr__(self) -> str:
-        return self.text if len(self.text) <= 24 else f"{self.text[:12]}... ({len(self.text)} characters)"
+        return written(self.text)
+
+
+def written(text: str) -> str:
+    """A value as a reason quotes it: as written, a long one shortened."""
+    return text if len(text) <= 24 else f"{text[:12]}... ({len(text)} characters)"
 
 
 _JSON_TYPES = {bool: "true or false", int: "a number", float: "a number", Huge: "a number", str: "text", list: "a list",
@@ -209,10 +214,11 @@ def sane_time(value: dt.datetime, what: str) -> dt.datetime:
     return value
 
 
-def after(start: dt.datetime, minutes: float, what: str = "duration") -> dt.datetime:
-    """`start` plus a duration in minutes; one that cannot end inside the sane range is Invalid."""
+def after(start: dt.datetime, minutes: float, what: str) -> dt.datetime:
+    """`start` plus a duration in minutes; one that cannot end inside the sane range is Invalid.
+    `what`: the field and its value, as the reason names them."""
     if not -MAX_MINUTES <= minutes <= MAX_MINUTES:  # also false for NaN
-        raise Invalid(f"{what} {minutes!r} out of range: longer than the {MAX_MINUTES:,} minutes of years {SANE_YEARS}")
+        raise Invalid(f"{what} out of range: longer than the {MAX_MINUTES:,} minutes of years {SANE_YEARS}")
     return start + dt.timedelta(minutes=minutes)
 
 

@@ -47,6 +47,7 @@ from halo_platform.availability.feeds.base import (
     parse_version,
     record,
     weekday_index,
+    written,
 )
 from halo_platform.availability.feeds.columns import Columns, connect, merge_columns
 
@@ -190,13 +191,15 @@ class _Message:
         return pattern.sub(lambda m: decoded[m.group(1)], value)
 
 
-def _minutes(msg: _Message, fields: list[str], seg: str, n: int) -> float:
+def _end(msg: _Message, fields: list[str], seg: str, start: dt.datetime) -> dt.datetime:
+    """`start` plus the duration of an AIS/AIP segment (`fields`), in the unit that follows it (MIN when none)."""
+    n = _RESOURCE_TIMES[seg][1]
     amount, unit = msg.field(seg, n, fields=fields), msg.field(seg, n + 1, fields=fields).upper() or "MIN"
     if unit not in _UNITS:
         raise Invalid(f"unknown duration unit {unit!r}")
     if not _NUMBER.match(amount):
         raise Invalid(f"invalid duration {amount!r}")
-    return float(amount) * _UNITS[unit]
+    return after(start, float(amount) * _UNITS[unit], f"{seg}-{n} duration {written(amount)} {unit}")
 
 
 def _interval(msg: _Message) -> tuple[dt.datetime, dt.datetime, bool, bool] | None:
@@ -213,9 +216,8 @@ def _interval(msg: _Message) -> tuple[dt.datetime, dt.datetime, bool, bool] | No
     for fields in msg.in_order:  # the first AIS/AIP start as the message lists them
         seg = fields[0]
         if seg in _RESOURCE_TIMES and msg.field(seg, _RESOURCE_TIMES[seg][0], fields=fields):
-            at, dur = _RESOURCE_TIMES[seg]
-            s, local = parse_ts(msg.field(seg, at, fields=fields), "start")
-            e = after(s, _minutes(msg, fields, seg, dur))
+            s, local = parse_ts(msg.field(seg, _RESOURCE_TIMES[seg][0], fields=fields), "start")
+            e = _end(msg, fields, seg, s)
             check_interval(s, e)
             return s, e, local, local
     return None
