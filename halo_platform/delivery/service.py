@@ -106,10 +106,15 @@ def _queued_detail(row: dict) -> str:
     return row["priority"]
 
 
-def _insert(conn, rows: list[dict], now: dt.datetime) -> None:  # noqa: ANN001
+def _insert(conn, rows: list[dict], now: dt.datetime, sent_to: str | None = None) -> None:  # noqa: ANN001
     """Store new messages with their `queued` event; those whose recipient opted out end
-    `suppressed` at once (`suppressions`), those already past `expires_at` end `expired`."""
+    `suppressed` at once (`suppressions`), those already past `expires_at` end `expired`.
+    `sent_to`: the provider a HIGH message (the one row) is sent to at once; unless it ends at
+    once, it is stored marked in flight for it, as `mark_in_flight` marks a claimed one."""
     mark_suppressed(conn, rows)
+    for r in rows if sent_to else ():
+        if r["status"] == "queued" and not (r["expires_at"] is not None and r["expires_at"] <= now):
+            r.update(provider=sent_to, in_flight_at=now)
     conn.execute(messages_t.insert(), rows)
     conn.execute(events_t.insert(), [{"message_id": r["id"], "event": "queued", "provider": None, "at": now, "detail": _queued_detail(r),
                                       "dedupe_key": None} for r in rows])
@@ -165,13 +170,12 @@ def submit(
             if existing is None:
                 if high:  # read in the insert's transaction: a pool checkout and its round trip fewer
                     route = high_route(new.channel, new.country, new.capability, config, conn, providers, rng or _rng)
-                _insert(conn, [values], now)
+                _insert(conn, [values], now, sent_to=route.names[0] if route is not None and route.first_unmetered else None)
                 # neither suppressed nor expired on arrival (`_insert` settles both)
                 sending = route is not None and values["status"] == "queued" and not (new.expires_at and new.expires_at <= now)
-                if sending and route.first_unmetered:
-                    first = route.names[0]
-                    route.marked = first if mark_in_flight(conn, values["lease_owner"], [(values["id"], first, values["lease_until"])], now) else None
-                if not sending:
+                if sending:
+                    route.marked = values["provider"]  # the provider `_insert` marked it in flight for, if any
+                else:
                     view = brief_view(conn, values["id"])
     except IntegrityError:  # a concurrent request with the same key won the race
         with store.read() as conn:
