@@ -121,6 +121,15 @@ def writing(store: StoreResource, priority: bool = False) -> Iterator[Connection
                 fcntl.flock(gate, fcntl.LOCK_UN)
 
 
+@contextlib.contextmanager
+def writing_alone(store: StoreResource, alone: bool, priority: bool = False) -> Iterator[Connection]:
+    """`writing(store, priority)`, or when `alone` (each write the caller makes is one statement,
+    atomic on its own: a PostgreSQL store) a connection in autocommit (`StoreResource.autocommit`):
+    BEGIN and COMMIT were two round trips of the few a HIGH send makes."""
+    with store.autocommit() if alone else writing(store, priority) as conn:
+        yield conn
+
+
 def ensure_row(store: StoreResource, table: sa.Table, key: dict, **values: object) -> None:
     """The row of `table` whose key columns hold `key` exists: inserted (with `values`) by the
     first writer that needs it; another writer inserting it meanwhile is fine."""

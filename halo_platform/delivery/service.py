@@ -27,7 +27,7 @@ from halo_platform.core.models import utcnow
 from halo_platform.core.redact import mask_recipient, mask_text
 from halo_platform.core.store import StoreResource
 from halo_platform.core.text import check_one_line, cut, echo, unstorable
-from halo_platform.core.write_lock import writing
+from halo_platform.core.write_lock import writing, writing_alone
 from halo_platform.delivery.config import PRIORITIES, DeliveryConfig
 from halo_platform.delivery.dispatch import not_sent, readable, send_request
 from halo_platform.delivery.fallback import FALLBACK_KEY_PREFIX
@@ -107,25 +107,32 @@ def _queued_detail(row: dict) -> str:
 
 
 def _insert(conn, rows: list[dict], now: dt.datetime, sent_to: str | None = None) -> None:  # noqa: ANN001
-    """Store new messages with their `queued` event; those whose recipient opted out end
-    `suppressed` at once (`suppressions`), those already past `expires_at` end `expired`.
-    `sent_to`: the provider a HIGH message (the one row) is sent to at once; unless it ends at
-    once, it is stored marked in flight for it, as `mark_in_flight` marks a claimed one."""
+    """Store new messages with their events: `queued`, then `suppressed` for those whose recipient
+    opted out (`suppressions`) or `expired` for those already past `expires_at`. `sent_to`: the
+    provider a HIGH message (the one row) is sent to at once; unless it ends at once, it is stored
+    marked in flight for it, as `mark_in_flight` marks a claimed one. On PostgreSQL one message
+    and its events are one statement, atomic alone (`submit` runs it in autocommit)."""
     mark_suppressed(conn, rows)
-    for r in rows if sent_to else ():
-        if r["status"] == "queued" and not (r["expires_at"] is not None and r["expires_at"] <= now):
+    events = []
+    for r in rows:
+        events.append({"message_id": r["id"], "event": "queued", "provider": None, "at": now, "detail": _queued_detail(r), "dedupe_key": None})
+        if r["status"] == "suppressed":
+            events.append({**events[-1], "event": "suppressed", "detail": "the recipient opted out"})
+        elif r["expires_at"] is not None and r["expires_at"] <= now:
+            r.update(status="expired", lease_owner=None, lease_until=None)
+            events.append({**events[-1], "event": "expired", "detail": "expired on arrival"})
+        elif sent_to:
             r.update(provider=sent_to, in_flight_at=now)
+    if len(rows) == 1 and conn.dialect.name == "postgresql":
+        inserted = messages_t.insert().values(rows[0]).returning(messages_t.c.id).cte("inserted")
+        names = ("event", "provider", "at", "detail", "dedupe_key")
+        listed = sa.values(sa.column("n", sa.Integer), *(sa.column(name, events_t.c[name].type) for name in names), name="listed").data(
+            [(n, *(e[name] for name in names)) for n, e in enumerate(events)])
+        conn.execute(events_t.insert().from_select(("message_id", *names), sa.select(inserted.c.id, *(listed.c[name] for name in names))
+                                                   .select_from(inserted.join(listed, sa.true())).order_by(listed.c.n)))
+        return
     conn.execute(messages_t.insert(), rows)
-    conn.execute(events_t.insert(), [{"message_id": r["id"], "event": "queued", "provider": None, "at": now, "detail": _queued_detail(r),
-                                      "dedupe_key": None} for r in rows])
-    stopped_rows = [r for r in rows if r["status"] == "suppressed"]
-    if stopped_rows:
-        conn.execute(events_t.insert(), [{"message_id": r["id"], "event": "suppressed", "provider": None, "at": now,
-                                          "detail": "the recipient opted out", "dedupe_key": None} for r in stopped_rows])
-    gone = [r for r in rows if r["expires_at"] is not None and r["expires_at"] <= now and r["status"] != "suppressed"]
-    if gone:
-        conn.execute(messages_t.update().where(messages_t.c.id.in_([r["id"] for r in gone])).values(status="expired", lease_owner=None, lease_until=None))
-        conn.execute(events_t.insert(), [{"message_id": r["id"], "event": "expired", "provider": None, "at": now, "detail": "expired on arrival", "dedupe_key": None} for r in gone])
+    conn.execute(events_t.insert(), events)
 
 
 def submit(
@@ -164,8 +171,8 @@ def submit(
     if high:  # the API call owns it until its deadline; dispatch runs leave it alone
         values["lease_owner"] = f"api:{values['id']}"
         values["lease_until"] = now + dt.timedelta(seconds=config.high_deadline_seconds + config.lease_seconds)
-    try:
-        with writing(store, priority=high) as conn:
+    try:  # on PostgreSQL its one write is one statement (`_insert`), in autocommit: BEGIN and COMMIT were 2 of its round trips
+        with writing_alone(store, store.engine.dialect.name == "postgresql", priority=high) as conn:
             existing = _by_key(conn, new.idempotency_key) if new.idempotency_key else None
             if existing is None:
                 if high:  # read in the insert's transaction: a pool checkout and its round trip fewer
@@ -309,8 +316,8 @@ def send_high(row: Claimed, route: HighRoute, store: StoreResource, providers: P
             final = transition(row, None, None, config.retry, now)
         else:
             final = transition(row, SendResult(message_id, RETRYABLE, detail="every provider failed within the deadline"), last_provider, config.retry, now, high=True)
-    alone = one_statement(store.engine, [final])  # PostgreSQL: in autocommit (BEGIN and COMMIT were 2 of the send's 14 round trips)
-    with store.autocommit() if alone else writing(store, priority=True) as conn:
+    alone = one_statement(store.engine, [final])
+    with writing_alone(store, alone, priority=True) as conn:
         persist(conn, owner, [final], attempts, now)
         view = brief_view(conn, message_id)
         if alone:  # committed with its statement: kept callbacks are looked for on this connection
