@@ -25,6 +25,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import datetime as dt
+import functools
 import ipaddress
 import json
 import logging
@@ -44,6 +45,7 @@ import sqlalchemy as sa
 
 from halo_platform.access.keys import webhook_secret
 from halo_platform.core.errors import HaloError
+from halo_platform.core.lookup import looking_up
 from halo_platform.core.models import utcnow
 from halo_platform.core.redact import mask_text
 from halo_platform.core.store import StoreResource
@@ -154,27 +156,6 @@ def public_address(host: str, allow_private: bool = False) -> tuple[str | None, 
         if not allow_private and not is_public(ip):
             return None, f"{host} is a non-public address ({ip})"
     return addresses[0], None
-
-
-def resolving(host: str, allow_private: bool) -> Future[tuple[str | None, str | None]]:
-    """`public_address(host, allow_private)`: for a name, answered in a thread of its own (getaddrinfo
-    cannot be interrupted, so a resolver that hangs holds that thread, not a request past its
-    deadline); for an address, at once (no resolver is asked)."""
-    answer: Future[tuple[str | None, str | None]] = Future()
-
-    def resolve() -> None:
-        try:
-            answer.set_result(public_address(host, allow_private))
-        except Exception as exc:  # noqa: BLE001 - the request waiting for it raises it
-            answer.set_exception(exc)
-
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        threading.Thread(target=resolve, name="halo-webhook-resolve", daemon=True).start()
-    else:
-        resolve()
-    return answer
 
 
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052, the well-known prefix
@@ -313,7 +294,7 @@ class _Poster:
             host = urlsplit(url).hostname or ""
             with self.resolved_lock:
                 if host not in self.resolved:
-                    self.resolved[host] = resolving(host, self.allow_private)
+                    self.resolved[host] = looking_up(host, functools.partial(public_address, allow_private=self.allow_private))
                 answer = self.resolved[host]
             address, refusal = answer.result(timeout=max(deadline.at - time.monotonic(), 0))
             return (pinned(url, address), None) if address else (None, refusal)

@@ -30,6 +30,8 @@ from urllib.parse import quote_plus, urlsplit
 
 import orjson
 
+from halo_platform.core.lookup import connection
+
 
 class NotSent(Exception):
     """The request never left: no connection could be had."""
@@ -123,7 +125,7 @@ class WirePool:
 
     def _connect(self, timeout: float) -> socket.socket:
         try:
-            sock = socket.create_connection((self._host, self._port), timeout=min(timeout, self._connect_timeout))
+            sock = connection(self._host, self._port, time.monotonic() + min(timeout, self._connect_timeout))
         except OSError as exc:
             raise NotSent(type(exc).__name__) from None
         try:
