@@ -10,10 +10,11 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from halo_platform.delivery.providers.base import RETRYABLE
+from halo_platform.delivery.providers.base import ACKNOWLEDGED, RETRYABLE
 from halo_platform.delivery.service import submit
 from halo_platform.delivery.tables import DeliveryAttempt
 from halo_platform.lab.provider_fakes import SECRETS
+from halo_platform_tests.delivery.conftest import outgoing
 
 SLOW_HOST = "slow-provider.example"
 
@@ -53,3 +54,33 @@ def test_a_high_send_to_a_provider_whose_host_resolves_slowly_ends_at_its_deadli
     with halo_store.read() as conn:
         assert conn.execute(sa.select(DeliveryAttempt.provider, DeliveryAttempt.outcome)).all() == [("tw", RETRYABLE)]
     assert slow_resolver == [SLOW_HOST]
+
+
+def relay_settings(smtp_server, tls_files, host: str, use_ssl: bool) -> dict:  # noqa: ANN001
+    """The test relay by `host`: implicit TLS (SMTPS) or STARTTLS, its certificate trusted."""
+    return {"host": host, "port": smtp_server.ssl_port if use_ssl else smtp_server.port, "use_ssl": use_ssl, "starttls": not use_ssl,
+            "ca_file": str(tls_files.ca_path)}
+
+
+@pytest.mark.parametrize("use_ssl", [False, True], ids=["starttls", "smtps"])
+def test_an_smtp_relay_whose_host_resolves_slowly_is_a_retry_at_the_send_timeout(use_ssl, slow_resolver, smtp_server, tls_files,
+                                                                                 make_provider) -> None:
+    """smtplib connected with `socket.create_connection`, whose timeout starts after the name was
+    looked up: a relay name taking 4 s to resolve held a send with a 1 s timeout 4 s. The lookup
+    now counts in the send's time: not sent, a plain retry, at the timeout."""
+    provider = make_provider("smtp", smtp_server, **relay_settings(smtp_server, tls_files, SLOW_HOST, use_ssl), timeout_seconds=1.0)
+    started = time.monotonic()
+    result = provider.send(outgoing("email"))
+    assert time.monotonic() - started < 2.5  # the 1 s timeout, not the resolver's 4 s
+    assert (result.outcome, result.detail) == (RETRYABLE, "not sent: TimeoutError")
+    assert smtp_server.messages.snapshot() == []
+    assert slow_resolver == [SLOW_HOST]
+
+
+@pytest.mark.parametrize("use_ssl", [False, True], ids=["starttls", "smtps"])
+def test_an_smtp_relay_reached_by_name_over_tls_has_its_certificate_checked_for_that_name(use_ssl, smtp_server, tls_files, make_provider) -> None:
+    """The relay's name is looked up apart from smtplib now: the TLS handshake must still check the
+    certificate against the name configured (`localhost`, the test certificate's), not an address."""
+    provider = make_provider("smtp", smtp_server, **relay_settings(smtp_server, tls_files, "localhost", use_ssl))
+    assert provider.send(outgoing("email")).outcome == ACKNOWLEDGED
+    assert len(smtp_server.messages.snapshot()) == 1

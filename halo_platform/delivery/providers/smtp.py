@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import queue
 import smtplib
+import socket
 import ssl
+import time
 from email.message import EmailMessage
 from email.utils import make_msgid
 
 from pydantic import PrivateAttr
 
+from halo_platform.core.lookup import connection
 from halo_platform.core.redact import mask_text
 from halo_platform.delivery.providers.base import (
     ACKNOWLEDGED,
@@ -38,13 +41,21 @@ class _Session:
         self.in_data = True
         return super().data(msg)  # type: ignore[misc]
 
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        # smtplib's `socket.create_connection` looks the relay's name up with no time limit
+        return self._secured(connection(host, port, time.monotonic() + timeout))
+
+    def _secured(self, sock: socket.socket) -> socket.socket:
+        return sock
+
 
 class _SMTP(_Session, smtplib.SMTP):
     pass
 
 
 class _SMTPS(_Session, smtplib.SMTP_SSL):
-    pass
+    def _secured(self, sock: socket.socket) -> socket.socket:
+        return self.context.wrap_socket(sock, server_hostname=self._host)
 
 
 class SmtpProvider(Provider):
