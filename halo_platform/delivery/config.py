@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import phonenumbers
 
@@ -214,6 +215,16 @@ SECTIONS = ("providers", "routing", "retry", "autopilot", "capabilities", "high_
             "max_segments", "quiet_hours")
 
 
+def _holds_credentials(url: Any) -> bool:  # noqa: ANN401 - any YAML value
+    """`url` is a URL with a user name or password (`https://user:pw@host`): the provider clients
+    authenticate with their own settings and send the URL's host only, so these would be dropped
+    without a word. (A URL the clients cannot read at all is refused when one is built.)"""
+    try:
+        return isinstance(url, str) and "@" in urlsplit(url).netloc
+    except ValueError:
+        return False
+
+
 def parse_config(data: dict[str, Any], source: str = "") -> DeliveryConfig:
     """Validate and parse the providers file's mapping. A key it does not know is refused, here and
     in every section: each is read with a default, and a misspelled one (`contry: FR` in a rule,
@@ -233,6 +244,9 @@ def parse_config(data: dict[str, Any], source: str = "") -> DeliveryConfig:
                             " does not tell apart")
         if not isinstance(raw, dict) or not raw.get("kind") or raw.get("channel") not in CHANNELS:
             raise HaloError(f"{where}: provider {name!r} needs 'kind' and 'channel' (one of {', '.join(CHANNELS)})")
+        if _holds_credentials(raw.get("base_url")):
+            raise HaloError(f"{where}: provider {name}.base_url: a user name or password in the URL is never sent to the provider;"
+                            " give its credentials in the provider's own settings")
         providers[name] = ProviderEntry(
             name=name,
             kind=str(raw["kind"]),

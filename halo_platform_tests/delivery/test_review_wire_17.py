@@ -10,6 +10,7 @@ import time
 import pytest
 import sqlalchemy as sa
 
+from halo_platform.core.errors import HaloError
 from halo_platform.delivery.providers.base import ACKNOWLEDGED, RETRYABLE
 from halo_platform.delivery.service import submit
 from halo_platform.delivery.tables import DeliveryAttempt
@@ -84,3 +85,15 @@ def test_an_smtp_relay_reached_by_name_over_tls_has_its_certificate_checked_for_
     provider = make_provider("smtp", smtp_server, **relay_settings(smtp_server, tls_files, "localhost", use_ssl))
     assert provider.send(outgoing("email")).outcome == ACKNOWLEDGED
     assert len(smtp_server.messages.snapshot()) == 1
+
+
+@pytest.mark.parametrize("base_url", ["http://user:s3cret-pw@127.0.0.1:9", "https://${TW_USER}:${TW_PASSWORD}@api.twilio.com",
+                                      "https://:s3cret-pw@api.twilio.com", "https://s3cret-pw@api.twilio.com/base"])
+def test_a_provider_base_url_with_a_user_name_or_password_is_refused_when_the_file_is_loaded(base_url, providers_file) -> None:
+    """A user name and password in a provider's base_url were dropped without a word (the clients send
+    the URL's host only, and authenticate with the provider's own settings): the provider was
+    called without them. The file is refused, naming the provider and the setting, never the password."""
+    twilio = {"kind": "twilio", "channel": "sms", "base_url": base_url, **SECRETS["twilio"]}
+    with pytest.raises(HaloError, match=r"provider tw\.base_url: a user name or password in the URL is never sent") as refused:
+        providers_file({"tw": twilio}, [{"channel": "sms", "country": "*", "capability": "*", "weights": {"tw": 1}}])
+    assert "s3cret-pw" not in str(refused.value) and "TW_PASSWORD" not in str(refused.value)
