@@ -264,12 +264,21 @@ class UploadSink(Sink):
             raise
 
     def _remove_stale_parts(self, conn: Any) -> None:  # noqa: ANN401
-        """Best effort: the files are delivered whatever the listing or a removal meets."""
-        with contextlib.suppress(self._absent, *self._lost, ValueError):  # ValueError: a time not in the server's form
-            stale = time.time() - STALE_PART_SECONDS
-            for name in [n.rpartition("/")[2] for n in self._names(conn)]:
-                if _PART.fullmatch(name) and (mtime := self._mtime(conn, name)) is not None and mtime < stale:
+        """Best effort: the files are delivered whatever the listing or a removal meets. Each file is
+        tried on its own: one that cannot be removed (a refused delete, a folder of the pattern) is
+        logged by its name, and the others are removed all the same."""
+        failed = (self._absent, *self._lost, ValueError)  # ValueError: a time not in the server's form
+        try:
+            names = [n.rpartition("/")[2] for n in self._names(conn)]
+        except failed:
+            return
+        stale = time.time() - STALE_PART_SECONDS
+        for name in filter(_PART.fullmatch, names):
+            try:
+                if (mtime := self._mtime(conn, name)) is not None and mtime < stale:
                     self._remove(conn, name)
+            except failed as exc:
+                log.warning("%s sink could not remove the stale %s from its folder (%s)", self.kind, name, type(exc).__name__)
 
 
 def deliver_with_retries(
