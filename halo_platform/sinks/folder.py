@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import shutil
 from pathlib import Path, PurePosixPath
 from typing import Annotated
@@ -31,21 +32,25 @@ class FolderSink(Sink):
         except OSError as exc:
             raise PermanentSinkError(f"cannot create folder {folder}: {exc.strerror}") from None
         with self.stored(delivery) as files:
-            try:
-                return [self._write(folder, safe_name(src.name), lambda fh, s=src: _copy(s, fh)) for src in files]
-            except PermissionError as exc:  # a folder its user may not write in: no retry grants that
-                raise PermanentSinkError(f"no permission to write in folder {folder}: {exc.strerror}") from None
+            return [self._write(folder, src) for src in files]
 
     @staticmethod
-    def _write(folder: Path, name: str, fill) -> str:  # noqa: ANN001
-        target = folder / name
+    def _write(folder: Path, src: Path) -> str:
+        target = folder / safe_name(src.name)
         if target.is_dir() and not target.is_symlink():  # no attempt can rename over it (a link is replaced)
-            raise folder_in_the_way(name)
-        with replaced_whole(target) as fh:
-            fill(fh)
+            raise folder_in_the_way(target.name)
+        try:
+            source = open(src, "rb")
+        except PermissionError as exc:  # the report's own file: no retry grants reading it
+            raise PermanentSinkError(f"no permission to read {src.name}: {exc.strerror}") from None
+        with source:
+            try:
+                with replaced_whole(target) as fh:
+                    shutil.copyfileobj(source, fh, 1 << 20)
+            except OSError as exc:
+                # a folder its user may not write in, or on a file system mounted read-only: no retry
+                # changes either (a full disk may be freed: that one is retried)
+                if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+                    raise PermanentSinkError(f"no permission to write in folder {folder}: {exc.strerror}") from None
+                raise
         return target.resolve().as_uri()
-
-
-def _copy(src: Path, fh) -> None:  # noqa: ANN001
-    with open(src, "rb") as sfh:
-        shutil.copyfileobj(sfh, fh, 1 << 20)

@@ -1,13 +1,19 @@
 """Sinks, review 14: a stale temporary file an FTP delivery cannot remove leaves the others to be
-removed."""
+removed; a folder sink on a read-only file system fails once, and one that may not read its report
+says so."""
 
 from __future__ import annotations
 
 import logging
 import os
+import subprocess
 import time
+from pathlib import Path
 
-from halo_platform.sinks import Delivery
+import pytest
+
+from halo_platform.sinks import Delivery, deliver_with_retries
+from halo_platform.sinks.folder import FolderSink
 from halo_platform.sinks.ftp import FTPSink
 
 
@@ -43,3 +49,40 @@ def _folder_listed_before_a_file(folder):  # noqa: ANN001, ANN202
             return made
         made.rmdir()
     raise AssertionError("every folder made was listed last")
+
+
+@pytest.fixture
+def read_only_folder(tmp_path):  # noqa: ANN001
+    """A folder on a file system mounted read-only (a read-only NFS export or container volume): a
+    write there is refused with EROFS, whoever the user is."""
+    folder = tmp_path / "outbox"
+    folder.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)], check=True)
+    yield folder
+    subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_a_folder_sink_on_a_read_only_file_system_fails_once_naming_its_folder(read_only_folder, report_file):  # noqa: ANN001
+    """The folder's file system is mounted read-only: its OSError (EROFS) was taken for a transient
+    error, retried with backoff at each attempt and then by the run, though no retry makes the mount
+    writable. It is a permanent failure, after one attempt, naming the folder, as a folder its user
+    may not write in is."""
+    sink = FolderSink(path=str(read_only_folder))
+    outcome = deliver_with_retries("outbox", sink, Delivery("r", "t", [report_file]), attempts=3, backoff_seconds=(0.01,))
+    assert (outcome.status, outcome.attempts, outcome.permanent) == ("FAILED", 1, True), outcome.tries
+    assert outcome.detail == f"permanent: no permission to write in folder {read_only_folder}: Read-only file system"
+
+
+def test_a_folder_sink_that_may_not_read_its_report_says_so_not_that_it_may_not_write(tmp_path):  # noqa: ANN001
+    """A report file the sink may not read (here one no user may read, root included: a write-only
+    kernel setting behind a link named as a report) failed as 'no permission to write in folder',
+    sending whoever read it to the folder's rights, which were fine. It names the file it could not
+    read, fails once (no retry grants the right), and writes nothing."""
+    report = tmp_path / "payment_reconciliation_2024-03-04_2024-03-11.csv"
+    report.symlink_to(Path("/proc/sys/vm/drop_caches"))
+    folder = tmp_path / "outbox"
+    sink = FolderSink(path=str(folder))
+    outcome = deliver_with_retries("outbox", sink, Delivery("r", "t", [report]), attempts=3, backoff_seconds=(0.01,))
+    assert (outcome.status, outcome.attempts, outcome.permanent) == ("FAILED", 1, True), outcome.tries
+    assert outcome.detail == f"permanent: no permission to read {report.name}: Permission denied"
+    assert list(folder.iterdir()) == []
