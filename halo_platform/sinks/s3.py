@@ -6,10 +6,21 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import unquote, urlsplit
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from halo_platform.sinks.base import Delivery, PermanentSinkError, Sink, TransientSinkError, safe_name
 from halo_platform.sinks.settings import CommandSetting, PathSetting, ServerURL, Timeout
+
+
+def _no_parent_step(prefix: str) -> str:
+    # nothing resolves one: `a/../b` was the key `a/../b/<name>`, in a folder `..` no partner lists
+    if ".." in prefix.split("/"):
+        raise ValueError("a '..' step names no folder: S3 keys are names, not paths; write the folder itself")
+    return prefix
+
+
+# the folder the reports go in, as a path (`..` refused), though a key is a name
+KeyPrefix = Annotated[PathSetting, AfterValidator(_no_parent_step)]
 
 _TRANSIENT_CODES = {"SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout", "RequestTimeTooSkewed", "503", "500"}
 
@@ -17,13 +28,14 @@ _TRANSIENT_CODES = {"SlowDown", "InternalError", "ServiceUnavailable", "RequestT
 class S3Sink(Sink):
     """Uploads to `s3://bucket/<prefix>/<name>`: the prefix is a folder, `halo`, `/halo` and `halo/`
     alike (a key from `/halo/` began with `/`, which a listing of `halo/` never finds, and one from
-    `halo` was `halo<name>`), and an empty step names no folder (`halo//x` is `halo/x`).
+    `halo` was `halo<name>`); an empty step names no folder (`halo//x` is `halo/x`), a `.` step the
+    folder it is in (`./halo` is `halo`, as in an FTP or SFTP remote_dir), and a `..` one is refused.
     Credentials: `access_key_id`/`secret_access_key` (as `${ENV}` references) or the standard AWS
     environment / instance role."""
 
     kind = "s3"
     bucket: str
-    prefix: PathSetting = ""
+    prefix: KeyPrefix = ""
     endpoint_url: ServerURL | None = None
     region: str | None = None
     access_key_id: CommandSetting | None = None
@@ -65,7 +77,7 @@ class S3Sink(Sink):
 
         client = self._client()
         targets = []
-        folder = "".join(f"{step}/" for step in self.prefix.split("/") if step)  # "" when no prefix
+        folder = "".join(f"{step}/" for step in self.prefix.split("/") if step not in ("", "."))  # "" when no prefix
         try:
             with self.stored(delivery) as files:
                 for path in files:

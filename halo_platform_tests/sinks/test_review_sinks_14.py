@@ -1,6 +1,6 @@
 """Sinks, review 14: a stale temporary file an FTP delivery cannot remove leaves the others to be
 removed; a folder sink on a read-only file system fails once, and one that may not read its report
-says so."""
+says so; an S3 prefix's `.` steps name the folder they are in, and a `..` step is refused."""
 
 from __future__ import annotations
 
@@ -11,10 +11,13 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
-from halo_platform.sinks import Delivery, deliver_with_retries
+from halo_platform.reports.assets import deliver_all
+from halo_platform.sinks import Delivery, SinksResource, deliver_with_retries
 from halo_platform.sinks.folder import FolderSink
 from halo_platform.sinks.ftp import FTPSink
+from halo_platform.sinks.s3 import S3Sink
 
 
 def test_a_stale_entry_an_ftp_delivery_cannot_remove_leaves_the_others_to_be_removed(ftp_server, report_file, caplog):  # noqa: ANN001
@@ -86,3 +89,36 @@ def test_a_folder_sink_that_may_not_read_its_report_says_so_not_that_it_may_not_
     assert (outcome.status, outcome.attempts, outcome.permanent) == ("FAILED", 1, True), outcome.tries
     assert outcome.detail == f"permanent: no permission to read {report.name}: Permission denied"
     assert list(folder.iterdir()) == []
+
+
+@pytest.mark.parametrize(("prefix", "key"), [("./halo", "halo/"), ("halo/./finance/", "halo/finance/"), (".", ""),
+                                             ("/./halo/.", "halo/")])
+def test_a_dot_step_of_an_s3_prefix_names_the_folder_it_is_in(s3_server, report_file, prefix, key):  # noqa: ANN001
+    """`prefix: ./halo` (a relative path, as an FTP or SFTP remote_dir may be written) made the key
+    `./halo/<name>`, under a folder named `.` that a partner listing `halo/` never finds. A `.` step
+    names the folder it is in, as it does in those kinds' remote_dir."""
+    client = s3_server.client()
+    client.create_bucket(Bucket="reports")
+    sink = S3Sink(bucket="reports", prefix=prefix, endpoint_url=s3_server.endpoint_url, region=s3_server.region)
+    assert sink.deliver(Delivery("r", "t", [report_file])) == [f"s3://reports/{key}{report_file.name}"]
+    assert [o["Key"] for o in client.list_objects_v2(Bucket="reports")["Contents"]] == [f"{key}{report_file.name}"]
+
+
+@pytest.mark.parametrize("prefix", ["a/../b", "../halo", "halo/.."])
+def test_an_s3_prefix_with_a_parent_step_is_refused_when_the_sink_is_built(s3_server, tmp_path, report_file, prefix):  # noqa: ANN001
+    """`prefix: a/../b` put the report at the key `a/../b/<name>`: S3 keys are names, not paths, so
+    no `..` is resolved and the object sits in a folder `..` no partner expects (`../halo` and
+    `halo/..` alike). No delivery can honour it: the sink is refused when built, naming the setting,
+    and nothing is uploaded."""
+    client = s3_server.client()
+    client.create_bucket(Bucket="reports")
+    path = tmp_path / "sinks.yaml"
+    path.write_text(yaml.safe_dump({"sinks": {"archive": {
+        "kind": "s3", "bucket": "reports", "prefix": prefix, "endpoint_url": s3_server.endpoint_url,
+        "region": s3_server.region}}}))
+    sinks = SinksResource(sinks_file=str(path), attempts=3, backoff=[0.01])
+    (outcome,) = deliver_all(sinks, ["archive"], Delivery("r", "t", [report_file]))
+    assert (outcome.status, outcome.targets, outcome.permanent) == ("FAILED", [], True), outcome.detail
+    assert outcome.detail == ("unusable: sink 'archive' (s3): invalid settings: prefix: Value error, "
+                              "a '..' step names no folder: S3 keys are names, not paths; write the folder itself")
+    assert client.list_objects_v2(Bucket="reports").get("Contents", []) == []
