@@ -50,6 +50,11 @@ def _one_address(value: str) -> str:
 Address = Annotated[str, AfterValidator(_one_address)]
 
 
+def _address(value: str) -> str:
+    """The address of an `Address` setting, without its name: `Zoë Tan <zoe@example.com>` -> `zoe@example.com`."""
+    return getaddresses([value])[0][1]
+
+
 def mask_email(address: str) -> str:
     """`finance@example.com` -> `f*****e@example.com` (enough to recognise, not to harvest)."""
     local, _, domain = address.partition("@")
@@ -146,7 +151,9 @@ class EmailSink(Sink):
 
     def deliver(self, delivery: Delivery) -> list[str]:
         message = self.build_message(delivery)
-        recipients = [*self.to, *self.cc]
+        # the envelope takes the address alone (its name stays in the header): a name beyond ASCII
+        # made smtplib require SMTPUTF8 for an ASCII address, and a name was in the targets
+        recipients = [_address(a) for a in [*self.to, *self.cc]]
         masked = ", ".join(mask_email(a) for a in recipients)
         context = tls_context(self.verify_tls, self.ca_file, f"SMTP {self.host}")
         client: _SMTP | _SMTPSSL | None = None
@@ -160,7 +167,7 @@ class EmailSink(Sink):
                     client.starttls(context=context)
                 if self.username:
                     client.login(self.username, self.password or "")
-                refused = client.send_message(message, from_addr=self.sender, to_addrs=recipients)
+                refused = client.send_message(message, from_addr=_address(self.sender), to_addrs=recipients)
             finally:
                 _quit(client)
         except smtplib.SMTPAuthenticationError as exc:

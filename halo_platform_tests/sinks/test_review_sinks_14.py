@@ -1,6 +1,7 @@
 """Sinks, review 14: a stale temporary file an FTP delivery cannot remove leaves the others to be
 removed; a folder sink on a read-only file system fails once, and one that may not read its report
-says so; an S3 prefix's `.` steps name the folder they are in, and a `..` step is refused."""
+says so; an S3 prefix's `.` steps name the folder they are in, and a `..` step is refused; an email
+address written with a name is sent to its address alone."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import yaml
 
 from halo_platform.reports.assets import deliver_all
 from halo_platform.sinks import Delivery, SinksResource, deliver_with_retries
+from halo_platform.sinks.email import EmailSink
 from halo_platform.sinks.folder import FolderSink
 from halo_platform.sinks.ftp import FTPSink
 from halo_platform.sinks.s3 import S3Sink
@@ -122,3 +124,22 @@ def test_an_s3_prefix_with_a_parent_step_is_refused_when_the_sink_is_built(s3_se
     assert outcome.detail == ("unusable: sink 'archive' (s3): invalid settings: prefix: Value error, "
                               "a '..' step names no folder: S3 keys are names, not paths; write the folder itself")
     assert client.list_objects_v2(Bucket="reports").get("Contents", []) == []
+
+
+@pytest.mark.parametrize(("sender", "to"), [
+    ("Équipe Finance <reports@example.com>", "Zoë Tan <finance@example.com>"),
+    ("Reports <reports@example.com>", "Finance <finance@example.com>"),
+], ids=["names-beyond-ascii", "ascii-names"])
+def test_an_email_address_with_a_name_is_sent_to_its_address_alone(smtp_server, report_file, sender, to):  # noqa: ANN001
+    """An address written with a name (`Zoë Tan <finance@example.com>`, as `sender` and `to` take
+    it) was handed whole to the envelope: a name beyond ASCII made smtplib require SMTPUTF8, so every
+    delivery to a relay without it (many) failed for a plain ASCII address, and a name of any kind
+    was in the target (`mailto:Z***********e@example.com>`, no address). The envelope and the target
+    take the address; the name stays in the header."""
+    smtp_server.switches.offer_smtputf8 = False
+    sink = EmailSink(host=smtp_server.host, port=smtp_server.port, sender=sender, to=[to])
+    outcome = deliver_with_retries("finance_email", sink, Delivery("weekly", "3 issues", [report_file]), attempts=1)
+    assert (outcome.status, outcome.targets) == ("DELIVERED", ["mailto:f*****e@example.com"]), outcome.detail
+    [mail] = smtp_server.messages.snapshot()
+    assert (mail.mail_from, mail.rcpt_tos) == ("reports@example.com", ["finance@example.com"])
+    assert (str(mail.message["From"]), str(mail.message["To"])) == (sender, to)
