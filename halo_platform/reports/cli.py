@@ -57,7 +57,9 @@ def list_tasks() -> None:
 @click.option("--requested-by", default=None, help="Who asks (default: cli:<login>).")
 @click.option("--wait", is_flag=True, help="Run in this process and print the final status (SUCCEEDED, SKIPPED_NO_DATA, "
               "BLOCKED, FAILED or CANCELED) and outputs.")
-def run_task(task: str, payload: str, sinks: tuple[str, ...], requested_by: str | None, wait: bool) -> int:
+@click.option("--idempotency-key", default=None, help="Your own key (such as a UUID): the request sent again with it (a retry)"
+              " answers with the first one and runs nothing; with another task or payload it is refused.")
+def run_task(task: str, payload: str, sinks: tuple[str, ...], requested_by: str | None, wait: bool, idempotency_key: str | None) -> int:
     """Request a run of TASK; prints the request id (exit 0 with --wait only if SUCCEEDED)."""
     import signal
 
@@ -67,7 +69,8 @@ def run_task(task: str, payload: str, sinks: tuple[str, ...], requested_by: str 
     if wait:  # the run is this process's: SIGTERM stops it as Ctrl-C does, and its request ends CANCELED
         signal.signal(signal.SIGTERM, signal.default_int_handler)
     request = create_request(_store(), task, _json_object(payload, "--payload"), list(sinks) or None,
-                             cli_actor() if requested_by is None else requested_by, trigger="manual", wait=wait)
+                             cli_actor() if requested_by is None else requested_by, trigger="manual", wait=wait,
+                             idempotency_key=idempotency_key)
     click.echo(request["request_id"])
     if not wait:
         return 0
