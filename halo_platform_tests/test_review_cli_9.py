@@ -1,17 +1,23 @@
-"""`halo` as a script runs it: a task request retried after a timeout."""
+"""`halo` as a script runs it: a task request retried after a timeout, and a `--wait` run whose
+process id another process took since."""
 
 from __future__ import annotations
 
 import signal
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
 from halo_platform.cli import cli
-from halo_platform.reports.audit import list_requests
-from halo_platform_tests.reports.conftest import _fresh_shared_store, store, warehouses  # noqa: F401 - the reports fixtures
+from halo_platform.reports.audit import get_request, list_requests
+from halo_platform.reports.definitions import defs
+from halo_platform.reports.requests import PID_TAG, dagster_instance
+from halo_platform_tests.reports.conftest import _fresh_shared_store, sinks_file, store, warehouses  # noqa: F401 - the reports fixtures
 from halo_platform_tests.reports.test_requests import _seed_marketing
+from halo_platform_tests.reports.test_review_requests_9 import _wait_for_row, run_wait_held_at_its_webhook
 
 
 def halo(capsys, *args: str) -> tuple[int, list[str], list[str]]:  # noqa: ANN001
@@ -52,3 +58,37 @@ def test_a_task_request_sent_again_with_its_idempotency_key_runs_once(warehouses
         2, [], ["error: Idempotency-Key: 1 to 255 visible ASCII characters (such as a UUID)"])
     assert [r["request_id"] for r in list_requests(store, None, None, 10)] == [first[0]]
 
+
+def abandoned_tick(held) -> str:  # noqa: ANN001
+    """What a tick of task_request_abandoned_sensor says it did."""
+    sensor = defs.resolve_sensor_def("task_request_abandoned_sensor")
+    with dg.build_sensor_context(instance=dagster_instance(), resources={"store": held}) as context:
+        return sensor(context).skip_message
+
+
+def test_a_wait_run_whose_pid_another_process_took_since_is_ended_canceled(warehouses, halo_env, store, http_fake, sinks_file,  # noqa: F811
+                                                                           tmp_path) -> None:
+    """A `halo tasks run --wait` killed (SIGKILL) is found gone by its pid (`halo/pid`); once another
+    process had that pid (after a reboot, or pids wrapping around), the run looked alive and its
+    request stayed RUNNING for good. The run now carries its process's start time too: the process
+    holding the pid since started at another time, and the run ends CANCELED. While its own process
+    runs, the run is left alone."""
+    halo, posted, release = run_wait_held_at_its_webhook(warehouses, http_fake, sinks_file, tmp_path)
+    try:
+        assert posted.wait(120), "the run never posted to the webhook"
+        assert abandoned_tick(store) == "0 task runs of a process gone: canceled"
+        halo.kill()
+        halo.communicate(timeout=60)
+    finally:
+        release.set()
+    running = _wait_for_row(store, "RUNNING")
+    with subprocess.Popen(["sleep", "60"]) as other:
+        try:
+            # the pid is the other process's now, as if the kernel had given it the pid of the one killed
+            dagster_instance().add_run_tags(running["request_id"], {PID_TAG: str(other.pid)})
+            assert abandoned_tick(store) == "1 task run of a process gone: canceled"
+        finally:
+            other.kill()
+    request = get_request(store, running["request_id"])
+    assert (request["status"], request["error"]) == (
+        "CANCELED", f"its process (`halo tasks run --wait`, pid {other.pid}) ended before its run finished")

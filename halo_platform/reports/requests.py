@@ -148,7 +148,7 @@ def create_request(
 INTERRUPTED = "stopped by a signal (Ctrl-C, SIGTERM) before its run finished"
 # on a run `wait` runs: the process running it, so that once it is gone (killed, SIGKILL) the run is
 # ended by `task_request_abandoned_sensor`
-PID_TAG, HOST_TAG = "halo/pid", "halo/host"
+PID_TAG, HOST_TAG, START_TAG = "halo/pid", "halo/host", "halo/process_start"
 
 
 def process_host() -> str:
@@ -156,6 +156,25 @@ def process_host() -> str:
     (a container sharing the host's name sees other pids)."""
     namespace = Path("/proc/self/ns/pid")
     return f"{socket.gethostname()} {os.readlink(namespace)}" if namespace.exists() else socket.gethostname()
+
+
+def process_start(pid: int) -> str | None:
+    """When process `pid` started, as Linux tells it: the boot's id and the clock ticks from that boot
+    to the start (/proc/<pid>/stat field 22), which no later process given the same pid shares (one
+    after a reboot or a wrap-around of pids); None without /proc or without such a process."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        ticks = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]  # after the command, which may hold spaces
+    except (OSError, IndexError):
+        return None
+    return f"{boot} {ticks}"
+
+
+def process_tags() -> dict[str, str]:
+    """This process as `task_request_abandoned_sensor` finds it: its pid, where that pid means it and,
+    on Linux, when it started (which tells it from a process given its pid since)."""
+    started = process_start(os.getpid())
+    return {PID_TAG: str(os.getpid()), HOST_TAG: process_host(), **({START_TAG: started} if started else {})}
 
 
 def _execute(store: StoreResource, task_name: str, request_id: str, config: dict, tags: dict[str, str]) -> None:
@@ -180,7 +199,7 @@ def _execute_quietly(store: StoreResource, task_name: str, request_id: str, conf
     # stack traces included. CRITICAL: a step failure is logged at ERROR with its whole traceback.
     quiet = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
     result = job.execute_in_process(run_config={**config, **quiet}, instance=instance, run_id=request_id,
-                                    tags={**tags, PID_TAG: str(os.getpid()), HOST_TAG: process_host()},
+                                    tags={**tags, **process_tags()},
                                     raise_on_error=False)
     if not result.success:
         errors = [e.event_specific_data.error for e in result.all_events

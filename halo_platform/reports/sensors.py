@@ -20,7 +20,7 @@ from halo_platform.core.run_status import failure_message, runs_since
 from halo_platform.core.store import StoreResource
 from halo_platform.reports import audit
 from halo_platform.reports.assets import job_name, run_config, run_tags
-from halo_platform.reports.requests import HOST_TAG, PID_TAG, process_host
+from halo_platform.reports.requests import HOST_TAG, PID_TAG, START_TAG, process_host, process_start
 from halo_platform.reports.schedules import Due, commit_positions, due_runs, list_schedules
 from halo_platform.reports.task import RunContext, get_task
 from halo_platform.sinks import SinksResource
@@ -170,23 +170,25 @@ def run_status_sensor(name: str, event: dg.DagsterEventType, status: str, error:
     return sensor
 
 
-def process_alive(pid: int) -> bool:
-    """Whether this host runs a process `pid` (another user's too)."""
+def process_alive(pid: int, started: str | None) -> bool:
+    """Whether this host runs a process `pid` (another user's too) that started at `started`
+    (`process_start`; None, or a start this host does not tell: whenever it started)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:  # there, another user's
         pass
-    return True
+    return started is None or process_start(pid) in (started, None)
 
 
-def abandoned_pid(tags: Mapping[str, str], alive: Callable[[int], bool]) -> int | None:
+def abandoned_pid(tags: Mapping[str, str], alive: Callable[[int, str | None], bool]) -> int | None:
     """The process that ran a run in-process (`halo tasks run --wait`) on this host, when it is
-    gone: nobody else finishes that run. None while it lives (a pid taken again since by another
-    process is taken for it: the run stays STARTED, as it would without this)."""
+    gone: nobody else finishes that run. None while it lives. A process given its pid since (after
+    a reboot, or pids wrapping around) is told from it by its start time; a run without one (not
+    run on Linux) takes such a process for its own and stays STARTED, as it would without this."""
     pid = tags.get(PID_TAG, "")
-    return int(pid) if pid.isdigit() and not alive(int(pid)) else None
+    return int(pid) if pid.isdigit() and not alive(int(pid), tags.get(START_TAG)) else None
 
 
 @dg.sensor(name="task_request_abandoned_sensor", minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
