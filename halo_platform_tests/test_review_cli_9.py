@@ -1,5 +1,5 @@
-"""`halo` as a script runs it: a task request retried after a timeout, and a `--wait` run whose
-process id another process took since."""
+"""`halo` as a script runs it: a task request retried after a timeout, a `--wait` run whose
+process id another process took since, and a name given empty."""
 
 from __future__ import annotations
 
@@ -92,3 +92,17 @@ def test_a_wait_run_whose_pid_another_process_took_since_is_ended_canceled(wareh
     request = get_request(store, running["request_id"])
     assert (request["status"], request["error"]) == (
         "CANCELED", f"its process (`halo tasks run --wait`, pid {other.pid}) ended before its run finished")
+
+
+@pytest.mark.parametrize(("args", "refusal"), [
+    (["tasks", "run", "campaign_alerts", "--sink", ""], "Invalid value for '--sink': empty (leave the option out for its default)"),
+    (["schedules", "set", "daily", "--task", "campaign_alerts", "--cron", "0 7 * * *", "--sink", "outbox", "--sink", ""],
+     "Invalid value for '--sink': empty (leave the option out for its default)"),
+    (["delivery", "weights", "set", "sms/*/TEXT", "=50", "--reason", "r"], "expected provider=weight, got '=50'"),
+], ids=["tasks run --sink", "schedules set --sink", "weights set =50"])
+def test_a_name_given_empty_is_refused_saying_so(halo_env, capsys, args, refusal) -> None:
+    """`--sink ''` was refused as 'unknown sink(s): ; known: alerts, outbox' and a weight given no
+    provider as 'unknown provider(s):': a refusal naming nothing, which the user could not act on.
+    An empty sink is refused as every empty option is, and `=50` as every assignment without a
+    provider name."""
+    assert halo(capsys, *args) == (2, [], [f"error: {refusal}"])

@@ -198,7 +198,7 @@ def weights_set(rule: str, assignments: tuple[str, ...], reason: str, changed_by
     parsed = {}
     for item in assignments:
         name, sep, value = item.partition("=")
-        if not sep:
+        if not sep or not name:
             raise HaloError(f"expected provider=weight, got {item!r}")
         if name in parsed:  # which one was meant? (the last one was kept)
             raise HaloError(f"provider {name!r} given more than once")

@@ -53,7 +53,7 @@ def list_tasks() -> None:
 @tasks.command("run")
 @click.argument("task")
 @click.option("--payload", default="{}", help="The payload as a JSON object.")
-@click.option("--sink", "sinks", multiple=True, help="Deliver to this sink (repeatable; default: the task's).")
+@click.option("--sink", "sinks", multiple=True, type=GIVEN, help="Deliver to this sink (repeatable; default: the task's).")
 @click.option("--requested-by", default=None, help="Who asks (default: cli:<login>).")
 @click.option("--wait", is_flag=True, help="Run in this process and print the final status (SUCCEEDED, SKIPPED_NO_DATA, "
               "BLOCKED, FAILED or CANCELED) and outputs.")
@@ -131,7 +131,7 @@ def list_schedules_cmd() -> None:
 @click.option("--cron", default=None, help='Cron expression, e.g. "0 6 * * 1".')
 @click.option("--timezone", default=None, help="IANA timezone, e.g. Asia/Jakarta.")
 @click.option("--payload", default=None, help="The fixed payload as a JSON object.")
-@click.option("--sink", "sinks", multiple=True, help="Sink name (repeatable; replaces the list).")
+@click.option("--sink", "sinks", multiple=True, type=GIVEN, help="Sink name (repeatable; replaces the list).")
 @click.option("--catch-up", type=click.Choice(CATCH_UP), default=None,
               help="Ticks missed while the sensor was stopped: run none, the latest (the default) or all.")
 @click.option("--by", "updated_by", default=None, help="Who edits (default: cli:<login>).")
