@@ -1,5 +1,5 @@
 """`halo` as a script runs it: a task request retried after a timeout, a `--wait` run whose
-process id another process took since, and a name given empty."""
+process id another process took since, and a name or a path given empty."""
 
 from __future__ import annotations
 
@@ -106,3 +106,16 @@ def test_a_name_given_empty_is_refused_saying_so(halo_env, capsys, args, refusal
     An empty sink is refused as every empty option is, and `=50` as every assignment without a
     provider name."""
     assert halo(capsys, *args) == (2, [], [f"error: {refusal}"])
+
+
+@pytest.mark.parametrize(("args", "option"), [
+    (["emr", "export", "--out", ""], "'--out'"),
+    (["emr", "ingest", "--feed", "acme", ""], "'FILES...'"),
+    (["up", "--workspace", ""], "'--workspace' / '-w'"),
+])
+def test_a_path_given_empty_is_refused_as_empty(halo_env, capsys, args, option) -> None:
+    """As a path, '' is the current folder: `halo emr export --out ''` said 'cannot write .: it is a
+    directory' and `halo emr ingest --feed acme ''` 'not a file: .', naming a folder the user never
+    gave (and a bench's `--workdir ''` wrote its scratch files into it). An empty path is refused as
+    empty, by the one path type every command takes paths with."""
+    assert halo(capsys, *args) == (2, [], [f"error: Invalid value for {option}: empty: a path names a file or folder"])

@@ -23,9 +23,13 @@ GIVEN = GivenText()
 
 class PathGiven(click.Path):
     """A path argument, refused with one line when it holds a NUL: no command line holds one, but
-    a caller in-process can, and the path's check (`os.stat`) failed with a ValueError's stack."""
+    a caller in-process can, and the path's check (`os.stat`) failed with a ValueError's stack.
+    Refused empty too: as a path, '' is the current folder ('not a file: .', a bench's scratch
+    files written in it), not the file the user left blank."""
 
     def convert(self, value, param: click.Parameter | None, ctx: click.Context | None):  # noqa: ANN001, ANN201
+        if value == "":
+            self.fail("empty: a path names a file or folder", param, ctx)
         if isinstance(value, str) and "\x00" in value:
             self.fail("a path holds no NUL character", param, ctx)
         return super().convert(value, param, ctx)
