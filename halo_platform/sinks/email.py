@@ -153,7 +153,7 @@ class EmailSink(Sink):
         message = self.build_message(delivery)
         # the envelope takes the address alone (its name stays in the header): a name beyond ASCII
         # made smtplib require SMTPUTF8 for an ASCII address, and a name was in the targets
-        recipients = [_address(a) for a in [*self.to, *self.cc]]
+        recipients = list(dict.fromkeys(_address(a) for a in [*self.to, *self.cc]))  # one copy for an address in to and cc
         masked = ", ".join(mask_email(a) for a in recipients)
         context = tls_context(self.verify_tls, self.ca_file, f"SMTP {self.host}")
         client: _SMTP | _SMTPSSL | None = None
