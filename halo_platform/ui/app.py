@@ -1,7 +1,7 @@
 """What every Control Center page shares: the templates, `signed_in(role)` (a page for a person:
 no session -> the sign-in page; a role too low -> a 403 page; a POST -> its CSRF token checked, a
 missing or stale one -> a 403 page saying nothing was saved),
-`render`, `when` (a time with its zone), `text_error(s)` (text no store can hold, refused before any query), and
+`render`, `when` (a time with its zone) and `zone_of` (its zone alone), `text_error(s)` (text no store can hold, refused before any query), and
 `install(app)` for the refusals and the stylesheet. A field given twice is refused beside it
 with `core.http.repeated_fields` (`repeated_error`, one line for a form's one error).
 
@@ -180,6 +180,7 @@ def _exact(number: float) -> str:
 
 
 templates.env.filters["when"] = when
+templates.env.filters["zone"] = zone_of
 templates.env.filters["said"] = _said
 templates.env.filters["exact"] = _exact
 

@@ -152,7 +152,7 @@ def test_the_availability_calendar_shows_a_demo_providers_week_and_moves_between
     # acme's demo hours: Monday 09:00-17:00 Paris with a lunch break, spans never past 17:00
     monday = page.locator(".week section").first
     expect(monday.locator("li.span").first).to_be_visible()
-    assert re.fullmatch(r"\d\d:\d\d–\d\d:\d\d", monday.locator("li.span").first.inner_text())
+    assert re.fullmatch(r"\d\d:\d\d–\d\d:\d\d CES?T \(UTC\+0[12]:00\)", monday.locator("li.span").first.inner_text())
     expect(page.get_by_text("Europe/Paris local times")).to_be_visible()
     shown = page.locator("#calendar-title").inner_text()
     page.get_by_role("link", name="Previous week").click()
