@@ -443,11 +443,15 @@ def set_schedule(
     return next(s for s in list_schedules(store) if s["schedule_id"] == schedule_id)
 
 
-def schedule_edits(store: StoreResource, schedule_id: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
-    """The latest edits (of one schedule, or all), newest first, each with the fields that changed."""
+def schedule_edits(store: StoreResource, schedule_id: str | None = None, limit: int = 50,
+                   before: int | None = None) -> list[dict[str, Any]]:
+    """The latest edits (of one schedule, or all; older than edit `before` when given), newest
+    first, each with the fields that changed."""
     query = sa.select(edits_t).order_by(edits_t.c.id.desc()).limit(limit)
     if schedule_id is not None:
         query = query.where(edits_t.c.schedule_id == schedule_id)
+    if before is not None:
+        query = query.where(edits_t.c.id < before)
     with store.read() as conn:
         rows = [dict(r) for r in conn.execute(query).mappings()]
     for r in rows:

@@ -136,8 +136,13 @@ def seen_change(data: Any) -> int | None:  # noqa: ANN401 - a form
     """The id of the newest change an edit form's page showed (its hidden `seen` field), for the
     domain to refuse the edit when a change came since (`core.engine.unchanged_since`); None for
     a form without one."""
-    seen = str(data.get("seen", ""))
-    return int(seen) if seen.isascii() and seen.isdigit() and len(seen) < 19 else None
+    return row_id(str(data.get("seen", "")))
+
+
+def row_id(text: str) -> int | None:
+    """The id of a row a page sent back (a form's hidden field, a link's query), or None for text
+    that is no id any table holds (not plain digits, or past a 64-bit integer)."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) < 19 else None
 
 
 def zone_of(value: dt.datetime) -> str:

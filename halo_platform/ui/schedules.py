@@ -33,10 +33,12 @@ from halo_platform.reports.schedules import (
 )
 from halo_platform.reports.task import PayloadError, get_task
 from halo_platform.sinks import SinksResource, UnknownSink
-from halo_platform.ui.app import done_redirect, render, seen_change, signed_in, text_errors, when
+from halo_platform.ui.app import done_redirect, render, row_id, seen_change, signed_in, text_errors, when
 
 router = APIRouter(include_in_schema=False)
 RUN_FORMAT = "%a %Y-%m-%d %H:%M"  # then its zone, with its UTC offset (`when`)
+EDITS_SHOWN = 20  # the newest edits on a schedule's page; older ones on its history's pages
+HISTORY_ROWS = 50  # edits on one page of a schedule's history
 
 
 def describe(cron: str, timezone: str) -> dict[str, Any]:
@@ -68,6 +70,13 @@ def _history(edits: list[dict[str, Any]]) -> list[dict[str, Any]]:
         before = edit["before"] or {}
         edit["rows"] = [(k, _shown(before[k]) if k in before else "–", _shown(edit["after"].get(k))) for k in edit["changed"]]
     return edits
+
+
+def _edits(store: StoreResource, schedule_id: str, rows: int, before: int | None = None) -> tuple[list[dict[str, Any]], int | None]:
+    """The newest `rows` edits of a schedule older than edit `before` (default: all), and the id the
+    link to the older ones pages from (None when there are none)."""
+    edits = _history(schedule_edits(store, schedule_id, limit=rows + 1, before=before))
+    return edits[:rows], edits[rows - 1]["id"] if len(edits) > rows else None
 
 
 def _schedule(store: StoreResource, schedule_id: str) -> dict[str, Any]:
@@ -115,12 +124,12 @@ def _edit_page(request: Request, caller: Caller, store: StoreResource, schedule:
     """The form; `seen` the newest edit the values in it were based on (default: the newest there is)."""
     if retired := _retired(schedule["task"]):
         errors = {**errors, "form": retired}
-    edits = _history(schedule_edits(store, schedule["schedule_id"], limit=20))
+    edits, older = _edits(store, schedule["schedule_id"], EDITS_SHOWN)
     names = SinksResource().names()  # and, ticked, those of the form the sinks file no longer has (refused beside Sinks)
     return render(request, "schedules_edit.html", caller, status=status, schedule=schedule, form=form, errors=errors,
                   catch_up_choices=CATCH_UP,
                   fields=_fields(schedule["task"]), sink_names=names + [s for s in form["sinks"] if s not in names],
-                  preview=describe(form["cron"], form["timezone"]), edits=edits,
+                  preview=describe(form["cron"], form["timezone"]), edits=edits, older=older,
                   seen=(edits[0]["id"] if edits else 0) if seen is None else seen)
 
 
@@ -134,6 +143,18 @@ def edit_page(request: Request, schedule_id: str, caller: Caller = Depends(signe
     form = {"cron": schedule["cron"], "timezone": schedule["timezone"], "sinks": schedule["sinks"], "enabled": schedule["enabled"],
             "catch_up": schedule["catch_up"], "payload": _payload_shown(schedule)}
     return _edit_page(request, caller, store, schedule, form, _stored_errors(schedule))
+
+
+@router.get("/ui/schedules/{schedule_id}/history", response_class=HTMLResponse)
+def history_page(request: Request, schedule_id: str, before: str = "", caller: Caller = Depends(signed_in("viewer")),
+                 store: StoreResource = Depends(resource("store"))) -> HTMLResponse:
+    """A schedule's edits, HISTORY_ROWS a page, newest first: those older than edit `before`, else the newest."""
+    try:
+        schedule = _schedule(store, schedule_id)
+    except NotFoundError as exc:
+        return render(request, "schedules_missing.html", caller, status=404, message=str(exc))
+    edits, older = _edits(store, schedule_id, HISTORY_ROWS, row_id(before))
+    return render(request, "schedules_history_page.html", caller, schedule=schedule, edits=edits, older=older)
 
 
 def _stored_errors(schedule: dict[str, Any]) -> dict[str, str]:

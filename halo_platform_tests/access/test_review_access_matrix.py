@@ -42,6 +42,7 @@ UI = [
     ("POST", "/ui/tasks/payment_reconciliation", "operator"), ("GET", "/ui/requests", "viewer"),
     ("GET", "/ui/requests/r1", "viewer"), ("GET", "/ui/requests/r1/live", "viewer"), ("GET", "/ui/requests/r1/outputs/0", "viewer"),
     ("GET", "/ui/schedules", "viewer"), ("GET", "/ui/schedules/weekly/preview", "viewer"), ("GET", "/ui/schedules/weekly", "viewer"),
+    ("GET", "/ui/schedules/weekly/history", "viewer"),
     ("POST", "/ui/schedules/weekly", "operator"), ("GET", "/ui/routing", "viewer"), ("GET", "/ui/routing/history", "viewer"),
     ("GET", "/ui/routing/edit", "viewer"), ("POST", "/ui/routing/edit", "admin"), ("GET", "/ui/routing/new", "viewer"),
     ("POST", "/ui/routing/new", "admin"), ("GET", "/ui/providers", "viewer"), ("POST", "/ui/providers/switch", "admin"),

@@ -1,5 +1,6 @@
 """Control Center defects found in review 14 (each test failed before its fix): the Availability
-calendar showed its spans' times with no zone nor UTC offset."""
+calendar showed its spans' times with no zone nor UTC offset; a schedule's edits past its 20
+newest could be read nowhere."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from halo_platform.cli import cli
 from halo_platform.core.store import StoreResource
 from halo_platform.delivery.resources import ProvidersResource
 from halo_platform.http import create_app
+from halo_platform.reports.schedules import set_schedule
 from halo_platform.sinks import SinksResource
 
 PASSWORD = "a long enough password"
@@ -63,3 +65,31 @@ def test_the_availability_calendars_times_say_their_zone_and_utc_offset(halo_env
     assert shown["2027-03-08"] == ["09:00–17:00 EST (UTC-05:00)"], shown
     assert shown["2027-03-14"] == ["00:00 EST (UTC-05:00)–06:00 EDT (UTC-04:00)", "09:00–17:00 EDT (UTC-04:00)"], shown
     assert '<time datetime="2027-03-14T09:00:00-04:00">09:00</time>' in page.text
+
+
+# --- 2. a schedule's history of edits --------------------------------------------------------------
+
+def _edits_shown(page: str) -> list[str]:
+    """The cron of each edit in a page's history table (its 'after'), as listed."""
+    table = re.search(r'<table class="history">.*?</table>', page, re.S).group(0)
+    return re.findall(r"<strong>cron</strong>: <code>[^<]*</code> → <code>([^<]*)</code>", table)
+
+
+def test_every_edit_of_a_schedule_can_be_read_page_after_page(admin: TestClient) -> None:
+    """A schedule's page showed the 20 newest of its edits and nothing else: from the 21st edit on,
+    who created it and what the older edits changed could be read nowhere (no CLI lists them), and
+    nothing said older ones existed. Past its 20 newest, the page now links to the schedule's
+    history, 50 edits a page, newest first, each page linking to the older ones."""
+    crons = [f"{minute} 6 * * 1" for minute in range(60)]  # the schedule's 60 edits, oldest first
+    for cron in crons:
+        set_schedule(admin.store, "weekly", task="payment_reconciliation", cron=cron, timezone="UTC", sinks=["outbox"], updated_by="seed")
+    page = admin.get("/ui/schedules/weekly")
+    assert page.status_code == 200
+    assert _edits_shown(page.text) == crons[::-1][:20]
+    seen = _edits_shown(page.text)
+    while older := re.search(r'<a href="([^"]+)"[^>]*>Older edits', page.text):
+        page = admin.get(older.group(1).replace("&amp;", "&"))
+        assert page.status_code == 200, page.text[-2000:]
+        seen += _edits_shown(page.text)
+    assert seen == crons[::-1]  # every edit, down to the one that created it
+    assert "created" in page.text
