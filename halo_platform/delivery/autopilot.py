@@ -357,10 +357,13 @@ def hourly_traffic(config: DeliveryConfig, store: StoreResource, hours: int = 24
     return {"hours": starts, "providers": providers}
 
 
-def state_changes(store: StoreResource, limit: int = 50) -> list[dict]:
+def state_changes(store: StoreResource, limit: int = 50, before: int | None = None) -> list[dict]:
     """The latest changes of a provider's state (the autopilot's, and people's by hand: `changed_by`),
-    newest first, with their reasons."""
+    newest first, with their reasons; when `before` is given, those listed after change `before`."""
     query = sa.select(changes_t).order_by(changes_t.c.at.desc(), changes_t.c.id.desc()).limit(limit)
+    if before is not None:
+        at = sa.select(changes_t.c.at).where(changes_t.c.id == before).scalar_subquery()
+        query = query.where(sa.or_(changes_t.c.at < at, sa.and_(changes_t.c.at == at, changes_t.c.id < before)))
     with store.read() as conn:
-        return [{"provider": r.provider, "active": r.active, "factor": r.factor, "reason": r.reason, "changed_by": r.changed_by,
+        return [{"id": r.id, "provider": r.provider, "active": r.active, "factor": r.factor, "reason": r.reason, "changed_by": r.changed_by,
                  "error_rate": r.error_rate, "attempts": r.attempts, "at": r.at} for r in conn.execute(query)]

@@ -18,12 +18,14 @@ from halo_platform.core.http import repeated_error, resource
 from halo_platform.core.store import StoreResource
 from halo_platform.delivery.autopilot import hourly_traffic, provider_table, set_manual, state_changes
 from halo_platform.delivery.resources import ProvidersResource
-from halo_platform.ui.app import render, seen_change, signed_in, text_error
+from halo_platform.ui.app import render, row_id, seen_change, signed_in, text_error
 
 router = APIRouter(include_in_schema=False)
+CHANGES_ROWS = 50  # state changes on a page; older ones a link away
 
 
-def _page_data(providers: ProvidersResource, store: StoreResource) -> dict:
+def _page_data(providers: ProvidersResource, store: StoreResource, before: int | None = None) -> dict:
+    """What the page shows; its state changes those listed after change `before` (default: the newest)."""
     config = providers.config()
     traffic = hourly_traffic(config, store)
     chart = {  # uPlot's columns: x in Unix seconds, then one series per provider
@@ -31,14 +33,17 @@ def _page_data(providers: ProvidersResource, store: StoreResource) -> dict:
         "series": [{"name": name, **{k: p[k] for k in ("channel", "error_rate", "share", "attempts")}}
                    for name, p in traffic["providers"].items()],
     }
-    return {"rows": provider_table(config, store), "changes": state_changes(store), "chart": json.dumps(chart).replace("<", "\\u003c"),  # inert inside <script>
+    changes = state_changes(store, CHANGES_ROWS + 1, before)
+    return {"rows": provider_table(config, store), "changes": changes[:CHANGES_ROWS], "before": before,
+            "older": changes[CHANGES_ROWS - 1]["id"] if len(changes) > CHANGES_ROWS else None, "chart": json.dumps(chart).replace("<", "\\u003c"),  # inert inside <script>
             "window_minutes": config.autopilot.window_minutes}
 
 
 @router.get("/ui/providers")
-async def providers_page(request: Request, caller: Caller = Depends(signed_in()), store: StoreResource = Depends(resource("store")),
+async def providers_page(request: Request, before: str = "", caller: Caller = Depends(signed_in()), store: StoreResource = Depends(resource("store")),
                          providers: ProvidersResource = Depends(resource("providers"))) -> HTMLResponse:
-    return render(request, "providers.html", caller, errors={}, form={}, **await run_in_threadpool(_page_data, providers, store))
+    page = await run_in_threadpool(_page_data, providers, store, row_id(before))
+    return render(request, "providers.html", caller, errors={}, form={}, **page)
 
 
 @router.post("/ui/providers/switch")

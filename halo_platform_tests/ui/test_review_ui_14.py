@@ -1,20 +1,23 @@
 """Control Center defects found in review 14 (each test failed before its fix): the Availability
 calendar showed its spans' times with no zone nor UTC offset; a schedule's edits past its 20
-newest could be read nowhere."""
+newest could be read nowhere; nor could the autopilot's decisions past the newest 50."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from collections.abc import Iterator
 
 import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
 from halo_platform.access import users
 from halo_platform.cli import cli
 from halo_platform.core.store import StoreResource
+from halo_platform.delivery.autopilot import changes_t
 from halo_platform.delivery.resources import ProvidersResource
 from halo_platform.http import create_app
 from halo_platform.reports.schedules import set_schedule
@@ -93,3 +96,25 @@ def test_every_edit_of_a_schedule_can_be_read_page_after_page(admin: TestClient)
         seen += _edits_shown(page.text)
     assert seen == crons[::-1]  # every edit, down to the one that created it
     assert "created" in page.text
+
+
+# --- 3. the autopilot's decisions ---------------------------------------------------------------------
+
+def test_every_state_change_of_the_providers_can_be_read_page_after_page(admin: TestClient) -> None:
+    """The Providers page listed the 50 newest state changes and nothing else: the autopilot
+    decides every few minutes while a provider fails and ramps back, so the decisions (and their
+    reasons) of last night's incident were gone from the only place that shows them, without a
+    word. Past its 50 newest, the table now links to the older ones, 50 a page, newest first."""
+    start = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+    with admin.store.write() as conn:  # the autopilot's 120 decisions, one a minute
+        conn.execute(sa.insert(changes_t), [{"provider": "sandbox_sms_a", "active": i % 2 == 0, "factor": 1.0, "reason": f"decision {i}",
+                                             "error_rate": 0.5, "attempts": 10, "at": start + dt.timedelta(minutes=i)} for i in range(120)])
+    page = admin.get("/ui/providers")
+    assert page.status_code == 200
+    shown = re.findall(r"decision (\d+)", page.text)
+    assert len(shown) == 50
+    while older := re.search(r'<a href="([^"]+)"[^>]*>Older changes', page.text):
+        page = admin.get(older.group(1).replace("&amp;", "&"))
+        assert page.status_code == 200, page.text[-2000:]
+        shown += re.findall(r"decision (\d+)", page.text)
+    assert [int(i) for i in shown] == list(range(119, -1, -1))  # every decision, newest first, each once
