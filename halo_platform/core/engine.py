@@ -196,3 +196,10 @@ def unchanged_since(conn: Connection, history: sa.Table, where: sa.ColumnElement
     if latest is not None:
         raise ConflictError(f"{what}: changed by {latest.changed_by or 'someone'} at {latest.at:%Y-%m-%d %H:%M:%S} UTC after "
                             "this page was opened, so nothing was saved; your values are kept: save again to replace that change")
+
+
+def listed_after(log: sa.Table, row_id: int) -> sa.ColumnElement[bool]:
+    """The rows of `log` (a log with `at` and `id`, listed newest first: `at`, then `id`,
+    descending) listed after its row `row_id`: the next page of a list whose last row was it."""
+    at = sa.select(log.c.at).where(log.c.id == row_id).scalar_subquery()
+    return sa.or_(log.c.at < at, sa.and_(log.c.at == at, log.c.id < row_id))

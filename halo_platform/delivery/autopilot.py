@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from halo_platform.core.engine import unchanged_since
+from halo_platform.core.engine import listed_after, unchanged_since
 from halo_platform.core.errors import HaloError
 from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
@@ -362,8 +362,7 @@ def state_changes(store: StoreResource, limit: int = 50, before: int | None = No
     newest first, with their reasons; when `before` is given, those listed after change `before`."""
     query = sa.select(changes_t).order_by(changes_t.c.at.desc(), changes_t.c.id.desc()).limit(limit)
     if before is not None:
-        at = sa.select(changes_t.c.at).where(changes_t.c.id == before).scalar_subquery()
-        query = query.where(sa.or_(changes_t.c.at < at, sa.and_(changes_t.c.at == at, changes_t.c.id < before)))
+        query = query.where(listed_after(changes_t, before))
     with store.read() as conn:
         return [{"id": r.id, "provider": r.provider, "active": r.active, "factor": r.factor, "reason": r.reason, "changed_by": r.changed_by,
                  "error_rate": r.error_rate, "attempts": r.attempts, "at": r.at} for r in conn.execute(query)]

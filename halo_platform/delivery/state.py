@@ -11,7 +11,7 @@ from collections.abc import Mapping
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from halo_platform.core.engine import again_on_conflict, unchanged_since
+from halo_platform.core.engine import again_on_conflict, listed_after, unchanged_since
 from halo_platform.core.errors import HaloError
 from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
@@ -199,13 +199,16 @@ def add_rule(
     return rule
 
 
-def weight_history(store: StoreResource, rule_key: str | None = None, limit: int = 50) -> list[dict]:
+def weight_history(store: StoreResource, rule_key: str | None = None, limit: int = 50, before: int | None = None) -> list[dict]:
     """Weight changes (of one rule, or all), newest first, one entry per edit: who, when, why, and
     each changed provider's weight before -> after (None before: the rule was new); its `id` is
-    the highest of its rows' (an edit form's `seen_change` is the highest of these)."""
+    the highest of its rows' (an edit form's `seen_change` is the highest of these), its `last` the
+    id of its row listed last: `before` it, the edits listed after it (the next page)."""
     query = sa.select(audit_t).order_by(audit_t.c.at.desc(), audit_t.c.id.desc())
     if rule_key is not None:
         query = query.where(audit_t.c.rule == rule_key)
+    if before is not None:
+        query = query.where(listed_after(audit_t, before))
     edits: list[dict] = []
     with store.read() as conn:
         for r in conn.execute(query.limit(limit * 8)):
@@ -216,6 +219,7 @@ def weight_history(store: StoreResource, rule_key: str | None = None, limit: int
                 last = {"id": r.id, "rule": r.rule, "at": r.at, "changed_by": r.changed_by, "reason": r.reason, "changes": {}}
                 edits.append(last)
             last["changes"][r.provider] = (r.old_weight, r.new_weight)
+            last["last"] = r.id
     return edits
 
 

@@ -28,9 +28,10 @@ from halo_platform.delivery.state import (
     weight_history,
     weights_table,
 )
-from halo_platform.ui.app import done_redirect, render, seen_change, signed_in, text_error, text_errors
+from halo_platform.ui.app import done_redirect, render, row_id, seen_change, signed_in, text_error, text_errors
 
 router = APIRouter(include_in_schema=False)
+HISTORY_ROWS = 200  # changes on a page of the history; older ones a link away
 
 
 def _rules(config: DeliveryConfig, store: StoreResource) -> list[dict[str, Any]]:
@@ -78,11 +79,15 @@ def routing_page(request: Request, caller: Caller = Depends(signed_in("viewer"))
 
 
 @router.get("/ui/routing/history", response_class=HTMLResponse)
-def history_page(request: Request, rule: str = "", caller: Caller = Depends(signed_in("viewer")),
+def history_page(request: Request, rule: str = "", before: str = "", caller: Caller = Depends(signed_in("viewer")),
                  store: StoreResource = Depends(resource("store"))) -> HTMLResponse:
+    """HISTORY_ROWS changes (of `rule`, or all) a page, newest first: those listed after the row `before`, else the newest."""
     if message := text_error(rule, "routing rule"):  # no rule has such a key: nothing to look up
         return render(request, "routing_missing.html", caller, status=404, message=message)
-    return render(request, "routing_history.html", caller, rule=rule, edits=weight_history(store, rule or None, limit=200))
+    after = row_id(before)
+    edits = weight_history(store, rule or None, limit=HISTORY_ROWS + 1, before=after)
+    return render(request, "routing_history.html", caller, rule=rule, edits=edits[:HISTORY_ROWS], before=after,
+                  older=edits[HISTORY_ROWS - 1]["last"] if len(edits) > HISTORY_ROWS else None)
 
 
 def _edit_page(request: Request, caller: Caller, config: DeliveryConfig, store: StoreResource, rule_key: str,

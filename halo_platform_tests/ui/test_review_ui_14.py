@@ -1,6 +1,7 @@
 """Control Center defects found in review 14 (each test failed before its fix): the Availability
 calendar showed its spans' times with no zone nor UTC offset; a schedule's edits past its 20
-newest could be read nowhere; nor could the autopilot's decisions past the newest 50."""
+newest could be read nowhere; nor could the autopilot's decisions past the newest 50, nor the
+routing weight changes past the newest 200."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from halo_platform.cli import cli
 from halo_platform.core.store import StoreResource
 from halo_platform.delivery.autopilot import changes_t
 from halo_platform.delivery.resources import ProvidersResource
+from halo_platform.delivery.state import audit_t
 from halo_platform.http import create_app
 from halo_platform.reports.schedules import set_schedule
 from halo_platform.sinks import SinksResource
@@ -26,10 +28,9 @@ from halo_platform.sinks import SinksResource
 PASSWORD = "a long enough password"
 
 
-@pytest.fixture
-def admin(halo_env) -> Iterator[TestClient]:  # noqa: ANN001
-    """An admin's client (a session and its CSRF token) of an app on the halo_env store; a 500 is an answer."""
-    store, providers = StoreResource(db_url=halo_env["HALO_DB_URL"]), ProvidersResource()
+def _admin(db_url: str) -> Iterator[TestClient]:
+    """An admin's client (a session and its CSRF token) of an app on the store at `db_url`; a 500 is an answer."""
+    store, providers = StoreResource(db_url=db_url), ProvidersResource()
     users.create_user(store, "ada", "admin", PASSWORD)
     client = TestClient(create_app({"store": store, "providers": providers, "sinks": SinksResource()}),
                         raise_server_exceptions=False, follow_redirects=False)
@@ -39,6 +40,20 @@ def admin(halo_env) -> Iterator[TestClient]:  # noqa: ANN001
     yield client
     providers.close()
     store.dispose()
+
+
+@pytest.fixture
+def admin(halo_env) -> Iterator[TestClient]:  # noqa: ANN001
+    """On the halo_env store, the one the CLI writes."""
+    yield from _admin(halo_env["HALO_DB_URL"])
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
+def any_store_admin(request: pytest.FixtureRequest, halo_env) -> Iterator[TestClient]:  # noqa: ANN001
+    """On each kind of operational store: a page of a list is read by a query of its own (the next page's rows)."""
+    urls = {"sqlite": lambda: halo_env["HALO_DB_URL"], "postgresql": lambda: request.getfixturevalue("fresh_pg_url"),
+            "mariadb": lambda: request.getfixturevalue("fresh_mysql_url")}
+    yield from _admin(urls[request.param]())
 
 
 # --- 1. the Availability calendar's times ------------------------------------------------------------
@@ -78,20 +93,20 @@ def _edits_shown(page: str) -> list[str]:
     return re.findall(r"<strong>cron</strong>: <code>[^<]*</code> → <code>([^<]*)</code>", table)
 
 
-def test_every_edit_of_a_schedule_can_be_read_page_after_page(admin: TestClient) -> None:
+def test_every_edit_of_a_schedule_can_be_read_page_after_page(any_store_admin: TestClient) -> None:
     """A schedule's page showed the 20 newest of its edits and nothing else: from the 21st edit on,
     who created it and what the older edits changed could be read nowhere (no CLI lists them), and
     nothing said older ones existed. Past its 20 newest, the page now links to the schedule's
     history, 50 edits a page, newest first, each page linking to the older ones."""
     crons = [f"{minute} 6 * * 1" for minute in range(60)]  # the schedule's 60 edits, oldest first
     for cron in crons:
-        set_schedule(admin.store, "weekly", task="payment_reconciliation", cron=cron, timezone="UTC", sinks=["outbox"], updated_by="seed")
-    page = admin.get("/ui/schedules/weekly")
+        set_schedule(any_store_admin.store, "weekly", task="payment_reconciliation", cron=cron, timezone="UTC", sinks=["outbox"], updated_by="seed")
+    page = any_store_admin.get("/ui/schedules/weekly")
     assert page.status_code == 200
     assert _edits_shown(page.text) == crons[::-1][:20]
     seen = _edits_shown(page.text)
     while older := re.search(r'<a href="([^"]+)"[^>]*>Older edits', page.text):
-        page = admin.get(older.group(1).replace("&amp;", "&"))
+        page = any_store_admin.get(older.group(1).replace("&amp;", "&"))
         assert page.status_code == 200, page.text[-2000:]
         seen += _edits_shown(page.text)
     assert seen == crons[::-1]  # every edit, down to the one that created it
@@ -100,21 +115,54 @@ def test_every_edit_of_a_schedule_can_be_read_page_after_page(admin: TestClient)
 
 # --- 3. the autopilot's decisions ---------------------------------------------------------------------
 
-def test_every_state_change_of_the_providers_can_be_read_page_after_page(admin: TestClient) -> None:
+def test_every_state_change_of_the_providers_can_be_read_page_after_page(any_store_admin: TestClient) -> None:
     """The Providers page listed the 50 newest state changes and nothing else: the autopilot
     decides every few minutes while a provider fails and ramps back, so the decisions (and their
     reasons) of last night's incident were gone from the only place that shows them, without a
     word. Past its 50 newest, the table now links to the older ones, 50 a page, newest first."""
     start = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
-    with admin.store.write() as conn:  # the autopilot's 120 decisions, one a minute
+    with any_store_admin.store.write() as conn:  # the autopilot's 120 decisions, one a minute
         conn.execute(sa.insert(changes_t), [{"provider": "sandbox_sms_a", "active": i % 2 == 0, "factor": 1.0, "reason": f"decision {i}",
                                              "error_rate": 0.5, "attempts": 10, "at": start + dt.timedelta(minutes=i)} for i in range(120)])
-    page = admin.get("/ui/providers")
+    page = any_store_admin.get("/ui/providers")
     assert page.status_code == 200
     shown = re.findall(r"decision (\d+)", page.text)
     assert len(shown) == 50
     while older := re.search(r'<a href="([^"]+)"[^>]*>Older changes', page.text):
-        page = admin.get(older.group(1).replace("&amp;", "&"))
+        page = any_store_admin.get(older.group(1).replace("&amp;", "&"))
         assert page.status_code == 200, page.text[-2000:]
         shown += re.findall(r"decision (\d+)", page.text)
     assert [int(i) for i in shown] == list(range(119, -1, -1))  # every decision, newest first, each once
+
+
+# --- 4. the history of routing changes --------------------------------------------------------------
+
+def test_every_routing_weight_change_can_be_read_page_after_page(any_store_admin: TestClient) -> None:
+    """The History of routing changes page says "Every weight change, whoever made it" and listed
+    the 200 newest, without a word of the others: weights set each night by a job fill it in
+    four months, and who changed a rule before that could be read nowhere. Past its 200 newest,
+    the page now links to the older ones, 200 a page, newest first; an edit of several providers
+    stays whole on one page, and an edit of another rule at the same instant is kept."""
+    start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    rows = []
+    for i in range(260):  # 260 edits of sms/*/*, each of both its providers; the 130th with one of email/*/* at the same instant
+        at = start + dt.timedelta(hours=i)
+        rows += [{"rule": "sms/*/*", "provider": p, "old_weight": i, "new_weight": i + 1, "changed_by": "night-job",
+                  "reason": f"edit {i}", "at": at} for p in ("sandbox_sms_a", "sandbox_sms_b")]
+        if i == 130:
+            rows.append({"rule": "email/*/*", "provider": "sandbox_email_a", "old_weight": 1, "new_weight": 2, "changed_by": "ada",
+                         "reason": "edit of email", "at": at})
+    with any_store_admin.store.write() as conn:
+        conn.execute(sa.insert(audit_t), rows)
+    page = any_store_admin.get("/ui/routing/history")
+    assert page.status_code == 200
+    shown = re.findall(r"edit (\d+|of email)", page.text)
+    assert len(shown) == 200
+    while older := re.search(r'<a href="([^"]+)"[^>]*>Older changes', page.text):
+        page = any_store_admin.get(older.group(1).replace("&amp;", "&"))
+        assert page.status_code == 200, page.text[-2000:]
+        shown += re.findall(r"edit (\d+|of email)", page.text)
+    expected = [str(i) for i in range(259, -1, -1)]
+    expected.insert(expected.index("130"), "of email")  # inserted after it: listed before it
+    assert shown == expected
+    assert page.text.count("sandbox_sms_a: ") == page.text.count("sandbox_sms_b: ")  # no edit cut in two
