@@ -442,11 +442,12 @@ class _JSONErrorsGraphQLRouter(GraphQLRouter):
         return json.loads(data, object_pairs_hook=unique_keys)
 
     def parse_json(self, data: str | bytes) -> Any:  # noqa: ANN401
-        # strawberry turns only JSONDecodeError into a 400; bytes that are not UTF-8 and a JSON
-        # scalar (it calls `.get` on it) were 500s. Lists are its batches, which it refuses itself.
+        # strawberry turns only JSONDecodeError into a 400; bytes that are not UTF-8, an integer
+        # longer than Python reads (4,300 digits) and a JSON scalar (it calls `.get` on it) were
+        # 500s. Lists are its batches, which it refuses itself.
         try:
             decoded = super().parse_json(data)
-        except UnicodeDecodeError:
+        except ValueError:  # UnicodeDecodeError, or the integer's
             raise StrawberryHTTPException(400, "Unable to parse request body as JSON") from None
         except HaloError as exc:  # a key given twice
             raise StrawberryHTTPException(400, str(exc)) from None
