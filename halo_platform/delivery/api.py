@@ -22,14 +22,20 @@ router = APIRouter(tags=["delivery"], route_class=ChecksFirstRoute)
 
 
 async def _json_object(request: Request) -> dict[str, Any]:
-    """The request's JSON object; a key given twice (at any depth) is refused, not read as the last."""
+    """The request's JSON object; a key given twice (at any depth) is refused, not read as the last.
+    An `Idempotency-Key` header (the task API's way to name a request) is its `idempotency_key`."""
     try:
         body = json.loads(await request.body(), object_pairs_hook=unique_keys)
     except ValueError:
         raise HaloError(NOT_JSON) from None
     if not isinstance(body, dict):
         raise HaloError("body: must be a JSON object")
-    return body
+    header = request.headers.get("idempotency-key")
+    if header is None:
+        return body
+    if body.get("idempotency_key", header) != header:
+        raise HaloError("Idempotency-Key: the header and the body's idempotency_key differ; send one")
+    return {**body, "idempotency_key": header}
 
 
 def _send(channel: str, body: dict[str, Any], store: StoreResource, providers: ProvidersResource, caller: Caller) -> JSONResponse:

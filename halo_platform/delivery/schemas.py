@@ -97,8 +97,12 @@ REQUESTS: dict[str, type[_Message]] = {"sms": SmsIn, "email": EmailIn, "push": P
 
 
 def openapi_extra(channel: str) -> dict[str, Any]:
-    """The request body of `POST /v1/messages/<channel>` for the OpenAPI document."""
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": REQUESTS[channel].model_json_schema()}}}}
+    """The request body of `POST /v1/messages/<channel>` for the OpenAPI document, and the header
+    that may carry its idempotency key."""
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": REQUESTS[channel].model_json_schema()}}},
+            "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False, "schema": {
+                "type": "string", "minLength": 1, "maxLength": column_limit("idempotency_key")},
+                "description": "The body's `idempotency_key`, as a header (the same value if both are given)"}]}
 
 
 RESPONSES: dict[int | str, dict[str, Any]] = {

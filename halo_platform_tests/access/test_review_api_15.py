@@ -4,9 +4,13 @@ app, each refusal a 4xx in the service's JSON error body, never a 500, nothing h
 from __future__ import annotations
 
 import pytest
+import sqlalchemy as sa
 
+from halo_platform.core.store import StoreResource
+from halo_platform.delivery.tables import Message
 from halo_platform_tests.fixtures.access import authorized_client
 
+messages_t = Message.__table__
 # a JSON integer longer than Python reads (4,300 digits) is still valid JSON
 LONG_INTEGER = "9" * 5000
 
@@ -25,3 +29,27 @@ def test_a_graphql_request_with_an_integer_python_will_not_read_is_a_400_not_a_5
     else:
         answer = client.get("/graphql", params={"query": "{ __typename }", "variables": variables})
     assert answer.status_code == 400 and answer.json() == {"error": "Unable to parse request body as JSON", "detail": None}, answer.text
+
+
+def _messages(store: StoreResource) -> int:
+    with store.read() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(messages_t)).scalar()
+
+
+def test_an_sms_sent_again_with_the_same_idempotency_key_header_is_sent_once(app, store: StoreResource):  # noqa: ANN001
+    """The task API takes its idempotency key as the `Idempotency-Key` header, the header the
+    service refuses twice on every route; the message routes read only the body's
+    `idempotency_key` and dropped the header unread, so a partner retrying a timed-out send with
+    the header (delivery.md: never twice) queued the SMS a second time, each a patient's text at
+    our expense. The header is the message's idempotency key; one that contradicts the body's
+    is a 422, nothing stored."""
+    client = authorized_client(app, "messages:send")
+    sms = {"to": "+33612345678", "body": "Your appointment is at 10:00"}
+    first = client.post("/v1/messages/sms", json=sms, headers={"Idempotency-Key": "retry-1"})
+    again = client.post("/v1/messages/sms", json=sms, headers={"Idempotency-Key": "retry-1"})
+    assert first.status_code == again.status_code == 202 and again.json()["id"] == first.json()["id"], (first.text, again.text)
+    assert _messages(store) == 1
+    both = client.post("/v1/messages/sms", json={**sms, "idempotency_key": "retry-2"}, headers={"Idempotency-Key": "retry-3"})
+    assert both.status_code == 422 and both.json() == {
+        "error": "Idempotency-Key: the header and the body's idempotency_key differ; send one", "detail": None}, both.text
+    assert _messages(store) == 1
