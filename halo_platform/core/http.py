@@ -17,7 +17,7 @@ from collections.abc import Callable, Coroutine, Iterable, Mapping
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request, params
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.routing import APIRoute
@@ -218,13 +218,15 @@ class ChecksFirstRoute(APIRoute):
     After the guard, a query parameter the route takes once but the request gives several times
     is a 422 naming it: FastAPI would keep the last one silently (`provider_ids=A&provider_ids=B`
     asked for B alone). So is a JSON body naming a key twice (`core.text.unique_keys`), which
-    FastAPI read as its last value."""
+    FastAPI read as its last value, and a body sent as another media type than JSON, which FastAPI
+    does not read and refused in pydantic's words ("Input should be a valid dictionary")."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
         checks = [(d.call, d.call.before_body) for d in self.dependant.dependencies if hasattr(d.call, "before_body")]
         once = _taken_once(self.dependant.query_params)
         body = bool(self.dependant.body_params)
+        json_body = any(not isinstance(field.field_info, params.Form) for field in self.dependant.body_params)
         if not checks and not once and not body:
             return handler
 
@@ -235,6 +237,9 @@ class ChecksFirstRoute(APIRoute):
                     await check(request)
             if repeated := repeated_parameter(request.query_params, once):
                 return _error(422, repeated)
+            if json_body and not _media_is_json(request) and await request.body():
+                return _error(422, f"body: send JSON with the header Content-Type: application/json "
+                                   f"(got {cut(request.headers.get('content-type', 'none'), 60)})")
             if body and (repeated := await _repeated_key(request)):
                 return _error(422, repeated)
             return await handler(request)
@@ -270,12 +275,17 @@ def repeated_parameter(query: QueryParams, names: Iterable[str]) -> str | None:
     return None
 
 
+def _media_is_json(request: Request) -> bool:
+    """Whether the request's body is JSON as FastAPI reads it: application/json or
+    application/*+json, in any case."""
+    media = parse_options_header(request.headers.get("content-type", ""))[0].lower()
+    return media == b"application/json" or (media.startswith(b"application/") and media.endswith(b"+json"))
+
+
 async def _repeated_key(request: Request) -> str | None:
     """Why a JSON body is refused for naming a key twice, else None (a body that is no JSON is
-    left to FastAPI's own answer; Starlette keeps the body read for it). A body is JSON where
-    FastAPI reads it so: application/json or application/*+json, in any case."""
-    media = parse_options_header(request.headers.get("content-type", ""))[0].lower()
-    if not (media == b"application/json" or (media.startswith(b"application/") and media.endswith(b"+json"))):
+    left to FastAPI's own answer; Starlette keeps the body read for it)."""
+    if not _media_is_json(request):
         return None
     try:
         json.loads(await request.body(), object_pairs_hook=unique_keys)

@@ -53,3 +53,21 @@ def test_an_sms_sent_again_with_the_same_idempotency_key_header_is_sent_once(app
     assert both.status_code == 422 and both.json() == {
         "error": "Idempotency-Key: the header and the body's idempotency_key differ; send one", "detail": None}, both.text
     assert _messages(store) == 1
+
+
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
+def test_a_json_body_sent_as_another_media_type_is_refused_saying_to_send_json(app, store: StoreResource, content_type):  # noqa: ANN001
+    """`curl -d '{...}'` without `-H 'Content-Type: application/json'` sends a form's media type,
+    and FastAPI then reads no JSON: a suppression or a task request so sent was refused 422 "body:
+    Input should be a valid dictionary or object to extract fields from", pydantic's words, which
+    say nothing of the header the caller has to fix. The refusal names it; nothing is stored."""
+    client = authorized_client(app, "admin")
+    headers = {"content-type": content_type} if content_type else {}
+    for path, body in (("/v1/suppressions", '{"channel": "sms", "to": "+33612345678"}'),
+                       ("/v1/tasks/campaign_alerts/requests", '{"payload": {}}')):
+        answer = client.post(path, content=body, headers=headers)
+        assert answer.status_code == 422 and answer.json() == {
+            "error": f"body: send JSON with the header Content-Type: application/json (got {content_type or 'none'})",
+            "detail": None}, (path, answer.text)
+    with store.read() as conn:
+        assert conn.execute(sa.text("SELECT (SELECT count(*) FROM suppressions) + (SELECT count(*) FROM task_requests)")).scalar() == 0
