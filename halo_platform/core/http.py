@@ -219,7 +219,9 @@ class ChecksFirstRoute(APIRoute):
     is a 422 naming it: FastAPI would keep the last one silently (`provider_ids=A&provider_ids=B`
     asked for B alone). So is a JSON body naming a key twice (`core.text.unique_keys`), which
     FastAPI read as its last value, and a body sent as another media type than JSON, which FastAPI
-    does not read and refused in pydantic's words ("Input should be a valid dictionary")."""
+    does not read and refused in pydantic's words ("Input should be a valid dictionary"). So is a
+    query parameter the route does not take (`form=` for `from=`), which FastAPI dropped unread,
+    unless the route reads the request itself (FHIR's search, a provider's callback)."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -227,7 +229,8 @@ class ChecksFirstRoute(APIRoute):
         once = _taken_once(self.dependant.query_params)
         body = bool(self.dependant.body_params)
         json_body = any(not isinstance(field.field_info, params.Form) for field in self.dependant.body_params)
-        if not checks and not once and not body:
+        known = None if self.dependant.request_param_name else tuple(field.alias for field in self.dependant.query_params)
+        if not checks and not once and not body and known is None:
             return handler
 
         async def checked_first(request: Request) -> Response:
@@ -235,6 +238,8 @@ class ChecksFirstRoute(APIRoute):
             for guard, check in checks:
                 if guard not in overridden:  # an overridden guard is not run, its check from the request alone neither
                     await check(request)
+            if known is not None and (unknown := unknown_parameters(request.query_params, known)):
+                return _error(422, unknown)
             if repeated := repeated_parameter(request.query_params, once):
                 return _error(422, repeated)
             if json_body and not _media_is_json(request) and await request.body():
@@ -280,6 +285,12 @@ def _media_is_json(request: Request) -> bool:
     application/*+json, in any case."""
     media = parse_options_header(request.headers.get("content-type", ""))[0].lower()
     return media == b"application/json" or (media.startswith(b"application/") and media.endswith(b"+json"))
+
+
+def unknown_parameters(query: QueryParams, known: tuple[str, ...]) -> str | None:
+    """Why a query naming parameters other than `known` is refused, else None."""
+    unknown = [name for name in dict.fromkeys(query.keys()) if name not in known]
+    return f"unknown query parameter(s) {cut(', '.join(unknown), 200)}; known: {', '.join(known) or 'none'}" if unknown else None
 
 
 async def _repeated_key(request: Request) -> str | None:

@@ -71,3 +71,24 @@ def test_a_json_body_sent_as_another_media_type_is_refused_saying_to_send_json(a
             "detail": None}, (path, answer.text)
     with store.read() as conn:
         assert conn.execute(sa.text("SELECT (SELECT count(*) FROM suppressions) + (SELECT count(*) FROM task_requests)")).scalar() == 0
+
+
+@pytest.mark.parametrize(("path", "query", "unknown", "known"), [
+    ("/v1/availability", "feed=acme&provider_id=AC001&form=2027-01-04", "form", "feed, provider_id, from, to"),
+    ("/v1/slots", "feed=acme&provider_id=AC001&from=2027-01-04&duration=60", "duration", "feed, provider_id, type, from, to"),
+    ("/v1/availability/group", "feed=acme&provider_ids=AC001,AC002&mode=all&providers=AC003", "providers",
+     "feed, provider_ids, mode, from, to"),
+    ("/v1/tasks", "owner=team:marketing", "owner", "none"),
+])
+def test_a_query_parameter_the_route_does_not_take_is_refused_naming_it(app, path, query, unknown, known):  # noqa: ANN001
+    """A misspelt or made-up query parameter was dropped unread: `form=2027-01-04` (for `from`)
+    answered 200 with the spans of the default week, `duration=60` the slots of the feed's own
+    duration, a partner reading another week's or another length's availability as the one asked
+    for. A JSON body's unknown field is refused; so is such a parameter, a 422 naming it and the
+    route's own (FHIR's search ignores unknown parameters, as FHIR says, and is not one of these)."""
+    client = authorized_client(app, "admin")
+    answer = client.get(f"{path}?{query}")
+    assert answer.status_code == 422 and answer.json() == {
+        "error": f"unknown query parameter(s) {unknown}; known: {known}", "detail": None}, answer.text
+    fhir = client.get("/fhir/Slot?schedule=Schedule/acme.AC001&bogus=1")
+    assert fhir.status_code == 200, fhir.text
