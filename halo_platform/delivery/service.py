@@ -175,11 +175,11 @@ def submit(
         with writing_alone(store, store.engine.dialect.name == "postgresql", priority=high) as conn:
             existing = _by_key(conn, new.idempotency_key) if new.idempotency_key else None
             if existing is None:
-                if high:  # read in the insert's transaction: a pool checkout and its round trip fewer
+                if high:  # read on the insert's connection (in its transaction where it has one): a pool checkout fewer
                     route = high_route(new.channel, new.country, new.capability, config, conn, providers, rng or _rng)
                 _insert(conn, [values], now, sent_to=route.names[0] if route is not None and route.first_unmetered else None)
                 # neither suppressed nor expired on arrival (`_insert` settles both)
-                sending = route is not None and values["status"] == "queued" and not (new.expires_at and new.expires_at <= now)
+                sending = route is not None and values["status"] == "queued"
                 if sending:
                     route.marked = values["provider"]  # the provider `_insert` marked it in flight for, if any
                 else:

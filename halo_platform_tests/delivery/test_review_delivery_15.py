@@ -4,7 +4,6 @@ segments only, quiet hours of a number of several zones, and the fallback email'
 from __future__ import annotations
 
 import datetime as dt
-from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -16,8 +15,9 @@ from halo_platform.delivery.quiet_hours import QuietHours, quiet_until
 from halo_platform.delivery.service import message_view, submit
 from halo_platform.delivery.suppressions import keyword_action
 from halo_platform.http import create_app
-from halo_platform.lab.provider_fakes import SECRETS, twilio_inbound
+from halo_platform.lab.provider_fakes import SECRETS
 from halo_platform_tests.delivery.helpers import drain
+from halo_platform_tests.delivery.test_spec_review_3 import reply_suppresses
 from halo_platform_tests.fixtures.access import authorized_client
 
 NUMBER = "+33612345678"
@@ -29,14 +29,7 @@ def test_an_opt_out_keyword_with_punctuation_around_it_suppresses(fakes, provide
     sender out. A phone that ends a reply with a full stop (`Stop.`), or a patient who writes
     `STOP!`, sends the keyword and nothing else: it was answered `ignored` and the sender kept
     getting reminders. Punctuation and spaces around the word are not part of it."""
-    providers = providers_file({"tw": {"kind": "twilio", "channel": "sms", "base_url": fakes["twilio"].url, **SECRETS["twilio"],
-                                       "sender": "+33700000000"}})
-    client = authorized_client(create_app({"store": halo_store, "providers": providers}))
-    form, headers = twilio_inbound("http://testserver/v1/inbound/tw", NUMBER, text)
-    answer = client.post("/v1/inbound/tw", content=urlencode(form), headers={**headers, "Authorization": ""})
-    assert answer.status_code == 200 and answer.json() == {"action": "suppressed"}, answer.text
-    assert client.post("/v1/messages/sms", json={"to": NUMBER, "body": "reminder"}).json()["status"] == "suppressed"
-
+    reply_suppresses(fakes, providers_file, halo_store, text)
 
 @pytest.mark.parametrize(("text", "action"), [
     ("Start!", "lift"), ("START.", "lift"), ("STOP PLEASE", None), ("S.T.O.P", None), ("STOP-ALL", None),

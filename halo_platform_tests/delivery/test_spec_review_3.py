@@ -82,6 +82,11 @@ def test_an_opt_out_keyword_in_another_unicode_form_suppresses(fakes, providers_
     """delivery.md: STOP and the locale keywords (ARRET, STOPP, BERHENTI) opt the sender out.
     `ARRÊT` decomposed (E + U+0302) is the same text as the composed one, and full-width STOP
     the same word: both were answered `ignored` and the sender kept getting messages."""
+    reply_suppresses(fakes, providers_file, halo_store, text)
+
+
+def reply_suppresses(fakes, providers_file, halo_store, text: str) -> None:  # noqa: ANN001
+    """`text` received through Twilio's inbound webhook is answered `suppressed`, and the next SMS to its sender is suppressed."""
     providers = providers_file({"tw": {"kind": "twilio", "channel": "sms", "base_url": fakes["twilio"].url, **SECRETS["twilio"],
                                        "sender": "+33700000000"}})
     client = authorized_client(create_app({"store": halo_store, "providers": providers}))

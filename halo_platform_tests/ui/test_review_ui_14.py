@@ -15,29 +15,19 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
-from halo_platform.access import users
 from halo_platform.cli import cli
 from halo_platform.core.store import StoreResource
 from halo_platform.delivery.autopilot import changes_t
 from halo_platform.delivery.resources import ProvidersResource
 from halo_platform.delivery.state import audit_t
-from halo_platform.http import create_app
 from halo_platform.reports.schedules import set_schedule
-from halo_platform.sinks import SinksResource
-
-PASSWORD = "a long enough password"
+from halo_platform_tests.ui.test_review_ui11 import _client
 
 
 def _admin(db_url: str) -> Iterator[TestClient]:
     """An admin's client (a session and its CSRF token) of an app on the store at `db_url`; a 500 is an answer."""
     store, providers = StoreResource(db_url=db_url), ProvidersResource()
-    users.create_user(store, "ada", "admin", PASSWORD)
-    client = TestClient(create_app({"store": store, "providers": providers, "sinks": SinksResource()}),
-                        raise_server_exceptions=False, follow_redirects=False)
-    client.cookies.set("halo_session", users.login(store, "ada", PASSWORD, "test"))
-    client.csrf = users.session(store, client.cookies["halo_session"]).csrf_token
-    client.store = store
-    yield client
+    yield _client(store, providers)
     providers.close()
     store.dispose()
 
@@ -85,6 +75,15 @@ def test_the_availability_calendars_times_say_their_zone_and_utc_offset(halo_env
     assert '<time datetime="2027-03-14T09:00:00-04:00">09:00</time>' in page.text
 
 
+def _older_pages(client: TestClient, page: str, link: str) -> Iterator[str]:
+    """The text of each page a list's `link` ("Older edits") leads to from `page`, then from that one, to the last."""
+    while older := re.search(rf'<a href="([^"]+)"[^>]*>{link}', page):
+        answer = client.get(older.group(1).replace("&amp;", "&"))
+        assert answer.status_code == 200, answer.text[-2000:]
+        page = answer.text
+        yield page
+
+
 # --- 2. a schedule's history of edits --------------------------------------------------------------
 
 def _edits_shown(page: str) -> list[str]:
@@ -105,12 +104,10 @@ def test_every_edit_of_a_schedule_can_be_read_page_after_page(any_store_admin: T
     assert page.status_code == 200
     assert _edits_shown(page.text) == crons[::-1][:20]
     seen = _edits_shown(page.text)
-    while older := re.search(r'<a href="([^"]+)"[^>]*>Older edits', page.text):
-        page = any_store_admin.get(older.group(1).replace("&amp;", "&"))
-        assert page.status_code == 200, page.text[-2000:]
-        seen += _edits_shown(page.text)
+    for older in _older_pages(any_store_admin, page.text, "Older edits"):
+        seen += _edits_shown(older)
     assert seen == crons[::-1]  # every edit, down to the one that created it
-    assert "created" in page.text
+    assert "created" in older
 
 
 # --- 3. the autopilot's decisions ---------------------------------------------------------------------
@@ -128,10 +125,8 @@ def test_every_state_change_of_the_providers_can_be_read_page_after_page(any_sto
     assert page.status_code == 200
     shown = re.findall(r"decision (\d+)", page.text)
     assert len(shown) == 50
-    while older := re.search(r'<a href="([^"]+)"[^>]*>Older changes', page.text):
-        page = any_store_admin.get(older.group(1).replace("&amp;", "&"))
-        assert page.status_code == 200, page.text[-2000:]
-        shown += re.findall(r"decision (\d+)", page.text)
+    for older in _older_pages(any_store_admin, page.text, "Older changes"):
+        shown += re.findall(r"decision (\d+)", older)
     assert [int(i) for i in shown] == list(range(119, -1, -1))  # every decision, newest first, each once
 
 
@@ -158,11 +153,9 @@ def test_every_routing_weight_change_can_be_read_page_after_page(any_store_admin
     assert page.status_code == 200
     shown = re.findall(r"edit (\d+|of email)", page.text)
     assert len(shown) == 200
-    while older := re.search(r'<a href="([^"]+)"[^>]*>Older changes', page.text):
-        page = any_store_admin.get(older.group(1).replace("&amp;", "&"))
-        assert page.status_code == 200, page.text[-2000:]
-        shown += re.findall(r"edit (\d+|of email)", page.text)
+    for older in _older_pages(any_store_admin, page.text, "Older changes"):
+        shown += re.findall(r"edit (\d+|of email)", older)
     expected = [str(i) for i in range(259, -1, -1)]
     expected.insert(expected.index("130"), "of email")  # inserted after it: listed before it
     assert shown == expected
-    assert page.text.count("sandbox_sms_a: ") == page.text.count("sandbox_sms_b: ")  # no edit cut in two
+    assert older.count("sandbox_sms_a: ") == older.count("sandbox_sms_b: ")  # no edit cut in two
