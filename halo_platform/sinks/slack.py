@@ -6,15 +6,18 @@ post that may have been taken (no answer once sent) is not sent again."""
 
 from __future__ import annotations
 
+from typing import Annotated
 from urllib.parse import urlsplit
 
 from halo_platform.sinks.base import Delivery, Sink, post
-from halo_platform.sinks.settings import Timeout
+from halo_platform.sinks.settings import FILLED, Timeout
 
 
 class SlackSink(Sink):
     kind = "slack"
-    webhook_url: str
+    # an empty one (`${SLACK_WEBHOOK_URL}` set to nothing) is refused when built: it built, so `halo`
+    # did not warn of an alert sink no alert reaches, and each post failed
+    webhook_url: Annotated[str, FILLED]
     timeout: Timeout = 15.0
     carries_files = False
 

@@ -24,7 +24,7 @@ class WebhookSink(Sink):
     answer came too late is sent again) and on a re-execution's delivery of the same request."""
 
     kind = "webhook"
-    url: str
+    url: Annotated[str, FILLED]  # an empty one was refused only by each post, not when built
     secret: Annotated[str, FILLED]
     timeout: Timeout = 15.0
     carries_files = False
