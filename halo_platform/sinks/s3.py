@@ -22,7 +22,10 @@ def _no_parent_step(prefix: str) -> str:
 # the folder the reports go in, as a path (`..` refused), though a key is a name
 KeyPrefix = Annotated[PathSetting, AfterValidator(_no_parent_step)]
 
-_TRANSIENT_CODES = {"SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout", "RequestTimeTooSkewed", "503", "500"}
+_TRANSIENT_CODES = {"SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout", "503", "500"}
+# S3 refuses a request signed over 15 minutes off its clock: it was retried, each attempt (and the run's
+# retry) with the same clock and refused the same way; what to fix is the host's clock
+_WHY = {"RequestTimeTooSkewed": " (this host's clock is over 15 minutes off the server's: no retry fixes it, set the clock right)"}
 
 
 class S3Sink(Sink):
@@ -89,7 +92,7 @@ class S3Sink(Sink):
             code = str(exc.response.get("Error", {}).get("Code", ""))
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
             error = TransientSinkError if code in _TRANSIENT_CODES or status >= 500 or status == 429 else PermanentSinkError
-            raise error(f"S3 {self.bucket}: {code or status}") from None
+            raise error(f"S3 {self.bucket}: {code or status}{_WHY.get(code, '')}") from None
         except NoCredentialsError:
             raise PermanentSinkError("S3: no credentials") from None
         except ParamValidationError:  # botocore refuses it before any request (a space, a slash): no retry changes it

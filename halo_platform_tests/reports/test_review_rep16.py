@@ -4,9 +4,20 @@ is one permanent failure saying why."""
 
 from __future__ import annotations
 
+import pytest
+
 from halo_platform.alerts.send import alert_sinks
 from halo_platform.reports.assets import deliver_all
 from halo_platform.sinks import Delivery, SinksResource
+from halo_platform.sinks.base import deliver_with_retries
+from halo_platform.sinks.s3 import S3Sink
+
+
+@pytest.fixture
+def report_file(tmp_path):  # noqa: ANN001, ANN201
+    path = tmp_path / "payment_reconciliation_2024-03-04_2024-03-11.csv"
+    path.write_text("order_id,issue\nO1,MISSING_PAYMENT\n")
+    return path
 
 
 def test_an_empty_slack_or_webhook_url_is_refused_when_the_sink_is_built(sinks_file, monkeypatch):
@@ -26,4 +37,19 @@ def test_an_empty_slack_or_webhook_url_is_refused_when_the_sink_is_built(sinks_f
     assert [(o.sink, o.status, o.attempts, o.permanent, o.detail) for o in outcomes] == [
         ("ops_slack", "FAILED", 0, True, "unusable: sink 'ops_slack' (slack): invalid settings: webhook_url: Value error, empty"),
         ("hook", "FAILED", 0, True, "unusable: sink 'hook' (webhook): invalid settings: url: Value error, empty")]
+
+
+def test_s3_request_time_too_skewed_is_one_permanent_failure_saying_to_fix_the_clock(s3_server, report_file):
+    """S3 refuses a request signed more than 15 minutes off its clock (403 RequestTimeTooSkewed). That
+    was retried as transient: each attempt (seconds apart, a new client, the same clock) was refused
+    again, and the run was retried too, failing the same way. It is now permanent at the first
+    attempt, and says what to fix."""
+    s3_server.client().create_bucket(Bucket="reports")
+    s3_server.switches.error_status, s3_server.switches.error_code = 403, "RequestTimeTooSkewed"
+    sink = S3Sink(bucket="reports", endpoint_url=s3_server.endpoint_url, region=s3_server.region)
+    slept = []
+    outcome = deliver_with_retries("archive_s3", sink, Delivery("r", files=[report_file]), sleep=slept.append)
+    assert (outcome.status, outcome.attempts, outcome.permanent, slept) == ("FAILED", 1, True, [])
+    assert outcome.detail == ("permanent: S3 reports: RequestTimeTooSkewed (this host's clock is over 15 minutes"
+                              " off the server's: no retry fixes it, set the clock right)")
 
