@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from halo_platform.sinks.base import PermanentSinkError, TransientSinkError, UploadSink, safe_name, swap_in
-from halo_platform.sinks.settings import Host, PathSetting, Port, Timeout, setting_file
+from halo_platform.sinks.settings import CommandSetting, Host, PathSetting, Port, Timeout, setting_file
 
 if TYPE_CHECKING:
     import paramiko
@@ -26,8 +26,10 @@ class SFTPSink(UploadSink):
     kind = "sftp"
     host: Host
     port: Port = 22
-    username: str
-    password: str | None = None
+    # a line break (the last of a secret file `${SFTP_PASSWORD}` was read from) or another control
+    # character failed every login as 'AuthenticationException', naming neither setting nor character
+    username: CommandSetting
+    password: CommandSetting | None = None
     private_key_path: PathSetting | None = None
     remote_dir: PathSetting = "."
     known_hosts_path: PathSetting | None = None

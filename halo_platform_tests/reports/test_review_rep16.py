@@ -11,6 +11,7 @@ from halo_platform.reports.assets import deliver_all
 from halo_platform.sinks import Delivery, SinksResource
 from halo_platform.sinks.base import deliver_with_retries
 from halo_platform.sinks.s3 import S3Sink
+from halo_platform_tests.sinks.test_ftp_sftp import sftp_sink
 
 
 @pytest.fixture
@@ -53,3 +54,22 @@ def test_s3_request_time_too_skewed_is_one_permanent_failure_saying_to_fix_the_c
     assert outcome.detail == ("permanent: S3 reports: RequestTimeTooSkewed (this host's clock is over 15 minutes"
                               " off the server's: no retry fixes it, set the clock right)")
 
+
+@pytest.mark.parametrize(("setting", "value", "shown"), [
+    ("username", "halo\n", "username: Value error, has a control character (U+000A)"),
+    ("password", "sftp-secret\n", "password: Value error, has a control character (U+000A)"),
+    ("password", "sftp\x00secret", "password: Value error, has a control character (U+0000)"),
+])
+def test_an_sftp_login_with_a_control_character_is_refused_naming_the_setting(sftp_server, report_file, sinks_file,
+                                                                               setting, value, shown):
+    """`password: "${SFTP_PASSWORD}"` read from a secret file keeps the file's last line break: the
+    SFTP sink sent it as the password and every delivery failed as 'AuthenticationException', naming
+    neither the setting nor the line break (the FTP sink refuses such a login when it is built). It is
+    now refused when the sink is built, naming the setting and never its value; nothing is uploaded."""
+    settings = {**sftp_sink(sftp_server).model_dump(exclude_none=True), setting: value}
+    sinks_file({"partner_sftp": {"kind": "sftp", **settings}})
+    (outcome,) = deliver_all(SinksResource(), ["partner_sftp"], Delivery("r", files=[report_file]))
+    assert (outcome.status, outcome.attempts, outcome.permanent) == ("FAILED", 0, True)
+    assert outcome.detail == f"unusable: sink 'partner_sftp' (sftp): invalid settings: {shown}"
+    assert "secret" not in outcome.detail
+    assert not (sftp_server.root / "inbound").exists() or list((sftp_server.root / "inbound").iterdir()) == []
