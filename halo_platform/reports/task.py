@@ -8,6 +8,7 @@ turns each task into a Dagster asset + job.
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import enum
 import math
@@ -93,12 +94,31 @@ def _iso_date(value: Any) -> Any:
     try:
         day = dt.date.fromisoformat(value) if isinstance(value, str) and _ISO_DATE.fullmatch(value) else None
     except ValueError:
-        day = None
+        day = _no_such_day(value)
     if day is None:
         raise ValueError(f"not an ISO date (YYYY-MM-DD): {echo(value)}")
     if not EARLIEST_DATE <= day <= LATEST_DATE:  # a run steps days before and after: 0001-01-01 failed it, queued
         raise ValueError(f"a date between {EARLIEST_DATE} and {LATEST_DATE} is expected, got {echo(value)}")
     return day
+
+
+def _no_such_day(text: str) -> dt.date | None:
+    """For a text of the ISO form the calendar has no day of (2023-02-29, 2024-04-31): raise why,
+    rather than 'not an ISO date (YYYY-MM-DD)', which sent the user after the form they wrote
+    right. The year 0 is taken as the earliest day (refused by the bounds, which it is out of); a
+    text whose dashes are mixed (2024-0301) is no ISO form: None."""
+    if len(text) == 9:  # one dash of two
+        return None
+    digits = text.replace("-", "")
+    year, month, day = int(digits[:4]), int(digits[4:6]), int(digits[6:])
+    if year == 0:
+        return dt.date.min
+    if not 1 <= month <= 12:
+        raise ValueError(f"no such date: {echo(text)} (a month is 01 to 12)")
+    last = calendar.monthrange(year, month)[1]
+    if not 1 <= day <= last:
+        raise ValueError(f"no such date: {echo(text)} ({year:04d}-{month:02d} has {last} days)")
+    return None
 
 
 def _cents(value: Decimal) -> Decimal:

@@ -4,13 +4,20 @@ is one permanent failure saying why."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from click.testing import CliRunner
 
 from halo_platform.alerts.send import alert_sinks
+from halo_platform.cli import cli
+from halo_platform.http import create_app
 from halo_platform.reports.assets import deliver_all
+from halo_platform.reports.audit import list_requests
 from halo_platform.sinks import Delivery, SinksResource
 from halo_platform.sinks.base import deliver_with_retries
 from halo_platform.sinks.s3 import S3Sink
+from halo_platform_tests.fixtures.access import authorized_client
 from halo_platform_tests.sinks.test_ftp_sftp import sftp_sink
 
 
@@ -73,3 +80,25 @@ def test_an_sftp_login_with_a_control_character_is_refused_naming_the_setting(sf
     assert outcome.detail == f"unusable: sink 'partner_sftp' (sftp): invalid settings: {shown}"
     assert "secret" not in outcome.detail
     assert not (sftp_server.root / "inbound").exists() or list((sftp_server.root / "inbound").iterdir()) == []
+
+
+@pytest.mark.parametrize(("day", "why"), [
+    ("2023-02-29", "no such date: '2023-02-29' (2023-02 has 28 days)"),  # 2023 is no leap year
+    ("2024-04-31", "no such date: '2024-04-31' (2024-04 has 30 days)"),
+    ("20240230", "no such date: '20240230' (2024-02 has 29 days)"),
+    ("2024-13-01", "no such date: '2024-13-01' (a month is 01 to 12)"),
+    ("0000-01-01", "a date between 1900-01-01 and 2199-12-31 is expected, got '0000-01-01'"),
+])
+def test_a_date_in_iso_form_that_the_calendar_does_not_have_is_refused_as_no_such_date(halo_env, store, day, why):
+    """`period_start: "2023-02-29"` is written YYYY-MM-DD, but 2023 has no 29 February: the API and the
+    CLI refused it as 'not an ISO date (YYYY-MM-DD)', sending the user after the form they had
+    written right. A date of that form that the calendar lacks is now refused as no such date, saying
+    why; nothing is queued."""
+    client = authorized_client(create_app())
+    answer = client.post("/v1/tasks/payment_reconciliation/requests", json={"payload": {"period_start": day}})
+    assert answer.status_code == 422
+    assert answer.json() == {"error": f"payment_reconciliation: invalid payload: period_start: {why}",
+                             "detail": [{"field": "period_start", "reason": why}]}
+    result = CliRunner().invoke(cli, ["tasks", "run", "campaign_alerts", "--payload", json.dumps({"as_of": day})])
+    assert (result.exit_code, result.output) == (2, f"error: campaign_alerts: invalid payload: as_of: {why}\n")
+    assert list_requests(store) == []

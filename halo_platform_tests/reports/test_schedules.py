@@ -230,7 +230,7 @@ def test_catch_up_is_edited_like_any_field_and_a_bad_one_is_refused(halo_env, st
         ({"cron": "0 7 30 2 *"}, "never fires"),
         ({"payload": {"sinks": ["nope"]}}, "payload: sinks are the schedule's own field"),
         ({"payload": {"budget_threshold_pct": 150}}, "budget_threshold_pct"),
-        ({"payload": {"as_of": "2024-02-30"}}, "not an ISO date"),
+        ({"payload": {"as_of": "2024-02-30"}}, "no such date: '2024-02-30' (2024-02 has 29 days)"),
         ({"sinks": ["nowhere"]}, "unknown sink(s): nowhere"),
         ({"task": "no_such_task"}, "unknown task"),
     ],
