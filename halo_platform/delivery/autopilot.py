@@ -177,13 +177,13 @@ def run_cycle(
             if since not in per_since:
                 per_since[since] = window_stats(conn, since, now)
             stats[name] = Stats(*per_since[since].get(name, (0, 0)))
-    unset = config.unset_secrets()
+    unset = config.unusable()
     for name, entry in config.providers.items():
         state = states.get(name, State())
         if state.manual_by or name in unset:  # carries nothing, and is not pinged: no decision to make
             report.providers[name] = {"active": False, "factor": 0.0, "ramp_step": None, "attempts": stats[name].attempts,
                                       "errors": stats[name].errors, "error_rate": round(stats[name].error_rate, 4), "ping_ok": None,
-                                      "reason": f"switched off by {state.manual_by}" if state.manual_by else _unusable(unset[name])}
+                                      "reason": f"switched off by {state.manual_by}" if state.manual_by else unset[name]}
             continue
         ping_ok = None
         if not state.active or (state.ramp_step is not None and stats[name].attempts == 0):
@@ -279,12 +279,6 @@ def set_manual(config: DeliveryConfig, provider: str, off: bool, changed_by: str
     return text
 
 
-def _unusable(variables: tuple[str, ...]) -> str:
-    """Why a provider whose settings reference the unset `${ENV}` `variables` carries nothing."""
-    return (f"environment variable{'s' if len(variables) > 1 else ''} {', '.join(variables)} "
-            f"{'are' if len(variables) > 1 else 'is'} not set: its client cannot be built, routing gives it no traffic")
-
-
 def _alert_to(sinks: SinksResource, send: Callable, alert: object) -> None:
     send(alert, sinks)
 
@@ -301,7 +295,7 @@ def provider_table(config: DeliveryConfig, store: StoreResource, now: dt.datetim
         stored = {r.provider: r for r in conn.execute(sa.select(state_t))}
         stats = window_stats(conn, since, now)
         seen = dict(conn.execute(sa.select(changes_t.c.provider, sa.func.max(changes_t.c.id)).where(BY_HAND).group_by(changes_t.c.provider)).all())
-    unset = config.unset_secrets()
+    unset = config.unusable()
     rows = []
     for name, entry in config.providers.items():
         row = stored.get(name)
@@ -313,7 +307,7 @@ def provider_table(config: DeliveryConfig, store: StoreResource, now: dt.datetim
         if state.manual_by:
             label = "off"
         elif name in unset:
-            label, factor, reason = "unusable", 0.0, _unusable(unset[name])
+            label, factor, reason = "unusable", 0.0, unset[name]
         else:
             label = "active" if state.active and state.ramp_step is None else ("ramping" if state.active else "deactivated")
         rows.append({

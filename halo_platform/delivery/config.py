@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import phonenumbers
 
 from halo_platform.core.errors import HaloError
-from halo_platform.core.settings import env_references, get_settings, read_yaml, refuse_unknown_keys
+from halo_platform.core.settings import env_references, expand_env, get_settings, read_yaml, refuse_unknown_keys
 from halo_platform.core.text import echo
 from halo_platform.delivery.quiet_hours import QuietHours
 
@@ -154,6 +154,19 @@ class DeliveryConfig:
             unset[name] = (*unset.get(name, ()), variable)
         return unset
 
+    def unusable(self) -> dict[str, str]:
+        """Per provider whose client cannot be built from the environment as it is now: why. A
+        `${ENV}` variable it references is not set, or its `base_url` from one holds a user name or
+        password (refused as the file's own URL is). Routing gives it no traffic: drawn, building
+        its client failed the dispatch run of its channel."""
+        why = {name: (f"environment variable{'s' if len(variables) > 1 else ''} {', '.join(variables)} "
+                      f"{'are' if len(variables) > 1 else 'is'} not set: its client cannot be built, routing gives it no traffic")
+               for name, variables in self.unset_secrets().items()}
+        for name in {name for name, _ in self.secret_references} - set(why):
+            if holds_credentials(expand_env(self.providers[name].raw.get("base_url"))):
+                why[name] = f"base_url from the environment: {CREDENTIALS_IN_URL}; routing gives it no traffic"
+        return why
+
     def rule(self, key: str) -> Rule:
         for rule in self.rules:
             if rule.key == key:
@@ -215,7 +228,7 @@ SECTIONS = ("providers", "routing", "retry", "autopilot", "capabilities", "high_
             "max_segments", "quiet_hours")
 
 
-def _holds_credentials(url: Any) -> bool:  # noqa: ANN401 - any YAML value
+def holds_credentials(url: Any) -> bool:  # noqa: ANN401 - any YAML value
     """`url` is a URL with a user name or password (`https://user:pw@host`): the provider clients
     authenticate with their own settings and send the URL's host only, so these would be dropped
     without a word. (A URL the clients cannot read at all is refused when one is built.)"""
@@ -223,6 +236,15 @@ def _holds_credentials(url: Any) -> bool:  # noqa: ANN401 - any YAML value
         return isinstance(url, str) and "@" in urlsplit(url).netloc
     except ValueError:
         return False
+
+
+#: why a base_url with a user name or password is refused (the URL itself is never shown)
+CREDENTIALS_IN_URL = "a user name or password in the URL is never sent to the provider; give its credentials in the provider's own settings"
+
+
+def credentials_in_base_url(what: str) -> HaloError:
+    """The error for provider `what`'s base_url holding a user name or password (never the URL)."""
+    return HaloError(f"{what}.base_url: {CREDENTIALS_IN_URL}")
 
 
 def parse_config(data: dict[str, Any], source: str = "") -> DeliveryConfig:
@@ -244,9 +266,8 @@ def parse_config(data: dict[str, Any], source: str = "") -> DeliveryConfig:
                             " does not tell apart")
         if not isinstance(raw, dict) or not raw.get("kind") or raw.get("channel") not in CHANNELS:
             raise HaloError(f"{where}: provider {name!r} needs 'kind' and 'channel' (one of {', '.join(CHANNELS)})")
-        if _holds_credentials(raw.get("base_url")):
-            raise HaloError(f"{where}: provider {name}.base_url: a user name or password in the URL is never sent to the provider;"
-                            " give its credentials in the provider's own settings")
+        if holds_credentials(raw.get("base_url")):
+            raise credentials_in_base_url(f"{where}: provider {name}")
         providers[name] = ProviderEntry(
             name=name,
             kind=str(raw["kind"]),

@@ -15,7 +15,13 @@ from pydantic import PrivateAttr
 from halo_platform.core.errors import HaloError, invalid_settings
 from halo_platform.core.plugins import discover, subclasses_of
 from halo_platform.core.settings import expand_env, refuse_unknown_keys
-from halo_platform.delivery.config import DeliveryConfig, ProviderEntry, load_config
+from halo_platform.delivery.config import (
+    DeliveryConfig,
+    ProviderEntry,
+    credentials_in_base_url,
+    holds_credentials,
+    load_config,
+)
 from halo_platform.delivery.providers.base import Provider
 
 
@@ -62,6 +68,8 @@ class ProvidersResource(dg.ConfigurableResource):
         settings = expand_env(entry.raw)
         settings.pop("kind", None)
         settings["name"] = entry.name
+        if holds_credentials(settings.get("base_url")):  # from `${ENV}`: the file's own URL was checked when it was loaded
+            raise credentials_in_base_url(f"provider {entry.name}")
         fingerprint = json.dumps(settings, sort_keys=True, default=str)
         with self._lock:
             cached = self._clients.get(entry.name)

@@ -67,7 +67,7 @@ def _routing(config: DeliveryConfig, conn: Connection) -> tuple[Router, list]:
     message stayed queued, also those of the providers that could send them) and HIGH sends drawn
     to it; the autopilot reports its rules down when it was their only provider."""
     weights, states = stored_weights(conn), conn.execute(_STATES).all()
-    factors = {provider: factor for provider, factor, _ in states} | dict.fromkeys(config.unset_secrets(), 0.0)
+    factors = {provider: factor for provider, factor, _ in states} | dict.fromkeys(config.unusable(), 0.0)
     return Router(with_added_rules(config, conn, weights), weights, factors), states
 
 

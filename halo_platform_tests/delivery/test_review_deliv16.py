@@ -1,0 +1,41 @@
+"""Review deliv16 of message delivery: provider settings resolved from `${ENV}` at run time."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from halo_platform.core.errors import HaloError
+from halo_platform.delivery.autopilot import provider_table
+from halo_platform.delivery.queue import messages_t
+from halo_platform.delivery.service import submit
+from halo_platform.lab.provider_fakes import SECRETS
+from halo_platform_tests.delivery.helpers import drain
+
+
+def test_a_base_url_from_an_env_variable_holding_a_user_name_and_password_is_refused_and_carries_no_traffic(
+        fakes, providers_file, halo_store, monkeypatch) -> None:  # noqa: ANN001
+    """`base_url: "https://user:pw@host"` written in the file is refused when it is loaded, but the
+    same URL given as `${TW_BASE_URL}` was taken: Twilio was called without them, without a word.
+    Now its client is refused (naming the provider and the setting, never the password) and, as
+    for a provider whose secret is not set, routing gives it no traffic and the listing says why:
+    the rule's other provider sends."""
+    monkeypatch.setenv("TW_BASE_URL", fakes["twilio"].url.replace("http://", "http://user:s3cret-pw@"))
+    twilio = {"kind": "twilio", "channel": "sms", "base_url": "${TW_BASE_URL}", **SECRETS["twilio"], "sender": "+33700000000"}
+    vonage = {"kind": "vonage", "channel": "sms", "base_url": fakes["vonage"].url, **SECRETS["vonage"]}
+    providers = providers_file({"tw": twilio, "vo": vonage}, [{"channel": "sms", "country": "*", "capability": "*", "weights": {"tw": 99, "vo": 1}}])
+    with pytest.raises(HaloError, match=r"provider tw\.base_url: a user name or password in the URL is never sent") as refused:
+        providers.get("tw")
+    assert "s3cret-pw" not in str(refused.value)
+    for n in range(5):
+        submit("sms", {"to": "+33612345678", "body": f"reminder {n}"}, store=halo_store, providers=providers)
+    drain(providers, halo_store)
+    with halo_store.read() as conn:
+        assert conn.execute(sa.select(messages_t.c.status, messages_t.c.provider)).all() == [("sent", "vo")] * 5
+    rows = {row["provider"]: row for row in provider_table(providers.config(), halo_store)}
+    assert (rows["tw"]["state"], rows["tw"]["factor"]) == ("unusable", 0.0)
+    assert rows["tw"]["reason"].startswith("base_url from the environment: a user name or password in the URL is never sent")
+    assert "s3cret-pw" not in rows["tw"]["reason"]
+    monkeypatch.setenv("TW_BASE_URL", fakes["twilio"].url)  # fixed: usable again
+    assert providers.get("tw").base_url == fakes["twilio"].url
+    assert providers.config().unusable() == {}
