@@ -25,6 +25,10 @@ CHANNELS = ("sms", "email", "push")
 PRIORITIES = {"HIGH": 0, "NORMAL": 1, "LOW": 2}
 #: SMS segments a body may take unless `max_segments: {sms: N}` says otherwise
 DEFAULT_MAX_SEGMENTS = 6
+#: the most characters of an SMS body a provider kind takes (Twilio: 1,600, error 21617 past it)
+SMS_BODY_LIMITS = {"twilio": 1600}
+#: GSM-7 characters per segment of a body of several (the most characters `max_segments` lets in)
+GSM7_PER_SEGMENT = 153
 #: what happens to a message whose request was in flight when its dispatcher died (and whose
 #: provider has no request idempotency): it ends `lost`, or it is sent once more
 ON_UNKNOWN = ("lost", "resend")
@@ -335,7 +339,7 @@ def parse_config(data: dict[str, Any], source: str = "") -> DeliveryConfig:
         high_deadline_seconds=_number(data.get("high_deadline_seconds", 5.0), f"{where}: high_deadline_seconds"),
         lease_seconds=lease_seconds,
         source=source,
-        max_segments=_parse_max_segments(data.get("max_segments") or {}, where),
+        max_segments=_parse_max_segments(data.get("max_segments") or {}, providers, where),
         quiet_hours=_parse_quiet_hours(data.get("quiet_hours") or {}, where),
     )
 
@@ -461,12 +465,20 @@ def _parse_quiet_hours(raw: Any, where: str) -> dict[str, dict[str, QuietHours |
     return out
 
 
-def _parse_max_segments(raw: Any, where: str) -> dict[str, int]:
+def _parse_max_segments(raw: Any, providers: dict[str, ProviderEntry], where: str) -> dict[str, int]:
+    """`max_segments`, within what every SMS provider takes: a body a provider refuses (Twilio past
+    1,600 characters) was taken at submission, then ended `provider_error` when sent."""
     if not isinstance(raw, dict) or not set(raw) <= {"sms"}:
         raise HaloError(f"{where}: max_segments must map sms (the only channel with segments) to a number")
     value = raw.get("sms", DEFAULT_MAX_SEGMENTS)
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise HaloError(f"{where}: max_segments.sms must be a whole number of at least 1, not {value!r}")
+    longest = GSM7_PER_SEGMENT * value if value > 1 else 160
+    for entry in providers.values():
+        limit = SMS_BODY_LIMITS.get(entry.kind) if entry.channel == "sms" else None
+        if limit is not None and longest > limit:
+            raise HaloError(f"{where}: max_segments.sms: {value} lets an SMS body reach {longest} characters; provider {entry.name}"
+                            f" ({entry.kind}) takes at most {limit}: at most {limit // GSM7_PER_SEGMENT} segments with it")
     return {"sms": value}
 
 

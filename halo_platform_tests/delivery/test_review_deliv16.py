@@ -39,3 +39,24 @@ def test_a_base_url_from_an_env_variable_holding_a_user_name_and_password_is_ref
     monkeypatch.setenv("TW_BASE_URL", fakes["twilio"].url)  # fixed: usable again
     assert providers.get("tw").base_url == fakes["twilio"].url
     assert providers.config().unusable() == {}
+
+TWILIO = {"kind": "twilio", "channel": "sms", "base_url": "http://127.0.0.1:9", **SECRETS["twilio"]}
+EVERY_SMS = [{"channel": "sms", "country": "*", "capability": "*", "weights": {"tw": 1}}]
+
+
+@pytest.mark.parametrize("segments", [11, 20])
+def test_max_segments_letting_an_sms_body_past_twilios_1600_characters_is_refused_with_a_twilio_provider(providers_file, segments) -> None:
+    """providers.md: Twilio takes a `Body` of at most 1,600 characters (error 21617 past it, a
+    permanent 400). `max_segments: {sms: 11}` lets a GSM-7 body of 1,683 characters in: with a
+    Twilio provider it was accepted at submission (202) and ended `provider_error` when sent. The
+    file is refused now, naming the setting, the provider and the most segments Twilio takes (10)."""
+    with pytest.raises(HaloError, match=rf"max_segments\.sms: {segments} lets an SMS body reach {153 * segments} characters; provider tw"
+                                        r" \(twilio\) takes at most 1600: at most 10 segments") as refused:
+        providers_file({"tw": TWILIO}, EVERY_SMS, max_segments={"sms": segments})
+    assert "twilio-token" not in str(refused.value)
+
+
+def test_max_segments_within_twilios_limit_or_without_twilio_is_taken(providers_file) -> None:
+    """10 segments (1,530 GSM-7 characters) fit in Twilio's 1,600; a file without Twilio keeps any count."""
+    assert providers_file({"tw": TWILIO}, EVERY_SMS, max_segments={"sms": 10}).config().max_segments == {"sms": 10}
+    assert providers_file({"sms": {"kind": "sandbox", "channel": "sms"}}, max_segments={"sms": 20}).config().max_segments == {"sms": 20}
