@@ -176,9 +176,11 @@ autopilot_job = dg.define_asset_job(
 )
 
 
-def autopilot_work(conn, since, now) -> str:  # noqa: ANN001
+def autopilot_work(conn, since, now, config=None) -> str:  # noqa: ANN001
     """Why an autopilot cycle is due ('' when none is): attempts recorded since `since` (traffic
-    to judge), or a provider deactivated or ramping (a health call to make)."""
+    to judge), a provider deactivated or ramping (a health call to make), or, with the delivery
+    `config`, queued messages no provider can take (the cycle's ERROR alert: they make no attempt,
+    and every tick was skipped while they waited without a word)."""
     import sqlalchemy as sa
 
     from halo_platform.delivery.autopilot import attempts_t, state_t
@@ -187,21 +189,32 @@ def autopilot_work(conn, since, now) -> str:  # noqa: ANN001
     if attempts:
         return f"{attempts} attempts since {since:%H:%M:%S}"
     recovering = conn.execute(sa.select(state_t.c.provider).where(sa.or_(state_t.c.active.is_(False), state_t.c.ramp_step.is_not(None)))).scalars().all()
-    return f"to ping: {', '.join(sorted(recovering))}" if recovering else ""
+    if recovering:
+        return f"to ping: {', '.join(sorted(recovering))}"
+    if config is None:
+        return ""
+    from halo_platform.delivery.queue import queued_routes
+    from halo_platform.delivery.routing import route_name, unserved_route
+    from halo_platform.delivery.state import routing_at
+
+    router = routing_at(config, conn, now)[0]
+    unserved = sorted(route_name(*route) for route in queued_routes(conn) if unserved_route(router, *route) is not None)
+    return f"queued messages no provider can take: {', '.join(unserved)}" if unserved else ""
 
 
 @dg.schedule(name="autopilot", cron_schedule="* * * * *", job=autopilot_job, default_status=dg.DefaultScheduleStatus.RUNNING,
              description="Every minute, one autopilot cycle when there is traffic to judge (attempts since the previous "
-                         "tick) or a deactivated or ramping provider to ping; otherwise the tick is skipped.")
+                         "tick), a deactivated or ramping provider to ping, or queued messages no provider can take "
+                         "(their ERROR alert); otherwise the tick is skipped.")
 @masked
-def autopilot_schedule(context: dg.ScheduleEvaluationContext, store: StoreResource):  # noqa: ANN201
+def autopilot_schedule(context: dg.ScheduleEvaluationContext, store: StoreResource, providers: ProvidersResource):  # noqa: ANN201
     import datetime as dt
 
     from halo_platform.core.models import utcnow
 
     now = context.scheduled_execution_time or utcnow()
     with store.read() as conn:
-        why = autopilot_work(conn, now - dt.timedelta(minutes=1), now)
+        why = autopilot_work(conn, now - dt.timedelta(minutes=1), now, providers.config())
     if not why:
         return dg.SkipReason("no traffic since the previous tick and no provider to ping")
     return dg.RunRequest(run_key=f"autopilot:{now:%Y%m%dT%H%M}", tags={**JOB_TAGS, "halo/autopilot": why[:200]})

@@ -113,7 +113,8 @@ def test_the_autopilot_schedule_runs_a_cycle_only_for_traffic_to_judge_or_a_prov
     minute = utcnow().replace(second=0, microsecond=0)
 
     def evaluate(tick: dt.datetime):  # noqa: ANN202
-        with dg.build_schedule_context(instance=instance, resources={"store": halo_store}, scheduled_execution_time=tick) as context:
+        with dg.build_schedule_context(instance=instance, resources={"store": halo_store, "providers": sandbox},
+                                       scheduled_execution_time=tick) as context:
             return autopilot_schedule(context)
 
     assert isinstance(evaluate(minute), dg.SkipReason)

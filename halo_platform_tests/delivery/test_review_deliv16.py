@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
+import dagster as dg
 import pytest
 import sqlalchemy as sa
 
 from halo_platform.core.errors import HaloError
-from halo_platform.delivery.autopilot import provider_table
+from halo_platform.core.models import utcnow
+from halo_platform.delivery.autopilot import provider_table, run_cycle
+from halo_platform.delivery.jobs import autopilot_schedule
 from halo_platform.delivery.queue import messages_t
 from halo_platform.delivery.service import submit
 from halo_platform.lab.provider_fakes import SECRETS
@@ -60,3 +65,36 @@ def test_max_segments_within_twilios_limit_or_without_twilio_is_taken(providers_
     """10 segments (1,530 GSM-7 characters) fit in Twilio's 1,600; a file without Twilio keeps any count."""
     assert providers_file({"tw": TWILIO}, EVERY_SMS, max_segments={"sms": 10}).config().max_segments == {"sms": 10}
     assert providers_file({"sms": {"kind": "sandbox", "channel": "sms"}}, max_segments={"sms": 20}).config().max_segments == {"sms": 20}
+
+
+def test_the_autopilot_schedule_runs_a_cycle_for_queued_messages_no_provider_can_take_so_their_alert_goes_out(providers_file, halo_store,
+                                                                                                            monkeypatch) -> None:
+    """delivery.md: messages no provider can take stay queued and an ERROR alert goes out; only
+    the autopilot cycle sends it. The schedule ran a cycle only for attempts in the last minute or
+    a provider to ping: SMS to DE, which no provider serves (or whose only provider's secret is not
+    set), make no attempt, so the cycle was skipped every minute and the alert never went out."""
+    monkeypatch.delenv("DELIV16_UNSET_TOKEN", raising=False)
+    providers = providers_file({
+        "sms_fr": {"kind": "sandbox", "channel": "sms", "countries": ["FR"]},
+        "tw_it": {"kind": "twilio", "channel": "sms", "countries": ["IT"], "base_url": "http://127.0.0.1:9",
+                  "account_sid": "AC" + "1" * 32, "auth_token": "${DELIV16_UNSET_TOKEN}", "sender": "+33700000000"},
+    })
+    minute = utcnow().replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
+
+    def evaluate() -> dg.RunRequest | dg.SkipReason:
+        with dg.build_schedule_context(instance=dg.DagsterInstance.ephemeral(), resources={"store": halo_store, "providers": providers},
+                                       scheduled_execution_time=minute) as context:
+            return autopilot_schedule(context)
+
+    assert isinstance(evaluate(), dg.SkipReason)  # nothing queued, no traffic, nothing to ping
+    submit("sms", {"to": "+33612345678", "body": "servable, not yet sent"}, store=halo_store, providers=providers)
+    assert isinstance(evaluate(), dg.SkipReason)  # a message a provider can take is no reason
+    for to in ("+4915123456789", "+393123456789"):
+        submit("sms", {"to": to, "body": "no provider can take me"}, store=halo_store, providers=providers)
+    ran = evaluate()
+    assert isinstance(ran, dg.RunRequest), ran
+    assert ran.tags["halo/autopilot"] == "queued messages no provider can take: sms to DE (TEXT), sms to IT (TEXT)"
+    alerts = []
+    report = run_cycle(halo_store, providers, alert=alerts.append)  # the cycle it launches alerts
+    assert set(report.routes_unserved) == {"sms to DE (TEXT)", "sms to IT (TEXT)"}
+    assert [a.severity for a in alerts] == ["ERROR"]
