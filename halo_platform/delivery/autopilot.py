@@ -33,7 +33,7 @@ from halo_platform.core.text import check_one_line, required_reason
 from halo_platform.core.write_lock import ensure_row
 from halo_platform.delivery.config import AutopilotConfig, DeliveryConfig
 from halo_platform.delivery.providers.base import ACKNOWLEDGED, THROTTLED
-from halo_platform.delivery.queue import queued_routes
+from halo_platform.delivery.queue import messages_t, queued_routes
 from halo_platform.delivery.resources import ProvidersResource
 from halo_platform.delivery.routing import route_name, unserved_route
 from halo_platform.delivery.tables import DeliveryAttempt, MessageEvent, ProviderState, ProviderStateChange
@@ -137,6 +137,22 @@ def window_stats(conn, since: dt.datetime, until: dt.datetime) -> dict[str, tupl
         n, e = stats[provider]  # only providers with attempts are asked for
         stats[provider] = (n, min(n, e + int(failed)))
     return stats
+
+
+def route_attempts(conn, since: dt.datetime, until: dt.datetime) -> dict[tuple[str, str | None, str], dict[str, int]]:  # noqa: ANN001
+    """Attempts between `since` and `until` per route of their messages (channel, country,
+    capability), then per provider: what each routing rule sent where. Throttled requests are
+    left out, as `window_stats` leaves them out."""
+    query = (
+        sa.select(messages_t.c.channel, messages_t.c.country, messages_t.c.capability, attempts_t.c.provider, sa.func.count())
+        .select_from(attempts_t.join(messages_t, messages_t.c.id == attempts_t.c.message_id))
+        .where(attempts_t.c.at >= since, attempts_t.c.at <= until, attempts_t.c.outcome != THROTTLED)
+        .group_by(messages_t.c.channel, messages_t.c.country, messages_t.c.capability, attempts_t.c.provider)
+    )
+    out: dict[tuple[str, str | None, str], dict[str, int]] = {}
+    for channel, country, capability, provider, count in conn.execute(query):
+        out.setdefault((channel, country, capability), {})[provider] = int(count)
+    return out
 
 
 def stored_states(conn) -> dict[str, State]:  # noqa: ANN001

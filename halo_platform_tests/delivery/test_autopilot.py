@@ -15,7 +15,7 @@ from halo_platform.delivery.autopilot import Decision, State, Stats, decide, pro
 from halo_platform.delivery.config import AutopilotConfig
 from halo_platform.delivery.health import share_gaps
 from halo_platform.delivery.service import enqueue_many
-from halo_platform.delivery.tables import DeliveryAttempt, ProviderStateChange
+from halo_platform.delivery.tables import DeliveryAttempt, Message, ProviderStateChange
 from halo_platform.lab.provider_fakes import SECRETS
 from halo_platform.sinks import SinksResource
 
@@ -118,7 +118,14 @@ def test_a_rule_added_at_run_time_is_reported_down_like_the_files_rules(fakes, t
     fakes["vonage"].set_switches(hard_down=True)
     report = run_cycle(halo_store, two_sms, now=t0, alert=lambda _alert: None)
     assert report.rules_down == ["sms/*/*", "sms/FR/*"]
-    # 30 attempts each against the rule's 90/10: the share check names the added rule too
+    # 30 attempts each of messages to FR against the rule's 90/10: the share check names the added
+    # rule too (a rule's shares count the messages it routes)
+    enqueue_many("sms", [{"to": "+33612345678", "body": "x"}] * 60, store=halo_store, providers=two_sms)
+    with STORE.write() as conn:
+        ids = conn.execute(sa.select(Message.id).order_by(Message.id)).scalars().all()
+        conn.execute(sa.insert(DeliveryAttempt), [{"message_id": mid, "provider": "tw" if n < 30 else "vo", "outcome": "acknowledged",
+                                                   "http_status": 200, "latency_ms": 1.0, "at": t0 - dt.timedelta(minutes=1)}
+                                                  for n, mid in enumerate(ids)])
     assert any(p.startswith("sms/FR/*: tw 50% instead of 90%") for p in share_problems(two_sms.config(), halo_store, now=t0))
 
 

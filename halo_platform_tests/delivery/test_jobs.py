@@ -144,9 +144,11 @@ def test_the_dispatch_job_sends_the_due_messages_of_its_channel(sandbox, halo_st
 
 def test_the_autopilot_job_materializes_provider_health_and_runs_its_checks(sandbox, halo_store):
     now = utcnow()
-    rows = [{"message_id": f"m{i}", "provider": p, "outcome": "acknowledged" if p == "sms_a" else "retryable", "http_status": 200, "latency_ms": 1.0, "at": now - dt.timedelta(seconds=30)}
-            for p in ("sms_a", "sms_b") for i in range(20)]
-    with STORE.write() as conn:
+    enqueue_many("sms", [{"to": "+33612345678", "body": "x", "priority": "LOW"}] * 40, store=halo_store, providers=sandbox)
+    with STORE.write() as conn:  # the attempts of messages its rule routes: a rule's shares count those
+        ids = conn.execute(sa.select(Message.id).order_by(Message.id)).scalars().all()
+        rows = [{"message_id": mid, "provider": "sms_a" if n < 20 else "sms_b", "outcome": "acknowledged" if n < 20 else "retryable",
+                 "http_status": 200, "latency_ms": 1.0, "at": now - dt.timedelta(seconds=30)} for n, mid in enumerate(ids)]
         conn.execute(sa.insert(DeliveryAttempt), rows)
     from halo_platform.definitions import defs
 

@@ -13,7 +13,7 @@ from halo_platform.core.models import utcnow
 from halo_platform.delivery.autopilot import provider_table, run_cycle
 from halo_platform.delivery.jobs import autopilot_schedule
 from halo_platform.delivery.queue import messages_t
-from halo_platform.delivery.service import submit
+from halo_platform.delivery.service import enqueue_many, submit
 from halo_platform.lab.provider_fakes import SECRETS
 from halo_platform_tests.delivery.helpers import drain
 
@@ -98,3 +98,30 @@ def test_the_autopilot_schedule_runs_a_cycle_for_queued_messages_no_provider_can
     report = run_cycle(halo_store, providers, alert=alerts.append)  # the cycle it launches alerts
     assert set(report.routes_unserved) == {"sms to DE (TEXT)", "sms to IT (TEXT)"}
     assert [a.severity for a in alerts] == ["ERROR"]
+
+
+def test_a_providers_share_of_a_rule_counts_the_traffic_of_that_rule_only(providers_file, halo_store) -> None:
+    """delivery.md: the share check compares a provider's actual share of traffic with its configured
+    share. A provider in two rules (the shipped sandbox file: `sms/*/*` all to A, `sms/*/TEXT` 70/30 to
+    A and B) had every attempt of its own counted against each rule: TEXT traffic sent exactly 70/30
+    beside SECURE traffic (only A serves it) read 'sms/*/TEXT: a 90% instead of 70%', a WARN for a
+    provider sending just what it should. A rule's shares count the messages that rule routes."""
+    from halo_platform.delivery.health import share_problems
+    from halo_platform.delivery.tables import DeliveryAttempt
+
+    providers = providers_file({"a": {"kind": "sandbox", "channel": "sms"}, "b": {"kind": "sandbox", "channel": "sms", "capabilities": ["TEXT"]}},
+                               [{"channel": "sms", "country": "*", "capability": "*", "weights": {"a": 1}},
+                                {"channel": "sms", "country": "*", "capability": "TEXT", "weights": {"a": 70, "b": 30}}])
+    enqueue_many("sms", [{"to": "+33612345678", "body": "t"}] * 100 + [{"to": "+33612345678", "body": "s", "capability": "SECURE"}] * 200,
+                 store=halo_store, providers=providers)
+    now = utcnow()
+    with halo_store.write() as conn:
+        ids = {capability: conn.execute(sa.select(messages_t.c.id).where(messages_t.c.capability == capability).order_by(messages_t.c.id)).scalars().all()
+               for capability in ("TEXT", "SECURE")}
+        sent = [(mid, "a" if n < 70 else "b") for n, mid in enumerate(ids["TEXT"])] + [(mid, "a") for mid in ids["SECURE"]]
+        conn.execute(sa.insert(DeliveryAttempt), [{"message_id": mid, "provider": p, "outcome": "acknowledged", "http_status": 200, "latency_ms": 1.0,
+                                                   "at": now - dt.timedelta(minutes=1)} for mid, p in sent])
+    assert share_problems(providers.config(), halo_store, now=now) == []
+    with halo_store.write() as conn:  # B stops taking its 30%: the TEXT rule's shares show it
+        conn.execute(sa.update(DeliveryAttempt).where(DeliveryAttempt.provider == "b").values(provider="a"))
+    assert share_problems(providers.config(), halo_store, now=now) == ["sms/*/TEXT: a 100% instead of 70%", "sms/*/TEXT: b 0% instead of 30%"]
