@@ -77,6 +77,20 @@ def check_scopes(scopes: list[str] | tuple[str, ...]) -> list[str]:
     return sorted(set(scopes))
 
 
+def check_rate(rate_per_second: float | None) -> float | None:
+    if rate_per_second is not None and not (0 < rate_per_second <= MAX_RATE_PER_SECOND):
+        raise HaloError(f"rate: must be a number of requests per second in (0, {MAX_RATE_PER_SECOND}]")
+    return rate_per_second
+
+
+def check_expires(expires: dt.date | None, now: dt.datetime | None = None) -> dt.datetime | None:
+    """When a key expiring on `expires` is refused from: 00:00 UTC that day, which must be after `now`."""
+    expires_at = dt.datetime.combine(in_calendar(expires, "expires"), dt.time(), tzinfo=dt.UTC) if expires else None
+    if expires_at is not None and expires_at <= (now or utcnow()):
+        raise HaloError(f"expires: {expires.isoformat()} is not in the future")
+    return expires_at
+
+
 def create_key(store: StoreResource, name: str, scopes: list[str] | tuple[str, ...], *, expires: dt.date | None = None,
                rate_per_second: float | None = None, created_by: str | None = None) -> str:
     """Store a new key named `name` and return it; this is the only time it exists in clear.
@@ -84,12 +98,9 @@ def create_key(store: StoreResource, name: str, scopes: list[str] | tuple[str, .
     (the expired key stays listed, refused, and gives the name up)."""
     check_name(name)
     scopes = check_scopes(scopes)
-    if rate_per_second is not None and not (0 < rate_per_second <= MAX_RATE_PER_SECOND):
-        raise HaloError(f"rate: must be a number of requests per second in (0, {MAX_RATE_PER_SECOND}]")
+    check_rate(rate_per_second)
     now = utcnow()
-    expires_at = dt.datetime.combine(in_calendar(expires, "expires"), dt.time(), tzinfo=dt.UTC) if expires else None
-    if expires_at is not None and expires_at <= now:
-        raise HaloError(f"expires: {expires.isoformat()} is not in the future")
+    expires_at = check_expires(expires, now)
     prefix, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
     key = f"halo_{prefix}_{secret}"
     taken = ConflictError(f"an active key named {name!r} exists; revoke it first")

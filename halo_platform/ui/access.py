@@ -19,7 +19,16 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 
 from halo_platform.access.guard import SESSION_COOKIE, Caller
-from halo_platform.access.keys import SCOPES, check_name, check_scopes, create_key, list_keys, revoke_key
+from halo_platform.access.keys import (
+    SCOPES,
+    check_expires,
+    check_name,
+    check_rate,
+    check_scopes,
+    create_key,
+    list_keys,
+    revoke_key,
+)
 from halo_platform.access.ui import login_page
 from halo_platform.access.users import ROLE_SCOPES, check_password, create_user, disable_user, list_users, set_password
 from halo_platform.core.errors import ConflictError, HaloError, NotFoundError
@@ -104,11 +113,15 @@ def _key_fields(data: Any, errors: dict[str, str]) -> tuple[dict[str, Any], dt.d
             expires = dt.date.fromisoformat(form["expires"])
         except ValueError:
             errors["key.expires"] = "a date, YYYY-MM-DD"
+        else:  # in the past: beside the field with the others' errors, not once the name is right
+            _checked(errors, "key", lambda: check_expires(expires))
     if form["rate"] and "key.rate" not in errors:
         try:
             rate = float(form["rate"])
         except ValueError:
             errors["key.rate"] = "a number of requests per second"
+        else:
+            _checked(errors, "key", lambda: check_rate(rate))
     return form, expires, rate
 
 
