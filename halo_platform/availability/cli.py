@@ -119,7 +119,7 @@ def quarantine(feed: str | None, limit: int, fmt: str) -> None:
     """List quarantined records (feed, file, position, reason, raw text; phone numbers and addresses masked)."""
     from halo_platform.availability.service import quarantined, shown_record
 
-    rows = [shown_record(r) for r in quarantined(_store(), feed, limit)]
+    rows = [{k: v for k, v in shown_record(r).items() if k != "id"} for r in quarantined(_store(), feed, limit)]
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2))
         return

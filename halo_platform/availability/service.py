@@ -527,17 +527,21 @@ def export_csv(store: StoreResource, out: Path) -> int:
     return len(rows)
 
 
-def quarantined(store: StoreResource, feed: str | None = None, limit: int = 100, newest: bool = False) -> list[dict]:
+def quarantined(store: StoreResource, feed: str | None = None, limit: int = 100, newest: bool = False,
+                before: int | None = None) -> list[dict]:
     """The first `limit` quarantined records in the order they were quarantined; `newest`: the
-    last `limit`, newest first (the table keeps every record ever quarantined)."""
+    last `limit`, newest first (the table keeps every record ever quarantined), those quarantined
+    before the record of id `before` if given (the next page of older ones)."""
     t = EmrQuarantine.__table__
-    query = sa.select(t.c.feed, t.c.file, t.c.position, t.c.reason, t.c.raw)
+    query = sa.select(t.c.id, t.c.feed, t.c.file, t.c.position, t.c.reason, t.c.raw)
     if feed:
         _known_feed(feed)
         query = query.where(t.c.feed == feed)
+    if before is not None:
+        query = query.where(t.c.id < before)
     with store.read() as conn:
         rows = conn.execute(query.order_by(t.c.id.desc() if newest else t.c.id).limit(int(limit))).all()
-    return [{"feed": f, "file": p, "position": n, "reason": r, "raw": raw} for f, p, n, r, raw in rows]
+    return [{"id": i, "feed": f, "file": p, "position": n, "reason": r, "raw": raw} for i, f, p, n, r, raw in rows]
 
 
 def shown_record(record: dict) -> dict:

@@ -21,11 +21,11 @@ from halo_platform.core.http import resource
 from halo_platform.core.models import EARLIEST_DATE, LATEST_DATE
 from halo_platform.core.store import StoreResource
 from halo_platform.core.timezones import iana_zone
-from halo_platform.ui.app import render, signed_in, text_errors
+from halo_platform.ui.app import render, row_id, signed_in, text_errors
 
 router = APIRouter(include_in_schema=False)
 RAW_CHARS = 160  # of a quarantined record: enough to recognise it
-QUARANTINE_ROWS = 50  # the newest quarantined records shown (a feed's table keeps every one ever quarantined)
+QUARANTINE_ROWS = 50  # quarantined records on a page (a feed's table keeps every one ever quarantined); older ones a link away
 
 
 def _zone(name: str | None) -> dt.tzinfo:
@@ -45,9 +45,10 @@ def _day(week: str, errors: dict[str, str]) -> dt.date:
     return today()
 
 
-def _page_data(store: StoreResource, feed: str, provider: str, week: str) -> tuple[int, dict]:
+def _page_data(store: StoreResource, feed: str, provider: str, week: str, quarantine_before: int | None = None) -> tuple[int, dict]:
     """(status, context): 422 with `errors` beside the field that names nothing known, or a week
-    outside the calendar the store holds (EARLIEST_DATE to LATEST_DATE)."""
+    outside the calendar the store holds (EARLIEST_DATE to LATEST_DATE). Its quarantined records
+    those quarantined before record `quarantine_before` (default: the newest)."""
     errors = text_errors({"feed": feed, "provider": provider, "week": week})
     feeds = service.feed_names()
     feed = feed or (feeds[0] if feeds else "")
@@ -66,11 +67,18 @@ def _page_data(store: StoreResource, feed: str, provider: str, week: str) -> tup
         return 422, context
     context["freshness"] = service.freshness(store, feed)
     # the newest first: the oldest 50 ever quarantined were shown for good, today's never
-    records = service.quarantined(store, feed, limit=QUARANTINE_ROWS + 1, newest=True)
+    records = service.quarantined(store, feed, limit=QUARANTINE_ROWS + 1, newest=True, before=quarantine_before)
     # masked before it is cut: an address the cut goes through is none for the masks
     context["quarantine"] = [{**(shown := service.shown_record(q)), "raw": shown["raw"][:RAW_CHARS], "cut": len(shown["raw"]) > RAW_CHARS}
                              for q in records[:QUARANTINE_ROWS]]
     context["quarantine_more"] = QUARANTINE_ROWS if len(records) > QUARANTINE_ROWS else None
+    # the older ones a link away (`halo emr quarantine` lists the first ever quarantined, not these)
+    shown_week = {"feed": feed, **({"provider": provider} if provider else {}), **({"week": week} if week else {})}
+    context["quarantine_before"] = quarantine_before
+    context["quarantine_newest"] = "/ui/availability?" + urlencode(shown_week) + "#quarantine"
+    if context["quarantine_more"]:
+        older = {**shown_week, "quarantine_before": records[QUARANTINE_ROWS - 1]["id"]}
+        context["quarantine_older"] = "/ui/availability?" + urlencode(older) + "#quarantine"
     if provider and not errors:
         tz_name = service.provider_timezone(store, feed, provider)
         zone = _zone(tz_name)
@@ -89,7 +97,7 @@ def _page_data(store: StoreResource, feed: str, provider: str, week: str) -> tup
 
 
 @router.get("/ui/availability")
-async def availability_page(request: Request, feed: str = "", provider: str = "", week: str = "",
+async def availability_page(request: Request, feed: str = "", provider: str = "", week: str = "", quarantine_before: str = "",
                             caller: Caller = Depends(signed_in()), store: StoreResource = Depends(resource("store"))) -> HTMLResponse:
-    status, context = await run_in_threadpool(_page_data, store, feed.strip(), provider.strip(), week.strip())
+    status, context = await run_in_threadpool(_page_data, store, feed.strip(), provider.strip(), week.strip(), row_id(quarantine_before))
     return render(request, "availability.html", caller, status=status, **context)

@@ -1,11 +1,19 @@
 # ruff: noqa: F811 - the fixtures imported from test_page_edges are the tests' arguments
 """Control Center defects found in review ui16 (each test failed before its fix): the key form
 showed a rate out of range or a past expiry date only once the name was right, one error per
-submit."""
+submit; the Availability page showed a feed's newest 50 quarantined records and no way to the
+older ones."""
 
 from __future__ import annotations
 
+import html
+import json
+import re
+
+from click.testing import CliRunner
+
 from halo_platform.access.keys import list_keys
+from halo_platform.cli import cli
 from halo_platform_tests.ui.test_form_refusals import _error, _html
 from halo_platform_tests.ui.test_page_edges import admin, app, store  # noqa: F401 - the same seeded store, app and clients
 
@@ -21,3 +29,39 @@ def test_the_key_form_shows_a_bad_name_a_rate_out_of_range_and_a_past_expiry_at_
     assert _error(page, "key.expires") == "2020-01-01 is not in the future"
     assert 'value="bad name"' in page and 'value="0"' in page and 'value="2020-01-01"' in page
     assert list_keys(store) == []
+
+
+def _quarantine_rows(page: str) -> list[str]:
+    """The ids of the records in the page's quarantine table, in its order."""
+    table = re.search(r'<table id="quarantine">(.*?)</table>', page, re.S)
+    return re.findall(r"&#34;id&#34;: &#34;(q-\d+)&#34;|\"id\": \"(q-\d+)\"", table.group(1)) if table else []
+
+
+def test_every_quarantined_record_is_a_link_away_on_the_availability_page(halo_env, tmp_path, admin) -> None:  # noqa: ANN001
+    """A feed quarantined 120 records. The page showed the newest 50 and, for the others, named
+    `halo emr quarantine --feed acme`, which lists the *first* 100 quarantined: records 51 to 20 from
+    the newest were on no page and in no default listing. Now the page links to the older ones, 50 a
+    page, newest first, each record once, until the oldest; and back to the newest."""
+    (tmp_path / "bad.jsonl").write_text("".join(json.dumps({
+        "type": "appointment", "action": "upsert", "id": f"q-{n:03d}", "provider": "AC001", "start": "not a time",
+        "duration_min": 30, "tz": "Europe/Paris", "status": "booked", "updated_at": "2026-11-01T00:00:00Z"}) + "\n"
+        for n in range(120)))
+    runner = CliRunner()
+    assert runner.invoke(cli, ["emr", "ingest", "--feed", "acme", str(tmp_path / "bad.jsonl")]).exit_code == 0
+    assert runner.invoke(cli, ["emr", "process", "--as-of", "2027-01-04", "--horizon-days", "1"]).exit_code == 0
+
+    url, seen, pages = "/ui/availability?feed=acme", [], []
+    while url:
+        answer = admin.get(url)
+        assert answer.status_code == 200, answer.text[-2000:]
+        rows = ["".join(r) for r in _quarantine_rows(answer.text)]
+        assert rows, url
+        pages.append(len(rows))
+        seen += rows
+        older = re.search(r'<a href="([^"]+)" id="older-quarantine"', answer.text)
+        url = html.unescape(older.group(1)) if older else None
+        if url:
+            assert "feed=acme" in url and url.endswith("#quarantine")
+    assert pages == [50, 50, 20]
+    assert seen == [f"q-{n:03d}" for n in reversed(range(120))]
+    assert '<a href="/ui/availability?feed=acme#quarantine">back to the newest</a>' in answer.text
