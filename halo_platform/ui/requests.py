@@ -29,7 +29,8 @@ LIMIT = 200  # rows of the audit log on one page; filters narrow it
 
 
 def _day(raw: str, name: str, errors: dict[str, str]) -> dt.datetime | None:
-    """Midnight UTC of an ISO date from the filter form; a bad one is an error beside its field."""
+    """Midnight UTC of an ISO date from the filter form (its labels say UTC: the table's times are UTC);
+    a bad one is an error beside its field."""
     if not raw or name in errors:
         return None
     try:
@@ -54,7 +55,7 @@ def requests_page(request: Request, caller: Caller = Depends(signed_in()),
     created_from = _day(filters["since"], "since", errors)
     created_before = _day(filters["before"], "before", errors)
     if created_from and created_before and created_before <= created_from:
-        errors["before"] = "must be after the 'created on or after' date"
+        errors["before"] = "must be after the 'created from' date"
     rows: list[dict[str, Any]] = []
     if not errors:
         rows = list_requests(store, filters["task"] or None, filters["status"] or None, LIMIT,

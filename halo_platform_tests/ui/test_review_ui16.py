@@ -2,7 +2,8 @@
 """Control Center defects found in review ui16 (each test failed before its fix): the key form
 showed a rate out of range or a past expiry date only once the name was right, one error per
 submit; the Availability page showed a feed's newest 50 quarantined records and no way to the
-older ones."""
+older ones;
+the Requests filter's dates were UTC days without saying so."""
 
 from __future__ import annotations
 
@@ -11,9 +12,12 @@ import json
 import re
 
 from click.testing import CliRunner
+from playwright.sync_api import Page, expect
 
 from halo_platform.access.keys import list_keys
 from halo_platform.cli import cli
+from halo_platform_tests.fixtures.browser import screenshot
+from halo_platform_tests.ui.conftest import ControlCenter, sign_in
 from halo_platform_tests.ui.test_form_refusals import _error, _html
 from halo_platform_tests.ui.test_page_edges import admin, app, store  # noqa: F401 - the same seeded store, app and clients
 
@@ -65,3 +69,19 @@ def test_every_quarantined_record_is_a_link_away_on_the_availability_page(halo_e
     assert pages == [50, 50, 20]
     assert seen == [f"q-{n:03d}" for n in reversed(range(120))]
     assert '<a href="/ui/availability?feed=acme#quarantine">back to the newest</a>' in answer.text
+
+
+def test_the_request_filters_dates_say_they_are_utc_days(page: Page, control_center: ControlCenter) -> None:
+    """The Requests filter took its dates as UTC days (midnight UTC to midnight UTC) under the
+    labels "Created on or after" and "Created before": an operator in Jakarta filtering on
+    their today missed the requests of its first seven hours, with nothing on the page saying why.
+    The labels now say UTC, as the table's times do, and still fit one line at 1024 px (the inputs level)."""
+    sign_in(page, control_center, "viewer")
+    page.set_viewport_size({"width": 1024, "height": 800})
+    page.goto(f"{control_center.url}/ui/requests?since=2026-12-07&before=2026-12-01")
+    expect(page.get_by_label("Created from (UTC)")).to_have_value("2026-12-07")
+    expect(page.get_by_label("Created before (UTC)")).to_have_value("2026-12-01")
+    expect(page.locator("#before-error")).to_have_text("must be after the 'created from' date")
+    tops = {f: page.locator(f"#filter-{f}").bounding_box()["y"] for f in ("task", "status", "who", "since", "before")}
+    assert len(set(tops.values())) == 1, tops
+    screenshot(page, "review-ui16-requests-utc-days")
