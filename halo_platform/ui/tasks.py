@@ -121,15 +121,20 @@ async def request_task(name: str, request: Request, caller: Caller = Depends(sig
         errors["form"] = twice
     if not chosen:  # every box unticked: no silent delivery to the task's defaults (a request lists one or more sinks)
         errors.setdefault("sinks", NO_SINK)
-        if errors.keys() == {"sinks"}:  # the payload's own errors too, in the same answer
-            try:
-                await run_in_threadpool(prepare_request, task.name, payload, None)
-            except PayloadError as exc:
-                errors |= {d["field"]: d["reason"] for d in exc.detail}
-            except UnknownSink:  # the task's default sinks, which this request does not use
-                pass
-            except HaloError as exc:
-                errors.setdefault("form", str(exc))
+    elif "sinks" not in errors:  # one gone from the file since the page was drawn: said with the payload's errors, not after
+        try:
+            await run_in_threadpool(sinks.validate_names, chosen)
+        except UnknownSink as exc:
+            errors["sinks"] = str(exc)
+    if errors.keys() == {"sinks"}:  # the payload's own errors too, in the same answer
+        try:
+            await run_in_threadpool(prepare_request, task.name, payload, None)
+        except PayloadError as exc:
+            errors |= {d["field"]: d["reason"] for d in exc.detail}
+        except UnknownSink:  # the task's default sinks, which this request does not use
+            pass
+        except HaloError as exc:
+            errors.setdefault("form", str(exc))
     if errors:
         return _form(request, caller, task, sinks, values, chosen, errors, status=422)
     try:

@@ -3,7 +3,8 @@
 showed a rate out of range or a past expiry date only once the name was right, one error per
 submit; the Availability page showed a feed's newest 50 quarantined records and no way to the
 older ones;
-the Requests filter's dates were UTC days without saying so."""
+the Requests filter's dates were UTC days without saying so; a task request naming a sink gone
+from the file and a bad value showed one error per submit."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from halo_platform.access.keys import list_keys
 from halo_platform.cli import cli
 from halo_platform_tests.fixtures.browser import screenshot
 from halo_platform_tests.ui.conftest import ControlCenter, sign_in
-from halo_platform_tests.ui.test_form_refusals import _error, _html
+from halo_platform_tests.ui.test_form_refusals import _error, _html, _requests
 from halo_platform_tests.ui.test_page_edges import admin, app, store  # noqa: F401 - the same seeded store, app and clients
 
 
@@ -85,3 +86,14 @@ def test_the_request_filters_dates_say_they_are_utc_days(page: Page, control_cen
     tops = {f: page.locator(f"#filter-{f}").bounding_box()["y"] for f in ("task", "status", "who", "since", "before")}
     assert len(set(tops.values())) == 1, tops
     screenshot(page, "review-ui16-requests-utc-days")
+
+
+def test_a_task_request_naming_a_gone_sink_and_a_bad_value_shows_both_errors_at_once(admin, store) -> None:  # noqa: ANN001
+    """A sink gone from the sinks file since the form was drawn, and a tolerance of "abc": the
+    answer said only the tolerance's error; fixed and sent again, it said the sink's. Now both,
+    each beside its field, in one answer, the value typed kept, and nothing requested."""
+    form = {"csrf_token": admin.csrf, "tolerance": "abc", "sinks": "gone_since"}
+    page = _html(admin.post("/ui/tasks/payment_reconciliation", data=form), 422)
+    assert _error(page, "sinks").startswith("unknown sink(s): gone_since; known: ")
+    assert "decimal" in _error(page, "tolerance") and 'value="abc"' in page
+    assert _requests(store) == 0
