@@ -40,8 +40,12 @@ def runs_since(context: dg.SensorEvaluationContext, event: dg.DagsterEventType) 
 
 def _here(context: dg.SensorEvaluationContext, run: dg.DagsterRun) -> bool:
     """Whether `run` is of a job of the sensor's code location, as Dagster's run-status sensors tell
-    (a run executed in process, as a test's, has no origin, and neither has a sensor built for a test)."""
+    (a run executed in process, as a test's, has no origin, and neither has a sensor built for a test).
+    A run with no origin of a job of the sensor's repository is one `halo` ran in its own process on
+    the same definitions (`halo tasks run --wait`, `halo emr process`, `halo delivery drain`): here too."""
     origin = run.remote_job_origin.repository_origin if run.remote_job_origin else None
+    if origin is None and context.repository_def is not None and context.repository_def.has_job(run.job_name):
+        return True
     location = context.code_location_origin
     return ((origin.code_location_origin.location_name, origin.repository_name) if origin else (None, None)) == (
         location.location_name if location else None, context.repository_name)
