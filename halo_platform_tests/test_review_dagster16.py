@@ -58,3 +58,53 @@ def test_a_failed_task_run_of_halo_tasks_run_wait_is_alerted_by_the_daemons_fail
     tick = _daemon_tick(run_failure_alert_sensor, instance, first.cursor, origin)
     assert [a["run_id"] for a in _alerts(halo_env)] == [request_id], tick.skip_message
     assert tick.skip_message.startswith("1 run failed; alerts: 1 delivered")
+
+
+def _check_alerts_after(job_name: str, on: StoreResource, halo_env: dict) -> list[dict]:
+    """Run `job_name` in-process (as its schedule's run does its work), then a tick of
+    asset_check_alert_sensor that reads it; the alerts it sent."""
+    from halo_platform.alerts.sensors import asset_check_alert_sensor
+
+    instance = dagster_instance()
+
+    def tick(cursor: str | None) -> str | None:
+        with dg.build_sensor_context(instance=instance, cursor=cursor,
+                                     resources={"sinks": SinksResource(), "store": on}) as context:
+            return asset_check_alert_sensor.evaluate_tick(context).cursor
+
+    cursor = tick(None)
+    for f in (Path(halo_env["HALO_HOME"]) / "alerts").glob("*.json"):
+        f.unlink()
+    defs.resolve_job_def(job_name).execute_in_process(instance=instance, resources={"store": on})
+    tick(cursor)
+    return _alerts(halo_env)
+
+
+def test_the_alert_of_a_stale_feed_names_the_feed_and_how_late_it_is(halo_env, tmp_path, monkeypatch):
+    """emr.md: a freshness check fails when a feed's lag passes its max_lag_minutes, and its alert
+    goes out. With several feeds, the alert must say which one is stale and how late, not only
+    'asset check feeds_within_max_lag failed'."""
+    import datetime as dt
+    import os
+
+    from halo_platform.core.definitions import STORE
+    from halo_platform_tests.availability.helpers import land, process
+
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text("feeds:\n  acme: {format: acme, max_lag_minutes: 30}\n  fhir: {format: fhir, max_lag_minutes: 45}\n"
+                     "  hl7: {format: hl7}\n")
+    monkeypatch.setenv("HALO_FEEDS_FILE", str(feeds))
+    (alert,) = _check_alerts_after("emr_freshness_job", STORE, halo_env)
+    assert alert["title"] == "check failed: scheduling_items feeds_within_max_lag"
+    assert alert["error"] == ("stale feeds: acme: no event applied yet; its max_lag_minutes is 30; "
+                              "fhir: no event applied yet; its max_lag_minutes is 45")
+
+    path = land("acme", "hours.jsonl", '{"type":"hours","provider":"P1","tz":"UTC","week":{"mon":[["09:00","17:00"]]},'
+                                       '"updated_at":"2026-11-01T00:00:00Z"}\n')
+    landed = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=95)).timestamp()
+    os.utime(path, (landed, landed))
+    process(STORE, "2027-01-04", 2)
+    feeds.write_text("feeds:\n  acme: {format: acme, max_lag_minutes: 30}\n  hl7: {format: hl7}\n")
+    (alert,) = _check_alerts_after("emr_freshness_job", STORE, halo_env)
+    assert alert["error"] == "stale feed: acme: newest event applied was received 95 min ago; its max_lag_minutes is 30"
+    assert "stale feed: acme: newest event applied was received 95 min ago" in alert["text"]

@@ -8,7 +8,7 @@ import dagster as dg
 
 from halo_platform.availability.bulk_sql import Codec
 from halo_platform.availability.feeds import load_feeds
-from halo_platform.availability.freshness import lag_verdicts
+from halo_platform.availability.freshness import LagVerdict, lag_verdicts
 from halo_platform.availability.span_store import load_hours
 from halo_platform.availability.spans import merge, working_intervals
 from halo_platform.core.failures import masked
@@ -101,14 +101,26 @@ def quarantine_rate_below_threshold(store: StoreResource) -> dg.AssetCheckResult
                                          "over_threshold": dg.MetadataValue.json(sorted(over))})
 
 
+def stale_feed_said(verdict: LagVerdict) -> str:
+    """A stale feed in words: its name, how long ago its newest applied event was received, its limit."""
+    limit = f"its max_lag_minutes is {verdict.limit_minutes:g}"
+    lag = verdict.freshness.lag_seconds
+    if lag is None:
+        return f"{verdict.freshness.feed}: no event applied yet; {limit}"
+    return f"{verdict.freshness.feed}: newest event applied was received {lag // 60} min ago; {limit}"
+
+
 @dg.asset_check(asset="scheduling_items", name="feeds_within_max_lag")
 @masked
 def feeds_within_max_lag(store: StoreResource) -> dg.AssetCheckResult:
     """Each feed setting `max_lag_minutes` has applied an event received at most that many
     minutes ago (lag: now minus the landing time of its newest processed file)."""
     verdicts = lag_verdicts(store, list(load_feeds().values()))
+    stale = [stale_feed_said(v) for v in verdicts if v.stale]
     return dg.AssetCheckResult(
-        passed=not any(v.stale for v in verdicts),
+        passed=not stale,
+        # what the alert of a failed check says (`alerts.sensors.alert_for_failed_check`): which feed, and how late
+        description=f"stale feed{'s' if len(stale) > 1 else ''}: {'; '.join(stale)}" if stale else None,
         metadata={"lag_seconds": dg.MetadataValue.json({v.freshness.feed: v.freshness.lag_seconds for v in verdicts}),
                   "max_lag_minutes": dg.MetadataValue.json({v.freshness.feed: v.limit_minutes for v in verdicts}),
                   "stale": dg.MetadataValue.json(sorted(v.freshness.feed for v in verdicts if v.stale))})
