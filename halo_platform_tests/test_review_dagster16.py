@@ -108,3 +108,34 @@ def test_the_alert_of_a_stale_feed_names_the_feed_and_how_late_it_is(halo_env, t
     (alert,) = _check_alerts_after("emr_freshness_job", STORE, halo_env)
     assert alert["error"] == "stale feed: acme: newest event applied was received 95 min ago; its max_lag_minutes is 30"
     assert "stale feed: acme: newest event applied was received 95 min ago" in alert["text"]
+
+
+def test_an_emr_run_whose_partitions_hold_a_feed_removed_from_the_feeds_file_processes_the_others(halo_env, tmp_path, monkeypatch):
+    """A feed removed from the feeds file keeps its partitions in the instance: a run over a range of
+    feeds that holds it (a backfill of every feed from the UI, a run queued before the removal) failed
+    whole with 'KeyError: 'fhir''. The feeds still in the file are processed; the removed one is
+    named in a warning of the run."""
+    import datetime as dt
+
+    from halo_platform.availability.assets import FEEDS, run_range
+    from halo_platform.availability.freshness import freshness
+    from halo_platform.core.definitions import STORE
+    from halo_platform_tests.availability.helpers import land
+
+    feeds = tmp_path / "feeds.yaml"
+    monkeypatch.setenv("HALO_FEEDS_FILE", str(feeds))
+    feeds.write_text("feeds:\n  acme: {format: acme}\n  hl7: {format: hl7}\n")  # fhir removed
+    instance = dagster_instance()
+    instance.add_dynamic_partitions(FEEDS.name, ["acme", "fhir", "hl7"])
+    land("acme", "hours.jsonl", '{"type":"hours","provider":"P1","tz":"UTC","week":{"mon":[["09:00","17:00"]]},'
+                                '"updated_at":"2026-11-01T00:00:00Z"}\n')
+    day = dt.date.today()
+    config = {"as_of": day.isoformat(), "horizon_days": 2}
+    result = defs.resolve_job_def("emr_processing_job").execute_in_process(
+        instance=instance, raise_on_error=False, tags=run_range(["acme", "hl7"], day, day),
+        run_config={"ops": {"scheduling_items": {"config": config}, "available_spans": {"config": config}}})
+    failures = [e.event_specific_data.error.message for e in result.all_events if e.is_step_failure]
+    assert result.success, failures
+    assert freshness(STORE, "acme").applied_at is not None  # acme's file was processed
+    warnings = [e.message for e in instance.all_logs(result.run_id) if e.level == 30 and "fhir" in (e.message or "")]
+    assert warnings and "no longer in the feeds file" in warnings[0]

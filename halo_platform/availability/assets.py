@@ -63,8 +63,17 @@ class EmrProcessingConfig(dg.Config):
 
 
 def run_feeds(context: dg.AssetExecutionContext) -> list[str]:
+    """The feeds of the run's partitions that the feeds file still has (every feed of it for a run
+    without partitions). A feed removed from the file keeps its partitions in the instance: a range
+    holding it (a backfill of every feed, a run queued before the removal) processes the others, and
+    the run's log names it."""
     keys = context.partition_keys if context.has_partition_key_range or context.has_partition_key else []
-    return sorted({PARTITIONS.get_partition_key_from_str(k).keys_by_dimension["feed"] for k in keys}) if keys else list(feed_names())
+    if not keys:
+        return list(feed_names())
+    asked, known = {PARTITIONS.get_partition_key_from_str(k).keys_by_dimension["feed"] for k in keys}, set(feed_names())
+    if gone := sorted(asked - known):
+        context.log.warning(f"feed(s) {', '.join(gone)} no longer in the feeds file (HALO_FEEDS_FILE): their partitions are left as they are")
+    return sorted(asked & known)
 
 
 def run_range(feeds: list[str], first: dt.date, last: dt.date) -> dict[str, str]:
