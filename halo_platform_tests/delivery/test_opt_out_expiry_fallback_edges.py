@@ -171,9 +171,9 @@ def test_a_failure_committed_after_a_newer_one_still_gets_its_fallback_on_postgr
         lose(slow, sms[0])  # the lower event id, not committed yet
         with store.write() as conn:
             lose(conn, sms[1])
-        cursor = "0"
+        cursor, instance = "0", dg.DagsterInstance.ephemeral()  # the sensor looks for failed runs of what it asks for
         for _ in range(2):  # a sensor tick before the slow commit, one after
-            with dg.build_sensor_context(cursor=cursor, resources={"store": store}) as context:
+            with dg.build_sensor_context(instance=instance, cursor=cursor, resources={"store": store}) as context:
                 asked = channel_fallback_sensor(context)
                 cursor = context.cursor
             if isinstance(asked, dg.RunRequest):
