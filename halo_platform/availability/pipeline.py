@@ -14,7 +14,7 @@ from pathlib import Path
 from sqlalchemy import exc as sa_exc
 
 from halo_platform.availability.bulk_sql import Codec, bulk_cache
-from halo_platform.availability.feeds import Feed
+from halo_platform.availability.feeds import Feed, name_matches
 from halo_platform.availability.feeds.base import HOURS, ROLE, SCHEDULE, Parsed
 from halo_platform.availability.items import ApplyResult, LandedFile, apply_files, storable
 from halo_platform.availability.landing import (
@@ -112,7 +112,7 @@ def load_file(fmt: str, path: str, relpath: str, sha256: str, threads: int | Non
     feed_format = adapter(fmt)
     data, name = read_bytes(path), Path(path).name  # a local file, or an S3 object read in place
     try:
-        templates = any(Path(path).match(p) for p in feed_format.template_patterns)
+        templates = name_matches(Path(path).name, feed_format.template_patterns)
         columns = feed_format.columns(data, name, threads) if feed_format.columns and len(data) >= COLUMNAR_MIN_BYTES else None
         landed = ((LandedFile.from_columns(relpath, sha256, columns) if columns else None)
                   or LandedFile.from_parsed(relpath, sha256, feed_format.parse(data, name), templates))

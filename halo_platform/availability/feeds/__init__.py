@@ -7,10 +7,11 @@ its format's kind in the YAML.
 
 from __future__ import annotations
 
+import fnmatch
 import functools
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 
 import yaml
 
@@ -39,8 +40,14 @@ class Feed:
     def adapter(self) -> FeedFormat:
         return adapter(self.format)
 
-    def matches(self, path: Path) -> bool:
-        return any(path.match(p) for p in self.adapter.patterns)
+    def matches(self, path: PurePath) -> bool:
+        return name_matches(path.name, self.adapter.patterns)
+
+
+def name_matches(name: str, patterns: tuple[str, ...]) -> bool:
+    """Whether a landed file's name matches one of a format's globs, whatever the case: EMRs on
+    Windows write `SIU_0104.HL7`, and such a file dropped in the landing zone was never processed."""
+    return any(fnmatch.fnmatchcase(name.lower(), pattern.lower()) for pattern in patterns)
 
 
 @functools.cache
