@@ -290,6 +290,11 @@ _BLANK = WHITESPACE + "\ufeff"
 # each is scanned once (a class holding it rescanned a run of blank lines from each of its breaks)
 _NEXT_MESSAGE = re.compile("\r[" + re.escape(_BLANK.replace("\r", "")) + "]*MSH(?=[" + re.escape(string.punctuation) + "])")
 _FRAME_END = "\x0b"  # an MLLP frame starts with \x0b and ends with \x1c: both end a message
+# HL7's batch protocol wraps a file's messages in file and batch header and trailer segments: an
+# envelope, no part of any message (read as one, the header was quarantined as 'no MSH segment')
+_ENVELOPE_SEGMENTS = ("FHS", "BHS", "BTS", "FTS")
+_ENVELOPE = re.compile("([\r" + _FRAME_END + "])[" + re.escape(_BLANK.replace("\r", "").replace(_FRAME_END, "")) + "]*(?:"
+                       + "|".join(_ENVELOPE_SEGMENTS) + ")(?=[" + re.escape(string.punctuation) + "\r" + _FRAME_END + "]|\\Z)[^\r" + _FRAME_END + "]*")
 
 
 def split_messages(text: str) -> list[tuple[int, str]]:
@@ -297,10 +302,13 @@ def split_messages(text: str) -> list[tuple[int, str]]:
     ends a message, and so does the next MSH segment, whether a newline or blank line parts them
     or a file mixes both (its newline-parted messages were one message, the rest lost), with
     whitespace and BOMs before the MSH or not: they are dropped with the message's ends, as the
-    file's BOM is (with them, the MSH was read as a segment of the message before). Both
+    file's BOM is (with them, the MSH was read as a segment of the message before). A batch
+    envelope's segments (FHS, BHS, BTS, FTS) are dropped: no message holds them. Both
     boundaries become one character that a single str.split cuts at (a third of the time of
     splitting frames and then messages with regexes, which a test keeps as the rule)."""
     normal = text.replace("\r\n", "\r").replace("\n", "\r").replace("\x1c", _FRAME_END)
+    if any(segment in normal for segment in _ENVELOPE_SEGMENTS):
+        normal = _ENVELOPE.sub(r"\1", "\r" + normal)  # each segment's separator kept; a first one is stripped below
     chunks = (c.strip(_BLANK) for c in _NEXT_MESSAGE.sub(_FRAME_END + "MSH", normal).split(_FRAME_END))
     return list(enumerate([c for c in chunks if c], start=1))
 
