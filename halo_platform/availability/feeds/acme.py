@@ -12,6 +12,7 @@ from halo_platform.availability.feeds.base import (
     HOURS,
     ID_MAX,
     MAX_MINUTES,
+    NON_BLOCKING,
     TIMEOFF,
     TZ_MAX,
     WEEKDAYS,
@@ -31,12 +32,14 @@ from halo_platform.availability.feeds.base import (
     required_number,
     required_text,
     sane_time,
+    sql_set,
     zone,
 )
 from halo_platform.availability.feeds.columns import Columns, json_lines
 
 PATTERNS = ("*.jsonl",)
-STATUSES = {"booked": "booked", "cancelled": "cancelled"}
+# `booked` blocks; `cancelled` and the other statuses emr.md names non-blocking for every feed do not
+STATUSES = frozenset({"booked"}) | NON_BLOCKING
 
 
 def _text(obj: dict, key: str) -> str:
@@ -48,8 +51,8 @@ def _id(obj: dict, key: str) -> str:
 
 
 def _appointment(obj: dict, item_id: str, version: dt.datetime, position: int, raw: str) -> Event:
-    status = STATUSES.get(str(obj.get("status", "")).lower())
-    if status is None:
+    status = str(obj.get("status", "")).lower()
+    if status not in STATUSES:
         raise Invalid(f"unknown status {obj.get('status')!r}")
     provider = _id(obj, "provider")
     tz = check_tz(obj.get("tz"))
@@ -147,7 +150,7 @@ def _fast(db: duckdb.DuckDBPyConnection) -> None:
         SELECT c.*, s.utc, s.utc + to_minutes(c.duration) AS finish FROM c LEFT JOIN starts s USING (start, tz)
         WHERE sane(version) AND (
             action = 'delete'
-            OR (type = 'appointment' AND status IN ('booked', 'cancelled') AND provider IS NOT NULL AND duration BETWEEN 0 AND {MAX_MINUTES}
+            OR (type = 'appointment' AND status IN ({sql_set(STATUSES)}) AND provider IS NOT NULL AND duration BETWEEN 0 AND {MAX_MINUTES}
                 AND sane(s.utc) AND sane(s.utc + to_minutes(c.duration)))
             OR (type = 'vacation' AND provider IS NOT NULL AND last >= first AND sane(first::TIMESTAMP) AND sane(last::TIMESTAMP + INTERVAL 1 DAY)))""")  # noqa: S608
     db.execute(f"""

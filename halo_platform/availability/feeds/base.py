@@ -41,6 +41,12 @@ SLOT = "slot"
 
 # An appointment blocks time unless its status is one of these (spec, case-insensitive).
 NON_BLOCKING = frozenset({"cancelled", "deleted", "entered-in-error", "noshow", "waitlist", "proposed", "dc"})
+
+
+def sql_set(values: frozenset[str]) -> str:
+    """Constant words (statuses) as the list of an SQL `IN (...)`."""
+    return ", ".join(f"'{v}'" for v in sorted(values))
+
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 EARLIEST, LATEST = dt.datetime(1900, 1, 1), dt.datetime(2201, 1, 1)

@@ -32,6 +32,7 @@ from halo_platform.availability.feeds.base import (
     required_id,
     required_text,
     sane_time,
+    sql_set,
     utc_naive,
 )
 from halo_platform.availability.feeds.columns import Columns, json_lines
@@ -280,10 +281,6 @@ _FIELDS = ("resourceType", "id", "meta", "status", "start", "end", "schedule", "
 _NOT_BLOCKING = APPOINTMENT_STATUSES - _BLOCKING_APPOINTMENT
 
 
-def _sql_set(values: frozenset[str]) -> str:
-    return ", ".join(f"'{v}'" for v in sorted(values))
-
-
 def _fast(db: duckdb.DuckDBPyConnection) -> None:
     """Appointments (one participant, or none when not blocking) and Slots in their plain shape:
     the checks of `_record`, as expressions; every other resource is left to `_record`."""
@@ -321,11 +318,11 @@ def _fast(db: duckdb.DuckDBPyConnection) -> None:
     db.execute(f"""
         CREATE TEMP TABLE fast_all AS SELECT * FROM c
         WHERE sane(version) AND (
-            (resource_type = 'Appointment' AND status IN ({_sql_set(_NOT_BLOCKING)}) AND (no_participant OR reference IS NOT NULL)
+            (resource_type = 'Appointment' AND status IN ({sql_set(_NOT_BLOCKING)}) AND (no_participant OR reference IS NOT NULL)
                 AND (no_times OR {interval_ok}))
-            OR (resource_type = 'Appointment' AND status IN ({_sql_set(_BLOCKING_APPOINTMENT)}) AND provider IS NOT NULL
+            OR (resource_type = 'Appointment' AND status IN ({sql_set(_BLOCKING_APPOINTMENT)}) AND provider IS NOT NULL
                 AND length(provider) <= {ID_MAX} AND {interval_ok})
-            OR (resource_type = 'Slot' AND status IN ({_sql_set(SLOT_STATUSES)}) AND schedule_ref IS NOT NULL
+            OR (resource_type = 'Slot' AND status IN ({sql_set(SLOT_STATUSES)}) AND schedule_ref IS NOT NULL
                 AND length(schedule_ref) <= {ID_MAX} AND {interval_ok}))""")  # noqa: S608 - constants only
     db.execute(f"""
         CREATE TEMP TABLE fast_events AS
@@ -335,7 +332,7 @@ def _fast(db: duckdb.DuckDBPyConnection) -> None:
     db.execute(f"""
         CREATE TEMP TABLE fast_blocks AS
         SELECT pos, 0 AS n, provider AS provider_id, NULL AS ref, s AS start_ts, e AS end_ts, false AS is_local, false AS end_elapsed
-        FROM fast_all WHERE resource_type = 'Appointment' AND status IN ({_sql_set(_BLOCKING_APPOINTMENT)})
+        FROM fast_all WHERE resource_type = 'Appointment' AND status IN ({sql_set(_BLOCKING_APPOINTMENT)})
         UNION ALL
         SELECT pos, 0, NULL, schedule_ref, s, e, false, false FROM fast_all WHERE resource_type = 'Slot' AND status = 'busy-unavailable'""")  # noqa: S608
 

@@ -46,6 +46,7 @@ from halo_platform.availability.feeds.base import (
     parse_hhmm,
     parse_version,
     record,
+    sql_set,
     weekday_index,
     written,
 )
@@ -55,9 +56,10 @@ PATTERNS = ("*.hl7", "*.csv")
 TEMPLATE_PATTERNS = ("*.csv",)  # working-hours rows of one version may come in several files: they add up
 TRIGGERS = {"S12": "booked", "S13": "booked", "S14": "booked", "S15": "cancelled", "S17": "deleted", "S26": "noshow"}
 BLOCK_TRIGGERS = {"S23": False, "S24": True}  # trigger -> removes the block
-# HL7 table 0278 (filler status codes)
+# HL7 table 0278 (filler status codes), and the non-blocking ones emr.md names for every feed
+# (`entered-in-error`, `proposed`: quarantined as unknown, they left the older booked version blocking)
 STATUSES = frozenset({"pending", "waitlist", "booked", "started", "complete", "cancelled", "dc", "deleted",
-                      "blocked", "overbook", "noshow"})
+                      "blocked", "overbook", "noshow"}) | NON_BLOCKING
 # ASCII digits only: `\d` takes any script's (Arabic-Indic, full-width...), and int() reads them
 _TS = re.compile(r"^([0-9]{4})([0-9]{2})([0-9]{2})([0-9]{2})([0-9]{2})([0-9]{2})?(?:\.[0-9]+)?([+-][0-9]{4})?\Z")
 _FRACTION = re.compile(r"\.([0-9]+)")
@@ -445,8 +447,7 @@ def _fast(db: duckdb.DuckDBPyConnection) -> None:
         FROM f LEFT JOIN (VALUES {triggers}) t(code, implied) ON t.code = f.trigger
         WHERE appointment_id <> '' AND stamp <> ''
           AND (trigger IN ('S23', 'S24') OR NOT ({reserved}))""")  # noqa: S608 - constants only
-    statuses = ", ".join(f"'{x}'" for x in sorted(STATUSES))
-    non_blocking = ", ".join(f"'{x}'" for x in sorted(NON_BLOCKING))
+    statuses, non_blocking = sql_set(STATUSES), sql_set(NON_BLOCKING)
     interval = "(start_text <> '' AND end_text <> '' AND sane(s) AND sane(e) AND s_local = e_local AND e >= s)"
     blocks = (f"({interval} AND len(providers) > 0 AND len(providers) = len(list_distinct(providers)) "
               f"AND list_bool_and(list_transform(providers, lambda p: length(p) <= {ID_MAX})))")
