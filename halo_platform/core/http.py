@@ -25,6 +25,7 @@ from python_multipart.multipart import parse_options_header
 from sqlalchemy import exc as sa_exc
 from starlette.datastructures import QueryParams
 from starlette.exceptions import HTTPException
+from starlette.routing import Match, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from halo_platform.core.docs import mount_static, swagger_html
@@ -207,6 +208,31 @@ class RequestGuard:
         await self.app(scope, _replay(body, receive), send)
 
 
+class HeadAsGet:
+    """Answers HEAD wherever GET answers (RFC 9110 9.3.2): FastAPI routes only the methods a route
+    names, so `HEAD /v1/tasks` was a 405 where every client, proxy and link checker expects the
+    GET's status and headers. A HEAD no route takes itself (`/health` does) goes to the GET route
+    as a GET, through the same guard (401, 403, 429 alike), and its body is dropped."""
+
+    def __init__(self, app: ASGIApp, router: Router) -> None:
+        self.app = app
+        self.router = router
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD" or any(
+                route.matches(scope)[0] == Match.FULL for route in self.router.routes):
+            await self.app(scope, receive, send)
+            return
+
+        async def headers_only(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        # a copy: the server reads its own scope's method to send no body, and must still see HEAD
+        await self.app({**scope, "method": "GET"}, receive, headers_only)
+
+
 class ChecksFirstRoute(APIRoute):
     """A route whose guarding dependencies run before its body is parsed: FastAPI reads the body
     first, so broken JSON from a caller without a key would be answered 422 where the caller must
@@ -332,7 +358,10 @@ def _allowed_methods(request: Request) -> str | None:
     `GET /v1/messages/{message_id}`."""
     route = request.scope.get("route")
     path_item = request.app.openapi().get("paths", {}).get(getattr(route, "path", None))
-    return ", ".join(sorted(method.upper() for method in path_item if method != "parameters")) if path_item else None
+    if not path_item:
+        return None
+    methods = {method.upper() for method in path_item if method != "parameters"}
+    return ", ".join(sorted(methods | ({"HEAD"} if "GET" in methods else set())))  # HEAD goes wherever GET does (HeadAsGet)
 
 
 # what each refusal means, for the OpenAPI document; an operation lists those it can answer
@@ -493,4 +522,5 @@ def make_app(routers: Iterable[APIRouter], resources: Mapping[str, Any], authent
 
     mount_static(app)
     app.add_middleware(RequestGuard)
+    app.add_middleware(HeadAsGet, router=app.router)
     return app
