@@ -268,9 +268,8 @@ class ChecksFirstRoute(APIRoute):
                 return _error(422, unknown)
             if repeated := repeated_parameter(request.query_params, once):
                 return _error(422, repeated)
-            if json_body and not _media_is_json(request) and await request.body():
-                return _error(422, f"body: send JSON with the header Content-Type: application/json "
-                                   f"(got {cut(request.headers.get('content-type', 'none'), 60)})")
+            if json_body and (wrong := await not_json_media(request)):
+                return _error(422, wrong)
             if body and (repeated := await _repeated_key(request)):
                 return _error(422, repeated)
             return await handler(request)
@@ -311,6 +310,13 @@ def _media_is_json(request: Request) -> bool:
     application/*+json, in any case."""
     media = parse_options_header(request.headers.get("content-type", ""))[0].lower()
     return media == b"application/json" or (media.startswith(b"application/") and media.endswith(b"+json"))
+
+
+async def not_json_media(request: Request) -> str | None:
+    """Why a body sent as another media type than JSON is refused, else None (no body: none)."""
+    if _media_is_json(request) or not await request.body():
+        return None
+    return f"body: send JSON with the header Content-Type: application/json (got {cut(request.headers.get('content-type', 'none'), 60)})"
 
 
 def unknown_parameters(query: QueryParams, known: tuple[str, ...]) -> str | None:

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from halo_platform.access.guard import Caller, requires
 from halo_platform.core.errors import HaloError
-from halo_platform.core.http import NOT_JSON, ChecksFirstRoute, resource
+from halo_platform.core.http import NOT_JSON, ChecksFirstRoute, not_json_media, resource, unknown_parameters
 from halo_platform.core.store import StoreResource
 from halo_platform.core.text import unique_keys
 from halo_platform.delivery import schemas
@@ -23,7 +23,13 @@ router = APIRouter(tags=["delivery"], route_class=ChecksFirstRoute)
 
 async def _json_object(request: Request) -> dict[str, Any]:
     """The request's JSON object; a key given twice (at any depth) is refused, not read as the last.
-    An `Idempotency-Key` header (the task API's way to name a request) is its `idempotency_key`."""
+    An `Idempotency-Key` header (the task API's way to name a request) is its `idempotency_key`.
+    As on every other JSON route (`ChecksFirstRoute`, which lets a route reading the request
+    itself be), a body of another media type and a query parameter (none is taken) are refused."""
+    if unknown := unknown_parameters(request.query_params, ()):
+        raise HaloError(unknown)
+    if wrong := await not_json_media(request):
+        raise HaloError(wrong)
     try:
         body = json.loads(await request.body(), object_pairs_hook=unique_keys)
     except ValueError:

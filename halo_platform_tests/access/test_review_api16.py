@@ -4,6 +4,7 @@ what the other JSON routes refuse, group availability naming a provider twice, a
 from __future__ import annotations
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from halo_platform_tests.fixtures.access import authorized_client, bearer, make_key
@@ -40,3 +41,46 @@ def test_head_on_a_post_only_route_is_still_a_405_and_a_405_lists_head_beside_ge
     assert client.get("/v1/suppressions").status_code == client.head("/v1/suppressions").status_code == 405
     refused = client.delete("/v1/tasks")
     assert refused.status_code == 405 and refused.headers["allow"] == "GET, HEAD"
+
+
+def _messages(store) -> int:  # noqa: ANN001
+    with store.read() as conn:
+        return conn.execute(sa.text("SELECT count(*) FROM messages")).scalar()
+
+
+@pytest.mark.parametrize("channel, body", [
+    ("sms", '{"to": "+33612345678", "body": "Your appointment is at 10:00"}'),
+    ("email", '{"to": "patient@example.com", "subject": "Results", "body": "Your results are ready"}'),
+])
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
+def test_a_message_sent_as_another_media_type_than_json_is_refused_as_on_every_json_route(app, store, channel, body, content_type):  # noqa: ANN001
+    """The README and every other JSON route (`/v1/suppressions`, task requests) refuse a JSON body
+    sent with another Content-Type, saying to send application/json; the message routes read
+    their body themselves and sent it whatever the media type (`curl -d` without `-H`), so the
+    same mistake queued a patient's SMS on one route and was refused on its neighbour."""
+    client = authorized_client(app, "messages:send")
+    headers = {"content-type": content_type} if content_type else {}
+    answer = client.post(f"/v1/messages/{channel}", content=body, headers=headers)
+    assert answer.status_code == 422 and answer.json() == {
+        "error": f"body: send JSON with the header Content-Type: application/json (got {content_type or 'none'})",
+        "detail": None}, answer.text
+    assert _messages(store) == 0
+
+
+def test_a_message_with_a_query_parameter_is_refused_naming_it_and_nothing_is_sent(app, store):  # noqa: ANN001
+    """A query parameter a route does not take is a 422 naming it on every other route; the
+    message routes dropped it unread (`?priority=HIGH` or `?dry_run=1` sent a NORMAL message,
+    for real). Nothing is stored; the same body without it is sent."""
+    client = authorized_client(app, "messages:send")
+    sms = {"to": "+33612345678", "body": "Your appointment is at 10:00"}
+    answer = client.post("/v1/messages/sms?dry_run=1", json=sms)
+    assert answer.status_code == 422 and answer.json() == {
+        "error": "unknown query parameter(s) dry_run; known: none", "detail": None}, answer.text
+    assert _messages(store) == 0
+    assert client.post("/v1/messages/sms", json=sms).status_code == 202 and _messages(store) == 1
+
+
+def test_a_message_refusal_for_its_media_type_comes_after_the_key_check(app):  # noqa: ANN001
+    """An unauthenticated caller learns nothing of the route's rules: 401 first."""
+    answer = TestClient(app).post("/v1/messages/sms?x=1", content="{}", headers={"content-type": "text/plain"})
+    assert answer.status_code == 401
