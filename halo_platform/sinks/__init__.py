@@ -74,6 +74,8 @@ class SinksResource(dg.ConfigurableResource):
         Control Center all come here), not failed when its run delivers."""
         entries = self._entries()
         unknown = sorted(set(names) - set(entries))
+        if any(not name.strip() for name in unknown):  # joined with the others it read 'unknown sink(s): ; known: ...'
+            raise UnknownSink(f"a sink name is empty (name sinks, or leave them out for the default ones); known: {', '.join(sorted(entries))}")
         if unknown:
             raise UnknownSink(f"unknown sink(s): {cut(', '.join(unknown))}; known: {', '.join(sorted(entries))}")
         if check_kinds:

@@ -84,3 +84,24 @@ def test_a_message_refusal_for_its_media_type_comes_after_the_key_check(app):  #
     """An unauthenticated caller learns nothing of the route's rules: 401 first."""
     answer = TestClient(app).post("/v1/messages/sms?x=1", content="{}", headers={"content-type": "text/plain"})
     assert answer.status_code == 401
+
+
+@pytest.mark.parametrize("sinks", [[""], ["outbox", ""], ["  "]])
+def test_a_task_request_naming_an_empty_sink_is_refused_saying_so(app, store, sinks):  # noqa: ANN001
+    """A sink list with an empty name (a form's blank row, `"sinks": [""]`) was refused as
+    'unknown sink(s): ; known: alerts, outbox', a refusal naming nothing the caller could fix.
+    It says a name is empty; nothing is queued."""
+    client = authorized_client(app, "tasks:request")
+    answer = client.post("/v1/tasks/campaign_alerts/requests", json={"payload": {}, "sinks": sinks})
+    reason = "a sink name is empty (name sinks, or leave them out for the default ones); known: alerts, outbox"
+    assert answer.status_code == 422 and answer.json()["error"] == reason, answer.text
+    with store.read() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM task_requests")).scalar() == 0
+
+
+def test_the_sink_names_rule_every_caller_shares_refuses_an_empty_name_saying_so(store):  # noqa: ANN001
+    """Schedules and requests, from the CLI, the API or the Control Center, are checked by this one rule."""
+    from halo_platform.sinks import SinksResource, UnknownSink
+
+    with pytest.raises(UnknownSink, match=r"^a sink name is empty \(name sinks"):
+        SinksResource().validate_names(["outbox", ""])
