@@ -252,12 +252,14 @@ def group_ids(provider_ids: Iterable[str], argument: str, form: str) -> list[str
     """A group query's provider ids, from REST's comma-separated text (`D1, D2` split at its
     commas) or GraphQL's list alike: each trimmed, so both read `" D1"` as D1. None blank, else
     refused naming `argument` and `form`, the caller's name for them and how they are written;
-    so are more than MAX_GROUP_PROVIDERS different ones."""
+    so are more than MAX_GROUP_PROVIDERS different ones. One named twice is one provider (the
+    answer listed `A, A` as asked, and spans computed for A alone)."""
     ids = [p.strip() for p in provider_ids]
     if not ids or not all(ids):
         raise HaloError(f"{argument}: expected {form} of provider ids, none of them blank")
-    if len(set(ids)) > MAX_GROUP_PROVIDERS:
-        raise HaloError(f"{argument}: at most {MAX_GROUP_PROVIDERS} providers, got {len(set(ids))}")
+    ids = list(dict.fromkeys(ids))
+    if len(ids) > MAX_GROUP_PROVIDERS:
+        raise HaloError(f"{argument}: at most {MAX_GROUP_PROVIDERS} providers, got {len(ids)}")
     return ids
 
 
