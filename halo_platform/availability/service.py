@@ -22,6 +22,7 @@ from halo_platform.availability.bulk_sql import Codec
 from halo_platform.availability.group import MODES, GroupSpan, group_spans
 from halo_platform.availability.slots import (
     DEFAULT_TYPE,
+    LONGEST_LEAD,
     LONGEST_REACH,
     SlotRules,
     bookable,
@@ -460,7 +461,9 @@ def refresh_next_slots(store: StoreResource, feed: str, now: dt.datetime) -> int
     """Rewrite `next_available_slots` of `feed`: for every provider and every appointment type
     with rules for it, the earliest slot bookable at `now` that starts in the next two weeks
     (`bookable_slots` searches the whole horizon). The spans are read as far as such a slot's
-    free time may reach past them."""
+    free time may reach past them, and before now as far as its buffer before may: a span that
+    ended before now joins the one after it (read from now only, a slot at 00:15 with 30 minutes'
+    buffer after a night's spans touching at midnight was missed, and 00:30 stored)."""
     from halo_platform.availability.feeds import get_feed
     from halo_platform.availability.span_store import load_hours, spans_transaction
 
@@ -475,7 +478,7 @@ def refresh_next_slots(store: StoreResource, feed: str, now: dt.datetime) -> int
         instant = functools.cache(lambda value: codec.read_ts(value).replace(tzinfo=dt.UTC))
         for provider, start, end in codec.select_plain(
                 "SELECT provider_id, start_at, end_at FROM available_spans WHERE feed = ? AND end_at > ? AND start_at < ? "
-                "ORDER BY provider_id, start_at", (feed, codec.ts(naive_now), codec.ts(naive_now + NEXT_SLOTS_LOOKAHEAD + LONGEST_REACH))):
+                "ORDER BY provider_id, start_at", (feed, codec.ts(naive_now - LONGEST_LEAD), codec.ts(naive_now + NEXT_SLOTS_LOOKAHEAD + LONGEST_REACH))):
             by_provider[provider].append((instant(start), instant(end)))
         tz_of = load_hours(codec, feed, list(by_provider))[1]
         rows = []

@@ -53,6 +53,8 @@ _LIMITS = {"duration_minutes": (1, 1440), "buffer_before": (0, 1440), "buffer_af
            "min_notice_minutes": (0, 366 * 1440), "alignment_minutes": (1, 1440), "max_days_ahead": (1, 366)}
 #: the furthest past its start a slot's free time may reach (the longest duration and buffer after)
 LONGEST_REACH = dt.timedelta(minutes=_LIMITS["duration_minutes"][1] + _LIMITS["buffer_after"][1])
+#: the furthest before its start a slot's free time may begin (the longest buffer before)
+LONGEST_LEAD = dt.timedelta(minutes=_LIMITS["buffer_before"][1])
 
 
 def _override(rules: SlotRules, values: object, where: str) -> SlotRules:

@@ -1,0 +1,40 @@
+"""Review of the availability query side (emrapi16): what the next-slot table, nextAvailable,
+/v1/slots and the FHIR read API answer for the same spans, rules and instant."""
+
+import datetime as dt
+
+import pytest
+import sqlalchemy as sa
+
+from halo_platform.availability.service import bookable_slots, refresh_next_slots
+from halo_platform.availability.tables import NextAvailableSlot
+from halo_platform_tests.availability.helpers import land, process
+
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@pytest.fixture
+def around_the_clock(store, halo_env, tmp_path, monkeypatch):
+    """M works 00:00-24:00 UTC every day: its spans, one a local date, touch at each midnight.
+    A slot is 30 minutes on a 15-minute grid and needs the 30 minutes before it free."""
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text("feeds:\n  acme:\n    format: acme\n    slot_rules:\n"
+                     "      default: {duration_minutes: 30, alignment_minutes: 15, buffer_before: 30, max_days_ahead: 366}\n")
+    monkeypatch.setenv("HALO_FEEDS_FILE", str(feeds))
+    week = ",".join(f'"{d}":[["00:00","00:00"]]' for d in DAYS)
+    land("acme", "hours.jsonl", f'{{"type":"hours","provider":"M","tz":"UTC","week":{{{week}}},"updated_at":"2026-11-01T00:00:00Z"}}\n')
+    process(store, "2027-03-14", 5)
+
+
+def test_the_next_slot_table_reads_the_span_its_first_slots_buffer_reaches_back_into(store, around_the_clock):
+    """At 00:05, M's first bookable slot is 00:15 (its buffer, 23:45-00:15, is free: the night's
+    two spans joined), as /v1/slots lists it; `refresh_next_slots` read only the spans ending
+    after now, so not the day before's, and stored 00:30."""
+    now = dt.datetime(2027, 3, 15, 0, 5, tzinfo=dt.UTC)
+    listed = bookable_slots(store, "acme", "M", first=dt.date(2027, 3, 15), last=dt.date(2027, 3, 15), now=now).slots
+    assert listed[0] == (dt.datetime(2027, 3, 15, 0, 15, tzinfo=dt.UTC), dt.datetime(2027, 3, 15, 0, 45, tzinfo=dt.UTC))
+    refresh_next_slots(store, "acme", now)
+    with store.read() as conn:
+        rows = conn.execute(sa.select(NextAvailableSlot.provider_id, NextAvailableSlot.slot_type, NextAvailableSlot.start_at,
+                                      NextAvailableSlot.end_at)).all()
+    assert rows == [("M", "default", dt.datetime(2027, 3, 15, 0, 15, tzinfo=dt.UTC), dt.datetime(2027, 3, 15, 0, 45, tzinfo=dt.UTC))]
