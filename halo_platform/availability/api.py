@@ -459,7 +459,24 @@ class _JSONErrorsGraphQLRouter(GraphQLRouter):
         # strawberry reads the query as a dict: `?query=A&query=B` ran B
         if repeated := repeated_parameter(params, _GRAPHQL_NAMES):
             raise StrawberryHTTPException(400, repeated)
-        return super().parse_query_params(params)
+        # `variables` and `extensions` are JSON, read here rather than by `parse_json`, whose
+        # refusals name the body a GET has not: `variables=null` (a POST's null runs) was a 400
+        # 'the body must be a JSON object', and one left empty a 400 'must be an object or null'.
+        # An object, null or nothing is theirs; strawberry refuses another JSON value naming them.
+        parsed = dict(params)
+        for name in ("variables", "extensions"):
+            if name not in parsed:
+                continue
+            if not parsed[name].strip():
+                del parsed[name]
+                continue
+            try:
+                parsed[name] = self.decode_json(parsed[name])
+            except ValueError:  # JSONDecodeError, or an integer longer than Python reads
+                raise StrawberryHTTPException(400, f"the query parameter {name} is not JSON") from None
+            except HaloError as exc:  # a key given twice
+                raise StrawberryHTTPException(400, str(exc)) from None
+        return parsed
 
     async def parse_http_body(self, request: Any) -> Any:  # noqa: ANN401
         data = await super().parse_http_body(request)

@@ -28,7 +28,8 @@ def test_a_graphql_request_with_an_integer_python_will_not_read_is_a_400_not_a_5
                              headers={"content-type": "application/json"})
     else:
         answer = client.get("/graphql", params={"query": "{ __typename }", "variables": variables})
-    assert answer.status_code == 400 and answer.json() == {"error": "Unable to parse request body as JSON", "detail": None}, answer.text
+    message = "Unable to parse request body as JSON" if method == "POST" else "the query parameter variables is not JSON"
+    assert answer.status_code == 400 and answer.json() == {"error": message, "detail": None}, answer.text
 
 
 def _messages(store: StoreResource) -> int:

@@ -8,7 +8,9 @@ import sqlalchemy as sa
 
 from halo_platform.availability.service import bookable_slots, refresh_next_slots
 from halo_platform.availability.tables import NextAvailableSlot
+from halo_platform.http import create_app
 from halo_platform_tests.availability.helpers import land, process
+from halo_platform_tests.fixtures.access import authorized_client
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -38,3 +40,26 @@ def test_the_next_slot_table_reads_the_span_its_first_slots_buffer_reaches_back_
         rows = conn.execute(sa.select(NextAvailableSlot.provider_id, NextAvailableSlot.slot_type, NextAvailableSlot.start_at,
                                       NextAvailableSlot.end_at)).all()
     assert rows == [("M", "default", dt.datetime(2027, 3, 15, 0, 15, tzinfo=dt.UTC), dt.datetime(2027, 3, 15, 0, 45, tzinfo=dt.UTC))]
+
+
+@pytest.mark.parametrize("variables", ["null", ""])
+def test_a_graphql_get_with_variables_null_runs_as_a_post_with_variables_null_does(store, halo_env, variables):
+    """GET /graphql?...&variables=null (what a client serializing absent variables sends) was a 400
+    'the body must be a JSON object: {query, variables?, operationName?}', naming a body a GET has not,
+    where a POST whose variables are null runs."""
+    client = authorized_client(create_app({"store": store}), "availability:read")
+    query = '{ availableSpans(feed: "acme", providerId: "P") { startAt } }'
+    assert client.post("/graphql", json={"query": query, "variables": None}).json() == {"data": {"availableSpans": []}}
+    answer = client.get("/graphql", params={"query": query, "variables": variables})
+    assert answer.status_code == 200 and answer.json() == {"data": {"availableSpans": []}}, answer.text
+
+
+@pytest.mark.parametrize("name, value, message", [
+    ("variables", '"x"', "The GraphQL operation's `variables` must be an object or null, if provided."),
+    ("extensions", "5", "The GraphQL operation's `extensions` must be an object or null, if provided."),
+    ("variables", "{bad", "the query parameter variables is not JSON"),
+])
+def test_a_graphql_get_whose_json_parameter_is_wrong_is_refused_naming_the_parameter_not_a_body(store, halo_env, name, value, message):
+    client = authorized_client(create_app({"store": store}), "availability:read")
+    answer = client.get("/graphql", params={"query": "{ __typename }", name: value})
+    assert answer.status_code == 400 and answer.json() == {"error": message, "detail": None}, answer.text
