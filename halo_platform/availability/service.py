@@ -324,6 +324,9 @@ def next_available(store: StoreResource, feed: str, provider_id: str, minutes: i
     except OverflowError:  # 0001-01-01T00:00+14:00 is before year 1 in UTC
         raise HaloError(f"after: {after} is out of range ({EARLIEST_DATE} to {LATEST_DATE})") from None
     in_calendar(after.date(), "after")
+    # instants are answered to the whole second: a slot starting at 09:10:00.5 was answered as
+    # 09:10:00Z, before the `after` asked (the default, now, has its fraction too)
+    after += dt.timedelta(microseconds=-after.microsecond % 1_000_000)
     rules = None
     if config is not None or slot_type is not None:
         rules = dataclasses.replace(resolve_rules(feed, config, provider_id, slot_type), duration_minutes=minutes)

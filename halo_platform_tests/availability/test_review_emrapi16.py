@@ -63,3 +63,15 @@ def test_a_graphql_get_whose_json_parameter_is_wrong_is_refused_naming_the_param
     client = authorized_client(create_app({"store": store}), "availability:read")
     answer = client.get("/graphql", params={"query": "{ __typename }", name: value})
     assert answer.status_code == 400 and answer.json() == {"error": message, "detail": None}, answer.text
+
+
+def test_next_available_after_a_fraction_of_a_second_starts_at_or_after_it(store, halo_env):
+    """Instants are answered to the whole second: a slot starting at `after` 09:10:00.5 (inside a
+    free span, a feed without slot rules) was answered 09:10:00Z-09:40:00Z, starting before the
+    `after` asked, and again when asked after that answer. It now starts at the next whole second."""
+    land("acme", "hours.jsonl", '{"type":"hours","provider":"P","tz":"UTC","week":{"mon":[["09:00","12:00"]]},"updated_at":"2026-11-01T00:00:00Z"}\n')
+    process(store, "2027-03-15", 2)  # a Monday
+    client = authorized_client(create_app({"store": store}), "availability:read")
+    query = '{ nextAvailable(feed: "acme", providerId: "P", durationMinutes: 30, after: "2027-03-15T09:10:00.5Z") { startAt endAt } }'
+    assert client.post("/graphql", json={"query": query}).json() == {
+        "data": {"nextAvailable": {"startAt": "2027-03-15T09:10:01Z", "endAt": "2027-03-15T09:40:01Z"}}}
