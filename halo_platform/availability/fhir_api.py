@@ -1,7 +1,8 @@
 """FHIR R4 read API: `GET /fhir/Slot?schedule=Schedule/<id>&start=ge<date>&start=lt<date>&status=free`
 answers a `searchset` Bundle of the free Slots of that schedule, built from the spans and the
-feed's slot rules (`service-type` names the appointment type, default `default`), a page at a
-time: `_count` entries (at most 1,000, also when not given) from `_offset`, linked to the next.
+feed's slot rules (`service-type` names the appointment type, default `default`, or a
+comma-separated list of them: FHIR's OR), a page at a time: `_count` entries (at most 1,000,
+also when not given) from `_offset`, linked to the next.
 
 A schedule is one a feed received (its Practitioner actors, free together) or `<feed>.<provider
 id>`. Dates without a time are the schedule's local days; a search matching no schedule is an
@@ -149,10 +150,10 @@ class Page:
         return links
 
 
-def bundle(page: Page, schedule: str, slot_type: str, slots: list[tuple[dt.datetime, dt.datetime]]) -> dict:
-    """The searchset of `slots`: `total` counts them all, the entries are the page's."""
+def bundle(page: Page, schedule: str, slots: list[tuple[dt.datetime, dt.datetime, str]]) -> dict:
+    """The searchset of `slots` (start, end, appointment type): `total` counts them all, the entries are the page's."""
     entries = []
-    for start, end in slots[page.offset:page.offset + page.count]:
+    for start, end, slot_type in slots[page.offset:page.offset + page.count]:
         ident = slot_id(schedule, slot_type, start)
         entries.append({"fullUrl": f"urn:uuid:{ident}", "search": {"mode": "match"}, "resource": {
             "resourceType": "Slot", "id": ident, "schedule": {"reference": f"Schedule/{schedule}"},
@@ -202,16 +203,18 @@ def search_slots(store: StoreResource, params: list[tuple[str, str]], base_url: 
         raise HaloError(f"status: expected comma-separated Slot status codes, none of them empty; known: {', '.join(SLOT_STATUSES)}")
     if unknown := sorted(statuses - set(SLOT_STATUSES)):
         raise HaloError(f"status: unknown {', '.join(unknown)}; known: {', '.join(SLOT_STATUSES)}")
-    types = [v.rpartition("|")[2] for v in values("service-type")]
-    if len(types) > 1:
+    if len(values("service-type")) > 1:
         raise HaloError("service-type: give at most one")
+    # a comma list is an OR, as for status: the slots of each type it lists (`short,long` was
+    # refused as one unknown type); none is the default type
+    types = list(dict.fromkeys(t.rpartition("|")[2] or service.DEFAULT_TYPE for v in values("service-type") for t in v.split(","))) or [None]
     count = whole_number(values("_count"), "_count")
     page = Page(base_url, tuple(params), min(MAX_COUNT if count is None else count, MAX_COUNT),
                 whole_number(values("_offset"), "_offset") or 0)
     bounds = parse_start(values("start"))
     actors = service.schedule_actors(store, schedule)
     if actors is None or any("free" not in listed for listed in asked):  # only free slots are known
-        return bundle(page, schedule, types[0] if types else service.DEFAULT_TYPE, [])
+        return bundle(page, schedule, [])
     feed, (provider, *others) = actors
     tz = service.provider_zone(store, feed, provider)
     now = now or utcnow()
@@ -221,12 +224,15 @@ def search_slots(store: StoreResource, params: list[tuple[str, str]], base_url: 
     lo = max(lo, dt.datetime.combine(EARLIEST_DATE, dt.time(), tzinfo=tz))
     hi = min(hi, dt.datetime.combine(LATEST_DATE + dt.timedelta(days=1), dt.time(), tzinfo=tz))
     if hi <= lo:
-        return bundle(page, schedule, types[0] if types else service.DEFAULT_TYPE, [])
+        return bundle(page, schedule, [])
     first, last = lo.astimezone(tz).date(), (hi - dt.timedelta(microseconds=1)).astimezone(tz).date()
     service.check_length(first, last, "start: ")  # `start` is the only range this search has: name it
-    found = service.bookable_slots(store, feed, provider, types[0] if types else None, first, last, now, tuple(others),
-                                   limit=service.MAX_LISTED_SLOTS)  # each page works the search out again: bounded as /v1/slots
-    return bundle(page, schedule, found.slot_type, [(s, e) for s, e in found.slots if lo <= s < hi])
+    found, left = [], service.MAX_LISTED_SLOTS  # each page works the search out again: bounded as /v1/slots, its types together
+    for slot_type in types:
+        listed = service.bookable_slots(store, feed, provider, slot_type, first, last, now, tuple(others), limit=left)
+        left -= len(listed.slots)
+        found += [(s, e, listed.slot_type) for s, e in listed.slots if lo <= s < hi]
+    return bundle(page, schedule, sorted(found))
 
 
 def whole_number(values: list[str], name: str) -> int | None:
@@ -269,7 +275,7 @@ _SEARCH_PARAMETERS = [
     {"name": "status", "in": "query", "required": False, "schema": {"type": "string"}, "example": "free",
      "description": "Slot status codes, comma-separated; only free slots exist here"},
     {"name": "service-type", "in": "query", "required": False, "schema": {"type": "string"},
-     "description": "The appointment type of the feed's slot rules (default: default)"},
+     "description": "The appointment type of the feed's slot rules (default: default), or a comma-separated list of them (any of them)"},
     {"name": "_format", "in": "query", "required": False, "schema": {"enum": ["json", "application/json", FHIR_JSON]},
      "description": "json, application/json or application/fhir+json (the default); another format is a 406"},
     {"name": "_count", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0},

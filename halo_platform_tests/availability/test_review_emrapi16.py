@@ -75,3 +75,42 @@ def test_next_available_after_a_fraction_of_a_second_starts_at_or_after_it(store
     query = '{ nextAvailable(feed: "acme", providerId: "P", durationMinutes: 30, after: "2027-03-15T09:10:00.5Z") { startAt endAt } }'
     assert client.post("/graphql", json={"query": query}).json() == {
         "data": {"nextAvailable": {"startAt": "2027-03-15T09:10:01Z", "endAt": "2027-03-15T09:40:01Z"}}}
+
+
+@pytest.fixture
+def two_types(store, halo_env, tmp_path, monkeypatch) -> dt.date:
+    """P works 09:00-11:00 UTC every day; `short` slots are 30 minutes, `long` ones 60, both on a
+    30-minute grid."""
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text("feeds:\n  acme:\n    format: acme\n    slot_rules:\n      default: {alignment_minutes: 30}\n"
+                     "      types: {short: {duration_minutes: 30}, long: {duration_minutes: 60}}\n")
+    monkeypatch.setenv("HALO_FEEDS_FILE", str(feeds))
+    week = ",".join(f'"{d}":[["09:00","11:00"]]' for d in DAYS)
+    land("acme", "hours.jsonl", f'{{"type":"hours","provider":"P","tz":"UTC","week":{{{week}}},"updated_at":"2026-11-01T00:00:00Z"}}\n')
+    day = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=7)
+    process(store, day.isoformat(), 2)
+    return day
+
+
+def test_a_fhir_slot_search_for_a_comma_list_of_service_types_answers_the_slots_of_each(store, two_types):
+    """A comma list is an OR in FHIR search, as the search reads `status=free,busy`: `service-type=short,long`
+    was a 422 "unknown appointment type 'short,long'". It is the slots of either type, by start,
+    each naming its own; an unknown type in the list is still refused."""
+    from fhir.resources.R4B.bundle import Bundle
+
+    client = authorized_client(create_app({"store": store}), "availability:read")
+    day = two_types.isoformat()
+    params = {"schedule": "Schedule/acme.P", "start": [f"ge{day}", f"lt{two_types + dt.timedelta(days=1)}"]}
+    answer = client.get("/fhir/Slot", params={**params, "service-type": "short,long"})
+    assert answer.status_code == 200, answer.text
+    Bundle.model_validate(answer.json())
+    found = [(e["resource"]["start"][11:16], e["resource"]["end"][11:16], e["resource"]["serviceType"][0]["text"])
+             for e in answer.json()["entry"]]
+    assert found == [("09:00", "09:30", "short"), ("09:00", "10:00", "long"), ("09:30", "10:00", "short"), ("09:30", "10:30", "long"),
+                     ("10:00", "10:30", "short"), ("10:00", "11:00", "long"), ("10:30", "11:00", "short")]
+    assert answer.json()["total"] == 7
+    one = client.get("/fhir/Slot", params={**params, "service-type": "long"}).json()
+    assert [(e["resource"]["start"][11:16], e["resource"]["serviceType"][0]["text"]) for e in one["entry"]] == [
+        ("09:00", "long"), ("09:30", "long"), ("10:00", "long")]
+    refused = client.get("/fhir/Slot", params={**params, "service-type": "short,surgery"})
+    assert refused.status_code == 422 and "unknown appointment type 'surgery'" in refused.json()["error"], refused.text
