@@ -155,7 +155,11 @@ def no_message_sent_to_a_suppressed_recipient(store: StoreResource) -> dg.AssetC
     from halo_platform.delivery.suppressions import sent_despite_suppression
 
     ids = sent_despite_suppression(store)
-    return dg.AssetCheckResult(passed=not ids, severity=dg.AssetCheckSeverity.ERROR, metadata={"messages": len(ids), "first": ", ".join(ids[:5]) or "none"})
+    # what the alert of a failed check says (`alerts.sensors.alert_for_failed_check`): how many, which (ids, no recipient)
+    description = (f"{len(ids)} message{'s' if len(ids) > 1 else ''} sent in the last day to a recipient who had opted out"
+                   f" before: {', '.join(ids[:5])}{' and more' if len(ids) > 5 else ''}") if ids else None
+    return dg.AssetCheckResult(passed=not ids, severity=dg.AssetCheckSeverity.ERROR, description=description,
+                               metadata={"messages": len(ids), "first": ", ".join(ids[:5]) or "none"})
 
 
 @dg.asset(**_ASSET, description="The status webhooks waiting for delivery (events of the last 24 h no attempt delivered): "

@@ -155,8 +155,13 @@ def provider_health(context: dg.AssetExecutionContext, store: StoreResource, pro
 def provider_error_rates_under_threshold(store: StoreResource, providers: ProvidersResource) -> dg.AssetCheckResult:
     from halo_platform.delivery.health import error_rate_problems
 
-    problems = error_rate_problems(providers.config(), store)
-    return dg.AssetCheckResult(passed=not problems, severity=dg.AssetCheckSeverity.ERROR, metadata={"failing": ", ".join(problems) or "none"})
+    config = providers.config()
+    problems = error_rate_problems(config, store)
+    # what the alert of a failed check says (`alerts.sensors.alert_for_failed_check`): which provider, at what rate
+    description = (f"provider{'s' if len(problems) > 1 else ''} at or above the {config.autopilot.error_rate_threshold:.0%}"
+                   f" error rate threshold in the window: {', '.join(p + ' attempts' for p in problems)}") if problems else None
+    return dg.AssetCheckResult(passed=not problems, severity=dg.AssetCheckSeverity.ERROR, description=description,
+                               metadata={"failing": ", ".join(problems) or "none"})
 
 
 @dg.asset_check(asset=provider_health, description="Each provider's actual share of its rule's traffic is near its configured share (else it is not sending what it should).")

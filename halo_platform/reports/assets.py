@@ -26,7 +26,7 @@ from halo_platform.core.settings import get_settings
 from halo_platform.core.store import StoreResource
 from halo_platform.core.warehouses import WarehousesResource, quote_identifier
 from halo_platform.reports import audit, rearm
-from halo_platform.reports.task import RunContext, Task, launchpad_config
+from halo_platform.reports.task import RunContext, Task, TaskCheck, launchpad_config
 from halo_platform.sinks import Delivery, DeliveryOutcome, SinksResource
 from halo_platform.sinks.base import name_of_title
 
@@ -243,6 +243,7 @@ class Report:
     metadata: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     unjudged: list[str] = field(default_factory=list)  # rows the task could not judge (`Task.unjudged`)
+    failing: dict[str, list[str]] = field(default_factory=dict)  # check -> the rows failing it (`TaskCheck.failing`)
 
 
 def build_report(context, task: Task, resolved: Mapping[str, Any], warehouses: WarehousesResource,  # noqa: ANN001
@@ -264,6 +265,7 @@ def build_report(context, task: Task, resolved: Mapping[str, Any], warehouses: W
             mark = time.perf_counter()
             _transform(con, task, resolved)
             found = _counts(con, task)
+            failing = {c.name: [str(text) for (text,) in con.execute(c.failing).fetchall()] for c in task.checks if c.failing}
             unjudged = ([str(text) for (text,) in con.execute(task.unjudged, _params(task.unjudged, resolved)).fetchall()]
                         if task.unjudged else [])
             if task.rearm_key and marks is not None:
@@ -285,7 +287,7 @@ def build_report(context, task: Task, resolved: Mapping[str, Any], warehouses: W
                 rows = [dict(zip(names, r, strict=True)) for r in first.fetchall()]
         finally:
             con.close()
-    return Report(path, row_count, counts, found, rows, metadata, timings, unjudged)
+    return Report(path, row_count, counts, found, rows, metadata, timings, unjudged, failing)
 
 
 _UNJUDGED_NAMED = 20
@@ -296,6 +298,14 @@ def _unjudged_error(task_name: str, unjudged: list[str]) -> str:
     named = "; ".join(unjudged[:_UNJUDGED_NAMED])
     more = f"; and {len(unjudged) - _UNJUDGED_NAMED} more" if len(unjudged) > _UNJUDGED_NAMED else ""
     return f"{task_name}: {len(unjudged)} row(s) could not be judged: {named}{more}"
+
+
+def failed_check_said(check: TaskCheck, counts: Mapping[str, int], failing: list[str] | None) -> str:
+    """A failed task check in words: the rows failing it (the first `_UNJUDGED_NAMED`), else what it asks and the counts."""
+    if failing:
+        more = f"; and {len(failing) - _UNJUDGED_NAMED} more" if len(failing) > _UNJUDGED_NAMED else ""
+        return f"{len(failing)} row(s) failing {check.name}: {'; '.join(failing[:_UNJUDGED_NAMED])}{more}"
+    return f"{check.description} counts: {', '.join(f'{k} {n}' for k, n in counts.items()) or 'none'}"
 
 
 def _counts(con, task: Task) -> dict[str, int]:  # noqa: ANN001
@@ -394,6 +404,8 @@ def run_task(
         dg.AssetCheckResult(
             check_name=check.name, passed=bool(check.passed(found)), asset_key=dg.AssetKey(task.name),
             severity=dg.AssetCheckSeverity(check.severity),
+            # what the alert of a failed check says (`alerts.sensors.alert_for_failed_check`)
+            description=None if check.passed(found) else failed_check_said(check, found, report.failing.get(check.name)),
             # the alerting sensor reads its marker on the result (the check spec's metadata does not reach it)
             metadata={"counts": dg.MetadataValue.json(found), **({ALERT_ON_WARN: True} if check.alert else {})},
         )

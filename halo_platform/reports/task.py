@@ -290,6 +290,9 @@ class TaskCheck:
     passed: Callable[[Mapping[str, int]], bool]
     severity: str = "WARN"
     alert: bool = False  # a failed WARN check alerts too (metadata `halo/alert` on the check)
+    # DuckDB SQL over `result` selecting one text per row that fails the check (a campaign over budget):
+    # the alert of a failed check names them, not only the check
+    failing: str | None = None
     # a failed blocking check stops delivery (the request ends BLOCKED, the run fails and alerts)
     blocking: bool = False
 

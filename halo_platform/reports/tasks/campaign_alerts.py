@@ -178,6 +178,8 @@ TASK = Task(
             "WARN when any ACTIVE campaign has spent its whole budget or more (OVER_BUDGET).",
             lambda counts: counts.get("OVER_BUDGET", 0) == 0,
             alert=True,
+            failing="SELECT 'campaign ' || campaign_id || ' (' || name || '): spent ' || spend || ' of ' || budget"
+                    " || ' (' || spend_pct || '%)' FROM result WHERE alert = 'OVER_BUDGET' ORDER BY campaign_id",
         ),
     ),
     tags={"halo/area": "marketing"},

@@ -1,0 +1,81 @@
+"""Review of the alerts of failed asset checks and of the sensors around them: what an alert says
+(reports.md "Failures alert": which provider, which messages, which campaign, not only the check's
+name), evaluated on real runs, a real instance, the real store and provider fakes."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import dagster as dg
+import sqlalchemy as sa
+
+from halo_platform.alerts.send import format_alert
+from halo_platform.alerts.sensors import alert_for_failed_check, failed_check_alerts
+from halo_platform.core.definitions import STORE
+from halo_platform.core.models import utcnow
+from halo_platform.delivery.service import enqueue_many
+from halo_platform.delivery.tables import DeliveryAttempt, Message, Suppression
+from halo_platform.reports.requests import create_request, dagster_instance
+from halo_platform_tests.delivery.conftest import fakes, halo_store, providers_file  # noqa: F401 - fixtures
+from halo_platform_tests.delivery.helpers import drain
+from halo_platform_tests.delivery.test_jobs import sandbox  # noqa: F401 - fixture
+from halo_platform_tests.delivery.test_opt_out import NUMBER, setup, sms, stop_by_twilio  # noqa: F401 - fixture
+from halo_platform_tests.reports.conftest import store, warehouses  # noqa: F401 - fixtures
+from halo_platform_tests.reports.test_campaign_alerts import seed
+
+
+def _alert_error(evaluation, run_id: str) -> str:  # noqa: ANN001
+    """The `error:` line of the alert the sensors send for a failed check evaluation."""
+    alert = alert_for_failed_check(evaluation, run_id)
+    assert alert is not None
+    (line,) = [line for line in format_alert(alert, "http://ui")[1].splitlines() if line.startswith("error: ")]
+    return line
+
+
+def test_the_alert_of_a_failing_provider_names_the_provider_and_its_error_rate(sandbox, halo_store):  # noqa: F811
+    """delivery.md: provider_health's check 'error rate under threshold' (ERROR) alerts; sms_b failed
+    20 of its 20 attempts: the alert must say it is sms_b, not only 'asset check ... failed'."""
+    now = utcnow()
+    enqueue_many("sms", [{"to": "+33612345678", "body": "x", "priority": "LOW"}] * 40, store=halo_store, providers=sandbox)
+    with STORE.write() as conn:
+        ids = conn.execute(sa.select(Message.id).order_by(Message.id)).scalars().all()
+        conn.execute(sa.insert(DeliveryAttempt), [
+            {"message_id": mid, "provider": "sms_a" if n < 20 else "sms_b", "outcome": "acknowledged" if n < 20 else "retryable",
+             "http_status": 200, "latency_ms": 1.0, "at": now - dt.timedelta(seconds=30)} for n, mid in enumerate(ids)])
+    from halo_platform.definitions import defs
+
+    result = defs.resolve_job_def("autopilot_job").execute_in_process(instance=dg.DagsterInstance.ephemeral())
+    (check,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "provider_error_rates_under_threshold"]
+    assert _alert_error(check, result.run_id) == (
+        "error: provider at or above the 25% error rate threshold in the window: sms_b 100% of 20 attempts")
+
+
+def test_the_alert_of_a_message_sent_to_an_opted_out_recipient_says_how_many_and_which(setup):  # noqa: F811
+    """The ERROR check no_message_sent_to_a_suppressed_recipient: its alert says how many messages
+    and their ids (never the recipient's number)."""
+    from halo_platform.definitions import defs
+
+    client, providers, store_ = setup
+    sent = sms(client, NUMBER)
+    drain(providers, store_)
+    stop_by_twilio(client, NUMBER)
+    with STORE.write() as conn:  # as if the opt-out had come before the send and been missed
+        conn.execute(Suppression.__table__.update().values(at=dt.datetime(2020, 1, 1, tzinfo=dt.UTC)))
+    result = defs.resolve_job_def("follow_up_checks_job").execute_in_process(instance=dg.DagsterInstance.ephemeral())
+    (check,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "no_message_sent_to_a_suppressed_recipient"]
+    line = _alert_error(check, result.run_id)
+    assert line == f"error: 1 message sent in the last day to a recipient who had opted out before: {sent['id']}"
+    assert "612345678" not in line
+
+
+def test_the_alert_of_a_campaign_over_budget_names_the_campaigns(warehouses, halo_env, store):  # noqa: F811
+    """reports.md: campaign_alerts' check warns when any campaign is OVER_BUDGET, and it is marked to
+    alert: the alert names the campaigns over budget (O100, OX), not only the check."""
+    seed(warehouses)
+    request = create_request(store, "campaign_alerts", {"as_of": "2024-05-10"}, wait=True)
+    assert request["status"] == "SUCCEEDED", request["error"]
+    (alert,) = failed_check_alerts(dagster_instance(), request["request_id"])
+    text = format_alert(alert, "http://ui")[1]
+    assert ("error: 2 row(s) failing no_campaign_over_budget: campaign O100 (Campaign O100): spent 1000.00 of 1000.00"
+            " (100.00%); campaign OX (Campaign OX): spent 600.00 of 500.00 (120.00%)") in text.splitlines()
+
