@@ -201,8 +201,9 @@ def task_request_abandoned_sensor(context: dg.SensorEvaluationContext, store: St
     canceled = 0
     for run in started:
         pid = abandoned_pid(run.tags, process_alive)
-        # read again once the process is known gone: a run it finished just before is not canceled
-        if pid is None or instance.get_run_by_id(run.run_id).status != dg.DagsterRunStatus.STARTED:
+        # read again once the process is known gone: a run it finished just before is not canceled, nor one
+        # deleted meanwhile (the UI's Delete: None)
+        if pid is None or getattr(instance.get_run_by_id(run.run_id), "status", None) != dg.DagsterRunStatus.STARTED:
             continue
         error = f"its process (`halo tasks run --wait`, pid {pid}) ended before its run finished"
         record_run_outcome(store, instance, run, "CANCELED", error)

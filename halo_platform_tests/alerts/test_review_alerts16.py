@@ -79,3 +79,38 @@ def test_the_alert_of_a_campaign_over_budget_names_the_campaigns(warehouses, hal
     assert ("error: 2 row(s) failing no_campaign_over_budget: campaign O100 (Campaign O100): spent 1000.00 of 1000.00"
             " (100.00%); campaign OX (Campaign OX): spent 600.00 of 500.00 (120.00%)") in text.splitlines()
 
+
+def _last_pid() -> int:
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])  # noqa: S603
+    child.wait()
+    return child.pid
+
+
+def test_a_run_deleted_while_the_abandoned_sensor_reads_it_does_not_fail_the_tick(halo_env, store, monkeypatch):  # noqa: F811
+    """task_request_abandoned_sensor lists the STARTED runs of `halo tasks run --wait` on this host,
+    then reads each again once its process is known gone. A run deleted in between (the Dagster UI's
+    'Delete', a run storage cleanup) read None, and `.status` of None failed the whole tick: the
+    other abandoned run, whose process is gone too, stayed STARTED. It is now skipped."""
+    from halo_platform.reports import sensors
+    from halo_platform.reports.definitions import defs
+    from halo_platform.reports.requests import HOST_TAG, PID_TAG, process_host
+
+    instance = dagster_instance()
+    gone = _last_pid()
+    runs = [instance.add_run(dg.DagsterRun(job_name="campaign_alerts_job", run_id=f"0000000{n}-0000-4000-8000-000000000000",
+                                           status=dg.DagsterRunStatus.STARTED, tags={HOST_TAG: process_host(), PID_TAG: str(gone)}))
+            for n in (1, 2)]
+    alive = sensors.process_alive
+
+    def deleted_meanwhile(pid: int, started: str | None) -> bool:
+        instance.delete_run(runs[0].run_id)  # deleted from the UI while the tick ran
+        return alive(pid, started)
+
+    monkeypatch.setattr(sensors, "process_alive", deleted_meanwhile)
+    with dg.build_sensor_context(instance=instance, resources={"store": store}) as context:
+        said = defs.resolve_sensor_def("task_request_abandoned_sensor")(context)
+    assert said.skip_message == "1 task run of a process gone: canceled"
+    assert instance.get_run_by_id(runs[1].run_id).status == dg.DagsterRunStatus.CANCELED
