@@ -114,3 +114,28 @@ def test_a_run_deleted_while_the_abandoned_sensor_reads_it_does_not_fail_the_tic
         said = defs.resolve_sensor_def("task_request_abandoned_sensor")(context)
     assert said.skip_message == "1 task run of a process gone: canceled"
     assert instance.get_run_by_id(runs[1].run_id).status == dg.DagsterRunStatus.CANCELED
+
+
+def test_a_new_file_entirely_quarantined_fails_the_quarantine_check_of_a_mature_feed(halo_env, store):  # noqa: F811
+    """emr.md: asset checks guard the spans, 'quarantine rate below a threshold' (a feed's
+    quarantine_threshold, a share of a file's records, 0.1 by default). The rate was of the feed's
+    whole history: acme, 100,000 good records applied three days ago, then a new export in a changed
+    format whose 20 records are all quarantined, was at 0.02% and the check passed. The rate is now of
+    the files processed in the last 24 h (said in the metadata), and the failure says which feed."""
+    from halo_platform.availability.checks import quarantine_rate_below_threshold
+    from halo_platform.availability.tables import ProcessedFile
+    from halo_platform_tests.availability.helpers import land, process
+
+    three_days_ago = utcnow() - dt.timedelta(days=3)
+    with store.write() as conn:
+        conn.execute(sa.insert(ProcessedFile).values(feed="acme", path="2026/history.jsonl", sha256="0" * 64, events=100_000,
+                                                     quarantined=0, processed_at=three_days_ago, received_at=three_days_ago))
+    land("acme", "changed_format.jsonl", "".join(f"<appointment id='{n}'/>\n" for n in range(20)))
+    summary = process(store, "2027-03-15", 1)
+    assert (summary.events, summary.quarantined) == (0, 20)
+    result = quarantine_rate_below_threshold(store=store)
+    assert result.passed is False
+    assert result.description == ("in the files processed in the last 24 h: acme: 20 of 20 records quarantined (100.0%);"
+                                  " its quarantine_threshold is 0.1")
+    assert result.metadata["rates"].value == {"acme": 1.0}
+    assert result.metadata["measured_over"].value == "the files each feed processed in the last 24 h"
