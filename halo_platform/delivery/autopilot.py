@@ -171,13 +171,14 @@ def run_cycle(
     sinks: SinksResource | None = None,
 ) -> CycleReport:
     """One autopilot cycle over every configured provider; changes are alerted with `alert`
-    (default: `send_alert` to the `HALO_ALERTS` sinks of `sinks`)."""
+    (default: `send_alert` to the `HALO_ALERTS` sinks of `sinks`, an alert a sink fails to take
+    kept in `store` for `alert_retry_sensor` to send again, as a failed run's is)."""
     from halo_platform.alerts import Alert, send_alert
 
     if alert is None:
         if sinks is None:
             raise TypeError("run_cycle needs `alert` or `sinks`")
-        alert = functools.partial(_alert_to, sinks, send_alert)
+        alert = functools.partial(_alert_to, sinks, store, send_alert)
     config = providers.config()
     now = now or utcnow()
     cfg = config.autopilot
@@ -295,8 +296,8 @@ def set_manual(config: DeliveryConfig, provider: str, off: bool, changed_by: str
     return text
 
 
-def _alert_to(sinks: SinksResource, send: Callable, alert: object) -> None:
-    send(alert, sinks)
+def _alert_to(sinks: SinksResource, store: StoreResource, send: Callable, alert: object) -> None:
+    send(alert, sinks, store=store)
 
 
 def provider_table(config: DeliveryConfig, store: StoreResource, now: dt.datetime | None = None) -> list[dict]:

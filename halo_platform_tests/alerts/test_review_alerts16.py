@@ -16,6 +16,7 @@ from halo_platform.core.models import utcnow
 from halo_platform.delivery.service import enqueue_many
 from halo_platform.delivery.tables import DeliveryAttempt, Message, Suppression
 from halo_platform.reports.requests import create_request, dagster_instance
+from halo_platform_tests.alerts.test_alert_retry import slack_down  # noqa: F401 - fixture
 from halo_platform_tests.delivery.conftest import fakes, halo_store, providers_file  # noqa: F401 - fixtures
 from halo_platform_tests.delivery.helpers import drain
 from halo_platform_tests.delivery.test_jobs import sandbox  # noqa: F401 - fixture
@@ -139,3 +140,38 @@ def test_a_new_file_entirely_quarantined_fails_the_quarantine_check_of_a_mature_
                                   " its quarantine_threshold is 0.1")
     assert result.metadata["rates"].value == {"acme": 1.0}
     assert result.metadata["measured_over"].value == "the files each feed processed in the last 24 h"
+
+
+def test_an_autopilot_alert_a_sink_failed_to_take_is_sent_again_by_the_retry_sensor(sandbox, halo_store, slack_down, tmp_path,  # noqa: F811
+                                                                                    monkeypatch):
+    """delivery.md: every autopilot change is stored with its reason and alerts the HALO_ALERTS
+    sinks. The autopilot sent its alerts without the operational store, so the alert of sms_b
+    deactivated, which the Slack sink failed to take (down for a moment), was lost, where a failed
+    run's alert waits in the outbox and alert_retry_sensor sends it again once Slack is back."""
+    import time
+
+    from halo_platform.alerts import outbox
+    from halo_platform.alerts.sensors import alert_retry_sensor
+    from halo_platform.delivery.autopilot import run_cycle
+    from halo_platform.lab.fakehttp import FakeHTTPServer
+    from halo_platform.sinks import SinksResource
+
+    monkeypatch.setattr(outbox, "RETRY_AFTER_SECONDS", (0.5, 60.0))  # production: 15 s, under the sensor's 30 s interval
+    now = utcnow()
+    enqueue_many("sms", [{"to": "+33612345678", "body": "x", "priority": "LOW"}] * 20, store=halo_store, providers=sandbox)
+    with STORE.write() as conn:
+        ids = conn.execute(sa.select(Message.id).order_by(Message.id)).scalars().all()
+        conn.execute(sa.insert(DeliveryAttempt), [{"message_id": mid, "provider": "sms_b", "outcome": "retryable", "http_status": 503,
+                                                   "latency_ms": 1.0, "at": now - dt.timedelta(seconds=30)} for mid in ids])
+    report = run_cycle(halo_store, sandbox, sinks=SinksResource())
+    assert [c["provider"] for c in report.changes] == ["sms_b"]
+    assert len(list((tmp_path / "alerts").glob("*.json"))) == 1  # the folder took it at once
+
+    with FakeHTTPServer(port=slack_down) as slack:
+        slack.add_route("POST", "/slack", lambda request: (200, "ok"))
+        time.sleep(0.5)
+        for _ in range(2):
+            with dg.build_sensor_context(resources={"sinks": SinksResource(), "store": halo_store}) as context:
+                alert_retry_sensor(context)
+        assert [r.json()["text"].splitlines()[0] for r in slack.requests] == [
+            "*[halo ERROR] provider sms_b: error rate 100% over 20 attempts &gt;= 25%: deactivated*"]  # Slack mrkdwn
