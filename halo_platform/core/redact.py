@@ -56,7 +56,7 @@ URL_PASSWORD = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.\-]{0,31}://[^\s/:@]*:)[^\s/]
 # After a colon only a quoted value or a credential scheme counts: `password: at least 12
 # characters` is the platform's own error about a field, not a secret.
 SECRET_VALUE = re.compile(
-    r"""((?<![\w-])(?:[\w-]*(?:secret|password|passwd|token|api_?key|access_?key|private_?key)(?:_?key)?|sig|signature|authorization)"""
+    r"""((?<![\w-])(?:[\w-]*(?:secret|password|passwd|token|api[_-]?key|access[_-]?key|private[_-]?key)(?:_?key)?|sig|signature|authorization)"""
     r"""["']?(?:\s*=\s*(?:(?:bearer|basic|token)\s+)?|\s*:\s*(?:(?:bearer|basic|token)\s+|(?=["']))))"""
     r"""("(?:[^"\\]|\\.)*"?|'(?:[^'\\]|\\.)*'?|[^\s&#"',;}]+)""",
     re.IGNORECASE,

@@ -38,6 +38,10 @@ from halo_platform_tests.fixtures.halo_serve import free_port
         ("Could not convert string '+33 6 12 34 56 78' to INT32", "12 34 5", "'+33 6 ** ** *6 78'"),
         ("PID|1||42||Doe^Jane||19800101|F|||||+1 (555) 010-0199", "010-0", "+1 (55*) ***-*199"),
         ("to +49.151.2345.6789 and +44 20 7946 0958", "2345", "+49.1**.****.*789 and +44 2* **** *958"),
+        # a key named with a hyphen, as HTTP headers name it (`api_?key` took `api_key` and `apikey` alone)
+        ('{"X-API-Key": "abc123def456ghi"}', "abc123def456", '"X-API-Key": "***"'),
+        ("GET /v2/send?x-api-key=abc123def456ghi&to=Halo", "abc123def456", "x-api-key=***"),
+        ("AWS Access-Key='AKIAEXAMPLE12345' refused", "AKIAEXAMPLE", "Access-Key='***'"),
     ],
 )
 def test_mask_text_hides_numbers_addresses_callback_queries_and_secrets(text, hidden, shown):
