@@ -3,13 +3,11 @@ what the other JSON routes refuse, group availability naming a provider twice, a
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from halo_platform_tests.availability.helpers import land, process
+from halo_platform_tests.core.test_input_strictness import two_providers  # noqa: F401 - D1 and D2 on one day, processed
 from halo_platform_tests.fixtures.access import authorized_client, bearer, make_key
 
 
@@ -110,26 +108,14 @@ def test_the_sink_names_rule_every_caller_shares_refuses_an_empty_name_saying_so
         SinksResource().validate_names(["outbox", ""])
 
 
-@pytest.fixture
-def two_doctors(store):  # noqa: ANN001, ANN201
-    """D1 09:00-12:00 and D2 10:00-14:00 UTC on one day a week ahead, processed into spans."""
-    day = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=7)
-    weekday = day.strftime("%a").lower()
-    land("acme", "hours.jsonl", "".join(
-        f'{{"type":"hours","provider":"{p}","tz":"UTC","week":{{"{weekday}":[["{s}","{e}"]]}},"updated_at":"2026-11-01T00:00:00Z"}}\n'
-        for p, s, e in (("D1", "09:00", "12:00"), ("D2", "10:00", "14:00"))))
-    process(store, day.isoformat(), 2)
-    return day
-
-
 @pytest.mark.parametrize("mode", ["all", "any"])
-def test_a_group_naming_a_provider_twice_answers_for_each_provider_once(app, two_doctors, mode):  # noqa: ANN001
+def test_a_group_naming_a_provider_twice_answers_for_each_provider_once(app, two_providers, mode):  # noqa: ANN001, F811
     """`provider_ids=D1,D2,D1` was answered with `provider_ids: [D1, D2, D1]` beside spans
     computed for D1 and D2 once each: the echo said three providers were asked about where the
     answer held two (a caller counting the group from it, for `all`, was wrong). A provider named
     twice is one provider: the answer equals that of `D1,D2`."""
     client = authorized_client(app, "availability:read")
-    day = two_doctors.isoformat()
+    day = two_providers
     params = {"feed": "acme", "from": day, "to": day, "mode": mode}
     once = client.get("/v1/availability/group", params={**params, "provider_ids": "D1,D2"})
     twice = client.get("/v1/availability/group", params={**params, "provider_ids": "D1,D2, D1"})

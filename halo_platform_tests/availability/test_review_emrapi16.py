@@ -15,16 +15,21 @@ from halo_platform_tests.fixtures.access import authorized_client
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
+def _every_day(tmp_path, monkeypatch, slot_rules: str, provider: str, hours: tuple[str, str]) -> None:  # noqa: ANN001
+    """acme's slot rules (YAML under `slot_rules:`), and `provider` working `hours` UTC every day, landed."""
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text(f"feeds:\n  acme:\n    format: acme\n    slot_rules:\n      {slot_rules}\n")
+    monkeypatch.setenv("HALO_FEEDS_FILE", str(feeds))
+    week = ",".join(f'"{d}":[["{hours[0]}","{hours[1]}"]]' for d in DAYS)
+    land("acme", "hours.jsonl", f'{{"type":"hours","provider":"{provider}","tz":"UTC","week":{{{week}}},"updated_at":"2026-11-01T00:00:00Z"}}\n')
+
+
 @pytest.fixture
 def around_the_clock(store, halo_env, tmp_path, monkeypatch):
     """M works 00:00-24:00 UTC every day: its spans, one a local date, touch at each midnight.
     A slot is 30 minutes on a 15-minute grid and needs the 30 minutes before it free."""
-    feeds = tmp_path / "feeds.yaml"
-    feeds.write_text("feeds:\n  acme:\n    format: acme\n    slot_rules:\n"
-                     "      default: {duration_minutes: 30, alignment_minutes: 15, buffer_before: 30, max_days_ahead: 366}\n")
-    monkeypatch.setenv("HALO_FEEDS_FILE", str(feeds))
-    week = ",".join(f'"{d}":[["00:00","00:00"]]' for d in DAYS)
-    land("acme", "hours.jsonl", f'{{"type":"hours","provider":"M","tz":"UTC","week":{{{week}}},"updated_at":"2026-11-01T00:00:00Z"}}\n')
+    _every_day(tmp_path, monkeypatch, "default: {duration_minutes: 30, alignment_minutes: 15, buffer_before: 30, max_days_ahead: 366}",
+               "M", ("00:00", "00:00"))
     process(store, "2027-03-14", 5)
 
 
@@ -81,12 +86,8 @@ def test_next_available_after_a_fraction_of_a_second_starts_at_or_after_it(store
 def two_types(store, halo_env, tmp_path, monkeypatch) -> dt.date:
     """P works 09:00-11:00 UTC every day; `short` slots are 30 minutes, `long` ones 60, both on a
     30-minute grid."""
-    feeds = tmp_path / "feeds.yaml"
-    feeds.write_text("feeds:\n  acme:\n    format: acme\n    slot_rules:\n      default: {alignment_minutes: 30}\n"
-                     "      types: {short: {duration_minutes: 30}, long: {duration_minutes: 60}}\n")
-    monkeypatch.setenv("HALO_FEEDS_FILE", str(feeds))
-    week = ",".join(f'"{d}":[["09:00","11:00"]]' for d in DAYS)
-    land("acme", "hours.jsonl", f'{{"type":"hours","provider":"P","tz":"UTC","week":{{{week}}},"updated_at":"2026-11-01T00:00:00Z"}}\n')
+    _every_day(tmp_path, monkeypatch, "default: {alignment_minutes: 30}\n      types: {short: {duration_minutes: 30}, long: {duration_minutes: 60}}",
+               "P", ("09:00", "11:00"))
     day = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=7)
     process(store, day.isoformat(), 2)
     return day
