@@ -208,6 +208,22 @@ class RequestGuard:
         await self.app(scope, _replay(body, receive), send)
 
 
+CHANGES_STATE = "halo_changes_state"  # an endpoint attribute: its GET changes state (its 405 lists no HEAD)
+HEAD_AS_GET = "halo_head_as_get"  # in the scope of a HEAD answered as a GET (HeadAsGet)
+
+
+def changes_state(route: object) -> bool:
+    """Whether `route` is a GET that changes state (a provider's callback: Vonage sends receipts
+    and inbound SMS by GET), marked so by `CHANGES_STATE` on its endpoint."""
+    return getattr(getattr(route, "endpoint", None), CHANGES_STATE, False)
+
+
+def refuse_head(request: Request) -> None:
+    """First thing in a GET that changes state: a HEAD answered as it is a 405 (HEAD is safe)."""
+    if request.scope.get(HEAD_AS_GET):
+        raise HTTPException(405)
+
+
 class HeadAsGet:
     """Answers HEAD wherever GET answers (RFC 9110 9.3.2): FastAPI routes only the methods a route
     names, so `HEAD /v1/tasks` was a 405 where every client, proxy and link checker expects the
@@ -230,7 +246,8 @@ class HeadAsGet:
             await send(message)
 
         # a copy: the server reads its own scope's method to send no body, and must still see HEAD
-        await self.app({**scope, "method": "GET"}, receive, headers_only)
+        await self.app({**scope, "method": "GET", HEAD_AS_GET: True}, receive, headers_only)
+
 
 
 class ChecksFirstRoute(APIRoute):
@@ -367,7 +384,8 @@ def _allowed_methods(request: Request) -> str | None:
     if not path_item:
         return None
     methods = {method.upper() for method in path_item if method != "parameters"}
-    return ", ".join(sorted(methods | ({"HEAD"} if "GET" in methods else set())))  # HEAD goes wherever GET does (HeadAsGet)
+    head = {"HEAD"} if "GET" in methods and not changes_state(route) else set()  # HEAD goes wherever a safe GET does (HeadAsGet)
+    return ", ".join(sorted(methods | head))
 
 
 # what each refusal means, for the OpenAPI document; an operation lists those it can answer

@@ -12,7 +12,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from halo_platform.access.guard import Caller, requires
 from halo_platform.core.errors import HaloError
-from halo_platform.core.http import NOT_JSON, ChecksFirstRoute, not_json_media, resource, unknown_parameters
+from halo_platform.core.http import (
+    CHANGES_STATE,
+    NOT_JSON,
+    ChecksFirstRoute,
+    not_json_media,
+    refuse_head,
+    resource,
+    unknown_parameters,
+)
 from halo_platform.core.store import StoreResource
 from halo_platform.core.text import unique_keys
 from halo_platform.delivery import schemas
@@ -91,6 +99,7 @@ def get_message(message_id: str, store: StoreResource = Depends(resource("store"
 async def _from_provider(handle, provider: str, request: Request, store: StoreResource, providers: ProvidersResource) -> JSONResponse:  # noqa: ANN001
     """Hand a provider's request, as its signature checks read it, to `handle` (callbacks or
     inbound messages); a refused one is 401/400 with the reason."""
+    refuse_head(request)  # a GET callback applies a receipt or an inbound STOP
     from starlette.concurrency import run_in_threadpool
 
     from halo_platform.delivery.providers.base import CallbackRejected, CallbackRequest
@@ -149,7 +158,10 @@ _PROVIDER_BODY = {"requestBody": {"required": True, "description": "The provider
 _PROVIDER_REFUSALS = {400: {"description": "The body is not what the provider sends"},
                       401: {"description": "The provider's signature (or shared secret) is missing, wrong or too old"}}
 
-# one handler, two methods (Vonage may send receipts by GET); distinct operation ids keep OpenAPI valid
+# one handler, two methods (Vonage may send receipts by GET); distinct operation ids keep OpenAPI valid.
+# Such a GET changes state: HEAD is not let into it (core.http.HeadAsGet)
+for _handler in (callback, inbound):
+    setattr(_handler, CHANGES_STATE, True)
 for _method in ("POST", "GET"):
     _body = _PROVIDER_BODY if _method == "POST" else None
     router.add_api_route("/v1/callbacks/{provider}", callback, methods=[_method], operation_id=f"provider_callback_{_method.lower()}",

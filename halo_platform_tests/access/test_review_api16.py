@@ -44,6 +44,14 @@ def test_head_on_a_post_only_route_is_still_a_405_and_a_405_lists_head_beside_ge
     assert refused.status_code == 405 and refused.headers["allow"] == "GET, HEAD"
 
 
+@pytest.mark.parametrize("path", ["/v1/callbacks/vonage", "/v1/inbound/vonage"])
+def test_head_is_no_way_into_a_provider_callback_whose_get_changes_state(app, path):  # noqa: ANN001
+    """A provider's GET callback applies a receipt or an inbound message (STOP opts a number out):
+    HEAD, which RFC 9110 makes safe, must not run it. It stays a 405 there, whose Allow has no HEAD."""
+    refused = TestClient(app).head(f"{path}?msisdn=447700900000&text=STOP&messageId=x")
+    assert refused.status_code == 405 and refused.headers["allow"] == "GET, POST"
+
+
 def _messages(store) -> int:  # noqa: ANN001
     with store.read() as conn:
         return conn.execute(sa.text("SELECT count(*) FROM messages")).scalar()
