@@ -29,7 +29,11 @@ _DIGIT = re.compile(r"\d")
 # \w: letters of any script (Éva@bücher.de). The local part is at most 64 characters (RFC 5321):
 # unbounded, every start in a long run without spaces was tried to the run's end, and masking 50 kB
 # took 10-20 s; bounded, linear (a longer local part keeps its first characters, masks the rest)
-EMAIL = re.compile(r"[\w.%+*\-]{1,64}(?:@|%40)[\w\-]+(?:\.[\w\-]+)+")
+# A letter may also come as a JSON escape (`zo\u00eb@b\u00fccher.de`: JSON as Python, PHP or Java write
+# it by default, in a provider's error body or our own log lines); the address rule stopped at the
+# backslash and kept all but the last letters of the name, or missed an address with such a domain
+_ESCAPE = r"\\u[0-9a-fA-F]{4}"
+EMAIL = re.compile(rf"(?:[\w.%+*\-]|{_ESCAPE}){{1,64}}(?:@|%40)(?:[\w\-]|{_ESCAPE})+(?:\.(?:[\w\-]|{_ESCAPE})+)+")
 # `+` or its URL encoding, then an E.164 number (at most 15 digits, not part of a longer run)
 PHONE = re.compile(r"(?<![\w%])(?:\+|%2B)\d{7,15}(?!\d)", re.IGNORECASE)
 # the start of a number written with spaces, dots, dashes or brackets after its `+` (+33 6 12 34 56 78,
@@ -109,7 +113,8 @@ def _mask_email(match: re.Match) -> str:
     local, at, domain = re.split(r"(@|%40)", match.group(0), maxsplit=1)
     if "*" in local:  # masked already (here or by a sink's own masking)
         return match.group(0)
-    return f"{local[:1]}***{at}{domain}"
+    first = local[:6] if re.match(_ESCAPE, local) else local[:1]  # a first letter escaped is kept whole
+    return f"{first}***{at}{domain}"
 
 
 def _mask_phone(match: re.Match) -> str:

@@ -1,0 +1,70 @@
+"""Security review 16: personal data and secrets kept out of what the platform logs, stores and
+shows, against the platform's Standards and access.md."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from halo_platform.core.redact import install_redaction, mask_text
+from halo_platform.delivery.config import ProviderEntry
+from halo_platform.delivery.providers.base import PERMANENT
+from halo_platform.delivery.resources import ProvidersResource
+from halo_platform.lab.fakehttp import FakeHTTPServer
+from halo_platform_tests.delivery.conftest import outgoing
+
+# addresses whose letters are not all ASCII: JSON written with Python's, PHP's or Java's defaults
+# carries each such letter as a \\uXXXX escape
+ESCAPED_ADDRESSES = [
+    # the address, as the provider quotes it masked (a domain goes out as its ASCII form), as a log line's JSON quotes it masked
+    ("zoë.müller@example.de", "z***@example.de", "z***@example.de"),
+    ("анна@example.ru", "\\u0430***@example.ru", "\\u0430***@example.ru"),
+    ("anna.schmidt@bücher.de", "a***@xn--bcher-kva.de", "a***@b\\u00fccher.de"),
+]
+
+
+@pytest.fixture
+def sendgrid_echoing_the_recipient() -> Iterator[FakeHTTPServer]:
+    """A SendGrid Mail Send that refuses every request 400, its error quoting the address it was
+    given, in JSON as Python writes it (other than ASCII as \\uXXXX escapes)."""
+    server = FakeHTTPServer()
+
+    @server.route("POST", r"/v3/mail/send")
+    def send(request) -> tuple:  # noqa: ANN001
+        to = request.json()["personalizations"][0]["to"][0]["email"]
+        return 400, {"errors": [{"message": f"{to} does not contain a valid address.", "field": "personalizations.0.to.0.email"}]}
+
+    yield server.start()
+    server.stop()
+
+
+@pytest.mark.parametrize(("address", "masked", "logged"), ESCAPED_ADDRESSES, ids=["latin", "cyrillic", "idn domain"])
+def test_an_address_a_provider_quotes_in_escaped_json_is_masked_in_the_attempts_detail(address, masked, logged, sendgrid_echoing_the_recipient,
+                                                                                       monkeypatch, caplog) -> None:
+    """A provider's error body is kept as the attempt's detail (stored, logged, shown on the
+    Messages page) after `mask_text`, and every log line passes it. An address with a letter other
+    than ASCII comes in JSON as escapes, which the address rule did not read:
+    `zo\\u00eb.m\\u***@example.de` kept all but the last letters of the name,
+    `\\u0430\\u043d\\u043d\\u***@example.ru` three of four, and a log line's
+    `anna.schmidt@b\\u00fccher.de` (a domain with such a letter) was not masked at all."""
+    install_redaction()
+    monkeypatch.setenv("TEST_SEC16_SENDGRID_KEY", "SG.fake-key")
+    providers = ProvidersResource()
+    settings = {"kind": "sendgrid", "channel": "email", "countries": ["*"], "capabilities": ["*"], "timeout_seconds": 2.0,
+                "base_url": sendgrid_echoing_the_recipient.url, "api_key": "${TEST_SEC16_SENDGRID_KEY}", "sender": "noreply@example.com"}
+    try:
+        provider = providers.build(ProviderEntry("sendgrid_sec16", "sendgrid", "email", ("*",), ("*",), settings))
+        result = provider.send(outgoing("email", recipient=address))
+    finally:
+        providers.close()
+    assert result.outcome == PERMANENT
+    assert f'"message": "{masked} does not contain a valid address."' in result.detail, result.detail
+    # and a log line quoting such JSON is masked the same way
+    with caplog.at_level(logging.INFO):
+        logging.getLogger("halo_platform.sec16").info("provider answered %s", json.dumps({"to": address}))
+    assert f'provider answered {{"to": "{logged}"}}' in caplog.text, caplog.text
+    # masking stays idempotent
+    assert mask_text(result.detail) == result.detail
