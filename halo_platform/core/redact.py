@@ -40,6 +40,11 @@ PHONE = re.compile(r"(?<![\w%])(?:\+|%2B)\d{7,15}(?!\d)", re.IGNORECASE)
 # +1 (555) 010-0199, (+33) 6...): such text goes to libphonenumber's matcher, which tells a number
 # from a date or a figure (~0.1 ms a line; other text does not pay it)
 SPACED_PHONE_START = re.compile(r"(?:\+|%2B)\(?\d{1,4}\)?[\s.\-(/]|\(\+\d", re.IGNORECASE)
+# a number in a query string or form body: its `+` as `%2B`, spaces as `+` or `%20`, brackets as `%28`
+# `%29` (a browser sends `+33 6 12 34 56 78` typed into a GET form as `%2B33+6+12+34+56+78`), maybe
+# after another escape (`tel%3A%2B33...`); `*`, a digit masked already
+ENCODED_PHONE = re.compile(r"(?:(?<![\w%])|(?<=%[0-9A-Fa-f]{2}))%2B(?:%2[089]|[+.\-*]|\d)+", re.IGNORECASE)
+_ENCODED_PIECE = re.compile(r"%2[089]|[+.\-*]|\d", re.IGNORECASE)
 # bare digits where a key says they are a number: `msisdn=4915...`, `"to": "4915..."`
 KEYED_PHONE = re.compile(r"""(\b(?:msisdn|to|from|recipient|phone)["']?\s*[:=]\s*["']?)(\d{7,15})(?!\d)""", re.IGNORECASE)
 # a provider's callback URL's query string (a receipt, an inbound SMS by GET) can hold anything the
@@ -123,6 +128,17 @@ def _mask_phone(match: re.Match) -> str:
     return prefix + mask_recipient("+" + text[len(prefix):])[1:]
 
 
+def _mask_encoded_phone(match: re.Match) -> str:
+    """An encoded number masked as `mask_recipient` masks it (first three and last three digits kept)."""
+    text = match.group(0)
+    pieces = _ENCODED_PIECE.findall(text[3:])
+    digits = [i for i, piece in enumerate(pieces) if piece.isdigit() or piece == "*"]
+    if not 7 <= len(digits) <= 15:
+        return text
+    hidden = set(digits[3:-3])
+    return text[:3] + "".join("*" if i in hidden else piece for i, piece in enumerate(pieces))
+
+
 def _mask_spaced_phones(text: str) -> str:
     """Numbers written with separators masked as `mask_recipient` masks them (their first three
     and last three digits kept), the separators kept."""
@@ -150,6 +166,7 @@ def mask_text(text: str) -> str:
     text = API_KEY.sub(r"\1***", text)
     text = EMAIL.sub(_mask_email, text)
     text = PHONE.sub(_mask_phone, text)
+    text = ENCODED_PHONE.sub(_mask_encoded_phone, text)
     text = _mask_spaced_phones(text)
     return KEYED_PHONE.sub(lambda m: m.group(1) + mask_recipient(m.group(2)), text)
 

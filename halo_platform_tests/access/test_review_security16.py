@@ -7,14 +7,18 @@ import json
 import logging
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
+from halo_platform.access import users
 from halo_platform.core.redact import install_redaction, mask_text
+from halo_platform.core.store import StoreResource
 from halo_platform.delivery.config import ProviderEntry
 from halo_platform.delivery.providers.base import PERMANENT
 from halo_platform.delivery.resources import ProvidersResource
 from halo_platform.lab.fakehttp import FakeHTTPServer
 from halo_platform_tests.delivery.conftest import outgoing
+from halo_platform_tests.fixtures.halo_serve import halo_serve
 
 # addresses whose letters are not all ASCII: JSON written with Python's, PHP's or Java's defaults
 # carries each such letter as a \\uXXXX escape
@@ -68,3 +72,29 @@ def test_an_address_a_provider_quotes_in_escaped_json_is_masked_in_the_attempts_
     assert f'provider answered {{"to": "{logged}"}}' in caplog.text, caplog.text
     # masking stays idempotent
     assert mask_text(result.detail) == result.detail
+
+
+@pytest.mark.parametrize(("typed", "encoded", "logged"), [
+    ("+33 6 12 34 56 78", "%2B33+6+12+34+56+78", "%2B33+6+**+**+*6+78"),  # a browser's form: spaces as +
+    ("+44 (20) 7946-0958", "%2B44+%2820%29+7946-0958", "%2B44+%282*%29+****-*958"),
+    ("tel:+33612345678", "tel%3A%2B33612345678", "tel%3A%2B336*****678"),
+], ids=["spaces", "brackets and dash", "tel uri"])
+def test_a_phone_number_typed_into_the_messages_lookup_is_masked_in_the_access_log(typed, encoded, logged, halo_env, tmp_path) -> None:  # noqa: ANN001
+    """A person on the phone with a patient types the patient's number into the Messages page's
+    lookup (a GET form: it answers that no message has this id or key). The request line of
+    `halo serve`'s access log held the number whole: written with spaces (a browser sends them as
+    `+`, the number's own `+` as `%2B`) or after an encoded `tel:`, a number in a query string was
+    no number for the masks."""
+    store = StoreResource(db_url=halo_env["HALO_DB_URL"])
+    users.create_user(store, "rina", "viewer", "the very secret password")
+    store.dispose()
+    with halo_serve(tmp_path) as url, httpx.Client(base_url=url, timeout=30) as http:
+        login = http.get("/ui/login")
+        token = login.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+        assert http.post("/ui/login", data={"name": "rina", "password": "the very secret password", "csrf_token": token}).status_code == 303
+        looked_up = http.get("/ui/messages", params={"q": typed})
+        assert looked_up.status_code == 404 and "No message has this id or idempotency key." in looked_up.text
+        assert f"/ui/messages?q={encoded} " in str(looked_up.request.url) + " "  # what went over the wire
+    log = "".join(p.read_text() for p in tmp_path.glob("serve-*.log"))
+    assert f"/ui/messages?q={logged} HTTP/1.1" in log, [line for line in log.splitlines() if "/ui/messages" in line]
+    assert encoded not in log
