@@ -63,10 +63,11 @@ URL_PASSWORD = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.\-]{0,31}://[^\s/:@]*:)[^\s/]
 # a DSN's `password=...`, an `Authorization:` header. A provider answering an error may echo the
 # request it got, credentials and all
 # After a colon only a quoted value or a credential scheme counts: `password: at least 12
-# characters` is the platform's own error about a field, not a secret.
+# characters` is the platform's own error about a field, not a secret. The schemes are those the
+# providers use: Bearer, Basic, Token, and OneSignal's `Key`.
 SECRET_VALUE = re.compile(
     r"""((?<![\w-])(?:[\w-]*(?:secret|password|passwd|token|api[_-]?key|access[_-]?key|private[_-]?key)(?:_?key)?|sig|signature|authorization)"""
-    r"""["']?(?:\s*=\s*(?:(?:bearer|basic|token)\s+)?|\s*:\s*(?:(?:bearer|basic|token)\s+|(?=["']))))"""
+    r"""["']?(?:\s*=\s*(?:(?:bearer|basic|token|key)\s+)?|\s*:\s*(?:(?:bearer|basic|token|key)\s+|(?=["']))))"""
     r"""("(?:[^"\\]|\\.)*"?|'(?:[^'\\]|\\.)*'?|[^\s&#"',;}]+)""",
     re.IGNORECASE,
 )

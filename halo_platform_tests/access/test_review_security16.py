@@ -14,7 +14,7 @@ from halo_platform.access import users
 from halo_platform.core.redact import install_redaction, mask_text
 from halo_platform.core.store import StoreResource
 from halo_platform.delivery.config import ProviderEntry
-from halo_platform.delivery.providers.base import PERMANENT
+from halo_platform.delivery.providers.base import PERMANENT, RETRYABLE
 from halo_platform.delivery.resources import ProvidersResource
 from halo_platform.lab.fakehttp import FakeHTTPServer
 from halo_platform_tests.delivery.conftest import outgoing
@@ -98,3 +98,44 @@ def test_a_phone_number_typed_into_the_messages_lookup_is_masked_in_the_access_l
     log = "".join(p.read_text() for p in tmp_path.glob("serve-*.log"))
     assert f"/ui/messages?q={logged} HTTP/1.1" in log, [line for line in log.splitlines() if "/ui/messages" in line]
     assert encoded not in log
+
+
+ONESIGNAL_KEY = "os_v2_app_2mw7kqhbnrgyzc5xq3lhfm4kqa6ehpnq7dsm2ay"
+
+
+@pytest.fixture
+def gateway_echoing_the_request() -> Iterator[FakeHTTPServer]:
+    """A gateway in front of OneSignal answering 502 with a debugging page that repeats the
+    request's headers, as misconfigured proxies do."""
+    server = FakeHTTPServer()
+
+    @server.route("POST", r"/notifications")
+    def send(request) -> tuple:  # noqa: ANN001
+        return 502, f"Bad Gateway. Request: POST /notifications Authorization: {request.headers['authorization']} Content-Type: application/json"
+
+    yield server.start()
+    server.stop()
+
+
+def test_a_onesignal_key_a_gateway_echoes_is_masked_in_the_attempts_detail(gateway_echoing_the_request, monkeypatch, caplog) -> None:
+    """OneSignal's credential scheme is `Authorization: Key <api key>` (providers.md); the secret
+    rule knew Bearer, Basic and Token, so an error page repeating the header kept the API key
+    whole in the attempt's detail (stored, shown on the Messages page, logged), and a log line
+    quoting `Authorization=Key <api key>` masked the word Key and kept the key."""
+    install_redaction()
+    monkeypatch.setenv("TEST_SEC16_ONESIGNAL_KEY", ONESIGNAL_KEY)
+    providers = ProvidersResource()
+    settings = {"kind": "onesignal", "channel": "push", "countries": ["*"], "capabilities": ["*"], "timeout_seconds": 2.0,
+                "base_url": gateway_echoing_the_request.url, "app_id": "0d3c1f5e-1111-2222-3333-444455556666",
+                "api_key": "${TEST_SEC16_ONESIGNAL_KEY}"}
+    try:
+        provider = providers.build(ProviderEntry("onesignal_sec16", "onesignal", "push", ("*",), ("*",), settings))
+        result = provider.send(outgoing("push"))
+    finally:
+        providers.close()
+    assert result.outcome == RETRYABLE and result.http_status == 502
+    assert "Bad Gateway" in result.detail and "Authorization: Key ***" in result.detail, result.detail
+    assert ONESIGNAL_KEY not in result.detail and ONESIGNAL_KEY[:12] not in result.detail
+    with caplog.at_level(logging.INFO):
+        logging.getLogger("halo_platform.sec16").info("request headers: %s", f"Authorization=Key {ONESIGNAL_KEY}")
+    assert "Authorization=Key ***" in caplog.text and ONESIGNAL_KEY not in caplog.text, caplog.text
