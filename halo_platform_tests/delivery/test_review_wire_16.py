@@ -4,7 +4,6 @@ asked for; a status webhook whose host name resolves slowly."""
 
 from __future__ import annotations
 
-import logging
 import socket
 import threading
 import time
@@ -13,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
+from halo_platform.core.errors import HaloError
 from halo_platform.delivery.dispatch import call_provider
 from halo_platform.delivery.providers.base import ACKNOWLEDGED, PERMANENT, RETRYABLE, THROTTLED
 from halo_platform.delivery.tables import WebhookAttempt
@@ -24,15 +24,16 @@ from halo_platform_tests.delivery.helpers import webhook_receiver
 from halo_platform_tests.fixtures.access import bearer, make_key
 
 
-def test_a_base_url_with_a_user_and_password_sends_host_and_port_only_as_the_host(fakes, make_provider, caplog) -> None:
+def test_a_base_url_with_a_user_and_password_is_refused_before_any_request(fakes, make_provider) -> None:
     """The Host header read `user:s3cret-pw@127.0.0.1:<port>`: the password went to the provider (and
-    to any proxy or log on the way) in a header no server reads it from."""
+    to any proxy or log on the way) in a header no server reads it from. Such a base_url is now
+    refused when the provider is built (f0489cf: also from `${ENV}`), naming the setting, never the
+    password, and nothing is sent."""
     fake = fakes["sendgrid"]
-    provider = make_provider("sendgrid", fake, base_url=f"http://user:s3cret-pw@127.0.0.1:{fake.port}")
-    with caplog.at_level(logging.DEBUG):
-        assert provider.send(outgoing("email")).outcome == ACKNOWLEDGED
-    assert fake.requests[0].headers["host"] == f"127.0.0.1:{fake.port}"
-    assert "s3cret-pw" not in caplog.text
+    with pytest.raises(HaloError, match=r"base_url: a user name or password in the URL is never sent") as refused:
+        make_provider("sendgrid", fake, base_url=f"http://user:s3cret-pw@127.0.0.1:{fake.port}")
+    assert "s3cret-pw" not in str(refused.value)
+    assert list(fake.requests) == []
 
 
 @pytest.mark.parametrize("command", ["MAIL", "RCPT"])
