@@ -22,6 +22,7 @@ from halo_platform.delivery.providers.base import (
     json_objects,
     short_body,
 )
+from halo_platform.delivery.providers.wire import Reply
 
 CALLBACK_EVENTS = {
     "processed": "delivered",
@@ -47,6 +48,17 @@ def verify_sendgrid_signature(public_key_b64: str, signature_b64: str, timestamp
     except (InvalidSignature, ValueError, TypeError):
         return False
     return True
+
+
+def _whole_request_refused(resp: Reply) -> bool:
+    """Whether a 400 names only fields of the whole request (`from.email`, `subject`, `content.0.value`):
+    each half of the request is refused alike, so a bisection of n messages would only send 2n - 2
+    more requests. One naming a personalization, or no field, may be about one message."""
+    try:
+        fields = [error.get("field") for error in resp.json().get("errors")]
+    except (ValueError, AttributeError, TypeError):
+        return False
+    return bool(fields) and all(isinstance(f, str) and f and not f.startswith("personalizations") for f in fields)
 
 
 class SendgridProvider(Provider):
@@ -91,7 +103,7 @@ class SendgridProvider(Provider):
         if outcome == ACKNOWLEDGED:
             mid = resp.headers.get("x-message-id")
             return [SendResult(m.id, ACKNOWLEDGED, mid, http_status=resp.status_code) for m in group]
-        if outcome == PERMANENT and len(group) > 1 and resp.status_code == 400:
+        if outcome == PERMANENT and len(group) > 1 and resp.status_code == 400 and not _whole_request_refused(resp):
             # one bad personalization fails the whole request: bisect to isolate it
             half = len(group) // 2
             return self._send_group(group[:half], timeout) + self._send_group(group[half:], timeout)
