@@ -21,7 +21,7 @@ from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
 from halo_platform.core.text import unstorable
 from halo_platform.delivery.providers.base import CallbackEvent, CallbackRejected, CallbackRequest
-from halo_platform.delivery.queue import apply_event, own_message, park, settle_parked
+from halo_platform.delivery.queue import apply_event, own_messages, park_all, settle_parked
 from halo_platform.delivery.resources import ProvidersResource
 
 log = logging.getLogger("halo.delivery")
@@ -74,17 +74,19 @@ def _apply(provider_name: str, events: list[CallbackEvent], store: StoreResource
 def _applied(provider_name: str, events: list[CallbackEvent], store: StoreResource, now: dt.datetime) -> tuple[dict[str, int], set]:
     """`_apply`'s transaction: its counts and the (provider, provider id) pairs it kept."""
     counts = {"applied": 0, "duplicates": 0, "unmatched": 0}
-    kept = set()
+    kept, parked = set(), []
     with store.write() as conn:
-        owned = [(ev, own_message(conn, provider_name, ev.message_id, ev.provider_message_id)) for ev in events]
+        owned = list(zip(events, own_messages(conn, provider_name, [(ev.message_id, ev.provider_message_id) for ev in events]), strict=True))
         for ev, row in sorted(owned, key=lambda pair: "" if pair[1] is None else pair[1].id):
             if row is None:
                 if not ev.message_id and ev.provider_message_id:
-                    park(conn, provider_name, ev.provider_message_id, ev.event, ev.dedupe_key, ev.detail, now)
+                    parked.append((ev.provider_message_id, ev.event, ev.dedupe_key, ev.detail))
                     kept.add((provider_name, ev.provider_message_id))
                 counts["unmatched"] += 1
             elif apply_event(conn, provider_name, row.id, ev.event, ev.dedupe_key, ev.detail, now):
                 counts["applied"] += 1
             else:
                 counts["duplicates"] += 1
+        if parked:  # kept together (a batch of mail another sender of the account sent is thousands of them)
+            park_all(conn, provider_name, parked, now)
     return counts, kept
