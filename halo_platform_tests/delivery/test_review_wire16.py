@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+from urllib.parse import urlencode
 
 import sqlalchemy as sa
 from cryptography.hazmat.primitives import hashes
@@ -20,11 +21,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from halo_platform.delivery.callbacks import handle_callback
 from halo_platform.delivery.dispatch import call_provider
 from halo_platform.delivery.providers.base import PERMANENT, CallbackRequest
+from halo_platform.delivery.providers.twilio import twilio_signature
 from halo_platform.delivery.service import message_view, submit
-from halo_platform.delivery.tables import ParkedCallback
+from halo_platform.delivery.tables import ParkedCallback, Suppression
 from halo_platform.lab.provider_fakes import SECRETS
 from halo_platform_tests.delivery.conftest import outgoing
-from halo_platform_tests.delivery.test_review_callbacks_wire import SG_KEY, SG_PUBLIC
+from halo_platform_tests.delivery.test_review_callbacks_wire import SG_KEY, SG_PUBLIC, served  # noqa: F401
 
 
 def test_a_sendgrid_400_on_a_field_of_the_whole_request_is_one_request_not_a_bisection(fakes, make_provider) -> None:
@@ -82,3 +84,19 @@ def test_a_sendgrid_batch_of_thousands_of_events_for_mail_we_did_not_send_costs_
     assert message_view(sent["id"], any_store)["status"] == "received"
     with any_store.read() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(ParkedCallback)).scalar_one() == 2000
+
+
+def test_a_signed_twilio_inbound_stop_sent_by_get_opts_the_sender_out(served) -> None:  # noqa: F811
+    """A Twilio number's incoming-message webhook may be set to HTTP GET: the fields come in the query
+    and the signature covers the URL with it. The route takes GET, and the signature passed, but the
+    fields were read from the (empty) body: 401 'the message is for another Twilio account', the STOP lost."""
+    query = urlencode({"MessageSid": "SM" + "7" * 32, "AccountSid": SECRETS["twilio"]["account_sid"], "From": "+33612345678",
+                       "To": "+33700000000", "Body": "STOP"})
+    path = f"/v1/inbound/tw?{query}"
+    signature = twilio_signature(SECRETS["twilio"]["auth_token"], f"{served.url}{path}", [])
+    answer = served.http.get(path, headers={"X-Twilio-Signature": signature})
+    assert (answer.status_code, answer.json()) == (200, {"action": "suppressed"})
+    with served.store.read() as conn:
+        assert conn.execute(sa.select(Suppression.channel, Suppression.created_by)).all() == [("sms", "inbound:tw")]
+    forged = served.http.get(path.replace("STOP", "START"), headers={"X-Twilio-Signature": signature})
+    assert forged.status_code == 401  # the query is signed
