@@ -519,15 +519,17 @@ def make_app(routers: Iterable[APIRouter], resources: Mapping[str, Any], authent
 
     @app.head("/health", response_model=None, responses=unavailable)  # monitoring probes often ask with HEAD: the same check, answered without the body
     @app.get("/health", response_model=None, responses=unavailable)
-    def health() -> dict | JSONResponse:
+    def health(request: Request) -> dict | JSONResponse:
         import sqlalchemy as sa
 
         try:
             with app.state.resources["store"].read() as conn:
                 conn.execute(sa.text("SELECT 1"))
         except sa_exc.SQLAlchemyError as exc:  # was a 500 and a traceback: the probe asks exactly this
-            log.warning("health: %s (%s)", STORE_DOWN, type(exc).__name__)
-            return JSONResponse({"status": "unavailable", "error": STORE_DOWN}, status_code=503)
+            # as every route answers then: the probe (a load balancer) is told when to ask again
+            log.warning("%s %s: %s (%s)", request.method, request.url.path, STORE_DOWN, type(exc).__name__)
+            return JSONResponse({"status": "unavailable", "error": STORE_DOWN}, status_code=503,
+                                headers={"Retry-After": STORE_RETRY_AFTER})
         return {"status": "ok"}
 
     routers = tuple(routers)

@@ -1,0 +1,28 @@
+"""README statements outside its ```bash blocks, checked against what the platform does."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from halo_platform.http import create_app
+
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+
+
+def test_health_answers_503_with_retry_after_and_logs_method_and_path_while_the_store_does_not_answer(halo_env, monkeypatch, caplog):  # noqa: ANN001
+    """README (Access): while the store does not answer, "every route answers `503` with `Retry-After: 5`
+    ... `/health` its `{"status": "unavailable"}`; the log has one line with the method, path and the
+    driver's error class". /health answered 503 without Retry-After (a probe or load balancer was not told
+    when to ask again) and logged `health: ...` with neither method nor path."""
+    assert "every route\nanswers `503` with `Retry-After: 5`" in README
+    assert "`/health` its\n`{\"status\": \"unavailable\"}`; the log has one line with the method, path and the driver's error class" in README
+    monkeypatch.setenv("HALO_DB_URL", "postgresql+psycopg://halo:pw-SECRET@127.0.0.1:1/halo")
+    with TestClient(create_app(), raise_server_exceptions=False) as client:
+        answers = [client.get("/health"), client.head("/health")]
+    assert [(a.status_code, a.headers.get("retry-after")) for a in answers] == [(503, "5"), (503, "5")]
+    assert answers[0].json()["status"] == "unavailable"
+    assert "GET /health: the operational store does not answer (OperationalError)" in caplog.text
+    assert "HEAD /health: the operational store does not answer (OperationalError)" in caplog.text
+    assert "pw-SECRET" not in caplog.text and "Traceback" not in caplog.text
