@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+import subprocess
 from pathlib import Path
 
 from fastapi.testclient import TestClient
 
+from halo_platform.access.keys import webhook_secret_of
 from halo_platform.http import create_app
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
@@ -26,3 +29,17 @@ def test_health_answers_503_with_retry_after_and_logs_method_and_path_while_the_
     assert "GET /health: the operational store does not answer (OperationalError)" in caplog.text
     assert "HEAD /health: the operational store does not answer (OperationalError)" in caplog.text
     assert "pw-SECRET" not in caplog.text and "Traceback" not in caplog.text
+
+
+def test_the_readme_webhook_secret_command_prints_the_secret_that_signs_the_status_webhooks() -> None:
+    """README (Status webhooks): the key's webhook secret "is `printf 'halo webhook secret' | openssl dgst
+    -sha256 -hmac "$HALO_KEY"`". OpenSSL 3 prints `SHA2-256(stdin)= <hex>`: a receiver that kept what the
+    command printed as its secret refused every signature. Every form of the command the README shows
+    now prints the secret alone."""
+    commands = set(re.findall(r"printf 'halo webhook secret' \| openssl[^`\n]*", README))
+    assert commands, "the README shows how to compute the webhook secret"
+    key = "halo_0123456789ab_" + "s3cret-" * 6
+    for command in commands:
+        printed = subprocess.run(["bash", "-c", command], env={"HALO_KEY": key, "PATH": "/usr/bin:/bin"},
+                                 capture_output=True, text=True, check=True).stdout
+        assert printed == webhook_secret_of(key) + "\n", command
