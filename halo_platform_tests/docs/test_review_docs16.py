@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import subprocess
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from halo_platform.access.keys import webhook_secret_of
+from halo_platform.core.redact import install_redaction, mask_text
 from halo_platform.http import create_app
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
@@ -43,3 +45,23 @@ def test_the_readme_webhook_secret_command_prints_the_secret_that_signs_the_stat
         printed = subprocess.run(["bash", "-c", command], env={"HALO_KEY": key, "PATH": "/usr/bin:/bin"},
                                  capture_output=True, text=True, check=True).stdout
         assert printed == webhook_secret_of(key) + "\n", command
+
+
+def test_the_access_log_masks_an_international_number_as_people_write_it_in_a_url_query(caplog) -> None:  # noqa: ANN001
+    """README (The `halo` command): every log line, uvicorn's access log included, masks phone numbers,
+    "international ones also as people write them, `+33 6 12 34 56 78`". In a URL the spaces and brackets
+    arrive encoded (`%20`, `+`, `%28`) and such a number was logged whole: `GET /v1/slots?...&q=%2B33%206%2012...`."""
+    assert "international ones\nalso as people write them, `+33 6 12 34 56 78`, `+1 (555) 010-0199`" in README
+    install_redaction()
+    lines = {
+        "/v1/availability?feed=acme&provider_id=%2B33%206%2012%2034%2056%2078": "/v1/availability?feed=acme&provider_id=%2B33%206%20**%20**%20*6%2078",
+        "/ui/messages?q=%2B33+6+12+34+56+78&x=1": "/ui/messages?q=%2B33+6+**+**+*6+78&x=1",
+        "/v1/slots?to=%2B1%20%28555%29%20010-0199": "/v1/slots?to=%2B1%20%2855*%29%20***-*199",
+    }
+    with caplog.at_level(logging.INFO, logger="uvicorn.access"):
+        for path in lines:
+            logging.getLogger("uvicorn.access").info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET", path, "1.1", 422)
+    logged = [record.getMessage() for record in caplog.records if record.name == "uvicorn.access"]
+    assert logged == [f'127.0.0.1:5000 - "GET {masked} HTTP/1.1" 422' for masked in lines.values()]
+    # what is not a phone number stays as it is: a date range, an id with a plus
+    assert mask_text("/v1/availability?from=2027-01-01&to=2027-01-31&provider_id=AC001") == "/v1/availability?from=2027-01-01&to=2027-01-31&provider_id=AC001"
