@@ -103,8 +103,24 @@ def serve(host: str, port: int, workers: int, proxy_headers: bool, forwarded_all
     # that cannot be used (the service started and answered every request, /health included, 422)
     get_settings()
     StoreResource().check_url()
+    _check_listen(host, port)
     uvicorn.run("halo_platform.http:create_app", factory=True, host=host, port=port, workers=workers, log_level="info",
                 proxy_headers=proxy_headers, forwarded_allow_ips=forwarded_allow_ips if proxy_headers else None)
+
+
+def _check_listen(host: str, port: int) -> None:
+    """One line when the service cannot listen where it is asked to (the port taken by another
+    service or a `halo serve` still running, an address of no interface): uvicorn logged it among
+    its start-up and shutdown lines and exited 3. Bound as uvicorn binds (SO_REUSEADDR), then freed."""
+    import socket
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:
+        raise HaloError(f"cannot listen on {host}:{port}: {(exc.strerror or str(exc)).lower()}") from None
 
 
 @cli.command()

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
+import socket
 import subprocess
+import sys
 from pathlib import Path
 
 from fastapi.testclient import TestClient
@@ -65,3 +68,19 @@ def test_the_access_log_masks_an_international_number_as_people_write_it_in_a_ur
     assert logged == [f'127.0.0.1:5000 - "GET {masked} HTTP/1.1" 422' for masked in lines.values()]
     # what is not a phone number stays as it is: a date range, an id with a plus
     assert mask_text("/v1/availability?from=2027-01-01&to=2027-01-31&provider_id=AC001") == "/v1/availability?from=2027-01-01&to=2027-01-31&provider_id=AC001"
+
+
+def test_halo_serve_on_a_port_in_use_is_one_error_line_and_exit_2(tmp_path) -> None:  # noqa: ANN001
+    """README (The `halo` command): "a user error prints one `error: ...` line and exits 2". `halo serve
+    --port P` with P taken (another service, a `halo serve` still running) printed uvicorn's six log lines,
+    the cause in the middle of them, and exited 3."""
+    assert "Every subcommand has `--help`; a user error prints one `error: ...` line and exits 2." in README
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HALO_", "DAGSTER_"))}
+    env["HALO_HOME"] = str(tmp_path / "halo")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = subprocess.run([str(Path(sys.executable).parent / "halo"), "serve", "--port", str(port)], env=env,
+                              capture_output=True, text=True, timeout=120)
+    assert (proc.returncode, proc.stderr, proc.stdout) == (2, f"error: cannot listen on 127.0.0.1:{port}: address already in use\n", "")
