@@ -32,8 +32,11 @@ _DIGIT = re.compile(r"\d")
 # A letter may also come as a JSON escape (`zo\u00eb@b\u00fccher.de`: JSON as Python, PHP or Java write
 # it by default, in a provider's error body or our own log lines); the address rule stopped at the
 # backslash and kept all but the last letters of the name, or missed an address with such a domain
+# (that rule, a group of alternatives, is three times slower than the character class: a text
+# without such an escape is read by the plain rule, the same addresses)
 _ESCAPE = r"\\u[0-9a-fA-F]{4}"
-EMAIL = re.compile(rf"(?:[\w.%+*\-]|{_ESCAPE}){{1,64}}(?:@|%40)(?:[\w\-]|{_ESCAPE})+(?:\.(?:[\w\-]|{_ESCAPE})+)+")
+EMAIL = re.compile(r"[\w.%+*\-]{1,64}(?:@|%40)[\w\-]+(?:\.[\w\-]+)+")
+ESCAPED_EMAIL = re.compile(rf"(?:[\w.%+*\-]|{_ESCAPE}){{1,64}}(?:@|%40)(?:[\w\-]|{_ESCAPE})+(?:\.(?:[\w\-]|{_ESCAPE})+)+")
 # `+` or its URL encoding, then an E.164 number (at most 15 digits, not part of a longer run)
 PHONE = re.compile(r"(?<![\w%])(?:\+|%2B)\d{7,15}(?!\d)", re.IGNORECASE)
 # the start of a number written with spaces, dots, dashes or brackets after its `+` (+33 6 12 34 56 78,
@@ -169,7 +172,7 @@ def mask_text(text: str) -> str:
     text = CALLBACK_QUERY.sub(r"\1?[redacted]", text)
     text = SECRET_VALUE.sub(_mask_secret, text)
     text = API_KEY.sub(r"\1***", text)
-    text = EMAIL.sub(_mask_email, text)
+    text = (ESCAPED_EMAIL if "\\u" in text else EMAIL).sub(_mask_email, text)
     text = PHONE.sub(_mask_phone, text)
     text = ENCODED_PHONE.sub(_mask_encoded_phone, text)
     text = _mask_spaced_phones(text)
