@@ -5,7 +5,7 @@ the message's status forward only.
 A callback only touches messages its provider sent: an event naming a message that another
 provider sent (or none) is counted as `unmatched` and changes nothing, so one provider's
 credentials can never move another provider's messages. One that names only the provider's id
-for a message, before the dispatcher recorded that id, is kept until it does (`queue.park`)."""
+for a message, before the dispatcher recorded that id, is kept until it does (`queue.park_all`)."""
 
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ def handle_callback(provider_name: str, request: CallbackRequest, store: StoreRe
 def _apply(provider_name: str, events: list[CallbackEvent], store: StoreResource) -> dict[str, int]:
     """Store each new event once and move its message's status forward (`apply_event`), in one
     transaction. An event that names only the provider's id, which no message of this provider
-    holds yet, is kept (`park`): it may have overtaken the answer that id comes in, and is
+    holds yet, is kept (`park_all`): it may have overtaken the answer that id comes in, and is
     applied when the dispatcher records it.
 
     The messages are moved in the order of their ids (each one's events in the order they came):

@@ -181,10 +181,10 @@ autopilot_job = dg.define_asset_job(
 )
 
 
-def autopilot_work(conn, since, now, config=None) -> str:  # noqa: ANN001
+def autopilot_work(conn, since, now, config) -> str:  # noqa: ANN001
     """Why an autopilot cycle is due ('' when none is): attempts recorded since `since` (traffic
-    to judge), a provider deactivated or ramping (a health call to make), or, with the delivery
-    `config`, queued messages no provider can take (the cycle's ERROR alert: they make no attempt,
+    to judge), a provider deactivated or ramping (a health call to make), or queued messages no
+    provider of the delivery `config` can take (the cycle's ERROR alert: they make no attempt,
     and every tick was skipped while they waited without a word)."""
     import sqlalchemy as sa
 
@@ -196,8 +196,6 @@ def autopilot_work(conn, since, now, config=None) -> str:  # noqa: ANN001
     recovering = conn.execute(sa.select(state_t.c.provider).where(sa.or_(state_t.c.active.is_(False), state_t.c.ramp_step.is_not(None)))).scalars().all()
     if recovering:
         return f"to ping: {', '.join(sorted(recovering))}"
-    if config is None:
-        return ""
     from halo_platform.delivery.queue import queued_routes
     from halo_platform.delivery.routing import route_name, unserved_route
     from halo_platform.delivery.state import routing_at

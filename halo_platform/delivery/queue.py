@@ -25,7 +25,7 @@ messages_t = Message.__table__
 events_t = MessageEvent.__table__
 attempts_t = DeliveryAttempt.__table__
 parked_t = ParkedCallback.__table__
-#: how long a provider's event that named a provider id no message had is kept for it (`park`)
+#: how long a provider's event that named a provider id no message had is kept for it (`park_all`)
 PARKED_FOR = dt.timedelta(days=1)
 _DEDUPE_LENGTH = events_t.c.dedupe_key.type.length
 # literal, not bound: executemany cannot expand an IN list, and the partial index
@@ -308,28 +308,17 @@ def stored_dedupe_key(key: str) -> str:
     return f"{key.split(':', 1)[0][:64]}:{digest(key)}"
 
 
-def own_message(conn: Connection, provider: str, message_id: str | None, provider_message_id: str | None):  # noqa: ANN201
-    """The message a provider's event is about, if this provider sent it: the one it names by our
-    id when it names one (no other: the provider's id is no better there), else the only one of
-    this provider's messages with its provider id (several share one: a SendGrid batch's
-    X-Message-Id; which of them it is about cannot be told)."""
-    ours = sa.select(messages_t.c.id).where(messages_t.c.provider == provider)
-    if message_id:
-        return conn.execute(ours.where(messages_t.c.id == message_id)).first()
-    if not provider_message_id:
-        return None
-    rows = conn.execute(ours.where(messages_t.c.provider_message_id == provider_message_id).limit(2)).all()
-    return rows[0] if len(rows) == 1 else None
-
-
 #: the ids looked up per statement by `own_messages` (a callback batch may name thousands)
 OWN_LOOKUP_CHUNK = 500
 
 
 def own_messages(conn: Connection, provider: str, named: Sequence[tuple[str | None, str | None]]) -> list:
-    """`own_message` of each (our id, provider id) of `named`, in order: a statement per
-    OWN_LOOKUP_CHUNK ids instead of one per event (a signed 1 MiB SendGrid batch, 8,000 events, was
-    16,000 statements and most of 10 s on PostgreSQL)."""
+    """The message each provider's event of `named` (our id, the provider's id) is about, in order,
+    if this provider sent it: the one it names by our id when it names one (no other: the
+    provider's id is no better there), else the only one of this provider's messages with its
+    provider id (several share one: a SendGrid batch's X-Message-Id; which of them it is about
+    cannot be told). A statement per OWN_LOOKUP_CHUNK ids, not one per event (a signed 1 MiB
+    SendGrid batch, 8,000 events, was 16,000 statements and most of 10 s on PostgreSQL)."""
     ids = sorted({mid for mid, _ in named if mid})
     pmids = sorted({pmid for mid, pmid in named if not mid and pmid})
     ours = sa.select(messages_t.c.id, messages_t.c.provider_message_id).where(messages_t.c.provider == provider)
@@ -364,17 +353,13 @@ def apply_event(conn: Connection, provider: str, message_id: str, event: str, de
     return True
 
 
-def park(conn: Connection, provider: str, provider_message_id: str, event: str, dedupe_key: str, detail: str | None, now: dt.datetime) -> None:
-    """Keep a provider's event that names only its id for a message no message of it holds yet:
-    its callback may overtake the answer that id comes in (`settle_parked`). Those kept longer
-    than `PARKED_FOR` (their id was never recorded) are dropped here."""
-    park_all(conn, provider, [(provider_message_id, event, dedupe_key, detail)], now)
-
-
 def park_all(conn: Connection, provider: str, events: Sequence[tuple[str, str, str, str | None]], now: dt.datetime) -> None:
-    """`park` for each (provider id, event, dedupe key, detail) of `events`, in the order given: two
-    statements whatever their number (a statement per event and another dropping the expired ones
-    made a signed 1 MiB SendGrid batch of mail we did not send, 8,000 events, take 11 s on PostgreSQL)."""
+    """Keep each provider's event of `events` (provider id, event, dedupe key, detail), in the order
+    given, that names only its id for a message no message of it holds yet: its callback may overtake
+    the answer that id comes in (`settle_parked`). Those kept longer than `PARKED_FOR` (their id was
+    never recorded) are dropped here. Two statements whatever their number (a statement per event and
+    another dropping the expired ones made a signed 1 MiB SendGrid batch of mail we did not send,
+    8,000 events, take 11 s on PostgreSQL)."""
     conn.execute(parked_t.delete().where(parked_t.c.received_at < now - PARKED_FOR))
     if events:
         conn.execute(parked_t.insert(), [{"provider": provider, "provider_message_id": pmid, "event": event, "dedupe_key": key,
@@ -387,7 +372,7 @@ def recorded_ids(transitions: Iterable[Transition]) -> set[tuple[str, str]]:
 
 
 def settle_parked(store: StoreResource, recorded: set[tuple[str, str]], now: dt.datetime, reading: Connection | None = None) -> None:
-    """Apply the kept events (`park`) of the `recorded` (provider, provider id) pairs to their
+    """Apply the kept events (`park_all`) of the `recorded` (provider, provider id) pairs to their
     message, as their callback would have been (`apply_event`), and drop them. Both sides call
     it after their own commit: the callback for the ids it kept, a HIGH send for its id (a drain
     folds it into its next transaction, `apply_parked`). Whichever commits last then finds the

@@ -24,7 +24,7 @@ from halo_platform.delivery import callbacks
 from halo_platform.delivery.dispatch import Dispatcher, _Sending
 from halo_platform.delivery.lifecycle import Transition
 from halo_platform.delivery.providers.base import CallbackEvent
-from halo_platform.delivery.queue import claim, mark_in_flight, park, persist
+from halo_platform.delivery.queue import claim, mark_in_flight, park_all, persist
 from halo_platform.delivery.service import enqueue_many
 from halo_platform.delivery.tables import DeliveryAttempt, Message, MessageEvent
 
@@ -157,7 +157,7 @@ def test_a_round_applying_a_kept_status_while_a_callback_moves_its_messages_both
     now = utcnow()
     with queued.write() as conn:
         persist(conn, OWNER, [Transition(second.id, "sent", "s", "SM2", 0, second.next_attempt_at)], [], now)
-        park(conn, "s", "SM2", "delivered", "s:SM2:delivered", None, now)
+        park_all(conn, "s", [("SM2", "delivered", "s:SM2:delivered", None)], now)
     sending = _Sending(Dispatcher(providers_file({"s": {"kind": "sandbox", "channel": "sms"}}, []), queued, owner=OWNER))
     sending.unsettled, sending.settled_at = {("s", "SM2")}, 0.0  # recorded by an earlier round, due for a look
 
