@@ -75,12 +75,6 @@ def quarantine_counts(store: StoreResource, window: dt.timedelta = QUARANTINE_WI
     return {feed: (int(quarantined or 0), int(events or 0) + int(quarantined or 0)) for feed, events, quarantined in rows}
 
 
-def quarantine_rates(store: StoreResource, window: dt.timedelta = QUARANTINE_WINDOW) -> dict[str, tuple[float, float]]:
-    """feed -> (share of bad records of the files it processed within `window`, the feed's threshold);
-    a feed that processed no file within it has none."""
-    return rates_of(quarantine_counts(store, window))
-
-
 def rates_of(counts: dict[str, tuple[int, int]]) -> dict[str, tuple[float, float]]:
     """feed -> (quarantined share, threshold) of `quarantine_counts`."""
     feeds = load_feeds()

@@ -48,14 +48,14 @@ def test_the_quarantine_rate_of_a_template_file_is_its_bad_rows_over_its_rows(ha
     version were counted as one event: 10 providers of 5 working days each (50 good rows) and 2
     bad rows read as 2 bad records in 12 (17%, the check failed) instead of 2 in 52 (4%). Each
     row now counts as the event it is; the rows of a version still make one template."""
-    from halo_platform.availability.checks import quarantine_rates
+    from halo_platform.availability.checks import quarantine_counts, rates_of
 
     rows = [f"DR{p},America/New_York,{day},09:00,17:00,2026-11-20T10:00:00Z" for p in range(10) for day in ("mon", "tue", "wed", "thu", "fri")]
     land("hl7", "templates.csv", "\n".join([HEADER, *rows, "DR0,America/New_York,mon,9h,17:00,2026-11-20T10:00:00Z",
                                             "DR1,Mars/Olympus,tue,09:00,17:00,2026-11-20T10:00:00Z"]) + "\n")
     summary = process(store, "2027-03-15", 1)
     assert (summary.events, summary.quarantined) == (50, 2)
-    assert quarantine_rates(store)["hl7"] == (2 / 52, 0.1)
+    assert rates_of(quarantine_counts(store))["hl7"] == (2 / 52, 0.1)
     assert spans_on(store, "hl7", "DR0", "2027-03-15") == [("2027-03-15T13:00Z", "2027-03-15T21:00Z")]
     assert spans_on(store, "hl7", "DR9", "2027-03-15") == [("2027-03-15T13:00Z", "2027-03-15T21:00Z")]
 
