@@ -249,7 +249,6 @@ class HeadAsGet:
         await self.app({**scope, "method": "GET", HEAD_AS_GET: True}, receive, headers_only)
 
 
-
 class ChecksFirstRoute(APIRoute):
     """A route whose guarding dependencies run before its body is parsed: FastAPI reads the body
     first, so broken JSON from a caller without a key would be answered 422 where the caller must
