@@ -2,7 +2,8 @@
 
 Phone numbers (E.164, also written with spaces, dots, dashes or brackets after its `+`, and the
 bare digits Vonage sends as `msisdn`/`to`; a national number without its `+`, such as 06 12 34 56 78,
-is not told from other figures and stays as it is), email addresses,
+is not told from other figures and stays as it is, unless its field says it is one: an HL7
+message's phone fields, PID-13 and the like), email addresses,
 the query strings of callback and inbound URLs (a Vonage receipt or inbound SMS by GET carries the
 number there, and an inbound SMS the text the person wrote) and
 credential-like query parameters and API keys are masked before a record reaches any handler.
@@ -50,6 +51,17 @@ ENCODED_PHONE = re.compile(r"(?:(?<![\w%])|(?<=%[0-9A-Fa-f]{2}))%2B(?:%2[089]|[+
 _ENCODED_PIECE = re.compile(r"%2[089]|[+.\-*]|\d", re.IGNORECASE)
 # bare digits where a key says they are a number: `msisdn=4915...`, `"to": "4915..."`
 KEYED_PHONE = re.compile(r"""(\b(?:msisdn|to|from|recipient|phone)["']?\s*[:=]\s*["']?)(\d{7,15})(?!\d)""", re.IGNORECASE)
+# an HL7 v2 segment that holds phone numbers (a quarantined SIU message's raw text, a message in an
+# error): its id at a segment's start (a text's, a line's, after a `\r` a repr shows as two characters)
+# and its field separator (MSH-1: `|` or the message's own), to the segment's end
+HL7_SEGMENT = re.compile(r"(?:^|(?<=[\r\n])|(?<=\\[rn]))(PID|NK1|GT1|SCH)([^\w\s\\])((?:[^\r\n\\]|\\(?![rn]))*)")
+# the fields of each of those segments that are phone numbers (XTN): the patient's home and work
+# (PID-13, PID-14, PID-40), the next of kin's (NK1-5, NK1-6, NK1-31, NK1-40, NK1-41), the guarantor's
+# (GT1-6, GT1-7, GT1-18), the appointment's contacts (SCH-13, SCH-17). A national number there
+# (0812-3456-7890, 06 12 34 56 78) is a number by its field, whatever its form
+HL7_PHONE_FIELDS = {"PID": {13, 14, 40}, "NK1": {5, 6, 31, 40, 41}, "GT1": {6, 7, 18}, "SCH": {13, 17}}
+# MSH-1 and MSH-2: a message's field separator and its component and repetition separators
+HL7_HEADER = re.compile(r"MSH([^\w\s\\])([^\w\s\\])([^\w\s\\])")
 # a provider's callback URL's query string (a receipt, an inbound SMS by GET) can hold anything the
 # provider sends: numbers, addresses, the text a person wrote
 CALLBACK_QUERY = re.compile(r"(/(?:callbacks|inbound)/[^\s?#\"']*)\?[^\s#\"']*")
@@ -163,6 +175,49 @@ def _mask_spaced_phones(text: str) -> str:
     return "".join(pieces) + text[last:]
 
 
+def _hidden_digits(text: str) -> str:
+    """`text`, one number whatever its separators, with its digits masked as `mask_recipient`
+    masks a number: its first three and last three kept from ten digits on, its last two below.
+    A masked digit (`*`) counts as one: masking it again changes nothing."""
+    places = [i for i, c in enumerate(text) if c.isdigit() or c == "*"]
+    hidden = set(places[3:-3] if len(places) >= 10 else places[:-2])
+    return "".join("*" if i in hidden and c.isdigit() else c for i, c in enumerate(text))
+
+
+def _mask_hl7_phone(field: str, component: str, repetition: str) -> str:
+    """An HL7 XTN field with its numbers masked, each repetition's: the number written whole
+    (XTN-1, XTN-12) and the one in parts (country, area, local number, extension: XTN-5 to 8, as
+    one number); the use and equipment codes (XTN-2, 3) kept, the address (XTN-4) left to `EMAIL`."""
+    shown = []
+    for one in field.split(repetition):
+        parts = one.split(component)
+        for i in (0, 11):
+            if i < len(parts):
+                parts[i] = _hidden_digits(parts[i])
+        if len(parts) > 4:
+            parts[4:8] = _hidden_digits(component.join(parts[4:8])).split(component)
+        shown.append(component.join(parts))
+    return repetition.join(shown)
+
+
+def _mask_hl7_phones(text: str) -> str:
+    """The phone fields (`HL7_PHONE_FIELDS`) of the HL7 segments in `text` masked."""
+    if not any(segment in text for segment in HL7_PHONE_FIELDS):
+        return text
+    header = HL7_HEADER.search(text)
+    component, repetition = (header.group(2), header.group(3)) if header else ("^", "~")
+
+    def fields(match: re.Match) -> str:
+        name, separator, rest = match.groups()
+        values = rest.split(separator)
+        for number in HL7_PHONE_FIELDS[name]:
+            if number <= len(values):
+                values[number - 1] = _mask_hl7_phone(values[number - 1], component, repetition)
+        return name + separator + separator.join(values)
+
+    return HL7_SEGMENT.sub(fields, text)
+
+
 def mask_text(text: str) -> str:
     """`text` with phone numbers, email addresses, callback query strings, secret query
     parameters and URL passwords masked; idempotent (masking masked text changes nothing)."""
@@ -176,7 +231,9 @@ def mask_text(text: str) -> str:
     text = PHONE.sub(_mask_phone, text)
     text = ENCODED_PHONE.sub(_mask_encoded_phone, text)
     text = _mask_spaced_phones(text)
-    return KEYED_PHONE.sub(lambda m: m.group(1) + mask_recipient(m.group(2)), text)
+    text = KEYED_PHONE.sub(lambda m: m.group(1) + mask_recipient(m.group(2)), text)
+    # numbers by their fields, last: what the rules above mask there counts as a digit masked
+    return _mask_hl7_phones(text)
 
 
 def error_line(error: str | None, limit: int = 500) -> tuple[str, int]:
