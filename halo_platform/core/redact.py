@@ -3,7 +3,7 @@
 Phone numbers (E.164, also written with spaces, dots, dashes or brackets after its `+`, and the
 bare digits Vonage sends as `msisdn`/`to`; a national number without its `+`, such as 06 12 34 56 78,
 is not told from other figures and stays as it is, unless its field says it is one: an HL7
-message's phone fields, PID-13 and the like), email addresses,
+message's phone fields, PID-13 and the like, a FHIR `telecom` of a phone), email addresses,
 the query strings of callback and inbound URLs (a Vonage receipt or inbound SMS by GET carries the
 number there, and an inbound SMS the text the person wrote) and
 credential-like query parameters and API keys are masked before a record reaches any handler.
@@ -62,6 +62,12 @@ HL7_SEGMENT = re.compile(r"(?:^|(?<=[\r\n])|(?<=\\[rn]))(PID|NK1|GT1|SCH)([^\w\s
 HL7_PHONE_FIELDS = {"PID": {13, 14, 40}, "NK1": {5, 6, 31, 40, 41}, "GT1": {6, 7, 18}, "SCH": {13, 17}}
 # MSH-1 and MSH-2: a message's field separator and its component and repetition separators
 HL7_HEADER = re.compile(r"MSH([^\w\s\\])([^\w\s\\])([^\w\s\\])")
+# a FHIR ContactPoint (`telecom`) of a phone (`{"system": "phone", "value": "0812 3456 7890"}`, in JSON, in a
+# repr, in JSON quoted in JSON): from its `{` to the next brace, or from the `}` that closes its
+# `extension` (which FHIR writes first), which holds its value (a number in any form);
+# only a brace starts one (from every position, the run to the next brace was read again and again)
+CONTACT_POINT = re.compile(r"""[{}][^{}]*?(\\?["'])system\1\s*:\s*\1(?:phone|fax|sms|pager)\1[^{}]*""")
+CONTACT_VALUE = re.compile(r"""((\\?["'])value\2\s*:\s*\2)((?:(?!\2)(?:[^\\]|\\.))*)""")
 # a provider's callback URL's query string (a receipt, an inbound SMS by GET) can hold anything the
 # provider sends: numbers, addresses, the text a person wrote
 CALLBACK_QUERY = re.compile(r"(/(?:callbacks|inbound)/[^\s?#\"']*)\?[^\s#\"']*")
@@ -218,6 +224,10 @@ def _mask_hl7_phones(text: str) -> str:
     return HL7_SEGMENT.sub(fields, text)
 
 
+def _mask_contact_point(match: re.Match) -> str:
+    return CONTACT_VALUE.sub(lambda value: value.group(1) + _hidden_digits(value.group(3)), match.group(0))
+
+
 def mask_text(text: str) -> str:
     """`text` with phone numbers, email addresses, callback query strings, secret query
     parameters and URL passwords masked; idempotent (masking masked text changes nothing)."""
@@ -233,7 +243,10 @@ def mask_text(text: str) -> str:
     text = _mask_spaced_phones(text)
     text = KEYED_PHONE.sub(lambda m: m.group(1) + mask_recipient(m.group(2)), text)
     # numbers by their fields, last: what the rules above mask there counts as a digit masked
-    return _mask_hl7_phones(text)
+    text = _mask_hl7_phones(text)
+    if "system" in text:
+        text = CONTACT_POINT.sub(_mask_contact_point, text)
+    return text
 
 
 def error_line(error: str | None, limit: int = 500) -> tuple[str, int]:

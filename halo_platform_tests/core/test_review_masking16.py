@@ -1,7 +1,8 @@
 """Masking defects found in review 16 (each test failed before its fix): a patient's phone number
 written in national form (0812-3456-7890, 06 12 34 56 78, (415) 555-2671) was shown whole where its
 field says it is one: an HL7 message's phone fields (PID-13, PID-14, NK1-5) in a quarantined SIU
-message's raw text, on the Availability page and in `halo emr quarantine`."""
+message's raw text, on the Availability page and in `halo emr quarantine`; a FHIR resource's
+`telecom` of a phone in a quarantined resource's raw text."""
 
 from __future__ import annotations
 
@@ -71,6 +72,56 @@ def test_the_phone_fields_of_a_quarantined_hl7_message_are_masked(halo_env, tmp_
     ],
 )
 def test_mask_text_masks_the_phone_fields_of_hl7_segments(text, shown) -> None:  # noqa: ANN001
+    assert mask_text(text) == shown
+    assert mask_text(shown) == shown
+
+
+# --- 2. a FHIR resource's telecom ---------------------------------------------------------------------
+
+# an Appointment quarantined (its end before its start) with the patient contained, their numbers in
+# its `telecom` as the EMR holds them
+APPOINTMENT = {"resourceType": "Appointment", "id": "A1", "status": "booked", "meta": {"lastUpdated": "2026-11-20T10:00:00Z"},
+               "start": "2027-01-04T10:00:00Z", "end": "2027-01-04T09:00:00Z",
+               "contained": [{"resourceType": "Patient", "id": "p", "birthDate": "1980-01-01", "telecom": [
+                   {"system": "phone", "value": "0812 3456 7890", "use": "home"},
+                   {"use": "mobile", "value": "(415) 555-2671", "system": "sms"},
+                   {"system": "url", "value": "https://emr.example/p/20261120"}]}],
+               "participant": [{"actor": {"reference": "Practitioner/P1"}}, {"actor": {"reference": "#p"}}]}
+
+
+def test_the_telecom_numbers_of_a_quarantined_fhir_resource_are_masked(halo_env, tmp_path) -> None:  # noqa: ANN001
+    """A FHIR ContactPoint says what its value is (`system`: phone, fax, sms, pager): the raw text
+    of the quarantined Appointment showed the contained patient's numbers whole."""
+    (record,), table = _quarantine_listed(tmp_path, "fhir", "a.ndjson", json.dumps(APPOINTMENT) + "\n")
+    raw = record["raw"]
+    for whole in ("3456 7890", "555-2671"):
+        assert whole not in raw and whole not in table
+    assert '{"system": "phone", "value": "081* **** *890", "use": "home"}' in raw
+    assert '{"use": "mobile", "value": "(415) ***-*671", "system": "sms"}' in raw
+    for kept in ('"start": "2027-01-04T10:00:00Z", "end": "2027-01-04T09:00:00Z"', '"lastUpdated": "2026-11-20T10:00:00Z"',
+                 '"birthDate": "1980-01-01"', '"value": "https://emr.example/p/20261120"'):
+        assert kept in raw
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("{'system': 'phone', 'value': '06 12 34 56 78'}", "{'system': 'phone', 'value': '06 1* ** *6 78'}"),  # a repr
+        ('{"raw": "{\\"system\\": \\"fax\\", \\"value\\": \\"0812-3456-7890\\"}"}',  # JSON quoted in JSON
+         '{"raw": "{\\"system\\": \\"fax\\", \\"value\\": \\"081*-****-*890\\"}"}'),
+        ('{"system": "pager", "value": "5551234", "period": {"start": "2026-01-01"}}',
+         '{"system": "pager", "value": "*****34", "period": {"start": "2026-01-01"}}'),
+        # an extension first, as FHIR writes it
+        ('{"extension": [{"url": "http://hl7.org/fhir/StructureDefinition/iso21090-preferred", "valueBoolean": true}], '
+         '"system": "phone", "value": "0812 3456 7890"}',
+         '{"extension": [{"url": "http://hl7.org/fhir/StructureDefinition/iso21090-preferred", "valueBoolean": true}], '
+         '"system": "phone", "value": "081* **** *890"}'),
+        ('[{"system": "phone", "value": "0812 3456 7890"}, {"system": "url", "value": "https://emr.example/20261120"}]',
+         '[{"system": "phone", "value": "081* **** *890"}, {"system": "url", "value": "https://emr.example/20261120"}]'),
+        ('{"system": "other", "value": "20261120"}', '{"system": "other", "value": "20261120"}'),
+    ],
+)
+def test_mask_text_masks_the_value_of_a_phones_contact_point(text, shown) -> None:  # noqa: ANN001
     assert mask_text(text) == shown
     assert mask_text(shown) == shown
 
