@@ -3,7 +3,8 @@
 Phone numbers (E.164, also written with spaces, dots, dashes or brackets after its `+`, and the
 bare digits Vonage sends as `msisdn`/`to`; a national number without its `+`, such as 06 12 34 56 78,
 is not told from other figures and stays as it is, unless its field says it is one: an HL7
-message's phone fields, PID-13 and the like, a FHIR `telecom` of a phone), email addresses,
+message's phone fields, PID-13 and the like, a FHIR `telecom` of a phone, a value under a key naming
+a phone, `"phone": "415-555-2671"`), email addresses,
 the query strings of callback and inbound URLs (a Vonage receipt or inbound SMS by GET carries the
 number there, and an inbound SMS the text the person wrote) and
 credential-like query parameters and API keys are masked before a record reaches any handler.
@@ -68,6 +69,12 @@ HL7_HEADER = re.compile(r"MSH([^\w\s\\])([^\w\s\\])([^\w\s\\])")
 # only a brace starts one (from every position, the run to the next brace was read again and again)
 CONTACT_POINT = re.compile(r"""[{}][^{}]*?(\\?["'])system\1\s*:\s*\1(?:phone|fax|sms|pager)\1[^{}]*""")
 CONTACT_VALUE = re.compile(r"""((\\?["'])value\2\s*:\s*\2)((?:(?!\2)(?:[^\\]|\\.))*)""")
+# a value under any key (a JSON or Python field, a query or form parameter), which `_mask_phone_field`
+# masks where the key names a phone number (PHONE_KEY): an acme record's `"phone": "415-555-2671"`, a
+# warehouse row's `'patient_phone': '0812 3456 7890'` in a task's error. The key is taken whole, never
+# given back (a key holding `phone` many times was searched again from each)
+KEYED_VALUE = re.compile(r"""((?<![\w-])([^\W\d][\w-]*+)(?:\\?["'])?\s*[:=]\s*(?:\\?["'])?)(\(?\d(?:[ ().\-/]{0,3}\d){6,19})(?!\d)""")
+PHONE_KEY = re.compile(r"(?:[\w-]*(?:phone|mobile|fax|msisdn)|tel|cell)(?:[_-]?(?:number|no|nr|num))?", re.IGNORECASE)
 # a provider's callback URL's query string (a receipt, an inbound SMS by GET) can hold anything the
 # provider sends: numbers, addresses, the text a person wrote
 CALLBACK_QUERY = re.compile(r"(/(?:callbacks|inbound)/[^\s?#\"']*)\?[^\s#\"']*")
@@ -228,6 +235,12 @@ def _mask_contact_point(match: re.Match) -> str:
     return CONTACT_VALUE.sub(lambda value: value.group(1) + _hidden_digits(value.group(3)), match.group(0))
 
 
+def _mask_phone_field(match: re.Match) -> str:
+    if not PHONE_KEY.fullmatch(match.group(2)):
+        return match.group(0)
+    return match.group(1) + _hidden_digits(match.group(3))
+
+
 def mask_text(text: str) -> str:
     """`text` with phone numbers, email addresses, callback query strings, secret query
     parameters and URL passwords masked; idempotent (masking masked text changes nothing)."""
@@ -246,7 +259,7 @@ def mask_text(text: str) -> str:
     text = _mask_hl7_phones(text)
     if "system" in text:
         text = CONTACT_POINT.sub(_mask_contact_point, text)
-    return text
+    return KEYED_VALUE.sub(_mask_phone_field, text)
 
 
 def error_line(error: str | None, limit: int = 500) -> tuple[str, int]:

@@ -2,14 +2,18 @@
 written in national form (0812-3456-7890, 06 12 34 56 78, (415) 555-2671) was shown whole where its
 field says it is one: an HL7 message's phone fields (PID-13, PID-14, NK1-5) in a quarantined SIU
 message's raw text, on the Availability page and in `halo emr quarantine`; a FHIR resource's
-`telecom` of a phone in a quarantined resource's raw text."""
+`telecom` of a phone in a quarantined resource's raw text; a value under a key naming a phone (an acme
+record's `"phone"`, a warehouse row's `'patient_phone'` in a task's error)."""
 
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
 
 from halo_platform.cli import cli
 from halo_platform.core.redact import mask_text
@@ -125,3 +129,63 @@ def test_mask_text_masks_the_value_of_a_phones_contact_point(text, shown) -> Non
     assert mask_text(text) == shown
     assert mask_text(shown) == shown
 
+
+# --- 3. a value under a key that names a phone number --------------------------------------------------
+
+def test_the_phone_field_of_a_quarantined_acme_record_is_masked(halo_env, tmp_path) -> None:  # noqa: ANN001
+    """The vendor's records carry the patient's number (`"phone": "415-555-2671"`): the raw text
+    of a quarantined record showed it whole (a keyed number was masked only as bare digits)."""
+    line = json.dumps({"type": "appointment", "action": "upsert", "id": "A1", "provider": "J1", "start": "2027-01-04T10:00:00",
+                       "duration_min": 30, "tz": "Europe/Paris", "status": "maybe", "phone": "415-555-2671",
+                       "patient": {"mobilePhone": "06 12 34 56 78", "id": "12345678"}, "updated_at": "2026-11-20T10:00:00Z"})
+    (record,), table = _quarantine_listed(tmp_path, "acme", "a.jsonl", line + "\n")
+    raw = record["raw"]
+    for whole in ("555-2671", "12 34 56 78"):
+        assert whole not in raw and whole not in table
+    assert '"phone": "415-***-*671"' in raw and '"mobilePhone": "06 1* ** *6 78"' in raw
+    for kept in ('"start": "2027-01-04T10:00:00"', '"duration_min": 30', '"id": "12345678"', '"updated_at": "2026-11-20T10:00:00Z"'):
+        assert kept in raw
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        # a warehouse row in a task's error, as Python shows it
+        ("could not load row {'patient_phone': '0812 3456 7890', 'id': 12345678}",
+         "could not load row {'patient_phone': '081* **** *890', 'id': 12345678}"),
+        ("GET /lookup?mobile=06.12.34.56.78&n=12345678", "GET /lookup?mobile=06.1*.**.*6.78&n=12345678"),
+        ('{"raw": "{\\"phone_number\\": \\"0812-3456-7890\\"}"}', '{"raw": "{\\"phone_number\\": \\"081*-****-*890\\"}"}'),
+        ("Tel: 0612345678, Fax: 0612345679", "Tel: 061****678, Fax: 061****679"),
+        # a key that names no number, or names a phone's other fields, leaves its value alone
+        ('"phone_updated_at": "2026-11-20T10:00:00Z", "hotel": "0612345678"', '"phone_updated_at": "2026-11-20T10:00:00Z", "hotel": "0612345678"'),
+        ("from=2026-12-01&to=2026-12-08 events: 1234567", "from=2026-12-01&to=2026-12-08 events: 1234567"),
+    ],
+)
+def test_mask_text_masks_a_number_under_a_key_that_names_a_phone(text, shown) -> None:  # noqa: ANN001
+    assert mask_text(text) == shown
+    assert mask_text(shown) == shown
+
+
+@pytest.mark.parametrize("text", ["PID|" + "|" * 50_000, "\rPID|" * 10_000, "PID|" + "|" * 12 + "1^" * 25_000, "\\rNK1|" * 10_000,
+                                  "{" * 50_000, "}" * 50_000, '{"system": "phone"' * 3_000, '{"system":"phone","value":"' + "\\" * 50_000,
+                                  "phone" * 10_000, "phone=" * 8_000, "x=1234567 " * 5_000, "a" * 50_000 + "=1234567"],
+                         ids=["pipes", "segments", "components", "repr-segments", "braces", "closing-braces", "contact-points", "escapes",
+                              "phone-key", "phone-keys", "keyed-figures", "long-key"])
+def test_the_field_aware_masks_take_linear_time(text) -> None:  # noqa: ANN001
+    """mask_text runs on every log line: the HL7, FHIR and keyed rules stay linear on long lines."""
+    started = time.perf_counter()
+    mask_text(text)
+    assert time.perf_counter() - started < 1.0
+
+
+PIECES = st.sampled_from(["PID|", "NK1|", "MSH|^~\\&|", "\r", "\n", "\\r", "|", "^", "~", "0812", "-", " ", "(", ")", "+", "*", "33",
+                          "5551234", '{"system": "phone", ', '"value": "', '"', "}", "{", "phone=", '"phone": "', "x@y.org",
+                          "token=", "\\", "'", "tel:", "%2B"])
+
+
+@given(st.lists(PIECES, max_size=30).map("".join))
+def test_the_field_aware_masks_are_idempotent(text) -> None:  # noqa: ANN001
+    """What another rule masks in a phone field (an address in PID-13, a number with its `+`)
+    counts as masked there: masking masked text again changed it (`NK1|x***@y.org` -> `NK*|...`)."""
+    once = mask_text(text)
+    assert mask_text(once) == once
