@@ -300,13 +300,26 @@ def _driver_error(exc: BaseException) -> HaloError:
     return HaloError(f"the MariaDB/MySQL driver cannot read a value: {_first_line(exc)}; cast the column in the query")
 
 
+# pymysql's connection options that connectorx (which reads text as UTF-8, never speaks TLS, and whose
+# connection the probe's timeouts precede) has no use for: it refused the URL (`?charset=utf8mb4`:
+# `RuntimeError: Unknown URL parameter `charset'`), failing every task querying the warehouse. TLS options
+# are kept: connectorx refuses them, rather than reading the warehouse in clear.
+_PYMYSQL_ONLY = frozenset({"charset", "use_unicode", "connect_timeout", "read_timeout", "write_timeout", "binary_prefix",
+                           "autocommit", "local_infile", "program_name"})
+
+
+def _pymysql_only(key: str, value: str | tuple[str, ...]) -> bool:
+    if key == "ssl_disabled":  # TLS turned off: what connectorx does anyway
+        return all(v.lower() in ("true", "1", "yes", "on") for v in ((value,) if isinstance(value, str) else value))
+    return key in _PYMYSQL_ONLY
+
+
 def _mysql_connectorx_batches(url: str, sql: str, params: Mapping[str, Any], batch_rows: int) -> pa.RecordBatchReader:
     import connectorx as cx
 
     u = sa.make_url(url)
-    cx_url = u.set(drivername="mysql").render_as_string(hide_password=False)
-    if u.port is None:
-        cx_url = u.set(drivername="mysql", port=3306).render_as_string(hide_password=False)
+    u = u.set(drivername="mysql", port=u.port or 3306, query={k: v for k, v in u.query.items() if not _pymysql_only(k, v)})
+    cx_url = u.render_as_string(hide_password=False)
     bound = mysql_bound_sql(sql, params)
     targets, names = _mysql_targets(url, bound)
     if any(t is not None for t in targets):

@@ -1,0 +1,45 @@
+"""Review of the warehouses behind report tasks: real PostgreSQL and MariaDB warehouses, queried
+and joined in DuckDB."""
+
+import decimal
+import uuid
+
+import duckdb
+import pytest
+import sqlalchemy as sa
+import yaml
+
+from halo_platform.core.warehouses import WarehousesResource
+
+
+def _warehouses(tmp_path, urls: dict[str, str]) -> WarehousesResource:  # noqa: ANN001
+    path = tmp_path / "warehouses.yaml"
+    path.write_text(yaml.safe_dump({"warehouses": {name: {"url": url} for name, url in urls.items()}}))
+    return WarehousesResource(warehouses_file=str(path))
+
+
+@pytest.fixture(scope="module")
+def settlements(mysql_url) -> str:
+    """A MariaDB table of settlements (one name per module run, the database is the session's)."""
+    table = f"settlements_{uuid.uuid4().hex[:8]}"
+    engine = sa.create_engine(mysql_url, poolclass=sa.pool.NullPool)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"CREATE TABLE {table} (settlement_id VARCHAR(20) PRIMARY KEY, amount DECIMAL(12,2), payer VARCHAR(40))"
+                             " CHARACTER SET utf8mb4"))
+        conn.execute(sa.text(f"INSERT INTO {table} VALUES ('S1', 10.50, 'Zoë'), ('S2', 7.25, 'Jürgen')"))  # noqa: S608
+    engine.dispose()
+    return table
+
+
+@pytest.mark.parametrize("query", ["charset=utf8mb4", "ssl_disabled=true", "read_timeout=30",
+                                   "charset=utf8mb4&connect_timeout=10&write_timeout=30&binary_prefix=true"])
+def test_a_mariadb_warehouse_url_with_a_common_driver_option_loads(tmp_path, mysql_url, settlements, query):
+    """`?charset=utf8mb4` (what most MariaDB URLs carry) failed every task querying the warehouse:
+    `RuntimeError: Unknown URL parameter `charset'` (connectorx knows none of pymysql's options)."""
+    warehouses = _warehouses(tmp_path, {"gateway": f"{mysql_url}?{query}"})
+    con = duckdb.connect()
+    result = warehouses.load(con, "s", "gateway", f"SELECT * FROM {settlements} WHERE amount > :least ORDER BY settlement_id",  # noqa: S608
+                             {"least": decimal.Decimal("1")})
+    assert result.rows == 2
+    assert con.execute("SELECT * FROM s ORDER BY settlement_id").fetchall() == [
+        ("S1", decimal.Decimal("10.50"), "Zoë"), ("S2", decimal.Decimal("7.25"), "Jürgen")]
