@@ -174,18 +174,19 @@ class WarehousesResource(dg.ConfigurableResource):
         """Run the query on `warehouse` and stream its rows into DuckDB table `table`."""
         if not _IDENT.match(table):
             raise HaloError(f"invalid table name {table!r}")
+        url = self.url(warehouse)  # the warehouses file's errors name the warehouse already
         started = time.perf_counter()
         try:
-            reader, driver = self.batches(warehouse, sql, params)
+            reader, driver = stream_query(url, sql, params or {}, self.batch_rows)
             con.register("_halo_incoming", reader)
             try:
                 con.execute(f'CREATE OR REPLACE TABLE "{table}" AS SELECT * FROM _halo_incoming')  # noqa: S608 - table matched _IDENT
             finally:
                 con.unregister("_halo_incoming")
-        except HaloError:
-            raise
         except Exception as exc:  # a driver's (or, mid-stream, DuckDB's) error named neither warehouse nor query
             where = f"warehouse {warehouse!r}, query {table}"
+            if isinstance(exc, HaloError):  # ours (a column named twice, a value no type holds): which query of the task's?
+                raise HaloError(f"{where}: {exc}") from None
             if isinstance(exc, duckdb.Error):  # its kind kept: what failed in the stream (its traceback left out)
                 raise type(exc)(f"{where}: {_first_line(exc)}") from exc
             raise WarehouseError(f"{where}: {type(exc).__name__}: {_first_line(exc)}") from exc

@@ -95,5 +95,5 @@ def test_a_sqlite_value_that_is_not_its_declared_type_is_one_error_naming_it(tmp
     kind = declared.split("(")[0]
     with pytest.raises(HaloError) as raised:
         warehouses.load(duckdb.connect(), "ledger", "ledger", "SELECT entry_id, value FROM ledger")
-    assert str(raised.value) == (f"SQLite warehouse: {value!r} in a column declared {kind} is no {kind} value;"
+    assert str(raised.value) == (f"warehouse 'ledger', query ledger: SQLite warehouse: {value!r} in a column declared {kind} is no {kind} value;"
                                  " CAST the column AS TEXT in the query to read it as text")

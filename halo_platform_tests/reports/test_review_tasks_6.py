@@ -36,7 +36,7 @@ def test_a_sqlite_date_that_is_no_date_is_one_error_naming_it(tmp_path, value): 
     warehouses = _warehouses(tmp_path, {"ledger": f"sqlite:///{path}"})
     with pytest.raises(HaloError) as raised:
         warehouses.load(duckdb.connect(), "ledger", "ledger", "SELECT entry_id, booked FROM ledger")
-    assert str(raised.value) == (f"SQLite warehouse: {value!r} in a column declared DATE is no DATE value;"
+    assert str(raised.value) == (f"warehouse 'ledger', query ledger: SQLite warehouse: {value!r} in a column declared DATE is no DATE value;"
                                  " CAST the column AS TEXT in the query to read it as text")
 
 

@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
+from halo_platform.core.errors import HaloError
 from halo_platform.core.warehouses import WarehousesResource
 
 
@@ -43,3 +44,18 @@ def test_a_mariadb_warehouse_url_with_a_common_driver_option_loads(tmp_path, mys
     assert result.rows == 2
     assert con.execute("SELECT * FROM s ORDER BY settlement_id").fetchall() == [
         ("S1", decimal.Decimal("10.50"), "Zoë"), ("S2", decimal.Decimal("7.25"), "Jürgen")]
+
+
+def test_a_querys_own_error_names_the_warehouse_and_the_query(tmp_path, mysql_url, settlements):
+    """A task's query naming a column twice failed the run with `the query names a column twice
+    (Duplicate column name 'amount'): ...` alone: which of the task's warehouses and queries, the
+    README's promise for a load's error, was left to guess. The error now names both, and still
+    never the URL."""
+    warehouses = _warehouses(tmp_path, {"payments": "sqlite:///" + str(tmp_path / "p.db"), "gateway": mysql_url})
+    with pytest.raises(HaloError) as raised:
+        warehouses.load(duckdb.connect(), "settled", "gateway", f"SELECT amount, amount FROM {settlements}")  # noqa: S608
+    assert str(raised.value) == ("warehouse 'gateway', query settled: the query names a column twice"
+                                 " (Duplicate column name 'amount'): give each column its own name")
+    with pytest.raises(HaloError) as raised:  # the warehouses file's own errors name the warehouse already
+        warehouses.load(duckdb.connect(), "settled", "nope", "SELECT 1")
+    assert str(raised.value) == "unknown warehouse 'nope'; known: gateway, payments"
