@@ -185,8 +185,8 @@ class WarehousesResource(dg.ConfigurableResource):
                 con.unregister("_halo_incoming")
         except Exception as exc:  # a driver's (or, mid-stream, DuckDB's) error named neither warehouse nor query
             where = f"warehouse {warehouse!r}, query {table}"
-            if isinstance(exc, HaloError):  # ours (a column named twice, a value no type holds): which query of the task's?
-                raise HaloError(f"{where}: {exc}") from None
+            if isinstance(exc, HaloError | WarehouseError):  # ours (a column named twice, a value no type holds): which query?
+                raise type(exc)(f"{where}: {exc}") from None
             if isinstance(exc, duckdb.Error):  # its kind kept: what failed in the stream (its traceback left out)
                 raise type(exc)(f"{where}: {_first_line(exc)}") from exc
             raise WarehouseError(f"{where}: {type(exc).__name__}: {_first_line(exc)}") from exc
@@ -295,9 +295,14 @@ def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0][:500] if str(exc).strip() else type(exc).__name__
 
 
-def _driver_error(exc: BaseException) -> HaloError:
+def _driver_error(exc: BaseException) -> HaloError | WarehouseError:
+    """A panic of connectorx's: the server's (or the connection's) failure, as PostgreSQL's is, a
+    WarehouseError (a connection lost mid-query said `cannot read a value ...; cast the column in the
+    query`); else a value it cannot read, the user's to cast."""
     if "max_statement_time exceeded" in str(exc):
-        return HaloError(f"the query ran past the warehouse statement timeout of {QUERY_TIMEOUT_SECONDS} s and was cancelled")
+        return WarehouseError(f"the query ran past the warehouse statement timeout of {QUERY_TIMEOUT_SECONDS} s and was cancelled")
+    if "Source(MySQLError(" in str(exc):
+        return WarehouseError(f"the MariaDB/MySQL server failed the query: {_first_line(exc)}")
     return HaloError(f"the MariaDB/MySQL driver cannot read a value: {_first_line(exc)}; cast the column in the query")
 
 

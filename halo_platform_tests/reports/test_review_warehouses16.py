@@ -10,13 +10,13 @@ import sqlalchemy as sa
 import yaml
 
 from halo_platform.core.errors import HaloError
-from halo_platform.core.warehouses import WarehousesResource
+from halo_platform.core.warehouses import WarehouseError, WarehousesResource
 
 
-def _warehouses(tmp_path, urls: dict[str, str]) -> WarehousesResource:  # noqa: ANN001
+def _warehouses(tmp_path, urls: dict[str, str], batch_rows: int = 100_000) -> WarehousesResource:  # noqa: ANN001
     path = tmp_path / "warehouses.yaml"
     path.write_text(yaml.safe_dump({"warehouses": {name: {"url": url} for name, url in urls.items()}}))
-    return WarehousesResource(warehouses_file=str(path))
+    return WarehousesResource(warehouses_file=str(path), batch_rows=batch_rows)
 
 
 @pytest.fixture(scope="module")
@@ -59,3 +59,30 @@ def test_a_querys_own_error_names_the_warehouse_and_the_query(tmp_path, mysql_ur
     with pytest.raises(HaloError) as raised:  # the warehouses file's own errors name the warehouse already
         warehouses.load(duckdb.connect(), "settled", "nope", "SELECT 1")
     assert str(raised.value) == "unknown warehouse 'nope'; known: gateway, payments"
+
+
+def test_a_mariadb_connection_lost_mid_query_is_the_warehouses_failure_not_a_value_to_cast(tmp_path, mysql_url):
+    """The server dropping connectorx's connection mid-stream (a restart, a KILL, a proxy's idle cut)
+    said `the MariaDB/MySQL driver cannot read a value: cx writer failed: Source(MySQLError(CodecError
+    { IO error: ... })); cast the column in the query`: no column to cast, and a user error, not retried.
+    It is now the warehouse's failure (WarehouseError, which a run retries), as PostgreSQL's is."""
+    import pymysql
+
+    warehouses = _warehouses(tmp_path, {"gateway": mysql_url}, batch_rows=1000)
+    marker = f"lost_{uuid.uuid4().hex[:8]}"
+    reader, _ = warehouses.batches("gateway", f"SELECT seq AS {marker}, REPEAT('x', 200) AS pad FROM seq_1_to_5000000")  # noqa: S608
+    assert reader.read_next_batch().num_rows > 0  # streaming now
+    url = sa.make_url(mysql_url)
+    admin = pymysql.connect(host=url.host, port=url.port or 3306, user=url.username, password=url.password or "", autocommit=True)
+    try:
+        with admin.cursor() as cursor:
+            cursor.execute("SELECT id FROM information_schema.processlist WHERE info LIKE %s AND id <> CONNECTION_ID()", (f"%{marker}%",))
+            (thread,) = cursor.fetchone()
+            cursor.execute(f"KILL {int(thread)}")
+    finally:
+        admin.close()
+    with pytest.raises(WarehouseError) as raised:
+        for _ in reader:
+            pass
+    assert str(raised.value).startswith("the MariaDB/MySQL server failed the query: ")
+    assert "cast the column" not in str(raised.value)
