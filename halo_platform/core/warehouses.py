@@ -176,15 +176,19 @@ class WarehousesResource(dg.ConfigurableResource):
             raise HaloError(f"invalid table name {table!r}")
         url = self.url(warehouse)  # the warehouses file's errors name the warehouse already
         started = time.perf_counter()
+        raised: list[Exception] = []  # what the stream raised while DuckDB read it
         try:
             reader, driver = stream_query(url, sql, params or {}, self.batch_rows)
-            con.register("_halo_incoming", reader)
+            con.register("_halo_incoming", _watched(reader, raised))
             try:
                 con.execute(f'CREATE OR REPLACE TABLE "{table}" AS SELECT * FROM _halo_incoming')  # noqa: S608 - table matched _IDENT
             finally:
                 con.unregister("_halo_incoming")
-        except Exception as exc:  # a driver's (or, mid-stream, DuckDB's) error named neither warehouse nor query
+        except Exception as caught:  # a driver's (or, mid-stream, DuckDB's) error named neither warehouse nor query
             where = f"warehouse {warehouse!r}, query {table}"
+            # DuckDB hands a stream's error back as its own, `Unknown error: <it>. Detail: Python exception:
+            # Traceback ...`, and a HaloError (a NaN no DECIMAL holds) was then no user error: the run was retried
+            exc = raised[0] if raised else caught
             if isinstance(exc, HaloError | WarehouseError):  # ours (a column named twice, a value no type holds): which query?
                 raise type(exc)(f"{where}: {exc}") from None
             if isinstance(exc, duckdb.Error):  # its kind kept: what failed in the stream (its traceback left out)
@@ -193,6 +197,18 @@ class WarehousesResource(dg.ConfigurableResource):
         # fetchall: DuckDB 2 refuses the next statement while a partly fetched result is open
         rows = con.execute(f'SELECT count(*) FROM "{table}"').fetchall()[0][0]  # noqa: S608 - table matched _IDENT
         return LoadResult(table, rows, time.perf_counter() - started, driver)
+
+
+def _watched(reader: pa.RecordBatchReader, raised: list[Exception]) -> pa.RecordBatchReader:
+    """`reader`, with what it raises appended to `raised` (and raised on)."""
+    def gen() -> Iterator[pa.RecordBatch]:
+        try:
+            yield from reader
+        except Exception as exc:
+            raised.append(exc)
+            raise
+
+    return pa.RecordBatchReader.from_batches(reader.schema, gen())
 
 
 def stream_query(url: str, sql: str, params: Mapping[str, Any], batch_rows: int = BATCH_ROWS) -> tuple[pa.RecordBatchReader, str]:

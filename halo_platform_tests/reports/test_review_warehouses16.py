@@ -61,6 +61,20 @@ def test_a_querys_own_error_names_the_warehouse_and_the_query(tmp_path, mysql_ur
     assert str(raised.value) == "unknown warehouse 'nope'; known: gateway, payments"
 
 
+def test_a_value_no_column_type_holds_fails_the_load_as_a_user_error_naming_it(tmp_path, pg_url):
+    """A NaN in a PostgreSQL NUMERIC(12,2) (our error, raised while DuckDB reads the stream) came out as
+    DuckDB's wrapper of it: `InvalidInputException: ... reading the stream registered as '_halo_incoming'
+    failed: Unknown error: column amount holds NaN ... Detail: Python exception: Traceback (most recent
+    call last):` in the request's error, and, no user error, the run was retried on the same data.
+    It is now our error, naming the warehouse and the query."""
+    warehouses = _warehouses(tmp_path, {"payments": pg_url})
+    with pytest.raises(HaloError) as raised:
+        warehouses.load(duckdb.connect(), "paid", "payments",
+                        "SELECT CAST(v AS numeric(12,2)) AS amount FROM (VALUES ('1.50'), ('NaN')) AS t(v)")
+    assert str(raised.value) == ("warehouse 'payments', query paid: column amount holds NaN, which DECIMAL(12,2) cannot hold;"
+                                 " CAST(amount AS text) in the query reads it as text")
+
+
 def test_a_mariadb_connection_lost_mid_query_is_the_warehouses_failure_not_a_value_to_cast(tmp_path, mysql_url):
     """The server dropping connectorx's connection mid-stream (a restart, a KILL, a proxy's idle cut)
     said `the MariaDB/MySQL driver cannot read a value: cx writer failed: Source(MySQLError(CodecError
