@@ -344,21 +344,32 @@ def pending(feed: Feed, processed: Mapping[str, Processed]) -> list[PendingFile]
     return scan(feed, processed)[0]
 
 
+UNREAD = ""  # the sha256 of a pending local file that could not be read while listing
+
+
 def scan(feed: Feed, processed: Mapping[str, Processed]) -> tuple[list[PendingFile], list[PendingFile]]:
     """`pending(feed, processed)`, and the local files holding a processed content under an
     `identity` not recorded with it (copied to another disk, changed mode, processed before
     identities were recorded): theirs is to be recorded (`record_identities`). A processed file
-    seen with a recorded identity is not read again: listing the zone costs a stat per file."""
+    seen with a recorded identity is not read again: listing the zone costs a stat per file.
+    A file that cannot be read (a drop user's file of mode 0600) is pending with sha256 `UNREAD`:
+    processing fails on it and names it, after the other files. Its OSError stopped the listing:
+    every sensor tick failed and `halo emr process` processed nothing, of any feed."""
     found, known = [], []
     for path in landed(feed):
         done = processed.get(relpath(feed.name, path))
         if isinstance(path, S3Object):
             sha, state = path.etag, None
         else:
-            state = identity(path.stat())
-            if done is not None and state in done.identities:
+            try:
+                state = identity(path.stat())
+                if done is not None and state in done.identities:
+                    continue
+                sha = sha256_of(path)
+            except OSError as exc:  # a drop user's file mode 0600: processing reads it, fails and names it, leaving it pending
+                log.warning("emr %s: %s not read while listing: %s", feed.name, relpath(feed.name, path), exc.strerror or exc)
+                found.append(PendingFile(feed.name, path, UNREAD))
                 continue
-            sha = sha256_of(path)
         if done is None or sha not in done.sha256s:
             found.append(PendingFile(feed.name, path, sha, state))
         elif state is not None:

@@ -4,6 +4,7 @@ parse pending files, apply them, recompute spans, refresh next available slots."
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import os
 import sys
@@ -111,6 +112,7 @@ def load_file(fmt: str, path: str, relpath: str, sha256: str, threads: int | Non
 
     feed_format = adapter(fmt)
     data, name = read_bytes(path), Path(path).name  # a local file, or an S3 object read in place
+    sha256 = sha256 or hashlib.sha256(data).hexdigest()  # a file not readable while listed (UNREAD): what was read
     try:
         templates = name_matches(Path(path).name, feed_format.template_patterns)
         columns = feed_format.columns(data, name, threads) if feed_format.columns and len(data) >= COLUMNAR_MIN_BYTES else None
@@ -174,6 +176,14 @@ def yield_to_applying() -> None:
     os.setpriority(os.PRIO_PROCESS, threading.get_native_id() if sys.platform == "linux" else 0, PARSING_NICENESS)
 
 
+def _size(file: PendingFile) -> int:
+    """A pending file's size; 0 when it cannot be stat'ed (its read then fails and names it)."""
+    try:
+        return file.path.stat().st_size
+    except OSError:
+        return 0
+
+
 def ingest_feeds(store: StoreResource, batches: list[tuple[Feed, list[PendingFile]]]) -> dict[str, ApplyResult]:
     """Parse and apply the pending files of several feeds, one transaction per feed (the newest
     event of an item wins across all of a feed's files, so each item is written once). Files are
@@ -186,7 +196,7 @@ def ingest_feeds(store: StoreResource, batches: list[tuple[Feed, list[PendingFil
     from concurrent.futures import Executor, ThreadPoolExecutor
 
     args = {feed.name: [(feed.format, str(f.path), f.relpath, f.sha256) for f in files] for feed, files in batches}
-    size = sum(size for _, files in batches for f in files if (size := f.path.stat().st_size) < COLUMNAR_MIN_BYTES)
+    size = sum(size for _, files in batches for f in files if (size := _size(f)) < COLUMNAR_MIN_BYTES)
     workers = max(1, min(sum(len(a) for a in args.values()), os.cpu_count() or 1))
     pool: Executor
     if workers >= 2 and size >= PARALLEL_PARSE_BYTES:
@@ -291,7 +301,7 @@ PARSE_FOR_DATES_LIMIT_BYTES = 1 << 20
 
 
 def file_dates(store: StoreResource, feed: Feed, file: PendingFile, as_of: dt.date, horizon_days: int) -> list[dt.date]:
-    if file.path.stat().st_size > PARSE_FOR_DATES_LIMIT_BYTES:
+    if _size(file) > PARSE_FOR_DATES_LIMIT_BYTES:
         return [as_of + dt.timedelta(days=i) for i in range(horizon_days)]
     try:
         parsed = parse_file(feed, file)

@@ -1,0 +1,68 @@
+"""EMR landing under review (land16): a landed file the platform may not read holds back no other
+file or feed (each test failed before its fix)."""
+
+import contextlib
+import ctypes
+from collections.abc import Iterator
+
+import dagster as dg
+import pytest
+
+from halo_platform.availability import pipeline
+from halo_platform.availability.feeds import get_feed
+from halo_platform.availability.sensors import emr_landing_sensor
+from halo_platform.availability.service import quarantined
+from halo_platform.sinks import SinksResource
+from halo_platform_tests.availability.helpers import land, process, spans_on
+
+DAY = "2027-01-04"  # a Monday
+HOURS = ('{"type":"hours","provider":"P1","tz":"UTC","week":{"mon":[["09:00","12:00"]]},'
+         '"updated_at":"2026-11-01T00:00:00Z"}\n')
+BOOKING = ('{"type":"appointment","action":"upsert","id":"A1","provider":"P1","start":"2027-01-04T10:00:00","duration_min":30,'
+           '"tz":"UTC","status":"booked","updated_at":"2026-11-20T10:00:00Z"}\n')
+
+
+@contextlib.contextmanager
+def file_permissions_enforced() -> Iterator[None]:
+    """The calling thread (and the threads it starts) without CAP_DAC_OVERRIDE and
+    CAP_DAC_READ_SEARCH: as root too, a file of mode 000 cannot be read, as for the platform's
+    user a drop user's file of mode 0600."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this thread
+    caps = (ctypes.c_uint32 * 6)()  # effective, permitted, inheritable: low then high words
+    assert libc.capget(header, caps) == 0
+    saved = list(caps)
+    caps[0] &= ~0b110
+    assert libc.capset(header, caps) == 0
+    try:
+        yield
+    finally:
+        caps[:] = saved
+        assert libc.capset(header, caps) == 0
+
+
+def test_a_landed_file_that_cannot_be_read_holds_back_no_other_file_nor_the_sensor(halo_env, store):
+    """A file of the landing zone the platform may not read (an SFTP drop user's, mode 0600): its
+    PermissionError came out of the listing, so every sensor tick failed (no run for any feed) and
+    `halo emr process` processed nothing. Now the other files go through, and the run fails naming
+    the file, which stays pending until it can be read (never quarantined)."""
+    land("acme", "hours.jsonl", HOURS)
+    secret = land("acme", "late.jsonl", BOOKING)
+    secret.chmod(0)
+    with file_permissions_enforced():
+        with pytest.raises(PermissionError):
+            secret.read_bytes()
+        with dg.DagsterInstance.ephemeral() as instance, dg.build_sensor_context(
+                instance=instance, resources={"store": store, "sinks": SinksResource()}) as context:
+            result = emr_landing_sensor(context)
+        assert [r.run_config["ops"]["scheduling_items"]["config"]["files"] for r in result.run_requests] == [
+            ["acme/hours.jsonl", "acme/late.jsonl"]]
+        with pytest.raises(Exception, match=r"1 landed file\(s\) not read, left pending: acme/late\.jsonl: .*Permission denied"):
+            process(store, DAY, 1)
+        assert [f.relpath for f in pipeline.pending_files(store, get_feed("acme"))] == ["acme/late.jsonl"]
+    assert quarantined(store, "acme") == []
+    secret.chmod(0o644)  # the permission fixed: the file is processed, hours.jsonl went through before
+    assert process(store, DAY, 1).files == 1
+    assert spans_on(store, "acme", "P1", DAY) == [(f"{DAY}T09:00Z", f"{DAY}T10:00Z"), (f"{DAY}T10:30Z", f"{DAY}T12:00Z")]
+    assert process(store, DAY, 1).files == 0
+
