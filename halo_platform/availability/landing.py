@@ -175,10 +175,19 @@ def _sha256(path: str, _identity: str) -> str:
     return digest.hexdigest()
 
 
+def _valid_landing(feed: Feed) -> S3Landing | None:
+    """`s3_landing(feed)`, None for a misconfigured one (that feed's own listing names it): a new
+    feed's endpoint_url without its scheme made every object of every other feed unreadable."""
+    try:
+        return s3_landing(feed)
+    except HaloError:
+        return None
+
+
 def _object_location(location: str) -> tuple[S3Landing, str]:
     """The landing (of the feed whose prefix holds it, the longest such prefix: a feed's objects
     lie directly under its own prefix, never deeper under another's) and key of an `s3://bucket/key` URL."""
-    landings = [landing for feed in load_feeds().values() if (landing := s3_landing(feed)) and location.startswith(landing.url)]
+    landings = [landing for feed in load_feeds().values() if (landing := _valid_landing(feed)) and location.startswith(landing.url)]
     if not landings:
         raise HaloError(f"{location}: no feed lands there")
     landing = max(landings, key=lambda found: len(found.url))

@@ -67,8 +67,8 @@ def run_processing(store: StoreResource, as_of: dt.date | None = None, horizon_d
             dates = pipeline.planned_dates(store, feed, as_of, horizon_days)
             if dates or pipeline.pending_files(store, feed):
                 planned[feed.name] = dates
-        except pipeline.LandingReadError as exc:
-            unreadable[feed.name] = str(exc)
+        except HaloError as exc:  # a misconfigured landing too ("feed F: ..."), as in the sensor
+            unreadable[feed.name] = str(exc).removeprefix(f"feed {feed.name}: ")
     feeds = sorted(planned)
     summary = pipeline.ProcessSummary()
     if feeds:

@@ -1,8 +1,9 @@
-"""EMR landing under review (land16): a landed file the platform may not read holds back no other
-file or feed (each test failed before its fix)."""
+"""EMR landing under review (land16): a landed file the platform may not read, and a feed whose
+S3 landing is misconfigured, hold back no other file or feed (each test failed before its fix)."""
 
 import contextlib
 import ctypes
+import datetime as dt
 from collections.abc import Iterator
 
 import dagster as dg
@@ -14,6 +15,8 @@ from halo_platform.availability.sensors import emr_landing_sensor
 from halo_platform.availability.service import quarantined
 from halo_platform.sinks import SinksResource
 from halo_platform_tests.availability.helpers import land, process, spans_on
+from halo_platform_tests.availability.test_s3_landing import HOURS as S3_HOURS
+from halo_platform_tests.availability.test_s3_landing import s3_feed  # noqa: F401 - the fixture
 
 DAY = "2027-01-04"  # a Monday
 HOURS = ('{"type":"hours","provider":"P1","tz":"UTC","week":{"mon":[["09:00","12:00"]]},'
@@ -65,4 +68,25 @@ def test_a_landed_file_that_cannot_be_read_holds_back_no_other_file_nor_the_sens
     assert process(store, DAY, 1).files == 1
     assert spans_on(store, "acme", "P1", DAY) == [(f"{DAY}T09:00Z", f"{DAY}T10:00Z"), (f"{DAY}T10:30Z", f"{DAY}T12:00Z")]
     assert process(store, DAY, 1).files == 0
+
+
+def test_a_feed_whose_s3_landing_is_misconfigured_holds_back_no_other_feed(s3_feed, store, tmp_path, monkeypatch):  # noqa: F811
+    """A new clinic's feed added with an endpoint_url lacking its scheme: its error came out of
+    `halo emr process` before any feed was processed, and every read of another feed's S3 object
+    resolved the object's landing through every feed's, so `cloud`'s objects were never processed
+    (each run failed on them). Now the misconfigured feed is named and the others are processed."""
+    feeds = tmp_path / "feeds-new-clinic.yaml"
+    feeds.write_text("feeds:\n  acme: {format: acme}\n"
+                     f"  cloud: {{format: acme, landing: 's3://emr-landing/clinic-a/', endpoint_url: '{s3_feed.endpoint_url}'}}\n"
+                     "  newclinic: {format: acme, landing: 's3://emr-landing/clinic-b/', endpoint_url: 'localhost:9000'}\n")
+    monkeypatch.setenv("HALO_FEEDS_FILE", str(feeds))
+    s3_feed.client().put_object(Bucket="emr-landing", Key="clinic-a/hours.jsonl", Body=S3_HOURS.encode())
+    land("acme", "hours.jsonl", HOURS)
+    day = dt.date.fromisoformat(DAY)
+    with pytest.raises(Exception, match=r"^feed newclinic: endpoint_url must be an http\(s\) URL; processed acme, cloud$"):
+        process(store, DAY, 1)
+    assert spans_on(store, "cloud", "S1", DAY) == [(f"{day}T09:00Z", f"{day}T12:00Z")]
+    assert spans_on(store, "acme", "P1", DAY) == [(f"{day}T09:00Z", f"{day}T12:00Z")]
+    assert pipeline.pending_files(store, get_feed("cloud")) == []
+    assert quarantined(store, "cloud") == []
 
