@@ -172,7 +172,9 @@ def emr_landing_sensor(context: dg.SensorEvaluationContext, store: StoreResource
         return dg.SensorResult(skip_reason=dg.SkipReason(reason), cursor=cursor)
     if not found and not idle:
         return dg.SensorResult(skip_reason=dg.SkipReason("no unprocessed files in the landing zone"), cursor=cursor)
-    planned = [run_request(run, as_of, horizon) for run in plan_runs(found)] if found else idle
+    # a feed with no file but work (a new day) is asked for beside the feeds with files: asked for only at a
+    # tick where no feed had a file, a busy feed (or one backing off after failed runs) starved the others
+    planned = [run_request(run, as_of, horizon) for run in plan_runs(found)] + idle
     requests, waiting = retried(context.instance, planned)
     if not requests:
         return dg.SensorResult(skip_reason=dg.SkipReason(f"waiting to ask again after failed runs: {', '.join(waiting)}"), cursor=cursor)

@@ -90,3 +90,24 @@ def test_a_feed_whose_s3_landing_is_misconfigured_holds_back_no_other_feed(s3_fe
     assert pipeline.pending_files(store, get_feed("cloud")) == []
     assert quarantined(store, "cloud") == []
 
+
+def test_a_new_day_of_one_feed_is_requested_while_another_feed_has_files_pending(halo_env, store, tmp_path, monkeypatch):
+    """The sensor asked for a feed's moved window (a new day, dates left dirty) only at a tick
+    where no feed at all had a pending file: while one clinic's feed kept receiving files (or
+    held a file whose runs failed, backing off for up to an hour), another feed's new day got no
+    spans. Now each feed with work and no file gets its window run at the same tick."""
+    from halo_platform.availability.sensors import REQUEST_TAG
+    from halo_platform_tests.availability.test_pipeline_edges import HOURS as WEEK_HOURS
+    from halo_platform_tests.availability.test_pipeline_edges import evaluate
+
+    feeds = tmp_path / "two-clinics.yaml"
+    feeds.write_text("feeds:\n  acme: {format: acme}\n  clinic2: {format: acme}\n")
+    monkeypatch.setenv("HALO_FEEDS_FILE", str(feeds))
+    land("acme", "hours.jsonl", WEEK_HOURS)
+    land("clinic2", "hours.jsonl", WEEK_HOURS)
+    today = pipeline.today()
+    process(store, (today - dt.timedelta(days=1)).isoformat(), pipeline.DEFAULT_HORIZON_DAYS)  # yesterday's window
+    land("acme", "booking.jsonl", BOOKING.replace("2027-01-04", (today + dt.timedelta(days=3)).isoformat()))
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = evaluate(instance, store)
+    assert sorted(r.tags[REQUEST_TAG].split("@")[0] for r in result.run_requests) == ["acme/booking.jsonl", "clinic2/window"]
