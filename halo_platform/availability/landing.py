@@ -15,6 +15,7 @@ import functools
 import hashlib
 import logging
 import os
+import secrets
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -289,7 +290,7 @@ def check_landable(feed: Feed, source: Path) -> None:
 
 
 def ingest(feed: Feed, source: Path) -> Path | str:
-    """Copy `source` into the feed's landing folder atomically (temp file + rename), or put it
+    """Copy `source` into the feed's landing folder atomically (temp file + link), or put it
     under its S3 prefix. A file of the same name but other content gets the content hash in its
     name; never overwritten."""
     check_landable(feed, source)
@@ -305,9 +306,33 @@ def ingest(feed: Feed, source: Path) -> Path | str:
         target = target_dir / f"{source.stem}-{sha[:12]}{source.suffix}"
         if target.exists():
             return target
-    with replaced_whole(target, prefix=".incoming-") as fh, open(source, "rb") as src:
+    copy = target_dir / f".incoming-{secrets.token_hex(8)}"
+    with replaced_whole(copy, prefix=".incoming-") as fh, open(source, "rb") as src:
         shutil.copyfileobj(src, fh, 1 << 20)
-    return target
+    try:
+        return _link_free_name(copy, target, target_dir / f"{source.stem}-{sha[:12]}{source.suffix}", sha)
+    finally:
+        copy.unlink(missing_ok=True)
+
+
+def _link_free_name(copy: Path, target: Path, hashed: Path, sha: str) -> Path:
+    """Give the whole `copy` the name `target` if it is free or holds the same content, else the
+    name `hashed` (its content's). A link takes a name only if it is free: the rename it replaces
+    put the copy over a file another `halo emr ingest` landed under that name meanwhile."""
+    for name in (target, hashed):
+        try:
+            os.link(copy, name)
+        except FileExistsError:
+            if name == hashed or sha256_of(name) == sha:
+                return name
+            continue
+        folder = os.open(name.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
+        return name
+    return hashed
 
 
 def _landed_s3(feed: Feed, landing: S3Landing) -> list[S3Object]:

@@ -1,5 +1,6 @@
 """EMR landing under review (land16): a landed file the platform may not read, and a feed whose
-S3 landing is misconfigured, hold back no other file or feed (each test failed before its fix)."""
+S3 landing is misconfigured, hold back no other file or feed; a feed's new day is asked for while
+another feed has files; two ingests of one name land both (each test failed before its fix)."""
 
 import contextlib
 import ctypes
@@ -111,3 +112,29 @@ def test_a_new_day_of_one_feed_is_requested_while_another_feed_has_files_pending
     with dg.DagsterInstance.ephemeral() as instance:
         result = evaluate(instance, store)
     assert sorted(r.tags[REQUEST_TAG].split("@")[0] for r in result.run_requests) == ["acme/booking.jsonl", "clinic2/window"]
+
+
+def test_two_ingests_of_one_name_at_once_land_both_contents(halo_env, tmp_path, monkeypatch):
+    """`halo emr ingest` never overwrites a landed file, but it looked for one before copying and
+    renamed its copy over whatever was there after: a second `halo emr ingest` of another
+    bookings.jsonl (another clinic's export) landing while the first was copied was replaced by
+    it, its content lost unprocessed. Now the copy takes the name only if it is free."""
+    from halo_platform.availability import landing
+
+    first, second = tmp_path / "a" / "bookings.jsonl", tmp_path / "b" / "bookings.jsonl"
+    for path, text in ((first, BOOKING), (second, BOOKING.replace('"A1"', '"A2"'))):
+        path.parent.mkdir()
+        path.write_text(text)
+    real = landing.shutil.copyfileobj
+
+    def copy_while_another_lands(source, target, *args):  # noqa: ANN001, ANN002, ANN202
+        monkeypatch.setattr(landing.shutil, "copyfileobj", real)
+        assert landing.ingest(get_feed("acme"), second).name == "bookings.jsonl"
+        return real(source, target, *args)
+
+    monkeypatch.setattr(landing.shutil, "copyfileobj", copy_while_another_lands)
+    landed = landing.ingest(get_feed("acme"), first)
+    folder = landed.parent
+    assert (folder / "bookings.jsonl").read_text() == second.read_text()
+    assert landed.name.startswith("bookings-") and landed.read_text() == BOOKING
+    assert sorted(p.name for p in folder.iterdir()) == sorted(["bookings.jsonl", landed.name])  # no temporary file left
