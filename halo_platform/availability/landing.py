@@ -11,6 +11,7 @@ local path or the object's `s3://bucket/key` URL."""
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import functools
 import hashlib
 import logging
@@ -320,9 +321,7 @@ def _link_free_name(copy: Path, target: Path, hashed: Path, sha: str) -> Path:
     name `hashed` (its content's). A link takes a name only if it is free: the rename it replaces
     put the copy over a file another `halo emr ingest` landed under that name meanwhile."""
     for name in (target, hashed):
-        try:
-            os.link(copy, name)
-        except FileExistsError:
+        if not _take(copy, name):
             if name == hashed or sha256_of(name) == sha:
                 return name
             continue
@@ -333,6 +332,27 @@ def _link_free_name(copy: Path, target: Path, hashed: Path, sha: str) -> Path:
             os.close(folder)
         return name
     return hashed
+
+
+# what link(2) answers on a file system without hard links (an SMB or FAT share)
+_NO_HARD_LINKS = frozenset({errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK})
+
+
+def _take(copy: Path, name: Path) -> bool:
+    """Give `copy` the name `name` if it is free: a hard link takes a name only then. On a file
+    system without hard links, the name is checked, then taken by a rename (racy there, as before)."""
+    try:
+        os.link(copy, name)
+        return True
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        if exc.errno not in _NO_HARD_LINKS:
+            raise
+    if name.exists():
+        return False
+    os.replace(copy, name)
+    return True
 
 
 def _landed_s3(feed: Feed, landing: S3Landing) -> list[S3Object]:

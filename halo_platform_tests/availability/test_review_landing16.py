@@ -138,3 +138,27 @@ def test_two_ingests_of_one_name_at_once_land_both_contents(halo_env, tmp_path, 
     assert (folder / "bookings.jsonl").read_text() == second.read_text()
     assert landed.name.startswith("bookings-") and landed.read_text() == BOOKING
     assert sorted(p.name for p in folder.iterdir()) == sorted(["bookings.jsonl", landed.name])  # no temporary file left
+
+
+def test_ingest_lands_a_file_where_the_file_system_has_no_hard_links(halo_env, tmp_path, monkeypatch):
+    """The copy takes its name with a hard link (taken only if free); a landing folder on a file
+    system without them (an SMB share: link(2) answers EPERM) still lands files, by a rename as
+    before, and never over another file's content."""
+    import errno
+
+    from halo_platform.availability import landing
+
+    def no_links(*_args):  # noqa: ANN002, ANN202
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(landing.os, "link", no_links)
+    first, second = tmp_path / "a" / "bookings.jsonl", tmp_path / "b" / "bookings.jsonl"
+    for path, text in ((first, BOOKING), (second, BOOKING.replace('"A1"', '"A2"'))):
+        path.parent.mkdir()
+        path.write_text(text)
+    landed = landing.ingest(get_feed("acme"), first)
+    assert landed.name == "bookings.jsonl" and landed.read_text() == BOOKING
+    assert landing.ingest(get_feed("acme"), first) == landed  # the same content: the same file
+    other = landing.ingest(get_feed("acme"), second)
+    assert other.name.startswith("bookings-") and other.read_text() == second.read_text() and landed.read_text() == BOOKING
+    assert sorted(p.name for p in landed.parent.iterdir()) == sorted([landed.name, other.name])  # no temporary file left
