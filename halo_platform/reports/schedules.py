@@ -214,8 +214,8 @@ def _weekdays_in_words(text: str, every: str) -> str:
             return text
         twice |= start != end and start % 7 == end % 7
         days += [day % 7 for day in range(start, end + 1, int(step or 1))]
-    if len(set(days)) == 7:
-        return every
+    if len(set(days)) == 7:  # `*` alone is no weekday rule (the days of the month alone count): said as nothing
+        return "*" if text == "*" else every
     return ",".join(map(str, sorted(set(days)))) if twice or len(set(days)) < len(days) else text
 
 
