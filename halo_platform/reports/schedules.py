@@ -201,7 +201,8 @@ def cron_in_words(cron: str, timezone: str) -> str:
 def _weekdays_in_words(text: str, every: str) -> str:
     """The weekday field as cron_descriptor should read it: 0 and 7 are both Sunday, so `0-7` (every
     day) was 'Sunday through Sunday' and `0,7` 'Sunday and Sunday'. Every day is `every`; a field
-    naming Sunday twice lists its days once."""
+    naming Sunday twice lists its days once. Beside days of the month (`every` is not `*`), its days
+    are listed, which cron_descriptor says "or on ...": a range or step was said as if both had to match."""
     days, twice = [], False
     for term in text.split(","):
         match = _TERM.fullmatch(term)
@@ -216,6 +217,8 @@ def _weekdays_in_words(text: str, every: str) -> str:
         days += [day % 7 for day in range(start, end + 1, int(step or 1))]
     if len(set(days)) == 7:  # `*` alone is no weekday rule (the days of the month alone count): said as nothing
         return "*" if text == "*" else every
+    if every != "*":  # the days of the month count too, and a day matching either runs: a list is said "or on ..."
+        return ",".join(map(str, sorted(set(days))))
     return ",".join(map(str, sorted(set(days)))) if twice or len(set(days)) < len(days) else text
 
 

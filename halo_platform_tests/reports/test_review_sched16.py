@@ -23,3 +23,20 @@ def test_a_cron_on_days_of_the_month_is_said_without_every_weekday(cron, words, 
     month, Sunday through Saturday', as it says `0 6 1 * 0-6`, which runs every day (cron's OR)."""
     assert cron_in_words(cron, "UTC") == words
     assert [t.day for t in next_runs(cron, "UTC", 3, after=dt.datetime(2025, 12, 31, 23, 59, 30, tzinfo=UTC))] == days
+
+
+@pytest.mark.parametrize(("cron", "words", "days"), [
+    ("0 6 1 * 1-5", "At 06:00, on day 1 of the month, or on Monday, Tuesday, Wednesday, Thursday, and Friday, UTC",
+     [1, 2, 5, 6, 7]),  # 2026-01-01 is a Thursday
+    ("0 6 1-7 * mon-fri", "At 06:00, between day 1 and 7 of the month, or on Monday, Tuesday, Wednesday, Thursday, and Friday, UTC",
+     [1, 2, 3, 4, 5]),
+    ("0 6 15 * */2", "At 06:00, on day 15 of the month, or on Sunday, Tuesday, Thursday, and Saturday, UTC", [1, 3, 4, 6, 8]),
+    ("0 6 1 * 1", "At 06:00, on day 1 of the month, or on Monday, UTC", [1, 5, 12, 19, 26]),  # unchanged
+    ("0 6 * * 1-5", "At 06:00, Monday through Friday, UTC", [1, 2, 5, 6, 7]),  # no day of the month: unchanged
+])
+def test_a_cron_on_days_of_the_month_and_of_the_week_says_it_runs_on_either(cron, words, days):
+    """Both fields restricted, cron runs on a day matching either (the next runs show it): `0 6 1 * 1-5`
+    runs every weekday and on the 1st, but was said 'on day 1 of the month, Monday through Friday'
+    (the 1st when it is a weekday)."""
+    assert cron_in_words(cron, "UTC") == words
+    assert [t.day for t in next_runs(cron, "UTC", 5, after=dt.datetime(2025, 12, 31, 23, 59, 30, tzinfo=UTC))] == days
