@@ -107,7 +107,8 @@ def _retired(task: str) -> str | None:
 @router.get("/ui/schedules", response_class=HTMLResponse)
 def schedules_page(request: Request, caller: Caller = Depends(signed_in("viewer")),
                    store: StoreResource = Depends(resource("store"))) -> HTMLResponse:
-    rows = [{**s, **describe(s["cron"], s["timezone"])} for s in list_schedules(store)]
+    # a disabled schedule runs nothing (the sensor passes it by): no next runs, its words still said
+    rows = [{**s, **describe(s["cron"], s["timezone"]), **({} if s["enabled"] else {"runs": []})} for s in list_schedules(store)]
     return render(request, "schedules.html", caller, schedules=rows, edits=_history(schedule_edits(store, limit=10)))
 
 

@@ -4,10 +4,18 @@ cron in words beside its next runs): inputs the other schedule tests do not cove
 from __future__ import annotations
 
 import datetime as dt
+import re
+from collections.abc import Iterator
 
 import pytest
+from fastapi.testclient import TestClient
 
-from halo_platform.reports.schedules import cron_in_words, next_runs
+from halo_platform.access import users
+from halo_platform.core.store import StoreResource
+from halo_platform.delivery.resources import ProvidersResource
+from halo_platform.http import create_app
+from halo_platform.reports.schedules import cron_in_words, next_runs, set_schedule
+from halo_platform.sinks import SinksResource
 
 UTC = dt.UTC
 
@@ -40,3 +48,36 @@ def test_a_cron_on_days_of_the_month_and_of_the_week_says_it_runs_on_either(cron
     (the 1st when it is a weekday)."""
     assert cron_in_words(cron, "UTC") == words
     assert [t.day for t in next_runs(cron, "UTC", 5, after=dt.datetime(2025, 12, 31, 23, 59, 30, tzinfo=UTC))] == days
+
+
+PASSWORD = "a long enough password"
+
+
+@pytest.fixture
+def viewer(halo_env) -> Iterator[TestClient]:  # noqa: ANN001
+    """A viewer's Control Center on a store with two hourly schedules, one of them disabled."""
+    store = StoreResource(db_url=halo_env["HALO_DB_URL"])
+    users.create_user(store, "vera", "viewer", PASSWORD)
+    for schedule_id, enabled in (("on_hourly", True), ("off_hourly", False)):
+        set_schedule(store, schedule_id, task="campaign_alerts", cron="0 * * * *", timezone="UTC", enabled=enabled)
+    providers = ProvidersResource()
+    client = TestClient(create_app({"store": store, "providers": providers, "sinks": SinksResource()}),
+                        raise_server_exceptions=False, follow_redirects=False)
+    client.cookies.set("halo_session", users.login(store, "vera", PASSWORD, "test"))
+    yield client
+    providers.close()
+    store.dispose()
+
+
+def _runs_shown(page: str, schedule_id: str) -> list[str]:
+    row = re.search(rf'<tr id="schedule-{schedule_id}">(.*?)</tr>', page, re.S).group(1)
+    return re.findall(r"<li>([^<]+)</li>", re.search(r'<ul class="runs">(.*?)</ul>', row, re.S).group(1))
+
+
+def test_the_schedules_list_shows_no_next_runs_for_a_disabled_schedule(viewer):
+    """The sensor launches nothing for a disabled schedule; the Schedules list gave it the same
+    'Next 5 runs' as the enabled one, times at which nothing will run."""
+    page = viewer.get("/ui/schedules")
+    assert page.status_code == 200, page.text[:300]
+    assert len(_runs_shown(page.text, "on_hourly")) == 5
+    assert _runs_shown(page.text, "off_hourly") == []
