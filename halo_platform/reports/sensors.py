@@ -34,6 +34,8 @@ def run_request_for(due: Due) -> dg.RunRequest:
     task's schema, or its defaults resolved at the tick: a fixed period_end the default start has
     passed), as an edit is refused (`schedules.validate_schedule`): nothing is queued to fail."""
     task = get_task(due.task)
+    if not isinstance(due.payload, Mapping):  # a row written by hand or before edits were validated: JSON, no object
+        raise HaloError(f"payload: must be a JSON object, got {'null' if due.payload is None else type(due.payload).__name__}")
     payload = {**due.payload, "sinks": list(due.sinks)}
     task.check_payload(payload, RunContext(due.tick, due.timezone))
     tags = run_tags(task, "schedule", f"schedule:{due.schedule_id}", payload)

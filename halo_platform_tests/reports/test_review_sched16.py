@@ -4,10 +4,12 @@ cron in words beside its next runs): inputs the other schedule tests do not cove
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from collections.abc import Iterator
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from halo_platform.access import users
@@ -15,6 +17,7 @@ from halo_platform.core.store import StoreResource
 from halo_platform.delivery.resources import ProvidersResource
 from halo_platform.http import create_app
 from halo_platform.reports.schedules import cron_in_words, next_runs, set_schedule
+from halo_platform.reports.sensors import evaluate_schedules
 from halo_platform.sinks import SinksResource
 
 UTC = dt.UTC
@@ -81,3 +84,24 @@ def test_the_schedules_list_shows_no_next_runs_for_a_disabled_schedule(viewer):
     assert page.status_code == 200, page.text[:300]
     assert len(_runs_shown(page.text, "on_hourly")) == 5
     assert _runs_shown(page.text, "off_hourly") == []
+
+
+@pytest.mark.parametrize("stored", ["null", "[]", '"weekly"', '[{"budget_threshold_pct": 80}]'])
+def test_a_schedule_stored_with_a_payload_that_is_not_an_object_is_skipped_and_the_others_run(halo_env, store, stored):
+    """A row whose payload is JSON but no object (written before edits were validated, or by hand):
+    the sensor raised a TypeError ('... is not a mapping') at every evaluation, and no schedule ran.
+    It is skipped with its problem (alerted once), the others run, and its tick is owed once fixed."""
+    for schedule_id in ("ok", "broken"):
+        set_schedule(store, schedule_id, task="campaign_alerts", cron="0 * * * *", timezone="UTC")
+    with store.write() as conn:
+        conn.execute(sa.text("UPDATE task_schedules SET payload = :p WHERE schedule_id = 'broken'"), {"p": stored})
+    hour = dt.datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + dt.timedelta(hours=1)
+
+    requests, cursor = evaluate_schedules(store, hour + dt.timedelta(seconds=10), None)
+    assert [r.run_key for r in requests] == [f"ok:{hour.isoformat()}"]
+    skipped = json.loads(cursor)["skipped"]
+    assert list(skipped) == ["broken"] and "payload: must be a JSON object" in skipped["broken"], skipped
+    with store.write() as conn:
+        conn.execute(sa.text("UPDATE task_schedules SET payload = '{}' WHERE schedule_id = 'broken'"))
+    requests, cursor = evaluate_schedules(store, hour + dt.timedelta(seconds=40), cursor)
+    assert [r.run_key for r in requests] == [f"broken:{hour.isoformat()}"]
