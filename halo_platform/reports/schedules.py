@@ -330,6 +330,14 @@ def check_timezone(timezone: str) -> ZoneInfo:
     return zone
 
 
+def object_payload(payload: Any) -> Mapping[str, Any]:  # noqa: ANN401 - a stored row's JSON
+    """A schedule's payload, which is a JSON object: a row written by hand may hold another JSON
+    value (`null`, a list), which failed every sensor evaluation and answered the schedule's page 500."""
+    if not isinstance(payload, Mapping):
+        raise HaloError(f"payload: must be a JSON object, got {'null' if payload is None else type(payload).__name__}")
+    return payload
+
+
 def validate_schedule(task: str, cron: str, timezone: str, payload: Mapping[str, Any], sinks: Sequence[str]) -> None:
     """Refuse a bad cron, timezone, payload or sink name. The payload is checked as the schedule's
     next run will resolve it (`Task.check_payload` at its next tick, in its timezone): a period
@@ -340,7 +348,7 @@ def validate_schedule(task: str, cron: str, timezone: str, payload: Mapping[str,
     definition = get_task(task)
     check_cron(cron)
     check_timezone(timezone)
-    if "sinks" in payload:  # the run would take the schedule's sinks; a second list in the payload misleads
+    if "sinks" in object_payload(payload):  # the run would take the schedule's sinks; a second list in the payload misleads
         raise HaloError("payload: sinks are the schedule's own field (--sink, the form's Sinks), not part of the payload")
     next_tick = next_runs(cron, timezone, count=1)[0]
     definition.check_payload({**payload, "sinks": list(sinks)}, RunContext(next_tick.astimezone(dt.UTC), timezone))

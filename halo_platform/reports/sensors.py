@@ -21,7 +21,7 @@ from halo_platform.core.store import StoreResource
 from halo_platform.reports import audit
 from halo_platform.reports.assets import job_name, run_config, run_tags
 from halo_platform.reports.requests import HOST_TAG, PID_TAG, START_TAG, process_host, process_start
-from halo_platform.reports.schedules import Due, commit_positions, due_runs, list_schedules
+from halo_platform.reports.schedules import Due, commit_positions, due_runs, list_schedules, object_payload
 from halo_platform.reports.task import RunContext, get_task
 from halo_platform.sinks import SinksResource
 
@@ -34,9 +34,7 @@ def run_request_for(due: Due) -> dg.RunRequest:
     task's schema, or its defaults resolved at the tick: a fixed period_end the default start has
     passed), as an edit is refused (`schedules.validate_schedule`): nothing is queued to fail."""
     task = get_task(due.task)
-    if not isinstance(due.payload, Mapping):  # a row written by hand or before edits were validated: JSON, no object
-        raise HaloError(f"payload: must be a JSON object, got {'null' if due.payload is None else type(due.payload).__name__}")
-    payload = {**due.payload, "sinks": list(due.sinks)}
+    payload = {**object_payload(due.payload), "sinks": list(due.sinks)}
     task.check_payload(payload, RunContext(due.tick, due.timezone))
     tags = run_tags(task, "schedule", f"schedule:{due.schedule_id}", payload)
     tags.update({"halo/schedule": due.schedule_id, "halo/tick": due.tick.isoformat(), "halo/timezone": due.timezone})

@@ -8,6 +8,7 @@ checks each field first only to put each error beside its field."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -180,7 +181,7 @@ def _payload_shown(schedule: dict[str, Any]) -> dict[str, str]:
     """The stored payload as the form's inputs take it: its wire form (a date as YYYY-MM-DD, which
     is all a date input holds: one stored as the CLI took it, "20240105", was emptied by the browser
     and dropped when the page was saved); as stored when its task no longer takes it."""
-    payload = schedule["payload"]
+    payload = schedule["payload"] if isinstance(schedule["payload"], Mapping) else {}  # not an object: said by _stored_errors
     try:
         payload = get_task(schedule["task"]).wire_payload(payload)
     except HaloError:  # its task retired, or a payload it no longer fits: the page says so

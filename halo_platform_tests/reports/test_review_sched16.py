@@ -13,10 +13,11 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from halo_platform.access import users
+from halo_platform.core.errors import HaloError
 from halo_platform.core.store import StoreResource
 from halo_platform.delivery.resources import ProvidersResource
 from halo_platform.http import create_app
-from halo_platform.reports.schedules import cron_in_words, next_runs, set_schedule
+from halo_platform.reports.schedules import cron_in_words, next_runs, set_schedule, validate_schedule
 from halo_platform.reports.sensors import evaluate_schedules
 from halo_platform.sinks import SinksResource
 
@@ -105,3 +106,19 @@ def test_a_schedule_stored_with_a_payload_that_is_not_an_object_is_skipped_and_t
         conn.execute(sa.text("UPDATE task_schedules SET payload = '{}' WHERE schedule_id = 'broken'"))
     requests, cursor = evaluate_schedules(store, hour + dt.timedelta(seconds=40), cursor)
     assert [r.run_key for r in requests] == [f"broken:{hour.isoformat()}"]
+
+
+@pytest.mark.parametrize("stored", ["null", "[]"])
+def test_the_page_of_a_schedule_stored_with_a_payload_that_is_not_an_object_says_so(viewer, halo_env, stored):
+    """The same row's page (`/ui/schedules/<id>`) answered 500 ('"sinks" in None'); it shows the
+    schedule (to an operator, with its problem beside the payload, as the sensor names it)."""
+    store = StoreResource(db_url=halo_env["HALO_DB_URL"])
+    with store.write() as conn:
+        conn.execute(sa.text("UPDATE task_schedules SET payload = :p WHERE schedule_id = 'on_hourly'"), {"p": stored})
+    store.dispose()
+    page = viewer.get("/ui/schedules/on_hourly")
+    assert page.status_code == 200, page.text
+    assert "on_hourly" in page.text
+    assert viewer.get("/ui/schedules").status_code == 200
+    with pytest.raises(HaloError, match=r"^payload: must be a JSON object, got (null|list)$"):  # what its page's form says beside the payload
+        validate_schedule("campaign_alerts", "0 * * * *", "UTC", json.loads(stored), [])
