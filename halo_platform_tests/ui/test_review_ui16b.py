@@ -1,0 +1,44 @@
+# ruff: noqa: F811 - the fixtures imported from test_page_edges are the tests' arguments
+"""Control Center delivery pages, defects found in review ui16b (each test failed before its fix)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import uuid
+
+from halo_platform.core.models import utcnow
+from halo_platform.delivery.tables import DeliveryAttempt, MessageEvent
+from halo_platform_tests.ui.test_form_refusals import _html
+from halo_platform_tests.ui.test_page_edges import admin, app, store  # noqa: F401 - the same seeded store, app and clients
+
+
+def _provider_row(page: str, provider: str) -> list[str]:
+    """The cells of `provider`'s row in the Providers table, as text."""
+    row = re.search(rf"<tr><th scope=\"row\">{provider} .*?</tr>", page, re.S).group(0)
+    return [re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
+
+
+def test_the_hourly_error_rate_counts_the_failures_providers_report_by_callback(admin, store) -> None:  # noqa: ANN001
+    """sandbox_sms_b acknowledged 20 sends this hour, then reported 10 of them failed by callback
+    (`provider_error` events a callback applied). The table and the autopilot counted 50 % errors
+    (and the autopilot switches a provider off for that) while the 24-hour chart drew 0 % for the
+    same hour: the chart counted only the requests that were not acknowledged. Now the chart's
+    hour says 50 %, as the table does."""
+    now = utcnow() - dt.timedelta(minutes=1)
+    if now.minute == 59:  # the events and the attempts in the same clock hour
+        now -= dt.timedelta(minutes=1)
+    ids = [str(uuid.uuid4()) for _ in range(20)]
+    with store.write() as conn:
+        conn.execute(DeliveryAttempt.__table__.insert(), [
+            {"message_id": i, "provider": "sandbox_sms_b", "outcome": "acknowledged", "at": now} for i in ids])
+        conn.execute(MessageEvent.__table__.insert(), [
+            {"message_id": i, "event": "provider_error", "provider": "sandbox_sms_b", "at": now, "detail": "undeliverable",
+             "dedupe_key": f"sandbox_sms_b:{i}:failed"} for i in ids[:10]])
+    page = _html(admin.get("/ui/providers"), 200)
+    assert _provider_row(page, "sandbox_sms_b")[4] == "50.0%"  # the table's error rate over the window
+    chart = json.loads(re.search(r'<script type="application/json" id="traffic-data">(.*?)</script>', page, re.S).group(1))
+    series = next(s for s in chart["series"] if s["name"] == "sandbox_sms_b")
+    assert series["attempts"][-1] == 20
+    assert series["error_rate"][-1] == 0.5
