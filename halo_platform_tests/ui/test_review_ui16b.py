@@ -9,6 +9,8 @@ import re
 import uuid
 
 from halo_platform.core.models import utcnow
+from halo_platform.delivery.resources import ProvidersResource
+from halo_platform.delivery.service import submit
 from halo_platform.delivery.tables import DeliveryAttempt, MessageEvent
 from halo_platform_tests.ui.test_form_refusals import _html
 from halo_platform_tests.ui.test_page_edges import admin, app, store  # noqa: F401 - the same seeded store, app and clients
@@ -42,3 +44,25 @@ def test_the_hourly_error_rate_counts_the_failures_providers_report_by_callback(
     series = next(s for s in chart["series"] if s["name"] == "sandbox_sms_b")
     assert series["attempts"][-1] == 20
     assert series["error_rate"][-1] == 0.5
+
+
+def test_a_message_page_shows_its_segments_and_links_its_channel_fallback_both_ways(admin, store) -> None:  # noqa: ANN001
+    """An SMS of 200 GSM-7 characters (2 segments) that ended lost, and the email sent in its place
+    (`fallback_of`). `halo delivery status` shows `segments=2 fallback=<email id>` and the email's
+    `fallback_of=<sms id>`; the Messages page showed neither: a person who looked the SMS up saw
+    `lost` and no sign of the email the patient was sent instead, nor the other way round. Now the
+    page shows the segment count and links each message to the other."""
+    providers = ProvidersResource()
+    try:
+        sms, _ = submit("sms", {"to": "+33612345678", "body": "x" * 200, "country": "FR", "priority": "NORMAL"},
+                        store=store, providers=providers)
+        email, _ = submit("email", {"to": "jane.doe@example.com", "subject": "Your appointment", "body": "x" * 200, "priority": "NORMAL"},
+                          store=store, providers=providers, fallback_of=sms["id"])
+    finally:
+        providers.close()
+    page = _html(admin.get("/ui/messages", params={"q": sms["id"]}), 200)
+    assert re.search(r'<dd id="message-segments">2</dd>', page)
+    assert f'href="/ui/messages?q={email["id"]}"' in page
+    page = _html(admin.get("/ui/messages", params={"q": email["id"]}), 200)
+    assert f'href="/ui/messages?q={sms["id"]}"' in page
+    assert 'id="message-segments"' not in page  # an email has no segments
