@@ -35,9 +35,13 @@ HISTORY_ROWS = 200  # changes on a page of the history; older ones a link away
 
 
 def _rules(config: DeliveryConfig, store: StoreResource) -> list[dict[str, Any]]:
-    """Each rule in force with its providers' weight, factor, effective weight and share."""
+    """Each rule in force with its providers' weight, factor, effective weight and share; also a
+    rule none of whose weighed providers the file still lets carry it (removed, or no longer
+    offering its country or capability): its messages stay queued, the autopilot's alert names it,
+    and it was on no page."""
     from_file = {rule.key for rule in config.rules}
-    rules: dict[str, dict[str, Any]] = {}
+    rules: dict[str, dict[str, Any]] = {rule.key: {"key": rule.key, "added": rule.key not in from_file, "providers": []}
+                                        for rule in load_router(config, store).config.rules}
     for row in weights_table(config, store):
         rule = rules.setdefault(row["rule"], {"key": row["rule"], "added": row["rule"] not in from_file, "providers": []})
         rule["providers"].append(row)

@@ -12,8 +12,11 @@ from halo_platform.core.models import utcnow
 from halo_platform.delivery.resources import ProvidersResource
 from halo_platform.delivery.service import submit
 from halo_platform.delivery.tables import DeliveryAttempt, MessageEvent
+from halo_platform.http import create_app
+from halo_platform.sinks import SinksResource
+from halo_platform_tests.fixtures.halo_serve import ROOT
 from halo_platform_tests.ui.test_form_refusals import _html
-from halo_platform_tests.ui.test_page_edges import admin, app, store  # noqa: F401 - the same seeded store, app and clients
+from halo_platform_tests.ui.test_page_edges import _client, admin, app, store  # noqa: F401 - the same seeded store, app and clients
 
 
 def _provider_row(page: str, provider: str) -> list[str]:
@@ -66,3 +69,33 @@ def test_a_message_page_shows_its_segments_and_links_its_channel_fallback_both_w
     page = _html(admin.get("/ui/messages", params={"q": email["id"]}), 200)
     assert f'href="/ui/messages?q={sms["id"]}"' in page
     assert 'id="message-segments"' not in page  # an email has no segments
+
+
+def test_a_rule_whose_providers_left_the_file_stays_on_the_routing_page_as_down(store, tmp_path) -> None:  # noqa: ANN001
+    """An admin added sms/FR/TEXT weighing sandbox_sms_b only; then the providers file stopped
+    offering TEXT on sandbox_sms_b. The rule is still in force (French TEXT messages take it and
+    stay queued: no provider of it can carry them; the autopilot alerts "every provider is down for
+    sms/FR/TEXT"), but the Routing page listed only the rules with a weighed provider left: the rule
+    the alert names was on no page, nor its Edit link. Now it is listed, marked that no provider
+    can carry it, with its links."""
+    source = (ROOT / "config" / "providers.yaml").read_text()
+    path = tmp_path / "providers.yaml"
+    path.write_text(source)
+    providers = ProvidersResource(providers_file=str(path))
+    app = create_app({"store": store, "providers": providers, "sinks": SinksResource()})
+    try:
+        admin = _client(app, store, "ada")
+        added = admin.post("/ui/routing/new", data={"csrf_token": admin.csrf, "channel": "sms", "country": "FR", "capability": "TEXT",
+                                                    "weight.sandbox_sms_b": "1", "reason": "a French partner"})
+        assert added.status_code == 303
+        offered = "sandbox_sms_b:   {kind: sandbox, channel: sms,   countries: [\"*\"], capabilities: [TEXT]"
+        weighed = "weights: {sandbox_sms_a: 70, sandbox_sms_b: 30}"  # the file's own sms/*/TEXT rule
+        assert offered in source and weighed in source
+        path.write_text(source.replace(offered, offered.replace("[TEXT]", "[VOICE]")).replace(weighed, "weights: {sandbox_sms_a: 1}"))
+        page = _html(admin.get("/ui/routing"), 200)
+    finally:
+        providers.close()
+    cell = re.search(r'<th scope="rowgroup"[^>]*><code>sms/FR/TEXT</code>(.*?)</th>', page, re.S)
+    assert cell, "sms/FR/TEXT is not on the Routing page"
+    assert "no provider can carry it" in cell.group(1)
+    assert 'href="/ui/routing/edit?rule=sms/FR/TEXT"' in page
