@@ -27,6 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from halo_platform.access.guard import SESSION_COOKIE, Caller, check_csrf, session_caller
 from halo_platform.access.ui import login_page, unavailable_page
+from halo_platform.core.errors import HaloError
 from halo_platform.core.http import STORE_RETRY_AFTER, STORE_UNAVAILABLE
 from halo_platform.core.text import cut, unstorable
 
@@ -291,6 +292,17 @@ def install(app: FastAPI) -> None:
 
     for unavailable in STORE_UNAVAILABLE:
         app.add_exception_handler(unavailable, _store_unavailable)
+
+    api_refused = app.exception_handlers[HaloError]
+
+    @app.exception_handler(HaloError)
+    async def _page_refused(request: Request, exc: HaloError) -> Response:
+        # what a page's form does not catch, a providers file a rule of which weighs a provider it
+        # does not have above all: every delivery page answered the API's bare JSON in the browser
+        caller = await session_caller(request, request.cookies.get(SESSION_COOKIE)) if is_page(request.url.path) else None
+        if caller is None:
+            return await api_refused(request, exc)
+        return render(request, "problem.html", caller, status=exc.http_status, message=str(exc))
 
     api_not_found = app.exception_handlers[404]
 

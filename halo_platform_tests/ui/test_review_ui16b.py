@@ -1,5 +1,9 @@
 # ruff: noqa: F811 - the fixtures imported from test_page_edges are the tests' arguments
-"""Control Center delivery pages, defects found in review ui16b (each test failed before its fix)."""
+"""Control Center delivery pages, defects found in review ui16b (each test failed before its fix):
+the Providers chart's error rate left out the failures providers report by callback; the Messages
+page showed neither an SMS's segments nor its channel fallback; the Routing page left out a rule
+none of whose providers the file lets carry it any more; a broken providers file answered the
+API's JSON in the browser."""
 
 from __future__ import annotations
 
@@ -99,3 +103,30 @@ def test_a_rule_whose_providers_left_the_file_stays_on_the_routing_page_as_down(
     assert cell, "sms/FR/TEXT is not on the Routing page"
     assert "no provider can carry it" in cell.group(1)
     assert 'href="/ui/routing/edit?rule=sms/FR/TEXT"' in page
+
+
+def test_a_broken_providers_file_is_said_on_a_page_not_in_the_apis_json(store, tmp_path) -> None:  # noqa: ANN001
+    """Someone edited the providers file and a rule now weighs a provider the file does not have.
+    The Routing and Providers pages (and the rule's edit page) answered the API's bare JSON,
+    `{"error": "...providers.yaml: routing rule ...", "detail": null}`, in the person's browser: no
+    page, no navigation. Now a Control Center page says what is wrong with the file, with the
+    same status; the API keeps its JSON."""
+    source = (ROOT / "config" / "providers.yaml").read_text()
+    path = tmp_path / "providers.yaml"
+    weighed = "weights: {sandbox_sms_a: 70, sandbox_sms_b: 30}"
+    assert weighed in source
+    path.write_text(source.replace(weighed, "weights: {sandbox_sms_a: 70, sandbox_sms_c: 30}"))
+    providers = ProvidersResource(providers_file=str(path))
+    app = create_app({"store": store, "providers": providers, "sinks": SinksResource()})
+    try:
+        admin = _client(app, store, "ada")
+        for address in ("/ui/routing", "/ui/providers", "/ui/routing/edit?rule=sms/*/TEXT", "/ui/routing/new"):
+            page = _html(admin.get(address), 422)
+            said = re.search(r'<p role="alert" id="page-error">(.*?)</p>', page, re.S)
+            assert said, address
+            assert "sandbox_sms_c" in said.group(1) and "providers.yaml" in said.group(1)
+            assert 'href="/ui/routing"' in page  # the navigation: a page of the Control Center
+        api = admin.get("/v1/messages/nope")
+        assert api.headers["content-type"].startswith("application/json")
+    finally:
+        providers.close()
