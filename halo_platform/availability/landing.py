@@ -30,7 +30,7 @@ from halo_platform.availability.feeds import Feed, load_feeds
 from halo_platform.availability.feeds.base import storable_text
 from halo_platform.availability.tables import ProcessedFile
 from halo_platform.core.errors import HaloError
-from halo_platform.core.files import replaced_whole
+from halo_platform.core.files import fsync_folder, replaced_whole
 from halo_platform.core.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -325,11 +325,7 @@ def _link_free_name(copy: Path, target: Path, hashed: Path, sha: str) -> Path:
             if name == hashed or sha256_of(name) == sha:
                 return name
             continue
-        folder = os.open(name.parent, os.O_RDONLY)
-        try:
-            os.fsync(folder)
-        finally:
-            os.close(folder)
+        fsync_folder(name.parent)
         return name
     return hashed
 

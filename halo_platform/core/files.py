@@ -33,11 +33,16 @@ def replaced_whole(target: Path, mode: str = "wb", prefix: str = ".tmp-", **open
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    folder = os.open(target.parent, os.O_RDONLY)
+    fsync_folder(target.parent)
+
+
+def fsync_folder(folder: Path) -> None:
+    """Make a name just given in `folder` (a rename, a link) survive a crash."""
+    fd = os.open(folder, os.O_RDONLY)
     try:
-        os.fsync(folder)
+        os.fsync(fd)
     finally:
-        os.close(folder)
+        os.close(fd)
 
 
 # The media type of each kind of file the platform hands out (reports, alert records): a mail client
