@@ -23,7 +23,7 @@ from halo_platform.core.redact import mask_recipient
 from halo_platform.core.store import StoreResource
 from halo_platform.core.text import unstorable
 from halo_platform.delivery.providers.base import CallbackRejected, CallbackRequest, check_signed_time, secrets_match
-from halo_platform.delivery.providers.twilio import twilio_fields, twilio_signed
+from halo_platform.delivery.providers.twilio import twilio_signed
 from halo_platform.delivery.providers.vonage import vonage_signature
 from halo_platform.delivery.queue import stored_dedupe_key
 from halo_platform.delivery.resources import ProvidersResource
@@ -44,7 +44,7 @@ def twilio_inbound(provider: Any, request: CallbackRequest) -> Inbound:
     """An incoming-message webhook of Twilio (form POST, or GET with the fields in the query; `X-Twilio-Signature`)."""
     if not twilio_signed(provider.auth_token, request):
         raise CallbackRejected("bad or missing X-Twilio-Signature")
-    params = twilio_fields(request, ("AccountSid", "MessageSid", "From", "Body"))
+    params = request.form(single=("AccountSid", "MessageSid", "From", "Body"))
     if params.get("AccountSid") != provider.account_sid:
         raise CallbackRejected("the message is for another Twilio account")
     return Inbound(params.get("MessageSid", ""), params.get("From", ""), params.get("Body", ""))

@@ -165,9 +165,10 @@ class CallbackRequest:
         return parse_qsl(self.body.decode("utf-8", "replace"), keep_blank_values=True)
 
     def form(self, single: Collection[str] = ()) -> dict[str, str]:
-        """The form fields by name (a name given twice: its last value); one of the names in
+        """The form fields by name: a POST's body, a GET's query (a form sent by GET: a Twilio
+        number's webhook may be set to it). A name given twice: its last value; one of the names in
         `single` (those read) given twice is a `CallbackRejected` (400): which value was meant cannot be told."""
-        pairs = self.form_pairs()
+        pairs = list(self.query) if self.method == "GET" else self.form_pairs()
         single_valued(pair for pair in pairs if pair[0] in single)
         return dict(pairs)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from urllib.parse import urlsplit
 
 from halo_platform.delivery.providers.base import (
@@ -23,7 +23,6 @@ from halo_platform.delivery.providers.base import (
     seconds_to_keep,
     secrets_match,
     short_body,
-    single_valued,
 )
 from halo_platform.delivery.providers.wire import Reply
 
@@ -62,16 +61,6 @@ def twilio_signed(auth_token: str, request: CallbackRequest) -> bool:
     given = request.headers.get("x-twilio-signature", "")
     pairs = request.form_pairs()
     return bool(given) and any(secrets_match(given, twilio_signature(auth_token, url, pairs)) for url in signed_urls(request.url))
-
-
-def twilio_fields(request: CallbackRequest, single: Collection[str]) -> dict[str, str]:
-    """The fields of a Twilio webhook by name (`CallbackRequest.form`'s rule for `single`): the form
-    of a POST, the query of a GET (a number's incoming-message webhook may be set to HTTP GET;
-    its signature then covers the URL with the query)."""
-    if request.method != "GET":
-        return request.form(single=single)
-    single_valued(pair for pair in request.query if pair[0] in single)
-    return dict(request.query)
 
 
 class TwilioProvider(Provider):
@@ -126,7 +115,7 @@ class TwilioProvider(Provider):
     def parse_callback(self, request: CallbackRequest) -> list[CallbackEvent]:
         if not twilio_signed(self.auth_token, request):
             raise CallbackRejected("bad or missing X-Twilio-Signature")
-        params = twilio_fields(request, ("MessageSid", "MessageStatus", "ErrorCode"))
+        params = request.form(single=("MessageSid", "MessageStatus", "ErrorCode"))
         sid, status = params.get("MessageSid", ""), params.get("MessageStatus", "")
         event = CALLBACK_EVENTS.get(status)
         if not sid or event is None:
