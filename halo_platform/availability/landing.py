@@ -300,18 +300,18 @@ def ingest(feed: Feed, source: Path) -> Path | str:
     target_dir = feed_dir(feed.name)
     target_dir.mkdir(parents=True, exist_ok=True)
     sha = sha256_of(source)
-    target = target_dir / source.name
+    target, hashed = target_dir / source.name, target_dir / f"{source.stem}-{sha[:12]}{source.suffix}"
     if target.exists():
         if sha256_of(target) == sha:
             return target
-        target = target_dir / f"{source.stem}-{sha[:12]}{source.suffix}"
+        target = hashed
         if target.exists():
             return target
     copy = target_dir / f".incoming-{secrets.token_hex(8)}"
     with replaced_whole(copy, prefix=".incoming-") as fh, open(source, "rb") as src:
         shutil.copyfileobj(src, fh, 1 << 20)
     try:
-        return _link_free_name(copy, target, target_dir / f"{source.stem}-{sha[:12]}{source.suffix}", sha)
+        return _link_free_name(copy, target, hashed, sha)
     finally:
         copy.unlink(missing_ok=True)
 
