@@ -293,18 +293,21 @@ def build_report(context, task: Task, resolved: Mapping[str, Any], warehouses: W
 _UNJUDGED_NAMED = 20
 
 
+def _rows_named(rows: list[str]) -> str:
+    """`rows` in one line: the first `_UNJUDGED_NAMED` of them, then how many more."""
+    more = f"; and {len(rows) - _UNJUDGED_NAMED} more" if len(rows) > _UNJUDGED_NAMED else ""
+    return "; ".join(rows[:_UNJUDGED_NAMED]) + more
+
+
 def _unjudged_error(task_name: str, unjudged: list[str]) -> str:
-    """One line naming the rows a task could not judge (the first `_UNJUDGED_NAMED` of them)."""
-    named = "; ".join(unjudged[:_UNJUDGED_NAMED])
-    more = f"; and {len(unjudged) - _UNJUDGED_NAMED} more" if len(unjudged) > _UNJUDGED_NAMED else ""
-    return f"{task_name}: {len(unjudged)} row(s) could not be judged: {named}{more}"
+    """One line naming the rows a task could not judge."""
+    return f"{task_name}: {len(unjudged)} row(s) could not be judged: {_rows_named(unjudged)}"
 
 
 def failed_check_said(check: TaskCheck, counts: Mapping[str, int], failing: list[str] | None) -> str:
-    """A failed task check in words: the rows failing it (the first `_UNJUDGED_NAMED`), else what it asks and the counts."""
+    """A failed task check in words: the rows failing it, else what it asks and the counts."""
     if failing:
-        more = f"; and {len(failing) - _UNJUDGED_NAMED} more" if len(failing) > _UNJUDGED_NAMED else ""
-        return f"{len(failing)} row(s) failing {check.name}: {'; '.join(failing[:_UNJUDGED_NAMED])}{more}"
+        return f"{len(failing)} row(s) failing {check.name}: {_rows_named(failing)}"
     return f"{check.description} counts: {', '.join(f'{k} {n}' for k, n in counts.items()) or 'none'}"
 
 
