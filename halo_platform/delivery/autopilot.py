@@ -12,7 +12,8 @@ The window starts at the provider's last change, so errors from before a change 
 held against the new state. A provider an admin switched off by hand (`set_manual`) is left
 alone, not even pinged, until it is handed back; then it starts as a deactivated one.
 Each cycle ends with two ERROR alerts when due: the rules whose providers are all down, and
-the routes of queued messages no provider can take outside those rules (both stay queued).
+the routes of queued messages no provider can take outside those rules (both stay queued); each
+rule or route when it goes down, not again while it stays down.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -173,10 +174,13 @@ def run_cycle(
     now: dt.datetime | None = None,
     alert: Callable | None = None,
     sinks: SinksResource | None = None,
+    alerted: Collection[str] = (),
 ) -> CycleReport:
     """One autopilot cycle over every configured provider; changes are alerted with `alert`
     (default: `send_alert` to the `HALO_ALERTS` sinks of `sinks`, an alert a sink fails to take
-    kept in `store` for `alert_retry_sensor` to send again, as a failed run's is)."""
+    kept in `store` for `alert_retry_sensor` to send again, as a failed run's is). The rules down
+    and routes unserved named in `alerted` (the previous cycle's, alerted then) are reported, not
+    alerted again: an outage is alerted when it starts, not at every cycle while it lasts."""
     from halo_platform.alerts import Alert, send_alert
 
     if alert is None:
@@ -249,10 +253,10 @@ def run_cycle(
     for rule in router.config.rules:  # the file's rules and those added at run time
         if sum(router.rule_weights(rule).values()) <= 0:
             report.rules_down.append(rule.key)
-    if report.rules_down:
-        alert(Alert(title=f"every provider is down for {', '.join(report.rules_down)}", severity="ERROR",
+    if new_rules := [rule for rule in report.rules_down if rule not in alerted]:
+        alert(Alert(title=f"every provider is down for {', '.join(new_rules)}", severity="ERROR",
                     error="messages of these rules stay queued until a provider recovers", job="autopilot_job",
-                    details={"rules": ", ".join(report.rules_down)}))
+                    details={"rules": ", ".join(new_rules)}))
     # a message no rule's check covers (no provider serves it, no rule routes it, or its rule's
     # weights leave out the providers that serve it) is held by every dispatch run, for good
     with store.read() as conn:
@@ -261,10 +265,10 @@ def run_cycle(
         unserved = unserved_route(router, channel, country, capability)
         if unserved is not None and unserved[0] not in report.rules_down:
             report.routes_unserved[route_name(channel, country, capability)] = {"messages": count, "reason": unserved[1]}
-    if report.routes_unserved:
-        alert(Alert(title=f"queued messages no provider can take: {', '.join(report.routes_unserved)}", severity="ERROR",
+    if new_routes := {route: u for route, u in report.routes_unserved.items() if route not in alerted}:
+        alert(Alert(title=f"queued messages no provider can take: {', '.join(new_routes)}", severity="ERROR",
                     error="they stay queued until a provider serves them: add one to the providers file, switch one back on or weigh it in",
-                    job="autopilot_job", details={route: f"{u['messages']} message(s): {u['reason']}" for route, u in report.routes_unserved.items()}))
+                    job="autopilot_job", details={route: f"{u['messages']} message(s): {u['reason']}" for route, u in new_routes.items()}))
     return report
 
 

@@ -138,7 +138,7 @@ def message_queue_sensor(context: dg.SensorEvaluationContext, store: StoreResour
 def provider_health(context: dg.AssetExecutionContext, store: StoreResource, providers: ProvidersResource, sinks: SinksResource) -> dg.MaterializeResult:
     from halo_platform.delivery.autopilot import run_cycle
 
-    report = run_cycle(store, providers, sinks=sinks)
+    report = run_cycle(store, providers, sinks=sinks, alerted=reported_before(context))
     for change in report.changes:
         context.log.warning(f"{change['provider']}: {change['reason']}")
     table = "\n".join(
@@ -148,6 +148,15 @@ def provider_health(context: dg.AssetExecutionContext, store: StoreResource, pro
     # masked as log lines are: a reason names who switched a provider off (`halo delivery switch --by`)
     return dg.MaterializeResult(metadata={"providers": dg.MetadataValue.md(mask_text(table)), "changes": len(report.changes), "rules_down": ", ".join(report.rules_down) or "none",
                                           "routes_unserved": ", ".join(report.routes_unserved) or "none"})
+
+
+def reported_before(context: dg.AssetExecutionContext) -> set[str]:
+    """The rules down and routes unserved that provider_health's previous materialization lists:
+    the cycle that made it alerted them (or one before it did), and they are still down."""
+    event = context.instance.get_latest_materialization_event(context.asset_key)
+    metadata = event.asset_materialization.metadata if event and event.asset_materialization else {}
+    return {item for name in ("rules_down", "routes_unserved") if name in metadata
+            for item in str(metadata[name].value).split(", ") if item != "none"}
 
 
 @dg.asset_check(asset=provider_health, description="Every provider's error rate in the window is under the autopilot threshold (min_attempts applies).")
