@@ -1,17 +1,23 @@
-"""Review of repeated alerts: a condition that lasts (every provider of a rule down) is alerted
-when it starts, not again at every tick while it lasts, and again once it starts anew. Evaluated
-on real autopilot runs, a real instance, the real store and the alerts folder sink."""
+"""Review of repeated alerts: a condition that lasts (every provider of a rule down, a schedule
+naming a sink gone from the sinks file) is alerted when it starts, not again at every tick while it
+lasts, and again once it starts anew. Evaluated on real autopilot runs and sensor evaluations, a
+real instance, the real store and the alerts folder sink."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
 import dagster as dg
 
 from halo_platform.delivery.autopilot import set_manual
+from halo_platform.reports.schedules import set_schedule
 from halo_platform_tests.delivery.conftest import halo_store, providers_file  # noqa: F401 - fixtures
 from halo_platform_tests.delivery.test_jobs import sandbox  # noqa: F401 - fixture
+from halo_platform_tests.fixtures.alerts import alerts_sent
+from halo_platform_tests.reports.conftest import sinks_file, store  # noqa: F401 - fixtures
+from halo_platform_tests.reports.test_schedules import ScheduleSensor, next_hour
 
 
 def _titles(halo_env: dict, starting: str) -> list[str]:  # noqa: ANN001
@@ -56,3 +62,23 @@ def test_queued_messages_no_provider_can_take_are_alerted_once_not_at_every_auto
     for _ in range(2):
         assert job.execute_in_process(instance=instance).success
     assert _titles(halo_env, "queued messages") == ["queued messages no provider can take: sms to DE (TEXT)"]
+
+
+def test_a_schedule_naming_a_sink_gone_from_the_sinks_file_is_skipped_and_alerted_once_not_queued_to_fail_each_tick(
+        halo_env, store, sinks_file, monkeypatch):  # noqa: F811
+    """A schedule's sinks are checked when it is edited, not when it runs: once `partner` was taken
+    out of the sinks file, every tick of the schedule queued a run that failed at delivery, and each
+    failed run alerted (a `*/5` schedule: an ERROR alert every 5 minutes, and a FAILED request each).
+    Its run no longer builds, as for a retired task: skipped, alerted once, its tick owed until the
+    sink is back."""
+    folders = {name: {"kind": "folder", "path": str(Path(halo_env["HALO_HOME"], name))} for name in ("outbox", "alerts", "partner")}
+    sinks_file(folders)
+    set_schedule(store, "s", task="campaign_alerts", cron="*/5 * * * *", timezone="UTC", sinks=["outbox", "partner"])
+    sinks_file({k: v for k, v in folders.items() if k != "partner"})
+    evaluate, hour = ScheduleSensor(store, monkeypatch), next_hour()
+    for step in (10, 40, 5 * 60 + 10):
+        assert evaluate(hour + dt.timedelta(seconds=step)) == []
+    (alert,) = alerts_sent()
+    assert alert["title"] == "schedule skipped: s" and alert["error"].startswith("unknown sink(s): partner")
+    sinks_file(folders)
+    assert evaluate(hour + dt.timedelta(minutes=5, seconds=40)) == [f"s:{(hour + dt.timedelta(minutes=5)).isoformat()}"]

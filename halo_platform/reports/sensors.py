@@ -32,10 +32,12 @@ SCHEDULE_SENSOR_INTERVAL = 30
 def run_request_for(due: Due) -> dg.RunRequest:
     """The run of a due tick; a HaloError when the run would refuse its payload at that tick (the
     task's schema, or its defaults resolved at the tick: a fixed period_end the default start has
-    passed), as an edit is refused (`schedules.validate_schedule`): nothing is queued to fail."""
+    passed) or fail to deliver to a sink the sinks file no longer names, as an edit is refused
+    (`schedules.validate_schedule`): nothing is queued to fail."""
     task = get_task(due.task)
     payload = {**object_payload(due.payload), "sinks": list(due.sinks)}
     task.check_payload(payload, RunContext(due.tick, due.timezone))
+    SinksResource().validate_names(payload["sinks"] or list(task.default_sinks))
     tags = run_tags(task, "schedule", f"schedule:{due.schedule_id}", payload)
     tags.update({"halo/schedule": due.schedule_id, "halo/tick": due.tick.isoformat(), "halo/timezone": due.timezone})
     return dg.RunRequest(run_key=due.run_key, job_name=job_name(due.task), run_config=run_config(task, payload), tags=tags)
@@ -61,7 +63,8 @@ def evaluate_schedules(store: StoreResource, now: dt.datetime, cursor: str | Non
     before storing them, the cursor it brings back is the one before: the same ticks are decided
     again, and their run keys (schedule id + tick) make a launch that did happen a no-op. Each
     due tick runs exactly once. A schedule whose run no longer builds (its cron no longer
-    computes, its task retired, its payload refused by the task's schema or at its tick) is skipped with a
+    computes, its task retired, its payload refused by the task's schema or at its tick, a sink
+    gone from the sinks file) is skipped with a
     warning and keeps its position, so its ticks are owed (by its catch_up) once the row is
     fixed; the others run. The cursor also holds the problem of each schedule skipped
     (`skipped_alerts` alerts each once)."""
@@ -78,7 +81,7 @@ def evaluate_schedules(store: StoreResource, now: dt.datetime, cursor: str | Non
             if decision.problem:
                 raise HaloError(decision.problem)
             built = [run_request_for(due) for due in decision.runs]
-        except HaloError as exc:  # its cron no longer computes, its task retired, or its payload no longer fits the task's schema
+        except HaloError as exc:  # its cron no longer computes, its task retired, its payload no longer fits the task's schema, or a sink is gone
             skipped[decision.schedule_id] = error_line(str(exc))[0]
             log.warning("schedule %s skipped: %s; its ticks are owed once fixed with `halo schedules set`",
                         decision.schedule_id, skipped[decision.schedule_id])
