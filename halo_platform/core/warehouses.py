@@ -264,9 +264,11 @@ def _mysql_targets(url: str, sql: str) -> tuple[list[pa.DataType | None], list[s
 
     # the read timeout bounds the handshake too (pymysql's connect timeout is the TCP connect's alone),
     # and the probe, which the server answers without running the query
-    timeouts = {"connect_timeout": CONNECT_TIMEOUT_SECONDS, "read_timeout": CONNECT_TIMEOUT_SECONDS}
-    engine = sa.create_engine(sa.make_url(url).set(drivername="mysql+pymysql"), poolclass=sa.pool.NullPool,
-                              connect_args=timeouts)
+    connect_args: dict[str, Any] = {"connect_timeout": CONNECT_TIMEOUT_SECONDS, "read_timeout": CONNECT_TIMEOUT_SECONDS}
+    u = sa.make_url(url).set(drivername="mysql+pymysql")
+    if u.password is not None:  # pymysql sends a text password as latin-1, connectorx (and the mysql client) as UTF-8
+        connect_args["password"] = u.password.encode()
+    engine = sa.create_engine(u, poolclass=sa.pool.NullPool, connect_args=connect_args)
     try:
         conn = engine.raw_connection()
         try:
