@@ -159,10 +159,6 @@ class WarehousesResource(dg.ConfigurableResource):
             raise HaloError(f"warehouse {warehouse!r}: its URL's port is not a number (is its @host missing?)") from None
         return urls[warehouse]
 
-    def batches(self, warehouse: str, sql: str, params: Mapping[str, Any] | None = None) -> tuple[pa.RecordBatchReader, str]:
-        """Stream a parameterized query's result as Arrow batches; returns (reader, driver)."""
-        return stream_query(self.url(warehouse), sql, params or {}, self.batch_rows)
-
     def load(
         self,
         con: duckdb.DuckDBPyConnection,

@@ -82,7 +82,7 @@ def test_a_warehouse_url_whose_password_reads_as_its_port_fails_clearly_without_
     config = tmp_path / "warehouses.yaml"
     config.write_text('warehouses:\n  sales: {url: "postgresql://reader:${REVIEW_WAREHOUSE_PASSWORD}/sales"}\n')
     with pytest.raises(HaloError) as raised:
-        WarehousesResource(warehouses_file=str(config)).batches("sales", "SELECT 1 AS a")
+        WarehousesResource(warehouses_file=str(config)).url("sales")
     assert MARKER not in str(raised.value)
     assert "sales" in str(raised.value)
 

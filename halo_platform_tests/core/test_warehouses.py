@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from halo_platform.core.errors import HaloError
-from halo_platform.core.warehouses import WarehousesResource, mysql_bound_sql, postgres_bound_sql
+from halo_platform.core.warehouses import WarehousesResource, mysql_bound_sql, postgres_bound_sql, stream_query
 
 ROWS = [(f"O{i}", decimal.Decimal(f"{i}.{i % 100:02d}"), dt.datetime(2026, 1, 1) + dt.timedelta(hours=i)) for i in range(1, 2501)]
 QUERY = "SELECT order_id, amount, created_at FROM orders WHERE created_at >= :since AND created_at < :until AND order_id <> :skip"
@@ -68,7 +68,7 @@ def test_a_parameter_carrying_sql_is_data_not_code(warehouses, name):
 
 
 def test_results_stream_in_batches_of_the_configured_size(warehouses):
-    reader, _ = warehouses.batches("maria", "SELECT order_id FROM orders", {})
+    reader, _ = stream_query(warehouses.url("maria"), "SELECT order_id FROM orders", {}, warehouses.batch_rows)
     sizes = [b.num_rows for b in reader]
     assert sum(sizes) == len(ROWS) and max(sizes) <= 500 and len(sizes) >= 5
 

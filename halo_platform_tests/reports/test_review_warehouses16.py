@@ -10,7 +10,7 @@ import sqlalchemy as sa
 import yaml
 
 from halo_platform.core.errors import HaloError
-from halo_platform.core.warehouses import WarehouseError, WarehousesResource
+from halo_platform.core.warehouses import WarehouseError, WarehousesResource, stream_query
 
 
 def _warehouses(tmp_path, urls: dict[str, str], batch_rows: int = 100_000) -> WarehousesResource:  # noqa: ANN001
@@ -84,7 +84,8 @@ def test_a_mariadb_connection_lost_mid_query_is_the_warehouses_failure_not_a_val
 
     warehouses = _warehouses(tmp_path, {"gateway": mysql_url}, batch_rows=1000)
     marker = f"lost_{uuid.uuid4().hex[:8]}"
-    reader, _ = warehouses.batches("gateway", f"SELECT seq AS {marker}, REPEAT('x', 200) AS pad FROM seq_1_to_5000000")  # noqa: S608
+    reader, _ = stream_query(warehouses.url("gateway"), f"SELECT seq AS {marker}, REPEAT('x', 200) AS pad FROM seq_1_to_5000000", {},  # noqa: S608
+                             warehouses.batch_rows)
     assert reader.read_next_batch().num_rows > 0  # streaming now
     url = sa.make_url(mysql_url)
     admin = pymysql.connect(host=url.host, port=url.port or 3306, user=url.username, password=url.password or "", autocommit=True)
