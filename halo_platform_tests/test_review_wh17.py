@@ -9,7 +9,8 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from halo_platform.core.warehouses import WarehousesResource
+from halo_platform.core.errors import HaloError
+from halo_platform.core.warehouses import WarehouseError, WarehousesResource
 from halo_platform_tests.fixtures.databases import MYSQL_ADMIN_URL
 
 
@@ -48,3 +49,50 @@ def test_a_mariadb_warehouse_whose_password_is_not_ascii_loads(tmp_path, reader_
     result = _warehouses(tmp_path, {"gateway": url}).load(con, "t", "gateway", "SELECT :word AS word", {"word": "Zoë"})
     assert (result.rows, result.driver) == (1, "connectorx-mysql")
     assert con.execute("SELECT word FROM t").fetchall() == [("Zoë",)]
+
+
+def test_a_failed_query_on_a_duckdb_warehouse_leaves_its_file_free(tmp_path):
+    """A query a DuckDB-file warehouse refused (a column it does not have) left the read-only
+    connection it was sent on open for as long as its error lived (a caller's, a run's): the process
+    could not open the file again otherwise (`Can't open a connection to same database file with a
+    different configuration`), e.g. to refresh it. The connection is now closed with the error."""
+    path = tmp_path / "marketing.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute("CREATE TABLE campaigns AS SELECT 'C1' AS campaign_id")
+    with pytest.raises(duckdb.BinderException) as raised:
+        _warehouses(tmp_path, {"marketing": f"duckdb:///{path}"}).load(duckdb.connect(), "t", "marketing", "SELECT nope FROM campaigns")
+    assert "nope" in str(raised.value)
+    with duckdb.connect(str(path)) as con:
+        con.execute("INSERT INTO campaigns VALUES ('C2')")
+        assert con.execute("SELECT count(*) FROM campaigns").fetchall() == [(2,)]
+
+
+def test_a_failed_query_on_a_sqlalchemy_warehouse_closes_its_connection(tmp_path):
+    """A query the generic (SQLAlchemy) path sent that failed before its first batch (a column the
+    table does not have, a value its column type refuses) left its connection open, to the garbage
+    collector; on a server, a session held open. Every connection it opens is now closed."""
+    path = tmp_path / "legacy.db"
+    with sa.create_engine(f"sqlite:///{path}", poolclass=sa.pool.NullPool).begin() as conn:
+        conn.execute(sa.text("CREATE TABLE ledger (amount NUMERIC)"))
+        conn.execute(sa.text("INSERT INTO ledger VALUES ('1.50'), ('N/A')"))
+    warehouses = _warehouses(tmp_path, {"legacy": f"sqlite:///{path}"})
+    opened, closed = [], []
+
+    def on_connect(dbapi_conn, record) -> None:  # noqa: ANN001, ARG001
+        opened.append(dbapi_conn)
+
+    def on_close(dbapi_conn, record) -> None:  # noqa: ANN001, ARG001
+        closed.append(dbapi_conn)
+
+    sa.event.listen(sa.pool.Pool, "connect", on_connect)
+    sa.event.listen(sa.pool.Pool, "close", on_close)
+    try:
+        with pytest.raises(WarehouseError, match="no such column: nope"):
+            warehouses.load(duckdb.connect(), "t", "legacy", "SELECT nope FROM ledger")
+        with pytest.raises(HaloError, match="'N/A' in a column declared NUMERIC"):
+            warehouses.load(duckdb.connect(), "t", "legacy", "SELECT amount FROM ledger")
+    finally:
+        sa.event.remove(sa.pool.Pool, "connect", on_connect)
+        sa.event.remove(sa.pool.Pool, "close", on_close)
+    assert len(opened) == 2
+    assert closed == opened

@@ -372,7 +372,11 @@ def _duckdb_batches(url: str, sql: str, params: Mapping[str, Any], batch_rows: i
     path = url.split("duckdb:///", 1)[1] if "duckdb:///" in url else ":memory:"
     query, args = _positional(sql, params)
     con = duckdb.connect(path, read_only=path != ":memory:")
-    reader = con.sql(query, params=args).to_arrow_reader(batch_rows)
+    try:
+        reader = con.sql(query, params=args).to_arrow_reader(batch_rows)
+    except BaseException:  # a refused query: the file stays open for as long as its error lives otherwise
+        con.close()
+        raise
     return _closing_reader(reader, con.close)
 
 
@@ -550,17 +554,26 @@ def _sqlalchemy_batches(url: str, sql: str, params: Mapping[str, Any], batch_row
     sqlite = sa.make_url(url).get_backend_name() == "sqlite"
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool, hide_parameters=True, connect_args=_sqlite_typed_connect_args() if sqlite else {})
     conn = engine.connect().execution_options(stream_results=True, yield_per=batch_rows)
-    result = conn.execute(sa.text(sql), dict(params))
-    names = list(result.keys())
-    head, read, complete = [], 0, False
-    while read < LOOKAHEAD_ROWS:
-        rows = result.fetchmany(batch_rows)
-        if not rows:
-            complete = True
-            break
-        head.append(_rows_to_batch(rows, names))
-        read += len(rows)
-    schema = _stream_schema(head, names, complete)
+
+    def close() -> None:
+        conn.close()
+        engine.dispose()
+
+    try:
+        result = conn.execute(sa.text(sql), dict(params))
+        names = list(result.keys())
+        head, read, complete = [], 0, False
+        while read < LOOKAHEAD_ROWS:
+            rows = result.fetchmany(batch_rows)
+            if not rows:
+                complete = True
+                break
+            head.append(_rows_to_batch(rows, names))
+            read += len(rows)
+        schema = _stream_schema(head, names, complete)
+    except BaseException:  # the connection was left to the garbage collector (on a server: a session held open)
+        close()
+        raise
 
     def fitted(batch: pa.RecordBatch) -> pa.RecordBatch:
         for field, kind in zip(batch.schema, schema.types, strict=True):
@@ -579,8 +592,7 @@ def _sqlalchemy_batches(url: str, sql: str, params: Mapping[str, Any], batch_row
             while rows := result.fetchmany(batch_rows):
                 yield fitted(_rows_to_batch(rows, names))
         finally:
-            conn.close()
-            engine.dispose()
+            close()
 
     return pa.RecordBatchReader.from_batches(schema, gen())
 
