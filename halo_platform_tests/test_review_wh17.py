@@ -96,3 +96,17 @@ def test_a_failed_query_on_a_sqlalchemy_warehouse_closes_its_connection(tmp_path
         sa.event.remove(sa.pool.Pool, "close", on_close)
     assert len(opened) == 2
     assert closed == opened
+
+
+def test_a_query_the_mariadb_server_fails_while_streaming_says_the_servers_error_alone(tmp_path, fresh_mysql_url):
+    """A query MariaDB failed only once its rows were being read (a subquery that returns two rows
+    for one of them; a LIMIT 0 look at its columns passes) failed the task with connectorx's debug
+    text around the server's error: `... server failed the query: cx writer failed:
+    Source(MySQLError(MySqlError { ERROR 1242 (21000): Subquery returns more than 1 row }))`. The
+    error is now the server's own line, naming the warehouse and the query."""
+    warehouses = _warehouses(tmp_path, {"gateway": fresh_mysql_url})
+    with pytest.raises(WarehouseError) as raised:
+        warehouses.load(duckdb.connect(), "settled", "gateway",
+                        "SELECT IF(seq = 2, (SELECT 1 UNION SELECT 2), 1) AS x FROM seq_1_to_3")
+    assert str(raised.value) == ("warehouse 'gateway', query settled: the MariaDB/MySQL server failed the query:"
+                                 " ERROR 1242 (21000): Subquery returns more than 1 row")

@@ -309,6 +309,11 @@ def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0][:500] if str(exc).strip() else type(exc).__name__
 
 
+# the server's (or the connection's) error inside connectorx's debug text of it:
+# `cx writer failed: Source(MySQLError(MySqlError { ERROR 1242 (21000): Subquery returns more than 1 row }))`
+_MYSQL_SOURCE_ERROR = re.compile(r"Source\(MySQLError\(\w+ \{ (.+) \}\)\)")
+
+
 def _driver_error(exc: BaseException) -> HaloError | WarehouseError:
     """A panic of connectorx's: the server's (or the connection's) failure, as PostgreSQL's is, a
     WarehouseError (a connection lost mid-query said `cannot read a value ...; cast the column in the
@@ -316,7 +321,8 @@ def _driver_error(exc: BaseException) -> HaloError | WarehouseError:
     if "max_statement_time exceeded" in str(exc):
         return WarehouseError(f"the query ran past the warehouse statement timeout of {QUERY_TIMEOUT_SECONDS} s and was cancelled")
     if "Source(MySQLError(" in str(exc):
-        return WarehouseError(f"the MariaDB/MySQL server failed the query: {_first_line(exc)}")
+        said = _MYSQL_SOURCE_ERROR.search(_first_line(exc))
+        return WarehouseError(f"the MariaDB/MySQL server failed the query: {said.group(1) if said else _first_line(exc)}")
     return HaloError(f"the MariaDB/MySQL driver cannot read a value: {_first_line(exc)}; cast the column in the query")
 
 
