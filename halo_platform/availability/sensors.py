@@ -25,12 +25,11 @@ from halo_platform.availability.spans import date_runs
 from halo_platform.core.errors import HaloError
 from halo_platform.core.failures import masked
 from halo_platform.core.redact import error_line
+from halo_platform.core.run_status import attempt, final_failures
 from halo_platform.core.store import StoreResource
 from halo_platform.sinks import SinksResource
 
 REQUEST_TAG = "halo/emr-request"  # a request's first key, on every attempt (Dagster's retries copy it)
-WILL_RETRY_TAG = "dagster/will_retry"  # set "true" by Dagster on a failed run it will retry itself
-FIRST_BACKOFF_SECONDS, MAX_BACKOFF_SECONDS = 60, 3600
 
 
 @dataclass(frozen=True)
@@ -71,35 +70,11 @@ def plan_runs(files: list[tuple[str, str, str, list[dt.date]]]) -> list[PlannedR
     return runs
 
 
-def again_after(failures: list[float]) -> float:
-    """When a request may be asked for again after its runs that failed for good ended at
-    `failures` (oldest first): at once after one, then a minute after the last, doubling up to an hour."""
-    if len(failures) < 2:
-        return failures[-1] if failures else 0.0
-    return failures[-1] + min(FIRST_BACKOFF_SECONDS * 2 ** (len(failures) - 2), MAX_BACKOFF_SECONDS)
-
-
-def attempt(request: dg.RunRequest, failures: list[float], now: float) -> dg.RunRequest | None:
-    """`request` under the key of its next attempt after `failures`; None while it backs off."""
-    if not failures:
-        return request
-    if now < again_after(failures):
-        return None
-    return dg.RunRequest(run_key=f"{request.run_key}#attempt{len(failures) + 1}", run_config=request.run_config, tags=request.tags)
-
-
-def final_failures(instance: dg.DagsterInstance, key: str) -> list[float]:
-    """End times (oldest first) of the runs of the request first keyed `key` that failed and that
-    Dagster will not retry."""
-    records = instance.get_run_records(filters=dg.RunsFilter(tags={REQUEST_TAG: key}, statuses=[dg.DagsterRunStatus.FAILURE]))
-    return sorted(r.end_time or r.update_timestamp.timestamp() for r in records if r.dagster_run.tags.get(WILL_RETRY_TAG) != "true")
-
-
 def retried(instance: dg.DagsterInstance, requests: list[dg.RunRequest]) -> tuple[list[dg.RunRequest], list[str]]:
     """The requests as they are to be asked for now, and the keys held back after failures."""
     now, out, waiting = time.time(), [], []
     for request in requests:
-        found = attempt(request, final_failures(instance, request.tags[REQUEST_TAG]), now)
+        found = attempt(request, final_failures(instance, {REQUEST_TAG: request.tags[REQUEST_TAG]}), now)
         if found is None:
             waiting.append(request.run_key)
         else:

@@ -1,5 +1,6 @@
 """Runs that changed status since a sensor's cursor, for the plain sensors that follow them (the
-alerts' and the task audit's), and the first failed step's message of a failed run.
+alerts' and the task audit's), the first failed step's message of a failed run, and when a sensor
+asks again for a request whose runs failed for good.
 
 Dagster's own run-status sensors hand a sensor 5 runs a tick, one after another: with a tick every
 15 s, the last of 25 runs ending at once was seen 75 s after it ended. `runs_since` hands a tick
@@ -16,6 +17,8 @@ from halo_platform.core.failures import failure_text
 # Runs a tick reads: 50 runs' alerts to a sink that takes 1 s each, 4 at a time
 # (`alerts.send.PARALLEL_PER_SINK`), take 13 s; the next ones go at the next tick, 15 s later.
 RUNS_PER_TICK = 50
+WILL_RETRY_TAG = "dagster/will_retry"  # set "true" by Dagster on a failed run it will retry itself
+FIRST_BACKOFF_SECONDS, MAX_BACKOFF_SECONDS = 60, 3600
 
 
 def runs_since(context: dg.SensorEvaluationContext, event: dg.DagsterEventType) -> list[tuple[dg.DagsterRun, dg.EventLogRecord]]:
@@ -61,3 +64,31 @@ def failure_message(instance: dg.DagsterInstance, run: dg.DagsterRun, failure: d
     if step_errors and step_errors[0] is not None:
         message = failure_text(step_errors[0])
     return message if message and message.strip() else "run failed"
+
+
+# Dagster launches a run key once, whatever became of its run: a sensor asks again for a request whose
+# runs failed for good under `<key>#attempt<n>` (n: its failures + 1), backing off (`again_after`) so
+# that a run failing every time (a bug, a store down for hours) is not launched every tick, each
+# failure costing an alert.
+def again_after(failures: list[float]) -> float:
+    """When a request may be asked for again after its runs that failed for good ended at
+    `failures` (oldest first): at once after one, then a minute after the last, doubling up to an hour."""
+    if len(failures) < 2:
+        return failures[-1] if failures else 0.0
+    return failures[-1] + min(FIRST_BACKOFF_SECONDS * 2 ** (len(failures) - 2), MAX_BACKOFF_SECONDS)
+
+
+def attempt(request: dg.RunRequest, failures: list[float], now: float) -> dg.RunRequest | None:
+    """`request` under the key of its next attempt after `failures`; None while it backs off."""
+    if not failures:
+        return request
+    if now < again_after(failures):
+        return None
+    return dg.RunRequest(run_key=f"{request.run_key}#attempt{len(failures) + 1}", run_config=request.run_config, tags=request.tags)
+
+
+def final_failures(instance: dg.DagsterInstance, tags: dict[str, str], job_name: str | None = None) -> list[float]:
+    """End times (oldest first) of the runs carrying `tags` (of `job_name`, if given) that failed
+    and that Dagster will not retry."""
+    records = instance.get_run_records(filters=dg.RunsFilter(job_name=job_name, tags=tags, statuses=[dg.DagsterRunStatus.FAILURE]))
+    return sorted(r.end_time or r.update_timestamp.timestamp() for r in records if r.dagster_run.tags.get(WILL_RETRY_TAG) != "true")

@@ -10,6 +10,7 @@ import time
 import dagster as dg
 
 from halo_platform.core.failures import masked
+from halo_platform.core.run_status import again_after, attempt, final_failures
 from halo_platform.core.store import StoreResource
 from halo_platform.delivery.resources import ProvidersResource
 
@@ -114,21 +115,19 @@ def channel_fallback_sensor(context: dg.SensorEvaluationContext, store: StoreRes
     if not waiting:
         return dg.SkipReason(f"no failed SMS with a fallback to make after event {floor}")
     # one run per set of SMS waiting: a run not finished yet is not launched again; Dagster launches a key
-    # once, whatever became of its run, so a set whose runs failed for good is asked for under a key of its own
+    # once, whatever became of its run, so a set whose runs failed for good is asked for under a key of its
+    # own, backing off (`again_after`)
     request = f"fallback:{hashlib.sha256(','.join(waiting).encode()).hexdigest()[:24]}"
-    failed = final_failures(context.instance, request)
-    return dg.RunRequest(run_key=f"{request}#attempt{failed + 1}" if failed else request, tags={**JOB_TAGS, FALLBACK_REQUEST_TAG: request},
-                         run_config={"ops": {"send_channel_fallbacks": {"config": {"after_event_id": floor}}}})
+    failures = final_failures(context.instance, {FALLBACK_REQUEST_TAG: request}, "channel_fallback_job")
+    found = attempt(dg.RunRequest(run_key=request, tags={**JOB_TAGS, FALLBACK_REQUEST_TAG: request},
+                                  run_config={"ops": {"send_channel_fallbacks": {"config": {"after_event_id": floor}}}}), failures, now)
+    if found is None:
+        return dg.SkipReason(f"the fallback run of {len(waiting)} SMS failed for good {len(failures)} times; asked for again at "
+                             f"{time.strftime('%H:%M:%S', time.gmtime(again_after(failures)))} UTC")
+    return found
 
 
 FALLBACK_REQUEST_TAG = "halo/fallback-request"  # a set of waiting SMS's first key, on every attempt (Dagster's retries copy it)
-
-
-def final_failures(instance: dg.DagsterInstance, request: str) -> int:
-    """How many runs of the fallback request first keyed `request` failed and will not be retried by Dagster."""
-    records = instance.get_run_records(filters=dg.RunsFilter(job_name="channel_fallback_job", tags={FALLBACK_REQUEST_TAG: request},
-                                                             statuses=[dg.DagsterRunStatus.FAILURE]))
-    return sum(1 for r in records if r.dagster_run.tags.get("dagster/will_retry") != "true")
 
 
 _ASSET = {"group_name": "delivery", "owners": [OWNER], "kinds": {"python"}, "tags": {"halo/domain": "delivery"}}

@@ -82,6 +82,6 @@ def test_a_failed_run_dagster_will_retry_is_left_to_its_retry(halo_env, instance
 def test_requests_after_failures_back_off_up_to_an_hour(failures, expected):
     """A run failing every time (a bug, a store down for hours) is asked for again less and less
     often, not every tick, each failure costing an alert."""
-    from halo_platform.availability.sensors import again_after
+    from halo_platform.core.run_status import again_after
 
     assert again_after(failures) == expected

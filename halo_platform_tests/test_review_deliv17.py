@@ -1,0 +1,61 @@
+"""Review 17 of delivery's edge cases: the channel fallback sensor after runs that failed for good,
+evaluated with a real instance and the real store."""
+
+from __future__ import annotations
+
+import time
+
+import dagster as dg
+
+from halo_platform.core.store import StoreResource
+from halo_platform_tests.delivery.conftest import fakes, halo_store, providers_file  # noqa: F401 - fixtures
+
+
+def test_a_channel_fallback_run_failing_every_time_is_asked_for_again_less_and_less_often(fakes, providers_file, halo_store,  # noqa: F811
+                                                                                         monkeypatch):
+    """A fallback run that failed for good is asked for again under a new key (9f7dbdb), as the EMR
+    landing sensor does, but at every tick: a run failing every time (the store down for an hour, a
+    bug) was launched again every 10 s, each failure costing an alert. As the landing sensor: at the
+    next tick after a first failure, then a minute after the last one (doubling up to an hour)."""
+    from halo_platform.delivery.follow_up import channel_fallback_job, channel_fallback_sensor
+    from halo_platform.delivery.service import message_view
+    from halo_platform.lab.provider_fakes import SECRETS
+    from halo_platform_tests.delivery.test_fallback import failed_sms
+
+    providers = providers_file({
+        "tw": {"kind": "twilio", "channel": "sms", "base_url": fakes["twilio"].url, **SECRETS["twilio"], "sender": "+33700000000"},
+        "sg": {"kind": "sendgrid", "channel": "email", "base_url": fakes["sendgrid"].url, **SECRETS["sendgrid"],
+               "sender": "noreply@example.com"},
+    })
+    sms_id = failed_sms(providers, halo_store)
+    instance = dg.DagsterInstance.ephemeral()
+    cursor: list[str | None] = [None]
+
+    def evaluate() -> dg.RunRequest | dg.SkipReason:
+        with dg.build_sensor_context(instance=instance, resources={"store": halo_store}, cursor=cursor[0]) as context:
+            result = channel_fallback_sensor(context)
+            cursor[0] = context.cursor
+            return result
+
+    def launched(request: dg.RunRequest, on: StoreResource) -> bool:  # the run the daemon makes of it
+        tags = {**(request.tags or {}), "dagster/run_key": request.run_key, "dagster/sensor_name": "channel_fallback_sensor"}
+        return channel_fallback_job.execute_in_process(run_config=request.run_config, instance=instance, tags=tags,
+                                                       resources={"store": on, "providers": providers},
+                                                       raise_on_error=False).success
+
+    down = StoreResource(db_url="postgresql+psycopg://postgres@127.0.0.1:1/halo")  # nothing listens there
+    first = evaluate()
+    assert isinstance(first, dg.RunRequest) and not launched(first, down)
+    second = evaluate()  # at the next tick after a first failure
+    assert isinstance(second, dg.RunRequest) and not launched(second, down)
+    held = evaluate()
+    assert isinstance(held, dg.SkipReason), held.run_key  # the tick after a second failure: not launched again at once
+    assert "failed for good 2 times" in (held.skip_message or "")
+
+    real = time.time
+    with monkeypatch.context() as later:
+        later.setattr(time, "time", lambda: real() + 61)  # a minute after the last failure
+        third = evaluate()
+    assert isinstance(third, dg.RunRequest) and third.run_key not in (first.run_key, second.run_key)
+    assert launched(third, halo_store)
+    assert message_view(sms_id, halo_store)["fallback"] is not None
