@@ -1,14 +1,20 @@
 """Review 17 of delivery's edge cases: the channel fallback sensor after runs that failed for good,
-evaluated with a real instance and the real store."""
+evaluated with a real instance and the real store; an SMTP relay that does not offer what its
+settings require (aiosmtpd)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 
 import dagster as dg
 
+from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
+from halo_platform.delivery.service import message_view, submit
+from halo_platform.lab.provider_fakes import SECRETS
 from halo_platform_tests.delivery.conftest import fakes, halo_store, providers_file  # noqa: F401 - fixtures
+from halo_platform_tests.delivery.helpers import drain
 
 
 def test_a_channel_fallback_run_failing_every_time_is_asked_for_again_less_and_less_often(fakes, providers_file, halo_store,  # noqa: F811
@@ -18,8 +24,6 @@ def test_a_channel_fallback_run_failing_every_time_is_asked_for_again_less_and_l
     bug) was launched again every 10 s, each failure costing an alert. As the landing sensor: at the
     next tick after a first failure, then a minute after the last one (doubling up to an hour)."""
     from halo_platform.delivery.follow_up import channel_fallback_job, channel_fallback_sensor
-    from halo_platform.delivery.service import message_view
-    from halo_platform.lab.provider_fakes import SECRETS
     from halo_platform_tests.delivery.test_fallback import failed_sms
 
     providers = providers_file({
@@ -59,3 +63,27 @@ def test_a_channel_fallback_run_failing_every_time_is_asked_for_again_less_and_l
     assert isinstance(third, dg.RunRequest) and third.run_key not in (first.run_key, second.run_key)
     assert launched(third, halo_store)
     assert message_view(sms_id, halo_store)["fallback"] is not None
+
+
+
+def test_a_relay_that_does_not_offer_starttls_says_so_and_another_provider_takes_the_message(smtp_server, tls_files, fakes, providers_file,  # noqa: F811
+                                                                                            halo_store) -> None:  # noqa: F811
+    """A relay that does not offer STARTTLS (its settings say `starttls: true`) refused every message
+    with the reason 'not sent: SMTPNotSupportedError' (smtplib's exception, also raised for a relay
+    without AUTH): nothing told the operator which setting the relay does not honour. The reason is
+    now a configuration error naming what the relay lacks. The message is not the relay's to end:
+    it is retried, and another provider of the route takes it."""
+    smtp_server.switches.offer_starttls = False
+    relay = {"kind": "smtp", "channel": "email", "host": "localhost", "port": smtp_server.port, "starttls": True,
+             "ca_file": str(tls_files.ca_path), "sender": "noreply@example.com"}
+    sendgrid = {"kind": "sendgrid", "channel": "email", "base_url": fakes["sendgrid"].url, **SECRETS["sendgrid"], "sender": "noreply@example.com"}
+    config = providers_file({"relay": relay, "sg": sendgrid},
+                            [{"channel": "email", "country": "*", "capability": "*", "weights": {"relay": 1_000_000, "sg": 1}}])
+    view, _ = submit("email", {"to": "ada@example.com", "subject": "Your results", "body": "They are ready"}, store=halo_store, providers=config)
+    drain(config, halo_store, "email")
+    first = message_view(view["id"], halo_store)
+    assert (first["status"], first["provider"]) == ("retry_scheduled", "relay")
+    assert first["events"][-1]["detail"] == "configuration error: STARTTLS extension not supported by server."
+    drain(config, halo_store, "email", clock=lambda: utcnow() + dt.timedelta(hours=1))  # past the backoff
+    assert (message_view(view["id"], halo_store)["status"], [a["to"] for a in fakes["sendgrid"].accepted]) == ("sent", ["ada@example.com"])
+    assert smtp_server.messages.snapshot() == []

@@ -143,6 +143,10 @@ class SmtpProvider(Provider):
             if isinstance(exc, smtplib.SMTPAuthenticationError) and smtp_outcome(exc.smtp_code) == PERMANENT:
                 return SendResult(message.id, PERMANENT, detail=f"configuration error: SMTP login refused ({exc.smtp_code})")
             return SendResult(message.id, smtp_outcome(exc.smtp_code), detail=f"{exc.smtp_code} on connect")
+        except smtplib.SMTPNotSupportedError as exc:
+            # STARTTLS or AUTH that the settings ask for and this relay does not offer: the setting to
+            # look at is named; a retry, as another provider may take the message
+            return SendResult(message.id, RETRYABLE, detail=f"configuration error: {exc}")
         except (OSError, smtplib.SMTPException) as exc:
             return SendResult(message.id, RETRYABLE, detail=f"not sent: {type(exc).__name__}")
         conn.in_data = False
