@@ -11,9 +11,10 @@ import dagster as dg
 
 from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
+from halo_platform.delivery.providers.base import ACKNOWLEDGED
 from halo_platform.delivery.service import message_view, submit
 from halo_platform.lab.provider_fakes import SECRETS
-from halo_platform_tests.delivery.conftest import fakes, halo_store, providers_file  # noqa: F401 - fixtures
+from halo_platform_tests.delivery.conftest import fakes, halo_store, make_provider, outgoing, providers_file  # noqa: F401 - fixtures
 from halo_platform_tests.delivery.helpers import drain
 
 
@@ -87,3 +88,15 @@ def test_a_relay_that_does_not_offer_starttls_says_so_and_another_provider_takes
     drain(config, halo_store, "email", clock=lambda: utcnow() + dt.timedelta(hours=1))  # past the backoff
     assert (message_view(view["id"], halo_store)["status"], [a["to"] for a in fakes["sendgrid"].accepted]) == ("sent", ["ada@example.com"])
     assert smtp_server.messages.snapshot() == []
+
+
+def test_a_relay_over_implicit_tls_with_starttls_also_set_takes_the_message_over_tls(smtp_server, tls_files, make_provider) -> None:  # noqa: F811
+    """`use_ssl: true` and `starttls: true` (both saying "TLS") had the provider ask for STARTTLS on a
+    connection already encrypted: a relay on its SMTPS port offers none there, and every message
+    was refused as the relay's configuration error. The connection is TLS from its first byte, as
+    the email sink takes `ssl` with `starttls`: the message goes over it."""
+    provider = make_provider("smtp", smtp_server, host="localhost", port=smtp_server.ssl_port, use_ssl=True, starttls=True,
+                             ca_file=str(tls_files.ca_path))
+    result = provider.send(outgoing("email"))
+    assert result.outcome == ACKNOWLEDGED, result.detail
+    assert [(m.tls, m.port) for m in smtp_server.messages.snapshot()] == [(True, smtp_server.ssl_port)]

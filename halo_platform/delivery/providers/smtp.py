@@ -83,7 +83,7 @@ class SmtpProvider(Provider):
         else:
             conn = _SMTP(self.host, self.port, timeout=timeout)
         try:
-            if self.starttls:
+            if self.starttls and not self.use_ssl:  # implicit TLS is encrypted from the start: no relay offers STARTTLS on it
                 conn.starttls(context=self._tls())
             if self.username:
                 conn.login(self.username, self.password or "")
