@@ -100,3 +100,30 @@ def test_a_relay_over_implicit_tls_with_starttls_also_set_takes_the_message_over
     result = provider.send(outgoing("email"))
     assert result.outcome == ACKNOWLEDGED, result.detail
     assert [(m.tls, m.port) for m in smtp_server.messages.snapshot()] == [(True, smtp_server.ssl_port)]
+
+
+def test_one_stored_fallback_that_its_own_submission_refuses_does_not_cancel_the_others(fakes, providers_file, halo_store,  # noqa: F811
+                                                                                       caplog) -> None:
+    """A fallback is checked when its SMS is submitted; one stored before a check was added (a
+    subject with a line break, an address now refused) failed its own submission (422) when its SMS
+    failed, which ended the fallback run: every other SMS of the run got no fallback, and every run
+    after it failed the same way while that SMS stayed in the sensor's look-back. It is logged as not
+    made, as a fallback whose key is taken is, and the others are made."""
+    import sqlalchemy as sa
+
+    from halo_platform.delivery.fallback import send_fallbacks
+    from halo_platform.delivery.tables import Message
+    from halo_platform_tests.delivery.test_fallback import FALLBACK, failed_sms
+
+    providers = providers_file({
+        "tw": {"kind": "twilio", "channel": "sms", "base_url": fakes["twilio"].url, **SECRETS["twilio"], "sender": "+33700000000"},
+        "sg": {"kind": "sendgrid", "channel": "email", "base_url": fakes["sendgrid"].url, **SECRETS["sendgrid"],
+               "sender": "noreply@example.com"},
+    })
+    first, second = failed_sms(providers, halo_store), failed_sms(providers, halo_store)
+    with halo_store.write() as conn:  # as a version that did not check subjects stored it
+        conn.execute(sa.update(Message).where(Message.id == first).values(fallback={**FALLBACK, "subject": "Your\r\nBcc: x@example.com"}))
+    result = send_fallbacks(halo_store, providers)
+    assert len(result["made"]) == 1 and message_view(second, halo_store)["fallback"] == result["made"][0]
+    assert message_view(first, halo_store)["fallback"] is None
+    assert f"fallback of {first} not made: subject: must be one line (no CR or LF)" in caplog.text

@@ -13,7 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from halo_platform.core.errors import ConflictError, HaloError
+from halo_platform.core.errors import HaloError
 from halo_platform.core.store import StoreResource
 from halo_platform.delivery.queue import events_t, messages_t
 from halo_platform.delivery.quiet_hours import recipient_zones
@@ -87,7 +87,9 @@ def send_fallbacks(store: StoreResource, providers: ProvidersResource, after_eve
         try:
             view, created = submit("email", payload, store=store, providers=providers, created_by=row.created_by, fallback_of=row.id,
                                    webhook_key=webhook_key)
-        except ConflictError as exc:  # its key taken by another message (stored before callers were refused such keys)
+        # its key taken by another message (a 409: stored before callers were refused such keys), or the
+        # fallback stored before a check its submission makes now (a 422): it never will be made
+        except HaloError as exc:
             log.warning("fallback of %s not made: %s", row.id, exc)
             continue
         (made if created else existing).append(view["id"])
