@@ -1,0 +1,37 @@
+# ruff: noqa: F811 - the fixtures imported from test_page_edges are the tests' arguments
+"""Control Center display defects found in review ui17 (each test failed before its fix): the
+Routing page wrote effective weights with "%g" (1e+06, 1234.57)."""
+
+from __future__ import annotations
+
+import html
+import re
+
+from halo_platform.delivery.autopilot import state_t
+from halo_platform.delivery.resources import ProvidersResource
+from halo_platform.delivery.state import set_weights
+from halo_platform_tests.ui.test_page_edges import admin, app, store  # noqa: F401 - the same seeded store, app and clients
+
+
+def _cells(page: str, rule: str, provider: str) -> list[str]:
+    """The text of the number cells of `provider`'s row of `rule` on the Routing page."""
+    row = re.search(rf'<tr [^>]*data-rule="{re.escape(html.escape(rule))}" data-provider="{provider}">(.*?)</tr>', page, re.S)
+    assert row, f"no row of {provider} in {rule}"
+    return [html.unescape(re.sub(r"<[^>]+>", "", c)).strip() for c in re.findall(r'<td class="num">(.*?)</td>', row.group(1), re.S)]
+
+
+def test_the_routing_page_writes_effective_weights_in_full_digits(admin, store) -> None:  # noqa: ANN001
+    """Weights of 1,000,000 (the largest a weight may be) and 1234.5678: the Weight column read
+    1000000 and 1234.5678, the Effective column "1e+06" and "1234.57" ("%g", 6 significant digits),
+    and with an autopilot factor of 0.1, 123.45678 would be float noise (123.45678000000001) in
+    full. Now the effective weight is written in digits, as the weight is."""
+    set_weights(ProvidersResource().config(), "sms/*/TEXT", {"sandbox_sms_a": 1_000_000, "sandbox_sms_b": 1234.5678}, "ada", store, "big numbers")
+    page = admin.get("/ui/routing")
+    assert page.status_code == 200, page.text
+    assert _cells(page.text, "sms/*/TEXT", "sandbox_sms_a") == ["1000000", "1", "1000000"]
+    assert _cells(page.text, "sms/*/TEXT", "sandbox_sms_b") == ["1234.5678", "1", "1234.5678"]
+
+    with store.write() as conn:  # the autopilot ramps sandbox_sms_b back up: its first step is 10 %
+        conn.execute(state_t.insert().values(provider="sandbox_sms_b", active=True, factor=0.1, ramp_step=0, reason="ramp to 10%"))
+    assert _cells(admin.get("/ui/routing").text, "sms/*/TEXT", "sandbox_sms_b") == ["1234.5678", "0.1", "123.45678"]
+
