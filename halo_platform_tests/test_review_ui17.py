@@ -1,6 +1,7 @@
 # ruff: noqa: F811 - the fixtures imported from test_page_edges are the tests' arguments
 """Control Center display defects found in review ui17 (each test failed before its fix): the
-Routing page wrote effective weights with "%g" (1e+06, 1234.57)."""
+Routing page wrote effective weights with "%g" (1e+06, 1234.57); the Providers page gave a switch by
+hand an error rate of 0.0%."""
 
 from __future__ import annotations
 
@@ -34,4 +35,27 @@ def test_the_routing_page_writes_effective_weights_in_full_digits(admin, store) 
     with store.write() as conn:  # the autopilot ramps sandbox_sms_b back up: its first step is 10 %
         conn.execute(state_t.insert().values(provider="sandbox_sms_b", active=True, factor=0.1, ramp_step=0, reason="ramp to 10%"))
     assert _cells(admin.get("/ui/routing").text, "sms/*/TEXT", "sandbox_sms_b") == ["1234.5678", "0.1", "123.45678"]
+
+
+def _decision_cells(page: str, provider: str) -> list[str]:
+    """The cells' text of the first row of `provider` in the Providers page's state changes."""
+    table = re.search(r'<table id="decisions">(.*?)</table>', page, re.S)
+    assert table, "no state changes on the page"
+    rows = [r for r in re.findall(r"<tr>(.*?)</tr>", table.group(1), re.S) if f"<td>{provider}</td>" in r]
+    assert rows, f"no state change of {provider}"
+    return [html.unescape(re.sub(r"<[^>]+>", "", c)).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", rows[0], re.S)]
+
+
+def test_a_switch_by_hand_has_no_error_rate_in_the_providers_state_changes(admin) -> None:  # noqa: ANN001
+    """An admin switched sandbox_push off by hand: its row in the state changes read Attempts "–"
+    but Error rate "0.0%", an error rate nobody measured (a switch by hand counts no attempts),
+    beside the autopilot's rows where 0.0% is one it measured. Now "–", as Attempts."""
+    form = {"csrf_token": admin.csrf, "provider": "sandbox_push", "state": "off", "reason": "maintenance window", "seen": "0"}
+    assert admin.post("/ui/providers/switch", data=form).status_code == 303
+    page = admin.get("/ui/providers")
+    assert page.status_code == 200, page.text
+    when, provider, now, factor, error_rate, attempts, reason, by = _decision_cells(page.text, "sandbox_push")
+    assert (provider, now, factor, by) == ("sandbox_push", "deactivated", "0.00", "ada")
+    assert (error_rate, attempts) == ("–", "–")
+    assert reason == "switched off by ada: maintenance window"
 
