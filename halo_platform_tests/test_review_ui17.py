@@ -1,16 +1,20 @@
 # ruff: noqa: F811 - the fixtures imported from test_page_edges are the tests' arguments
 """Control Center display defects found in review ui17 (each test failed before its fix): the
 Routing page wrote effective weights with "%g" (1e+06, 1234.57); the Providers page gave a switch by
-hand an error rate of 0.0%."""
+hand an error rate of 0.0%; its charts told the time on a 12-hour clock (2pm)."""
 
 from __future__ import annotations
 
 import html
 import re
 
+from playwright.sync_api import Page, expect
+
 from halo_platform.delivery.autopilot import state_t
 from halo_platform.delivery.resources import ProvidersResource
 from halo_platform.delivery.state import set_weights
+from halo_platform_tests.core.test_http_hostile import serving
+from halo_platform_tests.fixtures.browser import screenshot
 from halo_platform_tests.ui.test_page_edges import admin, app, store  # noqa: F401 - the same seeded store, app and clients
 
 
@@ -59,3 +63,35 @@ def test_a_switch_by_hand_has_no_error_rate_in_the_providers_state_changes(admin
     assert (error_rate, attempts) == ("–", "–")
     assert reason == "switched off by ada: maintenance window"
 
+
+# every text a canvas is drawn with, kept in `window.drawnTexts`: uPlot writes its axes' labels on the canvas
+RECORD_CANVAS_TEXT = """
+window.drawnTexts = [];
+const fillText = CanvasRenderingContext2D.prototype.fillText;
+CanvasRenderingContext2D.prototype.fillText = function (text, ...rest) {
+  window.drawnTexts.push(String(text));
+  return fillText.call(this, text, ...rest);
+};
+"""
+
+
+def test_the_providers_charts_tell_the_time_on_the_24_hour_clock_like_every_page(page: Page, app, admin) -> None:  # noqa: ANN001
+    """The page says its hours are UTC clock hours, and every page writes times as 14:00 UTC; the
+    charts' time axis read "2pm", "4pm" (uPlot's default, 12-hour) and the legend's time under the
+    cursor "2026-12-06 2:00pm". Now the axis reads 14:00 (with the date where the day changes) and
+    the legend 2026-12-06 14:00 UTC."""
+    page.add_init_script(RECORD_CANVAS_TEXT)
+    with serving(app) as (host, port):
+        page.context.add_cookies([{"name": "halo_session", "value": admin.cookies["halo_session"], "url": f"http://{host}:{port}"}])
+        page.goto(f"http://{host}:{port}/ui/providers")
+        expect(page.locator("#error-rate-chart canvas")).to_have_count(1)
+        expect(page.locator("#share-chart canvas")).to_have_count(1)
+        labels = [line for text in page.evaluate("window.drawnTexts") for line in text.split("\n")]
+        page.locator("#error-rate-chart .u-over").hover()
+        legend_time = page.locator("#error-rate-chart .u-legend .u-series").first.locator(".u-value").text_content()
+        screenshot(page, "ui17-providers-chart")
+    assert not [label for label in labels if re.search(r"[ap]m$", label, re.I)], labels
+    hours = [label for label in labels if re.fullmatch(r"\d\d:00", label)]
+    assert len(hours) >= 4, labels
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:00 UTC", legend_time), legend_time
+    assert page.script_errors == [] and page.external_requests == []
