@@ -1,18 +1,23 @@
 # ruff: noqa: F811 - the fixtures imported from test_page_edges are the tests' arguments
 """Control Center display defects found in review ui17 (each test failed before its fix): the
 Routing page wrote effective weights with "%g" (1e+06, 1234.57); the Providers page gave a switch by
-hand an error rate of 0.0%; its charts told the time on a 12-hour clock (2pm)."""
+hand an error rate of 0.0%; its charts told the time on a 12-hour clock (2pm); the Availability
+page wrote a feed's lag limit of 90.5 min as 90."""
 
 from __future__ import annotations
 
+import datetime as dt
 import html
+import os
 import re
 
+import pytest
 from playwright.sync_api import Page, expect
 
 from halo_platform.delivery.autopilot import state_t
 from halo_platform.delivery.resources import ProvidersResource
 from halo_platform.delivery.state import set_weights
+from halo_platform_tests.availability.helpers import land, process
 from halo_platform_tests.core.test_http_hostile import serving
 from halo_platform_tests.fixtures.browser import screenshot
 from halo_platform_tests.ui.test_page_edges import admin, app, store  # noqa: F401 - the same seeded store, app and clients
@@ -95,3 +100,22 @@ def test_the_providers_charts_tell_the_time_on_the_24_hour_clock_like_every_page
     assert len(hours) >= 4, labels
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:00 UTC", legend_time), legend_time
     assert page.script_errors == [] and page.external_requests == []
+
+
+@pytest.mark.parametrize("limit", ["90.5", "0.5"])
+def test_the_availability_page_writes_a_feeds_lag_limit_as_the_feeds_file_sets_it(tmp_path, monkeypatch, admin, store, limit) -> None:  # noqa: ANN001
+    """A feed whose `max_lag_minutes` is 90.5, its newest file landed 2 hours ago: the page read
+    "limit 90 min" (the template's `int` dropped the half minute the check holds it to), and for a
+    limit of 0.5 min, "limit 0 min". Now the limit as the feeds file sets it."""
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text(f"feeds:\n  acme: {{format: acme, max_lag_minutes: {limit}}}\n")
+    monkeypatch.setenv("HALO_FEEDS_FILE", str(feeds))
+    path = land("acme", "hours.jsonl", '{"type":"hours","provider":"P1","tz":"UTC","week":{"mon":[["09:00","17:00"]]},'
+                                       '"updated_at":"2026-11-01T00:00:00Z"}\n')
+    landed = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)).timestamp()
+    os.utime(path, (landed, landed))
+    process(store, "2027-01-04", 2)
+    page = admin.get("/ui/availability", params={"feed": "acme"})
+    assert page.status_code == 200, page.text
+    said = " ".join(page.text.split())  # as a browser lays the lines out
+    assert f"120 min ago (limit {limit} min: <strong>stale</strong>)" in said, re.search(r"\d+ min ago \(limit [^)]*\)", said)
