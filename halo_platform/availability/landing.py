@@ -246,12 +246,16 @@ def _received_if_unchanged(path: str, sha: str) -> tuple[dt.datetime | None, str
     """When the processed content landed and the local file's `identity`, read before the content is
     hashed again; NULLs for a local file whose content changed since it was hashed (still being
     written): they are then a later content's, and recorded they would make that content look
-    processed (`scan`), so it would never be. An S3 object has no identity (its ETag is its sha256)."""
+    processed (`scan`), so it would never be; NULLs too for one deleted since it was read (its content
+    was processed). An S3 object has no identity (its ETag is its sha256)."""
     if path.startswith("s3://"):
         return received_at(path), None
-    stat = os.stat(path)
-    state = identity(stat)
-    if _sha256(path, state) != sha:
+    try:
+        stat = os.stat(path)
+        state = identity(stat)
+        if _sha256(path, state) != sha:
+            return None, None
+    except FileNotFoundError:
         return None, None
     return _naive_utc(stat.st_mtime), state
 

@@ -216,6 +216,8 @@ def ingest_feeds(store: StoreResource, batches: list[tuple[Feed, list[PendingFil
             for (_, _, relpath, _), future in zip(args[feed.name], futures[feed.name], strict=True):
                 try:
                     parsed.append(future.result())  # load_file raises only when the file could not be read
+                except FileNotFoundError:  # deleted since it was listed: nothing is left to read, nor to retry
+                    log.warning("emr: %s gone since it was listed, skipped", relpath)
                 except Exception as exc:  # noqa: BLE001 - the file stays pending; the run fails below
                     log.warning("emr: %s not read, left pending: %s", relpath, exc)
                     unread.append((relpath, exc))
