@@ -75,13 +75,17 @@ class LandingReadError(HaloError):
 
 
 def _s3_call(what: str, call: Any, **kwargs: Any) -> Any:  # noqa: ANN401
-    """A failed S3 read is a failure (never "nothing landed"), named without credentials."""
+    """A failed S3 read is a failure (never "nothing landed"), named without credentials; an object
+    not there (deleted since it was listed) is a FileNotFoundError, as a local file gone is."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
         return call(**kwargs)
     except ClientError as exc:
-        raise LandingReadError(f"S3 landing {what}: {exc.response.get('Error', {}).get('Code', 'error')}") from None
+        code = exc.response.get("Error", {}).get("Code", "error")
+        if code in ("NoSuchKey", "404"):  # a GET's code, a HEAD's (it has no body to name one)
+            raise FileNotFoundError(errno.ENOENT, f"S3 landing {what}: {code}") from None
+        raise LandingReadError(f"S3 landing {what}: {code}") from None
     except BotoCoreError as exc:
         raise LandingReadError(f"S3 landing {what}: {type(exc).__name__}") from None
 
@@ -246,11 +250,11 @@ def _received_if_unchanged(path: str, sha: str) -> tuple[dt.datetime | None, str
     """When the processed content landed and the local file's `identity`, read before the content is
     hashed again; NULLs for a local file whose content changed since it was hashed (still being
     written): they are then a later content's, and recorded they would make that content look
-    processed (`scan`), so it would never be; NULLs too for one deleted since it was read (its content
-    was processed). An S3 object has no identity (its ETag is its sha256)."""
-    if path.startswith("s3://"):
-        return received_at(path), None
+    processed (`scan`), so it would never be; NULLs too for a file or object deleted since it was read
+    (its content was processed). An S3 object has no identity (its ETag is its sha256)."""
     try:
+        if path.startswith("s3://"):
+            return received_at(path), None
         stat = os.stat(path)
         state = identity(stat)
         if _sha256(path, state) != sha:

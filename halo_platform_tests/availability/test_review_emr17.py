@@ -1,8 +1,10 @@
-"""Review emr17: a landed file gone between the run's listing and its read; an open-ended FHIR Slot search."""
+"""Review emr17: a landed file (or S3 object) gone between the run's listing and its read."""
 
 import datetime as dt
 import logging
 import os
+
+import pytest
 
 from halo_platform.availability import pipeline
 from halo_platform.availability.feeds import get_feed
@@ -55,3 +57,44 @@ def test_a_file_deleted_after_the_run_read_it_is_still_applied(halo_env, store, 
     assert (results["acme"].files, results["acme"].events) == (2, 2)
     pipeline.recompute_spans(store, ["acme"], dt.date.fromisoformat(DAY), 1)
     assert spans_on(store, "acme", "P1", DAY) == [(f"{DAY}T09:00Z", f"{DAY}T10:00Z"), (f"{DAY}T10:30Z", f"{DAY}T12:00Z")]
+
+
+@pytest.fixture
+def s3_feed(halo_env, s3_server, tmp_path, monkeypatch):
+    """Feed `cloud` (acme) lands in s3://emr-landing/clinic-a/, holding hours.jsonl and booking.jsonl."""
+    monkeypatch.delenv("AWS_ENDPOINT_URL_S3")
+    client = s3_server.client()
+    client.create_bucket(Bucket="emr-landing")
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text(f"feeds:\n  cloud: {{format: acme, landing: 's3://emr-landing/clinic-a/', endpoint_url: '{s3_server.endpoint_url}'}}\n")
+    monkeypatch.setenv("HALO_FEEDS_FILE", str(feeds))
+    client.put_object(Bucket="emr-landing", Key="clinic-a/hours.jsonl", Body=HOURS.encode())
+    client.put_object(Bucket="emr-landing", Key="clinic-a/booking.jsonl", Body=BOOKING.encode())
+    return client
+
+
+def test_an_s3_object_deleted_after_the_runs_listing_is_skipped_as_a_local_file_is(s3_feed, store, caplog):
+    """As for a local file: the run failed on 'S3 landing get s3://emr-landing/clinic-a/booking.jsonl: NoSuchKey'."""
+    feed = get_feed("cloud")
+    listed = pipeline.pending_files(store, feed)
+    s3_feed.delete_object(Bucket="emr-landing", Key="clinic-a/booking.jsonl")
+    with caplog.at_level(logging.WARNING):
+        results = pipeline.ingest_feeds(store, [(feed, listed)])
+    assert results["cloud"].files == 1 and "cloud/booking.jsonl gone since it was listed" in caplog.text
+    assert quarantined(store, "cloud") == [] and pipeline.pending_files(store, feed) == []
+
+
+def test_an_s3_object_deleted_after_the_run_read_it_is_still_applied(s3_feed, store, monkeypatch):
+    """Its LastModified asked afterwards answered 404: the feed's whole transaction, and the run, failed."""
+    feed = get_feed("cloud")
+    real = pipeline.load_file
+
+    def read_then_deleted(fmt, path, *args):
+        loaded = real(fmt, path, *args)
+        if path.endswith("booking.jsonl"):
+            s3_feed.delete_object(Bucket="emr-landing", Key="clinic-a/booking.jsonl")
+        return loaded
+
+    monkeypatch.setattr(pipeline, "load_file", read_then_deleted)
+    results = pipeline.ingest_feeds(store, [(feed, pipeline.pending_files(store, feed))])
+    assert (results["cloud"].files, results["cloud"].events) == (2, 2)
