@@ -295,7 +295,8 @@ def submit_run(task_name: str, config: dict, tags: dict[str, str]) -> str:
             raise SubmissionUnanswered(f"could not learn whether the Dagster webserver at {mask_text(url)} queued the run: {lost};"
                                        " it may run (see `halo tasks log`), and a request sent again with the same idempotency"
                                        " key runs once") from None
-        why = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+        # the client wraps a connection it could not make in 'Exception occured during execution of query'
+        why = _no_connection(exc) or next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
         # the URL as settings give it may carry a password or a token (a proxy's): masked, as in a log line
         raise DagsterUnavailable(f"could not submit the run to the Dagster webserver at {mask_text(url)} (is `halo up` running?): "
                                  f"{mask_text(why[:300])}") from None
@@ -311,7 +312,6 @@ def _lost_answer(exc: BaseException) -> str | None:
     from gql.transport.exceptions import TransportServerError  # the client's transport
     from requests.exceptions import ConnectionError as BrokenConnection
     from requests.exceptions import ReadTimeout
-    from urllib3.exceptions import ConnectTimeoutError  # and its subclass NewConnectionError: refused, no such host
 
     cause: BaseException | None = exc
     while cause is not None:
@@ -320,10 +320,26 @@ def _lost_answer(exc: BaseException) -> str | None:
         if isinstance(cause, TransportServerError):
             return f"an HTTP {cause.code} ({responses.get(cause.code, 'server error')})" if (cause.code or 0) >= 500 else None
         if isinstance(cause, BrokenConnection):
-            reason = getattr(cause.args[0], "reason", None) if cause.args else None  # urllib3's MaxRetryError's
-            return None if isinstance(reason, ConnectTimeoutError) else "the connection broke off before the answer"
+            return None if _no_connection(cause) else "the connection broke off before the answer"
         cause = cause.__cause__
     return None
+
+
+def _no_connection(exc: BaseException) -> str | None:
+    """Why no connection to the webserver was made ('no connection (Connection refused)', a host
+    name that does not resolve, a connect timeout), from `exc` and what it was raised from; None
+    when one was made or the failure was another."""
+    from requests.exceptions import ConnectionError as BrokenConnection
+    from urllib3.exceptions import ConnectTimeoutError  # and its subclass NewConnectionError: refused, no such host
+
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, BrokenConnection):
+        cause = cause.__cause__
+    reason = getattr(cause.args[0], "reason", None) if cause is not None and cause.args else None  # urllib3's MaxRetryError's
+    if not isinstance(reason, ConnectTimeoutError):
+        return None
+    system = reason.__cause__  # the socket's error: ConnectionRefusedError, socket.gaierror, TimeoutError
+    return f"no connection ({getattr(system, 'strerror', None) or system or type(reason).__name__})"
 
 
 def cancel_run(run_id: str) -> None:
