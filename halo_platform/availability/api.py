@@ -53,7 +53,7 @@ from halo_platform.availability import fhir_api, freshness, pipeline, service
 from halo_platform.availability.slots import SlotRules
 from halo_platform.core.docs import graphiql_html
 from halo_platform.core.errors import HaloError
-from halo_platform.core.http import ChecksFirstRoute, nesting_depth, repeated_parameter, resource
+from halo_platform.core.http import ChecksFirstRoute, nesting_depth, repeated_parameter, resource, send_json
 from halo_platform.core.models import EARLIEST_DATE, LATEST_DATE, iso_z
 from halo_platform.core.store import StoreResource
 from halo_platform.core.text import unique_keys
@@ -402,6 +402,9 @@ class _OneOperation(SchemaExtension):
         raise _NoOperationError(f"operationName {asked!r} names no operation of the document, whose operations are: {', '.join(names)}")
 
 
+# strawberry's refusal of a POST whose media type is not JSON
+_UNSUPPORTED_MEDIA = "Unsupported content type"
+
 # what a GraphQL request names, in its JSON body or (GET) its query
 _GRAPHQL_NAMES = ("query", "variables", "operationName", "extensions")
 
@@ -479,7 +482,13 @@ class _JSONErrorsGraphQLRouter(GraphQLRouter):
         return parsed
 
     async def parse_http_body(self, request: Any) -> Any:  # noqa: ANN401
-        data = await super().parse_http_body(request)
+        try:
+            data = await super().parse_http_body(request)
+        except StrawberryHTTPException as exc:
+            # strawberry's words name neither the header to fix nor what to send; the REST routes' do
+            if exc.reason != _UNSUPPORTED_MEDIA:
+                raise
+            raise StrawberryHTTPException(400, send_json(request.headers.get("content-type", "none"))) from None
         # strawberry checks the type of query, variables and extensions but not this one; a syntax
         # error in the query would otherwise answer 200 for a malformed request
         if not isinstance(getattr(data, "operation_name", None), str | None):

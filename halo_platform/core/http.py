@@ -328,11 +328,16 @@ def _media_is_json(request: Request) -> bool:
     return media == b"application/json" or (media.startswith(b"application/") and media.endswith(b"+json"))
 
 
+def send_json(content_type: str) -> str:
+    """The refusal of a body sent as `content_type` (the header as given), which is not JSON."""
+    return f"body: send JSON with the header Content-Type: application/json (got {cut(content_type, 60)})"
+
+
 async def not_json_media(request: Request) -> str | None:
     """Why a body sent as another media type than JSON is refused, else None (no body: none)."""
     if _media_is_json(request) or not await request.body():
         return None
-    return f"body: send JSON with the header Content-Type: application/json (got {cut(request.headers.get('content-type', 'none'), 60)})"
+    return send_json(request.headers.get("content-type", "none"))
 
 
 def unknown_parameters(query: QueryParams, known: tuple[str, ...]) -> str | None:

@@ -43,9 +43,9 @@ def test_a_graphql_body_whose_media_type_is_not_in_lower_case_is_answered(app, h
     key = make_key(app, "availability:read")
     answer = http.post("/graphql", content=f'{{"query": "{TYPENAME}"}}', headers={**bearer(key), "content-type": content_type})
     assert answer.status_code == 200 and answer.json() == {"data": {"__typename": "Query"}}, answer.text
-    # another media type is still refused, in the service's JSON body
+    # another media type is still refused, in the service's JSON body (saying to send JSON: test_review_http17)
     answer = http.post("/graphql", content=f'{{"query": "{TYPENAME}"}}', headers={**bearer(key), "content-type": "Text/Plain"})
-    assert_refused(answer, 400, "Unsupported content type")
+    assert_refused(answer, 400, "body: send JSON with the header Content-Type: application/json (got Text/Plain)")
 
 
 # -- Control Center forms naming a field twice -----------------------------------------------------

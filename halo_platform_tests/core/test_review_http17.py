@@ -1,8 +1,9 @@
 """Review of the HTTP service's edges (http17): what a caller is told when a service the API
-needs does not answer."""
+needs does not answer, and when a GraphQL body is not sent as JSON."""
 
 from __future__ import annotations
 
+import pytest
 from click.testing import CliRunner
 
 from halo_platform.cli import cli
@@ -31,3 +32,15 @@ def test_a_task_request_while_the_dagster_webserver_is_down_is_a_503_saying_no_c
     assert (refused.exit_code, refused.output.strip().splitlines()) == (2, [f"error: {said}"])
     with app.state.resources["store"].read() as conn:
         assert conn.exec_driver_sql("SELECT COUNT(*) FROM task_requests").scalar() == 0
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded"])
+def test_a_graphql_body_sent_as_another_media_type_than_json_is_refused_saying_to_send_json(halo_env, content_type):
+    """POST /graphql with `curl -d` (a form's media type) or text/plain was refused 400 'Unsupported
+    content type', strawberry's words, which name neither the header to fix nor what to send, where
+    every REST route says 'send JSON with the header Content-Type: application/json (got ...)'.
+    GraphQL keeps its 400 (GraphQL over HTTP), now with the REST routes' words."""
+    answer = authorized_client(create_app(), "availability:read").post(
+        "/graphql", content=b'{"query": "{ __typename }"}', headers={"content-type": content_type})
+    assert (answer.status_code, answer.json()) == (
+        400, {"error": f"body: send JSON with the header Content-Type: application/json (got {content_type})", "detail": None})
