@@ -229,6 +229,7 @@ REPOSITORY = "__repository__"  # the name Dagster gives the repository of a `Def
 
 
 SUBMIT_TIMEOUT = 30  # seconds to wait for the webserver's answer to a submission
+_CLIENT_WRAPPER = "Exception occured during execution of query"  # dagster-graphql's words, misspelt as it writes them
 
 # Read-only; the webserver opens its run-storage and event-log connections for it, which its first
 # run submission would otherwise open (that first submission: 156-238 ms against 40-100 ms for the
@@ -295,8 +296,10 @@ def submit_run(task_name: str, config: dict, tags: dict[str, str]) -> str:
             raise SubmissionUnanswered(f"could not learn whether the Dagster webserver at {mask_text(url)} queued the run: {lost};"
                                        " it may run (see `halo tasks log`), and a request sent again with the same idempotency"
                                        " key runs once") from None
-        # the client wraps a connection it could not make in 'Exception occured during execution of query'
-        why = _no_connection(exc) or next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+        # the client wraps what its transport raised (a connection it could not make, an answer that is
+        # no GraphQL) in 'Exception occured during execution of query', which names neither
+        told = exc.__cause__ if str(exc).startswith(_CLIENT_WRAPPER) and exc.__cause__ is not None else exc
+        why = _no_connection(exc) or next((line for line in str(told).splitlines() if line.strip()), type(told).__name__)
         # the URL as settings give it may carry a password or a token (a proxy's): masked, as in a log line
         raise DagsterUnavailable(f"could not submit the run to the Dagster webserver at {mask_text(url)} (is `halo up` running?): "
                                  f"{mask_text(why[:300])}") from None

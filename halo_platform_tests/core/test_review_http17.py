@@ -3,6 +3,9 @@ needs does not answer, and when a GraphQL body is not sent as JSON."""
 
 from __future__ import annotations
 
+import http.server
+import threading
+
 import pytest
 from click.testing import CliRunner
 
@@ -44,3 +47,36 @@ def test_a_graphql_body_sent_as_another_media_type_than_json_is_refused_saying_t
         "/graphql", content=b'{"query": "{ __typename }"}', headers={"content-type": content_type})
     assert (answer.status_code, answer.json()) == (
         400, {"error": f"body: send JSON with the header Content-Type: application/json (got {content_type})", "detail": None})
+
+
+class _SignInPage(http.server.BaseHTTPRequestHandler):
+    """What answers at a wrong DAGSTER_UI_URL: another web application's page, 200 to any POST."""
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        self.rfile.read(int(self.headers.get("content-length", "0")))
+        page = b"<html>sign in</html>"
+        self.send_response(200)
+        self.send_header("content-type", "text/html")
+        self.send_header("content-length", str(len(page)))
+        self.end_headers()
+        self.wfile.write(page)
+
+    def log_message(self, *_args: object) -> None:
+        pass
+
+
+def test_a_task_request_to_a_url_answering_no_graphql_is_a_503_saying_so(halo_env, monkeypatch):
+    """With DAGSTER_UI_URL naming another web application (a proxy's sign-in page, the API's own
+    port), the API answered 503 '... (is `halo up` running?): Exception occured during execution
+    of query ', the GraphQL client's wrapper; it now names what came back instead."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _SignInPage)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("DAGSTER_UI_URL", f"http://127.0.0.1:{server.server_port}")
+        answer = authorized_client(create_app()).post("/v1/tasks/campaign_alerts/requests", json={"payload": {"as_of": "2024-05-10"}})
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert (answer.status_code, answer.json()["error"]) == (
+        503, f"could not submit the run to the Dagster webserver at http://127.0.0.1:{server.server_port} (is `halo up` running?):"
+             " Server did not return a GraphQL result: Not a JSON answer: <html>sign in</html>")
