@@ -79,8 +79,9 @@ _PHONE_WORDS = ("phone", "mobile", "fax", "msisdn", "tel", "cell")  # what every
 # a provider's callback URL's query string (a receipt, an inbound SMS by GET) can hold anything the
 # provider sends: numbers, addresses, the text a person wrote
 CALLBACK_QUERY = re.compile(r"(/(?:callbacks|inbound)/[^\s?#\"']*)\?[^\s#\"']*")
-# an API key (`halo_<prefix>_<secret>`) wherever it is quoted: its prefix names it, the rest is gone
-API_KEY = re.compile(r"\b(halo_[0-9a-f]{12}_)[A-Za-z0-9_-]{20,}")
+# an API key wherever it is quoted, ours (`halo_<prefix>_<secret>`) or Google's (`AIza` and 35 more: a Google
+# Chat webhook's `?key=`, which httpx logs with the URL it posts to): its prefix names it, the rest is gone
+API_KEY = re.compile(r"\b(halo_[0-9a-f]{12}_|AIza)[A-Za-z0-9_-]{20,}")
 # the password of a URL (`scheme://user:password@host`), up to the last `@` before the path: the
 # email rule would half-hide `password@host.with.dots` and miss `password@db`
 # (a scheme is at most 32 characters: unbounded, every start in a long run of letters and dots

@@ -1,0 +1,49 @@
+"""Masking defects found in review 17 (each test failed before its fix): a Google API key in a Google
+Chat webhook's URL (`?key=AIza...`) reached the log whole in httpx's line for each post."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import yaml
+
+from halo_platform.core.redact import install_redaction, mask_text
+from halo_platform.lab.fakehttp import FakeHTTPServer
+from halo_platform.sinks import Delivery, SinksResource
+
+GOOGLE_KEY = "AIzaSyDdI0hCZtE6vySjMm-WEfRq3CPzqKqqsHI"  # Google's form: `AIza` and 35 more
+
+
+def test_a_google_chat_webhooks_api_key_never_reaches_the_log(http_fake: FakeHTTPServer, tmp_path, monkeypatch, caplog) -> None:  # noqa: ANN001
+    """A Google Chat incoming webhook is `.../messages?key=<Google API key>&token=<token>`: httpx
+    logs each post with its URL, and its token was masked, its key shown whole."""
+    install_redaction()  # as every process's entry point does
+    http_fake.add_route("POST", "/v1/spaces/AAAAx/messages", lambda request: (200, {"name": "spaces/AAAAx/messages/1"}))
+    monkeypatch.setenv("HALO_TEST_WEBHOOK_SECRET", "whsec-17")
+    path = tmp_path / "sinks.yaml"
+    path.write_text(yaml.safe_dump({"sinks": {"chat": {
+        "kind": "webhook", "url": f"{http_fake.url}/v1/spaces/AAAAx/messages?key={GOOGLE_KEY}&token=chat-token-17",
+        "secret": "${HALO_TEST_WEBHOOK_SECRET}"}}}))
+    caplog.set_level(logging.INFO, logger="httpx")
+    outcome = SinksResource(sinks_file=str(path)).deliver("chat", Delivery("payment_reconciliation: week 10", "3 issue(s)"))
+    assert outcome.status == "DELIVERED", outcome.detail
+    (line,) = [record.getMessage() for record in caplog.records if record.name == "httpx"]
+    assert "/v1/spaces/AAAAx/messages?key=AIza***&token=***" in line, line
+    assert GOOGLE_KEY[4:] not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        (f"GET https://maps.googleapis.com/maps/api/geocode/json?address=x&key={GOOGLE_KEY}",
+         "GET https://maps.googleapis.com/maps/api/geocode/json?address=x&key=AIza***"),
+        (f'{{"apiKey": "{GOOGLE_KEY}"}}', '{"apiKey": "***"}'),
+        (f"API key not valid: {GOOGLE_KEY}.", "API key not valid: AIza***."),
+        # what only starts as one stays as it is
+        ("AIzawesome", "AIzawesome"),
+    ],
+)
+def test_mask_text_masks_a_google_api_key_wherever_it_is(text, shown) -> None:  # noqa: ANN001
+    assert mask_text(text) == shown
+    assert mask_text(shown) == shown
