@@ -88,9 +88,11 @@ API_KEY = re.compile(r"\b(halo_[0-9a-f]{12}_|AIza)[A-Za-z0-9_-]{20,}")
 # was tried to its end, as for addresses). A password may hold a `/` (base64: SQLAlchemy reads
 # `postgresql://u:Xy7/kP2q@db/x` so): the rule stopped there and the address rule masked what
 # followed it as an address's name (`Xy7/k***@db`); what is up to a `/` after the colon is a
-# password unless it is a port (digits), `host:8080/users/jane@example.com` keeps its host and path
+# password unless it is a port (digits) before a path, `host:8080/users/jane@example.com` keeps its host
+# and path; digits and slashes alone up to the `@` are a password (`u:12/34@db`, shown whole as a port)
 # (bounded: each `://` in a long text without an `@` was tried to the text's end, 1 s for 50 kB)
-URL_PASSWORD = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.\-]{0,31}://[^\s/:@]*:)(?:[^\s/]*|(?!\d*/)[^\s/@]{0,255}/[^\s@]{0,255})@")
+URL_PASSWORD = re.compile(
+    r"(\b[A-Za-z][A-Za-z0-9+.\-]{0,31}://[^\s/:@]*:)(?:[^\s/]*|(?!\d*/(?![\d/]{0,255}@))[^\s/@]{0,255}/[^\s@]{0,255})@")
 # a secret named by its key, wherever it is written: a query or form parameter (`api_secret=...`, also
 # first in a form body), a JSON or Python field (`"password": "..."`, whole up to its closing quote,
 # escaped quotes included; to the end of a text cut before it),

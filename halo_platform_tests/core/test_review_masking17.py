@@ -1,5 +1,6 @@
 """Masking defects found in review 17 (each test failed before its fix): a Google API key in a Google
-Chat webhook's URL (`?key=AIza...`) reached the log whole in httpx's line for each post."""
+Chat webhook's URL (`?key=AIza...`) reached the log whole in httpx's line for each post; a URL's password of
+digits and slashes (`mysql://app:2024/0612@db/x`) was read as a port and its path, and shown whole."""
 
 from __future__ import annotations
 
@@ -45,5 +46,30 @@ def test_a_google_chat_webhooks_api_key_never_reaches_the_log(http_fake: FakeHTT
     ],
 )
 def test_mask_text_masks_a_google_api_key_wherever_it_is(text, shown) -> None:  # noqa: ANN001
+    assert mask_text(text) == shown
+    assert mask_text(shown) == shown
+
+
+def test_a_url_password_of_digits_and_slashes_never_reaches_the_log(caplog) -> None:  # noqa: ANN001
+    """SQLAlchemy reads `mysql+pymysql://app:2024/0612@db/x` as the password `2024/0612`: the mask
+    took what is up to its `/` for a port (`host:8080/users/...`) and showed the password whole."""
+    install_redaction()
+    caplog.set_level(logging.INFO, logger="halo.review17")
+    logging.getLogger("halo.review17").error("could not connect to %s", "mysql+pymysql://app:2024/0612@db.internal:3306/x")
+    assert caplog.records[-1].getMessage() == "could not connect to mysql+pymysql://app:***@db.internal:3306/x"
+    assert "0612" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("mysql://u:12/34@host/db", "mysql://u:***@host/db"),
+        ("postgresql://u:1/2/3@10.0.0.5:5432/db refused", "postgresql://u:***@10.0.0.5:5432/db refused"),
+        # a port before a path stays readable, the address in the path masked by its own rule
+        ("http://host:8080/users/jane@example.com", "http://host:8080/users/j***@example.com"),
+        ("https://host:8443/a1/b@c.org", "https://host:8443/a1/b***@c.org"),
+    ],
+)
+def test_mask_text_tells_a_password_of_digits_and_slashes_from_a_port(text, shown) -> None:  # noqa: ANN001
     assert mask_text(text) == shown
     assert mask_text(shown) == shown
