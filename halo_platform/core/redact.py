@@ -293,6 +293,24 @@ class _Masked:
         return self._repr
 
 
+class _MaskedMapping(dict):
+    """A mapping argument, which logging takes whole when it is the only one (`log.info("%s", counts)`,
+    `log.info("%(who)s", {...})`): its values masked for `%(name)s`, its text, keys too, for `%s` and for
+    logging's own report of a format it does not fit (`Arguments: {...}` on stderr)."""
+
+    __slots__ = ("_shown",)
+
+    def __init__(self, mapping: Mapping) -> None:
+        super().__init__((key, _mask_arg(value)) for key, value in mapping.items())
+        self._shown = _Masked(mapping)
+
+    def __str__(self) -> str:
+        return str(self._shown)
+
+    def __repr__(self) -> str:
+        return repr(self._shown)
+
+
 def _mask_arg(value: Any) -> Any:
     if value is None or isinstance(value, (bool, numbers.Number)):
         return value  # %d / %f need the number itself
@@ -312,7 +330,7 @@ class RedactingFilter(logging.Filter):
             return True
         record.msg = mask_text(record.msg) if isinstance(record.msg, str) else _mask_arg(record.msg)
         if isinstance(record.args, Mapping):
-            record.args = {k: _mask_arg(v) for k, v in record.args.items()}
+            record.args = _MaskedMapping(record.args)
         elif isinstance(record.args, tuple):
             record.args = tuple(_mask_arg(a) for a in record.args)
         if record.exc_info and not record.exc_text:

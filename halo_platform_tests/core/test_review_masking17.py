@@ -1,10 +1,15 @@
 """Masking defects found in review 17 (each test failed before its fix): a Google API key in a Google
 Chat webhook's URL (`?key=AIza...`) reached the log whole in httpx's line for each post; a URL's password of
-digits and slashes (`mysql://app:2024/0612@db/x`) was read as a port and its path, and shown whole."""
+digits and slashes (`mysql://app:2024/0612@db/x`) was read as a port and its path, and shown whole; a
+dict logged as a line's one argument (`log.info("sent %s", by_recipient)`) had its values masked, not its
+keys, in the line and in logging's own report of a format it does not fit."""
 
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 
 import pytest
 import yaml
@@ -73,3 +78,32 @@ def test_a_url_password_of_digits_and_slashes_never_reaches_the_log(caplog) -> N
 def test_mask_text_tells_a_password_of_digits_and_slashes_from_a_port(text, shown) -> None:  # noqa: ANN001
     assert mask_text(text) == shown
     assert mask_text(shown) == shown
+
+
+# a process started as the platform's are (the filter installed where it starts), logging a dict as
+# its line's one argument: with `%s`, with `%(name)s`, and with a format it does not fit, which
+# logging reports on stderr with the arguments
+DICT_LINES = """
+import logging
+from halo_platform.core.redact import install_redaction
+install_redaction()
+logging.basicConfig(level=logging.INFO, format="%(message)s")
+log = logging.getLogger("halo.delivery")
+log.info("sent by recipient: %s", {"ada@example.com": 2, "+33612345678": 1})
+log.info("%(to)s: %(n)d sent", {"to": "+33612345679", "n": 3})
+log.warning("%s failed for %s", {"jane.doe@example.com": "bounced"})
+"""
+
+
+def test_a_dict_logged_as_a_lines_one_argument_has_its_keys_masked_too(tmp_path) -> None:  # noqa: ANN001
+    """Logging takes a dict that is a line's one argument as the mapping of its format: the
+    filter masked its values (for `%(name)s`) but not its keys, which `%s` shows, and which
+    logging's report of a format that does not fit (`Arguments: {...}`) prints to stderr."""
+    env = {**os.environ, "HALO_HOME": str(tmp_path), "HALO_DB_URL": f"sqlite:///{tmp_path / 'halo.db'}"}
+    done = subprocess.run([sys.executable, "-c", DICT_LINES], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    for whole in ("ada@", "33612345678", "33612345679", "jane.doe@"):
+        assert whole not in done.stderr, done.stderr
+    assert "sent by recipient: {'a***@example.com': 2, '+336*****678': 1}" in done.stderr
+    assert "+336*****679: 3 sent" in done.stderr
+    assert "Arguments: {'j***@example.com': 'bounced'}" in done.stderr
