@@ -22,7 +22,7 @@ import logging
 import numbers
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from halo_platform.core.text import cut
@@ -277,14 +277,24 @@ def error_line(error: str | None, limit: int = 500) -> tuple[str, int]:
     return lines[0][:limit], len(lines) - 1
 
 
+def _text(value: Any, text: Callable[[Any], str]) -> str:
+    """`text(value)` (`str` or `repr`) masked, or `<Type str() failed>` where it raises, as `traceback`
+    shows such an exception: this runs in the log call, which must not raise (a run failed on a log
+    line), and logging's own report of a record it cannot format goes to stderr unmasked."""
+    try:
+        return mask_text(text(value))
+    except Exception:
+        return f"<{type(value).__name__} {text.__name__}() failed>"
+
+
 class _Masked:
     """An argument whose text is masked however the format string shows it (%s or %r)."""
 
     __slots__ = ("_repr", "_str")
 
     def __init__(self, value: Any) -> None:
-        self._str = mask_text(str(value))
-        self._repr = mask_text(repr(value))
+        self._str = _text(value, str)
+        self._repr = _text(value, repr)
 
     def __str__(self) -> str:
         return self._str

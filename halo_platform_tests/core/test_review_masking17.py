@@ -2,7 +2,8 @@
 Chat webhook's URL (`?key=AIza...`) reached the log whole in httpx's line for each post; a URL's password of
 digits and slashes (`mysql://app:2024/0612@db/x`) was read as a port and its path, and shown whole; a
 dict logged as a line's one argument (`log.info("sent %s", by_recipient)`) had its values masked, not its
-keys, in the line and in logging's own report of a format it does not fit."""
+keys, in the line and in logging's own report of a format it does not fit; a log call whose argument's text cannot be had (its
+`__str__` raises) raised to its caller, where logging itself never raises."""
 
 from __future__ import annotations
 
@@ -107,3 +108,22 @@ def test_a_dict_logged_as_a_lines_one_argument_has_its_keys_masked_too(tmp_path)
     assert "sent by recipient: {'a***@example.com': 2, '+336*****678': 1}" in done.stderr
     assert "+336*****679: 3 sent" in done.stderr
     assert "Arguments: {'j***@example.com': 'bounced'}" in done.stderr
+
+
+class _Unshowable:
+    """A value whose text cannot be had: its `__str__` needs what was never set."""
+
+    def __str__(self) -> str:
+        return f"{self.to} refused"  # type: ignore[attr-defined]
+
+    __repr__ = __str__
+
+
+def test_a_log_call_whose_argument_cannot_be_shown_does_not_raise(caplog) -> None:  # noqa: ANN001
+    """Logging never raises in a log call (a record it cannot format is reported on stderr): the
+    filter, which masks a record's arguments as the log call makes it, raised the argument's error
+    to the caller (a send or a run failed on a log line). The line is kept, that argument named."""
+    install_redaction()
+    caplog.set_level(logging.INFO, logger="halo.review17")
+    logging.getLogger("halo.review17").warning("could not send to %s: %s (%r)", "+33612345678", _Unshowable(), _Unshowable())
+    assert caplog.records[-1].getMessage() == "could not send to +336*****678: <_Unshowable str() failed> (<_Unshowable repr() failed>)"
