@@ -395,6 +395,8 @@ def set_schedule(
         raise HaloError("sinks: pick at least one sink")
     if cron is not None:  # one spelling per cron: other spacing is no edit, no retiming, and keeps `list` one line
         cron = canonical_cron(cron)
+    if timezone is not None:  # as the Control Center's field reads it: ' UTC' pasted into `--timezone` is UTC
+        timezone = timezone.strip()
 
     def write() -> None:
         with store.write() as conn:
