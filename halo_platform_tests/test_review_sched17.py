@@ -4,12 +4,14 @@ which all save through `reports.schedules.set_schedule`)."""
 
 from __future__ import annotations
 
+import pytest
 from click.testing import CliRunner
 
 from halo_platform.cli import cli
 from halo_platform.core.definitions import STORE
+from halo_platform.core.errors import HaloError
 from halo_platform.reports.jobs import ManageTaskScheduleConfig, apply_schedule_edit
-from halo_platform.reports.schedules import list_schedules, schedule_edits
+from halo_platform.reports.schedules import check_cron, list_schedules, schedule_edits
 
 
 def test_a_timezone_given_with_spaces_around_it_is_that_timezone(halo_env):  # noqa: ARG001 - an isolated platform
@@ -29,3 +31,37 @@ def test_a_timezone_given_with_spaces_around_it_is_that_timezone(halo_env):  # n
     assert len(schedule_edits(STORE, "daily")) == 2  # the same zone again is no edit
     blank = runner.invoke(cli, ["schedules", "set", "daily", "--timezone", "  "])
     assert (blank.exit_code, blank.output) == (2, "error: unknown timezone '' (an IANA name such as Asia/Jakarta)\n")
+
+
+def test_a_step_after_one_value_is_refused_saying_how_standard_cron_writes_it(halo_env):  # noqa: ARG001
+    """`0/15` (Quartz's 'from 0 every 15', which croniter also reads) is no standard cron: refused, as
+    other dialects' forms are, but the one line said only "invalid cron expression '0/15 7 * * *' (5
+    fields: minute hour day month weekday)" of a cron that has its 5 fields. It now names the field
+    and the standard spelling; nothing is saved."""
+    runner = CliRunner()
+    made = runner.invoke(cli, ["schedules", "set", "quarterly", "--task", "campaign_alerts", "--cron", "0/15 7 * * *"])
+    assert (made.exit_code, made.output) == (2, "error: invalid cron expression '0/15 7 * * *': minute '0/15': "
+                                                "a step goes after * or a range, as in */15 or 0-59/15\n")
+    assert list_schedules(STORE) == []
+    taken = runner.invoke(cli, ["schedules", "set", "quarterly", "--task", "campaign_alerts", "--cron", "*/15 7 * * *"])
+    assert taken.exit_code == 0, taken.output
+
+
+@pytest.mark.parametrize(("cron", "reason"), [
+    ("5/15 7 * * *", "minute '5/15': a step goes after * or a range, as in */15 or 5-59/15"),
+    ("0 24 * * *", "hour '24' is not a value from 0 to 23"),
+    ("0 6 * foo *", "month 'foo' is not a value from 1 to 12 or a name (jan...)"),
+    ("0 6 1-0 * *", "day '0' is not a value from 1 to 31"),
+    ("0 6 * * fri-mon", "weekday 'fri-mon' runs backwards (a range goes from the lower value to the higher)"),
+    ("*/90 * * * *", "minute '*/90': a step is 1 to 59"),
+    ("0 6 L * *", "day 'L' is not a value from 1 to 31"),
+    ("0 6 ? * *", "day '?' is not a value, a range or a step"),
+    ("0 6 * * \u00b9", "weekday '\u00b9' is not a value, a range or a step"),  # a digit to str.isdigit, not to int()
+    ("\u0665 6 * * *", "minute '\u0665' is not a value, a range or a step"),  # an Arabic-Indic 5
+])
+def test_a_cron_with_its_five_fields_is_refused_naming_the_field_at_fault(cron, reason):
+    """Each refusal of a five-field cron names its field and why, on one line."""
+    with pytest.raises(HaloError) as refused:
+        check_cron(cron)
+    assert str(refused.value) == f"invalid cron expression {cron!r}: {reason}"
+

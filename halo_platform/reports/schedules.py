@@ -243,28 +243,35 @@ def next_runs(cron: str, timezone: str, count: int = 5, after: dt.datetime | Non
 _FIELDS = (("minute", 0, 59, ()), ("hour", 0, 23, ()), ("day", 1, 31, ()),
            ("month", 1, 12, ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")),
            ("weekday", 0, 7, ("sun", "mon", "tue", "wed", "thu", "fri", "sat")))
-_TERM = re.compile(r"(\*|(\w+)(?:-(\w+))?)(?:/(\d+))?")
+_TERM = re.compile(r"(\*|(\w+)(?:-(\w+))?)(?:/(\d+))?", re.ASCII)
 
 
 def _value(token: str, low: int, high: int, names: tuple[str, ...]) -> int | None:
-    number = names.index(token.lower()) + low if token.lower() in names else int(token) if token.isdigit() else None
+    number = names.index(token.lower()) + low if token.lower() in names else int(token) if token.isascii() and token.isdigit() else None
     return number if number is not None and low <= number <= high else None
 
 
-def _standard_field(text: str, low: int, high: int, names: tuple[str, ...]) -> bool:
+def _field_problem(text: str, low: int, high: int, names: tuple[str, ...]) -> str | None:
+    """Why `text` is no standard cron field of values `low` to `high` (or `names`), said of the
+    term at fault; None for a standard field."""
     def value(token: str) -> int | None:
         return _value(token, low, high, names)
 
     for term in text.split(","):
         match = _TERM.fullmatch(term)
         if not match:
-            return False
+            return f"{echo(term)} is not a value, a range or a step"
         star, first, last, step = match.group(1) == "*", match.group(2), match.group(3), match.group(4)
-        if not star and (value(first) is None or (last is not None and (value(last) is None or value(last) < value(first)))):
-            return False
-        if step is not None and not (1 <= int(step) <= high - low and (star or last is not None)):
-            return False
-    return True
+        for token in () if star else (first,) if last is None else (first, last):
+            if value(token) is None:
+                return f"{echo(token)} is not a value from {low} to {high}" + (f" or a name ({names[0]}...)" if names else "")
+        if last is not None and value(last) < value(first):
+            return f"{echo(term)} runs backwards (a range goes from the lower value to the higher)"
+        if step is not None and not 1 <= int(step) <= high - low:
+            return f"{echo(term)}: a step is 1 to {high - low}"
+        if step is not None and not star and last is None:  # 0/15 in Quartz; standard cron has */15 from 0
+            return f"{echo(term)}: a step goes after * or a range, as in */{step} or {first}-{high}/{step}"
+    return None
 
 
 def canonical_cron(cron: str) -> str:
@@ -305,9 +312,13 @@ CRON_LENGTH = schedules_t.c.cron.type.length  # the column's: PostgreSQL and Mar
 
 def check_cron(cron: str) -> None:
     fields = cron.split()
-    if len(fields) != 5 or not croniter.is_valid(cron) or not all(
-            _standard_field(text, low, high, names) for text, (_, low, high, names) in zip(fields, _FIELDS, strict=True)):
+    if len(fields) != len(_FIELDS):
         raise HaloError(f"invalid cron expression {echo(cron)} (5 fields: minute hour day month weekday)")
+    for text, (name, low, high, names) in zip(fields, _FIELDS, strict=True):
+        if problem := _field_problem(text, low, high, names):
+            raise HaloError(f"invalid cron expression {echo(cron)}: {name} {problem}")
+    if not croniter.is_valid(cron):
+        raise HaloError(f"invalid cron expression {echo(cron)}")
     if len(cron) > CRON_LENGTH:
         raise HaloError(f"cron expression {echo(cron)}: at most {CRON_LENGTH} characters (write a long list as ranges or steps)")
     try:
