@@ -11,7 +11,9 @@ from halo_platform.cli import cli
 from halo_platform.core.definitions import STORE
 from halo_platform.core.errors import HaloError
 from halo_platform.reports.jobs import ManageTaskScheduleConfig, apply_schedule_edit
-from halo_platform.reports.schedules import check_cron, list_schedules, schedule_edits
+from halo_platform.reports.schedules import check_cron, list_schedules, schedule_edits, set_schedule
+from halo_platform_tests.ui.test_form_refusals import _html
+from halo_platform_tests.ui.test_page_edges import _form, app, operator, store  # noqa: F401 - a seeded store, app and operator
 
 
 def test_a_timezone_given_with_spaces_around_it_is_that_timezone(halo_env):  # noqa: ARG001 - an isolated platform
@@ -65,3 +67,21 @@ def test_a_cron_with_its_five_fields_is_refused_naming_the_field_at_fault(cron, 
         check_cron(cron)
     assert str(refused.value) == f"invalid cron expression {cron!r}: {reason}"
 
+
+def test_saving_a_schedule_whose_payload_holds_a_null_records_no_payload_edit(store, operator):  # noqa: ANN001, F811
+    """`halo schedules set weekly --payload '{"period_start": null, ...}'` (or the launchpad's payload_json)
+    stores the null, which means the field's default; the page shows it empty and a browser sends an
+    empty field as no value. Opening the page and pressing Save recorded an edit 'payload:
+    {"period_start": null, ...} -> {...}' no one made, and changing only the cron recorded the payload
+    as changed too. The form's payload is now compared with what its page showed."""
+    set_schedule(store, "weekly", payload={"period_start": None, "tolerance": "2.5"}, updated_by="cli")
+    edits = len(schedule_edits(store, "weekly"))
+    form = _form(_html(operator.get("/ui/schedules/weekly"), 200), "/ui/schedules/weekly")
+    assert form["payload.period_start"] == [""]
+    assert operator.post("/ui/schedules/weekly", data=form).status_code == 303
+    last = schedule_edits(store, "weekly")[0]
+    assert len(schedule_edits(store, "weekly")) == edits, (last["changed"], last["before"], last["after"])
+    form = _form(_html(operator.get("/ui/schedules/weekly"), 200), "/ui/schedules/weekly")
+    assert operator.post("/ui/schedules/weekly", data={**form, "cron": "0 7 * * 1"}).status_code == 303
+    assert schedule_edits(store, "weekly")[0]["changed"] == ["cron"]
+    assert [s["payload"] for s in list_schedules(store)] == [{"period_start": None, "tolerance": "2.5"}]

@@ -194,9 +194,9 @@ def payload_errors(exc: PayloadError, given: dict[str, Any]) -> dict[str, str]:
     return {f"payload.{d['field'].split('.')[0]}" if d["field"] in given else "payload": d["reason"] for d in exc.detail}
 
 
-def _given(form: dict[str, Any]) -> dict[str, str]:
-    """The payload fields the submitted form filled in (a field left empty takes its default)."""
-    return {k: v for k, v in form["payload"].items() if v != ""}
+def _given(payload: dict[str, str]) -> dict[str, str]:
+    """The payload fields a form filled in (a field left empty takes its default)."""
+    return {k: v for k, v in payload.items() if v != ""}
 
 
 def _check(schedule: dict[str, Any], form: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
@@ -209,15 +209,16 @@ def _check(schedule: dict[str, Any], form: dict[str, Any]) -> tuple[dict[str, An
             check(form[name])
         except HaloError as exc:
             errors[name] = str(exc)
-    given, task = _given(form), get_task(schedule["task"])
+    given, task = _given(form["payload"]), get_task(schedule["task"])
     payload: dict[str, Any] = {}
     try:
         payload = task.wire_payload(given)
     except PayloadError as exc:
         errors |= payload_errors(exc, given)
     else:
-        try:  # the stored payload as written (e.g. by the CLI, "2.5" for 2.50) when the form left it as it was: no edit
-            if task.wire_payload(schedule["payload"]) == payload:
+        try:  # the stored payload as written (e.g. by the CLI, "2.5" for 2.50, null for a default) when the form left it
+            # as its page showed it: no edit (a null, shown empty, is sent as no value)
+            if task.wire_payload(_given(_payload_shown(schedule))) == payload:
                 payload = schedule["payload"]
         except PayloadError:
             pass
@@ -258,7 +259,7 @@ async def save(request: Request, schedule_id: str, caller: Caller = Depends(sign
                 store, schedule_id, cron=form["cron"], timezone=form["timezone"], payload=payload, sinks=sinks,
                 enabled=form["enabled"], catch_up=form["catch_up"], updated_by=caller.name, seen_edit=seen))
         except PayloadError as exc:  # what the schedule's run would refuse (`validate_schedule`)
-            errors |= payload_errors(exc, _given(form))
+            errors |= payload_errors(exc, _given(form["payload"]))
         except ConflictError as exc:  # edited since this form's page was opened: sent again, it replaces that edit
             errors["form"], seen = str(exc), None
         except HaloError as exc:
