@@ -4,6 +4,8 @@ which all save through `reports.schedules.set_schedule`)."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from click.testing import CliRunner
 
@@ -11,7 +13,14 @@ from halo_platform.cli import cli
 from halo_platform.core.definitions import STORE
 from halo_platform.core.errors import HaloError
 from halo_platform.reports.jobs import ManageTaskScheduleConfig, apply_schedule_edit
-from halo_platform.reports.schedules import check_cron, list_schedules, schedule_edits, set_schedule
+from halo_platform.reports.schedules import (
+    check_cron,
+    cron_in_words,
+    list_schedules,
+    next_runs,
+    schedule_edits,
+    set_schedule,
+)
 from halo_platform_tests.ui.test_form_refusals import _html
 from halo_platform_tests.ui.test_page_edges import _form, app, operator, store  # noqa: F401 - a seeded store, app and operator
 
@@ -85,3 +94,23 @@ def test_saving_a_schedule_whose_payload_holds_a_null_records_no_payload_edit(st
     assert operator.post("/ui/schedules/weekly", data={**form, "cron": "0 7 * * 1"}).status_code == 303
     assert schedule_edits(store, "weekly")[0]["changed"] == ["cron"]
     assert [s["payload"] for s in list_schedules(store)] == [{"period_start": None, "tolerance": "2.5"}]
+
+
+@pytest.mark.parametrize(("cron", "words", "runs"), [
+    ("0 6 1 */5 *", "At 06:00, on day 1 of the month, only in January, June, and November, UTC",
+     ["2026-01-01", "2026-06-01", "2026-11-01", "2027-01-01"]),  # November to January: two months, not five
+    ("0 6 * * */3", "At 06:00, only on Sunday, Wednesday, and Saturday, UTC",
+     ["2026-01-03", "2026-01-04", "2026-01-07", "2026-01-10"]),  # Saturday to Sunday: one day, not three
+    ("0 6 * * */2", "At 06:00, only on Sunday, Tuesday, Thursday, and Saturday, UTC",
+     ["2026-01-01", "2026-01-03", "2026-01-04", "2026-01-06"]),
+    ("0 6 1 */4 *", "At 06:00, on day 1 of the month, every 4 months, UTC",  # an even cadence: said as a step
+     ["2026-01-01", "2026-05-01", "2026-09-01", "2027-01-01"]),
+])
+def test_a_month_or_weekday_step_that_does_not_divide_the_year_or_week_is_said_as_its_days(cron, words, runs):
+    """The Schedules page says a cron in words beside its next runs. `0 6 1 */5 *` was said 'every 5
+    months' and runs January, June, November, then January again two months on; `*/3` weekdays was 'every
+    3 days of the week' and runs Sunday, Wednesday, Saturday, then Sunday the next day. As `*/45`
+    minutes is already said by its times, such steps are said by the months or days they run."""
+    assert cron_in_words(cron, "UTC") == words
+    after = dt.datetime(2025, 12, 31, 23, 59, 30, tzinfo=dt.UTC)
+    assert [t.date().isoformat() for t in next_runs(cron, "UTC", 4, after=after)] == runs

@@ -187,10 +187,12 @@ def cron_in_words(cron: str, timezone: str) -> str:
     fields = canonical_cron(cron).split()
     if len(fields) == len(_FIELDS):  # "*" on any day of the month; else both fields count (cron's OR)
         fields[4] = _weekdays_in_words(fields[4], "*" if fields[2] == "*" else "0-6")
-    for i, count in ((0, 60), (1, 24)):  # "*/45" fires at :00 and :45, which "every 45 minutes" is not: say the times
+    # "*/45" fires at :00 and :45, which "every 45 minutes" is not; "*/5" months run in January, June and November,
+    # then January two months on; "*/3" weekdays on Sunday, Wednesday and Saturday, then Sunday the next day: say them
+    for i, first, count in ((0, 0, 60), (1, 0, 24), (3, 1, 12), (4, 0, 7)):
         step = fields[i].removeprefix("*/") if i < len(fields) and fields[i].startswith("*/") else ""
         if step.isdigit() and 0 < int(step) < count and count % int(step):
-            fields[i] = ",".join(map(str, range(0, count, int(step))))
+            fields[i] = ",".join(map(str, range(first, first + count, int(step))))
     try:
         words = ExpressionDescriptor(" ".join(fields), options).get_description()
     except (FormatError, MissingFieldError, WrongArgumentError) as exc:
