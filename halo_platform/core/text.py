@@ -9,6 +9,7 @@ import json
 import re
 import unicodedata
 from collections.abc import Callable, Iterable
+from decimal import Decimal
 from typing import Any
 
 from halo_platform.core.errors import HaloError
@@ -167,3 +168,10 @@ def read_json(text: str, what: str) -> Any:  # noqa: ANN401 - any JSON value
         raise HaloError(f"{what} cannot be read: {str(exc).split(';')[0]}") from None
     except RecursionError:
         raise HaloError(f"{what} nests too deep to read") from None
+
+
+def exact_number(number: float) -> str:
+    """A number as the shortest decimal text that reads back as it (60, 1234.5678, 0.00001): a form
+    filled with "%g" (6 digits) saved 1234.57 for a weight of 1234.5678 nobody had touched, and
+    one filled with repr's "1e-05" was refused (a weight is typed in plain digits)."""
+    return format(Decimal(repr(float(number))), "f").removesuffix(".0")

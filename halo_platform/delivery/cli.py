@@ -9,7 +9,7 @@ import click
 from halo_platform.access.cli import cli_actor
 from halo_platform.core.cli_options import GIVEN
 from halo_platform.core.errors import HaloError
-from halo_platform.core.text import read_json
+from halo_platform.core.text import exact_number, read_json
 
 
 @click.group()
@@ -182,7 +182,10 @@ def weights_show() -> None:
     rows = weights_table(providers.config(), store)  # a bad providers file is an error line before any output
     click.echo(f"{'rule':<28}{'provider':<18}{'weight':>8}{'factor':>8}{'effective':>10}")
     for r in rows:
-        click.echo(f"{r['rule']:<28}{r['provider']:<18}{r['weight']:>8g}{r['factor']:>8.2f}{r['effective']:>10g}")
+        # in full digits, as the Routing page writes them ("%g" wrote 1e+06 and 1234.57); the effective weight
+        # rounded off the float noise of weight x factor (123.45678000000001)
+        effective = exact_number(round(r["effective"], 6))
+        click.echo(f"{r['rule']:<28}{r['provider']:<18}{exact_number(r['weight']):>8}{r['factor']:>8.2f}{effective:>10}")
 
 
 @weights.command("set")
@@ -207,7 +210,7 @@ def weights_set(rule: str, assignments: tuple[str, ...], reason: str, changed_by
         parsed[name] = weight
     store, providers = _resources()
     stored = set_weights(providers.config(), rule, parsed, cli_actor() if changed_by is None else changed_by, store, reason)
-    click.echo(f"{rule}: " + ", ".join(f"{k}={v:g}" for k, v in stored.items()))
+    click.echo(f"{rule}: " + ", ".join(f"{k}={exact_number(v)}" for k, v in stored.items()))
 
 
 @delivery.command()

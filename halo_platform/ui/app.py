@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
@@ -29,7 +28,7 @@ from halo_platform.access.guard import SESSION_COOKIE, Caller, check_csrf, sessi
 from halo_platform.access.ui import login_page, unavailable_page
 from halo_platform.core.errors import HaloError
 from halo_platform.core.http import STORE_RETRY_AFTER, STORE_UNAVAILABLE
-from halo_platform.core.text import cut, unstorable
+from halo_platform.core.text import cut, exact_number, unstorable
 
 ROLES = ("viewer", "operator", "admin")
 PAGES = (  # (path, title, the role that may open it): the navigation, in order
@@ -178,17 +177,10 @@ def _said(message: object) -> str:
     return cut(str(message), SAID_LIMIT)
 
 
-def _exact(number: float) -> str:
-    """A number as the shortest decimal text that reads back as it (60, 1234.5678, 0.00001): a form
-    filled with "%g" (6 digits) saved 1234.57 for a weight of 1234.5678 nobody had touched, and
-    one filled with repr's "1e-05" was refused (a weight is typed in plain digits)."""
-    return format(Decimal(repr(float(number))), "f").removesuffix(".0")
-
-
 templates.env.filters["when"] = when
 templates.env.filters["zone"] = zone_of
 templates.env.filters["said"] = _said
-templates.env.filters["exact"] = _exact
+templates.env.filters["exact"] = exact_number
 
 
 DONE_COOKIE = "halo_done"

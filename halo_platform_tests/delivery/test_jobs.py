@@ -291,3 +291,15 @@ def test_a_provider_url_that_cannot_be_called_fails_the_dispatch_run_without_its
     assert "base_url" in failure.step_failure_data.error.to_string()
     stored = [r.event_log_entry for r in instance.get_records_for_run(result.run_id).records]
     assert "hunter2secret" not in str(stored)
+
+
+def test_weights_show_and_set_write_weights_in_full_digits(sandbox, halo_store):  # noqa: ARG001
+    """`halo delivery weights show` wrote weights with "%g": 1,000,000 (the largest weight) as 1e+06
+    and 1234.5678 as 1234.57, and `weights set` echoed them so; the Routing page writes them in
+    full (`exact`), and so does the CLI now."""
+    runner = CliRunner()
+    set_ = runner.invoke(cli, ["delivery", "weights", "set", "sms/*/*", "sms_a=1000000", "sms_b=1234.5678", "--reason", "test"])
+    assert (set_.exit_code, set_.output) == (0, "sms/*/*: sms_a=1000000, sms_b=1234.5678\n")
+    shown = runner.invoke(cli, ["delivery", "weights", "show"]).output.splitlines()
+    rows = {line.split()[1]: line.split()[2:] for line in shown[1:] if line.startswith("sms/*/*")}
+    assert rows["sms_a"][0] == rows["sms_a"][2] == "1000000" and rows["sms_b"][0] == rows["sms_b"][2] == "1234.5678", shown
