@@ -18,7 +18,6 @@ from halo_platform.reports.audit import get_request
 from halo_platform.reports.requests import dagster_instance, submit_run
 from halo_platform.reports.task import get_task
 from halo_platform.sinks import SinksResource
-from halo_platform_tests.delivery.conftest import fakes, halo_store, providers_file  # noqa: F401 - fixtures
 from halo_platform_tests.reports.conftest import store, submitting  # noqa: F401 - fixtures
 
 
@@ -140,45 +139,3 @@ def test_an_emr_run_whose_partitions_hold_a_feed_removed_from_the_feeds_file_pro
     assert freshness(STORE, "acme").applied_at is not None  # acme's file was processed
     warnings = [e.message for e in instance.all_logs(result.run_id) if e.level == 30 and "fhir" in (e.message or "")]
     assert warnings and "no longer in the feeds file" in warnings[0]
-
-
-def test_a_channel_fallback_run_that_failed_for_good_is_asked_for_again(fakes, providers_file, halo_store, tmp_path):  # noqa: F811
-    """delivery.md: an SMS with a fallback that fails is followed by its email. The sensor keys its
-    run by the set of SMS waiting; Dagster launches a key once, whatever became of its run. A run
-    that failed for good (the store down through its retries) left the same SMS waiting under the
-    same key: the daemon skipped every later request, and the failures fell behind the sensor's
-    look-back (5 min) with no fallback ever sent. The next tick now asks again under a new key."""
-    from halo_platform.delivery.follow_up import channel_fallback_job, channel_fallback_sensor
-    from halo_platform.delivery.service import message_view
-    from halo_platform.lab.provider_fakes import SECRETS
-    from halo_platform_tests.delivery.test_fallback import failed_sms
-
-    providers = providers_file({
-        "tw": {"kind": "twilio", "channel": "sms", "base_url": fakes["twilio"].url, **SECRETS["twilio"], "sender": "+33700000000"},
-        "sg": {"kind": "sendgrid", "channel": "email", "base_url": fakes["sendgrid"].url, **SECRETS["sendgrid"],
-               "sender": "noreply@example.com"},
-    })
-    sms_id = failed_sms(providers, halo_store)
-    instance = dg.DagsterInstance.ephemeral()
-    cursor: list[str | None] = [None]
-
-    def evaluate() -> dg.RunRequest:
-        with dg.build_sensor_context(instance=instance, resources={"store": halo_store}, cursor=cursor[0]) as context:
-            result = channel_fallback_sensor(context)
-            cursor[0] = context.cursor
-            assert isinstance(result, dg.RunRequest), result
-            return result
-
-    def launched(request: dg.RunRequest, on: StoreResource) -> bool:  # the run the daemon makes of it
-        tags = {**(request.tags or {}), "dagster/run_key": request.run_key, "dagster/sensor_name": "channel_fallback_sensor"}
-        return channel_fallback_job.execute_in_process(run_config=request.run_config, instance=instance, tags=tags,
-                                                       resources={"store": on, "providers": providers},
-                                                       raise_on_error=False).success
-
-    first = evaluate()
-    down = StoreResource(db_url="postgresql+psycopg://postgres@127.0.0.1:1/halo")  # nothing listens there
-    assert not launched(first, down)
-    again = evaluate()
-    assert again.run_key != first.run_key  # a key no run took: the daemon launches it
-    assert launched(again, halo_store)
-    assert message_view(sms_id, halo_store)["fallback"] is not None
