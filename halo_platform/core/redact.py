@@ -89,10 +89,11 @@ API_KEY = re.compile(r"\b(halo_[0-9a-f]{12}_|AIza)[A-Za-z0-9_-]{20,}")
 # `postgresql://u:Xy7/kP2q@db/x` so): the rule stopped there and the address rule masked what
 # followed it as an address's name (`Xy7/k***@db`); what is up to a `/` after the colon is a
 # password unless it is a port (digits) before a path, `host:8080/users/jane@example.com` keeps its host
-# and path; digits and slashes alone up to the `@` are a password (`u:12/34@db`, shown whole as a port)
+# and path (a port is digits before a path of two segments or more before the `@`); digits, a slash
+# and one segment, or digits and slashes alone, up to the `@` are a password (`u:12/3a@db`, `u:1/2/3@db`)
 # (bounded: each `://` in a long text without an `@` was tried to the text's end, 1 s for 50 kB)
 URL_PASSWORD = re.compile(
-    r"(\b[A-Za-z][A-Za-z0-9+.\-]{0,31}://[^\s/:@]*:)(?:[^\s/]*|(?!\d*/(?![\d/]{0,255}@))[^\s/@]{0,255}/[^\s@]{0,255})@")
+    r"(\b[A-Za-z][A-Za-z0-9+.\-]{0,31}://[^\s/:@]*:)(?:[^\s/]*|(?!\d*/(?![\d/]{0,255}@)[^\s/@]{0,255}/)[^\s/@]{0,255}/[^\s@]{0,255})@")
 # a secret named by its key, wherever it is written: a query or form parameter (`api_secret=...`, also
 # first in a form body), a JSON or Python field (`"password": "..."`, whole up to its closing quote,
 # escaped quotes included; to the end of a text cut before it),
@@ -100,10 +101,12 @@ URL_PASSWORD = re.compile(
 # request it got, credentials and all
 # After a colon only a quoted value or a credential scheme counts: `password: at least 12
 # characters` is the platform's own error about a field, not a secret. The schemes are those the
-# providers use: Bearer, Basic, Token, and OneSignal's `Key`.
+# providers use: Bearer, Basic, Token, OneSignal's `Key` and FCM's legacy `key=`. An `Authorization:`
+# header is a credential whatever its form: after its colon, any value is one.
+_SCHEME = r"(?:(?:bearer|basic|token|key)\s+|key=)"  # FCM's legacy header: `Authorization: key=AAAA...`
 SECRET_VALUE = re.compile(
-    r"""((?<![\w-])(?:[\w-]*(?:secret|password|passwd|token|api[_-]?key|access[_-]?key|private[_-]?key)(?:_?key)?|sig|signature|authorization)"""
-    r"""["']?(?:\s*=\s*(?:(?:bearer|basic|token|key)\s+)?|\s*:\s*(?:(?:bearer|basic|token|key)\s+|(?=["']))))"""
+    r"""((?<![\w-])(?:(?:[\w-]*(?:secret|password|passwd|token|api[_-]?key|access[_-]?key|private[_-]?key)(?:_?key)?|sig|signature|authorization)"""
+    rf"""["']?(?:\s*=\s*{_SCHEME}?|\s*:\s*(?:{_SCHEME}|(?=["'])))|authorization["']?\s*:\s*))"""
     r"""("(?:[^"\\]|\\.)*"?|'(?:[^'\\]|\\.)*'?|[^\s&#"',;}]+)""",
     re.IGNORECASE,
 )
