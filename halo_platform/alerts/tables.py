@@ -1,4 +1,5 @@
-"""Alert tables: the alerts a sink has not taken yet, waiting to be sent to it again."""
+"""Alert tables: the alerts a sink has not taken yet, waiting to be sent to it again; the sensors
+whose failure was alerted and has not ended."""
 
 from __future__ import annotations
 
@@ -31,3 +32,13 @@ class AlertRetry(Base):
     first_failed_at: Mapped[dt.datetime]
     next_attempt_at: Mapped[dt.datetime] = mapped_column(index=True)
     detail: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class FailingSensor(Base):
+    """A sensor whose failure was alerted and which has not succeeded since: its next failures are
+    that episode's, not alerted again. Deleted by its next successful tick (`alerts.failing_sensors`)."""
+
+    __tablename__ = "failing_sensors"
+
+    sensor: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
+    since: Mapped[dt.datetime]  # when its first failure of the episode was alerted

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import dagster as dg
 
+from halo_platform.alerts.failing_sensors import alerted_when_failing
 from halo_platform.alerts.send import Alert, send_alerts
 from halo_platform.availability import pipeline
 from halo_platform.availability.assets import FEEDS, missing_feeds, run_range
@@ -122,6 +123,7 @@ def unreadable_alerts(before: str | None, unreadable: dict[str, str]) -> list[Al
 
 
 @dg.sensor(job_name="emr_processing_job", minimum_interval_seconds=10, default_status=dg.DefaultSensorStatus.RUNNING)
+@alerted_when_failing("emr_landing_sensor")
 @masked
 def emr_landing_sensor(context: dg.SensorEvaluationContext, store: StoreResource, sinks: SinksResource):
     """Watches $HALO_HOME/landing/<feed>/ for files not yet processed; requests one run per feed

@@ -9,6 +9,7 @@ import time
 
 import dagster as dg
 
+from halo_platform.alerts.failing_sensors import alerted_when_failing
 from halo_platform.core.failures import masked
 from halo_platform.core.run_status import again_after, attempt, final_failures
 from halo_platform.core.store import StoreResource
@@ -48,6 +49,7 @@ def _active(context: dg.SensorEvaluationContext, job_name: str) -> bool:
 
 @dg.sensor(job=status_webhooks_job, minimum_interval_seconds=10, default_status=dg.DefaultSensorStatus.RUNNING,
            description="Launches a webhook delivery run when a status webhook is due and no such run is active.")
+@alerted_when_failing("status_webhooks_sensor")
 @masked
 def status_webhooks_sensor(context: dg.SensorEvaluationContext, store: StoreResource):  # noqa: ANN201
     from halo_platform.delivery.webhooks import backlog
@@ -100,6 +102,7 @@ def fallback_cursor(cursor: str | None) -> tuple[int, list[list[float]]]:
 @dg.sensor(job=channel_fallback_job, minimum_interval_seconds=10, default_status=dg.DefaultSensorStatus.RUNNING,
            description="Launches a fallback run for SMS with a fallback that failed and have none yet, looking back "
                        f"over the failures of the last {LATE_COMMIT_SECONDS} s (stored late by a slow transaction).")
+@alerted_when_failing("channel_fallback_sensor")
 @masked
 def channel_fallback_sensor(context: dg.SensorEvaluationContext, store: StoreResource):  # noqa: ANN201
     from halo_platform.delivery.fallback import newest_event_id, waiting_fallbacks

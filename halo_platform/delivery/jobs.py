@@ -7,6 +7,7 @@ from collections import Counter
 
 import dagster as dg
 
+from halo_platform.alerts.failing_sensors import alerted_when_failing
 from halo_platform.core.errors import fail_once
 from halo_platform.core.failures import masked
 from halo_platform.core.redact import mask_text
@@ -99,6 +100,7 @@ def dispatchers_per_channel(instance: dg.DagsterInstance, store: StoreResource) 
 @dg.sensor(job=message_dispatch_job, minimum_interval_seconds=5, default_status=dg.DefaultSensorStatus.RUNNING,
            description="Launches dispatch runs per channel with due messages (tag halo/channel), up to the run queue's "
                        "halo/channel limit (2 at most on SQLite); on PostgreSQL/MariaDB they claim with FOR UPDATE SKIP LOCKED.")
+@alerted_when_failing("message_queue_sensor")
 @masked
 def message_queue_sensor(context: dg.SensorEvaluationContext, store: StoreResource):  # noqa: ANN201
     from halo_platform.core.models import utcnow

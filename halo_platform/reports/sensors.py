@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import dagster as dg
 
+from halo_platform.alerts.failing_sensors import alerted_when_failing
 from halo_platform.alerts.send import Alert, send_alerts
 from halo_platform.core.errors import HaloError
 from halo_platform.core.failures import masked
@@ -163,6 +164,7 @@ def run_status_sensor(name: str, event: dg.DagsterEventType, status: str, error:
     (`runs_since`; Dagster's run-status sensors, whose cursor it takes up, handed 5)."""
 
     @dg.sensor(name=name, minimum_interval_seconds=15, default_status=dg.DefaultSensorStatus.RUNNING, description=description)
+    @alerted_when_failing(name)
     @masked
     def sensor(context: dg.SensorEvaluationContext, store: StoreResource) -> dg.SkipReason:
         runs = runs_since(context, event)
@@ -197,6 +199,7 @@ def abandoned_pid(tags: Mapping[str, str], alive: Callable[[int, str | None], bo
 @dg.sensor(name="task_request_abandoned_sensor", minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
            description="Ends CANCELED the task runs `halo tasks run --wait` ran on this host whose process is gone"
                        " (killed, SIGKILL): nothing else would finish them, and their requests stayed RUNNING.")
+@alerted_when_failing("task_request_abandoned_sensor")
 @masked
 def task_request_abandoned_sensor(context: dg.SensorEvaluationContext, store: StoreResource) -> dg.SkipReason:
     instance = context.instance
@@ -225,6 +228,7 @@ def build_sensors(jobs: Sequence) -> list[dg.SensorDefinition]:
                     " ticks missed while it was stopped by each schedule's catch_up (none, latest, all);"
                     " alerts once for each schedule it has to skip (its run no longer builds).",
     )
+    @alerted_when_failing("task_schedule_sensor")
     @masked
     def task_schedule_sensor(context: dg.SensorEvaluationContext, store: StoreResource, sinks: SinksResource) -> dg.SensorResult:
         requests, cursor = evaluate_schedules(store, utcnow(), context.cursor)
