@@ -223,7 +223,7 @@ def test_smtp_relay_accepts_with_250_over_starttls_and_login(smtp_server, make_p
         ({"rcpt_reply": "550 5.1.1 No such user"}, PERMANENT),
         ({"data_reply": "452 4.3.1 Insufficient system storage"}, RETRYABLE),
         ({"data_reply": "554 5.7.1 Rejected"}, PERMANENT),
-        ({"reject_auth": True}, PERMANENT),
+        ({"reject_auth": True}, RETRYABLE),  # 535: the relay's configuration error, another provider takes the message
         ({"drop_on_connect": True}, RETRYABLE),
     ],
 )

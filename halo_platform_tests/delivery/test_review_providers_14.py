@@ -114,7 +114,7 @@ def test_an_smtp_connection_whose_login_fails_is_closed(smtp_server, make_provid
     provider = make_provider("smtp", smtp_server, host="127.0.0.1", port=smtp_server.port, username=smtp_server.username,
                              password="wrong", timeout_seconds=3.0)
     result, leaked = unclosed_sockets_to(smtp_server.port, lambda: provider.send(outgoing("email")))
-    assert result.outcome == PERMANENT and "login refused (535)" in result.detail
+    assert result.outcome == RETRYABLE and "login refused (535)" in result.detail
     assert leaked == []
     healthy, leaked = unclosed_sockets_to(smtp_server.port, provider.health)
     assert healthy is False

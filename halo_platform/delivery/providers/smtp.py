@@ -1,5 +1,6 @@
 """`smtp`: any SMTP relay. `250` after DATA acknowledges; 4yz retries (at login too); 5yz is
-permanent (535, bad credentials, is a configuration error: permanent too, and loud)."""
+permanent, but for a login refused (535, bad credentials): a configuration error, the relay's
+and not the message's, which another provider of the route takes."""
 
 from __future__ import annotations
 
@@ -138,10 +139,12 @@ class SmtpProvider(Provider):
         try:
             conn = self._checkout(timeout)
         except smtplib.SMTPResponseException as exc:
-            # a login refused (535) is a configuration error; one answered 4yz (454: the relay's
-            # authentication is down a moment, 421) is retried as any 4yz
+            # a login refused (535) is a configuration error: nothing of the message was sent, and
+            # only this provider cannot take it, so it is retried (at once elsewhere for a HIGH one)
+            # and counted against the relay; one answered 4yz (454: the relay's authentication is
+            # down a moment, 421) is retried as any 4yz
             if isinstance(exc, smtplib.SMTPAuthenticationError) and smtp_outcome(exc.smtp_code) == PERMANENT:
-                return SendResult(message.id, PERMANENT, detail=f"configuration error: SMTP login refused ({exc.smtp_code})")
+                return SendResult(message.id, RETRYABLE, detail=f"configuration error: SMTP login refused ({exc.smtp_code})")
             return SendResult(message.id, smtp_outcome(exc.smtp_code), detail=f"{exc.smtp_code} on connect")
         except smtplib.SMTPNotSupportedError as exc:
             # STARTTLS or AUTH that the settings ask for and this relay does not offer: the setting to
