@@ -48,9 +48,12 @@ def prepare_request(task_name: str, payload: Mapping[str, Any] | None, sinks: Se
         if inner and inner != list(sinks):  # else one of the two lists the caller named is dropped without a word
             reason = f"given twice: {list(sinks)} beside the payload and {inner} in it; give one list"
             raise PayloadError(task.name, [{"field": "sinks", "reason": cut(reason, 300)}])
+        # checked as sinks before the payload: `--sink outbox --sink outbox` was refused as an invalid payload
+        SinksResource().validate_names(list(sinks))
         payload["sinks"] = list(sinks)
     config = task.check_payload(payload, RunContext(utcnow(), DEFAULT_TIMEZONE))  # e.g. an empty period
-    SinksResource().validate_names(list(config.sinks or task.default_sinks))
+    if not sinks:  # the payload's own list, or the task's defaults
+        SinksResource().validate_names(list(config.sinks or task.default_sinks))
     return task, task.wire_payload(payload)
 
 

@@ -363,9 +363,11 @@ def validate_schedule(task: str, cron: str, timezone: str, payload: Mapping[str,
     check_timezone(timezone)
     if "sinks" in object_payload(payload):  # the run would take the schedule's sinks; a second list in the payload misleads
         raise HaloError("payload: sinks are the schedule's own field (--sink, the form's Sinks), not part of the payload")
+    # the schedule's own field, checked as sinks before the payload they are run with (a name
+    # given twice was refused as an invalid payload)
+    SinksResource().validate_names(list(sinks))
     next_tick = next_runs(cron, timezone, count=1)[0]
     definition.check_payload({**payload, "sinks": list(sinks)}, RunContext(next_tick.astimezone(dt.UTC), timezone))
-    SinksResource().validate_names(list(sinks))
 
 
 def _row(r: Mapping[str, Any]) -> dict[str, Any]:

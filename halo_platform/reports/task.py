@@ -14,7 +14,6 @@ import enum
 import math
 import re
 import types
-from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -28,7 +27,7 @@ from pydantic_core import PydanticCustomError, to_jsonable_python
 
 from halo_platform.core.errors import HaloError
 from halo_platform.core.models import EARLIEST_DATE, LATEST_DATE
-from halo_platform.core.text import cut, echo
+from halo_platform.core.text import cut, echo, named_more_than_once
 
 
 class ReportFormat(enum.StrEnum):
@@ -141,7 +140,7 @@ Number = Annotated[float, BeforeValidator(_finite), Field(allow_inf_nan=False)]
 
 
 def _distinct(names: list[str]) -> list[str]:
-    twice = sorted(n for n, times in Counter(names).items() if times > 1)  # names.count(n) for each was quadratic
+    twice = named_more_than_once(names)
     if twice:  # a sink named twice would be sent the file twice
         raise ValueError(f"named more than once: {', '.join(twice)}")
     return names

@@ -25,14 +25,15 @@ from halo_platform.core.settings import (
     read_yaml,
     refuse_unknown_keys,
 )
-from halo_platform.core.text import cut
+from halo_platform.core.text import cut, echo, named_more_than_once
 from halo_platform.sinks.base import Delivery, DeliveryOutcome, Link, Sink, SinkError, deliver_with_retries
 
 __all__ = ["Delivery", "DeliveryOutcome", "Link", "Sink", "SinksResource", "UnknownSink", "deliver_with_retries", "sink_kinds"]
 
 
 class UnknownSink(HaloError):
-    """A sink name the sinks file does not have, or whose kind no sink module declares."""
+    """A sink name the sinks file does not have (or one named twice, or with blanks around it), or
+    whose kind no sink module declares."""
 
 
 @functools.cache
@@ -69,13 +70,19 @@ class SinksResource(dg.ConfigurableResource):
         return sorted(self._entries())
 
     def validate_names(self, names: list[str], check_kinds: bool = True) -> None:
-        """Refuse a name the file does not have or, with `check_kinds`, whose kind no sink module
-        declares: a request or schedule naming it is refused when made (the CLI, the API and the
-        Control Center all come here), not failed when its run delivers."""
+        """Refuse a name given twice, one the file does not have or, with `check_kinds`, whose kind
+        no sink module declares: a request or schedule naming it is refused when made (the CLI, the
+        API and the Control Center all come here), not failed when its run delivers."""
+        twice = named_more_than_once(names)
+        if twice:  # such a sink would be sent the file twice
+            raise UnknownSink(f"sinks: named more than once: {cut(', '.join(twice))}")
         entries = self._entries()
         unknown = sorted(set(names) - set(entries))
         if any(not name.strip() for name in unknown):  # joined with the others it read 'unknown sink(s): ; known: ...'
             raise UnknownSink(f"a sink name is empty (name sinks, or leave them out for the default ones); known: {', '.join(sorted(entries))}")
+        # ' outbox' read 'unknown sink(s): outbox' once an error line's blanks were joined: the known name refused
+        if padded := next((name for name in unknown if name != name.strip()), None):
+            raise UnknownSink(f"sink name {echo(padded)} has blanks around it; known: {', '.join(sorted(entries))}")
         if unknown:
             raise UnknownSink(f"unknown sink(s): {cut(', '.join(unknown))}; known: {', '.join(sorted(entries))}")
         if check_kinds:

@@ -1,5 +1,6 @@
 """Review 18 of delivery and of the refusals of `halo tasks run`: an SMTP relay refusing our login
-(535, aiosmtpd) is that provider failing, and the message goes to the route's next provider, once."""
+(535, aiosmtpd) is that provider failing, and the message goes to the route's next provider, once;
+a sink named twice or with blanks around it is refused as a sink, alike on the CLI and the API."""
 
 from __future__ import annotations
 
@@ -8,12 +9,16 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
+from halo_platform.cli import cli
 from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
 from halo_platform.delivery.service import message_view, submit
 from halo_platform.delivery.tables import DeliveryAttempt
+from halo_platform.http import create_app
 from halo_platform.lab.provider_fakes import SECRETS
+from halo_platform.reports.audit import list_requests
 from halo_platform_tests.delivery.helpers import drain
+from halo_platform_tests.fixtures.access import authorized_client
 
 EMAIL = {"to": "ada@example.com", "subject": "Your results", "body": "They are ready"}
 
@@ -62,3 +67,38 @@ def test_a_queued_email_whose_relay_refuses_our_login_is_retried_and_another_pro
     assert message_view(view["id"], halo_store)["status"] == "sent"
     assert [a["to"] for a in fakes["sendgrid"].accepted] == ["ada@example.com"]
     assert smtp_server.messages.snapshot() == []
+
+
+def halo(capsys, *args: str) -> tuple[int, list[str], list[str]]:  # noqa: ANN001
+    """Run `halo args` in this process: its exit code, its stdout lines and its stderr lines."""
+    with pytest.raises(SystemExit) as exited:
+        cli.main(args=list(args), prog_name="halo")
+    out, err = capsys.readouterr()
+    return exited.value.code, out.splitlines(), err.splitlines()
+
+
+RUN = ["tasks", "run", "campaign_alerts", "--payload", '{"as_of": "2024-05-10"}']
+SCHEDULE = ["schedules", "set", "daily", "--task", "campaign_alerts", "--cron", "0 7 * * *"]
+SINKS_REFUSED = [
+    (["outbox", "outbox"], "sinks: named more than once: outbox"),
+    ([" outbox"], "sink name ' outbox' has blanks around it; known: alerts, outbox"),
+    (["outbox "], "sink name 'outbox ' has blanks around it; known: alerts, outbox"),
+]
+
+
+@pytest.mark.parametrize(("sinks", "refusal"), SINKS_REFUSED)
+def test_a_sink_given_twice_or_with_blanks_is_refused_as_a_sink_on_the_cli_the_api_and_a_schedule(halo_env, capsys, sinks, refusal):
+    """`halo tasks run ... --sink outbox --sink outbox` said 'campaign_alerts: invalid payload: sinks:
+    named more than once: outbox', blaming a payload that was fine (the API's `sinks`, beside its
+    payload, the same), and `--sink " outbox"` 'unknown sink(s):  outbox; known: alerts, outbox',
+    a known name refused for a blank nobody sees. The sinks named beside the payload are now
+    checked as sinks, before the payload, by the one check every entry point takes
+    (`SinksResource.validate_names`); nothing is queued or saved."""
+    options = [a for sink in sinks for a in ("--sink", sink)]
+    assert halo(capsys, *RUN, *options) == (2, [], [f"error: {refusal}"])
+    assert halo(capsys, *SCHEDULE, *options) == (2, [], [f"error: {refusal}"])
+    answer = authorized_client(create_app(), raise_server_exceptions=False).post(
+        "/v1/tasks/campaign_alerts/requests", json={"payload": {"as_of": "2024-05-10"}, "sinks": sinks})
+    assert answer.status_code == 422 and answer.json() == {"error": refusal, "detail": [{"field": "sinks", "reason": refusal}]}
+    assert list_requests(StoreResource(db_url=halo_env["HALO_DB_URL"]), None, None, 10) == []
+    assert halo(capsys, "schedules", "list")[1] == ["no schedules"]
