@@ -21,17 +21,17 @@ def _warehouses(tmp_path, urls: dict[str, str]) -> WarehousesResource:  # noqa: 
 
 
 @pytest.fixture
-def reader_with_non_ascii_password(fresh_mysql_url) -> Iterator[str]:  # noqa: ANN001
+def reader_with_non_ascii_password(migrated_mysql_url) -> Iterator[str]:  # noqa: ANN001
     """The URL of a MariaDB user whose password is `pässwörd` (percent-encoded, as a URL holds it),
     allowed to read the test's database; dropped afterwards."""
     user, password = f"wh17_{uuid.uuid4().hex[:8]}", "pässwörd"
-    database = sa.make_url(fresh_mysql_url).database
+    database = sa.make_url(migrated_mysql_url).database
     admin = sa.create_engine(MYSQL_ADMIN_URL, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
     with admin.connect() as conn:
         conn.execute(sa.text(f"CREATE USER '{user}'@'%' IDENTIFIED BY :password"), {"password": password})
         conn.execute(sa.text(f"GRANT SELECT ON `{database}`.* TO '{user}'@'%'"))
     try:
-        yield sa.make_url(fresh_mysql_url).set(username=user, password=password).render_as_string(hide_password=False)
+        yield sa.make_url(migrated_mysql_url).set(username=user, password=password).render_as_string(hide_password=False)
     finally:
         with admin.connect() as conn:
             conn.execute(sa.text(f"DROP USER '{user}'@'%'"))
@@ -98,13 +98,13 @@ def test_a_failed_query_on_a_sqlalchemy_warehouse_closes_its_connection(tmp_path
     assert closed == opened
 
 
-def test_a_query_the_mariadb_server_fails_while_streaming_says_the_servers_error_alone(tmp_path, fresh_mysql_url):
+def test_a_query_the_mariadb_server_fails_while_streaming_says_the_servers_error_alone(tmp_path, migrated_mysql_url):
     """A query MariaDB failed only once its rows were being read (a subquery that returns two rows
     for one of them; a LIMIT 0 look at its columns passes) failed the task with connectorx's debug
     text around the server's error: `... server failed the query: cx writer failed:
     Source(MySQLError(MySqlError { ERROR 1242 (21000): Subquery returns more than 1 row }))`. The
     error is now the server's own line, naming the warehouse and the query."""
-    warehouses = _warehouses(tmp_path, {"gateway": fresh_mysql_url})
+    warehouses = _warehouses(tmp_path, {"gateway": migrated_mysql_url})
     with pytest.raises(WarehouseError) as raised:
         warehouses.load(duckdb.connect(), "settled", "gateway",
                         "SELECT IF(seq = 2, (SELECT 1 UNION SELECT 2), 1) AS x FROM seq_1_to_3")

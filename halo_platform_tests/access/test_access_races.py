@@ -37,7 +37,7 @@ def at_once(fn: Callable[[int], str]) -> list[str]:
     return results
 
 
-@pytest.fixture(params=["sqlite", "fresh_pg_url", "fresh_mysql_url"])
+@pytest.fixture(params=["sqlite", "migrated_pg_url", "migrated_mysql_url"])
 def any_store(request, store) -> StoreResource:  # noqa: ANN001
     if request.param == "sqlite":
         return store

@@ -169,7 +169,7 @@ def test_a_sign_in_checked_against_the_old_password_while_an_admin_sets_a_new_on
 
 @pytest.mark.parametrize("db", ["pg", "mysql"])
 def test_a_sign_in_still_works_and_a_reset_password_still_ends_sessions_on_postgresql_and_mariadb(db: str, request) -> None:  # noqa: ANN001
-    store = StoreResource(db_url=request.getfixturevalue("fresh_pg_url" if db == "pg" else "fresh_mysql_url"))
+    store = StoreResource(db_url=request.getfixturevalue("migrated_pg_url" if db == "pg" else "migrated_mysql_url"))
     try:
         users.create_user(store, "ada", "admin", PASSWORD)
         token = users.login(store, "ada", PASSWORD, "10.0.0.9")

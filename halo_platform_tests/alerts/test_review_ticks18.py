@@ -100,7 +100,7 @@ def tick_in_a_new_process() -> None:
 def test_the_episode_is_kept_alike_on_postgresql_and_mariadb(backend, feeds, instance, request):
     """The store's row decides whether a failure was alerted: a second insert is refused (on PostgreSQL
     its transaction is aborted), which is no alert and no error."""
-    store = StoreResource(db_url=request.getfixturevalue("fresh_pg_url" if backend == "postgresql" else "fresh_mysql_url"))
+    store = StoreResource(db_url=request.getfixturevalue("migrated_pg_url" if backend == "postgresql" else "migrated_mysql_url"))
     try:
         feeds(good=False)
         failing_tick(instance, "emr_landing_sensor", store)

@@ -21,9 +21,9 @@ def store(halo_env) -> Iterator[StoreResource]:  # noqa: ANN001
 
 
 @pytest.fixture
-def pg_store(halo_env, fresh_pg_url) -> Iterator[StoreResource]:  # noqa: ANN001, ARG001
+def pg_store(halo_env, migrated_pg_url) -> Iterator[StoreResource]:  # noqa: ANN001, ARG001
     """A store on a PostgreSQL database of its own (the landing zone still under HALO_HOME)."""
-    yield from _opened(fresh_pg_url)
+    yield from _opened(migrated_pg_url)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -32,7 +32,7 @@ def any_store(request, halo_env, monkeypatch) -> Iterator[StoreResource]:  # noq
     environment's URL), so the PostgreSQL URL is also set for it."""
     url = halo_env["HALO_DB_URL"]
     if request.param == "postgresql":
-        url = request.getfixturevalue("fresh_pg_url")
+        url = request.getfixturevalue("migrated_pg_url")
         monkeypatch.setenv("HALO_DB_URL", url)
     yield from _opened(url)
 

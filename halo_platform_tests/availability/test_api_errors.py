@@ -25,7 +25,7 @@ def client(request, halo_env):
     """An API client of the service over each store: PostgreSQL's driver refuses a NUL in text,
     SQLite and MariaDB looked such an id up (200, no spans); the service refuses it first."""
     url = halo_env["HALO_DB_URL"] if request.param == "sqlite" else request.getfixturevalue(
-        {"postgresql": "fresh_pg_url", "mariadb": "fresh_mysql_url"}[request.param])
+        {"postgresql": "migrated_pg_url", "mariadb": "migrated_mysql_url"}[request.param])
     store = StoreResource(db_url=url)
     yield authorized_client(create_app({"store": store}), "availability:read", raise_server_exceptions=False)
     store.dispose()

@@ -23,7 +23,7 @@ START = dt.datetime(2027, 1, 4, 9, 0)  # whole seconds: MariaDB's DATETIME keeps
 @pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
 def every_store(request, halo_env) -> Iterator[StoreResource]:  # noqa: ANN001
     """SQLite, PostgreSQL, then MariaDB (a database the session shares: the tests' feeds start with 'bulk-')."""
-    url = {"sqlite": lambda: halo_env["HALO_DB_URL"], "postgresql": lambda: request.getfixturevalue("fresh_pg_url"),
+    url = {"sqlite": lambda: halo_env["HALO_DB_URL"], "postgresql": lambda: request.getfixturevalue("migrated_pg_url"),
            "mariadb": lambda: request.getfixturevalue("mysql_url")}[request.param]()
     store = StoreResource(db_url=url)
     yield store

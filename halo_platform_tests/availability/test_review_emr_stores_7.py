@@ -20,7 +20,7 @@ from halo_platform_tests.availability.helpers import land, process
 def store3(request, halo_env, monkeypatch) -> Iterator[StoreResource]:  # noqa: ANN001
     url = halo_env["HALO_DB_URL"]
     if request.param != "sqlite":
-        url = request.getfixturevalue("fresh_pg_url" if request.param == "postgresql" else "fresh_mysql_url")
+        url = request.getfixturevalue("migrated_pg_url" if request.param == "postgresql" else "migrated_mysql_url")
         monkeypatch.setenv("HALO_DB_URL", url)
     resource = StoreResource(db_url=url)
     yield resource

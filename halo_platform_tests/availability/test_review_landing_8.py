@@ -102,10 +102,10 @@ def test_a_processed_file_seen_with_a_new_identity_is_read_once_not_processed_ag
     assert hashed == ["hours.jsonl"]
 
 
-def test_a_store_url_asking_for_the_3_byte_utf8_still_keeps_4_byte_characters(halo_env, fresh_mysql_url):  # noqa: ARG001
+def test_a_store_url_asking_for_the_3_byte_utf8_still_keeps_4_byte_characters(halo_env, migrated_mysql_url):  # noqa: ARG001
     """`?charset=utf8` (old guides' spelling) made the connection utf8mb3: the server refused every
     4-byte character sent, whatever the tables held."""
-    store = StoreResource(db_url=f"{fresh_mysql_url}?charset=utf8")
+    store = StoreResource(db_url=f"{migrated_mysql_url}?charset=utf8")
     try:
         land("acme", "hours 🗓.jsonl", hours("09:00", "2026-11-01T00:00:00Z"))
         assert process(store, DAY, 1).files == 1

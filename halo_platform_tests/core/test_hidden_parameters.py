@@ -14,7 +14,7 @@ PHONE, EMAIL = "+6281234567890", "siti.rahma@example.com"
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql", "mariadb"])
 def test_a_failed_insert_into_the_store_keeps_its_values_out_of_the_error(backend, halo_env, request):
-    url = {"sqlite": None, "postgresql": "fresh_pg_url", "mariadb": "fresh_mysql_url"}[backend]
+    url = {"sqlite": None, "postgresql": "migrated_pg_url", "mariadb": "migrated_mysql_url"}[backend]
     store = StoreResource(db_url=request.getfixturevalue(url) if url else None)
     try:
         with pytest.raises(sa.exc.DBAPIError) as failed, store.write() as conn:

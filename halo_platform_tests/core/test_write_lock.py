@@ -79,9 +79,9 @@ def test_a_bulk_transaction_in_steps_lets_a_priority_writer_in_between_two(tmp_p
     assert not priority_waiting(store)
 
 
-def test_a_statement_in_autocommit_on_a_kept_connection_commits_alone_and_leaves_it_transactional(fresh_pg_url):
+def test_a_statement_in_autocommit_on_a_kept_connection_commits_alone_and_leaves_it_transactional(migrated_pg_url):
     events = sa.table("message_events", sa.column("message_id"), sa.column("event"), sa.column("at"))
-    store = StoreResource(db_url=fresh_pg_url)
+    store = StoreResource(db_url=migrated_pg_url)
 
     def count() -> int:
         with store.read() as conn:

@@ -78,7 +78,7 @@ def any_store(request, halo_store):  # noqa: ANN001, ANN201
     """The isolated platform's SQLite store, then a PostgreSQL database of its own."""
     if request.param == "sqlite":
         return halo_store
-    store = StoreResource(db_url=request.getfixturevalue("fresh_pg_url"))
+    store = StoreResource(db_url=request.getfixturevalue("migrated_pg_url"))
     request.addfinalizer(store.dispose)
     return store
 
@@ -88,7 +88,7 @@ def every_store(request, halo_store):  # noqa: ANN001, ANN201
     """The isolated platform's SQLite store, then a PostgreSQL and a MariaDB database of its own."""
     if request.param == "sqlite":
         return halo_store
-    store = StoreResource(db_url=request.getfixturevalue({"postgresql": "fresh_pg_url", "mariadb": "fresh_mysql_url"}[request.param]))
+    store = StoreResource(db_url=request.getfixturevalue({"postgresql": "migrated_pg_url", "mariadb": "migrated_mysql_url"}[request.param]))
     request.addfinalizer(store.dispose)
     return store
 

@@ -39,7 +39,7 @@ def _twilio_request(sid: str, status: str) -> CallbackRequest:
                            headers={"x-twilio-signature": twilio_sig(URL, params), "content-type": "application/x-www-form-urlencoded"})
 
 
-@pytest.fixture(params=["fresh_pg_url", "fresh_mysql_url"])
+@pytest.fixture(params=["migrated_pg_url", "migrated_mysql_url"])
 def server_store(request) -> Iterator[StoreResource]:  # noqa: ANN001
     store = StoreResource(db_url=request.getfixturevalue(request.param))
     yield store

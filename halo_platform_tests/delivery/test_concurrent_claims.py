@@ -18,7 +18,7 @@ CLAIMERS, MESSAGES, BATCH = 6, 600, 25
 
 @pytest.mark.parametrize("backend", ["mariadb", "postgresql"])
 def test_six_claimers_at_once_lease_each_message_exactly_once(backend, providers_file, halo_env, request):
-    store = StoreResource(db_url=request.getfixturevalue({"mariadb": "fresh_mysql_url", "postgresql": "fresh_pg_url"}[backend]))
+    store = StoreResource(db_url=request.getfixturevalue({"mariadb": "migrated_mysql_url", "postgresql": "migrated_pg_url"}[backend]))
     config = providers_file({"s": {"kind": "sandbox", "channel": "sms"}}, [])
     enqueue_many("sms", [{"to": "+33612345678", "body": f"m{i}", "priority": "LOW"} for i in range(MESSAGES)],
                  store=store, providers=config)

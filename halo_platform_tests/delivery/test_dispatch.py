@@ -86,7 +86,7 @@ def test_normal_goes_strictly_before_low_and_oldest_first(fakes, providers_file,
 
 @pytest.mark.parametrize("store", ["sqlite", "postgresql", "mariadb"])
 def test_two_concurrent_dispatch_runs_never_take_the_same_message(fakes, providers_file, halo_store, store, request):
-    db_url = {"sqlite": None, "postgresql": "fresh_pg_url", "mariadb": "mysql_url"}[store]
+    db_url = {"sqlite": None, "postgresql": "migrated_pg_url", "mariadb": "mysql_url"}[store]
     db_url = db_url and request.getfixturevalue(db_url)
     store = StoreResource(db_url=db_url) if db_url else halo_store
     providers, routing, settings = sms_providers(fakes)

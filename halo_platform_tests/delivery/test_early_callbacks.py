@@ -164,7 +164,7 @@ def _calling_back_while_recording(monkeypatch, module, fakes, store, providers, 
 
 
 @pytest.mark.parametrize("priority", ["NORMAL", "HIGH"])
-@pytest.mark.parametrize("url", ["fresh_pg_url", "fresh_mysql_url"], ids=["postgresql", "mariadb"])
+@pytest.mark.parametrize("url", ["migrated_pg_url", "migrated_mysql_url"], ids=["postgresql", "mariadb"])
 def test_a_status_kept_while_the_sids_transaction_commits_is_applied(request, fakes, providers_file, monkeypatch, priority, url):
     """PostgreSQL and MariaDB let a callback commit while the transaction recording its SID is
     open. Was: the dispatcher looked for kept statuses before the callback kept its own, the
@@ -185,10 +185,10 @@ def test_a_status_kept_while_the_sids_transaction_commits_is_applied(request, fa
         assert conn.execute(sa.select(sa.func.count()).select_from(ParkedCallback.__table__)).scalar() == 0
 
 
-def test_a_round_of_one_statement_commits_with_it_on_postgresql(fresh_pg_url, fakes, providers_file, monkeypatch):
+def test_a_round_of_one_statement_commits_with_it_on_postgresql(migrated_pg_url, fakes, providers_file, monkeypatch):
     """On PostgreSQL a round's answers and markers are one statement, run in autocommit: the
     callback that comes right after it finds the SID committed and applies its status at once."""
-    store = StoreResource(db_url=fresh_pg_url)
+    store = StoreResource(db_url=migrated_pg_url)
     providers = providers_file({"tw": _twilio(fakes)})
     counted = _calling_back_while_recording(monkeypatch, dispatch_module, fakes, store, providers, in_transactions=False)
     message_id = _sms(store, providers)
@@ -198,7 +198,7 @@ def test_a_round_of_one_statement_commits_with_it_on_postgresql(fresh_pg_url, fa
     store.dispose()
 
 
-@pytest.mark.parametrize("url", ["fresh_pg_url", "fresh_mysql_url"], ids=["postgresql", "mariadb"])
+@pytest.mark.parametrize("url", ["migrated_pg_url", "migrated_mysql_url"], ids=["postgresql", "mariadb"])
 def test_a_drain_applies_a_status_kept_during_a_transaction_in_its_next_transaction(request, fakes, providers_file, monkeypatch, url):
     """A drain looks for the statuses kept for the ids a transaction recorded in a later
     transaction (it began after that commit), not in a read of its own after each commit: one

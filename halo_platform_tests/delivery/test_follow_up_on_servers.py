@@ -23,7 +23,7 @@ from halo_platform_tests.delivery.helpers import drain, webhook_receiver
 @pytest.mark.parametrize("server", ["postgresql", "mariadb"])
 def test_opt_out_webhooks_and_fallback_on_a_database_server(fakes, providers_file, server, request, monkeypatch):
     monkeypatch.setenv("HALO_WEBHOOKS_ALLOW_PRIVATE", "1")  # the receiver listens on 127.0.0.1
-    store = StoreResource(db_url=request.getfixturevalue({"postgresql": "fresh_pg_url", "mariadb": "mysql_url"}[server]))
+    store = StoreResource(db_url=request.getfixturevalue({"postgresql": "migrated_pg_url", "mariadb": "mysql_url"}[server]))
     providers = providers_file({
         "tw": {"kind": "twilio", "channel": "sms", "base_url": fakes["twilio"].url, **SECRETS["twilio"], "sender": "+33700000000"},
         "sg": {"kind": "sendgrid", "channel": "email", "base_url": fakes["sendgrid"].url, **SECRETS["sendgrid"], "sender": "noreply@example.com"},

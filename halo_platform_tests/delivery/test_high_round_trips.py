@@ -40,8 +40,8 @@ def _traced_send(store: StoreResource, providers, payload: dict, path) -> tuple[
 
 
 @pytest.fixture
-def pg_store(fresh_pg_url):  # noqa: ANN001, ANN201
-    store = StoreResource(db_url=fresh_pg_url)
+def pg_store(migrated_pg_url):  # noqa: ANN001, ANN201
+    store = StoreResource(db_url=migrated_pg_url)
     yield store
     store.dispose()
 

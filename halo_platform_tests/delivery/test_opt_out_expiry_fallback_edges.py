@@ -142,7 +142,7 @@ def test_a_high_sms_is_not_failed_over_after_its_expires_at(fakes, providers_fil
     assert view["status"] == "expired"
 
 
-def test_a_failure_committed_after_a_newer_one_still_gets_its_fallback_on_postgresql(providers_file, fresh_pg_url):
+def test_a_failure_committed_after_a_newer_one_still_gets_its_fallback_on_postgresql(providers_file, migrated_pg_url):
     """The fallback sensor keeps the newest failure event id as its cursor. On PostgreSQL ids come
     from a sequence in the order transactions insert, not the order they commit: two dispatchers
     record two SMS `lost`; the one holding the lower id commits second, after the sensor read the
@@ -155,7 +155,7 @@ def test_a_failure_committed_after_a_newer_one_still_gets_its_fallback_on_postgr
     from halo_platform.delivery.follow_up import channel_fallback_sensor
     from halo_platform.delivery.queue import events_t
 
-    store = StoreResource(db_url=fresh_pg_url)
+    store = StoreResource(db_url=migrated_pg_url)
     providers = providers_file({"sb_sms": {"kind": "sandbox", "channel": "sms"}, "sb_email": {"kind": "sandbox", "channel": "email"}})
     try:
         sms = [submit("sms", {"to": f"+3361234567{i}", "body": "b", "priority": "LOW",

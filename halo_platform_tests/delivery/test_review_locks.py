@@ -29,7 +29,7 @@ from halo_platform.delivery.service import enqueue_many
 from halo_platform.delivery.tables import DeliveryAttempt, Message, MessageEvent
 
 OWNER = "round-1"
-URLS = {"mariadb": "fresh_mysql_url", "postgresql": "fresh_pg_url"}
+URLS = {"mariadb": "migrated_mysql_url", "postgresql": "migrated_pg_url"}
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from halo_platform_tests.delivery.conftest import outgoing
 
 
 def _store(backend: str, halo_store, request):  # noqa: ANN001, ANN202
-    urls = {"sqlite": None, "postgresql": "fresh_pg_url", "mariadb": "mysql_url"}
+    urls = {"sqlite": None, "postgresql": "migrated_pg_url", "mariadb": "mysql_url"}
     return StoreResource(db_url=request.getfixturevalue(urls[backend])) if urls[backend] else halo_store
 
 
@@ -114,11 +114,11 @@ def test_a_keep_alive_connection_the_provider_closed_while_idle_is_replaced_not_
     assert len(fake.accepted) == 2
 
 
-def test_a_marker_finds_its_messages_by_primary_key_on_postgresql_even_with_stale_statistics(fresh_pg_url, providers_file):
+def test_a_marker_finds_its_messages_by_primary_key_on_postgresql_even_with_stale_statistics(migrated_pg_url, providers_file):
     """Right after a burst is queued PostgreSQL has no statistics on it, and a marker whose
     still-due check matched the partial index `ix_messages_due` was planned as a scan of every
     due message (16-24 ms per marker of 32 messages among 60,000 queued, instead of about 1)."""
-    store = StoreResource(db_url=fresh_pg_url)
+    store = StoreResource(db_url=migrated_pg_url)
     config = providers_file({"s": {"kind": "sandbox", "channel": "sms"}}, [])
     # enough rows that scanning them all is the planner's worst choice, not a fair one for a small table
     enqueue_many("sms", ({"to": "+33612345678", "body": f"m{i}", "priority": "LOW"} for i in range(20_000)), store=store, providers=config)
@@ -138,7 +138,7 @@ def test_a_marker_finds_its_messages_by_primary_key_on_postgresql_even_with_stal
         store.dispose()
 
 
-def test_a_claim_and_a_marker_update_messages_in_place_on_postgresql(fresh_pg_url, providers_file):
+def test_a_claim_and_a_marker_update_messages_in_place_on_postgresql(migrated_pg_url, providers_file):
     """Neither a claim nor an in-flight marker changes an indexed column, and the messages' pages
     keep room (migration delivery_0010), so both are HOT updates: no new version on another page,
     no new entry in any of the table's indexes. With full pages none of them was.
@@ -148,7 +148,7 @@ def test_a_claim_and_a_marker_update_messages_in_place_on_postgresql(fresh_pg_ur
     held open in another database (another test's, at any moment) kept 982 of the 2,000 off their
     page (CI, twice). So each step waits for the cluster to pass it before the next one: this
     test counts what the claim and the marker do, not what other transactions hold."""
-    store = StoreResource(db_url=fresh_pg_url)
+    store = StoreResource(db_url=migrated_pg_url)
     with store.write() as conn:
         # an autoanalyze of the new rows holds a snapshot in this database just the same
         conn.exec_driver_sql("ALTER TABLE messages SET (autovacuum_enabled = false)")
@@ -196,10 +196,10 @@ def test_a_claim_and_a_marker_update_messages_in_place_on_postgresql(fresh_pg_ur
         store.dispose()
 
 
-def test_a_claim_while_another_claim_holds_its_batch_takes_the_next_batch_at_once(fresh_pg_url, providers_file):
+def test_a_claim_while_another_claim_holds_its_batch_takes_the_next_batch_at_once(migrated_pg_url, providers_file):
     """On PostgreSQL a claim's pick skips the rows an open claim holds and leases the next ones.
     (MariaDB does not: see the next test.)"""
-    store = StoreResource(db_url=fresh_pg_url)
+    store = StoreResource(db_url=migrated_pg_url)
     config = providers_file({"s": {"kind": "sandbox", "channel": "sms"}}, [])
     enqueue_many("sms", [{"to": "+33612345678", "body": f"claim{i}", "priority": "LOW"} for i in range(20)], store=store, providers=config)
     now, second = utcnow() + dt.timedelta(seconds=1), []
@@ -223,11 +223,11 @@ def test_a_claim_while_another_claim_holds_its_batch_takes_the_next_batch_at_onc
         store.dispose()
 
 
-def test_a_mariadb_claim_holds_no_lock_on_the_history_it_reads_past(fresh_mysql_url, providers_file):
+def test_a_mariadb_claim_holds_no_lock_on_the_history_it_reads_past(migrated_mysql_url, providers_file):
     """A locking pick (FOR UPDATE SKIP LOCKED, as on PostgreSQL) walked the channel's index
     through 3,000 sent messages (MariaDB has no partial index) and a callback updating one of
     them waited for the claim's commit. The MariaDB pick reads without locks."""
-    store = StoreResource(db_url=fresh_mysql_url)
+    store = StoreResource(db_url=migrated_mysql_url)
     config = providers_file({"s": {"kind": "sandbox", "channel": "sms"}}, [])
     enqueue_many("sms", [{"to": "+33612345678", "body": f"old{i}", "priority": "LOW"} for i in range(3000)], store=store, providers=config)
     with store.write() as conn:

@@ -34,7 +34,7 @@ def store(halo_env) -> StoreResource:  # noqa: ANN001, ARG001
 def on_store(request, halo_env, monkeypatch):  # noqa: ANN001, ANN201
     """The shared store (the API's and the CLI's) on SQLite or PostgreSQL."""
     if request.param == "postgresql":
-        monkeypatch.setenv("HALO_DB_URL", request.getfixturevalue("fresh_pg_url"))
+        monkeypatch.setenv("HALO_DB_URL", request.getfixturevalue("migrated_pg_url"))
     STORE.dispose()
     yield STORE
     STORE.dispose()

@@ -16,7 +16,7 @@ from halo_platform_tests.reports.conftest import at_once
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(request, halo_env) -> Iterator[StoreResource]:  # noqa: ANN001
-    url = request.getfixturevalue("fresh_pg_url") if request.param == "postgresql" else halo_env["HALO_DB_URL"]
+    url = request.getfixturevalue("migrated_pg_url") if request.param == "postgresql" else halo_env["HALO_DB_URL"]
     resource = StoreResource(db_url=url)
     yield resource
     resource.dispose()

@@ -77,7 +77,7 @@ def assert_one_request_kept_the_key(rows: list[dict], key: str, first_id: str, r
 def store(request, halo_env, monkeypatch) -> Iterator[StoreResource]:  # noqa: ANN001
     """The operational store of `halo serve`: SQLite by default, PostgreSQL in production."""
     if request.param == "postgresql":
-        monkeypatch.setenv("HALO_DB_URL", request.getfixturevalue("fresh_pg_url"))
+        monkeypatch.setenv("HALO_DB_URL", request.getfixturevalue("migrated_pg_url"))
     resource = StoreResource(db_url=os.environ["HALO_DB_URL"])
     yield resource
     resource.dispose()

@@ -21,8 +21,8 @@ from halo_platform_tests.fixtures.halo_serve import free_port
 
 
 @pytest.fixture
-def mariadb(halo_env, fresh_mysql_url) -> Iterator[StoreResource]:  # noqa: ANN001, ARG001
-    store = StoreResource(db_url=fresh_mysql_url)
+def mariadb(halo_env, migrated_mysql_url) -> Iterator[StoreResource]:  # noqa: ANN001, ARG001
+    store = StoreResource(db_url=migrated_mysql_url)
     yield store
     store.dispose()
 

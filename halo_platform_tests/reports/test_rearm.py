@@ -172,7 +172,7 @@ def test_identical_requests_at_the_same_time_send_an_alert_once(warehouses, halo
 
 
 # the fixture giving each backend's database (SQLite: the test's own file)
-STORE_DATABASES = {"sqlite": None, "postgresql": "fresh_pg_url", "mariadb": "fresh_mysql_url"}
+STORE_DATABASES = {"sqlite": None, "postgresql": "migrated_pg_url", "mariadb": "migrated_mysql_url"}
 
 
 @pytest.fixture(params=list(STORE_DATABASES))

@@ -33,7 +33,7 @@ def any_store(request, store) -> Iterator[StoreResource]:  # noqa: ANN001
     if request.param == "sqlite":
         yield store
         return
-    server = StoreResource(db_url=request.getfixturevalue({"postgresql": "fresh_pg_url", "mariadb": "fresh_mysql_url"}[request.param]))
+    server = StoreResource(db_url=request.getfixturevalue({"postgresql": "migrated_pg_url", "mariadb": "migrated_mysql_url"}[request.param]))
     server.engine  # noqa: B018 - migrated before the race
     yield server
     server.dispose()

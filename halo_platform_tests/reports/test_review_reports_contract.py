@@ -53,10 +53,10 @@ def test_a_budget_threshold_written_with_more_decimals_than_are_compared_is_refu
     ("sqlite", "mariadb"),
 ])
 def test_payment_reconciliation_reads_the_same_amounts_whichever_engine_holds_each_warehouse(
-        payments_on, gateway_on, halo_env, store, fresh_pg_url, fresh_mysql_url, tmp_path, monkeypatch):
+        payments_on, gateway_on, halo_env, store, migrated_pg_url, migrated_mysql_url, tmp_path, monkeypatch):
     """reports.md names the warehouses in a YAML file of SQLAlchemy URLs, and SQLite, PostgreSQL and
     MariaDB behave alike: the built-in tasks' queries read the same amounts from any of them, so a clean order is no issue and a cent off is an AMOUNT_MISMATCH."""
-    urls = {"postgresql": fresh_pg_url, "mariadb": fresh_mysql_url, "sqlite": f"sqlite:///{tmp_path / 'wh.db'}"}
+    urls = {"postgresql": migrated_pg_url, "mariadb": migrated_mysql_url, "sqlite": f"sqlite:///{tmp_path / 'wh.db'}"}
     files = tmp_path / "warehouses.yaml"
     files.write_text(yaml.safe_dump({"warehouses": {"payments": {"url": urls[payments_on]},
                                                     "gateway": {"url": urls[gateway_on]}}}))
@@ -79,12 +79,12 @@ def test_payment_reconciliation_reads_the_same_amounts_whichever_engine_holds_ea
 
 @pytest.mark.parametrize("payments_on", ["mariadb", "postgresql", "sqlite"])
 def test_a_payment_pays_only_the_order_whose_id_it_names_exactly_on_every_engine(
-        payments_on, halo_env, store, fresh_pg_url, fresh_mysql_url, mysql_url, tmp_path, monkeypatch):
+        payments_on, halo_env, store, migrated_pg_url, migrated_mysql_url, mysql_url, tmp_path, monkeypatch):
     """Order ids compare byte for byte, as the platform's own ids do on every store: on MariaDB the
     orders-payments join ran in the warehouse under its case- and pad-insensitive collation, so a
     payment of order 'o1' or 'O2 ' paid order O1 or O2 there and hid their MISSING_PAYMENT, where
     PostgreSQL and SQLite report both."""
-    urls = {"postgresql": fresh_pg_url, "mariadb": fresh_mysql_url, "sqlite": f"sqlite:///{tmp_path / 'wh.db'}"}
+    urls = {"postgresql": migrated_pg_url, "mariadb": migrated_mysql_url, "sqlite": f"sqlite:///{tmp_path / 'wh.db'}"}
     files = tmp_path / "warehouses.yaml"
     files.write_text(yaml.safe_dump({"warehouses": {"payments": {"url": urls[payments_on]}, "gateway": {"url": mysql_url}}}))
     monkeypatch.setenv("HALO_WAREHOUSES_FILE", str(files))
@@ -112,12 +112,12 @@ MARKETING_DDL = (
 
 @pytest.mark.parametrize("marketing_on", ["mariadb", "postgresql", "sqlite"])
 def test_campaign_alerts_judge_the_campaigns_and_spend_of_exact_ids_and_statuses_on_every_engine(
-        marketing_on, halo_env, store, fresh_pg_url, fresh_mysql_url, tmp_path, monkeypatch):
+        marketing_on, halo_env, store, migrated_pg_url, migrated_mysql_url, tmp_path, monkeypatch):
     """Only ACTIVE campaigns are judged, each on its own spend: on MariaDB the status filter and the
     spend's GROUP BY ran under its case-insensitive collation, so a campaign whose status is 'active'
     alerted OVER_BUDGET and the spend of campaign 'c1' counted for C1 (NEAR_BUDGET), where
     PostgreSQL, SQLite and DuckDB judge C3 alone."""
-    urls = {"postgresql": fresh_pg_url, "mariadb": fresh_mysql_url, "sqlite": f"sqlite:///{tmp_path / 'mk.db'}"}
+    urls = {"postgresql": migrated_pg_url, "mariadb": migrated_mysql_url, "sqlite": f"sqlite:///{tmp_path / 'mk.db'}"}
     engine = sa.create_engine(urls[marketing_on], poolclass=sa.pool.NullPool)
     end, day = dt.date(2024, 8, 1), dt.date(2024, 5, 1)
     with engine.begin() as conn:

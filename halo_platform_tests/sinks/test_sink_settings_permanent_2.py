@@ -77,12 +77,12 @@ def test_s3_credentials_half_set_are_a_permanent_failure(setting, s3_server, rep
 
 
 def test_an_alert_refused_for_3000_recipients_is_kept_for_its_retry_with_its_detail_cut_on_mariadb(
-        smtp_server, fresh_mysql_url, halo_env, tmp_path, monkeypatch, caplog):  # noqa: ARG001
+        smtp_server, migrated_mysql_url, halo_env, tmp_path, monkeypatch, caplog):  # noqa: ARG001
     """The email sink's detail of an alert refused for 3,000 recipients (each named) is over 64 kB,
     which MariaDB's TEXT refused: the alert kept for its retry was lost to the driver's error
     (SQLite and PostgreSQL kept it). Its detail is now kept cut to what the column holds, with
     its whole length noted."""
-    monkeypatch.setenv("HALO_DB_URL", fresh_mysql_url)
+    monkeypatch.setenv("HALO_DB_URL", migrated_mysql_url)
     smtp_server.switches.rcpt_reply = "550 5.1.1 No such user"
     sinks = resource(tmp_path, {"mail": {"kind": "email", "host": smtp_server.host, "port": smtp_server.port,
                                          **smtp_server.credentials, "sender": "halo@example.com",

@@ -5,9 +5,11 @@ every page they open (`open_page`), writing the timings to $HALO_SCREENSHOTS/pag
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
+import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -36,22 +38,36 @@ class ControlCenter:
         return subprocess.run([HALO, *args], env=self.env, input=stdin, capture_output=True, text=True, timeout=300, cwd=ROOT)
 
 
+@pytest.fixture(scope="session")
+def seeded_home(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, dict[str, tuple[str, str]]]:
+    """A HALO_HOME as `halo demo` and `halo users create` (a viewer, an operator) leave it, made
+    once per test process: each UI module's Control Center runs on a copy of it (its paths are
+    relative to HALO_HOME), so the modules cannot see each other's changes. Returns the home,
+    `halo demo`'s output and the logins."""
+    home = tmp_path_factory.mktemp("seeded") / "halo"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HALO_", "DAGSTER_"))} | {"HALO_HOME": str(home)}
+    run = functools.partial(subprocess.run, env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    seeded = run([HALO, "demo"])
+    assert seeded.returncode == 0, seeded.stderr[-2000:]
+    logins = {"admin": ("admin", re.search(r"^demo Control Center user: admin / (\S+)", seeded.stdout, re.M).group(1))}
+    for role, password in PASSWORDS.items():
+        made = run([HALO, "users", "create", role, "--role", role], input=password + "\n")
+        assert made.returncode == 0, made.stderr
+        logins[role] = (role, password)
+    return home, seeded.stdout, logins
+
+
 @pytest.fixture(scope="module")
-def control_center(tmp_path_factory: pytest.TempPathFactory, dagster_webserver) -> Iterator[ControlCenter]:  # noqa: ANN001
+def control_center(tmp_path_factory: pytest.TempPathFactory, seeded_home, dagster_webserver) -> Iterator[ControlCenter]:  # noqa: ANN001
     """Its requests are submitted to the session's Dagster webserver, as under `halo up`."""
     root = tmp_path_factory.mktemp("control-center")
+    template, demo_output, logins = seeded_home
+    shutil.copytree(template, root / "halo")
     env = dagster_webserver.env({k: v for k, v in os.environ.items() if not k.startswith(("HALO_", "DAGSTER_"))})
     env.update(HALO_HOME=str(root / "halo"))
     port = free_port()
-    center = ControlCenter(f"http://127.0.0.1:{port}", env, root)
-    seeded = center.halo("demo")
-    assert seeded.returncode == 0, seeded.stderr[-2000:]
-    center.logins["admin"] = ("admin", re.search(r"^demo Control Center user: admin / (\S+)", seeded.stdout, re.M).group(1))
-    center.demo_monday = re.search(r"^reports: payments warehouse: .*\(week of (\S+)\)$", seeded.stdout, re.M).group(1)
-    for role, password in PASSWORDS.items():
-        made = center.halo("users", "create", role, "--role", role, stdin=password + "\n")
-        assert made.returncode == 0, made.stderr
-        center.logins[role] = (role, password)
+    center = ControlCenter(f"http://127.0.0.1:{port}", env, root, dict(logins))
+    center.demo_monday = re.search(r"^reports: payments warehouse: .*\(week of (\S+)\)$", demo_output, re.M).group(1)
     with halo_serve(root, env=env, port=port):
         yield center
 

@@ -90,8 +90,8 @@ def test_a_quarantined_records_reason_is_masked_on_the_page_and_in_the_cli(halo_
 # --- 2. two provider switches at once ---------------------------------------------------------------
 
 @pytest.fixture
-def pg_admin(halo_env, fresh_pg_url) -> Iterator[tuple[TestClient, StoreResource, ProvidersResource]]:  # noqa: ANN001
-    store, providers = StoreResource(db_url=fresh_pg_url), ProvidersResource()
+def pg_admin(halo_env, migrated_pg_url) -> Iterator[tuple[TestClient, StoreResource, ProvidersResource]]:  # noqa: ANN001
+    store, providers = StoreResource(db_url=migrated_pg_url), ProvidersResource()
     yield _client(store, providers), store, providers
     providers.close()
     store.dispose()

@@ -41,8 +41,8 @@ def admin(halo_env) -> Iterator[TestClient]:  # noqa: ANN001
 @pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
 def any_store_admin(request: pytest.FixtureRequest, halo_env) -> Iterator[TestClient]:  # noqa: ANN001
     """On each kind of operational store: a page of a list is read by a query of its own (the next page's rows)."""
-    urls = {"sqlite": lambda: halo_env["HALO_DB_URL"], "postgresql": lambda: request.getfixturevalue("fresh_pg_url"),
-            "mariadb": lambda: request.getfixturevalue("fresh_mysql_url")}
+    urls = {"sqlite": lambda: halo_env["HALO_DB_URL"], "postgresql": lambda: request.getfixturevalue("migrated_pg_url"),
+            "mariadb": lambda: request.getfixturevalue("migrated_mysql_url")}
     yield from _admin(urls[request.param]())
 
 

@@ -34,7 +34,7 @@ NUL = "\x00"
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(request, halo_env) -> Iterator[StoreResource]:  # noqa: ANN001
     """The isolated platform's SQLite store, then a PostgreSQL database of its own."""
-    url = halo_env["HALO_DB_URL"] if request.param == "sqlite" else request.getfixturevalue("fresh_pg_url")
+    url = halo_env["HALO_DB_URL"] if request.param == "sqlite" else request.getfixturevalue("migrated_pg_url")
     made = StoreResource(db_url=url)
     users.create_user(made, "ada", "admin", PASSWORD)
     set_schedule(made, "weekly", task="payment_reconciliation", cron="0 6 * * 1", sinks=["outbox"], updated_by="seed")
