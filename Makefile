@@ -9,10 +9,10 @@ HALO_PORT ?= 8080
 
 .PHONY: install run test lint clean
 
-$(BIN)/halo: setup.py
+$(BIN)/halo: setup.py constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q pip==26.3
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
 	touch $(BIN)/halo
 
 install: $(BIN)/halo

@@ -37,10 +37,10 @@ def test_a_run_over_a_range_records_one_planned_event_per_asset_and_every_partit
         assert instance.get_materialized_partitions(dg.AssetKey(asset)) == EXPECTED
 
 
-def test_on_postgresql_a_ranged_run_stores_its_materializations_in_batches(store, migrated_pg_url, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+def test_on_postgresql_a_ranged_run_stores_its_materializations_in_batches(store, fresh_pg_url, tmp_path, monkeypatch) -> None:  # noqa: ANN001
     monkeypatch.delenv(EVENT_BATCH_SWITCH, raising=False)  # restored after the test
     dagster_environment()  # as a run worker does when it imports the code location
-    for key, value in deploy_instance_env(migrated_pg_url).items():
+    for key, value in deploy_instance_env(fresh_pg_url).items():
         monkeypatch.setenv(key, value)
     shutil.copy(ROOT / "deploy" / "dagster.yaml", tmp_path / "dagster.yaml")
     land_two_feeds()

@@ -22,8 +22,8 @@ def tiny_job():
     add_one()
 
 
-def test_production_instance_stores_runs_in_postgresql_and_limits_by_tag(tmp_path, migrated_pg_url, monkeypatch):
-    for key, value in deploy_instance_env(migrated_pg_url).items():
+def test_production_instance_stores_runs_in_postgresql_and_limits_by_tag(tmp_path, fresh_pg_url, monkeypatch):
+    for key, value in deploy_instance_env(fresh_pg_url).items():
         monkeypatch.setenv(key, value)
     shutil.copy(ROOT / "deploy" / "dagster.yaml", tmp_path / "dagster.yaml")
     with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
@@ -38,7 +38,7 @@ def test_production_instance_stores_runs_in_postgresql_and_limits_by_tag(tmp_pat
         assert result.success and result.output_for_node("add_one") == 2
 
 
-    engine = sa.create_engine(migrated_pg_url)
+    engine = sa.create_engine(fresh_pg_url)
     with engine.connect() as conn:
         stored = conn.execute(sa.text("SELECT count(*) FROM runs")).scalar()
     engine.dispose()
