@@ -40,17 +40,16 @@ def _group_alive(pgid: int) -> bool:
 
 # a provider working every day, so it has spans whatever today is
 WEEK = json.dumps({day: [["09:00", "17:00"]] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")})
-LANDED = f'{{"type":"hours","provider":"ZZ9","tz":"Europe/Paris","week":{WEEK},"updated_at":"2026-11-02T00:00:00Z"}}\n'
 
 
-def _spans_once_landed(halo_home: Path, halo_port: int, key: str, within: float) -> float:
-    """Land a file for the acme feed as an EMR drops one (written aside, then renamed in), and return
-    the seconds until GET /v1/availability answers its provider's spans."""
-    part = halo_home / "landing" / "acme" / ".zz9.jsonl.part"
-    part.write_text(LANDED)
+def _spans_once_landed(halo_home: Path, halo_port: int, key: str, provider: str, within: float) -> float:
+    """Land a file of `provider`'s hours for the acme feed as an EMR drops one (written aside, then
+    renamed in), and return the seconds until GET /v1/availability answers its spans."""
+    part = halo_home / "landing" / "acme" / f".{provider}.jsonl.part"
+    part.write_text(f'{{"type":"hours","provider":"{provider}","tz":"Europe/Paris","week":{WEEK},"updated_at":"2026-11-02T00:00:00Z"}}\n')
     landed = time.monotonic()
-    part.rename(part.with_name("zz9.jsonl"))
-    request = urllib.request.Request(f"http://127.0.0.1:{halo_port}/v1/availability?feed=acme&provider_id=ZZ9",
+    part.rename(part.with_name(f"{provider}.jsonl"))
+    request = urllib.request.Request(f"http://127.0.0.1:{halo_port}/v1/availability?feed=acme&provider_id={provider}",
                                      headers={"Authorization": f"Bearer {key}"})
     while time.monotonic() - landed < within:
         with urllib.request.urlopen(request, timeout=10) as answer:
@@ -83,10 +82,12 @@ def test_make_run_serves_the_ui_without_the_dagster_yaml_warning_and_stops_on_ct
                 assert time.monotonic() < deadline, log.read_text()
                 time.sleep(1)
             key = re.search(r"^demo API key [^:]*: (halo_\S+)$", log.read_text(), re.M).group(1)
-            # the bound is for a loaded CI machine, which also works off the demo's feeds first;
-            # quiet, with the demo done, it takes about 15 s (sensor interval 10 s)
-            seconds = _spans_once_landed(tmp_path / "halo", halo_port, key, within=150)
-            print(f"a landed file's spans answered {seconds:.1f} s after it landed")
+            # the bound is for a loaded CI machine: the first file waits for the demo's feeds to be
+            # worked off (37 s at load 3); the second is the steady state the 30 s goal is about
+            # (quiet: about 15 s, the sensor's interval being 10 s)
+            first = _spans_once_landed(tmp_path / "halo", halo_port, key, "ZZ9", within=150)
+            then = _spans_once_landed(tmp_path / "halo", halo_port, key, "ZZ8", within=150)
+            print(f"a landed file's spans answered {first:.1f} s after it landed (behind the demo's feeds), the next one's {then:.1f} s")
             os.killpg(make.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
             # `halo up` gives its children 8 s to stop, then kills them; the rest is slack for a busy
             # machine (a clean-clone run at load ~3 once took over 10 s)
