@@ -2,7 +2,8 @@
 answers a `searchset` Bundle of the free Slots of that schedule, built from the spans and the
 feed's slot rules (`service-type` names the appointment type, default `default`, or a
 comma-separated list of them: FHIR's OR), a page at a time: `_count` entries (at most 1,000,
-also when not given) from `_offset`, linked to the next.
+also when not given) from `_offset`, linked to the next. The links name `_at`, the instant the
+first page was answered as of, so that every page is one of the same matches.
 
 A schedule is one a feed received (its Practitioner actors, free together) or `<feed>.<provider
 id>`. Dates without a time are the schedule's local days; a search matching no schedule is an
@@ -129,16 +130,17 @@ SEARCH_PARAMETERS = ("schedule", "start", "status", "service-type", "_format", "
 @dataclass(frozen=True)
 class Page:
     """Which page of a search's matches to answer: `count` of them from `offset`, and the
-    search's URL (`base` and the parameters it used) for its links."""
+    search's URL (`base`, the parameters it used and the instant `at` it was answered as of) for its links."""
 
     base: str
     params: tuple[tuple[str, str], ...]
+    at: dt.datetime
     count: int = MAX_COUNT
     offset: int = 0
 
     def url(self, offset: int) -> str:
         used = [(k, v) for k, v in self.params if k in SEARCH_PARAMETERS] + ([("_offset", str(offset))] if offset else [])
-        return f"{self.base}?{urlencode(used)}" if used else self.base
+        return f"{self.base}?{urlencode([*used, ('_at', iso_z(self.at))])}"
 
     def links(self, total: int) -> list[dict]:
         """self, and the `previous` and `next` pages where there are any (FHIR R4 search paging)."""
@@ -177,7 +179,7 @@ def search_slots(store: StoreResource, params: list[tuple[str, str]], base_url: 
     def values(name: str) -> list[str]:
         return [v for k, v in params if k == name]
 
-    known = (*SEARCH_PARAMETERS, "_offset")
+    known = (*SEARCH_PARAMETERS, "_offset", "_at")
     for name, _ in params:
         # a modifier makes another search of the parameter (`status:not=free`: the slots that are
         # not free); ignored, as an unknown parameter is, it answered the search without it
@@ -209,7 +211,9 @@ def search_slots(store: StoreResource, params: list[tuple[str, str]], base_url: 
     # refused as one unknown type); none is the default type
     types = list(dict.fromkeys(t.rpartition("|")[2] or service.DEFAULT_TYPE for v in values("service-type") for t in v.split(","))) or [None]
     count = whole_number(values("_count"), "_count")
-    page = Page(base_url, tuple(params), min(MAX_COUNT if count is None else count, MAX_COUNT),
+    # whole seconds, as the links write it: the first page's matches are the next pages'
+    now = as_of(values("_at"), (now or utcnow()).replace(microsecond=0))
+    page = Page(base_url, tuple(params), now, min(MAX_COUNT if count is None else count, MAX_COUNT),
                 whole_number(values("_offset"), "_offset") or 0)
     bounds = parse_start(values("start"))
     actors = service.schedule_actors(store, schedule)
@@ -217,7 +221,6 @@ def search_slots(store: StoreResource, params: list[tuple[str, str]], base_url: 
         return bundle(page, schedule, [])
     feed, (provider, *others) = actors
     tz = service.provider_zone(store, feed, provider)
-    now = now or utcnow()
     lo, hi = instant_range(bounds, tz, now)
     # no span is stored outside the calendar: a search reaching past its ends (the default week
     # after a late `start`) looks inside them
@@ -233,6 +236,26 @@ def search_slots(store: StoreResource, params: list[tuple[str, str]], base_url: 
         left -= len(listed.slots)
         found += [(s, e, listed.slot_type) for s, e in listed.slots if lo <= s < hi]
     return bundle(page, schedule, sorted(found))
+
+
+def as_of(values: list[str], now: dt.datetime) -> dt.datetime:
+    """The instant a search is answered as of: `_at`, which a page's links name, else `now`. The
+    slots are bookable from then on and an open `start` starts then: answered as of the current
+    time, a page read after a slot's start had passed counted its `_offset` from one slot later,
+    and a slot was never listed."""
+    if len(values) > 1:
+        raise HaloError("_at: give at most one")
+    if not values:
+        return now
+    try:
+        at = service.date_time(values[0])
+        at = (at if at.tzinfo else at.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)  # 0001-01-01T00:00+01:00 is before year 1
+    except (ValueError, OverflowError):
+        raise HaloError(f"_at: expected an instant YYYY-MM-DDThh:mm:ssZ, got {values[0]!r}") from None
+    if at > now:  # a search is answered as of a time that was, never one to come
+        raise HaloError(f"_at: {iso_z(at)} is after now, {iso_z(now)}")
+    service.in_calendar(at.date(), "_at")  # the links write it YYYY: the year 1 was written 1-01-01
+    return at
 
 
 def whole_number(values: list[str], name: str) -> int | None:
@@ -283,6 +306,9 @@ _SEARCH_PARAMETERS = [
                     "every match, and the `next` link gives the next page"},
     {"name": "_offset", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0},
      "description": "The matches skipped before this page (the `next` and `previous` links set it)"},
+    {"name": "_at", "in": "query", "required": False, "schema": {"type": "string"}, "example": "2027-01-04T08:00:00Z",
+     "description": "The instant the search is answered as of (default: now; not after it): the links of a page name the "
+                    "first page's, so that paging neither skips nor repeats a slot as time passes"},
     {"name": "Prefer", "in": "header", "required": False, "schema": {"type": "string"}, "example": "handling=strict",
      "description": "handling=strict: a parameter this search does not support is a 422 (by default it is ignored)"},
 ]

@@ -72,7 +72,7 @@ def test_a_strict_fhir_slot_search_refuses_a_parameter_the_server_does_not_suppo
     answer = client.get("/fhir/Slot", params=params, headers=prefer)
     assert answer.status_code == 422, answer.text
     assert answer.json()["error"] == (f"{name}: not a search parameter of this server (Prefer: handling=strict); "
-                                      "known: schedule, start, status, service-type, _format, _count, _offset"), answer.text
+                                      "known: schedule, start, status, service-type, _format, _count, _offset, _at"), answer.text
     OperationOutcome.model_validate(answer.json()["detail"])
 
 
