@@ -143,10 +143,12 @@ class Page:
         return f"{self.base}?{urlencode([*used, ('_at', iso_z(self.at))])}"
 
     def links(self, total: int) -> list[dict]:
-        """self, and the `previous` and `next` pages where there are any (FHIR R4 search paging)."""
+        """self, and the `previous` and `next` pages where there are any (FHIR R4 search paging).
+        A page of none (`_count=0`, the total alone) has neither: its previous was itself. The
+        previous of a page past the end is the last matches: it was the page before, as empty."""
         links = [{"relation": "self", "url": self.url(self.offset)}]
-        if self.offset > 0:
-            links.append({"relation": "previous", "url": self.url(max(0, self.offset - self.count))})
+        if self.count and self.offset > 0:
+            links.append({"relation": "previous", "url": self.url(max(0, min(self.offset, total) - self.count))})
         if self.count and self.offset + self.count < total:
             links.append({"relation": "next", "url": self.url(self.offset + self.count)})
         return links

@@ -53,3 +53,24 @@ def test_a_slot_search_as_of_no_instant_or_a_future_one_is_a_422(store, day, at,
     client = authorized_client(create_app({"store": store}), "availability:read")
     answer = client.get("/fhir/Slot", params={"schedule": "Schedule/fhir.F1", "_at": at})
     assert answer.status_code == 422 and answer.json()["error"].startswith(reason), answer.text
+
+
+@pytest.mark.parametrize("count, offset, previous", [
+    ("0", "2", None),  # a count of none: its previous page was itself, a client following it looped
+    ("2", "100", "3"),  # past the end: its previous page was 98, and 47 empty pages came before any slot
+    ("2", "6", "3"),  # just past the end: 4, one slot
+    ("2", "3", "1"),  # inside: the page before, as it was
+])
+def test_a_slot_pages_previous_link_leads_to_slots_and_never_to_itself(store, day, count, offset, previous):  # noqa: F811
+    """F1's local day has 5 slots. A page's `previous` link is the `count` matches before it, the
+    last ones when the page is past the end; a page of `_count=0` (the total alone) has none."""
+    params = [("schedule", "Schedule/fhir.F1"), ("start", f"eq{day}"), ("_count", count), ("_offset", offset)]
+    body = search_slots(store, params, BASE)
+    assert body["total"] == 5
+    links = [link["url"] for link in body["link"] if link["relation"] == "previous"]
+    if previous is None:
+        assert not links
+        return
+    query = parse_qsl(urlsplit(links[0]).query)
+    assert dict(query)["_offset"] == previous
+    assert len(search_slots(store, query, BASE)["entry"]) == int(count)
