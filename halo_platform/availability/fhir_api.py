@@ -240,6 +240,10 @@ def search_slots(store: StoreResource, params: list[tuple[str, str]], base_url: 
     return bundle(page, schedule, sorted(found))
 
 
+#: how long a page's links stay good (their `_at`): slots started since are still listed by them
+AT_LIFETIME = dt.timedelta(days=1)
+
+
 def as_of(values: list[str], now: dt.datetime) -> dt.datetime:
     """The instant a search is answered as of: `_at`, which a page's links name, else `now`. The
     slots are bookable from then on and an open `start` starts then: answered as of the current
@@ -257,6 +261,8 @@ def as_of(values: list[str], now: dt.datetime) -> dt.datetime:
     if at > now:  # a search is answered as of a time that was, never one to come
         raise HaloError(f"_at: {iso_z(at)} is after now, {iso_z(now)}")
     service.in_calendar(at.date(), "_at")  # the links write it YYYY: the year 1 was written 1-01-01
+    if at < now - AT_LIFETIME:  # links are for paging on, not for reading the past as free slots
+        raise HaloError(f"_at: {iso_z(at)} is more than a day ago: search again for the slots free now")
     return at
 
 

@@ -48,6 +48,8 @@ def test_paging_a_slot_search_without_a_lower_bound_neither_skips_nor_repeats_a_
     ("0001-01-01T00:00:00+01:00", "_at: expected an instant"),  # before year 1 in UTC
     ("0001-01-01T00:00:00Z", "_at: 0001-01-01 is out of range"),  # its link's _at=1-01-01T00:00:00Z was refused
     ("9999-12-31T23:59:59Z", "_at: 9999-12-31T23:59:59Z is after now"),
+    # a link is for paging on, not for reading the past: slots long started were listed as free
+    ("2020-01-01T00:00:00Z", "_at: 2020-01-01T00:00:00Z is more than a day ago"),
 ])
 def test_a_slot_search_as_of_no_instant_or_a_future_one_is_a_422(store, day, at, reason):  # noqa: F811
     client = authorized_client(create_app({"store": store}), "availability:read")
