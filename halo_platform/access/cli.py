@@ -10,6 +10,7 @@ import click
 
 from halo_platform.core.errors import HaloError
 from halo_platform.core.models import iso_z
+from halo_platform.core.text import exact_number
 
 
 def _store():  # noqa: ANN202
@@ -58,7 +59,7 @@ def create_key_cmd(name: str, scopes: tuple[str, ...], expires: dt.datetime | No
 
 @keys.command("list")
 def list_keys_cmd() -> None:
-    """Every key: name, prefix, scopes, dates and who created or revoked it; never a secret or a hash."""
+    """Every key: name, prefix, scopes, rate limit, dates and who created or revoked it; never a secret or a hash."""
     from halo_platform.access.keys import list_keys
 
     rows = list_keys(_store())
@@ -67,7 +68,9 @@ def list_keys_cmd() -> None:
     for r in rows:
         state = "revoked" if r["revoked_at"] else "expired" if r["expires_at"] and r["expires_at"] <= dt.datetime.now(dt.UTC) else "active"
         revoked = f"  revoked={_change(r['revoked_at'], r['revoked_by'])}" if r["revoked_at"] else ""
-        click.echo(f"{r['name']:<20} halo_{r['prefix']}_…  {state:<8} {','.join(r['scopes']):<40} "
+        # a key made without --rate follows HALO_API_RATE, the service's (which this process may not share)
+        rate = f"{exact_number(r['rate_per_second'])}/s" if r["rate_per_second"] else "default"
+        click.echo(f"{r['name']:<20} halo_{r['prefix']}_…  {state:<8} {','.join(r['scopes']):<40} rate={rate}  "
                    f"expires={_when(r['expires_at'])}  last_used={_when(r['last_used_at'])}  "
                    f"created={_change(r['created_at'], r['created_by'])}{revoked}")
 
