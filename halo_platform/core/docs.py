@@ -74,16 +74,17 @@ def mount_static(app: FastAPI) -> None:
 def swagger_html(openapi_url: str = "/openapi.json", title: str = "halo_platform API") -> HTMLResponse:
     """Swagger UI over `openapi_url`, loading only the vendored assets.
 
-    `persistAuthorization` keeps a bearer key pasted into "Authorize" across reloads (Swagger UI
-    stores it in the browser's localStorage). `validatorUrl: None` turns off the badge that would
-    send the document's URL to validator.swagger.io."""
+    A bearer key pasted into "Authorize" lives as long as the page: no `persistAuthorization`, which
+    kept it in clear in the browser's localStorage for ever, past a sign-out, for whoever opened
+    /docs next in that browser. `validatorUrl: None` turns off the badge that would send the
+    document's URL to validator.swagger.io."""
     return get_swagger_ui_html(
         openapi_url=openapi_url,
         title=title,
         swagger_js_url=f"{STATIC_URL}/swagger-ui/swagger-ui-bundle.js",
         swagger_css_url=f"{STATIC_URL}/swagger-ui/swagger-ui.css",
         swagger_favicon_url=f"{STATIC_URL}/swagger-ui/favicon-32x32.png",
-        swagger_ui_parameters={"persistAuthorization": True, "validatorUrl": None},
+        swagger_ui_parameters={"validatorUrl": None},
     )
 
 

@@ -1,14 +1,21 @@
-"""Review of access.md, eighteenth pass: what an operator reads of the API keys' rate limits."""
+"""Review of access.md, eighteenth pass: what an operator reads of the API keys' rate limits, and
+where an API key pasted into the service's API docs (Swagger UI, in a real chromium) is kept."""
 
 from __future__ import annotations
 
 import re
 
 import pytest
+from playwright.sync_api import expect
 
+from halo_platform.access import users
 from halo_platform.access.keys import create_key
 from halo_platform.cli import cli
 from halo_platform.core.definitions import STORE
+from halo_platform_tests.core.test_http_hostile import serving
+from halo_platform_tests.fixtures.access import make_key
+
+PASSWORD = "a long enough password"
 
 
 def _keys_list(capsys: pytest.CaptureFixture[str]) -> list[str]:
@@ -29,3 +36,31 @@ def test_halo_keys_list_shows_the_rate_limit_of_each_key(halo_env, capsys) -> No
     slow, reminders = (next(line for line in _keys_list(capsys) if line.startswith(name)) for name in ("slow-partner", "reminders"))
     assert re.search(r" rate=2\.5/s  expires=", slow), slow
     assert re.search(r" rate=default  expires=", reminders), reminders
+
+
+def test_an_api_key_pasted_into_the_api_docs_is_not_kept_by_the_browser(app, store, page) -> None:  # noqa: ANN001
+    """/docs opens for any identity, a Control Center session of any role included, and its
+    Swagger UI kept a key pasted into "Authorize" in the browser's localStorage (persistAuthorization),
+    in clear, for ever: signing out left it there, and the next person to sign in on that browser,
+    a viewer, found the /docs page authorized with the admin key and sent requests with it. An API
+    key is shown once and stored nowhere but as a hash (access.md); a person pastes it for the page
+    they are on, and it leaves with the page."""
+    users.create_user(store, "ada", "admin", PASSWORD)
+    users.create_user(store, "vic", "viewer", PASSWORD)
+    key = make_key(app)
+    with serving(app) as (host, port):
+        base = f"http://{host}:{port}"
+        page.context.add_cookies([{"name": "halo_session", "value": users.login(store, "ada", PASSWORD, "ada"), "url": base}])
+        page.goto(f"{base}/docs")
+        page.locator(".auth-wrapper .authorize").click()
+        page.locator(".modal-ux input[type=text]").first.fill(key)
+        page.locator(".modal-ux .auth-btn-wrapper .authorize").first.click()
+        page.locator(".modal-ux .btn-done").first.click()
+        expect(page.locator(".auth-wrapper .authorize.locked")).to_be_visible()  # the page sends it meanwhile
+        assert key.split("_", 2)[2] not in page.evaluate("JSON.stringify(localStorage) + JSON.stringify(sessionStorage)")
+        # ada leaves (her session ends); vic signs in on the same browser and opens the docs
+        page.context.clear_cookies()
+        page.context.add_cookies([{"name": "halo_session", "value": users.login(store, "vic", PASSWORD, "vic"), "url": base}])
+        page.goto(f"{base}/docs")
+        expect(page.locator(".auth-wrapper .authorize")).to_be_visible()
+        expect(page.locator(".auth-wrapper .authorize.locked")).to_have_count(0)
