@@ -53,9 +53,32 @@ async function fetcher(params, options) {{
   }}
 }}
 
+// GraphiQL's own storage (localStorage, its `graphiql:` keys) but for the headers: its history
+// (`graphiql:queries`, `graphiql:favorites`) kept each query with its headers whatever
+// shouldPersistHeaders says, so a key typed as `Authorization: Bearer ...` stayed in the browser in
+// clear for ever, past a sign-out. The history keeps its queries; their headers stay with the page.
+function withoutHeaders(value) {{
+  try {{
+    const kept = JSON.parse(value);
+    if (kept && Array.isArray(kept.queries)) {{
+      return JSON.stringify({{...kept, queries: kept.queries.map(({{headers, ...query}}) => query)}});
+    }}
+  }} catch (error) {{}}  // not JSON: no history
+  return value;
+}}
+const storage = {{
+  getItem: (key) => localStorage.getItem(key),
+  setItem: (key, value) => localStorage.setItem(key, withoutHeaders(value)),
+  removeItem: (key) => localStorage.removeItem(key),
+  get length() {{ return Object.keys(localStorage).filter((key) => key.startsWith("graphiql:")).length; }},
+  clear() {{ Object.keys(localStorage).filter((key) => key.startsWith("graphiql:")).forEach((key) => localStorage.removeItem(key)); }},
+}};
+
 ReactDOM.createRoot(document.getElementById("graphiql")).render(
   React.createElement(GraphiQL, {{
     fetcher: fetcher,
+    storage: storage,
+    shouldPersistHeaders: false,  // said, not left to the default: it also hides the settings' switch that stores them
     isHeadersEditorEnabled: true,
     defaultEditorToolsVisibility: "headers",
   }}),
@@ -90,6 +113,7 @@ def swagger_html(openapi_url: str = "/openapi.json", title: str = "halo_platform
 
 def graphiql_html(endpoint: str = "/graphql") -> str:
     """GraphiQL querying `endpoint` (POST, same-origin credentials), loading only the vendored
-    assets, with the headers editor open so a bearer key can be pasted into it."""
+    assets, with the headers editor open so a bearer key can be pasted into it; the browser keeps
+    no headers (neither the editor's nor those of the query history)."""
     # json.dumps makes a JS string literal; escaping "<" keeps "</script>" in it from closing the tag
     return _GRAPHIQL_PAGE.format(static=STATIC_URL, endpoint=json.dumps(endpoint).replace("<", "\\u003c"))

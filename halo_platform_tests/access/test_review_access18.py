@@ -1,5 +1,6 @@
 """Review of access.md, eighteenth pass: what an operator reads of the API keys' rate limits, and
-where an API key pasted into the service's API docs (Swagger UI, in a real chromium) is kept."""
+where an API key pasted into the service's browser pages (Swagger UI at /docs, GraphiQL at
+/graphql; in a real chromium) is kept."""
 
 from __future__ import annotations
 
@@ -64,3 +65,29 @@ def test_an_api_key_pasted_into_the_api_docs_is_not_kept_by_the_browser(app, sto
         page.goto(f"{base}/docs")
         expect(page.locator(".auth-wrapper .authorize")).to_be_visible()
         expect(page.locator(".auth-wrapper .authorize.locked")).to_have_count(0)
+
+
+def test_an_api_key_typed_into_graphiqls_headers_is_not_kept_in_its_history(app, store, page) -> None:  # noqa: ANN001
+    """GraphiQL keeps the headers editor out of localStorage (shouldPersistHeaders is off), but its
+    query history (`graphiql:queries`) stored each query run with its headers: a key typed as
+    `{"Authorization": "Bearer halo_..."}` stayed in clear in the browser for ever, past a sign-out,
+    for whoever opens /graphql next in it. The history keeps the queries, not the headers."""
+    users.create_user(store, "ada", "viewer", PASSWORD)
+    key = make_key(app, "availability:read")
+    with serving(app) as (host, port):
+        base = f"http://{host}:{port}"
+        page.context.add_cookies([{"name": "halo_session", "value": users.login(store, "ada", PASSWORD, "ada"), "url": base}])
+        page.goto(f"{base}/graphql")
+        query_editor = page.locator(".graphiql-query-editor .CodeMirror")
+        expect(query_editor).to_be_visible()
+        page.locator(".graphiql-editor-tool .graphiql-editor:not(.hidden) .CodeMirror").click()
+        page.keyboard.type('{"Authorization": "Bearer ' + key + '"}')
+        query_editor.click()
+        page.keyboard.press("ControlOrMeta+a")
+        page.keyboard.type("{ __typename }")
+        page.locator(".graphiql-execute-button").click()
+        expect(page.locator(".graphiql-response")).to_contain_text('"__typename": "Query"')
+        kept = page.evaluate("JSON.stringify(localStorage) + JSON.stringify(sessionStorage)")
+        assert "__typename" in page.evaluate("localStorage.getItem('graphiql:queries')")  # the history still works
+        assert key.split("_", 2)[2] not in kept, kept
+        assert page.script_errors == []
