@@ -48,6 +48,7 @@ from halo_platform.core.errors import HaloError
 from halo_platform.core.lookup import looking_up
 from halo_platform.core.models import utcnow
 from halo_platform.core.redact import mask_text
+from halo_platform.core.request_deadline import RequestDeadline
 from halo_platform.core.store import StoreResource
 from halo_platform.core.webhook_signature import SIGNATURE_HEADER, sign
 from halo_platform.delivery.queue import events_t, messages_t
@@ -198,41 +199,6 @@ def pinned(url: str, address: str) -> tuple[str, dict[str, str], dict[str, str]]
     return parts._replace(netloc=netloc).geturl(), {"Host": parts.netloc.rpartition("@")[2]}, {"sni_hostname": parts.hostname or ""}
 
 
-class _Deadline:
-    """The end of one request's time. httpx's timeouts hold for each read, so a receiver sending
-    its answer's head a line at a time, each line within the read timeout, held the run as long as
-    it went on. When the time is up (`_Deadlines` says so), the request's socket (which httpcore
-    reports as it connects: the `trace` extension) is shut down, which ends the read waiting on it.
-    Pass `trace` as the request's trace extension; `end()` once it is over."""
-
-    def __init__(self, at: float) -> None:
-        self.at = at  # the `time.monotonic()` it passes
-        self.passed, self.over, self.sock = False, False, None
-        self.lock = threading.Lock()
-
-    def trace(self, event: str, info: dict[str, Any]) -> None:
-        if event in ("connection.connect_tcp.complete", "connection.start_tls.complete"):  # TLS: the socket that wraps the first
-            with self.lock:
-                self.sock = info["return_value"].get_extra_info("socket")
-                if self.passed:
-                    self._shut()
-
-    def expire(self) -> None:
-        with self.lock:
-            if not self.over:
-                self.passed = True
-                self._shut()
-
-    def _shut(self) -> None:
-        if self.sock is not None:
-            with contextlib.suppress(OSError):  # closed meanwhile
-                self.sock.shutdown(socket.SHUT_RDWR)
-
-    def end(self) -> None:
-        with self.lock:
-            self.over = True
-
-
 class _Deadlines:
     """The deadlines of one run's requests, `seconds` after each starts, kept by one thread: a
     `threading.Timer` per request started a thread per POST (5-9 % of the workers' time in a round
@@ -241,14 +207,14 @@ class _Deadlines:
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
-        self.waiting: collections.deque[tuple[float, _Deadline]] = collections.deque()
+        self.waiting: collections.deque[tuple[float, RequestDeadline]] = collections.deque()
         self.changed = threading.Condition()
         self.closed = False
         self.thread = threading.Thread(target=self._watch, name="halo-webhook-deadlines", daemon=True)
         self.thread.start()
 
-    def start(self) -> _Deadline:
-        deadline = _Deadline(time.monotonic() + self.seconds)
+    def start(self) -> RequestDeadline:
+        deadline = RequestDeadline(time.monotonic() + self.seconds)
         with self.changed:
             self.waiting.append((deadline.at, deadline))
             if len(self.waiting) == 1:  # else the watch already waits for an earlier one
@@ -285,7 +251,7 @@ class _Poster:
         self.resolved: dict[str, Future[tuple[str | None, str | None]]] = {}
         self.resolved_lock = threading.Lock()
 
-    def target(self, callback_url: str, deadline: _Deadline) -> tuple[tuple[str, dict[str, str], dict[str, str]] | None, str | None]:
+    def target(self, callback_url: str, deadline: RequestDeadline) -> tuple[tuple[str, dict[str, str], dict[str, str]] | None, str | None]:
         """((url, headers, extensions) to send with, None) or (None, why not): the URL as
         `webhook_url` reads it, its host resolved before the request's `deadline` (once per host
         and run, one resolution shared by the requests waiting for it)."""

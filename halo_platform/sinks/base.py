@@ -30,6 +30,7 @@ import dagster as dg
 from halo_platform.core.ids import time_ordered_id
 from halo_platform.core.models import utcnow
 from halo_platform.core.redact import error_line, mask_text
+from halo_platform.core.request_deadline import within
 
 log = logging.getLogger(__name__)
 
@@ -391,7 +392,10 @@ def post(url: str, what: str, timeout: float, *, deduplicated: bool = False, **r
         target = httpx.URL(url)
         if target.port is not None and not 0 < target.port < 65536:  # as `Port`: it would reach another port
             raise httpx.InvalidURL("port out of range")
-        with httpx.stream("POST", target, timeout=timeout, **request) as response:  # the status is the answer:
+        # the whole request within `timeout`: a head sent a line at a time, each within the read
+        # timeout, held the report's run (and the sinks after it) as long as the receiver went on
+        with within(timeout) as deadline, httpx.Client(timeout=timeout) as client, \
+                client.stream("POST", target, extensions={"trace": deadline.trace}, **request) as response:  # the status is the answer:
             # a body is read only for a refusal's reason, and at most 1 kB of it (one that never ended held the run)
             reason = "" if response.status_code < 400 else _first_bytes(response).decode(errors="replace")
     except (httpx.InvalidURL, httpx.UnsupportedProtocol, UnicodeError):
@@ -402,10 +406,11 @@ def post(url: str, what: str, timeout: float, *, deduplicated: bool = False, **r
             raise PermanentSinkError(f"{what}: TLS certificate not trusted: {untrusted.verify_message}") from None
         raise TransientSinkError(f"{what} unreachable: {type(exc).__name__}") from None
     except httpx.TransportError as exc:
+        why = f"no answer within {timeout:g} s" if deadline.passed else type(exc).__name__
         if not deduplicated:
-            raise MaybeDeliveredSinkError(f"{what}: no answer once the post was sent ({type(exc).__name__}); "
+            raise MaybeDeliveredSinkError(f"{what}: no answer once the post was sent ({why}); "
                                           "the endpoint may have it, so it is not sent again") from None
-        raise TransientSinkError(f"{what} unreachable: {type(exc).__name__}") from None
+        raise TransientSinkError(f"{what} unreachable: {why}") from None
     if response.status_code == 429 or response.status_code >= 500:
         raise TransientSinkError(f"{what} answered {response.status_code}")
     if 300 <= response.status_code < 400:
