@@ -135,8 +135,13 @@ Money = Annotated[Decimal, BeforeValidator(_number),
 way in, a decimal string (e.g. "0.01") on the wire; NaN, Infinity, booleans and text other than
 ASCII notation (`1_000`, `٣`) are refused."""
 
+def _unsigned_zero(value: float) -> float:
+    # "-0" passed `ge=0` and was carried as -0.0: `rearm_hours: -0.0` in the audit row and the run's payload
+    return 0.0 if value == 0 else value
+
+
 Integer = Annotated[int, BeforeValidator(_number)]
-Number = Annotated[float, BeforeValidator(_finite), Field(allow_inf_nan=False)]
+Number = Annotated[float, BeforeValidator(_finite), Field(allow_inf_nan=False), AfterValidator(_unsigned_zero)]
 
 
 def _distinct(names: list[str]) -> list[str]:

@@ -3,10 +3,12 @@ other tests do not try. Real sockets on 127.0.0.1."""
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
 
+from halo_platform.reports.task import get_task
 from halo_platform.sinks import Delivery
 from halo_platform.sinks.base import deliver_with_retries
 from halo_platform.sinks.slack import SlackSink
@@ -38,3 +40,12 @@ def test_a_receiver_trickling_its_headers_is_given_up_at_the_sinks_timeout(kind)
         assert (outcome.status, outcome.attempts, receiver.connections) == ("DELIVERED", 2, 2), outcome.detail
     else:
         assert (outcome.status, outcome.attempts, outcome.maybe_delivered, receiver.connections) == ("FAILED", 1, True, 1)
+
+
+@pytest.mark.parametrize("zero", ["-0", -0.0, "-0.0", "-0e5", "0"])
+def test_a_number_of_minus_zero_is_carried_as_zero(zero):
+    """A money amount of `-0` is carried as "0.00" (test_request_edges); a number's was not:
+    `{"rearm_hours": "-0"}` passed `ge=0` and was carried as -0.0, which the audit row, the run's
+    payload and `halo tasks log` showed as `"rearm_hours": -0.0`."""
+    wire = get_task("campaign_alerts").wire_payload({"rearm_hours": zero})
+    assert json.dumps(wire) == '{"rearm_hours": 0.0}'
