@@ -27,7 +27,6 @@ from typing import Any
 
 from halo_platform.core.text import cut
 
-_DIGIT = re.compile(r"\d")
 # \w: letters of any script (Éva@bücher.de). The local part is at most 64 characters (RFC 5321):
 # unbounded, every start in a long run without spaces was tried to the run's end, and masking 50 kB
 # took 10-20 s; bounded, linear (a longer local part keeps its first characters, masks the rest)
@@ -120,7 +119,7 @@ RECIPIENT_LIMIT = 512
 
 
 def mask_recipient(recipient: str | None) -> str:
-    """A recipient fit for logs: +3361****678, j***@example.com, abcd…(token)."""
+    """A recipient fit for logs: +336*****678, j***@example.com, abcd…(token)."""
     if not recipient:
         return ""
     recipient = cut(recipient, RECIPIENT_LIMIT)
@@ -128,9 +127,7 @@ def mask_recipient(recipient: str | None) -> str:
         local, _, domain = recipient.partition("@")
         return f"{local[:1]}***@{domain}"
     if recipient.startswith("+") or recipient.isdigit():
-        if len(recipient) <= 6:
-            return "*" * len(recipient)
-        return recipient[:4] + _DIGIT.sub("*", recipient[4:-3]) + recipient[-3:]
+        return _hidden_digits(recipient)
     return recipient[:4] + "…"
 
 
@@ -169,38 +166,43 @@ def _mask_phone(match: re.Match) -> str:
 
 
 def _mask_encoded_phone(match: re.Match) -> str:
-    """An encoded number masked as `mask_recipient` masks it (first three and last three digits kept)."""
+    """An encoded number masked as `mask_recipient` masks it (`_hidden_places`)."""
     text = match.group(0)
     pieces = _ENCODED_PIECE.findall(text[3:])
     digits = [i for i, piece in enumerate(pieces) if piece.isdigit() or piece == "*"]
     if not 7 <= len(digits) <= 15:
         return text
-    hidden = set(digits[3:-3])
+    hidden = _hidden_places(digits)
     return text[:3] + "".join("*" if i in hidden else piece for i, piece in enumerate(pieces))
 
 
 def _mask_spaced_phones(text: str) -> str:
-    """Numbers written with separators masked as `mask_recipient` masks them (their first three
-    and last three digits kept), the separators kept."""
+    """Numbers written with separators masked as `mask_recipient` masks them (`_hidden_places`),
+    the separators kept."""
     if not SPACED_PHONE_START.search(text):
         return text
     import phonenumbers
 
     pieces, last = [], 0
     for found in phonenumbers.PhoneNumberMatcher(text, None, leniency=phonenumbers.Leniency.POSSIBLE):
-        digits = [i for i, c in enumerate(found.raw_string) if c.isdigit()]
-        hidden = set(digits[3:-3])
+        hidden = _hidden_places([i for i, c in enumerate(found.raw_string) if c.isdigit() or c == "*"])
         pieces += [text[last:found.start], "".join("*" if i in hidden else c for i, c in enumerate(found.raw_string))]
         last = found.end
     return "".join(pieces) + text[last:]
 
 
+def _hidden_places(places: list[int]) -> set[int]:
+    """Which of a number's digit places (positions in its text) are masked: all but the first
+    three and last three from ten digits on, all but the last two below (a 7-digit number keeping
+    six would be all but shown). The one rule of every number masked, however it is written."""
+    return set(places[3:-3] if len(places) >= 10 else places[:-2])
+
+
 def _hidden_digits(text: str) -> str:
     """`text`, one number whatever its separators, with its digits masked as `mask_recipient`
-    masks a number: its first three and last three kept from ten digits on, its last two below.
+    masks a number (`_hidden_places`).
     A masked digit (`*`) counts as one: masking it again changes nothing."""
-    places = [i for i, c in enumerate(text) if c.isdigit() or c == "*"]
-    hidden = set(places[3:-3] if len(places) >= 10 else places[:-2])
+    hidden = _hidden_places([i for i, c in enumerate(text) if c.isdigit() or c == "*"])
     return "".join("*" if i in hidden and c.isdigit() else c for i, c in enumerate(text))
 
 

@@ -70,10 +70,10 @@ def test_a_signed_callback_with_a_long_error_text_is_answered_at_once_and_stores
 
 
 def test_a_provider_text_is_masked_in_linear_time_and_kept_to_the_limit():
-    started = time.monotonic()
+    started = time.process_time()  # CPU time: the suite's load stretched the wall clock's past the limit
     event = CallbackEvent("delivered", "k", detail="ada@example.com " + "a" * 300_000)
     result = SendResult("m", "permanent", detail="+33612345678 " + "b." * 150_000)
-    assert time.monotonic() - started < 2
+    assert time.process_time() - started < 2
     assert event.detail.startswith("a***@example.com aaa") and event.detail.endswith("a…") and len(event.detail) < LIMIT + 10
     assert result.detail.startswith("+336*****678 b.b.") and result.detail.endswith("…") and len(result.detail) < LIMIT + 10
 
