@@ -37,7 +37,7 @@ def cli_actor() -> str:
 
 @click.group()
 def keys() -> None:
-    """API keys: create (shown once), list (never shows secrets), revoke."""
+    """API keys: create (shown once), list (never shows secrets), rotate, revoke."""
 
 
 @keys.command("create")
@@ -73,6 +73,20 @@ def list_keys_cmd() -> None:
         click.echo(f"{r['name']:<20} halo_{r['prefix']}_…  {state:<8} {','.join(r['scopes']):<40} rate={rate}  "
                    f"expires={_when(r['expires_at'])}  last_used={_when(r['last_used_at'])}  "
                    f"created={_change(r['created_at'], r['created_by'])}{revoked}")
+
+
+@keys.command("rotate")
+@click.argument("name")
+@click.option("--overlap-hours", type=float, default=24.0, show_default=True,
+              help="Hours the replaced key keeps working, for its holders to move to the new one (0: it stops now).")
+def rotate_key_cmd(name: str, overlap_hours: float) -> None:
+    """Replace the active key NAME with a new one (same scopes and rate), printed once; the
+    replaced key works until the overlap ends."""
+    from halo_platform.access.keys import rotate_key
+
+    key, until = rotate_key(_store(), name, overlap_hours=overlap_hours, rotated_by=cli_actor())
+    click.echo(key)
+    click.echo(f"the replaced key of {name} works until {iso_z(until)}", err=True)
 
 
 @keys.command("revoke")

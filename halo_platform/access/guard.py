@@ -43,6 +43,7 @@ class Caller:
     scopes: frozenset[str]
     csrf_token: str | None = None
     role: str | None = None  # a user's
+    key_prefix: str | None = None  # an API key's: which of a rotated name's keys it is
 
     def allows(self, scope: str | None) -> bool:
         return scope is None or "admin" in self.scopes or scope in self.scopes
@@ -75,7 +76,7 @@ async def _caller(request: Request, bearer: HTTPAuthorizationCredentials | None,
         if checked.retry_after is not None:
             raise _refuse(429, "rate limit exceeded", {"limit_per_second": checked.rate_per_second},
                           {"Retry-After": str(checked.retry_after)})
-        return Caller(checked.name, "key", checked.scopes)
+        return Caller(checked.name, "key", checked.scopes, key_prefix=checked.prefix)
     if request.headers.get("authorization"):
         raise _unauthenticated("the Authorization header must be `Bearer <API key>`")
     if cookie:

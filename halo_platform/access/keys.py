@@ -44,13 +44,16 @@ def webhook_secret_of(key: str) -> str:
     return hmac.new(key.encode(), b"halo webhook secret", hashlib.sha256).hexdigest()
 
 
-def signing_key_prefix(store: StoreResource, name: str | None) -> str:
-    """The prefix of the active key `name` whose webhook secret will sign a message's status
-    webhooks; refused (422) without an API key or for a key that has no secret."""
+def signing_key_prefix(store: StoreResource, name: str | None, prefix: str | None = None) -> str:
+    """The prefix of the key whose webhook secret will sign a message's status webhooks: the key
+    `prefix` that sent it (during a rotation's overlap the replaced key still sends, and its holder
+    checks with its own secret), else the active key `name`; refused (422) without an API key or
+    for a key that has no secret."""
     if not name:
         raise HaloError("callback_url: status webhooks are signed with an API key's webhook secret; send the message with an API key")
+    which = keys_t.c.prefix == prefix if prefix else keys_t.c.active_name == name
     with store.read() as conn:
-        prefix = conn.execute(sa.select(keys_t.c.prefix).where(keys_t.c.active_name == name, keys_t.c.webhook_secret.is_not(None))).scalar()
+        prefix = conn.execute(sa.select(keys_t.c.prefix).where(which, keys_t.c.webhook_secret.is_not(None))).scalar()
     if prefix is None:
         raise HaloError(f"callback_url: the API key {name!r} has no webhook secret (it predates status webhooks); create a new key")
     return prefix
@@ -91,6 +94,12 @@ def check_expires(expires: dt.date | None, now: dt.datetime | None = None) -> dt
     return expires_at
 
 
+def _new_key() -> tuple[str, str]:
+    """(prefix, key) of a new key: `halo_<prefix>_<secret>`."""
+    prefix = secrets.token_hex(6)
+    return prefix, f"halo_{prefix}_{secrets.token_urlsafe(32)}"
+
+
 def create_key(store: StoreResource, name: str, scopes: list[str] | tuple[str, ...], *, expires: dt.date | None = None,
                rate_per_second: float | None = None, created_by: str | None = None) -> str:
     """Store a new key named `name` and return it; this is the only time it exists in clear.
@@ -101,8 +110,7 @@ def create_key(store: StoreResource, name: str, scopes: list[str] | tuple[str, .
     check_rate(rate_per_second)
     now = utcnow()
     expires_at = check_expires(expires, now)
-    prefix, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
-    key = f"halo_{prefix}_{secret}"
+    prefix, key = _new_key()
     taken = ConflictError(f"an active key named {name!r} exists; revoke it first")
     try:
         with store.write() as conn:
@@ -115,6 +123,33 @@ def create_key(store: StoreResource, name: str, scopes: list[str] | tuple[str, .
     except IntegrityError:  # another key of that name made at once (active_name is unique)
         raise taken from None
     return key
+
+
+MAX_OVERLAP_HOURS = 24 * 30
+
+
+def rotate_key(store: StoreResource, name: str, *, overlap_hours: float = 24.0, rotated_by: str | None = None) -> tuple[str, dt.datetime]:
+    """Replace the active key `name` with a new one of the same name, scopes and rate, and return
+    it (shown this once) with when the replaced key stops working: `overlap_hours` from now (or
+    its own expiry, if sooner), time for its holders to move to the new key without a refused
+    request. Until then both keys work; `halo keys revoke NAME` revokes the new one, the old one
+    by its prefix (the Control Center's Access page)."""
+    if not (isinstance(overlap_hours, (int, float)) and 0 <= overlap_hours <= MAX_OVERLAP_HOURS):
+        raise HaloError(f"overlap: a number of hours from 0 to {MAX_OVERLAP_HOURS}")
+    now = utcnow()
+    prefix, key = _new_key()
+    with store.write() as conn:
+        old = conn.execute(sa.select(keys_t).where(keys_t.c.active_name == name).with_for_update()).first()
+        if old is None or (old.expires_at is not None and old.expires_at <= now):
+            raise NotFoundError(f"no active key named {name!r} to rotate")
+        until = now + dt.timedelta(hours=overlap_hours)
+        until = min(until, old.expires_at) if old.expires_at is not None else until
+        conn.execute(keys_t.update().where(keys_t.c.id == old.id).values(active_name=None, expires_at=until))
+        conn.execute(keys_t.insert().values(
+            name=old.name, active_name=old.name, prefix=prefix, hash=key_hash(key), scopes=old.scopes,
+            rate_per_second=old.rate_per_second, created_at=now, created_by=rotated_by, expires_at=old.expires_at,
+            webhook_secret=webhook_secret_of(key)))
+    return key, until
 
 
 def list_keys(store: StoreResource) -> list[dict[str, Any]]:
@@ -147,6 +182,7 @@ class KeyCheck:
     refused: str | None = None
     retry_after: int | None = None
     rate_per_second: float | None = None
+    prefix: str | None = None
 
 
 # A worker takes up to this many seconds of a key's rate from the shared bucket in one write and
@@ -185,7 +221,7 @@ def check_key(store: StoreResource, key: str, default_rate: float = DEFAULT_RATE
     if row.expires_at is not None and row.expires_at <= now:
         return KeyCheck(refused="API key expired")
     rate = row.rate_per_second or default_rate
-    passed = KeyCheck(name=row.name, scopes=frozenset(row.scopes), rate_per_second=rate)
+    passed = KeyCheck(name=row.name, scopes=frozenset(row.scopes), rate_per_second=rate, prefix=match.group(1))
     clock = time.time()
     if _held.spend(match.group(1), 1, clock):
         return passed

@@ -56,7 +56,7 @@ def _send(channel: str, body: dict[str, Any], store: StoreResource, providers: P
     from halo_platform.delivery.service import submit
 
     view, _created = submit(channel, body, store=store, providers=providers, created_by=caller.name,
-                            sender_key=caller.name if caller.kind == "key" else None)
+                            sender_key=caller.name if caller.kind == "key" else None, sender_prefix=caller.key_prefix)
     if view["priority"] == "HIGH":
         return JSONResponse({"id": view["id"], "status": view["status"], "provider": view["provider"]}, status_code=201)
     return JSONResponse({"id": view["id"], "status": view["status"]}, status_code=202)

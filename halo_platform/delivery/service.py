@@ -144,14 +144,15 @@ def submit(
     rng: random.Random | None = None,
     created_by: str | None = None,
     sender_key: str | None = None,
+    sender_prefix: str | None = None,
     clock: Callable[[], dt.datetime] = utcnow,
     fallback_of: str | None = None,
     webhook_key: str | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """Accept one message; returns (view, created). A known idempotency key with the same
     payload returns the first message (created False); with another payload, 409.
-    `sender_key` names the API key that asks (its webhook secret signs the message's status
-    webhooks: a `callback_url` needs one); `clock` is injectable for tests (quiet hours);
+    `sender_key` names the API key that asks, `sender_prefix` which of its name's keys (its webhook
+    secret signs the message's status webhooks: a `callback_url` needs one); `clock` is injectable for tests (quiet hours);
     `fallback_of` links a channel fallback to the SMS it replaces (`fallback.py`), whose signing
     key (`webhook_key`, a key prefix) signs the fallback's webhooks too. `created_by` is one line
     that fits its column (SQLite kept a longer one, or a NUL, that PostgreSQL and MariaDB refused)."""
@@ -162,7 +163,7 @@ def submit(
     if fallback_of is None and (new.idempotency_key or "").startswith(FALLBACK_KEY_PREFIX):
         raise HaloError(f"idempotency_key: keys starting with {FALLBACK_KEY_PREFIX!r} are the platform's, for channel fallbacks")
     if new.callback_url and not webhook_key:
-        webhook_key = signing_key_prefix(store, sender_key)
+        webhook_key = signing_key_prefix(store, sender_key, sender_prefix)
     now = clock()
     values = _row_values(new, now, created_by=created_by, due=due_at(new, now, config), webhook_key=webhook_key)
     values["fallback_of"] = fallback_of
