@@ -1,7 +1,9 @@
 """A deadline for one HTTP request as a whole. httpx's timeouts hold for each read, so a receiver
 sending its answer's head a line at a time, each line within the read timeout, held the request as
 long as it went on. When the time is up, the request's socket (which httpcore reports as it
-connects: the `trace` extension) is shut down, which ends the read waiting on it."""
+connects: the `trace` extension) is shut down, which ends the read waiting on it. A client of
+another protocol (smtplib, ftplib, paramiko) hands its sockets to `watch`; a session of several
+phases (a login, then each file's upload) gives each its time with `renew`."""
 
 from __future__ import annotations
 
@@ -15,19 +17,26 @@ from typing import Any
 
 class RequestDeadline:
     """The end of one request's time, at `at` (`time.monotonic()`); whoever keeps the time calls
-    `expire()` then. Pass `trace` as the request's trace extension; `end()` once it is over."""
+    `expire()` then. Pass `trace` as the request's trace extension (or each socket to `watch`);
+    `end()` once it is over."""
 
     def __init__(self, at: float) -> None:
         self.at = at
-        self.passed, self.over, self.sock = False, False, None
+        self.passed, self.over = False, False
+        self.socks: dict[socket.socket, None] = {}  # in order, each once
         self.lock = threading.Lock()
 
     def trace(self, event: str, info: dict[str, Any]) -> None:
         if event in ("connection.connect_tcp.complete", "connection.start_tls.complete"):  # TLS: the socket that wraps the first
-            with self.lock:
-                self.sock = info["return_value"].get_extra_info("socket")
-                if self.passed:
-                    self._shut()
+            self.watch(info["return_value"].get_extra_info("socket"))
+
+    def watch(self, sock: socket.socket) -> None:
+        """Shut `sock` down too when the time is up (at once if it is): an FTP session's control
+        connection and each transfer's; a TLS socket, which takes the place of the plain one."""
+        with self.lock:
+            self.socks[sock] = None
+            if self.passed:
+                self._shut()
 
     def expire(self) -> None:
         with self.lock:
@@ -36,25 +45,44 @@ class RequestDeadline:
                 self._shut()
 
     def _shut(self) -> None:
-        if self.sock is not None:
+        for sock in self.socks:
             with contextlib.suppress(OSError):  # closed meanwhile
-                self.sock.shutdown(socket.SHUT_RDWR)
+                sock.shutdown(socket.SHUT_RDWR)
 
     def end(self) -> None:
         with self.lock:
             self.over = True
 
 
+class TimedDeadline(RequestDeadline):
+    """A deadline kept by a timer of its own, `seconds` after its start or its last `renew`."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(time.monotonic() + seconds)
+        self.timer: threading.Timer | None = None
+        self.renew(seconds)
+
+    def renew(self, seconds: float) -> None:
+        """The time is `seconds` from now (a new phase: a file's upload has a time of its size). A
+        deadline that passed stays passed: its sockets are shut."""
+        if self.timer is not None:
+            self.timer.cancel()
+        self.seconds, self.at = seconds, time.monotonic() + seconds
+        self.timer = threading.Timer(seconds, self.expire)
+        self.timer.daemon = True
+        self.timer.start()
+
+    def end(self) -> None:
+        super().end()
+        self.timer.cancel()
+
+
 @contextlib.contextmanager
-def within(seconds: float) -> Iterator[RequestDeadline]:
+def within(seconds: float) -> Iterator[TimedDeadline]:
     """A deadline `seconds` from now, kept by a timer of its own (for a request now and then; a
     run of many requests keeps theirs with one thread)."""
-    deadline = RequestDeadline(time.monotonic() + seconds)
-    timer = threading.Timer(seconds, deadline.expire)
-    timer.daemon = True
-    timer.start()
+    deadline = TimedDeadline(seconds)
     try:
         yield deadline
     finally:
         deadline.end()
-        timer.cancel()

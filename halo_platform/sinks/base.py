@@ -30,7 +30,7 @@ import dagster as dg
 from halo_platform.core.ids import time_ordered_id
 from halo_platform.core.models import utcnow
 from halo_platform.core.redact import error_line, mask_text
-from halo_platform.core.request_deadline import within
+from halo_platform.core.request_deadline import TimedDeadline, within
 
 log = logging.getLogger(__name__)
 
@@ -197,13 +197,42 @@ class Sink(dg.ConfigurableResource, abc.ABC):
             yield [*files, note]
 
 
+# the slowest transfer a sink waits for, in bytes a second: a file's upload (an email's message) has the
+# sink's timeout and a second for each of these; a partner's line slower than 256 kbit/s is given up
+MIN_BYTES_PER_SECOND = 32 * 1024
+
+
+def transfer_seconds(timeout: float, size: int) -> float:
+    """The time a sink with `timeout` gives a transfer of `size` bytes as a whole."""
+    return timeout + size / MIN_BYTES_PER_SECOND
+
+
+@contextlib.contextmanager
+def answered_within(server: str, timeout: float) -> Iterator[TimedDeadline]:
+    """A deadline for a sink's session with its `server` (named in errors), `timeout` from now: the
+    connection and login as a whole; `renew` it for each transfer. Its clients' timeouts hold for
+    each read, and a server answering a line at a time, each within them, held the report's run (and
+    the sinks after it) as long as it went on. A failure once the time is up is that: transient,
+    whatever the dropped connection looked like (paramiko's, a refused login), unless the server
+    may have the delivery (`MaybeDeliveredSinkError`: never sent again)."""
+    with within(timeout) as deadline:
+        try:
+            yield deadline
+        except (SinkError, OSError, EOFError) as exc:
+            if not deadline.passed or isinstance(exc, MaybeDeliveredSinkError):
+                raise
+            raise TransientSinkError(f"{server}: no answer within {round(deadline.seconds, 1):g} s") from None
+
+
 class UploadSink(Sink):
     """A sink that uploads into a folder on a server (FTP, SFTP): each file under a temporary name
     `.<name>.<hex>.part`, renamed into place once whole, so that the partner never takes half a
     file. A kind implements `_session` (a connection in the folder), `_put` (upload a file under
     the temporary name, then rename it: the target's URI) and the folder's `_remove`, `_names`
     and `_mtime`; `_absent` is the error the server gives when a file is not there, `_lost` the
-    errors of a connection gone.
+    errors of a connection gone. The session has the sink's `timeout` to connect and log in, each
+    file's upload and rename a time of its size (`transfer_seconds`), and the rest (the stale
+    files, QUIT) the `timeout` again (`answered_within`); a kind has `host` and `timeout` settings.
 
     A failed upload removes its temporary file; when it was the connection that failed, through a
     new one once the attempt ends (the partner's folder would keep it: junk their automation may
@@ -214,8 +243,8 @@ class UploadSink(Sink):
     _lost: ClassVar[tuple[type[BaseException], ...]]
 
     @abc.abstractmethod
-    def _session(self) -> contextlib.AbstractContextManager[Any]:
-        """A connection in the sink's folder; the errors of its use as sink errors."""
+    def _session(self, deadline: TimedDeadline) -> contextlib.AbstractContextManager[Any]:
+        """A connection in the sink's folder whose sockets `deadline` watches; the errors of its use as sink errors."""
 
     @abc.abstractmethod
     def _put(self, conn: Any, path: Path, temp: str) -> str:  # noqa: ANN401 - the kind's connection
@@ -236,15 +265,21 @@ class UploadSink(Sink):
 
     def deliver(self, delivery: Delivery) -> list[str]:
         left: list[str] = []  # temporary files a dropped connection could not remove
+        server = f"{self.kind.upper()} {self.host}"
         try:
-            with self._session() as conn, self.stored(delivery) as files:
-                targets = [self._upload(conn, path, left) for path in files]
+            with answered_within(server, self.timeout) as deadline, self._session(deadline) as conn, \
+                    self.stored(delivery) as files:
+                targets = []
+                for path in files:
+                    deadline.renew(transfer_seconds(self.timeout, path.stat().st_size))
+                    targets.append(self._upload(conn, path, left))
+                deadline.renew(self.timeout)
                 self._remove_stale_parts(conn)
                 return targets
         finally:
             if left:
                 try:
-                    with self._session() as conn:
+                    with answered_within(server, self.timeout) as deadline, self._session(deadline) as conn:
                         for temp in left:
                             self._remove(conn, temp)
                 except SinkError as exc:
