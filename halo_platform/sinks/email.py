@@ -18,6 +18,7 @@ from pydantic import AfterValidator, Field, field_validator
 
 from halo_platform.core.files import media_type
 from halo_platform.core.redact import mask_text
+from halo_platform.core.request_deadline import RequestDeadline, TimedDeadline
 from halo_platform.core.text import control_character
 from halo_platform.sinks.base import (
     Delivery,
@@ -25,7 +26,9 @@ from halo_platform.sinks.base import (
     PermanentSinkError,
     Sink,
     TransientSinkError,
+    answered_within,
     safe_name,
+    transfer_seconds,
 )
 from halo_platform.sinks.settings import Host, PathSetting, Port, Timeout, setting_file
 
@@ -78,9 +81,19 @@ def tls_context(verify: bool, ca_file: str | None, server: str) -> ssl.SSLContex
 class _Sending:
     """An SMTP client that knows whether it has begun DATA: after that, a failure with no reply (a
     dropped connection, a timeout) leaves the message perhaps accepted, and a retry would send it
-    again (a relay that dropped the line before its 250 had the report twice)."""
+    again (a relay that dropped the line before its 250 had the report twice). Its `deadline` shuts
+    its socket down when it passes, watched as each reply is read (the first is the greeting; TLS
+    once STARTTLS wraps it)."""
 
     data_begun = False
+
+    def __init__(self, deadline: RequestDeadline, *args, **kwargs) -> None:  # noqa: ANN002, ANN003 - smtplib's
+        self.deadline = deadline
+        super().__init__(*args, **kwargs)
+
+    def getreply(self):  # noqa: ANN201 - smtplib's signature
+        self.deadline.watch(self.sock)
+        return super().getreply()
 
     def data(self, msg):  # noqa: ANN001, ANN201 - smtplib's signature
         self.data_begun = True
@@ -156,18 +169,35 @@ class EmailSink(Sink):
         recipients = list(dict.fromkeys(_address(a) for a in [*self.to, *self.cc]))  # one copy for an address in to and cc
         masked = ", ".join(mask_email(a) for a in recipients)
         context = tls_context(self.verify_tls, self.ca_file, f"SMTP {self.host}")
+        with answered_within(f"SMTP {self.host}", self.timeout) as deadline:
+            refused = self._send(message, recipients, context, deadline)
+        delivered = [a for a in recipients if a not in refused]
+        if refused:  # the others have it: a retry would send it to them twice, so none is made
+            raise MaybeDeliveredSinkError(
+                f"refused for {', '.join(f'{mask_email(a)} ({code})' for a, (code, _) in refused.items())}; "
+                f"sent to {', '.join(mask_email(a) for a in delivered)}")
+        log.info("email %r sent to %s", delivery.subject, masked)
+        return [f"mailto:{mask_email(a)}" for a in delivered]
+
+    def _send(self, message: EmailMessage, recipients: list[str], context: ssl.SSLContext,
+              deadline: TimedDeadline) -> dict[str, tuple[int, bytes]]:
+        """Connect and log in within the sink's timeout, send within a time of the message's size;
+        the recipients refused."""
         client: _SMTP | _SMTPSSL | None = None
         try:
             if self.ssl:
-                client = _SMTPSSL(self.host, self.port, timeout=self.timeout, context=context)
+                client = _SMTPSSL(deadline, self.host, self.port, timeout=self.timeout, context=context)
             else:
-                client = _SMTP(self.host, self.port, timeout=self.timeout)
+                client = _SMTP(deadline, self.host, self.port, timeout=self.timeout)
             try:
                 if self.starttls and not self.ssl:
                     client.starttls(context=context)
                 if self.username:
                     client.login(self.username, self.password or "")
-                refused = client.send_message(message, from_addr=_address(self.sender), to_addrs=recipients)
+                # the parts as sent (base64 for a file), without flattening the message a second time
+                size = sum(len(part.get_payload()) for part in message.walk() if not part.is_multipart())
+                deadline.renew(transfer_seconds(self.timeout, size))
+                return client.send_message(message, from_addr=_address(self.sender), to_addrs=recipients)
             finally:
                 _quit(client)
         except smtplib.SMTPAuthenticationError as exc:
@@ -190,10 +220,3 @@ class EmailSink(Sink):
                 raise MaybeDeliveredSinkError(f"SMTP {self.host}: no reply once the message was sent ({type(exc).__name__}); "
                                               "the server may have it, so it is not sent again") from None
             raise TransientSinkError(f"SMTP {self.host}: {type(exc).__name__}: {exc}") from None
-        delivered = [a for a in recipients if a not in refused]
-        if refused:  # the others have it: a retry would send it to them twice, so none is made
-            raise MaybeDeliveredSinkError(
-                f"refused for {', '.join(f'{mask_email(a)} ({code})' for a, (code, _) in refused.items())}; "
-                f"sent to {', '.join(mask_email(a) for a in delivered)}")
-        log.info("email %r sent to %s", delivery.subject, masked)
-        return [f"mailto:{mask_email(a)}" for a in delivered]

@@ -1,6 +1,6 @@
 """Sinks review 19: servers that answer slowly, a line at a time, each within the sink's timeout
 (which holds for each read) and slower than it in total. Real servers on 127.0.0.1: the trickling
-ones are sockets of this file, the others pyftpdlib and paramiko."""
+ones are sockets of this file, the others aiosmtpd, pyftpdlib and paramiko."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 
 from halo_platform.sinks import Delivery, deliver_with_retries
 from halo_platform.sinks import base as sink_base
+from halo_platform.sinks.email import EmailSink
 from halo_platform.sinks.ftp import FTPSink
 from halo_platform.sinks.sftp import SFTPSink
 from halo_platform_tests.servers import sftp as sftp_servers
@@ -85,6 +86,23 @@ def _delivered(sink, report_file) -> tuple:  # noqa: ANN001
     started = time.monotonic()
     outcome = deliver_with_retries("partner", sink, Delivery("r", "t", [report_file]), attempts=2, backoff_seconds=(0.0,))
     return outcome, time.monotonic() - started
+
+
+@pytest.mark.parametrize("mode", [{"starttls": True}, {}])
+def test_an_smtp_server_trickling_its_greeting_is_given_up_at_the_sinks_timeout(smtp_server, report_file, mode):
+    """smtplib's timeout holds for each read: a greeting of a line every 0.5 s held an email sink
+    with a 1 s timeout for the 20 s it went on (for good, had it gone on), and the report's run and
+    the sinks after it with it. The connection and login now have the sink's timeout as a whole:
+    the attempt fails, 'no answer within 1 s', and is retried as other transient failures are."""
+    with trickler(b"220-still greeting\r\n", (smtp_server.host, smtp_server.port)) as server:
+        sink = EmailSink(host="127.0.0.1", port=server.port, sender="reports@example.com", to=["finance@example.com"],
+                         ca_file=str(smtp_server.tls.cert_path), timeout=1, **smtp_server.credentials, **mode)
+        outcome, took = _delivered(sink, report_file)
+    assert took < 5, f"held {took:.1f} s"
+    assert "no answer within 1 s" in outcome.tries[0]["error"], outcome.tries
+    assert (outcome.status, outcome.attempts, server.connections) == ("DELIVERED", 2, 2), outcome.detail
+    (mail,) = smtp_server.messages.wait_for(1)
+    assert mail.attachments == {report_file.name: report_file.read_bytes()}
 
 
 def test_an_ftp_server_trickling_its_banner_is_given_up_at_the_sinks_timeout(ftp_server, report_file):
