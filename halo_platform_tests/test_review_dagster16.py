@@ -85,10 +85,9 @@ def test_the_alert_of_a_stale_feed_names_the_feed_and_how_late_it_is(halo_env, t
     goes out. With several feeds, the alert must say which one is stale and how late, not only
     'asset check feeds_within_max_lag failed'."""
     import datetime as dt
-    import os
 
     from halo_platform.core.definitions import STORE
-    from halo_platform_tests.availability.helpers import land, process
+    from halo_platform_tests.availability.helpers import land, process, read_later
 
     feeds = tmp_path / "feeds.yaml"
     feeds.write_text("feeds:\n  acme: {format: acme, max_lag_minutes: 30}\n  fhir: {format: fhir, max_lag_minutes: 45}\n"
@@ -99,11 +98,10 @@ def test_the_alert_of_a_stale_feed_names_the_feed_and_how_late_it_is(halo_env, t
     assert alert["error"] == ("stale feeds: acme: no event applied yet; its max_lag_minutes is 30; "
                               "fhir: no event applied yet; its max_lag_minutes is 45")
 
-    path = land("acme", "hours.jsonl", '{"type":"hours","provider":"P1","tz":"UTC","week":{"mon":[["09:00","17:00"]]},'
-                                       '"updated_at":"2026-11-01T00:00:00Z"}\n')
-    landed = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=95)).timestamp()
-    os.utime(path, (landed, landed))
+    land("acme", "hours.jsonl", '{"type":"hours","provider":"P1","tz":"UTC","week":{"mon":[["09:00","17:00"]]},'
+                                '"updated_at":"2026-11-01T00:00:00Z"}\n')
     process(STORE, "2027-01-04", 2)
+    read_later(monkeypatch, dt.timedelta(minutes=95))
     feeds.write_text("feeds:\n  acme: {format: acme, max_lag_minutes: 30}\n  hl7: {format: hl7}\n")
     (alert,) = _check_alerts_after("emr_freshness_job", STORE, halo_env)
     assert alert["error"] == "stale feed: acme: newest event applied was received 95 min ago; its max_lag_minutes is 30"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-import os
 import re
 
 import pytest
@@ -17,7 +16,7 @@ from playwright.sync_api import Page, expect
 from halo_platform.delivery.autopilot import state_t
 from halo_platform.delivery.resources import ProvidersResource
 from halo_platform.delivery.state import set_weights
-from halo_platform_tests.availability.helpers import land, process
+from halo_platform_tests.availability.helpers import land, process, read_later
 from halo_platform_tests.core.test_http_hostile import serving
 from halo_platform_tests.fixtures.browser import screenshot
 from halo_platform_tests.ui.test_page_edges import admin, app, store  # noqa: F401 - the same seeded store, app and clients
@@ -110,11 +109,10 @@ def test_the_availability_page_writes_a_feeds_lag_limit_as_the_feeds_file_sets_i
     feeds = tmp_path / "feeds.yaml"
     feeds.write_text(f"feeds:\n  acme: {{format: acme, max_lag_minutes: {limit}}}\n")
     monkeypatch.setenv("HALO_FEEDS_FILE", str(feeds))
-    path = land("acme", "hours.jsonl", '{"type":"hours","provider":"P1","tz":"UTC","week":{"mon":[["09:00","17:00"]]},'
-                                       '"updated_at":"2026-11-01T00:00:00Z"}\n')
-    landed = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)).timestamp()
-    os.utime(path, (landed, landed))
+    land("acme", "hours.jsonl", '{"type":"hours","provider":"P1","tz":"UTC","week":{"mon":[["09:00","17:00"]]},'
+                                '"updated_at":"2026-11-01T00:00:00Z"}\n')
     process(store, "2027-01-04", 2)
+    read_later(monkeypatch, dt.timedelta(hours=2))
     page = admin.get("/ui/availability", params={"feed": "acme"})
     assert page.status_code == 200, page.text
     said = " ".join(page.text.split())  # as a browser lays the lines out

@@ -226,11 +226,19 @@ def _naive_utc(timestamp: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(timestamp, dt.UTC).replace(tzinfo=None)
 
 
+def arrived(stat: os.stat_result) -> dt.datetime:
+    """When a local file came into the landing zone, naive UTC: its status-change time, which its
+    coming there set (a write, a link, a rename) and processing never changes. Not its modification
+    time: a file copied in with `cp -p` or `rsync -t`, or moved in with `mv`, keeps the one it had
+    where it was written, and its feed's lag read that age right after its events were applied."""
+    return _naive_utc(stat.st_ctime)
+
+
 def received_at(location: str) -> dt.datetime:
-    """When a file landed, naive UTC: its modification time, which the copy into the landing
-    zone sets and nothing changes afterwards; an S3 object's LastModified."""
+    """When a file landed, naive UTC: a local file's `arrived`; an S3 object's LastModified, which
+    its upload sets and nothing else can."""
     if not location.startswith("s3://"):
-        return _naive_utc(os.stat(location).st_mtime)
+        return arrived(os.stat(location))
     landing, key = _object_location(location)
     head = _s3_call(f"head {location}", _client(landing.endpoint_url).head_object, Bucket=landing.bucket, Key=key)
     return head["LastModified"].astimezone(dt.UTC).replace(tzinfo=None)
@@ -261,7 +269,7 @@ def _received_if_unchanged(path: str, sha: str) -> tuple[dt.datetime | None, str
             return None, None
     except FileNotFoundError:
         return None, None
-    return _naive_utc(stat.st_mtime), state
+    return arrived(stat), state
 
 
 def _ingest_s3(feed: Feed, landing: S3Landing, source: Path) -> str:

@@ -36,3 +36,11 @@ def utc(local: str, offset_hours: float) -> str:
     UTC offset -> 'YYYY-MM-DDTHH:MMZ'."""
     value = dt.datetime.fromisoformat(local) - dt.timedelta(hours=offset_hours)
     return value.strftime("%Y-%m-%dT%H:%MZ")
+
+
+def read_later(monkeypatch, delta: dt.timedelta) -> None:  # noqa: ANN001
+    """Freshness read `delta` from now: how a file landed now looks then (its receipt is when it
+    came into the landing zone, which a test cannot set back as it can a modification time)."""
+    from halo_platform.availability import freshness
+
+    monkeypatch.setattr(freshness, "utcnow", lambda: dt.datetime.now(dt.UTC) + delta)
