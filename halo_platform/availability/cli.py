@@ -116,7 +116,8 @@ def slots(feed: str, provider: str, slot_type: str | None, first: str | None, la
 @click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 10_000))
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def quarantine(feed: str | None, limit: int, fmt: str) -> None:
-    """List quarantined records (feed, file, position, reason, raw text; phone numbers and addresses masked)."""
+    """List quarantined records (feed, file, position, reason, raw text; phone numbers and addresses masked).
+    A record of a file's content replaced since (the file landed again, corrected) is marked superseded."""
     from halo_platform.availability.service import quarantined, shown_record
 
     rows = [{k: v for k, v in shown_record(r).items() if k != "id"} for r in quarantined(_store(), feed, limit)]
@@ -124,7 +125,8 @@ def quarantine(feed: str | None, limit: int, fmt: str) -> None:
         click.echo(json.dumps(rows, indent=2))
         return
     for r in rows:  # a record is the feed's text: its control characters are shown, never sent to the terminal
-        click.echo(f"{r['feed']}\t{visible(r['file'])}:{r['position']}\t{visible(r['reason'])}\t{visible(r['raw'][:120])}")
+        mark = " (superseded)" if r["superseded"] else ""
+        click.echo(f"{r['feed']}\t{visible(r['file'])}:{r['position']}{mark}\t{visible(r['reason'])}\t{visible(r['raw'][:120])}")
     click.echo(f"{len(rows)} quarantined records")
 
 

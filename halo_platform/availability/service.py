@@ -539,9 +539,12 @@ def quarantined(store: StoreResource, feed: str | None = None, limit: int = 100,
                 before: int | None = None) -> list[dict]:
     """The first `limit` quarantined records in the order they were quarantined; `newest`: the
     last `limit`, newest first (the table keeps every record ever quarantined), those quarantined
-    before the record of id `before` if given (the next page of older ones)."""
-    t = EmrQuarantine.__table__
-    query = sa.select(t.c.id, t.c.feed, t.c.file, t.c.position, t.c.reason, t.c.raw)
+    before the record of id `before` if given (the next page of older ones). A record is
+    `superseded` once a later content of its file was processed (a file replaced in place): it is
+    no longer the file's. A file's records are written with its processed row, at its `processed_at`."""
+    t, files = EmrQuarantine.__table__, ProcessedFile.__table__
+    superseded = sa.exists().where(files.c.feed == t.c.feed, files.c.path == t.c.file, files.c.processed_at > t.c.created_at)
+    query = sa.select(t.c.id, t.c.feed, t.c.file, t.c.position, t.c.reason, t.c.raw, superseded.label("superseded"))
     if feed:
         _known_feed(feed)
         query = query.where(t.c.feed == feed)
@@ -549,7 +552,8 @@ def quarantined(store: StoreResource, feed: str | None = None, limit: int = 100,
         query = query.where(t.c.id < before)
     with store.read() as conn:
         rows = conn.execute(query.order_by(t.c.id.desc() if newest else t.c.id).limit(int(limit))).all()
-    return [{"id": i, "feed": f, "file": p, "position": n, "reason": r, "raw": raw} for i, f, p, n, r, raw in rows]
+    return [{"id": i, "feed": f, "file": p, "position": n, "reason": r, "raw": raw, "superseded": bool(later)}
+            for i, f, p, n, r, raw, later in rows]
 
 
 def shown_record(record: dict) -> dict:

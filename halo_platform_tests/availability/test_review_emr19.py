@@ -3,14 +3,20 @@ modification time it carries; the quarantined records of a landed file's earlier
 shown as the current content's."""
 
 import datetime as dt
+import json
 import os
+import re
 import shutil
+from collections.abc import Iterator
 
 import pytest
+from click.testing import CliRunner
 
 from halo_platform.availability.freshness import freshness
+from halo_platform.availability.service import quarantined
 from halo_platform.core.settings import get_settings
-from halo_platform_tests.availability.helpers import process
+from halo_platform.core.store import StoreResource
+from halo_platform_tests.availability.helpers import land, process
 
 DAY = "2027-01-04"  # a Monday
 HOURS = ('{"type":"hours","provider":"P1","tz":"UTC","week":{"mon":[["09:00","17:00"]]},'
@@ -44,3 +50,57 @@ def test_a_file_arriving_with_an_old_modification_time_is_received_when_it_arriv
     found = freshness(store, "acme")
     assert before <= found.received_at <= dt.datetime.now(dt.UTC), found
     assert found.lag_seconds < 60, found
+
+
+@pytest.fixture(params=["sqlite", "mariadb"])
+def every_store(request, halo_env) -> Iterator[StoreResource]:  # noqa: ANN001
+    """The isolated platform's SQLite store, then a MariaDB database of its own (whose landed paths
+    and quarantined file names are compared under two collations)."""
+    url = halo_env["HALO_DB_URL"] if request.param == "sqlite" else request.getfixturevalue("migrated_mysql_url")
+    store = StoreResource(db_url=url)
+    yield store
+    store.dispose()
+
+
+def _replaced_in_place(store: StoreResource) -> None:
+    """hours.jsonl lands with a bad line, then is replaced in place (an SFTP drop overwriting its
+    upload) with corrected hours and another bad line; other.jsonl lands with a bad line meanwhile."""
+    path = land("acme", "hours.jsonl", HOURS + "first upload, not json\n")
+    process(store, DAY, 1)
+    path.write_text(HOURS.replace("17:00", "16:00") + "second upload, not json\n")
+    land("acme", "other.jsonl", "other file, not json\n")
+    process(store, DAY, 1)
+
+
+def test_the_quarantined_records_of_a_landed_files_earlier_content_are_marked_superseded(every_store):
+    """A landed file replaced in place is processed again: the records quarantined from its first
+    content were listed beside the second's as if they were the file's, which it no longer holds.
+    Quarantine is an audit: they stay listed, marked superseded."""
+    _replaced_in_place(every_store)
+    assert [(q["file"], q["raw"], q["superseded"]) for q in quarantined(every_store, "acme")] == [
+        ("acme/hours.jsonl", "first upload, not json", True),
+        ("acme/hours.jsonl", "second upload, not json", False),
+        ("acme/other.jsonl", "other file, not json", False)]
+
+
+def test_halo_emr_quarantine_and_the_availability_page_mark_the_superseded_records(store):
+    from fastapi.testclient import TestClient
+
+    from halo_platform.access import users
+    from halo_platform.cli import cli
+    from halo_platform.http import create_app
+
+    _replaced_in_place(store)
+    listed = CliRunner().invoke(cli, ["emr", "quarantine", "--format", "json"])
+    assert listed.exit_code == 0, listed.output
+    assert [(q["raw"], q["superseded"]) for q in json.loads(listed.output)] == [
+        ("first upload, not json", True), ("second upload, not json", False), ("other file, not json", False)]
+    table = CliRunner().invoke(cli, ["emr", "quarantine"]).output.splitlines()
+    assert [line.split("\t")[1] for line in table[:3]] == ["acme/hours.jsonl:2 (superseded)", "acme/hours.jsonl:2", "acme/other.jsonl:1"]
+
+    users.create_user(store, "vera", "viewer", "a long enough password")
+    client = TestClient(create_app({"store": store}))
+    client.cookies.set("halo_session", users.login(store, "vera", "a long enough password", "test"))
+    rows = re.findall(r"<tr><td class=\"text\">(.*?)</td>", client.get("/ui/availability", params={"feed": "acme"}).text)
+    assert rows == ['<code>acme/other.jsonl</code>', '<code>acme/hours.jsonl</code>',
+                    '<code>acme/hours.jsonl</code> <span class="muted">superseded: the file was replaced since</span>'], rows
