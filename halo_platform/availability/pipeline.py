@@ -4,6 +4,7 @@ parse pending files, apply them, recompute spans, refresh next available slots."
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import logging
 import os
@@ -274,27 +275,48 @@ def earliest_slots(spans: list[tuple[dt.datetime, dt.datetime]], after: dt.datet
     return None
 
 
-def impacted_dates(store: StoreResource, feed: str, parsed: Parsed, as_of: dt.date, horizon_days: int) -> list[dt.date]:
-    """Local dates of `feed` a parsed file can change (new facts and the stored facts of the
-    same items), within the window; a working-hours change impacts the whole window."""
-    window = [as_of + dt.timedelta(days=i) for i in range(horizon_days)]
+@dataclass(frozen=True)
+class Impact:
+    """What a parsed file can change, for planning: the whole window (working hours, a role, a
+    Schedule), else the dates around what its events block and the stored facts of their items."""
+
+    whole: bool
+    ranges: frozenset[tuple[dt.date, dt.date]] = frozenset()  # first and last date, both included
+    item_ids: tuple[str, ...] = ()
+
+
+def _around(start: dt.datetime, end: dt.datetime) -> tuple[dt.date, dt.date]:
+    """The local dates an interval can touch, whatever the provider's timezone."""
+    return start.date() - dt.timedelta(days=2), end.date() + dt.timedelta(days=1)
+
+
+def impact(parsed: Parsed) -> Impact:
     events = storable(parsed).events  # what the store will not take dirties nothing (and may not be steppable)
     if any(e.kind in (HOURS, ROLE, SCHEDULE) for e in events):
+        return Impact(whole=True)
+    return Impact(False, frozenset(_around(b.start, b.end) for e in events for b in e.blocks if b.start),
+                  tuple(e.item_id for e in events))
+
+
+def impacted_dates(store: StoreResource, feed: str, found: Impact, as_of: dt.date, horizon_days: int) -> list[dt.date]:
+    """Local dates of `feed` a parsed file of impact `found` can change (its new facts and the
+    stored facts of the same items), within the window."""
+    window = [as_of + dt.timedelta(days=i) for i in range(horizon_days)]
+    if found.whole:
         return window
-    spans_of: list[tuple[dt.datetime, dt.datetime]] = [(b.start, b.end) for e in events for b in e.blocks if b.start]
-    ids = [e.item_id for e in events]
+    ranges = set(found.ranges)
     with store.read() as conn:
         codec = Codec(conn)
-        spans_of.extend((codec.read_ts(s), codec.read_ts(e)) for s, e in codec.select_in(
+        ranges.update(_around(codec.read_ts(s), codec.read_ts(e)) for s, e in codec.select_in(
             "SELECT start_ts, end_ts FROM scheduling_item_blocks WHERE feed = ? AND start_ts IS NOT NULL AND item_id IN ({keys})",
-            (feed,), ids))
+            (feed,), list(found.item_ids)))
     dates = set()
-    for start, end in spans_of:
-        d, last = start.date() - dt.timedelta(days=2), end.date() + dt.timedelta(days=1)
-        while d <= last:
+    for first, last in ranges:
+        d = max(first, as_of)
+        while d <= min(last, window[-1]):
             dates.add(d)
             d += dt.timedelta(days=1)
-    return sorted(dates.intersection(window))
+    return sorted(dates)
 
 
 # A bigger file is taken to impact the whole window unparsed: its thousands of events touch nearly
@@ -302,15 +324,23 @@ def impacted_dates(store: StoreResource, feed: str, parsed: Parsed, as_of: dt.da
 PARSE_FOR_DATES_LIMIT_BYTES = 1 << 20
 
 
+@functools.lru_cache(maxsize=4096)
+def file_impact(feed: Feed, file: PendingFile) -> Impact:
+    """The impact of a pending file, parsed once per content (`file` holds its sha256): the sensor
+    plans the same pending files at every tick until their run has processed them, and parsed
+    them all again at each tick, every 10 s, for nothing new."""
+    return impact(parse_file(feed, file))
+
+
 def file_dates(store: StoreResource, feed: Feed, file: PendingFile, as_of: dt.date, horizon_days: int) -> list[dt.date]:
     if _size(file) > PARSE_FOR_DATES_LIMIT_BYTES:
         return [as_of + dt.timedelta(days=i) for i in range(horizon_days)]
     try:
-        parsed = parse_file(feed, file)
+        found = file_impact(feed, file)
     except Exception as exc:  # noqa: BLE001 - planning must not stop on a file that processing will quarantine whole
         log.warning("emr: %s not parsed while planning: %s", file.relpath, type(exc).__name__)
         return []
-    return impacted_dates(store, feed.name, parsed, as_of, horizon_days)
+    return impacted_dates(store, feed.name, found, as_of, horizon_days)
 
 
 def planned_dates(store: StoreResource, feed: Feed, as_of: dt.date, horizon_days: int) -> set[dt.date]:

@@ -141,7 +141,7 @@ def test_a_record_the_store_cannot_hold_is_quarantined_by_the_store_step_whateve
 
 def test_impacted_dates_skip_events_planning_cannot_step_back_from(halo_env, store):
     parsed = Parsed(events=[appointment("A1", dt.datetime(2027, 1, 4, 9)), appointment("A3", dt.datetime(1, 1, 1))])
-    assert pipeline.impacted_dates(store, "acme", parsed, dt.date(2027, 1, 4), 3) == [dt.date(2027, 1, 4), dt.date(2027, 1, 5)]
+    assert pipeline.impacted_dates(store, "acme", pipeline.impact(parsed), dt.date(2027, 1, 4), 3) == [dt.date(2027, 1, 4), dt.date(2027, 1, 5)]
 
 
 def test_a_file_whose_processing_fails_unexpectedly_is_quarantined_whole_marked_processed_and_blocks_nothing(halo_env, monkeypatch, store):

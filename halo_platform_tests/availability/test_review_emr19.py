@@ -104,3 +104,40 @@ def test_halo_emr_quarantine_and_the_availability_page_mark_the_superseded_recor
     rows = re.findall(r"<tr><td class=\"text\">(.*?)</td>", client.get("/ui/availability", params={"feed": "acme"}).text)
     assert rows == ['<code>acme/other.jsonl</code>', '<code>acme/hours.jsonl</code>',
                     '<code>acme/hours.jsonl</code> <span class="muted">superseded: the file was replaced since</span>'], rows
+
+
+def test_the_landing_sensor_parses_a_pending_file_once_per_content_however_often_it_ticks(halo_env, store, monkeypatch):
+    """The sensor plans the dates of each pending small file at every tick (every 10 s) until its
+    run has processed it: it parsed the same files again each time, for nothing new. A file is
+    parsed once per content; replaced in place with another content, it is parsed again."""
+    import dagster as dg
+
+    from halo_platform.availability import pipeline
+    from halo_platform.availability.sensors import emr_landing_sensor
+    from halo_platform.sinks import SinksResource
+
+    land("acme", "hours.jsonl", HOURS)
+    process(store, pipeline.today().isoformat(), 60)
+    day = pipeline.today() + dt.timedelta(days=7)
+    booking = ('{"type":"appointment","action":"upsert","id":"A1","provider":"P1","start":"%sT10:00:00","duration_min":60,'
+               '"tz":"UTC","status":"booked","updated_at":"2026-11-20T10:00:00Z"}\n')
+    path = land("acme", "booking.jsonl", booking % day)
+    parsed: list[str] = []
+    real = pipeline.parse_file
+    monkeypatch.setattr(pipeline, "parse_file", lambda feed, file: parsed.append(file.path.name) or real(feed, file))
+
+    instance = dg.DagsterInstance.ephemeral()
+
+    def tick() -> list[tuple[str, str, str]]:
+        with dg.build_sensor_context(instance=instance, resources={"store": store, "sinks": SinksResource()}) as context:
+            result = emr_landing_sensor(context)
+        return [(r.run_key, r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"])
+                for r in result.run_requests]
+
+    first = tick()
+    assert [start.split("|")[0] for _, start, _ in first] == [(day - dt.timedelta(days=2)).isoformat()]
+    assert tick() == tick() == first
+    assert parsed == ["booking.jsonl"]
+    path.write_text(booking % (day + dt.timedelta(days=10)))
+    (moved,) = tick()
+    assert moved[1].split("|")[0] == (day + dt.timedelta(days=8)).isoformat() and parsed == ["booking.jsonl"] * 2
