@@ -138,17 +138,22 @@ class Page:
     count: int = MAX_COUNT
     offset: int = 0
 
-    def url(self, offset: int) -> str:
-        used = [(k, v) for k, v in self.params if k in SEARCH_PARAMETERS] + ([("_offset", str(offset))] if offset else [])
+    def url(self, offset: int, count: int | None = None) -> str:
+        """The page from `offset` of the search's `_count` matches, or of `count` when given."""
+        used = [(k, v) for k, v in self.params if k in SEARCH_PARAMETERS and not (count and k == "_count")]
+        used += ([("_count", str(count))] if count else []) + ([("_offset", str(offset))] if offset else [])
         return f"{self.base}?{urlencode([*used, ('_at', iso_z(self.at))])}"
 
     def links(self, total: int) -> list[dict]:
         """self, and the `previous` and `next` pages where there are any (FHIR R4 search paging).
         A page of none (`_count=0`, the total alone) has neither: its previous was itself. The
-        previous of a page past the end is the last matches: it was the page before, as empty."""
+        previous of a page past the end is the last matches: it was the page before, as empty.
+        A page from an offset under `_count` has the matches before it as its previous, fewer than
+        `_count`: a whole page from 0 listed again the first matches of this one."""
         links = [{"relation": "self", "url": self.url(self.offset)}]
         if self.count and self.offset > 0:
-            links.append({"relation": "previous", "url": self.url(max(0, min(self.offset, total) - self.count))})
+            previous = max(0, min(self.offset, total) - self.count)
+            links.append({"relation": "previous", "url": self.url(previous, self.offset if self.offset < self.count else None)})
         if self.count and self.offset + self.count < total:
             links.append({"relation": "next", "url": self.url(self.offset + self.count)})
         return links

@@ -1,0 +1,54 @@
+"""Review of the EMR read APIs (fhir19): FHIR Slot paging and search ranges, group availability
+of providers whose ids hold a comma, and GraphQL request bodies naming keys GraphQL has not.
+
+The FHIR fixtures are test_fhir_slots': Asia/Kolkata (+05:30), F1 works 09:00-12:00 local and
+is booked 10:00-10:30 on `day`, a week ahead (spans for `day` and the 2 days after); 30-minute
+slots aligned to 30 minutes, and here a `short` type of 15-minute ones and a `far` type bookable
+366 days ahead."""
+
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+
+from halo_platform.availability.fhir_api import search_slots
+from halo_platform_tests.availability.test_fhir_slots import day  # noqa: F401 (fixture)
+
+BASE = "http://testserver/fhir/Slot"
+
+
+@pytest.fixture
+def feeds_file(halo_env, tmp_path, monkeypatch):
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text("feeds:\n  fhir:\n    format: fhir\n    slot_rules:\n      default: {duration_minutes: 30, alignment_minutes: 30}\n"
+                     "      types: {short: {duration_minutes: 15, alignment_minutes: 15}, far: {max_days_ahead: 366}}\n"
+                     "  acme: {format: acme}\n")
+    monkeypatch.setenv("HALO_FEEDS_FILE", str(feeds))
+
+
+def starts(body: dict) -> list[str]:
+    return [e["resource"]["start"] for e in body.get("entry", ())]
+
+
+def test_following_previous_links_from_any_page_never_lists_a_slot_twice_nor_skips_one(store, day):  # noqa: F811
+    """F1's local day has 5 slots. The previous page of `_offset=3&_count=5` was `_count=5` from 0,
+    slots 0-4, listing again 3 and 4 of the page itself. A previous page is now the matches just
+    before the page, at most `_count` of them (`_count=3` from 0 there): from any page, the pages
+    that following `previous` reads and the page itself list the first slots once each, in order."""
+    params = [("schedule", "Schedule/fhir.F1"), ("start", f"eq{day}")]
+    every = starts(search_slots(store, params, BASE))
+    assert len(every) == 5
+    for count in range(1, 6):
+        for offset in range(8):
+            page = search_slots(store, [*params, ("_count", str(count)), ("_offset", str(offset))], BASE)
+            read = starts(page)
+            while previous := [link["url"] for link in page["link"] if link["relation"] == "previous"]:
+                page = search_slots(store, parse_qsl(urlsplit(previous[0]).query), BASE)
+                read = starts(page) + read
+            assert read == every[:offset + count], (count, offset, read)
+
+
+def test_a_previous_page_shorter_than_the_count_asks_for_no_more_than_the_slots_before_the_page(store, day):  # noqa: F811
+    body = search_slots(store, [("schedule", "Schedule/fhir.F1"), ("start", f"eq{day}"), ("_count", "5"), ("_offset", "3")], BASE)
+    (previous,) = [link["url"] for link in body["link"] if link["relation"] == "previous"]
+    query = dict(parse_qsl(urlsplit(previous).query))
+    assert query["_count"] == "3" and "_offset" not in query, previous
