@@ -456,6 +456,12 @@ class _JSONErrorsGraphQLRouter(GraphQLRouter):
             raise StrawberryHTTPException(400, str(exc)) from None
         if not isinstance(decoded, dict | list):
             raise StrawberryHTTPException(400, "the body must be a JSON object: {query, variables?, operationName?}")
+        # strawberry reads the keys it knows and drops the rest: `"varibles": {...}` (a typo) ran
+        # the query with its variables' defaults, as if they had been read
+        unknown = [key for key in decoded if key not in _GRAPHQL_NAMES] if isinstance(decoded, dict) else []
+        if unknown:
+            raise StrawberryHTTPException(400, f"the body's key {unknown[0]!r} is not a GraphQL request's: "
+                                               f"expected {', '.join(_GRAPHQL_NAMES[:-1])} or {_GRAPHQL_NAMES[-1]}")
         return decoded
 
     def parse_query_params(self, params: Any) -> dict[str, Any]:  # noqa: ANN401 - Starlette's QueryParams
@@ -601,7 +607,9 @@ _GRAPHQL_REQUEST = {
         "query": {"type": "string", "minLength": 1, "description": "The GraphQL document"},
         "variables": {"type": ["object", "null"]},
         "operationName": {"type": ["string", "null"]},
+        "extensions": {"type": ["object", "null"]},
     },
+    "additionalProperties": False,
 }
 _GRAPHQL_PAGE_OR_RESULT = {
     "description": "The GraphQL result, or the GraphiQL page for a browser that sends no query",

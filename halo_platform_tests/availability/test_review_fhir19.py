@@ -11,7 +11,9 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 
 from halo_platform.availability.fhir_api import search_slots
+from halo_platform.http import create_app
 from halo_platform_tests.availability.test_fhir_slots import day  # noqa: F401 (fixture)
+from halo_platform_tests.fixtures.access import authorized_client
 
 BASE = "http://testserver/fhir/Slot"
 
@@ -52,3 +54,25 @@ def test_a_previous_page_shorter_than_the_count_asks_for_no_more_than_the_slots_
     (previous,) = [link["url"] for link in body["link"] if link["relation"] == "previous"]
     query = dict(parse_qsl(urlsplit(previous).query))
     assert query["_count"] == "3" and "_offset" not in query, previous
+
+
+QUERY = "query Spans($provider: String! = \"nobody\") { availableSpans(feed: \"acme\", providerId: $provider) { startAt } }"
+
+
+@pytest.mark.parametrize("key", ["varibles", "operation_name", "Query"])
+def test_a_graphql_body_naming_a_key_graphql_has_not_is_a_400_naming_it(store, halo_env, key):
+    """`{"query": ..., "varibles": {...}}` (a typo) ran the query with its variables' defaults, and
+    answered as if the variables had been read. A body's keys are query, variables, operationName
+    and extensions: another is refused, as the other malformed requests are."""
+    client = authorized_client(create_app({"store": store}), "availability:read")
+    answer = client.post("/graphql", json={"query": QUERY, key: {"provider": "P1"}})
+    assert answer.status_code == 400, answer.text
+    assert answer.json() == {"error": f"the body's key {key!r} is not a GraphQL request's: "
+                                      "expected query, variables, operationName or extensions", "detail": None}
+
+
+def test_a_graphql_body_of_its_four_keys_runs(store, halo_env):
+    client = authorized_client(create_app({"store": store}), "availability:read")
+    body = {"query": QUERY, "variables": {"provider": "P1"}, "operationName": "Spans", "extensions": {}}
+    answer = client.post("/graphql", json=body)
+    assert answer.status_code == 200 and answer.json() == {"data": {"availableSpans": []}}, answer.text
