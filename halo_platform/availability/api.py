@@ -97,8 +97,10 @@ def availability(
 @router.get("/v1/availability/group")
 def group_availability(
     feed: str = Query(..., description="Feed name", examples=["hl7"]),
-    provider_ids: str = Query(..., description=f"Comma-separated provider ids, at most {service.MAX_GROUP_PROVIDERS}",
-                              examples=["DR001,DR002"]),
+    provider_ids: str | None = Query(None, description=f"Comma-separated provider ids, at most {service.MAX_GROUP_PROVIDERS}",
+                                     examples=["DR001,DR002"]),
+    provider_id: list[str] = Query([], description="In place of provider_ids: one provider id each, as it is (commas "
+                                                   "included), repeated for each provider"),
     mode: str = Query("any", description="any: at least one is free (each span lists which); all: every one is free"),
     from_: str | None = Query(None, alias="from", description="First local date, YYYY-MM-DD (default: today at UTC-12, the earliest date anywhere)"),
     to: str | None = Query(None, description="Last local date (inclusive), YYYY-MM-DD (default: 6 days after from)"),
@@ -107,7 +109,12 @@ def group_availability(
     """When any or all of several providers are free; instants in UTC; and how current the feed is."""
     first, last = service.parse_date(from_, "from"), service.parse_date(to, "to")
     mode = mode or "any"  # `mode=` left empty is the default, as an empty `from`, `to` or `type` is
-    ids = service.group_ids(provider_ids.split(","), "provider_ids", "a comma-separated list")
+    # provider_ids splits at every comma: an id holding one is asked for by provider_id
+    if (provider_ids is None) == (not provider_id):
+        both = ", not both" if provider_id else ""
+        raise HaloError(f"give provider_ids (comma-separated) or provider_id (repeated, one id each){both}")
+    ids = (service.group_ids(provider_ids.split(","), "provider_ids", "a comma-separated list") if provider_ids is not None
+           else service.group_ids(provider_id, "provider_id", "repeated parameters"))
     found = service.group_availability(store, feed, ids, mode, first, last)
     return {"feed": feed, "provider_ids": ids, "mode": mode, "from": from_, "to": to, "spans": [s.as_json() for s in found],
             "freshness": freshness.freshness(store, feed).as_json()}

@@ -78,7 +78,7 @@ def test_a_json_body_sent_as_another_media_type_is_refused_saying_to_send_json(a
     ("/v1/availability", "feed=acme&provider_id=AC001&form=2027-01-04", "form", "feed, provider_id, from, to"),
     ("/v1/slots", "feed=acme&provider_id=AC001&from=2027-01-04&duration=60", "duration", "feed, provider_id, type, from, to"),
     ("/v1/availability/group", "feed=acme&provider_ids=AC001,AC002&mode=all&providers=AC003", "providers",
-     "feed, provider_ids, mode, from, to"),
+     "feed, provider_ids, provider_id, mode, from, to"),
     ("/v1/tasks", "owner=team:marketing", "owner", "none"),
 ])
 def test_a_query_parameter_the_route_does_not_take_is_refused_naming_it(app, path, query, unknown, known):  # noqa: ANN001

@@ -6,12 +6,14 @@ is booked 10:00-10:30 on `day`, a week ahead (spans for `day` and the 2 days aft
 slots aligned to 30 minutes, and here a `short` type of 15-minute ones and a `far` type bookable
 366 days ahead."""
 
+import datetime as dt
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
 from halo_platform.availability.fhir_api import search_slots
 from halo_platform.http import create_app
+from halo_platform_tests.availability.helpers import land, process
 from halo_platform_tests.availability.test_fhir_slots import day  # noqa: F401 (fixture)
 from halo_platform_tests.fixtures.access import authorized_client
 
@@ -54,6 +56,45 @@ def test_a_previous_page_shorter_than_the_count_asks_for_no_more_than_the_slots_
     (previous,) = [link["url"] for link in body["link"] if link["relation"] == "previous"]
     query = dict(parse_qsl(urlsplit(previous).query))
     assert query["_count"] == "3" and "_offset" not in query, previous
+
+
+@pytest.fixture
+def comma_ids(halo_env, store) -> dt.date:
+    """'Smith, J' 09:00-12:00 and 'Room 1' 10:00-14:00 UTC on one day a week ahead (acme)."""
+    week_ahead = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=7)
+    weekday = week_ahead.strftime("%a").lower()
+    land("acme", "hours.jsonl", "".join(
+        f'{{"type":"hours","provider":"{p}","tz":"UTC","week":{{"{weekday}":[["{s}","{e}"]]}},"updated_at":"2026-11-01T00:00:00Z"}}\n'
+        for p, s, e in (("Smith, J", "09:00", "12:00"), ("Room 1", "10:00", "14:00"))))
+    process(store, week_ahead.isoformat(), 2)
+    return week_ahead
+
+
+def test_group_availability_takes_provider_ids_holding_a_comma_one_provider_id_each(store, comma_ids):
+    """`provider_ids=Smith, J,Room 1` is split at every comma (Smith, J and Room 1, three ids):
+    a provider whose id holds a comma could not be asked for. `provider_id`, repeated, takes one id
+    each, as it is (as /v1/availability's `provider_id`); `provider_ids` reads as before."""
+    client = authorized_client(create_app({"store": store}), "availability:read")
+    params = {"feed": "acme", "from": str(comma_ids), "to": str(comma_ids), "mode": "all"}
+    answer = client.get("/v1/availability/group", params={**params, "provider_id": ["Smith, J", "Room 1"]})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["provider_ids"] == ["Smith, J", "Room 1"]
+    assert [(s["start_at"][11:16], s["end_at"][11:16]) for s in answer.json()["spans"]] == [("10:00", "12:00")]
+    anyone = client.get("/v1/availability/group", params={**params, "mode": "any", "provider_id": "Smith, J"}).json()
+    assert [(s["start_at"][11:16], s["end_at"][11:16], s["provider_ids"]) for s in anyone["spans"]] == [("09:00", "12:00", ["Smith, J"])]
+    listed = client.get("/v1/availability/group", params={**params, "provider_ids": "Room 1, Room 1"}).json()
+    assert listed["provider_ids"] == ["Room 1"]
+
+
+@pytest.mark.parametrize("params, reason", [
+    ({"provider_ids": "Room 1", "provider_id": "Smith, J"}, "give provider_ids (comma-separated) or provider_id (repeated, one id each), not both"),
+    ({}, "give provider_ids (comma-separated) or provider_id (repeated, one id each)"),
+    ({"provider_id": ["Room 1", " "]}, "provider_id: expected repeated parameters of provider ids, none of them blank"),
+])
+def test_a_group_query_naming_its_providers_both_ways_or_neither_is_a_422(store, halo_env, params, reason):
+    client = authorized_client(create_app({"store": store}), "availability:read")
+    answer = client.get("/v1/availability/group", params={"feed": "acme", **params})
+    assert answer.status_code == 422 and answer.json()["error"] == reason, answer.text
 
 
 QUERY = "query Spans($provider: String! = \"nobody\") { availableSpans(feed: \"acme\", providerId: $provider) { startAt } }"
