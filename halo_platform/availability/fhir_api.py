@@ -217,6 +217,7 @@ def search_slots(store: StoreResource, params: list[tuple[str, str]], base_url: 
     # a comma list is an OR, as for status: the slots of each type it lists (`short,long` was
     # refused as one unknown type); none is the default type
     types = list(dict.fromkeys(t.rpartition("|")[2] or service.DEFAULT_TYPE for v in values("service-type") for t in v.split(","))) or [None]
+    asked_types = ",".join(t or service.DEFAULT_TYPE for t in types)
     count = whole_number(values("_count"), "_count")
     # whole seconds, as the links write it: the first page's matches are the next pages'
     now = as_of(values("_at"), (now or utcnow()).replace(microsecond=0))
@@ -229,19 +230,30 @@ def search_slots(store: StoreResource, params: list[tuple[str, str]], base_url: 
     feed, (provider, *others) = actors
     tz = service.provider_zone(store, feed, provider)
     lo, hi = instant_range(bounds, tz, now)
-    # no span is stored outside the calendar: a search reaching past its ends (the default week
-    # after a late `start`) looks inside them
-    lo = max(lo, dt.datetime.combine(EARLIEST_DATE, dt.time(), tzinfo=tz))
-    hi = min(hi, dt.datetime.combine(LATEST_DATE + dt.timedelta(days=1), dt.time(), tzinfo=tz))
+    # a slot starts from now to its type's max_days_ahead after it: the search looks there (a
+    # `start` ending a year and more ahead, as `le2028` does, was refused as more days than a query
+    # takes, most of them days no slot can start on), and so inside the calendar, where spans are
+    ahead = max(service.slot_rules(feed, provider, t).max_days_ahead for t in types)
+    lo = max(lo, now, dt.datetime.combine(EARLIEST_DATE, dt.time(), tzinfo=tz))
+    hi = min(hi, now + dt.timedelta(days=ahead), dt.datetime.combine(LATEST_DATE + dt.timedelta(days=1), dt.time(), tzinfo=tz))
     if hi <= lo:
         return bundle(page, schedule, [])
     first, last = lo.astimezone(tz).date(), (hi - dt.timedelta(microseconds=1)).astimezone(tz).date()
-    service.check_length(first, last, "start: ")  # `start` is the only range this search has: name it
+    # `start` is the only range this search has: name it, and the days it came to
+    service.check_length(first, last, "start: ", f", the days from now on which slots of service-type {asked_types} can start: "
+                                                 "give start=lt<date> to end the search sooner")
     found, left = [], service.MAX_LISTED_SLOTS  # each page works the search out again: bounded as /v1/slots, its types together
-    for slot_type in types:
-        listed = service.bookable_slots(store, feed, provider, slot_type, first, last, now, tuple(others), limit=left)
-        left -= len(listed.slots)
-        found += [(s, e, listed.slot_type) for s, e in listed.slots if lo <= s < hi]
+    try:
+        for slot_type in types:
+            listed = service.bookable_slots(store, feed, provider, slot_type, first, last, now, tuple(others), limit=left)
+            left -= len(listed.slots)
+            found += [(s, e, listed.slot_type) for s, e in listed.slots if lo <= s < hi]
+    except service.TooManySlotsError:
+        if len(types) == 1:
+            raise
+        # the bound is the answer's, not what the types before this one left of it
+        raise HaloError(f"more than {service.MAX_LISTED_SLOTS} slots from {first} to {last} of service-type {asked_types} together "
+                        f"({service.MAX_LISTED_SLOTS} at most in one answer): ask for fewer days or fewer service types") from None
     return bundle(page, schedule, sorted(found))
 
 

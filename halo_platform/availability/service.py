@@ -193,11 +193,11 @@ def dates_in(first: dt.date, last: dt.date) -> int:
     return (last - first).days + 1
 
 
-def check_length(first: dt.date, last: dt.date, argument: str = "") -> None:
+def check_length(first: dt.date, last: dt.date, argument: str = "", reckoned: str = "") -> None:
     """At most MAX_QUERY_DAYS local dates in [first, last]; `argument` names what the caller gave
-    the range as, when it is not `from` and `to`."""
+    the range as, when it is not `from` and `to`, and `reckoned` how the range came out of it."""
     if (days := dates_in(first, last)) > MAX_QUERY_DAYS:
-        raise HaloError(f"{argument}at most {MAX_QUERY_DAYS} days per query (first and last included), got {days}: {first} to {last}")
+        raise HaloError(f"{argument}at most {MAX_QUERY_DAYS} days per query (first and last included), got {days}: {first} to {last}{reckoned}")
 
 
 def storable(*texts: str) -> None:
@@ -237,6 +237,10 @@ def _read_spans(store: StoreResource, feed: str, provider_id: str, first: dt.dat
 
 
 MAX_GROUP_PROVIDERS = 20
+
+
+class TooManySlotsError(HaloError):
+    """More bookable slots than the caller's limit (of MAX_LISTED_SLOTS in one answer)."""
 
 
 def provider_key(provider_id: str, argument: str) -> str:
@@ -429,7 +433,7 @@ def bookable_slots(store: StoreResource, feed: str, provider_id: str, slot_type:
     chosen = list(itertools.islice(((s, e) for s, e in bookable(free, rules, tz, now) if first <= s.astimezone(tz).date() <= last),
                                    None if limit is None else limit + 1))
     if limit is not None and len(chosen) > limit:
-        raise HaloError(f"more than {limit} slots from {first} to {last} ({MAX_LISTED_SLOTS} at most in one answer): ask for fewer days")
+        raise TooManySlotsError(f"more than {limit} slots from {first} to {last} ({MAX_LISTED_SLOTS} at most in one answer): ask for fewer days")
     return Slots(feed, provider_id, slot_type or DEFAULT_TYPE, rules, chosen)
 
 

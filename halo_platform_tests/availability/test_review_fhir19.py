@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
+from halo_platform.availability import service
 from halo_platform.availability.fhir_api import search_slots
 from halo_platform.http import create_app
 from halo_platform_tests.availability.helpers import land, process
@@ -56,6 +57,56 @@ def test_a_previous_page_shorter_than_the_count_asks_for_no_more_than_the_slots_
     (previous,) = [link["url"] for link in body["link"] if link["relation"] == "previous"]
     query = dict(parse_qsl(urlsplit(previous).query))
     assert query["_count"] == "3" and "_offset" not in query, previous
+
+
+def search(store, params: dict) -> tuple[int, dict]:  # noqa: ANN001
+    answer = authorized_client(create_app({"store": store}), "availability:read").get("/fhir/Slot", params=params)
+    return answer.status_code, answer.json()
+
+
+def test_a_start_range_reaching_past_the_slots_bookable_days_searches_those_days(store, day):  # noqa: F811
+    """Slots are bookable up to `max_days_ahead` (60 here) after now: a `start` ending 400 days
+    ahead was refused 'start: at most 366 days per query ..., got 401: <today> to <then>' (today,
+    which the client never sent, and days no slot can start on). The range searched is the part
+    of `start` where slots can start, from now to `max_days_ahead` after it: every slot is listed."""
+    today = dt.datetime.now(dt.UTC).date()
+    far = today + dt.timedelta(days=400)
+    every = starts(search(store, {"schedule": "Schedule/fhir.F1", "start": [f"ge{day}", f"lt{day + dt.timedelta(days=3)}"]})[1])
+    assert len(every) == 17  # 5 slots on day (booked 10:00-10:30), 6 on each of the 2 days after
+    for start in ([f"le{far}"],  # no lower bound: from now
+                  [f"le{today.year + 2}"],  # the end of next year but one
+                  [f"ge{today}", f"le{far}"],
+                  [f"ge{day}", f"lt{far}"],
+                  ["ge2020-01-01", f"lt{far}"]):  # slots start from now: none before it is searched
+        code, body = search(store, {"schedule": "Schedule/fhir.F1", "start": start})
+        assert code == 200 and starts(body) == every and body["total"] == 17, (start, body)
+
+
+def test_a_start_range_longer_than_the_limit_where_slots_can_start_is_refused_saying_so(store, day):  # noqa: F811
+    """The `far` type is bookable 366 days ahead: from 10:00 today, its slots can start on 367
+    local dates, one more than a query takes. Still a 422, naming the dates searched and why."""
+    now = dt.datetime.combine(day - dt.timedelta(days=7), dt.time(10), tzinfo=dt.UTC)
+    first, last = now.date(), now.date() + dt.timedelta(days=366)
+    with pytest.raises(service.HaloError) as refused:
+        search_slots(store, [("schedule", "Schedule/fhir.F1"), ("service-type", "far"), ("start", "le2199")], BASE, now=now)
+    assert str(refused.value) == (f"start: at most 366 days per query (first and last included), got 367: {first} to {last}, "
+                                  "the days from now on which slots of service-type far can start: give start=lt<date> to end the search sooner")
+    found = search_slots(store, [("schedule", "Schedule/fhir.F1"), ("service-type", "far"), ("start", f"lt{last}")], BASE, now=now)
+    assert found["total"] == 17
+
+
+def test_service_types_listing_more_slots_together_than_an_answer_holds_are_refused_saying_what_to_do(store, day, monkeypatch):  # noqa: F811
+    """Each type's slots count against one bound: with room for 12, the 5 default slots left 7 for
+    the short type's 10, and the search was refused 'more than 7 slots from ... (12 at most in one
+    answer): ask for fewer days', a bound no one asked for, and fewer days were not the only way."""
+    monkeypatch.setattr(service, "MAX_LISTED_SLOTS", 12)
+    params = {"schedule": "Schedule/fhir.F1", "start": f"eq{day}"}
+    code, body = search(store, {**params, "service-type": "default,short"})
+    assert code == 422, body
+    assert body["error"] == (f"more than 12 slots from {day} to {day} of service-type default,short together (12 at most in one answer): "
+                             "ask for fewer days or fewer service types")
+    code, body = search(store, {**params, "service-type": "short"})
+    assert code == 200 and body["total"] == 10, body  # one type alone is refused as before, when it does not fit
 
 
 @pytest.fixture
