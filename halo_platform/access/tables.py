@@ -69,7 +69,7 @@ class UserSession(Base):
 
 
 class LoginFailure(Base):
-    """One refused login, counted per name and per client address by the login rate limit."""
+    """One refused login, counted per name from its client address and per client address by the login rate limit."""
 
     __tablename__ = "login_failures"
 

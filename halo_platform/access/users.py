@@ -1,5 +1,6 @@
 """Users (people signing in to the Control Center): argon2 password hashes, roles, server-side
-sessions with a CSRF token each, and a login rate limit per name and per client address."""
+sessions with a CSRF token each, and a login rate limit per name from one client address and per
+client address."""
 
 from __future__ import annotations
 
@@ -30,6 +31,8 @@ ROLE_SCOPES: dict[str, frozenset[str]] = {
 }
 SESSION_HOURS = 12
 LOGIN_WINDOW = dt.timedelta(minutes=15)
+# failures of a name are counted per client address: counted from everywhere, anyone who knew a
+# name (the admin's) locked its user out with five wrong passwords; the address guessing is refused
 MAX_FAILURES_PER_NAME = 5
 MAX_FAILURES_PER_CLIENT = 20
 MIN_PASSWORD_LENGTH = 12
@@ -136,10 +139,10 @@ def _token_hash(token: str) -> str:
 
 
 def _throttle(conn: sa.Connection, name: str, client: str, now: dt.datetime, over: int = 0) -> None:
-    since = now - LOGIN_WINDOW
-    for column, value, limit in ((failures_t.c.name, name, MAX_FAILURES_PER_NAME), (failures_t.c.client, client, MAX_FAILURES_PER_CLIENT)):
+    since, from_client = now - LOGIN_WINDOW, failures_t.c.client == client
+    for which, limit in ((sa.and_(from_client, failures_t.c.name == name), MAX_FAILURES_PER_NAME), (from_client, MAX_FAILURES_PER_CLIENT)):
         found = conn.execute(sa.select(sa.func.count(), sa.func.min(failures_t.c.at))
-                             .where(column == value, failures_t.c.at > since)).first()
+                             .where(which, failures_t.c.at > since)).first()
         if found[0] >= limit + over:
             raise LoginThrottled(max(1, int((found[1] + LOGIN_WINDOW - now).total_seconds()) + 1))
 

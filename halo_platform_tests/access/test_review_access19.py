@@ -1,0 +1,43 @@
+"""Review of access.md, nineteenth pass: the login rate limit is no way to lock a person out,
+`halo users disable` says when the user was disabled already, no redirect of the service is built
+from the request's Host header, and a viewer reads the Access page (keys and users) without its forms."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from halo_platform.access import users
+from halo_platform.core.store import StoreResource
+
+PASSWORD = "a long enough password"
+STRANGER, ADMIN_DESK = "198.51.100.9", "203.0.113.7"
+
+
+@pytest.fixture
+def people(store: StoreResource) -> None:
+    for name, role in (("vera", "viewer"), ("otto", "operator"), ("ada", "admin")):
+        users.create_user(store, name, role, PASSWORD)
+
+
+def _sign_in(app: FastAPI, name: str, password: str, address: str) -> TestClient:
+    """A browser at `address` that sent the sign-in form; `.answer` is the form's answer."""
+    browser = TestClient(app, client=(address, 50000), follow_redirects=False)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', browser.get("/ui/login").text).group(1)
+    browser.answer = browser.post("/ui/login", data={"name": name, "password": password, "csrf_token": token})
+    return browser
+
+
+def test_a_strangers_wrong_passwords_from_another_address_do_not_lock_the_admin_out(app: FastAPI, people: None) -> None:  # noqa: ARG001
+    """Five wrong passwords for a name in 15 minutes refused that name from everywhere: anyone who
+    knew the admin's name locked them out of the Control Center (a denial of service). Failures
+    count per name from one address (and per address): the stranger's address is refused, the admin's is not."""
+    for _ in range(users.MAX_FAILURES_PER_NAME):
+        wrong = _sign_in(app, "ada", "a guessed password", STRANGER).answer
+        assert wrong.status_code == 401 and users.WRONG_LOGIN in wrong.text
+    assert _sign_in(app, "ada", PASSWORD, ADMIN_DESK).answer.status_code == 303  # was 429: locked out
+    refused = _sign_in(app, "ada", PASSWORD, STRANGER).answer
+    assert refused.status_code == 429 and int(refused.headers["retry-after"]) > 0  # the guessing address stays slowed
