@@ -104,13 +104,16 @@ def list_users(store: StoreResource) -> list[dict[str, Any]]:
 
 
 def disable_user(store: StoreResource, name: str, *, disabled_by: str | None = None) -> None:
-    """Refuse the user's logins from now on and end their sessions."""
+    """Refuse the user's logins from now on and end their sessions; a user disabled already is a
+    `ConflictError` (as a revoked key's revoke is an error), their first disable kept."""
     with store.write() as conn:
         row = conn.execute(sa.select(users_t.c.id).where(users_t.c.name == name)).first()
         if row is None:
             raise NotFoundError(f"no user named {name!r}")
-        conn.execute(users_t.update().where(users_t.c.id == row.id, users_t.c.disabled_at.is_(None))
-                     .values(disabled_at=utcnow(), disabled_by=disabled_by))
+        done = conn.execute(users_t.update().where(users_t.c.id == row.id, users_t.c.disabled_at.is_(None))
+                            .values(disabled_at=utcnow(), disabled_by=disabled_by))
+        if not done.rowcount:
+            raise ConflictError(f"user {name!r} is disabled already")
         conn.execute(sessions_t.delete().where(sessions_t.c.user_id == row.id))
 
 

@@ -7,10 +7,13 @@ from __future__ import annotations
 import re
 
 import pytest
+from click.testing import CliRunner
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from halo_platform.access import users
+from halo_platform.access.keys import create_key
+from halo_platform.cli import cli
 from halo_platform.core.store import StoreResource
 
 PASSWORD = "a long enough password"
@@ -41,3 +44,29 @@ def test_a_strangers_wrong_passwords_from_another_address_do_not_lock_the_admin_
     assert _sign_in(app, "ada", PASSWORD, ADMIN_DESK).answer.status_code == 303  # was 429: locked out
     refused = _sign_in(app, "ada", PASSWORD, STRANGER).answer
     assert refused.status_code == 429 and int(refused.headers["retry-after"]) > 0  # the guessing address stays slowed
+
+
+def test_disabling_a_user_disabled_already_says_so_as_revoking_a_revoked_key_does(halo_env, store: StoreResource) -> None:  # noqa: ANN001, ARG001
+    """`halo users disable` on a disabled user exited 0 and printed "disabled rina", as if it had
+    done something; `halo keys revoke` of a revoked key is one error line and exit 2. The first
+    disable's time and author are kept."""
+    users.create_user(store, "rina", "viewer", PASSWORD)
+    create_key(store, "partner", ["tasks:read"])
+    for command in (("keys", "revoke", "partner"), ("users", "disable", "rina")):
+        done = CliRunner().invoke(cli, list(command))
+        assert done.exit_code == 0, done.stderr
+    (before,) = users.list_users(store)
+    revoked_again = CliRunner().invoke(cli, ["keys", "revoke", "partner"])
+    again = CliRunner().invoke(cli, ["users", "disable", "rina"])
+    assert (again.exit_code, revoked_again.exit_code) == (2, 2)
+    assert again.stderr == "error: user 'rina' is disabled already\n" and again.stdout == ""
+    assert users.list_users(store) == [before]
+
+
+def test_a_second_disable_on_the_access_page_says_the_user_is_disabled_already(app: FastAPI, store: StoreResource,
+                                                                                people: None) -> None:  # noqa: ARG001
+    admin = _sign_in(app, "ada", PASSWORD, ADMIN_DESK)
+    csrf = {"csrf_token": users.session(store, admin.cookies["halo_session"]).csrf_token}
+    assert admin.post("/ui/access/users/vera/disable", data=csrf).status_code == 303
+    again = admin.post("/ui/access/users/vera/disable", data=csrf)
+    assert again.status_code == 422 and "user &#39;vera&#39; is disabled already" in again.text
