@@ -19,7 +19,7 @@ from urllib.parse import unquote_to_bytes
 
 from fastapi import APIRouter, Depends, FastAPI, Request, params
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from python_multipart.multipart import parse_options_header
 from sqlalchemy import exc as sa_exc
@@ -441,6 +441,27 @@ def document_errors(spec: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
+def _redirect_slashes_to_paths(router: Router) -> None:
+    """Starlette answers `/ui/` with a redirect to `/ui` (and `/x` to `/x/` where only that is a
+    route), its Location an absolute URL built from the request's Host header: a forged Host (a
+    poisoned cache, a proxy passing it on) sent people to another site. The same redirect, with
+    the path and query alone."""
+    router.redirect_slashes = False
+    not_found = router.default
+
+    async def other_slash(scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope["path"]
+        if scope["type"] == "http" and path != "/":
+            other = path.rstrip("/") if path.endswith("/") else path + "/"
+            if any(route.matches({**scope, "path": other})[0] is not Match.NONE for route in router.routes):
+                query = scope["query_string"].decode("latin-1")
+                await RedirectResponse(other + (f"?{query}" if query else ""), status_code=307)(scope, receive, send)
+                return
+        await not_found(scope, receive, send)
+
+    router.default = other_slash
+
+
 def _with_documented_errors(openapi: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]]:
     return lambda: document_errors(openapi())
 
@@ -551,6 +572,7 @@ def make_app(routers: Iterable[APIRouter], resources: Mapping[str, Any], authent
         return swagger_html("/openapi.json", app.title)
 
     mount_static(app)
+    _redirect_slashes_to_paths(app.router)
     app.add_middleware(RequestGuard)
     app.add_middleware(HeadAsGet, router=app.router)
     return app

@@ -70,3 +70,13 @@ def test_a_second_disable_on_the_access_page_says_the_user_is_disabled_already(a
     assert admin.post("/ui/access/users/vera/disable", data=csrf).status_code == 303
     again = admin.post("/ui/access/users/vera/disable", data=csrf)
     assert again.status_code == 422 and "user &#39;vera&#39; is disabled already" in again.text
+
+
+@pytest.mark.parametrize("path", ["/ui/", "/ui/tasks/", "/ui/access/", "/ui/login/", "/v1/tasks/"])
+def test_a_trailing_slash_is_redirected_to_a_path_of_this_service_whatever_the_host_header(app: FastAPI, people: None,  # noqa: ARG001
+                                                                                           path: str) -> None:
+    """`/ui/` answered `Location: http://<the request's Host>/ui`: a forged Host header (a poisoned
+    cache, a proxy passing it on) sent people to another site. The Location is the path alone."""
+    for browser in (TestClient(app, follow_redirects=False), _sign_in(app, "ada", PASSWORD, ADMIN_DESK)):
+        moved = browser.get(path + "?q=1", headers={"host": "evil.example"})
+        assert moved.status_code == 307 and moved.headers["location"] == path.rstrip("/") + "?q=1"
