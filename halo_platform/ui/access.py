@@ -1,4 +1,5 @@
-"""The Control Center's Access page (admin): API keys and users. An admin creates a key (shown
+"""The Control Center's Access page: API keys and users, listed to every role (a viewer reads
+everything; never a secret nor a hash), changed by an admin alone. An admin creates a key (shown
 once, on the answer to the form, never stored in clear or sent again), revokes one, creates a
 user, gives a user a new password (which also re-enables them and ends their sessions: an admin
 who gives themselves one is told so on the sign-in page) and disables one.
@@ -94,7 +95,7 @@ def _page(request: Request, caller: Caller, store: StoreResource, status: int = 
 
 
 @router.get("/ui/access", response_class=HTMLResponse)
-def access_page(request: Request, caller: Caller = Depends(signed_in("admin")),
+def access_page(request: Request, caller: Caller = Depends(signed_in()),
                 store: StoreResource = Depends(resource("store"))) -> HTMLResponse:
     return _page(request, caller, store)
 

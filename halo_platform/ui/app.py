@@ -34,7 +34,7 @@ ROLES = ("viewer", "operator", "admin")
 PAGES = (  # (path, title, the role that may open it): the navigation, in order
     ("/ui/tasks", "Tasks", "viewer"), ("/ui/requests", "Requests", "viewer"), ("/ui/schedules", "Schedules", "viewer"),
     ("/ui/routing", "Routing", "viewer"), ("/ui/providers", "Providers", "viewer"), ("/ui/messages", "Messages", "viewer"),
-    ("/ui/availability", "Availability", "viewer"), ("/ui/access", "Access", "admin"),
+    ("/ui/availability", "Availability", "viewer"), ("/ui/access", "Access", "viewer"),
 )
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")

@@ -80,3 +80,21 @@ def test_a_trailing_slash_is_redirected_to_a_path_of_this_service_whatever_the_h
     for browser in (TestClient(app, follow_redirects=False), _sign_in(app, "ada", PASSWORD, ADMIN_DESK)):
         moved = browser.get(path + "?q=1", headers={"host": "evil.example"})
         assert moved.status_code == 307 and moved.headers["location"] == path.rstrip("/") + "?q=1"
+
+
+def test_a_viewer_reads_the_keys_and_users_on_the_access_page_without_its_forms(app: FastAPI, store: StoreResource,
+                                                                                 people: None) -> None:  # noqa: ARG001
+    """access.md: a viewer reads everything; only an admin edits keys and users. The Access page
+    was a 403 for a viewer (and an operator); it lists the keys and users, never a secret or a
+    hash, and offers no form: each change stays refused."""
+    key = create_key(store, "partner", ["tasks:read"])
+    for name in ("vera", "otto"):
+        browser = _sign_in(app, name, PASSWORD, ADMIN_DESK)
+        page = browser.get("/ui/access")
+        assert page.status_code == 200, page.text[:200]
+        assert 'href="/ui/access"' in page.text  # offered in the navigation
+        assert '<tr data-key="partner">' in page.text and all(f'<tr data-user="{u}">' in page.text for u in ("vera", "otto", "ada"))
+        assert key.split("_", 2)[2] not in page.text and "$argon2" not in page.text
+        assert "<form" not in page.text.split("<main", 1)[1] and "needs the admin role" in page.text
+        csrf = {"csrf_token": users.session(store, browser.cookies["halo_session"]).csrf_token}
+        assert browser.post("/ui/access/users/ada/disable", data=csrf).status_code == 403

@@ -46,7 +46,7 @@ UI = [
     ("POST", "/ui/schedules/weekly", "operator"), ("GET", "/ui/routing", "viewer"), ("GET", "/ui/routing/history", "viewer"),
     ("GET", "/ui/routing/edit", "viewer"), ("POST", "/ui/routing/edit", "admin"), ("GET", "/ui/routing/new", "viewer"),
     ("POST", "/ui/routing/new", "admin"), ("GET", "/ui/providers", "viewer"), ("POST", "/ui/providers/switch", "admin"),
-    ("GET", "/ui/messages", "viewer"), ("GET", "/ui/availability", "viewer"), ("GET", "/ui/access", "admin"),
+    ("GET", "/ui/messages", "viewer"), ("GET", "/ui/availability", "viewer"), ("GET", "/ui/access", "viewer"),
     ("POST", "/ui/access/keys", "admin"), ("POST", "/ui/access/keys/partner/revoke", "admin"), ("POST", "/ui/access/users", "admin"),
     ("POST", "/ui/access/users/vera/password", "admin"), ("POST", "/ui/access/users/vera/disable", "admin"),
 ]
