@@ -155,7 +155,7 @@ def rotate_key(store: StoreResource, name: str, *, overlap_hours: float = 24.0, 
 def list_keys(store: StoreResource) -> list[dict[str, Any]]:
     """Every key, newest first: never the hash, never the secret."""
     columns = [keys_t.c[c] for c in ("name", "prefix", "scopes", "rate_per_second", "created_at", "created_by",
-                                      "expires_at", "revoked_at", "revoked_by", "last_used_at")]
+                                      "expires_at", "revoked_at", "revoked_by", "last_used_at", "active_name")]
     with store.read() as conn:
         return [dict(r._mapping) for r in conn.execute(sa.select(*columns).order_by(keys_t.c.id.desc()))]
 

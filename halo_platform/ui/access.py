@@ -21,6 +21,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from halo_platform.access.guard import SESSION_COOKIE, Caller
 from halo_platform.access.keys import (
+    MAX_OVERLAP_HOURS,
     SCOPES,
     check_expires,
     check_name,
@@ -29,6 +30,7 @@ from halo_platform.access.keys import (
     create_key,
     list_keys,
     revoke_key,
+    rotate_key,
 )
 from halo_platform.access.ui import login_page
 from halo_platform.access.users import ROLE_SCOPES, check_password, create_user, disable_user, list_users, set_password
@@ -168,6 +170,24 @@ async def revoke(request: Request, name: str, caller: Caller = Depends(signed_in
     return await _change(request, caller, store,
                          lambda: revoke_key(store, _named(name, "active key"), revoked_by=caller.name, prefix=prefix),
                          f"key {name} revoked")
+
+
+@router.post("/ui/access/keys/{name}/rotate", response_class=HTMLResponse)
+async def rotate(request: Request, name: str, caller: Caller = Depends(signed_in("admin")),
+                 store: StoreResource = Depends(resource("store"))) -> Response:
+    """A new key for the name's active key (`halo keys rotate`), shown once; the replaced key works
+    for the overlap the row's field gives (hours, 24 if left empty)."""
+    data = await request.form()
+    if twice := repeated_error(data, ("overlap_hours",)):
+        return await run_in_threadpool(_page, request, caller, store, 422, errors={"form": twice})
+    try:
+        hours = float(str(data.get("overlap_hours", "")).strip() or 24)
+        key, until = await run_in_threadpool(lambda: rotate_key(store, _named(name, "active key"), overlap_hours=hours,
+                                                                rotated_by=caller.name))
+    except (ValueError, HaloError) as exc:
+        why = str(exc) if isinstance(exc, HaloError) else f"overlap: a number of hours from 0 to {MAX_OVERLAP_HOURS}"
+        return await run_in_threadpool(_page, request, caller, store, 404 if isinstance(exc, NotFoundError) else 422, errors={"form": why})
+    return await run_in_threadpool(_page, request, caller, store, 201, created_key={"name": name, "key": key, "replaced_until": until})
 
 
 @router.post("/ui/access/users", response_class=HTMLResponse)

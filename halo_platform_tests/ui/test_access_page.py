@@ -135,3 +135,36 @@ def test_a_viewer_reads_the_access_page_without_its_forms(page: Page, control_ce
     expect(page.get_by_text("Changing keys and users needs the admin role.")).to_be_visible()
     expect(page.locator("main form")).to_have_count(0)
     expect(page.get_by_role("button")).to_have_count(1)  # Sign out alone
+
+
+def test_a_key_rotated_on_the_page_is_shown_once_and_the_replaced_key_works_for_the_overlap(page: Page, control_center: ControlCenter) -> None:
+    """`halo keys rotate` on the page: the new key shown once, the replaced one working until the
+    overlap ends, and no Rotate button on it (the name's active key is the new one)."""
+    made = control_center.halo("keys", "create", "rotating-lab", "--scope", "availability:read")
+    assert made.returncode == 0, made.stderr
+    old = made.stdout.strip()
+    sign_in(page, control_center, "admin")
+    open_page(page, control_center.url + "/ui/access")
+    row = page.locator("tr[data-key='rotating-lab']")
+    row.get_by_label("Hours the replaced key rotating-lab keeps working").fill("many")
+    row.get_by_role("button", name="Rotate key rotating-lab").click()
+    expect(page.locator("#form-error")).to_contain_text("overlap: a number of hours from 0 to 720")
+
+    row.get_by_label("Hours the replaced key rotating-lab keeps working").fill("1")
+    with page.expect_response(lambda r: r.url.endswith("/rotate")) as answer:
+        row.get_by_role("button", name="Rotate key rotating-lab").click()
+    assert answer.value.status == 201 and answer.value.headers["cache-control"] == "no-store"
+    expect(page.locator("#created-key-title")).to_have_text("Key rotating-lab rotated")
+    expect(page.locator("#replaced-until")).to_contain_text("The replaced key works until")
+    new = page.locator("#new-key").inner_text().strip()
+    screenshot(page, "access-key-rotated")
+    assert new.startswith("halo_") and new != old
+    for key in (old, new):
+        assert _call(control_center, key, "/v1/availability?feed=acme&provider_id=AC001") == 200
+
+    page.goto(control_center.url + "/ui/access")
+    rows = page.locator("tr[data-key='rotating-lab']")
+    expect(rows).to_have_count(2)
+    expect(page.get_by_role("button", name="Rotate key rotating-lab")).to_have_count(1)  # the new key's row alone
+    expect(rows.filter(has_text=old.split("_")[1]).get_by_role("button", name="Rotate key rotating-lab")).to_have_count(0)
+    assert page.external_requests == [] and page.script_errors == []
