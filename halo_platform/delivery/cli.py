@@ -26,7 +26,7 @@ _common = [
     click.option("--country", default=None, type=GIVEN, help="ISO 3166-1 alpha-2 country of the recipient."),
     click.option("--priority", default="NORMAL", show_default=True, type=click.Choice(["HIGH", "NORMAL", "LOW"], case_sensitive=False)),
     click.option("--expires-at", default=None, type=GIVEN, help="ISO 8601 timestamp with time zone; never sent after it."),
-    click.option("--idempotency-key", default=None, help="The same key and payload returns the first message."),
+    click.option("--idempotency-key", default=None, help="The same key and payload from you (cli:<login>) returns the first message."),
     click.option("--timezone", default=None, type=GIVEN, help="IANA time zone of the recipient for quiet hours (default: from the number or country)."),
 ]
 

@@ -17,7 +17,8 @@ _COUNTRY = Field(None, min_length=2, max_length=2, description="ISO 3166-1 alpha
 _EXPIRES = Field(None, min_length=1, description=f"ISO 8601 timestamp with a time zone, {EXPIRES_RANGE[0]:%Y} to {EXPIRES_RANGE[1]:%Y}; "
                                    "never sent after it", json_schema_extra={"format": "date-time"})
 _KEY = Field(None, min_length=1, max_length=column_limit("idempotency_key"),
-             description="The same key with the same message returns the first message; with another message, 409")
+             description="The caller's own: the same key from the same API key or user with the same message returns the first "
+                         "message; with another message, 409. Another caller's key is another message")
 _CAPABILITY = {"pattern": "^[A-Z][A-Z0-9_]*$", "max_length": column_limit("capability")}
 
 

@@ -79,6 +79,7 @@ def _row_values(new: NewMessage, now: dt.datetime, created_by: str | None = None
         "priority_rank": PRIORITIES[new.priority],
         "content": new.content,
         "idempotency_key": new.idempotency_key,
+        "idempotency_scope": None if new.idempotency_key is None else _key_scope(created_by),
         "payload_hash": new.payload_hash,
         "expires_at": new.expires_at,
         "number_of_retries": 0,
@@ -149,8 +150,9 @@ def submit(
     fallback_of: str | None = None,
     webhook_key: str | None = None,
 ) -> tuple[dict[str, Any], bool]:
-    """Accept one message; returns (view, created). A known idempotency key with the same
-    payload returns the first message (created False); with another payload, 409.
+    """Accept one message; returns (view, created). An idempotency key `created_by` used before
+    with the same payload returns that first message (created False); with another payload, 409.
+    A key is its caller's own: another caller's message with it is no answer (delivery_0020).
     `sender_key` names the API key that asks, `sender_prefix` which of its name's keys (its webhook
     secret signs the message's status webhooks: a `callback_url` needs one); `clock` is injectable for tests (quiet hours);
     `fallback_of` links a channel fallback to the SMS it replaces (`fallback.py`), whose signing
@@ -174,7 +176,7 @@ def submit(
         values["lease_until"] = now + dt.timedelta(seconds=config.high_deadline_seconds + config.lease_seconds)
     try:  # on PostgreSQL its one write is one statement (`_insert`), in autocommit: BEGIN and COMMIT were 2 of its round trips
         with writing_alone(store, store.engine.dialect.name == "postgresql", priority=high) as conn:
-            existing = _by_key(conn, new.idempotency_key) if new.idempotency_key else None
+            existing = _by_key(conn, new.idempotency_key, created_by) if new.idempotency_key else None
             if existing is None:
                 if high:  # read on the insert's connection (in its transaction where it has one): a pool checkout fewer
                     route = high_route(new.channel, new.country, new.capability, config, conn, providers, rng or _rng)
@@ -187,7 +189,7 @@ def submit(
                     view = brief_view(conn, values["id"])
     except IntegrityError:  # a concurrent request with the same key won the race
         with store.read() as conn:
-            existing = _by_key(conn, new.idempotency_key)
+            existing = _by_key(conn, new.idempotency_key, created_by)
         if existing is None:
             raise
     if existing is not None:
@@ -232,8 +234,14 @@ def enqueue_many(channel: str, payloads: Iterable[Mapping[str, Any]], *, store: 
     return count
 
 
-def _by_key(conn, key: str | None):  # noqa: ANN001, ANN202
-    return conn.execute(sa.select(messages_t.c.id, messages_t.c.payload_hash).where(messages_t.c.idempotency_key == key)).first()
+def _key_scope(created_by: str | None) -> str:
+    """Whose idempotency keys a message's are: its caller's (`created_by`), '' for code naming none."""
+    return created_by or ""
+
+
+def _by_key(conn, key: str, created_by: str | None):  # noqa: ANN001, ANN202
+    return conn.execute(sa.select(messages_t.c.id, messages_t.c.payload_hash).where(
+        messages_t.c.idempotency_key == key, messages_t.c.idempotency_scope == _key_scope(created_by))).first()
 
 
 @dataclass
@@ -384,13 +392,16 @@ def find_message(reference: str, store: StoreResource) -> dict[str, Any]:
     text can quote the number, and so does the key shown (a sender builds it from what it has:
     'appt-7731-+33612345678'). A key is taken as typed or without the spaces around it (a key
     is stored as its sender gave it, spaces included); an id in either letter case (a UUID, made
-    in lower case; a support tool may have upper-cased it)."""
+    in lower case; a support tool may have upper-cased it). A key is each caller's own, so several
+    callers' messages may hold it: the view is of the first one, and lists the others (`same_key`:
+    id, created_by, channel, status, created_at) for the person to open."""
     typed, reference = reference, reference.strip()
     if not reference:
         raise NotFoundError("no message id or idempotency key given")
     with store.read() as conn:
         found = conn.execute(sa.select(messages_t.c.id, messages_t.c.idempotency_key).where(
-            sa.or_(messages_t.c.id.in_({reference, reference.lower()}), messages_t.c.idempotency_key.in_({typed, reference})))).all()
+            sa.or_(messages_t.c.id.in_({reference, reference.lower()}), messages_t.c.idempotency_key.in_({typed, reference})))
+            .order_by(messages_t.c.created_at, messages_t.c.id)).all()
     if not found:
         raise NotFoundError(f"no message with id or idempotency key {echo(reference)}")
     # an id beats a key that happens to spell another message's id, and the key as typed the stripped one
@@ -398,6 +409,16 @@ def find_message(reference: str, store: StoreResource) -> dict[str, Any]:
         ((i, k) for i, k in found if k == typed), found[0])
     view = message_view(message_id, store)
     view["idempotency_key"] = mask_text(key) if key else key
+    view["same_key"] = [] if key is None else _holding_key(key, message_id, store)
     for event in view["events"]:
         event["detail"] = mask_text(event["detail"]) if event["detail"] else event["detail"]
     return view
+
+
+def _holding_key(key: str, message_id: str, store: StoreResource) -> list[dict[str, Any]]:
+    """The messages other than `message_id` that other callers sent with idempotency key `key`, oldest first."""
+    columns = (messages_t.c.id, messages_t.c.created_by, messages_t.c.channel, messages_t.c.status, messages_t.c.created_at)
+    with store.read() as conn:
+        rows = conn.execute(sa.select(*columns).where(messages_t.c.idempotency_key == key, messages_t.c.id != message_id)
+                            .order_by(messages_t.c.created_at, messages_t.c.id)).all()
+    return [{**row._asdict(), "created_at": row.created_at.isoformat()} for row in rows]

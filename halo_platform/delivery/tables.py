@@ -27,6 +27,9 @@ class Message(Base):
             "ix_messages_webhooks", "webhook_key", "updated_at",
             sqlite_where=sa.text("webhook_key IS NOT NULL"), postgresql_where=sa.text("webhook_key IS NOT NULL"),
         ),
+        # an idempotency key is its caller's own (delivery_0020); the key first, so the Control
+        # Center's lookup by key alone reads this index too
+        sa.Index("uq_messages_idempotency_key_scope", "idempotency_key", "idempotency_scope", unique=True),
     )
 
     # message ids compare byte for byte on every store (delivery_0015): on MariaDB our id in capitals was the message
@@ -38,7 +41,10 @@ class Message(Base):
     priority: Mapped[str] = mapped_column(sa.String(8))
     priority_rank: Mapped[int]
     content: Mapped[dict]
-    idempotency_key: Mapped[str | None] = mapped_column(ExactString(255), unique=True)
+    idempotency_key: Mapped[str | None] = mapped_column(ExactString(255))
+    # whose key it is, with a key: `created_by`, '' for code that names no caller (a unique index
+    # takes two NULLs for two values, and would let such code's key be taken twice)
+    idempotency_scope: Mapped[str | None] = mapped_column(ExactString(255))
     payload_hash: Mapped[str] = mapped_column(sa.String(64))
     expires_at: Mapped[dt.datetime | None]
     number_of_retries: Mapped[int] = mapped_column(default=0)

@@ -173,11 +173,12 @@ def test_a_caller_cannot_take_the_idempotency_keys_of_channel_fallbacks(setup):
 
 def test_one_fallback_whose_key_is_taken_does_not_cancel_the_others(setup, caplog):
     """A message stored under a fallback's key before such keys were refused (here made as the
-    platform would) took SMS A's key: its conflict stopped the run, and B got no fallback."""
+    platform would, by the SMS's own caller: keys are each caller's) took SMS A's key: its
+    conflict stopped the run, and B got no fallback."""
     providers, store = setup
     first, second = failed_sms(providers, store), failed_sms(providers, store)
     submit("email", {"to": "someone@example.com", "subject": "other", "body": "other", "idempotency_key": f"fallback:{first}"},
-           store=store, providers=providers, fallback_of="an-older-message")
+           store=store, providers=providers, created_by="clinic-app", fallback_of="an-older-message")
     result = send_fallbacks(store, providers)
     assert len(result["made"]) == 1 and message_view(second, store)["fallback"] == result["made"][0]
     assert message_view(first, store)["fallback"] is None and f"fallback of {first} not made" in caplog.text
