@@ -271,6 +271,8 @@ def send_high(row: Claimed, route: HighRoute, store: StoreResource, providers: P
     (which pauses it) are passed over for the next, never waited for. Each request is marked in
     flight first (the first one by the message's insert), so a crash of this process leaves it
     `lost`, not re-sent by a dispatch run; a message that cannot be sent ends `provider_error`.
+    Each provider that refused it or asked us to wait leaves a `retry_scheduled` event with its
+    reason (its status unchanged, no retry counted): the timeline says why the next one sent it.
     Returns the message's `brief_view` as its final write left it (None: no longer ours). The
     row is not read back, nor the view read apart: each read was a transaction of its own in a
     call that a drain competes with for the CPU."""
@@ -278,7 +280,7 @@ def send_high(row: Claimed, route: HighRoute, store: StoreResource, providers: P
     owner = f"api:{message_id}"
     config = providers.config()
     started = time.monotonic()
-    attempts, final, last_provider = [], None, None
+    attempts, passed_over, final, last_provider = [], [], None, None
     now = utcnow()
     outgoing, problem = readable(row)
     names = route.names
@@ -315,11 +317,13 @@ def send_high(row: Claimed, route: HighRoute, store: StoreResource, providers: P
         last_provider = name
         log.info("HIGH %s to %s via %s: %s %s", message_id, mask_recipient(row.recipient), name, result.outcome,
                  masked_detail(result.detail, row.recipient))
-        if result.outcome == THROTTLED:
-            pause(store, name, result.retry_after or 0.0, priority=True)
-        elif result.outcome != RETRYABLE:
+        if result.outcome not in (THROTTLED, RETRYABLE):
             final = transition(row, result, name, config.retry, now, high=True)
             break
+        if result.outcome == THROTTLED:
+            pause(store, name, result.retry_after or 0.0, priority=True)
+        passed_over.append({"message_id": message_id, "event": "retry_scheduled", "provider": name, "at": now,
+                            "detail": masked_detail(result.detail, row.recipient) or None, "dedupe_key": None})
     if final is None:
         if last_provider is None:
             final = transition(row, None, None, config.retry, now)
@@ -327,6 +331,8 @@ def send_high(row: Claimed, route: HighRoute, store: StoreResource, providers: P
             final = transition(row, SendResult(message_id, RETRYABLE, detail="every provider failed within the deadline"), last_provider, config.retry, now, high=True)
     alone = one_statement(store.engine, [final])
     with writing_alone(store, alone, priority=True) as conn:
+        if passed_over:  # before the final event: the timeline is in the order of the events' ids
+            conn.execute(events_t.insert(), passed_over)
         persist(conn, owner, [final], attempts, now)
         view = brief_view(conn, message_id)
         if alone:  # committed with its statement: kept callbacks are looked for on this connection

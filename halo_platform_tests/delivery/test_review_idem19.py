@@ -187,3 +187,30 @@ def test_the_messages_page_lists_every_callers_message_holding_a_key(app, halo_s
     assert page.status_code == 200 and first in page.text and f'href="/ui/messages?q={second}"' in page.text, page.text
     assert "clinic-b" in page.text
     assert [m["id"] for m in find_message(second, halo_store)["same_key"]] == [first]
+
+
+def test_a_high_sms_that_failed_over_keeps_why_the_first_provider_was_passed_over(fakes, providers_file, halo_store, app):
+    """delivery.md: lifecycle events with detail. A HIGH SMS that Twilio refused (503) and Vonage
+    sent had only `queued` and `sent`: nothing said why Twilio, drawn first, had not sent it. Its
+    refusal is a `retry_scheduled` event of Twilio's with the reason (the number masked), before
+    the `sent`; the status stays `sent`, no retry is counted, and the Messages page shows it."""
+    import random
+
+    from halo_platform.lab.provider_fakes import SECRETS
+
+    providers = providers_file({
+        "tw": {"kind": "twilio", "channel": "sms", "countries": ["FR"], "base_url": fakes["twilio"].url, **SECRETS["twilio"], "sender": "+33700000000"},
+        "vo": {"kind": "vonage", "channel": "sms", "countries": ["FR"], "base_url": fakes["vonage"].url, **SECRETS["vonage"]},
+    }, [{"channel": "sms", "country": "FR", "capability": "*", "weights": {"tw": 1_000_000, "vo": 1}}])
+    fakes["twilio"].set_switches(failure_rate=1.0, failure_response=(
+        503, {"Content-Type": "application/json"}, b'{"code": 20503, "message": "carrier for +33612345678 unavailable"}'))
+    view, _ = submit("sms", {**SMS, "priority": "HIGH"}, store=halo_store, providers=providers, rng=random.Random(7))
+    assert (view["status"], view["provider"], view["number_of_retries"]) == ("sent", "vo", 0)
+    events = message_view(view["id"], halo_store)["events"]
+    assert [(e["event"], e["provider"]) for e in events] == [("queued", None), ("retry_scheduled", "tw"), ("sent", "vo")], events
+    assert "503" in events[1]["detail"] and "+33612345678" not in events[1]["detail"], events[1]
+    users.create_user(halo_store, "vera", "viewer", "a long enough password")
+    viewer = TestClient(app)
+    viewer.cookies.set("halo_session", users.login(halo_store, "vera", "a long enough password", "test"))
+    page = viewer.get("/ui/messages", params={"q": view["id"]})
+    assert page.status_code == 200 and "retry_scheduled" in page.text and "via tw" in page.text and "503" in page.text, page.text
