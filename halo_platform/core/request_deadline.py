@@ -2,13 +2,16 @@
 sending its answer's head a line at a time, each line within the read timeout, held the request as
 long as it went on. When the time is up, the request's socket (which httpcore reports as it
 connects: the `trace` extension) is shut down, which ends the read waiting on it. A client of
-another protocol (smtplib, ftplib, paramiko) hands its sockets to `watch`; a session of several
-phases (a login, then each file's upload) gives each its time with `renew`."""
+another protocol (smtplib, ftplib, paramiko) hands its sockets to `watch`, and one that keeps
+them to itself (boto3's) has each socket its thread makes watched (`watching_new_sockets`); a
+session of several phases (a login, then each file's upload) gives each its time with `renew`."""
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -86,3 +89,30 @@ def within(seconds: float) -> Iterator[TimedDeadline]:
         yield deadline
     finally:
         deadline.end()
+
+
+_watching: contextvars.ContextVar[RequestDeadline | None] = contextvars.ContextVar("watching", default=None)
+_hook_added = threading.Lock()  # taken for good by the first block: the hook is added once
+
+
+def _watch_new_socket(event: str, args: tuple[Any, ...]) -> None:
+    # a TLS socket is a new one too (it takes the plain one's descriptor): both are watched
+    if event == "socket.__new__" and (deadline := _watching.get()) is not None:
+        deadline.watch(args[0])
+
+
+@contextlib.contextmanager
+def watching_new_sockets(deadline: RequestDeadline) -> Iterator[None]:
+    """`deadline` watches each socket this thread makes meanwhile: the sockets of a client that
+    keeps them to itself. boto3's lie behind urllib3's pools, with no public way to reach one in use,
+    and botocore's timeouts hold for each read: an S3 endpoint sending its answer's head a line at
+    a time held the upload for good. Python tells an audit hook (PEP 578) of each socket it makes,
+    whatever library makes it; the hook, added once per process, watches those of a thread inside
+    this block alone (a client's own threads are not: s3transfer's, for one)."""
+    if _hook_added.acquire(blocking=False):
+        sys.addaudithook(_watch_new_socket)
+    token = _watching.set(deadline)
+    try:
+        yield
+    finally:
+        _watching.reset(token)

@@ -8,7 +8,16 @@ from urllib.parse import unquote, urlsplit
 
 from pydantic import AfterValidator, Field
 
-from halo_platform.sinks.base import Delivery, PermanentSinkError, Sink, TransientSinkError, safe_name
+from halo_platform.core.request_deadline import watching_new_sockets
+from halo_platform.sinks.base import (
+    Delivery,
+    PermanentSinkError,
+    Sink,
+    TransientSinkError,
+    answered_within,
+    safe_name,
+    transfer_seconds,
+)
 from halo_platform.sinks.settings import CommandSetting, PathSetting, ServerURL, Timeout
 
 
@@ -81,22 +90,27 @@ class S3Sink(Sink):
         client = self._client()
         targets = []
         folder = "".join(f"{step}/" for step in self.prefix.split("/") if step not in ("", "."))  # "" when no prefix
-        try:
-            with self.stored(delivery) as files:
-                for path in files:
-                    key = f"{folder}{safe_name(path.name)}"
-                    with open(path, "rb") as body:  # one PUT (up to 5 GB): our retries, not s3transfer's
-                        client.put_object(Bucket=self.bucket, Key=key, Body=body)
-                    targets.append(self.file_uri("s3", self.bucket, f"/{key}"))
-        except ClientError as exc:
-            code = str(exc.response.get("Error", {}).get("Code", ""))
-            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-            error = TransientSinkError if code in _TRANSIENT_CODES or status >= 500 or status == 429 else PermanentSinkError
-            raise error(f"S3 {self.bucket}: {code or status}{_WHY.get(code, '')}") from None
-        except NoCredentialsError:
-            raise PermanentSinkError("S3: no credentials") from None
-        except ParamValidationError:  # botocore refuses it before any request (a space, a slash): no retry changes it
-            raise PermanentSinkError(f"S3 {self.bucket}: bucket: not a bucket name S3 takes (ParamValidationError)") from None
-        except BotoCoreError as exc:  # endpoint unreachable, connection dropped, timeouts
-            raise TransientSinkError(f"S3 {self.bucket}: {type(exc).__name__}") from None
+        endpoint = urlsplit(client.meta.endpoint_url).netloc.rpartition("@")[2]  # never a user or password it holds
+        # each upload within a time of its size: botocore's timeouts hold for each read, and an endpoint
+        # sending its answer's head a line at a time held the report's run (and the sinks after it) for good
+        with answered_within(f"S3 {endpoint}", self.timeout) as deadline, watching_new_sockets(deadline):
+            try:
+                with self.stored(delivery) as files:
+                    for path in files:
+                        key = f"{folder}{safe_name(path.name)}"
+                        deadline.renew(transfer_seconds(self.timeout, path.stat().st_size))
+                        with open(path, "rb") as body:  # one PUT (up to 5 GB): our retries, not s3transfer's
+                            client.put_object(Bucket=self.bucket, Key=key, Body=body)
+                        targets.append(self.file_uri("s3", self.bucket, f"/{key}"))
+            except ClientError as exc:
+                code = str(exc.response.get("Error", {}).get("Code", ""))
+                status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+                error = TransientSinkError if code in _TRANSIENT_CODES or status >= 500 or status == 429 else PermanentSinkError
+                raise error(f"S3 {self.bucket}: {code or status}{_WHY.get(code, '')}") from None
+            except NoCredentialsError:
+                raise PermanentSinkError("S3: no credentials") from None
+            except ParamValidationError:  # botocore refuses it before any request (a space, a slash): no retry changes it
+                raise PermanentSinkError(f"S3 {self.bucket}: bucket: not a bucket name S3 takes (ParamValidationError)") from None
+            except BotoCoreError as exc:  # endpoint unreachable, connection dropped, timeouts
+                raise TransientSinkError(f"S3 {self.bucket}: {type(exc).__name__}") from None
         return targets
