@@ -100,7 +100,11 @@ class S3Sink(Sink):
                         key = f"{folder}{safe_name(path.name)}"
                         deadline.renew(transfer_seconds(self.timeout, path.stat().st_size))
                         with open(path, "rb") as body:  # one PUT (up to 5 GB): our retries, not s3transfer's
-                            client.put_object(Bucket=self.bucket, Key=key, Body=body)
+                            answer = client.put_object(Bucket=self.bucket, Key=key, Body=body)
+                        # a head cut off (the connection closed before its end) parsed as a whole 200: only
+                        # the ETag S3 gives each object it stored says it has this one (a PUT again is the same object)
+                        if answer["ResponseMetadata"]["HTTPStatusCode"] != 200 or not answer.get("ETag"):
+                            raise TransientSinkError(f"S3 {self.bucket}: the answer to the upload of {key} was not a whole 200 with an ETag")
                         targets.append(self.file_uri("s3", self.bucket, f"/{key}"))
             except ClientError as exc:
                 code = str(exc.response.get("Error", {}).get("Code", ""))

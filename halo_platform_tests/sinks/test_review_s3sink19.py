@@ -71,3 +71,13 @@ def test_an_answer_trickled_over_tls_is_given_up_at_the_deadline(s3_server, repo
     finally:
         server.close()
 
+
+def test_an_answer_cut_off_in_its_head_is_not_a_delivery(s3_server, report_file):
+    """`200 OK` and a header, then the connection closed: the head never ended and the answer had
+    no ETag (S3 sends one for each object it stored), yet the upload was DELIVERED."""
+    server = Answering(b"HTTP/1.1 200 OK\r\nX-Slow: still\r\n", (s3_server.host, s3_server.port), every=0.01, lines=1)
+    try:
+        with pytest.raises(TransientSinkError, match=r"^S3 reports: the answer to the upload of .* was not a whole 200 with an ETag"):
+            _sink(f"http://127.0.0.1:{server.port}", s3_server, timeout=5).deliver(Delivery("r", "t", [report_file]))
+    finally:
+        server.close()
