@@ -3,12 +3,14 @@ whole or not at all, so no temporary name is needed."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import contextlib
+from pathlib import Path
+from typing import Annotated, Any
 from urllib.parse import unquote, urlsplit
 
 from pydantic import AfterValidator, Field
 
-from halo_platform.core.request_deadline import watching_new_sockets
+from halo_platform.core.request_deadline import watching_new_sockets, within
 from halo_platform.sinks.base import (
     Delivery,
     PermanentSinkError,
@@ -30,6 +32,12 @@ def _no_parent_step(prefix: str) -> str:
 
 # the folder the reports go in, as a path (`..` refused), though a key is a name
 KeyPrefix = Annotated[PathSetting, AfterValidator(_no_parent_step)]
+
+# S3 takes 5 GiB at most in one PUT (a larger report was refused, EntityTooLarge): a larger file goes
+# in parts, each read in turn (10,000 at most, so more than PART_BYTES each for a file over 640 GiB)
+MAX_PUT_BYTES = 5 * 1024**3
+PART_BYTES = 64 * 1024**2
+_MAX_PARTS = 10_000
 
 _TRANSIENT_CODES = {"SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout", "503", "500"}
 # S3 refuses a request signed over 15 minutes off its clock: it was retried, each attempt (and the run's
@@ -99,12 +107,7 @@ class S3Sink(Sink):
                     for path in files:
                         key = f"{folder}{safe_name(path.name)}"
                         deadline.renew(transfer_seconds(self.timeout, path.stat().st_size))
-                        with open(path, "rb") as body:  # one PUT (up to 5 GB): our retries, not s3transfer's
-                            answer = client.put_object(Bucket=self.bucket, Key=key, Body=body)
-                        # a head cut off (the connection closed before its end) parsed as a whole 200: only
-                        # the ETag S3 gives each object it stored says it has this one (a PUT again is the same object)
-                        if answer["ResponseMetadata"]["HTTPStatusCode"] != 200 or not answer.get("ETag"):
-                            raise TransientSinkError(f"S3 {self.bucket}: the answer to the upload of {key} was not a whole 200 with an ETag")
+                        self._upload(client, path, key)
                         targets.append(self.file_uri("s3", self.bucket, f"/{key}"))
             except ClientError as exc:
                 code = str(exc.response.get("Error", {}).get("Code", ""))
@@ -118,3 +121,40 @@ class S3Sink(Sink):
             except BotoCoreError as exc:  # endpoint unreachable, connection dropped, timeouts
                 raise TransientSinkError(f"S3 {self.bucket}: {type(exc).__name__}") from None
         return targets
+
+    def _upload(self, client: Any, path: Path, key: str) -> None:  # noqa: ANN401 - a boto3 client
+        """`path` as `key`: in one PUT (our retries, not s3transfer's), or in parts over `MAX_PUT_BYTES`;
+        a failed upload in parts is aborted (S3 would keep its parts, and bill them), within the timeout."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        size = path.stat().st_size
+        if size <= MAX_PUT_BYTES:
+            with open(path, "rb") as body:
+                self._stored(client.put_object(Bucket=self.bucket, Key=key, Body=body), key)
+            return
+        # each part with its CRC32, as botocore sends a PUT's: S3 refuses a part's checksum the upload does not name
+        upload = client.create_multipart_upload(Bucket=self.bucket, Key=key, ChecksumAlgorithm="CRC32")["UploadId"]
+        part_bytes = max(PART_BYTES, -(-size // _MAX_PARTS))
+        try:
+            parts = []
+            with open(path, "rb") as body:
+                for number in range(1, -(-size // part_bytes) + 1):
+                    answer = client.upload_part(Bucket=self.bucket, Key=key, UploadId=upload, PartNumber=number,
+                                                Body=body.read(part_bytes), ChecksumAlgorithm="CRC32")
+                    parts.append({"PartNumber": number, "ETag": self._stored(answer, key)})
+                    if "ChecksumCRC32" in answer:  # a store that keeps no checksum sends none
+                        parts[-1]["ChecksumCRC32"] = answer["ChecksumCRC32"]
+            self._stored(client.complete_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload,
+                                                          MultipartUpload={"Parts": parts}), key)
+        except BaseException:
+            # within a time of its own (the upload's may be over, its sockets shut); best effort: what failed is said
+            with within(self.timeout) as cleanup, watching_new_sockets(cleanup), contextlib.suppress(ClientError, BotoCoreError):
+                client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload)
+            raise
+
+    def _stored(self, answer: dict, key: str) -> str:
+        """The ETag of an answer to an upload (of a part): a head cut off (the connection closed before its
+        end) parsed as a whole 200, and only the ETag S3 gives what it stored says it has it (sent again, it is the same)."""
+        if answer["ResponseMetadata"]["HTTPStatusCode"] != 200 or not answer.get("ETag"):
+            raise TransientSinkError(f"S3 {self.bucket}: the answer to the upload of {key} was not a whole 200 with an ETag")
+        return answer["ETag"]

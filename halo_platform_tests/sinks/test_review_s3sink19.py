@@ -11,7 +11,7 @@ import time
 import pytest
 
 from halo_platform.sinks import Delivery, deliver_with_retries
-from halo_platform.sinks.base import TransientSinkError
+from halo_platform.sinks.base import PermanentSinkError, TransientSinkError
 from halo_platform.sinks.s3 import S3Sink
 from halo_platform_tests.sinks.test_review_sinks19 import Trickler
 
@@ -81,3 +81,37 @@ def test_an_answer_cut_off_in_its_head_is_not_a_delivery(s3_server, report_file)
             _sink(f"http://127.0.0.1:{server.port}", s3_server, timeout=5).deliver(Delivery("r", "t", [report_file]))
     finally:
         server.close()
+
+
+def test_a_file_over_the_limit_of_one_put_goes_in_parts(s3_server, tmp_path, monkeypatch):
+    """S3 takes 5 GiB at most in one PUT (EntityTooLarge): a larger report was PUT whole and never
+    delivered. Over the limit (6 MiB here) it goes in parts (5 MiB, moto's least but the last one),
+    each with its CRC32, and the object is the file."""
+    from halo_platform.sinks import s3
+
+    monkeypatch.setattr(s3, "MAX_PUT_BYTES", 6 * 1024**2)
+    monkeypatch.setattr(s3, "PART_BYTES", 5 * 1024**2)
+    s3_server.client().create_bucket(Bucket="reports")
+    s3_server.requests.clear()
+    report = tmp_path / "big.csv"
+    report.write_bytes(bytes(range(256)) * (11 * 4096 + 1))  # 11 MiB and 256 bytes: parts of 5, 5 and 1 MiB
+    assert _sink(s3_server.endpoint_url, s3_server).deliver(Delivery("r", "t", [report])) == ["s3://reports/big.csv"]
+    sent = [(r.method, sorted(r.query), r.status) for r in s3_server.requests.snapshot()]
+    assert sent == [("POST", ["uploads"], 200)] + [("PUT", ["partNumber", "uploadId"], 200)] * 3 + [("POST", ["uploadId"], 200)]
+    assert s3_server.client().get_object(Bucket="reports", Key="big.csv")["Body"].read() == report.read_bytes()
+
+
+def test_an_upload_in_parts_that_fails_is_aborted(s3_server, tmp_path, monkeypatch):
+    """Parts of 1 MiB: S3 (moto) refuses to complete an upload of parts under 5 MiB but the last.
+    The failure is said, and the upload aborted: S3 keeps the parts of one never completed (and bills them)."""
+    from halo_platform.sinks import s3
+
+    monkeypatch.setattr(s3, "MAX_PUT_BYTES", 2 * 1024**2)
+    monkeypatch.setattr(s3, "PART_BYTES", 1024**2)
+    s3_server.client().create_bucket(Bucket="reports")
+    report = tmp_path / "big.csv"
+    report.write_bytes(b"x" * 3 * 1024**2)
+    with pytest.raises(PermanentSinkError, match="^S3 reports: EntityTooSmall$"):
+        _sink(s3_server.endpoint_url, s3_server).deliver(Delivery("r", "t", [report]))
+    assert [(r.method, sorted(r.query)) for r in s3_server.requests.snapshot()][-1] == ("DELETE", ["uploadId"])
+    assert s3_server.client().list_multipart_uploads(Bucket="reports").get("Uploads", []) == []
