@@ -321,7 +321,7 @@ def check_cron(cron: str) -> None:
             raise HaloError(f"invalid cron expression {echo(cron)}: {name} {problem}")
     if not croniter.is_valid(cron):
         raise HaloError(f"invalid cron expression {echo(cron)}")
-    if len(cron) > CRON_LENGTH:
+    if len(canonical_cron(cron)) > CRON_LENGTH:  # as stored
         raise HaloError(f"cron expression {echo(cron)}: at most {CRON_LENGTH} characters (write a long list as ranges or steps)")
     try:
         _croniter(cron, dt.datetime(2000, 1, 1)).get_next(dt.datetime)
@@ -409,6 +409,7 @@ def set_schedule(
     if sinks is not None and not sinks:  # else taken for the task's default sinks: the report went elsewhere unasked
         raise HaloError("sinks: pick at least one sink")
     if cron is not None:  # one spelling per cron: other spacing is no edit, no retiming, and keeps `list` one line
+        check_cron(cron)  # as given: its canonical spelling drops the step of a one-value range (`0-0/0` was stored as `0`)
         cron = canonical_cron(cron)
     if timezone is not None:  # as the Control Center's field reads it: ' UTC' pasted into `--timezone` is UTC
         timezone = timezone.strip()

