@@ -120,6 +120,27 @@ def _no_such_day(text: str) -> dt.date | None:
     return None
 
 
+MONEY_WHOLE_DIGITS, MONEY_PLACES = 12, 2  # DECIMAL(14,2), as the warehouses hold amounts
+
+
+def _fits_money(value: Decimal) -> Decimal:
+    """Refuse an amount DECIMAL(14,2) cannot hold, saying which side of the point is too long:
+    pydantic's `max_digits=14` said "no more than 14 digits in total" of 0.001 written with 15
+    digits, which has too many decimals, not too many digits. Trailing zeros are no decimals (1.100).
+    Finite is checked here too: pydantic's `allow_inf_nan=False` took 1e400 (past a float) for infinite."""
+    if not value.is_finite():
+        raise PydanticCustomError("finite_number", "Input should be a finite number")
+    _, digits, exponent = value.as_tuple()
+    significant = "".join(map(str, digits)).rstrip("0")
+    places = -(exponent + len(digits) - len(significant)) if significant else 0
+    whole = max(0, value.adjusted() + 1)
+    problems = [f"at most {limit} {what}, got {count}" for count, limit, what in (
+        (whole, MONEY_WHOLE_DIGITS, "digits before the decimal point"), (places, MONEY_PLACES, "decimal places")) if count > limit]
+    if problems:
+        raise ValueError("; ".join(problems))
+    return value
+
+
 def _cents(value: Decimal) -> Decimal:
     # One canonical text per amount: "1e2" and "100" are both carried as "100.00", "-0" as "0.00".
     cents = value.quantize(Decimal("0.01"))
@@ -129,8 +150,7 @@ def _cents(value: Decimal) -> Decimal:
 Date = Annotated[dt.date, BeforeValidator(_iso_date), FormType("date")]
 """A calendar date; ISO text on the wire."""
 
-Money = Annotated[Decimal, BeforeValidator(_number),
-                  Field(max_digits=14, decimal_places=2, allow_inf_nan=False), AfterValidator(_cents), FormType("money")]
+Money = Annotated[Decimal, BeforeValidator(_number), AfterValidator(_fits_money), AfterValidator(_cents), FormType("money")]
 """An exact amount, DECIMAL(14,2) like the warehouses: a JSON number or a decimal string on the
 way in, a decimal string (e.g. "0.01") on the wire; NaN, Infinity, booleans and text other than
 ASCII notation (`1_000`, `٣`) are refused."""

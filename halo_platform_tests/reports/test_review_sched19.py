@@ -19,6 +19,7 @@ from halo_platform.delivery.resources import ProvidersResource
 from halo_platform.http import create_app
 from halo_platform.reports.definitions import defs
 from halo_platform.reports.schedules import list_schedules, set_schedule
+from halo_platform.reports.task import PayloadError, get_task
 from halo_platform.sinks import SinksResource
 
 PASSWORD = "a long enough password"
@@ -76,3 +77,43 @@ def test_a_cron_step_of_zero_is_refused_by_the_launchpad_edit_and_the_control_ce
     assert page.status_code == 422 and page.headers["content-type"].startswith("text/html"), page.text[:300]
     assert "a step is 1 to" in page.text
     assert list_schedules(store)[0]["cron"] == "0 7 * * *"
+
+
+# --- money errors ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("amount", "reason"), [
+    ("1.123456789012345", "at most 2 decimal places, got 15"),  # was "no more than 14 digits in total"
+    ("1e-30", "at most 2 decimal places, got 30"),  # likewise
+    ("0.001", "at most 2 decimal places, got 3"),
+    ("123456789012345", "at most 12 digits before the decimal point, got 15"),  # was "14 digits in total"
+    ("1e20", "at most 12 digits before the decimal point, got 21"),
+    ("1e400", "at most 12 digits before the decimal point, got 401"),  # was "Input should be a finite number"
+    ("1234567890123.4", "at most 12 digits before the decimal point, got 13"),
+    ("1234567890123.456", "at most 12 digits before the decimal point, got 13; at most 2 decimal places, got 3"),
+])
+def test_each_money_error_says_which_side_of_the_point_is_too_long(amount, reason):
+    """Money is DECIMAL(14,2): 12 digits before the point, 2 after. pydantic's `max_digits` said "no
+    more than 14 digits in total" of an amount with too many decimals, which sent the user after
+    the wrong fix (fewer digits, where only the decimals were at fault)."""
+    with pytest.raises(PayloadError) as refused:
+        get_task("payment_reconciliation").validate_payload({"tolerance": amount})
+    assert refused.value.detail == [{"field": "tolerance", "reason": reason}]
+
+
+@pytest.mark.parametrize("amount", ["NaN", "-Infinity", "inf"])
+def test_an_amount_that_is_no_finite_number_is_refused_as_such(amount):
+    with pytest.raises(PayloadError) as refused:
+        get_task("payment_reconciliation").validate_payload({"tolerance": amount})
+    assert refused.value.detail == [{"field": "tolerance", "reason": "Input should be a finite number"}]
+
+
+@pytest.mark.parametrize(("amount", "carried"), [("1.100", "1.10"), ("999999999999.99", "999999999999.99"), ("0E-40", "0.00"),
+                                                 ("1.5e1", "15.00"), (12, "12.00")])
+def test_amounts_that_fit_are_still_carried_to_the_cent(amount, carried):
+    assert get_task("payment_reconciliation").wire_payload({"tolerance": amount}) == {"tolerance": carried}
+
+
+def test_the_cli_says_the_money_error_in_one_line(halo_env):
+    answer = CliRunner().invoke(cli, ["tasks", "run", "payment_reconciliation", "--payload", '{"tolerance": "0.1000000000000001"}'])
+    assert (answer.exit_code, answer.output) == (
+        2, "error: payment_reconciliation: invalid payload: tolerance: at most 2 decimal places, got 16\n")
