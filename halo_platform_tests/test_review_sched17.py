@@ -93,7 +93,7 @@ def test_saving_a_schedule_whose_payload_holds_a_null_records_no_payload_edit(st
     form = _form(_html(operator.get("/ui/schedules/weekly"), 200), "/ui/schedules/weekly")
     assert operator.post("/ui/schedules/weekly", data={**form, "cron": "0 7 * * 1"}).status_code == 303
     assert schedule_edits(store, "weekly")[0]["changed"] == ["cron"]
-    assert [s["payload"] for s in list_schedules(store)] == [{"period_start": None, "tolerance": "2.5"}]
+    assert [s["payload"] for s in list_schedules(store)] == [{"period_start": None, "tolerance": "2.50"}]
 
 
 @pytest.mark.parametrize(("cron", "words", "runs"), [

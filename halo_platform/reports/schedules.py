@@ -351,10 +351,12 @@ def object_payload(payload: Any) -> Mapping[str, Any]:  # noqa: ANN401 - a store
     return payload
 
 
-def validate_schedule(task: str, cron: str, timezone: str, payload: Mapping[str, Any], sinks: Sequence[str]) -> None:
-    """Refuse a bad cron, timezone, payload or sink name. The payload is checked as the schedule's
-    next run will resolve it (`Task.check_payload` at its next tick, in its timezone): a period
-    that is empty once one end defaults is a PayloadError naming the field, not a failed run."""
+def validate_schedule(task: str, cron: str, timezone: str, payload: Mapping[str, Any], sinks: Sequence[str]) -> dict[str, Any]:
+    """Refuse a bad cron, timezone, payload or sink name; answer the payload in its wire form (money
+    "10.50", a date 2024-01-05, the fields given only), what the schedule stores and its runs read.
+    The payload is checked as the schedule's next run will resolve it (`Task.check_payload` at its
+    next tick, in its timezone): a period that is empty once one end defaults is a PayloadError
+    naming the field, not a failed run."""
     from halo_platform.reports.task import RunContext, get_task  # Dagster's Config: imported on use (`halo --help`)
     from halo_platform.sinks import SinksResource
 
@@ -367,7 +369,8 @@ def validate_schedule(task: str, cron: str, timezone: str, payload: Mapping[str,
     # given twice was refused as an invalid payload)
     SinksResource().validate_names(list(sinks))
     next_tick = next_runs(cron, timezone, count=1)[0]
-    definition.check_payload({**payload, "sinks": list(sinks)}, RunContext(next_tick.astimezone(dt.UTC), timezone))
+    config = definition.check_payload({**payload, "sinks": list(sinks)}, RunContext(next_tick.astimezone(dt.UTC), timezone))
+    return config.model_dump(mode="json", exclude_unset=True, exclude={"sinks"})
 
 
 def _row(r: Mapping[str, Any]) -> dict[str, Any]:
@@ -454,8 +457,9 @@ def set_schedule(
                 new["sinks"] = list(get_task(new["task"]).default_sinks)
             # A disable alone is taken as it is: a schedule that no longer builds a run (its task retired,
             # a cron stored before validation refused it) can be switched off; it is validated when enabled.
+            # Stored as validated: a payload stored as given ("10.5") was listed and recorded so, and run as "10.50".
             if row is None or new["enabled"] or any(new[k] != current[k] for k in EDITED if k != "enabled"):
-                validate_schedule(new["task"], new["cron"], new["timezone"], new["payload"], new["sinks"])
+                new["payload"] = validate_schedule(new["task"], new["cron"], new["timezone"], new["payload"], new["sinks"])
                 check_catch_up(new["catch_up"])
             before = {k: row[k] for k in EDITED} if row else None
             after = {k: new[k] for k in EDITED}

@@ -4,6 +4,7 @@ run (each failed before its fix); and a retimed schedule running its new cron's 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import dagster as dg
@@ -18,7 +19,8 @@ from halo_platform.core.store import StoreResource
 from halo_platform.delivery.resources import ProvidersResource
 from halo_platform.http import create_app
 from halo_platform.reports.definitions import defs
-from halo_platform.reports.schedules import list_schedules, set_schedule
+from halo_platform.reports.schedules import Due, list_schedules, next_runs, schedule_edits, schedules_t, set_schedule
+from halo_platform.reports.sensors import run_request_for
 from halo_platform.reports.task import PayloadError, get_task
 from halo_platform.sinks import SinksResource
 
@@ -117,3 +119,48 @@ def test_the_cli_says_the_money_error_in_one_line(halo_env):
     answer = CliRunner().invoke(cli, ["tasks", "run", "payment_reconciliation", "--payload", '{"tolerance": "0.1000000000000001"}'])
     assert (answer.exit_code, answer.output) == (
         2, "error: payment_reconciliation: invalid payload: tolerance: at most 2 decimal places, got 16\n")
+
+
+# --- a schedule's payload as stored, shown and run -------------------------------------------------
+
+GIVEN = {"tolerance": "10.5", "period_start": "20240101", "period_end": "2024-01-08", "format": "xlsx"}
+WIRE = {"tolerance": "10.50", "period_start": "2024-01-01", "period_end": "2024-01-08", "format": "xlsx"}
+
+
+def _run_of_next_tick(store: StoreResource) -> dg.RunRequest:
+    (row,) = list_schedules(store)
+    tick = next_runs(row["cron"], row["timezone"], count=1)[0]
+    return run_request_for(Due(row["schedule_id"], row["task"], tick, row["timezone"], row["payload"], row["sinks"]))
+
+
+def test_a_schedules_payload_is_stored_in_the_form_it_is_shown_and_run(halo_env, store):
+    """`halo schedules set --payload '{"tolerance": "10.5", "period_start": "20240101"}'` stored the
+    text as given: `halo schedules list` and the edit history said 10.5 and 20240101, the run and its
+    audit row 10.50 and 2024-01-01. The payload is stored as the task's schema reads it."""
+    answer = CliRunner().invoke(cli, ["schedules", "set", "weekly", "--task", "payment_reconciliation", "--cron", "0 6 * * 1",
+                                      "--timezone", "UTC", "--payload", json.dumps(GIVEN)])
+    assert answer.exit_code == 0, answer.output
+    assert f"payload={json.dumps(WIRE, sort_keys=True)}" in answer.output
+    assert list_schedules(store)[0]["payload"] == WIRE
+    assert schedule_edits(store, "weekly")[0]["after"]["payload"] == WIRE
+    run = _run_of_next_tick(store)
+    assert run.run_config["ops"]["payment_reconciliation"]["config"] == {**WIRE, "sinks": ["outbox"]}
+    assert json.loads(run.tags["halo/payload"]) == {**WIRE, "sinks": ["outbox"]}
+    set_schedule(store, "weekly", payload={**GIVEN, "tolerance": 10.50})  # the same payload written another way: no edit
+    assert len(schedule_edits(store, "weekly")) == 1
+
+
+def test_a_payload_stored_before_as_given_still_loads_runs_and_is_stored_normalised_at_its_next_edit(halo_env, store):
+    """Rows written before keep their text until an edit: they list, build their run (in the wire
+    form) and show on the Control Center; the next edit validated stores the payload normalised, and
+    its history says so."""
+    set_schedule(store, "weekly", task="payment_reconciliation", cron="0 6 * * 1", timezone="UTC", payload=WIRE)
+    with store.write() as conn:
+        conn.execute(schedules_t.update().values(payload=GIVEN))
+    assert list_schedules(store)[0]["payload"] == GIVEN
+    assert _run_of_next_tick(store).run_config["ops"]["payment_reconciliation"]["config"] == {**WIRE, "sinks": ["outbox"]}
+    listed = CliRunner().invoke(cli, ["schedules", "list"])
+    assert listed.exit_code == 0 and "weekly\tpayment_reconciliation" in listed.output, listed.output
+    set_schedule(store, "weekly", cron="0 7 * * 1")
+    assert list_schedules(store)[0]["payload"] == WIRE
+    assert schedule_edits(store, "weekly")[0]["changed"] == ["cron", "payload"]

@@ -62,7 +62,7 @@ def test_ids_a_warehouse_keeps_as_integers_are_compared_as_text_with_the_others(
 
 def test_a_schedules_date_stored_in_basic_iso_form_is_shown_as_the_date_input_takes_it(halo_env, store):
     """`halo schedules set --payload '{"as_of": "20240105"}'` is a valid date (ISO basic form) and
-    is stored as written; the edit page put that text in its `<input type="date">`, which a browser
+    was stored as written (it is now stored as 2024-01-05); the edit page put that text in its `<input type="date">`, which a browser
     empties (a date input holds YYYY-MM-DD only), so saving the page to change the cron dropped the
     schedule's as_of without a word. The page shows each payload value in its wire form."""
     from halo_platform.access import users
@@ -83,7 +83,7 @@ def test_a_schedules_date_stored_in_basic_iso_form_is_shown_as_the_date_input_ta
                                                       "payload.as_of": shown.group(1)})
     assert saved.status_code == 303, saved.text[:300]
     (schedule,) = list_schedules(store)
-    assert (schedule["cron"], schedule["payload"]) == ("0 9 * * *", {"as_of": "20240105"})
+    assert (schedule["cron"], schedule["payload"]) == ("0 9 * * *", {"as_of": "2024-01-05"})  # stored in its wire form
 
 
 def test_a_scheduled_run_naming_a_sink_the_sinks_file_no_longer_has_still_delivers_to_the_others(

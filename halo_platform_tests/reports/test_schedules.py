@@ -270,7 +270,7 @@ def test_the_cli_lists_sets_disables_and_refuses_in_one_line(halo_env):
     assert runner.invoke(cli, ["schedules", "disable", "weekly"]).exit_code == 0
     listed = runner.invoke(cli, ["schedules", "list"]).output
     assert "weekly\tpayment_reconciliation\t0 6 * * 1\tAsia/Jakarta\tdisabled" in listed
-    assert '"tolerance": 0.5' in listed
+    assert '"tolerance": "0.50"' in listed  # stored as the task's schema reads it
     bad = runner.invoke(cli, ["schedules", "set", "weekly", "--cron", "every monday"])
     assert bad.exit_code == 2
     assert bad.output.strip().splitlines() == ["error: invalid cron expression 'every monday' (5 fields: minute hour day month weekday)"]

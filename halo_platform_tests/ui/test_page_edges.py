@@ -174,7 +174,7 @@ def test_saving_a_schedule_unchanged_records_no_edit(store: StoreResource, opera
     assert len(schedule_edits(store, "weekly")) == edits, (last["changed"], last["before"], last["after"])
     with store.read() as conn:
         row = conn.execute(sa.select(schedules_t.c.sinks, schedules_t.c.payload)).one()
-    assert (row.sinks, row.payload) == (["outbox", "alerts"], {"tolerance": "2.5"})
+    assert (row.sinks, row.payload) == (["outbox", "alerts"], {"tolerance": "2.50"})  # the amount stored as the form shows it
 
 
 def test_a_quarantined_records_raw_text_is_masked_before_it_is_cut(store: StoreResource, admin: TestClient) -> None:
