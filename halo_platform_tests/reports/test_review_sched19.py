@@ -4,6 +4,7 @@ run (each failed before its fix); and a retimed schedule running its new cron's 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterator
 
@@ -20,7 +21,7 @@ from halo_platform.delivery.resources import ProvidersResource
 from halo_platform.http import create_app
 from halo_platform.reports.definitions import defs
 from halo_platform.reports.schedules import Due, list_schedules, next_runs, schedule_edits, schedules_t, set_schedule
-from halo_platform.reports.sensors import run_request_for
+from halo_platform.reports.sensors import evaluate_schedules, run_request_for
 from halo_platform.reports.task import PayloadError, get_task
 from halo_platform.sinks import SinksResource
 
@@ -164,3 +165,17 @@ def test_a_payload_stored_before_as_given_still_loads_runs_and_is_stored_normali
     set_schedule(store, "weekly", cron="0 7 * * 1")
     assert list_schedules(store)[0]["payload"] == WIRE
     assert schedule_edits(store, "weekly")[0]["changed"] == ["cron", "payload"]
+
+
+# --- a retimed schedule ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("edit", [{"cron": "30 * * * *"}, {"timezone": "Asia/Kolkata"}, {"cron": "45 */2 * * *", "timezone": "Asia/Kolkata"}])
+def test_a_retimed_schedule_runs_the_next_tick_of_its_new_cron(halo_env, store, edit):
+    """reports.md: a changed cron takes effect at the next sensor tick. A retime moves the schedule's
+    position to the edit (ticks before it are not owed), never past the new cron's next tick."""
+    set_schedule(store, "s", task="campaign_alerts", cron="0 * * * *", timezone="UTC")
+    set_schedule(store, "s", **edit)
+    (row,) = list_schedules(store)
+    tick = next_runs(row["cron"], row["timezone"], count=1)[0]
+    requests, _ = evaluate_schedules(store, tick + dt.timedelta(seconds=10), None)
+    assert [r.run_key for r in requests] == [f"s:{tick.astimezone(dt.UTC).isoformat()}"]
