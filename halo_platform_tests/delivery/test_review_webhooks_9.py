@@ -24,6 +24,7 @@ from halo_platform.delivery.webhooks import backlog, deliver
 from halo_platform.http import create_app
 from halo_platform_tests.delivery.helpers import webhook_receiver
 from halo_platform_tests.fixtures.access import bearer, make_key
+from halo_platform_tests.servers.slow import SlowServer
 
 
 def api_client(providers_file, store: StoreResource, monkeypatch) -> TestClient:  # noqa: ANN001
@@ -53,27 +54,14 @@ def queue_messages(client: TestClient, url: str, count: int = 1) -> list[str]:
             for i in range(count)]
 
 
-class TricklingReceiver:
+class TricklingReceiver(SlowServer):
     """A webhook receiver on a real socket that answers its first `slow` connections a header
     line every `every` seconds (each within a read timeout, `lines` of them), and later ones
     `204` at once."""
 
     def __init__(self, slow: int = 1, every: float = 0.5, lines: int = 40) -> None:
-        self.slow, self.every, self.lines = slow, every, lines
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/hooks"
-        self.connections = 0
-        self.stopped = threading.Event()
-        threading.Thread(target=self.serve, daemon=True).start()
-
-    def serve(self) -> None:
-        while not self.stopped.is_set():
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:  # closed: the test is over
-                return
-            self.connections += 1
-            threading.Thread(target=self.answer, args=(conn, self.connections <= self.slow), daemon=True).start()
+        super().__init__(slow, every, lines)
+        self.url = f"http://127.0.0.1:{self.port}/hooks"
 
     def answer(self, conn: socket.socket, slow: bool) -> None:
         with conn:
@@ -91,10 +79,6 @@ class TricklingReceiver:
                 conn.sendall(b"Content-Length: 0\r\n\r\n")
             except OSError:  # the deliverer hung up
                 return
-
-    def close(self) -> None:
-        self.stopped.set()
-        self.listener.close()
 
 
 @pytest.fixture

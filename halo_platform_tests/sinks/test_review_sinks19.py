@@ -17,30 +17,20 @@ from halo_platform.sinks.email import EmailSink
 from halo_platform.sinks.ftp import FTPSink
 from halo_platform.sinks.sftp import SFTPSink
 from halo_platform_tests.servers import sftp as sftp_servers
+from halo_platform_tests.servers.slow import SlowServer
 
 
-class Trickler:
+class Trickler(SlowServer):
     """A server whose first `slow` connections are sent `line` every `every` seconds (`lines` of
     them: a greeting of many lines, each within a read timeout) and whose later ones are relayed to
     the real server at `upstream`."""
 
     def __init__(self, line: bytes, upstream: tuple[str, int], slow: int = 1, every: float = 0.5, lines: int = 40) -> None:
-        self.line, self.upstream, self.slow, self.every, self.lines = line, upstream, slow, every, lines
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.connections = 0
-        self.stopped = threading.Event()
-        threading.Thread(target=self.serve, daemon=True).start()
+        self.line, self.upstream = line, upstream
+        super().__init__(slow, every, lines)
 
-    def serve(self) -> None:
-        while not self.stopped.is_set():
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:  # closed: the test is over
-                return
-            self.connections += 1
-            answer = self.trickle if self.connections <= self.slow else self.relay
-            threading.Thread(target=answer, args=(conn,), daemon=True).start()
+    def answer(self, conn: socket.socket, slow: bool) -> None:
+        (self.trickle if slow else self.relay)(conn)
 
     def trickle(self, conn: socket.socket) -> None:
         with conn:
@@ -59,10 +49,6 @@ class Trickler:
                 pump.start()
             for pump in pumps:
                 pump.join()
-
-    def close(self) -> None:
-        self.stopped.set()
-        self.listener.close()
 
 
 def _pump(source: socket.socket, sink: socket.socket) -> None:
