@@ -27,7 +27,7 @@ from halo_platform.delivery.providers.twilio import twilio_signed
 from halo_platform.delivery.providers.vonage import vonage_signature
 from halo_platform.delivery.queue import stored_dedupe_key
 from halo_platform.delivery.resources import ProvidersResource
-from halo_platform.delivery.suppressions import keyword_action, opt_out_written, suppress_in, unsuppress_in
+from halo_platform.delivery.suppressions import keyword, keyword_action, opt_out_written, suppress_in, unsuppress_in
 from halo_platform.delivery.tables import InboundMessage
 
 log = logging.getLogger("halo.delivery")
@@ -112,7 +112,9 @@ def _apply_once(store: StoreResource, provider_name: str, key: str, action: str,
         if conn.execute(sa.select(inbound_t.c.id).where(inbound_t.c.dedupe_key == key)).first() is not None:
             return False
         conn.execute(inbound_t.insert().values(dedupe_key=key, provider=provider_name, action=action, at=utcnow()))
-        reason, by = f"{inbound.text.strip().upper()} via {provider_name}", f"inbound:{provider_name}"
+        # the keyword, not the text around it: `STOP!` and a line of dashes, on two lines or past the
+        # reason's 255 characters, was no reason a suppression keeps, and the opt-out was `ignored`
+        reason, by = f"{keyword(inbound.text)} via {provider_name}", f"inbound:{provider_name}"
         if action == "suppress":
             suppress_in(conn, "sms", inbound.sender, reason=reason, created_by=by)
         else:

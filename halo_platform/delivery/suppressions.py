@@ -250,12 +250,19 @@ def suppression_history(store: StoreResource, limit: int = 100) -> list[dict[str
                  "reason": r.reason, "changed_by": r.changed_by, "at": r.at} for r in conn.execute(query)]
 
 
-def keyword_action(text: str) -> str | None:
-    """`suppress`, `lift` or None for the text of an inbound SMS: the keyword alone, but for spaces
-    and punctuation around it (`Stop.` as a phone ends a sentence, `STOP!`). Read in NFKC: `ARRÊT`
-    with a combining circumflex is the same text as the composed one, full-width `ＳＴＯＰ` the same word."""
+def keyword(text: str) -> str:
+    """The text of an inbound SMS as its keyword is read: in NFKC (`ARRÊT` with a combining
+    circumflex is the same text as the composed one, full-width `ＳＴＯＰ` the same word), upper-case,
+    without the spaces, punctuation and invisible format characters around it (`Stop.` as a phone
+    ends a sentence, `STOP!`, `STOP` and a zero-width space a keyboard added)."""
     text = unicodedata.normalize("NFKC", text)
-    word = text.strip("".join({c for c in text if c.isspace() or unicodedata.category(c).startswith("P")})).upper()
+    around = {c for c in text if c.isspace() or unicodedata.category(c) == "Cf" or unicodedata.category(c).startswith("P")}
+    return text.strip("".join(around)).upper()
+
+
+def keyword_action(text: str) -> str | None:
+    """`suppress`, `lift` or None for the text of an inbound SMS: the keyword alone (`keyword`)."""
+    word = keyword(text)
     if word in STOP_WORDS:
         return "suppress"
     if word in START_WORDS:
