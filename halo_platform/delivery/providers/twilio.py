@@ -58,6 +58,8 @@ def signed_urls(url: str) -> list[str]:
 
 def twilio_signed(auth_token: str, request: CallbackRequest) -> bool:
     """Whether `request` (a form POST) carries Twilio's signature of one form of its URL (`signed_urls`)."""
+    if not auth_token:  # `TWILIO_AUTH_TOKEN=` left blank: an HMAC under an empty key is one anyone computes
+        return False
     given = request.headers.get("x-twilio-signature", "")
     pairs = request.form_pairs()
     return bool(given) and any(secrets_match(given, twilio_signature(auth_token, url, pairs)) for url in signed_urls(request.url))
