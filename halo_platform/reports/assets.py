@@ -26,7 +26,7 @@ from halo_platform.core.settings import get_settings
 from halo_platform.core.store import StoreResource
 from halo_platform.core.warehouses import WarehousesResource, quote_identifier
 from halo_platform.reports import audit, rearm
-from halo_platform.reports.task import RunContext, Task, TaskCheck, launchpad_config
+from halo_platform.reports.task import RunContext, Task, TaskCheck, get_task, launchpad_config
 from halo_platform.sinks import Delivery, DeliveryOutcome, SinksResource
 from halo_platform.sinks.base import name_of_title
 
@@ -54,6 +54,18 @@ def run_tags(task: Task, trigger: str, requested_by: str | None, payload: Mappin
 def run_config(task: Task, payload: Mapping[str, Any]) -> dict[str, Any]:
     """The run config of a request: the payload validated, in its wire form (dates and money as text)."""
     return {"ops": {task.name: {"config": task.wire_payload(payload)}}}
+
+
+def run_payload(task_name: str, run: dg.DagsterRun) -> dict[str, Any]:
+    """The payload a run of the task was given (its run config) as a request of that payload records
+    it (`Task.wire_payload`: the fields given, in their wire form), whoever writes its audit row first
+    (the asset, a run-status sensor) and whatever started it (the launchpad, a schedule, the API);
+    as given when it does not fit the task (the run fails on it) or the task is gone."""
+    given = ((run.run_config or {}).get("ops") or {}).get(task_name, {}).get("config") or {}
+    try:
+        return get_task(task_name).wire_payload(given)
+    except HaloError:
+        return dict(given)
 
 
 def deliver_all(sinks: SinksResource, names: list[str], delivery: Delivery) -> list[DeliveryOutcome]:
@@ -331,11 +343,11 @@ def run_task(
     BLOCKED when a blocking check fails (nothing delivered), SKIPPED_NO_DATA when the task sends
     nothing for an empty result, SUCCEEDED when every sink has the file, FAILED otherwise.
 
-    `payload` is the wire form (JSON: the audit row keeps it); the task works on typed values."""
+    `payload` is the wire form, every field (the run's Config); the task works on typed values."""
     run = context.run
     request_id = run.run_id
     root = audit.root_request(store, run)
-    audit_kwargs = {"task": task.name, "payload": payload, "trigger": _trigger(run), "root_request_id": root,
+    audit_kwargs = {"task": task.name, "payload": run_payload(task.name, run), "trigger": _trigger(run), "root_request_id": root,
                     "requested_by": audit.requester(run.tags)}
     if (recorded := audit.record_run_status(store, run, "RUNNING", **audit_kwargs)) in audit.TERMINAL:
         # a repeat of an idempotent request (its cancel did not reach the webserver, or its submission was

@@ -20,7 +20,7 @@ from halo_platform.core.redact import error_line
 from halo_platform.core.run_status import failure_message, runs_since
 from halo_platform.core.store import StoreResource
 from halo_platform.reports import audit
-from halo_platform.reports.assets import job_name, run_config, run_tags
+from halo_platform.reports.assets import job_name, run_config, run_payload, run_tags
 from halo_platform.reports.requests import HOST_TAG, PID_TAG, START_TAG, process_host, process_start
 from halo_platform.reports.schedules import Due, commit_positions, due_runs, list_schedules, object_payload
 from halo_platform.reports.task import RunContext, get_task
@@ -127,13 +127,12 @@ def record_run_outcome(store: StoreResource, instance: dg.DagsterInstance, run: 
     task = run.tags.get("halo/task")
     if not task:
         return
-    config = ((run.run_config or {}).get("ops") or {}).get(task, {}).get("config") or {}
     trigger = "retry" if run.parent_run_id else run.tags.get("halo/trigger") or "manual"
     fields: dict = {"error": error} if error else {}
     created_at, started_at, ended_at = run_times(instance, run.run_id)
     if status != "QUEUED" and started_at is not None:
         fields["started_at"] = started_at
-    audit.record_run_status(store, run, status, task=task, payload=config, trigger=trigger,
+    audit.record_run_status(store, run, status, task=task, payload=run_payload(task, run), trigger=trigger,
                             requested_by=audit.requester(run.tags), created_at=created_at,
                             at=ended_at if status in audit.TERMINAL else None, **fields)
 

@@ -39,7 +39,6 @@ def test_a_re_execution_of_a_failed_request_is_recorded_as_a_retry(warehouses, h
     assert result.success
     retry = get_request(store, result.run_id)
     assert (retry["status"], retry["trigger"], retry["task"]) == ("SUCCEEDED", "retry", "campaign_alerts")
-    assert retry["payload"] == {"as_of": "2024-05-10", "sinks": [], "expiring_within_days": 3, "budget_threshold_pct": 90.0,
-                                "rearm_hours": 24.0}
+    assert retry["payload"] == failed["payload"] == {"as_of": "2024-05-10"}  # its run config's, as the request records it
     assert (tmp_path / "outbox" / "campaign_alerts_2024-05-10.csv").exists()
     assert get_request(store, failed["request_id"])["status"] == "FAILED"

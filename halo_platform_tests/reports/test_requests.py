@@ -172,7 +172,7 @@ def test_a_ui_launched_run_is_recorded_queued_then_failed_by_the_sensors(halo_en
     request = get_request(store, run.run_id)
     assert (request["status"], request["task"], request["trigger"], request["requested_by"]) == (
         "QUEUED", "payment_reconciliation", "manual", "ana")
-    assert request["payload"] == {"tolerance": "0.1"} and request["started_at"] is None
+    assert request["payload"] == {"tolerance": "0.10"} and request["started_at"] is None
 
     # the run worker starts the run, then dies before the asset body records RUNNING
     instance.report_dagster_event(dg.DagsterEvent(event_type_value=dg.DagsterEventType.RUN_START.value,

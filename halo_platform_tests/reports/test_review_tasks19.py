@@ -1,0 +1,53 @@
+"""Review of task requests (tasks19) as an outside caller: the same payload through the API, the
+CLI, the Dagster launchpad and the run-status sensors, and the audit log each leaves."""
+
+from __future__ import annotations
+
+import json
+
+import dagster as dg
+from click.testing import CliRunner
+
+from halo_platform.cli import cli
+from halo_platform.definitions import defs
+from halo_platform.reports.audit import get_request
+from halo_platform.reports.requests import dagster_instance
+from halo_platform.reports.task import get_task
+from halo_platform_tests.reports.test_requests import _seed_marketing, enqueue
+
+
+def test_a_launchpad_run_records_the_payload_a_request_of_the_same_payload_records(warehouses, halo_env, store):
+    """reports.md: every request ends in the same job and the audit trail records it whatever
+    started it. The same payload (`as_of` in ISO's basic form) asked through `halo tasks run` and
+    through the Dagster launchpad left two payloads: the CLI's `{"as_of": "2024-05-10"}`, and for
+    the launchpad run (whose row its asset body writes first) every field of the Config with its
+    default, `as_of` as typed. Both rows now hold the payload as a request records it: the fields
+    given, in their wire form."""
+    _seed_marketing(warehouses)
+    given = {"as_of": "20240510", "rearm_hours": 0}  # 0: the launchpad run sends the alert the CLI's sent
+    result = CliRunner().invoke(cli, ["tasks", "run", "campaign_alerts", "--payload", json.dumps(given), "--wait"])
+    assert result.exit_code == 0, result.output
+    by_cli = get_request(store, result.stdout.splitlines()[0])
+
+    job = defs.resolve_job_def("campaign_alerts_job")
+    launched = job.execute_in_process(run_config={"ops": {"campaign_alerts": {"config": given}}}, instance=dagster_instance(),
+                                      tags={"dagster/user": "ana"}, raise_on_error=False)
+    by_launchpad = get_request(store, launched.run_id)
+    assert by_launchpad["status"] == by_cli["status"] == "SUCCEEDED", by_launchpad["error"]
+    assert by_launchpad["payload"] == by_cli["payload"] == {"as_of": "2024-05-10", "rearm_hours": 0.0}
+
+
+def test_a_launchpad_run_the_queued_sensor_records_first_has_the_payload_in_its_wire_form(halo_env, store):
+    """A launchpad run recorded by the queued sensor (before its asset body runs) kept the run
+    config's text as typed, `"tolerance": "1e2"`, where a request of the same payload through the
+    API or the CLI records `"100.00"`: one amount, two texts in the audit log, depending on who
+    wrote the row first."""
+    instance = dagster_instance()
+    job = defs.resolve_job_def("payment_reconciliation_job")
+    given = {"tolerance": "1e2", "period_start": "20240304", "period_end": "2024-03-11"}
+    run = instance.create_run_for_job(job, run_config={"ops": {"payment_reconciliation": {"config": given}}},
+                                      tags={**job.tags, "dagster/user": "ana"}, status=dg.DagsterRunStatus.NOT_STARTED)
+    enqueue(instance, store, run)
+    request = get_request(store, run.run_id)
+    assert request["payload"] == get_task("payment_reconciliation").wire_payload(given) == {
+        "tolerance": "100.00", "period_start": "2024-03-04", "period_end": "2024-03-11"}
