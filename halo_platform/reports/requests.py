@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 import urllib.parse
 import uuid
 from collections.abc import Mapping, Sequence
@@ -89,6 +90,19 @@ def _the_first(first: dict[str, Any], task: Task, payload: Mapping[str, Any]) ->
     return first
 
 
+ENDED_POLL_SECONDS = 0.5  # between looks at the first request of a key, which a `wait` waits for
+
+
+def _ended(store: StoreResource, request: dict[str, Any], wait: bool) -> dict[str, Any]:
+    """`request` (the first of an idempotency key), once it has ended when `wait`: the repeat of a
+    `halo tasks run --wait` answers with the first request's final status, as the first one does,
+    not the RUNNING of a report still being made (exit 1: failed, to a script)."""
+    while wait and request["status"] not in audit.TERMINAL:
+        time.sleep(ENDED_POLL_SECONDS)
+        request = audit.get_request(store, request["request_id"])
+    return request
+
+
 def create_request(
     store: StoreResource,
     task_name: str,
@@ -102,7 +116,7 @@ def create_request(
     """Validate, start the run, record it QUEUED; returns the request (final state when `wait`).
 
     With `idempotency_key` (the Control Center form's one-time key, the API's `Idempotency-Key`),
-    a key `requested_by` already used answers with that request and starts nothing; the same key
+    a key `requested_by` already used answers with that request (once ended, when `wait`) and starts nothing; the same key
     with another task or payload is an IdempotencyConflict (409). The key is stored on the request
     row under a unique index (requester, key): two such requests at the same instant both submit a
     run (the run id is the webserver's to choose, so the row cannot be written first); the one
@@ -118,7 +132,7 @@ def create_request(
         check_one_line(requested_by, "requested_by")
     task, payload = prepare_request(task_name, payload, sinks)
     if idempotency_key is not None and (first := audit.find_by_key(store, requested_by, idempotency_key)):
-        return _the_first(first, task, payload)
+        return _ended(store, _the_first(first, task, payload), wait)
     tags = run_tags(task, trigger, requested_by, payload, idempotency_key)
     audit_fields = {"task": task.name, "payload": payload, "trigger": trigger, "requested_by": requested_by}
     if not wait:
@@ -134,7 +148,7 @@ def create_request(
     try:
         audit.record_status(store, request_id, "QUEUED", **audit_fields, idempotency_key=idempotency_key)
     except audit.KeyTaken as taken:  # nothing started yet: the first request is the answer
-        return _the_first(taken.request, task, payload)
+        return _ended(store, _the_first(taken.request, task, payload), True)
     try:
         _execute(store, task.name, request_id, run_config(task, payload), tags)
     except KeyboardInterrupt:  # stopped before Dagster ran the run (the definitions loading): nobody will run it
@@ -244,8 +258,6 @@ WARM_UP_QUERY = "{ runsOrError(limit: 1) { __typename } assetsOrError(limit: 1) 
 def warm_up_webserver(wait_seconds: float = 120) -> bool:
     """Send the Dagster webserver WARM_UP_QUERY, waiting up to `wait_seconds` for it to answer
     (`halo up` starts it with the API); False when it did not answer or refused the query."""
-    import time
-
     import httpx
 
     url = f"{get_settings().dagster_ui_url}/graphql"

@@ -4,12 +4,17 @@ CLI, the Dagster launchpad and the run-status sensors, and the audit log each le
 from __future__ import annotations
 
 import json
+import signal
+import threading
+from collections.abc import Iterator
 
 import dagster as dg
+import pytest
 from click.testing import CliRunner
 
 from halo_platform.cli import cli
 from halo_platform.definitions import defs
+from halo_platform.reports import audit
 from halo_platform.reports.audit import get_request
 from halo_platform.reports.requests import dagster_instance
 from halo_platform.reports.task import get_task
@@ -51,3 +56,32 @@ def test_a_launchpad_run_the_queued_sensor_records_first_has_the_payload_in_its_
     request = get_request(store, run.run_id)
     assert request["payload"] == get_task("payment_reconciliation").wire_payload(given) == {
         "tolerance": "100.00", "period_start": "2024-03-04", "period_end": "2024-03-11"}
+
+
+@pytest.fixture
+def keep_sigterm() -> Iterator[None]:
+    """`halo tasks run --wait` takes SIGTERM as Ctrl-C for its process: this one's is given back."""
+    handler = signal.getsignal(signal.SIGTERM)
+    yield
+    signal.signal(signal.SIGTERM, handler)
+
+
+def test_halo_tasks_run_wait_sent_again_with_its_key_prints_the_first_requests_final_status(halo_env, store, keep_sigterm):
+    """reports.md: `--wait` prints the final status and outputs, exit 0 only if SUCCEEDED. Sent
+    again with the idempotency key of a request still running (a script's retry while the first
+    `halo tasks run --wait` runs on), it printed that request's `status: RUNNING` at once and exit 1,
+    which a script reads as a failed report; it now waits for the first request to end, as the first
+    command does, and prints its final status and outputs (exit 0)."""
+    payload = get_task("campaign_alerts").wire_payload({"as_of": "2024-05-10"})
+    audit.record_status(store, "first-run", "RUNNING", task="campaign_alerts", payload=payload, requested_by="ana",
+                        idempotency_key="may-10")
+    output = "file:///outbox/campaign_alerts_2024-05-10.csv"
+    ends = threading.Timer(1.0, audit.record_status, (store, "first-run", "SUCCEEDED"),
+                           {"task": "campaign_alerts", "outputs": [output], "row_count": 1})
+    ends.start()
+    try:
+        result = CliRunner().invoke(cli, ["tasks", "run", "campaign_alerts", "--payload", json.dumps(payload), "--wait",
+                                          "--requested-by", "ana", "--idempotency-key", "may-10"])
+    finally:
+        ends.join()
+    assert (result.exit_code, result.stdout.splitlines()) == (0, ["first-run", "status: SUCCEEDED", f"output: {output}"])
