@@ -311,12 +311,14 @@ def get_request(store: StoreResource, request_id: str) -> dict[str, Any]:
 def list_requests(store: StoreResource, task: str | None = None, status: str | None = None, limit: int = 50, *,
                   requested_by: str | None = None, created_from: dt.datetime | None = None,
                   created_before: dt.datetime | None = None) -> list[dict[str, Any]]:
-    """The newest requests first, optionally of one task, status and/or requester, created in
+    """The newest requests first (then by request id), optionally of one task, status and/or requester, created in
     [created_from, created_before) (the Control Center's audit log filters). A filter no store
     holds (a NUL, which PostgreSQL refuses in a query's text) matches nothing, on every store."""
     if any(unstorable(text) for text in (task, status, requested_by) if text):
         return []
-    query = sa.select(requests_t).order_by(requests_t.c.created_at.desc()).limit(limit)
+    # ties by request id: requests of one instant (the sensors record Dagster's creation time, to the second
+    # on its SQLite storage) came in the order a top-N sort left them, so a longer log began otherwise
+    query = sa.select(requests_t).order_by(requests_t.c.created_at.desc(), requests_t.c.request_id.desc()).limit(limit)
     if task:
         query = query.where(requests_t.c.task == task)
     if status:

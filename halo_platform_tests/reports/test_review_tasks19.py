@@ -3,6 +3,7 @@ CLI, the Dagster launchpad and the run-status sensors, and the audit log each le
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import signal
 import threading
@@ -13,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from halo_platform.cli import cli
+from halo_platform.core.definitions import STORE
 from halo_platform.definitions import defs
 from halo_platform.reports import audit
 from halo_platform.reports.audit import get_request
@@ -85,3 +87,28 @@ def test_halo_tasks_run_wait_sent_again_with_its_key_prints_the_first_requests_f
     finally:
         ends.join()
     assert (result.exit_code, result.stdout.splitlines()) == (0, ["first-run", "status: SUCCEEDED", f"output: {output}"])
+
+
+def test_the_audit_log_keeps_one_order_whatever_its_limit_when_requests_share_a_creation_time(halo_env, migrated_pg_url,
+                                                                                              monkeypatch):
+    """`halo tasks log` (and the Requests page) lists the newest requests first. Requests created in
+    the same instant (runs the sensors record with Dagster's creation time, which its SQLite storage
+    keeps to the second: a schedule's caught-up ticks, a backfill) came in whatever order PostgreSQL's
+    top-N sort left them: `--limit 5` listed requests that `--limit 60` put further down, so a
+    longer log did not begin with the shorter one. Ties now go by request id, the same on every call."""
+    monkeypatch.setenv("HALO_DB_URL", migrated_pg_url)
+    STORE.dispose()
+    second = dt.datetime(2024, 5, 10, 7, tzinfo=dt.UTC)
+    for i in range(60):
+        audit.record_status(STORE, f"request-{i:02d}", "SUCCEEDED", task="campaign_alerts", requested_by="schedule:daily",
+                            at=second + dt.timedelta(seconds=i // 20))
+
+    def log(limit: int) -> list[str]:
+        result = CliRunner().invoke(cli, ["tasks", "log", "--limit", str(limit)])
+        assert result.exit_code == 0, result.output
+        return [line.split()[1] for line in result.stdout.splitlines()]
+
+    full = log(60)
+    assert sorted(full) == sorted(f"request-{i:02d}" for i in range(60))
+    for limit in (5, 10, 25):
+        assert log(limit) == full[:limit]
