@@ -8,13 +8,14 @@ from __future__ import annotations
 import functools
 import json
 import threading
+from typing import Annotated
 
 import dagster as dg
-from pydantic import PrivateAttr
+from pydantic import PrivateAttr, TypeAdapter, ValidationError
 
 from halo_platform.core.errors import HaloError, invalid_settings
 from halo_platform.core.plugins import discover, subclasses_of
-from halo_platform.core.settings import expand_env, refuse_unknown_keys
+from halo_platform.core.settings import env_references, expand_env, refuse_unknown_keys
 from halo_platform.delivery.config import (
     DeliveryConfig,
     ProviderEntry,
@@ -29,6 +30,23 @@ from halo_platform.delivery.providers.base import Provider
 def provider_kinds() -> dict[str, type[Provider]]:
     """Every provider kind: the `Provider` subclasses declared in `delivery.providers`."""
     return discover("halo_platform.delivery.providers", subclasses_of(Provider), key=lambda c: c.kind)
+
+
+def refuse_invalid_values(entry: ProviderEntry, kind: type[Provider], where: str) -> None:
+    """A HaloError naming `entry`'s first setting written in the file that its kind refuses, and
+    what the setting takes (never the value: it may be a secret). Such a setting was refused only
+    when the client was built, at each send or callback: a Vonage `signature_method: sha265` made
+    every signed receipt and inbound STOP a 400 while sends went out. A `${ENV}` setting is checked
+    when the client is built, where it is resolved."""
+    for key, value in entry.raw.items():
+        field = kind.model_fields.get(key)
+        if field is None or env_references(value):
+            continue
+        try:
+            TypeAdapter(Annotated[field.annotation, field]).validate_python(value)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            raise HaloError(f"{where}: provider {'.'.join(map(str, (entry.name, key, *error['loc'])))}: {error['msg']}") from None
 
 
 class ProvidersResource(dg.ConfigurableResource):
@@ -53,6 +71,7 @@ class ProvidersResource(dg.ConfigurableResource):
                 # the client was built, and the provider served every country, at any rate
                 settings = ("kind", *(f for f in kinds[entry.kind].model_fields if f != "name"))
                 refuse_unknown_keys(entry.raw, settings, f"{config.source or 'providers file'}: provider {entry.name}")
+                refuse_invalid_values(entry, kinds[entry.kind], config.source or "providers file")
             self._checked = config
         return config
 
