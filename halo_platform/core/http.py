@@ -384,7 +384,9 @@ def _allowed_methods(request: Request) -> str | None:
     route's; probing the router instead would also list `GET /v1/messages/sms`, which is really
     `GET /v1/messages/{message_id}`."""
     route = request.scope.get("route")
-    path_item = request.app.openapi().get("paths", {}).get(getattr(route, "path", None))
+    path, paths = getattr(route, "path", ""), request.app.openapi().get("paths", {})
+    # a route also answered with a trailing slash (a provider's callback) is documented without it
+    path_item = paths.get(path) or paths.get(path.rstrip("/"))
     if not path_item:
         return None
     methods = {method.upper() for method in path_item if method != "parameters"}

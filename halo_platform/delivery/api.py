@@ -162,10 +162,15 @@ _PROVIDER_REFUSALS = {400: {"description": "The body is not what the provider se
 # Such a GET changes state: HEAD is not let into it (core.http.HeadAsGet)
 for _handler in (callback, inbound):
     setattr(_handler, CHANGES_STATE, True)
+# A provider's console may be given the URL with a trailing slash: it is answered there too, never
+# redirected (the provider signed the slashed URL, and the request posted again elsewhere fails it)
 for _method in ("POST", "GET"):
     _body = _PROVIDER_BODY if _method == "POST" else None
-    router.add_api_route("/v1/callbacks/{provider}", callback, methods=[_method], operation_id=f"provider_callback_{_method.lower()}",
-                         summary="Provider status callbacks (signature verified)", responses=_PROVIDER_REFUSALS, openapi_extra=_body)
-    router.add_api_route("/v1/inbound/{provider}", inbound, methods=[_method], operation_id=f"provider_inbound_{_method.lower()}",
-                         summary="Inbound SMS from Twilio or Vonage (signature verified): STOP opts the sender out, START back in",
-                         responses=_PROVIDER_REFUSALS, openapi_extra=_body)
+    for _slash in ("", "/"):
+        router.add_api_route(f"/v1/callbacks/{{provider}}{_slash}", callback, methods=[_method], include_in_schema=not _slash,
+                             operation_id=f"provider_callback_{_method.lower()}", summary="Provider status callbacks (signature verified)",
+                             responses=_PROVIDER_REFUSALS, openapi_extra=_body)
+        router.add_api_route(f"/v1/inbound/{{provider}}{_slash}", inbound, methods=[_method], include_in_schema=not _slash,
+                             operation_id=f"provider_inbound_{_method.lower()}",
+                             summary="Inbound SMS from Twilio or Vonage (signature verified): STOP opts the sender out, START back in",
+                             responses=_PROVIDER_REFUSALS, openapi_extra=_body)

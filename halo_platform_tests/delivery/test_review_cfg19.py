@@ -3,16 +3,27 @@
 Pinned here: a provider setting the kind refuses (a Vonage `signature_method: sha265`, an SMTP
 `port: abc`) is refused when the providers file is read, in one line naming the entry, the setting
 and what it takes; the sha265 loaded, sending worked, and every signed receipt and inbound STOP was
-then a 400 `unreadable callback body (ValueError)`: the STOPs were lost without a word."""
+then a 400 `unreadable callback body (ValueError)`: the STOPs were lost without a word.
+
+A provider console configured with a trailing slash (`/v1/callbacks/tw/`) got a 307 to the path
+without it, where the re-posted request's signature (over the slashed URL) failed with 401: the
+callback and inbound routes answer at the slashed path too, verified over the URL as received."""
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner
 
 from halo_platform.cli import cli
 from halo_platform.core.errors import HaloError
+from halo_platform.delivery.providers.twilio import twilio_signature
 from halo_platform.delivery.resources import ProvidersResource
+from halo_platform.delivery.tables import Suppression
+from halo_platform.lab.provider_fakes import SECRETS, twilio_inbound, vonage_inbound
+from halo_platform_tests.delivery.test_opt_out import BASE, GERMAN, NUMBER, setup  # noqa: F401
 
 VONAGE = ('  vo: {kind: vonage, channel: sms, countries: ["*"], base_url: "http://127.0.0.1:9", api_key: k, api_secret: s,'
           ' signature_secret: sigsecret, %s}\n')
@@ -53,3 +64,28 @@ def test_a_setting_given_as_an_environment_variable_is_checked_when_the_client_i
         providers.get("vo")
     monkeypatch.setenv("VONAGE_SIG_METHOD", "sha256")
     assert providers.get("vo").signature_method == "sha256"
+
+
+def test_callbacks_and_inbound_messages_posted_to_the_slashed_path_are_verified_there_without_a_redirect(setup):  # noqa: F811
+    """A console configured with `/v1/callbacks/tw/` got a 307 to `/v1/callbacks/tw`, and the request
+    posted again there failed its signature (computed over the slashed URL): 401. Both provider
+    routes answer at the slashed path, the signature checked over the URL as received; a signature
+    over the other form of the URL is still refused, and other routes keep their redirect."""
+    client, _providers, store = setup
+    status = {"MessageSid": "SM" + "1" * 32, "MessageStatus": "delivered", "AccountSid": SECRETS["twilio"]["account_sid"]}
+    slashed = f"{BASE}/v1/callbacks/tw/"
+    for url, expected in ((slashed, 200), (slashed.rstrip("/"), 401)):
+        answer = client.post("/v1/callbacks/tw/", content=urlencode(status), follow_redirects=False, headers={
+            "X-Twilio-Signature": twilio_signature(SECRETS["twilio"]["auth_token"], url, status),
+            "Content-Type": "application/x-www-form-urlencoded", "Authorization": ""})
+        assert answer.status_code == expected, (url, answer.status_code, answer.text)
+    form, headers = twilio_inbound(f"{BASE}/v1/inbound/tw/", NUMBER, "STOP")
+    answer = client.post("/v1/inbound/tw/", content=urlencode(form), headers={**headers, "Authorization": ""}, follow_redirects=False)
+    assert (answer.status_code, answer.json()) == (200, {"action": "suppressed"}), answer.text
+    answer = client.get("/v1/inbound/vo/", params=vonage_inbound(GERMAN, "STOP", "sigsecret"), follow_redirects=False)
+    assert (answer.status_code, answer.json()) == (200, {"action": "suppressed"}), answer.text
+    with store.read() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(Suppression.__table__)).scalar_one() == 2
+    refused = client.put("/v1/callbacks/tw/", headers={"Authorization": ""})
+    assert (refused.status_code, refused.headers["allow"]) == (405, "GET, POST")
+    assert client.get("/v1/suppressions/", follow_redirects=False).status_code == 307
