@@ -70,8 +70,8 @@ READERS: dict[str, Callable[[Any, CallbackRequest], Inbound]] = {"twilio": twili
 
 def handle_inbound(provider_name: str, request: CallbackRequest, store: StoreResource, providers: ProvidersResource) -> dict[str, str]:
     """Apply one inbound SMS: {"action": "suppressed" | "lifted" | "ignored" | "duplicate"}
-    (`duplicate`: its STOP or START was applied before). Raises `CallbackRejected` (401/400)
-    before touching anything."""
+    (`ignored`: no keyword, or a START from a sender with no opt-out to lift; `duplicate`: its STOP
+    or START was applied before). Raises `CallbackRejected` (401/400) before touching anything."""
     entry = providers.config().providers.get(provider_name)
     if entry is None or entry.kind not in READERS:
         raise NotFoundError(f"no provider {provider_name!r} that takes inbound messages ({', '.join(READERS)})")
@@ -95,28 +95,31 @@ def handle_inbound(provider_name: str, request: CallbackRequest, store: StoreRes
     key = stored_dedupe_key(f"{entry.kind}:{inbound.message_id}")
     try:
         # the same message (or recipient) applied at once by another request: seen on the next try
-        applied = opt_out_written(functools.partial(_apply_once, store, provider_name, key, action, inbound))
+        answer = opt_out_written(functools.partial(_apply_once, store, provider_name, key, action, inbound))
     except HaloError as exc:  # a sender that is no phone number (an alphanumeric id)
         log.warning("inbound %s from %s: %s", action, mask_recipient(inbound.sender), exc)
         return {"action": "ignored"}
-    if not applied:
+    if answer == "duplicate":
         log.info("inbound %s: message %s seen before, not applied again", provider_name, inbound.message_id[:64])
-        return {"action": "duplicate"}
-    log.info("inbound %s: %s opted %s", provider_name, mask_recipient(inbound.sender), "out" if action == "suppress" else "in")
-    return {"action": "suppressed" if action == "suppress" else "lifted"}
+    elif answer == "ignored":
+        log.info("inbound %s: START from %s, who had not opted out: nothing to lift", provider_name, mask_recipient(inbound.sender))
+    else:
+        log.info("inbound %s: %s opted %s", provider_name, mask_recipient(inbound.sender), "out" if action == "suppress" else "in")
+    return {"action": answer}
 
 
-def _apply_once(store: StoreResource, provider_name: str, key: str, action: str, inbound: Inbound) -> bool:
-    """Record the message and change the suppression in one transaction; False if it was recorded before."""
+def _apply_once(store: StoreResource, provider_name: str, key: str, action: str, inbound: Inbound) -> str:
+    """Record the message and change the suppression in one transaction; the answer's action:
+    `duplicate` if it was recorded before, `ignored` for a START with no suppression to lift (it
+    is recorded all the same: replayed after a later STOP, it lifts nothing)."""
     with store.write() as conn:
         if conn.execute(sa.select(inbound_t.c.id).where(inbound_t.c.dedupe_key == key)).first() is not None:
-            return False
+            return "duplicate"
         conn.execute(inbound_t.insert().values(dedupe_key=key, provider=provider_name, action=action, at=utcnow()))
         # the keyword, not the text around it: `STOP!` and a line of dashes, on two lines or past the
         # reason's 255 characters, was no reason a suppression keeps, and the opt-out was `ignored`
         reason, by = f"{keyword(inbound.text)} via {provider_name}", f"inbound:{provider_name}"
         if action == "suppress":
             suppress_in(conn, "sms", inbound.sender, reason=reason, created_by=by)
-        else:
-            unsuppress_in(conn, "sms", inbound.sender, reason=reason, lifted_by=by)
-    return True
+            return "suppressed"
+        return "lifted" if unsuppress_in(conn, "sms", inbound.sender, reason=reason, lifted_by=by) else "ignored"

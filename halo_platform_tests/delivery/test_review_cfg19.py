@@ -7,7 +7,10 @@ then a 400 `unreadable callback body (ValueError)`: the STOPs were lost without 
 
 A provider console configured with a trailing slash (`/v1/callbacks/tw/`) got a 307 to the path
 without it, where the re-posted request's signature (over the slashed URL) failed with 401: the
-callback and inbound routes answer at the slashed path too, verified over the URL as received."""
+callback and inbound routes answer at the slashed path too, verified over the URL as received.
+
+A START from a sender with no opt-out was answered `lifted` (and logged "opted in"): it changed
+nothing, so it is `ignored`."""
 
 from __future__ import annotations
 
@@ -21,9 +24,9 @@ from halo_platform.cli import cli
 from halo_platform.core.errors import HaloError
 from halo_platform.delivery.providers.twilio import twilio_signature
 from halo_platform.delivery.resources import ProvidersResource
-from halo_platform.delivery.tables import Suppression
+from halo_platform.delivery.tables import Suppression, SuppressionChange
 from halo_platform.lab.provider_fakes import SECRETS, twilio_inbound, vonage_inbound
-from halo_platform_tests.delivery.test_opt_out import BASE, GERMAN, NUMBER, setup  # noqa: F401
+from halo_platform_tests.delivery.test_opt_out import BASE, GERMAN, NUMBER, setup, sms  # noqa: F401
 
 VONAGE = ('  vo: {kind: vonage, channel: sms, countries: ["*"], base_url: "http://127.0.0.1:9", api_key: k, api_secret: s,'
           ' signature_secret: sigsecret, %s}\n')
@@ -89,3 +92,24 @@ def test_callbacks_and_inbound_messages_posted_to_the_slashed_path_are_verified_
     refused = client.put("/v1/callbacks/tw/", headers={"Authorization": ""})
     assert (refused.status_code, refused.headers["allow"]) == (405, "GET, POST")
     assert client.get("/v1/suppressions/", follow_redirects=False).status_code == 307
+
+
+def test_a_start_from_a_sender_with_no_opt_out_is_ignored_not_lifted(setup, caplog):  # noqa: F811
+    """A START from a number that never opted out (or whose opt-out was lifted) changed nothing, but
+    was answered `lifted` and logged "opted in". It is `ignored` and recorded as applied, so the
+    same START replayed after a later STOP is a `duplicate` that lifts nothing."""
+    client, _providers, store = setup
+    start = twilio_inbound(f"{BASE}/v1/inbound/tw", NUMBER, "START")
+    with caplog.at_level("INFO", logger="halo.delivery"):
+        answer = client.post("/v1/inbound/tw", content=urlencode(start[0]), headers={**start[1], "Authorization": ""})
+    assert (answer.status_code, answer.json()) == (200, {"action": "ignored"}), answer.text
+    assert "opted in" not in caplog.text and "nothing to lift" in caplog.text, caplog.text
+    vonage_start = vonage_inbound(GERMAN, "START", "sigsecret")
+    assert client.post("/v1/inbound/vo", data=vonage_start).json() == {"action": "ignored"}
+    with store.read() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(SuppressionChange.__table__)).scalar_one() == 0
+    stop = twilio_inbound(f"{BASE}/v1/inbound/tw", NUMBER, "STOP")
+    assert client.post("/v1/inbound/tw", content=urlencode(stop[0]), headers={**stop[1], "Authorization": ""}).json() == {"action": "suppressed"}
+    replayed = client.post("/v1/inbound/tw", content=urlencode(start[0]), headers={**start[1], "Authorization": ""})
+    assert replayed.json() == {"action": "duplicate"}
+    assert sms(client, NUMBER)["status"] == "suppressed"
