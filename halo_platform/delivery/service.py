@@ -273,6 +273,7 @@ def send_high(row: Claimed, route: HighRoute, store: StoreResource, providers: P
     `lost`, not re-sent by a dispatch run; a message that cannot be sent ends `provider_error`.
     Each provider that refused it or asked us to wait leaves a `retry_scheduled` event with its
     reason (its status unchanged, no retry counted): the timeline says why the next one sent it.
+    When none took it, the last one's is the final event, its reason after the deadline's.
     Returns the message's `brief_view` as its final write left it (None: no longer ours). The
     row is not read back, nor the view read apart: each read was a transaction of its own in a
     call that a drain competes with for the CPU."""
@@ -327,8 +328,9 @@ def send_high(row: Claimed, route: HighRoute, store: StoreResource, providers: P
     if final is None:
         if last_provider is None:
             final = transition(row, None, None, config.retry, now)
-        else:
-            final = transition(row, SendResult(message_id, RETRYABLE, detail="every provider failed within the deadline"), last_provider, config.retry, now, high=True)
+        else:  # the last provider's event is the final one, with its reason: one event per provider tried
+            why = "; ".join(filter(None, ("every provider failed within the deadline", passed_over.pop()["detail"])))
+            final = transition(row, SendResult(message_id, RETRYABLE, detail=why), last_provider, config.retry, now, high=True)
     alone = one_statement(store.engine, [final])
     with writing_alone(store, alone, priority=True) as conn:
         if passed_over:  # before the final event: the timeline is in the order of the events' ids

@@ -10,10 +10,12 @@ without it, where the re-posted request's signature (over the slashed URL) faile
 callback and inbound routes answer at the slashed path too, verified over the URL as received.
 
 A START from a sender with no opt-out was answered `lifted` (and logged "opted in"): it changed
-nothing, so it is `ignored`."""
+nothing, so it is `ignored`. A HIGH message every provider failed had two `retry_scheduled`
+events for the last provider tried: one event per provider tried."""
 
 from __future__ import annotations
 
+import random
 from urllib.parse import urlencode
 
 import pytest
@@ -24,6 +26,7 @@ from halo_platform.cli import cli
 from halo_platform.core.errors import HaloError
 from halo_platform.delivery.providers.twilio import twilio_signature
 from halo_platform.delivery.resources import ProvidersResource
+from halo_platform.delivery.service import message_view, submit
 from halo_platform.delivery.tables import Suppression, SuppressionChange
 from halo_platform.lab.provider_fakes import SECRETS, twilio_inbound, vonage_inbound
 from halo_platform_tests.delivery.test_opt_out import BASE, GERMAN, NUMBER, setup, sms  # noqa: F401
@@ -113,3 +116,24 @@ def test_a_start_from_a_sender_with_no_opt_out_is_ignored_not_lifted(setup, capl
     replayed = client.post("/v1/inbound/tw", content=urlencode(start[0]), headers={**start[1], "Authorization": ""})
     assert replayed.json() == {"action": "duplicate"}
     assert sms(client, NUMBER)["status"] == "suppressed"
+
+
+def test_a_high_message_every_provider_failed_has_one_event_per_provider_tried(fakes, providers_file, halo_store):
+    """Twilio and Vonage both refused a HIGH SMS (both 503): its timeline had a
+    `retry_scheduled` of Twilio's, then two of Vonage's (its own reason, then "every provider failed
+    within the deadline"). One per provider tried: the last one's says both."""
+    providers = providers_file({
+        "tw": {"kind": "twilio", "channel": "sms", "countries": ["FR"], "base_url": fakes["twilio"].url, **SECRETS["twilio"], "sender": "+33700000000"},
+        "vo": {"kind": "vonage", "channel": "sms", "countries": ["FR"], "base_url": fakes["vonage"].url, **SECRETS["vonage"]},
+    }, [{"channel": "sms", "country": "FR", "capability": "*", "weights": {"tw": 1_000_000, "vo": 1}}])
+    fakes["twilio"].set_switches(failure_rate=1.0, failure_response=(
+        503, {"Content-Type": "application/json"}, b'{"code": 20503, "message": "carrier unavailable"}'))
+    fakes["vonage"].set_switches(failure_rate=1.0)
+    view, _ = submit("sms", {"to": NUMBER, "body": "Your code is 123456", "priority": "HIGH"}, store=halo_store, providers=providers,
+                     rng=random.Random(7))
+    assert (view["status"], view["provider"], view["number_of_retries"]) == ("retry_scheduled", "vo", 1), view
+    events = message_view(view["id"], halo_store)["events"]
+    assert [(e["event"], e["provider"]) for e in events] == [("queued", None), ("retry_scheduled", "tw"), ("retry_scheduled", "vo")], events
+    assert "503" in events[1]["detail"], events[1]
+    assert events[2]["detail"].startswith("every provider failed within the deadline; "), events[2]
+    assert "503" in events[2]["detail"] and NUMBER not in events[2]["detail"], events[2]
