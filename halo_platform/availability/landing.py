@@ -10,6 +10,7 @@ local path or the object's `s3://bucket/key` URL."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import errno
 import functools
@@ -18,7 +19,7 @@ import logging
 import os
 import secrets
 import shutil
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from types import SimpleNamespace
@@ -31,7 +32,9 @@ from halo_platform.availability.feeds.base import storable_text
 from halo_platform.availability.tables import ProcessedFile
 from halo_platform.core.errors import HaloError
 from halo_platform.core.files import fsync_folder, replaced_whole
+from halo_platform.core.request_deadline import TimedDeadline, watching_new_sockets, within
 from halo_platform.core.settings import get_settings
+from halo_platform.sinks.base import transfer_seconds
 
 log = logging.getLogger(__name__)
 
@@ -62,11 +65,10 @@ def s3_landing(feed: Feed) -> S3Landing | None:
     return S3Landing(parts.netloc, prefix if not prefix or prefix.endswith("/") else prefix + "/", endpoint and str(endpoint))
 
 
-@functools.lru_cache(maxsize=8)
-def _client(endpoint_url: str | None) -> Any:  # noqa: ANN401 - boto3's generated client type
-    import boto3
-
-    return boto3.client("s3", endpoint_url=endpoint_url)
+# The time of an S3 landing's call (to connect, for each read, and as a whole), and a second more per
+# 32 kB of an object read or put: botocore's timeouts hold for each read, and an endpoint answering a
+# byte at a time held the sensor's tick, the run or `halo emr ingest` as long as it went on.
+S3_TIMEOUT = 30.0
 
 
 class LandingReadError(HaloError):
@@ -74,20 +76,41 @@ class LandingReadError(HaloError):
     what was not read stays pending, and the run or tick fails so that it is retried."""
 
 
-def _s3_call(what: str, call: Any, **kwargs: Any) -> Any:  # noqa: ANN401
-    """A failed S3 read is a failure (never "nothing landed"), named without credentials; an object
-    not there (deleted since it was listed) is a FileNotFoundError, as a local file gone is."""
+@contextlib.contextmanager
+def _s3(landing: S3Landing, what: str, size: int = 0) -> Iterator[tuple[Any, TimedDeadline]]:
+    """A client of `landing` for one call (`what`, as errors name it) within `S3_TIMEOUT` and the time
+    of `size` bytes; `renew` the deadline for the call's next phase (an object's body, a listing's next
+    page). A client of its own: a cached one's pooled socket, made in another call, was not watched.
+    At the deadline its sockets are shut and no attempt is made again (botocore retries a dropped
+    connection). A failed S3 read is a failure (never "nothing landed"), named without credentials; an
+    object not there (deleted since it was listed) is a FileNotFoundError, as a local file gone is."""
+    import boto3
+    from botocore.config import Config
     from botocore.exceptions import BotoCoreError, ClientError
 
-    try:
-        return call(**kwargs)
-    except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "error")
-        if code in ("NoSuchKey", "404"):  # a GET's code, a HEAD's (it has no body to name one)
-            raise FileNotFoundError(errno.ENOENT, f"S3 landing {what}: {code}") from None
-        raise LandingReadError(f"S3 landing {what}: {code}") from None
-    except BotoCoreError as exc:
-        raise LandingReadError(f"S3 landing {what}: {type(exc).__name__}") from None
+    with within(transfer_seconds(S3_TIMEOUT, size)) as deadline, watching_new_sockets(deadline):
+
+        def late(**_: Any) -> None:  # noqa: ANN401 - botocore's event arguments
+            if deadline.passed:
+                raise LandingReadError(f"S3 landing {what}: no answer within {round(deadline.seconds, 1):g} s")
+
+        client = boto3.client("s3", endpoint_url=landing.endpoint_url,
+                              config=Config(connect_timeout=S3_TIMEOUT, read_timeout=S3_TIMEOUT))
+        for event in ("needs-retry.s3", "before-send.s3"):  # asked whether to retry, and before each attempt
+            client.meta.events.register(event, late)
+        try:
+            yield client, deadline
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "error")
+            if code in ("NoSuchKey", "404"):  # a GET's code, a HEAD's (it has no body to name one)
+                raise FileNotFoundError(errno.ENOENT, f"S3 landing {what}: {code}") from None
+            raise LandingReadError(f"S3 landing {what}: {code}") from None
+        except BotoCoreError as exc:
+            late()  # the connection the deadline shut, whatever botocore made of it
+            raise LandingReadError(f"S3 landing {what}: {type(exc).__name__}") from None
+        finally:
+            client.close()  # its connections now, not when the client is collected
+        late()  # an answer read as the deadline shut its connection may be cut off
 
 
 @dataclass(frozen=True)
@@ -204,9 +227,11 @@ def read_bytes(location: str) -> bytes:
     if not location.startswith("s3://"):
         return Path(location).read_bytes()
     landing, key = _object_location(location)
-    client = _client(landing.endpoint_url)
-    # the body streams after the call answered: its read fails like the call (a timeout, a reset)
-    return _s3_call(f"get {location}", lambda: client.get_object(Bucket=landing.bucket, Key=key)["Body"].read())
+    # the body streams after the call answered: its read fails like the call (a timeout, a reset), within a time of its size
+    with _s3(landing, f"get {location}") as (client, deadline):
+        answer = client.get_object(Bucket=landing.bucket, Key=key)
+        deadline.renew(transfer_seconds(S3_TIMEOUT, answer.get("ContentLength", 0)))  # an answer in chunks has none
+        return answer["Body"].read()
 
 
 def read_head(location: str, size: int) -> bytes:
@@ -216,8 +241,8 @@ def read_head(location: str, size: int) -> bytes:
             with open(location, "rb") as fh:
                 return fh.read(size)
         landing, key = _object_location(location)
-        client = _client(landing.endpoint_url)
-        return _s3_call(f"get {location}", client.get_object, Bucket=landing.bucket, Key=key, Range=f"bytes=0-{size - 1}")["Body"].read()
+        with _s3(landing, f"get {location}", size) as (client, _):
+            return client.get_object(Bucket=landing.bucket, Key=key, Range=f"bytes=0-{size - 1}")["Body"].read()
     except (OSError, HaloError):
         return b""
 
@@ -240,7 +265,8 @@ def received_at(location: str) -> dt.datetime:
     if not location.startswith("s3://"):
         return arrived(os.stat(location))
     landing, key = _object_location(location)
-    head = _s3_call(f"head {location}", _client(landing.endpoint_url).head_object, Bucket=landing.bucket, Key=key)
+    with _s3(landing, f"head {location}") as (client, _):
+        head = client.head_object(Bucket=landing.bucket, Key=key)
     return head["LastModified"].astimezone(dt.UTC).replace(tzinfo=None)
 
 
@@ -275,15 +301,15 @@ def _received_if_unchanged(path: str, sha: str) -> tuple[dt.datetime | None, str
 def _ingest_s3(feed: Feed, landing: S3Landing, source: Path) -> str:
     """One PUT (atomic: the object appears whole or not at all); an object of the same name but
     other content gets the content hash in its name; never overwritten."""
-    client = _client(landing.endpoint_url)
     data = source.read_bytes()
     md5, sha = hashlib.md5(data).hexdigest(), hashlib.sha256(data).hexdigest()  # noqa: S324 - compared with the ETag
     for name in (source.name, f"{source.stem}-{sha[:12]}{source.suffix}"):
         key = landing.prefix + name
-        existing = [o for o in _s3_call(f"list {landing.url}", client.list_objects_v2, Bucket=landing.bucket,
-                                        Prefix=key).get("Contents", []) if o["Key"] == key]
+        with _s3(landing, f"list {landing.url}") as (client, _):
+            existing = [o for o in client.list_objects_v2(Bucket=landing.bucket, Prefix=key).get("Contents", []) if o["Key"] == key]
         if not existing:
-            _s3_call(f"put {key}", client.put_object, Bucket=landing.bucket, Key=key, Body=data)
+            with _s3(landing, f"put {key}", len(data)) as (client, _):
+                client.put_object(Bucket=landing.bucket, Key=key, Body=data)
             return f"s3://{landing.bucket}/{key}"
         if existing[0]["ETag"].strip('"') == md5:
             return f"s3://{landing.bucket}/{key}"
@@ -369,14 +395,14 @@ def _take(copy: Path, name: Path) -> bool:
 
 def _landed_s3(feed: Feed, landing: S3Landing) -> list[S3Object]:
     """The objects directly under the prefix that the feed's format takes, by key."""
-    pages = _client(landing.endpoint_url).get_paginator("list_objects_v2").paginate(
-        Bucket=landing.bucket, Prefix=landing.prefix, Delimiter="/")
     found = []
-    for page in _s3_call(f"list {landing.url}", lambda: list(pages)):
-        for obj in page.get("Contents", []):
-            item = S3Object(landing, obj["Key"], obj["ETag"].strip('"'), obj["Size"], obj["LastModified"])
-            if item.name and not item.name.startswith(".") and feed.matches(Path(item.name)):
-                found.append(item)
+    with _s3(landing, f"list {landing.url}") as (client, deadline):
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=landing.bucket, Prefix=landing.prefix, Delimiter="/"):
+            deadline.renew(S3_TIMEOUT)  # the next page's
+            for obj in page.get("Contents", []):
+                item = S3Object(landing, obj["Key"], obj["ETag"].strip('"'), obj["Size"], obj["LastModified"])
+                if item.name and not item.name.startswith(".") and feed.matches(Path(item.name)):
+                    found.append(item)
     return sorted(found, key=lambda o: o.key)
 
 

@@ -42,8 +42,10 @@ class Trickler(SlowServer):
                 except OSError:  # the sink hung up
                     return
 
-    def relay(self, conn: socket.socket) -> None:
+    def relay(self, conn: socket.socket, read: bytes = b"") -> None:
+        """Relay `conn` to the real server, beginning with what was `read` of it already."""
         with conn, socket.create_connection(self.upstream) as upstream:
+            upstream.sendall(read)
             pumps = [threading.Thread(target=_pump, args=pair, daemon=True) for pair in ((conn, upstream), (upstream, conn))]
             for pump in pumps:
                 pump.start()

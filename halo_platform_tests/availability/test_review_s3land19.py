@@ -1,0 +1,134 @@
+"""S3 landing review 19: an endpoint that answers a request a line (a byte) at a time, each within
+botocore's read timeout and slower than the landing's time in total, and one whose answer is cut
+off. The trickling endpoint relays the other requests to moto's S3 server."""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+import time
+
+import dagster as dg
+import pytest
+from click.testing import CliRunner
+
+from halo_platform.availability import landing, pipeline
+from halo_platform.availability.feeds import get_feed
+from halo_platform.availability.sensors import emr_landing_sensor
+from halo_platform.availability.service import quarantined
+from halo_platform.cli import cli
+from halo_platform.sinks import SinksResource
+from halo_platform_tests.availability.helpers import process, spans_on
+from halo_platform_tests.availability.test_s3_landing import HOURS
+from halo_platform_tests.sinks.test_review_sinks19 import Trickler
+
+
+class Trickling(Trickler):
+    """Relays each connection to moto but the first `times` ones whose request line holds `on` (`left`
+    of them to come): those are sent `head` at once, then `line` every `every` seconds (`lines` of them)."""
+
+    def __init__(self, on: bytes, upstream: tuple[str, int], line: bytes = b"H", every: float = 0.2, lines: int = 40,
+                 head: bytes = b"", times: int = 1) -> None:
+        self.on, self.head, self.left = on, head, times
+        super().__init__(line, upstream, slow=0, every=every, lines=lines)
+
+    def answer(self, conn: socket.socket, slow: bool) -> None:
+        request = conn.recv(65536)
+        if self.on in request.partition(b"\r\n")[0] and self.left > 0:
+            self.left -= 1
+            conn.sendall(self.head)
+            self.trickle(conn)
+        else:
+            self.relay(conn, request)
+
+
+@pytest.fixture
+def trickled(halo_env, s3_server, tmp_path, monkeypatch):
+    """`trickled(on)`: feed `cloud` lands in s3://emr-landing/clinic-a/ through a Trickling endpoint
+    trickling the first request whose line holds `on`; the landing's time is 1 s."""
+    monkeypatch.delenv("AWS_ENDPOINT_URL_S3")
+    monkeypatch.setattr(landing, "S3_TIMEOUT", 1.0)
+    s3_server.client().create_bucket(Bucket="emr-landing")
+    servers = []
+
+    def start(on: bytes, **settings) -> Trickling:  # noqa: ANN003
+        servers.append(server := Trickling(on, (s3_server.host, s3_server.port), **settings))
+        feeds = tmp_path / "feeds.yaml"
+        feeds.write_text(f"feeds:\n  cloud: {{format: acme, landing: 's3://emr-landing/clinic-a/', endpoint_url: 'http://127.0.0.1:{server.port}'}}\n")
+        monkeypatch.setenv("HALO_FEEDS_FILE", str(feeds))
+        return server
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+def _tick(store) -> dg.SensorResult:  # noqa: ANN001
+    with dg.DagsterInstance.ephemeral() as instance:
+        with dg.build_sensor_context(instance=instance, resources={"store": store, "sinks": SinksResource()}) as context:
+            return emr_landing_sensor(context)
+
+
+def test_a_listing_trickled_is_given_up_at_the_deadline_and_the_sensor_tick_goes_on(trickled, s3_server, store):
+    """botocore's timeout holds for each read: a listing answered a byte every 0.2 s held the sensor's
+    tick for as long as it went on (8 s here, for good with an endless one). It fails at the landing's
+    time as a landing not read; the next tick lists the object."""
+    s3_server.client().put_object(Bucket="emr-landing", Key="clinic-a/hours.jsonl", Body=HOURS.encode())
+    trickled(b"list-type=2")
+    started = time.monotonic()
+    result = _tick(store)
+    assert time.monotonic() - started < 4  # 8 s before
+    assert result.skip_reason.skip_message == "landing not read for cloud: S3 landing list s3://emr-landing/clinic-a/: no answer within 1 s"
+    assert [r.run_key.partition("@")[0] for r in _tick(store).run_requests] == ["cloud/hours.jsonl"]
+
+
+@pytest.mark.parametrize("on, what", [(b"GET /emr-landing/clinic-a/hours.jsonl ", "get"), (b"HEAD /emr-landing/clinic-a/hours.jsonl ", "head")])
+def test_an_object_read_trickled_fails_the_run_at_the_deadline_and_stays_pending(trickled, s3_server, store, on, what):
+    """Processing reads the object (GET: planning the run's dates, then processing it) and when it
+    landed (HEAD): each trickled held the run. The run fails at the landing's time (each read's),
+    the object stays pending, and the next run processes it."""
+    s3_server.client().put_object(Bucket="emr-landing", Key="clinic-a/hours.jsonl", Body=HOURS.encode())
+    day = (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=2)).isoformat()
+    server = trickled(on, times=9)
+    started = time.monotonic()
+    with pytest.raises(Exception, match=f"S3 landing {what} s3://emr-landing/clinic-a/hours.jsonl: no answer within 1 s"):
+        process(store, day, 2)
+    assert time.monotonic() - started < 6  # 8 s a read before, then read again
+    server.left = 0
+    assert [f.relpath for f in pipeline.pending_files(store, get_feed("cloud"))] == ["cloud/hours.jsonl"]
+    assert process(store, day, 2).files == 1
+    assert spans_on(store, "cloud", "S1", day) == [(f"{day}T09:00Z", f"{day}T12:00Z")]
+    assert quarantined(store, "cloud") == []
+
+
+def test_an_object_whose_body_is_trickled_is_given_up_at_the_time_of_its_size(trickled, s3_server):
+    """The head in time, then the body a byte every 0.2 s: the read has the landing's time and a
+    second per 32 kB of the object's size from its head, not as long as the body goes on."""
+    trickled(b"GET /emr-landing/clinic-a/hours.jsonl ", head=b"HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n", line=b"x")
+    started = time.monotonic()
+    with pytest.raises(landing.LandingReadError, match="^S3 landing get s3://emr-landing/clinic-a/hours.jsonl: no answer within 1 s$"):
+        landing.read_bytes("s3://emr-landing/clinic-a/hours.jsonl")
+    assert time.monotonic() - started < 4  # 8 s before
+
+
+def test_an_object_answered_in_chunks_is_read(trickled, s3_server):
+    """An answer in chunks has no Content-Length to time its body by: it has the landing's time."""
+    chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+    trickled(b"GET /emr-landing/clinic-a/hours.jsonl ", head=chunked, lines=0)
+    assert landing.read_bytes("s3://emr-landing/clinic-a/hours.jsonl") == b"hello"
+
+
+def _ingest(path) -> tuple[int, str, float]:  # noqa: ANN001
+    started = time.monotonic()
+    result = CliRunner().invoke(cli, ["emr", "ingest", "--feed", "cloud", str(path)])
+    return result.exit_code, result.output, time.monotonic() - started
+
+
+def test_an_upload_trickled_is_given_up_at_the_deadline_in_one_line(trickled, s3_server, tmp_path):
+    """`halo emr ingest` into S3: a PUT answered a byte at a time held the command as long as it went on."""
+    (tmp_path / "hours.jsonl").write_text(HOURS)
+    trickled(b"PUT ")
+    code, output, took = _ingest(tmp_path / "hours.jsonl")
+    assert (code, output) == (2, "error: S3 landing put clinic-a/hours.jsonl: no answer within 1 s\n")
+    assert took < 4  # 8 s before
+    assert _ingest(tmp_path / "hours.jsonl")[:2] == (0, "landed s3://emr-landing/clinic-a/hours.jsonl\n")
