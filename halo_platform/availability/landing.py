@@ -35,6 +35,7 @@ from halo_platform.core.files import fsync_folder, replaced_whole
 from halo_platform.core.request_deadline import TimedDeadline, watching_new_sockets, within
 from halo_platform.core.settings import get_settings
 from halo_platform.sinks.base import transfer_seconds
+from halo_platform.sinks.s3 import stored_etag
 
 log = logging.getLogger(__name__)
 
@@ -299,7 +300,8 @@ def _received_if_unchanged(path: str, sha: str) -> tuple[dt.datetime | None, str
 
 
 def _ingest_s3(feed: Feed, landing: S3Landing, source: Path) -> str:
-    """One PUT (atomic: the object appears whole or not at all); an object of the same name but
+    """One PUT (atomic: the object appears whole or not at all), landed only on a 200 with the ETag
+    S3 gives what it stored (a head cut off parsed as a whole 200); an object of the same name but
     other content gets the content hash in its name; never overwritten."""
     data = source.read_bytes()
     md5, sha = hashlib.md5(data).hexdigest(), hashlib.sha256(data).hexdigest()  # noqa: S324 - compared with the ETag
@@ -309,7 +311,8 @@ def _ingest_s3(feed: Feed, landing: S3Landing, source: Path) -> str:
             existing = [o for o in client.list_objects_v2(Bucket=landing.bucket, Prefix=key).get("Contents", []) if o["Key"] == key]
         if not existing:
             with _s3(landing, f"put {key}", len(data)) as (client, _):
-                client.put_object(Bucket=landing.bucket, Key=key, Body=data)
+                if stored_etag(client.put_object(Bucket=landing.bucket, Key=key, Body=data)) is None:
+                    raise LandingReadError(f"S3 landing put {key}: the answer was not a whole 200 with an ETag")
             return f"s3://{landing.bucket}/{key}"
         if existing[0]["ETag"].strip('"') == md5:
             return f"s3://{landing.bucket}/{key}"

@@ -153,8 +153,16 @@ class S3Sink(Sink):
             raise
 
     def _stored(self, answer: dict, key: str) -> str:
-        """The ETag of an answer to an upload (of a part): a head cut off (the connection closed before its
-        end) parsed as a whole 200, and only the ETag S3 gives what it stored says it has it (sent again, it is the same)."""
-        if answer["ResponseMetadata"]["HTTPStatusCode"] != 200 or not answer.get("ETag"):
+        """The ETag of an answer to an upload (of a part); sent again, it is the same."""
+        if (etag := stored_etag(answer)) is None:
             raise TransientSinkError(f"S3 {self.bucket}: the answer to the upload of {key} was not a whole 200 with an ETag")
-        return answer["ETag"]
+        return etag
+
+
+def stored_etag(answer: dict) -> str | None:
+    """The ETag of a boto3 answer to an upload, None unless it is a 200 with one: a head cut off (the
+    connection closed before its end) parsed as a whole 200, and only the ETag S3 gives what it stored
+    says it has it."""
+    if answer["ResponseMetadata"]["HTTPStatusCode"] != 200:
+        return None
+    return answer.get("ETag") or None

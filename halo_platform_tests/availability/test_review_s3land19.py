@@ -132,3 +132,14 @@ def test_an_upload_trickled_is_given_up_at_the_deadline_in_one_line(trickled, s3
     assert (code, output) == (2, "error: S3 landing put clinic-a/hours.jsonl: no answer within 1 s\n")
     assert took < 4  # 8 s before
     assert _ingest(tmp_path / "hours.jsonl")[:2] == (0, "landed s3://emr-landing/clinic-a/hours.jsonl\n")
+
+
+def test_an_upload_whose_answer_is_cut_off_in_its_head_did_not_land(trickled, s3_server, tmp_path):
+    """`200 OK` and a header, then the connection closed: http.client parses a whole 200 (the head
+    ends with the stream), and `halo emr ingest` said the file landed though nothing said it was
+    stored. An upload lands only on a 200 with the ETag S3 gives each object it stored."""
+    (tmp_path / "hours.jsonl").write_text(HOURS)
+    trickled(b"PUT ", line=b"HTTP/1.1 200 OK\r\nX-Slow: still\r\n", every=0.01, lines=1)
+    code, output, _ = _ingest(tmp_path / "hours.jsonl")
+    assert (code, output) == (2, "error: S3 landing put clinic-a/hours.jsonl: the answer was not a whole 200 with an ETag\n")
+    assert _ingest(tmp_path / "hours.jsonl")[:2] == (0, "landed s3://emr-landing/clinic-a/hours.jsonl\n")
