@@ -143,3 +143,48 @@ def test_an_upload_whose_answer_is_cut_off_in_its_head_did_not_land(trickled, s3
     code, output, _ = _ingest(tmp_path / "hours.jsonl")
     assert (code, output) == (2, "error: S3 landing put clinic-a/hours.jsonl: the answer was not a whole 200 with an ETag\n")
     assert _ingest(tmp_path / "hours.jsonl")[:2] == (0, "landed s3://emr-landing/clinic-a/hours.jsonl\n")
+
+
+@pytest.fixture
+def s3_feed(halo_env, s3_server, tmp_path, monkeypatch):
+    """Feed `cloud` (acme) lands in s3://emr-landing/clinic a/ (a space in its prefix) at moto."""
+    monkeypatch.delenv("AWS_ENDPOINT_URL_S3")
+    s3_server.client().create_bucket(Bucket="emr-landing")
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text(f"feeds:\n  cloud: {{format: acme, landing: 's3://emr-landing/clinic a/', endpoint_url: '{s3_server.endpoint_url}'}}\n")
+    monkeypatch.setenv("HALO_FEEDS_FILE", str(feeds))
+    return s3_server
+
+
+ODD_NAMES = ["a b.jsonl", "a+b.jsonl", "café ☕.jsonl", "100%.jsonl", "a&b=c?.jsonl", "tab\there.jsonl", "~x#y.jsonl"]
+
+
+def test_a_landing_of_over_a_page_of_objects_with_odd_names_is_listed_and_read_whole(s3_feed, store):
+    """list_objects_v2 answers 1,000 keys a page: the landing follows its ContinuationToken; keys with
+    spaces, `+`, `%`, unicode are listed, read and recorded as they are (`+` is no space)."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.s3.models import s3_backends
+
+    names = [f"f{i:04}.jsonl" for i in range(1001)]
+    for name in names:  # moto's server runs in this process: a PUT each took 5 s
+        s3_backends[DEFAULT_ACCOUNT_ID]["aws"].put_object("emr-landing", f"clinic a/{name}", HOURS.encode())
+    for name in ODD_NAMES:
+        s3_feed.client().put_object(Bucket="emr-landing", Key=f"clinic a/{name}", Body=HOURS.encode())
+    names += ODD_NAMES
+    seen = len(s3_feed.requests.snapshot())
+    found = landing.landed(get_feed("cloud"))
+    assert sorted(f.name for f in found) == sorted(names)
+    assert ["continuation-token" in r.query for r in s3_feed.requests.snapshot(seen)] == [False, True]  # two pages
+    odd = [f for f in found if f.name in ODD_NAMES]
+    assert [f.read_bytes() for f in odd] == [HOURS.encode()] * len(ODD_NAMES)
+    assert [landing.received_at(str(f)) is not None for f in odd] == [True] * len(ODD_NAMES)
+
+
+def test_objects_with_odd_names_are_processed_and_recorded_as_they_are_named(s3_feed, store):
+    day = (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=2)).isoformat()
+    for name in ODD_NAMES:
+        s3_feed.client().put_object(Bucket="emr-landing", Key=f"clinic a/{name}", Body=HOURS.encode())
+    assert process(store, day, 2).files == len(ODD_NAMES)
+    assert sorted(pipeline.processed_files(store, "cloud")) == sorted(f"cloud/{name}" for name in ODD_NAMES)
+    assert pipeline.pending_files(store, get_feed("cloud")) == []
+    assert spans_on(store, "cloud", "S1", day) == [(f"{day}T09:00Z", f"{day}T12:00Z")]
