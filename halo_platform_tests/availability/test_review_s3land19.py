@@ -19,7 +19,7 @@ from halo_platform.availability.service import quarantined
 from halo_platform.cli import cli
 from halo_platform.sinks import SinksResource
 from halo_platform_tests.availability.helpers import process, spans_on
-from halo_platform_tests.availability.test_s3_landing import HOURS
+from halo_platform_tests.availability.test_s3_landing import HOURS, landing_at
 from halo_platform_tests.sinks.test_review_sinks19 import Trickler
 
 
@@ -148,12 +148,7 @@ def test_an_upload_whose_answer_is_cut_off_in_its_head_did_not_land(trickled, s3
 @pytest.fixture
 def s3_feed(halo_env, s3_server, tmp_path, monkeypatch):
     """Feed `cloud` (acme) lands in s3://emr-landing/clinic a/ (a space in its prefix) at moto."""
-    monkeypatch.delenv("AWS_ENDPOINT_URL_S3")
-    s3_server.client().create_bucket(Bucket="emr-landing")
-    feeds = tmp_path / "feeds.yaml"
-    feeds.write_text(f"feeds:\n  cloud: {{format: acme, landing: 's3://emr-landing/clinic a/', endpoint_url: '{s3_server.endpoint_url}'}}\n")
-    monkeypatch.setenv("HALO_FEEDS_FILE", str(feeds))
-    return s3_server
+    return landing_at(s3_server, tmp_path, monkeypatch, "clinic a")
 
 
 ODD_NAMES = ["a b.jsonl", "a+b.jsonl", "café ☕.jsonl", "100%.jsonl", "a&b=c?.jsonl", "tab\there.jsonl", "~x#y.jsonl"]

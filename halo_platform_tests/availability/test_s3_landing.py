@@ -34,16 +34,20 @@ def booking(day: dt.date) -> str:
             '"tz":"UTC","status":"booked","updated_at":"2026-11-20T10:00:00Z"}\n')
 
 
-@pytest.fixture
-def s3_feed(halo_env, s3_server, tmp_path, monkeypatch):
-    """Feed `cloud` (acme) lands in s3://emr-landing/clinic-a/ at the server's endpoint_url; the
+def landing_at(s3_server, tmp_path, monkeypatch, prefix: str):  # noqa: ANN001, ANN201
+    """Feed `cloud` (acme) lands in s3://emr-landing/<prefix>/ at the server's endpoint_url; the
     environment's endpoint is removed, so only the feed's setting can reach the server."""
     monkeypatch.delenv("AWS_ENDPOINT_URL_S3")
     s3_server.client().create_bucket(Bucket="emr-landing")
     feeds = tmp_path / "feeds.yaml"
-    feeds.write_text(f"feeds:\n  cloud: {{format: acme, landing: 's3://emr-landing/clinic-a/', endpoint_url: '{s3_server.endpoint_url}'}}\n")
+    feeds.write_text(f"feeds:\n  cloud: {{format: acme, landing: 's3://emr-landing/{prefix}/', endpoint_url: '{s3_server.endpoint_url}'}}\n")
     monkeypatch.setenv("HALO_FEEDS_FILE", str(feeds))
     return s3_server
+
+
+@pytest.fixture
+def s3_feed(halo_env, s3_server, tmp_path, monkeypatch):
+    return landing_at(s3_server, tmp_path, monkeypatch, "clinic-a")
 
 
 def ingest(*paths) -> list[str]:

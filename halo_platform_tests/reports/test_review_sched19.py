@@ -24,6 +24,7 @@ from halo_platform.reports.schedules import Due, list_schedules, next_runs, sche
 from halo_platform.reports.sensors import evaluate_schedules, run_request_for
 from halo_platform.reports.task import PayloadError, get_task
 from halo_platform.sinks import SinksResource
+from halo_platform_tests.fixtures.access import signed_in_client
 
 PASSWORD = "a long enough password"
 
@@ -33,10 +34,7 @@ def operator(halo_env, store: StoreResource) -> Iterator[TestClient]:  # noqa: A
     """An operator's Control Center client (a session and its CSRF token); a 500 is an answer."""
     users.create_user(store, "otto", "operator", PASSWORD)
     providers = ProvidersResource()
-    client = TestClient(create_app({"store": store, "providers": providers, "sinks": SinksResource()}),
-                        raise_server_exceptions=False, follow_redirects=False)
-    client.cookies.set("halo_session", users.login(store, "otto", PASSWORD, "test"))
-    client.csrf = users.session(store, client.cookies["halo_session"]).csrf_token
+    client = signed_in_client(create_app({"store": store, "providers": providers, "sinks": SinksResource()}), "otto", PASSWORD)
     yield client
     providers.close()
 

@@ -20,6 +20,7 @@ from halo_platform.http import create_app
 from halo_platform.reports import schedules as report_schedules
 from halo_platform.reports.schedules import due_ticks, schedule_edits, schedules_t, set_schedule
 from halo_platform.sinks import SinksResource
+from halo_platform_tests.fixtures.access import signed_in_client
 
 PASSWORD = "a long enough password"
 
@@ -41,22 +42,14 @@ def app(store: StoreResource) -> Iterator:
     providers.close()
 
 
-def _client(app, store: StoreResource, name: str) -> TestClient:  # noqa: ANN001
-    """`name`'s client (a session and its CSRF token); a 500 is an answer, not an exception."""
-    client = TestClient(app, raise_server_exceptions=False, follow_redirects=False)
-    client.cookies.set("halo_session", users.login(store, name, PASSWORD, "test"))
-    client.csrf = users.session(store, client.cookies["halo_session"]).csrf_token
-    return client
+@pytest.fixture
+def admin(app) -> TestClient:  # noqa: ANN001
+    return signed_in_client(app, "ada", PASSWORD)
 
 
 @pytest.fixture
-def admin(app, store: StoreResource) -> TestClient:  # noqa: ANN001
-    return _client(app, store, "ada")
-
-
-@pytest.fixture
-def operator(app, store: StoreResource) -> TestClient:  # noqa: ANN001
-    return _client(app, store, "otto")
+def operator(app) -> TestClient:  # noqa: ANN001
+    return signed_in_client(app, "otto", PASSWORD)
 
 
 class _Forms(HTMLParser):

@@ -26,6 +26,7 @@ from halo_platform.delivery.resources import ProvidersResource
 from halo_platform.http import create_app
 from halo_platform.reports.schedules import set_schedule
 from halo_platform.sinks import SinksResource
+from halo_platform_tests.fixtures.access import signed_in_client
 from halo_platform_tests.fixtures.browser import screenshot
 from halo_platform_tests.ui.conftest import ControlCenter, sign_in
 
@@ -35,10 +36,7 @@ PASSWORD = "a long enough password"
 def _client(store: StoreResource, providers: ProvidersResource) -> TestClient:
     """An admin's client (a session and its CSRF token); a 500 is an answer, not an exception."""
     users.create_user(store, "ada", "admin", PASSWORD)
-    client = TestClient(create_app({"store": store, "providers": providers, "sinks": SinksResource()}),
-                        raise_server_exceptions=False, follow_redirects=False)
-    client.cookies.set("halo_session", users.login(store, "ada", PASSWORD, "test"))
-    client.csrf = users.session(store, client.cookies["halo_session"]).csrf_token
+    client = signed_in_client(create_app({"store": store, "providers": providers, "sinks": SinksResource()}), "ada", PASSWORD)
     client.store = store
     return client
 

@@ -26,6 +26,7 @@ from halo_platform.http import create_app
 from halo_platform.reports.audit import list_requests
 from halo_platform.reports.schedules import schedule_edits, set_schedule
 from halo_platform.sinks import SinksResource
+from halo_platform_tests.fixtures.access import signed_in_client
 
 PASSWORD = "a long enough password"
 NUL = "\x00"
@@ -46,10 +47,7 @@ def store(request, halo_env) -> Iterator[StoreResource]:  # noqa: ANN001
 def client(store: StoreResource) -> Iterator[TestClient]:
     """An admin's client (a session and its CSRF token); a 500 is an answer, not an exception."""
     providers = ProvidersResource()
-    client = TestClient(create_app({"store": store, "providers": providers, "sinks": SinksResource()}),
-                        raise_server_exceptions=False, follow_redirects=False)
-    client.cookies.set("halo_session", users.login(store, "ada", PASSWORD, "test"))
-    client.csrf = users.session(store, client.cookies["halo_session"]).csrf_token
+    client = signed_in_client(create_app({"store": store, "providers": providers, "sinks": SinksResource()}), "ada", PASSWORD)
     yield client
     providers.close()
 
