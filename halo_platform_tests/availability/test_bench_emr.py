@@ -21,7 +21,7 @@ def test_the_emr_bench_runs_a_small_burst_through_an_on_disk_instance_and_names_
                           "asset checks on spans", "Dagster's event records (a materialization per partition)",
                           "the rest (Dagster's run and steps, planning, hashing)"}
     assert all(seconds > 0 for seconds in steps.values())
-    assert abs(sum(steps.values()) - total) < 0.02  # the steps and the rest add up to the run
+    assert abs(sum(steps.values()) - total) < 0.04  # the steps and the rest add up to the run (7 figures, each rounded to 0.01 s)
     assert (tmp_path / "scratch" / "dagster_home" / "history").is_dir()  # the run went to the scratch folder's instance
 
 

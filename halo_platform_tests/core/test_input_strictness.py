@@ -23,7 +23,7 @@ from halo_platform.http import create_app
 from halo_platform.reports.task import get_task
 from halo_platform_tests.availability.helpers import land, process
 from halo_platform_tests.fixtures.access import authorized_client
-from halo_platform_tests.ui.test_page_edges import PASSWORD, _client, admin, app, store  # noqa: F401 - a seeded store, app and admin
+from halo_platform_tests.ui.test_page_edges import PASSWORD, admin, app, store  # noqa: F401 - a seeded store, app and admin
 
 
 def _count(store: StoreResource, table: str) -> int:

@@ -23,11 +23,11 @@ from halo_platform.reports import requests
 from halo_platform.reports.audit import get_request
 from halo_platform.reports.definitions import defs
 from halo_platform.reports.requests import create_request, dagster_instance
-from halo_platform_tests.fixtures.access import authorized_client
+from halo_platform_tests.fixtures.access import authorized_client, signed_in_client
 from halo_platform_tests.fixtures.dagster_webserver import dagster_daemon
 from halo_platform_tests.fixtures.halo_serve import HALO
 from halo_platform_tests.reports.test_requests import _seed_marketing
-from halo_platform_tests.ui.test_page_edges import PASSWORD, _client
+from halo_platform_tests.ui.test_page_edges import PASSWORD
 
 SUBMIT_TIMEOUT = 2  # seconds the API waits for the webserver's answer to a submission (30 in production)
 
@@ -154,7 +154,7 @@ def test_the_control_center_form_answered_too_late_keeps_its_key_so_sending_it_a
     proxy = SlowWebserver(http_fake, submitting.url, gateway_timeout=True)
     monkeypatch.setenv("DAGSTER_UI_URL", proxy.url)
     users.create_user(store, "otto", "operator", PASSWORD)
-    operator = _client(create_app(), store, "otto")
+    operator = signed_in_client(create_app(), "otto", PASSWORD)
     form = {"csrf_token": operator.csrf, "as_of": "2024-05-10", "sinks": "outbox", "idempotency_key": "form-1"}
     page = operator.post("/ui/tasks/campaign_alerts", data=form)
     assert "could not learn whether the Dagster webserver" in page.text, page.text[:500]

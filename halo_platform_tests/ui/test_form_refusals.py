@@ -18,7 +18,7 @@ from halo_platform.access.keys import list_keys
 from halo_platform.core.store import StoreResource
 from halo_platform.delivery.state import weight_history
 from halo_platform.reports.schedules import list_schedules
-from halo_platform_tests.ui.test_page_edges import PASSWORD, _client, admin, app, store  # noqa: F401 - the same seeded store, app and clients
+from halo_platform_tests.ui.test_page_edges import PASSWORD, admin, app, store  # noqa: F401 - the same seeded store, app and clients
 
 SHORT = 400  # characters: an error message a person can read beside its field
 

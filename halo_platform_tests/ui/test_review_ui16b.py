@@ -18,9 +18,10 @@ from halo_platform.delivery.service import submit
 from halo_platform.delivery.tables import DeliveryAttempt, MessageEvent
 from halo_platform.http import create_app
 from halo_platform.sinks import SinksResource
+from halo_platform_tests.fixtures.access import signed_in_client
 from halo_platform_tests.fixtures.halo_serve import ROOT
 from halo_platform_tests.ui.test_form_refusals import _html
-from halo_platform_tests.ui.test_page_edges import _client, admin, app, store  # noqa: F401 - the same seeded store, app and clients
+from halo_platform_tests.ui.test_page_edges import PASSWORD, admin, app, store  # noqa: F401 - the same seeded store, app and clients
 
 
 def _provider_row(page: str, provider: str) -> list[str]:
@@ -88,7 +89,7 @@ def test_a_rule_whose_providers_left_the_file_stays_on_the_routing_page_as_down(
     providers = ProvidersResource(providers_file=str(path))
     app = create_app({"store": store, "providers": providers, "sinks": SinksResource()})
     try:
-        admin = _client(app, store, "ada")
+        admin = signed_in_client(app, "ada", PASSWORD)
         added = admin.post("/ui/routing/new", data={"csrf_token": admin.csrf, "channel": "sms", "country": "FR", "capability": "TEXT",
                                                     "weight.sandbox_sms_b": "1", "reason": "a French partner"})
         assert added.status_code == 303
@@ -119,7 +120,7 @@ def test_a_broken_providers_file_is_said_on_a_page_not_in_the_apis_json(store, t
     providers = ProvidersResource(providers_file=str(path))
     app = create_app({"store": store, "providers": providers, "sinks": SinksResource()})
     try:
-        admin = _client(app, store, "ada")
+        admin = signed_in_client(app, "ada", PASSWORD)
         for address in ("/ui/routing", "/ui/providers", "/ui/routing/edit?rule=sms/*/TEXT", "/ui/routing/new"):
             page = _html(admin.get(address), 422)
             said = re.search(r'<p role="alert" id="page-error">(.*?)</p>', page, re.S)

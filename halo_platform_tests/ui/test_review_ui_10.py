@@ -17,8 +17,9 @@ from halo_platform.core.errors import ConflictError, HaloError
 from halo_platform.delivery.autopilot import set_manual, state_changes
 from halo_platform.delivery.config import load_config
 from halo_platform.delivery.state import set_weights, weight_history
+from halo_platform_tests.fixtures.access import signed_in_client
 from halo_platform_tests.ui.test_availability_weeks import client  # noqa: F401 - a viewer of one acme span
-from halo_platform_tests.ui.test_page_edges import PASSWORD, _client, _html, admin, app, store  # noqa: F401 - the seeded store, app and clients
+from halo_platform_tests.ui.test_page_edges import PASSWORD, _html, admin, app, store  # noqa: F401 - the seeded store, app and clients
 
 RULE = "sms/*/TEXT"
 ODD_WEIGHTS = ["1_000", "٣", "1e-320", "-0", "+5", " 1 e3", "0x10", "nan"]  # the first five were saved; the rest refused, saying less
@@ -97,7 +98,7 @@ def test_a_providers_page_opened_before_a_switch_by_someone_else_switches_nothin
 def test_a_form_sent_after_the_session_ended_without_a_referer_signs_in_to_its_page(app, store, address: str, form: dict,  # noqa: ANN001
                                                                                      page: str) -> None:
     """Once signed in, the browser went to the form's POST address: a JSON 405, or a 404 page."""
-    browser = _client(app, store, "ada")
+    browser = signed_in_client(app, "ada", PASSWORD)
     browser.cookies.delete("halo_session")  # the session ended
     login = browser.post(address, data={"csrf_token": "any", **form})  # no Referer, as a browser with a strict referrer policy
     assert login.status_code == 401
