@@ -17,6 +17,15 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+# the slowest transfer waited for, in bytes a second: a file's upload (an email's message, an S3 object
+# read or put) has its timeout and a second for each of these; a line slower than 256 kbit/s is given up
+MIN_BYTES_PER_SECOND = 32 * 1024
+
+
+def transfer_seconds(timeout: float, size: int) -> float:
+    """The time a transfer of `size` bytes has as a whole, with `timeout` for its answer."""
+    return timeout + size / MIN_BYTES_PER_SECOND
+
 
 class RequestDeadline:
     """The end of one request's time, at `at` (`time.monotonic()`); whoever keeps the time calls

@@ -30,7 +30,7 @@ import dagster as dg
 from halo_platform.core.ids import time_ordered_id
 from halo_platform.core.models import utcnow
 from halo_platform.core.redact import error_line, mask_text
-from halo_platform.core.request_deadline import TimedDeadline, within
+from halo_platform.core.request_deadline import TimedDeadline, transfer_seconds, within
 
 log = logging.getLogger(__name__)
 
@@ -195,16 +195,6 @@ class Sink(dg.ConfigurableResource, abc.ABC):
             note = Path(tmp) / (name_of_title(delivery.subject) + ".txt")
             note.write_text("\n\n".join(lines), encoding="utf-8")
             yield [*files, note]
-
-
-# the slowest transfer a sink waits for, in bytes a second: a file's upload (an email's message) has the
-# sink's timeout and a second for each of these; a partner's line slower than 256 kbit/s is given up
-MIN_BYTES_PER_SECOND = 32 * 1024
-
-
-def transfer_seconds(timeout: float, size: int) -> float:
-    """The time a sink with `timeout` gives a transfer of `size` bytes as a whole."""
-    return timeout + size / MIN_BYTES_PER_SECOND
 
 
 @contextlib.contextmanager

@@ -18,7 +18,7 @@ from pydantic import AfterValidator, Field, field_validator
 
 from halo_platform.core.files import media_type
 from halo_platform.core.redact import mask_text
-from halo_platform.core.request_deadline import RequestDeadline, TimedDeadline
+from halo_platform.core.request_deadline import RequestDeadline, TimedDeadline, transfer_seconds
 from halo_platform.core.text import control_character
 from halo_platform.sinks.base import (
     Delivery,
@@ -28,7 +28,6 @@ from halo_platform.sinks.base import (
     TransientSinkError,
     answered_within,
     safe_name,
-    transfer_seconds,
 )
 from halo_platform.sinks.settings import Host, PathSetting, Port, Timeout, setting_file
 

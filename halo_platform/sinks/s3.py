@@ -10,7 +10,7 @@ from urllib.parse import unquote, urlsplit
 
 from pydantic import AfterValidator, Field
 
-from halo_platform.core.request_deadline import watching_new_sockets, within
+from halo_platform.core.request_deadline import transfer_seconds, watching_new_sockets, within
 from halo_platform.sinks.base import (
     Delivery,
     PermanentSinkError,
@@ -18,7 +18,6 @@ from halo_platform.sinks.base import (
     TransientSinkError,
     answered_within,
     safe_name,
-    transfer_seconds,
 )
 from halo_platform.sinks.settings import CommandSetting, PathSetting, ServerURL, Timeout
 

@@ -11,8 +11,8 @@ import time
 
 import pytest
 
+from halo_platform.core import request_deadline
 from halo_platform.sinks import Delivery, deliver_with_retries
-from halo_platform.sinks import base as sink_base
 from halo_platform.sinks.email import EmailSink
 from halo_platform.sinks.ftp import FTPSink
 from halo_platform.sinks.sftp import SFTPSink
@@ -148,7 +148,7 @@ def test_an_upload_has_the_time_of_its_size_and_one_too_slow_leaves_no_file(sftp
     delivers. Below the minimum rate (768 KiB/s here: 1.125 s) it is given up, its temporary file
     removed (the partner never sees half a file), and the retry delivers it whole."""
     if bytes_per_second:
-        monkeypatch.setattr(sink_base, "MIN_BYTES_PER_SECOND", bytes_per_second)
+        monkeypatch.setattr(request_deadline, "MIN_BYTES_PER_SECOND", bytes_per_second)
     _slow_first_connection(monkeypatch, sftp_servers._Handle, "write", 0.4)
     report = tmp_path / "large.csv"
     report.write_bytes(b"x" * 96 * 1024)
