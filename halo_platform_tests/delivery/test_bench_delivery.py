@@ -1,6 +1,8 @@
 """`halo bench delivery` end to end on a small scale: real fakes in their own processes, the API and a
 dispatcher process per channel, SQLite only."""
 
+import re
+
 from click.testing import CliRunner
 
 from halo_platform.cli import cli
@@ -17,6 +19,8 @@ def test_the_delivery_bench_drains_against_fakes_that_answer_late_and_counts_wha
     assert "SQLite, 1 dispatcher per channel: 200 of 200 sent" in result.output and "summed over 2 dispatchers" in result.output
     assert "SQLite, 2 dispatchers per channel: 200 of 200 sent" in result.output and "summed over 4 dispatchers" in result.output
     assert result.output.count("accepted twice: 0") == 2
+    # the floor the store puts under a HIGH send, measured on the run's store
+    assert re.search(r"of which 2 durable commits, p50 \d+\.\d ms each alone", result.output), result.output
     # the wire measured again just before each drain it is compared with
     lines = result.output.splitlines()
     raw = [i for i, line in enumerate(lines) if "raw capacity of the fakes just before the next run" in line]
