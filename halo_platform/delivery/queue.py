@@ -45,7 +45,7 @@ def mark_in_flight(conn: Connection, owner: str, marks: Sequence[tuple[str, str,
     if not marks:
         return set()
     if conn.dialect.name == "postgresql":  # one statement for them all, as arrays; which matched comes back
-        return set(conn.execute(_MARK_ARRAYS, {"owner": owner, "now": _naive(now), **_mark_arrays(marks, hold_until)}).scalars())
+        return set(conn.execute(_MARK_ARRAYS, {"owner": owner, "now": stored_utc(now), **_mark_arrays(marks, hold_until)}).scalars())
     groups: dict[tuple[str, dt.datetime], list[str]] = {}
     for message_id, provider, lease_until in marks:  # one claim's messages to one provider share their lease end
         groups.setdefault((provider, lease_until), []).append(message_id)
@@ -122,8 +122,8 @@ _MARK_ARRAYS = sa.text(f"WITH {_held('CAST(:m_ids AS varchar[])')} {_MARKED}")
 
 
 def _mark_arrays(marks: Sequence[tuple[str, str, dt.datetime]], hold_until: dt.datetime | None) -> dict:
-    return {"m_hold": _naive(hold_until), "m_ids": [m[0] for m in marks], "m_providers": [m[1] for m in marks],
-            "m_leases": [_naive(m[2]) for m in marks]}
+    return {"m_hold": stored_utc(hold_until), "m_ids": [m[0] for m in marks], "m_providers": [m[1] for m in marks],
+            "m_leases": [stored_utc(m[2]) for m in marks]}
 
 
 def resolve_uncertain(conn: Connection, owner: str, rows: Sequence, decide, now: dt.datetime) -> tuple[list, dict[str, str]]:  # noqa: ANN001
@@ -259,11 +259,11 @@ def persist(conn: Connection, owner: str, transitions: Sequence[Transition], att
     ours: set[str] = set()
     if conn.dialect.name == "postgresql":
         ours = set(conn.execute(_RECORD_ARRAYS, {
-            "owner": owner, "now": _naive(now), "ids": [t.message_id for t in moved], "statuses": [t.status for t in moved],
+            "owner": owner, "now": stored_utc(now), "ids": [t.message_id for t in moved], "statuses": [t.status for t in moved],
             "providers": [t.provider for t in moved], "pmids": [t.provider_message_id for t in moved],
-            "retries": [t.number_of_retries for t in moved], "nexts": [_naive(t.next_attempt_at) for t in moved],
-            "pins": [_naive(t.in_flight_at) for t in moved], "details": [t.detail or None for t in moved],
-            **{f"a_{key}": [_naive(a[key]) if key == "at" else a[key] for a in attempts] for key in _ATTEMPT_KEYS},
+            "retries": [t.number_of_retries for t in moved], "nexts": [stored_utc(t.next_attempt_at) for t in moved],
+            "pins": [stored_utc(t.in_flight_at) for t in moved], "details": [t.detail or None for t in moved],
+            **{f"a_{key}": [stored_utc(a[key]) if key == "at" else a[key] for a in attempts] for key in _ATTEMPT_KEYS},
             **_mark_arrays(marks, hold_until)}).scalars())
     else:
         if moved and conn.dialect.name == "sqlite":
@@ -460,7 +460,7 @@ def _move_sql(rows: int) -> str:
     FROM (VALUES {values}) AS v WHERE messages.id = v.column1 AND messages.lease_owner = ? RETURNING messages.id, messages.status"""  # noqa: S608 - placeholders only
 
 
-def _naive(value: dt.datetime | None) -> dt.datetime | None:
+def stored_utc(value: dt.datetime | None) -> dt.datetime | None:
     """A UTC time as the columns store it (what `UtcDateTime` binds), for statements that bypass it."""
     return None if value is None else value.astimezone(dt.UTC).replace(tzinfo=None)
 
