@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from pathlib import Path
 
 from halo_platform.availability.service import run_processing, spans
@@ -23,6 +24,18 @@ def process(store: StoreResource, as_of: str, horizon_days: int = 10):
     import dagster as dg
 
     return run_processing(store, dt.date.fromisoformat(as_of), horizon_days, instance=dg.DagsterInstance.ephemeral())
+
+
+def hours_a_week_ahead(store: StoreResource, hours: Iterable[tuple[str, str, str]]) -> dt.date:
+    """Land acme hours (provider, start, end UTC) on the weekday one week from today and process
+    that day and the next; that day."""
+    day = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=7)
+    weekday = day.strftime("%a").lower()
+    land("acme", "hours.jsonl", "".join(
+        f'{{"type":"hours","provider":"{p}","tz":"UTC","week":{{"{weekday}":[["{s}","{e}"]]}},"updated_at":"2026-11-01T00:00:00Z"}}\n'
+        for p, s, e in hours))
+    process(store, day.isoformat(), 2)
+    return day
 
 
 def spans_on(store: StoreResource, feed: str, provider: str, day: str) -> list[tuple[str, str]]:

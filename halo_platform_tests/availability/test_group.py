@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from halo_platform.availability.group import group_spans
 from halo_platform.http import create_app
-from halo_platform_tests.availability.helpers import land, process
+from halo_platform_tests.availability.helpers import hours_a_week_ahead
 from halo_platform_tests.fixtures.access import authorized_client
 
 BASE = dt.datetime(2027, 3, 1, tzinfo=dt.UTC)
@@ -45,13 +45,7 @@ def test_group_spans_equal_a_minute_by_minute_count(mode, raw):
 @pytest.fixture
 def three(halo_env, any_store):
     """D1 09:00-12:00, D2 10:00-14:00, D3 11:00-11:30 UTC on one day a week ahead."""
-    day = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=7)
-    weekday = day.strftime("%a").lower()
-    land("acme", "hours.jsonl", "".join(
-        f'{{"type":"hours","provider":"{p}","tz":"UTC","week":{{"{weekday}":[["{s}","{e}"]]}},"updated_at":"2026-11-01T00:00:00Z"}}\n'
-        for p, s, e in (("D1", "09:00", "12:00"), ("D2", "10:00", "14:00"), ("D3", "11:00", "11:30"))))
-    process(any_store, day.isoformat(), 2)
-    return day
+    return hours_a_week_ahead(any_store, [("D1", "09:00", "12:00"), ("D2", "10:00", "14:00"), ("D3", "11:00", "11:30")])
 
 
 def test_rest_group_any_lists_who_is_free_and_all_when_everyone_is(any_store, three):

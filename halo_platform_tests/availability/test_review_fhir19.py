@@ -14,7 +14,7 @@ import pytest
 from halo_platform.availability import service
 from halo_platform.availability.fhir_api import search_slots
 from halo_platform.http import create_app
-from halo_platform_tests.availability.helpers import land, process
+from halo_platform_tests.availability.helpers import hours_a_week_ahead
 from halo_platform_tests.availability.test_fhir_slots import day  # noqa: F401 (fixture)
 from halo_platform_tests.fixtures.access import authorized_client
 
@@ -112,13 +112,7 @@ def test_service_types_listing_more_slots_together_than_an_answer_holds_are_refu
 @pytest.fixture
 def comma_ids(halo_env, store) -> dt.date:
     """'Smith, J' 09:00-12:00 and 'Room 1' 10:00-14:00 UTC on one day a week ahead (acme)."""
-    week_ahead = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=7)
-    weekday = week_ahead.strftime("%a").lower()
-    land("acme", "hours.jsonl", "".join(
-        f'{{"type":"hours","provider":"{p}","tz":"UTC","week":{{"{weekday}":[["{s}","{e}"]]}},"updated_at":"2026-11-01T00:00:00Z"}}\n'
-        for p, s, e in (("Smith, J", "09:00", "12:00"), ("Room 1", "10:00", "14:00"))))
-    process(store, week_ahead.isoformat(), 2)
-    return week_ahead
+    return hours_a_week_ahead(store, [("Smith, J", "09:00", "12:00"), ("Room 1", "10:00", "14:00")])
 
 
 def test_group_availability_takes_provider_ids_holding_a_comma_one_provider_id_each(store, comma_ids):

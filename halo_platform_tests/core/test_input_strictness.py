@@ -6,7 +6,6 @@ same way by its other parameters and by GraphQL."""
 
 from __future__ import annotations
 
-import datetime as dt
 import html
 import json
 import re
@@ -21,7 +20,7 @@ from halo_platform.core.store import StoreResource
 from halo_platform.delivery.tables import Suppression
 from halo_platform.http import create_app
 from halo_platform.reports.task import get_task
-from halo_platform_tests.availability.helpers import land, process
+from halo_platform_tests.availability.helpers import hours_a_week_ahead
 from halo_platform_tests.fixtures.access import authorized_client
 from halo_platform_tests.ui.test_page_edges import PASSWORD, admin, app, store  # noqa: F401 - a seeded store, app and admin
 
@@ -125,13 +124,7 @@ def test_an_empty_group_mode_is_the_default_any_as_an_empty_from_to_or_type_is_t
 @pytest.fixture
 def two_providers(halo_env, store) -> str:  # noqa: ARG001
     """D1 09:00-12:00 and D2 10:00-14:00 UTC on one day a week ahead, processed; that day."""
-    day = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=7)
-    weekday = day.strftime("%a").lower()
-    land("acme", "hours.jsonl", "".join(
-        f'{{"type":"hours","provider":"{p}","tz":"UTC","week":{{"{weekday}":[["{s}","{e}"]]}},"updated_at":"2026-11-01T00:00:00Z"}}\n'
-        for p, s, e in (("D1", "09:00", "12:00"), ("D2", "10:00", "14:00"))))
-    process(store, day.isoformat(), 2)
-    return day.isoformat()
+    return hours_a_week_ahead(store, [("D1", "09:00", "12:00"), ("D2", "10:00", "14:00")]).isoformat()
 
 
 def test_graphql_group_availability_trims_provider_ids_as_rest_does(store, two_providers):
