@@ -113,6 +113,16 @@ def providers_file(halo_env, tmp_path, monkeypatch):  # noqa: ANN001, ANN201
         resource.close()
 
 
+def twilio_then_vonage(fakes: dict[str, ProviderFake], providers_file) -> ProvidersResource:  # noqa: ANN001
+    """providers_file with French SMS to the Twilio fake, drawn first nearly always (weight
+    1,000,000), then the Vonage fake (weight 1): where a HIGH message fails over. A function, not
+    a fixture: written when the test calls it, after any providers file its other fixtures wrote."""
+    return providers_file({
+        "tw": {"kind": "twilio", "channel": "sms", "countries": ["FR"], "base_url": fakes["twilio"].url, **SECRETS["twilio"], "sender": "+33700000000"},
+        "vo": {"kind": "vonage", "channel": "sms", "countries": ["FR"], "base_url": fakes["vonage"].url, **SECRETS["vonage"]},
+    }, [{"channel": "sms", "country": "FR", "capability": "*", "weights": {"tw": 1_000_000, "vo": 1}}])
+
+
 @pytest.fixture(autouse=True)
 def _fresh_code_location_resources() -> Iterator[None]:
     """The code location's shared store and providers resources (used by the CLI and the app)

@@ -29,6 +29,7 @@ from halo_platform.delivery.resources import ProvidersResource
 from halo_platform.delivery.service import message_view, submit
 from halo_platform.delivery.tables import Suppression, SuppressionChange
 from halo_platform.lab.provider_fakes import SECRETS, twilio_inbound, vonage_inbound
+from halo_platform_tests.delivery.conftest import twilio_then_vonage
 from halo_platform_tests.delivery.test_opt_out import BASE, GERMAN, NUMBER, setup, sms  # noqa: F401
 
 VONAGE = ('  vo: {kind: vonage, channel: sms, countries: ["*"], base_url: "http://127.0.0.1:9", api_key: k, api_secret: s,'
@@ -122,10 +123,7 @@ def test_a_high_message_every_provider_failed_has_one_event_per_provider_tried(f
     """Twilio and Vonage both refused a HIGH SMS (both 503): its timeline had a
     `retry_scheduled` of Twilio's, then two of Vonage's (its own reason, then "every provider failed
     within the deadline"). One per provider tried: the last one's says both."""
-    providers = providers_file({
-        "tw": {"kind": "twilio", "channel": "sms", "countries": ["FR"], "base_url": fakes["twilio"].url, **SECRETS["twilio"], "sender": "+33700000000"},
-        "vo": {"kind": "vonage", "channel": "sms", "countries": ["FR"], "base_url": fakes["vonage"].url, **SECRETS["vonage"]},
-    }, [{"channel": "sms", "country": "FR", "capability": "*", "weights": {"tw": 1_000_000, "vo": 1}}])
+    providers = twilio_then_vonage(fakes, providers_file)
     fakes["twilio"].set_switches(failure_rate=1.0, failure_response=(
         503, {"Content-Type": "application/json"}, b'{"code": 20503, "message": "carrier unavailable"}'))
     fakes["vonage"].set_switches(failure_rate=1.0)

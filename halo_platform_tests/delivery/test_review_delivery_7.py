@@ -34,7 +34,7 @@ from halo_platform.delivery.service import submit
 from halo_platform.delivery.suppressions import recipient_hash
 from halo_platform.delivery.tables import InboundMessage, Message, Suppression
 from halo_platform.lab.provider_fakes import SECRETS
-from halo_platform_tests.delivery.conftest import outgoing
+from halo_platform_tests.delivery.conftest import outgoing, twilio_then_vonage
 from halo_platform_tests.delivery.test_review_callbacks_wire import served  # noqa: F401
 
 SMS = Outgoing(id="m1", channel="sms", recipient="+33612345678", body="code 123456")
@@ -59,10 +59,7 @@ def test_a_twilio_5xx_whose_json_body_is_no_object_is_retryable_and_a_4xx_perman
 
 
 def test_a_high_sms_fails_over_when_twilio_answers_503_with_a_json_null(fakes, providers_file, halo_store):
-    providers = providers_file({
-        "tw": {"kind": "twilio", "channel": "sms", "countries": ["FR"], "base_url": fakes["twilio"].url, **SECRETS["twilio"], "sender": "+33700000000"},
-        "vo": {"kind": "vonage", "channel": "sms", "countries": ["FR"], "base_url": fakes["vonage"].url, **SECRETS["vonage"]},
-    }, [{"channel": "sms", "country": "FR", "capability": "*", "weights": {"tw": 1_000_000, "vo": 1}}])
+    providers = twilio_then_vonage(fakes, providers_file)
     answering(fakes["twilio"], 503, b"null")
     sent = []
     for i in range(3):  # tw is drawn first nearly always

@@ -26,6 +26,7 @@ from halo_platform.delivery import service
 from halo_platform.delivery.queue import messages_t
 from halo_platform.delivery.service import find_message, message_view, submit
 from halo_platform.http import create_app
+from halo_platform_tests.delivery.conftest import twilio_then_vonage
 from halo_platform_tests.fixtures.access import bearer, make_key
 
 SMS = {"to": "+33612345678", "body": "Your appointment is at 10:00"}
@@ -196,12 +197,7 @@ def test_a_high_sms_that_failed_over_keeps_why_the_first_provider_was_passed_ove
     the `sent`; the status stays `sent`, no retry is counted, and the Messages page shows it."""
     import random
 
-    from halo_platform.lab.provider_fakes import SECRETS
-
-    providers = providers_file({
-        "tw": {"kind": "twilio", "channel": "sms", "countries": ["FR"], "base_url": fakes["twilio"].url, **SECRETS["twilio"], "sender": "+33700000000"},
-        "vo": {"kind": "vonage", "channel": "sms", "countries": ["FR"], "base_url": fakes["vonage"].url, **SECRETS["vonage"]},
-    }, [{"channel": "sms", "country": "FR", "capability": "*", "weights": {"tw": 1_000_000, "vo": 1}}])
+    providers = twilio_then_vonage(fakes, providers_file)
     fakes["twilio"].set_switches(failure_rate=1.0, failure_response=(
         503, {"Content-Type": "application/json"}, b'{"code": 20503, "message": "carrier for +33612345678 unavailable"}'))
     view, _ = submit("sms", {**SMS, "priority": "HIGH"}, store=halo_store, providers=providers, rng=random.Random(7))
