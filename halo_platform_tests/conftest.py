@@ -8,6 +8,8 @@
 """
 
 import gc
+import signal
+from collections.abc import Iterator
 
 import pytest
 
@@ -29,6 +31,14 @@ def caplog(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     own log held none (seen once in CI)."""
     gc.collect()
     return caplog
+
+
+@pytest.fixture
+def keep_sigterm() -> Iterator[None]:
+    """`halo tasks run --wait` takes SIGTERM as Ctrl-C for its process: this one's is given back."""
+    handler = signal.getsignal(signal.SIGTERM)
+    yield
+    signal.signal(signal.SIGTERM, handler)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:  # noqa: ARG001 - pytest's hook signature

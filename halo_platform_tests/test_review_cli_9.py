@@ -3,9 +3,7 @@ process id another process took since, and a name or a path given empty."""
 
 from __future__ import annotations
 
-import signal
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -26,14 +24,6 @@ def halo(capsys, *args: str) -> tuple[int, list[str], list[str]]:  # noqa: ANN00
         cli.main(args=list(args), prog_name="halo")
     out, err = capsys.readouterr()
     return exited.value.code, out.splitlines(), err.splitlines()
-
-
-@pytest.fixture
-def keep_sigterm() -> Iterator[None]:
-    """`halo tasks run --wait` takes SIGTERM as Ctrl-C for its process: this one's is given back."""
-    handler = signal.getsignal(signal.SIGTERM)
-    yield
-    signal.signal(signal.SIGTERM, handler)
 
 
 def test_a_task_request_sent_again_with_its_idempotency_key_runs_once(warehouses, halo_env, store, keep_sigterm, capsys) -> None:  # noqa: F811

@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import signal
 import threading
-from collections.abc import Iterator
 
 import dagster as dg
-import pytest
 from click.testing import CliRunner
 
 from halo_platform.cli import cli
@@ -58,14 +55,6 @@ def test_a_launchpad_run_the_queued_sensor_records_first_has_the_payload_in_its_
     request = get_request(store, run.run_id)
     assert request["payload"] == get_task("payment_reconciliation").wire_payload(given) == {
         "tolerance": "100.00", "period_start": "2024-03-04", "period_end": "2024-03-11"}
-
-
-@pytest.fixture
-def keep_sigterm() -> Iterator[None]:
-    """`halo tasks run --wait` takes SIGTERM as Ctrl-C for its process: this one's is given back."""
-    handler = signal.getsignal(signal.SIGTERM)
-    yield
-    signal.signal(signal.SIGTERM, handler)
 
 
 def test_halo_tasks_run_wait_sent_again_with_its_key_prints_the_first_requests_final_status(halo_env, store, keep_sigterm):
