@@ -17,14 +17,11 @@ from halo_platform.access import users
 from halo_platform.cli import cli
 from halo_platform.core.errors import HaloError
 from halo_platform.core.store import StoreResource
-from halo_platform.delivery.resources import ProvidersResource
-from halo_platform.http import create_app
 from halo_platform.reports.definitions import defs
 from halo_platform.reports.schedules import Due, list_schedules, next_runs, schedule_edits, schedules_t, set_schedule
 from halo_platform.reports.sensors import evaluate_schedules, run_request_for
 from halo_platform.reports.task import PayloadError, get_task
-from halo_platform.sinks import SinksResource
-from halo_platform_tests.fixtures.access import signed_in_client
+from halo_platform_tests.fixtures.access import control_center
 
 PASSWORD = "a long enough password"
 
@@ -33,10 +30,8 @@ PASSWORD = "a long enough password"
 def operator(halo_env, store: StoreResource) -> Iterator[TestClient]:  # noqa: ANN001, ARG001
     """An operator's Control Center client (a session and its CSRF token); a 500 is an answer."""
     users.create_user(store, "otto", "operator", PASSWORD)
-    providers = ProvidersResource()
-    client = signed_in_client(create_app({"store": store, "providers": providers, "sinks": SinksResource()}), "otto", PASSWORD)
-    yield client
-    providers.close()
+    with control_center(store, "otto", PASSWORD) as client:
+        yield client
 
 
 # --- a cron step of 0 ------------------------------------------------------------------------------

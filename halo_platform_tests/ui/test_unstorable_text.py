@@ -25,8 +25,7 @@ from halo_platform.delivery.state import weight_history
 from halo_platform.http import create_app
 from halo_platform.reports.audit import list_requests
 from halo_platform.reports.schedules import schedule_edits, set_schedule
-from halo_platform.sinks import SinksResource
-from halo_platform_tests.fixtures.access import signed_in_client
+from halo_platform_tests.fixtures.access import control_center
 
 PASSWORD = "a long enough password"
 NUL = "\x00"
@@ -46,10 +45,8 @@ def store(request, halo_env) -> Iterator[StoreResource]:  # noqa: ANN001
 @pytest.fixture
 def client(store: StoreResource) -> Iterator[TestClient]:
     """An admin's client (a session and its CSRF token); a 500 is an answer, not an exception."""
-    providers = ProvidersResource()
-    client = signed_in_client(create_app({"store": store, "providers": providers, "sinks": SinksResource()}), "ada", PASSWORD)
-    yield client
-    providers.close()
+    with control_center(store, "ada", PASSWORD) as client:
+        yield client
 
 
 def _page(answer, status: int) -> str:  # noqa: ANN001 - httpx's Response
