@@ -33,8 +33,8 @@ from halo_platform.availability.tables import ProcessedFile
 from halo_platform.core.errors import HaloError
 from halo_platform.core.files import fsync_folder, replaced_whole
 from halo_platform.core.request_deadline import TimedDeadline, transfer_seconds, watching_new_sockets, within
+from halo_platform.core.s3 import stored_etag
 from halo_platform.core.settings import get_settings
-from halo_platform.sinks.s3 import stored_etag
 
 log = logging.getLogger(__name__)
 

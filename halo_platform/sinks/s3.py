@@ -11,6 +11,7 @@ from urllib.parse import unquote, urlsplit
 from pydantic import AfterValidator, Field
 
 from halo_platform.core.request_deadline import transfer_seconds, watching_new_sockets, within
+from halo_platform.core.s3 import stored_etag
 from halo_platform.sinks.base import (
     Delivery,
     PermanentSinkError,
@@ -157,11 +158,3 @@ class S3Sink(Sink):
             raise TransientSinkError(f"S3 {self.bucket}: the answer to the upload of {key} was not a whole 200 with an ETag")
         return etag
 
-
-def stored_etag(answer: dict) -> str | None:
-    """The ETag of a boto3 answer to an upload, None unless it is a 200 with one: a head cut off (the
-    connection closed before its end) parsed as a whole 200, and only the ETag S3 gives what it stored
-    says it has it."""
-    if answer["ResponseMetadata"]["HTTPStatusCode"] != 200:
-        return None
-    return answer.get("ETag") or None
