@@ -134,7 +134,7 @@ class S3Object:
         return SimpleNamespace(st_size=self.size, st_mtime=self.last_modified.timestamp())
 
     def read_bytes(self) -> bytes:
-        return read_bytes(str(self))
+        return read_bytes(str(self), self.size)
 
     def __str__(self) -> str:
         return f"s3://{self.landing.bucket}/{self.key}"
@@ -159,6 +159,11 @@ class PendingFile:
     @property
     def relpath(self) -> str:
         return relpath(self.feed, self.path)
+
+    @property
+    def size(self) -> int | None:
+        """An S3 object's listed size, which a read of it must give; None for a local file."""
+        return self.path.size if isinstance(self.path, S3Object) else None
 
 
 RECORDED_PATH_LENGTH = ProcessedFile.path.type.length
@@ -223,15 +228,22 @@ def _object_location(location: str) -> tuple[S3Landing, str]:
     return landing, location.removeprefix(f"s3://{landing.bucket}/")
 
 
-def read_bytes(location: str) -> bytes:
+def read_bytes(location: str, size: int | None = None) -> bytes:
+    """A landed file's content; of an S3 object, its `size` bytes when its listed size is given.
+    botocore checks a body against its Content-Length only: an answer without one (in chunks, or
+    ended by closing the connection) cut off was handed over as the whole object, processed and
+    recorded as done. Fewer bytes (or more) than listed is a LandingReadError: the object stays pending."""
     if not location.startswith("s3://"):
         return Path(location).read_bytes()
     landing, key = _object_location(location)
     # the body streams after the call answered: its read fails like the call (a timeout, a reset), within a time of its size
     with _s3(landing, f"get {location}") as (client, deadline):
         answer = client.get_object(Bucket=landing.bucket, Key=key)
-        deadline.renew(transfer_seconds(S3_TIMEOUT, answer.get("ContentLength", 0)))  # an answer in chunks has none
-        return answer["Body"].read()
+        deadline.renew(transfer_seconds(S3_TIMEOUT, answer.get("ContentLength", size or 0)))  # an answer in chunks has none
+        data = answer["Body"].read()
+    if size is not None and len(data) != size:
+        raise LandingReadError(f"S3 landing get {location}: {len(data)} bytes read, {size} listed")
+    return data
 
 
 def read_head(location: str, size: int) -> bytes:

@@ -1,0 +1,51 @@
+"""EMR review 20: an S3 object whose answer is cut off (no Content-Length, the connection closed
+before the listed size was sent) is never processed as whole; the quarantine listing of a landed
+file whose content went A, B, then A again."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from halo_platform.availability import landing, pipeline
+from halo_platform.availability.feeds import get_feed
+from halo_platform.availability.service import quarantined
+from halo_platform_tests.availability.helpers import process, spans_on
+from halo_platform_tests.availability.test_review_s3land19 import trickled  # noqa: F401 - the fixture
+from halo_platform_tests.availability.test_s3_landing import HOURS, booking
+
+KEY = "clinic-a/week.jsonl"
+GET = b"GET /emr-landing/clinic-a/week.jsonl "
+CUT_OFF = b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + HOURS.encode()  # no Content-Length: the body ends with the connection
+
+
+def test_an_object_answered_cut_off_is_not_processed_and_stays_pending(trickled, s3_server, store):  # noqa: F811
+    """The object holds working hours and a booking; its GET is answered with the hours only, then
+    the connection closed. botocore hands over the bytes it got, and the run processed them and
+    recorded the object as done under its listed ETag: the booking was never applied. A read of
+    fewer bytes than listed fails the run; the object stays pending and the next run reads it whole."""
+    day = (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=2)).isoformat()
+    s3_server.client().put_object(Bucket="emr-landing", Key=KEY, Body=(HOURS + booking(dt.date.fromisoformat(day))).encode())
+    server = trickled(GET, head=CUT_OFF, lines=0, times=9)
+    with pytest.raises(landing.LandingReadError, match=f"S3 landing get s3://emr-landing/{KEY}: {len(HOURS)} bytes read, "):
+        process(store, day, 2)
+    assert [f.relpath for f in pipeline.pending_files(store, get_feed("cloud"))] == ["cloud/week.jsonl"]
+    server.left = 0
+    assert process(store, day, 2).files == 1
+    assert spans_on(store, "cloud", "S1", day) == [(f"{day}T09:00Z", f"{day}T10:00Z"), (f"{day}T11:00Z", f"{day}T12:00Z")]
+    assert quarantined(store, "cloud") == []
+
+
+def test_every_read_of_an_object_cut_off_fails(trickled, s3_server):  # noqa: F811
+    """Planning reads the listed object (`S3Object.read_bytes`), processing its `s3://` location with
+    the listed size: both fail on a short answer."""
+    s3_server.client().put_object(Bucket="emr-landing", Key=KEY, Body=(HOURS * 2).encode())
+    trickled(GET, head=CUT_OFF, lines=0, times=2)
+    (listed,) = landing.landed(get_feed("cloud"))
+    message = f"^S3 landing get s3://emr-landing/{KEY}: {len(HOURS)} bytes read, {2 * len(HOURS)} listed$"
+    with pytest.raises(landing.LandingReadError, match=message):
+        listed.read_bytes()
+    with pytest.raises(landing.LandingReadError, match=message):
+        landing.read_bytes(str(listed), listed.size)
+
