@@ -143,10 +143,12 @@ class S3Object:
 @dataclass(frozen=True)
 class Processed:
     """What was processed of one landed path: the sha256 of each of its contents (an object's
-    ETags), and each `identity` the local file was seen with holding one of them."""
+    ETags), each `identity` the local file was seen with holding one of them, and the `current`
+    one, last processed or last seen landing again (`service.quarantined`'s `superseded`)."""
 
     sha256s: frozenset[str]
     identities: frozenset[str] = frozenset()
+    current: str | None = None
 
 
 @dataclass(frozen=True)
@@ -456,7 +458,9 @@ UNREAD = ""  # the sha256 of a pending local file that could not be read while l
 def scan(feed: Feed, processed: Mapping[str, Processed]) -> tuple[list[PendingFile], list[PendingFile]]:
     """`pending(feed, processed)`, and the local files holding a processed content under an
     `identity` not recorded with it (copied to another disk, changed mode, processed before
-    identities were recorded): theirs is to be recorded (`record_identities`). A processed file
+    identities were recorded): theirs is to be recorded (`record_identities`); and the files holding
+    a processed content that is not their `current` one (content A landed again after B): it is
+    not processed again, its landing is to be recorded (`record_received`). A processed file
     seen with a recorded identity is not read again: listing the zone costs a stat per file.
     A file that cannot be read (a drop user's file of mode 0600) is pending with sha256 `UNREAD`:
     processing fails on it and names it, after the other files. Its OSError stopped the listing:
@@ -478,7 +482,7 @@ def scan(feed: Feed, processed: Mapping[str, Processed]) -> tuple[list[PendingFi
                 continue
         if done is None or sha not in done.sha256s:
             found.append(PendingFile(feed.name, path, sha, state))
-        elif state is not None:
+        elif state is not None or sha != done.current:
             known.append(PendingFile(feed.name, path, sha, state))
     return found, known
 

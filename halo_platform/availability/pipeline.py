@@ -13,6 +13,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
 from halo_platform.availability.bulk_sql import Codec, bulk_cache
@@ -38,6 +39,7 @@ from halo_platform.availability.span_store import (
     window_change,
     write,
 )
+from halo_platform.availability.tables import ProcessedFile, became_current
 from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
 
@@ -62,24 +64,30 @@ def first_instant(day: dt.date) -> dt.datetime:
 
 
 def processed_files(store: StoreResource, feed: str) -> dict[str, Processed]:
-    """What was processed of each landed path of `feed` (`feed/name`): its contents' sha256s and
-    the identities the local file was seen with holding them."""
+    """What was processed of each landed path of `feed` (`feed/name`): its contents' sha256s, the
+    identities the local file was seen with holding them, and its current content (`became_current` last)."""
     sha256s: dict[str, set[str]] = {}
     identities: dict[str, set[str]] = {}
+    current: dict[str, str] = {}
+    files = ProcessedFile.__table__
     with store.read() as conn:
-        for path, sha, identity in Codec(conn).select(
-                "SELECT path, sha256, file_identity FROM emr_processed_files WHERE feed = ?", (feed,)):
+        for path, sha, identity in conn.execute(sa.select(files.c.path, files.c.sha256, files.c.file_identity)
+                                                .where(files.c.feed == feed).order_by(became_current(files).desc())):
             key = f"{feed}/{path.rsplit('/', 1)[-1]}"
             sha256s.setdefault(key, set()).add(sha)
             identities.setdefault(key, set()).update([identity] if identity else [])
-    return {key: Processed(frozenset(shas), frozenset(identities[key])) for key, shas in sha256s.items()}
+            current.setdefault(key, sha)
+    return {key: Processed(frozenset(shas), frozenset(identities[key]), current[key]) for key, shas in sha256s.items()}
 
 
 def pending_files(store: StoreResource, feed: Feed, only: list[str] | None = None) -> list[PendingFile]:
-    files, known = scan(feed, processed_files(store, feed.name))
+    processed = processed_files(store, feed.name)
+    files, known = scan(feed, processed)
     if known:
+        back = [f for f in known if f.sha256 != processed[f.relpath].current]  # a content landed again: now the current one
         with store.write() as conn:
-            record_identities(Codec(conn), known)
+            record_identities(Codec(conn), [f for f in known if f not in back])
+            record_received(Codec(conn), feed.name, [(f.relpath, f.sha256, str(f.path)) for f in back])
     return [f for f in files if only is None or f.relpath in only]
 
 

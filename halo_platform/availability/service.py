@@ -30,7 +30,7 @@ from halo_platform.availability.slots import (
     resolve_rules,
     slot_types,
 )
-from halo_platform.availability.tables import AvailableSpan, EmrQuarantine, EmrWindow, ProcessedFile
+from halo_platform.availability.tables import AvailableSpan, EmrQuarantine, EmrWindow, ProcessedFile, became_current
 from halo_platform.core.errors import HaloError, NotFoundError
 from halo_platform.core.files import replaced_whole
 from halo_platform.core.instance import dagster_instance
@@ -544,10 +544,12 @@ def quarantined(store: StoreResource, feed: str | None = None, limit: int = 100,
     """The first `limit` quarantined records in the order they were quarantined; `newest`: the
     last `limit`, newest first (the table keeps every record ever quarantined), those quarantined
     before the record of id `before` if given (the next page of older ones). A record is
-    `superseded` once a later content of its file was processed (a file replaced in place): it is
-    no longer the file's. A file's records are written with its processed row, at its `processed_at`."""
-    t, files = EmrQuarantine.__table__, ProcessedFile.__table__
-    superseded = sa.exists().where(files.c.feed == t.c.feed, files.c.path == t.c.file, files.c.processed_at > t.c.created_at)
+    `superseded` when its file's current content is another (a file replaced in place; not when the
+    content it came from landed again since): it is no longer the file's. A file's records are
+    written with its processed row (`own`), at its `processed_at`."""
+    t, own, other = EmrQuarantine.__table__, ProcessedFile.__table__.alias("own"), ProcessedFile.__table__.alias("other")
+    superseded = sa.exists().where(own.c.feed == t.c.feed, own.c.path == t.c.file, own.c.processed_at == t.c.created_at,
+                                   other.c.feed == t.c.feed, other.c.path == t.c.file, became_current(other) > became_current(own))
     query = sa.select(t.c.id, t.c.feed, t.c.file, t.c.position, t.c.reason, t.c.raw, superseded.label("superseded"))
     if feed:
         _known_feed(feed)

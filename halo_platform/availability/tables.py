@@ -141,6 +141,13 @@ class ProcessedFile(Base):
     file_identity: Mapped[str | None] = mapped_column(sa.String(64))  # a local file's `landing.identity` when processed
 
 
+def became_current(files: sa.FromClause) -> sa.ColumnElement[dt.datetime]:
+    """When a processed content of a landed path became the one the path holds: when it was processed,
+    or when it was seen landing again after another content (A, B, then A: `record_received` stamps
+    A's row then, and A is not processed again). The path's current content is its latest."""
+    return sa.case((files.c.received_at > files.c.processed_at, files.c.received_at), else_=files.c.processed_at)
+
+
 class NextAvailableSlot(Base):
     """Earliest bookable slot per provider and appointment type under the feed's slot rules,
     as of the last processing run."""

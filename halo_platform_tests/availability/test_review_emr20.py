@@ -5,15 +5,19 @@ file whose content went A, B, then A again."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
+from click.testing import CliRunner
 
 from halo_platform.availability import landing, pipeline
 from halo_platform.availability.feeds import get_feed
 from halo_platform.availability.service import quarantined
-from halo_platform_tests.availability.helpers import process, spans_on
+from halo_platform.cli import cli
+from halo_platform_tests.availability.helpers import land, process, spans_on
+from halo_platform_tests.availability.test_review_emr19 import every_store  # noqa: F401 - the fixture
 from halo_platform_tests.availability.test_review_s3land19 import trickled  # noqa: F401 - the fixture
-from halo_platform_tests.availability.test_s3_landing import HOURS, booking
+from halo_platform_tests.availability.test_s3_landing import HOURS, booking, landing_at
 
 KEY = "clinic-a/week.jsonl"
 GET = b"GET /emr-landing/clinic-a/week.jsonl "
@@ -49,3 +53,43 @@ def test_every_read_of_an_object_cut_off_fails(trickled, s3_server):  # noqa: F8
     with pytest.raises(landing.LandingReadError, match=message):
         landing.read_bytes(str(listed), listed.size)
 
+
+A = HOURS + "first content, not json\n"
+B = HOURS.replace("12:00", "11:00") + "corrected content, not json\n"
+
+
+def _lands_a_b_a(store, put) -> None:  # noqa: ANN001
+    """The file lands with content A, is corrected (B), then A lands again; each processed."""
+    day = (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=2)).isoformat()
+    for content in (A, B, A):
+        put(content)
+        process(store, day, 2)
+
+
+def _marks(store) -> list[tuple[str, bool]]:  # noqa: ANN001
+    return [(q["raw"], q["superseded"]) for q in quarantined(store, "cloud")]
+
+
+def test_a_local_files_content_landing_again_is_its_current_content(every_store, tmp_path, monkeypatch):  # noqa: F811
+    """A, B, then A again: A's content was processed before, so it is not processed again, and its
+    quarantined record was listed superseded (a later processing of the file, B's), B's as current,
+    though the file holds A. A record is superseded when its file's current content is another."""
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text("feeds:\n  cloud: {format: acme}\n")
+    monkeypatch.setenv("HALO_FEEDS_FILE", str(feeds))
+    _lands_a_b_a(every_store, lambda content: land("cloud", "week.jsonl", content))
+    assert _marks(every_store) == [("first content, not json", False), ("corrected content, not json", True)]
+
+
+def test_an_objects_content_uploaded_again_is_its_current_content(halo_env, s3_server, tmp_path, monkeypatch, store):
+    """The same of an S3 object uploaded A, B, then A again (A's ETag again); `halo emr quarantine`
+    lists what the Control Center's page does (service.quarantined)."""
+    landing_at(s3_server, tmp_path, monkeypatch, "clinic-a")
+    put = lambda content: s3_server.client().put_object(Bucket="emr-landing", Key=KEY, Body=content.encode())  # noqa: E731
+    _lands_a_b_a(store, put)
+    assert _marks(store) == [("first content, not json", False), ("corrected content, not json", True)]
+    listed = CliRunner().invoke(cli, ["emr", "quarantine", "--format", "json"])
+    assert [(q["raw"], q["superseded"]) for q in json.loads(listed.output)] == _marks(store)
+    put(B)  # corrected again: B's content is the current one again
+    process(store, (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=2)).isoformat(), 2)
+    assert _marks(store) == [("first content, not json", True), ("corrected content, not json", False)]
