@@ -13,8 +13,12 @@ from halo_platform.delivery.config import RetryConfig
 from halo_platform.delivery.providers.base import ACKNOWLEDGED, PERMANENT, UNKNOWN, SendResult
 
 DUE = ("queued", "retry_scheduled")
-#: lifecycle order: a status only moves forward (a late callback never rewinds it)
-RANK = {"queued": 0, "retry_scheduled": 0, "sent": 1, "lost": 1, "expired": 1, "delivered": 2, "provider_error": 2, "received": 3, "delivery_failed": 3}
+#: lifecycle order: a status only moves forward (a late callback never rewinds it). `suppressed`
+#: ends a message at our request's stage, as `lost` does: one a provider may have taken before the
+#: opt-out (in flight when its sender died) moves on with that provider's receipt, and one never
+#: handed to a provider has none (a callback only reaches its own provider's messages)
+RANK = {"queued": 0, "retry_scheduled": 0, "sent": 1, "lost": 1, "expired": 1, "suppressed": 1, "delivered": 2, "provider_error": 2, "received": 3,
+        "delivery_failed": 3}
 
 
 def overtaken_by(new: str) -> tuple[str, ...]:
