@@ -55,6 +55,8 @@ from halo_platform.delivery.throttle import Tokens, pause
 from halo_platform.delivery.validation import NewMessage, validate
 
 log = logging.getLogger("halo.delivery")
+#: the reason a HIGH message passed over a provider whose rate limit had no token left
+RATE_PASSED_OVER = "rate limit reached, passed over"
 _rng = random.SystemRandom()
 
 
@@ -281,6 +283,11 @@ def high_route(channel: str, country: str, capability: str, config: DeliveryConf
     return HighRoute(names, bool(names) and providers.build(config.providers[names[0]]).rate_per_second is None)
 
 
+def _passed_over(message_id: str, provider: str, at: dt.datetime, why: str | None) -> dict[str, Any]:
+    """The `retry_scheduled` event of a provider a HIGH message passed over, and why."""
+    return {"message_id": message_id, "event": "retry_scheduled", "provider": provider, "at": at, "detail": why, "dedupe_key": None}
+
+
 def send_high(row: Claimed, route: HighRoute, store: StoreResource, providers: ProvidersResource) -> dict[str, Any] | None:
     """Send HIGH message `row` (as its insert stored it) now: the providers of `route` in order
     until one takes it, the deadline passes, or an answer is unknown (then it is `lost`, never
@@ -288,9 +295,10 @@ def send_high(row: Claimed, route: HighRoute, store: StoreResource, providers: P
     (which pauses it) are passed over for the next, never waited for. Each request is marked in
     flight first (the first one by the message's insert), so a crash of this process leaves it
     `lost`, not re-sent by a dispatch run; a message that cannot be sent ends `provider_error`.
-    Each provider that refused it or asked us to wait leaves a `retry_scheduled` event with its
-    reason (its status unchanged, no retry counted): the timeline says why the next one sent it.
-    When none took it, the last one's is the final event, its reason after the deadline's.
+    Each provider that refused it, asked us to wait or had no token left leaves a `retry_scheduled`
+    event with its reason (its status unchanged, no retry counted): the timeline says why the next
+    one sent it. When none took it, the last one tried leaves the final event, its reason after the
+    deadline's.
     Returns the message's `brief_view` as its final write left it (None: no longer ours). The
     row is not read back, nor the view read apart: each read was a transaction of its own in a
     call that a drain competes with for the CPU."""
@@ -325,6 +333,8 @@ def send_high(row: Claimed, route: HighRoute, store: StoreResource, providers: P
             break
         provider = providers.build(config.providers[name])
         if provider.rate_per_second is not None and not tokens.take(name, provider.rate_per_second, 1, batch=False, priority=True):
+            log.info("HIGH %s to %s: %s passed over (rate limit reached)", message_id, mask_recipient(row.recipient), name)
+            passed_over.append(_passed_over(message_id, name, utcnow(), RATE_PASSED_OVER))
             continue
         answered = send_request(provider, [(row, outgoing)], mark, remaining)
         if not answered:
@@ -340,13 +350,13 @@ def send_high(row: Claimed, route: HighRoute, store: StoreResource, providers: P
             break
         if result.outcome == THROTTLED:
             pause(store, name, result.retry_after or 0.0, priority=True)
-        passed_over.append({"message_id": message_id, "event": "retry_scheduled", "provider": name, "at": now,
-                            "detail": masked_detail(result.detail, row.recipient) or None, "dedupe_key": None})
+        last_event = len(passed_over)
+        passed_over.append(_passed_over(message_id, name, now, masked_detail(result.detail, row.recipient) or None))
     if final is None:
         if last_provider is None:
             final = transition(row, None, None, config.retry, now)
-        else:  # the last provider's event is the final one, with its reason: one event per provider tried
-            why = "; ".join(filter(None, ("every provider failed within the deadline", passed_over.pop()["detail"])))
+        else:  # the last provider tried leaves the final event, with its reason: one event per provider passed over
+            why = "; ".join(filter(None, ("every provider failed within the deadline", passed_over.pop(last_event)["detail"])))
             final = transition(row, SendResult(message_id, RETRYABLE, detail=why), last_provider, config.retry, now, high=True)
     alone = one_statement(store.engine, [final])
     with writing_alone(store, alone, priority=True) as conn:

@@ -1,9 +1,11 @@
 """Delivery review 20: an opt-out that ended a message a provider had already taken, and the
-provider's later receipt proving it was delivered."""
+provider's later receipt proving it was delivered; a HIGH message's timeline naming the providers
+it passed over for their rate limit."""
 
 from __future__ import annotations
 
 import datetime as dt
+import random
 
 import sqlalchemy as sa
 
@@ -11,14 +13,15 @@ from halo_platform.core.models import utcnow
 from halo_platform.core.write_lock import writing
 from halo_platform.delivery.providers.base import Outgoing
 from halo_platform.delivery.queue import claim, mark_in_flight
-from halo_platform.delivery.service import enqueue_many
+from halo_platform.delivery.service import enqueue_many, message_view, submit
 from halo_platform.delivery.tables import Message, MessageEvent
+from halo_platform.delivery.throttle import Tokens
 from halo_platform.http import create_app
 from halo_platform.lab.provider_fakes import SECRETS
 from halo_platform_tests.delivery.helpers import drain
 from halo_platform_tests.fixtures.access import authorized_client
 
-DEVICE = "device_token_123456"
+DEVICE, NUMBER = "device_token_123456", "+33612345678"
 OS_SECRET = "os-shared"
 
 
@@ -79,4 +82,49 @@ def test_a_message_no_provider_was_handed_stays_suppressed_whatever_a_receipt_sa
     answer = receipt(client, mid)
     assert answer.status_code == 200 and answer.json() == {"applied": 0, "duplicates": 0, "unmatched": 1}, answer.text
     assert status_and_events(halo_store, mid) == ("suppressed", [("queued", False), ("suppressed", False)])
+
+
+PASSED_OVER = "rate limit reached, passed over"
+
+
+def sms_providers(fakes, providers_file, **vonage):  # noqa: ANN001, ANN003, ANN201
+    """Twilio first for a HIGH SMS to France (its weight), then Vonage."""
+    return providers_file({
+        "tw": {"kind": "twilio", "channel": "sms", "countries": ["FR"], "base_url": fakes["twilio"].url, **SECRETS["twilio"], "sender": "+33700000000",
+               "rate_per_second": 0.2},
+        "vo": {"kind": "vonage", "channel": "sms", "countries": ["FR"], "base_url": fakes["vonage"].url, **SECRETS["vonage"], **vonage},
+    }, [{"channel": "sms", "country": "FR", "capability": "*", "weights": {"tw": 1_000_000, "vo": 1}}])
+
+
+def high_sms(providers, store):  # noqa: ANN001, ANN201
+    view, _ = submit("sms", {"to": NUMBER, "body": "Your code is 123456", "priority": "HIGH"}, store=store, providers=providers, rng=random.Random(7))
+    return view, message_view(view["id"], store)["events"]
+
+
+def test_a_provider_a_high_message_passed_over_for_its_rate_limit_leaves_an_event_with_the_reason(fakes, providers_file, halo_store):
+    """delivery.md: HIGH fails over to the next eligible provider, and each provider passed over
+    leaves a `retry_scheduled` event with its reason. One whose rate limit had no token left was
+    skipped without a trace: the timeline showed Vonage sending with no word of Twilio."""
+    providers = sms_providers(fakes, providers_file)
+    assert Tokens(halo_store).take("tw", 0.2, 1, batch=False) == 1  # Twilio's bucket is spent
+    view, events = high_sms(providers, halo_store)
+    assert (view["status"], view["provider"]) == ("sent", "vo"), view
+    assert [(e["event"], e["provider"], e["detail"]) for e in events] == [
+        ("queued", None, "HIGH"), ("retry_scheduled", "tw", PASSED_OVER), ("sent", "vo", None)], events
+    assert fakes["twilio"].request_count == 0
+
+
+def test_a_provider_passed_over_for_its_rate_limit_after_one_that_failed_leaves_the_failed_ones_event_final(fakes, providers_file, halo_store):
+    """Twilio refused (503), then Vonage had no token: the message ends with Twilio's reason, after
+    the deadline's, and Vonage's pass-over is its own event (one per provider passed over)."""
+    providers = sms_providers(fakes, providers_file, rate_per_second=0.2)
+    fakes["twilio"].set_switches(failure_rate=1.0, failure_response=(
+        503, {"Content-Type": "application/json"}, b'{"code": 20503, "message": "carrier unavailable"}'))
+    assert Tokens(halo_store).take("vo", 0.2, 1, batch=False) == 1
+    view, events = high_sms(providers, halo_store)
+    assert (view["status"], view["provider"]) == ("retry_scheduled", "tw"), view
+    assert [(e["event"], e["provider"]) for e in events] == [("queued", None), ("retry_scheduled", "vo"), ("retry_scheduled", "tw")], events
+    assert events[1]["detail"] == PASSED_OVER
+    assert events[2]["detail"].startswith("every provider failed within the deadline; ") and "503" in events[2]["detail"], events[2]
+    assert NUMBER not in str(events) and fakes["vonage"].request_count == 0
 
