@@ -97,12 +97,15 @@ def serve(host: str, port: int, workers: int, proxy_headers: bool, forwarded_all
 
     from halo_platform.core.settings import get_settings
     from halo_platform.core.store import StoreResource
+    from halo_platform.delivery.resources import ProvidersResource
 
     # each worker process builds the app from the settings: a bad one is this one line, not a
     # traceback from every worker while the server, with none left, runs on; so is a store URL
-    # that cannot be used (the service started and answered every request, /health included, 422)
+    # that cannot be used (the service started and answered every request, /health included, 422),
+    # and a providers file that cannot serve (it showed at the first send or callback)
     get_settings()
     StoreResource().check_url()
+    ProvidersResource().check()
     _check_listen(host, port)
     uvicorn.run("halo_platform.http:create_app", factory=True, host=host, port=port, workers=workers, log_level="info",
                 proxy_headers=proxy_headers, forwarded_allow_ips=forwarded_allow_ips if proxy_headers else None)

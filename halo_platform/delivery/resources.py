@@ -22,6 +22,7 @@ from halo_platform.delivery.config import (
     credentials_in_base_url,
     holds_credentials,
     load_config,
+    not_set,
 )
 from halo_platform.delivery.providers.base import Provider
 
@@ -66,13 +67,33 @@ class ProvidersResource(dg.ConfigurableResource):
             kinds = provider_kinds()
             for entry in config.providers.values():
                 if entry.kind not in kinds:
-                    raise HaloError(f"provider {entry.name!r}: unknown kind {entry.kind!r}; known: {', '.join(sorted(kinds))}")
+                    raise HaloError(f"{config.source or 'providers file'}: provider {entry.name!r}: unknown kind {entry.kind!r}; "
+                                    f"known: {', '.join(sorted(kinds))}")
                 # the kind's settings: any other key (`countrys`, `rate_per_sec`) was dropped when
                 # the client was built, and the provider served every country, at any rate
                 settings = ("kind", *(f for f in kinds[entry.kind].model_fields if f != "name"))
                 refuse_unknown_keys(entry.raw, settings, f"{config.source or 'providers file'}: provider {entry.name}")
                 refuse_invalid_values(entry, kinds[entry.kind], config.source or "providers file")
             self._checked = config
+        return config
+
+    def check(self) -> DeliveryConfig:
+        """The configuration, each provider's client built from the environment as it is now and
+        closed: `halo serve` and the code location refuse to start on a providers file that cannot
+        serve (one line naming the file and the problem, never a value: it may be a secret), which
+        showed only at its first send or callback. An unset `${ENV}` variable is named as such."""
+        config = self.config()
+        where = config.source or "providers file"
+        if unset := config.unset_secrets():
+            name, variables = next(iter(unset.items()))
+            raise HaloError(f"{where}: provider {name}: {not_set(variables)}")
+        try:
+            for entry in config.providers.values():
+                self.build(entry)
+        except HaloError as exc:
+            raise HaloError(f"{where}: {exc}") from None
+        finally:
+            self.close()
         return config
 
     def get(self, name: str) -> Provider:

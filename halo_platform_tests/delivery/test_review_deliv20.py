@@ -1,13 +1,19 @@
 """Delivery review 20: an opt-out that ended a message a provider had already taken, and the
 provider's later receipt proving it was delivered; a HIGH message's timeline naming the providers
-it passed over for their rate limit."""
+it passed over for their rate limit; a providers file that cannot serve refused when `halo serve`
+and the code location start, not at its first send."""
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import random
+import subprocess
+import sys
 
+import pytest
 import sqlalchemy as sa
+import uvicorn
 
 from halo_platform.core.models import utcnow
 from halo_platform.core.write_lock import writing
@@ -18,8 +24,10 @@ from halo_platform.delivery.tables import Message, MessageEvent
 from halo_platform.delivery.throttle import Tokens
 from halo_platform.http import create_app
 from halo_platform.lab.provider_fakes import SECRETS
+from halo_platform_tests.core.test_cli_environment import halo
 from halo_platform_tests.delivery.helpers import drain
 from halo_platform_tests.fixtures.access import authorized_client
+from halo_platform_tests.fixtures.halo_serve import ROOT
 
 DEVICE, NUMBER = "device_token_123456", "+33612345678"
 OS_SECRET = "os-shared"
@@ -128,3 +136,63 @@ def test_a_provider_passed_over_for_its_rate_limit_after_one_that_failed_leaves_
     assert events[2]["detail"].startswith("every provider failed within the deadline; ") and "503" in events[2]["detail"], events[2]
     assert NUMBER not in str(events) and fakes["vonage"].request_count == 0
 
+
+SECRET = "s3cr3t-auth-token"
+TWILIO = '{kind: twilio, channel: sms, account_sid: AC1, sender: "+33700000000", '
+VONAGE = f'{{kind: vonage, channel: sms, api_key: k, api_secret: {SECRET}, signature_secret: {SECRET}, '
+BAD_FILES = {  # the file's text, what the one line says after the file's name
+    "invalid YAML": ("providers: [tw: {kind: twilio\n", "invalid YAML: "),
+    "unknown kind": ("providers:\n  tw: {kind: twillio, channel: sms}\n", "provider 'tw': unknown kind 'twillio'; known: "),
+    "invalid value": (f"providers:\n  vo: {VONAGE}signature_method: sha265}}\n", "provider vo.signature_method: Input should be "),
+    "invalid value from the environment": (f"providers:\n  vo: {VONAGE}signature_method: '${{DELIV20_METHOD}}'}}\n",
+                                           "provider 'vo' (vonage): invalid settings: signature_method"),
+    "variable not set": (f"providers:\n  tw: {TWILIO}auth_token: '${{DELIV20_UNSET_TOKEN}}'}}\n",
+                         "provider tw: environment variable DELIV20_UNSET_TOKEN is not set"),
+}
+
+
+@pytest.fixture
+def bad_providers(halo_env, tmp_path, monkeypatch, request):  # noqa: ANN001, ANN201
+    """HALO_PROVIDERS_FILE names a file with the problem `request.param`; (its path, what the error says)."""
+    text, says = BAD_FILES[request.param]
+    path = tmp_path / "providers.yaml"
+    path.write_text(text)
+    monkeypatch.setenv("HALO_PROVIDERS_FILE", str(path))
+    monkeypatch.setenv("DELIV20_METHOD", "sha265")
+    monkeypatch.delenv("DELIV20_UNSET_TOKEN", raising=False)
+    return path, says
+
+
+@pytest.mark.parametrize("bad_providers", list(BAD_FILES), indirect=True)
+def test_halo_serve_refuses_to_start_with_a_providers_file_that_cannot_serve(bad_providers, capsys, monkeypatch):
+    """A bad providers file showed only at the first send or callback (an error each time) while
+    `halo serve` ran on: it refuses to start with one line naming the file and the problem, never a
+    secret, and the exit code of the other configuration errors."""
+    path, says = bad_providers
+    started = []
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: started.append(args))  # a start would serve until killed
+    exit_code, lines = halo(capsys, "serve", "--port", "8080")
+    assert started == [] and exit_code == 2, (started, exit_code, lines)
+    assert len(lines) == 1 and lines[0].startswith(f"error: {path}: {says}"), lines
+    assert SECRET not in lines[0]
+
+
+@pytest.mark.parametrize("bad_providers", ["unknown kind", "variable not set"], indirect=True)
+def test_the_code_location_refuses_to_load_with_a_providers_file_that_cannot_serve_with_its_one_line(bad_providers):
+    """The code location loaded, and each delivery run (and the sensor launching them) failed on the
+    file later. Its load fails with the problem's one line (which the Dagster UI shows), with no frame
+    of ours under the code location's module."""
+    path, says = bad_providers
+    done = subprocess.run([sys.executable, "-c", "import halo_platform.definitions"], env=dict(os.environ), cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode != 0
+    assert done.stderr.splitlines()[-1].startswith(f"halo_platform.core.errors.HaloError: {path}: {says}"), done.stderr
+    assert "halo_platform/delivery" not in done.stderr and SECRET not in done.stderr, done.stderr
+
+
+def test_the_code_location_loads_with_the_sandbox_providers_it_ships_with(halo_env, monkeypatch):
+    """`make run` / `halo up` use config/providers.yaml (sandbox providers, no secret): it loads."""
+    monkeypatch.delenv("HALO_PROVIDERS_FILE", raising=False)
+    done = subprocess.run([sys.executable, "-c", "import halo_platform.definitions"], env=dict(os.environ), cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
