@@ -22,7 +22,6 @@ from halo_platform.delivery.config import (
     credentials_in_base_url,
     holds_credentials,
     load_config,
-    not_set,
 )
 from halo_platform.delivery.providers.base import Provider
 
@@ -78,20 +77,19 @@ class ProvidersResource(dg.ConfigurableResource):
         return config
 
     def check(self) -> DeliveryConfig:
-        """The configuration, each provider's client built from the environment as it is now and
-        closed: `halo serve` and the code location refuse to start on a providers file that cannot
-        serve (one line naming the file and the problem, never a value: it may be a secret), which
-        showed only at its first send or callback. An unset `${ENV}` variable is named as such."""
+        """The configuration, each usable provider's client built from the environment as it is now
+        and closed: `halo serve` refuses to start on a providers file that cannot serve (one line
+        naming the file and the problem, never a value: it may be a secret), which showed only at
+        its first send or callback. A provider whose `${ENV}` variable is not set is no error here:
+        routing gives it no traffic (`DeliveryConfig.unusable`), as when the variable goes while running."""
         config = self.config()
-        where = config.source or "providers file"
-        if unset := config.unset_secrets():
-            name, variables = next(iter(unset.items()))
-            raise HaloError(f"{where}: provider {name}: {not_set(variables)}")
+        unusable = config.unusable()
         try:
             for entry in config.providers.values():
-                self.build(entry)
+                if entry.name not in unusable:
+                    self.build(entry)
         except HaloError as exc:
-            raise HaloError(f"{where}: {exc}") from None
+            raise HaloError(f"{config.source or 'providers file'}: {exc}") from None
         finally:
             self.close()
         return config

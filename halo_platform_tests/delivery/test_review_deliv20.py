@@ -6,10 +6,7 @@ and the code location start, not at its first send."""
 from __future__ import annotations
 
 import datetime as dt
-import os
 import random
-import subprocess
-import sys
 
 import pytest
 import sqlalchemy as sa
@@ -27,7 +24,6 @@ from halo_platform.lab.provider_fakes import SECRETS
 from halo_platform_tests.core.test_cli_environment import halo
 from halo_platform_tests.delivery.helpers import drain
 from halo_platform_tests.fixtures.access import authorized_client
-from halo_platform_tests.fixtures.halo_serve import ROOT
 
 DEVICE, NUMBER = "device_token_123456", "+33612345678"
 OS_SECRET = "os-shared"
@@ -146,9 +142,8 @@ BAD_FILES = {  # the file's text, what the one line says after the file's name
     "invalid value": (f"providers:\n  vo: {VONAGE}signature_method: sha265}}\n", "provider vo.signature_method: Input should be "),
     "invalid value from the environment": (f"providers:\n  vo: {VONAGE}signature_method: '${{DELIV20_METHOD}}'}}\n",
                                            "provider 'vo' (vonage): invalid settings: signature_method"),
-    "variable not set": (f"providers:\n  tw: {TWILIO}auth_token: '${{DELIV20_UNSET_TOKEN}}'}}\n",
-                         "provider tw: environment variable DELIV20_UNSET_TOKEN is not set"),
 }
+UNSET = f"providers:\n  tw: {TWILIO}auth_token: '${{DELIV20_UNSET_TOKEN}}'}}\n"
 
 
 @pytest.fixture
@@ -159,7 +154,6 @@ def bad_providers(halo_env, tmp_path, monkeypatch, request):  # noqa: ANN001, AN
     path.write_text(text)
     monkeypatch.setenv("HALO_PROVIDERS_FILE", str(path))
     monkeypatch.setenv("DELIV20_METHOD", "sha265")
-    monkeypatch.delenv("DELIV20_UNSET_TOKEN", raising=False)
     return path, says
 
 
@@ -177,22 +171,14 @@ def test_halo_serve_refuses_to_start_with_a_providers_file_that_cannot_serve(bad
     assert SECRET not in lines[0]
 
 
-@pytest.mark.parametrize("bad_providers", ["unknown kind", "variable not set"], indirect=True)
-def test_the_code_location_refuses_to_load_with_a_providers_file_that_cannot_serve_with_its_one_line(bad_providers):
-    """The code location loaded, and each delivery run (and the sensor launching them) failed on the
-    file later. Its load fails with the problem's one line (which the Dagster UI shows), with no frame
-    of ours under the code location's module."""
-    path, says = bad_providers
-    done = subprocess.run([sys.executable, "-c", "import halo_platform.definitions"], env=dict(os.environ), cwd=ROOT, capture_output=True,
-                          text=True, timeout=120)
-    assert done.returncode != 0
-    assert done.stderr.splitlines()[-1].startswith(f"halo_platform.core.errors.HaloError: {path}: {says}"), done.stderr
-    assert "halo_platform/delivery" not in done.stderr and SECRET not in done.stderr, done.stderr
-
-
-def test_the_code_location_loads_with_the_sandbox_providers_it_ships_with(halo_env, monkeypatch):
-    """`make run` / `halo up` use config/providers.yaml (sandbox providers, no secret): it loads."""
-    monkeypatch.delenv("HALO_PROVIDERS_FILE", raising=False)
-    done = subprocess.run([sys.executable, "-c", "import halo_platform.definitions"], env=dict(os.environ), cwd=ROOT, capture_output=True,
-                          text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
+def test_halo_serve_starts_with_a_provider_whose_variable_is_not_set(halo_env, tmp_path, capsys, monkeypatch):
+    """A provider whose `${ENV}` secret is not set is down, not a broken file: routing gives it no
+    traffic and the others serve, so `halo serve` starts (a variable may come and go while it runs)."""
+    path = tmp_path / "providers.yaml"
+    path.write_text(UNSET)
+    monkeypatch.setenv("HALO_PROVIDERS_FILE", str(path))
+    monkeypatch.delenv("DELIV20_UNSET_TOKEN", raising=False)
+    started = []
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: started.append(args))
+    exit_code, lines = halo(capsys, "serve", "--port", "8080")
+    assert len(started) == 1 and exit_code == 0, (started, exit_code, lines)
