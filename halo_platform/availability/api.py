@@ -53,7 +53,14 @@ from halo_platform.availability import fhir_api, freshness, pipeline, service
 from halo_platform.availability.slots import SlotRules
 from halo_platform.core.docs import graphiql_html
 from halo_platform.core.errors import HaloError
-from halo_platform.core.http import ChecksFirstRoute, nesting_depth, repeated_parameter, resource, send_json
+from halo_platform.core.http import (
+    ChecksFirstRoute,
+    nesting_depth,
+    repeated_parameter,
+    resource,
+    send_json,
+    unknown_parameters,
+)
 from halo_platform.core.models import EARLIEST_DATE, LATEST_DATE, iso_z
 from halo_platform.core.store import StoreResource
 from halo_platform.core.text import unique_keys
@@ -471,10 +478,19 @@ class _JSONErrorsGraphQLRouter(GraphQLRouter):
                                                f"expected {', '.join(_GRAPHQL_NAMES[:-1])} or {_GRAPHQL_NAMES[-1]}")
         return decoded
 
-    def parse_query_params(self, params: Any) -> dict[str, Any]:  # noqa: ANN401 - Starlette's QueryParams
+    @staticmethod
+    def check_query_params(params: Any) -> None:  # noqa: ANN401 - Starlette's QueryParams
+        """A GET's parameters are GraphQL's, each once, else a 400 naming them. Strawberry reads those
+        it knows and drops the rest: `?varibles=` (a typo) ran the query with its variables'
+        defaults, and `?qeury=` answered the GraphiQL page to a client accepting */* (curl)."""
+        if unknown := unknown_parameters(params, _GRAPHQL_NAMES):
+            raise StrawberryHTTPException(400, unknown)
         # strawberry reads the query as a dict: `?query=A&query=B` ran B
         if repeated := repeated_parameter(params, _GRAPHQL_NAMES):
             raise StrawberryHTTPException(400, repeated)
+
+    def parse_query_params(self, params: Any) -> dict[str, Any]:  # noqa: ANN401 - Starlette's QueryParams
+        self.check_query_params(params)
         # `variables` and `extensions` are JSON, read here rather than by `parse_json`, whose
         # refusals name the body a GET has not: `variables=null` (a POST's null runs) was a 400
         # 'the body must be a JSON object', and one left empty a 400 'must be an object or null'.
@@ -510,6 +526,7 @@ class _JSONErrorsGraphQLRouter(GraphQLRouter):
 
     async def render_graphql_ide(self, request: Any) -> HTMLResponse:  # noqa: ANN401
         """GraphiQL from the service's own files (strawberry's page loads it from a CDN)."""
+        self.check_query_params(request.query_params)
         return HTMLResponse(graphiql_html(request.url.path))
 
     async def run(self, *args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
