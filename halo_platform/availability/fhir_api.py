@@ -233,12 +233,10 @@ def search_slots(store: StoreResource, params: list[tuple[str, str]], base_url: 
     # a slot starts from now to its type's max_days_ahead after it: the search looks there (a
     # `start` ending a year and more ahead, as `le2028` does, was refused as more days than a query
     # takes, most of them days no slot can start on), and so inside the calendar, where spans are
-    ahead = max(service.slot_rules(feed, provider, t).max_days_ahead for t in types)
-    lo = max(lo, now, dt.datetime.combine(EARLIEST_DATE, dt.time(), tzinfo=tz))
-    hi = min(hi, now + dt.timedelta(days=ahead), dt.datetime.combine(LATEST_DATE + dt.timedelta(days=1), dt.time(), tzinfo=tz))
-    if hi <= lo:
+    searched = service.slot_start_dates(lo, hi, tz, now, max(service.slot_rules(feed, provider, t).max_days_ahead for t in types))
+    if searched is None:
         return bundle(page, schedule, [])
-    first, last = lo.astimezone(tz).date(), (hi - dt.timedelta(microseconds=1)).astimezone(tz).date()
+    first, last = searched
     # `start` is the only range this search has: name it, and the days it came to
     service.check_length(first, last, "start: ", f", the days from now on which slots of service-type {asked_types} can start: "
                                                  "give start=lt<date> to end the search sooner")

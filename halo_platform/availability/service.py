@@ -174,10 +174,11 @@ def _known_feed(feed: str) -> None:
     get_feed(feed)
 
 
-def check_range(first: dt.date | None, last: dt.date | None, from_default: str | None = None) -> None:
-    """The range is inside the calendar, in order and not too long. `from_default` names the day
-    `first` is when the caller gave no `from` ("the provider's today"): a `to` before it is refused
-    naming the default, not a `from` the caller never sent."""
+def check_range(first: dt.date | None, last: dt.date | None, from_default: str | None = None, bounded: bool = True) -> None:
+    """The range is inside the calendar, in order and, when `bounded`, not too long (slots bound
+    the days of it they search instead). `from_default` names the day `first` is when the caller
+    gave no `from` ("the provider's today"): a `to` before it is refused naming the default, not a
+    `from` the caller never sent."""
     for day, what in ((first, "from"), (last, "to")):
         if day:
             in_calendar(day, what)
@@ -185,7 +186,8 @@ def check_range(first: dt.date | None, last: dt.date | None, from_default: str |
         if last < first:
             since = f"from's default, {from_default} ({first}): give from, or a later to" if from_default else f"from {first}"
             raise HaloError(f"to {last} is before {since}")
-        check_length(first, last)
+        if bounded:
+            check_length(first, last)
 
 
 def dates_in(first: dt.date, last: dt.date) -> int:
@@ -358,10 +360,12 @@ class Slots:
     slot_type: str
     rules: SlotRules
     slots: list[tuple[dt.datetime, dt.datetime]]
+    searched: tuple[dt.date, dt.date] | None  # the local dates searched: those of the range a slot can start on
 
     def as_json(self) -> dict:
+        searched = {"from": self.searched[0].isoformat(), "to": self.searched[1].isoformat()} if self.searched else None
         return {"feed": self.feed, "provider_id": self.provider_id, "type": self.slot_type, "rules": self.rules.as_json(),
-                "slots": [{"start_at": iso_z(s), "end_at": iso_z(e)} for s, e in self.slots]}
+                "searched": searched, "slots": [{"start_at": iso_z(s), "end_at": iso_z(e)} for s, e in self.slots]}
 
 
 def slot_rules(feed: str, provider_id: str, slot_type: str | None) -> SlotRules:
@@ -382,6 +386,18 @@ def provider_zones(store: StoreResource, feed: str, provider_ids: list[str]) -> 
     with store.read() as conn:
         tz_of = load_hours(Codec(conn), feed, provider_ids)[1]
     return {p: ZoneInfo(tz_of[p]) if p in tz_of else dt.UTC for p in provider_ids}
+
+
+def slot_start_dates(lo: dt.datetime, hi: dt.datetime, tz: dt.tzinfo, now: dt.datetime, ahead_days: int) -> tuple[dt.date, dt.date] | None:
+    """The local dates of `tz` on which a slot starting in [lo, hi) can start: from now to
+    `ahead_days` (the rules' max_days_ahead) after it, inside the calendar, where spans are; None
+    when there is none. A range reaching a year and more ahead is mostly days no slot starts on:
+    those are neither searched nor counted against MAX_QUERY_DAYS."""
+    lo = max(lo, now, dt.datetime.combine(EARLIEST_DATE, dt.time(), tzinfo=tz))
+    hi = min(hi, now + dt.timedelta(days=ahead_days), dt.datetime.combine(LATEST_DATE + dt.timedelta(days=1), dt.time(), tzinfo=tz))
+    if hi <= lo:
+        return None
+    return lo.astimezone(tz).date(), (hi - dt.timedelta(microseconds=1)).astimezone(tz).date()
 
 
 def _slot_window(first: dt.date, last: dt.date, rules: SlotRules, zones: list[dt.tzinfo]) -> tuple[dt.date, dt.date]:
@@ -410,19 +426,27 @@ def bookable_slots(store: StoreResource, feed: str, provider_id: str, slot_type:
     """The slots of `slot_type` bookable now with the provider's local start date in [first, last]
     (default: the provider's today and the 6 days after). With `together_with`, the slots when
     the provider and those all are free (a FHIR Schedule of several actors), under the provider's
-    rules and timezone. More than `limit` of them is refused (HaloError) once the one past it is found."""
+    rules and timezone. The dates searched are those of the range on which a slot can start
+    (`slot_start_dates`), at most MAX_QUERY_DAYS of them. More than `limit` slots is refused
+    (HaloError) once the one past it is found."""
     rules = slot_rules(feed, provider_id, slot_type)
     storable(provider_id)
     if len(actors := {provider_id, *together_with}) > MAX_GROUP_PROVIDERS:  # a Schedule's actors come from feed data
         raise HaloError(f"at most {MAX_GROUP_PROVIDERS} providers are searched free together, this schedule has {len(actors)}")
-    check_range(first, last)  # the dates given, before a default is reckoned from them
+    check_range(first, last, bounded=False)  # the dates given, before a default is reckoned from them
     now = now or pipeline.utcnow()
     zones = provider_zones(store, feed, [provider_id, *together_with])
     tz = zones[provider_id]
     default = None if first else "the provider's today"
     first = first or now.astimezone(tz).date()
     last = last or min(first + dt.timedelta(days=DEFAULT_SLOT_DAYS - 1), LATEST_DATE)
-    check_range(first, last, default)
+    check_range(first, last, default, bounded=False)
+    searched = slot_start_dates(dt.datetime.combine(first, dt.time(), tzinfo=tz),
+                                dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), tzinfo=tz), tz, now, rules.max_days_ahead)
+    if searched is None:
+        return Slots(feed, provider_id, slot_type or DEFAULT_TYPE, rules, [], None)
+    first, last = searched
+    check_length(first, last, reckoned=f", the days from now on which slots of type {slot_type or DEFAULT_TYPE} can start: give an earlier to")
     # the caller's range is what the limits hold: the wider window is read unchecked
     window = _slot_window(first, last, rules, [tz, *zones.values()])
     if together_with:
@@ -434,7 +458,7 @@ def bookable_slots(store: StoreResource, feed: str, provider_id: str, slot_type:
                                    None if limit is None else limit + 1))
     if limit is not None and len(chosen) > limit:
         raise TooManySlotsError(f"more than {limit} slots from {first} to {last} ({MAX_LISTED_SLOTS} at most in one answer): ask for fewer days")
-    return Slots(feed, provider_id, slot_type or DEFAULT_TYPE, rules, chosen)
+    return Slots(feed, provider_id, slot_type or DEFAULT_TYPE, rules, chosen, searched)
 
 
 def schedule_actors(store: StoreResource, schedule_id: str) -> tuple[str, list[str]] | None:

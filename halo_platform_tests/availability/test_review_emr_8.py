@@ -41,14 +41,15 @@ def test_every_query_route_takes_366_local_dates_and_refuses_367_naming_the_limi
     """"At most 366 days per query" let 367 local dates through (from 2027-01-01 to 2028-01-02):
     the check compared `to - from`, 366 days apart, and the GraphQL budget added the day back.
     REST (spans, group, slots), GraphQL and FHIR now take 366 local dates, first and last
-    included, and refuse one more with the same message."""
+    included, and spans and groups refuse one more with the same message (slots search the days
+    of the range on which a slot can start)."""
     assert MAX_QUERY_DAYS == 366
     day, client = night_shift(store, tmp_path, monkeypatch, None)
     widest = day + dt.timedelta(days=MAX_QUERY_DAYS - 1)
     assert set(_answers(client, day, widest).values()) == {True}
     refused = _answers(client, day, widest + dt.timedelta(days=1))
-    # FHIR searches the days of `start` where slots can start, up to max_days_ahead (60) after now
-    assert refused.pop("/fhir/Slot") and not any(refused.values()), refused
+    # slots search the days of the range where slots can start, up to max_days_ahead (60) after now
+    assert all(refused.pop(route) for route in ("/fhir/Slot", "/v1/slots", "slots")) and not any(refused.values()), refused
     message = f"at most 366 days per query (first and last included), got 367: {day} to {widest + dt.timedelta(days=1)}"
     answer = client.get("/v1/availability", params={"feed": "acme", "provider_id": "N1", "from": day, "to": widest + dt.timedelta(days=1)})
     assert answer.json()["error"] == message, answer.json()
