@@ -208,6 +208,45 @@ class RequestGuard:
         await self.app(scope, _replay(body, receive), send)
 
 
+def _forwarded_host(entry: str) -> str:
+    """The address of an X-Forwarded-For entry, without the port a proxy may add (`[::1]:80`, `10.0.0.1:80`)."""
+    entry = entry.strip()
+    if entry.startswith("["):
+        return entry[1:].partition("]")[0]
+    return entry.partition(":")[0] if entry.count(":") == 1 else entry
+
+
+def untrusted_forwarder(scope: Scope) -> str | None:
+    """The peer address of a request carrying X-Forwarded-For that the server did not apply, else
+    None. uvicorn's --proxy-headers makes the client one of the header's addresses, from a trusted
+    peer only; left as the peer, the header was not read (no --proxy-headers, or a peer not among
+    --forwarded-allow-ips)."""
+    forwarded = [value.decode("latin-1") for name, value in scope["headers"] if name == b"x-forwarded-for"]
+    if not forwarded:
+        return None
+    peer = scope["client"][0] if scope.get("client") else "unknown"
+    return None if peer in {_forwarded_host(e) for e in ",".join(forwarded).split(",")} else peer
+
+
+class UntrustedProxyWarning:
+    """Logs once when requests come through a proxy whose X-Forwarded-For the service does not
+    trust: behind nginx without --proxy-headers every client was the proxy's address, so 20 failed
+    sign-ins from anyone locked everyone out for 15 minutes (the limit is per address), and nothing
+    said why. The header is never trusted here: a client could name any address in it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.warned = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not self.warned and scope["type"] == "http" and (peer := untrusted_forwarder(scope)) is not None:
+            self.warned = True
+            log.warning("requests from %s carry X-Forwarded-For, which this service does not trust: every client behind it is "
+                        "seen as %s and shares that address's sign-in limit (enough failed sign-ins from anyone lock everyone out). "
+                        "Behind your own proxy, start halo serve --proxy-headers --forwarded-allow-ips <its address>", peer, peer)
+        await self.app(scope, receive, send)
+
+
 CHANGES_STATE = "halo_changes_state"  # an endpoint attribute: its GET changes state (its 405 lists no HEAD)
 HEAD_AS_GET = "halo_head_as_get"  # in the scope of a HEAD answered as a GET (HeadAsGet)
 
@@ -576,5 +615,6 @@ def make_app(routers: Iterable[APIRouter], resources: Mapping[str, Any], authent
     mount_static(app)
     _redirect_slashes_to_paths(app.router)
     app.add_middleware(RequestGuard)
+    app.add_middleware(UntrustedProxyWarning)
     app.add_middleware(HeadAsGet, router=app.router)
     return app
