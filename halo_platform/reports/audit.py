@@ -102,7 +102,7 @@ def record_status(
     created = {"task": task, "payload": dict(payload or {}), "trigger": trigger, "requested_by": requested_by,
                "root_request_id": root_request_id or request_id, "created_at": created_at or at}
     if idempotency_key is not None:
-        created["idempotency_key"] = idempotency_key
+        created.update(idempotency_key=idempotency_key, idempotency_scope=key_scope(requested_by))
     try:
         return _record_status(store, request_id, status, created, at, fields)
     except sa.exc.IntegrityError:  # another writer created the row first: advance it instead
@@ -163,10 +163,14 @@ def record_run_status(store: StoreResource, run: DagsterRun, status: str, **crea
         return record_repeat(store, run.run_id, taken.request, **created)
 
 
+def key_scope(requested_by: str | None) -> str:
+    """Whose idempotency keys a request's key is among: its requester's, '' for code naming none."""
+    return requested_by or ""
+
+
 def find_by_key(store: StoreResource, requested_by: str | None, idempotency_key: str) -> dict[str, Any] | None:
     """The request of `requested_by` made with `idempotency_key`, JSON-ready, or None."""
-    where = sa.and_(requests_t.c.idempotency_key == idempotency_key,
-                    requests_t.c.requested_by.is_(None) if requested_by is None else requests_t.c.requested_by == requested_by)
+    where = sa.and_(requests_t.c.idempotency_key == idempotency_key, requests_t.c.idempotency_scope == key_scope(requested_by))
     with store.read() as conn:
         request_id = conn.execute(sa.select(requests_t.c.request_id).where(where)).scalar()
     return None if request_id is None else get_request(store, request_id)
@@ -187,7 +191,7 @@ def _record_status(store: StoreResource, request_id: str, status: str, created: 
             return status
         if created.get("idempotency_key") and row["idempotency_key"] is None:  # a sensor or the run wrote first
             conn.execute(requests_t.update().where(requests_t.c.request_id == request_id)
-                         .values(idempotency_key=created["idempotency_key"]))
+                         .values(idempotency_key=created["idempotency_key"], idempotency_scope=created["idempotency_scope"]))
         if row["status"] in TERMINAL or _RANK[status] < _RANK[row["status"]]:
             return row["status"]
         values = dict(fields, status=status)

@@ -118,7 +118,7 @@ def create_request(
     With `idempotency_key` (the Control Center form's one-time key, the API's `Idempotency-Key`),
     a key `requested_by` already used answers with that request (once ended, when `wait`) and starts nothing; the same key
     with another task or payload is an IdempotencyConflict (409). The key is stored on the request
-    row under a unique index (requester, key): two such requests at the same instant both submit a
+    row under a unique index (key, requester: '' for none): two such requests at the same instant both submit a
     run (the run id is the webserver's to choose, so the row cannot be written first); the one
     recorded second loses the key, its run is canceled before it starts, and it answers with the
     first. The key is on the run's tags too: of a run whose submission was answered too late

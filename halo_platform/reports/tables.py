@@ -34,8 +34,11 @@ class TaskRequest(Base):
     # the requester's one-time key for this request (the Control Center's form, an API client's
     # `Idempotency-Key`): the same key sent again by the same requester answers with this request
     idempotency_key: Mapped[str | None] = mapped_column(ExactString(255))
+    # whose key it is: the requester, '' for code that names none (a unique index takes NULLs for
+    # distinct values: two such requests kept one key and both ran); NULL without a key (reports_0013)
+    idempotency_scope: Mapped[str | None] = mapped_column(ExactString(255))
 
-    __table_args__ = (sa.Index("uq_task_requests_requested_by_idempotency_key", "requested_by", "idempotency_key",
+    __table_args__ = (sa.Index("uq_task_requests_idempotency_key_scope", "idempotency_key", "idempotency_scope",
                                unique=True),)
 
 

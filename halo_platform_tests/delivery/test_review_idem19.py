@@ -19,7 +19,6 @@ from fastapi.testclient import TestClient
 
 from halo_platform.access import users
 from halo_platform.cli import cli
-from halo_platform.core.engine import make_engine
 from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource, _alembic_config, migrate
 from halo_platform.delivery import service
@@ -28,6 +27,7 @@ from halo_platform.delivery.service import find_message, message_view, submit
 from halo_platform.http import create_app
 from halo_platform_tests.delivery.conftest import twilio_then_vonage
 from halo_platform_tests.fixtures.access import bearer, make_key
+from halo_platform_tests.fixtures.databases import store_at_revision
 
 SMS = {"to": "+33612345678", "body": "Your appointment is at 10:00"}
 OTHER = {**SMS, "body": "Your appointment moved to 11:00"}
@@ -131,12 +131,7 @@ def test_a_request_whose_lookup_missed_the_same_callers_first_is_stopped_by_the_
 @pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
 def old_store(request, tmp_path):  # noqa: ANN001, ANN201
     """An empty store migrated up to delivery_0019, when keys were global."""
-    url = {"sqlite": lambda: f"sqlite:///{tmp_path / 'ops.db'}", "postgresql": lambda: request.getfixturevalue("fresh_pg_url"),
-           "mariadb": lambda: request.getfixturevalue("fresh_mysql_url")}[request.param]()
-    engine = make_engine(url)
-    command.upgrade(_alembic_config(engine), "delivery_0019")
-    yield engine
-    engine.dispose()
+    yield from store_at_revision(request, tmp_path, "delivery_0019")
 
 
 def _row(message_id: str, key: str | None, created_by: str | None, **scope: str | None) -> dict:

@@ -1,0 +1,98 @@
+"""Reports review 20: task requests' idempotency keys when nobody is named as the requester, the
+requester's name as given, the audit log of retired tasks, and a task's default sink missing
+from the sinks file."""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+
+from halo_platform.core.models import utcnow
+from halo_platform.core.store import StoreResource, _alembic_config, migrate
+from halo_platform.reports import audit
+from halo_platform.reports.requests import create_request
+from halo_platform.reports.tables import TaskRequest
+from halo_platform_tests.fixtures.databases import store_at_revision
+from halo_platform_tests.reports.conftest import at_once
+
+requests_t = TaskRequest.__table__
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
+def every_store(request, halo_env):  # noqa: ANN001, ANN201
+    """The isolated platform's SQLite store, then a PostgreSQL and a MariaDB database of its own."""
+    url = halo_env["HALO_DB_URL"] if request.param == "sqlite" else \
+        request.getfixturevalue({"postgresql": "migrated_pg_url", "mariadb": "migrated_mysql_url"}[request.param])
+    store = StoreResource(db_url=url)
+    yield store
+    store.dispose()
+
+
+def test_two_requests_with_one_key_and_no_requester_recorded_at_once_are_one(every_store):
+    """Code in process naming no requester is one requester of its own: the unique index on
+    (requester, key) took NULL requesters for distinct ones, so two requests recorded at the same
+    instant with one key both kept it and both ran. Now one keeps it and the other is told whose
+    it is (`KeyTaken`), as for a named requester; another requester's key is still its own."""
+    record = functools.partial(audit.record_status, every_store, status="QUEUED", task="campaign_alerts", idempotency_key="k-1")
+    errors = at_once([functools.partial(record, request_id=f"r-{i}") for i in range(2)])
+    assert [type(e) for e in errors] == [audit.KeyTaken], errors
+    kept = audit.find_by_key(every_store, None, "k-1")
+    assert errors[0].request["request_id"] == kept["request_id"]
+    assert record(request_id="r-ana", requested_by="ana") == "QUEUED"
+    assert audit.find_by_key(every_store, "ana", "k-1")["request_id"] == "r-ana"
+    assert audit.find_by_key(every_store, "", "k-1")["request_id"] == kept["request_id"]
+
+
+def test_two_in_process_requests_with_one_key_and_no_requester_run_once(submitting, on_store):
+    """`create_request` with no requester, twice at the same instant with one key, to the real
+    Dagster webserver: both submitted a run and both were recorded QUEUED, so the report ran twice.
+    Now both answer with one request; the other run is canceled as a repeat, on SQLite and PostgreSQL."""
+    answers: list[dict] = []
+    call = functools.partial(create_request, on_store, "campaign_alerts", {"as_of": "2024-05-10"}, trigger="api",
+                             idempotency_key="no-requester-1")
+    assert at_once([lambda: answers.append(call()), lambda: answers.append(call())]) == []
+    assert len({a["request_id"] for a in answers}) == 1, answers
+    with on_store.read() as conn:
+        rows = conn.execute(sa.select(requests_t.c.request_id, requests_t.c.status, requests_t.c.idempotency_key)
+                            .order_by(requests_t.c.idempotency_key)).all()
+    first = answers[0]["request_id"]
+    assert (first, "QUEUED", "no-requester-1") in rows and len(rows) <= 2, rows
+    assert all(status == "CANCELED" and key is None for request_id, status, key in rows if request_id != first), rows
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
+def old_store(request, tmp_path):  # noqa: ANN001, ANN201
+    """An empty store migrated up to reports_0012, when a key without a requester was nobody's."""
+    yield from store_at_revision(request, tmp_path, "reports_0012")
+
+
+def _row(request_id: str, key: str | None, requested_by: str | None, at: int) -> dict:
+    """A request row with the columns the store had before the migration."""
+    return {"request_id": request_id, "root_request_id": request_id, "task": "campaign_alerts", "payload": {},
+            "trigger": "api", "requested_by": requested_by, "status": "SUCCEEDED", "outputs": [], "stats": {},
+            "created_at": utcnow().replace(microsecond=0, second=at), "idempotency_key": key}
+
+
+def test_the_migration_scopes_keys_and_keeps_the_first_of_a_key_nobody_held_twice(old_store):
+    """A store holding requests (keyed by a requester, keyed twice with no requester, as the bug
+    let them, without a key) keeps every row: the first of the twice-used key keeps it, the later
+    one's key is cleared (its row stays in the audit log); from then on the key is one requester's.
+    A downgrade goes back to the (requester, key) index."""
+    with old_store.begin() as conn:
+        conn.execute(requests_t.insert(), [_row("r-1", "k-1", "ana", 1), _row("r-2", "k-2", None, 2), _row("r-3", "k-2", None, 3),
+                                    _row("r-4", None, None, 4), _row("r-5", "k-2", "ana", 5)])
+    migrate(old_store)
+    with old_store.begin() as conn:
+        assert conn.execute(sa.select(requests_t.c.request_id, requests_t.c.idempotency_key, requests_t.c.idempotency_scope)
+                            .order_by(requests_t.c.request_id)).all() == [
+            ("r-1", "k-1", "ana"), ("r-2", "k-2", ""), ("r-3", None, None), ("r-4", None, None), ("r-5", "k-2", "ana")]
+    with pytest.raises(sa.exc.IntegrityError), old_store.begin() as conn:
+        conn.execute(requests_t.insert().values({**_row("r-6", "k-2", None, 6), "idempotency_scope": ""}))
+    command.downgrade(_alembic_config(old_store), "reports_0012")
+    with old_store.begin() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(requests_t)).scalar() == 5
+    with pytest.raises(sa.exc.IntegrityError), old_store.begin() as conn:
+        conn.execute(requests_t.insert().values(_row("r-6", "k-1", "ana", 6)))
