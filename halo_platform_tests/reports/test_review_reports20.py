@@ -9,7 +9,9 @@ import functools
 import pytest
 import sqlalchemy as sa
 from alembic import command
+from click.testing import CliRunner
 
+from halo_platform.cli import cli
 from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource, _alembic_config, migrate
 from halo_platform.reports import audit
@@ -17,6 +19,7 @@ from halo_platform.reports.requests import create_request
 from halo_platform.reports.tables import TaskRequest
 from halo_platform_tests.fixtures.databases import store_at_revision
 from halo_platform_tests.reports.conftest import at_once
+from halo_platform_tests.reports.test_requests import _request_count
 
 requests_t = TaskRequest.__table__
 
@@ -96,3 +99,23 @@ def test_the_migration_scopes_keys_and_keeps_the_first_of_a_key_nobody_held_twic
         assert conn.execute(sa.select(sa.func.count()).select_from(requests_t)).scalar() == 5
     with pytest.raises(sa.exc.IntegrityError), old_store.begin() as conn:
         conn.execute(requests_t.insert().values(_row("r-6", "k-1", "ana", 6)))
+
+
+@pytest.mark.parametrize("who", [" ana", "ana ", "\u00a0ana"])
+def test_a_requester_name_with_blanks_at_its_ends_is_refused_in_one_line(on_store, who):
+    """`--requested-by " ana"` was recorded with its blank, and the Requests page's filter (which
+    takes `ana` as typed, blanks stripped) never found it. No API key or user is named with blanks
+    at its ends (access: `halo keys create`, `halo users create`), so such a requester is refused
+    with one line, before anything is queued, as a name no store keeps on one line is."""
+    result = CliRunner().invoke(cli, ["tasks", "run", "campaign_alerts", "--payload", '{"as_of": "2024-05-10"}', "--requested-by", who])
+    assert result.exit_code == 2, result.output
+    assert result.stderr == f"error: requested_by: {who!r} has blanks at its start or end (a name as the filters find it)\n"
+    assert _request_count(on_store) == 0
+
+
+def test_a_launchpad_run_tagged_with_a_requester_between_blanks_is_recorded_as_the_filter_finds_it():
+    """A run launched from the Dagster UI is recorded, not refused: its requester tag is recorded
+    without its blanks at the ends, so the Requests page's filter by requester finds it."""
+    assert audit.requester({"halo/requested_by": " ana\t"}) == "ana"
+    assert audit.requester({"halo/requested_by": "  ", "dagster/user": " bob "}) == "bob"
+    assert audit.requester({"halo/requested_by": " "}) is None
