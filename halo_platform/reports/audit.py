@@ -315,6 +315,16 @@ def get_request(store: StoreResource, request_id: str) -> dict[str, Any]:
     return result
 
 
+def logged_tasks(store: StoreResource) -> list[str]:
+    """The tasks the audit log is filtered by, sorted: every task of the code location and every task
+    it holds requests of (a retired task's, whose module is gone: its requests stay findable)."""
+    from halo_platform.reports.task import load_tasks
+
+    with store.read() as conn:
+        logged = conn.execute(sa.select(requests_t.c.task).distinct()).scalars().all()
+    return sorted({*load_tasks(), *logged})
+
+
 def list_requests(store: StoreResource, task: str | None = None, status: str | None = None, limit: int = 50, *,
                   requested_by: str | None = None, created_from: dt.datetime | None = None,
                   created_before: dt.datetime | None = None) -> list[dict[str, Any]]:

@@ -90,11 +90,13 @@ def run_task(task: str, payload: str, sinks: tuple[str, ...], requested_by: str 
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10_000))
 def log(task: str | None, status: str | None, limit: int) -> None:
     """Print the audit trail of task requests, newest first."""
-    from halo_platform.reports.audit import list_requests
-    from halo_platform.reports.task import get_task
+    from halo_platform.core.errors import NotFoundError
+    from halo_platform.core.text import echo
+    from halo_platform.reports.audit import list_requests, logged_tasks
 
-    if task is not None:  # a mistyped name is an error, as for `tasks run`, not an empty log
-        get_task(task)
+    # a mistyped name is an error, as for `tasks run`, not an empty log; a retired task's requests are listed
+    if task is not None and task not in (known := logged_tasks(_store())):
+        raise NotFoundError(f"unknown task {echo(task)}; known: {', '.join(known)}")
     rows = list_requests(_store(), task, status, limit)
     if not rows:
         click.echo("no task requests")

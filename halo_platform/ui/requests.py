@@ -20,8 +20,7 @@ from halo_platform.core.http import resource
 from halo_platform.core.settings import get_settings
 from halo_platform.core.store import StoreResource
 from halo_platform.core.text import unstorable
-from halo_platform.reports.audit import MEANING, STATUSES, TERMINAL, get_request, list_requests
-from halo_platform.reports.task import load_tasks
+from halo_platform.reports.audit import MEANING, STATUSES, TERMINAL, get_request, list_requests, logged_tasks
 from halo_platform.ui.app import render, signed_in, text_errors
 
 router = APIRouter(include_in_schema=False)
@@ -46,7 +45,7 @@ def requests_page(request: Request, caller: Caller = Depends(signed_in()),
                   task: str = "", status: str = "", who: str = "", since: str = "", before: str = "") -> HTMLResponse:
     filters = {"task": task.strip(), "status": status.strip().upper(), "who": who.strip(), "since": since.strip(),
                "before": before.strip()}
-    tasks = sorted(load_tasks())
+    tasks = logged_tasks(store)  # a retired task's too: its requests stay findable
     errors = text_errors(filters, what={"who": "name", "since": "date", "before": "date"})
     if filters["task"] and filters["task"] not in tasks:
         errors.setdefault("task", f"unknown task; known: {', '.join(tasks)}")

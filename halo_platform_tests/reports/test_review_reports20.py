@@ -11,12 +11,17 @@ import sqlalchemy as sa
 from alembic import command
 from click.testing import CliRunner
 
+from halo_platform.access import users
 from halo_platform.cli import cli
 from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource, _alembic_config, migrate
+from halo_platform.delivery.resources import ProvidersResource
+from halo_platform.http import create_app
 from halo_platform.reports import audit
 from halo_platform.reports.requests import create_request
 from halo_platform.reports.tables import TaskRequest
+from halo_platform.sinks import SinksResource
+from halo_platform_tests.fixtures.access import signed_in_client
 from halo_platform_tests.fixtures.databases import store_at_revision
 from halo_platform_tests.reports.conftest import at_once
 from halo_platform_tests.reports.test_requests import _request_count
@@ -119,3 +124,42 @@ def test_a_launchpad_run_tagged_with_a_requester_between_blanks_is_recorded_as_t
     assert audit.requester({"halo/requested_by": " ana\t"}) == "ana"
     assert audit.requester({"halo/requested_by": "  ", "dagster/user": " bob "}) == "bob"
     assert audit.requester({"halo/requested_by": " "}) is None
+
+
+RETIRED = "weekly_export"  # a task whose module was removed: no task of the code location has its name
+
+
+def test_a_retired_tasks_requests_are_found_by_task_in_halo_tasks_log(store):
+    """`halo tasks log --task weekly_export` said `unknown task` once the task's module was gone:
+    its requests, still in the audit trail, could not be listed by task. A name that is no current
+    task is taken when the audit trail holds requests of it; a name of neither is still refused."""
+    audit.record_status(store, "r-retired", "SUCCEEDED", task=RETIRED, requested_by="ana")
+    audit.record_status(store, "r-current", "SUCCEEDED", task="campaign_alerts", requested_by="ana")
+    listed = CliRunner().invoke(cli, ["tasks", "log", "--task", RETIRED])
+    assert listed.exit_code == 0, listed.output
+    assert "r-retired" in listed.stdout and "r-current" not in listed.stdout
+    refused = CliRunner().invoke(cli, ["tasks", "log", "--task", "weekly_exprt"])
+    assert refused.exit_code == 2 and refused.stderr.startswith("error: unknown task 'weekly_exprt'; known: "), refused.output
+    assert RETIRED in refused.stderr
+
+
+def test_the_requests_page_offers_and_filters_by_a_retired_task(store):
+    """The Requests page's task filter offered the current tasks only, and `?task=weekly_export`
+    was refused as an unknown task (422): a retired task's audit rows were not findable by task.
+    The filter offers every task of the audit trail too, and filters by it."""
+    audit.record_status(store, "r-retired", "SUCCEEDED", task=RETIRED, requested_by="ana")
+    audit.record_status(store, "r-current", "SUCCEEDED", task="campaign_alerts", requested_by="ana")
+    users.create_user(store, "vera", "viewer", "a long enough password")
+    providers = ProvidersResource()
+    try:
+        viewer = signed_in_client(create_app({"store": store, "providers": providers, "sinks": SinksResource()}), "vera",
+                                  "a long enough password")
+        offered = viewer.get("/ui/requests")
+        filtered = viewer.get("/ui/requests", params={"task": RETIRED})
+        unknown = viewer.get("/ui/requests", params={"task": "weekly_exprt"})
+    finally:
+        providers.close()
+    assert offered.status_code == 200 and f'<option value="{RETIRED}"' in offered.text
+    assert filtered.status_code == 200, filtered.text
+    assert "r-retired" in filtered.text and "r-current" not in filtered.text
+    assert unknown.status_code == 422 and "unknown task" in unknown.text
