@@ -66,7 +66,8 @@ class TaskRequestAccepted(BaseModel):
 @router.post("/v1/tasks/{task}/requests", status_code=202, response_model=TaskRequestAccepted, responses={
     409: {"description": "The Idempotency-Key was sent before with another task or payload; nothing is queued",
           "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-    503: {"description": "The Dagster webserver did not take the run (not running, or refused it); nothing is queued",
+    503: {"description": "The Dagster webserver did not take the run (not running, or refused it), or the request names no"
+                         " sinks and a default sink of the task is not in the server's sinks file; nothing is queued",
           "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
     504: {"description": "The Dagster webserver took the submission and did not answer in time: the run may be queued; "
                          "sent again with the same Idempotency-Key, the request runs once",
@@ -77,7 +78,8 @@ async def request_task(task: str, body: TaskRequestIn, store: StoreResource = De
                            "Optional, the caller's own: a request repeated with the same key (a retry) answers "
                            "with the first request and queues nothing"))) -> dict[str, str]:
     """Validate the payload (422 naming the field and the reason, nothing queued) and submit the run
-    to the Dagster webserver (503 when it does not take it, 504 when its answer does not come). With an `Idempotency-Key` the caller
+    to the Dagster webserver (503 when it does not take it or the task's default sinks are not in the sinks
+    file, 504 when its answer does not come). With an `Idempotency-Key` the caller
     used before for the same task and payload, the answer is that request (409 for another one)."""
     try:
         request = await run_in_threadpool(create_request, store, task, body.payload, body.sinks, caller.name, "api",

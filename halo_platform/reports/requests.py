@@ -53,9 +53,33 @@ def prepare_request(task_name: str, payload: Mapping[str, Any] | None, sinks: Se
         SinksResource().validate_names(list(sinks))
         payload["sinks"] = list(sinks)
     config = task.check_payload(payload, RunContext(utcnow(), DEFAULT_TIMEZONE))  # e.g. an empty period
-    if not sinks:  # the payload's own list, or the task's defaults
-        SinksResource().validate_names(list(config.sinks or task.default_sinks))
+    if config.sinks and not sinks:  # the payload's own list
+        SinksResource().validate_names(list(config.sinks))
+    elif not sinks:
+        check_default_sinks(task)
     return task, task.wire_payload(payload)
+
+
+class DefaultSinkMissing(HaloError):
+    """A task's default sink the sinks file does not have: the server's configuration, not the
+    request (HTTP 503; a request naming its sinks is taken)."""
+
+    http_status = 503
+
+
+def check_default_sinks(task: Task) -> None:
+    """The sinks a request naming none goes to (the task's defaults), as the sinks file has them;
+    else DefaultSinkMissing naming the missing ones and the file (once a 422 on `sinks`, a field
+    the caller never sent), or UnknownSink for an entry whose kind no sink module declares."""
+    from halo_platform.sinks import SinksResource
+
+    resource = SinksResource()
+    missing = [name for name in task.default_sinks if name not in resource.names()]
+    if missing:
+        sink = f"sink {echo(missing[0])} is" if len(missing) == 1 else f"sinks {', '.join(map(echo, missing))} are"
+        raise DefaultSinkMissing(f"task {task.name}: its default {sink} not in the sinks file {resource.path()} (HALO_SINKS_FILE); "
+                                 f"name the request's sinks, or add {'it' if len(missing) == 1 else 'them'} to that file")
+    resource.validate_names(list(task.default_sinks))
 
 
 KEY_LENGTH = 255  # the column's

@@ -58,9 +58,12 @@ class SinksResource(dg.ConfigurableResource):
     backoff: list[Annotated[float, Field(ge=0, le=MAX_SINK_BACKOFF, allow_inf_nan=False)]] | None = None
     _built: dict[tuple[str, str], Sink] = PrivateAttr(default_factory=dict)
 
+    def path(self) -> str:
+        """The sinks file read: this resource's, else HALO_SINKS_FILE's."""
+        return str(self.sinks_file or get_settings().sinks_file)
+
     def _entries(self) -> dict[str, dict]:
-        settings = get_settings()
-        path = self.sinks_file or settings.sinks_file
+        path = self.path()
         entries = read_yaml(path).get("sinks") or {}
         if not isinstance(entries, dict):
             raise HaloError(f"{path}: 'sinks' must be a mapping of name -> settings")

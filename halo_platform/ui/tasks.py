@@ -15,7 +15,13 @@ from halo_platform.access.guard import Caller
 from halo_platform.core.errors import HaloError, NotFoundError
 from halo_platform.core.http import repeated_error, repeated_fields, resource
 from halo_platform.core.store import StoreResource
-from halo_platform.reports.requests import IdempotencyConflict, SubmissionUnanswered, create_request, prepare_request
+from halo_platform.reports.requests import (
+    DefaultSinkMissing,
+    IdempotencyConflict,
+    SubmissionUnanswered,
+    create_request,
+    prepare_request,
+)
 from halo_platform.reports.task import PayloadError, Task, get_task, load_tasks
 from halo_platform.sinks import SinksResource, UnknownSink
 from halo_platform.ui.app import render, role_at_least, signed_in, text_errors
@@ -131,7 +137,7 @@ async def request_task(name: str, request: Request, caller: Caller = Depends(sig
             await run_in_threadpool(prepare_request, task.name, payload, None)
         except PayloadError as exc:
             errors |= {d["field"]: d["reason"] for d in exc.detail}
-        except UnknownSink:  # the task's default sinks, which this request does not use
+        except (UnknownSink, DefaultSinkMissing):  # the task's default sinks, which this request does not use
             pass
         except HaloError as exc:
             errors.setdefault("form", str(exc))

@@ -21,7 +21,7 @@ from halo_platform.reports import audit
 from halo_platform.reports.requests import create_request
 from halo_platform.reports.tables import TaskRequest
 from halo_platform.sinks import SinksResource
-from halo_platform_tests.fixtures.access import signed_in_client
+from halo_platform_tests.fixtures.access import authorized_client, signed_in_client
 from halo_platform_tests.fixtures.databases import store_at_revision
 from halo_platform_tests.reports.conftest import at_once
 from halo_platform_tests.reports.test_requests import _request_count
@@ -163,3 +163,41 @@ def test_the_requests_page_offers_and_filters_by_a_retired_task(store):
     assert filtered.status_code == 200, filtered.text
     assert "r-retired" in filtered.text and "r-current" not in filtered.text
     assert unknown.status_code == 422 and "unknown task" in unknown.text
+
+
+def test_a_task_default_sink_missing_from_the_sinks_file_is_said_to_be_the_servers_configuration(store, sinks_file, tmp_path):
+    """With a sinks file that has no `outbox`, a request of campaign_alerts naming no sinks (its
+    default is `outbox`) was a 422 on `sinks`, a field the caller never sent. It is the server's
+    configuration: a 503 naming the task's default sink and the sinks file it is missing from, and
+    the same line from the CLI; nothing is queued. A sink the caller names is still its own 422."""
+    path = sinks_file({"archive": {"kind": "folder", "path": str(tmp_path / "archive")}})
+    client = authorized_client(create_app())
+    url = "/v1/tasks/campaign_alerts/requests"
+    answer = client.post(url, json={"payload": {"as_of": "2024-05-10"}})
+    why = (f"task campaign_alerts: its default sink 'outbox' is not in the sinks file {path} (HALO_SINKS_FILE); "
+           "name the request's sinks, or add it to that file")
+    assert (answer.status_code, answer.json()) == (503, {"error": why, "detail": None}), answer.text
+    cli_answer = CliRunner().invoke(cli, ["tasks", "run", "campaign_alerts", "--payload", '{"as_of": "2024-05-10"}'])
+    assert (cli_answer.exit_code, cli_answer.stderr) == (2, f"error: {why}\n"), cli_answer.output
+    named = client.post(url, json={"payload": {"as_of": "2024-05-10"}, "sinks": ["outbox"]})
+    assert named.status_code == 422 and named.json()["detail"][0]["field"] == "sinks", named.text
+    assert _request_count(store) == 0
+
+
+@pytest.mark.parametrize("sinks", [["gone_since"], []])
+def test_the_tasks_form_checks_only_the_sinks_it_names_not_the_tasks_defaults(store, sinks_file, tmp_path, sinks):
+    """The Control Center's form always names its sinks: a task's default sink missing from the
+    sinks file is not its error. A sink gone from the file, or none ticked, is said beside the
+    sinks only, with no form-wide error about the default `outbox`."""
+    sinks_file({"archive": {"kind": "folder", "path": str(tmp_path / "archive")}})
+    users.create_user(store, "otto", "operator", "a long enough password")
+    providers = ProvidersResource()
+    try:
+        operator = signed_in_client(create_app({"store": store, "providers": providers, "sinks": SinksResource()}), "otto",
+                                    "a long enough password")
+        page = operator.post("/ui/tasks/campaign_alerts", data={"csrf_token": operator.csrf, "as_of": "2024-05-10", "sinks": sinks})
+    finally:
+        providers.close()
+    assert page.status_code == 422, page.text
+    assert "default sink" not in page.text and ("unknown sink(s): gone_since" in page.text) == bool(sinks)
+    assert _request_count(store) == 0
