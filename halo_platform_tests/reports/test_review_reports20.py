@@ -91,17 +91,17 @@ def test_the_migration_scopes_keys_and_keeps_the_first_of_a_key_nobody_held_twic
     A downgrade goes back to the (requester, key) index."""
     with old_store.begin() as conn:
         conn.execute(requests_t.insert(), [_row("r-1", "k-1", "ana", 1), _row("r-2", "k-2", None, 2), _row("r-3", "k-2", None, 3),
-                                    _row("r-4", None, None, 4), _row("r-5", "k-2", "ana", 5)])
+                                    _row("r-3b", "k-2", "", 3), _row("r-4", None, None, 4), _row("r-5", "k-2", "ana", 5)])
     migrate(old_store)
     with old_store.begin() as conn:
         assert conn.execute(sa.select(requests_t.c.request_id, requests_t.c.idempotency_key, requests_t.c.idempotency_scope)
                             .order_by(requests_t.c.request_id)).all() == [
-            ("r-1", "k-1", "ana"), ("r-2", "k-2", ""), ("r-3", None, None), ("r-4", None, None), ("r-5", "k-2", "ana")]
+            ("r-1", "k-1", "ana"), ("r-2", "k-2", ""), ("r-3", None, None), ("r-3b", None, None), ("r-4", None, None), ("r-5", "k-2", "ana")]
     with pytest.raises(sa.exc.IntegrityError), old_store.begin() as conn:
         conn.execute(requests_t.insert().values({**_row("r-6", "k-2", None, 6), "idempotency_scope": ""}))
     command.downgrade(_alembic_config(old_store), "reports_0012")
     with old_store.begin() as conn:
-        assert conn.execute(sa.select(sa.func.count()).select_from(requests_t)).scalar() == 5
+        assert conn.execute(sa.select(sa.func.count()).select_from(requests_t)).scalar() == 6
     with pytest.raises(sa.exc.IntegrityError), old_store.begin() as conn:
         conn.execute(requests_t.insert().values(_row("r-6", "k-1", "ana", 6)))
 

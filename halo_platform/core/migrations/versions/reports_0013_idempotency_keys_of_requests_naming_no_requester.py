@@ -26,8 +26,9 @@ NEW = 'uq_task_requests_idempotency_key_scope'
 
 
 def _later_holders_of_unscoped_keys(conn: sa.Connection) -> list[str]:
-    """The requests holding a key with no requester that an earlier one of them holds already."""
-    rows = conn.execute(sa.text("SELECT request_id, idempotency_key FROM task_requests WHERE requested_by IS NULL"
+    """The requests holding a key with no requester that an earlier one of them holds already (an
+    empty requester, which an older version may have stored, takes the same scope '')."""
+    rows = conn.execute(sa.text("SELECT request_id, idempotency_key FROM task_requests WHERE COALESCE(requested_by, '') = ''"
                                 " AND idempotency_key IS NOT NULL ORDER BY created_at, request_id"))
     seen: set[str] = set()
     later = []
