@@ -133,6 +133,16 @@ def check_one_line(text: str, what: str, limit: int = NAME_LIMIT) -> str:
     raise HaloError(f"{what}: {why} (1 to {limit} characters on one line)")
 
 
+def check_name(text: str, what: str, limit: int = NAME_LIMIT) -> str:
+    """`check_one_line` for who made a change (a requester, an editor, a sender), with no blank at
+    its start or end: no API key's or user's name has one, and the pages' filters strip what is
+    typed, so `" ana"` was recorded as given and the filter `ana` never found it; else HaloError."""
+    check_one_line(text, what, limit)
+    if text != text.strip():
+        raise HaloError(f"{what}: {echo(text)} has blanks at its start or end (a name as the filters find it)")
+    return text
+
+
 def as_one_line(text: str, limit: int = NAME_LIMIT) -> str:
     """`text` made a name `check_one_line` takes, for a value to record rather than refuse (a run's
     tag set in Dagster's launchpad): cut to `limit` characters with an ellipsis, control characters

@@ -30,7 +30,7 @@ from halo_platform.core.engine import listed_after, unchanged_since
 from halo_platform.core.errors import HaloError
 from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
-from halo_platform.core.text import check_one_line, required_reason
+from halo_platform.core.text import check_name, required_reason
 from halo_platform.core.write_lock import ensure_row
 from halo_platform.delivery.config import AutopilotConfig, DeliveryConfig
 from halo_platform.delivery.providers.base import ACKNOWLEDGED, THROTTLED
@@ -284,7 +284,7 @@ def set_manual(config: DeliveryConfig, provider: str, off: bool, changed_by: str
     if provider not in config.providers:
         raise HaloError(f"unknown provider {provider!r}; known: {', '.join(config.providers)}")
     reason = required_reason(reason)
-    check_one_line(changed_by, "changed_by", state_t.c.manual_by.type.length)
+    check_name(changed_by, "changed_by", state_t.c.manual_by.type.length)
     now = now or utcnow()
     text = f"switched off by {changed_by}: {reason}" if off else f"handed back to the autopilot by {changed_by}: {reason}"
     values = {"active": False, "factor": 0.0, "ramp_step": None, "reason": text, "updated_at": now, "manual_by": changed_by if off else None}

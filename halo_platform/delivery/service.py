@@ -28,7 +28,7 @@ from halo_platform.core.ids import time_ordered_id
 from halo_platform.core.models import utcnow
 from halo_platform.core.redact import mask_recipient, mask_text
 from halo_platform.core.store import StoreResource
-from halo_platform.core.text import check_one_line, cut, echo, unstorable
+from halo_platform.core.text import check_name, cut, echo, unstorable
 from halo_platform.core.write_lock import writing, writing_alone
 from halo_platform.delivery.config import PRIORITIES, DeliveryConfig
 from halo_platform.delivery.dispatch import not_sent, readable, send_request
@@ -180,7 +180,7 @@ def submit(
     config = providers.config()
     new = validate(channel, payload, config)
     if created_by is not None and fallback_of is None:  # a fallback carries its SMS's, as stored
-        check_one_line(created_by, "created_by")
+        check_name(created_by, "created_by")
     if fallback_of is None and (new.idempotency_key or "").startswith(FALLBACK_KEY_PREFIX):
         raise HaloError(f"idempotency_key: keys starting with {FALLBACK_KEY_PREFIX!r} are the platform's, for channel fallbacks")
     if new.callback_url and not webhook_key:
@@ -225,7 +225,7 @@ def enqueue_many(channel: str, payloads: Iterable[Mapping[str, Any]], *, store: 
                  created_by: str | None = None) -> int:
     """Queue many NORMAL/LOW messages at once (same validation; no idempotency keys). Returns the count."""
     if created_by is not None:
-        check_one_line(created_by, "created_by")
+        check_name(created_by, "created_by")
     config = providers.config()
     count = 0
     batch: list[dict] = []

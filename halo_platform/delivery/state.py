@@ -15,7 +15,7 @@ from halo_platform.core.engine import again_on_conflict, listed_after, unchanged
 from halo_platform.core.errors import HaloError
 from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
-from halo_platform.core.text import check_one_line, required_reason
+from halo_platform.core.text import check_name, required_reason
 from halo_platform.core.write_lock import ensure_row
 from halo_platform.delivery.config import CHANNELS, DeliveryConfig, Rule, country_code, validate_weights
 from halo_platform.delivery.routing import Router
@@ -134,7 +134,7 @@ def set_weights(
     edit gives `seen_change`, the highest id of the rule's changes it showed (`weight_history`): a
     change made since is a ConflictError (`unchanged_since`), nothing saved."""
     reason = required_reason(reason)
-    check_one_line(changed_by, "changed_by")
+    check_name(changed_by, "changed_by")
     with store.read() as conn:
         rule = with_added_rules(config, conn).rule(rule_key)
     weights = {k: float(v) for k, v in weights.items()}
@@ -198,7 +198,7 @@ def add_rule(
     capability, a country that is not two letters or `*`, a rule that exists, weights
     `validate_weights` refuses, a `changed_by` `check_one_line` refuses."""
     reason = required_reason(reason)
-    check_one_line(changed_by, "changed_by")
+    check_name(changed_by, "changed_by")
     country, capability = rule_country(country), capability.strip().upper() or "*"
     if channel not in CHANNELS:
         raise HaloError(f"unknown channel {channel!r} (one of {', '.join(CHANNELS)})")

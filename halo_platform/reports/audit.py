@@ -116,7 +116,7 @@ def requester(tags: Mapping[str, str]) -> str | None:
     """Who asked for a run, from its tags (ours, else the Dagster UI's user), as the row can hold
     it: the launchpad sets any text, which is recorded on one line that fits rather than refused
     (a run, and the sensors recording it, would fail on every store but SQLite), without blanks at
-    its ends, as `requests.check_requester` takes a name and the Requests page's filter finds it."""
+    its ends, as `core.text.check_name` takes a name and the Requests page's filter finds it."""
     for name in (tags.get("halo/requested_by"), tags.get("dagster/user")):
         if name and (kept := as_one_line(name).strip()):
             return kept

@@ -32,7 +32,7 @@ from halo_platform.core.models import utcnow
 from halo_platform.core.redact import mask_text
 from halo_platform.core.settings import get_settings
 from halo_platform.core.store import StoreResource
-from halo_platform.core.text import check_one_line, cut, echo
+from halo_platform.core.text import check_name, cut, echo
 from halo_platform.reports import audit
 from halo_platform.reports.assets import DEFAULT_TIMEZONE, job_name, run_config, run_tags
 from halo_platform.reports.task import PayloadError, RunContext, Task, get_task
@@ -90,16 +90,6 @@ def check_idempotency_key(key: str) -> str:
     if not 1 <= len(key) <= KEY_LENGTH or not all("!" <= c <= "~" for c in key):
         raise HaloError(f"Idempotency-Key: 1 to {KEY_LENGTH} visible ASCII characters (such as a UUID)")
     return key
-
-
-def check_requester(requested_by: str) -> str:
-    """`requested_by` as the audit row records it: one line (`check_one_line`) with no blank at its
-    start or end, which no API key's or user's name has and the Requests page's filter strips: `" ana"`
-    was recorded so, and the filter `ana` never found it; else HaloError (one line, a 422)."""
-    check_one_line(requested_by, "requested_by")
-    if requested_by != requested_by.strip():
-        raise HaloError(f"requested_by: {echo(requested_by)} has blanks at its start or end (a name as the filters find it)")
-    return requested_by
 
 
 class IdempotencyConflict(ConflictError):
@@ -163,7 +153,7 @@ def create_request(
     if idempotency_key is not None:
         check_idempotency_key(idempotency_key)
     if requested_by is not None:  # recorded on the run's tags and its audit row: refused before anything is queued
-        check_requester(requested_by)
+        check_name(requested_by, "requested_by")
     task, payload = prepare_request(task_name, payload, sinks)
     if idempotency_key is not None and (first := audit.find_by_key(store, requested_by, idempotency_key)):
         return _ended(store, _the_first(first, task, payload), wait)

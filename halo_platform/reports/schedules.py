@@ -31,7 +31,7 @@ from croniter import CroniterError, croniter
 from halo_platform.core.engine import again_on_conflict, unchanged_since
 from halo_platform.core.errors import HaloError, NotFoundError
 from halo_platform.core.models import utcnow
-from halo_platform.core.text import check_one_line, echo, unstorable
+from halo_platform.core.text import check_name, echo, unstorable
 from halo_platform.core.timezones import iana_zone
 from halo_platform.reports.tables import TaskSchedule, TaskScheduleEdit
 
@@ -408,7 +408,7 @@ def set_schedule(
     if payload is not None and not isinstance(payload, Mapping):
         raise HaloError(f"payload: must be a JSON object, got {type(payload).__name__}")
     if updated_by is not None:
-        check_one_line(updated_by, "updated_by")
+        check_name(updated_by, "updated_by")
     if sinks is not None and not sinks:  # else taken for the task's default sinks: the report went elsewhere unasked
         raise HaloError("sinks: pick at least one sink")
     if cron is not None:  # one spelling per cron: other spacing is no edit, no retiming, and keeps `list` one line
