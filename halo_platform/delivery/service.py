@@ -36,8 +36,11 @@ from halo_platform.delivery.fallback import FALLBACK_KEY_PREFIX
 from halo_platform.delivery.lifecycle import attempt_row, due_by, expired, masked_detail, transition
 from halo_platform.delivery.providers.base import RETRYABLE, THROTTLED, SendResult
 from halo_platform.delivery.queue import (
+    KEPT,
     Claimed,
+    apply_kept,
     events_t,
+    kept_params,
     mark_in_flight,
     messages_t,
     one_statement,
@@ -358,21 +361,26 @@ def send_high(row: Claimed, route: HighRoute, store: StoreResource, providers: P
         else:  # the last provider tried leaves the final event, with its reason: one event per provider passed over
             why = "; ".join(filter(None, ("every provider failed within the deadline", passed_over.pop(last_event)["detail"])))
             final = transition(row, SendResult(message_id, RETRYABLE, detail=why), last_provider, config.retry, now, high=True)
-    alone = one_statement(store.engine, [final])
+    alone, recorded = one_statement(store.engine, [final]), recorded_ids([final])
     with writing_alone(store, alone, priority=True) as conn:
         if passed_over:  # before the final event: the timeline is in the order of the events' ids
             conn.execute(events_t.insert(), passed_over)
         persist(conn, owner, [final], attempts, now)
-        view = brief_view(conn, message_id)
-        if alone:  # committed with its statement: kept callbacks are looked for on this connection
-            settle_parked(store, recorded_ids([final]), now, conn)
+        if alone:  # committed with its statement: the view and the look for kept callbacks (`settle_parked`'s) in one
+            *brief, kept = conn.execute(_BRIEF_AND_KEPT, {"message_id": message_id, **kept_params(recorded)}).one()
+            view = dict(zip(_BRIEF, brief, strict=True))
+        else:
+            view = brief_view(conn, message_id)
     if not alone:
-        settle_parked(store, recorded_ids([final]), now)
+        settle_parked(store, recorded, now)
+    elif kept:
+        apply_kept(store, recorded, now)
     return view
 
 
 _BRIEF = ("id", "channel", "status", "provider", "priority", "number_of_retries")
 _BRIEF_OF = sa.select(*(messages_t.c[name] for name in _BRIEF)).where(messages_t.c.id == sa.bindparam("message_id"))
+_BRIEF_AND_KEPT = sa.select(*(messages_t.c[name] for name in _BRIEF), KEPT).where(messages_t.c.id == sa.bindparam("message_id"))  # PostgreSQL
 
 
 def brief_view(conn, message_id: str) -> dict[str, Any]:  # noqa: ANN001

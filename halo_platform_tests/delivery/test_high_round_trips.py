@@ -46,18 +46,18 @@ def pg_store(migrated_pg_url):  # noqa: ANN001, ANN201
     store.dispose()
 
 
-def test_a_high_send_on_postgresql_makes_6_round_trips(pg_store, fakes, providers_file, tmp_path):
+def test_a_high_send_on_postgresql_makes_5_round_trips(pg_store, fakes, providers_file, tmp_path):
     """Was 14 round trips for a HIGH SMS (the API key check apart): a transaction for its insert
     (BEGIN, the routing's 3 reads, the suppression check, 2 inserts, its marker, COMMIT), then one for
     its answer (BEGIN, the answer's one statement, the view it returns, COMMIT) and a look for kept
     callbacks. Each write is now one statement, atomic alone, run in autocommit: the message is
     inserted with its event, marked in flight for its first provider, in one; the answer in one;
     the look for kept callbacks on the same connection after it: 8. The routing's weights, states
-    and added rules are now read in one statement: 6."""
+    and added rules are now read in one statement, and the look for kept callbacks with the view: 5."""
     providers = providers_file({"tw": _twilio(fakes)})
     view, round_trips = _traced_send(pg_store, providers, {**PAYLOAD, "priority": "HIGH"}, tmp_path / "libpq.trace")
     assert view["status"] == "sent"
-    assert round_trips == 6
+    assert round_trips == 5
 
 
 def test_a_queued_send_on_postgresql_is_its_suppression_check_and_one_insert(pg_store, fakes, providers_file, tmp_path):
