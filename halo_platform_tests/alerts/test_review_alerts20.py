@@ -1,0 +1,100 @@
+"""Review of the alerts' Dagster side: a failing sensor's alert, as the daemon evaluates the sensor
+(in the code location workspace.yaml names, from more than one process); the task schedule
+sensor's sinks file; the delivery's record of what it reported."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+
+import dagster as dg
+from dagster._core.workspace.load import location_origins_from_yaml_paths
+from dagster._grpc.impl import get_external_sensor_execution
+
+from halo_platform.core.store import StoreResource
+from halo_platform.definitions import defs
+from halo_platform_tests.alerts.test_review_ticks18 import failing_tick, feeds, instance, sensor_alerts, tick  # noqa: F401
+
+SENSOR = "emr_landing_sensor"
+
+
+def test_the_failing_sensor_alert_links_to_the_sensor_in_the_location_workspace_yaml_names(feeds, instance, tmp_path):  # noqa: F811
+    """A deployment's workspace.yaml may name the code location (`location_name`): the daemon evaluates
+    the sensor in that location, and the alert's link is the sensor's page there, as the UI spells it."""
+    workspace = tmp_path / "workspace.yaml"
+    workspace.write_text("load_from:\n  - python_module:\n      module_name: halo_platform.definitions\n"
+                         "      location_name: halo prod/eu\n")
+    (origin,) = location_origins_from_yaml_paths([str(workspace)])
+    feeds(good=False)
+    evaluated = get_external_sensor_execution(defs.get_repository_def(), origin, instance.get_ref(), SENSOR,
+                                              None, None, None, None, None)
+    assert "invalid feed name" in evaluated.error.to_string()
+    (alert,) = sensor_alerts(SENSOR)
+    assert alert["details"]["link"] == f"http://127.0.0.1:3000/locations/halo%20prod%2Feu/sensors/{SENSOR}"
+
+
+def tick_in_a_new_process() -> None:
+    """One tick of the EMR landing sensor in another process (the webserver's code server testing the
+    sensor while the daemon's ticks it), in the test's environment: prints how it ended."""
+    with dg.instance_for_test() as its_own:
+        try:
+            tick(its_own, SENSOR)
+        except dg.Failure:
+            print("failed")
+        else:
+            print("succeeded")
+
+
+def _tick_elsewhere() -> str:
+    code = "from halo_platform_tests.alerts.test_review_alerts20 import tick_in_a_new_process; tick_in_a_new_process()"
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert other.returncode == 0, other.stderr[-2000:]
+    return other.stdout.strip()
+
+
+def test_an_episode_ended_or_started_in_another_process_is_alerted_here(feeds, instance):  # noqa: F811
+    """Two processes evaluate the same sensor. A success in the other ends the episode this one
+    alerted: this one's next failure alerts. A failure the other alerted, then a success here, then a
+    failure here: alerted again. (Each process remembered its own ticks: both failures went unalerted.)"""
+    feeds(good=False)
+    failing_tick(instance, SENSOR)
+    assert len(sensor_alerts(SENSOR)) == 1
+    feeds(good=True)
+    assert _tick_elsewhere() == "succeeded"
+    feeds(good=False)
+    failing_tick(instance, SENSOR)
+    assert len(sensor_alerts(SENSOR)) == 2
+
+    feeds(good=True)
+    tick(instance, SENSOR)
+    feeds(good=False)
+    assert _tick_elsewhere() == "failed"
+    assert len(sensor_alerts(SENSOR)) == 3
+    feeds(good=True)
+    tick(instance, SENSOR)
+    feeds(good=False)
+    failing_tick(instance, SENSOR)
+    assert len(sensor_alerts(SENSOR)) == 4
+
+
+def test_ticks_failing_at_once_alert_once(feeds, instance, migrated_pg_url):  # noqa: F811
+    """Ticks of one sensor failing at the same moment (the daemon's and a test of the sensor in the UI)
+    on PostgreSQL: each sees no episode, one inserts it and alerts, the others are refused: one alert."""
+    store = StoreResource(db_url=migrated_pg_url)
+    feeds(good=False)
+    start = threading.Barrier(6)
+
+    def fail() -> None:
+        start.wait()
+        failing_tick(instance, SENSOR, store)
+
+    threads = [threading.Thread(target=fail) for _ in range(6)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(sensor_alerts(SENSOR)) == 1
+    finally:
+        store.dispose()
