@@ -30,15 +30,16 @@ log = logging.getLogger(__name__)
 SCHEDULE_SENSOR_INTERVAL = 30
 
 
-def run_request_for(due: Due) -> dg.RunRequest:
+def run_request_for(due: Due, check_sinks: Callable[[list[str]], None]) -> dg.RunRequest:
     """The run of a due tick; a HaloError when the run would refuse its payload at that tick (the
     task's schema, or its defaults resolved at the tick: a fixed period_end the default start has
     passed) or fail to deliver to a sink the sinks file no longer names, as an edit is refused
-    (`schedules.validate_schedule`): nothing is queued to fail."""
+    (`schedules.validate_schedule`): nothing is queued to fail. `check_sinks`: the tick's
+    `SinksResource.names_check()` (the sinks file read once a tick, not once a due run)."""
     task = get_task(due.task)
     payload = {**object_payload(due.payload), "sinks": list(due.sinks)}
     task.check_payload(payload, RunContext(due.tick, due.timezone))
-    SinksResource().validate_names(payload["sinks"] or list(task.default_sinks))
+    check_sinks(payload["sinks"] or list(task.default_sinks))
     tags = run_tags(task, "schedule", f"schedule:{due.schedule_id}", payload)
     tags.update({"halo/schedule": due.schedule_id, "halo/tick": due.tick.isoformat(), "halo/timezone": due.timezone})
     return dg.RunRequest(run_key=due.run_key, job_name=job_name(due.task), run_config=run_config(task, payload), tags=tags)
@@ -77,11 +78,12 @@ def evaluate_schedules(store: StoreResource, now: dt.datetime, cursor: str | Non
         commit_positions(store, behind)
         schedules = list_schedules(store)
     requests, positions, skipped, built_now = [], dict(committed), {}, set()
+    check_sinks = SinksResource().names_check()
     for decision in due_runs(schedules, now):
         try:
             if decision.problem:
                 raise HaloError(decision.problem)
-            built = [run_request_for(due) for due in decision.runs]
+            built = [run_request_for(due, check_sinks) for due in decision.runs]
         except HaloError as exc:  # its cron no longer computes, its task retired, its payload no longer fits the task's schema, or a sink is gone
             skipped[decision.schedule_id] = error_line(str(exc))[0]
             log.warning("schedule %s skipped: %s; its ticks are owed once fixed with `halo schedules set`",

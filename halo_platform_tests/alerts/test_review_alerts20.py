@@ -4,17 +4,23 @@ sensor's sinks file; the delivery's record of what it reported."""
 
 from __future__ import annotations
 
+import datetime as dt
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import dagster as dg
 from dagster._core.workspace.load import location_origins_from_yaml_paths
 from dagster._grpc.impl import get_external_sensor_execution
 
+from halo_platform import sinks
 from halo_platform.core.store import StoreResource
 from halo_platform.definitions import defs
+from halo_platform.reports.schedules import set_schedule
 from halo_platform_tests.alerts.test_review_ticks18 import failing_tick, feeds, instance, sensor_alerts, tick  # noqa: F401
+from halo_platform_tests.reports.conftest import sinks_file, store  # noqa: F401 - fixtures
+from halo_platform_tests.reports.test_schedules import ScheduleSensor, next_hour
 
 SENSOR = "emr_landing_sensor"
 
@@ -81,13 +87,13 @@ def test_an_episode_ended_or_started_in_another_process_is_alerted_here(feeds, i
 def test_ticks_failing_at_once_alert_once(feeds, instance, migrated_pg_url):  # noqa: F811
     """Ticks of one sensor failing at the same moment (the daemon's and a test of the sensor in the UI)
     on PostgreSQL: each sees no episode, one inserts it and alerts, the others are refused: one alert."""
-    store = StoreResource(db_url=migrated_pg_url)
+    pg_store = StoreResource(db_url=migrated_pg_url)
     feeds(good=False)
     start = threading.Barrier(6)
 
     def fail() -> None:
         start.wait()
-        failing_tick(instance, SENSOR, store)
+        failing_tick(instance, SENSOR, pg_store)
 
     threads = [threading.Thread(target=fail) for _ in range(6)]
     try:
@@ -97,4 +103,32 @@ def test_ticks_failing_at_once_alert_once(feeds, instance, migrated_pg_url):  # 
             thread.join()
         assert len(sensor_alerts(SENSOR)) == 1
     finally:
-        store.dispose()
+        pg_store.dispose()
+
+
+def test_the_schedule_sensor_reads_the_sinks_file_once_a_tick_and_sees_it_change_between_ticks(
+        halo_env, store, sinks_file, monkeypatch):  # noqa: F811
+    """Each run due at a tick had its sinks checked against the sinks file read and parsed again (200
+    schedules due at 07:00: 200 readings, 3.4 s of a 60 s tick): one reading a tick now. A sink taken
+    out of the file before the next tick skips the schedules naming it; put back, they run."""
+    folders = {name: {"kind": "folder", "path": str(Path(halo_env["HALO_HOME"], name))} for name in ("outbox", "alerts", "partner")}
+    path = sinks_file(folders)
+    schedules = [f"s{i}" for i in range(4)]
+    for schedule_id in schedules:
+        set_schedule(store, schedule_id, task="campaign_alerts", cron="*/5 * * * *", timezone="UTC", sinks=["outbox", "partner"])
+    readings = []
+    read_yaml = sinks.read_yaml
+    monkeypatch.setattr(sinks, "read_yaml", lambda file, *args: readings.append(file) or read_yaml(file, *args))
+    evaluate, hour = ScheduleSensor(store, monkeypatch), next_hour()
+
+    def ticked(at: dt.timedelta, due: dt.timedelta) -> list[str]:
+        readings.clear()
+        return [key.removesuffix(f":{(hour + due).isoformat()}") for key in evaluate(hour + at)]
+
+    assert ticked(dt.timedelta(seconds=10), dt.timedelta()) == schedules
+    assert [Path(file) for file in readings] == [path]
+    sinks_file({k: v for k, v in folders.items() if k != "partner"})
+    assert ticked(dt.timedelta(minutes=5, seconds=10), dt.timedelta(minutes=5)) == []  # (and alerted: the alerts read it too)
+    sinks_file(folders)
+    assert ticked(dt.timedelta(minutes=5, seconds=40), dt.timedelta(minutes=5)) == schedules
+    assert [Path(file) for file in readings] == [path]

@@ -124,7 +124,8 @@ WIRE = {"tolerance": "10.50", "period_start": "2024-01-01", "period_end": "2024-
 def _run_of_next_tick(store: StoreResource) -> dg.RunRequest:
     (row,) = list_schedules(store)
     tick = next_runs(row["cron"], row["timezone"], count=1)[0]
-    return run_request_for(Due(row["schedule_id"], row["task"], tick, row["timezone"], row["payload"], row["sinks"]))
+    due = Due(row["schedule_id"], row["task"], tick, row["timezone"], row["payload"], row["sinks"])
+    return run_request_for(due, SinksResource().names_check())
 
 
 def test_a_schedules_payload_is_stored_in_the_form_it_is_shown_and_run(halo_env, store):

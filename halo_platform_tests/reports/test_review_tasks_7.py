@@ -98,6 +98,7 @@ def test_a_scheduled_run_naming_a_sink_the_sinks_file_no_longer_has_still_delive
     from halo_platform.reports.definitions import defs
     from halo_platform.reports.schedules import Due
     from halo_platform.reports.sensors import run_request_for
+    from halo_platform.sinks import SinksResource
     from halo_platform_tests.reports.test_reconciliation import seed_two_servers
 
     seed_two_servers(warehouses)
@@ -107,7 +108,7 @@ def test_a_scheduled_run_naming_a_sink_the_sinks_file_no_longer_has_still_delive
     tick = dt.datetime(2024, 3, 11, 6, tzinfo=dt.timezone(dt.timedelta(hours=7)))
     due = Due("weekly", "payment_reconciliation", tick, "Asia/Jakarta",
               {"period_start": "2024-03-04", "period_end": "2024-03-11"}, ["outbox", "partner"])
-    launched = run_request_for(due)
+    launched = run_request_for(due, SinksResource().names_check())
     sinks_file({"outbox": {"kind": "folder", "path": str(outbox)}, "alerts": {"kind": "folder", "path": str(tmp_path / "alerts")}})
     result = defs.resolve_job_def("payment_reconciliation_job").execute_in_process(
         run_config=launched.run_config, tags=launched.tags, instance=dagster_instance(), raise_on_error=False)
