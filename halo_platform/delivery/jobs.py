@@ -125,6 +125,11 @@ def message_queue_sensor(context: dg.SensorEvaluationContext, store: StoreResour
     ]
 
 
+#: provider_health's metadata the next cycle reads: what this one reported, as lists (the other
+#: entries are for people, and may say it otherwise)
+REPORTED = "reported"
+
+
 @dg.asset(
     group_name="delivery",
     owners=[OWNER],
@@ -149,14 +154,18 @@ def provider_health(context: dg.AssetExecutionContext, store: StoreResource, pro
     )
     # masked as log lines are: a reason names who switched a provider off (`halo delivery switch --by`)
     return dg.MaterializeResult(metadata={"providers": dg.MetadataValue.md(mask_text(table)), "changes": len(report.changes), "rules_down": ", ".join(report.rules_down) or "none",
-                                          "routes_unserved": ", ".join(report.routes_unserved) or "none"})
+                                          "routes_unserved": ", ".join(report.routes_unserved) or "none",
+                                          REPORTED: dg.MetadataValue.json({"rules_down": report.rules_down, "routes_unserved": list(report.routes_unserved)})})
 
 
 def reported_before(context: dg.AssetExecutionContext) -> set[str]:
-    """The rules down and routes unserved that provider_health's previous materialization lists:
-    the cycle that made it alerted them (or one before it did), and they are still down."""
+    """The rules down and routes unserved that provider_health's previous materialization reports:
+    the cycle that made it alerted them (or one before it did), and they are still down. A
+    materialization made before it had `REPORTED` lists them in its text entries (', '-joined, or 'none')."""
     event = context.instance.get_latest_materialization_event(context.asset_key)
     metadata = event.asset_materialization.metadata if event and event.asset_materialization else {}
+    if REPORTED in metadata:
+        return {item for items in metadata[REPORTED].value.values() for item in items}
     return {item for name in ("rules_down", "routes_unserved") if name in metadata
             for item in str(metadata[name].value).split(", ") if item != "none"}
 

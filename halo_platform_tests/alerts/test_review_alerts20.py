@@ -1,6 +1,6 @@
 """Review of the alerts' Dagster side: a failing sensor's alert, as the daemon evaluates the sensor
 (in the code location workspace.yaml names, from more than one process); the task schedule
-sensor's sinks file; the delivery's record of what it reported."""
+sensor's reading of the sinks file; what the autopilot reported, as the next cycle reads it."""
 
 from __future__ import annotations
 
@@ -17,8 +17,12 @@ from dagster._grpc.impl import get_external_sensor_execution
 from halo_platform import sinks
 from halo_platform.core.store import StoreResource
 from halo_platform.definitions import defs
+from halo_platform.delivery.autopilot import set_manual
 from halo_platform.reports.schedules import set_schedule
 from halo_platform_tests.alerts.test_review_ticks18 import failing_tick, feeds, instance, sensor_alerts, tick  # noqa: F401
+from halo_platform_tests.delivery.conftest import halo_store, providers_file  # noqa: F401 - fixtures
+from halo_platform_tests.delivery.test_jobs import sandbox  # noqa: F401 - fixture
+from halo_platform_tests.fixtures.alerts import alerts_sent
 from halo_platform_tests.reports.conftest import sinks_file, store  # noqa: F401 - fixtures
 from halo_platform_tests.reports.test_schedules import ScheduleSensor, next_hour
 
@@ -132,3 +136,33 @@ def test_the_schedule_sensor_reads_the_sinks_file_once_a_tick_and_sees_it_change
     sinks_file(folders)
     assert ticked(dt.timedelta(minutes=5, seconds=40), dt.timedelta(minutes=5)) == schedules
     assert [Path(file) for file in readings] == [path]
+
+
+def test_what_the_autopilot_reported_is_read_from_a_structured_value_not_from_its_display_text(sandbox, halo_store, instance):  # noqa: F811
+    """Each autopilot cycle leaves alerted what the previous provider_health materialization says is
+    down: it was read back by splitting the text shown in the UI ('sms/*/*, sms/FR/*' or 'none'), so a
+    reworded display would alert every outage at every cycle. It is a JSON value of lists now; a
+    materialization made before it is still read from its text."""
+    job = defs.resolve_job_def("autopilot_job")
+    key = dg.AssetKey("provider_health")
+
+    def outage_alerts() -> int:
+        return sum(alert["title"] == "every provider is down for sms/*/*" for alert in alerts_sent())
+
+    for provider in ("sms_a", "sms_b"):
+        set_manual(sandbox.config(), provider, True, "ops", "maintenance", halo_store)
+    assert job.execute_in_process(instance=instance).success
+    assert outage_alerts() == 1
+
+    # the display reworded (as a later version may show it): what was reported is still known
+    reported = dg.MetadataValue.json({"rules_down": ["sms/*/*"], "routes_unserved": []})
+    instance.report_runless_asset_event(dg.AssetMaterialization(key, metadata={
+        "rules_down": "1 rule: sms/*/* (2 providers off)", "routes_unserved": "-", "reported": reported}))
+    assert job.execute_in_process(instance=instance).success
+    assert outage_alerts() == 1
+    assert instance.get_latest_materialization_event(key).asset_materialization.metadata["reported"] == reported
+
+    # a materialization of an earlier version: its text alone
+    instance.report_runless_asset_event(dg.AssetMaterialization(key, metadata={"rules_down": "sms/*/*", "routes_unserved": "none"}))
+    assert job.execute_in_process(instance=instance).success
+    assert outage_alerts() == 1
