@@ -30,7 +30,7 @@ import dagster as dg
 from halo_platform.core.ids import time_ordered_id
 from halo_platform.core.models import utcnow
 from halo_platform.core.redact import error_line, mask_text
-from halo_platform.core.request_deadline import TimedDeadline, transfer_seconds, within
+from halo_platform.core.request_deadline import TimedDeadline, transfer_seconds, watching_new_sockets, within
 
 log = logging.getLogger(__name__)
 
@@ -204,8 +204,10 @@ def answered_within(server: str, timeout: float) -> Iterator[TimedDeadline]:
     each read, and a server answering a line at a time, each within them, held the report's run (and
     the sinks after it) as long as it went on. A failure once the time is up is that: transient,
     whatever the dropped connection looked like (paramiko's, a refused login), unless the server
-    may have the delivery (`MaybeDeliveredSinkError`: never sent again)."""
-    with within(timeout) as deadline:
+    may have the delivery (`MaybeDeliveredSinkError`: never sent again). Each socket made meanwhile
+    is the deadline's as it is made (`watching_new_sockets`): a TLS one too, before its handshake,
+    which ssl gives the socket's timeout from its own start (one begun late ran past the deadline)."""
+    with within(timeout) as deadline, watching_new_sockets(deadline):
         try:
             yield deadline
         except (SinkError, OSError, EOFError) as exc:

@@ -100,8 +100,9 @@ class S3Sink(Sink):
         folder = "".join(f"{step}/" for step in self.prefix.split("/") if step not in ("", "."))  # "" when no prefix
         endpoint = urlsplit(client.meta.endpoint_url).netloc.rpartition("@")[2]  # never a user or password it holds
         # each upload within a time of its size: botocore's timeouts hold for each read, and an endpoint
-        # sending its answer's head a line at a time held the report's run (and the sinks after it) for good
-        with answered_within(f"S3 {endpoint}", self.timeout) as deadline, watching_new_sockets(deadline):
+        # sending its answer's head a line at a time held the report's run (and the sinks after it) for good;
+        # the deadline watches each socket boto3 makes (answered_within)
+        with answered_within(f"S3 {endpoint}", self.timeout) as deadline:
             try:
                 with self.stored(delivery) as files:
                     for path in files:

@@ -8,6 +8,7 @@ import contextlib
 import socket
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -42,11 +43,13 @@ class Trickler(SlowServer):
                 except OSError:  # the sink hung up
                     return
 
-    def relay(self, conn: socket.socket, read: bytes = b"") -> None:
-        """Relay `conn` to the real server, beginning with what was `read` of it already."""
+    def relay(self, conn: socket.socket, read: bytes = b"", answers: Callable[..., None] | None = None) -> None:
+        """Relay `conn` to the real server, beginning with what was `read` of it already; the
+        server's answers by `answers(upstream, conn)` (`_pump` unless given)."""
         with conn, socket.create_connection(self.upstream) as upstream:
             upstream.sendall(read)
-            pumps = [threading.Thread(target=_pump, args=pair, daemon=True) for pair in ((conn, upstream), (upstream, conn))]
+            pumps = [threading.Thread(target=_pump, args=(conn, upstream), daemon=True),
+                     threading.Thread(target=answers or _pump, args=(upstream, conn), daemon=True)]
             for pump in pumps:
                 pump.start()
             for pump in pumps:
