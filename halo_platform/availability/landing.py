@@ -284,12 +284,16 @@ def received_at(location: str) -> dt.datetime:
     return head["LastModified"].astimezone(dt.UTC).replace(tzinfo=None)
 
 
-def record_received(codec: Codec, feed: str, files: list[tuple[str, str, str]]) -> None:
+def record_received(codec: Codec, feed: str, files: list[tuple[str, str, str]], seen_at: dt.datetime | None = None) -> None:
     """Stamp the processed-file rows of `files` (relpath, sha256, landed path) with when they landed
-    and a local file's `identity`."""
+    and a local file's `identity`. `seen_at` (naive UTC): when a content landing again was seen,
+    the earliest it became current (`tables.became_current`): an S3 object's LastModified is in
+    whole seconds, and A uploaded again in the second B was processed read as older than B."""
     rows = []
     for rel, sha, path in files:
         when, state = _received_if_unchanged(path, sha)
+        if when is not None and seen_at is not None:
+            when = max(when, seen_at)
         rows.append((codec.ts(when), state, feed, rel, sha))
     codec.execute_many("UPDATE emr_processed_files SET received_at = ?, file_identity = ? WHERE feed = ? AND path = ? AND sha256 = ?", rows)
 

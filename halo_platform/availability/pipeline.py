@@ -87,7 +87,7 @@ def pending_files(store: StoreResource, feed: Feed, only: list[str] | None = Non
         back = [f for f in known if f.sha256 != processed[f.relpath].current]  # a content landed again: now the current one
         with store.write() as conn:
             record_identities(Codec(conn), [f for f in known if f not in back])
-            record_received(Codec(conn), feed.name, [(f.relpath, f.sha256, str(f.path)) for f in back])
+            record_received(Codec(conn), feed.name, [(f.relpath, f.sha256, str(f.path)) for f in back], utcnow().replace(tzinfo=None))
     return [f for f in files if only is None or f.relpath in only]
 
 
