@@ -104,6 +104,8 @@ def _s3(landing: S3Landing, what: str, size: int = 0) -> Iterator[tuple[Any, Tim
             code = exc.response.get("Error", {}).get("Code", "error")
             if code in ("NoSuchKey", "404"):  # a GET's code, a HEAD's (it has no body to name one)
                 raise FileNotFoundError(errno.ENOENT, f"S3 landing {what}: {code}") from None
+            if code == "PreconditionFailed":  # a GET's If-Match: the object is no longer the one listed
+                raise LandingReadError(f"S3 landing {what}: {code} (replaced since it was listed)") from None
             raise LandingReadError(f"S3 landing {what}: {code}") from None
         except BotoCoreError as exc:
             late()  # the connection the deadline shut, whatever botocore made of it
@@ -134,7 +136,7 @@ class S3Object:
         return SimpleNamespace(st_size=self.size, st_mtime=self.last_modified.timestamp())
 
     def read_bytes(self) -> bytes:
-        return read_bytes(str(self), self.size)
+        return read_bytes(str(self), self.size, self.etag)
 
     def __str__(self) -> str:
         return f"s3://{self.landing.bucket}/{self.key}"
@@ -166,6 +168,11 @@ class PendingFile:
     def size(self) -> int | None:
         """An S3 object's listed size, which a read of it must give; None for a local file."""
         return self.path.size if isinstance(self.path, S3Object) else None
+
+    @property
+    def etag(self) -> str | None:
+        """An S3 object's listed ETag, which a read of it asks for; None for a local file."""
+        return self.path.etag if isinstance(self.path, S3Object) else None
 
 
 RECORDED_PATH_LENGTH = ProcessedFile.path.type.length
@@ -230,17 +237,20 @@ def _object_location(location: str) -> tuple[S3Landing, str]:
     return landing, location.removeprefix(f"s3://{landing.bucket}/")
 
 
-def read_bytes(location: str, size: int | None = None) -> bytes:
-    """A landed file's content; of an S3 object, its `size` bytes when its listed size is given.
+def read_bytes(location: str, size: int | None = None, etag: str | None = None) -> bytes:
+    """A landed file's content; of an S3 object, its `size` bytes when its listed size is given,
+    and the content of its listed `etag` when that is given.
     botocore checks a body against its Content-Length only: an answer without one (in chunks, or
     ended by closing the connection) cut off was handed over as the whole object, processed and
-    recorded as done. Fewer bytes (or more) than listed is a LandingReadError: the object stays pending."""
+    recorded as done. Fewer bytes (or more) than listed is a LandingReadError: the object stays pending.
+    So is an object replaced since it was listed (S3 answers the GET's If-Match with 412): its new
+    content, of the same size, was processed and recorded under the listed ETag."""
     if not location.startswith("s3://"):
         return Path(location).read_bytes()
     landing, key = _object_location(location)
     # the body streams after the call answered: its read fails like the call (a timeout, a reset), within a time of its size
     with _s3(landing, f"get {location}") as (client, deadline):
-        answer = client.get_object(Bucket=landing.bucket, Key=key)
+        answer = client.get_object(Bucket=landing.bucket, Key=key, **({"IfMatch": f'"{etag}"'} if etag else {}))
         deadline.renew(transfer_seconds(S3_TIMEOUT, answer.get("ContentLength", size or 0)))  # an answer in chunks has none
         data = answer["Body"].read()
     if size is not None and len(data) != size:

@@ -111,17 +111,18 @@ def file_head(path: str) -> bytes:
 COLUMNAR_MIN_BYTES = 1 << 20
 
 
-def load_file(fmt: str, path: str, relpath: str, sha256: str, size: int | None = None, threads: int | None = None) -> LandedFile:
+def load_file(fmt: str, path: str, relpath: str, sha256: str, size: int | None = None, etag: str | None = None,
+              threads: int | None = None) -> LandedFile:
     """Parse one landed file into columns (runs in a worker process for big batches): column-wise
     where the format can, with at most `threads` DuckDB threads, else record by record. A file
     that cannot be parsed at all becomes one quarantine record instead of stopping the batch.
     A file that cannot be read raises: that is no fault of the file (S3 throttling, a share gone
-    away, an S3 object read short of its listed `size`), which stays pending for the retried run;
-    quarantined, it was recorded as processed."""
+    away, an S3 object read short of its listed `size` or replaced since it was listed with `etag`),
+    which stays pending for the retried run; quarantined, it was recorded as processed."""
     from halo_platform.availability.feeds import adapter
 
     feed_format = adapter(fmt)
-    data, name = read_bytes(path, size), Path(path).name  # a local file, or an S3 object read in place
+    data, name = read_bytes(path, size, etag), Path(path).name  # a local file, or an S3 object read in place
     sha256 = sha256 or hashlib.sha256(data).hexdigest()  # a file not readable while listed (UNREAD): what was read
     try:
         templates = name_matches(Path(path).name, feed_format.template_patterns)
@@ -205,7 +206,7 @@ def ingest_feeds(store: StoreResource, batches: list[tuple[Feed, list[PendingFil
     parsing, two threads, load 5-6)."""
     from concurrent.futures import Executor, ThreadPoolExecutor
 
-    args = {feed.name: [(feed.format, str(f.path), f.relpath, f.sha256, f.size) for f in files] for feed, files in batches}
+    args = {feed.name: [(feed.format, str(f.path), f.relpath, f.sha256, f.size, f.etag) for f in files] for feed, files in batches}
     size = sum(size for _, files in batches for f in files if (size := _size(f)) < COLUMNAR_MIN_BYTES)
     workers = max(1, min(sum(len(a) for a in args.values()), os.cpu_count() or 1))
     pool: Executor

@@ -61,10 +61,10 @@ def test_a_file_that_cannot_be_read_fails_the_run_stays_pending_and_holds_back_n
     land("acme", "booking.jsonl", BOOKING)
     real = pipeline.read_bytes
 
-    def unreadable(location, size):
+    def unreadable(location, size, etag=None):
         if location.endswith("hours.jsonl"):
             raise PermissionError(13, "Permission denied", location)
-        return real(location, size)
+        return real(location, size, etag)
 
     monkeypatch.setattr(pipeline, "read_bytes", unreadable)
     with pytest.raises(Exception, match=r"acme/hours\.jsonl.*Permission denied"):

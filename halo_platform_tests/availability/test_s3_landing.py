@@ -205,12 +205,12 @@ def failing_reads(s3_feed, when):  # noqa: ANN001, ANN201
     location `when` picks (the server's switches fail every request: one read at a time)."""
     real, one_at_a_time = pipeline.read_bytes, threading.Lock()
 
-    def read(location, size):  # noqa: ANN001, ANN202
+    def read(location, size, etag=None):  # noqa: ANN001, ANN202
         with one_at_a_time:
             if when(location):
                 s3_feed.switches.error_status, s3_feed.switches.error_count = 503, 10
             try:
-                return real(location, size)
+                return real(location, size, etag)
             finally:
                 s3_feed.switches.error_status, s3_feed.switches.error_count = None, None
     return read
