@@ -11,6 +11,7 @@ local path or the object's `s3://bucket/key` URL."""
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import datetime as dt
 import errno
 import functools
@@ -19,6 +20,7 @@ import logging
 import os
 import secrets
 import shutil
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -32,7 +34,7 @@ from halo_platform.availability.feeds.base import storable_text
 from halo_platform.availability.tables import ProcessedFile
 from halo_platform.core.errors import HaloError
 from halo_platform.core.files import fsync_folder, replaced_whole
-from halo_platform.core.request_deadline import TimedDeadline, transfer_seconds, watching_new_sockets, within
+from halo_platform.core.request_deadline import TimedDeadline, transfer_seconds, watching_new_sockets
 from halo_platform.core.s3 import stored_etag
 from halo_platform.core.settings import get_settings
 
@@ -76,6 +78,50 @@ class LandingReadError(HaloError):
     what was not read stays pending, and the run or tick fails so that it is retried."""
 
 
+class LandingTimeSpent(LandingReadError):
+    """An S3 call not made, or given up, as the time of the block it was in (`s3_within`) ran out:
+    a sensor tick's, which Dagster gives up at 60 s, losing the whole tick."""
+
+
+_s3_end: contextvars.ContextVar[float | None] = contextvars.ContextVar("s3_end", default=None)
+
+
+@contextlib.contextmanager
+def s3_within(seconds: float) -> Iterator[None]:
+    """The S3 calls of this block end within `seconds` from now as a whole: each call has its own
+    time (`S3_TIMEOUT`), so a tick listing several slow feeds took that time for each of them."""
+    token = _s3_end.set(time.monotonic() + seconds)
+    try:
+        yield
+    finally:
+        _s3_end.reset(token)
+
+
+class _S3Deadline(TimedDeadline):
+    """A call's deadline, cut short at `until` (`time.monotonic()`) when there is one; `cut` says it was."""
+
+    def __init__(self, seconds: float, until: float | None) -> None:
+        self.until, self.cut = until, False
+        super().__init__(seconds)
+
+    def renew(self, seconds: float) -> None:
+        left = seconds if self.until is None else self.until - time.monotonic()
+        self.cut = left < seconds
+        super().renew(max(0.0, min(seconds, left)))
+        if left <= 0:
+            self.expire()  # now, before any attempt is made, not when the timer's thread gets to it
+
+
+@contextlib.contextmanager
+def _call_deadline(seconds: float) -> Iterator[_S3Deadline]:
+    """`within(seconds)`, cut short at the end of the enclosing `s3_within` block."""
+    deadline = _S3Deadline(seconds, _s3_end.get())
+    try:
+        yield deadline
+    finally:
+        deadline.end()
+
+
 @contextlib.contextmanager
 def _s3(landing: S3Landing, what: str, size: int = 0) -> Iterator[tuple[Any, TimedDeadline]]:
     """A client of `landing` for one call (`what`, as errors name it) within `S3_TIMEOUT` and the time
@@ -88,9 +134,11 @@ def _s3(landing: S3Landing, what: str, size: int = 0) -> Iterator[tuple[Any, Tim
     from botocore.config import Config
     from botocore.exceptions import BotoCoreError, ClientError
 
-    with within(transfer_seconds(S3_TIMEOUT, size)) as deadline, watching_new_sockets(deadline):
+    with _call_deadline(transfer_seconds(S3_TIMEOUT, size)) as deadline, watching_new_sockets(deadline):
 
         def late(**_: Any) -> None:  # noqa: ANN401 - botocore's event arguments
+            if deadline.passed and deadline.cut:
+                raise LandingTimeSpent(f"S3 landing {what}: not done within the time left to the sensor tick's S3 calls")
             if deadline.passed:
                 raise LandingReadError(f"S3 landing {what}: no answer within {round(deadline.seconds, 1):g} s")
 

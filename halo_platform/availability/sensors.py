@@ -22,6 +22,7 @@ from halo_platform.alerts.send import Alert, send_alerts
 from halo_platform.availability import pipeline
 from halo_platform.availability.assets import FEEDS, missing_feeds, run_range
 from halo_platform.availability.feeds import load_feeds
+from halo_platform.availability.landing import LandingTimeSpent, s3_within
 from halo_platform.availability.spans import date_runs
 from halo_platform.core.errors import HaloError
 from halo_platform.core.failures import masked
@@ -30,6 +31,9 @@ from halo_platform.core.run_status import attempt, final_failures
 from halo_platform.core.store import StoreResource
 from halo_platform.sinks import SinksResource
 
+# The time of a tick's S3 calls in all (each has its own, `landing.S3_TIMEOUT`): Dagster gives up a tick
+# at 60 s and loses it whole; the rest is the store's and the requests'.
+TICK_S3_SECONDS = 40.0
 REQUEST_TAG = "halo/emr-request"  # a request's first key, on every attempt (Dagster's retries copy it)
 
 
@@ -129,24 +133,35 @@ def emr_landing_sensor(context: dg.SensorEvaluationContext, store: StoreResource
     """Watches $HALO_HOME/landing/<feed>/ for files not yet processed; requests one run per feed
     (per disjoint impacted date range) for the impacted (date, feed) partitions, adding the
     partitions of a feed the instance does not know yet. A feed whose landing cannot be read
-    is alerted once per outage (the cursor holds the feeds unreadable at the last tick)."""
+    is alerted once per outage (the cursor holds the feeds unreadable at the last tick). The tick's S3
+    calls have `TICK_S3_SECONDS` in all: the feeds not reached within them are read at the next tick,
+    where the feeds unreadable at this one come after the others."""
     as_of, horizon = pipeline.today(), pipeline.DEFAULT_HORIZON_DAYS
-    found, unreadable, idle = [], {}, []
-    for feed in load_feeds().values():
-        try:  # a feed whose landing cannot be read (an S3 endpoint down) holds back no other feed
-            files = pipeline.pending_files(store, feed)
-            for file in files:
-                found.append((feed.name, file.relpath, file.sha256, pipeline.file_dates(store, feed, file, as_of, horizon)))
-            if not files and (dates := pipeline.stored_work_dates(store, feed.name, as_of, horizon)):
-                idle.append(window_request(context.instance, feed.name, dates, as_of, horizon))  # a new day moved the window
-        except HaloError as exc:
-            unreadable[feed.name] = error_line(str(exc))[0]
-            context.log.error(f"emr feed {feed.name}: landing not read: {unreadable[feed.name]}")
+    known = json.loads(context.cursor) if context.cursor else {}
+    found, unreadable, idle, unreached = [], {}, [], []
+    with s3_within(TICK_S3_SECONDS):
+        for feed in sorted(load_feeds().values(), key=lambda feed: feed.name in known):
+            try:  # a feed whose landing cannot be read (an S3 endpoint down) holds back no other feed
+                files = pipeline.pending_files(store, feed)
+                for file in files:
+                    found.append((feed.name, file.relpath, file.sha256, pipeline.file_dates(store, feed, file, as_of, horizon)))
+                if not files and (dates := pipeline.stored_work_dates(store, feed.name, as_of, horizon)):
+                    idle.append(window_request(context.instance, feed.name, dates, as_of, horizon))  # a new day moved the window
+            except LandingTimeSpent:
+                unreached.append(feed.name)
+            except HaloError as exc:
+                unreadable[feed.name] = error_line(str(exc))[0]
+                context.log.error(f"emr feed {feed.name}: landing not read: {unreadable[feed.name]}")
     send_alerts(unreadable_alerts(context.cursor, unreadable), sinks, store=store)
-    cursor = json.dumps(unreadable, sort_keys=True)
-    if not found and unreadable and not idle:  # nothing else to request: the skip names them
-        reason = "landing not read for " + "; ".join(f"{name}: {problem}" for name, problem in sorted(unreadable.items()))
-        return dg.SensorResult(skip_reason=dg.SkipReason(reason), cursor=cursor)
+    cursor = json.dumps(unreadable | {name: known[name] for name in unreached if name in known}, sort_keys=True)
+    skipped = []
+    if unreached:
+        skipped.append(f"not reached within the tick's {TICK_S3_SECONDS:g} s of S3 calls, read at the next tick: {', '.join(sorted(unreached))}")
+        context.log.warning(f"emr feeds {skipped[0]}")
+    if not found and not idle and (unreadable or unreached):  # nothing else to request: the skip names them
+        if unreadable:
+            skipped.insert(0, "landing not read for " + "; ".join(f"{name}: {problem}" for name, problem in sorted(unreadable.items())))
+        return dg.SensorResult(skip_reason=dg.SkipReason("; ".join(skipped)), cursor=cursor)
     if not found and not idle:
         return dg.SensorResult(skip_reason=dg.SkipReason("no unprocessed files in the landing zone"), cursor=cursor)
     # a feed with no file but work (a new day) is asked for beside the feeds with files: asked for only at a

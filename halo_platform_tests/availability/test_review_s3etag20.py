@@ -4,15 +4,22 @@ S3 server, which answers a GET whose If-Match is not the object's ETag with 412 
 from __future__ import annotations
 
 import datetime as dt
+import json
+import time
 
+import dagster as dg
 import pytest
 
-from halo_platform.availability import pipeline
+from halo_platform.availability import pipeline, sensors
 from halo_platform.availability.feeds import get_feed
 from halo_platform.availability.landing import LandingReadError
+from halo_platform.availability.sensors import emr_landing_sensor
 from halo_platform.availability.service import quarantined
+from halo_platform.sinks import SinksResource
 from halo_platform_tests.availability.helpers import process, spans_on
+from halo_platform_tests.availability.test_review_s3land19 import trickled  # noqa: F401 - the fixture
 from halo_platform_tests.availability.test_s3_landing import HOURS, landing_at
+from halo_platform_tests.fixtures.alerts import alerts_sent
 
 NEWER = HOURS.replace("09:00", "08:00")  # the same size: only the ETag tells them apart
 
@@ -68,3 +75,49 @@ def test_planning_never_reads_a_replaced_object_as_the_one_listed(s3_feed, store
         listed.path.read_bytes()
     (now,) = pipeline.pending_files(store, feed)
     assert now.path.read_bytes() == NEWER.encode()
+
+
+FEEDS = 5
+
+
+def _tick(store, cursor: str | None = None) -> dg.SensorResult:  # noqa: ANN001
+    with dg.DagsterInstance.ephemeral() as instance:
+        with dg.build_sensor_context(instance=instance, cursor=cursor, resources={"store": store, "sinks": SinksResource()}) as context:
+            return emr_landing_sensor(context)
+
+
+def test_a_tick_over_several_slow_feeds_ends_within_its_time_and_reads_the_others_next(trickled, s3_server, store, tmp_path, monkeypatch):  # noqa: F811
+    """Each S3 listing has its time (the landing's, 1 s here; 30 s in production), the tick had it for
+    each feed: five feeds whose endpoint answers a byte at a time held it 5 s (2.5 min in production,
+    where Dagster gives up a tick at 60 s and the whole tick is lost). The tick's S3 calls have one
+    time in all (2.5 s here): a feed not listed within it is not reached, named in the skip reason and
+    the log, neither alerted nor forgotten (its last state stays in the cursor); a feed not read at the
+    last tick is listed after the others, so a feed down holds no other back at the next tick."""
+    server = trickled(b"list-type=2", times=99)
+    names = [f"f{i}" for i in range(FEEDS)]
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text("feeds:\n" + "".join(
+        f"  {name}: {{format: acme, landing: 's3://emr-landing/{name}/', endpoint_url: 'http://127.0.0.1:{server.port}'}}\n" for name in names))
+    monkeypatch.setattr(sensors, "TICK_S3_SECONDS", 2.5)
+    s3_server.client().put_object(Bucket="emr-landing", Key="f4/hours.jsonl", Body=HOURS.encode())
+    late = "S3 landing list s3://emr-landing/{}/: no answer within 1 s"
+
+    started = time.monotonic()
+    first = _tick(store)
+    assert time.monotonic() - started < 3.5  # 5 s and more before
+    assert first.skip_reason.skip_message == (
+        f"landing not read for f0: {late.format('f0')}; f1: {late.format('f1')}; "
+        "not reached within the tick's 2.5 s of S3 calls, read at the next tick: f2, f3, f4")
+    assert sorted(a["title"] for a in alerts_sent()) == ["emr feed landing not read: f0", "emr feed landing not read: f1"]
+
+    second = _tick(store, first.cursor)  # f2, f3, f4 first: f0 and f1 were down
+    assert second.skip_reason.skip_message == (
+        f"landing not read for f2: {late.format('f2')}; f3: {late.format('f3')}; "
+        "not reached within the tick's 2.5 s of S3 calls, read at the next tick: f0, f1, f4")
+    assert json.loads(second.cursor) == {name: late.format(name) for name in names[:4]}  # f0, f1 still down as far as is known
+    assert sorted(a["title"] for a in alerts_sent()) == [f"emr feed landing not read: {name}" for name in names[:4]]  # once each
+
+    server.left = 0  # the endpoint answers again
+    third = _tick(store, second.cursor)
+    assert [r.run_key.partition("@")[0] for r in third.run_requests] == ["f4/hours.jsonl"]
+    assert third.cursor == "{}"
