@@ -21,6 +21,7 @@ from halo_platform.reports.definitions import defs
 from halo_platform.reports.schedules import Due, list_schedules, next_runs, schedule_edits, schedules_t, set_schedule
 from halo_platform.reports.sensors import evaluate_schedules, run_request_for
 from halo_platform.reports.task import PayloadError, get_task
+from halo_platform.sinks import SinksResource
 from halo_platform_tests.fixtures.access import control_center
 
 PASSWORD = "a long enough password"
