@@ -300,8 +300,9 @@ def send_high(row: Claimed, route: HighRoute, store: StoreResource, providers: P
     `lost`, not re-sent by a dispatch run; a message that cannot be sent ends `provider_error`.
     Each provider that refused it, asked us to wait or had no token left leaves a `retry_scheduled`
     event with its reason (its status unchanged, no retry counted): the timeline says why the next
-    one sent it. When none took it, the last one tried leaves the final event, its reason after the
-    deadline's.
+    one sent it. When none took it, the last one tried (else the last one passed over) leaves the
+    final event, its reason after the deadline's: `retry_scheduled`, a retryable failure as delivery.md
+    has it, where a 429 from each provider leaves it too; `queued` only when its route had no provider.
     Returns the message's `brief_view` as its final write left it (None: no longer ours). The
     row is not read back, nor the view read apart: each read was a transaction of its own in a
     call that a drain competes with for the CPU."""
@@ -356,6 +357,8 @@ def send_high(row: Claimed, route: HighRoute, store: StoreResource, providers: P
         last_event = len(passed_over)
         passed_over.append(_passed_over(message_id, name, now, masked_detail(result.detail, row.recipient) or None))
     if final is None:
+        if last_provider is None and passed_over:  # each one passed over for its rate limit: as a 429 from each, the last one's event is final
+            last_provider, last_event = passed_over[-1]["provider"], len(passed_over) - 1
         if last_provider is None:
             final = transition(row, None, None, config.retry, now)
         else:  # the last provider tried leaves the final event, with its reason: one event per provider passed over
