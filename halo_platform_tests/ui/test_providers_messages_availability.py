@@ -20,6 +20,7 @@ from halo_platform.core.errors import HaloError, NotFoundError
 from halo_platform.core.redact import mask_recipient
 from halo_platform.core.store import StoreResource
 from halo_platform.delivery.autopilot import attempts_t, changes_t, hourly_traffic, state_changes
+from halo_platform.delivery.lifecycle import RANK
 from halo_platform.delivery.queue import events_t
 from halo_platform.delivery.resources import ProvidersResource
 from halo_platform.delivery.service import find_message, submit
@@ -79,6 +80,33 @@ def test_a_viewer_looks_a_message_up_by_id_and_by_idempotency_key_and_sees_its_t
         assert NUMBER not in html and NUMBER[1:] not in html
     timed(page, f"{control_center.url}/ui/messages?q={sent['key']}")
     screenshot(page, "messages")
+    _clean(page)
+
+
+def test_every_status_of_the_lifecycle_has_a_badge_colour_and_a_suppressed_message_shows_its_own(page: Page, control_center, sent):  # noqa: ARG001
+    """messages.html coloured each status but `suppressed`, whose badge was the page's plain grey,
+    the one a status with no colour of its own gets: a message ended by an opt-out looked like no state."""
+    other = "+33612345699"
+    assert control_center.halo("delivery", "suppress", "sms", other).returncode == 0
+    done = control_center.halo("delivery", "send", "sms", "--to", other, "--body", "x", "--priority", "LOW")
+    assert done.returncode == 0, done.stderr[-2000:]
+    view = json.loads(done.stdout)
+    assert view["status"] == "suppressed", view
+    sign_in(page, control_center, "viewer")
+    page.goto(f"{control_center.url}/ui/messages?q={view['id']}")
+    expect(page.locator("#message-status")).to_have_text("suppressed")
+    colours = page.evaluate("""statuses => Object.fromEntries(["", ...statuses].map(status => {
+        const badge = document.createElement("span");
+        badge.className = `badge ${status}`;
+        document.body.append(badge);
+        const colour = getComputedStyle(badge).backgroundColor;
+        badge.remove();
+        return [status, colour];
+    }))""", list(RANK))
+    plain = colours.pop("")
+    assert [status for status, colour in colours.items() if colour == plain] == [], colours
+    assert page.locator("#message-status").evaluate("badge => getComputedStyle(badge).backgroundColor") == colours["suppressed"]
+    screenshot(page, "messages-suppressed")
     _clean(page)
 
 
