@@ -644,6 +644,7 @@ _GRAPHQL_QUERY_PARAMETERS = [
      "description": "The GraphQL document (queries only)"},
     {"name": "variables", "in": "query", "required": False, "content": {"application/json": {"schema": {"type": "object"}}}},
     {"name": "operationName", "in": "query", "required": False, "schema": {"type": "string"}},
+    {"name": "extensions", "in": "query", "required": False, "content": {"application/json": {"schema": {"type": "object"}}}},
 ]
 _GRAPHQL_OPENAPI = {
     "POST": {"requestBody": {"required": True, "content": {"application/json": {"schema": _GRAPHQL_REQUEST}}}},
