@@ -4,7 +4,9 @@ the message's status forward only.
 
 A callback only touches messages its provider sent: an event naming a message that another
 provider sent (or none) is counted as `unmatched` and changes nothing, so one provider's
-credentials can never move another provider's messages. One that names only the provider's id
+credentials can never move another provider's messages. One naming by our id a message this
+provider was sent a request for before another provider took it (its answer unknown, or a retry)
+is that provider's word on its copy: kept in the message's timeline, `overtaken` (its status unchanged). One that names only the provider's id
 for a message, before the dispatcher recorded that id, is kept until it does (`queue.park_all`)."""
 
 from __future__ import annotations
@@ -83,7 +85,7 @@ def _applied(provider_name: str, events: list[CallbackEvent], store: StoreResour
                     parked.append((ev.provider_message_id, ev.event, ev.dedupe_key, ev.detail))
                     kept.add((provider_name, ev.provider_message_id))
                 counts["unmatched"] += 1
-            elif apply_event(conn, provider_name, row.id, ev.event, ev.dedupe_key, ev.detail, now):
+            elif apply_event(conn, provider_name, row.id, ev.event, ev.dedupe_key, ev.detail, now, moves=row.provider == provider_name):
                 counts["applied"] += 1
             else:
                 counts["duplicates"] += 1

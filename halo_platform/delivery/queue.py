@@ -315,28 +315,36 @@ OWN_LOOKUP_CHUNK = 500
 def own_messages(conn: Connection, provider: str, named: Sequence[tuple[str | None, str | None]]) -> list:
     """The message each provider's event of `named` (our id, the provider's id) is about, in order,
     if this provider sent it: the one it names by our id when it names one (no other: the
-    provider's id is no better there), else the only one of this provider's messages with its
+    provider's id is no better there), also one this provider was sent a request for before another
+    provider took it (its row's `provider` says which), else the only one of this provider's messages with its
     provider id (several share one: a SendGrid batch's X-Message-Id; which of them it is about
     cannot be told). A statement per OWN_LOOKUP_CHUNK ids, not one per event (a signed 1 MiB
     SendGrid batch, 8,000 events, was 16,000 statements and most of 10 s on PostgreSQL)."""
     ids = sorted({mid for mid, _ in named if mid})
     pmids = sorted({pmid for mid, pmid in named if not mid and pmid})
-    ours = sa.select(messages_t.c.id, messages_t.c.provider_message_id).where(messages_t.c.provider == provider)
+    columns = sa.select(messages_t.c.id, messages_t.c.provider_message_id, messages_t.c.provider)
+    ours = columns.where(messages_t.c.provider == provider)
+    # by our id, also a message this provider had a request for before another provider took it
+    # (its answer unknown or retryable): its receipt is that provider's word on the copy it got
+    handed = columns.where(sa.or_(messages_t.c.provider == provider, sa.exists().where(
+        attempts_t.c.message_id == messages_t.c.id, attempts_t.c.provider == provider)))
     by_id, holders = {}, collections.defaultdict(list)
     for start in range(0, len(ids), OWN_LOOKUP_CHUNK):
-        by_id.update((row.id, row) for row in conn.execute(ours.where(messages_t.c.id.in_(ids[start:start + OWN_LOOKUP_CHUNK]))))
+        by_id.update((row.id, row) for row in conn.execute(handed.where(messages_t.c.id.in_(ids[start:start + OWN_LOOKUP_CHUNK]))))
     for start in range(0, len(pmids), OWN_LOOKUP_CHUNK):
         for row in conn.execute(ours.where(messages_t.c.provider_message_id.in_(pmids[start:start + OWN_LOOKUP_CHUNK]))):
             holders[row.provider_message_id].append(row)
     return [by_id.get(mid) if mid else (rows[0] if pmid and len(rows := holders.get(pmid, [])) == 1 else None) for mid, pmid in named]
 
 
-def apply_event(conn: Connection, provider: str, message_id: str, event: str, dedupe_key: str, detail: str | None, now: dt.datetime) -> bool:
+def apply_event(conn: Connection, provider: str, message_id: str, event: str, dedupe_key: str, detail: str | None, now: dt.datetime,
+                moves: bool = True) -> bool:
     """Store a provider's event of message `message_id` once (False: it was stored already) and
     move the message's status forward. The status moves in the UPDATE's condition, on the row
     as it is when the row is locked: two events of one message applied at once never rewind it.
     An event that moved nothing is stored `overtaken`: in the history, not a lifecycle change
-    for the status webhook."""
+    for the status webhook. `moves` False: the event of a provider that had the message before
+    another one took it, which never changes a message another provider sent (delivery.md)."""
     # scoped to the message: a key another message's event holds (a provider id another
     # provider's callback named) never makes this message's event a duplicate; a key
     # stored unscoped (before) still dedupes its own message's repeats
@@ -346,8 +354,8 @@ def apply_event(conn: Connection, provider: str, message_id: str, event: str, de
         sa.and_(events_t.c.dedupe_key == stored_dedupe_key(dedupe_key), events_t.c.message_id == message_id)))).first()
     if seen is not None:
         return False
-    moved = conn.execute(messages_t.update().where(messages_t.c.id == message_id, messages_t.c.status.in_(overtaken_by(event)))
-                         .values(status=event, updated_at=now)).rowcount
+    moved = moves and conn.execute(messages_t.update().where(messages_t.c.id == message_id, messages_t.c.status.in_(overtaken_by(event)))
+                                   .values(status=event, updated_at=now)).rowcount
     conn.execute(events_t.insert().values(message_id=message_id, event=event, provider=provider, at=now, detail=detail or None,
                                           dedupe_key=scoped, overtaken=not moved))
     return True
