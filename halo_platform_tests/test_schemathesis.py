@@ -7,10 +7,8 @@ Bounded in time (seeded, few examples per operation) so it runs in CI with the r
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,54 +18,36 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 
 from halo_platform.http import create_app
+from halo_platform_tests.fixtures.halo_serve import halo_serve
 
 HALO = str(Path(sys.executable).with_name("halo"))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory, dagster_webserver) -> Iterator[tuple[str, dict[str, str]]]:  # noqa: ANN001
     """The service as `halo serve` runs it, on a store seeded with the demo data (the variables of
     `halo_env`), and the header of a key with every scope made by `halo keys create` in the same
-    store (a rate generated requests never reach). The server boots while the store is seeded. Task
+    store (a rate generated requests never reach). Task
     requests go to the session's Dagster webserver, as under `halo up` (queued runs deleted after)."""
     root = tmp_path_factory.mktemp("schemathesis")
     (root / "halo").mkdir()
     env = dagster_webserver.env({**os.environ, "HALO_HOME": str(root / "halo"), "HALO_DB_URL": f"sqlite:///{root / 'halo' / 'halo.db'}",
                                  "HALO_ALERTS": "alerts"})
-    url = f"http://127.0.0.1:{_free_port()}"
-    log = (root / "serve.log").open("w")
-    proc = subprocess.Popen([HALO, "serve", "--host", "127.0.0.1", "--port", url.rsplit(":", 1)[1]], env=env, stdout=log, stderr=log)
     try:
-        # three days hold a weekday whatever today is: the demo's DR001 works Monday to Friday
-        for args in (["demo"], ["emr", "process", "--horizon-days", "3"]):
-            seeded = subprocess.run([HALO, *args], env=env, capture_output=True, text=True, timeout=180)
-            assert seeded.returncode == 0, seeded.stderr[-2000:]
-        created = subprocess.run([HALO, "keys", "create", "schemathesis", "--scope", "admin", "--rate", "100000"],
-                                 env=env, capture_output=True, text=True, timeout=60)
-        assert created.returncode == 0, created.stderr[-2000:]
-        headers = {"Authorization": f"Bearer {created.stdout.strip()}"}
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(f"{url}/health", timeout=5).raise_for_status()
-                break
-            except httpx.TransportError:
-                assert proc.poll() is None and time.monotonic() < deadline, (root / "serve.log").read_text()[-2000:]
-                time.sleep(0.3)
-        assert httpx.get(f"{url}/openapi.json", headers=headers, timeout=5).json() == SPEC
-        seeded_spans = httpx.get(f"{url}/v1/availability", params={"feed": "hl7", "provider_id": "DR001"}, headers=headers, timeout=5).json()
-        assert seeded_spans["spans"], "the demo store has no spans for the OpenAPI examples (hl7, DR001)"
-        yield url, headers
+        with halo_serve(root, "--host", "127.0.0.1", env=env) as url:
+            # three days hold a weekday whatever today is: the demo's DR001 works Monday to Friday
+            for args in (["demo"], ["emr", "process", "--horizon-days", "3"]):
+                seeded = subprocess.run([HALO, *args], env=env, capture_output=True, text=True, timeout=180)
+                assert seeded.returncode == 0, seeded.stderr[-2000:]
+            created = subprocess.run([HALO, "keys", "create", "schemathesis", "--scope", "admin", "--rate", "100000"],
+                                     env=env, capture_output=True, text=True, timeout=60)
+            assert created.returncode == 0, created.stderr[-2000:]
+            headers = {"Authorization": f"Bearer {created.stdout.strip()}"}
+            assert httpx.get(f"{url}/openapi.json", headers=headers, timeout=5).json() == SPEC
+            seeded_spans = httpx.get(f"{url}/v1/availability", params={"feed": "hl7", "provider_id": "DR001"}, headers=headers, timeout=5).json()
+            assert seeded_spans["spans"], "the demo store has no spans for the OpenAPI examples (hl7, DR001)"
+            yield url, headers
     finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        log.close()
         dagster_webserver.clear_queue()
 
 

@@ -1,11 +1,6 @@
 """The HTTP service: /health, /openapi.json, JSON error bodies; `halo serve` really serves."""
 
 import os
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import httpx
 import pytest
@@ -17,6 +12,7 @@ from halo_platform.core.errors import ConflictError
 from halo_platform.core.http import ChecksFirstRoute, make_app
 from halo_platform.http import create_app
 from halo_platform_tests.fixtures.access import authorized_client
+from halo_platform_tests.fixtures.halo_serve import halo_serve
 
 
 def test_health_checks_the_operational_store(halo_env):
@@ -45,25 +41,9 @@ def test_unknown_paths_and_halo_errors_answer_json_error_bodies(halo_env):
 
 
 def test_halo_serve_answers_health_on_loopback(tmp_path):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     env = {**os.environ, "HALO_HOME": str(tmp_path), "HALO_DB_URL": f"sqlite:///{tmp_path / 'halo.db'}"}
-    proc = subprocess.Popen([str(Path(sys.executable).with_name("halo")), "serve", "--port", str(port)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                response = httpx.get(f"http://127.0.0.1:{port}/health", timeout=5)
-                break
-            except httpx.TransportError:
-                assert proc.poll() is None and time.monotonic() < deadline
-                time.sleep(0.3)
-        assert response.json() == {"status": "ok"}
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+    with halo_serve(tmp_path, env=env) as url:
+        assert httpx.get(f"{url}/health", timeout=30).json() == {"status": "ok"}
 
 
 def _guarded_router(**kwargs) -> APIRouter:  # noqa: ANN003 - APIRouter's

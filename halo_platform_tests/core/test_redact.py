@@ -17,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from halo_platform.core.redact import RedactingFilter, mask_text
-from halo_platform_tests.fixtures.halo_serve import free_port
+from halo_platform_tests.fixtures.halo_serve import halo_serve
 
 
 @pytest.mark.parametrize(
@@ -111,28 +111,13 @@ def test_every_process_entry_point_installs_the_filter_for_every_logger(start, t
 def _access_log_of_a_get(tmp_path: Path, path: str, params: dict[str, str]) -> str:
     """What a real `halo serve` (a Vonage provider `vo` configured) logged for one GET of `path`
     with `params`, which it refuses unsigned (401)."""
-    port = free_port()
     providers = tmp_path / "providers.yaml"
     providers.write_text("providers:\n  vo: {kind: vonage, channel: sms, api_key: k, api_secret: s, signature_secret: sig}\n")
     env = {**os.environ, "HALO_HOME": str(tmp_path), "HALO_DB_URL": f"sqlite:///{tmp_path / 'halo.db'}", "HALO_PROVIDERS_FILE": str(providers)}
-    log = tmp_path / "serve.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen([str(Path(sys.executable).with_name("halo")), "serve", "--port", str(port)], env=env, stdout=out, stderr=out)
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    response = httpx.get(f"http://127.0.0.1:{port}{path}", params=params, timeout=5)
-                    break
-                except httpx.TransportError:
-                    assert proc.poll() is None and time.monotonic() < deadline
-                    time.sleep(0.3)
-            assert response.status_code == 401
-            time.sleep(0.5)
-        finally:
-            proc.terminate()
-            proc.wait(timeout=20)
-    return log.read_text()
+    with halo_serve(tmp_path, env=env) as url:
+        assert httpx.get(f"{url}{path}", params=params, timeout=30).status_code == 401
+        time.sleep(0.5)
+    return "".join(log.read_text() for log in tmp_path.glob("serve-*.log"))
 
 
 def test_halo_serve_keeps_the_number_of_a_vonage_receipt_by_get_out_of_the_access_log(tmp_path):

@@ -7,14 +7,13 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
+
+from halo_platform_tests.fixtures.halo_serve import halo_serve
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -24,12 +23,6 @@ def readme_commands() -> list[str]:
     blocks = re.findall(r"^```bash\n(.*?)^```", (ROOT / "README.md").read_text(), re.S | re.M)
     lines = [line.strip() for block in blocks for line in block.splitlines()]
     return [line for line in lines if line and not line.startswith("#")]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_the_readme_has_runnable_blocks_covering_every_group_of_the_halo_command() -> None:
@@ -43,35 +36,25 @@ def test_the_readme_has_runnable_blocks_covering_every_group_of_the_halo_command
 
 def test_every_readme_command_runs_as_written_against_a_fresh_home(tmp_path, dagster_webserver) -> None:  # noqa: ANN001
     """Task requests go to the session's Dagster webserver, as under `make run`."""
-    port = free_port()
     env = dagster_webserver.env({k: v for k, v in os.environ.items() if not k.startswith(("HALO_", "DAGSTER_"))})
     env.update(HALO_HOME=str(tmp_path / "halo"))
     # the README tells the reader to put .venv/bin on PATH; here it is this interpreter's bin
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
-    server = subprocess.Popen([str(BIN / "halo"), "serve", "--port", str(port)], cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        state = tmp_path / "exported.sh"  # what a line exports (HALO_KEY) reaches the lines after it, as in one terminal
-        state.write_text("")
-        for command in readme_commands():
-            if command.startswith("export PATH="):
-                continue  # done above, for this checkout's interpreter
-            line = command.replace("localhost:8080", f"127.0.0.1:{port}")
-            if line.startswith("curl"):
-                line = line.replace("curl ", "curl --fail-with-body ", 1)
-            script = f"source {shlex.quote(str(state))}\n{line}\nstatus=$?\nexport -p > {shlex.quote(str(state))}\nexit $status"
-            proc = subprocess.run(["bash", "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-            assert proc.returncode == 0, f"{command}\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
-            assert "Traceback" not in proc.stderr, command
+        with halo_serve(tmp_path, env=env) as url:
+            state = tmp_path / "exported.sh"  # what a line exports (HALO_KEY) reaches the lines after it, as in one terminal
+            state.write_text("")
+            for command in readme_commands():
+                if command.startswith("export PATH="):
+                    continue  # done above, for this checkout's interpreter
+                line = command.replace("localhost:8080", url.removeprefix("http://"))
+                if line.startswith("curl"):
+                    line = line.replace("curl ", "curl --fail-with-body ", 1)
+                script = f"source {shlex.quote(str(state))}\n{line}\nstatus=$?\nexport -p > {shlex.quote(str(state))}\nexit $status"
+                proc = subprocess.run(["bash", "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+                assert proc.returncode == 0, f"{command}\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
+                assert "Traceback" not in proc.stderr, command
     finally:
-        server.terminate()
-        server.wait(timeout=20)
         dagster_webserver.clear_queue()
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from halo_platform_tests.fixtures.halo_serve import HALO, ROOT, free_port, halo_serve
+from halo_platform_tests.fixtures.halo_serve import HALO, ROOT, halo_serve
 
 PASSWORDS = {"viewer": "viewer password 1", "operator": "operator password 1"}
 TIMINGS = Path(os.environ.get("HALO_SCREENSHOTS", "/tmp/halo-screenshots")) / "page-timings.json"
@@ -65,10 +65,9 @@ def control_center(tmp_path_factory: pytest.TempPathFactory, seeded_home, dagste
     shutil.copytree(template, root / "halo")
     env = dagster_webserver.env({k: v for k, v in os.environ.items() if not k.startswith(("HALO_", "DAGSTER_"))})
     env.update(HALO_HOME=str(root / "halo"))
-    port = free_port()
-    center = ControlCenter(f"http://127.0.0.1:{port}", env, root, dict(logins))
-    center.demo_monday = re.search(r"^reports: payments warehouse: .*\(week of (\S+)\)$", demo_output, re.M).group(1)
-    with halo_serve(root, env=env, port=port):
+    with halo_serve(root, env=env) as url:
+        center = ControlCenter(url, env, root, dict(logins))
+        center.demo_monday = re.search(r"^reports: payments warehouse: .*\(week of (\S+)\)$", demo_output, re.M).group(1)
         yield center
 
 

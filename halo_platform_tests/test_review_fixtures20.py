@@ -1,0 +1,59 @@
+"""The fixtures that start real servers, under a loaded CI (`pytest -n 3` on two cores): a port
+chosen free may be taken by another process before the server binds it, and the test must then
+not talk to that other process."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from halo_platform_tests.fixtures import halo_serve as serving
+from halo_platform_tests.servers.common import listening_socket
+
+
+class _Impostor(http.server.BaseHTTPRequestHandler):
+    """Another service on the port: it answers /health (and everything) 200."""
+
+    def do_GET(self) -> None:  # noqa: N802
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def impostor_port() -> Iterator[int]:
+    """A port another HTTP server holds, answering 200 to any GET."""
+    sock = listening_socket()
+    server = http.server.HTTPServer(sock.getsockname(), _Impostor, bind_and_activate=False)
+    server.socket.close()
+    server.socket = sock
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield sock.getsockname()[1]
+    server.shutdown()
+    server.server_close()
+
+
+def test_halo_serve_moves_to_another_port_when_the_one_chosen_is_taken_before_it_binds(halo_env, tmp_path, impostor_port, monkeypatch) -> None:  # noqa: ANN001
+    chosen = iter([impostor_port])
+    free_port = serving.free_port
+    monkeypatch.setattr(serving, "free_port", lambda: next(chosen, None) or free_port())
+    with serving.halo_serve(tmp_path) as url:
+        assert url != f"http://127.0.0.1:{impostor_port}"
+        assert httpx.get(f"{url}/health", timeout=30).json() != {}  # halo's own answer
+        logs = {p.name: p.read_text() for p in tmp_path.glob("serve-*.log")}
+    assert list(logs) == [f"serve-{url.rsplit(':', 1)[1]}.log"]  # the log of the server the test talked to
+    assert f"Uvicorn running on {url}" in logs[f"serve-{url.rsplit(':', 1)[1]}.log"]
+
+
+def test_halo_serve_on_a_port_given_and_taken_fails_with_its_log(halo_env, tmp_path, impostor_port) -> None:  # noqa: ANN001
+    with pytest.raises(AssertionError, match="address already in use"), serving.halo_serve(tmp_path, port=impostor_port):
+        pytest.fail("the fixture yielded another process's URL")
+
