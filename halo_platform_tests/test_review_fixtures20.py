@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from playwright.sync_api import expect
 
 from halo_platform_tests.fixtures import halo_serve as serving
 from halo_platform_tests.servers.common import listening_socket
@@ -57,3 +58,9 @@ def test_halo_serve_on_a_port_given_and_taken_fails_with_its_log(halo_env, tmp_p
     with pytest.raises(AssertionError, match="address already in use"), serving.halo_serve(tmp_path, port=impostor_port):
         pytest.fail("the fixture yielded another process's URL")
 
+
+def test_a_browser_test_waits_for_a_page_that_is_slow_to_be_ready(page) -> None:  # noqa: ANN001
+    # a page running its scripts under load: Swagger UI took more than Playwright's 5 s to render
+    # its operations on a loaded CI; a readiness wait is the one generous default, in every test
+    page.set_content("<main></main><script>setTimeout(() => document.querySelector('main').textContent = 'ready', 6000)</script>")
+    expect(page.locator("main")).to_have_text("ready")
