@@ -19,7 +19,7 @@ from halo_platform.availability.service import quarantined
 from halo_platform.cli import cli
 from halo_platform.sinks import SinksResource
 from halo_platform_tests.availability.helpers import process, spans_on
-from halo_platform_tests.availability.test_s3_landing import HOURS, landing_at
+from halo_platform_tests.availability.test_s3_landing import HOURS, feed_at, landing_at
 from halo_platform_tests.sinks.test_review_sinks19 import Trickler
 
 
@@ -46,16 +46,13 @@ class Trickling(Trickler):
 def trickled(halo_env, s3_server, tmp_path, monkeypatch):
     """`trickled(on)`: feed `cloud` lands in s3://emr-landing/clinic-a/ through a Trickling endpoint
     trickling the first request whose line holds `on`; the landing's time is 1 s."""
-    monkeypatch.delenv("AWS_ENDPOINT_URL_S3")
     monkeypatch.setattr(landing, "S3_TIMEOUT", 1.0)
-    s3_server.client().create_bucket(Bucket="emr-landing")
+    landing_at(s3_server, tmp_path, monkeypatch, "clinic-a")
     servers = []
 
     def start(on: bytes, **settings) -> Trickling:  # noqa: ANN003
         servers.append(server := Trickling(on, (s3_server.host, s3_server.port), **settings))
-        feeds = tmp_path / "feeds.yaml"
-        feeds.write_text(f"feeds:\n  cloud: {{format: acme, landing: 's3://emr-landing/clinic-a/', endpoint_url: 'http://127.0.0.1:{server.port}'}}\n")
-        monkeypatch.setenv("HALO_FEEDS_FILE", str(feeds))
+        feed_at(tmp_path, monkeypatch, "clinic-a", f"http://127.0.0.1:{server.port}")
         return server
 
     yield start

@@ -39,10 +39,15 @@ def landing_at(s3_server, tmp_path, monkeypatch, prefix: str):  # noqa: ANN001, 
     environment's endpoint is removed, so only the feed's setting can reach the server."""
     monkeypatch.delenv("AWS_ENDPOINT_URL_S3")
     s3_server.client().create_bucket(Bucket="emr-landing")
-    feeds = tmp_path / "feeds.yaml"
-    feeds.write_text(f"feeds:\n  cloud: {{format: acme, landing: 's3://emr-landing/{prefix}/', endpoint_url: '{s3_server.endpoint_url}'}}\n")
-    monkeypatch.setenv("HALO_FEEDS_FILE", str(feeds))
+    feed_at(tmp_path, monkeypatch, prefix, s3_server.endpoint_url)
     return s3_server
+
+
+def feed_at(tmp_path, monkeypatch, prefix: str, endpoint_url: str) -> None:  # noqa: ANN001
+    """$HALO_FEEDS_FILE: feed `cloud` (acme) lands in s3://emr-landing/<prefix>/ at `endpoint_url`."""
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text(f"feeds:\n  cloud: {{format: acme, landing: 's3://emr-landing/{prefix}/', endpoint_url: '{endpoint_url}'}}\n")
+    monkeypatch.setenv("HALO_FEEDS_FILE", str(feeds))
 
 
 @pytest.fixture

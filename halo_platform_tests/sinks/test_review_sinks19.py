@@ -79,19 +79,25 @@ def _delivered(sink, report_file) -> tuple:  # noqa: ANN001
     return outcome, time.monotonic() - started
 
 
+def _given_up_then_delivered(line: bytes, server, sink_at, report_file) -> None:  # noqa: ANN001
+    """A sink with a 1 s timeout (`sink_at(port)`) to a server trickling `line` is given up at its
+    timeout, 'no answer within 1 s', and retried as other transient failures are: the retry (relayed
+    to the real `server`) delivers."""
+    with trickler(line, (server.host, server.port)) as trickling:
+        outcome, took = _delivered(sink_at(trickling.port), report_file)
+    assert took < 5, f"held {took:.1f} s"
+    assert "no answer within 1 s" in outcome.tries[0]["error"], outcome.tries
+    assert (outcome.status, outcome.attempts, trickling.connections) == ("DELIVERED", 2, 2), outcome.detail
+
+
 @pytest.mark.parametrize("mode", [{"starttls": True}, {}])
 def test_an_smtp_server_trickling_its_greeting_is_given_up_at_the_sinks_timeout(smtp_server, report_file, mode):
     """smtplib's timeout holds for each read: a greeting of a line every 0.5 s held an email sink
     with a 1 s timeout for the 20 s it went on (for good, had it gone on), and the report's run and
-    the sinks after it with it. The connection and login now have the sink's timeout as a whole:
-    the attempt fails, 'no answer within 1 s', and is retried as other transient failures are."""
-    with trickler(b"220-still greeting\r\n", (smtp_server.host, smtp_server.port)) as server:
-        sink = EmailSink(host="127.0.0.1", port=server.port, sender="reports@example.com", to=["finance@example.com"],
-                         ca_file=str(smtp_server.tls.cert_path), timeout=1, **smtp_server.credentials, **mode)
-        outcome, took = _delivered(sink, report_file)
-    assert took < 5, f"held {took:.1f} s"
-    assert "no answer within 1 s" in outcome.tries[0]["error"], outcome.tries
-    assert (outcome.status, outcome.attempts, server.connections) == ("DELIVERED", 2, 2), outcome.detail
+    the sinks after it with it. The connection and login now have the sink's timeout as a whole."""
+    _given_up_then_delivered(b"220-still greeting\r\n", smtp_server, lambda port: EmailSink(
+        host="127.0.0.1", port=port, sender="reports@example.com", to=["finance@example.com"],
+        ca_file=str(smtp_server.tls.cert_path), timeout=1, **smtp_server.credentials, **mode), report_file)
     (mail,) = smtp_server.messages.wait_for(1)
     assert mail.attachments == {report_file.name: report_file.read_bytes()}
 
@@ -99,12 +105,8 @@ def test_an_smtp_server_trickling_its_greeting_is_given_up_at_the_sinks_timeout(
 def test_an_ftp_server_trickling_its_banner_is_given_up_at_the_sinks_timeout(ftp_server, report_file):
     """ftplib's timeout holds for each read: a banner of a line every 0.5 s held an FTP sink with a
     1 s timeout for the 20 s it went on. The retry (to the real server) delivers the file whole."""
-    with trickler(b"220-welcome, still\r\n", (ftp_server.host, ftp_server.port)) as server:
-        sink = FTPSink(host="127.0.0.1", port=server.port, remote_dir="/inbound", timeout=1, **ftp_server.credentials)
-        outcome, took = _delivered(sink, report_file)
-    assert took < 5, f"held {took:.1f} s"
-    assert "no answer within 1 s" in outcome.tries[0]["error"], outcome.tries
-    assert (outcome.status, outcome.attempts, server.connections) == ("DELIVERED", 2, 2), outcome.detail
+    _given_up_then_delivered(b"220-welcome, still\r\n", ftp_server, lambda port: FTPSink(
+        host="127.0.0.1", port=port, remote_dir="/inbound", timeout=1, **ftp_server.credentials), report_file)
     assert [p.name for p in (ftp_server.home / "inbound").iterdir()] == [report_file.name]
 
 
