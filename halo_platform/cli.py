@@ -108,7 +108,14 @@ def serve(host: str, port: int, workers: int, proxy_headers: bool, forwarded_all
     ProvidersResource().check()
     _check_listen(host, port)
     uvicorn.run("halo_platform.http:create_app", factory=True, host=host, port=port, workers=workers, log_level="info",
-                proxy_headers=proxy_headers, forwarded_allow_ips=forwarded_allow_ips if proxy_headers else None)
+                proxy_headers=proxy_headers, forwarded_allow_ips=forwarded_allow_ips if proxy_headers else None,
+                timeout_worker_healthcheck=WORKER_START_SECONDS)
+
+
+# uvicorn kills a worker process that does not answer its health check within 5 s and starts
+# another: on a loaded host (every service starting at once) a worker's start took longer, and
+# each new one was killed in turn; a worker that hangs once started is still replaced, later
+WORKER_START_SECONDS = 30
 
 
 def _check_listen(host: str, port: int) -> None:

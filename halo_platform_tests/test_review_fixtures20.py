@@ -5,6 +5,7 @@ not talk to that other process."""
 from __future__ import annotations
 
 import http.server
+import os
 import threading
 from collections.abc import Iterator
 
@@ -64,3 +65,17 @@ def test_a_browser_test_waits_for_a_page_that_is_slow_to_be_ready(page) -> None:
     # its operations on a loaded CI; a readiness wait is the one generous default, in every test
     page.set_content("<main></main><script>setTimeout(() => document.querySelector('main').textContent = 'ready', 6000)</script>")
     expect(page.locator("main")).to_have_text("ready")
+
+
+def test_halo_serve_workers_slow_to_start_on_a_loaded_machine_are_waited_for(halo_env, tmp_path) -> None:  # noqa: ANN001
+    """uvicorn kills a worker process that has not answered its health check within 5 s and starts
+    another: on a loaded machine (CI at load 10, or a host starting every service at once) a worker
+    took longer to start, each one was killed in turn and `halo serve --workers 2` never answered.
+    Here each worker process starts 6 s late."""
+    late = tmp_path / "late"
+    late.mkdir()
+    (late / "sitecustomize.py").write_text('import sys, time\nif "--multiprocessing-fork" in sys.argv:\n    time.sleep(6)\n')
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(late), os.environ.get("PYTHONPATH", "")])}
+    with serving.halo_serve(tmp_path, "--workers", "2", env=env, timeout=45) as url:
+        assert httpx.get(f"{url}/health", timeout=30).json() == {"status": "ok"}
+    assert "died" not in "".join(p.read_text() for p in tmp_path.glob("serve-*.log"))
