@@ -5,7 +5,6 @@ attempts) as the answers arrive. The rules it applies (`lifecycle`) are pure."""
 from __future__ import annotations
 
 import collections
-import contextlib
 import datetime as dt
 import functools
 from collections.abc import Callable, Iterable, Sequence
@@ -379,17 +378,16 @@ def recorded_ids(transitions: Iterable[Transition]) -> set[tuple[str, str]]:
     return {(t.provider, t.provider_message_id) for t in transitions if t.status != "held" and t.provider and t.provider_message_id}
 
 
-def settle_parked(store: StoreResource, recorded: set[tuple[str, str]], now: dt.datetime, reading: Connection | None = None) -> None:
+def settle_parked(store: StoreResource, recorded: set[tuple[str, str]], now: dt.datetime) -> None:
     """Apply the kept events (`park_all`) of the `recorded` (provider, provider id) pairs to their
     message, as their callback would have been (`apply_event`), and drop them. Both sides call
     it after their own commit: the callback for the ids it kept, a HIGH send for its id (a drain
-    folds it into its next transaction, `apply_parked`). Whichever commits last then finds the
-    other's rows, even where PostgreSQL or MariaDB let a callback commit while the transaction
-    recording its id was open. `reading`: a connection in autocommit to look with (the one the
-    caller's commit was made on), instead of one from the pool."""
+    folds it into its next transaction, `apply_parked`; a HIGH send on PostgreSQL looks with its
+    view, `KEPT`). Whichever commits last then finds the other's rows, even where PostgreSQL or
+    MariaDB let a callback commit while the transaction recording its id was open."""
     if not recorded:
         return
-    with contextlib.nullcontext(reading) if reading is not None else store.read() as conn:  # nearly always nothing kept: no write
+    with store.read() as conn:  # nearly always nothing kept: no write
         if not _any_parked(conn, recorded):
             return
     apply_kept(store, recorded, now)
