@@ -63,8 +63,8 @@ def race(store: StoreResource, rows: list, answered: list, marks: list, monkeypa
     first_moved, go_on = threading.Event(), threading.Event()
     real_apply = callbacks.apply_event
 
-    def apply_then_wait(*args):  # noqa: ANN002, ANN202
-        applied = real_apply(*args)
+    def apply_then_wait(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        applied = real_apply(*args, **kwargs)
         if not first_moved.is_set():
             first_moved.set()
             go_on.wait(10)
