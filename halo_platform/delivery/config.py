@@ -163,7 +163,9 @@ class DeliveryConfig:
         `${ENV}` variable it references is not set, or its `base_url` from one holds a user name or
         password (refused as the file's own URL is). Routing gives it no traffic: drawn, building
         its client failed the dispatch run of its channel."""
-        why = {name: f"{not_set(variables)}: its client cannot be built, routing gives it no traffic" for name, variables in self.unset_secrets().items()}
+        why = {name: (f"environment variable{'s' if len(variables) > 1 else ''} {', '.join(variables)} "
+                      f"{'are' if len(variables) > 1 else 'is'} not set: its client cannot be built, routing gives it no traffic")
+               for name, variables in self.unset_secrets().items()}
         for name in {name for name, _ in self.secret_references} - set(why):
             if holds_credentials(expand_env(self.providers[name].raw.get("base_url"))):
                 why[name] = f"base_url from the environment: {CREDENTIALS_IN_URL}; routing gives it no traffic"
@@ -174,12 +176,6 @@ class DeliveryConfig:
             if rule.key == key:
                 return rule
         raise HaloError(f"unknown routing rule {key!r}; known: {', '.join(r.key for r in self.rules)}")
-
-
-def not_set(variables: tuple[str, ...]) -> str:
-    """'environment variable X is not set', or 'environment variables X, Y are not set'."""
-    many = len(variables) > 1
-    return f"environment variable{'s' if many else ''} {', '.join(variables)} {'are' if many else 'is'} not set"
 
 
 def country_code(value: Any, what: str = "country") -> str | None:

@@ -36,7 +36,6 @@ locks_t = RoutingRuleLock.__table__
 
 # built once: a claim and a HIGH send read the routing state each time
 _WEIGHTS = sa.select(weights_t.c.rule, weights_t.c.provider, weights_t.c.weight)
-_ADDED_RULES = sa.select(rules_t.c.rule, rules_t.c.channel, rules_t.c.country, rules_t.c.capability).order_by(rules_t.c.created_at)
 
 
 def _none(column: sa.Column) -> sa.ColumnElement:
@@ -76,15 +75,14 @@ def _with_rules(config: DeliveryConfig, added: list[tuple[str, str, str, str]], 
 
 def with_added_rules(config: DeliveryConfig, conn: Connection) -> DeliveryConfig:
     """`config` with the rules added at run time appended (their stored weights as weights)."""
-    return _with_rules(config, [tuple(r) for r in conn.execute(_ADDED_RULES)], stored_weights(conn))
+    weights, _, added = _stored_routing(conn)
+    return _with_rules(config, added, weights)
 
 
-def _routing(config: DeliveryConfig, conn: Connection) -> tuple[Router, list]:
-    """The router, and the providers' stored states (provider, factor, paused_until) it was made
-    from. A provider whose `${ENV}` secret is not set weighs 0 (as one that is down): drawn, its
-    client could not be built, and the HaloError failed the whole dispatch run of its channel (every
-    message stayed queued, also those of the providers that could send them) and HIGH sends drawn
-    to it; the autopilot reports its rules down when it was their only provider."""
+def _stored_routing(conn: Connection) -> tuple[dict[str, dict[str, float]], list[tuple], list[tuple[str, str, str, str]]]:
+    """The stored weights (rule -> provider -> weight), the providers' states (provider, factor,
+    paused_until) and the added rules (rule, channel, country, capability; oldest first), in one
+    statement (`_ROUTING`)."""
     weights: dict[str, dict[str, float]] = {}
     states, added = [], []
     for what, name, provider, channel, country, capability, value, paused_until, _ in conn.execute(_ROUTING):
@@ -94,6 +92,16 @@ def _routing(config: DeliveryConfig, conn: Connection) -> tuple[Router, list]:
             states.append((name, value, paused_until))
         else:
             added.append((name, channel, country, capability))
+    return weights, states, added
+
+
+def _routing(config: DeliveryConfig, conn: Connection) -> tuple[Router, list]:
+    """The router, and the providers' stored states (provider, factor, paused_until) it was made
+    from. A provider whose `${ENV}` secret is not set weighs 0 (as one that is down): drawn, its
+    client could not be built, and the HaloError failed the whole dispatch run of its channel (every
+    message stayed queued, also those of the providers that could send them) and HIGH sends drawn
+    to it; the autopilot reports its rules down when it was their only provider."""
+    weights, states, added = _stored_routing(conn)
     factors = {provider: factor for provider, factor, _ in states} | dict.fromkeys(config.unusable(), 0.0)
     return Router(_with_rules(config, added, weights), weights, factors), states
 
@@ -196,7 +204,7 @@ def add_rule(
     """Add a routing rule at run time with its weights; the rule, its weights and their audit
     rows are written in one transaction. Refused: a blank `reason`, an unknown channel or
     capability, a country that is not two letters or `*`, a rule that exists, weights
-    `validate_weights` refuses, a `changed_by` `check_one_line` refuses."""
+    `validate_weights` refuses, a `changed_by` `check_name` refuses."""
     reason = required_reason(reason)
     check_name(changed_by, "changed_by")
     country, capability = rule_country(country), capability.strip().upper() or "*"
