@@ -9,7 +9,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
@@ -20,14 +19,9 @@ import pytest
 from halo_platform.access import users
 from halo_platform.access.keys import check_key
 from halo_platform.core.store import StoreResource
+from halo_platform.lab.ports import free_port
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _group_alive(pgid: int) -> bool:
@@ -61,7 +55,7 @@ def _spans_once_landed(halo_home: Path, halo_port: int, key: str, provider: str,
 
 @pytest.mark.timeout(480)
 def test_make_run_serves_the_ui_without_the_dagster_yaml_warning_and_stops_on_ctrl_c(tmp_path):
-    port, halo_port = _free_port(), _free_port()
+    port, halo_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HALO_", "DAGSTER_"))}
     env.update(HALO_HOME=str(tmp_path / "halo"), DAGSTER_HOME=str(tmp_path / "dagster_home"))
     log = tmp_path / "make_run.log"

@@ -22,11 +22,7 @@ from pathlib import Path
 
 import click
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from halo_platform.lab.ports import free_port
 
 
 def _percentiles(samples: list[float]) -> str:
@@ -139,7 +135,7 @@ def _rate_limit(rate: float, seconds: float, clients: int, workers: int) -> None
     store = StoreResource(db_url=env["HALO_DB_URL"])
     key = create_key(store, "bench", ["messages:read"], rate_per_second=rate)
     store.dispose()
-    port = _free_port()
+    port = free_port()
     halo = str(Path(sys.executable).with_name("halo"))
     server = subprocess.Popen([halo, "serve", "--port", str(port), "--workers", str(workers)], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -11,7 +11,6 @@ import datetime as dt
 import json
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -25,6 +24,7 @@ import httpx
 
 from halo_platform.core.cli_options import PathGiven
 from halo_platform.core.errors import HaloError
+from halo_platform.lab.ports import free_port
 
 FEED = "acme"
 TZS = ("Europe/Paris", "America/New_York", "Asia/Kolkata", "UTC")
@@ -120,16 +120,10 @@ def measure(url: str, key: str, feed: str, providers: list[str], first: dt.date,
                    f"over {len(latencies)} requests ({load()})")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
 def serving(env: dict[str, str], log: Path) -> Iterator[str]:
     """`halo serve` on a free port in `env`; its URL once /health answers."""
-    port = _free_port()
+    port = free_port()
     with log.open("w") as out:
         proc = subprocess.Popen([HALO, "serve", "--port", str(port)], env=env, stdout=out, stderr=out)
         url = f"http://127.0.0.1:{port}"

@@ -13,7 +13,6 @@ import contextlib
 import http.client
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,6 +28,7 @@ import yaml
 
 from halo_platform.core.errors import HaloError
 from halo_platform.lab.fakehttp import FakeProcess, run_in_process
+from halo_platform.lab.ports import free_port
 from halo_platform.lab.provider_fakes import SECRETS
 
 SMS_KINDS = ("twilio", "vonage")
@@ -49,12 +49,6 @@ TEMPLATES = [f"Your appointment reminder, template {i}: see you soon." for i in 
 CONCURRENCY = 64
 RAW_CONCURRENCY = 4  # connections per SMS fake for the raw-capacity reference
 PG_ADMIN_URL = os.environ.get("HALO_BENCH_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _providers_yaml(fakes: dict[str, FakeProcess]) -> dict:
@@ -164,7 +158,7 @@ def naive_loop(fakes: dict[str, FakeProcess], messages: int) -> float:
 # -- the platform --------------------------------------------------------------------------
 
 def _start_api(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "--factory", "halo_platform.http:create_app", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
         env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
