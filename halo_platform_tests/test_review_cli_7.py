@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from halo_platform.cli import cli
+from halo_platform_tests.fixtures.ports import closed_port
 
 ROOT = Path(__file__).resolve().parents[1]
 HALO = Path(sys.executable).parent / "halo"
@@ -81,21 +82,14 @@ def test_ingesting_a_folder_or_a_pipe_says_it_is_no_file(halo_env, capsys, tmp_p
         2, [], [f"error: no such file: {tmp_path / 'none.jsonl'}"])
 
 
-def refused_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.parametrize("url", ["http://ops:s3cret-pass@127.0.0.1:{port}/dagster?token=t0ken-value",
                                  "ftp://ops:s3cret-pass@127.0.0.1:{port}/?token=t0ken-value"])
 def test_a_webserver_that_cannot_be_reached_is_named_without_its_credentials(halo_env, capsys, monkeypatch, url) -> None:
     """DAGSTER_UI_URL may carry a proxy's password or token: the refusal printed it as set (the
     same line is the API's error body), where every log line masks it."""
-    monkeypatch.setenv("DAGSTER_UI_URL", url.format(port=refused_port()))
-    exit_code, out, err = halo(capsys, "tasks", "run", "payment_reconciliation", "--sink", "outbox")
+    with closed_port() as port:
+        monkeypatch.setenv("DAGSTER_UI_URL", url.format(port=port))
+        exit_code, out, err = halo(capsys, "tasks", "run", "payment_reconciliation", "--sink", "outbox")
     assert exit_code == 2 and out == [] and len(err) == 1
     assert err[0].startswith("error: could not submit the run to the Dagster webserver at ")
     assert "s3cret-pass" not in err[0] and "t0ken-value" not in err[0]

@@ -13,7 +13,7 @@ from halo_platform.access.keys import check_key, create_key, keys_t, list_keys, 
 from halo_platform.core.definitions import STORE
 from halo_platform.core.errors import HaloError
 from halo_platform.core.settings import get_settings
-from halo_platform_tests.fixtures.halo_serve import free_port
+from halo_platform_tests.fixtures.ports import closed_port
 from halo_platform_tests.test_spec_review_5 import halo
 
 
@@ -48,7 +48,8 @@ def test_an_expired_key_frees_its_name_for_a_new_key(halo_env) -> None:
 def test_halo_serve_refuses_a_store_url_it_cannot_use_in_one_line(halo_env, url, says) -> None:
     """`HALO_DB_URL=foo halo serve` started, logged nothing, and answered every request, `/health`
     included, 422: a monitoring probe saw a client error from a service that can serve nothing."""
-    exit_code, out, err = halo("serve", "--port", str(free_port()), env={**halo_env, "HALO_DB_URL": url}, timeout=60)
+    with closed_port() as port:  # held: a serve past its checks fails at once (cannot listen), not at the timeout
+        exit_code, out, err = halo("serve", "--port", str(port), env={**halo_env, "HALO_DB_URL": url}, timeout=60)
     assert (exit_code, out, err) == (2, "", [f"error: {says}"])
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from halo_platform_tests.fixtures.halo_serve import free_port
+from halo_platform_tests.fixtures.ports import closed_port
 
 HALO = str(Path(sys.executable).with_name("halo"))
 
@@ -76,14 +76,16 @@ def test_halo_serve_with_several_workers_refuses_a_bad_setting_in_one_line_and_s
     """`halo serve --workers 2` builds the app in each worker process: HALO_API_RATE=abc (or a bad
     .env) was a traceback from each worker, and the parent went on listening with no worker left
     to answer, for ever; with one worker it was the one line it is now with any number."""
-    exit_code, out, err = halo("serve", "--port", str(free_port()), "--workers", workers, env={**halo_env, "HALO_API_RATE": "abc"}, timeout=60)
+    with closed_port() as port:  # held: a serve past its checks fails at once (cannot listen), not at the timeout
+        exit_code, out, err = halo("serve", "--port", str(port), "--workers", workers, env={**halo_env, "HALO_API_RATE": "abc"}, timeout=60)
     assert (exit_code, out, err) == (2, "", ["error: HALO_API_RATE must be a number in (0, 100000], got 'abc'"])
 
 
 def test_halo_serve_refuses_an_empty_host_which_uvicorn_reads_as_every_interface(halo_env) -> None:
     """`--host ''` made uvicorn listen on 0.0.0.0 and [::]: the service (and the Control Center's
     sign-in) open to the network where the default keeps it on 127.0.0.1."""
-    exit_code, out, err = halo("serve", "--host", "", "--port", str(free_port()), env=halo_env, timeout=60)
+    with closed_port() as port:
+        exit_code, out, err = halo("serve", "--host", "", "--port", str(port), env=halo_env, timeout=60)
     assert (exit_code, out, err) == (2, "", ["error: Invalid value for '--host': empty (leave the option out for its default)"])
 
 
@@ -95,7 +97,8 @@ def test_halo_alerts_with_an_empty_name_is_one_line_not_an_alert_to_nobody(halo_
     from halo_platform.sinks import SinksResource
 
     said = f"HALO_ALERTS must be a comma list of sink names, got {alerts!r} (an empty name)"
-    exit_code, out, err = halo("serve", "--port", str(free_port()), env={**halo_env, "HALO_ALERTS": alerts}, timeout=60)
+    with closed_port() as port:
+        exit_code, out, err = halo("serve", "--port", str(port), env={**halo_env, "HALO_ALERTS": alerts}, timeout=60)
     assert (exit_code, out, err) == (2, "", [f"error: {said}"])
     with pytest.MonkeyPatch.context() as patch:  # a run's failure sensor: the alert names why it reached no sink, and never raises
         patch.setenv("HALO_ALERTS", alerts)

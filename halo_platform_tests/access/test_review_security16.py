@@ -19,7 +19,8 @@ from halo_platform.delivery.resources import ProvidersResource
 from halo_platform.lab.fakehttp import FakeHTTPServer
 from halo_platform_tests.delivery.conftest import outgoing
 from halo_platform_tests.fixtures.access import authorized_client
-from halo_platform_tests.fixtures.halo_serve import free_port, halo_serve
+from halo_platform_tests.fixtures.halo_serve import halo_serve
+from halo_platform_tests.fixtures.ports import closed_port
 from halo_platform_tests.test_review_cli_7 import halo
 
 # addresses whose letters are not all ASCII: JSON written with Python's, PHP's or Java's defaults
@@ -149,12 +150,13 @@ def test_a_webserver_url_whose_password_holds_a_slash_is_named_without_it(url, a
     refused, and the refusal names the URL masked: the password rule stopped at the `/`, and the
     address rule then masked the part after it as the name of an address, so the CLI's line and
     the API's 503 body read `https://ops:Xy7/k***@127.0.0.1:...`, most of the password in clear."""
-    monkeypatch.setenv("DAGSTER_UI_URL", url.format(port=free_port()))
-    password = url.split(":")[2].rpartition("@")[0]
-    exit_code, out, err = halo(capsys, "tasks", "run", "payment_reconciliation", "--sink", "outbox")
-    assert exit_code == 2 and out == [] and len(err) == 1
-    assert err[0].startswith("error: could not submit the run to the Dagster webserver at ")
-    assert ":***@" in err[0] and password.split("/")[0] not in err[0], err[0]
-    answer = authorized_client(app, "tasks:request").post("/v1/tasks/payment_reconciliation/requests", json={"payload": {"tolerance": 0.01}})
+    with closed_port() as port:
+        monkeypatch.setenv("DAGSTER_UI_URL", url.format(port=port))
+        password = url.split(":")[2].rpartition("@")[0]
+        exit_code, out, err = halo(capsys, "tasks", "run", "payment_reconciliation", "--sink", "outbox")
+        assert exit_code == 2 and out == [] and len(err) == 1
+        assert err[0].startswith("error: could not submit the run to the Dagster webserver at ")
+        assert ":***@" in err[0] and password.split("/")[0] not in err[0], err[0]
+        answer = authorized_client(app, "tasks:request").post("/v1/tasks/payment_reconciliation/requests", json={"payload": {"tolerance": 0.01}})
     assert answer.status_code == 503, answer.text
     assert ":***@" in answer.json()["error"] and password.split("/")[0] not in answer.text, answer.text

@@ -3,7 +3,9 @@ the operational store and a later sensor tick sends it again to that sink alone,
 delivered, and never again once it has been. The sink is a real HTTP server on 127.0.0.1 that is
 down (nothing listens on its port) when the run fails and up afterwards."""
 
+import contextlib
 import time
+from collections.abc import Callable, Iterator
 
 import dagster as dg
 import pytest
@@ -14,21 +16,23 @@ from halo_platform.core.store import StoreResource
 from halo_platform.lab.fakehttp import FakeHTTPServer
 from halo_platform.sinks import SinksResource
 from halo_platform_tests.alerts.test_hung_alert_sinks import failing_job
-from halo_platform_tests.fixtures.halo_serve import free_port
+from halo_platform_tests.fixtures.ports import closed_port
 
 
 @pytest.fixture
-def slack_down(halo_env, tmp_path, monkeypatch):
-    """HALO_ALERTS=ops_slack,alerts: a Slack webhook on a port nobody listens on yet, and a folder."""
-    port = free_port()
-    sinks_file = tmp_path / "sinks.yaml"
-    sinks_file.write_text(yaml.safe_dump({"sinks": {
-        "ops_slack": {"kind": "slack", "webhook_url": f"http://127.0.0.1:{port}/slack"},
-        "alerts": {"kind": "folder", "path": str(tmp_path / "alerts")},
-    }}))
-    monkeypatch.setenv("HALO_SINKS_FILE", str(sinks_file))
-    monkeypatch.setenv("HALO_ALERTS", "ops_slack,alerts")
-    return port
+def slack_down(halo_env, tmp_path, monkeypatch) -> Iterator[tuple[int, Callable[[], None]]]:
+    """HALO_ALERTS=ops_slack,alerts: a Slack webhook on a port that refuses connections until the
+    test frees it (the second item), to start Slack there at once; and a folder."""
+    with contextlib.ExitStack() as down:
+        port = down.enter_context(closed_port())
+        sinks_file = tmp_path / "sinks.yaml"
+        sinks_file.write_text(yaml.safe_dump({"sinks": {
+            "ops_slack": {"kind": "slack", "webhook_url": f"http://127.0.0.1:{port}/slack"},
+            "alerts": {"kind": "folder", "path": str(tmp_path / "alerts")},
+        }}))
+        monkeypatch.setenv("HALO_SINKS_FILE", str(sinks_file))
+        monkeypatch.setenv("HALO_ALERTS", "ops_slack,alerts")
+        yield port, down.close
 
 
 def tick_every_alert_sensor(instance: dg.DagsterInstance, cursors: dict) -> None:
@@ -50,7 +54,9 @@ def test_an_alert_whose_sink_was_down_is_sent_on_a_later_tick_to_that_sink_alone
         tick_every_alert_sensor(instance, cursors)  # ops_slack is down: its delivery fails
         assert len(list((tmp_path / "alerts").glob("*.json"))) == 1
 
-        with FakeHTTPServer(port=slack_down) as slack:
+        port, free_it = slack_down
+        free_it()
+        with FakeHTTPServer(port=port) as slack:
             slack.add_route("POST", "/slack", lambda request: (200, "ok"))
             time.sleep(0.5)
             tick_every_alert_sensor(instance, cursors)  # ops_slack is back

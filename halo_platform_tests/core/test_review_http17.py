@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from halo_platform.cli import cli
 from halo_platform.http import create_app
 from halo_platform_tests.fixtures.access import authorized_client
-from halo_platform_tests.fixtures.halo_serve import free_port
+from halo_platform_tests.fixtures.ports import closed_port
 
 PAYLOAD = '{"as_of": "2024-05-10"}'
 
@@ -22,17 +22,17 @@ def test_a_task_request_while_the_dagster_webserver_is_down_is_a_503_saying_no_c
     Exception occured during execution of query ' (the GraphQL client's wrapper, which says nothing
     of a connection); the CLI printed the same line. Both now end with why no connection was made,
     the URL's password masked, and nothing is recorded."""
-    port = free_port()
-    monkeypatch.setenv("DAGSTER_UI_URL", f"http://ops:s3cret@127.0.0.1:{port}")
-    said = (f"could not submit the run to the Dagster webserver at http://ops:***@127.0.0.1:{port} (is `halo up` running?):"
-            " no connection (Connection refused)")
+    with closed_port() as port:
+        monkeypatch.setenv("DAGSTER_UI_URL", f"http://ops:s3cret@127.0.0.1:{port}")
+        said = (f"could not submit the run to the Dagster webserver at http://ops:***@127.0.0.1:{port} (is `halo up` running?):"
+                " no connection (Connection refused)")
 
-    app = create_app()
-    answer = authorized_client(app).post("/v1/tasks/campaign_alerts/requests", json={"payload": {"as_of": "2024-05-10"}})
-    assert (answer.status_code, answer.json()) == (503, {"error": said, "detail": None})
+        app = create_app()
+        answer = authorized_client(app).post("/v1/tasks/campaign_alerts/requests", json={"payload": {"as_of": "2024-05-10"}})
+        assert (answer.status_code, answer.json()) == (503, {"error": said, "detail": None})
 
-    refused = CliRunner().invoke(cli, ["tasks", "run", "campaign_alerts", "--payload", PAYLOAD])
-    assert (refused.exit_code, refused.output.strip().splitlines()) == (2, [f"error: {said}"])
+        refused = CliRunner().invoke(cli, ["tasks", "run", "campaign_alerts", "--payload", PAYLOAD])
+        assert (refused.exit_code, refused.output.strip().splitlines()) == (2, [f"error: {said}"])
     with app.state.resources["store"].read() as conn:
         assert conn.exec_driver_sql("SELECT COUNT(*) FROM task_requests").scalar() == 0
 

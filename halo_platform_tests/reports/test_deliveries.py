@@ -15,7 +15,7 @@ from halo_platform.reports.demo import campaign, write_marketing
 from halo_platform.reports.requests import create_request, dagster_instance
 from halo_platform_tests.alerts.test_alerts import alert_tick
 from halo_platform_tests.fixtures.access import authorized_client
-from halo_platform_tests.servers.common import closed_port
+from halo_platform_tests.fixtures.ports import closed_port
 
 FTP_SECRET_ENV = "HALO_TEST_FTP_PASSWORD"
 
@@ -29,21 +29,22 @@ def test_a_refused_sink_fails_alone_the_run_fails_and_an_alert_is_sent(
     s3_server.client().create_bucket(Bucket="reports")
     http_fake.add_route("POST", "/hook", lambda request: (200, "ok"))
     monkeypatch.setenv(FTP_SECRET_ENV, ftp_server.password)
-    sinks_file({
-        "outbox": {"kind": "folder", "path": str(home / "outbox")},
-        "alerts": {"kind": "folder", "path": str(home / "alerts")},
-        "partner_ftp": {"kind": "ftp", "host": "127.0.0.1", "port": ftp_server.port, "username": ftp_server.username,
-                        "password": "${" + FTP_SECRET_ENV + "}", "remote_dir": "/inbound"},
-        "archive_s3": {"kind": "s3", "bucket": "reports", "prefix": "halo/", "endpoint_url": s3_server.endpoint_url,
-                       "region": s3_server.region},
-        "ops_slack": {"kind": "slack", "webhook_url": f"{http_fake.url}/hook", "link_store": "served"},
-        "served": {"kind": "folder", "path": str(home / "served"), "url": "https://files.example.com/halo/"},
-        "owners_email": {"kind": "email", "host": "127.0.0.1", "port": smtp_server.port, "sender": "r@example.com",
-                         "to": ["marketing@example.com"]},
-        "partner_sftp": {"kind": "sftp", "host": "127.0.0.1", "port": closed_port(), "username": "x", "password": "y"},
-    })
-    names = ["partner_sftp", "outbox", "partner_ftp", "archive_s3", "ops_slack", "owners_email"]
-    request = create_request(store, "campaign_alerts", {"as_of": "2024-05-10"}, sinks=names, wait=True)
+    with closed_port() as sftp_port:
+        sinks_file({
+            "outbox": {"kind": "folder", "path": str(home / "outbox")},
+            "alerts": {"kind": "folder", "path": str(home / "alerts")},
+            "partner_ftp": {"kind": "ftp", "host": "127.0.0.1", "port": ftp_server.port, "username": ftp_server.username,
+                            "password": "${" + FTP_SECRET_ENV + "}", "remote_dir": "/inbound"},
+            "archive_s3": {"kind": "s3", "bucket": "reports", "prefix": "halo/", "endpoint_url": s3_server.endpoint_url,
+                           "region": s3_server.region},
+            "ops_slack": {"kind": "slack", "webhook_url": f"{http_fake.url}/hook", "link_store": "served"},
+            "served": {"kind": "folder", "path": str(home / "served"), "url": "https://files.example.com/halo/"},
+            "owners_email": {"kind": "email", "host": "127.0.0.1", "port": smtp_server.port, "sender": "r@example.com",
+                             "to": ["marketing@example.com"]},
+            "partner_sftp": {"kind": "sftp", "host": "127.0.0.1", "port": sftp_port, "username": "x", "password": "y"},
+        })
+        names = ["partner_sftp", "outbox", "partner_ftp", "archive_s3", "ops_slack", "owners_email"]
+        request = create_request(store, "campaign_alerts", {"as_of": "2024-05-10"}, sinks=names, wait=True)
 
     assert request["status"] == "FAILED"
     assert request["error"].startswith("delivery failed: partner_sftp: gave up after 3 attempts")

@@ -17,7 +17,7 @@ from halo_platform.http import create_app
 from halo_platform.reports import audit
 from halo_platform.sinks import SinksResource
 from halo_platform_tests.fixtures.access import authorized_client
-from halo_platform_tests.fixtures.halo_serve import free_port
+from halo_platform_tests.fixtures.ports import closed_port
 
 
 @pytest.fixture
@@ -32,15 +32,14 @@ def test_a_long_alert_a_sink_failed_to_take_is_kept_whole_for_its_retry_on_maria
     title, details, text and JSON record each list them): with 600 rules the record was over 64 kB,
     which MariaDB's TEXT column of `alert_retries` refused ('Data too long'), so the alert a chat
     sink failed to take was logged and lost instead of being sent again."""
-    sinks_file = tmp_path / "sinks.yaml"
-    sinks_file.write_text(yaml.safe_dump({"sinks": {"ops_slack": {"kind": "slack",
-                                                                   "webhook_url": f"http://127.0.0.1:{free_port()}/slack"}}}))
-    monkeypatch.setenv("HALO_SINKS_FILE", str(sinks_file))
     rules = ", ".join(f"sms/C{n:03d}/transactional" for n in range(600))
     alert = Alert(title=f"every provider is down for {rules}", severity="ERROR", job="autopilot_job",
                   error="messages of these rules stay queued until a provider recovers", details={"rules": rules})
-
-    (outcome,) = send_alert(alert, SinksResource(), to=["ops_slack"], store=mariadb)
+    sinks_file = tmp_path / "sinks.yaml"
+    with closed_port() as port:
+        sinks_file.write_text(yaml.safe_dump({"sinks": {"ops_slack": {"kind": "slack", "webhook_url": f"http://127.0.0.1:{port}/slack"}}}))
+        monkeypatch.setenv("HALO_SINKS_FILE", str(sinks_file))
+        (outcome,) = send_alert(alert, SinksResource(), to=["ops_slack"], store=mariadb)
 
     assert outcome.status == "FAILED"  # nothing listens on the webhook's port
     (kept,) = outbox.take_due(mariadb, utcnow() + dt.timedelta(hours=1))

@@ -25,7 +25,8 @@ from halo_platform.http import create_app
 from halo_platform.reports.audit import get_request
 from halo_platform.reports.requests import warm_up_webserver
 from halo_platform_tests.fixtures.access import authorized_client
-from halo_platform_tests.fixtures.halo_serve import free_port, halo_serve
+from halo_platform_tests.fixtures.halo_serve import halo_serve
+from halo_platform_tests.fixtures.ports import closed_port
 
 REQUESTS = 50
 SUBPROCESS_NEVER_MS = 3000  # `dagster job launch` took 6,000-30,000 ms per request
@@ -74,13 +75,14 @@ def test_the_cli_submits_the_same_way_and_both_say_in_one_line_when_the_webserve
     with submitting.instance() as instance:
         assert instance.get_run_by_id(request_id).tags["halo/trigger"] == "manual"
 
-    down = f"http://127.0.0.1:{free_port()}"
-    monkeypatch.setenv("DAGSTER_UI_URL", down)
-    refused = runner.invoke(cli, ["tasks", "run", "campaign_alerts", "--payload", '{"as_of": "2024-05-10"}'])
-    assert refused.exit_code == 2
-    lines = refused.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"error: could not submit the run to the Dagster webserver at {down}")
-    answer = authorized_client(create_app()).post("/v1/tasks/campaign_alerts/requests", json={"payload": {"as_of": "2024-05-10"}})
+    with closed_port() as port:
+        down = f"http://127.0.0.1:{port}"
+        monkeypatch.setenv("DAGSTER_UI_URL", down)
+        refused = runner.invoke(cli, ["tasks", "run", "campaign_alerts", "--payload", '{"as_of": "2024-05-10"}'])
+        assert refused.exit_code == 2
+        lines = refused.output.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"error: could not submit the run to the Dagster webserver at {down}")
+        answer = authorized_client(create_app()).post("/v1/tasks/campaign_alerts/requests", json={"payload": {"as_of": "2024-05-10"}})
     assert answer.status_code == 503 and answer.json()["error"].startswith("could not submit the run to the Dagster webserver")
     with store.read() as conn:
         assert [r[0] for r in conn.exec_driver_sql("SELECT request_id FROM task_requests")] == [request_id]
@@ -88,11 +90,12 @@ def test_the_cli_submits_the_same_way_and_both_say_in_one_line_when_the_webserve
 
 def test_the_api_warms_the_webserver_up_in_the_background_and_starts_when_it_is_down(submitting, monkeypatch):
     assert warm_up_webserver(wait_seconds=0)  # the webserver answered its query without errors
-    monkeypatch.setenv("DAGSTER_UI_URL", f"http://127.0.0.1:{free_port()}")
-    assert not warm_up_webserver(wait_seconds=0)
-    with TestClient(create_app()) as client:  # the API does not wait for the webserver
-        assert client.get("/health").status_code == 200
-        assert "warm-up-dagster-webserver" in [t.name for t in threading.enumerate()]
+    with closed_port() as port:
+        monkeypatch.setenv("DAGSTER_UI_URL", f"http://127.0.0.1:{port}")
+        assert not warm_up_webserver(wait_seconds=0)
+        with TestClient(create_app()) as client:  # the API does not wait for the webserver
+            assert client.get("/health").status_code == 200
+            assert "warm-up-dagster-webserver" in [t.name for t in threading.enumerate()]
 
 
 def test_waiting_for_a_webserver_that_is_down_builds_one_http_client_not_one_per_try(monkeypatch):
@@ -106,6 +109,7 @@ def test_waiting_for_a_webserver_that_is_down_builds_one_http_client_not_one_per
         build(self, *args, **kwargs)
 
     monkeypatch.setattr(httpx.Client, "__init__", counted)
-    monkeypatch.setenv("DAGSTER_UI_URL", f"http://127.0.0.1:{free_port()}")
-    assert not warm_up_webserver(wait_seconds=2.5)
+    with closed_port() as port:
+        monkeypatch.setenv("DAGSTER_UI_URL", f"http://127.0.0.1:{port}")
+        assert not warm_up_webserver(wait_seconds=2.5)
     assert len(built) == 1

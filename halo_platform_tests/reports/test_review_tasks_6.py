@@ -3,7 +3,6 @@ warehouse, a warehouse query that never ends, a weekday field naming Sunday twic
 
 from __future__ import annotations
 
-import socket
 import sqlite3
 import time
 
@@ -15,6 +14,7 @@ from halo_platform.core import warehouses as warehouses_module
 from halo_platform.core.errors import HaloError
 from halo_platform.reports.requests import create_request
 from halo_platform.reports.schedules import cron_in_words, next_runs
+from halo_platform_tests.fixtures.ports import closed_port
 from halo_platform_tests.reports.test_reconciliation import seed_two_servers
 
 
@@ -59,14 +59,12 @@ def test_a_warehouse_that_cannot_be_reached_is_named_in_the_requests_error(
     """A refused port failed the request with `OperationalError: IO: [libpq] Failed to connect:
     connection to server at "127.0.0.1", port 5999 failed: Connection refused`: which of the task's
     warehouses, and which query, was left to guess. The error now names both, never the password."""
-    refused = socket.create_server(("127.0.0.1", 0))
-    port = refused.getsockname()[1]
-    refused.close()  # nobody listens there now
     urls = {"payments": f"sqlite:///{tmp_path / 'payments.db'}", "gateway": f"sqlite:///{tmp_path / 'gateway.db'}"}
     seed_two_servers(urls)
-    monkeypatch.setenv("HALO_WAREHOUSES_FILE", _warehouses(tmp_path, {**urls, "payments": url.format(port=port)}).warehouses_file)
-    request = create_request(store, "payment_reconciliation",
-                             {"period_start": "2024-03-04", "period_end": "2024-03-11"}, wait=True)
+    with closed_port() as port:
+        monkeypatch.setenv("HALO_WAREHOUSES_FILE", _warehouses(tmp_path, {**urls, "payments": url.format(port=port)}).warehouses_file)
+        request = create_request(store, "payment_reconciliation",
+                                 {"period_start": "2024-03-04", "period_end": "2024-03-11"}, wait=True)
     assert request["status"] == "FAILED"
     assert "warehouse 'payments', query " in request["error"] and said in request["error"], request["error"]
     assert "secret" not in request["error"] and "\n" not in request["error"]

@@ -1,5 +1,5 @@
-"""Pieces every loopback server shares: a free port, a thread-safe record of what arrived
-(`Recorder`, shared with halo_platform.lab.fakehttp)."""
+"""Pieces every loopback server shares: a socket listening on a free port, a thread-safe record
+of what arrived (`Recorder`, shared with halo_platform.lab.fakehttp)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import socket
 
 from halo_platform.lab.fakehttp import HOST, Recorder
 
-__all__ = ["HOST", "Recorder", "closed_port", "listening_socket"]
+__all__ = ["HOST", "Recorder", "listening_socket"]
 
 
 
@@ -19,10 +19,3 @@ def listening_socket(host: str = HOST) -> socket.socket:
     sock.bind((host, 0))
     sock.listen(128)
     return sock
-
-
-def closed_port(host: str = HOST) -> int:
-    """A port on `host` that nothing listens on (connections are refused)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]

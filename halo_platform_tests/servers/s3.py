@@ -16,7 +16,7 @@ from urllib.parse import parse_qs
 from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from halo_platform_tests.servers.common import HOST, Recorder, closed_port
+from halo_platform_tests.servers.common import HOST, Recorder
 
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
@@ -67,13 +67,14 @@ class S3Server:
     """S3 (moto) at `endpoint_url` in `region`, credentials `access_key_id`/`secret_access_key`
     (moto accepts any). `reset()` empties every bucket. `requests` records the S3 calls,
     `switches` fail them; `down()` makes the endpoint refuse connections for a while (state is
-    kept); `unreachable_endpoint_url` is a URL where nothing listens."""
+    kept); `unreachable_endpoint_url` is a URL whose connections are refused, on
+    `unreachable_port`, which the caller holds (`closed_port`) for as long as the server runs."""
 
     region = "us-east-1"
     access_key_id = "halo-test-key"
     secret_access_key = "halo-test-secret"
 
-    def __init__(self) -> None:
+    def __init__(self, unreachable_port: int) -> None:
         self.host = HOST
         self.switches = S3Switches()
         self.requests: Recorder[S3Request] = Recorder()
@@ -82,7 +83,7 @@ class S3Server:
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self.port = 0
-        self.unreachable_endpoint_url = f"http://{HOST}:{closed_port()}"
+        self.unreachable_endpoint_url = f"http://{HOST}:{unreachable_port}"
 
     @property
     def endpoint_url(self) -> str:

@@ -14,7 +14,7 @@ from halo_platform.lab.fakehttp import FakeHTTPServer
 from halo_platform.sinks import Delivery
 from halo_platform.sinks.base import TransientSinkError, deliver_with_retries
 from halo_platform.sinks.slack import SlackSink
-from halo_platform_tests.fixtures.halo_serve import free_port
+from halo_platform_tests.fixtures.ports import closed_port
 
 
 def _answers_late_once(http_fake: FakeHTTPServer, path: str = "/slack") -> None:
@@ -46,8 +46,8 @@ def test_a_slack_post_answered_too_late_is_not_posted_again(http_fake: FakeHTTPS
     assert (outcome.status, outcome.attempts, outcome.permanent) == ("FAILED", 1, True)
     assert "may have it" in outcome.detail and "/slack" not in outcome.detail
 
-    with pytest.raises(TransientSinkError, match="unreachable"):  # nothing listens: nothing was sent
-        SlackSink(webhook_url=f"http://127.0.0.1:{free_port()}/slack", timeout=2).deliver(Delivery("r", "t"))
+    with closed_port() as port, pytest.raises(TransientSinkError, match="unreachable"):  # nothing listens: nothing was sent
+        SlackSink(webhook_url=f"http://127.0.0.1:{port}/slack", timeout=2).deliver(Delivery("r", "t"))
 
 
 def _sink_that_may_have_the_alert(case: str, request: pytest.FixtureRequest) -> tuple[dict, Callable[[], int]]:
@@ -113,23 +113,24 @@ def test_a_run_whose_email_some_recipients_took_is_not_retried_when_another_sink
     write_marketing(marketing, [campaign("C1", dt.date(2099, 1, 1), "100.00")],  # over its budget
                     [{"campaign_id": "C1", "spend_date": dt.date(2024, 5, 1), "amount": Decimal("150.00")}])
     (tmp_path / "warehouses.yaml").write_text(yaml.safe_dump({"warehouses": {"marketing": {"url": f"duckdb:///{marketing}"}}}))
-    (tmp_path / "sinks.yaml").write_text(yaml.safe_dump({"sinks": {
-        "owners": {"kind": "email", "host": "127.0.0.1", "port": smtp_server.port, "sender": "r@example.com",
-                   "to": ["owner@example.com", "gone@example.com"]},
-        "partner_ftp": {"kind": "ftp", "host": "127.0.0.1", "port": free_port()},  # nothing listens
-    }}))
-    for name, value in {"HALO_WAREHOUSES_FILE": "warehouses.yaml", "HALO_SINKS_FILE": "sinks.yaml"}.items():
-        monkeypatch.setenv(name, str(tmp_path / value))
-    monkeypatch.setenv("HALO_SINK_BACKOFF", "0.05")
-    smtp_server.switches.rcpt_replies = {"gone@example.com": "550 5.1.1 <gone@example.com>: no such user"}
-    STORE.dispose()
-    try:
-        failed = create_request(STORE, "campaign_alerts", {"as_of": "2024-05-10"}, ["owners", "partner_ftp"], wait=True)
-        assert [(d["sink"], d["status"]) for d in failed["deliveries"]] == [("owners", "FAILED"), ("partner_ftp", "FAILED")]
-        assert [m.rcpt_tos for m in smtp_server.messages.snapshot()] == [["owner@example.com"]]
-        assert dagster_instance().get_run_by_id(failed["request_id"]).tags["dagster/will_retry"] == "false"
-    finally:
+    with closed_port() as ftp_port:  # nothing listens
+        (tmp_path / "sinks.yaml").write_text(yaml.safe_dump({"sinks": {
+            "owners": {"kind": "email", "host": "127.0.0.1", "port": smtp_server.port, "sender": "r@example.com",
+                       "to": ["owner@example.com", "gone@example.com"]},
+            "partner_ftp": {"kind": "ftp", "host": "127.0.0.1", "port": ftp_port},
+        }}))
+        for name, value in {"HALO_WAREHOUSES_FILE": "warehouses.yaml", "HALO_SINKS_FILE": "sinks.yaml"}.items():
+            monkeypatch.setenv(name, str(tmp_path / value))
+        monkeypatch.setenv("HALO_SINK_BACKOFF", "0.05")
+        smtp_server.switches.rcpt_replies = {"gone@example.com": "550 5.1.1 <gone@example.com>: no such user"}
         STORE.dispose()
+        try:
+            failed = create_request(STORE, "campaign_alerts", {"as_of": "2024-05-10"}, ["owners", "partner_ftp"], wait=True)
+            assert [(d["sink"], d["status"]) for d in failed["deliveries"]] == [("owners", "FAILED"), ("partner_ftp", "FAILED")]
+            assert [m.rcpt_tos for m in smtp_server.messages.snapshot()] == [["owner@example.com"]]
+            assert dagster_instance().get_run_by_id(failed["request_id"]).tags["dagster/will_retry"] == "false"
+        finally:
+            STORE.dispose()
 
 
 @pytest.mark.parametrize("kind", ["slack", "webhook"])
