@@ -68,18 +68,21 @@ class DefaultSinkMissing(HaloError):
 
 
 def check_default_sinks(task: Task) -> None:
-    """The sinks a request naming none goes to (the task's defaults), as the sinks file has them;
-    else DefaultSinkMissing naming the missing ones and the file (once a 422 on `sinks`, a field
-    the caller never sent), or UnknownSink for an entry whose kind no sink module declares."""
+    """The sinks a request naming none goes to (the task's defaults), as one reading of the sinks
+    file has them (it was read twice, and a file rewritten between the two answered 'unknown sink'
+    for a default the first reading had); else DefaultSinkMissing naming the missing ones and the
+    file (once a 422 on `sinks`, a field the caller never sent), or UnknownSink for an entry whose
+    kind no sink module declares."""
     from halo_platform.sinks import SinksResource
 
     resource = SinksResource()
-    missing = [name for name in task.default_sinks if name not in resource.names()]
-    if missing:
-        sink = f"sink {echo(missing[0])} is" if len(missing) == 1 else f"sinks {', '.join(map(echo, missing))} are"
-        raise DefaultSinkMissing(f"task {task.name}: its default {sink} not in the sinks file {resource.path()} (HALO_SINKS_FILE); "
-                                 f"name the request's sinks, or add {'it' if len(missing) == 1 else 'them'} to that file")
-    resource.validate_names(list(task.default_sinks))
+
+    def missing(names: list[str]) -> DefaultSinkMissing:
+        sink = f"sink {echo(names[0])} is" if len(names) == 1 else f"sinks {', '.join(map(echo, names))} are"
+        return DefaultSinkMissing(f"task {task.name}: its default {sink} not in the sinks file {resource.path()} (HALO_SINKS_FILE); "
+                                  f"name the request's sinks, or add {'it' if len(names) == 1 else 'them'} to that file")
+
+    resource.validate_names(list(task.default_sinks), missing=missing)
 
 
 KEY_LENGTH = 255  # the column's

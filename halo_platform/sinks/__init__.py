@@ -73,11 +73,14 @@ class SinksResource(dg.ConfigurableResource):
     def names(self) -> list[str]:
         return sorted(self._entries())
 
-    def validate_names(self, names: list[str], check_kinds: bool = True) -> None:
+    def validate_names(self, names: list[str], check_kinds: bool = True,
+                       missing: Callable[[list[str]], HaloError] | None = None) -> None:
         """Refuse a name given twice, one the file does not have or, with `check_kinds`, whose kind
         no sink module declares: a request or schedule naming it is refused when made (the CLI, the
-        API and the Control Center all come here), not failed when its run delivers."""
-        self._validate(names, self._entries, check_kinds)
+        API and the Control Center all come here), not failed when its run delivers. Names nobody
+        gave (a task's default sinks) the file does not have are `missing(those names)`'s error, not
+        an unknown sink: the file is checked against them in the same reading."""
+        self._validate(names, self._entries, check_kinds, missing)
 
     def names_check(self) -> Callable[[list[str]], None]:
         """`validate_names` against the file as it read at the first check that reads it: the runs due
@@ -95,13 +98,16 @@ class SinksResource(dg.ConfigurableResource):
                 raise read[0]
             return read[0]
 
-        return lambda names: self._validate(names, entries, check_kinds=True)
+        return lambda names: self._validate(names, entries, True, None)
 
-    def _validate(self, names: list[str], read_entries: Callable[[], dict[str, dict]], check_kinds: bool) -> None:
+    def _validate(self, names: list[str], read_entries: Callable[[], dict[str, dict]], check_kinds: bool,
+                  missing: Callable[[list[str]], HaloError] | None) -> None:
         twice = named_more_than_once(names)
         if twice:  # such a sink would be sent the file twice
             raise UnknownSink(f"sinks: named more than once: {cut(', '.join(twice))}")
         entries = read_entries()
+        if missing is not None and (absent := [name for name in names if name not in entries]):
+            raise missing(absent)
         unknown = sorted(set(names) - set(entries))
         if any(not name.strip() for name in unknown):  # joined with the others it read 'unknown sink(s): ; known: ...'
             raise UnknownSink(f"a sink name is empty (name sinks, or leave them out for the default ones); known: {', '.join(sorted(entries))}")

@@ -18,7 +18,7 @@ from halo_platform.core.store import StoreResource, _alembic_config, migrate
 from halo_platform.delivery.resources import ProvidersResource
 from halo_platform.http import create_app
 from halo_platform.reports import audit
-from halo_platform.reports.requests import create_request
+from halo_platform.reports.requests import create_request, prepare_request
 from halo_platform.reports.tables import TaskRequest
 from halo_platform.sinks import SinksResource
 from halo_platform_tests.fixtures.access import authorized_client, signed_in_client
@@ -201,3 +201,25 @@ def test_the_tasks_form_checks_only_the_sinks_it_names_not_the_tasks_defaults(st
     assert page.status_code == 422, page.text
     assert "default sink" not in page.text and ("unknown sink(s): gone_since" in page.text) == bool(sinks)
     assert _request_count(store) == 0
+
+
+def test_a_requests_default_sinks_are_checked_against_one_reading_of_the_sinks_file(sinks_file, tmp_path, monkeypatch):
+    """The default sinks of a request naming none were looked up in one reading of the sinks file
+    and validated in a second: a file rewritten between the two (a deploy) answered 'unknown
+    sink(s): outbox', a 422 on `sinks`, a field the caller never sent, for a sink the first
+    reading had. The file is read once, and the request is checked against that reading."""
+    from halo_platform import sinks
+
+    kept = {"outbox": {"kind": "folder", "path": str(tmp_path / "outbox")}}
+    path = sinks_file(kept)
+    reads, read_yaml = [], sinks.read_yaml
+
+    def read_then_rewritten(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        reads.append(read_yaml(*args, **kwargs))
+        sinks_file({"archive": {"kind": "folder", "path": str(tmp_path / "archive")}})  # the deploy's file
+        return reads[-1]
+
+    monkeypatch.setattr(sinks, "read_yaml", read_then_rewritten)
+    task, payload = prepare_request("campaign_alerts", {"as_of": "2024-05-10"}, None)
+    assert (task.name, payload, reads) == ("campaign_alerts", {"as_of": "2024-05-10"}, [{"sinks": kept}])
+    assert "archive" in path.read_text()
