@@ -22,7 +22,7 @@ import socket
 import time
 import urllib.parse
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -62,17 +62,19 @@ def prepare_request(task_name: str, payload: Mapping[str, Any] | None, sinks: Se
 
 class DefaultSinkMissing(HaloError):
     """A task's default sink the sinks file does not have: the server's configuration, not the
-    request (HTTP 503; a request naming its sinks is taken)."""
+    request (HTTP 503; a request naming its sinks is taken) nor the schedule (its skip says so)."""
 
     http_status = 503
 
 
-def check_default_sinks(task: Task) -> None:
-    """The sinks a request naming none goes to (the task's defaults), as one reading of the sinks
-    file has them (it was read twice, and a file rewritten between the two answered 'unknown sink'
-    for a default the first reading had); else DefaultSinkMissing naming the missing ones and the
-    file (once a 422 on `sinks`, a field the caller never sent), or UnknownSink for an entry whose
-    kind no sink module declares."""
+def check_default_sinks(task: Task, check_sinks: Callable[..., None] | None = None, of: str = "request") -> None:
+    """The sinks a request (a schedule: `of`) naming none goes to (the task's defaults), as one
+    reading of the sinks file has them: `check_sinks`'s (a `SinksResource.names_check()`, the
+    schedule sensor's tick's), else the file read now (it was read twice, and a file rewritten
+    between the two answered 'unknown sink' for a default the first reading had). Else
+    DefaultSinkMissing naming the missing ones and the file (once a 422 on `sinks`, a field the
+    caller never sent, and a schedule's skip 'unknown sink(s)'), or UnknownSink for an entry
+    whose kind no sink module declares."""
     from halo_platform.sinks import SinksResource
 
     resource = SinksResource()
@@ -80,9 +82,9 @@ def check_default_sinks(task: Task) -> None:
     def missing(names: list[str]) -> DefaultSinkMissing:
         sink = f"sink {echo(names[0])} is" if len(names) == 1 else f"sinks {', '.join(map(echo, names))} are"
         return DefaultSinkMissing(f"task {task.name}: its default {sink} not in the sinks file {resource.path()} (HALO_SINKS_FILE); "
-                                  f"name the request's sinks, or add {'it' if len(names) == 1 else 'them'} to that file")
+                                  f"name the {of}'s sinks, or add {'it' if len(names) == 1 else 'them'} to that file")
 
-    resource.validate_names(list(task.default_sinks), missing=missing)
+    (check_sinks or resource.validate_names)(list(task.default_sinks), missing=missing)
 
 
 KEY_LENGTH = 255  # the column's

@@ -21,7 +21,14 @@ from halo_platform.core.run_status import failure_message, runs_since
 from halo_platform.core.store import StoreResource
 from halo_platform.reports import audit
 from halo_platform.reports.assets import job_name, run_config, run_payload, run_tags
-from halo_platform.reports.requests import HOST_TAG, PID_TAG, START_TAG, process_host, process_start
+from halo_platform.reports.requests import (
+    HOST_TAG,
+    PID_TAG,
+    START_TAG,
+    check_default_sinks,
+    process_host,
+    process_start,
+)
 from halo_platform.reports.schedules import Due, commit_positions, due_runs, list_schedules, object_payload
 from halo_platform.reports.task import RunContext, get_task
 from halo_platform.sinks import SinksResource
@@ -30,16 +37,22 @@ log = logging.getLogger(__name__)
 SCHEDULE_SENSOR_INTERVAL = 30
 
 
-def run_request_for(due: Due, check_sinks: Callable[[list[str]], None]) -> dg.RunRequest:
+def run_request_for(due: Due, check_sinks: Callable[..., None]) -> dg.RunRequest:
     """The run of a due tick; a HaloError when the run would refuse its payload at that tick (the
     task's schema, or its defaults resolved at the tick: a fixed period_end the default start has
     passed) or fail to deliver to a sink the sinks file no longer names, as an edit is refused
     (`schedules.validate_schedule`): nothing is queued to fail. `check_sinks`: the tick's
-    `SinksResource.names_check()` (the sinks file read once a tick, not once a due run)."""
+    `SinksResource.names_check()` (the sinks file read once a tick, not once a due run). A
+    schedule row with no sinks of its own (`[]` written by hand: every entry point gives a new
+    one its task's defaults) goes to the task's defaults, and one missing from the file is said to
+    be that (`check_default_sinks`), not an unknown sink the schedule named."""
     task = get_task(due.task)
     payload = {**object_payload(due.payload), "sinks": list(due.sinks)}
     task.check_payload(payload, RunContext(due.tick, due.timezone))
-    check_sinks(payload["sinks"] or list(task.default_sinks))
+    if payload["sinks"]:
+        check_sinks(payload["sinks"])
+    else:
+        check_default_sinks(task, check_sinks, of="schedule")
     tags = run_tags(task, "schedule", f"schedule:{due.schedule_id}", payload)
     tags.update({"halo/schedule": due.schedule_id, "halo/tick": due.tick.isoformat(), "halo/timezone": due.timezone})
     return dg.RunRequest(run_key=due.run_key, job_name=job_name(due.task), run_config=run_config(task, payload), tags=tags)

@@ -82,10 +82,11 @@ class SinksResource(dg.ConfigurableResource):
         an unknown sink: the file is checked against them in the same reading."""
         self._validate(names, self._entries, check_kinds, missing)
 
-    def names_check(self) -> Callable[[list[str]], None]:
-        """`validate_names` against the file as it read at the first check that reads it: the runs due
-        at a sensor tick (200 schedules: 200 readings of some 17 ms) are checked against one reading,
-        and a file that does not read is that same error for each. Another call reads the file again."""
+    def names_check(self) -> Callable[..., None]:
+        """`validate_names` (its `names` and `missing`) against the file as it read at the first check
+        that reads it: the runs due at a sensor tick (200 schedules: 200 readings of some 17 ms) are
+        checked against one reading, and a file that does not read is that same error for each.
+        Another call reads the file again."""
         read: list[dict | HaloError] = []
 
         def entries() -> dict[str, dict]:
@@ -98,7 +99,7 @@ class SinksResource(dg.ConfigurableResource):
                 raise read[0]
             return read[0]
 
-        return lambda names: self._validate(names, entries, True, None)
+        return lambda names, missing=None: self._validate(names, entries, True, missing)
 
     def _validate(self, names: list[str], read_entries: Callable[[], dict[str, dict]], check_kinds: bool,
                   missing: Callable[[list[str]], HaloError] | None) -> None:

@@ -4,7 +4,9 @@ from the sinks file."""
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
+import json
 
 import pytest
 import sqlalchemy as sa
@@ -19,6 +21,8 @@ from halo_platform.delivery.resources import ProvidersResource
 from halo_platform.http import create_app
 from halo_platform.reports import audit
 from halo_platform.reports.requests import create_request, prepare_request
+from halo_platform.reports.schedules import schedules_t, set_schedule
+from halo_platform.reports.sensors import evaluate_schedules
 from halo_platform.reports.tables import TaskRequest
 from halo_platform.sinks import SinksResource
 from halo_platform_tests.fixtures.access import authorized_client, signed_in_client
@@ -223,3 +227,25 @@ def test_a_requests_default_sinks_are_checked_against_one_reading_of_the_sinks_f
     task, payload = prepare_request("campaign_alerts", {"as_of": "2024-05-10"}, None)
     assert (task.name, payload, reads) == ("campaign_alerts", {"as_of": "2024-05-10"}, [{"sinks": kept}])
     assert "archive" in path.read_text()
+
+
+@pytest.mark.parametrize(("stored", "why"), [
+    ([], "task campaign_alerts: its default sink 'outbox' is not in the sinks file {path} (HALO_SINKS_FILE); "
+         "name the schedule's sinks, or add it to that file"),
+    (["outbox"], "unknown sink(s): outbox; known: archive"),
+])
+def test_a_schedule_whose_task_default_sink_is_missing_is_skipped_naming_the_default(halo_env, store, sinks_file, tmp_path,
+                                                                                      stored, why):
+    """A schedule row with no sinks of its own (`[]` written by hand: every entry point gives a new
+    schedule its task's defaults) runs to the task's default sinks. With `outbox`, the default,
+    gone from the sinks file, the sensor skipped it with 'unknown sink(s): outbox', as if the
+    schedule named a sink that does not exist, and its alert sent the operator looking for one in
+    the schedule. The skip now says it is the task's default sink missing from the sinks file; a
+    sink the schedule names itself is still an unknown sink."""
+    set_schedule(store, "daily", task="campaign_alerts", cron="* * * * *", timezone="UTC", sinks=["outbox"])
+    with store.write() as conn:
+        conn.execute(schedules_t.update().values(sinks=stored))
+    path = sinks_file({"archive": {"kind": "folder", "path": str(tmp_path / "archive")}})
+    now = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0) + dt.timedelta(minutes=1, seconds=30)
+    runs, cursor = evaluate_schedules(store, now, None)
+    assert (runs, json.loads(cursor)["skipped"]) == ([], {"daily": why.format(path=path)})
