@@ -235,8 +235,8 @@ class UploadSink(Sink):
     _lost: ClassVar[tuple[type[BaseException], ...]]
 
     @abc.abstractmethod
-    def _session(self, deadline: TimedDeadline) -> contextlib.AbstractContextManager[Any]:
-        """A connection in the sink's folder whose sockets `deadline` watches; the errors of its use as sink errors."""
+    def _session(self) -> contextlib.AbstractContextManager[Any]:
+        """A connection in the sink's folder; the errors of its use as sink errors."""
 
     @abc.abstractmethod
     def _put(self, conn: Any, path: Path, temp: str) -> str:  # noqa: ANN401 - the kind's connection
@@ -259,7 +259,7 @@ class UploadSink(Sink):
         left: list[str] = []  # temporary files a dropped connection could not remove
         server = f"{self.kind.upper()} {self.host}"
         try:
-            with answered_within(server, self.timeout) as deadline, self._session(deadline) as conn, \
+            with answered_within(server, self.timeout) as deadline, self._session() as conn, \
                     self.stored(delivery) as files:
                 targets = []
                 for path in files:
@@ -271,7 +271,7 @@ class UploadSink(Sink):
         finally:
             if left:
                 try:
-                    with answered_within(server, self.timeout) as deadline, self._session(deadline) as conn:
+                    with answered_within(server, self.timeout), self._session() as conn:
                         for temp in left:
                             self._remove(conn, temp)
                 except SinkError as exc:

@@ -18,7 +18,7 @@ from pydantic import AfterValidator, Field, field_validator
 
 from halo_platform.core.files import media_type
 from halo_platform.core.redact import mask_text
-from halo_platform.core.request_deadline import RequestDeadline, TimedDeadline, transfer_seconds
+from halo_platform.core.request_deadline import TimedDeadline, transfer_seconds
 from halo_platform.core.text import control_character
 from halo_platform.sinks.base import (
     Delivery,
@@ -80,19 +80,9 @@ def tls_context(verify: bool, ca_file: str | None, server: str) -> ssl.SSLContex
 class _Sending:
     """An SMTP client that knows whether it has begun DATA: after that, a failure with no reply (a
     dropped connection, a timeout) leaves the message perhaps accepted, and a retry would send it
-    again (a relay that dropped the line before its 250 had the report twice). Its `deadline` shuts
-    its socket down when it passes, watched as each reply is read (the first is the greeting; TLS
-    once STARTTLS wraps it)."""
+    again (a relay that dropped the line before its 250 had the report twice)."""
 
     data_begun = False
-
-    def __init__(self, deadline: RequestDeadline, *args, **kwargs) -> None:  # noqa: ANN002, ANN003 - smtplib's
-        self.deadline = deadline
-        super().__init__(*args, **kwargs)
-
-    def getreply(self):  # noqa: ANN201 - smtplib's signature
-        self.deadline.watch(self.sock)
-        return super().getreply()
 
     def data(self, msg):  # noqa: ANN001, ANN201 - smtplib's signature
         self.data_begun = True
@@ -180,14 +170,15 @@ class EmailSink(Sink):
 
     def _send(self, message: EmailMessage, recipients: list[str], context: ssl.SSLContext,
               deadline: TimedDeadline) -> dict[str, tuple[int, bytes]]:
-        """Connect and log in within the sink's timeout, send within a time of the message's size;
-        the recipients refused."""
+        """Connect and log in within the sink's timeout, send within a time of the message's size
+        (`deadline`: `answered_within`'s, which watches each socket the client makes, TLS too); the
+        recipients refused."""
         client: _SMTP | _SMTPSSL | None = None
         try:
             if self.ssl:
-                client = _SMTPSSL(deadline, self.host, self.port, timeout=self.timeout, context=context)
+                client = _SMTPSSL(self.host, self.port, timeout=self.timeout, context=context)
             else:
-                client = _SMTP(deadline, self.host, self.port, timeout=self.timeout)
+                client = _SMTP(self.host, self.port, timeout=self.timeout)
             try:
                 if self.starttls and not self.ssl:
                     client.starttls(context=context)

@@ -9,37 +9,14 @@ import contextlib
 import datetime as dt
 import ftplib
 import functools
-import socket
 import ssl
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from halo_platform.core.request_deadline import RequestDeadline
 from halo_platform.sinks.base import PermanentSinkError, TransientSinkError, UploadSink, safe_name, swap_in
 from halo_platform.sinks.email import tls_context
 from halo_platform.sinks.settings import CommandSetting, Host, PathSetting, Port, Timeout
-
-
-class _Watched(ftplib.FTP):
-    """An FTP client whose sockets its `deadline` shuts down when it passes: the control connection
-    (TLS once `auth` wraps it), watched as each reply is read (the first is the banner), and each
-    transfer's."""
-
-    deadline: RequestDeadline
-
-    def getresp(self) -> str:
-        self.deadline.watch(self.sock)
-        return super().getresp()
-
-    def ntransfercmd(self, cmd: str, rest: int | str | None = None) -> tuple[socket.socket, int | None]:
-        conn, size = super().ntransfercmd(cmd, rest)
-        self.deadline.watch(conn)
-        return conn, size
-
-
-class _WatchedTLS(_Watched, ftplib.FTP_TLS):
-    pass
 
 
 class FTPSink(UploadSink):
@@ -60,10 +37,9 @@ class FTPSink(UploadSink):
     _lost = (ftplib.Error, EOFError, OSError)
 
     @contextlib.contextmanager
-    def _session(self, deadline: RequestDeadline) -> Iterator[ftplib.FTP]:
+    def _session(self) -> Iterator[ftplib.FTP]:
         """A logged-in connection in `remote_dir`; the errors of its use as sink errors."""
-        ftp = _WatchedTLS(context=tls_context(self.verify_tls, self.ca_file, f"FTP {self.host}")) if self.tls else _Watched()
-        ftp.deadline = deadline
+        ftp = ftplib.FTP_TLS(context=tls_context(self.verify_tls, self.ca_file, f"FTP {self.host}")) if self.tls else ftplib.FTP()
         try:
             ftp.connect(self.host, self.port, timeout=self.timeout)
             if self.tls:

@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from halo_platform.core.request_deadline import RequestDeadline
 from halo_platform.sinks.base import PermanentSinkError, TransientSinkError, UploadSink, safe_name, swap_in
 from halo_platform.sinks.settings import CommandSetting, Host, PathSetting, Port, Timeout, setting_file
 
@@ -45,10 +44,9 @@ class SFTPSink(UploadSink):
         return (OSError, EOFError, paramiko.SSHException)
 
     @contextlib.contextmanager
-    def _session(self, deadline: RequestDeadline) -> Iterator[tuple[paramiko.SFTPClient, str]]:
+    def _session(self) -> Iterator[tuple[paramiko.SFTPClient, str]]:
         """An SFTP session and `remote_dir` (created if missing) as the server resolves it, from its
-        root; the errors of their use as sink errors. Its socket is `deadline`'s: paramiko's timeouts
-        hold for each answer (its channel's, for an SFTP request; an hour, for the channel's opening)."""
+        root; the errors of their use as sink errors."""
         import paramiko
 
         client = paramiko.SSHClient()
@@ -64,7 +62,6 @@ class SFTPSink(UploadSink):
         client.set_missing_host_key_policy(paramiko.RejectPolicy())
         try:
             sock = socket.create_connection((self.host, self.port), self.timeout)
-            deadline.watch(sock)
             client.connect(self.host, self.port, username=self.username, password=self.password, sock=sock,
                            pkey=key, timeout=self.timeout, banner_timeout=self.timeout,
                            auth_timeout=self.timeout, allow_agent=False, look_for_keys=False)
