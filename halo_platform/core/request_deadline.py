@@ -2,9 +2,9 @@
 sending its answer's head a line at a time, each line within the read timeout, held the request as
 long as it went on. When the time is up, the request's socket (which httpcore reports as it
 connects: the `trace` extension) is shut down, which ends the read waiting on it. A client of
-another protocol (smtplib, ftplib, paramiko) hands its sockets to `watch`, and one that keeps
-them to itself (boto3's) has each socket its thread makes watched (`watching_new_sockets`); a
-session of several phases (a login, then each file's upload) gives each its time with `renew`."""
+another protocol (smtplib, ftplib, paramiko, boto3) has each socket its thread makes watched
+(`watching_new_sockets`: an accepted one and a TLS one included); a session of several phases (a
+login, then each file's upload) gives each its time with `renew`."""
 
 from __future__ import annotations
 
