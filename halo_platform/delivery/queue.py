@@ -7,6 +7,7 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import functools
+import json
 from collections.abc import Callable, Iterable, Sequence
 
 import sqlalchemy as sa
@@ -162,7 +163,9 @@ _CLAIMED = [messages_t.c[name] for name in (
     "id", "channel", "recipient", "country", "capability", "priority", "priority_rank", "content", "expires_at", "number_of_retries",
     "provider", "next_attempt_at", "lease_until", "in_flight_at", "created_at", "timezone")]
 Claimed = collections.namedtuple("Claimed", [c.name for c in _CLAIMED])  # type: ignore[misc]
-_RANK, _CREATED, _IN_FLIGHT_AT = (Claimed._fields.index(name) for name in ("priority_rank", "created_at", "in_flight_at"))
+_RANK, _CREATED, _IN_FLIGHT_AT, _CONTENT = (Claimed._fields.index(name) for name in ("priority_rank", "created_at", "in_flight_at", "content"))
+_TIMES = [i for i, c in enumerate(_CLAIMED) if isinstance(c.type, UtcDateTime)]
+_new_claimed = functools.partial(tuple.__new__, Claimed)  # `Claimed._make` without its Python frame
 
 
 def claim(conn: Connection, channel: str, owner: str, limit: int, now: dt.datetime, lease_seconds: float) -> list[Claimed]:
@@ -192,12 +195,18 @@ def lease_due(conn: Connection, channel: str, owner: str, limit: int, now: dt.da
 
 
 def decode_claimed(dialect: sa.Dialect, rows: Sequence[tuple]) -> list[Claimed]:
-    """Rows of `claim` as `Claimed`, their values decoded with the columns' own result converters."""
+    """Rows of `claim` as `Claimed`, their values decoded as the columns' own result converters
+    decode them (`_decoders`). A time repeated in a batch (its lease end, a message due when it
+    was made) is decoded once: 1.43 -> 1.30 us per row on SQLite."""
     if not rows:
         return []
-    columns = zip(_result_converters(dialect), zip(*rows, strict=True), strict=True)
-    decoded = [list(map(convert, values)) if convert else values for convert, values in columns]
-    return [Claimed._make(row) for row in zip(*decoded, strict=True)]
+    time_of, json_of = _decoders(dialect)
+    columns = list(zip(*rows, strict=True))
+    seen: dict = {None: None}
+    for i in _TIMES:
+        columns[i] = [seen[v] if v in seen else seen.setdefault(v, time_of(v)) for v in columns[i]]
+    columns[_CONTENT] = list(map(json_of, columns[_CONTENT]))
+    return list(map(_new_claimed, zip(*columns, strict=True)))
 
 
 def uncertain_rows(rows: Sequence[tuple]) -> bool:
@@ -206,8 +215,49 @@ def uncertain_rows(rows: Sequence[tuple]) -> bool:
 
 
 @functools.cache
-def _result_converters(dialect: sa.Dialect) -> list[Callable | None]:
-    return [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in _CLAIMED]
+def _decoders(dialect: sa.Dialect) -> tuple[Callable[[object], dt.datetime], Callable[[str | None], object]]:
+    """How `decode_claimed` decodes `dialect`'s claimed times (but None) and JSON content: each
+    value as the column's result converter decodes it, the converter taking what the fast paths
+    leave. The converters took 5.2 us per claimed row on SQLite, now 1.3; on PostgreSQL 3.3 us,
+    now 1.5, and psycopg's decoding of the content while fetching (1.3 us) is gone (one batch,
+    best of 7, load 8). `datetime.replace` takes 0.9-1.3 us a time on this machine's Python where
+    `datetime.combine` takes 0.15-0.25, and `json.loads` 2.5-3.0 us a content where its decoder
+    without the wrapper takes 0.6-0.7."""
+    convert_time = _converter(dialect, "created_at")
+    convert_json = _converter(dialect, "content") or json.loads  # PostgreSQL: as psycopg decodes JSON (read as text here)
+
+    def time_of(value: object) -> dt.datetime:
+        if type(value) is dt.datetime:  # PostgreSQL's and MariaDB's drivers give naive UTC
+            return _COMBINE(value, value.time(), dt.UTC)
+        if type(value) is str and len(value) == _STORED_TIME_LENGTH:  # SQLite's, as SQLAlchemy stores it, naive
+            try:  # one with an offset already is refused (two offsets) and left to the converter, which drops it
+                return _FROM_ISO(value + "+00:00")
+            except ValueError:
+                pass
+        return convert_time(value)
+
+    def json_of(text: str | None) -> object:
+        if text is None:
+            return None
+        try:  # the decoder `json.loads` runs, without its wrapper; anything but one whole value is left to the converter
+            value, end = _JSON.raw_decode(text)
+            if end == len(text):
+                return value
+        except (TypeError, ValueError):
+            pass
+        return convert_json(text)
+
+    return time_of, json_of
+
+
+def _converter(dialect: sa.Dialect, name: str) -> Callable | None:
+    """The result converter of claimed column `name` on `dialect` (None: the driver's value as it is)."""
+    return messages_t.c[name].type.dialect_impl(dialect).result_processor(dialect, None)
+
+
+_JSON = json.JSONDecoder()
+_FROM_ISO, _COMBINE = dt.datetime.fromisoformat, dt.datetime.combine
+_STORED_TIME_LENGTH = len("2026-01-01 00:00:00.000000")
 
 
 @functools.cache
@@ -221,6 +271,8 @@ def _claim_statements(dialect_name: str, returning: bool) -> tuple[sa.Executable
         sa.or_(messages_t.c.lease_until.is_(None), messages_t.c.lease_until < sa.bindparam("c_now")),
     )
     raw = [sa.literal_column(f"messages.{c.name}").label(c.name) for c in _CLAIMED]
+    if dialect_name == "postgresql":  # its JSON as text, as the other stores give it: `_decoders` decodes it faster than psycopg
+        raw[_CONTENT] = sa.literal_column("CAST(messages.content AS TEXT)").label("content")
     pick = sa.select(messages_t.c.id).where(due).order_by(messages_t.c.priority_rank, messages_t.c.created_at).limit(sa.bindparam("c_limit"))
     # concurrent claims skip each other's rows instead of waiting. Not on MariaDB: without a partial
     # index a locking pick walks the channel's sent history, and a callback updating a message of it
