@@ -18,6 +18,7 @@ import sys
 import tempfile
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
@@ -205,6 +206,8 @@ def _dispatch_worker(env: dict[str, str], channel: str, ready, go, out) -> None:
     Dagster dispatch run: connects and loads its configuration, says ready, drains its
     channel once told to go."""
     os.environ.update(env)
+    warnings.filterwarnings("ignore", module="dagster")  # beta notices are for developers, not these figures
+    import halo_platform.definitions  # noqa: F401 - loaded as a dispatch run loads the code location (its objects frozen out of the GC)
     from halo_platform.core.store import StoreResource
     from halo_platform.delivery.dispatch import Dispatcher
     from halo_platform.delivery.resources import ProvidersResource
