@@ -63,31 +63,35 @@ class Codec:
         total = 0
         for chunk in chunks(rows, 50_000):
             if self.sqlite:
-                self._insert_flat(table, columns, list(itertools.chain.from_iterable(chunk)))
+                self._insert_flat(table, columns, len(columns), list(itertools.chain.from_iterable(chunk)))
             else:
                 self.conn.exec_driver_sql(self._insert_sql(table, columns), chunk)
             total += len(chunk)
         return total
 
-    def insert_columns(self, table: str, columns: Sequence[str], batches: Iterable[Sequence[list]]) -> int:
+    def insert_columns(self, table: str, columns: Sequence[str], batches: Iterable[Sequence[list]],
+                       shared: Sequence[tuple[str, Any]] = ()) -> int:
         """`insert` of batches of columns (lists of one length each): on SQLite the values are laid
-        out row after row by slice assignment, without a tuple per row."""
+        out row after row by slice assignment, without a tuple per row. `shared`: (column, value)
+        of columns every row holds the same value of, bound once per statement on SQLite."""
+        names, values = (*(name for name, _ in shared), *columns), tuple(value for _, value in shared)
         total = 0
         for batch in batches:
             count = len(batch[0])
             if self.sqlite:
-                self._insert_flat(table, columns, row_major(batch))
+                self._insert_flat(table, names, len(columns), row_major(batch), values)
             elif count:
-                self.conn.exec_driver_sql(self._insert_sql(table, columns), list(zip(*batch, strict=True)))
+                self.conn.exec_driver_sql(self._insert_sql(table, names), list(zip(*([v] * count for v in values), *batch, strict=True)))
             total += count
         return total
 
     def _insert_sql(self, table: str, columns: Sequence[str]) -> str:
         return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([self.mark] * len(columns))})"  # noqa: S608 - fixed names
 
-    def _insert_flat(self, table: str, columns: Sequence[str], flat: list) -> None:
-        """The rows of `flat` (values row after row), several to a statement (`core.sqlite_rows`)."""
-        insert_flat(self.conn, self._insert_sql(table, columns), len(columns), flat, ROWS_PER_STATEMENT)
+    def _insert_flat(self, table: str, columns: Sequence[str], width: int, flat: list, shared: Sequence[Any] = ()) -> None:
+        """The rows of `flat` (`width` values each, row after row), several to a statement
+        (`core.sqlite_rows`), after the `shared` values of the first columns."""
+        insert_flat(self.conn, self._insert_sql(table, columns), width, flat, ROWS_PER_STATEMENT, shared)
 
     def execute_many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         sql = sql.replace("?", self.mark)

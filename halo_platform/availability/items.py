@@ -225,11 +225,11 @@ def _concat(files: list[LandedFile]) -> tuple[pa.Table, pa.Table, pa.Table]:
     return tuple(pa.concat_tables(p) for p in parts)  # type: ignore[return-value]
 
 
-def _streamed(db: duckdb.DuckDBPyConnection, sql: str, params: list) -> Iterator[list[list]]:
+def _streamed(db: duckdb.DuckDBPyConnection, sql: str) -> Iterator[list[list]]:
     """The columns of a query's rows, fetched a slice at a time: a million-row load never holds all
     its values as Python objects at once (about 0.5 kB a row). The slices come as Arrow columns,
     made Python values a column at a time: a third of the CPU of DuckDB's row by row fetch."""
-    for batch in db.sql(sql, params=params).to_arrow_reader(STREAM_ROWS):
+    for batch in db.sql(sql).to_arrow_reader(STREAM_ROWS):
         yield [column.to_pylist() for column in batch.columns]
 
 
@@ -312,18 +312,19 @@ def apply_files(conn: Connection, feed: str, files: list[LandedFile]) -> ApplyRe
             for table in ("scheduling_item_blocks", "scheduling_item_hours", "scheduling_items"):
                 codec.execute_many(f"DELETE FROM {table} WHERE feed = ? AND item_id = ?", keys)  # noqa: S608 - fixed names
         # values come out of DuckDB in the shape the driver takes, rows in primary-key order
-        codec.insert_columns("scheduling_items", ("feed", "item_id", "kind", "version", "deleted", "fingerprint", "status", "tz", "updated_at"),
-                     _streamed(db, f"SELECT ? AS feed, item_id, kind, {ts('version')}, {flag('deleted')}, fp, status, tz, ? AS updated_at "  # noqa: S608
-                                   "FROM winners ORDER BY item_id", [feed, now]))
+        shared = (("feed", feed),)
+        codec.insert_columns("scheduling_items", ("item_id", "kind", "version", "deleted", "fingerprint", "status", "tz"),
+                             _streamed(db, f"SELECT item_id, kind, {ts('version')}, {flag('deleted')}, fp, status, tz "  # noqa: S608
+                                           "FROM winners ORDER BY item_id"), (*shared, ("updated_at", now)))
         new_blocks = "FROM winners w JOIN new_blocks b USING (seq) WHERE NOT w.deleted"
         with indexes_rebuilt(conn, SchedulingItemBlock.__table__, db.execute(f"SELECT count(*) {new_blocks}").fetchall()[0][0]):  # noqa: S608
-            codec.insert_columns("scheduling_item_blocks", ("feed", "item_id", "n", "provider_id", "ref", "start_ts", "end_ts", "is_local",
-                                                          "end_elapsed"),
-                         _streamed(db, f"""SELECT ? AS feed, w.item_id, b.n, b.provider_id, b.ref, {ts('b.start_ts')}, {ts('b.end_ts')},
-                                           {flag('b.is_local')}, {flag('b.end_elapsed')} {new_blocks} ORDER BY w.item_id, b.n""", [feed]))  # noqa: S608
-        codec.insert_columns("scheduling_item_hours", ("feed", "item_id", "n", "provider_id", "weekday", "start_minute", "end_minute"),
-                     _streamed(db, "SELECT ? AS feed, item_id, n, provider_id, weekday, start_minute, end_minute "
-                                   "FROM winner_hours ORDER BY item_id, n", [feed]))
+            codec.insert_columns("scheduling_item_blocks", ("item_id", "n", "provider_id", "ref", "start_ts", "end_ts", "is_local", "end_elapsed"),
+                                 _streamed(db, f"""SELECT w.item_id, b.n, b.provider_id, b.ref, {ts('b.start_ts')}, {ts('b.end_ts')},
+                                               {flag('b.is_local')}, {flag('b.end_elapsed')} {new_blocks} ORDER BY w.item_id, b.n"""),  # noqa: S608
+                                 shared)
+        codec.insert_columns("scheduling_item_hours", ("item_id", "n", "provider_id", "weekday", "start_minute", "end_minute"),
+                             _streamed(db, "SELECT item_id, n, provider_id, weekday, start_minute, end_minute FROM winner_hours ORDER BY item_id, n"),
+                             shared)
 
         # Slots reach their providers through the Schedule's members, as stored now.
         refs = [r[0] for r in db.execute("SELECT DISTINCT ref FROM touched WHERE ref IS NOT NULL").fetchall()]

@@ -55,6 +55,22 @@ def test_rows_written_several_to_a_statement_read_back_as_given_whatever_their_c
     assert stored_blocks(every_store, "bulk-rows") == [block(i) for i in range(count)]
 
 
+@pytest.mark.parametrize("count", [0, 1, 3, 4, 13])
+def test_columns_shared_by_every_row_are_stored_in_each_row_whatever_the_count(every_store, monkeypatch, count):
+    """On SQLite a shared value is bound once per statement, as a numbered parameter every group
+    of the statement names: each row holds it, in the groups of 4 as in the rows left over, beside
+    its own values in their columns."""
+    monkeypatch.setattr(bulk_sql, "ROWS_PER_STATEMENT", 4)
+    rows = [block(i) for i in range(count)]
+    with every_store.write() as conn:
+        codec = Codec(conn)
+        columns = [[b[k] for b in rows] for k in range(1, 8)]
+        columns[4:6] = [[codec.ts(v) for v in values] for values in columns[4:6]]
+        batches = [columns[:]] if count else []
+        assert codec.insert_columns("scheduling_item_blocks", COLUMNS[1:], batches, [("feed", "bulk-rows")]) == count
+    assert stored_blocks(every_store, "bulk-rows") == rows
+
+
 def test_a_duplicate_key_in_a_later_group_fails_the_write_and_leaves_nothing(store, monkeypatch):
     monkeypatch.setattr(bulk_sql, "ROWS_PER_STATEMENT", 4)
     rows = [block(i) for i in range(10)] + [block(2)]  # the third group repeats a key of the first
