@@ -326,11 +326,14 @@ def apply_files(conn: Connection, feed: str, files: list[LandedFile]) -> ApplyRe
                              _streamed(db, "SELECT item_id, n, provider_id, weekday, start_minute, end_minute FROM winner_hours ORDER BY item_id, n"),
                              shared)
 
-        # Slots reach their providers through the Schedule's members, as stored now.
+        # Slots reach their providers through the Schedule's members, as stored now. A member without
+        # a provider is left out here, not in the SQL: with `provider_id IS NOT NULL` there, SQLite
+        # (no statistics) scanned the feed's every block through the provider index instead of
+        # looking the Schedules up by key (1,667 Schedules among 211k blocks: 81 -> 1.6 ms).
         refs = [r[0] for r in db.execute("SELECT DISTINCT ref FROM touched WHERE ref IS NOT NULL").fetchall()]
-        members = list(codec.select_in(
-            "SELECT item_id, provider_id FROM scheduling_item_blocks WHERE feed = ? AND start_ts IS NULL AND provider_id IS NOT NULL "
-            "AND item_id IN ({keys})", (feed,), refs))
+        members = [m for m in codec.select_in(
+            "SELECT item_id, provider_id FROM scheduling_item_blocks WHERE feed = ? AND start_ts IS NULL AND item_id IN ({keys})",
+            (feed,), refs) if m[1] is not None]
         db.register("members", pa.table({"ref": pa.array([m[0] for m in members], pa.string()),
                                          "provider_id": pa.array([m[1] for m in members], pa.string())}))
         whole = ", ".join(f"'{k}'" for k in _WHOLE_HORIZON_KINDS)
