@@ -261,18 +261,17 @@ def apply_files(conn: Connection, feed: str, files: list[LandedFile]) -> ApplyRe
             SELECT DISTINCT l.item_id, h.provider_id, h.weekday, h.start_minute, h.end_minute
             FROM latest l JOIN events e ON e.item_id = l.item_id AND e.version = l.version AND NOT e.deleted
             JOIN new_hours h ON h.seq = e.seq WHERE l.adds_up""")
-        db.execute("""
-            CREATE TEMP TABLE compared AS
-            SELECT l.*, s.item_id IS NOT NULL AS existed, s.kind AS old_kind, s.version AS old_version, s.deleted AS old_deleted,
-                   s.fp AS old_fp, s.tz AS old_tz, coalesce(l.adds_up AND l.version = s.version AND NOT s.deleted, false) AS adds
-            FROM latest l LEFT JOIN stored s USING (item_id)""")
-        # An added template keeps the fingerprint and timezone of its highest-fingerprint part, so
-        # the outcome never depends on which file came first.
+        # Each newest event beside its stored version, kept where it wins (the comparison is no table
+        # of its own: copying its rows cost as much as comparing them). An added template keeps the
+        # fingerprint and timezone of its highest-fingerprint part, so the outcome never depends on
+        # which file came first.
         db.execute("""
             CREATE TEMP TABLE winners AS
             SELECT * REPLACE (CASE WHEN adds AND old_fp > fp THEN old_fp ELSE fp END AS fp,
                               CASE WHEN adds AND old_fp > fp THEN old_tz ELSE tz END AS tz)
-            FROM compared c
+            FROM (SELECT l.*, s.item_id IS NOT NULL AS existed, s.kind AS old_kind, s.version AS old_version, s.deleted AS old_deleted,
+                         s.fp AS old_fp, s.tz AS old_tz, coalesce(l.adds_up AND l.version = s.version AND NOT s.deleted, false) AS adds
+                  FROM latest l LEFT JOIN stored s USING (item_id)) c
             WHERE NOT existed OR version > old_version
                OR (adds AND (fp > old_fp OR EXISTS (
                    SELECT 1 FROM template_rows t WHERE t.item_id = c.item_id AND NOT EXISTS (
