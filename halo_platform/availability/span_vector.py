@@ -28,6 +28,7 @@ _MINUTES = 1440
 _SHIFT = np.int64(1 << 32)  # room for (instant - earliest instant) below a group or provider index
 _WALL_BITS = 40  # room for (wall time - earliest wall time) in seconds: 34,000 years
 _WALL_MASK = (1 << _WALL_BITS) - 1
+_DENSE = 4  # keys spanning fewer values than this many times their count are ranked by a table (`_unique`)
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ def day_spans(cal: Calendars, provider: np.ndarray, day: np.ndarray) -> tuple[np
         (work_tz * width + work_day + (work_e <= work_s) - lo_day) * _MINUTES + work_e,
         (prev_tz * width + prev_day - lo_day) * _MINUTES + prev_s,
         (prev_tz * width + prev_day + (prev_e <= prev_s) - lo_day) * _MINUTES + prev_e])
-    distinct, where = np.unique(keys, return_inverse=True)
+    distinct, where = _unique(keys)
     instant = np.array([local_instant(zones[k // (width * _MINUTES)], dt.date.fromordinal(lo_day + k // _MINUTES % width), k % _MINUTES)
                         for k in distinct.tolist()], np.int64)[where]
     n, m = len(work_g), len(prev_g)
@@ -155,11 +156,23 @@ def _merge(p: np.ndarray, s: np.ndarray, e: np.ndarray) -> tuple[np.ndarray, np.
     """Per provider, the sorted union of (s, e) (instants >= 0 and below _SHIFT): touching joins."""
     if not len(p):
         return p, s, e
-    order = np.lexsort((s, p))
+    order = np.argsort(p * _SHIFT + s)  # lexsort((s, p)) of a feed's 250k blocks: 42 -> 16 ms; how ties go changes no union
     p, s, e = p[order], s[order], e[order]
     reach = np.maximum.accumulate(p * _SHIFT + e)  # furthest end so far; never carries into another provider
     fresh = np.flatnonzero(np.r_[True, p[1:] * _SHIFT + s[1:] > reach[:-1]])
     return p[fresh], s[fresh], np.maximum.reduceat(e, fresh)
+
+
+def _unique(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`np.unique(keys, return_inverse=True)`. Keys spread over fewer values than _DENSE times their
+    count are ranked through a table of the values they span, without a sort: the 800k (zone, date,
+    minute) keys of a feed's working intervals span 450k values (86 -> 12 ms)."""
+    if not len(keys) or int(keys.max()) - int(keys.min()) >= _DENSE * len(keys):
+        return np.unique(keys, return_inverse=True)
+    lo = int(keys.min())
+    seen = np.zeros(int(keys.max()) - lo + 1, bool)
+    seen[keys - lo] = True
+    return np.flatnonzero(seen) + lo, (np.cumsum(seen) - 1)[keys - lo]
 
 
 def _nonempty(g: np.ndarray, s: np.ndarray, e: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -8,11 +8,13 @@ the dates asked for."""
 
 import datetime as dt
 from collections import defaultdict
+from unittest import mock
 
 import hypothesis.strategies as st
 import numpy as np
 from hypothesis import example, given, settings
 
+from halo_platform.availability import span_vector
 from halo_platform.availability.span_store import calendars
 from halo_platform.availability.span_vector import day_spans
 from halo_platform.availability.spans import calendar_from_rows
@@ -119,3 +121,24 @@ def test_a_provider_without_timezone_or_hours_has_no_spans_and_the_others_keep_t
     assert vector == expected
     assert list(per_provider) == ["C"]
     assert [(s - wall(day, 0)) / 3600 for _, s, _ in per_provider["C"]] == [9 - 5.5, 13 - 5.5]
+
+
+@settings(max_examples=200, deadline=None)
+@given(providers=case())
+def test_vectorized_spans_equal_the_python_oracle_with_every_wall_time_ranked_by_table(providers):
+    """The property's cases are too small for `_unique`'s table (keys spanning fewer values than
+    `_DENSE` times their count, as a feed's do): with the bound lifted, they all take it."""
+    with mock.patch.object(span_vector, "_DENSE", 1 << 40):
+        expected, vector = oracle_and_vector(providers)
+    assert vector == expected
+
+
+@given(keys=st.one_of(st.lists(st.integers(-40, 40), max_size=300), st.lists(st.integers(-(1 << 60), 1 << 60), max_size=30),
+                      st.lists(st.sampled_from([0, 1, 1 << 40]), max_size=30)))
+def test_unique_ranks_keys_as_numpy_unique_does_by_table_or_by_sort(keys):
+    """Empty, one key, repeated keys, keys close together (the table) and far apart (the sort)."""
+    keys = np.array(keys, np.int64)
+    distinct, where = span_vector._unique(keys)
+    expected_distinct, expected_where = np.unique(keys, return_inverse=True)
+    assert distinct.tolist() == expected_distinct.tolist()
+    assert where.tolist() == expected_where.tolist()
