@@ -47,15 +47,19 @@ def spans_outside_hours(store: StoreResource, sample: int = SAMPLE_PROVIDERS) ->
             providers = [p for (p,) in codec.select(
                 "SELECT DISTINCT provider_id FROM available_spans WHERE feed = ? ORDER BY provider_id LIMIT ?", (feed, sample))]
             rows, tz_of = load_hours(codec, feed, providers)
-            template: dict[str, tuple] = {p: (tz_of.get(p), tuple(sorted(provider_rows))) for p, provider_rows in rows.items()}
+            # each provider's (timezone, template) by its number: a span's key held the template itself,
+            # hashed whole (a dozen hours rows) for each span (the 1M-event bench's 131k: 0.46 -> 0.34 CPU-s)
+            templates: dict[tuple, int] = {(None, ()): 0}
+            template_of = {p: templates.setdefault((tz_of.get(p), tuple(sorted(r))), len(templates)) for p, r in rows.items()}
+            template = list(templates)
             work_of: dict[tuple, list[tuple[int, int]]] = {}
             for provider, day, start, end in codec.select_in(
                     f"SELECT provider_id, span_date, {epoch('start_at')}, {epoch('end_at')} FROM available_spans "  # noqa: S608 - codec SQL
                     "WHERE feed = ? AND provider_id IN ({keys})", (feed,), providers):
                 checked += 1
-                key = (template.get(provider, (None, ())), day)
+                key = (template_of.get(provider, 0), day)
                 if key not in work_of:
-                    (tz, weekly), date = key[0], codec.read_date(day)
+                    (tz, weekly), date = template[key[0]], codec.read_date(day)
                     hours: dict[int, list] = defaultdict(list)
                     for weekday, s, e in weekly:
                         hours[weekday].append((s, e))

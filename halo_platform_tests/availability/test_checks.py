@@ -42,3 +42,19 @@ def test_a_span_starting_before_the_previous_one_of_its_provider_ends_is_reporte
                 ("acme", "P2", dt.datetime(2027, 1, 4, 8), dt.datetime(2027, 1, 4, 9))]])
     found = [(feed, provider, codec.read_date(day).isoformat(), codec.read_ts(start)) for feed, provider, day, start in overlapping_spans(any_store)]
     assert found == [("acme", "P1", "2027-01-04", dt.datetime(2027, 1, 4, 10))]
+
+
+def test_each_provider_is_checked_against_its_own_zone_and_template_and_one_without_hours_has_every_span_reported(any_store):
+    """Providers sharing a template but not a zone, or a zone but not a template, are told apart
+    (the check numbers each (zone, template)); a span of a provider without hours is outside them."""
+    land("acme", "hours.jsonl", "".join(
+        f'{{"type":"hours","provider":"{p}","tz":"{tz}","week":{{"mon":[["{start}","12:00"]]}},"updated_at":"2026-11-01T00:00:00Z"}}\n'
+        for p, tz, start in (("P1", "Europe/Paris", "09:00"), ("P2", "America/New_York", "09:00"), ("P3", "Europe/Paris", "11:00"))))
+    process(any_store, "2027-01-04", 1)
+    with any_store.write() as conn:
+        codec = Codec(conn)
+        codec.insert("available_spans", ("feed", "provider_id", "span_date", "start_at", "end_at", "computed_at"), [
+            ("acme", "P9", codec.date(dt.date(2027, 1, 4)), codec.ts(dt.datetime(2027, 1, 4, 8)), codec.ts(dt.datetime(2027, 1, 4, 9)),
+             codec.ts(dt.datetime(2027, 1, 1)))])
+    checked, bad = spans_outside_hours(any_store)
+    assert (checked, bad) == (4, [("acme", "P9", "2027-01-04", "2027-01-04T08:00:00")])
