@@ -18,7 +18,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
 
 from halo_platform.availability.bulk_sql import Codec
-from halo_platform.availability.span_vector import Calendars, day_spans
+from halo_platform.availability.span_vector import Calendars, day_spans, unique_inverse
 from halo_platform.availability.spans import date_runs
 from halo_platform.core.engine import make_engine
 from halo_platform.core.models import utcnow
@@ -173,7 +173,7 @@ def calendars(providers: list[str], hours: dict[str, list[tuple[int, int, int]]]
 
 def _encoded(values: np.ndarray, encode: Callable[[int], Any]) -> list:
     """`values` as the driver stores them, each distinct value encoded once (spans sit on a grid)."""
-    distinct, where = np.unique(values, return_inverse=True)
+    distinct, where = unique_inverse(values)
     encoded = np.empty(len(distinct), dtype=object)
     encoded[:] = [encode(v) for v in distinct.tolist()]
     return encoded[where].tolist()

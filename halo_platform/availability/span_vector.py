@@ -28,7 +28,7 @@ _MINUTES = 1440
 _SHIFT = np.int64(1 << 32)  # room for (instant - earliest instant) below a group or provider index
 _WALL_BITS = 40  # room for (wall time - earliest wall time) in seconds: 34,000 years
 _WALL_MASK = (1 << _WALL_BITS) - 1
-_DENSE = 4  # keys spanning fewer values than this many times their count are ranked by a table (`_unique`)
+_DENSE = 4  # keys on a grid of fewer points than this many times their count are ranked by a table (`unique_inverse`)
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ def day_spans(cal: Calendars, provider: np.ndarray, day: np.ndarray) -> tuple[np
         (work_tz * width + work_day + (work_e <= work_s) - lo_day) * _MINUTES + work_e,
         (prev_tz * width + prev_day - lo_day) * _MINUTES + prev_s,
         (prev_tz * width + prev_day + (prev_e <= prev_s) - lo_day) * _MINUTES + prev_e])
-    distinct, where = _unique(keys)
+    distinct, where = unique_inverse(keys)
     instant = np.array([local_instant(zones[k // (width * _MINUTES)], dt.date.fromordinal(lo_day + k // _MINUTES % width), k % _MINUTES)
                         for k in distinct.tolist()], np.int64)[where]
     n, m = len(work_g), len(prev_g)
@@ -163,16 +163,23 @@ def _merge(p: np.ndarray, s: np.ndarray, e: np.ndarray) -> tuple[np.ndarray, np.
     return p[fresh], s[fresh], np.maximum.reduceat(e, fresh)
 
 
-def _unique(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """`np.unique(keys, return_inverse=True)`. Keys spread over fewer values than _DENSE times their
-    count are ranked through a table of the values they span, without a sort: the 800k (zone, date,
-    minute) keys of a feed's working intervals span 450k values (86 -> 12 ms)."""
-    if not len(keys) or int(keys.max()) - int(keys.min()) >= _DENSE * len(keys):
+def unique_inverse(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`np.unique(keys, return_inverse=True)`. Keys on a grid of fewer points than _DENSE times their
+    count (their smallest, plus multiples of their offsets' greatest common divisor) are ranked
+    through a table of the grid, without a sort: the 800k (zone, date, minute) keys of a feed's
+    working intervals span 450k values (86 -> 12 ms), a feed's 250k span starts sit on its
+    appointments' grid (18.5 -> 1.3 ms)."""
+    if not len(keys):
         return np.unique(keys, return_inverse=True)
     lo = int(keys.min())
-    seen = np.zeros(int(keys.max()) - lo + 1, bool)
-    seen[keys - lo] = True
-    return np.flatnonzero(seen) + lo, (np.cumsum(seen) - 1)[keys - lo]
+    offsets = keys - lo
+    step = int(np.gcd.reduce(offsets)) or 1
+    slots = offsets // step
+    if int(slots.max()) >= _DENSE * len(keys):
+        return np.unique(keys, return_inverse=True)
+    seen = np.zeros(int(slots.max()) + 1, bool)
+    seen[slots] = True
+    return np.flatnonzero(seen) * step + lo, (np.cumsum(seen) - 1)[slots]
 
 
 def _nonempty(g: np.ndarray, s: np.ndarray, e: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

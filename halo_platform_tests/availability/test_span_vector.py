@@ -126,19 +126,21 @@ def test_a_provider_without_timezone_or_hours_has_no_spans_and_the_others_keep_t
 @settings(max_examples=200, deadline=None)
 @given(providers=case())
 def test_vectorized_spans_equal_the_python_oracle_with_every_wall_time_ranked_by_table(providers):
-    """The property's cases are too small for `_unique`'s table (keys spanning fewer values than
-    `_DENSE` times their count, as a feed's do): with the bound lifted, they all take it."""
+    """The property's cases are too small for `unique_inverse`'s table (keys on a grid of fewer
+    points than `_DENSE` times their count, as a feed's are): with the bound lifted, they all take it."""
     with mock.patch.object(span_vector, "_DENSE", 1 << 40):
         expected, vector = oracle_and_vector(providers)
     assert vector == expected
 
 
 @given(keys=st.one_of(st.lists(st.integers(-40, 40), max_size=300), st.lists(st.integers(-(1 << 60), 1 << 60), max_size=30),
-                      st.lists(st.sampled_from([0, 1, 1 << 40]), max_size=30)))
-def test_unique_ranks_keys_as_numpy_unique_does_by_table_or_by_sort(keys):
-    """Empty, one key, repeated keys, keys close together (the table) and far apart (the sort)."""
+                      st.lists(st.sampled_from([0, 1, 1 << 40]), max_size=30),
+                      st.lists(st.integers(0, 60).map(lambda i: 1_796_500_000 + 900 * i), max_size=300)))
+def test_unique_inverse_ranks_keys_as_numpy_unique_does_by_table_or_by_sort(keys):
+    """Empty, one key, repeated keys, keys close together or on a grid far from 0 (the table), and
+    far apart (the sort)."""
     keys = np.array(keys, np.int64)
-    distinct, where = span_vector._unique(keys)
+    distinct, where = span_vector.unique_inverse(keys)
     expected_distinct, expected_where = np.unique(keys, return_inverse=True)
     assert distinct.tolist() == expected_distinct.tolist()
     assert where.tolist() == expected_where.tolist()
