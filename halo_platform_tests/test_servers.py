@@ -3,9 +3,11 @@ clients, and their failure switches produce the failures a real server would."""
 
 from __future__ import annotations
 
+import errno
 import ftplib
 import io
 import smtplib
+import socket
 import ssl
 import time
 from email.message import EmailMessage
@@ -235,9 +237,22 @@ def test_s3_put_and_list_with_boto3_using_only_the_environment(s3_server):
     assert len(put) == 1 and put[0].header("content-type") == "text/csv" and put[0].body_size == 4
 
 
+def _bind_fails(port: int, reuse_address: bool) -> bool:
+    """Whether another server binding the port (with SO_REUSEADDR, as socketserver, werkzeug and
+    uvicorn bind, or without) finds it in use."""
+    with socket.socket() as other:
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, reuse_address)
+        try:
+            other.bind(("127.0.0.1", port))
+        except OSError as error:
+            assert error.errno == errno.EADDRINUSE
+            return True
+    return False
+
+
 def test_s3_switches_fail_requests_and_down_refuses_connections(s3_server):
     """error_status answers an S3 XML error (retried by boto3 while error_count lasts); down()
-    refuses connections and keeps the buckets for afterwards."""
+    refuses connections, keeps the port from other processes, and keeps the buckets for afterwards."""
     s3 = s3_server.client(config=botocore.config.Config(retries={"mode": "standard", "max_attempts": 3}))
     s3.create_bucket(Bucket="halo-reports")
     s3_server.switches.error_status, s3_server.switches.error_count = 503, 2
@@ -250,6 +265,7 @@ def test_s3_switches_fail_requests_and_down_refuses_connections(s3_server):
     with s3_server.down():
         with pytest.raises(botocore.exceptions.EndpointConnectionError):
             s3.list_buckets()
+        assert _bind_fails(s3_server.port, reuse_address=True)  # nobody else's meanwhile: it restarts on it
     assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == ["halo-reports"]
     dead = boto3.client(
         "s3",
@@ -327,14 +343,26 @@ def test_http_fake_in_its_own_process_is_steered_through_control_paths():
     assert fake.process.poll() is not None
 
 
-def test_http_fake_stop_and_start_serve_again_at_the_same_url():
-    """Stopping refuses connections (a provider that is really gone); starting again keeps the URL."""
+@pytest.mark.parametrize("reuse_address", [False, True])
+def test_a_stopped_http_fake_refuses_connections_and_keeps_its_port_until_it_starts_again(reuse_address):
+    """Stopping refuses connections (a provider that is really gone) and no other process can take
+    the port meanwhile, so a test's connection is refused by no one else and `start()` serves at
+    the same URL again; `close()` lets the port go. The port was merely closed: under pytest -n 3
+    another worker's server could bind it before the test connected or restarted. A keep-alive
+    connection is open at `stop()`: the port is held past the server's own sockets on it."""
     fake = FakeHTTPServer()
     fake.add_route("GET", r"/health", lambda request: (200, "up"))
-    with fake:
-        url = fake.url
-        assert httpx.get(url + "/health").text == "up"
-    with pytest.raises(httpx.ConnectError):
-        httpx.get(url + "/health")
-    with fake:
+    fake.start()
+    try:
+        url, port = fake.url, fake.port
+        with httpx.Client() as client:
+            assert client.get(url + "/health").text == "up"
+            fake.stop()
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(url + "/health")
+        assert _bind_fails(port, reuse_address)
+        fake.start()
         assert fake.url == url and httpx.get(url + "/health").text == "up"
+    finally:
+        fake.close()
+    assert not _bind_fails(port, reuse_address=True)

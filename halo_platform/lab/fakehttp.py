@@ -265,6 +265,41 @@ class _RequestHandler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
 
 
+class PortHolder:
+    """Keeps a stopped server's port refusing connections, and no other process's, until the
+    server starts on it again: a socket bound to the port and not listening, which Linux answers
+    with a reset. A port merely closed could be bound by another process (the suite's other
+    workers and their servers) before the test connected or restarted the server: the test then
+    talked to that process, failing or hanging for a reason not the code's.
+
+    The socket binds with SO_REUSEADDR, as the server did, since the server's own connections on
+    the port (open at `stop()`, then in TIME_WAIT) refuse a bind without it, and clears it once
+    bound: held with it set, a server binding with SO_REUSEADDR (socketserver's, werkzeug's,
+    uvicorn's) could still bind and listen on the port; cleared, no other bind succeeds, with or
+    without SO_REUSEADDR or SO_REUSEPORT, on 127.0.0.1, 0.0.0.0 or :: (Linux 6.18; test_servers
+    pins both). The port is anyone's only between the listener's close and `hold()` (about 10 us)
+    and between `release()` and the server's bind."""
+
+    def __init__(self) -> None:
+        self._sock: socket.socket | None = None
+
+    def hold(self, host: str, port: int) -> None:
+        sock = socket.socket()
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 0)
+        except OSError:
+            sock.close()
+            raise
+        self._sock = sock
+
+    def release(self) -> None:
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            sock.close()
+
+
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
@@ -312,6 +347,7 @@ class FakeHTTPServer:
         self._lock = threading.Lock()
         self._server: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._port_holder = PortHolder()
         self.reset()
 
     # -- routes
@@ -432,6 +468,7 @@ class FakeHTTPServer:
     def start(self) -> FakeHTTPServer:
         if self._server is not None:
             return self
+        self._port_holder.release()
         self._server = _HTTPServer((self.host, self.port), self)
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(
@@ -441,13 +478,23 @@ class FakeHTTPServer:
         return self
 
     def stop(self) -> None:
-        """Stop listening and close open keep-alive connections. The port is kept, so `start()`
-        serves at the same URL again."""
+        """Stop listening and close open keep-alive connections. The port is kept (`PortHolder`),
+        refusing connections, so `start()` serves at the same URL again; `close()` lets it go."""
+        self._stop(keep_port=True)
+
+    def close(self) -> None:
+        """Stop for good: as `stop()`, and the port is let go."""
+        self._stop(keep_port=False)
+        self._port_holder.release()
+
+    def _stop(self, keep_port: bool) -> None:
         server, self._server = self._server, None
         if server is None:
             return
         server.shutdown()
         server.server_close()
+        if keep_port:
+            self._port_holder.hold(self.host, self.port)  # at once: the port is anyone's until then
         for conn in list(server.connections):
             with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
@@ -462,13 +509,13 @@ class FakeHTTPServer:
             while self._thread.is_alive():
                 self._thread.join(0.5)
         finally:
-            self.stop()
+            self.close()
 
     def __enter__(self) -> FakeHTTPServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
-        self.stop()
+        self.close()
 
 
 # -- a fake in a process of its own
@@ -590,7 +637,7 @@ def _child_main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         pass
     finally:
-        fake.stop()
+        fake.close()
 
 
 # -- capacity

@@ -45,7 +45,7 @@ def sendgrid_echoing_the_recipient() -> Iterator[FakeHTTPServer]:
         return 400, {"errors": [{"message": f"{to} does not contain a valid address.", "field": "personalizations.0.to.0.email"}]}
 
     yield server.start()
-    server.stop()
+    server.close()
 
 
 @pytest.mark.parametrize(("address", "masked", "logged"), ESCAPED_ADDRESSES, ids=["latin", "cyrillic", "idn domain"])
@@ -117,7 +117,7 @@ def gateway_echoing_the_request() -> Iterator[FakeHTTPServer]:
         return 502, f"Bad Gateway. Request: POST /notifications Authorization: {request.headers['authorization']} Content-Type: application/json"
 
     yield server.start()
-    server.stop()
+    server.close()
 
 
 def test_a_onesignal_key_a_gateway_echoes_is_masked_in_the_attempts_detail(gateway_echoing_the_request, monkeypatch, caplog) -> None:

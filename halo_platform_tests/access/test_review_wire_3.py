@@ -94,7 +94,7 @@ def vonage(halo_env, tmp_path, monkeypatch) -> Iterator[dict]:  # noqa: ANN001
     finally:
         providers.close()
         store.dispose()
-        fake.stop()
+        fake.close()
 
 
 def _events(store: StoreResource, message_id: str) -> list[str]:

@@ -53,7 +53,7 @@ def test_a_provider_error_echoing_the_request_never_shows_its_secrets(kind, prov
             detail = provider.send(message).detail or ""
             assert MARKER not in detail, (echo, detail)
     finally:
-        fake.stop()
+        fake.close()
 
 
 # a URL with no `@host`: SQLAlchemy reads `user:password` as `host:port`, and its error repeated the port

@@ -23,7 +23,7 @@ def fakes() -> Iterator[dict[str, ProviderFake]]:
     started = {kind: factory().start() for kind, factory in FAKES.items()}
     yield started
     for fake in started.values():
-        fake.stop()
+        fake.close()
 
 
 def secret_refs(kind: str, monkeypatch) -> dict[str, str]:  # noqa: ANN001

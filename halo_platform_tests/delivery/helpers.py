@@ -44,4 +44,4 @@ def webhook_receiver(fail: int = 0) -> Iterator[FakeHTTPServer]:
     try:
         yield server
     finally:
-        server.stop()
+        server.close()

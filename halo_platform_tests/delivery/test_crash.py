@@ -301,7 +301,7 @@ def second_onesignal(fakes):  # noqa: ANN001, ANN201
 
     fake = onesignal_fake().start()
     yield fake
-    fake.stop()
+    fake.close()
 
 
 def push_once(config, store, clock):  # noqa: ANN001, ANN201

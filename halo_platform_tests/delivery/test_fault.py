@@ -30,7 +30,7 @@ def test_faulty_providers_lose_nothing_send_nothing_twice_and_autopilot_shifts_t
     try:
         run_fault_scenario(providers_file, halo_store, healthy, flaky, dead)
     finally:
-        dead.stop()
+        dead.close()
 
 
 def run_fault_scenario(providers_file, halo_store, healthy, flaky, dead) -> None:  # noqa: ANN001, PLR0915

@@ -57,7 +57,7 @@ def twilio_long_first() -> Iterator[FakeHTTPServer]:
         return 201, {"sid": LONG_SID if number == 0 else f"SM{number:032x}", "status": "queued"}
 
     yield server.start()
-    server.stop()
+    server.close()
 
 
 @pytest.mark.parametrize("priority", ["HIGH", "LOW"])

@@ -65,7 +65,7 @@ def test_sendgrids_x_ratelimit_reset_is_the_time_left_until_it(make_provider) ->
     try:
         [result] = call_provider(make_provider("sendgrid", server), [outgoing("email")])
     finally:
-        server.stop()
+        server.close()
     assert result.outcome == THROTTLED and 110 <= result.retry_after <= 120
 
 

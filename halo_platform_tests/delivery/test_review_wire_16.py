@@ -71,7 +71,7 @@ def sendgrid_by_recipient():  # noqa: ANN201
         return 202, {"X-Message-Id": "sg-1"}, b""
 
     yield server.start()
-    server.stop()
+    server.close()
 
 
 @pytest.mark.parametrize(("recipients", "expected"), [

@@ -1,13 +1,14 @@
 """Pieces every loopback server shares: a socket listening on a free port, a thread-safe record
-of what arrived (`Recorder`, shared with halo_platform.lab.fakehttp)."""
+of what arrived (`Recorder`) and the port of a stopped server kept refusing connections
+(`PortHolder`), both shared with halo_platform.lab.fakehttp."""
 
 from __future__ import annotations
 
 import socket
 
-from halo_platform.lab.fakehttp import HOST, Recorder
+from halo_platform.lab.fakehttp import HOST, PortHolder, Recorder
 
-__all__ = ["HOST", "Recorder", "listening_socket"]
+__all__ = ["HOST", "PortHolder", "Recorder", "listening_socket"]
 
 
 

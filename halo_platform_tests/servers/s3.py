@@ -16,7 +16,7 @@ from urllib.parse import parse_qs
 from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from halo_platform_tests.servers.common import HOST, Recorder
+from halo_platform_tests.servers.common import HOST, PortHolder, Recorder
 
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
@@ -82,6 +82,7 @@ class S3Server:
         self._app = DomainDispatcherApplication(create_backend_app)
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
+        self._port_holder = PortHolder()
         self.port = 0
         self.unreachable_endpoint_url = f"http://{HOST}:{unreachable_port}"
 
@@ -168,6 +169,7 @@ class S3Server:
             return True
 
     def start(self) -> S3Server:
+        self._port_holder.release()
         self._server = make_server(self.host, self.port, self._wsgi, threaded=True, request_handler=MotoRequestHandler)
         self._server.daemon_threads = True
         self.port = self._server.server_port
@@ -178,17 +180,29 @@ class S3Server:
         return self
 
     def stop(self) -> None:
+        """Stop serving. The port is kept (`PortHolder`), refusing connections, so `start()` serves
+        at the same endpoint again; `close()` lets it go."""
+        self._stop(keep_port=True)
+
+    def close(self) -> None:
+        """Stop for good: as `stop()`, and the port is let go."""
+        self._stop(keep_port=False)
+        self._port_holder.release()
+
+    def _stop(self, keep_port: bool) -> None:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+            if keep_port:
+                self._port_holder.hold(self.host, self.port)  # at once: the port is anyone's until then
             assert self._thread is not None
             self._thread.join(5)
             self._server = None
 
     @contextlib.contextmanager
     def down(self) -> Iterator[None]:
-        """Inside the block the endpoint refuses connections; afterwards it serves again on the
-        same port with its buckets intact."""
+        """Inside the block the endpoint refuses connections (its port kept: see `stop()`);
+        afterwards it serves again on the same port with its buckets intact."""
         self.stop()
         try:
             yield
