@@ -327,23 +327,41 @@ def submit_run(task_name: str, config: dict, tags: dict[str, str]) -> str:
     and its answer did not come back (it may have queued the run)."""
     from dagster_graphql import DagsterGraphQLClientError
 
-    url = get_settings().dagster_ui_url
+    url, job = get_settings().dagster_ui_url, job_name(task_name)
+    client = _client()
     try:
-        # no code location named: the client asks the webserver which one holds the job (a deployment names
-        # its location as it likes; a name fixed here failed every request elsewhere), a query of 8 ms
-        return _client().submit_job_execution(job_name(task_name), run_config=config, tags=tags)
+        # the webserver is asked which code location holds the job (a deployment names its location as it
+        # likes; a name fixed here failed every request elsewhere), a query of 8 ms. Asked apart from the
+        # submission: an answer lost to it queued nothing, where the client's own lookup inside
+        # `submit_job_execution` made it a run that may run (504)
+        held = client._get_repo_locations_and_names_with_pipeline(job)  # noqa: SLF001 - the client's lookup, without the submission
+    except DagsterGraphQLClientError as exc:
+        lost = _lost_answer(exc)
+        raise _unavailable(url, exc, f"{lost} to the query of the code locations" if lost else None) from None
+    if len(held) != 1:  # the client's words for two were 'Must specify repository_location_name ...', no operator's to follow
+        where = f"is in more than one code location ({', '.join(h.repository_location_name for h in held)}); keep it in one" if held \
+            else "is in no code location of it"
+        raise DagsterUnavailable(f"could not submit the run to the Dagster webserver at {mask_text(url)}: job {job} {where}")
+    try:
+        return client.submit_job_execution(job, repository_location_name=held[0].repository_location_name,
+                                           repository_name=held[0].repository_name, run_config=config, tags=tags)
     except DagsterGraphQLClientError as exc:
         if lost := _lost_answer(exc):
             raise SubmissionUnanswered(f"could not learn whether the Dagster webserver at {mask_text(url)} queued the run: {lost};"
                                        " it may run (see `halo tasks log`), and a request sent again with the same idempotency"
                                        " key runs once") from None
-        # the client wraps what its transport raised (a connection it could not make, an answer that is
-        # no GraphQL) in 'Exception occured during execution of query', which names neither
-        told = exc.__cause__ if str(exc).startswith(_CLIENT_WRAPPER) and exc.__cause__ is not None else exc
-        why = _no_connection(exc) or next((line for line in str(told).splitlines() if line.strip()), type(told).__name__)
-        # the URL as settings give it may carry a password or a token (a proxy's): masked, as in a log line
-        raise DagsterUnavailable(f"could not submit the run to the Dagster webserver at {mask_text(url)} (is `halo up` running?): "
-                                 f"{mask_text(why[:300])}") from None
+        raise _unavailable(url, exc) from None
+
+
+def _unavailable(url: str, exc: BaseException, why: str | None = None) -> DagsterUnavailable:
+    """DagsterUnavailable for what the client raised, `why` or the reason `exc` gives."""
+    # the client wraps what its transport raised (a connection it could not make, an answer that is
+    # no GraphQL) in 'Exception occured during execution of query', which names neither
+    told = exc.__cause__ if str(exc).startswith(_CLIENT_WRAPPER) and exc.__cause__ is not None else exc
+    why = why or _no_connection(exc) or next((line for line in str(told).splitlines() if line.strip()), type(told).__name__)
+    # the URL as settings give it may carry a password or a token (a proxy's): masked, as in a log line
+    return DagsterUnavailable(f"could not submit the run to the Dagster webserver at {mask_text(url)} (is `halo up` running?): "
+                              f"{mask_text(why[:300])}")
 
 
 def _lost_answer(exc: BaseException) -> str | None:
