@@ -28,6 +28,7 @@ _MINUTES = 1440
 _SHIFT = np.int64(1 << 32)  # room for (instant - earliest instant) below a group or provider index
 _WALL_BITS = 40  # room for (wall time - earliest wall time) in seconds: 34,000 years
 _WALL_MASK = (1 << _WALL_BITS) - 1
+_INT64_MAX = int(np.iinfo(np.int64).max)
 _DENSE = 4  # keys on a grid of fewer points than this many times their count are ranked by a table (`unique_inverse`)
 
 
@@ -172,12 +173,16 @@ def unique_inverse(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if not len(keys):
         return np.unique(keys, return_inverse=True)
     lo = int(keys.min())
+    spread = int(keys.max()) - lo
+    if spread > _INT64_MAX:  # further apart, their offsets from the smallest wrapped around (two keys taken for one)
+        return np.unique(keys, return_inverse=True)
     offsets = keys - lo
     step = int(np.gcd.reduce(offsets)) or 1
-    slots = offsets // step
-    if int(slots.max()) >= _DENSE * len(keys):
+    last = spread // step  # the highest slot
+    if last >= _DENSE * len(keys):
         return np.unique(keys, return_inverse=True)
-    seen = np.zeros(int(slots.max()) + 1, bool)
+    seen = np.zeros(last + 1, bool)
+    slots = offsets // step
     seen[slots] = True
     return np.flatnonzero(seen) * step + lo, (np.cumsum(seen) - 1)[slots]
 

@@ -135,10 +135,13 @@ def test_vectorized_spans_equal_the_python_oracle_with_every_wall_time_ranked_by
 
 @given(keys=st.one_of(st.lists(st.integers(-40, 40), max_size=300), st.lists(st.integers(-(1 << 60), 1 << 60), max_size=30),
                       st.lists(st.sampled_from([0, 1, 1 << 40]), max_size=30),
-                      st.lists(st.integers(0, 60).map(lambda i: 1_796_500_000 + 900 * i), max_size=300)))
+                      st.lists(st.integers(0, 60).map(lambda i: 1_796_500_000 + 900 * i), max_size=300),
+                      st.lists(st.integers(-(1 << 63), (1 << 63) - 1), max_size=30)))
+@example(keys=[-5, (1 << 63) - 1])
 def test_unique_inverse_ranks_keys_as_numpy_unique_does_by_table_or_by_sort(keys):
     """Empty, one key, repeated keys, keys close together or on a grid far from 0 (the table), and
-    far apart (the sort)."""
+    far apart (the sort), as far as int64 goes: keys more than 2**63 apart had their offsets from
+    the smallest wrap around (-5 and 2**63 - 1 were one key)."""
     keys = np.array(keys, np.int64)
     distinct, where = span_vector.unique_inverse(keys)
     expected_distinct, expected_where = np.unique(keys, return_inverse=True)
