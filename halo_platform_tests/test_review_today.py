@@ -1,6 +1,7 @@
 """Defects found reviewing the day's changes. A task request no longer names the code location
 (5460212): the webserver is first asked which location holds the job, and only then is the run
-submitted. What goes wrong in that first query queued nothing, and is said so."""
+submitted; what goes wrong in that first query queued nothing, and is said so. A provider's
+result is no longer made twice (f90cef1): its text is masked as two maskings masked it."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 
 import pytest
 
+from halo_platform.delivery.providers.base import DETAIL_LIMIT, RETRYABLE, SendResult
 from halo_platform.lab.fakehttp import FakeHTTPServer, Request
 from halo_platform.reports.requests import DagsterUnavailable, submit_run
 
@@ -72,3 +74,15 @@ def test_the_run_is_submitted_to_the_one_location_holding_the_job(http_fake, mon
     selector = json.loads(body)["variables"]["executionParams"]["selector"]
     assert (selector["repositoryLocationName"], selector["repositoryName"], selector["pipelineName"]) == (
         "halo-reports", "__repository__", JOB)
+
+
+@pytest.mark.parametrize("number", ["%2B33612345678999999", "+33612345678999999"])
+def test_a_providers_text_cut_short_has_the_phone_number_the_cut_leaves_masked(number):  # noqa: ANN001
+    """A provider's text past DETAIL_LIMIT is masked, then cut: a number too long to be a phone
+    number, cut short, can read as one. `dispatch.throttled` made every result again, masking its
+    text a second time, which masked it; since f90cef1 a result that asked for no pause keeps the
+    first masking, and the number stayed as the cut left it (`tel=%2B336123456789999…`)."""
+    for pad in range(DETAIL_LIMIT - 20, DETAIL_LIMIT - 8):
+        result = SendResult("m1", RETRYABLE, detail="x" * pad + " tel=" + number + " more")
+        again = SendResult(result.message_id, result.outcome, detail=result.detail)
+        assert result.detail == again.detail, pad

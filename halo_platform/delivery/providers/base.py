@@ -73,9 +73,12 @@ def stored_provider_id(value: object) -> str | None:
 
 def provider_text(text: str) -> str:
     """`text` from a provider, masked, then cut to DETAIL_LIMIT characters (and an ellipsis): masked
-    before it is cut, as a cut address would escape the masks."""
+    before it is cut, as a cut address would escape the masks, and what the cut leaves masked again,
+    as a number too long for a phone number, cut short, can read as one (`tel=%2B336123456789999…`:
+    stored as it was once `dispatch.provider_result` no longer made each result, and masked its
+    text, a second time)."""
     masked = mask_text(text)
-    return cut(masked, DETAIL_LIMIT) if masked else masked
+    return masked if len(masked) <= DETAIL_LIMIT else cut(mask_text(cut(masked, DETAIL_LIMIT)), DETAIL_LIMIT)
 
 
 @dataclass(frozen=True)
