@@ -167,7 +167,9 @@ def test_an_autopilot_alert_a_sink_failed_to_take_is_sent_again_by_the_retry_sen
     assert [c["provider"] for c in report.changes] == ["sms_b"]
     assert len(list((tmp_path / "alerts").glob("*.json"))) == 1  # the folder took it at once
 
-    with FakeHTTPServer(port=slack_down) as slack:
+    port, free_it = slack_down
+    free_it()
+    with FakeHTTPServer(port=port) as slack:
         slack.add_route("POST", "/slack", lambda request: (200, "ok"))
         time.sleep(0.5)
         for _ in range(2):
