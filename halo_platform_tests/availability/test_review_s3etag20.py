@@ -10,7 +10,7 @@ import time
 import dagster as dg
 import pytest
 
-from halo_platform.availability import pipeline, sensors
+from halo_platform.availability import landing, pipeline, sensors
 from halo_platform.availability.feeds import get_feed
 from halo_platform.availability.landing import LandingReadError
 from halo_platform.availability.sensors import emr_landing_sensor
@@ -94,6 +94,7 @@ def test_a_tick_over_several_slow_feeds_ends_within_its_time_and_reads_the_other
     the log, neither alerted nor forgotten (its last state stays in the cursor); a feed not read at the
     last tick is listed after the others, so a feed down holds no other back at the next tick."""
     server = trickled(b"list-type=2", times=99)
+    monkeypatch.setattr(landing, "S3_TIMEOUT", 1.0)  # the fixture's 2 s: two listings given up fill this tick's 2.5 s
     names = [f"f{i}" for i in range(FEEDS)]
     feeds = tmp_path / "feeds.yaml"
     feeds.write_text("feeds:\n" + "".join(
