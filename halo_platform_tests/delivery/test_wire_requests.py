@@ -21,6 +21,7 @@ from halo_platform.delivery.providers.twilio import TwilioProvider
 from halo_platform.delivery.providers.vonage import VonageProvider
 from halo_platform.delivery.providers.wire import Reply, WirePool, encode_body
 from halo_platform.delivery.validation import sms_segments
+from halo_platform_tests.delivery.test_wire import _read_request
 
 AWKWARD = [
     "bench 1",
@@ -49,21 +50,9 @@ def recorder() -> Iterator[tuple[str, list[bytes]]]:
                 conn, _ = server.accept()
             except OSError:
                 return
-            with conn:
-                data = b""
-                while True:
-                    while b"\r\n\r\n" not in data:
-                        if not (chunk := conn.recv(65536)):
-                            break
-                        data += chunk
-                    if b"\r\n\r\n" not in data:
-                        break
-                    head, _, rest = data.partition(b"\r\n\r\n")
-                    length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")), 0)
-                    while len(rest) < length:
-                        rest += conn.recv(65536)
-                    requests.append(head + b"\r\n\r\n" + rest[:length])
-                    data = rest[length:]
+            with conn:  # the pool sends a connection's next request after the answer: never two at once
+                while request := _read_request(conn):
+                    requests.append(request)
                     conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
 
     threading.Thread(target=serve, daemon=True).start()
