@@ -93,11 +93,12 @@ class SpanPlan:
     moved: bool
     max_dirty_id: int
     dirty: dict[str, set[dt.date]]
-    # the columns (feed, provider, span_date, start_at, end_at, computed_at) as the driver stores them, encoded
+    # the columns (provider, span_date, start_at, end_at) as the driver stores them, encoded
     # where the plan is computed (a worker, for big batches) rather than by the one process writing every feed;
     # columns, not a tuple per span: a worker pickled, and the writer unpickled, 250k tuples per feed
     spans: list[list]
     provider_dates: int
+    computed_at: Any  # of every span, encoded as `spans`
 
 
 def plan(conn: Connection, feed: str, as_of: dt.date, horizon_days: int) -> SpanPlan:
@@ -145,11 +146,10 @@ def plan(conn: Connection, feed: str, as_of: dt.date, horizon_days: int) -> Span
     group, start, end = day_spans(calendars(with_hours, hours, tz_of, block_rows), provider_of, day_of)
     now = codec.ts(utcnow().replace(tzinfo=None))
     dates = np.array([codec.date(d) for d in window], dtype=object)  # every dirty date is in the window
-    out = [[feed] * len(group), np.array(with_hours, dtype=object)[provider_of[group]].tolist(),
-           dates[day_of[group] - as_of.toordinal()].tolist(), _encoded(start, codec.epoch), _encoded(end, codec.epoch),
-           [now] * len(group)]
+    out = [np.array(with_hours, dtype=object)[provider_of[group]].tolist(), dates[day_of[group] - as_of.toordinal()].tolist(),
+           _encoded(start, codec.epoch), _encoded(end, codec.epoch)]
     provider_dates = sum(len(days) for days in dirty.values())
-    return SpanPlan(feed, as_of, horizon_days, moved, max_id, dirty, out, provider_dates)
+    return SpanPlan(feed, as_of, horizon_days, moved, max_id, dirty, out, provider_dates, now)
 
 
 def calendars(providers: list[str], hours: dict[str, list[tuple[int, int, int]]], tz_of: dict[str, str],
@@ -206,8 +206,10 @@ def write(conn: Connection, computed: SpanPlan) -> SpansResult:
                            [(feed, codec.date(computed.as_of), codec.date(window_end))])
         codec.execute_many("DELETE FROM emr_windows WHERE feed = ?", [(feed,)])
         codec.insert("emr_windows", ("feed", "as_of", "horizon_days"), [(feed, codec.date(computed.as_of), computed.horizon_days)])
-    spans = codec.insert_columns("available_spans", ("feed", "provider_id", "span_date", "start_at", "end_at", "computed_at"),
-                                 [computed.spans])
+    # the feed and the time, the same in every row, are bound once per statement (the 545k spans of 300k
+    # bench events: 0.83 -> 0.73 CPU-s written)
+    spans = codec.insert_columns("available_spans", ("provider_id", "span_date", "start_at", "end_at"), [computed.spans],
+                                 shared=(("feed", feed), ("computed_at", computed.computed_at)))
     codec.execute_many("DELETE FROM emr_dirty_dates WHERE feed = ? AND id <= ?", [(feed, computed.max_dirty_id)])
     return SpansResult(provider_dates=computed.provider_dates, spans=spans, providers=len(computed.dirty))
 
