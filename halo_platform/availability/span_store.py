@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
+import gc
 import itertools
 import operator
 from collections import defaultdict
@@ -182,7 +183,10 @@ def _encoded(values: np.ndarray, encode: Callable[[int], Any]) -> list:
 def plan_in_worker(db_url: str, feed: str, as_of: dt.date, horizon_days: int) -> SpanPlan:
     """`plan` in a worker process (big batches): the worker gets the store's URL (a resource
     does not cross processes) and opens its own engine. This module imports no Dagster, so
-    neither does the worker."""
+    neither does the worker. The worker's cyclic garbage collector stays off (the process is ours
+    and short-lived, and a plan makes no cycles worth collecting): the rows read and the arrays
+    built set off its full passes."""
+    gc.disable()
     with _worker_engine(db_url).connect() as conn, conn.begin():
         return plan(conn, feed, as_of, horizon_days)
 
