@@ -224,8 +224,6 @@ def _mask_hl7_phone(field: str, component: str, repetition: str) -> str:
 
 def _mask_hl7_phones(text: str) -> str:
     """The phone fields (`HL7_PHONE_FIELDS`) of the HL7 segments in `text` masked."""
-    if not any(segment in text for segment in HL7_PHONE_FIELDS):
-        return text
     header = HL7_HEADER.search(text)
     component, repetition = (header.group(2), header.group(3)) if header else ("^", "~")
 
@@ -250,26 +248,52 @@ def _mask_phone_field(match: re.Match) -> str:
     return match.group(1) + _hidden_digits(match.group(3))
 
 
+# what `re.IGNORECASE` reads as these letters where `str.lower` does not: İ and ı as i, ſ as s
+_IGNORECASE_FOLDS = str.maketrans({"İ": "i", "ı": "i", "ſ": "s"})
+_SECRET_WORDS = ("secret", "passw", "token", "key", "sig", "authorization")  # one of them is in every SECRET_VALUE match
+_SEVEN_DIGITS = re.compile(r"\d{7}")  # in every KEYED_PHONE match
+
+
+def _folded(text: str) -> str:
+    """`text` in lower case as `re.IGNORECASE` matches it, to look for a word a rule ignoring case needs."""
+    return text.lower() if text.isascii() else text.translate(_IGNORECASE_FOLDS).lower()
+
+
+def _names_any(text: str, words: tuple[str, ...]) -> bool:
+    folded = _folded(text)
+    return any(word in folded for word in words)
+
+
+# The rules in the order `mask_text` applies them, each after a test of what every match of it holds:
+# a rule is not searched for in a text that cannot hold a match. Most of a provider's error text went to
+# rules that could not match it (best of 7: `no answer: timeout` 10.2 -> 2.6 us, a 503's JSON 22.8 -> 3.5,
+# a Twilio 400 quoting the number 36.6 -> 13.0, nginx's 502 page 49.9 -> 6.5; a text every rule matches
+# as before). Numbers by their fields come last: what the rules before mask there counts as a digit masked.
+_RULES: tuple[tuple[Callable[[str], bool], Callable[[str], str]], ...] = (
+    (lambda t: "://" in t and "@" in t, lambda t: URL_PASSWORD.sub(r"\1***@", t)),
+    (lambda t: "/callbacks/" in t or "/inbound/" in t, lambda t: CALLBACK_QUERY.sub(r"\1?[redacted]", t)),
+    (lambda t: _names_any(t, _SECRET_WORDS), lambda t: SECRET_VALUE.sub(_mask_secret, t)),
+    (lambda t: "halo_" in t or "AIza" in t, lambda t: API_KEY.sub(r"\1***", t)),
+    (lambda t: "@" in t or "%40" in t, lambda t: (ESCAPED_EMAIL if "\\u" in t else EMAIL).sub(_mask_email, t)),
+    (lambda t: "+" in t or "%2" in t, lambda t: PHONE.sub(_mask_phone, t)),
+    (lambda t: "%2" in t, lambda t: ENCODED_PHONE.sub(_mask_encoded_phone, t)),
+    (lambda t: "+" in t or "%2" in t, _mask_spaced_phones),
+    (lambda t: _SEVEN_DIGITS.search(t) is not None, lambda t: KEYED_PHONE.sub(lambda m: m.group(1) + mask_recipient(m.group(2)), t)),
+    (lambda t: any(segment in t for segment in HL7_PHONE_FIELDS), _mask_hl7_phones),
+    (lambda t: "system" in t, lambda t: CONTACT_POINT.sub(_mask_contact_point, t)),
+    (lambda t: _names_any(t, _PHONE_WORDS), lambda t: KEYED_VALUE.sub(_mask_phone_field, t)),
+)
+
+
 def mask_text(text: str) -> str:
     """`text` with phone numbers, email addresses, callback query strings, secret query
     parameters and URL passwords masked; idempotent (masking masked text changes nothing)."""
     if not text:
         return text
-    text = URL_PASSWORD.sub(r"\1***@", text)
-    text = CALLBACK_QUERY.sub(r"\1?[redacted]", text)
-    text = SECRET_VALUE.sub(_mask_secret, text)
-    text = API_KEY.sub(r"\1***", text)
-    text = (ESCAPED_EMAIL if "\\u" in text else EMAIL).sub(_mask_email, text)
-    text = PHONE.sub(_mask_phone, text)
-    text = ENCODED_PHONE.sub(_mask_encoded_phone, text)
-    text = _mask_spaced_phones(text)
-    text = KEYED_PHONE.sub(lambda m: m.group(1) + mask_recipient(m.group(2)), text)
-    # numbers by their fields, last: what the rules above mask there counts as a digit masked
-    text = _mask_hl7_phones(text)
-    if "system" in text:
-        text = CONTACT_POINT.sub(_mask_contact_point, text)
-    lowered = text.lower()  # a line naming no phone key is not searched for one (a third of a line's masking)
-    return KEYED_VALUE.sub(_mask_phone_field, text) if any(word in lowered for word in _PHONE_WORDS) else text
+    for may_match, mask in _RULES:
+        if may_match(text):
+            text = mask(text)
+    return text
 
 
 def error_line(error: str | None, limit: int = 500) -> tuple[str, int]:

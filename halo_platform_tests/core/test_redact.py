@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from halo_platform.core.redact import RedactingFilter, mask_text
@@ -168,3 +168,37 @@ def test_masking_a_long_run_without_spaces_takes_linear_time(text):
 
 def test_an_address_after_another_in_one_run_is_masked_too():
     assert mask_text("ada@b.org+bob.smith@example.com") == "a***@b.org+***@example.com"
+
+
+@pytest.mark.parametrize("key", ["mobile", "mobıle", "MOBİLE", "Mobile_No"])
+def test_a_phone_key_is_read_as_the_key_rule_reads_it_whatever_its_letters(key):
+    """`PHONE_KEY` ignores case as `re` does, where İ and ı are an i: a key it names a phone, written
+    so (`mobıle`), kept its number whole, as the look for a phone word before it read the text by `str.lower`."""
+    assert mask_text(f'{{"{key}": "0612345678"}}') == f'{{"{key}": "061****678"}}'
+
+
+# what the rules look for, and what a test of it could misread: letters `re.IGNORECASE` folds (İ ı ſ K),
+# digits of other scripts (`\d`), escapes, encodings, separators; as keys and values, and loose
+_KEYS = ["phone", "mobıle", "MOBİLE", "msiſdn", "tel", "Fax", "to", "from", "password", "paſſword", "api_key", "Access-Key", "Authorization",
+         "tokEn", "SİG", "sig", "secret", "value", "system", "x", "Kod"]
+_SEPARATORS = ["=", ": ", '": "', "='", '\\": \\"', ":", " = "]
+_VALUES = ["0612345678", "33612345678", "+33612345678", "+33 6 12 34 56 78", "(+33) 6 12 34 56 78", "%2B33612345678", "%2b33+6+12+34+56+78", "%2B33 6 12 34 56 78",
+           "٣٣٦١٢٣٤٥٦٧٨", "Bearer abc123", "key=abc", "ada@example.com", "ada%40example.com", "z\\u00e9@b\\u00fc.de", "phone", "abc"]
+_LOOSE = ["PID|", "NK1|", "MSH|^~\\&|", "\r", "\\r", "\n", "{", "}", "://", "https://user:pw@h/", "@", "?", "&", "/callbacks/x?",
+          "/inbound/y?", "halo_0123456789ab_", "AIza", "%28", "%29", "%20", "+", "(", ")", " ", "*", "é", "K"]
+_TEXTS = st.lists(st.one_of(st.tuples(st.sampled_from(_KEYS), st.sampled_from(_SEPARATORS), st.sampled_from(_VALUES)).map("".join),
+                            st.sampled_from(_KEYS + _VALUES + _LOOSE), st.text(alphabet="0123456789+@%.-() abBz", max_size=6), st.text(max_size=3)),
+                  max_size=10).map("".join)
+
+
+@settings(max_examples=max(100, int(os.environ.get("HALO_FUZZ_EXAMPLES", "20000")) // 20), deadline=None, database=None)
+@given(_TEXTS)
+def test_each_rule_is_skipped_only_where_it_cannot_match(text):
+    """`mask_text` skips a rule where its test says no match of it can be in the text: the same text as
+    every rule applied in turn, as it was before the tests (they saved 10-50 us of a provider's error line)."""
+    from halo_platform.core.redact import _RULES
+
+    every = text
+    for _, mask in _RULES:
+        every = mask(every) if every else every
+    assert mask_text(text) == every
