@@ -151,8 +151,12 @@ def _mask_secret(match: re.Match) -> str:
     return f"{match.group(1)}{quote}***{quote}"
 
 
+_LAST_AT = re.compile(r"(.*)(@|%40)(.*)", re.DOTALL)
+
+
 def _mask_email(match: re.Match) -> str:
-    local, at, domain = re.split(r"(@|%40)", match.group(0), maxsplit=1)
+    # at the last `@` or `%40`: the local part may hold an escaped one (`%4033612345678@...`), the domain not
+    local, at, domain = _LAST_AT.fullmatch(match.group(0)).groups()
     if "*" in local:  # masked already (here or by a sink's own masking)
         return match.group(0)
     first = local[:6] if re.match(_ESCAPE, local) else local[:1]  # a first letter escaped is kept whole

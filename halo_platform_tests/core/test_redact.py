@@ -202,3 +202,16 @@ def test_each_rule_is_skipped_only_where_it_cannot_match(text):
     for _, mask in _RULES:
         every = mask(every) if every else every
     assert mask_text(text) == every
+
+
+@pytest.mark.parametrize(("text", "masked"), [
+    ("phone: %4033612345678@example.com", "phone: %***@example.com"),
+    ("%40ada@example.com", "%***@example.com"),
+    ("a%40b%40example.com", "a***%40example.com"),
+    ("ada%40example.com", "a***%40example.com"),
+])
+def test_an_address_is_cut_at_its_last_at_sign(text, masked):
+    """An address's local part may hold `%40` (an escaped `@`; its domain cannot): cut at the first
+    one, `%4033612345678@example.com` was masked as `***%4033612345678@...`, the number whole."""
+    assert mask_text(text) == masked
+    assert mask_text(masked) == masked
