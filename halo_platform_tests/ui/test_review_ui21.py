@@ -1,19 +1,24 @@
 """Control Center defects found in review ui21 (each test failed before its fix): a double click on
 a form's button sent it twice (the task form's button alone was disabled once clicked), and the
 browser showed one answer of the two: after "Create the key", "an active key named ... exists",
-the key, shown once, in the answer it dropped."""
+the key, shown once, in the answer it dropped; a schedule's breadcrumb did not wrap, so its
+history page scrolled sideways on a phone and a 128-character schedule id made its pages 1,300 px
+wide."""
 
 from __future__ import annotations
 
 import re
 
+import pytest
 from playwright.sync_api import Page, expect
 
 from halo_platform_tests.fixtures.browser import screenshot
 from halo_platform_tests.ui.conftest import ControlCenter, sign_in
+from halo_platform_tests.ui.test_layout_and_navigation import VIEWPORTS, _shot_name, _sideways
 
 # two clicks as a person's double click lands them: the second while the first answer is on its way
 DOUBLE_CLICK = "(selector) => { const button = document.querySelector(selector); button.click(); setTimeout(() => button.click(), 15); }"
+LONG_ID = "s" + "x" * 127  # as long as a schedule id may be, one word
 
 
 def test_a_double_click_on_create_the_key_sends_the_form_once_and_shows_the_key(page: Page, control_center: ControlCenter) -> None:
@@ -34,3 +39,28 @@ def test_a_double_click_on_create_the_key_sends_the_form_once_and_shows_the_key(
     expect(page.locator("#new-key")).to_have_text(re.compile(r"^halo_[0-9a-f]+_\S+$"))
     assert sent == [f"{control_center.url}/ui/access/keys"]
     assert page.script_errors == []
+
+
+@pytest.fixture(scope="module")
+def long_schedule(control_center: ControlCenter) -> str:
+    made = control_center.halo("schedules", "set", LONG_ID, "--task", "campaign_alerts", "--cron", "0 7 * * *")
+    assert made.returncode == 0, made.stderr
+    return LONG_ID
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+def test_a_schedules_breadcrumb_wraps_rather_than_making_its_pages_scroll_sideways(
+        page: Page, control_center: ControlCenter, long_schedule: str, viewport: str) -> None:
+    """Schedules > payment_reconciliation_weekly > History was 453 px wide on a 390 px phone, and a
+    schedule id of 128 characters stretched its edit and history pages to about 1,300 px."""
+    page.set_viewport_size(VIEWPORTS[viewport])
+    sign_in(page, control_center, "admin")
+    wide = {}
+    for path in ("/ui/schedules/payment_reconciliation_weekly/history", f"/ui/schedules/{long_schedule}",
+                 f"/ui/schedules/{long_schedule}/history"):
+        page.goto(control_center.url + path)
+        expect(page.locator("nav[aria-label=breadcrumb]")).to_contain_text("Schedules")
+        if _sideways(page) > 0:
+            wide[path] = _sideways(page)
+        screenshot(page, _shot_name(viewport, path.replace(long_schedule, "long-id")))
+    assert wide == {}, f"pages wider than the {viewport}'s {VIEWPORTS[viewport]['width']} px: {wide}"
