@@ -1,9 +1,10 @@
+# ruff: noqa: F811 - the fixtures imported from test_page_edges are the tests' arguments
 """Control Center defects found in review ui21 (each test failed before its fix): a double click on
 a form's button sent it twice (the task form's button alone was disabled once clicked), and the
 browser showed one answer of the two: after "Create the key", "an active key named ... exists",
 the key, shown once, in the answer it dropped; a schedule's breadcrumb did not wrap, so its
 history page scrolled sideways on a phone and a 128-character schedule id made its pages 1,300 px
-wide."""
+wide; the Routing page wrote an effective weight under 0.0000005 as 0 beside its share."""
 
 from __future__ import annotations
 
@@ -12,9 +13,13 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
+from halo_platform.delivery.resources import ProvidersResource
+from halo_platform.delivery.state import set_weights
 from halo_platform_tests.fixtures.browser import screenshot
+from halo_platform_tests.test_review_ui17 import _cells
 from halo_platform_tests.ui.conftest import ControlCenter, sign_in
 from halo_platform_tests.ui.test_layout_and_navigation import VIEWPORTS, _shot_name, _sideways
+from halo_platform_tests.ui.test_page_edges import admin, app, store  # noqa: F401 - the same seeded store, app and clients
 
 # two clicks as a person's double click lands them: the second while the first answer is on its way
 DOUBLE_CLICK = "(selector) => { const button = document.querySelector(selector); button.click(); setTimeout(() => button.click(), 15); }"
@@ -64,3 +69,13 @@ def test_a_schedules_breadcrumb_wraps_rather_than_making_its_pages_scroll_sidewa
             wide[path] = _sideways(page)
         screenshot(page, _shot_name(viewport, path.replace(long_schedule, "long-id")))
     assert wide == {}, f"pages wider than the {viewport}'s {VIEWPORTS[viewport]['width']} px: {wide}"
+
+
+def test_the_routing_page_writes_a_tiny_effective_weight_in_its_digits(admin, store) -> None:  # noqa: ANN001
+    """Weights of 0.0000001 and 0.0000003 (a weight may be any number from 0 to 1,000,000): the
+    Effective column read 0 (rounded to 6 decimals) beside shares of 25 and 75 %."""
+    set_weights(ProvidersResource().config(), "sms/*/TEXT", {"sandbox_sms_a": 0.0000001, "sandbox_sms_b": 0.0000003}, "ada", store, "tiny")
+    page = admin.get("/ui/routing")
+    assert page.status_code == 200, page.text
+    assert _cells(page.text, "sms/*/TEXT", "sandbox_sms_a") == ["0.0000001", "1", "0.0000001"]
+    assert _cells(page.text, "sms/*/TEXT", "sandbox_sms_b") == ["0.0000003", "1", "0.0000003"]
