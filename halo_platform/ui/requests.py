@@ -56,12 +56,12 @@ def requests_page(request: Request, caller: Caller = Depends(signed_in()),
     if created_from and created_before and created_before <= created_from:
         errors["before"] = "must be after the 'created from' date"
     rows: list[dict[str, Any]] = []
-    if not errors:
-        rows = list_requests(store, filters["task"] or None, filters["status"] or None, LIMIT,
+    if not errors:  # one more than shown: whether older ones exist (exactly LIMIT rows said so)
+        rows = list_requests(store, filters["task"] or None, filters["status"] or None, LIMIT + 1,
                              requested_by=filters["who"] or None, created_from=created_from,
                              created_before=created_before)
-    return render(request, "requests.html", caller, status=422 if errors else 200, rows=rows, filters=filters,
-                  errors=errors, tasks=tasks, statuses=STATUSES, limit=LIMIT)
+    return render(request, "requests.html", caller, status=422 if errors else 200, rows=rows[:LIMIT], filters=filters,
+                  errors=errors, tasks=tasks, statuses=STATUSES, limit=LIMIT, older=len(rows) > LIMIT)
 
 
 def _request_or_404(request: Request, caller: Caller, store: StoreResource,

@@ -4,17 +4,22 @@ a form's button sent it twice (the task form's button alone was disabled once cl
 browser showed one answer of the two: after "Create the key", "an active key named ... exists",
 the key, shown once, in the answer it dropped; a schedule's breadcrumb did not wrap, so its
 history page scrolled sideways on a phone and a 128-character schedule id made its pages 1,300 px
-wide; the Routing page wrote an effective weight under 0.0000005 as 0 beside its share."""
+wide; the Routing page wrote an effective weight under 0.0000005 as 0 beside its share; the
+Requests page said older requests existed when it showed exactly its 200 rows."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import pytest
 from playwright.sync_api import Page, expect
 
+from halo_platform.core.models import utcnow
 from halo_platform.delivery.resources import ProvidersResource
 from halo_platform.delivery.state import set_weights
+from halo_platform.reports.audit import requests_t
+from halo_platform.ui.requests import LIMIT
 from halo_platform_tests.fixtures.browser import screenshot
 from halo_platform_tests.test_review_ui17 import _cells
 from halo_platform_tests.ui.conftest import ControlCenter, sign_in
@@ -79,3 +84,19 @@ def test_the_routing_page_writes_a_tiny_effective_weight_in_its_digits(admin, st
     assert page.status_code == 200, page.text
     assert _cells(page.text, "sms/*/TEXT", "sandbox_sms_a") == ["0.0000001", "1", "0.0000001"]
     assert _cells(page.text, "sms/*/TEXT", "sandbox_sms_b") == ["0.0000003", "1", "0.0000003"]
+
+
+@pytest.mark.parametrize("count", [LIMIT, LIMIT + 1])
+def test_the_requests_page_says_older_requests_exist_only_when_they_do(admin, store, count: int) -> None:  # noqa: ANN001
+    """With exactly LIMIT requests in the log the page said "The newest 200 shown: narrow the
+    filters to see older ones", of older ones there were none (it counted the rows it showed)."""
+    now = utcnow().replace(microsecond=0)
+    with store.write() as conn:
+        conn.execute(requests_t.insert(), [{"request_id": f"r-{i:04d}", "root_request_id": f"r-{i:04d}", "task": "campaign_alerts",
+                                            "payload": {}, "trigger": "api", "requested_by": "ada", "status": "SUCCEEDED",
+                                            "outputs": [], "stats": {}, "created_at": now - dt.timedelta(seconds=i)}
+                                           for i in range(count)])
+    page = admin.get("/ui/requests")
+    assert page.status_code == 200, page.text
+    assert page.text.count('href="/ui/requests/r-') == LIMIT
+    assert ("narrow the filters to see older ones" in page.text) == (count > LIMIT)
