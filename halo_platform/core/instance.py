@@ -9,7 +9,7 @@ import dagster as dg
 import yaml
 
 from halo_platform.core.errors import HaloError
-from halo_platform.core.settings import PROJECT_ROOT, get_settings
+from halo_platform.core.settings import PROJECT_ROOT, YAML_TOO_DEEP, get_settings
 from halo_platform.core.text import cut
 
 # A run over a range of partitions records one ASSET_MATERIALIZATION_PLANNED event per asset, the
@@ -56,6 +56,8 @@ def dagster_instance() -> dg.DagsterInstance:
         return dg.DagsterInstance.get()
     except yaml.YAMLError as exc:
         raise HaloError(f"DAGSTER_HOME: {home / 'dagster.yaml'}: invalid YAML: {str(exc).splitlines()[0]}") from None
+    except RecursionError:  # Dagster reads the file with PyYAML, which nests recursively
+        raise HaloError(f"DAGSTER_HOME: {home / 'dagster.yaml'}: {YAML_TOO_DEEP}") from None
     except dg.DagsterInvalidConfigError as exc:
         # an unexpected key's message goes on with the whole schema of the file
         why = (exc.errors[0].message if exc.errors else str(exc)).split(" Expected: ")[0]

@@ -219,6 +219,9 @@ ConfigLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 ConfigLoader.add_constructor("tag:yaml.org,2002:float", _construct_float)
 
 
+YAML_TOO_DEEP = "invalid YAML: nested too deeply"
+
+
 def read_yaml(path: Path, loader: type[ConfigLoader] = ConfigLoader) -> dict[str, Any]:
     """Read a YAML mapping with `loader` (a `ConfigLoader`); a missing or malformed file is one clear error."""
     try:
@@ -231,6 +234,8 @@ def read_yaml(path: Path, loader: type[ConfigLoader] = ConfigLoader) -> dict[str
         raise HaloError(f"{path}: cannot be read: {exc.strerror or type(exc).__name__}") from None
     except yaml.YAMLError as exc:
         raise HaloError(f"{path}: invalid YAML: {str(exc).splitlines()[0]}") from None
+    except RecursionError:  # PyYAML reads nesting recursively: a few hundred levels exhaust the stack
+        raise HaloError(f"{path}: {YAML_TOO_DEEP}") from None
     if not isinstance(data, dict):
         raise HaloError(f"{path}: expected a mapping at the top level")
     return data
