@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
+import os
 import sys
 
 import click
@@ -31,8 +32,12 @@ def _change(at: dt.datetime, by: str | None) -> str:
 
 
 def cli_actor() -> str:
-    """Who a change made with a `halo` command is recorded as made by: the login running it."""
-    return f"cli:{getpass.getuser()}"
+    """Who a change made with a `halo` command is recorded as made by: the login running it, or
+    its user id where it has no name (a container's arbitrary id, no LOGNAME or USER set)."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # Python 3.11 raises KeyError there, 3.13 OSError
+        return f"cli:uid-{os.getuid()}"
 
 
 @click.group()
