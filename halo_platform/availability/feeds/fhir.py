@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import math
 import re
 from fractions import Fraction
 
@@ -131,22 +130,24 @@ def _interval(period: dict, who: str | None, *, local_ok: bool, ongoing: bool = 
     return Block(who, start, end, local=start_local)
 
 
-def _seconds(value: object) -> Fraction:
-    """A FHIR `time` -> seconds from local midnight, exactly (24:00 is the midnight that starts a day, as in `parse_hhmm`)."""
+def _seconds(value: object) -> int | Fraction:
+    """A FHIR `time` -> seconds from local midnight, exactly (24:00 is the midnight that starts a day, as in `parse_hhmm`):
+    an int, a Fraction only for a fraction of a second (made for every time, the Fractions were most of a role's parsing)."""
     m = _TIME.match(value) if isinstance(value, str) else None
     if not m:
         raise Invalid(f"invalid time of day {value!r}")
     if m.group(1) is None:
-        return Fraction(0)
-    return int(m.group(1)) * 3600 + int(m.group(2)) * 60 + Fraction(f"{m.group(3) or 0}{m.group(4) or ''}")
+        return 0
+    whole = int(m.group(1)) * 3600 + int(m.group(2)) * 60 + int(m.group(3) or 0)
+    return whole + Fraction(m.group(4)) if m.group(4) else whole
 
 
-def _working_minutes(start: Fraction, end: Fraction) -> tuple[int, int] | None:
+def _working_minutes(start: int | Fraction, end: int | Fraction) -> tuple[int, int] | None:
     """The working hours [start, end) given to the second, as the whole minutes they hold (the
     hours are kept in minutes): the start rounded up, the end down, so that no moment outside
     the role's hours is ever offered (08:00:30-17:00:00 is 08:01-17:00); None when no whole
     minute is left. An end not after the start runs past midnight, as in every feed."""
-    first = math.ceil(start / 60)
+    first = -(-start // 60)  # rounded up, exactly
     last = (end + (86400 if end <= start else 0)) // 60
     if last <= first:
         return None
