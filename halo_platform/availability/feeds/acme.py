@@ -129,6 +129,14 @@ def _fast(db: duckdb.DuckDBPyConnection) -> None:
     """Appointments, vacations and deletes in their plain shape (the checks of `_record`, as
     expressions); hours and anything unusual are left to `_record`. Local starts become instants
     through `local_to_utc` itself, once per distinct (start, timezone)."""
+    # the fields first, in a table of their own, as in fhir._fast: read from a subquery, each was
+    # computed again in every expression reading it (1/4 of this step's time)
+    db.execute("""
+        CREATE TEMP TABLE fields AS
+        SELECT pos, text_of(type) AS type, text_of(action) AS action, trimmed(text_of(id)) AS id, text_of(updated_at) AS updated_at,
+               trimmed(text_of(provider)) AS provider, text_of(start) AS start, int_of(duration_min) AS duration, text_of(tz) AS tz,
+               text_of(status) AS status, text_of(from_date) AS from_date, text_of(to_date) AS to_date
+        FROM records""")
     db.execute(f"""
         CREATE TEMP TABLE c AS
         SELECT pos, type, action, type || ':' || id AS item_id, iso_utc(updated_at) AS version,
@@ -136,9 +144,7 @@ def _fast(db: duckdb.DuckDBPyConnection) -> None:
                CASE WHEN start <> '' THEN start END AS start, duration,
                CASE WHEN length(tz) <= {TZ_MAX} THEN tz END AS tz, ascii_lower(status) AS status,
                iso_date(from_date) AS first, iso_date(to_date) AS last
-        FROM (SELECT pos, text_of(type) AS type, text_of(action) AS action, trimmed(text_of(id)) AS id, text_of(updated_at) AS updated_at,
-                     trimmed(text_of(provider)) AS provider, text_of(start) AS start, int_of(duration_min) AS duration, text_of(tz) AS tz,
-                     text_of(status) AS status, text_of(from_date) AS from_date, text_of(to_date) AS to_date FROM records)
+        FROM fields
         WHERE type IN ('appointment', 'vacation') AND id <> '' AND length(type || ':' || id) <= {ID_MAX}
           AND action IN ('delete', 'upsert')""")  # noqa: S608 - constants only
     pairs = db.execute("SELECT DISTINCT start, tz FROM c WHERE type = 'appointment' AND action = 'upsert' "
