@@ -410,8 +410,10 @@ CREATE OR REPLACE TEMP MACRO hl7_ts(v) AS CASE WHEN hl7_shape(v) THEN CASE
     WHEN CAST(v[-4:-3] AS INT) > 23 OR CAST(v[-2:] AS INT) > 59 THEN NULL
     ELSE hl7_wall(v) - (CASE WHEN v[-5] = '+' THEN 1 ELSE -1 END) * to_minutes(CAST(v[-4:-3] AS INT) * 60 + CAST(v[-2:] AS INT)) END END;
 CREATE OR REPLACE TEMP MACRO hl7_field(fields, n, c) AS trim(split_part(split_part(coalesce(fields[n + 1], ''), '~', 1), '^', c));
-CREATE OR REPLACE TEMP MACRO hl7_version(v) AS hl7_ts(v)
-    + to_microseconds(CAST(rpad(left(coalesce(nullif(regexp_extract(v, '\.(\d+)', 1), ''), '0'), 6), 6, '0') AS BIGINT));
+-- the fraction's regex only for a stamp holding a `.` (a tenth of the step's time went to it, on stamps without one)
+CREATE OR REPLACE TEMP MACRO hl7_version(v) AS hl7_ts(v) + CASE WHEN contains(v, '.')
+    THEN to_microseconds(CAST(rpad(left(coalesce(nullif(regexp_extract(v, '\.(\d+)', 1), ''), '0'), 6), 6, '0') AS BIGINT))
+    ELSE to_microseconds(0) END;
 """
 
 
