@@ -11,7 +11,7 @@ import click
 
 from halo_platform.core.errors import HaloError
 from halo_platform.core.models import iso_z
-from halo_platform.core.text import exact_number
+from halo_platform.core.text import NAME_LIMIT, check_name, exact_number, visible
 
 
 def _store():  # noqa: ANN202
@@ -27,17 +27,29 @@ def _when(value: dt.datetime | None) -> str:
 
 
 def _change(at: dt.datetime, by: str | None) -> str:
-    """When a change was made and, if it was recorded (not before access_0003), by whom."""
-    return _when(at) + (f" by {by}" if by else "")
+    """When a change was made and, if it was recorded (not before access_0003), by whom: `visible`,
+    for a name recorded before `cli_actor` refused control characters."""
+    return _when(at) + (f" by {visible(by)}" if by else "")
+
+
+# where `getpass.getuser` looks for the login, in its order, before the passwd database
+_LOGIN_VARIABLES = ("LOGNAME", "USER", "LNAME", "USERNAME")
 
 
 def cli_actor() -> str:
     """Who a change made with a `halo` command is recorded as made by: the login running it, or
-    its user id where it has no name (a container's arbitrary id, no LOGNAME or USER set)."""
+    its user id where it has no name (a container's arbitrary id, no LOGNAME or USER set).
+
+    A login no change can be recorded as made by (LOGNAME holding a line break or a terminal
+    escape, which `halo keys list` printed as a line of its own or sent to the terminal) is
+    refused, naming the variable to fix: recording the user id instead would put a name in the
+    audit trail other than the one the operator set, without a word."""
     try:
-        return f"cli:{getpass.getuser()}"
+        login = getpass.getuser()
     except (KeyError, OSError):  # Python 3.11 raises KeyError there, 3.13 OSError
         return f"cli:uid-{os.getuid()}"
+    source = next((name for name in _LOGIN_VARIABLES if os.environ.get(name)), "the login name")
+    return "cli:" + check_name(login, f"{source} (the login recorded as who made the change)", NAME_LIMIT - len("cli:"))
 
 
 @click.group()
