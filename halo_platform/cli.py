@@ -6,6 +6,7 @@ assembles them and turns user errors into one line and a non-zero exit."""
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import sys
 import warnings
 from importlib.metadata import entry_points
@@ -19,7 +20,7 @@ from halo_platform.availability import cli as availability_cli
 from halo_platform.core.cli_options import GIVEN, PathGiven
 from halo_platform.core.errors import HaloError
 from halo_platform.core.redact import error_line, install_redaction
-from halo_platform.core.text import as_one_line, lone_surrogate
+from halo_platform.core.text import as_one_line, cut, lone_surrogate
 from halo_platform.delivery import cli as delivery_cli
 from halo_platform.reports import cli as reports_cli
 
@@ -83,14 +84,30 @@ def demo() -> None:
         click.echo(line)
 
 
+def _trusted_proxies(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """`--forwarded-allow-ips` as uvicorn reads it: `*` alone, or IP addresses and networks. uvicorn
+    takes any other entry (`10.0.0.0/33`, `10.0.0.1/24`, `*` among others) as a host name no peer
+    address ever equals: the proxy's headers were not trusted, without a word."""
+    entries = [entry.strip() for entry in value.split(",")]
+    if entries == ["*"]:
+        return "*"
+    for entry in entries:
+        try:
+            ipaddress.ip_network(entry) if "/" in entry else ipaddress.ip_address(entry)
+        except ValueError as exc:
+            problem = "'*' (every address) is given alone" if entry == "*" else cut(str(exc))
+            raise click.BadParameter(f"{problem}; give '*' or comma-separated IP addresses and networks", ctx, param) from None
+    return ",".join(entries)
+
+
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, type=GIVEN, help="The address to listen on (0.0.0.0: every interface).")
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Worker processes (they share rate limits through the store).")
 @click.option("--proxy-headers/--no-proxy-headers", default=False, show_default=True,
               help="Behind a TLS proxy: take the client address and scheme from X-Forwarded-For/-Proto, so callback signatures (made over the public https URL) verify.")
-@click.option("--forwarded-allow-ips", default="127.0.0.1", show_default=True,
-              help="Comma-separated proxy addresses (or '*') whose X-Forwarded-* headers are trusted, with --proxy-headers.")
+@click.option("--forwarded-allow-ips", default="127.0.0.1", show_default=True, callback=_trusted_proxies,
+              help="Comma-separated proxy addresses or networks (or '*') whose X-Forwarded-* headers are trusted, with --proxy-headers.")
 def serve(host: str, port: int, workers: int, proxy_headers: bool, forwarded_allow_ips: str) -> None:
     """Start the HTTP service (delivery API, callbacks, availability REST + GraphQL, Control Center)."""
     import uvicorn

@@ -4,11 +4,13 @@ options, and from configuration files, without a check."""
 from __future__ import annotations
 
 import pytest
+import uvicorn
 from click.testing import CliRunner
 
 from halo_platform.access.keys import create_key
 from halo_platform.cli import cli
 from halo_platform.core.store import StoreResource
+from halo_platform.lab.ports import free_port
 
 ESCAPING_LOGIN = "eve\nfake line \x1b[31mred"
 
@@ -49,3 +51,32 @@ def test_keys_list_shows_a_creator_recorded_with_control_characters_escaped_on_i
     result = CliRunner().invoke(cli, ["keys", "list"])
     assert result.exit_code == 0, result.output
     assert len(result.output.splitlines()) == 1 and result.output.rstrip().endswith(r"by cli:eve\nfake line \x1b[31mred"), result.output
+
+
+@pytest.mark.parametrize(("allowed", "says"), [
+    ("10.0.0.0/33", "'10.0.0.0/33' does not appear to be an IPv4 or IPv6 network"),
+    ("10.0.0.1/24", "10.0.0.1/24 has host bits set"),
+    ("*,x", "'*' (every address) is given alone"),
+    ("proxy.internal", "'proxy.internal' does not appear to be an IPv4 or IPv6 address"),
+    ("10.0.0.1,", "'' does not appear to be an IPv4 or IPv6 address"),
+])
+def test_halo_serve_refuses_a_trusted_proxy_that_is_not_an_address_or_a_network(halo_env, monkeypatch, allowed, says):
+    """uvicorn takes a --forwarded-allow-ips entry that is not `*`, an IP address or an IP network
+    as a host name, which no peer address equals: the service started and quietly trusted no proxy
+    (every client seen as the proxy). It is refused, one line, exit 2, nothing started."""
+    started = []
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: started.append(kwargs))
+    result = CliRunner().invoke(cli, ["serve", "--port", str(free_port()), "--proxy-headers", "--forwarded-allow-ips", allowed])
+    assert (result.exit_code, result.stderr.splitlines(), started) == (2, [
+        f"error: Invalid value for '--forwarded-allow-ips': {says}; give '*' or comma-separated IP addresses and networks"], []), result.output
+
+
+@pytest.mark.parametrize(("allowed", "trusted"), [(" * ", "*"), ("10.0.0.1, 10.1.0.0/16,::1", "10.0.0.1,10.1.0.0/16,::1")])
+def test_halo_serve_gives_uvicorn_the_trusted_proxies_as_it_reads_them(halo_env, monkeypatch, allowed, trusted):
+    """Addresses and networks start the service with them trusted; `*` with blanks around it (which
+    uvicorn took as a host name, not every address) is every address."""
+    started = []
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: started.append(kwargs))
+    result = CliRunner().invoke(cli, ["serve", "--port", str(free_port()), "--proxy-headers", "--forwarded-allow-ips", allowed])
+    assert result.exit_code == 0, result.output
+    assert [kwargs["forwarded_allow_ips"] for kwargs in started] == [trusted]
