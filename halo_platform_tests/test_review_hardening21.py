@@ -9,6 +9,8 @@ from click.testing import CliRunner
 
 from halo_platform.access.keys import create_key
 from halo_platform.cli import cli
+from halo_platform.core.errors import HaloError
+from halo_platform.core.settings import read_yaml
 from halo_platform.core.store import StoreResource
 from halo_platform.lab.ports import free_port
 
@@ -80,3 +82,52 @@ def test_halo_serve_gives_uvicorn_the_trusted_proxies_as_it_reads_them(halo_env,
     result = CliRunner().invoke(cli, ["serve", "--port", str(free_port()), "--proxy-headers", "--forwarded-allow-ips", allowed])
     assert result.exit_code == 0, result.output
     assert [kwargs["forwarded_allow_ips"] for kwargs in started] == [trusted]
+
+
+def alias_bomb(levels: int) -> str:
+    """A YAML list holding `x` 3**`levels` times through aliases, each level the previous one three
+    times, written in a few bytes a level."""
+    return "[x, x, x]" if levels == 1 else f"[&a{levels - 1} {alias_bomb(levels - 1)}, *a{levels - 1}, *a{levels - 1}]"
+
+
+def merge_bomb(levels: int) -> str:
+    """A YAML mapping merging the previous level's three times (`<<: [*m, *m, *m]`), `levels` deep."""
+    lines = ["m0: &m0 {k0: 1, k1: 2}", *(f"m{i}: &m{i} {{<<: [*m{i - 1}, *m{i - 1}, *m{i - 1}]}}" for i in range(1, levels))]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize(("variable", "args"), [
+    ("HALO_PROVIDERS_FILE", ["delivery", "providers"]),
+    ("HALO_FEEDS_FILE", ["emr", "spans", "--feed", "acme", "--provider", "P1"]),
+    ("HALO_SINKS_FILE", ["tasks", "run", "campaign_alerts", "--sink", "outbox"]),
+    ("HALO_WAREHOUSES_FILE", ["demo"]),
+])
+@pytest.mark.parametrize("text", [f"bomb: {alias_bomb(12)}\n", merge_bomb(12)], ids=["aliases", "merges"])
+def test_a_configuration_file_of_nested_aliases_is_one_error_line_not_an_exponential_walk(halo_env, tmp_path, monkeypatch, variable, args, text):
+    """PyYAML gives an alias the value of its anchor, so a file of aliases of aliases, a few hundred
+    bytes, holds exponentially many values: every reader that walks it (`expand_env` copies it,
+    value by value) ran for ever, out of memory; merges of merges (`<<: [*m, *m, *m]`) grew while
+    loading. More than 100,000 values is refused as other malformed YAML is, naming the file, exit 2."""
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text(text)
+    monkeypatch.setenv(variable, str(bomb))
+    result = CliRunner().invoke(cli, args)
+    assert (result.exit_code, result.stderr.splitlines()) == (2, [f"error: {bomb}: invalid YAML: too many nodes (aliases?)"]), result.output
+
+
+@pytest.mark.parametrize("text", [f"bomb: {alias_bomb(40)}\n", "bomb: &a [*a]\n", "bomb: &a {a: *a}\n"],
+                         ids=["3**40 values", "a list holding itself", "a mapping holding itself"])
+def test_the_values_of_a_configuration_file_are_counted_no_further_than_the_limit(tmp_path, text):
+    """The count itself stops at the limit: 3**40 values, or a value holding itself (for ever, or
+    a RecursionError from `expand_env`), is refused at once."""
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text(text)
+    with pytest.raises(HaloError, match=r"invalid YAML: too many nodes \(aliases\?\)$"):
+        read_yaml(bomb)
+
+
+def test_a_configuration_file_of_many_values_under_the_limit_is_read_whole(tmp_path):
+    """A large file, aliases counted once per use, is read as PyYAML reads it."""
+    path = tmp_path / "large.yaml"
+    path.write_text(f"rows: &r [{', '.join(map(str, range(9_000)))}]\ncopies: [{', '.join(['*r'] * 10)}]\n")
+    assert read_yaml(path) == {"rows": list(range(9_000)), "copies": [list(range(9_000))] * 10}

@@ -184,6 +184,12 @@ def refuse_unknown_keys(mapping: Mapping[Any, Any], allowed: Collection[str], at
         raise error(f"{at}: unknown key {echo(unknown[0])} (expected {', '.join(allowed)})")
 
 
+TOO_MANY_NODES = "too many nodes (aliases?)"
+# far above any configuration file's, far below what an alias bomb expands to: `&b [*a, *a, *a]`
+# nested 20 levels deep is 3**20 nodes in a 400-byte file, which expand_env copied one by one
+MAX_YAML_NODES = 100_000
+
+
 class ConfigLoader(yaml.SafeLoader):
     """Safe YAML whose plain scalars are read as YAML 1.2's core schema reads them. PyYAML reads
     YAML 1.1, where yes, no, on and off are booleans (Norway's code `country: NO` was false, a
@@ -191,6 +197,17 @@ class ConfigLoader(yaml.SafeLoader):
     `2024-01-01` a date. Here only true and false are booleans, `045` is 45 (`0o17` and `0x1F`
     are octal and hex), and times and dates are the text they were written as; `_` between
     digits still groups them (`10_485_760`)."""
+
+    def flatten_mapping(self, node: yaml.MappingNode) -> None:
+        """PyYAML's merge (`<<: [*a, *a]`), the pairs it copies counted before they are: it copies
+        every pair of each mapping merged, so merges of merges grew exponentially while loading."""
+        merged = [source for key, value in node.value if key.tag == "tag:yaml.org,2002:merge"
+                  for source in (value.value if isinstance(value, yaml.SequenceNode) else [value]) if isinstance(source, yaml.MappingNode)]
+        for source in merged:
+            self.flatten_mapping(source)
+        if len(node.value) + sum(len(source.value) for source in merged) > MAX_YAML_NODES:
+            raise yaml.constructor.ConstructorError(None, None, TOO_MANY_NODES, node.start_mark)
+        super().flatten_mapping(node)
 
 
 def _construct_int(loader: ConfigLoader, node: yaml.ScalarNode) -> int:
@@ -238,4 +255,23 @@ def read_yaml(path: Path, loader: type[ConfigLoader] = ConfigLoader) -> dict[str
         raise HaloError(f"{path}: {YAML_TOO_DEEP}") from None
     if not isinstance(data, dict):
         raise HaloError(f"{path}: expected a mapping at the top level")
+    if _too_many_nodes(data):
+        raise HaloError(f"{path}: invalid YAML: {TOO_MANY_NODES}")
     return data
+
+
+def _too_many_nodes(data: Any) -> bool:  # noqa: ANN401 - any YAML value
+    """Whether `data` holds more than `MAX_YAML_NODES` values as those that walk it (`expand_env`)
+    see them: an alias's value once per use. Counted without recursion and no further than the
+    limit, so neither an alias bomb nor an alias of its own parent (`&a [*a]`) is walked whole."""
+    pending, seen = [data], 0
+    while pending:
+        value = pending.pop()
+        seen += 1
+        if seen + len(pending) > MAX_YAML_NODES:
+            return True
+        if isinstance(value, dict):
+            pending += [*value, *value.values()]
+        elif isinstance(value, list):
+            pending += value
+    return False
