@@ -131,3 +131,14 @@ def test_a_configuration_file_of_many_values_under_the_limit_is_read_whole(tmp_p
     path = tmp_path / "large.yaml"
     path.write_text(f"rows: &r [{', '.join(map(str, range(9_000)))}]\ncopies: [{', '.join(['*r'] * 10)}]\n")
     assert read_yaml(path) == {"rows": list(range(9_000)), "copies": [list(range(9_000))] * 10}
+
+
+def test_emr_export_refuses_a_dash_for_standard_output_rather_than_writing_a_file_named_dash(halo_env, tmp_path, monkeypatch):
+    """`--out -`, the common way of asking for standard output, wrote the CSV to a file named `-`
+    in the working folder, saying `wrote N spans to -`; no `halo` option reads `-` so (the spec's
+    `--out FILE.csv`), so it is refused, naming /dev/stdout, exit 2, no file written."""
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["emr", "export", "--out", "-"])
+    assert (result.exit_code, result.stderr.splitlines()) == (
+        2, ["error: Invalid value for '--out': '-' is not standard output here: give a file, or /dev/stdout"]), result.output
+    assert not (tmp_path / "-").exists()

@@ -56,11 +56,13 @@ def process(as_of: str | None, horizon_days: int) -> None:
 
 
 @emr.command()
-@click.option("--out", required=True, type=PathGiven(path_type=Path), help="CSV file to write.")
+@click.option("--out", required=True, type=PathGiven(path_type=Path), help="CSV file to write (/dev/stdout: standard output).")
 def export(out: Path) -> None:
     """Write every span to a CSV sorted by feed, provider_id, span_date, start_at, end_at."""
     from halo_platform.availability.service import export_csv
 
+    if str(out) == "-":  # no `halo` option reads `-` as standard output: the CSV went to a file named `-`
+        raise click.BadParameter("'-' is not standard output here: give a file, or /dev/stdout", param_hint="'--out'")
     written = export_csv(_store(), out)
     # written into a pipe or a terminal (`--out /dev/stdout | ...`), this line on stdout became the CSV's last row
     click.echo(f"wrote {written} spans to {out}", err=not out.is_file())
