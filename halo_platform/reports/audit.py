@@ -327,9 +327,11 @@ def logged_tasks(store: StoreResource) -> list[str]:
 
 def list_requests(store: StoreResource, task: str | None = None, status: str | None = None, limit: int = 50, *,
                   requested_by: str | None = None, created_from: dt.datetime | None = None,
-                  created_before: dt.datetime | None = None) -> list[dict[str, Any]]:
+                  created_before: dt.datetime | None = None,
+                  older_than: tuple[dt.datetime, str] | None = None) -> list[dict[str, Any]]:
     """The newest requests first (then by request id), optionally of one task, status and/or requester, created in
-    [created_from, created_before) (the Control Center's audit log filters). A filter no store
+    [created_from, created_before) (the Control Center's audit log filters), and listed after the request
+    `older_than` (its created_at and request_id: the last of the page before). A filter no store
     holds (a NUL, which PostgreSQL refuses in a query's text) matches nothing, on every store."""
     if any(unstorable(text) for text in (task, status, requested_by) if text):
         return []
@@ -346,5 +348,9 @@ def list_requests(store: StoreResource, task: str | None = None, status: str | N
         query = query.where(requests_t.c.created_at >= created_from)
     if created_before:
         query = query.where(requests_t.c.created_at < created_before)
+    if older_than:  # a page past a row, not past an instant: a page's end may fall among requests of one instant
+        at, request_id = older_than
+        query = query.where(sa.or_(requests_t.c.created_at < at,
+                                   sa.and_(requests_t.c.created_at == at, requests_t.c.request_id < request_id)))
     with store.read() as conn:
         return [_jsonable(r) for r in conn.execute(query).mappings().all()]

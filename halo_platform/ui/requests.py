@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path, PurePosixPath
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urlencode, urlsplit
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
@@ -19,12 +19,12 @@ from halo_platform.core.files import media_type
 from halo_platform.core.http import resource
 from halo_platform.core.settings import get_settings
 from halo_platform.core.store import StoreResource
-from halo_platform.core.text import unstorable
+from halo_platform.core.text import echo, unstorable
 from halo_platform.reports.audit import MEANING, STATUSES, TERMINAL, get_request, list_requests, logged_tasks
 from halo_platform.ui.app import render, signed_in, text_errors
 
 router = APIRouter(include_in_schema=False)
-LIMIT = 200  # rows of the audit log on one page; filters narrow it
+LIMIT = 200  # rows of the audit log on one page; filters narrow it, older ones a link away
 
 
 def _day(raw: str, name: str, errors: dict[str, str]) -> dt.datetime | None:
@@ -39,14 +39,32 @@ def _day(raw: str, name: str, errors: dict[str, str]) -> dt.datetime | None:
         return None
 
 
+def _cursor(raw: str, errors: dict[str, str]) -> tuple[dt.datetime, str] | None:
+    """The request a page of the log starts past, from the link to it (`created_at request_id`, the
+    last request of the page before); text no link wrote (no zone, no id, a time out of range) is an error."""
+    if not raw or "older_than" in errors:
+        return None
+    at, _, request_id = raw.partition(" ")
+    try:
+        created_at = dt.datetime.fromisoformat(at)
+        if request_id and created_at.tzinfo is not None:
+            return created_at.astimezone(dt.UTC), request_id
+    except (ValueError, OverflowError):  # year 1 at UTC+05:00 is before year 1 in UTC
+        pass
+    errors["older_than"] = f"not a page of the log: {echo(raw)}"
+    return None
+
+
 @router.get("/ui/requests", response_class=HTMLResponse)
 def requests_page(request: Request, caller: Caller = Depends(signed_in()),
                   store: StoreResource = Depends(resource("store")),
-                  task: str = "", status: str = "", who: str = "", since: str = "", before: str = "") -> HTMLResponse:
+                  task: str = "", status: str = "", who: str = "", since: str = "", before: str = "",
+                  older_than: str = "") -> HTMLResponse:
     filters = {"task": task.strip(), "status": status.strip().upper(), "who": who.strip(), "since": since.strip(),
                "before": before.strip()}
     tasks = logged_tasks(store)  # a retired task's too: its requests stay findable
-    errors = text_errors(filters, what={"who": "name", "since": "date", "before": "date"})
+    errors = text_errors({**filters, "older_than": older_than},
+                         what={"who": "name", "since": "date", "before": "date", "older_than": "page of the log"})
     if filters["task"] and filters["task"] not in tasks:
         errors.setdefault("task", f"unknown task; known: {', '.join(tasks)}")
     if filters["status"] and filters["status"] not in STATUSES:
@@ -55,13 +73,18 @@ def requests_page(request: Request, caller: Caller = Depends(signed_in()),
     created_before = _day(filters["before"], "before", errors)
     if created_from and created_before and created_before <= created_from:
         errors["before"] = "must be after the 'created from' date"
+    cursor = _cursor(older_than, errors)
     rows: list[dict[str, Any]] = []
     if not errors:  # one more than shown: whether older ones exist (exactly LIMIT rows said so)
         rows = list_requests(store, filters["task"] or None, filters["status"] or None, LIMIT + 1,
                              requested_by=filters["who"] or None, created_from=created_from,
-                             created_before=created_before)
+                             created_before=created_before, older_than=cursor)
+    shown = {name: value for name, value in filters.items() if value}  # the links page the same filters
+    older = (urlencode({**shown, "older_than": f"{rows[LIMIT - 1]['created_at']} {rows[LIMIT - 1]['request_id']}"})
+             if len(rows) > LIMIT else None)
     return render(request, "requests.html", caller, status=422 if errors else 200, rows=rows[:LIMIT], filters=filters,
-                  errors=errors, tasks=tasks, statuses=STATUSES, limit=LIMIT, older=len(rows) > LIMIT)
+                  errors=errors, tasks=tasks, statuses=STATUSES, older=older,
+                  newest=urlencode(shown) if older_than else None)
 
 
 def _request_or_404(request: Request, caller: Caller, store: StoreResource,

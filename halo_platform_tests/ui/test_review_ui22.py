@@ -1,0 +1,91 @@
+# ruff: noqa: F811 - the fixtures imported from test_page_edges are the tests' arguments
+"""Control Center defects found in review ui22 (each test failed before its fix): the Requests
+audit log showed its newest 200 requests and no way to the older ones but the date filters (whole
+days: a schedule running every minute left most of a day's requests out of reach)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import re
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from halo_platform.core.store import StoreResource
+from halo_platform.reports.audit import list_requests, requests_t
+from halo_platform.ui.requests import LIMIT
+from halo_platform_tests.ui.test_page_edges import admin, app, store  # noqa: F401 - the same seeded store, app and clients
+
+AT = dt.datetime(2026, 12, 1, 9, tzinfo=dt.UTC)
+
+
+def _log(store: StoreResource, count: int, tie: int) -> list[dict]:
+    """`count` requests, `tie` of them created at each second, their ids not in the order they were
+    made, alternately of ada and bob; as the log lists them (newest first, then by id)."""
+    rows = [{"request_id": f"r-{i * 37 % 1009:04d}", "root_request_id": "r", "task": "campaign_alerts", "payload": {},
+             "trigger": "schedule", "requested_by": ("ada", "bob")[i % 2], "status": "SUCCEEDED", "outputs": [],
+             "stats": {}, "created_at": AT - dt.timedelta(seconds=i // tie)} for i in range(count)]
+    with store.write() as conn:
+        conn.execute(requests_t.insert(), rows)
+    return sorted(rows, key=lambda r: (r["created_at"], r["request_id"]), reverse=True)
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
+def any_store(request: pytest.FixtureRequest, halo_env) -> Iterator[StoreResource]:  # noqa: ANN001
+    urls = {"sqlite": lambda: halo_env["HALO_DB_URL"], "postgresql": lambda: request.getfixturevalue("migrated_pg_url"),
+            "mariadb": lambda: request.getfixturevalue("migrated_mysql_url")}
+    made = StoreResource(db_url=urls[request.param]())
+    yield made
+    made.dispose()
+
+
+def test_list_requests_pages_on_created_at_then_request_id_through_ties(any_store: StoreResource) -> None:
+    """Each page starts past the last request of the one before, also among requests of one instant
+    across the page's end: every request is listed once, in the log's order, on every store."""
+    ids = [r["request_id"] for r in _log(any_store, 23, 4)]
+    pages, older_than = [], None
+    while page := list_requests(any_store, limit=5, older_than=older_than):
+        pages.append([r["request_id"] for r in page])
+        older_than = (dt.datetime.fromisoformat(page[-1]["created_at"]), page[-1]["request_id"])
+    assert sum(pages, []) == ids
+    assert [len(p) for p in pages] == [5, 5, 5, 5, 3]
+
+
+def _older(page: str) -> str | None:
+    found = re.search(r'<a href="([^"]*)" id="older-requests"', page)
+    return html.unescape(found.group(1)) if found else None
+
+
+@pytest.mark.parametrize("who", ["", "ada"])
+def test_the_requests_page_links_to_older_requests_until_the_log_ends(admin: TestClient, store: StoreResource, who: str) -> None:
+    """The page showed the newest LIMIT requests and said to narrow the filters: now an "Older
+    requests" link pages on, with the filters kept, through requests of one second across a page's
+    end (seven requests a second), to the first request of the log."""
+    wanted = [r["request_id"] for r in _log(store, (2 if who else 1) * (2 * LIMIT + 10), 7) if who in ("", r["requested_by"])]
+    url: str | None = "/ui/requests" + (f"?who={who}" if who else "")
+    seen, pages = [], 0
+    while url:
+        page = admin.get(url)
+        assert page.status_code == 200, page.text
+        seen += re.findall(r'href="/ui/requests/(r-\d+)"', page.text)
+        pages, url = pages + 1, _older(page.text)
+        assert url is None or url.startswith("/ui/requests?")
+        assert ("Back to the newest requests" in page.text) == (pages > 1)
+    assert seen == wanted
+    assert pages == 3
+
+
+@pytest.mark.parametrize("cursor", ["x", "2026-12-01T09:00:00+00:00", "2026-12-01T09:00:00 r-0001", "2026-13-01T09:00:00+00:00 r-1",
+                                    "0001-01-01T00:00:00+05:00 r-1", "2026-12-01T09:00:00+00:00 r-\x00"])
+def test_a_requests_page_link_nobody_wrote_is_refused_beside_a_link_to_the_newest(admin: TestClient, store: StoreResource,
+                                                                                 cursor: str) -> None:
+    """A cursor edited by hand (no instant, no zone, no request id, a NUL, a time out of range) is a
+    refusal on the page, not a 500 nor a page from some other place in the log."""
+    _log(store, 3, 1)
+    page = admin.get("/ui/requests", params={"older_than": cursor})
+    assert page.status_code == 422, page.text
+    assert "not a page of the log" in page.text or "cannot be stored" in page.text
+    assert 'href="/ui/requests/r-' not in page.text
+    assert "Back to the newest requests" in page.text
