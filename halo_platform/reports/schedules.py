@@ -182,6 +182,11 @@ def commit_positions(store: StoreResource, positions: Mapping[str, dt.datetime])
 
 def cron_in_words(cron: str, timezone: str) -> str:
     """"At 06:00, only on Monday, Asia/Jakarta": how the pages say a schedule (24-hour clock)."""
+    return f"{_cron_words(cron)}, {timezone}"
+
+
+@functools.lru_cache(maxsize=1024)  # the Schedules page says every schedule: cron_descriptor reads its locale file anew each time
+def _cron_words(cron: str) -> str:
     options = Options()
     options.use_24hour_time_format = True
     fields = canonical_cron(cron).split()
@@ -197,7 +202,7 @@ def cron_in_words(cron: str, timezone: str) -> str:
         words = ExpressionDescriptor(" ".join(fields), options).get_description()
     except (FormatError, MissingFieldError, WrongArgumentError) as exc:
         raise HaloError(f"invalid cron expression {echo(cron)}: {exc}") from None
-    return f"{words}, {timezone}"
+    return words
 
 
 def _weekdays_in_words(text: str, every: str) -> str:
@@ -276,6 +281,7 @@ def _field_problem(text: str, low: int, high: int, names: tuple[str, ...]) -> st
     return None
 
 
+@functools.lru_cache(maxsize=1024)  # every croniter of a cron is made from it: a page or a sensor pass makes several a schedule
 def canonical_cron(cron: str) -> str:
     """`cron` as it is stored, computed and described: its fields one space apart, numbers with no
     leading zero (cron_descriptor took `07` for no weekday), and a range of one value (`3-3`,
@@ -312,6 +318,7 @@ def _croniter(cron: str, start: dt.datetime | None = None) -> croniter:
 CRON_LENGTH = schedules_t.c.cron.type.length  # the column's: PostgreSQL and MariaDB refuse more, SQLite stores it
 
 
+@functools.lru_cache(maxsize=1024)  # a cron that passed passes again (a refusal raises, so it is not kept)
 def check_cron(cron: str) -> None:
     fields = cron.split()
     if len(fields) != len(_FIELDS):

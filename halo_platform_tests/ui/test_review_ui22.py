@@ -1,7 +1,10 @@
 # ruff: noqa: F811 - the fixtures imported from test_page_edges are the tests' arguments
 """Control Center defects found in review ui22 (each test failed before its fix): the Requests
 audit log showed its newest 200 requests and no way to the older ones but the date filters (whole
-days: a schedule running every minute left most of a day's requests out of reach)."""
+days: a schedule running every minute left most of a day's requests out of reach). The Schedules
+page described each schedule from scratch (croniter run several times a row, cron_descriptor's
+locale file read anew): 300 schedules took over its 300 ms budget; what depends on the cron alone
+is now kept, and these tests pin that the kept answers stay each zone's and each call's."""
 
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ from fastapi.testclient import TestClient
 from halo_platform.core.store import StoreResource
 from halo_platform.reports.audit import list_requests, requests_t
 from halo_platform.ui.requests import LIMIT
+from halo_platform.ui.schedules import describe
 from halo_platform_tests.ui.test_page_edges import admin, app, store  # noqa: F401 - the same seeded store, app and clients
 
 AT = dt.datetime(2026, 12, 1, 9, tzinfo=dt.UTC)
@@ -89,3 +93,17 @@ def test_a_requests_page_link_nobody_wrote_is_refused_beside_a_link_to_the_newes
     assert "not a page of the log" in page.text or "cannot be stored" in page.text
     assert 'href="/ui/requests/r-' not in page.text
     assert "Back to the newest requests" in page.text
+
+
+def test_a_cron_described_in_two_zones_says_each_zone_and_its_runs_in_it() -> None:
+    """The words of a cron are kept once made: the zone each schedule runs in is still its own."""
+    jakarta, utc = describe("0 6 * * 1", "Asia/Jakarta"), describe("0 6 * * 1", "UTC")
+    assert (jakarta["words"], utc["words"]) == ("At 06:00, only on Monday, Asia/Jakarta", "At 06:00, only on Monday, UTC")
+    assert [run.split(" ", 3)[3] for run in jakarta["runs"] + utc["runs"]] == ["WIB (UTC+07:00)"] * 5 + ["UTC"] * 5
+
+
+def test_a_refused_cron_is_refused_each_time_it_is_described() -> None:
+    """A cron that passed is kept as passing; a refusal is not kept as a pass (nor the other way)."""
+    never = {"field": "cron", "error": "cron expression '0 6 31 4 *' never fires (no such date)"}
+    assert [describe("0 6 31 4 *", "UTC") for _ in range(2)] == [never, never]
+    assert describe("0 6 30 4 *", "UTC")["words"] == "At 06:00, on day 30 of the month, only in April, UTC"
