@@ -63,7 +63,7 @@ from halo_platform.core.http import (
 )
 from halo_platform.core.models import EARLIEST_DATE, LATEST_DATE, iso_z
 from halo_platform.core.store import StoreResource
-from halo_platform.core.text import unique_keys
+from halo_platform.core.text import unique_keys, yyyy_mm_dd
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +175,7 @@ def _graphql_date(value: object) -> dt.date:
     """A `Date` argument: YYYY-MM-DD only, as REST takes it (strawberry's Date takes whatever
     `date.fromisoformat` does, 20270101 too); refused with a GraphQL error naming the form."""
     try:
-        return service.yyyy_mm_dd(value)
+        return yyyy_mm_dd(value)
     except ValueError:
         raise GraphQLError(f"Date: expected a date YYYY-MM-DD, got {value!r}") from None
 
@@ -275,7 +275,7 @@ class _SelectionLimit(ValidationRule):
 def _date(value: object) -> dt.date | None:
     """A date argument inside the calendar, else None (the resolver refuses it)."""
     try:
-        day = service.yyyy_mm_dd(value) if isinstance(value, str) else None
+        day = yyyy_mm_dd(value) if isinstance(value, str) else None
     except ValueError:
         return None
     return day if day and EARLIEST_DATE <= day <= LATEST_DATE else None

@@ -37,7 +37,7 @@ from halo_platform.core.instance import dagster_instance
 from halo_platform.core.models import EARLIEST_DATE, LATEST_DATE, in_calendar, iso_z
 from halo_platform.core.redact import mask_text
 from halo_platform.core.store import StoreResource
-from halo_platform.core.text import unstorable
+from halo_platform.core.text import unstorable, yyyy_mm_dd
 
 MAX_QUERY_DAYS = 366  # local dates a query's range holds at most, its first and last included
 UNSTORABLE = "a value the database cannot take: text with a NUL character, or a number out of range"
@@ -125,19 +125,10 @@ def _run_job(store: StoreResource, feeds: list[str], dates: set[dt.date], as_of:
     return summary
 
 
-_YYYY_MM_DD = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 #: a date and time as FHIR's dateTime writes one: minutes whenever an hour is given, and an
 #: offset (when there is one) within -14:00..+14:00
 DATE_TIME = r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?(Z|[+-]((0[0-9]|1[0-3]):[0-5][0-9]|14:00))?"
 _DATE_TIME = re.compile(DATE_TIME)
-
-
-def yyyy_mm_dd(value: object) -> dt.date:
-    """A date written YYYY-MM-DD, else ValueError: `date.fromisoformat` alone also takes 20261203
-    and 2026-W49-4, which REST and GraphQL refuse alike."""
-    if not isinstance(value, str) or not _YYYY_MM_DD.fullmatch(value):
-        raise ValueError(f"expected a date YYYY-MM-DD, got {value!r}")
-    return dt.date.fromisoformat(value)
 
 
 def date_time(value: object) -> dt.datetime:

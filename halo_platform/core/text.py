@@ -4,6 +4,7 @@ in a launchpad, read as one error line whatever it holds."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import re
@@ -192,3 +193,22 @@ def exact_number(number: float) -> str:
     filled with "%g" (6 digits) saved 1234.57 for a weight of 1234.5678 nobody had touched, and
     one filled with repr's "1e-05" was refused (a weight is typed in plain digits)."""
     return format(Decimal(repr(float(number))), "f").removesuffix(".0")
+
+
+_YYYY_MM_DD = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_PLAIN_NUMBER = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+")  # ASCII digits, an optional point: no sign, exponent or `_`
+
+
+def yyyy_mm_dd(value: object) -> dt.date:
+    """A date written YYYY-MM-DD, else ValueError: `date.fromisoformat` alone also takes 20261203
+    and 2026-W49-4, which REST and GraphQL refuse alike, as every field saying YYYY-MM-DD does."""
+    if not isinstance(value, str) or not _YYYY_MM_DD.fullmatch(value):
+        raise ValueError(f"expected a date YYYY-MM-DD, got {value!r}")
+    return dt.date.fromisoformat(value)
+
+
+def plain_number(text: str) -> float | None:
+    """The number `text` writes in digits 0-9 with an optional decimal point, else None: float()
+    also reads `1_000`, other scripts' digits (`٣` as 3), an exponent (`1e-320`, a subnormal), a
+    sign (`-0`), `inf` and `nan`."""
+    return float(text) if _PLAIN_NUMBER.fullmatch(text) else None

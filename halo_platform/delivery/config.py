@@ -18,7 +18,7 @@ import phonenumbers
 
 from halo_platform.core.errors import HaloError
 from halo_platform.core.settings import env_references, expand_env, get_settings, read_yaml, refuse_unknown_keys
-from halo_platform.core.text import echo
+from halo_platform.core.text import echo, plain_number
 from halo_platform.delivery.quiet_hours import QuietHours
 
 CHANNELS = ("sms", "email", "push")
@@ -507,7 +507,6 @@ def _parse_on_unknown(raw: Any, where: str) -> dict[str, dict[str, str]]:
 MAX_WEIGHT = 1_000_000.0  # weights are relative: past this, sums and shares lose meaning (1e308 + 1e308 is inf)
 
 
-WEIGHT_TEXT = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+")  # ASCII digits, an optional point: no sign, exponent or `_`
 WEIGHT_WANTED = f"a number from 0 to {MAX_WEIGHT:,.0f}, in digits 0-9 with an optional decimal point"
 
 
@@ -519,9 +518,8 @@ def weight_ok(weight: float) -> bool:
 
 def typed_weight(text: str) -> float | None:
     """The weight a person typed (a Routing page's field, `halo delivery weights set a=60`), None
-    unless it is WEIGHT_WANTED: float() also reads `1_000`, other scripts' digits (`٣` as 3), an
-    exponent (`1e-320`, a subnormal) and a sign (`-0`)."""
-    weight = float(text) if WEIGHT_TEXT.fullmatch(text) else None
+    unless it is WEIGHT_WANTED (`plain_number`)."""
+    weight = plain_number(text)
     return weight if weight is not None and weight_ok(weight) else None
 
 

@@ -37,7 +37,7 @@ from halo_platform.access.users import ROLE_SCOPES, check_password, create_user,
 from halo_platform.core.errors import ConflictError, HaloError, NotFoundError
 from halo_platform.core.http import repeated_error, repeated_fields, resource
 from halo_platform.core.store import StoreResource
-from halo_platform.core.text import unstorable
+from halo_platform.core.text import plain_number, unstorable, yyyy_mm_dd
 from halo_platform.ui.app import done_redirect, render, signed_in, text_errors
 
 router = APIRouter(include_in_schema=False)
@@ -113,15 +113,14 @@ def _key_fields(data: Any, errors: dict[str, str]) -> tuple[dict[str, Any], dt.d
     expires = rate = None
     if form["expires"] and "key.expires" not in errors:
         try:
-            expires = dt.date.fromisoformat(form["expires"])
+            expires = yyyy_mm_dd(form["expires"])
         except ValueError:
             errors["key.expires"] = "a date, YYYY-MM-DD"
         else:  # in the past: beside the field with the others' errors, not once the name is right
             _checked(errors, "key", lambda: check_expires(expires))
     if form["rate"] and "key.rate" not in errors:
-        try:
-            rate = float(form["rate"])
-        except ValueError:
+        rate = plain_number(form["rate"])
+        if rate is None:
             errors["key.rate"] = "a number of requests per second"
         else:
             _checked(errors, "key", lambda: check_rate(rate))
@@ -181,7 +180,9 @@ async def rotate(request: Request, name: str, caller: Caller = Depends(signed_in
     if twice := repeated_error(data, ("overlap_hours",)):
         return await run_in_threadpool(_page, request, caller, store, 422, errors={"form": twice})
     try:
-        hours = float(str(data.get("overlap_hours", "")).strip() or 24)
+        hours = plain_number(str(data.get("overlap_hours", "")).strip() or "24")
+        if hours is None:  # as the key's rate: digits 0-9 (float() read `١٢` as 12)
+            raise ValueError("not a number in digits 0-9")
         key, until = await run_in_threadpool(lambda: rotate_key(store, _named(name, "active key"), overlap_hours=hours,
                                                                 rotated_by=caller.name))
     except (ValueError, HaloError) as exc:

@@ -20,6 +20,7 @@ from halo_platform.core.errors import HaloError
 from halo_platform.core.http import resource
 from halo_platform.core.models import EARLIEST_DATE, LATEST_DATE
 from halo_platform.core.store import StoreResource
+from halo_platform.core.text import yyyy_mm_dd
 from halo_platform.core.timezones import iana_zone
 from halo_platform.ui.app import render, row_id, signed_in, text_errors
 
@@ -37,7 +38,7 @@ def _day(week: str, errors: dict[str, str]) -> dt.date:
     if "week" in errors or not week:
         return today()
     try:
-        return service.in_calendar(dt.date.fromisoformat(week), "week")
+        return service.in_calendar(yyyy_mm_dd(week), "week")
     except ValueError:
         errors["week"] = "Expected a date YYYY-MM-DD."
     except HaloError as exc:  # a date the store cannot hold, whose neighbouring weeks may not even be dates

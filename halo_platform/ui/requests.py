@@ -19,7 +19,7 @@ from halo_platform.core.files import media_type
 from halo_platform.core.http import resource
 from halo_platform.core.settings import get_settings
 from halo_platform.core.store import StoreResource
-from halo_platform.core.text import echo, unstorable
+from halo_platform.core.text import echo, unstorable, yyyy_mm_dd
 from halo_platform.reports.audit import MEANING, STATUSES, TERMINAL, get_request, list_requests, logged_tasks
 from halo_platform.ui.app import render, signed_in, text_errors
 
@@ -33,7 +33,7 @@ def _day(raw: str, name: str, errors: dict[str, str]) -> dt.datetime | None:
     if not raw or name in errors:
         return None
     try:
-        return dt.datetime.combine(dt.date.fromisoformat(raw), dt.time(), dt.UTC)
+        return dt.datetime.combine(yyyy_mm_dd(raw), dt.time(), dt.UTC)
     except ValueError:
         errors[name] = f"not a date (YYYY-MM-DD): {raw}"
         return None

@@ -4,7 +4,10 @@ audit log showed its newest 200 requests and no way to the older ones but the da
 days: a schedule running every minute left most of a day's requests out of reach). The Schedules
 page described each schedule from scratch (croniter run several times a row, cron_descriptor's
 locale file read anew): 300 schedules took over its 300 ms budget; what depends on the cron alone
-is now kept, and these tests pin that the kept answers stay each zone's and each call's."""
+is now kept, and these tests pin that the kept answers stay each zone's and each call's. Dates
+typed by hand (a key's expiry, the Requests filters, the Availability week) took 2099-W01-1 and
+20990101 beside errors naming YYYY-MM-DD, and a key's rate and a rotation's overlap read other
+scripts' digits (١٢ as 12), which a routing weight refuses."""
 
 from __future__ import annotations
 
@@ -16,10 +19,12 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
+from halo_platform.access.keys import create_key, list_keys
 from halo_platform.core.store import StoreResource
 from halo_platform.reports.audit import list_requests, requests_t
 from halo_platform.ui.requests import LIMIT
 from halo_platform.ui.schedules import describe
+from halo_platform_tests.ui.test_form_refusals import _error, _html
 from halo_platform_tests.ui.test_page_edges import admin, app, store  # noqa: F401 - the same seeded store, app and clients
 
 AT = dt.datetime(2026, 12, 1, 9, tzinfo=dt.UTC)
@@ -107,3 +112,38 @@ def test_a_refused_cron_is_refused_each_time_it_is_described() -> None:
     never = {"field": "cron", "error": "cron expression '0 6 31 4 *' never fires (no such date)"}
     assert [describe("0 6 31 4 *", "UTC") for _ in range(2)] == [never, never]
     assert describe("0 6 30 4 *", "UTC")["words"] == "At 06:00, on day 30 of the month, only in April, UTC"
+
+
+NOT_YYYY_MM_DD = ["20990101", "2099-W01-1", "2099-001"]
+
+
+@pytest.mark.parametrize("expires", NOT_YYYY_MM_DD)
+def test_a_keys_expiry_is_written_yyyy_mm_dd_or_refused(admin: TestClient, store: StoreResource, expires: str) -> None:
+    form = {"csrf_token": admin.csrf, "name": "partner", "scope": "tasks:read", "expires": expires}
+    assert _error(_html(admin.post("/ui/access/keys", data=form), 422), "key.expires") == "a date, YYYY-MM-DD"
+    assert list_keys(store) == []
+
+
+@pytest.mark.parametrize("rate", ["١٢", "1_0", "1e1"])
+def test_a_keys_rate_is_written_in_digits_0_to_9_as_a_weight_is(admin: TestClient, store: StoreResource, rate: str) -> None:
+    form = {"csrf_token": admin.csrf, "name": "partner", "scope": "tasks:read", "rate": rate}
+    assert _error(_html(admin.post("/ui/access/keys", data=form), 422), "key.rate") == "a number of requests per second"
+    assert list_keys(store) == []
+
+
+def test_a_rotations_overlap_is_written_in_digits_0_to_9(admin: TestClient, store: StoreResource) -> None:
+    create_key(store, "partner", ["tasks:read"])
+    page = _html(admin.post("/ui/access/keys/partner/rotate", data={"csrf_token": admin.csrf, "overlap_hours": "١٢"}), 422)
+    assert "overlap: a number of hours" in html.unescape(page)
+    assert [k["name"] for k in list_keys(store)] == ["partner"]  # not rotated
+
+
+@pytest.mark.parametrize("field", ["since", "before"])
+@pytest.mark.parametrize("day", NOT_YYYY_MM_DD)
+def test_a_requests_date_filter_is_written_yyyy_mm_dd_or_refused(admin: TestClient, store: StoreResource, field: str, day: str) -> None:
+    assert _error(_html(admin.get("/ui/requests", params={field: day}), 422), field) == f"not a date (YYYY-MM-DD): {day}"
+
+
+@pytest.mark.parametrize("week", NOT_YYYY_MM_DD)
+def test_the_availability_week_is_written_yyyy_mm_dd_or_refused(admin: TestClient, store: StoreResource, week: str) -> None:
+    assert _error(_html(admin.get("/ui/availability", params={"week": week}), 422), "week") == "Expected a date YYYY-MM-DD."
