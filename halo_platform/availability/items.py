@@ -245,9 +245,11 @@ def apply_files(conn: Connection, feed: str, files: list[LandedFile]) -> ApplyRe
         db.register("events", events)
         db.register("new_blocks", blocks)
         db.register("new_hours", hours)
+        # each item's newest event: the highest (version, deleted, fp), the first of equal ones (-seq);
+        # picked by its seq (an aggregate, not a window over the events: 0.23 -> 0.19 CPU-s for 300k events)
         db.execute("""
-            CREATE TEMP TABLE latest AS SELECT * FROM events
-            QUALIFY row_number() OVER (PARTITION BY item_id ORDER BY version DESC, deleted DESC, fp DESC, seq) = 1""")
+            CREATE TEMP TABLE latest AS SELECT e.* FROM events e SEMI JOIN (
+                SELECT arg_max(seq, (version, deleted, fp, -seq)) AS seq FROM events GROUP BY item_id) USING (seq)""")
         # a feed's first batch has nothing stored to compare with: its item ids are not even listed
         stored_any = codec.select("SELECT 1 FROM scheduling_items WHERE feed = ? LIMIT 1", (feed,))
         candidates = [r[0] for r in db.execute("SELECT item_id FROM latest").fetchall()] if stored_any else []
