@@ -16,8 +16,9 @@ outside the store's range) is quarantined with its reason, whatever the parser l
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -178,12 +179,18 @@ _OLD_BLOCKS_SCHEMA = pa.schema([("item_id", pa.string()), ("provider_id", pa.str
                                 ("start_ts", pa.timestamp("us")), ("end_ts", pa.timestamp("us"))])
 
 
+def _instants(codec: Codec, values: Sequence[Any]) -> pa.Array:
+    """Stored naive instants as an Arrow column (`Codec.read_ts` of each): SQLite's texts parsed by
+    Arrow at once (211k stored block starts: 72 -> 11 ms)."""
+    return pa.array(values, pa.string()).cast(pa.timestamp("us")) if codec.sqlite else pa.array(values, pa.timestamp("us"))
+
+
 def _stored(codec: Codec, feed: str, item_ids: list[str]) -> pa.Table:
     rows = list(codec.select_in(
         "SELECT item_id, version, deleted, fingerprint, kind, tz FROM scheduling_items WHERE feed = ? AND item_id IN ({keys})",
         (feed,), item_ids))
     cols = list(zip(*rows, strict=True)) if rows else [[] for _ in range(6)]
-    return pa.table([pa.array(cols[0], pa.string()), pa.array([codec.read_ts(v) for v in cols[1]], pa.timestamp("us")),
+    return pa.table([pa.array(cols[0], pa.string()), _instants(codec, cols[1]),
                      pa.array([bool(v) for v in cols[2]], pa.bool_()), pa.array(cols[3], pa.int64()),
                      pa.array(cols[4], pa.string()), pa.array(cols[5], pa.string())], schema=_STORED_SCHEMA)
 
@@ -205,8 +212,7 @@ def _old_facts(codec: Codec, feed: str, item_ids: list[str]) -> pa.Table:
         (feed,), item_ids))
     cols = list(zip(*rows, strict=True)) if rows else [[] for _ in range(5)]
     return pa.table([pa.array(cols[0], pa.string()), pa.array(cols[1], pa.string()), pa.array(cols[2], pa.string()),
-                     pa.array([codec.read_ts(v) for v in cols[3]], pa.timestamp("us")),
-                     pa.array([codec.read_ts(v) for v in cols[4]], pa.timestamp("us"))], schema=_OLD_BLOCKS_SCHEMA)
+                     _instants(codec, cols[3]), _instants(codec, cols[4])], schema=_OLD_BLOCKS_SCHEMA)
 
 
 def _concat(files: list[LandedFile]) -> tuple[pa.Table, pa.Table, pa.Table]:
