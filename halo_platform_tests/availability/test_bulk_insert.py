@@ -101,3 +101,21 @@ def test_applied_items_and_tombstones_hold_the_same_values_on_every_store(every_
     assert [b[1:] for b in stored_blocks(every_store, "bulk-items")] == [
         (f"appointment:A{i}", 0, f"P{i % 3}", None, dt.datetime(2027, 1, 4, 8, i), dt.datetime(2027, 1, 4, 8, 30 + i), False) for i in range(5)] + [
         ("vacation:V1", 0, "P1", None, dt.datetime(2027, 1, 5), dt.datetime(2027, 1, 7), True)]  # local wall times
+
+
+def test_items_replaced_a_chunk_of_keys_at_a_time_keep_only_their_new_blocks_on_every_store(every_store, monkeypatch):
+    """The replaced items' rows are deleted a statement per chunk of keys (`Codec.execute_in`): with
+    chunks of 2, the 5 replaced items span three statements, and no old block is left behind."""
+    monkeypatch.setattr(bulk_sql, "CHUNK", 2)
+
+    def landed(minute: int, version: str) -> LandedFile:
+        lines = "".join(f'{{"type":"appointment","action":"upsert","id":"A{i}","provider":"P{i}","start":"2027-01-04T09:{minute + i:02d}:00",'
+                        f'"duration_min":30,"tz":"Europe/Paris","status":"booked","updated_at":"{version}"}}\n' for i in range(5))
+        return LandedFile.from_parsed(f"acme/{minute}.jsonl", f"sha{minute}", acme.parse(lines.encode()))
+
+    with every_store.write() as conn:
+        apply_files(conn, "bulk-replaced", [landed(0, "2026-11-01T00:00:00Z")])
+    with every_store.write() as conn:
+        assert apply_files(conn, "bulk-replaced", [landed(10, "2026-11-02T00:00:00Z")]).items_changed == 5
+    assert [b[1:6] for b in stored_blocks(every_store, "bulk-replaced")] == [
+        (f"appointment:A{i}", 0, f"P{i}", None, dt.datetime(2027, 1, 4, 8, 10 + i)) for i in range(5)]
