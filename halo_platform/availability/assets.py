@@ -1,5 +1,5 @@
-"""Dagster shells around `pipeline`: the feeds' scheduling items, the standardized
-`available_spans` and `next_available_slots`, partitioned by (local date, feed).
+"""Dagster shells around `pipeline`: the feeds' scheduling items and the standardized
+`available_spans`, partitioned by (local date, feed), and `next_available_slots`.
 
 A run covers a rectangle of partitions (a date range x one or more feeds, via the
 partition-range tags); it ingests the run's files (or every pending file of its feeds),
@@ -114,35 +114,51 @@ def scheduling_items(context: dg.AssetExecutionContext, config: EmrProcessingCon
         "items_changed": totals.items_changed, "feeds": dg.MetadataValue.json(per_feed)})
 
 
-@dg.multi_asset(
-    specs=[
-        dg.AssetSpec("available_spans", deps=[scheduling_items], group_name=GROUP, owners=OWNERS,
-                     kinds={"python", "sql"}, tags={"halo/layer": "gold"}, partitions_def=PARTITIONS,
-                     description="Free time per provider and local date: unique, sorted, non-overlapping "
-                                 "[start_at, end_at) UTC instants per (feed, provider); grain: one row per span. "
-                                 "Only the dirty provider-dates are recomputed."),
-        dg.AssetSpec("next_available_slots", deps=["available_spans"], group_name=GROUP, owners=OWNERS,
-                     kinds={"python", "sql"}, partitions_def=PARTITIONS,
-                     description="Earliest bookable slot per (feed, provider, appointment type) under the feed's "
-                                 "slot rules (duration, buffers, notice, alignment, max days ahead), within two weeks "
-                                 "of the run; grain: one row per provider and appointment type."),
-    ],
+@dg.asset(
     partitions_def=PARTITIONS,
+    deps=[scheduling_items],
     backfill_policy=dg.BackfillPolicy.single_run(),
+    group_name=GROUP,
+    owners=OWNERS,
+    kinds={"python", "sql"},
+    tags={"halo/layer": "gold"},
 )
 @masked
-def available_spans(context: dg.AssetExecutionContext, config: EmrProcessingConfig, store: StoreResource):
-    """Recompute the dirty provider-dates of the run's feeds, then their next available slots."""
+def available_spans(context: dg.AssetExecutionContext, config: EmrProcessingConfig, store: StoreResource) -> dg.MaterializeResult:
+    """Free time per provider and local date: unique, sorted, non-overlapping [start_at, end_at)
+    UTC instants per (feed, provider); grain: one row per span. Only the dirty provider-dates are
+    recomputed."""
     as_of, horizon = config.window(context)
-    provider_dates = spans = slots = 0
-    feeds = run_feeds(context)
-    for result in pipeline.recompute_spans(store, feeds, as_of, horizon).values():
+    provider_dates = spans = 0
+    for result in pipeline.recompute_spans(store, run_feeds(context), as_of, horizon).values():
         provider_dates += result.provider_dates
         spans += result.spans
-    after = max(pipeline.utcnow(), pipeline.first_instant(as_of))  # a window ahead: its first day's slots, in every zone
-    for name in feeds:
-        slots += service.refresh_next_slots(store, name, after)
-    yield dg.MaterializeResult(asset_key="available_spans", metadata={
+    return dg.MaterializeResult(metadata={
         "provider_dates_recomputed": provider_dates, "spans_written": spans,
         "as_of": as_of.isoformat(), "horizon_days": horizon})
-    yield dg.MaterializeResult(asset_key="next_available_slots", metadata={"slots": slots})
+
+
+# Not partitioned: the table holds each provider's first slot from the run on, whatever its date; a
+# partition per (date, feed) stood for nothing, and cost a record each (180 on a first load, 1.9 s
+# of Dagster's SQLite storage). A partitioned run refreshes the slots of the feeds of its partitions.
+@dg.asset(deps=[available_spans], group_name=GROUP, owners=OWNERS, kinds={"python", "sql"})
+@masked
+def next_available_slots(context: dg.AssetExecutionContext, config: EmrProcessingConfig, store: StoreResource) -> dg.MaterializeResult:
+    """Earliest bookable slot per (feed, provider, appointment type) under the feed's slot rules
+    (duration, buffers, notice, alignment, max days ahead), within two weeks of the run; grain:
+    one row per provider and appointment type. Refreshed for the feeds of the run's partitions."""
+    as_of, _ = config.window(context)
+    after = max(pipeline.utcnow(), pipeline.first_instant(as_of))  # a window ahead: its first day's slots, in every zone
+    feeds = run_feeds(context)
+    return dg.MaterializeResult(metadata={"slots": sum(service.refresh_next_slots(store, name, after) for name in feeds),
+                                          "feeds": ", ".join(feeds)})
+
+
+ASSETS = (scheduling_items, available_spans, next_available_slots)
+
+
+def run_config(as_of: dt.date, horizon_days: int, files: list[str] | None) -> dict:
+    """The processing job's run config: the window for every asset, the files for the ingestion."""
+    config = {"as_of": as_of.isoformat(), "horizon_days": horizon_days}
+    return {"ops": {"scheduling_items": {"config": {**config, "files": files}},
+                    **{asset.key.path[-1]: {"config": config} for asset in ASSETS[1:]}}}

@@ -2,14 +2,14 @@
 
 import dagster as dg
 
-from halo_platform.availability.assets import PARTITIONS, TAGS, available_spans, scheduling_items
+from halo_platform.availability.assets import ASSETS, PARTITIONS, TAGS
 from halo_platform.availability.checks import CHECKS, feeds_within_max_lag
 from halo_platform.availability.sensors import emr_landing_sensor
 from halo_platform.core.definitions import STORE
 
 emr_processing_job = dg.define_asset_job(
     "emr_processing_job",
-    selection=dg.AssetSelection.assets(scheduling_items, available_spans),
+    selection=dg.AssetSelection.assets(*ASSETS),
     partitions_def=PARTITIONS,
     tags=TAGS,
     description="Ingest landed EMR files and recompute the impacted available spans (one at a time: halo/emr-processing).",
@@ -26,7 +26,7 @@ emr_freshness_schedule = dg.ScheduleDefinition(name="emr_freshness_schedule", jo
                                                default_status=dg.DefaultScheduleStatus.RUNNING)
 
 defs = dg.Definitions(
-    assets=[scheduling_items, available_spans],
+    assets=list(ASSETS),
     asset_checks=CHECKS,
     jobs=[emr_processing_job, emr_freshness_job],
     schedules=[emr_freshness_schedule],

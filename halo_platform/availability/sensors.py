@@ -20,7 +20,7 @@ import dagster as dg
 from halo_platform.alerts.failing_sensors import alerted_when_failing
 from halo_platform.alerts.send import Alert, send_alerts
 from halo_platform.availability import pipeline
-from halo_platform.availability.assets import FEEDS, missing_feeds, run_range
+from halo_platform.availability.assets import FEEDS, missing_feeds, run_config, run_range
 from halo_platform.availability.feeds import load_feeds
 from halo_platform.availability.landing import LandingTimeSpent, s3_within
 from halo_platform.availability.spans import date_runs
@@ -90,12 +90,10 @@ def retried(instance: dg.DagsterInstance, requests: list[dg.RunRequest]) -> tupl
 def run_request(run: PlannedRun, as_of: dt.date, horizon_days: int) -> dg.RunRequest:
     first = run.first if run.first != dt.date.min else as_of
     last = run.last if run.last != dt.date.min else as_of
-    config = {"as_of": as_of.isoformat(), "horizon_days": horizon_days}
     shown = run.files[0] if len(run.files) == 1 else f"{run.files[0]} and {len(run.files) - 1} more"
     return dg.RunRequest(
         run_key=run.run_key,
-        run_config={"ops": {"scheduling_items": {"config": {**config, "files": list(run.files)}},
-                            "available_spans": {"config": config}}},
+        run_config=run_config(as_of, horizon_days, list(run.files)),
         tags={**run_range([run.feed], first, last), "halo/emr-file": shown, REQUEST_TAG: run.run_key},
     )
 
@@ -106,13 +104,12 @@ def window_request(instance: dg.DagsterInstance, feed: str, dates: set[dt.date],
     without failing (dates a later run left dirty: its files applied, its spans step failed for
     good) is requested under the key's next number, as Dagster skips a key a run took: under the
     day's key it waited for the next day's window, the spans stale until then."""
-    config = {"as_of": as_of.isoformat(), "horizon_days": horizon_days}
     window = f"{feed}/window@{as_of.isoformat()}+{horizon_days}"
     ended = len(instance.get_run_records(filters=dg.RunsFilter(
         tags={REQUEST_TAG: window}, statuses=[dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.CANCELED])))
     return dg.RunRequest(
         run_key=f"{window}#{ended}" if ended else window,
-        run_config={"ops": {"scheduling_items": {"config": {**config, "files": []}}, "available_spans": {"config": config}}},
+        run_config=run_config(as_of, horizon_days, []),
         tags={**run_range([feed], min(dates), max(dates)), "halo/emr-file": "(window moved)", REQUEST_TAG: window},
     )
 

@@ -90,18 +90,16 @@ def _run_job(store: StoreResource, feeds: list[str], dates: set[dt.date], as_of:
              files: list[str] | None, instance, log_level: str) -> pipeline.ProcessSummary:  # noqa: ANN001
     import dagster as dg
 
-    from halo_platform.availability.assets import FEEDS, missing_feeds, run_range
+    from halo_platform.availability.assets import FEEDS, missing_feeds, run_config, run_range
     from halo_platform.availability.definitions import defs
     from halo_platform.core.failures import original
 
-    config = {"as_of": as_of.isoformat(), "horizon_days": horizon_days}
     job = defs.resolve_job_def("emr_processing_job")
     if new := missing_feeds(instance, feeds):
         instance.add_dynamic_partitions(FEEDS.name, new)
     try:
         result = job.execute_in_process(
-            run_config={"ops": {"scheduling_items": {"config": {**config, "files": files}},
-                                "available_spans": {"config": config}},
+            run_config={**run_config(as_of, horizon_days, files),
                         "loggers": {"console": {"config": {"log_level": log_level}}}},
             instance=instance,
             resources={"store": store},

@@ -15,7 +15,7 @@ from halo_platform_tests.fixtures.databases import deploy_instance_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
-ASSETS = ("scheduling_items", "available_spans", "next_available_slots")
+ASSETS = ("scheduling_items", "available_spans")  # partitioned by (date, feed); next_available_slots is not
 
 
 def test_a_run_over_a_range_records_one_planned_event_per_asset_and_every_partition(store, monkeypatch) -> None:  # noqa: ANN001
@@ -29,12 +29,15 @@ def test_a_run_over_a_range_records_one_planned_event_per_asset_and_every_partit
     instance = dagster_instance()
     (run,) = instance.get_runs()
     planned = [e.dagster_event.event_specific_data for e in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED)]
-    assert sorted(p.asset_key.to_user_string() for p in planned) == sorted(ASSETS)
+    assert sorted(p.asset_key.to_user_string() for p in planned) == sorted([*ASSETS, "next_available_slots"])
     for p in planned:
         assert p.partition is None
-        assert set(p.partitions_subset.get_partition_keys()) == EXPECTED
+        assert (set(p.partitions_subset.get_partition_keys()) if p.partitions_subset else None) == (
+            None if p.asset_key.to_user_string() == "next_available_slots" else EXPECTED)
     for asset in ASSETS:
         assert instance.get_materialized_partitions(dg.AssetKey(asset)) == EXPECTED
+    slots = instance.fetch_materializations(dg.AssetKey("next_available_slots"), limit=10).records
+    assert [(r.run_id, r.partition_key) for r in slots] == [(run.run_id, None)]  # one record per run, not one per partition
 
 
 def test_on_postgresql_a_ranged_run_stores_its_materializations_in_batches(store, fresh_pg_url, tmp_path, monkeypatch) -> None:  # noqa: ANN001
@@ -48,13 +51,15 @@ def test_on_postgresql_a_ranged_run_stores_its_materializations_in_batches(store
     storage = instance.event_log_storage
     one_by_one, batches = [], []
     store_event, store_event_batch = storage.store_event, storage.store_event_batch
-    monkeypatch.setattr(storage, "store_event", lambda event: (one_by_one.append(event.dagster_event_type), store_event(event))[1])
+    monkeypatch.setattr(storage, "store_event", lambda event: (one_by_one.append((event.dagster_event_type, event.dagster_event and event.dagster_event.asset_key)),
+                                                                 store_event(event))[1])
     monkeypatch.setattr(storage, "store_event_batch", lambda events: (batches.append((events[0].dagster_event_type, len(events))),
                                                                       store_event_batch(events))[1])
 
     run_processing(store, dt.date(2026, 12, 1), 10, instance=instance)  # closes the instance
 
-    assert dg.DagsterEventType.ASSET_MATERIALIZATION not in one_by_one
+    alone = [key.to_user_string() for kind, key in one_by_one if kind == dg.DagsterEventType.ASSET_MATERIALIZATION]
+    assert alone == ["next_available_slots"]  # the one record of the one unpartitioned asset
     materialized = [size for kind, size in batches if kind == dg.DagsterEventType.ASSET_MATERIALIZATION]
     assert materialized == [len(EXPECTED)] * len(ASSETS)  # one batch per asset: all its partitions
     with dg.DagsterInstance.from_config(str(tmp_path)) as reopened:
