@@ -370,10 +370,15 @@ def provider_zone(store: StoreResource, feed: str, provider_id: str) -> dt.tzinf
 
 def provider_zones(store: StoreResource, feed: str, provider_ids: list[str]) -> dict[str, dt.tzinfo]:
     """Each provider's timezone, as `provider_zone`."""
+    with store.read() as conn:
+        return zones_of(Codec(conn), feed, provider_ids)
+
+
+def zones_of(codec: Codec, feed: str, provider_ids: list[str]) -> dict[str, dt.tzinfo]:
+    """Each provider's timezone on `codec`'s connection: its template's, UTC without one."""
     from halo_platform.availability.span_store import load_hours
 
-    with store.read() as conn:
-        tz_of = load_hours(Codec(conn), feed, provider_ids)[1]
+    tz_of = load_hours(codec, feed, provider_ids)[1]
     return {p: ZoneInfo(tz_of[p]) if p in tz_of else dt.UTC for p in provider_ids}
 
 
@@ -485,7 +490,7 @@ def refresh_next_slots(store: StoreResource, feed: str, now: dt.datetime) -> int
     ended before now joins the one after it (read from now only, a slot at 00:15 with 30 minutes'
     buffer after a night's spans touching at midnight was missed, and 00:30 stored)."""
     from halo_platform.availability.feeds import get_feed
-    from halo_platform.availability.span_store import load_hours, spans_transaction
+    from halo_platform.availability.span_store import spans_transaction
 
     config = get_feed(feed).options.get("slot_rules")
     # one writer of the feed's spans and slots at a time: of two runs at once, the second deleted
@@ -500,14 +505,13 @@ def refresh_next_slots(store: StoreResource, feed: str, now: dt.datetime) -> int
                 "SELECT provider_id, start_at, end_at FROM available_spans WHERE feed = ? AND end_at > ? AND start_at < ? "
                 "ORDER BY provider_id, start_at", (feed, codec.ts(naive_now - LONGEST_LEAD), codec.ts(naive_now + NEXT_SLOTS_LOOKAHEAD + LONGEST_REACH))):
             by_provider[provider].append((instant(start), instant(end)))
-        tz_of = load_hours(codec, feed, list(by_provider))[1]
+        zones = zones_of(codec, feed, list(by_provider))
         rows = []
         stamp = codec.ts(pipeline.utcnow().replace(tzinfo=None))
         for provider, found in by_provider.items():
-            tz = ZoneInfo(tz_of[provider]) if provider in tz_of else dt.UTC
             for slot_type in slot_types(config, provider):
                 rules = resolve_rules(feed, config, provider, slot_type)
-                if (slot := next(bookable(found, rules, tz, now), None)) and slot[0] < now + NEXT_SLOTS_LOOKAHEAD:
+                if (slot := next(bookable(found, rules, zones[provider], now), None)) and slot[0] < now + NEXT_SLOTS_LOOKAHEAD:
                     rows.append((feed, provider, slot_type, rules.duration_minutes,
                                  codec.ts(slot[0].replace(tzinfo=None)), codec.ts(slot[1].replace(tzinfo=None)), stamp))
         codec.execute_many("DELETE FROM next_available_slots WHERE feed = ?", [(feed,)])
