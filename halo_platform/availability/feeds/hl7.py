@@ -362,18 +362,24 @@ def parse_templates(text: str) -> Parsed:
     files they came in: `items.apply_files` adds them up (`TEMPLATE_PATTERNS`), within a file as
     across files, so how the rows are spread over files and ordered in them never changes the
     outcome. The header may come again further down (exports concatenated, each with its
-    header): a line that is the header is a header wherever it stands, never a bad row."""
+    header): a line that is the header is a header wherever it stands, never a bad row. Blank
+    lines are no record, before the header as anywhere else: a file of none but blank lines (0
+    bytes, whitespace, a BOM) holds no record, as an empty file of any format (the header after a
+    leading blank line was 'expected header' at line 1, the whole file quarantined as one record)."""
     out = Parsed()
     lines = _LINE_BREAK.split(text)
+    first = next((i for i, line in enumerate(lines) if line.strip(WHITESPACE)), None)
+    if first is None:
+        return out
     try:
-        header = _csv_row(lines[0])
+        header = _csv_row(lines[first])
     except Invalid:
         header = []
     if not _is_header(header):
-        out.rejected.append(Rejected(1, f"expected header {','.join(TEMPLATE_HEADER)}", lines[0]))
+        out.rejected.append(Rejected(first + 1, f"expected header {','.join(TEMPLATE_HEADER)}", lines[first]))
         return out
     undecoded = not_utf8(text)
-    for position, line in enumerate(lines[1:], start=2):
+    for position, line in enumerate(lines[first + 1:], start=first + 2):
         raw = line.removeprefix("\ufeff")  # files saved with one, then joined: the BOM is that file's
         if undecoded and not_utf8(raw):
             out.rejected.append(Rejected(position, NOT_UTF8, raw))

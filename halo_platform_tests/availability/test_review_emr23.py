@@ -1,0 +1,63 @@
+"""EMR feed conformance review (emr23): unseen-style inputs read by both parsing paths, record by
+record and column-wise (forced for small files by setting `COLUMNAR_MIN_BYTES` to 0), which must
+give the same events, quarantine records and spans."""
+
+import pytest
+
+from halo_platform.availability.feeds import hl7
+from halo_platform.availability.service import quarantined
+from halo_platform_tests.availability.helpers import land, process, spans_on
+
+HEADER = "provider_id,timezone,weekday,start,end,version"
+ROW = "D1,UTC,mon,09:00,17:00,2026-11-20T10:00:00Z"
+SIU = ("MSH|^~\\&|EMR|C|HALO|H|20261120120000||SIU^S12|1|P|2.5\rSCH|1|APT1^EMR\r"
+       "TQ1|1||||||202701041000+0000|202701041100+0000\rAIP|1||D1\n")
+
+
+@pytest.fixture(params=[False, True], ids=["records", "columns"])
+def columnar(request, monkeypatch):
+    if request.param:  # the column-wise reader of big files, for small ones
+        monkeypatch.setattr("halo_platform.availability.pipeline.COLUMNAR_MIN_BYTES", 0)
+    return request.param
+
+
+@pytest.mark.parametrize("text", [
+    pytest.param(f"\n{HEADER}\n{ROW}\n", id="a blank line before the header"),
+    pytest.param(f"\r\n  \r\n\t\r\n{HEADER}\r\n{ROW}\r\n", id="blank lines and spaces before the header, CRLF"),
+    pytest.param(f"\ufeff\n{HEADER}\n{ROW}\n", id="a BOM, then a blank line"),
+])
+def test_a_template_file_starting_with_blank_lines_keeps_its_rows(halo_env, store, columnar, text):
+    """A template CSV whose header came after a blank line (an export tool's leading newline) was
+    quarantined whole as one 'expected header' record at line 1: every row of it was lost, and the
+    provider had no working hours. Blank lines before the header are no record, as blank lines
+    anywhere else in the file."""
+    land("hl7", "hours.csv", text)
+    land("hl7", "siu.hl7", SIU)
+    summary = process(store, "2027-01-04", 1)
+    assert (summary.quarantined, quarantined(store)) == (0, [])
+    assert spans_on(store, "hl7", "D1", "2027-01-04") == [("2027-01-04T09:00Z", "2027-01-04T10:00Z"),
+                                                          ("2027-01-04T11:00Z", "2027-01-04T17:00Z")]
+
+
+@pytest.mark.parametrize("data", [b"", b"\n", b"  \r\n\t\n", b"\xef\xbb\xbf", b"\xef\xbb\xbf\r\n"],
+                         ids=["0 bytes", "a newline", "whitespace", "a BOM", "a BOM and CRLF"])
+def test_an_empty_template_file_holds_no_record_as_an_empty_file_of_any_format(halo_env, store, columnar, data):
+    """A 0-byte or blank template CSV was one quarantined record ('expected header', line 1): a
+    file holding nothing counted as a bad record, 100% of the feed's quarantine rate when it was the
+    only file (the asset check failed), where an empty SIU, FHIR or acme file holds no record."""
+    land("hl7", "hours.csv", f"{HEADER}\n{ROW}\n")
+    land("hl7", "empty.csv", data)
+    land("hl7", "empty.hl7", data)
+    land("hl7", "siu.hl7", SIU)
+    summary = process(store, "2027-01-04", 1)
+    assert (summary.quarantined, quarantined(store)) == (0, [])
+    assert (hl7.parse(data, "empty.csv").events, hl7.parse(data, "empty.csv").rejected) == ([], [])
+    assert spans_on(store, "hl7", "D1", "2027-01-04") == [("2027-01-04T09:00Z", "2027-01-04T10:00Z"),
+                                                          ("2027-01-04T11:00Z", "2027-01-04T17:00Z")]
+
+
+def test_a_template_file_of_other_columns_is_still_quarantined_at_its_first_line(halo_env, store, columnar):
+    land("hl7", "hours.csv", f"\n\nprovider,tz,day,from,to,version\n{ROW}\n")
+    assert process(store, "2027-01-04", 1).quarantined == 1
+    assert [(r["position"], r["reason"], r["raw"]) for r in quarantined(store)] == [
+        (3, f"expected header {HEADER}", "provider,tz,day,from,to,version")]
