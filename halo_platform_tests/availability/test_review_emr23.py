@@ -61,3 +61,33 @@ def test_a_template_file_of_other_columns_is_still_quarantined_at_its_first_line
     assert process(store, "2027-01-04", 1).quarantined == 1
     assert [(r["position"], r["reason"], r["raw"]) for r in quarantined(store)] == [
         (3, f"expected header {HEADER}", "provider,tz,day,from,to,version")]
+
+
+def _siu(n: int, *segments: str) -> str:
+    return "\r".join([f"MSH|^~\\&|EMR|C|HALO|H|2026112012000{n}||SIU^S12|{n}|P|2.5", *segments]) + "\n"
+
+
+ZONES = ("provider_id,timezone,weekday,start,end,version\n"
+         + "".join(f"{p},{tz},{day},08:00,18:00,2026-11-20T10:00:00Z\n"
+                   for p, tz in (("W", "America/New_York"), ("E", "Australia/Sydney")) for day in ("sat", "sun")))
+
+
+def test_every_hl7_time_field_without_an_offset_is_local_to_its_providers_zone_east_and_west_across_dst(halo_env, store, columnar):
+    """emr.md: HL7 times without an offset are local to the provider's timezone (from its template).
+    Each field an interval is read from (TQ1-7/8, SCH-11.4/.5, AIP-6 + AIP-9/10, AIS-4 + AIS-7/8), for
+    a provider west of UTC on both sides of New York's spring-forward (2027-03-14) and one east of it
+    on both sides of Sydney's fall-back (2027-04-04): each blocks the UTC hour its zone's offset of
+    that day gives, on both parsing paths (TQ1 and SCH-11 take the vectorized one)."""
+    land("hl7", "hours.csv", ZONES)
+    land("hl7", "siu.hl7", "".join([
+        _siu(1, "SCH|1|W1^EMR", "TQ1|1||||||202703131000|202703131100", "AIP|1||W"),  # EST, UTC-5
+        _siu(2, "SCH|2|W2^EMR|||||||||^^^202703141000^202703141100", "AIP|1||W"),  # EDT, UTC-4
+        _siu(3, "SCH|3|E1^EMR", "AIP|1||E|||202704031000|||60|MIN"),  # AEDT, UTC+11
+        _siu(4, "SCH|4|E2^EMR", "AIS|1||CONSULT|202704041000|||1|HOUR", "AIP|1||E"),  # AEST, UTC+10
+    ]))
+    summary = process(store, "2027-03-13", 23)
+    assert (summary.quarantined, quarantined(store)) == (0, [])
+    assert spans_on(store, "hl7", "W", "2027-03-13") == [("2027-03-13T13:00Z", "2027-03-13T15:00Z"), ("2027-03-13T16:00Z", "2027-03-13T23:00Z")]
+    assert spans_on(store, "hl7", "W", "2027-03-14") == [("2027-03-14T12:00Z", "2027-03-14T14:00Z"), ("2027-03-14T15:00Z", "2027-03-14T22:00Z")]
+    assert spans_on(store, "hl7", "E", "2027-04-03") == [("2027-04-02T21:00Z", "2027-04-02T23:00Z"), ("2027-04-03T00:00Z", "2027-04-03T07:00Z")]
+    assert spans_on(store, "hl7", "E", "2027-04-04") == [("2027-04-03T22:00Z", "2027-04-04T00:00Z"), ("2027-04-04T01:00Z", "2027-04-04T08:00Z")]

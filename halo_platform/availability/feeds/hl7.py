@@ -247,7 +247,9 @@ def _message(text: str, position: int) -> Event:
     stamp = msg.field("MSH", 7)
     if not stamp:
         raise Invalid("missing MSH-7 version")
-    version = parse_ts(stamp, "MSH-7")[0] + fraction_of_second(stamp)  # an offset-less version is read as UTC
+    # an offset-less version is kept as its wall time, compared as if UTC (not made provider-local as emr.md says: the
+    # zone may only come later, in a template; README, EMR availability, "Known limit", says when the readings differ)
+    version = parse_ts(stamp, "MSH-7")[0] + fraction_of_second(stamp)
     raw = text.replace("\r", "\n").strip()
     if trigger in BLOCK_TRIGGERS:
         event = Event(f"block:{appointment_id}", version, TIMEOFF, position, raw, deleted=BLOCK_TRIGGERS[trigger])
