@@ -91,3 +91,23 @@ def test_every_hl7_time_field_without_an_offset_is_local_to_its_providers_zone_e
     assert spans_on(store, "hl7", "W", "2027-03-14") == [("2027-03-14T12:00Z", "2027-03-14T14:00Z"), ("2027-03-14T15:00Z", "2027-03-14T22:00Z")]
     assert spans_on(store, "hl7", "E", "2027-04-03") == [("2027-04-02T21:00Z", "2027-04-02T23:00Z"), ("2027-04-03T00:00Z", "2027-04-03T07:00Z")]
     assert spans_on(store, "hl7", "E", "2027-04-04") == [("2027-04-03T22:00Z", "2027-04-04T00:00Z"), ("2027-04-04T01:00Z", "2027-04-04T08:00Z")]
+
+
+def test_hl7_hex_escapes_are_decoded_as_the_utf8_bytes_they_name_on_both_paths(halo_env, store, columnar):
+    """HL7 v2.5 §2.7.4: `\\Xdddd...\\` is hexadecimal data. It was kept as written, so the SIU naming
+    provider `D\\X31\\` (D1, escaped as an EMR escapes what its channel may not carry) blocked a
+    provider `D\\X31\\` no template names, and D1's time stayed free. The bytes are read as UTF-8, as
+    the landed file itself is; bytes that are not UTF-8 quarantine the message, naming the escape."""
+    hours = f"{HEADER}\nD1,UTC,mon,09:00,17:00,2026-11-20T10:00:00Z\nDé,UTC,mon,09:00,17:00,2026-11-20T10:00:00Z\n"
+    land("hl7", "hours.csv", hours)
+    land("hl7", "siu.hl7", "".join([
+        _siu(1, "SCH|1|A\\X31\\^EMR", "TQ1|1||||||202701041000|202701041100", "AIP|1||D\\X31\\"),
+        _siu(2, "SCH|2|A2^EMR", "TQ1|1||||||202701041200|202701041300", "AIP|1||D\\XC3A9\\"),
+        _siu(3, "SCH|3|A3^EMR", "TQ1|1||||||202701041400|202701041500", "AIP|1||D\\XFF\\"),
+    ]))
+    summary = process(store, "2027-01-04", 1)
+    assert [(r["position"], r["reason"]) for r in quarantined(store)] == [(3, "invalid escape '\\\\XFF\\\\': not UTF-8 bytes")]
+    assert summary.quarantined == 1
+    assert spans_on(store, "hl7", "D1", "2027-01-04") == [("2027-01-04T09:00Z", "2027-01-04T10:00Z"), ("2027-01-04T11:00Z", "2027-01-04T17:00Z")]
+    assert spans_on(store, "hl7", "Dé", "2027-01-04") == [("2027-01-04T09:00Z", "2027-01-04T12:00Z"), ("2027-01-04T13:00Z", "2027-01-04T17:00Z")]
+    assert [e.item_id for e in hl7.parse(_siu(1, "SCH|1|A\\X31\\^EMR", "TQ1|1||||||202701041000|202701041100", "AIP|1||D1").encode()).events] == ["A1"]

@@ -4,7 +4,8 @@ Messages are framed by MLLP (`\\x0b ... \\x1c\\r`) or simply follow one another,
 starting at its MSH segment (newlines, blank lines); segments are separated by `\\r`
 (a newline between segments is accepted too). Each message is read with its own delimiters
 (MSH-1 field separator, MSH-2 component, repetition, escape and subcomponent characters),
-and the escapes `\\F\\ \\S\\ \\T\\ \\R\\ \\E\\` in the values read are decoded with them.
+and the escapes `\\F\\ \\S\\ \\T\\ \\R\\ \\E\\` in the values read are decoded with them, as is
+hexadecimal data `\\Xdddd...\\` (its bytes read as UTF-8, as the file is).
 """
 
 from __future__ import annotations
@@ -120,13 +121,14 @@ class Delimiters:
 
     @functools.cached_property
     def escapes(self) -> tuple[re.Pattern, dict[str, str]] | None:
-        """HL7 v2 escape sequences for data characters, e.g. `\\F\\` -> the field separator."""
+        """HL7 v2 escape sequences for data characters, e.g. `\\F\\` -> the field separator, and
+        `\\Xdddd...\\` hexadecimal data (group 2: its hex digits, pairs of them)."""
         if self.escape is None:
             return None
         meaning = {"F": self.field, "S": self.component, "T": self.subcomponent, "R": self.repetition, "E": self.escape}
         decoded = {k: v for k, v in meaning.items() if v is not None}
         esc = re.escape(self.escape)
-        return re.compile(f"{esc}([{''.join(decoded)}]){esc}"), decoded
+        return re.compile(f"{esc}(?:([{''.join(decoded)}])|X((?:[0-9A-Fa-f]{{2}})+)){esc}"), decoded
 
 
 DEFAULT_DELIMITERS = Delimiters()
@@ -190,7 +192,15 @@ class _Message:
 
     def unescape(self, value: str) -> str:
         pattern, decoded = self.delimiters.escapes
-        return pattern.sub(lambda m: decoded[m.group(1)], value)
+        return pattern.sub(lambda m: decoded[m.group(1)] if m.group(1) else _hex_data(m), value)
+
+
+def _hex_data(escape: re.Match) -> str:
+    """The text of a `\\X...\\` escape's bytes, read as UTF-8 as the landed file is (ASCII among it)."""
+    try:
+        return bytes.fromhex(escape.group(2)).decode("utf-8")
+    except UnicodeDecodeError:
+        raise Invalid(f"invalid escape {escape.group(0)!r}: not UTF-8 bytes") from None
 
 
 def _end(msg: _Message, fields: list[str], seg: str, start: dt.datetime) -> dt.datetime:
