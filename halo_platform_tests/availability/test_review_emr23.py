@@ -111,3 +111,32 @@ def test_hl7_hex_escapes_are_decoded_as_the_utf8_bytes_they_name_on_both_paths(h
     assert spans_on(store, "hl7", "D1", "2027-01-04") == [("2027-01-04T09:00Z", "2027-01-04T10:00Z"), ("2027-01-04T11:00Z", "2027-01-04T17:00Z")]
     assert spans_on(store, "hl7", "Dé", "2027-01-04") == [("2027-01-04T09:00Z", "2027-01-04T12:00Z"), ("2027-01-04T13:00Z", "2027-01-04T17:00Z")]
     assert [e.item_id for e in hl7.parse(_siu(1, "SCH|1|A\\X31\\^EMR", "TQ1|1||||||202701041000|202701041100", "AIP|1||D1").encode()).events] == ["A1"]
+
+
+ROLE = ('{"resourceType":"PractitionerRole","id":"R1","meta":{"lastUpdated":"2026-11-20T10:00:00Z"},'
+        '"extension":[{"url":"http://hl7.org/fhir/StructureDefinition/timezone","valueCode":"UTC"}],'
+        '"practitioner":{"reference":"Practitioner/P1"},'
+        '"availableTime":[{"daysOfWeek":["mon"],"availableStartTime":"09:00:00","availableEndTime":"17:00:00"}]}\n')
+
+
+def _appointment(updated: str, reference: str, contained: str = "") -> str:
+    return (f'{{"resourceType":"Appointment","id":"AP1","meta":{{"lastUpdated":"{updated}"}},{contained}"status":"booked",'
+            f'"start":"2027-01-04T10:00:00Z","end":"2027-01-04T11:00:00Z","participant":[{{"actor":{{"reference":"{reference}"}}}}]}}\n')
+
+
+def test_a_fhir_appointment_moved_to_a_contained_practitioner_frees_the_one_it_listed(halo_env, store, columnar):
+    """AP1 booked Practitioner/P1; its next version lists only a contained Practitioner (`#locum`, a
+    resource inside the Appointment: FHIR's local reference, no Practitioner/<id> a feed's roles
+    know). That version was quarantined ('no Practitioner participant'), so P1 stayed blocked by an
+    appointment no longer listing them. A local reference names a resource, as a Location does: the
+    version applies and blocks no Practitioner/<id>. One naming nothing (`#`) is still malformed."""
+    land("fhir", "role.ndjson", ROLE)
+    land("fhir", "v1.ndjson", _appointment("2026-11-20T12:00:00Z", "Practitioner/P1"))
+    process(store, "2027-01-04", 1)
+    assert spans_on(store, "fhir", "P1", "2027-01-04") == [("2027-01-04T09:00Z", "2027-01-04T10:00Z"), ("2027-01-04T11:00Z", "2027-01-04T17:00Z")]
+    contained = '"contained":[{"resourceType":"Practitioner","id":"locum","name":[{"family":"Locum"}]}],'
+    land("fhir", "v2.ndjson", _appointment("2026-11-21T12:00:00Z", "#locum", contained)
+         + _appointment("2026-11-21T12:00:00Z", "#", contained).replace('"AP1"', '"AP2"'))
+    process(store, "2027-01-04", 1)
+    assert [(q["position"], q["reason"]) for q in quarantined(store, "fhir")] == [(2, "no Practitioner participant")]
+    assert spans_on(store, "fhir", "P1", "2027-01-04") == [("2027-01-04T09:00Z", "2027-01-04T17:00Z")]

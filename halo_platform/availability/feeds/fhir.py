@@ -202,10 +202,15 @@ def _role(res: dict, event: Event) -> Event:
 
 def _names_another_resource(reference: object) -> bool:
     """Whether a participant's reference names a resource other than a Practitioner (`Patient/X`,
-    `Location/ROOM1`): an actor the appointment may list instead of any Practitioner."""
+    `Location/ROOM1`), or a resource the appointment contains (`#locum`, FHIR's local reference: a
+    Practitioner of its own, no `Practitioner/<id>`): an actor the appointment may list instead of
+    any Practitioner."""
     if not isinstance(reference, str):
         return False
-    resource_type, _, rid = _relative(reference.strip(WHITESPACE)).partition("/")
+    reference = reference.strip(WHITESPACE)
+    if reference.startswith("#"):
+        return reference[1:].strip(WHITESPACE) != ""
+    resource_type, _, rid = _relative(reference).partition("/")
     return resource_type != "Practitioner" and rid.strip(WHITESPACE) != ""
 
 
