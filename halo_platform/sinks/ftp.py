@@ -9,6 +9,7 @@ import contextlib
 import datetime as dt
 import ftplib
 import functools
+import select
 import ssl
 import uuid
 from collections.abc import Iterator
@@ -17,6 +18,9 @@ from pathlib import Path
 from halo_platform.sinks.base import PermanentSinkError, TransientSinkError, UploadSink, safe_name, swap_in
 from halo_platform.sinks.email import tls_context
 from halo_platform.sinks.settings import CommandSetting, Host, PathSetting, Port, Timeout
+
+# how long an upload cut off mid-transfer waits for the server to say why (it says so as it closes the data connection)
+REPLY_SECONDS = 2.0
 
 
 class FTPSink(UploadSink):
@@ -65,13 +69,34 @@ class FTPSink(UploadSink):
     def _put(self, ftp: ftplib.FTP, path: Path, temp: str) -> str:
         final = safe_name(path.name)
         with open(path, "rb") as body:  # streamed, a block at a time
-            ftp.storbinary(f"STOR {temp}", body)
+            try:
+                ftp.storbinary(f"STOR {temp}", body)
+            except OSError:
+                if body.tell():  # read from once the data connection was open: the server owes a reply
+                    self._why_cut_off(ftp)
+                raise
         try:
             ftp.rename(temp, final)
         except ftplib.error_perm:  # a server that will not rename over a file
             swap_in(ftp.rename, ftp.delete, functools.partial(self._folder, ftp), temp, final,
                     f".{final}.{uuid.uuid4().hex[:8]}.old", ftplib.error_perm, self._lost)
         return self.file_uri("ftps" if self.tls else "ftp", self.host, f"{ftp.pwd().rstrip('/')}/{final}", self.port)
+
+    @staticmethod
+    def _why_cut_off(ftp: ftplib.FTP) -> None:
+        """An upload cut off mid-transfer: a server that closes the data connection (its disk full,
+        its quota spent) says why on the control connection (`426 No space left on device`, `552`);
+        that reply is raised, a 5xx being permanent. Unread, the sink said `ConnectionResetError`
+        (what sending into the closed connection met), and the reply was read as the answer to the
+        clean-up's DELE. No reply within `REPLY_SECONDS` (pyftpdlib's FTPS sends none; the control
+        connection gone too): the connection's error stands. The wait is select's, not a read's: a
+        read timed out leaves the connection's file unreadable (the clean-up's DELE failed on it)."""
+        sock = ftp.sock
+        if sock is None:  # closed
+            return
+        if (isinstance(sock, ssl.SSLSocket) and sock.pending()) or select.select([sock], [], [], REPLY_SECONDS)[0]:
+            with contextlib.suppress(OSError, EOFError):
+                ftp.voidresp()
 
     def _remove(self, ftp: ftplib.FTP, name: str) -> None:
         ftp.delete(name)
