@@ -41,7 +41,7 @@ def stored(url: str, table: sa.Table) -> list:
     (["tasks", "list", "a\nb"], "error: Got unexpected extra argument (a b)"),
     (["delivery", "status", "a\nb"], "error: no message a b"),
     (["delivery", "status", "\x1b[2J"], "error: no message [2J"),
-    (["tasks", "run", "payment_reconciliation", "--sink", "a\nb"], "error: unknown sink(s): a b; known: alerts, outbox"),
+    (["tasks", "run", "payment_reconciliation", "--sink", "a\nb"], "error: unknown sink(s): a\\nb; known: alerts, outbox"),
     (["emr", "ingest", "--feed", "acme", "/no/such\x1b]0;x\x07.jsonl"], "error: no such file: /no/such ]0;x .jsonl"),
 ])
 def test_every_refusal_is_one_line_without_control_characters(halo_env, capsys, args, says) -> None:

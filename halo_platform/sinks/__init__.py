@@ -26,7 +26,7 @@ from halo_platform.core.settings import (
     read_yaml,
     refuse_unknown_keys,
 )
-from halo_platform.core.text import cut, echo, named_more_than_once
+from halo_platform.core.text import cut, echo, named_more_than_once, visible
 from halo_platform.sinks.base import Delivery, DeliveryOutcome, Link, Sink, SinkError, deliver_with_retries
 
 __all__ = ["Delivery", "DeliveryOutcome", "Link", "Sink", "SinksResource", "UnknownSink", "deliver_with_retries", "sink_kinds"]
@@ -115,8 +115,8 @@ class SinksResource(dg.ConfigurableResource):
         # ' outbox' read 'unknown sink(s): outbox' once an error line's blanks were joined: the known name refused
         if padded := next((name for name in unknown if name != name.strip()), None):
             raise UnknownSink(f"sink name {echo(padded)} has blanks around it; known: {', '.join(sorted(entries))}")
-        if unknown:
-            raise UnknownSink(f"unknown sink(s): {cut(', '.join(unknown))}; known: {', '.join(sorted(entries))}")
+        if unknown:  # a control character written out: a CLI line shows it as a blank ('outbox\x00' read 'outbox ')
+            raise UnknownSink(f"unknown sink(s): {cut(', '.join(map(visible, unknown)))}; known: {', '.join(sorted(entries))}")
         if check_kinds:
             kinds = sink_kinds()  # the sink modules, listed once for all the names
             for name in dict.fromkeys(names):
