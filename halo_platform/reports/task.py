@@ -27,7 +27,7 @@ from pydantic_core import PydanticCustomError, to_jsonable_python
 
 from halo_platform.core.errors import HaloError
 from halo_platform.core.models import EARLIEST_DATE, LATEST_DATE
-from halo_platform.core.text import cut, echo, named_more_than_once
+from halo_platform.core.text import cut, echo, named_more_than_once, visible
 
 
 class ReportFormat(enum.StrEnum):
@@ -379,7 +379,8 @@ class Task:
         unknown = sorted(set(payload) - set(self.config.model_fields))
         if unknown:
             raise PayloadError(self.name, [{"field": name, "reason": "unknown field"} for name in unknown],
-                               f"unknown field(s) {cut(', '.join(unknown))}; known: {', '.join(self.config.model_fields)}")
+                               # a control character written out: a CLI line shows it as a blank ('as_of\x00' read 'as_of ')
+                               f"unknown field(s) {cut(', '.join(map(visible, unknown)))}; known: {', '.join(self.config.model_fields)}")
         not_a_choice = [{"field": name, "reason": f"Input should be {_choices(choice)}"} for name, value in payload.items()
                         if (choice := _choice_of(self.config.model_fields[name])) and not isinstance(value, str)]
         if not_a_choice:  # Dagster's Config looks a choice up by its hash: a list or an object was a TypeError
