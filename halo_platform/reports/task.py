@@ -167,7 +167,7 @@ Number = Annotated[float, BeforeValidator(_finite), Field(allow_inf_nan=False), 
 def _distinct(names: list[str]) -> list[str]:
     twice = named_more_than_once(names)
     if twice:  # a sink named twice would be sent the file twice
-        raise ValueError(f"named more than once: {', '.join(twice)}")
+        raise ValueError(f"named more than once: {', '.join(map(visible, twice))}")
     return names
 
 

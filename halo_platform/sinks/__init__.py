@@ -105,7 +105,7 @@ class SinksResource(dg.ConfigurableResource):
                   missing: Callable[[list[str]], HaloError] | None) -> None:
         twice = named_more_than_once(names)
         if twice:  # such a sink would be sent the file twice
-            raise UnknownSink(f"sinks: named more than once: {cut(', '.join(twice))}")
+            raise UnknownSink(f"sinks: named more than once: {cut(', '.join(map(visible, twice)))}")
         entries = read_entries()
         if missing is not None and (absent := [name for name in names if name not in entries]):
             raise missing(absent)

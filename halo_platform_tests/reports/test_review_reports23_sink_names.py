@@ -31,3 +31,13 @@ def test_a_sink_name_with_a_control_character_is_refused_naming_it_as_it_is(stor
     assert answer.json() == {"error": said, "detail": [{"field": "sinks", "reason": said}]}
     with store.read() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM task_requests")).scalar_one() == 0
+
+
+@pytest.mark.parametrize(("args", "said"), [
+    (["--payload", json.dumps({"sinks": ["out\nbox", "out\nbox"]})],
+     "campaign_alerts: invalid payload: sinks: named more than once: out\\nbox"),
+    (["--sink", "out\nbox", "--sink", "out\nbox"], "sinks: named more than once: out\\nbox"),
+])
+def test_a_sink_name_given_twice_with_a_control_character_is_named_as_it_is(store, args, said):
+    result = CliRunner().invoke(cli, ["tasks", "run", "campaign_alerts", *args])
+    assert (result.exit_code, result.output.strip().splitlines()) == (2, [f"error: {said}"])
