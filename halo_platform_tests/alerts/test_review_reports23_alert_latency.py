@@ -34,7 +34,7 @@ def _received_run_ids(relay) -> list[str]:  # noqa: ANN001
     return [m.text().split("run: ")[1].split("\n")[0] for m in relay.messages.snapshot()]
 
 
-@pytest.mark.parametrize(("failed", "reply_seconds"), [(1, 0.0), (25, 0.0), (25, 1.0)])
+@pytest.mark.parametrize(("failed", "reply_seconds"), [(1, 0.0), (25, 1.0)])
 def test_each_failed_run_s_alert_reaches_a_real_smtp_relay_within_a_minute(mail_alerts, failed, reply_seconds):
     relay = mail_alerts
     relay.switches.data_reply_delay = reply_seconds  # a relay scanning each message before its 250
