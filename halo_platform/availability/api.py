@@ -56,6 +56,7 @@ from halo_platform.core.errors import HaloError
 from halo_platform.core.http import (
     ChecksFirstRoute,
     nesting_depth,
+    public_message,
     repeated_parameter,
     resource,
     send_json,
@@ -572,6 +573,8 @@ class _ErrorsWithoutInternals(SchemaExtension):
     @staticmethod
     def answered(error: GraphQLError) -> GraphQLError:
         message = INTERNAL if _internal(error) else _caller_error(error) or error.message
+        if isinstance(error.original_error, HaloError):  # a broken configuration file's path is left out; the log has it
+            message = public_message(message)
         if message == error.message:
             return error
         return GraphQLError(message, nodes=error.nodes, source=error.source, positions=error.positions, path=error.path)

@@ -32,7 +32,7 @@ from halo_platform.access.guard import requires
 from halo_platform.availability import service
 from halo_platform.availability.feeds.fhir import day_after, partial_date
 from halo_platform.core.errors import HaloError
-from halo_platform.core.http import ChecksFirstRoute, resource
+from halo_platform.core.http import ChecksFirstRoute, public_error, resource
 from halo_platform.core.models import EARLIEST_DATE, LATEST_DATE, iso_z, utcnow
 from halo_platform.core.store import StoreResource
 
@@ -349,5 +349,6 @@ def fhir_slots(request: Request, store: StoreResource = Depends(resource("store"
         found = search_slots(store, list(request.query_params.multi_items()), str(request.url.replace(query="")),
                              strict=handling_strict(request.headers.getlist("prefer")))
     except HaloError as exc:
-        raise HTTPException(exc.http_status, {"error": str(exc), "detail": outcome(str(exc))}) from None
+        message = public_error(exc)
+        raise HTTPException(exc.http_status, {"error": message, "detail": outcome(message)}) from None
     return JSONResponse(found, media_type=FHIR_JSON)

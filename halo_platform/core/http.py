@@ -14,6 +14,7 @@ import re
 import types
 import typing
 from collections.abc import Callable, Coroutine, Iterable, Mapping
+from pathlib import PurePath
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
@@ -31,6 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from halo_platform.core.docs import mount_static, swagger_html
 from halo_platform.core.errors import HaloError
 from halo_platform.core.redact import install_redaction
+from halo_platform.core.settings import get_settings
 from halo_platform.core.text import cut, unique_keys
 
 MAX_BODY_BYTES = 1 << 20
@@ -62,6 +64,39 @@ class _EscapedJSON(JSONResponse):
 
 def _error(status: int, error: str, detail: Any = None, headers: dict[str, str] | None = None) -> JSONResponse:
     return _EscapedJSON(status_code=status, content={"error": error, "detail": detail}, headers=headers)
+
+
+# an absolute path where a message starts or after a blank, its last part kept: a value of the
+# caller's that a message repeats is quoted (`got '/a/b'`) and stays as it was
+_SERVER_PATH = re.compile(r"(?:^|(?<=\s))~?/(?:[^\s/]+/)+([^\s/:]+)")
+
+
+def _configured_files() -> list[str]:
+    """The configuration files' paths as a message may name them (as set, absolute, resolved), longest first."""
+    try:
+        settings = get_settings()
+    except HaloError:  # a broken environment: the pattern alone applies
+        return []
+    files = (settings.feeds_file, settings.providers_file, settings.sinks_file, settings.warehouses_file)
+    return sorted({str(form) for file in files for form in (file, file.absolute(), file.resolve())}, key=len, reverse=True)
+
+
+def public_message(message: str) -> str:
+    """`message` as a caller reads it: on one line, each server path in it written as its file's
+    name. A configuration error names its file as the server has it (`/srv/halo/config/emr_feeds.yaml:
+    invalid YAML: ...`), and every caller with a key read the server's folders; the log keeps them."""
+    for path in _configured_files():
+        message = message.replace(path, PurePath(path).name)
+    return " ".join(_SERVER_PATH.sub(r"\1", message).split())
+
+
+def public_error(exc: HaloError) -> str:
+    """`public_message` of a HaloError answered to a caller; what it left out is logged."""
+    message = str(exc)
+    public = public_message(message)
+    if public != " ".join(message.split()):
+        log.warning("answered without its server paths: %s", message)
+    return public
 
 
 # every JSON body that does not parse (bad syntax, not UTF-8, a number Python will not read) gets
@@ -534,7 +569,7 @@ def make_app(routers: Iterable[APIRouter], resources: Mapping[str, Any], authent
 
     @app.exception_handler(HaloError)
     async def _halo_error(_req: Request, exc: HaloError) -> JSONResponse:
-        return _error(exc.http_status, str(exc))
+        return _error(exc.http_status, public_error(exc))
 
     # Starlette's class, not FastAPI's subclass: routing's 404/405 and FastAPI's body-parsing 400 are raised as it
     @app.exception_handler(HTTPException)

@@ -1,0 +1,81 @@
+"""Review of the availability API's edges (http23): what a caller reads when the server's
+configuration is broken, and hostile query strings on REST, GraphQL and FHIR."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from halo_platform.core.http import public_message
+from halo_platform.core.store import StoreResource
+from halo_platform.http import create_app
+from halo_platform_tests.fixtures.access import authorized_client
+
+BROKEN_FEEDS = {
+    "invalid YAML": "feeds:\n  hl7: {format: hl7\n",
+    "not a mapping": "feeds: [hl7]\n",
+    "bad feed name": "feeds:\n  Bad-Name: {format: hl7}\n",
+}
+REQUESTS = [
+    ("get", "/v1/availability?feed=hl7&provider_id=DR001", None),
+    ("get", "/v1/slots?feed=hl7&provider_id=DR001", None),
+    ("get", "/v1/availability/group?feed=hl7&provider_ids=DR001,DR002", None),
+    ("get", "/fhir/Slot?schedule=Schedule/hl7.DR001", None),
+    ("post", "/graphql", {"query": '{ availableSpans(feed: "hl7", providerId: "DR001") { spanDate } }'}),
+]
+
+
+@pytest.fixture
+def client(halo_env):  # noqa: ANN001
+    store = StoreResource(db_url=halo_env["HALO_DB_URL"])
+    yield authorized_client(create_app({"store": store}), "availability:read", raise_server_exceptions=False)
+    store.dispose()
+
+
+def _answer(client, method: str, path: str, body: dict | None) -> tuple[int, str]:  # noqa: ANN001
+    response = client.request(method.upper(), path, json=body)
+    if path == "/graphql":
+        assert response.status_code == 200, response.text
+        return 422, response.json()["errors"][0]["message"]
+    assert set(response.json()) == {"error", "detail"}, response.text
+    return response.status_code, response.json()["error"]
+
+
+@pytest.mark.parametrize("broken", BROKEN_FEEDS)
+@pytest.mark.parametrize("method, path, body", REQUESTS)
+def test_a_broken_feeds_file_is_answered_without_the_server_path(client, tmp_path, monkeypatch, caplog,  # noqa: ANN001
+                                                                  broken, method, path, body) -> None:
+    """The 422 named the server's file (`/srv/halo/config/emr_feeds.yaml: invalid YAML: ...`) to
+    any caller with a key: the caller reads the file's name and the problem, the log keeps the path."""
+    secret_dir = tmp_path / "srv-private-dir"
+    secret_dir.mkdir()
+    feeds = secret_dir / "emr_feeds.yaml"
+    feeds.write_text(BROKEN_FEEDS[broken])
+    monkeypatch.setenv("HALO_FEEDS_FILE", str(feeds))
+    with caplog.at_level(logging.INFO):
+        status, error = _answer(client, method, path, body)
+    assert status == 422
+    assert "srv-private-dir" not in error and str(tmp_path) not in error, error
+    assert error.startswith("emr_feeds.yaml: "), error
+    assert "\n" not in error
+    assert str(feeds) in caplog.text  # the operator still reads where
+
+
+def test_a_missing_feeds_file_is_answered_without_the_server_path(client, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.setenv("HALO_FEEDS_FILE", str(tmp_path / "srv-private-dir" / "emr_feeds.yaml"))
+    for method, path, body in REQUESTS:
+        status, error = _answer(client, method, path, body)
+        assert (status, error) == (422, "configuration file not found: emr_feeds.yaml"), (path, error)
+
+
+def test_a_server_path_is_written_as_its_file_name_and_a_callers_value_stays(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    spaced = tmp_path / "My Halo" / "feeds.yaml"  # a folder with a blank: the configured file is known whole
+    monkeypatch.setenv("HALO_FEEDS_FILE", str(spaced))
+    assert public_message(f"{spaced}: invalid YAML: x") == "feeds.yaml: invalid YAML: x"
+    assert public_message("configuration file not found: /etc/halo/sinks.yaml") == "configuration file not found: sinks.yaml"
+    assert public_message("~/halo/a.yaml: line\n2") == "a.yaml: line 2"
+    # a value of the caller's a message repeats is quoted; a route or an id is no server path
+    for kept in ("schedule: expected Schedule/<id>, got '/etc/passwd'", "unknown feed 'a/b'; known: acme, fhir, hl7"):
+        assert public_message(kept) == kept
+
