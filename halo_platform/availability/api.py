@@ -28,8 +28,11 @@ from graphql import (
     FragmentSpreadNode,
     GraphQLError,
     InlineFragmentNode,
+    Lexer,
     OperationDefinitionNode,
     SelectionSetNode,
+    Source,
+    TokenKind,
     Undefined,
     ValidationContext,
     ValidationRule,
@@ -419,6 +422,16 @@ class _OneOperation(SchemaExtension):
 
 # strawberry's refusal of a POST whose media type is not JSON
 _UNSUPPORTED_MEDIA = "Unsupported content type"
+# strawberry's refusal of a request whose query is missing or empty
+_NO_QUERY = "No GraphQL query found in the request"
+
+
+def _blank(query: str) -> bool:
+    """Whether `query` holds no GraphQL token: only blanks, commas, comments or a byte order mark."""
+    try:
+        return Lexer(Source(query)).advance().kind is TokenKind.EOF
+    except GraphQLError:  # a character GraphQL has no token for: the parser's syntax error says where
+        return False
 
 # what a GraphQL request names, in its JSON body or (GET) its query
 _GRAPHQL_NAMES = ("query", "variables", "operationName", "extensions")
@@ -523,6 +536,9 @@ class _JSONErrorsGraphQLRouter(GraphQLRouter):
         # error in the query would otherwise answer 200 for a malformed request
         if not isinstance(getattr(data, "operation_name", None), str | None):
             raise StrawberryHTTPException(400, "The GraphQL operation's `operationName` must be a string or null, if provided.")
+        # `{"query": ""}` is strawberry's 400, and `" "` was a 200 with a syntax error: both ask nothing
+        if isinstance(query := getattr(data, "query", None), str) and _blank(query):
+            raise StrawberryHTTPException(400, _NO_QUERY)
         return data
 
     async def render_graphql_ide(self, request: Any) -> HTMLResponse:  # noqa: ANN401

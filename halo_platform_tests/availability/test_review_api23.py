@@ -79,3 +79,15 @@ def test_a_server_path_is_written_as_its_file_name_and_a_callers_value_stays(tmp
     for kept in ("schedule: expected Schedule/<id>, got '/etc/passwd'", "unknown feed 'a/b'; known: acme, fhir, hl7"):
         assert public_message(kept) == kept
 
+
+NO_QUERY = {"error": "No GraphQL query found in the request", "detail": None}
+
+
+@pytest.mark.parametrize("query", ["", " ", " \n\t\r", ",,", "# a comment only", "\ufeff"])
+def test_a_blank_graphql_query_is_the_400_of_an_empty_one(client, query) -> None:  # noqa: ANN001
+    """`{"query": ""}` was a 400 and `{"query": " "}` a 200 with a syntax error: a document of
+    nothing GraphQL reads (blanks, commas, comments, a byte order mark) is no query, by POST or GET."""
+    response = client.post("/graphql", json={"query": query})
+    assert (response.status_code, response.json()) == (400, NO_QUERY), response.text
+    response = client.get("/graphql", params={"query": query}, headers={"accept": "application/json"})
+    assert (response.status_code, response.json()) == (400, NO_QUERY), response.text
