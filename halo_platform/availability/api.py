@@ -67,7 +67,7 @@ from halo_platform.core.http import (
 )
 from halo_platform.core.models import EARLIEST_DATE, LATEST_DATE, iso_z
 from halo_platform.core.store import StoreResource
-from halo_platform.core.text import unique_keys, yyyy_mm_dd
+from halo_platform.core.text import echo, unique_keys, yyyy_mm_dd
 
 log = logging.getLogger(__name__)
 
@@ -417,7 +417,7 @@ class _OneOperation(SchemaExtension):
             raise _NoOperationError("the document has no operation to run, only fragments")
         if asked is None:
             raise _NoOperationError(f"the document has {len(names)} operations ({', '.join(names)}): name the one to run in operationName")
-        raise _NoOperationError(f"operationName {asked!r} names no operation of the document, whose operations are: {', '.join(names)}")
+        raise _NoOperationError(f"operationName {echo(asked)} names no operation of the document, whose operations are: {', '.join(names)}")
 
 
 # strawberry's refusal of a POST whose media type is not JSON

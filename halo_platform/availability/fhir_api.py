@@ -35,6 +35,7 @@ from halo_platform.core.errors import HaloError
 from halo_platform.core.http import ChecksFirstRoute, public_error, resource
 from halo_platform.core.models import EARLIEST_DATE, LATEST_DATE, iso_z, utcnow
 from halo_platform.core.store import StoreResource
+from halo_platform.core.text import cut, echo
 
 FHIR_JSON = "application/fhir+json"
 SLOT_STATUSES = ("busy", "free", "busy-unavailable", "busy-tentative", "entered-in-error")
@@ -192,9 +193,9 @@ def search_slots(store: StoreResource, params: list[tuple[str, str]], base_url: 
         # not free); ignored, as an unknown parameter is, it answered the search without it
         base, colon, modifier = name.partition(":")
         if colon and base in SEARCH_PARAMETERS:
-            raise HaloError(f"{name}: the modifier :{modifier} is not supported; search by {base} without a modifier")
+            raise HaloError(f"{cut(name)}: the modifier :{cut(modifier)} is not supported; search by {base} without a modifier")
         if strict and name not in known:
-            raise HaloError(f"{name}: not a search parameter of this server (Prefer: handling=strict); known: {', '.join(known)}")
+            raise HaloError(f"{cut(name)}: not a search parameter of this server (Prefer: handling=strict); known: {', '.join(known)}")
     schedules = values("schedule")
     if len(schedules) != 1:
         raise HaloError("schedule: give exactly one Schedule/<id>")
@@ -211,7 +212,7 @@ def search_slots(store: StoreResource, params: list[tuple[str, str]], base_url: 
     if "" in statuses:  # `status=` or `status=free,`: a token is never empty
         raise HaloError(f"status: expected comma-separated Slot status codes, none of them empty; known: {', '.join(SLOT_STATUSES)}")
     if unknown := sorted(statuses - set(SLOT_STATUSES)):
-        raise HaloError(f"status: unknown {', '.join(unknown)}; known: {', '.join(SLOT_STATUSES)}")
+        raise HaloError(f"status: unknown {cut(', '.join(map(echo, unknown)), 200)}; known: {', '.join(SLOT_STATUSES)}")
     if len(values("service-type")) > 1:
         raise HaloError("service-type: give at most one")
     # a comma list is an OR, as for status: the slots of each type it lists (`short,long` was

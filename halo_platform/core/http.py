@@ -81,20 +81,26 @@ def _configured_files() -> list[str]:
     return sorted({str(form) for file in files for form in (file, file.absolute(), file.resolve())}, key=len, reverse=True)
 
 
+# the most of an error line a caller reads: what a message repeats of the caller's value is cut
+# where it is written (`core.text.echo`), and this bounds the others (a 10 kB feed name came back whole)
+MAX_ERROR_CHARS = 500
+
+
 def public_message(message: str) -> str:
-    """`message` as a caller reads it: on one line, each server path in it written as its file's
-    name. A configuration error names its file as the server has it (`/srv/halo/config/emr_feeds.yaml:
-    invalid YAML: ...`), and every caller with a key read the server's folders; the log keeps them."""
+    """`message` as a caller reads it: on one line of at most MAX_ERROR_CHARS, each server path in
+    it written as its file's name. A configuration error names its file as the server has it
+    (`/srv/halo/config/emr_feeds.yaml: invalid YAML: ...`), and every caller with a key read the
+    server's folders; the log keeps them."""
     for path in _configured_files():
         message = message.replace(path, PurePath(path).name)
-    return " ".join(_SERVER_PATH.sub(r"\1", message).split())
+    return cut(" ".join(_SERVER_PATH.sub(r"\1", message).split()), MAX_ERROR_CHARS)
 
 
 def public_error(exc: HaloError) -> str:
     """`public_message` of a HaloError answered to a caller; what it left out is logged."""
     message = str(exc)
     public = public_message(message)
-    if public != " ".join(message.split()):
+    if public != cut(" ".join(message.split()), MAX_ERROR_CHARS):
         log.warning("answered without its server paths: %s", message)
     return public
 

@@ -91,3 +91,37 @@ def test_a_blank_graphql_query_is_the_400_of_an_empty_one(client, query) -> None
     assert (response.status_code, response.json()) == (400, NO_QUERY), response.text
     response = client.get("/graphql", params={"query": query}, headers={"accept": "application/json"})
     assert (response.status_code, response.json()) == (400, NO_QUERY), response.text
+
+
+HUGE = "A" * 10_000
+MAX_ERROR_LINE = 1_000  # an error repeats at most ECHO_LIMIT characters of a value, beside its own words
+
+
+@pytest.mark.parametrize("method, path, body", [
+    ("get", f"/fhir/Slot?schedule=Schedule/hl7.DR001&status={HUGE}", None),
+    ("get", f"/fhir/Slot?schedule=Schedule/hl7.DR001&status:{HUGE}=free", None),
+    ("get", f"/fhir/Slot?schedule=Schedule/hl7.DR001&{HUGE}=1", None),  # Prefer: handling=strict
+    ("get", f"/fhir/Slot?schedule=Schedule/hl7.DR001&service-type={HUGE}", None),
+    ("get", f"/v1/slots?feed=hl7&provider_id=DR001&type={HUGE}", None),
+    ("get", f"/v1/availability?feed={HUGE}&provider_id=DR001", None),
+    ("get", f"/graphql?query=%7B__typename%7D&operationName={HUGE}", None),
+    ("post", "/graphql", {"query": "{ __typename }", "operationName": HUGE}),
+    ("post", "/graphql", {"query": f'{{ freshness(feed: "{HUGE}") {{ lagSeconds }} }}'}),
+    ("post", "/graphql", {"query": f'{{ slots(feed: "hl7", providerId: "DR001", type: "{HUGE}") {{ startAt }} }}'}),
+])
+def test_a_huge_value_is_not_sent_back_whole(client, method, path, body) -> None:  # noqa: ANN001
+    """A 10 kB value came back whole in the error (FHIR twice: the error and its OperationOutcome,
+    20 kB): an error repeats at most the first ECHO_LIMIT characters of what the caller sent."""
+    response = client.request(method.upper(), path, json=body, headers={"Prefer": "handling=strict"})
+    assert response.status_code in (200, 400, 422), response.text
+    assert len(response.text) < 2 * MAX_ERROR_LINE, (len(response.text), response.text[:300])
+
+
+def test_fhir_status_codes_are_repeated_quoted(client) -> None:  # noqa: ANN001
+    """`status=%00,%E2%80%AE,a%0Ab` was repeated as the raw characters (a NUL, a right-to-left
+    override, a line break) in the error line; each unknown code is quoted, as the other parameters' values are."""
+    response = client.get("/fhir/Slot?schedule=Schedule/hl7.DR001&status=free,%00,%E2%80%AE,a%0Ab,open")
+    assert response.status_code == 422, response.text
+    assert response.json()["error"] == ("status: unknown '\\x00', 'a\\nb', 'open', '\\u202e'; "
+                                        "known: busy, free, busy-unavailable, busy-tentative, entered-in-error")
+
