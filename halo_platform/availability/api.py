@@ -525,6 +525,10 @@ class _JSONErrorsGraphQLRouter(GraphQLRouter):
         return parsed
 
     async def parse_http_body(self, request: Any) -> Any:  # noqa: ANN401
+        # strawberry reads a POST's body alone: `POST /graphql?variables=...` ran the body's query
+        # with its variables' defaults, as if they had been read
+        if request.method == "POST" and (unknown := unknown_parameters(request.query_params, ())):
+            raise StrawberryHTTPException(400, f"{unknown} (a POST sends its request in the JSON body)")
         try:
             data = await super().parse_http_body(request)
         except StrawberryHTTPException as exc:

@@ -125,3 +125,16 @@ def test_fhir_status_codes_are_repeated_quoted(client) -> None:  # noqa: ANN001
     assert response.json()["error"] == ("status: unknown '\\x00', 'a\\nb', 'open', '\\u202e'; "
                                         "known: busy, free, busy-unavailable, busy-tentative, entered-in-error")
 
+
+@pytest.mark.parametrize("query_string", ["variables=%7B%22f%22:%22hl7%22%7D", "operationName=Q", "query=%7B__typename%7D", "form=1"])
+def test_a_graphql_post_refuses_what_its_query_string_names(client, query_string) -> None:  # noqa: ANN001
+    """POST /graphql?variables=... ran the body's query with the variables' defaults, as if they had
+    been read (strawberry reads a POST's body alone): a POST's request is its JSON body, and a
+    query parameter beside it is refused, as an unknown one is on a GET."""
+    body = {"query": 'query Q($f: String! = "acme") { freshness(feed: $f) { feed } }'}
+    response = client.post(f"/graphql?{query_string}", json=body)
+    name = query_string.partition("=")[0]
+    assert (response.status_code, response.json()) == (400, {
+        "error": f"unknown query parameter(s) {name}; known: none (a POST sends its request in the JSON body)",
+        "detail": None}), response.text
+    assert client.post("/graphql", json=body).json() == {"data": {"freshness": {"feed": "acme"}}}
