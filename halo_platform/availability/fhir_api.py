@@ -308,7 +308,10 @@ def serves_json(formats: list[str], accept: str | None) -> None:
     def media(value: str) -> str:
         return value.split(";", 1)[0].strip().lower()
 
-    asked = [f for f in formats if f.strip()][-1:] or ([accept] if accept else [])
+    given = [f for f in formats if f.strip()]
+    if len(given) > 1:  # the last one was read, where a proxy or a log reads the first
+        raise HaloError("_format: give at most one")
+    asked = given or ([accept] if accept else [])
     if asked and not any(media(m) in _JSON for m in asked[0].split(",")):
         raise NotAcceptableError(f"only JSON ({FHIR_JSON}) is served, not {asked[0]!r}")
 

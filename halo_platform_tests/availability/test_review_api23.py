@@ -138,3 +138,14 @@ def test_a_graphql_post_refuses_what_its_query_string_names(client, query_string
         "error": f"unknown query parameter(s) {name}; known: none (a POST sends its request in the JSON body)",
         "detail": None}), response.text
     assert client.post("/graphql", json=body).json() == {"data": {"freshness": {"feed": "acme"}}}
+
+
+@pytest.mark.parametrize("formats", ["_format=xml&_format=json", "_format=json&_format=xml", "_format=json&_format=json"])
+def test_a_fhir_search_giving_format_twice_is_refused_as_count_twice_is(client, formats) -> None:  # noqa: ANN001
+    """`_format=xml&_format=json` was answered JSON and `_format=json&_format=xml` a 406: the last
+    one won, where a proxy or a log reads the first; `_count`, `_offset`, `_at` and `service-type`
+    given twice are refused."""
+    response = client.get(f"/fhir/Slot?schedule=Schedule/hl7.DR001&{formats}")
+    assert response.status_code == 422, response.text
+    assert response.json()["error"] == "_format: give at most one"
+    assert response.json()["detail"]["resourceType"] == "OperationOutcome"
