@@ -4,6 +4,7 @@ configuration is broken, and hostile query strings on REST, GraphQL and FHIR."""
 from __future__ import annotations
 
 import logging
+import re
 
 import pytest
 
@@ -149,3 +150,18 @@ def test_a_fhir_search_giving_format_twice_is_refused_as_count_twice_is(client, 
     assert response.status_code == 422, response.text
     assert response.json()["error"] == "_format: give at most one"
     assert response.json()["detail"]["resourceType"] == "OperationOutcome"
+
+
+@pytest.mark.parametrize("query", ["{ __typename }", "x", " ,\ufeff\t{ __typename }", "# c\n{ __typename }", "#\r\n#\n,x",
+                                   " ", ",", "# c", "# c\n", "\ufeff", "#{ __typename }", "#" * 40])
+def test_the_documented_graphql_query_is_what_the_service_takes(client, query) -> None:  # noqa: ANN001
+    """The OpenAPI document said a query is any non-empty string, and a blank one is the 400 'No
+    GraphQL query found': its pattern says a query holds a token, as the service reads it (a
+    schemathesis case of `","` was a valid request refused)."""
+    spec = client.app.openapi()["paths"]["/graphql"]
+    body = spec["post"]["requestBody"]["content"]["application/json"]["schema"]["properties"]["query"]
+    parameter = next(p for p in spec["get"]["parameters"] if p["name"] == "query")
+    assert body["pattern"] == parameter["schema"]["pattern"]
+    documented = re.search(body["pattern"], query) is not None
+    response = client.post("/graphql", json={"query": query})
+    assert (response.json() != NO_QUERY) == documented, (response.status_code, response.text)
