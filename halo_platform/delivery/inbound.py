@@ -10,6 +10,7 @@ not retry."""
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import logging
 from collections.abc import Callable
@@ -27,7 +28,14 @@ from halo_platform.delivery.providers.twilio import twilio_signed
 from halo_platform.delivery.providers.vonage import vonage_signature
 from halo_platform.delivery.queue import stored_dedupe_key
 from halo_platform.delivery.resources import ProvidersResource
-from halo_platform.delivery.suppressions import keyword, keyword_action, opt_out_written, suppress_in, unsuppress_in
+from halo_platform.delivery.suppressions import (
+    changed_since,
+    keyword,
+    keyword_action,
+    opt_out_written,
+    suppress_in,
+    unsuppress_in,
+)
 from halo_platform.delivery.tables import InboundMessage
 
 log = logging.getLogger("halo.delivery")
@@ -38,6 +46,19 @@ class Inbound(NamedTuple):
     message_id: str  # the provider's id of the inbound message
     sender: str
     text: str
+    #: the provider's time of the message ("YYYY-MM-DD HH:MM:SS", UTC), "" where it gives none
+    said: str = ""
+
+
+def said_at(said: str, now: dt.datetime) -> dt.datetime:
+    """When the recipient sent an inbound message: the provider's time of it, UTC, else (none, or
+    unreadable) `now`, the time we received it; never later than `now` (a provider clock ahead of
+    ours would make its STOP newer than every START for as long as it is ahead)."""
+    try:
+        at = dt.datetime.strptime(said, "%Y-%m-%d %H:%M:%S").replace(tzinfo=dt.UTC)
+    except ValueError:
+        return now
+    return min(at, now)
 
 
 def twilio_inbound(provider: Any, request: CallbackRequest) -> Inbound:
@@ -61,7 +82,8 @@ def vonage_inbound(provider: Any, request: CallbackRequest) -> Inbound:
         raise CallbackRejected("bad Vonage signature")
     check_signed_time(params.get("timestamp", ""))
     sender = params.get("msisdn", "")
-    return Inbound(params.get("messageId", ""), f"+{sender}" if sender.isdigit() else sender, params.get("text", ""))
+    return Inbound(params.get("messageId", ""), f"+{sender}" if sender.isdigit() else sender, params.get("text", ""),
+                   params.get("message-timestamp", ""))
 
 
 #: provider kind -> the reader of its inbound-message webhook
@@ -69,9 +91,10 @@ READERS: dict[str, Callable[[Any, CallbackRequest], Inbound]] = {"twilio": twili
 
 
 def handle_inbound(provider_name: str, request: CallbackRequest, store: StoreResource, providers: ProvidersResource) -> dict[str, str]:
-    """Apply one inbound SMS: {"action": "suppressed" | "lifted" | "ignored" | "duplicate"}
+    """Apply one inbound SMS: {"action": "suppressed" | "lifted" | "ignored" | "duplicate" | "outdated"}
     (`ignored`: no keyword, or a START from a sender with no opt-out to lift; `duplicate`: its STOP
-    or START was applied before). Raises `CallbackRejected` (401/400) before touching anything."""
+    or START was applied before; `outdated`: the sender's suppression changed after the message was
+    sent, a webhook delivered out of order). Raises `CallbackRejected` (401/400) before touching anything."""
     entry = providers.config().providers.get(provider_name)
     if entry is None or entry.kind not in READERS:
         raise NotFoundError(f"no provider {provider_name!r} that takes inbound messages ({', '.join(READERS)})")
@@ -101,6 +124,9 @@ def handle_inbound(provider_name: str, request: CallbackRequest, store: StoreRes
         return {"action": "ignored"}
     if answer == "duplicate":
         log.info("inbound %s: message %s seen before, not applied again", provider_name, inbound.message_id[:64])
+    elif answer == "outdated":
+        log.info("inbound %s: %s from %s sent before the last change of its opt-out, not applied", provider_name, action,
+                 mask_recipient(inbound.sender))
     elif answer == "ignored":
         log.info("inbound %s: START from %s, who had not opted out: nothing to lift", provider_name, mask_recipient(inbound.sender))
     else:
@@ -110,16 +136,22 @@ def handle_inbound(provider_name: str, request: CallbackRequest, store: StoreRes
 
 def _apply_once(store: StoreResource, provider_name: str, key: str, action: str, inbound: Inbound) -> str:
     """Record the message and change the suppression in one transaction; the answer's action:
-    `duplicate` if it was recorded before, `ignored` for a START with no suppression to lift (it
-    is recorded all the same: replayed after a later STOP, it lifts nothing)."""
+    `duplicate` if it was recorded before, `outdated` if the sender's suppression last changed at a
+    later time than the message's (the newest STOP or START by the provider's time wins; Twilio's
+    webhook carries no time: the receipt's stands for it), `ignored` for a START with no suppression
+    to lift (it is recorded all the same: replayed after a later STOP, it lifts nothing)."""
+    now = utcnow()
     with store.write() as conn:
         if conn.execute(sa.select(inbound_t.c.id).where(inbound_t.c.dedupe_key == key)).first() is not None:
             return "duplicate"
-        conn.execute(inbound_t.insert().values(dedupe_key=key, provider=provider_name, action=action, at=utcnow()))
+        conn.execute(inbound_t.insert().values(dedupe_key=key, provider=provider_name, action=action, at=now))
+        said = said_at(inbound.said, now)
+        if changed_since(conn, "sms", inbound.sender, said):
+            return "outdated"
         # the keyword, not the text around it: `STOP!` and a line of dashes, on two lines or past the
         # reason's 255 characters, was no reason a suppression keeps, and the opt-out was `ignored`
         reason, by = f"{keyword(inbound.text)} via {provider_name}", f"inbound:{provider_name}"
         if action == "suppress":
-            suppress_in(conn, "sms", inbound.sender, reason=reason, created_by=by)
+            suppress_in(conn, "sms", inbound.sender, reason=reason, created_by=by, said_at=said)
             return "suppressed"
-        return "lifted" if unsuppress_in(conn, "sms", inbound.sender, reason=reason, lifted_by=by) else "ignored"
+        return "lifted" if unsuppress_in(conn, "sms", inbound.sender, reason=reason, lifted_by=by, said_at=said) else "ignored"

@@ -427,14 +427,16 @@ def twilio_inbound(url: str, sender: str, text: str, auth_token: str = SECRETS["
     return form, {"X-Twilio-Signature": signature, "Content-Type": "application/x-www-form-urlencoded"}
 
 
-def vonage_inbound(sender: str, text: str, signature_secret: str, timestamp: int | None = None, message_id: str | None = None) -> dict[str, str]:
+def vonage_inbound(sender: str, text: str, signature_secret: str, timestamp: int | None = None, message_id: str | None = None,
+                   message_timestamp: str = "2026-12-01 10:00:00") -> dict[str, str]:
     """The parameters of Vonage's inbound-SMS webhook, signed with `md5hash`: the MD5 of
-    `&key=value` for each parameter sorted by key, then the signature secret."""
+    `&key=value` for each parameter sorted by key, then the signature secret. `message_timestamp`
+    is Vonage's time of the message (UTC, `YYYY-MM-DD HH:MM:SS`); `timestamp` the signing time."""
     import hashlib
     import time
 
     params = {"msisdn": sender.lstrip("+"), "to": "33700000000", "messageId": message_id or uuid.uuid4().hex[:16], "text": text, "type": "text",
-              "keyword": text.strip().split(" ")[0].upper() if text.strip() else "", "message-timestamp": "2026-12-01 10:00:00",
+              "keyword": text.strip().split(" ")[0].upper() if text.strip() else "", "message-timestamp": message_timestamp,
               "timestamp": str(int(time.time() if timestamp is None else timestamp)), "nonce": uuid.uuid4().hex}
     signed = "".join(f"&{k}={params[k].replace('&', '_').replace('=', '_')}" for k in sorted(params))
     return {**params, "sig": hashlib.md5((signed + signature_secret).encode()).hexdigest()}
