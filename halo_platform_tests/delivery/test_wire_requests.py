@@ -77,7 +77,8 @@ def test_a_twilio_request_is_the_same_bytes_as_before(recorder, body: str) -> No
     url, requests = recorder
     provider = TwilioProvider(name="tw", base_url=url + "/base/", account_sid="AC1", auth_token="t0k", sender="+33700000000",
                               status_callback="https://halo.example.com/v1/callbacks/tw?x=1&y=é")
-    form = {"To": "+33612345678", "Body": body, "From": "+33700000000", "StatusCallback": "https://halo.example.com/v1/callbacks/tw?x=1&y=é"}
+    # the message's own status URL: the configured one (its query as it was) naming our id (twilio.with_reference)
+    form = {"To": "+33612345678", "Body": body, "From": "+33700000000", "StatusCallback": "https://halo.example.com/v1/callbacks/tw?x=1&y=é&halo_message=01JMSG"}
     expected = urlencode(form).encode()
     head, sent = _sent(provider, _message(body), requests)
     assert sent == expected

@@ -6,7 +6,7 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Iterable, Mapping
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from halo_platform.delivery.providers.base import (
     ACKNOWLEDGED,
@@ -23,11 +23,14 @@ from halo_platform.delivery.providers.base import (
     seconds_to_keep,
     secrets_match,
     short_body,
+    single_valued,
 )
 from halo_platform.delivery.providers.wire import Reply
 
 # Twilio error codes that a retry may fix even though the HTTP status is 4xx.
 RETRYABLE_CODES = {20429, 30001, 30008}
+#: the query field of a status callback URL that names our message (`with_reference`)
+REFERENCE = "halo_message"
 CALLBACK_EVENTS = {"sent": "delivered", "failed": "provider_error", "delivered": "received", "undelivered": "delivery_failed"}
 
 
@@ -82,7 +85,7 @@ class TwilioProvider(Provider):
         else:
             form["From"] = self.sender or ""
         if self.status_callback:
-            form["StatusCallback"] = self.status_callback
+            form["StatusCallback"] = with_reference(self.status_callback, message.id)
         if message.expires_at is not None:
             form["ValidityPeriod"] = str(seconds_to_keep(message, 36000, 1))
         return self.call("POST", f"/2010-04-01/Accounts/{self.account_sid}/Messages.json", data=form, auth=(self.account_sid, self.auth_token))
@@ -123,6 +126,17 @@ class TwilioProvider(Provider):
         if not sid or event is None:
             return []
         detail = f"{status} {params.get('ErrorCode') or ''}".strip()
-        return [CallbackEvent(event, f"twilio:{sid}:{status}", provider_message_id=sid, detail=detail)]
+        ours = single_valued(pair for pair in request.query if pair[0] == REFERENCE).get(REFERENCE) or None
+        return [CallbackEvent(event, f"twilio:{sid}:{status}", message_id=ours, provider_message_id=sid, detail=detail)]
+
+
+def with_reference(url: str, message_id: str) -> str:
+    """The status callback URL of one message: `url` with our id in its query (`REFERENCE`). Twilio
+    posts a message's statuses to the URL it was sent with, and signs it whole: its receipt names
+    the message by our id although the send's answer, the MessageSid, never came (a timeout), so
+    the receipt settles the message before its retry would send it a second time."""
+    # appended to the URL as configured, its own query untouched: Twilio signs the URL it was given
+    joint = "" if url.endswith(("?", "&")) else "&" if "?" in url else "?"
+    return f"{url}{joint}{REFERENCE}={quote(message_id, safe='')}"
 
 
