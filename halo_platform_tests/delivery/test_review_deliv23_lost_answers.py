@@ -32,7 +32,8 @@ def platform(fakes, providers_file, halo_store):  # noqa: ANN001, ANN201
                "sender": "+33700000000", "status_callback": f"{BASE}/v1/callbacks/tw", "timeout_seconds": 0.5},
         "vo": {"kind": "vonage", "channel": "sms", "countries": ["DE"], "base_url": fakes["vonage"].url, **SECRETS["vonage"],
                "signature_secret": "sigsecret", "signature_method": "md5hash", "callback_url": f"{BASE}/v1/callbacks/vo", "timeout_seconds": 0.5},
-    }, routing=[{"channel": "sms", "country": "FR", "weights": {"tw": 1}}, {"channel": "sms", "country": "DE", "weights": {"vo": 1}}])
+    }, routing=[{"channel": "sms", "country": "FR", "weights": {"tw": 1}}, {"channel": "sms", "country": "DE", "weights": {"vo": 1}}],
+       high_deadline_seconds=1.0)
     return TestClient(create_app({"store": halo_store, "providers": providers})), providers, halo_store
 
 
@@ -110,3 +111,29 @@ def test_a_twilio_status_naming_twice_or_another_providers_message_changes_nothi
         assert answer.status_code == code, answer.text
         assert code == 400 or answer.json() == {"applied": 0, "duplicates": 0, "unmatched": 1}
     assert events(store, vonage_id) == ["queued", "sent"]
+
+
+@pytest.mark.parametrize(("kind", "to"), [("twilio", FRENCH), ("vonage", GERMAN)])
+def test_a_high_message_lost_for_want_of_an_answer_reaches_the_receipts_state_once_and_is_never_resent(platform, fakes, kind, to):
+    client, providers, store = platform
+    fakes[kind].set_switches(latency_seconds=1.5)
+    message_id = submit("sms", {"to": to, "body": "code 123456", "priority": "HIGH"}, store=store, providers=providers)[0]["id"]
+    fakes[kind].accepted.wait_for(1, timeout=5)
+    fakes[kind].set_switches(latency_seconds=0.0)
+    assert status(store, message_id) == "lost"  # an OTP is never re-sent after an unknown outcome
+    provider_id = fakes[kind].accepted[0]["provider_id"]
+    for _ in range(2):
+        if kind == "twilio":
+            url = fakes[kind].requests.snapshot()[0].form()["StatusCallback"]
+            params = {"MessageSid": provider_id, "MessageStatus": "delivered", "AccountSid": SECRETS["twilio"]["account_sid"]}
+            answer = client.post(url.removeprefix(BASE), content=urlencode(params),
+                                 headers={"X-Twilio-Signature": twilio_sig(url, params), "Content-Type": "application/x-www-form-urlencoded"})
+        else:
+            params = {"msisdn": to[1:], "to": "Halo", "messageId": provider_id, "status": "delivered", "client-ref": message_id,
+                      "timestamp": str(int(time.time())), "nonce": "n2"}
+            answer = client.post("/v1/callbacks/vo", data={**params, "sig": vonage_sig(params, "md5hash")})
+        assert answer.status_code == 200, answer.text
+    drain(providers, store, clock=later)
+    assert len(fakes[kind].accepted) == 1
+    assert status(store, message_id) == "received"
+    assert events(store, message_id).count("received") == 1
