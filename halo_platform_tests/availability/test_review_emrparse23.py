@@ -1,0 +1,64 @@
+"""The parsing shortcuts of the EMR bench's files give what the long way gave: a CSV line split
+at its commas is the row `csv.reader` reads; the Arrow columns of parsed events keep every
+block and hours row, numbered within its event, in order."""
+
+import csv
+import datetime as dt
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from halo_platform.availability.feeds.base import HOURS, Block, Event, Hours
+from halo_platform.availability.feeds.columns import to_arrow
+from halo_platform.availability.feeds.hl7 import _csv_row, parse_templates
+
+
+@settings(max_examples=400, deadline=None, database=None)
+@given(st.text(alphabet=st.sampled_from(list('ab ,"\'\t\r\n\x00\u00a0\ufeff;')), max_size=12))
+def test_a_csv_line_reads_as_csv_reader_reads_it(line):
+    try:
+        expected = next(csv.reader([line]), [])
+    except csv.Error:
+        expected = None
+    try:
+        got = _csv_row(line)
+    except Exception:  # noqa: BLE001 - compared with the reader's error below
+        got = None
+    assert got == expected
+
+
+def test_a_line_longer_than_the_field_limit_is_still_refused():
+    limit = csv.field_size_limit()
+    try:
+        csv.field_size_limit(12)  # the header's names fit, the versions do not
+        rows = parse_templates("provider_id,timezone,weekday,start,end,version\nD1,UTC,mon,08:00,12:00,2026-01-01T00:00:00Z\n"
+                               "D2,UTC,mon,08:00,12:00,2026-01-01T00:00:00Z\n")
+    finally:
+        csv.field_size_limit(limit)
+    assert [r.position for r in rows.rejected] == [2, 3]
+    assert all(r.reason.startswith("unreadable CSV row: field larger than field limit") for r in rows.rejected)
+
+
+def test_the_arrow_columns_keep_every_block_and_hours_row_of_each_event_in_order():
+    v = dt.datetime(2026, 1, 1)
+    s, e = dt.datetime(2026, 2, 1, 8), dt.datetime(2026, 2, 1, 9)
+    events = [Event("a", v, "appointment", 1, "r1", blocks=[Block("p1", s, e), Block("p2", s, e, local=True, elapsed=True)]),
+              Event("b", v, "appointment", 2, "r2", deleted=True, status="deleted"),
+              Event("hours:d", v, HOURS, 3, "r3", tz="UTC", hours=[Hours("d", 0, 480, 720), Hours("d", 1, 780, 1080)]),
+              Event("c", v, "timeoff", 4, "r4", blocks=[Block(None, None, None, ref="Schedule/x")])]
+    ev, bl, hr = to_arrow(events, templates=True)
+    assert ev.column("seq").to_pylist() == [1, 2, 3, 4]
+    assert ev.column("item_id").to_pylist() == ["a", "b", "hours:d", "c"]
+    assert ev.column("deleted").to_pylist() == [False, True, False, False]
+    assert ev.column("status").to_pylist() == [None, "deleted", None, None]
+    assert ev.column("tz").to_pylist() == [None, None, "UTC", None]
+    assert ev.column("adds_up").to_pylist() == [False, False, True, False]
+    assert ev.column("fp").to_pylist() == [e.fingerprint for e in events]
+    assert bl.to_pylist() == [
+        {"seq": 1, "n": 0, "provider_id": "p1", "ref": None, "start_ts": s, "end_ts": e, "is_local": False, "end_elapsed": False},
+        {"seq": 1, "n": 1, "provider_id": "p2", "ref": None, "start_ts": s, "end_ts": e, "is_local": True, "end_elapsed": True},
+        {"seq": 4, "n": 0, "provider_id": None, "ref": "Schedule/x", "start_ts": None, "end_ts": None, "is_local": False,
+         "end_elapsed": False}]
+    assert hr.to_pylist() == [{"seq": 3, "n": 0, "provider_id": "d", "weekday": 0, "start_minute": 480, "end_minute": 720},
+                              {"seq": 3, "n": 1, "provider_id": "d", "weekday": 1, "start_minute": 780, "end_minute": 1080}]
+    assert to_arrow(events)[0].column("adds_up").to_pylist() == [False] * 4
