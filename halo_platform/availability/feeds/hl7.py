@@ -343,6 +343,11 @@ TEMPLATE_HEADER = ["provider_id", "timezone", "weekday", "start", "end", "versio
 
 
 def _csv_row(line: str) -> list[str]:
+    """The fields of one CSV line, as `csv.reader` reads it alone. A line without a quote whose
+    fields fit `csv.field_size_limit()` holds exactly its comma-separated parts: split at once,
+    not through a reader made for the line (the bench's 16.8k template lines: 20 -> 10.5 ms)."""
+    if '"' not in line and "\r" not in line and "\n" not in line and len(line) <= csv.field_size_limit():
+        return line.split(",") if line else []
     try:
         return next(csv.reader([line]), [])
     except csv.Error as exc:  # e.g. a field over csv.field_size_limit()
@@ -353,7 +358,7 @@ def _template_row(row: list[str], position: int, raw: str) -> Event:
     """One template row as the one-row template of its provider."""
     if len(row) != 6:
         raise Invalid(f"expected 6 columns, got {len(row)}")
-    provider, tz, weekday, start, end, version = (c.strip() for c in row)
+    provider, tz, weekday, start, end, version = map(str.strip, row)
     if not provider:
         raise Invalid("missing provider_id")
     hours = Hours(provider, weekday_index(weekday), parse_hhmm(start), parse_hhmm(end))
@@ -364,8 +369,10 @@ _LINE_BREAK = re.compile(r"\r\n?|\n")  # CSV line breaks only: str.splitlines() 
 
 
 def _is_header(row: list[str]) -> bool:
-    """Whether a CSV row is the template header (names trimmed, in any case)."""
-    return [h.strip().lower() for h in row] == TEMPLATE_HEADER
+    """Whether a CSV row is the template header (names trimmed, in any case); a row of another
+    width, or whose first name is another, is looked at no further."""
+    return (len(row) == len(TEMPLATE_HEADER) and row[0].strip().lower() == TEMPLATE_HEADER[0]
+            and [h.strip().lower() for h in row] == TEMPLATE_HEADER)
 
 
 def parse_templates(text: str) -> Parsed:
