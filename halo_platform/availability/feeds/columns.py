@@ -161,8 +161,10 @@ def json_lines(data: bytes, fields: tuple[str, ...], fast: Callable[[duckdb.Duck
         db.execute(f"""
             CREATE TEMP TABLE records AS SELECT pos, unnest(json_transform(line, '{shape}'))
             FROM (SELECT pos, line, json_keys(line) AS keys FROM lines
-                  WHERE CASE WHEN NOT regexp_matches(line, '{_NOT_PLAIN}') AND opened(line) <= {_MAX_DEPTH} AND json_valid(line)
-                             THEN json_type(line) = 'OBJECT' ELSE false END)
+                  -- a valid line whose first character is `{{` is an object (json_type parsed it once more to say so;
+                  -- a line with blanks before it is read one by one)
+                  WHERE CASE WHEN starts_with(line, '{{') AND NOT regexp_matches(line, '{_NOT_PLAIN}') AND opened(line) <= {_MAX_DEPTH}
+                             THEN json_valid(line) ELSE false END)
             WHERE unique_keys(keys)""")  # noqa: S608 - constants
         fast(db)
         slow = Parsed()
