@@ -293,7 +293,7 @@ def test_acme_near_valid_records_are_sane_events_or_quarantined(seed):
 
 def hl7_seeds() -> list[list[list[str]]]:
     """Each golden message as segments of fields (MSH-1 and MSH-2 left out of the fields)."""
-    messages = [m for text in (test_golden_hl7.MLLP, test_golden_hl7.NEWLINES) for _, m in hl7.split_messages(text)]
+    messages = [m for text in (test_golden_hl7.MLLP, test_golden_hl7.NEWLINES) for m in hl7.split_messages(text)]
     return [[seg.split("|") for seg in message.split("\r")] for message in messages]
 
 

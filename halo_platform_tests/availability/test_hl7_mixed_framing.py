@@ -53,4 +53,4 @@ def test_messages_split_where_the_framing_rule_splits_them(pieces):
     """Runs of `\\r`, whitespace and BOMs before an MSH, an MSH not followed by a field separator or at the very end,
     blank and whitespace-only parts, MLLP bytes anywhere: the same messages as the rule's regexes."""
     text = "".join(pieces)
-    assert hl7.split_messages(text) == split_by_regex(text)
+    assert list(enumerate(hl7.split_messages(text), start=1)) == split_by_regex(text)

@@ -8,6 +8,7 @@ import datetime as dt
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from halo_platform.availability.feeds import hl7
 from halo_platform.availability.feeds.base import HOURS, Block, Event, Hours
 from halo_platform.availability.feeds.columns import to_arrow
 from halo_platform.availability.feeds.hl7 import _csv_row, parse_templates
@@ -62,3 +63,11 @@ def test_the_arrow_columns_keep_every_block_and_hours_row_of_each_event_in_order
     assert hr.to_pylist() == [{"seq": 3, "n": 0, "provider_id": "d", "weekday": 0, "start_minute": 480, "end_minute": 720},
                               {"seq": 3, "n": 1, "provider_id": "d", "weekday": 1, "start_minute": 780, "end_minute": 1080}]
     assert to_arrow(events)[0].column("adds_up").to_pylist() == [False] * 4
+
+
+def test_an_siu_file_not_utf8_as_a_whole_is_left_to_the_per_record_parse_and_a_bom_is_the_files():
+    message = "MSH|^~\\&|EMR|C|HALO|H|20261101000001||SIU^S12|1|P|2.5\rSCH|A0|A0^EMR\rTQ1|1||||||202612310830|202612310845\rAIP|1||D1"
+    assert hl7.columns(b"\xef\xbb\xbf" + message.encode(), "a.hl7").events.to_pylist() == hl7.columns(message.encode(), "a.hl7").events.to_pylist()
+    assert hl7.columns(message.encode() + b"\xff", "a.hl7") is None
+    assert hl7.columns(message.encode() + "\ud800".encode("utf-8", "surrogatepass"), "a.hl7") is None  # an encoded surrogate
+    assert [e.item_id for e in hl7.parse(message.encode(), "a.hl7").events] == ["A0"]
