@@ -9,9 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from halo_platform.availability.feeds import hl7
-from halo_platform.availability.feeds.base import HOURS, Block, Event, Hours
+from halo_platform.availability.feeds.base import HOURS, ID_MAX, Block, Event, Hours
 from halo_platform.availability.feeds.columns import to_arrow
 from halo_platform.availability.feeds.hl7 import _csv_row, parse_templates
+from halo_platform_tests.availability.test_columnar_reading import assert_same_columns
 
 
 @settings(max_examples=400, deadline=None, database=None)
@@ -71,3 +72,14 @@ def test_an_siu_file_not_utf8_as_a_whole_is_left_to_the_per_record_parse_and_a_b
     assert hl7.columns(message.encode() + b"\xff", "a.hl7") is None
     assert hl7.columns(message.encode() + "\ud800".encode("utf-8", "surrogatepass"), "a.hl7") is None  # an encoded surrogate
     assert [e.item_id for e in hl7.parse(message.encode(), "a.hl7").events] == ["A0"]
+
+
+def test_providers_one_or_many_too_long_or_repeated_read_column_wise_as_one_by_one():
+    """fast_all checks a single provider without the list functions: each shape gives the per-record columns."""
+    long_id = "D" * (ID_MAX + 1)
+    aips = [f"AIP|1||{long_id}", "AIP|1||D1", f"AIP|1||D1~{long_id}", "AIP|1||D1~D1", "AIP|1||D1\rAIP|2||D2", "AIP|1||D1\rAIP|2||D1",
+            "AIP|1||", f"AIP|1||{'D' * ID_MAX}"]
+    for trigger in ("S12", "S23", "S15"):
+        text = "".join(f"\x0bMSH|^~\\&|EMR|C|HALO|H|2026110100000{i}||SIU^{trigger}|{i}|P|2.5\rSCH|A{i}|A{i}^EMR\r"
+                       f"TQ1|1||||||202612310830|202612310845\r{aip}\x1c\r" for i, aip in enumerate(aips))
+        assert_same_columns("hl7", "a.hl7", text.encode())
