@@ -83,3 +83,12 @@ def test_providers_one_or_many_too_long_or_repeated_read_column_wise_as_one_by_o
         text = "".join(f"\x0bMSH|^~\\&|EMR|C|HALO|H|2026110100000{i}||SIU^{trigger}|{i}|P|2.5\rSCH|A{i}|A{i}^EMR\r"
                        f"TQ1|1||||||202612310830|202612310845\r{aip}\x1c\r" for i, aip in enumerate(aips))
         assert_same_columns("hl7", "a.hl7", text.encode())
+
+
+def test_a_file_with_one_unprintable_character_still_has_each_message_checked():
+    """Printable ASCII files skip the per-message check; one tab, unit separator or BOM anywhere brings it back."""
+    plain = ("MSH|^~\\&|EMR|C|HALO|H|20261101000001||SIU^S12|1|P|2.5\rSCH|A1|{}^EMR\rTQ1|1||||||202612310830|202612310845\r"
+             "AIP|1||D1")
+    for odd in ("A1\t", "A1\x1f", "\x0cA1", "A1\ufeff", "A1\x7f", "A1\x00"):
+        text = "\x0b" + plain.format("A0") + "\x1c\r\x0b" + plain.format(odd) + "\x1c\r"
+        assert_same_columns("hl7", "a.hl7", text.encode())

@@ -445,13 +445,15 @@ CREATE OR REPLACE TEMP MACRO hl7_version(v) AS hl7_ts(v) + CASE WHEN contains(v,
 """
 
 
-def _fast(db: duckdb.DuckDBPyConnection) -> None:
+def _fast(db: duckdb.DuckDBPyConnection, printable: bool) -> None:
     """SIU messages in the plain shape (default delimiters, no escapes, printable ASCII, the
     interval in TQ1-7/8 or SCH-11): the checks of `_message`, as expressions; every other message
     is left to `_message`. Each segment `_message` reads (MSH, the first SCH and TQ1, every AIP)
-    is split into its fields once."""
+    is split into its fields once. `printable`: the whole file is printable ASCII and line breaks,
+    so each message is (DuckDB's regex then looked at each message for nothing: 35 ms of 79k)."""
     db.execute(_TS_SQL)
-    db.execute(r"""
+    ascii_only = "" if printable else r"AND regexp_full_match(message, '[ -~\r]*')"
+    db.execute(rf"""
         CREATE TEMP TABLE f AS
         SELECT pos, upper(hl7_field(msh, 8, 2)) AS trigger, hl7_field(sch, 2, 1) AS appointment_id, hl7_field(msh, 6, 1) AS stamp,
                lower(hl7_field(sch, 25, 1)) AS sch_status,
@@ -465,7 +467,7 @@ def _fast(db: duckdb.DuckDBPyConnection) -> None:
               FROM (SELECT pos, segs, list_transform(segs, lambda x: split_part(x, '|', 1)) AS names
                     FROM (SELECT pos, list_filter(string_split(message, chr(13)), lambda x: x <> '') AS segs FROM lines
                           WHERE starts_with(message, 'MSH|^~\&|') AND NOT contains(message[10:], '\')
-                            AND regexp_full_match(message, '[ -~\r]*'))))""")
+                            {ascii_only})))""")  # noqa: S608 - constants only
     triggers = ", ".join(f"('{t}', '{s}')" for t, s in TRIGGERS.items())
     reserved = " OR ".join(f"starts_with(appointment_id, '{p}')" for p in RESERVED_ID_PREFIXES)
     db.execute(f"""
@@ -505,14 +507,20 @@ def _fast(db: duckdb.DuckDBPyConnection) -> None:
         FROM fast_all WHERE blocks""")
 
 
+# a message holds no line break nor MLLP byte (they part the messages and segments become `\r`): a file of these
+# bytes alone holds printable ASCII messages (found in 4 ms for 10 MB)
+_PRINTABLE = bytes(range(0x20, 0x7F)) + b"\r\n\x0b\x1c"
+
+
 def columns(data: bytes, file: str = "", threads: int | None = None) -> Columns | None:
     """Columns of an SIU file (templates are parsed row by row: they are small); None for a file
     that is not UTF-8 as a whole. `threads`: DuckDB's worker threads, as `connect`."""
     if file.lower().endswith(".csv"):
         return None
+    data = data.removeprefix(BOM)
     try:  # strict UTF-8 gives `decode`'s very text when it has no undecoded byte, and is quicker to
         # ask than `not_utf8` (79k messages: 0.6 ms, where the search of the decoded text took 30)
-        text = data.removeprefix(BOM).decode("utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         return None
     messages = split_messages(text)
@@ -521,7 +529,7 @@ def columns(data: bytes, file: str = "", threads: int | None = None) -> Columns 
         db.register("lines", pa.table({"pos": pa.array(range(1, len(messages) + 1), pa.int64()),
                                         "message": pa.array(messages, pa.string()),
                                         "fp": pa.array([zlib.crc32(m.replace("\r", "\n").strip().encode()) for m in messages], pa.int64())}))
-        _fast(db)
+        _fast(db, not data.translate(None, _PRINTABLE))
         slow = Parsed()
         for (pos,) in db.execute("SELECT pos FROM lines ANTI JOIN fast_events USING (pos) ORDER BY pos").fetchall():
             message = messages[pos - 1]
