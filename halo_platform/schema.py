@@ -20,8 +20,9 @@ from halo_platform.availability import tables as availability
 from halo_platform.core.models import Base
 from halo_platform.delivery import tables as delivery
 from halo_platform.reports import tables as reports
+from halo_platform.ui import tables as ui
 
-TABLES: dict[str, ModuleType] = {"access": access, "alerts": alerts, "reports": reports, "availability": availability, "delivery": delivery}
+TABLES: dict[str, ModuleType] = {"access": access, "alerts": alerts, "reports": reports, "availability": availability, "delivery": delivery, "ui": ui}
 VERSIONS = Path(__file__).with_name("core") / "migrations" / "versions"
 
 

@@ -39,11 +39,14 @@ from halo_platform.core.http import repeated_error, repeated_fields, resource
 from halo_platform.core.store import StoreResource
 from halo_platform.core.text import plain_number, unstorable, yyyy_mm_dd
 from halo_platform.ui.app import done_redirect, render, signed_in, text_errors
+from halo_platform.ui.once import FormSentAlready, sent_once
 
 router = APIRouter(include_in_schema=False)
 KEY_FIELDS = ("name", "scope", "expires", "rate")
 USER_FIELDS = ("name", "role", "password")
 PASSWORDS_DIFFER = "the two passwords differ"
+NOT_CREATED_AGAIN = "This form was already sent; no second key was created."
+NOT_ROTATED_AGAIN = "This form was already sent; the key was not rotated again."
 OWN_PASSWORD_CHANGED = "Your password was changed, and every session of yours ended, this one too. Sign in with the new password."
 
 
@@ -131,16 +134,21 @@ def _key_fields(data: Any, errors: dict[str, str]) -> tuple[dict[str, Any], dt.d
 async def new_key(request: Request, caller: Caller = Depends(signed_in("admin")),
                   store: StoreResource = Depends(resource("store"))) -> HTMLResponse:
     errors: dict[str, str] = {}
-    form, expires, rate = _key_fields(await request.form(), errors)
-    key = None
+    data = await request.form()
+    form, expires, rate = _key_fields(data, errors)
+    key, status = None, 422
     if not errors:
+        def create() -> str:
+            with sent_once(store, data, caller.name, NOT_CREATED_AGAIN):
+                return create_key(store, form["name"], form["scopes"], expires=expires, rate_per_second=rate, created_by=caller.name)
         try:
-            key = await run_in_threadpool(lambda: create_key(store, form["name"], form["scopes"], expires=expires,
-                                                             rate_per_second=rate, created_by=caller.name))
+            key = await run_in_threadpool(create)
+        except FormSentAlready as exc:  # a reload of the answer showing the key: shown once, made once
+            errors, status = {"key.form": str(exc)}, exc.http_status
         except HaloError as exc:
             errors = _field_error(exc, KEY_FIELDS, "key")
     if errors:
-        return await run_in_threadpool(_page, request, caller, store, 422, errors=errors, key_form=form)
+        return await run_in_threadpool(_page, request, caller, store, status, errors=errors, key_form=form)
     return await run_in_threadpool(_page, request, caller, store, 201, created_key={"name": form["name"], "key": key})
 
 
@@ -183,8 +191,13 @@ async def rotate(request: Request, name: str, caller: Caller = Depends(signed_in
         hours = plain_number(str(data.get("overlap_hours", "")).strip() or "24")
         if hours is None:  # as the key's rate: digits 0-9 (float() read `١٢` as 12)
             raise ValueError("not a number in digits 0-9")
-        key, until = await run_in_threadpool(lambda: rotate_key(store, _named(name, "active key"), overlap_hours=hours,
-                                                                rotated_by=caller.name))
+
+        def rotated() -> tuple[str, dt.datetime]:
+            with sent_once(store, data, caller.name, NOT_ROTATED_AGAIN):
+                return rotate_key(store, _named(name, "active key"), overlap_hours=hours, rotated_by=caller.name)
+        key, until = await run_in_threadpool(rotated)
+    except FormSentAlready as exc:  # a reload of the answer showing the new key: the key it showed stays the name's
+        return await run_in_threadpool(_page, request, caller, store, exc.http_status, errors={f"rotate.{name}": str(exc)})
     except (ValueError, HaloError) as exc:
         why = str(exc) if isinstance(exc, HaloError) else f"overlap: a number of hours from 0 to {MAX_OVERLAP_HOURS}"
         return await run_in_threadpool(_page, request, caller, store, 404 if isinstance(exc, NotFoundError) else 422, errors={"form": why})

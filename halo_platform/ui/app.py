@@ -29,6 +29,7 @@ from halo_platform.access.ui import login_page, unavailable_page
 from halo_platform.core.errors import HaloError
 from halo_platform.core.http import STORE_RETRY_AFTER, STORE_UNAVAILABLE
 from halo_platform.core.text import cut, exact_number, unstorable
+from halo_platform.ui.once import form_token
 
 ROLES = ("viewer", "operator", "admin")
 PAGES = (  # (path, title, the role that may open it): the navigation, in order
@@ -181,6 +182,7 @@ templates.env.filters["when"] = when
 templates.env.filters["zone"] = zone_of
 templates.env.filters["said"] = _said
 templates.env.filters["exact"] = exact_number
+templates.env.globals["form_token"] = form_token
 
 
 DONE_COOKIE = "halo_done"

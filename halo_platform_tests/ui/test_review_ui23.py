@@ -1,0 +1,132 @@
+# ruff: noqa: F811 - the fixtures imported from test_page_edges are the tests' arguments
+"""Control Center defects found in review ui23 (each test failed before its fix): Create key and
+Rotate answered their POST with the page showing the new key, so a reload of that answer (or the
+same form sent again: back and send, a double click, a client's retry) sent the form again: a
+reload of Rotate's answer rotated the key again (the key just shown was replaced and stopped
+working after the overlap), a re-sent Create made a second key once the first was revoked."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import unquote
+
+import pytest
+from fastapi.testclient import TestClient
+from playwright.sync_api import Page, expect
+
+from halo_platform.access.keys import create_key, list_keys, revoke_key
+from halo_platform.core.store import StoreResource
+from halo_platform.delivery.state import weight_history
+from halo_platform.reports.schedules import schedule_edits
+from halo_platform_tests.fixtures.browser import screenshot
+from halo_platform_tests.ui.conftest import ControlCenter, open_page, sign_in
+from halo_platform_tests.ui.test_form_refusals import _error, _html
+from halo_platform_tests.ui.test_page_edges import _form, admin, app, store  # noqa: F401 - the same seeded store, app and clients
+
+ROTATE = "/ui/access/keys/partner/rotate"
+
+
+def _keys(store: StoreResource, name: str) -> list[dict]:
+    return [k for k in list_keys(store) if k["name"] == name]
+
+
+def test_a_rotate_form_sent_again_does_not_rotate_the_key_again(store: StoreResource, admin: TestClient) -> None:
+    """The same Rotate form (its body as the page gave it) sent twice rotates once: the second
+    answer says so beside the row's form, shows no key, and the key the first answer showed
+    stays the name's active key."""
+    create_key(store, "partner", ["tasks:read"])
+    form = _form(_html(admin.get("/ui/access"), 200), ROTATE) | {"overlap_hours": ["0"]}
+    first = _html(admin.post(ROTATE, data=form), 201)
+    assert 'id="new-key"' in first
+    again = admin.post(ROTATE, data=form)
+    assert again.status_code == 409, again.status_code
+    page = _html(again, 409)
+    assert _error(page, "rotate.partner") == "This form was already sent; the key was not rotated again."
+    assert 'id="new-key"' not in page
+    keys = _keys(store, "partner")
+    assert len(keys) == 2 and sum(k["active_name"] == "partner" for k in keys) == 1
+
+
+def test_a_create_key_form_sent_again_makes_no_second_key(store: StoreResource, admin: TestClient) -> None:
+    """Sent again after the key it made was revoked (a reload of the answer, back and send), the
+    form made a second key under the name, shown on the page: now it is refused beside the form."""
+    form = _form(_html(admin.get("/ui/access"), 200), "/ui/access/keys") | {"name": ["reports-bot"], "scope": ["tasks:read"]}
+    assert 'id="new-key"' in _html(admin.post("/ui/access/keys", data=form), 201)
+    again = admin.post("/ui/access/keys", data=form)  # the key still active: the name is taken
+    assert _error(_html(again, 409), "key.form") == "This form was already sent; no second key was created."
+    revoke_key(store, "reports-bot")
+    again = admin.post("/ui/access/keys", data=form)
+    assert again.status_code == 409, again.status_code
+    page = _html(again, 409)
+    assert _error(page, "key.form") == "This form was already sent; no second key was created."
+    assert 'id="new-key"' not in page and len(_keys(store, "reports-bot")) == 1
+
+
+def test_a_refused_create_key_form_corrected_and_sent_again_makes_the_key(store: StoreResource, admin: TestClient) -> None:
+    """A form refused by the domain (the name taken) made nothing: the same token sent again, once
+    the name is free, makes the key; so does a form without a token (a script's), as before."""
+    create_key(store, "taken", ["tasks:read"])
+    form = _form(_html(admin.get("/ui/access"), 200), "/ui/access/keys") | {"name": ["taken"], "scope": ["tasks:read"]}
+    assert "exists" in _error(_html(admin.post("/ui/access/keys", data=form), 422), "key.name")
+    revoke_key(store, "taken")
+    assert 'id="new-key"' in _html(admin.post("/ui/access/keys", data=form), 201)
+    bare = {"csrf_token": admin.csrf, "name": "scripted", "scope": "tasks:read"}
+    assert 'id="new-key"' in _html(admin.post("/ui/access/keys", data=bare), 201)
+
+
+@pytest.mark.parametrize("token", ["1-abc", "9999999999-" + "0" * 32, "x" * 5000, "1700000000-" + "0" * 32])
+def test_a_form_token_the_page_did_not_give_is_refused_beside_the_form(admin: TestClient, token: str) -> None:
+    """A token of another shape, from the future, or older than a page lives, is refused beside the
+    form (no key made), never a 500."""
+    form = {"csrf_token": admin.csrf, "form_token": token, "name": "odd", "scope": "tasks:read"}
+    page = _html(admin.post("/ui/access/keys", data=form), 422)
+    assert "reload the page" in _error(page, "key.form")
+
+
+def test_reloading_the_answer_of_rotate_in_the_browser_rotates_nothing_again(page: Page, control_center: ControlCenter) -> None:
+    """The browser's reload of Rotate's answer (the form re-sent) leaves the key it showed working:
+    the second answer says the form was already sent, beside the row."""
+    made = control_center.halo("keys", "create", "reload-lab", "--scope", "availability:read")
+    assert made.returncode == 0, made.stderr
+    sign_in(page, control_center, "admin")
+    open_page(page, control_center.url + "/ui/access")
+    row = page.locator("tr[data-key='reload-lab']")
+    row.get_by_label("Hours the replaced key reload-lab keeps working").fill("0")
+    with page.expect_response(lambda r: r.url.endswith("/rotate")) as answer:
+        row.get_by_role("button", name="Rotate key reload-lab").click()
+    assert answer.value.status == 201
+    shown = page.locator("#new-key").inner_text().strip()
+    with page.expect_response(lambda r: r.url.endswith("/rotate")) as answer:
+        page.reload()
+    assert answer.value.request.method == "POST" and answer.value.status == 409
+    expect(page.locator("#rotate\\.reload-lab-error")).to_have_text("This form was already sent; the key was not rotated again.")
+    expect(page.locator("#new-key")).to_have_count(0)
+    screenshot(page, "ui23-rotate-reloaded")
+    listed = control_center.halo("keys", "list")
+    assert listed.stdout.count("reload-lab") == 2, listed.stdout
+    assert shown.split("_")[1] in listed.stdout
+
+
+
+def test_the_other_forms_sent_again_change_nothing_twice(store: StoreResource, admin: TestClient) -> None:
+    """The forms that answer with a redirect (a reload re-reads the page) were checked for a body
+    sent again: a routing edit and a schedule edit are refused as changed since their page (one
+    change recorded each), a user made twice is refused (the name is taken)."""
+    rule = re.search(r'href="/ui/routing/edit\?rule=([^"&]+)"', _html(admin.get("/ui/routing"), 200)).group(1)
+    edit = _form(_html(admin.get(f"/ui/routing/edit?rule={rule}"), 200), "/ui/routing/edit")
+    names = [field for field in edit if field.startswith("weight.")]
+    edit |= {names[0]: ["7"], "reason": ["ticket 42"]}
+    before = len(weight_history(store, unquote(rule)))
+    assert admin.post("/ui/routing/edit", data=edit, follow_redirects=False).status_code == 303
+    assert admin.post("/ui/routing/edit", data=edit, follow_redirects=False).status_code == 422
+    assert len(weight_history(store, unquote(rule))) == before + 1
+
+    schedule = _form(_html(admin.get("/ui/schedules/weekly"), 200), "/ui/schedules/weekly") | {"cron": ["0 7 * * 2"]}
+    assert admin.post("/ui/schedules/weekly", data=schedule, follow_redirects=False).status_code == 303
+    assert admin.post("/ui/schedules/weekly", data=schedule, follow_redirects=False).status_code == 422
+    assert len(schedule_edits(store, "weekly")) == 2  # its creation and this edit
+
+    user = _form(_html(admin.get("/ui/access"), 200), "/ui/access/users") | {
+        "name": ["vera"], "role": ["viewer"], "password": ["a long enough password"], "password_again": ["a long enough password"]}
+    assert admin.post("/ui/access/users", data=user, follow_redirects=False).status_code == 303
+    assert admin.post("/ui/access/users", data=user, follow_redirects=False).status_code == 422
