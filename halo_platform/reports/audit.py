@@ -325,32 +325,60 @@ def logged_tasks(store: StoreResource) -> list[str]:
     return sorted({*load_tasks(), *logged})
 
 
+def _log_filters(task: str | None, status: str | None, requested_by: str | None, created_from: dt.datetime | None,
+                 created_before: dt.datetime | None) -> list[sa.ColumnElement[bool]]:
+    """The conditions of the audit log's filters (`list_requests`, `count_requests`). A filter no
+    store holds (a NUL, which PostgreSQL refuses in a query's text) matches nothing, on every store."""
+    if any(unstorable(text) for text in (task, status, requested_by) if text):
+        return [sa.false()]
+    c, conditions = requests_t.c, []
+    if task:
+        conditions.append(c.task == task)
+    if status:
+        conditions.append(c.status == status.upper())
+    if requested_by:
+        conditions.append(c.requested_by == requested_by)
+    if created_from:
+        conditions.append(c.created_at >= created_from)
+    if created_before:
+        conditions.append(c.created_at < created_before)
+    return conditions
+
+
+def _past(older_than: tuple[dt.datetime, str]) -> sa.ColumnElement[bool]:
+    """Requests listed after the request `older_than` (its created_at and request_id): past a row,
+    not past an instant, as a page's end may fall among requests of one instant."""
+    at, request_id = older_than
+    return sa.or_(requests_t.c.created_at < at, sa.and_(requests_t.c.created_at == at, requests_t.c.request_id < request_id))
+
+
 def list_requests(store: StoreResource, task: str | None = None, status: str | None = None, limit: int = 50, *,
                   requested_by: str | None = None, created_from: dt.datetime | None = None,
                   created_before: dt.datetime | None = None,
                   older_than: tuple[dt.datetime, str] | None = None) -> list[dict[str, Any]]:
     """The newest requests first (then by request id), optionally of one task, status and/or requester, created in
     [created_from, created_before) (the Control Center's audit log filters), and listed after the request
-    `older_than` (its created_at and request_id: the last of the page before). A filter no store
-    holds (a NUL, which PostgreSQL refuses in a query's text) matches nothing, on every store."""
-    if any(unstorable(text) for text in (task, status, requested_by) if text):
-        return []
+    `older_than` (its created_at and request_id: the last of the page before)."""
     # ties by request id: requests of one instant (the sensors record Dagster's creation time, to the second
     # on its SQLite storage) came in the order a top-N sort left them, so a longer log began otherwise
     query = sa.select(requests_t).order_by(requests_t.c.created_at.desc(), requests_t.c.request_id.desc()).limit(limit)
-    if task:
-        query = query.where(requests_t.c.task == task)
-    if status:
-        query = query.where(requests_t.c.status == status.upper())
-    if requested_by:
-        query = query.where(requests_t.c.requested_by == requested_by)
-    if created_from:
-        query = query.where(requests_t.c.created_at >= created_from)
-    if created_before:
-        query = query.where(requests_t.c.created_at < created_before)
-    if older_than:  # a page past a row, not past an instant: a page's end may fall among requests of one instant
-        at, request_id = older_than
-        query = query.where(sa.or_(requests_t.c.created_at < at,
-                                   sa.and_(requests_t.c.created_at == at, requests_t.c.request_id < request_id)))
+    query = query.where(*_log_filters(task, status, requested_by, created_from, created_before))
+    if older_than:
+        query = query.where(_past(older_than))
     with store.read() as conn:
         return [_jsonable(r) for r in conn.execute(query).mappings().all()]
+
+
+def count_requests(store: StoreResource, task: str | None = None, status: str | None = None, *,
+                   requested_by: str | None = None, created_from: dt.datetime | None = None,
+                   created_before: dt.datetime | None = None,
+                   older_than: tuple[dt.datetime, str] | None = None) -> tuple[int, int]:
+    """How many requests `list_requests` lists with these filters, and how many of them it lists up
+    to the request `older_than` (0 without it): where a page of the log starts. One query."""
+    counted = [sa.func.count()]
+    if older_than is not None:  # the requests not past that one
+        counted.append(sa.func.count(sa.case((_past(older_than), None), else_=1)))
+    query = sa.select(*counted).select_from(requests_t).where(*_log_filters(task, status, requested_by, created_from, created_before))
+    with store.read() as conn:
+        found = conn.execute(query).one()
+    return found[0], found[1] if older_than is not None else 0

@@ -20,7 +20,15 @@ from halo_platform.core.http import resource
 from halo_platform.core.settings import get_settings
 from halo_platform.core.store import StoreResource
 from halo_platform.core.text import echo, unstorable, yyyy_mm_dd
-from halo_platform.reports.audit import MEANING, STATUSES, TERMINAL, get_request, list_requests, logged_tasks
+from halo_platform.reports.audit import (
+    MEANING,
+    STATUSES,
+    TERMINAL,
+    count_requests,
+    get_request,
+    list_requests,
+    logged_tasks,
+)
 from halo_platform.ui.app import render, signed_in, text_errors
 
 router = APIRouter(include_in_schema=False)
@@ -75,15 +83,19 @@ def requests_page(request: Request, caller: Caller = Depends(signed_in()),
         errors["before"] = "must be after the 'created from' date"
     cursor = _cursor(older_than, errors)
     rows: list[dict[str, Any]] = []
+    shown_rows = None  # (first, last, of all): the page's place in the log, counted with the filters
     if not errors:  # one more than shown: whether older ones exist (exactly LIMIT rows said so)
-        rows = list_requests(store, filters["task"] or None, filters["status"] or None, LIMIT + 1,
-                             requested_by=filters["who"] or None, created_from=created_from,
-                             created_before=created_before, older_than=cursor)
+        chosen = {"task": filters["task"] or None, "status": filters["status"] or None, "requested_by": filters["who"] or None,
+                  "created_from": created_from, "created_before": created_before, "older_than": cursor}
+        rows = list_requests(store, limit=LIMIT + 1, **chosen)
+        if rows:
+            total, before = count_requests(store, **chosen)
+            shown_rows = (before + 1, before + min(len(rows), LIMIT), total)
     shown = {name: value for name, value in filters.items() if value}  # the links page the same filters
     older = (urlencode({**shown, "older_than": f"{rows[LIMIT - 1]['created_at']} {rows[LIMIT - 1]['request_id']}"})
              if len(rows) > LIMIT else None)
     return render(request, "requests.html", caller, status=422 if errors else 200, rows=rows[:LIMIT], filters=filters,
-                  errors=errors, tasks=tasks, statuses=STATUSES, older=older,
+                  errors=errors, tasks=tasks, statuses=STATUSES, older=older, shown_rows=shown_rows,
                   newest=urlencode(shown) if older_than else None)
 
 

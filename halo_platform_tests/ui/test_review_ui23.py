@@ -3,10 +3,12 @@
 Rotate answered their POST with the page showing the new key, so a reload of that answer (or the
 same form sent again: back and send, a double click, a client's retry) sent the form again: a
 reload of Rotate's answer rotated the key again (the key just shown was replaced and stopped
-working after the overlap), a re-sent Create made a second key once the first was revoked."""
+working after the overlap), a re-sent Create made a second key once the first was revoked. The
+Requests page's "Older requests" pages said neither where in the log they were nor how long it is."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from urllib.parse import unquote
 
@@ -17,11 +19,14 @@ from playwright.sync_api import Page, expect
 from halo_platform.access.keys import create_key, list_keys, revoke_key
 from halo_platform.core.store import StoreResource
 from halo_platform.delivery.state import weight_history
+from halo_platform.reports.audit import count_requests, list_requests
 from halo_platform.reports.schedules import schedule_edits
+from halo_platform.ui.requests import LIMIT
 from halo_platform_tests.fixtures.browser import screenshot
 from halo_platform_tests.ui.conftest import ControlCenter, open_page, sign_in
 from halo_platform_tests.ui.test_form_refusals import _error, _html
 from halo_platform_tests.ui.test_page_edges import _form, admin, app, store  # noqa: F401 - the same seeded store, app and clients
+from halo_platform_tests.ui.test_review_ui22 import _log, _older, any_store  # noqa: F401 - the three stores
 
 ROTATE = "/ui/access/keys/partner/rotate"
 
@@ -130,3 +135,36 @@ def test_the_other_forms_sent_again_change_nothing_twice(store: StoreResource, a
         "name": ["vera"], "role": ["viewer"], "password": ["a long enough password"], "password_again": ["a long enough password"]}
     assert admin.post("/ui/access/users", data=user, follow_redirects=False).status_code == 303
     assert admin.post("/ui/access/users", data=user, follow_redirects=False).status_code == 422
+
+
+@pytest.mark.parametrize("who", ["", "ada"])
+def test_each_page_of_the_requests_log_says_which_requests_it_shows_of_how_many(admin: TestClient, store: StoreResource,
+                                                                                  who: str) -> None:
+    """The first page and each "Older requests" page say "requests A-B of N" (the filters' N, the
+    position through the keyset pages), the last one ending at N."""
+    total = 2 * LIMIT + 10
+    _log(store, (2 if who else 1) * total, 7)
+    url: str | None = "/ui/requests" + (f"?who={who}" if who else "")
+    said = []
+    while url:
+        page = _html(admin.get(url), 200)
+        found = re.search(r'id="requests-shown"[^>]*>([^<]*)<', page)
+        assert found, page[-2000:]
+        said.append(" ".join(found.group(1).split()))
+        url = _older(page)
+    assert said == [f"requests 1–{LIMIT} of {total}", f"requests {LIMIT + 1}–{2 * LIMIT} of {total}",
+                    f"requests {2 * LIMIT + 1}–{total} of {total}"]
+
+
+def test_count_requests_says_where_each_keyset_page_starts_on_every_store(any_store: StoreResource) -> None:
+    """One query gives the filters' total and how many requests come up to a page's cursor, through
+    requests of one instant across a page's end, on SQLite, PostgreSQL and MariaDB."""
+    _log(any_store, 23, 4)
+    older_than, listed = None, 0
+    while page := list_requests(any_store, limit=5, older_than=older_than):
+        assert count_requests(any_store, older_than=older_than) == (23, listed)
+        listed += len(page)
+        older_than = (dt.datetime.fromisoformat(page[-1]["created_at"]), page[-1]["request_id"])
+    assert listed == 23
+    assert count_requests(any_store, requested_by="ada") == (12, 0)
+    assert count_requests(any_store, requested_by="ada\x00") == (0, 0)
