@@ -84,12 +84,19 @@ def routing_page(request: Request, caller: Caller = Depends(signed_in("viewer"))
 
 @router.get("/ui/routing/history", response_class=HTMLResponse)
 def history_page(request: Request, rule: str = "", before: str = "", caller: Caller = Depends(signed_in("viewer")),
-                 store: StoreResource = Depends(resource("store"))) -> HTMLResponse:
-    """HISTORY_ROWS changes (of `rule`, or all) a page, newest first: those listed after the row `before`, else the newest."""
+                 store: StoreResource = Depends(resource("store")), providers: Any = Depends(resource("providers"))) -> HTMLResponse:  # noqa: ANN401
+    """HISTORY_ROWS changes (of `rule`, or all) a page, newest first: those listed after the row `before`, else the newest.
+    A rule neither in force nor ever changed has no history: a 404 page, as its edit page (a rule
+    gone from the file keeps the history of its changes)."""
     if message := text_error(rule, "routing rule"):  # no rule has such a key: nothing to look up
         return render(request, "routing_missing.html", caller, status=404, message=message)
     after = row_id(before)
     edits = weight_history(store, rule or None, limit=HISTORY_ROWS + 1, before=after)
+    if rule and not edits and not (after is not None and weight_history(store, rule, limit=1)):
+        try:
+            load_router(providers.config(), store).config.rule(rule)
+        except HaloError as exc:
+            return render(request, "routing_missing.html", caller, status=404, message=str(exc))
     return render(request, "routing_history.html", caller, rule=rule, edits=edits[:HISTORY_ROWS], before=after,
                   older=edits[HISTORY_ROWS - 1]["last"] if len(edits) > HISTORY_ROWS else None)
 

@@ -4,7 +4,8 @@ Rotate answered their POST with the page showing the new key, so a reload of tha
 same form sent again: back and send, a double click, a client's retry) sent the form again: a
 reload of Rotate's answer rotated the key again (the key just shown was replaced and stopped
 working after the overlap), a re-sent Create made a second key once the first was revoked. The
-Requests page's "Older requests" pages said neither where in the log they were nor how long it is."""
+Requests page's "Older requests" pages said neither where in the log they were nor how long it is.
+The routing history of a rule that never existed said "No changes yet" instead of a 404 page."""
 
 from __future__ import annotations
 
@@ -17,8 +18,10 @@ from fastapi.testclient import TestClient
 from playwright.sync_api import Page, expect
 
 from halo_platform.access.keys import create_key, list_keys, revoke_key
+from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
 from halo_platform.delivery.state import weight_history
+from halo_platform.delivery.tables import RoutingWeightAudit
 from halo_platform.reports.audit import count_requests, list_requests
 from halo_platform.reports.schedules import schedule_edits
 from halo_platform.ui.requests import LIMIT
@@ -168,3 +171,33 @@ def test_count_requests_says_where_each_keyset_page_starts_on_every_store(any_st
     assert listed == 23
     assert count_requests(any_store, requested_by="ada") == (12, 0)
     assert count_requests(any_store, requested_by="ada\x00") == (0, 0)
+
+
+def test_the_history_of_a_rule_that_never_existed_is_a_404_page(admin: TestClient) -> None:
+    """`/ui/routing/history?rule=` a key no rule has, nor any change: "Rule not found" (404), as the
+    edit page of that rule says, not an empty history saying "No changes yet"."""
+    page = _html(admin.get("/ui/routing/history", params={"rule": "sms:ZZ:no-such-thing"}), 404)
+    assert "Rule not found" in page and "unknown routing rule &#39;sms:ZZ:no-such-thing&#39;" in page
+    assert "No changes yet" not in page
+
+
+def test_the_history_of_a_rule_in_force_without_changes_says_no_changes_yet(admin: TestClient) -> None:
+    """Every rule in force has a history page, changed or not, and every rule has one page."""
+    rules = sorted(set(re.findall(r'href="/ui/routing/edit\?rule=([^"&]+)"', _html(admin.get("/ui/routing"), 200))))
+    assert rules
+    for rule in rules:
+        page = _html(admin.get(f"/ui/routing/history?rule={rule}"), 200)
+        assert "History of routing changes" in page
+    assert "No changes yet" in _html(admin.get(f"/ui/routing/history?rule={rules[0]}"), 200)
+
+
+def test_the_history_of_a_rule_gone_from_the_file_is_still_shown(store: StoreResource, admin: TestClient) -> None:
+    """A rule no longer in force keeps the history of its changes, on every page of it (past its
+    oldest change too: an empty page, not a 404)."""
+    with store.write() as conn:
+        conn.execute(RoutingWeightAudit.__table__.insert().values(rule="sms/ZZ/GONE", provider="old_sms", old_weight=None, new_weight=100,
+                                                                   changed_by="config", reason="seeded", at=utcnow()))
+    page = _html(admin.get("/ui/routing/history", params={"rule": "sms/ZZ/GONE"}), 200)
+    assert "old_sms" in page and "seeded" in page
+    oldest = weight_history(store, "sms/ZZ/GONE")[-1]["last"]
+    assert "No changes yet" in _html(admin.get("/ui/routing/history", params={"rule": "sms/ZZ/GONE", "before": str(oldest)}), 200)
