@@ -11,6 +11,7 @@ admin also edits routing weights, providers' state, keys and users."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -178,10 +179,17 @@ def _said(message: object) -> str:
     return cut(str(message), SAID_LIMIT)
 
 
+def _as_json(value: object, indent: int | None = None) -> str:
+    """A payload as a page shows it: JSON with every character as typed (Jinja's `tojson` wrote each
+    past ASCII as an escape, a note in Arabic read \\u0645\\u0631...), escaped for HTML as any text is."""
+    return json.dumps(value, indent=indent, ensure_ascii=False, sort_keys=True)
+
+
 templates.env.filters["when"] = when
 templates.env.filters["zone"] = zone_of
 templates.env.filters["said"] = _said
 templates.env.filters["exact"] = exact_number
+templates.env.filters["json"] = _as_json
 templates.env.globals["form_token"] = form_token
 
 

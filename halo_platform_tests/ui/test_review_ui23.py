@@ -10,6 +10,8 @@ The routing history of a rule that never existed said "No changes yet" instead o
 from __future__ import annotations
 
 import datetime as dt
+import html
+import json
 import re
 from urllib.parse import unquote
 
@@ -22,6 +24,7 @@ from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
 from halo_platform.delivery.state import weight_history
 from halo_platform.delivery.tables import RoutingWeightAudit
+from halo_platform.reports import audit
 from halo_platform.reports.audit import count_requests, list_requests
 from halo_platform.reports.schedules import schedule_edits
 from halo_platform.ui.requests import LIMIT
@@ -201,3 +204,14 @@ def test_the_history_of_a_rule_gone_from_the_file_is_still_shown(store: StoreRes
     assert "old_sms" in page and "seeded" in page
     oldest = weight_history(store, "sms/ZZ/GONE")[-1]["last"]
     assert "No changes yet" in _html(admin.get("/ui/routing/history", params={"rule": "sms/ZZ/GONE", "before": str(oldest)}), 200)
+
+
+def test_a_requests_payload_is_shown_as_typed_in_any_script(store: StoreResource, admin: TestClient) -> None:
+    """The payload was shown through Jinja's tojson, which writes every character past ASCII as an
+    escape: a note in Arabic read "\\u0645\\u0631...", an emoji "\\ud83d\\udc69". Now as typed, HTML-escaped."""
+    note = "مراجعة <b>x</b> & 👩🏽‍⚕️ Jalan Cikini"
+    audit.record_status(store, "ui23-payload", "QUEUED", task="campaign_alerts", payload={"note": note}, requested_by="ada")
+    page = _html(admin.get("/ui/requests/ui23-payload"), 200)
+    shown = html.unescape(re.search(r'<pre class="payload" id="payload">(.*?)</pre>', page, re.S).group(1))
+    assert json.loads(shown) == {"note": note} and note in shown
+    assert "<b>" not in page.split('id="payload"')[1].split("</pre>")[0]
