@@ -185,8 +185,9 @@ async def rotate(request: Request, name: str, caller: Caller = Depends(signed_in
     """A new key for the name's active key (`halo keys rotate`), shown once; the replaced key works
     for the overlap the row's field gives (hours, 24 if left empty)."""
     data = await request.form()
+    beside = f"rotate.{name}"  # the row's form: its errors beside its field, not at the top of the page
     if twice := repeated_error(data, ("overlap_hours",)):
-        return await run_in_threadpool(_page, request, caller, store, 422, errors={"form": twice})
+        return await run_in_threadpool(_page, request, caller, store, 422, errors={beside: twice})
     try:
         hours = plain_number(str(data.get("overlap_hours", "")).strip() or "24")
         if hours is None:  # as the key's rate: digits 0-9 (float() read `١٢` as 12)
@@ -197,10 +198,12 @@ async def rotate(request: Request, name: str, caller: Caller = Depends(signed_in
                 return rotate_key(store, _named(name, "active key"), overlap_hours=hours, rotated_by=caller.name)
         key, until = await run_in_threadpool(rotated)
     except FormSentAlready as exc:  # a reload of the answer showing the new key: the key it showed stays the name's
-        return await run_in_threadpool(_page, request, caller, store, exc.http_status, errors={f"rotate.{name}": str(exc)})
+        return await run_in_threadpool(_page, request, caller, store, exc.http_status, errors={beside: str(exc)})
+    except NotFoundError as exc:  # no row to be beside: at the top
+        return await run_in_threadpool(_page, request, caller, store, 404, errors={"form": str(exc)})
     except (ValueError, HaloError) as exc:
         why = str(exc) if isinstance(exc, HaloError) else f"overlap: a number of hours from 0 to {MAX_OVERLAP_HOURS}"
-        return await run_in_threadpool(_page, request, caller, store, 404 if isinstance(exc, NotFoundError) else 422, errors={"form": why})
+        return await run_in_threadpool(_page, request, caller, store, 422, errors={beside: why})
     return await run_in_threadpool(_page, request, caller, store, 201, created_key={"name": name, "key": key, "replaced_until": until})
 
 

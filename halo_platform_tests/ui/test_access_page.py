@@ -148,7 +148,7 @@ def test_a_key_rotated_on_the_page_is_shown_once_and_the_replaced_key_works_for_
     row = page.locator("tr[data-key='rotating-lab']")
     row.get_by_label("Hours the replaced key rotating-lab keeps working").fill("many")
     row.get_by_role("button", name="Rotate key rotating-lab").click()
-    expect(page.locator("#form-error")).to_contain_text("overlap: a number of hours from 0 to 720")
+    expect(page.locator("#rotate\\.rotating-lab-error")).to_contain_text("overlap: a number of hours from 0 to 720")
 
     row.get_by_label("Hours the replaced key rotating-lab keeps working").fill("1")
     with page.expect_response(lambda r: r.url.endswith("/rotate")) as answer:

@@ -215,3 +215,15 @@ def test_a_requests_payload_is_shown_as_typed_in_any_script(store: StoreResource
     shown = html.unescape(re.search(r'<pre class="payload" id="payload">(.*?)</pre>', page, re.S).group(1))
     assert json.loads(shown) == {"note": note} and note in shown
     assert "<b>" not in page.split('id="payload"')[1].split("</pre>")[0]
+
+
+@pytest.mark.parametrize(("overlap", "said"), [(["many"], "overlap: a number of hours from 0 to 720"),
+                                               (["1", "2"], "overlap_hours: given more than once")])
+def test_a_rotations_refused_overlap_is_said_beside_the_rows_field(store: StoreResource, admin: TestClient,
+                                                                   overlap: list[str], said: str) -> None:
+    """The overlap's error was at the top of the page, away from the row whose field it is about."""
+    create_key(store, "partner", ["tasks:read"])
+    form = _form(_html(admin.get("/ui/access"), 200), ROTATE) | {"overlap_hours": overlap}
+    page = _html(admin.post(ROTATE, data=form), 422)
+    assert _error(page, "rotate.partner").startswith(said)
+    assert 'id="form-error"' not in page and 'name="overlap_hours" aria-invalid="true"' in page
