@@ -28,7 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from halo_platform.access.guard import SESSION_COOKIE, Caller, check_csrf, session_caller
 from halo_platform.access.ui import login_page, unavailable_page
 from halo_platform.core.errors import HaloError
-from halo_platform.core.http import STORE_RETRY_AFTER, STORE_UNAVAILABLE
+from halo_platform.core.http import STORE_RETRY_AFTER, STORE_UNAVAILABLE, public_error
 from halo_platform.core.text import cut, exact_number, unstorable
 from halo_platform.ui.once import form_token
 
@@ -304,7 +304,7 @@ def install(app: FastAPI) -> None:
         caller = await session_caller(request, request.cookies.get(SESSION_COOKIE)) if is_page(request.url.path) else None
         if caller is None:
             return await api_refused(request, exc)
-        return render(request, "problem.html", caller, status=exc.http_status, message=str(exc))
+        return render(request, "problem.html", caller, status=exc.http_status, message=public_error(exc))
 
     api_not_found = app.exception_handlers[404]
 
