@@ -31,6 +31,7 @@ from zoneinfo import ZoneInfo
 
 from halo_platform.core.errors import HaloError
 from halo_platform.core.settings import refuse_unknown_keys
+from halo_platform.core.text import cut, echo, visible
 
 DEFAULT_TYPE = "default"
 _DAY = 86_400
@@ -93,7 +94,8 @@ def resolve_rules(feed: str, config: object, provider_id: str, slot_type: str | 
     provider_types = _section(provider, "types", f"{where}.providers.{provider_id}")
     if slot_type != DEFAULT_TYPE and slot_type not in types and slot_type not in provider_types:
         known = sorted({DEFAULT_TYPE, *types, *provider_types})
-        raise HaloError(f"unknown appointment type {slot_type!r} for {feed}/{provider_id}; known: {', '.join(known)}")
+        # the caller's type and provider id repeated cut, control characters written out (a 10 kB type came back whole)
+        raise HaloError(f"unknown appointment type {echo(slot_type)} for {feed}/{visible(cut(provider_id))}; known: {', '.join(known)}")
     rules = _override(SlotRules(), (config or {}).get("default"), f"{where}.default")
     rules = _override(rules, types.get(slot_type), f"{where}.types.{slot_type}")
     rules = _override(rules, provider.get("default"), f"{where}.providers.{provider_id}.default")

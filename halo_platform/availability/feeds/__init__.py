@@ -20,6 +20,7 @@ from halo_platform.availability.slots import check_rules
 from halo_platform.core.errors import HaloError
 from halo_platform.core.plugins import discover, instances_of
 from halo_platform.core.settings import ConfigLoader, get_settings, read_yaml, refuse_unknown_keys
+from halo_platform.core.text import echo
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*\Z")
 DEFAULT_QUARANTINE_THRESHOLD = 0.1
@@ -122,5 +123,5 @@ def _threshold(path: Path, name: str, cfg: dict) -> float:
 def get_feed(name: str) -> Feed:
     feeds = load_feeds()
     if name not in feeds:
-        raise HaloError(f"unknown feed {name!r}; known: {', '.join(sorted(feeds))}")
+        raise HaloError(f"unknown feed {echo(name)}; known: {', '.join(sorted(feeds))}")
     return feeds[name]
