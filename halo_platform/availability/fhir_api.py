@@ -80,7 +80,7 @@ def parse_start(values: list[str]) -> list[Bound]:
             text = value[len(match.group(1) or ""):]
             parsed, parts = (service.date_time(text), 0) if match.group(4) else partial_date(text)
         except ValueError:
-            raise HaloError(f"start: expected [eq|ge|gt|le|lt|sa|eb]YYYY[-MM[-DD[Thh:mm[:ss][Z|+hh:mm]]]], got {value!r}") from None
+            raise HaloError(f"start: expected [eq|ge|gt|le|lt|sa|eb]YYYY[-MM[-DD[Thh:mm[:ss][Z|+hh:mm]]]], got {echo(value)}") from None
         prefix = match.group(1) or "eq"
         if prefix in _UNSUPPORTED:
             raise HaloError(f"start: the prefix {prefix} is not supported here; use eq, ge, gt, le, lt, sa or eb")
@@ -204,7 +204,7 @@ def search_slots(store: StoreResource, params: list[tuple[str, str]], base_url: 
         schedule = schedule.rsplit("/Schedule/", 1)[1]
     schedule = schedule.removeprefix("Schedule/")
     if not _ID.match(schedule):
-        raise HaloError(f"schedule: expected Schedule/<id>, got {schedules[0]!r}")
+        raise HaloError(f"schedule: expected Schedule/<id>, got {echo(schedules[0])}")
     # FHIR search ANDs repeated parameters, and a comma list is an OR: a free Slot matches when
     # every `status` lists free
     asked = [set(v.split(",")) for v in values("status")]
@@ -273,7 +273,7 @@ def as_of(values: list[str], now: dt.datetime) -> dt.datetime:
         at = service.date_time(values[0])
         at = (at if at.tzinfo else at.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)  # 0001-01-01T00:00+01:00 is before year 1
     except (ValueError, OverflowError):
-        raise HaloError(f"_at: expected an instant YYYY-MM-DDThh:mm:ssZ, got {values[0]!r}") from None
+        raise HaloError(f"_at: expected an instant YYYY-MM-DDThh:mm:ssZ, got {echo(values[0])}") from None
     if at > now:  # a search is answered as of a time that was, never one to come
         raise HaloError(f"_at: {iso_z(at)} is after now, {iso_z(now)}")
     service.in_calendar(at.date(), "_at")  # the links write it YYYY: the year 1 was written 1-01-01
@@ -288,7 +288,7 @@ def whole_number(values: list[str], name: str) -> int | None:
     if len(values) > 1:
         raise HaloError(f"{name}: give at most one")
     if values and not (values[0].isascii() and values[0].isdigit()):
-        raise HaloError(f"{name}: expected a whole number >= 0, got {values[0]!r}")
+        raise HaloError(f"{name}: expected a whole number >= 0, got {echo(values[0])}")
     # int() refuses more than 4,300 digits (a ValueError, a 500); no page is that long
     if values and len(digits := values[0].lstrip("0")) > MAX_DIGITS:
         raise HaloError(f"{name}: expected a whole number >= 0 of at most {MAX_DIGITS} digits, got {len(digits)} digits")
@@ -313,7 +313,7 @@ def serves_json(formats: list[str], accept: str | None) -> None:
         raise HaloError("_format: give at most one")
     asked = given or ([accept] if accept else [])
     if asked and not any(media(m) in _JSON for m in asked[0].split(",")):
-        raise NotAcceptableError(f"only JSON ({FHIR_JSON}) is served, not {asked[0]!r}")
+        raise NotAcceptableError(f"only JSON ({FHIR_JSON}) is served, not {echo(asked[0])}")
 
 
 _SEARCH_PARAMETERS = [

@@ -2,10 +2,14 @@
 characters written out, cut to 100 characters), so a 10 kB feed name, appointment type or FHIR
 parameter comes back as one short line on the CLI, in a 4xx body and in the log, not whole."""
 
+import datetime as dt
+
 import pytest
 from click.testing import CliRunner
 
+from halo_platform.availability.fhir_api import search_slots
 from halo_platform.cli import cli
+from halo_platform.core.errors import HaloError
 from halo_platform.core.text import echo
 from halo_platform.http import create_app
 from halo_platform_tests.availability.test_slots import rules_file  # noqa: F401 (fixture)
@@ -41,3 +45,32 @@ def test_a_long_feed_name_or_appointment_type_is_repeated_cut_in_a_422(store, ru
     client = authorized_client(create_app({"store": store}), "availability:read")
     answer = client.get("/v1/slots", params={"feed": "acme", "provider_id": "P1", **params})
     assert answer.status_code == 422 and answer.json()["error"] == said, answer.text[:600]
+
+
+@pytest.mark.parametrize(("name", "value", "said"), [
+    ("_at", BIG, f"_at: expected an instant YYYY-MM-DDThh:mm:ssZ, got {echo(BIG)}"),
+    ("_count", BIG, f"_count: expected a whole number >= 0, got {echo(BIG)}"),
+    ("_offset", BIG, f"_offset: expected a whole number >= 0, got {echo(BIG)}"),
+    ("_count", "1\x1b[2J", "_count: expected a whole number >= 0, got '1\\x1b[2J'"),
+    ("start", BIG, f"start: expected [eq|ge|gt|le|lt|sa|eb]YYYY[-MM[-DD[Thh:mm[:ss][Z|+hh:mm]]]], got {echo(BIG)}"),
+    ("schedule", f"Schedule/{BIG}", f"schedule: expected Schedule/<id>, got {echo('Schedule/' + BIG)}"),
+])
+def test_a_fhir_search_repeats_a_long_parameter_cut(store, name, value, said):
+    """`_at`, `_count`, `_offset`, `start` and `schedule` of 10 kB were repeated whole (a 10,0xx
+    character message, cut only by the HTTP cap at 500 characters)."""
+    params = [("schedule", "Schedule/acme.P1"), ("start", "ge2027-01-04")]
+    params = [(k, v) for k, v in params if k != name] + [(name, value)]
+    with pytest.raises(HaloError) as refused:
+        search_slots(store, params, "http://testserver/fhir/Slot", now=dt.datetime(2027, 1, 1, tzinfo=dt.UTC))
+    assert str(refused.value) == said and len(str(refused.value)) < SHORT
+
+
+def fhir_search(store, headers: dict) -> tuple[int, dict]:  # noqa: ANN001
+    client = authorized_client(create_app({"store": store}), "availability:read")
+    answer = client.get("/fhir/Slot", params={"schedule": "Schedule/S1"}, headers=headers)
+    return answer.status_code, answer.json()
+
+
+def test_a_406_repeats_a_long_accept_cut(store):
+    code, body = fhir_search(store, {"Accept": f"text/{BIG}"})
+    assert code == 406 and body["error"] == f"only JSON (application/fhir+json) is served, not {echo('text/' + BIG)}", body
