@@ -35,7 +35,7 @@ from halo_platform.core.errors import HaloError
 from halo_platform.core.http import ChecksFirstRoute, public_error, resource
 from halo_platform.core.models import EARLIEST_DATE, LATEST_DATE, iso_z, utcnow
 from halo_platform.core.store import StoreResource
-from halo_platform.core.text import cut, echo
+from halo_platform.core.text import cut, echo, plain_number
 
 FHIR_JSON = "application/fhir+json"
 SLOT_STATUSES = ("busy", "free", "busy-unavailable", "busy-tentative", "entered-in-error")
@@ -53,8 +53,11 @@ MAX_COUNT = 1_000
 _AS_INSTANT = {"sa": "gt", "eb": "lt"}
 _ONE_DAY = dt.timedelta(days=1)
 _UNSUPPORTED = ("ne", "ap")  # not one range of starts (ne), or a closeness of the server's choosing (ap)
-# what a `_format` or an Accept media range may name for the JSON this API serves
+# what a `_format` may name for the JSON this API serves
 _JSON = {"json", "application/json", FHIR_JSON, "*/*", "application/*"}
+# the JSON types an answer may have, each with the names an Accept header may give it (`json`, as
+# `_format` writes it, was taken in an Accept too)
+_ACCEPTED = ((FHIR_JSON,), ("application/json", "json"))
 
 router = APIRouter(tags=["fhir"], dependencies=[Depends(requires("availability:read"))], route_class=ChecksFirstRoute)
 
@@ -302,18 +305,43 @@ def handling_strict(prefer: list[str]) -> bool:
     return any(p.split(";", 1)[0].replace(" ", "").lower() == "handling=strict" for p in ",".join(prefer).split(","))
 
 
+def json_quality(accept: str) -> float:
+    """The highest q-value an Accept header gives a JSON type this API answers (FHIR's, plain
+    JSON's), each from the most specific range naming it (RFC 9110 12.5.1): `application/json;q=0`
+    refuses it ("not acceptable"), `*/*;q=0.5` takes it, `application/*;q=0, */*` refuses it. A
+    q that is no number from 0 to 1 is left out: the range as written, at 1."""
+    quality: dict[str, float] = {}
+    for media_range in accept.split(","):
+        media, *params = media_range.split(";")
+        q = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q" and (number := plain_number(value.strip())) is not None and number <= 1:
+                q = number
+        media = media.strip().lower()
+        quality[media] = max(q, quality.get(media, 0.0))  # a range named twice: its better q
+    best = 0.0
+    for names in _ACCEPTED:
+        for ranges in (names, ("application/*",), ("*/*",)):
+            if found := [quality[r] for r in ranges if r in quality]:
+                best = max(best, *found)
+                break
+    return best
+
+
 def serves_json(formats: list[str], accept: str | None) -> None:
     """Only JSON is served: a `_format` (FHIR's override of Accept) or, without one, an Accept
-    naming none of JSON's media types (XML, Turtle) is a 406, not JSON a client would fail to read."""
-    def media(value: str) -> str:
-        return value.split(";", 1)[0].strip().lower()
-
+    giving every JSON type a q of 0 or naming none (XML, Turtle) is a 406, not JSON a client would
+    fail to read."""
     given = [f for f in formats if f.strip()]
     if len(given) > 1:  # the last one was read, where a proxy or a log reads the first
         raise HaloError("_format: give at most one")
-    asked = given or ([accept] if accept else [])
-    if asked and not any(media(m) in _JSON for m in asked[0].split(",")):
-        raise NotAcceptableError(f"only JSON ({FHIR_JSON}) is served, not {echo(asked[0])}")
+    if given:
+        served = any(m.split(";", 1)[0].strip().lower() in _JSON for m in given[0].split(","))
+    else:
+        served = not accept or json_quality(accept) > 0
+    if not served:
+        raise NotAcceptableError(f"only JSON ({FHIR_JSON}) is served, not {echo(given[0] if given else accept)}")
 
 
 _SEARCH_PARAMETERS = [

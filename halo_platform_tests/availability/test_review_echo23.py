@@ -1,6 +1,7 @@
 """Review echo23: error messages that repeat the caller's values repeat them `echo`ed (quoted, control
 characters written out, cut to 100 characters), so a 10 kB feed name, appointment type or FHIR
-parameter comes back as one short line on the CLI, in a 4xx body and in the log, not whole."""
+parameter comes back as one short line on the CLI, in a 4xx body and in the log, not whole; and
+the FHIR Slot search reads an Accept header's q-values (RFC 9110: `q=0` is "not acceptable")."""
 
 import datetime as dt
 
@@ -74,3 +75,29 @@ def fhir_search(store, headers: dict) -> tuple[int, dict]:  # noqa: ANN001
 def test_a_406_repeats_a_long_accept_cut(store):
     code, body = fhir_search(store, {"Accept": f"text/{BIG}"})
     assert code == 406 and body["error"] == f"only JSON (application/fhir+json) is served, not {echo('text/' + BIG)}", body
+
+
+@pytest.mark.parametrize(("accept", "served"), [
+    ("application/json;q=0", False),
+    ("application/fhir+json; q=0.0", False),
+    ("application/fhir+json;q=0, application/json;Q=0.000", False),
+    ("application/xml, application/fhir+json;q=0", False),
+    ("application/*;q=0", False),
+    ("application/*;q=0, */*", False),  # JSON refused by its more specific range: */* takes every other type
+    ("application/fhir+json;q=0, application/json;q=0, */*;q=0.8", False),
+    ("application/json;q=0, */*;q=0.5", True),
+    ("*/*;q=0.5", True),
+    ("application/json;q=0.001", True),
+    ("application/json;q=0, application/fhir+json", True),
+    ("application/*;q=0, application/fhir+json;q=0.1", True),
+    ("application/xml;q=0, application/json", True),
+    ("application/json;q=zero", True),  # no q-value: the range as written, at 1
+])
+def test_an_accept_giving_every_json_type_q_0_is_406(store, accept, served):
+    """RFC 9110 12.4.2: a q-value of 0 means "not acceptable", and a more specific range overrides
+    a less specific one (12.5.1). `Accept: application/json;q=0` was answered JSON with a 200."""
+    code, body = fhir_search(store, {"Accept": accept})
+    if served:
+        assert code == 200 and body["resourceType"] == "Bundle", body
+    else:
+        assert code == 406 and body["error"] == f"only JSON (application/fhir+json) is served, not {echo(accept)}", body
