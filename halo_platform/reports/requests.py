@@ -45,7 +45,9 @@ def prepare_request(task_name: str, payload: Mapping[str, Any] | None, sinks: Se
     task = get_task(task_name)
     payload = dict(payload or {})
     if sinks:
-        inner = payload.get("sinks")
+        # the payload's own list as its schema reads it: `"sinks": "a"` is refused as the payload alone
+        # is (not "given twice"), and `"sinks": ""` or `null` was dropped without a word
+        inner = task.validate_payload(payload).sinks if "sinks" in payload else []
         if inner and inner != list(sinks):  # else one of the two lists the caller named is dropped without a word
             reason = f"given twice: {list(sinks)} beside the payload and {inner} in it; give one list"
             raise PayloadError(task.name, [{"field": "sinks", "reason": cut(reason, 300)}])
