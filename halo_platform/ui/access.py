@@ -92,7 +92,11 @@ def _page(request: Request, caller: Caller, store: StoreResource, status: int = 
     context.setdefault("key_form", {"name": "", "scopes": [], "expires": "", "rate": ""})
     context.setdefault("user_form", {"name": "", "role": "viewer"})
     errors = context["errors"]
-    answer = render(request, "access.html", caller, status=status, keys=[{**k, "state": _state(k)} for k in list_keys(store)],
+    keys = [{**k, "state": _state(k)} for k in list_keys(store)]
+    rows = {f"revoke.{k['name']}.{k['prefix']}" for k in keys}
+    for field in [f for f in errors if f.startswith("revoke.") and f not in rows]:  # no row to be beside: at the top
+        errors["form"] = errors.pop(field)
+    answer = render(request, "access.html", caller, status=status, keys=keys,
                     users=list_users(store), scopes=SCOPES, roles=list(ROLE_SCOPES),
                     key_open=any(f.startswith("key.") for f in errors), user_open=any(f.startswith("user.") for f in errors), **context)
     answer.headers["Cache-Control"] = "no-store"  # the answer to a created key holds the key
@@ -152,14 +156,16 @@ async def new_key(request: Request, caller: Caller = Depends(signed_in("admin"))
     return await run_in_threadpool(_page, request, caller, store, 201, created_key={"name": form["name"], "key": key})
 
 
-async def _change(request: Request, caller: Caller, store: StoreResource, change: Callable[[], None], done: str) -> Response:
+async def _change(request: Request, caller: Caller, store: StoreResource, change: Callable[[], None], done: str,
+                  beside: str = "form") -> Response:
     """Make a change of a row's button; back to the page saying what was done, or with the
-    error at the top (a second click on the same button: the key is revoked already)."""
+    error `beside` the row (a second click on the same button: the key is revoked already), at
+    the top by default."""
     try:
         await run_in_threadpool(change)
     except HaloError as exc:
         return await run_in_threadpool(_page, request, caller, store, 404 if isinstance(exc, NotFoundError) else 422,
-                                       errors={"form": str(exc)})
+                                       errors={beside: str(exc)})
     return done_redirect(request, "/ui/access", done)
 
 
@@ -176,7 +182,7 @@ async def revoke(request: Request, name: str, caller: Caller = Depends(signed_in
         prefix = ""  # no key's
     return await _change(request, caller, store,
                          lambda: revoke_key(store, _named(name, "active key"), revoked_by=caller.name, prefix=prefix),
-                         f"key {name} revoked")
+                         f"key {name} revoked", beside="form" if prefix is None else f"revoke.{name}.{prefix}")
 
 
 @router.post("/ui/access/keys/{name}/rotate", response_class=HTMLResponse)
