@@ -175,7 +175,7 @@ class DeliveryConfig:
         for rule in self.rules:
             if rule.key == key:
                 return rule
-        raise HaloError(f"unknown routing rule {key!r}; known: {', '.join(r.key for r in self.rules)}")
+        raise HaloError(f"unknown routing rule {echo(key)}; known: {', '.join(r.key for r in self.rules)}")
 
 
 def country_code(value: Any, what: str = "country") -> str | None:

@@ -124,3 +124,23 @@ def test_a_long_payload_value_at_390_px_neither_scrolls_sideways_nor_fills_pages
     expect(more).to_contain_text(LONG[-50:])
     assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
     screenshot(page, "uifix23b-390-long-payload-opened")
+
+
+def _rule_missing(admin: TestClient, rule: str) -> str:
+    page = _html(admin.get("/ui/routing/edit", params={"rule": rule}), 404)
+    return html.unescape(re.search(r'<p role="alert">(.*?)</p>', page, re.S).group(1))
+
+
+def test_an_unknown_rules_key_is_repeated_cut_and_the_known_rules_are_still_said(admin: TestClient) -> None:
+    """The unknown rule's message repeated its key whole ({key!r}), so a 1,000-character key filled
+    the 300 characters the page says and the known rules were cut off; now it is echoed as every
+    other message (core.text.echo: at most 100 characters, then "…")."""
+    said = _rule_missing(admin, "sms:ZZ:" + "k" * 1_000)
+    assert said.startswith(f"unknown routing rule 'sms:ZZ:{'k' * 93}…'; known: "), said[:200]
+    assert "sms/" in said.split("; known: ")[1]
+
+
+def test_an_unknown_rules_invisible_character_is_shown_as_its_escape(admin: TestClient) -> None:
+    """A zero-width joiner in the key is shown as `\\u200d` (repr, as echo writes it): a key that looks
+    like a known one says why it is none."""
+    assert _rule_missing(admin, "sms/*/TE\u200dXT").startswith("unknown routing rule 'sms/*/TE\\u200dXT'; known: ")
