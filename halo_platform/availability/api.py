@@ -179,7 +179,7 @@ def _graphql_date(value: object) -> dt.date:
     try:
         return yyyy_mm_dd(value)
     except ValueError:
-        raise GraphQLError(f"Date: expected a date YYYY-MM-DD, got {value!r}") from None
+        raise GraphQLError(f"Date: expected a date YYYY-MM-DD, got {echo(value)}") from None
 
 
 DateScalar = strawberry.scalar(dt.date, name="Date", description="A calendar date, YYYY-MM-DD",
@@ -483,7 +483,7 @@ class _JSONErrorsGraphQLRouter(GraphQLRouter):
         # the query with its variables' defaults, as if they had been read
         unknown = [key for key in decoded if key not in _GRAPHQL_NAMES] if isinstance(decoded, dict) else []
         if unknown:
-            raise StrawberryHTTPException(400, f"the body's key {unknown[0]!r} is not a GraphQL request's: "
+            raise StrawberryHTTPException(400, f"the body's key {echo(unknown[0])} is not a GraphQL request's: "
                                                f"expected {', '.join(_GRAPHQL_NAMES[:-1])} or {_GRAPHQL_NAMES[-1]}")
         return decoded
 

@@ -37,7 +37,7 @@ from halo_platform.core.instance import dagster_instance
 from halo_platform.core.models import EARLIEST_DATE, LATEST_DATE, in_calendar, iso_z
 from halo_platform.core.redact import mask_text
 from halo_platform.core.store import StoreResource
-from halo_platform.core.text import unstorable, yyyy_mm_dd
+from halo_platform.core.text import echo, unstorable, yyyy_mm_dd
 
 MAX_QUERY_DAYS = 366  # local dates a query's range holds at most, its first and last included
 UNSTORABLE = "a value the database cannot take: text with a NUL character, or a number out of range"
@@ -133,7 +133,7 @@ def date_time(value: object) -> dt.datetime:
     """A date and time written in full (`DATE_TIME`), else ValueError: dateutil's isoparse also
     takes a bare date or year (as midnight), the basic form and week dates."""
     if not isinstance(value, str) or not _DATE_TIME.fullmatch(value):
-        raise ValueError(f"expected a date and time YYYY-MM-DDThh:mm[:ss][Z|+hh:mm], got {value!r}")
+        raise ValueError(f"expected a date and time YYYY-MM-DDThh:mm[:ss][Z|+hh:mm], got {echo(value)}")
     return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
@@ -143,7 +143,7 @@ def parse_date(value: str | None, what: str) -> dt.date | None:
     try:
         day = yyyy_mm_dd(value)
     except ValueError:
-        raise HaloError(f"{what}: expected a date YYYY-MM-DD, got {value!r}") from None
+        raise HaloError(f"{what}: expected a date YYYY-MM-DD, got {echo(value)}") from None
     return in_calendar(day, what)
 
 
@@ -267,7 +267,7 @@ def group_availability(store: StoreResource, feed: str, provider_ids: list[str],
     of them (providers a day apart share no whole date: a doctor's evening is a room's morning)."""
     _known_feed(feed)
     if mode not in MODES:
-        raise HaloError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        raise HaloError(f"mode must be one of {', '.join(MODES)}, got {echo(mode)}")
     storable(*provider_ids)
     check_range(first, last)  # the dates given, before a default is reckoned from them
     default = None if first else "today at UTC-12"

@@ -203,7 +203,7 @@ def yyyy_mm_dd(value: object) -> dt.date:
     """A date written YYYY-MM-DD, else ValueError: `date.fromisoformat` alone also takes 20261203
     and 2026-W49-4, which REST and GraphQL refuse alike, as every field saying YYYY-MM-DD does."""
     if not isinstance(value, str) or not _YYYY_MM_DD.fullmatch(value):
-        raise ValueError(f"expected a date YYYY-MM-DD, got {value!r}")
+        raise ValueError(f"expected a date YYYY-MM-DD, got {echo(value)}")
     return dt.date.fromisoformat(value)
 
 
