@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import functools
 import logging
 import re
 import ssl
@@ -45,6 +46,16 @@ class TransientSinkError(SinkError):
 
 class PermanentSinkError(SinkError):
     pass
+
+
+class PartlyDeliveredSinkError(TransientSinkError):
+    """Some recipients have it, others were refused for now (an email's 4xx to one address: greylisting,
+    a full mailbox): `delivered` are the targets that have it; `resend()` delivers it to the others
+    alone, and is the retry (the ones that have it never get it twice)."""
+
+    def __init__(self, message: str, delivered: list[str], resend: Callable[[], list[str]]) -> None:
+        super().__init__(message)
+        self.delivered, self.resend = delivered, resend
 
 
 class MaybeDeliveredSinkError(PermanentSinkError):
@@ -317,29 +328,39 @@ def deliver_with_retries(
     backoff_seconds: Sequence[float] = (1.0, 4.0),
     sleep=time.sleep,  # noqa: ANN001
 ) -> DeliveryOutcome:
-    """Deliver through one sink with bounded retries; transient errors back off and retry.
-    The outcome's detail has its emails and phone numbers masked (a server's reply may echo
-    them); an exception that is not a sink error is named by its type alone (its text may hold
-    a setting's value) and not retried."""
+    """Deliver through one sink with bounded retries; transient errors back off and retry, a partial
+    delivery (`PartlyDeliveredSinkError`) to the recipients that do not have it yet. The outcome's
+    detail has its emails and phone numbers masked (a server's reply may echo them); an exception
+    that is not a sink error is named by its type alone (its text may hold a setting's value) and
+    not retried. A failure after a partial delivery is `maybe_delivered`: the others have it."""
     detail = ""
     tries: list[dict] = []
+    done: list[str] = []  # targets delivered by an attempt that failed for others
+    partly = ""  # that attempt's error: who was refused, and how
+    send: Callable[[], list[str]] = functools.partial(sink.deliver, delivery)
 
     def tried(attempt: int, error: str | None) -> None:
         tries.append({"attempt": attempt, "at": utcnow().isoformat(), "outcome": "FAILED" if error else "DELIVERED",
                       "error": error_line(error)[0] if error else None})
 
+    def failed(attempt: int, error: str, **flags: bool) -> DeliveryOutcome:
+        if partly and partly != detail:
+            error += f"; before: {partly}"
+        return DeliveryOutcome(name, "FAILED", attempt, [], error, tries=tries, **{"maybe_delivered": bool(done), **flags})
+
     for attempt in range(1, attempts + 1):
         try:
-            targets = sink.deliver(delivery)
+            targets = send()
             tried(attempt, None)
-            return DeliveryOutcome(name, "DELIVERED", attempt, list(targets), "", utcnow(), tries)
+            return DeliveryOutcome(name, "DELIVERED", attempt, [*done, *targets], "", utcnow(), tries)
         except PermanentSinkError as exc:
             detail = mask_text(f"permanent: {exc}")
             tried(attempt, detail)
-            return DeliveryOutcome(name, "FAILED", attempt, [], detail, tries=tries, permanent=True,
-                                   maybe_delivered=isinstance(exc, MaybeDeliveredSinkError))
+            return failed(attempt, detail, permanent=True, maybe_delivered=isinstance(exc, MaybeDeliveredSinkError) or bool(done))
         except (TransientSinkError, OSError, TimeoutError) as exc:
             detail = mask_text(f"{type(exc).__name__}: {exc}")
+            if isinstance(exc, PartlyDeliveredSinkError):
+                done, send, partly = [*done, *exc.delivered], exc.resend, partly or detail
             tried(attempt, detail)
             if attempt < attempts:
                 sleep(backoff_seconds[min(attempt - 1, len(backoff_seconds) - 1)])
@@ -347,8 +368,8 @@ def deliver_with_retries(
             log.error("sink %s failed unexpectedly: %s", name, type(exc).__name__)
             detail = f"unexpected error: {type(exc).__name__}"
             tried(attempt, detail)
-            return DeliveryOutcome(name, "FAILED", attempt, [], detail, tries=tries)
-    return DeliveryOutcome(name, "FAILED", attempts, [], f"gave up after {attempts} attempts: {detail}", tries=tries)
+            return failed(attempt, detail)
+    return failed(attempts, f"gave up after {attempts} attempts: {detail}")
 
 
 def folder_in_the_way(name: str) -> PermanentSinkError:

@@ -6,6 +6,7 @@ does one needing what the server does not offer (STARTTLS, AUTH, SMTPUTF8 for an
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import smtplib
@@ -23,6 +24,7 @@ from halo_platform.core.text import control_character
 from halo_platform.sinks.base import (
     Delivery,
     MaybeDeliveredSinkError,
+    PartlyDeliveredSinkError,
     PermanentSinkError,
     Sink,
     TransientSinkError,
@@ -156,17 +158,30 @@ class EmailSink(Sink):
         # the envelope takes the address alone (its name stays in the header): a name beyond ASCII
         # made smtplib require SMTPUTF8 for an ASCII address, and a name was in the targets
         recipients = list(dict.fromkeys(_address(a) for a in [*self.to, *self.cc]))  # one copy for an address in to and cc
-        masked = ", ".join(mask_email(a) for a in recipients)
+        return self._deliver(message, recipients)
+
+    def _deliver(self, message: EmailMessage, recipients: list[str], gone: dict[str, int] | None = None) -> list[str]:
+        """Send `message` to `recipients`. Those refused for now (4xx) while others took it are left to
+        the retry (`PartlyDeliveredSinkError.resend`: the same message to them alone); those refused for
+        good (5xx, `gone`, carried to the retry) fail the sink once the others have it."""
         context = tls_context(self.verify_tls, self.ca_file, f"SMTP {self.host}")
         with answered_within(f"SMTP {self.host}", self.timeout) as deadline:
-            refused = self._send(message, recipients, context, deadline)
+            refused = {a: code for a, (code, _) in self._send(message, recipients, context, deadline).items()}
         delivered = [a for a in recipients if a not in refused]
-        if refused:  # the others have it: a retry would send it to them twice, so none is made
-            raise MaybeDeliveredSinkError(
-                f"refused for {', '.join(f'{mask_email(a)} ({code})' for a, (code, _) in refused.items())}; "
-                f"sent to {', '.join(mask_email(a) for a in delivered)}")
-        log.info("email %r sent to %s", delivery.subject, masked)
-        return [f"mailto:{mask_email(a)}" for a in delivered]
+        again = [a for a, code in refused.items() if 400 <= code < 500]
+        gone = {**(gone or {}), **{a: code for a, code in refused.items() if a not in again}}
+        if again or gone:
+            error = (f"refused for {', '.join(f'{mask_email(a)} ({code})' for a, code in {**refused, **gone}.items())}; "
+                     f"sent to {', '.join(mask_email(a) for a in delivered)}")
+            if again:
+                raise PartlyDeliveredSinkError(error, self._targets(delivered), functools.partial(self._deliver, message, again, gone))
+            raise MaybeDeliveredSinkError(error)  # the others have it: a retry would send it to them twice
+        log.info("email %r sent to %s", message["Subject"], ", ".join(mask_email(a) for a in recipients))
+        return self._targets(delivered)
+
+    @staticmethod
+    def _targets(addresses: list[str]) -> list[str]:
+        return [f"mailto:{mask_email(a)}" for a in addresses]
 
     def _send(self, message: EmailMessage, recipients: list[str], context: ssl.SSLContext,
               deadline: TimedDeadline) -> dict[str, tuple[int, bytes]]:

@@ -62,6 +62,7 @@ class SMTPSwitches:
     - rcpt_reply: reply every RCPT TO with this line instead of 250 (e.g. "451 4.3.0 Try again later",
       "550 5.1.1 No such user").
     - rcpt_replies: per-recipient reply lines (address -> line), for a partial refusal.
+    - rcpt_replies_once: the same, each line replied once, the address accepted after it (greylisting).
     - mail_reply: reply MAIL FROM with this line instead of 250 (e.g. Postfix's "553 5.7.1 <a@b>: Sender address rejected").
     - data_reply: reply the end of DATA with this line instead of 250 (the message is then not recorded).
     - drop_after_data: record the next message, then close its connection before the 250 (an unknown outcome).
@@ -80,6 +81,7 @@ class SMTPSwitches:
 
     rcpt_reply: str | None = None
     rcpt_replies: dict[str, str] = field(default_factory=dict)
+    rcpt_replies_once: dict[str, str] = field(default_factory=dict)
     mail_reply: str | None = None
     data_reply: str | None = None
     drop_after_data: bool = False
@@ -120,7 +122,7 @@ class _Handler:
         if self.dropped_at(smtp, "RCPT"):
             return "421 4.3.0 closing"  # never reaches the client: its connection is closed
         switches = self.server.switches
-        reply = switches.rcpt_replies.get(address) or switches.rcpt_reply
+        reply = switches.rcpt_replies_once.pop(address, None) or switches.rcpt_replies.get(address) or switches.rcpt_reply
         if reply:
             return reply
         envelope.rcpt_tos.append(address)

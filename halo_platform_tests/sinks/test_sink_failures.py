@@ -71,13 +71,58 @@ def test_a_redirect_is_not_a_delivery(http_fake, status) -> None:
         assert f"answered {status}, a redirect" in outcome.detail and "s3cr3t" not in outcome.detail
 
 
-def test_a_recipient_the_mail_server_refuses_fails_the_sink_and_the_others_get_it_once(smtp_server, report_file) -> None:
-    smtp_server.switches.rcpt_replies = {"ops@example.com": "451 4.7.1 Greylisted, try again later"}
+def test_a_recipient_the_mail_server_refuses_for_good_fails_the_sink_and_the_others_get_it_once(smtp_server, report_file) -> None:
+    smtp_server.switches.rcpt_replies = {"ops@example.com": "550 5.1.1 No such user"}
     sink = EmailSink(host=smtp_server.host, port=smtp_server.port, sender="reports@example.com", to=["finance@example.com", "ops@example.com"])
     outcome = deliver_with_retries("mail", sink, Delivery("r", "t", [report_file]), attempts=3, sleep=_no_sleep)
-    assert outcome.status == "FAILED"
-    assert "refused for o*s@example.com (451); sent to f*****e@example.com" in outcome.detail
+    assert (outcome.status, outcome.attempts, outcome.maybe_delivered) == ("FAILED", 1, True)
+    assert "refused for o*s@example.com (550); sent to f*****e@example.com" in outcome.detail
     assert [m.rcpt_tos for m in smtp_server.messages.snapshot()] == [["finance@example.com"]]  # once: not retried
+
+
+def test_a_greylisted_recipient_gets_the_email_on_a_retry_and_the_others_only_once(smtp_server, report_file) -> None:
+    """A 4xx to one recipient (greylisting: "try again later") while the others took the email: the
+    retry goes to that recipient alone. It used to end the sink FAILED: the refused recipient never
+    got the report, although the server had asked to be asked again."""
+    smtp_server.switches.rcpt_replies_once = {"ops@example.com": "451 4.7.1 Greylisted, try again later"}
+    sink = EmailSink(host=smtp_server.host, port=smtp_server.port, sender="reports@example.com",
+                     to=["finance@example.com", "ops@example.com"], cc=["audit@example.com"])
+    outcome = deliver_with_retries("mail", sink, Delivery("r", "t", [report_file]), attempts=3, sleep=_no_sleep)
+    assert (outcome.status, outcome.attempts) == ("DELIVERED", 2)
+    assert outcome.targets == ["mailto:f*****e@example.com", "mailto:a***t@example.com", "mailto:o*s@example.com"]
+    assert [m.rcpt_tos for m in smtp_server.messages.snapshot()] == [["finance@example.com", "audit@example.com"], ["ops@example.com"]]
+    first, second = smtp_server.messages.snapshot()
+    assert second.message["To"] == first.message["To"] == "finance@example.com, ops@example.com"  # the same email, headers and all
+    assert second.message["Message-ID"] is None or second.message["Message-ID"] == first.message["Message-ID"]
+    assert "refused for o*s@example.com (451)" in outcome.tries[0]["error"]
+
+
+@pytest.mark.parametrize("refusals", [
+    {"ops@example.com": "451 4.7.1 Greylisted, try again later"},  # refused at every attempt
+    {"ops@example.com": "451 4.7.1 Greylisted, try again later", "gone@example.com": "550 5.1.1 No such user"},
+])
+def test_a_recipient_still_refused_fails_the_sink_as_maybe_delivered_and_nobody_gets_it_twice(smtp_server, report_file, refusals) -> None:
+    smtp_server.switches.rcpt_replies = refusals
+    to = ["finance@example.com", *refusals]
+    sink = EmailSink(host=smtp_server.host, port=smtp_server.port, sender="reports@example.com", to=to)
+    outcome = deliver_with_retries("mail", sink, Delivery("r", "t", [report_file]), attempts=3, sleep=_no_sleep)
+    assert (outcome.status, outcome.maybe_delivered) == ("FAILED", True)
+    assert outcome.detail.startswith("gave up after 3 attempts") and "sent to f*****e@example.com" in outcome.detail
+    assert all(f"{mask} (" in outcome.detail for mask in ("o*s@example.com", *(["g**e@example.com"] if len(refusals) > 1 else [])))
+    assert [m.rcpt_tos for m in smtp_server.messages.snapshot()] == [["finance@example.com"]]
+    assert len(outcome.tries) == 3 and "every recipient refused: o*s@example.com 451" in outcome.detail
+    assert outcome.detail.endswith(f"before: {outcome.tries[0]['error']}")  # who was refused first, and how: the one refused for good too
+
+
+def test_a_greylisted_recipient_beside_one_refused_for_good_is_retried_alone(smtp_server, report_file) -> None:
+    smtp_server.switches.rcpt_replies_once = {"ops@example.com": "451 4.7.1 Greylisted, try again later"}
+    smtp_server.switches.rcpt_replies = {"gone@example.com": "550 5.1.1 No such user"}
+    sink = EmailSink(host=smtp_server.host, port=smtp_server.port, sender="reports@example.com",
+                     to=["finance@example.com", "ops@example.com", "gone@example.com"])
+    outcome = deliver_with_retries("mail", sink, Delivery("r", "t", [report_file]), attempts=3, sleep=_no_sleep)
+    assert (outcome.status, outcome.attempts, outcome.maybe_delivered) == ("FAILED", 2, True)
+    assert "g**e@example.com (550)" in outcome.detail
+    assert [m.rcpt_tos for m in smtp_server.messages.snapshot()] == [["finance@example.com"], ["ops@example.com"]]
 
 
 def test_an_address_the_mail_server_echoes_is_masked(smtp_server, report_file) -> None:
