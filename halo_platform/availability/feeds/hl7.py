@@ -249,7 +249,25 @@ def _other_resource(msg: _Message, seg: str) -> bool:
     return any(len(fields) > 3 and any(msg.repetitions(fields[3])) for fields in msg.all(seg))
 
 
+# the segments a message is read from: one written in another case (`sch|`) is no segment of them
+_READ_SEGMENTS = frozenset({"MSH", "SCH", "TQ1", *_RESOURCE_TIMES, "AIL", "AIG"})
+
+
 def _message(text: str, position: int) -> Event:
+    """The event of one message. A message quarantined while it holds one of the segments it is read
+    from in another case says so first: `sch|1|APT1` was 'missing SCH-2 filler appointment id', which
+    sent a reader looking for a field that is there (a message needing no such segment is read)."""
+    try:
+        return _read_message(text, position)
+    except Invalid as exc:
+        name = next((seg[:3] for seg in text.split("\r") if seg[:3].upper() in _READ_SEGMENTS and seg[:3] != seg[:3].upper()
+                     and seg[3:4] in ("", *string.punctuation)), None)
+        if name is None:
+            raise
+        raise Invalid(f"segment name {name!r} is not recognized: HL7 segment names are upper case ({exc})") from None
+
+
+def _read_message(text: str, position: int) -> Event:
     msg = _Message(text)
     trigger = msg.field("MSH", 9, 2).upper()
     appointment_id = msg.field("SCH", 2)

@@ -1,0 +1,41 @@
+"""EMR feed parsing conformance review (emr24): each input is read by both parsing paths, record by
+record (`parse`) and column-wise (`columns`, the vectorized reader of big files), which must give the
+same events and quarantine reasons (`assert_same_columns`)."""
+
+import pytest
+
+from halo_platform.availability.feeds import hl7
+from halo_platform_tests.availability.test_columnar_reading import assert_same_columns
+
+SIU = ("MSH|^~\\&|EMR|C|HALO|H|20261120120000||SIU^{trigger}|1|P|2.5\rSCH|1|APT1^EMR\r"
+       "TQ1|1||||||202701041000+0000|202701041100+0000\rAIP|1||D1\n")
+
+
+def reasons(module, name: str, data: bytes) -> list[tuple[int, str]]:
+    """The quarantine reasons of `data`, once both paths are shown to agree on everything."""
+    assert_same_columns(module.FORMAT.kind, name, data)
+    return [(r.position, r.reason) for r in module.parse(data, name).rejected]
+
+
+@pytest.mark.parametrize(("written", "then"), [
+    ("MSH", "no MSH segment"),
+    ("SCH", "missing SCH-2 filler appointment id"),
+    ("AIP", "no AIP-3 provider"),
+    ("TQ1", "no interval (TQ1-7/8, SCH-11, AIS/AIP start)"),
+])
+@pytest.mark.parametrize("case", [str.lower, str.title], ids=["lower", "title"])
+def test_a_segment_name_not_in_upper_case_is_the_reason_a_message_is_quarantined(written, then, case):
+    """`sch|1|APT1` was quarantined as 'missing SCH-2 filler appointment id' (`msh|` as 'no MSH
+    segment', `aip|` as 'no AIP-3 provider'): the reason sent a reader looking for a field that is
+    there. HL7 segment names are upper case; the reason says which one is not recognized."""
+    message = SIU.format(trigger="S12").replace(f"{written}|", f"{case(written)}|")
+    assert reasons(hl7, "a.hl7", message.encode()) == [
+        (1, f"segment name {case(written)!r} is not recognized: HL7 segment names are upper case ({then})")]
+
+
+def test_a_message_needing_no_miscased_segment_is_still_read():
+    """A cancellation reads no AIP: one written `aip|` costs it nothing, on either path."""
+    message = SIU.format(trigger="S15").replace("AIP|", "aip|")
+    assert reasons(hl7, "a.hl7", message.encode()) == []
+    assert [e.status for e in hl7.parse(message.encode(), "a.hl7").events] == ["cancelled"]
+
