@@ -5,6 +5,7 @@ same events and quarantine reasons (`assert_same_columns`)."""
 import pytest
 
 from halo_platform.availability.feeds import hl7
+from halo_platform.availability.feeds.base import HOURS
 from halo_platform_tests.availability.test_columnar_reading import assert_same_columns
 
 SIU = ("MSH|^~\\&|EMR|C|HALO|H|20261120120000||SIU^{trigger}|1|P|2.5\rSCH|1|APT1^EMR\r"
@@ -38,4 +39,54 @@ def test_a_message_needing_no_miscased_segment_is_still_read():
     message = SIU.format(trigger="S15").replace("AIP|", "aip|")
     assert reasons(hl7, "a.hl7", message.encode()) == []
     assert [e.status for e in hl7.parse(message.encode(), "a.hl7").events] == ["cancelled"]
+
+
+HEADER = ["provider_id", "timezone", "weekday", "start", "end", "version"]
+ROWS = [{"provider_id": "D1", "timezone": "Europe/Paris", "weekday": "mon", "start": "08:00", "end": "12:00",
+         "version": "2026-11-20T10:00:00Z"},
+        {"provider_id": "D2", "timezone": "UTC", "weekday": "tue", "start": "13:00", "end": "17:30",
+         "version": "2026-11-21T10:00:00Z"}]
+
+
+def template_file(columns: list[str], header: str | None = None) -> bytes:
+    lines = [header or ",".join(columns)] + [",".join(row[c] for c in columns) for row in ROWS]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def read(data: bytes) -> list[tuple]:
+    parsed = hl7.parse(data, "t.csv")
+    assert parsed.rejected == []
+    return [(e.item_id, e.version, e.kind, e.tz, e.hours) for e in parsed.events]
+
+
+@pytest.mark.parametrize("columns", [
+    ["timezone", "provider_id", "weekday", "start", "end", "version"],
+    ["version", "end", "start", "weekday", "timezone", "provider_id"],
+    ["provider_id", "weekday", "start", "end", "timezone", "version"],
+], ids=["two swapped", "reversed", "timezone moved"])
+def test_a_template_header_of_the_same_columns_in_another_order_is_read_by_name(columns):
+    """A template exported with its columns in another order was quarantined whole at line 1
+    ('expected header ...'): the provider had no working hours. The columns are read by name."""
+    expected = read(template_file(HEADER))
+    assert [e[2] for e in expected] == [HOURS, HOURS]
+    assert read(template_file(columns)) == expected
+    assert read(template_file(columns, header=" " + ", ".join(c.upper() for c in columns))) == expected
+
+
+def test_the_header_in_another_order_further_down_is_still_a_header():
+    columns = ["timezone", "provider_id", "weekday", "start", "end", "version"]
+    data = template_file(HEADER) + template_file(columns)
+    assert len(read(data)) == 4
+
+
+@pytest.mark.parametrize("header", [
+    "provider_id,tz,weekday,start,end,version",
+    "provider_id,timezone,weekday,start,end",
+    "provider_id,provider_id,timezone,weekday,start,end,version",
+    "provider_id,timezone,timezone,start,end,version",
+])
+def test_a_template_header_of_other_columns_is_still_quarantined_at_its_first_line(header):
+    data = f"{header}\nD1,UTC,mon,08:00,12:00,2026-11-20T10:00:00Z\n".encode()
+    assert [(r.position, r.reason) for r in hl7.parse(data, "t.csv").rejected] == [
+        (1, "expected header provider_id,timezone,weekday,start,end,version")]
 

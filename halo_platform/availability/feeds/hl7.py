@@ -13,9 +13,11 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import functools
+import operator
 import re
 import string
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import duckdb
@@ -375,11 +377,12 @@ def _csv_row(line: str) -> list[str]:
         raise Invalid(f"unreadable CSV row: {exc}") from None
 
 
-def _template_row(row: list[str], position: int, raw: str) -> Event:
-    """One template row as the one-row template of its provider."""
+def _template_row(row: list[str], columns: Callable[[list[str]], tuple[str, ...]], position: int, raw: str) -> Event:
+    """One template row as the one-row template of its provider; `columns` picks its fields in
+    `TEMPLATE_HEADER` order (the file's header names their order)."""
     if len(row) != 6:
         raise Invalid(f"expected 6 columns, got {len(row)}")
-    provider, tz, weekday, start, end, version = map(str.strip, row)
+    provider, tz, weekday, start, end, version = map(str.strip, columns(row))
     if not provider:
         raise Invalid("missing provider_id")
     hours = Hours(provider, weekday_index(weekday), parse_hhmm(start), parse_hhmm(end))
@@ -389,11 +392,20 @@ def _template_row(row: list[str], position: int, raw: str) -> Event:
 _LINE_BREAK = re.compile(r"\r\n?|\n")  # CSV line breaks only: str.splitlines() also breaks at U+2028, \x1c...
 
 
-def _is_header(row: list[str]) -> bool:
-    """Whether a CSV row is the template header (names trimmed, in any case); a row of another
-    width, or whose first name is another, is looked at no further."""
-    return (len(row) == len(TEMPLATE_HEADER) and row[0].strip().lower() == TEMPLATE_HEADER[0]
-            and [h.strip().lower() for h in row] == TEMPLATE_HEADER)
+_HEADER_NAMES = frozenset(TEMPLATE_HEADER)
+
+
+def _header(row: list[str]) -> Callable[[list[str]], tuple[str, ...]] | None:
+    """When a CSV row is the template header (its names trimmed, in any case, in any order: an
+    export with its columns in another order was quarantined whole), what picks the fields of the
+    rows under it in `TEMPLATE_HEADER` order; else None. A row of another width, or whose first
+    field is no column name, is looked at no further."""
+    if len(row) != len(TEMPLATE_HEADER) or row[0].strip().lower() not in _HEADER_NAMES:
+        return None
+    names = [h.strip().lower() for h in row]
+    if set(names) != _HEADER_NAMES:  # a column unknown, or one twice and another missing
+        return None
+    return operator.itemgetter(*(names.index(name) for name in TEMPLATE_HEADER))
 
 
 def parse_templates(text: str) -> Parsed:
@@ -402,7 +414,8 @@ def parse_templates(text: str) -> Parsed:
     files they came in: `items.apply_files` adds them up (`TEMPLATE_PATTERNS`), within a file as
     across files, so how the rows are spread over files and ordered in them never changes the
     outcome. The header may come again further down (exports concatenated, each with its
-    header): a line that is the header is a header wherever it stands, never a bad row. Blank
+    header): a line that is the header is a header wherever it stands, never a bad row. The
+    header names the columns in any order, and the rows under it are read in its order. Blank
     lines are no record, before the header as anywhere else: a file of none but blank lines (0
     bytes, whitespace, a BOM) holds no record, as an empty file of any format (the header after a
     leading blank line was 'expected header' at line 1, the whole file quarantined as one record)."""
@@ -412,10 +425,10 @@ def parse_templates(text: str) -> Parsed:
     if first is None:
         return out
     try:
-        header = _csv_row(lines[first])
+        columns = _header(_csv_row(lines[first]))
     except Invalid:
-        header = []
-    if not _is_header(header):
+        columns = None
+    if columns is None:
         out.rejected.append(Rejected(first + 1, f"expected header {','.join(TEMPLATE_HEADER)}", lines[first]))
         return out
     undecoded = not_utf8(text)
@@ -429,10 +442,11 @@ def parse_templates(text: str) -> Parsed:
         except Invalid as exc:
             out.rejected.append(Rejected(position, str(exc), raw))
             continue
-        if _is_header(row):
+        if header := _header(row):  # the header again: the rows under it follow its order
+            columns = header
             continue
         if row and "".join(row).strip():
-            record(out, position, raw, lambda: _template_row(row, position, raw))  # noqa: B023 - called before the next row
+            record(out, position, raw, lambda: _template_row(row, columns, position, raw))  # noqa: B023 - called before the next row
     return out
 
 
