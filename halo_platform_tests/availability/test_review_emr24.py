@@ -4,7 +4,7 @@ same events and quarantine reasons (`assert_same_columns`)."""
 
 import pytest
 
-from halo_platform.availability.feeds import hl7
+from halo_platform.availability.feeds import acme, hl7
 from halo_platform.availability.feeds.base import HOURS
 from halo_platform_tests.availability.test_columnar_reading import assert_same_columns
 
@@ -90,3 +90,32 @@ def test_a_template_header_of_other_columns_is_still_quarantined_at_its_first_li
     assert [(r.position, r.reason) for r in hl7.parse(data, "t.csv").rejected] == [
         (1, "expected header provider_id,timezone,weekday,start,end,version")]
 
+
+VACATION = ('{{"type":"vacation","action":"upsert","id":"V1","provider":"P1","from_date":"{first}","to_date":"{last}",'
+            '"updated_at":"2026-11-20T10:00:00Z"}}\n')
+
+
+@pytest.mark.parametrize("value", ["2026-W49-1", "2026W491", "2026-335", "2026335", "20261201", "2026-12-01T00:00",
+                                   "+2026-12-01"])
+@pytest.mark.parametrize("field", ["from_date", "to_date"])
+def test_an_acme_date_not_written_yyyy_mm_dd_is_quarantined_with_its_field(field, value):
+    """Python's `date.fromisoformat` also reads ISO week dates (`2026-W49-1`), ordinal dates
+    (`2026-335`) and the basic form (`20261201`): a vacation so written was stored, where emr.md's
+    dates are `YYYY-MM-DD`. Each is quarantined with the field and value it names."""
+    dates = {"from_date": "2026-12-01", "to_date": "2026-12-26"} | {field: value}
+    data = VACATION.format(first=dates["from_date"], last=dates["to_date"]).encode()
+    assert reasons(acme, "a.jsonl", data) == [(1, f"invalid {field} {value!r}: expected YYYY-MM-DD")]
+
+
+def test_an_acme_vacation_written_yyyy_mm_dd_is_still_read_on_both_paths():
+    data = VACATION.format(first="2026-12-24", last="2026-12-26").encode()
+    assert reasons(acme, "a.jsonl", data) == []
+    assert [(b.start.isoformat(), b.end.isoformat()) for b in acme.parse(data, "a.jsonl").events[0].blocks] == [
+        ("2026-12-24T00:00:00", "2026-12-27T00:00:00")]
+
+
+@pytest.mark.parametrize(("value", "reason"), [("2026-02-30", "no such day"), ("2026-13-01", "no such day"),
+                                               ("2026-1-01", "expected YYYY-MM-DD"), ("２０２６-12-01", "expected YYYY-MM-DD")])
+def test_an_acme_date_that_is_no_day_says_so(value, reason):
+    data = VACATION.format(first=value, last="2026-12-26").encode()
+    assert reasons(acme, "a.jsonl", data) == [(1, f"invalid from_date {value!r}: {reason}")]

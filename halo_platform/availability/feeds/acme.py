@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import duckdb
 import pyarrow as pa
@@ -67,13 +68,25 @@ def _appointment(obj: dict, item_id: str, version: dt.datetime, position: int, r
     return event
 
 
+# emr.md's dates, as the vectorized path's `iso_date` takes them (ASCII digits: `\d` takes any script's)
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
+
+
+def _date(obj: dict, key: str) -> dt.date:
+    """A `YYYY-MM-DD` date. `date.fromisoformat` alone also read ISO week dates (`2026-W49-1`),
+    ordinal dates (`2026-335`) and the basic form (`20261201`): a vacation so written was stored."""
+    value = _text(obj, key)
+    try:
+        if _DATE.match(value):
+            return dt.date.fromisoformat(value)
+    except ValueError:
+        raise Invalid(f"invalid {key} {value!r}: no such day") from None
+    raise Invalid(f"invalid {key} {value!r}: expected YYYY-MM-DD")
+
+
 def _vacation(obj: dict, item_id: str, version: dt.datetime, position: int, raw: str) -> Event:
     provider = _id(obj, "provider")
-    try:
-        first = dt.date.fromisoformat(_text(obj, "from_date"))
-        last = dt.date.fromisoformat(_text(obj, "to_date"))
-    except ValueError:
-        raise Invalid("invalid from_date/to_date") from None
+    first, last = _date(obj, "from_date"), _date(obj, "to_date")
     if last < first:
         raise Invalid(f"to_date {last} before from_date {first}")
     start = sane_time(dt.datetime.combine(first, dt.time()), "from_date")
