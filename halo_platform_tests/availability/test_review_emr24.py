@@ -4,7 +4,7 @@ same events and quarantine reasons (`assert_same_columns`)."""
 
 import pytest
 
-from halo_platform.availability.feeds import acme, hl7
+from halo_platform.availability.feeds import acme, fhir, hl7
 from halo_platform.availability.feeds.base import HOURS
 from halo_platform_tests.availability.test_columnar_reading import assert_same_columns
 
@@ -119,3 +119,36 @@ def test_an_acme_vacation_written_yyyy_mm_dd_is_still_read_on_both_paths():
 def test_an_acme_date_that_is_no_day_says_so(value, reason):
     data = VACATION.format(first=value, last="2026-12-26").encode()
     assert reasons(acme, "a.jsonl", data) == [(1, f"invalid from_date {value!r}: {reason}")]
+
+
+APPOINTMENT = ('{{"resourceType":"Appointment","id":"A{n}","meta":{{"lastUpdated":{updated}}},"status":{status},'
+               '"start":"{start}","end":"2026-12-01T10:00:00Z","participant":[{{"actor":{{"reference":"Practitioner/P1"}}}}]}}\n')
+
+
+def appointment(n: int = 1, updated: str = '"2026-11-20T10:00:00Z"', status: str = '"booked"', start: str = "2026-12-01T09:00:00Z") -> str:
+    return APPOINTMENT.format(n=n, updated=updated, status=status, start=start)
+
+
+@pytest.mark.parametrize("start", ["2026-12-01T09:00:60Z", "2016-12-31T23:59:60Z", "2026-12-01T09:00:60.500+01:00"])
+def test_a_fhir_instant_at_second_60_is_quarantined_as_an_hl7_one_is(start):
+    """Reported as accepted (emr24's brief, item 4): it is quarantined on both paths, with the
+    reason HL7 gives its own second 60 (`invalid start '...'`)."""
+    assert reasons(fhir, "a.ndjson", appointment(start=start).encode()) == [(1, f"invalid start {start!r}")]
+    assert reasons(fhir, "a.ndjson", appointment(updated=f'"{start}"').encode()) == [(1, f"invalid meta.lastUpdated {start!r}")]
+    siu = SIU.format(trigger="S12").replace("202701041000+0000|", "20270104100060+0000|")
+    assert reasons(hl7, "a.hl7", siu.encode()) == [(1, "invalid start '20270104100060+0000'")]
+
+
+def test_a_json_integer_of_more_than_4300_digits_is_named_where_it_stands_and_nothing_else_is_lost():
+    """Reported as refused as 'not valid JSON' (emr24's brief, item 5; Python's int max str digits):
+    each such value is named as a wrong value of its field, on both paths, and the other lines (one
+    holding such a number in a field no one reads) are read."""
+    big = "9" * 4301
+    data = (appointment(1, status=big) + appointment(2, updated=big) + appointment(3)
+            + appointment(4).replace('"id"', f'"x":-{big},"id"')).encode()
+    assert reasons(fhir, "a.ndjson", data) == [(1, f"unknown status {big[:12]}... (4301 characters)"),
+                                               (2, "meta.lastUpdated must be text, got a number")]
+    assert [e.item_id for e in fhir.parse(data, "a.ndjson").events] == ["Appointment/A3", "Appointment/A4"]
+    line = VACATION.format(first="2026-12-24", last="2026-12-26")
+    data = (line.replace('"id":"V1"', f'"id":"V1","days":{big}') + line.replace('"provider":"P1"', f'"provider":{big}')).encode()
+    assert reasons(acme, "a.jsonl", data) == [(2, "provider must be text, got a number")]
