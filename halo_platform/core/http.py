@@ -179,6 +179,19 @@ def _repeated_header(scope: Scope) -> str | None:
     return None
 
 
+# Starlette reads a query's escapes as UTF-8 and puts U+FFFD for a byte that is none: `?feed=%ff`
+# asked for the feed '\ufffd', `/health?x=%ff` was a 200, each a question other than the one sent
+QUERY_NOT_UTF8 = "query string: not UTF-8 (a percent-escape such as %FF decodes to no text): send text as UTF-8"
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _replay(body: bytes, receive: Receive) -> Receive:
     """A `receive` that hands the buffered body over once, then defers to the server (disconnects)."""
     pending = True
@@ -197,7 +210,8 @@ class RequestGuard:
     """Bounds every HTTP request before a route (and its parser) sees it: 413 past `max_body_bytes`,
     counted from Content-Length or, without one, while the chunks stream in; 400 when the body or
     the query string nests deeper than `max_depth`, or when a header of `SINGLE_HEADERS` is given
-    twice; 415 for a form naming a charset other than `FORM_CHARSETS`.
+    twice; 415 for a form naming a charset other than `FORM_CHARSETS`; 422 for a query string whose
+    percent-escapes are not UTF-8 (`QUERY_NOT_UTF8`).
 
     A pure ASGI middleware, not BaseHTTPMiddleware: it must see the body as it streams and stop
     reading, which a request-level middleware cannot do."""
@@ -242,6 +256,9 @@ class RequestGuard:
             more = message.get("more_body", False)
         body = b"".join(chunks)
         query = unquote_to_bytes(scope.get("query_string", b""))
+        if not _is_utf8(query):
+            await _error(422, QUERY_NOT_UTF8)(scope, receive, send)
+            return
         if max(nesting_depth(body, self.max_depth), nesting_depth(query, self.max_depth)) > self.max_depth:
             refusal = _error(400, f"request nested deeper than {self.max_depth} levels", {"max_depth": self.max_depth})
             await refusal(scope, receive, send)
@@ -482,7 +499,7 @@ _REFUSALS = {
     404: "Not found",
     409: "Conflicts with what exists (an idempotency key reused for another message)",
     413: "Body larger than 1 MiB",
-    422: "Invalid: the body is not JSON, or `error` names the field and why",
+    422: "Invalid: the body is not JSON, the query string is not UTF-8, or `error` names the field and why",
     429: "Rate limited: retry after the `Retry-After` header's seconds",
 }
 
