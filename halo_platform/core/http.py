@@ -8,8 +8,10 @@ last-resort handler answers whatever still escapes with a bare JSON 500."""
 from __future__ import annotations
 
 import codecs
+import functools
 import json
 import logging
+import os
 import re
 import types
 import typing
@@ -96,12 +98,32 @@ def public_message(message: str) -> str:
     return cut(" ".join(_SERVER_PATH.sub(r"\1", message).split()), MAX_ERROR_CHARS)
 
 
+def _file_version(path: str) -> tuple[str, int, int] | tuple[str]:
+    """`path` with its modification time and size: a version of the file; the path alone when it cannot be read."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return (path,)
+    return path, stat.st_mtime_ns, stat.st_size
+
+
+# the messages with server paths logged lately, each once per version of the configuration files it names
+LOGGED_MESSAGES = 256
+
+
+@functools.lru_cache(maxsize=LOGGED_MESSAGES)
+def _log_once(message: str, _versions: tuple[tuple, ...]) -> None:
+    log.warning("answered without its server paths: %s", message)
+
+
 def public_error(exc: HaloError) -> str:
-    """`public_message` of a HaloError answered to a caller; what it left out is logged."""
+    """`public_message` of a HaloError answered to a caller; what it left out is logged, once per
+    version of the configuration files the message names (a broken emr_feeds.yaml is answered on
+    every request, and was logged on every one: a partner polling each second, a line a second)."""
     message = str(exc)
     public = public_message(message)
     if public != cut(" ".join(message.split()), MAX_ERROR_CHARS):
-        log.warning("answered without its server paths: %s", message)
+        _log_once(message, tuple(_file_version(path) for path in _configured_files() if path in message))
     return public
 
 
