@@ -35,7 +35,7 @@ from halo_platform.core.docs import mount_static, swagger_html
 from halo_platform.core.errors import HaloError
 from halo_platform.core.redact import install_redaction
 from halo_platform.core.settings import get_settings
-from halo_platform.core.text import cut, unique_keys
+from halo_platform.core.text import cut, echo, unique_keys
 
 MAX_BODY_BYTES = 1 << 20
 # Python's json and graphql-core parse recursively and raise RecursionError around a
@@ -460,9 +460,10 @@ async def not_json_media(request: Request) -> str | None:
 
 
 def unknown_parameters(query: QueryParams, known: tuple[str, ...]) -> str | None:
-    """Why a query naming parameters other than `known` is refused, else None."""
+    """Why a query naming parameters other than `known` is refused, else None; each name `echo`ed,
+    as a message repeats a caller's value (a line break or U+202E in a name was repeated as sent)."""
     unknown = [name for name in dict.fromkeys(query.keys()) if name not in known]
-    return f"unknown query parameter(s) {cut(', '.join(unknown), 200)}; known: {', '.join(known) or 'none'}" if unknown else None
+    return f"unknown query parameter(s) {cut(', '.join(map(echo, unknown)), 200)}; known: {', '.join(known) or 'none'}" if unknown else None
 
 
 async def _repeated_key(request: Request) -> str | None:

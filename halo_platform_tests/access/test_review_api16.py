@@ -84,7 +84,7 @@ def test_a_message_with_a_query_parameter_is_refused_naming_it_and_nothing_is_se
     sms = {"to": "+33612345678", "body": "Your appointment is at 10:00"}
     answer = client.post("/v1/messages/sms?dry_run=1", json=sms)
     assert answer.status_code == 422 and answer.json() == {
-        "error": "unknown query parameter(s) dry_run; known: none", "detail": None}, answer.text
+        "error": "unknown query parameter(s) 'dry_run'; known: none", "detail": None}, answer.text
     assert _messages(store) == 0
     assert client.post("/v1/messages/sms", json=sms).status_code == 202 and _messages(store) == 1
 

@@ -90,6 +90,6 @@ def test_a_query_parameter_the_route_does_not_take_is_refused_naming_it(app, pat
     client = authorized_client(app, "admin")
     answer = client.get(f"{path}?{query}")
     assert answer.status_code == 422 and answer.json() == {
-        "error": f"unknown query parameter(s) {unknown}; known: {known}", "detail": None}, answer.text
+        "error": f"unknown query parameter(s) {unknown!r}; known: {known}", "detail": None}, answer.text
     fhir = client.get("/fhir/Slot?schedule=Schedule/acme.AC001&bogus=1")
     assert fhir.status_code == 200, fhir.text

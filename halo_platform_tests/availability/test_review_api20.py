@@ -22,10 +22,10 @@ KNOWN = "known: query, variables, operationName, extensions"
 
 
 @pytest.mark.parametrize("params, unknown", [
-    ({"query": QUERY, "varibles": json.dumps({"provider": "P1"})}, "varibles"),
-    ({"query": QUERY, "operation_name": "Spans"}, "operation_name"),
-    ({"qeury": QUERY}, "qeury"),
-    ({"query": QUERY, "Variables": "{}", "api_key": "x"}, "Variables, api_key"),
+    ({"query": QUERY, "varibles": json.dumps({"provider": "P1"})}, "'varibles'"),
+    ({"query": QUERY, "operation_name": "Spans"}, "'operation_name'"),
+    ({"qeury": QUERY}, "'qeury'"),
+    ({"query": QUERY, "Variables": "{}", "api_key": "x"}, "'Variables', 'api_key'"),
 ])
 @pytest.mark.parametrize("accept", ["application/json", "*/*", "text/html"])
 def test_a_graphql_get_naming_a_parameter_graphql_has_not_is_a_400_naming_it(store, halo_env, params, unknown, accept):

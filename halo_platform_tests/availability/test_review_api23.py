@@ -136,7 +136,7 @@ def test_a_graphql_post_refuses_what_its_query_string_names(client, query_string
     response = client.post(f"/graphql?{query_string}", json=body)
     name = query_string.partition("=")[0]
     assert (response.status_code, response.json()) == (400, {
-        "error": f"unknown query parameter(s) {name}; known: none (a POST sends its request in the JSON body)",
+        "error": f"unknown query parameter(s) {name!r}; known: none (a POST sends its request in the JSON body)",
         "detail": None}), response.text
     assert client.post("/graphql", json=body).json() == {"data": {"freshness": {"feed": "acme"}}}
 
