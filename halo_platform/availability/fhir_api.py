@@ -53,11 +53,13 @@ MAX_COUNT = 1_000
 _AS_INSTANT = {"sa": "gt", "eb": "lt"}
 _ONE_DAY = dt.timedelta(days=1)
 _UNSUPPORTED = ("ne", "ap")  # not one range of starts (ne), or a closeness of the server's choosing (ap)
-# what a `_format` may name for the JSON this API serves
-_JSON = {"json", "application/json", FHIR_JSON, "*/*", "application/*"}
-# the JSON types an answer may have, each with the names an Accept header may give it (`json`, as
-# `_format` writes it, was taken in an Accept too)
-_ACCEPTED = ((FHIR_JSON,), ("application/json", "json"))
+PLAIN_JSON = "application/json"
+# what a `_format` may name for the JSON this API serves, and the type the answer then has: FHIR's
+# `json` is its own type, as a wildcard is
+_FORMATS = {"json": FHIR_JSON, FHIR_JSON: FHIR_JSON, PLAIN_JSON: PLAIN_JSON, "*/*": FHIR_JSON, "application/*": FHIR_JSON}
+# the JSON types an answer may have, FHIR's first (taken on a tie), each with the names an Accept
+# header may give it (`json`, as `_format` writes it, was taken in an Accept too)
+_ACCEPTED = ((FHIR_JSON,), (PLAIN_JSON, "json"))
 
 router = APIRouter(tags=["fhir"], dependencies=[Depends(requires("availability:read"))], route_class=ChecksFirstRoute)
 
@@ -305,11 +307,13 @@ def handling_strict(prefer: list[str]) -> bool:
     return any(p.split(";", 1)[0].replace(" ", "").lower() == "handling=strict" for p in ",".join(prefer).split(","))
 
 
-def json_quality(accept: str) -> float:
-    """The highest q-value an Accept header gives a JSON type this API answers (FHIR's, plain
-    JSON's), each from the most specific range naming it (RFC 9110 12.5.1): `application/json;q=0`
-    refuses it ("not acceptable"), `*/*;q=0.5` takes it, `application/*;q=0, */*` refuses it. A
-    q that is no number from 0 to 1 is left out: the range as written, at 1."""
+def json_quality(accept: str) -> str | None:
+    """The JSON type (FHIR's, plain JSON's) an Accept header gives the highest q-value, each q from
+    the most specific range naming the type (RFC 9110 12.5.1); None when it gives both a q of 0
+    ("not acceptable") or names neither: `application/json;q=0` refuses plain JSON, `*/*;q=0.5`
+    takes FHIR's, `application/*;q=0, */*` refuses both. At the same q, a type the header names
+    outranks one it takes by a wildcard (`application/json, */*` asks for plain JSON), then FHIR's
+    is answered. A q that is no number from 0 to 1 is left out: the range as written, at 1."""
     quality: dict[str, float] = {}
     for media_range in accept.split(","):
         media, *params = media_range.split(";")
@@ -320,28 +324,32 @@ def json_quality(accept: str) -> float:
                 q = number
         media = media.strip().lower()
         quality[media] = max(q, quality.get(media, 0.0))  # a range named twice: its better q
-    best = 0.0
-    for names in _ACCEPTED:
-        for ranges in (names, ("application/*",), ("*/*",)):
+    ranked = []  # (q, how specific its range, FHIR's first, the type)
+    for preference, names in enumerate(_ACCEPTED):
+        for wildcard, ranges in enumerate((names, ("application/*",), ("*/*",))):
             if found := [quality[r] for r in ranges if r in quality]:
-                best = max(best, *found)
+                ranked.append((max(found), -wildcard, -preference, names[0]))
                 break
-    return best
+    best = max(ranked, default=None)
+    return best[-1] if best and best[0] > 0 else None
 
 
-def serves_json(formats: list[str], accept: str | None) -> None:
-    """Only JSON is served: a `_format` (FHIR's override of Accept) or, without one, an Accept
-    giving every JSON type a q of 0 or naming none (XML, Turtle) is a 406, not JSON a client would
-    fail to read."""
+def answer_type(formats: list[str], accept: str | None) -> str:
+    """The JSON type the answer has: the first JSON type a `_format` (FHIR's override of Accept)
+    names, else the Accept header's (`json_quality`), FHIR's when there is neither. Only JSON is
+    served: a `_format` or an Accept taking no JSON type (XML, Turtle, every JSON type at q 0) is a
+    406, not JSON a client would fail to read."""
     given = [f for f in formats if f.strip()]
     if len(given) > 1:  # the last one was read, where a proxy or a log reads the first
         raise HaloError("_format: give at most one")
     if given:
-        served = any(m.split(";", 1)[0].strip().lower() in _JSON for m in given[0].split(","))
+        named = (m.split(";", 1)[0].strip().lower() for m in given[0].split(","))
+        media = next((_FORMATS[m] for m in named if m in _FORMATS), None)
     else:
-        served = not accept or json_quality(accept) > 0
-    if not served:
+        media = json_quality(accept) if accept else FHIR_JSON
+    if media is None:
         raise NotAcceptableError(f"only JSON ({FHIR_JSON}) is served, not {echo(given[0] if given else accept)}")
+    return media
 
 
 _SEARCH_PARAMETERS = [
@@ -355,7 +363,8 @@ _SEARCH_PARAMETERS = [
     {"name": "service-type", "in": "query", "required": False, "schema": {"type": "string"},
      "description": "The appointment type of the feed's slot rules (default: default), or a comma-separated list of them (any of them)"},
     {"name": "_format", "in": "query", "required": False, "schema": {"enum": ["json", "application/json", FHIR_JSON]},
-     "description": "json, application/json or application/fhir+json (the default); another format is a 406"},
+     "description": "json, application/json or application/fhir+json (the default), the answer's type (json: "
+                    "application/fhir+json); overrides Accept; another format is a 406"},
     {"name": "_count", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0},
      "description": f"At most this many entries a page (at most {MAX_COUNT}, also when not given); `total` still counts "
                     "every match, and the `next` link gives the next page"},
@@ -370,17 +379,19 @@ _SEARCH_PARAMETERS = [
 
 
 @router.get("/fhir/Slot", response_class=JSONResponse, openapi_extra={"parameters": _SEARCH_PARAMETERS}, responses={
-    200: {"description": "A FHIR R4 searchset Bundle of Slot resources", "content": {FHIR_JSON: {}}},
+    200: {"description": "A FHIR R4 searchset Bundle of Slot resources, typed as `_format` or Accept asks",
+          "content": {FHIR_JSON: {}, PLAIN_JSON: {}}},
     406: {"description": "{error, detail}: a format other than JSON was asked for"},
     422: {"description": "{error, detail}: the bad parameter, and the FHIR OperationOutcome saying so"}})
 def fhir_slots(request: Request, store: StoreResource = Depends(resource("store"))) -> JSONResponse:
     """Free Slots of a Schedule (`schedule=Schedule/<id>`, required), starting in the `start`
     range (`ge`/`gt`/`le`/`lt`/`eq`/`sa`/`eb` dates or instants), of the appointment type `service-type`."""
     try:
-        serves_json(request.query_params.getlist("_format"), request.headers.get("accept"))
+        media = answer_type(request.query_params.getlist("_format"), request.headers.get("accept"))
         found = search_slots(store, list(request.query_params.multi_items()), str(request.url.replace(query="")),
                              strict=handling_strict(request.headers.getlist("prefer")))
     except HaloError as exc:
         message = public_error(exc)
         raise HTTPException(exc.http_status, {"error": message, "detail": outcome(message)}) from None
-    return JSONResponse(found, media_type=FHIR_JSON)
+    # the type depends on Accept: a cache keeps one answer per Accept
+    return JSONResponse(found, media_type=media, headers={"Vary": "Accept"})
