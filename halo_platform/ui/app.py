@@ -187,35 +187,57 @@ def _as_json(value: object, indent: int | None = None) -> str:
     return json.dumps(value, indent=indent, ensure_ascii=False, sort_keys=True)
 
 
-PAYLOAD_VALUE_LIMIT = 300  # characters of a payload's text value a request's page shows before "… (N characters)"
+PAYLOAD_VALUE_LIMIT = 300  # characters of a payload's key or value a request's page shows before "… (N characters)"
 
 
-def _payload_parts(payload: object) -> list[tuple[str, str | None]]:
-    """A payload as a request's page shows it: its JSON (`_as_json`, indented) in parts, each a text
-    and, when the text ends with a text value longer than `PAYLOAD_VALUE_LIMIT` characters shown cut
-    (its first characters, "…" and how many it has), that value whole as JSON, for the page's
-    <details>. A 10,000-character value shown whole made the page 5,305 px tall at 390 px."""
-    long: list[str] = []
-    mark = f"\ue000{secrets.token_hex(8)}-"  # no payload's text: where each long value goes
+def _cut_payload(value: object) -> str:
+    """A long key or value of a payload as its line shows it: a text's first characters, "…" and how
+    many it has; another value's JSON the same way (a 2,000-number list filled 2,000 lines)."""
+    if isinstance(value, str):
+        return f'{_as_json(value[:PAYLOAD_VALUE_LIMIT])[:-1]}…" ({len(value):,} characters)'
+    whole = _as_json(value)
+    return f"{whole[:PAYLOAD_VALUE_LIMIT]}… ({len(whole):,} characters)"
 
-    def marked(value: object) -> object:
-        if isinstance(value, str) and len(value) > PAYLOAD_VALUE_LIMIT:
-            long.append(value)
-            return f"{mark}{len(long) - 1}"
-        if isinstance(value, dict):
-            return {key: marked(item) for key, item in value.items()}
-        if isinstance(value, list):
-            return [marked(item) for item in value]
-        return value
 
-    pieces = re.split(f'"{mark}(\\d+)"', _as_json(marked(payload), indent=2))
-    parts, text = [], pieces[0]
-    for index, after in zip(pieces[1::2], pieces[2::2], strict=True):
-        value = long[int(index)]
-        comma = "," if after.startswith(",") else ""  # the value's comma before its <details>, not on a line of its own
-        parts.append((f'{text}{_as_json(value[:PAYLOAD_VALUE_LIMIT])[:-1]}…" ({len(value):,} characters){comma}', _as_json(value)))
-        text = after[len(comma):].removeprefix("\n")  # the <details> ends its line
-    return [*parts, (text, None)]
+def _payload_parts(payload: object) -> list[tuple[str, list[tuple[str, str]]]]:
+    """A payload as a request's page shows it: its JSON (`_as_json`, indented) in parts of whole
+    lines, each with what its last line shows cut (`_cut_payload`), as ("key" or "value", that key
+    or value whole as JSON on one line, wrapped: 2,000 numbers indented were 2,000 lines), for the
+    page's <details> after that line. A key or a text longer than
+    `PAYLOAD_VALUE_LIMIT` characters is cut, and so is a value whose JSON is, once its own long
+    keys and texts are counted as cut; not the payload itself. A 10,000-character value shown
+    whole made the page 5,305 px tall at 390 px."""
+    long: list[tuple[str, object]] = []
+    mark = f"\ue000{secrets.token_hex(8)}-"  # no payload's text: where each long key or value goes
+
+    def marked(what: str, value: object) -> str:
+        long.append((what, value))
+        return f"{mark}{len(long) - 1}"
+
+    def shown(value: object, nested: bool = True) -> object:
+        if isinstance(value, dict):  # sorted here: the marks would sort otherwise than the keys
+            inner: object = {marked("key", key) if len(key) > PAYLOAD_VALUE_LIMIT else key: shown(item)
+                             for key, item in sorted(value.items())}
+        else:
+            inner = [shown(item) for item in value] if isinstance(value, list) else value
+        size = len(value) if isinstance(value, str) else len(json.dumps(inner, ensure_ascii=False))
+        return marked("value", value) if nested and size > PAYLOAD_VALUE_LIMIT else inner
+
+    parts: list[tuple[str, list[tuple[str, str]]]] = []
+    lines: list[str] = []
+    for line in json.dumps(shown(payload, nested=False), indent=2, ensure_ascii=False).split("\n"):
+        wholes: list[tuple[str, str]] = []
+
+        def cut_here(found: re.Match[str], wholes: list[tuple[str, str]] = wholes) -> str:
+            what, value = long[int(found.group(1))]
+            wholes.append((what, _as_json(value)))
+            return _cut_payload(value)
+
+        lines.append(re.sub(f'"{mark}(\\d+)"', cut_here, line))
+        if wholes:  # the <details> after the line that shows them cut
+            parts.append(("\n".join(lines), wholes))
+            lines = []
+    return [*parts, ("\n".join(lines), [])] if lines else parts
 
 
 templates.env.filters["when"] = when

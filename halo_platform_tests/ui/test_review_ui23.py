@@ -212,7 +212,7 @@ def test_a_requests_payload_is_shown_as_typed_in_any_script(store: StoreResource
     note = "مراجعة <b>x</b> & 👩🏽‍⚕️ Jalan Cikini"
     audit.record_status(store, "ui23-payload", "QUEUED", task="campaign_alerts", payload={"note": note}, requested_by="ada")
     page = _html(admin.get("/ui/requests/ui23-payload"), 200)
-    shown = html.unescape(re.search(r'<pre class="payload" id="payload">(.*?)</pre>', page, re.S).group(1))
+    shown = html.unescape(re.search(r'<div class="payload" id="payload"><pre>(.*?)</pre>', page, re.S).group(1))
     assert json.loads(shown) == {"note": note} and note in shown
     assert "<b>" not in page.split('id="payload"')[1].split("</pre>")[0]
 
