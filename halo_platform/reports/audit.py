@@ -352,6 +352,17 @@ def _past(older_than: tuple[dt.datetime, str]) -> sa.ColumnElement[bool]:
     return sa.or_(requests_t.c.created_at < at, sa.and_(requests_t.c.created_at == at, requests_t.c.request_id < request_id))
 
 
+def _listed(limit: int, task: str | None, status: str | None, requested_by: str | None, created_from: dt.datetime | None,
+            created_before: dt.datetime | None, older_than: tuple[dt.datetime, str] | None,
+            *counts: sa.ColumnElement[int]) -> sa.Select:
+    """The query of `list_requests`, selecting `counts` (of a derived table) beside each row."""
+    # ties by request id: requests of one instant (the sensors record Dagster's creation time, to the second
+    # on its SQLite storage) came in the order a top-N sort left them, so a longer log began otherwise
+    query = sa.select(requests_t, *counts).order_by(requests_t.c.created_at.desc(), requests_t.c.request_id.desc()).limit(limit)
+    query = query.where(*_log_filters(task, status, requested_by, created_from, created_before))
+    return query.where(_past(older_than)) if older_than else query
+
+
 def list_requests(store: StoreResource, task: str | None = None, status: str | None = None, limit: int = 50, *,
                   requested_by: str | None = None, created_from: dt.datetime | None = None,
                   created_before: dt.datetime | None = None,
@@ -359,26 +370,26 @@ def list_requests(store: StoreResource, task: str | None = None, status: str | N
     """The newest requests first (then by request id), optionally of one task, status and/or requester, created in
     [created_from, created_before) (the Control Center's audit log filters), and listed after the request
     `older_than` (its created_at and request_id: the last of the page before)."""
-    # ties by request id: requests of one instant (the sensors record Dagster's creation time, to the second
-    # on its SQLite storage) came in the order a top-N sort left them, so a longer log began otherwise
-    query = sa.select(requests_t).order_by(requests_t.c.created_at.desc(), requests_t.c.request_id.desc()).limit(limit)
-    query = query.where(*_log_filters(task, status, requested_by, created_from, created_before))
-    if older_than:
-        query = query.where(_past(older_than))
     with store.read() as conn:
+        query = _listed(limit, task, status, requested_by, created_from, created_before, older_than)
         return [_jsonable(r) for r in conn.execute(query).mappings().all()]
 
 
-def count_requests(store: StoreResource, task: str | None = None, status: str | None = None, *,
-                   requested_by: str | None = None, created_from: dt.datetime | None = None,
-                   created_before: dt.datetime | None = None,
-                   older_than: tuple[dt.datetime, str] | None = None) -> tuple[int, int]:
-    """How many requests `list_requests` lists with these filters, and how many of them it lists up
-    to the request `older_than` (0 without it): where a page of the log starts. One query."""
-    counted = [sa.func.count()]
-    if older_than is not None:  # the requests not past that one
-        counted.append(sa.func.count(sa.case((_past(older_than), None), else_=1)))
-    query = sa.select(*counted).select_from(requests_t).where(*_log_filters(task, status, requested_by, created_from, created_before))
+def log_page(store: StoreResource, limit: int, *, task: str | None = None, status: str | None = None,
+             requested_by: str | None = None, created_from: dt.datetime | None = None,
+             created_before: dt.datetime | None = None,
+             older_than: tuple[dt.datetime, str] | None = None) -> tuple[list[dict[str, Any]], tuple[int, int] | None]:
+    """The page `list_requests` lists, with how many requests it lists with these filters and how
+    many of them up to the request `older_than` (0 without it): where the page starts; no counts
+    for an empty page. One statement, so the counts are of the requests the page was read from: read
+    apart, a request made between them was counted and not listed ("requests 1–3 of 4" over three
+    rows; each PostgreSQL statement reads its own snapshot)."""
+    counted = [sa.func.count().label("log_total"),
+               (sa.func.count(sa.case((_past(older_than), None), else_=1)) if older_than else sa.literal(0)).label("log_before")]
+    counts = sa.select(*counted).select_from(requests_t) \
+        .where(*_log_filters(task, status, requested_by, created_from, created_before)).subquery("counts")
+    query = _listed(limit, task, status, requested_by, created_from, created_before, older_than, counts.c.log_total, counts.c.log_before)
     with store.read() as conn:
-        found = conn.execute(query).one()
-    return found[0], found[1] if older_than is not None else 0
+        rows = conn.execute(query.join_from(requests_t, counts, sa.true())).mappings().all()
+    page = [_jsonable({k: v for k, v in row.items() if k not in ("log_total", "log_before")}) for row in rows]
+    return page, (int(rows[0]["log_total"]), int(rows[0]["log_before"])) if rows else None

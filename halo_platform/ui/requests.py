@@ -24,9 +24,8 @@ from halo_platform.reports.audit import (
     MEANING,
     STATUSES,
     TERMINAL,
-    count_requests,
     get_request,
-    list_requests,
+    log_page,
     logged_tasks,
 )
 from halo_platform.ui.app import render, signed_in, text_errors
@@ -87,9 +86,9 @@ def requests_page(request: Request, caller: Caller = Depends(signed_in()),
     if not errors:  # one more than shown: whether older ones exist (exactly LIMIT rows said so)
         chosen = {"task": filters["task"] or None, "status": filters["status"] or None, "requested_by": filters["who"] or None,
                   "created_from": created_from, "created_before": created_before, "older_than": cursor}
-        rows = list_requests(store, limit=LIMIT + 1, **chosen)
-        if rows:
-            total, before = count_requests(store, **chosen)
+        rows, counted = log_page(store, LIMIT + 1, **chosen)
+        if counted:
+            total, before = counted
             shown_rows = (before + 1, before + min(len(rows), LIMIT), total)
     shown = {name: value for name, value in filters.items() if value}  # the links page the same filters
     older = (urlencode({**shown, "older_than": f"{rows[LIMIT - 1]['created_at']} {rows[LIMIT - 1]['request_id']}"})
