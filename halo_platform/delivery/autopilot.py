@@ -30,7 +30,7 @@ from halo_platform.core.engine import listed_after, unchanged_since
 from halo_platform.core.errors import HaloError
 from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
-from halo_platform.core.text import check_name, required_reason
+from halo_platform.core.text import check_name, echo, required_reason
 from halo_platform.core.write_lock import ensure_row
 from halo_platform.delivery.config import AutopilotConfig, DeliveryConfig
 from halo_platform.delivery.providers.base import ACKNOWLEDGED, THROTTLED
@@ -282,7 +282,7 @@ def set_manual(config: DeliveryConfig, provider: str, off: bool, changed_by: str
     (`provider_table`'s `seen`): refused (ConflictError) when someone switched it since, as a page
     showing "off since yesterday" handed back a provider someone had handed back and switched off again."""
     if provider not in config.providers:
-        raise HaloError(f"unknown provider {provider!r}; known: {', '.join(config.providers)}")
+        raise HaloError(f"unknown provider {echo(provider)}; known: {', '.join(config.providers)}")
     reason = required_reason(reason)
     check_name(changed_by, "changed_by", state_t.c.manual_by.type.length)
     now = now or utcnow()

@@ -21,7 +21,7 @@ from halo_platform.core.engine import retried_on_deadlock
 from halo_platform.core.errors import NotFoundError
 from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
-from halo_platform.core.text import unstorable
+from halo_platform.core.text import echo, unstorable
 from halo_platform.delivery.providers.base import CallbackEvent, CallbackRejected, CallbackRequest
 from halo_platform.delivery.queue import apply_event, own_messages, park_all, settle_parked
 from halo_platform.delivery.resources import ProvidersResource
@@ -50,7 +50,7 @@ def _parse(provider_name: str, providers: ProvidersResource, request: CallbackRe
 def handle_callback(provider_name: str, request: CallbackRequest, store: StoreResource, providers: ProvidersResource) -> dict[str, int]:
     """Apply one callback request; raises `CallbackRejected` (401/400) before touching anything."""
     if provider_name not in providers.config().providers:
-        raise NotFoundError(f"unknown provider {provider_name!r}")
+        raise NotFoundError(f"unknown provider {echo(provider_name)}")
     events = _parse(provider_name, providers, request)
     try:
         return _apply(provider_name, events, store)

@@ -9,7 +9,7 @@ import click
 from halo_platform.access.cli import cli_actor
 from halo_platform.core.cli_options import GIVEN
 from halo_platform.core.errors import HaloError
-from halo_platform.core.text import exact_number, read_json
+from halo_platform.core.text import cut, echo, exact_number, read_json, visible
 
 
 @click.group()
@@ -202,11 +202,11 @@ def weights_set(rule: str, assignments: tuple[str, ...], reason: str, changed_by
     for item in assignments:
         name, sep, value = item.partition("=")
         if not sep or not name:
-            raise HaloError(f"expected provider=weight, got {item!r}")
+            raise HaloError(f"expected provider=weight, got {echo(item)}")
         if name in parsed:  # which one was meant? (the last one was kept)
-            raise HaloError(f"provider {name!r} given more than once")
+            raise HaloError(f"provider {echo(name)} given more than once")
         if (weight := typed_weight(value)) is None:
-            raise HaloError(f"weights for {rule}: weight of {name} must be {WEIGHT_WANTED}, not {value!r}")
+            raise HaloError(f"weights for {visible(cut(rule))}: weight of {visible(cut(name))} must be {WEIGHT_WANTED}, not {echo(value)}")
         parsed[name] = weight
     store, providers = _resources()
     stored = set_weights(providers.config(), rule, parsed, cli_actor() if changed_by is None else changed_by, store, reason)

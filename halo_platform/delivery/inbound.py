@@ -22,7 +22,7 @@ from halo_platform.core.errors import HaloError, NotFoundError
 from halo_platform.core.models import utcnow
 from halo_platform.core.redact import mask_recipient
 from halo_platform.core.store import StoreResource
-from halo_platform.core.text import unstorable
+from halo_platform.core.text import echo, unstorable
 from halo_platform.delivery.providers.base import CallbackRejected, CallbackRequest, check_signed_time, secrets_match
 from halo_platform.delivery.providers.twilio import twilio_signed
 from halo_platform.delivery.providers.vonage import vonage_signature
@@ -97,7 +97,7 @@ def handle_inbound(provider_name: str, request: CallbackRequest, store: StoreRes
     sent, a webhook delivered out of order). Raises `CallbackRejected` (401/400) before touching anything."""
     entry = providers.config().providers.get(provider_name)
     if entry is None or entry.kind not in READERS:
-        raise NotFoundError(f"no provider {provider_name!r} that takes inbound messages ({', '.join(READERS)})")
+        raise NotFoundError(f"no provider {echo(provider_name)} that takes inbound messages ({', '.join(READERS)})")
     try:
         inbound = READERS[entry.kind](providers.build(entry), request)
     except CallbackRejected:

@@ -35,7 +35,7 @@ import dagster as dg
 from pydantic import Field, PrivateAttr
 
 from halo_platform.core.redact import mask_text
-from halo_platform.core.text import cut, stored_key, unique_keys
+from halo_platform.core.text import cut, echo, stored_key, unique_keys
 from halo_platform.delivery.config import DEFAULT_TIMEOUT_SECONDS
 from halo_platform.delivery.providers.wire import NoAnswer, NotSent, Reply, WirePool, basic_auth, encode_body
 from halo_platform.delivery.tables import Message
@@ -218,7 +218,7 @@ class CallbackRejected(Exception):
 def single_valued(pairs: Iterable[tuple[str, Any]]) -> dict[str, Any]:
     """`pairs` by name; a name given twice is a `CallbackRejected` (400): which of its values the
     provider meant cannot be told (a signature covers both, or only the one a dict kept)."""
-    return unique_keys(pairs, lambda name: CallbackRejected(f"field {name!r} given twice", 400))
+    return unique_keys(pairs, lambda name: CallbackRejected(f"field {echo(name)} given twice", 400))
 
 
 #: a signed timestamp further than this from now is refused (replayed or forged later)
