@@ -15,7 +15,7 @@ from halo_platform.core.engine import again_on_conflict, listed_after, unchanged
 from halo_platform.core.errors import HaloError
 from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
-from halo_platform.core.text import check_name, required_reason
+from halo_platform.core.text import check_name, echo, required_reason
 from halo_platform.core.write_lock import ensure_row
 from halo_platform.delivery.config import CHANNELS, DeliveryConfig, Rule, country_code, validate_weights
 from halo_platform.delivery.routing import Router
@@ -188,7 +188,7 @@ def rule_country(country: str) -> str:
     try:
         return country_code(code)
     except HaloError:
-        raise HaloError(f"country {country!r}: not an ISO 3166-1 country: a two-letter code such as FR, or * for every country") from None
+        raise HaloError(f"country {echo(country)}: not an ISO 3166-1 country: a two-letter code such as FR, or * for every country") from None
 
 
 def add_rule(
@@ -209,9 +209,9 @@ def add_rule(
     check_name(changed_by, "changed_by")
     country, capability = rule_country(country), capability.strip().upper() or "*"
     if channel not in CHANNELS:
-        raise HaloError(f"unknown channel {channel!r} (one of {', '.join(CHANNELS)})")
+        raise HaloError(f"unknown channel {echo(channel)} (one of {', '.join(CHANNELS)})")
     if capability != "*" and capability not in config.capabilities.get(channel, ()):
-        raise HaloError(f"capability {capability!r}: one of {', '.join(config.capabilities.get(channel, ()))} or *")
+        raise HaloError(f"capability {echo(capability)}: one of {', '.join(config.capabilities.get(channel, ()))} or *")
     rule = Rule(channel, country, capability, {k: float(v) for k, v in weights.items()})
     problem = validate_weights(rule, rule.weights, config.providers)
     if problem:

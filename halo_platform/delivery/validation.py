@@ -262,7 +262,7 @@ def _timezone(value: Any) -> str | None:
     if value is None:
         return None
     if iana_zone(value) is None:
-        raise HaloError(f"timezone: {_printable(str(value))[:64]!r} is not an IANA time zone such as Europe/Paris")
+        raise HaloError(f"timezone: {echo(value)} is not an IANA time zone such as Europe/Paris")
     return value
 
 

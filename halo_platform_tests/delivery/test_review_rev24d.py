@@ -73,3 +73,31 @@ def test_the_cli_repeats_a_long_provider_or_weight_cut_on_one_line(providers, ha
     assert len(lines) == 1, refused.output[:300]
     assert len(lines[0]) <= MOST, len(lines[0])
     assert said in lines[0] and "…'" in lines[0]
+
+
+@pytest.mark.parametrize(("channel", "country", "capability", "said"), [
+    ("sms", LONG, "*", "country 'xxx"),
+    (LONG, "FR", "*", "unknown channel 'xxx"),
+    ("sms", "FR", "X" * 10_000, "capability 'XXX"),
+], ids=["country", "channel", "capability"])
+def test_a_routing_rule_added_with_a_long_value_is_refused_repeating_it_cut(providers, halo_store, channel, country, capability, said):  # noqa: ANN001
+    """`add_rule` (the Control Center's new-rule form) said the value whole: 10,000 characters beside a field."""
+    from halo_platform.core.errors import HaloError
+    from halo_platform.delivery.state import add_rule
+
+    with pytest.raises(HaloError) as refused:
+        add_rule(providers.config(), channel, country, capability, {"tw": 1}, "ana", halo_store, "r")
+    error = str(refused.value)
+    assert len(error) <= MOST, len(error)
+    assert said in error and "…'" in error
+
+
+def test_a_long_timezone_is_repeated_cut_with_an_ellipsis(providers):  # noqa: ANN001
+    """It was cut to 64 characters without saying so, and a list was said as a quoted string ("['a']")."""
+    from halo_platform.core.errors import HaloError
+    from halo_platform.delivery.validation import validate
+
+    for zone, said in ((LONG, "timezone: '" + "x" * ECHO_LIMIT + "…' is not"), (["Europe/Paris"], "timezone: ['Europe/Paris'] is not")):
+        with pytest.raises(HaloError) as refused:
+            validate("sms", {"to": "+33612345678", "body": "b", "timezone": zone}, providers.config())
+        assert str(refused.value).startswith(said), str(refused.value)
