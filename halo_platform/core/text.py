@@ -171,13 +171,14 @@ def named_more_than_once(names: Iterable[str]) -> list[str]:
     return sorted(name for name, times in Counter(names).items() if times > 1)
 
 
-def read_json(text: str, what: str) -> Any:  # noqa: ANN401 - any JSON value
-    """`text` parsed as JSON; text that does not parse, or repeats a key (`unique_keys`), is one
+def read_json(text: str, what: str, parse_float: Callable[[str], Any] | None = None) -> Any:  # noqa: ANN401 - any JSON value
+    """`text` parsed as JSON (a number with a fraction or an exponent by `parse_float`, default
+    float); text that does not parse, or repeats a key (`unique_keys`), is one
     HaloError naming `what`. Python's parser refuses some JSON with other errors than
     JSONDecodeError: a number of more than 4300 digits (ValueError), thousands of nested brackets
     (RecursionError)."""
     try:
-        return json.loads(text, object_pairs_hook=unique_keys)
+        return json.loads(text, object_pairs_hook=unique_keys, parse_float=parse_float)
     except HaloError as exc:
         raise HaloError(f"{what}: {exc}") from None
     except json.JSONDecodeError as exc:

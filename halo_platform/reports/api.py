@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
 import dagster_graphql  # noqa: F401 - the client `submit_run` imports, loaded at start-up: the first request is not slower
-from fastapi import APIRouter, Depends, Header, HTTPException
+from fastapi import APIRouter, Depends, Header, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -20,7 +21,7 @@ from halo_platform.reports.requests import (  # at start-up: the first request i
     create_request,
     warm_up_webserver,
 )
-from halo_platform.reports.task import PayloadError
+from halo_platform.reports.task import JsonNumber, PayloadError
 from halo_platform.sinks import UnknownSink
 
 
@@ -58,6 +59,17 @@ def list_tasks() -> list[dict[str, Any]]:
     ]
 
 
+async def payload_as_written(request: Request) -> Any:  # noqa: ANN401 - the caller's JSON
+    """The body's `payload` with its numbers as written (`JsonNumber`), which the task's schema
+    judges (FastAPI reads them as floats: 99999999999.999999 was the money 100000000000.00); None
+    for a body with none, or one FastAPI refuses (a 422 before the route runs)."""
+    try:
+        body = json.loads(await request.body(), parse_float=JsonNumber)
+    except (ValueError, RecursionError):
+        return None
+    return body.get("payload") if isinstance(body, dict) else None
+
+
 class TaskRequestAccepted(BaseModel):
     request_id: str
     status: str = Field(description="QUEUED: the Dagster run is submitted")
@@ -73,7 +85,7 @@ class TaskRequestAccepted(BaseModel):
                          "sent again with the same Idempotency-Key, the request runs once",
           "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}})
 async def request_task(task: str, body: TaskRequestIn, store: StoreResource = Depends(resource("store")),
-                       caller: Caller = Depends(requires("tasks:request")),
+                       caller: Caller = Depends(requires("tasks:request")), payload: Any = Depends(payload_as_written),
                        idempotency_key: str | None = Header(None, alias="Idempotency-Key", description=(
                            "Optional, the caller's own: a request repeated with the same key (a retry) answers "
                            "with the first request and queues nothing"))) -> dict[str, str]:
@@ -82,7 +94,7 @@ async def request_task(task: str, body: TaskRequestIn, store: StoreResource = De
     file, 504 when its answer does not come). With an `Idempotency-Key` the caller
     used before for the same task and payload, the answer is that request (409 for another one)."""
     try:
-        request = await run_in_threadpool(create_request, store, task, body.payload, body.sinks, caller.name, "api",
+        request = await run_in_threadpool(create_request, store, task, payload, body.sinks, caller.name, "api",
                                           idempotency_key=idempotency_key)
     except PayloadError as exc:
         raise HTTPException(422, detail={"error": str(exc), "detail": exc.detail}) from None

@@ -24,11 +24,13 @@ def _store() -> StoreResource:
 
 
 def _json_object(text: str | None, what: str) -> dict | None:
+    """A payload given as JSON text, its numbers as written (`JsonNumber`)."""
     from halo_platform.core.text import read_json
+    from halo_platform.reports.task import JsonNumber
 
     if text is None:
         return None
-    value = read_json(text, what)
+    value = read_json(text, what, parse_float=JsonNumber)
     if not isinstance(value, dict):
         raise HaloError(f"{what} must be a JSON object")
     return value

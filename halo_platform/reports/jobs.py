@@ -11,6 +11,7 @@ from halo_platform.core.failures import masked
 from halo_platform.core.store import StoreResource
 from halo_platform.core.text import read_json
 from halo_platform.reports.schedules import CATCH_UP, set_schedule
+from halo_platform.reports.task import JsonNumber
 
 CatchUp = enum.StrEnum("CatchUp", {value: value for value in CATCH_UP})
 """Ticks missed while the sensor was stopped: none, latest or all (a select in the launchpad)."""
@@ -32,7 +33,7 @@ class ManageTaskScheduleConfig(dg.Config):
 
 def apply_schedule_edit(store: StoreResource, config: ManageTaskScheduleConfig) -> dict:
     """Validate and store the edit; a bad edit is a HaloError naming the problem."""
-    payload = None if config.payload_json is None else read_json(config.payload_json, "payload_json")
+    payload = None if config.payload_json is None else read_json(config.payload_json, "payload_json", parse_float=JsonNumber)
     if payload is None and config.payload_json is not None:  # JSON null: refused as `[]` is, not read as "unchanged"
         raise HaloError("payload: must be a JSON object, got null")
     return set_schedule(store, config.schedule_id, task=config.task, cron=config.cron, timezone=config.timezone,

@@ -55,11 +55,28 @@ def _not_a_boolean(value: Any) -> Any:
     return value
 
 
+class JsonNumber(float):
+    """A JSON number with a fraction or an exponent (`json.loads`'s `parse_float`), as the float it
+    reads as, keeping the text it was written as (`text`): the schema judges money, integers and the
+    threshold by that text. Read as a float alone, 99999999999.999999 was the money 100000000000.00
+    and 90.00000000000000001 the threshold 90, where their decimal strings are refused."""
+
+    text: str
+
+    def __new__(cls, text: str) -> JsonNumber:
+        number = super().__new__(cls, text)
+        number.text = text
+        return number
+
+
 def _number(value: Any) -> Any:
     """A number, or its text in ASCII: Python's Decimal(), int() and float() also read `1_000` (a
     literal in code), other scripts' digits (`٣`, full-width `１２`) and spaces other than ASCII's,
-    which the form's pattern and the warehouses do not take; refused before the number parse."""
+    which the form's pattern and the warehouses do not take; refused before the number parse. A
+    JSON number is the decimal it was written as (`JsonNumber`)."""
     value = _not_a_boolean(value)
+    if isinstance(value, JsonNumber):
+        return Decimal(value.text)
     if isinstance(value, str) and (not value.isascii() or "_" in value):
         raise PydanticCustomError("ascii_number", "Input should be a number written with the ASCII digits 0-9, got {text}",
                                   {"text": echo(value)})
@@ -70,7 +87,7 @@ def _finite(value: Any) -> Any:
     """A number (or its text) that is NaN or infinite is refused as such, before bounds are
     checked: NaN fails `le=100` too, with a reason that sends the user after the wrong fix."""
     value = _number(value)
-    if isinstance(value, str | float):
+    if isinstance(value, str | float | Decimal):
         try:
             number = float(value)
         except (ValueError, OverflowError):
@@ -427,6 +444,6 @@ def get_task(name: str) -> Task:
     return tasks[name]
 
 
-__all__ = ["FORMATS", "Date", "Field", "FormType", "Integer", "Money", "Number", "PayloadError", "Query", "ReportFormat",
+__all__ = ["FORMATS", "Date", "Field", "FormType", "Integer", "JsonNumber", "Money", "Number", "PayloadError", "Query", "ReportFormat",
            "RunContext", "Task", "TaskCheck", "TaskConfig", "after_field", "field_validator",
            "form_schema", "get_task", "launchpad_config", "load_tasks"]

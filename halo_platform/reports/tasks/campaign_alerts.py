@@ -11,6 +11,7 @@ from halo_platform.reports.task import (
     Date,
     Field,
     Integer,
+    JsonNumber,
     Number,
     Query,
     RunContext,
@@ -37,7 +38,7 @@ def _comparable(value: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, str | float | int):
         return value
     try:
-        exact = Decimal(value.strip() if isinstance(value, str) else repr(value))
+        exact = Decimal(value.strip() if isinstance(value, str) else value.text if isinstance(value, JsonNumber) else repr(value))
     except InvalidOperation:
         return value
     if exact.is_finite() and max(0, -exact.normalize().as_tuple().exponent) > THRESHOLD_DECIMALS:

@@ -1,0 +1,87 @@
+"""Review rev24r of reports.md against the code, black-box: the HTTP API and the `halo` CLI
+against the real stores."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+
+from halo_platform.cli import cli
+from halo_platform.core.errors import HaloError
+from halo_platform.http import create_app
+from halo_platform.reports.jobs import ManageTaskScheduleConfig, apply_schedule_edit
+from halo_platform.reports.schedules import list_schedules
+from halo_platform_tests.fixtures.access import authorized_client
+
+
+def _request_count(store) -> int:  # noqa: ANN001
+    with store.read() as conn:
+        return conn.execute(sa.text("SELECT count(*) FROM task_requests")).scalar_one()
+
+
+# (task, payload as JSON text, the field, the reason): each number as written is refused, as its
+# decimal string is; read as a float first, each was rounded to a value that passed
+INEXACT = [
+    ("payment_reconciliation", '{"tolerance": 99999999999.999999}', "tolerance", "at most 2 decimal places, got 6"),
+    ("payment_reconciliation", '{"tolerance": 0.30000000000000001}', "tolerance", "at most 2 decimal places, got 17"),
+    ("payment_reconciliation", '{"tolerance": 1e-400}', "tolerance", "at most 2 decimal places, got 400"),
+    ("campaign_alerts", '{"budget_threshold_pct": 90.00000000000000001}', "budget_threshold_pct", "at most 10 decimal places"),
+    ("campaign_alerts", '{"expiring_within_days": 3.0000000000000001}', "expiring_within_days",
+     "Input should be a valid integer, got a number with a fractional part"),
+]
+
+
+@pytest.mark.parametrize(("task", "payload", "field", "reason"), INEXACT)
+def test_a_json_number_is_read_exactly_as_written_by_the_api(store, task, payload, field, reason):
+    """reports.md: money is an exact decimal, a JSON number or a decimal string. The API read a
+    JSON number as a float before the schema saw it: a tolerance of 99999999999.999999 was queued as
+    100000000000.00 (its string was refused: 6 decimal places), a threshold of 90.00000000000000001
+    ran as 90 (its string is refused since it alerted a campaign at exactly 90%). The number is now
+    judged as written: 422 with the field and the reason, as its string, and nothing is queued."""
+    answer = authorized_client(create_app()).post(f"/v1/tasks/{task}/requests", content=f'{{"payload": {payload}}}',
+                                                  headers={"Content-Type": "application/json"})
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"] == [{"field": field, "reason": reason}]
+    assert _request_count(store) == 0
+
+
+@pytest.mark.parametrize(("task", "payload", "field", "reason"), INEXACT)
+def test_a_json_number_is_read_exactly_as_written_by_the_cli(store, task, payload, field, reason):
+    """The same numbers in `halo tasks run --payload` and `halo schedules set --payload`: one
+    `error:` line naming the field and why; `schedules set` stored 99999999999.999999 as
+    "100000000000.00", a schedule whose every run used a tolerance nobody wrote."""
+    said = [f"error: {task}: invalid payload: {field}: {reason}"]
+    result = CliRunner().invoke(cli, ["tasks", "run", task, "--payload", payload])
+    assert (result.exit_code, result.output.splitlines()) == (2, said)
+    result = CliRunner().invoke(cli, ["schedules", "set", "s", "--task", task, "--cron", "0 6 * * 1", "--payload", payload])
+    assert (result.exit_code, result.output.splitlines()) == (2, said)
+    assert _request_count(store) == 0
+    assert CliRunner().invoke(cli, ["schedules", "list"]).output == "no schedules\n"
+
+
+@pytest.mark.parametrize(("task", "payload", "stored"), [
+    ("payment_reconciliation", '{"tolerance": 0.5}', {"tolerance": "0.50"}),
+    ("payment_reconciliation", '{"tolerance": 1e2, "format": "xlsx"}', {"tolerance": "100.00", "format": "xlsx"}),
+    ("payment_reconciliation", '{"tolerance": 99999999999.99}', {"tolerance": "99999999999.99"}),
+    ("campaign_alerts", '{"budget_threshold_pct": 12.3456789012, "rearm_hours": 1.5, "expiring_within_days": 7.0}',
+     {"budget_threshold_pct": 12.3456789012, "rearm_hours": 1.5, "expiring_within_days": 7}),
+])
+def test_a_json_number_that_fits_is_taken_in_its_wire_form(store, task, payload, stored):
+    """A number the schema takes as written is stored in its wire form, as before (money as its
+    decimal string, with two places)."""
+    result = CliRunner().invoke(cli, ["schedules", "set", "s", "--task", task, "--cron", "0 6 * * 1", "--payload", payload])
+    assert result.exit_code == 0, result.output
+    assert result.output.rstrip().endswith(f"payload={json.dumps(stored, sort_keys=True)}")
+
+
+@pytest.mark.parametrize(("task", "payload", "field", "reason"), INEXACT)
+def test_a_json_number_is_read_exactly_as_written_by_the_launchpads_schedule_edit(store, task, payload, field, reason):
+    """`manage_task_schedule`'s payload_json (the launchpad's edit) reads its numbers as the CLI does."""
+    config = ManageTaskScheduleConfig(schedule_id="s", task=task, cron="0 6 * * 1", payload_json=payload)
+    with pytest.raises(HaloError) as refused:
+        apply_schedule_edit(store, config)
+    assert str(refused.value) == f"{task}: invalid payload: {field}: {reason}"
+    assert list_schedules(store) == []
