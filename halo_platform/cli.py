@@ -20,7 +20,7 @@ from halo_platform.availability import cli as availability_cli
 from halo_platform.core.cli_options import GIVEN, PathGiven
 from halo_platform.core.errors import HaloError
 from halo_platform.core.redact import error_line, install_redaction
-from halo_platform.core.text import as_one_line, cut, lone_surrogate
+from halo_platform.core.text import ECHO_LIMIT, as_one_line, cut, echo, lone_surrogate
 from halo_platform.delivery import cli as delivery_cli
 from halo_platform.reports import cli as reports_cli
 
@@ -46,7 +46,7 @@ class HaloGroup(click.Group):
             click.echo(exc.ctx.get_help() if exc.ctx else str(exc))
             sys.exit(0)
         except click.ClickException as exc:
-            click.echo(f"error: {one_line(exc.format_message())}", err=True)
+            click.echo(f"error: {one_line(said_back(exc.format_message(), arguments))}", err=True)
             sys.exit(exc.exit_code if exc.exit_code else 2)
         except HaloError as exc:
             click.echo(f"error: {one_line(str(exc))}", err=True)
@@ -62,6 +62,18 @@ def one_line(message: str) -> str:
     choice, then a line per choice), and a refusal may repeat a value as given, with its line
     breaks (they split the line) or escape sequences (they reached the terminal)."""
     return " ".join(as_one_line(message, len(message)).split())
+
+
+def said_back(message: str, arguments: list[str]) -> str:
+    """Click's refusal `message` with each argument over `ECHO_LIMIT` characters it repeats (an
+    option's value given after `=` too) cut as the platform's refusals cut a value (`core.text.echo`):
+    Click repeats a value that is no choice, integer or command whole, quoted or not (`halo tasks log
+    --status <10 kB>` printed a line of 10,140 characters)."""
+    for argument in arguments:
+        for value in (argument, argument.partition("=")[2]):
+            if len(value) > ECHO_LIMIT:
+                message = message.replace(repr(value), echo(value)).replace(value, cut(value))
+    return message
 
 
 def first_line(exc: BaseException) -> str:

@@ -85,3 +85,28 @@ def test_a_json_number_is_read_exactly_as_written_by_the_launchpads_schedule_edi
         apply_schedule_edit(store, config)
     assert str(refused.value) == f"{task}: invalid payload: {field}: {reason}"
     assert list_schedules(store) == []
+
+
+LONG = "z" * 10_000
+SAID = f"'{'z' * 100}…'"  # `core.text.echo` of LONG
+
+
+@pytest.mark.parametrize(("args", "said"), [
+    (["tasks", "log", "--status", LONG], f"error: Invalid value for '--status': {SAID} is not one of 'queued', 'running', "
+                                         "'succeeded', 'skipped_no_data', 'blocked', 'failed', 'canceled'."),
+    (["tasks", "log", f"--status={LONG}"], f"error: Invalid value for '--status': {SAID} is not one of 'queued', 'running', "
+                                           "'succeeded', 'skipped_no_data', 'blocked', 'failed', 'canceled'."),
+    (["schedules", "set", "s", "--catch-up", LONG], f"error: Invalid value for '--catch-up': {SAID} is not one of 'none', "
+                                                    "'latest', 'all'."),
+    (["tasks", "log", "--limit", "9" * 10_000], f"error: Invalid value for '--limit': '{'9' * 100}…' is not a valid integer range."),
+    (["tasks", LONG], f"error: No such command {SAID}."),
+    (["tasks", "list", LONG], f"error: Got unexpected extra argument ({'z' * 100}…)"),
+])
+def test_a_refused_long_argument_is_said_back_cut_on_the_one_error_line(store, args, said):
+    """README: every subcommand exits non-zero with one clear line on bad input. Click's refusals (a
+    value that is not a choice, an integer, a command; an extra argument) repeated the argument whole:
+    `halo tasks log --status <10 kB>` printed an error line of 10,140 characters, where the platform's
+    own refusals repeat a value cut to 100 characters (`core.text.echo`). Each long argument is now
+    said back so, the rest of the line kept."""
+    result = CliRunner().invoke(cli, args)
+    assert (result.exit_code, result.output.splitlines()) == (2, [said])
