@@ -338,7 +338,7 @@ def check_cron(cron: str) -> None:
 
 def check_catch_up(catch_up: str) -> None:
     if catch_up not in CATCH_UP:
-        raise HaloError(f"invalid catch_up {catch_up!r}: one of {', '.join(CATCH_UP)}")
+        raise HaloError(f"invalid catch_up {echo(catch_up)}: one of {', '.join(CATCH_UP)}")
 
 
 def check_timezone(timezone: str) -> ZoneInfo:

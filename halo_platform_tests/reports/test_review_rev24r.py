@@ -3,18 +3,21 @@ against the real stores."""
 
 from __future__ import annotations
 
+import html
 import json
+import re
 
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
+from halo_platform.access import users
 from halo_platform.cli import cli
 from halo_platform.core.errors import HaloError
 from halo_platform.http import create_app
 from halo_platform.reports.jobs import ManageTaskScheduleConfig, apply_schedule_edit
-from halo_platform.reports.schedules import list_schedules
-from halo_platform_tests.fixtures.access import authorized_client
+from halo_platform.reports.schedules import list_schedules, set_schedule
+from halo_platform_tests.fixtures.access import authorized_client, control_center
 
 
 def _request_count(store) -> int:  # noqa: ANN001
@@ -110,3 +113,20 @@ def test_a_refused_long_argument_is_said_back_cut_on_the_one_error_line(store, a
     said back so, the rest of the line kept."""
     result = CliRunner().invoke(cli, args)
     assert (result.exit_code, result.output.splitlines()) == (2, [said])
+
+
+def test_a_schedule_edits_long_catch_up_is_said_back_cut_beside_its_field(store):
+    """The Control Center's schedule form refuses a catch_up that is not a policy beside the field,
+    in `reports.schedules.check_catch_up`'s words, which repeated the value whole: a hand-made form's
+    10 kB value filled the 300 characters the page says of a message, and the policies to pick from
+    were never said. The value is now cut as the other fields' refusals cut theirs (`core.text.echo`),
+    the policies said after it, and nothing is saved."""
+    users.create_user(store, "ada", "admin", "a long enough password")
+    set_schedule(store, "weekly", task="payment_reconciliation", cron="0 6 * * 1", sinks=["outbox"], updated_by="seed")
+    with control_center(store, "ada", "a long enough password") as client:
+        answer = client.post("/ui/schedules/weekly", data={"cron": "0 7 * * 1", "timezone": "UTC", "sinks": "outbox",
+                                                           "catch_up": LONG, "enabled": "on", "csrf_token": client.csrf})
+    assert answer.status_code == 422, answer.text[:300]
+    said = re.search(r'id="catch_up-error"[^>]*>(.*?)</', answer.text, re.S)
+    assert said and html.unescape(said.group(1)).strip() == f"invalid catch_up {SAID}: one of none, latest, all"
+    assert [(s["cron"], s["catch_up"]) for s in list_schedules(store)] == [("0 6 * * 1", "latest")]
