@@ -9,6 +9,7 @@ import sys
 
 import click
 
+from halo_platform.core.cli_options import NUMBER
 from halo_platform.core.errors import HaloError
 from halo_platform.core.models import iso_z
 from halo_platform.core.text import NAME_LIMIT, check_name, exact_number, visible
@@ -62,7 +63,7 @@ def keys() -> None:
 @click.option("--scope", "scopes", multiple=True, required=True, help="messages:send, messages:read, tasks:request, tasks:read, "
               "availability:read or admin (implies all); repeat for several.")
 @click.option("--expires", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Last valid day is the day before (UTC), YYYY-MM-DD.")
-@click.option("--rate", type=float, default=None, help="Requests per second allowed (default: HALO_API_RATE, 50).")
+@click.option("--rate", type=NUMBER, default=None, help="Requests per second allowed (default: HALO_API_RATE, 50).")
 def create_key_cmd(name: str, scopes: tuple[str, ...], expires: dt.datetime | None, rate: float | None) -> None:
     """Create a key and print it once: store it now, it cannot be shown again."""
     from halo_platform.access.keys import create_key
@@ -94,7 +95,7 @@ def list_keys_cmd() -> None:
 
 @keys.command("rotate")
 @click.argument("name")
-@click.option("--overlap-hours", type=float, default=24.0, show_default=True,
+@click.option("--overlap-hours", type=NUMBER, default=24.0, show_default=True,
               help="Hours the replaced key keeps working, for its holders to move to the new one (0: it stops now).")
 def rotate_key_cmd(name: str, overlap_hours: float) -> None:
     """Replace the active key NAME with a new one (same scopes and rate), printed once; the

@@ -21,6 +21,7 @@ from halo_platform.core.errors import ConflictError, HaloError, NotFoundError
 from halo_platform.core.models import in_calendar, utcnow
 from halo_platform.core.settings import MAX_RATE_PER_SECOND
 from halo_platform.core.store import StoreResource
+from halo_platform.core.text import cut, echo
 from halo_platform.core.token_bucket import HeldTokens, refilled
 from halo_platform.core.write_lock import writing
 
@@ -76,7 +77,7 @@ def check_scopes(scopes: list[str] | tuple[str, ...]) -> list[str]:
         raise HaloError(f"scope: give at least one of {', '.join(SCOPES)}")
     unknown = sorted(set(scopes) - set(SCOPES))
     if unknown:
-        raise HaloError(f"scope: unknown {', '.join(map(repr, unknown))}; known: {', '.join(SCOPES)}")
+        raise HaloError(f"scope: unknown {cut(', '.join(map(echo, unknown)), 200)}; known: {', '.join(SCOPES)}")
     return sorted(set(scopes))
 
 

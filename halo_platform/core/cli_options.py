@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from halo_platform.core.text import plain_number
+
 
 class GivenText(click.ParamType):
     """An optional option's text, refused when empty: `--as-of ''` or `--type ''` is a value left
@@ -19,6 +21,25 @@ class GivenText(click.ParamType):
 
 
 GIVEN = GivenText()
+
+
+class PlainNumber(click.ParamType):
+    """A number written in the digits 0-9, with an optional decimal point (`core.text.plain_number`,
+    as the Control Center's forms read one): click's float, Python's float(), also took other
+    scripts' digits (`--rate ١٢`: a key limited to 12 requests a second), `1_0`, `1e3`, `inf`, `nan`."""
+
+    name = "number"
+
+    def convert(self, value: str | float, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        if isinstance(value, float):  # a default
+            return value
+        number = plain_number(value)
+        if number is None:
+            self.fail(f"{value!r} is not a number written in the digits 0-9 (and a decimal point)", param, ctx)
+        return number
+
+
+NUMBER = PlainNumber()
 
 
 class PathGiven(click.Path):
