@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from halo_platform.access.tables import ApiKey
@@ -106,6 +107,13 @@ def create_key(store: StoreResource, name: str, scopes: list[str] | tuple[str, .
     """Store a new key named `name` and return it; this is the only time it exists in clear.
     A name is taken while a key of that name is active: a revoked or expired key's name may be reused
     (the expired key stays listed, refused, and gives the name up)."""
+    with store.write() as conn:
+        return create_key_in(conn, name, scopes, expires=expires, rate_per_second=rate_per_second, created_by=created_by)
+
+
+def create_key_in(conn: Connection, name: str, scopes: list[str] | tuple[str, ...], *, expires: dt.date | None = None,
+                  rate_per_second: float | None = None, created_by: str | None = None) -> str:
+    """`create_key` in the caller's transaction (a Control Center form records its one-time token in it)."""
     check_name(name)
     scopes = check_scopes(scopes)
     check_rate(rate_per_second)
@@ -114,13 +122,12 @@ def create_key(store: StoreResource, name: str, scopes: list[str] | tuple[str, .
     prefix, key = _new_key()
     taken = ConflictError(f"an active key named {name!r} exists; revoke it first")
     try:
-        with store.write() as conn:
-            conn.execute(keys_t.update().where(keys_t.c.active_name == name, keys_t.c.expires_at <= now).values(active_name=None))
-            if conn.execute(sa.select(keys_t.c.id).where(keys_t.c.active_name == name)).first():
-                raise taken
-            conn.execute(keys_t.insert().values(
-                name=name, active_name=name, prefix=prefix, hash=key_hash(key), scopes=scopes, rate_per_second=rate_per_second,
-                created_at=now, created_by=created_by, expires_at=expires_at, webhook_secret=webhook_secret_of(key)))
+        conn.execute(keys_t.update().where(keys_t.c.active_name == name, keys_t.c.expires_at <= now).values(active_name=None))
+        if conn.execute(sa.select(keys_t.c.id).where(keys_t.c.active_name == name)).first():
+            raise taken
+        conn.execute(keys_t.insert().values(
+            name=name, active_name=name, prefix=prefix, hash=key_hash(key), scopes=scopes, rate_per_second=rate_per_second,
+            created_at=now, created_by=created_by, expires_at=expires_at, webhook_secret=webhook_secret_of(key)))
     except IntegrityError:  # another key of that name made at once (active_name is unique)
         raise taken from None
     return key
@@ -135,21 +142,26 @@ def rotate_key(store: StoreResource, name: str, *, overlap_hours: float = 24.0, 
     its own expiry, if sooner), time for its holders to move to the new key without a refused
     request. Until then both keys work; `halo keys revoke NAME` revokes the new one, the old one
     by its prefix (the Control Center's Access page)."""
+    with store.write() as conn:
+        return rotate_key_in(conn, name, overlap_hours=overlap_hours, rotated_by=rotated_by)
+
+
+def rotate_key_in(conn: Connection, name: str, *, overlap_hours: float = 24.0, rotated_by: str | None = None) -> tuple[str, dt.datetime]:
+    """`rotate_key` in the caller's transaction (a Control Center form records its one-time token in it)."""
     if not (isinstance(overlap_hours, (int, float)) and 0 <= overlap_hours <= MAX_OVERLAP_HOURS):
         raise HaloError(f"overlap: a number of hours from 0 to {MAX_OVERLAP_HOURS}")
     now = utcnow()
     prefix, key = _new_key()
-    with store.write() as conn:
-        old = conn.execute(sa.select(keys_t).where(keys_t.c.active_name == name).with_for_update()).first()
-        if old is None or (old.expires_at is not None and old.expires_at <= now):
-            raise NotFoundError(f"no active key named {name!r} to rotate")
-        until = now + dt.timedelta(hours=overlap_hours)
-        until = min(until, old.expires_at) if old.expires_at is not None else until
-        conn.execute(keys_t.update().where(keys_t.c.id == old.id).values(active_name=None, expires_at=until))
-        conn.execute(keys_t.insert().values(
-            name=old.name, active_name=old.name, prefix=prefix, hash=key_hash(key), scopes=old.scopes,
-            rate_per_second=old.rate_per_second, created_at=now, created_by=rotated_by, expires_at=old.expires_at,
-            webhook_secret=webhook_secret_of(key)))
+    old = conn.execute(sa.select(keys_t).where(keys_t.c.active_name == name).with_for_update()).first()
+    if old is None or (old.expires_at is not None and old.expires_at <= now):
+        raise NotFoundError(f"no active key named {name!r} to rotate")
+    until = now + dt.timedelta(hours=overlap_hours)
+    until = min(until, old.expires_at) if old.expires_at is not None else until
+    conn.execute(keys_t.update().where(keys_t.c.id == old.id).values(active_name=None, expires_at=until))
+    conn.execute(keys_t.insert().values(
+        name=old.name, active_name=old.name, prefix=prefix, hash=key_hash(key), scopes=old.scopes,
+        rate_per_second=old.rate_per_second, created_at=now, created_by=rotated_by, expires_at=old.expires_at,
+        webhook_secret=webhook_secret_of(key)))
     return key, until
 
 

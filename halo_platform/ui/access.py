@@ -27,10 +27,10 @@ from halo_platform.access.keys import (
     check_name,
     check_rate,
     check_scopes,
-    create_key,
+    create_key_in,
     list_keys,
     revoke_key,
-    rotate_key,
+    rotate_key_in,
 )
 from halo_platform.access.ui import login_page
 from halo_platform.access.users import ROLE_SCOPES, check_password, create_user, disable_user, list_users, set_password
@@ -143,8 +143,8 @@ async def new_key(request: Request, caller: Caller = Depends(signed_in("admin"))
     key, status = None, 422
     if not errors:
         def create() -> str:
-            with sent_once(store, data, caller.name, NOT_CREATED_AGAIN):
-                return create_key(store, form["name"], form["scopes"], expires=expires, rate_per_second=rate, created_by=caller.name)
+            with sent_once(store, data, caller.name, NOT_CREATED_AGAIN) as conn:
+                return create_key_in(conn, form["name"], form["scopes"], expires=expires, rate_per_second=rate, created_by=caller.name)
         try:
             key = await run_in_threadpool(create)
         except FormSentAlready as exc:  # a reload of the answer showing the key: shown once, made once
@@ -200,8 +200,8 @@ async def rotate(request: Request, name: str, caller: Caller = Depends(signed_in
             raise ValueError("not a number in digits 0-9")
 
         def rotated() -> tuple[str, dt.datetime]:
-            with sent_once(store, data, caller.name, NOT_ROTATED_AGAIN):
-                return rotate_key(store, _named(name, "active key"), overlap_hours=hours, rotated_by=caller.name)
+            with sent_once(store, data, caller.name, NOT_ROTATED_AGAIN) as conn:
+                return rotate_key_in(conn, _named(name, "active key"), overlap_hours=hours, rotated_by=caller.name)
         key, until = await run_in_threadpool(rotated)
     except FormSentAlready as exc:  # a reload of the answer showing the new key: the key it showed stays the name's
         return await run_in_threadpool(_page, request, caller, store, exc.http_status, errors={beside: str(exc)})

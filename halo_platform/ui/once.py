@@ -2,7 +2,7 @@
 answered with that page, not a redirect, so a reload of the answer sends the form again, as does
 back-and-send, a double click or a client's retry: Rotate rotated the key again (the key just shown
 was replaced), Create made a second key. Each such form carries a one-time token the page drew
-(`form_token()`, `macros.once`); `sent_once` records it as the change is made, and the same token
+(`form_token()`, `macros.once`); `sent_once` records it in the change's transaction, and the same token
 sent again is refused (`FormSentAlready`), the change not made twice.
 
 A token is `<unix seconds it was drawn>-<128 random bits in hex>`: a token older than
@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from halo_platform.core.errors import ConflictError, HaloError
@@ -60,24 +61,20 @@ def _token(form: Any) -> str | None:  # noqa: ANN401 - a form
 
 
 @contextmanager
-def sent_once(store: StoreResource, form: Any, sent_by: str, already: str) -> Iterator[None]:  # noqa: ANN401 - a form
-    """Record the form's token, then make the change (the `with` block); a token recorded before
-    raises FormSentAlready(`already`) and the block does not run. A change refused (an exception)
-    forgets the token: the form made nothing, and may be sent again."""
+def sent_once(store: StoreResource, form: Any, sent_by: str, already: str) -> Iterator[Connection]:  # noqa: ANN401 - a form
+    """A write transaction for the form's change (the `with` block, given the connection), the
+    form's token recorded in it first: a token recorded before raises FormSentAlready(`already`) and
+    the block does not run. One transaction: a change refused (an exception) or never made (the
+    process died) records no token either, and the form may be sent again. A token recorded in a
+    transaction of its own, then the change in another, left a process dying between them "already
+    sent" with nothing made."""
     token = _token(form)
-    if token is None:
-        yield
-        return
     now = utcnow()
-    try:
-        with store.write() as conn:
+    with store.write() as conn:
+        if token is not None:
             conn.execute(sent_t.delete().where(sent_t.c.sent_at < now - dt.timedelta(hours=FORM_HOURS)))
-            conn.execute(sent_t.insert().values(token=token, sent_at=now, sent_by=sent_by))
-    except IntegrityError:  # sent before, or at once by a double click: the first send acts
-        raise FormSentAlready(already) from None
-    try:
-        yield
-    except BaseException:
-        with store.write() as conn:
-            conn.execute(sent_t.delete().where(sent_t.c.token == token))
-        raise
+            try:
+                conn.execute(sent_t.insert().values(token=token, sent_at=now, sent_by=sent_by))
+            except IntegrityError:  # sent before, or at once by a double click: the first send acts
+                raise FormSentAlready(already) from None
+        yield conn

@@ -43,3 +43,27 @@ def test_an_unknown_scope_is_repeated_cut(halo_env, store) -> None:  # noqa: ANN
     code, out, err = _run("keys", "create", "partner", "--scope", "x" * 10_000)
     assert code == 2 and err.count("\n") == 1 and len(err) < 400, len(err)
     assert err.startswith("error: scope: unknown 'xxx") and "…" in err and "known: " in err
+
+
+def test_a_process_dying_after_a_forms_token_is_recorded_leaves_the_form_free_to_send_again(halo_env, store) -> None:  # noqa: ANN001
+    """The Control Center's one-time token was recorded in a transaction of its own, then the key was
+    made in another: a process dying between them (a deploy, the OOM killer) left the token recorded
+    and no key, and sending the form again said "already sent" while nothing had been made. The
+    token is now recorded in the change's own transaction: no change, no token."""
+    import os
+    import subprocess
+    import sys
+
+    from starlette.datastructures import FormData
+
+    from halo_platform.ui.once import form_token, sent_once
+
+    token = form_token()
+    dies = ("import os\nfrom starlette.datastructures import FormData\nfrom halo_platform.core.store import StoreResource\n"
+            "from halo_platform.ui.once import sent_once\n"
+            f"with sent_once(StoreResource(db_url={store.url!r}), FormData({{'form_token': {token!r}}}), 'ada', 'again'):\n"
+            "    os._exit(9)  # the process dies before the change: no exception, no clean-up\n")
+    died = subprocess.run([sys.executable, "-c", dies], env=os.environ, timeout=120, capture_output=True, text=True)
+    assert died.returncode == 9, died.stderr
+    with sent_once(store, FormData({"form_token": token}), "ada", "again") as conn:  # sent again: it acts
+        assert conn is not None  # the transaction the change is made in
