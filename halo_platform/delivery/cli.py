@@ -142,16 +142,25 @@ def status(message_id: str) -> None:
 
 @delivery.command()
 def providers() -> None:
-    """Providers with their autopilot state, traffic factor, error rate and share in the window."""
+    """Providers with their autopilot state, weight in each rule they serve (a runtime edit's, as
+    `weights show` lists them), traffic factor, error rate and share in the window."""
     from halo_platform.delivery.autopilot import provider_table
+    from halo_platform.delivery.state import weights_table
 
     store, providers = _resources()
-    rows = provider_table(providers.config(), store)
-    click.echo(f"{'provider':<18}{'kind':<10}{'channel':<8}{'state':<12}{'factor':>7}{'attempts':>10}{'errors':>8}{'share':>7}  reason")
+    config = providers.config()
+    rows = provider_table(config, store)
+    weights: dict[str, list[str]] = {}
+    for w in weights_table(config, store):
+        weights.setdefault(w["provider"], []).append(f"{exact_number(w['weight'])} {w['rule']}")
+    shown = {r["provider"]: ", ".join(weights.get(r["provider"], [])) or "-" for r in rows}
+    width = max([len("weight (rule)"), *map(len, shown.values())]) + 2
+    click.echo(f"{'provider':<18}{'kind':<10}{'channel':<8}{'state':<12}{'factor':>7}{'attempts':>10}{'errors':>8}{'share':>7}  "
+               f"{'weight (rule)':<{width}}reason")
     for r in rows:
         paused = f" (paused until {r['paused_until']:%H:%M:%S} UTC: it asked us to wait)" if r["paused_until"] else ""
         click.echo(f"{r['provider']:<18}{r['kind']:<10}{r['channel']:<8}{r['state']:<12}{r['factor']:>7.2f}{r['attempts']:>10}"
-                   f"{r['error_rate']:>8.1%}{r['share']:>7.1%}  {r['reason']}{paused}")
+                   f"{r['error_rate']:>8.1%}{r['share']:>7.1%}  {shown[r['provider']]:<{width}}{r['reason']}{paused}")
 
 
 @delivery.command()
