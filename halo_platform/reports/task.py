@@ -22,7 +22,7 @@ from typing import Annotated, Any, Union, get_args, get_origin
 import annotated_types
 import dagster as dg
 import pydantic
-from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError, to_jsonable_python
 
 from halo_platform.core.errors import HaloError
@@ -195,8 +195,13 @@ class TaskConfig(dg.Config):
     schema generates the launchpad config (`launchpad_config`), the form description
     (`form_schema`) and validates API and CLI payloads (`Task.validate_payload`)."""
 
+    # the published schema (GET /v1/tasks) refuses what `validate_payload` refuses: a field the task
+    # does not take, a sink named twice (a client validating against it took both)
+    model_config = ConfigDict(json_schema_extra={"additionalProperties": False})
+
     sinks: Annotated[list[str], AfterValidator(_distinct)] = Field(
-        default=[], description="Sink names to deliver to, each once (empty: the task's default sinks).")
+        default=[], description="Sink names to deliver to, each once (empty: the task's default sinks).",
+        json_schema_extra={"uniqueItems": True})
 
 
 def after_field(earlier: str) -> Callable[[Any, ValidationInfo], Any]:
