@@ -80,12 +80,17 @@ MAX_SINK_ATTEMPTS = 100  # a sink delivery's tries: HALO_SINK_ATTEMPTS or the si
 MAX_SINK_BACKOFF = 86_400  # seconds between two of them: HALO_SINK_BACKOFF or the resource's
 
 
+def home_folder(value: str | None) -> Path:
+    """HALO_HOME's folder: absolute (from the working folder), `~` expanded; `./.halo` when unset or empty."""
+    return Path(value or "./.halo").expanduser().absolute()
+
+
 def get_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Resolve every setting from `env` (default: the process environment)."""
     if env is None:
         _load_dotenv()
         env = os.environ
-    home = Path(env.get("HALO_HOME") or "./.halo").expanduser().absolute()
+    home = home_folder(env.get("HALO_HOME"))
     named = env.get("HALO_ALERTS") or "alerts"
     alerts = tuple(a.strip() for a in named.split(","))
     if not all(alerts):  # `,` was no alert sink at all: every failed run alerted nobody
@@ -139,7 +144,8 @@ def _memory_size(env: Mapping[str, str], name: str, default: str) -> str:
 def expand_env(value: Any, settings: Settings | None = None, env: Mapping[str, str] | None = None) -> Any:
     """Replace `${NAME}` references in a YAML value, recursively.
 
-    `${HALO_HOME}` falls back to the resolved home folder. A missing variable is a
+    `${HALO_HOME}` is the home folder as the settings resolve it (absolute: `HALO_HOME=.halo` made
+    `${HALO_HOME}/outbox` a relative path, which a sink refuses). A missing variable is a
     configuration error naming the variable (never a value). Call this at run
     time only: the result may hold secrets and must not reach run config or logs.
     """
@@ -147,10 +153,11 @@ def expand_env(value: Any, settings: Settings | None = None, env: Mapping[str, s
 
     def lookup(match: re.Match[str]) -> str:
         name = match.group(1)
+        if name == "HALO_HOME":  # the home folder as the settings resolve it (absolute, `~` expanded); unset, the
+            # settings' (resolved only then: a provider's client is built per send)
+            return str(home_folder(env[name]) if name in env else (settings or get_settings()).home)
         if name in env:
             return env[name]
-        if name == "HALO_HOME":  # the settings resolved only then: a provider's client is built per send
-            return str((settings or get_settings()).home)
         raise HaloError(f"environment variable {name} is referenced in configuration but not set")
 
     if isinstance(value, str):

@@ -31,7 +31,7 @@ from halo_platform.sinks.base import (
     answered_within,
     safe_name,
 )
-from halo_platform.sinks.settings import Host, PathSetting, Port, Timeout, setting_file
+from halo_platform.sinks.settings import Host, LocalPath, Port, Timeout, setting_file
 
 log = logging.getLogger("halo.sinks.email")
 
@@ -123,7 +123,7 @@ class EmailSink(Sink):
     cc: list[Address] = []
     max_file_bytes: int | None = 10 * 1024 * 1024
     verify_tls: bool = True
-    ca_file: PathSetting | None = None
+    ca_file: LocalPath | None = None
     timeout: Timeout = 30.0
 
     @field_validator("username", "password")

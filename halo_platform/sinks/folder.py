@@ -10,14 +10,14 @@ from urllib.parse import quote, unquote, urlsplit
 
 from halo_platform.core.files import replaced_whole
 from halo_platform.sinks.base import Delivery, PermanentSinkError, Sink, folder_in_the_way, safe_name
-from halo_platform.sinks.settings import FILLED, PathSetting
+from halo_platform.sinks.settings import FILLED, LocalPath
 
 
 class FolderSink(Sink):
     """Writes into `path`; a delivery with no file writes its text as `<subject>.txt`."""
 
     kind = "folder"
-    path: Annotated[PathSetting, FILLED]
+    path: Annotated[LocalPath, FILLED]
     url: str | None = None  # where the folder is served (e.g. https://files.example.com/reports/): links
 
     def link(self, target: str) -> str:

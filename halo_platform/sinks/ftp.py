@@ -17,7 +17,7 @@ from pathlib import Path
 
 from halo_platform.sinks.base import PermanentSinkError, TransientSinkError, UploadSink, safe_name, swap_in
 from halo_platform.sinks.email import tls_context
-from halo_platform.sinks.settings import CommandSetting, Host, PathSetting, Port, Timeout
+from halo_platform.sinks.settings import CommandSetting, Host, LocalPath, PathSetting, Port, Timeout
 
 # how long an upload cut off mid-transfer waits for the server to say why (it says so as it closes the data connection)
 REPLY_SECONDS = 2.0
@@ -34,7 +34,7 @@ class FTPSink(UploadSink):
     remote_dir: PathSetting = "/"
     tls: bool = False
     verify_tls: bool = True
-    ca_file: PathSetting | None = None
+    ca_file: LocalPath | None = None
     passive: bool = True
     timeout: Timeout = 30.0
     _absent = ftplib.error_perm  # no such file, or it may not be removed

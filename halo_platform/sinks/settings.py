@@ -5,6 +5,7 @@ never sent somewhere else)."""
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from typing import Annotated
 from urllib.parse import urlsplit
@@ -75,6 +76,20 @@ def _no_control(path: str) -> str:
 
 # a path setting: a folder (local or on the server), an S3 key prefix, a CA, key or known_hosts file
 PathSetting = Annotated[str, AfterValidator(_no_control)]
+
+
+def _absolute(path: str) -> str:
+    # read from the working folder of whichever process used it, a relative path put a CLI run's report
+    # under the shell's folder and the daemon's under its own; `~` was a folder named `~`
+    path = os.path.expanduser(path)
+    if not os.path.isabs(path):
+        raise ValueError("must be an absolute path (such as ${HALO_HOME}/outbox or ~/reports): a relative one "
+                         "is read from the working folder of each process that uses it")
+    return path
+
+
+# a path on this machine (a folder sink's folder, a CA, key or known_hosts file): absolute, `~` its user's home
+LocalPath = Annotated[PathSetting, AfterValidator(_absolute)]
 
 # a setting a protocol sends in a line of its own (an FTP login, an S3 access key in a header): the line
 # break a secret file ends with (`${FTP_PASSWORD}` mounted from one) made ftplib refuse the command,

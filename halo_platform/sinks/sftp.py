@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from halo_platform.sinks.base import PermanentSinkError, TransientSinkError, UploadSink, safe_name, swap_in
-from halo_platform.sinks.settings import CommandSetting, Host, PathSetting, Port, Timeout, setting_file
+from halo_platform.sinks.settings import CommandSetting, Host, LocalPath, PathSetting, Port, Timeout, setting_file
 
 if TYPE_CHECKING:
     import paramiko
@@ -31,9 +31,9 @@ class SFTPSink(UploadSink):
     # character failed every login as 'AuthenticationException', naming neither setting nor character
     username: CommandSetting
     password: CommandSetting | None = None
-    private_key_path: PathSetting | None = None
+    private_key_path: LocalPath | None = None
     remote_dir: PathSetting = "."
-    known_hosts_path: PathSetting | None = None
+    known_hosts_path: LocalPath | None = None
     timeout: Timeout = 30.0
     _absent = FileNotFoundError
 
