@@ -57,6 +57,11 @@ def today() -> dt.date:
     return (utcnow() + _EARLIEST_OFFSET).date()
 
 
+def local_today(zone: dt.tzinfo) -> dt.date:
+    """Today's date in `zone` (a provider's: the week its calendar opens on)."""
+    return utcnow().astimezone(zone).date()
+
+
 def first_instant(day: dt.date) -> dt.datetime:
     """The first instant of local date `day` anywhere: its midnight where it is latest (UTC+14).
     From its midnight in UTC, the first 14 hours of `day` east of UTC were left out."""

@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse
 
 from halo_platform.access.guard import Caller
 from halo_platform.availability import service
-from halo_platform.availability.pipeline import today
+from halo_platform.availability.pipeline import local_today, today
 from halo_platform.core.errors import HaloError
 from halo_platform.core.http import resource
 from halo_platform.core.models import EARLIEST_DATE, LATEST_DATE
@@ -33,17 +33,17 @@ def _zone(name: str | None) -> dt.tzinfo:
     return iana_zone(name) or dt.UTC
 
 
-def _day(week: str, errors: dict[str, str]) -> dt.date:
-    """The day the `week` field names (default today), in the calendar; else today, with the error beside the field."""
+def _day(week: str, errors: dict[str, str], default: dt.date) -> dt.date:
+    """The day the `week` field names (`default` when empty), in the calendar; else `default`, with the error beside the field."""
     if "week" in errors or not week:
-        return today()
+        return default
     try:
         return service.in_calendar(yyyy_mm_dd(week), "week")
     except ValueError:
         errors["week"] = "Expected a date YYYY-MM-DD."
     except HaloError as exc:  # a date the store cannot hold, whose neighbouring weeks may not even be dates
         errors["week"] = str(exc).removeprefix("week: ") + "."
-    return today()
+    return default
 
 
 def _page_data(store: StoreResource, feed: str, provider: str, week: str, quarantine_before: int | None = None) -> tuple[int, dict]:
@@ -60,7 +60,10 @@ def _page_data(store: StoreResource, feed: str, provider: str, week: str, quaran
         provider = providers[0]
     elif provider and feed in feeds and provider not in providers:
         errors.setdefault("provider", f"Feed {feed} has no spans for provider {provider}.")
-    day = _day(week, errors)
+    # the provider's timezone, when it has one: its calendar opens on the week of its own today (the
+    # window's first date, today at UTC-12, was still Sunday on a Monday morning in Europe: last week)
+    tz_name = service.provider_timezone(store, feed, provider) if provider and "provider" not in errors and "feed" not in errors else None
+    day = _day(week, errors, local_today(_zone(tz_name)) if tz_name else today())
     monday = day - dt.timedelta(days=day.weekday())
     context: dict = {"feeds": feeds, "feed": feed, "providers": providers, "provider": provider, "week": week or monday.isoformat(),
                      "monday": monday, "days": [], "tz": None, "freshness": None, "quarantine": [], "quarantine_more": None, "errors": errors}
@@ -81,7 +84,6 @@ def _page_data(store: StoreResource, feed: str, provider: str, week: str, quaran
         older = {**shown_week, "quarantine_before": records[QUARANTINE_ROWS - 1]["id"]}
         context["quarantine_older"] = "/ui/availability?" + urlencode(older) + "#quarantine"
     if provider and not errors:
-        tz_name = service.provider_timezone(store, feed, provider)
         zone = _zone(tz_name)
         # the calendar's last week runs past LATEST_DATE (a Tuesday): its days after it hold nothing
         found = service.spans(store, feed, provider, monday, min(monday + dt.timedelta(days=6), LATEST_DATE))
