@@ -65,3 +65,25 @@ def test_the_first_and_last_weeks_show_with_links_only_to_weeks_in_the_calendar(
     assert {name for name in ("previous-week", "next-week") if f'id="{name}"' in answer.text} == links
     if monday == "2026-01-05":
         assert "1 span)" in answer.text and "week=2025-12-29" in answer.text and "week=2026-01-12" in answer.text
+
+
+def test_opened_without_a_week_the_calendar_shows_the_week_of_the_providers_own_today(client, halo_env, monkeypatch) -> None:  # noqa: ANN001
+    """It showed the week of the window's first date (today at UTC-12): on a Monday morning in Europe
+    (Sunday at UTC-12) an operator saw last week (`make run`, Monday 2026-12-07 02:55 in Paris: the
+    week of 2026-11-30, every day 'No available time' but its Sunday)."""
+    from halo_platform.availability.tables import SchedulingItem, SchedulingItemHours
+
+    store = StoreResource(db_url=halo_env["HALO_DB_URL"])
+    with store.write() as conn:  # AC001 works in Europe/Paris
+        conn.execute(sa.insert(SchedulingItem.__table__).values(feed="acme", item_id="hours:AC001", kind="hours", deleted=False,
+                                                                version=dt.datetime(2026, 1, 1, tzinfo=dt.UTC), fingerprint=1,
+                                                                tz="Europe/Paris", updated_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC)))
+        conn.execute(sa.insert(SchedulingItemHours.__table__).values(feed="acme", item_id="hours:AC001", n=0, provider_id="AC001",
+                                                                     weekday=0, start_minute=540, end_minute=1020))
+    store.dispose()
+    # Monday 01:55 UTC: 02:55 in Paris, Sunday 13:55 at UTC-12 (the clock `today()` reads)
+    monkeypatch.setattr("halo_platform.availability.pipeline.utcnow", lambda: dt.datetime(2026, 12, 7, 1, 55, tzinfo=dt.UTC))
+    answer = client.get("/ui/availability", params={"feed": "acme", "provider": "AC001"})
+    assert answer.status_code == 200, answer.text[:300]
+    assert "AC001 · week of 2026-12-07" in answer.text and "week of 2026-11-30" not in answer.text
+    assert "Europe/Paris local times" in answer.text
