@@ -99,9 +99,9 @@ def test_saving_a_schedule_whose_payload_holds_a_null_records_no_payload_edit(st
 @pytest.mark.parametrize(("cron", "words", "runs"), [
     ("0 6 1 */5 *", "At 06:00, on day 1 of the month, only in January, June, and November, UTC",
      ["2026-01-01", "2026-06-01", "2026-11-01", "2027-01-01"]),  # November to January: two months, not five
-    ("0 6 * * */3", "At 06:00, only on Sunday, Wednesday, and Saturday, UTC",
+    ("0 6 * * */3", "every Sunday, Wednesday, and Saturday at 06:00, UTC",
      ["2026-01-03", "2026-01-04", "2026-01-07", "2026-01-10"]),  # Saturday to Sunday: one day, not three
-    ("0 6 * * */2", "At 06:00, only on Sunday, Tuesday, Thursday, and Saturday, UTC",
+    ("0 6 * * */2", "every Sunday, Tuesday, Thursday, and Saturday at 06:00, UTC",
      ["2026-01-01", "2026-01-03", "2026-01-04", "2026-01-06"]),
     ("0 6 1 */4 *", "At 06:00, on day 1 of the month, every 4 months, UTC",  # an even cadence: said as a step
      ["2026-01-01", "2026-05-01", "2026-09-01", "2027-01-01"]),

@@ -181,7 +181,7 @@ def commit_positions(store: StoreResource, positions: Mapping[str, dt.datetime])
 
 
 def cron_in_words(cron: str, timezone: str) -> str:
-    """"At 06:00, only on Monday, Asia/Jakarta": how the pages say a schedule (24-hour clock)."""
+    """"every Monday at 06:00, Asia/Jakarta": how the pages say a schedule (24-hour clock)."""
     return f"{_cron_words(cron)}, {timezone}"
 
 
@@ -199,9 +199,16 @@ def _cron_words(cron: str) -> str:
         if step.isdigit() and 0 < int(step) < count and count % int(step):
             fields[i] = ",".join(map(str, range(first, first + count, int(step))))
     try:
-        words = ExpressionDescriptor(" ".join(fields), options).get_description()
+        descriptor = ExpressionDescriptor(" ".join(fields), options)
+        words = descriptor.get_description()
     except (FormatError, MissingFieldError, WrongArgumentError) as exc:
         raise HaloError(f"invalid cron expression {echo(cron)}: {exc}") from None
+    # once a day at one time, on every day or on some weekdays: said as access.md says it ("every Monday at
+    # 06:00"; cron_descriptor's "At 06:00, only on Monday"); any other shape in cron_descriptor's words
+    if len(fields) == len(_FIELDS) and fields[2:4] == ["*", "*"] and "/" not in fields[4] \
+            and fields[0].isdigit() and int(fields[0]) < 60 and fields[1].isdigit() and int(fields[1]) < 24:
+        days = descriptor.get_day_of_week_description().removeprefix(", ").removeprefix("only on ")
+        return f"every {days or 'day'} at {int(fields[1]):02d}:{int(fields[0]):02d}"
     return words
 
 

@@ -44,7 +44,7 @@ def test_a_cron_on_days_of_the_month_is_said_without_every_weekday(cron, words, 
      [1, 2, 3, 4, 5]),
     ("0 6 15 * */2", "At 06:00, on day 15 of the month, or on Sunday, Tuesday, Thursday, and Saturday, UTC", [1, 3, 4, 6, 8]),
     ("0 6 1 * 1", "At 06:00, on day 1 of the month, or on Monday, UTC", [1, 5, 12, 19, 26]),  # unchanged
-    ("0 6 * * 1-5", "At 06:00, Monday through Friday, UTC", [1, 2, 5, 6, 7]),  # no day of the month: unchanged
+    ("0 6 * * 1-5", "every Monday through Friday at 06:00, UTC", [1, 2, 5, 6, 7]),  # no day of the month: unchanged
 ])
 def test_a_cron_on_days_of_the_month_and_of_the_week_says_it_runs_on_either(cron, words, days):
     """Both fields restricted, cron runs on a day matching either (the next runs show it): `0 6 1 * 1-5`

@@ -102,15 +102,15 @@ def test_a_postgresql_url_that_sets_its_statement_timeout_keeps_it(tmp_path, mon
 
 
 @pytest.mark.parametrize(("cron", "words"), [
-    ("0 0 * * 0-7", "At 00:00, UTC"),
-    ("0 0 * * 0,7", "At 00:00, only on Sunday, UTC"),
-    ("0 0 * * sun,7", "At 00:00, only on Sunday, UTC"),
-    ("0 0 * * 6,7,0", "At 00:00, only on Sunday and Saturday, UTC"),
-    ("0 0 * * 1-5,0-7", "At 00:00, UTC"),
-    ("0 0 * * 0-7/2", "At 00:00, only on Sunday, Tuesday, Thursday, and Saturday, UTC"),
+    ("0 0 * * 0-7", "every day at 00:00, UTC"),
+    ("0 0 * * 0,7", "every Sunday at 00:00, UTC"),
+    ("0 0 * * sun,7", "every Sunday at 00:00, UTC"),
+    ("0 0 * * 6,7,0", "every Sunday and Saturday at 00:00, UTC"),
+    ("0 0 * * 1-5,0-7", "every day at 00:00, UTC"),
+    ("0 0 * * 0-7/2", "every Sunday, Tuesday, Thursday, and Saturday at 00:00, UTC"),
     ("0 0 1 * 0-7", "At 00:00, on day 1 of the month, Sunday through Saturday, UTC"),
-    ("0 6 * * 1", "At 06:00, only on Monday, UTC"),  # unchanged
-    ("0 0 * * 5-7", "At 00:00, Friday through Sunday, UTC"),  # unchanged
+    ("0 6 * * 1", "every Monday at 06:00, UTC"),  # unchanged
+    ("0 0 * * 5-7", "every Friday through Sunday at 00:00, UTC"),  # unchanged
 ])
 def test_cron_in_words_says_sunday_once_and_every_day_as_such(cron, words):  # noqa: ANN001
     """0 and 7 are both Sunday: `0 0 * * 0-7` (it runs every day) was shown on the Control Center as

@@ -409,7 +409,7 @@ def test_cron_in_words_says_the_times_a_step_that_does_not_divide_the_hour_or_da
     assert words in cron_in_words(cron, "UTC")
 
 
-@pytest.mark.parametrize(("cron", "words"), [("0 7 * * *", "At 07:00, UTC"), ("30 5 * * 1-5", "At 05:30, Monday through Friday, UTC")])
+@pytest.mark.parametrize(("cron", "words"), [("0 7 * * *", "every day at 07:00, UTC"), ("30 5 * * 1-5", "every Monday through Friday at 05:30, UTC")])
 def test_cron_in_words_leaves_plain_times_as_they_are(cron, words):
     from halo_platform.reports.schedules import cron_in_words
 

@@ -76,9 +76,9 @@ def test_a_run_the_sensors_record_late_keeps_its_own_creation_start_and_end_time
 
 
 @pytest.mark.parametrize(("cron", "words"), [
-    ("0 7 * * 07", "At 07:00, only on Sunday, UTC"),
-    ("0 7 * * 05-07", "At 07:00, Friday through Sunday, UTC"),
-    ("0 7 * * 6,07", "At 07:00, only on Saturday and Sunday, UTC"),
+    ("0 7 * * 07", "every Sunday at 07:00, UTC"),
+    ("0 7 * * 05-07", "every Friday through Sunday at 07:00, UTC"),
+    ("0 7 * * 6,07", "every Saturday and Sunday at 07:00, UTC"),
     ("*/05 * * * *", "Every 5 minutes, UTC"),
 ])
 def test_a_cron_written_with_leading_zeros_is_described_as_it_runs(cron, words):
@@ -93,4 +93,4 @@ def test_a_cron_written_with_leading_zeros_is_stored_in_one_spelling(halo_env, s
                                  "--timezone", "UTC"])
     assert result.exit_code == 0, result.output
     assert list_schedules(store)[0]["cron"] == "0 7 * * 7"
-    assert cron_in_words(list_schedules(store)[0]["cron"], "UTC") == "At 07:00, only on Sunday, UTC"
+    assert cron_in_words(list_schedules(store)[0]["cron"], "UTC") == "every Sunday at 07:00, UTC"

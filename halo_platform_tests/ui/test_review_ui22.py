@@ -103,7 +103,7 @@ def test_a_requests_page_link_nobody_wrote_is_refused_beside_a_link_to_the_newes
 def test_a_cron_described_in_two_zones_says_each_zone_and_its_runs_in_it() -> None:
     """The words of a cron are kept once made: the zone each schedule runs in is still its own."""
     jakarta, utc = describe("0 6 * * 1", "Asia/Jakarta"), describe("0 6 * * 1", "UTC")
-    assert (jakarta["words"], utc["words"]) == ("At 06:00, only on Monday, Asia/Jakarta", "At 06:00, only on Monday, UTC")
+    assert (jakarta["words"], utc["words"]) == ("every Monday at 06:00, Asia/Jakarta", "every Monday at 06:00, UTC")
     assert [run.split(" ", 3)[3] for run in jakarta["runs"] + utc["runs"]] == ["WIB (UTC+07:00)"] * 5 + ["UTC"] * 5
 
 

@@ -65,9 +65,9 @@ def store(halo_env: dict) -> Iterator[StoreResource]:
 # --- the domain under the pages ---------------------------------------------------------------
 
 @pytest.mark.parametrize(("cron", "timezone", "words"), [
-    ("0 6 * * 1", "Asia/Jakarta", "At 06:00, only on Monday, Asia/Jakarta"),
-    ("0 7 * * *", "Europe/Paris", "At 07:00, Europe/Paris"),
-    ("30 5 * * 1-5", "UTC", "At 05:30, Monday through Friday, UTC"),
+    ("0 6 * * 1", "Asia/Jakarta", "every Monday at 06:00, Asia/Jakarta"),
+    ("0 7 * * *", "Europe/Paris", "every day at 07:00, Europe/Paris"),
+    ("30 5 * * 1-5", "UTC", "every Monday through Friday at 05:30, UTC"),
     ("*/15 * * * *", "Asia/Jakarta", "Every 15 minutes, Asia/Jakarta"),
 ])
 def test_a_cron_is_said_in_words_with_its_timezone(cron: str, timezone: str, words: str) -> None:
@@ -198,7 +198,7 @@ def test_an_operator_changes_a_cron_with_a_live_preview_and_the_cli_and_the_hist
     sign_in(page, center, "operator")
     open_fast(page, f"{center.url}/ui/schedules")
     row = page.locator(f"#schedule-{SCHEDULE}")
-    expect(row).to_contain_text("At 06:00, only on Monday, Asia/Jakarta")
+    expect(row).to_contain_text("every Monday at 06:00, Asia/Jakarta")
     expect(row.locator(".runs li")).to_have_count(5)
     expect(row.locator(".runs li").first).to_contain_text(re.compile(r"Mon \d{4}-\d\d-\d\d 06:00 WIB"))
     screenshot(page, "schedules")
@@ -210,14 +210,14 @@ def test_an_operator_changes_a_cron_with_a_live_preview_and_the_cli_and_the_hist
     cron.fill("61 * * * *")
     expect(page.locator("#preview-error")).to_contain_text("invalid cron expression")
     cron.fill("0 7 * * 1")
-    expect(page.locator("#preview-words")).to_have_text("At 07:00, only on Monday, Asia/Jakarta")
+    expect(page.locator("#preview-words")).to_have_text("every Monday at 07:00, Asia/Jakarta")
     expect(page.locator("#preview-runs li")).to_have_count(5)
     for run in page.locator("#preview-runs li").all_inner_texts():
         assert re.fullmatch(r"Mon \d{4}-\d\d-\d\d 07:00 WIB \(UTC\+07:00\)", run), run
     page.get_by_label("Timezone (IANA name)").fill("Europe/Paris")
-    expect(page.locator("#preview-words")).to_have_text("At 07:00, only on Monday, Europe/Paris")
+    expect(page.locator("#preview-words")).to_have_text("every Monday at 07:00, Europe/Paris")
     page.get_by_label("Timezone (IANA name)").fill("Asia/Jakarta")
-    expect(page.locator("#preview-words")).to_have_text("At 07:00, only on Monday, Asia/Jakarta")
+    expect(page.locator("#preview-words")).to_have_text("every Monday at 07:00, Asia/Jakarta")
     expect(page.get_by_label("Missed ticks")).to_have_value("latest")  # the default
     page.get_by_label("Missed ticks").select_option("all")
     screenshot(page, "schedule-edit")
@@ -233,7 +233,7 @@ def test_an_operator_changes_a_cron_with_a_live_preview_and_the_cli_and_the_hist
     expect(latest).to_contain_text("cron: 0 6 * * 1 → 0 7 * * 1")
     expect(latest).to_contain_text("catch_up: latest → all")
     open_fast(page, f"{center.url}/ui/schedules")
-    expect(page.locator(f"#schedule-{SCHEDULE}")).to_contain_text("At 07:00, only on Monday, Asia/Jakarta")
+    expect(page.locator(f"#schedule-{SCHEDULE}")).to_contain_text("every Monday at 07:00, Asia/Jakarta")
     expect(page.locator("table.history tbody tr").first).to_contain_text("cron: 0 6 * * 1 → 0 7 * * 1")
     assert page.external_requests == [] and page.script_errors == []
 

@@ -35,7 +35,7 @@ def test_a_schedule_named_preview_has_its_page_and_is_saved_from_it(store: Store
     assert next(s for s in list_schedules(store) if s["schedule_id"] == "preview")["cron"] == "0 7 * * 1"
     # the edit form's live preview still answers, under the schedule's address
     fragment = _html(operator.get("/ui/schedules/preview/preview", params={"cron": "0 7 * * 1", "timezone": "UTC"}), 200)
-    assert 'id="preview-words">At 07:00, only on Monday, UTC<' in fragment
+    assert 'id="preview-words">every Monday at 07:00, UTC<' in fragment
     assert 'hx-get="/ui/schedules/preview/preview"' in page
 
 
