@@ -343,10 +343,12 @@ def deliver_with_retries(
         tries.append({"attempt": attempt, "at": utcnow().isoformat(), "outcome": "FAILED" if error else "DELIVERED",
                       "error": error_line(error)[0] if error else None})
 
-    def failed(attempt: int, error: str, **flags: bool) -> DeliveryOutcome:
+    def failed(attempt: int, error: str, permanent: bool = False, maybe_delivered: bool = False) -> DeliveryOutcome:
+        """A FAILED outcome; after a partial delivery, maybe delivered (the others have it), saying who was refused first."""
         if partly and partly != detail:
             error += f"; before: {partly}"
-        return DeliveryOutcome(name, "FAILED", attempt, [], error, tries=tries, **{"maybe_delivered": bool(done), **flags})
+        return DeliveryOutcome(name, "FAILED", attempt, [], error, tries=tries, permanent=permanent,
+                               maybe_delivered=maybe_delivered or bool(done))
 
     for attempt in range(1, attempts + 1):
         try:
@@ -356,7 +358,7 @@ def deliver_with_retries(
         except PermanentSinkError as exc:
             detail = mask_text(f"permanent: {exc}")
             tried(attempt, detail)
-            return failed(attempt, detail, permanent=True, maybe_delivered=isinstance(exc, MaybeDeliveredSinkError) or bool(done))
+            return failed(attempt, detail, permanent=True, maybe_delivered=isinstance(exc, MaybeDeliveredSinkError))
         except (TransientSinkError, OSError, TimeoutError) as exc:
             detail = mask_text(f"{type(exc).__name__}: {exc}")
             if isinstance(exc, PartlyDeliveredSinkError):
