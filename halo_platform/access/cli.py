@@ -109,12 +109,15 @@ def rotate_key_cmd(name: str, overlap_hours: float) -> None:
 
 @keys.command("revoke")
 @click.argument("name")
-def revoke_key_cmd(name: str) -> None:
-    """Revoke the active key NAME: its next request is 401."""
+@click.option("--prefix", default=None, help="Revoke the key of NAME with this prefix, as `halo keys list` shows it "
+              "(halo_<prefix>_…): a key replaced by `rotate`, still working for its overlap.")
+def revoke_key_cmd(name: str, prefix: str | None) -> None:
+    """Revoke the active key NAME (or, with --prefix, that key of NAME): its next request is 401."""
     from halo_platform.access.keys import revoke_key
 
-    revoke_key(_store(), name, revoked_by=cli_actor())
-    click.echo(f"revoked {name}")
+    prefix = prefix.removeprefix("halo_").removesuffix("…").removesuffix("_") if prefix is not None else None
+    revoke_key(_store(), name, revoked_by=cli_actor(), prefix=prefix)
+    click.echo(f"revoked {name}" + (f" (halo_{prefix}_…)" if prefix is not None else ""))
 
 
 @click.group()

@@ -141,7 +141,7 @@ def rotate_key(store: StoreResource, name: str, *, overlap_hours: float = 24.0, 
     it (shown this once) with when the replaced key stops working: `overlap_hours` from now (or
     its own expiry, if sooner), time for its holders to move to the new key without a refused
     request. Until then both keys work; `halo keys revoke NAME` revokes the new one, the old one
-    by its prefix (the Control Center's Access page)."""
+    by its prefix (`halo keys revoke NAME --prefix PREFIX`, the Control Center's Access page)."""
     with store.write() as conn:
         return rotate_key_in(conn, name, overlap_hours=overlap_hours, rotated_by=rotated_by)
 

@@ -106,3 +106,23 @@ def test_webhooks_of_what_each_key_sends_are_signed_with_its_own_secret(store, a
     with store.read() as conn:
         secrets_ = dict(conn.execute(sa.select(keys_t.c.prefix, keys_t.c.webhook_secret)).all())
     assert secrets_[old.split("_")[1]] == webhook_secret_of(old) != secrets_[new.split("_")[1]]
+
+
+def test_the_cli_revokes_the_replaced_key_by_its_prefix_during_the_overlap(halo_env, store) -> None:
+    """A leaked key is rotated away, and its holder keeps sending with it for the overlap (24 h by
+    default). `halo keys revoke NAME` revokes the name's active key, the new one; the CLI had no way
+    to name the replaced key (only the Access page's row button did), so an operator without the
+    Control Center could not stop the leaked key before the overlap ended. `--prefix` names it as
+    `halo keys list` shows it (`halo_<prefix>_…`), and revokes that key alone."""
+    old = create_key(store, "partner", ["messages:send"])
+    new, _ = rotate_key(store, "partner", overlap_hours=24)
+    old_prefix = old.split("_")[1]
+    exit_code, out, err = halo("keys", "revoke", "partner", "--prefix", f"halo_{old_prefix}_…", env=halo_env)
+    assert (exit_code, out, err) == (0, f"revoked partner (halo_{old_prefix}_…)\n", []), err
+    assert check_key(store, old).refused == "API key revoked" and check_key(store, new).refused is None
+    revoked_by = {r["prefix"]: r["revoked_by"] for r in list_keys(store)}
+    assert revoked_by[old_prefix].startswith("cli:") and revoked_by[new.split("_")[1]] is None
+
+    exit_code, out, err = halo("keys", "revoke", "partner", "--prefix", old_prefix, env=halo_env)  # the bare prefix names it too
+    assert exit_code != 0 and out == "" and err == [f"error: no key named 'partner' with prefix halo_{old_prefix}_… to revoke"], err
+    assert check_key(store, new).refused is None
