@@ -160,7 +160,9 @@ def login(store: StoreResource, name: str, password: str, client: str, csrf_toke
     An attempt is counted as a failure before its password is checked, and the count read
     after, with every attempt made meanwhile: guesses sent at once are checked up to the limit,
     not each against the count from before any of them (all 12 at once were checked). A
-    success takes its attempt back; a refused one (throttled) is not counted."""
+    success forgets its name's failures from its address, its own attempt with them: they were
+    the person's typos, and kept for the window they made the next typo lock the person out. A
+    refused attempt (throttled) is not counted."""
     # the attempt is counted under the name's first 100 characters (the column's), but only the
     # whole name and the whole password sign in: a user named "a" * 100 was signed in by that name
     # with anything after it, and a password by its first 1024 characters with anything after them
@@ -191,7 +193,7 @@ def login(store: StoreResource, name: str, password: str, client: str, csrf_toke
         if not ok:
             conn.execute(failures_t.delete().where(failures_t.c.at <= now - LOGIN_WINDOW))
         else:
-            conn.execute(failures_t.delete().where(failures_t.c.id == attempt))
+            conn.execute(failures_t.delete().where(failures_t.c.name == counted, failures_t.c.client == client))
             token = secrets.token_urlsafe(32)
             conn.execute(sessions_t.delete().where(sessions_t.c.expires_at <= now))
             conn.execute(sessions_t.insert().values(token_hash=_token_hash(token), user_id=user.id, csrf_token=csrf_token or secrets.token_urlsafe(32),

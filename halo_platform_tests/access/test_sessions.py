@@ -77,6 +77,20 @@ def test_failed_logins_are_rate_limited_per_name_even_with_the_right_password(ap
     assert sign_in(client, "ada").status_code == 303  # another name from the same address still signs in
 
 
+def test_a_sign_in_forgets_the_names_failures_from_that_address(app, people) -> None:  # noqa: ANN001, ARG001
+    """A person mistypes their password four times (caps lock), then signs in: those failures were
+    theirs. They stayed counted for 15 minutes, so one more typo that quarter of an hour (another
+    tab, after signing out) made the fifth, and the right password was then refused "too many
+    failed logins" from the person's own desk: the limit locked the real user out. A success
+    forgets the failures of its name from its address; a guesser without the password never gets one."""
+    client = TestClient(app)
+    for _ in range(users.MAX_FAILURES_PER_NAME - 1):
+        assert sign_in(client, "otto", "not the password").status_code == 401
+    assert sign_in(client, "otto").status_code == 303
+    assert sign_in(client, "otto", "not the password").status_code == 401
+    assert sign_in(client, "otto").status_code == 303
+
+
 def test_roles_map_to_scopes_and_changes_need_the_csrf_token(app, store, people) -> None:  # noqa: ANN001, ARG001
     viewer, operator, admin = TestClient(app), TestClient(app), TestClient(app)
     for client, name in ((viewer, "vera"), (operator, "otto"), (admin, "ada")):
