@@ -295,6 +295,14 @@ def requested_at(store: StoreResource, request_id: str) -> dt.datetime | None:
         return conn.execute(sa.select(requests_t.c.created_at).where(requests_t.c.request_id == request_id)).scalar()
 
 
+def unfinished_requests(store: StoreResource, created_before: dt.datetime) -> list[tuple[str, str]]:
+    """(request id, task) of each request made before `created_before` that has no terminal state yet."""
+    query = sa.select(requests_t.c.request_id, requests_t.c.task).where(
+        requests_t.c.status.not_in(TERMINAL), requests_t.c.created_at < created_before).order_by(requests_t.c.created_at)
+    with store.read() as conn:
+        return [(request_id, task) for request_id, task in conn.execute(query)]
+
+
 def _jsonable(row: Mapping[str, Any]) -> dict[str, Any]:
     return {k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in row.items()}
 

@@ -1,7 +1,7 @@
 """Sensors of the report domain: the task schedule sensor and the run-status sensors that
 keep `task_requests` in step with Dagster for runs that start, fail or are canceled outside
 the asset body (resource errors, a canceled queue entry, a killed worker, a killed
-`halo tasks run --wait`)."""
+`halo tasks run --wait`, a run deleted from Dagster)."""
 
 import datetime as dt
 import json
@@ -232,6 +232,35 @@ def task_request_abandoned_sensor(context: dg.SensorEvaluationContext, store: St
     return dg.SkipReason(f"{canceled} task run{'' if canceled == 1 else 's'} of a process gone: canceled")
 
 
+# A request this recent may have no Dagster run yet: `halo tasks run --wait` records it QUEUED before
+# Dagster creates its run (the code location loads first, seconds on a busy host)
+RUN_GONE_GRACE = dt.timedelta(minutes=10)
+RUN_GONE = "its Dagster run is gone (deleted, or the Dagster instance was reset) before it finished"
+
+
+def requests_without_run(store: StoreResource, instance: dg.DagsterInstance, now: dt.datetime) -> list[tuple[str, str]]:
+    """(request id, task) of the requests older than RUN_GONE_GRACE, not ended, whose Dagster run the
+    instance does not hold. The requests are read before the runs: a run created meanwhile is found."""
+    unfinished = audit.unfinished_requests(store, now - RUN_GONE_GRACE)
+    held: set[str] = set()
+    for start in range(0, len(unfinished), 100):
+        ids = [request_id for request_id, _ in unfinished[start:start + 100]]
+        held.update(record.dagster_run.run_id for record in instance.get_run_records(dg.RunsFilter(run_ids=ids)))
+    return [(request_id, task) for request_id, task in unfinished if request_id not in held]
+
+
+@dg.sensor(name="task_request_run_gone_sensor", minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
+           description="Ends CANCELED the task requests whose Dagster run is gone before it ended (deleted, the instance"
+                       " reset): no run reports on them any more, and they stayed QUEUED or RUNNING for good.")
+@alerted_when_failing("task_request_run_gone_sensor")
+@masked
+def task_request_run_gone_sensor(context: dg.SensorEvaluationContext, store: StoreResource) -> dg.SkipReason:
+    gone = requests_without_run(store, context.instance, utcnow())
+    for request_id, task in gone:  # a run that ended meanwhile recorded its terminal state: it is kept
+        audit.record_status(store, request_id, "CANCELED", task=task, error=RUN_GONE)
+    return dg.SkipReason(f"{len(gone)} task request{'' if len(gone) == 1 else 's'} whose Dagster run is gone: canceled")
+
+
 def build_sensors(jobs: Sequence) -> list[dg.SensorDefinition]:
     @dg.sensor(
         name="task_schedule_sensor",
@@ -251,5 +280,5 @@ def build_sensors(jobs: Sequence) -> list[dg.SensorDefinition]:
             return dg.SensorResult(skip_reason=dg.SkipReason("no schedule tick is due"), cursor=cursor)
         return dg.SensorResult(run_requests=requests, cursor=cursor)
 
-    return [task_schedule_sensor, task_request_abandoned_sensor, *(run_status_sensor(*args) for args in RUN_STATUS_SENSORS)]
+    return [task_schedule_sensor, task_request_abandoned_sensor, task_request_run_gone_sensor, *(run_status_sensor(*args) for args in RUN_STATUS_SENSORS)]
 

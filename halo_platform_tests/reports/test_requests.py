@@ -235,6 +235,46 @@ def test_a_launchpad_run_canceled_or_failed_while_queued_has_no_start_time(halo_
     assert request["started_at"] is None
 
 
+def test_a_request_whose_dagster_run_is_gone_ends_canceled_instead_of_live_for_good(on_store, monkeypatch):
+    """A request's status follows its Dagster run, and a run deleted before it ended (the Dagster UI's
+    Delete, a run storage cleanup, a DAGSTER_HOME wiped) reports nothing more: its request stayed QUEUED
+    or RUNNING for good, its page polling 'live until terminal', a `halo tasks run --wait` sent again
+    with its idempotency key waiting on it forever. Past a grace (a `--wait` records its request before
+    Dagster creates the run), a request whose run the instance does not hold now ends CANCELED, saying
+    why; one whose run is held, or too recent to have one, is left as it is."""
+    from halo_platform.reports import sensors
+    from halo_platform.reports.audit import record_status
+
+    instance = dagster_instance()
+    running = started_campaign_alerts_run(instance, {"dagster/user": "ana"})
+    run_status_tick("task_request_started_sensor", instance, on_store, running.run_id, dg.DagsterEventType.RUN_START)
+    job = defs.resolve_job_def("campaign_alerts_job")
+    queued, held = (instance.create_run_for_job(job, run_config={"ops": {"campaign_alerts": {"config": {}}}},
+                                                tags=job.tags, status=dg.DagsterRunStatus.NOT_STARTED) for _ in range(2))
+    for run in (queued, held):
+        enqueue(instance, on_store, run)
+    instance.delete_run(running.run_id)
+    instance.delete_run(queued.run_id)
+
+    def tick() -> str:
+        with dg.build_sensor_context(instance=instance, resources={"store": on_store}) as context:
+            return defs.resolve_sensor_def("task_request_run_gone_sensor")(context).skip_message
+
+    assert tick() == "0 task requests whose Dagster run is gone: canceled"  # just made: their runs may be on the way
+    later = sensors.utcnow() + sensors.RUN_GONE_GRACE
+    record_status(on_store, "no-run-yet", "QUEUED", task="campaign_alerts", at=later)  # a `--wait` loading the definitions
+    monkeypatch.setattr(sensors, "utcnow", lambda: later)
+    assert tick() == "2 task requests whose Dagster run is gone: canceled"
+    for run in (running, queued):
+        request = get_request(on_store, run.run_id)
+        assert (request["status"], request["error"]) == ("CANCELED", sensors.RUN_GONE)
+        assert request["finished_at"] is not None
+    assert get_request(on_store, running.run_id)["started_at"] is not None
+    assert get_request(on_store, queued.run_id)["started_at"] is None
+    assert [get_request(on_store, r)["status"] for r in (held.run_id, "no-run-yet")] == ["QUEUED", "QUEUED"]
+    assert tick() == "0 task requests whose Dagster run is gone: canceled"
+
+
 def test_a_queued_request_is_run_by_the_dagster_daemon_and_its_audit_row_completes(warehouses, halo_env, store, submitting,
                                                                                    tmp_path):
     """End to end as under `halo up`: the API queues the run on the webserver, the daemon dequeues and runs it."""
