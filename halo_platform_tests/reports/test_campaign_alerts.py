@@ -105,6 +105,31 @@ def test_the_message_lists_each_alert_on_its_own_line():
     ]
 
 
+def test_an_over_budget_campaign_with_no_name_or_a_zero_budget_is_named_in_the_check_and_the_message(
+        warehouses, halo_env, store):
+    """The check's failing rows and the message say which campaign is over budget. A campaign with no
+    name (the schema allows NULL) or a zero budget (no percentage) made DuckDB's `||` NULL: the check
+    said '2 row(s) failing no_campaign_over_budget: None; None', naming neither campaign, and the
+    message read 'None (C1) ends None ... (None%)'. A value the warehouse does not have is left out."""
+    far = AS_OF + dt.timedelta(days=60)
+    write_marketing(Path(warehouses["marketing"].split("duckdb:///", 1)[1]),
+                    [{**campaign("NN", far, "500.00"), "name": None}, campaign("Z0", far, "0.00")],
+                    [spend("NN", "600.00"), spend("Z0", "10.00")])
+    request = create_request(store, "campaign_alerts", {"as_of": "2024-05-10"}, wait=True)
+    assert request["stats"]["counts"] == {"OVER_BUDGET": 2}
+    evaluations = dagster_instance().get_records_for_run(
+        request["request_id"], of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION).records
+    (evaluation,) = [e.event_log_entry.dagster_event.event_specific_data for e in evaluations]
+    assert evaluation.description == ("2 row(s) failing no_campaign_over_budget: campaign NN: spent 600.00 of 500.00"
+                                      " (120.00%); campaign Z0 (Campaign Z0): spent 10.00 of 0.00")
+    text = message([{"alert": "OVER_BUDGET", "name": None, "campaign_id": "NN", "end_date": None,
+                     "spend": "600.00", "budget": "500.00", "spend_pct": "120.00"},
+                    {"alert": "OVER_BUDGET", "name": "Campaign Z0", "campaign_id": "Z0", "end_date": "2024-07-09",
+                     "spend": "10.00", "budget": "0.00", "spend_pct": None}], {"as_of": "2024-05-10"})
+    assert text.splitlines()[1:] == ["- OVER_BUDGET: NN, spent 600.00 of 500.00 (120.00%)",
+                                     "- OVER_BUDGET: Campaign Z0 (Z0) ends 2024-07-09, spent 10.00 of 0.00"]
+
+
 def test_a_budget_or_spend_the_warehouse_does_not_have_fails_the_request_naming_it_after_the_other_alerts_went_out(
         warehouses, halo_env, store):
     """5000.00 spent against a NULL budget is neither under nor over it (in SQL the comparison is

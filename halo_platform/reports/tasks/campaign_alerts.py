@@ -74,11 +74,11 @@ def message(rows: list[dict], payload: Mapping[str, Any]) -> str:
     """The short human text (email body, Slack message) listing the alerts."""
     total = payload.get("row_count", len(rows))  # `rows` are the result's first rows
     lines = [f"{total} campaign alert(s) as of {payload['as_of']}:"]
-    for row in rows:
-        lines.append(
-            f"- {row['alert']}: {_shown(row['name'])} ({_shown(row['campaign_id'])}) ends {row['end_date']},"
-            f" spent {row['spend']} of {row['budget']} ({row['spend_pct']}%)"
-        )
+    for row in rows:  # a value the warehouse does not have (no name, no end date; no % of a zero budget) is left out
+        named = _shown(row["campaign_id"]) if row["name"] is None else f"{_shown(row['name'])} ({_shown(row['campaign_id'])})"
+        ends = "" if row["end_date"] is None else f" ends {row['end_date']}"
+        pct = "" if row["spend_pct"] is None else f" ({row['spend_pct']}%)"
+        lines.append(f"- {row['alert']}: {named}{ends}, spent {row['spend']} of {row['budget']}{pct}")
     if total > len(rows):
         lines.append(f"- and {total - len(rows)} more in the file")
     return "\n".join(lines)
@@ -179,8 +179,10 @@ TASK = Task(
             "WARN when any ACTIVE campaign has spent its whole budget or more (OVER_BUDGET).",
             lambda counts: counts.get("OVER_BUDGET", 0) == 0,
             alert=True,
-            failing="SELECT 'campaign ' || campaign_id || ' (' || name || '): spent ' || spend || ' of ' || budget"
-                    " || ' (' || spend_pct || '%)' FROM result WHERE alert = 'OVER_BUDGET' ORDER BY campaign_id",
+            # `||` with a NULL is NULL: a part the warehouse does not have (no name; no % of a zero budget) is left out
+            failing="SELECT 'campaign ' || campaign_id || coalesce(' (' || name || ')', '') || ': spent ' || spend || ' of '"
+                    " || budget || coalesce(' (' || spend_pct || '%)', '') FROM result WHERE alert = 'OVER_BUDGET'"
+                    " ORDER BY campaign_id",
         ),
     ),
     tags={"halo/area": "marketing"},
