@@ -175,6 +175,10 @@ class SinksResource(dg.ConfigurableResource):
             store = self.get(store_name)
         except HaloError as exc:
             return DeliveryOutcome(name, "FAILED", 0, [], f"link store {store_name}: unusable: {exc}", permanent=True)
+        # asked before it stores: an email or FTP link store had the file (another team's mailbox), then
+        # refused the link, and the run's retry sent it there again
+        if refused := store.links_refused():
+            return DeliveryOutcome(name, "FAILED", 0, [], f"link store {store_name}: unusable: {refused}", permanent=True)
         stored = deliver_with_retries(store_name, store, Delivery(delivery.subject, files=over), **policy)
         if stored.status != "DELIVERED":
             tries = [{**t, "error": f"link store {store_name}: {t['error']}" if t["error"] else None} for t in stored.tries]

@@ -156,7 +156,12 @@ class Sink(dg.ConfigurableResource, abc.ABC):
 
     def link(self, target: str) -> str:
         """A URL at which a recipient can fetch `target` (a URI this sink's `deliver` returned)."""
-        raise PermanentSinkError(f"a {self.kind} sink cannot serve links")
+        raise PermanentSinkError(self.links_refused())
+
+    def links_refused(self) -> str | None:
+        """Why this sink cannot serve links as another's `link_store` (None: it can), asked before
+        it is given the file: a kind that serves them overrides this and `link`."""
+        return f"a {self.kind} sink cannot serve links"
 
     @staticmethod
     def file_uri(scheme: str, place: str, path: str, port: int | None = None) -> str:

@@ -20,9 +20,12 @@ class FolderSink(Sink):
     path: Annotated[LocalPath, FILLED]
     url: str | None = None  # where the folder is served (e.g. https://files.example.com/reports/): links
 
+    def links_refused(self) -> str | None:
+        return None if self.url else "folder sink has no url: it cannot serve links"
+
     def link(self, target: str) -> str:
         if not self.url:
-            raise PermanentSinkError("folder sink has no url: it cannot serve links")
+            return super().link(target)
         return f"{self.url.rstrip('/')}/{quote(unquote(PurePosixPath(urlsplit(target).path).name))}"
 
     def deliver(self, delivery: Delivery) -> list[str]:

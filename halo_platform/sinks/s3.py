@@ -65,6 +65,9 @@ class S3Sink(Sink):
     # raised a bare ValueError out of the delivery after the upload
     link_expiry_hours: Annotated[float, Field(gt=0, le=168, allow_inf_nan=False)] = 168.0
 
+    def links_refused(self) -> None:
+        return None
+
     def link(self, target: str) -> str:
         """A presigned GET URL of an object this sink wrote (`s3://bucket/key`, the key percent-encoded)."""
         from botocore.exceptions import BotoCoreError, ClientError

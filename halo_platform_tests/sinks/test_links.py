@@ -114,3 +114,26 @@ def test_an_s3_link_store_whose_links_cannot_live_is_that_sinks_failure_alone(ho
     assert why in emailed.detail, emailed.detail
     assert kept.status == "DELIVERED"
     assert smtp_server.messages.snapshot() == []
+
+
+@pytest.mark.parametrize("store_kind", ["email", "ftp", "folder"])
+def test_a_link_store_that_cannot_serve_links_is_sent_nothing_and_fails_for_good(store_kind, smtp_server, ftp_server,
+                                                                                 report_file, tmp_path):
+    """A `link_store` of a kind that serves no links (an email or FTP sink, a folder without `url`) was
+    given the file first and refused the link only then: the report went to the store's own recipients
+    (another team's mailbox) or server, and the failure was transient, so the run's retry sent it there
+    again. The store is asked before it stores: nothing is sent, and the failure is permanent."""
+    stores = {
+        "email": email(smtp_server, to=["other-team@example.com"]),
+        "ftp": {"kind": "ftp", "host": ftp_server.host, "port": ftp_server.port, **ftp_server.credentials, "remote_dir": "/big"},
+        "folder": {"kind": "folder", "path": str(tmp_path / "big")},
+    }
+    why = {"email": "a email sink cannot serve links", "ftp": "a ftp sink cannot serve links",
+           "folder": "folder sink has no url: it cannot serve links"}
+    sinks = resource(tmp_path, {"outbox": {"kind": "folder", "path": str(tmp_path / "outbox"), "max_file_bytes": 10,
+                                           "link_store": "store"}, "store": stores[store_kind]})
+    outcome = sinks.deliver("outbox", Delivery("weekly report", "3 issues", [report_file]))
+    assert (outcome.status, outcome.permanent, outcome.targets) == ("FAILED", True, [])
+    assert outcome.detail == f"link store store: unusable: {why[store_kind]}"
+    assert smtp_server.messages.snapshot() == [] and ftp_server.uploads.snapshot() == []
+    assert not (tmp_path / "big").exists() and not (tmp_path / "outbox").exists()
