@@ -56,9 +56,8 @@ class SFTPSink(UploadSink):
                 client.load_host_keys(self.known_hosts_path)
             else:
                 client.load_system_host_keys()
-        # paramiko, given the path, decrypts with the password too
         with setting_file(f"SFTP {self.host}", "private_key_path", "a private key paramiko reads", unread):
-            key = paramiko.PKey.from_path(self.private_key_path, self.password) if self.private_key_path else None
+            key = self._key() if self.private_key_path else None
         client.set_missing_host_key_policy(paramiko.RejectPolicy())
         try:
             sock = socket.create_connection((self.host, self.port), self.timeout)
@@ -83,6 +82,22 @@ class SFTPSink(UploadSink):
             raise TransientSinkError(f"SFTP {self.host}: {type(exc).__name__}: {exc}") from None
         finally:
             client.close()
+
+    def _key(self) -> paramiko.PKey:
+        """The key at `private_key_path`, decrypted with `password` when it is encrypted (the password
+        is the login's when it is not). paramiko 5 hands the password to cryptography, which takes
+        bytes (a str failed every delivery as a TypeError) and says by a TypeError that a key is or is
+        not encrypted."""
+        import paramiko
+
+        passphrase = self.password.encode() if self.password else None
+        try:
+            return paramiko.PKey.from_path(self.private_key_path, passphrase)
+        except TypeError:
+            if passphrase is None:
+                raise PermanentSinkError(f"SFTP {self.host}: private_key_path: the key is encrypted, "
+                                         "and no password (its passphrase) is set") from None
+            return paramiko.PKey.from_path(self.private_key_path)
 
     def _put(self, opened: tuple[paramiko.SFTPClient, str], path: Path, temp: str) -> str:
         sftp, folder = opened
