@@ -10,7 +10,9 @@ import socket
 import stat
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
+
+from pydantic import Field, ValidationInfo, field_validator
 
 from halo_platform.sinks.base import PermanentSinkError, TransientSinkError, UploadSink, safe_name, swap_in
 from halo_platform.sinks.settings import CommandSetting, Host, LocalPath, PathSetting, Port, Timeout, setting_file
@@ -31,11 +33,20 @@ class SFTPSink(UploadSink):
     # character failed every login as 'AuthenticationException', naming neither setting nor character
     username: CommandSetting
     password: CommandSetting | None = None
-    private_key_path: LocalPath | None = None
+    private_key_path: Annotated[LocalPath | None, Field(validate_default=True)] = None
     remote_dir: PathSetting = "."
     known_hosts_path: LocalPath | None = None
     timeout: Timeout = 30.0
     _absent = FileNotFoundError
+
+    @field_validator("private_key_path")
+    @classmethod
+    def _a_way_to_log_in(cls, path: str | None, info: ValidationInfo) -> str | None:
+        # paramiko offers the server neither (no agent, no ~/.ssh keys): 'No authentication methods
+        # available' at every attempt, retried as transient. A password that failed its own check is not in `data`.
+        if path is None and info.data.get("password", "") is None:
+            raise ValueError("neither it nor password is set: there is no way to log in")
+        return path
 
     @property
     def _lost(self) -> tuple[type[BaseException], ...]:

@@ -85,6 +85,18 @@ def test_an_sftp_key_or_known_hosts_file_it_cannot_read_is_one_clear_permanent_f
 
 
 
+def test_an_sftp_sink_with_neither_password_nor_key_is_refused_as_its_setting(request, tmp_path, caplog):
+    """With no password and no private_key_path (a `${SFTP_PASSWORD}` left out), paramiko offered the
+    server nothing: 'No authentication methods available', retried as transient at every attempt and
+    with the run. The sink is refused when built, naming the settings: nothing is tried."""
+    sftp_server = request.getfixturevalue("sftp_server")
+    outcome = deliver_one(tmp_path, server_settings("sftp", request) | {"password": None})
+    assert (outcome.status, outcome.attempts, outcome.permanent) == ("FAILED", 0, True), outcome.detail
+    assert outcome.detail == ("unusable: sink 'dest' (sftp): invalid settings: private_key_path: "
+                              "Value error, neither it nor password is set: there is no way to log in")
+    assert sftp_server.auth_attempts.snapshot() == [] and "failed unexpectedly" not in caplog.text
+
+
 def path_settings(kind: str, setting: str, value: str, request: pytest.FixtureRequest, tmp_path) -> dict:  # noqa: ANN001
     """A sink of `kind` whose path `setting` is `value` (a local one under `tmp_path`)."""
     if kind == "s3":
