@@ -15,7 +15,7 @@ from email.message import EmailMessage
 from email.utils import getaddresses
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, field_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 
 from halo_platform.core.files import media_type
 from halo_platform.core.redact import mask_text
@@ -126,6 +126,14 @@ class EmailSink(Sink):
     ca_file: LocalPath | None = None
     timeout: Timeout = 30.0
 
+    @field_validator("ssl")
+    @classmethod
+    def _one_tls(cls, value: bool, info: ValidationInfo) -> bool:
+        # both: `ssl` won silently, and on port 587 each attempt failed as a transient SSLError
+        if value and info.data.get("starttls"):
+            raise ValueError("and starttls: set one (ssl: TLS from the start, port 465; starttls: TLS after the greeting, port 587)")
+        return value
+
     @field_validator("username", "password")
     @classmethod
     def _ascii(cls, value: str | None) -> str | None:
@@ -224,4 +232,8 @@ class EmailSink(Sink):
             if client is not None and client.data_begun:  # no reply to the message: a permanent failure, never resent
                 raise MaybeDeliveredSinkError(f"SMTP {self.host}: no reply once the message was sent ({type(exc).__name__}); "
                                               "the server may have it, so it is not sent again") from None
+            if self.ssl and isinstance(exc, ssl.SSLError) and exc.reason == "WRONG_VERSION_NUMBER":  # a plain-text greeting:
+                # no retry makes the port speak TLS (it was retried, naming neither the setting nor what to set)
+                raise PermanentSinkError(f"SMTP {self.host}:{self.port}: ssl: true, but the server answers in plain text (implicit "
+                                         "TLS is port 465; a port such as 587 or 25 takes starttls: true instead)") from None
             raise TransientSinkError(f"SMTP {self.host}: {type(exc).__name__}: {exc}") from None

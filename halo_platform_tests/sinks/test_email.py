@@ -56,3 +56,28 @@ def test_a_dropped_connection_is_transient(smtp_server, report_file):
                                                  ("ab@x.io", "a*@x.io"), ("a@x.io", "a*@x.io")])
 def test_addresses_are_masked(address, masked):
     assert mask_email(address) == masked
+
+
+def test_ssl_on_a_port_that_answers_in_plain_text_is_a_permanent_failure_naming_the_setting(smtp_server, report_file):
+    """`ssl: true` (TLS from the connection's start, port 465) on the STARTTLS port 587: the server's
+    plain-text greeting ended the handshake ('SSLError: [SSL: WRONG_VERSION_NUMBER]'), a transient failure
+    retried at every attempt and with the run, naming neither the setting nor what to set."""
+    outcome = deliver_with_retries("mail", sink(smtp_server, ssl=True), Delivery("r", "t", [report_file]), attempts=3,
+                                   backoff_seconds=(0.01,))
+    assert (outcome.status, outcome.attempts, outcome.permanent) == ("FAILED", 1, True), outcome.detail
+    assert outcome.detail == (f"permanent: SMTP 127.0.0.1:{smtp_server.port}: ssl: true, but the server answers in plain "
+                              "text (implicit TLS is port 465; a port such as 587 or 25 takes starttls: true instead)")
+    assert smtp_server.messages.snapshot() == []
+
+
+def test_ssl_and_starttls_together_are_refused_naming_the_settings(smtp_server, tmp_path):
+    """Both true: `ssl` won silently, and on port 587 every attempt failed as above."""
+    from halo_platform.reports.assets import deliver_all
+    from halo_platform_tests.sinks.test_sink_settings_permanent import resource
+
+    settings = {"kind": "email", "host": smtp_server.host, "port": smtp_server.port, "sender": "reports@example.com",
+                "to": ["finance@example.com"], "starttls": True, "ssl": True}
+    (outcome,) = deliver_all(resource(tmp_path, {"dest": settings}), ["dest"], Delivery("alert", "over budget"))
+    assert (outcome.status, outcome.attempts, outcome.permanent) == ("FAILED", 0, True), outcome.detail
+    assert outcome.detail == ("unusable: sink 'dest' (email): invalid settings: ssl: Value error, and starttls: set one "
+                              "(ssl: TLS from the start, port 465; starttls: TLS after the greeting, port 587)")
