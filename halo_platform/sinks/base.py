@@ -116,19 +116,24 @@ _PART = re.compile(r"\..+\.[0-9a-f]{8}\.(?:part|old)")
 STALE_PART_SECONDS = 24 * 3600
 _SAFE_NAME = re.compile(r"[^\w.-]+")
 _MAX_NAME = 200  # bytes of UTF-8: a file system's limit (255) is in bytes, and a temp name adds some
+# a name Windows gives a device, in any case and with any extension (`CON.csv`, `nul.tar.gz`): a partner's
+# Windows FTP or SFTP server refuses such a file or writes it to the device, and a mail reader does not save it
+_DEVICE = re.compile(r"(?:CON|PRN|AUX|NUL|COM[0-9¹²³]|LPT[0-9¹²³])(?:\..*)?", re.IGNORECASE)
 
 
 def safe_name(name: str) -> str:
     """A file name that cannot escape its folder: no separators, no leading dots; at most
     `_MAX_NAME` bytes, cut in the stem so that the extension stays. Letters and digits of any
     script are kept (NFC): were they all `_`, `报告.csv` and `отчёт.csv` would be one target,
-    the second file overwriting the first."""
+    the second file overwriting the first. A Windows device name gets a leading `_` (`CON.csv` -> `_CON.csv`)."""
     cleaned = _SAFE_NAME.sub("_", Path(unicodedata.normalize("NFC", str(name))).name).lstrip(".")
     if len(cleaned.encode()) > _MAX_NAME:
         stem, dot, ext = cleaned.rpartition(".")
         keep = f"{dot}{ext}" if stem and len(ext) < 16 else ""
         room = _MAX_NAME - len(keep.encode())
         cleaned = cleaned.encode()[:room].decode(errors="ignore") + keep  # never half a character
+    if _DEVICE.fullmatch(cleaned):
+        cleaned = f"_{cleaned}"
     return cleaned or "unnamed"
 
 

@@ -58,6 +58,22 @@ def test_distinct_unicode_file_names_stay_distinct_targets(kind, unicode_files, 
         assert read(safe_name(path.name)) == path.read_bytes()
 
 
+DEVICES = {"CON.csv": "_CON.csv", "nul.txt": "_nul.txt", "Aux.tar.gz": "_Aux.tar.gz", "com1.csv": "_com1.csv",
+           "LPT9.xlsx": "_LPT9.xlsx", "prn": "_prn", "CONSOLE.csv": "CONSOLE.csv", "con_2024.csv": "con_2024.csv"}
+
+
+@pytest.mark.parametrize("kind", ["folder", "ftp", "sftp", "s3"])
+def test_a_windows_device_name_is_not_a_target_name(kind, request, tmp_path):
+    """A name Windows gives a device (`CON`, `NUL`, `COM1`... whatever the case or extension) went to the
+    partner as it was: a Windows FTP or SFTP server refuses `CON.csv` (or writes it to the console device),
+    and a mail reader does not save the attachment. It gets a leading `_`; other names stay as they were."""
+    sink, read = _stored(kind, request, tmp_path)
+    files = [_file(tmp_path, name) for name in DEVICES]
+    targets = sink.deliver(Delivery("r", "t", files))
+    assert [target.rsplit("/", 1)[1] for target in targets] == list(DEVICES.values())
+    assert all(read(name) == b"x" for name in DEVICES.values())
+
+
 @pytest.mark.parametrize("raw,safe", [
     ("报告_2024.csv", "报告_2024.csv"), ("rapport_cafe\u0301.csv", "rapport_café.csv"),
     ("../отчёт/../x.csv", "x.csv"), ("a\u202eb.csv", "a_b.csv"), ("a／b．csv", "a_b_csv"),
