@@ -75,12 +75,24 @@ class FTPSink(UploadSink):
                 if body.tell():  # read from once the data connection was open: the server owes a reply
                     self._why_cut_off(ftp)
                 raise
+        self._confirm(ftp, temp, path)
         try:
             ftp.rename(temp, final)
         except ftplib.error_perm:  # a server that will not rename over a file
             swap_in(ftp.rename, ftp.delete, functools.partial(self._folder, ftp), temp, final,
                     f".{final}.{uuid.uuid4().hex[:8]}.old", ftplib.error_perm, self._lost)
         return self.file_uri("ftps" if self.tls else "ftp", self.host, f"{ftp.pwd().rstrip('/')}/{final}", self.port)
+
+    def _confirm(self, ftp: ftplib.FTP, temp: str, path: Path) -> None:
+        """The upload is whole on the server, as SFTP's `put(confirm=True)` checks: a server that kept a
+        part (a quota, its storage) and answered 226 had the part renamed into place, DELIVERED. A server
+        without SIZE (RFC 3659) has only its 226 to say it."""
+        try:
+            kept = ftp.size(temp)
+        except ftplib.error_perm:
+            return
+        if kept is not None and kept != (size := path.stat().st_size):
+            raise TransientSinkError(f"FTP {self.host}: the server kept {kept} of {size} bytes of {safe_name(path.name)}: not put in place")
 
     @staticmethod
     def _why_cut_off(ftp: ftplib.FTP) -> None:

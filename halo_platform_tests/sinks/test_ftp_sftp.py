@@ -105,3 +105,44 @@ def test_sftp_refused_auth_and_unknown_host_are_permanent_and_a_drop_transient(s
     sftp_server.switches.drop_after_auth = True
     with pytest.raises(TransientSinkError):
         sftp_sink(sftp_server).deliver(Delivery("r", "t", [report_file]))
+
+
+class _KeepsPart:
+    """A server's file that keeps the first `keep` bytes written to it and drops the rest."""
+
+    def __init__(self, file, keep: int) -> None:  # noqa: ANN001
+        self.file, self.room = file, keep
+
+    def write(self, data: bytes) -> None:
+        self.file.write(data[:max(self.room, 0)])
+        self.room -= len(data)
+
+    def __getattr__(self, name: str):  # noqa: ANN204 - the file's other methods
+        return getattr(self.file, name)
+
+
+@pytest.mark.parametrize("tls", [False, True])
+def test_an_ftp_upload_the_server_kept_in_part_is_not_renamed_into_place(ftp_server, tmp_path, monkeypatch, tls):
+    """A server that kept part of an upload (a full quota, a broken storage layer) and still answered
+    226: the part was renamed to the final name and the delivery said DELIVERED, where the SFTP sink
+    compares the size stored with the file's (paramiko's `confirm`). The FTP sink now asks the server
+    the size (SIZE, RFC 3659) before the rename: a short file is removed and the attempt fails, transient."""
+    from halo_platform_tests.servers.ftp import _DTPMixin
+
+    read = _DTPMixin.handle_read_event
+
+    def keeping_a_part(self) -> None:  # noqa: ANN001
+        if not isinstance(self.file_obj, _KeepsPart):
+            self.file_obj = _KeepsPart(self.file_obj, 65536)
+        read(self)
+
+    monkeypatch.setattr(_DTPMixin, "handle_read_event", keeping_a_part)
+    report = tmp_path / "report.csv"
+    report.write_bytes(b"order_id,issue\n" + b"O1,MISSING_PAYMENT\n" * 20_000)
+    sink = FTPSink(host=ftp_server.host, port=ftp_server.tls_port if tls else ftp_server.port, remote_dir="/inbound", tls=tls,
+                   ca_file=str(ftp_server.tls.cert_path), **ftp_server.credentials)
+    outcome = deliver_with_retries("partner", sink, Delivery("r", "t", [report]), attempts=1)
+    assert (outcome.status, outcome.permanent) == ("FAILED", False), outcome.detail
+    assert outcome.detail == (f"gave up after 1 attempts: TransientSinkError: FTP 127.0.0.1: the server kept 65536 of "
+                              f"{report.stat().st_size} bytes of report.csv: not put in place")
+    assert list((ftp_server.home / "inbound").iterdir()) == []
