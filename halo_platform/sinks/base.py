@@ -420,11 +420,17 @@ def swap_in(rename: Callable[[str, str], Any], remove: Callable[[str], Any], fol
                         "a delivery to the folder a day on removes it", kept.rpartition("/")[2], type(exc).__name__)
 
 
-def _certificate_error(exc: BaseException) -> ssl.SSLCertVerificationError | None:
-    """The certificate verification failure behind a connection error, if that is what it was."""
-    while exc is not None and not isinstance(exc, ssl.SSLCertVerificationError):
+def tls_error(exc: BaseException) -> ssl.SSLError | None:
+    """The TLS failure behind a connection error (an untrusted certificate among them), if that is what it was."""
+    while exc is not None and not isinstance(exc, ssl.SSLError):
         exc = exc.__cause__ or exc.__context__
     return exc
+
+
+def answered_in_plain_text(exc: BaseException) -> bool:
+    """Whether a TLS handshake met a plain-text answer: the port speaks no TLS, and no retry gives it any."""
+    tls = tls_error(exc)
+    return tls is not None and tls.reason == "WRONG_VERSION_NUMBER"
 
 
 def _first_bytes(response, limit: int = 1024) -> bytes:  # noqa: ANN001 - an httpx response being streamed
@@ -462,8 +468,10 @@ def post(url: str, what: str, timeout: float, *, deduplicated: bool = False, **r
         raise PermanentSinkError(f"{what}: the URL is not a valid http(s) URL") from None
     # raised before the endpoint had the whole request: a retry cannot make it a second post
     except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.WriteError, httpx.WriteTimeout) as exc:
-        if untrusted := _certificate_error(exc):  # no retry makes it trusted, as the email and FTP sinks say
-            raise PermanentSinkError(f"{what}: TLS certificate not trusted: {untrusted.verify_message}") from None
+        if isinstance(tls := tls_error(exc), ssl.SSLCertVerificationError):  # no retry makes it trusted, as the email and FTP sinks say
+            raise PermanentSinkError(f"{what}: TLS certificate not trusted: {tls.verify_message}") from None
+        if answered_in_plain_text(exc):
+            raise PermanentSinkError(f"{what}: its URL is https, but the server answers without TLS") from None
         raise TransientSinkError(f"{what} unreachable: {type(exc).__name__}") from None
     except httpx.TransportError as exc:
         why = f"no answer within {timeout:g} s" if deadline.passed else type(exc).__name__

@@ -28,6 +28,7 @@ from halo_platform.sinks.base import (
     PermanentSinkError,
     Sink,
     TransientSinkError,
+    answered_in_plain_text,
     answered_within,
     safe_name,
 )
@@ -232,8 +233,7 @@ class EmailSink(Sink):
             if client is not None and client.data_begun:  # no reply to the message: a permanent failure, never resent
                 raise MaybeDeliveredSinkError(f"SMTP {self.host}: no reply once the message was sent ({type(exc).__name__}); "
                                               "the server may have it, so it is not sent again") from None
-            if self.ssl and isinstance(exc, ssl.SSLError) and exc.reason == "WRONG_VERSION_NUMBER":  # a plain-text greeting:
-                # no retry makes the port speak TLS (it was retried, naming neither the setting nor what to set)
+            if self.ssl and answered_in_plain_text(exc):  # it was retried, naming neither the setting nor what to set
                 raise PermanentSinkError(f"SMTP {self.host}:{self.port}: ssl: true, but the server answers in plain text (implicit "
                                          "TLS is port 465; a port such as 587 or 25 takes starttls: true instead)") from None
             raise TransientSinkError(f"SMTP {self.host}: {type(exc).__name__}: {exc}") from None

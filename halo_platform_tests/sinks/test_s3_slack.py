@@ -83,3 +83,29 @@ def test_slack_5xx_is_transient_and_a_connection_dropped_after_the_post_and_404_
     http_fake.reset()
     with pytest.raises(PermanentSinkError, match="404"):
         SlackSink(webhook_url=f"{http_fake.url}/gone").deliver(Delivery("r", "t"))
+
+
+def test_an_s3_https_endpoint_on_a_port_without_tls_is_refused_once_naming_it(s3_server, report_file):
+    """`endpoint_url: https://...` on a port that answers in plain HTTP (a MinIO without TLS): botocore's
+    'SSLError', retried at every attempt and with the run; no retry gives that port TLS."""
+    s3_server.client().create_bucket(Bucket="reports")
+    endpoint = s3_server.endpoint_url.replace("http://", "https://")
+    sink = S3Sink(bucket="reports", endpoint_url=endpoint, region=s3_server.region, timeout=5)
+    outcome = deliver_with_retries("archive", sink, Delivery("r", "t", [report_file]), attempts=3, backoff_seconds=(0.0,))
+    assert (outcome.status, outcome.attempts, outcome.permanent) == ("FAILED", 1, True), outcome.detail
+    assert outcome.detail == ("permanent: S3 reports: endpoint_url is https, but the server answers without TLS")
+
+
+def test_an_s3_endpoint_whose_certificate_is_not_trusted_is_refused_once(s3_server, report_file, tls_files):
+    """A self-signed certificate (no `AWS_CA_BUNDLE` naming its CA) was botocore's transient 'SSLError',
+    retried at every attempt and with the run, where the other sinks say at once it is not trusted."""
+    from halo_platform_tests.sinks.test_review_s3sink19 import AnsweringTLS
+
+    server = AnsweringTLS(tls_files, b"H", (s3_server.host, s3_server.port), every=0.2, lines=1)
+    try:
+        sink = S3Sink(bucket="reports", endpoint_url=f"https://127.0.0.1:{server.port}", region=s3_server.region, timeout=5)
+        outcome = deliver_with_retries("archive", sink, Delivery("r", "t", [report_file]), attempts=3, backoff_seconds=(0.0,))
+    finally:
+        server.close()
+    assert (outcome.status, outcome.attempts, outcome.permanent) == ("FAILED", 1, True), outcome.detail
+    assert outcome.detail == "permanent: S3 reports: TLS certificate not trusted: self-signed certificate"

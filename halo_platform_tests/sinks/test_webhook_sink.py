@@ -8,10 +8,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 
+import pytest
 import yaml
 
 from halo_platform.lab.fakehttp import FakeHTTPServer, Request
-from halo_platform.sinks import Delivery, SinksResource
+from halo_platform.sinks import Delivery, SinksResource, deliver_with_retries
+from halo_platform.sinks.slack import SlackSink
+from halo_platform.sinks.webhook import WebhookSink
 
 SECRET = "whsec-test-2f9c"
 
@@ -74,4 +77,20 @@ def test_a_file_with_no_link_store_is_refused_before_anything_is_posted(http_fak
     outcome = resource(tmp_path, monkeypatch, f"{http_fake.url}/hooks/halo").deliver(
         "partner_hook", Delivery("report", "", [report_file]))
     assert outcome.status == "FAILED" and "is not carried, and the sink has no link_store" in outcome.detail
+    assert http_fake.requests.snapshot() == []
+
+
+@pytest.mark.parametrize("kind", ["slack", "webhook"])
+def test_an_https_url_on_a_port_without_tls_is_refused_once_naming_it(kind, http_fake: FakeHTTPServer):
+    """`https://` on a port that answers in plain HTTP (the receiver's TLS is on another port, or
+    there is none): the handshake met a plain-text answer ('WRONG_VERSION_NUMBER'), which was
+    'unreachable: ConnectError', retried at every attempt and with the run. No retry gives that
+    port TLS: the failure is permanent and says so, and nothing was posted."""
+    http_fake.add_route("POST", "/hook/T0/secret", lambda _request: (200, "ok"))
+    url = http_fake.url.replace("http://", "https://") + "/hook/T0/secret"
+    sink = SlackSink(webhook_url=url, timeout=5) if kind == "slack" else WebhookSink(url=url, secret=SECRET, timeout=5)
+    outcome = deliver_with_retries("ops", sink, Delivery("[halo ERROR] run failed", "boom"), attempts=3, backoff_seconds=(0.0,))
+    assert (outcome.status, outcome.attempts, outcome.permanent) == ("FAILED", 1, True), outcome.detail
+    what = "Slack webhook" if kind == "slack" else f"webhook {http_fake.url.replace('http://', 'https://')}/hook/***"
+    assert outcome.detail == f"permanent: {what}: its URL is https, but the server answers without TLS"
     assert http_fake.requests.snapshot() == []
