@@ -193,11 +193,11 @@ def _cron_words(cron: str) -> str:
     if len(fields) == len(_FIELDS):  # "*" on any day of the month; else both fields count (cron's OR)
         fields[4] = _weekdays_in_words(fields[4], "*" if fields[2] == "*" else "0-6")
     # "*/45" fires at :00 and :45, which "every 45 minutes" is not; "*/5" months run in January, June and November,
-    # then January two months on; "*/3" weekdays on Sunday, Wednesday and Saturday, then Sunday the next day: say them
-    for i, first, count in ((0, 0, 60), (1, 0, 24), (3, 1, 12), (4, 0, 7)):
-        step = fields[i].removeprefix("*/") if i < len(fields) and fields[i].startswith("*/") else ""
-        if step.isdigit() and 0 < int(step) < count and count % int(step):
-            fields[i] = ",".join(map(str, range(first, first + count, int(step))))
+    # then January two months on; "*/3" weekdays on Sunday, Wednesday and Saturday, then Sunday the next day; "*/2"
+    # days on the 31st, then the 1st: say them. A step over the whole field written as a range (`0-59/45`, `1-7/3`) too.
+    for i, count in ((0, 60), (1, 24), (2, 31), (3, 12), (4, 7)):
+        if i < len(fields) and (values := _uneven_step(fields[i], count, *_FIELDS[i][1:])):
+            fields[i] = values
     try:
         descriptor = ExpressionDescriptor(" ".join(fields), options)
         words = descriptor.get_description()
@@ -210,6 +210,22 @@ def _cron_words(cron: str) -> str:
         days = descriptor.get_day_of_week_description().removeprefix(", ").removeprefix("only on ")
         return f"every {days or 'day'} at {int(fields[1]):02d}:{int(fields[0]):02d}"
     return words
+
+
+def _uneven_step(text: str, count: int, low: int, high: int, names: tuple[str, ...]) -> str | None:
+    """The values of a field that is one step over its whole cycle of `count` values (`*/45`, `0-59/45`,
+    weekdays `1-7/3`) when the step does not divide the cycle (its last value is not one step from the
+    next cycle's first), listed (weekdays 0 to 6); else None. A month's days count 31: a shorter month
+    ends its steps otherwise."""
+    match = _TERM.fullmatch(text)
+    if match is None or match.group(4) is None:
+        return None
+    first, last, step = match.group(2, 3, 4)
+    start = low if first is None else _value(first, low, high, names)
+    end = (low + count - 1) if first is None else None if last is None else _value(last, low, high, names)
+    if start is None or end is None or end - start + 1 < count or not 0 < int(step) < count or count % int(step) == 0:
+        return None
+    return ",".join(map(str, sorted({low + (v - low) % count for v in range(start, end + 1, int(step))})))
 
 
 def _weekdays_in_words(text: str, every: str) -> str:

@@ -27,7 +27,7 @@ UTC = dt.UTC
 @pytest.mark.parametrize(("cron", "words", "days"), [
     ("0 6 1 * *", "At 06:00, on day 1 of the month, UTC", [1, 1, 1]),  # monthly
     ("0 6 1,15 * *", "At 06:00, on day 1 and 15 of the month, UTC", [1, 15, 1]),
-    ("0 6 */10 * *", "At 06:00, every 10 days, UTC", [1, 11, 21]),
+    ("0 6 */10 * *", "At 06:00, on day 1, 11, 21, and 31 of the month, UTC", [1, 11, 21]),
     ("59 23 31 12 *", "At 23:59, on day 31 of the month, only in December, UTC", [31, 31, 31]),
 ])
 def test_a_cron_on_days_of_the_month_is_said_without_every_weekday(cron, words, days):

@@ -409,6 +409,28 @@ def test_cron_in_words_says_the_times_a_step_that_does_not_divide_the_hour_or_da
     assert words in cron_in_words(cron, "UTC")
 
 
+@pytest.mark.parametrize(("cron", "words"), [
+    # was "every 2 days": the 31st runs, then the 1st the next day
+    ("0 6 */2 * *", "At 06:00, on day 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, and 31 of the month, UTC"),
+    ("0 6 */10 * *", "At 06:00, on day 1, 11, 21, and 31 of the month, UTC"),  # was "every 10 days"
+    # the whole field as a range is the same step as `*/N`, and was said as a regular one
+    ("0-59/45 * * * *", "At 0 and 45 minutes past the hour, UTC"),  # was "Every 45 minutes, minutes 0 through 59 past the hour"
+    ("0 0-23/5 * * *", "At 00:00, 05:00, 10:00, 15:00 and 20:00, UTC"),  # was "Every 5 hours, between 00:00 and 23:59"
+    ("0 6 1 1-12/5 *", "At 06:00, on day 1 of the month, only in January, June, and November, UTC"),  # was "every 5 months"
+    ("0 6 * * 1-7/3", "every Sunday, Monday, and Thursday at 06:00, UTC"),  # was "every 3 days of the week, Monday through Sunday"
+    # a step that divides its cycle runs evenly; a range short of a whole field is said with its bounds
+    ("0 9-17/2 * * *", "Every 2 hours, between 09:00 and 17:59, UTC"),
+    ("0 6 2-30/2 * *", "At 06:00, every 2 days, between day 2 and 30 of the month, UTC"),
+])
+def test_cron_in_words_lists_the_days_of_a_day_step_and_a_step_over_a_whole_range(cron, words):
+    """A step is said 'every N' only where it runs every N: a step of days of the month ends with the
+    month (`*/2` runs on the 31st, then on the 1st), and a range over a whole field (`0-59/45`, `0-23/5`,
+    `1-12/5`, weekdays `1-7/3`) is the `*/N` whose values were listed, but was said as a regular step."""
+    from halo_platform.reports.schedules import cron_in_words
+
+    assert cron_in_words(cron, "UTC") == words
+
+
 @pytest.mark.parametrize(("cron", "words"), [("0 7 * * *", "every day at 07:00, UTC"), ("30 5 * * 1-5", "every Monday through Friday at 05:30, UTC")])
 def test_cron_in_words_leaves_plain_times_as_they_are(cron, words):
     from halo_platform.reports.schedules import cron_in_words
