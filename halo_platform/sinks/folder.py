@@ -8,9 +8,20 @@ from pathlib import Path, PurePosixPath
 from typing import Annotated
 from urllib.parse import quote, unquote, urlsplit
 
+from pydantic import AfterValidator
+
 from halo_platform.core.files import replaced_whole
 from halo_platform.sinks.base import Delivery, PermanentSinkError, Sink, folder_in_the_way, safe_name
 from halo_platform.sinks.settings import FILLED, LocalPath
+
+
+def _served_at(url: str) -> str:
+    # the links are in emails and Slack posts: `files.example.com/reports` (no scheme, no host) made links no
+    # reader opens, and `javascript:` one that runs a script
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http(s) URL with a host, where the folder is served (https://files.example.com/reports/)")
+    return url
 
 
 class FolderSink(Sink):
@@ -18,7 +29,7 @@ class FolderSink(Sink):
 
     kind = "folder"
     path: Annotated[LocalPath, FILLED]
-    url: str | None = None  # where the folder is served (e.g. https://files.example.com/reports/): links
+    url: Annotated[str, AfterValidator(_served_at)] | None = None  # where the folder is served (e.g. https://files.example.com/reports/): links
 
     def links_refused(self) -> str | None:
         return None if self.url else "folder sink has no url: it cannot serve links"

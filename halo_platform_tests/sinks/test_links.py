@@ -137,3 +137,18 @@ def test_a_link_store_that_cannot_serve_links_is_sent_nothing_and_fails_for_good
     assert outcome.detail == f"link store store: unusable: {why[store_kind]}"
     assert smtp_server.messages.snapshot() == [] and ftp_server.uploads.snapshot() == []
     assert not (tmp_path / "big").exists() and not (tmp_path / "outbox").exists()
+
+
+@pytest.mark.parametrize("url", ["files.example.com/reports", "/srv/reports", "javascript:alert(1)", "https:///reports"])
+def test_a_folder_link_store_whose_url_is_no_web_address_is_refused_naming_it(url, smtp_server, report_file, tmp_path):
+    """A served folder's `url` without a scheme and host (`files.example.com/reports`) was taken as it was:
+    the email said DELIVERED and carried `files.example.com/reports/<file>`, which no mail reader makes a
+    link of (the recipient had no way to the file); `javascript:` made one that runs a script. The setting
+    is refused when the link store is built, naming it, and nothing is stored or sent."""
+    sinks = resource(tmp_path, {"finance_email": email(smtp_server, max_file_bytes=10, link_store="links"),
+                                "links": {"kind": "folder", "path": str(tmp_path / "served"), "url": url}})
+    outcome = sinks.deliver("finance_email", Delivery("weekly report", "3 issues", [report_file]))
+    assert (outcome.status, outcome.permanent) == ("FAILED", True), outcome.detail
+    assert outcome.detail == ("link store links: unusable: sink 'links' (folder): invalid settings: url: Value error, must be "
+                              "an http(s) URL with a host, where the folder is served (https://files.example.com/reports/)")
+    assert smtp_server.messages.snapshot() == [] and not (tmp_path / "served").exists()
