@@ -221,8 +221,11 @@ def search_slots(store: StoreResource, params: list[tuple[str, str]], base_url: 
     if len(values("service-type")) > 1:
         raise HaloError("service-type: give at most one")
     # a comma list is an OR, as for status: the slots of each type it lists (`short,long` was
-    # refused as one unknown type); none is the default type
-    types = list(dict.fromkeys(t.rpartition("|")[2] or service.DEFAULT_TYPE for v in values("service-type") for t in v.split(","))) or [None]
+    # refused as one unknown type); none (or `service-type=` left empty) is the default type
+    codes = [t.rpartition("|")[2] for v in values("service-type") if v for t in v.split(",")]
+    if "" in codes:  # `short,` or `short|`: read as the default type, it added that type's slots
+        raise HaloError("service-type: expected comma-separated appointment types, none of them empty")
+    types = list(dict.fromkeys(codes)) or [None]
     asked_types = ",".join(t or service.DEFAULT_TYPE for t in types)
     count = whole_number(values("_count"), "_count")
     # whole seconds, as the links write it: the first page's matches are the next pages'

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from halo_platform.availability import service
 from halo_platform.availability.group import group_spans
 from halo_platform.availability.slots import SlotRules, bookable
+from halo_platform.core.errors import HaloError
 from halo_platform_tests.availability.helpers import land, process
 
 # (zone, a UTC instant near one of its clock changes)
@@ -310,3 +311,17 @@ def test_a_fhir_slot_search_is_the_oracles_slots_in_its_start_range(dst_spans, p
     assert [dt.datetime.fromisoformat(e["resource"]["start"]) for e in found.get("entry", ())] == expected[:1000]  # a page
     assert found["total"] == len(expected)
 
+
+
+@pytest.mark.parametrize("types", ["t3,", ",t3", "t3,,t4", "t3|", ",", "|"])
+def test_a_service_type_list_with_an_empty_code_is_refused_as_a_status_list_is(dst_spans, types):
+    """`service-type=t3,` (a client joining a list that ends empty) answered the default type's
+    slots beside t3's, each entry named `default`: an empty token (or a `system|` without a code)
+    was read as the default type. A token is never empty: refused, as `status=free,` is (a
+    `service-type=` left wholly empty is still the default type, as REST's `type=` is)."""
+    from halo_platform.availability.fhir_api import search_slots
+
+    with pytest.raises(HaloError) as refused:
+        search_slots(dst_spans, [("schedule", "Schedule/acme.Paris"), ("service-type", types)], "http://testserver/fhir/Slot",
+                     now=dt.datetime(2027, 3, 26, tzinfo=dt.UTC))
+    assert str(refused.value).startswith("service-type: expected comma-separated appointment types, none of them empty")
