@@ -239,10 +239,10 @@ def search_slots(store: StoreResource, params: list[tuple[str, str]], base_url: 
     feed, (provider, *others) = actors
     tz = service.provider_zone(store, feed, provider)
     lo, hi = instant_range(bounds, tz, now)
-    # a slot starts from now to its type's max_days_ahead after it: the search looks there (a
-    # `start` ending a year and more ahead, as `le2028` does, was refused as more days than a query
-    # takes, most of them days no slot can start on), and so inside the calendar, where spans are
-    searched = service.slot_start_dates(lo, hi, tz, now, max(service.slot_rules(feed, provider, t).max_days_ahead for t in types))
+    # a slot starts from its type's notice after now to its max_days_ahead after now: the search
+    # looks there (a `start` ending a year and more ahead, as `le2028` does, was refused as more days
+    # than a query takes, most of them days no slot can start on), and so inside the calendar, where spans are
+    searched = service.slot_start_dates(lo, hi, tz, now, [service.slot_rules(feed, provider, t) for t in types])
     if searched is None:
         return bundle(page, schedule, [])
     first, last = searched

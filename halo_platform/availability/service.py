@@ -382,13 +382,17 @@ def zones_of(codec: Codec, feed: str, provider_ids: list[str]) -> dict[str, dt.t
     return {p: ZoneInfo(tz_of[p]) if p in tz_of else dt.UTC for p in provider_ids}
 
 
-def slot_start_dates(lo: dt.datetime, hi: dt.datetime, tz: dt.tzinfo, now: dt.datetime, ahead_days: int) -> tuple[dt.date, dt.date] | None:
-    """The local dates of `tz` on which a slot starting in [lo, hi) can start: from now to
-    `ahead_days` (the rules' max_days_ahead) after it, inside the calendar, where spans are; None
-    when there is none. A range reaching a year and more ahead is mostly days no slot starts on:
-    those are neither searched nor counted against MAX_QUERY_DAYS."""
-    lo = max(lo, now, dt.datetime.combine(EARLIEST_DATE, dt.time(), tzinfo=tz))
-    hi = min(hi, now + dt.timedelta(days=ahead_days), dt.datetime.combine(LATEST_DATE + dt.timedelta(days=1), dt.time(), tzinfo=tz))
+def slot_start_dates(lo: dt.datetime, hi: dt.datetime, tz: dt.tzinfo, now: dt.datetime,
+                     rules: Iterable[SlotRules]) -> tuple[dt.date, dt.date] | None:
+    """The local dates of `tz` on which a slot starting in [lo, hi) can start under one of `rules`:
+    from its min_notice_minutes after now to its max_days_ahead after now, inside the calendar,
+    where spans are; None when there is none. A range reaching a year and more ahead is mostly days
+    no slot starts on: those are neither searched nor counted against MAX_QUERY_DAYS (nor, under a
+    day's notice, now's own date: a type of a year ahead came to 367 dates, refused)."""
+    rules = list(rules)
+    lo = max(lo, now + dt.timedelta(minutes=min(r.min_notice_minutes for r in rules)), dt.datetime.combine(EARLIEST_DATE, dt.time(), tzinfo=tz))
+    hi = min(hi, now + dt.timedelta(days=max(r.max_days_ahead for r in rules)),
+             dt.datetime.combine(LATEST_DATE + dt.timedelta(days=1), dt.time(), tzinfo=tz))
     if hi <= lo:
         return None
     return lo.astimezone(tz).date(), (hi - dt.timedelta(microseconds=1)).astimezone(tz).date()
@@ -436,7 +440,7 @@ def bookable_slots(store: StoreResource, feed: str, provider_id: str, slot_type:
     last = last or min(first + dt.timedelta(days=DEFAULT_SLOT_DAYS - 1), LATEST_DATE)
     check_range(first, last, default, bounded=False)
     searched = slot_start_dates(dt.datetime.combine(first, dt.time(), tzinfo=tz),
-                                dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), tzinfo=tz), tz, now, rules.max_days_ahead)
+                                dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), tzinfo=tz), tz, now, [rules])
     if searched is None:
         return Slots(feed, provider_id, slot_type or DEFAULT_TYPE, rules, [], None)
     first, last = searched

@@ -150,7 +150,8 @@ SLOT_TYPES = {"default": {"duration_minutes": 30, "alignment_minutes": 15, "max_
               "t3": {"duration_minutes": 20, "buffer_before": 13, "buffer_after": 17, "alignment_minutes": 25,
                      "min_notice_minutes": 1441, "max_days_ahead": 5},
               "t4": {"duration_minutes": 5, "alignment_minutes": 1, "max_days_ahead": 1},
-              "t5": {"duration_minutes": 60, "buffer_after": 1440, "alignment_minutes": 45, "max_days_ahead": 9}}
+              "t5": {"duration_minutes": 60, "buffer_after": 1440, "alignment_minutes": 45, "max_days_ahead": 9},
+              "year": {"min_notice_minutes": 1440, "max_days_ahead": 366}}  # a day's notice, up to a year ahead
 
 
 @pytest.fixture
@@ -325,3 +326,21 @@ def test_a_service_type_list_with_an_empty_code_is_refused_as_a_status_list_is(d
         search_slots(dst_spans, [("schedule", "Schedule/acme.Paris"), ("service-type", types)], "http://testserver/fhir/Slot",
                      now=dt.datetime(2027, 3, 26, tzinfo=dt.UTC))
     assert str(refused.value).startswith("service-type: expected comma-separated appointment types, none of them empty")
+
+
+def test_a_type_bookable_a_year_ahead_with_a_days_notice_searches_the_days_its_slots_can_start_on(dst_spans):
+    """`year` slots start from a day after now (min_notice_minutes 1440) to 366 days after it: 366
+    local dates. The days searched were counted from now's own date, 367, past the 366 a query
+    takes: `/v1/slots?to=<a year on>` and `start=lt<a year on>` were 422s for a type whose slots
+    all fit, and `searched.from` named a day on which none of them can start."""
+    from halo_platform.availability.fhir_api import search_slots
+
+    now = dt.datetime(2027, 3, 26, 10, 0, tzinfo=dt.UTC)
+    found = service.bookable_slots(dst_spans, "acme", "Paris", "year", now.date(), dt.date(2028, 6, 1), now)
+    assert found.searched == (dt.date(2027, 3, 27), dt.date(2028, 3, 26))
+    assert found.slots[0][0] == dt.datetime(2027, 3, 27, 10, 0, tzinfo=dt.UTC)  # 11:00 CET, exactly a day after now
+    bundle = search_slots(dst_spans, [("schedule", "Schedule/acme.Paris"), ("service-type", "year"), ("start", "lt2028-06-01")],
+                          "http://testserver/fhir/Slot", now=now)
+    assert bundle["total"] == len(found.slots)
+    far = service.bookable_slots(dst_spans, "acme", "Paris", "t3", dt.date(2027, 3, 26), dt.date(2027, 3, 26), now)
+    assert far.searched is None  # t3's day of notice puts its first start on 03-27, past the range
