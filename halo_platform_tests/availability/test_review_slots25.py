@@ -344,3 +344,45 @@ def test_a_type_bookable_a_year_ahead_with_a_days_notice_searches_the_days_its_s
     assert bundle["total"] == len(found.slots)
     far = service.bookable_slots(dst_spans, "acme", "Paris", "t3", dt.date(2027, 3, 26), dt.date(2027, 3, 26), now)
     assert far.searched is None  # t3's day of notice puts its first start on 03-27, past the range
+
+
+D = "2027-03-30"
+EDGES = [  # (path, params, status, what the answer says: an error's start, or the slots' count)
+    ("/v1/slots", {"provider_id": "Paris", "type": "t3", "from": D, "to": D}, 200, "searched"),
+    ("/v1/slots", {"provider_id": "Paris", "type": "surgery"}, 422, "unknown appointment type 'surgery' for acme/Paris; known: default"),
+    ("/v1/slots", {"provider_id": "Paris", "from": D, "to": "2027-03-29"}, 422, "to 2027-03-29 is before from 2027-03-30"),
+    ("/v1/slots", {"provider_id": "Paris", "type": "t4", "from": "2027-06-01", "to": "2027-06-01"}, 200, "searched"),
+    ("/v1/availability/group", {"provider_ids": "Paris,Paris, Paris", "from": D, "to": D}, 200, "Paris"),
+    ("/v1/availability/group", {"provider_ids": "Paris,,Beirut"}, 422, "provider_ids: expected a comma-separated list of provider ids, none"),
+    ("/v1/availability/group", {"provider_ids": ",".join(f"P{i}" for i in range(21))}, 422, "provider_ids: at most 20 providers, got 21"),
+    ("/v1/availability/group", {"provider_ids": ",".join(f"P{i % 20}" for i in range(40)), "mode": "all"}, 200, ""),
+    ("/fhir/Slot", {"schedule": "Schedule/acme.Paris", "start": f"gt{D}"}, 200, ""),
+    ("/fhir/Slot", {"schedule": "Schedule/acme.Paris", "start": f"le{D}"}, 200, ""),
+    ("/fhir/Slot", {"schedule": "Schedule/acme.Paris", "start": D}, 200, ""),
+    ("/fhir/Slot", {"schedule": "Schedule/acme.Paris", "start": f"ap{D}"}, 422, "start: the prefix ap is not supported here"),
+    ("/fhir/Slot", {"schedule": "Practitioner/Paris"}, 422, "schedule: expected Schedule/<id>, got 'Practitioner/Paris'"),
+    ("/fhir/Slot", {"schedule": "Schedule/acme.Nobody"}, 200, ""),
+    ("/fhir/Slot", {"schedule": "Schedule/acme.Paris", "status": "busy"}, 200, ""),
+    ("/fhir/Slot", {"schedule": "Schedule/acme.Paris", "status": "open"}, 422, "status: unknown 'open'"),
+]
+
+
+@pytest.mark.parametrize("path, params, status, said", EDGES)
+def test_the_slot_group_and_fhir_edges_answer_or_say_what_is_wrong(dst_spans, path, params, status, said):
+    """The brief's hostile inputs over the real app: a correct answer (a FHIR one valid R4B), or a
+    4xx JSON body naming the problem; never a 500."""
+    from fhir.resources.R4B.bundle import Bundle
+
+    from halo_platform.http import create_app
+    from halo_platform_tests.fixtures.access import authorized_client
+
+    client = authorized_client(create_app({"store": dst_spans}), "availability:read")
+    answer = client.get(path, params={**({} if path == "/fhir/Slot" else {"feed": "acme"}), **params})
+    body = answer.json()
+    assert answer.status_code == status, body
+    if status >= 400:
+        assert body["error"].startswith(said), body
+    elif path == "/fhir/Slot":
+        assert Bundle.model_validate(body).total == len(body.get("entry", ()))
+    else:
+        assert said in answer.text
