@@ -100,9 +100,9 @@ def parse_start(values: list[str]) -> list[Bound]:
     return bounds
 
 
-def instant_range(bounds: list[Bound], tz: dt.tzinfo, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
-    """[lo, hi) of slot starts the bounds allow, in `tz` for dates and naive times; from now and
-    for a week when open; UTC instants. Bounds are compared by their instants: Python compares
+def instant_range(bounds: list[Bound], tz: dt.tzinfo, opens: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+    """[lo, hi) of slot starts the bounds allow, in `tz` for dates and naive times; from `opens` (now
+    and the least notice of the types searched) and for a week when open; UTC instants. Bounds are compared by their instants: Python compares
     two times of one timezone by their wall times, and a wall time in a DST gap is an instant
     after later wall times (02:30 in New York on 2027-03-14 is 07:30Z, 03:15 is 07:15Z)."""
     lo: dt.datetime | None = None
@@ -117,7 +117,7 @@ def instant_range(bounds: list[Bound], tz: dt.tzinfo, now: dt.datetime) -> tuple
         low, high = {"eq": (start, end), "ge": (start, None), "gt": (end, None), "lt": (None, start), "le": (None, end)}[bound.prefix]
         lo = max(lo, low, key=dt.datetime.timestamp) if lo and low else lo or low
         hi = min(hi, high, key=dt.datetime.timestamp) if hi and high else hi or high
-    lo = lo or now
+    lo = lo or opens
     return lo.astimezone(dt.UTC), (hi or lo + dt.timedelta(days=DEFAULT_DAYS)).astimezone(dt.UTC)
 
 
@@ -238,11 +238,14 @@ def search_slots(store: StoreResource, params: list[tuple[str, str]], base_url: 
         return bundle(page, schedule, [])
     feed, (provider, *others) = actors
     tz = service.provider_zone(store, feed, provider)
-    lo, hi = instant_range(bounds, tz, now)
+    rules = [service.slot_rules(feed, provider, t) for t in types]
+    # an open search's week starts where a slot can first start: from now, a type booked weeks
+    # ahead had none in it
+    lo, hi = instant_range(bounds, tz, now + dt.timedelta(minutes=min(r.min_notice_minutes for r in rules)))
     # a slot starts from its type's notice after now to its max_days_ahead after now: the search
     # looks there (a `start` ending a year and more ahead, as `le2028` does, was refused as more days
     # than a query takes, most of them days no slot can start on), and so inside the calendar, where spans are
-    searched = service.slot_start_dates(lo, hi, tz, now, [service.slot_rules(feed, provider, t) for t in types])
+    searched = service.slot_start_dates(lo, hi, tz, now, rules)
     if searched is None:
         return bundle(page, schedule, [])
     first, last = searched

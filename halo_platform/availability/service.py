@@ -422,7 +422,8 @@ def bookable_slots(store: StoreResource, feed: str, provider_id: str, slot_type:
                    first: dt.date | None = None, last: dt.date | None = None, now: dt.datetime | None = None,
                    together_with: tuple[str, ...] = (), limit: int | None = None) -> Slots:
     """The slots of `slot_type` bookable now with the provider's local start date in [first, last]
-    (default: the provider's today and the 6 days after). With `together_with`, the slots when
+    (default: the provider's date when the type's notice ends, and the 6 days after: a type booked
+    weeks ahead had a default week with no slot). With `together_with`, the slots when
     the provider and those all are free (a FHIR Schedule of several actors), under the provider's
     rules and timezone. The dates searched are those of the range on which a slot can start
     (`slot_start_dates`), at most MAX_QUERY_DAYS of them. More than `limit` slots is refused
@@ -435,8 +436,8 @@ def bookable_slots(store: StoreResource, feed: str, provider_id: str, slot_type:
     now = now or pipeline.utcnow()
     zones = provider_zones(store, feed, [provider_id, *together_with])
     tz = zones[provider_id]
-    default = None if first else "the provider's today"
-    first = first or now.astimezone(tz).date()
+    default = None if first else "the provider's today" if not rules.min_notice_minutes else "the provider's date when the type's notice ends"
+    first = first or (now + dt.timedelta(minutes=rules.min_notice_minutes)).astimezone(tz).date()
     last = last or min(first + dt.timedelta(days=DEFAULT_SLOT_DAYS - 1), LATEST_DATE)
     check_range(first, last, default, bounded=False)
     searched = slot_start_dates(dt.datetime.combine(first, dt.time(), tzinfo=tz),

@@ -151,7 +151,8 @@ SLOT_TYPES = {"default": {"duration_minutes": 30, "alignment_minutes": 15, "max_
                      "min_notice_minutes": 1441, "max_days_ahead": 5},
               "t4": {"duration_minutes": 5, "alignment_minutes": 1, "max_days_ahead": 1},
               "t5": {"duration_minutes": 60, "buffer_after": 1440, "alignment_minutes": 45, "max_days_ahead": 9},
-              "year": {"min_notice_minutes": 1440, "max_days_ahead": 366}}  # a day's notice, up to a year ahead
+              "year": {"min_notice_minutes": 1440, "max_days_ahead": 366},  # a day's notice, up to a year ahead
+              "later": {"min_notice_minutes": 10 * 1440, "max_days_ahead": 13}}  # more notice than a default week
 
 
 @pytest.fixture
@@ -386,3 +387,24 @@ def test_the_slot_group_and_fhir_edges_answer_or_say_what_is_wrong(dst_spans, pa
         assert Bundle.model_validate(body).total == len(body.get("entry", ()))
     else:
         assert said in answer.text
+
+
+def test_a_type_with_more_notice_than_the_default_week_lists_its_first_bookable_week(dst_spans):
+    """Asked without dates, `/v1/slots` (and GraphQL, the CLI) looked at the provider's today and the
+    6 days after, and a FHIR search without `start` at the 7 days from now: a type booked 10 days
+    ahead at the least (a surgery's notice) always answered no slot and `searched: null`. The
+    default week now opens where the type's notice ends; the FHIR one where the least notice of
+    the types asked ends."""
+    from halo_platform.availability.fhir_api import search_slots
+
+    now = dt.datetime.combine(AS_OF, dt.time(12), tzinfo=dt.UTC)
+    opens = now + dt.timedelta(days=10)
+    found = service.bookable_slots(dst_spans, "acme", "Paris", "later", now=now)
+    assert found.searched == (opens.astimezone(ZoneInfo("Europe/Paris")).date(), (now + dt.timedelta(days=13)).date())
+    assert found.slots and found.slots[0][0] >= opens
+    bundle = search_slots(dst_spans, [("schedule", "Schedule/acme.Paris"), ("service-type", "later")],
+                          "http://testserver/fhir/Slot", now=now)
+    assert bundle["total"] == len(found.slots)
+    both = search_slots(dst_spans, [("schedule", "Schedule/acme.Paris"), ("service-type", "later,default")],
+                        "http://testserver/fhir/Slot", now=now)
+    assert min(e["resource"]["start"] for e in both["entry"]) < opens.isoformat()  # the least notice opens the week
