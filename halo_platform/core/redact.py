@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import numbers
 import re
+import sys
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -355,6 +356,10 @@ class _MaskedMapping(dict):
 
 
 def _mask_arg(value: Any) -> Any:
+    httpx = sys.modules.get("httpx")
+    if httpx is not None and isinstance(value, httpx.URL):
+        # httpx logs each request's URL whole at INFO, and a webhook's (Slack's, a webhook sink's) path is its secret
+        return mask_url_path(str(value))
     if value is None or isinstance(value, (bool, numbers.Number)):
         return value  # %d / %f need the number itself
     if isinstance(value, str):

@@ -215,3 +215,40 @@ def test_an_address_is_cut_at_its_last_at_sign(text, masked):
     one, `%4033612345678@example.com` was masked as `***%4033612345678@...`, the number whole."""
     assert mask_text(text) == masked
     assert mask_text(masked) == masked
+
+
+def test_httpx_request_lines_show_no_webhook_token_of_a_url_path(caplog):
+    """httpx logs each request at INFO, URL whole: `HTTP Request: POST https://hooks.slack.com/services/T0/B0/<token>`.
+    A Slack or webhook sink's URL is its secret (its path, or a `?token=` query), and the masks knew
+    neither: the token reached the log of any process logging at INFO. The filter shows an httpx
+    URL as `mask_url_path` does (scheme, host, first path segment), for a real request's line too."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from halo_platform.core.redact import install_redaction
+
+    class Answer(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    install_redaction()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Answer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with caplog.at_level(logging.INFO, logger="httpx"):
+            httpx.post(f"http://127.0.0.1:{server.server_port}/services/T0/B0/s3cr3tTOKEN?token=qu3ryTOKEN", content=b"{}")
+    finally:
+        server.shutdown()
+        server.server_close()
+    lines = [r.getMessage() for r in caplog.records if r.name == "httpx"]
+    assert lines == [f'HTTP Request: POST http://127.0.0.1:{server.server_port}/services/*** "HTTP/1.1 200 OK"'], lines
+    rec = record('HTTP Request: %s %s "%s %d %s"', ("POST", httpx.URL("https://hooks.slack.com/services/T0/B0/s3cr3t"), "HTTP/1.1", 200, "OK"), "httpx")
+    RedactingFilter().filter(rec)
+    assert rec.getMessage() == 'HTTP Request: POST https://hooks.slack.com/services/*** "HTTP/1.1 200 OK"'
