@@ -204,6 +204,7 @@ def _repeated_header(scope: Scope) -> str | None:
 # Starlette reads a query's escapes as UTF-8 and puts U+FFFD for a byte that is none: `?feed=%ff`
 # asked for the feed '\ufffd', `/health?x=%ff` was a 200, each a question other than the one sent
 QUERY_NOT_UTF8 = "query string: not UTF-8 (a percent-escape such as %FF decodes to no text): send text as UTF-8"
+NOT_UTF8_QUERY = "halo.query_not_utf8"  # in the scope of a request whose query is not UTF-8 (RequestGuard), refused by `query_is_text`
 
 
 def _is_utf8(data: bytes) -> bool:
@@ -232,8 +233,9 @@ class RequestGuard:
     """Bounds every HTTP request before a route (and its parser) sees it: 413 past `max_body_bytes`,
     counted from Content-Length or, without one, while the chunks stream in; 400 when the body or
     the query string nests deeper than `max_depth`, or when a header of `SINGLE_HEADERS` is given
-    twice; 415 for a form naming a charset other than `FORM_CHARSETS`; 422 for a query string whose
-    percent-escapes are not UTF-8 (`QUERY_NOT_UTF8`).
+    twice; 415 for a form naming a charset other than `FORM_CHARSETS`. A query string whose
+    percent-escapes are not UTF-8 is marked (`NOT_UTF8_QUERY`), and refused by `query_is_text` once
+    the route's guards know the caller.
 
     A pure ASGI middleware, not BaseHTTPMiddleware: it must see the body as it streams and stop
     reading, which a request-level middleware cannot do."""
@@ -279,8 +281,7 @@ class RequestGuard:
         body = b"".join(chunks)
         query = unquote_to_bytes(scope.get("query_string", b""))
         if not _is_utf8(query):
-            await _error(422, QUERY_NOT_UTF8)(scope, receive, send)
-            return
+            scope[NOT_UTF8_QUERY] = True
         if max(nesting_depth(body, self.max_depth), nesting_depth(query, self.max_depth)) > self.max_depth:
             refusal = _error(400, f"request nested deeper than {self.max_depth} levels", {"max_depth": self.max_depth})
             await refusal(scope, receive, send)
@@ -368,6 +369,25 @@ class HeadAsGet:
         await self.app({**scope, "method": "GET", HEAD_AS_GET: True}, receive, headers_only)
 
 
+def _guards(route: object) -> list[Callable[..., Any]]:
+    """The dependencies of `route` that check who is asking (`before_body`: `access.guard.requires`)."""
+    dependant = getattr(route, "dependant", None)
+    return [d.call for d in dependant.dependencies if hasattr(d.call, "before_body")] if dependant else []
+
+
+async def query_is_text(request: Request) -> None:
+    """Every route's first dependency (`make_app`): the 422 of a query string that is not UTF-8
+    (`RequestGuard` marks it), once the route's guards have admitted the caller. access.md gives
+    nobody an answer without an identity (401) or the route's scope (403); the 422 came first and
+    told an anonymous caller about the request. A guard overridden (a test's) is not run."""
+    if not request.scope.get(NOT_UTF8_QUERY):
+        return
+    for guard in _guards(request.scope.get("route")):
+        if guard not in request.app.dependency_overrides:
+            await guard.before_body(request)  # once per request: the route's own run finds the caller it admitted
+    raise HTTPException(422, {"error": QUERY_NOT_UTF8, "detail": None})
+
+
 class ChecksFirstRoute(APIRoute):
     """A route whose guarding dependencies run before its body is parsed: FastAPI reads the body
     first, so broken JSON from a caller without a key would be answered 422 where the caller must
@@ -386,7 +406,7 @@ class ChecksFirstRoute(APIRoute):
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
-        checks = [(d.call, d.call.before_body) for d in self.dependant.dependencies if hasattr(d.call, "before_body")]
+        checks = [(guard, guard.before_body) for guard in _guards(self)]
         once = _taken_once(self.dependant.query_params)
         body = bool(self.dependant.body_params)
         json_body = any(not isinstance(field.field_info, params.Form) for field in self.dependant.body_params)
@@ -399,6 +419,7 @@ class ChecksFirstRoute(APIRoute):
             for guard, check in checks:
                 if guard not in overridden:  # an overridden guard is not run, its check from the request alone neither
                     await check(request)
+            await query_is_text(request)  # before the checks below read the query
             if known is not None and (unknown := unknown_parameters(request.query_params, known)):
                 return _error(422, unknown)
             if repeated := repeated_parameter(request.query_params, once):
@@ -610,7 +631,8 @@ def make_app(routers: Iterable[APIRouter], resources: Mapping[str, Any], authent
     `authenticated` is the dependency that lets a caller read the API's description
     (`/openapi.json`, `/docs`); `/health` alone answers anyone."""
     install_redaction()
-    app = FastAPI(title="halo_platform", version="0.1.0", openapi_url=None, docs_url=None, redoc_url=None)
+    app = FastAPI(title="halo_platform", version="0.1.0", openapi_url=None, docs_url=None, redoc_url=None,
+                  dependencies=[Depends(query_is_text)])
     app.state.resources = dict(resources)
 
     @app.exception_handler(HaloError)

@@ -1,11 +1,13 @@
 """Review http24: a query string whose percent-escapes are not UTF-8 is refused on every route, in
-one place (`core.http.RequestGuard`): it was read with U+FFFD in place of the bytes."""
+one place (`core.http.query_is_text`, once the route's guards know the caller): it was read with
+U+FFFD in place of the bytes."""
 
 from __future__ import annotations
 
 import pytest
+from fastapi.testclient import TestClient
 
-from halo_platform_tests.fixtures.access import authorized_client
+from halo_platform_tests.fixtures.access import authorized_client, bearer, make_key
 
 NOT_UTF8 = {"error": "query string: not UTF-8 (a percent-escape such as %FF decodes to no text): send text as UTF-8", "detail": None}
 
@@ -36,3 +38,23 @@ def test_a_query_of_utf8_text_is_read(app, url):  # noqa: ANN001
     """Escaped UTF-8 (é, U+202E, an emoji) and an escaped `%` are text: answered as before."""
     answer = authorized_client(app).get(url)
     assert answer.status_code == 200, answer.text
+
+
+@pytest.mark.parametrize(("method", "url"), [
+    ("GET", "/v1/tasks?x=%ff"), ("GET", "/v1/availability?feed=%ff&provider_id=P1"), ("GET", "/fhir/Slot?schedule=Schedule/%ff"),
+    ("GET", "/graphql?query=%ff"), ("POST", "/graphql?x=%ff"), ("POST", "/v1/messages/sms?x=%ff"), ("GET", "/openapi.json?x=%ff"),
+])
+def test_a_query_that_is_not_utf8_is_refused_only_once_the_caller_is_known(app, method, url):  # noqa: ANN001
+    """access.md: nobody gets an answer without an identity (401), nor without the route's scope
+    (403). The query's 422 came first, before the guard, so an anonymous caller was told about
+    the request where it must only hear that it has no identity. The caller is checked first;
+    the 422 is the answer of a caller the route admits."""
+    anonymous = TestClient(app, raise_server_exceptions=False).request(method, url)
+    assert (anonymous.status_code, anonymous.json()["error"]) == (401, "authentication required: `Authorization: Bearer <API key>`")
+    unscoped = TestClient(app, raise_server_exceptions=False).request(method, url, headers=bearer(make_key(app, "tasks:request")))
+    assert unscoped.status_code == (422 if url.startswith("/openapi.json") else 403), unscoped.text
+    admitted = authorized_client(app, raise_server_exceptions=False).request(method, url)
+    assert (admitted.status_code, admitted.json()) == (422, NOT_UTF8), admitted.text
+    key = make_key(app)  # the Authorization header given twice: which one was meant cannot be told, before anything else
+    twice = TestClient(app).request(method, url, headers=[("Authorization", f"Bearer {key}"), ("Authorization", f"Bearer {key}")])
+    assert twice.status_code == 400 and "Authorization header is given more than once" in twice.json()["error"]
