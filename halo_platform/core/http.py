@@ -203,8 +203,10 @@ def _repeated_header(scope: Scope) -> str | None:
 
 # Starlette reads a query's escapes as UTF-8 and puts U+FFFD for a byte that is none: `?feed=%ff`
 # asked for the feed '\ufffd', `/health?x=%ff` was a 200, each a question other than the one sent
+# (the path's alike: `/v1/messages/%ff` asked for the message '\ufffd')
 QUERY_NOT_UTF8 = "query string: not UTF-8 (a percent-escape such as %FF decodes to no text): send text as UTF-8"
-NOT_UTF8_QUERY = "halo.query_not_utf8"  # in the scope of a request whose query is not UTF-8 (RequestGuard), refused by `query_is_text`
+PATH_NOT_UTF8 = QUERY_NOT_UTF8.replace("query string", "path", 1)
+NOT_UTF8 = "halo.not_utf8"  # in the scope of a request whose path or query is not UTF-8: the refusal `text_is_utf8` answers
 
 
 def _is_utf8(data: bytes) -> bool:
@@ -233,9 +235,9 @@ class RequestGuard:
     """Bounds every HTTP request before a route (and its parser) sees it: 413 past `max_body_bytes`,
     counted from Content-Length or, without one, while the chunks stream in; 400 when the body or
     the query string nests deeper than `max_depth`, or when a header of `SINGLE_HEADERS` is given
-    twice; 415 for a form naming a charset other than `FORM_CHARSETS`. A query string whose
-    percent-escapes are not UTF-8 is marked (`NOT_UTF8_QUERY`), and refused by `query_is_text` once
-    the route's guards know the caller.
+    twice; 415 for a form naming a charset other than `FORM_CHARSETS`. A path or query string whose
+    percent-escapes are not UTF-8 is marked (`NOT_UTF8`), and refused by `text_is_utf8` once the
+    route's guards know the caller.
 
     A pure ASGI middleware, not BaseHTTPMiddleware: it must see the body as it streams and stop
     reading, which a request-level middleware cannot do."""
@@ -281,7 +283,9 @@ class RequestGuard:
         body = b"".join(chunks)
         query = unquote_to_bytes(scope.get("query_string", b""))
         if not _is_utf8(query):
-            scope[NOT_UTF8_QUERY] = True
+            scope[NOT_UTF8] = QUERY_NOT_UTF8
+        elif not _is_utf8(unquote_to_bytes(scope.get("raw_path") or b"")):
+            scope[NOT_UTF8] = PATH_NOT_UTF8
         if max(nesting_depth(body, self.max_depth), nesting_depth(query, self.max_depth)) > self.max_depth:
             refusal = _error(400, f"request nested deeper than {self.max_depth} levels", {"max_depth": self.max_depth})
             await refusal(scope, receive, send)
@@ -375,17 +379,22 @@ def _guards(route: object) -> list[Callable[..., Any]]:
     return [d.call for d in dependant.dependencies if hasattr(d.call, "before_body")] if dependant else []
 
 
-async def query_is_text(request: Request) -> None:
-    """Every route's first dependency (`make_app`): the 422 of a query string that is not UTF-8
-    (`RequestGuard` marks it), once the route's guards have admitted the caller. access.md gives
-    nobody an answer without an identity (401) or the route's scope (403); the 422 came first and
-    told an anonymous caller about the request. A guard overridden (a test's) is not run."""
-    if not request.scope.get(NOT_UTF8_QUERY):
+async def text_is_utf8(request: Request) -> None:
+    """Every route's first dependency (`make_app`): the 422 of a path or query string that is not
+    UTF-8 (`RequestGuard` marks it), once the route's guards have admitted the caller. access.md
+    gives nobody an answer without an identity (401) or the route's scope (403); the 422 came
+    first and told an anonymous caller about the request. A guard overridden (a test's) is not run.
+    A path is refused on a guarded route alone: elsewhere its U+FFFD is a name no row has (a 404),
+    and a Control Center page sends a person without a session to sign in first."""
+    if (refusal := request.scope.get(NOT_UTF8)) is None:
         return
-    for guard in _guards(request.scope.get("route")):
+    guards = _guards(request.scope.get("route"))
+    if refusal == PATH_NOT_UTF8 and not guards:
+        return
+    for guard in guards:
         if guard not in request.app.dependency_overrides:
             await guard.before_body(request)  # once per request: the route's own run finds the caller it admitted
-    raise HTTPException(422, {"error": QUERY_NOT_UTF8, "detail": None})
+    raise HTTPException(422, {"error": refusal, "detail": None})
 
 
 class ChecksFirstRoute(APIRoute):
@@ -419,7 +428,7 @@ class ChecksFirstRoute(APIRoute):
             for guard, check in checks:
                 if guard not in overridden:  # an overridden guard is not run, its check from the request alone neither
                     await check(request)
-            await query_is_text(request)  # before the checks below read the query
+            await text_is_utf8(request)  # before the checks below read the query
             if known is not None and (unknown := unknown_parameters(request.query_params, known)):
                 return _error(422, unknown)
             if repeated := repeated_parameter(request.query_params, once):
@@ -632,7 +641,7 @@ def make_app(routers: Iterable[APIRouter], resources: Mapping[str, Any], authent
     (`/openapi.json`, `/docs`); `/health` alone answers anyone."""
     install_redaction()
     app = FastAPI(title="halo_platform", version="0.1.0", openapi_url=None, docs_url=None, redoc_url=None,
-                  dependencies=[Depends(query_is_text)])
+                  dependencies=[Depends(text_is_utf8)])
     app.state.resources = dict(resources)
 
     @app.exception_handler(HaloError)

@@ -1,5 +1,5 @@
 """Review http24: a query string whose percent-escapes are not UTF-8 is refused on every route, in
-one place (`core.http.query_is_text`, once the route's guards know the caller): it was read with
+one place (`core.http.text_is_utf8`, once the route's guards know the caller): it was read with
 U+FFFD in place of the bytes."""
 
 from __future__ import annotations
@@ -58,3 +58,24 @@ def test_a_query_that_is_not_utf8_is_refused_only_once_the_caller_is_known(app, 
     key = make_key(app)  # the Authorization header given twice: which one was meant cannot be told, before anything else
     twice = TestClient(app).request(method, url, headers=[("Authorization", f"Bearer {key}"), ("Authorization", f"Bearer {key}")])
     assert twice.status_code == 400 and "Authorization header is given more than once" in twice.json()["error"]
+
+
+@pytest.mark.parametrize(("method", "url"), [
+    ("GET", "/v1/messages/%ff"), ("GET", "/v1/task-requests/%C3"), ("POST", "/v1/tasks/%ff/requests"), ("GET", "/v1/messages/%ff?x=1"),
+])
+def test_a_path_that_is_not_utf8_is_refused_once_the_caller_is_known(app, method, url):  # noqa: ANN001
+    """`/v1/messages/%ff` reached the route as the id '\\ufffd' and was answered "no message '\\ufffd'",
+    a question other than the one sent, as the query's escapes were. The same refusal, naming the
+    path, after the same guards: 401 without an identity, 403 without the scope, then the 422."""
+    anonymous = TestClient(app, raise_server_exceptions=False).request(method, url)
+    assert anonymous.status_code == 401, anonymous.text
+    unscoped = TestClient(app, raise_server_exceptions=False).request(method, url, headers=bearer(make_key(app, "availability:read")))
+    assert unscoped.status_code == 403, unscoped.text
+    admitted = authorized_client(app, raise_server_exceptions=False).request(method, url, json={"payload": {}})
+    assert (admitted.status_code, admitted.json()) == (422, {**NOT_UTF8, "error": NOT_UTF8["error"].replace("query string", "path")})
+
+
+def test_a_control_center_address_whose_path_is_not_utf8_sends_a_person_to_sign_in_first(app):  # noqa: ANN001
+    """A page's path is no API question: without a session the person signs in first, as on any page."""
+    answer = TestClient(app, follow_redirects=False).get("/ui/tasks/%ff")
+    assert answer.status_code == 303 and answer.headers["location"].startswith("/ui/login?next="), answer.text
