@@ -134,7 +134,7 @@ class SuppressionIn(BaseModel):
     channel: Literal["sms", "email", "push"]
     to: str = Field(description="Phone number (E.164, or national with `country`), email address or device token")
     country: str | None = Field(None, min_length=2, max_length=2)
-    scope: Literal["normal", "all"] = "normal"
+    scope: str = Field("normal", description="`normal` (no NORMAL/LOW messages) or `all` (no HIGH either); any letter case")
     reason: str | None = Field(None, max_length=255)
 
 

@@ -254,7 +254,7 @@ def recipient_arguments(fn):  # noqa: ANN001, ANN201
 
 @delivery.command()
 @recipient_arguments
-@click.option("--scope", type=click.Choice(["normal", "all"]), default="normal", show_default=True,
+@click.option("--scope", type=click.Choice(["normal", "all"], case_sensitive=False), default="normal", show_default=True,
               help="normal: no NORMAL/LOW messages; all: no HIGH (OTP) either.")
 @click.option("--reason", default=None, type=GIVEN, help="Why (kept with the suppression).")
 def suppress(channel: str, to: str, country: str | None, scope: str, reason: str | None) -> None:

@@ -277,3 +277,23 @@ def test_a_replayed_vonage_inbound_message_is_applied_once_on_every_store(fakes,
     assert handle_inbound("vo", request(vonage_inbound(GERMAN, "STOP", "sigsecret")), every_store, providers) == {"action": "suppressed"}
     assert handle_inbound("vo", request(start), every_store, providers) == {"action": "duplicate"}
     assert len(list_suppressions(every_store)) == 1
+
+
+@pytest.mark.parametrize("scope", ["ALL", "All", "all"])
+def test_a_suppression_scope_is_taken_in_any_letter_case_as_a_priority_is(setup, fakes, scope):
+    """`scope: "ALL"` was a 422 from the API and `--scope ALL` an error from the CLI, while a
+    message's `priority` is taken in any letter case: both now take it, stored as `all` (so HIGH
+    is suppressed too); a scope that is neither still names the two allowed."""
+    client, _providers, _store = setup
+    added = client.post("/v1/suppressions", json={"channel": "sms", "to": NUMBER, "scope": scope})
+    assert added.status_code == 201, added.text
+    assert added.json()["scope"] == "all"
+    assert sms(client, NUMBER, "HIGH")["status"] == "suppressed"
+    by_cli = CliRunner().invoke(cli, ["delivery", "suppress", "sms", OTHER, "--scope", scope])
+    assert by_cli.exit_code == 0, by_cli.output
+    assert "(scope all)" in by_cli.output
+    assert sms(client, OTHER, "HIGH")["status"] == "suppressed"
+    assert list(fakes["twilio"].accepted) == []
+    refused = client.post("/v1/suppressions", json={"channel": "sms", "to": NUMBER, "scope": "everything"})
+    assert refused.status_code == 422
+    assert "normal" in refused.json()["error"] and "all" in refused.json()["error"]
