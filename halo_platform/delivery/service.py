@@ -216,7 +216,7 @@ def submit(
             raise
     if existing is not None:
         if existing.payload_hash != new.payload_hash:
-            raise ConflictError(f"idempotency_key {new.idempotency_key!r} was used for a different message ({existing.id})")
+            raise ConflictError(f"idempotency_key {echo(new.idempotency_key)} was used for a different message ({existing.id})")
         return message_view(existing.id, store, with_events=False), False
     if sending:
         as_stored = Claimed(**{name: values.get(name) for name in Claimed._fields})

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from halo_platform.cli import cli
 from halo_platform.core.definitions import STORE
 from halo_platform.core.errors import ConflictError, HaloError
+from halo_platform.core.text import ECHO_LIMIT
 from halo_platform.delivery import send_email, send_push, send_sms
 from halo_platform.delivery.tables import Message, MessageEvent
 from halo_platform.http import create_app
@@ -114,6 +115,18 @@ def test_the_same_idempotency_key_and_payload_returns_the_first_message(client):
     conflict = client.post("/v1/messages/sms", json={**payload, "body": "different"})
     assert conflict.status_code == 409 and "order-42" in conflict.json()["error"]
     assert stored() == (1, 1)
+
+
+def test_a_reused_idempotency_key_is_echoed_cut_in_the_409(client):
+    """The 409 for a key used with another message repeated the key whole (up to 255 characters,
+    a 255-character error line): it is echoed cut to `ECHO_LIMIT` with an ellipsis, as every other
+    refusal echoes a caller's value, and still names the first message."""
+    key = "k" * 255
+    first = client.post("/v1/messages/sms", json={"to": "+33612345678", "body": "hi", "idempotency_key": key})
+    conflict = client.post("/v1/messages/sms", json={"to": "+33612345678", "body": "different", "idempotency_key": key})
+    assert conflict.status_code == 409
+    error = conflict.json()["error"]
+    assert key not in error and "k" * ECHO_LIMIT + "…" in error and first.json()["id"] in error
 
 
 def test_python_functions_share_validation_idempotency_and_sending(client):
