@@ -83,6 +83,21 @@ def test_a_provider_time_ahead_of_ours_counts_as_now_and_does_not_pin_the_state(
     assert sms(client, GERMAN)["status"] == "queued"
 
 
+def test_twilio_stop_and_start_racing_end_as_the_later_arrival_says(platform):
+    """Twilio's incoming-message webhook carries nothing that orders two messages of one sender
+    (MessageSid is random, no time is sent or signed; providers.md describes no inbound field):
+    a START the recipient sent before their STOP but delivered after it (a webhook retried, two
+    deliveries racing) lifts the STOP. Pinned as the rule that stands: the later arrival wins;
+    Vonage's `message-timestamp` orders its own messages (the tests above)."""
+    client, _providers, _store = platform
+    assert twilio(client, "STOP") == "suppressed"
+    assert twilio(client, "START") == "lifted"  # sent first, arrived second
+    assert sms(client, GERMAN)["status"] == "queued"
+    assert twilio(client, "START") == "ignored"  # and the other way round: the STOP arriving last stands
+    assert twilio(client, "STOP") == "suppressed"
+    assert sms(client, GERMAN)["status"] == "suppressed"
+
+
 @pytest.mark.parametrize("said", ["", "yesterday", "2026-13-45 99:99:99", "9" * 40, "2026-12-01T10:00:00+05:00x"])
 def test_an_unreadable_provider_time_is_taken_as_our_receipt_never_a_500(platform, said):
     client, _providers, _store = platform
