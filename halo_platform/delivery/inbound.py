@@ -1,6 +1,7 @@
 """Inbound SMS (replies to our numbers) from Twilio and Vonage: verified the way each signs its
-callbacks (providers.md), then STOP / START keywords add or lift a suppression. Any other text
-is acknowledged and ignored (an inbound message is not stored: it is personal data we do not need).
+callbacks (providers.md), then STOP / START keywords add or lift a suppression (`STOP ALL`: one
+that stops HIGH messages too). Any other text is acknowledged and ignored (an inbound message is
+not stored: it is personal data we do not need).
 
 A STOP or START is applied once: the provider's id for it (Twilio's `MessageSid`, Vonage's
 `messageId`) is kept in `inbound_messages` in the transaction that changes the suppression, so
@@ -29,6 +30,7 @@ from halo_platform.delivery.providers.vonage import vonage_signature
 from halo_platform.delivery.queue import stored_dedupe_key
 from halo_platform.delivery.resources import ProvidersResource
 from halo_platform.delivery.suppressions import (
+    STOP_ALL_WORDS,
     changed_since,
     keyword,
     keyword_action,
@@ -150,8 +152,10 @@ def _apply_once(store: StoreResource, provider_name: str, key: str, action: str,
             return "outdated"
         # the keyword, not the text around it: `STOP!` and a line of dashes, on two lines or past the
         # reason's 255 characters, was no reason a suppression keeps, and the opt-out was `ignored`
-        reason, by = f"{keyword(inbound.text)} via {provider_name}", f"inbound:{provider_name}"
+        word = keyword(inbound.text)
+        reason, by = f"{word} via {provider_name}", f"inbound:{provider_name}"
         if action == "suppress":
-            suppress_in(conn, "sms", inbound.sender, reason=reason, created_by=by, said_at=said)
+            scope = "all" if word in STOP_ALL_WORDS else "normal"
+            suppress_in(conn, "sms", inbound.sender, scope=scope, reason=reason, created_by=by, said_at=said)
             return "suppressed"
         return "lifted" if unsuppress_in(conn, "sms", inbound.sender, reason=reason, lifted_by=by, said_at=said) else "ignored"

@@ -43,6 +43,8 @@ changes_t = SuppressionChange.__table__
 SCOPES = ("normal", "all")
 #: keywords of an inbound SMS (the whole text, trimmed, any letter case)
 STOP_WORDS = frozenset({"STOP", "ARRET", "ARRÊT", "STOPP", "BERHENTI"})
+#: a STOP of every message, HIGH (OTPs) too: its suppression says `all` (Twilio's STOPALL)
+STOP_ALL_WORDS = frozenset({"STOP ALL", "STOPALL"})
 START_WORDS = frozenset({"START"})
 _T = TypeVar("_T")
 #: tries of a transaction that adds a suppression (`again_on_conflict`): a START lifting it between
@@ -267,16 +269,16 @@ def keyword(text: str) -> str:
     """The text of an inbound SMS as its keyword is read: in NFKC (`ARRÊT` with a combining
     circumflex is the same text as the composed one, full-width `ＳＴＯＰ` the same word), upper-case,
     without the spaces, punctuation and invisible format characters around it (`Stop.` as a phone
-    ends a sentence, `STOP!`, `STOP` and a zero-width space a keyboard added)."""
+    ends a sentence, `STOP!`, `STOP` and a zero-width space a keyboard added), its words one space apart."""
     text = unicodedata.normalize("NFKC", text)
     around = {c for c in text if c.isspace() or unicodedata.category(c) == "Cf" or unicodedata.category(c).startswith("P")}
-    return text.strip("".join(around)).upper()
+    return " ".join(text.strip("".join(around)).upper().split())
 
 
 def keyword_action(text: str) -> str | None:
     """`suppress`, `lift` or None for the text of an inbound SMS: the keyword alone (`keyword`)."""
     word = keyword(text)
-    if word in STOP_WORDS:
+    if word in STOP_WORDS or word in STOP_ALL_WORDS:
         return "suppress"
     if word in START_WORDS:
         return "lift"

@@ -297,3 +297,18 @@ def test_a_suppression_scope_is_taken_in_any_letter_case_as_a_priority_is(setup,
     refused = client.post("/v1/suppressions", json={"channel": "sms", "to": NUMBER, "scope": "everything"})
     assert refused.status_code == 422
     assert "normal" in refused.json()["error"] and "all" in refused.json()["error"]
+
+
+@pytest.mark.parametrize("text", ["STOP ALL", " stop  all. ", "Stopall", "ＳＴＯＰ　ＡＬＬ"])
+def test_an_inbound_stop_all_suppresses_with_scope_all_and_start_lifts_it(setup, fakes, text):
+    """`STOP ALL` (Twilio's STOPALL) was `ignored`: the sender who asked for no messages at all
+    kept receiving every one. It now adds a suppression that says `all` (HIGH too), read as the
+    other keywords are (any case, spaces and punctuation around, full-width); START lifts it."""
+    client, _providers, _store = setup
+    answer = stop_by_twilio(client, NUMBER, text)
+    assert answer.json() == {"action": "suppressed"}
+    assert sms(client, NUMBER, "LOW")["status"] == "suppressed"
+    assert sms(client, NUMBER, "HIGH")["status"] == "suppressed"
+    assert stop_by_twilio(client, NUMBER, "START").json() == {"action": "lifted"}
+    assert sms(client, NUMBER, "HIGH")["status"] == "sent"
+    assert len(fakes["twilio"].accepted) == 1
