@@ -262,7 +262,7 @@ def suppress(channel: str, to: str, country: str | None, scope: str, reason: str
     from halo_platform.delivery.suppressions import suppress as add
 
     done = add(_resources()[0], channel, to, scope=scope, reason=reason, created_by=cli_actor(), country=country)
-    click.echo(f"suppressed on {channel} (scope {scope}); {done['ended']} queued message(s) ended")
+    click.echo(f"suppressed on {channel} (scope {done['scope']}); {done['ended']} queued message(s) ended")
 
 
 @delivery.command()

@@ -312,3 +312,14 @@ def test_an_inbound_stop_all_suppresses_with_scope_all_and_start_lifts_it(setup,
     assert stop_by_twilio(client, NUMBER, "START").json() == {"action": "lifted"}
     assert sms(client, NUMBER, "HIGH")["status"] == "sent"
     assert len(fakes["twilio"].accepted) == 1
+
+
+def test_cli_suppress_prints_the_scope_kept_not_the_one_asked(setup):
+    """A recipient suppressed with `all` keeps `all` when suppressed again with `normal` (a
+    suppression is never narrowed here), but `halo delivery suppress` printed `(scope normal)`:
+    an operator read that OTPs would now reach them. It prints the scope the suppression has."""
+    runner = CliRunner()
+    assert runner.invoke(cli, ["delivery", "suppress", "sms", NUMBER, "--scope", "all"]).exit_code == 0
+    again = runner.invoke(cli, ["delivery", "suppress", "sms", NUMBER])
+    assert again.exit_code == 0, again.output
+    assert "(scope all)" in again.output
