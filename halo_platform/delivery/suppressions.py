@@ -168,10 +168,14 @@ def suppress_in(conn: Connection, channel: str, to: str, *, scope: str = "normal
     digest, now = recipient_hash(channel, recipient), utcnow()
     values = {"scope": scope, "reason": _kept_reason(reason), "created_by": created_by, "at": now}
     mine = sa.and_(suppressions_t.c.channel == channel, suppressions_t.c.recipient_hash == digest)
-    if conn.execute(sa.select(suppressions_t.c.scope).where(mine).with_for_update()).scalar() == "all":
-        values["scope"] = "all"
-    if not conn.execute(suppressions_t.update().where(mine).values(**values)).rowcount:
+    kept = conn.execute(sa.select(suppressions_t.c.scope).where(mine).with_for_update()).scalar()
+    if kept is None:
         conn.execute(suppressions_t.insert().values(channel=channel, recipient_hash=digest, **values))
+    else:  # suppressed again: `at` stays the first time (`sent_despite_suppression` counts from it) unless widened to `all`
+        values["scope"] = "all" if "all" in (kept, scope) else scope
+        if values["scope"] == kept:
+            del values["at"]
+        conn.execute(suppressions_t.update().where(mine).values(**values))
     _record(conn, channel, digest, "added", values["scope"], values["reason"], created_by, said_at or now)
     ended = _end_queued(conn, channel, recipient, values["scope"], now)
     return {"channel": channel, "scope": values["scope"], "ended": ended}

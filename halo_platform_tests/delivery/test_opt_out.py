@@ -198,6 +198,30 @@ def test_the_checks_job_finds_a_message_sent_after_its_recipient_opted_out(setup
     assert found["status_webhooks_younger_than_an_hour"].passed
 
 
+def test_a_stop_sent_again_keeps_the_time_the_recipient_first_opted_out(setup):
+    """Each STOP moved the suppression's `at` to its own time, and `sent_despite_suppression`
+    counts only messages sent after `at`: a message sent to a recipient already opted out went
+    unreported once they texted STOP again (people do, when messages keep coming). A STOP (or a
+    suppression by the API) of the same scope now keeps `at`; widening to `all` is a new time."""
+    from halo_platform.delivery.suppressions import sent_despite_suppression
+
+    client, providers, store = setup
+    sent = sms(client, NUMBER)
+    drain(providers, store)
+    stop_by_twilio(client, NUMBER)
+    with store.write() as conn:  # as if the opt-out had come before the send and been missed
+        conn.execute(Suppression.__table__.update().values(at=dt.datetime(2020, 1, 1, tzinfo=dt.UTC)))
+    assert sent_despite_suppression(store) == [sent["id"]]
+    stop_by_twilio(client, NUMBER, "stop!")
+    assert client.post("/v1/suppressions", json={"channel": "sms", "to": NUMBER, "reason": "asked again"}).status_code == 201
+    assert sent_despite_suppression(store) == [sent["id"]]
+    with store.read() as conn:
+        assert conn.execute(sa.select(Suppression.__table__.c.reason)).scalar() == "asked again"
+    client.post("/v1/suppressions", json={"channel": "sms", "to": NUMBER, "scope": "all"})
+    with store.read() as conn:
+        assert conn.execute(sa.select(Suppression.__table__.c.at)).scalar().year > 2020
+
+
 def test_without_a_configured_key_one_private_key_file_is_made_and_shared(tmp_path, monkeypatch):
     from concurrent.futures import ThreadPoolExecutor
 
