@@ -171,15 +171,24 @@ RUN_STATUS_SENSORS = [
 ]
 
 
+def running_sensor(name: str, seconds: int, description: str) -> Callable[[Callable], dg.SensorDefinition]:
+    """The sensor `name` of the decorated function: running from the start, every `seconds`, an
+    alert when it fails, its log lines masked."""
+
+    def define(evaluate: Callable) -> dg.SensorDefinition:
+        return dg.sensor(name=name, minimum_interval_seconds=seconds, default_status=dg.DefaultSensorStatus.RUNNING,
+                         description=description)(alerted_when_failing(name)(masked(evaluate)))
+
+    return define
+
+
 def run_status_sensor(name: str, event: dg.DagsterEventType, status: str, error: Callable | None,
                       description: str) -> dg.SensorDefinition:
     """A sensor recording `status` (with `error(instance, run, event record)`) on the audit row of
     each task run of this code location that reached `event` since its last tick, up to 50 a tick
     (`runs_since`; Dagster's run-status sensors, whose cursor it takes up, handed 5)."""
 
-    @dg.sensor(name=name, minimum_interval_seconds=15, default_status=dg.DefaultSensorStatus.RUNNING, description=description)
-    @alerted_when_failing(name)
-    @masked
+    @running_sensor(name, 15, description)
     def sensor(context: dg.SensorEvaluationContext, store: StoreResource) -> dg.SkipReason:
         runs = runs_since(context, event)
         for run, record in runs:
@@ -210,11 +219,8 @@ def abandoned_pid(tags: Mapping[str, str], alive: Callable[[int, str | None], bo
     return int(pid) if pid.isdigit() and not alive(int(pid), tags.get(START_TAG)) else None
 
 
-@dg.sensor(name="task_request_abandoned_sensor", minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
-           description="Ends CANCELED the task runs `halo tasks run --wait` ran on this host whose process is gone"
-                       " (killed, SIGKILL): nothing else would finish them, and their requests stayed RUNNING.")
-@alerted_when_failing("task_request_abandoned_sensor")
-@masked
+@running_sensor("task_request_abandoned_sensor", 60, "Ends CANCELED the task runs `halo tasks run --wait` ran on this host whose"
+             " process is gone (killed, SIGKILL): nothing else would finish them, and their requests stayed RUNNING.")
 def task_request_abandoned_sensor(context: dg.SensorEvaluationContext, store: StoreResource) -> dg.SkipReason:
     instance = context.instance
     started = instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED], tags={HOST_TAG: process_host()}))
@@ -249,11 +255,8 @@ def requests_without_run(store: StoreResource, instance: dg.DagsterInstance, now
     return [(request_id, task) for request_id, task in unfinished if request_id not in held]
 
 
-@dg.sensor(name="task_request_run_gone_sensor", minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
-           description="Ends CANCELED the task requests whose Dagster run is gone before it ended (deleted, the instance"
-                       " reset): no run reports on them any more, and they stayed QUEUED or RUNNING for good.")
-@alerted_when_failing("task_request_run_gone_sensor")
-@masked
+@running_sensor("task_request_run_gone_sensor", 60, "Ends CANCELED the task requests whose Dagster run is gone before it ended"
+             " (deleted, the instance reset): no run reports on them any more, and they stayed QUEUED or RUNNING for good.")
 def task_request_run_gone_sensor(context: dg.SensorEvaluationContext, store: StoreResource) -> dg.SkipReason:
     gone = requests_without_run(store, context.instance, utcnow())
     for request_id, task in gone:  # a run that ended meanwhile recorded its terminal state: it is kept

@@ -14,13 +14,12 @@ from halo_platform.alerts.sensors import alert_for_failed_check, failed_check_al
 from halo_platform.core.definitions import STORE
 from halo_platform.core.models import utcnow
 from halo_platform.delivery.service import enqueue_many
-from halo_platform.delivery.tables import DeliveryAttempt, Message, Suppression
+from halo_platform.delivery.tables import DeliveryAttempt, Message
 from halo_platform.reports.requests import create_request, dagster_instance
 from halo_platform_tests.alerts.test_alert_retry import slack_down  # noqa: F401 - fixture
 from halo_platform_tests.delivery.conftest import fakes, halo_store, providers_file  # noqa: F401 - fixtures
-from halo_platform_tests.delivery.helpers import drain
 from halo_platform_tests.delivery.test_jobs import sandbox  # noqa: F401 - fixture
-from halo_platform_tests.delivery.test_opt_out import NUMBER, setup, sms, stop_by_twilio  # noqa: F401 - fixture
+from halo_platform_tests.delivery.test_opt_out import NUMBER, sent_to_an_opted_out_recipient, setup  # noqa: F401 - fixture
 from halo_platform_tests.reports.conftest import store, warehouses  # noqa: F401 - fixtures
 from halo_platform_tests.reports.test_campaign_alerts import seed
 
@@ -57,11 +56,7 @@ def test_the_alert_of_a_message_sent_to_an_opted_out_recipient_says_how_many_and
     from halo_platform.definitions import defs
 
     client, providers, store_ = setup
-    sent = sms(client, NUMBER)
-    drain(providers, store_)
-    stop_by_twilio(client, NUMBER)
-    with STORE.write() as conn:  # as if the opt-out had come before the send and been missed
-        conn.execute(Suppression.__table__.update().values(at=dt.datetime(2020, 1, 1, tzinfo=dt.UTC)))
+    sent = sent_to_an_opted_out_recipient(client, providers, store_)
     result = defs.resolve_job_def("follow_up_checks_job").execute_in_process(instance=dg.DagsterInstance.ephemeral())
     (check,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "no_message_sent_to_a_suppressed_recipient"]
     line = _alert_error(check, result.run_id)

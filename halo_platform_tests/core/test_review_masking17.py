@@ -24,7 +24,9 @@ GOOGLE_KEY = "AIzaSyDdI0hCZtE6vySjMm-WEfRq3CPzqKqqsHI"  # Google's form: `AIza` 
 
 def test_a_google_chat_webhooks_api_key_never_reaches_the_log(http_fake: FakeHTTPServer, tmp_path, monkeypatch, caplog) -> None:  # noqa: ANN001
     """A Google Chat incoming webhook is `.../messages?key=<Google API key>&token=<token>`: httpx
-    logs each post with its URL, and its token was masked, its key shown whole."""
+    logs each post with its URL, and its token was masked, its key shown whole. An httpx URL is now
+    shown as `mask_url_path` shows a webhook's (a webhook's path may be its secret too): its first
+    path segment, no query."""
     install_redaction()  # as every process's entry point does
     http_fake.add_route("POST", "/v1/spaces/AAAAx/messages", lambda request: (200, {"name": "spaces/AAAAx/messages/1"}))
     monkeypatch.setenv("HALO_TEST_WEBHOOK_SECRET", "whsec-17")
@@ -36,7 +38,7 @@ def test_a_google_chat_webhooks_api_key_never_reaches_the_log(http_fake: FakeHTT
     outcome = SinksResource(sinks_file=str(path)).deliver("chat", Delivery("payment_reconciliation: week 10", "3 issue(s)"))
     assert outcome.status == "DELIVERED", outcome.detail
     (line,) = [record.getMessage() for record in caplog.records if record.name == "httpx"]
-    assert "/v1/spaces/AAAAx/messages?key=AIza***&token=***" in line, line
+    assert line == f'HTTP Request: POST {http_fake.url}/v1/*** "HTTP/1.1 200 OK"', line
     assert GOOGLE_KEY[4:] not in caplog.text
 
 

@@ -51,6 +51,17 @@ def sms(client: TestClient, to: str, priority: str = "LOW") -> dict:
 
 
 
+def sent_to_an_opted_out_recipient(client: TestClient, providers, store) -> dict:  # noqa: ANN001
+    """A message sent to NUMBER, who then texted STOP, recorded as if the opt-out had come before
+    the send and been missed (its `at` in 2020)."""
+    sent = sms(client, NUMBER)
+    drain(providers, store)
+    stop_by_twilio(client, NUMBER)
+    with store.write() as conn:
+        conn.execute(Suppression.__table__.update().values(at=dt.datetime(2020, 1, 1, tzinfo=dt.UTC)))
+    return sent
+
+
 def events(client: TestClient, message_id: str) -> list[str]:
     return [e["event"] for e in client.get(f"/v1/messages/{message_id}").json()["events"]]
 
@@ -206,11 +217,7 @@ def test_a_stop_sent_again_keeps_the_time_the_recipient_first_opted_out(setup):
     from halo_platform.delivery.suppressions import sent_despite_suppression
 
     client, providers, store = setup
-    sent = sms(client, NUMBER)
-    drain(providers, store)
-    stop_by_twilio(client, NUMBER)
-    with store.write() as conn:  # as if the opt-out had come before the send and been missed
-        conn.execute(Suppression.__table__.update().values(at=dt.datetime(2020, 1, 1, tzinfo=dt.UTC)))
+    sent = sent_to_an_opted_out_recipient(client, providers, store)
     assert sent_despite_suppression(store) == [sent["id"]]
     stop_by_twilio(client, NUMBER, "stop!")
     assert client.post("/v1/suppressions", json={"channel": "sms", "to": NUMBER, "reason": "asked again"}).status_code == 201
