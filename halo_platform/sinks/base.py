@@ -433,6 +433,16 @@ def answered_in_plain_text(exc: BaseException) -> bool:
     return tls is not None and tls.reason == "WRONG_VERSION_NUMBER"
 
 
+def tls_refused(exc: BaseException, what: str, setting: str) -> PermanentSinkError | None:
+    """The permanent failure of a connection error no retry fixes, as the sinks say it: an untrusted
+    certificate, or an https `setting` whose server answers without TLS; None for any other."""
+    if isinstance(tls := tls_error(exc), ssl.SSLCertVerificationError):
+        return PermanentSinkError(f"{what}: TLS certificate not trusted: {tls.verify_message}")
+    if answered_in_plain_text(exc):
+        return PermanentSinkError(f"{what}: {setting} is https, but the server answers without TLS")
+    return None
+
+
 def _first_bytes(response, limit: int = 1024) -> bytes:  # noqa: ANN001 - an httpx response being streamed
     read = b""
     for chunk in response.iter_bytes():
@@ -468,10 +478,8 @@ def post(url: str, what: str, timeout: float, *, deduplicated: bool = False, **r
         raise PermanentSinkError(f"{what}: the URL is not a valid http(s) URL") from None
     # raised before the endpoint had the whole request: a retry cannot make it a second post
     except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.WriteError, httpx.WriteTimeout) as exc:
-        if isinstance(tls := tls_error(exc), ssl.SSLCertVerificationError):  # no retry makes it trusted, as the email and FTP sinks say
-            raise PermanentSinkError(f"{what}: TLS certificate not trusted: {tls.verify_message}") from None
-        if answered_in_plain_text(exc):
-            raise PermanentSinkError(f"{what}: its URL is https, but the server answers without TLS") from None
+        if refused := tls_refused(exc, what, "its URL"):  # no retry makes it trusted, as the email and FTP sinks say
+            raise refused from None
         raise TransientSinkError(f"{what} unreachable: {type(exc).__name__}") from None
     except httpx.TransportError as exc:
         why = f"no answer within {timeout:g} s" if deadline.passed else type(exc).__name__

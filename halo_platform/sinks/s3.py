@@ -4,7 +4,6 @@ whole or not at all, so no temporary name is needed."""
 from __future__ import annotations
 
 import contextlib
-import ssl
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import unquote, urlsplit
@@ -18,10 +17,9 @@ from halo_platform.sinks.base import (
     PermanentSinkError,
     Sink,
     TransientSinkError,
-    answered_in_plain_text,
     answered_within,
     safe_name,
-    tls_error,
+    tls_refused,
 )
 from halo_platform.sinks.settings import CommandSetting, PathSetting, ServerURL, Timeout
 
@@ -126,10 +124,8 @@ class S3Sink(Sink):
             except ParamValidationError:  # botocore refuses it before any request (a space, a slash): no retry changes it
                 raise PermanentSinkError(f"S3 {self.bucket}: bucket: not a bucket name S3 takes (ParamValidationError)") from None
             except BotoCoreError as exc:  # endpoint unreachable, connection dropped, timeouts
-                if isinstance(tls := tls_error(exc), ssl.SSLCertVerificationError):  # no retry makes it trusted, as the other sinks say
-                    raise PermanentSinkError(f"S3 {self.bucket}: TLS certificate not trusted: {tls.verify_message}") from None
-                if answered_in_plain_text(exc):
-                    raise PermanentSinkError(f"S3 {self.bucket}: endpoint_url is https, but the server answers without TLS") from None
+                if refused := tls_refused(exc, f"S3 {self.bucket}", "endpoint_url"):  # no retry makes it trusted, as the other sinks say
+                    raise refused from None
                 raise TransientSinkError(f"S3 {self.bucket}: {type(exc).__name__}") from None
         return targets
 
