@@ -241,7 +241,7 @@ def search_slots(store: StoreResource, params: list[tuple[str, str]], base_url: 
     rules = [service.slot_rules(feed, provider, t) for t in types]
     # an open search's week starts where a slot can first start: from now, a type booked weeks
     # ahead had none in it
-    lo, hi = instant_range(bounds, tz, now + dt.timedelta(minutes=min(r.min_notice_minutes for r in rules)))
+    lo, hi = instant_range(bounds, tz, service.first_start(now, rules))
     # a slot starts from its type's notice after now to its max_days_ahead after now: the search
     # looks there (a `start` ending a year and more ahead, as `le2028` does, was refused as more days
     # than a query takes, most of them days no slot can start on), and so inside the calendar, where spans are

@@ -382,6 +382,11 @@ def zones_of(codec: Codec, feed: str, provider_ids: list[str]) -> dict[str, dt.t
     return {p: ZoneInfo(tz_of[p]) if p in tz_of else dt.UTC for p in provider_ids}
 
 
+def first_start(now: dt.datetime, rules: Iterable[SlotRules]) -> dt.datetime:
+    """The earliest instant a slot under one of `rules` may start: now and the least min_notice_minutes."""
+    return now + dt.timedelta(minutes=min(r.min_notice_minutes for r in rules))
+
+
 def slot_start_dates(lo: dt.datetime, hi: dt.datetime, tz: dt.tzinfo, now: dt.datetime,
                      rules: Iterable[SlotRules]) -> tuple[dt.date, dt.date] | None:
     """The local dates of `tz` on which a slot starting in [lo, hi) can start under one of `rules`:
@@ -390,7 +395,7 @@ def slot_start_dates(lo: dt.datetime, hi: dt.datetime, tz: dt.tzinfo, now: dt.da
     no slot starts on: those are neither searched nor counted against MAX_QUERY_DAYS (nor, under a
     day's notice, now's own date: a type of a year ahead came to 367 dates, refused)."""
     rules = list(rules)
-    lo = max(lo, now + dt.timedelta(minutes=min(r.min_notice_minutes for r in rules)), dt.datetime.combine(EARLIEST_DATE, dt.time(), tzinfo=tz))
+    lo = max(lo, first_start(now, rules), dt.datetime.combine(EARLIEST_DATE, dt.time(), tzinfo=tz))
     hi = min(hi, now + dt.timedelta(days=max(r.max_days_ahead for r in rules)),
              dt.datetime.combine(LATEST_DATE + dt.timedelta(days=1), dt.time(), tzinfo=tz))
     if hi <= lo:
@@ -437,7 +442,7 @@ def bookable_slots(store: StoreResource, feed: str, provider_id: str, slot_type:
     zones = provider_zones(store, feed, [provider_id, *together_with])
     tz = zones[provider_id]
     default = None if first else "the provider's today" if not rules.min_notice_minutes else "the provider's date when the type's notice ends"
-    first = first or (now + dt.timedelta(minutes=rules.min_notice_minutes)).astimezone(tz).date()
+    first = first or first_start(now, [rules]).astimezone(tz).date()
     last = last or min(first + dt.timedelta(days=DEFAULT_SLOT_DAYS - 1), LATEST_DATE)
     check_range(first, last, default, bounded=False)
     searched = slot_start_dates(dt.datetime.combine(first, dt.time(), tzinfo=tz),
