@@ -31,7 +31,7 @@ run: install
 test: install /usr/bin/chromium
 	$(BIN)/ruff check halo_platform halo_platform_tests
 	$(BIN)/lint-imports
-	$(BIN)/pytest -n 3 --dist loadscope --no-loadscope-reorder
+	$(BIN)/pytest -n 3
 
 lint: install
 	$(BIN)/ruff check halo_platform halo_platform_tests

@@ -47,23 +47,3 @@ def pytest_collection_finish(session: pytest.Session) -> None:  # noqa: ARG001 -
     full collection, automatic or `caplog`'s, walks only what the tests made since."""
     gc.collect()
     gc.freeze()
-
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The order `make test` hands the modules out in (`pytest -n 3 --dist loadscope
-    --no-loadscope-reorder`: each module runs on one worker, which makes its module-scoped fixtures
-    once; shared out test by test, every worker that drew one of a UI module's tests started its own
-    Control Center: 59 `halo serve` starts for 21 UI modules). The modules holding a test marked
-    `long` go first, then those sharing a module-scoped fixture, then the rest, larger first: the
-    run ends on small modules, not with two workers idle while the third works through a long one."""
-    by_module: dict[str, list[pytest.Item]] = {}
-    for item in items:
-        by_module.setdefault(item.nodeid.split("::")[0], []).append(item)
-
-    def rank(tests: list[pytest.Item]) -> tuple[int, int]:
-        shared = any(defs[-1].scope != "function" for test in tests  # noqa: SLF001 - pytest's own record of what a test uses
-                     for defs in test._fixtureinfo.name2fixturedefs.values() if defs[-1].scope != "session")
-        return (0 if any(test.get_closest_marker("long") for test in tests) else 1 if shared else 2, -len(tests))
-
-    items[:] = [item for tests in sorted(by_module.values(), key=rank) for item in tests]

@@ -54,7 +54,6 @@ def _spans_once_landed(halo_home: Path, halo_port: int, key: str, provider: str,
 
 
 @pytest.mark.timeout(480)
-@pytest.mark.long
 def test_make_run_serves_the_ui_without_the_dagster_yaml_warning_and_stops_on_ctrl_c(tmp_path):
     port, halo_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HALO_", "DAGSTER_"))}

@@ -67,7 +67,6 @@ def test_a_browser_test_waits_for_a_page_that_is_slow_to_be_ready(page) -> None:
     expect(page.locator("main")).to_have_text("ready")
 
 
-@pytest.mark.long
 def test_halo_serve_workers_slow_to_start_on_a_loaded_machine_are_waited_for(halo_env, tmp_path) -> None:  # noqa: ANN001
     """uvicorn kills a worker process that has not answered its health check within 5 s and starts
     another: on a loaded machine (CI at load 10, or a host starting every service at once) a worker

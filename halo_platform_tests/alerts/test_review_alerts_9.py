@@ -78,7 +78,6 @@ def alert_times(sensor: dg.SensorDefinition, instance: dg.DagsterInstance, fail_
 
 
 @pytest.mark.parametrize("failed", [25, 50])
-@pytest.mark.long
 def test_runs_failing_at_once_are_each_alerted_once_within_a_minute(quick_sinks, failed):
     """25 runs failing at once: the last alert went out 75 s after its run failed. Dagster's
     run_failure_sensor hands the sensor 5 runs a tick, and the sensor ticked every 15 s."""

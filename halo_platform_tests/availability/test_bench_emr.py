@@ -3,13 +3,11 @@ step it names, Dagster's event records among them, and the rest."""
 
 import re
 
-import pytest
 from click.testing import CliRunner
 
 from halo_platform.lab.bench.availability import bench_emr
 
 
-@pytest.mark.long
 def test_the_emr_bench_runs_a_small_burst_through_an_on_disk_instance_and_names_where_the_time_went(tmp_path, monkeypatch) -> None:  # noqa: ANN001
     for name in ("HALO_HOME", "DAGSTER_HOME"):  # the bench points both at its scratch folder; restored after the test
         monkeypatch.setenv(name, str(tmp_path / "before"))

@@ -3,14 +3,12 @@ dispatcher process per channel, SQLite only."""
 
 import re
 
-import pytest
 from click.testing import CliRunner
 
 from halo_platform.cli import cli
 from halo_platform.lab.bench.delivery import CONCURRENCY
 
 
-@pytest.mark.long
 def test_the_delivery_bench_drains_against_fakes_that_answer_late_and_counts_what_they_accepted():
     result = CliRunner().invoke(cli, ["bench", "delivery", "--messages", "200", "--high", "5", "--pg-admin-url", "none", "--latency-ms", "20",
                                       "--dispatchers", "1,2"])

@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 import dagster as dg
-import pytest
 import yaml
 
 from halo_platform.delivery.jobs import message_dispatch_job
@@ -35,7 +34,6 @@ def _wait(until, seconds: float, what: str):  # noqa: ANN001, ANN202
     return found
 
 
-@pytest.mark.long
 def test_a_dispatch_run_whose_worker_was_killed_ends_and_frees_its_channel(fakes, providers_file, halo_store, halo_env, tmp_path):
     settings = yaml.safe_load((ROOT / "dagster.yaml").read_text())
     assert settings.get("run_monitoring", {}).get("enabled") is True, "the local instance monitors its runs"

@@ -10,7 +10,6 @@ import os
 import random
 from collections import Counter
 
-import pytest
 import sqlalchemy as sa
 
 from halo_platform.core.definitions import STORE
@@ -25,7 +24,6 @@ MESSAGES = int(os.environ.get("HALO_FAULT_MESSAGES", "20000"))
 MAX_RETRIES = 5
 
 
-@pytest.mark.long
 def test_faulty_providers_lose_nothing_send_nothing_twice_and_autopilot_shifts_traffic(fakes, providers_file, halo_store):
     healthy, flaky = fakes["twilio"], fakes["vonage"]
     dead = twilio_fake(seed=7).start()

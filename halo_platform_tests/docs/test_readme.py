@@ -34,7 +34,6 @@ def test_the_readme_has_runnable_blocks_covering_every_group_of_the_halo_command
     assert all("Authorization: Bearer $HALO_KEY" in c for c in commands if c.startswith("curl") and "/health" not in c)
 
 
-@pytest.mark.long
 def test_every_readme_command_runs_as_written_against_a_fresh_home(tmp_path, dagster_webserver) -> None:  # noqa: ANN001
     """Task requests go to the session's Dagster webserver, as under `make run`."""
     env = dagster_webserver.env({k: v for k, v in os.environ.items() if not k.startswith(("HALO_", "DAGSTER_"))})

@@ -38,7 +38,6 @@ def test_an_empty_weeks_parquet_has_the_schema_of_a_week_with_null_ids(warehouse
     assert all(f.nullable for f in full)
 
 
-@pytest.mark.long
 def test_a_result_wider_than_an_xlsx_sheet_fails_with_one_line_and_leaves_no_file(tmp_path):
     """Excel holds 16,384 columns (A to XFD): a 16,385-column result was written as a workbook
     openpyxl reads but Excel refuses ("we found a problem with some content"), delivered as a

@@ -55,7 +55,6 @@ class SlowWebserver:
         return answer.status_code, {"Content-Type": "application/json"}, answer.content
 
 
-@pytest.mark.long
 def test_a_submission_answered_too_late_is_said_so_and_its_retry_with_the_key_runs_the_report_once(
         submitting, warehouses, halo_env, store, http_fake, monkeypatch, tmp_path):
     """The webserver created the run and answered after the API's 30 s: the API said 503 'nothing
@@ -99,7 +98,6 @@ def test_a_submission_answered_too_late_is_said_so_and_its_retry_with_the_key_ru
     assert [p.name for p in (Path(halo_env["HALO_HOME"]) / "outbox").iterdir()] == ["campaign_alerts_2024-05-10.csv"]
 
 
-@pytest.mark.long
 def test_a_re_execution_of_a_request_made_with_an_idempotency_key_delivers_to_its_failed_sink(
         warehouses, halo_env, sinks_file, store, tmp_path):
     """A re-execution carries its parent run's tags (the Dagster UI's re-execute, the run retry daemon:
