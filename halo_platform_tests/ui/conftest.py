@@ -5,6 +5,7 @@ every page they open (`open_page`), writing the timings to $HALO_SCREENSHOTS/pag
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import json
 import os
@@ -87,12 +88,22 @@ def open_page(page: Page, url: str) -> float:
     browser's Navigation Timing; recorded in $HALO_SCREENSHOTS/page-timings.json."""
     page.goto(url)
     ms = page.evaluate("() => { const n = performance.getEntriesByType('navigation')[0]; return n.responseEnd - n.requestStart; }")
-    timings = json.loads(TIMINGS.read_text()) if TIMINGS.exists() else {}
-    path = url.split("://", 1)[-1].split("/", 1)[-1]
-    timings.setdefault("/" + path, []).append(round(ms, 1))
-    TIMINGS.parent.mkdir(parents=True, exist_ok=True)
-    TIMINGS.write_text(json.dumps(timings, indent=1, sort_keys=True))
+    record_timing("/" + url.split("://", 1)[-1].split("/", 1)[-1], ms)
     return ms
+
+
+def record_timing(path: str, ms: float, timings: Path | str = TIMINGS) -> None:
+    """Add a load of `path` to the timings file, which every test worker writes: one worker at a
+    time (a lock beside it), and each write replaces the file whole, so a reader never sees half of it."""
+    timings = Path(timings)
+    timings.parent.mkdir(parents=True, exist_ok=True)
+    with timings.with_suffix(".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        recorded = json.loads(timings.read_text()) if timings.exists() else {}
+        recorded.setdefault(path, []).append(round(ms, 1))
+        written = timings.with_suffix(f".{os.getpid()}.part")
+        written.write_text(json.dumps(recorded, indent=1, sort_keys=True))
+        written.replace(timings)
 
 
 def open_fast(page: Page, url: str) -> float:
