@@ -188,10 +188,14 @@ def search_slots(store: StoreResource, params: list[tuple[str, str]], base_url: 
     """The searchset Bundle answering a Slot search's parameters, the page `_count` and `_offset`
     ask for; `base_url` is the search's URL without them. Other parameters are ignored, as FHIR
     allows, unless `strict` (the client's `Prefer: handling=strict`): then they are refused. A
-    modifier on one of the search's own parameters is refused, as FHIR says."""
+    modifier on one of the search's own parameters is refused, as FHIR says, but the schedule's
+    type (`schedule:Schedule=<id>`)."""
     def values(name: str) -> list[str]:
         return [v for k, v in params if k == name]
 
+    # a reference with its type as the modifier (`schedule:Schedule=<id>`) is the plain reference
+    params = [("schedule", value if "/" in value else f"Schedule/{value}") if name == "schedule:Schedule" else (name, value)
+              for name, value in params]
     known = (*SEARCH_PARAMETERS, "_offset", "_at")
     for name, _ in params:
         # a modifier makes another search of the parameter (`status:not=free`: the slots that are
@@ -360,7 +364,7 @@ def answer_type(formats: list[str], accept: str | None) -> str:
 
 _SEARCH_PARAMETERS = [
     {"name": "schedule", "in": "query", "required": True, "schema": {"type": "string"}, "example": "Schedule/hl7.DR001",
-     "description": "Schedule/<id>: a Schedule a feed received, or <feed>.<provider id>"},
+     "description": "Schedule/<id>: a Schedule a feed received, or <feed>.<provider id> (also schedule:Schedule=<id>)"},
     {"name": "start", "in": "query", "required": False, "style": "form", "explode": True,
      "schema": {"type": "array", "items": {"type": "string"}}, "example": ["ge2027-01-04", "lt2027-01-11"],
      "description": "[eq|ge|gt|le|lt|sa|eb]YYYY[-MM[-DD[Thh:mm:ssZ]]], repeatable; dates are the schedule's local days"},

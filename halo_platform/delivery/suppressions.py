@@ -269,14 +269,22 @@ def suppression_history(store: StoreResource, limit: int = 100) -> list[dict[str
                  "reason": r.reason, "changed_by": r.changed_by, "at": r.at} for r in conn.execute(query)]
 
 
+def _around_a_keyword(c: str) -> bool:
+    """Whether `c` is no part of a keyword written beside it: a space, punctuation, a symbol (an emoji,
+    its skin tone), a mark left uncombined (an emoji's variation selector) or an invisible format character."""
+    category = unicodedata.category(c)
+    return c.isspace() or category[0] in "PS" or category in ("Mn", "Me", "Cf")
+
+
 def keyword(text: str) -> str:
     """The text of an inbound SMS as its keyword is read: in NFKC (`ARRÊT` with a combining
     circumflex is the same text as the composed one, full-width `ＳＴＯＰ` the same word), upper-case,
-    without the spaces, punctuation and invisible format characters around it (`Stop.` as a phone
-    ends a sentence, `STOP!`, `STOP` and a zero-width space a keyboard added), its words one space apart."""
+    without the spaces, punctuation, symbols and invisible format characters around it (`Stop.` as
+    a phone ends a sentence, `STOP!`, `STOP 🛑`, `STOP` and a zero-width space a keyboard added),
+    its words one space apart; one word said several times is that word once (`stop stop`)."""
     text = unicodedata.normalize("NFKC", text)
-    around = {c for c in text if c.isspace() or unicodedata.category(c) == "Cf" or unicodedata.category(c).startswith("P")}
-    return " ".join(text.strip("".join(around)).upper().split())
+    words = text.strip("".join({c for c in text if _around_a_keyword(c)})).upper().split()
+    return " ".join(words[:1] if len(set(words)) == 1 else words)
 
 
 def keyword_action(text: str) -> str | None:

@@ -42,7 +42,7 @@ def client(store):  # noqa: ANN001, ANN201
     ("status:not", "free"),              # asks for the slots that are not free: there are none here
     ("service-type:text", "long"),       # asks for the 90-minute type by its text
     ("start:missing", "true"),           # asks for slots without a start: there are none
-    ("schedule:Schedule", "fhir.F1"),    # a type modifier the search does not read
+    ("schedule:Practitioner", "F1"),     # a type the schedule parameter does not refer to
 ])
 def test_a_fhir_slot_search_parameter_with_a_modifier_the_server_does_not_support_is_refused(client, day, name, value):
     """The search read `status`, `service-type`, `start` and `schedule` by their exact names, so a
@@ -57,6 +57,20 @@ def test_a_fhir_slot_search_parameter_with_a_modifier_the_server_does_not_suppor
     assert answer.json()["error"] == (f"{name}: the modifier :{modifier} is not supported; "
                                       f"search by {base} without a modifier"), answer.text
     OperationOutcome.model_validate(answer.json()["detail"])
+
+
+@pytest.mark.parametrize("value", ["fhir.F1", "Schedule/fhir.F1"])
+def test_a_fhir_slot_search_by_schedule_with_its_type_modifier_answers_as_the_plain_reference(client, day, value):
+    """FHIR R4 reference search: `schedule:Schedule=fhir.F1` is `schedule=Schedule/fhir.F1`, the type
+    given as the modifier. It was refused as an unsupported modifier (a 422) where clients that
+    write references this way got nothing; it is now the same search, and its links name it plainly."""
+    plain = client.get("/fhir/Slot", params={"schedule": "Schedule/fhir.F1", "start": f"eq{day}", "_count": "4"}).json()
+    answer = client.get("/fhir/Slot", params={"schedule:Schedule": value, "start": f"eq{day}", "_count": "4"})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    Bundle.model_validate(body)
+    assert body["total"] == 6 and [e["resource"] for e in body["entry"]] == [e["resource"] for e in plain["entry"]], body
+    assert [link["url"].split("&_at=")[0] for link in body["link"]] == [link["url"].split("&_at=")[0] for link in plain["link"]]
 
 
 @pytest.mark.parametrize("prefer", [[("Prefer", "handling=strict")], [("Prefer", "return=minimal, handling=strict")],

@@ -41,6 +41,25 @@ def test_only_the_keyword_itself_counts_punctuation_around_it_aside(text, action
     assert keyword_action(text) == action
 
 
+@pytest.mark.parametrize(("text", "action"), [
+    ("STOP 🛑", "suppress"), ("🛑 Stop", "suppress"), ("Stop 👍🏽", "suppress"), ("STOP ✋️", "suppress"),
+    ("stop stop", "suppress"), ("STOP STOP STOP", "suppress"), ("Start 👍", "lift"), ("START START", "lift"),
+    ("🛑", None), ("STOP 🛑 PLEASE", None), ("STOP START", None), ("STOP STOP PLEASE", None),
+])
+def test_an_opt_out_keyword_with_an_emoji_or_said_twice_is_the_keyword(text, action):
+    """A patient who answers `STOP 🛑` or `stop stop` asks for the same thing as `STOP`: both were
+    `ignored` (an emoji is a symbol, not punctuation; two words were not a keyword) and the
+    reminders kept coming. Symbols around the keyword (an emoji with its skin tone or variation
+    selector) are not part of it, and one keyword said several times is that keyword; other
+    words still make the message no keyword."""
+    assert keyword_action(text) == action
+
+
+@pytest.mark.parametrize("text", ["STOP 🛑", "Stop stop"])
+def test_an_inbound_stop_with_an_emoji_or_said_twice_suppresses(fakes, providers_file, halo_store, text):
+    reply_suppresses(fakes, providers_file, halo_store, text)
+
+
 @pytest.mark.parametrize(("body", "segments", "too_long"), [("x" * 1700, 12, "x" * 3061), ("x" * 3060, 20, "x" * 3061), ("ç" * 1340, 20, "ç" * 1341)])
 def test_an_sms_body_within_the_files_max_segments_is_taken_however_many_characters(providers_file, halo_store, body, segments, too_long):
     """delivery.md: `max_segments` per channel refuses longer bodies with 422. With
