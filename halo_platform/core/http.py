@@ -383,9 +383,10 @@ async def text_is_utf8(request: Request) -> None:
     """Every route's first dependency (`make_app`): the 422 of a path or query string that is not
     UTF-8 (`RequestGuard` marks it), once the route's guards have admitted the caller. access.md
     gives nobody an answer without an identity (401) or the route's scope (403); the 422 came
-    first and told an anonymous caller about the request. A guard overridden (a test's) is not run.
-    A path is refused on a guarded route alone: elsewhere its U+FFFD is a name no row has (a 404),
-    and a Control Center page sends a person without a session to sign in first."""
+    first and told an anonymous caller about the request. A Control Center page's guard
+    (`ui.app.signed_in`) alike: a person without a session is sent to sign in first. A guard
+    overridden (a test's) is not run. A path is refused on a guarded route alone: elsewhere its
+    U+FFFD is a name no row has (a 404)."""
     if (refusal := request.scope.get(NOT_UTF8)) is None:
         return
     guards = _guards(request.scope.get("route"))

@@ -110,6 +110,9 @@ def signed_in(role: str = "viewer") -> Callable[[Request], Awaitable[Caller]]:
             raise FormRefused(caller) from exc
         return caller
 
+    # a guard as `access.guard.requires` makes one: `core.http.text_is_utf8` admits the person
+    # before it refuses an address that is not UTF-8, so nobody hears of it before signing in
+    person.before_body = person
     return person
 
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from halo_platform_tests.fixtures.access import authorized_client, bearer, make_key
+from halo_platform.access import users
+from halo_platform_tests.fixtures.access import authorized_client, bearer, make_key, signed_in_client
 
 NOT_UTF8 = {"error": "query string: not UTF-8 (a percent-escape such as %FF decodes to no text): send text as UTF-8", "detail": None}
 
@@ -22,7 +23,6 @@ NOT_UTF8 = {"error": "query string: not UTF-8 (a percent-escape such as %FF deco
     "/fhir/Slot?schedule=Schedule/%ff",
     "/graphql?query=%ff",
     "/v1/tasks?x=%80",
-    "/ui?next=%fe",
 ])
 def test_a_query_whose_escapes_are_not_utf8_is_refused_on_every_route(app, url):  # noqa: ANN001
     """`?feed=%ff` was read as U+FFFD: `/v1/availability` answered "unknown feed '\\ufffd'", FHIR
@@ -79,3 +79,30 @@ def test_a_control_center_address_whose_path_is_not_utf8_sends_a_person_to_sign_
     """A page's path is no API question: without a session the person signs in first, as on any page."""
     answer = TestClient(app, follow_redirects=False).get("/ui/tasks/%ff")
     assert answer.status_code == 303 and answer.headers["location"].startswith("/ui/login?next="), answer.text
+
+
+@pytest.mark.parametrize("url", ["/ui?x=%ff", "/ui?next=%fe", "/ui/tasks?x=%C3", "/ui/requests?status=%ff", "/ui/schedules/%ff",
+                                 "/ui/routing/history?rule=%ED%A0%80", "/ui/access?x=%80"])
+def test_a_control_center_address_that_is_not_utf8_sends_a_person_without_a_session_to_sign_in(app, store, url):  # noqa: ANN001
+    """`/ui?x=%ff` without a session was the 422 where every other address of a page sends a person to
+    sign in: the refusal came before the page's guard, and told somebody without an identity about
+    the request (an API key is no session: it was the 422 too). The page's guard comes first, as an
+    API route's does: the redirect to sign in (401 for a live fragment), then, signed in, the 422."""
+    for anonymous in (TestClient(app, follow_redirects=False), TestClient(app, follow_redirects=False, headers=bearer(make_key(app)))):
+        answer = anonymous.get(url)
+        assert answer.status_code == 303 and answer.headers["location"].startswith("/ui/login?next="), answer.text
+    fragment = TestClient(app, follow_redirects=False).get(url, headers={"HX-Request": "true"})
+    assert fragment.status_code == 401 and fragment.headers["hx-redirect"].startswith("/ui/login?next=")
+    users.create_user(store, "ada", "viewer", "a long password 1")
+    answer = signed_in_client(app, "ada", "a long password 1").get(url)
+    assert answer.status_code == 422 and answer.json()["error"].endswith("not UTF-8 (a percent-escape such as %FF decodes to no text): send text as UTF-8")
+
+
+def test_a_control_center_form_whose_query_is_not_utf8_is_refused_as_its_page_refuses_a_person(app, store):  # noqa: ANN001
+    """A form posted without a session, or by a person whose role may not use it, heard the 422 too:
+    now the sign-in page saying the form was lost (401), and the 403 page."""
+    anonymous = TestClient(app, follow_redirects=False).post("/ui/access/keys?x=%ff", data={"name": "k"})
+    assert anonymous.status_code == 401 and "nothing was saved" in anonymous.text
+    users.create_user(store, "ada", "viewer", "a long password 1")
+    viewer = signed_in_client(app, "ada", "a long password 1")
+    assert viewer.post("/ui/access/keys?x=%ff", data={"name": "k", "csrf_token": viewer.csrf}).status_code == 403
