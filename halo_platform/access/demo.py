@@ -1,8 +1,9 @@
 """Demo credentials for `make run`: a key named `demo` with every scope and a user `admin`,
-both new on every run and printed (a key is shown only once, so the previous demo key is
-revoked and the admin gets a new password). The user `admin` is the demo's (its password is replaced on
-every run): one that was a viewer or an operator is made an admin again and the line says what it
-was, so the role printed is the role it has and `make run` gives an admin, as the README says."""
+both new on every run and printed (a key is shown only once, so every earlier demo key that
+still works is revoked, a rotation's replaced ones too, and the admin gets a new password). The
+user `admin` is the demo's (its password is replaced on every run): one that was a viewer or an
+operator is made an admin again and the line says what it was, so the role printed is the role it
+has and `make run` gives an admin, as the README says."""
 
 from __future__ import annotations
 
@@ -20,11 +21,7 @@ ACTOR = "halo demo"  # who the changes are recorded as made by
 def seed(settings) -> Iterator[str]:  # noqa: ANN001
     store = StoreResource(db_url=settings.db_url)
     try:
-        try:
-            keys.revoke_key(store, DEMO_KEY, revoked_by=ACTOR)
-        except NotFoundError:
-            pass
-        key = keys.create_key(store, DEMO_KEY, ["admin"], created_by=ACTOR)
+        key = keys.replace_keys(store, DEMO_KEY, ["admin"], replaced_by=ACTOR)
         password = secrets.token_urlsafe(12)
         try:
             was = users.set_password(store, DEMO_ADMIN, password, changed_by=ACTOR, role="admin")

@@ -185,6 +185,17 @@ def revoke_key(store: StoreResource, name: str, *, revoked_by: str | None = None
         raise NotFoundError(f"no active key named {name!r}" if prefix is None else f"no key named {name!r} with prefix halo_{prefix}_… to revoke")
 
 
+def replace_keys(store: StoreResource, name: str, scopes: list[str] | tuple[str, ...], *, replaced_by: str | None = None) -> str:
+    """Revoke every key named `name` that still works (the active one, and those a rotation replaced
+    that are in their overlap) and create a new one in the same transaction: the key returned is the
+    name's only working key (`halo demo`, which prints the demo key and replaces it on every run)."""
+    now = utcnow()
+    working = sa.and_(keys_t.c.name == name, keys_t.c.revoked_at.is_(None), sa.or_(keys_t.c.expires_at.is_(None), keys_t.c.expires_at > now))
+    with store.write() as conn:
+        conn.execute(keys_t.update().where(working).values(revoked_at=now, revoked_by=replaced_by, active_name=None))
+        return create_key_in(conn, name, scopes, created_by=replaced_by)
+
+
 @dataclass(frozen=True)
 class KeyCheck:
     """What checking a presented key found: the key's name and scopes, or why it is refused

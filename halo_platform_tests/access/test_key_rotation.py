@@ -7,6 +7,7 @@ overlap, and the status webhooks of what it sends are signed with its own secret
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 import sqlalchemy as sa
@@ -126,3 +127,23 @@ def test_the_cli_revokes_the_replaced_key_by_its_prefix_during_the_overlap(halo_
     exit_code, out, err = halo("keys", "revoke", "partner", "--prefix", old_prefix, env=halo_env)  # the bare prefix names it too
     assert exit_code != 0 and out == "" and err == [f"error: no key named 'partner' with prefix halo_{old_prefix}_… to revoke"], err
     assert check_key(store, new).refused is None
+
+
+def test_halo_demo_leaves_one_working_demo_key_the_one_it_prints(halo_env, store) -> None:
+    """`halo demo` revoked the demo's active key alone: the keys a rotation had replaced (`halo keys
+    rotate demo`, twice here) kept working for their overlap beside the new one, so a demo key
+    printed earlier, perhaps pasted somewhere, still sent SMS. Every demo key that still works is
+    revoked, in the transaction that makes the new one: the key printed is the only one left."""
+    exit_code, out, err = halo("demo", env=halo_env)
+    assert exit_code == 0, err
+    printed = re.search(r"^demo API key .*: (\S+)$", out, re.M).group(1)
+    earlier = [printed, rotate_key(store, "demo", overlap_hours=24)[0], rotate_key(store, "demo", overlap_hours=24)[0]]
+    assert [check_key(store, key).refused for key in earlier] == [None, None, None]
+
+    exit_code, out, err = halo("demo", env=halo_env)
+    assert exit_code == 0, err
+    printed = re.search(r"^demo API key .*: (\S+)$", out, re.M).group(1)
+    assert [check_key(store, key).refused for key in earlier] == ["API key revoked"] * 3
+    assert check_key(store, printed).refused is None
+    assert {r["prefix"]: r["revoked_by"] for r in list_keys(store) if r["name"] == "demo"} == {
+        printed.split("_")[1]: None, **{key.split("_")[1]: "halo demo" for key in earlier}}
