@@ -1,5 +1,6 @@
-"""API keys: created and shown once, stored as a SHA-256, checked on every request; each key's
-token bucket lives on its row, so the rate limit holds across worker processes."""
+"""API keys: created and shown once, stored as a SHA-256, checked on every request; a name's
+token bucket lives on its active key's row, so the rate limit holds across worker processes and
+the keys of a rotation's overlap share it."""
 
 from __future__ import annotations
 
@@ -161,7 +162,7 @@ def rotate_key_in(conn: Connection, name: str, *, overlap_hours: float = 24.0, r
     conn.execute(keys_t.insert().values(
         name=old.name, active_name=old.name, prefix=prefix, hash=key_hash(key), scopes=old.scopes,
         rate_per_second=old.rate_per_second, created_at=now, created_by=rotated_by, expires_at=old.expires_at,
-        webhook_secret=webhook_secret_of(key)))
+        webhook_secret=webhook_secret_of(key), bucket_tokens=old.bucket_tokens, bucket_at=old.bucket_at))  # the name's bucket, as it is
     return key, until
 
 
@@ -217,18 +218,25 @@ BATCH_SECONDS = 0.1
 HELD_SECONDS = 1.0
 
 
-_held = HeldTokens(HELD_SECONDS)  # per key prefix (random and unique, where an id repeats across stores)
+_held = HeldTokens(HELD_SECONDS)  # per bucket, by its row's key prefix (random and unique, where an id repeats across stores)
 
 
+# The rate limit is the name's, not its secret's: a key replaced by a rotation, working for the
+# overlap, draws from the bucket of its name's active key (it had its own, and the name's caller
+# was let through twice its rate); a key that is its name's active one, or whose name has none
+# (the new key revoked during the overlap), from its own row's.
+_active = keys_t.alias("active")
 # built once: every request checks its key, and building the statement cost more than running it
-_BY_PREFIX = sa.select(keys_t.c.id, keys_t.c.name, keys_t.c.hash, keys_t.c.scopes, keys_t.c.rate_per_second,
-                       keys_t.c.revoked_at, keys_t.c.expires_at).where(keys_t.c.prefix == sa.bindparam("prefix"))
+_BY_PREFIX = sa.select(
+    keys_t.c.id, keys_t.c.name, keys_t.c.hash, keys_t.c.scopes, keys_t.c.rate_per_second, keys_t.c.revoked_at, keys_t.c.expires_at,
+    sa.func.coalesce(_active.c.id, keys_t.c.id).label("bucket_id"), sa.func.coalesce(_active.c.prefix, keys_t.c.prefix).label("bucket"),
+).select_from(keys_t.outerjoin(_active, _active.c.active_name == keys_t.c.name)).where(keys_t.c.prefix == sa.bindparam("prefix"))
 
 
 def check_key(store: StoreResource, key: str, default_rate: float = DEFAULT_RATE_PER_SECOND) -> KeyCheck:
     """Authenticate `key` (a read: revocation and expiry count at once) and take one token from its
-    rate limit: from this process's batch if it holds one, else a batch from the key's shared
-    bucket in one write transaction, the row locked so every worker draws from the same bucket.
+    name's rate limit: from this process's batch if it holds one, else a batch from the name's
+    shared bucket in one write transaction, the row locked so every worker draws from the same bucket.
     A refused key changes nothing; a rate-limited one keeps its bucket as it was."""
     match = _KEY.fullmatch(key)
     if match is None:
@@ -247,19 +255,24 @@ def check_key(store: StoreResource, key: str, default_rate: float = DEFAULT_RATE
     rate = row.rate_per_second or default_rate
     passed = KeyCheck(name=row.name, scopes=frozenset(row.scopes), rate_per_second=rate, prefix=match.group(1))
     clock = time.time()
-    if _held.spend(match.group(1), 1, clock):
+    if _held.spend(row.bucket, 1, clock):
         return passed
     capacity = max(rate, 1.0)
     # a priority write: every request of the key (an OTP's too) may wait for this refill, which
     # must not queue behind a dispatcher's transactions (p99 140 ms during a drain, 37 ms so)
     with writing(store, priority=True) as conn:
-        bucket = conn.execute(sa.select(keys_t.c.bucket_tokens, keys_t.c.bucket_at).where(keys_t.c.id == row.id).with_for_update()).first()
+        bucket = conn.execute(sa.select(keys_t.c.bucket_tokens, keys_t.c.bucket_at).where(keys_t.c.id == row.bucket_id).with_for_update()).first()
         tokens, counted = refilled(bucket.bucket_tokens, bucket.bucket_at, rate, capacity)
         if tokens < 1.0:
             # bounded: a tiny rate (a subnormal float) makes the wait infinite, whose ceiling is an OverflowError
             wait = min((1.0 - tokens) / rate, MAX_RETRY_AFTER_SECONDS)
             return KeyCheck(name=row.name, retry_after=max(1, math.ceil(wait)), rate_per_second=rate)
         batch = max(1, min(int(tokens), int(rate * BATCH_SECONDS)))
-        conn.execute(keys_t.update().where(keys_t.c.id == row.id).values(bucket_tokens=tokens - batch, bucket_at=counted, last_used_at=now))
-    _held.keep(match.group(1), batch - 1, clock)
+        drawn = {"bucket_tokens": tokens - batch, "bucket_at": counted}
+        if row.bucket_id != row.id:  # a replaced key: its own last use, the name's bucket
+            conn.execute(keys_t.update().where(keys_t.c.id == row.id).values(last_used_at=now))
+            conn.execute(keys_t.update().where(keys_t.c.id == row.bucket_id).values(**drawn))
+        else:
+            conn.execute(keys_t.update().where(keys_t.c.id == row.id).values(**drawn, last_used_at=now))
+    _held.keep(row.bucket, batch - 1, clock)
     return passed

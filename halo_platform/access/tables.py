@@ -13,7 +13,8 @@ from halo_platform.core.models import Base, ExactString
 class ApiKey(Base):
     """A key is `halo_<prefix>_<secret>`; only the SHA-256 of the whole key is kept (a key is 256
     random bits, so a fast hash is as safe as a slow one and costs microseconds per request).
-    The token bucket of its rate limit lives on the row, so every worker process shares it."""
+    The token bucket of its rate limit lives on the row, so every worker process shares it; a key
+    replaced by a rotation draws from its name's active key's (`keys.check_key`)."""
 
     __tablename__ = "api_keys"
     __table_args__ = (sa.UniqueConstraint("active_name", name="uq_api_keys_active_name"),)

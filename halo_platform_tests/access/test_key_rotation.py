@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import time
 
 import pytest
 import sqlalchemy as sa
@@ -147,3 +148,24 @@ def test_halo_demo_leaves_one_working_demo_key_the_one_it_prints(halo_env, store
     assert check_key(store, printed).refused is None
     assert {r["prefix"]: r["revoked_by"] for r in list_keys(store) if r["name"] == "demo"} == {
         printed.split("_")[1]: None, **{key.split("_")[1]: "halo demo" for key in earlier}}
+
+
+def test_both_keys_of_a_rotation_draw_from_one_bucket_the_names(store) -> None:
+    """Each key kept its own token bucket, so during a rotation's overlap (24 h by default) the
+    name's caller was let through twice its rate, the old key's and the new key's, and a rotation
+    handed a drained caller a full bucket. The rate belongs to the name, not to its secret: the
+    replaced key draws from the bucket of its name's active key, which a rotation hands over as it
+    is. Each key's own last use is still recorded (who still holds the old one shows in the list)."""
+    old = create_key(store, "partner", ["admin"], rate_per_second=5)
+    assert sum(check_key(store, old).retry_after is None for _ in range(10)) == 5  # drained
+    new, _ = rotate_key(store, "partner", overlap_hours=24)
+    assert check_key(store, new).retry_after is not None and check_key(store, old).retry_after is not None
+
+    time.sleep(1.1)  # the bucket fills again (5 tokens)
+    started = time.monotonic()
+    answers = [check_key(store, key) for _ in range(50) for key in (old, new)]
+    elapsed = time.monotonic() - started
+    admitted = sum(a.retry_after is None for a in answers)
+    assert 5 <= admitted <= 5 + 5 * elapsed + 1, (admitted, elapsed)  # one bucket of 5 and what refilled meanwhile
+    used = {r["prefix"]: r["last_used_at"] for r in list_keys(store)}
+    assert used[old.split("_")[1]] is not None and used[new.split("_")[1]] is not None
