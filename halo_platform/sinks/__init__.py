@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated
 
 import dagster as dg
-from pydantic import Field, PrivateAttr
+from pydantic import Field, PrivateAttr, TypeAdapter, ValidationError
 
 from halo_platform.core.errors import HaloError, invalid_settings
 from halo_platform.core.models import utcnow
@@ -21,6 +21,7 @@ from halo_platform.core.redact import error_line
 from halo_platform.core.settings import (
     MAX_SINK_ATTEMPTS,
     MAX_SINK_BACKOFF,
+    env_references,
     expand_env,
     get_settings,
     read_yaml,
@@ -34,7 +35,7 @@ __all__ = ["Delivery", "DeliveryOutcome", "Link", "Sink", "SinksResource", "Unkn
 
 class UnknownSink(HaloError):
     """A sink name the sinks file does not have (or one named twice, or with blanks around it), or
-    whose kind no sink module declares."""
+    whose kind no sink module declares, or whose entry the check of the file refuses."""
 
 
 @functools.cache
@@ -120,7 +121,7 @@ class SinksResource(dg.ConfigurableResource):
         if check_kinds:
             kinds = sink_kinds()  # the sink modules, listed once for all the names
             for name in dict.fromkeys(names):
-                self._kind(name, entries[name], kinds)
+                self._check_links(name, entries, kinds)
 
     @staticmethod
     def _kind(name: str, entry: object, kinds: dict[str, type[Sink]]) -> type[Sink]:
@@ -131,6 +132,20 @@ class SinksResource(dg.ConfigurableResource):
             raise UnknownSink(f"sink {name!r}: unknown kind {kind!r}; known: {', '.join(sorted(kinds))}")
         refuse_unknown_keys(entry, ("kind", *kinds[kind].model_fields), f"sink {name!r}", UnknownSink)
         return kinds[kind]
+
+    @classmethod
+    def _check_links(cls, name: str, entries: dict[str, dict], kinds: dict[str, type[Sink]]) -> None:
+        """The kind and keys of sink `name`, and its size limit: a negative `max_file_bytes` was taken
+        until the sink delivered (refused there when built), every file then over it. A `${VAR}` is
+        left to the build (its value is read when the sink delivers)."""
+        entry = entries[name]
+        sink = cls._kind(name, entry, kinds)
+        for setting in ("max_file_bytes",):
+            if setting in entry and not env_references(entry[setting]):
+                try:
+                    TypeAdapter(sink.model_fields[setting].annotation).validate_python(entry[setting])
+                except ValidationError as exc:  # as the build says it
+                    raise UnknownSink(f"sink {name!r} ({entry['kind']}): invalid settings: {setting}: {exc.errors()[0]['msg']}") from None
 
     def get(self, name: str) -> Sink:
         entries = self._entries()

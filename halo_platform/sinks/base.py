@@ -23,10 +23,11 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 from urllib.parse import quote
 
 import dagster as dg
+from pydantic import Field
 
 from halo_platform.core.ids import time_ordered_id
 from halo_platform.core.models import utcnow
@@ -143,16 +144,22 @@ def name_of_title(title: str) -> str:
     return safe_name(title.replace("/", "_"))
 
 
+# a sink's `max_file_bytes`: a negative one was taken, and every file was then over it
+FileBytes = Annotated[int, Field(ge=0)]
+
+
 class Sink(dg.ConfigurableResource, abc.ABC):
     """A named destination. Subclasses set `kind` and implement `deliver`.
 
     `max_file_bytes` is the largest file the destination takes (None: no limit; email and chat
-    kinds set their own). A larger file goes to the sink named `link_store` (a kind that can
-    serve links: folder with a `url`, s3) and this sink is given the link instead (`Delivery.links`)."""
+    kinds set their own; 0: none but an empty one, every other file goes as a link). A larger file
+    goes to the sink named `link_store` (a kind that can serve links: folder with a `url`, s3) and
+    this sink is given the link instead (`Delivery.links`). Both are checked with the sinks file
+    (`SinksResource.validate_names`), and again when the sink is built."""
 
     kind: ClassVar[str]
     carries_files: ClassVar[bool] = True  # False: every file is sent as a link (chat, webhooks)
-    max_file_bytes: int | None = None
+    max_file_bytes: FileBytes | None = None
     link_store: str | None = None
 
     @abc.abstractmethod

@@ -23,6 +23,7 @@ from halo_platform.core.request_deadline import TimedDeadline, transfer_seconds
 from halo_platform.core.text import control_character
 from halo_platform.sinks.base import (
     Delivery,
+    FileBytes,
     MaybeDeliveredSinkError,
     PartlyDeliveredSinkError,
     PermanentSinkError,
@@ -122,7 +123,7 @@ class EmailSink(Sink):
     sender: Address
     to: Annotated[list[Address], Field(min_length=1)]
     cc: list[Address] = []
-    max_file_bytes: int | None = 10 * 1024 * 1024
+    max_file_bytes: FileBytes | None = 10 * 1024 * 1024
     verify_tls: bool = True
     ca_file: LocalPath | None = None
     timeout: Timeout = 30.0
