@@ -135,17 +135,29 @@ class SinksResource(dg.ConfigurableResource):
 
     @classmethod
     def _check_links(cls, name: str, entries: dict[str, dict], kinds: dict[str, type[Sink]]) -> None:
-        """The kind and keys of sink `name`, and its size limit: a negative `max_file_bytes` was taken
-        until the sink delivered (refused there when built), every file then over it. A `${VAR}` is
-        left to the build (its value is read when the sink delivers)."""
+        """The kind and keys of sink `name`, its size limit and its link store, which must be a sink of
+        the file whose kind and settings serve links (`Sink.links_refused`). Each was found only when
+        it was used: a negative `max_file_bytes` when the sink was built (every file then over it),
+        an unknown link store or one that serves no links when a file first went over the limit,
+        failing that run. A `${VAR}` is left to the build (its value is read when the sink delivers)."""
         entry = entries[name]
         sink = cls._kind(name, entry, kinds)
-        for setting in ("max_file_bytes",):
+        for setting in ("max_file_bytes", "link_store"):
             if setting in entry and not env_references(entry[setting]):
                 try:
                     TypeAdapter(sink.model_fields[setting].annotation).validate_python(entry[setting])
                 except ValidationError as exc:  # as the build says it
                     raise UnknownSink(f"sink {name!r} ({entry['kind']}): invalid settings: {setting}: {exc.errors()[0]['msg']}") from None
+        store = entry.get("link_store")
+        if store is None or env_references(store):
+            return
+        if store not in entries:
+            raise UnknownSink(f"sink {name!r}: link_store {echo(store)} is not a sink of the sinks file; known: {', '.join(sorted(entries))}")
+        # its settings as written, unchecked and unexpanded (its secrets are read when it delivers): whether
+        # its kind serves links depends on them alone (a folder's `url`)
+        settings = {key: value for key, value in entries[store].items() if key != "kind"}
+        if refused := cls._kind(store, entries[store], kinds).model_construct(**settings).links_refused():
+            raise UnknownSink(f"sink {name!r}: link_store {store!r}: {refused}")
 
     def get(self, name: str) -> Sink:
         entries = self._entries()

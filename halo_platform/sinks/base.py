@@ -155,7 +155,8 @@ class Sink(dg.ConfigurableResource, abc.ABC):
     kinds set their own; 0: none but an empty one, every other file goes as a link). A larger file
     goes to the sink named `link_store` (a kind that can serve links: folder with a `url`, s3) and
     this sink is given the link instead (`Delivery.links`). Both are checked with the sinks file
-    (`SinksResource.validate_names`), and again when the sink is built."""
+    (`SinksResource.validate_names`); again, the limit when the sink is built and the link store
+    when a file goes to it (the file may have changed since)."""
 
     kind: ClassVar[str]
     carries_files: ClassVar[bool] = True  # False: every file is sent as a link (chat, webhooks)

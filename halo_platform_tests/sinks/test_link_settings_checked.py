@@ -67,6 +67,25 @@ def test_a_max_file_bytes_of_0_sends_every_file_as_a_link(tmp_path, report_file)
     assert not (tmp_path / "out" / report_file.name).exists()
 
 
+def test_a_link_store_that_is_no_sink_of_the_file_is_refused_when_a_request_names_the_sink(halo_env, tmp_path, monkeypatch):
+    """`link_store: archve` (a typo) was found only when a file first went over the limit, failing
+    that run. The request is refused, naming the sink, its link store and the sinks there are."""
+    error = refused(tmp_path, monkeypatch, {"mail": {**MAIL, "link_store": "archve"},
+                                            "archive": {"kind": "s3", "bucket": "reports"}})
+    assert error == "sink 'mail': link_store 'archve' is not a sink of the sinks file; known: archive, mail"
+
+
+@pytest.mark.parametrize(("store", "why"), [
+    ({"kind": "folder", "path": "/srv/big"}, "folder sink has no url: it cannot serve links"),
+    ({**MAIL, "to": ["other-team@example.com"]}, "a email sink cannot serve links"),
+])
+def test_a_link_store_that_cannot_serve_links_is_refused_when_a_request_names_the_sink(store, why, halo_env, tmp_path, monkeypatch):
+    """A link store of a kind that serves no links (an email sink, a folder without `url`) failed
+    the run that first had a file over the limit; the request is refused, saying why."""
+    error = refused(tmp_path, monkeypatch, {"mail": {**MAIL, "link_store": "store"}, "store": store})
+    assert error == f"sink 'mail': link_store 'store': {why}"
+
+
 def test_sinks_whose_link_store_serves_links_are_taken(halo_env, tmp_path):
     """An s3 sink, a folder with a `url`, and settings given as `${VAR}` (read when the sink delivers) pass the check."""
     path = tmp_path / "sinks.yaml"
