@@ -222,7 +222,7 @@ class SinksResource(dg.ConfigurableResource):
         # the stored files are the sink's targets whatever its outcome: a failed sink's rows say where they are
         outcome.targets += stored.targets
         if outcome.status == "DELIVERED":
-            why = f"over {sink.max_file_bytes} bytes" if sink.carries_files else "this sink carries no files"
+            why = f"over the sink's max_file_bytes ({sink.max_file_bytes})" if sink.carries_files else "this sink carries no files"
             outcome.detail = f"{why}, sent as a link via {store_name}: " + ", ".join(
                 f"{link.name} ({link.size} bytes)" for link in links)
         else:

@@ -187,13 +187,18 @@ class Sink(dg.ConfigurableResource, abc.ABC):
             place = f"[{place.replace('%', '%25')}]"
         return f"{scheme}://{place}{'' if port is None else f':{port}'}{quote(path)}"
 
+    def size_sent(self, path: Path) -> int:
+        """The bytes the file at `path` takes as this sink sends it, which `max_file_bytes` limits:
+        its size, unless the kind encodes it (an email's base64)."""
+        return path.stat().st_size
+
     def too_large(self, paths: Sequence[Path]) -> list[Path]:
-        """The files this sink cannot carry: over its size limit, or all if it carries none."""
+        """The files this sink cannot carry: over its size limit as sent, or all if it carries none."""
         if not self.carries_files:
             return [Path(p) for p in paths]
         if self.max_file_bytes is None:
             return []
-        return [Path(p) for p in paths if Path(p).stat().st_size > self.max_file_bytes]
+        return [Path(p) for p in paths if self.size_sent(Path(p)) > self.max_file_bytes]
 
     def carried(self, delivery: Delivery) -> list[Path]:
         """The delivery's files this sink sends itself. A file it cannot carry is left to its
@@ -202,9 +207,13 @@ class Sink(dg.ConfigurableResource, abc.ABC):
         success, unless the delivery's files are optional (its text says it all)."""
         over = self.too_large(delivery.files)
         if over and not delivery.files_optional:
-            limit = f"over the sink's max_file_bytes ({self.max_file_bytes})" if self.carries_files else "not carried"
-            raise PermanentSinkError(f"{over[0].name} ({over[0].stat().st_size} bytes) is {limit},"
-                                     " and the sink has no link_store to send a link")
+            size = f"{over[0].stat().st_size} bytes"
+            limit = "not carried"
+            if self.carries_files:
+                limit = f"over the sink's max_file_bytes ({self.max_file_bytes})"
+                if (sent := self.size_sent(over[0])) != over[0].stat().st_size:  # the size the limit counts
+                    size += f", {sent} as sent"
+            raise PermanentSinkError(f"{over[0].name} ({size}) is {limit}, and the sink has no link_store to send a link")
         return [Path(p) for p in delivery.files if Path(p) not in over]
 
     @contextlib.contextmanager

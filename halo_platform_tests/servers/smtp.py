@@ -77,6 +77,8 @@ class SMTPSwitches:
     - require_auth: refuse MAIL FROM with 530 5.7.0 until the client has authenticated.
     - offer_smtputf8: advertise SMTPUTF8 (RFC 6531, internationalized addresses; True by default,
       as aiosmtpd does; many relays do not).
+    - size_limit: advertise SIZE with this many bytes (RFC 1870) and refuse a larger message with 552,
+      as a relay with a message size limit does (None: no limit).
     """
 
     rcpt_reply: str | None = None
@@ -93,6 +95,7 @@ class SMTPSwitches:
     offer_starttls: bool = True
     require_auth: bool = False
     offer_smtputf8: bool = True
+    size_limit: int | None = None
 
 
 class _Handler:
@@ -185,7 +188,8 @@ class _Controller(Controller):
         tls_context = None
         if not self._implicit_tls and server.switches.offer_starttls:
             tls_context = server.tls.server_context()
-        return _SMTP(self.handler, tls_context=tls_context, **{**self.SMTP_kwargs, "enable_SMTPUTF8": server.switches.offer_smtputf8})
+        return _SMTP(self.handler, tls_context=tls_context, **{**self.SMTP_kwargs, "enable_SMTPUTF8": server.switches.offer_smtputf8,
+                                                               "data_size_limit": server.switches.size_limit})
 
     def _create_server(self):  # noqa: ANN202
         return self.loop.create_server(self._factory_invoker, sock=self._sock, ssl=self.ssl_context)
@@ -209,7 +213,6 @@ class SMTPServer:
         common = dict(
             auth_require_tls=False,
             authenticator=self._authenticate,
-            data_size_limit=None,
             server_hostname="localhost",
             ready_timeout=10.0,
         )

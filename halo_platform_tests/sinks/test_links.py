@@ -5,6 +5,8 @@ link store an oversized file fails the delivery instead of pretending it arrived
 
 from __future__ import annotations
 
+import base64
+
 import httpx
 import pytest
 import yaml
@@ -57,7 +59,9 @@ def test_an_oversized_file_with_no_link_store_fails_and_sends_nothing(smtp_serve
     sinks = resource(tmp_path, {"finance_email": email(smtp_server, max_file_bytes=10)})
     outcome = sinks.deliver("finance_email", Delivery("weekly report", "3 issues", [report_file]))
     assert (outcome.status, outcome.attempts) == ("FAILED", 1)
-    assert "over the sink's max_file_bytes (10)" in outcome.detail and "link_store" in outcome.detail
+    sent = len(base64.encodebytes(report_file.read_bytes()).replace(b"\n", b"\r\n"))  # the size the limit counts
+    assert f"({report_file.stat().st_size} bytes, {sent} as sent) is over the sink's max_file_bytes (10)" in outcome.detail
+    assert "link_store" in outcome.detail
     assert smtp_server.messages.snapshot() == []
 
 
@@ -152,3 +156,41 @@ def test_a_folder_link_store_whose_url_is_no_web_address_is_refused_naming_it(ur
     assert outcome.detail == ("link store links: unusable: sink 'links' (folder): invalid settings: url: Value error, must be "
                               "an http(s) URL with a host, where the folder is served (https://files.example.com/reports/)")
     assert smtp_server.messages.snapshot() == [] and not (tmp_path / "served").exists()
+
+
+def test_an_email_judges_a_file_by_its_base64_so_a_relays_size_limit_never_refuses_it(smtp_server, tmp_path):
+    """A file goes base64 in an email: 4/3 of its bytes, and a line break each 76 characters. Its raw
+    size was compared with `max_file_bytes`, so a file under the limit made a message over it, which
+    a relay with that size limit refused (552: the report failed, not even sent as a link). The file
+    is judged by the size it takes in the message: it goes as a link, and the relay takes the mail."""
+    smtp_server.switches.size_limit = 32_000  # the relay's limit, the sink's leaves room for the rest of the message
+    report = tmp_path / "report.csv"
+    report.write_text("order_id,issue\n" + "O1,MISSING_PAYMENT\n" * 1500)  # 28515 bytes, 38020 as base64
+    sinks = resource(tmp_path, {"finance_email": email(smtp_server, max_file_bytes=30_000, link_store="links"),
+                                "links": {"kind": "folder", "path": str(tmp_path / "served"), "url": "https://f.example/r/"}})
+    outcome = sinks.deliver("finance_email", Delivery("weekly report", "3 issues", [report]))
+    assert outcome.status == "DELIVERED", outcome.detail
+    (mail,) = smtp_server.messages.wait_for(1)
+    assert mail.attachments == {}
+    assert f"report.csv ({report.stat().st_size} bytes) is too large to attach: https://f.example/r/report.csv" in mail.text()
+    assert (tmp_path / "served" / "report.csv").read_bytes() == report.read_bytes()
+
+
+@pytest.mark.parametrize("room", [0, -1])
+def test_an_email_attaches_a_file_whose_base64_fits_its_limit_to_the_byte(room, smtp_server, tmp_path):
+    """`max_file_bytes` of an email is the size the file takes in the message as sent (base64, CRLF
+    line ends): a file taking exactly that is attached, one byte less of room and it goes as a link."""
+    data = bytes(range(256)) * 40 + b"tail"  # 10244 bytes: not a whole number of base64 lines
+    report = tmp_path / "report.bin"
+    report.write_bytes(data)
+    sent = len(base64.encodebytes(data).replace(b"\n", b"\r\n"))
+    sinks = resource(tmp_path, {"finance_email": email(smtp_server, max_file_bytes=sent + room, link_store="links"),
+                                "links": {"kind": "folder", "path": str(tmp_path / "served"), "url": "https://f.example/r/"}})
+    assert sinks.deliver("finance_email", Delivery("weekly report", "3 issues", [report])).status == "DELIVERED"
+    (mail,) = smtp_server.messages.wait_for(1)
+    if room == 0:
+        (part,) = mail.message.iter_attachments()
+        assert len(part.get_payload().replace("\n", "\r\n")) == sent  # what the limit counted is what the message carried
+        assert mail.attachments == {"report.bin": data}
+    else:
+        assert mail.attachments == {} and (tmp_path / "served" / "report.bin").read_bytes() == data
