@@ -141,13 +141,7 @@ class SinksResource(dg.ConfigurableResource):
         an unknown link store or one that serves no links when a file first went over the limit,
         failing that run. A `${VAR}` is left to the build (its value is read when the sink delivers)."""
         entry = entries[name]
-        sink = cls._kind(name, entry, kinds)
-        for setting in ("max_file_bytes", "link_store"):
-            if setting in entry and not env_references(entry[setting]):
-                try:
-                    TypeAdapter(sink.model_fields[setting].annotation).validate_python(entry[setting])
-                except ValidationError as exc:  # as the build says it
-                    raise UnknownSink(f"sink {name!r} ({entry['kind']}): invalid settings: {setting}: {exc.errors()[0]['msg']}") from None
+        cls._check_limits(name, entry, cls._kind(name, entry, kinds))
         store = entry.get("link_store")
         if store is None or env_references(store):
             return
@@ -159,11 +153,24 @@ class SinksResource(dg.ConfigurableResource):
         if refused := cls._kind(store, entries[store], kinds).model_construct(**settings).links_refused():
             raise UnknownSink(f"sink {name!r}: link_store {store!r}: {refused}")
 
+    @staticmethod
+    def _check_limits(name: str, entry: dict, sink: type[Sink]) -> None:
+        """The sink's `max_file_bytes` and `link_store` as written, strictly: YAML's `true` was taken
+        as a limit of 1 byte and a quoted "10" as 10 (pydantic's lax int), a limit nobody wrote. A
+        `${VAR}` is text however it is written, so its value is left to the build's lax reading."""
+        for setting in ("max_file_bytes", "link_store"):
+            if setting in entry and not env_references(entry[setting]):
+                try:
+                    TypeAdapter(sink.model_fields[setting].annotation).validate_python(entry[setting], strict=True)
+                except ValidationError as exc:  # as the build says it
+                    raise UnknownSink(f"sink {name!r} ({entry['kind']}): invalid settings: {setting}: {exc.errors()[0]['msg']}") from None
+
     def get(self, name: str) -> Sink:
         entries = self._entries()
         if name not in entries:
             raise UnknownSink(f"unknown sink {name!r}; known: {', '.join(sorted(entries))}")
         cls = self._kind(name, entries[name], sink_kinds())
+        self._check_limits(name, entries[name], cls)  # the file may have changed since its check
         raw = dict(entries[name])
         kind = raw.pop("kind")
         settings = expand_env(raw)

@@ -97,3 +97,39 @@ def test_sinks_whose_link_store_serves_links_are_taken(halo_env, tmp_path):
         "served": {"kind": "folder", "path": str(tmp_path / "served"), "url": "https://files.example.com/r/"}}}))
     sinks = SinksResource(sinks_file=str(path))
     sinks.validate_names(sinks.names())
+
+
+@pytest.mark.parametrize("value", [True, 1.5, 1.0, "10"])
+def test_a_max_file_bytes_that_is_not_a_whole_number_is_refused_when_a_request_names_the_sink(value, halo_env, tmp_path,
+                                                                                             monkeypatch):
+    """`max_file_bytes: true` (a YAML boolean) was taken as 1 and a quoted "10" as 10 (pydantic's lax
+    int), `1.0` as 1: a limit nobody wrote, under which every file went as a link. Each is refused
+    with the file, as a negative one is."""
+    error = refused(tmp_path, monkeypatch, {"mail": {**MAIL, "max_file_bytes": value}})
+    assert error == "sink 'mail' (email): invalid settings: max_file_bytes: Input should be a valid integer"
+
+
+@pytest.mark.parametrize("value", [True, "10"])
+def test_a_max_file_bytes_that_is_not_a_whole_number_is_the_sinks_failure_when_it_delivers(value, tmp_path, report_file):
+    """A file edited after the request was checked: the sink is refused when built, and nothing is written."""
+    path = tmp_path / "sinks.yaml"
+    path.write_text(yaml.safe_dump({"sinks": {"out": {"kind": "folder", "path": str(tmp_path / "out"), "max_file_bytes": value}}}))
+    (outcome,) = deliver_all(SinksResource(sinks_file=str(path)), ["out"], Delivery("report", files=[report_file]))
+    assert (outcome.status, outcome.permanent) == ("FAILED", True)
+    assert outcome.detail == "unusable: sink 'out' (folder): invalid settings: max_file_bytes: Input should be a valid integer"
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_max_file_bytes_from_the_environment_is_read_as_a_number(tmp_path, report_file, monkeypatch):
+    """`${VAR}` is text read from the environment when the sink is built: its digits are the limit,
+    and a file over it goes as a link."""
+    monkeypatch.setenv("OUT_MAX_FILE_BYTES", "10")
+    path = tmp_path / "sinks.yaml"
+    path.write_text(yaml.safe_dump({"sinks": {
+        "out": {"kind": "folder", "path": str(tmp_path / "out"), "max_file_bytes": "${OUT_MAX_FILE_BYTES}", "link_store": "links"},
+        "links": {"kind": "folder", "path": str(tmp_path / "served"), "url": "https://files.example.com/r/"}}}))
+    sinks = SinksResource(sinks_file=str(path))
+    sinks.validate_names(["out"])
+    assert sinks.get("out").max_file_bytes == 10
+    assert sinks.deliver("out", Delivery("report", files=[report_file])).status == "DELIVERED"
+    assert (tmp_path / "served" / report_file.name).read_bytes() == report_file.read_bytes()
