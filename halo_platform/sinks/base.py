@@ -213,6 +213,8 @@ class Sink(dg.ConfigurableResource, abc.ABC):
                 limit = f"over the sink's max_file_bytes ({self.max_file_bytes})"
                 if (sent := self.size_sent(over[0])) != over[0].stat().st_size:  # the size the limit counts
                     size += f", {sent} as sent"
+                if sent <= self.max_file_bytes:  # a kind that counts its files together (an email's message)
+                    limit += " with the files attached before it"
             raise PermanentSinkError(f"{over[0].name} ({size}) is {limit}, and the sink has no link_store to send a link")
         return [Path(p) for p in delivery.files if Path(p) not in over]
 

@@ -1,9 +1,10 @@
 """`email` sink: smtplib with STARTTLS, implicit TLS (`ssl`) or plain; files attached up to
-`max_file_bytes` (10 MiB) as the message carries them (base64: some 4/3 of a file's size, a file
-of about 7.3 MiB at most), larger ones sent as a link through the sink's `link_store` (a larger
-file with no link store fails the delivery). Addresses are masked in logs and targets. A message
-the server may have (no reply once DATA began) fails permanently (a retry would send it twice), and so
-does one needing what the server does not offer (STARTTLS, AUTH, SMTPUTF8 for an address beyond ASCII)."""
+`max_file_bytes` (10 MiB) together, as the message carries them (base64: some 4/3 of a file's size,
+about 7.3 MiB of files at most): in order, each while the attached ones fit, the others sent as links
+through the sink's `link_store` (with no link store, a file that does not fit fails the delivery): a
+relay's size limit is on the message. Addresses are masked in logs and targets. A message the server
+may have (no reply once DATA began) fails permanently (a retry would send it twice), and so does one
+needing what the server does not offer (STARTTLS, AUTH, SMTPUTF8 for an address beyond ASCII)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import logging
 import re
 import smtplib
 import ssl
+from collections.abc import Sequence
 from email.message import EmailMessage
 from email.utils import getaddresses
 from pathlib import Path
@@ -137,6 +139,20 @@ class EmailSink(Sink):
         10 MiB limit refused (the report failed rather than go as a link)."""
         size = path.stat().st_size
         return 4 * -(-size // 3) + 2 * -(-size // 57)
+
+    def too_large(self, paths: Sequence[Path]) -> list[Path]:
+        """The files left out of the message: taken in order, each is attached while the attached ones
+        together take at most `max_file_bytes` as sent. A relay's limit is on the message, and two files,
+        each under the limit, made one it refused (552: the report failed, not even sent as links)."""
+        if self.max_file_bytes is None:
+            return []
+        over, attached = [], 0
+        for path in map(Path, paths):
+            if attached + (size := self.size_sent(path)) > self.max_file_bytes:
+                over.append(path)
+            else:
+                attached += size
+        return over
 
     @field_validator("ssl")
     @classmethod

@@ -194,3 +194,38 @@ def test_an_email_attaches_a_file_whose_base64_fits_its_limit_to_the_byte(room, 
         assert mail.attachments == {"report.bin": data}
     else:
         assert mail.attachments == {} and (tmp_path / "served" / "report.bin").read_bytes() == data
+
+
+def test_an_emails_attachments_together_fit_its_limit_and_the_rest_go_as_links(smtp_server, tmp_path):
+    """`max_file_bytes` was a limit on each file, but a relay's is on the message: two reports, each
+    under it, made a message a relay with that limit refused (552: the report failed, not even sent as
+    links). Files are attached in order while they fit the limit together; a later one that does not
+    goes as a link, and one after it that still fits is attached."""
+    smtp_server.switches.size_limit = 32_000  # the relay's limit, the sink's leaves room for the rest of the message
+    first, second, small = tmp_path / "a.csv", tmp_path / "b.csv", tmp_path / "c.csv"
+    first.write_text("order_id,issue\n" + "O1,MISSING_PAYMENT\n" * 700)  # 13315 bytes, 18224 as base64: each under 30000
+    second.write_text("order_id,issue\n" + "O2,MISSING_PAYMENT\n" * 700)
+    small.write_text("order_id,issue\n" + "O3,MISSING_PAYMENT\n" * 100)  # 1915 bytes, 2624 as base64: it fits beside the first
+    sinks = resource(tmp_path, {"finance_email": email(smtp_server, max_file_bytes=30_000, link_store="links"),
+                                "links": {"kind": "folder", "path": str(tmp_path / "served"), "url": "https://f.example/r/"}})
+    outcome = sinks.deliver("finance_email", Delivery("weekly report", "3 issues", [first, second, small]))
+    assert outcome.status == "DELIVERED", outcome.detail
+    assert outcome.targets == ["mailto:f*****e@example.com", (tmp_path / "served" / "b.csv").as_uri()]
+    (mail,) = smtp_server.messages.wait_for(1)
+    assert mail.attachments == {"a.csv": first.read_bytes(), "c.csv": small.read_bytes()}
+    assert f"b.csv ({second.stat().st_size} bytes) is too large to attach: https://f.example/r/b.csv" in mail.text()
+    assert (tmp_path / "served" / "b.csv").read_bytes() == second.read_bytes()
+
+
+def test_an_emails_attachments_over_its_limit_together_fail_it_without_a_link_store(smtp_server, tmp_path):
+    """With no link store, files that fit the limit alone but not together fail the delivery (the relay
+    would refuse the message), saying that the limit counts the files attached before it; nothing is sent."""
+    first, second = tmp_path / "a.csv", tmp_path / "b.csv"
+    for path in (first, second):
+        path.write_text("order_id,issue\n" + "O1,MISSING_PAYMENT\n" * 700)
+    sinks = resource(tmp_path, {"finance_email": email(smtp_server, max_file_bytes=30_000)})
+    outcome = sinks.deliver("finance_email", Delivery("weekly report", "3 issues", [first, second]))
+    assert (outcome.status, outcome.permanent) == ("FAILED", True)
+    assert outcome.detail == ("permanent: b.csv (13315 bytes, 18224 as sent) is over the sink's max_file_bytes (30000) with the files "
+                              "attached before it, and the sink has no link_store to send a link")
+    assert smtp_server.messages.snapshot() == []
