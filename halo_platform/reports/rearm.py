@@ -10,7 +10,7 @@ most: a killed run's request may stay RUNNING). Reading the marks and marking is
 holding the task's row of `task_alert_locks`, so runs at the same time take turns and each alert
 goes to one of them. An alert whose delivery failed is sent again by the next run (its request
 ended FAILED, with no delivery), and a re-execution of a request is not held back by its own
-first attempt.
+first attempt. The same transaction deletes the task's marks too old for any run's window.
 """
 
 from __future__ import annotations
@@ -37,6 +37,10 @@ requests_t = TaskRequest.__table__
 # longer than any alert run takes to deliver, so that only a run that died (its request left
 # RUNNING) is outlived.
 CLAIM_LEASE = dt.timedelta(hours=1)
+
+# The longest `rearm_hours` a request can ask (campaign_alerts' payload takes up to a year): a mark
+# older than that holds nothing back for any request of its task.
+LONGEST_REARM = dt.timedelta(hours=8760)
 
 #: an alert key longer than this (a campaign id of 600 characters) is marked as its digest (`stored_key`)
 ALERT_KEY_LENGTH = marks_t.c.alert_key.type.length
@@ -71,9 +75,19 @@ class AlertMarks:
                         sa.or_(delivered.exists(), running.exists())))
         return set(conn.execute(query).scalars())
 
+    def _unused_before(self, hours: float) -> dt.datetime:
+        """The time before which the task's marks hold nothing back for any run: a mark counts only
+        for a run whose window (its `rearm_hours` back from its time) it falls in, whatever its
+        request, or a retry or re-execution of it, delivered since; no window is longer than
+        `LONGEST_REARM` or this run's `hours`; and `CLAIM_LEASE` more keeps the whole window of a
+        run whose time is up to that much before this one's (one started earlier, still going)."""
+        return self.now - max(LONGEST_REARM, dt.timedelta(hours=hours)) - CLAIM_LEASE
+
     def claim(self, task: str, keys: Sequence[str], hours: float) -> set[str]:
         """Of `keys`, the alerts held back (sent within the last `hours`, or being sent, by
-        another request; none when `hours` is 0); the others are marked as this request's."""
+        another request; none when `hours` is 0); the others are marked as this request's. Under
+        the task's lock, its marks no run can use any more are deleted (`_unused_before`): the
+        table keeps the longest window's marks, not one per alert ever sent."""
         if not keys:
             return set()
         if hours > 0:  # the task's row of `task_alert_locks` (made by its first run)
@@ -84,6 +98,7 @@ class AlertMarks:
             if hours > 0:
                 conn.execute(sa.select(locks_t.c.task).where(locks_t.c.task == task).with_for_update())
                 held = {stored[k] for k in self._held(conn, task, self.now - dt.timedelta(hours=hours)) if k in stored}
+                conn.execute(marks_t.delete().where(marks_t.c.task == task, marks_t.c.at < self._unused_before(hours)))
             rows = [{"task": task, "alert_key": s, "request_id": self.request_id, "at": self.now}
                     for s, k in stored.items() if k not in held]
             if rows:

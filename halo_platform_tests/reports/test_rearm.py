@@ -22,7 +22,7 @@ from halo_platform.core.models import utcnow
 from halo_platform.core.store import StoreResource
 from halo_platform.reports.audit import get_request, record_deliveries, record_status
 from halo_platform.reports.demo import campaign, write_marketing
-from halo_platform.reports.rearm import CLAIM_LEASE, AlertMarks
+from halo_platform.reports.rearm import CLAIM_LEASE, LONGEST_REARM, AlertMarks
 from halo_platform.reports.requests import create_request, dagster_instance
 from halo_platform.reports.tables import TaskAlertMark
 from halo_platform.sinks import DeliveryOutcome
@@ -227,3 +227,31 @@ def test_a_claim_holds_while_its_run_delivers_or_runs_and_frees_the_alert_when_t
     record_status(any_store, "dead", "RUNNING", task="campaign_alerts", at=long_ago)
     assert dead.claim("other_alerts", KEYS, 24) == set()
     assert running(any_store, "sixth").claim("other_alerts", KEYS, 24) == set()  # "dead" never ended: the lease ran out
+
+
+def delivered(store: StoreResource, request_id: str, at: dt.datetime) -> AlertMarks:
+    """The marks of a request of campaign_alerts that ran at `at` and delivered."""
+    record_status(store, request_id, "RUNNING", task="campaign_alerts", at=at)
+    record_deliveries(store, request_id, [DeliveryOutcome("outbox", "DELIVERED", 1, ["file:///x.csv"], "")])
+    record_status(store, request_id, "SUCCEEDED", task="campaign_alerts", at=at)
+    return AlertMarks(store, request_id, at)
+
+
+def test_a_claim_deletes_the_tasks_marks_that_no_window_can_use_and_keeps_the_others_on_every_store(any_store):
+    """Every alert sent added a mark that stayed forever: a daily alert task over many campaigns
+    grew `task_alert_marks` without end. A claim now deletes its task's marks older than any
+    request's window can reach (the longest `rearm_hours`, and a run started up to the lease
+    before this one); a mark a request with a longer window than this run's can still use stays,
+    and so do other tasks' marks, until a claim of theirs."""
+    past_every_window = utcnow() - LONGEST_REARM - CLAIM_LEASE - dt.timedelta(days=1)
+    assert delivered(any_store, "last-year", past_every_window).claim("campaign_alerts", KEYS, 24) == set()
+    assert AlertMarks(any_store, "elsewhere", past_every_window).claim("other_alerts", KEYS, 24) == set()
+    assert delivered(any_store, "last-month", utcnow() - dt.timedelta(days=30)).claim("campaign_alerts", KEYS, 24) == set()
+
+    assert running(any_store, "daily").claim("campaign_alerts", KEYS, 24) == set()  # all sent over a day ago
+    marks = TaskAlertMark.__table__
+    with any_store.read() as conn:
+        left = conn.execute(sa.select(marks.c.task, marks.c.request_id).distinct()).all()
+    assert sorted(left) == [("campaign_alerts", "daily"), ("campaign_alerts", "last-month"), ("other_alerts", "elsewhere")]
+    # a request re-arming after 60 days still finds what "last-month" sent
+    assert running(any_store, "bimonthly").claim("campaign_alerts", KEYS, 24 * 60) == set(KEYS)
