@@ -38,9 +38,10 @@ requests_t = TaskRequest.__table__
 # RUNNING) is outlived.
 CLAIM_LEASE = dt.timedelta(hours=1)
 
-# The longest `rearm_hours` a request can ask (campaign_alerts' payload takes up to a year): a mark
-# older than that holds nothing back for any request of its task.
-LONGEST_REARM = dt.timedelta(hours=8760)
+# The longest `rearm_hours` a request can ask (a year: campaign_alerts' payload takes it from here): a
+# mark older than that holds nothing back for any request of its task.
+LONGEST_REARM_HOURS = 8760
+LONGEST_REARM = dt.timedelta(hours=LONGEST_REARM_HOURS)
 
 #: an alert key longer than this (a campaign id of 600 characters) is marked as its digest (`stored_key`)
 ALERT_KEY_LENGTH = marks_t.c.alert_key.type.length

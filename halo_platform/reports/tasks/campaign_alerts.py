@@ -7,6 +7,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from halo_platform.core.text import as_one_line
+from halo_platform.reports.rearm import LONGEST_REARM_HOURS
 from halo_platform.reports.task import (
     Date,
     Field,
@@ -52,7 +53,7 @@ class CampaignAlertsConfig(TaskConfig):
     as_of: Date | None = Field(default=None, description="Day of the alerts (default: today in the schedule's timezone).")
     expiring_within_days: Integer = Field(default=3, ge=0, le=366, description="EXPIRING when the campaign ends within this many days.")
     budget_threshold_pct: Number = Field(default=90.0, gt=0, le=100, description="NEAR_BUDGET from this % of the budget spent.")
-    rearm_hours: Number = Field(default=24.0, ge=0, le=8760, description=(
+    rearm_hours: Number = Field(default=24.0, ge=0, le=LONGEST_REARM_HOURS, description=(
         "An alert (campaign + kind) already sent within this many hours is not sent again (0: every run)."))
 
     _threshold_comparable = field_validator("budget_threshold_pct", mode="before")(_comparable)
