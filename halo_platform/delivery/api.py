@@ -1,5 +1,5 @@
 """HTTP: `POST /v1/messages/{sms,email,push}`, `GET /v1/messages/{id}`, `POST /v1/callbacks/{provider}`,
-`POST /v1/inbound/{provider}` (opt-out keywords), `POST /v1/suppressions`."""
+`POST /v1/inbound/{provider}` (opt-out keywords), `POST /v1/suppressions`, `POST /v1/suppressions/lift`."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from halo_platform.access.guard import Caller, requires
-from halo_platform.core.errors import HaloError
+from halo_platform.core.errors import HaloError, NotFoundError
 from halo_platform.core.http import (
     CHANGES_STATE,
     NOT_JSON,
@@ -127,15 +127,21 @@ async def inbound(provider: str, request: Request, store: StoreResource = Depend
     return await _from_provider(handle_inbound, provider, request, store, providers)
 
 
-class SuppressionIn(BaseModel):
-    """A recipient who wants no more NORMAL/LOW messages on a channel (`all`: no HIGH either)."""
+class LiftIn(BaseModel):
+    """A suppression to lift: its recipient on a channel, as `SuppressionIn` names them, and why."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"channel": "sms", "to": "+33612345678", "reason": "asked by phone"}]})
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"channel": "sms", "to": "+33612345678", "reason": "consent given again"}]})
     channel: Literal["sms", "email", "push"]
     to: str = Field(description="Phone number (E.164, or national with `country`), email address or device token")
     country: str | None = Field(None, min_length=2, max_length=2)
-    scope: str = Field("normal", description="`normal` (no NORMAL/LOW messages) or `all` (no HIGH either); any letter case")
     reason: str | None = Field(None, max_length=255)
+
+
+class SuppressionIn(LiftIn):
+    """A recipient who wants no more NORMAL/LOW messages on a channel (`all`: no HIGH either)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"channel": "sms", "to": "+33612345678", "reason": "asked by phone"}]})
+    scope: str = Field("normal", description="`normal` (no NORMAL/LOW messages) or `all` (no HIGH either); any letter case")
 
 
 @router.post("/v1/suppressions", summary="Opt a recipient out of a channel", status_code=201)
@@ -144,6 +150,20 @@ def post_suppression(body: SuppressionIn, store: StoreResource = Depends(resourc
     from halo_platform.delivery.suppressions import suppress
 
     return suppress(store, body.channel, body.to, scope=body.scope, reason=body.reason, created_by=caller.name, country=body.country)
+
+
+@router.post("/v1/suppressions/lift", summary="Lift a recipient's opt-out of a channel (admin: a consent decision)",
+             responses={404: {"description": "No suppression of that recipient on the channel: nothing to lift"}})
+def post_suppression_lift(body: LiftIn, store: StoreResource = Depends(resource("store")),
+                          caller: Caller = Depends(requires("admin"))) -> dict[str, Any]:
+    """Lift the suppression of `to` on `channel` (the CLI's `halo delivery unsuppress`), recorded in
+    its history by the caller's name and the reason. Scope `admin`, not `messages:send` which adds
+    one: messaging someone who said STOP again is a consent decision, not a sending team's."""
+    from halo_platform.delivery.suppressions import unsuppress
+
+    if not unsuppress(store, body.channel, body.to, reason=body.reason, lifted_by=caller.name, country=body.country):
+        raise NotFoundError(f"no suppression of that recipient on {body.channel}")
+    return {"lifted": True, "channel": body.channel}
 
 
 ROUTERS = (router,)

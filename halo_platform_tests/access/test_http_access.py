@@ -33,6 +33,7 @@ NEEDS = {
     ("POST", "/v1/messages/push"): "messages:send",
     ("GET", "/v1/messages/{message_id}"): "messages:read",
     ("POST", "/v1/suppressions"): "messages:send",
+    ("POST", "/v1/suppressions/lift"): "admin",
 }
 SMS = {"to": "+6281234567890", "body": "Your appointment is at 10:00", "priority": "NORMAL"}
 

@@ -41,7 +41,8 @@ def test_every_secured_operation_documents_its_refusals_with_the_error_body(app)
 def test_every_operation_declares_the_body_it_reads_and_the_answers_it_gives(app) -> None:  # noqa: ANN001
     """access.md: for every route, its real request body and its responses. Every POST reads a
     body; the provider callbacks refuse a bad signature (401) and a malformed body (400); a task
-    request answers 503 when Dagster does not take the run; a request's status has a typed body."""
+    request answers 503 when Dagster does not take the run; lifting a suppression there is not is a
+    404, though its path names nothing; a request's status has a typed body."""
     spec = app.openapi()
     error = {"$ref": "#/components/schemas/Error"}
     for path, item in spec["paths"].items():
@@ -56,6 +57,8 @@ def test_every_operation_declares_the_body_it_reads_and_the_answers_it_gives(app
             assert responses["401"]["content"]["application/json"]["schema"] == error and "signature" in responses["401"]["description"]
     unavailable = spec["paths"]["/v1/tasks/{task}/requests"]["post"]["responses"]["503"]
     assert unavailable["content"]["application/json"]["schema"] == error and "Dagster" in unavailable["description"]
+    lift = spec["paths"]["/v1/suppressions/lift"]["post"]["responses"]
+    assert lift["404"]["content"]["application/json"]["schema"] == error and "suppression" in lift["404"]["description"]
     status = spec["paths"]["/v1/task-requests/{request_id}"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
     model = spec["components"]["schemas"][status["$ref"].rsplit("/", 1)[1]]
     assert {"request_id", "task", "status", "requested_by", "outputs", "deliveries"} <= set(model["properties"])

@@ -35,7 +35,7 @@ API = [
     ("GET", "/graphql?query={__typename}", "availability:read"), ("POST", "/graphql", "availability:read"),
     ("POST", "/v1/messages/sms", "messages:send"), ("POST", "/v1/messages/email", "messages:send"),
     ("POST", "/v1/messages/push", "messages:send"), ("GET", "/v1/messages/m1", "messages:read"),
-    ("POST", "/v1/suppressions", "messages:send"),
+    ("POST", "/v1/suppressions", "messages:send"), ("POST", "/v1/suppressions/lift", "admin"),
 ]
 # (method, path, the lowest role that may use it)
 UI = [

@@ -7,6 +7,7 @@ signature changes nothing; the list keeps a keyed hash, never the number."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from urllib.parse import urlencode
 
@@ -354,3 +355,70 @@ def test_cli_suppress_prints_the_scope_kept_not_the_one_asked(setup):
     again = runner.invoke(cli, ["delivery", "suppress", "sms", NUMBER])
     assert again.exit_code == 0, again.output
     assert "(scope all)" in again.output
+
+
+def lift(client: TestClient, **body: str):  # noqa: ANN201
+    return client.post("/v1/suppressions/lift", json={"channel": "sms", **body})
+
+
+def test_an_admin_key_lifts_a_stop_by_the_api_and_the_next_normal_message_goes(setup, fakes):
+    """The operations team's tools lift an opt-out by the API (the CLI's `unsuppress`, the same
+    function): there was no route for it. After the lift the recipient's next NORMAL message is sent;
+    the answer names no recipient."""
+    client, providers, store = setup
+    stop_by_twilio(client, NUMBER)
+    assert sms(client, NUMBER, "NORMAL")["status"] == "suppressed"
+    lifted = lift(client, to="06 12 34 56 78", country="FR", reason="consent given again by phone")
+    assert lifted.status_code == 200, lifted.text
+    assert lifted.json() == {"lifted": True, "channel": "sms"}
+    normal = sms(client, NUMBER, "NORMAL")
+    assert normal["status"] == "queued"
+    drain(providers, store)
+    assert [a["to"] for a in fakes["twilio"].accepted] == [NUMBER]
+
+
+def test_a_messages_send_key_cannot_lift_a_suppression_and_nothing_changes(setup):
+    """Sending to someone who said STOP again is a consent decision, not a feature team's: a key
+    that may add a suppression (`messages:send`) is refused lifting one, and the recipient stays
+    suppressed."""
+    client, _providers, _store = setup
+    stop_by_twilio(client, NUMBER)
+    refused = lift(authorized_client(client.app, "messages:send"), to=NUMBER)
+    assert refused.status_code == 403
+    assert refused.json() == {"error": "this needs the 'admin' scope", "detail": {"required_scope": "admin"}}
+    assert sms(client, NUMBER, "NORMAL")["status"] == "suppressed"
+
+
+def test_lifting_a_suppression_there_is_not_is_404_naming_no_recipient(setup, caplog):
+    """None to lift (never suppressed, or lifted already) is a 404 JSON error; neither the answer
+    nor the log shows the number."""
+    client, _providers, _store = setup
+    with caplog.at_level(logging.DEBUG):
+        missing = lift(client, to=NUMBER, reason=f"asked from {NUMBER}")
+        assert client.post("/v1/suppressions", json={"channel": "sms", "to": NUMBER}).status_code == 201
+        assert lift(client, to=NUMBER).status_code == 200
+        again = lift(client, to=NUMBER)
+    for answer in (missing, again):
+        assert answer.status_code == 404
+        assert answer.json() == {"error": "no suppression of that recipient on sms", "detail": None}
+    assert "612345678" not in caplog.text
+
+
+@pytest.mark.parametrize(("body", "error"), [
+    ({"to": "not a number"}, "to: not a phone number"),
+    ({"to": "+33612345678999"}, "to: not a valid phone number"),
+    ({"to": "0612345678", "country": "FRA"}, "country: String should have at most 2 characters"),
+    ({"channel": "fax", "to": NUMBER}, "channel: Input should be 'sms', 'email' or 'push'"),
+    ({"to": NUMBER, "scope": "all"}, "scope: Extra inputs are not permitted"),
+    ({"to": NUMBER, "reason": "two\nlines"}, "reason"),
+])
+def test_a_bad_lift_request_is_422_and_lifts_nothing(setup, body, error):
+    """The lift takes what a suppression's POST takes, less its scope (a lift ends the whole
+    suppression); a refusal names the field, never the number."""
+    client, _providers, _store = setup
+    stop_by_twilio(client, NUMBER)
+    answer = lift(client, **body)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"].startswith(error)
+    assert "612345678" not in answer.text
+    assert sms(client, NUMBER, "NORMAL")["status"] == "suppressed"

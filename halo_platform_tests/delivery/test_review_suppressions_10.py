@@ -63,3 +63,18 @@ def test_who_added_and_lifted_an_opt_out_when_and_why_is_kept_and_listed(client,
         kept = conn.execute(sa.text("SELECT * FROM suppression_changes")).all()
     assert len(kept) == 4
     assert not any("612345678" in str(value) for row in kept for value in row)
+
+
+def test_a_lift_by_the_api_is_kept_in_the_history_by_the_admin_keys_name(client, any_store):
+    """`POST /v1/suppressions/lift` records who lifted the opt-out (the admin key's name) and why,
+    masked, as the CLI's `unsuppress` does: `halo delivery suppressions --history` shows it."""
+    assert keyword(client, "STOP") == {"action": "suppressed"}
+    desk = TestClient(client.app)
+    desk.headers.update(bearer(make_key(client.app, "admin", name="consent-desk")))
+    lifted = desk.post("/v1/suppressions/lift", json={"channel": "sms", "to": NUMBER, "reason": f"consent by letter from {NUMBER}"})
+    assert lifted.status_code == 200, lifted.text
+    history = CliRunner().invoke(cli, ["delivery", "suppressions", "--history"])
+    assert history.exit_code == 0, history.output
+    newest = history.output.splitlines()[1]
+    assert newest.split()[4:7] == ["lifted", "normal", "consent-desk"]
+    assert newest.endswith("consent by letter from +336*****678")
