@@ -16,14 +16,16 @@ A slot [start, start + duration) is bookable when [start - buffer_before, end + 
 lies inside one free span (touching spans joined), start is at least `min_notice_minutes`
 after now and less than `max_days_ahead` days after it, and the provider's local wall-clock
 time at start (at that instant's own UTC offset, so both passes of a repeated DST hour count)
-is a whole multiple of `alignment_minutes` after local midnight. Every such start is a slot:
-slots overlap when the alignment is shorter than the appointment.
+is a whole multiple of `alignment_minutes` after the local day's start: its midnight, or, on a
+day whose clock skips midnight (Santiago, Beirut: 00:00 -> 01:00), its first instant (01:00).
+Every such start is a slot: slots overlap when the alignment is shorter than the appointment.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -149,15 +151,29 @@ def _next_offset_change(t: dt.datetime, until: dt.datetime, tz: ZoneInfo) -> dt.
     return at(hi)
 
 
+@functools.lru_cache(maxsize=4096)  # asked once per slot; a provider's days repeat
+def _day_start(day: dt.date, tz: ZoneInfo) -> float:
+    """Seconds after midnight at which local date `day` starts on the wall clock: 0, or, where the
+    clock skips midnight, the wall time of the day's first instant (the change; 3600 for 00:00 ->
+    01:00): a day with no 00:00 had no day-aligned slot."""
+    midnight = dt.datetime.combine(day, dt.time())
+    after, before = (midnight.replace(tzinfo=tz, fold=fold).astimezone(dt.UTC) for fold in (0, 1))
+    if after.astimezone(tz).replace(tzinfo=None) == midnight:
+        return 0.0
+    first = _next_offset_change(before, after, tz)  # in a gap, fold 1 reads midnight before the change, fold 0 after
+    return ((first + _offset(first, tz)).replace(tzinfo=None) - midnight).total_seconds()
+
+
 def align_up(t: dt.datetime, tz: ZoneInfo, minutes: int) -> dt.datetime:
     """The first instant at or after `t` whose local wall-clock time, at that instant's own UTC
-    offset, is local midnight plus a whole multiple of `minutes`."""
+    offset, is its local day's start (`_day_start`) plus a whole multiple of `minutes`."""
     step = minutes * 60
     while True:
         offset = _offset(t, tz)
         local = (t + offset).replace(tzinfo=None)
         since_midnight = (local - local.replace(hour=0, minute=0, second=0, microsecond=0)).total_seconds()
-        wait = min(-since_midnight % step, _DAY - since_midnight)  # a day's last step ends at the next midnight
+        since_start = since_midnight - _day_start(local.date(), tz)
+        wait = min(-since_start % step, _DAY - since_midnight)  # a day's last step ends at the next midnight
         candidate = t + dt.timedelta(seconds=wait)
         if _offset(candidate, tz) == offset:
             return candidate

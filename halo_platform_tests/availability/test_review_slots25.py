@@ -31,18 +31,22 @@ ZONE_CHANGES = [
 
 @functools.cache  # the service-level tests ask again for the same stored spans' grid
 def aligned_starts(tz: ZoneInfo, lo: dt.datetime, hi: dt.datetime, minutes: int) -> tuple[dt.datetime, ...]:
-    """Every instant in [lo, hi) whose local wall-clock time is local midnight plus a whole multiple
-    of `minutes`: each local date's grid written out, each wall time tried at both folds and kept
-    when the zone shows that very wall time at the instant (a wall time in a gap never shows)."""
+    """Every instant in [lo, hi) whose local wall-clock time is the local day's start plus a whole
+    multiple of `minutes`: each local date's grid written out from its first wall time shown (00:00,
+    or 01:00 where the clock skipped midnight), each wall time tried at both folds and kept when
+    the zone shows that very wall time at the instant (a wall time in a gap never shows)."""
+
+    def shown(wall: dt.datetime) -> set[dt.datetime]:
+        readings = (wall.replace(tzinfo=tz, fold=fold).astimezone(dt.UTC) for fold in (0, 1))
+        return {instant for instant in readings if instant.astimezone(tz).replace(tzinfo=None) == wall}
+
     found = set()
     day = lo.astimezone(tz).date() - dt.timedelta(days=1)
     while day <= hi.astimezone(tz).date() + dt.timedelta(days=1):
-        for k in range(0, 1440, minutes):
-            wall = dt.datetime.combine(day, dt.time()) + dt.timedelta(minutes=k)
-            for fold in (0, 1):
-                instant = wall.replace(tzinfo=tz, fold=fold).astimezone(dt.UTC)
-                if instant.astimezone(tz).replace(tzinfo=None) == wall and lo <= instant < hi:
-                    found.add(instant)
+        midnight = dt.datetime.combine(day, dt.time())
+        first = next(k for k in range(1440) if shown(midnight + dt.timedelta(minutes=k)))
+        for k in range(first, 1440, minutes):
+            found |= {instant for instant in shown(midnight + dt.timedelta(minutes=k)) if lo <= instant < hi}
         day += dt.timedelta(days=1)
     return tuple(sorted(found))
 
@@ -84,6 +88,9 @@ rules_strategy = st.builds(
        raw=st.lists(st.tuples(seconds, st.integers(0, 30 * 3600)), max_size=6))
 # a span exactly as long as the slot and its buffers, across Paris's missing hour: one slot, 03:00 CEST
 @example(zone=ZONE_CHANGES[0], rules=SlotRules(duration_minutes=30, buffer_before=13, buffer_after=17), now=-86_400, raw=[(-780, 3600)])
+# Sao Paulo's day with no midnight: its one day-aligned slot, and its 90-minute grid, from 01:00
+@example(zone=ZONE_CHANGES[2], rules=SlotRules(duration_minutes=60, alignment_minutes=1440), now=-86_400, raw=[(-7200, 86_400)])
+@example(zone=ZONE_CHANGES[2], rules=SlotRules(duration_minutes=60, alignment_minutes=90), now=-86_400, raw=[(-7200, 86_400)])
 # a start exactly max_days_ahead after now is not bookable; one 15 minutes before it is
 @example(zone=ZONE_CHANGES[-1], rules=SlotRules(max_days_ahead=1), now=-86_400, raw=[(-3600, 7200)])
 def test_bookable_slots_equal_the_grid_oracle_at_whole_seconds_across_clock_changes(zone, rules, now, raw):

@@ -78,6 +78,31 @@ def test_alignment_follows_the_local_clock(zone, at, minutes, expected):
     assert align_up(dt.datetime.fromisoformat(at), ZoneInfo(zone), minutes) == dt.datetime.fromisoformat(expected)
 
 
+# (zone, a local date whose clock skips midnight, 00:00 -> 01:00, found with zoneinfo)
+SKIPPED_MIDNIGHTS = [("America/Santiago", "2026-09-06"), ("America/Havana", "2026-03-08"), ("Asia/Beirut", "2027-03-28"),
+                     ("Africa/Cairo", "2026-04-24"), ("Atlantic/Azores", "2026-03-29")]
+
+
+@pytest.mark.parametrize("zone, day", SKIPPED_MIDNIGHTS)
+@pytest.mark.parametrize("minutes", [1440, 90, 45, 60])
+def test_a_day_whose_clock_skips_midnight_is_aligned_from_its_first_instant(zone, day, minutes):
+    """Where the clock skips midnight, no instant of the day showed 00:00: a day-aligned slot
+    (alignment 1440) was missing that day, and a 90- or 45-minute grid started at 01:30. The day
+    now starts at its first instant (01:00) and its grid counts from there; the days around it
+    still count from midnight."""
+    tz, day = ZoneInfo(zone), dt.date.fromisoformat(day)
+    free = [(dt.datetime.combine(day - dt.timedelta(days=1), dt.time(), tzinfo=tz).astimezone(dt.UTC),
+             dt.datetime.combine(day + dt.timedelta(days=3), dt.time(), tzinfo=tz).astimezone(dt.UTC))]
+    starts = [s.astimezone(tz) for s, _ in bookable(free, SlotRules(duration_minutes=60, alignment_minutes=minutes), tz, free[0][0])]
+
+    def walls(date: dt.date) -> list[str]:
+        return [f"{s:%H:%M}" for s in starts if s.date() == date]
+
+    assert walls(day) == [f"{m // 60:02d}:{m % 60:02d}" for m in range(60, 1440, minutes)]
+    for other in (day - dt.timedelta(days=1), day + dt.timedelta(days=1)):
+        assert walls(other) == [f"{m // 60:02d}:{m % 60:02d}" for m in range(0, 1440, minutes)]
+
+
 RULES = {"default": {"duration_minutes": 30, "alignment_minutes": 30},
          "types": {"new_patient": {"duration_minutes": 60, "buffer_after": 15}},
          "providers": {"P1": {"default": {"min_notice_minutes": 60}, "types": {"new_patient": {"duration_minutes": 45}, "video": {}}}}}
