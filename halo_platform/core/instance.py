@@ -25,8 +25,9 @@ PLANNED_EVENTS_SWITCH = "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"
 # the event storage in batches of up to this many. Dagster reads the switch in the process that
 # executes the run, each time it stores an event. PostgreSQL's storage writes a batch in one
 # INSERT and one asset-table update: the 540 materializations of a first load (60 dates x 3 feeds
-# x 3 assets) took 16-18 s one by one on the local PostgreSQL, 1.7-1.8 s batched. SQLite's storage
-# has no batch write (it stores them one by one, as without the switch).
+# x 3 assets) took 16-18 s one by one on the local PostgreSQL, 1.7-1.8 s batched. Dagster's SQLite
+# storage has no batch write (it stores them one by one, as without the switch): the local
+# dagster.yaml's storage (core.event_storage) adds one.
 EVENT_BATCH_SWITCH = "DAGSTER_EVENT_BATCH_SIZE"
 EVENT_BATCH_SIZE = 1000
 

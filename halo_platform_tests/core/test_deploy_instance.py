@@ -45,7 +45,8 @@ def test_production_instance_stores_runs_in_postgresql_and_limits_by_tag(tmp_pat
     assert stored == 1
 
 
-def test_the_local_instance_starts_a_queued_run_within_a_second_of_its_turn(tmp_path):
+def test_the_local_instance_starts_a_queued_run_within_a_second_of_its_turn(tmp_path, monkeypatch):
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))  # the local dagster.yaml is DAGSTER_HOME's: its storage lies there
     shutil.copy(ROOT / "dagster.yaml", tmp_path / "dagster.yaml")
     with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
         assert instance.run_coordinator.dequeue_interval_seconds == 1
