@@ -196,12 +196,13 @@ class SinksResource(dg.ConfigurableResource):
         An unknown or misconfigured sink raises HaloError; a failed delivery is an outcome.
 
         Files over the sink's `max_file_bytes` go first to its `link_store` (same retry policy);
-        the sink then gets links to them, and the outcome's targets name the stored files too."""
+        the sink then gets links to them, and the outcome's targets name the stored files too. The
+        detail says why each went: over the limit, or (an email's) not fitting beside the others."""
         settings = get_settings()
         policy = {"attempts": attempts or self.attempts or settings.sink_attempts,
                   "backoff_seconds": tuple(backoff or self.backoff or settings.sink_backoff)}
         sink = self.get(name)
-        over = sink.too_large(delivery.files) if sink.link_store else []
+        over = sink.too_large(delivery) if sink.link_store else []
         if not over:
             return deliver_with_retries(name, sink, delivery, **policy)
         store_name = sink.link_store
@@ -213,25 +214,34 @@ class SinksResource(dg.ConfigurableResource):
         # refused the link, and the run's retry sent it there again
         if refused := store.links_refused():
             return DeliveryOutcome(name, "FAILED", 0, [], f"link store {store_name}: unusable: {refused}", permanent=True)
-        stored = deliver_with_retries(store_name, store, Delivery(delivery.subject, files=over), **policy)
-        if stored.status != "DELIVERED":
-            tries = [{**t, "error": f"link store {store_name}: {t['error']}" if t["error"] else None} for t in stored.tries]
-            return DeliveryOutcome(name, "FAILED", stored.attempts, [], f"link store {store_name}: {stored.detail}",
-                                   tries=tries, permanent=stored.permanent)
-        try:
-            links = [Link(p.name, p.stat().st_size, store.link(target)) for p, target in zip(over, stored.targets, strict=True)]
-        except SinkError as exc:
-            error = f"link store {store_name}: {exc}"
-            return DeliveryOutcome(name, "FAILED", 1, [], error, tries=[
-                {"attempt": 1, "at": utcnow().isoformat(), "outcome": "FAILED", "error": error_line(error)[0]}])
-        linked = replace(delivery, files=[f for f in delivery.files if Path(f) not in over], links=[*delivery.links, *links])
+        kept: list[str] = []  # the files stored, the sink's targets too
+        made: list[Link] = []
+        linked = delivery
+        while over:  # the links' lines take room in an email's message: once more for the files they leave no room for
+            stored = deliver_with_retries(store_name, store, Delivery(delivery.subject, files=over), **policy)
+            if stored.status != "DELIVERED":
+                tries = [{**t, "error": f"link store {store_name}: {t['error']}" if t["error"] else None} for t in stored.tries]
+                return DeliveryOutcome(name, "FAILED", stored.attempts, kept, f"link store {store_name}: {stored.detail}",
+                                       tries=tries, permanent=stored.permanent)
+            try:
+                links = [Link(p.name, p.stat().st_size, store.link(target), sink.fits_alone(linked, p))
+                         for p, target in zip(over, stored.targets, strict=True)]
+            except SinkError as exc:
+                error = f"link store {store_name}: {exc}"
+                return DeliveryOutcome(name, "FAILED", 1, kept, error, tries=[
+                    {"attempt": 1, "at": utcnow().isoformat(), "outcome": "FAILED", "error": error_line(error)[0]}])
+            kept += stored.targets
+            made += links
+            linked = replace(linked, files=[f for f in linked.files if Path(f) not in over], links=[*linked.links, *links])
+            over = sink.too_large(linked)
         outcome = deliver_with_retries(name, sink, linked, **policy)
         # the stored files are the sink's targets whatever its outcome: a failed sink's rows say where they are
-        outcome.targets += stored.targets
+        outcome.targets += kept
         if outcome.status == "DELIVERED":
-            why = f"over the sink's max_file_bytes ({sink.max_file_bytes})" if sink.carries_files else "this sink carries no files"
-            outcome.detail = f"{why}, sent as a link via {store_name}: " + ", ".join(
-                f"{link.name} ({link.size} bytes)" for link in links)
+            why: dict[str, list[str]] = {}  # over the limit alone, or beside the other files
+            for link in made:
+                why.setdefault(sink.not_carried(link.beside), []).append(f"{link.name} ({link.size} bytes)")
+            outcome.detail = "; ".join(f"{reason}, sent as a link via {store_name}: {', '.join(files)}" for reason, files in why.items())
         else:
-            outcome.detail += f"; not sent, kept by link store {store_name}: {', '.join(stored.targets)}"
+            outcome.detail += f"; not sent, kept by link store {store_name}: {', '.join(kept)}"
         return outcome

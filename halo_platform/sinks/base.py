@@ -21,7 +21,7 @@ import time
 import unicodedata
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any, ClassVar
 from urllib.parse import quote
@@ -67,12 +67,14 @@ class MaybeDeliveredSinkError(PermanentSinkError):
 
 @dataclass(frozen=True)
 class Link:
-    """A file delivered as a link: it was over the sink's size limit and went to the sink's
-    `link_store`, which serves it at `url`."""
+    """A file delivered as a link: it did not fit the sink's size limit and went to the sink's
+    `link_store`, which serves it at `url`. `beside`: it fits the limit alone, not beside the files
+    carried (an email's limit is on its whole message)."""
 
     name: str
     size: int
     url: str
+    beside: bool = False
 
 
 @dataclass(frozen=True)
@@ -192,29 +194,42 @@ class Sink(dg.ConfigurableResource, abc.ABC):
         its size, unless the kind encodes it (an email's base64)."""
         return path.stat().st_size
 
-    def too_large(self, paths: Sequence[Path]) -> list[Path]:
-        """The files this sink cannot carry: over its size limit as sent, or all if it carries none."""
+    def too_large(self, delivery: Delivery) -> list[Path]:
+        """The delivery's files this sink cannot carry: over its size limit as sent, or all if it carries none."""
         if not self.carries_files:
-            return [Path(p) for p in paths]
+            return [Path(p) for p in delivery.files]
         if self.max_file_bytes is None:
             return []
-        return [Path(p) for p in paths if self.size_sent(Path(p)) > self.max_file_bytes]
+        return [Path(p) for p in delivery.files if self.size_sent(Path(p)) > self.max_file_bytes]
+
+    def fits_alone(self, delivery: Delivery, path: Path) -> bool:
+        """Whether `path`, one of `too_large`'s, would be carried were it the delivery's only file: one
+        a kind leaves out only beside the others (an email's, whose limit is on its message)."""
+        return self.carries_files and not self.too_large(replace(delivery, files=[path]))
+
+    def not_carried(self, beside: bool) -> str:
+        """Why a file goes as a link (or, with no link store, fails the delivery), as the delivery's
+        detail and error say it; `beside`: it fits the limit alone (`fits_alone`)."""
+        if not self.carries_files:
+            return "this sink carries no files"
+        if beside:
+            return (f"not attached: it did not fit in the message beside the other attachments (max_file_bytes "
+                    f"{self.max_file_bytes} is on the whole message)")
+        return f"over the sink's max_file_bytes ({self.max_file_bytes})"
 
     def carried(self, delivery: Delivery) -> list[Path]:
         """The delivery's files this sink sends itself. A file it cannot carry is left to its
         `link_store` (`SinksResource.deliver` turns it into a link first); one still here had no
         link store, so the recipient would not get it: the delivery fails rather than report a
         success, unless the delivery's files are optional (its text says it all)."""
-        over = self.too_large(delivery.files)
+        over = self.too_large(delivery)
         if over and not delivery.files_optional:
             size = f"{over[0].stat().st_size} bytes"
             limit = "not carried"
             if self.carries_files:
-                limit = f"over the sink's max_file_bytes ({self.max_file_bytes})"
+                limit = self.not_carried(self.fits_alone(delivery, over[0]))
                 if (sent := self.size_sent(over[0])) != over[0].stat().st_size:  # the size the limit counts
                     size += f", {sent} as sent"
-                if sent <= self.max_file_bytes:  # a kind that counts its files together (an email's message)
-                    limit += " with the files attached before it"
             raise PermanentSinkError(f"{over[0].name} ({size}) is {limit}, and the sink has no link_store to send a link")
         return [Path(p) for p in delivery.files if Path(p) not in over]
 

@@ -1,8 +1,8 @@
-"""`email` sink: smtplib with STARTTLS, implicit TLS (`ssl`) or plain; files attached up to
-`max_file_bytes` (10 MiB) together, as the message carries them (base64: some 4/3 of a file's size,
-about 7.3 MiB of files at most): in order, each while the attached ones fit, the others sent as links
-through the sink's `link_store` (with no link store, a file that does not fit fails the delivery): a
-relay's size limit is on the message. Addresses are masked in logs and targets. A message the server
+"""`email` sink: smtplib with STARTTLS, implicit TLS (`ssl`) or plain; files attached while the
+message as sent, whole, takes at most `max_file_bytes` (10 MiB: headers, text, MIME parts and the files
+as base64, some 4/3 of a file's size): in order, each while it fits, the others sent as links through
+the sink's `link_store` (with no link store, a file that does not fit fails the delivery): a relay's
+size limit is on the message. Addresses are masked in logs and targets. A message the server
 may have (no reply once DATA began) fails permanently (a retry would send it twice), and so does one
 needing what the server does not offer (STARTTLS, AUTH, SMTPUTF8 for an address beyond ASCII)."""
 
@@ -13,7 +13,7 @@ import logging
 import re
 import smtplib
 import ssl
-from collections.abc import Sequence
+from collections.abc import Callable
 from email.message import EmailMessage
 from email.utils import getaddresses
 from pathlib import Path
@@ -42,6 +42,7 @@ from halo_platform.sinks.settings import Host, LocalPath, Port, Timeout, setting
 log = logging.getLogger("halo.sinks.email")
 
 _ADDR_SPEC = re.compile(r"[^@\s]+@[^@\s]+")
+_LINE_DOT = re.compile(rb"^\.", re.MULTILINE)  # a line SMTP's DATA sends with its '.' doubled
 
 
 def _one_address(value: str) -> str:
@@ -140,19 +141,41 @@ class EmailSink(Sink):
         size = path.stat().st_size
         return 4 * -(-size // 3) + 2 * -(-size // 57)
 
-    def too_large(self, paths: Sequence[Path]) -> list[Path]:
-        """The files left out of the message: taken in order, each is attached while the attached ones
-        together take at most `max_file_bytes` as sent. A relay's limit is on the message, and two files,
-        each under the limit, made one it refused (552: the report failed, not even sent as links)."""
+    def too_large(self, delivery: Delivery) -> list[Path]:
+        """The files left out of the message: taken in order, each is attached while the message with
+        it takes at most `max_file_bytes` as sent (`message_size`). A relay's limit is on the message:
+        two files, each under the limit, made one it refused (552: the report failed, not even sent as
+        links), and so did files under it with the message's headers, text and MIME parts (some 400
+        bytes, more with links' lines), which were not counted."""
         if self.max_file_bytes is None:
             return []
-        over, attached = [], 0
-        for path in map(Path, paths):
-            if attached + (size := self.size_sent(path)) > self.max_file_bytes:
+        paths = [Path(p) for p in delivery.files]
+        # a file adds its part to the message: the message with it alone less what every such message has
+        # (headers, text, the closing boundary); 1 + n messages measured, not one per file per file (20 files: 0.5 s)
+        alone = [self.message_size(delivery, [path]) for path in paths]
+        shared = sum(alone[:2]) - self.message_size(delivery, paths[:2]) if len(paths) > 1 else 0
+        over, size = [], shared
+        for path, whole in zip(paths, alone, strict=True):
+            if size + whole - shared > self.max_file_bytes:
                 over.append(path)
             else:
-                attached += size
+                size += whole - shared
         return over
+
+    def message_size(self, delivery: Delivery, attached: list[Path]) -> int:
+        """The bytes of the message of `delivery` carrying `attached`, as a relay counts them against
+        its SIZE limit: the message flattened as smtplib sends it (CRLF; headers in UTF-8 for an address
+        beyond ASCII), a '.' that starts a line doubled (DATA's transparency; never one in base64 or a
+        header). Flattened with the files' parts empty, their base64 (`size_sent`, exactly as the email
+        package writes it) added: a file is neither read nor encoded to be judged (a 100 MB one: 1 ms)."""
+        skeleton = self._message(delivery, attached, lambda path: b"")
+        flat = skeleton.as_bytes(policy=skeleton.policy.clone(linesep="\r\n", utf8=self._international))
+        return len(flat) + len(_LINE_DOT.findall(flat)) + sum(map(self.size_sent, attached))
+
+    @property
+    def _international(self) -> bool:
+        """Whether smtplib sends the message as SMTPUTF8 (headers in UTF-8): an envelope address beyond ASCII."""
+        return not "".join(_address(a) for a in [self.sender, *self.to, *self.cc]).isascii()
 
     @field_validator("ssl")
     @classmethod
@@ -171,6 +194,10 @@ class EmailSink(Sink):
         return value
 
     def build_message(self, delivery: Delivery) -> EmailMessage:
+        return self._message(delivery, self.carried(delivery), Path.read_bytes)
+
+    def _message(self, delivery: Delivery, attached: list[Path], content: Callable[[Path], bytes]) -> EmailMessage:
+        """The message of `delivery` carrying `attached`, each file's bytes `content(path)`."""
         message = EmailMessage()
         # on one line: a header takes no line break (one in an alert's title failed every attempt as
         # 'unexpected error: ValueError'), and a break must not start a header of its own
@@ -179,13 +206,14 @@ class EmailSink(Sink):
         message["To"] = ", ".join(self.to)
         if self.cc:
             message["Cc"] = ", ".join(self.cc)
-        attached = self.carried(delivery)
         body = [delivery.text or delivery.subject]
-        body += [f"{link.name} ({link.size} bytes) is too large to attach: {link.url}" for link in delivery.links]
+        body += [f"{link.name} ({link.size} bytes) "
+                 f"{'did not fit in this email beside the other attachments' if link.beside else 'is too large to attach'}: {link.url}"
+                 for link in delivery.links]
         message.set_content("\n\n".join(body))
         for path in attached:
             maintype, _, subtype = media_type(path).partition("/")
-            message.add_attachment(path.read_bytes(), maintype=maintype, subtype=subtype, filename=safe_name(path.name),
+            message.add_attachment(content(path), maintype=maintype, subtype=subtype, filename=safe_name(path.name),
                                    params={"charset": "utf-8"} if maintype == "text" else {})
         return message
 
