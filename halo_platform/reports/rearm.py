@@ -87,19 +87,19 @@ class AlertMarks:
     def claim(self, task: str, keys: Sequence[str], hours: float) -> set[str]:
         """Of `keys`, the alerts held back (sent within the last `hours`, or being sent, by
         another request; none when `hours` is 0); the others are marked as this request's. Under
-        the task's lock, its marks no run can use any more are deleted (`_unused_before`): the
-        table keeps the longest window's marks, not one per alert ever sent."""
+        the task's lock, whatever `hours`, its marks no run can use any more are deleted
+        (`_unused_before`): the table keeps the longest window's marks, not one per alert ever sent."""
         if not keys:
             return set()
-        if hours > 0:  # the task's row of `task_alert_locks` (made by its first run)
-            ensure_row(self.store, locks_t, {"task": task})
+        ensure_row(self.store, locks_t, {"task": task})  # the task's row of `task_alert_locks` (made by its first run)
         stored = {stored_key(k, ALERT_KEY_LENGTH): k for k in keys}
         with self.store.write() as conn:
-            held: set[str] = set()
-            if hours > 0:
-                conn.execute(sa.select(locks_t.c.task).where(locks_t.c.task == task).with_for_update())
-                held = {stored[k] for k in self._held(conn, task, self.now - dt.timedelta(hours=hours)) if k in stored}
-                conn.execute(marks_t.delete().where(marks_t.c.task == task, marks_t.c.at < self._unused_before(hours)))
+            # with `hours` 0 too: a task only ever run so kept every mark it wrote; and under the lock, as a
+            # delete's range locks (MariaDB) beside another run's inserts could deadlock
+            conn.execute(sa.select(locks_t.c.task).where(locks_t.c.task == task).with_for_update())
+            conn.execute(marks_t.delete().where(marks_t.c.task == task, marks_t.c.at < self._unused_before(hours)))
+            held = ({stored[k] for k in self._held(conn, task, self.now - dt.timedelta(hours=hours)) if k in stored}
+                    if hours > 0 else set())
             rows = [{"task": task, "alert_key": s, "request_id": self.request_id, "at": self.now}
                     for s, k in stored.items() if k not in held]
             if rows:

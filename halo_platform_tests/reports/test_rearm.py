@@ -255,3 +255,15 @@ def test_a_claim_deletes_the_tasks_marks_that_no_window_can_use_and_keeps_the_ot
     assert sorted(left) == [("campaign_alerts", "daily"), ("campaign_alerts", "last-month"), ("other_alerts", "elsewhere")]
     # a request re-arming after 60 days still finds what "last-month" sent
     assert running(any_store, "bimonthly").claim("campaign_alerts", KEYS, 24 * 60) == set(KEYS)
+
+
+def test_a_claim_with_rearm_hours_0_deletes_the_tasks_marks_that_no_window_can_use_on_every_store(any_store):
+    """Only a claim with `rearm_hours` above 0 deleted old marks: a task only ever run with
+    `rearm_hours: 0` kept every mark it wrote. Every claim that marks now deletes them too."""
+    past_every_window = utcnow() - LONGEST_REARM - CLAIM_LEASE - dt.timedelta(days=1)
+    assert delivered(any_store, "last-year", past_every_window).claim("campaign_alerts", KEYS, 0) == set()
+    assert running(any_store, "today").claim("campaign_alerts", KEYS, 0) == set()
+    marks = TaskAlertMark.__table__
+    with any_store.read() as conn:
+        left = conn.execute(sa.select(marks.c.request_id).distinct()).scalars().all()
+    assert left == ["today"]
