@@ -174,8 +174,9 @@ def test_a_rate_limit_holds_within_5_percent_with_two_dispatchers(fakes, provide
     measured = (last - first) / (t1 - t0)
     print(f"rate limit {rate}/s, two dispatchers on {sa.make_url(any_store.url).get_backend_name()}: {measured:.2f}/s over {t1 - t0:.2f} s")
     # never past the limit by more than 5%; below it, what a busy machine leaves the dispatchers
-    # (CI, beside other tests: under 47.5/s once on PostgreSQL): at least 85% of it still comes
-    assert 0.85 * rate <= measured <= 1.05 * rate
+    # (CI, beside other tests: under 47.5/s once on PostgreSQL, 40.2/s on SQLite at load 8 beside
+    # make run and the browser tests): at least 70% of it still comes, a limiter holding back a third fails
+    assert 0.70 * rate <= measured <= 1.05 * rate
     assert len(fake.accepted) == total and fake.duplicates() == []
     assert statuses(any_store) == {"sent": total}
 
