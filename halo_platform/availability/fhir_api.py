@@ -166,13 +166,14 @@ class Page:
 
 
 def bundle(page: Page, schedule: str, slots: list[tuple[dt.datetime, dt.datetime, str]]) -> dict:
-    """The searchset of `slots` (start, end, appointment type): `total` counts them all, the entries are the page's."""
+    """The searchset of `slots` (start, end, appointment type): `total` counts them all, the entries are the page's.
+    A Slot's type is a code of its serviceType, which is what a `service-type` token search matches."""
     entries = []
     for start, end, slot_type in slots[page.offset:page.offset + page.count]:
         ident = slot_id(schedule, slot_type, start)
         entries.append({"fullUrl": f"urn:uuid:{ident}", "search": {"mode": "match"}, "resource": {
             "resourceType": "Slot", "id": ident, "schedule": {"reference": f"Schedule/{schedule}"},
-            "serviceType": [{"text": slot_type}], "status": "free", "start": iso_z(start), "end": iso_z(end)}})
+            "serviceType": [{"coding": [{"code": slot_type}], "text": slot_type}], "status": "free", "start": iso_z(start), "end": iso_z(end)}})
     found = {"resourceType": "Bundle", "type": "searchset", "total": len(slots), "link": page.links(len(slots))}
     if entries:  # FHIR JSON has no empty arrays: a search matching nothing has no `entry`
         found["entry"] = entries
