@@ -405,4 +405,5 @@ def fhir_slots(request: Request, store: StoreResource = Depends(resource("store"
         message = public_error(exc)
         raise HTTPException(exc.http_status, {"error": message, "detail": outcome(message)}) from None
     # the type depends on Accept: a cache keeps one answer per Accept
-    return JSONResponse(found, media_type=media, headers={"Vary": "Accept"})
+    # FHIR (http.html, "Content Types and encodings"): an answer SHALL name its charset, HTTP's default being ISO-8859-1
+    return JSONResponse(found, media_type=f"{media}; charset=utf-8", headers={"Vary": "Accept"})

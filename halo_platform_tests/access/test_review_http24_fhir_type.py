@@ -38,4 +38,5 @@ def test_a_fhir_answer_is_typed_as_negotiated(app, params, accept, served):  # n
     headers = {"Accept": accept} if accept else {}
     answer = authorized_client(app).get("/fhir/Slot", params={"schedule": "Schedule/S1", **params}, headers=headers)
     assert answer.status_code == 200 and answer.json()["resourceType"] == "Bundle", answer.text
-    assert answer.headers["content-type"] == served and "accept" in answer.headers.get("vary", "").lower(), answer.headers
+    # FHIR (http.html, "Content Types and encodings"): an answer SHALL name its charset, UTF-8
+    assert answer.headers["content-type"] == f"{served}; charset=utf-8" and "accept" in answer.headers.get("vary", "").lower(), answer.headers

@@ -241,4 +241,4 @@ def test_a_search_asking_for_a_format_other_than_json_is_406(store, day, params,
 def test_json_formats_and_accepts_are_answered(store, day, params, headers, served):
     client = authorized_client(create_app({"store": store}), "availability:read")
     answer = client.get("/fhir/Slot", params={"schedule": "Schedule/S1", **params}, headers=headers)
-    assert answer.status_code == 200 and answer.headers["content-type"] == served, answer.text
+    assert answer.status_code == 200 and answer.headers["content-type"] == f"{served}; charset=utf-8", answer.text
