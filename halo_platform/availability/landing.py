@@ -382,16 +382,37 @@ def _ingest_s3(feed: Feed, landing: S3Landing, source: Path) -> str:
     md5, sha = hashlib.md5(data).hexdigest(), hashlib.sha256(data).hexdigest()  # noqa: S324 - compared with the ETag
     for name in (source.name, f"{source.stem}-{sha[:12]}{source.suffix}"):
         key = landing.prefix + name
-        with _s3(landing, f"list {landing.url}") as (client, _):
-            existing = [o for o in client.list_objects_v2(Bucket=landing.bucket, Prefix=key).get("Contents", []) if o["Key"] == key]
-        if not existing:
-            with _s3(landing, f"put {key}", len(data)) as (client, _):
-                if stored_etag(client.put_object(Bucket=landing.bucket, Key=key, Body=data)) is None:
-                    raise LandingReadError(f"S3 landing put {key}: the answer was not a whole 200 with an ETag")
+        etag = _etag_at(landing, key)
+        if etag is None and _put_new(landing, key, data):
             return f"s3://{landing.bucket}/{key}"
-        if existing[0]["ETag"].strip('"') == md5:
+        if (etag or _etag_at(landing, key)) == md5:
             return f"s3://{landing.bucket}/{key}"
     return f"s3://{landing.bucket}/{key}"
+
+
+def _etag_at(landing: S3Landing, key: str) -> str | None:
+    """The ETag of the object at `key`, None when there is none."""
+    with _s3(landing, f"list {landing.url}") as (client, _):
+        found = [o for o in client.list_objects_v2(Bucket=landing.bucket, Prefix=key).get("Contents", []) if o["Key"] == key]
+    return found[0]["ETag"].strip('"') if found else None
+
+
+def _put_new(landing: S3Landing, key: str, data: bytes) -> bool:
+    """PUT `data` at `key` if no object is there (If-None-Match: *); False when one is. Looked for
+    first, then put whatever was there: another `halo emr ingest` of that name landing in between
+    was overwritten, its content never processed."""
+    from botocore.exceptions import ClientError
+
+    with _s3(landing, f"put {key}", len(data)) as (client, _):
+        try:
+            answer = client.put_object(Bucket=landing.bucket, Key=key, Body=data, IfNoneMatch="*")
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "PreconditionFailed":
+                raise
+            return False
+    if stored_etag(answer) is None:
+        raise LandingReadError(f"S3 landing put {key}: the answer was not a whole 200 with an ETag")
+    return True
 
 
 def check_landable(feed: Feed, source: Path) -> None:
