@@ -124,3 +124,31 @@ def test_a_missing_bucket_or_refused_credentials_is_one_line_and_the_other_feeds
     assert result.exit_code != 0
     assert result.output.strip().splitlines() == [f"error: feed cloud: S3 landing list s3://{bucket}/clinic-a/: {named}; processed acme"]
     assert spans_on(store, "acme", "S1", DAY.isoformat()) == [(f"{DAY}T09:00Z", f"{DAY}T12:00Z")]
+
+
+@pytest.mark.parametrize("setting", [
+    "endpoint_url: 'http://'", "endpoint_url: 'https://s3 clinic-b.example'", "endpoint_url: 'http:///emr'",
+    "endpoint_url: 'http://[::1'", "endpoint_url: 'http://minio:port'", "landing: 's3://[emr/in/'"])
+def test_a_feed_whose_endpoint_or_landing_is_no_url_is_named_and_holds_back_no_other_feed(
+        s3_feed, store, tmp_path, monkeypatch, setting):  # noqa: F811
+    """A new clinic's feed with an endpoint_url of no host (`http://`), a space in it, an IPv6 address
+    not closed: botocore's (or urlsplit's) ValueError came out of every sensor tick and of `halo emr
+    process`, no feed processed; `[::1` also made every other feed's object unreadable (each read
+    resolves its landing through every feed's). Now that feed is named, the others are processed."""
+    new = {"landing": "'s3://emr-landing/clinic-b/'", "endpoint_url": f"'{s3_feed.endpoint_url}'"}
+    key, _, value = setting.partition(": ")
+    new[key] = value
+    feeds = tmp_path / "feeds-new-clinic.yaml"
+    feeds.write_text("feeds:\n  acme: {format: acme}\n"
+                     f"  cloud: {{format: acme, landing: 's3://emr-landing/clinic-a/', endpoint_url: '{s3_feed.endpoint_url}'}}\n"
+                     f"  newclinic: {{format: acme, landing: {new['landing']}, endpoint_url: {new['endpoint_url']}}}\n")
+    monkeypatch.setenv("HALO_FEEDS_FILE", str(feeds))
+    put(s3_feed, "clinic-a/hours.jsonl", HOURS.encode())
+    land("acme", "hours.jsonl", HOURS)
+    assert [k.split("@")[0] for k in sensor_keys(store)] == ["acme/hours.jsonl", "cloud/hours.jsonl"]
+    result = CliRunner().invoke(cli, ["emr", "process", "--as-of", DAY.isoformat(), "--horizon-days", "1"])
+    (line,) = result.output.strip().splitlines()
+    assert result.exit_code != 0 and line.startswith("error: feed newclinic: ") and line.endswith("; processed acme, cloud"), line
+    assert "must be" in line
+    for feed in ("acme", "cloud"):
+        assert spans_on(store, feed, "S1", DAY.isoformat()) == [(f"{DAY}T09:00Z", f"{DAY}T12:00Z")]
