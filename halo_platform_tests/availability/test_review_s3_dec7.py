@@ -152,3 +152,20 @@ def test_a_feed_whose_endpoint_or_landing_is_no_url_is_named_and_holds_back_no_o
     assert "must be" in line
     for feed in ("acme", "cloud"):
         assert spans_on(store, feed, "S1", DAY.isoformat()) == [(f"{DAY}T09:00Z", f"{DAY}T12:00Z")]
+
+
+@pytest.mark.parametrize("landing_url, prefix", [("s3://emr-landing/clinic-a", "clinic-a/"), ("s3://emr-landing", "")])
+def test_a_landing_without_its_trailing_slash_is_the_folder_and_ingest_puts_there(
+        s3_feed, store, tmp_path, monkeypatch, landing_url, prefix):  # noqa: F811
+    """`s3://bucket/clinic-a` is the folder `clinic-a/` (not every key starting `clinic-a`: not
+    `clinic-ab/...`); `s3://bucket` is the bucket's root."""
+    feeds = tmp_path / "feeds-no-slash.yaml"
+    feeds.write_text(f"feeds:\n  cloud: {{format: acme, landing: '{landing_url}', endpoint_url: '{s3_feed.endpoint_url}'}}\n")
+    monkeypatch.setenv("HALO_FEEDS_FILE", str(feeds))
+    put(s3_feed, "clinic-ab/booking.jsonl", booking(DAY).encode())
+    source = tmp_path / "hours.jsonl"
+    source.write_text(HOURS)
+    assert landing.ingest(get_feed("cloud"), source) == f"s3://emr-landing/{prefix}hours.jsonl"
+    assert [k.split("@")[0] for k in sensor_keys(store)] == ["cloud/hours.jsonl"]
+    assert process(store, DAY.isoformat(), 2).files == 1
+    assert spans_on(store, "cloud", "S1", DAY.isoformat()) == [(f"{DAY}T09:00Z", f"{DAY}T12:00Z")]
