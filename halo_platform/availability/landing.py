@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from types import SimpleNamespace
 from typing import Any
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import urlsplit
 
 from halo_platform.availability.bulk_sql import Codec
 from halo_platform.availability.feeds import Feed, load_feeds
@@ -37,6 +37,7 @@ from halo_platform.core.files import fsync_folder, replaced_whole
 from halo_platform.core.request_deadline import TimedDeadline, transfer_seconds, watching_new_sockets
 from halo_platform.core.s3 import stored_etag
 from halo_platform.core.settings import get_settings
+from halo_platform.core.text import http_url
 
 log = logging.getLogger(__name__)
 
@@ -57,36 +58,19 @@ def s3_landing(feed: Feed) -> S3Landing | None:
     landing = feed.options.get("landing")
     if landing is None:
         return None
-    parts = _url_parts(landing)
+    try:
+        parts = urlsplit(str(landing))
+    except ValueError:  # `s3://[emr/in/`: a bracket not closed
+        parts = None
     if parts is None or parts.scheme != "s3" or not parts.netloc or parts.query or parts.fragment:
         raise HaloError(f"feed {feed.name}: landing must be s3://bucket/prefix/, got {landing!r}")
     prefix = parts.path.lstrip("/")
     endpoint = feed.options.get("endpoint_url")
-    if endpoint is not None and not _http_url(endpoint):
+    # as botocore takes one: `http://`, `http:///emr` or a space in the host were its ValueError at every call,
+    # out of the sensor's tick and `halo emr process` for every feed (`http://minio:port` its EndpointResolutionError)
+    if endpoint is not None and (http_url(str(endpoint)) is None or any(c.isspace() for c in str(endpoint))):
         raise HaloError(f"feed {feed.name}: endpoint_url must be an http(s) URL")
     return S3Landing(parts.netloc, prefix if not prefix or prefix.endswith("/") else prefix + "/", endpoint and str(endpoint))
-
-
-def _url_parts(url: object) -> SplitResult | None:
-    """`url` split, None when it cannot be (`http://[::1`, an IPv6 address not closed)."""
-    try:
-        return urlsplit(str(url))
-    except ValueError:
-        return None
-
-
-def _http_url(url: object) -> bool:
-    """Whether `url` is an http(s) URL with a host (and a port, if any, of digits), as botocore takes
-    one: `http://`, `http:///emr` or a space in the host were its ValueError at every call, out of the
-    sensor's tick and `halo emr process` for every feed (`http://minio:port` its EndpointResolutionError)."""
-    parts = _url_parts(url)
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in str(url)):
-        return False
-    try:
-        parts.port  # noqa: B018 - raises for a port not of digits, or out of range
-    except ValueError:
-        return False
-    return True
 
 
 # The time of an S3 landing's call (to connect, for each read, and as a whole), and a second more per

@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any
+from urllib.parse import SplitResult, urlsplit
 
 from halo_platform.core.errors import HaloError
 
@@ -213,3 +214,15 @@ def plain_number(text: str) -> float | None:
     also reads `1_000`, other scripts' digits (`٣` as 3), an exponent (`1e-320`, a subnormal), a
     sign (`-0`), `inf` and `nan`."""
     return float(text) if _PLAIN_NUMBER.fullmatch(text) else None
+
+
+def http_url(url: str) -> SplitResult | None:
+    """The parts of `url` when it is an http(s) URL with a host and, if it gives one, a port that reads
+    as a number (clients take it apart so); else None (an IPv6 bracket not closed, `localhost:3000`
+    without its scheme, `http://`, `http://minio:port`)."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - reading it checks it
+    except ValueError:
+        return None
+    return parts if parts.scheme in ("http", "https") and parts.hostname else None

@@ -20,7 +20,6 @@ from __future__ import annotations
 import os
 import socket
 import time
-import urllib.parse
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -32,7 +31,7 @@ from halo_platform.core.models import utcnow
 from halo_platform.core.redact import mask_text
 from halo_platform.core.settings import get_settings
 from halo_platform.core.store import StoreResource
-from halo_platform.core.text import check_name, cut, echo
+from halo_platform.core.text import check_name, cut, echo, http_url
 from halo_platform.reports import audit
 from halo_platform.reports.assets import DEFAULT_TIMEZONE, job_name, run_config, run_tags
 from halo_platform.reports.task import PayloadError, RunContext, Task, get_task
@@ -311,15 +310,11 @@ def _client() -> Any:
     from dagster_graphql import DagsterGraphQLClient
 
     url = get_settings().dagster_ui_url
-    try:
-        parts = urllib.parse.urlsplit(url)
-        port = parts.port
-    except ValueError:  # an unclosed IPv6 bracket, a port that is no number
-        parts, port = None, None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+    parts = http_url(url)
+    if parts is None:
         raise DagsterUnavailable(f"could not submit the run to the Dagster webserver at {mask_text(url)}: DAGSTER_UI_URL must be"
                                  " its http(s) URL, such as http://127.0.0.1:3000")
-    return DagsterGraphQLClient(parts.hostname, port_number=port, use_https=parts.scheme == "https",
+    return DagsterGraphQLClient(parts.hostname, port_number=parts.port, use_https=parts.scheme == "https",
                                 path_prefix=parts.path.rstrip("/"), timeout=SUBMIT_TIMEOUT)
 
 
