@@ -9,6 +9,7 @@ bookkeeping of which dates a run touched; the work is set-based, never per parti
 
 
 import datetime as dt
+from collections.abc import Iterator
 
 import dagster as dg
 
@@ -16,13 +17,16 @@ from halo_platform.availability import pipeline, service
 from halo_platform.availability.feeds import load_feeds
 from halo_platform.core.errors import fail_once
 from halo_platform.core.failures import masked
+from halo_platform.core.redact import mask_text
 from halo_platform.core.store import StoreResource
 
 GROUP = "availability"
 OWNERS = ["team:availability"]
 DATE_START = "2026-11-01"
 DATE_END_OFFSET = 180  # partitions exist up to today + 180 days: the horizon plus room for an --as-of ahead
-TAGS = {"owner": "availability", "domain": "availability", "halo/emr-processing": "true"}
+# Dagster's retry of a failed run runs every step again: from the failed step (its default), a run failing at
+# its end on a file it could not read (`next_available_slots`) was retried without reading the file again
+TAGS = {"owner": "availability", "domain": "availability", "halo/emr-processing": "true", "dagster/retry_strategy": "ALL_STEPS"}
 
 
 def feed_names() -> tuple[str, ...]:
@@ -100,18 +104,33 @@ def scheduling_items(context: dg.AssetExecutionContext, config: EmrProcessingCon
     """The newest version of every scheduling item (appointments, time off, working hours,
     schedules, slots) per (feed, item id), tombstones included; grain: one row per item.
     Ingests the run's landed files (each processed once), quarantines bad records, and
-    records the provider-dates the changes dirty."""
+    records the provider-dates the changes dirty. Files that cannot be read (no fault of theirs)
+    stay pending and are named in `unread`: the other files' spans and slots are computed, then
+    the run fails (`next_available_slots`), so that it is retried."""
     feeds = load_feeds()
     totals = pipeline.ProcessSummary()
-    per_feed = {}
+    per_feed, unread = {}, {}
     batches = [(feeds[name], pipeline.pending_files(store, feeds[name], config.files)) for name in run_feeds(context)]
-    for name, result in pipeline.ingest_feeds(store, batches).items():
+    try:
+        results = pipeline.ingest_feeds(store, batches)
+    except pipeline.UnreadFiles as exc:
+        results, unread = exc.results, {"unread": mask_text(str(exc))}
+        context.log.error(unread["unread"])
+    for name, result in results.items():
         per_feed[name] = f"{result.files} files, {result.events} events, {result.quarantined} quarantined, {result.items_changed} changed"
         totals.add(pipeline.ProcessSummary(result.files, result.events, result.quarantined, result.items_changed, 0))
         context.log.info(f"{name}: {per_feed[name]}")
     return dg.MaterializeResult(metadata={
         "files": totals.files, "events": totals.events, "quarantined": totals.quarantined,
-        "items_changed": totals.items_changed, "feeds": dg.MetadataValue.json(per_feed)})
+        "items_changed": totals.items_changed, "feeds": dg.MetadataValue.json(per_feed), **unread})
+
+
+def unread_in_run(context: dg.AssetExecutionContext) -> str | None:
+    """The files this run's `scheduling_items` could not read (its `unread`), if any: its
+    materializations are the run's first, the other assets depending on it."""
+    first = context.instance.get_records_for_run(context.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION, limit=1).records
+    found = first[0].asset_materialization if first else None
+    return found.metadata["unread"].value if found and found.asset_key == scheduling_items.key and "unread" in found.metadata else None
 
 
 @dg.asset(
@@ -143,15 +162,18 @@ def available_spans(context: dg.AssetExecutionContext, config: EmrProcessingConf
 # of Dagster's SQLite storage). A partitioned run refreshes the slots of the feeds of its partitions.
 @dg.asset(deps=[available_spans], group_name=GROUP, owners=OWNERS, kinds={"python", "sql"})
 @masked
-def next_available_slots(context: dg.AssetExecutionContext, config: EmrProcessingConfig, store: StoreResource) -> dg.MaterializeResult:
+def next_available_slots(context: dg.AssetExecutionContext, config: EmrProcessingConfig, store: StoreResource) -> Iterator[dg.MaterializeResult]:
     """Earliest bookable slot per (feed, provider, appointment type) under the feed's slot rules
     (duration, buffers, notice, alignment, max days ahead), within two weeks of the run; grain:
-    one row per provider and appointment type. Refreshed for the feeds of the run's partitions."""
+    one row per provider and appointment type. Refreshed for the feeds of the run's partitions.
+    The run's last step: it fails, once the slots are refreshed, when files were left unread."""
     as_of, _ = config.window(context)
     after = max(pipeline.utcnow(), pipeline.first_instant(as_of))  # a window ahead: its first day's slots, in every zone
     feeds = run_feeds(context)
-    return dg.MaterializeResult(metadata={"slots": sum(service.refresh_next_slots(store, name, after) for name in feeds),
-                                          "feeds": ", ".join(feeds)})
+    yield dg.MaterializeResult(metadata={"slots": sum(service.refresh_next_slots(store, name, after) for name in feeds),
+                                         "feeds": ", ".join(feeds)})
+    if unread := unread_in_run(context):
+        raise pipeline.LandingReadError(unread)
 
 
 ASSETS = (scheduling_items, available_spans, next_available_slots)

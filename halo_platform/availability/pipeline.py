@@ -246,9 +246,18 @@ def ingest_feeds(store: StoreResource, batches: list[tuple[Feed, list[PendingFil
         pool.shutdown(cancel_futures=True)
     if unread:
         # the run fails, so that it is retried; every other file went through
-        raise LandingReadError(f"{len(unread)} landed file(s) not read, left pending: "
-                               + "; ".join(f"{relpath}: {exc}" for relpath, exc in unread)) from unread[0][1]
+        raise UnreadFiles(unread, results) from unread[0][1]
     return results
+
+
+class UnreadFiles(LandingReadError):
+    """Landed files `ingest_feeds` could not read, left pending, with what it applied of the
+    others (`results`): their spans are still to be recomputed."""
+
+    def __init__(self, unread: list[tuple[str, BaseException]], results: dict[str, ApplyResult]) -> None:
+        super().__init__(f"{len(unread)} landed file(s) not read, left pending: "
+                         + "; ".join(f"{relpath}: {exc}" for relpath, exc in unread))
+        self.results = results
 
 
 PARALLEL_SPANS_DIRTY_ROWS = 2000  # below this many dirty ranges, one transaction per feed is quicker than workers
