@@ -5,8 +5,9 @@ processing; what was processed is recorded in `emr_processed_files` (path + sha2
 ETag on S3), so a file is processed once per content: one replaced with new content is processed again.
 
 An S3 object is read in place: `S3Object` stands where a landed file's `Path` does (name,
-`read_bytes`, `stat`, `match`), and `read_bytes`/`read_head`/`received_at` take either a
-local path or the object's `s3://bucket/key` URL."""
+`read_bytes`, `stat`, `match`), and `read_head`/`received_at`/`record_received` take either. The
+object carries the landing it was listed from: two feeds may land at the same `s3://bucket/prefix/`
+of two stores (endpoint_url), and its URL alone read one feed's object from the other's store."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from halo_platform.availability.bulk_sql import Codec
-from halo_platform.availability.feeds import Feed, load_feeds
+from halo_platform.availability.feeds import Feed
 from halo_platform.availability.feeds.base import storable_text
 from halo_platform.availability.tables import ProcessedFile
 from halo_platform.core.errors import HaloError
@@ -190,7 +191,20 @@ class S3Object:
         return SimpleNamespace(st_size=self.size, st_mtime=self.last_modified.timestamp())
 
     def read_bytes(self) -> bytes:
-        return read_bytes(str(self), self.size, self.etag)
+        """The listed content: its `size` bytes, of its listed `etag`.
+        botocore checks a body against its Content-Length only: an answer without one (in chunks, or
+        ended by closing the connection) cut off was handed over as the whole object, processed and
+        recorded as done. Fewer bytes (or more) than listed is a LandingReadError: the object stays pending.
+        So is an object replaced since it was listed (S3 answers the GET's If-Match with 412): its new
+        content, of the same size, was processed and recorded under the listed ETag."""
+        # the body streams after the call answered: its read fails like the call (a timeout, a reset), within a time of its size
+        with _s3(self.landing, f"get {self}") as (client, deadline):
+            answer = client.get_object(Bucket=self.landing.bucket, Key=self.key, IfMatch=f'"{self.etag}"')
+            deadline.renew(transfer_seconds(S3_TIMEOUT, answer.get("ContentLength", self.size)))  # an answer in chunks has none
+            data = answer["Body"].read()
+        if len(data) != self.size:
+            raise LandingReadError(f"S3 landing get {self}: {len(data)} bytes read, {self.size} listed")
+        return data
 
     def __str__(self) -> str:
         return f"s3://{self.landing.bucket}/{self.key}"
@@ -217,16 +231,6 @@ class PendingFile:
     @property
     def relpath(self) -> str:
         return relpath(self.feed, self.path)
-
-    @property
-    def size(self) -> int | None:
-        """An S3 object's listed size, which a read of it must give; None for a local file."""
-        return self.path.size if isinstance(self.path, S3Object) else None
-
-    @property
-    def etag(self) -> str | None:
-        """An S3 object's listed ETag, which a read of it asks for; None for a local file."""
-        return self.path.etag if isinstance(self.path, S3Object) else None
 
 
 RECORDED_PATH_LENGTH = ProcessedFile.path.type.length
@@ -272,55 +276,14 @@ def _sha256(path: str, _identity: str) -> str:
     return digest.hexdigest()
 
 
-def _valid_landing(feed: Feed) -> S3Landing | None:
-    """`s3_landing(feed)`, None for a misconfigured one (that feed's own listing names it): a new
-    feed's endpoint_url without its scheme made every object of every other feed unreadable."""
-    try:
-        return s3_landing(feed)
-    except HaloError:
-        return None
-
-
-def _object_location(location: str) -> tuple[S3Landing, str]:
-    """The landing (of the feed whose prefix holds it, the longest such prefix: a feed's objects
-    lie directly under its own prefix, never deeper under another's) and key of an `s3://bucket/key` URL."""
-    landings = [landing for feed in load_feeds().values() if (landing := _valid_landing(feed)) and location.startswith(landing.url)]
-    if not landings:
-        raise HaloError(f"{location}: no feed lands there")
-    landing = max(landings, key=lambda found: len(found.url))
-    return landing, location.removeprefix(f"s3://{landing.bucket}/")
-
-
-def read_bytes(location: str, size: int | None = None, etag: str | None = None) -> bytes:
-    """A landed file's content; of an S3 object, its `size` bytes when its listed size is given,
-    and the content of its listed `etag` when that is given.
-    botocore checks a body against its Content-Length only: an answer without one (in chunks, or
-    ended by closing the connection) cut off was handed over as the whole object, processed and
-    recorded as done. Fewer bytes (or more) than listed is a LandingReadError: the object stays pending.
-    So is an object replaced since it was listed (S3 answers the GET's If-Match with 412): its new
-    content, of the same size, was processed and recorded under the listed ETag."""
-    if not location.startswith("s3://"):
-        return Path(location).read_bytes()
-    landing, key = _object_location(location)
-    # the body streams after the call answered: its read fails like the call (a timeout, a reset), within a time of its size
-    with _s3(landing, f"get {location}") as (client, deadline):
-        answer = client.get_object(Bucket=landing.bucket, Key=key, **({"IfMatch": f'"{etag}"'} if etag else {}))
-        deadline.renew(transfer_seconds(S3_TIMEOUT, answer.get("ContentLength", size or 0)))  # an answer in chunks has none
-        data = answer["Body"].read()
-    if size is not None and len(data) != size:
-        raise LandingReadError(f"S3 landing get {location}: {len(data)} bytes read, {size} listed")
-    return data
-
-
-def read_head(location: str, size: int) -> bytes:
+def read_head(path: Path | S3Object, size: int) -> bytes:
     """The first `size` bytes (b"" when unreadable: it only illustrates a quarantined file)."""
     try:
-        if not location.startswith("s3://"):
-            with open(location, "rb") as fh:
+        if not isinstance(path, S3Object):
+            with open(path, "rb") as fh:
                 return fh.read(size)
-        landing, key = _object_location(location)
-        with _s3(landing, f"get {location}", size) as (client, _):
-            return client.get_object(Bucket=landing.bucket, Key=key, Range=f"bytes=0-{size - 1}")["Body"].read()
+        with _s3(path.landing, f"get {path}", size) as (client, _):
+            return client.get_object(Bucket=path.landing.bucket, Key=path.key, Range=f"bytes=0-{size - 1}")["Body"].read()
     except (OSError, HaloError):
         return b""
 
@@ -337,18 +300,17 @@ def arrived(stat: os.stat_result) -> dt.datetime:
     return _naive_utc(stat.st_ctime)
 
 
-def received_at(location: str) -> dt.datetime:
+def received_at(path: Path | S3Object) -> dt.datetime:
     """When a file landed, naive UTC: a local file's `arrived`; an S3 object's LastModified, which
     its upload sets and nothing else can."""
-    if not location.startswith("s3://"):
-        return arrived(os.stat(location))
-    landing, key = _object_location(location)
-    with _s3(landing, f"head {location}") as (client, _):
-        head = client.head_object(Bucket=landing.bucket, Key=key)
+    if not isinstance(path, S3Object):
+        return arrived(os.stat(path))
+    with _s3(path.landing, f"head {path}") as (client, _):
+        head = client.head_object(Bucket=path.landing.bucket, Key=path.key)
     return head["LastModified"].astimezone(dt.UTC).replace(tzinfo=None)
 
 
-def record_received(codec: Codec, feed: str, files: list[tuple[str, str, str]], seen_at: dt.datetime | None = None) -> None:
+def record_received(codec: Codec, feed: str, files: list[tuple[str, str, Path | S3Object]], seen_at: dt.datetime | None = None) -> None:
     """Stamp the processed-file rows of `files` (relpath, sha256, landed path) with when they landed
     and a local file's `identity`. `seen_at` (naive UTC): when a content landing again was seen,
     the earliest it became current (`tables.became_current`): an S3 object's LastModified is in
@@ -362,18 +324,18 @@ def record_received(codec: Codec, feed: str, files: list[tuple[str, str, str]], 
     codec.execute_many("UPDATE emr_processed_files SET received_at = ?, file_identity = ? WHERE feed = ? AND path = ? AND sha256 = ?", rows)
 
 
-def _received_if_unchanged(path: str, sha: str) -> tuple[dt.datetime | None, str | None]:
+def _received_if_unchanged(path: Path | S3Object, sha: str) -> tuple[dt.datetime | None, str | None]:
     """When the processed content landed and the local file's `identity`, read before the content is
     hashed again; NULLs for a local file whose content changed since it was hashed (still being
     written): they are then a later content's, and recorded they would make that content look
     processed (`scan`), so it would never be; NULLs too for a file or object deleted since it was read
     (its content was processed). An S3 object has no identity (its ETag is its sha256)."""
     try:
-        if path.startswith("s3://"):
+        if isinstance(path, S3Object):
             return received_at(path), None
         stat = os.stat(path)
         state = identity(stat)
-        if _sha256(path, state) != sha:
+        if _sha256(str(path), state) != sha:
             return None, None
     except FileNotFoundError:
         return None, None

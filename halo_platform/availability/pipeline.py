@@ -24,7 +24,7 @@ from halo_platform.availability.landing import (
     LandingReadError,
     PendingFile,
     Processed,
-    read_bytes,
+    S3Object,
     read_head,
     record_identities,
     record_received,
@@ -92,7 +92,7 @@ def pending_files(store: StoreResource, feed: Feed, only: list[str] | None = Non
         back = [f for f in known if f.sha256 != processed[f.relpath].current]  # a content landed again: now the current one
         with store.write() as conn:
             record_identities(Codec(conn), [f for f in known if f not in back])
-            record_received(Codec(conn), feed.name, [(f.relpath, f.sha256, str(f.path)) for f in back], utcnow().replace(tzinfo=None))
+            record_received(Codec(conn), feed.name, [(f.relpath, f.sha256, f.path) for f in back], utcnow().replace(tzinfo=None))
     return [f for f in files if only is None or f.relpath in only]
 
 
@@ -107,7 +107,7 @@ def parse_file(feed: Feed, file: PendingFile) -> Parsed:
 QUARANTINED_HEAD_BYTES = 4096  # of a file quarantined whole: enough to recognise it, the file itself stays landed
 
 
-def file_head(path: str) -> bytes:
+def file_head(path: Path | S3Object) -> bytes:
     return read_head(path, QUARANTINED_HEAD_BYTES)
 
 
@@ -116,21 +116,21 @@ def file_head(path: str) -> bytes:
 COLUMNAR_MIN_BYTES = 1 << 20
 
 
-def load_file(fmt: str, path: str, relpath: str, sha256: str, size: int | None = None, etag: str | None = None,
-              threads: int | None = None) -> LandedFile:
+def load_file(fmt: str, path: Path | S3Object, relpath: str, sha256: str, threads: int | None = None) -> LandedFile:
     """Parse one landed file into columns (runs in a worker process for big batches): column-wise
     where the format can, with at most `threads` DuckDB threads, else record by record. A file
     that cannot be parsed at all becomes one quarantine record instead of stopping the batch.
     A file that cannot be read raises: that is no fault of the file (S3 throttling, a share gone
-    away, an S3 object read short of its listed `size` or replaced since it was listed with `etag`),
-    which stays pending for the retried run; quarantined, it was recorded as processed."""
+    away, an S3 object read short of its listed size or replaced since it was listed), which stays
+    pending for the retried run; quarantined, it was recorded as processed. An S3 object is read
+    at the landing it was listed from (another feed may land at its URL in another store)."""
     from halo_platform.availability.feeds import adapter
 
     feed_format = adapter(fmt)
-    data, name = read_bytes(path, size, etag), Path(path).name  # a local file, or an S3 object read in place
+    data, name = path.read_bytes(), path.name  # a local file, or an S3 object read in place
     sha256 = sha256 or hashlib.sha256(data).hexdigest()  # a file not readable while listed (UNREAD): what was read
     try:
-        templates = name_matches(Path(path).name, feed_format.template_patterns)
+        templates = name_matches(name, feed_format.template_patterns)
         columns = feed_format.columns(data, name, threads) if feed_format.columns and len(data) >= COLUMNAR_MIN_BYTES else None
         landed = ((LandedFile.from_columns(relpath, sha256, columns) if columns else None)
                   or LandedFile.from_parsed(relpath, sha256, feed_format.parse(data, name), templates))
@@ -147,7 +147,7 @@ TRANSIENT_STORE_ERRORS = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc
 TRANSIENT_ERRORS = (*TRANSIENT_STORE_ERRORS, LandingReadError, OSError)
 
 
-def apply_batch(store: StoreResource, feed: str, parsed: list[LandedFile], paths: dict[str, str]) -> ApplyResult:
+def apply_batch(store: StoreResource, feed: str, parsed: list[LandedFile], paths: dict[str, Path | S3Object]) -> ApplyResult:
     """Apply the parsed files of one feed in one transaction. When that fails on their data,
     each file is applied in its own, and a file that fails alone is quarantined whole and
     recorded as processed: one bad file never holds back the others."""
@@ -211,7 +211,7 @@ def ingest_feeds(store: StoreResource, batches: list[tuple[Feed, list[PendingFil
     parsing, two threads, load 5-6)."""
     from concurrent.futures import Executor, ThreadPoolExecutor
 
-    args = {feed.name: [(feed.format, str(f.path), f.relpath, f.sha256, f.size, f.etag) for f in files] for feed, files in batches}
+    args = {feed.name: [(feed.format, f.path, f.relpath, f.sha256) for f in files] for feed, files in batches}
     size = sum(size for _, files in batches for f in files if (size := _size(f)) < COLUMNAR_MIN_BYTES)
     workers = max(1, min(sum(len(a) for a in args.values()), os.cpu_count() or 1))
     pool: Executor

@@ -59,20 +59,20 @@ def test_a_file_that_cannot_be_read_fails_the_run_stays_pending_and_holds_back_n
     it whole and recorded it as processed: its events were lost for good."""
     land("acme", "hours.jsonl", hours("09:00", "2026-11-01T00:00:00Z"))
     land("acme", "booking.jsonl", BOOKING)
-    real = pipeline.read_bytes
+    real = pipeline.load_file
 
-    def unreadable(location, size, etag=None):
-        if location.endswith("hours.jsonl"):
-            raise PermissionError(13, "Permission denied", location)
-        return real(location, size, etag)
+    def unreadable(fmt, path, *args):
+        if path.name == "hours.jsonl":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(fmt, path, *args)
 
-    monkeypatch.setattr(pipeline, "read_bytes", unreadable)
+    monkeypatch.setattr(pipeline, "load_file", unreadable)
     with pytest.raises(Exception, match=r"acme/hours\.jsonl.*Permission denied"):
         process(store, DAY, 1)
     assert quarantined(store, "acme") == []
     assert [f.relpath for f in pipeline.pending_files(store, get_feed("acme"))] == ["acme/hours.jsonl"]
 
-    monkeypatch.setattr(pipeline, "read_bytes", real)
+    monkeypatch.setattr(pipeline, "load_file", real)
     assert process(store, DAY, 1).files == 1
     assert spans_on(store, "acme", "P1", DAY) == [(f"{DAY}T09:00Z", f"{DAY}T10:00Z"), (f"{DAY}T10:30Z", f"{DAY}T12:00Z")]
 

@@ -134,9 +134,10 @@ def test_halo_emr_process_reports_an_s3_object_it_cannot_read_in_one_line(s3_fee
     from halo_platform.cli import cli
 
     s3_feed.client().put_object(Bucket="emr-landing", Key="clinic-a/hours.jsonl", Body=HOURS.encode())
+    from halo_platform.availability.landing import S3Object
     from halo_platform_tests.availability.test_s3_landing import failing_reads
 
-    monkeypatch.setattr(pipeline, "read_bytes", failing_reads(s3_feed, lambda location: True))
+    monkeypatch.setattr(S3Object, "read_bytes", failing_reads(s3_feed, lambda location: True))
     result = CliRunner().invoke(cli, ["emr", "process", "--as-of", MONDAY.isoformat(), "--horizon-days", "3"])
     assert result.exit_code == 2, result.output
     assert result.output.strip().splitlines() == [

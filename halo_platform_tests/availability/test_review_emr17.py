@@ -48,7 +48,7 @@ def test_a_file_deleted_after_the_run_read_it_is_still_applied(halo_env, store, 
 
     def read_then_deleted(fmt, path, *args):
         loaded = real(fmt, path, *args)
-        if path.endswith("booking.jsonl"):
+        if path.name == "booking.jsonl":
             os.unlink(path)
         return loaded
 
@@ -91,7 +91,7 @@ def test_an_s3_object_deleted_after_the_run_read_it_is_still_applied(s3_feed, st
 
     def read_then_deleted(fmt, path, *args):
         loaded = real(fmt, path, *args)
-        if path.endswith("booking.jsonl"):
+        if path.name == "booking.jsonl":
             s3_feed.delete_object(Bucket="emr-landing", Key="clinic-a/booking.jsonl")
         return loaded
 

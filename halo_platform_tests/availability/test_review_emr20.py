@@ -53,8 +53,8 @@ def test_an_object_answered_cut_off_is_not_processed_and_stays_pending(cut_off, 
 
 
 def test_every_read_of_an_object_cut_off_fails(cut_off, s3_server):
-    """Planning reads the listed object (`S3Object.read_bytes`), processing its `s3://` location with
-    the listed size: both fail on a short answer."""
+    """Planning reads the listed object (`S3Object.read_bytes`), and so does processing (`load_file`):
+    both fail on a short answer."""
     s3_server.client().put_object(Bucket="emr-landing", Key=KEY, Body=(HOURS * 2).encode())
     cut_off(GET, head=CUT_OFF, lines=0, times=2)
     (listed,) = landing.landed(get_feed("cloud"))
@@ -62,7 +62,7 @@ def test_every_read_of_an_object_cut_off_fails(cut_off, s3_server):
     with pytest.raises(landing.LandingReadError, match=message):
         listed.read_bytes()
     with pytest.raises(landing.LandingReadError, match=message):
-        landing.read_bytes(str(listed), listed.size)
+        pipeline.load_file("acme", listed, "cloud/week.jsonl", listed.etag)
 
 
 A = HOURS + "first content, not json\n"

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from halo_platform.availability import pipeline
 from halo_platform.availability.feeds import get_feed
 from halo_platform.availability.freshness import freshness
-from halo_platform.availability.landing import pending, s3_landing
+from halo_platform.availability.landing import S3Object, pending, s3_landing
 from halo_platform.availability.pipeline import processed_files
 from halo_platform.availability.sensors import emr_landing_sensor
 from halo_platform.availability.service import quarantined
@@ -170,14 +170,14 @@ def test_a_transient_s3_error_while_an_object_is_read_fails_the_run_and_leaves_t
     process(store, day.isoformat(), 2)
     client.put_object(Bucket="emr-landing", Key="clinic-a/booking.jsonl", Body=booking(day).encode())
     client.put_object(Bucket="emr-landing", Key="clinic-a/late.jsonl", Body=booking(day).replace("B1", "B2").replace("T10:", "T11:").encode())
-    real = pipeline.read_bytes
-    monkeypatch.setattr(pipeline, "read_bytes", failing_reads(s3_feed, lambda location: location.endswith("/booking.jsonl")))
+    real = S3Object.read_bytes
+    monkeypatch.setattr(S3Object, "read_bytes", failing_reads(s3_feed, lambda location: location.endswith("/booking.jsonl")))
     with pytest.raises(Exception, match=r"S3 landing get s3://emr-landing/clinic-a/booking\.jsonl: SlowDown"):
         process(store, day.isoformat(), 2)
     assert quarantined(store, "cloud") == []
     assert [f.relpath for f in pipeline.pending_files(store, get_feed("cloud"))] == ["cloud/booking.jsonl"]  # late.jsonl went through
 
-    monkeypatch.setattr(pipeline, "read_bytes", real)
+    monkeypatch.setattr(S3Object, "read_bytes", real)
     assert process(store, day.isoformat(), 2).files == 1  # S3 is fine again
     assert spans_on(store, "cloud", "S1", day.isoformat()) == [(f"{day}T09:00Z", f"{day}T10:00Z")]
     assert quarantined(store, "cloud") == []
@@ -206,16 +206,16 @@ def test_an_object_replaced_with_new_content_is_processed_again(s3_feed, store):
 
 
 def failing_reads(s3_feed, when):  # noqa: ANN001, ANN201
-    """`pipeline.read_bytes` with the S3 server answering 503 to every request of a read of a
-    location `when` picks (the server's switches fail every request: one read at a time)."""
-    real, one_at_a_time = pipeline.read_bytes, threading.Lock()
+    """`S3Object.read_bytes` with the S3 server answering 503 to every request of a read of an
+    object whose location `when` picks (the server's switches fail every request: one read at a time)."""
+    real, one_at_a_time = S3Object.read_bytes, threading.Lock()
 
-    def read(location, size, etag=None):  # noqa: ANN001, ANN202
+    def read(listed):  # noqa: ANN001, ANN202
         with one_at_a_time:
-            if when(location):
+            if when(str(listed)):
                 s3_feed.switches.error_status, s3_feed.switches.error_count = 503, 10
             try:
-                return real(location, size, etag)
+                return real(listed)
             finally:
                 s3_feed.switches.error_status, s3_feed.switches.error_count = None, None
     return read

@@ -1,0 +1,81 @@
+"""S3 landing review (Dec 7, b): two feeds landing at the same `s3://bucket/prefix/` of two
+stores (endpoint_url), each read from its own; listings of an S3-compatible store or proxy that
+omit the ETag or give a weak one (W/"..."). Held to emr.md's "S3 landing" and "Nothing stops
+the pipeline", against moto's S3 server (two of them: one in a process of its own, as moto holds
+its buckets per process)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import pickle
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import boto3
+import pytest
+
+from halo_platform.availability import pipeline
+from halo_platform.availability.feeds import get_feed
+from halo_platform.availability.service import quarantined
+from halo_platform_tests.availability.helpers import process, spans_on
+from halo_platform_tests.availability.test_s3_landing import HOURS
+
+DAY = (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=2)).isoformat()
+OTHER_HOURS = HOURS.replace('"S1"', '"S2"').replace("12:00", "17:00")
+
+# moto's S3 server (the suite's S3Server) in a process of its own: its port on the first line
+_SERVE = ("import sys\nfrom halo_platform_tests.servers.s3 import S3Server\n"
+          "server = S3Server(0).start()\nprint(server.port, flush=True)\nsys.stdin.read()\n")
+
+
+@pytest.fixture
+def other_store(s3_server) -> Iterator[str]:  # noqa: ARG001 - its credentials and region in the environment
+    """The endpoint_url of a second S3 store, with its own bucket `emr-landing` (moto's buckets are
+    one per process, and bucket names unique within it: a second server in this process shares them)."""
+    server = subprocess.Popen([sys.executable, "-c", _SERVE], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    try:
+        yield f"http://127.0.0.1:{int(server.stdout.readline())}"
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def two_stores(s3_server, other: str, tmp_path, monkeypatch) -> tuple:  # noqa: ANN001
+    """Feeds `cloud` (at moto's server) and `cloud2` (at `other`) land at s3://emr-landing/clinic-a/,
+    each holding hours.jsonl of its own (S1 09:00-12:00; S2 09:00-17:00); the two stores' clients."""
+    monkeypatch.delenv("AWS_ENDPOINT_URL_S3")
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text("feeds:\n"
+                     f"  cloud: {{format: acme, landing: 's3://emr-landing/clinic-a/', endpoint_url: '{s3_server.endpoint_url}'}}\n"
+                     f"  cloud2: {{format: acme, landing: 's3://emr-landing/clinic-a/', endpoint_url: '{other}'}}\n")
+    monkeypatch.setenv("HALO_FEEDS_FILE", str(feeds))
+    clients = s3_server.client(), boto3.client("s3", endpoint_url=other, **s3_server.credentials)
+    for client, text in zip(clients, (HOURS, OTHER_HOURS), strict=True):
+        client.create_bucket(Bucket="emr-landing")
+        client.put_object(Bucket="emr-landing", Key="clinic-a/hours.jsonl", Body=text.encode())
+    return clients
+
+
+def test_two_feeds_at_one_bucket_and_prefix_of_two_stores_each_read_their_own_objects(halo_env, s3_server, other_store,
+                                                                                      store, tmp_path, monkeypatch):
+    """Each object was read at the landing of the first feed whose `s3://bucket/prefix/` held its URL,
+    whichever feed listed it: cloud2's hours.jsonl was asked of cloud's store (412 on its listed
+    ETag: the run failed, every time). Each object is read at the landing it was listed from."""
+    two_stores(s3_server, other_store, tmp_path, monkeypatch)
+    assert process(store, DAY, 2).files == 2
+    assert spans_on(store, "cloud", "S1", DAY) == [(f"{DAY}T09:00Z", f"{DAY}T12:00Z")]
+    assert spans_on(store, "cloud2", "S2", DAY) == [(f"{DAY}T09:00Z", f"{DAY}T17:00Z")]
+    assert spans_on(store, "cloud", "S2", DAY) == spans_on(store, "cloud2", "S1", DAY) == []
+    assert quarantined(store, None) == []
+
+
+def test_the_head_kept_of_a_quarantined_object_is_read_from_its_own_store(halo_env, s3_server, other_store, store, tmp_path,
+                                                                          monkeypatch):
+    """A file quarantined whole keeps its first bytes to be recognised: cloud2's were asked of cloud's store."""
+    two_stores(s3_server, other_store, tmp_path, monkeypatch)
+    (listed,) = pipeline.pending_files(store, get_feed("cloud2"))
+    assert pickle.loads(pickle.dumps(listed.path)) == listed.path  # what a parsing worker process is handed
+    assert pipeline.file_head(listed.path) == OTHER_HOURS.encode()
