@@ -301,13 +301,12 @@ def arrived(stat: os.stat_result) -> dt.datetime:
 
 
 def received_at(path: Path | S3Object) -> dt.datetime:
-    """When a file landed, naive UTC: a local file's `arrived`; an S3 object's LastModified, which
-    its upload sets and nothing else can."""
+    """When a file landed, naive UTC: a local file's `arrived`; an S3 object's listed LastModified,
+    which its upload sets and nothing else can. Not asked again (a HEAD per object, each able to
+    fail the feed's run): of an object replaced since it was read, that gave the new content's."""
     if not isinstance(path, S3Object):
         return arrived(os.stat(path))
-    with _s3(path.landing, f"head {path}") as (client, _):
-        head = client.head_object(Bucket=path.landing.bucket, Key=path.key)
-    return head["LastModified"].astimezone(dt.UTC).replace(tzinfo=None)
+    return path.last_modified.astimezone(dt.UTC).replace(tzinfo=None)
 
 
 def record_received(codec: Codec, feed: str, files: list[tuple[str, str, Path | S3Object]], seen_at: dt.datetime | None = None) -> None:
@@ -328,8 +327,8 @@ def _received_if_unchanged(path: Path | S3Object, sha: str) -> tuple[dt.datetime
     """When the processed content landed and the local file's `identity`, read before the content is
     hashed again; NULLs for a local file whose content changed since it was hashed (still being
     written): they are then a later content's, and recorded they would make that content look
-    processed (`scan`), so it would never be; NULLs too for a file or object deleted since it was read
-    (its content was processed). An S3 object has no identity (its ETag is its sha256)."""
+    processed (`scan`), so it would never be; NULLs too for a file deleted since it was read (its
+    content was processed). An S3 object has no identity (its ETag is its sha256)."""
     try:
         if isinstance(path, S3Object):
             return received_at(path), None

@@ -18,9 +18,10 @@ import pytest
 
 from halo_platform.availability import pipeline
 from halo_platform.availability.feeds import get_feed
+from halo_platform.availability.freshness import freshness
 from halo_platform.availability.service import quarantined
 from halo_platform_tests.availability.helpers import process, spans_on
-from halo_platform_tests.availability.test_s3_landing import HOURS
+from halo_platform_tests.availability.test_s3_landing import HOURS, s3_feed  # noqa: F401 - the fixture
 
 DAY = (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=2)).isoformat()
 OTHER_HOURS = HOURS.replace('"S1"', '"S2"').replace("12:00", "17:00")
@@ -79,3 +80,15 @@ def test_the_head_kept_of_a_quarantined_object_is_read_from_its_own_store(halo_e
     (listed,) = pipeline.pending_files(store, get_feed("cloud2"))
     assert pickle.loads(pickle.dumps(listed.path)) == listed.path  # what a parsing worker process is handed
     assert pipeline.file_head(listed.path) == OTHER_HOURS.encode()
+
+
+def test_when_each_object_landed_is_its_listed_last_modified_with_no_request_of_its_own(s3_feed, store):  # noqa: F811
+    """Each processed object was stamped from a HEAD of its own after it was read (a thousand objects,
+    a thousand more requests, each able to fail the feed's run), and of an object replaced meanwhile
+    that HEAD gave the new content's LastModified. The listing gives each object's LastModified."""
+    s3_feed.client().put_object(Bucket="emr-landing", Key="clinic-a/hours.jsonl", Body=HOURS.encode())
+    listed = s3_feed.client().list_objects_v2(Bucket="emr-landing")["Contents"][0]["LastModified"]
+    seen = len(s3_feed.requests.snapshot())
+    assert process(store, DAY, 2).files == 1
+    assert {r.method for r in s3_feed.requests.snapshot(seen)} == {"GET"}
+    assert freshness(store, "cloud").received_at == listed.astimezone(dt.UTC)
