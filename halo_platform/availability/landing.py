@@ -176,9 +176,16 @@ class S3Object:
 
     landing: S3Landing
     key: str
-    etag: str
+    etag: str | None  # None: the listing gave none (some S3-compatible stores and proxies omit it)
     size: int
     last_modified: dt.datetime
+
+    @property
+    def content_key(self) -> str:
+        """What stands for its content where a local file's sha256 does (emr_processed_files, run
+        keys): its ETag; without one, a digest of its size and LastModified, which its upload sets (a
+        content of the same size uploaded in the same second is not told apart: the listing says no more)."""
+        return self.etag or hashlib.sha256(f"{self.size}@{self.last_modified.isoformat()}".encode()).hexdigest()
 
     @property
     def name(self) -> str:
@@ -191,7 +198,7 @@ class S3Object:
         return SimpleNamespace(st_size=self.size, st_mtime=self.last_modified.timestamp())
 
     def read_bytes(self) -> bytes:
-        """The listed content: its `size` bytes, of its listed `etag`.
+        """The listed content: its `size` bytes, of its listed `etag` (when it has one).
         botocore checks a body against its Content-Length only: an answer without one (in chunks, or
         ended by closing the connection) cut off was handed over as the whole object, processed and
         recorded as done. Fewer bytes (or more) than listed is a LandingReadError: the object stays pending.
@@ -199,7 +206,7 @@ class S3Object:
         content, of the same size, was processed and recorded under the listed ETag."""
         # the body streams after the call answered: its read fails like the call (a timeout, a reset), within a time of its size
         with _s3(self.landing, f"get {self}") as (client, deadline):
-            answer = client.get_object(Bucket=self.landing.bucket, Key=self.key, IfMatch=f'"{self.etag}"')
+            answer = client.get_object(Bucket=self.landing.bucket, Key=self.key, **({"IfMatch": f'"{self.etag}"'} if self.etag else {}))
             deadline.renew(transfer_seconds(S3_TIMEOUT, answer.get("ContentLength", self.size)))  # an answer in chunks has none
             data = answer["Body"].read()
         if len(data) != self.size:
@@ -358,10 +365,19 @@ def _ingest_s3(feed: Feed, landing: S3Landing, source: Path) -> str:
 
 
 def _etag_at(landing: S3Landing, key: str) -> str | None:
-    """The ETag of the object at `key`, None when there is none."""
+    """The ETag of the object at `key` ("" when the listing gives none: its content is not known),
+    None when there is none."""
     with _s3(landing, f"list {landing.url}") as (client, _):
         found = [o for o in client.list_objects_v2(Bucket=landing.bucket, Prefix=key).get("Contents", []) if o["Key"] == key]
-    return found[0]["ETag"].strip('"') if found else None
+    return (_listed_etag(found[0]) or "") if found else None
+
+
+def _listed_etag(entry: Mapping[str, Any]) -> str | None:
+    """An object's ETag as a listing gives it, without its quotes or a proxy's weak mark (W/"..."):
+    sent back as If-Match `"W/"..."`, it matched no object. None when the listing gives none: that
+    was a KeyError out of every sensor tick and `halo emr process`, for every feed."""
+    etag = entry.get("ETag")
+    return etag.removeprefix("W/").strip('"') if etag else None
 
 
 def _put_new(landing: S3Landing, key: str, data: bytes) -> bool:
@@ -466,7 +482,7 @@ def _landed_s3(feed: Feed, landing: S3Landing) -> list[S3Object]:
         for page in client.get_paginator("list_objects_v2").paginate(Bucket=landing.bucket, Prefix=landing.prefix, Delimiter="/"):
             deadline.renew(S3_TIMEOUT)  # the next page's
             for obj in page.get("Contents", []):
-                item = S3Object(landing, obj["Key"], obj["ETag"].strip('"'), obj["Size"], obj["LastModified"])
+                item = S3Object(landing, obj["Key"], _listed_etag(obj), obj["Size"], obj["LastModified"])
                 if item.name and not item.name.startswith(".") and feed.matches(Path(item.name)):
                     found.append(item)
     return sorted(found, key=lambda o: o.key)
@@ -519,7 +535,7 @@ def scan(feed: Feed, processed: Mapping[str, Processed]) -> tuple[list[PendingFi
     for path in landed(feed):
         done = processed.get(relpath(feed.name, path))
         if isinstance(path, S3Object):
-            sha, state = path.etag, None
+            sha, state = path.content_key, None
         else:
             try:
                 state = identity(path.stat())

@@ -7,21 +7,28 @@ its buckets per process)."""
 from __future__ import annotations
 
 import datetime as dt
+import http.client
 import os
 import pickle
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
 
 import boto3
+import dagster as dg
 import pytest
+from click.testing import CliRunner
 
 from halo_platform.availability import pipeline
 from halo_platform.availability.feeds import get_feed
 from halo_platform.availability.freshness import freshness
+from halo_platform.availability.sensors import emr_landing_sensor
 from halo_platform.availability.service import quarantined
+from halo_platform.cli import cli
+from halo_platform.sinks import SinksResource
 from halo_platform_tests.availability.helpers import process, spans_on
-from halo_platform_tests.availability.test_s3_landing import HOURS, s3_feed  # noqa: F401 - the fixture
+from halo_platform_tests.availability.test_s3_landing import HOURS, feed_at, s3_feed  # noqa: F401 - the fixture
 
 DAY = (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=2)).isoformat()
 OTHER_HOURS = HOURS.replace('"S1"', '"S2"').replace("12:00", "17:00")
@@ -92,3 +99,79 @@ def test_when_each_object_landed_is_its_listed_last_modified_with_no_request_of_
     assert process(store, DAY, 2).files == 1
     assert {r.method for r in s3_feed.requests.snapshot(seen)} == {"GET"}
     assert freshness(store, "cloud").received_at == listed.astimezone(dt.UTC)
+
+
+@pytest.fixture
+def relisted(s3_feed, http_fake, tmp_path, monkeypatch):  # noqa: F811
+    """`relisted(etag)`: feed `cloud` lands in s3://emr-landing/clinic-a/ through a proxy relaying
+    every request to moto's server, whose listings' ETags it rewrites with `etag` (a function of the
+    `<ETag>...</ETag>` element: "" drops it), as some S3-compatible stores and proxies answer."""
+
+    def start(etag) -> None:  # noqa: ANN001
+        def relay(request):  # noqa: ANN001, ANN202
+            upstream = http.client.HTTPConnection(s3_feed.host, s3_feed.port, timeout=10)
+            target = request.path + (f"?{request.query_string}" if request.query_string else "")
+            upstream.request(request.method, target, request.body, {k: v for k, v in request.headers.items() if k != "host"})
+            answer = upstream.getresponse()
+            body = answer.read()
+            upstream.close()
+            if "list-type" in request.query:
+                body = re.sub(rb"<ETag>.*?</ETag>", lambda m: etag(m.group(0)), body)
+            headers = {k: v for k, v in answer.getheaders() if k.lower() not in ("content-length", "transfer-encoding", "connection")}
+            return answer.status, headers, body
+
+        http_fake.add_route("*", ".*", relay)
+        feed_at(tmp_path, monkeypatch, "clinic-a", http_fake.url)
+
+    return start
+
+
+def sensor_keys(store) -> list[str]:  # noqa: ANN001
+    with dg.DagsterInstance.ephemeral() as instance:
+        with dg.build_sensor_context(instance=instance, resources={"store": store, "sinks": SinksResource()}) as context:
+            return [r.run_key for r in emr_landing_sensor(context).run_requests]
+
+
+def test_objects_listed_without_an_etag_are_requested_and_processed_once(relisted, s3_feed, store, caplog):  # noqa: F811
+    """A listing without ETags (an S3-compatible store or proxy omitting it) was a KeyError out of
+    every sensor tick and `halo emr process`: no object of the feed, of any feed, was processed. Such
+    an object stands for its content by its size and LastModified: requested, processed, then done."""
+    s3_feed.client().put_object(Bucket="emr-landing", Key="clinic-a/hours.jsonl", Body=HOURS.encode())
+    relisted(lambda element: b"")
+    (key,) = sensor_keys(store)
+    assert key.startswith("cloud/hours.jsonl@")
+    assert process(store, DAY, 2).files == 1
+    assert spans_on(store, "cloud", "S1", DAY) == [(f"{DAY}T09:00Z", f"{DAY}T12:00Z")]
+    assert pipeline.pending_files(store, get_feed("cloud")) == [] and process(store, DAY, 2).files == 0
+    s3_feed.client().put_object(Bucket="emr-landing", Key="clinic-a/hours.jsonl", Body=HOURS.replace('"09:00","12:00"', '"09:00", "11:00"').encode())
+    assert process(store, DAY, 2).files == 1  # uploaded again, another size (LastModified is in whole seconds)
+    assert spans_on(store, "cloud", "S1", DAY) == [(f"{DAY}T09:00Z", f"{DAY}T11:00Z")]
+
+
+def test_a_weak_etag_listed_by_a_proxy_is_read_as_the_objects_etag(relisted, s3_feed, store):  # noqa: F811
+    """A proxy's weak ETag (W/"...") was sent as If-Match `"W/"..."`, which no object matches (412):
+    every run failed on the object. Its mark is dropped: the object's key and If-Match are its ETag's."""
+    s3_feed.client().put_object(Bucket="emr-landing", Key="clinic-a/hours.jsonl", Body=HOURS.encode())
+    etag = s3_feed.client().head_object(Bucket="emr-landing", Key="clinic-a/hours.jsonl")["ETag"].strip('"')
+    relisted(lambda element: element.replace(b"<ETag>", b"<ETag>W/"))
+    assert sensor_keys(store) == [f"cloud/hours.jsonl@{etag}"]
+    seen = len(s3_feed.requests.snapshot())
+    assert process(store, DAY, 2).files == 1
+    assert {r.header("If-Match") for r in s3_feed.requests.snapshot(seen) if "list-type" not in r.query} == {f'"{etag}"'}
+    assert spans_on(store, "cloud", "S1", DAY) == [(f"{DAY}T09:00Z", f"{DAY}T12:00Z")]
+
+
+@pytest.mark.parametrize("etag, again", [(lambda element: element.replace(b"<ETag>", b"<ETag>W/"), "hours.jsonl"),
+                                         (lambda element: b"", "hours-")], ids=["weak", "missing"])
+def test_halo_emr_ingest_of_a_file_landed_already_reads_a_weak_or_missing_etag(relisted, s3_feed, tmp_path, etag, again):  # noqa: F811
+    """The same content ingested again is where it landed: a weak ETag was taken for another
+    content's (a copy landed under its hashed name), a listing without one was a KeyError's stack
+    trace. Without an ETag the content is not known: it lands under its hashed name, never overwriting."""
+    relisted(etag)
+    (tmp_path / "hours.jsonl").write_text(HOURS)
+    for expected in ("hours.jsonl", again):
+        result = CliRunner().invoke(cli, ["emr", "ingest", "--feed", "cloud", str(tmp_path / "hours.jsonl")])
+        assert result.exit_code == 0, result.output
+        assert result.output.startswith(f"landed s3://emr-landing/clinic-a/{expected}")
+    keys = [o["Key"] for o in s3_feed.client().list_objects_v2(Bucket="emr-landing")["Contents"]]
+    assert len(keys) == (1 if again == "hours.jsonl" else 2)
