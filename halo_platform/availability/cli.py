@@ -37,7 +37,7 @@ def ingest(feed_name: str, files: tuple[Path, ...]) -> None:
     for file in files:
         check_landable(feed, file)
     for file in files:
-        click.echo(f"landed {land(feed, file)}")
+        click.echo(f"landed {visible(str(land(feed, file)))}")  # a name from outside: no raw control characters
 
 
 @emr.command()
