@@ -1,9 +1,11 @@
 """FHIR R4 read API: `GET /fhir/Slot?schedule=Schedule/<id>&start=ge<date>&start=lt<date>&status=free`
 answers a `searchset` Bundle of the free Slots of that schedule, built from the spans and the
 feed's slot rules (`service-type` names the appointment type, default `default`, or a
-comma-separated list of them: FHIR's OR), a page at a time: `_count` entries (at most 1,000,
+comma-separated list of them: FHIR's OR; a token `[system|]code`, which matches nothing when it
+names a system or a type no rule defines), a page at a time: `_count` entries (at most 1,000,
 also when not given) from `_offset`, linked to the next. The links name `_at`, the instant the
-first page was answered as of, so that every page is one of the same matches.
+first page was answered as of, so that every page is one of the same matches. `POST
+/fhir/Slot/_search` with the parameters as a form (in the URL too) is the same search (FHIR R4 http.html).
 
 A schedule is one a feed received (its Practitioner actors, free together) or `<feed>.<provider
 id>`. Dates without a time are the schedule's local days; a search matching no schedule is an
@@ -23,7 +25,7 @@ import datetime as dt
 import re
 import uuid
 from dataclasses import dataclass
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
@@ -54,6 +56,7 @@ _AS_INSTANT = {"sa": "gt", "eb": "lt"}
 _ONE_DAY = dt.timedelta(days=1)
 _UNSUPPORTED = ("ne", "ap")  # not one range of starts (ne), or a closeness of the server's choosing (ap)
 PLAIN_JSON = "application/json"
+FORM = "application/x-www-form-urlencoded"
 # what a `_format` may name for the JSON this API serves, and the type the answer then has: FHIR's
 # `json` is its own type, as a wildcard is
 _FORMATS = {"json": FHIR_JSON, FHIR_JSON: FHIR_JSON, PLAIN_JSON: PLAIN_JSON, "*/*": FHIR_JSON, "application/*": FHIR_JSON}
@@ -66,6 +69,10 @@ router = APIRouter(tags=["fhir"], dependencies=[Depends(requires("availability:r
 
 class NotAcceptableError(HaloError):
     http_status = 406
+
+
+class UnsupportedMediaTypeError(HaloError):
+    http_status = 415
 
 
 @dataclass(frozen=True)
@@ -227,11 +234,7 @@ def search_slots(store: StoreResource, params: list[tuple[str, str]], base_url: 
         raise HaloError("service-type: give at most one")
     # a comma list is an OR, as for status: the slots of each type it lists (`short,long` was
     # refused as one unknown type); none (or `service-type=` left empty) is the default type
-    codes = [t.rpartition("|")[2] for v in values("service-type") if v for t in v.split(",")]
-    if "" in codes:  # `short,` or `short|`: read as the default type, it added that type's slots
-        raise HaloError("service-type: expected comma-separated appointment types, none of them empty")
-    types = list(dict.fromkeys(codes)) or [None]
-    asked_types = ",".join(t or service.DEFAULT_TYPE for t in types)
+    codes = service_type_codes([t for v in values("service-type") if v for t in v.split(",")])
     count = whole_number(values("_count"), "_count")
     # whole seconds, as the links write it: the first page's matches are the next pages'
     now = as_of(values("_at"), (now or utcnow()).replace(microsecond=0))
@@ -242,6 +245,12 @@ def search_slots(store: StoreResource, params: list[tuple[str, str]], base_url: 
     if actors is None or any("free" not in listed for listed in asked):  # only free slots are known
         return bundle(page, schedule, [])
     feed, (provider, *others) = actors
+    # a code no slot rule of the provider defines is a token matching nothing, as a system is
+    defined = service.provider_slot_types(feed, provider)
+    types = [None] if codes is None else [c for c in codes if c in defined]
+    if not types:
+        return bundle(page, schedule, [])
+    asked_types = ",".join(t or service.DEFAULT_TYPE for t in types)
     tz = service.provider_zone(store, feed, provider)
     rules = [service.slot_rules(feed, provider, t) for t in types]
     # an open search's week starts where a slot can first start: from now, a type booked weeks
@@ -270,6 +279,18 @@ def search_slots(store: StoreResource, params: list[tuple[str, str]], base_url: 
         raise HaloError(f"more than {service.MAX_LISTED_SLOTS} slots from {first} to {last} of service-type {asked_types} together "
                         f"({service.MAX_LISTED_SLOTS} at most in one answer): ask for fewer days or fewer service types") from None
     return bundle(page, schedule, sorted(found))
+
+
+def service_type_codes(tokens: list[str]) -> list[str] | None:
+    """The appointment types that `service-type` tokens (`[system|]code`, FHIR's token search) can
+    match; None when none is given (the default type). A Slot's type is a coding with no system:
+    `code` (any system) and `|code` (no system) match it, `system|code` and `system|` none."""
+    if not tokens:
+        return None
+    parsed = [t.partition("|") if "|" in t else ("", "", t) for t in tokens]
+    if any(not system and not code for system, _, code in parsed):  # `short,` or `|`: neither a system nor a code
+        raise HaloError("service-type: expected comma-separated appointment types, none of them empty (each [system|]code)")
+    return list(dict.fromkeys(code for system, _, code in parsed if not system))
 
 
 #: how long a page's links stay good (their `_at`): slots started since are still listed by them
@@ -389,17 +410,48 @@ _SEARCH_PARAMETERS = [
 ]
 
 
-@router.get("/fhir/Slot", response_class=JSONResponse, openapi_extra={"parameters": _SEARCH_PARAMETERS}, responses={
+def search_parameters(request: Request, body: bytes) -> list[tuple[str, str]]:
+    """A search's parameters: its URL's, then those of a form it posts (FHIR R4 http.html: a
+    `POST [base]/[type]/_search` is the GET search, its parameters in the URL and the body both)."""
+    params = list(request.query_params.multi_items())
+    if request.method != "POST":
+        return params
+    media = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if body and media != FORM:
+        raise UnsupportedMediaTypeError(f"a search is posted as {FORM}, not {echo(media) if media else 'a body of no Content-Type'}")
+    try:
+        return params + parse_qsl(body.decode(), keep_blank_values=True, errors="strict")
+    except UnicodeDecodeError:
+        raise HaloError(f"the posted search is not UTF-8 {FORM}") from None
+
+
+async def posted_body(request: Request) -> bytes:
+    """The request's body, read before the route (which runs in a thread and cannot await it)."""
+    return await request.body()
+
+
+_RESPONSES = {
     200: {"description": "A FHIR R4 searchset Bundle of Slot resources, typed as `_format` or Accept asks",
           "content": {FHIR_JSON: {}, PLAIN_JSON: {}}},
     406: {"description": "{error, detail}: a format other than JSON was asked for"},
-    422: {"description": "{error, detail}: the bad parameter, and the FHIR OperationOutcome saying so"}})
-def fhir_slots(request: Request, store: StoreResource = Depends(resource("store"))) -> JSONResponse:
+    422: {"description": "{error, detail}: the bad parameter, and the FHIR OperationOutcome saying so"}}
+_SEARCH_FORM = {"required": False, "content": {FORM: {"schema": {"type": "object", "properties": {
+    p["name"]: {**p["schema"], "description": p["description"]} for p in _SEARCH_PARAMETERS if p["in"] == "query"}}}}}
+
+
+@router.post("/fhir/Slot/_search", response_class=JSONResponse, responses={
+    **_RESPONSES, 415: {"description": f"{{error, detail}}: a body that is not {FORM}"}}, openapi_extra={
+    "parameters": [p for p in _SEARCH_PARAMETERS if p["in"] == "header"], "requestBody": _SEARCH_FORM})
+@router.get("/fhir/Slot", response_class=JSONResponse, openapi_extra={"parameters": _SEARCH_PARAMETERS}, responses=_RESPONSES)
+def fhir_slots(request: Request, store: StoreResource = Depends(resource("store")), body: bytes = Depends(posted_body)) -> JSONResponse:
     """Free Slots of a Schedule (`schedule=Schedule/<id>`, required), starting in the `start`
-    range (`ge`/`gt`/`le`/`lt`/`eq`/`sa`/`eb` dates or instants), of the appointment type `service-type`."""
+    range (`ge`/`gt`/`le`/`lt`/`eq`/`sa`/`eb` dates or instants), of the appointment type `service-type`;
+    posted to `_search`, the parameters may be a form's too."""
     try:
-        media = answer_type(request.query_params.getlist("_format"), request.headers.get("accept"))
-        found = search_slots(store, list(request.query_params.multi_items()), str(request.url.replace(query="")),
+        params = search_parameters(request, body)
+        media = answer_type([v for k, v in params if k == "_format"], request.headers.get("accept"))
+        # a posted search's links are the GET searches of its pages
+        found = search_slots(store, params, str(request.url.replace(query="")).removesuffix("/_search"),
                              strict=handling_strict(request.headers.getlist("prefer")))
     except HaloError as exc:
         message = public_error(exc)

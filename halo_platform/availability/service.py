@@ -26,6 +26,7 @@ from halo_platform.availability.slots import (
     LONGEST_REACH,
     SlotRules,
     bookable,
+    horizon,
     joined,
     resolve_rules,
     slot_types,
@@ -363,6 +364,13 @@ def slot_rules(feed: str, provider_id: str, slot_type: str | None) -> SlotRules:
     return resolve_rules(feed, get_feed(feed).options.get("slot_rules"), provider_id, slot_type)
 
 
+def provider_slot_types(feed: str, provider_id: str) -> list[str]:
+    """Every appointment type the feed's slot rules define for the provider, the default first."""
+    from halo_platform.availability.feeds import get_feed
+
+    return slot_types(get_feed(feed).options.get("slot_rules"), provider_id)
+
+
 def provider_zone(store: StoreResource, feed: str, provider_id: str) -> dt.tzinfo:
     """The provider's timezone (UTC for a provider without working hours, who has no spans)."""
     return provider_zones(store, feed, [provider_id])[provider_id]
@@ -396,7 +404,7 @@ def slot_start_dates(lo: dt.datetime, hi: dt.datetime, tz: dt.tzinfo, now: dt.da
     day's notice, now's own date: a type of a year ahead came to 367 dates, refused)."""
     rules = list(rules)
     lo = max(lo, first_start(now, rules), dt.datetime.combine(EARLIEST_DATE, dt.time(), tzinfo=tz))
-    hi = min(hi, now + dt.timedelta(days=max(r.max_days_ahead for r in rules)),
+    hi = min(hi, horizon(now, max(r.max_days_ahead for r in rules), tz),
              dt.datetime.combine(LATEST_DATE + dt.timedelta(days=1), dt.time(), tzinfo=tz))
     if hi <= lo:
         return None

@@ -14,7 +14,8 @@ Rules come from a feed's `slot_rules` in emr_feeds.yaml, most specific last:
 
 A slot [start, start + duration) is bookable when [start - buffer_before, end + buffer_after)
 lies inside one free span (touching spans joined), start is at least `min_notice_minutes`
-after now and less than `max_days_ahead` days after it, and the provider's local wall-clock
+after now and less than `max_days_ahead` days after it (`horizon`: on the local calendar, the
+same wall-clock time that many days later), and the provider's local wall-clock
 time at start (at that instant's own UTC offset, so both passes of a repeated DST hour count)
 is a whole multiple of `alignment_minutes` after the local day's start: its midnight, or, on a
 day whose clock skips midnight (Santiago, Beirut: 00:00 -> 01:00), its first instant (01:00).
@@ -191,16 +192,23 @@ def joined(spans: list[tuple[dt.datetime, dt.datetime]]) -> list[tuple[dt.dateti
     return out
 
 
+def horizon(now: dt.datetime, days: int, tz: dt.tzinfo) -> dt.datetime:
+    """The instant `days` local days after `now`: its wall-clock time in `tz` that many dates later
+    (a time the clock skips is read at the offset before the change, 02:30 as 03:30), UTC. As 24-hour
+    steps it was an hour off the provider's clock when the clocks changed in between."""
+    return (now.astimezone(tz) + dt.timedelta(days=days)).astimezone(dt.UTC)
+
+
 def bookable(spans: list[tuple[dt.datetime, dt.datetime]], rules: SlotRules, tz: ZoneInfo,
              now: dt.datetime) -> Iterator[tuple[dt.datetime, dt.datetime]]:
     """Every bookable slot (start, end) in `spans` (aware UTC instants), in order."""
     duration = dt.timedelta(minutes=rules.duration_minutes)
     before, after = dt.timedelta(minutes=rules.buffer_before), dt.timedelta(minutes=rules.buffer_after)
     earliest = now + dt.timedelta(minutes=rules.min_notice_minutes)
-    horizon = now + dt.timedelta(days=rules.max_days_ahead)
+    ends = horizon(now, rules.max_days_ahead, tz)
     for span_start, span_end in joined(spans):
         last = span_end - after - duration
         start = align_up(max(span_start + before, earliest), tz, rules.alignment_minutes)
-        while start <= last and start < horizon:
+        while start <= last and start < ends:
             yield start, start + duration
             start = align_up(start + dt.timedelta(seconds=1), tz, rules.alignment_minutes)
