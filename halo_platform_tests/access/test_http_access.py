@@ -26,6 +26,7 @@ NEEDS = {
     ("GET", "/v1/availability/group"): "availability:read",
     ("GET", "/v1/slots"): "availability:read",
     ("GET", "/fhir/Slot"): "availability:read",
+    ("POST", "/fhir/Slot/_search"): "availability:read",
     ("GET", "/graphql"): "availability:read",
     ("POST", "/graphql"): "availability:read",
     ("POST", "/v1/messages/sms"): "messages:send",

@@ -32,6 +32,7 @@ API = [
     ("GET", "/v1/availability/group?feed=acme&provider_ids=AC001", "availability:read"),
     ("GET", "/v1/slots?feed=acme&provider_id=AC001", "availability:read"),
     ("GET", "/fhir/Slot?schedule=Schedule/acme.AC001", "availability:read"),
+    ("POST", "/fhir/Slot/_search?schedule=Schedule/acme.AC001", "availability:read"),
     ("GET", "/graphql?query={__typename}", "availability:read"), ("POST", "/graphql", "availability:read"),
     ("POST", "/v1/messages/sms", "messages:send"), ("POST", "/v1/messages/email", "messages:send"),
     ("POST", "/v1/messages/push", "messages:send"), ("GET", "/v1/messages/m1", "messages:read"),

@@ -149,7 +149,6 @@ def test_searches_matching_nothing_are_empty_bundles(store, day, params):
     ({"schedule": "Schedule/S1", "start": "ge\u0662\u0660\u0662\u0667"}, "start: expected"),  # Arabic-Indic digits
     ({"schedule": "Schedule/S1", "start": "ge2027-\u0660\u0661"}, "start: expected"),
     ({"schedule": "Schedule/S1", "status": "open"}, "status: unknown 'open'"),
-    ({"schedule": "Schedule/fhir.F1", "service_type": "surgery"}, "unknown appointment type 'surgery'"),
 ])
 def test_bad_searches_are_422_with_an_operation_outcome(store, feeds_file, params, reason):
     status, body = search(store, **params)

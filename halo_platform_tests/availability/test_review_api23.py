@@ -102,7 +102,6 @@ MAX_ERROR_LINE = 1_000  # an error repeats at most ECHO_LIMIT characters of a va
     ("get", f"/fhir/Slot?schedule=Schedule/hl7.DR001&status={HUGE}", None),
     ("get", f"/fhir/Slot?schedule=Schedule/hl7.DR001&status:{HUGE}=free", None),
     ("get", f"/fhir/Slot?schedule=Schedule/hl7.DR001&{HUGE}=1", None),  # Prefer: handling=strict
-    ("get", f"/fhir/Slot?schedule=Schedule/hl7.DR001&service-type={HUGE}", None),
     ("get", f"/v1/slots?feed=hl7&provider_id=DR001&type={HUGE}", None),
     ("get", f"/v1/availability?feed={HUGE}&provider_id=DR001", None),
     ("get", f"/graphql?query=%7B__typename%7D&operationName={HUGE}", None),

@@ -43,7 +43,7 @@ def oracle(spans, rules: SlotRules, tz: ZoneInfo, now: dt.datetime, base: dt.dat
         local = start.astimezone(tz)
         if (lo >= 0 and hi <= WINDOW_MINUTES and prefix[hi] - prefix[lo] == hi - lo
                 and start >= now + dt.timedelta(minutes=rules.min_notice_minutes)
-                and start < now + dt.timedelta(days=rules.max_days_ahead)
+                and start < now.astimezone(tz) + dt.timedelta(days=rules.max_days_ahead)  # the same local clock time
                 and (local.hour * 60 + local.minute) % rules.alignment_minutes == 0):
             out.append((start, start + dt.timedelta(minutes=rules.duration_minutes)))
     return out
