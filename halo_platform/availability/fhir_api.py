@@ -33,6 +33,7 @@ from fastapi.responses import JSONResponse
 from halo_platform.access.guard import requires
 from halo_platform.availability import service
 from halo_platform.availability.feeds.fhir import day_after, partial_date
+from halo_platform.availability.slots import horizon
 from halo_platform.core.errors import HaloError
 from halo_platform.core.http import ChecksFirstRoute, public_error, resource
 from halo_platform.core.models import EARLIEST_DATE, LATEST_DATE, iso_z, utcnow
@@ -56,6 +57,7 @@ _AS_INSTANT = {"sa": "gt", "eb": "lt"}
 _ONE_DAY = dt.timedelta(days=1)
 _UNSUPPORTED = ("ne", "ap")  # not one range of starts (ne), or a closeness of the server's choosing (ap)
 PLAIN_JSON = "application/json"
+CSRF_FIELD = "csrf_token"  # the form field a session's CSRF token is posted in (`access.guard.check_csrf`)
 FORM = "application/x-www-form-urlencoded"
 # what a `_format` may name for the JSON this API serves, and the type the answer then has: FHIR's
 # `json` is its own type, as a wildcard is
@@ -109,7 +111,9 @@ def parse_start(values: list[str]) -> list[Bound]:
 
 def instant_range(bounds: list[Bound], tz: dt.tzinfo, opens: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
     """[lo, hi) of slot starts the bounds allow, in `tz` for dates and naive times; from `opens` (now
-    and the least notice of the types searched) and for a week when open; UTC instants. Bounds are compared by their instants: Python compares
+    and the least notice of the types searched) and for 7 local days when open (the same wall-clock
+    time 7 dates later, as max_days_ahead counts them: 7 x 24 hours was an hour off across a DST
+    change); UTC instants. Bounds are compared by their instants: Python compares
     two times of one timezone by their wall times, and a wall time in a DST gap is an instant
     after later wall times (02:30 in New York on 2027-03-14 is 07:30Z, 03:15 is 07:15Z)."""
     lo: dt.datetime | None = None
@@ -125,7 +129,7 @@ def instant_range(bounds: list[Bound], tz: dt.tzinfo, opens: dt.datetime) -> tup
         lo = max(lo, low, key=dt.datetime.timestamp) if lo and low else lo or low
         hi = min(hi, high, key=dt.datetime.timestamp) if hi and high else hi or high
     lo = lo or opens
-    return lo.astimezone(dt.UTC), (hi or lo + dt.timedelta(days=DEFAULT_DAYS)).astimezone(dt.UTC)
+    return lo.astimezone(dt.UTC), (hi or horizon(lo, DEFAULT_DAYS, tz)).astimezone(dt.UTC)
 
 
 _SLOT_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "halo_platform/fhir/Slot")
@@ -224,7 +228,7 @@ def search_slots(store: StoreResource, params: list[tuple[str, str]], base_url: 
         raise HaloError(f"schedule: expected Schedule/<id>, got {echo(schedules[0])}")
     # FHIR search ANDs repeated parameters, and a comma list is an OR: a free Slot matches when
     # every `status` lists free
-    asked = [set(v.split(",")) for v in values("status")]
+    asked = [{unescaped(s) for s in split_escaped(v, ",")} for v in values("status")]
     statuses = set().union(*asked)
     if "" in statuses:  # `status=` or `status=free,`: a token is never empty
         raise HaloError(f"status: expected comma-separated Slot status codes, none of them empty; known: {', '.join(SLOT_STATUSES)}")
@@ -234,7 +238,7 @@ def search_slots(store: StoreResource, params: list[tuple[str, str]], base_url: 
         raise HaloError("service-type: give at most one")
     # a comma list is an OR, as for status: the slots of each type it lists (`short,long` was
     # refused as one unknown type); none (or `service-type=` left empty) is the default type
-    codes = service_type_codes([t for v in values("service-type") if v for t in v.split(",")])
+    codes = service_type_codes([t for v in values("service-type") if v for t in split_escaped(v, ",")])
     count = whole_number(values("_count"), "_count")
     # whole seconds, as the links write it: the first page's matches are the next pages'
     now = as_of(values("_at"), (now or utcnow()).replace(microsecond=0))
@@ -281,16 +285,39 @@ def search_slots(store: StoreResource, params: list[tuple[str, str]], base_url: 
     return bundle(page, schedule, sorted(found))
 
 
+_ESCAPE = re.compile(r"\\([\\,|$])")
+
+
+def split_escaped(value: str, separator: str) -> list[str]:
+    """The parts of a search value between its `separator`s (`,` of a list, `|` of a token's
+    system) not escaped by a backslash: FHIR's `\\,` `\\|` `\\$` and `\\\\` are the value's own
+    characters (R4 search.html#escaping). The escapes stay, for a part to be split again; `unescaped` reads them."""
+    parts, part, chars = [], "", iter(value)
+    for char in chars:
+        if char == separator:
+            parts.append(part)
+            part = ""
+        else:
+            part += char + (next(chars, "") if char == "\\" else "")
+    return [*parts, part]
+
+
+def unescaped(part: str) -> str:
+    """A part of a search value (`split_escaped`) as written: `\\,` is a comma (any other backslash is itself)."""
+    return _ESCAPE.sub(r"\1", part)
+
+
 def service_type_codes(tokens: list[str]) -> list[str] | None:
     """The appointment types that `service-type` tokens (`[system|]code`, FHIR's token search) can
     match; None when none is given (the default type). A Slot's type is a coding with no system:
-    `code` (any system) and `|code` (no system) match it, `system|code` and `system|` none."""
+    `code` (any system) and `|code` (no system) match it, `system|code` and `system|` none. The
+    tokens are `split_escaped`: an escaped `\\|` is the code's own."""
     if not tokens:
         return None
-    parsed = [t.partition("|") if "|" in t else ("", "", t) for t in tokens]
-    if any(not system and not code for system, _, code in parsed):  # `short,` or `|`: neither a system nor a code
+    parsed = [(first, "|".join(rest)) if rest else ("", first) for first, *rest in (split_escaped(t, "|") for t in tokens)]
+    if any(not system and not code for system, code in parsed):  # `short,` or `|`: neither a system nor a code
         raise HaloError("service-type: expected comma-separated appointment types, none of them empty (each [system|]code)")
-    return list(dict.fromkeys(code for system, _, code in parsed if not system))
+    return list(dict.fromkeys(unescaped(code) for system, code in parsed if not system))
 
 
 #: how long a page's links stay good (their `_at`): slots started since are still listed by them
@@ -420,9 +447,12 @@ def search_parameters(request: Request, body: bytes) -> list[tuple[str, str]]:
     if body and media != FORM:
         raise UnsupportedMediaTypeError(f"a search is posted as {FORM}, not {echo(media) if media else 'a body of no Content-Type'}")
     try:
-        return params + parse_qsl(body.decode(), keep_blank_values=True, errors="strict")
+        posted = parse_qsl(body.decode(), keep_blank_values=True, errors="strict")
     except UnicodeDecodeError:
         raise HaloError(f"the posted search is not UTF-8 {FORM}") from None
+    # a session's form carries its CSRF token (access.md), which `check_csrf` reads: no search
+    # parameter, refused as one under `Prefer: handling=strict`
+    return params + [(k, v) for k, v in posted if k != CSRF_FIELD]
 
 
 async def posted_body(request: Request) -> bytes:

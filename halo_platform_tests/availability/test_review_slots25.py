@@ -272,7 +272,7 @@ def fhir_range(prefix: str, value: str, tz: ZoneInfo) -> tuple[dt.datetime | Non
     in a gap moved forward by it, as the spec's times are); sa as gt and eb as lt on an instant."""
     if "T" in value:
         t = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-        t = t if t.tzinfo else t.replace(tzinfo=tz)  # kept in the frame it was written in: 7 days after it are 7 of its days
+        t = t if t.tzinfo else t.replace(tzinfo=tz)
         point = t + dt.timedelta(microseconds=1)
         return {"eq": (t, point), "ge": (t, None), "gt": (point, None), "sa": (point, None),
                 "le": (None, point), "lt": (None, t), "eb": (None, t)}[prefix]
@@ -310,7 +310,7 @@ def test_a_fhir_slot_search_is_the_oracles_slots_in_its_start_range(dst_spans, p
         lo = max(lo, low, key=dt.datetime.timestamp) if lo and low else lo or low
         hi = min(hi, high, key=dt.datetime.timestamp) if hi and high else hi or high
     lo = lo or at
-    hi = hi or lo + dt.timedelta(days=7)  # a date's 7 local days, an instant's 7 x 24 hours
+    hi = hi or lo.astimezone(tz) + dt.timedelta(days=7)  # 7 local days: the same wall-clock time 7 dates later, as max_days_ahead
     rules = SlotRules(**SLOT_TYPES["default"])
     expected = [s for s, _ in oracle_slots(every_span(dst_spans, provider), rules, tz, at) if lo.timestamp() <= s.timestamp() < hi.timestamp()]
     from halo_platform.availability.fhir_api import search_slots
