@@ -41,6 +41,7 @@ from halo_platform.core.store import StoreResource
 from halo_platform.core.text import cut, echo, plain_number
 
 FHIR_JSON = "application/fhir+json"
+SLOT_STATUS_SYSTEM = "http://hl7.org/fhir/slotstatus"  # Slot.status's code system (its value set's)
 SLOT_STATUSES = ("busy", "free", "busy-unavailable", "busy-tentative", "entered-in-error")
 # a FHIR id is [A-Za-z0-9-.]{1,64}; `<feed>.<provider id>` also takes the `_` and the length (up to
 # 255) EMRs' provider ids have, else such a provider had no Slot search
@@ -228,7 +229,7 @@ def search_slots(store: StoreResource, params: list[tuple[str, str]], base_url: 
         raise HaloError(f"schedule: expected Schedule/<id>, got {echo(schedules[0])}")
     # FHIR search ANDs repeated parameters, and a comma list is an OR: a free Slot matches when
     # every `status` lists free
-    asked = [{unescaped(s) for s in split_escaped(v, ",")} for v in values("status")]
+    asked = [set().union(*map(status_codes, split_escaped(v, ","))) for v in values("status")]
     statuses = set().union(*asked)
     if "" in statuses:  # `status=` or `status=free,`: a token is never empty
         raise HaloError(f"status: expected comma-separated Slot status codes, none of them empty; known: {', '.join(SLOT_STATUSES)}")
@@ -305,6 +306,18 @@ def split_escaped(value: str, separator: str) -> list[str]:
 def unescaped(part: str) -> str:
     """A part of a search value (`split_escaped`) as written: `\\,` is a comma (any other backslash is itself)."""
     return _ESCAPE.sub(r"\1", part)
+
+
+def status_codes(token: str) -> set[str]:
+    """The Slot statuses a `status` token (`[system|]code`) names: Slot.status is a code of
+    SLOT_STATUS_SYSTEM alone, so `system|code` of that system is the code (`system|` any status),
+    and another system's, or no system's (`|free`), none. A plain code is itself."""
+    system, *code = split_escaped(token, "|")
+    if not code:
+        return {unescaped(system)}
+    if unescaped(system) != SLOT_STATUS_SYSTEM:
+        return set()
+    return {unescaped("|".join(code))} - {""} or set(SLOT_STATUSES)
 
 
 def service_type_codes(tokens: list[str]) -> list[str] | None:
