@@ -15,13 +15,11 @@ import pytest
 from fhir.resources.R4B.bundle import Bundle
 
 from halo_platform.access import users
-from halo_platform.availability import pipeline
 from halo_platform.availability.fhir_api import search_slots, split_escaped, unescaped
 from halo_platform.http import create_app
-from halo_platform_tests.availability.helpers import land, process
 from halo_platform_tests.availability.test_fhir_slots import day  # noqa: F401 (fixture)
 from halo_platform_tests.availability.test_review_fhir19 import feeds_file  # noqa: F401 (fixture)
-from halo_platform_tests.availability.test_review_fhir_dec7b import DST, get
+from halo_platform_tests.availability.test_review_fhir_dec7b import DST, get, works_8_to_12
 from halo_platform_tests.fixtures.access import signed_in_client
 
 BASE = "http://testserver/fhir/Slot"
@@ -31,13 +29,7 @@ BASE = "http://testserver/fhir/Slot"
 def week_over_dst(request, halo_env, tmp_path, monkeypatch, store) -> tuple[ZoneInfo, dt.datetime, str, list[str]]:
     """P1 (acme) works 08:00-12:00 local every day, bookable 30 days ahead (not the week's end)."""
     zone, now, edge_day, found = request.param
-    feeds = tmp_path / "feeds.yaml"
-    feeds.write_text("feeds:\n  acme:\n    format: acme\n    slot_rules: {default: {duration_minutes: 30, alignment_minutes: 30, max_days_ahead: 30}}\n")
-    monkeypatch.setenv("HALO_FEEDS_FILE", str(feeds))
-    week = ",".join(f'"{d}":[["08:00","12:00"]]' for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun"))
-    land("acme", "hours.jsonl", f'{{"type":"hours","provider":"P1","tz":"{zone}","week":{{{week}}},"updated_at":"2026-01-01T00:00:00Z"}}\n')
-    process(store, now[:10], 10)
-    monkeypatch.setattr(pipeline, "utcnow", lambda: dt.datetime.fromisoformat(now))
+    works_8_to_12(store, tmp_path, monkeypatch, zone, now, 30)
     return ZoneInfo(zone), dt.datetime.fromisoformat(now), edge_day, found
 
 

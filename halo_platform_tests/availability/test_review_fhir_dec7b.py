@@ -147,17 +147,24 @@ def test_max_days_ahead_ends_at_the_same_local_clock_time_across_a_dst_change(zo
     assert [s.astimezone(dt.UTC).strftime("%H:%M") for s, _ in slots] == found
 
 
-@pytest.fixture(params=DST[:2], ids=["Europe/Berlin", "America/New_York"])
-def spring(request, halo_env, tmp_path, monkeypatch, store) -> tuple[str, str, list[str]]:
-    """P1 (acme) works 08:00-12:00 local in the zone every day; now is a week before the clocks change."""
-    zone, now, horizon_day, found = request.param
+def works_8_to_12(store, tmp_path, monkeypatch, zone: str, now: str, max_days_ahead: int) -> None:  # noqa: ANN001
+    """P1 (acme) works 08:00-12:00 local in `zone` every day, 30-minute slots bookable
+    `max_days_ahead` days ahead, processed as of `now`'s date; `now` is then the pipeline's now."""
     feeds = tmp_path / "feeds.yaml"
-    feeds.write_text("feeds:\n  acme:\n    format: acme\n    slot_rules: {default: {duration_minutes: 30, alignment_minutes: 30, max_days_ahead: 7}}\n")
+    feeds.write_text("feeds:\n  acme:\n    format: acme\n    slot_rules: {default: {duration_minutes: 30, alignment_minutes: 30, "
+                     f"max_days_ahead: {max_days_ahead}}}}}\n")
     monkeypatch.setenv("HALO_FEEDS_FILE", str(feeds))
     week = ",".join(f'"{d}":[["08:00","12:00"]]' for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun"))
     land("acme", "hours.jsonl", f'{{"type":"hours","provider":"P1","tz":"{zone}","week":{{{week}}},"updated_at":"2026-01-01T00:00:00Z"}}\n')
     process(store, now[:10], 10)
     monkeypatch.setattr(pipeline, "utcnow", lambda: dt.datetime.fromisoformat(now))
+
+
+@pytest.fixture(params=DST[:2], ids=["Europe/Berlin", "America/New_York"])
+def spring(request, halo_env, tmp_path, monkeypatch, store) -> tuple[str, str, list[str]]:
+    """P1 works 08:00-12:00 local (`works_8_to_12`), bookable 7 days ahead; now is a week before the clocks change."""
+    zone, now, horizon_day, found = request.param
+    works_8_to_12(store, tmp_path, monkeypatch, zone, now, 7)
     return now, horizon_day, found
 
 
