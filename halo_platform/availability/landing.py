@@ -383,16 +383,23 @@ def _listed_etag(entry: Mapping[str, Any]) -> str | None:
 def _put_new(landing: S3Landing, key: str, data: bytes) -> bool:
     """PUT `data` at `key` if no object is there (If-None-Match: *); False when one is. Looked for
     first, then put whatever was there: another `halo emr ingest` of that name landing in between
-    was overwritten, its content never processed."""
+    was overwritten, its content never processed. A store that does not take the condition (501
+    NotImplemented: older S3-compatible stores) failed every ingest: there the name, found free
+    by the caller just before, is put plainly, and that window is said in a warning."""
     from botocore.exceptions import ClientError
 
     with _s3(landing, f"put {key}", len(data)) as (client, _):
         try:
             answer = client.put_object(Bucket=landing.bucket, Key=key, Body=data, IfNoneMatch="*")
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "PreconditionFailed":
+            code = exc.response.get("Error", {}).get("Code")
+            if code == "PreconditionFailed":
+                return False
+            if code != "NotImplemented":
                 raise
-            return False
+            log.warning("S3 landing %s does not take If-None-Match on a PUT: %s put without it (an ingest of that name "
+                        "at the same moment could overwrite it)", landing.url, key)
+            answer = client.put_object(Bucket=landing.bucket, Key=key, Body=data)
     if stored_etag(answer) is None:
         raise LandingReadError(f"S3 landing put {key}: the answer was not a whole 200 with an ETag")
     return True

@@ -105,10 +105,13 @@ def test_when_each_object_landed_is_its_listed_last_modified_with_no_request_of_
 def relisted(s3_feed, http_fake, tmp_path, monkeypatch):  # noqa: F811
     """`relisted(etag)`: feed `cloud` lands in s3://emr-landing/clinic-a/ through a proxy relaying
     every request to moto's server, whose listings' ETags it rewrites with `etag` (a function of the
-    `<ETag>...</ETag>` element: "" drops it), as some S3-compatible stores and proxies answer."""
+    `<ETag>...</ETag>` element: "" drops it), as some S3-compatible stores and proxies answer; a
+    request that `answers(request)` answers (status, headers, body) is not relayed."""
 
-    def start(etag) -> None:  # noqa: ANN001
+    def start(etag, answers=lambda request: None) -> None:  # noqa: ANN001
         def relay(request):  # noqa: ANN001, ANN202
+            if answered := answers(request):  # the proxy's own answer, not relayed
+                return answered
             upstream = http.client.HTTPConnection(s3_feed.host, s3_feed.port, timeout=10)
             target = request.path + (f"?{request.query_string}" if request.query_string else "")
             upstream.request(request.method, target, request.body, {k: v for k, v in request.headers.items() if k != "host"})
@@ -175,3 +178,27 @@ def test_halo_emr_ingest_of_a_file_landed_already_reads_a_weak_or_missing_etag(r
         assert result.output.startswith(f"landed s3://emr-landing/clinic-a/{expected}")
     keys = [o["Key"] for o in s3_feed.client().list_objects_v2(Bucket="emr-landing")["Contents"]]
     assert len(keys) == (1 if again == "hours.jsonl" else 2)
+
+
+NOT_IMPLEMENTED = (501, {"Content-Type": "application/xml"},
+                   b"<Error><Code>NotImplemented</Code><Message>A header you provided implies functionality that is not implemented</Message>"
+                   b"<Header>If-None-Match</Header></Error>")
+
+
+def test_halo_emr_ingest_to_a_store_without_conditional_puts_lands_the_file_once(relisted, s3_feed, tmp_path, caplog):  # noqa: F811
+    """A store that answers a PUT's If-None-Match with 501 NotImplemented (older S3-compatible
+    stores) failed every `halo emr ingest`. The name, found free just before, is then put plainly,
+    with a warning that two ingests of one name at once could overwrite each other there."""
+    relisted(lambda element: element,
+             lambda request: NOT_IMPLEMENTED if request.method == "PUT" and request.headers.get("If-None-Match") else None)
+    (tmp_path / "hours.jsonl").write_text(HOURS)
+    for _ in range(2):  # the same content again: where it landed
+        result = CliRunner().invoke(cli, ["emr", "ingest", "--feed", "cloud", str(tmp_path / "hours.jsonl")])
+        assert result.exit_code == 0 and result.output == "landed s3://emr-landing/clinic-a/hours.jsonl\n", result.output
+    (tmp_path / "hours.jsonl").write_text(HOURS.replace("12:00", "11:00"))  # other content of that name: its hashed name
+    result = CliRunner().invoke(cli, ["emr", "ingest", "--feed", "cloud", str(tmp_path / "hours.jsonl")])
+    assert result.exit_code == 0 and result.output.startswith("landed s3://emr-landing/clinic-a/hours-"), result.output
+    objects = {o["Key"]: o for o in s3_feed.client().list_objects_v2(Bucket="emr-landing")["Contents"]}
+    assert len(objects) == 2
+    assert s3_feed.client().get_object(Bucket="emr-landing", Key="clinic-a/hours.jsonl")["Body"].read() == HOURS.encode()
+    assert "does not take If-None-Match" in caplog.text
