@@ -110,14 +110,15 @@ def group_availability(
                                      examples=["DR001,DR002"]),
     provider_id: list[str] = Query([], description="In place of provider_ids: one provider id each, as it is (commas "
                                                    "included), repeated for each provider"),
-    mode: str = Query("any", description="any: at least one is free (each span lists which); all: every one is free"),
+    mode: str = Query("any", description="any: at least one is free (each span lists which); all: every one is free "
+                                         "(in any case: ANY and ALL as in GraphQL)"),
     from_: str | None = Query(None, alias="from", description="First local date, YYYY-MM-DD (default: today at UTC-12, the earliest date anywhere)"),
     to: str | None = Query(None, description="Last local date (inclusive), YYYY-MM-DD (default: 6 days after from)"),
     store: StoreResource = Depends(resource("store")),
 ) -> dict:
     """When any or all of several providers are free; instants in UTC; and how current the feed is."""
     first, last = service.parse_date(from_, "from"), service.parse_date(to, "to")
-    mode = mode or "any"  # `mode=` left empty is the default, as an empty `from`, `to` or `type` is
+    mode = service.group_mode(mode or "any")  # `mode=` left empty is the default, as an empty `from`, `to` or `type` is
     # provider_ids splits at every comma: an id holding one is asked for by provider_id
     if (provider_ids is None) == (not provider_id):
         both = ", not both" if provider_id else ""

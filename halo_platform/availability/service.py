@@ -260,6 +260,14 @@ def group_ids(provider_ids: Iterable[str], argument: str, form: str) -> list[str
     return ids
 
 
+def group_mode(mode: str) -> str:
+    """A group query's mode, `any` or `all` in any case: REST's spelling (emr.md) and GraphQL's
+    enum's (ANY, ALL) alike. Any other is refused, repeated as given."""
+    if mode.lower() not in MODES:
+        raise HaloError(f"mode must be one of {', '.join(MODES)}, got {echo(mode)}")
+    return mode.lower()
+
+
 def group_availability(store: StoreResource, feed: str, provider_ids: list[str], mode: str = "any",
                        first: dt.date | None = None, last: dt.date | None = None) -> list[GroupSpan]:
     """When any (or all) of `provider_ids` (read by `group_ids`) are free, over local dates [first, last]
@@ -267,8 +275,7 @@ def group_availability(store: StoreResource, feed: str, provider_ids: list[str],
     provider on its own local dates; `all`, at the instants on one of those dates for at least one
     of them (providers a day apart share no whole date: a doctor's evening is a room's morning)."""
     _known_feed(feed)
-    if mode not in MODES:
-        raise HaloError(f"mode must be one of {', '.join(MODES)}, got {echo(mode)}")
+    mode = group_mode(mode)
     storable(*provider_ids)
     check_range(first, last)  # the dates given, before a default is reckoned from them
     default = None if first else "today at UTC-12"
