@@ -27,7 +27,6 @@ from halo_platform.availability.slots import (
     SlotRules,
     bookable,
     horizon,
-    joined,
     resolve_rules,
     slot_types,
 )
@@ -271,9 +270,11 @@ def group_mode(mode: str) -> str:
 def group_availability(store: StoreResource, feed: str, provider_ids: list[str], mode: str = "any",
                        first: dt.date | None = None, last: dt.date | None = None) -> list[GroupSpan]:
     """When any (or all) of `provider_ids` (read by `group_ids`) are free, over local dates [first, last]
-    (default: `pipeline.today()`, the earliest date anywhere, and the 6 days after): `any`, each
-    provider on its own local dates; `all`, at the instants on one of those dates for at least one
-    of them (providers a day apart share no whole date: a doctor's evening is a room's morning)."""
+    (default: `pipeline.today()`, the earliest date anywhere, and the 6 days after), from each one's
+    spans of those dates as `spans` reads them, whole (a night past midnight is its first date's):
+    `any`, those spans; `all`, when every one is free (a span of any date) in a span of those dates
+    of at least one of them (providers a day apart share no whole date: a doctor's evening is a
+    room's morning). A group of one is that provider's spans, touching ones joined."""
     _known_feed(feed)
     mode = group_mode(mode)
     storable(*provider_ids)
@@ -282,16 +283,15 @@ def group_availability(store: StoreResource, feed: str, provider_ids: list[str],
     first = first or pipeline.today()
     last = last or min(first + dt.timedelta(days=DEFAULT_SLOT_DAYS - 1), LATEST_DATE)  # as bookable_slots
     check_range(first, last, default)
-    zones = provider_zones(store, feed, provider_ids)
-    # each provider's local dates [first, last] as instants, in UTC: a piece clipped to them keeps the
-    # instant, not the provider's offset (GraphQL writes an instant as it is)
-    own = {p: tuple(dt.datetime.combine(day, dt.time(), tzinfo=zone).astimezone(dt.UTC) for day in (first, last + dt.timedelta(days=1)))
-           for p, zone in zones.items()}
-    anyone = joined(list(own.values()))
-    shown = {p: [own[p]] if mode == "any" else anyone for p in own}  # clipping each to `anyone` clips their intersection to it
-    around = _read_free(store, feed, provider_ids, *_span_dates(anyone[0][0], anyone[-1][1], zones.values()))
-    free = {p: [(max(s, lo), min(e, hi)) for s, e in pieces for lo, hi in shown[p] if s < hi and e > lo] for p, pieces in around.items()}
-    return group_spans(free, mode)
+    dated = _read_free(store, feed, provider_ids, first, last)
+    if mode == "any":
+        return group_spans(dated, mode)
+    # everyone's free time, whatever its date, over those instants: a night of `last` ends before 00:00 of `last` + 2
+    zones = provider_zones(store, feed, provider_ids).values()
+    around = _read_free(store, feed, provider_ids, *_span_dates(
+        min(dt.datetime.combine(first, dt.time(), tzinfo=zone) for zone in zones),
+        max(dt.datetime.combine(last + dt.timedelta(days=2), dt.time(), tzinfo=zone) for zone in zones), zones))
+    return group_spans(around, mode, within=[piece for pieces in dated.values() for piece in pieces])
 
 
 def _read_free(store: StoreResource, feed: str, provider_ids: list[str], first: dt.date, last: dt.date) -> dict[str, list]:
