@@ -272,9 +272,11 @@ def group_availability(store: StoreResource, feed: str, provider_ids: list[str],
     """When any (or all) of `provider_ids` (read by `group_ids`) are free, over local dates [first, last]
     (default: `pipeline.today()`, the earliest date anywhere, and the 6 days after), from each one's
     spans of those dates as `spans` reads them, whole (a night past midnight is its first date's):
-    `any`, those spans; `all`, when every one is free (a span of any date) in a span of those dates
-    of at least one of them (providers a day apart share no whole date: a doctor's evening is a
-    room's morning). A group of one is that provider's spans, touching ones joined."""
+    the instants in a span of those dates of at least one of them, and at each, who is free then (a
+    span of any date: on D at 01:00, A still in D-1's night is free beside B in D's morning), `any`
+    when one is, `all` when every one is (providers a day apart share no whole date: a doctor's
+    evening is a room's morning). So `any` holds `all`, and a group of one is that provider's spans,
+    touching ones joined."""
     _known_feed(feed)
     mode = group_mode(mode)
     storable(*provider_ids)
@@ -284,8 +286,6 @@ def group_availability(store: StoreResource, feed: str, provider_ids: list[str],
     last = last or min(first + dt.timedelta(days=DEFAULT_SLOT_DAYS - 1), LATEST_DATE)  # as bookable_slots
     check_range(first, last, default)
     dated = _read_free(store, feed, provider_ids, first, last)
-    if mode == "any":
-        return group_spans(dated, mode)
     # everyone's free time, whatever its date, over those instants: a night of `last` ends before 00:00 of `last` + 2
     zones = provider_zones(store, feed, provider_ids).values()
     around = _read_free(store, feed, provider_ids, *_span_dates(

@@ -229,12 +229,13 @@ def test_template_timezone_is_the_one_of_its_greatest_fingerprint_row_however_ro
     assert spans_on(store, "hl7", "DR1", "2027-01-04") == expected
 
 
-def test_group_availability_reads_each_provider_over_its_own_local_dates(store):
-    """emr.md, Group availability over local dates: a provider free on Sunday by Saturday's night
-    shift (22:00-06:00 UTC) is free from their Sunday's midnight on, never before it. The window
-    was one for the whole group, from the earliest to the latest span of the asked dates of
-    anyone: beside a provider in Tokyo (whose Sunday starts at Saturday 15:00Z) the night shift
-    counted from Saturday 22:00, beside one whose day starts at 09:00 it dropped entirely."""
+def test_group_availability_reads_the_instants_of_the_dates_spans_and_who_is_free_then(store):
+    """emr.md, Group availability and Semantics (a night past midnight belongs to its first date):
+    a group over Sunday is the instants of its providers' Sunday spans, listing who is free then.
+    Saturday's night shift (22:00-06:00 UTC) is no Sunday span of its own (as /v1/availability
+    answers), but beside a provider in Tokyo (whose Sunday starts at Saturday 15:00Z) its first hour
+    is free time of both. The window was once one for the whole group, then each provider's own
+    local dates, cut at its midnight: a group of one differed from its /v1/availability."""
     land("acme", "hours.jsonl", "".join(
         f'{{"type":"hours","provider":"{p}","tz":"{tz}","week":{{"{day}":[["{s}","{e}"]]}},"updated_at":"2026-11-01T00:00:00Z"}}\n'
         for p, tz, day, s, e in (("NIGHT", "UTC", "sat", "22:00", "06:00"), ("TOKYO", "Asia/Tokyo", "sun", "00:00", "08:00"),
@@ -246,9 +247,9 @@ def test_group_availability_reads_each_provider_over_its_own_local_dates(store):
         found = group_availability(store, "acme", list(providers), "any", sunday, sunday)
         return [(g.start_at.strftime("%dT%H:%M"), g.end_at.strftime("%dT%H:%M"), g.provider_ids) for g in found]
 
-    assert group("NIGHT", "TOKYO") == [("02T15:00", "02T23:00", ("TOKYO",)), ("03T00:00", "03T06:00", ("NIGHT",))]
-    assert group("NIGHT", "DAY") == [("03T00:00", "03T06:00", ("NIGHT",)), ("03T09:00", "03T17:00", ("DAY",))]
-    assert group("NIGHT") == [("03T00:00", "03T06:00", ("NIGHT",))]
+    assert group("NIGHT", "TOKYO") == [("02T15:00", "02T22:00", ("TOKYO",)), ("02T22:00", "02T23:00", ("NIGHT", "TOKYO"))]
+    assert group("NIGHT", "DAY") == [("03T09:00", "03T17:00", ("DAY",))]
+    assert group("NIGHT") == [] and spans_on(store, "acme", "NIGHT", "2027-01-03") == []
 
 
 @pytest.mark.parametrize(("start", "lo", "hi"), [

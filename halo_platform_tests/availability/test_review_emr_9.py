@@ -74,8 +74,14 @@ def test_group_all_of_providers_across_the_date_line_has_the_time_both_are_free(
     assert [s for s, _, _ in week] == [at(day + dt.timedelta(days=n), 9, NZ) for n in range(8)]
 
 
-def test_group_any_still_lists_each_provider_on_its_own_local_dates(client, day):
-    assert _group(client, "any", "NZ,LA", day, day) == [(at(day, 9, NZ), at(day, 17, NZ), ["NZ"]), (at(day, 9, LA), at(day, 17, LA), ["LA"])]
+def test_group_any_over_the_date_line_holds_all_and_lists_who_is_free_in_each_ones_day(client, day):
+    """`any` covers the instants of NZ's day D and LA's day D, listing who is free then (a span of
+    any date): LA in its D-1 afternoon during NZ's D morning, NZ in its D+1 morning during LA's D
+    afternoon; so it holds `all`'s time. Each was listed on its own day only, which `all` then exceeded."""
+    before, after = day - dt.timedelta(days=1), day + dt.timedelta(days=1)
+    assert _group(client, "any", "NZ,LA", day, day) == [
+        (at(day, 9, NZ), at(before, 17, LA), ["LA", "NZ"]), (at(before, 17, LA), at(day, 17, NZ), ["NZ"]),
+        (at(day, 9, LA), at(after, 9, NZ), ["LA"]), (at(after, 9, NZ), at(day, 17, LA), ["LA", "NZ"])]
 
 
 def test_the_next_slot_table_of_a_window_ahead_holds_the_first_slot_of_its_first_day_east_of_utc(store, client, day):

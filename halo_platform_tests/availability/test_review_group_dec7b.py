@@ -1,10 +1,9 @@
 """Group availability against /v1/availability (emr.md, Group availability and Semantics): a
 night shift past midnight belongs to the date it starts on, so a group over one provider is that
-provider's spans for the same from/to, whole; and REST reads `mode` in GraphQL's spelling too."""
+provider's spans for the same from/to, whole (REST's `mode` in any case: test_review_group_mode_dec7b)."""
 # ruff: noqa: F811 - dst_spans, imported from test_review_slots25, is a test's argument
 
 import datetime as dt
-import json
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -14,14 +13,11 @@ from halo_platform.availability import service
 from halo_platform.availability.slots import joined
 from halo_platform.http import create_app
 from halo_platform_tests.availability.helpers import land, process
+from halo_platform_tests.availability.test_review_group_dec7 import graphql, hours, rest
 from halo_platform_tests.availability.test_review_slots25 import AS_OF, CITIES, days_in, dst_spans, every_span  # noqa: F401 - a fixture
 from halo_platform_tests.fixtures.access import authorized_client
 
 MONDAY = "2027-03-01"  # no DST change in Europe before 2027-03-28
-
-
-def hours(provider: str, tz: str, week: dict) -> str:
-    return json.dumps({"type": "hours", "provider": provider, "tz": tz, "week": week, "updated_at": "2026-11-01T00:00:00Z"}) + "\n"
 
 
 @pytest.fixture
@@ -34,19 +30,8 @@ def nights(any_store, halo_env):
     return authorized_client(create_app({"store": any_store}), "availability:read")
 
 
-def group(client, ids: str, mode: str, first: str = MONDAY, last: str = MONDAY) -> list[tuple]:
-    answer = client.get("/v1/availability/group", params={"feed": "acme", "provider_ids": ids, "mode": mode, "from": first, "to": last})
-    assert answer.status_code == 200, answer.text
-    return [(s["start_at"], s["end_at"], ",".join(s["provider_ids"])) for s in answer.json()["spans"]]
-
-
-def graphql(client, ids: str, mode: str) -> list[tuple]:
-    listed = ", ".join(f'"{p}"' for p in ids.split(","))
-    query = (f'{{ groupAvailability(feed: "acme", providerIds: [{listed}], mode: {mode}, from: "{MONDAY}", to: "{MONDAY}") '
-             f'{{ startAt endAt providerIds }} }}')
-    data = client.post("/graphql", json={"query": query}).json()
-    assert "errors" not in data, data
-    return [(g["startAt"], g["endAt"], ",".join(g["providerIds"])) for g in data["data"]["groupAvailability"]]
+def group(client, ids: str, mode: str, first: str = MONDAY, last: str = MONDAY) -> list[tuple]:  # noqa: ANN001
+    return rest(client, ids, mode, first, last)
 
 
 @pytest.mark.parametrize("mode", ["any", "all"])
@@ -57,7 +42,7 @@ def test_a_group_of_one_is_that_providers_spans_for_the_same_dates_whole_past_mi
     own = nights.get("/v1/availability", params={"feed": "acme", "provider_id": "P", "from": MONDAY, "to": MONDAY}).json()["spans"]
     assert [(s["start_at"], s["end_at"]) for s in own] == [("2027-03-01T19:00:00Z", "2027-03-02T01:00:00Z")]
     assert group(nights, "P", mode) == [(s["start_at"], s["end_at"], "P") for s in own]
-    assert graphql(nights, "P", mode.upper()) == group(nights, "P", mode)
+    assert graphql(nights, "P", mode, MONDAY, MONDAY) == group(nights, "P", mode)
     # Sunday alone: its whole night, ending on Monday
     assert group(nights, "P", mode, "2027-02-28", "2027-02-28") == [("2027-02-28T19:00:00Z", "2027-03-01T01:00:00Z", "P")]
 
@@ -65,25 +50,11 @@ def test_a_group_of_one_is_that_providers_spans_for_the_same_dates_whole_past_mi
 def test_a_group_of_two_nights_is_built_from_each_ones_spans_of_those_dates(nights):
     """`any` lists who is free over each one's Monday night, not P's Sunday night; `all` is when
     both are: past either's midnight."""
-    assert group(nights, "P,Q", "any") == graphql(nights, "P,Q", "ANY") == [
+    assert group(nights, "P,Q", "any") == graphql(nights, "P,Q", "any", MONDAY, MONDAY) == [
         ("2027-03-01T19:00:00Z", "2027-03-01T22:00:00Z", "P"),
         ("2027-03-01T22:00:00Z", "2027-03-02T01:00:00Z", "P,Q"),
         ("2027-03-02T01:00:00Z", "2027-03-02T02:00:00Z", "Q")]
-    assert group(nights, "Q,P", "all") == graphql(nights, "Q,P", "ALL") == [("2027-03-01T22:00:00Z", "2027-03-02T01:00:00Z", "P,Q")]
-
-
-@pytest.mark.parametrize("given, read", [("ALL", "all"), ("Any", "any"), ("aNy", "any"), ("all", "all")])
-def test_rest_reads_the_mode_in_any_case_as_graphqls_enum_spells_it(nights, given, read):
-    answer = nights.get("/v1/availability/group", params={"feed": "acme", "provider_ids": "P,Q", "mode": given, "from": MONDAY, "to": MONDAY})
-    assert answer.status_code == 200, answer.text
-    assert answer.json()["mode"] == read
-    assert [(s["start_at"], s["end_at"]) for s in answer.json()["spans"]] == [(s, e) for s, e, _ in group(nights, "P,Q", read)]
-
-
-@pytest.mark.parametrize("given", ["some", "ALLE", "al l", "ａｌｌ"])
-def test_an_unknown_mode_in_any_case_is_still_a_422_repeating_it(nights, given):
-    answer = nights.get("/v1/availability/group", params={"feed": "acme", "provider_ids": "P,Q", "mode": given})
-    assert answer.status_code == 422 and answer.json()["error"] == f"mode must be one of any, all, got {given!r}", answer.text
+    assert group(nights, "Q,P", "all") == graphql(nights, "Q,P", "all", MONDAY, MONDAY) == [("2027-03-01T22:00:00Z", "2027-03-02T01:00:00Z", "P,Q")]
 
 
 def test_the_group_answers_freshness_is_availabilitys(nights):
@@ -94,16 +65,16 @@ def test_the_group_answers_freshness_is_availabilitys(nights):
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(mode=st.sampled_from(["any", "all"]), chosen=st.lists(st.sampled_from([*CITIES, "Nobody"]), min_size=1, max_size=4, unique=True),
+@given(mode=st.sampled_from(["any", "all"]), chosen=st.lists(st.sampled_from([*CITIES, "Nobody"]), min_size=1, max_size=5, unique=True),
        first=days_in, length=st.integers(0, 3))
 def test_group_availability_is_built_from_each_ones_spans_of_those_dates(dst_spans, mode, chosen, first, length):
     """Nights past midnight and clock changes (test_review_slots25's providers), time cut at every
-    span's ends. `any`: who has a span dated in [from, to] holding the piece. `all`: every one is
-    free (a span of any date) and a span of one of them dated in [from, to] holds the piece. One
-    provider: its spans of those dates (touching ones joined), in either mode."""
+    span's ends. A piece is held by a span of one of them dated in [from, to]; it lists who is free
+    then (a span of any date): `any` when one is, `all` when every one is. One provider: its spans
+    of those dates (touching ones joined), in either mode."""
     day, last = AS_OF + dt.timedelta(days=first), AS_OF + dt.timedelta(days=first + length)
     dated = {p: [(s.start_at, s.end_at) for s in service.spans(dst_spans, "acme", p, day, last)] for p in chosen}
-    free = {p: every_span(dst_spans, p) for p in chosen} if mode == "all" else dated
+    free = {p: every_span(dst_spans, p) for p in chosen}
     cuts = sorted({t for pieces in [*dated.values(), *free.values()] for s, e in pieces for t in (s, e)})
     expected: list[tuple] = []
     for lo, hi in zip(cuts, cuts[1:], strict=False):

@@ -52,7 +52,8 @@ def test_a_fhir_slot_search_with_a_count_that_is_no_count_is_a_422(store, day, c
 
 
 def test_graphql_group_spans_are_utc_instants_also_where_clipped_at_a_local_midnight(store, halo_env):
-    """A provider's free time is clipped to its own local dates; the clipped ends came out of
+    """A provider's free time was clipped to its own local dates (now: to the instants of the dates'
+    spans, test_review_group_dec7b); the clipped ends came out of
     GraphQL at the provider's offset ("2027-03-14T00:00:00-05:00") beside UTC ones, so that a span
     read as text ended before it started. REST writes them in UTC."""
     land("hl7", "t.csv", "provider_id,timezone,weekday,start,end,version\n" + "".join(
@@ -62,11 +63,13 @@ def test_graphql_group_spans_are_utc_instants_also_where_clipped_at_a_local_midn
     client = authorized_client(create_app({"store": store}), "availability:read")
     body = client.post("/graphql", json={"query": '{ groupAvailability(feed: "hl7", providerIds: ["DR2", "DR3"], mode: ANY, '
                                                   'from: "2027-03-14", to: "2027-03-14") { startAt endAt providerIds } }'}).json()
+    # the instants of the 14th's spans (DR3's day, DR2's night into the 15th, EDT since 02:00), with who
+    # is free then: DR2 still in the 13th's night (to 03:00 EDT, 07:00Z), DR3 in the 15th's day
     assert body["data"]["groupAvailability"] == [
-        {"startAt": "2027-03-14T03:30:00Z", "endAt": "2027-03-14T05:00:00Z", "providerIds": ["DR3"]},
-        {"startAt": "2027-03-14T05:00:00Z", "endAt": "2027-03-14T07:00:00Z", "providerIds": ["DR2", "DR3"]},
+        {"startAt": "2027-03-14T03:30:00Z", "endAt": "2027-03-14T07:00:00Z", "providerIds": ["DR2", "DR3"]},
         {"startAt": "2027-03-14T07:00:00Z", "endAt": "2027-03-14T11:30:00Z", "providerIds": ["DR3"]},
-        {"startAt": "2027-03-15T02:00:00Z", "endAt": "2027-03-15T04:00:00Z", "providerIds": ["DR2"]},
+        {"startAt": "2027-03-15T02:00:00Z", "endAt": "2027-03-15T03:30:00Z", "providerIds": ["DR2"]},
+        {"startAt": "2027-03-15T03:30:00Z", "endAt": "2027-03-15T07:00:00Z", "providerIds": ["DR2", "DR3"]},
     ], body
 
 
