@@ -25,6 +25,7 @@ from halo_platform.core.store import StoreResource
 
 SESSION_COOKIE = "halo_session"
 CSRF_HEADER = "x-csrf-token"
+CSRF_FIELD = "csrf_token"  # the form field a session posts its CSRF token in, where it sends no CSRF_HEADER
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _ADMITTED = "halo.admitted"  # the request scope's callers found so far, by check
 
@@ -99,7 +100,7 @@ async def check_csrf(request: Request, caller: Caller) -> None:
     # the media type as Starlette's form parser reads it: in any case (`Application/X-WWW-Form-Urlencoded`), parameters apart
     if presented is None and parse_options_header(request.headers.get("content-type", ""))[0] in FORM_TYPES:
         await request.body()  # kept for the route, which may read the body again (as JSON: a 422, not a 500)
-        tokens = (await request.form()).getlist("csrf_token")
+        tokens = (await request.form()).getlist(CSRF_FIELD)
         presented = tokens[0] if len(tokens) == 1 else None  # two: the last was read, whichever the form meant
     if not isinstance(presented, str) or not hmac.compare_digest(presented.encode(), (caller.csrf_token or "").encode()):
         raise _refuse(403, "missing or wrong CSRF token")

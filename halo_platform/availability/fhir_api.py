@@ -30,7 +30,7 @@ from urllib.parse import parse_qsl, urlencode
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 
-from halo_platform.access.guard import requires
+from halo_platform.access.guard import CSRF_FIELD, requires
 from halo_platform.availability import service
 from halo_platform.availability.feeds.fhir import day_after, partial_date
 from halo_platform.availability.slots import horizon
@@ -58,7 +58,6 @@ _AS_INSTANT = {"sa": "gt", "eb": "lt"}
 _ONE_DAY = dt.timedelta(days=1)
 _UNSUPPORTED = ("ne", "ap")  # not one range of starts (ne), or a closeness of the server's choosing (ap)
 PLAIN_JSON = "application/json"
-CSRF_FIELD = "csrf_token"  # the form field a session's CSRF token is posted in (`access.guard.check_csrf`)
 FORM = "application/x-www-form-urlencoded"
 # what a `_format` may name for the JSON this API serves, and the type the answer then has: FHIR's
 # `json` is its own type, as a wildcard is
