@@ -307,29 +307,36 @@ def unescaped(part: str) -> str:
     return _ESCAPE.sub(r"\1", part)
 
 
+def token_parts(token: str) -> tuple[str | None, str]:
+    """A token search value `[system|]code` as (system, code), unescaped: None for the system of a
+    plain code (any system), "" for `|code`'s (no system). It splits at its first unescaped `|`."""
+    first, *rest = split_escaped(token, "|")
+    return (unescaped(first), unescaped("|".join(rest))) if rest else (None, unescaped(first))
+
+
 def status_codes(token: str) -> set[str]:
     """The Slot statuses a `status` token (`[system|]code`) names: Slot.status is a code of
     SLOT_STATUS_SYSTEM alone, so `system|code` of that system is the code (`system|` any status),
     and another system's, or no system's (`|free`), none. A plain code is itself."""
-    system, *code = split_escaped(token, "|")
-    if not code:
-        return {unescaped(system)}
-    if unescaped(system) != SLOT_STATUS_SYSTEM:
+    system, code = token_parts(token)
+    if system is None:
+        return {code}
+    if system != SLOT_STATUS_SYSTEM:
         return set()
-    return {unescaped("|".join(code))} - {""} or set(SLOT_STATUSES)
+    return {code} - {""} or set(SLOT_STATUSES)
 
 
 def service_type_codes(tokens: list[str]) -> list[str] | None:
     """The appointment types that `service-type` tokens (`[system|]code`, FHIR's token search) can
     match; None when none is given (the default type). A Slot's type is a coding with no system:
-    `code` (any system) and `|code` (no system) match it, `system|code` and `system|` none. The
-    tokens are `split_escaped`: an escaped `\\|` is the code's own."""
+    `code` (any system) and `|code` (no system) match it, `system|code` and `system|` none
+    (`token_parts`: an escaped `\\|` is the code's own)."""
     if not tokens:
         return None
-    parsed = [(first, "|".join(rest)) if rest else ("", first) for first, *rest in (split_escaped(t, "|") for t in tokens)]
+    parsed = [token_parts(t) for t in tokens]
     if any(not system and not code for system, code in parsed):  # `short,` or `|`: neither a system nor a code
         raise HaloError("service-type: expected comma-separated appointment types, none of them empty (each [system|]code)")
-    return list(dict.fromkeys(unescaped(code) for system, code in parsed if not system))
+    return list(dict.fromkeys(code for system, code in parsed if not system))
 
 
 #: how long a page's links stay good (their `_at`): slots started since are still listed by them
