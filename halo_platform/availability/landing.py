@@ -359,7 +359,7 @@ def _ingest_s3(feed: Feed, landing: S3Landing, source: Path) -> str:
         etag = _etag_at(landing, key)
         if etag is None and _put_new(landing, key, data):
             return f"s3://{landing.bucket}/{key}"
-        if (etag or _etag_at(landing, key)) == md5:
+        if (etag if etag is not None else _etag_at(landing, key)) == md5:  # put refused: the winner's; "" when listed without one
             return f"s3://{landing.bucket}/{key}"
     return f"s3://{landing.bucket}/{key}"
 
